@@ -1,0 +1,213 @@
+"""Command line: python -m pipeline ablation | train | report | datasets.
+
+Bad input ends with one line on stderr naming the field, the value and what is allowed, and exit
+code 2, before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Optional
+
+from .errors import UsageError
+
+EXIT_USAGE = 2
+
+
+def _optional(value: Optional[str]) -> Optional[str]:
+    """MLproject passes every parameter; an empty string means 'not given'."""
+    return value if value not in (None, "", "none", "None") else None
+
+
+def cmd_datasets(args) -> int:
+    from .datasets import describe
+
+    rows = describe()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        print(f"{r['name']:<18} {r['task']:<15} {r['description']}")
+    return 0
+
+
+def cmd_ablation(args) -> int:
+    from .orchestrate import format_summary, install_signal_handlers, run_ablation, summary_rows
+    from .study import load_study
+
+    study = load_study(args.study, seeds=_optional(args.seeds), epochs=_optional(args.epochs),
+                       datasets=_optional(args.datasets))
+    install_signal_handlers()
+    ctx = run_ablation(study, storage=_optional(args.storage), tracking=_optional(args.tracking_uri))
+    print()
+    print(format_summary(summary_rows(study, ctx.storage)))
+    if not args.no_report:
+        from .report import build_report
+
+        paths = build_report(study, tracking=ctx.tracker.uri, out_dir=args.reports_dir,
+                             root_run_id=ctx.root_id, pdf=not args.no_pdf)
+        for p in paths:
+            print(f"report: {p}")
+    print(f"\nBrowse the runs: mlflow ui --backend-store-uri {ctx.tracker.uri} --host 127.0.0.1 "
+          "(or: make ui)")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import build_report
+    from .study import load_study
+
+    study = load_study(args.study, seeds=_optional(args.seeds), epochs=_optional(args.epochs),
+                       datasets=_optional(args.datasets))
+    paths = build_report(study, tracking=_optional(args.tracking_uri), out_dir=args.reports_dir,
+                         pdf=not args.no_pdf)
+    for p in paths:
+        print(f"report: {p}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    """One trial, every hyperparameter a flag: the tutorial use case."""
+    from .datasets import load
+    from .study import build_study, normalize_arm
+    from .tracking import Tracker, dataset_input
+    from .train import TrialConfig, train
+
+    dataset = {"name": args.dataset, "val_fraction": args.val_fraction, "test_fraction": args.test_fraction}
+    for key in ("path", "target", "root", "train_size"):
+        value = _optional(getattr(args, key))
+        if value is not None:
+            dataset[key] = _number(value, f"--{key.replace('_', '-')}") if key == "train_size" else value
+    try:
+        hidden = [int(h) for h in args.hidden.split(",")]
+    except ValueError:
+        raise UsageError(f"--hidden = {args.hidden!r}: expected layer sizes like 256,128") from None
+    raw = {
+        "name": args.experiment, "datasets": [dataset], "arms": [normalize_arm(args.regularizer)],
+        "seeds": [args.seed], "split_seed": args.split_seed, "device": args.device,
+        "model": {"hidden": hidden, "activation": args.activation},
+        "optimizer": {"name": args.optimizer, "lr": args.lr, "momentum": args.momentum},
+        "batch_size": args.batch_size, "epochs": args.epochs,
+        "strengths": {"dropout": _dropout(args.dropout), "l1": args.l1, "l2": args.l2,
+                      "l2_mode": args.l2_mode, "penalize_bias": args.penalize_bias},
+    }
+    if args.early_stopping:
+        raw["early_stopping"] = {"patience": args.early_stopping}
+    study = build_study(raw, "train")
+    plan = study.plans[0]
+    data = load(plan.dataset, study.spec.split_seed)
+    cfg = TrialConfig.for_plan(plan, study.arms[0], args.seed, study.spec.device)
+
+    tracker = Tracker(_optional(args.tracking_uri))
+    run_id = os.environ.get("MLFLOW_RUN_ID")
+    if not run_id:
+        exp = tracker.experiment_for(study.name)
+        run_id = tracker.client.create_run(exp, run_name=f"{plan.label}/{cfg.arm}/seed{cfg.seed}").info.run_id
+    tracker.set_tags(run_id, {"study": study.name, "kind": "single", "dataset": plan.label,
+                              "regularizer": cfg.arm, "seed": cfg.seed, "config_hash": plan.config_hash})
+    from mlflow.entities import Param
+
+    tracker.client.log_batch(run_id, params=[Param(k, v) for k, v in {**cfg.params(), "dataset": plan.label}.items()])
+    tracker.client.log_inputs(run_id, [dataset_input(data)])
+    try:
+        result = train(cfg, data)
+    except Exception as e:
+        tracker.fail_trial(run_id, "diverged" if type(e).__name__ == "Diverged" else repr(e))
+        print(f"trial failed: {e}", file=sys.stderr)
+        return 1
+    tracker.finish_trial(run_id, result.history, result.final, tags={"device": result.device},
+                         artifacts={"weight_histogram.json": result.weight_histogram})
+    f = result.final
+    print(f"{plan.label}/{cfg.arm}/seed{cfg.seed}: train={f['train_metric']:.4f} val={f['val_metric']:.4f} "
+          f"test={f['test_metric']:.4f} gap={f['gap_metric']:+.4f}  (mlflow run {run_id})")
+    return 0
+
+
+def _number(text: str, flag: str):
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise UsageError(f"{flag} = {text!r}: expected a count like 500 or a fraction like 0.1") from None
+
+
+def _dropout(text: str):
+    try:
+        values = [float(x) for x in str(text).split(",")]
+    except ValueError:
+        raise UsageError(f"--dropout = {text!r}: expected p like 0.5, or one p per hidden layer like 0.2,0.5") from None
+    return values[0] if len(values) == 1 else values
+
+
+def _add_study_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--study", default="studies/default.yaml", help="study file (YAML)")
+    p.add_argument("--seeds", default=None, help="override: a count (10) or a list (0,1,2)")
+    p.add_argument("--epochs", default=None, help="override: epochs for every dataset")
+    p.add_argument("--datasets", default=None, help="override: comma-separated dataset labels to run")
+    p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    p.add_argument("--reports-dir", default="reports", help="where reports/<study>/ is written")
+    p.add_argument("--no-pdf", action="store_true", help="write only the HTML report")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m pipeline",
+                                  description="Regularizer ablation studies tracked in MLflow.")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ablation", help="run (or resume) a study: every dataset x arm x seed")
+    _add_study_args(p)
+    p.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite:///optuna.db)")
+    p.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    p.set_defaults(func=cmd_ablation)
+
+    p = sub.add_parser("report", help="build the HTML/PDF report of a study from MLflow")
+    _add_study_args(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("train", help="train one model and log it as one MLflow run")
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--regularizer", default="none", help="none | dropout | l1 | l2 | dropout_l2")
+    p.add_argument("--dropout", default="0.5", help="p, or one p per hidden layer (0.2,0.5)")
+    p.add_argument("--l1", type=float, default=1e-4)
+    p.add_argument("--l2", type=float, default=1e-3)
+    p.add_argument("--l2-mode", default="penalty", help="penalty | weight_decay | decoupled")
+    p.add_argument("--penalize-bias", action="store_true")
+    p.add_argument("--hidden", default="64,64")
+    p.add_argument("--activation", default="relu")
+    p.add_argument("--optimizer", default="sgd")
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--momentum", type=float, default=0.0)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--early-stopping", type=int, default=0, help="patience in epochs (0: off)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--train-size", default=None, help="count (500) or fraction (0.1) of the training split")
+    p.add_argument("--val-fraction", type=float, default=0.2)
+    p.add_argument("--test-fraction", type=float, default=0.25)
+    p.add_argument("--path", default=None, help="csv: the file")
+    p.add_argument("--target", default=None, help="csv: the target column")
+    p.add_argument("--root", default=None, help="torchvision datasets: data folder")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--experiment", default="train", help="MLflow experiment name")
+    p.add_argument("--tracking-uri", default=None)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("datasets", help="list the datasets the registry knows")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_datasets)
+    return top
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE

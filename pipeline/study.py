@@ -1,0 +1,349 @@
+"""Study files: YAML parsed once into validated, typed objects.
+
+A study file names datasets, the regularizer arms to compare, their strengths, the model, the
+optimizer and the seeds. Training settings can be given at the top level and overridden per
+dataset. Everything downstream receives a `Study` whose `plans` hold one `DatasetPlan` per
+dataset, each with its fully merged `Training` settings and a configuration hash.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import UsageError
+
+ARMS = ("none", "dropout", "l1", "l2", "dropout_l2")
+ARM_LABELS = {"none": "none", "dropout": "dropout", "l1": "L1", "l2": "L2", "dropout_l2": "dropout+L2"}
+# Bump when training semantics change, so old studies are never resumed with new code.
+SCHEMA_VERSION = 1
+
+Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+def normalize_arm(value: Any) -> Any:
+    """Accept the spellings users write: 'L2', 'dropout+L2', 'dropout_l2'."""
+    if isinstance(value, str):
+        return value.strip().lower().replace("+", "_")
+    return value
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    hidden: list[Annotated[int, Field(gt=0)]] = Field(default=[64, 64], min_length=1)
+    activation: Literal["relu", "tanh"] = "relu"
+
+
+class OptimizerSpec(_Strict):
+    name: Literal["sgd", "adam"] = "sgd"
+    lr: float = Field(default=0.1, gt=0.0)
+    momentum: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+class EarlyStopping(_Strict):
+    """Stop when validation loss has not improved for `patience` epochs; keep the best weights."""
+
+    patience: int = Field(default=5, gt=0)
+    min_delta: float = Field(default=0.0, ge=0.0)
+
+
+class CombinedStrengths(_Strict):
+    dropout: Optional[Union[Probability, list[Probability]]] = None
+    l2: Optional[float] = Field(default=None, ge=0.0)
+
+
+class Strengths(_Strict):
+    """Regularizer strengths. dropout: one p for every hidden layer or one per hidden layer.
+
+    l2_mode: 'penalty' adds l2/2 * sum(w^2) to the loss; 'weight_decay' passes l2 to the
+    optimizer's (coupled) weight_decay on weight matrices, which gives the same numbers;
+    'decoupled' shrinks weights by lr*l2 each step outside the gradient (AdamW-style), which
+    differs from the other two under Adam and momentum.
+    """
+
+    dropout: Union[Probability, list[Probability]] = 0.5
+    l1: float = Field(default=1e-4, ge=0.0)
+    l2: float = Field(default=1e-3, ge=0.0)
+    l2_mode: Literal["penalty", "weight_decay", "decoupled"] = "penalty"
+    penalize_bias: bool = False
+    # dropout+L2 uses `dropout` and `l2` unless given its own values here.
+    dropout_l2: CombinedStrengths = CombinedStrengths()
+
+
+class Training(_Strict):
+    """Everything that determines how one grid cell is trained (the seed aside)."""
+
+    model: ModelSpec = ModelSpec()
+    optimizer: OptimizerSpec = OptimizerSpec()
+    strengths: Strengths = Strengths()
+    batch_size: int = Field(default=64, gt=0)
+    epochs: int = Field(default=20, gt=0)
+    early_stopping: Optional[EarlyStopping] = None
+    engine: Literal["reference"] = "reference"
+
+    @model_validator(mode="after")
+    def _dropout_matches_layers(self) -> "Training":
+        n_hidden = len(self.model.hidden)
+        for field, p in (("strengths.dropout", self.strengths.dropout),
+                         ("strengths.dropout_l2.dropout", self.strengths.dropout_l2.dropout)):
+            if isinstance(p, list) and len(p) != n_hidden:
+                raise ValueError(f"{field} has {len(p)} values but model.hidden has {n_hidden} "
+                                 "layers; give one p per hidden layer or a single number")
+        return self
+
+
+TRAINING_KEYS = tuple(Training.model_fields)
+
+
+class DatasetSpec(_Strict):
+    """One dataset of the study and its loading options (see `python -m pipeline datasets`)."""
+
+    name: str
+    label: Optional[str] = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
+    path: Optional[str] = None          # csv: the file
+    target: Optional[str] = None        # csv: the target column
+    task: Optional[Literal["classification", "regression"]] = None  # csv: default guessed
+    root: Optional[str] = None          # torchvision datasets: data folder
+    download: bool = True               # torchvision datasets: download when missing
+    train_size: Optional[Union[Annotated[int, Field(gt=0)], Annotated[float, Field(gt=0.0, le=1.0)]]] = None
+    val_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    test_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
+    standardize: bool = True
+
+    @field_validator("name")
+    @classmethod
+    def _known_dataset(cls, name: str) -> str:
+        from .datasets import REGISTRY  # late import: datasets imports torch
+
+        if name not in REGISTRY:
+            raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(sorted(REGISTRY))}")
+        return name
+
+    @model_validator(mode="after")
+    def _csv_needs_path(self) -> "DatasetSpec":
+        if self.name == "csv" and (not self.path or not self.target):
+            raise ValueError("the csv dataset needs both 'path' and 'target'")
+        return self
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+class StudyFile(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    arms: list[Literal[ARMS]] = Field(default=list(ARMS), min_length=1)  # type: ignore[valid-type]
+    seeds: Union[Annotated[int, Field(gt=0)], Annotated[list[int], Field(min_length=1)]] = 5
+    split_seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    max_retries: int = Field(default=1, ge=0)
+
+    @field_validator("arms", mode="before")
+    @classmethod
+    def _normalize_arms(cls, arms: Any) -> Any:
+        if isinstance(arms, list):
+            return [normalize_arm(a) for a in arms]
+        return arms
+
+    @field_validator("arms")
+    @classmethod
+    def _unique_arms(cls, arms: list[str]) -> list[str]:
+        if len(set(arms)) != len(arms):
+            raise ValueError("arms must not repeat")
+        return arms
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: Any) -> Any:
+        if isinstance(seeds, list) and len(set(seeds)) != len(seeds):
+            raise ValueError("seeds must not repeat")
+        return seeds
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> "StudyFile":
+        labels = [d.display for d in self.datasets]
+        dup = {x for x in labels if labels.count(x) > 1}
+        if dup:
+            raise ValueError(f"dataset labels must be unique, {sorted(dup)} repeat; give each a 'label'")
+        return self
+
+
+@dataclass(frozen=True)
+class DatasetPlan:
+    """One dataset of a study with its merged training settings."""
+
+    dataset: DatasetSpec
+    training: Training
+    config_hash: str
+
+    @property
+    def label(self) -> str:
+        return self.dataset.display
+
+
+@dataclass(frozen=True)
+class Study:
+    spec: StudyFile
+    plans: tuple[DatasetPlan, ...]
+    source_text: str  # the study file as run, with CLI overrides applied, for provenance
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def seeds(self) -> list[int]:
+        s = self.spec.seeds
+        return list(range(s)) if isinstance(s, int) else list(s)
+
+    @property
+    def arms(self) -> list[str]:
+        return list(self.spec.arms)
+
+    def cells(self) -> list[tuple[str, int]]:
+        return [(arm, seed) for arm in self.arms for seed in self.seeds]
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _format_validation_error(source: str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
+    # pydantic puts the union member name into the location; drop those noise parts
+    loc = ".".join(p for p in loc.split(".") if p not in {"int", "float", "list[int]", "constrained-int",
+                                                          "constrained-float", "list[constrained-float]"}
+                   and not p.startswith("list["))
+    msg = first["msg"].removeprefix("Value error, ")
+    value = first.get("input")
+    shown = "" if isinstance(value, dict) or value is None else f" = {value!r}"
+    where = f" field '{loc}'{shown}:" if loc else ""
+    return f"{source}:{where} {msg}"
+
+
+def fingerprint(payload: Any) -> str:
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def parse_seeds(text: str) -> Union[int, list[int]]:
+    """'10' means ten seeds 0..9; '3,5,7' means those seeds."""
+    try:
+        if "," in text:
+            return [int(s) for s in text.split(",") if s.strip()]
+        return int(text)
+    except ValueError:
+        raise UsageError(f"--seeds = {text!r}: expected a count like 10 or a list like 0,1,2") from None
+
+
+def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optional[str] = None,
+               datasets: Optional[str] = None) -> Study:
+    """Read, override and validate a study file. Raises UsageError with a one-line message."""
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise UsageError(f"study file {source!r} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UsageError(f"{source}: malformed YAML{where}: {getattr(e, 'problem', e)}") from None
+    return build_study(raw, source, seeds=seeds, epochs=epochs, datasets=datasets)
+
+
+def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: Optional[str] = None,
+                datasets: Optional[str] = None) -> Study:
+    """Validate a study given as plain data (a parsed YAML file, or built from CLI flags)."""
+    if not isinstance(raw, dict):
+        raise UsageError(f"{source}: expected a mapping of study fields at the top level")
+    raw = copy.deepcopy(raw)
+    if seeds not in (None, ""):
+        raw["seeds"] = parse_seeds(seeds)
+    if epochs not in (None, ""):
+        try:
+            n = int(epochs)
+        except ValueError:
+            raise UsageError(f"--epochs = {epochs!r}: expected a positive integer") from None
+        raw["epochs"] = n
+        for d in raw.get("datasets") or []:
+            if isinstance(d, dict):
+                d.pop("epochs", None)
+
+    as_run = copy.deepcopy(raw)
+    training_defaults = {k: raw.pop(k) for k in TRAINING_KEYS if k in raw}
+    dataset_entries = raw.get("datasets")
+    merged_trainings: list[dict] = []
+    if isinstance(dataset_entries, list):
+        clean = []
+        for entry in dataset_entries:
+            if isinstance(entry, str):
+                entry = {"name": entry}
+            if not isinstance(entry, dict):
+                raise UsageError(f"{source}: field 'datasets' entries must be names or mappings, got {entry!r}")
+            entry = dict(entry)
+            overrides = {k: entry.pop(k) for k in TRAINING_KEYS if k in entry}
+            merged_trainings.append(_deep_merge(training_defaults, overrides))
+            clean.append(entry)
+        raw["datasets"] = clean
+
+    try:
+        spec = StudyFile.model_validate(raw)
+        trainings = []
+        for i, t in enumerate(merged_trainings):
+            try:
+                trainings.append(Training.model_validate(t))
+            except ValidationError as e:
+                label = spec.datasets[i].display
+                raise UsageError(_format_validation_error(f"{source} (dataset {label})", e)) from None
+    except ValidationError as e:
+        raise UsageError(_format_validation_error(source, e)) from None
+
+    if datasets not in (None, ""):
+        wanted = [d.strip() for d in datasets.split(",") if d.strip()]
+        known = [d.display for d in spec.datasets]
+        unknown = [w for w in wanted if w not in known]
+        if unknown:
+            raise UsageError(f"--datasets = {unknown[0]!r}: not in the study; allowed: {', '.join(known)}")
+        keep = [i for i, d in enumerate(spec.datasets) if d.display in wanted]
+        spec = spec.model_copy(update={"datasets": [spec.datasets[i] for i in keep]})
+        as_run["datasets"] = [as_run["datasets"][i] for i in keep]
+        trainings = [trainings[i] for i in keep]
+
+    plans = tuple(
+        DatasetPlan(dataset=d, training=t, config_hash=config_hash(spec, d, t))
+        for d, t in zip(spec.datasets, trainings)
+    )
+    return Study(spec=spec, plans=plans, source_text=yaml.safe_dump(as_run, sort_keys=False))
+
+
+def config_hash(spec: StudyFile, dataset: DatasetSpec, training: Training) -> str:
+    """Hash of everything that changes how a cell trains. Arms and seeds are the grid, not the
+    configuration, so adding seeds to a study resumes it instead of starting over."""
+    return fingerprint({
+        "schema": SCHEMA_VERSION,
+        "study": spec.name,
+        "dataset": dataset.model_dump(mode="json"),
+        "training": training.model_dump(mode="json"),
+        "split_seed": spec.split_seed,
+        "device": spec.device,
+    })

@@ -1,0 +1,171 @@
+"""MLflow tracking: the run tree of a study, written with explicit run ids.
+
+    root run (the `mlflow run` project run, or one we create)
+      └── dataset parent run, e.g. "digits"
+            └── trial child run, e.g. "digits/l2/seed3": params, per-epoch metrics, final metrics
+
+Run ids are passed explicitly (MlflowClient) rather than through MLflow's per-thread active-run
+stack. Everything the report needs is findable by tags: study, dataset, regularizer, seed, kind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from typing import Iterable, Optional
+
+from mlflow import MlflowClient
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+BATCH_LIMIT = 900  # MLflow accepts at most 1000 metrics per log_batch call
+
+
+def tracking_uri(explicit: Optional[str] = None) -> str:
+    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def mask_credentials(url: str) -> str:
+    """postgresql://user:secret@host/db -> postgresql://user:***@host/db"""
+    return re.sub(r"(//[^/:@]+):[^/@]*@", r"\1:***@", url)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Tracker:
+    def __init__(self, uri: Optional[str] = None):
+        self.uri = tracking_uri(uri)
+        self.client = MlflowClient(self.uri)
+
+    # --- experiment and root ---------------------------------------------------------------
+    def experiment_for(self, study_name: str) -> str:
+        """The study's experiment. Under `mlflow run` the project run already lives in some
+        experiment; nesting only shows within one experiment, so we use that one."""
+        project_run = os.environ.get("MLFLOW_RUN_ID")
+        if project_run:
+            return self.client.get_run(project_run).info.experiment_id
+        exp = self.client.get_experiment_by_name(study_name)
+        if exp is not None:
+            return exp.experiment_id
+        try:
+            return self.client.create_experiment(study_name)
+        except Exception:  # another worker created it first
+            return self.client.get_experiment_by_name(study_name).experiment_id
+
+    def root_run(self, experiment_id: str, study_name: str, tags: dict[str, str]) -> str:
+        run_id = os.environ.get("MLFLOW_RUN_ID")
+        all_tags = {"study": study_name, "kind": "root", **tags}
+        if run_id:
+            self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in all_tags.items()])
+            return run_id
+        run = self.client.create_run(experiment_id, run_name=f"ablation {study_name}",
+                                     tags={**all_tags})
+        return run.info.run_id
+
+    def owns_root(self) -> bool:
+        """True when we created the root run (and so must end it); `mlflow run` ends its own."""
+        return not os.environ.get("MLFLOW_RUN_ID")
+
+    def end_run(self, run_id: str, status: str = "FINISHED") -> None:
+        self.client.set_terminated(run_id, status)
+
+    # --- dataset parent ----------------------------------------------------------------------
+    def dataset_parent(self, experiment_id: str, root_id: str, name: str, tags: dict[str, str],
+                       params: dict[str, str], dataset_input: Optional[DatasetInput] = None) -> str:
+        run = self.client.create_run(experiment_id, run_name=name,
+                                     tags={MLFLOW_PARENT_RUN_ID: root_id, "kind": "dataset", **tags})
+        run_id = run.info.run_id
+        self.client.log_batch(run_id, params=[Param(k, _param(v)) for k, v in params.items()])
+        if dataset_input is not None:
+            self.client.log_inputs(run_id, [dataset_input])
+        return run_id
+
+    # --- trial children ---------------------------------------------------------------------
+    def start_trial(self, experiment_id: str, parent_id: str, name: str, tags: dict[str, str],
+                    params: dict[str, str], dataset_input: Optional[DatasetInput] = None) -> str:
+        run = self.client.create_run(experiment_id, run_name=name,
+                                     tags={MLFLOW_PARENT_RUN_ID: parent_id, "kind": "trial",
+                                           **{k: str(v) for k, v in tags.items()}})
+        run_id = run.info.run_id
+        self.client.log_batch(run_id, params=[Param(k, _param(v)) for k, v in params.items()])
+        if dataset_input is not None:
+            self.client.log_inputs(run_id, [dataset_input])
+        return run_id
+
+    def finish_trial(self, run_id: str, history: dict[str, list[float]], final: dict[str, float],
+                     tags: dict[str, str], artifacts: dict[str, dict]) -> None:
+        ts = _now_ms()
+        metrics = [Metric(key, float(v), ts, step) for key, series in history.items()
+                   for step, v in enumerate(series, start=1)]
+        metrics += [Metric(key, float(v), ts, 0) for key, v in final.items()]
+        self.log_metrics(run_id, metrics, tags)
+        for path, payload in artifacts.items():
+            self.client.log_dict(run_id, payload, path)
+        self.client.set_terminated(run_id, "FINISHED")
+
+    def log_metrics(self, run_id: str, metrics: list[Metric], tags: dict[str, str] | None = None) -> None:
+        tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+        for start in range(0, max(len(metrics), 1), BATCH_LIMIT):
+            self.client.log_batch(run_id, metrics=metrics[start:start + BATCH_LIMIT],
+                                  tags=tag_list if start == 0 else [])
+
+    def fail_trial(self, run_id: str, reason: str, status: str = "FAILED",
+                   history: dict[str, list[float]] | None = None) -> None:
+        metrics = [Metric(k, float(v), _now_ms(), s) for k, series in (history or {}).items()
+                   for s, v in enumerate(series, start=1) if v == v and abs(v) != float("inf")]
+        self.log_metrics(run_id, metrics, {"fail_reason": reason[:4000]})
+        self.client.set_terminated(run_id, status)
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    # --- reading back ------------------------------------------------------------------------
+    def study_runs(self, study_name: str, kind: str, extra_filter: str = "") -> list:
+        """Every run of a study of one kind, across all experiments and root runs."""
+        exp_ids = [e.experiment_id for e in self.client.search_experiments()]
+        filt = f"tags.study = '{_quote(study_name)}' AND tags.kind = '{kind}'"
+        if extra_filter:
+            filt += f" AND {extra_filter}"
+        runs, token = [], None
+        while True:
+            page = self.client.search_runs(exp_ids, filt, max_results=5000, page_token=token)
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+
+def _quote(s: str) -> str:
+    return s.replace("'", "\\'")
+
+
+def _param(v) -> str:
+    s = str(v)
+    return s if len(s) <= 6000 else s[:5997] + "..."
+
+
+def dataset_input(splits, context: str = "train") -> DatasetInput:
+    """An MLflow dataset record (name, digest, schema, source) for the training split."""
+    import mlflow.data
+
+    ds = mlflow.data.from_numpy(splits.x_train.numpy(), targets=splits.y_train.numpy(),
+                                name=splits.name, source=_source(splits.provenance))
+    return DatasetInput(ds._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])
+
+
+def _source(provenance: str):
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+
+    return CodeDatasetSource(tags={"provenance": provenance[:500]})
+
+
+def iter_metric_history(client: MlflowClient, run_id: str, keys: Iterable[str]) -> dict[str, list[float]]:
+    out = {}
+    for k in keys:
+        hist = sorted(client.get_metric_history(run_id, k), key=lambda m: m.step)
+        out[k] = [m.value for m in hist]
+    return out

@@ -44,7 +44,7 @@ def cmd_ablation(args) -> int:
     ctx = run_ablation(study, storage=_optional(args.storage), tracking=_optional(args.tracking_uri))
     print()
     print(format_summary(summary_rows(study, ctx.storage)))
-    if not args.no_report:
+    if not args.no_report and args.report == "yes":
         from .report import build_report
 
         paths = build_report(study, tracking=ctx.tracker.uri, out_dir=args.reports_dir,
@@ -163,6 +163,7 @@ def parser() -> argparse.ArgumentParser:
     _add_study_args(p)
     p.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite:///optuna.db)")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    p.add_argument("--report", default="yes", choices=["yes", "no"], help="build the report at the end (MLproject form of --no-report)")
     p.set_defaults(func=cmd_ablation)
 
     p = sub.add_parser("report", help="build the HTML/PDF report of a study from MLflow")

@@ -1,0 +1,60 @@
+"""Shared fixtures: a tiny study, real MLflow (SQLite) and Optuna (SQLite) stores in tmp dirs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_MNIST = ROOT.parent / "shared" / "data"
+
+
+def tiny_study_dict(**overrides) -> dict:
+    """A study small enough to run end to end in seconds: 2 datasets x 5 arms x 2 seeds."""
+    study = {
+        "name": "tiny",
+        "arms": ["none", "dropout", "l1", "l2", "dropout_l2"],
+        "seeds": 2,
+        "model": {"hidden": [16, 16]},
+        "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+        "batch_size": 32,
+        "epochs": 3,
+        "strengths": {"dropout": 0.3, "l1": 1e-4, "l2": 1e-3},
+        "datasets": [{"name": "digits", "train_size": 120}, {"name": "synthetic_linear", "train_size": 60,
+                                                              "optimizer": {"name": "adam", "lr": 0.005}}],
+    }
+    study.update(overrides)
+    return study
+
+
+def write_study(path: Path, study: dict) -> Path:
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A working directory with its own mlflow.db and optuna.db (the defaults are relative)."""
+    return tmp_path
+
+
+@pytest.fixture
+def env(workdir: Path) -> dict:
+    e = dict(os.environ)
+    e.pop("MLFLOW_RUN_ID", None)
+    e.pop("MLFLOW_EXPERIMENT_ID", None)
+    e["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir / 'mlflow.db'}"
+    e["PYTHONPATH"] = str(ROOT)
+    e["PATH"] = f"{Path(sys.executable).parent}:{e.get('PATH', '')}"
+    e["PYTHONUNBUFFERED"] = "1"
+    return e
+
+
+def run_cli(args: list[str], cwd: Path, env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)

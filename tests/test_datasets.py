@@ -1,0 +1,135 @@
+"""Every dataset loader, the fixed split, standardization, and the CSV and torchvision paths."""
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.datasets import REGISTRY, SYNTHETIC_BIAS, SYNTHETIC_WEIGHTS, load
+from pipeline.errors import UsageError
+from pipeline.study import DatasetSpec
+
+from .conftest import SHARED_MNIST
+
+
+@pytest.mark.parametrize("name,task,n_features,n_classes", [
+    ("digits", "classification", 64, 10), ("breast_cancer", "classification", 30, 2),
+    ("wine", "classification", 13, 3), ("synthetic_linear", "regression", 12, 0),
+    ("quadrants", "classification", 2, 2)])
+def test_offline_loaders(name, task, n_features, n_classes):
+    s = load(DatasetSpec(name=name), split_seed=0)
+    assert s.task == task and s.n_features == n_features and s.n_classes == n_classes
+    sizes = s.sizes()
+    assert min(sizes.values()) > 0
+    # standardized with training statistics: train columns have mean 0; val/test only roughly
+    assert torch.allclose(s.x_train.mean(0), torch.zeros(n_features), atol=1e-4)
+    assert s.provenance
+    # the split depends on the split seed only
+    again = load(DatasetSpec(name=name), split_seed=0)
+    assert torch.equal(again.x_train, s.x_train) and torch.equal(again.y_test, s.y_test)
+    other = load(DatasetSpec(name=name), split_seed=1)
+    assert not torch.equal(other.x_train, s.x_train)
+
+
+def test_synthetic_linear_follows_the_tutorial():
+    s = load(DatasetSpec(name="synthetic_linear", standardize=False, val_fraction=0.2), split_seed=3)
+    assert s.sizes() == {"train": 400, "val": 100, "test": 100}
+    x = torch.cat([s.x_train, s.x_val]).double()
+    y = torch.cat([s.y_train, s.y_val]).double()
+    assert abs(x.mean().item() + 1.0) < 0.05  # X ~ N(-1, 1)
+    # least squares recovers the true weights and bias (the noise is tiny)
+    design = torch.cat([x, torch.ones(len(x), 1, dtype=torch.float64)], dim=1)
+    coef = torch.linalg.lstsq(design, y.unsqueeze(1)).solution.squeeze(1)
+    assert np.allclose(coef[:12].numpy(), SYNTHETIC_WEIGHTS, atol=0.01)
+    assert abs(coef[12].item() - (SYNTHETIC_BIAS - 0.01)) < 0.01
+
+
+def test_quadrants_labels_are_same_sign():
+    s = load(DatasetSpec(name="quadrants", standardize=False), split_seed=0)
+    x = torch.cat([s.x_train, s.x_val, s.x_test])
+    y = torch.cat([s.y_train, s.y_val, s.y_test])
+    assert len(x) == 200
+    assert torch.equal(y, ((x[:, 0] > 0) == (x[:, 1] > 0)).long())
+
+
+def test_train_size_count_and_fraction_subsample_the_same_pool():
+    full = load(DatasetSpec(name="digits"), 0)
+    n = len(full.x_train)
+    by_count = load(DatasetSpec(name="digits", train_size=100, standardize=False), 0)
+    by_frac = load(DatasetSpec(name="digits", train_size=0.5, standardize=False), 0)
+    assert len(by_count.x_train) == 100 and len(by_frac.x_train) == round(n * 0.5)
+    assert torch.equal(by_frac.x_train[:100], by_count.x_train)  # nested: growing size adds samples
+    # val and test do not depend on train_size
+    assert torch.equal(by_count.y_test, full.y_test)
+    with pytest.raises(UsageError, match="train_size"):
+        load(DatasetSpec(name="digits", train_size=100000), 0)
+
+
+def write_csv(path: Path, text: str) -> str:
+    path.write_text(text)
+    return str(path)
+
+
+def test_csv_loader_and_its_errors(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = ["a,b,c,Outcome"] + [f"{x:.3f},{y:.3f},{z:.3f},{int(x + y > 0)}" for x, y, z in rng.normal(size=(80, 3))]
+    good = write_csv(tmp_path / "pima.csv", "\n".join(rows))
+    s = load(DatasetSpec(name="csv", path=good, target="Outcome"), 0)
+    assert s.task == "classification" and s.n_features == 3 and s.n_classes == 2
+    assert sum(s.sizes().values()) == 80
+
+    reg = load(DatasetSpec(name="csv", path=good, target="a"), 0)
+    assert reg.task == "regression"
+
+    cases = [
+        (DatasetSpec(name="csv", path=str(tmp_path / "nope.csv"), target="Outcome"), "does not exist"),
+        (DatasetSpec(name="csv", path=good, target="outcome"), "no such column"),
+        (DatasetSpec(name="csv", path=write_csv(tmp_path / "text.csv", "a,b\nx,1\ny,0\n"), target="b"), "not numeric"),
+        (DatasetSpec(name="csv", path=write_csv(tmp_path / "nan.csv", "a,b\n1,1\n,0\n"), target="b"), "missing values"),
+        (DatasetSpec(name="csv", path=write_csv(tmp_path / "one.csv", "b\n1\n0\n"), target="b"), "no feature columns"),
+    ]
+    for spec, message in cases:
+        with pytest.raises(UsageError, match=message) as err:
+            load(spec, 0)
+        assert "\n" not in str(err.value)
+
+
+def write_idx(raw: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
+    """Files in torchvision's raw layout: IDX3 images (magic 2051) and IDX1 labels (magic 2049)."""
+    raw.mkdir(parents=True, exist_ok=True)
+    n, h, w = images.shape
+    (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, h, w) + images.astype(np.uint8).tobytes())
+    (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.astype(np.uint8).tobytes())
+
+
+@pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])
+def test_torchvision_loaders_read_idx_files(tmp_path, name, folder):
+    rng = np.random.default_rng(1)
+    raw = tmp_path / folder / "raw"
+    write_idx(raw, "train", rng.integers(0, 256, size=(50, 28, 28)), rng.integers(0, 10, size=50))
+    write_idx(raw, "t10k", rng.integers(0, 256, size=(20, 28, 28)), np.arange(20) % 10)
+    s = load(DatasetSpec(name=name, root=str(tmp_path), download=False, val_fraction=0.2), 0)
+    assert s.sizes() == {"train": 40, "val": 10, "test": 20}
+    assert s.n_features == 784 and s.n_classes == 10
+    assert torch.equal(s.y_test, torch.arange(20) % 10)  # the official test split is kept as is
+
+
+def test_torchvision_missing_files_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="root"):
+        load(DatasetSpec(name="fashion_mnist", root=str(tmp_path), download=False), 0)
+
+
+@pytest.mark.skipif(not (SHARED_MNIST / "MNIST" / "raw").is_dir(), reason="real MNIST not present")
+def test_real_mnist_from_shared_data():
+    s = load(DatasetSpec(name="mnist", root=str(SHARED_MNIST), download=False, train_size=5000,
+                         val_fraction=1 / 12, standardize=False), 0)
+    assert s.sizes() == {"train": 5000, "val": 5000, "test": 10000}
+    assert abs(float(s.x_test.mean()) - 0.1325) < 0.01  # MNIST test pixel mean
+    assert sorted(torch.unique(s.y_test).tolist()) == list(range(10))
+
+
+def test_registry_lists_every_dataset():
+    assert {"digits", "breast_cancer", "wine", "synthetic_linear", "quadrants", "csv", "mnist",
+            "fashion_mnist"} <= set(REGISTRY)

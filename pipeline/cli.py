@@ -121,7 +121,7 @@ def cmd_train(args) -> int:
     tracker.finish_trial(run_id, result.history, result.final, tags={"device": result.device},
                          artifacts={"weight_histogram.json": result.weight_histogram})
     f = result.final
-    print(f"{plan.label}/{cfg.arm}/seed{cfg.seed}: train={f['train_metric']:.4f} val={f['val_metric']:.4f} "
+    print(f"{plan.label}/{cfg.arm}/seed{cfg.seed}: train={f['final_train_metric']:.4f} val={f['final_val_metric']:.4f} "
           f"test={f['test_metric']:.4f} gap={f['gap_metric']:+.4f}  (mlflow run {run_id})")
     return 0
 

@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 from . import datasets as datasets_mod
 from .errors import Diverged, UsageError
 from .study import ARMS, DatasetPlan, Study
-from .tracking import Tracker, dataset_input, mask_credentials
+from .tracking import Tracker, dataset_input, mask_credentials, tracking_uri
 from .train import TrialConfig, loss_and_metric, train
 
 DEFAULT_STORAGE = "sqlite:///optuna.db"
@@ -61,9 +61,14 @@ def open_study(storage: str, name: str, task: str) -> optuna.Study:
     try:
         return optuna.create_study(storage=storage, study_name=name, direction=direction, load_if_exists=True)
     except Exception as e:
-        # SQLAlchemy/driver errors carry long multi-line texts; the user needs one line.
-        raise UsageError(f"--storage = {mask_credentials(storage)!r}: cannot open the Optuna storage "
-                         f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+        raise storage_error(storage, e) from None
+
+
+def storage_error(storage: str, e: Exception) -> UsageError:
+    # SQLAlchemy/driver errors carry long multi-line texts (and the URL); the user needs one line.
+    first = str(e).splitlines()[0][:200] if str(e) else ""
+    return UsageError(f"--storage = {mask_credentials(storage)!r}: cannot open the Optuna storage "
+                      f"({type(e).__name__}: {mask_credentials(first)})")
 
 
 def _cell(trial: optuna.trial.FrozenTrial) -> Optional[tuple[str, int]]:
@@ -226,10 +231,10 @@ def run_trial(ctx: RunContext, plan: DatasetPlan, data, ostudy, trial, arm: str,
              "best_epoch": result.best_epoch}
     ctx.tracker.finish_trial(run_id, result.history, final, tags={"device": result.device},
                              artifacts={"weight_histogram.json": result.weight_histogram})
-    for k in ("test_metric", "train_metric", "gap_metric"):
+    for k in ("test_metric", "final_train_metric", "gap_metric"):
         trial.set_user_attr(k, final[k])
-    ostudy.tell(trial, final["val_metric"])
-    print(f"  {name:<28} val={final['val_metric']:.4f} test={final['test_metric']:.4f} "
+    ostudy.tell(trial, final["final_val_metric"])
+    print(f"  {name:<28} val={final['final_val_metric']:.4f} test={final['test_metric']:.4f} "
           f"gap={final['gap_metric']:+.4f} ({seconds:.1f}s)", flush=True)
     return True
 
@@ -239,16 +244,37 @@ def load_all(study: Study) -> dict[str, datasets_mod.Splits]:
     return {plan.label: datasets_mod.load(plan.dataset, study.spec.split_seed) for plan in study.plans}
 
 
+def check_tracking_reachable(uri: str) -> None:
+    """Fail fast (one line, exit 2) on an MLflow server that does not answer, instead of MLflow's
+    minutes of retries; local stores need no check."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).read()
+    except Exception as e:
+        raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the MLflow server does not answer "
+                         f"({type(e).__name__})") from None
+
+
 def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional[str] = None) -> RunContext:
     storage = storage or DEFAULT_STORAGE
-    data = load_all(study)
-    tracker = Tracker(tracking)
-    experiment_id = tracker.experiment_for(study.name)
     import torch
 
     device = study.spec.device
     if device == "cuda" and not torch.cuda.is_available():
         raise UsageError("field 'device' = 'cuda': no CUDA device is available here; use auto or cpu")
+    data = load_all(study)
+    # Check both stores before writing to either, so a bad URL leaves nothing half-written
+    # (MlflowClient creates a SQLite store the moment it is constructed).
+    check_tracking_reachable(tracking_uri(tracking))
+    try:
+        optuna.storages.get_storage(storage)
+    except Exception as e:
+        raise storage_error(storage, e) from None
+    tracker = Tracker(tracking)
+    experiment_id = tracker.experiment_for(study.name)
     root_id = tracker.root_run(experiment_id, study.name, {
         "study_file": study.source_text[:5000], "git_commit": git_commit(),
         "optuna_storage": mask_credentials(storage), "python": sys.version.split()[0],

@@ -210,13 +210,15 @@ def final_metrics(model: MLP, data: Splits, device: torch.device) -> dict[str, f
         x = getattr(data, f"x_{split}").to(device)
         y = getattr(data, f"y_{split}").to(device)
         loss, metric = evaluate(model, x, y, data.task)
-        out[f"{split}_loss"] = loss
-        out[f"{split}_metric"] = metric
-        out[f"{split}_{metric_name}"] = metric
+        # "final_" keeps these apart from the per-epoch train_loss/val_loss/val_metric series.
+        key = split if split == "test" else f"final_{split}"
+        out[f"{key}_loss"] = loss
+        out[f"{key}_metric"] = metric
+        out[f"{key}_{metric_name}"] = metric
     # Gap as train minus test, in the metric's own sense: positive means the model does better on
     # data it has seen (overfitting), for accuracy and for MSE alike.
     sign = 1.0 if higher_better else -1.0
-    out["gap_metric"] = sign * (out["train_metric"] - out["test_metric"])
-    out["gap_loss"] = out["test_loss"] - out["train_loss"]
+    out["gap_metric"] = sign * (out["final_train_metric"] - out["test_metric"])
+    out["gap_loss"] = out["test_loss"] - out["final_train_loss"]
     out.update(weight_stats(model))
     return out

@@ -90,7 +90,7 @@ def test_l2_penalty_equals_coupled_weight_decay(optimizer, momentum):
     b = train(TrialConfig(**common, l2_mode="weight_decay"), data)
     for key in ("val_loss", "val_metric"):
         assert a.history[key] == pytest.approx(b.history[key], abs=1e-5)
-    for key in ("test_loss", "train_loss", "weight_l2_layer0", "weight_l2_layer2"):
+    for key in ("test_loss", "final_train_loss", "weight_l2_layer0", "weight_l2_layer2"):
         assert a.final[key] == pytest.approx(b.final[key], abs=1e-5)
     # and the decay really did something compared with no regularization
     c = train(TrialConfig(**{**common, "l2": 0.0}), data)
@@ -160,7 +160,7 @@ def test_early_stopping_keeps_best_weights():
     r = train(cfg, data)
     assert r.epochs_run < 200
     assert r.epochs_run - r.best_epoch == 3
-    assert r.final["val_loss"] == pytest.approx(min(r.history["val_loss"]), rel=1e-6)
+    assert r.final["final_val_loss"] == pytest.approx(min(r.history["val_loss"]), rel=1e-6)
 
 
 def test_weight_stats_thresholds():

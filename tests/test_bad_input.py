@@ -1,0 +1,131 @@
+"""Bad input: exit code 2, one line naming the field, the value and what is allowed, nothing written."""
+
+import copy
+
+import pytest
+import torch
+import yaml
+
+from pipeline.cli import main
+from pipeline.study import load_study
+
+from .conftest import run_cli, tiny_study_dict, write_study
+
+
+def _with(path, value):
+    """tiny study with `value` set at a dotted path (datasets.0.name style)."""
+    study = tiny_study_dict()
+    keys = path.split(".")
+    node = study
+    for k in keys[:-1]:
+        node = node[int(k)] if isinstance(node, list) else node[k]
+    last = keys[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+    return study
+
+
+CSV_NOT_NUMERIC = "a,b,Outcome\n1,x,0\n2,y,1\n3,z,0\n4,w,1\n"
+CSV_GOOD = "a,b,Outcome\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20))
+
+# (id, study dict or raw text, extra CLI args, text the one-line error must contain)
+CASES = [
+    ("missing-file", None, [], "does not exist"),
+    ("malformed-yaml", "name: x\ndatasets: [digits\n", [], "malformed YAML"),
+    ("not-a-mapping", "- digits\n- wine\n", [], "mapping"),
+    ("unknown-dataset", _with("datasets.0.name", "cifar"), [], "unknown dataset 'cifar'"),
+    ("unknown-arm", _with("arms", ["none", "batchnorm"]), [], "arms"),
+    ("empty-grid", _with("arms", []), [], "arms"),
+    ("negative-l1", _with("strengths.l1", -0.1), [], "strengths.l1"),
+    ("dropout-one", _with("strengths.dropout", 1.0), [], "strengths.dropout"),
+    ("dropout-layers", _with("strengths.dropout", [0.1, 0.2, 0.3]), [], "one p per hidden layer"),
+    ("zero-epochs", _with("epochs", 0), [], "epochs"),
+    ("zero-seeds", _with("seeds", 0), [], "seeds"),
+    ("typo-field", {**tiny_study_dict(), "epoch": 3}, [], "epoch"),
+    ("bad-activation", _with("model.activation", "sigmoid"), [], "model.activation"),
+    ("bad-optimizer", _with("optimizer.name", "rmsprop"), [], "optimizer.name"),
+    ("negative-lr", _with("optimizer.lr", -1), [], "optimizer.lr"),
+    ("train-size-too-big", _with("datasets.0.train_size", 10**6), [], "train_size"),
+    ("csv-missing-file", _with("datasets", [{"name": "csv", "path": "nope.csv", "target": "Outcome"}]), [], "does not exist"),
+    ("csv-missing-column", _with("datasets", [{"name": "csv", "path": "good.csv", "target": "Label"}]), [], "no such column"),
+    ("csv-not-numeric", _with("datasets", [{"name": "csv", "path": "text.csv", "target": "Outcome"}]), [], "not numeric"),
+    ("csv-no-target", _with("datasets", [{"name": "csv", "path": "good.csv"}]), [], "target"),
+    ("cli-seeds", tiny_study_dict(), ["--seeds", "abc"], "--seeds"),
+    ("cli-epochs", tiny_study_dict(), ["--epochs", "0"], "epochs"),
+    ("cli-datasets", tiny_study_dict(), ["--datasets", "imagenet"], "--datasets = 'imagenet'"),
+    ("duplicate-labels", _with("datasets", [{"name": "digits"}, {"name": "digits"}]), [], "unique"),
+    ("unreachable-storage", tiny_study_dict(), ["--storage", "postgresql://alice:s3cret@127.0.0.1:9/optuna"], "--storage"),
+    ("unreachable-tracking", tiny_study_dict(), ["--tracking-uri", "http://127.0.0.1:9"], "--tracking-uri"),
+]
+SUBPROCESS_CASES = {"malformed-yaml", "unknown-dataset", "csv-missing-column", "unreachable-storage"}
+if not torch.cuda.is_available():
+    CASES.append(("no-cuda", _with("device", "cuda"), [], "device"))
+
+
+@pytest.mark.parametrize("case_id,study,args,expected", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(workdir, env, monkeypatch, capsys, case_id, study,
+                                                            args, expected):
+    (workdir / "good.csv").write_text(CSV_GOOD)
+    (workdir / "text.csv").write_text(CSV_NOT_NUMERIC)
+    path = workdir / "study.yaml"
+    if isinstance(study, str):
+        path.write_text(study)
+    elif study is not None:
+        write_study(path, study)
+    before = set(p.name for p in workdir.iterdir())
+    argv = ["ablation", "--study", str(path), *args]
+    if case_id in SUBPROCESS_CASES:  # a few through a real process, for the exit status itself
+        proc = run_cli(argv, cwd=workdir, env=env, timeout=120)
+        code, out, err = proc.returncode, proc.stdout, proc.stderr
+    else:  # the rest in-process: the same code path, without paying torch's import each time
+        monkeypatch.chdir(workdir)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+        code = main(argv)
+        out, err = capsys.readouterr()
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
+    assert "s3cret" not in err + out
+    assert set(p.name for p in workdir.iterdir()) == before  # no mlflow.db, optuna.db or reports
+
+
+def test_train_command_rejects_bad_values(workdir, env):
+    proc = run_cli(["train", "--dataset", "digits", "--regularizer", "l3"], cwd=workdir, env=env)
+    assert proc.returncode == 2 and "arms" in proc.stderr and "l3" in proc.stderr
+    proc = run_cli(["train", "--dropout", "0.5,x"], cwd=workdir, env=env)
+    assert proc.returncode == 2 and "--dropout" in proc.stderr
+    assert not (workdir / "mlflow.db").exists()
+
+
+def test_overrides_and_config_hash(tmp_path):
+    base = write_study(tmp_path / "s.yaml", tiny_study_dict())
+    a = load_study(base)
+    assert [p.label for p in a.plans] == ["digits", "synthetic_linear"]
+    assert a.seeds == [0, 1]
+    # a per-dataset override applies to that dataset only
+    assert a.plans[1].training.optimizer.name == "adam" and a.plans[0].training.optimizer.name == "sgd"
+    b = load_study(base, seeds="3,5,7", epochs="9", datasets="digits")
+    assert b.seeds == [3, 5, 7] and len(b.plans) == 1 and b.plans[0].training.epochs == 9
+    # seeds are the grid, not the configuration: same hash; epochs change training: new hash
+    assert load_study(base, seeds="4").plans[0].config_hash == a.plans[0].config_hash
+    assert b.plans[0].config_hash != a.plans[0].config_hash
+    assert "epochs: 9" in b.source_text
+    # arm spellings users write are accepted
+    c = write_study(tmp_path / "c.yaml", {**tiny_study_dict(), "arms": ["None", "L1", "dropout+L2"]})
+    assert load_study(c).arms == ["none", "l1", "dropout_l2"]
+    # any training change gives a different hash
+    d = copy.deepcopy(tiny_study_dict())
+    d["strengths"]["l2"] = 0.5
+    assert load_study(write_study(tmp_path / "d.yaml", d)).plans[0].config_hash != a.plans[0].config_hash
+
+
+def test_shipped_study_files_are_valid():
+    from pathlib import Path
+
+    for path in sorted(Path(__file__).resolve().parents[1].glob("studies/*.yaml")):
+        study = load_study(path)
+        assert study.plans and study.cells(), path
+        yaml.safe_load(study.source_text)

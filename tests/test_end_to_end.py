@@ -1,0 +1,135 @@
+"""A real `mlflow run . -e ablation` on a tiny study: the run tree in MLflow, the Optuna trials,
+and resuming (nothing retrained; a deleted cell, and only it, retrained with the same numbers)."""
+
+import shutil
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from pipeline.orchestrate import optuna_study_name
+from pipeline.study import load_study
+
+from .conftest import ROOT, run_cli, tiny_study_dict, write_study
+
+pytestmark = pytest.mark.slow
+
+
+def copy_project(dest: Path) -> Path:
+    """mlflow run executes in the project folder; give it a copy so stores land in tmp."""
+    for name in ("pipeline", "studies", "MLproject", "conda.yaml"):
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, dest / name)
+    return dest
+
+
+def trial_runs(client, exp_ids):
+    return client.search_runs(exp_ids, "tags.kind = 'trial'", max_results=1000)
+
+
+def test_mlflow_run_ablation_builds_the_run_tree_and_resumes(workdir, env):
+    project = copy_project(workdir)
+    write_study(project / "tiny.yaml", tiny_study_dict())
+    cmd = ["mlflow", "run", ".", "-e", "ablation", "--env-manager", "local", "--experiment-name", "tiny",
+           "-P", "study=tiny.yaml", "-P", "report=no"]
+    import subprocess
+
+    proc = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "digits" in proc.stdout and "test_accuracy" in proc.stdout  # the summary table
+
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("tiny")
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    roots = [r for r in runs if r.data.tags.get("kind") == "root"]
+    parents = [r for r in runs if r.data.tags.get("kind") == "dataset"]
+    trials = [r for r in runs if r.data.tags.get("kind") == "trial"]
+    assert len(roots) == 1 and roots[0].data.tags.get("mlflow.project.entryPoint") == "ablation"
+    assert sorted(p.info.run_name for p in parents) == ["digits", "synthetic_linear"]
+    assert all(p.data.tags["mlflow.parentRunId"] == roots[0].info.run_id for p in parents)
+    assert len(trials) == 2 * 5 * 2
+    parent_of = {p.data.tags["dataset"]: p.info.run_id for p in parents}
+    names = Counter(t.info.run_name for t in trials)
+    assert set(names.values()) == {1} and "digits/dropout_l2/seed1" in names
+    for t in trials:
+        tags, params, metrics = t.data.tags, t.data.params, t.data.metrics
+        assert t.info.status == "FINISHED"
+        assert tags["mlflow.parentRunId"] == parent_of[tags["dataset"]]
+        assert t.info.run_name == f"{tags['dataset']}/{tags['regularizer']}/seed{tags['seed']}"
+        assert {"study", "optuna_trial", "config_hash"} <= set(tags) and tags["study"] == "tiny"
+        assert params["arm"] == tags["regularizer"] and params["epochs"] == "3"
+        assert {"lr", "l1", "l2", "dropout", "hidden", "batch_size", "optimizer"} <= set(params)
+        assert float(params["l2"]) == (1e-3 if tags["regularizer"] in ("l2", "dropout_l2") else 0.0)
+        assert {"test_metric", "final_train_metric", "final_val_metric", "gap_metric", "sparsity_lt_0.001", "weight_l2_layer0"} <= set(metrics)
+        history = client.get_metric_history(t.info.run_id, "val_loss")
+        assert sorted(m.step for m in history) == [1, 2, 3]
+        assert len(client.get_metric_history(t.info.run_id, "train_penalty")) == 3
+        assert t.inputs.dataset_inputs and t.inputs.dataset_inputs[0].dataset.name == tags["dataset"]
+
+    # Optuna: one study per dataset, every cell one COMPLETE trial pointing at its MLflow run
+    study = load_study(project / "tiny.yaml")
+    storage = f"sqlite:///{project / 'optuna.db'}"
+    run_ids = {t.info.run_id for t in trials}
+    for plan in study.plans:
+        ostudy = optuna.load_study(study_name=optuna_study_name(study, plan), storage=storage)
+        done = ostudy.get_trials(states=(TrialState.COMPLETE,))
+        assert len(done) == len(ostudy.trials) == 10
+        assert {(t.params["arm"], t.params["seed"]) for t in done} == set(study.cells())
+        assert {t.user_attrs["mlflow_run_id"] for t in done} <= run_ids
+
+    # Resume: the same command again trains nothing new
+    again = run_cli(["ablation", "--study", "tiny.yaml", "--no-report"], cwd=project, env=env)
+    assert again.returncode == 0, again.stderr
+    assert "trained 0, failed 0" in again.stdout
+    assert len(trial_runs(client, [exp.experiment_id])) == 20
+
+    # Delete one cell from the Optuna storage: only that cell is trained, with the same numbers
+    digits = study.plans[0]
+    ostudy = optuna.load_study(study_name=optuna_study_name(study, digits), storage=storage)
+    victim = next(t for t in ostudy.trials if t.params == {"arm": "l1", "seed": 1})
+    with sqlite3.connect(project / "optuna.db") as db:
+        for table in ("trial_params", "trial_values", "trial_user_attributes", "trial_system_attributes",
+                      "trial_intermediate_values", "trial_heartbeats"):
+            db.execute(f"DELETE FROM {table} WHERE trial_id = ?", (victim._trial_id,))
+        db.execute("DELETE FROM trials WHERE trial_id = ?", (victim._trial_id,))
+    again = run_cli(["ablation", "--study", "tiny.yaml", "--no-report"], cwd=project, env=env)
+    assert again.returncode == 0, again.stderr
+    assert "digits/l1/seed1" in again.stdout and "trained 1, failed 0" in again.stdout
+    assert "trained 0, failed 0" in again.stdout  # synthetic_linear untouched
+    after = trial_runs(client, [exp.experiment_id])
+    assert len(after) == 21
+    pair = [r for r in after if r.info.run_name == "digits/l1/seed1"]
+    assert len(pair) == 2
+    for key in ("test_metric", "val_loss", "weight_l1_layer0"):  # reproducible on CPU
+        assert pair[0].data.metrics[key] == pair[1].data.metrics[key]
+
+
+def test_failing_trials_do_not_stop_the_study(workdir, env):
+    """A diverging configuration fails its trials with reason 'diverged'; the others finish."""
+    study = tiny_study_dict(arms=["none", "l2"], seeds=2, datasets=[{"name": "synthetic_linear"}],
+                            optimizer={"name": "sgd", "lr": 10.0, "momentum": 0.9})
+    write_study(workdir / "div.yaml", study)
+    proc = run_cli(["ablation", "--study", "div.yaml", "--no-report"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "FAILED: diverged" in proc.stdout
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("tiny")
+    runs = trial_runs(client, [exp.experiment_id])
+    assert len(runs) == 4 and all(r.info.status == "FAILED" for r in runs)
+    assert all(r.data.tags["fail_reason"] == "diverged" for r in runs)
+    ostudy = optuna.load_study(study_name=optuna_study_name(load_study(workdir / "div.yaml"),
+                                                            load_study(workdir / "div.yaml").plans[0]),
+                               storage=f"sqlite:///{workdir / 'optuna.db'}")
+    assert all(t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == "diverged" for t in ostudy.trials)
+    # failed cells are retried on the next run, up to max_retries (default 1), then given up on
+    proc = run_cli(["ablation", "--study", "div.yaml", "--no-report"], cwd=workdir, env=env)
+    assert "trained 0, failed 4" in proc.stdout
+    proc = run_cli(["ablation", "--study", "div.yaml", "--no-report"], cwd=workdir, env=env)
+    assert "trained 0, failed 0, gave up on 4 cell(s)" in proc.stdout

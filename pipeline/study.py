@@ -109,7 +109,7 @@ class DatasetSpec(_Strict):
     """One dataset of the study and its loading options (see `python -m pipeline datasets`)."""
 
     name: str
-    label: Optional[str] = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+$")
+    label: Optional[str] = Field(default=None, min_length=1, max_length=100)  # free text, escaped in reports
     path: Optional[str] = None          # csv: the file
     target: Optional[str] = None        # csv: the target column
     task: Optional[Literal["classification", "regression"]] = None  # csv: default guessed

@@ -129,7 +129,7 @@ def analyze(data: ReportData) -> dict:
         best = None
         if present:
             best = (max if hib else min)(present, key=lambda a: a["summary"].mean)["arm"]
-        missing = [f"{a['label']}: {len(study.seeds) - a['summary'].n} of {len(study.seeds)} seeds"
+        missing = [f"{a['label']}: {a['summary'].n} of {len(study.seeds)} seeds finished"
                    for a in arms if a["summary"].n < len(study.seeds)]
         entry = {"label": label, "task": task, "hib": hib, "metric": metric_name, "arms": arms,
                  "best": best, "missing": missing, "paired": {}}

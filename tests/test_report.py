@@ -1,0 +1,121 @@
+"""The report, built from a real study in MLflow: HTML checked in headless Chromium, PDF with
+poppler, user strings escaped, and degraded studies (missing arms, one seed, failures) handled."""
+
+import re
+import shutil
+import subprocess
+
+import pytest
+from mlflow import MlflowClient
+
+from .conftest import run_cli, tiny_study_dict, write_study
+
+pytestmark = pytest.mark.slow
+XSS = "<script>alert(1)</script>"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One tiny study run end to end with its report: a hostile dataset label, 3 seeds."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from .conftest import ROOT
+
+    work = tmp_path_factory.mktemp("report")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}", "PYTHONPATH": str(ROOT),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    env.pop("MLFLOW_RUN_ID", None)
+    study = tiny_study_dict(name="rep", seeds=3, arms=["none", "dropout", "l2"], epochs=4,
+                            datasets=[{"name": "digits", "label": XSS, "train_size": 150},
+                                      {"name": "wine"}, {"name": "synthetic_linear", "train_size": 60}])
+    write_study(work / "rep.yaml", study)
+    proc = run_cli(["ablation", "--study", "rep.yaml"], cwd=work, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return work, env, proc
+
+
+def test_report_files_are_written_logged_and_escaped(built):
+    work, env, proc = built
+    html_path, pdf_path = work / "reports/rep/report.html", work / "reports/rep/report.pdf"
+    assert f"report: reports/rep/report.html" in proc.stdout and "report: reports/rep/report.pdf" in proc.stdout
+    html = html_path.read_text()
+    assert XSS not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "http://" not in re.sub(r'href="http://127\.0\.0\.1:5000[^"]*"', "", html).replace("http://127.0.0.1:5000", "")
+    assert html.count("data:image/png;base64,") >= 3 * 3 + 2  # 3 per dataset, forest, CD
+    for section in ("1. Summary", "Across datasets", "Provenance", "Study file as run", "min. Wilcoxon p"):
+        assert section in html
+    # With 3 seeds no two-sided Wilcoxon test can reach 0.05: the report must say so
+    assert "The evidence is too weak" in html and "0.2500" in html
+    assert "Descriptive only" in html  # 3 datasets < 8
+    # both files are artifacts of the study's root run
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    root = client.search_runs([client.get_experiment_by_name("rep").experiment_id], "tags.kind = 'root'")[0]
+    assert {f.path for f in client.list_artifacts(root.info.run_id, "report")} == {"report/report.html", "report/report.pdf"}
+
+
+def test_pdf_has_the_summary_numbers_and_every_page_renders(built, tmp_path):
+    work, env, _ = built
+    pdf = work / "reports/rep/report.pdf"
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "1. Summary" in text and XSS in text  # shown as text
+    # the numbers in the summary come from MLflow: recompute one from the runs
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([client.get_experiment_by_name("rep").experiment_id],
+                              "tags.kind = 'trial' AND tags.dataset = 'wine'")
+    by_arm = {}
+    for r in runs:
+        by_arm.setdefault(r.data.tags["regularizer"], []).append(r.data.metrics["test_metric"])
+    best = max(sum(v) / len(v) for v in by_arm.values())
+    assert f"{best:.4f}" in text
+    pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True,
+                                                             text=True, check=True).stdout).group(1))
+    subprocess.run(["pdftoppm", "-r", "30", "-png", str(pdf), str(tmp_path / "page")], check=True)
+    assert len(list(tmp_path.glob("page*.png"))) == pages >= 3
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs it)")
+def test_html_in_headless_chromium(built):
+    from playwright.sync_api import sync_playwright
+
+    work, _, _ = built
+    html_path = work / "reports/rep/report.html"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page()
+        errors, requests, dialogs = [], [], []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(html_path.as_uri())
+        page.wait_for_load_state("load")
+        images = page.eval_on_selector_all("img", """els => els.map(e => ({ok: e.complete && e.naturalWidth > 0,
+            w: e.getBoundingClientRect().width, h: e.getBoundingClientRect().height}))""")
+        shot = work / "report.png"
+        page.screenshot(path=str(shot), full_page=True)
+        title = page.title()
+        browser.close()
+    assert not errors and not requests and not dialogs  # no console errors, offline, no script ran
+    assert len(images) >= 11 and all(i["ok"] and i["w"] > 0 and i["h"] > 0 for i in images)
+    assert shot.stat().st_size > 10_000 and "rep" in title
+
+
+def test_degraded_study_still_reports(workdir, env):
+    """No 'none' arm, a single seed, and a diverging dataset: a report that says what is missing."""
+    study = tiny_study_dict(name="degraded", seeds=1, arms=["dropout", "l2"],
+                            datasets=[{"name": "wine"},
+                                      {"name": "synthetic_linear", "optimizer": {"name": "sgd", "lr": 50.0}}])
+    write_study(workdir / "d.yaml", study)
+    proc = run_cli(["ablation", "--study", "d.yaml"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (workdir / "reports/degraded/report.html").read_text()
+    assert "No paired comparison" in html
+    assert "diverged" in html and "FAILED" in html
+    assert "Missing results" in html and "0 of 1 seeds finished" in html
+    assert "The evidence is too weak" in html
+    assert (workdir / "reports/degraded/report.pdf").stat().st_size > 5000

@@ -1,0 +1,78 @@
+"""Statistics checked against independently computed values."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sst
+
+from pipeline import stats
+
+# a fixed table: test accuracy of two arms on the same 8 seeds
+NONE = [0.91, 0.90, 0.92, 0.89, 0.93, 0.90, 0.91, 0.92]
+L2 = [0.93, 0.91, 0.95, 0.90, 0.94, 0.93, 0.92, 0.95]
+
+
+def test_paired_test_matches_scipy_and_hand_ci():
+    p = stats.paired_test(L2, NONE, higher_is_better=True)
+    d = np.array(L2) - np.array(NONE)
+    assert p.n == 8 and p.mean_diff == pytest.approx(d.mean())
+    assert p.p_t == pytest.approx(sst.ttest_rel(L2, NONE).pvalue)
+    assert p.p_wilcoxon == pytest.approx(sst.wilcoxon(d).pvalue)
+    half = sst.t.ppf(0.975, 7) * d.std(ddof=1) / math.sqrt(8)
+    assert (p.ci_low, p.ci_high) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert p.effect_size == pytest.approx(d.mean() / d.std(ddof=1))
+    # for a lower-is-better metric the sign flips: positive still means "arm is better"
+    q = stats.paired_test(NONE, L2, higher_is_better=False)
+    assert q.mean_diff == pytest.approx(d.mean()) and q.p_t == pytest.approx(p.p_t)
+
+
+def test_identical_arms_are_no_difference():
+    p = stats.paired_test(NONE, NONE)
+    assert p.mean_diff == 0 and p.p_t == 1.0 and p.p_wilcoxon == 1.0
+    assert stats.verdict(p, 1.0) == "no detectable difference"
+
+
+def test_holm_against_hand_computation():
+    # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> monotone: 0.06
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert stats.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
+    adjusted = stats.holm([0.01, float("nan"), 0.02])
+    assert adjusted[0] == pytest.approx(0.02) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.02)
+
+
+def test_smallest_attainable_wilcoxon_p():
+    assert stats.min_wilcoxon_p(5) == pytest.approx(0.0625)  # 5 seeds can never reach p < 0.05
+    assert stats.min_wilcoxon_p(6) == pytest.approx(0.03125)
+    # and scipy agrees: all 5 differences positive gives exactly that p
+    assert sst.wilcoxon([0.1, 0.2, 0.3, 0.4, 0.5]).pvalue == pytest.approx(0.0625)
+    assert stats.paired_test([1, 2, 3, 4, 5], [0, 0, 0, 0, 0]).too_few
+
+
+def test_friedman_against_the_textbook_formula():
+    # 4 datasets x 3 arms, higher is better; ranks per row by hand
+    scores = np.array([[0.90, 0.92, 0.91], [0.80, 0.85, 0.83], [0.70, 0.71, 0.75], [0.60, 0.66, 0.62]])
+    ranks = np.array([[3, 1, 2], [3, 1, 2], [3, 2, 1], [3, 1, 2]], dtype=float)
+    res = stats.friedman(scores, [True] * 4)
+    assert res.avg_ranks == pytest.approx(ranks.mean(0).tolist())
+    n, k = ranks.shape
+    chi2 = 12 * n / (k * (k + 1)) * (np.sum(ranks.mean(0) ** 2) - k * (k + 1) ** 2 / 4)
+    assert res.statistic == pytest.approx(chi2)
+    assert res.p_value == pytest.approx(sst.chi2.sf(chi2, k - 1))
+    assert res.descriptive_only  # fewer than 8 datasets
+    # lower-is-better datasets are ranked the other way round
+    assert stats.friedman(-scores, [False] * 4).avg_ranks == pytest.approx(res.avg_ranks)
+
+
+def test_nemenyi_critical_difference_matches_demsar():
+    # Demsar (2006), section 3.2.2: k=4 classifiers, N=14 data sets, q_0.05 = 2.569 -> CD = 1.25
+    assert stats.nemenyi_cd(4, 14) == pytest.approx(1.25, abs=0.01)
+    assert stats.nemenyi_cd(5, 10) == pytest.approx(2.728 * math.sqrt(5 * 6 / 60), rel=1e-3)
+
+
+def test_verdicts():
+    strong = stats.paired_test(L2, NONE)
+    assert stats.verdict(strong, 0.001) == "better"
+    assert stats.verdict(stats.paired_test(NONE, L2), 0.001) == "worse"
+    assert stats.verdict(strong, 0.2) == "no detectable difference"
+    assert stats.verdict(stats.paired_test([0.9], [0.8]), float("nan")) == "not enough seeds"

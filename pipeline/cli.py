@@ -41,7 +41,8 @@ def cmd_ablation(args) -> int:
     study = load_study(args.study, seeds=_optional(args.seeds), epochs=_optional(args.epochs),
                        datasets=_optional(args.datasets))
     install_signal_handlers()
-    ctx = run_ablation(study, storage=_optional(args.storage), tracking=_optional(args.tracking_uri))
+    ctx = run_ablation(study, storage=_optional(args.storage), tracking=_optional(args.tracking_uri),
+                       workers=_workers(args.workers))
     print()
     print(format_summary(summary_rows(study, ctx.storage)))
     if not args.no_report and args.report == "yes":
@@ -53,6 +54,42 @@ def cmd_ablation(args) -> int:
             print(f"report: {p}")
     print(f"\nBrowse the runs: mlflow ui --backend-store-uri {ctx.tracker.uri} --host 127.0.0.1 "
           "(or: make ui)")
+    return 0
+
+
+def _workers(text) -> int:
+    try:
+        n = int(text)
+    except (TypeError, ValueError):
+        raise UsageError(f"--workers = {text!r}: expected a positive integer") from None
+    if n < 1:
+        raise UsageError(f"--workers = {text!r}: expected a positive integer")
+    return n
+
+
+def cmd_enqueue(args) -> int:
+    """Distributed studies, step 1 (once, idempotent): create the study and enqueue the grid."""
+    from .orchestrate import prepare
+    from .study import load_study
+
+    study = load_study(args.study, seeds=_optional(args.seeds), epochs=_optional(args.epochs),
+                       datasets=_optional(args.datasets))
+    ctx, _ = prepare(study, args.storage, _optional(args.tracking_uri))
+    if ctx.tracker.owns_root():
+        ctx.tracker.end_run(ctx.root_id, "FINISHED")  # the tree exists; workers attach to its parents
+    print("grid enqueued; start workers with: python -m pipeline worker --study ... --storage ... --tracking-uri ...")
+    return 0
+
+
+def cmd_worker(args) -> int:
+    """Distributed studies, step 2 (any number, any machine): train cells until none is left."""
+    from .orchestrate import install_signal_handlers, run_worker
+    from .study import load_study
+
+    study = load_study(args.study, seeds=_optional(args.seeds), epochs=_optional(args.epochs),
+                       datasets=_optional(args.datasets))
+    install_signal_handlers()
+    run_worker(study, args.storage, _optional(args.tracking_uri))
     return 0
 
 
@@ -162,9 +199,21 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ablation", help="run (or resume) a study: every dataset x arm x seed")
     _add_study_args(p)
     p.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite:///optuna.db)")
+    p.add_argument("--workers", default="1", help="worker processes on this machine (default 1); "
+                   "with more than 1 the default storage is the journal file optuna.journal")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
     p.add_argument("--report", default="yes", choices=["yes", "no"], help="build the report at the end (MLproject form of --no-report)")
     p.set_defaults(func=cmd_ablation)
+
+    p = sub.add_parser("enqueue", help="distributed: create the study and enqueue its grid (idempotent)")
+    _add_study_args(p)
+    p.add_argument("--storage", required=True, help="shared Optuna storage, e.g. postgresql://user@host/db")
+    p.set_defaults(func=cmd_enqueue)
+
+    p = sub.add_parser("worker", help="distributed: pull grid cells from a shared storage until none is left")
+    _add_study_args(p)
+    p.add_argument("--storage", required=True, help="shared Optuna storage, e.g. postgresql://user@host/db")
+    p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("report", help="build the HTML/PDF report of a study from MLflow")
     _add_study_args(p)
@@ -207,8 +256,14 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parser().parse_args(argv)
+    from .orchestrate import Interrupted
+
     try:
         return args.func(args)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except Interrupted as e:
+        print(f"interrupted by {e}: the current runs are marked KILLED; rerun the same command to resume",
+              file=sys.stderr)
+        return 130

@@ -8,8 +8,11 @@ has exactly one owner, and failed cells are re-enqueued on the next run (up to `
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
 import os
 import signal
+import threading
 import socket
 import subprocess
 import sys
@@ -18,15 +21,18 @@ from dataclasses import dataclass
 from typing import Optional
 
 import optuna
+import warnings
 from optuna.trial import TrialState
 
 from . import datasets as datasets_mod
 from .errors import Diverged, UsageError
 from .study import ARMS, DatasetPlan, Study
-from .tracking import Tracker, dataset_input, mask_credentials, tracking_uri
+from .tracking import Tracker, dataset_input, mask_credentials, quote_filter, tracking_uri
 from .train import TrialConfig, loss_and_metric, train
 
 DEFAULT_STORAGE = "sqlite:///optuna.db"
+# Heartbeats are "experimental" in Optuna; the warning would break our one-line errors.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 SEED_HIGH = 2**31 - 1
 
 
@@ -55,11 +61,32 @@ def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+HEARTBEAT_S = 5     # a running trial records a heartbeat this often (RDB storages)
+GRACE_S = 30        # ... and is failed as stale when none came for this long (its worker died)
+JOURNAL_PREFIX = "journal:"
+DEFAULT_PARALLEL_STORAGE = "journal:optuna.journal"
+
+
+@functools.lru_cache(maxsize=8)
+def get_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna storage for a URL. 'journal:PATH' is a journal file, safe for several processes
+    on one machine; any SQLAlchemy URL (sqlite, postgresql, mysql) is an RDB storage with
+    heartbeats, so trials of a worker that died are failed and retried by the others."""
+    if url.startswith(JOURNAL_PREFIX):
+        from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+        return JournalStorage(JournalFileBackend(url[len(JOURNAL_PREFIX):]))
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
+                                      grace_period=GRACE_S)
+
+
 def open_study(storage: str, name: str, task: str) -> optuna.Study:
     direction = "maximize" if loss_and_metric(task)[3] else "minimize"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return optuna.create_study(storage=storage, study_name=name, direction=direction, load_if_exists=True)
+        return optuna.create_study(storage=get_storage(storage), study_name=name, direction=direction,
+                                   load_if_exists=True)
     except Exception as e:
         raise storage_error(storage, e) from None
 
@@ -91,19 +118,39 @@ def _process_alive(worker: str) -> bool:
 
 
 def reap_dead_trials(ostudy: optuna.Study, tracker: Tracker) -> int:
-    """RUNNING trials whose worker process on this machine is gone (killed, crashed) are failed in
-    Optuna and their MLflow runs marked KILLED, so the cells get trained again."""
+    """Clean up after workers that died (SIGKILL, crash, lost machine), so their cells are
+    trained again and no MLflow run is left RUNNING:
+    - RUNNING trials whose heartbeat went stale (RDB storages, any machine) are failed by Optuna;
+    - RUNNING trials whose worker process on this machine is gone are failed here;
+    - MLflow trial runs still RUNNING whose Optuna trial is no longer running are marked KILLED."""
+    storage = ostudy._storage
+    if getattr(storage, "is_heartbeat_enabled", lambda: False)():
+        optuna.storages.fail_stale_trials(ostudy)
     reaped = 0
     for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.user_attrs.get("worker")
         if worker and not _process_alive(worker):
-            ostudy._storage.set_trial_user_attr(t._trial_id, "fail_reason", "worker died")
-            ostudy._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-            run_id = t.user_attrs.get("mlflow_run_id")
-            if run_id:
-                tracker.fail_trial(run_id, "worker died (killed or crashed)", status="KILLED")
+            storage.set_trial_user_attr(t._trial_id, "fail_reason", "worker died")
+            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
             reaped += 1
+    still_running = {t.number for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    exp_id = ostudy.user_attrs.get("mlflow_experiment_id")
+    if exp_id is not None:
+        for run in tracker.client.search_runs(
+                [exp_id], f"attributes.status = 'RUNNING' AND tags.kind = 'trial' "
+                          f"AND tags.optuna_study = '{quote_filter(ostudy.study_name)}'", max_results=10000):
+            if int(run.data.tags.get("optuna_trial", -1)) not in still_running:
+                tracker.fail_trial(run.info.run_id, "worker died (killed or crashed)", status="KILLED")
     return reaped
+
+
+def reap_dead_runs(tracker: Tracker, experiment_id: str, study_name: str) -> None:
+    """Root and dataset runs left RUNNING by a process of this machine that is gone."""
+    for run in tracker.client.search_runs(
+            [experiment_id], f"attributes.status = 'RUNNING' AND tags.study = '{quote_filter(study_name)}'", max_results=10000):
+        worker = run.data.tags.get("worker")
+        if run.data.tags.get("kind") in ("root", "dataset") and worker and not _process_alive(worker):
+            tracker.end_run(run.info.run_id, "KILLED")
 
 
 def enqueue_missing(ostudy: optuna.Study, cells: list[tuple[str, int]], max_retries: int) -> tuple[int, list]:
@@ -149,49 +196,101 @@ def git_commit() -> str:
         return "unknown"
 
 
-def run_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) -> dict:
-    """Train every missing cell of one dataset. Returns counts of what happened."""
+def base_tags(study: Study, plan: DatasetPlan, task: str) -> dict[str, str]:
+    return {"study": study.name, "dataset": plan.label, "config_hash": plan.config_hash,
+            "task": task, "metric_name": loss_and_metric(task)[2]}
+
+
+def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) -> dict:
+    """Create (or load) the dataset's Optuna study, clean up after dead workers, enqueue the
+    missing cells and, when there is work, create the MLflow parent run. Idempotent."""
     study = ctx.study
     ostudy = open_study(ctx.storage, optuna_study_name(study, plan), data.task)
     for key, value in (("study", study.name), ("dataset", plan.label), ("config_hash", plan.config_hash),
-                       ("task", data.task)):
+                       ("task", data.task), ("mlflow_experiment_id", ctx.experiment_id)):
         ostudy.set_user_attr(key, value)
     reaped = reap_dead_trials(ostudy, ctx.tracker)
-    enqueued, given_up = enqueue_missing(ostudy, study.cells(), study.spec.max_retries)
+    _, given_up = enqueue_missing(ostudy, study.cells(), study.spec.max_retries)
     counts = {"trained": 0, "failed": 0, "reaped": reaped, "given_up": len(given_up)}
-    if not _has_waiting(ostudy):
-        return counts
-
-    metric_name = loss_and_metric(data.task)[2]
-    base_tags = {"study": study.name, "dataset": plan.label, "config_hash": plan.config_hash,
-                 "task": data.task, "metric_name": metric_name}
-    ds_input = dataset_input(data)
-    parent_id = ctx.tracker.dataset_parent(
-        ctx.experiment_id, ctx.root_id, plan.label, {**base_tags, "optuna_study": ostudy.study_name},
-        params={"dataset": plan.label, "dataset_spec": plan.dataset.model_dump_json(),
-                "training": plan.training.model_dump_json(), "n_train": len(data.x_train),
-                "n_val": len(data.x_val), "n_test": len(data.x_test), "n_features": data.n_features,
-                "provenance": data.provenance, "optuna_storage": mask_credentials(ctx.storage)},
-        dataset_input=ds_input)
-
-    try:
-        while _has_waiting(ostudy):
-            trial = ostudy.ask()
-            if "cell" not in trial.user_attrs:
-                # No waiting trial was left (another worker took it): this one was sampled, not
-                # enqueued. Close it without training and stop.
-                trial.set_user_attr("fail_reason", "no waiting cell left")
-                ostudy.tell(trial, state=TrialState.FAIL)
-                break
-            arm = trial.suggest_categorical("arm", ARMS)
-            seed = trial.suggest_int("seed", 0, SEED_HIGH)
-            ok = run_trial(ctx, plan, data, ostudy, trial, arm, seed, parent_id, base_tags, ds_input)
-            counts["trained" if ok else "failed"] += 1
-    except Interrupted:
-        ctx.tracker.end_run(parent_id, "KILLED")
-        raise
-    ctx.tracker.end_run(parent_id, "FINISHED")
+    if _has_waiting(ostudy):
+        parent_id = ctx.tracker.dataset_parent(
+            ctx.experiment_id, ctx.root_id, plan.label,
+            {**base_tags(study, plan, data.task), "optuna_study": ostudy.study_name, "worker": worker_id()},
+            params={"dataset": plan.label, "dataset_spec": plan.dataset.model_dump_json(),
+                    "training": plan.training.model_dump_json(), "n_train": len(data.x_train),
+                    "n_val": len(data.x_val), "n_test": len(data.x_test), "n_features": data.n_features,
+                    "provenance": data.provenance, "optuna_storage": mask_credentials(ctx.storage)},
+            dataset_input=dataset_input(data))
+        ostudy.set_user_attr("mlflow_parent_run_id", parent_id)
     return counts
+
+
+def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) -> dict:
+    """Pop waiting cells of one dataset and train them until none is left. Any number of workers
+    may run this at once on the same storage: each waiting trial is popped by exactly one."""
+    study = ctx.study
+    ostudy = open_study(ctx.storage, optuna_study_name(study, plan), data.task)
+    parent_id = ostudy.user_attrs.get("mlflow_parent_run_id")
+    counts = {"trained": 0, "failed": 0}
+    if parent_id is None or not _has_waiting(ostudy):
+        return counts
+    tags = base_tags(study, plan, data.task)
+    ds_input = dataset_input(data)
+    while _has_waiting(ostudy):
+        trial = ostudy.ask()
+        if "cell" not in trial.user_attrs:
+            # No waiting trial was left (another worker took it): this one was sampled, not
+            # enqueued. Close it without training and stop.
+            trial.set_user_attr("fail_reason", "no waiting cell left")
+            ostudy.tell(trial, state=TrialState.FAIL)
+            break
+        arm = trial.suggest_categorical("arm", ARMS)
+        seed = trial.suggest_int("seed", 0, SEED_HIGH)
+        ok = run_trial(ctx, plan, data, ostudy, trial, arm, seed, parent_id, tags, ds_input)
+        counts["trained" if ok else "failed"] += 1
+    return counts
+
+
+def finish_dataset(ctx: RunContext, plan: DatasetPlan, task: str, status: str = "FINISHED") -> None:
+    """End the dataset's parent run once no cell is waiting or running (any worker may do it)."""
+    ostudy = open_study(ctx.storage, optuna_study_name(ctx.study, plan), task)
+    parent_id = ostudy.user_attrs.get("mlflow_parent_run_id")
+    if parent_id is None:
+        return
+    busy = ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))
+    if status != "FINISHED" or not busy:
+        if ctx.tracker.client.get_run(parent_id).info.status == "RUNNING":
+            ctx.tracker.end_run(parent_id, status)
+
+
+class heartbeat:
+    """Record Optuna heartbeats for a trial from a background thread while it trains, so that
+    other workers can tell a dead worker's trial from a slow one (RDB storages only)."""
+
+    def __init__(self, ostudy: optuna.Study, trial):
+        self.storage, self.trial_id = ostudy._storage, trial._trial_id
+        self.enabled = getattr(self.storage, "is_heartbeat_enabled", lambda: False)()
+        self.stop = threading.Event()
+
+    def _beat(self):
+        while not self.stop.wait(HEARTBEAT_S):
+            try:
+                self.storage.record_heartbeat(self.trial_id)
+            except Exception:  # a missed beat only risks a retry, never the trial
+                pass
+
+    def __enter__(self):
+        if self.enabled:
+            self.storage.record_heartbeat(self.trial_id)
+            self.thread = threading.Thread(target=self._beat, daemon=True)
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.stop.set()
+            self.thread.join()
+        return False
 
 
 def run_trial(ctx: RunContext, plan: DatasetPlan, data, ostudy, trial, arm: str, seed: int,
@@ -213,7 +312,8 @@ def run_trial(ctx: RunContext, plan: DatasetPlan, data, ostudy, trial, arm: str,
             history.setdefault(k, []).append(v)
 
     try:
-        result = train(cfg, data, on_epoch=keep_history)
+        with heartbeat(ostudy, trial):
+            result = train(cfg, data, on_epoch=keep_history)
     except Interrupted:
         ctx.tracker.fail_trial(run_id, "interrupted", status="KILLED", history=history)
         trial.set_user_attr("fail_reason", "interrupted")
@@ -258,8 +358,9 @@ def check_tracking_reachable(uri: str) -> None:
                          f"({type(e).__name__})") from None
 
 
-def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional[str] = None) -> RunContext:
-    storage = storage or DEFAULT_STORAGE
+def connect(study: Study, storage: str, tracking: Optional[str]) -> tuple[dict, Tracker, str]:
+    """Validate everything that can be validated before writing: device, datasets, both stores.
+    Returns (datasets, tracker, device)."""
     import torch
 
     device = study.spec.device
@@ -270,35 +371,119 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
     # (MlflowClient creates a SQLite store the moment it is constructed).
     check_tracking_reachable(tracking_uri(tracking))
     try:
-        optuna.storages.get_storage(storage)
+        get_storage(storage)
     except Exception as e:
         raise storage_error(storage, e) from None
-    tracker = Tracker(tracking)
+    return data, Tracker(tracking), device
+
+
+def prepare(study: Study, storage: str, tracking: Optional[str]) -> tuple[RunContext, dict]:
+    """Create the experiment, the root run, every dataset's Optuna study with its grid enqueued,
+    and the parent runs, so that workers only pop cells. Idempotent."""
+    import torch
+
+    data, tracker, device = connect(study, storage, tracking)
     experiment_id = tracker.experiment_for(study.name)
+    reap_dead_runs(tracker, experiment_id, study.name)
     root_id = tracker.root_run(experiment_id, study.name, {
         "study_file": study.source_text[:5000], "git_commit": git_commit(),
         "optuna_storage": mask_credentials(storage), "python": sys.version.split()[0],
-        "torch": torch.__version__})
+        "torch": torch.__version__, **({"worker": worker_id()} if tracker.owns_root() else {})})
     ctx = RunContext(study, tracker, experiment_id, root_id, device, storage)
     print(f"study {study.name}: {len(study.plans)} dataset(s) x {len(study.arms)} arm(s) x "
           f"{len(study.seeds)} seed(s); tracking {mask_credentials(tracker.uri)}, optuna {mask_credentials(storage)}",
           flush=True)
-    status = "FINISHED"
+    for plan in study.plans:
+        d = data[plan.label]
+        counts = prepare_dataset(ctx, plan, d)
+        print(f"[{plan.label}] {d.sizes()} task={d.task} config={plan.config_hash}"
+              + (f"; gave up on {counts['given_up']} failed cell(s) after retries" if counts["given_up"] else ""),
+              flush=True)
+    return ctx, data
+
+
+def _report_counts(label: str, counts: dict, who: str = "") -> None:
+    print(f"[{label}]{who} trained {counts['trained']}, failed {counts['failed']}", flush=True)
+
+
+def run_worker_loop(ctx: RunContext, data: dict, who: str = "") -> None:
+    for plan in ctx.study.plans:
+        _report_counts(plan.label, work_dataset(ctx, plan, data[plan.label]), who)
+        finish_dataset(ctx, plan, data[plan.label].task)
+
+
+def _worker_process(study: Study, storage: str, tracking: str, experiment_id: str, root_id: str,
+                    number: int) -> None:
+    install_signal_handlers()
+    data, tracker, device = connect(study, storage, tracking)
+    ctx = RunContext(study, tracker, experiment_id, root_id, device, storage)
     try:
-        for plan in study.plans:
-            print(f"[{plan.label}] {data[plan.label].sizes()} task={data[plan.label].task} "
-                  f"config={plan.config_hash}", flush=True)
-            counts = run_dataset(ctx, plan, data[plan.label])
-            print(f"[{plan.label}] trained {counts['trained']}, failed {counts['failed']}"
-                  + (f", gave up on {counts['given_up']} cell(s) after retries" if counts["given_up"] else ""),
-                  flush=True)
+        run_worker_loop(ctx, data, who=f" worker {number}:")
+    except Interrupted:
+        sys.exit(130)
+
+
+def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional[str] = None,
+                 workers: int = 1) -> RunContext:
+    """Prepare, train every missing cell (in this process, or in `workers` processes popping
+    cells from the same storage), then close the runs."""
+    if workers < 1:
+        raise UsageError(f"--workers = {workers}: expected 1 or more")
+    if storage is None:
+        storage = DEFAULT_STORAGE if workers == 1 else DEFAULT_PARALLEL_STORAGE
+    elif workers > 1 and storage.startswith("sqlite"):
+        raise UsageError(f"--storage = {storage!r}: SQLite is not safe for parallel workers; use "
+                         f"{DEFAULT_PARALLEL_STORAGE} or a postgresql:// URL")
+    ctx, data = prepare(study, storage, tracking)
+    status = "FINISHED"
+    procs = []
+    try:
+        if workers == 1:
+            run_worker_loop(ctx, data)
+        else:
+            spawn = multiprocessing.get_context("spawn")
+            procs = [spawn.Process(target=_worker_process, args=(study, storage, ctx.tracker.uri,
+                                                                 ctx.experiment_id, ctx.root_id, i + 1))
+                     for i in range(workers)]
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join()
+            for plan in study.plans:  # a worker that died leaves its cell RUNNING: clean up now
+                reap_dead_trials(open_study(storage, optuna_study_name(study, plan), data[plan.label].task),
+                                 ctx.tracker)
+                finish_dataset(ctx, plan, data[plan.label].task)
     except Interrupted:
         status = "KILLED"
+        for p in procs:
+            if p.is_alive():
+                p.terminate()  # SIGTERM: each worker marks its current run KILLED
+        for p in procs:
+            p.join()
+        for plan in study.plans:
+            finish_dataset(ctx, plan, data[plan.label].task, status="KILLED")
         raise
     finally:
-        if tracker.owns_root():
-            tracker.end_run(root_id, status)
+        if ctx.tracker.owns_root():
+            ctx.tracker.end_run(ctx.root_id, status)
     return ctx
+
+
+def run_worker(study: Study, storage: str, tracking: Optional[str]) -> None:
+    """Join a prepared study from any machine and train cells until none is waiting."""
+    data, tracker, device = connect(study, storage, tracking)
+    for plan in study.plans:
+        name = optuna_study_name(study, plan)
+        try:
+            ostudy = optuna.load_study(study_name=name, storage=get_storage(storage))
+        except KeyError:
+            raise UsageError(f"--study = {study.name!r}: Optuna study {name!r} does not exist in the storage; "
+                             "create it first with: python -m pipeline enqueue ...") from None
+        experiment_id = ostudy.user_attrs.get("mlflow_experiment_id")
+    ctx = RunContext(study, tracker, experiment_id, "", device, storage)
+    for plan in study.plans:
+        reap_dead_trials(open_study(storage, optuna_study_name(study, plan), data[plan.label].task), tracker)
+    run_worker_loop(ctx, data, who=f" worker {worker_id()}:")
 
 
 def summary_rows(study: Study, storage: Optional[str] = None) -> list[dict]:
@@ -309,7 +494,7 @@ def summary_rows(study: Study, storage: Optional[str] = None) -> list[dict]:
     rows = []
     for plan in study.plans:
         try:
-            ostudy = optuna.load_study(study_name=optuna_study_name(study, plan), storage=storage)
+            ostudy = optuna.load_study(study_name=optuna_study_name(study, plan), storage=get_storage(storage))
         except KeyError:
             continue
         trials = ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))

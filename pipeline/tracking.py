@@ -127,7 +127,7 @@ class Tracker:
     def study_runs(self, study_name: str, kind: str, extra_filter: str = "") -> list:
         """Every run of a study of one kind, across all experiments and root runs."""
         exp_ids = [e.experiment_id for e in self.client.search_experiments()]
-        filt = f"tags.study = '{_quote(study_name)}' AND tags.kind = '{kind}'"
+        filt = f"tags.study = '{quote_filter(study_name)}' AND tags.kind = '{kind}'"
         if extra_filter:
             filt += f" AND {extra_filter}"
         runs, token = [], None
@@ -139,7 +139,8 @@ class Tracker:
                 return runs
 
 
-def _quote(s: str) -> str:
+def quote_filter(s: str) -> str:
+    """Escape a value for an MLflow search filter string literal."""
     return s.replace("'", "\\'")
 
 

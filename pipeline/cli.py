@@ -74,7 +74,7 @@ def cmd_enqueue(args) -> int:
 
     study = load_study(args.study, seeds=_optional(args.seeds), epochs=_optional(args.epochs),
                        datasets=_optional(args.datasets))
-    ctx, _ = prepare(study, args.storage, _optional(args.tracking_uri))
+    ctx, _ = prepare(study, args.storage, _optional(args.tracking_uri), owned=False)
     if ctx.tracker.owns_root():
         ctx.tracker.end_run(ctx.root_id, "FINISHED")  # the tree exists; workers attach to its parents
     print("grid enqueued; start workers with: python -m pipeline worker --study ... --storage ... --tracking-uri ...")

@@ -99,8 +99,10 @@ def storage_error(storage: str, e: Exception) -> UsageError:
 
 
 def _cell(trial: optuna.trial.FrozenTrial) -> Optional[tuple[str, int]]:
-    if "arm" in trial.params and "seed" in trial.params:
-        return trial.params["arm"], int(trial.params["seed"])
+    """The grid cell of a trial. Read from user attributes, set at enqueue time: a WAITING trial
+    has no params yet (they are set when the worker suggests them)."""
+    if "arm" in trial.user_attrs and "seed" in trial.user_attrs:
+        return trial.user_attrs["arm"], int(trial.user_attrs["seed"])
     return None
 
 
@@ -169,7 +171,8 @@ def enqueue_missing(ostudy: optuna.Study, cells: list[tuple[str, int]], max_retr
         if states.count(TrialState.FAIL) > max_retries:
             given_up.append(cell)
             continue
-        ostudy.enqueue_trial({"arm": cell[0], "seed": cell[1]}, user_attrs={"cell": f"{cell[0]}/seed{cell[1]}"})
+        ostudy.enqueue_trial({"arm": cell[0], "seed": cell[1]},
+                             user_attrs={"cell": f"{cell[0]}/seed{cell[1]}", "arm": cell[0], "seed": cell[1]})
         enqueued += 1
     return enqueued, given_up
 
@@ -201,7 +204,7 @@ def base_tags(study: Study, plan: DatasetPlan, task: str) -> dict[str, str]:
             "task": task, "metric_name": loss_and_metric(task)[2]}
 
 
-def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) -> dict:
+def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits, owned: bool = True) -> dict:
     """Create (or load) the dataset's Optuna study, clean up after dead workers, enqueue the
     missing cells and, when there is work, create the MLflow parent run. Idempotent."""
     study = ctx.study
@@ -212,10 +215,16 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
     reaped = reap_dead_trials(ostudy, ctx.tracker)
     _, given_up = enqueue_missing(ostudy, study.cells(), study.spec.max_retries)
     counts = {"trained": 0, "failed": 0, "reaped": reaped, "given_up": len(given_up)}
+    existing = ostudy.user_attrs.get("mlflow_parent_run_id")
+    if existing and ctx.tracker.client.get_run(existing).info.status == "RUNNING":
+        return counts  # a parent is open (another enqueue or a running study): workers attach to it
     if _has_waiting(ostudy):
+        # Tagged with its owner only when this process will close it; distributed parents belong
+        # to no process and are closed by whichever worker sees the grid done.
+        owner = {"worker": worker_id()} if owned else {}
         parent_id = ctx.tracker.dataset_parent(
             ctx.experiment_id, ctx.root_id, plan.label,
-            {**base_tags(study, plan, data.task), "optuna_study": ostudy.study_name, "worker": worker_id()},
+            {**base_tags(study, plan, data.task), "optuna_study": ostudy.study_name, **owner},
             params={"dataset": plan.label, "dataset_spec": plan.dataset.model_dump_json(),
                     "training": plan.training.model_dump_json(), "n_train": len(data.x_train),
                     "n_val": len(data.x_val), "n_test": len(data.x_test), "n_features": data.n_features,
@@ -377,7 +386,7 @@ def connect(study: Study, storage: str, tracking: Optional[str]) -> tuple[dict, 
     return data, Tracker(tracking), device
 
 
-def prepare(study: Study, storage: str, tracking: Optional[str]) -> tuple[RunContext, dict]:
+def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = True) -> tuple[RunContext, dict]:
     """Create the experiment, the root run, every dataset's Optuna study with its grid enqueued,
     and the parent runs, so that workers only pop cells. Idempotent."""
     import torch
@@ -395,7 +404,7 @@ def prepare(study: Study, storage: str, tracking: Optional[str]) -> tuple[RunCon
           flush=True)
     for plan in study.plans:
         d = data[plan.label]
-        counts = prepare_dataset(ctx, plan, d)
+        counts = prepare_dataset(ctx, plan, d, owned)
         print(f"[{plan.label}] {d.sizes()} task={d.task} config={plan.config_hash}"
               + (f"; gave up on {counts['given_up']} failed cell(s) after retries" if counts["given_up"] else ""),
               flush=True)

@@ -1,0 +1,239 @@
+"""Crash safety and scale-out, for real: SIGKILL and SIGTERM in the middle of a trial, parallel
+workers on one machine, and three workers on a PostgreSQL-backed study with an MLflow server."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from pipeline.orchestrate import get_storage, optuna_study_name
+from pipeline.study import load_study
+
+from .conftest import ROOT, run_cli, tiny_study_dict, write_study
+
+pytestmark = pytest.mark.slow
+
+# Trials long enough (a few tenths of a second) to be caught in the middle.
+SLOW_STUDY = tiny_study_dict(name="crash", seeds=2, epochs=12, model={"hidden": [128, 128]},
+                             datasets=[{"name": "digits", "train_size": 600}])
+
+
+def start(args, cwd, env):
+    return subprocess.Popen([sys.executable, "-m", "pipeline", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_running_trial(storage_url, study, timeout=120):
+    """Block until some trial is RUNNING with its MLflow run created (we are mid-trial)."""
+    name = optuna_study_name(study, study.plans[0])
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            ostudy = optuna.load_study(study_name=name, storage=storage_url)
+            running = [t for t in ostudy.get_trials(states=(TrialState.RUNNING,)) if "mlflow_run_id" in t.user_attrs]
+            done = ostudy.get_trials(states=(TrialState.COMPLETE,))
+            if running and len(done) >= 2:
+                return running[0]
+        except Exception:
+            pass
+        time.sleep(0.05)
+    raise AssertionError("no trial started running")
+
+
+def cells_and_runs(env, study_file, storage_url):
+    study = load_study(study_file)
+    ostudy = optuna.load_study(study_name=optuna_study_name(study, study.plans[0]), storage=storage_url)
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name(study.name)
+    runs = client.search_runs([exp.experiment_id], max_results=5000)
+    return study, ostudy, runs
+
+
+def test_sigkill_mid_trial_then_rerun_finishes_with_the_same_numbers(workdir, env, tmp_path_factory):
+    study_file = write_study(workdir / "crash.yaml", SLOW_STUDY)
+    storage = f"sqlite:///{workdir / 'optuna.db'}"
+    proc = start(["ablation", "--study", "crash.yaml", "--no-report"], workdir, env)
+    victim = wait_for_running_trial(storage, load_study(study_file))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+    again = run_cli(["ablation", "--study", "crash.yaml", "--no-report"], cwd=workdir, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    study, ostudy, runs = cells_and_runs(env, study_file, storage)
+
+    # Optuna: every cell exactly one COMPLETE trial; the killed one FAILED as "worker died"
+    complete = Counter((t.params["arm"], t.params["seed"]) for t in ostudy.get_trials(states=(TrialState.COMPLETE,)))
+    assert set(complete) == set(study.cells()) and set(complete.values()) == {1}
+    killed = ostudy.trials[victim.number]
+    assert killed.state == TrialState.FAIL and killed.user_attrs["fail_reason"] == "worker died"
+    # MLflow: one FINISHED child per cell, the killed trial's run KILLED, nothing left RUNNING
+    trials = [r for r in runs if r.data.tags.get("kind") == "trial"]
+    finished = Counter(r.info.run_name for r in trials if r.info.status == "FINISHED")
+    assert len(finished) == len(study.cells()) and set(finished.values()) == {1}
+    assert next(r for r in runs if r.info.run_id == victim.user_attrs["mlflow_run_id"]).info.status == "KILLED"
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+
+    # the same numbers as an uninterrupted run
+    clean = tmp_path_factory.mktemp("clean")
+    write_study(clean / "crash.yaml", SLOW_STUDY)
+    clean_env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{clean / 'mlflow.db'}"}
+    assert run_cli(["ablation", "--study", "crash.yaml", "--no-report"], cwd=clean, env=clean_env).returncode == 0
+    _, _, clean_runs = cells_and_runs(clean_env, clean / "crash.yaml", f"sqlite:///{clean / 'optuna.db'}")
+    expected = {r.info.run_name: r.data.metrics["test_metric"] for r in clean_runs if r.data.tags.get("kind") == "trial"}
+    got = {r.info.run_name: r.data.metrics["test_metric"] for r in trials if r.info.status == "FINISHED"}
+    assert got == expected
+
+
+def test_sigterm_stops_cleanly_and_marks_runs_killed(workdir, env):
+    study_file = write_study(workdir / "crash.yaml", SLOW_STUDY)
+    storage = f"sqlite:///{workdir / 'optuna.db'}"
+    proc = start(["ablation", "--study", "crash.yaml", "--no-report"], workdir, env)
+    victim = wait_for_running_trial(storage, load_study(study_file))
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted by SIGTERM" in err
+    _, ostudy, runs = cells_and_runs(env, study_file, storage)
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    by_kind = {k: [r for r in runs if r.data.tags.get("kind") == k] for k in ("root", "dataset", "trial")}
+    assert by_kind["root"][0].info.status == "KILLED" and by_kind["dataset"][0].info.status == "KILLED"
+    interrupted = [t for t in ostudy.trials if t.user_attrs.get("fail_reason") == "interrupted"]
+    assert len(interrupted) == 1 and interrupted[0].state == TrialState.FAIL
+    run = next(r for r in runs if r.info.run_id == interrupted[0].user_attrs["mlflow_run_id"])
+    assert run.info.status == "KILLED" and run.data.tags["fail_reason"] == "interrupted"
+
+
+def assert_exactly_once(study, ostudies, runs):
+    for plan, ostudy in zip(study.plans, ostudies):
+        complete = Counter((t.params["arm"], t.params["seed"]) for t in ostudy.get_trials(states=(TrialState.COMPLETE,)))
+        assert set(complete) == set(study.cells()) and set(complete.values()) == {1}, plan.label
+        assert not ostudy.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+    names = Counter(r.info.run_name for r in runs if r.data.tags.get("kind") == "trial")
+    assert len(names) == len(study.plans) * len(study.cells()) and set(names.values()) == {1}
+    assert all(r.info.status == "FINISHED" for r in runs if r.data.tags.get("kind") == "trial")
+
+
+def test_parallel_workers_train_each_cell_exactly_once(workdir, env):
+    spec = tiny_study_dict(name="par", seeds=3, epochs=4)
+    study_file = write_study(workdir / "par.yaml", spec)
+    proc = run_cli(["ablation", "--study", "par.yaml", "--workers", "2", "--no-report"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "worker 1:" in proc.stdout and "worker 2:" in proc.stdout
+    study = load_study(study_file)
+    storage = get_storage(f"journal:{workdir / 'optuna.journal'}")
+    ostudies = [optuna.load_study(study_name=optuna_study_name(study, p), storage=storage) for p in study.plans]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([client.get_experiment_by_name("par").experiment_id], max_results=1000)
+    assert_exactly_once(study, ostudies, runs)
+    workers = {t.user_attrs["worker"] for o in ostudies for t in o.trials if "cell" in t.user_attrs}
+    assert len(workers) == 2  # both processes did work
+    assert all(r.info.status == "FINISHED" for r in runs)
+
+
+# --- distributed: PostgreSQL + mlflow server, three workers ----------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin():
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+@pytest.fixture
+def postgres():
+    """A throwaway PostgreSQL server on 127.0.0.1 (Debian's packages; .ci/run installs them)."""
+    import shutil
+    import tempfile
+
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (.ci/run installs it)")
+    # Not under pytest's tmp dir: as root we run the server as user postgres, who must reach it.
+    tmp_path = Path(tempfile.mkdtemp(prefix="ablation-pg-"))
+    os.chmod(tmp_path, 0o755)
+    data, sock = tmp_path / "pg", tmp_path / "sock"
+    data.mkdir()
+    sock.mkdir()
+    as_user = []
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        subprocess.run(["chown", "-R", "postgres", str(tmp_path)], check=True)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+                   check=True, capture_output=True)
+    subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(tmp_path / "pg.log"),
+                    "-o", f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    try:
+        for db in ("optuna", "mlflow"):
+            subprocess.run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", db],
+                           check=True, capture_output=True)
+        yield f"postgresql://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+@pytest.fixture
+def mlflow_server(postgres, tmp_path):
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", f"{postgres}/mlflow",
+         "--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "2"], stdout=subprocess.DEVNULL, stderr=open(tmp_path / "mlflow.log", "w"))
+    url = f"http://127.0.0.1:{port}"
+    import urllib.request
+
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(url + "/health", timeout=2)
+            break
+        except Exception:
+            if time.time() > deadline or server.poll() is not None:
+                server.kill()
+                raise AssertionError("mlflow server did not start: " + (tmp_path / "mlflow.log").read_text()[-2000:])
+            time.sleep(0.5)
+    yield url
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, mlflow_server):
+    spec = tiny_study_dict(name="dist", seeds=3, epochs=4)
+    study_file = write_study(workdir / "dist.yaml", spec)
+    storage = f"{postgres}/optuna"
+    common = ["--study", "dist.yaml", "--storage", storage, "--tracking-uri", mlflow_server]
+    env = {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"}
+    for _ in range(2):  # creating the study and enqueueing the grid is idempotent
+        proc = run_cli(["enqueue", *common], cwd=workdir, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    workers = [start(["worker", *common], workdir, env) for _ in range(3)]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    assert all(w.returncode == 0 for w in workers), [o[1][-2000:] for o in outputs]
+
+    study = load_study(study_file)
+    ostudies = [optuna.load_study(study_name=optuna_study_name(study, p), storage=storage) for p in study.plans]
+    client = MlflowClient(mlflow_server)
+    runs = client.search_runs([client.get_experiment_by_name("dist").experiment_id], max_results=1000)
+    assert_exactly_once(study, ostudies, runs)
+    assert len({t.user_attrs["worker"] for o in ostudies for t in o.trials if "cell" in t.user_attrs}) >= 2
+    assert len([r for r in runs if r.data.tags.get("kind") == "dataset"]) == 2  # enqueue twice, one tree
+    # the report can be built from anywhere that reaches the server
+    proc = run_cli(["report", *common[:2], "--tracking-uri", mlflow_server, "--no-pdf"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (workdir / "reports/dist/report.html").read_text()
+    assert "Summary" in html and mlflow_server in html  # run links point at the server
+    assert "postgres@" not in html or "***" not in html  # no password to mask here; nothing leaked

@@ -245,19 +245,35 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
         return counts
     tags = base_tags(study, plan, data.task)
     ds_input = dataset_input(data)
+    batch = plan.training.population_size if plan.training.engine == "population" else 1
     while _has_waiting(ostudy):
+        cells = pop_cells(ostudy, batch)
+        if not cells:
+            break
+        trials = [Trial(ctx, plan, ostudy, t, arm, seed, parent_id, tags, ds_input) for t, arm, seed in cells]
+        if plan.training.engine == "population":
+            outcomes = train_together(trials, data)
+        else:
+            outcomes = [trials[0].train(data)]
+        for ok in outcomes:
+            counts["trained" if ok else "failed"] += 1
+    return counts
+
+
+def pop_cells(ostudy: optuna.Study, limit: int) -> list:
+    """Pop up to `limit` waiting grid cells: [(trial, arm, seed)]."""
+    out = []
+    while len(out) < limit and _has_waiting(ostudy):
         trial = ostudy.ask()
         if "cell" not in trial.user_attrs:
             # No waiting trial was left (another worker took it): this one was sampled, not
             # enqueued. Close it without training and stop.
             trial.set_user_attr("fail_reason", "no waiting cell left")
+            trial.set_user_attr("worker", worker_id())
             ostudy.tell(trial, state=TrialState.FAIL)
             break
-        arm = trial.suggest_categorical("arm", ARMS)
-        seed = trial.suggest_int("seed", 0, SEED_HIGH)
-        ok = run_trial(ctx, plan, data, ostudy, trial, arm, seed, parent_id, tags, ds_input)
-        counts["trained" if ok else "failed"] += 1
-    return counts
+        out.append((trial, trial.suggest_categorical("arm", ARMS), trial.suggest_int("seed", 0, SEED_HIGH)))
+    return out
 
 
 def finish_dataset(ctx: RunContext, plan: DatasetPlan, task: str, status: str = "FINISHED") -> None:
@@ -302,50 +318,87 @@ class heartbeat:
         return False
 
 
-def run_trial(ctx: RunContext, plan: DatasetPlan, data, ostudy, trial, arm: str, seed: int,
-              parent_id: str, base_tags: dict, ds_input) -> bool:
-    name = cell_name(plan.label, arm, seed)
-    cfg = TrialConfig.for_plan(plan, arm, seed, ctx.device)
-    trial.set_user_attr("worker", worker_id())
-    run_id = ctx.tracker.start_trial(
-        ctx.experiment_id, parent_id, name,
-        tags={**base_tags, "regularizer": arm, "seed": seed, "optuna_trial": trial.number,
-              "optuna_study": ostudy.study_name},
-        params={**cfg.params(), "dataset": plan.label}, dataset_input=ds_input)
-    trial.set_user_attr("mlflow_run_id", run_id)
-    started = time.perf_counter()
-    history: dict = {}
+class Trial:
+    """One grid cell being trained: its Optuna trial and its MLflow child run."""
 
-    def keep_history(epoch, row):
-        for k, v in row.items():
-            history.setdefault(k, []).append(v)
+    def __init__(self, ctx: RunContext, plan: DatasetPlan, ostudy, trial, arm: str, seed: int,
+                 parent_id: str, tags: dict, ds_input):
+        self.ctx, self.plan, self.ostudy, self.trial = ctx, plan, ostudy, trial
+        self.name = cell_name(plan.label, arm, seed)
+        self.cfg = TrialConfig.for_plan(plan, arm, seed, ctx.device)
+        trial.set_user_attr("worker", worker_id())
+        self.run_id = ctx.tracker.start_trial(
+            ctx.experiment_id, parent_id, self.name,
+            tags={**tags, "regularizer": arm, "seed": seed, "optuna_trial": trial.number,
+                  "optuna_study": ostudy.study_name, "engine": plan.training.engine},
+            params={**self.cfg.params(), "dataset": plan.label}, dataset_input=ds_input)
+        trial.set_user_attr("mlflow_run_id", self.run_id)
+        self.started = time.perf_counter()
+
+    def train(self, data) -> bool:
+        """Reference engine: train this cell alone."""
+        history: dict = {}
+
+        def keep_history(epoch, row):
+            for k, v in row.items():
+                history.setdefault(k, []).append(v)
+
+        try:
+            with heartbeat(self.ostudy, self.trial):
+                result = train(self.cfg, data, on_epoch=keep_history)
+        except Interrupted:
+            self.interrupted(history)
+            raise
+        except Exception as e:  # a failing trial never takes the study down
+            return self.failed(e, history)
+        return self.finished(result, time.perf_counter() - self.started)
+
+    def finished(self, result, seconds: float) -> bool:
+        final = {**result.final, "train_seconds": seconds, "epochs_run": result.epochs_run,
+                 "best_epoch": result.best_epoch}
+        self.ctx.tracker.finish_trial(self.run_id, result.history, final, tags={"device": result.device},
+                                      artifacts={"weight_histogram.json": result.weight_histogram})
+        for k in ("test_metric", "final_train_metric", "gap_metric"):
+            self.trial.set_user_attr(k, final[k])
+        self.ostudy.tell(self.trial, final["final_val_metric"])
+        print(f"  {self.name:<28} val={final['final_val_metric']:.4f} test={final['test_metric']:.4f} "
+              f"gap={final['gap_metric']:+.4f} ({seconds:.2f}s)", flush=True)
+        return True
+
+    def failed(self, e: Exception, history: dict) -> bool:
+        reason = "diverged" if isinstance(e, Diverged) else f"{type(e).__name__}: {e}"
+        self.ctx.tracker.fail_trial(self.run_id, reason, history=history)
+        self.trial.set_user_attr("fail_reason", reason[:1000])
+        self.ostudy.tell(self.trial, state=TrialState.FAIL)
+        print(f"  {self.name:<28} FAILED: {reason}", flush=True)
+        return False
+
+    def interrupted(self, history: dict | None = None) -> None:
+        self.ctx.tracker.fail_trial(self.run_id, "interrupted", status="KILLED", history=history)
+        self.trial.set_user_attr("fail_reason", "interrupted")
+        self.ostudy.tell(self.trial, state=TrialState.FAIL)
+
+
+def train_together(trials: list[Trial], data) -> list[bool]:
+    """Population engine: train the popped cells as one stacked model, then record each alone."""
+    from contextlib import ExitStack
+
+    from .population import train_population
 
     try:
-        with heartbeat(ostudy, trial):
-            result = train(cfg, data, on_epoch=keep_history)
+        with ExitStack() as beats:
+            for t in trials:
+                beats.enter_context(heartbeat(t.ostudy, t.trial))
+            results = train_population([t.cfg for t in trials], data)
     except Interrupted:
-        ctx.tracker.fail_trial(run_id, "interrupted", status="KILLED", history=history)
-        trial.set_user_attr("fail_reason", "interrupted")
-        ostudy.tell(trial, state=TrialState.FAIL)
+        for t in trials:
+            t.interrupted()
         raise
-    except Exception as e:  # a failing trial never takes the study down
-        reason = "diverged" if isinstance(e, Diverged) else f"{type(e).__name__}: {e}"
-        ctx.tracker.fail_trial(run_id, reason, history=history)
-        trial.set_user_attr("fail_reason", reason)
-        ostudy.tell(trial, state=TrialState.FAIL)
-        print(f"  {name:<28} FAILED: {reason}", flush=True)
-        return False
-    seconds = time.perf_counter() - started
-    final = {**result.final, "train_seconds": seconds, "epochs_run": result.epochs_run,
-             "best_epoch": result.best_epoch}
-    ctx.tracker.finish_trial(run_id, result.history, final, tags={"device": result.device},
-                             artifacts={"weight_histogram.json": result.weight_histogram})
-    for k in ("test_metric", "final_train_metric", "gap_metric"):
-        trial.set_user_attr(k, final[k])
-    ostudy.tell(trial, final["final_val_metric"])
-    print(f"  {name:<28} val={final['final_val_metric']:.4f} test={final['test_metric']:.4f} "
-          f"gap={final['gap_metric']:+.4f} ({seconds:.1f}s)", flush=True)
-    return True
+    except Exception as e:  # the population as a whole broke: fail its trials, not the study
+        return [t.failed(e, {}) for t in trials]
+    seconds = (time.perf_counter() - trials[0].started) / len(trials)  # wall time per model
+    return [t.failed(r, getattr(r, "history", {})) if isinstance(r, Exception) else t.finished(r, seconds)
+            for t, r in zip(trials, results)]
 
 
 def load_all(study: Study) -> dict[str, datasets_mod.Splits]:

@@ -89,7 +89,10 @@ class Training(_Strict):
     batch_size: int = Field(default=64, gt=0)
     epochs: int = Field(default=20, gt=0)
     early_stopping: Optional[EarlyStopping] = None
-    engine: Literal["reference"] = "reference"
+    # population: up to population_size grid cells trained together as one stacked model
+    # (population.py); reference: one model at a time (train.py), the yardstick.
+    engine: Literal["population", "reference"] = "population"
+    population_size: int = Field(default=10, gt=0)
 
     @model_validator(mode="after")
     def _dropout_matches_layers(self) -> "Training":

@@ -1,0 +1,91 @@
+"""The population engine against the reference trainer: same numbers, model by model."""
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats as sst
+
+from pipeline.datasets import load
+from pipeline.errors import Diverged
+from pipeline.population import Population, train_population
+from pipeline.study import DatasetSpec
+from pipeline.train import TrialConfig, train
+
+from .test_regularizers import toy_splits
+
+LOGGED = ("train_loss", "train_data_loss", "train_penalty", "val_loss", "val_metric")
+
+
+def assert_same(ref, pop, tol=1e-5, n_eval=None):
+    """Every logged metric within tol. Accuracies are counts over a split: batched and single
+    matmuls round in a different order (weights differ by ~1e-7), which can flip one borderline
+    prediction, so an accuracy may differ by at most one sample of its split."""
+    assert not isinstance(pop, Exception), pop
+    n_eval = n_eval or {}
+    for key in LOGGED:
+        allowed = 1.0 / n_eval["val"] + 1e-6 if key == "val_metric" and "val" in n_eval else tol
+        assert pop.history[key] == pytest.approx(ref.history[key], abs=allowed, rel=tol), key
+    for key, value in ref.final.items():
+        split = next((s for s in ("train", "val", "test") if key in (f"final_{s}_metric", f"final_{s}_accuracy",
+                                                                    f"{s}_metric", f"{s}_accuracy")), None)
+        allowed = tol
+        if split in n_eval:
+            allowed = 1.0 / n_eval[split] + 1e-6
+        elif key == "gap_metric" and n_eval:
+            allowed = 1.0 / n_eval["train"] + 1.0 / n_eval["test"] + 1e-6
+        assert pop.final[key] == pytest.approx(value, abs=allowed, rel=tol), key
+    assert pop.epochs_run == ref.epochs_run and pop.best_epoch == ref.best_epoch
+
+
+@pytest.mark.parametrize("optimizer,l2_mode", [("sgd", "penalty"), ("sgd", "weight_decay"),
+                                               ("adam", "penalty"), ("adam", "decoupled")])
+def test_population_reproduces_reference_for_every_arm(optimizer, l2_mode):
+    data = load(DatasetSpec(name="digits", train_size=200), 0)
+    common = dict(hidden=(32, 16), dropout=(0.0, 0.0), optimizer=optimizer, l2_mode=l2_mode,
+                  lr=0.05 if optimizer == "sgd" else 0.005, momentum=0.9 if optimizer == "sgd" else 0.0,
+                  epochs=4, batch_size=32)
+    cfgs = [TrialConfig(arm="none", seed=0, **common), TrialConfig(arm="l1", seed=1, l1=1e-3, **common),
+            TrialConfig(arm="l2", seed=2, l2=1e-2, **common), TrialConfig(arm="l2", seed=3, l2=3e-2, **common),
+            TrialConfig(arm="none", seed=4, **common)]
+    for ref_cfg, result in zip(cfgs, train_population(cfgs, data)):
+        assert_same(train(ref_cfg, data), result, n_eval=data.sizes())
+
+
+def test_population_regression_with_early_stopping_and_divergence():
+    data = toy_splits("regression", n=64)
+    common = dict(hidden=(16,), dropout=(0.0,), optimizer="sgd", lr=0.01, momentum=0.0, epochs=60,
+                  batch_size=16, early_stopping_patience=3)
+    cfgs = [TrialConfig(arm="none", seed=0, **common),
+            TrialConfig(arm="l2", seed=1, l2=1e6, **common),   # each step multiplies w by -9999: diverges
+            TrialConfig(arm="l2", seed=2, l2=0.1, **common)]
+    results = train_population(cfgs, data)
+    assert isinstance(results[1], Diverged)
+    with pytest.raises(Diverged):
+        train(cfgs[1], data)
+    for i in (0, 2):  # the diverged model did not disturb the others
+        assert_same(train(cfgs[i], data), results[i])
+
+
+def test_population_with_dropout_matches_reference_and_rates():
+    data = load(DatasetSpec(name="digits", train_size=150), 0)
+    common = dict(hidden=(64, 32), optimizer="sgd", lr=0.05, momentum=0.9, epochs=3, batch_size=32)
+    cfgs = [TrialConfig(arm="dropout", seed=s, dropout=(0.5, 0.2), **common) for s in range(6)]
+    cfgs += [TrialConfig(arm="none", seed=s, dropout=(0.0, 0.0), **common) for s in range(6, 12)]
+    pop_results = train_population(cfgs, data)
+    ref_results = [train(c, data) for c in cfgs]
+    # the per-seed masks are the reference's own, so each model matches its reference run
+    for ref, res in zip(ref_results, pop_results):
+        assert_same(ref, res, tol=1e-4, n_eval=data.sizes())
+    # and as distributions over seeds (what would catch a wrong scale or a shared mask)
+    pop_acc = [r.final["test_metric"] for r in pop_results[:6]]
+    ref_acc = [r.final["test_metric"] for r in ref_results[:6]]
+    assert sst.mannwhitneyu(pop_acc, ref_acc).pvalue > 0.05
+    # per-model drop rates equal the configured p, and masks differ between models
+    pop = Population(cfgs[:3] + cfgs[6:7], 10, 2, torch.device("cpu"))
+    h = torch.ones(4, 500, 64)
+    out = pop.dropout(h, 0)
+    rates = (out == 0).float().mean((1, 2))
+    assert rates[:3].tolist() == pytest.approx([0.5] * 3, abs=0.01) and float(rates[3]) == 0.0
+    assert torch.allclose(out[0][out[0] != 0], torch.tensor(2.0))
+    assert not torch.equal(out[0], out[1])
+    assert np.isclose(float((pop.dropout(h, 1) == 0).float().mean((1, 2))[0]), 0.2, atol=0.01)

@@ -33,6 +33,8 @@ from .train import TrialConfig, loss_and_metric, train
 DEFAULT_STORAGE = "sqlite:///optuna.db"
 # Heartbeats are "experimental" in Optuna; the warning would break our one-line errors.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+# We record heartbeats ourselves (ask/tell), which Optuna warns about: it works as intended.
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 SEED_HIGH = 2**31 - 1
 
 

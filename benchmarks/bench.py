@@ -1,0 +1,201 @@
+"""Benchmarks for the population engine and the pipeline (make bench). Prints one table of
+ratios measured side by side in this run; medians of repeats. Results go to BENCHMARKS.md.
+
+1. MNIST 784-256-256-10, batch 256, SGD: seconds per model-epoch of (a) the tutorial loop
+   (torchvision ToTensor + DataLoader, one model), (b) the reference trainer, (c) the population
+   engine with K=10, against the machine's limit (training matmul FLOPs / measured fp32 matmul
+   throughput).
+2. digits, the default study's 5 arms x 10 seeds: reference trial by trial vs population.
+3. The default study end to end (ablation + report): wall time and bookkeeping share.
+4. Peak RSS of an MNIST study with 5 arms x 3 seeds.
+5. Report generation for a 500-trial study.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+MNIST_ROOT = Path(os.environ.get("MNIST_ROOT", ROOT.parent / "shared" / "data"))
+
+from pipeline.datasets import load  # noqa: E402
+from pipeline.population import train_population  # noqa: E402
+from pipeline.study import DatasetSpec, load_study  # noqa: E402
+from pipeline.train import TrialConfig, train  # noqa: E402
+
+
+def median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def matmul_flops_per_s(n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.matmul(a, b)
+    return 2 * n ** 3 / median_time(lambda: torch.matmul(a, b), repeats)
+
+
+def tutorial_loop(n_train: int, epochs: int = 1) -> None:
+    """What users copy from the tutorials: torchvision dataset, ToTensor, DataLoader, one model."""
+    from torch import nn
+    from torch.utils.data import DataLoader, Subset
+    from torchvision import datasets, transforms
+
+    ds = datasets.MNIST(root=str(MNIST_ROOT), train=True, download=False, transform=transforms.ToTensor())
+    loader = DataLoader(Subset(ds, range(n_train)), batch_size=256, shuffle=True)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(epochs):
+        for x, y in loader:
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+
+
+def bench_mnist(repeats: int, n_train: int) -> list[tuple]:
+    data = load(DatasetSpec(name="mnist", root=str(MNIST_ROOT), download=False, train_size=n_train,
+                            val_fraction=1 / 12), 0)
+    base = dict(arm="none", hidden=(256, 256), dropout=(0.0, 0.0), optimizer="sgd", lr=0.1, batch_size=256,
+                epochs=1, device="cpu")
+    k = 10
+    t_tutorial = median_time(lambda: tutorial_loop(n_train), repeats)
+    t_reference = median_time(lambda: train(TrialConfig(seed=0, **base), data), repeats)
+    t_pop = median_time(lambda: train_population([TrialConfig(seed=s, **base) for s in range(k)], data), repeats) / k
+    params = 784 * 256 + 256 * 256 + 256 * 10
+    flops = 6 * params * n_train  # forward 2, backward 4 FLOPs per weight per sample
+    limit = flops / matmul_flops_per_s()
+    return [
+        ("1a MNIST tutorial loop, s/model-epoch", t_tutorial, t_tutorial / limit, ""),
+        ("1b MNIST reference trainer, s/model-epoch", t_reference, t_reference / limit, ""),
+        ("1c MNIST population K=10, s/model-epoch", t_pop, t_pop / limit, "target <= 1.3x limit"),
+        ("1  machine limit (FLOPs / matmul throughput)", limit, 1.0, ""),
+        ("1  speed-up population vs tutorial", t_tutorial / t_pop, None, "target >= 5x"),
+    ]
+
+
+def bench_small(repeats: int) -> list[tuple]:
+    study = load_study(ROOT / "studies/default.yaml", datasets="digits")
+    plan = study.plans[0]
+    data = load(plan.dataset, study.spec.split_seed)
+    cfgs = [TrialConfig.for_plan(plan, arm, seed, "cpu") for arm, seed in study.cells()]
+    t_ref = median_time(lambda: [train(c, data) for c in cfgs], repeats)
+    size = plan.training.population_size
+    t_pop = median_time(lambda: [train_population(cfgs[i:i + size], data) for i in range(0, len(cfgs), size)], repeats)
+    return [("2  digits grid 5x10: reference, s", t_ref, None, ""),
+            ("2  digits grid 5x10: population, s", t_pop, None, ""),
+            ("2  speed-up population vs reference", t_ref / t_pop, None, "target >= 5x")]
+
+
+def run_pipeline(args: list[str], cwd: Path) -> tuple[float, str, int]:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}", "PYTHONPATH": str(ROOT)}
+    env.pop("MLFLOW_RUN_ID", None)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode:
+        raise RuntimeError(proc.stderr[-2000:])
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return wall, proc.stdout, max(peak_kb, before)
+
+
+def bench_end_to_end() -> list[tuple]:
+    from mlflow import MlflowClient
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        wall, out, _ = run_pipeline(["ablation", "--study", str(ROOT / "studies/default.yaml"),
+                                     "--reports-dir", str(tmp / "reports")], tmp)
+        client = MlflowClient(f"sqlite:///{tmp / 'mlflow.db'}")
+        runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                  "tags.kind = 'trial'", max_results=5000)
+        # training time as the engine measured it (per-model share of each population's wall time)
+        training = sum(r.data.metrics.get("train_seconds", 0.0) for r in runs)
+        t_report = time.perf_counter()
+        run_pipeline(["report", "--study", str(ROOT / "studies/default.yaml"), "--reports-dir", str(tmp / "r2")], tmp)
+        report = time.perf_counter() - t_report
+    bookkeeping = max(0.0, wall - training - report)
+    return [("3  default study end to end (ablation + report), s", wall, None, "target < 60 s"),
+            ("3  of which training, s", training, training / wall, ""),
+            ("3  of which report (measured separately), s", report, report / wall, ""),
+            ("3  bookkeeping + startup + data (rest), s", bookkeeping, bookkeeping / wall, "target share < 10%")]
+
+
+def bench_memory() -> list[tuple]:
+    study = {"name": "mnist-mem", "seeds": 3, "epochs": 1, "model": {"hidden": [256, 256]},
+             "optimizer": {"name": "sgd", "lr": 0.1}, "batch_size": 256,
+             "datasets": [{"name": "mnist", "root": str(MNIST_ROOT), "download": False, "val_fraction": 0.1}]}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "s.yaml").write_text(yaml.safe_dump(study))
+        code = ("import resource, runpy, sys; sys.argv=['pipeline','ablation','--study','s.yaml','--no-report'];"
+                "import pipeline.cli as c; rc=c.main(sys.argv[1:]);"
+                "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}", "PYTHONPATH": str(ROOT)}
+        out = subprocess.run([sys.executable, "-c", code], cwd=tmp, env=env, capture_output=True, text=True, check=True).stdout
+        peak_mb = int(out.split("PEAK_KB")[1].split()[0]) / 1024
+    return [("4  peak RSS, MNIST 5 arms x 3 seeds, MB", peak_mb, peak_mb / 1536, "target < 1.5 GB (ratio to 1536 MB)")]
+
+
+def bench_report(n_trials: int = 500) -> list[tuple]:
+    seeds = n_trials // 10
+    study = {"name": "report-bench", "seeds": seeds, "epochs": 2, "model": {"hidden": [16]},
+             "datasets": [{"name": "wine"}, {"name": "quadrants"}]}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "s.yaml").write_text(yaml.safe_dump(study))
+        run_pipeline(["ablation", "--study", "s.yaml", "--no-report"], tmp)
+        walls = []
+        for _ in range(2):
+            wall, _, _ = run_pipeline(["report", "--study", "s.yaml"], tmp)
+            walls.append(wall)
+    wall = statistics.median(walls)
+    return [(f"5  report for {n_trials} trials (HTML+PDF, process wall), s", wall, wall / 30, "target < 30 s (ratio to 30 s)")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--mnist-train", type=int, default=20000, help="training samples per MNIST epoch")
+    ap.add_argument("--only", default="1,2,3,4,5")
+    args = ap.parse_args()
+    parts = set(args.only.split(","))
+    rows = []
+    if "1" in parts:
+        rows += bench_mnist(args.repeats, args.mnist_train)
+    if "2" in parts:
+        rows += bench_small(args.repeats)
+    if "3" in parts:
+        rows += bench_end_to_end()
+    if "4" in parts:
+        rows += bench_memory()
+    if "5" in parts:
+        rows += bench_report()
+    print(f"# {platform.node()} | {platform.processor() or platform.machine()} | {os.cpu_count()} cores | "
+          f"torch {torch.__version__} | threads {torch.get_num_threads()} | {time.strftime('%Y-%m-%d %H:%M')}")
+    print(f"| {'measurement':<58} | {'value':>10} | {'ratio':>8} | note |")
+    print(f"|{'-' * 60}|{'-' * 12}|{'-' * 10}|------|")
+    for name, value, ratio, note in rows:
+        r = f"{ratio:.2f}" if ratio is not None else ""
+        print(f"| {name:<58} | {value:>10.3f} | {r:>8} | {note} |")
+
+
+if __name__ == "__main__":
+    main()

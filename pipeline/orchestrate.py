@@ -42,8 +42,30 @@ class Interrupted(BaseException):
     """SIGTERM/SIGINT: stop after marking the current runs KILLED."""
 
 
+_deferred = {"active": 0, "pending": None}
+
+
 def _raise_interrupted(signum, frame):
-    raise Interrupted(signal.Signals(signum).name)
+    name = signal.Signals(signum).name
+    if _deferred["active"]:
+        _deferred["pending"] = name  # raised when the bookkeeping in progress is done
+        return
+    raise Interrupted(name)
+
+
+class signals_deferred:
+    """Hold SIGTERM/SIGINT while one trial's results are written, so a trial is recorded either
+    completely (FINISHED in MLflow, COMPLETE in Optuna) or not at all."""
+
+    def __enter__(self):
+        _deferred["active"] += 1
+
+    def __exit__(self, *exc):
+        _deferred["active"] -= 1
+        pending, _deferred["pending"] = _deferred["pending"], None
+        if pending and not _deferred["active"] and exc[0] is None:
+            raise Interrupted(pending)
+        return False
 
 
 def install_signal_handlers() -> None:
@@ -201,9 +223,10 @@ def git_commit() -> str:
         return "unknown"
 
 
-def base_tags(study: Study, plan: DatasetPlan, task: str) -> dict[str, str]:
-    return {"study": study.name, "dataset": plan.label, "config_hash": plan.config_hash,
-            "task": task, "metric_name": loss_and_metric(task)[2]}
+def base_tags(study: Study, plan: DatasetPlan, data: datasets_mod.Splits) -> dict[str, str]:
+    return {"study": study.name, "dataset": plan.label, "dataset_group": plan.base,
+            "n_train": str(len(data.x_train)), "config_hash": plan.config_hash,
+            "task": data.task, "metric_name": loss_and_metric(data.task)[2]}
 
 
 def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits, owned: bool = True) -> dict:
@@ -226,7 +249,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
         owner = {"worker": worker_id()} if owned else {}
         parent_id = ctx.tracker.dataset_parent(
             ctx.experiment_id, ctx.root_id, plan.label,
-            {**base_tags(study, plan, data.task), "optuna_study": ostudy.study_name, **owner},
+            {**base_tags(study, plan, data), "optuna_study": ostudy.study_name, **owner},
             params={"dataset": plan.label, "dataset_spec": plan.dataset.model_dump_json(),
                     "training": plan.training.model_dump_json(), "n_train": len(data.x_train),
                     "n_val": len(data.x_val), "n_test": len(data.x_test), "n_features": data.n_features,
@@ -245,7 +268,7 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
     counts = {"trained": 0, "failed": 0}
     if parent_id is None or not _has_waiting(ostudy):
         return counts
-    tags = base_tags(study, plan, data.task)
+    tags = base_tags(study, plan, data)
     ds_input = dataset_input(data)
     batch = plan.training.population_size if plan.training.engine == "population" else 1
     while _has_waiting(ostudy):
@@ -336,6 +359,7 @@ class Trial:
             params={**self.cfg.params(), "dataset": plan.label}, dataset_input=ds_input)
         trial.set_user_attr("mlflow_run_id", self.run_id)
         self.started = time.perf_counter()
+        self.done = False  # recorded as finished, failed or interrupted
 
     def train(self, data) -> bool:
         """Reference engine: train this cell alone."""
@@ -356,6 +380,11 @@ class Trial:
         return self.finished(result, time.perf_counter() - self.started)
 
     def finished(self, result, seconds: float) -> bool:
+        with signals_deferred():
+            return self._finished(result, seconds)
+
+    def _finished(self, result, seconds: float) -> bool:
+        self.done = True
         final = {**result.final, "train_seconds": seconds, "epochs_run": result.epochs_run,
                  "best_epoch": result.best_epoch}
         self.ctx.tracker.finish_trial(self.run_id, result.history, final, tags={"device": result.device},
@@ -368,6 +397,11 @@ class Trial:
         return True
 
     def failed(self, e: Exception, history: dict) -> bool:
+        with signals_deferred():
+            return self._failed(e, history)
+
+    def _failed(self, e: Exception, history: dict) -> bool:
+        self.done = True
         reason = "diverged" if isinstance(e, Diverged) else f"{type(e).__name__}: {e}"
         self.ctx.tracker.fail_trial(self.run_id, reason, history=history)
         self.trial.set_user_attr("fail_reason", reason[:1000])
@@ -376,6 +410,7 @@ class Trial:
         return False
 
     def interrupted(self, history: dict | None = None) -> None:
+        self.done = True
         self.ctx.tracker.fail_trial(self.run_id, "interrupted", status="KILLED", history=history)
         self.trial.set_user_attr("fail_reason", "interrupted")
         self.ostudy.tell(self.trial, state=TrialState.FAIL)
@@ -399,8 +434,14 @@ def train_together(trials: list[Trial], data) -> list[bool]:
     except Exception as e:  # the population as a whole broke: fail its trials, not the study
         return [t.failed(e, {}) for t in trials]
     seconds = (time.perf_counter() - trials[0].started) / len(trials)  # wall time per model
-    return [t.failed(r, getattr(r, "history", {})) if isinstance(r, Exception) else t.finished(r, seconds)
-            for t, r in zip(trials, results)]
+    try:
+        return [t.failed(r, getattr(r, "history", {})) if isinstance(r, Exception) else t.finished(r, seconds)
+                for t, r in zip(trials, results)]
+    except Interrupted:  # between two trials' bookkeeping: the rest are trained but not recorded
+        for t in trials:
+            if not t.done:
+                t.interrupted()
+        raise
 
 
 def load_all(study: Study) -> dict[str, datasets_mod.Splits]:

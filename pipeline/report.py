@@ -65,11 +65,12 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
             "dataset": label, "arm": tags["regularizer"], "seed": seed, "status": r.info.status,
             "task": tags.get("task", "classification"), "metric_name": tags.get("metric_name", "accuracy"),
             "fail_reason": tags.get("fail_reason", ""), "device": tags.get("device", ""),
+            "group": tags.get("dataset_group", label), "n_train": int(tags.get("n_train", 0) or 0),
             "start": r.info.start_time, "end": r.info.end_time,
             **{k: m.get(k, math.nan) for k in FINAL_KEYS},
         })
     columns = ["run_id", "experiment_id", "run_name", "dataset", "arm", "seed", "status", "task",
-               "metric_name", "fail_reason", "device", "start", "end", *FINAL_KEYS]
+               "metric_name", "fail_reason", "device", "group", "n_train", "start", "end", *FINAL_KEYS]
     df = pd.DataFrame(rows, columns=columns)
     if len(df):
         # One row per cell: its FINISHED run if any (latest), else its latest attempt.
@@ -284,21 +285,43 @@ def figures(data: ReportData, analysis: dict) -> dict:
         axes[1].legend(fontsize=7)
         figs[label]["weights"] = _png(fig)
 
-    # forest plot of paired differences to none
-    rows = [(d["label"], ARM_LABELS[a], p) for d in analysis["datasets"] for a, p in d["paired"].items()]
-    if rows:
-        fig, ax = plt.subplots(figsize=(7, 0.35 * len(rows) + 1))
-        for i, (label, arm, p) in enumerate(rows):
-            y = len(rows) - 1 - i
-            color = palette.get(arm, "gray")
-            if not math.isnan(p.ci_low):
-                ax.plot([p.ci_low, p.ci_high], [y, y], color=color, lw=2)
-            ax.plot(p.mean_diff, y, "o", color=color)
-        ax.axvline(0, color="black", lw=0.8)
-        ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels([f"{lbl} · {arm}" for lbl, arm, _ in reversed(rows)], fontsize=7)
-        ax.set_xlabel("paired difference to none (positive = better), 95% CI")
+    # forest plot of paired differences to none: one panel per dataset (metrics differ in scale)
+    with_pairs = [d for d in analysis["datasets"] if d["paired"]]
+    if with_pairs:
+        heights = [0.3 * len(d["paired"]) + 0.6 for d in with_pairs]
+        fig, axes = plt.subplots(len(with_pairs), 1, figsize=(7, sum(heights) + 0.4), squeeze=False,
+                                 gridspec_kw={"height_ratios": heights})
+        for ax, d in zip(axes[:, 0], with_pairs):
+            items = list(d["paired"].items())
+            for i, (arm, p) in enumerate(items):
+                y = len(items) - 1 - i
+                color = palette.get(ARM_LABELS[arm], "gray")
+                if not math.isnan(p.ci_low):
+                    ax.plot([p.ci_low, p.ci_high], [y, y], color=color, lw=2)
+                ax.plot(p.mean_diff, y, "o", color=color)
+            ax.axvline(0, color="black", lw=0.8)
+            ax.set_yticks(range(len(items)))
+            ax.set_yticklabels([ARM_LABELS[a] for a, _ in reversed(items)], fontsize=8)
+            ax.set_ylim(-0.6, len(items) - 0.4)
+            ax.set_title(f"{d['label']} (test {d['metric']})", fontsize=9, loc="left")
+        axes[-1, 0].set_xlabel("paired difference to none (positive = better), 95% CI")
+        fig.tight_layout()
         figs["_all"]["forest"] = _png(fig)
+
+    # training-set-size axis: test metric and gap against size, per arm
+    for group in sorted({p.base for p in study.plans if p.group}):
+        sub = ok[ok["group"] == group]
+        if sub["n_train"].nunique() < 2:
+            continue
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+        for ax, col, title in ((axes[0], "test_metric", "test metric"), (axes[1], "gap_metric", "gap (train − test)")):
+            sns.lineplot(data=sub, x="n_train", y=col, hue="regularizer", hue_order=order, palette=palette,
+                         marker="o", errorbar=("ci", 95), n_boot=200, seed=0, ax=ax)
+            ax.set_xscale("log")
+            ax.set_xlabel("training samples")
+            ax.set_ylabel("")
+            ax.set_title(f"{group}: {title} vs training-set size", fontsize=9)
+        figs["_sizes"][group] = _png(fig)
 
     across = analysis["across"]
     if across and not math.isnan(across["result"].critical_difference):

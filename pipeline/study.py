@@ -152,6 +152,9 @@ class StudyFile(_Strict):
     split_seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     max_retries: int = Field(default=1, ge=0)
+    # Training-set-size axis: each dataset is run at each size (counts, or fractions of its
+    # training split). Sizes are nested: a larger size adds samples to a smaller one's.
+    train_sizes: Optional[list[Union[Annotated[int, Field(gt=1)], Annotated[float, Field(gt=0.0, le=1.0)]]]] = None
 
     @field_validator("arms", mode="before")
     @classmethod
@@ -190,10 +193,15 @@ class DatasetPlan:
     dataset: DatasetSpec
     training: Training
     config_hash: str
+    group: str = ""    # the dataset's own label when a train_sizes axis splits it into plans
 
     @property
     def label(self) -> str:
         return self.dataset.display
+
+    @property
+    def base(self) -> str:
+        return self.group or self.label
 
 
 @dataclass(frozen=True)
@@ -332,10 +340,15 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         as_run["datasets"] = [as_run["datasets"][i] for i in keep]
         trainings = [trainings[i] for i in keep]
 
-    plans = tuple(
-        DatasetPlan(dataset=d, training=t, config_hash=config_hash(spec, d, t))
-        for d, t in zip(spec.datasets, trainings)
-    )
+    plans = []
+    for d, t in zip(spec.datasets, trainings):
+        if spec.train_sizes:
+            for size in spec.train_sizes:
+                sized = d.model_copy(update={"train_size": size, "label": f"{d.display}@{size}"})
+                plans.append(DatasetPlan(sized, t, config_hash(spec, sized, t), group=d.display))
+        else:
+            plans.append(DatasetPlan(d, t, config_hash(spec, d, t)))
+    plans = tuple(plans)
     return Study(spec=spec, plans=plans, source_text=yaml.safe_dump(as_run, sort_keys=False))
 
 

@@ -150,12 +150,18 @@ def _param(v) -> str:
 
 
 def dataset_input(splits, context: str = "train") -> DatasetInput:
-    """An MLflow dataset record (name, digest, schema, source) for the training split."""
+    """An MLflow dataset record (name, digest, schema, source) for the training split; computed
+    once per loaded dataset and reused by every run that logs it."""
+    cached = splits.extra.get(("mlflow_input", context))
+    if cached is not None:
+        return cached
     import mlflow.data
 
     ds = mlflow.data.from_numpy(splits.x_train.numpy(), targets=splits.y_train.numpy(),
                                 name=splits.name, source=_source(splits.provenance))
-    return DatasetInput(ds._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])
+    entity = DatasetInput(ds._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])
+    splits.extra[("mlflow_input", context)] = entity
+    return entity
 
 
 def _source(provenance: str):

@@ -61,12 +61,15 @@ def cells_and_runs(env, study_file, storage_url):
 def test_sigkill_mid_trial_then_rerun_finishes_with_the_same_numbers(workdir, env, tmp_path_factory):
     study_file = write_study(workdir / "crash.yaml", SLOW_STUDY)
     storage = f"sqlite:///{workdir / 'optuna.db'}"
-    proc = start(["ablation", "--study", "crash.yaml", "--no-report"], workdir, env)
-    wait_for_running_trial(storage, load_study(study_file))
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
-    _, ostudy, _ = cells_and_runs(env, study_file, storage)
-    victims = ostudy.get_trials(states=(TrialState.RUNNING,))
+    for _ in range(3):  # the kill may land between two trials; then resume and kill again
+        proc = start(["ablation", "--study", "crash.yaml", "--no-report"], workdir, env)
+        wait_for_running_trial(storage, load_study(study_file))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        _, ostudy, _ = cells_and_runs(env, study_file, storage)
+        victims = ostudy.get_trials(states=(TrialState.RUNNING,))
+        if victims:
+            break
     assert victims  # killed in the middle of a trial
 
     again = run_cli(["ablation", "--study", "crash.yaml", "--no-report"], cwd=workdir, env=env)

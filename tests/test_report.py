@@ -119,3 +119,21 @@ def test_degraded_study_still_reports(workdir, env):
     assert "Missing results" in html and "0 of 1 seeds finished" in html
     assert "The evidence is too weak" in html
     assert (workdir / "reports/degraded/report.pdf").stat().st_size > 5000
+
+
+def test_train_size_axis_runs_each_size_and_plots_it(workdir, env):
+    study = tiny_study_dict(name="sizes", seeds=2, arms=["none", "l2"], train_sizes=[40, 120],
+                            datasets=[{"name": "digits"}])
+    write_study(workdir / "s.yaml", study)
+    proc = run_cli(["ablation", "--study", "s.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([client.get_experiment_by_name("sizes").experiment_id], "tags.kind = 'trial'")
+    assert len(runs) == 2 * 2 * 2
+    by_label = {}
+    for r in runs:
+        by_label.setdefault(r.data.tags["dataset"], set()).add(r.data.tags["n_train"])
+        assert r.data.tags["dataset_group"] == "digits"
+    assert by_label == {"digits@40": {"40"}, "digits@120": {"120"}}  # every arm and seed: same size
+    html = (workdir / "reports/sizes/report.html").read_text()
+    assert "Training-set size" in html and "digits: metric and gap against training-set size" in html

@@ -238,6 +238,11 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
                        ("task", data.task), ("mlflow_experiment_id", ctx.experiment_id)):
         ostudy.set_user_attr(key, value)
     reaped = reap_dead_trials(ostudy, ctx.tracker)
+    if study.spec.tune is not None and "tuned" not in ostudy.user_attrs:
+        from .tuning import tune_dataset
+
+        # Before any grid cell: every worker then reads the chosen strengths from the study.
+        ostudy.set_user_attr("tuned", tune_dataset(ctx, plan, data))
     _, given_up = enqueue_missing(ostudy, study.cells(), study.spec.max_retries)
     counts = {"trained": 0, "failed": 0, "reaped": reaped, "given_up": len(given_up)}
     existing = ostudy.user_attrs.get("mlflow_parent_run_id")
@@ -275,7 +280,9 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
         cells = pop_cells(ostudy, batch)
         if not cells:
             break
-        trials = [Trial(ctx, plan, ostudy, t, arm, seed, parent_id, tags, ds_input) for t, arm, seed in cells]
+        tuned = ostudy.user_attrs.get("tuned") or {}
+        trials = [Trial(ctx, plan, ostudy, t, arm, seed, parent_id, tags, ds_input, tuned.get(arm))
+                  for t, arm, seed in cells]
         if plan.training.engine == "population":
             outcomes = train_together(trials, data)
         else:
@@ -347,10 +354,16 @@ class Trial:
     """One grid cell being trained: its Optuna trial and its MLflow child run."""
 
     def __init__(self, ctx: RunContext, plan: DatasetPlan, ostudy, trial, arm: str, seed: int,
-                 parent_id: str, tags: dict, ds_input):
+                 parent_id: str, tags: dict, ds_input, tuned: Optional[dict] = None):
         self.ctx, self.plan, self.ostudy, self.trial = ctx, plan, ostudy, trial
         self.name = cell_name(plan.label, arm, seed)
-        self.cfg = TrialConfig.for_plan(plan, arm, seed, ctx.device)
+        training = plan.training
+        if tuned:
+            from .tuning import tuned_training
+
+            training = tuned_training(training, arm, tuned)
+            tags = {**tags, "tuned": "yes"}
+        self.cfg = TrialConfig.for_cell(training, arm, seed, ctx.device)
         trial.set_user_attr("worker", worker_id())
         self.run_id = ctx.tracker.start_trial(
             ctx.experiment_id, parent_id, self.name,

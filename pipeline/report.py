@@ -15,6 +15,7 @@ import json
 import math
 import os
 import platform
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,8 @@ class ReportData:
     histograms: dict = field(default_factory=dict)  # run_id -> {"edges": [...], "counts": [...]}
     roots: list = field(default_factory=list)
     tracking_uri: str = ""
+    tuning: pd.DataFrame = field(default_factory=pd.DataFrame)   # tuning trials, when the study tunes
+    chosen: dict = field(default_factory=dict)                   # (dataset, arm) -> strengths used by the grid
 
 
 # --- collecting --------------------------------------------------------------------------------
@@ -79,11 +82,34 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
               .drop(columns="finished").reset_index(drop=True))
     roots = tracker.study_runs(study.name, "root")
     data = ReportData(study, df, roots=roots, tracking_uri=tracker.uri)
+    data.tuning = collect_tuning(study, tracker, hashes)
+    data.chosen = {}
+    if len(df):
+        for r in tracker.study_runs(study.name, "trial", "tags.tuned = 'yes'"):
+            key = (r.data.tags.get("dataset"), r.data.tags.get("regularizer"))
+            if hashes.get(key[0]) == r.data.tags.get("config_hash") and key not in data.chosen:
+                data.chosen[key] = {k: r.data.params.get(k) for k in ("dropout", "l1", "l2")}
     for run_id in df.loc[df["status"] == "FINISHED", "run_id"]:
         data.curves[run_id] = {k: [x.value for x in sorted(tracker.client.get_metric_history(run_id, k),
                                                            key=lambda x: x.step)] for k in CURVE_KEYS}
         data.histograms[run_id] = _load_histogram(tracker, run_id)
     return data
+
+
+def collect_tuning(study: Study, tracker: Tracker, hashes: dict) -> pd.DataFrame:
+    """Tuning trials of the current configuration: one row per trial with its strengths."""
+    rows = []
+    for r in tracker.study_runs(study.name, "tuning_trial"):
+        tags, params = r.data.tags, r.data.params
+        if hashes.get(tags.get("dataset")) != tags.get("config_hash"):
+            continue
+        dropout = [float(v) for k, v in params.items() if k.startswith("tuned_dropout_")]
+        rows.append({"dataset": tags["dataset"], "arm": tags.get("regularizer"), "number": int(tags.get("tune_trial", 0)),
+                     "status": r.info.status, "reason": tags.get("fail_reason", ""),
+                     "objective": r.data.metrics.get("tune_objective", math.nan),
+                     "l1": float(params.get("tuned_l1", "nan")), "l2": float(params.get("tuned_l2", "nan")),
+                     "dropout": statistics.fmean(dropout) if dropout else math.nan})
+    return pd.DataFrame(rows, columns=["dataset", "arm", "number", "status", "reason", "objective", "l1", "l2", "dropout"])
 
 
 def _load_histogram(tracker: Tracker, run_id: str) -> Optional[dict]:
@@ -308,6 +334,38 @@ def figures(data: ReportData, analysis: dict) -> dict:
         fig.tight_layout()
         figs["_all"]["forest"] = _png(fig)
 
+    # tuning: optimization history (budgets equal, converged?) and sensitivity (the U-shape)
+    tuning = data.tuning
+    for d in analysis["datasets"]:
+        sub = tuning[tuning["dataset"] == d["label"]] if len(tuning) else tuning
+        if not len(sub):
+            continue
+        arms = [a for a in study.arms if a in set(sub["arm"])]
+        fig, axes = plt.subplots(1, 1 + len(arms), figsize=(3.0 * (1 + len(arms)), 2.9), squeeze=False)
+        ax = axes[0, 0]
+        for arm in arms:
+            t = sub[(sub["arm"] == arm)].sort_values("number")
+            vals = t["objective"].where(t["status"] == "FINISHED")
+            best = (vals.cummax() if d["hib"] else vals.cummin()).ffill()
+            ax.step(t["number"], best, where="post", label=ARM_LABELS[arm], color=palette[ARM_LABELS[arm]])
+        ax.set_title("best validation metric so far", fontsize=8)
+        ax.set_xlabel("tuning trial")
+        ax.legend(fontsize=6)
+        for ax, arm in zip(axes[0, 1:], arms):
+            t = sub[(sub["arm"] == arm) & (sub["status"] == "FINISHED")]
+            col = "l1" if arm == "l1" else ("dropout" if arm == "dropout" else "l2")
+            ax.scatter(t[col], t["objective"], color=palette[ARM_LABELS[arm]], s=14)
+            pruned = sub[(sub["arm"] == arm) & (sub["status"] != "FINISHED")]
+            if len(pruned):
+                ax.scatter(pruned[col], [np.nanmin(t["objective"]) if len(t) else 0] * len(pruned),
+                           marker="x", color="gray", s=12, label="pruned/failed")
+                ax.legend(fontsize=6)
+            if col != "dropout":
+                ax.set_xscale("log")
+            ax.set_title(f"{ARM_LABELS[arm]}: val metric vs {'mean p' if col == 'dropout' else col}", fontsize=8)
+        fig.tight_layout()
+        figs[d["label"]]["tuning"] = _png(fig)
+
     # training-set-size axis: test metric and gap against size, per arm
     for group in sorted({p.base for p in study.plans if p.group}):
         sub = ok[ok["group"] == group]
@@ -431,7 +489,16 @@ def render(data: ReportData, analysis: dict, figs: dict, prov: dict) -> str:
     finished = df[df["status"] == "FINISHED"].sort_values(["dataset", "arm", "seed"]).to_dict("records")
     for r in failed + finished:
         r["link"] = run_link(data.tracking_uri, r["experiment_id"], r["run_id"])
+    tuning_rows = []
+    if len(data.tuning):
+        for (label, arm), t in data.tuning.groupby(["dataset", "arm"], sort=False):
+            tuning_rows.append({"dataset": label, "arm": ARM_LABELS.get(arm, arm), "trials": len(t),
+                                "complete": int((t["status"] == "FINISHED").sum()),
+                                "pruned": int((t["reason"] == "pruned").sum()),
+                                "failed": int(((t["status"] != "FINISHED") & (t["reason"] != "pruned")).sum()),
+                                "chosen": data.chosen.get((label, arm), {})})
     return env.get_template("report.html.j2").render(
+        tuning=tuning_rows,
         study=data.study, a=analysis, figs=figs, prov=prov, failed=failed, finished=finished,
         arm_labels=ARM_LABELS, alpha=stats.ALPHA, n_runs=len(df))
 

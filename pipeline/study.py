@@ -143,6 +143,31 @@ class DatasetSpec(_Strict):
         return self.label or self.name
 
 
+class Tune(_Strict):
+    """Tune each arm's strengths with the same Optuna budget before the seeds grid (TPE sampler,
+    median pruning on per-epoch validation values). The grid then runs each arm at its best
+    strengths on the study's seeds, which must not include the tuning seeds."""
+
+    trials: int = Field(default=20, gt=0)          # per arm: equal budgets
+    seeds: list[int] = Field(default=[1000], min_length=1)
+    dropout: tuple[float, float] = (0.0, 0.8)      # p per hidden layer, uniform
+    l1: tuple[float, float] = (1e-6, 1e-2)         # log-uniform
+    l2: tuple[float, float] = (1e-5, 1e-1)         # log-uniform
+    prune: bool = True
+    sampler_seed: int = 0
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "Tune":
+        lo, hi = self.dropout
+        if not (0.0 <= lo < hi < 1.0):
+            raise ValueError("tune.dropout must be [low, high] with 0 <= low < high < 1")
+        for name in ("l1", "l2"):
+            lo, hi = getattr(self, name)
+            if not (0.0 < lo < hi):
+                raise ValueError(f"tune.{name} must be [low, high] with 0 < low < high (log-uniform)")
+        return self
+
+
 class StudyFile(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
@@ -155,6 +180,17 @@ class StudyFile(_Strict):
     # Training-set-size axis: each dataset is run at each size (counts, or fractions of its
     # training split). Sizes are nested: a larger size adds samples to a smaller one's.
     train_sizes: Optional[list[Union[Annotated[int, Field(gt=1)], Annotated[float, Field(gt=0.0, le=1.0)]]]] = None
+    tune: Optional[Tune] = None
+
+    @model_validator(mode="after")
+    def _tuning_seeds_are_fresh(self) -> "StudyFile":
+        if self.tune is not None:
+            grid = set(range(self.seeds)) if isinstance(self.seeds, int) else set(self.seeds)
+            shared = sorted(grid & set(self.tune.seeds))
+            if shared:
+                raise ValueError(f"tune.seeds {shared} are also grid seeds; the grid must be evaluated on "
+                                 "seeds not used in tuning")
+        return self
 
     @field_validator("arms", mode="before")
     @classmethod
@@ -362,4 +398,6 @@ def config_hash(spec: StudyFile, dataset: DatasetSpec, training: Training) -> st
         "training": training.model_dump(mode="json"),
         "split_seed": spec.split_seed,
         "device": spec.device,
+        # tuned strengths are a deterministic function of the tune block (seeded TPE, seeded training)
+        "tune": spec.tune.model_dump(mode="json") if spec.tune else None,
     })

@@ -75,9 +75,10 @@ class Tracker:
 
     # --- dataset parent ----------------------------------------------------------------------
     def dataset_parent(self, experiment_id: str, root_id: str, name: str, tags: dict[str, str],
-                       params: dict[str, str], dataset_input: Optional[DatasetInput] = None) -> str:
+                       params: dict[str, str], dataset_input: Optional[DatasetInput] = None,
+                       kind: str = "dataset") -> str:
         run = self.client.create_run(experiment_id, run_name=name,
-                                     tags={MLFLOW_PARENT_RUN_ID: root_id, "kind": "dataset", **tags})
+                                     tags={MLFLOW_PARENT_RUN_ID: root_id, "kind": kind, **tags})
         run_id = run.info.run_id
         self.client.log_batch(run_id, params=[Param(k, _param(v)) for k, v in params.items()])
         if dataset_input is not None:
@@ -86,9 +87,10 @@ class Tracker:
 
     # --- trial children ---------------------------------------------------------------------
     def start_trial(self, experiment_id: str, parent_id: str, name: str, tags: dict[str, str],
-                    params: dict[str, str], dataset_input: Optional[DatasetInput] = None) -> str:
+                    params: dict[str, str], dataset_input: Optional[DatasetInput] = None,
+                    kind: str = "trial") -> str:
         run = self.client.create_run(experiment_id, run_name=name,
-                                     tags={MLFLOW_PARENT_RUN_ID: parent_id, "kind": "trial",
+                                     tags={MLFLOW_PARENT_RUN_ID: parent_id, "kind": kind,
                                            **{k: str(v) for k, v in tags.items()}})
         run_id = run.info.run_id
         self.client.log_batch(run_id, params=[Param(k, _param(v)) for k, v in params.items()])

@@ -55,6 +55,8 @@ CASES = [
     ("cli-seeds", tiny_study_dict(), ["--seeds", "abc"], "--seeds"),
     ("cli-epochs", tiny_study_dict(), ["--epochs", "0"], "epochs"),
     ("cli-datasets", tiny_study_dict(), ["--datasets", "imagenet"], "--datasets = 'imagenet'"),
+    ("tuning-seed-reused", {**tiny_study_dict(), "tune": {"seeds": [1]}}, [], "tune.seeds"),
+    ("tuning-bad-range", {**tiny_study_dict(), "tune": {"l2": [0.0, 0.1]}}, [], "tune.l2"),
     ("duplicate-labels", _with("datasets", [{"name": "digits"}, {"name": "digits"}]), [], "unique"),
     ("unreachable-storage", tiny_study_dict(), ["--storage", "postgresql://alice:s3cret@127.0.0.1:9/optuna"], "--storage"),
     ("unreachable-tracking", tiny_study_dict(), ["--tracking-uri", "http://127.0.0.1:9"], "--tracking-uri"),

@@ -133,3 +133,50 @@ def test_failing_trials_do_not_stop_the_study(workdir, env):
     assert "trained 0, failed 4" in proc.stdout
     proc = run_cli(["ablation", "--study", "div.yaml", "--no-report"], cwd=workdir, env=env)
     assert "gave up on 4 failed cell(s) after retries" in proc.stdout and "trained 0, failed 0" in proc.stdout
+
+
+def test_tuned_study_with_size_axis_through_mlflow_run(workdir, env):
+    """Equal tuning budgets, pruned trials KILLED, fresh grid seeds, tuned strengths used by the
+    grid, and a report with the sensitivity and training-set-size figures."""
+    project = copy_project(workdir)
+    spec = tiny_study_dict(name="tuned", arms=["none", "l1", "l2"], seeds=2, epochs=4, train_sizes=[60, 150],
+                           datasets=[{"name": "digits"}],
+                           tune={"trials": 6, "seeds": [100], "l1": [1e-6, 1.0], "sampler_seed": 0})
+    write_study(project / "tuned.yaml", spec)
+    import subprocess
+
+    proc = subprocess.run(["mlflow", "run", ".", "-e", "ablation", "--env-manager", "local", "--experiment-name",
+                           "tuned", "-P", "study=tuned.yaml"], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    study = load_study(project / "tuned.yaml")
+    storage = f"sqlite:///{project / 'optuna.db'}"
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("tuned")
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    by_id = {r.info.run_id: r for r in runs}
+    pruned = 0
+    for plan in study.plans:
+        grid = optuna.load_study(study_name=optuna_study_name(study, plan), storage=storage)
+        tuned = grid.user_attrs["tuned"]
+        assert set(tuned) == {"l1", "l2"}
+        for arm in ("l1", "l2"):
+            tstudy = optuna.load_study(study_name=f"{optuna_study_name(study, plan)}.tune.{arm}", storage=storage)
+            spent = [t for t in tstudy.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)]
+            assert len(spent) == 6  # the same budget for every arm
+            for t in tstudy.trials:
+                run = by_id[t.user_attrs["mlflow_run_id"]]
+                assert run.data.tags["kind"] == "tuning_trial"
+                if t.state == TrialState.PRUNED:
+                    pruned += 1
+                    assert run.info.status == "KILLED" and run.data.tags["fail_reason"] == "pruned"
+            assert tstudy.best_trial.params == tuned[arm]
+            # the grid trains that arm at the chosen strength, on seeds not used in tuning
+            cells = [r for r in runs if r.data.tags.get("kind") == "trial" and r.data.tags["dataset"] == plan.label
+                     and r.data.tags["regularizer"] == arm]
+            assert len(cells) == 2 and all(float(r.data.params[arm]) == pytest.approx(tuned[arm][arm]) for r in cells)
+            assert {int(r.data.tags["seed"]) for r in cells}.isdisjoint({100})
+    assert pruned >= 1
+    html = (project / "reports/tuned/report.html").read_text()
+    assert "every arm got the same budget" in html
+    assert "tuning history and sensitivity" in html and "metric and gap against training-set size" in html

@@ -276,13 +276,20 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
     tags = base_tags(study, plan, data)
     ds_input = dataset_input(data)
     batch = plan.training.population_size if plan.training.engine == "population" else 1
+    tuned = ostudy.user_attrs.get("tuned") or {}
     while _has_waiting(ostudy):
-        cells = pop_cells(ostudy, batch)
-        if not cells:
+        trials: list[Trial] = []
+        try:
+            with signals_deferred():  # pop cells and open their runs as one unit
+                cells = pop_cells(ostudy, batch)
+                trials = [Trial(ctx, plan, ostudy, t, arm, seed, parent_id, tags, ds_input, tuned.get(arm))
+                          for t, arm, seed in cells]
+        except Interrupted:  # a signal held during the block: these trials never started training
+            for t in trials:
+                t.interrupted()
+            raise
+        if not trials:
             break
-        tuned = ostudy.user_attrs.get("tuned") or {}
-        trials = [Trial(ctx, plan, ostudy, t, arm, seed, parent_id, tags, ds_input, tuned.get(arm))
-                  for t, arm, seed in cells]
         if plan.training.engine == "population":
             outcomes = train_together(trials, data)
         else:

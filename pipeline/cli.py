@@ -147,7 +147,16 @@ def cmd_train(args) -> int:
                               "regularizer": cfg.arm, "seed": cfg.seed, "config_hash": plan.config_hash})
     from mlflow.entities import Param
 
-    tracker.client.log_batch(run_id, params=[Param(k, v) for k, v in {**cfg.params(), "dataset": plan.label}.items()])
+    # Under `mlflow run -e train` the entry point's parameters are already logged as given (e.g.
+    # dropout=0.5 for a run whose arm has no dropout); log what was trained beside them.
+    given = tracker.client.get_run(run_id).data.params
+    params = {}
+    for key, value in {**cfg.params(), "dataset": plan.label}.items():
+        if key not in given:
+            params[key] = value
+        elif given[key] != value:
+            params[f"effective_{key}"] = value
+    tracker.client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
     tracker.client.log_inputs(run_id, [dataset_input(data)])
     try:
         result = train(cfg, data)

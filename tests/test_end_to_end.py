@@ -180,3 +180,24 @@ def test_tuned_study_with_size_axis_through_mlflow_run(workdir, env):
     html = (project / "reports/tuned/report.html").read_text()
     assert "every arm got the same budget" in html
     assert "tuning history and sensitivity" in html and "metric and gap against training-set size" in html
+
+
+def test_mlflow_run_train_entry_point_logs_one_run(workdir, env):
+    """The tutorial use case: one trial, every hyperparameter an MLproject parameter."""
+    import subprocess
+
+    project = copy_project(workdir)
+    proc = subprocess.run(["mlflow", "run", ".", "-e", "train", "--env-manager", "local", "--experiment-name",
+                           "single", "-P", "dataset=wine", "-P", "regularizer=dropout_l2", "-P", "dropout=0.2",
+                           "-P", "l2=0.01", "-P", "epochs=4", "-P", "seed=3"],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([client.get_experiment_by_name("single").experiment_id])
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED" and run.data.tags["regularizer"] == "dropout_l2"
+    assert run.data.params["dropout"] == "0.2" and run.data.params["effective_dropout"] == "0.2,0.2"
+    assert run.data.params["effective_l1"] == "0.0"  # the dropout+L2 arm has no L1, whatever -P l1 says
+    assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 4
+    assert "test_metric" in run.data.metrics

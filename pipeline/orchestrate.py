@@ -8,8 +8,10 @@ has exactly one owner, and failed cells are re-enqueued on the next run (up to `
 
 from __future__ import annotations
 
+import datetime
 import functools
 import multiprocessing
+from concurrent.futures import ThreadPoolExecutor
 import os
 import signal
 import threading
@@ -87,6 +89,7 @@ def worker_id() -> str:
 
 HEARTBEAT_S = 5     # a running trial records a heartbeat this often (RDB storages)
 GRACE_S = 30        # ... and is failed as stale when none came for this long (its worker died)
+ORPHAN_S = 10       # a RUNNING trial no worker has named after this long was popped by a dead one
 JOURNAL_PREFIX = "journal:"
 DEFAULT_PARALLEL_STORAGE = "journal:optuna.journal"
 
@@ -153,11 +156,24 @@ def reap_dead_trials(ostudy: optuna.Study, tracker: Tracker) -> int:
     if getattr(storage, "is_heartbeat_enabled", lambda: False)():
         optuna.storages.fail_stale_trials(ostudy)
     reaped = 0
-    for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    running = ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    # A worker names itself on a trial right after popping it; one killed in between leaves a
+    # nameless RUNNING trial. Give live workers ORPHAN_S to name theirs, then fail the rest.
+    nameless = [t for t in running if "worker" not in t.user_attrs and t.datetime_start is not None]
+    if nameless:
+        youngest = max(t.datetime_start for t in nameless)
+        wait = ORPHAN_S - (datetime.datetime.now() - youngest).total_seconds()
+        if wait > 0:
+            time.sleep(wait)
+        running = ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in running:
         worker = t.user_attrs.get("worker")
-        if worker and not _process_alive(worker):
-            storage.set_trial_user_attr(t._trial_id, "fail_reason", "worker died")
-            storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        orphan = worker is None and t.datetime_start is not None and \
+            (datetime.datetime.now() - t.datetime_start).total_seconds() >= ORPHAN_S
+        if orphan or (worker and not _process_alive(worker)):
+            if not _recover(ostudy, t, tracker):
+                storage.set_trial_user_attr(t._trial_id, "fail_reason", "worker died")
+                storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
             reaped += 1
     still_running = {t.number for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     exp_id = ostudy.user_attrs.get("mlflow_experiment_id")
@@ -168,6 +184,24 @@ def reap_dead_trials(ostudy: optuna.Study, tracker: Tracker) -> int:
             if int(run.data.tags.get("optuna_trial", -1)) not in still_running:
                 tracker.fail_trial(run.info.run_id, "worker died (killed or crashed)", status="KILLED")
     return reaped
+
+
+def _recover(ostudy: optuna.Study, t, tracker: Tracker) -> bool:
+    """A worker that died after its trial's MLflow run was FINISHED (fully logged) but before
+    telling Optuna: complete the trial from the run instead of training the cell again, so the
+    cell keeps exactly one FINISHED run."""
+    run_id = t.user_attrs.get("mlflow_run_id")
+    if not run_id:
+        return False
+    run = tracker.client.get_run(run_id)
+    metrics = run.data.metrics
+    if run.info.status != "FINISHED" or "final_val_metric" not in metrics:
+        return False
+    for key in ("test_metric", "final_train_metric", "gap_metric"):
+        ostudy._storage.set_trial_user_attr(t._trial_id, key, metrics[key])
+    ostudy._storage.set_trial_user_attr(t._trial_id, "recovered_from_mlflow", True)
+    ostudy._storage.set_trial_state_values(t._trial_id, TrialState.COMPLETE, [metrics["final_val_metric"]])
+    return True
 
 
 def reap_dead_runs(tracker: Tracker, experiment_id: str, study_name: str) -> None:
@@ -277,6 +311,23 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
     ds_input = dataset_input(data)
     batch = plan.training.population_size if plan.training.engine == "population" else 1
     tuned = ostudy.user_attrs.get("tuned") or {}
+    population = plan.training.engine == "population"
+    # Recording a population (MLflow and Optuna writes, ~50 ms a trial on SQLite) overlaps the
+    # training of the next one on one background thread; we wait for it before returning.
+    recorder = ThreadPoolExecutor(max_workers=1) if population else None
+    pending: list = []
+    try:
+        _work_loop(ctx, plan, data, ostudy, batch, tuned, parent_id, tags, ds_input, recorder, pending, counts)
+    finally:
+        if recorder is not None:
+            for f in pending:  # also on SIGTERM: what was trained gets recorded
+                for ok in f.result():
+                    counts["trained" if ok else "failed"] += 1
+            recorder.shutdown()
+    return counts
+
+
+def _work_loop(ctx, plan, data, ostudy, batch, tuned, parent_id, tags, ds_input, recorder, pending, counts):
     while _has_waiting(ostudy):
         trials: list[Trial] = []
         try:
@@ -290,13 +341,14 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
             raise
         if not trials:
             break
-        if plan.training.engine == "population":
-            outcomes = train_together(trials, data)
+        if recorder is not None:
+            results = train_together(trials, data)
+            if results is None:
+                counts["failed"] += len(trials)
+            else:
+                pending.append(recorder.submit(record_population, trials, results))
         else:
-            outcomes = [trials[0].train(data)]
-        for ok in outcomes:
-            counts["trained" if ok else "failed"] += 1
-    return counts
+            counts["trained" if trials[0].train(data) else "failed"] += 1
 
 
 def pop_cells(ostudy: optuna.Study, limit: int) -> list:
@@ -436,8 +488,10 @@ class Trial:
         self.ostudy.tell(self.trial, state=TrialState.FAIL)
 
 
-def train_together(trials: list[Trial], data) -> list[bool]:
-    """Population engine: train the popped cells as one stacked model, then record each alone."""
+def train_together(trials: list[Trial], data) -> Optional[list]:
+    """Population engine: train the popped cells as one stacked model. Returns per-trial results
+    (TrainResult or the error), or None when the population as a whole broke (its trials are
+    then recorded as failed)."""
     from contextlib import ExitStack
 
     from .population import train_population
@@ -446,22 +500,24 @@ def train_together(trials: list[Trial], data) -> list[bool]:
         with ExitStack() as beats:
             for t in trials:
                 beats.enter_context(heartbeat(t.ostudy, t.trial))
-            results = train_population([t.cfg for t in trials], data)
+            return train_population([t.cfg for t in trials], data)
     except Interrupted:
         for t in trials:
             t.interrupted()
         raise
-    except Exception as e:  # the population as a whole broke: fail its trials, not the study
-        return [t.failed(e, {}) for t in trials]
-    seconds = (time.perf_counter() - trials[0].started) / len(trials)  # wall time per model
-    try:
-        return [t.failed(r, getattr(r, "history", {})) if isinstance(r, Exception) else t.finished(r, seconds)
-                for t, r in zip(trials, results)]
-    except Interrupted:  # between two trials' bookkeeping: the rest are trained but not recorded
+    except Exception as e:  # fail its trials, not the study
         for t in trials:
-            if not t.done:
-                t.interrupted()
-        raise
+            t.failed(e, {})
+        return None
+
+
+def record_population(trials: list[Trial], results: list) -> list[bool]:
+    """Write each trial's results: MLflow first, then Optuna, so that a crash in between leaves
+    the trial RUNNING (retrained later), never COMPLETE without its run. Runs on the recorder
+    thread while the next population trains; signals are handled by the main thread."""
+    seconds = (time.perf_counter() - trials[0].started) / len(trials)  # wall time per model
+    return [t._failed(r, getattr(r, "history", {})) if isinstance(r, Exception) else t._finished(r, seconds)
+            for t, r in zip(trials, results)]
 
 
 def load_all(study: Study) -> dict[str, datasets_mod.Splits]:

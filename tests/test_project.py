@@ -13,7 +13,7 @@ def test_conda_env_pins_equal_requirements():
     conda = yaml.safe_load((ROOT / "conda.yaml").read_text())
     pip_section = next(d["pip"] for d in conda["dependencies"] if isinstance(d, dict))
     assert sorted(pip_section) == sorted(reqs)
-    assert "python=3.11" in conda["dependencies"]
+    assert "python=3.11.7" in conda["dependencies"]  # exact: virtualenv/uv managers install this version
     assert "torch==2.14.1" in reqs and "torchvision==0.29.1" in reqs
 
 

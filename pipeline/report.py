@@ -43,6 +43,7 @@ class ReportData:
     histograms: dict = field(default_factory=dict)  # run_id -> {"edges": [...], "counts": [...]}
     roots: list = field(default_factory=list)
     tracking_uri: str = ""
+    other_configs: int = 0   # trial runs of this study under other settings (not mixed in)
     tuning: pd.DataFrame = field(default_factory=pd.DataFrame)   # tuning trials, when the study tunes
     chosen: dict = field(default_factory=dict)                   # (dataset, arm) -> strengths used by the grid
 
@@ -52,10 +53,12 @@ class ReportData:
 def collect(study: Study, tracker: Tracker) -> ReportData:
     hashes = {plan.label: plan.config_hash for plan in study.plans}
     rows = []
+    other_configs = 0
     for r in tracker.study_runs(study.name, "trial"):
         tags, m = r.data.tags, r.data.metrics
         label = tags.get("dataset")
         if hashes.get(label) != tags.get("config_hash"):
+            other_configs += 1
             continue  # another configuration of this study: never mix settings
         try:
             seed = int(tags.get("seed", ""))
@@ -81,7 +84,7 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
         df = (df.sort_values(["finished", "start"]).groupby(["dataset", "arm", "seed"], as_index=False).tail(1)
               .drop(columns="finished").reset_index(drop=True))
     roots = tracker.study_runs(study.name, "root")
-    data = ReportData(study, df, roots=roots, tracking_uri=tracker.uri)
+    data = ReportData(study, df, roots=roots, tracking_uri=tracker.uri, other_configs=other_configs)
     data.tuning = collect_tuning(study, tracker, hashes)
     data.chosen = {}
     if len(df):
@@ -500,7 +503,7 @@ def render(data: ReportData, analysis: dict, figs: dict, prov: dict) -> str:
     return env.get_template("report.html.j2").render(
         tuning=tuning_rows,
         study=data.study, a=analysis, figs=figs, prov=prov, failed=failed, finished=finished,
-        arm_labels=ARM_LABELS, alpha=stats.ALPHA, n_runs=len(df))
+        arm_labels=ARM_LABELS, alpha=stats.ALPHA, n_runs=len(df), other_configs=data.other_configs)
 
 
 def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Path = "reports",

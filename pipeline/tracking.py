@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from typing import Iterable, Optional
+from typing import Optional
 
 from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
@@ -170,11 +170,3 @@ def _source(provenance: str):
     from mlflow.data.code_dataset_source import CodeDatasetSource
 
     return CodeDatasetSource(tags={"provenance": provenance[:500]})
-
-
-def iter_metric_history(client: MlflowClient, run_id: str, keys: Iterable[str]) -> dict[str, list[float]]:
-    out = {}
-    for k in keys:
-        hist = sorted(client.get_metric_history(run_id, k), key=lambda m: m.step)
-        out[k] = [m.value for m in hist]
-    return out

@@ -58,14 +58,20 @@ def cells_and_runs(env, study_file, storage_url):
     return study, ostudy, runs
 
 
+def signal_mid_study(sig, workdir, env, study_file, storage) -> tuple[int, str]:
+    """Start the study, send `sig` once trials are running; returns (exit code, stderr)."""
+    proc = start(["ablation", "--study", study_file.name, "--no-report"], workdir, env)
+    wait_for_running_trial(storage, load_study(study_file))
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err
+
+
 def test_sigkill_mid_trial_then_rerun_finishes_with_the_same_numbers(workdir, env, tmp_path_factory):
     study_file = write_study(workdir / "crash.yaml", SLOW_STUDY)
     storage = f"sqlite:///{workdir / 'optuna.db'}"
     for _ in range(3):  # the kill may land between two trials; then resume and kill again
-        proc = start(["ablation", "--study", "crash.yaml", "--no-report"], workdir, env)
-        wait_for_running_trial(storage, load_study(study_file))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        signal_mid_study(signal.SIGKILL, workdir, env, study_file, storage)
         _, ostudy, _ = cells_and_runs(env, study_file, storage)
         victims = ostudy.get_trials(states=(TrialState.RUNNING,))
         if victims:
@@ -110,11 +116,8 @@ def test_sigterm_stops_cleanly_and_marks_runs_killed(workdir, env):
     study_file = write_study(workdir / "crash.yaml", SLOW_STUDY)
     storage = f"sqlite:///{workdir / 'optuna.db'}"
     for _ in range(3):  # the signal may land between two populations; then resume and stop again
-        proc = start(["ablation", "--study", "crash.yaml", "--no-report"], workdir, env)
-        wait_for_running_trial(storage, load_study(study_file))
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 130 and "interrupted by SIGTERM" in err
+        code, err = signal_mid_study(signal.SIGTERM, workdir, env, study_file, storage)
+        assert code == 130 and "interrupted by SIGTERM" in err
         _, ostudy, runs = cells_and_runs(env, study_file, storage)
         assert not [r for r in runs if r.info.status == "RUNNING"]  # whenever it lands
         by_kind = {k: [r for r in runs if r.data.tags.get("kind") == k] for k in ("root", "dataset", "trial")}

@@ -237,6 +237,7 @@ def figures(data: ReportData, analysis: dict) -> dict:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="paper")
@@ -365,6 +366,8 @@ def figures(data: ReportData, analysis: dict) -> dict:
                 ax.legend(fontsize=6)
             if col != "dropout":
                 ax.set_xscale("log")
+                ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # narrow decades overlap
+            ax.tick_params(labelsize=7)
             ax.set_title(f"{ARM_LABELS[arm]}: val metric vs {'mean p' if col == 'dropout' else col}", fontsize=8)
         fig.tight_layout()
         figs[d["label"]]["tuning"] = _png(fig)

@@ -22,6 +22,14 @@ def _optional(value: Optional[str]) -> Optional[str]:
     return value if value not in (None, "", "none", "None") else None
 
 
+def _study_from_args(args):
+    """The study file with the command line's overrides (shared by every study command)."""
+    from .study import load_study
+
+    return load_study(args.study, seeds=_optional(args.seeds), epochs=_optional(args.epochs),
+                      datasets=_optional(args.datasets))
+
+
 def cmd_datasets(args) -> int:
     from .datasets import describe
 
@@ -36,10 +44,7 @@ def cmd_datasets(args) -> int:
 
 def cmd_ablation(args) -> int:
     from .orchestrate import format_summary, install_signal_handlers, run_ablation, summary_rows
-    from .study import load_study
-
-    study = load_study(args.study, seeds=_optional(args.seeds), epochs=_optional(args.epochs),
-                       datasets=_optional(args.datasets))
+    study = _study_from_args(args)
     install_signal_handlers()
     ctx = run_ablation(study, storage=_optional(args.storage), tracking=_optional(args.tracking_uri),
                        workers=_workers(args.workers))
@@ -70,10 +75,7 @@ def _workers(text) -> int:
 def cmd_enqueue(args) -> int:
     """Distributed studies, step 1 (once, idempotent): create the study and enqueue the grid."""
     from .orchestrate import prepare
-    from .study import load_study
-
-    study = load_study(args.study, seeds=_optional(args.seeds), epochs=_optional(args.epochs),
-                       datasets=_optional(args.datasets))
+    study = _study_from_args(args)
     ctx, _ = prepare(study, args.storage, _optional(args.tracking_uri), owned=False)
     if ctx.tracker.owns_root():
         ctx.tracker.end_run(ctx.root_id, "FINISHED")  # the tree exists; workers attach to its parents
@@ -84,10 +86,7 @@ def cmd_enqueue(args) -> int:
 def cmd_worker(args) -> int:
     """Distributed studies, step 2 (any number, any machine): train cells until none is left."""
     from .orchestrate import install_signal_handlers, run_worker
-    from .study import load_study
-
-    study = load_study(args.study, seeds=_optional(args.seeds), epochs=_optional(args.epochs),
-                       datasets=_optional(args.datasets))
+    study = _study_from_args(args)
     install_signal_handlers()
     run_worker(study, args.storage, _optional(args.tracking_uri))
     return 0
@@ -95,10 +94,7 @@ def cmd_worker(args) -> int:
 
 def cmd_report(args) -> int:
     from .report import build_report
-    from .study import load_study
-
-    study = load_study(args.study, seeds=_optional(args.seeds), epochs=_optional(args.epochs),
-                       datasets=_optional(args.datasets))
+    study = _study_from_args(args)
     paths = build_report(study, tracking=_optional(args.tracking_uri), out_dir=args.reports_dir,
                          pdf=not args.no_pdf)
     for p in paths:
@@ -161,7 +157,9 @@ def cmd_train(args) -> int:
     try:
         result = train(cfg, data)
     except Exception as e:
-        tracker.fail_trial(run_id, "diverged" if type(e).__name__ == "Diverged" else repr(e))
+        from .errors import failure_reason
+
+        tracker.fail_trial(run_id, failure_reason(e))
         print(f"trial failed: {e}", file=sys.stderr)
         return 1
     tracker.finish_trial(run_id, result.history, result.final, tags={"device": result.device},

@@ -15,3 +15,8 @@ class Diverged(Exception):
     def __init__(self, epoch: int):
         super().__init__(f"diverged: non-finite loss at epoch {epoch}")
         self.epoch = epoch
+
+
+def failure_reason(e: BaseException) -> str:
+    """The reason a failed trial records: "diverged", or the error's type and message."""
+    return "diverged" if isinstance(e, Diverged) else f"{type(e).__name__}: {e}"

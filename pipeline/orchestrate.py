@@ -11,23 +11,23 @@ from __future__ import annotations
 import datetime
 import functools
 import multiprocessing
-from concurrent.futures import ThreadPoolExecutor
 import os
 import signal
-import threading
 import socket
 import subprocess
 import sys
+import threading
 import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Optional
 
 import optuna
-import warnings
 from optuna.trial import TrialState
 
 from . import datasets as datasets_mod
-from .errors import Diverged, UsageError
+from .errors import UsageError, failure_reason
 from .study import ARMS, DatasetPlan, Study
 from .tracking import Tracker, dataset_input, mask_credentials, quote_filter, tracking_uri
 from .train import TrialConfig, loss_and_metric, train
@@ -38,6 +38,8 @@ warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning
 # We record heartbeats ourselves (ask/tell), which Optuna warns about: it works as intended.
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 SEED_HIGH = 2**31 - 1
+# Final metrics copied onto a COMPLETE Optuna trial (the summary table reads them).
+RESULT_ATTRS = ("test_metric", "final_train_metric", "gap_metric")
 
 
 class Interrupted(BaseException):
@@ -108,6 +110,11 @@ def get_storage(url: str) -> optuna.storages.BaseStorage:
                                       grace_period=GRACE_S)
 
 
+def heartbeats_enabled(storage: optuna.storages.BaseStorage) -> bool:
+    """RDB storages record heartbeats (see get_storage); journal storages do not."""
+    return getattr(storage, "is_heartbeat_enabled", lambda: False)()
+
+
 def open_study(storage: str, name: str, task: str) -> optuna.Study:
     direction = "maximize" if loss_and_metric(task)[3] else "minimize"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -153,7 +160,7 @@ def reap_dead_trials(ostudy: optuna.Study, tracker: Tracker) -> int:
     - RUNNING trials whose worker process on this machine is gone are failed here;
     - MLflow trial runs still RUNNING whose Optuna trial is no longer running are marked KILLED."""
     storage = ostudy._storage
-    if getattr(storage, "is_heartbeat_enabled", lambda: False)():
+    if heartbeats_enabled(storage):
         optuna.storages.fail_stale_trials(ostudy)
     reaped = 0
     running = ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -197,7 +204,7 @@ def _recover(ostudy: optuna.Study, t, tracker: Tracker) -> bool:
     metrics = run.data.metrics
     if run.info.status != "FINISHED" or "final_val_metric" not in metrics:
         return False
-    for key in ("test_metric", "final_train_metric", "gap_metric"):
+    for key in RESULT_ATTRS:
         ostudy._storage.set_trial_user_attr(t._trial_id, key, metrics[key])
     ostudy._storage.set_trial_user_attr(t._trial_id, "recovered_from_mlflow", True)
     ostudy._storage.set_trial_state_values(t._trial_id, TrialState.COMPLETE, [metrics["final_val_metric"]])
@@ -278,7 +285,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
         # Before any grid cell: every worker then reads the chosen strengths from the study.
         ostudy.set_user_attr("tuned", tune_dataset(ctx, plan, data))
     _, given_up = enqueue_missing(ostudy, study.cells(), study.spec.max_retries)
-    counts = {"trained": 0, "failed": 0, "reaped": reaped, "given_up": len(given_up)}
+    counts = {"reaped": reaped, "given_up": len(given_up)}
     existing = ostudy.user_attrs.get("mlflow_parent_run_id")
     if existing and ctx.tracker.client.get_run(existing).info.status == "RUNNING":
         return counts  # a parent is open (another enqueue or a running study): workers attach to it
@@ -309,15 +316,34 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
         return counts
     tags = base_tags(study, plan, data)
     ds_input = dataset_input(data)
-    batch = plan.training.population_size if plan.training.engine == "population" else 1
     tuned = ostudy.user_attrs.get("tuned") or {}
     population = plan.training.engine == "population"
+    batch = plan.training.population_size if population else 1
     # Recording a population (MLflow and Optuna writes, ~50 ms a trial on SQLite) overlaps the
     # training of the next one on one background thread; we wait for it before returning.
     recorder = ThreadPoolExecutor(max_workers=1) if population else None
     pending: list = []
     try:
-        _work_loop(ctx, plan, data, ostudy, batch, tuned, parent_id, tags, ds_input, recorder, pending, counts)
+        while _has_waiting(ostudy):
+            trials: list[Trial] = []
+            try:
+                with signals_deferred():  # pop cells and open their runs as one unit
+                    trials = [Trial(ctx, plan, ostudy, t, arm, seed, parent_id, tags, ds_input, tuned.get(arm))
+                              for t, arm, seed in pop_cells(ostudy, batch)]
+            except Interrupted:  # a signal held during the block: these trials never started training
+                for t in trials:
+                    t.interrupted()
+                raise
+            if not trials:
+                break
+            if recorder is None:
+                counts["trained" if trials[0].train(data) else "failed"] += 1
+                continue
+            results = train_together(trials, data)
+            if results is None:
+                counts["failed"] += len(trials)
+            else:
+                pending.append(recorder.submit(record_population, trials, results))
     finally:
         if recorder is not None:
             for f in pending:  # also on SIGTERM: what was trained gets recorded
@@ -325,30 +351,6 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
                     counts["trained" if ok else "failed"] += 1
             recorder.shutdown()
     return counts
-
-
-def _work_loop(ctx, plan, data, ostudy, batch, tuned, parent_id, tags, ds_input, recorder, pending, counts):
-    while _has_waiting(ostudy):
-        trials: list[Trial] = []
-        try:
-            with signals_deferred():  # pop cells and open their runs as one unit
-                cells = pop_cells(ostudy, batch)
-                trials = [Trial(ctx, plan, ostudy, t, arm, seed, parent_id, tags, ds_input, tuned.get(arm))
-                          for t, arm, seed in cells]
-        except Interrupted:  # a signal held during the block: these trials never started training
-            for t in trials:
-                t.interrupted()
-            raise
-        if not trials:
-            break
-        if recorder is not None:
-            results = train_together(trials, data)
-            if results is None:
-                counts["failed"] += len(trials)
-            else:
-                pending.append(recorder.submit(record_population, trials, results))
-        else:
-            counts["trained" if trials[0].train(data) else "failed"] += 1
 
 
 def pop_cells(ostudy: optuna.Study, limit: int) -> list:
@@ -385,7 +387,7 @@ class heartbeat:
 
     def __init__(self, ostudy: optuna.Study, trial):
         self.storage, self.trial_id = ostudy._storage, trial._trial_id
-        self.enabled = getattr(self.storage, "is_heartbeat_enabled", lambda: False)()
+        self.enabled = heartbeats_enabled(self.storage)
         self.stop = threading.Event()
 
     def _beat(self):
@@ -461,7 +463,7 @@ class Trial:
                  "best_epoch": result.best_epoch}
         self.ctx.tracker.finish_trial(self.run_id, result.history, final, tags={"device": result.device},
                                       artifacts={"weight_histogram.json": result.weight_histogram})
-        for k in ("test_metric", "final_train_metric", "gap_metric"):
+        for k in RESULT_ATTRS:
             self.trial.set_user_attr(k, final[k])
         self.ostudy.tell(self.trial, final["final_val_metric"])
         print(f"  {self.name:<28} val={final['final_val_metric']:.4f} test={final['test_metric']:.4f} "
@@ -474,7 +476,7 @@ class Trial:
 
     def _failed(self, e: Exception, history: dict) -> bool:
         self.done = True
-        reason = "diverged" if isinstance(e, Diverged) else f"{type(e).__name__}: {e}"
+        reason = failure_reason(e)
         self.ctx.tracker.fail_trial(self.run_id, reason, history=history)
         self.trial.set_user_attr("fail_reason", reason[:1000])
         self.ostudy.tell(self.trial, state=TrialState.FAIL)

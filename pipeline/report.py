@@ -238,6 +238,7 @@ def figures(data: ReportData, analysis: dict) -> dict:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import matplotlib.ticker
+    from scipy import stats as sst
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="paper")
@@ -280,8 +281,6 @@ def figures(data: ReportData, analysis: dict) -> dict:
                 x = np.arange(1, n_ep + 1)
                 ax.plot(x, mean, label=ARM_LABELS[arm], color=palette[ARM_LABELS[arm]])
                 if len(arr) > 1:
-                    from scipy import stats as sst
-
                     half = sst.t.ppf(0.975, len(arr) - 1) * arr.std(0, ddof=1) / math.sqrt(len(arr))
                     ax.fill_between(x, mean - half, mean + half, alpha=0.2, color=palette[ARM_LABELS[arm]])
             ax.set_title(title)

@@ -15,7 +15,7 @@ import statistics
 import optuna
 from optuna.trial import TrialState
 
-from .errors import Diverged
+from .errors import failure_reason
 from .study import ARM_LABELS, CombinedStrengths, DatasetPlan, Training
 from .train import TrialConfig, loss_and_metric, train
 
@@ -119,7 +119,7 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
                 ostudy.tell(trial, state=TrialState.FAIL)
                 raise
             except Exception as e:
-                reason = "diverged" if isinstance(e, Diverged) else f"{type(e).__name__}: {e}"
+                reason = failure_reason(e)
                 ctx.tracker.fail_trial(run_id, reason, history=history)
                 trial.set_user_attr("fail_reason", reason[:1000])
                 ostudy.tell(trial, state=TrialState.FAIL)

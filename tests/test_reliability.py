@@ -143,7 +143,7 @@ def assert_exactly_once(study, ostudies, runs):
 
 
 def test_parallel_workers_train_each_cell_exactly_once(workdir, env):
-    spec = tiny_study_dict(name="par", seeds=3, epochs=4)
+    spec = tiny_study_dict(name="par", seeds=3, epochs=4, population_size=2)  # small batches: every worker gets cells
     study_file = write_study(workdir / "par.yaml", spec)
     proc = run_cli(["ablation", "--study", "par.yaml", "--workers", "2", "--no-report"], cwd=workdir, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -233,7 +233,7 @@ def mlflow_server(postgres, tmp_path):
 
 
 def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, mlflow_server):
-    spec = tiny_study_dict(name="dist", seeds=3, epochs=4)
+    spec = tiny_study_dict(name="dist", seeds=3, epochs=4, population_size=2)  # small batches: every worker gets cells
     study_file = write_study(workdir / "dist.yaml", spec)
     storage = f"{postgres}/optuna"
     common = ["--study", "dist.yaml", "--storage", storage, "--tracking-uri", mlflow_server]

@@ -233,7 +233,9 @@ def mlflow_server(postgres, tmp_path):
 
 
 def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, mlflow_server):
-    spec = tiny_study_dict(name="dist", seeds=3, epochs=4, population_size=2)  # small batches: every worker gets cells
+    # Cells long enough (and batches small enough) that the grid outlasts the other workers' start-up.
+    spec = tiny_study_dict(name="dist", seeds=3, epochs=30, population_size=2,
+                           model={"hidden": [64, 64]}, datasets=[{"name": "digits", "train_size": 400}, {"name": "wine"}])
     study_file = write_study(workdir / "dist.yaml", spec)
     storage = f"{postgres}/optuna"
     common = ["--study", "dist.yaml", "--storage", storage, "--tracking-uri", mlflow_server]

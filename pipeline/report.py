@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
+from .references import PLAUSIBLE_GAP, reference_points
 from .study import ARM_LABELS, Study
 from .tracking import Tracker, mask_credentials
 
@@ -502,8 +503,10 @@ def render(data: ReportData, analysis: dict, figs: dict, prov: dict) -> str:
                                 "pruned": int((t["reason"] == "pruned").sum()),
                                 "failed": int(((t["status"] != "FINISHED") & (t["reason"] != "pruned")).sum()),
                                 "chosen": data.chosen.get((label, arm), {})})
+    n_train = df.groupby("dataset")["n_train"].max().to_dict() if len(df) else {}
     return env.get_template("report.html.j2").render(
-        tuning=tuning_rows,
+        tuning=tuning_rows, references=reference_points(data.study.plans, analysis, n_train),
+        plausible_gap=PLAUSIBLE_GAP,
         study=data.study, a=analysis, figs=figs, prov=prov, failed=failed, finished=finished,
         arm_labels=ARM_LABELS, alpha=stats.ALPHA, n_runs=len(df), other_configs=data.other_configs)
 

@@ -1,6 +1,5 @@
 """Every dataset loader, the fixed split, standardization, and the CSV and torchvision paths."""
 
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ from pipeline.datasets import REGISTRY, SYNTHETIC_BIAS, SYNTHETIC_WEIGHTS, load
 from pipeline.errors import UsageError
 from pipeline.study import DatasetSpec
 
-from .conftest import SHARED_MNIST
+from .conftest import SHARED_MNIST, write_idx
 
 
 @pytest.mark.parametrize("name,task,n_features,n_classes", [
@@ -94,14 +93,6 @@ def test_csv_loader_and_its_errors(tmp_path):
         with pytest.raises(UsageError, match=message) as err:
             load(spec, 0)
         assert "\n" not in str(err.value)
-
-
-def write_idx(raw: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
-    """Files in torchvision's raw layout: IDX3 images (magic 2051) and IDX1 labels (magic 2049)."""
-    raw.mkdir(parents=True, exist_ok=True)
-    n, h, w = images.shape
-    (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, h, w) + images.astype(np.uint8).tobytes())
-    (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.astype(np.uint8).tobytes())
 
 
 @pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])

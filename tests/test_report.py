@@ -50,6 +50,7 @@ def test_report_files_are_written_logged_and_escaped(built):
     # With 3 seeds no two-sided Wilcoxon test can reach 0.05: the report must say so
     assert "The evidence is too weak" in html and "0.2500" in html
     assert "Descriptive only" in html  # 3 datasets < 8
+    assert 'id="references"' not in html  # no MNIST / Fashion-MNIST in this study
     # both files are artifacts of the study's root run
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     root = client.search_runs([client.get_experiment_by_name("rep").experiment_id], "tags.kind = 'root'")[0]
@@ -137,3 +138,53 @@ def test_train_size_axis_runs_each_size_and_plots_it(workdir, env):
     assert by_label == {"digits@40": {"40"}, "digits@120": {"120"}}  # every arm and seed: same size
     html = (workdir / "reports/sizes/report.html").read_text()
     assert "Training-set size" in html and "digits: metric and gap against training-set size" in html
+
+
+def test_reference_points_beside_published_mlp_figures(workdir, env):
+    """MNIST and Fashion-MNIST (small IDX files in torchvision's layout) get the reference-points
+    section: separable digits land near the published MLPs, random Fashion labels are flagged."""
+    import numpy as np
+
+    from .conftest import write_idx
+
+    rng = np.random.default_rng(0)
+
+    def separable(n):  # class k lights up rows 2k..2k+2: any MLP gets these right
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 40, size=(n, 28, 28))
+        for i, k in enumerate(labels):
+            images[i, 2 * k:2 * k + 3, :] = 255
+        return images, labels
+
+    write_idx(workdir / "data/MNIST/raw", "train", *separable(300))
+    write_idx(workdir / "data/MNIST/raw", "t10k", *separable(100))
+    write_idx(workdir / "data/FashionMNIST/raw", "train", rng.integers(0, 256, (300, 28, 28)), rng.integers(0, 10, 300))
+    write_idx(workdir / "data/FashionMNIST/raw", "t10k", rng.integers(0, 256, (100, 28, 28)), rng.integers(0, 10, 100))
+    study = tiny_study_dict(name="refs", seeds=2, arms=["none", "dropout", "l1"], epochs=8,
+                            optimizer={"name": "adam", "lr": 0.01},
+                            datasets=[{"name": "mnist", "root": "data", "download": False},
+                                      {"name": "fashion_mnist", "root": "data", "download": False}])
+    write_study(workdir / "r.yaml", study)
+    proc = run_cli(["ablation", "--study", "r.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (workdir / "reports/refs/report.html").read_text()
+    section = html[html.index('id="references"'):html.index('id="across"')]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([client.get_experiment_by_name("refs").experiment_id], "tags.kind = 'trial'")
+    ours = {}
+    for r in runs:
+        ours.setdefault((r.data.tags["dataset"], r.data.tags["regularizer"]), []).append(r.data.metrics["test_metric"])
+    mnist = section[section.index("<h3>mnist</h3>"):section.index("<h3>fashion_mnist</h3>")]
+    fashion = section[section.index("<h3>fashion_mnist</h3>"):]
+    # our means beside the published rows of the same dataset, with the differences
+    assert f"{np.mean(ours[('mnist', 'none')]):.4f}" in mnist and "0.9720" in mnist and "0.9840" in mnist
+    assert f"{np.mean(ours[('mnist', 'dropout')]):.4f}" in mnist and "0.9875" in mnist
+    assert f"{np.mean(ours[('mnist', 'none')]) - 0.972:.4f}" in mnist
+    assert "Srivastava et al. 2014" in mnist and "1708.07747" in mnist
+    assert f"{np.mean(ours[('fashion_mnist', 'none')]):.4f}" in fashion and "0.8710" in fashion
+    assert "Srivastava" not in fashion  # the dropout paper has no Fashion-MNIST figures
+    assert "L1" not in section  # no published counterpart: l1 is not listed
+    assert "240 training images" in mnist  # 300 minus the 20% validation hold-out
+    # separable digits are within reach of the published MLPs; random labels are not
+    assert "more than 3 points from every published figure" not in mnist
+    assert "Our results on fashion_mnist are more than 3 points" in fashion

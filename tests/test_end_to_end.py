@@ -139,7 +139,7 @@ def test_tuned_study_with_size_axis_through_mlflow_run(workdir, env):
     """Equal tuning budgets, pruned trials KILLED, fresh grid seeds, tuned strengths used by the
     grid, and a report with the sensitivity and training-set-size figures."""
     project = copy_project(workdir)
-    spec = tiny_study_dict(name="tuned", arms=["none", "l1", "l2"], seeds=2, epochs=4, train_sizes=[60, 150],
+    spec = tiny_study_dict(name="tuned", arms=["none", "l1", "l2", "dropout_l2"], seeds=2, epochs=4, train_sizes=[60, 150],
                            datasets=[{"name": "digits"}],
                            tune={"trials": 6, "seeds": [100], "l1": [1e-6, 1.0], "sampler_seed": 0})
     write_study(project / "tuned.yaml", spec)
@@ -159,8 +159,11 @@ def test_tuned_study_with_size_axis_through_mlflow_run(workdir, env):
     for plan in study.plans:
         grid = optuna.load_study(study_name=optuna_study_name(study, plan), storage=storage)
         tuned = grid.user_attrs["tuned"]
-        assert set(tuned) == {"l1", "l2"}
-        for arm in ("l1", "l2"):
+        assert set(tuned) == {"l1", "l2", "dropout_l2"}
+        # dropout+L2 tunes one p per hidden layer (inside the default [0, 0.8]) and its own lambda2
+        assert set(tuned["dropout_l2"]) == {"dropout_0", "dropout_1", "l2"}
+        assert all(0.0 <= tuned["dropout_l2"][f"dropout_{i}"] <= 0.8 for i in range(2))
+        for arm in ("l1", "l2", "dropout_l2"):
             tstudy = optuna.load_study(study_name=f"{optuna_study_name(study, plan)}.tune.{arm}", storage=storage)
             spent = [t for t in tstudy.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)]
             assert len(spent) == 6  # the same budget for every arm
@@ -174,7 +177,14 @@ def test_tuned_study_with_size_axis_through_mlflow_run(workdir, env):
             # the grid trains that arm at the chosen strength, on seeds not used in tuning
             cells = [r for r in runs if r.data.tags.get("kind") == "trial" and r.data.tags["dataset"] == plan.label
                      and r.data.tags["regularizer"] == arm]
-            assert len(cells) == 2 and all(float(r.data.params[arm]) == pytest.approx(tuned[arm][arm]) for r in cells)
+            assert len(cells) == 2
+            for r in cells:
+                if arm == "dropout_l2":
+                    assert [float(p) for p in r.data.params["dropout"].split(",")] == pytest.approx(
+                        [tuned[arm]["dropout_0"], tuned[arm]["dropout_1"]])
+                    assert float(r.data.params["l2"]) == pytest.approx(tuned[arm]["l2"])
+                else:
+                    assert float(r.data.params[arm]) == pytest.approx(tuned[arm][arm])
             assert {int(r.data.tags["seed"]) for r in cells}.isdisjoint({100})
     assert pruned >= 1
     html = (project / "reports/tuned/report.html").read_text()

@@ -13,7 +13,7 @@ parameters is K independent optimizers.
 from __future__ import annotations
 
 import math
-from typing import Union
+from typing import Optional, Union
 
 import torch
 from torch import nn
@@ -30,6 +30,63 @@ SHARED = ("hidden", "activation", "l2_mode", "penalize_bias", "optimizer", "lr",
 
 def compatible(a: TrialConfig, b: TrialConfig) -> bool:
     return all(getattr(a, f) == getattr(b, f) for f in SHARED)
+
+
+class MaskStream:
+    """Inverted-dropout masks of every model, drawn ahead for a chunk of steps at a time.
+
+    Each model draws from its own generator exactly what the reference InvertedDropout draws per
+    step (layer by layer, nothing for p = 0), but as one call per chunk instead of one per layer
+    and step: on CPU torch.rand fills serially, so one draw of n + m numbers equals a draw of n
+    then m, and the masks are bit for bit the reference's. (CUDA's Philox stream is split per
+    call, so there the masks differ from the reference trainer's; their distribution does not.)
+    A chunk holds at most `budget` numbers, so MNIST-sized layers stay a few MB.
+    """
+
+    def __init__(self, dropout: list[tuple], seeds: list[int], hidden: tuple, device: torch.device,
+                 budget: int = 1 << 22):
+        self.p = torch.tensor([list(d) for d in dropout], dtype=torch.float32, device=device)  # [K, layers]
+        self.active = [[layer for layer, p in enumerate(d) if p > 0] for d in dropout]
+        self.gens = [torch.Generator(device=device).manual_seed(s + 2_000_029) for s in seeds]
+        self.hidden, self.device, self.budget = list(hidden), device, budget
+        self.layers = [layer for layer in range(len(hidden)) if any(layer in a for a in self.active)]
+
+    def epoch(self, batch_sizes: list[int]):
+        """Yield, for each step of an epoch, the list of per-layer masks [K, m, h] (None where no
+        model drops that layer); yields None per step when no model uses dropout."""
+        if not self.layers:
+            yield from (None for _ in batch_sizes)
+            return
+        k = len(self.gens)
+        per_sample = k * sum(self.hidden[layer] for layer in self.layers)
+        i = 0
+        while i < len(batch_sizes):
+            m = batch_sizes[i]
+            steps = 1
+            while (i + steps < len(batch_sizes) and batch_sizes[i + steps] == m
+                   and (steps + 1) * m * per_sample <= self.budget):
+                steps += 1
+            yield from self._chunk(m, steps, k)
+            i += steps
+
+    def _chunk(self, m: int, steps: int, k: int):
+        blocks = {layer: [] for layer in self.layers}   # layer -> per model [steps, m, h]
+        for j in range(k):
+            widths = [m * self.hidden[layer] for layer in self.active[j]]
+            drawn = (torch.rand(steps * sum(widths), generator=self.gens[j], device=self.device).view(steps, -1)
+                     .split(widths, dim=1) if widths else [])
+            mine = dict(zip(self.active[j], drawn))
+            for layer in self.layers:
+                h = self.hidden[layer]
+                # a model that does not drop this layer keeps every unit (1.0 >= p = 0, scale 1)
+                blocks[layer].append(mine[layer].reshape(steps, m, h) if layer in mine
+                                     else torch.ones(steps, m, h, device=self.device))
+        masks = {}
+        for layer, parts in blocks.items():
+            p = self.p[:, layer].view(k, 1, 1, 1)
+            masks[layer] = (torch.stack(parts) >= p).float() / (1.0 - p)   # [K, steps, m, h]
+        for s in range(steps):
+            yield [masks[layer][:, s] if layer in masks else None for layer in range(len(self.hidden))]
 
 
 class Population:
@@ -49,9 +106,8 @@ class Population:
                 bs[layer].append(torch.rand((b,), generator=g) * 2 * bound - bound)
         self.W = [torch.stack(w).contiguous().to(device).requires_grad_() for w in ws]
         self.B = [torch.stack(b).unsqueeze(1).contiguous().to(device).requires_grad_() for b in bs]
-        self.act = {"relu": torch.relu, "tanh": torch.tanh}[c0.activation]
-        self.p = torch.tensor([list(c.dropout) for c in cfgs], dtype=torch.float32)  # [K, n_hidden]
-        self.g_drop = [torch.Generator(device=device).manual_seed(c.seed + 2_000_029) for c in cfgs]
+        self.act = {"relu": torch.relu_, "tanh": torch.tanh_}[c0.activation]
+        self.masks = MaskStream([c.dropout for c in cfgs], [c.seed for c in cfgs], c0.hidden, device)
 
     def params(self) -> list[torch.Tensor]:
         return self.W + self.B
@@ -59,31 +115,16 @@ class Population:
     def penalized(self, include_bias: bool) -> list[torch.Tensor]:
         return self.W + (self.B if include_bias else [])
 
-    def dropout(self, h: torch.Tensor, layer: int) -> torch.Tensor:
-        p = self.p[:, layer]
-        if not bool((p > 0).any()):
-            return h
-        scale = torch.ones(self.k, 1, h.shape[-1], device=h.device, dtype=h.dtype)
-        masks = []
-        for k in range(self.k):
-            pk = float(p[k])
-            if pk > 0:  # drawn exactly as InvertedDropout draws it for the reference model
-                keep = torch.rand(h.shape[1:], generator=self.g_drop[k], device=h.device, dtype=h.dtype) >= pk
-                masks.append(keep.to(h.dtype) / (1.0 - pk))
-            else:
-                masks.append(scale[k].expand(h.shape[1:]))
-        return h * torch.stack(masks)
-
-    def forward(self, x: torch.Tensor, train: bool) -> torch.Tensor:
-        """x: [K, m, in] -> [K, m, out]."""
+    def forward(self, x: torch.Tensor, masks: Optional[list] = None) -> torch.Tensor:
+        """x: [K, m, in] -> [K, m, out]; masks: per hidden layer [K, m, h] or None (no dropout)."""
         h = x
         last = len(self.W) - 1
         for layer, (w, b) in enumerate(zip(self.W, self.B)):
             h = torch.baddbmm(b, h, w)
             if layer < last:
-                h = self.act(h)
-                if train:
-                    h = self.dropout(h, layer)
+                h = self.act(h)  # in place: the matmul's output is not needed for its backward
+                if masks is not None and masks[layer] is not None:
+                    h = h * masks[layer]
         return h
 
     def to_mlp(self, k: int, cfg: TrialConfig, n_in: int, n_out: int, weights=None) -> MLP:
@@ -98,6 +139,32 @@ class Population:
         return model
 
 
+class StackedSGD:
+    """torch.optim.SGD's update (momentum, no dampening or Nesterov: buf = grad on the first step,
+    then buf = momentum * buf + grad; w -= lr * buf) as three foreach kernels. On small data the
+    step is per-step overhead, and torch.optim's wrapper (hooks, profiler, dynamo guards) costs
+    about as much as the maths."""
+
+    def __init__(self, params: list[torch.Tensor], lr: float, momentum: float):
+        self.params, self.lr, self.momentum, self.bufs = params, lr, momentum, None
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        grads = [p.grad for p in self.params]
+        if self.momentum:
+            if self.bufs is None:
+                self.bufs = [g.clone() for g in grads]
+            else:
+                torch._foreach_mul_(self.bufs, self.momentum)
+                torch._foreach_add_(self.bufs, grads)
+            grads = self.bufs
+        torch._foreach_add_(self.params, grads, alpha=-self.lr)
+
+
 def _per_model_loss(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Mean loss of each model over its own batch: out [K, m, C|1], y [K, m] -> [K]."""
     k, m = y.shape
@@ -108,7 +175,8 @@ def _per_model_loss(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tens
 
 @torch.no_grad()
 def _evaluate(pop: Population, x: torch.Tensor, y: torch.Tensor, task: str) -> tuple[torch.Tensor, torch.Tensor]:
-    out = pop.forward(x.unsqueeze(0).expand(pop.k, -1, -1), train=False)
+    # an expanded (stride-0) input: measured faster than one shared [m, in] x [in, K*out] matmul
+    out = pop.forward(x.unsqueeze(0).expand(pop.k, -1, -1))
     yk = y.unsqueeze(0).expand(pop.k, -1)
     loss = _per_model_loss(task, out, yk)
     if task == "classification":
@@ -132,8 +200,8 @@ def train_population(cfgs: list[TrialConfig], data: Splits) -> list[Union[TrainR
     l2 = torch.tensor([c.l2 for c in cfgs], device=device).view(k, 1, 1)
     penalized = pop.penalized(c0.penalize_bias)
     params = pop.params()
-    opt = (torch.optim.SGD(params, lr=c0.lr, momentum=c0.momentum) if c0.optimizer == "sgd"
-           else torch.optim.Adam(params, lr=c0.lr))
+    opt = (StackedSGD(params, c0.lr, c0.momentum) if c0.optimizer == "sgd"
+           else torch.optim.Adam(params, lr=c0.lr, foreach=True))  # foreach: one kernel per step for all
 
     x_tr, y_tr = data.x_train.to(device), data.y_train.to(device)
     x_va, y_va = data.x_val.to(device), data.y_val.to(device)
@@ -147,23 +215,25 @@ def train_population(cfgs: list[TrialConfig], data: Splits) -> list[Union[TrainR
     best_epoch, stale, epochs_run = [0] * k, [0] * k, [0] * k
     best_state: list = [None] * k
     use_penalty_l2 = c0.l2_mode == "penalty" and bool((l2 > 0).any())
+    l1_k, half_l2_k = l1.view(k), 0.5 * l2.view(k)
     use_l1 = bool((l1 > 0).any())
 
     for epoch in range(1, c0.epochs + 1):
         if not bool(training.any()):
             break
         order = torch.stack([torch.randperm(n, generator=g) for g in g_order]).to(device)
-        data_sum = torch.zeros(k, device=device, dtype=torch.float64)
-        pen_sum = torch.zeros(k, device=device, dtype=torch.float64)
-        for start in range(0, n, c0.batch_size):
+        step_losses, batch_sizes = [], []   # summed once per epoch, not per step
+        starts = range(0, n, c0.batch_size)
+        for start, masks in zip(starts, pop.masks.epoch([min(c0.batch_size, n - s) for s in starts])):
             idx = order[:, start:start + c0.batch_size]
             m = idx.shape[1]
-            data_loss = _per_model_loss(data.task, pop.forward(x_tr[idx], train=True), y_tr[idx])
+            data_loss = _per_model_loss(data.task, pop.forward(x_tr[idx], masks), y_tr[idx])
             penalty = torch.zeros(k, device=device)
+            # per-model sums first, then the strengths: the reference's order (model.l1_penalty)
             if use_l1:
-                penalty = penalty + sum((l1 * w.abs()).sum((1, 2)) for w in penalized)
+                penalty = penalty + l1_k * sum(w.abs().sum((1, 2)) for w in penalized)
             if use_penalty_l2:
-                penalty = penalty + sum((0.5 * l2 * w.pow(2)).sum((1, 2)) for w in penalized)
+                penalty = penalty + half_l2_k * sum(w.pow(2).sum((1, 2)) for w in penalized)
             loss = data_loss + penalty
             newly_diverged = training & ~torch.isfinite(loss)
             if bool(newly_diverged.any()):
@@ -187,8 +257,10 @@ def train_population(cfgs: list[TrialConfig], data: Splits) -> list[Union[TrainR
                 with torch.no_grad():
                     for p, saved in zip(params, snapshot):
                         p[frozen] = saved
-            data_sum += torch.nan_to_num(data_loss.detach().double()) * m
-            pen_sum += torch.nan_to_num(penalty.detach().double()) * m
+            step_losses.append(torch.stack((data_loss.detach(), penalty.detach())))
+            batch_sizes.append(m)
+        weights = torch.tensor(batch_sizes, dtype=torch.float64, device=device).view(-1, 1, 1)
+        data_sum, pen_sum = (torch.nan_to_num(torch.stack(step_losses).double()) * weights).sum(0)
         val_loss, val_metric = _evaluate(pop, x_va, y_va, data.task)
         for j in range(k):
             if not bool(training[j]):

@@ -7,7 +7,7 @@ from scipy import stats as sst
 
 from pipeline.datasets import load
 from pipeline.errors import Diverged
-from pipeline.population import Population, train_population
+from pipeline.population import MaskStream, Population, train_population
 from pipeline.study import DatasetSpec
 from pipeline.train import TrialConfig, train
 
@@ -37,13 +37,13 @@ def assert_same(ref, pop, tol=1e-5, n_eval=None):
     assert pop.epochs_run == ref.epochs_run and pop.best_epoch == ref.best_epoch
 
 
-@pytest.mark.parametrize("optimizer,l2_mode", [("sgd", "penalty"), ("sgd", "weight_decay"),
-                                               ("adam", "penalty"), ("adam", "decoupled")])
-def test_population_reproduces_reference_for_every_arm(optimizer, l2_mode):
+@pytest.mark.parametrize("optimizer,l2_mode,activation,momentum", [
+    ("sgd", "penalty", "relu", 0.9), ("sgd", "weight_decay", "relu", 0.9), ("sgd", "penalty", "tanh", 0.0),
+    ("adam", "penalty", "relu", 0.0), ("adam", "decoupled", "tanh", 0.0)])
+def test_population_reproduces_reference_for_every_arm(optimizer, l2_mode, activation, momentum):
     data = load(DatasetSpec(name="digits", train_size=200), 0)
-    common = dict(hidden=(32, 16), dropout=(0.0, 0.0), optimizer=optimizer, l2_mode=l2_mode,
-                  lr=0.05 if optimizer == "sgd" else 0.005, momentum=0.9 if optimizer == "sgd" else 0.0,
-                  epochs=4, batch_size=32)
+    common = dict(hidden=(32, 16), dropout=(0.0, 0.0), optimizer=optimizer, l2_mode=l2_mode, activation=activation,
+                  lr=0.05 if optimizer == "sgd" else 0.005, momentum=momentum, epochs=4, batch_size=32)
     cfgs = [TrialConfig(arm="none", seed=0, **common), TrialConfig(arm="l1", seed=1, l1=1e-3, **common),
             TrialConfig(arm="l2", seed=2, l2=1e-2, **common), TrialConfig(arm="l2", seed=3, l2=3e-2, **common),
             TrialConfig(arm="none", seed=4, **common)]
@@ -71,6 +71,7 @@ def test_population_with_dropout_matches_reference_and_rates():
     common = dict(hidden=(64, 32), optimizer="sgd", lr=0.05, momentum=0.9, epochs=3, batch_size=32)
     cfgs = [TrialConfig(arm="dropout", seed=s, dropout=(0.5, 0.2), **common) for s in range(6)]
     cfgs += [TrialConfig(arm="none", seed=s, dropout=(0.0, 0.0), **common) for s in range(6, 12)]
+    cfgs += [TrialConfig(arm="dropout", seed=12, dropout=(0.0, 0.4), **common)]  # second layer only
     pop_results = train_population(cfgs, data)
     ref_results = [train(c, data) for c in cfgs]
     # the per-seed masks are the reference's own, so each model matches its reference run
@@ -80,12 +81,21 @@ def test_population_with_dropout_matches_reference_and_rates():
     pop_acc = [r.final["test_metric"] for r in pop_results[:6]]
     ref_acc = [r.final["test_metric"] for r in ref_results[:6]]
     assert sst.mannwhitneyu(pop_acc, ref_acc).pvalue > 0.05
-    # per-model drop rates equal the configured p, and masks differ between models
-    pop = Population(cfgs[:3] + cfgs[6:7], 10, 2, torch.device("cpu"))
-    h = torch.ones(4, 500, 64)
-    out = pop.dropout(h, 0)
-    rates = (out == 0).float().mean((1, 2))
-    assert rates[:3].tolist() == pytest.approx([0.5] * 3, abs=0.01) and float(rates[3]) == 0.0
-    assert torch.allclose(out[0][out[0] != 0], torch.tensor(2.0))
-    assert not torch.equal(out[0], out[1])
-    assert np.isclose(float((pop.dropout(h, 1) == 0).float().mean((1, 2))[0]), 0.2, atol=0.01)
+    # per-model drop rates equal the configured p, masks differ between models, and drawing
+    # ahead in chunks of any size gives the same masks as drawing step by step
+    members = cfgs[:3] + cfgs[6:7] + cfgs[12:]
+    def stream(budget):
+        return MaskStream([c.dropout for c in members], [c.seed for c in members], (64, 32),
+                          torch.device("cpu"), budget=budget)
+    sizes = [100] * 5 + [37]
+    steps = list(stream(1 << 22).epoch(sizes))
+    assert len(steps) == 6 and [s[0].shape for s in steps] == [(5, m, 64) for m in sizes]
+    for a, b in zip(steps, stream(1).epoch(sizes)):  # budget 1: one step per chunk
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    first = torch.cat([s[0] for s in steps], 1)   # [K, samples, 64]
+    second = torch.cat([s[1] for s in steps], 1)
+    rates = [(first == 0).float().mean((1, 2)), (second == 0).float().mean((1, 2))]
+    assert rates[0].tolist() == pytest.approx([0.5, 0.5, 0.5, 0.0, 0.0], abs=0.01)
+    assert rates[1].tolist() == pytest.approx([0.2, 0.2, 0.2, 0.0, 0.4], abs=0.015)
+    assert torch.allclose(first[0][first[0] != 0], torch.tensor(2.0))
+    assert not torch.equal(first[0], first[1])

@@ -205,9 +205,9 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ablation", help="run (or resume) a study: every dataset x arm x seed")
     _add_study_args(p)
-    p.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite:///optuna.db)")
-    p.add_argument("--workers", default="1", help="worker processes on this machine (default 1); "
-                   "with more than 1 the default storage is the journal file optuna.journal")
+    p.add_argument("--storage", default=None, help="Optuna storage URL (default journal:optuna.journal, a journal file)")
+    p.add_argument("--workers", default="1", help="worker processes on this machine (default 1), "
+                   "popping cells from the same storage")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
     p.add_argument("--report", default="yes", choices=["yes", "no"], help="build the report at the end (MLproject form of --no-report)")
     p.set_defaults(func=cmd_ablation)

@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from pipeline.orchestrate import optuna_study_name
+from pipeline.orchestrate import get_storage, optuna_study_name
 from pipeline.study import load_study
 
 from .conftest import ROOT, run_cli, tiny_study_dict, write_study
@@ -38,7 +38,7 @@ def test_mlflow_run_ablation_builds_the_run_tree_and_resumes(workdir, env):
     project = copy_project(workdir)
     write_study(project / "tiny.yaml", tiny_study_dict())
     cmd = ["mlflow", "run", ".", "-e", "ablation", "--env-manager", "local", "--experiment-name", "tiny",
-           "-P", "study=tiny.yaml", "-P", "report=no"]
+           "-P", "study=tiny.yaml", "-P", "report=no", "-P", "storage=sqlite:///optuna.db"]  # an RDB storage
     import subprocess
 
     proc = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=600)
@@ -85,7 +85,8 @@ def test_mlflow_run_ablation_builds_the_run_tree_and_resumes(workdir, env):
         assert {t.user_attrs["mlflow_run_id"] for t in done} <= run_ids
 
     # Resume: the same command again trains nothing new
-    again = run_cli(["ablation", "--study", "tiny.yaml", "--no-report"], cwd=project, env=env)
+    again = run_cli(["ablation", "--study", "tiny.yaml", "--no-report", "--storage", "sqlite:///optuna.db"],
+                    cwd=project, env=env)
     assert again.returncode == 0, again.stderr
     assert "trained 0, failed 0" in again.stdout
     assert len(trial_runs(client, [exp.experiment_id])) == 20
@@ -99,7 +100,8 @@ def test_mlflow_run_ablation_builds_the_run_tree_and_resumes(workdir, env):
                       "trial_intermediate_values", "trial_heartbeats"):
             db.execute(f"DELETE FROM {table} WHERE trial_id = ?", (victim._trial_id,))
         db.execute("DELETE FROM trials WHERE trial_id = ?", (victim._trial_id,))
-    again = run_cli(["ablation", "--study", "tiny.yaml", "--no-report"], cwd=project, env=env)
+    again = run_cli(["ablation", "--study", "tiny.yaml", "--no-report", "--storage", "sqlite:///optuna.db"],
+                    cwd=project, env=env)
     assert again.returncode == 0, again.stderr
     assert "digits/l1/seed1" in again.stdout and "trained 1, failed 0" in again.stdout
     assert "trained 0, failed 0" in again.stdout  # synthetic_linear untouched
@@ -126,7 +128,7 @@ def test_failing_trials_do_not_stop_the_study(workdir, env):
     assert all(r.data.tags["fail_reason"] == "diverged" for r in runs)
     ostudy = optuna.load_study(study_name=optuna_study_name(load_study(workdir / "div.yaml"),
                                                             load_study(workdir / "div.yaml").plans[0]),
-                               storage=f"sqlite:///{workdir / 'optuna.db'}")
+                               storage=get_storage(f"journal:{workdir / 'optuna.journal'}"))
     assert all(t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == "diverged" for t in ostudy.trials)
     # failed cells are retried on the next run, up to max_retries (default 1), then given up on
     proc = run_cli(["ablation", "--study", "div.yaml", "--no-report"], cwd=workdir, env=env)
@@ -150,7 +152,7 @@ def test_tuned_study_with_size_axis_through_mlflow_run(workdir, env):
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     study = load_study(project / "tuned.yaml")
-    storage = f"sqlite:///{project / 'optuna.db'}"
+    storage = get_storage(f"journal:{project / 'optuna.journal'}")  # the default storage
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name("tuned")
     runs = client.search_runs([exp.experiment_id], max_results=1000)

@@ -69,7 +69,7 @@ def signal_mid_study(sig, workdir, env, study_file, storage) -> tuple[int, str]:
 
 def test_sigkill_mid_trial_then_rerun_finishes_with_the_same_numbers(workdir, env, tmp_path_factory):
     study_file = write_study(workdir / "crash.yaml", SLOW_STUDY)
-    storage = f"sqlite:///{workdir / 'optuna.db'}"
+    storage = get_storage(f"journal:{workdir / 'optuna.journal'}")  # the default storage
     for _ in range(3):  # the kill may land between two trials; then resume and kill again
         signal_mid_study(signal.SIGKILL, workdir, env, study_file, storage)
         _, ostudy, _ = cells_and_runs(env, study_file, storage)
@@ -106,7 +106,7 @@ def test_sigkill_mid_trial_then_rerun_finishes_with_the_same_numbers(workdir, en
     write_study(clean / "crash.yaml", SLOW_STUDY)
     clean_env = {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{clean / 'mlflow.db'}"}
     assert run_cli(["ablation", "--study", "crash.yaml", "--no-report"], cwd=clean, env=clean_env).returncode == 0
-    _, _, clean_runs = cells_and_runs(clean_env, clean / "crash.yaml", f"sqlite:///{clean / 'optuna.db'}")
+    _, _, clean_runs = cells_and_runs(clean_env, clean / "crash.yaml", get_storage(f"journal:{clean / 'optuna.journal'}"))
     expected = {r.info.run_name: r.data.metrics["test_metric"] for r in clean_runs if r.data.tags.get("kind") == "trial"}
     got = {r.info.run_name: r.data.metrics["test_metric"] for r in trials if r.info.status == "FINISHED"}
     assert got == expected
@@ -114,7 +114,7 @@ def test_sigkill_mid_trial_then_rerun_finishes_with_the_same_numbers(workdir, en
 
 def test_sigterm_stops_cleanly_and_marks_runs_killed(workdir, env):
     study_file = write_study(workdir / "crash.yaml", SLOW_STUDY)
-    storage = f"sqlite:///{workdir / 'optuna.db'}"
+    storage = get_storage(f"journal:{workdir / 'optuna.journal'}")
     for _ in range(3):  # the signal may land between two populations; then resume and stop again
         code, err = signal_mid_study(signal.SIGTERM, workdir, env, study_file, storage)
         assert code == 130 and "interrupted by SIGTERM" in err
@@ -142,14 +142,42 @@ def assert_exactly_once(study, ostudies, runs):
     assert all(r.info.status == "FINISHED" for r in runs if r.data.tags.get("kind") == "trial")
 
 
+def hold_first_worker_until_another_works(storage, study, timeout=90):
+    """The first worker to start could finish a small grid before the others have imported
+    torch. Pause it (SIGSTOP, as a slow machine would be) until another worker holds a trial,
+    so the test sees the grid shared, whatever the machine's speed. Workers are found by the
+    pid in the 'worker' attribute of the trials they pop."""
+    names = [optuna_study_name(study, p) for p in study.plans]
+    deadline, first = time.time() + timeout, None
+    while time.time() < deadline:
+        owners = set()
+        for name in names:
+            try:
+                ostudy = optuna.load_study(study_name=name, storage=storage)
+            except KeyError:
+                continue
+            owners |= {int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in ostudy.trials
+                       if "cell" in t.user_attrs and "worker" in t.user_attrs}
+        if first is None and owners:
+            first = next(iter(owners))
+            os.kill(first, signal.SIGSTOP)
+        elif first is not None and owners - {first}:
+            break
+        time.sleep(0.1)
+    if first is not None:
+        os.kill(first, signal.SIGCONT)
+
+
 def test_parallel_workers_train_each_cell_exactly_once(workdir, env):
     spec = tiny_study_dict(name="par", seeds=3, epochs=4, population_size=2)  # small batches: every worker gets cells
     study_file = write_study(workdir / "par.yaml", spec)
-    proc = run_cli(["ablation", "--study", "par.yaml", "--workers", "2", "--no-report"], cwd=workdir, env=env)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "worker 1:" in proc.stdout and "worker 2:" in proc.stdout
     study = load_study(study_file)
     storage = get_storage(f"journal:{workdir / 'optuna.journal'}")
+    proc = start(["ablation", "--study", "par.yaml", "--workers", "2", "--no-report"], workdir, env)
+    hold_first_worker_until_another_works(storage, study)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-3000:]
+    assert "worker 1:" in out and "worker 2:" in out
     ostudies = [optuna.load_study(study_name=optuna_study_name(study, p), storage=storage) for p in study.plans]
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     runs = client.search_runs([client.get_experiment_by_name("par").experiment_id], max_results=1000)
@@ -233,7 +261,6 @@ def mlflow_server(postgres, tmp_path):
 
 
 def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, mlflow_server):
-    # Cells long enough (and batches small enough) that the grid outlasts the other workers' start-up.
     spec = tiny_study_dict(name="dist", seeds=3, epochs=30, population_size=2,
                            model={"hidden": [64, 64]}, datasets=[{"name": "digits", "train_size": 400}, {"name": "wine"}])
     study_file = write_study(workdir / "dist.yaml", spec)
@@ -244,6 +271,7 @@ def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, 
         proc = run_cli(["enqueue", *common], cwd=workdir, env=env)
         assert proc.returncode == 0, proc.stderr[-3000:]
     workers = [start(["worker", *common], workdir, env) for _ in range(3)]
+    hold_first_worker_until_another_works(storage, load_study(study_file))
     outputs = [w.communicate(timeout=300) for w in workers]
     assert all(w.returncode == 0 for w in workers), [o[1][-2000:] for o in outputs]
 

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from typing import Optional
 
 from .errors import UsageError
@@ -53,10 +54,14 @@ def cmd_ablation(args) -> int:
     if not args.no_report and args.report == "yes":
         from .report import build_report
 
+        started = time.perf_counter()
         paths = build_report(study, tracking=ctx.tracker.uri, out_dir=args.reports_dir,
                              root_run_id=ctx.root_id, pdf=not args.no_pdf)
+        seconds = time.perf_counter() - started
+        ctx.tracker.client.log_metric(ctx.root_id, "time_report_s", round(seconds, 3))
         for p in paths:
             print(f"report: {p}")
+        print(f"report built in {seconds:.1f} s")
     print(f"\nBrowse the runs: mlflow ui --backend-store-uri {ctx.tracker.uri} --host 127.0.0.1 "
           "(or: make ui)")
     return 0

@@ -20,10 +20,13 @@ import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Optional
 
 import optuna
+from mlflow.entities import Metric
 from optuna.trial import TrialState
 
 from . import datasets as datasets_mod
@@ -247,6 +250,35 @@ def _has_waiting(ostudy: optuna.Study) -> bool:
     return bool(ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
 
+class Stopwatch:
+    """Wall seconds per activity ("training", "bookkeeping", ...), each moment counted once: a
+    nested activity pauses the enclosing one of its thread. Threads keep their own stacks, so
+    the recorder thread's writes are counted apart ("recording_background")."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+        self._lock, self._local = threading.Lock(), threading.local()
+
+    @contextmanager
+    def __call__(self, activity: str):
+        stack = self._local.__dict__.setdefault("stack", [])
+        now = time.perf_counter()
+        if stack:
+            self._add(stack[-1][0], now - stack[-1][1])
+        stack.append([activity, now])
+        try:
+            yield
+        finally:
+            now = time.perf_counter()
+            self._add(activity, now - stack.pop()[1])
+            if stack:
+                stack[-1][1] = now
+
+    def _add(self, activity: str, seconds: float) -> None:
+        with self._lock:
+            self.seconds[activity] += seconds
+
+
 @dataclass
 class RunContext:
     study: Study
@@ -255,6 +287,7 @@ class RunContext:
     root_id: str
     device: str
     storage: str
+    clock: Stopwatch = field(default_factory=Stopwatch)
 
 
 def git_commit() -> str:
@@ -284,7 +317,9 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
         from .tuning import tune_dataset
 
         # Before any grid cell: every worker then reads the chosen strengths from the study.
-        ostudy.set_user_attr("tuned", tune_dataset(ctx, plan, data))
+        with ctx.clock("tuning"):
+            tuned = tune_dataset(ctx, plan, data)
+        ostudy.set_user_attr("tuned", tuned)
     _, given_up = enqueue_missing(ostudy, study.cells(), study.spec.max_retries)
     counts = {"reaped": reaped, "given_up": len(given_up)}
     existing = ostudy.user_attrs.get("mlflow_parent_run_id")
@@ -328,7 +363,7 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
         while _has_waiting(ostudy):
             trials: list[Trial] = []
             try:
-                with signals_deferred():  # pop cells and open their runs as one unit
+                with signals_deferred(), ctx.clock("bookkeeping"):  # pop cells and open their runs as one unit
                     trials = [Trial(ctx, plan, ostudy, t, arm, seed, parent_id, tags, ds_input, tuned.get(arm))
                               for t, arm, seed in pop_cells(ostudy, batch)]
             except Interrupted:  # a signal held during the block: these trials never started training
@@ -340,17 +375,19 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
             if recorder is None:
                 counts["trained" if trials[0].train(data) else "failed"] += 1
                 continue
-            results = train_together(trials, data)
+            with ctx.clock("training"):
+                results = train_together(trials, data)
             if results is None:
                 counts["failed"] += len(trials)
             else:
                 pending.append(recorder.submit(record_population, trials, results))
     finally:
         if recorder is not None:
-            for f in pending:  # also on SIGTERM: what was trained gets recorded
-                for ok in f.result():
-                    counts["trained" if ok else "failed"] += 1
-            recorder.shutdown()
+            with ctx.clock("bookkeeping"):  # waiting for the recorder holds up this process
+                for f in pending:  # also on SIGTERM: what was trained gets recorded
+                    for ok in f.result():
+                        counts["trained" if ok else "failed"] += 1
+                recorder.shutdown()
     return counts
 
 
@@ -372,6 +409,11 @@ def pop_cells(ostudy: optuna.Study, limit: int) -> list:
 
 def finish_dataset(ctx: RunContext, plan: DatasetPlan, task: str, status: str = "FINISHED") -> None:
     """End the dataset's parent run once no cell is waiting or running (any worker may do it)."""
+    with ctx.clock("bookkeeping"):
+        _finish_dataset(ctx, plan, task, status)
+
+
+def _finish_dataset(ctx: RunContext, plan: DatasetPlan, task: str, status: str) -> None:
     ostudy = open_study(ctx.storage, optuna_study_name(ctx.study, plan), task)
     parent_id = ostudy.user_attrs.get("mlflow_parent_run_id")
     if parent_id is None:
@@ -446,7 +488,8 @@ class Trial:
 
         try:
             with heartbeat(self.ostudy, self.trial):
-                result = train(self.cfg, data, on_epoch=keep_history)
+                with self.ctx.clock("training"):
+                    result = train(self.cfg, data, on_epoch=keep_history)
         except Interrupted:
             self.interrupted(history)
             raise
@@ -455,7 +498,7 @@ class Trial:
         return self.finished(result, time.perf_counter() - self.started)
 
     def finished(self, result, seconds: float) -> bool:
-        with signals_deferred():
+        with signals_deferred(), self.ctx.clock("bookkeeping"):
             return self._finished(result, seconds)
 
     def _finished(self, result, seconds: float) -> bool:
@@ -472,7 +515,7 @@ class Trial:
         return True
 
     def failed(self, e: Exception, history: dict) -> bool:
-        with signals_deferred():
+        with signals_deferred(), self.ctx.clock("bookkeeping"):
             return self._failed(e, history)
 
     def _failed(self, e: Exception, history: dict) -> bool:
@@ -519,8 +562,9 @@ def record_population(trials: list[Trial], results: list) -> list[bool]:
     the trial RUNNING (retrained later), never COMPLETE without its run. Runs on the recorder
     thread while the next population trains; signals are handled by the main thread."""
     seconds = (time.perf_counter() - trials[0].started) / len(trials)  # wall time per model
-    return [t._failed(r, getattr(r, "history", {})) if isinstance(r, Exception) else t._finished(r, seconds)
-            for t, r in zip(trials, results)]
+    with trials[0].ctx.clock("recording_background"):
+        return [t._failed(r, getattr(r, "history", {})) if isinstance(r, Exception) else t._finished(r, seconds)
+                for t, r in zip(trials, results)]
 
 
 def load_all(study: Study) -> dict[str, datasets_mod.Splits]:
@@ -561,19 +605,27 @@ def connect(study: Study, storage: str, tracking: Optional[str]) -> tuple[dict, 
     return data, Tracker(tracking), device
 
 
-def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = True) -> tuple[RunContext, dict]:
+def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = True,
+            clock: Optional[Stopwatch] = None) -> tuple[RunContext, dict]:
     """Create the experiment, the root run, every dataset's Optuna study with its grid enqueued,
     and the parent runs, so that workers only pop cells. Idempotent."""
+    clock = clock or Stopwatch()
+    with clock("loading"):
+        data, tracker, device = connect(study, storage, tracking)
+    with clock("bookkeeping"):
+        return _prepare(study, storage, owned, clock, data, tracker, device)
+
+
+def _prepare(study, storage, owned, clock, data, tracker, device) -> tuple[RunContext, dict]:
     import torch
 
-    data, tracker, device = connect(study, storage, tracking)
     experiment_id = tracker.experiment_for(study.name)
     reap_dead_runs(tracker, experiment_id, study.name)
     root_id = tracker.root_run(experiment_id, study.name, {
         "study_file": study.source_text[:5000], "git_commit": git_commit(),
         "optuna_storage": mask_credentials(storage), "python": sys.version.split()[0],
         "torch": torch.__version__, **({"worker": worker_id()} if tracker.owns_root() else {})})
-    ctx = RunContext(study, tracker, experiment_id, root_id, device, storage)
+    ctx = RunContext(study, tracker, experiment_id, root_id, device, storage, clock)
     print(f"study {study.name}: {len(study.plans)} dataset(s) x {len(study.arms)} arm(s) x "
           f"{len(study.seeds)} seed(s); tracking {mask_credentials(tracker.uri)}, optuna {mask_credentials(storage)}",
           flush=True)
@@ -618,6 +670,7 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
     elif workers > 1 and storage.startswith("sqlite"):
         raise UsageError(f"--storage = {storage!r}: SQLite is not safe for parallel workers; use "
                          f"{DEFAULT_STORAGE} or a postgresql:// URL")
+    started = time.perf_counter()
     ctx, data = prepare(study, storage, tracking)
     status = "FINISHED"
     procs = []
@@ -648,9 +701,26 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
             finish_dataset(ctx, plan, data[plan.label].task, status="KILLED")
         raise
     finally:
+        if workers == 1:
+            log_timing(ctx, time.perf_counter() - started)
         if ctx.tracker.owns_root():
             ctx.tracker.end_run(ctx.root_id, status)
     return ctx
+
+
+def log_timing(ctx: RunContext, total: float) -> None:
+    """Where this process's time went, on the root run (metrics time_*_s) and in one line:
+    bookkeeping is MLflow and Optuna writes that held up training; recording_background is
+    the recorder thread's writes, overlapped with training."""
+    seconds = {"total": total, **ctx.clock.seconds}
+    seconds["other"] = max(0.0, total - sum(v for k, v in ctx.clock.seconds.items() if k != "recording_background"))
+    try:
+        ctx.tracker.log_metrics(ctx.root_id, [Metric(f"time_{k}_s", round(v, 3), int(time.time() * 1000), 0)
+                                              for k, v in seconds.items()])
+    except Exception:  # timing is informative only; never fail a finished study over it
+        pass
+    parts = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in seconds.items() if k != "total")
+    print(f"time: {total:.1f} s ({parts})", flush=True)
 
 
 def run_worker(study: Study, storage: str, tracking: Optional[str]) -> None:

@@ -18,6 +18,7 @@ from typing import Optional, Union
 import torch
 from torch import nn
 
+from . import release_free_memory
 from .datasets import Splits
 from .errors import Diverged
 from .model import MLP, weight_histogram
@@ -44,7 +45,7 @@ class MaskStream:
     """
 
     def __init__(self, dropout: list[tuple], seeds: list[int], hidden: tuple, device: torch.device,
-                 budget: int = 1 << 22):
+                 budget: int = 1 << 20):
         self.p = torch.tensor([list(d) for d in dropout], dtype=torch.float32, device=device)  # [K, layers]
         self.active = [[layer for layer, p in enumerate(d) if p > 0] for d in dropout]
         self.gens = [torch.Generator(device=device).manual_seed(s + 2_000_029) for s in seeds]
@@ -70,21 +71,22 @@ class MaskStream:
             i += steps
 
     def _chunk(self, m: int, steps: int, k: int):
-        blocks = {layer: [] for layer in self.layers}   # layer -> per model [steps, m, h]
+        # One buffer per layer, filled in place: the uniforms, then keep (1.0/0.0), then the scale.
+        masks = {layer: torch.empty(k, steps, m, self.hidden[layer], device=self.device) for layer in self.layers}
         for j in range(k):
             widths = [m * self.hidden[layer] for layer in self.active[j]]
             drawn = (torch.rand(steps * sum(widths), generator=self.gens[j], device=self.device).view(steps, -1)
                      .split(widths, dim=1) if widths else [])
             mine = dict(zip(self.active[j], drawn))
-            for layer in self.layers:
-                h = self.hidden[layer]
-                # a model that does not drop this layer keeps every unit (1.0 >= p = 0, scale 1)
-                blocks[layer].append(mine[layer].reshape(steps, m, h) if layer in mine
-                                     else torch.ones(steps, m, h, device=self.device))
-        masks = {}
-        for layer, parts in blocks.items():
+            for layer, buf in masks.items():
+                if layer in mine:
+                    buf[j].copy_(mine[layer].view(steps, m, self.hidden[layer]) if mine[layer].is_contiguous()
+                                 else mine[layer].reshape(steps, m, self.hidden[layer]))
+                else:  # this model keeps every unit of the layer (1.0 >= p = 0, scale 1)
+                    buf[j].fill_(1.0)
+        for layer, buf in masks.items():
             p = self.p[:, layer].view(k, 1, 1, 1)
-            masks[layer] = (torch.stack(parts) >= p).float() / (1.0 - p)   # [K, steps, m, h]
+            buf.ge_(p).div_(1.0 - p)   # [K, steps, m, h]
         for s in range(steps):
             yield [masks[layer][:, s] if layer in masks else None for layer in range(len(self.hidden))]
 
@@ -258,6 +260,7 @@ def train_population(cfgs: list[TrialConfig], data: Splits) -> list[Union[TrainR
                     for p, saved in zip(params, snapshot):
                         p[frozen] = saved
             step_losses.append(torch.stack((data_loss.detach(), penalty.detach())))
+            release_free_memory()
             batch_sizes.append(m)
         weights = torch.tensor(batch_sizes, dtype=torch.float64, device=device).view(-1, 1, 1)
         data_sum, pen_sum = (torch.nan_to_num(torch.stack(step_losses).double()) * weights).sum(0)

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from . import release_free_memory
 from .datasets import Splits
 from .errors import Diverged
 from .model import MLP, l1_penalty, l2_penalty, weight_histogram, weight_stats
@@ -173,6 +174,7 @@ def train(cfg: TrialConfig, data: Splits,
                     for p in penalized:
                         p.mul_(1.0 - cfg.lr * cfg.l2)
             optimizer.step()
+            release_free_memory()
             data_sum += data_loss.item() * len(idx)
             pen_sum += penalty.item() * len(idx)
         val_loss, val_metric = evaluate(model, x_va, y_va, data.task)

@@ -18,11 +18,10 @@ from typing import Optional, Union
 import torch
 from torch import nn
 
-from . import release_free_memory
 from .datasets import Splits
 from .errors import Diverged
 from .model import MLP, weight_histogram
-from .train import TrainResult, TrialConfig, final_metrics, loss_and_metric, resolve_device
+from .train import TrainResult, TrialConfig, final_metrics, loss_and_metric, release_free_memory, resolve_device
 
 # Fields that must agree for cells to share one population (the rest is per model).
 SHARED = ("hidden", "activation", "l2_mode", "penalize_bias", "optimizer", "lr", "momentum",

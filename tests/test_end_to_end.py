@@ -52,6 +52,12 @@ def test_mlflow_run_ablation_builds_the_run_tree_and_resumes(workdir, env):
     parents = [r for r in runs if r.data.tags.get("kind") == "dataset"]
     trials = [r for r in runs if r.data.tags.get("kind") == "trial"]
     assert len(roots) == 1 and roots[0].data.tags.get("mlflow.project.entryPoint") == "ablation"
+    # where the time went, on the root run: each moment counted once on the main thread
+    t = {k: v for k, v in roots[0].data.metrics.items() if k.startswith("time_")}
+    main_thread = t["time_loading_s"] + t["time_bookkeeping_s"] + t["time_training_s"] + t["time_other_s"]
+    assert t["time_training_s"] > 0 and t["time_bookkeeping_s"] > 0 and t["time_recording_background_s"] > 0
+    assert main_thread == pytest.approx(t["time_total_s"], abs=0.01)
+    assert f"time: {t['time_total_s']:.1f} s (loading" in proc.stdout
     assert sorted(p.info.run_name for p in parents) == ["digits", "synthetic_linear"]
     assert all(p.data.tags["mlflow.parentRunId"] == roots[0].info.run_id for p in parents)
     assert len(trials) == 2 * 5 * 2

@@ -79,8 +79,7 @@ class MaskStream:
             mine = dict(zip(self.active[j], drawn))
             for layer, buf in masks.items():
                 if layer in mine:
-                    buf[j].copy_(mine[layer].view(steps, m, self.hidden[layer]) if mine[layer].is_contiguous()
-                                 else mine[layer].reshape(steps, m, self.hidden[layer]))
+                    buf[j].view(steps, -1).copy_(mine[layer])   # [steps, m * h] columns of the draw
                 else:  # this model keeps every unit of the layer (1.0 >= p = 0, scale 1)
                     buf[j].fill_(1.0)
         for layer, buf in masks.items():

@@ -199,6 +199,10 @@ def main() -> None:
     ap.add_argument("--only", default="1,2,3,4,5")
     args = ap.parse_args()
     parts = set(args.only.split(","))
+    if parts & {"1", "4"} and not (MNIST_ROOT / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
+        print(f"note: no MNIST under {MNIST_ROOT} (set MNIST_ROOT to the folder holding MNIST/raw); "
+              "skipping parts 1 and 4", file=sys.stderr)
+        parts -= {"1", "4"}
     rows = []
     if "1" in parts:
         rows += bench_mnist(args.repeats, args.mnist_train)

@@ -620,6 +620,9 @@ def _prepare(study, storage, owned, clock, data, tracker, device) -> tuple[RunCo
     import torch
 
     experiment_id = tracker.experiment_for(study.name)
+    if os.environ.get("MLFLOW_RUN_ID") and experiment_id == "0":
+        print(f"note: `mlflow run` put this study in MLflow's Default experiment (nesting needs one "
+              f"experiment); add --experiment-name {study.name} to keep studies apart", flush=True)
     reap_dead_runs(tracker, experiment_id, study.name)
     root_id = tracker.root_run(experiment_id, study.name, {
         "study_file": study.source_text[:5000], "git_commit": git_commit(),

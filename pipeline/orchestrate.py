@@ -362,16 +362,24 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
     try:
         while _has_waiting(ostudy):
             trials: list[Trial] = []
+            popped: list = []
             try:
                 with signals_deferred(), ctx.clock("bookkeeping"):  # pop cells and open their runs as one unit
-                    trials = [Trial(ctx, plan, ostudy, t, arm, seed, parent_id, tags, ds_input, tuned.get(arm))
-                              for t, arm, seed in pop_cells(ostudy, batch)]
+                    popped = pop_cells(ostudy, batch)
+                    for t, arm, seed in popped:
+                        try:
+                            trials.append(Trial(ctx, plan, ostudy, t, arm, seed, parent_id, tags, ds_input,
+                                                tuned.get(arm)))
+                        except TakenOver:
+                            continue
             except Interrupted:  # a signal held during the block: these trials never started training
                 for t in trials:
                     t.interrupted()
                 raise
-            if not trials:
+            if not popped:
                 break
+            if not trials:
+                continue  # every popped cell was taken over meanwhile
             if recorder is None:
                 counts["trained" if trials[0].train(data) else "failed"] += 1
                 continue
@@ -391,19 +399,30 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
     return counts
 
 
+TAKEN_OVER = "taken over: another worker failed this trial while this one was paused; the cell is retried"
+
+
+class TakenOver(Exception):
+    """Our trial was failed by another worker (stale heartbeat, or no name after ORPHAN_S)
+    while this process was paused; the cell is trained again, so this attempt is dropped."""
+
+
 def pop_cells(ostudy: optuna.Study, limit: int) -> list:
     """Pop up to `limit` waiting grid cells: [(trial, arm, seed)]."""
     out = []
     while len(out) < limit and _has_waiting(ostudy):
         trial = ostudy.ask()
-        if "cell" not in trial.user_attrs:
-            # No waiting trial was left (another worker took it): this one was sampled, not
-            # enqueued. Close it without training and stop.
-            trial.set_user_attr("fail_reason", "no waiting cell left")
-            trial.set_user_attr("worker", worker_id())
-            ostudy.tell(trial, state=TrialState.FAIL)
-            break
-        out.append((trial, trial.suggest_categorical("arm", ARMS), trial.suggest_int("seed", 0, SEED_HIGH)))
+        try:
+            if "cell" not in trial.user_attrs:
+                # No waiting trial was left (another worker took it): this one was sampled, not
+                # enqueued. Close it without training and stop.
+                trial.set_user_attr("fail_reason", "no waiting cell left")
+                trial.set_user_attr("worker", worker_id())
+                ostudy.tell(trial, state=TrialState.FAIL)
+                break
+            out.append((trial, trial.suggest_categorical("arm", ARMS), trial.suggest_int("seed", 0, SEED_HIGH)))
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # reaped by another worker between our ask and this write
     return out
 
 
@@ -468,13 +487,19 @@ class Trial:
             training = tuned_training(training, arm, tuned)
             tags = {**tags, "tuned": "yes"}
         self.cfg = TrialConfig.for_cell(training, arm, seed, ctx.device)
-        trial.set_user_attr("worker", worker_id())
-        self.run_id = ctx.tracker.start_trial(
-            ctx.experiment_id, parent_id, self.name,
-            tags={**tags, "regularizer": arm, "seed": seed, "optuna_trial": trial.number,
-                  "optuna_study": ostudy.study_name, "engine": plan.training.engine},
-            params={**self.cfg.params(), "dataset": plan.label}, dataset_input=ds_input)
-        trial.set_user_attr("mlflow_run_id", self.run_id)
+        self.run_id = None
+        try:
+            trial.set_user_attr("worker", worker_id())
+            self.run_id = ctx.tracker.start_trial(
+                ctx.experiment_id, parent_id, self.name,
+                tags={**tags, "regularizer": arm, "seed": seed, "optuna_trial": trial.number,
+                      "optuna_study": ostudy.study_name, "engine": plan.training.engine},
+                params={**self.cfg.params(), "dataset": plan.label}, dataset_input=ds_input)
+            trial.set_user_attr("mlflow_run_id", self.run_id)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            if self.run_id:
+                ctx.tracker.fail_trial(self.run_id, TAKEN_OVER, status="KILLED")
+            raise TakenOver(self.name) from None
         self.started = time.perf_counter()
         self.done = False  # recorded as finished, failed or interrupted
 
@@ -503,13 +528,18 @@ class Trial:
 
     def _finished(self, result, seconds: float) -> bool:
         self.done = True
+        if self._taken_over():  # checked first, so its run is not shown FINISHED in the common case
+            return self._lost()
         final = {**result.final, "train_seconds": seconds, "epochs_run": result.epochs_run,
                  "best_epoch": result.best_epoch}
         self.ctx.tracker.finish_trial(self.run_id, result.history, final, tags={"device": result.device},
                                       artifacts={"weight_histogram.json": result.weight_histogram})
-        for k in RESULT_ATTRS:
-            self.trial.set_user_attr(k, final[k])
-        self.ostudy.tell(self.trial, final["final_val_metric"])
+        try:
+            for k in RESULT_ATTRS:
+                self.trial.set_user_attr(k, final[k])
+            self.ostudy.tell(self.trial, final["final_val_metric"])
+        except optuna.exceptions.UpdateFinishedTrialError:  # taken over since the check above
+            return self._lost()
         print(f"  {self.name:<28} val={final['final_val_metric']:.4f} test={final['test_metric']:.4f} "
               f"gap={final['gap_metric']:+.4f} ({seconds:.2f}s)", flush=True)
         return True
@@ -522,16 +552,30 @@ class Trial:
         self.done = True
         reason = failure_reason(e)
         self.ctx.tracker.fail_trial(self.run_id, reason, history=history)
-        self.trial.set_user_attr("fail_reason", reason[:1000])
-        self.ostudy.tell(self.trial, state=TrialState.FAIL)
+        try:
+            self.trial.set_user_attr("fail_reason", reason[:1000])
+            self.ostudy.tell(self.trial, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass  # already failed by another worker: nothing left to record
         print(f"  {self.name:<28} FAILED: {reason}", flush=True)
         return False
 
     def interrupted(self, history: dict | None = None) -> None:
         self.done = True
         self.ctx.tracker.fail_trial(self.run_id, "interrupted", status="KILLED", history=history)
-        self.trial.set_user_attr("fail_reason", "interrupted")
-        self.ostudy.tell(self.trial, state=TrialState.FAIL)
+        try:
+            self.trial.set_user_attr("fail_reason", "interrupted")
+            self.ostudy.tell(self.trial, state=TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass
+
+    def _taken_over(self) -> bool:
+        return self.ostudy._storage.get_trial(self.trial._trial_id).state != TrialState.RUNNING
+
+    def _lost(self) -> bool:
+        self.ctx.tracker.fail_trial(self.run_id, TAKEN_OVER, status="KILLED")
+        print(f"  {self.name:<28} {TAKEN_OVER}", flush=True)
+        return False
 
 
 def train_together(trials: list[Trial], data) -> Optional[list]:

@@ -15,7 +15,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from pipeline.orchestrate import get_storage, optuna_study_name
+from pipeline.orchestrate import GRACE_S, get_storage, optuna_study_name
 from pipeline.study import load_study
 
 from .conftest import ROOT, run_cli, tiny_study_dict, write_study
@@ -142,28 +142,40 @@ def assert_exactly_once(study, ostudies, runs):
     assert all(r.info.status == "FINISHED" for r in runs if r.data.tags.get("kind") == "trial")
 
 
+def _all_trials(storage, names) -> list:
+    trials = []
+    for name in names:
+        try:
+            trials += optuna.load_study(study_name=name, storage=storage).trials
+        except KeyError:
+            pass
+    return trials
+
+
 def hold_first_worker_until_another_works(storage, study, timeout=90):
     """The first worker to start could finish a small grid before the others have imported
     torch. Pause it (SIGSTOP, as a slow machine would be) until another worker holds a trial,
     so the test sees the grid shared, whatever the machine's speed. Workers are found by the
-    pid in the 'worker' attribute of the trials they pop."""
+    pid in the 'worker' attribute of the trials they pop. The pause is kept safe: never while a
+    RUNNING trial is still nameless (the others would rightly take it over after ORPHAN_S; see
+    test_a_paused_worker_whose_trials_were_taken_over_carries_on) and shorter than half the
+    heartbeat grace period."""
     names = [optuna_study_name(study, p) for p in study.plans]
-    deadline, first = time.time() + timeout, None
+    deadline, first, stopped_at = time.time() + timeout, None, 0.0
     while time.time() < deadline:
-        owners = set()
-        for name in names:
-            try:
-                ostudy = optuna.load_study(study_name=name, storage=storage)
-            except KeyError:
-                continue
-            owners |= {int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in ostudy.trials
-                       if "cell" in t.user_attrs and "worker" in t.user_attrs}
+        owners = {int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in _all_trials(storage, names)
+                  if "cell" in t.user_attrs and "worker" in t.user_attrs}
         if first is None and owners:
-            first = next(iter(owners))
-            os.kill(first, signal.SIGSTOP)
-        elif first is not None and owners - {first}:
+            candidate = next(iter(owners))
+            os.kill(candidate, signal.SIGSTOP)
+            if any(t.state == TrialState.RUNNING and "worker" not in t.user_attrs
+                   for t in _all_trials(storage, names)):
+                os.kill(candidate, signal.SIGCONT)  # stopped between popping and naming: try again
+            else:
+                first, stopped_at = candidate, time.time()
+        elif first is not None and (owners - {first} or time.time() - stopped_at > GRACE_S / 2):
             break
-        time.sleep(0.1)
+        time.sleep(0.05)
     if first is not None:
         os.kill(first, signal.SIGCONT)
 
@@ -288,3 +300,40 @@ def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, 
     html = (workdir / "reports/dist/report.html").read_text()
     assert "Summary" in html and mlflow_server in html  # run links point at the server
     assert "postgres@" not in html or "***" not in html  # no password to mask here; nothing leaked
+
+
+def test_a_paused_worker_whose_trials_were_taken_over_carries_on(workdir, env, monkeypatch):
+    """A worker paused past the grace period (SIGSTOP, a suspended laptop) finds that another
+    worker failed its trials meanwhile. It must not crash, and must not leave a FINISHED run for
+    a cell that will be trained again: its runs end KILLED and the next run trains each cell once."""
+    from pipeline.orchestrate import TAKEN_OVER, TakenOver, Trial, base_tags, pop_cells, prepare
+    from pipeline.train import train
+
+    write_study(workdir / "p.yaml", tiny_study_dict(name="paused", seeds=1, arms=["none", "l2"],
+                                                    datasets=[{"name": "wine"}]))
+    monkeypatch.chdir(workdir)
+    study = load_study(workdir / "p.yaml")
+    storage = f"journal:{workdir / 'optuna.journal'}"
+    ctx, data = prepare(study, storage, env["MLFLOW_TRACKING_URI"])
+    plan, splits = study.plans[0], data["wine"]
+    ostudy = optuna.load_study(study_name=optuna_study_name(study, plan), storage=get_storage(storage))
+    parent, tags = ostudy.user_attrs["mlflow_parent_run_id"], base_tags(study, plan, splits)
+    (t1, arm1, seed1), (t2, arm2, seed2) = pop_cells(ostudy, 2)
+    named = Trial(ctx, plan, ostudy, t1, arm1, seed1, parent, tags, None)
+    result = train(named.cfg, splits)
+    for t in (t1, t2):  # what another worker's reaper does to a paused worker's trials
+        ostudy._storage.set_trial_user_attr(t._trial_id, "fail_reason", "worker died")
+        ostudy._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    with pytest.raises(TakenOver):  # the second was not even named yet
+        Trial(ctx, plan, ostudy, t2, arm2, seed2, parent, tags, None)
+    assert named.finished(result, 1.0) is False  # the first finished training: its result is dropped
+    run = ctx.tracker.client.get_run(named.run_id)
+    assert run.info.status == "KILLED" and run.data.tags["fail_reason"] == TAKEN_OVER
+
+    again = run_cli(["ablation", "--study", "p.yaml", "--no-report"], cwd=workdir, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    complete = Counter((t.params["arm"], t.params["seed"]) for t in ostudy.get_trials(states=(TrialState.COMPLETE,)))
+    assert complete == Counter(study.cells())
+    runs = ctx.tracker.client.search_runs([ctx.experiment_id], "tags.kind = 'trial'")
+    finished = Counter(r.info.run_name for r in runs if r.info.status == "FINISHED")
+    assert set(finished.values()) == {1} and len(finished) == 2

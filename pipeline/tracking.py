@@ -40,6 +40,7 @@ class Tracker:
     def __init__(self, uri: Optional[str] = None):
         self.uri = tracking_uri(uri)
         self.client = MlflowClient(self.uri)
+        self._artifact_uris: dict[str, str] = {}  # run id -> artifact URI, for the runs we started
 
     # --- experiment and root ---------------------------------------------------------------
     def experiment_for(self, study_name: str) -> str:
@@ -93,6 +94,7 @@ class Tracker:
                                      tags={MLFLOW_PARENT_RUN_ID: parent_id, "kind": kind,
                                            **{k: str(v) for k, v in tags.items()}})
         run_id = run.info.run_id
+        self._artifact_uris[run_id] = run.info.artifact_uri
         self.client.log_batch(run_id, params=[Param(k, _param(v)) for k, v in params.items()])
         if dataset_input is not None:
             self.client.log_inputs(run_id, [dataset_input])
@@ -104,13 +106,36 @@ class Tracker:
         metrics = [Metric(key, float(v), ts, step) for key, series in history.items()
                    for step, v in enumerate(series, start=1)]
         metrics += [Metric(key, float(v), ts, 0) for key, v in final.items()]
+        if insert_new_metrics(self.client, run_id, metrics):
+            metrics = []
         self.log_metrics(run_id, metrics, tags)
         for path, payload in artifacts.items():
-            self.client.log_dict(run_id, payload, path)
+            self.log_dict(run_id, payload, path)
         self.client.set_terminated(run_id, "FINISHED")
+
+    def log_dict(self, run_id: str, payload: dict, path: str) -> None:
+        """MlflowClient.log_dict, without its get_run to find where artifacts go when we
+        started the run ourselves and so know it (a third of a trial's tracking time)."""
+        uri = self._artifact_uris.pop(run_id, None)
+        if uri is None:
+            self.client.log_dict(run_id, payload, path)
+            return
+        import json
+        import tempfile
+
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        with tempfile.TemporaryDirectory() as tmp:
+            local = os.path.join(tmp, os.path.basename(path))
+            with open(local, "w") as f:
+                json.dump(payload, f, indent=2)
+            get_artifact_repository(uri, tracking_uri=self.uri).log_artifact(
+                local, os.path.dirname(path) or None)
 
     def log_metrics(self, run_id: str, metrics: list[Metric], tags: dict[str, str] | None = None) -> None:
         tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
+        if not metrics and not tag_list:
+            return
         for start in range(0, max(len(metrics), 1), BATCH_LIMIT):
             self.client.log_batch(run_id, metrics=metrics[start:start + BATCH_LIMIT],
                                   tags=tag_list if start == 0 else [])
@@ -139,6 +164,40 @@ class Tracker:
             token = page.token
             if not token:
                 return runs
+
+
+def insert_new_metrics(client: MlflowClient, run_id: str, metrics: list[Metric]) -> bool:
+    """Write the metrics of a run that has none yet with two bulk INSERTs, when the tracking
+    store is MLflow's SQL store; False (nothing written) for any other store.
+
+    Why: MlflowClient.log_batch builds an ORM object per row and compares each with the run's
+    latest value; for a trial's ~225 rows that is ~18 ms of Python, the largest share of a
+    small trial's bookkeeping. Bulk rows cost ~4 ms. The rows are the ones log_batch writes
+    (same sanitizing of NaN and infinities, the same "latest" rule: highest step, then
+    timestamp, then value); tests read both back through MlflowClient and compare. Only for
+    runs we created and have logged no metric to, so there is no earlier latest value."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    store = getattr(getattr(client, "_tracking_client", None), "store", None)
+    if not isinstance(store, SqlAlchemyStore) or not metrics:
+        return False
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
+    from sqlalchemy import insert
+
+    rows, latest = {}, {}
+    for m in metrics:
+        is_nan, value = store.sanitize_metric_value(float(m.value))
+        row = {"run_uuid": run_id, "key": m.key, "value": value, "timestamp": int(m.timestamp),
+               "step": int(m.step), "is_nan": is_nan}
+        rows[(m.key, row["timestamp"], row["step"], value, is_nan)] = row  # log_batch drops exact duplicates
+        best = latest.get(m.key)
+        if best is None or (row["step"], row["timestamp"], value) > (best["step"], best["timestamp"], best["value"]):
+            latest[m.key] = row
+    with store.ManagedSessionMaker() as session:
+        store._check_run_is_active(store._get_run(run_uuid=run_id, session=session))  # as log_batch does
+        session.execute(insert(SqlMetric), list(rows.values()))
+        session.execute(insert(SqlLatestMetric), list(latest.values()))
+    return True
 
 
 def quote_filter(s: str) -> str:

@@ -1,9 +1,12 @@
-"""Shared fixtures: a tiny study, real MLflow (SQLite) and Optuna (SQLite) stores in tmp dirs."""
+"""Shared fixtures: a tiny study, real MLflow (SQLite) and Optuna stores in tmp dirs, a throwaway PostgreSQL server."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import struct
+import tempfile
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +71,46 @@ def write_idx(raw: Path, prefix: str, images: np.ndarray, labels: np.ndarray) ->
     n, h, w = images.shape
     (raw / f"{prefix}-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 2051, n, h, w) + images.astype(np.uint8).tobytes())
     (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + labels.astype(np.uint8).tobytes())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pg_bin():
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return found[-1].parent if found else None
+
+
+@pytest.fixture
+def postgres():
+    """A throwaway PostgreSQL server on 127.0.0.1 (Debian's packages; .ci/run installs them)."""
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (.ci/run installs it)")
+    # Not under pytest's tmp dir: as root we run the server as user postgres, who must reach it.
+    tmp_path = Path(tempfile.mkdtemp(prefix="ablation-pg-"))
+    os.chmod(tmp_path, 0o755)
+    data, sock = tmp_path / "pg", tmp_path / "sock"
+    data.mkdir()
+    sock.mkdir()
+    as_user = []
+    if os.geteuid() == 0:  # postgres refuses to run as root
+        subprocess.run(["chown", "-R", "postgres", str(tmp_path)], check=True)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+    subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+                   check=True, capture_output=True)
+    subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(tmp_path / "pg.log"),
+                    "-o", f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    try:
+        for db in ("optuna", "mlflow"):
+            subprocess.run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", db],
+                           check=True, capture_output=True)
+        yield f"postgresql://postgres@127.0.0.1:{port}"
+    finally:
+        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(tmp_path, ignore_errors=True)

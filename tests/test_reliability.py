@@ -3,7 +3,6 @@ workers on one machine, and three workers on a PostgreSQL-backed study with an M
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from optuna.trial import TrialState
 from pipeline.orchestrate import GRACE_S, get_storage, optuna_study_name
 from pipeline.study import load_study
 
-from .conftest import ROOT, run_cli, tiny_study_dict, write_study
+from .conftest import ROOT, free_port, run_cli, tiny_study_dict, write_study
 
 pytestmark = pytest.mark.slow
 
@@ -201,55 +200,9 @@ def test_parallel_workers_train_each_cell_exactly_once(workdir, env):
 
 # --- distributed: PostgreSQL + mlflow server, three workers ----------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pg_bin():
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return found[-1].parent if found else None
-
-
-@pytest.fixture
-def postgres():
-    """A throwaway PostgreSQL server on 127.0.0.1 (Debian's packages; .ci/run installs them)."""
-    import shutil
-    import tempfile
-
-    bin_dir = _pg_bin()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL is not installed (.ci/run installs it)")
-    # Not under pytest's tmp dir: as root we run the server as user postgres, who must reach it.
-    tmp_path = Path(tempfile.mkdtemp(prefix="ablation-pg-"))
-    os.chmod(tmp_path, 0o755)
-    data, sock = tmp_path / "pg", tmp_path / "sock"
-    data.mkdir()
-    sock.mkdir()
-    as_user = []
-    if os.geteuid() == 0:  # postgres refuses to run as root
-        subprocess.run(["chown", "-R", "postgres", str(tmp_path)], check=True)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True)
-    subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(tmp_path / "pg.log"),
-                    "-o", f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
-    try:
-        for db in ("optuna", "mlflow"):
-            subprocess.run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", db],
-                           check=True, capture_output=True)
-        yield f"postgresql://postgres@127.0.0.1:{port}"
-    finally:
-        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(tmp_path, ignore_errors=True)
-
-
 @pytest.fixture
 def mlflow_server(postgres, tmp_path):
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", f"{postgres}/mlflow",
          "--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port),

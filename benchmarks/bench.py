@@ -135,7 +135,9 @@ def bench_end_to_end() -> list[tuple]:
     """The default study as users run it (one process: ablation, then report). The ablation
     and the report measure themselves (orchestrate.Stopwatch, cli -> root-run metrics time_*_s): training, bookkeeping
     that held up training (MLflow and Optuna writes on the main thread, including waiting for
-    the recorder), and the recorder thread's writes that overlapped training."""
+    the recorder), the recorder thread's writes that overlapped training, and the CPU time of
+    all those writes. The share is taken on CPU time: overlapped writes hold the GIL and a core
+    that training would use, so hiding them behind training does not make them free."""
     from mlflow import MlflowClient
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,15 +151,17 @@ def bench_end_to_end() -> list[tuple]:
     report = t["report"]
     startup = wall - t["total"] - report
     both = t["bookkeeping"] + t.get("recording_background", 0.0)
+    cpu = t["bookkeeping_cpu"]
     return [("3  default study end to end (ablation + report), s", wall, None, "target < 60 s"),
             ("3  of which training, s", t["training"], t["training"] / wall, ""),
             ("3  of which report (HTML + PDF), s", report, report / wall, ""),
             ("3  of which loading data and checks, s", t["loading"], t["loading"] / wall, ""),
             ("3  of which start-up (imports) and summary, s", startup, startup / wall, ""),
-            ("3  bookkeeping holding up training, s", t["bookkeeping"], t["bookkeeping"] / wall, "target share < 10%"),
+            ("3  bookkeeping holding up training, s", t["bookkeeping"], t["bookkeeping"] / wall, ""),
             ("3  recorder-thread writes overlapped with training, s", t.get("recording_background", 0.0),
              t.get("recording_background", 0.0) / wall, ""),
-            ("3  all MLflow+Optuna time (held up + overlapped), s", both, both / wall, "")]
+            ("3  all MLflow+Optuna wall time (held up + overlapped), s", both, both / wall, ""),
+            ("3  MLflow+Optuna CPU time (both threads), s", cpu, cpu / wall, "target share < 10%")]
 
 
 def bench_memory() -> list[tuple]:

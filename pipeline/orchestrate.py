@@ -253,30 +253,34 @@ def _has_waiting(ostudy: optuna.Study) -> bool:
 class Stopwatch:
     """Wall seconds per activity ("training", "bookkeeping", ...), each moment counted once: a
     nested activity pauses the enclosing one of its thread. Threads keep their own stacks, so
-    the recorder thread's writes are counted apart ("recording_background")."""
+    the recorder thread's writes are counted apart ("recording_background"). CPU seconds of the
+    thread are kept too: overlapped writes still take the GIL and a core from training, so the
+    CPU they use is what they cost."""
 
     def __init__(self):
         self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu_seconds: dict[str, float] = defaultdict(float)
         self._lock, self._local = threading.Lock(), threading.local()
 
     @contextmanager
     def __call__(self, activity: str):
         stack = self._local.__dict__.setdefault("stack", [])
-        now = time.perf_counter()
+        now = (time.perf_counter(), time.thread_time())
         if stack:
-            self._add(stack[-1][0], now - stack[-1][1])
+            self._add(stack[-1][0], now, stack[-1][1])
         stack.append([activity, now])
         try:
             yield
         finally:
-            now = time.perf_counter()
-            self._add(activity, now - stack.pop()[1])
+            now = (time.perf_counter(), time.thread_time())
+            self._add(activity, now, stack.pop()[1])
             if stack:
                 stack[-1][1] = now
 
-    def _add(self, activity: str, seconds: float) -> None:
+    def _add(self, activity: str, now: tuple[float, float], since: tuple[float, float]) -> None:
         with self._lock:
-            self.seconds[activity] += seconds
+            self.seconds[activity] += now[0] - since[0]
+            self.cpu_seconds[activity] += now[1] - since[1]
 
 
 @dataclass
@@ -759,9 +763,12 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
 def log_timing(ctx: RunContext, total: float) -> None:
     """Where this process's time went, on the root run (metrics time_*_s) and in one line:
     bookkeeping is MLflow and Optuna writes that held up training; recording_background is
-    the recorder thread's writes, overlapped with training."""
-    seconds = {"total": total, **ctx.clock.seconds}
-    seconds["other"] = max(0.0, total - sum(v for k, v in ctx.clock.seconds.items() if k != "recording_background"))
+    the recorder thread's writes, overlapped with training; bookkeeping_cpu is the CPU time of
+    both, which is what they cost on a machine whose cores training would otherwise use."""
+    clock = ctx.clock.seconds
+    seconds = {"total": total, **clock}
+    seconds["other"] = max(0.0, total - sum(v for k, v in clock.items() if k != "recording_background"))
+    seconds["bookkeeping_cpu"] = sum(ctx.clock.cpu_seconds[k] for k in ("bookkeeping", "recording_background"))
     try:
         ctx.tracker.log_metrics(ctx.root_id, [Metric(f"time_{k}_s", round(v, 3), int(time.time() * 1000), 0)
                                               for k, v in seconds.items()])

@@ -57,6 +57,7 @@ def test_mlflow_run_ablation_builds_the_run_tree_and_resumes(workdir, env):
     main_thread = t["time_loading_s"] + t["time_bookkeeping_s"] + t["time_training_s"] + t["time_other_s"]
     assert t["time_training_s"] > 0 and t["time_bookkeeping_s"] > 0 and t["time_recording_background_s"] > 0
     assert main_thread == pytest.approx(t["time_total_s"], abs=0.01)
+    assert 0 < t["time_bookkeeping_cpu_s"] <= t["time_bookkeeping_s"] + t["time_recording_background_s"] + 0.05
     assert f"time: {t['time_total_s']:.1f} s (loading" in proc.stdout
     assert sorted(p.info.run_name for p in parents) == ["digits", "synthetic_linear"]
     assert all(p.data.tags["mlflow.parentRunId"] == roots[0].info.run_id for p in parents)

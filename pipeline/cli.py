@@ -62,8 +62,10 @@ def cmd_ablation(args) -> int:
         for p in paths:
             print(f"report: {p}")
         print(f"report built in {seconds:.1f} s")
+    from .tracking import run_link
+
     print(f"\nBrowse the runs: mlflow ui --backend-store-uri {ctx.tracker.uri} --host 127.0.0.1 "
-          "(or: make ui)")
+          f"(or: make ui), then {run_link(ctx.tracker.uri, ctx.experiment_id)}")
     return 0
 
 

@@ -27,7 +27,7 @@ import pandas as pd
 from . import stats
 from .references import PLAUSIBLE_GAP, reference_points
 from .study import ARM_LABELS, Study
-from .tracking import Tracker, mask_credentials
+from .tracking import Tracker, mask_credentials, run_link
 
 FINAL_KEYS = ("test_metric", "final_train_metric", "final_val_metric", "gap_metric", "gap_loss",
               "sparsity_lt_0.0001", "sparsity_lt_0.001", "sparsity_lt_0.01", "train_seconds")
@@ -461,11 +461,6 @@ def provenance(data: ReportData) -> dict:
         "root_runs": [{"run_id": r.info.run_id, "experiment_id": r.info.experiment_id,
                        "start": fmt(r.info.start_time), "status": r.info.status} for r in roots],
     }
-
-
-def run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
-    base = tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
-    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
 
 
 # --- rendering ---------------------------------------------------------------------------------

@@ -200,6 +200,14 @@ def insert_new_metrics(client: MlflowClient, run_id: str, metrics: list[Metric])
     return True
 
 
+def run_link(tracking_uri: str, experiment_id: str, run_id: str = "") -> str:
+    """A link into the MLflow UI. Its "Model training" view (workflowType=machine_learning)
+    shows runs, params and metric charts; MLflow 3's UI otherwise opens the GenAI view."""
+    base = tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
+    page = f"{base}/#/experiments/{experiment_id}" + (f"/runs/{run_id}" if run_id else "")
+    return page + "?workflowType=machine_learning"
+
+
 def quote_filter(s: str) -> str:
     """Escape a value for an MLflow search filter string literal."""
     return s.replace("'", "\\'")

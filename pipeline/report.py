@@ -197,15 +197,21 @@ def analyze(data: ReportData) -> dict:
                         "verdict": p.verdict if p else ("none is best: no regularizer helped" if best == "none"
                                                         else "no baseline to compare")})
 
-    # Across datasets: arms present everywhere
+    # Across datasets: arms present everywhere. The Friedman test needs independent blocks, and
+    # the training-set sizes of one dataset are not: each dataset counts once, its arms scored
+    # by their mean over its sizes.
     common = [a for a in study.arms if all(any(x["arm"] == a and x["summary"].n > 0 for x in d["arms"])
                                            for d in datasets)]
+    blocks: dict[str, list[dict]] = {}
+    for plan, d in zip(study.plans, datasets):
+        blocks.setdefault(plan.base, []).append(d)
     across = None
-    if len(datasets) >= 2 and len(common) >= 2:
-        scores = np.array([[next(x["summary"].mean for x in d["arms"] if x["arm"] == a) for a in common]
-                           for d in datasets])
+    if len(blocks) >= 2 and len(common) >= 2:
+        scores = np.array([[np.mean([next(x["summary"].mean for x in d["arms"] if x["arm"] == a) for d in ds])
+                            for a in common] for ds in blocks.values()])
         across = {"arms": common, "labels": [ARM_LABELS[a] for a in common],
-                  "result": stats.friedman(scores, [d["hib"] for d in datasets])}
+                  "pooled": [f"{name} ({len(ds)} sizes)" for name, ds in blocks.items() if len(ds) > 1],
+                  "result": stats.friedman(scores, [ds[0]["hib"] for ds in blocks.values()])}
 
     n_seeds = len(study.seeds)
     min_p = stats.min_wilcoxon_p(n_seeds)

@@ -123,21 +123,24 @@ def test_degraded_study_still_reports(workdir, env):
 
 
 def test_train_size_axis_runs_each_size_and_plots_it(workdir, env):
-    study = tiny_study_dict(name="sizes", seeds=2, arms=["none", "l2"], train_sizes=[40, 120],
-                            datasets=[{"name": "digits"}])
+    study = tiny_study_dict(name="sizes", seeds=2, arms=["none", "l2"], train_sizes=[40, 80],
+                            datasets=[{"name": "digits"}, {"name": "wine"}])
     write_study(workdir / "s.yaml", study)
     proc = run_cli(["ablation", "--study", "s.yaml", "--no-pdf"], cwd=workdir, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     runs = client.search_runs([client.get_experiment_by_name("sizes").experiment_id], "tags.kind = 'trial'")
-    assert len(runs) == 2 * 2 * 2
+    assert len(runs) == 2 * 2 * 2 * 2
     by_label = {}
     for r in runs:
         by_label.setdefault(r.data.tags["dataset"], set()).add(r.data.tags["n_train"])
-        assert r.data.tags["dataset_group"] == "digits"
-    assert by_label == {"digits@40": {"40"}, "digits@120": {"120"}}  # every arm and seed: same size
+        assert r.data.tags["dataset_group"] == r.data.tags["dataset"].split("@")[0]
+    assert by_label == {"digits@40": {"40"}, "digits@80": {"80"}, "wine@40": {"40"}, "wine@80": {"80"}}
     html = (workdir / "reports/sizes/report.html").read_text()
     assert "Training-set size" in html and "digits: metric and gap against training-set size" in html
+    # Across datasets: two independent blocks, not four dataset@size rows
+    assert "Average rank over 2 datasets" in html
+    assert "digits (2 sizes), wine (2 sizes) count once each" in html
 
 
 def test_reference_points_beside_published_mlp_figures(workdir, env):

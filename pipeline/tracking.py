@@ -144,6 +144,7 @@ class Tracker:
                    history: dict[str, list[float]] | None = None) -> None:
         metrics = [Metric(k, float(v), _now_ms(), s) for k, series in (history or {}).items()
                    for s, v in enumerate(series, start=1) if v == v and abs(v) != float("inf")]
+        self._artifact_uris.pop(run_id, None)  # no artifact for a failed run
         self.log_metrics(run_id, metrics, {"fail_reason": reason[:4000]})
         self.client.set_terminated(run_id, status)
 

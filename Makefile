@@ -35,6 +35,7 @@ test-fast: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m "not slow"
 
 ui: setup
+	@echo "Open http://127.0.0.1:$(PORT)/#/?workflowType=machine_learning (or choose 'Model training' at the top left)"
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port $(PORT)
 
 bench: setup

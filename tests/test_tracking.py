@@ -67,6 +67,17 @@ def test_bulk_metrics_and_artifacts_read_back_as_mlflow_writes_them(tracking_uri
     assert mlflow.artifacts.load_dict(f"{got.info.artifact_uri}/weight_histogram.json") == \
         {"layer0": {"counts": [1, 2, 3]}}
 
+    # A run that already has one of these metrics: the bulk path writes nothing and says so,
+    # and finish_trial falls back to log_batch, which merges them.
+    earlier = client.create_run(exp).info.run_id
+    client.log_metric(earlier, "late", 7.0, timestamp=5000, step=9)
+    assert not insert_new_metrics(client, earlier, METRICS)
+    assert client.get_run(earlier).data.metrics == {"late": 7.0}
+    assert len(client.get_metric_history(earlier, "val_metric")) == 0
+    tracker.finish_trial(earlier, {"late": [1.0]}, {"test_metric": 0.5}, tags={}, artifacts={})
+    got = client.get_run(earlier)
+    assert got.data.metrics == {"late": 7.0, "test_metric": 0.5} and got.info.status == "FINISHED"
+
     # Like log_batch, the bulk path refuses a deleted run.
     client.delete_run(reference)
     with pytest.raises(MlflowException, match="must be in the 'active' state"):

@@ -6,9 +6,12 @@ import os
 import shutil
 import socket
 import struct
-import tempfile
 import subprocess
 import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -77,6 +80,34 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def mlflow_serving(command: list[str], log: Path, **popen):
+    """`mlflow <command>` (server or ui) on a free 127.0.0.1 port: yields its URL once /health
+    answers; fails with the log's tail if it does not start within 120 s."""
+    port = free_port()
+    with open(log, "w") as err:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), *command, "--host", "127.0.0.1",
+                                 "--port", str(port)], stdout=subprocess.DEVNULL, stderr=err, **popen)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                urllib.request.urlopen(url + "/health", timeout=2)
+                break
+            except Exception:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise AssertionError(f"mlflow {command[0]} did not start: " + log.read_text()[-2000:])
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def _pg_bin():

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from pipeline.orchestrate import GRACE_S, get_storage, optuna_study_name
 from pipeline.study import load_study
 
-from .conftest import ROOT, free_port, run_cli, tiny_study_dict, write_study
+from .conftest import ROOT, mlflow_serving, run_cli, tiny_study_dict, write_study
 
 pytestmark = pytest.mark.slow
 
@@ -202,27 +202,9 @@ def test_parallel_workers_train_each_cell_exactly_once(workdir, env):
 
 @pytest.fixture
 def mlflow_server(postgres, tmp_path):
-    port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", f"{postgres}/mlflow",
-         "--artifacts-destination", str(tmp_path / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "2"], stdout=subprocess.DEVNULL, stderr=open(tmp_path / "mlflow.log", "w"))
-    url = f"http://127.0.0.1:{port}"
-    import urllib.request
-
-    deadline = time.time() + 120
-    while True:
-        try:
-            urllib.request.urlopen(url + "/health", timeout=2)
-            break
-        except Exception:
-            if time.time() > deadline or server.poll() is not None:
-                server.kill()
-                raise AssertionError("mlflow server did not start: " + (tmp_path / "mlflow.log").read_text()[-2000:])
-            time.sleep(0.5)
-    yield url
-    server.terminate()
-    server.wait(timeout=30)
+    with mlflow_serving(["server", "--backend-store-uri", f"{postgres}/mlflow", "--artifacts-destination",
+                         str(tmp_path / "artifacts"), "--workers", "2"], tmp_path / "mlflow.log") as url:
+        yield url
 
 
 def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, mlflow_server):

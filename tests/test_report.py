@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from mlflow import MlflowClient
 
-from .conftest import run_cli, tiny_study_dict, write_study
+from .conftest import mlflow_serving, run_cli, tiny_study_dict, write_study
 
 pytestmark = pytest.mark.slow
 XSS = "<script>alert(1)</script>"
@@ -197,15 +197,7 @@ def test_reference_points_beside_published_mlp_figures(workdir, env):
 def test_report_run_links_open_the_run_with_its_epoch_curves_in_the_mlflow_ui(built):
     """The promise behind every run link: a real `mlflow ui` on the study's store shows the
     trial in the "Model training" view with its per-epoch curves (rows our bulk path wrote)."""
-    import os
-    import sys
-    import time
-    import urllib.request
-    from pathlib import Path
-
     from playwright.sync_api import sync_playwright
-
-    from .conftest import free_port
 
     work, env, _ = built
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
@@ -214,32 +206,18 @@ def test_report_run_links_open_the_run_with_its_epoch_curves_in_the_mlflow_ui(bu
     html = (work / "reports/rep/report.html").read_text()
     link = re.search(rf'href="(http://127\.0\.0\.1:5000/#/experiments/\d+/runs/{trial.info.run_id}[^"]*)"', html).group(1)
     assert link.endswith("?workflowType=machine_learning")
-    port = free_port()
-    ui = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "ui", "--backend-store-uri",
-                           env["MLFLOW_TRACKING_URI"], "--host", "127.0.0.1", "--port", str(port)],
-                          cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(base + "/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(link.replace("http://127.0.0.1:5000", base))
-            page.get_by_text(trial.info.run_name).first.wait_for(timeout=60_000)
-            page.goto(link.replace("http://127.0.0.1:5000", base).replace("?", "/model-metrics?"))
-            page.get_by_placeholder("Search metric charts").fill("val_metric")
-            # the per-epoch chart: a line plot with a "Step" axis, once its data has loaded
-            page.locator("svg text", has_text="Step").first.wait_for(timeout=60_000)
-            judges = page.get_by_text("Judges").count()  # a GenAI-view sidebar entry
-            shot = work / "mlflow-ui-run.png"
-            page.screenshot(path=str(shot))
-            browser.close()
-    finally:
-        ui.terminate()
-        ui.wait(timeout=30)
+    with mlflow_serving(["ui", "--backend-store-uri", env["MLFLOW_TRACKING_URI"]], work / "ui.log",
+                        cwd=work, env=env) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(link.replace("http://127.0.0.1:5000", base))
+        page.get_by_text(trial.info.run_name).first.wait_for(timeout=60_000)
+        page.goto(link.replace("http://127.0.0.1:5000", base).replace("?", "/model-metrics?"))
+        page.get_by_placeholder("Search metric charts").fill("val_metric")
+        # the per-epoch chart: a line plot with a "Step" axis, once its data has loaded
+        page.locator("svg text", has_text="Step").first.wait_for(timeout=60_000)
+        judges = page.get_by_text("Judges").count()  # a GenAI-view sidebar entry
+        shot = work / "mlflow-ui-run.png"
+        page.screenshot(path=str(shot))
+        browser.close()
     assert judges == 0 and shot.stat().st_size > 10_000

@@ -128,7 +128,7 @@ class Tracker:
         with tempfile.TemporaryDirectory() as tmp:
             local = os.path.join(tmp, os.path.basename(path))
             with open(local, "w") as f:
-                json.dump(payload, f, indent=2)
+                json.dump(payload, f, indent=2, default=str)  # as MlflowClient.log_dict writes JSON
             get_artifact_repository(uri, tracking_uri=self.uri).log_artifact(
                 local, os.path.dirname(path) or None)
 

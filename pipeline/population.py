@@ -89,12 +89,20 @@ class MaskStream:
             yield [masks[layer][:, s] if layer in masks else None for layer in range(len(self.hidden))]
 
 
+# MKL's batched GEMM on CPU takes a slow path for narrow outputs: [10, 32, 128] x [10, 128, 10]
+# costs 3x as much as x [10, 128, 16] (benchmarks/bench.py --only 6 measures it). So the output
+# layer is stored with at least MIN_OUT columns; the extra ones start at zero, get zero
+# gradient (the loss sees only the real outputs), so every optimizer and penalty leaves them zero.
+MIN_OUT = 16
+
+
 class Population:
-    """K stacked MLPs. W[l]: [K, in, out]; B[l]: [K, 1, out]."""
+    """K stacked MLPs. W[l]: [K, in, out]; B[l]: [K, 1, out]; the output layer's out is padded
+    with zero columns to MIN_OUT."""
 
     def __init__(self, cfgs: list[TrialConfig], n_in: int, n_out: int, device: torch.device):
         c0 = cfgs[0]
-        self.k, self.device = len(cfgs), device
+        self.k, self.device, self.n_out = len(cfgs), device, n_out
         sizes = [n_in, *c0.hidden, n_out]
         ws, bs = [[] for _ in sizes[1:]], [[] for _ in sizes[1:]]
         for cfg in cfgs:
@@ -104,6 +112,9 @@ class Population:
                 bound = 1.0 / math.sqrt(a)
                 ws[layer].append((torch.rand((b, a), generator=g) * 2 * bound - bound).t())
                 bs[layer].append(torch.rand((b,), generator=g) * 2 * bound - bound)
+        pad = max(MIN_OUT - n_out, 0)
+        ws[-1] = [nn.functional.pad(w, (0, pad)) for w in ws[-1]]
+        bs[-1] = [nn.functional.pad(b, (0, pad)) for b in bs[-1]]
         self.W = [torch.stack(w).contiguous().to(device).requires_grad_() for w in ws]
         self.B = [torch.stack(b).unsqueeze(1).contiguous().to(device).requires_grad_() for b in bs]
         self.act = {"relu": torch.relu_, "tanh": torch.tanh_}[c0.activation]
@@ -125,7 +136,7 @@ class Population:
                 h = self.act(h)  # in place: the matmul's output is not needed for its backward
                 if masks is not None and masks[layer] is not None:
                     h = h * masks[layer]
-        return h
+        return h[..., :self.n_out]
 
     def to_mlp(self, k: int, cfg: TrialConfig, n_in: int, n_out: int, weights=None) -> MLP:
         """Model k as a plain MLP, so final metrics use exactly the reference code."""
@@ -133,20 +144,23 @@ class Population:
         n = len(self.W)
         model = MLP(n_in, cfg.hidden, n_out, cfg.activation, cfg.dropout).to(self.device)
         with torch.no_grad():
-            for layer, lin in enumerate(model.linears):
-                lin.weight.copy_(weights[layer].t())
-                lin.bias.copy_(weights[n + layer].squeeze(0))
+            for layer, lin in enumerate(model.linears):  # the output layer without its padding
+                lin.weight.copy_(weights[layer][:, :lin.out_features].t())
+                lin.bias.copy_(weights[n + layer].squeeze(0)[:lin.out_features])
         return model
 
 
 class StackedSGD:
     """torch.optim.SGD's update (momentum, no dampening or Nesterov: buf = grad on the first step,
-    then buf = momentum * buf + grad; w -= lr * buf) as three foreach kernels. On small data the
-    step is per-step overhead, and torch.optim's wrapper (hooks, profiler, dynamo guards) costs
-    about as much as the maths."""
+    then buf = momentum * buf + grad; w -= lr * buf) as one fused kernel per tensor
+    (torch._fused_sgd_, what SGD(fused=True) calls). On small data the step is per-step
+    overhead: torch.optim's wrapper (hooks, profiler, dynamo guards) costs about as much as the
+    maths, and the fused kernel takes half the time of the foreach one."""
 
     def __init__(self, params: list[torch.Tensor], lr: float, momentum: float):
-        self.params, self.lr, self.momentum, self.bufs = params, lr, momentum, None
+        self.params, self.lr, self.momentum = params, lr, momentum
+        self.bufs = [torch.empty_like(p) for p in params] if momentum else []
+        self.first = True
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -154,15 +168,10 @@ class StackedSGD:
 
     @torch.no_grad()
     def step(self) -> None:
-        grads = [p.grad for p in self.params]
-        if self.momentum:
-            if self.bufs is None:
-                self.bufs = [g.clone() for g in grads]
-            else:
-                torch._foreach_mul_(self.bufs, self.momentum)
-                torch._foreach_add_(self.bufs, grads)
-            grads = self.bufs
-        torch._foreach_add_(self.params, grads, alpha=-self.lr)
+        torch._fused_sgd_(self.params, [p.grad for p in self.params], self.bufs, weight_decay=0.0,
+                          momentum=self.momentum, lr=self.lr, dampening=0.0, nesterov=False,
+                          maximize=False, is_first_step=self.first and bool(self.momentum))
+        self.first = False
 
 
 def _per_model_loss(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -171,6 +180,21 @@ def _per_model_loss(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tens
     if task == "classification":
         return nn.functional.cross_entropy(out.reshape(k * m, -1), y.reshape(-1), reduction="none").view(k, m).mean(1)
     return (out.squeeze(-1) - y).pow(2).mean(1)
+
+
+@torch.no_grad()
+def _penalty(penalized: list[torch.Tensor], l1: Optional[torch.Tensor], half_l2: Optional[torch.Tensor]) -> torch.Tensor:
+    """Each model's L1 + L2 penalty value, [K]: per-model sums first, then the strengths, the
+    reference's order (model.l1_penalty, model.l2_penalty). Outside autograd: their gradients,
+    l1 * sign(w) and l2 * w, are added to the gradients directly (two kernels per tensor instead
+    of the six autograd takes for abs/pow, sum and their backward)."""
+    k = penalized[0].shape[0]
+    total = torch.zeros(k, device=penalized[0].device)
+    if l1 is not None:
+        total += l1 * sum(w.abs().sum((1, 2)) for w in penalized)
+    if half_l2 is not None:
+        total += half_l2 * sum(w.square().sum((1, 2)) for w in penalized)
+    return total
 
 
 @torch.no_grad()
@@ -214,54 +238,61 @@ def train_population(cfgs: list[TrialConfig], data: Splits) -> list[Union[TrainR
     best_val = [math.inf] * k
     best_epoch, stale, epochs_run = [0] * k, [0] * k, [0] * k
     best_state: list = [None] * k
-    use_penalty_l2 = c0.l2_mode == "penalty" and bool((l2 > 0).any())
+    use_l2 = bool((l2 > 0).any())
+    use_penalty_l2 = use_l2 and c0.l2_mode == "penalty"
     l1_k, half_l2_k = l1.view(k), 0.5 * l2.view(k)
     use_l1 = bool((l1 > 0).any())
 
     for epoch in range(1, c0.epochs + 1):
         if not bool(training.any()):
             break
+        # Who trains changes only between epochs (early stopping, divergence), so the masks for
+        # it are made here, once. A loss that turns non-finite is found when the epoch ends: the
+        # model then fails as in the reference (Diverged at this epoch, history up to the one
+        # before); its NaNs stay in its own slice of the stacked tensors meanwhile.
+        all_training = bool(training.all())
+        frozen = ~training
+        on = training.view(k, 1, 1)
+        l1_on = torch.where(on, l1, 0.0) if use_l1 else None
+        l2_on = torch.where(on, l2, 0.0)
         order = torch.stack([torch.randperm(n, generator=g) for g in g_order]).to(device)
-        step_losses, batch_sizes = [], []   # summed once per epoch, not per step
+        step_losses, step_penalties, batch_sizes = [], [], []   # summed once per epoch, not per step
         starts = range(0, n, c0.batch_size)
         for start, masks in zip(starts, pop.masks.epoch([min(c0.batch_size, n - s) for s in starts])):
             idx = order[:, start:start + c0.batch_size]
-            m = idx.shape[1]
             data_loss = _per_model_loss(data.task, pop.forward(x_tr[idx], masks), y_tr[idx])
-            penalty = torch.zeros(k, device=device)
-            # per-model sums first, then the strengths: the reference's order (model.l1_penalty)
-            if use_l1:
-                penalty = penalty + l1_k * sum(w.abs().sum((1, 2)) for w in penalized)
-            if use_penalty_l2:
-                penalty = penalty + half_l2_k * sum(w.pow(2).sum((1, 2)) for w in penalized)
-            loss = data_loss + penalty
-            newly_diverged = training & ~torch.isfinite(loss)
-            if bool(newly_diverged.any()):
-                for j in torch.nonzero(newly_diverged).flatten().tolist():
-                    diverged_at[j] = epoch
-                alive &= ~newly_diverged
-                training &= ~newly_diverged
-            frozen = ~training
-            snapshot = [p.detach()[frozen].clone() for p in params] if bool(frozen.any()) else None
+            if use_l1 or use_penalty_l2:
+                step_penalties.append(_penalty(penalized, l1_k if use_l1 else None,
+                                               half_l2_k if use_penalty_l2 else None))
+            snapshot = None if all_training else [p.detach()[frozen].clone() for p in params]
             opt.zero_grad(set_to_none=True)
-            torch.where(training, loss, torch.zeros_like(loss)).sum().backward()
+            (data_loss if all_training else torch.where(training, data_loss, 0.0)).sum().backward()
             with torch.no_grad():
-                if c0.l2_mode == "weight_decay":  # coupled: grad += l2 * w, as torch's weight_decay
-                    for w in penalized:
-                        w.grad.add_(l2 * w)
-                elif c0.l2_mode == "decoupled":   # AdamW-style shrink before the step
-                    for w in penalized:
-                        w.mul_(1.0 - c0.lr * l2)
+                for w in penalized:  # the penalties' gradients (of training models only)
+                    if use_l1:
+                        w.grad.addcmul_(torch.sign(w), l1_on)
+                    if use_l2 and c0.l2_mode in ("penalty", "weight_decay"):  # coupled: as torch's weight_decay
+                        w.grad.addcmul_(w, l2_on)
+                    elif use_l2 and c0.l2_mode == "decoupled":   # AdamW-style shrink before the step
+                        w.mul_(1.0 - c0.lr * l2_on)
             opt.step()
             if snapshot is not None:
                 with torch.no_grad():
                     for p, saved in zip(params, snapshot):
                         p[frozen] = saved
-            step_losses.append(torch.stack((data_loss.detach(), penalty.detach())))
+            step_losses.append(data_loss.detach())
             release_free_memory()
-            batch_sizes.append(m)
-        weights = torch.tensor(batch_sizes, dtype=torch.float64, device=device).view(-1, 1, 1)
-        data_sum, pen_sum = (torch.nan_to_num(torch.stack(step_losses).double()) * weights).sum(0)
+            batch_sizes.append(len(idx[0]))
+        weights = torch.tensor(batch_sizes, dtype=torch.float64, device=device).view(-1, 1)
+        losses = torch.stack(step_losses)                                   # [steps, K]
+        penalties = torch.stack(step_penalties) if step_penalties else torch.zeros_like(losses)
+        newly_diverged = training & ~torch.isfinite(losses + penalties).all(0)
+        if bool(newly_diverged.any()):
+            for j in torch.nonzero(newly_diverged).flatten().tolist():
+                diverged_at[j] = epoch
+            alive &= ~newly_diverged
+            training &= ~newly_diverged
+        data_sum, pen_sum = (torch.stack((losses, penalties), 1).double() * weights.unsqueeze(1)).sum(0)
         val_loss, val_metric = _evaluate(pop, x_va, y_va, data.task)
         for j in range(k):
             if not bool(training[j]):

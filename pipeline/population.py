@@ -90,10 +90,11 @@ class MaskStream:
 
 
 # MKL's batched GEMM on CPU takes a slow path for narrow outputs: [10, 32, 128] x [10, 128, 10]
-# costs 3x as much as x [10, 128, 16] (benchmarks/bench.py --only 6 measures it). So the output
+# costs 3x as much as x [10, 128, 16] (BENCHMARKS.md, session 4). So the output
 # layer is stored with at least MIN_OUT columns; the extra ones start at zero, get zero
 # gradient (the loss sees only the real outputs), so every optimizer and penalty leaves them zero.
 MIN_OUT = 16
+GATHER_BYTES = 64 << 20  # gather a whole epoch's batches at once when they fit in this
 
 
 class Population:
@@ -190,10 +191,11 @@ def _penalty(penalized: list[torch.Tensor], l1: Optional[torch.Tensor], half_l2:
     of the six autograd takes for abs/pow, sum and their backward)."""
     k = penalized[0].shape[0]
     total = torch.zeros(k, device=penalized[0].device)
+    norm = torch.linalg.vector_norm  # one kernel per tensor, where abs/square then sum take two
     if l1 is not None:
-        total += l1 * sum(w.abs().sum((1, 2)) for w in penalized)
+        total += l1 * sum(norm(w, 1, dim=(1, 2)) for w in penalized)
     if half_l2 is not None:
-        total += half_l2 * sum(w.square().sum((1, 2)) for w in penalized)
+        total += half_l2 * sum(norm(w, 2, dim=(1, 2)).square() for w in penalized)
     return total
 
 
@@ -230,6 +232,7 @@ def train_population(cfgs: list[TrialConfig], data: Splits) -> list[Union[TrainR
     x_tr, y_tr = data.x_train.to(device), data.y_train.to(device)
     x_va, y_va = data.x_val.to(device), data.y_val.to(device)
     n = len(x_tr)
+    gather_epochs = k * x_tr.numel() * x_tr.element_size() <= GATHER_BYTES
     keys = ("train_loss", "train_data_loss", "train_penalty", "val_loss", "val_metric")
     history = [{key: [] for key in keys} for _ in range(k)]
     alive = torch.ones(k, dtype=torch.bool, device=device)      # not diverged
@@ -256,11 +259,16 @@ def train_population(cfgs: list[TrialConfig], data: Splits) -> list[Union[TrainR
         l1_on = torch.where(on, l1, 0.0) if use_l1 else None
         l2_on = torch.where(on, l2, 0.0)
         order = torch.stack([torch.randperm(n, generator=g) for g in g_order]).to(device)
+        # Small data: every model's epoch gathered at once; a step then takes a view of it.
+        # Large data (MNIST: 600 MB for K = 10) is gathered step by step.
+        x_epoch = x_tr[order] if gather_epochs else None
+        y_epoch = y_tr[order] if gather_epochs else None
         step_losses, step_penalties, batch_sizes = [], [], []   # summed once per epoch, not per step
         starts = range(0, n, c0.batch_size)
         for start, masks in zip(starts, pop.masks.epoch([min(c0.batch_size, n - s) for s in starts])):
-            idx = order[:, start:start + c0.batch_size]
-            data_loss = _per_model_loss(data.task, pop.forward(x_tr[idx], masks), y_tr[idx])
+            step = slice(start, start + c0.batch_size)
+            x, y = (x_epoch[:, step], y_epoch[:, step]) if gather_epochs else (x_tr[order[:, step]], y_tr[order[:, step]])
+            data_loss = _per_model_loss(data.task, pop.forward(x, masks), y)
             if use_l1 or use_penalty_l2:
                 step_penalties.append(_penalty(penalized, l1_k if use_l1 else None,
                                                half_l2_k if use_penalty_l2 else None))
@@ -282,7 +290,7 @@ def train_population(cfgs: list[TrialConfig], data: Splits) -> list[Union[TrainR
                         p[frozen] = saved
             step_losses.append(data_loss.detach())
             release_free_memory()
-            batch_sizes.append(len(idx[0]))
+            batch_sizes.append(y.shape[1])
         weights = torch.tensor(batch_sizes, dtype=torch.float64, device=device).view(-1, 1)
         losses = torch.stack(step_losses)                                   # [steps, K]
         penalties = torch.stack(step_penalties) if step_penalties else torch.zeros_like(losses)
@@ -294,16 +302,19 @@ def train_population(cfgs: list[TrialConfig], data: Splits) -> list[Union[TrainR
             training &= ~newly_diverged
         data_sum, pen_sum = (torch.stack((losses, penalties), 1).double() * weights.unsqueeze(1)).sum(0)
         val_loss, val_metric = _evaluate(pop, x_va, y_va, data.task)
+        # one conversion to Python floats per epoch, not one per model and value
+        is_training = training.tolist()
+        data_sums, pen_sums, val_losses, val_metrics = (t.tolist() for t in (data_sum, pen_sum, val_loss, val_metric))
+        train_sums = (data_sum + pen_sum).tolist()
         for j in range(k):
-            if not bool(training[j]):
+            if not is_training[j]:
                 continue
-            if not math.isfinite(float(val_loss[j])):
+            if not math.isfinite(val_losses[j]):
                 diverged_at[j] = epoch
                 alive[j] = training[j] = False
                 continue
-            row = {"train_data_loss": float(data_sum[j]) / n, "train_penalty": float(pen_sum[j]) / n,
-                   "train_loss": float(data_sum[j] + pen_sum[j]) / n, "val_loss": float(val_loss[j]),
-                   "val_metric": float(val_metric[j])}
+            row = {"train_data_loss": data_sums[j] / n, "train_penalty": pen_sums[j] / n,
+                   "train_loss": train_sums[j] / n, "val_loss": val_losses[j], "val_metric": val_metrics[j]}
             for key, v in row.items():
                 history[j][key].append(v)
             epochs_run[j] = epoch

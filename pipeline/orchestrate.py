@@ -32,7 +32,7 @@ from optuna.trial import TrialState
 from . import datasets as datasets_mod
 from .errors import UsageError, failure_reason
 from .study import ARMS, DatasetPlan, Study
-from .tracking import Tracker, dataset_input, mask_credentials, quote_filter, tracking_uri
+from .tracking import NewRun, Tracker, dataset_input, mask_credentials, quote_filter, tracking_uri
 from .train import TrialConfig, loss_and_metric, resolve_device, train
 
 # A journal file: appends instead of SQL transactions (Optuna's SQLite storage spent ~70 ms of
@@ -370,12 +370,8 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
             try:
                 with signals_deferred(), ctx.clock("bookkeeping"):  # pop cells and open their runs as one unit
                     popped = pop_cells(ostudy, batch)
-                    for t, arm, seed in popped:
-                        try:
-                            trials.append(Trial(ctx, plan, ostudy, t, arm, seed, parent_id, tags, ds_input,
-                                                tuned.get(arm)))
-                        except TakenOver:
-                            continue
+                    trials = open_trials(ctx, [Trial(ctx, plan, ostudy, t, arm, seed, parent_id, tags, ds_input,
+                                                     tuned.get(arm)) for t, arm, seed in popped])
             except Interrupted:  # a signal held during the block: these trials never started training
                 for t in trials:
                     t.interrupted()
@@ -404,11 +400,6 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
 
 
 TAKEN_OVER = "taken over: another worker failed this trial while this one was paused; the cell is retried"
-
-
-class TakenOver(Exception):
-    """Our trial was failed by another worker (stale heartbeat, or no name after ORPHAN_S)
-    while this process was paused; the cell is trained again, so this attempt is dropped."""
 
 
 def pop_cells(ostudy: optuna.Study, limit: int) -> list:
@@ -491,20 +482,12 @@ class Trial:
             training = tuned_training(training, arm, tuned)
             tags = {**tags, "tuned": "yes"}
         self.cfg = TrialConfig.for_cell(training, arm, seed, ctx.device)
-        self.run_id = None
-        try:
-            trial.set_user_attr("worker", worker_id())
-            self.run_id = ctx.tracker.start_trial(
-                ctx.experiment_id, parent_id, self.name,
-                tags={**tags, "regularizer": arm, "seed": seed, "optuna_trial": trial.number,
-                      "optuna_study": ostudy.study_name, "engine": plan.training.engine,
-                      "device": str(resolve_device(self.cfg.device))},  # at the start: one write less
-                params={**self.cfg.params(), "dataset": plan.label}, dataset_input=ds_input)
-            trial.set_user_attr("mlflow_run_id", self.run_id)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            if self.run_id:
-                ctx.tracker.fail_trial(self.run_id, TAKEN_OVER, status="KILLED")
-            raise TakenOver(self.name) from None
+        self.run = NewRun(parent_id, self.name,
+                          tags={**tags, "regularizer": arm, "seed": seed, "optuna_trial": trial.number,
+                                "optuna_study": ostudy.study_name, "engine": plan.training.engine,
+                                "device": str(resolve_device(self.cfg.device))},  # at the start: one write less
+                          params={**self.cfg.params(), "dataset": plan.label}, dataset_input=ds_input)
+        self.run_id: Optional[str] = None
         self.started = time.perf_counter()
         self.done = False  # recorded as finished, failed or interrupted
 
@@ -529,24 +512,22 @@ class Trial:
 
     def finished(self, result, seconds: float) -> bool:
         with signals_deferred(), self.ctx.clock("bookkeeping"):
-            return self._finished(result, seconds)
+            return record_finished([self], [result], seconds)[0]
 
-    def _finished(self, result, seconds: float) -> bool:
-        self.done = True
-        if self._taken_over():  # checked first, so its run is not shown FINISHED in the common case
-            return self._lost()
-        final = {**result.final, "train_seconds": seconds, "epochs_run": result.epochs_run,
-                 "best_epoch": result.best_epoch}
-        self.ctx.tracker.finish_trial(self.run_id, result.history, final, tags={},
-                                      artifacts={"weight_histogram.json": result.weight_histogram})
+    def final(self, result, seconds: float) -> dict:
+        return {**result.final, "train_seconds": seconds, "epochs_run": result.epochs_run,
+                "best_epoch": result.best_epoch}
+
+    def _tell(self, final: dict) -> bool:
+        """Optuna's side of a finished trial, once its MLflow run is FINISHED."""
         try:
             for k in RESULT_ATTRS:
                 self.trial.set_user_attr(k, final[k])
             self.ostudy.tell(self.trial, final["final_val_metric"])
-        except optuna.exceptions.UpdateFinishedTrialError:  # taken over since the check above
+        except optuna.exceptions.UpdateFinishedTrialError:  # taken over since the check before
             return self._lost()
         print(f"  {self.name:<28} val={final['final_val_metric']:.4f} test={final['test_metric']:.4f} "
-              f"gap={final['gap_metric']:+.4f} ({seconds:.2f}s)", flush=True)
+              f"gap={final['gap_metric']:+.4f} ({final['train_seconds']:.2f}s)", flush=True)
         return True
 
     def failed(self, e: Exception, history: dict) -> bool:
@@ -606,14 +587,61 @@ def train_together(trials: list[Trial], data) -> Optional[list]:
         return None
 
 
+def open_trials(ctx: RunContext, trials: list[Trial]) -> list[Trial]:
+    """Name this worker on each popped trial, open their MLflow runs (one transaction on MLflow's
+    SQL store) and link each run to its trial. A trial another worker failed meanwhile is
+    dropped (its run, if opened, ends KILLED); its cell is retried."""
+    named = []
+    for t in trials:
+        try:
+            t.trial.set_user_attr("worker", worker_id())
+            named.append(t)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+    opened = []
+    for t, run_id in zip(named, ctx.tracker.start_trials(ctx.experiment_id, [t.run for t in named])):
+        t.run_id = run_id
+        try:
+            t.trial.set_user_attr("mlflow_run_id", run_id)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            ctx.tracker.fail_trial(run_id, TAKEN_OVER, status="KILLED")
+            continue
+        t.started = time.perf_counter()
+        opened.append(t)
+    return opened
+
+
+def record_finished(trials: list[Trial], results: list, seconds: float) -> list[bool]:
+    """Record trained trials: MLflow first (the finished runs' metrics and status in one
+    transaction), then Optuna, so that a crash in between leaves a trial RUNNING (retrained, or
+    recovered from its FINISHED run), never COMPLETE without its run. A result that is an error
+    fails its trial alone."""
+    ok: dict[int, bool] = {}
+    done = []
+    for i, (t, r) in enumerate(zip(trials, results)):
+        if isinstance(r, Exception):
+            ok[i] = t._failed(r, getattr(r, "history", {}))
+            continue
+        t.done = True
+        if t._taken_over():  # checked first, so its run is not shown FINISHED in the common case
+            ok[i] = t._lost()
+        else:
+            done.append((i, t, t.final(r, seconds)))
+    if done:
+        trials[0].ctx.tracker.finish_trials([(t.run_id, results[i].history, final,
+                                              {"weight_histogram.json": results[i].weight_histogram})
+                                             for i, t, final in done])
+    for i, t, final in done:
+        ok[i] = t._tell(final)
+    return [ok[i] for i in range(len(trials))]
+
+
 def record_population(trials: list[Trial], results: list) -> list[bool]:
-    """Write each trial's results: MLflow first, then Optuna, so that a crash in between leaves
-    the trial RUNNING (retrained later), never COMPLETE without its run. Runs on the recorder
-    thread while the next population trains; signals are handled by the main thread."""
+    """record_finished on the recorder thread, while the next population trains; signals are
+    handled by the main thread."""
     seconds = (time.perf_counter() - trials[0].started) / len(trials)  # wall time per model
     with trials[0].ctx.clock("recording_background"):
-        return [t._failed(r, getattr(r, "history", {})) if isinstance(r, Exception) else t._finished(r, seconds)
-                for t, r in zip(trials, results)]
+        return record_finished(trials, results, seconds)
 
 
 def load_all(study: Study) -> dict[str, datasets_mod.Splits]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import re
 import time
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Optional
 
 from mlflow import MlflowClient
@@ -100,12 +102,32 @@ class Tracker:
             self.client.log_inputs(run_id, [dataset_input])
         return run_id
 
+    def start_trials(self, experiment_id: str, trials: list[NewRun]) -> list[str]:
+        """start_trial for several runs: one transaction for all of them on MLflow's SQL store
+        (create_runs), MLflow's own calls, run by run, elsewhere."""
+        created = create_runs(self.client, experiment_id, trials)
+        if created is None:
+            return [self.start_trial(experiment_id, t.parent_id, t.name, t.tags, t.params, t.dataset_input, t.kind)
+                    for t in trials]
+        self._artifact_uris.update(created)
+        return list(created)
+
+    def finish_trials(self, done: list[tuple[str, dict, dict, dict]]) -> None:
+        """finish_trial for several runs [(run_id, history, final, artifacts)]: artifacts first,
+        then every run's metrics and FINISHED status in one transaction (finish_runs); run by
+        run where that is not possible."""
+        ts = _now_ms()
+        for run_id, _, _, artifacts in done:
+            for path, payload in artifacts.items():
+                self.log_dict(run_id, payload, path)
+        if not finish_runs(self.client, {run_id: _trial_metrics(history, final, ts)
+                                         for run_id, history, final, _ in done}):
+            for run_id, history, final, _ in done:
+                self.finish_trial(run_id, history, final, tags={}, artifacts={})
+
     def finish_trial(self, run_id: str, history: dict[str, list[float]], final: dict[str, float],
                      tags: dict[str, str], artifacts: dict[str, dict]) -> None:
-        ts = _now_ms()
-        metrics = [Metric(key, float(v), ts, step) for key, series in history.items()
-                   for step, v in enumerate(series, start=1)]
-        metrics += [Metric(key, float(v), ts, 0) for key, v in final.items()]
+        metrics = _trial_metrics(history, final, _now_ms())
         if insert_new_metrics(self.client, run_id, metrics):
             metrics = []
         self.log_metrics(run_id, metrics, tags)
@@ -115,12 +137,24 @@ class Tracker:
 
     def log_dict(self, run_id: str, payload: dict, path: str) -> None:
         """MlflowClient.log_dict, without its get_run to find where the run's artifacts go
-        (~10 ms a trial) when we started the run ourselves and so know it."""
+        (~10 ms a trial) when we started the run ourselves and so know it. A run whose artifacts
+        live in a local directory (MLflow's default next to a file or SQLite store) gets the file
+        written in place: what MLflow's LocalArtifactRepository would copy there, without its
+        temporary file and path checks (~2 ms a trial)."""
         uri = self._artifact_uris.pop(run_id, None)
         if uri is None:
             self.client.log_dict(run_id, payload, path)
             return
         import json
+
+        text = json.dumps(payload, indent=2, default=str)  # as MlflowClient.log_dict writes JSON
+        local_dir = _local_artifact_dir(uri)
+        if local_dir is not None and not os.path.isabs(path) and ".." not in path.split("/"):
+            target = os.path.join(local_dir, path)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "w") as f:
+                f.write(text)
+            return
         import tempfile
 
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
@@ -128,7 +162,7 @@ class Tracker:
         with tempfile.TemporaryDirectory() as tmp:
             local = os.path.join(tmp, os.path.basename(path))
             with open(local, "w") as f:
-                json.dump(payload, f, indent=2, default=str)  # as MlflowClient.log_dict writes JSON
+                f.write(text)
             get_artifact_repository(uri, tracking_uri=self.uri).log_artifact(
                 local, os.path.dirname(path) or None)
 
@@ -167,26 +201,168 @@ class Tracker:
                 return runs
 
 
-def insert_new_metrics(client: MlflowClient, run_id: str, metrics: list[Metric]) -> bool:
-    """Write a run's metrics with two bulk INSERTs when the tracking store is MLflow's SQL
-    store. False, with nothing written, for any other store, or when the run already has one
-    of these metrics (the caller then uses log_batch, which merges them).
+def _trial_metrics(history: dict[str, list[float]], final: dict[str, float], ts: int) -> list[Metric]:
+    """A trial's per-epoch series (step = epoch) and its final values (step 0)."""
+    return [Metric(key, float(v), ts, step) for key, series in history.items() for step, v in enumerate(series, start=1)
+            ] + [Metric(key, float(v), ts, 0) for key, v in final.items()]
 
-    Why: MlflowClient.log_batch builds an ORM object per row and compares each with the run's
-    latest value (a known cost upstream: mlflow/mlflow#3010): for a trial's ~225 rows ~18 ms
-    of Python, the largest share of a small trial's bookkeeping. Bulk rows cost ~4 ms. They
-    are the rows log_batch writes (the same sanitizing of NaN and infinities, the same "latest"
-    rule: highest step, then timestamp, then value); a test reads both back through
-    MlflowClient and compares."""
-    import sqlalchemy
-    from mlflow.exceptions import MlflowException
+
+# The tracking fast paths below write MLflow's SQL tables directly, as MLflow's own store code
+# writes them; they are used only while MLflow's schema is the one they were written and tested
+# against (tests/test_tracking.py reads everything back through MlflowClient and compares it with
+# what MLflow's own calls wrote). Any other schema, or any other store (an `mlflow server` over
+# HTTP), gets MLflow's own calls.
+KNOWN_SCHEMA = "dc11669786a5"  # MLflow 3.17's latest migration
+
+
+@dataclass
+class NewRun:
+    """A child run to open: what start_trial takes."""
+    parent_id: str
+    name: str
+    tags: dict
+    params: dict
+    dataset_input: Optional[DatasetInput] = None
+    kind: str = "trial"
+
+
+@lru_cache(maxsize=1)
+def _schema_is_known() -> bool:
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    return _get_latest_schema_revision() == KNOWN_SCHEMA
+
+
+def sql_store(client: MlflowClient):
+    """The client's SqlAlchemyStore when the fast paths may use it, else None. (The store checks
+    on opening that the database is at MLflow's latest migration, so checking MLflow's is enough.)"""
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     store = getattr(getattr(client, "_tracking_client", None), "store", None)
-    if not isinstance(store, SqlAlchemyStore) or not metrics:
-        return False
-    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric
+    return store if isinstance(store, SqlAlchemyStore) and _schema_is_known() else None
 
+
+def create_runs(client: MlflowClient, experiment_id: str, runs: list[NewRun]) -> Optional[dict[str, str]]:
+    """Open child runs with their tags, params and dataset input in one transaction on MLflow's
+    SQL store: {run_id: artifact_uri}, in the order given; None, with nothing written, when the
+    fast path is not available.
+
+    Why: MLflow opens a run with three calls (create_run, log_batch of params, log_inputs), each
+    its own transaction of several ORM statements: ~10 ms of Python a run, half of a small
+    trial's bookkeeping. The rows are the ones those calls write (SqlAlchemyStore.create_run,
+    _log_params, _log_inputs_impl), validated by MLflow's own validators."""
+    store = sql_store(client)
+    if store is None or not runs:
+        return None
+    import uuid
+
+    import sqlalchemy
+    from mlflow.entities import LifecycleStage, RunStatus, SourceType
+    from mlflow.store.tracking.dbmodels.models import SqlDataset, SqlInput, SqlInputTag, SqlParam, SqlRun, SqlTag
+    from mlflow.utils.mlflow_tags import MLFLOW_USER
+    from mlflow.utils.uri import append_to_uri_path
+    from mlflow.utils.validation import _validate_batch_log_data
+
+    experiment = store.get_experiment(experiment_id)
+    store._check_experiment_is_active(experiment)
+    now = _now_ms()
+    created: dict[str, str] = {}
+    rows: dict[type, list[dict]] = {SqlRun: [], SqlTag: [], SqlParam: [], SqlDataset: [], SqlInput: [], SqlInputTag: []}
+    datasets: dict[tuple[str, str], str] = {}  # (name, digest) -> dataset uuid
+    with store.ManagedSessionMaker(read_only=False) as session:
+        wanted = {(r.dataset_input.dataset.name, r.dataset_input.dataset.digest): r.dataset_input.dataset
+                  for r in runs if r.dataset_input is not None}
+        if wanted:  # a dataset already logged in this experiment is reused, as log_inputs does
+            for d in session.query(SqlDataset).filter(SqlDataset.experiment_id == int(experiment_id),
+                                                      SqlDataset.name.in_([k[0] for k in wanted]),
+                                                      SqlDataset.digest.in_([k[1] for k in wanted])):
+                datasets[(d.name, d.digest)] = d.dataset_uuid
+            for key, ds in wanted.items():
+                if key not in datasets:
+                    datasets[key] = uuid.uuid4().hex
+                    rows[SqlDataset].append(dict(
+                        dataset_uuid=datasets[key], experiment_id=int(experiment_id), name=ds.name, digest=ds.digest,
+                        dataset_source_type=ds.source_type, dataset_source=ds.source, dataset_schema=ds.schema,
+                        dataset_profile=ds.profile))
+        for r in runs:
+            run_id = uuid.uuid4().hex
+            tags = {MLFLOW_PARENT_RUN_ID: r.parent_id, "kind": r.kind, **{k: str(v) for k, v in r.tags.items()},
+                    MLFLOW_RUN_NAME: r.name}
+            _, params, tag_list = _validate_batch_log_data(
+                [], [Param(k, _param(v)) for k, v in r.params.items()], [RunTag(k, v) for k, v in tags.items()])
+            created[run_id] = append_to_uri_path(experiment.artifact_location, run_id, store.ARTIFACTS_FOLDER_NAME)
+            rows[SqlRun].append(dict(
+                run_uuid=run_id, name=r.name, artifact_uri=created[run_id], experiment_id=int(experiment_id),
+                source_type=SourceType.to_string(SourceType.UNKNOWN), source_name="", entry_point_name="",
+                user_id=tags.get(MLFLOW_USER, "unknown"), status=RunStatus.to_string(RunStatus.RUNNING),
+                start_time=now, end_time=None, deleted_time=None, source_version="",
+                lifecycle_stage=LifecycleStage.ACTIVE))
+            rows[SqlTag] += [dict(key=t.key, value=t.value, run_uuid=run_id) for t in tag_list]
+            rows[SqlParam] += [dict(key=p.key, value=p.value, run_uuid=run_id) for p in params]
+            if r.dataset_input is not None:
+                ds = r.dataset_input.dataset
+                input_id = uuid.uuid4().hex
+                rows[SqlInput].append(dict(input_uuid=input_id, source_type="DATASET",
+                                           source_id=datasets[(ds.name, ds.digest)], destination_type="RUN",
+                                           destination_id=run_id))
+                rows[SqlInputTag] += [dict(input_uuid=input_id, name=t.key, value=t.value) for t in r.dataset_input.tags]
+        for model, values in rows.items():  # parents before children: the foreign keys' order
+            if values:
+                session.execute(model.__table__.insert(), values)  # Core: no per-row ORM work
+    return created
+
+
+def finish_runs(client: MlflowClient, metrics: dict[str, list[Metric]], status: str = "FINISHED") -> bool:
+    """Write runs' metrics and end them with `status`, in one transaction on MLflow's SQL store.
+    False, with nothing written, when the fast path is not available or a run already has one
+    of these metrics (the caller then uses MLflow's calls, which merge them).
+
+    Why: MlflowClient.log_batch builds an ORM object per row and compares each with the run's
+    latest value (a known cost upstream: mlflow/mlflow#3010): for a trial's ~225 rows ~18 ms of
+    Python. The bulk rows are the ones log_batch writes (the same sanitizing of NaN and
+    infinities, the same "latest" rule: highest step, then timestamp, then value), and the end is
+    what set_terminated writes."""
+    store = sql_store(client)
+    if store is None or not metrics:
+        return False
+    import sqlalchemy
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.tracking.dbmodels.models import SqlLatestMetric, SqlMetric, SqlRun
+
+    rows, latest = [], []
+    for run_id, run_metrics in metrics.items():
+        r, lat = _metric_rows(store, run_id, run_metrics)
+        rows += r
+        latest += lat
+    try:
+        # read_only=False: MLflow routes read-only sessions to a read replica when one is set up
+        with store.ManagedSessionMaker(read_only=False) as session:
+            found = {run.run_uuid: run for run in
+                     session.query(SqlRun).filter(SqlRun.run_uuid.in_(list(metrics)))}
+            for run_id in metrics:  # as log_batch and set_terminated check
+                if run_id not in found:
+                    store._get_run(run_uuid=run_id, session=session)  # raises MLflow's "not found"
+                store._check_run_is_active(found[run_id])
+            if rows:
+                session.execute(SqlMetric.__table__.insert(), rows)
+                session.execute(SqlLatestMetric.__table__.insert(), latest)
+            if status is not None:
+                session.execute(sqlalchemy.update(SqlRun).where(SqlRun.run_uuid.in_(list(metrics)))
+                                .values(status=status, end_time=_now_ms()))
+    except MlflowException as e:
+        if isinstance(e.__cause__, sqlalchemy.exc.IntegrityError):
+            return False  # rolled back: a run has some of these metrics already
+        raise
+    return True
+
+
+def insert_new_metrics(client: MlflowClient, run_id: str, metrics: list[Metric]) -> bool:
+    """One run's metrics as bulk rows (finish_runs without ending the run)."""
+    return bool(metrics) and finish_runs(client, {run_id: metrics}, status=None)
+
+
+def _metric_rows(store, run_id: str, metrics: list[Metric]) -> tuple[list[dict], list[dict]]:
+    """The metrics and latest_metrics rows log_batch would write for these metrics."""
     rows, latest = {}, {}
     for m in metrics:
         is_nan, value = store.sanitize_metric_value(float(m.value))
@@ -196,17 +372,17 @@ def insert_new_metrics(client: MlflowClient, run_id: str, metrics: list[Metric])
         best = latest.get(m.key)
         if best is None or (row["step"], row["timestamp"], value) > (best["step"], best["timestamp"], best["value"]):
             latest[m.key] = row
-    try:
-        # read_only=False: MLflow routes read-only sessions to a read replica when one is set up
-        with store.ManagedSessionMaker(read_only=False) as session:
-            store._check_run_is_active(store._get_run(run_uuid=run_id, session=session))  # as log_batch does
-            session.execute(sqlalchemy.insert(SqlMetric), list(rows.values()))
-            session.execute(sqlalchemy.insert(SqlLatestMetric), list(latest.values()))
-    except MlflowException as e:
-        if isinstance(e.__cause__, sqlalchemy.exc.IntegrityError):
-            return False  # rolled back: the run has some of these metrics already
-        raise
-    return True
+    return list(rows.values()), list(latest.values())
+
+
+def _local_artifact_dir(uri: str) -> Optional[str]:
+    """The directory of a local artifact URI (a plain path or file://), else None."""
+    from urllib.parse import urlparse
+
+    from mlflow.utils.file_utils import local_file_uri_to_path
+
+    scheme = urlparse(uri).scheme
+    return local_file_uri_to_path(uri) if scheme in ("", "file") else None
 
 
 def run_link(tracking_uri: str, experiment_id: str, run_id: str = "") -> str:

@@ -241,7 +241,7 @@ def test_a_paused_worker_whose_trials_were_taken_over_carries_on(workdir, env, m
     """A worker paused past the grace period (SIGSTOP, a suspended laptop) finds that another
     worker failed its trials meanwhile. It must not crash, and must not leave a FINISHED run for
     a cell that will be trained again: its runs end KILLED and the next run trains each cell once."""
-    from pipeline.orchestrate import TAKEN_OVER, TakenOver, Trial, base_tags, pop_cells, prepare
+    from pipeline.orchestrate import TAKEN_OVER, Trial, base_tags, open_trials, pop_cells, prepare
     from pipeline.train import train
 
     write_study(workdir / "p.yaml", tiny_study_dict(name="paused", seeds=1, arms=["none", "l2"],
@@ -254,13 +254,13 @@ def test_a_paused_worker_whose_trials_were_taken_over_carries_on(workdir, env, m
     ostudy = optuna.load_study(study_name=optuna_study_name(study, plan), storage=get_storage(storage))
     parent, tags = ostudy.user_attrs["mlflow_parent_run_id"], base_tags(study, plan, splits)
     (t1, arm1, seed1), (t2, arm2, seed2) = pop_cells(ostudy, 2)
-    named = Trial(ctx, plan, ostudy, t1, arm1, seed1, parent, tags, None)
+    [named] = open_trials(ctx, [Trial(ctx, plan, ostudy, t1, arm1, seed1, parent, tags, None)])
     result = train(named.cfg, splits)
     for t in (t1, t2):  # what another worker's reaper does to a paused worker's trials
         ostudy._storage.set_trial_user_attr(t._trial_id, "fail_reason", "worker died")
         ostudy._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-    with pytest.raises(TakenOver):  # the second was not even named yet
-        Trial(ctx, plan, ostudy, t2, arm2, seed2, parent, tags, None)
+    # the second was not even named yet: it is dropped, and no run is opened for it
+    assert open_trials(ctx, [Trial(ctx, plan, ostudy, t2, arm2, seed2, parent, tags, None)]) == []
     assert named.finished(result, 1.0) is False  # the first finished training: its result is dropped
     run = ctx.tracker.client.get_run(named.run_id)
     assert run.info.status == "KILLED" and run.data.tags["fail_reason"] == TAKEN_OVER

@@ -84,3 +84,83 @@ def test_bulk_metrics_and_artifacts_read_back_as_mlflow_writes_them(tracking_uri
         client.log_batch(reference, metrics=METRICS[:1])
     with pytest.raises(MlflowException, match="must be in the 'active' state"):
         insert_new_metrics(client, reference, [Metric("other", 1.0, 1, 1)])
+
+
+def test_runs_opened_and_finished_in_bulk_read_back_as_mlflow_writes_them(tracking_uri):
+    """Tracker.start_trials / finish_trials (one transaction per population on MLflow's SQL
+    store) against MLflow's own calls for the same run: everything MlflowClient reads back is
+    the same, searches find both, and datasets are shared as log_inputs shares them."""
+    from mlflow.entities import Param
+    from mlflow.store.tracking.dbmodels.models import SqlDataset
+    from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+    from pipeline.datasets import load
+    from pipeline.study import DatasetSpec
+    from pipeline.tracking import NewRun, _param, _trial_metrics, dataset_input, sql_store
+
+    tracker = Tracker(tracking_uri)
+    client = tracker.client
+    assert sql_store(client) is not None  # the fast path is in use with the pinned MLflow
+    exp = client.create_experiment("bulk-runs")
+    parent = client.create_run(exp).info.run_id
+    ds = dataset_input(load(DatasetSpec(name="wine"), 0))
+    tags = {"regularizer": "l2", "seed": 3, "mlflow.user": "alice", "study": "it's"}
+    params = {"lr": 0.1, "hidden": [16, 16], "long": "x" * 7000}
+    history = {"val_metric": [0.5, math.nan, 0.7], "train_loss": [1.0, 0.5, INF]}
+    final = {"test_metric": 0.65, "gap_metric": -0.1}
+    art = {"weight_histogram.json": {"layer0": {"counts": [1, 2, 3]}}}
+
+    ref = client.create_run(exp, run_name="wine/l2/seed3", tags={
+        MLFLOW_PARENT_RUN_ID: parent, "kind": "trial", **{k: str(v) for k, v in tags.items()}}).info.run_id
+    client.log_batch(ref, params=[Param(k, _param(v)) for k, v in params.items()])
+    client.log_inputs(ref, [ds])
+    client.log_batch(ref, metrics=_trial_metrics(history, final, 1000))
+    client.log_dict(ref, art["weight_histogram.json"], "weight_histogram.json")
+    client.set_terminated(ref, "FINISHED")
+
+    bulk = tracker.start_trials(exp, [NewRun(parent, "wine/l2/seed3", tags, params, ds),
+                                      NewRun(parent, "wine/none/seed4", {"seed": 4}, {"lr": 0.2}, ds)])
+    assert client.get_run(bulk[0]).info.status == "RUNNING"
+    tracker.finish_trials([(run, history, final, art) for run in bulk])
+
+    a, b = client.get_run(ref), client.get_run(bulk[0])
+    for field in ("status", "lifecycle_stage", "user_id", "run_name", "experiment_id"):
+        assert getattr(b.info, field) == getattr(a.info, field), field
+    assert b.info.user_id == "alice" and b.info.end_time >= b.info.start_time > 0
+    assert b.info.artifact_uri == a.info.artifact_uri.replace(ref, bulk[0])
+    assert b.data.tags == a.data.tags and b.data.params == a.data.params and len(b.data.params["long"]) == 6000
+    assert b.data.metrics.keys() == a.data.metrics.keys()
+    assert all(_same(a.data.metrics[k], b.data.metrics[k]) for k in a.data.metrics)
+    for key in a.data.metrics:
+        ha, hb = ([(m.step, m.value) for m in client.get_metric_history(r, key)] for r in (ref, bulk[0]))
+        assert len(ha) == len(hb) and all(x[0] == y[0] and _same(x[1], y[1]) for x, y in zip(ha, hb)), key
+    [ia], [ib] = a.inputs.dataset_inputs, b.inputs.dataset_inputs
+    assert ib.dataset.to_dictionary() == ia.dataset.to_dictionary()
+    assert [(t.key, t.value) for t in ib.tags] == [(t.key, t.value) for t in ia.tags]
+    assert mlflow.artifacts.load_dict(f"{b.info.artifact_uri}/weight_histogram.json") == art["weight_histogram.json"]
+    found = client.search_runs([exp], f"tags.mlflow.parentRunId = '{parent}' AND params.lr = '0.1' "
+                                      "AND tags.regularizer = 'l2' AND attributes.run_name = 'wine/l2/seed3' "
+                                      "AND attributes.status = 'FINISHED' AND metrics.test_metric > 0.6")
+    assert {r.info.run_id for r in found} == {ref, bulk[0]}
+    assert client.get_run(bulk[1]).data.params == {"lr": "0.2"}
+    store = sql_store(client)
+    with store.ManagedSessionMaker() as session:  # one dataset row, used by all three runs
+        assert session.query(SqlDataset).filter(SqlDataset.experiment_id == int(exp)).count() == 1
+
+    # A run that already has one of the metrics: nothing of the batch is written in bulk, and
+    # finish_trials ends every run through MLflow's own calls, which merge the metrics.
+    more = tracker.start_trials(exp, [NewRun(parent, f"wine/l1/seed{s}", {}, {}, ds) for s in (5, 6)])
+    client.log_metric(more[1], "test_metric", 0.1, timestamp=5000, step=9)
+    tracker.finish_trials([(run, history, final, {}) for run in more])
+    got = [client.get_run(r) for r in more]
+    assert [g.info.status for g in got] == ["FINISHED", "FINISHED"]
+    assert got[0].data.metrics["test_metric"] == 0.65 and got[1].data.metrics["test_metric"] == 0.1
+    assert len(client.get_metric_history(more[1], "val_metric")) == 3
+
+    # Like set_terminated, ending a deleted run is refused; the experiment must be active to open one.
+    client.delete_run(bulk[1])
+    with pytest.raises(MlflowException, match="must be in the 'active' state"):
+        tracker.finish_trials([(bulk[1], {}, {"x": 1.0}, {})])
+    client.delete_experiment(exp)
+    with pytest.raises(MlflowException, match="must be in the 'active' state"):
+        tracker.start_trials(exp, [NewRun(parent, "late", {}, {})])

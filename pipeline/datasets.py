@@ -158,10 +158,10 @@ def _torchvision(cls_name: str):
         except RuntimeError as e:  # "Dataset not found" and download failures
             raise UsageError(f"dataset {spec.name}: field 'root' = {root!r}: {cls_name} files not found "
                              f"and could not be downloaded ({str(e).splitlines()[0]})") from None
-        x_tr = train.data.reshape(len(train.data), -1).numpy().astype(np.float32)
-        x_te = test.data.reshape(len(test.data), -1).numpy().astype(np.float32)
-        x_tr /= 255.0  # in place: MNIST-sized arrays are 190 MB a copy
-        x_te /= 255.0
+        # uint8 pixels: `load` splits them first and scales each split to [0, 1] as it makes it
+        # float32, so the whole set is never held as floats (MNIST: 190 MB a float copy)
+        x_tr = train.data.reshape(len(train.data), -1).numpy()
+        x_te = test.data.reshape(len(test.data), -1).numpy()
         return (x_tr, train.targets.numpy(), x_te, test.targets.numpy(),
                 f"torchvision.datasets.{cls_name} from {Path(root).resolve()}")
     return load
@@ -182,6 +182,25 @@ def _take(n_total: int, size, field_name: str, dataset: str) -> int:
     if n < 2:
         raise UsageError(f"dataset {dataset}: field 'train_size' = {size!r}: leaves fewer than 2 training samples")
     return n
+
+
+def _own_float32(a: np.ndarray) -> np.ndarray:
+    """A split as its own float32 array, to standardize in place: uint8 features are pixel
+    intensities, scaled to [0, 1]; anything else is copied only when it is not one already."""
+    if a.dtype == np.uint8:
+        out = a.astype(np.float32)
+        out /= 255.0
+        return out
+    return np.require(a, np.float32, ["C_CONTIGUOUS", "OWNDATA", "WRITEABLE"])
+
+
+def _column_mean_std(x: np.ndarray, rows: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and (population) standard deviation as float32, accumulated in float64
+    over blocks of rows: x.std(axis=0) would hold a temporary as large as x (MNIST: 170 MB)."""
+    n = max(len(x), 1)
+    mean = sum(x[i:i + rows].sum(0, dtype=np.float64) for i in range(0, len(x), rows)) / n
+    var = sum(np.square(x[i:i + rows] - mean).sum(0) for i in range(0, len(x), rows)) / n
+    return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
 
 
 def load(spec: DatasetSpec, split_seed: int) -> Splits:
@@ -218,12 +237,9 @@ def load(spec: DatasetSpec, split_seed: int) -> Splits:
         if n_classes < 2:
             raise UsageError(f"dataset {spec.display}: the target has a single class; classification needs at least 2")
 
-    # Own float32 arrays, standardized in place below; copied only where a split is not one yet.
-    x_train, x_val, x_test = (np.require(a, np.float32, ["C_CONTIGUOUS", "OWNDATA", "WRITEABLE"])
-                              for a in (x_train, x_val, x_test))
+    x_train, x_val, x_test = (_own_float32(a) for a in (x_train, x_val, x_test))
     if spec.standardize:
-        mean = x_train.mean(axis=0)
-        std = x_train.std(axis=0)
+        mean, std = _column_mean_std(x_train)
         std[std < 1e-8] = 1.0  # constant features (blank MNIST pixels) stay at zero after centering
         for a in (x_train, x_val, x_test):  # in place, to keep peak memory near one copy per split
             a -= mean

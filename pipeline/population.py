@@ -95,6 +95,7 @@ class MaskStream:
 # gradient (the loss sees only the real outputs), so every optimizer and penalty leaves them zero.
 MIN_OUT = 16
 GATHER_BYTES = 64 << 20  # gather a whole epoch's batches at once when they fit in this
+EVAL_ELEMENTS = 8 << 20  # activations per evaluation block, all models together (32 MB)
 
 
 class Population:
@@ -186,9 +187,9 @@ def _per_model_loss(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tens
 @torch.no_grad()
 def _penalty(penalized: list[torch.Tensor], l1: Optional[torch.Tensor], half_l2: Optional[torch.Tensor]) -> torch.Tensor:
     """Each model's L1 + L2 penalty value, [K]: per-model sums first, then the strengths, the
-    reference's order (model.l1_penalty, model.l2_penalty). Outside autograd: their gradients,
-    l1 * sign(w) and l2 * w, are added to the gradients directly (two kernels per tensor instead
-    of the six autograd takes for abs/pow, sum and their backward)."""
+    reference's order (model.l1_penalty, model.l2_penalty). Outside autograd: the training loop
+    adds their gradients, l1 * sign(w) and l2 * w, to the data loss's directly, one addcmul per
+    tensor, where autograd would take abs/pow, sum and a backward kernel for each."""
     k = penalized[0].shape[0]
     total = torch.zeros(k, device=penalized[0].device)
     norm = torch.linalg.vector_norm  # one kernel per tensor, where abs/square then sum take two
@@ -201,15 +202,23 @@ def _penalty(penalized: list[torch.Tensor], l1: Optional[torch.Tensor], half_l2:
 
 @torch.no_grad()
 def _evaluate(pop: Population, x: torch.Tensor, y: torch.Tensor, task: str) -> tuple[torch.Tensor, torch.Tensor]:
-    # an expanded (stride-0) input: measured faster than one shared [m, in] x [in, K*out] matmul
-    out = pop.forward(x.unsqueeze(0).expand(pop.k, -1, -1))
-    yk = y.unsqueeze(0).expand(pop.k, -1)
-    loss = _per_model_loss(task, out, yk)
-    if task == "classification":
-        metric = (out.argmax(-1) == yk).float().mean(1)
-    else:
-        metric = loss
-    return loss, metric
+    """Each model's mean loss and metric on (x, y), [K] each, in blocks of rows so that the
+    activations of all K models stay within EVAL_ELEMENTS floats (MNIST's validation split at
+    K = 10 would otherwise hold ~130 MB; a large CSV's, gigabytes)."""
+    widest = max(x.shape[1], *(w.shape[2] for w in pop.W))
+    rows = max(1, EVAL_ELEMENTS // (pop.k * widest))
+    loss_sum = torch.zeros(pop.k, dtype=torch.float64, device=x.device)
+    correct = torch.zeros(pop.k, dtype=torch.float64, device=x.device)
+    for start in range(0, len(x), rows):
+        xb, yb = x[start:start + rows], y[start:start + rows]
+        # an expanded (stride-0) input: measured faster than one shared [m, in] x [in, K*out] matmul
+        out = pop.forward(xb.unsqueeze(0).expand(pop.k, -1, -1))
+        yk = yb.unsqueeze(0).expand(pop.k, -1)
+        loss_sum += _per_model_loss(task, out, yk).double() * len(xb)
+        if task == "classification":
+            correct += (out.argmax(-1) == yk).sum(1).double()
+    loss = (loss_sum / len(x)).float()
+    return loss, (correct / len(x)).float() if task == "classification" else loss
 
 
 def train_population(cfgs: list[TrialConfig], data: Splits) -> list[Union[TrainResult, Diverged]]:

@@ -1,5 +1,6 @@
 """Benchmarks for the population engine and the pipeline (make bench). Prints one table of
-ratios measured side by side in this run; medians of repeats. Results go to BENCHMARKS.md.
+ratios measured side by side in this run; medians of repeats, the two sides of each ratio
+measured in turn (median_times). Results go to BENCHMARKS.md.
 
 1. MNIST 784-256-256-10, batch 256, SGD: seconds per model-epoch of (a) the tutorial loop
    (torchvision ToTensor + DataLoader, one model), (b) the reference trainer, (c) the population
@@ -38,13 +39,25 @@ from pipeline.study import DatasetSpec, load_study  # noqa: E402
 from pipeline.train import TrialConfig, train  # noqa: E402
 
 
+EPOCHS = (1, 3)  # part 1 times each trainer at these epoch counts; per epoch = the slope
+
+
 def median_time(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return median_times([fn], repeats)[0]
+
+
+def median_times(fns: list, repeats: int) -> list[float]:
+    """Median wall time of each function over `repeats` rounds, the functions taking turns
+    within each round (in reverse order every other round): on a shared machine whose speed
+    drifts by tens of percent over minutes, measuring one side of a ratio after the other
+    measures the drift, not the code."""
+    times: list[list[float]] = [[] for _ in fns]
+    for r in range(repeats):
+        for i in (range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))):
+            t = time.perf_counter()
+            fns[i]()
+            times[i].append(time.perf_counter() - t)
+    return [statistics.median(t) for t in times]
 
 
 def matmul_flops_per_s(n: int = 2048, repeats: int = 5) -> float:
@@ -70,11 +83,10 @@ def tutorial_loop(n_train: int, epochs: int = 1) -> None:
             opt.step()
 
 
-def per_epoch(fn, repeats: int, epochs: tuple[int, int] = (1, 3)) -> tuple[float, float]:
-    """(seconds per additional epoch, one-off seconds): the slope and intercept of wall time
-    against epochs, so set-up and the final evaluation on every split (once per trial, whatever
-    the epochs) are not charged to the epoch."""
-    lo, hi = (median_time(lambda: fn(e), repeats) for e in epochs)
+def slope_and_intercept(lo: float, hi: float, epochs: tuple[int, int] = EPOCHS) -> tuple[float, float]:
+    """(seconds per additional epoch, one-off seconds) from wall times at two epoch counts, so
+    set-up and the final evaluation on every split (once per trial, whatever the epochs) are
+    not charged to the epoch."""
     slope = (hi - lo) / (epochs[1] - epochs[0])
     return slope, lo - slope * epochs[0]
 
@@ -85,14 +97,18 @@ def bench_mnist(repeats: int, n_train: int) -> list[tuple]:
     base = dict(arm="none", hidden=(256, 256), dropout=(0.0, 0.0), optimizer="sgd", lr=0.1, batch_size=256,
                 device="cpu")
     k = 10
-    t_tutorial, once_tutorial = per_epoch(lambda e: tutorial_loop(n_train, e), repeats)
-    t_reference, once_reference = per_epoch(lambda e: train(TrialConfig(seed=0, epochs=e, **base), data), repeats)
-    t_pop, once_pop = per_epoch(
-        lambda e: train_population([TrialConfig(seed=s, epochs=e, **base) for s in range(k)], data), repeats)
-    t_pop, once_pop = t_pop / k, once_pop / k
     params = 784 * 256 + 256 * 256 + 256 * 10
     flops = 6 * params * n_train  # forward 2, backward 4 FLOPs per weight per sample
-    limit = flops / matmul_flops_per_s()
+    trainers = [lambda e: tutorial_loop(n_train, e),
+                lambda e: train(TrialConfig(seed=0, epochs=e, **base), data),
+                lambda e: train_population([TrialConfig(seed=s, epochs=e, **base) for s in range(k)], data)]
+    limits = []  # the matmul throughput is measured in turn with the trainers, like them
+    times = median_times([(lambda t=t, e=e: t(e)) for t in trainers for e in EPOCHS]
+                         + [lambda: limits.append(flops / matmul_flops_per_s())], repeats)
+    (t_tutorial, once_tutorial), (t_reference, once_reference), (t_pop, once_pop) = (
+        slope_and_intercept(times[2 * i], times[2 * i + 1]) for i in range(len(trainers)))
+    t_pop, once_pop = t_pop / k, once_pop / k
+    limit = statistics.median(limits)
     return [
         ("1a MNIST tutorial loop, s/model-epoch", t_tutorial, t_tutorial / limit, ""),
         ("1b MNIST reference trainer, s/model-epoch", t_reference, t_reference / limit, ""),
@@ -110,9 +126,10 @@ def bench_small(repeats: int) -> list[tuple]:
     plan = study.plans[0]
     data = load(plan.dataset, study.spec.split_seed)
     cfgs = [TrialConfig.for_plan(plan, arm, seed, "cpu") for arm, seed in study.cells()]
-    t_ref = median_time(lambda: [train(c, data) for c in cfgs], repeats)
     size = plan.training.population_size
-    t_pop = median_time(lambda: [train_population(cfgs[i:i + size], data) for i in range(0, len(cfgs), size)], repeats)
+    t_ref, t_pop = median_times([lambda: [train(c, data) for c in cfgs],
+                                 lambda: [train_population(cfgs[i:i + size], data) for i in range(0, len(cfgs), size)]],
+                                repeats)
     return [("2  digits grid 5x10: reference, s", t_ref, None, ""),
             ("2  digits grid 5x10: population, s", t_pop, None, ""),
             ("2  speed-up population vs reference", t_ref / t_pop, None, "target >= 5x")]

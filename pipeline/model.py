@@ -92,12 +92,17 @@ def l2_penalty(params: Iterable[torch.Tensor], lam: float) -> torch.Tensor:
     return 0.5 * lam * sum(p.pow(2).sum() for p in params)
 
 
-def weight_stats(model: MLP) -> dict[str, float]:
-    """Per-layer L1 and L2 norms of the weight matrices and the fraction of small weights."""
+def _weights(model_or_weights) -> list[torch.Tensor]:
+    return model_or_weights.weights() if isinstance(model_or_weights, MLP) else list(model_or_weights)
+
+
+def weight_stats(model: MLP | Sequence[torch.Tensor]) -> dict[str, float]:
+    """Per-layer L1 and L2 norms of the weight matrices (a model's, or the matrices themselves,
+    in either orientation) and the fraction of small weights."""
     stats: dict[str, float] = {}
     flat = []
     with torch.no_grad():
-        for i, w in enumerate(model.weights()):
+        for i, w in enumerate(_weights(model)):
             stats[f"weight_l1_layer{i}"] = float(w.abs().sum())
             stats[f"weight_l2_layer{i}"] = float(w.pow(2).sum().sqrt())
             flat.append(w.abs().flatten())
@@ -110,10 +115,10 @@ def weight_stats(model: MLP) -> dict[str, float]:
 HIST_EDGES = [0.0] + [10.0 ** e for e in torch.arange(-6, 1.01, 0.25).tolist()] + [float("inf")]
 
 
-def weight_histogram(model: MLP) -> dict:
+def weight_histogram(model: MLP | Sequence[torch.Tensor]) -> dict:
     """Counts of |w| in log-spaced bins: small enough to log per trial, enough for the report."""
     with torch.no_grad():
-        magnitudes = torch.cat([w.abs().flatten() for w in model.weights()]).double()
+        magnitudes = torch.cat([w.abs().flatten() for w in _weights(model)]).double()
         edges = torch.tensor(HIST_EDGES, dtype=torch.float64)
         idx = torch.bucketize(magnitudes, edges[1:-1], right=True)
         counts = torch.bincount(idx, minlength=len(HIST_EDGES) - 1)

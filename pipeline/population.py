@@ -20,8 +20,8 @@ from torch import nn
 
 from .datasets import Splits
 from .errors import Diverged
-from .model import MLP, weight_histogram
-from .train import TrainResult, TrialConfig, final_metrics, loss_and_metric, release_free_memory, resolve_device
+from .model import weight_histogram
+from .train import TrainResult, TrialConfig, release_free_memory, resolve_device, summarize_final
 
 # Fields that must agree for cells to share one population (the rest is per model).
 SHARED = ("hidden", "activation", "l2_mode", "penalize_bias", "optimizer", "lr", "momentum",
@@ -139,17 +139,6 @@ class Population:
                 if masks is not None and masks[layer] is not None:
                     h = h * masks[layer]
         return h[..., :self.n_out]
-
-    def to_mlp(self, k: int, cfg: TrialConfig, n_in: int, n_out: int, weights=None) -> MLP:
-        """Model k as a plain MLP, so final metrics use exactly the reference code."""
-        weights = weights or [t.detach()[k] for t in self.params()]
-        n = len(self.W)
-        model = MLP(n_in, cfg.hidden, n_out, cfg.activation, cfg.dropout).to(self.device)
-        with torch.no_grad():
-            for layer, lin in enumerate(model.linears):  # the output layer without its padding
-                lin.weight.copy_(weights[layer][:, :lin.out_features].t())
-                lin.bias.copy_(weights[n + layer].squeeze(0)[:lin.out_features])
-        return model
 
 
 class StackedSGD:
@@ -336,16 +325,27 @@ def train_population(cfgs: list[TrialConfig], data: Splits) -> list[Union[TrainR
                     if stale[j] >= c0.early_stopping_patience:
                         training[j] = False  # frozen from now on; best weights restored below
 
+    with torch.no_grad():  # early-stopped models get their best weights back
+        for j, state in enumerate(best_state):
+            if state is not None:
+                for p, saved in zip(params, state):
+                    p[j] = saved
+    evals = {split: [t.tolist() for t in _evaluate(pop, getattr(data, f"x_{split}").to(device),
+                                                   getattr(data, f"y_{split}").to(device), data.task)]
+             for split in ("train", "val", "test")}   # every model at once, in eval mode
     results: list[Union[TrainResult, Diverged]] = []
-    for j, cfg in enumerate(cfgs):
+    for j in range(k):
         if not bool(alive[j]):
             err = Diverged(diverged_at[j])
             err.history = history[j]
             results.append(err)
             continue
-        model = pop.to_mlp(j, cfg, data.n_features, data.n_outputs, best_state[j])
-        results.append(TrainResult(history=history[j], final=final_metrics(model, data, device),
-                                   weight_histogram=weight_histogram(model), epochs_run=epochs_run[j],
+        weights = [w.detach()[j][:, :data.n_outputs] if i == len(pop.W) - 1 else w.detach()[j]
+                   for i, w in enumerate(pop.W)]   # [in, out]: the reference's transposed, which stats ignore
+        final = summarize_final({split: (loss[j], metric[j]) for split, (loss, metric) in evals.items()},
+                                data.task, weights)
+        results.append(TrainResult(history=history[j], final=final, weight_histogram=weight_histogram(weights),
+                                   epochs_run=epochs_run[j],
                                    best_epoch=best_epoch[j] if best_state[j] is not None else epochs_run[j],
                                    device=str(device)))
     return results

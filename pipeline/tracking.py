@@ -256,7 +256,6 @@ def create_runs(client: MlflowClient, experiment_id: str, runs: list[NewRun]) ->
         return None
     import uuid
 
-    import sqlalchemy
     from mlflow.entities import LifecycleStage, RunStatus, SourceType
     from mlflow.store.tracking.dbmodels.models import SqlDataset, SqlInput, SqlInputTag, SqlParam, SqlRun, SqlTag
     from mlflow.utils.mlflow_tags import MLFLOW_USER

@@ -246,12 +246,17 @@ def train(cfg: TrialConfig, data: Splits,
 
 def final_metrics(model: MLP, data: Splits, device: torch.device) -> dict[str, float]:
     """Losses and metrics on every split in eval mode, the generalization gap and weight stats."""
-    _, _, metric_name, higher_better = loss_and_metric(data.task)
+    evals = {split: evaluate(model, getattr(data, f"x_{split}").to(device), getattr(data, f"y_{split}").to(device),
+                             data.task) for split in ("train", "val", "test")}
+    return summarize_final(evals, data.task, model.weights())
+
+
+def summarize_final(evals: dict[str, tuple[float, float]], task: str, weights: list[torch.Tensor]) -> dict[str, float]:
+    """The final metrics from (loss, metric) per split and the weight matrices (shared with the
+    population engine, which evaluates all its models at once)."""
+    _, _, metric_name, higher_better = loss_and_metric(task)
     out: dict[str, float] = {}
-    for split in ("train", "val", "test"):
-        x = getattr(data, f"x_{split}").to(device)
-        y = getattr(data, f"y_{split}").to(device)
-        loss, metric = evaluate(model, x, y, data.task)
+    for split, (loss, metric) in evals.items():
         # "final_" keeps these apart from the per-epoch train_loss/val_loss/val_metric series.
         key = split if split == "test" else f"final_{split}"
         out[f"{key}_loss"] = loss
@@ -262,5 +267,5 @@ def final_metrics(model: MLP, data: Splits, device: torch.device) -> dict[str, f
     sign = 1.0 if higher_better else -1.0
     out["gap_metric"] = sign * (out["final_train_metric"] - out["test_metric"])
     out["gap_loss"] = out["test_loss"] - out["final_train_loss"]
-    out.update(weight_stats(model))
+    out.update(weight_stats(weights))
     return out

@@ -1,13 +1,12 @@
 """The population engine against the reference trainer: same numbers, model by model."""
 
-import numpy as np
 import pytest
 import torch
 from scipy import stats as sst
 
 from pipeline.datasets import load
 from pipeline.errors import Diverged
-from pipeline.population import MaskStream, Population, train_population
+from pipeline.population import MaskStream, train_population
 from pipeline.study import DatasetSpec
 from pipeline.train import TrialConfig, train
 

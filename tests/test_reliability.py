@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import optuna
 import pytest
@@ -17,7 +16,7 @@ from optuna.trial import TrialState
 from pipeline.orchestrate import GRACE_S, get_storage, optuna_study_name
 from pipeline.study import load_study
 
-from .conftest import ROOT, mlflow_serving, run_cli, tiny_study_dict, write_study
+from .conftest import mlflow_serving, run_cli, tiny_study_dict, write_study
 
 pytestmark = pytest.mark.slow
 

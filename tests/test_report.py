@@ -40,7 +40,8 @@ def built(tmp_path_factory):
 def test_report_files_are_written_logged_and_escaped(built):
     work, env, proc = built
     html_path, pdf_path = work / "reports/rep/report.html", work / "reports/rep/report.pdf"
-    assert f"report: reports/rep/report.html" in proc.stdout and "report: reports/rep/report.pdf" in proc.stdout
+    assert "report: reports/rep/report.html" in proc.stdout and "report: reports/rep/report.pdf" in proc.stdout
+    assert pdf_path.read_bytes().startswith(b"%PDF")
     html = html_path.read_text()
     assert XSS not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "http://" not in re.sub(r'href="http://127\.0\.0\.1:5000[^"]*"', "", html).replace("http://127.0.0.1:5000", "")

@@ -118,7 +118,8 @@ HIST_EDGES = [0.0] + [10.0 ** e for e in torch.arange(-6, 1.01, 0.25).tolist()] 
 def weight_histogram(model: MLP | Sequence[torch.Tensor]) -> dict:
     """Counts of |w| in log-spaced bins: small enough to log per trial, enough for the report."""
     with torch.no_grad():
-        magnitudes = torch.cat([w.abs().flatten() for w in _weights(model)]).double()
+        # on the CPU: the edges live there (a CUDA model's weights failed torch.bucketize)
+        magnitudes = torch.cat([w.detach().abs().flatten().cpu() for w in _weights(model)]).double()
         edges = torch.tensor(HIST_EDGES, dtype=torch.float64)
         idx = torch.bucketize(magnitudes, edges[1:-1], right=True)
         counts = torch.bincount(idx, minlength=len(HIST_EDGES) - 1)

@@ -797,8 +797,10 @@ def log_timing(ctx: RunContext, total: float) -> None:
     seconds = {"total": total, **clock}
     seconds["other"] = max(0.0, total - sum(v for k, v in clock.items() if k != "recording_background"))
     seconds["bookkeeping_cpu"] = sum(ctx.clock.cpu_seconds[k] for k in ("bookkeeping", "recording_background"))
+    seconds = {k: round(v, 3) for k, v in seconds.items()}  # the line below says what the metrics say
+    total = seconds["total"]
     try:
-        ctx.tracker.log_metrics(ctx.root_id, [Metric(f"time_{k}_s", round(v, 3), int(time.time() * 1000), 0)
+        ctx.tracker.log_metrics(ctx.root_id, [Metric(f"time_{k}_s", v, int(time.time() * 1000), 0)
                                               for k, v in seconds.items()])
     except Exception:  # timing is informative only; never fail a finished study over it
         pass

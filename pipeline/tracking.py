@@ -80,35 +80,33 @@ class Tracker:
     def dataset_parent(self, experiment_id: str, root_id: str, name: str, tags: dict[str, str],
                        params: dict[str, str], dataset_input: Optional[DatasetInput] = None,
                        kind: str = "dataset") -> str:
-        run = self.client.create_run(experiment_id, run_name=name,
-                                     tags={MLFLOW_PARENT_RUN_ID: root_id, "kind": kind, **tags})
-        run_id = run.info.run_id
-        self.client.log_batch(run_id, params=[Param(k, _param(v)) for k, v in params.items()])
-        if dataset_input is not None:
-            self.client.log_inputs(run_id, [dataset_input])
-        return run_id
+        return self._open_run(experiment_id, NewRun(root_id, name, tags, params, dataset_input, kind)).run_id
 
     # --- trial children ---------------------------------------------------------------------
     def start_trial(self, experiment_id: str, parent_id: str, name: str, tags: dict[str, str],
                     params: dict[str, str], dataset_input: Optional[DatasetInput] = None,
                     kind: str = "trial") -> str:
-        run = self.client.create_run(experiment_id, run_name=name,
-                                     tags={MLFLOW_PARENT_RUN_ID: parent_id, "kind": kind,
-                                           **{k: str(v) for k, v in tags.items()}})
-        run_id = run.info.run_id
-        self._artifact_uris[run_id] = run.info.artifact_uri
-        self.client.log_batch(run_id, params=[Param(k, _param(v)) for k, v in params.items()])
-        if dataset_input is not None:
-            self.client.log_inputs(run_id, [dataset_input])
-        return run_id
+        return self._start_trial(experiment_id, NewRun(parent_id, name, tags, params, dataset_input, kind))
+
+    def _start_trial(self, experiment_id: str, run: NewRun) -> str:
+        info = self._open_run(experiment_id, run)
+        self._artifact_uris[info.run_id] = info.artifact_uri
+        return info.run_id
+
+    def _open_run(self, experiment_id: str, run: NewRun):
+        """A child run through MLflow's own calls (create_runs writes the same in bulk)."""
+        info = self.client.create_run(experiment_id, run_name=run.name, tags=run.all_tags()).info
+        self.client.log_batch(info.run_id, params=run.param_list())
+        if run.dataset_input is not None:
+            self.client.log_inputs(info.run_id, [run.dataset_input])
+        return info
 
     def start_trials(self, experiment_id: str, trials: list[NewRun]) -> list[str]:
         """start_trial for several runs: one transaction for all of them on MLflow's SQL store
         (create_runs), MLflow's own calls, run by run, elsewhere."""
         created = create_runs(self.client, experiment_id, trials)
         if created is None:
-            return [self.start_trial(experiment_id, t.parent_id, t.name, t.tags, t.params, t.dataset_input, t.kind)
-                    for t in trials]
+            return [self._start_trial(experiment_id, t) for t in trials]
         self._artifact_uris.update(created)
         return list(created)
 
@@ -225,6 +223,13 @@ class NewRun:
     dataset_input: Optional[DatasetInput] = None
     kind: str = "trial"
 
+    def all_tags(self) -> dict[str, str]:
+        """Its tags as strings, with the link to its parent and its kind."""
+        return {MLFLOW_PARENT_RUN_ID: self.parent_id, "kind": self.kind, **{k: str(v) for k, v in self.tags.items()}}
+
+    def param_list(self) -> list[Param]:
+        return [Param(k, _param(v)) for k, v in self.params.items()]
+
 
 @lru_cache(maxsize=1)
 def _schema_is_known() -> bool:
@@ -285,10 +290,8 @@ def create_runs(client: MlflowClient, experiment_id: str, runs: list[NewRun]) ->
                         dataset_profile=ds.profile))
         for r in runs:
             run_id = uuid.uuid4().hex
-            tags = {MLFLOW_PARENT_RUN_ID: r.parent_id, "kind": r.kind, **{k: str(v) for k, v in r.tags.items()},
-                    MLFLOW_RUN_NAME: r.name}
-            _, params, tag_list = _validate_batch_log_data(
-                [], [Param(k, _param(v)) for k, v in r.params.items()], [RunTag(k, v) for k, v in tags.items()])
+            tags = {**r.all_tags(), MLFLOW_RUN_NAME: r.name}  # create_run adds the name tag
+            _, params, tag_list = _validate_batch_log_data([], r.param_list(), [RunTag(k, v) for k, v in tags.items()])
             created[run_id] = append_to_uri_path(experiment.artifact_location, run_id, store.ARTIFACTS_FOLDER_NAME)
             rows[SqlRun].append(dict(
                 run_uuid=run_id, name=r.name, artifact_uri=created[run_id], experiment_id=int(experiment_id),

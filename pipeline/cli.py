@@ -27,8 +27,11 @@ def _study_from_args(args):
     """The study file with the command line's overrides (shared by every study command)."""
     from .study import load_study
 
-    return load_study(args.study, seeds=_optional(args.seeds), epochs=_optional(args.epochs),
-                      datasets=_optional(args.datasets))
+    study = load_study(args.study, seeds=_optional(args.seeds), epochs=_optional(args.epochs),
+                       datasets=_optional(args.datasets))
+    for note in study.notes:
+        print(f"note: {note}", file=sys.stderr, flush=True)
+    return study
 
 
 def cmd_datasets(args) -> int:
@@ -47,8 +50,9 @@ def cmd_ablation(args) -> int:
     from .orchestrate import format_summary, install_signal_handlers, run_ablation, summary_rows
     study = _study_from_args(args)
     install_signal_handlers()
+    workers = _optional(args.workers)
     ctx = run_ablation(study, storage=_optional(args.storage), tracking=_optional(args.tracking_uri),
-                       workers=_workers(args.workers))
+                       workers=None if workers is None else _workers(workers))
     print()
     print(format_summary(summary_rows(study, ctx.storage)))
     if not args.no_report and args.report == "yes":
@@ -58,7 +62,7 @@ def cmd_ablation(args) -> int:
         paths = build_report(study, tracking=ctx.tracker.uri, out_dir=args.reports_dir,
                              root_run_id=ctx.root_id, pdf=not args.no_pdf)
         seconds = time.perf_counter() - started
-        ctx.tracker.client.log_metric(ctx.root_id, "time_report_s", round(seconds, 3))
+        ctx.tracker.log_values(ctx.root_id, {"time_report_s": round(seconds, 3)})
         for p in paths:
             print(f"report: {p}")
         print(f"report built in {seconds:.1f} s")
@@ -111,10 +115,38 @@ def cmd_report(args) -> int:
 
 def cmd_train(args) -> int:
     """One trial, every hyperparameter a flag: the tutorial use case."""
+    from . import runtree as rt
     from .datasets import load
-    from .study import build_study, normalize_arm
-    from .tracking import Tracker, dataset_input
-    from .train import TrialConfig, train
+    from .study import build_study
+
+    study = build_study(_train_study(args), "train")
+    plan = study.plans[0]
+    data = load(plan.dataset, study.spec.split_seed)
+    from .train import train
+    from .trainer_common import TrialConfig
+
+    cfg = TrialConfig.for_cell(plan.training, study.arms[0], args.seed, plan.execution.device)
+    tracker, run_id = _single_run(args, study, plan, cfg, data)
+    try:
+        result = train(cfg, data)
+    except Exception as e:
+        from .lifecycle import Outcome, reason_text
+
+        outcome = Outcome.of_error(e)
+        tracker.fail_trial(run_id, outcome.mlflow_status, {rt.FAIL_REASON: reason_text(outcome, e), rt.OUTCOME: outcome.name})
+        print(f"trial failed: {e}", file=sys.stderr)
+        return 1
+    tracker.finish_trial(run_id, result.history, result.final, tags={rt.DEVICE: result.device},
+                         artifacts={rt.WEIGHT_HISTOGRAM: result.weight_histogram})
+    f = result.final
+    print(f"{plan.label}/{cfg.arm}/seed{cfg.seed}: train={f['final_train_metric']:.4f} val={f['final_val_metric']:.4f} "
+          f"test={f['test_metric']:.4f} gap={f['gap_metric']:+.4f}  (mlflow run {run_id})")
+    return 0
+
+
+def _train_study(args) -> dict:
+    """The `train` command's flags as a one-cell study."""
+    from .arms import normalize
 
     dataset = {"name": args.dataset, "val_fraction": args.val_fraction, "test_fraction": args.test_fraction}
     for key in ("path", "target", "root", "train_size"):
@@ -126,8 +158,8 @@ def cmd_train(args) -> int:
     except ValueError:
         raise UsageError(f"--hidden = {args.hidden!r}: expected layer sizes like 256,128") from None
     raw = {
-        "name": args.experiment, "datasets": [dataset], "arms": [normalize_arm(args.regularizer)],
-        "seeds": [args.seed], "split_seed": args.split_seed, "device": args.device,
+        "name": args.experiment, "datasets": [dataset], "arms": [normalize(args.regularizer)],
+        "seeds": [args.seed], "split_seed": args.split_seed, "execution": {"device": args.device},
         "model": {"hidden": hidden, "activation": args.activation},
         "optimizer": {"name": args.optimizer, "lr": args.lr, "momentum": args.momentum},
         "batch_size": args.batch_size, "epochs": args.epochs,
@@ -136,45 +168,32 @@ def cmd_train(args) -> int:
     }
     if args.early_stopping:
         raw["early_stopping"] = {"patience": args.early_stopping}
-    study = build_study(raw, "train")
-    plan = study.plans[0]
-    data = load(plan.dataset, study.spec.split_seed)
-    cfg = TrialConfig.for_plan(plan, study.arms[0], args.seed, study.spec.device)
+    return raw
+
+
+def _single_run(args, study, plan, cfg, data):
+    """The run a `train` command logs to: the `mlflow run -e train` run, or a new one. Under
+    `mlflow run` the entry point's parameters are already logged as given (e.g. dropout=0.5 for
+    a run whose arm has no dropout); what was trained is logged beside them."""
+    from . import runtree as rt
+    from .tracking import Tracker, dataset_input
 
     tracker = Tracker(_optional(args.tracking_uri))
     run_id = os.environ.get("MLFLOW_RUN_ID")
     if not run_id:
-        exp = tracker.experiment_for(study.name)
-        run_id = tracker.client.create_run(exp, run_name=f"{plan.label}/{cfg.arm}/seed{cfg.seed}").info.run_id
-    tracker.set_tags(run_id, {"study": study.name, "kind": "single", "dataset": plan.label,
-                              "regularizer": cfg.arm, "seed": cfg.seed, "config_hash": plan.config_hash})
-    from mlflow.entities import Param
-
-    # Under `mlflow run -e train` the entry point's parameters are already logged as given (e.g.
-    # dropout=0.5 for a run whose arm has no dropout); log what was trained beside them.
-    given = tracker.client.get_run(run_id).data.params
+        run_id = tracker.single_run(tracker.experiment_for(study.name), f"{plan.label}/{cfg.arm}/seed{cfg.seed}")
+    tracker.set_tags(run_id, {rt.STUDY: study.name, rt.KIND: rt.SINGLE, rt.DATASET_LABEL: plan.label,
+                              rt.ARM: cfg.arm, rt.SEED: cfg.seed, rt.CONFIG_HASH: plan.config_hash})
+    given = tracker.run(run_id).data.params
     params = {}
     for key, value in {**cfg.params(), "dataset": plan.label}.items():
         if key not in given:
             params[key] = value
         elif given[key] != value:
             params[f"effective_{key}"] = value
-    tracker.client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
-    tracker.client.log_inputs(run_id, [dataset_input(data)])
-    try:
-        result = train(cfg, data)
-    except Exception as e:
-        from .errors import failure_reason
-
-        tracker.fail_trial(run_id, failure_reason(e))
-        print(f"trial failed: {e}", file=sys.stderr)
-        return 1
-    tracker.finish_trial(run_id, result.history, result.final, tags={"device": result.device},
-                         artifacts={"weight_histogram.json": result.weight_histogram})
-    f = result.final
-    print(f"{plan.label}/{cfg.arm}/seed{cfg.seed}: train={f['final_train_metric']:.4f} val={f['final_val_metric']:.4f} "
-          f"test={f['test_metric']:.4f} gap={f['gap_metric']:+.4f}  (mlflow run {run_id})")
-    return 0
+    tracker.log_params(run_id, params)
+    tracker.log_input(run_id, dataset_input(data))
+    return tracker, run_id
 
 
 def _number(text: str, flag: str):
@@ -213,8 +232,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ablation", help="run (or resume) a study: every dataset x arm x seed")
     _add_study_args(p)
     p.add_argument("--storage", default=None, help="Optuna storage URL (default journal:optuna.journal, a journal file)")
-    p.add_argument("--workers", default="1", help="worker processes on this machine (default 1), "
-                   "popping cells from the same storage")
+    p.add_argument("--workers", default=None, help="worker processes on this machine (default: the study's "
+                   "execution.workers, 1), popping cells from the same storage")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
     p.add_argument("--report", default="yes", choices=["yes", "no"], help="build the report at the end (MLproject form of --no-report)")
     p.set_defaults(func=cmd_ablation)
@@ -270,7 +289,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parser().parse_args(argv)
-    from .orchestrate import Interrupted
+    from .runtime import Interrupted
 
     try:
         return args.func(args)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
 
 from .errors import UsageError
-from .study import DatasetSpec
+
+if TYPE_CHECKING:  # the study file's dataset entry; study.py imports this module's REGISTRY
+    from .study import DatasetSpec
 
 DEFAULT_DATA_DIR = "data"
 
@@ -54,7 +56,7 @@ class DatasetInfo:
     name: str
     task: str
     description: str
-    loader: Callable[[DatasetSpec, int], tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, str]]
+    loader: Callable[["DatasetSpec", int], tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, str]]
 
 
 REGISTRY: dict[str, DatasetInfo] = {}
@@ -203,7 +205,7 @@ def _column_mean_std(x: np.ndarray, rows: int = 4096) -> tuple[np.ndarray, np.nd
     return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
 
 
-def load(spec: DatasetSpec, split_seed: int) -> Splits:
+def load(spec: "DatasetSpec", split_seed: int) -> Splits:
     """Load one dataset and split it deterministically by `split_seed`."""
     info = REGISTRY[spec.name]
     x, y, x_test, y_test, provenance = info.loader(spec, split_seed)

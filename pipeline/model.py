@@ -56,11 +56,18 @@ class MLP(nn.Module):
         if init_generator is not None:
             init_linear_(self.linears, init_generator)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, masks: Sequence | None = None) -> torch.Tensor:
+        """masks: one inverted-dropout mask [m, h] (or None) per hidden layer, drawn by the
+        caller (streams.MaskStream, as the trainers do); without them the model's own dropout
+        modules draw theirs."""
         for i, linear in enumerate(self.linears):
             x = linear(x)
             if i < len(self.acts):
-                x = self.dropouts[i](self.acts[i](x))
+                x = self.acts[i](x)
+                if masks is None:
+                    x = self.dropouts[i](x)
+                elif masks[i] is not None:
+                    x = x * masks[i]
         return x
 
     def weights(self) -> list[torch.Tensor]:

@@ -3,8 +3,7 @@
 Weights are stacked to [K, in, out] and every layer is one batched matmul (torch.baddbmm), so a
 grid of small models costs a few large kernel launches instead of K times as many small ones.
 Everything per model stays per model and matches the reference trainer (train.py) step for step:
-initialization, batch order and dropout masks come from the same per-seed generators in the same
-order, the regularizer strengths are per-model tensors, each model has its own loss, early
+initialization, batch order and dropout masks come from the trial's own streams (streams.py), the regularizer strengths are per-model tensors, each model has its own loss, early
 stopping (a stopped model is frozen with its best weights) and divergence (a diverged model fails
 alone; the others go on). Optimizer state is elementwise, so one SGD/Adam over the stacked
 parameters is K independent optimizers.
@@ -18,10 +17,13 @@ from typing import Optional, Union
 import torch
 from torch import nn
 
+from . import streams
 from .datasets import Splits
 from .errors import Diverged
 from .model import weight_histogram
-from .train import TrainResult, TrialConfig, release_free_memory, resolve_device, summarize_final
+from .task import Task, task_for
+from .trainer_common import (HISTORY_KEYS, EarlyStopper, TrainResult, TrialConfig, release_free_memory,
+                             resolve_device, summarize_final)
 
 # Fields that must agree for cells to share one population (the rest is per model).
 SHARED = ("hidden", "activation", "l2_mode", "penalize_bias", "optimizer", "lr", "momentum",
@@ -30,63 +32,6 @@ SHARED = ("hidden", "activation", "l2_mode", "penalize_bias", "optimizer", "lr",
 
 def compatible(a: TrialConfig, b: TrialConfig) -> bool:
     return all(getattr(a, f) == getattr(b, f) for f in SHARED)
-
-
-class MaskStream:
-    """Inverted-dropout masks of every model, drawn ahead for a chunk of steps at a time.
-
-    Each model draws from its own generator exactly what the reference InvertedDropout draws per
-    step (layer by layer, nothing for p = 0), but as one call per chunk instead of one per layer
-    and step: on CPU torch.rand fills serially, so one draw of n + m numbers equals a draw of n
-    then m, and the masks are bit for bit the reference's. (CUDA's Philox stream is split per
-    call, so there the masks differ from the reference trainer's; their distribution does not.)
-    A chunk holds at most `budget` numbers, so MNIST-sized layers stay a few MB.
-    """
-
-    def __init__(self, dropout: list[tuple], seeds: list[int], hidden: tuple, device: torch.device,
-                 budget: int = 1 << 20):
-        self.p = torch.tensor([list(d) for d in dropout], dtype=torch.float32, device=device)  # [K, layers]
-        self.active = [[layer for layer, p in enumerate(d) if p > 0] for d in dropout]
-        self.gens = [torch.Generator(device=device).manual_seed(s + 2_000_029) for s in seeds]
-        self.hidden, self.device, self.budget = list(hidden), device, budget
-        self.layers = [layer for layer in range(len(hidden)) if any(layer in a for a in self.active)]
-
-    def epoch(self, batch_sizes: list[int]):
-        """Yield, for each step of an epoch, the list of per-layer masks [K, m, h] (None where no
-        model drops that layer); yields None per step when no model uses dropout."""
-        if not self.layers:
-            yield from (None for _ in batch_sizes)
-            return
-        k = len(self.gens)
-        per_sample = k * sum(self.hidden[layer] for layer in self.layers)
-        i = 0
-        while i < len(batch_sizes):
-            m = batch_sizes[i]
-            steps = 1
-            while (i + steps < len(batch_sizes) and batch_sizes[i + steps] == m
-                   and (steps + 1) * m * per_sample <= self.budget):
-                steps += 1
-            yield from self._chunk(m, steps, k)
-            i += steps
-
-    def _chunk(self, m: int, steps: int, k: int):
-        # One buffer per layer, filled in place: the uniforms, then keep (1.0/0.0), then the scale.
-        masks = {layer: torch.empty(k, steps, m, self.hidden[layer], device=self.device) for layer in self.layers}
-        for j in range(k):
-            widths = [m * self.hidden[layer] for layer in self.active[j]]
-            drawn = (torch.rand(steps * sum(widths), generator=self.gens[j], device=self.device).view(steps, -1)
-                     .split(widths, dim=1) if widths else [])
-            mine = dict(zip(self.active[j], drawn))
-            for layer, buf in masks.items():
-                if layer in mine:
-                    buf[j].view(steps, -1).copy_(mine[layer])   # [steps, m * h] columns of the draw
-                else:  # this model keeps every unit of the layer (1.0 >= p = 0, scale 1)
-                    buf[j].fill_(1.0)
-        for layer, buf in masks.items():
-            p = self.p[:, layer].view(k, 1, 1, 1)
-            buf.ge_(p).div_(1.0 - p)   # [K, steps, m, h]
-        for s in range(steps):
-            yield [masks[layer][:, s] if layer in masks else None for layer in range(len(self.hidden))]
 
 
 # MKL's batched GEMM on CPU takes a slow path for narrow outputs: [10, 32, 128] x [10, 128, 10]
@@ -109,7 +54,7 @@ class Population:
         ws, bs = [[] for _ in sizes[1:]], [[] for _ in sizes[1:]]
         for cfg in cfgs:
             # Same draws, in the same order, as model.init_linear_ for the reference MLP.
-            g = torch.Generator().manual_seed(cfg.seed)
+            g = streams.init_generator(cfg.seed)
             for layer, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
                 bound = 1.0 / math.sqrt(a)
                 ws[layer].append((torch.rand((b, a), generator=g) * 2 * bound - bound).t())
@@ -120,7 +65,7 @@ class Population:
         self.W = [torch.stack(w).contiguous().to(device).requires_grad_() for w in ws]
         self.B = [torch.stack(b).unsqueeze(1).contiguous().to(device).requires_grad_() for b in bs]
         self.act = {"relu": torch.relu_, "tanh": torch.tanh_}[c0.activation]
-        self.masks = MaskStream([c.dropout for c in cfgs], [c.seed for c in cfgs], c0.hidden, device)
+        self.masks = streams.MaskStream([c.dropout for c in cfgs], [c.seed for c in cfgs], c0.hidden, device)
 
     def params(self) -> list[torch.Tensor]:
         return self.W + self.B
@@ -165,14 +110,6 @@ class StackedSGD:
         self.first = False
 
 
-def _per_model_loss(task: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean loss of each model over its own batch: out [K, m, C|1], y [K, m] -> [K]."""
-    k, m = y.shape
-    if task == "classification":
-        return nn.functional.cross_entropy(out.reshape(k * m, -1), y.reshape(-1), reduction="none").view(k, m).mean(1)
-    return (out.squeeze(-1) - y).pow(2).mean(1)
-
-
 @torch.no_grad()
 def _penalty(penalized: list[torch.Tensor], l1: Optional[torch.Tensor], half_l2: Optional[torch.Tensor]) -> torch.Tensor:
     """Each model's L1 + L2 penalty value, [K]: per-model sums first, then the strengths, the
@@ -190,24 +127,25 @@ def _penalty(penalized: list[torch.Tensor], l1: Optional[torch.Tensor], half_l2:
 
 
 @torch.no_grad()
-def _evaluate(pop: Population, x: torch.Tensor, y: torch.Tensor, task: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _evaluate(pop: Population, x: torch.Tensor, y: torch.Tensor, task: Task) -> tuple[torch.Tensor, torch.Tensor]:
     """Each model's mean loss and metric on (x, y), [K] each, in blocks of rows so that the
     activations of all K models stay within EVAL_ELEMENTS floats (MNIST's validation split at
     K = 10 would otherwise hold ~130 MB; a large CSV's, gigabytes)."""
     widest = max(x.shape[1], *(w.shape[2] for w in pop.W))
     rows = max(1, EVAL_ELEMENTS // (pop.k * widest))
     loss_sum = torch.zeros(pop.k, dtype=torch.float64, device=x.device)
-    correct = torch.zeros(pop.k, dtype=torch.float64, device=x.device)
+    hits = torch.zeros(pop.k, dtype=torch.float64, device=x.device)
     for start in range(0, len(x), rows):
         xb, yb = x[start:start + rows], y[start:start + rows]
         # an expanded (stride-0) input: measured faster than one shared [m, in] x [in, K*out] matmul
         out = pop.forward(xb.unsqueeze(0).expand(pop.k, -1, -1))
         yk = yb.unsqueeze(0).expand(pop.k, -1)
-        loss_sum += _per_model_loss(task, out, yk).double() * len(xb)
-        if task == "classification":
-            correct += (out.argmax(-1) == yk).sum(1).double()
+        loss_sum += task.per_model_loss(out, yk).double() * len(xb)
+        block_hits = task.per_model_hits(out, yk)
+        if block_hits is not None:
+            hits += block_hits.double()
     loss = (loss_sum / len(x)).float()
-    return loss, (correct / len(x)).float() if task == "classification" else loss
+    return loss, loss if task.metric_is_loss else (hits / len(x)).float()
 
 
 def train_population(cfgs: list[TrialConfig], data: Splits) -> list[Union[TrainResult, Diverged]]:
@@ -216,72 +154,77 @@ def train_population(cfgs: list[TrialConfig], data: Splits) -> list[Union[TrainR
     c0 = cfgs[0]
     if not all(compatible(c0, c) for c in cfgs):
         raise ValueError("population members must share " + ", ".join(SHARED))
-    device = resolve_device(c0.device)
-    k = len(cfgs)
-    pop = Population(cfgs, data.n_features, data.n_outputs, device)
-    g_order = [torch.Generator().manual_seed(c.seed + 1_000_003) for c in cfgs]
-    l1 = torch.tensor([c.l1 for c in cfgs], device=device).view(k, 1, 1)
-    l2 = torch.tensor([c.l2 for c in cfgs], device=device).view(k, 1, 1)
-    penalized = pop.penalized(c0.penalize_bias)
-    params = pop.params()
-    opt = (StackedSGD(params, c0.lr, c0.momentum) if c0.optimizer == "sgd"
-           else torch.optim.Adam(params, lr=c0.lr, foreach=True))  # foreach: one kernel per step for all
-
-    x_tr, y_tr = data.x_train.to(device), data.y_train.to(device)
-    x_va, y_va = data.x_val.to(device), data.y_val.to(device)
-    n = len(x_tr)
-    gather_epochs = k * x_tr.numel() * x_tr.element_size() <= GATHER_BYTES
-    keys = ("train_loss", "train_data_loss", "train_penalty", "val_loss", "val_metric")
-    history = [{key: [] for key in keys} for _ in range(k)]
-    alive = torch.ones(k, dtype=torch.bool, device=device)      # not diverged
-    training = torch.ones(k, dtype=torch.bool, device=device)   # alive and not early-stopped
-    diverged_at = [0] * k
-    best_val = [math.inf] * k
-    best_epoch, stale, epochs_run = [0] * k, [0] * k, [0] * k
-    best_state: list = [None] * k
-    use_l2 = bool((l2 > 0).any())
-    use_penalty_l2 = use_l2 and c0.l2_mode == "penalty"
-    l1_k, half_l2_k = l1.view(k), 0.5 * l2.view(k)
-    use_l1 = bool((l1 > 0).any())
-
+    run = _PopulationRun(cfgs, data)
     for epoch in range(1, c0.epochs + 1):
-        if not bool(training.any()):
+        if not bool(run.training.any()):
             break
-        # Who trains changes only between epochs (early stopping, divergence), so the masks for
-        # it are made here, once. A loss that turns non-finite is found when the epoch ends: the
-        # model then fails as in the reference (Diverged at this epoch, history up to the one
-        # before); its NaNs stay in its own slice of the stacked tensors meanwhile.
+        run.end_epoch(epoch, *run.train_epoch())
+    return run.results()
+
+
+class _PopulationRun:
+    """The state of one population's training: the stacked model, its optimizer, per-model
+    strengths, and who still trains (not diverged, not early-stopped)."""
+
+    def __init__(self, cfgs: list[TrialConfig], data: Splits):
+        c0 = self.c0 = cfgs[0]
+        self.data, self.task = data, task_for(data.task)
+        self.device = device = resolve_device(c0.device)
+        self.k = k = len(cfgs)
+        self.pop = Population(cfgs, data.n_features, data.n_outputs, device)
+        self.g_order = [streams.order_generator(c.seed) for c in cfgs]
+        self.l1 = torch.tensor([c.l1 for c in cfgs], device=device).view(k, 1, 1)
+        self.l2 = torch.tensor([c.l2 for c in cfgs], device=device).view(k, 1, 1)
+        self.use_l1, self.use_l2 = bool((self.l1 > 0).any()), bool((self.l2 > 0).any())
+        self.use_penalty_l2 = self.use_l2 and c0.l2_mode == "penalty"
+        self.l1_k, self.half_l2_k = self.l1.view(k), 0.5 * self.l2.view(k)
+        self.penalized = self.pop.penalized(c0.penalize_bias)
+        self.params = self.pop.params()
+        self.opt = (StackedSGD(self.params, c0.lr, c0.momentum) if c0.optimizer == "sgd"
+                    else torch.optim.Adam(self.params, lr=c0.lr, foreach=True))  # foreach: one kernel per step for all
+        self.x_tr, self.y_tr = data.x_train.to(device), data.y_train.to(device)
+        self.x_va, self.y_va = data.x_val.to(device), data.y_val.to(device)
+        self.n = len(self.x_tr)
+        self.gather_epochs = k * self.x_tr.numel() * self.x_tr.element_size() <= GATHER_BYTES
+        self.history = [{key: [] for key in HISTORY_KEYS} for _ in range(k)]
+        self.alive = torch.ones(k, dtype=torch.bool, device=device)      # not diverged
+        self.training = torch.ones(k, dtype=torch.bool, device=device)   # alive and not early-stopped
+        self.diverged_at, self.epochs_run = [0] * k, [0] * k
+        self.stoppers = [EarlyStopper(c0.early_stopping_patience, c0.early_stopping_min_delta) for _ in range(k)]
+        self.best_state: list = [None] * k
+
+    def train_epoch(self) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+        """One epoch of every training model: (data losses [steps, K], penalties [steps, K],
+        batch sizes). A loss that turns non-finite is found when the epoch ends (end_epoch): the
+        model then fails as in the reference (Diverged at this epoch, history up to the one
+        before); its NaNs stay in its own slice of the stacked tensors meanwhile."""
+        c0, k, training, params = self.c0, self.k, self.training, self.params
+        # Who trains changes only between epochs, so the masks for it are made here, once.
         all_training = bool(training.all())
         frozen = ~training
         on = training.view(k, 1, 1)
-        l1_on = torch.where(on, l1, 0.0) if use_l1 else None
-        l2_on = torch.where(on, l2, 0.0)
-        order = torch.stack([torch.randperm(n, generator=g) for g in g_order]).to(device)
+        l1_on = torch.where(on, self.l1, 0.0) if self.use_l1 else None
+        l2_on = torch.where(on, self.l2, 0.0)
+        order = torch.stack([torch.randperm(self.n, generator=g) for g in self.g_order]).to(self.device)
         # Small data: every model's epoch gathered at once; a step then takes a view of it.
         # Large data (MNIST: 600 MB for K = 10) is gathered step by step.
-        x_epoch = x_tr[order] if gather_epochs else None
-        y_epoch = y_tr[order] if gather_epochs else None
+        x_epoch = self.x_tr[order] if self.gather_epochs else None
+        y_epoch = self.y_tr[order] if self.gather_epochs else None
         step_losses, step_penalties, batch_sizes = [], [], []   # summed once per epoch, not per step
-        starts = range(0, n, c0.batch_size)
-        for start, masks in zip(starts, pop.masks.epoch([min(c0.batch_size, n - s) for s in starts])):
+        starts = range(0, self.n, c0.batch_size)
+        for start, masks in zip(starts, self.pop.masks.epoch(c0.batch_sizes(self.n))):
             step = slice(start, start + c0.batch_size)
-            x, y = (x_epoch[:, step], y_epoch[:, step]) if gather_epochs else (x_tr[order[:, step]], y_tr[order[:, step]])
-            data_loss = _per_model_loss(data.task, pop.forward(x, masks), y)
-            if use_l1 or use_penalty_l2:
-                step_penalties.append(_penalty(penalized, l1_k if use_l1 else None,
-                                               half_l2_k if use_penalty_l2 else None))
+            x, y = ((x_epoch[:, step], y_epoch[:, step]) if self.gather_epochs
+                    else (self.x_tr[order[:, step]], self.y_tr[order[:, step]]))
+            data_loss = self.task.per_model_loss(self.pop.forward(x, masks), y)
+            if self.use_l1 or self.use_penalty_l2:
+                step_penalties.append(_penalty(self.penalized, self.l1_k if self.use_l1 else None,
+                                               self.half_l2_k if self.use_penalty_l2 else None))
             snapshot = None if all_training else [p.detach()[frozen].clone() for p in params]
-            opt.zero_grad(set_to_none=True)
+            self.opt.zero_grad(set_to_none=True)
             (data_loss if all_training else torch.where(training, data_loss, 0.0)).sum().backward()
-            with torch.no_grad():
-                for w in penalized:  # the penalties' gradients (of training models only)
-                    if use_l1:
-                        w.grad.addcmul_(torch.sign(w), l1_on)
-                    if use_l2 and c0.l2_mode in ("penalty", "weight_decay"):  # coupled: as torch's weight_decay
-                        w.grad.addcmul_(w, l2_on)
-                    elif use_l2 and c0.l2_mode == "decoupled":   # AdamW-style shrink before the step
-                        w.mul_(1.0 - c0.lr * l2_on)
-            opt.step()
+            self._penalty_gradients(l1_on, l2_on)
+            self.opt.step()
             if snapshot is not None:
                 with torch.no_grad():
                     for p, saved in zip(params, snapshot):
@@ -289,17 +232,33 @@ def train_population(cfgs: list[TrialConfig], data: Splits) -> list[Union[TrainR
             step_losses.append(data_loss.detach())
             release_free_memory()
             batch_sizes.append(y.shape[1])
-        weights = torch.tensor(batch_sizes, dtype=torch.float64, device=device).view(-1, 1)
         losses = torch.stack(step_losses)                                   # [steps, K]
         penalties = torch.stack(step_penalties) if step_penalties else torch.zeros_like(losses)
+        return losses, penalties, batch_sizes
+
+    @torch.no_grad()
+    def _penalty_gradients(self, l1_on: Optional[torch.Tensor], l2_on: torch.Tensor) -> None:
+        """Add the penalties' gradients (of training models only) to the data loss's."""
+        for w in self.penalized:
+            if self.use_l1:
+                w.grad.addcmul_(torch.sign(w), l1_on)
+            if self.use_l2 and self.c0.l2_mode in ("penalty", "weight_decay"):  # coupled: as torch's weight_decay
+                w.grad.addcmul_(w, l2_on)
+            elif self.use_l2 and self.c0.l2_mode == "decoupled":   # AdamW-style shrink before the step
+                w.mul_(1.0 - self.c0.lr * l2_on)
+
+    def end_epoch(self, epoch: int, losses: torch.Tensor, penalties: torch.Tensor, batch_sizes: list[int]) -> None:
+        """Divergence, the epoch's history row and early stopping, model by model."""
+        k, n, training = self.k, self.n, self.training
+        weights = torch.tensor(batch_sizes, dtype=torch.float64, device=self.device).view(-1, 1)
         newly_diverged = training & ~torch.isfinite(losses + penalties).all(0)
         if bool(newly_diverged.any()):
             for j in torch.nonzero(newly_diverged).flatten().tolist():
-                diverged_at[j] = epoch
-            alive &= ~newly_diverged
+                self.diverged_at[j] = epoch
+            self.alive &= ~newly_diverged
             training &= ~newly_diverged
         data_sum, pen_sum = (torch.stack((losses, penalties), 1).double() * weights.unsqueeze(1)).sum(0)
-        val_loss, val_metric = _evaluate(pop, x_va, y_va, data.task)
+        val_loss, val_metric = _evaluate(self.pop, self.x_va, self.y_va, self.task)
         # one conversion to Python floats per epoch, not one per model and value
         is_training = training.tolist()
         data_sums, pen_sums, val_losses, val_metrics = (t.tolist() for t in (data_sum, pen_sum, val_loss, val_metric))
@@ -308,44 +267,42 @@ def train_population(cfgs: list[TrialConfig], data: Splits) -> list[Union[TrainR
             if not is_training[j]:
                 continue
             if not math.isfinite(val_losses[j]):
-                diverged_at[j] = epoch
-                alive[j] = training[j] = False
+                self.diverged_at[j] = epoch
+                self.alive[j] = training[j] = False
                 continue
             row = {"train_data_loss": data_sums[j] / n, "train_penalty": pen_sums[j] / n,
                    "train_loss": train_sums[j] / n, "val_loss": val_losses[j], "val_metric": val_metrics[j]}
             for key, v in row.items():
-                history[j][key].append(v)
-            epochs_run[j] = epoch
-            if c0.early_stopping_patience:
-                if row["val_loss"] < best_val[j] - c0.early_stopping_min_delta:
-                    best_val[j], best_epoch[j], stale[j] = row["val_loss"], epoch, 0
-                    best_state[j] = [p.detach()[j].clone() for p in params]
-                else:
-                    stale[j] += 1
-                    if stale[j] >= c0.early_stopping_patience:
-                        training[j] = False  # frozen from now on; best weights restored below
+                self.history[j][key].append(v)
+            self.epochs_run[j] = epoch
+            improved, stop = self.stoppers[j].update(row["val_loss"], epoch)
+            if improved:
+                self.best_state[j] = [p.detach()[j].clone() for p in self.params]
+            if stop:
+                training[j] = False  # frozen from now on; best weights restored in results()
 
-    with torch.no_grad():  # early-stopped models get their best weights back
-        for j, state in enumerate(best_state):
-            if state is not None:
-                for p, saved in zip(params, state):
-                    p[j] = saved
-    evals = {split: [t.tolist() for t in _evaluate(pop, getattr(data, f"x_{split}").to(device),
-                                                   getattr(data, f"y_{split}").to(device), data.task)]
-             for split in ("train", "val", "test")}   # every model at once, in eval mode
-    results: list[Union[TrainResult, Diverged]] = []
-    for j in range(k):
-        if not bool(alive[j]):
-            err = Diverged(diverged_at[j])
-            err.history = history[j]
-            results.append(err)
-            continue
-        weights = [w.detach()[j][:, :data.n_outputs] if i == len(pop.W) - 1 else w.detach()[j]
-                   for i, w in enumerate(pop.W)]   # [in, out]: the reference's transposed, which stats ignore
-        final = summarize_final({split: (loss[j], metric[j]) for split, (loss, metric) in evals.items()},
-                                data.task, weights)
-        results.append(TrainResult(history=history[j], final=final, weight_histogram=weight_histogram(weights),
-                                   epochs_run=epochs_run[j],
-                                   best_epoch=best_epoch[j] if best_state[j] is not None else epochs_run[j],
-                                   device=str(device)))
-    return results
+    def results(self) -> list[Union[TrainResult, Diverged]]:
+        pop, data, params = self.pop, self.data, self.params
+        with torch.no_grad():  # early-stopped models get their best weights back
+            for j, state in enumerate(self.best_state):
+                if state is not None:
+                    for p, saved in zip(params, state):
+                        p[j] = saved
+        evals = {split: [t.tolist() for t in _evaluate(pop, getattr(data, f"x_{split}").to(self.device),
+                                                       getattr(data, f"y_{split}").to(self.device), self.task)]
+                 for split in ("train", "val", "test")}   # every model at once, in eval mode
+        results: list[Union[TrainResult, Diverged]] = []
+        for j in range(self.k):
+            if not bool(self.alive[j]):
+                err = Diverged(self.diverged_at[j])
+                err.history = self.history[j]
+                results.append(err)
+                continue
+            weights = [w.detach()[j][:, :data.n_outputs] if i == len(pop.W) - 1 else w.detach()[j]
+                       for i, w in enumerate(pop.W)]   # [in, out]: the reference's transposed, which stats ignore
+            final = summarize_final({split: (loss[j], metric[j]) for split, (loss, metric) in evals.items()},
+                                    data.task, weights)
+            best = self.stoppers[j].best_epoch if self.best_state[j] is not None else self.epochs_run[j]
+            results.append(TrainResult(history=self.history[j], final=final, weight_histogram=weight_histogram(weights),
+                                       epochs_run=self.epochs_run[j], best_epoch=best, device=str(self.device)))
+        return results

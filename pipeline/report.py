@@ -26,7 +26,18 @@ import pandas as pd
 
 from . import stats
 from .references import PLAUSIBLE_GAP, reference_points
-from .study import ARM_LABELS, Study
+from . import arms as arms_mod
+from . import runtree as rt
+from .study import Study
+from .task import task_for
+
+
+class _Labels(dict):
+    def __missing__(self, arm):
+        return arms_mod.label(arm)
+
+
+ARM_LABELS = _Labels()  # arm name -> label, from the arms registry
 from .tracking import Tracker, mask_credentials, run_link
 
 FINAL_KEYS = ("test_metric", "final_train_metric", "final_val_metric", "gap_metric", "gap_loss",
@@ -94,8 +105,7 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
             if hashes.get(key[0]) == r.data.tags.get("config_hash") and key not in data.chosen:
                 data.chosen[key] = {k: r.data.params.get(k) for k in ("dropout", "l1", "l2")}
     for run_id in df.loc[df["status"] == "FINISHED", "run_id"]:
-        data.curves[run_id] = {k: [x.value for x in sorted(tracker.client.get_metric_history(run_id, k),
-                                                           key=lambda x: x.step)] for k in CURVE_KEYS}
+        data.curves[run_id] = {k: tracker.metric_history(run_id, k) for k in CURVE_KEYS}
         data.histograms[run_id] = _load_histogram(tracker, run_id)
     return data
 
@@ -117,23 +127,13 @@ def collect_tuning(study: Study, tracker: Tracker, hashes: dict) -> pd.DataFrame
 
 
 def _load_histogram(tracker: Tracker, run_id: str) -> Optional[dict]:
-    try:
-        run = tracker.client.get_run(run_id)
-        uri = run.info.artifact_uri
-        if uri.startswith("file://") or uri.startswith("/"):
-            path = Path(uri.removeprefix("file://")) / "weight_histogram.json"
-            return json.loads(path.read_text())  # local store: read the file, skip the client round trip
-        import mlflow.artifacts
-
-        return mlflow.artifacts.load_dict(f"{uri}/weight_histogram.json")
-    except Exception:
-        return None
+    return tracker.load_dict(tracker.run(run_id), rt.WEIGHT_HISTOGRAM)
 
 
 # --- analysis ----------------------------------------------------------------------------------
 
 def higher_is_better(task: str) -> bool:
-    return task != "regression"
+    return task_for(task).higher_is_better
 
 
 def analyze(data: ReportData) -> dict:
@@ -234,9 +234,8 @@ def _png(fig) -> str:
 def _arm_palette(arms):
     import seaborn as sns
 
-    colors = sns.color_palette("colorblind", 5)
-    order = list(ARM_LABELS)
-    return {ARM_LABELS[a]: colors[order.index(a)] for a in arms}
+    colors = sns.color_palette("colorblind", 10)
+    return {arms_mod.label(a): colors[arms_mod.ARMS[a].color % 10] for a in arms}
 
 
 def figures(data: ReportData, analysis: dict) -> dict:
@@ -363,7 +362,7 @@ def figures(data: ReportData, analysis: dict) -> dict:
         ax.legend(fontsize=6)
         for ax, arm in zip(axes[0, 1:], arms):
             t = sub[(sub["arm"] == arm) & (sub["status"] == "FINISHED")]
-            col = "l1" if arm == "l1" else ("dropout" if arm == "dropout" else "l2")
+            col = arms_mod.ARMS[arm].tuned_component or "l2"
             ax.scatter(t[col], t["objective"], color=palette[ARM_LABELS[arm]], s=14)
             pruned = sub[(sub["arm"] == arm) & (sub["status"] != "FINISHED")]
             if len(pruned):
@@ -539,5 +538,5 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     root = root_run_id or (max(data.roots, key=lambda r: r.info.start_time).info.run_id if data.roots else None)
     if root:
         for p in paths:
-            tracker.client.log_artifact(root, str(p), "report")
+            tracker.log_artifact(root, str(p), "report")
     return paths

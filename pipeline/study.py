@@ -18,21 +18,14 @@ from typing import Annotated, Any, Literal, Optional, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from . import arms as arms_mod
+from .datasets import REGISTRY as DATASETS
 from .errors import UsageError
 
-ARMS = ("none", "dropout", "l1", "l2", "dropout_l2")
-ARM_LABELS = {"none": "none", "dropout": "dropout", "l1": "L1", "l2": "L2", "dropout_l2": "dropout+L2"}
 # Bump when training semantics change, so old studies are never resumed with new code.
 SCHEMA_VERSION = 1
 
 Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
-
-
-def normalize_arm(value: Any) -> Any:
-    """Accept the spellings users write: 'L2', 'dropout+L2', 'dropout_l2'."""
-    if isinstance(value, str):
-        return value.strip().lower().replace("+", "_")
-    return value
 
 
 class _Strict(BaseModel):
@@ -89,10 +82,6 @@ class Training(_Strict):
     batch_size: int = Field(default=64, gt=0)
     epochs: int = Field(default=20, gt=0)
     early_stopping: Optional[EarlyStopping] = None
-    # population: up to population_size grid cells trained together as one stacked model
-    # (population.py); reference: one model at a time (train.py), the yardstick.
-    engine: Literal["population", "reference"] = "population"
-    population_size: int = Field(default=10, gt=0)
 
     @model_validator(mode="after")
     def _dropout_matches_layers(self) -> "Training":
@@ -106,6 +95,23 @@ class Training(_Strict):
 
 
 TRAINING_KEYS = tuple(Training.model_fields)
+
+
+class Execution(_Strict):
+    """How cells are computed, not what: left out of a study's identity (see config_hash)."""
+
+    # population: up to population_size grid cells trained together as one stacked model
+    # (population.py); reference: one model at a time (train.py), the yardstick.
+    engine: Literal["population", "reference"] = "population"
+    population_size: int = Field(default=10, gt=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    workers: int = Field(default=1, gt=0)   # worker processes of `ablation` on this machine
+
+
+EXECUTION_KEYS = tuple(Execution.model_fields)
+# Spellings from before the execution block: still read, with a note. Per dataset only the first
+# two were allowed (they were training settings).
+LEGACY_EXECUTION_KEYS = ("engine", "population_size", "device")
 
 
 class DatasetSpec(_Strict):
@@ -126,10 +132,8 @@ class DatasetSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _known_dataset(cls, name: str) -> str:
-        from .datasets import REGISTRY  # late import: datasets imports torch
-
-        if name not in REGISTRY:
-            raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(sorted(REGISTRY))}")
+        if name not in DATASETS:
+            raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(sorted(DATASETS))}")
         return name
 
     @model_validator(mode="after")
@@ -172,10 +176,10 @@ class StudyFile(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     datasets: list[DatasetSpec] = Field(min_length=1)
-    arms: list[Literal[ARMS]] = Field(default=list(ARMS), min_length=1)  # type: ignore[valid-type]
+    arms: list[str] = Field(default_factory=lambda: list(arms_mod.names()), min_length=1)
     seeds: Union[Annotated[int, Field(gt=0)], Annotated[list[int], Field(min_length=1)]] = 5
     split_seed: int = 0
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    execution: Execution = Execution()
     max_retries: int = Field(default=1, ge=0)
     # Training-set-size axis: each dataset is run at each size (counts, or fractions of its
     # training split). Sizes are nested: a larger size adds samples to a smaller one's.
@@ -196,12 +200,15 @@ class StudyFile(_Strict):
     @classmethod
     def _normalize_arms(cls, arms: Any) -> Any:
         if isinstance(arms, list):
-            return [normalize_arm(a) for a in arms]
+            return [arms_mod.normalize(a) for a in arms]
         return arms
 
     @field_validator("arms")
     @classmethod
-    def _unique_arms(cls, arms: list[str]) -> list[str]:
+    def _known_unique_arms(cls, arms: list[str]) -> list[str]:
+        unknown = [a for a in arms if a not in arms_mod.ARMS]
+        if unknown:
+            raise ValueError(f"unknown arm {unknown[0]!r}; allowed: {', '.join(arms_mod.names())}")
         if len(set(arms)) != len(arms):
             raise ValueError("arms must not repeat")
         return arms
@@ -229,6 +236,7 @@ class DatasetPlan:
     dataset: DatasetSpec
     training: Training
     config_hash: str
+    execution: Execution = Execution()
     group: str = ""    # the dataset's own label when a train_sizes axis splits it into plans
 
     @property
@@ -245,6 +253,7 @@ class Study:
     spec: StudyFile
     plans: tuple[DatasetPlan, ...]
     source_text: str  # the study file as run, with CLI overrides applied, for provenance
+    notes: tuple[str, ...] = ()  # deprecations to tell the user about
 
     @property
     def name(self) -> str:
@@ -323,7 +332,35 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
     """Validate a study given as plain data (a parsed YAML file, or built from CLI flags)."""
     if not isinstance(raw, dict):
         raise UsageError(f"{source}: expected a mapping of study fields at the top level")
-    raw = copy.deepcopy(raw)
+    raw = _apply_overrides(copy.deepcopy(raw), seeds, epochs)
+    as_run = copy.deepcopy(raw)
+    raw, per_dataset, notes = _split_settings(raw, source)
+    try:
+        spec = StudyFile.model_validate(raw)
+    except ValidationError as e:
+        raise UsageError(_format_validation_error(source, e)) from None
+    settings = []
+    for d, (training, execution) in zip(spec.datasets, per_dataset):
+        try:
+            settings.append((Training.model_validate(training), Execution.model_validate(execution)))
+        except ValidationError as e:
+            raise UsageError(_format_validation_error(f"{source} (dataset {d.display})", e)) from None
+    if datasets not in (None, ""):
+        keep = _selected(spec, datasets)
+        spec = spec.model_copy(update={"datasets": [spec.datasets[i] for i in keep]})
+        as_run["datasets"] = [as_run["datasets"][i] for i in keep]
+        settings = [settings[i] for i in keep]
+    plans = []
+    for d, (t, ex) in zip(spec.datasets, settings):
+        sized = ([(d.model_copy(update={"train_size": size, "label": f"{d.display}@{size}"}), d.display)
+                  for size in spec.train_sizes] if spec.train_sizes else [(d, "")])
+        plans += [DatasetPlan(ds, t, config_hash(spec, ds, t), ex, group=group) for ds, group in sized]
+    return Study(spec=spec, plans=tuple(plans), source_text=yaml.safe_dump(as_run, sort_keys=False),
+                 notes=tuple(notes))
+
+
+def _apply_overrides(raw: dict, seeds: Optional[str], epochs: Optional[str]) -> dict:
+    """The command line's --seeds and --epochs (epochs replaces every per-dataset value)."""
     if seeds not in (None, ""):
         raw["seeds"] = parse_seeds(seeds)
     if epochs not in (None, ""):
@@ -335,69 +372,94 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         for d in raw.get("datasets") or []:
             if isinstance(d, dict):
                 d.pop("epochs", None)
+    return raw
 
-    as_run = copy.deepcopy(raw)
+
+def _split_settings(raw: dict, source: str) -> tuple[dict, list[tuple[dict, dict]], list[str]]:
+    """Take the training and execution settings out of the top level and the dataset entries:
+    (the rest, [(merged training, merged execution)] per dataset, deprecation notes). A dataset
+    entry's settings override the top level's."""
+    notes: list[str] = []
     training_defaults = {k: raw.pop(k) for k in TRAINING_KEYS if k in raw}
-    dataset_entries = raw.get("datasets")
-    merged_trainings: list[dict] = []
-    if isinstance(dataset_entries, list):
+    execution_defaults = _execution_block(raw, LEGACY_EXECUTION_KEYS, source, "", notes)
+    raw["execution"] = execution_defaults
+    per_dataset = []
+    entries = raw.get("datasets")
+    if isinstance(entries, list):
         clean = []
-        for entry in dataset_entries:
+        for entry in entries:
             if isinstance(entry, str):
                 entry = {"name": entry}
             if not isinstance(entry, dict):
                 raise UsageError(f"{source}: field 'datasets' entries must be names or mappings, got {entry!r}")
             entry = dict(entry)
-            overrides = {k: entry.pop(k) for k in TRAINING_KEYS if k in entry}
-            merged_trainings.append(_deep_merge(training_defaults, overrides))
+            where = f"datasets[{entry.get('label') or entry.get('name')}]."
+            training = {k: entry.pop(k) for k in TRAINING_KEYS if k in entry}
+            execution = _execution_block(entry, LEGACY_EXECUTION_KEYS[:2], source, where, notes)
+            per_dataset.append((_deep_merge(training_defaults, training), _deep_merge(execution_defaults, execution)))
             clean.append(entry)
         raw["datasets"] = clean
+    return raw, per_dataset, notes
 
-    try:
-        spec = StudyFile.model_validate(raw)
-        trainings = []
-        for i, t in enumerate(merged_trainings):
-            try:
-                trainings.append(Training.model_validate(t))
-            except ValidationError as e:
-                label = spec.datasets[i].display
-                raise UsageError(_format_validation_error(f"{source} (dataset {label})", e)) from None
-    except ValidationError as e:
-        raise UsageError(_format_validation_error(source, e)) from None
 
-    if datasets not in (None, ""):
-        wanted = [d.strip() for d in datasets.split(",") if d.strip()]
-        known = [d.display for d in spec.datasets]
-        unknown = [w for w in wanted if w not in known]
-        if unknown:
-            raise UsageError(f"--datasets = {unknown[0]!r}: not in the study; allowed: {', '.join(known)}")
-        keep = [i for i, d in enumerate(spec.datasets) if d.display in wanted]
-        spec = spec.model_copy(update={"datasets": [spec.datasets[i] for i in keep]})
-        as_run["datasets"] = [as_run["datasets"][i] for i in keep]
-        trainings = [trainings[i] for i in keep]
+def _execution_block(node: dict, legacy: tuple[str, ...], source: str, where: str, notes: list[str]) -> dict:
+    """Pop `execution:` from a mapping, with the legacy spellings of its fields folded in."""
+    block = node.pop("execution", None) or {}
+    if not isinstance(block, dict):
+        raise UsageError(f"{source}: field '{where}execution' = {block!r}: expected a mapping like "
+                         "{engine: population, population_size: 10, device: auto, workers: 1}")
+    block = dict(block)
+    for key in legacy:
+        if key in node:
+            if key in block:
+                raise UsageError(f"{source}: field '{where}{key}' is given twice, also as '{where}execution.{key}'; "
+                                 "keep the one under execution")
+            block[key] = node.pop(key)
+            notes.append(f"{source}: '{where}{key}' is deprecated; write it under '{where}execution:' "
+                         "(it no longer changes the study's identity)")
+    return block
 
-    plans = []
-    for d, t in zip(spec.datasets, trainings):
-        if spec.train_sizes:
-            for size in spec.train_sizes:
-                sized = d.model_copy(update={"train_size": size, "label": f"{d.display}@{size}"})
-                plans.append(DatasetPlan(sized, t, config_hash(spec, sized, t), group=d.display))
-        else:
-            plans.append(DatasetPlan(d, t, config_hash(spec, d, t)))
-    plans = tuple(plans)
-    return Study(spec=spec, plans=plans, source_text=yaml.safe_dump(as_run, sort_keys=False))
+
+def _selected(spec: StudyFile, datasets: str) -> list[int]:
+    """Indices of the datasets --datasets keeps."""
+    wanted = [d.strip() for d in datasets.split(",") if d.strip()]
+    known = [d.display for d in spec.datasets]
+    unknown = [w for w in wanted if w not in known]
+    if unknown:
+        raise UsageError(f"--datasets = {unknown[0]!r}: not in the study; allowed: {', '.join(known)}")
+    return [i for i, d in enumerate(spec.datasets) if d.display in wanted]
+
+
+# The identity of a dataset's study: what config_hash hashes, and what it leaves out.
+#
+# It hashes everything that defines what a cell computes: the dataset and its loading options,
+# the merged training settings, the split seed, the tune block and SCHEMA_VERSION. Arms and
+# seeds are the grid, not the configuration: adding some resumes a study.
+#
+# It leaves out the execution settings (engine, population_size, device, workers): they decide
+# how the cells are computed, not what. Every random draw of a cell is a function of its seed
+# alone (streams.py: initialization, batch order and dropout masks, whatever the engine, the
+# population it lands in or the device), so on CPU the population engine reproduces the
+# reference trainer up to float rounding (~1e-7 in the weights; tests/test_population.py), and a
+# cell's numbers do not depend on population_size at all. A CUDA device rounds differently again.
+# The report lists the engines and devices its runs came from, and warns when it mixes them.
+#
+# LEGACY_IDENTITY: before the execution block, engine, population_size and device were hashed.
+# Their default values stay in the payload as constants, so a study run with the defaults keeps
+# its identity (and resumes) across that change; one run with other values gets a new identity
+# once (its earlier runs are then counted in the report as another configuration, not mixed in).
+LEGACY_IDENTITY = {"training": {"engine": "population", "population_size": 10}, "device": "auto"}
 
 
 def config_hash(spec: StudyFile, dataset: DatasetSpec, training: Training) -> str:
-    """Hash of everything that changes how a cell trains. Arms and seeds are the grid, not the
-    configuration, so adding seeds to a study resumes it instead of starting over."""
+    """The identity of one dataset's study (see the rule above)."""
     return fingerprint({
         "schema": SCHEMA_VERSION,
         "study": spec.name,
         "dataset": dataset.model_dump(mode="json"),
-        "training": training.model_dump(mode="json"),
+        "training": {**training.model_dump(mode="json"), **LEGACY_IDENTITY["training"]},
         "split_seed": spec.split_seed,
-        "device": spec.device,
+        "device": LEGACY_IDENTITY["device"],
         # tuned strengths are a deterministic function of the tune block (seeded TPE, seeded training)
         "tune": spec.tune.model_dump(mode="json") if spec.tune else None,
     })

@@ -1,0 +1,129 @@
+"""The regularizer arms: one definition of each, read by the study file, both trainers, tuning
+and the report.
+
+An arm is a set of components (dropout, l1, l2) switched on for its grid cells; every other
+component is off. Its strengths come, per component, from (first that is set):
+  1. the values tuning chose for it (when the study has a `tune:` block),
+  2. its own block under `strengths:` (an arm of several components, e.g. `dropout_l2:`),
+  3. the study's shared `strengths:` value of that component.
+Its tuning search space follows from its components too (see `suggest`).
+
+Adding an arm, e.g. elastic net: one `register(Arm("elastic_net", "elastic net", ("l1", "l2"), 5))`
+below. The penalty maths (model.py, population.py) already handle any mix of components; a new
+component (say max-norm) would add its maths there and its name to COMPONENTS here.
+tests/test_architecture.py trains a throwaway arm through the whole pipeline this way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+COMPONENTS = ("dropout", "l1", "l2")
+
+
+@dataclass(frozen=True)
+class Arm:
+    name: str                     # as in study files, MLflow tags and Optuna cells
+    label: str                    # as in the report and the console
+    components: tuple[str, ...]   # subset of COMPONENTS; () for the baseline
+    color: int                    # index into seaborn's "colorblind" palette: stable per arm
+
+    @property
+    def tuned_component(self) -> Optional[str]:
+        """The component the report's sensitivity plot puts on its x axis."""
+        return self.components[-1] if self.components else None
+
+
+ARMS: dict[str, Arm] = {}
+
+
+def register(arm: Arm) -> Arm:
+    unknown = set(arm.components) - set(COMPONENTS)
+    if unknown:
+        raise ValueError(f"arm {arm.name}: unknown components {sorted(unknown)}; allowed: {COMPONENTS}")
+    ARMS[arm.name] = arm
+    return arm
+
+
+def unregister(name: str) -> None:
+    ARMS.pop(name, None)
+
+
+register(Arm("none", "none", (), 0))
+register(Arm("dropout", "dropout", ("dropout",), 1))
+register(Arm("l1", "L1", ("l1",), 2))
+register(Arm("l2", "L2", ("l2",), 3))
+register(Arm("dropout_l2", "dropout+L2", ("dropout", "l2"), 4))
+
+BASELINE = "none"
+
+
+def names() -> tuple[str, ...]:
+    return tuple(ARMS)
+
+
+def label(name: str) -> str:
+    arm = ARMS.get(name)
+    return arm.label if arm else name
+
+
+def normalize(value: Any) -> Any:
+    """Accept the spellings users write: 'L2', 'dropout+L2', 'dropout_l2'."""
+    if isinstance(value, str):
+        return value.strip().lower().replace("+", "_")
+    return value
+
+
+@dataclass(frozen=True)
+class CellStrengths:
+    """What one grid cell trains with: every component, zero where the arm does not use it."""
+    dropout: tuple[float, ...]
+    l1: float
+    l2: float
+
+
+def cell_strengths(name: str, strengths, n_hidden: int, tuned: Optional[dict] = None) -> CellStrengths:
+    """The strengths arm `name` trains with, from the study's `Strengths` and (optionally) the
+    values tuning chose for it (as `tuned_values` returns them)."""
+    arm = ARMS[name]
+    own = getattr(strengths, arm.name, None) if len(arm.components) > 1 else None
+    values: dict[str, Any] = {"dropout": 0.0, "l1": 0.0, "l2": 0.0}
+    for c in arm.components:
+        if tuned and c in tuned:
+            values[c] = tuned[c]
+        elif own is not None and getattr(own, c, None) is not None:
+            values[c] = getattr(own, c)
+        else:
+            values[c] = getattr(strengths, c)
+    p = values["dropout"]
+    dropout = tuple(float(x) for x in p) if isinstance(p, (list, tuple)) else (float(p),) * n_hidden
+    return CellStrengths(dropout, float(values["l1"]), float(values["l2"]))
+
+
+# --- tuning ----------------------------------------------------------------------------------
+
+def suggest(trial, name: str, tune, n_hidden: int) -> dict:
+    """Ask an Optuna trial for the arm's strengths: dropout p per hidden layer uniform in
+    tune.dropout, l1 and l2 log-uniform in tune.l1 and tune.l2. Returns Optuna's params."""
+    params = {}
+    for c in ARMS[name].components:
+        if c == "dropout":
+            for i in range(n_hidden):
+                params[f"dropout_{i}"] = trial.suggest_float(f"dropout_{i}", *tune.dropout)
+        else:
+            params[c] = trial.suggest_float(c, *getattr(tune, c), log=True)
+    return params
+
+
+def tuned_values(params: dict) -> dict:
+    """Optuna's params of a tuning trial (as `suggest` names them) -> {component: value}, the
+    form `cell_strengths` takes: dropout as one p per hidden layer."""
+    out: dict[str, Any] = {}
+    layers = sorted((int(k.rsplit("_", 1)[1]), float(v)) for k, v in params.items() if k.startswith("dropout_"))
+    if layers:
+        out["dropout"] = [p for _, p in layers]
+    for c in ("l1", "l2"):
+        if c in params:
+            out[c] = float(params[c])
+    return out

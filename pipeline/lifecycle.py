@@ -1,0 +1,244 @@
+"""How a trial is born and how it ends: the one place that records a trial's outcome to MLflow
+and Optuna and prints its line.
+
+Order of writes for a finished trial: MLflow first (its run's metrics and FINISHED status), then
+Optuna, so that a crash in between leaves the trial RUNNING in Optuna, to be retrained or
+recovered from its FINISHED run (`reap`), never COMPLETE without its run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Optional
+
+import optuna
+from optuna.trial import TrialState
+
+from . import arms, grid
+from . import runtree as rt
+from .errors import Diverged
+from .runtime import signals_deferred
+from .tracking import NewRun, Tracker
+from .trainer_common import TrialConfig, resolve_device
+
+
+class Outcome(Enum):
+    """Every way a trial ends: (reason recorded, MLflow run status, Optuna state or None when
+    Optuna is not told, whether it spends a trial of a tuning budget)."""
+
+    FINISHED = ("finished", "FINISHED", TrialState.COMPLETE, True)
+    PRUNED = ("pruned", "KILLED", TrialState.PRUNED, True)
+    DIVERGED = ("diverged", "FAILED", TrialState.FAIL, True)
+    ERROR = ("error", "FAILED", TrialState.FAIL, True)            # reason: the exception's type and message
+    INTERRUPTED = ("interrupted", "KILLED", TrialState.FAIL, False)   # SIGINT/SIGTERM
+    WORKER_DIED = ("worker died", "KILLED", TrialState.FAIL, False)   # noticed by another worker
+    # Another worker failed this trial while this one was paused (stale heartbeat): Optuna already
+    # says FAIL and the cell is retried; only the MLflow run is left to close.
+    TAKEN_OVER = ("taken over: another worker failed this trial while this one was paused; the cell is retried",
+                  "KILLED", None, False)
+
+    def __init__(self, reason: str, mlflow_status: str, optuna_state: Optional[TrialState], spends_budget: bool):
+        self.reason, self.mlflow_status, self.optuna_state, self.spends_budget = \
+            reason, mlflow_status, optuna_state, spends_budget
+
+    @classmethod
+    def of_error(cls, e: BaseException) -> "Outcome":
+        return cls.DIVERGED if isinstance(e, Diverged) else cls.ERROR
+
+    @classmethod
+    def spends(cls, outcome_name: Optional[str], reason: Optional[str]) -> bool:
+        """Whether a FAIL trial (by its recorded outcome, or for trials recorded before outcomes
+        were, its reason) used up a trial of a tuning budget."""
+        if outcome_name in cls.__members__:
+            return cls[outcome_name].spends_budget
+        return reason not in (cls.WORKER_DIED.reason, cls.INTERRUPTED.reason)
+
+
+def reason_text(outcome: Outcome, error: Optional[BaseException] = None) -> str:
+    if outcome is Outcome.ERROR and error is not None:
+        return f"{type(error).__name__}: {error}"
+    return outcome.reason
+
+
+@dataclass
+class LiveTrial:
+    """A trial this process trains: its Optuna trial and its MLflow run."""
+
+    ostudy: optuna.Study
+    trial: optuna.Trial
+    name: str                 # e.g. digits/l2/seed3
+    run: NewRun               # the MLflow run to open for it
+    payload: object = None    # what the trainer needs (a TrialConfig for grid cells)
+    run_id: Optional[str] = None
+    started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class Ending:
+    """How one trial ended, and what to record. For FINISHED: `metrics` (final values, step 0),
+    `value` (the objective told to Optuna), `attrs` (Optuna user attributes), `artifacts`."""
+
+    trial: LiveTrial
+    outcome: Outcome
+    history: dict = field(default_factory=dict)
+    error: Optional[BaseException] = None
+    metrics: dict = field(default_factory=dict)
+    value: float = float("nan")
+    attrs: dict = field(default_factory=dict)
+    artifacts: dict = field(default_factory=dict)
+    summary: str = ""         # the console line's text for a finished trial
+
+
+def open_runs(tracker: Tracker, experiment_id: str, trials: list[LiveTrial]) -> list[LiveTrial]:
+    """Name this worker on each popped trial, open their MLflow runs (one transaction on MLflow's
+    SQL store) and link each run to its trial. A trial another worker failed meanwhile is
+    dropped (its run, if opened, ends KILLED as TAKEN_OVER); its cell is retried."""
+    named = [t for t in trials if grid.claim(t.trial)]
+    opened = []
+    for t, run_id in zip(named, tracker.start_trials(experiment_id, [t.run for t in named])):
+        t.run_id = run_id
+        try:
+            t.trial.set_user_attr(rt.TRIAL_RUN_ID, run_id)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            _close_run(tracker, t, Outcome.TAKEN_OVER, {})
+            continue
+        t.started = time.perf_counter()
+        opened.append(t)
+    return opened
+
+
+def end(tracker: Tracker, endings: list[Ending]) -> list[bool]:
+    """Record how each trial ended, in MLflow and Optuna, and print its line. Signals wait until
+    it is done, so a trial is recorded completely or not at all. Returns, per ending, whether the
+    trial was recorded as FINISHED."""
+    with signals_deferred():
+        for e in endings:   # checked first, so the run is not shown FINISHED in the common case
+            if e.outcome is Outcome.FINISHED and not grid.is_running(e.trial.ostudy, grid.trial_id(e.trial.trial)):
+                e.outcome = Outcome.TAKEN_OVER
+        finished = [e for e in endings if e.outcome is Outcome.FINISHED]
+        if finished:   # one transaction for all of them on MLflow's SQL store
+            tracker.finish_trials([(e.trial.run_id, e.history, e.metrics, e.artifacts) for e in finished])
+        for e in endings:
+            if e.outcome is not Outcome.FINISHED:
+                _close_run(tracker, e.trial, e.outcome, e.history, e.error)
+        return [_tell(tracker, e) for e in endings]
+
+
+def _close_run(tracker: Tracker, t: LiveTrial, outcome: Outcome, history: dict,
+               error: Optional[BaseException] = None) -> None:
+    if t.run_id is not None:
+        tracker.fail_trial(t.run_id, outcome.mlflow_status,
+                           {rt.FAIL_REASON: reason_text(outcome, error)[:4000], rt.OUTCOME: outcome.name}, history)
+
+
+def _tell(tracker: Tracker, e: Ending) -> bool:
+    """Optuna's side of an ending (after MLflow's), and the console line."""
+    t, outcome = e.trial, e.outcome
+    try:
+        if outcome is Outcome.FINISHED:
+            for k, v in e.attrs.items():
+                t.trial.set_user_attr(k, v)
+            t.ostudy.tell(t.trial, e.value)
+        elif outcome.optuna_state is not None:
+            t.trial.set_user_attr(rt.TRIAL_FAIL_REASON, reason_text(outcome, e.error)[:1000])
+            t.trial.set_user_attr(rt.TRIAL_OUTCOME, outcome.name)
+            t.ostudy.tell(t.trial, state=outcome.optuna_state)
+    except optuna.exceptions.UpdateFinishedTrialError:   # another worker failed it meanwhile
+        if outcome is Outcome.FINISHED:
+            _close_run(tracker, t, Outcome.TAKEN_OVER, {})
+            outcome = Outcome.TAKEN_OVER
+    if outcome is Outcome.FINISHED:
+        print(f"  {t.name:<28} {e.summary}", flush=True)
+        return True
+    if outcome is not Outcome.PRUNED:
+        print(f"  {t.name:<28} {'FAILED: ' if outcome.spends_budget else ''}{reason_text(outcome, e.error)}", flush=True)
+    return False
+
+
+def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
+    """Clean up after workers that died, so their cells are trained again and no MLflow run is
+    left RUNNING: each of their trials is recovered from its FINISHED MLflow run when it got that
+    far (so the cell keeps exactly one FINISHED run), else failed as WORKER_DIED; MLflow trial
+    runs still RUNNING whose Optuna trial is no longer running end KILLED. Returns how many
+    trials were reaped."""
+    dead = grid.dead_trials(ostudy)
+    for t in dead:
+        if not _recover(ostudy, t, tracker):
+            tid = grid.trial_id(t)
+            grid.set_attr(ostudy, tid, rt.TRIAL_FAIL_REASON, Outcome.WORKER_DIED.reason)
+            grid.set_attr(ostudy, tid, rt.TRIAL_OUTCOME, Outcome.WORKER_DIED.name)
+            grid.set_state(ostudy, tid, TrialState.FAIL)
+    experiment_id = ostudy.user_attrs.get(rt.STUDY_EXPERIMENT)
+    if experiment_id is not None:
+        still_running = grid.running_numbers(ostudy)
+        for run in tracker.running(experiment_id, **{rt.OPTUNA_STUDY: ostudy.study_name}):
+            if run.data.tags.get(rt.KIND) in (rt.TRIAL, rt.TUNING_TRIAL) and \
+                    int(run.data.tags.get(rt.OPTUNA_TRIAL, -1)) not in still_running:
+                tracker.fail_trial(run.info.run_id, Outcome.WORKER_DIED.mlflow_status,
+                                   {rt.FAIL_REASON: "worker died (killed or crashed)",
+                                    rt.OUTCOME: Outcome.WORKER_DIED.name})
+    return len(dead)
+
+
+def _recover(ostudy: optuna.Study, t, tracker: Tracker) -> bool:
+    """A worker that died after its trial's MLflow run was FINISHED (fully logged) but before
+    telling Optuna: complete the trial from the run instead of training the cell again."""
+    run_id = t.user_attrs.get(rt.TRIAL_RUN_ID)
+    if not run_id:
+        return False
+    run = tracker.run(run_id)
+    metrics = run.data.metrics
+    if run.info.status != "FINISHED" or "final_val_metric" not in metrics:
+        return False
+    tid = grid.trial_id(t)
+    for key in rt.RESULT_ATTRS:
+        grid.set_attr(ostudy, tid, key, metrics[key])
+    grid.set_attr(ostudy, tid, rt.RECOVERED, True)
+    grid.set_state(ostudy, tid, TrialState.COMPLETE, [metrics["final_val_metric"]])
+    return True
+
+
+# --- births ----------------------------------------------------------------------------------
+
+@dataclass
+class DatasetCells:
+    """What every grid trial of one dataset is born with: its Optuna study, its MLflow parent,
+    the tags and dataset input its run carries, the tuned strengths and the device."""
+
+    plan: object              # study.DatasetPlan
+    ostudy: optuna.Study
+    parent_id: str
+    tags: dict
+    dataset_input: object
+    tuned: dict               # {arm: Optuna params of its best tuning trial}
+    device: str
+
+    def born(self, trial: optuna.Trial, arm: str, seed: int) -> LiveTrial:
+        plan, tuned = self.plan, self.tuned.get(arm)
+        cfg = TrialConfig.for_cell(plan.training, arm, seed, self.device,
+                                   tuned=arms.tuned_values(tuned) if tuned else None)
+        name = f"{plan.label}/{arm}/seed{seed}"
+        tags = {**self.tags, rt.ARM: arm, rt.SEED: seed, rt.OPTUNA_TRIAL: trial.number,
+                rt.OPTUNA_STUDY: self.ostudy.study_name, rt.ENGINE: plan.execution.engine,
+                rt.ATTEMPT: trial.user_attrs.get(rt.ATTEMPT, 1),
+                rt.DEVICE: str(resolve_device(cfg.device)),   # at the start: one write less at the end
+                **({rt.TUNED: "yes"} if tuned else {})}
+        run = NewRun(self.parent_id, name, tags=tags, params={**cfg.params(), "dataset": plan.label},
+                     dataset_input=self.dataset_input)
+        return LiveTrial(self.ostudy, trial, name, run, payload=cfg)
+
+
+def cell_ending(t: LiveTrial, result, seconds: float) -> Ending:
+    """A grid cell's ending from what its trainer returned: a TrainResult, or the error (with
+    `.history`, the epochs it completed, where the trainer attached it)."""
+    if isinstance(result, BaseException):
+        return Ending(t, Outcome.of_error(result), history=getattr(result, "history", {}), error=result)
+    final = {**result.final, "train_seconds": seconds, "epochs_run": result.epochs_run,
+             "best_epoch": result.best_epoch}
+    return Ending(t, Outcome.FINISHED, history=result.history, metrics=final, value=final["final_val_metric"],
+                  attrs={k: final[k] for k in rt.RESULT_ATTRS},
+                  artifacts={rt.WEIGHT_HISTOGRAM: result.weight_histogram},
+                  summary=f"val={final['final_val_metric']:.4f} test={final['test_metric']:.4f} "
+                          f"gap={final['gap_metric']:+.4f} ({seconds:.2f}s)")

@@ -1,0 +1,114 @@
+"""The process a study runs in: signals, the stopwatch, who this worker is.
+
+Nothing here knows about studies, Optuna or MLflow.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+
+
+class Interrupted(BaseException):
+    """SIGTERM/SIGINT: stop after marking the current runs KILLED."""
+
+
+_deferred = {"active": 0, "pending": None}
+
+
+def _raise_interrupted(signum, frame):
+    name = signal.Signals(signum).name
+    if _deferred["active"]:
+        _deferred["pending"] = name  # raised when the bookkeeping in progress is done
+        return
+    raise Interrupted(name)
+
+
+class signals_deferred:
+    """Hold SIGTERM/SIGINT while one trial's results are written, so a trial is recorded either
+    completely (FINISHED in MLflow, COMPLETE in Optuna) or not at all."""
+
+    def __enter__(self):
+        # Signals reach the main thread only; the recorder thread's writes need no holding.
+        self.main = threading.current_thread() is threading.main_thread()
+        if self.main:
+            _deferred["active"] += 1
+
+    def __exit__(self, *exc):
+        if not self.main:
+            return False
+        _deferred["active"] -= 1
+        pending, _deferred["pending"] = _deferred["pending"], None
+        if pending and not _deferred["active"] and exc[0] is None:
+            raise Interrupted(pending)
+        return False
+
+
+def install_signal_handlers() -> None:
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    signal.signal(signal.SIGINT, _raise_interrupted)
+
+
+def worker_id() -> str:
+    """host:pid, the name a worker writes on the trials and runs it owns."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def process_alive(worker: str) -> bool:
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname():
+        return True  # another machine: leave it to heartbeats
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+
+
+class Stopwatch:
+    """Wall seconds per activity ("training", "bookkeeping", ...), each moment counted once: a
+    nested activity pauses the enclosing one of its thread. Threads keep their own stacks, so
+    the recorder thread's writes are counted apart ("recording_background"). CPU seconds of the
+    thread are kept too: overlapped writes still take the GIL and a core from training, so the
+    CPU they use is what they cost."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.cpu_seconds: dict[str, float] = defaultdict(float)
+        self._lock, self._local = threading.Lock(), threading.local()
+
+    @contextmanager
+    def __call__(self, activity: str):
+        stack = self._local.__dict__.setdefault("stack", [])
+        now = (time.perf_counter(), time.thread_time())
+        if stack:
+            self._add(stack[-1][0], now, stack[-1][1])
+        stack.append([activity, now])
+        try:
+            yield
+        finally:
+            now = (time.perf_counter(), time.thread_time())
+            self._add(activity, now, stack.pop()[1])
+            if stack:
+                stack[-1][1] = now
+
+    def _add(self, activity: str, now: tuple[float, float], since: tuple[float, float]) -> None:
+        with self._lock:
+            self.seconds[activity] += now[0] - since[0]
+            self.cpu_seconds[activity] += now[1] - since[1]
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=5).stdout.strip() or "unknown"
+    except Exception:
+        return "unknown"

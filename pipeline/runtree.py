@@ -1,0 +1,56 @@
+"""The names the run tree is written and read with: MLflow run kinds and tags, Optuna user
+attributes. Every module that writes or reads them uses these constants.
+
+    root run (kind=root)                     the `mlflow run` project run, or one we create
+      ├── dataset parent (kind=dataset)      e.g. "digits"
+      │     └── trial (kind=trial)           e.g. "digits/l2/seed3"
+      └── tuning parent (kind=tuning)        e.g. "digits/tuning"
+            └── tuning trial (kind=tuning_trial)
+    single run (kind=single)                 `python -m pipeline train`
+"""
+
+# --- MLflow: run kinds (the tag KIND) ---------------------------------------------------------
+ROOT, DATASET, TRIAL, TUNING, TUNING_TRIAL, SINGLE = "root", "dataset", "trial", "tuning", "tuning_trial", "single"
+
+# --- MLflow: tags ---------------------------------------------------------------------------
+KIND = "kind"
+STUDY = "study"
+DATASET_LABEL = "dataset"        # the plan's label, e.g. digits@100
+DATASET_GROUP = "dataset_group"  # the dataset's own label when a size axis splits it
+N_TRAIN = "n_train"
+CONFIG_HASH = "config_hash"
+TASK = "task"
+METRIC_NAME = "metric_name"
+OPTUNA_STUDY = "optuna_study"
+OPTUNA_TRIAL = "optuna_trial"
+WORKER = "worker"
+ARM = "regularizer"
+SEED = "seed"
+ENGINE = "engine"
+DEVICE = "device"
+TUNED = "tuned"                  # "yes" on grid runs that use tuned strengths
+TUNE_TRIAL = "tune_trial"
+FAIL_REASON = "fail_reason"
+OUTCOME = "outcome"              # lifecycle.Outcome name of a run that did not finish
+ATTEMPT = "attempt"              # 1 for a cell's first try, 2 for its first retry, ...
+GIT_COMMIT = "git_commit"
+
+# --- MLflow: artifacts ----------------------------------------------------------------------
+WEIGHT_HISTOGRAM = "weight_histogram.json"
+
+# --- Optuna: user attributes of a grid trial --------------------------------------------------
+CELL = "cell"                    # "l2/seed3": set at enqueue time (a WAITING trial has no params)
+CELL_ARM = "arm"
+CELL_SEED = "seed"
+TRIAL_WORKER = "worker"          # host:pid of the worker that popped it
+TRIAL_RUN_ID = "mlflow_run_id"
+TRIAL_FAIL_REASON = "fail_reason"
+TRIAL_OUTCOME = "outcome"
+RECOVERED = "recovered_from_mlflow"
+# Final metrics copied onto a COMPLETE trial (the console summary reads them).
+RESULT_ATTRS = ("test_metric", "final_train_metric", "gap_metric")
+
+# --- Optuna: user attributes of a dataset's study ------------------------------------------------
+STUDY_EXPERIMENT = "mlflow_experiment_id"
+STUDY_PARENT_RUN = "mlflow_parent_run_id"
+STUDY_TUNED = "tuned"            # {arm: Optuna params of its best tuning trial}

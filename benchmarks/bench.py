@@ -125,8 +125,8 @@ def bench_small(repeats: int) -> list[tuple]:
     study = load_study(ROOT / "studies/default.yaml", datasets="digits")
     plan = study.plans[0]
     data = load(plan.dataset, study.spec.split_seed)
-    cfgs = [TrialConfig.for_plan(plan, arm, seed, "cpu") for arm, seed in study.cells()]
-    size = plan.training.population_size
+    cfgs = [TrialConfig.for_cell(plan.training, arm, seed, "cpu") for arm, seed in study.cells()]
+    size = plan.execution.population_size
     t_ref, t_pop = median_times([lambda: [train(c, data) for c in cfgs],
                                  lambda: [train_population(cfgs[i:i + size], data) for i in range(0, len(cfgs), size)]],
                                 repeats)
@@ -151,7 +151,7 @@ def run_pipeline(args: list[str], cwd: Path) -> tuple[float, str, int]:
 def bench_end_to_end(repeats: int) -> list[tuple]:
     """The default study as users run it (one process: ablation, then report), `repeats` times;
     the rows are the run with the median wall time, so its parts add up. The ablation
-    and the report measure themselves (orchestrate.Stopwatch, cli -> root-run metrics time_*_s): training, bookkeeping
+    and the report measure themselves (runtime.Stopwatch, cli -> root-run metrics time_*_s): training, bookkeeping
     that held up training (MLflow and Optuna writes on the main thread, including waiting for
     the recorder), the recorder thread's writes that overlapped training, and the CPU time of
     all those writes. The share is taken on CPU time: overlapped writes hold the GIL and a core

@@ -224,6 +224,7 @@ def _add_study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-pdf", action="store_true", help="write only the HTML report")
 
 
+# long: one add_argument line per flag, each command's flags together
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m pipeline",
                                   description="Regularizer ablation studies tracked in MLflow.")

@@ -74,6 +74,7 @@ def sql_store(client: MlflowClient):
     return store if isinstance(store, SqlAlchemyStore) and _schema_is_known() else None
 
 
+# long: one transaction's rows, built in the order MLflow's own calls write them
 def create_runs(client: MlflowClient, experiment_id: str, runs: list[NewRun]) -> Optional[dict[str, str]]:
     """Open child runs with their tags, params and dataset input in one transaction on MLflow's
     SQL store: {run_id: artifact_uri}, in the order given; None, with nothing written, when the

@@ -51,6 +51,7 @@ def build_optimizer(cfg: TrialConfig, model: MLP) -> torch.optim.Optimizer:
     return torch.optim.Adam(groups, lr=cfg.lr)
 
 
+# long: the reference trainer is one plain loop that reads top to bottom, on purpose
 def train(cfg: TrialConfig, data: Splits,
           on_epoch: Optional[Callable[[int, dict[str, float]], None]] = None) -> TrainResult:
     """Train one model. Raises Diverged on a NaN or infinite loss.

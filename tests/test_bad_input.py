@@ -1,6 +1,7 @@
 """Bad input: exit code 2, one line naming the field, the value and what is allowed, nothing written."""
 
 import copy
+from pathlib import Path
 
 import pytest
 import torch
@@ -60,10 +61,14 @@ CASES = [
     ("duplicate-labels", _with("datasets", [{"name": "digits"}, {"name": "digits"}]), [], "unique"),
     ("unreachable-storage", tiny_study_dict(), ["--storage", "postgresql://alice:s3cret@127.0.0.1:9/optuna"], "--storage"),
     ("unreachable-tracking", tiny_study_dict(), ["--tracking-uri", "http://127.0.0.1:9"], "--tracking-uri"),
+    ("bad-engine", _with("execution", {"engine": "turbo"}), [], "execution.engine"),
+    ("zero-population", _with("execution", {"population_size": 0}), [], "execution.population_size"),
+    ("execution-twice", {**tiny_study_dict(), "engine": "reference", "execution": {"engine": "population"}}, [],
+     "given twice"),
 ]
 SUBPROCESS_CASES = {"malformed-yaml", "unknown-dataset", "csv-missing-column", "unreachable-storage"}
 if not torch.cuda.is_available():
-    CASES.append(("no-cuda", _with("device", "cuda"), [], "device"))
+    CASES.append(("no-cuda", _with("execution", {"device": "cuda"}), [], "execution.device"))
 
 
 @pytest.mark.parametrize("case_id,study,args,expected", CASES, ids=[c[0] for c in CASES])
@@ -125,9 +130,35 @@ def test_overrides_and_config_hash(tmp_path):
 
 
 def test_shipped_study_files_are_valid():
-    from pathlib import Path
-
     for path in sorted(Path(__file__).resolve().parents[1].glob("studies/*.yaml")):
         study = load_study(path)
-        assert study.plans and study.cells(), path
+        assert study.plans and study.cells() and not study.notes, path
         yaml.safe_load(study.source_text)
+
+
+def test_execution_settings_are_not_the_identity(tmp_path):
+    """engine, population_size, device and workers say how cells are computed, not what: they
+    leave the configuration hash alone. The spellings from before the execution block still
+    work, with a deprecation note, and a study with the old defaults keeps its old hash."""
+    base = load_study(write_study(tmp_path / "a.yaml", tiny_study_dict()))
+    moved = load_study(write_study(tmp_path / "b.yaml", {**tiny_study_dict(), "execution": {
+        "engine": "reference", "population_size": 3, "device": "cpu", "workers": 2}}))
+    assert [p.config_hash for p in moved.plans] == [p.config_hash for p in base.plans]
+    assert moved.plans[0].execution.engine == "reference" and moved.spec.execution.workers == 2
+    assert not base.notes and not moved.notes
+    # the old spellings: top level engine/population_size/device, per dataset engine/population_size
+    legacy = tiny_study_dict(engine="reference", population_size=4, device="cpu")
+    legacy["datasets"][1]["engine"] = "population"
+    old = load_study(write_study(tmp_path / "c.yaml", legacy))
+    assert [p.execution.engine for p in old.plans] == ["reference", "population"]
+    assert old.plans[0].execution.population_size == 4 and old.plans[0].execution.device == "cpu"
+    assert [p.config_hash for p in old.plans] == [p.config_hash for p in base.plans]
+    assert len(old.notes) == 4 and all("deprecated" in n and "execution" in n for n in old.notes)
+    # per-dataset execution blocks override the top level's
+    per = tiny_study_dict(execution={"engine": "reference"})
+    per["datasets"][0]["execution"] = {"engine": "population", "population_size": 2}
+    plans = load_study(write_study(tmp_path / "d.yaml", per)).plans
+    assert [(p.execution.engine, p.execution.population_size) for p in plans] == [("population", 2), ("reference", 10)]
+    # the default study's identity is the one it had before the execution block (resumes)
+    default = load_study(Path(__file__).resolve().parents[1] / "studies" / "default.yaml")
+    assert [p.config_hash for p in default.plans] == ["24e055cb0495", "aa9a75f39402", "f34c4aca55b9", "34a3a04e4a1c"]

@@ -11,7 +11,8 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from pipeline.orchestrate import get_storage, optuna_study_name
+from pipeline.grid import get_storage
+from pipeline.orchestrate import optuna_study_name
 from pipeline.study import load_study
 
 from .conftest import ROOT, run_cli, tiny_study_dict, write_study

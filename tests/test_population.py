@@ -6,9 +6,11 @@ from scipy import stats as sst
 
 from pipeline.datasets import load
 from pipeline.errors import Diverged
-from pipeline.population import MaskStream, train_population
+from pipeline.population import train_population
+from pipeline.streams import MaskStream
 from pipeline.study import DatasetSpec
-from pipeline.train import TrialConfig, train
+from pipeline.train import train
+from pipeline.trainer_common import TrialConfig
 
 from .test_regularizers import toy_splits
 
@@ -98,3 +100,23 @@ def test_population_with_dropout_matches_reference_and_rates():
     assert rates[1].tolist() == pytest.approx([0.2, 0.2, 0.2, 0.0, 0.4], abs=0.015)
     assert torch.allclose(first[0][first[0] != 0], torch.tensor(2.0))
     assert not torch.equal(first[0], first[1])
+
+
+def test_a_cells_numbers_do_not_depend_on_its_population():
+    """population_size is an execution setting, outside a study's identity: a cell trained alone,
+    beside other cells, or in another order gets bit-identical numbers (dropout masks included,
+    whose chunking depends on the trial alone)."""
+    data = load(DatasetSpec(name="digits", train_size=200), 0)
+    common = dict(hidden=(32, 16), optimizer="sgd", lr=0.05, momentum=0.9, epochs=3, batch_size=32)
+    a = TrialConfig(arm="dropout", seed=0, dropout=(0.5, 0.2), **common)
+    b = TrialConfig(arm="l2", seed=1, dropout=(0.0, 0.0), l2=1e-2, **common)
+    c = TrialConfig(arm="dropout_l2", seed=2, dropout=(0.0, 0.4), l2=1e-3, **common)
+    d = TrialConfig(arm="none", seed=3, dropout=(0.0, 0.0), **common)
+    full = train_population([a, b, c, d], data)
+    alone, pair = train_population([a], data), train_population([c, a], data)
+    for x, y in ((full[0], alone[0]), (full[0], pair[1]), (full[2], pair[0])):
+        assert x.history == y.history and x.final == y.final
+    # and the masks of a model are the same whatever population draws them
+    first = list(MaskStream([a.dropout, c.dropout], [0, 2], (32, 16), torch.device("cpu")).epoch([32] * 7))
+    solo = list(MaskStream([c.dropout], [2], (32, 16), torch.device("cpu")).epoch([32] * 7))
+    assert all(torch.equal(s[1][0], f[1][1]) for s, f in zip(solo, first))

@@ -13,7 +13,9 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from pipeline.orchestrate import GRACE_S, get_storage, optuna_study_name
+from pipeline import grid
+from pipeline.grid import GRACE_S, get_storage
+from pipeline.orchestrate import optuna_study_name
 from pipeline.study import load_study
 
 from .conftest import mlflow_serving, run_cli, tiny_study_dict, write_study
@@ -240,7 +242,11 @@ def test_a_paused_worker_whose_trials_were_taken_over_carries_on(workdir, env, m
     """A worker paused past the grace period (SIGSTOP, a suspended laptop) finds that another
     worker failed its trials meanwhile. It must not crash, and must not leave a FINISHED run for
     a cell that will be trained again: its runs end KILLED and the next run trains each cell once."""
-    from pipeline.orchestrate import TAKEN_OVER, Trial, base_tags, open_trials, pop_cells, prepare
+    from mlflow import MlflowClient
+
+    from pipeline import lifecycle
+    from pipeline.lifecycle import DatasetCells, Outcome
+    from pipeline.orchestrate import dataset_tags, prepare
     from pipeline.train import train
 
     write_study(workdir / "p.yaml", tiny_study_dict(name="paused", seeds=1, arms=["none", "l2"],
@@ -249,25 +255,29 @@ def test_a_paused_worker_whose_trials_were_taken_over_carries_on(workdir, env, m
     study = load_study(workdir / "p.yaml")
     storage = f"journal:{workdir / 'optuna.journal'}"
     ctx, data = prepare(study, storage, env["MLFLOW_TRACKING_URI"])
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     plan, splits = study.plans[0], data["wine"]
     ostudy = optuna.load_study(study_name=optuna_study_name(study, plan), storage=get_storage(storage))
-    parent, tags = ostudy.user_attrs["mlflow_parent_run_id"], base_tags(study, plan, splits)
-    (t1, arm1, seed1), (t2, arm2, seed2) = pop_cells(ostudy, 2)
-    [named] = open_trials(ctx, [Trial(ctx, plan, ostudy, t1, arm1, seed1, parent, tags, None)])
-    result = train(named.cfg, splits)
+    cells = DatasetCells(plan, ostudy, ostudy.user_attrs["mlflow_parent_run_id"], dataset_tags(study, plan, splits),
+                         None, {}, "cpu")
+    (t1, arm1, seed1), (t2, arm2, seed2) = grid.pop_cells(ostudy, 2)
+    [named] = lifecycle.open_runs(ctx.tracker, ctx.experiment_id, [cells.born(t1, arm1, seed1)])
+    result = train(named.payload, splits)
     for t in (t1, t2):  # what another worker's reaper does to a paused worker's trials
         ostudy._storage.set_trial_user_attr(t._trial_id, "fail_reason", "worker died")
         ostudy._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
     # the second was not even named yet: it is dropped, and no run is opened for it
-    assert open_trials(ctx, [Trial(ctx, plan, ostudy, t2, arm2, seed2, parent, tags, None)]) == []
-    assert named.finished(result, 1.0) is False  # the first finished training: its result is dropped
-    run = ctx.tracker.client.get_run(named.run_id)
-    assert run.info.status == "KILLED" and run.data.tags["fail_reason"] == TAKEN_OVER
+    assert lifecycle.open_runs(ctx.tracker, ctx.experiment_id, [cells.born(t2, arm2, seed2)]) == []
+    # the first finished training: its result is dropped
+    assert lifecycle.end(ctx.tracker, [lifecycle.cell_ending(named, result, 1.0)]) == [False]
+    run = client.get_run(named.run_id)
+    assert run.info.status == "KILLED" and run.data.tags["fail_reason"] == Outcome.TAKEN_OVER.reason
+    assert run.data.tags["outcome"] == "TAKEN_OVER"
 
     again = run_cli(["ablation", "--study", "p.yaml", "--no-report"], cwd=workdir, env=env)
     assert again.returncode == 0, again.stderr[-2000:]
     complete = Counter((t.params["arm"], t.params["seed"]) for t in ostudy.get_trials(states=(TrialState.COMPLETE,)))
     assert complete == Counter(study.cells())
-    runs = ctx.tracker.client.search_runs([ctx.experiment_id], "tags.kind = 'trial'")
+    runs = client.search_runs([ctx.experiment_id], "tags.kind = 'trial'")
     finished = Counter(r.info.run_name for r in runs if r.info.status == "FINISHED")
     assert set(finished.values()) == {1} and len(finished) == 2

@@ -7,9 +7,11 @@ import math
 import mlflow.artifacts
 import pytest
 from mlflow.entities import Metric
+from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from pipeline.tracking import Tracker, insert_new_metrics
+from pipeline.mlflow_sql import insert_new_metrics
+from pipeline.tracking import NewRun, Tracker
 
 INF = float("inf")
 METRICS = [
@@ -35,7 +37,7 @@ def tracking_uri(request, tmp_path):
 
 def test_bulk_metrics_and_artifacts_read_back_as_mlflow_writes_them(tracking_uri):
     tracker = Tracker(tracking_uri)
-    client = tracker.client
+    client = MlflowClient(tracking_uri)  # what any MLflow user reads back
     exp = client.create_experiment("fast-paths")
     bulk, reference = (client.create_run(exp).info.run_id for _ in range(2))
 
@@ -55,8 +57,8 @@ def test_bulk_metrics_and_artifacts_read_back_as_mlflow_writes_them(tracking_uri
     assert len(ordered) == 2 and {r.data.metrics["late"] for r in ordered} == {0.5}
 
     # A trial run as the pipeline writes it: params and tags at the start, then results.
-    run = tracker.start_trial(exp, bulk, "digits/l2/seed0", tags={"kind": "trial", "device": "cpu"},
-                              params={"lr": 0.1, "hidden": [16, 16]})
+    run = tracker.start_trial(exp, NewRun(bulk, "digits/l2/seed0", tags={"device": "cpu"},
+                                          params={"lr": 0.1, "hidden": [16, 16]}))
     tracker.finish_trial(run, {"val_metric": [0.5, 0.6]}, {"test_metric": 0.55}, tags={"note": "x"},
                          artifacts={"weight_histogram.json": {"layer0": {"counts": [1, 2, 3]}}})
     got = client.get_run(run)
@@ -96,10 +98,11 @@ def test_runs_opened_and_finished_in_bulk_read_back_as_mlflow_writes_them(tracki
 
     from pipeline.datasets import load
     from pipeline.study import DatasetSpec
-    from pipeline.tracking import NewRun, _param, _trial_metrics, dataset_input, sql_store
+    from pipeline.mlflow_sql import param_value, sql_store
+    from pipeline.tracking import dataset_input, trial_metrics
 
     tracker = Tracker(tracking_uri)
-    client = tracker.client
+    client = MlflowClient(tracking_uri)  # what any MLflow user reads back
     assert sql_store(client) is not None  # the fast path is in use with the pinned MLflow
     exp = client.create_experiment("bulk-runs")
     parent = client.create_run(exp).info.run_id
@@ -112,9 +115,9 @@ def test_runs_opened_and_finished_in_bulk_read_back_as_mlflow_writes_them(tracki
 
     ref = client.create_run(exp, run_name="wine/l2/seed3", tags={
         MLFLOW_PARENT_RUN_ID: parent, "kind": "trial", **{k: str(v) for k, v in tags.items()}}).info.run_id
-    client.log_batch(ref, params=[Param(k, _param(v)) for k, v in params.items()])
+    client.log_batch(ref, params=[Param(k, param_value(v)) for k, v in params.items()])
     client.log_inputs(ref, [ds])
-    client.log_batch(ref, metrics=_trial_metrics(history, final, 1000))
+    client.log_batch(ref, metrics=trial_metrics(history, final, 1000))
     client.log_dict(ref, art["weight_histogram.json"], "weight_histogram.json")
     client.set_terminated(ref, "FINISHED")
 

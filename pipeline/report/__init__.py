@@ -1,0 +1,56 @@
+"""Report stage: MLflow runs -> tables, paired statistics, figures -> one HTML page and its PDF.
+
+Everything is read back from MLflow (search by the study's tags, across every root run, so
+resumed and multi-machine runs are all included); nothing comes from in-process state. One
+Jinja2 template (autoescaped: dataset and study names are user text) renders both outputs.
+
+The steps, one module each, in the order the data flows:
+    collect.py   MLflow (through tracking.Tracker) -> ReportData: runs, curves, histograms, tuning
+    analysis.py  ReportData -> per-dataset tables, paired tests to none (Holm), across-dataset ranks
+    figures.py   -> PNG figures: one function each, listed in FIGURES in the order the page shows them
+    render.py    -> provenance and the HTML (templates/report.html.j2); build_report adds the PDF
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from ..study import Study
+from ..tracking import Tracker
+from .analysis import analyze
+from .collect import ReportData, collect
+from .figures import FIGURES, Figure, draw
+from .render import provenance, render
+
+__all__ = ["FIGURES", "Figure", "ReportData", "analyze", "build_report", "collect", "draw", "provenance", "render"]
+
+
+def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Path = "reports",
+                 root_run_id: Optional[str] = None, pdf: bool = True) -> list[Path]:
+    """Build reports/<study>/report.html (and .pdf), log them to the study's root run, return paths."""
+    tracker = Tracker(tracking)
+    data = collect(study, tracker)
+    analysis = analyze(data)
+    html = render(data, analysis, draw(data, analysis), provenance(data))
+    out = Path(out_dir) / study.name
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [_write_atomically(out / "report.html", lambda tmp: tmp.write_text(html, encoding="utf-8"))]
+    if pdf:
+        from weasyprint import HTML
+
+        paths.append(_write_atomically(out / "report.pdf",
+                                       lambda tmp: HTML(string=html, base_url=str(out)).write_pdf(tmp)))
+    root = root_run_id or (max(data.roots, key=lambda r: r.info.start_time).info.run_id if data.roots else None)
+    if root:
+        for p in paths:
+            tracker.log_artifact(root, str(p), "report")
+    return paths
+
+
+def _write_atomically(path: Path, write) -> Path:
+    """Write next to the target and rename, so a crash never leaves a half-written report."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    write(tmp)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,124 @@
+"""Report, step 1: a study's runs read back from MLflow (through Tracker only) into ReportData.
+
+Trial runs are searched by the study's tags across every experiment and root run, so resumed
+and multi-machine runs are all included. Runs of another configuration of the study (another
+config_hash) are counted, never mixed in; each grid cell keeps one run (`_one_per_cell`).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pandas as pd
+
+from .. import runtree as rt
+from ..study import Study
+from ..tracking import Tracker
+
+FINAL_KEYS = ("test_metric", "final_train_metric", "final_val_metric", "gap_metric", "gap_loss",
+              "sparsity_lt_0.0001", "sparsity_lt_0.001", "sparsity_lt_0.01", "train_seconds")
+CURVE_KEYS = ("train_loss", "val_loss")
+RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "dataset", "arm", "seed", "status", "task",
+               "metric_name", "fail_reason", "outcome", "device", "engine", "group", "n_train", "start", "end",
+               *FINAL_KEYS)
+TUNING_COLUMNS = ("dataset", "arm", "number", "status", "reason", "objective", "l1", "l2", "dropout")
+# Trial runs written before the engine tag existed all came from the population engine.
+LEGACY_ENGINE = "population"
+
+
+@dataclass
+class ReportData:
+    study: Study
+    runs: pd.DataFrame                       # one row per trial run kept (latest per cell)
+    curves: dict = field(default_factory=dict)      # run_id -> {key: [values per epoch]}
+    histograms: dict = field(default_factory=dict)  # run_id -> {"edges": [...], "counts": [...]}
+    roots: list = field(default_factory=list)
+    tracking_uri: str = ""
+    other_configs: int = 0   # trial runs of this study under other settings (not mixed in)
+    tuning: pd.DataFrame = field(default_factory=pd.DataFrame)   # tuning trials, when the study tunes
+    chosen: dict = field(default_factory=dict)                   # (dataset, arm) -> strengths used by the grid
+
+
+def collect(study: Study, tracker: Tracker) -> ReportData:
+    hashes = {plan.label: plan.config_hash for plan in study.plans}
+    trials = tracker.study_runs(study.name, rt.TRIAL)
+    rows, other_configs = [], 0
+    for r in trials:
+        if hashes.get(r.data.tags.get(rt.DATASET_LABEL)) != r.data.tags.get(rt.CONFIG_HASH):
+            other_configs += 1
+            continue  # another configuration of this study: never mix settings
+        row = _trial_row(r)
+        if row is not None and row["arm"] in study.arms and row["seed"] in study.seeds:
+            rows.append(row)
+    df = _one_per_cell(pd.DataFrame(rows, columns=list(RUN_COLUMNS)))
+    data = ReportData(study, df, roots=tracker.study_runs(study.name, rt.ROOT), tracking_uri=tracker.uri,
+                      other_configs=other_configs)
+    data.tuning = collect_tuning(study, tracker, hashes)
+    if len(df):
+        data.chosen = _chosen_strengths(trials, hashes)
+    for run_id in df.loc[df["status"] == "FINISHED", "run_id"]:
+        data.curves[run_id] = {k: tracker.metric_history(run_id, k) for k in CURVE_KEYS}
+        data.histograms[run_id] = tracker.load_dict(tracker.run(run_id), rt.WEIGHT_HISTOGRAM)
+    return data
+
+
+def _trial_row(r) -> Optional[dict]:
+    """One trial run as a row of the runs DataFrame; None when its seed tag is unreadable."""
+    tags, m = r.data.tags, r.data.metrics
+    try:
+        seed = int(tags.get(rt.SEED, ""))
+    except ValueError:
+        return None
+    label = tags.get(rt.DATASET_LABEL)
+    return {
+        "run_id": r.info.run_id, "experiment_id": r.info.experiment_id, "run_name": r.info.run_name,
+        "dataset": label, "arm": tags.get(rt.ARM), "seed": seed, "status": r.info.status,
+        "task": tags.get(rt.TASK, "classification"), "metric_name": tags.get(rt.METRIC_NAME, "accuracy"),
+        "fail_reason": tags.get(rt.FAIL_REASON, ""), "outcome": tags.get(rt.OUTCOME, ""),
+        "device": tags.get(rt.DEVICE, ""), "engine": tags.get(rt.ENGINE) or LEGACY_ENGINE,
+        "group": tags.get(rt.DATASET_GROUP, label), "n_train": int(tags.get(rt.N_TRAIN, 0) or 0),
+        "start": r.info.start_time, "end": r.info.end_time,
+        **{k: m.get(k, math.nan) for k in FINAL_KEYS},
+    }
+
+
+def _one_per_cell(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per cell (dataset, arm, seed): its FINISHED run if any (the latest), else its latest attempt."""
+    if not len(df):
+        return df
+    df["finished"] = df["status"] == "FINISHED"
+    return (df.sort_values(["finished", "start"]).groupby(["dataset", "arm", "seed"], as_index=False).tail(1)
+            .drop(columns="finished").reset_index(drop=True))
+
+
+def _chosen_strengths(trials: list, hashes: dict) -> dict:
+    """(dataset, arm) -> the strengths the grid trained with, from its runs that used tuned values."""
+    chosen = {}
+    for r in trials:
+        tags = r.data.tags
+        if tags.get(rt.TUNED) != "yes":
+            continue
+        key = (tags.get(rt.DATASET_LABEL), tags.get(rt.ARM))
+        if hashes.get(key[0]) == tags.get(rt.CONFIG_HASH) and key not in chosen:
+            chosen[key] = {k: r.data.params.get(k) for k in ("dropout", "l1", "l2")}
+    return chosen
+
+
+def collect_tuning(study: Study, tracker: Tracker, hashes: dict) -> pd.DataFrame:
+    """Tuning trials of the current configuration: one row per trial with its strengths."""
+    rows = []
+    for r in tracker.study_runs(study.name, rt.TUNING_TRIAL):
+        tags, params = r.data.tags, r.data.params
+        if hashes.get(tags.get(rt.DATASET_LABEL)) != tags.get(rt.CONFIG_HASH):
+            continue
+        dropout = [float(v) for k, v in params.items() if k.startswith("tuned_dropout_")]
+        rows.append({"dataset": tags[rt.DATASET_LABEL], "arm": tags.get(rt.ARM),
+                     "number": int(tags.get(rt.TUNE_TRIAL, 0)),
+                     "status": r.info.status, "reason": tags.get(rt.FAIL_REASON, ""),
+                     "objective": r.data.metrics.get("tune_objective", math.nan),
+                     "l1": float(params.get("tuned_l1", "nan")), "l2": float(params.get("tuned_l2", "nan")),
+                     "dropout": statistics.fmean(dropout) if dropout else math.nan})
+    return pd.DataFrame(rows, columns=list(TUNING_COLUMNS))

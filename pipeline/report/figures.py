@@ -1,0 +1,337 @@
+"""Report, step 3: the figures, each one function, listed in FIGURES in the order the page shows them.
+
+A figure function draws one PNG and returns it as a data URI, or None when it has nothing to
+show. What it gets depends on its scope:
+    "dataset"     f(ctx, d)      once per dataset; d is the dataset's entry of analyze()
+    "study"       f(ctx)         once for the whole study
+    "size-group"  f(ctx, group)  once per dataset split by a train_sizes axis
+ctx (FigureContext) holds the data, the analysis, the finished runs and the arm colors.
+The template loops over FIGURES, so a new plot is one function here and one line in FIGURES.
+Matplotlib and seaborn are imported when drawing, not when this module is imported.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import pandas as pd
+
+from .. import arms
+from .collect import ReportData
+
+SCOPES = ("dataset", "study", "size-group")
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    scope: str                          # one of SCOPES
+    alt: str                            # the image's alt text; {key} is the dataset label or size group
+    draw: Callable[..., Optional[str]]  # see the module docstring
+    section: str = ""                   # study scope: the part of the page it sits in, "summary" | "across"
+    heading: str = ""                   # a heading above the image, if any
+
+    def alt_for(self, key: str) -> str:
+        return self.alt.format(key=key)
+
+
+@dataclass(frozen=True)
+class FigureContext:
+    data: ReportData
+    analysis: dict
+    ok: pd.DataFrame   # finished runs, the arm's label in column "regularizer"
+    palette: dict      # arm label -> color (arms.ARMS[arm].color in seaborn's "colorblind" palette)
+    order: list        # arm labels in the study's order
+
+    @classmethod
+    def of(cls, data: ReportData, analysis: dict) -> "FigureContext":
+        ok = data.runs[data.runs["status"] == "FINISHED"].copy()
+        ok["regularizer"] = ok["arm"].map(arms.label)
+        return cls(data, analysis, ok, arm_palette(data.study.arms), [arms.label(a) for a in data.study.arms])
+
+    def color(self, arm: str):
+        return self.palette[arms.label(arm)]
+
+
+def arm_palette(arm_names) -> dict:
+    import seaborn as sns
+
+    colors = sns.color_palette("colorblind", 10)
+    return {arms.label(a): colors[arms.ARMS[a].color % 10] for a in arm_names}
+
+
+def size_groups(study) -> list[str]:
+    """The datasets a train_sizes axis split into one plan per size."""
+    return sorted({p.base for p in study.plans if p.group})
+
+
+def draw(data: ReportData, analysis: dict) -> dict[tuple[str, str], str]:
+    """Every figure of FIGURES that has something to show: (figure name, key) -> PNG data URI,
+    the key being the dataset label, the size group, or "" for the study."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper")
+    ctx = FigureContext.of(data, analysis)
+    targets = {"dataset": [(d["label"], (d,)) for d in analysis["datasets"]],
+               "study": [("", ())],
+               "size-group": [(g, (g,)) for g in size_groups(data.study)]}
+    drawn = {}
+    for fig in FIGURES:
+        for key, args in targets[fig.scope]:
+            uri = fig.draw(ctx, *args)
+            if uri:
+                drawn[(fig.name, key)] = uri
+    return drawn
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def _finished(ctx: FigureContext, d: dict) -> pd.DataFrame:
+    return ctx.ok[ctx.ok["dataset"] == d["label"]]
+
+
+# --- per dataset ---------------------------------------------------------------------------------
+
+def seeds(ctx: FigureContext, d: dict) -> Optional[str]:
+    """Every seed visible: box plot of the test metric and the gap, with the points on top."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sub = _finished(ctx, d)
+    if not len(sub):
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for ax, col, title in ((axes[0], "test_metric", f"test {d['metric']}"),
+                           (axes[1], "gap_metric", "generalization gap (train - test)")):
+        sns.boxplot(data=sub, x="regularizer", y=col, order=ctx.order, hue="regularizer", palette=ctx.palette,
+                    ax=ax, fliersize=0, width=0.5, legend=False)
+        sns.stripplot(data=sub, x="regularizer", y=col, order=ctx.order, color="black", size=3, ax=ax, jitter=0.15)
+        ax.set_title(title)
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+    return _png(fig)
+
+
+def curves(ctx: FigureContext, d: dict) -> Optional[str]:
+    """Learning curves: mean and 95% t-band over seeds, per arm."""
+    import matplotlib.pyplot as plt
+    from scipy import stats as sst
+
+    sub = _finished(ctx, d)
+    if not len(sub):
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=False)
+    for ax, key, title in ((axes[0], "train_loss", "training loss (incl. penalty)"),
+                           (axes[1], "val_loss", "validation loss")):
+        for arm in ctx.data.study.arms:
+            series = [ctx.data.curves[r][key] for r in sub[sub["arm"] == arm]["run_id"] if r in ctx.data.curves]
+            series = [s for s in series if s]
+            if not series:
+                continue
+            n_ep = min(len(s) for s in series)
+            arr = np.array([s[:n_ep] for s in series])
+            mean = arr.mean(0)
+            x = np.arange(1, n_ep + 1)
+            ax.plot(x, mean, label=arms.label(arm), color=ctx.color(arm))
+            if len(arr) > 1:
+                half = sst.t.ppf(0.975, len(arr) - 1) * arr.std(0, ddof=1) / math.sqrt(len(arr))
+                ax.fill_between(x, mean - half, mean + half, alpha=0.2, color=ctx.color(arm))
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+    axes[1].legend(fontsize=7)
+    return _png(fig)
+
+
+def weights(ctx: FigureContext, d: dict) -> Optional[str]:
+    """Weight magnitudes and sparsity (the L1 effect): the |w| histogram per arm, and bars of the
+    fraction of weights under three thresholds."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sub = _finished(ctx, d)
+    if not len(sub):
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for arm in ctx.data.study.arms:
+        hists = [ctx.data.histograms.get(r) for r in sub[sub["arm"] == arm]["run_id"]]
+        hists = [h for h in hists if h]
+        if not hists:
+            continue
+        counts = np.sum([h["counts"] for h in hists], axis=0).astype(float)
+        edges = [float(e) for e in hists[0]["edges"][1:]]  # upper edges; the first bin is [0, 1e-6)
+        frac = counts / counts.sum()
+        axes[0].step(edges, frac[1:] if len(frac) == len(edges) + 1 else frac[:len(edges)],
+                     where="pre", label=arms.label(arm), color=ctx.color(arm))
+    axes[0].set_xscale("log")
+    axes[0].set_title("|w| distribution (all layers)")
+    axes[0].set_xlabel("|w|")
+    axes[0].legend(fontsize=7)
+    sp = sub.melt(id_vars=["regularizer"], value_vars=["sparsity_lt_0.0001", "sparsity_lt_0.001", "sparsity_lt_0.01"],
+                  var_name="threshold", value_name="fraction")
+    sp["threshold"] = sp["threshold"].str.replace("sparsity_lt_", "|w| < ")
+    sns.barplot(data=sp, x="threshold", y="fraction", hue="regularizer", hue_order=ctx.order, palette=ctx.palette,
+                ax=axes[1], errorbar=None)
+    axes[1].set_title("fraction of small weights")
+    axes[1].set_xlabel("")
+    axes[1].legend(fontsize=7)
+    return _png(fig)
+
+
+def tuning(ctx: FigureContext, d: dict) -> Optional[str]:
+    """When the study tuned: optimization history (budgets equal, converged?) and, per arm, the
+    validation metric against its tuned strength (the U-shape)."""
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    trials = ctx.data.tuning
+    sub = trials[trials["dataset"] == d["label"]] if len(trials) else trials
+    if not len(sub):
+        return None
+    tuned = [a for a in ctx.data.study.arms if a in set(sub["arm"])]
+    fig, axes = plt.subplots(1, 1 + len(tuned), figsize=(3.0 * (1 + len(tuned)), 2.9), squeeze=False)
+    ax = axes[0, 0]
+    for arm in tuned:
+        t = sub[(sub["arm"] == arm)].sort_values("number")
+        vals = t["objective"].where(t["status"] == "FINISHED")
+        best = (vals.cummax() if d["hib"] else vals.cummin()).ffill()
+        ax.step(t["number"], best, where="post", label=arms.label(arm), color=ctx.color(arm))
+    ax.set_title("best validation metric so far", fontsize=8)
+    ax.set_xlabel("tuning trial")
+    ax.legend(fontsize=6)
+    for ax, arm in zip(axes[0, 1:], tuned):
+        t = sub[(sub["arm"] == arm) & (sub["status"] == "FINISHED")]
+        col = arms.ARMS[arm].tuned_component or "l2"
+        ax.scatter(t[col], t["objective"], color=ctx.color(arm), s=14)
+        pruned = sub[(sub["arm"] == arm) & (sub["status"] != "FINISHED")]
+        if len(pruned):
+            ax.scatter(pruned[col], [np.nanmin(t["objective"]) if len(t) else 0] * len(pruned),
+                       marker="x", color="gray", s=12, label="pruned/failed")
+            ax.legend(fontsize=6)
+        if col != "dropout":
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # narrow decades overlap
+        ax.tick_params(labelsize=7)
+        ax.set_title(f"{arms.label(arm)}: val metric vs {'mean p' if col == 'dropout' else col}", fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+# --- the whole study -------------------------------------------------------------------------------
+
+def forest(ctx: FigureContext) -> Optional[str]:
+    """Paired differences to none with their 95% CIs: one panel per dataset (metrics differ in scale)."""
+    import matplotlib.pyplot as plt
+
+    with_pairs = [d for d in ctx.analysis["datasets"] if d["paired"]]
+    if not with_pairs:
+        return None
+    heights = [0.3 * len(d["paired"]) + 0.6 for d in with_pairs]
+    fig, axes = plt.subplots(len(with_pairs), 1, figsize=(7, sum(heights) + 0.4), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, d in zip(axes[:, 0], with_pairs):
+        items = list(d["paired"].items())
+        for i, (arm, p) in enumerate(items):
+            y = len(items) - 1 - i
+            color = ctx.palette.get(arms.label(arm), "gray")
+            if not math.isnan(p.ci_low):
+                ax.plot([p.ci_low, p.ci_high], [y, y], color=color, lw=2)
+            ax.plot(p.mean_diff, y, "o", color=color)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(range(len(items)))
+        ax.set_yticklabels([arms.label(a) for a, _ in reversed(items)], fontsize=8)
+        ax.set_ylim(-0.6, len(items) - 0.4)
+        ax.set_title(f"{d['label']} (test {d['metric']})", fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("paired difference to none (positive = better), 95% CI")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def critical_difference(ctx: FigureContext) -> Optional[str]:
+    across = ctx.analysis["across"]
+    if not across or math.isnan(across["result"].critical_difference):
+        return None
+    return cd_diagram(across["labels"], across["result"].avg_ranks, across["result"].critical_difference)
+
+
+def cd_diagram(labels: list[str], ranks: list[float], cd: float) -> str:
+    """Critical-difference diagram (Demsar 2006): arms on a rank axis, the CD as a bar, and arms
+    whose average ranks differ by less than the CD joined by a line."""
+    import matplotlib.pyplot as plt
+
+    k = len(labels)
+    fig, ax = plt.subplots(figsize=(7, 1.0 + 0.3 * k))
+    ax.set_xlim(0.5, k + 0.5)
+    ax.set_ylim(-k - 1, 2)
+    ax.invert_xaxis()
+    ax.axhline(0, color="black", lw=1)
+    for r in range(1, k + 1):
+        ax.plot([r, r], [0, 0.15], color="black", lw=1)
+        ax.text(r, 0.3, str(r), ha="center", fontsize=8)
+    order = np.argsort(ranks)
+    for i, j in enumerate(order):
+        y = -0.6 - 0.45 * i
+        ax.plot([ranks[j], ranks[j]], [0, y], color="gray", lw=0.8)
+        ax.text(ranks[j] - 0.05, y, f"{labels[j]} ({ranks[j]:.2f})", va="center", fontsize=8,
+                ha="left" if ranks[j] > (k + 1) / 2 else "right")
+    # cliques: maximal runs of arms (sorted by rank) within the CD
+    srt = sorted(ranks)
+    level, reach = 0, -1
+    for i in range(k):
+        j = max(x for x in range(i, k) if srt[x] - srt[i] < cd)
+        if j > i and j > reach:  # not inside the previous clique
+            ax.plot([srt[i], srt[j]], [-0.25 - 0.12 * level, -0.25 - 0.12 * level], color="black", lw=3)
+            level, reach = level + 1, j
+    ax.plot([1, 1 + cd], [1.3, 1.3], color="black", lw=2)
+    ax.text(1 + cd / 2, 1.5, f"CD = {cd:.2f}", ha="center", fontsize=8)
+    ax.axis("off")
+    return _png(fig)
+
+
+# --- per training-set-size group -------------------------------------------------------------------
+
+def sizes(ctx: FigureContext, group: str) -> Optional[str]:
+    """Test metric and gap against training-set size, per arm (needs at least two sizes)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sub = ctx.ok[ctx.ok["group"] == group]
+    if sub["n_train"].nunique() < 2:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    for ax, col, title in ((axes[0], "test_metric", "test metric"), (axes[1], "gap_metric", "gap (train − test)")):
+        sns.lineplot(data=sub, x="n_train", y=col, hue="regularizer", hue_order=ctx.order, palette=ctx.palette,
+                     marker="o", errorbar=("ci", 95), n_boot=200, seed=0, ax=ax)
+        ax.set_xscale("log")
+        ax.set_xlabel("training samples")
+        ax.set_ylabel("")
+        ax.set_title(f"{group}: {title} vs training-set size", fontsize=9)
+    return _png(fig)
+
+
+# --- the registry: the page shows the figures of each scope in this order --------------------------
+
+FIGURES: list[Figure] = [
+    Figure("seeds", "dataset", "{key}: test metric and gap per seed", seeds),
+    Figure("curves", "dataset", "{key}: learning curves", curves),
+    Figure("weights", "dataset", "{key}: weight magnitudes and sparsity", weights),
+    Figure("tuning", "dataset", "{key}: tuning history and sensitivity", tuning),
+    Figure("forest", "study", "forest plot of paired differences to none", forest, section="summary",
+           heading="Paired differences to none, every dataset"),
+    Figure("cd", "study", "critical difference diagram", critical_difference, section="across"),
+    Figure("sizes", "size-group", "{key}: metric and gap against training-set size", sizes),
+]

@@ -1,0 +1,145 @@
+"""Report, step 4: provenance and the HTML page. One Jinja2 template (templates/report.html.j2,
+autoescaped: dataset and study names are user text) renders the page that becomes the PDF too;
+its figures come from figures.FIGURES, in that order."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import math
+import os
+import platform
+from pathlib import Path
+
+from .. import arms, stats
+from .. import runtree as rt
+from ..references import PLAUSIBLE_GAP, reference_points
+from ..tracking import mask_credentials, run_link
+from .collect import ReportData
+from .figures import FIGURES, size_groups
+
+PACKAGES = ("torch", "torchvision", "mlflow", "optuna", "numpy", "pandas", "scipy", "seaborn",
+            "matplotlib", "scikit-learn", "weasyprint")
+
+
+# --- provenance ----------------------------------------------------------------------------------
+
+def provenance(data: ReportData) -> dict:
+    df = data.runs
+    roots = sorted(data.roots, key=lambda r: r.info.start_time)
+    return {
+        "study_file": data.study.source_text,
+        "config_hashes": {p.label: p.config_hash for p in data.study.plans},
+        "git_commits": sorted({r.data.tags.get(rt.GIT_COMMIT, "unknown") for r in roots}) or ["unknown"],
+        "versions": _versions(), "python": platform.python_version(), "cpu": f"{_cpu()} ({os.cpu_count()} cores)",
+        "devices": sorted(set(df["device"].dropna()) - {""}) if len(df) else [],
+        "engines": sorted(set(df["engine"].dropna()) - {""}) if len(df) else [],
+        "mixed": mix_warning(data),
+        "first_run": _utc(df["start"].min()) if len(df) else "-",
+        "last_run": _utc(df["end"].max()) if len(df) else "-",
+        "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "tracking_uri": mask_credentials(data.tracking_uri),
+        "root_runs": [{"run_id": r.info.run_id, "experiment_id": r.info.experiment_id,
+                       "start": _utc(r.info.start_time), "status": r.info.status} for r in roots],
+    }
+
+
+def mix_warning(data: ReportData) -> str:
+    """A warning when the finished trial runs shown come from more than one engine or more than
+    one device, "" when they do not."""
+    ok = data.runs[data.runs["status"] == "FINISHED"]
+    engines, devices = _counts(ok, "engine"), _counts(ok, "device")
+    mixed, why = [], []
+    if len(engines) > 1:
+        mixed.append("engines " + _and(engines))
+        why.append("on CPU the engines agree up to float rounding")
+    if len(devices) > 1:
+        mixed.append("devices " + _and(devices))
+        why.append("across devices the numbers differ in rounding")
+    return f"These results mix runs from {', and from '.join(mixed)}; {', '.join(why)}." if mixed else ""
+
+
+def _counts(runs, column: str) -> list[str]:
+    """The column's values with their numbers of runs, e.g. ["cpu (40 runs)", "cuda (10 runs)"]."""
+    values = runs[column][runs[column] != ""].dropna()
+    return [f"{name} ({n} run{'s' if n != 1 else ''})" for name, n in sorted(values.value_counts().items())]
+
+
+def _and(items: list[str]) -> str:
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
+
+
+def _versions() -> dict:
+    versions = {}
+    for pkg in PACKAGES:
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    return versions
+
+
+def _cpu() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return cpu
+
+
+def _utc(ms) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if ms and ms == ms else "-"
+
+
+# --- rendering -----------------------------------------------------------------------------------
+
+def fmt_number(x, digits=4):
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    if isinstance(x, float) and math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    return f"{x:.{digits}f}"
+
+
+def fmt_p(p):
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "–"
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def render(data: ReportData, analysis: dict, drawn: dict, prov: dict) -> str:
+    """The HTML page. drawn: (figure name, key) -> PNG data URI, as figures.draw returns it."""
+    from jinja2 import Environment, PackageLoader, select_autoescape
+
+    env = Environment(loader=PackageLoader("pipeline", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    env.filters["f"] = fmt_number
+    env.filters["p"] = fmt_p
+    df = data.runs
+    failed = df[df["status"] != "FINISHED"].sort_values(["dataset", "arm", "seed"]).to_dict("records")
+    finished = df[df["status"] == "FINISHED"].sort_values(["dataset", "arm", "seed"]).to_dict("records")
+    for r in failed + finished:
+        r["link"] = run_link(data.tracking_uri, r["experiment_id"], r["run_id"])
+    n_train = df.groupby("dataset")["n_train"].max().to_dict() if len(df) else {}
+    sized = [g for g in size_groups(data.study)
+             if any((f.name, g) in drawn for f in FIGURES if f.scope == "size-group")]
+    return env.get_template("report.html.j2").render(
+        tuning=_tuning_rows(data), references=reference_points(data.study.plans, analysis, n_train),
+        plausible_gap=PLAUSIBLE_GAP, figures=FIGURES, drawn=drawn, size_groups=sized,
+        study=data.study, a=analysis, prov=prov, failed=failed, finished=finished,
+        arm_label=arms.label, alpha=stats.ALPHA, n_runs=len(df), other_configs=data.other_configs)
+
+
+def _tuning_rows(data: ReportData) -> list[dict]:
+    """One row per tuned (dataset, arm): its trial counts and the strengths the grid used."""
+    rows = []
+    if len(data.tuning):
+        for (label, arm), t in data.tuning.groupby(["dataset", "arm"], sort=False):
+            rows.append({"dataset": label, "arm": arms.label(arm), "trials": len(t),
+                         "complete": int((t["status"] == "FINISHED").sum()),
+                         "pruned": int((t["reason"] == "pruned").sum()),
+                         "failed": int(((t["status"] != "FINISHED") & (t["reason"] != "pruned")).sum()),
+                         "chosen": data.chosen.get((label, arm), {})})
+    return rows

@@ -1,15 +1,22 @@
-"""Statistics for the report: paired comparisons across seeds, confidence intervals, Holm
-correction, Friedman test with average ranks and the Nemenyi critical difference (Demsar 2006).
+"""Statistics for the report and the console: paired comparisons across seeds, confidence
+intervals, Holm correction, practical equivalence (ROPE, TOST, a Bayesian posterior), the seeds
+a decision would need, Friedman test with average ranks and the Nemenyi critical difference
+(Demsar 2006).
 
 Honesty rules: compare arms only on seeds both have (paired), give intervals, correct for the
-number of comparisons, and say when the design cannot detect anything (too few seeds).
+number of comparisons, tell "no difference shown" apart from "shown to be practically the
+same", and say what more seeds would buy.
+
+Seeds are independent runs on one fixed split, not cross-validation folds: the posterior of the
+mean paired difference is a Student t with scale s / sqrt(n) (baycomp's `Posterior`), not the
+correlated t-test's inflated variance for overlapping training folds.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence, Union
 
 import numpy as np
 from scipy import stats
@@ -63,14 +70,26 @@ class Paired:
     min_p_wilcoxon: float
     p_t_holm: float = math.nan
     p_wilcoxon_holm: float = math.nan
+    sd: float = math.nan           # of the paired differences
+    rope: float = math.nan         # region of practical equivalence: |difference| < rope
+    p_tost: float = math.nan       # paired TOST against (-rope, rope) (statsmodels' ttost_paired)
+    p_tost_holm: float = math.nan
+    p_better: float = math.nan     # Bayesian: P(difference > rope)
+    p_equivalent: float = math.nan  # P(|difference| <= rope)
+    p_worse: float = math.nan      # P(difference < -rope)
+    verdict: str = ""              # better | worse | equivalent | undecided | not enough seeds
+    seeds_needed: Optional[int] = None   # for an undecided comparison, at 80% power
+    needed_for: str = ""           # the decision those seeds would most likely reach
 
     @property
     def too_few(self) -> bool:
         return self.n < 2 or self.min_p_wilcoxon >= ALPHA
 
 
-def paired_test(arm: Sequence[float], baseline: Sequence[float], higher_is_better: bool = True) -> Paired:
-    """Compare two arms on the same seeds (arm[i] and baseline[i] share seed i)."""
+def paired_test(arm: Sequence[float], baseline: Sequence[float], higher_is_better: bool = True,
+                rope: float = math.nan) -> Paired:
+    """Compare two arms on the same seeds (arm[i] and baseline[i] share seed i); with a ROPE
+    width, also the equivalence test and the Bayesian probabilities."""
     a, b = np.asarray(arm, float), np.asarray(baseline, float)
     if a.shape != b.shape:
         raise ValueError("paired samples must have the same length")
@@ -89,11 +108,33 @@ def paired_test(arm: Sequence[float], baseline: Sequence[float], higher_is_bette
         p_t = float(stats.ttest_rel(a, b).pvalue)
         effect = float(d.mean() / sd)
     p_w = float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
-    return Paired(n, float(d.mean()), lo, hi, p_t, p_w, effect, min_wilcoxon_p(int(np.sum(d != 0)) or n))
+    out = Paired(n, float(d.mean()), lo, hi, p_t, p_w, effect, min_wilcoxon_p(int(np.sum(d != 0)) or n), sd=float(sd))
+    if rope > 0:
+        _practical(out, d, rope)
+    return out
+
+
+def _practical(p: Paired, d: np.ndarray, rope: float) -> None:
+    """The ROPE side of a comparison: a paired TOST (two one-sided t-tests, Schuirmann 1987, as
+    statsmodels computes it) and the posterior probabilities of "better", "practically the
+    same" and "worse" (baycomp's Student posterior with variance s^2 / n, df n - 1)."""
+    from baycomp.single import Posterior
+    from statsmodels.stats.weightstats import ttost_paired
+
+    p.rope = rope
+    if p.sd == 0:   # no spread: the difference is known exactly
+        p.p_tost = 0.0 if abs(p.mean_diff) < rope else 1.0
+    else:
+        p.p_tost = float(ttost_paired(d, np.zeros_like(d), -rope, rope)[0])
+    worse, same, better = Posterior(p.mean_diff, p.sd ** 2 / p.n, p.n - 1, rope=rope).probs()
+    p.p_worse, p.p_equivalent, p.p_better = float(worse), float(same), float(better)
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
-    """Holm-Bonferroni step-down adjusted p-values (nan stays nan and is not counted)."""
+    """Holm-Bonferroni step-down adjusted p-values (nan stays nan and is not counted). The same
+    numbers as statsmodels' multipletests(method="holm") (a test compares them), written out
+    because that function runs gc.collect() on every call (18 ms), which the simulation tests
+    of the decision rule would pay thousands of times."""
     p = np.asarray(pvalues, float)
     out = np.full(len(p), math.nan)
     idx = [i for i in np.argsort(p) if not math.isnan(p[i])]
@@ -105,12 +146,100 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return out.tolist()
 
 
-def verdict(p: Paired, adjusted_p: float) -> str:
+VERDICTS = ("better", "worse", "equivalent", "undecided", "not enough seeds")
+
+
+def verdict(p: Paired, adjusted_p: float, adjusted_p_tost: float = math.nan) -> str:
+    """better / worse: the Holm-adjusted paired t-test rejects "no difference" and the 95% CI
+    excludes zero. equivalent: the Holm-adjusted TOST rejects "a difference of at least the
+    ROPE" (a difference both real and smaller than the ROPE is equivalent: it does not matter).
+    Otherwise undecided: the seeds run cannot tell."""
     if p.n < 2 or math.isnan(adjusted_p):
         return "not enough seeds"
+    if adjusted_p_tost < ALPHA:
+        return "equivalent"
     if adjusted_p < ALPHA and not (p.ci_low <= 0 <= p.ci_high):
         return "better" if p.mean_diff > 0 else "worse"
-    return "no detectable difference"
+    return "undecided"
+
+
+def decide(family: Sequence[Paired], alpha: float = ALPHA, estimate_seeds: bool = True) -> None:
+    """Verdicts for a family of comparisons (every arm against the baseline on every dataset):
+    Holm over the family, separately for the t-tests and the TOSTs; for each undecided one, the
+    seeds a decision would need."""
+    for key in ("p_t", "p_wilcoxon", "p_tost"):
+        for p, adjusted in zip(family, holm([getattr(p, key) for p in family])):
+            setattr(p, f"{key}_holm", adjusted)
+    m = sum(1 for p in family if not math.isnan(p.p_t))
+    for p in family:
+        p.verdict = verdict(p, p.p_t_holm, p.p_tost_holm)
+        if p.verdict == "undecided" and estimate_seeds:
+            # alpha / m: what the first step of Holm asks; enough for any later step too
+            p.seeds_needed, p.needed_for = seeds_needed(p.mean_diff, p.sd, p.rope, alpha / max(m, 1))
+
+
+MAX_SEEDS = 10_000
+
+
+def seeds_needed(mean: float, sd: float, rope: float, alpha: float, power: float = 0.8) -> tuple[Optional[int], str]:
+    """How many seeds would decide a comparison with 80% power, if the true mean difference and
+    spread were the ones observed: (seeds, "better" | "worse" | "equivalent"), whichever decision
+    needs fewer; (None, "") when there is nothing to go on. A two-sided paired t-test for a
+    difference (statsmodels' TTestPower); for equivalence, the TOST's power from the noncentral
+    t (Phillips 1990: P(both one-sided tests reject) >= 1 - P(miss low) - P(miss high))."""
+    from statsmodels.stats.power import TTestPower
+
+    if not (sd > 0) or math.isnan(mean):
+        return None, ""
+    options = []
+    if mean != 0:
+        n = TTestPower().solve_power(effect_size=abs(mean) / sd, alpha=alpha, power=power, alternative="two-sided")
+        options.append((max(2, math.ceil(n)), "better" if mean > 0 else "worse"))
+    if rope > 0 and abs(mean) < rope:
+        options.append((_tost_seeds(mean, sd, rope, alpha, power), "equivalent"))
+    if not options:
+        return None, ""
+    n, what = min(options)
+    return (n if n <= MAX_SEEDS else MAX_SEEDS + 1), what
+
+
+def _tost_seeds(mean: float, sd: float, rope: float, alpha: float, power: float) -> int:
+    def tost_power(n: int) -> float:
+        df, se = n - 1, sd / math.sqrt(n)
+        crit = stats.t.ppf(1 - alpha, df)
+        miss_low = stats.nct.cdf(crit, df, (mean + rope) / se)
+        miss_high = stats.nct.sf(-crit, df, (mean - rope) / se)
+        return 1 - miss_low - miss_high
+
+    lo, hi = 2, 4
+    while tost_power(hi) < power:
+        if hi > MAX_SEEDS:
+            return MAX_SEEDS + 1
+        lo, hi = hi, hi * 2
+    while lo < hi:   # the smallest n with enough power (it grows with n)
+        mid = (lo + hi) // 2
+        if tost_power(mid) >= power:
+            hi = mid
+        else:
+            lo = mid + 1
+    return hi
+
+
+# --- the region of practical equivalence ----------------------------------------------------------
+
+# Defaults per metric, with the reasoning in README.md ("How the verdicts are reached"): one point
+# of accuracy, and 5% of the baseline's error for MSE (its scale is the data's).
+DEFAULT_ROPE: dict[str, Union[float, str]] = {"accuracy": 0.01, "mse": "5%"}
+
+
+def rope_width(setting: Union[float, str, None], metric: str, baseline_mean: float) -> float:
+    """The ROPE half-width in the metric's units: a number as given, or "N%" of the baseline's
+    mean (for metrics whose scale is the data's)."""
+    if setting is None:
+        setting = DEFAULT_ROPE.get(metric, "5%")
+    if isinstance(setting, str):
+        return float(setting.rstrip("%")) / 100 * abs(baseline_mean)
+    return float(setting)
 
 
 def average_ranks(scores: np.ndarray, higher_is_better: Sequence[bool]) -> np.ndarray:

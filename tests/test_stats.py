@@ -30,13 +30,17 @@ def test_paired_test_matches_scipy_and_hand_ci():
 def test_identical_arms_are_no_difference():
     p = stats.paired_test(NONE, NONE)
     assert p.mean_diff == 0 and p.p_t == 1.0 and p.p_wilcoxon == 1.0
-    assert stats.verdict(p, 1.0) == "no detectable difference"
+    assert stats.verdict(p, 1.0) == "undecided"
 
 
 def test_holm_against_hand_computation():
     # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> monotone: 0.06
     assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
     assert stats.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
+    from statsmodels.stats.multitest import multipletests
+
+    ps = np.random.default_rng(1).uniform(0, 0.2, 12)
+    assert stats.holm(ps.tolist()) == pytest.approx(multipletests(ps, method="holm")[1].tolist())
     adjusted = stats.holm([0.01, float("nan"), 0.02])
     assert adjusted[0] == pytest.approx(0.02) and math.isnan(adjusted[1]) and adjusted[2] == pytest.approx(0.02)
 
@@ -74,5 +78,63 @@ def test_verdicts():
     strong = stats.paired_test(L2, NONE)
     assert stats.verdict(strong, 0.001) == "better"
     assert stats.verdict(stats.paired_test(NONE, L2), 0.001) == "worse"
-    assert stats.verdict(strong, 0.2) == "no detectable difference"
+    assert stats.verdict(strong, 0.2) == "undecided"
+    assert stats.verdict(strong, 0.2, 0.01) == "equivalent"
+    assert stats.verdict(strong, 0.001, 0.01) == "equivalent"  # real but smaller than the ROPE
     assert stats.verdict(stats.paired_test([0.9], [0.8]), float("nan")) == "not enough seeds"
+
+
+def test_equivalence_and_posterior_against_scipy():
+    """The TOST p is the larger of the two one-sided t-tests against -rope and +rope; the
+    posterior is the Student t with scale s / sqrt(n) (seeds are independent runs, not folds)."""
+    rope = 0.01
+    for arm, base, hib in ((L2, NONE, True), (NONE, L2, False), (NONE, [x + 0.001 for x in NONE[:4]] + NONE[4:], True)):
+        p = stats.paired_test(arm, base, hib, rope=rope)
+        d = (np.array(arm) - np.array(base)) * (1 if hib else -1)
+        low = sst.ttest_1samp(d, -rope, alternative="greater").pvalue
+        high = sst.ttest_1samp(d, rope, alternative="less").pvalue
+        assert p.p_tost == pytest.approx(max(low, high))
+        scale = d.std(ddof=1) / math.sqrt(len(d))
+        assert p.p_better == pytest.approx(sst.t.sf(rope, len(d) - 1, loc=d.mean(), scale=scale))
+        assert p.p_worse == pytest.approx(sst.t.cdf(-rope, len(d) - 1, loc=d.mean(), scale=scale))
+        assert p.p_better + p.p_equivalent + p.p_worse == pytest.approx(1.0)
+    assert stats.rope_width(None, "accuracy", 0.9) == 0.01
+    assert stats.rope_width(None, "mse", 0.2) == pytest.approx(0.01)   # 5% of the baseline's MSE
+    assert stats.rope_width("10%", "mse", 0.2) == pytest.approx(0.02) and stats.rope_width(0.5, "mse", 9) == 0.5
+
+
+def _simulate(rng, true_diff, sd, n, rope, studies, family=1):
+    """Verdicts of `studies` simulated studies: each a family of comparisons on n seeds."""
+    verdicts = []
+    for _ in range(studies):
+        pairs = [stats.paired_test(rng.normal(true_diff, sd, n), np.zeros(n), rope=rope) for _ in range(family)]
+        stats.decide(pairs, estimate_seeds=False)
+        verdicts.append([p.verdict for p in pairs])
+    return verdicts
+
+
+def test_simulated_studies_keep_the_promises():
+    rng = np.random.default_rng(20261130)
+    # no true difference: a family of 4 comparisons says better/worse at all in at most ~5% of studies
+    null = _simulate(rng, 0.0, 1.0, 10, 0.1, 600, family=4)
+    fwer = np.mean([any(v in ("better", "worse") for v in vs) for vs in null])
+    assert fwer <= 0.05 + 2.5 * math.sqrt(0.05 * 0.95 / 600), fwer
+    # a true difference inside the ROPE, with the seeds the estimate asks for: equivalent ~80% of the time
+    n, what = stats.seeds_needed(0.002, 0.01, 0.01, stats.ALPHA)
+    assert what == "equivalent" and 5 < n < 200
+    rate = np.mean([vs[0] == "equivalent" for vs in _simulate(rng, 0.002, 0.01, n, 0.01, 400)])
+    assert 0.72 <= rate <= 0.9, (n, rate)
+    # a true difference beyond the ROPE: "better" at the estimated seeds ~80% of the time
+    n, what = stats.seeds_needed(0.5, 1.0, 0.1, stats.ALPHA)
+    assert what == "better"
+    rate = np.mean([vs[0] == "better" for vs in _simulate(rng, 0.5, 1.0, n, 0.1, 400)])
+    assert 0.72 <= rate <= 0.9, (n, rate)
+
+
+def test_undecided_comparisons_get_the_seeds_they_need():
+    few = stats.paired_test([0.91, 0.93, 0.90], [0.90, 0.91, 0.91], rope=0.01)
+    stats.decide([few])
+    assert few.verdict == "undecided" and few.seeds_needed > 3 and few.needed_for in ("better", "equivalent")
+    decided = stats.paired_test(L2, NONE, rope=0.01)
+    stats.decide([decided])
+    assert decided.verdict == "better" and decided.seeds_needed is None

@@ -47,14 +47,14 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_ablation(args) -> int:
-    from .orchestrate import format_summary, install_signal_handlers, run_ablation, summary_rows
+    from .orchestrate import format_summary, install_signal_handlers, run_ablation, study_results
     study = _study_from_args(args)
     install_signal_handlers()
     workers = _optional(args.workers)
     ctx = run_ablation(study, storage=_optional(args.storage), tracking=_optional(args.tracking_uri),
                        workers=None if workers is None else _workers(workers))
     print()
-    print(format_summary(summary_rows(study, ctx.storage)))
+    print(format_summary(study_results(study, ctx.storage)))
     if not args.no_report and args.report == "yes":
         from .report import build_report
 

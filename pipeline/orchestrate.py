@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from . import datasets as datasets_mod
-from . import grid, lifecycle
+from . import grid, lifecycle, verdicts
 from . import runtree as rt
 from .errors import UsageError
 from .lifecycle import DatasetCells, Ending, LiveTrial, Outcome
@@ -30,7 +30,7 @@ from .task import task_for
 from .tracking import Tracker, dataset_input, mask_credentials, tracking_uri
 from .train import train
 
-__all__ = ["install_signal_handlers", "run_ablation", "run_worker", "prepare", "summary_rows", "format_summary"]
+__all__ = ["install_signal_handlers", "run_ablation", "run_worker", "prepare", "study_results", "format_summary"]
 
 
 @dataclass
@@ -398,28 +398,39 @@ def run_worker(study: Study, storage: str, tracking: Optional[str]) -> None:
 
 # --- the console summary -------------------------------------------------------------------------
 
-def summary_rows(study: Study, storage: Optional[str] = None) -> list[dict]:
-    """Mean test metric over seeds per dataset and arm, from the Optuna storage."""
-    import statistics
-
-    rows = []
+def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.DatasetResults]:
+    """Every complete cell's test metric, per dataset and arm, from the Optuna storage."""
+    out = []
     for plan in study.plans:
         ostudy = grid.load_existing(storage or grid.DEFAULT_STORAGE, optuna_study_name(study, plan))
         if ostudy is None:
             continue
-        results = grid.complete_results(ostudy)
-        metric = f"test_{task_for(ostudy.user_attrs.get(rt.TASK, 'classification')).metric}"
-        for arm in study.arms:
-            vals = [v for a, seed, v in results if a == arm and seed in study.seeds]
-            rows.append({"dataset": plan.label, "arm": arm, "n": len(vals), "metric": metric,
-                         "mean": statistics.fmean(vals) if vals else float("nan"),
-                         "std": statistics.stdev(vals) if len(vals) > 1 else float("nan")})
-    return rows
+        values: dict[str, dict[int, float]] = {arm: {} for arm in study.arms}
+        for arm, seed, value in grid.complete_results(ostudy):
+            if arm in values and seed in study.seeds:
+                values[arm][seed] = value
+        out.append(verdicts.DatasetResults(plan.label, ostudy.user_attrs.get(rt.TASK, "classification"),
+                                           values, plan.rope))
+    return out
 
 
-def format_summary(rows: list[dict]) -> str:
+def format_summary(results: list[verdicts.DatasetResults]) -> str:
+    """Mean and std of the test metric per dataset and arm, then each dataset's verdicts."""
+    import statistics
+
     lines = [f"{'dataset':<18} {'regularizer':<12} {'metric':<14} {'mean':>9} {'std':>9} {'seeds':>6}"]
-    for r in rows:
-        lines.append(f"{r['dataset']:<18} {r['arm']:<12} {r['metric']:<14} {r['mean']:>9.4f} "
-                     f"{r['std']:>9.4f} {r['n']:>6}")
+    for d in results:
+        for arm, by_seed in d.values.items():
+            vals = list(by_seed.values())
+            mean = statistics.fmean(vals) if vals else float("nan")
+            std = statistics.stdev(vals) if len(vals) > 1 else float("nan")
+            lines.append(f"{d.label:<18} {arm:<12} {'test_' + task_for(d.task).metric:<14} {mean:>9.4f} "
+                         f"{std:>9.4f} {len(vals):>6}")
+    decided = verdicts.decide_study(results)
+    family = sum(len(v.paired) for v in decided)
+    lines += ["", f"Verdicts (each arm vs none on the same seeds; Holm over all {family} comparisons; "
+                  "ROPE: the difference that counts as practically none):"]
+    for v in decided:
+        lines.append(verdicts.headline(v))
+        lines += [f"    {verdicts.sentence(arm, p, v.metric)}" for arm, p in v.paired.items()]
     return "\n".join(lines)

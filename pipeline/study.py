@@ -172,6 +172,16 @@ class Tune(_Strict):
         return self
 
 
+# The region of practical equivalence of a dataset's primary metric: a width in the metric's own
+# units (0.01 = one point of accuracy), or a share of the baseline's mean ("5%"). An analysis
+# setting: it changes the verdicts, never what is trained, and is not part of the identity.
+RopeSetting = Union[Annotated[float, Field(gt=0.0)], Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?%$")]]
+
+
+class _Analysis(_Strict):
+    rope: Optional[RopeSetting] = None
+
+
 class StudyFile(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
@@ -180,6 +190,7 @@ class StudyFile(_Strict):
     seeds: Union[Annotated[int, Field(gt=0)], Annotated[list[int], Field(min_length=1)]] = 5
     split_seed: int = 0
     execution: Execution = Execution()
+    rope: Optional[RopeSetting] = None   # default per metric: stats.DEFAULT_ROPE
     max_retries: int = Field(default=1, ge=0)
     # Training-set-size axis: each dataset is run at each size (counts, or fractions of its
     # training split). Sizes are nested: a larger size adds samples to a smaller one's.
@@ -237,6 +248,7 @@ class DatasetPlan:
     training: Training
     config_hash: str
     execution: Execution = Execution()
+    rope: Optional[Union[float, str]] = None   # this dataset's ROPE setting (None: the metric's default)
     group: str = ""    # the dataset's own label when a train_sizes axis splits it into plans
 
     @property
@@ -340,9 +352,11 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
     except ValidationError as e:
         raise UsageError(_format_validation_error(source, e)) from None
     settings = []
-    for d, (training, execution) in zip(spec.datasets, per_dataset):
+    for d, (training, execution, analysis) in zip(spec.datasets, per_dataset):
         try:
-            settings.append((Training.model_validate(training), Execution.model_validate(execution)))
+            rope = _Analysis.model_validate(analysis).rope
+            settings.append((Training.model_validate(training), Execution.model_validate(execution),
+                             spec.rope if rope is None else rope))
         except ValidationError as e:
             raise UsageError(_format_validation_error(f"{source} (dataset {d.display})", e)) from None
     if datasets not in (None, ""):
@@ -351,10 +365,10 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         as_run["datasets"] = [as_run["datasets"][i] for i in keep]
         settings = [settings[i] for i in keep]
     plans = []
-    for d, (t, ex) in zip(spec.datasets, settings):
+    for d, (t, ex, rope) in zip(spec.datasets, settings):
         sized = ([(d.model_copy(update={"train_size": size, "label": f"{d.display}@{size}"}), d.display)
                   for size in spec.train_sizes] if spec.train_sizes else [(d, "")])
-        plans += [DatasetPlan(ds, t, config_hash(spec, ds, t), ex, group=group) for ds, group in sized]
+        plans += [DatasetPlan(ds, t, config_hash(spec, ds, t), ex, rope, group=group) for ds, group in sized]
     return Study(spec=spec, plans=tuple(plans), source_text=yaml.safe_dump(as_run, sort_keys=False),
                  notes=tuple(notes))
 
@@ -375,10 +389,10 @@ def _apply_overrides(raw: dict, seeds: Optional[str], epochs: Optional[str]) -> 
     return raw
 
 
-def _split_settings(raw: dict, source: str) -> tuple[dict, list[tuple[dict, dict]], list[str]]:
-    """Take the training and execution settings out of the top level and the dataset entries:
-    (the rest, [(merged training, merged execution)] per dataset, deprecation notes). A dataset
-    entry's settings override the top level's."""
+def _split_settings(raw: dict, source: str) -> tuple[dict, list[tuple[dict, dict, dict]], list[str]]:
+    """Take the training, execution and analysis settings out of the top level and the dataset
+    entries: (the rest, [(merged training, merged execution, analysis)] per dataset, deprecation
+    notes). A dataset entry's settings override the top level's."""
     notes: list[str] = []
     training_defaults = {k: raw.pop(k) for k in TRAINING_KEYS if k in raw}
     execution_defaults = _execution_block(raw, LEGACY_EXECUTION_KEYS, source, "", notes)
@@ -396,7 +410,9 @@ def _split_settings(raw: dict, source: str) -> tuple[dict, list[tuple[dict, dict
             where = f"datasets[{entry.get('label') or entry.get('name')}]."
             training = {k: entry.pop(k) for k in TRAINING_KEYS if k in entry}
             execution = _execution_block(entry, LEGACY_EXECUTION_KEYS[:2], source, where, notes)
-            per_dataset.append((_deep_merge(training_defaults, training), _deep_merge(execution_defaults, execution)))
+            analysis = {"rope": entry.pop("rope")} if "rope" in entry else {}
+            per_dataset.append((_deep_merge(training_defaults, training), _deep_merge(execution_defaults, execution),
+                                analysis))
             clean.append(entry)
         raw["datasets"] = clean
     return raw, per_dataset, notes

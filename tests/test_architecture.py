@@ -16,6 +16,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
 # own layer or above. (TYPE_CHECKING-only imports are for annotations and are not counted.)
 LAYERS = [
     {"errors", "runtree", "arms", "task"},      # vocabulary: the names everything else uses
+    {"stats", "references"},                     # statistics, published figures
+    {"verdicts"},                                # the answer: verdicts per dataset and arm
     {"datasets"},                                # datasets -> tensors
     {"study"},                                   # study file -> validated plans
     {"model", "streams"},                        # the MLP, penalties; every random draw of a trial
@@ -28,7 +30,6 @@ LAYERS = [
     {"lifecycle"},                               # a trial is born and ends here
     {"tuning"},                                  # the tuning stage
     {"orchestrate"},                             # the stages in order
-    {"stats", "references"},                     # statistics, published figures
     {"report.collect"}, {"report.analysis"}, {"report.figures"}, {"report.render"}, {"report"},
     {"cli", "__init__"},                         # the command line
     {"__main__"},                                # python -m pipeline

@@ -45,6 +45,8 @@ def test_mlflow_run_ablation_builds_the_run_tree_and_resumes(workdir, env):
     proc = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "digits" in proc.stdout and "test_accuracy" in proc.stdout  # the summary table
+    assert "Verdicts (each arm vs none" in proc.stdout  # ... and the verdicts, one line per dataset and arm
+    assert all(f"    {label}: " in proc.stdout for label in ("dropout", "L1", "L2", "dropout+L2"))
 
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name("tiny")

@@ -1,0 +1,159 @@
+"""The answer a study gives, stated honestly: per dataset, which arms are better than `none`,
+which worse, which practically the same, which undecided (and how many seeds would decide them),
+and whether the arms that beat `none` can be told apart. Shared by the console summary (from
+Optuna) and the report (from MLflow), so both say the same.
+
+The family for the multiple-comparison correction is every arm against `none` on every dataset
+of the study (Holm, separately for the difference tests and the equivalence tests).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+import numpy as np
+
+from . import arms, stats
+from .task import task_for
+
+
+@dataclass
+class DatasetResults:
+    """What a dataset's verdicts are computed from: {arm: {seed: primary metric}}."""
+    label: str
+    task: str
+    values: dict[str, dict[int, float]]
+    rope_setting: Optional[Union[float, str]] = None
+
+
+@dataclass
+class DatasetVerdicts:
+    label: str
+    task: str
+    rope: float
+    paired: dict[str, stats.Paired] = field(default_factory=dict)   # arm -> comparison with none
+    winners: list[str] = field(default_factory=list)        # arms better than none, best mean first
+    winners_distinct: Optional[bool] = None                  # several winners: is the first better than the rest?
+    winners_p: float = math.nan                              # the largest Holm-adjusted p among those tests
+
+    def arms_with(self, verdict: str) -> list[str]:
+        return [a for a, p in self.paired.items() if p.verdict == verdict]
+
+    @property
+    def metric(self) -> str:
+        return task_for(self.task).metric
+
+
+def decide_study(datasets: list[DatasetResults]) -> list[DatasetVerdicts]:
+    """Every arm against none on the seeds both have, one Holm family for the whole study."""
+    out, family = [], []
+    for d in datasets:
+        base = d.values.get(arms.BASELINE, {})
+        hib = task_for(d.task).higher_is_better
+        base_mean = float(np.mean(list(base.values()))) if base else math.nan
+        v = DatasetVerdicts(d.label, d.task, stats.rope_width(d.rope_setting, task_for(d.task).metric, base_mean))
+        for arm, values in d.values.items():
+            seeds = sorted(set(base) & set(values))
+            if arm == arms.BASELINE or not seeds:
+                continue
+            v.paired[arm] = stats.paired_test([values[s] for s in seeds], [base[s] for s in seeds], hib, rope=v.rope)
+            family.append(v.paired[arm])
+        out.append(v)
+    stats.decide(family)
+    for d, v in zip(datasets, out):
+        _rank_winners(d, v)
+    return out
+
+
+def _rank_winners(d: DatasetResults, v: DatasetVerdicts) -> None:
+    """Arms better than none, best mean first; with several, paired t-tests of the first against
+    each other one (Holm within these) say whether it is distinguishably the best."""
+    hib = task_for(d.task).higher_is_better
+    means = {a: float(np.mean(list(d.values[a].values()))) for a in v.arms_with("better")}
+    v.winners = sorted(means, key=lambda a: -means[a] if hib else means[a])
+    if len(v.winners) < 2:
+        return
+    top = d.values[v.winners[0]]
+    tests = []
+    for other in v.winners[1:]:
+        seeds = sorted(set(top) & set(d.values[other]))
+        tests.append(stats.paired_test([top[s] for s in seeds], [d.values[other][s] for s in seeds], hib).p_t)
+    adjusted = stats.holm(tests)
+    v.winners_p = max(adjusted)
+    v.winners_distinct = all(p < stats.ALPHA for p in adjusted)
+
+
+# --- in words ----------------------------------------------------------------------------------
+
+def amount(x: float, metric: str, signed: bool = True) -> str:
+    """A difference to none in the metric's own direction (arm minus none): accuracy in points,
+    MSE as is. Comparisons hold it oriented (positive = better), so MSE's sign flips here."""
+    if math.isnan(x):
+        return "-"
+    x = x * 100 if metric == "accuracy" else (-x if not task_for_metric(metric).higher_is_better else x)
+    text = (f"{x:+.1f}" if signed else f"{x:.1f}") if metric == "accuracy" else (f"{x:+.3g}" if signed else f"{x:.3g}")
+    text = text.replace("-0.0", "0.0").replace("+0.0", "0.0") if text.strip("+-0.") == "" else text
+    return text + (" pt" if metric == "accuracy" else f" {metric.upper()}")
+
+
+def interval(p: stats.Paired, metric: str) -> str:
+    """The 95% CI of the difference, in the same units and direction as `amount`."""
+    if math.isnan(p.ci_low):
+        return ""
+    ends = sorted(float(amount(x, metric).split()[0]) for x in (p.ci_low, p.ci_high))
+    fmt = "{:.1f}" if metric == "accuracy" else "{:.3g}"
+    return " [" + ", ".join(fmt.format(e) for e in ends) + "]"
+
+
+def task_for_metric(metric: str):
+    return next(t for t in (task_for("classification"), task_for("regression")) if t.metric == metric)
+
+
+def sentence(arm: str, p: stats.Paired, metric: str) -> str:
+    """One comparison in words, e.g. "L2: better, +1.2 pt [0.4, 2.0] (Holm p 0.003)"."""
+    name = f"{arms.label(arm)}: "
+    diff = f"{amount(p.mean_diff, metric)}{interval(p, metric)}"
+    if p.verdict in ("better", "worse"):
+        return f"{name}{p.verdict}, {diff} (Holm p {_p(p.p_t_holm)})"
+    if p.verdict == "equivalent":
+        rope = amount(p.rope if task_for_metric(metric).higher_is_better else -p.rope, metric, signed=False)
+        return (f"{name}practically the same, {diff}, within ±{rope} "
+                f"(equivalence Holm p {_p(p.p_tost_holm)})")
+    if p.verdict == "undecided":
+        more = ""
+        if p.seeds_needed:
+            many = f"more than {stats.MAX_SEEDS:,}" if p.seeds_needed > stats.MAX_SEEDS else f"~{p.seeds_needed}"
+            more = f"; {many} seeds would likely show it {p.needed_for}"
+        return f"{name}undecided, {diff} (Holm p {_p(p.p_t_holm)}){more}"
+    return f"{name}{p.verdict}"
+
+
+def headline(v: DatasetVerdicts) -> str:
+    """The dataset's answer in one line."""
+    if not v.paired:
+        return f"{v.label}: no comparison with none (it has no finished runs on shared seeds)"
+    labels = [arms.label(a) for a in v.winners]
+    if not labels:
+        answer = "no arm is better than none"
+    elif len(labels) == 1:
+        answer = f"{labels[0]} is better than none"
+    elif v.winners_distinct:
+        answer = f"{', '.join(labels)} are better than none, and {labels[0]} is the best of them"
+    else:
+        answer = (f"{', '.join(labels)} are better than none; the seeds cannot tell them apart "
+                  f"(Holm p {_p(v.winners_p)})")
+    parts = [answer]
+    for verdict, words in (("worse", "worse than none"), ("equivalent", "practically the same as none"),
+                           ("undecided", "undecided")):
+        which = [arms.label(a) for a in v.arms_with(verdict)]
+        if which:
+            parts.append(f"{', '.join(which)} {words}")
+    return f"{v.label}: " + "; ".join(parts)
+
+
+def _p(p: float) -> str:
+    if math.isnan(p):
+        return "-"
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"

@@ -1,0 +1,43 @@
+"""The study's answer in words: which arms beat none, which are practically the same, which are
+undecided and what would decide them, from per-seed values (no training needed)."""
+
+import numpy as np
+
+from pipeline import stats, verdicts
+
+
+def _values(rng, means, sd, seeds=12):
+    noise = {arm: rng.normal(0, sd, seeds) for arm in means}
+    base = rng.normal(0.9, 0.02, seeds)   # seed-to-seed variation shared by every arm (paired)
+    return {arm: {s: float(base[s] + m + noise[arm][s]) for s in range(seeds)} for arm, m in means.items()}
+
+
+def test_verdicts_name_winners_equivalents_and_undecided():
+    rng = np.random.default_rng(7)
+    clear = _values(rng, {"none": 0.0, "dropout": 0.0005, "l1": 0.03, "l2": 0.031, "dropout_l2": -0.03}, 0.002)
+    [v] = verdicts.decide_study([verdicts.DatasetResults("digits", "classification", clear)])
+    assert v.rope == 0.01 and v.paired["l1"].verdict == "better" and v.paired["l2"].verdict == "better"
+    assert v.paired["dropout"].verdict == "equivalent"
+    assert set(v.winners) == {"l1", "l2"} and v.winners_distinct is False   # 0.1 pt apart: cannot tell
+    line = verdicts.headline(v)
+    assert line.startswith("digits: ") and "are better than none; the seeds cannot tell them apart" in line
+    assert "dropout practically the same as none" in line and "dropout+L2 worse than none" in line
+    # a lower-is-better metric: L2's lower MSE is "better", and is written as a negative change
+    mse = {arm: {s: 1.0 - x for s, x in by_seed.items()} for arm, by_seed in clear.items()}
+    [w] = verdicts.decide_study([verdicts.DatasetResults("linear", "regression", mse, rope_setting=0.005)])
+    assert w.paired["l2"].verdict == "better" and w.rope == 0.005
+    assert verdicts.sentence("l2", w.paired["l2"], w.metric).startswith("L2: better, -0.03")
+
+
+def test_undecided_says_how_many_seeds_would_decide():
+    rng = np.random.default_rng(3)
+    noisy = _values(rng, {"none": 0.0, "l2": 0.02}, 0.03, seeds=4)
+    [v] = verdicts.decide_study([verdicts.DatasetResults("pima", "classification", noisy)])
+    p = v.paired["l2"]
+    assert p.verdict == "undecided" and p.seeds_needed and p.seeds_needed > 4
+    assert f"~{p.seeds_needed} seeds would likely show it {p.needed_for}" in verdicts.sentence("l2", p, "accuracy")
+    # the family is the whole study: a second dataset makes the correction stricter
+    two = verdicts.decide_study([verdicts.DatasetResults("pima", "classification", noisy),
+                                 verdicts.DatasetResults("again", "classification", noisy)])
+    assert two[0].paired["l2"].p_t_holm >= p.p_t_holm
+    assert stats.ALPHA == 0.05

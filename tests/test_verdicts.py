@@ -14,11 +14,11 @@ def _values(rng, means, sd, seeds=12):
 
 def test_verdicts_name_winners_equivalents_and_undecided():
     rng = np.random.default_rng(7)
-    clear = _values(rng, {"none": 0.0, "dropout": 0.0005, "l1": 0.03, "l2": 0.031, "dropout_l2": -0.03}, 0.002)
+    clear = _values(rng, {"none": 0.0, "dropout": 0.0005, "l1": 0.03, "l2": 0.03, "dropout_l2": -0.03}, 0.002)
     [v] = verdicts.decide_study([verdicts.DatasetResults("digits", "classification", clear)])
     assert v.rope == 0.01 and v.paired["l1"].verdict == "better" and v.paired["l2"].verdict == "better"
     assert v.paired["dropout"].verdict == "equivalent"
-    assert set(v.winners) == {"l1", "l2"} and v.winners_distinct is False   # 0.1 pt apart: cannot tell
+    assert set(v.winners) == {"l1", "l2"} and v.winners_distinct is False   # the same true effect: cannot tell
     line = verdicts.headline(v)
     assert line.startswith("digits: ") and "are better than none; the seeds cannot tell them apart" in line
     assert "dropout practically the same as none" in line and "dropout+L2 worse than none" in line

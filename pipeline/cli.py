@@ -54,7 +54,7 @@ def cmd_ablation(args) -> int:
     ctx = run_ablation(study, storage=_optional(args.storage), tracking=_optional(args.tracking_uri),
                        workers=None if workers is None else _workers(workers))
     print()
-    print(format_summary(study_results(study, ctx.storage)))
+    print(format_summary(study, study_results(study, ctx.storage)))
     if not args.no_report and args.report == "yes":
         from .report import build_report
 
@@ -85,12 +85,18 @@ def _workers(text) -> int:
 
 def cmd_enqueue(args) -> int:
     """Distributed studies, step 1 (once, idempotent): create the study and enqueue the grid."""
-    from .orchestrate import prepare
+    from .orchestrate import finish_dataset, next_round, prepare
     study = _study_from_args(args)
-    ctx, _ = prepare(study, args.storage, _optional(args.tracking_uri), owned=False)
+    ctx, data = prepare(study, args.storage, _optional(args.tracking_uri), owned=False)
+    grown = next_round(ctx, data, owned=False)   # adaptive seeds: the next round, once the last one is done
+    if study.adaptive and not grown:
+        for plan in study.plans:
+            finish_dataset(ctx, plan, data[plan.label].task)
     if ctx.tracker.owns_root():
         ctx.tracker.end_run(ctx.root_id, "FINISHED")  # the tree exists; workers attach to its parents
-    print("grid enqueued; start workers with: python -m pipeline worker --study ... --storage ... --tracking-uri ...")
+    print("grid enqueued; start workers with: python -m pipeline worker --study ... --storage ... --tracking-uri ..."
+          + ("\n(adaptive seeds: run enqueue again when the workers are done, until it adds no seeds)"
+             if study.adaptive else ""))
     return 0
 
 

@@ -155,9 +155,16 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
         with ctx.clock("tuning"):
             ostudy.set_user_attr(rt.STUDY_TUNED, tune_dataset(ctx, plan, data))
     _, given_up = grid.enqueue_missing(ostudy, study.cells(), study.spec.max_retries)
+    _ensure_parent(ctx, plan, data, ostudy, owned)
+    return len(given_up)
+
+
+def _ensure_parent(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits, ostudy, owned: bool) -> None:
+    """The dataset's MLflow parent run, created when there is work and none is open."""
+    study = ctx.study
     existing = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)
     if existing and ctx.tracker.run_status(existing) == "RUNNING":
-        return len(given_up)  # a parent is open (another enqueue or a running study): workers attach to it
+        return  # a parent is open (another enqueue or a running study): workers attach to it
     if grid.has_waiting(ostudy):
         # Tagged with its owner only when this process will close it; distributed parents belong
         # to no process and are closed by whichever worker sees the grid done.
@@ -172,7 +179,6 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
                     "optuna_storage": mask_credentials(ctx.storage)},
             dataset_input=dataset_input(data))
         ostudy.set_user_attr(rt.STUDY_PARENT_RUN, parent_id)
-    return len(given_up)
 
 
 # --- work ------------------------------------------------------------------------------------
@@ -307,7 +313,33 @@ def run_worker_loop(ctx: RunContext, data: dict, who: str = "") -> None:
     for plan in ctx.study.plans:
         counts = work_dataset(ctx, plan, data[plan.label])
         print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}", flush=True)
-        finish_dataset(ctx, plan, data[plan.label].task)
+        if not ctx.study.adaptive:  # adaptive: more rounds may come; the round's owner closes the parents
+            finish_dataset(ctx, plan, data[plan.label].task)
+
+
+def next_round(ctx: RunContext, data: dict, owned: bool = True) -> list[str]:
+    """Adaptive seeds: decide on what is complete and enqueue the next look's seeds for every
+    dataset still undecided (none while its current round is still busy). Returns the labels of
+    the datasets that got new cells. Idempotent, and resumable like everything else: the
+    decisions are recomputed from the stored results."""
+    study = ctx.study
+    if not study.adaptive:
+        return []
+    plans = {p.label: p for p in study.plans}
+    grown = []
+    with ctx.clock("bookkeeping"):
+        for v in verdicts.decide_study(study_results(study, ctx.storage), study.seeds, study.looks()):
+            plan = plans[v.label]
+            ostudy = open_dataset_study(ctx, study, plan, data[plan.label].task)
+            if v.stopped != "more seeds to come" or grid.busy(ostudy):
+                continue
+            look = next(n for n in study.looks() if n > v.seeds_used)
+            added, _ = grid.enqueue_missing(ostudy, study.cells(study.seeds_at(look)), study.spec.max_retries)
+            if added:
+                _ensure_parent(ctx, plan, data[plan.label], ostudy, owned)
+                print(f"[{plan.label}] undecided after {v.seeds_used} seeds: adding seeds up to {look}", flush=True)
+                grown.append(plan.label)
+    return grown
 
 
 def _worker_process(study: Study, storage: str, tracking: str, experiment_id: str, root_id: str,
@@ -337,10 +369,15 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
     ctx, data = prepare(study, storage, tracking)
     status = "FINISHED"
     try:
-        if workers == 1:
-            run_worker_loop(ctx, data)
-        else:
-            _run_local_workers(ctx, data, workers)
+        while True:   # one round, or with adaptive seeds as many as the verdicts ask for
+            if workers == 1:
+                run_worker_loop(ctx, data)
+            else:
+                _run_local_workers(ctx, data, workers)
+            if not next_round(ctx, data):
+                break
+        for plan in study.plans:
+            finish_dataset(ctx, plan, data[plan.label].task)
     except Interrupted:
         status = "KILLED"
         for plan in study.plans:
@@ -376,7 +413,6 @@ def _run_local_workers(ctx: RunContext, data: dict, workers: int) -> None:
         raise
     for plan in study.plans:  # a worker that died leaves its cell RUNNING: clean up now
         lifecycle.reap(open_dataset_study(ctx, study, plan, data[plan.label].task), ctx.tracker)
-        finish_dataset(ctx, plan, data[plan.label].task)
 
 
 def run_worker(study: Study, storage: str, tracking: Optional[str]) -> None:
@@ -414,7 +450,7 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
     return out
 
 
-def format_summary(results: list[verdicts.DatasetResults]) -> str:
+def format_summary(study: Study, results: list[verdicts.DatasetResults]) -> str:
     """Mean and std of the test metric per dataset and arm, then each dataset's verdicts."""
     import statistics
 
@@ -426,11 +462,13 @@ def format_summary(results: list[verdicts.DatasetResults]) -> str:
             std = statistics.stdev(vals) if len(vals) > 1 else float("nan")
             lines.append(f"{d.label:<18} {arm:<12} {'test_' + task_for(d.task).metric:<14} {mean:>9.4f} "
                          f"{std:>9.4f} {len(vals):>6}")
-    decided = verdicts.decide_study(results)
+    decided = verdicts.decide_study(results, study.seeds, study.looks())
     family = sum(len(v.paired) for v in decided)
-    lines += ["", f"Verdicts (each arm vs none on the same seeds; Holm over all {family} comparisons; "
-                  "ROPE: the difference that counts as practically none):"]
+    lines += ["", f"Verdicts (each arm vs none on the same seeds; Holm over all {family} comparisons"
+                  + (f", at each look its share of alpha (seeds {', '.join(map(str, study.looks()))})"
+                     if study.adaptive else "") + "; ROPE: the difference that counts as practically none):"]
     for v in decided:
-        lines.append(verdicts.headline(v))
+        rounds = f" [{v.looks} round(s), {v.seeds_used} seeds: {v.stopped}]" if study.adaptive else ""
+        lines.append(verdicts.headline(v) + rounds)
         lines += [f"    {verdicts.sentence(arm, p, v.metric)}" for arm, p in v.paired.items()]
     return "\n".join(lines)

@@ -149,16 +149,16 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 VERDICTS = ("better", "worse", "equivalent", "undecided", "not enough seeds")
 
 
-def verdict(p: Paired, adjusted_p: float, adjusted_p_tost: float = math.nan) -> str:
+def verdict(p: Paired, adjusted_p: float, adjusted_p_tost: float = math.nan, alpha: float = ALPHA) -> str:
     """better / worse: the Holm-adjusted paired t-test rejects "no difference" and the 95% CI
     excludes zero. equivalent: the Holm-adjusted TOST rejects "a difference of at least the
     ROPE" (a difference both real and smaller than the ROPE is equivalent: it does not matter).
     Otherwise undecided: the seeds run cannot tell."""
     if p.n < 2 or math.isnan(adjusted_p):
         return "not enough seeds"
-    if adjusted_p_tost < ALPHA:
+    if adjusted_p_tost < alpha:
         return "equivalent"
-    if adjusted_p < ALPHA and not (p.ci_low <= 0 <= p.ci_high):
+    if adjusted_p < alpha and not (p.ci_low <= 0 <= p.ci_high):
         return "better" if p.mean_diff > 0 else "worse"
     return "undecided"
 
@@ -172,10 +172,21 @@ def decide(family: Sequence[Paired], alpha: float = ALPHA, estimate_seeds: bool 
             setattr(p, f"{key}_holm", adjusted)
     m = sum(1 for p in family if not math.isnan(p.p_t))
     for p in family:
-        p.verdict = verdict(p, p.p_t_holm, p.p_tost_holm)
+        p.verdict = verdict(p, p.p_t_holm, p.p_tost_holm, alpha)
         if p.verdict == "undecided" and estimate_seeds:
             # alpha / m: what the first step of Holm asks; enough for any later step too
             p.seeds_needed, p.needed_for = seeds_needed(p.mean_diff, p.sd, p.rope, alpha / max(m, 1))
+
+
+def spending(looks: Sequence[int], alpha: float = ALPHA) -> list[float]:
+    """The share of alpha each look may spend: a Pocock-type spending function (Lan & DeMets
+    1983), alpha(t) = alpha * ln(1 + (e - 1) t) at information fraction t = seeds / maximum
+    seeds, which spends early enough that a clear answer stops at the first looks. Each look is
+    tested at its increment; by the union bound over looks the chance of any false verdict over
+    all looks stays within alpha whatever the dependence between them (conservative: exact
+    group-sequential boundaries would allow a little more)."""
+    spent = [alpha * math.log(1 + (math.e - 1) * n / looks[-1]) for n in looks]
+    return [b - a for a, b in zip([0.0] + spent[:-1], spent)]
 
 
 MAX_SEEDS = 10_000

@@ -172,6 +172,26 @@ class Tune(_Strict):
         return self
 
 
+class AdaptiveSeeds(_Strict):
+    """Seeds added in rounds until every comparison of a dataset is decided: `start` seeds, then
+    `step` more to the datasets still undecided, up to `max` (verdicts.sequential says how the
+    repeated looks keep the error rate)."""
+
+    start: int = Field(default=5, ge=2)
+    step: int = Field(default=5, gt=0)
+    max: int = Field(default=40, ge=2)
+
+    @model_validator(mode="after")
+    def _max_after_start(self) -> "AdaptiveSeeds":
+        if self.max < self.start:
+            raise ValueError(f"seeds.max = {self.max} is below seeds.start = {self.start}")
+        return self
+
+    def looks(self) -> list[int]:
+        """The seed counts at which the verdicts are looked at: start, start + step, ..., max."""
+        return sorted({*range(self.start, self.max, self.step), self.max})
+
+
 # The region of practical equivalence of a dataset's primary metric: a width in the metric's own
 # units (0.01 = one point of accuracy), or a share of the baseline's mean ("5%"). An analysis
 # setting: it changes the verdicts, never what is trained, and is not part of the identity.
@@ -187,7 +207,7 @@ class StudyFile(_Strict):
     description: str = ""
     datasets: list[DatasetSpec] = Field(min_length=1)
     arms: list[str] = Field(default_factory=lambda: list(arms_mod.names()), min_length=1)
-    seeds: Union[Annotated[int, Field(gt=0)], Annotated[list[int], Field(min_length=1)]] = 5
+    seeds: Union[Annotated[int, Field(gt=0)], Annotated[list[int], Field(min_length=1)], AdaptiveSeeds] = 5
     split_seed: int = 0
     execution: Execution = Execution()
     rope: Optional[RopeSetting] = None   # default per metric: stats.DEFAULT_ROPE
@@ -200,7 +220,7 @@ class StudyFile(_Strict):
     @model_validator(mode="after")
     def _tuning_seeds_are_fresh(self) -> "StudyFile":
         if self.tune is not None:
-            grid = set(range(self.seeds)) if isinstance(self.seeds, int) else set(self.seeds)
+            grid = set(_seed_list(self.seeds))
             shared = sorted(grid & set(self.tune.seeds))
             if shared:
                 raise ValueError(f"tune.seeds {shared} are also grid seeds; the grid must be evaluated on "
@@ -223,6 +243,21 @@ class StudyFile(_Strict):
         if len(set(arms)) != len(arms):
             raise ValueError("arms must not repeat")
         return arms
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _adaptive_seeds(cls, seeds: Any) -> Any:
+        """A mapping is the adaptive form; validated here so its own message reaches the user
+        (not the union's "should be a valid integer")."""
+        if isinstance(seeds, dict):
+            try:
+                return AdaptiveSeeds.model_validate(seeds)
+            except ValidationError as e:
+                first = e.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"{where + ': ' if where else ''}{first['msg'].removeprefix('Value error, ')}; "
+                                 "adaptive seeds are {start: 5, step: 5, max: 40}") from None
+        return seeds
 
     @field_validator("seeds")
     @classmethod
@@ -273,15 +308,37 @@ class Study:
 
     @property
     def seeds(self) -> list[int]:
-        s = self.spec.seeds
-        return list(range(s)) if isinstance(s, int) else list(s)
+        """Every seed the grid may run (with adaptive seeds: up to the maximum)."""
+        return _seed_list(self.spec.seeds)
+
+    @property
+    def adaptive(self) -> Optional[AdaptiveSeeds]:
+        return self.spec.seeds if isinstance(self.spec.seeds, AdaptiveSeeds) else None
+
+    def looks(self) -> list[int]:
+        """Seed counts at which verdicts are looked at: one look at all seeds unless adaptive."""
+        return self.adaptive.looks() if self.adaptive else [len(self.seeds)]
+
+    def seeds_at(self, look: int) -> list[int]:
+        """The seeds of the grid's first `look` seeds."""
+        return self.seeds[:look]
 
     @property
     def arms(self) -> list[str]:
         return list(self.spec.arms)
 
-    def cells(self) -> list[tuple[str, int]]:
-        return [(arm, seed) for arm in self.arms for seed in self.seeds]
+    def cells(self, seeds: Optional[list[int]] = None) -> list[tuple[str, int]]:
+        """The grid (arm, seed), over `seeds` (default: the first look's seeds when adaptive,
+        else all)."""
+        if seeds is None:
+            seeds = self.seeds_at(self.looks()[0])
+        return [(arm, seed) for arm in self.arms for seed in seeds]
+
+
+def _seed_list(seeds) -> list[int]:
+    if isinstance(seeds, AdaptiveSeeds):
+        return list(range(seeds.max))
+    return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
 
 
 def _deep_merge(base: dict, override: dict) -> dict:

@@ -37,6 +37,9 @@ class DatasetVerdicts:
     winners: list[str] = field(default_factory=list)        # arms better than none, best mean first
     winners_distinct: Optional[bool] = None                  # several winners: is the first better than the rest?
     winners_p: float = math.nan                              # the largest Holm-adjusted p among those tests
+    looks: int = 0           # how many looks (rounds of seeds) were evaluated
+    seeds_used: int = 0      # seeds of the last look evaluated
+    stopped: str = ""        # "decided" | "maximum reached" | "more seeds to come" (adaptive studies)
 
     def arms_with(self, verdict: str) -> list[str]:
         return [a for a, p in self.paired.items() if p.verdict == verdict]
@@ -45,26 +48,62 @@ class DatasetVerdicts:
     def metric(self) -> str:
         return task_for(self.task).metric
 
+    @property
+    def decided(self) -> bool:
+        return all(p.verdict in ("better", "worse", "equivalent") for p in self.paired.values())
 
-def decide_study(datasets: list[DatasetResults]) -> list[DatasetVerdicts]:
-    """Every arm against none on the seeds both have, one Holm family for the whole study."""
-    out, family = [], []
-    for d in datasets:
-        base = d.values.get(arms.BASELINE, {})
-        hib = task_for(d.task).higher_is_better
-        base_mean = float(np.mean(list(base.values()))) if base else math.nan
-        v = DatasetVerdicts(d.label, d.task, stats.rope_width(d.rope_setting, task_for(d.task).metric, base_mean))
-        for arm, values in d.values.items():
-            seeds = sorted(set(base) & set(values))
-            if arm == arms.BASELINE or not seeds:
+
+def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]] = None,
+                 looks: Optional[list[int]] = None) -> list[DatasetVerdicts]:
+    """Every arm against none on the seeds both have, one Holm family per look.
+
+    Fixed seeds are one look at all of them, at level alpha. Adaptive seeds (looks = seed counts
+    start, start + step, ..., max) are a group-sequential design: look k tests the comparisons
+    still undecided, on the first looks[k] seeds, at its share of alpha (stats.spending); a
+    comparison keeps the verdict it reached; a dataset whose comparisons are all decided stops.
+    A look is evaluated for a dataset once its round ran (some arm has a value on one of the
+    round's new seeds)."""
+    if seed_order is None:
+        seed_order = sorted({s for d in datasets for vals in d.values.values() for s in vals})
+    looks = looks or [len(seed_order)]
+    out = [_empty(d) for d in datasets]
+    for k, (n, alpha) in enumerate(zip(looks, stats.spending(looks))):
+        new_seeds = set(seed_order[(looks[k - 1] if k else 0):n])
+        family = []
+        for d, v in zip(datasets, out):
+            if (k and v.decided) or not any(new_seeds & set(vals) for vals in d.values.values()):
                 continue
-            v.paired[arm] = stats.paired_test([values[s] for s in seeds], [base[s] for s in seeds], hib, rope=v.rope)
-            family.append(v.paired[arm])
-        out.append(v)
-    stats.decide(family)
+            v.looks, v.seeds_used = k + 1, n
+            family += _compare(d, v, set(seed_order[:n]))
+        if family:
+            stats.decide(family, alpha=alpha, estimate_seeds=False)
+    undecided = [p for v in out for p in v.paired.values() if p.verdict == "undecided"]
+    for p in undecided:   # what more seeds would buy, at the full alpha over this family
+        p.seeds_needed, p.needed_for = stats.seeds_needed(p.mean_diff, p.sd, p.rope, stats.ALPHA / max(len(undecided), 1))
     for d, v in zip(datasets, out):
+        v.stopped = "decided" if v.decided else ("maximum reached" if v.seeds_used >= looks[-1] else "more seeds to come")
         _rank_winners(d, v)
     return out
+
+
+def _empty(d: DatasetResults) -> DatasetVerdicts:
+    base = d.values.get(arms.BASELINE, {})
+    base_mean = float(np.mean(list(base.values()))) if base else math.nan
+    return DatasetVerdicts(d.label, d.task, stats.rope_width(d.rope_setting, task_for(d.task).metric, base_mean))
+
+
+def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[stats.Paired]:
+    """Paired comparisons with none on `seeds` for every arm not yet decided."""
+    base = d.values.get(arms.BASELINE, {})
+    hib = task_for(d.task).higher_is_better
+    fresh = []
+    for arm, values in d.values.items():
+        shared = sorted(seeds & set(base) & set(values))
+        if arm == arms.BASELINE or not shared or (arm in v.paired and v.paired[arm].verdict != "undecided"):
+            continue
+        v.paired[arm] = stats.paired_test([values[s] for s in shared], [base[s] for s in shared], hib, rope=v.rope)
+        fresh.append(v.paired[arm])
+    return fresh
 
 
 def _rank_winners(d: DatasetResults, v: DatasetVerdicts) -> None:

@@ -224,3 +224,36 @@ def test_mlflow_run_train_entry_point_logs_one_run(workdir, env):
     assert run.data.params["effective_l1"] == "0.0"  # the dropout+L2 arm has no L1, whatever -P l1 says
     assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 4
     assert "test_metric" in run.data.metrics
+
+
+@pytest.mark.slow
+def test_adaptive_seeds_add_rounds_until_decided_and_resume(workdir, env):
+    """seeds: {start, step, max}: a dataset whose comparisons are all decided stops; one still
+    undecided gets the next round of seeds, up to max. What ran is what the sequential decision
+    recomputed from MLflow says, and a rerun trains nothing."""
+    from pipeline import verdicts
+
+    study = tiny_study_dict(name="adaptive", arms=["none", "l1", "l2"], seeds={"start": 3, "step": 3, "max": 9},
+                            strengths={"l1": 5.0, "l2": 1e-12, "dropout": 0.3},
+                            datasets=[{"name": "wine"},   # l1 = 5 kills the net (worse), l2 = 1e-12 changes nothing (equivalent)
+                                      {"name": "digits", "train_size": 120, "strengths": {"l1": 1e-4, "l2": 3e-3}}])
+    write_study(workdir / "a.yaml", study)
+    proc = run_cli(["ablation", "--study", "a.yaml", "--no-report"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "[wine] undecided after 3 seeds: adding seeds up to 6" in proc.stdout  # L1 is not yet decided at 3
+    assert "L2 practically the same as none" in proc.stdout and "round(s)" in proc.stdout
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("adaptive")
+    runs = client.search_runs([exp.experiment_id], "tags.kind = 'trial' AND attributes.status = 'FINISHED'", max_results=1000)
+    values: dict = {}
+    for r in runs:
+        values.setdefault(r.data.tags["dataset"], {}).setdefault(r.data.tags["regularizer"], {})[int(r.data.tags["seed"])] = \
+            r.data.metrics["test_metric"]
+    decided = verdicts.decide_study([verdicts.DatasetResults(label, "classification", values[label]) for label in ("wine", "digits")],
+                                    list(range(9)), [3, 6, 9])
+    for v in decided:   # each dataset ran exactly the rounds its verdicts asked for
+        assert {len(x) for x in values[v.label].values()} == {v.seeds_used}, v
+        assert v.stopped in ("decided", "maximum reached")
+    assert decided[0].paired["l2"].verdict == "equivalent" and decided[0].seeds_used > 3
+    again = run_cli(["ablation", "--study", "a.yaml", "--no-report"], cwd=workdir, env=env)
+    assert again.returncode == 0 and "trained 1" not in again.stdout and "adding seeds" not in again.stdout

@@ -1,7 +1,11 @@
 """The study's answer in words: which arms beat none, which are practically the same, which are
 undecided and what would decide them, from per-seed values (no training needed)."""
 
+import math
+
 import numpy as np
+import pytest
+from scipy import stats as sst
 
 from pipeline import stats, verdicts
 
@@ -41,3 +45,22 @@ def test_undecided_says_how_many_seeds_would_decide():
                                  verdicts.DatasetResults("again", "classification", noisy)])
     assert two[0].paired["l2"].p_t_holm >= p.p_t_holm
     assert stats.ALPHA == 0.05
+
+
+@pytest.mark.slow
+def test_adaptive_looks_keep_the_error_rate():
+    """Adding seeds until decided looks at the data up to 8 times; with alpha spent across the
+    looks, studies with no true difference still say better/worse in at most ~5% of cases
+    (naively testing at 0.05 at every look would say so far more often: checked too)."""
+    rng = np.random.default_rng(11)
+    looks, false, naive = [5, 10, 15, 20, 25, 30, 35, 40], 0, 0
+    studies = 400
+    for _ in range(studies):
+        values = _values(rng, {"none": 0.0, "l1": 0.0, "l2": 0.0}, 0.01, seeds=40)
+        [v] = verdicts.decide_study([verdicts.DatasetResults("d", "classification", values, rope_setting=0.0005)],
+                                    list(range(40)), looks)
+        false += any(p.verdict in ("better", "worse") for p in v.paired.values())
+        d = np.array([values["l1"][s] - values["none"][s] for s in range(40)])
+        naive += any(sst.ttest_1samp(d[:n], 0).pvalue < 0.05 for n in looks)
+    assert false / studies <= 0.05 + 2.5 * math.sqrt(0.05 * 0.95 / studies), false / studies
+    assert naive / studies > 0.1   # what the spending protects against

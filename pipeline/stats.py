@@ -289,3 +289,32 @@ def friedman(scores: np.ndarray, higher_is_better: Sequence[bool]) -> Friedman:
         stat, p = math.nan, math.nan
     cd = nemenyi_cd(k, n) if n >= 1 and k >= 2 else math.nan
     return Friedman(n, k, ranks.tolist(), stat, p, cd, n < 8)
+
+
+@dataclass
+class Improvement:
+    """How often an arm beats the baseline, across datasets (rliable's probability of
+    improvement, Agarwal et al. 2021, on seed-paired runs)."""
+    n_datasets: int
+    probability: float     # mean over datasets of P(arm better than the baseline on a seed); ties count half
+    ci_low: float          # 95% stratified bootstrap interval (seeds resampled within each dataset)
+    ci_high: float
+
+
+def probability_of_improvement(datasets: Sequence[tuple[Sequence[float], Sequence[float], bool]],
+                               reps: int = 2000, seed: int = 0) -> Improvement:
+    """datasets: (arm values, baseline values on the same seeds, higher is better) per dataset.
+    Honest with few datasets: it needs no test across datasets, only the seeds within each."""
+    diffs = [(np.asarray(a, float) - np.asarray(b, float)) * (1 if hib else -1) for a, b, hib in datasets]
+    diffs = [d for d in diffs if len(d)]
+    if not diffs:
+        return Improvement(0, math.nan, math.nan, math.nan)
+
+    def score(d):   # per row of seeds: wins + half the ties, as a fraction
+        return ((d > 0).sum(-1) + 0.5 * (d == 0).sum(-1)) / d.shape[-1]
+
+    point = float(np.mean([score(d) for d in diffs]))
+    rng = np.random.default_rng(seed)
+    boot = np.mean([score(d[rng.integers(0, len(d), size=(reps, len(d)))]) for d in diffs], axis=0)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return Improvement(len(diffs), point, float(lo), float(hi))

@@ -54,6 +54,9 @@ def test_report_files_are_written_logged_and_escaped(built):
     assert "The evidence is too weak" in html and "0.2500" in html
     assert "Descriptive only" in html  # 3 datasets < 8
     assert 'id="references"' not in html  # no MNIST / Fashion-MNIST in this study
+    # one engine, one device: the engines are listed, and there is nothing to warn about
+    assert '<th class="l">engine(s)</th><td class="l">population</td>' in html
+    assert "These results mix runs" not in html and 'id="mixed"' not in html
     # both files are artifacts of the study's root run
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     root = client.search_runs([client.get_experiment_by_name("rep").experiment_id], "tags.kind = 'root'")[0]
@@ -233,3 +236,89 @@ def test_report_run_links_open_the_run_with_its_epoch_curves_in_the_mlflow_ui(bu
         page.screenshot(path=str(shot))
         browser.close()
     assert judges == 0 and shot.stat().st_size > 10_000
+
+
+def test_report_warns_when_it_mixes_engines(workdir, env):
+    """Engine is not part of a study's identity: seeds 0-1 by the reference trainer and seed 2 by
+    the population engine are one study, and its report says that it mixes them."""
+    study = tiny_study_dict(name="mixed", seeds=2, arms=["none", "l2"], datasets=[{"name": "wine"}])
+    write_study(workdir / "ref.yaml", {**study, "execution": {"engine": "reference"}})
+    write_study(workdir / "pop.yaml", {**study, "execution": {"engine": "population"}})
+    proc = run_cli(["ablation", "--study", "ref.yaml", "--no-report"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_cli(["ablation", "--study", "pop.yaml", "--seeds", "3", "--no-pdf"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    engines = {}
+    for r in client.search_runs([client.get_experiment_by_name("mixed").experiment_id], "tags.kind = 'trial'"):
+        engines[r.data.tags["engine"]] = engines.get(r.data.tags["engine"], 0) + 1
+    assert engines == {"reference": 4, "population": 2}
+    html = (workdir / "reports/mixed/report.html").read_text()
+    warning = html[html.index('id="mixed"'):html.index('id="summary"')]  # near the top, before the summary
+    assert ("These results mix runs from engines population (2 runs) and reference (4 runs); "
+            "on CPU the engines agree up to float rounding.") in warning
+    assert "devices" not in warning  # every run here is on the CPU
+    assert '<th class="l">engine(s)</th><td class="l">population, reference</td>' in html
+    assert "6 trial run(s)" in html
+
+
+def test_report_modules_import_only_the_allowed_stages():
+    """pipeline/report/ reads the vocabulary, the statistics and MLflow through Tracker, and its
+    own steps in the order collect -> analysis -> figures -> render -> __init__ (also imports
+    inside functions)."""
+    import ast
+
+    from .conftest import ROOT
+
+    allowed = {"arms", "runtree", "task", "stats", "references", "study", "tracking", "errors"}
+    steps = ["collect", "analysis", "figures", "render", "__init__"]
+    wrong = []
+    for path in sorted((ROOT / "pipeline/report").glob("*.py")):
+        assert path.stem in steps, f"{path.name}: a new step of the report belongs in this test's order"
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names if a.name.split(".")[0] == "pipeline"]
+            elif isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("pipeline")):
+                package = {0: "", 1: "pipeline.report", 2: "pipeline"}[node.level]
+                module = ".".join(x for x in (package, node.module) if x)
+                names = [f"{module}.{a.name}" if module in ("pipeline", "pipeline.report") else module
+                         for a in node.names]
+            else:
+                continue
+            for name in names:
+                parts = name.split(".")
+                if parts[1:2] == ["report"]:
+                    ok = len(parts) > 2 and steps.index(parts[2]) < steps.index(path.stem)
+                else:
+                    ok = len(parts) > 1 and parts[1] in allowed
+                if not ok:
+                    wrong.append(f"{path.name} imports {name}")
+    assert not wrong, wrong
+
+
+def test_a_new_figure_is_one_function_and_one_registry_line(built, tmp_path):
+    """A figure appended to FIGURES shows on the page with its alt text, without touching the
+    template; a figure with nothing to show (None) leaves no trace."""
+    from pipeline.report import analysis, collect, figures, render
+    from pipeline.study import load_study
+    from pipeline.tracking import Tracker
+
+    work, env, _ = built
+    assert len({f.name for f in figures.FIGURES}) == len(figures.FIGURES)
+    assert all(f.scope in figures.SCOPES for f in figures.FIGURES)
+    assert [f.name for f in figures.FIGURES] == ["seeds", "curves", "weights", "tuning", "forest", "cd", "sizes"]
+    data = collect.collect(load_study(work / "rep.yaml"), Tracker(env["MLFLOW_TRACKING_URI"]))
+    a = analysis.analyze(data)
+    marker = "data:image/png;base64,TkVXRklHVVJF"
+    extra = [figures.Figure("runs", "dataset", "{key}: run count", lambda ctx, d: marker if d["label"] == "wine" else None),
+             figures.Figure("nothing", "study", "never shown", lambda ctx: None, section="summary")]
+    figures.FIGURES.extend(extra)
+    try:
+        html = render.render(data, a, figures.draw_all(data, a), render.provenance(data))
+    finally:
+        del figures.FIGURES[-len(extra):]
+    wine = html[html.index("<h3>wine"):]
+    wine = wine[:wine.index("</section>")]
+    assert wine.count(marker) == 1 and 'alt="wine: run count"' in wine
+    assert html.count(marker) == 1 and "never shown" not in html
+    assert wine.index("wine: weight magnitudes and sparsity") < wine.index("wine: run count")

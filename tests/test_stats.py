@@ -138,3 +138,17 @@ def test_undecided_comparisons_get_the_seeds_they_need():
     decided = stats.paired_test(L2, NONE, rope=0.01)
     stats.decide([decided])
     assert decided.verdict == "better" and decided.seeds_needed is None
+
+
+def test_probability_of_improvement_with_a_stratified_bootstrap():
+    """Few datasets: the mean over datasets of P(arm beats none on a seed), with a bootstrap that
+    resamples seeds within each dataset (stratified), as rliable does."""
+    better = (L2, NONE, True)                            # L2 wins on all 8 seeds
+    mixed = ([1, 2, 3, 4], [2, 2, 1, 5], False)          # lower is better: wins on 0 and 3, tie on 1
+    imp = stats.probability_of_improvement([better, mixed], reps=4000)
+    assert imp.n_datasets == 2 and imp.probability == pytest.approx((1.0 + (2 + 0.5) / 4) / 2)
+    assert imp.ci_low <= imp.probability <= imp.ci_high and imp.ci_high <= 1.0
+    assert imp.ci_low > 0.5 and imp.ci_high - imp.ci_low < 0.45
+    # a dataset where every seed wins has no spread, so the interval comes from the other alone
+    solo = stats.probability_of_improvement([better])
+    assert (solo.probability, solo.ci_low, solo.ci_high) == (1.0, 1.0, 1.0)

@@ -18,21 +18,18 @@ from typing import Optional
 
 from ..study import Study
 from ..tracking import Tracker
-from .analysis import analyze
-from .collect import ReportData, collect
-from .figures import FIGURES, Figure, draw
-from .render import provenance, render
+from . import analysis, collect, figures, render
 
-__all__ = ["FIGURES", "Figure", "ReportData", "analyze", "build_report", "collect", "draw", "provenance", "render"]
+__all__ = ["build_report"]
 
 
 def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Path = "reports",
                  root_run_id: Optional[str] = None, pdf: bool = True) -> list[Path]:
     """Build reports/<study>/report.html (and .pdf), log them to the study's root run, return paths."""
     tracker = Tracker(tracking)
-    data = collect(study, tracker)
-    analysis = analyze(data)
-    html = render(data, analysis, draw(data, analysis), provenance(data))
+    data = collect.collect(study, tracker)
+    results = analysis.analyze(data)
+    html = render.render(data, results, figures.draw_all(data, results), render.provenance(data))
     out = Path(out_dir) / study.name
     out.mkdir(parents=True, exist_ok=True)
     paths = [_write_atomically(out / "report.html", lambda tmp: tmp.write_text(html, encoding="utf-8"))]

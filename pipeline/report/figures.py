@@ -70,7 +70,7 @@ def size_groups(study) -> list[str]:
     return sorted({p.base for p in study.plans if p.group})
 
 
-def draw(data: ReportData, analysis: dict) -> dict[tuple[str, str], str]:
+def draw_all(data: ReportData, analysis: dict) -> dict[tuple[str, str], str]:
     """Every figure of FIGURES that has something to show: (figure name, key) -> PNG data URI,
     the key being the dataset label, the size group, or "" for the study."""
     import matplotlib

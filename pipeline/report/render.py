@@ -111,7 +111,7 @@ def fmt_p(p):
 
 
 def render(data: ReportData, analysis: dict, drawn: dict, prov: dict) -> str:
-    """The HTML page. drawn: (figure name, key) -> PNG data URI, as figures.draw returns it."""
+    """The HTML page. drawn: (figure name, key) -> PNG data URI, as figures.draw_all returns it."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("pipeline", "templates"), autoescape=select_autoescape(["html", "j2"]))

@@ -1,6 +1,7 @@
-"""Report, step 2: ReportData -> per-dataset tables, paired comparisons to the baseline (Holm over
-the whole study), the summary rows and the across-datasets ranking. The statistics themselves
-live in pipeline/stats.py."""
+"""Report, step 2: ReportData -> per-dataset tables, the verdicts of every arm against the
+baseline (pipeline/verdicts.py: the same decision the console summary prints), the summary rows
+and the across-datasets view (ranks, and the probability of improvement, honest with few
+datasets). The statistics themselves live in pipeline/stats.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .. import arms, stats
+from .. import arms, stats, verdicts
 from ..task import task_for
 from .collect import ReportData
 
@@ -22,64 +23,65 @@ def analyze(data: ReportData) -> dict:
     study, df = data.study, data.runs
     ok = df[df["status"] == "FINISHED"]
     datasets = [_dataset_entry(data, ok, plan.label) for plan in study.plans]
-    comparisons = [(i, arm) for i, d in enumerate(datasets) for arm in d["paired"]]  # the Holm family
-    for key in ("p_t", "p_wilcoxon"):  # Holm across every dataset x comparison, for both tests
-        adjusted = stats.holm([getattr(datasets[i]["paired"][a], key) for i, a in comparisons])
-        for (i, a), p in zip(comparisons, adjusted):
-            setattr(datasets[i]["paired"][a], f"{key}_holm", p)
-    for d in datasets:
-        for p in d["paired"].values():
-            p.verdict = stats.verdict(p, p.p_t_holm)
+    decided = verdicts.decide_study([verdicts.DatasetResults(d["label"], d["task"], d["values"], plan.rope)
+                                     for plan, d in zip(study.plans, datasets)], study.seeds, study.looks())
+    for d, v in zip(datasets, decided):
+        d.update(paired=v.paired, verdicts=v, rope=v.rope, headline=verdicts.headline(v).split(": ", 1)[1],
+                 sentences={arm: verdicts.sentence(arm, p, v.metric) for arm, p in v.paired.items()},
+                 best=v.winners[0] if v.winners else None)
     n_seeds = len(study.seeds)
-    min_p = stats.min_wilcoxon_p(n_seeds)
+    min_p = stats.min_wilcoxon_p(study.looks()[0])
     return {"datasets": datasets, "summary": [_summary_row(d) for d in datasets],
-            "across": _across(data, datasets), "n_seeds": n_seeds,
+            "across": _across(data, datasets), "improvement": _improvement(study, datasets),
+            "n_seeds": n_seeds, "looks": study.looks() if study.adaptive else None,
             "min_wilcoxon_p": min_p, "too_few_seeds": min_p >= stats.ALPHA,
-            "n_comparisons": len(comparisons)}
+            "n_comparisons": sum(len(d["paired"]) for d in datasets)}
 
 
 def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
-    """One dataset: every arm's summary over seeds, the best arm, what is missing, and each arm's
-    paired comparison to the baseline on the seeds both finished (Holm-adjusted later)."""
+    """One dataset: every arm's summary over seeds, its per-seed values (what the verdicts are
+    computed from), and what is missing."""
     study, df = data.study, data.runs
     sub = ok[ok["dataset"] == label]
     tried = df[df["dataset"] == label]
     task = sub["task"].iloc[0] if len(sub) else (tried["task"].iloc[0] if len(tried) else "classification")
-    hib = higher_is_better(task)
-    rows = []
+    rows, values = [], {}
     for arm in study.arms:
         cell = sub[sub["arm"] == arm]
+        values[arm] = dict(zip(cell["seed"].astype(int), cell["test_metric"].astype(float)))
         rows.append({"arm": arm, "label": arms.label(arm), "summary": stats.summarize(cell["test_metric"].tolist()),
                      "gap": float(cell["gap_metric"].mean()) if len(cell) else math.nan,
                      "sparsity": float(cell["sparsity_lt_0.001"].mean()) if len(cell) else math.nan,
                      "train": float(cell["final_train_metric"].mean()) if len(cell) else math.nan})
-    present = [a for a in rows if a["summary"].n > 0]
-    best = (max if hib else min)(present, key=lambda a: a["summary"].mean)["arm"] if present else None
-    missing = [f"{a['label']}: {a['summary'].n} of {len(study.seeds)} seeds finished"
-               for a in rows if a["summary"].n < len(study.seeds)]
-    paired = {}
-    base = sub[sub["arm"] == arms.BASELINE].set_index("seed")["test_metric"]
-    if len(base) and arms.BASELINE in study.arms:
-        for arm in study.arms:
-            if arm == arms.BASELINE:
-                continue
-            other = sub[sub["arm"] == arm].set_index("seed")["test_metric"]
-            seeds = sorted(set(base.index) & set(other.index))
-            if seeds:
-                paired[arm] = stats.paired_test(other.loc[seeds].to_numpy(), base.loc[seeds].to_numpy(), hib)
-    return {"label": label, "task": task, "hib": hib, "metric": task_for(task).metric_label, "arms": rows,
-            "best": best, "missing": missing, "paired": paired}
+    expected = len(study.seeds) if not study.adaptive else None   # adaptive: each dataset runs what it needs
+    missing = [f"{a['label']}: {a['summary'].n} of {expected} seeds finished"
+               for a in rows if expected and a["summary"].n < expected]
+    return {"label": label, "task": task, "hib": higher_is_better(task), "metric": task_for(task).metric_label,
+            "arms": rows, "values": values, "missing": missing}
 
 
 def _summary_row(d: dict) -> dict:
-    best = d["best"]
-    p = d["paired"].get(best) if best and best != arms.BASELINE else None
-    return {"label": d["label"], "metric": d["metric"], "best": best,
-            "best_label": arms.label(best) if best else "-",
-            "best_mean": next((a["summary"].mean for a in d["arms"] if a["arm"] == best), math.nan),
-            "paired": p,
-            "verdict": p.verdict if p else ("none is best: no regularizer helped" if best == arms.BASELINE
-                                            else "no baseline to compare")}
+    v = d["verdicts"]
+    return {"label": d["label"], "metric": d["metric"], "answer": d["headline"], "rope": d["rope"],
+            "verdicts": v, "best_label": arms.label(d["best"]) if d["best"] else "-"}
+
+
+def _improvement(study, datasets: list[dict]) -> list[dict]:
+    """Per arm: the probability that it beats none on a seed, averaged over datasets, with a
+    stratified bootstrap interval (stats.probability_of_improvement)."""
+    out = []
+    for arm in study.arms:
+        if arm == arms.BASELINE:
+            continue
+        strata = []
+        for d in datasets:
+            base, mine = d["values"].get(arms.BASELINE, {}), d["values"].get(arm, {})
+            seeds = sorted(set(base) & set(mine))
+            if seeds:
+                strata.append(([mine[s] for s in seeds], [base[s] for s in seeds], d["hib"]))
+        if strata:
+            out.append({"arm": arm, "label": arms.label(arm), "result": stats.probability_of_improvement(strata)})
+    return out
 
 
 def _across(data: ReportData, datasets: list[dict]) -> dict | None:

@@ -47,14 +47,18 @@ def cmd_datasets(args) -> int:
 
 
 def cmd_ablation(args) -> int:
-    from .orchestrate import format_summary, install_signal_handlers, run_ablation, study_results
+    from .orchestrate import format_summary, install_signal_handlers, record_verdicts, run_ablation, study_results
+    from .verdicts import decide_study
     study = _study_from_args(args)
     install_signal_handlers()
     workers = _optional(args.workers)
     ctx = run_ablation(study, storage=_optional(args.storage), tracking=_optional(args.tracking_uri),
                        workers=None if workers is None else _workers(workers))
     print()
-    print(format_summary(study, study_results(study, ctx.storage)))
+    results = study_results(study, ctx.storage)
+    decided = decide_study(results, study.seeds, study.looks())
+    print(format_summary(study, results, decided))
+    record_verdicts(ctx, decided)
     if not args.no_report and args.report == "yes":
         from .report import build_report
 

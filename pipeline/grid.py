@@ -273,11 +273,11 @@ def best_params(ostudy: optuna.Study) -> Optional[tuple[dict, float]]:
     return dict(best.params), best.value
 
 
-def complete_results(ostudy: optuna.Study) -> list[tuple[str, int, float]]:
-    """(arm, seed, test metric) of every complete grid trial."""
+def complete_results(ostudy: optuna.Study) -> list[tuple[str, int, dict]]:
+    """(arm, seed, its final metrics in rt.RESULT_ATTRS) of every complete grid trial."""
     out = []
     for t in ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         c = cell_of(t)
         if c is not None and "test_metric" in t.user_attrs:
-            out.append((c[0], c[1], t.user_attrs["test_metric"]))
+            out.append((c[0], c[1], {k: t.user_attrs[k] for k in rt.RESULT_ATTRS if k in t.user_attrs}))
     return out

@@ -194,7 +194,8 @@ def _recover(ostudy: optuna.Study, t, tracker: Tracker) -> bool:
         return False
     tid = grid.trial_id(t)
     for key in rt.RESULT_ATTRS:
-        grid.set_attr(ostudy, tid, key, metrics[key])
+        if key in metrics:   # runs of older versions lack the newer ones
+            grid.set_attr(ostudy, tid, key, metrics[key])
     grid.set_attr(ostudy, tid, rt.RECOVERED, True)
     grid.set_state(ostudy, tid, TrialState.COMPLETE, [metrics["final_val_metric"]])
     return True

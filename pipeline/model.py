@@ -105,7 +105,7 @@ def _weights(model_or_weights) -> list[torch.Tensor]:
 
 def weight_stats(model: MLP | Sequence[torch.Tensor]) -> dict[str, float]:
     """Per-layer L1 and L2 norms of the weight matrices (a model's, or the matrices themselves,
-    in either orientation) and the fraction of small weights."""
+    in either orientation), their total L2 norm and the fraction of small weights."""
     stats: dict[str, float] = {}
     flat = []
     with torch.no_grad():
@@ -114,6 +114,8 @@ def weight_stats(model: MLP | Sequence[torch.Tensor]) -> dict[str, float]:
             stats[f"weight_l2_layer{i}"] = float(w.pow(2).sum().sqrt())
             flat.append(w.abs().flatten())
         magnitudes = torch.cat(flat)
+        # the L2 norm of all weight matrices together: what an L2 penalty pulls down
+        stats["weight_l2_total"] = float(magnitudes.double().pow(2).sum().sqrt())
         for t in SPARSITY_THRESHOLDS:
             stats[f"sparsity_lt_{t:g}"] = float((magnitudes < t).float().mean())
     return stats

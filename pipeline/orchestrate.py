@@ -442,16 +442,23 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
         if ostudy is None:
             continue
         values: dict[str, dict[int, float]] = {arm: {} for arm in study.arms}
-        for arm, seed, value in grid.complete_results(ostudy):
+        secondary: dict[str, dict[str, dict[int, float]]] = {o.key: {} for o in verdicts.SECONDARY}
+        for arm, seed, final in grid.complete_results(ostudy):
             if arm in values and seed in study.seeds:
-                values[arm][seed] = value
+                values[arm][seed] = final["test_metric"]
+                for key, by_arm in secondary.items():
+                    if key in final:
+                        by_arm.setdefault(arm, {})[seed] = final[key]
         out.append(verdicts.DatasetResults(plan.label, ostudy.user_attrs.get(rt.TASK, "classification"),
-                                           values, plan.rope))
+                                           values, plan.rope, secondary))
     return out
 
 
-def format_summary(study: Study, results: list[verdicts.DatasetResults]) -> str:
-    """Mean and std of the test metric per dataset and arm, then each dataset's verdicts."""
+def format_summary(study: Study, results: list[verdicts.DatasetResults],
+                   decided: Optional[list[verdicts.DatasetVerdicts]] = None) -> str:
+    """Mean and std of the test metric per dataset and arm, then each dataset's verdicts: the
+    primary metric, then what each arm did to the train-test gap (and, where its penalty targets
+    them, to sparsity and the weight norm)."""
     import statistics
 
     lines = [f"{'dataset':<18} {'regularizer':<12} {'metric':<14} {'mean':>9} {'std':>9} {'seeds':>6}"]
@@ -462,7 +469,7 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults]) -> str:
             std = statistics.stdev(vals) if len(vals) > 1 else float("nan")
             lines.append(f"{d.label:<18} {arm:<12} {'test_' + task_for(d.task).metric:<14} {mean:>9.4f} "
                          f"{std:>9.4f} {len(vals):>6}")
-    decided = verdicts.decide_study(results, study.seeds, study.looks())
+    decided = decided or verdicts.decide_study(results, study.seeds, study.looks())
     family = sum(len(v.paired) for v in decided)
     lines += ["", f"Verdicts (each arm vs none on the same seeds; Holm over all {family} comparisons"
                   + (f", at each look its share of alpha (seeds {', '.join(map(str, study.looks()))})"
@@ -470,5 +477,20 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults]) -> str:
     for v in decided:
         rounds = f" [{v.looks} round(s), {v.seeds_used} seeds: {v.stopped}]" if study.adaptive else ""
         lines.append(verdicts.headline(v) + rounds)
-        lines += [f"    {verdicts.sentence(arm, p, v.metric)}" for arm, p in v.paired.items()]
+        lines += [f"    {'; '.join([verdicts.sentence(arm, p, v.metric), *verdicts.secondary_sentences(v, arm)])}"
+                  for arm, p in v.paired.items()]
+    lines.append("(secondary outcomes: each its own Holm family over the datasets; the gap is train minus test)")
     return "\n".join(lines)
+
+
+def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts]) -> None:
+    """Each dataset's verdicts on its MLflow parent run: tags verdict, verdict.<arm>,
+    verdict.<arm>.<outcome>, and the whole record as verdicts.json."""
+    plans = {p.label: p for p in ctx.study.plans}
+    for v in decided:
+        plan = plans.get(v.label)
+        ostudy = grid.load_existing(ctx.storage, optuna_study_name(ctx.study, plan)) if plan else None
+        parent = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN) if ostudy else None
+        if parent:
+            ctx.tracker.set_tags(parent, verdicts.verdict_tags(v))
+            ctx.tracker.log_dict(parent, verdicts.verdict_record(v), "verdicts.json")

@@ -48,7 +48,7 @@ TRIAL_FAIL_REASON = "fail_reason"
 TRIAL_OUTCOME = "outcome"
 RECOVERED = "recovered_from_mlflow"
 # Final metrics copied onto a COMPLETE trial (the console summary reads them).
-RESULT_ATTRS = ("test_metric", "final_train_metric", "gap_metric")
+RESULT_ATTRS = ("test_metric", "final_train_metric", "gap_metric", "sparsity_lt_0.001", "weight_l2_total")
 
 # --- Optuna: user attributes of a dataset's study ------------------------------------------------
 STUDY_EXPERIMENT = "mlflow_experiment_id"

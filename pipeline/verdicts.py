@@ -21,11 +21,40 @@ from .task import task_for
 
 @dataclass
 class DatasetResults:
-    """What a dataset's verdicts are computed from: {arm: {seed: primary metric}}."""
+    """What a dataset's verdicts are computed from: {arm: {seed: primary metric}}, and for the
+    secondary outcomes {outcome key: {arm: {seed: value}}} (see SECONDARY)."""
     label: str
     task: str
     values: dict[str, dict[int, float]]
     rope_setting: Optional[Union[float, str]] = None
+    secondary: dict[str, dict[str, dict[int, float]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Secondary:
+    """An outcome besides the primary metric that a regularizer is meant to change, judged with
+    the same paired verdicts (its own Holm family across the study's datasets)."""
+    key: str                  # the final metric it is read from
+    label: str                # as in "train-test gap narrower by ..."
+    higher_is_better: bool    # the direction the regularizer aims for
+    words: tuple[str, str]    # (better, worse), e.g. ("narrower", "wider")
+    component: Optional[str]  # judged for arms with this component (arms.COMPONENTS); None: every arm
+    rope: Union[float, str, None]   # None: the primary metric's ROPE (same units)
+
+
+SECONDARY = (
+    # train minus test in the primary metric (positive: overfitting); the gap dropout and weight decay close
+    Secondary("gap_metric", "train-test gap", False, ("narrower", "wider"), None, None),
+    # share of weights with |w| < 1e-3: what an L1 penalty is for; ROPE one point of that share
+    Secondary("sparsity_lt_0.001", "weights", True, ("sparser", "denser"), "l1", 0.01),
+    # L2 norm of all weights: what an L2 penalty pulls down; ROPE 5% of none's
+    Secondary("weight_l2_total", "weight norm", False, ("smaller", "larger"), "l2", "5%"),
+)
+
+
+def secondary_for(arm: str) -> list[Secondary]:
+    components = arms.ARMS[arm].components if arm in arms.ARMS else ()
+    return [o for o in SECONDARY if o.component is None or o.component in components]
 
 
 @dataclass
@@ -37,6 +66,8 @@ class DatasetVerdicts:
     winners: list[str] = field(default_factory=list)        # arms better than none, best mean first
     winners_distinct: Optional[bool] = None                  # several winners: is the first better than the rest?
     winners_p: float = math.nan                              # the largest Holm-adjusted p among those tests
+    secondary: dict[str, dict[str, stats.Paired]] = field(default_factory=dict)  # arm -> outcome key -> comparison
+    gap_closed: dict[str, tuple[float, float]] = field(default_factory=dict)  # arm -> (none's gap, its gap)
     looks: int = 0           # how many looks (rounds of seeds) were evaluated
     seeds_used: int = 0      # seeds of the last look evaluated
     stopped: str = ""        # "decided" | "maximum reached" | "more seeds to come" (adaptive studies)
@@ -83,7 +114,47 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
     for d, v in zip(datasets, out):
         v.stopped = "decided" if v.decided else ("maximum reached" if v.seeds_used >= looks[-1] else "more seeds to come")
         _rank_winners(d, v)
+    _decide_secondary(datasets, out, seed_order)
     return out
+
+
+def _decide_secondary(datasets: list[DatasetResults], out: list[DatasetVerdicts], seed_order: list[int]) -> None:
+    """The secondary outcomes on the seeds each dataset's primary verdicts used, one Holm family
+    per outcome over the study. They are descriptive of what a regularizer does: adaptive seeds
+    stop on the primary metric, so these are judged once, at level alpha, on the seeds run."""
+    for outcome in SECONDARY:
+        family = []
+        for d, v in zip(datasets, out):
+            by_arm = d.secondary.get(outcome.key, {})
+            base = by_arm.get(arms.BASELINE, {})
+            seeds = set(seed_order[:v.seeds_used]) if v.seeds_used else set()
+            base_mean = float(np.mean(list(base.values()))) if base else math.nan
+            rope = v.rope if outcome.rope is None else stats.rope_width(outcome.rope, "", base_mean)
+            for arm in v.paired:
+                mine = by_arm.get(arm, {})
+                shared = sorted(seeds & set(base) & set(mine))
+                if outcome in secondary_for(arm) and shared:
+                    p = stats.paired_test([mine[s] for s in shared], [base[s] for s in shared],
+                                          outcome.higher_is_better, rope=rope)
+                    v.secondary.setdefault(arm, {})[outcome.key] = p
+                    family.append(p)
+        stats.decide(family, estimate_seeds=False)
+    for d, v in zip(datasets, out):
+        _gap_closed(d, v)
+
+
+def _gap_closed(d: DatasetResults, v: DatasetVerdicts) -> None:
+    """The weight-decay tutorial's point, checked: an arm whose gap is narrower than none's, where
+    none leaves a gap wider than the ROPE open and the arm's mean gap is within it."""
+    gaps = d.secondary.get("gap_metric", {})
+    base = list(gaps.get(arms.BASELINE, {}).values())
+    for arm, by_key in v.secondary.items():
+        p, mine = by_key.get("gap_metric"), list(gaps.get(arm, {}).values())
+        if p is None or p.verdict != "better" or not base or not mine:
+            continue
+        none_gap, arm_gap = float(np.mean(base)), float(np.mean(mine))
+        if none_gap > v.rope and abs(arm_gap) <= v.rope:
+            v.gap_closed[arm] = (none_gap, arm_gap)
 
 
 def _empty(d: DatasetResults) -> DatasetVerdicts:
@@ -167,6 +238,61 @@ def sentence(arm: str, p: stats.Paired, metric: str) -> str:
             more = f"; {many} seeds would likely show it {p.needed_for}"
         return f"{name}undecided, {diff} (Holm p {_p(p.p_t_holm)}){more}"
     return f"{name}{p.verdict}"
+
+
+def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
+    """E.g. "train-test gap narrower by 8.3 pt [6.9, 9.7]" (the difference as a magnitude)."""
+    if outcome.key == "gap_metric":
+        unit, scale, fmt = (" pt", 100, "{:.1f}") if metric == "accuracy" else (f" {metric.upper()}", 1, "{:.3g}")
+    elif outcome.key.startswith("sparsity"):
+        unit, scale, fmt = " pt of |w| < 1e-3", 100, "{:.1f}"
+    else:
+        unit, scale, fmt = "", 1, "{:.3g}"
+    size = fmt.format(abs(p.mean_diff) * scale) + unit
+    ends = sorted(x * scale * (1 if p.mean_diff >= 0 else -1) for x in (p.ci_low, p.ci_high))
+    ci = "" if math.isnan(p.ci_low) else " [" + ", ".join(fmt.format(e) for e in ends) + "]"
+    if p.verdict == "better":
+        return f"{outcome.label} {outcome.words[0]} by {size}{ci}"
+    if p.verdict == "worse":
+        return f"{outcome.label} {outcome.words[1]} by {size}{ci}"
+    if p.verdict == "equivalent":
+        return f"{outcome.label} practically unchanged ({size} apart{ci})"
+    direction = outcome.words[0] if p.mean_diff > 0 else outcome.words[1]
+    return f"{outcome.label} {p.verdict} ({direction} by {size}{ci})"
+
+
+def secondary_sentences(v: DatasetVerdicts, arm: str) -> list[str]:
+    by_key = {o.key: o for o in SECONDARY}
+    out = [secondary_sentence(by_key[k], p, v.metric) for k, p in v.secondary.get(arm, {}).items()]
+    if arm in v.gap_closed:
+        none_gap, arm_gap = (amount(x, v.metric) if v.metric == "accuracy" else f"{x:.3g}" for x in v.gap_closed[arm])
+        out.append(f"{arms.label(arm)} closes the train-test gap that none leaves open "
+                   f"(gap {none_gap} with none, {arm_gap} with {arms.label(arm)})")
+    return out
+
+
+def verdict_record(v: DatasetVerdicts) -> dict:
+    """The verdicts of one dataset as plain data: MLflow tags on its parent run and verdicts.json."""
+    def one(p: stats.Paired) -> dict:
+        return {"verdict": p.verdict, "mean_diff": p.mean_diff, "ci": [p.ci_low, p.ci_high], "n": p.n,
+                "p_holm": p.p_t_holm, "p_equivalence_holm": p.p_tost_holm, "rope": p.rope,
+                "p_better": p.p_better, "p_equivalent": p.p_equivalent, "p_worse": p.p_worse,
+                "seeds_needed": p.seeds_needed, "needed_for": p.needed_for}
+    return {"dataset": v.label, "answer": headline(v), "rope": v.rope, "seeds_used": v.seeds_used,
+            "looks": v.looks, "stopped": v.stopped, "winners": v.winners,
+            "arms": {arm: {"primary": one(p), **{k: one(q) for k, q in v.secondary.get(arm, {}).items()}}
+                     for arm, p in v.paired.items()}}
+
+
+def verdict_tags(v: DatasetVerdicts) -> dict[str, str]:
+    """verdict.<arm> and verdict.<arm>.<outcome>, for searching and the runs table."""
+    tags = {"verdict": headline(v).split(": ", 1)[1][:5000]}
+    for arm, p in v.paired.items():
+        tags[f"verdict.{arm}"] = p.verdict
+        for key, q in v.secondary.get(arm, {}).items():
+            word = {o.key: o for o in SECONDARY}[key].words
+            tags[f"verdict.{arm}.{key}"] = {"better": word[0], "worse": word[1]}.get(q.verdict, q.verdict)
+    return tags
 
 
 def headline(v: DatasetVerdicts) -> str:

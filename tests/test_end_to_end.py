@@ -6,6 +6,7 @@ import sqlite3
 from collections import Counter
 from pathlib import Path
 
+import mlflow.artifacts
 import optuna
 import pytest
 from mlflow import MlflowClient
@@ -257,3 +258,28 @@ def test_adaptive_seeds_add_rounds_until_decided_and_resume(workdir, env):
     assert decided[0].paired["l2"].verdict == "equivalent" and decided[0].seeds_used > 3
     again = run_cli(["ablation", "--study", "a.yaml", "--no-report"], cwd=workdir, env=env)
     assert again.returncode == 0 and "trained 1" not in again.stdout and "adding seeds" not in again.stdout
+
+
+@pytest.mark.slow
+def test_secondary_verdicts_say_what_each_regularizer_did(workdir, env):
+    """A strong L1 zeroes most weights: its sparsity verdict is "sparser" with a CI above zero;
+    L2 makes the weights smaller; every arm gets a gap verdict. The console says it, and the
+    dataset's MLflow parent run carries the verdicts as tags and verdicts.json."""
+    study = tiny_study_dict(name="effects", arms=["none", "l1", "l2"], seeds=3, epochs=40, batch_size=16,
+                            optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.9}, model={"hidden": [16, 16]},
+                            strengths={"l1": 0.03, "l2": 0.05, "dropout": 0.3}, datasets=[{"name": "wine"}])
+    write_study(workdir / "e.yaml", study)
+    proc = run_cli(["ablation", "--study", "e.yaml", "--no-report"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    l1_line = next(line for line in proc.stdout.splitlines() if line.startswith("    L1: "))
+    assert "weights sparser by" in l1_line and "train-test gap" in l1_line
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("effects")
+    [parent] = client.search_runs([exp.experiment_id], "tags.kind = 'dataset'")
+    tags = parent.data.tags
+    assert tags["verdict.l1.sparsity_lt_0.001"] == "sparser" and tags["verdict.l2.weight_l2_total"] == "smaller"
+    assert {"verdict.l1.gap_metric", "verdict.l2.gap_metric", "verdict.l1", "verdict.l2", "verdict"} <= set(tags)
+    record = mlflow.artifacts.load_dict(f"{parent.info.artifact_uri}/verdicts.json")
+    sparsity = record["arms"]["l1"]["sparsity_lt_0.001"]
+    assert sparsity["verdict"] == "better" and sparsity["ci"][0] > 0 and sparsity["mean_diff"] > 0.2
+    assert record["answer"] == "wine: " + tags["verdict"]

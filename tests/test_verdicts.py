@@ -64,3 +64,33 @@ def test_adaptive_looks_keep_the_error_rate():
         naive += any(sst.ttest_1samp(d[:n], 0).pvalue < 0.05 for n in looks)
     assert false / studies <= 0.05 + 2.5 * math.sqrt(0.05 * 0.95 / studies), false / studies
     assert naive / studies > 0.1   # what the spending protects against
+
+
+def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
+    """The weight-decay tutorial in the report's words: none overfits (a gap well beyond the
+    ROPE), L2 brings the gap within it: "L2 closes the train-test gap that none leaves open".
+    Sparsity is judged for arms with L1, the weight norm for arms with L2, the gap for all."""
+    rng = np.random.default_rng(5)
+    seeds = range(10)
+    mse = _values(rng, {"none": 0.0, "l1": 0.0, "l2": -0.003, "dropout": 0.0}, 0.0005, seeds=10)
+    gap = {"none": [0.0045 + rng.normal(0, 3e-4) for _ in seeds], "l2": [rng.normal(0, 2e-4) for _ in seeds],
+           "l1": [0.0044 + rng.normal(0, 3e-4) for _ in seeds], "dropout": [0.002 + rng.normal(0, 3e-4) for _ in seeds]}
+    sparsity = {"none": [0.002] * 10, "l1": [0.6 + 0.01 * s for s in seeds], "l2": [0.002] * 10, "dropout": [0.002] * 10}
+    norm = {"none": [6.0 + 0.1 * rng.normal() for _ in seeds], "l2": [3.0 + 0.1 * rng.normal() for _ in seeds],
+            "l1": [5.9 + 0.1 * rng.normal() for _ in seeds], "dropout": [6.0 + 0.1 * rng.normal() for _ in seeds]}
+    as_seeds = lambda table: {arm: dict(zip(seeds, vals)) for arm, vals in table.items()}   # noqa: E731
+    d = verdicts.DatasetResults("synthetic_linear", "regression", mse, rope_setting=0.001, secondary={
+        "gap_metric": as_seeds(gap), "sparsity_lt_0.001": as_seeds(sparsity), "weight_l2_total": as_seeds(norm)})
+    [v] = verdicts.decide_study([d])
+    assert set(v.secondary["l1"]) == {"gap_metric", "sparsity_lt_0.001"}
+    assert set(v.secondary["l2"]) == {"gap_metric", "weight_l2_total"} and set(v.secondary["dropout"]) == {"gap_metric"}
+    sparser = v.secondary["l1"]["sparsity_lt_0.001"]
+    assert sparser.verdict == "better" and sparser.ci_low > 0
+    assert v.secondary["l2"]["weight_l2_total"].verdict == "better"
+    l2_text = "; ".join(verdicts.secondary_sentences(v, "l2"))
+    assert "train-test gap narrower by" in l2_text and "weight norm smaller by" in l2_text
+    assert "L2 closes the train-test gap that none leaves open" in l2_text
+    assert "closes" not in "; ".join(verdicts.secondary_sentences(v, "dropout"))  # narrower, but not closed
+    assert "weights sparser by 64.3 pt of |w| < 1e-3" in "; ".join(verdicts.secondary_sentences(v, "l1"))
+    tags = verdicts.verdict_tags(v)
+    assert tags["verdict.l1.sparsity_lt_0.001"] == "sparser" and tags["verdict.l2.gap_metric"] == "narrower"

@@ -23,11 +23,13 @@ def analyze(data: ReportData) -> dict:
     study, df = data.study, data.runs
     ok = df[df["status"] == "FINISHED"]
     datasets = [_dataset_entry(data, ok, plan.label) for plan in study.plans]
-    decided = verdicts.decide_study([verdicts.DatasetResults(d["label"], d["task"], d["values"], plan.rope)
+    decided = verdicts.decide_study([verdicts.DatasetResults(d["label"], d["task"], d["values"], plan.rope,
+                                                             d["secondary"])
                                      for plan, d in zip(study.plans, datasets)], study.seeds, study.looks())
     for d, v in zip(datasets, decided):
         d.update(paired=v.paired, verdicts=v, rope=v.rope, headline=verdicts.headline(v).split(": ", 1)[1],
                  sentences={arm: verdicts.sentence(arm, p, v.metric) for arm, p in v.paired.items()},
+                 effects={arm: verdicts.secondary_sentences(v, arm) for arm in v.paired},
                  best=v.winners[0] if v.winners else None)
     n_seeds = len(study.seeds)
     min_p = stats.min_wilcoxon_p(study.looks()[0])
@@ -46,9 +48,13 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
     tried = df[df["dataset"] == label]
     task = sub["task"].iloc[0] if len(sub) else (tried["task"].iloc[0] if len(tried) else "classification")
     rows, values = [], {}
+    secondary: dict = {o.key: {} for o in verdicts.SECONDARY}
     for arm in study.arms:
         cell = sub[sub["arm"] == arm]
         values[arm] = dict(zip(cell["seed"].astype(int), cell["test_metric"].astype(float)))
+        for key, by_arm in secondary.items():
+            known = cell[cell[key].notna()]
+            by_arm[arm] = dict(zip(known["seed"].astype(int), known[key].astype(float)))
         rows.append({"arm": arm, "label": arms.label(arm), "summary": stats.summarize(cell["test_metric"].tolist()),
                      "gap": float(cell["gap_metric"].mean()) if len(cell) else math.nan,
                      "sparsity": float(cell["sparsity_lt_0.001"].mean()) if len(cell) else math.nan,
@@ -57,7 +63,7 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
     missing = [f"{a['label']}: {a['summary'].n} of {expected} seeds finished"
                for a in rows if expected and a["summary"].n < expected]
     return {"label": label, "task": task, "hib": higher_is_better(task), "metric": task_for(task).metric_label,
-            "arms": rows, "values": values, "missing": missing}
+            "arms": rows, "values": values, "secondary": secondary, "missing": missing}
 
 
 def _summary_row(d: dict) -> dict:

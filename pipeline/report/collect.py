@@ -19,7 +19,7 @@ from ..study import Study
 from ..tracking import Tracker
 
 FINAL_KEYS = ("test_metric", "final_train_metric", "final_val_metric", "gap_metric", "gap_loss",
-              "sparsity_lt_0.0001", "sparsity_lt_0.001", "sparsity_lt_0.01", "train_seconds")
+              "sparsity_lt_0.0001", "sparsity_lt_0.001", "sparsity_lt_0.01", "weight_l2_total", "train_seconds")
 CURVE_KEYS = ("train_loss", "val_loss")
 RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "dataset", "arm", "seed", "status", "task",
                "metric_name", "fail_reason", "outcome", "device", "engine", "group", "n_train", "start", "end",
@@ -82,7 +82,14 @@ def _trial_row(r) -> Optional[dict]:
         "group": tags.get(rt.DATASET_GROUP, label), "n_train": int(tags.get(rt.N_TRAIN, 0) or 0),
         "start": r.info.start_time, "end": r.info.end_time,
         **{k: m.get(k, math.nan) for k in FINAL_KEYS},
+        **({} if "weight_l2_total" in m else {"weight_l2_total": _total_norm(m)}),
     }
+
+
+def _total_norm(metrics: dict) -> float:
+    """The total weight norm of a run written before it was logged, from its per-layer norms."""
+    layers = [v for k, v in metrics.items() if k.startswith("weight_l2_layer")]
+    return math.sqrt(sum(v * v for v in layers)) if layers else math.nan
 
 
 def _one_per_cell(df: pd.DataFrame) -> pd.DataFrame:

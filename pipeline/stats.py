@@ -15,6 +15,7 @@ correlated t-test's inflated variance for overlapping training folds.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Optional, Sequence, Union
 
@@ -204,8 +205,11 @@ def seeds_needed(mean: float, sd: float, rope: float, alpha: float, power: float
         return None, ""
     options = []
     if mean != 0:
-        n = TTestPower().solve_power(effect_size=abs(mean) / sd, alpha=alpha, power=power, alternative="two-sided")
-        options.append((max(2, math.ceil(n)), "better" if mean > 0 else "worse"))
+        with warnings.catch_warnings():   # a tiny effect: the root finder gives up (nan), i.e. too many seeds
+            warnings.simplefilter("ignore")
+            n = TTestPower().solve_power(effect_size=abs(mean) / sd, alpha=alpha, power=power, alternative="two-sided")
+        n = float(np.asarray(n).ravel()[0]) if n is not None else math.nan
+        options.append((max(2, math.ceil(n)) if math.isfinite(n) else MAX_SEEDS + 1, "better" if mean > 0 else "worse"))
     if rope > 0 and abs(mean) < rope:
         options.append((_tost_seeds(mean, sd, rope, alpha, power), "equivalent"))
     if not options:

@@ -23,7 +23,7 @@ from .conftest import mlflow_serving, run_cli, tiny_study_dict, write_study
 pytestmark = pytest.mark.slow
 
 # Trials long enough (a few tenths of a second) to be caught in the middle.
-SLOW_STUDY = tiny_study_dict(name="crash", seeds=2, epochs=12, model={"hidden": [128, 128]}, population_size=3,
+SLOW_STUDY = tiny_study_dict(name="crash", seeds=2, epochs=12, model={"hidden": [128, 128]}, execution={"population_size": 3},
                              datasets=[{"name": "digits", "train_size": 600}])
 
 
@@ -181,7 +181,7 @@ def hold_first_worker_until_another_works(storage, study, timeout=90):
 
 
 def test_parallel_workers_train_each_cell_exactly_once(workdir, env):
-    spec = tiny_study_dict(name="par", seeds=3, epochs=4, population_size=2)  # small batches: every worker gets cells
+    spec = tiny_study_dict(name="par", seeds=3, epochs=4, execution={"population_size": 2})  # small batches: every worker gets cells
     study_file = write_study(workdir / "par.yaml", spec)
     study = load_study(study_file)
     storage = get_storage(f"journal:{workdir / 'optuna.journal'}")
@@ -209,7 +209,7 @@ def mlflow_server(postgres, tmp_path):
 
 
 def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, mlflow_server):
-    spec = tiny_study_dict(name="dist", seeds=3, epochs=30, population_size=2,
+    spec = tiny_study_dict(name="dist", seeds=3, epochs=30, execution={"population_size": 2},
                            model={"hidden": [64, 64]}, datasets=[{"name": "digits", "train_size": 400}, {"name": "wine"}])
     study_file = write_study(workdir / "dist.yaml", spec)
     storage = f"{postgres}/optuna"

@@ -113,12 +113,13 @@ def _simulate(rng, true_diff, sd, n, rope, studies, family=1):
     return verdicts
 
 
+@pytest.mark.slow
 def test_simulated_studies_keep_the_promises():
     rng = np.random.default_rng(20261130)
     # no true difference: a family of 4 comparisons says better/worse at all in at most ~5% of studies
-    null = _simulate(rng, 0.0, 1.0, 10, 0.1, 600, family=4)
+    null = _simulate(rng, 0.0, 1.0, 10, 0.1, 1000, family=4)
     fwer = np.mean([any(v in ("better", "worse") for v in vs) for vs in null])
-    assert fwer <= 0.05 + 2.5 * math.sqrt(0.05 * 0.95 / 600), fwer
+    assert fwer <= 0.05 + 2.5 * math.sqrt(0.05 * 0.95 / 1000), fwer
     # a true difference inside the ROPE, with the seeds the estimate asks for: equivalent ~80% of the time
     n, what = stats.seeds_needed(0.002, 0.01, 0.01, stats.ALPHA)
     assert what == "equivalent" and 5 < n < 200

@@ -54,7 +54,7 @@ def test_adaptive_looks_keep_the_error_rate():
     (naively testing at 0.05 at every look would say so far more often: checked too)."""
     rng = np.random.default_rng(11)
     looks, false, naive = [5, 10, 15, 20, 25, 30, 35, 40], 0, 0
-    studies = 400
+    studies = 1000
     for _ in range(studies):
         values = _values(rng, {"none": 0.0, "l1": 0.0, "l2": 0.0}, 0.01, seeds=40)
         [v] = verdicts.decide_study([verdicts.DatasetResults("d", "classification", values, rope_setting=0.0005)],

@@ -37,6 +37,8 @@ class Splits:
     y_test: torch.Tensor
     n_classes: int = 0
     provenance: str = ""
+    class_names: list = field(default_factory=list)     # label i's name (tables with text targets)
+    preprocessing: dict = field(default_factory=dict)   # what was done to the data (tables.py's record)
     extra: dict = field(default_factory=dict)
 
     @property
@@ -56,17 +58,38 @@ class DatasetInfo:
     name: str
     task: str
     description: str
-    loader: Callable[["DatasetSpec", int], tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, str]]
+    loader: Callable[["DatasetSpec", int], tuple]
+    images: bool = False      # pixels: scaled to [0, 1], never per-feature by default
+    is_table: bool = False    # a user's file: preprocessed by tables.py, task auto
 
 
 REGISTRY: dict[str, DatasetInfo] = {}
 
 
-def register(name: str, task: str, description: str):
+def register(name: str, task: str, description: str, images: bool = False, is_table: bool = False):
     def wrap(fn):
-        REGISTRY[name] = DatasetInfo(name, task, description, fn)
+        REGISTRY[name] = DatasetInfo(name, task, description, fn, images, is_table)
         return fn
     return wrap
+
+
+NORMALIZATIONS = ("none", "unit", "global", "per_feature")
+
+
+def normalization(spec: "DatasetSpec") -> str:
+    """How features are scaled: the `normalize` option, else pixels as the tutorials do (to
+    [0, 1], "unit"), else per-feature standardization (`standardize: false`: none). Per-feature
+    standardization of images divides near-constant border pixels by a tiny std."""
+    if spec.normalize:
+        return spec.normalize
+    if REGISTRY[spec.name].images:
+        return "unit"
+    return legacy_normalization(spec)
+
+
+def legacy_normalization(spec: "DatasetSpec") -> str:
+    """What the versions before `normalize:` did: per-feature unless `standardize: false`."""
+    return "per_feature" if spec.standardize else "none"
 
 
 # --- loaders: each returns (X, y, X_test or None, y_test or None, provenance) -------------------
@@ -119,33 +142,18 @@ def _quadrants(spec, split_seed):
     return x, y, None, None, f"generated with numpy seed {split_seed}: 200 points, label = same sign"
 
 
-@register("csv", "classification", "any CSV file with numeric features and a named target column (options: path, target, task)")
-def _csv(spec, split_seed):
-    import pandas as pd
+def _table(spec, split_seed):
+    from . import tables
 
+    frame, y, record = tables.read(spec)
     path = Path(spec.path)
-    if not path.is_file():
-        raise UsageError(f"dataset csv: field 'path' = {spec.path!r}: file does not exist")
-    try:
-        frame = pd.read_csv(path)
-    except Exception as e:  # pandas raises many parser errors; all mean the same to the user
-        raise UsageError(f"dataset csv: field 'path' = {spec.path!r}: not a readable CSV ({type(e).__name__})") from None
-    if spec.target not in frame.columns:
-        raise UsageError(f"dataset csv: field 'target' = {spec.target!r}: no such column; "
-                         f"columns are {', '.join(map(str, frame.columns))}")
-    missing = frame.columns[frame.isna().any()].tolist()
-    if missing:
-        raise UsageError(f"dataset csv: column {missing[0]!r} in {spec.path} has missing values; "
-                         "only complete numeric rows are allowed")
-    non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    if non_numeric:
-        raise UsageError(f"dataset csv: column {non_numeric[0]!r} in {spec.path} is not numeric; "
-                         "only numeric features and targets are allowed")
-    y = frame[spec.target].to_numpy()
-    x = frame.drop(columns=[spec.target]).to_numpy(dtype=np.float64)
-    if x.shape[1] == 0:
-        raise UsageError(f"dataset csv: {spec.path} has no feature columns besides {spec.target!r}")
-    return x, y, None, None, f"CSV file {path.resolve()} (target column {spec.target!r})"
+    return frame, y, None, None, f"{path.suffix.lstrip('.').upper() or 'table'} file {path.resolve()} (target column {spec.target!r})", record
+
+
+TABLE_HELP = ("a CSV or Parquet file with a named target column: text or categorical targets and features, "
+              "missing values (options: path, target, task, preprocess, encoding)")
+register("table", "auto", TABLE_HELP, is_table=True)(_table)
+register("csv", "auto", TABLE_HELP + "; the same as table", is_table=True)(_table)
 
 
 def _torchvision(cls_name: str):
@@ -169,8 +177,10 @@ def _torchvision(cls_name: str):
     return load
 
 
-register("mnist", "classification", "MNIST 28x28 digits via torchvision (downloaded into the data folder when missing)")(_torchvision("MNIST"))
-register("fashion_mnist", "classification", "Fashion-MNIST 28x28 clothing via torchvision (downloaded into the data folder when missing)")(_torchvision("FashionMNIST"))
+register("mnist", "classification", "MNIST 28x28 digits via torchvision (downloaded into the data folder when missing)",
+         images=True)(_torchvision("MNIST"))
+register("fashion_mnist", "classification", "Fashion-MNIST 28x28 clothing via torchvision (downloaded into the data folder "
+         "when missing)", images=True)(_torchvision("FashionMNIST"))
 
 
 # --- splitting and standardizing ----------------------------------------------------------------
@@ -206,57 +216,116 @@ def _column_mean_std(x: np.ndarray, rows: int = 4096) -> tuple[np.ndarray, np.nd
 
 
 def load(spec: "DatasetSpec", split_seed: int) -> Splits:
-    """Load one dataset and split it deterministically by `split_seed`."""
+    """Load one dataset and split it deterministically by `split_seed`; a table's preprocessing
+    and every scaling statistic are fit on the training split only."""
     info = REGISTRY[spec.name]
-    x, y, x_test, y_test, provenance = info.loader(spec, split_seed)
-    task = spec.task or info.task
-    if spec.name == "csv" and spec.task is None:
-        # A target with few distinct integer values is a class label (Pima's Outcome is 0/1).
-        task = "classification" if np.all(np.mod(y, 1) == 0) and len(np.unique(y)) <= 20 else "regression"
+    x, y, x_test, y_test, provenance, *record = info.loader(spec, split_seed)
+    task, class_names = info.task, []
+    if info.is_table:
+        from . import tables
 
-    rng = np.random.default_rng(split_seed)
-    if x_test is None:
-        order = rng.permutation(len(x))
-        n_test = max(1, int(round(spec.test_fraction * len(x))))
-        x_test, y_test = x[order[:n_test]], y[order[:n_test]]
-        x, y = x[order[n_test:]], y[order[n_test:]]
-    order = rng.permutation(len(x))
-    n_val = max(1, int(round(spec.val_fraction * len(x))))
-    x_val, y_val = x[order[:n_val]], y[order[:n_val]]
-    train_idx = order[n_val:]
-    train_idx = train_idx[:_take(len(train_idx), spec.train_size, "train_size", spec.display)]
-    x_train, y_train = x[train_idx], y[train_idx]
-    del x, y  # the splits are copies: free the whole set before standardizing (MNIST: 190 MB)
-
-    n_classes = 0
-    if task == "classification":
-        classes = np.unique(np.concatenate([y_train, y_val, y_test]))
-        # Map arbitrary labels (e.g. -1/1 or 1..3) to 0..C-1.
-        lookup = {c: i for i, c in enumerate(classes.tolist())}
-        y_train, y_val, y_test = (np.array([lookup[v] for v in a.tolist()], dtype=np.int64)
-                                  for a in (y_train, y_val, y_test))
-        n_classes = len(classes)
-        if n_classes < 2:
-            raise UsageError(f"dataset {spec.display}: the target has a single class; classification needs at least 2")
-
+        task = tables.task_of(y, spec.task)
+        y, class_names = tables.encode_target(spec, y, task)
+    elif spec.task in ("classification", "regression"):
+        task = spec.task
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = _split(spec, split_seed, x, y, x_test, y_test)
+    del x, y  # the splits are copies: free the whole set before scaling (MNIST: 190 MB)
+    preprocessing = record[0] if record else {}
+    if info.is_table:
+        (x_train, x_val, x_test), (y_train, y_val, y_test), features = _table_features(
+            spec, [x_train, x_val, x_test], [y_train, y_val, y_test])
+        preprocessing = {**preprocessing, **features}
+    y_train, y_val, y_test, n_classes = _class_labels(spec, task, y_train, y_val, y_test)
     x_train, x_val, x_test = (_own_float32(a) for a in (x_train, x_val, x_test))
-    if spec.standardize:
-        mean, std = _column_mean_std(x_train)
-        std[std < 1e-8] = 1.0  # constant features (blank MNIST pixels) stay at zero after centering
-        for a in (x_train, x_val, x_test):  # in place, to keep peak memory near one copy per split
-            a -= mean
-            a /= std
+    _refuse_non_finite(spec, x_train, x_val, x_test, y_train, y_val, y_test)
+    _normalize(normalization(spec), x_train, x_val, x_test)
 
     def target(a):
         return torch.as_tensor(a, dtype=torch.int64 if task == "classification" else torch.float32)
 
-    return Splits(
+    splits = Splits(
         name=spec.display, task=task,
         x_train=torch.as_tensor(x_train), y_train=target(y_train),
         x_val=torch.as_tensor(x_val), y_val=target(y_val),
         x_test=torch.as_tensor(x_test), y_test=target(y_test),
-        n_classes=n_classes, provenance=provenance,
+        n_classes=n_classes, provenance=provenance, class_names=class_names,
     )
+    splits.preprocessing = _record(spec, splits, preprocessing) if info.is_table else {}
+    return splits
+
+
+def _rows(a, idx):
+    return a.iloc[idx].reset_index(drop=True) if hasattr(a, "iloc") else a[idx]
+
+
+def _split(spec: "DatasetSpec", split_seed: int, x, y, x_test, y_test) -> list[tuple]:
+    """(train, val, test) pairs of (features, targets): the test split the dataset's own or
+    test_fraction of the rows, val_fraction of the rest, the training subset of train_size."""
+    rng = np.random.default_rng(split_seed)
+    if x_test is None:
+        order = rng.permutation(len(x))
+        n_test = max(1, int(round(spec.test_fraction * len(x))))
+        x_test, y_test = _rows(x, order[:n_test]), y[order[:n_test]]
+        x, y = _rows(x, order[n_test:]), y[order[n_test:]]
+    order = rng.permutation(len(x))
+    n_val = max(1, int(round(spec.val_fraction * len(x))))
+    train_idx = order[n_val:]
+    train_idx = train_idx[:_take(len(train_idx), spec.train_size, "train_size", spec.display)]
+    return [(_rows(x, train_idx), y[train_idx]), (_rows(x, order[:n_val]), y[order[:n_val]]), (x_test, y_test)]
+
+
+def _table_features(spec, xs: list, ys: list) -> tuple[list, list, dict]:
+    from . import tables
+
+    arrays, kept, record = tables.fit_features(spec, xs)
+    return arrays, [y[k] for y, k in zip(ys, kept)], record
+
+
+def _class_labels(spec, task: str, *ys) -> tuple:
+    """Classification targets as 0..C-1 (arbitrary labels, e.g. -1/1 or 1..3, mapped in sorted
+    order) and the number of classes; regression targets as they are."""
+    if task != "classification":
+        return (*ys, 0)
+    classes = np.unique(np.concatenate(ys))
+    lookup = {c: i for i, c in enumerate(classes.tolist())}
+    mapped = [np.array([lookup[v] for v in a.tolist()], dtype=np.int64) for a in ys]
+    if len(classes) < 2:
+        raise UsageError(f"dataset {spec.display}: the target has a single class; classification needs at least 2")
+    return (*mapped, len(classes))
+
+
+def _refuse_non_finite(spec, *arrays) -> None:
+    for name, a in zip(("training features", "validation features", "test features",
+                        "training targets", "validation targets", "test targets"), arrays):
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise UsageError(f"dataset {spec.display}: the {name} have {int((~np.isfinite(a)).sum())} non-finite "
+                             "value(s) (NaN or infinite); only finite numbers are allowed")
+
+
+def _normalize(how: str, x_train: np.ndarray, x_val: np.ndarray, x_test: np.ndarray) -> None:
+    """Scale features in place with statistics of the training split: per-feature (mean, std
+    per column), global (one mean and std over every value, as torchvision's Normalize for
+    MNIST), unit (pixels are already /255; nothing more) or none."""
+    if how in ("none", "unit"):
+        return
+    if how == "global":
+        mean, std = np.float32(x_train.mean(dtype=np.float64)), np.float32(x_train.std(dtype=np.float64) or 1.0)
+    else:
+        mean, std = _column_mean_std(x_train)
+        std[std < 1e-8] = 1.0  # constant features (blank MNIST pixels) stay at zero after centering
+    for a in (x_train, x_val, x_test):  # in place, to keep peak memory near one copy per split
+        a -= mean
+        a /= std
+
+
+def _record(spec, splits: Splits, record: dict) -> dict:
+    """The table's preprocessing record, with what it became: rows out and class balance."""
+    out = {**record, "rows_out": sum(splits.sizes().values()), "splits": splits.sizes()}
+    if splits.task == "classification":
+        counts = np.bincount(splits.y_train.numpy(), minlength=splits.n_classes)
+        names = splits.class_names or [str(i) for i in range(splits.n_classes)]
+        out["class_balance"] = {name: round(float(c) / max(counts.sum(), 1), 4) for name, c in zip(names, counts)}
+    return out
 
 
 def describe() -> list[dict]:

@@ -76,13 +76,46 @@ def connect(study: Study, storage: str, tracking: Optional[str]) -> tuple[dict, 
     for plan in study.plans:
         if plan.execution.device == "cuda" and not torch.cuda.is_available():
             raise UsageError("field 'execution.device' = 'cuda': no CUDA device is available here; use auto or cpu")
+    check_grid_size(study)
     # Every dataset first, so bad data fails before anything is written.
     data = {plan.label: datasets_mod.load(plan.dataset, study.spec.split_seed) for plan in study.plans}
+    for plan in study.plans:
+        check_population_memory(plan, data[plan.label])
     # Both stores before writing to either, so a bad URL leaves nothing half-written
     # (MlflowClient creates a SQLite store the moment it is constructed).
     check_tracking_reachable(tracking_uri(tracking))
     grid.check_storage(storage)
     return data, Tracker(tracking)
+
+
+MAX_CELLS = 1_000_000   # a grid beyond this is a typo (seeds: 1e9), not a study
+
+
+def check_grid_size(study: Study) -> None:
+    cells = len(study.plans) * len(study.arms) * len(study.seeds)
+    if cells > MAX_CELLS:
+        raise UsageError(f"field 'seeds': the grid would have {cells:,} cells ({len(study.plans)} dataset(s) x "
+                         f"{len(study.arms)} arm(s) x {len(study.seeds):,} seeds); at most {MAX_CELLS:,}")
+
+
+def check_population_memory(plan: DatasetPlan, data: datasets_mod.Splits) -> None:
+    """Refuse a population whose parameters, gradients, optimizer state and activations would not
+    fit in the device's memory (an estimate, before anything is written)."""
+    from .trainer_common import memory_available, resolve_device
+
+    ex, t = plan.execution, plan.training
+    k = ex.population_size if ex.engine == "population" else 1
+    sizes = [data.n_features, *t.model.hidden, max(data.n_outputs, 16)]
+    params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    copies = 4 if t.optimizer.name == "adam" else 3   # weights, gradients, and 1 or 2 optimizer buffers
+    activations = t.batch_size * sum(sizes[1:]) * 4   # outputs, masks, gradients, slack
+    need = 4 * k * (params * copies + activations)
+    device = resolve_device(ex.device)
+    have = memory_available(device)
+    if have and need > 0.8 * have:
+        raise UsageError(f"dataset {plan.label}: field 'execution.population_size' = {k}: the population needs about "
+                         f"{need / 2**30:.1f} GiB ({k} models of {params:,} parameters), more than 80% of the "
+                         f"{have / 2**30:.1f} GiB of {device.type} memory here; lower population_size or the model")
 
 
 # --- prepare ---------------------------------------------------------------------------------
@@ -105,6 +138,8 @@ def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = T
             given_up = prepare_dataset(ctx, plan, d, owned)
             print(f"[{plan.label}] {d.sizes()} task={d.task} config={plan.config_hash}"
                   + (f"; gave up on {given_up} failed cell(s) after retries" if given_up else ""), flush=True)
+            if d.preprocessing:
+                print(f"[{plan.label}] data: {data_line(d)}", flush=True)
     return ctx, data
 
 
@@ -176,9 +211,41 @@ def _ensure_parent(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits
                     "training": plan.training.model_dump_json(), "execution": plan.execution.model_dump_json(),
                     "n_train": len(data.x_train), "n_val": len(data.x_val), "n_test": len(data.x_test),
                     "n_features": data.n_features, "provenance": data.provenance,
-                    "optuna_storage": mask_credentials(ctx.storage)},
+                    "optuna_storage": mask_credentials(ctx.storage), **data_params(data)},
             dataset_input=dataset_input(data))
         ostudy.set_user_attr(rt.STUDY_PARENT_RUN, parent_id)
+
+
+def data_params(data: datasets_mod.Splits) -> dict:
+    """What preprocessing did to a table, as the dataset parent's params (data_*)."""
+    import json
+
+    record = data.preprocessing
+    if not record:
+        return {"class_names": json.dumps(data.class_names)} if data.class_names else {}
+    return {"data_rows_in": record.get("rows_in"), "data_rows_out": record.get("rows_out"),
+            "data_rows_without_target": record.get("rows_without_target", 0),
+            "data_rows_dropped_for_missing": record.get("rows_dropped_for_missing", 0),
+            "data_columns_in": record.get("columns_in"), "data_columns_out": record.get("columns_out"),
+            "data_encoded_columns": json.dumps(record.get("encoded_columns", [])),
+            "data_imputed_columns": json.dumps(record.get("imputed_columns", [])),
+            "data_marked_missing": json.dumps(record.get("marked_missing", {})),
+            "data_dropped_columns": json.dumps(record.get("dropped_columns", [])),
+            "data_class_balance": json.dumps(record.get("class_balance", {})),
+            "class_names": json.dumps(data.class_names)}
+
+
+def data_line(data: datasets_mod.Splits) -> str:
+    """One console line on a table's preprocessing."""
+    r = data.preprocessing
+    parts = [f"rows {r['rows_in']} -> {r['rows_out']}", f"columns {r['columns_in']} -> {r['columns_out']}"]
+    for key, words in (("imputed_columns", "imputed"), ("encoded_columns", "one-hot/ordinal"),
+                       ("dropped_columns", "dropped")):
+        if r.get(key):
+            parts.append(f"{words}: {', '.join(map(str, r[key]))}")
+    if data.class_names:
+        parts.append("classes: " + ", ".join(f"{k} {v:.0%}" for k, v in r.get("class_balance", {}).items()))
+    return "; ".join(parts)
 
 
 # --- work ------------------------------------------------------------------------------------

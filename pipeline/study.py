@@ -114,20 +114,34 @@ EXECUTION_KEYS = tuple(Execution.model_fields)
 LEGACY_EXECUTION_KEYS = ("engine", "population_size", "device")
 
 
+class Preprocess(_Strict):
+    """How a table (csv, parquet) is prepared; everything is fit on the training rows only
+    (tables.py). The defaults work on a typical messy table."""
+
+    missing: Literal["impute", "drop", "refuse"] = "impute"   # impute: median / most frequent, with indicator columns
+    missing_values: dict[str, list[Union[float, str]]] = {}    # per column, values that mean "missing" (Pima's 0s)
+    categorical: Literal["onehot", "ordinal"] = "onehot"        # non-numeric columns; unseen categories ignored
+    drop_columns: list[str] = []                                # ids, leaks, free text
+
+
 class DatasetSpec(_Strict):
     """One dataset of the study and its loading options (see `python -m pipeline datasets`)."""
 
     name: str
     label: Optional[str] = Field(default=None, min_length=1, max_length=100)  # free text, escaped in reports
-    path: Optional[str] = None          # csv: the file
-    target: Optional[str] = None        # csv: the target column
-    task: Optional[Literal["classification", "regression"]] = None  # csv: default guessed
+    path: Optional[str] = None          # table/csv: the file (.csv, or .parquet)
+    target: Optional[str] = None        # table/csv: the target column
+    task: Optional[Literal["auto", "classification", "regression"]] = None  # table/csv: default auto
     root: Optional[str] = None          # torchvision datasets: data folder
     download: bool = True               # torchvision datasets: download when missing
     train_size: Optional[Union[Annotated[int, Field(gt=0)], Annotated[float, Field(gt=0.0, le=1.0)]]] = None
     val_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
     test_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
-    standardize: bool = True
+    standardize: bool = True            # per-feature standardization (normalize: per_feature) unless images
+    # Added later; left out of the identity while unset (NEW_DATASET_FIELDS), so older studies keep theirs.
+    normalize: Optional[Literal["none", "unit", "global", "per_feature"]] = None   # default: datasets.normalization
+    preprocess: Preprocess = Preprocess()   # tables
+    encoding: Optional[str] = None          # tables: the CSV's text encoding (default utf-8)
 
     @field_validator("name")
     @classmethod
@@ -137,9 +151,9 @@ class DatasetSpec(_Strict):
         return name
 
     @model_validator(mode="after")
-    def _csv_needs_path(self) -> "DatasetSpec":
-        if self.name == "csv" and (not self.path or not self.target):
-            raise ValueError("the csv dataset needs both 'path' and 'target'")
+    def _table_needs_path(self) -> "DatasetSpec":
+        if DATASETS[self.name].is_table and (not self.path or not self.target):
+            raise ValueError(f"the {self.name} dataset needs both 'path' and 'target'")
         return self
 
     @property
@@ -360,9 +374,15 @@ def _format_validation_error(source: str, err: ValidationError) -> str:
                    and not p.startswith("list["))
     msg = first["msg"].removeprefix("Value error, ")
     value = first.get("input")
-    shown = "" if isinstance(value, dict) or value is None else f" = {value!r}"
+    shown = "" if isinstance(value, dict) or value is None else f" = {shorten(value)}"
     where = f" field '{loc}'{shown}:" if loc else ""
     return f"{source}:{where} {msg}"
+
+
+def shorten(value: Any, limit: int = 80) -> str:
+    """A value for a one-line error: its repr, cut to `limit` characters."""
+    text = repr(value).replace("\n", " ")
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def fingerprint(payload: Any) -> str:
@@ -388,7 +408,9 @@ def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optiona
     if not path.is_file():
         raise UsageError(f"study file {source!r} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise UsageError(f"{source}: not UTF-8 text (byte {e.start}); save the study file as UTF-8") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -524,12 +546,30 @@ def _selected(spec: StudyFile, datasets: str) -> list[int]:
 LEGACY_IDENTITY = {"training": {"engine": "population", "population_size": 10}, "device": "auto"}
 
 
+# Dataset options added after studies were first written: hashed only when set, so that adding an
+# option never changes the identity of a study that does not use it. What such an option changes
+# when unset is hashed explicitly (the images' default normalization, below).
+NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding")
+
+
+def _dataset_identity(dataset: DatasetSpec) -> dict:
+    from .datasets import legacy_normalization, normalization
+
+    dump = dataset.model_dump(mode="json")
+    for name in NEW_DATASET_FIELDS:
+        if getattr(dataset, name) == DatasetSpec.model_fields[name].default:
+            dump.pop(name)
+    if normalization(dataset) != legacy_normalization(dataset):  # images: pixels/255, no longer per-feature
+        dump["normalization"] = normalization(dataset)
+    return dump
+
+
 def config_hash(spec: StudyFile, dataset: DatasetSpec, training: Training) -> str:
     """The identity of one dataset's study (see the rule above)."""
     return fingerprint({
         "schema": SCHEMA_VERSION,
         "study": spec.name,
-        "dataset": dataset.model_dump(mode="json"),
+        "dataset": _dataset_identity(dataset),
         "training": {**training.model_dump(mode="json"), **LEGACY_IDENTITY["training"]},
         "split_seed": spec.split_seed,
         "device": LEGACY_IDENTITY["device"],

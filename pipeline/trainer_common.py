@@ -131,6 +131,18 @@ def summarize_final(evals: dict[str, tuple[float, float]], task: str, weights: l
     return out
 
 
+def memory_available(device: torch.device) -> int:
+    """Bytes of memory the device has (CUDA: free now; CPU: physical), 0 when unknown."""
+    import os
+
+    try:
+        if device.type == "cuda":
+            return int(torch.cuda.mem_get_info(device)[0])
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, RuntimeError, AttributeError):
+        return 0
+
+
 _last_release = [0.0]
 
 

@@ -51,7 +51,20 @@ CASES = [
     ("train-size-too-big", _with("datasets.0.train_size", 10**6), [], "train_size"),
     ("csv-missing-file", _with("datasets", [{"name": "csv", "path": "nope.csv", "target": "Outcome"}]), [], "does not exist"),
     ("csv-missing-column", _with("datasets", [{"name": "csv", "path": "good.csv", "target": "Label"}]), [], "no such column"),
-    ("csv-not-numeric", _with("datasets", [{"name": "csv", "path": "text.csv", "target": "Outcome"}]), [], "not numeric"),
+    ("csv-text-regression", _with("datasets", [{"name": "csv", "path": "text.csv", "target": "b", "task": "regression"}]),
+     [], "column 'b' is not numeric"),
+    ("table-infinite", _with("datasets", [{"name": "table", "path": "inf.csv", "target": "y"}]), [],
+     "column 'y' has 1 infinite value"),
+    ("table-latin1", _with("datasets", [{"name": "table", "path": "latin.csv", "target": "Ziel"}]), [],
+     "not utf-8 text"),
+    ("table-one-class", _with("datasets", [{"name": "table", "path": "one.csv", "target": "y"}]), [], "single class"),
+    ("table-unknown-drop", _with("datasets", [{"name": "table", "path": "good.csv", "target": "Outcome",
+                                               "preprocess": {"drop_columns": ["zz"]}}]), [], "column 'zz'"),
+    ("study-latin1", "name: x\ndescription: Gr\xf6\xdfe\ndatasets: [wine]\n".encode("latin-1"), [], "not UTF-8 text"),
+    ("absurd-grid", _with("seeds", 10**7), [], "the grid would have 100,000,000 cells"),
+    ("population-too-big", {**tiny_study_dict(), "model": {"hidden": [20000, 20000]},
+                            "execution": {"population_size": 10000}}, [], "execution.population_size"),
+    ("long-value", _with("optimizer.name", "x" * 500), [], "..."),
     ("csv-no-target", _with("datasets", [{"name": "csv", "path": "good.csv"}]), [], "target"),
     ("cli-seeds", tiny_study_dict(), ["--seeds", "abc"], "--seeds"),
     ("cli-epochs", tiny_study_dict(), ["--epochs", "0"], "epochs"),
@@ -79,9 +92,14 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(workdir, env, monkey
                                                             args, expected):
     (workdir / "good.csv").write_text(CSV_GOOD)
     (workdir / "text.csv").write_text(CSV_NOT_NUMERIC)
+    (workdir / "inf.csv").write_text("a,y\n1,1.5\n2,inf\n3,0.2\n4,0.1\n")
+    (workdir / "latin.csv").write_bytes("Größe,Ziel\n1,a\n2,b\n3,a\n4,b\n".encode("latin-1"))
+    (workdir / "one.csv").write_text("a,y\n1,x\n2,x\n3,x\n4,x\n")
     path = workdir / "study.yaml"
     if isinstance(study, str):
         path.write_text(study)
+    elif isinstance(study, bytes):
+        path.write_bytes(study)
     elif study is not None:
         write_study(path, study)
     before = set(p.name for p in workdir.iterdir())
@@ -98,6 +116,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(workdir, env, monkey
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1, err
     assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
+    assert len(lines[0]) < 400, lines[0]  # long values are shortened
     assert "s3cret" not in err + out
     assert set(p.name for p in workdir.iterdir()) == before  # no mlflow.db, optuna.db or reports
 

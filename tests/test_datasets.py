@@ -85,14 +85,95 @@ def test_csv_loader_and_its_errors(tmp_path):
     cases = [
         (DatasetSpec(name="csv", path=str(tmp_path / "nope.csv"), target="Outcome"), "does not exist"),
         (DatasetSpec(name="csv", path=good, target="outcome"), "no such column"),
-        (DatasetSpec(name="csv", path=write_csv(tmp_path / "text.csv", "a,b\nx,1\ny,0\n"), target="b"), "not numeric"),
-        (DatasetSpec(name="csv", path=write_csv(tmp_path / "nan.csv", "a,b\n1,1\n,0\n"), target="b"), "missing values"),
+        (DatasetSpec(name="csv", path=write_csv(tmp_path / "text.csv", "a,b\nx,1\ny,0\n"), target="a",
+                     task="regression"), "not numeric"),
+        (DatasetSpec(name="csv", path=write_csv(tmp_path / "nan.csv", "a,b\n1,1\n,0\n2,1\n3,0\n"), target="b",
+                     preprocess={"missing": "refuse"}), "missing values"),
         (DatasetSpec(name="csv", path=write_csv(tmp_path / "one.csv", "b\n1\n0\n"), target="b"), "no feature columns"),
+        (DatasetSpec(name="csv", path=write_csv(tmp_path / "inf.csv", "a,y\n1,1.5\n2,inf\n3,0.2\n4,0.1\n"), target="y"),
+         "column 'y' has 1 infinite value"),
+        (DatasetSpec(name="csv", path=good, target="Outcome", preprocess={"drop_columns": ["zz"]}), "column 'zz'"),
     ]
     for spec, message in cases:
         with pytest.raises(UsageError, match=message) as err:
             load(spec, 0)
         assert "\n" not in str(err.value)
+
+
+def messy_frame(n: int = 120, seed: int = 0):
+    """A table as users have them: a text target, a categorical column with a missing value and
+    a category only in some rows, numeric columns with NaN and with 0 meaning missing, an id."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    glucose = rng.normal(120, 30, n).round()
+    glucose[rng.choice(n, 10, replace=False)] = 0            # Pima's zeros: "not measured"
+    bmi = rng.normal(32, 6, n)
+    bmi[rng.choice(n, 7, replace=False)] = np.nan
+    smoker = rng.choice(["never", "former", "current"], n).astype(object)
+    smoker[3] = None
+    positive = (glucose > 130) | (rng.random(n) < 0.1)
+    return pd.DataFrame({"patient_id": np.arange(n), "Glucose": glucose, "BMI": bmi, "smoker": smoker,
+                         "class": np.where(positive, "tested_positive", "tested_negative")})
+
+
+def test_a_messy_table_is_read_faithfully(tmp_path):
+    """Text target, categorical feature, missing values, values meaning missing, a column to drop,
+    CSV and Parquet alike; every statistic fit on the training rows only."""
+    frame = messy_frame()
+    frame.to_csv(tmp_path / "messy.csv", index=False)
+    frame.to_parquet(tmp_path / "messy.parquet", index=False)
+    spec = dict(target="class", preprocess={"missing_values": {"Glucose": [0]}, "drop_columns": ["patient_id"]},
+                standardize=False)
+    a = load(DatasetSpec(name="table", path=str(tmp_path / "messy.csv"), **spec), 0)
+    b = load(DatasetSpec(name="table", path=str(tmp_path / "messy.parquet"), **spec), 0)
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
+    assert a.task == "classification" and a.class_names == ["tested_negative", "tested_positive"]
+    record = a.preprocessing
+    assert record["rows_in"] == record["rows_out"] == 120 and record["columns_in"] == 4
+    assert record["encoded_columns"] == ["smoker"] and set(record["imputed_columns"]) == {"Glucose", "BMI", "smoker"}
+    assert record["marked_missing"] == {"Glucose": 10} and record["dropped_columns"] == ["patient_id"]
+    # columns: Glucose, BMI, their two missing indicators, smoker one-hot (3 categories)
+    assert record["columns_out"] == a.n_features == 7
+    assert sum(record["class_balance"].values()) == pytest.approx(1.0)
+    # fit on the training rows only: an imputed Glucose is the median of the training rows' measured values
+    train_rows = frame.iloc[_train_positions(frame, a)]
+    measured = train_rows["Glucose"][train_rows["Glucose"] != 0]
+    imputed = a.x_train[a.x_train[:, 2] == 1.0, 0]   # the Glucose indicator column is set
+    assert len(imputed) and torch.allclose(imputed, torch.tensor(float(measured.median())))
+    assert not torch.isnan(a.x_train).any() and not torch.isnan(a.x_test).any()
+    # preprocess.missing: drop drops the incomplete rows (and says how many)
+    dropped = load(DatasetSpec(name="table", path=str(tmp_path / "messy.csv"), target="class",
+                               preprocess={"missing": "drop", "missing_values": {"Glucose": [0]}}), 0)
+    assert dropped.preprocessing["rows_dropped_for_missing"] == 120 - sum(dropped.sizes().values()) > 0
+
+
+def _train_positions(frame, splits):
+    """Rows of the frame that became training rows (matched on the id column)."""
+    from pipeline.datasets import _split
+
+    spec = DatasetSpec(name="table", path="x", target="class")
+    (x_train, _), _, _ = _split(spec, 0, frame, frame["class"].to_numpy(), None, None)
+    return x_train["patient_id"].to_numpy()
+
+
+def test_unseen_categories_and_encodings(tmp_path):
+    import pandas as pd
+
+    train = pd.DataFrame({"colour": ["red", "blue"] * 30, "x": np.arange(60.0), "y": [0, 1] * 30})
+    test = pd.DataFrame({"colour": ["green"], "x": [1.0], "y": [0]})   # a category never seen in training
+    from pipeline import tables
+
+    arrays, _, record = tables.fit_features(DatasetSpec(name="table", path="x", target="y"),
+                                            [train[["colour", "x"]], test[["colour", "x"]]])
+    assert record["encoded_columns"] == ["colour"] and arrays[1][0, 1:].tolist() == [0.0, 0.0]  # all-zero one-hot
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("Größe,Ziel\n1,a\n2,b\n3,a\n4,b\n".encode("latin-1"))
+    with pytest.raises(UsageError, match="not utf-8 text.*encoding"):
+        load(DatasetSpec(name="table", path=str(latin), target="Ziel"), 0)
+    ok = load(DatasetSpec(name="table", path=str(latin), target="Ziel", encoding="latin-1", val_fraction=0.25,
+                          test_fraction=0.25), 0)
+    assert ok.class_names == ["a", "b"]
 
 
 @pytest.mark.parametrize("name,folder", [("mnist", "MNIST"), ("fashion_mnist", "FashionMNIST")])

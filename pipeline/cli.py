@@ -95,7 +95,7 @@ def cmd_enqueue(args) -> int:
     grown = next_round(ctx, data, owned=False)   # adaptive seeds: the next round, once the last one is done
     if study.adaptive and not grown:
         for plan in study.plans:
-            finish_dataset(ctx, plan, data[plan.label].task)
+            finish_dataset(ctx, plan, data[plan.label])
     if ctx.tracker.owns_root():
         ctx.tracker.end_run(ctx.root_id, "FINISHED")  # the tree exists; workers attach to its parents
     print("grid enqueued; start workers with: python -m pipeline worker --study ... --storage ... --tracking-uri ..."

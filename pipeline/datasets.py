@@ -38,6 +38,7 @@ class Splits:
     n_classes: int = 0
     provenance: str = ""
     class_names: list = field(default_factory=list)     # label i's name (tables with text targets)
+    metric: str | None = None                           # the primary metric, when not the task's default
     preprocessing: dict = field(default_factory=dict)   # what was done to the data (tables.py's record)
     extra: dict = field(default_factory=dict)
 
@@ -251,7 +252,22 @@ def load(spec: "DatasetSpec", split_seed: int) -> Splits:
         n_classes=n_classes, provenance=provenance, class_names=class_names,
     )
     splits.preprocessing = _record(spec, splits, preprocessing) if info.is_table else {}
+    splits.metric = _primary_metric(spec, task, n_classes)
     return splits
+
+
+def _primary_metric(spec, task: str, n_classes: int) -> str | None:
+    """The dataset's `metric:`, checked against its task (known only once the data is read)."""
+    from .task import METRICS, family
+
+    if spec.metric is None:
+        return None
+    allowed = [m.name for m in family(task, n_classes)]
+    if spec.metric not in allowed:
+        why = " (roc_auc needs two classes)" if METRICS[spec.metric].binary_only and task == "classification" else ""
+        raise UsageError(f"dataset {spec.display}: field 'metric' = {spec.metric!r} does not fit this {task} "
+                         f"task{why}; allowed: {', '.join(allowed)}")
+    return spec.metric
 
 
 def _rows(a, idx):

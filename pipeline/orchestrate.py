@@ -26,7 +26,7 @@ from .lifecycle import DatasetCells, Ending, LiveTrial, Outcome
 from .runtime import (Interrupted, Stopwatch, git_commit, install_signal_handlers, process_alive, signals_deferred,
                       worker_id)
 from .study import DatasetPlan, Study
-from .task import task_for
+from .task import metric_for
 from .tracking import Tracker, dataset_input, mask_credentials, tracking_uri
 from .train import train
 
@@ -47,9 +47,10 @@ def optuna_study_name(study: Study, plan: DatasetPlan) -> str:
     return grid.study_name(study.name, plan.label, plan.config_hash)
 
 
-def open_dataset_study(ctx_or_storage, study: Study, plan: DatasetPlan, task: str):
+def open_dataset_study(ctx_or_storage, study: Study, plan: DatasetPlan, data: datasets_mod.Splits):
+    """The dataset's grid study; its direction is the primary metric's."""
     storage = ctx_or_storage if isinstance(ctx_or_storage, str) else ctx_or_storage.storage
-    return grid.open_study(storage, optuna_study_name(study, plan), task_for(task).direction)
+    return grid.open_study(storage, optuna_study_name(study, plan), metric_for(data.task, data.metric).direction)
 
 
 # --- connect ---------------------------------------------------------------------------------
@@ -170,7 +171,7 @@ def _root_run(ctx: RunContext) -> str:
 def dataset_tags(study: Study, plan: DatasetPlan, data: datasets_mod.Splits) -> dict[str, str]:
     return {rt.STUDY: study.name, rt.DATASET_LABEL: plan.label, rt.DATASET_GROUP: plan.base,
             rt.N_TRAIN: str(len(data.x_train)), rt.CONFIG_HASH: plan.config_hash,
-            rt.TASK: data.task, rt.METRIC_NAME: task_for(data.task).metric}
+            rt.TASK: data.task, rt.METRIC_NAME: metric_for(data.task, data.metric).name}
 
 
 def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits, owned: bool = True) -> int:
@@ -178,9 +179,10 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
     the missing cells and, when there is work, create the MLflow parent run. Idempotent.
     Returns how many cells were given up on after their retries."""
     study = ctx.study
-    ostudy = open_dataset_study(ctx, study, plan, data.task)
+    ostudy = open_dataset_study(ctx, study, plan, data)
     for key, value in ((rt.STUDY, study.name), (rt.DATASET_LABEL, plan.label), (rt.CONFIG_HASH, plan.config_hash),
-                       (rt.TASK, data.task), (rt.STUDY_EXPERIMENT, ctx.experiment_id)):
+                       (rt.TASK, data.task), (rt.METRIC_NAME, metric_for(data.task, data.metric).name),
+                       (rt.STUDY_EXPERIMENT, ctx.experiment_id)):
         ostudy.set_user_attr(key, value)
     lifecycle.reap(ostudy, ctx.tracker)
     if study.spec.tune is not None and rt.STUDY_TUNED not in ostudy.user_attrs:
@@ -253,7 +255,7 @@ def data_line(data: datasets_mod.Splits) -> str:
 def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) -> dict:
     """Pop waiting cells of one dataset and train them until none is left. Any number of workers
     may run this at once on the same storage: each waiting trial is popped by exactly one."""
-    ostudy = open_dataset_study(ctx, ctx.study, plan, data.task)
+    ostudy = open_dataset_study(ctx, ctx.study, plan, data)
     parent_id = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)
     counts = {"trained": 0, "failed": 0}
     if parent_id is None or not grid.has_waiting(ostudy):
@@ -346,10 +348,10 @@ def _record(ctx: RunContext, endings: list[Ending]) -> list[bool]:
 
 # --- finish ----------------------------------------------------------------------------------
 
-def finish_dataset(ctx: RunContext, plan: DatasetPlan, task: str, status: str = "FINISHED") -> None:
+def finish_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits, status: str = "FINISHED") -> None:
     """End the dataset's parent run once no cell is waiting or running (any worker may do it)."""
     with ctx.clock("bookkeeping"):
-        ostudy = open_dataset_study(ctx, ctx.study, plan, task)
+        ostudy = open_dataset_study(ctx, ctx.study, plan, data)
         parent_id = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)
         if parent_id is not None and (status != "FINISHED" or not grid.busy(ostudy)):
             ctx.tracker.end_if_running(parent_id, status)
@@ -381,7 +383,7 @@ def run_worker_loop(ctx: RunContext, data: dict, who: str = "") -> None:
         counts = work_dataset(ctx, plan, data[plan.label])
         print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}", flush=True)
         if not ctx.study.adaptive:  # adaptive: more rounds may come; the round's owner closes the parents
-            finish_dataset(ctx, plan, data[plan.label].task)
+            finish_dataset(ctx, plan, data[plan.label])
 
 
 def next_round(ctx: RunContext, data: dict, owned: bool = True) -> list[str]:
@@ -397,7 +399,7 @@ def next_round(ctx: RunContext, data: dict, owned: bool = True) -> list[str]:
     with ctx.clock("bookkeeping"):
         for v in verdicts.decide_study(study_results(study, ctx.storage), study.seeds, study.looks()):
             plan = plans[v.label]
-            ostudy = open_dataset_study(ctx, study, plan, data[plan.label].task)
+            ostudy = open_dataset_study(ctx, study, plan, data[plan.label])
             if v.stopped != "more seeds to come" or grid.busy(ostudy):
                 continue
             look = next(n for n in study.looks() if n > v.seeds_used)
@@ -444,11 +446,11 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
             if not next_round(ctx, data):
                 break
         for plan in study.plans:
-            finish_dataset(ctx, plan, data[plan.label].task)
+            finish_dataset(ctx, plan, data[plan.label])
     except Interrupted:
         status = "KILLED"
         for plan in study.plans:
-            finish_dataset(ctx, plan, data[plan.label].task, status="KILLED")
+            finish_dataset(ctx, plan, data[plan.label], status="KILLED")
         raise
     finally:
         if workers == 1:
@@ -479,7 +481,7 @@ def _run_local_workers(ctx: RunContext, data: dict, workers: int) -> None:
             p.join()
         raise
     for plan in study.plans:  # a worker that died leaves its cell RUNNING: clean up now
-        lifecycle.reap(open_dataset_study(ctx, study, plan, data[plan.label].task), ctx.tracker)
+        lifecycle.reap(open_dataset_study(ctx, study, plan, data[plan.label]), ctx.tracker)
 
 
 def run_worker(study: Study, storage: str, tracking: Optional[str]) -> None:
@@ -495,7 +497,7 @@ def run_worker(study: Study, storage: str, tracking: Optional[str]) -> None:
         experiment_id = ostudy.user_attrs.get(rt.STUDY_EXPERIMENT)
     ctx = RunContext(study, tracker, experiment_id, "", storage)
     for plan in study.plans:
-        lifecycle.reap(open_dataset_study(ctx, study, plan, data[plan.label].task), tracker)
+        lifecycle.reap(open_dataset_study(ctx, study, plan, data[plan.label]), tracker)
     run_worker_loop(ctx, data, who=f" worker {worker_id()}:")
 
 
@@ -517,7 +519,7 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
                     if key in final:
                         by_arm.setdefault(arm, {})[seed] = final[key]
         out.append(verdicts.DatasetResults(plan.label, ostudy.user_attrs.get(rt.TASK, "classification"),
-                                           values, plan.rope, secondary))
+                                           values, plan.rope, secondary, ostudy.user_attrs.get(rt.METRIC_NAME)))
     return out
 
 
@@ -534,7 +536,7 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
             vals = list(by_seed.values())
             mean = statistics.fmean(vals) if vals else float("nan")
             std = statistics.stdev(vals) if len(vals) > 1 else float("nan")
-            lines.append(f"{d.label:<18} {arm:<12} {'test_' + task_for(d.task).metric:<14} {mean:>9.4f} "
+            lines.append(f"{d.label:<18} {arm:<12} {'test_' + metric_for(d.task, d.metric).name:<14} {mean:>9.4f} "
                          f"{std:>9.4f} {len(vals):>6}")
     decided = decided or verdicts.decide_study(results, study.seeds, study.looks())
     family = sum(len(v.paired) for v in decided)

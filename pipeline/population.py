@@ -22,8 +22,8 @@ from .datasets import Splits
 from .errors import Diverged
 from .model import weight_histogram
 from .task import Task, task_for
-from .trainer_common import (HISTORY_KEYS, EarlyStopper, TrainResult, TrialConfig, release_free_memory,
-                             resolve_device, summarize_final)
+from .trainer_common import (HISTORY_KEYS, EarlyStopper, TrainResult, TrialConfig, outputs_needed,
+                             release_free_memory, resolve_device, summarize_final)
 
 # Fields that must agree for cells to share one population (the rest is per model).
 SHARED = ("hidden", "activation", "l2_mode", "penalize_bias", "optimizer", "lr", "momentum",
@@ -127,7 +127,8 @@ def _penalty(penalized: list[torch.Tensor], l1: Optional[torch.Tensor], half_l2:
 
 
 @torch.no_grad()
-def _evaluate(pop: Population, x: torch.Tensor, y: torch.Tensor, task: Task) -> tuple[torch.Tensor, torch.Tensor]:
+def _evaluate(pop: Population, x: torch.Tensor, y: torch.Tensor, task: Task, keep: Optional[list] = None
+              ) -> tuple[torch.Tensor, torch.Tensor]:
     """Each model's mean loss and metric on (x, y), [K] each, in blocks of rows so that the
     activations of all K models stay within EVAL_ELEMENTS floats (MNIST's validation split at
     K = 10 would otherwise hold ~130 MB; a large CSV's, gigabytes)."""
@@ -139,6 +140,8 @@ def _evaluate(pop: Population, x: torch.Tensor, y: torch.Tensor, task: Task) -> 
         xb, yb = x[start:start + rows], y[start:start + rows]
         # an expanded (stride-0) input: measured faster than one shared [m, in] x [in, K*out] matmul
         out = pop.forward(xb.unsqueeze(0).expand(pop.k, -1, -1))
+        if keep is not None:   # every model's outputs, for the metrics computed from them
+            keep.append(out.cpu())
         yk = yb.unsqueeze(0).expand(pop.k, -1)
         loss_sum += task.per_model_loss(out, yk).double() * len(xb)
         block_hits = task.per_model_hits(out, yk)
@@ -288,9 +291,13 @@ class _PopulationRun:
                 if state is not None:
                     for p, saved in zip(params, state):
                         p[j] = saved
+        needed = outputs_needed(data.task, data.metric)
+        kept: dict[str, list] = {split: [] for split in needed}
         evals = {split: [t.tolist() for t in _evaluate(pop, getattr(data, f"x_{split}").to(self.device),
-                                                       getattr(data, f"y_{split}").to(self.device), self.task)]
+                                                       getattr(data, f"y_{split}").to(self.device), self.task,
+                                                       kept.get(split))]
                  for split in ("train", "val", "test")}   # every model at once, in eval mode
+        outputs = {split: torch.cat(blocks, dim=1).numpy() for split, blocks in kept.items()}   # [K, n, C]
         results: list[Union[TrainResult, Diverged]] = []
         for j in range(self.k):
             if not bool(self.alive[j]):
@@ -301,7 +308,9 @@ class _PopulationRun:
             weights = [w.detach()[j][:, :data.n_outputs] if i == len(pop.W) - 1 else w.detach()[j]
                        for i, w in enumerate(pop.W)]   # [in, out]: the reference's transposed, which stats ignore
             final = summarize_final({split: (loss[j], metric[j]) for split, (loss, metric) in evals.items()},
-                                    data.task, weights)
+                                    data.task, weights,
+                                    {split: (o[j], getattr(data, f"y_{split}").numpy()) for split, o in outputs.items()},
+                                    data.metric, data.n_classes)
             best = self.stoppers[j].best_epoch if self.best_state[j] is not None else self.epochs_run[j]
             results.append(TrainResult(history=self.history[j], final=final, weight_histogram=weight_histogram(weights),
                                        epochs_run=self.epochs_run[j], best_epoch=best, device=str(self.device)))

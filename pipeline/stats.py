@@ -22,6 +22,8 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from scipy import stats
 
+from .task import METRICS
+
 ALPHA = 0.05
 
 
@@ -242,9 +244,10 @@ def _tost_seeds(mean: float, sd: float, rope: float, alpha: float, power: float)
 
 # --- the region of practical equivalence ----------------------------------------------------------
 
-# Defaults per metric, with the reasoning in README.md ("How the verdicts are reached"): one point
-# of accuracy, and 5% of the baseline's error for MSE (its scale is the data's).
-DEFAULT_ROPE: dict[str, Union[float, str]] = {"accuracy": 0.01, "mse": "5%"}
+# Defaults per metric (task.METRICS), with the reasoning in README.md ("How the verdicts are
+# reached"): one point for shares like accuracy, 5% of the baseline's for MSE-like metrics whose
+# scale is the data's.
+DEFAULT_ROPE: dict[str, Union[float, str]] = {m.name: m.default_rope for m in METRICS.values()}
 
 
 def rope_width(setting: Union[float, str, None], metric: str, baseline_mean: float) -> float:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from . import arms as arms_mod
 from .datasets import REGISTRY as DATASETS
 from .errors import UsageError
+from .task import METRICS
 
 # Bump when training semantics change, so old studies are never resumed with new code.
 SCHEMA_VERSION = 1
@@ -142,6 +143,7 @@ class DatasetSpec(_Strict):
     normalize: Optional[Literal["none", "unit", "global", "per_feature"]] = None   # default: datasets.normalization
     preprocess: Preprocess = Preprocess()   # tables
     encoding: Optional[str] = None          # tables: the CSV's text encoding (default utf-8)
+    metric: Optional[Literal[tuple(METRICS)]] = None   # the primary metric (default: accuracy, MSE)  # type: ignore[valid-type]
 
     @field_validator("name")
     @classmethod
@@ -549,7 +551,7 @@ LEGACY_IDENTITY = {"training": {"engine": "population", "population_size": 10}, 
 # Dataset options added after studies were first written: hashed only when set, so that adding an
 # option never changes the identity of a study that does not use it. What such an option changes
 # when unset is hashed explicitly (the images' default normalization, below).
-NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding")
+NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding", "metric")
 
 
 def _dataset_identity(dataset: DatasetSpec) -> dict:

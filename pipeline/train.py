@@ -19,8 +19,8 @@ from .datasets import Splits
 from .errors import Diverged
 from .model import MLP, l1_penalty, l2_penalty, weight_histogram
 from .task import task_for
-from .trainer_common import (HISTORY_KEYS, EarlyStopper, TrainResult, TrialConfig, release_free_memory,
-                             resolve_device, summarize_final)
+from .trainer_common import (HISTORY_KEYS, EarlyStopper, TrainResult, TrialConfig, outputs_needed,
+                             release_free_memory, resolve_device, summarize_final)
 
 EVAL_ROWS = 8192  # rows per forward pass when evaluating: MNIST's 54,000 at once held ~170 MB
 
@@ -129,4 +129,13 @@ def final_metrics(model: MLP, data: Splits, device: torch.device) -> dict[str, f
     """Losses and metrics on every split in eval mode, the generalization gap and weight stats."""
     evals = {split: evaluate(model, getattr(data, f"x_{split}").to(device), getattr(data, f"y_{split}").to(device),
                              data.task) for split in ("train", "val", "test")}
-    return summarize_final(evals, data.task, model.weights())
+    outputs = {split: (predict(model, getattr(data, f"x_{split}").to(device)), getattr(data, f"y_{split}").numpy())
+               for split in outputs_needed(data.task, data.metric)}
+    return summarize_final(evals, data.task, model.weights(), outputs, data.metric, data.n_classes)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor):
+    """The model's outputs on x in eval mode, as a numpy array (blocks of EVAL_ROWS rows)."""
+    model.eval()
+    return torch.cat([model(x[i:i + EVAL_ROWS]).cpu() for i in range(0, len(x), EVAL_ROWS)]).numpy()

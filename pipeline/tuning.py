@@ -20,7 +20,7 @@ from . import runtree as rt
 from .lifecycle import Ending, LiveTrial, Outcome
 from .runtime import Interrupted, worker_id
 from .study import DatasetPlan
-from .task import task_for
+from .task import metric_for, task_for
 from .tracking import NewRun
 from .train import train
 from .trainer_common import TrialConfig
@@ -35,7 +35,7 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
     for arm in study.arms:
         if not arms.ARMS[arm].components:
             continue  # nothing to tune
-        ostudy = _tuning_study(ctx, plan, arm, data.task)
+        ostudy = _tuning_study(ctx, plan, arm, data)
         while grid.spent(ostudy, Outcome.spends) < tune.trials:
             if parent is None:
                 parent = ctx.tracker.dataset_parent(ctx.experiment_id, ctx.root_id, f"{plan.label}/tuning",
@@ -50,10 +50,10 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
     return chosen
 
 
-def _tuning_study(ctx, plan: DatasetPlan, arm: str, task: str) -> optuna.Study:
+def _tuning_study(ctx, plan: DatasetPlan, arm: str, data) -> optuna.Study:
     tune = ctx.study.spec.tune
     name = f"{grid.study_name(ctx.study.name, plan.label, plan.config_hash)}.tune.{arm}"
-    ostudy = grid.open_study(ctx.storage, name, task_for(task).direction,
+    ostudy = grid.open_study(ctx.storage, name, metric_for(data.task, data.metric).direction,
                              sampler=optuna.samplers.TPESampler(seed=tune.sampler_seed),
                              pruner=(optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
                                      if tune.prune else optuna.pruners.NopPruner()))
@@ -78,10 +78,14 @@ def _tuning_trial(ctx, plan: DatasetPlan, data, ostudy: optuna.Study, arm: str, 
         return
     t, history = opened[0], {}
 
+    # Pruning compares each epoch's validation metric (the task's default: accuracy or MSE) in the
+    # direction of the primary metric, which chooses the tuned strengths; flipped where they differ.
+    sign = 1.0 if task_for(data.task).higher_is_better == metric_for(data.task, data.metric).higher_is_better else -1.0
+
     def report(epoch, row):
         for k, v in row.items():
             history.setdefault(k, []).append(v)
-        trial.report(row["val_metric"], epoch)
+        trial.report(sign * row["val_metric"], epoch)
         if trial.should_prune():
             raise optuna.TrialPruned()
 

@@ -16,7 +16,7 @@ from typing import Optional, Union
 import numpy as np
 
 from . import arms, stats
-from .task import task_for
+from .task import METRICS, metric_for
 
 
 @dataclass
@@ -28,6 +28,7 @@ class DatasetResults:
     values: dict[str, dict[int, float]]
     rope_setting: Optional[Union[float, str]] = None
     secondary: dict[str, dict[str, dict[int, float]]] = field(default_factory=dict)
+    metric: Optional[str] = None   # the primary metric (None: the task's default)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class DatasetVerdicts:
     label: str
     task: str
     rope: float
+    metric: str = ""         # the primary metric's name
     paired: dict[str, stats.Paired] = field(default_factory=dict)   # arm -> comparison with none
     winners: list[str] = field(default_factory=list)        # arms better than none, best mean first
     winners_distinct: Optional[bool] = None                  # several winners: is the first better than the rest?
@@ -74,10 +76,6 @@ class DatasetVerdicts:
 
     def arms_with(self, verdict: str) -> list[str]:
         return [a for a, p in self.paired.items() if p.verdict == verdict]
-
-    @property
-    def metric(self) -> str:
-        return task_for(self.task).metric
 
     @property
     def decided(self) -> bool:
@@ -160,13 +158,15 @@ def _gap_closed(d: DatasetResults, v: DatasetVerdicts) -> None:
 def _empty(d: DatasetResults) -> DatasetVerdicts:
     base = d.values.get(arms.BASELINE, {})
     base_mean = float(np.mean(list(base.values()))) if base else math.nan
-    return DatasetVerdicts(d.label, d.task, stats.rope_width(d.rope_setting, task_for(d.task).metric, base_mean))
+    m = metric_for(d.task, d.metric)
+    return DatasetVerdicts(d.label, d.task, stats.rope_width(m.default_rope if d.rope_setting is None else d.rope_setting,
+                                                             m.name, base_mean), m.name)
 
 
 def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[stats.Paired]:
     """Paired comparisons with none on `seeds` for every arm not yet decided."""
     base = d.values.get(arms.BASELINE, {})
-    hib = task_for(d.task).higher_is_better
+    hib = metric_for(d.task, d.metric).higher_is_better
     fresh = []
     for arm, values in d.values.items():
         shared = sorted(seeds & set(base) & set(values))
@@ -180,7 +180,7 @@ def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[sta
 def _rank_winners(d: DatasetResults, v: DatasetVerdicts) -> None:
     """Arms better than none, best mean first; with several, paired t-tests of the first against
     each other one (Holm within these) say whether it is distinguishably the best."""
-    hib = task_for(d.task).higher_is_better
+    hib = metric_for(d.task, d.metric).higher_is_better
     means = {a: float(np.mean(list(d.values[a].values()))) for a in v.arms_with("better")}
     v.winners = sorted(means, key=lambda a: -means[a] if hib else means[a])
     if len(v.winners) < 2:
@@ -198,14 +198,16 @@ def _rank_winners(d: DatasetResults, v: DatasetVerdicts) -> None:
 # --- in words ----------------------------------------------------------------------------------
 
 def amount(x: float, metric: str, signed: bool = True) -> str:
-    """A difference to none in the metric's own direction (arm minus none): accuracy in points,
-    MSE as is. Comparisons hold it oriented (positive = better), so MSE's sign flips here."""
+    """A difference to none in the metric's own direction (arm minus none): shares (accuracy,
+    F1, AUC) in points, others as they are. Comparisons hold it oriented (positive = better), so
+    a lower-is-better metric's sign flips here."""
     if math.isnan(x):
         return "-"
-    x = x * 100 if metric == "accuracy" else (-x if not task_for_metric(metric).higher_is_better else x)
-    text = (f"{x:+.1f}" if signed else f"{x:.1f}") if metric == "accuracy" else (f"{x:+.3g}" if signed else f"{x:.3g}")
+    m = METRICS[metric]
+    x = x * 100 if m.share else (x if m.higher_is_better else -x)
+    text = (f"{x:+.1f}" if signed else f"{x:.1f}") if m.share else (f"{x:+.3g}" if signed else f"{x:.3g}")
     text = text.replace("-0.0", "0.0").replace("+0.0", "0.0") if text.strip("+-0.") == "" else text
-    return text + (" pt" if metric == "accuracy" else f" {metric.upper()}")
+    return text + (" pt" if m.share else f" {metric.upper()}")
 
 
 def interval(p: stats.Paired, metric: str) -> str:
@@ -213,12 +215,8 @@ def interval(p: stats.Paired, metric: str) -> str:
     if math.isnan(p.ci_low):
         return ""
     ends = sorted(float(amount(x, metric).split()[0]) for x in (p.ci_low, p.ci_high))
-    fmt = "{:.1f}" if metric == "accuracy" else "{:.3g}"
+    fmt = "{:.1f}" if METRICS[metric].share else "{:.3g}"
     return " [" + ", ".join(fmt.format(e) for e in ends) + "]"
-
-
-def task_for_metric(metric: str):
-    return next(t for t in (task_for("classification"), task_for("regression")) if t.metric == metric)
 
 
 def sentence(arm: str, p: stats.Paired, metric: str) -> str:
@@ -228,7 +226,7 @@ def sentence(arm: str, p: stats.Paired, metric: str) -> str:
     if p.verdict in ("better", "worse"):
         return f"{name}{p.verdict}, {diff} (Holm p {_p(p.p_t_holm)})"
     if p.verdict == "equivalent":
-        rope = amount(p.rope if task_for_metric(metric).higher_is_better else -p.rope, metric, signed=False)
+        rope = amount(p.rope if METRICS[metric].higher_is_better else -p.rope, metric, signed=False)
         return (f"{name}practically the same, {diff}, within ±{rope} "
                 f"(equivalence Holm p {_p(p.p_tost_holm)})")
     if p.verdict == "undecided":
@@ -243,7 +241,7 @@ def sentence(arm: str, p: stats.Paired, metric: str) -> str:
 def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
     """E.g. "train-test gap narrower by 8.3 pt [6.9, 9.7]" (the difference as a magnitude)."""
     if outcome.key == "gap_metric":
-        unit, scale, fmt = (" pt", 100, "{:.1f}") if metric == "accuracy" else (f" {metric.upper()}", 1, "{:.3g}")
+        unit, scale, fmt = (" pt", 100, "{:.1f}") if METRICS[metric].share else (f" {metric.upper()}", 1, "{:.3g}")
     elif outcome.key.startswith("sparsity"):
         unit, scale, fmt = " pt of |w| < 1e-3", 100, "{:.1f}"
     else:
@@ -265,7 +263,7 @@ def secondary_sentences(v: DatasetVerdicts, arm: str) -> list[str]:
     by_key = {o.key: o for o in SECONDARY}
     out = [secondary_sentence(by_key[k], p, v.metric) for k, p in v.secondary.get(arm, {}).items()]
     if arm in v.gap_closed:
-        none_gap, arm_gap = (amount(x, v.metric) if v.metric == "accuracy" else f"{x:.3g}" for x in v.gap_closed[arm])
+        none_gap, arm_gap = (amount(x, v.metric) if METRICS[v.metric].share else f"{x:.3g}" for x in v.gap_closed[arm])
         out.append(f"{arms.label(arm)} closes the train-test gap that none leaves open "
                    f"(gap {none_gap} with none, {arm_gap} with {arms.label(arm)})")
     return out

@@ -18,6 +18,7 @@ LAYERS = [
     {"errors", "runtree", "arms", "task"},      # vocabulary: the names everything else uses
     {"stats", "references"},                     # statistics, published figures
     {"verdicts"},                                # the answer: verdicts per dataset and arm
+    {"tables"},                                  # a user's table read and preprocessed
     {"datasets"},                                # datasets -> tensors
     {"study"},                                   # study file -> validated plans
     {"model", "streams"},                        # the MLP, penalties; every random draw of a trial

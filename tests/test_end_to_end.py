@@ -283,3 +283,28 @@ def test_secondary_verdicts_say_what_each_regularizer_did(workdir, env):
     sparsity = record["arms"]["l1"]["sparsity_lt_0.001"]
     assert sparsity["verdict"] == "better" and sparsity["ci"][0] > 0 and sparsity["mean_diff"] > 0.2
     assert record["answer"] == "wine: " + tags["verdict"]
+
+
+@pytest.mark.slow
+def test_a_chosen_metric_drives_the_verdicts(workdir, env):
+    """metric: per dataset. Every metric of the family is logged; the chosen one is test_metric,
+    the Optuna objective and what the verdicts compare, in its own direction (MAE: lower)."""
+    study = tiny_study_dict(name="metrics", arms=["none", "l2"], seeds=2, datasets=[
+        {"name": "breast_cancer", "train_size": 80, "metric": "balanced_accuracy"},
+        {"name": "synthetic_linear", "train_size": 60, "metric": "mae", "optimizer": {"name": "adam", "lr": 0.005}}])
+    write_study(workdir / "m.yaml", study)
+    proc = run_cli(["ablation", "--study", "m.yaml", "--no-report"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "test_balanced_accuracy" in proc.stdout and "test_mae" in proc.stdout
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("metrics")
+    for r in client.search_runs([exp.experiment_id], "tags.kind = 'trial'"):
+        m, chosen = r.data.metrics, {"breast_cancer": "balanced_accuracy", "synthetic_linear": "mae"}[r.data.tags["dataset"]]
+        assert r.data.tags["metric_name"] == chosen and m["test_metric"] == m[f"test_{chosen}"]
+        assert m["final_val_metric"] == m[f"final_val_{chosen}"]
+        family = {"test_accuracy", "test_balanced_accuracy", "test_macro_f1", "test_roc_auc", "test_log_loss"} \
+            if chosen == "balanced_accuracy" else {"test_mse", "test_mae", "test_r2"}
+        assert family <= set(m)
+    ostudy = optuna.load_study(study_name=optuna_study_name(load_study(workdir / "m.yaml"), load_study(workdir / "m.yaml").plans[1]),
+                               storage=get_storage(f"journal:{workdir / 'optuna.journal'}"))
+    assert ostudy.direction == optuna.study.StudyDirection.MINIMIZE   # MAE: lower is better

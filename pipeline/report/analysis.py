@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .. import arms, stats, verdicts
-from ..task import task_for
+from ..task import METRICS, metric_for, task_for
 from .collect import ReportData
 
 
@@ -24,7 +24,7 @@ def analyze(data: ReportData) -> dict:
     ok = df[df["status"] == "FINISHED"]
     datasets = [_dataset_entry(data, ok, plan.label) for plan in study.plans]
     decided = verdicts.decide_study([verdicts.DatasetResults(d["label"], d["task"], d["values"], plan.rope,
-                                                             d["secondary"])
+                                                             d["secondary"], d["metric_name"])
                                      for plan, d in zip(study.plans, datasets)], study.seeds, study.looks())
     for d, v in zip(datasets, decided):
         d.update(paired=v.paired, verdicts=v, rope=v.rope, headline=verdicts.headline(v).split(": ", 1)[1],
@@ -47,6 +47,8 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
     sub = ok[ok["dataset"] == label]
     tried = df[df["dataset"] == label]
     task = sub["task"].iloc[0] if len(sub) else (tried["task"].iloc[0] if len(tried) else "classification")
+    named = (sub if len(sub) else tried)["metric_name"]
+    metric = metric_for(task, named.iloc[0] if len(named) and named.iloc[0] in METRICS else None)
     rows, values = [], {}
     secondary: dict = {o.key: {} for o in verdicts.SECONDARY}
     for arm in study.arms:
@@ -62,8 +64,8 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
     expected = len(study.seeds) if not study.adaptive else None   # adaptive: each dataset runs what it needs
     missing = [f"{a['label']}: {a['summary'].n} of {expected} seeds finished"
                for a in rows if expected and a["summary"].n < expected]
-    return {"label": label, "task": task, "hib": higher_is_better(task), "metric": task_for(task).metric_label,
-            "arms": rows, "values": values, "secondary": secondary, "missing": missing}
+    return {"label": label, "task": task, "hib": metric.higher_is_better, "metric": metric.label,
+            "metric_name": metric.name, "arms": rows, "values": values, "secondary": secondary, "missing": missing}
 
 
 def _summary_row(d: dict) -> dict:

@@ -530,14 +530,15 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
     them, to sparsity and the weight norm)."""
     import statistics
 
-    lines = [f"{'dataset':<18} {'regularizer':<12} {'metric':<14} {'mean':>9} {'std':>9} {'seeds':>6}"]
+    names = {d.label: "test_" + metric_for(d.task, d.metric).name for d in results}
+    width = max([14, *map(len, names.values())])
+    lines = [f"{'dataset':<18} {'regularizer':<12} {'metric':<{width}} {'mean':>9} {'std':>9} {'seeds':>6}"]
     for d in results:
         for arm, by_seed in d.values.items():
             vals = list(by_seed.values())
             mean = statistics.fmean(vals) if vals else float("nan")
             std = statistics.stdev(vals) if len(vals) > 1 else float("nan")
-            lines.append(f"{d.label:<18} {arm:<12} {'test_' + metric_for(d.task, d.metric).name:<14} {mean:>9.4f} "
-                         f"{std:>9.4f} {len(vals):>6}")
+            lines.append(f"{d.label:<18} {arm:<12} {names[d.label]:<{width}} {mean:>9.4f} {std:>9.4f} {len(vals):>6}")
     decided = decided or verdicts.decide_study(results, study.seeds, study.looks())
     family = sum(len(v.paired) for v in decided)
     lines += ["", f"Verdicts (each arm vs none on the same seeds; Holm over all {family} comparisons"

@@ -308,3 +308,22 @@ def test_a_chosen_metric_drives_the_verdicts(workdir, env):
     ostudy = optuna.load_study(study_name=optuna_study_name(load_study(workdir / "m.yaml"), load_study(workdir / "m.yaml").plans[1]),
                                storage=get_storage(f"journal:{workdir / 'optuna.journal'}"))
     assert ostudy.direction == optuna.study.StudyDirection.MINIMIZE   # MAE: lower is better
+
+
+@pytest.mark.slow
+def test_the_messy_table_example_runs(workdir, env):
+    """studies/messy_table.yaml, shortened: a text target, categorical columns, blanks and zeros
+    meaning missing, an id column; its preprocessing lands on the dataset's parent run."""
+    import json
+
+    shutil.copytree(ROOT / "studies", workdir / "studies")
+    proc = run_cli(["ablation", "--study", "studies/messy_table.yaml", "--seeds", "2", "--epochs", "3", "--no-report"],
+                   cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "[clinic] data: rows 600 -> 600; columns 6 -> 13; imputed: glucose, bmi, smoker" in proc.stdout
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    [parent] = client.search_runs([client.get_experiment_by_name("messy-table").experiment_id], "tags.kind = 'dataset'")
+    params = parent.data.params
+    assert json.loads(params["class_names"]) == ["tested_negative", "tested_positive"]
+    assert json.loads(params["data_encoded_columns"]) == ["smoker", "region"] and params["data_columns_out"] == "13"
+    assert json.loads(params["data_marked_missing"]) == {"glucose": 40}

@@ -3,7 +3,7 @@ enqueued trials, popping cells, heartbeats, and finding trials whose worker died
 private API (storage calls on frozen trials) is used here and nowhere else.
 
 Why enqueue instead of GridSampler: GridSampler may run a cell twice under parallel workers and
-never re-runs a failed cell. Enqueued trials are popped by `ask()` one at a time, so every cell
+never re-runs a failed cell. Enqueued trials are popped one at a time (atomically), so every cell
 has exactly one owner, and failed cells are re-enqueued on the next run (up to `max_retries`).
 """
 
@@ -131,6 +131,21 @@ def enqueue_missing(ostudy: optuna.Study, cells: list[tuple[str, int]], max_retr
     return enqueued, given_up
 
 
+def retry_failed(ostudy: optuna.Study, max_retries: int) -> int:
+    """Enqueue again every cell of this study whose trials all failed, fewer than 1 + max_retries
+    times (a dead worker's, once reaped): the cells it has ever had, whatever the study file says
+    now. Returns how many were enqueued."""
+    cells = sorted({c for c in map(cell_of, ostudy.get_trials(deepcopy=False)) if c is not None})
+    return enqueue_missing(ostudy, cells, max_retries)[0]
+
+
+def others_running(ostudy: optuna.Study) -> bool:
+    """Some trial is RUNNING in another worker (not this process)."""
+    me = worker_id()
+    return any(t.user_attrs.get(rt.TRIAL_WORKER) != me
+               for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+
 def has_waiting(ostudy: optuna.Study) -> bool:
     return bool(ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 
@@ -141,25 +156,26 @@ def busy(ostudy: optuna.Study) -> bool:
 
 
 def pop_cells(ostudy: optuna.Study, limit: int) -> list:
-    """Pop up to `limit` waiting grid cells: [(trial, arm, seed)]."""
+    """Pop up to `limit` waiting grid cells: [(trial, arm, seed)]. Only enqueued trials are
+    popped: Optuna's ask() would create a new trial when another worker took the last waiting
+    one, which a worker would then have to fail (a phantom FAIL trial in the study)."""
     out = []
-    while len(out) < limit and has_waiting(ostudy):
-        trial = ostudy.ask()
+    while len(out) < limit:
+        trial_id = ostudy._pop_waiting_trial_id()   # atomic: WAITING -> RUNNING, or None
+        if trial_id is None:
+            break
+        trial = optuna.Trial(ostudy, trial_id)
         try:
-            if rt.CELL not in trial.user_attrs:
-                # No waiting trial was left (another worker took it): this one was sampled, not
-                # enqueued. Close it without training and stop.
-                trial.set_user_attr(rt.TRIAL_FAIL_REASON, "no waiting cell left")
-                trial.set_user_attr(rt.TRIAL_WORKER, worker_id())
+            if rt.CELL not in trial.user_attrs:   # not a grid cell (none is enqueued otherwise)
                 ostudy.tell(trial, state=TrialState.FAIL)
-                break
+                continue
             arm, seed = trial.user_attrs[rt.CELL_ARM], int(trial.user_attrs[rt.CELL_SEED])
             if arm in ARM_PARAM_CHOICES:   # as a param too, for optuna-dashboard
                 trial.suggest_categorical("arm", ARM_PARAM_CHOICES)
             trial.suggest_int("seed", 0, SEED_HIGH)
             out.append((trial, arm, seed))
         except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # reaped by another worker between our ask and this write
+            continue  # reaped by another worker between our pop and this write
     return out
 
 

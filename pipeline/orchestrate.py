@@ -258,7 +258,7 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
     ostudy = open_dataset_study(ctx, ctx.study, plan, data)
     parent_id = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)
     counts = {"trained": 0, "failed": 0}
-    if parent_id is None or not grid.has_waiting(ostudy):
+    if parent_id is None or not (grid.has_waiting(ostudy) or _retried(ctx, ostudy)):
         return counts
     cells = DatasetCells(plan, ostudy, parent_id, dataset_tags(ctx.study, plan, data), dataset_input(data),
                          ostudy.user_attrs.get(rt.STUDY_TUNED) or {}, plan.execution.device)
@@ -269,12 +269,10 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
     recorder = ThreadPoolExecutor(max_workers=1)
     pending: list = []
     try:
-        while grid.has_waiting(ostudy):
+        while grid.has_waiting(ostudy) or _retried(ctx, ostudy):
             popped, trials = _pop_and_open(ctx, cells, batch)
-            if not popped:
-                break
             if not trials:
-                continue  # every popped cell was taken over meanwhile
+                continue  # none left (another worker was faster), or taken over meanwhile
             endings = _train(ctx, trials, data, population)
             pending.append(recorder.submit(_record, ctx, endings))
     finally:
@@ -284,6 +282,16 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
                     counts["trained" if ok else "failed"] += 1
             recorder.shutdown()
     return counts
+
+
+def _retried(ctx: RunContext, ostudy) -> bool:
+    """No cell is waiting: fail the trials of workers that died (no heartbeat for grid.GRACE_S,
+    or their process gone on this machine) and enqueue their cells again, up to max_retries, for
+    this worker to train. True when there is work."""
+    with ctx.clock("bookkeeping"):
+        if lifecycle.reap(ostudy, ctx.tracker) and grid.retry_failed(ostudy, ctx.study.spec.max_retries):
+            print(f"  cells of a dead worker are enqueued again ({ostudy.study_name})", flush=True)
+        return grid.has_waiting(ostudy)
 
 
 def _pop_and_open(ctx: RunContext, cells: DatasetCells, batch: int) -> tuple[list, list[LiveTrial]]:
@@ -379,11 +387,20 @@ def log_timing(ctx: RunContext, total: float) -> None:
 # --- the commands ------------------------------------------------------------------------------
 
 def run_worker_loop(ctx: RunContext, data: dict, who: str = "") -> None:
-    for plan in ctx.study.plans:
-        counts = work_dataset(ctx, plan, data[plan.label])
-        print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}", flush=True)
-        if not ctx.study.adaptive:  # adaptive: more rounds may come; the round's owner closes the parents
-            finish_dataset(ctx, plan, data[plan.label])
+    """Every dataset's waiting cells; then, while other workers still train some, keep watching:
+    the cells of one that dies are trained again here (a worker ends when the grid is done)."""
+    plans, first = list(ctx.study.plans), True
+    while plans:
+        for plan in plans:
+            counts = work_dataset(ctx, plan, data[plan.label])
+            if first or counts["trained"] or counts["failed"]:
+                print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}", flush=True)
+            if not ctx.study.adaptive:  # adaptive: more rounds may come; the round's owner closes the parents
+                finish_dataset(ctx, plan, data[plan.label])
+        plans, first = [p for p in ctx.study.plans
+                        if grid.others_running(open_dataset_study(ctx, ctx.study, p, data[p.label]))], False
+        if plans:
+            time.sleep(grid.HEARTBEAT_S)
 
 
 def next_round(ctx: RunContext, data: dict, owned: bool = True) -> list[str]:

@@ -197,6 +197,14 @@ def test_parallel_workers_train_each_cell_exactly_once(workdir, env):
     workers = {t.user_attrs["worker"] for o in ostudies for t in o.trials if "cell" in t.user_attrs}
     assert len(workers) == 2  # both processes did work
     assert all(r.info.status == "FINISHED" for r in runs)
+    # idle workers leave nothing behind: every trial is a grid cell, none failed, and a worker
+    # started on the finished study trains nothing and adds no trial
+    assert all("cell" in t.user_attrs and t.state == TrialState.COMPLETE for o in ostudies for t in o.trials)
+    before = [len(o.trials) for o in ostudies]
+    idle = run_cli(["worker", "--study", "par.yaml", "--storage", f"journal:{workdir / 'optuna.journal'}"],
+                   cwd=workdir, env=env)
+    assert idle.returncode == 0 and "trained 0, failed 0" in idle.stdout, idle.stderr[-2000:]
+    assert [len(optuna.load_study(study_name=o.study_name, storage=storage).trials) for o in ostudies] == before
 
 
 # --- distributed: PostgreSQL + mlflow server, three workers ----------------------------------
@@ -281,3 +289,42 @@ def test_a_paused_worker_whose_trials_were_taken_over_carries_on(workdir, env, m
     runs = client.search_runs([ctx.experiment_id], "tags.kind = 'trial'")
     finished = Counter(r.info.run_name for r in runs if r.info.status == "FINISHED")
     assert set(finished.values()) == {1} and len(finished) == 2
+
+
+def test_a_dead_workers_cells_are_trained_again_by_a_live_one(workdir, env):
+    """Two workers on one journal storage; one is killed (SIGKILL) mid-training. The other keeps
+    watching while trials run elsewhere, notices the dead one (its process is gone), fails its
+    trials, enqueues their cells again and trains them: no `enqueue` needed, every cell ends with
+    exactly one COMPLETE trial and one FINISHED run; the dead attempt's runs end KILLED
+    (outcome WORKER_DIED) and the retries carry attempt 2."""
+    spec = {**SLOW_STUDY, "name": "retry", "seeds": 2, "execution": {"population_size": 2}}
+    study_file = write_study(workdir / "retry.yaml", spec)
+    study = load_study(study_file)
+    storage = f"journal:{workdir / 'optuna.journal'}"
+    assert run_cli(["enqueue", "--study", "retry.yaml", "--storage", storage], cwd=workdir, env=env).returncode == 0
+    victim = start(["worker", "--study", "retry.yaml", "--storage", storage], workdir, env)
+    survivor = start(["worker", "--study", "retry.yaml", "--storage", storage], workdir, env)
+    name = optuna_study_name(study, study.plans[0])
+    deadline = time.time() + 120
+    while time.time() < deadline:   # kill the victim mid-training: its trials RUNNING with their runs
+        ostudy = optuna.load_study(study_name=name, storage=get_storage(storage))
+        mine = [t for t in ostudy.get_trials(states=(TrialState.RUNNING,))
+                if t.user_attrs.get("worker", "").endswith(f":{victim.pid}") and "mlflow_run_id" in t.user_attrs]
+        if mine and len(ostudy.get_trials(states=(TrialState.COMPLETE,))) >= 2:
+            victim.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    victim.communicate(timeout=60)
+    out, err = survivor.communicate(timeout=300)
+    assert survivor.returncode == 0, err[-3000:]
+    assert "cells of a dead worker are enqueued again" in out
+    study, ostudy, runs = cells_and_runs(env, study_file, get_storage(storage))
+    complete = Counter((t.user_attrs["arm"], t.user_attrs["seed"]) for t in ostudy.get_trials(states=(TrialState.COMPLETE,)))
+    assert set(complete) == set(study.cells()) and set(complete.values()) == {1}
+    trials = [r for r in runs if r.data.tags.get("kind") == "trial"]
+    finished = Counter(r.info.run_name for r in trials if r.info.status == "FINISHED")
+    assert len(finished) == len(study.cells()) and set(finished.values()) == {1}
+    dead = [r for r in trials if r.info.status != "FINISHED"]
+    assert dead and all(r.info.status == "KILLED" and r.data.tags.get("outcome") == "WORKER_DIED" for r in dead)
+    retried = {r.info.run_name for r in trials if r.info.status == "FINISHED" and r.data.tags.get("attempt") == "2"}
+    assert retried == {r.info.run_name for r in dead}

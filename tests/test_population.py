@@ -120,3 +120,20 @@ def test_a_cells_numbers_do_not_depend_on_its_population():
     first = list(MaskStream([a.dropout, c.dropout], [0, 2], (32, 16), torch.device("cpu")).epoch([32] * 7))
     solo = list(MaskStream([c.dropout], [2], (32, 16), torch.device("cpu")).epoch([32] * 7))
     assert all(torch.equal(s[1][0], f[1][1]) for s, f in zip(solo, first))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here (run on a GPU machine)")
+def test_on_cuda_both_engines_draw_the_same_dropout_masks():
+    """Dropout masks are a function of the trial alone on every device: on CUDA too, the
+    population engine matches the reference trainer model by model, dropout arms included, and a
+    cell's numbers do not depend on the population it lands in."""
+    data = load(DatasetSpec(name="digits", train_size=200), 0)
+    common = dict(hidden=(64, 32), optimizer="sgd", lr=0.05, momentum=0.9, epochs=3, batch_size=32, device="cuda")
+    cfgs = [TrialConfig(arm="dropout", seed=s, dropout=(0.5, 0.2), **common) for s in range(3)]
+    cfgs += [TrialConfig(arm="dropout_l2", seed=3, dropout=(0.0, 0.4), l2=1e-3, **common),
+             TrialConfig(arm="none", seed=4, dropout=(0.0, 0.0), **common)]
+    pop = train_population(cfgs, data)
+    for cfg, result in zip(cfgs, pop):
+        assert_same(train(cfg, data), result, tol=1e-4, n_eval=data.sizes())
+    alone = train_population(cfgs[:1], data)[0]
+    assert alone.history["train_loss"] == pytest.approx(pop[0].history["train_loss"], rel=1e-5)

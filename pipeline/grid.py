@@ -99,18 +99,20 @@ def load_existing(storage: str, name: str) -> Optional[optuna.Study]:
 
 # --- the grid's cells ---------------------------------------------------------------------------
 
-def cell_of(trial: FrozenTrial) -> Optional[tuple[str, int]]:
-    """The grid cell of a trial. Read from user attributes, set at enqueue time: a WAITING trial
-    has no params yet (they are set when the worker suggests them)."""
+def cell_of(trial: FrozenTrial) -> Optional[tuple[str, int, str]]:
+    """The grid cell (arm, seed, variant) of a trial. Read from user attributes, set at enqueue
+    time: a WAITING trial has no params yet (they are set when the worker suggests them)."""
     if rt.CELL_ARM in trial.user_attrs and rt.CELL_SEED in trial.user_attrs:
-        return trial.user_attrs[rt.CELL_ARM], int(trial.user_attrs[rt.CELL_SEED])
+        return (trial.user_attrs[rt.CELL_ARM], int(trial.user_attrs[rt.CELL_SEED]),
+                trial.user_attrs.get(rt.CELL_VARIANT, ""))
     return None
 
 
-def enqueue_missing(ostudy: optuna.Study, cells: list[tuple[str, int]], max_retries: int) -> tuple[int, list]:
-    """Enqueue every cell with no COMPLETE, WAITING or RUNNING trial and fewer than
-    1 + max_retries failures. Returns (number enqueued, cells given up on)."""
-    by_cell: dict[tuple[str, int], list[TrialState]] = {}
+def enqueue_missing(ostudy: optuna.Study, cells: list[tuple], max_retries: int) -> tuple[int, list]:
+    """Enqueue every cell ((arm, seed) or (arm, seed, variant)) with no COMPLETE, WAITING or
+    RUNNING trial and fewer than 1 + max_retries failures. Returns (number enqueued, cells given up on)."""
+    cells = [c if len(c) == 3 else (*c, "") for c in cells]
+    by_cell: dict[tuple[str, int, str], list[TrialState]] = {}
     for t in ostudy.get_trials(deepcopy=False):
         c = cell_of(t)
         if c is not None:
@@ -124,9 +126,11 @@ def enqueue_missing(ostudy: optuna.Study, cells: list[tuple[str, int]], max_retr
         if failures > max_retries:
             given_up.append(cell)
             continue
-        ostudy.enqueue_trial({"arm": cell[0], "seed": cell[1]},
-                             user_attrs={rt.CELL: f"{cell[0]}/seed{cell[1]}", rt.CELL_ARM: cell[0],
-                                         rt.CELL_SEED: cell[1], rt.ATTEMPT: failures + 1})
+        arm, seed, variant = cell
+        ostudy.enqueue_trial({"arm": arm, "seed": seed},
+                             user_attrs={rt.CELL: f"{arm}/seed{seed}" + (f"@{variant}" if variant else ""),
+                                         rt.CELL_ARM: arm, rt.CELL_SEED: seed, rt.ATTEMPT: failures + 1,
+                                         **({rt.CELL_VARIANT: variant} if variant else {})})
         enqueued += 1
     return enqueued, given_up
 
@@ -156,7 +160,7 @@ def busy(ostudy: optuna.Study) -> bool:
 
 
 def pop_cells(ostudy: optuna.Study, limit: int) -> list:
-    """Pop up to `limit` waiting grid cells: [(trial, arm, seed)]. Only enqueued trials are
+    """Pop up to `limit` waiting grid cells: [(trial, arm, seed, variant)]. Only enqueued trials are
     popped: Optuna's ask() would create a new trial when another worker took the last waiting
     one, which a worker would then have to fail (a phantom FAIL trial in the study)."""
     out = []
@@ -169,11 +173,11 @@ def pop_cells(ostudy: optuna.Study, limit: int) -> list:
             if rt.CELL not in trial.user_attrs:   # not a grid cell (none is enqueued otherwise)
                 ostudy.tell(trial, state=TrialState.FAIL)
                 continue
-            arm, seed = trial.user_attrs[rt.CELL_ARM], int(trial.user_attrs[rt.CELL_SEED])
+            arm, seed, variant = cell_of(trial)
             if arm in ARM_PARAM_CHOICES:   # as a param too, for optuna-dashboard
                 trial.suggest_categorical("arm", ARM_PARAM_CHOICES)
             trial.suggest_int("seed", 0, SEED_HIGH)
-            out.append((trial, arm, seed))
+            out.append((trial, arm, seed, variant))
         except optuna.exceptions.UpdateFinishedTrialError:
             continue  # reaped by another worker between our pop and this write
     return out
@@ -289,11 +293,11 @@ def best_params(ostudy: optuna.Study) -> Optional[tuple[dict, float]]:
     return dict(best.params), best.value
 
 
-def complete_results(ostudy: optuna.Study) -> list[tuple[str, int, dict]]:
-    """(arm, seed, its final metrics in rt.RESULT_ATTRS) of every complete grid trial."""
+def complete_results(ostudy: optuna.Study) -> list[tuple[str, int, str, dict]]:
+    """(arm, seed, variant, its final metrics in rt.RESULT_ATTRS) of every complete grid trial."""
     out = []
     for t in ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         c = cell_of(t)
         if c is not None and "test_metric" in t.user_attrs:
-            out.append((c[0], c[1], {k: t.user_attrs[k] for k in rt.RESULT_ATTRS if k in t.user_attrs}))
+            out.append((*c, {k: t.user_attrs[k] for k in rt.RESULT_ATTRS if k in t.user_attrs}))
     return out

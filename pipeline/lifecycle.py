@@ -215,15 +215,17 @@ class DatasetCells:
     dataset_input: object
     tuned: dict               # {arm: Optuna params of its best tuning trial}
     device: str
+    variants: dict = field(default_factory=dict)   # {arm: {variant id: overrides}} of regularization paths
 
-    def born(self, trial: optuna.Trial, arm: str, seed: int) -> LiveTrial:
+    def born(self, trial: optuna.Trial, arm: str, seed: int, variant: str = "") -> LiveTrial:
         plan, tuned = self.plan, self.tuned.get(arm)
         cfg = TrialConfig.for_cell(plan.training, arm, seed, self.device,
-                                   tuned=arms.tuned_values(tuned) if tuned else None)
-        name = f"{plan.label}/{arm}/seed{seed}"
+                                   tuned=arms.tuned_values(tuned) if tuned else None,
+                                   variant=self.variants.get(arm, {}).get(variant) if variant else None)
+        name = f"{plan.label}/{arm}" + (f"@{variant}" if variant else "") + f"/seed{seed}"
         tags = {**self.tags, rt.ARM: arm, rt.SEED: seed, rt.OPTUNA_TRIAL: trial.number,
                 rt.OPTUNA_STUDY: self.ostudy.study_name, rt.ENGINE: plan.execution.engine,
-                rt.ATTEMPT: trial.user_attrs.get(rt.ATTEMPT, 1),
+                rt.ATTEMPT: trial.user_attrs.get(rt.ATTEMPT, 1), **({rt.VARIANT: variant} if variant else {}),
                 rt.DEVICE: str(resolve_device(cfg.device)),   # at the start: one write less at the end
                 **({rt.TUNED: "yes"} if tuned else {})}
         run = NewRun(self.parent_id, name, tags=tags, params={**cfg.params(), "dataset": plan.label},

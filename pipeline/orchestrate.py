@@ -10,6 +10,7 @@ Optuna lives in grid.py, a trial's birth and end in lifecycle.py, MLflow in trac
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import os
 import sys
@@ -25,7 +26,7 @@ from .errors import UsageError
 from .lifecycle import DatasetCells, Ending, LiveTrial, Outcome
 from .runtime import (Interrupted, Stopwatch, git_commit, install_signal_handlers, process_alive, signals_deferred,
                       worker_id)
-from .study import DatasetPlan, Study
+from .study import DatasetPlan, Study, variant_id
 from .task import metric_for
 from .tracking import Tracker, dataset_input, mask_credentials, tracking_uri
 from .train import train
@@ -191,7 +192,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
         # Before any grid cell: every worker then reads the chosen strengths from the study.
         with ctx.clock("tuning"):
             ostudy.set_user_attr(rt.STUDY_TUNED, tune_dataset(ctx, plan, data))
-    _, given_up = grid.enqueue_missing(ostudy, study.cells(), study.spec.max_retries)
+    _, given_up = grid.enqueue_missing(ostudy, study.grid_cells(), study.spec.max_retries)
     _ensure_parent(ctx, plan, data, ostudy, owned)
     return len(given_up)
 
@@ -261,7 +262,8 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
     if parent_id is None or not (grid.has_waiting(ostudy) or _retried(ctx, ostudy)):
         return counts
     cells = DatasetCells(plan, ostudy, parent_id, dataset_tags(ctx.study, plan, data), dataset_input(data),
-                         ostudy.user_attrs.get(rt.STUDY_TUNED) or {}, plan.execution.device)
+                         ostudy.user_attrs.get(rt.STUDY_TUNED) or {}, plan.execution.device,
+                         {arm: {variant_id(v): v for v in ctx.study.variants(arm)} for arm in ctx.study.arms})
     population = plan.execution.engine == "population"
     batch = plan.execution.population_size if population else 1
     # Recording a population (MLflow and Optuna writes, ~15 ms a trial on SQLite) overlaps the
@@ -301,7 +303,7 @@ def _pop_and_open(ctx: RunContext, cells: DatasetCells, batch: int) -> tuple[lis
         with signals_deferred(), ctx.clock("bookkeeping"):
             popped = grid.pop_cells(cells.ostudy, batch)
             trials = lifecycle.open_runs(ctx.tracker, ctx.experiment_id,
-                                         [cells.born(t, arm, seed) for t, arm, seed in popped])
+                                         [cells.born(*cell) for cell in popped])
     except Interrupted:  # a signal held during the block: these trials never started training
         lifecycle.end(ctx.tracker, [Ending(t, Outcome.INTERRUPTED) for t in trials])
         raise
@@ -311,19 +313,12 @@ def _pop_and_open(ctx: RunContext, cells: DatasetCells, batch: int) -> tuple[lis
 def _train(ctx: RunContext, trials: list[LiveTrial], data, population: bool) -> list[Ending]:
     """Train popped cells, together (population engine) or one by one (reference trainer), with
     heartbeats; returns their endings. A signal ends them INTERRUPTED and is re-raised."""
-    from .population import train_population
-
     histories = [dict() for _ in trials]
     done: list[Ending] = []
     try:
         with grid.heartbeat(trials[0].ostudy, [t.trial for t in trials]), ctx.clock("training"):
             if population:
-                try:
-                    results = train_population([t.payload for t in trials], data)
-                except Exception as e:  # the population as a whole broke: fail its trials, not the study
-                    results = [e] * len(trials)
-                seconds = (time.perf_counter() - trials[0].started) / len(trials)  # wall time per model
-                return [lifecycle.cell_ending(t, r, seconds) for t, r in zip(trials, results)]
+                return _train_populations(trials, data)
             for t, history in zip(trials, histories):
                 done.append(lifecycle.cell_ending(t, _train_one(t, data, history), time.perf_counter() - t.started))
             return done
@@ -332,6 +327,26 @@ def _train(ctx: RunContext, trials: list[LiveTrial], data, population: bool) -> 
         lifecycle.end(ctx.tracker, done + [Ending(t, Outcome.INTERRUPTED, history=h)
                                            for t, h in zip(rest, histories[len(done):])])
         raise
+
+
+def _train_populations(trials: list[LiveTrial], data) -> list[Ending]:
+    """The population engine on popped cells, one population per group of cells that can share
+    one (regularization paths over l2_mode cannot); their endings in the trials' order."""
+    from .population import SHARED, train_population
+
+    groups: dict[tuple, list[int]] = {}
+    for i, t in enumerate(trials):
+        groups.setdefault(tuple(getattr(t.payload, f) for f in SHARED), []).append(i)
+    results: list = [None] * len(trials)
+    for members in groups.values():
+        try:
+            out = train_population([trials[i].payload for i in members], data)
+        except Exception as e:  # the population as a whole broke: fail its trials, not the study
+            out = [e] * len(members)
+        for i, r in zip(members, out):
+            results[i] = r
+    seconds = (time.perf_counter() - trials[0].started) / len(trials)  # wall time per model
+    return [lifecycle.cell_ending(t, r, seconds) for t, r in zip(trials, results)]
 
 
 def _train_one(t: LiveTrial, data, history: dict):
@@ -420,7 +435,7 @@ def next_round(ctx: RunContext, data: dict, owned: bool = True) -> list[str]:
             if v.stopped != "more seeds to come" or grid.busy(ostudy):
                 continue
             look = next(n for n in study.looks() if n > v.seeds_used)
-            added, _ = grid.enqueue_missing(ostudy, study.cells(study.seeds_at(look)), study.spec.max_retries)
+            added, _ = grid.enqueue_missing(ostudy, study.grid_cells(study.seeds_at(look)), study.spec.max_retries)
             if added:
                 _ensure_parent(ctx, plan, data[plan.label], ostudy, owned)
                 print(f"[{plan.label}] undecided after {v.seeds_used} seeds: adding seeds up to {look}", flush=True)
@@ -527,16 +542,23 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
         ostudy = grid.load_existing(storage or grid.DEFAULT_STORAGE, optuna_study_name(study, plan))
         if ostudy is None:
             continue
-        values: dict[str, dict[int, float]] = {arm: {} for arm in study.arms}
-        secondary: dict[str, dict[str, dict[int, float]]] = {o.key: {} for o in verdicts.SECONDARY}
-        for arm, seed, final in grid.complete_results(ostudy):
-            if arm in values and seed in study.seeds:
-                values[arm][seed] = final["test_metric"]
-                for key, by_arm in secondary.items():
-                    if key in final:
-                        by_arm.setdefault(arm, {})[seed] = final[key]
-        out.append(verdicts.DatasetResults(plan.label, ostudy.user_attrs.get(rt.TASK, "classification"),
-                                           values, plan.rope, secondary, ostudy.user_attrs.get(rt.METRIC_NAME)))
+        task, metric = ostudy.user_attrs.get(rt.TASK, "classification"), ostudy.user_attrs.get(rt.METRIC_NAME)
+        paths: dict[str, dict[str, dict[int, dict]]] = {arm: {variant_id(v): {} for v in study.variants(arm)}
+                                                        for arm in study.arms}
+        finals: dict[tuple, dict] = {}
+        for arm, seed, variant, final in grid.complete_results(ostudy):
+            if arm in paths and variant in paths[arm] and seed in study.seeds:
+                paths[arm][variant][seed] = {"test": final["test_metric"], "val": final.get("final_val_metric", math.nan),
+                                             "gap": final.get("gap_metric", math.nan)}
+                finals[(arm, variant, seed)] = final
+        hib = metric_for(task, metric).higher_is_better
+        selected = {arm: verdicts.select_variant(v, hib) if len(v) > 1 else next(iter(v)) for arm, v in paths.items()}
+        values = {arm: {seed: x["test"] for seed, x in paths[arm][selected[arm]].items()} for arm in study.arms}
+        secondary = {o.key: {arm: {seed: finals[(arm, selected[arm], seed)][o.key] for seed in values[arm]
+                                   if o.key in finals[(arm, selected[arm], seed)]} for arm in study.arms}
+                     for o in verdicts.SECONDARY}
+        out.append(verdicts.DatasetResults(plan.label, task, values, plan.rope, secondary, metric,
+                                           {a: v for a, v in paths.items() if len(v) > 1}, selected))
     return out
 
 
@@ -566,6 +588,7 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
         lines.append(verdicts.headline(v) + rounds)
         lines += [f"    {'; '.join([verdicts.sentence(arm, p, v.metric), *verdicts.secondary_sentences(v, arm)])}"
                   for arm, p in v.paired.items()]
+        lines += verdicts.path_lines(next(d for d in results if d.label == v.label))
     lines.append("(secondary outcomes: each its own Holm family over the datasets; the gap is train minus test)")
     return "\n".join(lines)
 

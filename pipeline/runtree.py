@@ -33,6 +33,7 @@ TUNE_TRIAL = "tune_trial"
 FAIL_REASON = "fail_reason"
 OUTCOME = "outcome"              # lifecycle.Outcome name of a run that did not finish
 ATTEMPT = "attempt"              # 1 for a cell's first try, 2 for its first retry, ...
+VARIANT = "variant"              # a regularization path's point, e.g. "l2=0.001" ("" or absent: the arm's own)
 GIT_COMMIT = "git_commit"
 
 # --- MLflow: artifacts ----------------------------------------------------------------------
@@ -42,13 +43,15 @@ WEIGHT_HISTOGRAM = "weight_histogram.json"
 CELL = "cell"                    # "l2/seed3": set at enqueue time (a WAITING trial has no params)
 CELL_ARM = "arm"
 CELL_SEED = "seed"
+CELL_VARIANT = "variant"         # set only for a path's variants
 TRIAL_WORKER = "worker"          # host:pid of the worker that popped it
 TRIAL_RUN_ID = "mlflow_run_id"
 TRIAL_FAIL_REASON = "fail_reason"
 TRIAL_OUTCOME = "outcome"
 RECOVERED = "recovered_from_mlflow"
 # Final metrics copied onto a COMPLETE trial (the console summary reads them).
-RESULT_ATTRS = ("test_metric", "final_train_metric", "gap_metric", "sparsity_lt_0.001", "weight_l2_total")
+RESULT_ATTRS = ("test_metric", "final_train_metric", "final_val_metric", "gap_metric", "sparsity_lt_0.001",
+                "weight_l2_total")
 
 # --- Optuna: user attributes of a dataset's study ------------------------------------------------
 STUDY_EXPERIMENT = "mlflow_experiment_id"

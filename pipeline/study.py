@@ -188,6 +188,44 @@ class Tune(_Strict):
         return self
 
 
+class Paths(_Strict):
+    """Regularization paths: several strengths of an arm's components, each a variant of the arm
+    whose cells run on the same seeds (paired with each other and with none). A list under
+    `dropout` holds one p per variant, each a number (every hidden layer) or a per-layer list.
+    dropout_l2 takes every combination of its own lists. l2_mode makes the modes variants too."""
+
+    dropout: list[Union[Probability, list[Probability]]] = []
+    l1: list[Annotated[float, Field(gt=0.0)]] = []
+    l2: list[Annotated[float, Field(gt=0.0)]] = []
+    dropout_l2: dict[Literal["dropout", "l2"], list[Union[Probability, list[Probability], float]]] = {}
+    l2_mode: list[Literal["penalty", "weight_decay", "decoupled"]] = []
+
+    def variants(self, arm: str) -> list[dict]:
+        """The arm's variants as overrides {component: value, "l2_mode": mode}; [{}] without a path."""
+        from itertools import product
+
+        components = arms_mod.ARMS[arm].components
+        own = getattr(self, arm, None) if len(components) > 1 else None   # a combined arm's own block
+        if isinstance(own, dict) and own:
+            axes = {c: own[c] for c in components if c in own}
+        elif len(components) == 1 and getattr(self, components[0], []):
+            axes = {components[0]: getattr(self, components[0])}
+        else:
+            axes = {}
+        if "l2" in components and self.l2_mode:
+            axes["l2_mode"] = self.l2_mode
+        names = list(axes)
+        return [dict(zip(names, values)) for values in product(*axes.values())] if axes else [{}]
+
+
+def variant_id(overrides: dict) -> str:
+    """A variant's name in cells, run names and tags: "" for the arm's own strengths, else e.g.
+    "l2=0.001" or "dropout=0.2,l2=0.0001" or "l2=0.001,l2_mode=decoupled"."""
+    def text(v):
+        return "/".join(f"{x:g}" for x in v) if isinstance(v, list) else (f"{v:g}" if isinstance(v, float) else str(v))
+    return ",".join(f"{k}={text(v)}" for k, v in overrides.items())
+
+
 class AdaptiveSeeds(_Strict):
     """Seeds added in rounds until every comparison of a dataset is decided: `start` seeds, then
     `step` more to the datasets still undecided, up to `max` (verdicts.sequential says how the
@@ -227,6 +265,7 @@ class StudyFile(_Strict):
     split_seed: int = 0
     execution: Execution = Execution()
     rope: Optional[RopeSetting] = None   # default per metric: stats.DEFAULT_ROPE
+    paths: Paths = Paths()                # regularization paths: several strengths per arm (the grid, not the identity)
     max_retries: int = Field(default=1, ge=0)
     # Training-set-size axis: each dataset is run at each size (counts, or fractions of its
     # training split). Sizes are nested: a larger size adds samples to a smaller one's.
@@ -343,6 +382,15 @@ class Study:
     def arms(self) -> list[str]:
         return list(self.spec.arms)
 
+    def variants(self, arm: str) -> list[dict]:
+        return self.spec.paths.variants(arm)
+
+    def grid_cells(self, seeds: Optional[list[int]] = None) -> list[tuple[str, int, str]]:
+        """Every cell (arm, seed, variant id) to train: cells() for each variant of each arm."""
+        if seeds is None:
+            seeds = self.seeds_at(self.looks()[0])
+        return [(arm, seed, variant_id(v)) for arm in self.arms for v in self.variants(arm) for seed in seeds]
+
     def cells(self, seeds: Optional[list[int]] = None) -> list[tuple[str, int]]:
         """The grid (arm, seed), over `seeds` (default: the first look's seeds when adaptive,
         else all)."""
@@ -445,6 +493,7 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         spec = spec.model_copy(update={"datasets": [spec.datasets[i] for i in keep]})
         as_run["datasets"] = [as_run["datasets"][i] for i in keep]
         settings = [settings[i] for i in keep]
+    _check_path_layers(spec, settings, source)
     plans = []
     for d, (t, ex, rope) in zip(spec.datasets, settings):
         sized = ([(d.model_copy(update={"train_size": size, "label": f"{d.display}@{size}"}), d.display)
@@ -452,6 +501,17 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         plans += [DatasetPlan(ds, t, config_hash(spec, ds, t), ex, rope, group=group) for ds, group in sized]
     return Study(spec=spec, plans=tuple(plans), source_text=yaml.safe_dump(as_run, sort_keys=False),
                  notes=tuple(notes))
+
+
+def _check_path_layers(spec: StudyFile, settings: list, source: str) -> None:
+    """A per-layer dropout list in a path must have one p per hidden layer of every dataset."""
+    lists = [p for p in [*spec.paths.dropout, *spec.paths.dropout_l2.get("dropout", [])] if isinstance(p, list)]
+    for d, (training, *_rest) in zip(spec.datasets, settings):
+        n = len(training.model.hidden)
+        bad = next((p for p in lists if len(p) != n), None)
+        if bad is not None:
+            raise UsageError(f"{source}: field 'paths' has the dropout list {bad} but dataset {d.display} has {n} "
+                             "hidden layers; give one p per hidden layer or a single number")
 
 
 def _apply_overrides(raw: dict, seeds: Optional[str], epochs: Optional[str]) -> dict:

@@ -51,15 +51,19 @@ class TrialConfig:
 
     @classmethod
     def for_cell(cls, training: "Training", arm: str, seed: int, device: str = "auto",
-                 tuned: Optional[dict] = None) -> "TrialConfig":
+                 tuned: Optional[dict] = None, variant: Optional[dict] = None) -> "TrialConfig":
         """The configuration of grid cell (arm, seed): only the arm's own regularizers are on,
-        at the strengths arms.cell_strengths gives (tuned ones when given)."""
+        at the strengths arms.cell_strengths gives: a path's variant's, else tuned ones, else
+        the study's (a variant may also set l2_mode)."""
         s = training.strengths
-        cell = arms.cell_strengths(arm, s, len(training.model.hidden), tuned)
+        variant = variant or {}
+        overrides = {**(tuned or {}), **{k: v for k, v in variant.items() if k != "l2_mode"}}
+        cell = arms.cell_strengths(arm, s, len(training.model.hidden), overrides or None)
         es = training.early_stopping
         return cls(
             arm=arm, seed=seed, hidden=tuple(training.model.hidden), activation=training.model.activation,
-            dropout=cell.dropout, l1=cell.l1, l2=cell.l2, l2_mode=s.l2_mode, penalize_bias=s.penalize_bias,
+            dropout=cell.dropout, l1=cell.l1, l2=cell.l2, l2_mode=variant.get("l2_mode", s.l2_mode),
+            penalize_bias=s.penalize_bias,
             optimizer=training.optimizer.name, lr=training.optimizer.lr, momentum=training.optimizer.momentum,
             batch_size=training.batch_size, epochs=training.epochs,
             early_stopping_patience=es.patience if es else 0,

@@ -29,6 +29,10 @@ class DatasetResults:
     rope_setting: Optional[Union[float, str]] = None
     secondary: dict[str, dict[str, dict[int, float]]] = field(default_factory=dict)
     metric: Optional[str] = None   # the primary metric (None: the task's default)
+    # regularization paths: {arm: {variant: {seed: {"test": .., "val": .., "gap": ..}}}}, and the variant
+    # whose values stand for the arm above (selected on validation: select_variant)
+    paths: dict[str, dict[str, dict[int, dict]]] = field(default_factory=dict)
+    selected: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,28 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
         _rank_winners(d, v)
     _decide_secondary(datasets, out, seed_order)
     return out
+
+
+def select_variant(variants: dict[str, dict[int, dict]], higher_is_better: bool) -> str:
+    """The path point that stands for the arm: the best mean *validation* metric over its seeds
+    (selecting on test values and then testing them would be a selection on the same data)."""
+    means = {v: float(np.mean([x["val"] for x in by_seed.values()])) for v, by_seed in variants.items() if by_seed}
+    return (max if higher_is_better else min)(means, key=means.get) if means else ""
+
+
+def one_se_variant(variants: dict[str, dict[int, dict]], higher_is_better: bool, order: list[str]) -> str:
+    """The strongest point (last in `order`) whose mean validation metric is within one standard
+    error of the best's: the usual choice of the most regularized model that is as good."""
+    best = select_variant(variants, higher_is_better)
+    vals = [x["val"] for x in variants.get(best, {}).values()]
+    if len(vals) < 2:
+        return best
+    se = float(np.std(vals, ddof=1) / math.sqrt(len(vals)))
+    top = float(np.mean(vals))
+    ok = [v for v in order if variants.get(v) and
+          (float(np.mean([x["val"] for x in variants[v].values()])) >= top - se if higher_is_better
+           else float(np.mean([x["val"] for x in variants[v].values()])) <= top + se)]
+    return ok[-1] if ok else best
 
 
 def _decide_secondary(datasets: list[DatasetResults], out: list[DatasetVerdicts], seed_order: list[int]) -> None:
@@ -291,6 +317,24 @@ def verdict_tags(v: DatasetVerdicts) -> dict[str, str]:
             word = {o.key: o for o in SECONDARY}[key].words
             tags[f"verdict.{arm}.{key}"] = {"better": word[0], "worse": word[1]}.get(q.verdict, q.verdict)
     return tags
+
+
+def path_lines(d: DatasetResults) -> list[str]:
+    """Each regularization path in words: the test metric and gap at every point (mean and 95%
+    CI over seeds), the point selected on validation and the strongest within one SE of it."""
+    m = metric_for(d.task, d.metric)
+    lines = []
+    for arm, variants in d.paths.items():
+        order = list(variants)
+        chosen, simple = d.selected.get(arm, ""), one_se_variant(variants, m.higher_is_better, order)
+        lines.append(f"    {arms.label(arm)} path: {chosen} selected on validation (its test values are the "
+                     f"arm's above); strongest within one SE: {simple}")
+        for v in order:
+            test = stats.summarize([x["test"] for x in variants[v].values()])
+            gap = stats.summarize([x["gap"] for x in variants[v].values()])
+            lines.append(f"      {v:<34} test {test.mean:.4f} [{test.ci_low:.4f}, {test.ci_high:.4f}]  "
+                         f"gap {gap.mean:+.4f}  ({test.n} seeds)")
+    return lines
 
 
 def headline(v: DatasetVerdicts) -> str:

@@ -327,3 +327,37 @@ def test_the_messy_table_example_runs(workdir, env):
     assert json.loads(params["class_names"]) == ["tested_negative", "tested_positive"]
     assert json.loads(params["data_encoded_columns"]) == ["smoker", "region"] and params["data_columns_out"] == "13"
     assert json.loads(params["data_marked_missing"]) == {"glucose": 40}
+
+
+@pytest.mark.slow
+def test_regularization_paths_are_paired_cells_and_both_engines_agree(workdir, env, monkeypatch):
+    """paths: every strength (and l2_mode) a variant of its arm on the same seeds; the population
+    engine (which groups the variants that can share a population) equals the reference trainer
+    cell by cell; the arm's verdict uses the variant selected on validation."""
+    from pipeline.cli import main
+
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+    for engine in ("population", "reference"):
+        study = tiny_study_dict(name=f"paths-{engine}", arms=["none", "dropout", "l2"], seeds=2, epochs=4,
+                                optimizer={"name": "adam", "lr": 0.005}, execution={"engine": engine},
+                                paths={"l2": [1e-4, 3e-2], "l2_mode": ["penalty", "decoupled"], "dropout": [0.2, 0.5]},
+                                datasets=[{"name": "wine"}])
+        write_study(workdir / f"{engine}.yaml", study)
+        assert main(["ablation", "--study", f"{engine}.yaml", "--no-report"]) == 0
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    runs = {}
+    for engine in ("population", "reference"):
+        exp = client.get_experiment_by_name(f"paths-{engine}")
+        runs[engine] = {r.info.run_name: r for r in client.search_runs([exp.experiment_id], "tags.kind = 'trial'")}
+    names = set(runs["population"])
+    assert names == set(runs["reference"]) and len(names) == (1 + 2 + 4) * 2
+    assert "wine/l2@l2=0.03,l2_mode=decoupled/seed1" in names and "wine/dropout@dropout=0.5/seed0" in names
+    for name in names:
+        a, b = runs["population"][name], runs["reference"][name]
+        assert a.info.status == b.info.status == "FINISHED"
+        assert a.data.params["l2"] == b.data.params["l2"] and a.data.params["l2_mode"] == b.data.params["l2_mode"]
+        for key in ("final_val_loss", "test_loss"):
+            assert a.data.metrics[key] == pytest.approx(b.data.metrics[key], rel=1e-4, abs=1e-6), (name, key)
+    decoupled = runs["population"]["wine/l2@l2=0.03,l2_mode=decoupled/seed0"]
+    assert decoupled.data.params["l2_mode"] == "decoupled" and decoupled.data.tags["variant"] == "l2=0.03,l2_mode=decoupled"

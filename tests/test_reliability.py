@@ -268,7 +268,7 @@ def test_a_paused_worker_whose_trials_were_taken_over_carries_on(workdir, env, m
     ostudy = optuna.load_study(study_name=optuna_study_name(study, plan), storage=get_storage(storage))
     cells = DatasetCells(plan, ostudy, ostudy.user_attrs["mlflow_parent_run_id"], dataset_tags(study, plan, splits),
                          None, {}, "cpu")
-    (t1, arm1, seed1), (t2, arm2, seed2) = grid.pop_cells(ostudy, 2)
+    (t1, arm1, seed1, _), (t2, arm2, seed2, _) = grid.pop_cells(ostudy, 2)
     [named] = lifecycle.open_runs(ctx.tracker, ctx.experiment_id, [cells.born(t1, arm1, seed1)])
     result = train(named.payload, splits)
     for t in (t1, t2):  # what another worker's reaper does to a paused worker's trials

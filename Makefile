@@ -1,6 +1,7 @@
 # make ablation  - create .venv, install the pinned dependencies, run the default study
 # make test      - the whole test suite (what CI runs)
 # make ui        - the MLflow UI on 127.0.0.1:5000
+# make dashboard - optuna-dashboard on the study's Optuna storage, 127.0.0.1:8080
 # make bench     - speed benchmarks (results go to BENCHMARKS.md)
 PYTHON ?= python3.11
 VENV := .venv
@@ -10,7 +11,7 @@ EXPERIMENT ?= default-ablation
 PORT ?= 5000
 export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
 
-.PHONY: setup ablation test test-fast ui bench report clean
+.PHONY: setup ablation test test-fast ui dashboard bench report clean
 
 setup: $(VENV)/.installed
 
@@ -44,6 +45,11 @@ ui: setup
 	  curl -sf -X POST -H 'Content-Type: application/json' -d '{"experiment_ids": ["0"], "max_results": 1}' \
 	    $(UI_URL)/ajax-api/2.0/mlflow/runs/search >/dev/null) &
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port $(PORT) --workers 1
+
+# optuna-dashboard on the study's Optuna storage (STORAGE=postgresql://... for another)
+STORAGE ?= journal:optuna.journal
+dashboard: setup
+	$(BIN)/python -m pipeline dashboard --storage $(STORAGE) --port 8080
 
 bench: setup
 	$(BIN)/python benchmarks/bench.py

@@ -113,6 +113,23 @@ def cmd_worker(args) -> int:
     return 0
 
 
+def cmd_dashboard(args) -> int:
+    """optuna-dashboard on the study's Optuna storage (the default journal file included)."""
+    import shutil
+    import subprocess
+
+    from .grid import DEFAULT_STORAGE, JOURNAL_PREFIX
+
+    storage = _optional(args.storage) or DEFAULT_STORAGE
+    target = ["--storage-class", "JournalFileStorage", storage[len(JOURNAL_PREFIX):]] \
+        if storage.startswith(JOURNAL_PREFIX) else [storage]
+    if storage.startswith(JOURNAL_PREFIX) and not os.path.exists(target[-1]):
+        raise UsageError(f"--storage = {storage!r}: no such journal file; run a study first")
+    exe = shutil.which("optuna-dashboard") or os.path.join(os.path.dirname(sys.executable), "optuna-dashboard")
+    print(f"optuna-dashboard on {storage}: http://{args.host}:{args.port}/", flush=True)
+    return subprocess.call([exe, *target, "--host", args.host, "--port", str(args.port)])
+
+
 def cmd_report(args) -> int:
     from .report import build_report
     study = _study_from_args(args)
@@ -258,6 +275,12 @@ def parser() -> argparse.ArgumentParser:
     _add_study_args(p)
     p.add_argument("--storage", required=True, help="shared Optuna storage, e.g. postgresql://user@host/db")
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("dashboard", help="optuna-dashboard on the Optuna storage (tuning history, trials)")
+    p.add_argument("--storage", default=None, help="Optuna storage URL (default journal:optuna.journal)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", default=8080, type=int)
+    p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("report", help="build the HTML/PDF report of a study from MLflow")
     _add_study_args(p)

@@ -361,3 +361,37 @@ def test_regularization_paths_are_paired_cells_and_both_engines_agree(workdir, e
             assert a.data.metrics[key] == pytest.approx(b.data.metrics[key], rel=1e-4, abs=1e-6), (name, key)
     decoupled = runs["population"]["wine/l2@l2=0.03,l2_mode=decoupled/seed0"]
     assert decoupled.data.params["l2_mode"] == "decoupled" and decoupled.data.tags["variant"] == "l2=0.03,l2_mode=decoupled"
+
+
+@pytest.mark.slow
+def test_dashboard_serves_the_study_from_its_journal(workdir, env):
+    """`python -m pipeline dashboard` (make dashboard) starts optuna-dashboard on the default
+    journal file; its API lists the study's Optuna studies."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    write_study(workdir / "d.yaml", tiny_study_dict(name="dash", seeds=1, arms=["none", "l2"], datasets=[{"name": "wine"}]))
+    assert run_cli(["ablation", "--study", "d.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "dashboard", "--port", str(port)], cwd=workdir, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, studies = time.time() + 60, None
+        while time.time() < deadline and studies is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as r:
+                    studies = json.loads(r.read())["study_summaries"]
+            except OSError:
+                time.sleep(0.5)
+        assert studies is not None, "optuna-dashboard did not answer"
+        names = {s["study_name"] for s in studies}
+        assert any(n.startswith("dash.wine.") for n in names), names
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .. import arms, stats, verdicts
+from ..study import variant_id
 from ..task import METRICS, metric_for, task_for
 from .collect import ReportData
 
@@ -23,10 +24,11 @@ def analyze(data: ReportData) -> dict:
     study, df = data.study, data.runs
     ok = df[df["status"] == "FINISHED"]
     datasets = [_dataset_entry(data, ok, plan.label) for plan in study.plans]
-    decided = verdicts.decide_study([verdicts.DatasetResults(d["label"], d["task"], d["values"], plan.rope,
-                                                             d["secondary"], d["metric_name"])
-                                     for plan, d in zip(study.plans, datasets)], study.seeds, study.looks())
-    for d, v in zip(datasets, decided):
+    results = [verdicts.DatasetResults(d["label"], d["task"], d["values"], plan.rope, d["secondary"], d["metric_name"],
+                                       d["paths"], d["selected"]) for plan, d in zip(study.plans, datasets)]
+    decided = verdicts.decide_study(results, study.seeds, study.looks())
+    for d, v, r in zip(datasets, decided, results):
+        d["path_lines"] = [line.strip() for line in verdicts.path_lines(r)]
         d.update(paired=v.paired, verdicts=v, rope=v.rope, headline=verdicts.headline(v).split(": ", 1)[1],
                  sentences={arm: verdicts.sentence(arm, p, v.metric) for arm, p in v.paired.items()},
                  effects={arm: verdicts.secondary_sentences(v, arm) for arm in v.paired},
@@ -51,8 +53,9 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
     metric = metric_for(task, named.iloc[0] if len(named) and named.iloc[0] in METRICS else None)
     rows, values = [], {}
     secondary: dict = {o.key: {} for o in verdicts.SECONDARY}
+    paths, selected = _paths(study, sub, metric.higher_is_better)
     for arm in study.arms:
-        cell = sub[sub["arm"] == arm]
+        cell = sub[(sub["arm"] == arm) & (sub["variant"] == selected[arm])]   # a path: the point selected on validation
         values[arm] = dict(zip(cell["seed"].astype(int), cell["test_metric"].astype(float)))
         for key, by_arm in secondary.items():
             known = cell[cell[key].notna()]
@@ -65,7 +68,24 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
     missing = [f"{a['label']}: {a['summary'].n} of {expected} seeds finished"
                for a in rows if expected and a["summary"].n < expected]
     return {"label": label, "task": task, "hib": metric.higher_is_better, "metric": metric.label,
-            "metric_name": metric.name, "arms": rows, "values": values, "secondary": secondary, "missing": missing}
+            "metric_name": metric.name, "arms": rows, "values": values, "secondary": secondary, "missing": missing,
+            "paths": paths, "selected": selected}
+
+
+def _paths(study, sub: pd.DataFrame, hib: bool) -> tuple[dict, dict]:
+    """Regularization paths of one dataset's finished runs: {arm: {variant: {seed: {test, val,
+    gap}}}} for arms with several variants, and per arm the variant that stands for it (selected
+    on validation, verdicts.select_variant; "" for an arm without a path)."""
+    paths, selected = {}, {}
+    for arm in study.arms:
+        names = [variant_id(v) for v in study.variants(arm)]
+        if len(names) == 1:
+            selected[arm] = names[0]
+            continue
+        paths[arm] = {v: {int(r.seed): {"test": r.test_metric, "val": r.final_val_metric, "gap": r.gap_metric}
+                          for r in sub[(sub["arm"] == arm) & (sub["variant"] == v)].itertuples()} for v in names}
+        selected[arm] = verdicts.select_variant(paths[arm], hib)
+    return paths, selected
 
 
 def _summary_row(d: dict) -> dict:

@@ -46,11 +46,18 @@ def cmd_datasets(args) -> int:
     return 0
 
 
+def _verbosity(args) -> None:
+    from .runtime import VERBOSE
+
+    VERBOSE["on"] = bool(getattr(args, "verbose", False))
+
+
 def cmd_ablation(args) -> int:
     from .orchestrate import format_summary, install_signal_handlers, record_verdicts, run_ablation, study_results
     from .verdicts import decide_study
     study = _study_from_args(args)
     install_signal_handlers()
+    _verbosity(args)
     workers = _optional(args.workers)
     ctx = run_ablation(study, storage=_optional(args.storage), tracking=_optional(args.tracking_uri),
                        workers=None if workers is None else _workers(workers))
@@ -109,6 +116,7 @@ def cmd_worker(args) -> int:
     from .orchestrate import install_signal_handlers, run_worker
     study = _study_from_args(args)
     install_signal_handlers()
+    _verbosity(args)
     run_worker(study, args.storage, _optional(args.tracking_uri))
     return 0
 
@@ -249,6 +257,7 @@ def _add_study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
     p.add_argument("--reports-dir", default="reports", help="where reports/<study>/ is written")
     p.add_argument("--no-pdf", action="store_true", help="write only the HTML report")
+    p.add_argument("--verbose", action="store_true", help="one line per finished trial (failures are always shown)")
 
 
 # long: one add_argument line per flag, each command's flags together

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from . import arms, grid
 from . import runtree as rt
 from .errors import Diverged
-from .runtime import signals_deferred
+from .runtime import VERBOSE, signals_deferred
 from .tracking import NewRun, Tracker
 from .trainer_common import TrialConfig, resolve_device
 
@@ -150,7 +150,8 @@ def _tell(tracker: Tracker, e: Ending) -> bool:
             _close_run(tracker, t, Outcome.TAKEN_OVER, {})
             outcome = Outcome.TAKEN_OVER
     if outcome is Outcome.FINISHED:
-        print(f"  {t.name:<28} {e.summary}", flush=True)
+        if VERBOSE["on"]:
+            print(f"  {t.name:<28} {e.summary}", flush=True)
         return True
     if outcome is not Outcome.PRUNED:
         print(f"  {t.name:<28} {'FAILED: ' if outcome.spends_budget else ''}{reason_text(outcome, e.error)}", flush=True)

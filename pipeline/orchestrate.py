@@ -19,13 +19,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional
 
+from optuna.trial import TrialState
+
 from . import datasets as datasets_mod
 from . import grid, lifecycle, verdicts
 from . import runtree as rt
 from .errors import UsageError
 from .lifecycle import DatasetCells, Ending, LiveTrial, Outcome
-from .runtime import (Interrupted, Stopwatch, git_commit, install_signal_handlers, process_alive, signals_deferred,
-                      worker_id)
+from .runtime import (Interrupted, Progress, Stopwatch, git_commit, install_signal_handlers, process_alive,
+                      signals_deferred, worker_id)
 from .study import DatasetPlan, Study, variant_id
 from .task import metric_for
 from .tracking import Tracker, dataset_input, mask_credentials, tracking_uri
@@ -266,6 +268,7 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
                          {arm: {variant_id(v): v for v in ctx.study.variants(arm)} for arm in ctx.study.arms})
     population = plan.execution.engine == "population"
     batch = plan.execution.population_size if population else 1
+    progress = Progress(plan.label, len(ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))))
     # Recording a population (MLflow and Optuna writes, ~15 ms a trial on SQLite) overlaps the
     # training of the next one on one background thread; we wait for it before returning.
     recorder = ThreadPoolExecutor(max_workers=1)
@@ -276,13 +279,14 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
             if not trials:
                 continue  # none left (another worker was faster), or taken over meanwhile
             endings = _train(ctx, trials, data, population)
-            pending.append(recorder.submit(_record, ctx, endings))
+            pending.append(recorder.submit(_record, ctx, endings, progress))
     finally:
         with ctx.clock("bookkeeping"):  # waiting for the recorder holds up this process
             for f in pending:  # also on SIGTERM: what was trained gets recorded
                 for ok in f.result():
                     counts["trained" if ok else "failed"] += 1
             recorder.shutdown()
+            progress.close()
     return counts
 
 
@@ -362,11 +366,13 @@ def _train_one(t: LiveTrial, data, history: dict):
         return e
 
 
-def _record(ctx: RunContext, endings: list[Ending]) -> list[bool]:
+def _record(ctx: RunContext, endings: list[Ending], progress: Progress) -> list[bool]:
     """lifecycle.end on the recorder thread, while the next population trains; signals are
     handled by the main thread."""
     with ctx.clock("recording_background"):
-        return lifecycle.end(ctx.tracker, endings)
+        ok = lifecycle.end(ctx.tracker, endings)
+    progress.update(done=sum(ok), failed=len(ok) - sum(ok))
+    return ok
 
 
 # --- finish ----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
@@ -112,3 +113,49 @@ def git_commit() -> str:
                               timeout=5).stdout.strip() or "unknown"
     except Exception:
         return "unknown"
+
+
+# Per-trial console lines (one per finished trial) are shown with --verbose; failures always are.
+VERBOSE = {"on": False}
+
+
+class Progress:
+    """Progress of one stage of one dataset (the grid's cells, or tuning trials): a tqdm bar on
+    a terminal; in a log (CI, `mlflow run`, a file) a plain line at every tenth of the work and
+    at the end, so that no carriage returns pile up. Thread-safe (the recorder thread updates it)."""
+
+    def __init__(self, label: str, total: int, what: str = "cells"):
+        self.label, self.total, self.what = label, total, what
+        self.done = self.failed = 0
+        self.started, self.next_line = time.perf_counter(), 0.1
+        self._lock = threading.Lock()
+        self.bar = None
+        if total and sys.stdout.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=f"[{label}] {what}", unit=what.rstrip("s"), leave=True)
+
+    def update(self, done: int = 0, failed: int = 0) -> None:
+        with self._lock:
+            self.done, self.failed = self.done + done, self.failed + failed
+            if self.bar is not None:
+                self.bar.update(done + failed)
+                if failed:
+                    self.bar.set_postfix(failed=self.failed)
+                return
+            fraction = (self.done + self.failed) / self.total if self.total else 1.0
+            if fraction >= self.next_line or fraction >= 1.0:
+                while self.next_line <= fraction:
+                    self.next_line += 0.1
+                print(self.line(fraction), flush=True)
+
+    def line(self, fraction: float) -> str:
+        elapsed = time.perf_counter() - self.started
+        eta = elapsed / fraction * (1 - fraction) if fraction > 0 else float("nan")
+        return (f"[{self.label}] {self.what}: {self.done + self.failed}/{self.total} done ({self.failed} failed), "
+                f"{elapsed:.0f} s" + (f", about {eta:.0f} s left" if fraction < 1 else ""))
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+

@@ -18,7 +18,7 @@ import optuna
 from . import arms, grid, lifecycle
 from . import runtree as rt
 from .lifecycle import Ending, LiveTrial, Outcome
-from .runtime import Interrupted, worker_id
+from .runtime import Interrupted, Progress, worker_id
 from .study import DatasetPlan
 from .task import metric_for, task_for
 from .tracking import NewRun
@@ -32,19 +32,23 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
     tags = {rt.STUDY: study.name, rt.DATASET_LABEL: plan.label, rt.CONFIG_HASH: plan.config_hash, rt.TASK: data.task}
     parent = None
     chosen: dict[str, dict] = {}
-    for arm in study.arms:
-        if not arms.ARMS[arm].components:
-            continue  # nothing to tune
+    tuned_arms = [arm for arm in study.arms if arms.ARMS[arm].components]   # none has nothing to tune
+    progress = Progress(f"{plan.label} tuning", len(tuned_arms) * tune.trials, "trials")
+    for arm in tuned_arms:
         ostudy = _tuning_study(ctx, plan, arm, data)
+        progress.update(done=min(grid.spent(ostudy, Outcome.spends), tune.trials))   # resumed ones
         while grid.spent(ostudy, Outcome.spends) < tune.trials:
             if parent is None:
                 parent = ctx.tracker.dataset_parent(ctx.experiment_id, ctx.root_id, f"{plan.label}/tuning",
                                                     {**tags, rt.WORKER: worker_id()}, params={}, kind=rt.TUNING)
+            before = grid.spent(ostudy, Outcome.spends)
             _tuning_trial(ctx, plan, data, ostudy, arm, parent, tags)
+            progress.update(done=grid.spent(ostudy, Outcome.spends) - before)
         best = grid.best_params(ostudy)
         if best is not None:
             chosen[arm] = best[0]
             print(f"  tuned {arms.label(arm):<11} {best[0]} val={best[1]:.4f} ({tune.trials} trials)", flush=True)
+    progress.close()
     if parent is not None:
         ctx.tracker.end_run(parent, "FINISHED")
     return chosen

@@ -46,6 +46,7 @@ def test_mlflow_run_ablation_builds_the_run_tree_and_resumes(workdir, env):
     proc = subprocess.run(cmd, cwd=project, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "digits" in proc.stdout and "test_accuracy" in proc.stdout  # the summary table
+    assert "/seed0 " not in proc.stdout and "\r" not in proc.stdout   # no per-trial lines without --verbose, no bars in a log
     assert "Verdicts (each arm vs none" in proc.stdout  # ... and the verdicts, one line per dataset and arm
     assert all(f"    {label}: " in proc.stdout for label in ("dropout", "L1", "L2", "dropout+L2"))
 
@@ -112,10 +113,11 @@ def test_mlflow_run_ablation_builds_the_run_tree_and_resumes(workdir, env):
                       "trial_intermediate_values", "trial_heartbeats"):
             db.execute(f"DELETE FROM {table} WHERE trial_id = ?", (victim._trial_id,))
         db.execute("DELETE FROM trials WHERE trial_id = ?", (victim._trial_id,))
-    again = run_cli(["ablation", "--study", "tiny.yaml", "--no-report", "--storage", "sqlite:///optuna.db"],
+    again = run_cli(["ablation", "--study", "tiny.yaml", "--no-report", "--storage", "sqlite:///optuna.db", "--verbose"],
                     cwd=project, env=env)
     assert again.returncode == 0, again.stderr
-    assert "digits/l1/seed1" in again.stdout and "trained 1, failed 0" in again.stdout
+    assert "digits/l1/seed1" in again.stdout and "trained 1, failed 0" in again.stdout  # --verbose: per-trial lines
+    assert "[digits] cells: 1/1 done (0 failed)" in again.stdout   # progress, as plain lines in a log
     assert "trained 0, failed 0" in again.stdout  # synthetic_linear untouched
     after = trial_runs(client, [exp.experiment_id])
     assert len(after) == 21

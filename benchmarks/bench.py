@@ -11,6 +11,11 @@ measured in turn (median_times). Results go to BENCHMARKS.md.
 3. The default study end to end (ablation + report): wall time and bookkeeping share.
 4. Peak RSS of an MNIST study with 5 arms x 3 seeds.
 5. Report generation for a 500-trial study.
+6. Scale: a fast synthetic study (quadrants at 4 training-set sizes, 5 arms, 5 epochs, an 8-unit
+   MLP) at 200, 3,200 and 12,800 trials, on local SQLite and through an `mlflow server` started here on 127.0.0.1
+   (SQLite behind it, artifacts proxied): per-trial study time, bookkeeping per trial and its
+   share (the root run's time_* metrics, as part 3), and the HTML report's time and requests.
+   `--only 6` runs just this part; `--scale-max 3200` leaves out the larger sizes.
 """
 
 from __future__ import annotations
@@ -19,11 +24,14 @@ import argparse
 import os
 import platform
 import resource
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -135,12 +143,14 @@ def bench_small(repeats: int) -> list[tuple]:
             ("2  speed-up population vs reference", t_ref / t_pop, None, "target >= 5x")]
 
 
-def run_pipeline(args: list[str], cwd: Path) -> tuple[float, str, int]:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}", "PYTHONPATH": str(ROOT)}
+def run_pipeline(args: list[str], cwd: Path, tracking: str = "", module: bool = True) -> tuple[float, str, int]:
+    """`python -m pipeline ARGS` (or `python ARGS` with module=False) in cwd: wall time, stdout, peak RSS."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking or f"sqlite:///{cwd / 'mlflow.db'}", "PYTHONPATH": str(ROOT)}
     env.pop("MLFLOW_RUN_ID", None)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, *(["-m", "pipeline"] if module else []), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True)
     wall = time.perf_counter() - t
     if proc.returncode:
         raise RuntimeError(proc.stderr[-2000:])
@@ -218,11 +228,143 @@ def bench_report(n_trials: int = 500) -> list[tuple]:
     return [(f"5  report for {n_trials} trials (HTML+PDF, process wall), s", wall, wall / 30, "target < 30 s (ratio to 30 s)")]
 
 
+# --- part 6: scale -------------------------------------------------------------------------------
+
+SCALE_SIZES = (200, 3200, 12800)
+SCALE_STORES = ("sqlite", "server")
+REPORT_TIMER = ("import sys, time; from pipeline.report import build_report; from pipeline.study import load_study; "
+                "study = load_study('s.yaml'); t = time.perf_counter(); "
+                "build_report(study, tracking=sys.argv[1], out_dir='reports', pdf=False); "
+                "print('REPORT_SECONDS', time.perf_counter() - t)")
+
+
+@contextmanager
+def mlflow_server(workdir: Path):
+    """`mlflow server` on a free 127.0.0.1 port, SQLite behind it and artifacts proxied to a local
+    folder, as the README's distributed set-up runs it; yields (URL, its access log). One worker
+    (--workers 1): with several, uvicorn leaves Nagle's algorithm on for keep-alive connections
+    (uvicorn#3149) and every request after a connection's first waits ~40 ms for a delayed ACK."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = workdir / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri",
+                                 f"sqlite:///{workdir / 'server.db'}", "--artifacts-destination",
+                                 str(workdir / "artifacts"), "--host", "127.0.0.1", "--port", str(port),
+                                 "--workers", "1"], cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            try:
+                urllib.request.urlopen(url + "/health", timeout=2)
+                break
+            except Exception:
+                if proc.poll() is not None:
+                    raise RuntimeError("mlflow server did not start: " + log.read_text()[-2000:])
+                time.sleep(0.5)
+        yield url, log, proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def _requests_in(log: Path, since: int) -> int:
+    """HTTP requests the server logged after line `since` (its access log: one line each)."""
+    return sum(1 for line in log.read_text().splitlines()[since:] if '"' in line and "HTTP/" in line)
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by a process and its descendants (ps: cumulative times)."""
+    rows = [line.split() for line in subprocess.run(["ps", "-eo", "pid=,ppid=,times="], capture_output=True,
+                                                      text=True).stdout.splitlines()]
+    tree, grew = {pid}, True
+    while grew:
+        more = {int(p) for p, pp, _ in rows if int(pp) in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return float(sum(int(t) for p, _, t in rows if int(p) in tree))
+
+
+def scale_point(n_trials: int, store: str) -> dict:
+    """One study of n_trials through one store: its time_* metrics, the server's CPU time, the
+    report's time and requests."""
+    from mlflow import MlflowClient
+
+    # four training-set sizes of one dataset (four dataset parents) x 5 arms x n/20 seeds: at most
+    # 640 seeds per comparison (stats.min_wilcoxon_p computes 2 ** seeds as a float)
+    study = {"name": f"scale{n_trials}", "seeds": n_trials // 20, "epochs": 5, "model": {"hidden": [8]},
+             "batch_size": 64, "train_sizes": [0.25, 0.5, 0.75, 1.0], "datasets": [{"name": "quadrants"}]}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "s.yaml").write_text(yaml.safe_dump(study))
+        with (mlflow_server(tmp) if store == "server" else _local(tmp)) as (uri, log, pid):
+            cpu_before = _tree_cpu(pid) if pid else 0.0
+            wall, _, _ = run_pipeline(["ablation", "--study", "s.yaml", "--no-report"], tmp, uri)
+            server_cpu = _tree_cpu(pid) - cpu_before if pid else None
+            client = MlflowClient(uri)
+            root = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                      "tags.kind = 'root'", max_results=1)[0]
+            t = {k[len("time_"):-len("_s")]: v for k, v in root.data.metrics.items() if k.startswith("time_")}
+            before = len(log.read_text().splitlines()) if log else 0
+            report_wall, out, _ = run_pipeline(["-c", REPORT_TIMER, uri], tmp, uri, module=False)
+            requests = _requests_in(log, before) if log else None
+    return {"n": n_trials, "wall": wall, "t": t, "server_cpu": server_cpu, "requests": requests,
+            "report": float(out.split("REPORT_SECONDS")[1].split()[0]), "report_process": report_wall}
+
+
+@contextmanager
+def _local(tmp: Path):
+    yield f"sqlite:///{tmp / 'mlflow.db'}", None, None
+
+
+def _scale_rows(store: str, p: dict) -> list[tuple]:
+    n, t = p["n"], p["t"]
+    total, held, cpu = t["total"], t["bookkeeping"], t["bookkeeping_cpu"]
+    rows = [(f"6  {store} {n:>5} trials: study, ms/trial", 1000 * total / n, None, ""),
+            (f"6  {store} {n:>5} trials: bookkeeping held up, ms/trial", 1000 * held / n, held / total,
+             "ratio: share of study wall time"),
+            (f"6  {store} {n:>5} trials: MLflow+Optuna CPU, ms/trial", 1000 * cpu / n, cpu / total,
+             "ratio: share of study wall time")]
+    if p["server_cpu"] is not None:
+        rows.append((f"6  {store} {n:>5} trials: server CPU, ms/trial", 1000 * p["server_cpu"] / n, None,
+                     "the mlflow server's own CPU time"))
+    note = f"{p['requests']} requests; " if p["requests"] is not None else ""
+    target = store == "server" and n >= 12800
+    rows.append((f"6  {store} {n:>5} trials: report (HTML + CSV), s", p["report"], p["report"] / 60 if target else None,
+                 note + f"process {p['report_process']:.1f} s with imports" + ("; target < 60 s" if target else "")))
+    return rows
+
+
+def bench_scale(sizes: tuple[int, ...], stores: tuple[str, ...]) -> list[tuple]:
+    """Part 6. Flat bookkeeping: the cost of one more trial (the slope between two sizes) stays
+    the same from the smallest to the largest study; per-trial averages also carry the study's
+    fixed costs (data, parent runs, the Optuna study), which small studies amortize less."""
+    rows = []
+    for store in stores:
+        points = [scale_point(n, store) for n in sizes]
+        for p in points:
+            rows += _scale_rows(store, p)
+        slopes = [(b["t"]["bookkeeping"] - a["t"]["bookkeeping"]) / (b["n"] - a["n"]) for a, b in zip(points, points[1:])]
+        for (a, b), slope in zip(zip(points, points[1:]), slopes):
+            rows.append((f"6  {store}: bookkeeping per added trial {a['n']}->{b['n']}, ms", 1000 * slope, None, ""))
+        if len(slopes) > 1:
+            rows.append((f"6  {store}: bookkeeping per added trial, last/first", slopes[-1] / slopes[0],
+                         slopes[-1] / slopes[0], "target within 20% (0.8-1.2)"))
+        if len(points) > 1:
+            per = [p["t"]["bookkeeping"] / p["n"] for p in (points[0], points[-1])]
+            rows.append((f"6  {store}: bookkeeping per trial, {points[-1]['n']} vs {points[0]['n']}", per[1] / per[0],
+                         per[1] / per[0], "averages, fixed costs included"))
+    return rows
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--mnist-train", type=int, default=20000, help="training samples per MNIST epoch")
-    ap.add_argument("--only", default="1,2,3,4,5")
+    ap.add_argument("--only", default="1,2,3,4,5,6", help="parts to run, e.g. 6 for the scale part alone")
+    ap.add_argument("--scale-max", type=int, default=max(SCALE_SIZES),
+                    help="part 6: largest study size, e.g. 3200 for 200 and 3,200 trials only")
+    ap.add_argument("--scale-stores", default=",".join(SCALE_STORES), help="part 6: sqlite, server or both")
     args = ap.parse_args()
     parts = set(args.only.split(","))
     if parts & {"1", "4"} and not (MNIST_ROOT / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
@@ -240,6 +382,9 @@ def main() -> None:
         rows += bench_memory()
     if "5" in parts:
         rows += bench_report()
+    if "6" in parts:
+        rows += bench_scale(tuple(n for n in SCALE_SIZES if n <= args.scale_max),
+                            tuple(args.scale_stores.split(",")))
     print(f"# {platform.node()} | {platform.processor() or platform.machine()} | {os.cpu_count()} cores | "
           f"torch {torch.__version__} | threads {torch.get_num_threads()} | {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"| {'measurement':<58} | {'value':>10} | {'ratio':>8} | note |")

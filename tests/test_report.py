@@ -57,10 +57,70 @@ def test_report_files_are_written_logged_and_escaped(built):
     # one engine, one device: the engines are listed, and there is nothing to warn about
     assert '<th class="l">engine(s)</th><td class="l">population</td>' in html
     assert "These results mix runs" not in html and 'id="mixed"' not in html
-    # both files are artifacts of the study's root run
+    # the three files are artifacts of the study's root run
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     root = client.search_runs([client.get_experiment_by_name("rep").experiment_id], "tags.kind = 'root'")[0]
-    assert {f.path for f in client.list_artifacts(root.info.run_id, "report")} == {"report/report.html", "report/report.pdf"}
+    assert {f.path for f in client.list_artifacts(root.info.run_id, "report")} == \
+        {"report/report.html", "report/report.pdf", "report/trials.csv"}
+
+
+def test_trials_csv_and_the_trial_lists(built):
+    """Every trial run is a line of trials.csv and a row of the HTML's collapsible list; section
+    6 counts the runs per dataset and arm with a link to them in the MLflow UI."""
+    import csv
+    from urllib.parse import parse_qs, urlsplit
+
+    work, env, _ = built
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("rep").experiment_id
+    trials = client.search_runs([exp], "tags.kind = 'trial'")
+    with open(work / "reports/rep/trials.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(trials) == 3 * 3 * 3
+    assert {r["run_id"] for r in rows} == {t.info.run_id for t in trials}
+    by_id = {t.info.run_id: t for t in trials}
+    for r in rows:
+        t = by_id[r["run_id"]]
+        assert (r["dataset"], r["arm"], r["seed"], r["status"]) == \
+            (t.data.tags["dataset"], t.data.tags["regularizer"], t.data.tags["seed"], t.info.status)
+        assert float(r["test_metric"]) == pytest.approx(t.data.metrics["test_metric"])
+        assert r["link"].endswith(f"/runs/{r['run_id']}?workflowType=machine_learning")
+    html = (work / "reports/rep/report.html").read_text()
+    listing = html[html.index("<h3>Every trial run</h3>"):]
+    assert listing.count('<details class="trials"') == 1 and "<summary>27 trial run(s)</summary>" in listing
+    assert all(f"/runs/{t.info.run_id}?" in listing for t in trials)
+    assert "<details" not in html[:html.index('id="failed"')]  # the verdicts and figures stay open
+    groups = html[html.index('id="runs"'):html.index("<h3>Every trial run</h3>")]
+    links = re.findall(r'href="([^"]*searchFilter=[^"]*)"', groups)
+    assert len(links) == 3 * 3  # one per dataset and arm
+    query = parse_qs(urlsplit(links[0].replace("&amp;", "&")).fragment.split("?", 1)[1])
+    filt = query["searchFilter"][0]
+    assert query["workflowType"] == ["machine_learning"] and "tags.kind = 'trial'" in filt
+    assert len(client.search_runs([exp], filt)) == 3  # the link's filter finds that arm's 3 seeds
+
+
+def test_pdf_lists_a_bounded_number_of_trials(built):
+    """However many trials a study has, the PDF lists at most PDF_ROWS of them per list and says
+    where the rest is; the HTML keeps every one."""
+    import pandas as pd
+
+    from pipeline.report import analysis, collect, figures, render
+    from pipeline.study import load_study
+    from pipeline.tracking import Tracker
+
+    work, env, _ = built
+    data = collect.collect(load_study(work / "rep.yaml"), Tracker(env["MLFLOW_TRACKING_URI"]))
+    a = analysis.analyze(data)
+    copies = [data.runs.assign(run_id=data.runs["run_id"] + f"-{i}", status="FAILED" if i % 2 else "FINISHED",
+                               fail_reason="diverged") for i in range(20)]
+    data.runs = pd.concat(copies, ignore_index=True)   # 540 runs, 270 of them failed
+    drawn, prov = {}, render.provenance(data)
+    page = render.render(data, a, drawn, prov, medium="pdf")
+    html = render.render(data, a, drawn, prov)
+    assert page.count('class="id"') == 2 * render.PDF_ROWS
+    assert f"The first {render.PDF_ROWS} of 270 failed trial run(s)" in page
+    assert f"The first {render.PDF_ROWS} of 540 trial run(s)" in page and "<details" not in page
+    assert html.count('class="id"') == 270 + 540 and html.count('<details class="trials">') == 2
 
 
 def test_pdf_has_the_summary_numbers_and_every_page_renders(built, tmp_path):
@@ -307,3 +367,57 @@ def test_report_states_the_same_verdicts_as_the_console(built):
         assert re.search(r"~\d+ \((better|worse|equivalent)\)", page)
     assert "P(better) / P(same) / P(worse)" in page and "How the verdicts are reached" in page
     assert "P(beats none on a seed)" in page   # the across-datasets view for few datasets
+
+
+def test_report_round_trips_do_not_grow_with_trials(tmp_path, env):
+    """Through a real `mlflow server` with proxied artifacts, the report of a study with 6 seeds
+    makes exactly as many HTTP requests as that of the same study with 2 seeds: its curves and
+    weight histograms come from the trial summaries on the dataset parents, not run by run."""
+    import collections
+
+    from requests.adapters import HTTPAdapter
+
+    from pipeline.report import build_report
+    from pipeline.study import load_study
+
+    counted = collections.Counter()
+    send = HTTPAdapter.send
+
+    def counting(self, request, *args, **kwargs):
+        path = re.sub(r"[0-9a-f]{32}", "<id>", urlsplit_path(request.url))
+        path = re.sub(r"/artifacts/\d+/", "/artifacts/<experiment>/", path)
+        if not path.endswith("/server-info"):  # asked once per process, whatever it does
+            counted[(request.method, path)] += 1
+        return send(self, request, *args, **kwargs)
+
+    with mlflow_serving(["server", "--backend-store-uri", f"sqlite:///{tmp_path / 'srv.db'}",
+                         "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
+                        tmp_path / "server.log", cwd=tmp_path) as url:
+        env = {**env, "MLFLOW_TRACKING_URI": url}
+        requests_made = {}
+        for seeds in (2, 6):
+            study = tiny_study_dict(name=f"trips{seeds}", seeds=seeds, arms=["none", "l2"], epochs=2,
+                                    datasets=[{"name": "quadrants"}, {"name": "wine"}])
+            write_study(tmp_path / f"s{seeds}.yaml", study)
+            proc = run_cli(["ablation", "--study", f"s{seeds}.yaml", "--no-report"], cwd=tmp_path, env=env)
+            assert proc.returncode == 0, proc.stderr[-3000:]
+            counted.clear()
+            HTTPAdapter.send = counting
+            try:
+                paths = build_report(load_study(tmp_path / f"s{seeds}.yaml"), tracking=url,
+                                     out_dir=tmp_path / "reports", pdf=False)
+            finally:
+                HTTPAdapter.send = send
+            requests_made[seeds] = dict(counted)
+            html = paths[0].read_text()
+            assert html.count("data:image/png;base64,") >= 2 * 3  # seeds, curves and weights per dataset
+            assert f"{2 * 2 * seeds} trial run(s)" in html
+    assert requests_made[2] == requests_made[6], requests_made
+    assert sum(requests_made[6].values()) < 40, requests_made[6]
+    assert not any("get-history" in path for _, path in requests_made[6])  # no metric history at all
+
+
+def urlsplit_path(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path

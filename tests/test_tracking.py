@@ -167,3 +167,98 @@ def test_runs_opened_and_finished_in_bulk_read_back_as_mlflow_writes_them(tracki
     client.delete_experiment(exp)
     with pytest.raises(MlflowException, match="must be in the 'active' state"):
         tracker.start_trials(exp, [NewRun(parent, "late", {}, {})])
+
+
+# --- reading a study back in bulk -------------------------------------------------------------
+
+@pytest.fixture(params=["sqlite", "postgresql", "server"])
+def any_store(request, tmp_path):
+    """A tracking URI: MLflow's SQL store on SQLite or PostgreSQL, or a real `mlflow server`
+    (SQLite behind it) whose artifacts are proxied (--artifacts-destination)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'mlflow.db'}"
+    elif request.param == "postgresql":
+        yield request.getfixturevalue("postgres") + "/mlflow"
+    else:
+        from .conftest import mlflow_serving
+
+        with mlflow_serving(["server", "--backend-store-uri", f"sqlite:///{tmp_path / 'srv.db'}",
+                             "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
+                            tmp_path / "server.log", cwd=tmp_path) as url:
+            yield url
+
+
+def _series_equal(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+
+
+def _per_run_histories(client, run_ids, keys):
+    """What MlflowClient returns run by run: each key's values in step order (then timestamp)."""
+    return {r: {k: [m.value for m in sorted(client.get_metric_history(r, k), key=lambda m: (m.step, m.timestamp))]
+                for k in keys} for r in run_ids}
+
+
+def test_bulk_reads_return_what_per_run_calls_return(any_store, tmp_path):
+    """Curves and weight histograms as the report reads them (trial summaries on the dataset
+    parent, else in bulk: MLflow's SQL tables, a server's get-history-bulk, parallel artifact
+    downloads) equal what MlflowClient returns run by run; the searched RunRecords equal the
+    client's runs; a run named in two summary files is counted once."""
+    import json
+
+    from pipeline import runtree as rt
+    from pipeline.tracking import SUMMARY_CURVES, RunRecord
+
+    tracker, client = Tracker(any_store), MlflowClient(any_store)
+    exp = client.create_experiment("bulk-reads")
+    parent = client.create_run(exp, tags={"study": "bulk", "kind": rt.DATASET}).info.run_id
+    histories = [{"train_loss": [0.9, 0.5, 0.25], "val_loss": [1.0, INF, 0.5], "val_metric": [0.1, 0.2, 0.3]},
+                 {"train_loss": [0.8, math.nan], "val_loss": [0.7, 0.6]},
+                 {"train_loss": [0.3 * i for i in range(1, 41)], "val_loss": [0.2 * i for i in range(1, 41)]}]
+    runs = tracker.start_trials(exp, [NewRun(parent, f"d/none/seed{i}", {"seed": i, "study": "bulk"}, {"lr": 0.1})
+                                      for i in range(len(histories))])
+    tracker.finish_trials([(r, h, {"test_metric": 0.5 + i, "zero": 0.0},
+                            {rt.WEIGHT_HISTOGRAM: {"edges": [0.0, 1e-6, "inf"], "counts": [i, 2 * i + 1]}})
+                           for i, (r, h) in enumerate(zip(runs, histories))])
+    # a run written by MLflow's own calls: two rows at one step, rows out of order, no summary
+    other = client.create_run(exp, tags={"mlflow.parentRunId": parent}).info.run_id
+    client.log_batch(other, metrics=[Metric("train_loss", 3.0, 20, 2), Metric("train_loss", 1.0, 10, 1),
+                                     Metric("train_loss", 2.0, 15, 2), Metric("val_loss", math.nan, 10, 1)])
+    client.log_dict(other, {"edges": [0.0], "counts": [7]}, rt.WEIGHT_HISTOGRAM)
+    client.set_terminated(other)
+    tracker.end_run(parent)   # ending the parent logs this process's trial summaries on it
+    ids = [*runs, other]
+
+    parents = [RunRecord.of(client.get_run(parent))]
+    summaries = tracker.trial_summaries(parents)
+    assert set(summaries) == set(runs)
+    expected = _per_run_histories(client, ids, SUMMARY_CURVES)
+    for got in (tracker.curves(ids, SUMMARY_CURVES, summaries), tracker.curves(ids, SUMMARY_CURVES)):
+        assert got.keys() == expected.keys()
+        assert all(_series_equal(got[r][k], expected[r][k]) for r in ids for k in SUMMARY_CURVES), (got, expected)
+    assert expected[other]["train_loss"] == [1.0, 2.0, 3.0] and expected[runs[0]]["val_loss"][1] > 1e307
+
+    def downloaded(run_id):
+        with open(client.download_artifacts(run_id, rt.WEIGHT_HISTOGRAM, str(tmp_path / run_id) + "/")) as f:
+            return json.load(f)
+
+    for r in ids:
+        (tmp_path / r).mkdir()
+    uris = {r: client.get_run(r).info.artifact_uri for r in ids}
+    artifacts = {r: downloaded(r) for r in ids}
+    assert tracker.run_artifacts(uris, rt.WEIGHT_HISTOGRAM, summaries) == artifacts
+    assert tracker.run_artifacts(uris, rt.WEIGHT_HISTOGRAM) == artifacts
+
+    # What a search finds, as RunRecords (from a server: straight from its JSON), is what the client reads.
+    found = {r.run_id: r for r in tracker.study_runs("bulk", rt.TRIAL) + tracker.study_runs("bulk", rt.DATASET)}
+    assert set(found) == {*runs, parent}
+    for run_id, record in found.items():
+        mine, theirs = vars(record), vars(RunRecord.of(client.get_run(run_id)))
+        assert {k: v for k, v in mine.items() if k != "metrics"} == {k: v for k, v in theirs.items() if k != "metrics"}
+        assert mine["metrics"].keys() == theirs["metrics"].keys()
+        assert all(_same(mine["metrics"][k], theirs["metrics"][k]) for k in mine["metrics"]), run_id
+    assert found[runs[0]].metrics["zero"] == 0.0
+
+    # Two files naming one run (say, a writer that flushed it twice): the run counts once.
+    tracker._put_json(parent, None, "trial_summaries/copy.json", json.dumps({"runs": {runs[0]: summaries[runs[0]]}}))
+    again = tracker.trial_summaries(parents)
+    assert again.keys() == summaries.keys() and again[runs[0]] == summaries[runs[0]]

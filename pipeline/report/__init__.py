@@ -25,20 +25,24 @@ __all__ = ["build_report"]
 
 def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Path = "reports",
                  root_run_id: Optional[str] = None, pdf: bool = True) -> list[Path]:
-    """Build reports/<study>/report.html (and .pdf), log them to the study's root run, return paths."""
+    """Build reports/<study>/report.html, trials.csv (every trial run, one line each) and
+    report.pdf, log them to the study's root run under report/, return their paths."""
     tracker = Tracker(tracking)
     data = collect.collect(study, tracker)
     results = analysis.analyze(data)
-    html = render.render(data, results, figures.draw_all(data, results), render.provenance(data))
+    drawn, prov = figures.draw_all(data, results), render.provenance(data)
+    html = render.render(data, results, drawn, prov)
     out = Path(out_dir) / study.name
     out.mkdir(parents=True, exist_ok=True)
-    paths = [_write_atomically(out / "report.html", lambda tmp: tmp.write_text(html, encoding="utf-8"))]
+    paths = [_write_atomically(out / "report.html", lambda tmp: tmp.write_text(html, encoding="utf-8")),
+             _write_atomically(out / "trials.csv", lambda tmp: tmp.write_text(render.trials_csv(data), encoding="utf-8"))]
     if pdf:
         from weasyprint import HTML
 
+        page = render.render(data, results, drawn, prov, medium="pdf")  # trial lists bounded
         paths.append(_write_atomically(out / "report.pdf",
-                                       lambda tmp: HTML(string=html, base_url=str(out)).write_pdf(tmp)))
-    root = root_run_id or (max(data.roots, key=lambda r: r.info.start_time).info.run_id if data.roots else None)
+                                       lambda tmp: HTML(string=page, base_url=str(out)).write_pdf(tmp)))
+    root = root_run_id or (max(data.roots, key=lambda r: r.start_time or 0).run_id if data.roots else None)
     if root:
         for p in paths:
             tracker.log_artifact(root, str(p), "report")

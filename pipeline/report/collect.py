@@ -3,6 +3,10 @@
 Trial runs are searched by the study's tags across every experiment and root run, so resumed
 and multi-machine runs are all included. Runs of another configuration of the study (another
 config_hash) are counted, never mixed in; each grid cell keeps one run (`_one_per_cell`).
+
+The number of round trips does not grow with the trials: final metrics come with the search,
+per-epoch curves and weight histograms from the trial summaries on the dataset parents, and what
+no summary covers in bulk (Tracker.curves, Tracker.run_artifacts).
 """
 
 from __future__ import annotations
@@ -16,12 +20,12 @@ import pandas as pd
 
 from .. import runtree as rt
 from ..study import Study
-from ..tracking import Tracker
+from ..tracking import RunRecord, Tracker
 
 FINAL_KEYS = ("test_metric", "final_train_metric", "final_val_metric", "gap_metric", "gap_loss",
               "sparsity_lt_0.0001", "sparsity_lt_0.001", "sparsity_lt_0.01", "weight_l2_total", "train_seconds")
 CURVE_KEYS = ("train_loss", "val_loss")
-RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "dataset", "arm", "seed", "status", "task",
+RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "dataset", "arm", "variant", "seed", "status", "task",
                "metric_name", "fail_reason", "outcome", "device", "engine", "group", "n_train", "start", "end",
                *FINAL_KEYS)
 TUNING_COLUMNS = ("dataset", "arm", "number", "status", "reason", "objective", "l1", "l2", "dropout")
@@ -35,7 +39,7 @@ class ReportData:
     runs: pd.DataFrame                       # one row per trial run kept (latest per cell)
     curves: dict = field(default_factory=dict)      # run_id -> {key: [values per epoch]}
     histograms: dict = field(default_factory=dict)  # run_id -> {"edges": [...], "counts": [...]}
-    roots: list = field(default_factory=list)
+    roots: list = field(default_factory=list)       # the study's root runs (tracking.RunRecord)
     tracking_uri: str = ""
     other_configs: int = 0   # trial runs of this study under other settings (not mixed in)
     tuning: pd.DataFrame = field(default_factory=pd.DataFrame)   # tuning trials, when the study tunes
@@ -47,7 +51,7 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
     trials = tracker.study_runs(study.name, rt.TRIAL)
     rows, other_configs = [], 0
     for r in trials:
-        if hashes.get(r.data.tags.get(rt.DATASET_LABEL)) != r.data.tags.get(rt.CONFIG_HASH):
+        if hashes.get(r.tags.get(rt.DATASET_LABEL)) != r.tags.get(rt.CONFIG_HASH):
             other_configs += 1
             continue  # another configuration of this study: never mix settings
         row = _trial_row(r)
@@ -59,28 +63,39 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
     data.tuning = collect_tuning(study, tracker, hashes)
     if len(df):
         data.chosen = _chosen_strengths(trials, hashes)
-    for run_id in df.loc[df["status"] == "FINISHED", "run_id"]:
-        data.curves[run_id] = {k: tracker.metric_history(run_id, k) for k in CURVE_KEYS}
-        data.histograms[run_id] = tracker.load_dict(tracker.run(run_id), rt.WEIGHT_HISTOGRAM)
+        _curves_and_histograms(data, tracker, trials, hashes)
     return data
 
 
-def _trial_row(r) -> Optional[dict]:
+def _curves_and_histograms(data: ReportData, tracker: Tracker, trials: list[RunRecord], hashes: dict) -> None:
+    """The finished trials' curves and weight histograms: from the trial summaries of the dataset
+    parents of this configuration, the rest in bulk."""
+    parents = [p for p in tracker.study_runs(data.study.name, rt.DATASET)
+               if hashes.get(p.tags.get(rt.DATASET_LABEL)) == p.tags.get(rt.CONFIG_HASH)]
+    summaries = tracker.trial_summaries(parents)
+    finished = set(data.runs.loc[data.runs["status"] == "FINISHED", "run_id"])
+    uris = {r.run_id: r.artifact_uri for r in trials if r.run_id in finished}
+    data.curves = tracker.curves(list(uris), CURVE_KEYS, summaries)
+    data.histograms = tracker.run_artifacts(uris, rt.WEIGHT_HISTOGRAM, summaries)
+
+
+def _trial_row(r: RunRecord) -> Optional[dict]:
     """One trial run as a row of the runs DataFrame; None when its seed tag is unreadable."""
-    tags, m = r.data.tags, r.data.metrics
+    tags, m = r.tags, r.metrics
     try:
         seed = int(tags.get(rt.SEED, ""))
     except ValueError:
         return None
     label = tags.get(rt.DATASET_LABEL)
     return {
-        "run_id": r.info.run_id, "experiment_id": r.info.experiment_id, "run_name": r.info.run_name,
-        "dataset": label, "arm": tags.get(rt.ARM), "seed": seed, "status": r.info.status,
+        "run_id": r.run_id, "experiment_id": r.experiment_id, "run_name": r.run_name,
+        "dataset": label, "arm": tags.get(rt.ARM), "seed": seed, "status": r.status,
         "task": tags.get(rt.TASK, "classification"), "metric_name": tags.get(rt.METRIC_NAME, "accuracy"),
         "fail_reason": tags.get(rt.FAIL_REASON, ""), "outcome": tags.get(rt.OUTCOME, ""),
         "device": tags.get(rt.DEVICE, ""), "engine": tags.get(rt.ENGINE) or LEGACY_ENGINE,
         "group": tags.get(rt.DATASET_GROUP, label), "n_train": int(tags.get(rt.N_TRAIN, 0) or 0),
-        "start": r.info.start_time, "end": r.info.end_time,
+        "variant": tags.get(rt.VARIANT, ""),   # a regularization path's point; "" for the arm's own strengths
+        "start": r.start_time, "end": r.end_time,
         **{k: m.get(k, math.nan) for k in FINAL_KEYS},
         **({} if "weight_l2_total" in m else {"weight_l2_total": _total_norm(m)}),
     }
@@ -97,20 +112,20 @@ def _one_per_cell(df: pd.DataFrame) -> pd.DataFrame:
     if not len(df):
         return df
     df["finished"] = df["status"] == "FINISHED"
-    return (df.sort_values(["finished", "start"]).groupby(["dataset", "arm", "seed"], as_index=False).tail(1)
+    return (df.sort_values(["finished", "start"]).groupby(["dataset", "arm", "variant", "seed"], as_index=False).tail(1)
             .drop(columns="finished").reset_index(drop=True))
 
 
-def _chosen_strengths(trials: list, hashes: dict) -> dict:
+def _chosen_strengths(trials: list[RunRecord], hashes: dict) -> dict:
     """(dataset, arm) -> the strengths the grid trained with, from its runs that used tuned values."""
     chosen = {}
     for r in trials:
-        tags = r.data.tags
+        tags = r.tags
         if tags.get(rt.TUNED) != "yes":
             continue
         key = (tags.get(rt.DATASET_LABEL), tags.get(rt.ARM))
         if hashes.get(key[0]) == tags.get(rt.CONFIG_HASH) and key not in chosen:
-            chosen[key] = {k: r.data.params.get(k) for k in ("dropout", "l1", "l2")}
+            chosen[key] = {k: r.params.get(k) for k in ("dropout", "l1", "l2")}
     return chosen
 
 
@@ -118,14 +133,14 @@ def collect_tuning(study: Study, tracker: Tracker, hashes: dict) -> pd.DataFrame
     """Tuning trials of the current configuration: one row per trial with its strengths."""
     rows = []
     for r in tracker.study_runs(study.name, rt.TUNING_TRIAL):
-        tags, params = r.data.tags, r.data.params
+        tags, params = r.tags, r.params
         if hashes.get(tags.get(rt.DATASET_LABEL)) != tags.get(rt.CONFIG_HASH):
             continue
         dropout = [float(v) for k, v in params.items() if k.startswith("tuned_dropout_")]
         rows.append({"dataset": tags[rt.DATASET_LABEL], "arm": tags.get(rt.ARM),
                      "number": int(tags.get(rt.TUNE_TRIAL, 0)),
-                     "status": r.info.status, "reason": tags.get(rt.FAIL_REASON, ""),
-                     "objective": r.data.metrics.get("tune_objective", math.nan),
+                     "status": r.status, "reason": tags.get(rt.FAIL_REASON, ""),
+                     "objective": r.metrics.get("tune_objective", math.nan),
                      "l1": float(params.get("tuned_l1", "nan")), "l2": float(params.get("tuned_l2", "nan")),
                      "dropout": statistics.fmean(dropout) if dropout else math.nan})
     return pd.DataFrame(rows, columns=list(TUNING_COLUMNS))

@@ -14,23 +14,28 @@ from pathlib import Path
 from .. import arms, stats
 from .. import runtree as rt
 from ..references import PLAUSIBLE_GAP, reference_points
-from ..tracking import mask_credentials, run_link
+from ..tracking import mask_credentials, quote_filter, run_link, runs_link
 from .collect import ReportData
 from .figures import FIGURES, size_groups
 
 PACKAGES = ("torch", "torchvision", "mlflow", "optuna", "numpy", "pandas", "scipy", "seaborn",
             "matplotlib", "scikit-learn", "weasyprint")
+# Trial rows a list shows at most in the PDF (report.html and trials.csv have every one): laying
+# out a table row costs WeasyPrint ~7 ms, 24 s for the 3,200 trials of a large study.
+PDF_ROWS = 60
+# The HTML opens a trial list by default up to this many rows; longer ones start collapsed.
+OPEN_ROWS = 20
 
 
 # --- provenance ----------------------------------------------------------------------------------
 
 def provenance(data: ReportData) -> dict:
     df = data.runs
-    roots = sorted(data.roots, key=lambda r: r.info.start_time)
+    roots = sorted(data.roots, key=lambda r: r.start_time or 0)
     return {
         "study_file": data.study.source_text,
         "config_hashes": {p.label: p.config_hash for p in data.study.plans},
-        "git_commits": sorted({r.data.tags.get(rt.GIT_COMMIT, "unknown") for r in roots}) or ["unknown"],
+        "git_commits": sorted({r.tags.get(rt.GIT_COMMIT, "unknown") for r in roots}) or ["unknown"],
         "versions": _versions(), "python": platform.python_version(), "cpu": f"{_cpu()} ({os.cpu_count()} cores)",
         "devices": sorted(set(df["device"].dropna()) - {""}) if len(df) else [],
         "engines": sorted(set(df["engine"].dropna()) - {""}) if len(df) else [],
@@ -39,8 +44,8 @@ def provenance(data: ReportData) -> dict:
         "last_run": _utc(df["end"].max()) if len(df) else "-",
         "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "tracking_uri": mask_credentials(data.tracking_uri),
-        "root_runs": [{"run_id": r.info.run_id, "experiment_id": r.info.experiment_id,
-                       "start": _utc(r.info.start_time), "status": r.info.status} for r in roots],
+        "root_runs": [{"run_id": r.run_id, "experiment_id": r.experiment_id,
+                       "start": _utc(r.start_time), "status": r.status} for r in roots],
     }
 
 
@@ -110,26 +115,58 @@ def fmt_p(p):
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
-def render(data: ReportData, analysis: dict, drawn: dict, prov: dict) -> str:
-    """The HTML page. drawn: (figure name, key) -> PNG data URI, as figures.draw_all returns it."""
+def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: str = "html") -> str:
+    """The page. drawn: (figure name, key) -> PNG data URI, as figures.draw_all returns it.
+    medium "html" lists every trial (long lists collapsed); "pdf" lists at most PDF_ROWS of
+    each list and says where the rest is."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("pipeline", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["f"] = fmt_number
     env.filters["p"] = fmt_p
     df = data.runs
-    failed = df[df["status"] != "FINISHED"].sort_values(["dataset", "arm", "seed"]).to_dict("records")
-    finished = df[df["status"] == "FINISHED"].sort_values(["dataset", "arm", "seed"]).to_dict("records")
-    for r in failed + finished:
+    trials = df.sort_values(["dataset", "arm", "seed"]).to_dict("records") if len(df) else []
+    for r in trials:
         r["link"] = run_link(data.tracking_uri, r["experiment_id"], r["run_id"])
+    failed = [r for r in trials if r["status"] != "FINISHED"]
     n_train = df.groupby("dataset")["n_train"].max().to_dict() if len(df) else {}
     sized = [g for g in size_groups(data.study)
              if any((f.name, g) in drawn for f in FIGURES if f.scope == "size-group")]
     return env.get_template("report.html.j2").render(
         tuning=_tuning_rows(data), references=reference_points(data.study.plans, analysis, n_train),
         plausible_gap=PLAUSIBLE_GAP, figures=FIGURES, drawn=drawn, size_groups=sized,
-        study=data.study, a=analysis, prov=prov, failed=failed, finished=finished,
+        study=data.study, a=analysis, prov=prov, failed=failed, trials=trials, groups=trial_groups(data),
+        medium=medium, pdf_rows=PDF_ROWS, open_rows=OPEN_ROWS,
         arm_label=arms.label, alpha=stats.ALPHA, n_runs=len(df), other_configs=data.other_configs)
+
+
+def trial_groups(data: ReportData) -> list[dict]:
+    """One line per dataset and arm: its trial runs, how many finished, failed or were killed,
+    and links to the MLflow UI showing those runs (one per experiment that holds them)."""
+    df, hashes = data.runs, {p.label: p.config_hash for p in data.study.plans}
+    if not len(df):
+        return []
+    order = {a: i for i, a in enumerate(data.study.arms)}
+    rows = []
+    for (label, arm), g in sorted(df.groupby(["dataset", "arm"]), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99))):
+        filt = (f"tags.{rt.STUDY} = '{quote_filter(data.study.name)}' AND tags.{rt.KIND} = '{rt.TRIAL}' AND "
+                f"tags.{rt.DATASET_LABEL} = '{quote_filter(label)}' AND tags.{rt.ARM} = '{quote_filter(arm)}' AND "
+                f"tags.{rt.CONFIG_HASH} = '{hashes.get(label, '')}'")
+        status = g["status"].value_counts()
+        rows.append({"dataset": label, "arm": arm, "runs": len(g), "finished": int(status.get("FINISHED", 0)),
+                     "failed": int(status.get("FAILED", 0)), "killed": int(status.get("KILLED", 0)),
+                     "other": int(len(g) - status.get("FINISHED", 0) - status.get("FAILED", 0) - status.get("KILLED", 0)),
+                     "links": [{"experiment_id": e, "runs": int(n), "url": runs_link(data.tracking_uri, e, filt)}
+                               for e, n in sorted(g["experiment_id"].value_counts().items())]})
+    return rows
+
+
+def trials_csv(data: ReportData) -> str:
+    """Every trial run the report uses, one line each (trials.csv beside report.html): its
+    cell, status, final metrics, run id and a link into the MLflow UI."""
+    df = data.runs.sort_values(["dataset", "arm", "seed"]) if len(data.runs) else data.runs
+    df = df.assign(link=[run_link(data.tracking_uri, e, r) for e, r in zip(df["experiment_id"], df["run_id"])])
+    return df.to_csv(index=False)
 
 
 def _tuning_rows(data: ReportData) -> list[dict]:

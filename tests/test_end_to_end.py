@@ -329,6 +329,12 @@ def test_the_messy_table_example_runs(workdir, env):
     assert json.loads(params["class_names"]) == ["tested_negative", "tested_positive"]
     assert json.loads(params["data_encoded_columns"]) == ["smoker", "region"] and params["data_columns_out"] == "13"
     assert json.loads(params["data_marked_missing"]) == {"glucose": 40}
+    report = run_cli(["report", "--study", "studies/messy_table.yaml", "--seeds", "2", "--epochs", "3", "--no-pdf"],
+                     cwd=workdir, env=env)
+    assert report.returncode == 0, report.stderr[-2000:]
+    html = (workdir / "reports/messy-table/report.html").read_text()
+    assert "<b>Data.</b> 600 rows read, 600 used" in html and "Values treated as missing: glucose (40)" in html
+    assert "test balanced accuracy" in html
 
 
 @pytest.mark.slow
@@ -361,6 +367,9 @@ def test_regularization_paths_are_paired_cells_and_both_engines_agree(workdir, e
         assert a.data.params["l2"] == b.data.params["l2"] and a.data.params["l2_mode"] == b.data.params["l2_mode"]
         for key in ("final_val_loss", "test_loss"):
             assert a.data.metrics[key] == pytest.approx(b.data.metrics[key], rel=1e-4, abs=1e-6), (name, key)
+    assert main(["report", "--study", "population.yaml", "--no-pdf"]) == 0
+    html = (workdir / "reports/paths-population/report.html").read_text()
+    assert "selected on validation" in html and 'alt="wine: regularization paths"' in html
     decoupled = runs["population"]["wine/l2@l2=0.03,l2_mode=decoupled/seed0"]
     assert decoupled.data.params["l2_mode"] == "decoupled" and decoupled.data.tags["variant"] == "l2=0.03,l2_mode=decoupled"
 

@@ -332,7 +332,7 @@ def test_a_new_figure_is_one_function_and_one_registry_line(built, tmp_path):
     work, env, _ = built
     assert len({f.name for f in figures.FIGURES}) == len(figures.FIGURES)
     assert all(f.scope in figures.SCOPES for f in figures.FIGURES)
-    assert [f.name for f in figures.FIGURES] == ["seeds", "curves", "weights", "tuning", "forest", "cd", "sizes"]
+    assert [f.name for f in figures.FIGURES] == ["seeds", "curves", "weights", "tuning", "paths", "forest", "cd", "sizes"]
     data = collect.collect(load_study(work / "rep.yaml"), Tracker(env["MLFLOW_TRACKING_URI"]))
     a = analysis.analyze(data)
     marker = "data:image/png;base64,TkVXRklHVVJF"

@@ -29,6 +29,7 @@ def analyze(data: ReportData) -> dict:
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for d, v, r in zip(datasets, decided, results):
         d["path_lines"] = [line.strip() for line in verdicts.path_lines(r)]
+        d["data"] = data_paragraph(data.data_params.get(d["label"], {}))
         d.update(paired=v.paired, verdicts=v, rope=v.rope, headline=verdicts.headline(v).split(": ", 1)[1],
                  sentences={arm: verdicts.sentence(arm, p, v.metric) for arm, p in v.paired.items()},
                  effects={arm: verdicts.secondary_sentences(v, arm) for arm in v.paired},
@@ -86,6 +87,32 @@ def _paths(study, sub: pd.DataFrame, hib: bool) -> tuple[dict, dict]:
                           for r in sub[(sub["arm"] == arm) & (sub["variant"] == v)].itertuples()} for v in names}
         selected[arm] = verdicts.select_variant(paths[arm], hib)
     return paths, selected
+
+
+def data_paragraph(params: dict) -> str:
+    """What preprocessing did to a table, in words, from its dataset parent run's params."""
+    import json
+
+    if "data_rows_in" not in params:
+        return ""
+
+    def names(key: str) -> str:
+        return ", ".join(json.loads(params.get(key) or "[]")) or "none"
+
+    text = (f"{params['data_rows_in']} rows read, {params['data_rows_out']} used"
+            f" ({params.get('data_rows_without_target', 0)} without a target, "
+            f"{params.get('data_rows_dropped_for_missing', 0)} dropped for missing values); "
+            f"{params['data_columns_in']} feature columns in, {params['data_columns_out']} out. "
+            f"Dropped: {names('data_dropped_columns')}. Imputed (training median or most frequent value, "
+            f"with missing-indicator columns): {names('data_imputed_columns')}. "
+            f"Encoded (one-hot, or ordinal): {names('data_encoded_columns')}.")
+    marked = json.loads(params.get("data_marked_missing") or "{}")
+    if marked:
+        text += " Values treated as missing: " + ", ".join(f"{c} ({n})" for c, n in marked.items()) + "."
+    balance = json.loads(params.get("data_class_balance") or "{}")
+    if balance:
+        text += " Classes in training: " + ", ".join(f"{k} {v:.0%}" for k, v in balance.items()) + "."
+    return text + " Every statistic was fit on the training rows only."
 
 
 def _summary_row(d: dict) -> dict:

@@ -102,7 +102,10 @@ def _png(fig) -> str:
 
 
 def _finished(ctx: FigureContext, d: dict) -> pd.DataFrame:
-    return ctx.ok[ctx.ok["dataset"] == d["label"]]
+    """The dataset's finished runs that stand for their arms: for an arm with a regularization
+    path, only its variant selected on validation (the path figure shows the others)."""
+    sub = ctx.ok[ctx.ok["dataset"] == d["label"]]
+    return sub[sub["variant"] == sub["arm"].map(d.get("selected", {})).fillna("")]
 
 
 # --- per dataset ---------------------------------------------------------------------------------
@@ -325,11 +328,63 @@ def sizes(ctx: FigureContext, group: str) -> Optional[str]:
 
 # --- the registry: the page shows the figures of each scope in this order --------------------------
 
+def paths(ctx: FigureContext, d: dict) -> Optional[str]:
+    """Per arm with a regularization path: the test metric and the train-test gap against the
+    strength (mean and 95% CI over seeds; log axis for L1/L2), none as a band, the strength
+    selected on validation (star) and the strongest within one SE of it (diamond)."""
+    import matplotlib.pyplot as plt
+
+    from .. import stats, verdicts
+
+    if not d.get("paths"):
+        return None
+    fig, axes = plt.subplots(2, len(d["paths"]), figsize=(3.4 * len(d["paths"]), 5.0), squeeze=False)
+    base = stats.summarize(list(d["values"].get(arms.BASELINE, {}).values()))
+    for col, (arm, variants) in enumerate(d["paths"].items()):
+        order = list(variants)
+        xs, numeric = _path_axis(order)
+        simple = verdicts.one_se_variant(variants, d["hib"], order)
+        for row, key, title in ((0, "test", f"test {d['metric']}"), (1, "gap", "train-test gap")):
+            ax = axes[row, col]
+            sums = [stats.summarize([x[key] for x in variants[v].values()]) for v in order]
+            means = [s_.mean for s_ in sums]
+            ax.errorbar(xs, means, yerr=[[m - s_.ci_low for m, s_ in zip(means, sums)],
+                                         [s_.ci_high - m for m, s_ in zip(means, sums)]],
+                        marker="o", color=ctx.color(arm), capsize=3)
+            if key == "test" and base.n:
+                ax.axhspan(base.ci_low, base.ci_high, color="gray", alpha=0.2, label="none (95% CI)")
+                ax.axhline(base.mean, color="gray", lw=0.8)
+            for v, marker, label in ((d["selected"].get(arm), "*", "selected on validation"), (simple, "D", "strongest within 1 SE")):
+                if v in order:
+                    i = order.index(v)
+                    ax.plot(xs[i], means[i], marker=marker, color="black", ms=10 if marker == "*" else 6,
+                            linestyle="none", label=label)
+            if numeric:
+                ax.set_xscale("log")
+            else:
+                ax.set_xticks(xs)
+                ax.set_xticklabels(order, rotation=30, ha="right", fontsize=6)
+            ax.set_title(f"{arms.label(arm)}: {title}", fontsize=8)
+        axes[0, col].legend(fontsize=6)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _path_axis(order: list[str]) -> tuple[list, bool]:
+    """x positions of a path's variants: their L1/L2 strength when that is the only thing that
+    varies (log axis), else positions 0..n-1 with the variant names as labels."""
+    keys = [dict(part.split("=", 1) for part in v.split(",")) for v in order]
+    if all(len(k) == 1 and next(iter(k)) in ("l1", "l2") for k in keys):
+        return [float(next(iter(k.values()))) for k in keys], True
+    return list(range(len(order))), False
+
+
 FIGURES: list[Figure] = [
     Figure("seeds", "dataset", "{key}: test metric and gap per seed", seeds),
     Figure("curves", "dataset", "{key}: learning curves", curves),
     Figure("weights", "dataset", "{key}: weight magnitudes and sparsity", weights),
     Figure("tuning", "dataset", "{key}: tuning history and sensitivity", tuning),
+    Figure("paths", "dataset", "{key}: regularization paths", paths, heading="Regularization paths: metric and gap against strength"),
     Figure("forest", "study", "forest plot of paired differences to none", forest, section="summary",
            heading="Paired differences to none, every dataset"),
     Figure("cd", "study", "critical difference diagram", critical_difference, section="across"),

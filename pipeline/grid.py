@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import os
 import threading
 import time
 import warnings
@@ -42,11 +43,21 @@ ORPHAN_S = 10       # a RUNNING trial no worker has named after this long was po
 ARM_PARAM_CHOICES = ("none", "dropout", "l1", "l2", "dropout_l2")
 
 
-@functools.lru_cache(maxsize=8)
 def get_storage(url: str) -> optuna.storages.BaseStorage:
     """An Optuna storage for a URL. 'journal:PATH' is a journal file, safe for several processes
     on one machine; any SQLAlchemy URL (sqlite, postgresql, mysql) is an RDB storage with
-    heartbeats, so trials of a worker that died are failed and retried by the others."""
+    heartbeats, so trials of a worker that died are failed and retried by the others. Cached per
+    storage; a relative journal path is made absolute first, so the cache never hands a process
+    that changed directory the journal of its previous one."""
+    if url.startswith(JOURNAL_PREFIX):
+        url = JOURNAL_PREFIX + os.path.abspath(url[len(JOURNAL_PREFIX):])
+    elif url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:   # relative
+        url = "sqlite:///" + os.path.abspath(url[len("sqlite:///"):])
+    return _storage(url)
+
+
+@functools.lru_cache(maxsize=8)
+def _storage(url: str) -> optuna.storages.BaseStorage:
     if url.startswith(JOURNAL_PREFIX):
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 

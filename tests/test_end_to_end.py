@@ -406,3 +406,15 @@ def test_dashboard_serves_the_study_from_its_journal(workdir, env):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,expect", [("tuned", "tuned L2"), ("train_sizes", "[digits@600]"),
+                                         ("paths", "L2 path: ")])
+def test_the_example_studies_run(workdir, env, name, expect):
+    """Every documented feature has a runnable example in studies/; each runs here, shortened."""
+    shutil.copytree(ROOT / "studies", workdir / "studies")
+    proc = run_cli(["ablation", "--study", f"studies/{name}.yaml", "--seeds", "2", "--epochs", "2", "--no-report"],
+                   cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert expect in proc.stdout and "Verdicts (each arm vs none" in proc.stdout

@@ -309,6 +309,7 @@ def scale_point(n_trials: int, store: str) -> dict:
             before = len(log.read_text().splitlines()) if log else 0
             report_wall, out, _ = run_pipeline(["-c", REPORT_TIMER, uri], tmp, uri, module=False)
             requests = _requests_in(log, before) if log else None
+    print(f"part 6, {store}, {n_trials} trials: time_*_s {t}", file=sys.stderr, flush=True)
     return {"n": n_trials, "wall": wall, "t": t, "server_cpu": server_cpu, "requests": requests,
             "report": float(out.split("REPORT_SECONDS")[1].split()[0]), "report_process": report_wall}
 

@@ -382,6 +382,8 @@ def finish_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits
     with ctx.clock("bookkeeping"):
         ostudy = open_dataset_study(ctx, ctx.study, plan, data)
         parent_id = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)
+        if parent_id is not None:   # this worker's trial summaries, also when others still train
+            ctx.tracker.flush_summaries(parent_id)
         if parent_id is not None and (status != "FINISHED" or not grid.busy(ostudy)):
             ctx.tracker.end_if_running(parent_id, status)
 

@@ -237,3 +237,49 @@ def metric_histories(client: MlflowClient, run_ids: list[str], keys: tuple[str, 
     return {run: {key: [math.nan if is_nan else value for *_, value, is_nan in sorted(rows)]
                   for key, rows in series.items()}
             for run, series in found.items()}
+
+
+def runs_with_tags(client: MlflowClient, tags: dict[str, str]) -> Optional[list[dict]]:
+    """Every active run of an active experiment whose tags have these values, as dicts of plain
+    values (run_id, experiment_id, run_name, status, start_time, end_time, artifact_uri, tags,
+    params, metrics: the latest value of each, NaN where MLflow stored one), read from MLflow's
+    SQL store in one query for the runs and one per READ_CHUNK runs for their tags, params and
+    latest metrics; None when the fast path is not available (or a subclass of MLflow's store,
+    such as its workspace-aware one, may filter what a search sees).
+
+    Why: MlflowClient.search_runs builds ORM objects and entities, ~1.8 ms a run here: 26 of the
+    33 s a 12,800-trial report took from SQLite. These are the runs and values search_runs with
+    "tags.k = 'v' AND ..." returns (tests/test_tracking.py compares them), ~0.2 ms a run."""
+    store = sql_store(client)
+    if store is None or type(store).__name__ != "SqlAlchemyStore":
+        return None
+    import sqlalchemy
+    from mlflow.entities import LifecycleStage
+    from mlflow.store.tracking.dbmodels.models import SqlExperiment, SqlLatestMetric, SqlParam, SqlRun, SqlTag
+
+    query = sqlalchemy.select(SqlRun.run_uuid, SqlRun.experiment_id, SqlRun.name, SqlRun.status, SqlRun.start_time,
+                              SqlRun.end_time, SqlRun.artifact_uri).join(
+        SqlExperiment, SqlExperiment.experiment_id == SqlRun.experiment_id).where(
+        SqlRun.lifecycle_stage == LifecycleStage.ACTIVE, SqlExperiment.lifecycle_stage == LifecycleStage.ACTIVE)
+    for i, (key, value) in enumerate(tags.items()):
+        t = sqlalchemy.orm.aliased(SqlTag, name=f"t{i}")
+        query = query.join(t, sqlalchemy.and_(t.run_uuid == SqlRun.run_uuid, t.key == key, t.value == value))
+    query = query.order_by(SqlRun.start_time.desc(), SqlRun.run_uuid)  # search_runs' default order
+    with store.ManagedSessionMaker() as session:
+        runs = {r[0]: dict(run_id=r[0], experiment_id=str(r[1]), run_name=r[2] or "", status=r[3], start_time=r[4],
+                           end_time=r[5], artifact_uri=r[6], tags={}, params={}, metrics={})
+                for r in session.execute(query)}
+        ids = list(runs)
+        for start in range(0, len(ids), READ_CHUNK):
+            chunk = ids[start:start + READ_CHUNK]
+            for run, key, value in session.execute(sqlalchemy.select(SqlTag.run_uuid, SqlTag.key, SqlTag.value)
+                                                   .where(SqlTag.run_uuid.in_(chunk))):
+                runs[run]["tags"][key] = value
+            for run, key, value in session.execute(sqlalchemy.select(SqlParam.run_uuid, SqlParam.key, SqlParam.value)
+                                                   .where(SqlParam.run_uuid.in_(chunk))):
+                runs[run]["params"][key] = value
+            for run, key, value, is_nan in session.execute(
+                    sqlalchemy.select(SqlLatestMetric.run_uuid, SqlLatestMetric.key, SqlLatestMetric.value,
+                                      SqlLatestMetric.is_nan).where(SqlLatestMetric.run_uuid.in_(chunk))):
+                runs[run]["metrics"][key] = math.nan if is_nan else value
+    return list(runs.values())

@@ -33,7 +33,8 @@ from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 
 from . import runtree as rt
-from .mlflow_sql import NewRun, create_runs, finish_runs, insert_new_metrics, metric_histories, now_ms, param_value
+from .mlflow_sql import (NewRun, create_runs, finish_runs, insert_new_metrics, metric_histories, now_ms, param_value,
+                         runs_with_tags)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 BATCH_LIMIT = 900  # MLflow accepts at most 1000 metrics per log_batch call
@@ -368,7 +369,12 @@ class Tracker:
         return self.search([experiment_id], filt)
 
     def study_runs(self, study_name: str, kind: str, extra_filter: str = "") -> list[RunRecord]:
-        """Every run of a study of one kind, across all experiments and root runs, as RunRecords."""
+        """Every run of a study of one kind, across all experiments and root runs, as RunRecords:
+        from MLflow's SQL tables when it can (mlflow_sql.runs_with_tags), from a server's JSON
+        (_search_json), else through MlflowClient.search_runs."""
+        found = None if extra_filter else runs_with_tags(self._client, {rt.STUDY: study_name, rt.KIND: kind})
+        if found is not None:
+            return [RunRecord(**r) for r in found]
         exp_ids = [e.experiment_id for e in self._client.search_experiments()]
         filt = f"tags.{rt.STUDY} = '{quote_filter(study_name)}' AND tags.{rt.KIND} = '{kind}'"
         if extra_filter:

@@ -257,6 +257,14 @@ def test_bulk_reads_return_what_per_run_calls_return(any_store, tmp_path):
         assert mine["metrics"].keys() == theirs["metrics"].keys()
         assert all(_same(mine["metrics"][k], theirs["metrics"][k]) for k in mine["metrics"]), run_id
     assert found[runs[0]].metrics["zero"] == 0.0
+    def same_order_as_search():  # search_runs' order (start time, then run id); deleted runs left out
+        searched = client.search_runs([exp], "tags.study = 'bulk' AND tags.kind = 'trial'")
+        return [r.run_id for r in tracker.study_runs("bulk", rt.TRIAL)] == [r.info.run_id for r in searched]
+
+    assert same_order_as_search()
+    client.delete_run(runs[1])
+    assert same_order_as_search() and runs[1] not in {r.run_id for r in tracker.study_runs("bulk", rt.TRIAL)}
+    client.restore_run(runs[1])
 
     # Two files naming one run (say, a writer that flushed it twice): the run counts once.
     tracker._put_json(parent, None, "trial_summaries/copy.json", json.dumps({"runs": {runs[0]: summaries[runs[0]]}}))

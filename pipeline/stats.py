@@ -58,7 +58,7 @@ def summarize(values: Sequence[float]) -> Summary:
 def min_wilcoxon_p(n: int) -> float:
     """Smallest two-sided p the exact Wilcoxon signed-rank test can give with n pairs: every
     difference of one sign has probability 2 / 2^n."""
-    return min(1.0, 2.0 / 2 ** n) if n > 0 else 1.0
+    return min(1.0, 2.0 ** (1 - n)) if n > 0 else 1.0   # 2 / 2**n overflowed past 1,023 seeds
 
 
 @dataclass

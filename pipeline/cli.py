@@ -53,7 +53,8 @@ def _verbosity(args) -> None:
 
 
 def cmd_ablation(args) -> int:
-    from .orchestrate import format_summary, install_signal_handlers, record_verdicts, run_ablation, study_results
+    from .orchestrate import install_signal_handlers, run_ablation, study_results
+    from .summary import format_summary, record_verdicts
     from .verdicts import decide_study
     study = _study_from_args(args)
     install_signal_handlers()

@@ -10,15 +10,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 import torch
 
 from .errors import UsageError
 
-if TYPE_CHECKING:  # the study file's dataset entry; study.py imports this module's REGISTRY
-    from .study import DatasetSpec
+# `spec` below is a study.DatasetSpec, left unannotated: study.py imports this module
+# (for its registry), so importing study here, even for type checking, would make a cycle.
+
 
 DEFAULT_DATA_DIR = "data"
 
@@ -59,7 +60,7 @@ class DatasetInfo:
     name: str
     task: str
     description: str
-    loader: Callable[["DatasetSpec", int], tuple]
+    loader: Callable[..., tuple]
     images: bool = False      # pixels: scaled to [0, 1], never per-feature by default
     is_table: bool = False    # a user's file: preprocessed by tables.py, task auto
 
@@ -77,7 +78,7 @@ def register(name: str, task: str, description: str, images: bool = False, is_ta
 NORMALIZATIONS = ("none", "unit", "global", "per_feature")
 
 
-def normalization(spec: "DatasetSpec") -> str:
+def normalization(spec) -> str:
     """How features are scaled: the `normalize` option, else pixels as the tutorials do (to
     [0, 1], "unit"), else per-feature standardization (`standardize: false`: none). Per-feature
     standardization of images divides near-constant border pixels by a tiny std."""
@@ -88,7 +89,7 @@ def normalization(spec: "DatasetSpec") -> str:
     return legacy_normalization(spec)
 
 
-def legacy_normalization(spec: "DatasetSpec") -> str:
+def legacy_normalization(spec) -> str:
     """What the versions before `normalize:` did: per-feature unless `standardize: false`."""
     return "per_feature" if spec.standardize else "none"
 
@@ -216,7 +217,7 @@ def _column_mean_std(x: np.ndarray, rows: int = 4096) -> tuple[np.ndarray, np.nd
     return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
 
 
-def load(spec: "DatasetSpec", split_seed: int) -> Splits:
+def load(spec, split_seed: int) -> Splits:
     """Load one dataset and split it deterministically by `split_seed`; a table's preprocessing
     and every scaling statistic are fit on the training split only."""
     info = REGISTRY[spec.name]
@@ -274,7 +275,7 @@ def _rows(a, idx):
     return a.iloc[idx].reset_index(drop=True) if hasattr(a, "iloc") else a[idx]
 
 
-def _split(spec: "DatasetSpec", split_seed: int, x, y, x_test, y_test) -> list[tuple]:
+def _split(spec, split_seed: int, x, y, x_test, y_test) -> list[tuple]:
     """(train, val, test) pairs of (features, targets): the test split the dataset's own or
     test_fraction of the rows, val_fraction of the rest, the training subset of train_size."""
     rng = np.random.default_rng(split_seed)

@@ -33,7 +33,7 @@ from .task import metric_for
 from .tracking import Tracker, dataset_input, mask_credentials, tracking_uri
 from .train import train
 
-__all__ = ["install_signal_handlers", "run_ablation", "run_worker", "prepare", "study_results", "format_summary"]
+__all__ = ["install_signal_handlers", "run_ablation", "run_worker", "prepare", "study_results"]
 
 
 @dataclass
@@ -541,7 +541,7 @@ def run_worker(study: Study, storage: str, tracking: Optional[str]) -> None:
     run_worker_loop(ctx, data, who=f" worker {worker_id()}:")
 
 
-# --- the console summary -------------------------------------------------------------------------
+# --- results read back from Optuna (adaptive rounds, the console summary) ---------------------
 
 def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.DatasetResults]:
     """Every complete cell's test metric, per dataset and arm, from the Optuna storage."""
@@ -568,47 +568,3 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
         out.append(verdicts.DatasetResults(plan.label, task, values, plan.rope, secondary, metric,
                                            {a: v for a, v in paths.items() if len(v) > 1}, selected))
     return out
-
-
-def format_summary(study: Study, results: list[verdicts.DatasetResults],
-                   decided: Optional[list[verdicts.DatasetVerdicts]] = None) -> str:
-    """Mean and std of the test metric per dataset and arm, then each dataset's verdicts: the
-    primary metric, then what each arm did to the train-test gap (and, where its penalty targets
-    them, to sparsity and the weight norm)."""
-    import statistics
-
-    names = {d.label: "test_" + metric_for(d.task, d.metric).name for d in results}
-    width = max([14, *map(len, names.values())])
-    lines = [f"{'dataset':<18} {'regularizer':<12} {'metric':<{width}} {'mean':>9} {'std':>9} {'seeds':>6}"]
-    for d in results:
-        for arm, by_seed in d.values.items():
-            vals = list(by_seed.values())
-            mean = statistics.fmean(vals) if vals else float("nan")
-            std = statistics.stdev(vals) if len(vals) > 1 else float("nan")
-            lines.append(f"{d.label:<18} {arm:<12} {names[d.label]:<{width}} {mean:>9.4f} {std:>9.4f} {len(vals):>6}")
-    decided = decided or verdicts.decide_study(results, study.seeds, study.looks())
-    family = sum(len(v.paired) for v in decided)
-    lines += ["", f"Verdicts (each arm vs none on the same seeds; Holm over all {family} comparisons"
-                  + (f", at each look its share of alpha (seeds {', '.join(map(str, study.looks()))})"
-                     if study.adaptive else "") + "; ROPE: the difference that counts as practically none):"]
-    for v in decided:
-        rounds = f" [{v.looks} round(s), {v.seeds_used} seeds: {v.stopped}]" if study.adaptive else ""
-        lines.append(verdicts.headline(v) + rounds)
-        lines += [f"    {'; '.join([verdicts.sentence(arm, p, v.metric), *verdicts.secondary_sentences(v, arm)])}"
-                  for arm, p in v.paired.items()]
-        lines += verdicts.path_lines(next(d for d in results if d.label == v.label))
-    lines.append("(secondary outcomes: each its own Holm family over the datasets; the gap is train minus test)")
-    return "\n".join(lines)
-
-
-def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts]) -> None:
-    """Each dataset's verdicts on its MLflow parent run: tags verdict, verdict.<arm>,
-    verdict.<arm>.<outcome>, and the whole record as verdicts.json."""
-    plans = {p.label: p for p in ctx.study.plans}
-    for v in decided:
-        plan = plans.get(v.label)
-        ostudy = grid.load_existing(ctx.storage, optuna_study_name(ctx.study, plan)) if plan else None
-        parent = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN) if ostudy else None
-        if parent:
-            ctx.tracker.set_tags(parent, verdicts.verdict_tags(v))
-            ctx.tracker.log_dict(parent, verdicts.verdict_record(v), "verdicts.json")

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from . import arms as arms_mod
 from .datasets import REGISTRY as DATASETS
+from .datasets import legacy_normalization, normalization
 from .errors import UsageError
 from .task import METRICS
 
@@ -615,8 +616,6 @@ NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding", "metric")
 
 
 def _dataset_identity(dataset: DatasetSpec) -> dict:
-    from .datasets import legacy_normalization, normalization
-
     dump = dataset.model_dump(mode="json")
     for name in NEW_DATASET_FIELDS:
         if getattr(dataset, name) == DatasetSpec.model_fields[name].default:

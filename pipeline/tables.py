@@ -16,20 +16,21 @@ class balance) that the dataset's MLflow parent run and the report show.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import numpy as np
 import pandas as pd
 
 from .errors import UsageError
 
-if TYPE_CHECKING:
-    from .study import DatasetSpec
+# `spec` below is a study.DatasetSpec, left unannotated: study.py imports this module
+# (for its registry), so importing study here, even for type checking, would make a cycle.
+
 
 MAX_CLASSES_FOR_AUTO = 20   # an integer target with at most this many values is a class label
 
 
-def _where(spec: "DatasetSpec") -> str:
+def _where(spec) -> str:
     return f"dataset {spec.display}"
 
 
@@ -38,7 +39,7 @@ def _short(value, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def read(spec: "DatasetSpec") -> tuple[pd.DataFrame, pd.Series, dict]:
+def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     """The feature columns, the target and the reading record; every problem a one-line UsageError."""
     path = Path(spec.path)
     if not path.is_file():
@@ -71,7 +72,7 @@ def read(spec: "DatasetSpec") -> tuple[pd.DataFrame, pd.Series, dict]:
     return frame.reset_index(drop=True), y.reset_index(drop=True), record
 
 
-def _read_file(spec: "DatasetSpec", path: Path) -> pd.DataFrame:
+def _read_file(spec, path: Path) -> pd.DataFrame:
     kind = "Parquet" if path.suffix.lower() in (".parquet", ".pq") else "CSV"
     try:
         if kind == "Parquet":
@@ -88,7 +89,7 @@ def _read_file(spec: "DatasetSpec", path: Path) -> pd.DataFrame:
                          f"({type(e).__name__})") from None
 
 
-def _refuse_infinite(spec: "DatasetSpec", frame: pd.DataFrame) -> None:
+def _refuse_infinite(spec, frame: pd.DataFrame) -> None:
     numeric = frame.select_dtypes(include="number")
     bad = [c for c in numeric.columns if np.isinf(numeric[c].to_numpy(dtype=float, na_value=np.nan)).any()]
     if bad:
@@ -110,7 +111,7 @@ def task_of(y: pd.Series, given: Optional[str]) -> str:
     return "classification" if is_integer and y.nunique() <= MAX_CLASSES_FOR_AUTO else "regression"
 
 
-def encode_target(spec: "DatasetSpec", y: pd.Series, task: str) -> tuple[np.ndarray, list[str]]:
+def encode_target(spec, y: pd.Series, task: str) -> tuple[np.ndarray, list[str]]:
     """Classification: labels 0..C-1 in sorted order of the classes, with their names.
     Regression: the numbers (a non-numeric target is refused)."""
     if task == "regression":
@@ -129,7 +130,7 @@ def encode_target(spec: "DatasetSpec", y: pd.Series, task: str) -> tuple[np.ndar
 
 # --- the features --------------------------------------------------------------------------------
 
-def fit_features(spec: "DatasetSpec", splits: list[pd.DataFrame]) -> tuple[list[np.ndarray], list[np.ndarray], dict]:
+def fit_features(spec, splits: list[pd.DataFrame]) -> tuple[list[np.ndarray], list[np.ndarray], dict]:
     """Fit the preprocessing on the training rows (splits[0]) and apply it to every split: the
     float arrays, the positions of the rows kept in each split (all but those dropped for
     missing values under preprocess.missing: drop), and the record of what was done."""

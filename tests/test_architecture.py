@@ -31,6 +31,7 @@ LAYERS = [
     {"lifecycle"},                               # a trial is born and ends here
     {"tuning"},                                  # the tuning stage
     {"orchestrate"},                             # the stages in order
+    {"summary"},                                 # the console summary and verdicts on parent runs
     {"report.collect"}, {"report.analysis"}, {"report.figures"}, {"report.render"}, {"report"},
     {"cli", "__init__"},                         # the command line
     {"__main__"},                                # python -m pipeline

@@ -1,0 +1,56 @@
+"""The console summary after a study: mean test metric per dataset and arm, then the verdicts
+(verdicts.py, the same the report shows), read back from the Optuna storage; and the verdicts
+recorded on each dataset's MLflow parent run."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Optional
+
+from . import grid, verdicts
+from . import runtree as rt
+from .orchestrate import RunContext, optuna_study_name
+from .study import Study
+from .task import metric_for
+
+
+def format_summary(study: Study, results: list[verdicts.DatasetResults],
+                   decided: Optional[list[verdicts.DatasetVerdicts]] = None) -> str:
+    """Mean and std of the test metric per dataset and arm, then each dataset's verdicts: the
+    primary metric, then what each arm did to the train-test gap (and, where its penalty targets
+    them, to sparsity and the weight norm)."""
+    names = {d.label: "test_" + metric_for(d.task, d.metric).name for d in results}
+    width = max([14, *map(len, names.values())])
+    lines = [f"{'dataset':<18} {'regularizer':<12} {'metric':<{width}} {'mean':>9} {'std':>9} {'seeds':>6}"]
+    for d in results:
+        for arm, by_seed in d.values.items():
+            vals = list(by_seed.values())
+            mean = statistics.fmean(vals) if vals else float("nan")
+            std = statistics.stdev(vals) if len(vals) > 1 else float("nan")
+            lines.append(f"{d.label:<18} {arm:<12} {names[d.label]:<{width}} {mean:>9.4f} {std:>9.4f} {len(vals):>6}")
+    decided = decided or verdicts.decide_study(results, study.seeds, study.looks())
+    family = sum(len(v.paired) for v in decided)
+    lines += ["", f"Verdicts (each arm vs none on the same seeds; Holm over all {family} comparisons"
+                  + (f", at each look its share of alpha (seeds {', '.join(map(str, study.looks()))})"
+                     if study.adaptive else "") + "; ROPE: the difference that counts as practically none):"]
+    for v in decided:
+        rounds = f" [{v.looks} round(s), {v.seeds_used} seeds: {v.stopped}]" if study.adaptive else ""
+        lines.append(verdicts.headline(v) + rounds)
+        lines += [f"    {'; '.join([verdicts.sentence(arm, p, v.metric), *verdicts.secondary_sentences(v, arm)])}"
+                  for arm, p in v.paired.items()]
+        lines += verdicts.path_lines(next(d for d in results if d.label == v.label))
+    lines.append("(secondary outcomes: each its own Holm family over the datasets; the gap is train minus test)")
+    return "\n".join(lines)
+
+
+def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts]) -> None:
+    """Each dataset's verdicts on its MLflow parent run: tags verdict, verdict.<arm>,
+    verdict.<arm>.<outcome>, and the whole record as verdicts.json."""
+    plans = {p.label: p for p in ctx.study.plans}
+    for v in decided:
+        plan = plans.get(v.label)
+        ostudy = grid.load_existing(ctx.storage, optuna_study_name(ctx.study, plan)) if plan else None
+        parent = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN) if ostudy else None
+        if parent:
+            ctx.tracker.set_tags(parent, verdicts.verdict_tags(v))
+            ctx.tracker.log_dict(parent, verdicts.verdict_record(v), "verdicts.json")

@@ -418,3 +418,26 @@ def test_the_example_studies_run(workdir, env, name, expect):
                    cwd=workdir, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert expect in proc.stdout and "Verdicts (each arm vs none" in proc.stdout
+
+
+@pytest.mark.slow
+def test_the_weight_decay_tutorial_in_the_reports_words(workdir, env):
+    """studies/synthetic.yaml as shipped: none overfits, and the gap verdict says how much of the
+    train-test gap weight decay closes (with a CI), on the console and on the dataset's parent."""
+    import json
+    import re
+
+    shutil.copytree(ROOT / "studies", workdir / "studies")
+    proc = run_cli(["ablation", "--study", "studies/synthetic.yaml", "--no-report"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    said = re.search(r"L2: better, .*train-test gap narrower by .*L2 closes (\d+)% \[(\d+)%, (\d+)%\] of the "
+                     r"train-test gap that none leaves open \(gap ([\d.]+) with none, ([\d.]+) with L2\)", proc.stdout)
+    assert said, proc.stdout[-3000:]
+    share, low, high = (int(x) for x in said.groups()[:3])
+    assert 0 < low <= share <= high < 100 and float(said.group(4)) > 2 * float(said.group(5))
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    [parent] = client.search_runs([client.get_experiment_by_name("synthetic-tutorial").experiment_id], "tags.kind = 'dataset'")
+    record = json.loads(open(mlflow.artifacts.download_artifacts(run_id=parent.info.run_id, artifact_path="verdicts.json",
+                                                                 tracking_uri=env["MLFLOW_TRACKING_URI"])).read())
+    assert round(100 * record["gap_closed"]["l2"]["share_closed"]) == share and not record["gap_closed"]["l2"]["fully"]
+    assert parent.data.tags["verdict.l2.gap_metric"] == "narrower"

@@ -78,10 +78,10 @@ def cmd_ablation(args) -> int:
         for p in paths:
             print(f"report: {p}")
         print(f"report built in {seconds:.1f} s")
-    from .tracking import run_link
+    from .tracking import overview_link
 
     print(f"\nBrowse the runs: mlflow ui --backend-store-uri {ctx.tracker.uri} --host 127.0.0.1 "
-          f"(or: make ui), then {run_link(ctx.tracker.uri, ctx.experiment_id)}")
+          f"(or: make ui), then {overview_link(ctx.tracker.uri, ctx.experiment_id, study.name)}")
     return 0
 
 

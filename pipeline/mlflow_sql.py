@@ -44,7 +44,9 @@ class NewRun:
 
     def all_tags(self) -> dict[str, str]:
         """Its tags as strings, with the link to its parent and its kind."""
-        return {MLFLOW_PARENT_RUN_ID: self.parent_id, runtree.KIND: self.kind, **{k: str(v) for k, v in self.tags.items()}}
+        return {MLFLOW_PARENT_RUN_ID: self.parent_id, runtree.KIND: self.kind,
+                runtree.UI_ORDER: runtree.ui_order(self.kind, self.tags.get(runtree.SEED), self.tags.get(runtree.ARM, "")),
+                **{k: str(v) for k, v in self.tags.items()}}
 
     def param_list(self) -> list[Param]:
         return [Param(k, param_value(v)) for k, v in self.params.items()]

@@ -35,6 +35,19 @@ OUTCOME = "outcome"              # lifecycle.Outcome name of a run that did not 
 ATTEMPT = "attempt"              # 1 for a cell's first try, 2 for its first retry, ...
 VARIANT = "variant"              # a regularization path's point, e.g. "l2=0.001" ("" or absent: the arm's own)
 GIT_COMMIT = "git_commit"
+UI_ORDER = "ui_order"            # sorts the MLflow UI's overview: root, parents, then trials seed by seed
+
+
+def ui_order(kind: str, seed=None, arm: str = "") -> str:
+    """The UI_ORDER value of a run: ascending, the root comes first, then the dataset and tuning
+    parents, then the trials seed-major (seed 0 of every dataset and arm, then seed 1, ...), so
+    the UI's first page of 100 runs holds trials of every dataset."""
+    rank = {ROOT: "0", DATASET: "1", TUNING: "2", TRIAL: "3", TUNING_TRIAL: "4"}.get(kind, "5")
+    return f"{rank}.{int(seed):06d}.{arm}" if seed not in (None, "") else rank
+
+
+# --- MLflow: the UI's shared view of a study (an experiment tag the UI reads) ------------------
+SHARED_VIEW_PREFIX = "mlflow.sharedViewState."
 
 # --- MLflow: artifacts ----------------------------------------------------------------------
 WEIGHT_HISTOGRAM = "weight_histogram.json"

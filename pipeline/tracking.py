@@ -45,7 +45,8 @@ BULK_ROWS = 25000      # ... and 25,000 rows a response
 SUMMARIES_DIR = "trial_summaries"
 SUMMARY_CURVES = ("train_loss", "val_loss")   # the per-epoch series the report plots
 SUMMARY_BATCH = 10000  # a writer flushes a parent's summary at least every this many trials (~3 MB)
-__all__ = ["NewRun", "RunRecord", "Tracker", "dataset_input", "mask_credentials", "run_link", "runs_link",
+__all__ = ["NewRun", "RunRecord", "Tracker", "dataset_input", "mask_credentials", "overview_link", "run_link", "runs_link",
+           "share_overview",
            "tracking_uri"]
 
 
@@ -172,7 +173,7 @@ class Tracker:
 
     def root_run(self, experiment_id: str, study_name: str, tags: dict[str, str]) -> str:
         run_id = os.environ.get("MLFLOW_RUN_ID")
-        all_tags = {rt.STUDY: study_name, rt.KIND: rt.ROOT, **tags}
+        all_tags = {rt.STUDY: study_name, rt.KIND: rt.ROOT, rt.UI_ORDER: rt.ui_order(rt.ROOT), **tags}
         if run_id:
             self.set_tags(run_id, all_tags)
             return run_id
@@ -323,6 +324,10 @@ class Tracker:
 
     def log_artifact(self, run_id: str, path: str, artifact_dir: Optional[str] = None) -> None:
         self._client.log_artifact(run_id, path, artifact_dir)
+
+    def log_folder(self, run_id: str, folder: str, artifact_dir: str) -> None:
+        """Every file of a local folder under artifact_dir/ (one upload call per file)."""
+        self._client.log_artifacts(run_id, folder, artifact_dir)
 
     def log_metrics(self, run_id: str, metrics: list[Metric], tags: dict[str, str] | None = None) -> None:
         tag_list = [RunTag(k, str(v)) for k, v in (tags or {}).items()]
@@ -630,3 +635,36 @@ def _source(provenance: str):
     from mlflow.data.code_dataset_source import CodeDatasetSource
 
     return CodeDatasetSource(tags={"provenance": provenance[:500]})
+
+
+# --- the study at a glance in the MLflow UI ---------------------------------------------------
+
+def overview_key(study_name: str) -> str:
+    """The share key of a study's overview in its experiment (stable: links keep working)."""
+    import hashlib
+
+    return "ablation-" + hashlib.sha1(study_name.encode()).hexdigest()[:10]
+
+
+def share_overview(tracker: Tracker, experiment_id: str, study_name: str, labels: list[str]) -> str:
+    """Store the study's overview as an MLflow UI shared view (the experiment tag the UI's
+    "Share" button writes; MLflow 3.17 reads it from ?viewStateShareKey=): the study's runs
+    sorted by UI_ORDER, grouped by dataset with the groups closed, so the first screen shows one
+    row per dataset (its parent and trials inside) and the root run, whatever the study's size.
+    The UI pages runs 100 at a time; UI_ORDER puts the root, the parents and the first seeds of
+    every dataset and arm on the first page. Returns the share key."""
+    key = overview_key(study_name)
+    state = {"searchFilter": f"tags.{rt.STUDY} = '{quote_filter(study_name)}'",
+             "orderByKey": f"tags.`{rt.UI_ORDER}`", "orderByAsc": True,
+             "groupBy": {"aggregateFunction": "average",
+                         "groupByKeys": [{"mode": "tag", "groupByData": rt.DATASET_LABEL}]},
+             "groupsExpanded": {f"tag.{rt.DATASET_LABEL}.{label}": False for label in labels},
+             "selectedColumns": [f"tags.`{t}`" for t in ("verdict", rt.ARM, rt.SEED)] + ["metrics.`test_metric`"]}
+    tracker._client.set_experiment_tag(experiment_id, rt.SHARED_VIEW_PREFIX + key, json.dumps(state))
+    return key
+
+
+def overview_link(tracking_uri: str, experiment_id: str, study_name: str) -> str:
+    """The link that opens the study's overview (share_overview) in the MLflow UI."""
+    return (f"{_ui_base(tracking_uri)}/#/experiments/{experiment_id}/runs?viewStateShareKey="
+            f"{overview_key(study_name)}&workflowType=machine_learning")

@@ -114,7 +114,8 @@ def test_runs_opened_and_finished_in_bulk_read_back_as_mlflow_writes_them(tracki
     art = {"weight_histogram.json": {"layer0": {"counts": [1, 2, 3]}}}
 
     ref = client.create_run(exp, run_name="wine/l2/seed3", tags={
-        MLFLOW_PARENT_RUN_ID: parent, "kind": "trial", **{k: str(v) for k, v in tags.items()}}).info.run_id
+        MLFLOW_PARENT_RUN_ID: parent, "kind": "trial", "ui_order": "3.000003.l2",
+        **{k: str(v) for k, v in tags.items()}}).info.run_id
     client.log_batch(ref, params=[Param(k, param_value(v)) for k, v in params.items()])
     client.log_inputs(ref, [ds])
     client.log_batch(ref, metrics=trial_metrics(history, final, 1000))

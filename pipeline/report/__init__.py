@@ -13,11 +13,13 @@ The steps, one module each, in the order the data flows:
 
 from __future__ import annotations
 
+import base64
+import re
 from pathlib import Path
 from typing import Optional
 
 from ..study import Study
-from ..tracking import Tracker
+from ..tracking import Tracker, share_overview
 from . import analysis, collect, figures, render
 
 __all__ = ["build_report"]
@@ -46,7 +48,30 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     if root:
         for p in paths:
             tracker.log_artifact(root, str(p), "report")
+    _figures_on_parents(tracker, data, results, drawn, out / "figures")
+    for experiment_id in {r.experiment_id for r in data.roots}:   # the report's overview links open it
+        share_overview(tracker, experiment_id, study.name, [p.label for p in study.plans])
     return paths
+
+
+def _figures_on_parents(tracker: Tracker, data: collect.ReportData, results: dict, drawn: dict, folder: Path) -> None:
+    """Each dataset's figures (its paired differences to none, and the page's figures of that
+    dataset) as PNG files in reports/<study>/figures/<dataset>/ and as artifacts under figures/
+    on its MLflow parent run, so that the UI alone answers "which arm helped here"."""
+    scopes = {f.name: f.scope for f in figures.FIGURES}
+    for label, parent in data.parent_runs.items():
+        mine = {name: uri for (name, key), uri in drawn.items() if key == label and scopes.get(name) == "dataset"}
+        differences = figures.differences_for(data, results, label)
+        if differences:
+            mine = {"differences": differences, **mine}
+        if not mine:
+            continue
+        where = folder / re.sub(r"[^A-Za-z0-9_.@-]+", "_", label)
+        where.mkdir(parents=True, exist_ok=True)
+        for name, uri in mine.items():
+            png = where / f"{name}.png"
+            png.write_bytes(base64.b64decode(uri.split(",", 1)[1]))
+        tracker.log_folder(parent, str(where), "figures")
 
 
 def _write_atomically(path: Path, write) -> Path:

@@ -45,6 +45,7 @@ class ReportData:
     tuning: pd.DataFrame = field(default_factory=pd.DataFrame)   # tuning trials, when the study tunes
     chosen: dict = field(default_factory=dict)                   # (dataset, arm) -> strengths used by the grid
     data_params: dict = field(default_factory=dict)              # dataset -> its parent run's params (data_*, ...)
+    parent_runs: dict = field(default_factory=dict)              # dataset -> its latest parent run's id
 
 
 def collect(study: Study, tracker: Tracker) -> ReportData:
@@ -75,6 +76,7 @@ def _curves_and_histograms(data: ReportData, tracker: Tracker, trials: list[RunR
                if hashes.get(p.tags.get(rt.DATASET_LABEL)) == p.tags.get(rt.CONFIG_HASH)]
     for p in sorted(parents, key=lambda p: p.start_time or 0):   # the latest parent's view of its data
         data.data_params[p.tags.get(rt.DATASET_LABEL)] = p.params
+        data.parent_runs[p.tags.get(rt.DATASET_LABEL)] = p.run_id
     summaries = tracker.trial_summaries(parents)
     finished = set(data.runs.loc[data.runs["status"] == "FINISHED", "run_id"])
     uris = {r.run_id: r.artifact_uri for r in trials if r.run_id in finished}

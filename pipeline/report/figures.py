@@ -92,6 +92,11 @@ def draw_all(data: ReportData, analysis: dict) -> dict[tuple[str, str], str]:
     return drawn
 
 
+def differences_for(data: ReportData, analysis: dict, label: str) -> Optional[str]:
+    """One dataset's paired differences to none (the forest figure's panel for it)."""
+    return forest(FigureContext.of(data, analysis), only=label)
+
+
 def _png(fig) -> str:
     import matplotlib.pyplot as plt
 
@@ -236,11 +241,12 @@ def tuning(ctx: FigureContext, d: dict) -> Optional[str]:
 
 # --- the whole study -------------------------------------------------------------------------------
 
-def forest(ctx: FigureContext) -> Optional[str]:
-    """Paired differences to none with their 95% CIs: one panel per dataset (metrics differ in scale)."""
+def forest(ctx: FigureContext, only: Optional[str] = None) -> Optional[str]:
+    """Paired differences to none with their 95% CIs: one panel per dataset (metrics differ in
+    scale); `only` a dataset label: that dataset's panel alone (the figure on its parent run)."""
     import matplotlib.pyplot as plt
 
-    with_pairs = [d for d in ctx.analysis["datasets"] if d["paired"]]
+    with_pairs = [d for d in ctx.analysis["datasets"] if d["paired"] and only in (None, d["label"])]
     if not with_pairs:
         return None
     heights = [0.3 * len(d["paired"]) + 0.6 for d in with_pairs]

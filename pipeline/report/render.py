@@ -14,7 +14,7 @@ from pathlib import Path
 from .. import arms, stats
 from .. import runtree as rt
 from ..references import PLAUSIBLE_GAP, reference_points
-from ..tracking import mask_credentials, quote_filter, run_link, runs_link
+from ..tracking import mask_credentials, overview_link, quote_filter, run_link, runs_link
 from .collect import ReportData
 from .figures import FIGURES, size_groups
 
@@ -44,6 +44,7 @@ def provenance(data: ReportData) -> dict:
         "last_run": _utc(df["end"].max()) if len(df) else "-",
         "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "tracking_uri": mask_credentials(data.tracking_uri),
+        "overview": [overview_link(data.tracking_uri, e, data.study.name) for e in sorted({r.experiment_id for r in roots})],
         "root_runs": [{"run_id": r.run_id, "experiment_id": r.experiment_id,
                        "start": _utc(r.start_time), "status": r.status} for r in roots],
     }

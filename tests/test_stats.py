@@ -153,3 +153,39 @@ def test_probability_of_improvement_with_a_stratified_bootstrap():
     # a dataset where every seed wins has no spread, so the interval comes from the other alone
     solo = stats.probability_of_improvement([better])
     assert (solo.probability, solo.ci_low, solo.ci_high) == (1.0, 1.0, 1.0)
+
+
+def test_metrics_equal_scikit_learns():
+    """task.compute's numpy metrics against scikit-learn's on random outputs, with a class absent
+    from y, ties in the scores, one-class targets and constant regression targets."""
+    import numpy as np
+    from sklearn import metrics as skm
+
+    from pipeline.task import METRICS, compute
+
+    rng = np.random.default_rng(0)
+    for case in range(60):
+        n, c = int(rng.integers(5, 80)), int(rng.choice([2, 3, 5]))
+        y = rng.integers(0, c - (case % 3 == 0), n)            # every third case: the last class absent
+        out = rng.normal(size=(n, c)).astype(np.float32)
+        if case % 4 == 0:
+            out = np.round(out, 1)                               # ties
+        prob = np.exp(out - out.max(1, keepdims=True))
+        prob /= prob.sum(1, keepdims=True)
+        labels = list(range(c))
+        expected = {"accuracy": skm.accuracy_score(y, out.argmax(1)),
+                    "balanced_accuracy": skm.balanced_accuracy_score(y, out.argmax(1)),
+                    "macro_f1": skm.f1_score(y, out.argmax(1), average="macro", labels=labels, zero_division=0),
+                    "log_loss": skm.log_loss(y, y_proba=prob, labels=labels)}
+        if c == 2 and len(set(y.tolist())) == 2:
+            expected["roc_auc"] = skm.roc_auc_score(y, prob[:, 1])
+        for name, value in expected.items():
+            assert compute(METRICS[name], y, out) == pytest.approx(value, rel=1e-6, abs=1e-9), (case, name)
+    assert np.isnan(compute(METRICS["roc_auc"], np.zeros(6, dtype=int), rng.normal(size=(6, 2))))
+    for case in range(20):
+        n = int(rng.integers(2, 50))
+        y = np.full(n, 0.3) if case == 0 else rng.normal(size=n)
+        pred = rng.normal(size=(n, 1))
+        for name, fn in (("mse", skm.mean_squared_error), ("mae", skm.mean_absolute_error), ("r2", skm.r2_score)):
+            assert compute(METRICS[name], y, pred) == pytest.approx(fn(y, pred.reshape(-1)), rel=1e-9, abs=1e-12), (case, name)
+    assert compute(METRICS["r2"], np.full(4, 0.3), np.full((4, 1), 0.3)) == 1.0 == skm.r2_score(np.full(4, 0.3), np.full(4, 0.3))

@@ -12,7 +12,7 @@ parameters is K independent optimizers.
 from __future__ import annotations
 
 import math
-from typing import Optional, Union
+from typing import Callable, Iterable, Optional, Union
 
 import torch
 from torch import nn
@@ -21,13 +21,15 @@ from . import streams
 from .datasets import Splits
 from .errors import Diverged
 from .model import weight_histogram
+from .study import CPU_POPULATION_SIZE
 from .task import Task, task_for
-from .trainer_common import (HISTORY_KEYS, EarlyStopper, TrainResult, TrialConfig, outputs_needed,
-                             release_free_memory, resolve_device, summarize_final)
+from .trainer_common import (HISTORY_KEYS, EarlyStopper, TrainResult, TrialConfig, matmul_precision,
+                             memory_available, outputs_needed, release_free_memory, summarize_final,
+                             training_device)
 
 # Fields that must agree for cells to share one population (the rest is per model).
 SHARED = ("hidden", "activation", "l2_mode", "penalize_bias", "optimizer", "lr", "momentum",
-          "batch_size", "epochs", "early_stopping_patience", "early_stopping_min_delta", "device")
+          "batch_size", "epochs", "early_stopping_patience", "early_stopping_min_delta", "device", "precision")
 
 
 def compatible(a: TrialConfig, b: TrialConfig) -> bool:
@@ -151,28 +153,93 @@ def _evaluate(pop: Population, x: torch.Tensor, y: torch.Tensor, task: Task, kee
     return loss, loss if task.metric_is_loss else (hits / len(x)).float()
 
 
-def train_population(cfgs: list[TrialConfig], data: Splits) -> list[Union[TrainResult, Diverged]]:
+EpochHook = Callable[[int, dict[int, dict[str, float]]], Iterable[int]]
+
+
+def train_population(cfgs: list[TrialConfig], data: Splits, on_epoch: Optional[EpochHook] = None
+                     ) -> list[Union[TrainResult, Diverged]]:
     """Train every configuration at once; returns, per configuration, its TrainResult or the
-    Diverged error (with `.history` holding the epochs it completed)."""
+    Diverged error (with `.history` holding the epochs it completed).
+
+    on_epoch(epoch, rows) is called after each epoch with {index: that epoch's history row} of
+    the models that trained it, and returns the indices of models to stop now (pruned: frozen,
+    their result is what they had). Models are trained in sub-populations where the device
+    needs it (population_chunk); a model's numbers do not depend on that."""
     c0 = cfgs[0]
     if not all(compatible(c0, c) for c in cfgs):
         raise ValueError("population members must share " + ", ".join(SHARED))
-    run = _PopulationRun(cfgs, data)
-    for epoch in range(1, c0.epochs + 1):
+    device = training_device(c0, data.n_features, data.n_outputs)
+    size = population_chunk(c0, data, device, len(cfgs))
+    results: list[Union[TrainResult, Diverged]] = []
+    with matmul_precision(c0.precision, device):
+        for start in range(0, len(cfgs), size):
+            hook = None if on_epoch is None else _shifted(on_epoch, start)
+            results += _train_one_population(cfgs[start:start + size], data, device, hook)
+    return results
+
+
+def _shifted(on_epoch: EpochHook, offset: int) -> EpochHook:
+    """A sub-population's view of the caller's hook: its indices offset into the whole list."""
+    def hook(epoch, rows):
+        return [j - offset for j in on_epoch(epoch, {offset + j: row for j, row in rows.items()}) or ()]
+    return hook
+
+
+def _train_one_population(cfgs: list[TrialConfig], data: Splits, device: torch.device,
+                          on_epoch: Optional[EpochHook]) -> list[Union[TrainResult, Diverged]]:
+    run = _PopulationRun(cfgs, data, device)
+    for epoch in range(1, cfgs[0].epochs + 1):
         if not bool(run.training.any()):
             break
-        run.end_epoch(epoch, *run.train_epoch())
+        rows = run.end_epoch(epoch, *run.train_epoch())
+        if on_epoch is not None:
+            for j in on_epoch(epoch, rows):
+                run.training[j] = False   # pruned: frozen from now on
     return run.results()
+
+
+# --- how many models train at once ------------------------------------------------------------
+
+CUDA_MEMORY_SHARE = 0.5   # of the CUDA memory free (after the data) a population plans to use
+
+
+def model_bytes(cfg: TrialConfig, n_in: int, n_out: int) -> int:
+    """Device memory of one model of a population, estimated: float32 parameters with their
+    gradients and optimizer state (1 SGD / 2 Adam buffers), a step's activations (outputs,
+    masks, their gradients, slack: 4 per unit) and its input batch."""
+    sizes = [n_in, *cfg.hidden, max(n_out, MIN_OUT)]
+    params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    copies = 4 if cfg.optimizer == "adam" else 3
+    return 4 * (params * copies + cfg.batch_size * (4 * sum(sizes[1:]) + n_in))
+
+
+def cuda_fit(cfg: TrialConfig, data: Splits, device: torch.device) -> int:
+    """How many models of cfg's shape fit CUDA_MEMORY_SHARE of the device's free memory, with
+    the data already there (at least 1)."""
+    data_bytes = sum(t.numel() * t.element_size() for t in (data.x_train, data.y_train, data.x_val, data.y_val))
+    free = memory_available(device) - data_bytes
+    return max(1, int(CUDA_MEMORY_SHARE * free) // model_bytes(cfg, data.n_features, data.n_outputs))
+
+
+def population_chunk(cfg: TrialConfig, data: Splits, device: torch.device, k: int) -> int:
+    """How many of k models to train at once: on CUDA as many as fit (cuda_fit); on a machine
+    with CUDA where device: auto keeps the model on the CPU (trainer_common.resolve_device), the
+    CPU's size (population_size: auto was sized for the GPU); else all k."""
+    if device.type == "cuda":
+        return max(1, min(k, cuda_fit(cfg, data, device)))
+    if cfg.device == "auto" and torch.cuda.is_available():
+        return min(k, CPU_POPULATION_SIZE)
+    return k
 
 
 class _PopulationRun:
     """The state of one population's training: the stacked model, its optimizer, per-model
     strengths, and who still trains (not diverged, not early-stopped)."""
 
-    def __init__(self, cfgs: list[TrialConfig], data: Splits):
+    def __init__(self, cfgs: list[TrialConfig], data: Splits, device: torch.device):
         c0 = self.c0 = cfgs[0]
         self.data, self.task = data, task_for(data.task)
-        self.device = device = resolve_device(c0.device)
+        self.device = device
         self.k = k = len(cfgs)
         self.pop = Population(cfgs, data.n_features, data.n_outputs, device)
         self.g_order = [streams.order_generator(c.seed) for c in cfgs]
@@ -250,8 +317,10 @@ class _PopulationRun:
             elif self.use_l2 and self.c0.l2_mode == "decoupled":   # AdamW-style shrink before the step
                 w.mul_(1.0 - self.c0.lr * l2_on)
 
-    def end_epoch(self, epoch: int, losses: torch.Tensor, penalties: torch.Tensor, batch_sizes: list[int]) -> None:
-        """Divergence, the epoch's history row and early stopping, model by model."""
+    def end_epoch(self, epoch: int, losses: torch.Tensor, penalties: torch.Tensor, batch_sizes: list[int]
+                  ) -> dict[int, dict[str, float]]:
+        """Divergence, the epoch's history row and early stopping, model by model; returns the
+        rows recorded, by model index."""
         k, n, training = self.k, self.n, self.training
         weights = torch.tensor(batch_sizes, dtype=torch.float64, device=self.device).view(-1, 1)
         newly_diverged = training & ~torch.isfinite(losses + penalties).all(0)
@@ -266,6 +335,7 @@ class _PopulationRun:
         is_training = training.tolist()
         data_sums, pen_sums, val_losses, val_metrics = (t.tolist() for t in (data_sum, pen_sum, val_loss, val_metric))
         train_sums = (data_sum + pen_sum).tolist()
+        rows = {}
         for j in range(k):
             if not is_training[j]:
                 continue
@@ -277,12 +347,14 @@ class _PopulationRun:
                    "train_loss": train_sums[j] / n, "val_loss": val_losses[j], "val_metric": val_metrics[j]}
             for key, v in row.items():
                 self.history[j][key].append(v)
+            rows[j] = row
             self.epochs_run[j] = epoch
             improved, stop = self.stoppers[j].update(row["val_loss"], epoch)
             if improved:
                 self.best_state[j] = [p.detach()[j].clone() for p in self.params]
             if stop:
                 training[j] = False  # frozen from now on; best weights restored in results()
+        return rows
 
     def results(self) -> list[Union[TrainResult, Diverged]]:
         pop, data, params = self.pop, self.data, self.params

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from . import arms as arms_mod
 from .datasets import REGISTRY as DATASETS
@@ -84,6 +84,10 @@ class Training(_Strict):
     batch_size: int = Field(default=64, gt=0)
     epochs: int = Field(default=20, gt=0)
     early_stopping: Optional[EarlyStopping] = None
+    # fp32: full float32 matmuls everywhere. tf32: TensorFloat-32 matmuls on CUDA (Ampere and
+    # later: ~7x the fp32 throughput, 10-bit mantissa inputs), so the numbers change; no effect
+    # on CPU. Added later: hashed only when set (NEW_TRAINING_FIELDS).
+    precision: Literal["fp32", "tf32"] = "fp32"
 
     @model_validator(mode="after")
     def _dropout_matches_layers(self) -> "Training":
@@ -105,9 +109,47 @@ class Execution(_Strict):
     # population: up to population_size grid cells trained together as one stacked model
     # (population.py); reference: one model at a time (train.py), the yardstick.
     engine: Literal["population", "reference"] = "population"
-    population_size: int = Field(default=10, gt=0)
+    # auto: on CUDA as many cells of a dataset as fit a memory budget (population.auto_size), on
+    # CPU the size that measured best there (BENCHMARKS.md). Resolved when the study is built
+    # (build_study), so every plan holds a number; `population_auto` says it was auto.
+    population_size: Union[Literal["auto"], Annotated[int, Field(gt=0)]] = "auto"
+    # auto: CUDA when present and the model's work per step is large enough to gain from it
+    # (trainer_common.resolve_device), else the CPU.
     device: Literal["auto", "cpu", "cuda"] = "auto"
     workers: int = Field(default=1, gt=0)   # worker processes of `ablation` on this machine
+
+    _auto: bool = PrivateAttr(default=False)   # population_size was auto (set by build_study)
+
+    @property
+    def population_auto(self) -> bool:
+        return self._auto
+
+    def resolved(self, cells: int) -> "Execution":
+        """This block with population_size a number: auto becomes auto_population_size(...)."""
+        if self.population_size != "auto":
+            return self
+        out = self.model_copy(update={"population_size": auto_population_size(self.device, cells)})
+        out._auto = True
+        return out
+
+
+# population_size: auto on the CPU: the size that measured best on 2 cores (BENCHMARKS.md,
+# issue 14): small data is per-step overhead, 10 models cost about 2x one; beyond that the
+# batched matmuls are compute bound and larger populations were no faster, then slower.
+CPU_POPULATION_SIZE = 10
+# On CUDA auto pops up to this many cells of a dataset at once (the whole grid of most studies);
+# the population engine trains them in sub-populations that fit its memory budget
+# (population.cuda_fit). The H100 measurements of issue 14 flatten out from K = 100 on.
+CUDA_POPULATION_CAP = 256
+
+
+def auto_population_size(device: str, cells: int) -> int:
+    """population_size: auto, for the device setting and a dataset's number of grid cells."""
+    import torch
+
+    if device != "cpu" and torch.cuda.is_available():
+        return max(1, min(cells, CUDA_POPULATION_CAP))
+    return CPU_POPULATION_SIZE
 
 
 EXECUTION_KEYS = tuple(Execution.model_fields)
@@ -164,6 +206,9 @@ class DatasetSpec(_Strict):
         return self.label or self.name
 
 
+DEFAULT_TUNE_BATCH = 4
+
+
 class Tune(_Strict):
     """Tune each arm's strengths with the same Optuna budget before the seeds grid (TPE sampler,
     median pruning on per-epoch validation values). The grid then runs each arm at its best
@@ -176,6 +221,15 @@ class Tune(_Strict):
     l2: tuple[float, float] = (1e-5, 1e-1)         # log-uniform
     prune: bool = True
     sampler_seed: int = 0
+    # Trials asked from Optuna at once per arm and trained together (tuning.py); unset:
+    # DEFAULT_TUNE_BATCH. It decides which trials TPE has seen when it proposes the next ones, so
+    # it is part of the identity (hashed only when set, like NEW_DATASET_FIELDS); 1 is the old
+    # one-trial-at-a-time tuning.
+    batch: Optional[int] = Field(default=None, gt=0)
+
+    @property
+    def batch_size(self) -> int:
+        return self.batch or DEFAULT_TUNE_BATCH
 
     @model_validator(mode="after")
     def _ranges(self) -> "Tune":
@@ -496,7 +550,9 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         settings = [settings[i] for i in keep]
     _check_path_layers(spec, settings, source)
     plans = []
+    cells = sum(len(spec.paths.variants(arm)) for arm in spec.arms) * len(_seed_list(spec.seeds))
     for d, (t, ex, rope) in zip(spec.datasets, settings):
+        ex = ex.resolved(cells)
         sized = ([(d.model_copy(update={"train_size": size, "label": f"{d.display}@{size}"}), d.display)
                   for size in spec.train_sizes] if spec.train_sizes else [(d, "")])
         plans += [DatasetPlan(ds, t, config_hash(spec, ds, t), ex, rope, group=group) for ds, group in sized]
@@ -613,6 +669,8 @@ LEGACY_IDENTITY = {"training": {"engine": "population", "population_size": 10}, 
 # option never changes the identity of a study that does not use it. What such an option changes
 # when unset is hashed explicitly (the images' default normalization, below).
 NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding", "metric")
+# The same for training settings (precision: tf32 changes the numbers; fp32 is what was always run).
+NEW_TRAINING_FIELDS = ("precision",)
 
 
 def _dataset_identity(dataset: DatasetSpec) -> dict:
@@ -625,15 +683,24 @@ def _dataset_identity(dataset: DatasetSpec) -> dict:
     return dump
 
 
+def _training_identity(training: Training) -> dict:
+    dump = training.model_dump(mode="json")
+    for name in NEW_TRAINING_FIELDS:
+        if getattr(training, name) == Training.model_fields[name].default:
+            dump.pop(name)
+    return dump
+
+
 def config_hash(spec: StudyFile, dataset: DatasetSpec, training: Training) -> str:
     """The identity of one dataset's study (see the rule above)."""
     return fingerprint({
         "schema": SCHEMA_VERSION,
         "study": spec.name,
         "dataset": _dataset_identity(dataset),
-        "training": {**training.model_dump(mode="json"), **LEGACY_IDENTITY["training"]},
+        "training": {**_training_identity(training), **LEGACY_IDENTITY["training"]},
         "split_seed": spec.split_seed,
         "device": LEGACY_IDENTITY["device"],
         # tuned strengths are a deterministic function of the tune block (seeded TPE, seeded training)
-        "tune": spec.tune.model_dump(mode="json") if spec.tune else None,
+        "tune": spec.tune.model_dump(mode="json", exclude={"batch"} if spec.tune.batch is None else None)
+        if spec.tune else None,
     })

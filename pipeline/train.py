@@ -19,8 +19,8 @@ from .datasets import Splits
 from .errors import Diverged
 from .model import MLP, l1_penalty, l2_penalty, weight_histogram
 from .task import task_for
-from .trainer_common import (HISTORY_KEYS, EarlyStopper, TrainResult, TrialConfig, outputs_needed,
-                             release_free_memory, resolve_device, summarize_final)
+from .trainer_common import (HISTORY_KEYS, EarlyStopper, TrainResult, TrialConfig, matmul_precision, outputs_needed,
+                             release_free_memory, summarize_final, training_device)
 
 EVAL_ROWS = 8192  # rows per forward pass when evaluating: MNIST's 54,000 at once held ~170 MB
 
@@ -51,13 +51,19 @@ def build_optimizer(cfg: TrialConfig, model: MLP) -> torch.optim.Optimizer:
     return torch.optim.Adam(groups, lr=cfg.lr)
 
 
-# long: the reference trainer is one plain loop that reads top to bottom, on purpose
 def train(cfg: TrialConfig, data: Splits,
           on_epoch: Optional[Callable[[int, dict[str, float]], None]] = None) -> TrainResult:
     """Train one model. Raises Diverged on a NaN or infinite loss.
 
     on_epoch(epoch, metrics) is called after each epoch (used for pruning and progress)."""
-    device = resolve_device(cfg.device)
+    device = training_device(cfg, data.n_features, data.n_outputs)
+    with matmul_precision(cfg.precision, device):
+        return _train(cfg, data, on_epoch, device)
+
+
+# long: the reference trainer is one plain loop that reads top to bottom, on purpose
+def _train(cfg: TrialConfig, data: Splits, on_epoch: Optional[Callable[[int, dict[str, float]], None]],
+           device: torch.device) -> TrainResult:
     g_order = streams.order_generator(cfg.seed)
     masks = streams.MaskStream([cfg.dropout], [cfg.seed], cfg.hidden, device)
     model = MLP(data.n_features, cfg.hidden, data.n_outputs, cfg.activation,

@@ -8,6 +8,7 @@ they compute; everything that defines *what* is computed for a cell lives here, 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
@@ -48,6 +49,7 @@ class TrialConfig:
     early_stopping_patience: int = 0  # 0: off
     early_stopping_min_delta: float = 0.0
     device: str = "auto"
+    precision: str = "fp32"   # fp32, or tf32: TensorFloat-32 matmuls on CUDA (matmul_precision)
 
     @classmethod
     def for_cell(cls, training: "Training", arm: str, seed: int, device: str = "auto",
@@ -67,14 +69,24 @@ class TrialConfig:
             optimizer=training.optimizer.name, lr=training.optimizer.lr, momentum=training.optimizer.momentum,
             batch_size=training.batch_size, epochs=training.epochs,
             early_stopping_patience=es.patience if es else 0,
-            early_stopping_min_delta=es.min_delta if es else 0.0, device=device,
+            early_stopping_min_delta=es.min_delta if es else 0.0, device=device, precision=training.precision,
         )
 
     def params(self) -> dict[str, str]:
+        """As MLflow params; precision only when not fp32, so runs of other studies log what
+        they always did."""
         out = {}
         for k, v in asdict(self).items():
+            if k == "precision" and v == "fp32":
+                continue
             out[k] = ",".join(map(str, v)) if isinstance(v, tuple) else str(v)
         return out
+
+    def step_flops(self, n_in: int, n_out: int) -> float:
+        """Training FLOPs of one mini-batch step of one model: 2 forward and 4 backward per
+        weight and sample (what device: auto decides on)."""
+        sizes = [n_in, *self.hidden, n_out]
+        return 6.0 * self.batch_size * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
     def batch_sizes(self, n: int) -> list[int]:
         """The sizes of an epoch's mini-batches over n training rows."""
@@ -110,10 +122,44 @@ class EarlyStopper:
         return False, self.stale >= self.patience
 
 
-def resolve_device(device: str) -> torch.device:
+# device: auto puts a model on CUDA only when one training step of it is at least this many
+# FLOPs. From the H100 measurements of issue 14 against this project's 2-core CPU: MNIST
+# 784-256-256-10 at batch 256 (415 MFLOP a step) trained 30x faster per model on the GPU, the
+# default study's 64-64 MLPs at batch 64 (<= 3.4 MFLOP a step) ran 1.7-2x slower there (17-20 s
+# against 10 s in-study): a GPU step costs about a millisecond of kernel launches whatever the
+# size, the CPU's grows with the FLOPs. Interpolating the two points on a log scale puts the
+# break-even near 8 MFLOP; the rule keeps a 6x margin (a faster CPU moves the break-even up), so
+# a study in between stays on the CPU rather than risk being slower. README: "device: auto".
+CUDA_MIN_STEP_FLOPS = 50e6
+
+
+def resolve_device(device: str, step_flops: Optional[float] = None) -> torch.device:
+    """The torch device of a device setting; for auto with a model's step_flops (TrialConfig.
+    step_flops), CUDA only when present and the step is large enough (CUDA_MIN_STEP_FLOPS)."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        use = torch.cuda.is_available() and (step_flops is None or step_flops >= CUDA_MIN_STEP_FLOPS)
+        return torch.device("cuda" if use else "cpu")
     return torch.device(device)
+
+
+def training_device(cfg: TrialConfig, n_in: int, n_out: int) -> torch.device:
+    """Where a configuration trains on data of n_in features and n_out outputs."""
+    return resolve_device(cfg.device, cfg.step_flops(n_in, n_out))
+
+
+@contextlib.contextmanager
+def matmul_precision(precision: str, device: torch.device):
+    """TF32 matmuls (and cuDNN convolutions) on CUDA while training with precision tf32; the
+    global flags are restored afterwards. fp32, or any CPU: nothing changes."""
+    if precision != "tf32" or device.type != "cuda":
+        yield
+        return
+    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
 
 
 def outputs_needed(task: str, metric: Optional[str]) -> set[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -97,6 +98,17 @@ def differences_for(data: ReportData, analysis: dict, label: str) -> Optional[st
     return forest(FigureContext.of(data, analysis), only=label)
 
 
+@contextmanager
+def _seeded_numpy(seed: int = 0):
+    """numpy's global generator seeded inside the block, restored after it."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
 def _png(fig) -> str:
     import matplotlib.pyplot as plt
 
@@ -128,7 +140,8 @@ def seeds(ctx: FigureContext, d: dict) -> Optional[str]:
                            (axes[1], "gap_metric", "generalization gap (train - test)")):
         sns.boxplot(data=sub, x="regularizer", y=col, order=ctx.order, hue="regularizer", palette=ctx.palette,
                     ax=ax, fliersize=0, width=0.5, legend=False)
-        sns.stripplot(data=sub, x="regularizer", y=col, order=ctx.order, color="black", size=3, ax=ax, jitter=0.15)
+        with _seeded_numpy():   # seaborn jitters with numpy's global generator: the same picture every time
+            sns.stripplot(data=sub, x="regularizer", y=col, order=ctx.order, color="black", size=3, ax=ax, jitter=0.15)
         ax.set_title(title)
         ax.set_xlabel("")
         ax.set_ylabel("")

@@ -16,6 +16,9 @@ from typing import Optional
 from .errors import UsageError
 
 EXIT_USAGE = 2
+EXIT_UNREACHABLE = 75   # EX_TEMPFAIL: a store did not answer within $PIPELINE_OUTAGE_S; try again later
+UNREACHABLE_ADVICE = ("the cells this process was training are trained again by another worker or the next run; "
+                      "rerun the same command once it answers")
 
 
 def _optional(value: Optional[str]) -> Optional[str]:
@@ -333,13 +336,16 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parser().parse_args(argv)
-    from .runtime import Interrupted
+    from .runtime import Interrupted, StoreUnreachable
 
     try:
         return args.func(args)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
+    except StoreUnreachable as e:
+        print(f"error: {e}; {UNREACHABLE_ADVICE}", file=sys.stderr)
+        return EXIT_UNREACHABLE
     except Interrupted as e:
         print(f"interrupted by {e}: the current runs are marked KILLED; rerun the same command to resume",
               file=sys.stderr)

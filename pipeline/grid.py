@@ -15,14 +15,14 @@ import os
 import threading
 import time
 import warnings
-from typing import Optional
+from typing import Callable, Optional
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from . import runtree as rt
 from .errors import UsageError
-from .runtime import process_alive, worker_id
+from .runtime import StoreUnreachable, outage_limit_s, process_alive, worker_id
 from .tracking import mask_credentials
 
 # A journal file: appends instead of SQL transactions (Optuna's SQLite storage spent ~70 ms of
@@ -62,9 +62,140 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
         from optuna.storages.journal import JournalFileBackend, JournalStorage
 
         return JournalStorage(JournalFileBackend(url[len(JOURNAL_PREFIX):]))
+    # pool_pre_ping: a pooled connection that a database restart broke is replaced, not used.
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
-                                      grace_period=GRACE_S)
+    return RetryingRDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
+                              grace_period=GRACE_S)
+
+
+# --- riding out a database restart ------------------------------------------------------------
+
+RETRY_FIRST_S, RETRY_MAX_S = 0.5, 5.0   # backoff between tries of a storage call: 0.5, 1, 2, 4, 5, 5, ...
+
+
+def transient(e: BaseException) -> bool:
+    """A lost or refused database connection (a restart, a failover, a full connection table),
+    as opposed to a bad statement: SQLAlchemy's OperationalError or InterfaceError, or a DBAPI
+    error that invalidated its connection, raised as is or as the cause of Optuna's
+    StorageInternalError."""
+    import sqlalchemy.exc as sa
+
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, (sa.OperationalError, sa.InterfaceError)) or \
+                (isinstance(e, sa.DBAPIError) and e.connection_invalidated):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+class _Outage:
+    """This process's view of the storage being away: one line when it goes, one when it is
+    back, and, past outage_limit_s(), StoreUnreachable for every call (so that a worker that
+    gives up does so at once, not once per pending call)."""
+
+    def __init__(self):
+        self.lock, self.since, self.gave_up = threading.Lock(), None, False
+
+    def failed(self, url: str, e: BaseException, started: float, tries: int) -> float:
+        """A call first tried at `started` failed for the `tries`-th time: how long to wait
+        before its next try."""
+        limit = outage_limit_s()
+        with self.lock:
+            if self.since is None:
+                self.since = started
+                print(f"  the Optuna storage does not answer ({_first_line(e)}); retrying for up to {limit:.0f} s",
+                      flush=True)
+            waited = time.monotonic() - started
+            if self.gave_up or waited >= limit:
+                self.gave_up = True
+                raise StoreUnreachable(f"the Optuna storage {mask_credentials(url)} did not answer for "
+                                       f"{limit:.0f} s ({_first_line(e)})") from None
+        return min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (tries - 1), limit - waited)
+
+    def answered(self) -> None:
+        with self.lock:
+            if self.since is not None:
+                print(f"  the Optuna storage answers again (after {time.monotonic() - self.since:.0f} s)", flush=True)
+                self.since = None
+
+
+def _first_line(e: BaseException) -> str:
+    """The root cause's type and first line, credentials masked (driver errors span lines)."""
+    root = e
+    while root.__cause__ is not None:
+        root = root.__cause__
+    text = str(root).strip().splitlines()
+    return mask_credentials(f"{type(root).__name__}: {text[0][:160] if text else ''}")
+
+
+def _retrying(method):
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        started, tries = None, 0
+        while True:
+            try:
+                result = method(self, *args, **kwargs)
+            except Exception as e:
+                if not transient(e):
+                    raise
+                started, tries = started or time.monotonic(), tries + 1
+                time.sleep(self.outage.failed(self.url, e, started, tries))
+                continue
+            if started is not None or self.outage.since is not None:
+                self.outage.answered()
+            return result
+    return call
+
+
+class RetryingRDBStorage(optuna.storages.RDBStorage):
+    """Optuna's RDB storage, each call of which rides out a database that does not answer for
+    up to outage_limit_s() (a restart, a failover): retried with backoff on a lost or refused
+    connection; past the limit StoreUnreachable. Optuna has no retry option of its own; its
+    engine gets SQLAlchemy's pool_pre_ping (see _storage).
+
+    A call is retried whole. Reads and attribute writes repeat harmlessly; a state change whose
+    commit went through just before the connection broke fails on its retry as Optuna does for
+    a finished trial (UpdateFinishedTrialError), which the callers handle."""
+
+    def __init__(self, *args, **kwargs):
+        self.outage = _Outage()
+        super().__init__(*args, **kwargs)
+
+    def heartbeat_ages(self, study_id: int) -> dict[int, float]:
+        """Seconds since the last heartbeat of each RUNNING trial of a study that has one, by
+        the database's clock (as Optuna's own stale check reads them)."""
+        import sqlalchemy
+        from optuna.storages._rdb import models
+
+        session = self.scoped_session()
+        try:
+            now = session.execute(sqlalchemy.func.now()).scalar().replace(tzinfo=None)
+            rows = (session.query(models.TrialHeartbeatModel.trial_id, models.TrialHeartbeatModel.heartbeat)
+                    .join(models.TrialModel).filter(models.TrialModel.study_id == study_id)
+                    .filter(models.TrialModel.state == TrialState.RUNNING).all())
+            return {tid: (now - beat.replace(tzinfo=None)).total_seconds() for tid, beat in rows}
+        finally:
+            session.close()
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("outage", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.outage = _Outage()
+
+
+for _name in ("create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
+              "get_study_id_from_name", "get_study_name_from_id", "get_study_directions", "get_study_user_attrs",
+              "get_study_system_attrs", "get_all_studies", "_create_new_trial", "_set_trial_param", "get_trial_param",
+              "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr",
+              "set_trial_system_attr", "get_trial_id_from_study_id_trial_number", "get_trial", "_get_trials",
+              "_get_best_trial_id", "record_heartbeat", "_get_stale_trial_ids", "heartbeat_ages"):
+    setattr(RetryingRDBStorage, _name, _retrying(getattr(RetryingRDBStorage, _name)))
 
 
 def check_storage(url: str) -> None:
@@ -82,8 +213,9 @@ def storage_error(storage: str, e: Exception) -> UsageError:
 
 
 def heartbeats_enabled(storage: optuna.storages.BaseStorage) -> bool:
-    """RDB storages record heartbeats (see get_storage); journal storages do not."""
-    return getattr(storage, "is_heartbeat_enabled", lambda: False)()
+    """RDB storages record heartbeats (see get_storage); journal storages do not. (Optuna 5 has
+    no is_heartbeat_enabled method any more: a storage with a heartbeat interval has them.)"""
+    return getattr(storage, "get_heartbeat_interval", lambda: None)() is not None
 
 
 def study_name(study_name: str, label: str, config_hash: str) -> str:
@@ -146,11 +278,17 @@ def enqueue_missing(ostudy: optuna.Study, cells: list[tuple], max_retries: int) 
     return enqueued, given_up
 
 
-def retry_failed(ostudy: optuna.Study, max_retries: int) -> int:
+def retry_failed(ostudy: optuna.Study, max_retries: int, retry_now: Callable[[FrozenTrial], bool]) -> int:
     """Enqueue again every cell of this study whose trials all failed, fewer than 1 + max_retries
-    times (a dead worker's, once reaped): the cells it has ever had, whatever the study file says
-    now. Returns how many were enqueued."""
-    cells = sorted({c for c in map(cell_of, ostudy.get_trials(deepcopy=False)) if c is not None})
+    times, the latest for a reason retry_now accepts (its worker died or was stopped, not the
+    training itself): the cells it has ever had, whatever the study file says now. Returns how
+    many were enqueued."""
+    latest: dict[tuple, FrozenTrial] = {}
+    for t in ostudy.get_trials(deepcopy=False):
+        c = cell_of(t)
+        if c is not None and (c not in latest or t.number > latest[c].number):
+            latest[c] = t
+    cells = sorted(c for c, t in latest.items() if t.state == TrialState.FAIL and retry_now(t))
     return enqueue_missing(ostudy, cells, max_retries)[0]
 
 
@@ -207,59 +345,80 @@ def is_running(ostudy: optuna.Study, trial_id: int) -> bool:
     return ostudy._storage.get_trial(trial_id).state == TrialState.RUNNING
 
 
+def is_complete(ostudy: optuna.Study, trial_id: int) -> bool:
+    return ostudy._storage.get_trial(trial_id).state == TrialState.COMPLETE
+
+
 def trial_id(trial) -> int:
     return trial._trial_id
 
 
-def set_attr(ostudy: optuna.Study, tid: int, key: str, value) -> None:
-    ostudy._storage.set_trial_user_attr(tid, key, value)
+def set_attr(ostudy: optuna.Study, tid: int, key: str, value) -> bool:
+    """Set an attribute of another worker's trial; False when it ended meanwhile."""
+    try:
+        ostudy._storage.set_trial_user_attr(tid, key, value)
+        return True
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
 
 
-def set_state(ostudy: optuna.Study, tid: int, state: TrialState, values: Optional[list] = None) -> None:
-    ostudy._storage.set_trial_state_values(tid, state, values)
+def set_state(ostudy: optuna.Study, tid: int, state: TrialState, values: Optional[list] = None) -> bool:
+    """End a trial of another worker; False when it ended meanwhile (another worker reaped it)."""
+    try:
+        return ostudy._storage.set_trial_state_values(tid, state, values)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
 
 
 class heartbeat:
-    """Record Optuna heartbeats for trials from a background thread while they train, so that
-    other workers can tell a dead worker's trial from a slow one (RDB storages only)."""
+    """Record Optuna heartbeats for trials from a background thread from the moment they train
+    until they are recorded (start() ... stop(), or as a context manager), so that other workers
+    can tell a dead worker's trial from a slow one (RDB storages only)."""
 
     def __init__(self, ostudy: optuna.Study, trials: list):
         self.storage, self.trial_ids = ostudy._storage, [t._trial_id for t in trials]
         self.enabled = heartbeats_enabled(self.storage)
-        self.stop = threading.Event()
+        self.halt = threading.Event()
+        self.thread: Optional[threading.Thread] = None
 
     def _beat_all(self):
         for tid in self.trial_ids:
             self.storage.record_heartbeat(tid)
 
     def _beat(self):
-        while not self.stop.wait(HEARTBEAT_S):
+        while not self.halt.wait(HEARTBEAT_S):
             try:
                 self._beat_all()
             except Exception:  # a missed beat only risks a retry, never the trial
                 pass
 
-    def __enter__(self):
+    def start(self) -> "heartbeat":
         if self.enabled:
             self._beat_all()
             self.thread = threading.Thread(target=self._beat, daemon=True)
             self.thread.start()
         return self
 
-    def __exit__(self, *exc):
-        if self.enabled:
-            self.stop.set()
+    def stop(self) -> None:
+        if self.thread is not None:
+            self.halt.set()
             self.thread.join()
+            self.thread = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
         return False
 
 
 def dead_trials(ostudy: optuna.Study) -> list[FrozenTrial]:
     """RUNNING trials whose worker died (SIGKILL, crash, lost machine):
-    - trials whose heartbeat went stale (RDB storages, any machine) are failed by Optuna first;
-    - trials whose worker process on this machine is gone;
+    - trials whose heartbeat went stale, no beat for GRACE_S (RDB storages, any machine);
+    - trials whose worker process on this machine is gone, unless their heartbeat is fresh
+      (a worker under the same name in another container of this host still beats);
     - trials no worker named within ORPHAN_S of being popped (killed between pop and naming)."""
-    if heartbeats_enabled(ostudy._storage):
-        optuna.storages.fail_stale_trials(ostudy)
     running = ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     # Give live workers ORPHAN_S to name their freshly popped trials before judging them.
     nameless = [t for t in running if rt.TRIAL_WORKER not in t.user_attrs and t.datetime_start is not None]
@@ -269,14 +428,27 @@ def dead_trials(ostudy: optuna.Study) -> list[FrozenTrial]:
         if wait > 0:
             time.sleep(wait)
         running = ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    ages = heartbeat_ages(ostudy)
     dead = []
     for t in running:
+        age = ages.get(t._trial_id)
+        if age is not None and age < 2 * HEARTBEAT_S:
+            continue   # it beats: alive, whatever its name says
         worker = t.user_attrs.get(rt.TRIAL_WORKER)
         orphan = worker is None and t.datetime_start is not None and \
             (datetime.datetime.now() - t.datetime_start).total_seconds() >= ORPHAN_S
-        if orphan or (worker and not process_alive(worker)):
+        if (age is not None and age > GRACE_S) or orphan or (worker and not process_alive(worker)):
             dead.append(t)
     return dead
+
+
+def heartbeat_ages(ostudy: optuna.Study) -> dict[int, float]:
+    """{trial id: seconds since its last heartbeat} of the RUNNING trials that have one ({} on
+    storages without heartbeats)."""
+    backend = getattr(ostudy._storage, "_backend", ostudy._storage)
+    if not heartbeats_enabled(ostudy._storage) or not isinstance(backend, RetryingRDBStorage):
+        return {}
+    return backend.heartbeat_ages(ostudy._study_id)
 
 
 def running_numbers(ostudy: optuna.Study) -> set[int]:

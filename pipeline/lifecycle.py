@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from . import arms, grid
 from . import runtree as rt
 from .errors import Diverged
-from .runtime import VERBOSE, signals_deferred
+from .runtime import VERBOSE, failpoint, signals_deferred
 from .tracking import NewRun, Tracker
 from .trainer_common import TrialConfig, resolve_device
 
@@ -123,7 +123,11 @@ def end(tracker: Tracker, endings: list[Ending]) -> list[bool]:
         for e in endings:
             if e.outcome is not Outcome.FINISHED:
                 _close_run(tracker, e.trial, e.outcome, e.history, e.error)
-        return [_tell(tracker, e) for e in endings]
+        told = []
+        for e in endings:
+            failpoint("optuna_tell")   # tests/test_faults.py: a crash between MLflow and Optuna
+            told.append(_tell(tracker, e))
+        return told
 
 
 def _close_run(tracker: Tracker, t: LiveTrial, outcome: Outcome, history: dict,
@@ -145,8 +149,11 @@ def _tell(tracker: Tracker, e: Ending) -> bool:
             t.trial.set_user_attr(rt.TRIAL_FAIL_REASON, reason_text(outcome, e.error)[:1000])
             t.trial.set_user_attr(rt.TRIAL_OUTCOME, outcome.name)
             t.ostudy.tell(t.trial, state=outcome.optuna_state)
-    except optuna.exceptions.UpdateFinishedTrialError:   # another worker failed it meanwhile
-        if outcome is Outcome.FINISHED:
+    except optuna.exceptions.UpdateFinishedTrialError:   # another worker ended it meanwhile
+        # COMPLETE: completed from this trial's FINISHED run by a worker that took this one for
+        # dead, or by the first try of a tell retried over a lost connection; either way the
+        # cell has its one COMPLETE trial and one FINISHED run. Else it failed: the cell is retried.
+        if outcome is Outcome.FINISHED and not grid.is_complete(t.ostudy, grid.trial_id(t.trial)):
             _close_run(tracker, t, Outcome.TAKEN_OVER, {})
             outcome = Outcome.TAKEN_OVER
     if outcome is Outcome.FINISHED:
@@ -165,22 +172,32 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
     runs still RUNNING whose Optuna trial is no longer running end KILLED. Returns how many
     trials were reaped."""
     dead = grid.dead_trials(ostudy)
-    for t in dead:
+    for t in dead:   # set_* are False when another worker reaped it first
         if not _recover(ostudy, t, tracker):
             tid = grid.trial_id(t)
-            grid.set_attr(ostudy, tid, rt.TRIAL_FAIL_REASON, Outcome.WORKER_DIED.reason)
-            grid.set_attr(ostudy, tid, rt.TRIAL_OUTCOME, Outcome.WORKER_DIED.name)
-            grid.set_state(ostudy, tid, TrialState.FAIL)
+            if grid.set_attr(ostudy, tid, rt.TRIAL_FAIL_REASON, Outcome.WORKER_DIED.reason) and \
+                    grid.set_attr(ostudy, tid, rt.TRIAL_OUTCOME, Outcome.WORKER_DIED.name):
+                grid.set_state(ostudy, tid, TrialState.FAIL)
     experiment_id = ostudy.user_attrs.get(rt.STUDY_EXPERIMENT)
     if experiment_id is not None:
+        # The runs first, then the trials: a run found RUNNING was opened after its trial was
+        # popped, so its trial not running afterwards means it ended (a trial popped meanwhile
+        # has its run opened after the search, which therefore does not see it).
+        runs = tracker.running(experiment_id, **{rt.OPTUNA_STUDY: ostudy.study_name})
         still_running = grid.running_numbers(ostudy)
-        for run in tracker.running(experiment_id, **{rt.OPTUNA_STUDY: ostudy.study_name}):
+        for run in runs:
             if run.data.tags.get(rt.KIND) in (rt.TRIAL, rt.TUNING_TRIAL) and \
                     int(run.data.tags.get(rt.OPTUNA_TRIAL, -1)) not in still_running:
                 tracker.fail_trial(run.info.run_id, Outcome.WORKER_DIED.mlflow_status,
                                    {rt.FAIL_REASON: "worker died (killed or crashed)",
                                     rt.OUTCOME: Outcome.WORKER_DIED.name})
     return len(dead)
+
+
+def retry_now(t) -> bool:
+    """Whether a failed trial's cell is retried at once, by the workers still running: when its
+    worker died or was stopped (the outcomes that spend no budget), not when training failed."""
+    return not Outcome.spends(t.user_attrs.get(rt.TRIAL_OUTCOME), t.user_attrs.get(rt.TRIAL_FAIL_REASON))
 
 
 def _recover(ostudy: optuna.Study, t, tracker: Tracker) -> bool:
@@ -199,7 +216,7 @@ def _recover(ostudy: optuna.Study, t, tracker: Tracker) -> bool:
             grid.set_attr(ostudy, tid, key, metrics[key])
     grid.set_attr(ostudy, tid, rt.RECOVERED, True)
     grid.set_state(ostudy, tid, TrialState.COMPLETE, [metrics["final_val_metric"]])
-    return True
+    return True   # recovered, here or by another worker that got there first
 
 
 # --- births ----------------------------------------------------------------------------------

@@ -26,8 +26,8 @@ from . import grid, lifecycle, verdicts
 from . import runtree as rt
 from .errors import UsageError
 from .lifecycle import DatasetCells, Ending, LiveTrial, Outcome
-from .runtime import (Interrupted, Progress, Stopwatch, git_commit, install_signal_handlers, process_alive,
-                      signals_deferred, worker_id)
+from .runtime import (Interrupted, Progress, Stopwatch, StoreUnreachable, git_commit, install_signal_handlers,
+                      process_alive, signals_deferred, worker_id)
 from .study import DatasetPlan, Study, variant_id
 from .task import metric_for
 from .tracking import Tracker, dataset_input, mask_credentials, tracking_uri
@@ -275,11 +275,19 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
     pending: list = []
     try:
         while grid.has_waiting(ostudy) or _retried(ctx, ostudy):
-            popped, trials = _pop_and_open(ctx, cells, batch)
+            for f in pending:   # a store the recorder gave up on: stop popping cells
+                if f.done() and f.exception() is not None:
+                    raise f.exception()
+            trials, beat = _pop_and_open(ctx, cells, batch)
             if not trials:
+                beat.stop()
                 continue  # none left (another worker was faster), or taken over meanwhile
-            endings = _train(ctx, trials, data, population)
-            pending.append(recorder.submit(_record, ctx, endings, progress))
+            try:
+                endings = _train(ctx, trials, data, population)
+            except BaseException:
+                beat.stop()
+                raise
+            pending.append(recorder.submit(_record, ctx, endings, progress, beat))
     finally:
         with ctx.clock("bookkeeping"):  # waiting for the recorder holds up this process
             for f in pending:  # also on SIGTERM: what was trained gets recorded
@@ -295,32 +303,41 @@ def _retried(ctx: RunContext, ostudy) -> bool:
     or their process gone on this machine) and enqueue their cells again, up to max_retries, for
     this worker to train. True when there is work."""
     with ctx.clock("bookkeeping"):
-        if lifecycle.reap(ostudy, ctx.tracker) and grid.retry_failed(ostudy, ctx.study.spec.max_retries):
+        lifecycle.reap(ostudy, ctx.tracker)   # also what an earlier reap (this worker's start) failed:
+        if grid.retry_failed(ostudy, ctx.study.spec.max_retries, lifecycle.retry_now):
             print(f"  cells of a dead worker are enqueued again ({ostudy.study_name})", flush=True)
         return grid.has_waiting(ostudy)
 
 
-def _pop_and_open(ctx: RunContext, cells: DatasetCells, batch: int) -> tuple[list, list[LiveTrial]]:
-    """Pop up to `batch` cells and open their runs, as one unit under held signals."""
+def _pop_and_open(ctx: RunContext, cells: DatasetCells, batch: int) -> tuple[list[LiveTrial], grid.heartbeat]:
+    """Pop up to `batch` cells and open their runs, as one unit under held signals. Their
+    heartbeats start before this worker's name is on them and go on until they are recorded
+    (_record stops them): no other worker sees one of them named and silent, and a trial
+    waiting for a store that is restarting is not taken for dead."""
     trials: list[LiveTrial] = []
+    beat = None
     try:
         with signals_deferred(), ctx.clock("bookkeeping"):
             popped = grid.pop_cells(cells.ostudy, batch)
+            beat = grid.heartbeat(cells.ostudy, [cell[0] for cell in popped]).start()
             trials = lifecycle.open_runs(ctx.tracker, ctx.experiment_id,
                                          [cells.born(*cell) for cell in popped])
-    except Interrupted:  # a signal held during the block: these trials never started training
-        lifecycle.end(ctx.tracker, [Ending(t, Outcome.INTERRUPTED) for t in trials])
+    except BaseException as e:
+        if beat is not None:
+            beat.stop()
+        if isinstance(e, Interrupted):  # a signal held during the block: these trials never trained
+            lifecycle.end(ctx.tracker, [Ending(t, Outcome.INTERRUPTED) for t in trials])
         raise
-    return popped, trials
+    return trials, beat
 
 
 def _train(ctx: RunContext, trials: list[LiveTrial], data, population: bool) -> list[Ending]:
-    """Train popped cells, together (population engine) or one by one (reference trainer), with
-    heartbeats; returns their endings. A signal ends them INTERRUPTED and is re-raised."""
+    """Train popped cells, together (population engine) or one by one (reference trainer);
+    returns their endings. A signal ends them INTERRUPTED and is re-raised."""
     histories = [dict() for _ in trials]
     done: list[Ending] = []
     try:
-        with grid.heartbeat(trials[0].ostudy, [t.trial for t in trials]), ctx.clock("training"):
+        with ctx.clock("training"):
             if population:
                 return _train_populations(trials, data)
             for t, history in zip(trials, histories):
@@ -366,11 +383,14 @@ def _train_one(t: LiveTrial, data, history: dict):
         return e
 
 
-def _record(ctx: RunContext, endings: list[Ending], progress: Progress) -> list[bool]:
+def _record(ctx: RunContext, endings: list[Ending], progress: Progress, beat: grid.heartbeat) -> list[bool]:
     """lifecycle.end on the recorder thread, while the next population trains; signals are
-    handled by the main thread."""
-    with ctx.clock("recording_background"):
-        ok = lifecycle.end(ctx.tracker, endings)
+    handled by the main thread. The trials' heartbeats stop once they are recorded."""
+    try:
+        with ctx.clock("recording_background"):
+            ok = lifecycle.end(ctx.tracker, endings)
+    finally:
+        beat.stop()
     progress.update(done=sum(ok), failed=len(ok) - sum(ok))
     return ok
 
@@ -460,6 +480,9 @@ def _worker_process(study: Study, storage: str, tracking: str, experiment_id: st
         run_worker_loop(ctx, data, who=f" worker {number}:")
     except Interrupted:
         sys.exit(130)
+    except StoreUnreachable as e:   # one line, as the command line prints it; the parent goes on
+        print(f"worker {number}: error: {e}", file=sys.stderr, flush=True)
+        sys.exit(75)
 
 
 def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional[str] = None,
@@ -492,6 +515,9 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
         for plan in study.plans:
             finish_dataset(ctx, plan, data[plan.label], status="KILLED")
         raise
+    except StoreUnreachable:   # the dataset parents stay open for the rerun that resumes
+        status = "FAILED"
+        raise
     finally:
         if workers == 1:
             log_timing(ctx, time.perf_counter() - started)
@@ -520,6 +546,9 @@ def _run_local_workers(ctx: RunContext, data: dict, workers: int) -> None:
         for p in procs:
             p.join()
         raise
+    gave_up = [str(i + 1) for i, p in enumerate(procs) if p.exitcode == 75]
+    if gave_up:   # each said which store in its own line
+        raise StoreUnreachable(f"worker(s) {', '.join(gave_up)} stopped: a store did not answer (see above)")
     for plan in study.plans:  # a worker that died leaves its cell RUNNING: clean up now
         lifecycle.reap(open_dataset_study(ctx, study, plan, data[plan.label]), ctx.tracker)
 

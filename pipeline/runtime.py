@@ -56,22 +56,80 @@ def install_signal_handlers() -> None:
     signal.signal(signal.SIGINT, _raise_interrupted)
 
 
+_token = {"pid": None, "value": ""}
+
+
 def worker_id() -> str:
-    """host:pid, the name a worker writes on the trials and runs it owns."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """host:pid:token, the name a worker writes on the trials and runs it owns. The token is
+    drawn once per process: a process that gets the pid of a dead one on the same host (a
+    restarted container is pid 1 again, under the same host name) is still another worker."""
+    if _token["pid"] != os.getpid():   # also after a fork
+        _token["pid"], _token["value"] = os.getpid(), os.urandom(4).hex()
+    return f"{socket.gethostname()}:{os.getpid()}:{_token['value']}"
+
+
+def worker_pid(worker: str) -> int:
+    """The pid in a worker's name (host:pid:token, or host:pid as older runs wrote it)."""
+    parts = worker.split(":")
+    return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else -1
 
 
 def process_alive(worker: str) -> bool:
-    host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname():
+    """Whether the worker named `worker` may still be running: False only when it ran on this
+    host and its process is gone, or when its pid is this process's own (then it was an
+    earlier process under the same name, such as a restarted container's pid 1)."""
+    if worker.split(":")[0] != socket.gethostname() or worker == worker_id():
         return True  # another machine: leave it to heartbeats
+    pid = worker_pid(worker)
+    if pid == os.getpid():
+        return False
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
         return True
-    except (ProcessLookupError, ValueError):
+    except (ProcessLookupError, ValueError, OverflowError):
         return False
     except PermissionError:
         return True
+
+
+# --- outages and faults -------------------------------------------------------------------------
+
+class StoreUnreachable(Exception):
+    """The Optuna storage or the MLflow tracking server did not answer for longer than
+    outage_limit_s(): the worker stops with one line (its cells in flight are retried)."""
+
+
+OUTAGE_ENV = "PIPELINE_OUTAGE_S"
+DEFAULT_OUTAGE_S = 120.0   # a database or tracking-server restart of up to a minute, with margin
+
+
+def outage_limit_s() -> float:
+    """How long a worker keeps retrying a store that does not answer: $PIPELINE_OUTAGE_S, or
+    DEFAULT_OUTAGE_S."""
+    try:
+        return max(0.0, float(os.environ.get(OUTAGE_ENV, DEFAULT_OUTAGE_S)))
+    except ValueError:
+        return DEFAULT_OUTAGE_S
+
+
+FAILPOINT_ENV = "PIPELINE_FAILPOINT"
+_failpoint_hits: dict[str, int] = defaultdict(int)
+_failpoint_lock = threading.Lock()
+
+
+def failpoint(name: str) -> None:
+    """Fault injection for the tests (tests/test_faults.py): with PIPELINE_FAILPOINT=name:n the
+    process SIGKILLs itself the n-th time it passes this point, so that a crash lands exactly
+    between two writes. Unset (always, outside those tests) it does nothing."""
+    spec = os.environ.get(FAILPOINT_ENV)
+    if not spec:
+        return
+    target, _, count = spec.partition(":")
+    if target == name:
+        with _failpoint_lock:
+            _failpoint_hits[name] += 1
+            if _failpoint_hits[name] == int(count or 1):
+                os.kill(os.getpid(), signal.SIGKILL)
 
 
 class Stopwatch:

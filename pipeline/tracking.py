@@ -19,6 +19,7 @@ endpoint (100 runs a request), or parallel artifact downloads.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -33,6 +34,7 @@ from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 
 from . import runtree as rt
+from .runtime import StoreUnreachable, failpoint, outage_limit_s
 from .mlflow_sql import (NewRun, create_runs, finish_runs, insert_new_metrics, metric_histories, now_ms, param_value,
                          runs_with_tags)
 
@@ -149,10 +151,104 @@ def _as_stored(v: float) -> float:
     return math.copysign(1.7976931348623157e308, v) if math.isinf(v) else v
 
 
+# --- riding out a tracking-server restart ------------------------------------------------------
+
+_http_retries_set: dict[str, str] = {}   # the MLflow HTTP settings this process chose (not the user)
+
+
+def configure_http_retries(limit_s: float) -> None:
+    """Size MLflow's own HTTP retries (urllib3, every request, POSTs included: it sleeps 0, 2,
+    4, 8, ... s with MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=1, plus up to 1 s of jitter) to ride out
+    a tracking server that does not answer for limit_s: the fewest retries whose backoff adds up
+    to it (7 for 120 s: 126 s). Settings the user exported are left alone."""
+    from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, MLFLOW_HTTP_REQUEST_MAX_RETRIES
+
+    retries = 1
+    while 2 ** retries - 2 < limit_s and retries < 10:   # MLflow allows at most 10
+        retries += 1
+    for var, value in ((MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, "1"), (MLFLOW_HTTP_REQUEST_MAX_RETRIES, str(retries))):
+        if os.environ.get(var.name, _http_retries_set.get(var.name)) == _http_retries_set.get(var.name):
+            os.environ[var.name] = _http_retries_set[var.name] = value
+
+
+def _connection_failure(e: BaseException) -> bool:
+    """MLflow gave up on a request: the server refused or dropped the connection, timed out,
+    or answered 5xx through every retry (requests' ConnectionError, Timeout or RetryError, which
+    MLflow's http_request wraps in an MlflowException)."""
+    import requests
+
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                          requests.exceptions.RetryError)):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+@contextmanager
+def _server_calls(uri: str):
+    """Requests to a tracking server: when MLflow's retries are used up, StoreUnreachable with
+    one line, and no more retries for this process (it is stopping; its finally blocks should
+    not wait out the limit again)."""
+    from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_MAX_RETRIES
+
+    try:
+        yield
+    except Exception as e:
+        if isinstance(e, StoreUnreachable) or not _connection_failure(e):
+            raise
+        os.environ[MLFLOW_HTTP_REQUEST_MAX_RETRIES.name] = _http_retries_set[MLFLOW_HTTP_REQUEST_MAX_RETRIES.name] = "0"
+        cause = e.__cause__ or e.__context__ or e
+        raise StoreUnreachable(f"the MLflow server {mask_credentials(uri)} did not answer for {outage_limit_s():.0f} s "
+                               f"({type(cause).__name__})") from None
+
+
+class _ServerClient:
+    """An MlflowClient for a tracking server whose calls go through _server_calls."""
+
+    def __init__(self, client: MlflowClient, uri: str):
+        self._client, self._uri = client, uri
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        if name.startswith("_") or not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            with _server_calls(self._uri):
+                return attr(*args, **kwargs)
+        return call
+
+
+class _RetryNotice(logging.Handler):
+    """One console line when MLflow starts retrying requests to a server that does not answer
+    (urllib3 logs every retry, to no handler), at most one a minute."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.last = 0.0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        import time
+
+        if record.getMessage().startswith("Retrying") and time.monotonic() - self.last > 60:
+            self.last = time.monotonic()
+            print(f"  the MLflow server does not answer; MLflow retries for up to {outage_limit_s():.0f} s", flush=True)
+
+
+_retry_notice = _RetryNotice()
+
+
 class Tracker:
     def __init__(self, uri: Optional[str] = None):
         self.uri = tracking_uri(uri)
         self._client = MlflowClient(self.uri)
+        if self.uri.startswith(("http://", "https://")):
+            configure_http_retries(outage_limit_s())
+            self._client = _ServerClient(self._client, self.uri)
+            logging.getLogger("urllib3.connectionpool").addHandler(_retry_notice)   # once: a handler is kept once
         self._artifact_uris: dict[str, str] = {}  # run id -> artifact URI, for the runs we started
         self._summaries = TrialSummaries()
 
@@ -249,6 +345,7 @@ class Tracker:
         if insert_new_metrics(self._client, run_id, metrics):
             metrics = []
         self.log_metrics(run_id, metrics, tags)
+        failpoint("mlflow_write")   # tests/test_faults.py: a crash halfway through writing a run
         for path, payload in artifacts.items():
             self.log_dict(run_id, payload, path)
         self._client.set_terminated(run_id, "FINISHED")
@@ -316,7 +413,7 @@ class Tracker:
                 f.write(text)
             os.replace(partial, target)
             return
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, _server_calls(self.uri):
             local = os.path.join(tmp, os.path.basename(path))
             with open(local, "w") as f:
                 f.write(text)
@@ -537,7 +634,8 @@ class Tracker:
         credentials and TLS settings); the decoded JSON."""
         from mlflow.utils.rest_utils import http_request, verify_rest_response
 
-        response = verify_rest_response(http_request(self._rest_creds(), endpoint, method, **kwargs), endpoint)
+        with _server_calls(self.uri):
+            response = verify_rest_response(http_request(self._rest_creds(), endpoint, method, **kwargs), endpoint)
         return response.json()
 
 

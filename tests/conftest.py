@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -86,28 +87,58 @@ def free_port() -> int:
 def mlflow_serving(command: list[str], log: Path, **popen):
     """`mlflow <command>` (server or ui) on a free 127.0.0.1 port: yields its URL once /health
     answers; fails with the log's tail if it does not start within 120 s."""
-    port = free_port()
-    with open(log, "w") as err:
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), *command, "--host", "127.0.0.1",
-                                 "--port", str(port)], stdout=subprocess.DEVNULL, stderr=err, **popen)
-    url = f"http://127.0.0.1:{port}"
+    server = MlflowServer(command, log, **popen)
     try:
-        deadline = time.time() + 120
+        yield server.start()
+    finally:
+        server.stop()
+
+
+class MlflowServer:
+    """`mlflow <command>` on one 127.0.0.1 port, that a test can kill (SIGKILL, the whole
+    process group: its web workers too) and start again on the same port."""
+
+    def __init__(self, command: list[str], log: Path, port: int = 0, **popen):
+        self.command, self.log, self.popen = command, log, popen
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+
+    def start(self, timeout: float = 120) -> str:
+        with open(self.log, "a") as err:
+            self.proc = subprocess.Popen([str(Path(sys.executable).parent / "mlflow"), *self.command, "--host",
+                                          "127.0.0.1", "--port", str(self.port)], stdout=subprocess.DEVNULL,
+                                         stderr=err, start_new_session=True, **self.popen)
+        deadline = time.time() + timeout
         while True:
             try:
-                urllib.request.urlopen(url + "/health", timeout=2)
-                break
+                urllib.request.urlopen(self.url + "/health", timeout=2)
+                return self.url
             except Exception:
-                if time.time() > deadline or proc.poll() is not None:
-                    raise AssertionError(f"mlflow {command[0]} did not start: " + log.read_text()[-2000:])
+                if time.time() > deadline or self.proc.poll() is not None:
+                    raise AssertionError(f"mlflow {self.command[0]} did not start: " + self.log.read_text()[-2000:])
                 time.sleep(0.5)
-        yield url
-    finally:
-        proc.terminate()
+
+    def kill(self) -> None:
+        """SIGKILL: what a crash or a lost machine does to it (no clean shutdown)."""
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, sig) -> None:
+        if self.proc is None:
+            return
         try:
-            proc.wait(timeout=30)
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
 
 
 def _pg_bin():
@@ -115,33 +146,64 @@ def _pg_bin():
     return found[-1].parent if found else None
 
 
-@pytest.fixture
-def postgres():
-    """A throwaway PostgreSQL server on 127.0.0.1 (Debian's packages; .ci/run installs them)."""
+class Postgres:
+    """A throwaway PostgreSQL server on 127.0.0.1 (Debian's packages; .ci/run installs them),
+    with databases optuna and mlflow; `url` is the server's, without a database. A test may stop
+    it and start it again (same port, same data), as a restart or a failover does."""
+
+    def __init__(self, bin_dir: Path):
+        self.bin = bin_dir
+        # Not under pytest's tmp dir: as root we run the server as user postgres, who must reach it.
+        self.dir = Path(tempfile.mkdtemp(prefix="ablation-pg-"))
+        os.chmod(self.dir, 0o755)
+        self.data, self.sock = self.dir / "pg", self.dir / "sock"
+        self.data.mkdir()
+        self.sock.mkdir()
+        self.as_user = []
+        if os.geteuid() == 0:  # postgres refuses to run as root
+            subprocess.run(["chown", "-R", "postgres", str(self.dir)], check=True)
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}"
+        subprocess.run([*self.as_user, str(bin_dir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"],
+                       check=True, capture_output=True)
+
+    def pg_ctl(self, *args: str) -> None:
+        subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), *args], check=True,
+                       capture_output=True)
+
+    def start(self) -> None:
+        self.pg_ctl("-w", "-l", str(self.dir / "pg.log"), "-o",
+                    f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """-m fast: open connections are cut, transactions in flight rolled back."""
+        self.pg_ctl("-w", "-m", mode, "stop")
+
+    def close(self) -> None:
+        subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server():
     bin_dir = _pg_bin()
     if bin_dir is None:
         pytest.skip("PostgreSQL is not installed (.ci/run installs it)")
-    # Not under pytest's tmp dir: as root we run the server as user postgres, who must reach it.
-    tmp_path = Path(tempfile.mkdtemp(prefix="ablation-pg-"))
-    os.chmod(tmp_path, 0o755)
-    data, sock = tmp_path / "pg", tmp_path / "sock"
-    data.mkdir()
-    sock.mkdir()
-    as_user = []
-    if os.geteuid() == 0:  # postgres refuses to run as root
-        subprocess.run(["chown", "-R", "postgres", str(tmp_path)], check=True)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    port = free_port()
-    subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
-                   check=True, capture_output=True)
-    subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l", str(tmp_path / "pg.log"),
-                    "-o", f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    pg = Postgres(bin_dir)
     try:
+        pg.start()
         for db in ("optuna", "mlflow"):
-            subprocess.run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", db],
+            subprocess.run([str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", db],
                            check=True, capture_output=True)
-        yield f"postgresql://postgres@127.0.0.1:{port}"
+        yield pg
     finally:
-        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-                       capture_output=True)
-        shutil.rmtree(tmp_path, ignore_errors=True)
+        pg.close()
+
+
+@pytest.fixture
+def postgres():
+    """A throwaway PostgreSQL server's URL (add /optuna or /mlflow for a database)."""
+    with postgres_server() as pg:
+        yield pg.url

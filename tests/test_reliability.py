@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 from pipeline import grid
 from pipeline.grid import GRACE_S, get_storage
 from pipeline.orchestrate import optuna_study_name
+from pipeline.runtime import worker_pid
 from pipeline.study import load_study
 
 from .conftest import mlflow_serving, run_cli, tiny_study_dict, write_study
@@ -163,7 +164,7 @@ def hold_first_worker_until_another_works(storage, study, timeout=90):
     names = [optuna_study_name(study, p) for p in study.plans]
     deadline, first, stopped_at = time.time() + timeout, None, 0.0
     while time.time() < deadline:
-        owners = {int(t.user_attrs["worker"].rsplit(":", 1)[1]) for t in _all_trials(storage, names)
+        owners = {worker_pid(t.user_attrs["worker"]) for t in _all_trials(storage, names)
                   if "cell" in t.user_attrs and "worker" in t.user_attrs}
         if first is None and owners:
             candidate = next(iter(owners))
@@ -309,7 +310,7 @@ def test_a_dead_workers_cells_are_trained_again_by_a_live_one(workdir, env):
     while time.time() < deadline:   # kill the victim mid-training: its trials RUNNING with their runs
         ostudy = optuna.load_study(study_name=name, storage=get_storage(storage))
         mine = [t for t in ostudy.get_trials(states=(TrialState.RUNNING,))
-                if t.user_attrs.get("worker", "").endswith(f":{victim.pid}") and "mlflow_run_id" in t.user_attrs]
+                if worker_pid(t.user_attrs.get("worker", "")) == victim.pid and "mlflow_run_id" in t.user_attrs]
         if mine and len(ostudy.get_trials(states=(TrialState.COMPLETE,))) >= 2:
             victim.send_signal(signal.SIGKILL)
             break

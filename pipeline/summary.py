@@ -12,7 +12,7 @@ from . import runtree as rt
 from .orchestrate import RunContext, optuna_study_name
 from .study import Study
 from .task import metric_for
-from .tracking import share_overview
+from .tracking import Tracker, share_overview
 
 
 def format_summary(study: Study, results: list[verdicts.DatasetResults],
@@ -55,5 +55,11 @@ def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts]) ->
         ostudy = grid.load_existing(ctx.storage, optuna_study_name(ctx.study, plan)) if plan else None
         parent = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN) if ostudy else None
         if parent:
-            ctx.tracker.set_tags(parent, verdicts.verdict_tags(v))
-            ctx.tracker.log_dict(parent, verdicts.verdict_record(v), "verdicts.json")
+            log_verdicts(ctx.tracker, parent, v)
+
+
+def log_verdicts(tracker: Tracker, parent_id: str, v: verdicts.DatasetVerdicts) -> None:
+    """One dataset's verdicts on its parent run: the tags and verdicts.json (the ablation does it
+    at its end, the report for distributed studies, whose workers print no summary)."""
+    tracker.set_tags(parent_id, verdicts.verdict_tags(v))
+    tracker.log_dict(parent_id, verdicts.verdict_record(v), "verdicts.json")

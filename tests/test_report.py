@@ -438,3 +438,21 @@ def test_figures_are_the_same_every_time(built):
     first = figures.draw_all(data, a)
     np.random.seed(123)   # whatever the global generator's state
     assert figures.draw_all(data, a) == first and any(name == "seeds" for name, _ in first)
+
+
+def test_the_report_puts_verdicts_and_figures_on_the_parent_runs(built, tmp_path):
+    """Distributed studies have no ablation summary: the report command records each dataset's
+    verdicts (tags and verdicts.json) and its figures on the dataset's parent run."""
+    work, env, _ = built
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    [wine] = client.search_runs([client.get_experiment_by_name("rep").experiment_id],
+                                "tags.kind = 'dataset' AND tags.dataset = 'wine'")
+    for key in [k for k in wine.data.tags if k.startswith("verdict")]:
+        client.delete_tag(wine.info.run_id, key)
+    proc = run_cli(["report", "--study", "rep.yaml", "--no-pdf", "--reports-dir", str(tmp_path)], cwd=work, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    tags = client.get_run(wine.info.run_id).data.tags
+    assert tags["verdict.l2"] in ("better", "worse", "equivalent", "undecided") and tags["verdict"].startswith(("no arm", "L2", "dropout"))
+    shown = {f.path for f in client.list_artifacts(wine.info.run_id, "figures")}
+    assert {"figures/differences.png", "figures/seeds.png", "figures/curves.png"} <= shown
+    assert (tmp_path / "rep/figures/wine/differences.png").stat().st_size > 1000

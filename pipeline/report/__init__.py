@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..study import Study
+from ..summary import log_verdicts
 from ..tracking import Tracker, share_overview
 from . import analysis, collect, figures, render
 
@@ -49,6 +50,9 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
         for p in paths:
             tracker.log_artifact(root, str(p), "report")
     _figures_on_parents(tracker, data, results, drawn, out / "figures")
+    for d in results["datasets"]:   # what the report decided, on each dataset's parent run too
+        if d["label"] in data.parent_runs and d.get("verdicts") is not None:
+            log_verdicts(tracker, data.parent_runs[d["label"]], d["verdicts"])
     for experiment_id in {r.experiment_id for r in data.roots}:   # the report's overview links open it
         share_overview(tracker, experiment_id, study.name, [p.label for p in study.plans])
     return paths

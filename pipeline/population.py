@@ -23,7 +23,7 @@ from .errors import Diverged
 from .model import weight_histogram
 from .study import CPU_POPULATION_SIZE
 from .task import Task, task_for
-from .trainer_common import (HISTORY_KEYS, EarlyStopper, TrainResult, TrialConfig, matmul_precision,
+from .trainer_common import (HISTORY_KEYS, EarlyStopper, TrainResult, TrialConfig, cpu_threads, matmul_precision,
                              memory_available, outputs_needed, release_free_memory, summarize_final,
                              training_device)
 
@@ -171,7 +171,7 @@ def train_population(cfgs: list[TrialConfig], data: Splits, on_epoch: Optional[E
     device = training_device(c0, data.n_features, data.n_outputs)
     size = population_chunk(c0, data, device, len(cfgs))
     results: list[Union[TrainResult, Diverged]] = []
-    with matmul_precision(c0.precision, device):
+    with matmul_precision(c0.precision, device), cpu_threads(c0, data.n_features, data.n_outputs, device):
         for start in range(0, len(cfgs), size):
             hook = None if on_epoch is None else _shifted(on_epoch, start)
             results += _train_one_population(cfgs[start:start + size], data, device, hook)

@@ -19,7 +19,7 @@ from .datasets import Splits
 from .errors import Diverged
 from .model import MLP, l1_penalty, l2_penalty, weight_histogram
 from .task import task_for
-from .trainer_common import (HISTORY_KEYS, EarlyStopper, TrainResult, TrialConfig, matmul_precision, outputs_needed,
+from .trainer_common import (HISTORY_KEYS, EarlyStopper, TrainResult, TrialConfig, cpu_threads, matmul_precision, outputs_needed,
                              release_free_memory, summarize_final, training_device)
 
 EVAL_ROWS = 8192  # rows per forward pass when evaluating: MNIST's 54,000 at once held ~170 MB
@@ -57,7 +57,7 @@ def train(cfg: TrialConfig, data: Splits,
 
     on_epoch(epoch, metrics) is called after each epoch (used for pruning and progress)."""
     device = training_device(cfg, data.n_features, data.n_outputs)
-    with matmul_precision(cfg.precision, device):
+    with matmul_precision(cfg.precision, device), cpu_threads(cfg, data.n_features, data.n_outputs, device):
         return _train(cfg, data, on_epoch, device)
 
 

@@ -147,6 +147,31 @@ def training_device(cfg: TrialConfig, n_in: int, n_out: int) -> torch.device:
     return resolve_device(cfg.device, cfg.step_flops(n_in, n_out))
 
 
+# Below this many training FLOPs per step of one model, a CPU trains with one torch thread. Such
+# steps are a few hundred microseconds of small kernels; splitting them over threads buys little
+# and costs a synchronization per kernel, which on a shared machine waits for a descheduled
+# thread: on this project's 2-core machine under load (load average 6), the tuned study's digits
+# model (1.7 MFLOP a step) trained 10-15x faster with one thread than with two, reference and
+# population alike (BENCHMARKS.md, issue 14). Decided per model, not per population, so a
+# cell's thread count (and its float rounding) does not depend on the population it lands in.
+SINGLE_THREAD_STEP_FLOPS = 20e6
+
+
+@contextlib.contextmanager
+def cpu_threads(cfg: TrialConfig, n_in: int, n_out: int, device: torch.device):
+    """One torch thread while training a small model on the CPU (SINGLE_THREAD_STEP_FLOPS);
+    the thread count is restored afterwards."""
+    if device.type != "cpu" or cfg.step_flops(n_in, n_out) >= SINGLE_THREAD_STEP_FLOPS:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 @contextlib.contextmanager
 def matmul_precision(precision: str, device: torch.device):
     """TF32 matmuls (and cuDNN convolutions) on CUDA while training with precision tf32; the

@@ -7,6 +7,17 @@ the tuning seeds, median pruning on per-epoch validation values (a pruned trial'
 KILLED). The test set is never looked at here. The chosen strengths (Optuna's params of each
 arm's best trial) are stored on the grid's Optuna study, so every worker trains the grid with
 them (lifecycle.DatasetCells, through arms.tuned_values).
+
+Trials are asked in rounds: each round asks every arm for up to `tune.batch` trials at once (TPE
+with constant_liar: a trial still running counts as a bad result, so the trials of one round
+spread out instead of all proposing the same point), trains every model of the round (trials x
+tuning seeds, all arms) together in the population engine, pruning per trial after each epoch,
+and tells Optuna all of the round's endings at its end. A round never asks more than an arm's
+budget has left (`tune.trials` minus the trials that spent it), so the budget stays exact, also
+when a round is interrupted or its process dies (those trials spend nothing and are asked again).
+Telling at the round's end makes what each trial sees (TPE's history, the pruner's completed
+trials) a function of the study file alone: population_size and the engine change the speed, not
+which strengths are chosen (on CPU; tests/test_tuning.py).
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ import optuna
 from . import arms, grid, lifecycle
 from . import runtree as rt
 from .lifecycle import Ending, LiveTrial, Outcome
+from .population import train_population
 from .runtime import Interrupted, Progress, worker_id
 from .study import DatasetPlan
 from .task import metric_for, task_for
@@ -30,20 +42,27 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
     """Run (or resume) the tuning studies of one dataset; returns {arm: best params}."""
     study, tune = ctx.study, ctx.study.spec.tune
     tags = {rt.STUDY: study.name, rt.DATASET_LABEL: plan.label, rt.CONFIG_HASH: plan.config_hash, rt.TASK: data.task}
-    parent = None
-    chosen: dict[str, dict] = {}
     tuned_arms = [arm for arm in study.arms if arms.ARMS[arm].components]   # none has nothing to tune
+    ostudies = {arm: _tuning_study(ctx, plan, arm, data) for arm in tuned_arms}
     progress = Progress(f"{plan.label} tuning", len(tuned_arms) * tune.trials, "trials")
-    for arm in tuned_arms:
-        ostudy = _tuning_study(ctx, plan, arm, data)
-        progress.update(done=min(grid.spent(ostudy, Outcome.spends), tune.trials))   # resumed ones
-        while grid.spent(ostudy, Outcome.spends) < tune.trials:
-            if parent is None:
-                parent = ctx.tracker.dataset_parent(ctx.experiment_id, ctx.root_id, f"{plan.label}/tuning",
-                                                    {**tags, rt.WORKER: worker_id()}, params={}, kind=rt.TUNING)
-            before = grid.spent(ostudy, Outcome.spends)
-            _tuning_trial(ctx, plan, data, ostudy, arm, parent, tags)
-            progress.update(done=grid.spent(ostudy, Outcome.spends) - before)
+
+    def spent() -> int:
+        return sum(min(grid.spent(o, Outcome.spends), tune.trials) for o in ostudies.values())
+
+    progress.update(done=spent())   # resumed ones
+    parent = None
+    while True:
+        wanted = {arm: min(tune.batch_size, tune.trials - grid.spent(o, Outcome.spends)) for arm, o in ostudies.items()}
+        if all(n <= 0 for n in wanted.values()):
+            break
+        if parent is None:
+            parent = ctx.tracker.dataset_parent(ctx.experiment_id, ctx.root_id, f"{plan.label}/tuning",
+                                                {**tags, rt.WORKER: worker_id()}, params={}, kind=rt.TUNING)
+        before = spent()
+        _tuning_round(ctx, plan, data, [(ostudies[arm], arm, n) for arm, n in wanted.items() if n > 0], parent, tags)
+        progress.update(done=spent() - before)
+    chosen: dict[str, dict] = {}
+    for arm, ostudy in ostudies.items():
         best = grid.best_params(ostudy)
         if best is not None:
             chosen[arm] = best[0]
@@ -58,7 +77,7 @@ def _tuning_study(ctx, plan: DatasetPlan, arm: str, data) -> optuna.Study:
     tune = ctx.study.spec.tune
     name = f"{grid.study_name(ctx.study.name, plan.label, plan.config_hash)}.tune.{arm}"
     ostudy = grid.open_study(ctx.storage, name, metric_for(data.task, data.metric).direction,
-                             sampler=optuna.samplers.TPESampler(seed=tune.sampler_seed),
+                             sampler=optuna.samplers.TPESampler(seed=tune.sampler_seed, constant_liar=True),
                              pruner=(optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
                                      if tune.prune else optuna.pruners.NopPruner()))
     ostudy.set_user_attr(rt.STUDY_EXPERIMENT, ctx.experiment_id)
@@ -66,43 +85,115 @@ def _tuning_study(ctx, plan: DatasetPlan, arm: str, data) -> optuna.Study:
     return ostudy
 
 
-def _tuning_trial(ctx, plan: DatasetPlan, data, ostudy: optuna.Study, arm: str, parent: str, tags: dict) -> None:
-    """Ask Optuna for strengths, train them on every tuning seed, record the ending."""
-    tune, device = ctx.study.spec.tune, plan.execution.device
+def _tuning_round(ctx, plan: DatasetPlan, data, asks: list[tuple], parent: str, tags: dict) -> None:
+    """Ask each (study, arm, n) for n trials, open their runs, train them together, record."""
+    asked = [_ask(ctx, plan, ostudy, arm, parent, tags) for ostudy, arm, n in asks for _ in range(n)]
+    opened = lifecycle.open_runs(ctx.tracker, ctx.experiment_id, asked)
+    if opened:
+        lifecycle.end(ctx.tracker, _train_round(ctx, plan, data, opened))
+
+
+def _ask(ctx, plan: DatasetPlan, ostudy: optuna.Study, arm: str, parent: str, tags: dict) -> LiveTrial:
+    """One trial: Optuna's strengths for the arm, a configuration per tuning seed, its run."""
+    tune = ctx.study.spec.tune
     trial = ostudy.ask()
     params = arms.suggest(trial, arm, tune, len(plan.training.model.hidden))
     tuned = arms.tuned_values(params)
-    cfgs = [TrialConfig.for_cell(plan.training, arm, seed, device, tuned=tuned) for seed in tune.seeds]
+    cfgs = [TrialConfig.for_cell(plan.training, arm, seed, plan.execution.device, tuned=tuned) for seed in tune.seeds]
     run = NewRun(parent, f"{plan.label}/tune/{arm}/{trial.number}",
                  tags={**tags, rt.ARM: arm, rt.TUNE_TRIAL: trial.number, rt.OPTUNA_TRIAL: trial.number,
                        rt.OPTUNA_STUDY: ostudy.study_name},
                  params={**{f"tuned_{k}": v for k, v in params.items()}, **cfgs[0].params()}, kind=rt.TUNING_TRIAL)
-    opened = lifecycle.open_runs(ctx.tracker, ctx.experiment_id, [LiveTrial(ostudy, trial, run.name, run)])
-    if not opened:
-        return
-    t, history = opened[0], {}
+    return LiveTrial(ostudy, trial, run.name, run, payload=cfgs)
 
-    # Pruning compares each epoch's validation metric (the task's default: accuracy or MSE) in the
-    # direction of the primary metric, which chooses the tuned strengths; flipped where they differ.
-    sign = 1.0 if task_for(data.task).higher_is_better == metric_for(data.task, data.metric).higher_is_better else -1.0
 
-    def report(epoch, row):
+class _Round:
+    """The trials of one round while they train: each trial's first tuning seed reports its
+    validation metric per epoch to Optuna (its history is the run's), and a trial the pruner
+    stops stops on every seed."""
+
+    def __init__(self, trials: list[LiveTrial], data):
+        self.trials = trials
+        self.histories: list[dict] = [{} for _ in trials]
+        self.pruned: set[int] = set()
+        # Pruning compares each epoch's validation metric (the task's default: accuracy or MSE) in
+        # the direction of the primary metric, which chooses the tuned strengths; flipped where they differ.
+        same = task_for(data.task).higher_is_better == metric_for(data.task, data.metric).higher_is_better
+        self.sign = 1.0 if same else -1.0
+
+    def report(self, i: int, epoch: int, row: dict) -> bool:
+        """Trial i's first seed finished `epoch` with `row`: record it; True when it is pruned."""
         for k, v in row.items():
-            history.setdefault(k, []).append(v)
-        trial.report(sign * row["val_metric"], epoch)
+            self.histories[i].setdefault(k, []).append(v)
+        trial = self.trials[i].trial
+        trial.report(self.sign * row["val_metric"], epoch)
         if trial.should_prune():
-            raise optuna.TrialPruned()
+            self.pruned.add(i)
+        return i in self.pruned
 
+    def ending(self, i: int, results: list) -> Ending:
+        t, history = self.trials[i], self.histories[i]
+        if i in self.pruned:
+            return Ending(t, Outcome.PRUNED, history=history)
+        error = next((r for r in results if isinstance(r, BaseException)), None)
+        if error is not None:
+            return Ending(t, Outcome.of_error(error), history=history, error=error)
+        objective = statistics.fmean(r.final["final_val_metric"] for r in results)
+        return Ending(t, Outcome.FINISHED, history=history, metrics={"tune_objective": objective},
+                      value=objective, summary=f"tuning objective {objective:.4f}")
+
+
+def _train_round(ctx, plan: DatasetPlan, data, trials: list[LiveTrial]) -> list[Ending]:
+    """Train the round's trials (the population engine, or the reference trainer one model at a
+    time); their endings. A signal ends them all INTERRUPTED and is re-raised."""
+    state = _Round(trials, data)
     try:
-        objective = statistics.fmean(train(cfg, data, on_epoch=report if i == 0 else None).final["final_val_metric"]
-                                     for i, cfg in enumerate(cfgs))
-        ending = Ending(t, Outcome.FINISHED, history=history, metrics={"tune_objective": objective},
-                        value=objective, summary=f"tuning objective {objective:.4f}")
-    except optuna.TrialPruned:
-        ending = Ending(t, Outcome.PRUNED, history=history)
+        if plan.execution.engine == "population":
+            results = _train_populations(state, data, plan.execution.population_size)
+        else:
+            results = _train_references(state, data)
     except Interrupted:
-        lifecycle.end(ctx.tracker, [Ending(t, Outcome.INTERRUPTED, history=history)])
+        lifecycle.end(ctx.tracker, [Ending(t, Outcome.INTERRUPTED, history=h) for t, h in zip(trials, state.histories)])
         raise
-    except Exception as e:  # a failing trial never takes the study down
-        ending = Ending(t, Outcome.of_error(e), history=history, error=e)
-    lifecycle.end(ctx.tracker, [ending])
+    return [state.ending(i, r) for i, r in enumerate(results)]
+
+
+def _train_populations(state: _Round, data, size: int) -> list[list]:
+    """Every model of the round (trial by trial, seed by seed) in populations of `size`; per
+    trial, its seeds' results (a TrainResult or the error)."""
+    cfgs = [cfg for t in state.trials for cfg in t.payload]
+    owner = [i for i, t in enumerate(state.trials) for _ in t.payload]
+    first = {i: owner.index(i) for i in range(len(state.trials))}
+    flat: list = []
+    for start in range(0, len(cfgs), size):
+        def on_epoch(epoch, rows, start=start):
+            for j, row in rows.items():
+                if start + j == first[owner[start + j]]:
+                    state.report(owner[start + j], epoch, row)
+            return [j for j in rows if owner[start + j] in state.pruned]
+        try:
+            flat += train_population(cfgs[start:start + size], data, on_epoch=on_epoch)
+        except Exception as e:  # the population as a whole broke: fail its trials, not the study
+            flat += [e] * len(cfgs[start:start + size])
+    return [[r for r, o in zip(flat, owner) if o == i] for i in range(len(state.trials))]
+
+
+def _train_references(state: _Round, data) -> list[list]:
+    """The same with the reference trainer, one model after the other (a pruned trial's later
+    seeds are not trained)."""
+    out: list[list] = []
+    for i, t in enumerate(state.trials):
+        results: list = []
+        for s, cfg in enumerate(t.payload):
+            def report(epoch, row, i=i):
+                if state.report(i, epoch, row):
+                    raise optuna.TrialPruned()
+            try:
+                results.append(train(cfg, data, on_epoch=report if s == 0 else None))
+            except optuna.TrialPruned:
+                break
+            except Exception as e:  # a failing trial never takes the study down
+                results.append(e)
+                break
+        out.append(results)
+    return out

@@ -1,0 +1,162 @@
+"""Tuning through the population engine (issue 14): trials asked from Optuna in rounds and trained
+together, pruned per trial, with every arm's budget exact, also across a crash; the chosen
+strengths depend on the study file alone, not on population_size or the engine."""
+
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+
+from pipeline import grid
+from pipeline.datasets import load
+from pipeline.population import train_population
+from pipeline.study import DatasetSpec, load_study
+from pipeline.train import train
+from pipeline.trainer_common import TrialConfig
+
+from .conftest import run_cli, tiny_study_dict, write_study
+
+TUNED_ARMS = ("l2", "dropout")
+
+
+def tuned_study(name: str, **overrides) -> dict:
+    """3 arms (2 tuned), one dataset; tune: 14 trials in rounds of 6 (the third round comes after
+    12 finished trials, beyond TPE's 10 random start-up trials, so TPE's model is exercised)."""
+    return tiny_study_dict(name=name, arms=["none", *TUNED_ARMS], seeds=2, epochs=4,
+                           datasets=[{"name": "digits", "train_size": 120}],
+                           tune={"trials": 14, "batch": 6, "seeds": [100, 101], "sampler_seed": 3}, **overrides)
+
+
+def tuning_trials(workdir: Path, spec: dict) -> dict[str, list]:
+    """Per tuned arm, its tuning study's trials (the study file written to workdir/s.yaml)."""
+    study = load_study(workdir / "s.yaml")
+    plan = study.plans[0]
+    storage = grid.get_storage(f"journal:{workdir / 'optuna.journal'}")
+    base = grid.study_name(study.name, plan.label, plan.config_hash)
+    return {arm: optuna.load_study(study_name=f"{base}.tune.{arm}", storage=storage).trials for arm in TUNED_ARMS}
+
+
+def chosen(workdir: Path) -> dict:
+    study = load_study(workdir / "s.yaml")
+    plan = study.plans[0]
+    storage = grid.get_storage(f"journal:{workdir / 'optuna.journal'}")
+    return optuna.load_study(study_name=grid.study_name(study.name, plan.label, plan.config_hash),
+                             storage=storage).user_attrs["tuned"]
+
+
+def spending(trials) -> list:
+    return [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+            or (t.state == TrialState.FAIL and t.user_attrs.get("outcome") in ("DIVERGED", "ERROR"))]
+
+
+def run_tuning(workdir: Path, env: dict, spec: dict, **kw):
+    write_study(workdir / "s.yaml", spec)
+    return run_cli(["ablation", "--study", "s.yaml", "--no-report"], cwd=workdir, env={**env, **kw})
+
+
+@pytest.mark.slow
+def test_batched_tuning_spends_each_budget_exactly_and_resumes_after_a_crash(workdir, env):
+    """The process is SIGKILLed while it records the first round (after MLflow, between two
+    Optuna tells); the next run reaps the dead trials (they spend nothing), asks only what each
+    budget has left, and every arm ends with exactly tune.trials trials that spent it. Every
+    trial has a tuning_trial run; pruned ones are KILLED."""
+    spec = tuned_study("crash")
+    proc = run_tuning(workdir, env, spec, PIPELINE_FAILPOINT="optuna_tell:3")
+    assert proc.returncode != 0
+    before = tuning_trials(workdir, spec)
+    assert sum(len(spending(t)) for t in before.values()) == 2   # two tells got through
+    assert sum(t.state == TrialState.RUNNING for ts in before.values() for t in ts) == 10   # the rest of round one
+
+    proc = run_tuning(workdir, env, spec)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    after = tuning_trials(workdir, spec)
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    runs = {r.info.run_id: r for r in client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                                         "tags.kind = 'tuning_trial'", max_results=1000)}
+    pruned = 0
+    for arm, trials in after.items():
+        assert len(spending(trials)) == 14, arm
+        died = [t for t in trials if t.state == TrialState.FAIL]
+        assert len(died) >= 1 and all(t.user_attrs["outcome"] == "WORKER_DIED" for t in died)
+        assert len(trials) == 14 + len(died)   # nothing asked beyond the budget
+        for t in spending(trials):
+            run = runs[t.user_attrs["mlflow_run_id"]]
+            assert run.data.tags["regularizer"] == arm
+            if t.state == TrialState.PRUNED:
+                pruned += 1
+                assert run.info.status == "KILLED" and run.data.tags["fail_reason"] == "pruned"
+            else:
+                assert run.info.status == "FINISHED"
+                assert run.data.metrics["tune_objective"] == pytest.approx(t.value)
+        best = max((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+        assert chosen(workdir)[arm] == best.params
+    assert pruned >= 1
+
+
+@pytest.mark.slow
+def test_tuning_chooses_the_same_strengths_whatever_the_population_size_or_engine(tmp_path, env):
+    """Same study file and seed on CPU: the same trials (strengths asked, states, values) and the
+    same chosen strengths with populations of 3, with auto (10), and with the reference trainer
+    (whose float rounding differs by ~1e-7: values to one validation sample)."""
+    outcomes = {}
+    for name, execution in (("three", {"population_size": 3}), ("auto", {}), ("reference", {"engine": "reference"})):
+        workdir = tmp_path / name
+        workdir.mkdir()
+        spec = tuned_study("same", execution=execution)
+        proc = run_tuning(workdir, {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}, spec)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        outcomes[name] = (tuning_trials(workdir, spec), chosen(workdir))
+    (three, chosen_three), (auto, chosen_auto), (ref, chosen_ref) = outcomes["three"], outcomes["auto"], outcomes["reference"]
+    assert chosen_three == chosen_auto == chosen_ref
+    for arm in TUNED_ARMS:
+        assert len(three[arm]) == 14
+        assert [(t.params, t.state, t.value) for t in three[arm]] == [(t.params, t.state, t.value) for t in auto[arm]]
+        assert [(t.params, t.state) for t in three[arm]] == [(t.params, t.state) for t in ref[arm]]
+        n_val = load(DatasetSpec(name="digits", train_size=120), 0).sizes()["val"]
+        for a, b in zip(three[arm], ref[arm]):
+            assert (a.value is None and b.value is None) or a.value == pytest.approx(b.value, abs=1.0 / n_val + 1e-6)
+
+
+def test_a_pruned_model_stops_and_the_others_are_untouched():
+    """The population engine's per-epoch hook stops a model (pruning): it keeps the epochs it
+    trained, and every other model's numbers are bit-identical to a run without the hook."""
+    data = load(DatasetSpec(name="digits", train_size=150), 0)
+    common = dict(hidden=(32, 16), optimizer="sgd", lr=0.05, momentum=0.9, epochs=5, batch_size=32)
+    cfgs = [TrialConfig(arm="dropout", seed=0, dropout=(0.3, 0.2), **common),
+            TrialConfig(arm="l2", seed=1, dropout=(0.0, 0.0), l2=1e-2, **common),
+            TrialConfig(arm="none", seed=2, dropout=(0.0, 0.0), **common)]
+    seen = []
+
+    def prune_second_at_two(epoch, rows):
+        seen.append((epoch, sorted(rows)))
+        return [1] if epoch == 2 else []
+
+    pruned = train_population(cfgs, data, on_epoch=prune_second_at_two)
+    plain = train_population(cfgs, data)
+    assert seen == [(1, [0, 1, 2]), (2, [0, 1, 2])] + [(e, [0, 2]) for e in (3, 4, 5)]
+    assert pruned[1].epochs_run == 2 and len(pruned[1].history["val_loss"]) == 2
+    assert pruned[1].history["val_loss"] == plain[1].history["val_loss"][:2]
+    for j in (0, 2):
+        assert pruned[j].history == plain[j].history and pruned[j].final == plain[j].final
+    # the reference trainer reports the same rows through its on_epoch
+    rows = []
+    train(cfgs[1], data, on_epoch=lambda epoch, row: rows.append(row["val_metric"]))
+    assert rows == pytest.approx(plain[1].history["val_metric"], abs=1.0 / data.sizes()["val"] + 1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here (run on a GPU machine)")
+def test_on_cuda_batched_tuning_end_to_end(workdir, env):
+    """On CUDA (device: cuda, tf32 on): the batched tuning and the grid run end to end, every
+    budget exact, and the grid's runs say cuda."""
+    spec = tuned_study("cuda", execution={"device": "cuda"}, precision="tf32")
+    proc = run_tuning(workdir, env, spec)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for arm, trials in tuning_trials(workdir, spec).items():
+        assert len(spending(trials)) == 14 and len(trials) == 14, arm
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.kind = 'trial'")
+    assert runs and all(r.data.params["device"] == "cuda" and r.data.params["precision"] == "tf32" for r in runs)

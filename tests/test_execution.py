@@ -1,0 +1,112 @@
+"""Execution settings of issue 14: population_size auto, the device rule, one CPU thread for small
+models, opt-in tf32; none of them changes a study's identity or (on CPU) its numbers."""
+
+import pytest
+import torch
+
+from pipeline import study as study_mod
+from pipeline.datasets import load
+from pipeline.population import model_bytes, population_chunk, train_population
+from pipeline.study import DatasetSpec, build_study, load_study
+from pipeline.train import train
+from pipeline.trainer_common import (CUDA_MIN_STEP_FLOPS, SINGLE_THREAD_STEP_FLOPS, TrialConfig, resolve_device,
+                                     training_device)
+
+from .conftest import ROOT, tiny_study_dict
+
+# The identities of the shipped studies before issue 14 (commit 9266caa): unchanged, so every
+# study run before resumes.
+SHIPPED = {"default.yaml": "24e055cb0495", "mnist.yaml": "533262f9d568", "tuned.yaml": "79a968307eae",
+           "messy_table.yaml": "6e3c9be20858", "paths.yaml": "8d4831af5183"}
+
+
+@pytest.mark.parametrize("name,identity", sorted(SHIPPED.items()))
+def test_shipped_studies_keep_their_identity(name, identity):
+    assert load_study(ROOT / "studies" / name).plans[0].config_hash == identity
+
+
+def test_precision_and_tune_batch_join_the_identity_only_when_set():
+    base = tiny_study_dict(tune={"trials": 3, "seeds": [100]})
+    plain = build_study(base, "s").plans[0].config_hash
+    assert build_study({**base, "precision": "fp32"}, "s").plans[0].config_hash == plain
+    tf32 = build_study({**base, "precision": "tf32"}, "s")
+    assert tf32.plans[0].config_hash != plain and tf32.plans[0].training.precision == "tf32"
+    batched = build_study({**base, "tune": {**base["tune"], "batch": 2}}, "s")
+    assert batched.plans[0].config_hash != plain and batched.spec.tune.batch_size == 2
+    assert build_study(base, "s").spec.tune.batch_size == study_mod.DEFAULT_TUNE_BATCH
+    # the execution block stays out: auto, explicit sizes, engines and devices hash alike
+    for execution in ({"population_size": 3}, {"population_size": "auto"}, {"engine": "reference", "device": "cpu"}):
+        assert build_study({**base, "execution": execution}, "s").plans[0].config_hash == plain
+    with pytest.raises(Exception, match="precision"):
+        build_study({**base, "precision": "fp16"}, "s")
+
+
+def test_population_size_auto_is_the_default_and_a_number_wins():
+    auto = build_study(tiny_study_dict(), "s").plans[0].execution
+    assert auto.population_auto
+    expected = (min(2 * 5, study_mod.CUDA_POPULATION_CAP) if torch.cuda.is_available()
+                else study_mod.CPU_POPULATION_SIZE)   # tiny study: 5 arms x 2 seeds
+    assert auto.population_size == expected
+    on_cpu = build_study(tiny_study_dict(execution={"device": "cpu"}), "s").plans[0].execution
+    assert on_cpu.population_size == study_mod.CPU_POPULATION_SIZE
+    explicit = build_study(tiny_study_dict(execution={"population_size": 3}), "s").plans[0].execution
+    assert explicit.population_size == 3 and not explicit.population_auto
+    with pytest.raises(Exception, match="population_size"):
+        build_study(tiny_study_dict(execution={"population_size": "many"}), "s")
+
+
+def test_device_auto_keeps_small_models_on_the_cpu():
+    """The rule: CUDA only from CUDA_MIN_STEP_FLOPS training FLOPs per step of one model."""
+    mnist = TrialConfig(arm="none", seed=0, hidden=(256, 256), batch_size=256)
+    assert mnist.step_flops(784, 10) == 6 * 256 * (784 * 256 + 256 * 256 + 256 * 10)
+    assert mnist.step_flops(784, 10) >= CUDA_MIN_STEP_FLOPS
+    default = TrialConfig(arm="none", seed=0, hidden=(128, 128), batch_size=32)   # the default study's digits
+    assert default.step_flops(64, 10) < CUDA_MIN_STEP_FLOPS
+    assert training_device(default, 64, 10) == torch.device("cpu")
+    assert resolve_device("auto", mnist.step_flops(784, 10)).type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu", 1e15) == torch.device("cpu")
+
+
+def test_small_models_train_with_one_thread_and_the_count_is_restored():
+    data = load(DatasetSpec(name="digits", train_size=120), 0)
+    small = TrialConfig(arm="none", seed=0, hidden=(16,), dropout=(0.0,), epochs=2, device="cpu")
+    assert small.step_flops(64, 10) < SINGLE_THREAD_STEP_FLOPS
+    before, seen = torch.get_num_threads(), []
+    train(small, data, on_epoch=lambda epoch, row: seen.append(torch.get_num_threads()))
+    train_population([small], data, on_epoch=lambda epoch, rows: seen.append(torch.get_num_threads()) or [])
+    assert seen == [1] * 4 and torch.get_num_threads() == before
+
+
+def test_cpu_population_chunks_and_memory_estimate():
+    data = load(DatasetSpec(name="digits", train_size=120), 0)
+    cfg = TrialConfig(arm="none", seed=0, hidden=(16,), dropout=(0.0,), device="cpu")
+    assert population_chunk(cfg, data, torch.device("cpu"), 37) == 37   # an explicit size is trained as one
+    small, wide = model_bytes(cfg, 64, 10), model_bytes(TrialConfig(arm="none", seed=0, hidden=(1024,)), 64, 10)
+    assert 4 * (64 * 16 + 16 + 16 * 16 + 16) * 3 < small < wide
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here (run on a GPU machine)")
+def test_on_cuda_tf32_is_on_while_training_only_and_auto_populations_fit():
+    data = load(DatasetSpec(name="digits", train_size=200), 0)
+    seen = []
+    common = dict(hidden=(64, 32), dropout=(0.0, 0.0), epochs=2, batch_size=32, device="cuda")
+    tf32 = TrialConfig(arm="none", seed=0, precision="tf32", **common)
+    fp32 = TrialConfig(arm="none", seed=0, **common)
+    before = torch.backends.cuda.matmul.allow_tf32
+    train(tf32, data, on_epoch=lambda e, row: seen.append(torch.backends.cuda.matmul.allow_tf32))
+    train_population([fp32], data, on_epoch=lambda e, rows: seen.append(torch.backends.cuda.matmul.allow_tf32) or [])
+    assert seen == [True, True, False, False] and torch.backends.cuda.matmul.allow_tf32 == before
+    # a population larger than the memory budget is trained in parts, with the same numbers
+    huge = TrialConfig(arm="none", seed=0, hidden=(4096, 4096), batch_size=32, device="cuda")
+    fit = population_chunk(huge, data, torch.device("cuda"), 10 ** 6)
+    assert 1 <= fit < 10 ** 6
+    cfgs = [TrialConfig(arm="none", seed=s, **common) for s in range(4)]
+    whole = train_population(cfgs, data)
+    import pipeline.population as pop
+    keep, pop.CUDA_MEMORY_SHARE = pop.CUDA_MEMORY_SHARE, 3 * model_bytes(cfgs[0], 64, 10) / pop.memory_available(torch.device("cuda"))
+    try:
+        parts = train_population(cfgs, data)
+    finally:
+        pop.CUDA_MEMORY_SHARE = keep
+    for a, b in zip(whole, parts):
+        assert a.history["train_loss"] == pytest.approx(b.history["train_loss"], rel=1e-5)

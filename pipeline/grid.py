@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import logging
 import os
 import threading
 import time
@@ -33,6 +34,10 @@ JOURNAL_PREFIX = "journal:"
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 # We record heartbeats ourselves (ask/tell), which Optuna warns about: it works as intended.
 warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+# Optuna's RDB storage warns when a query fails and it falls back to a slower one; when the
+# database is away, the fallback fails too and RetryingRDBStorage says so in one line.
+logging.getLogger("optuna.storages._rdb.storage").addFilter(
+    lambda record: "Falling back to a slower alternative" not in record.getMessage())
 SEED_HIGH = 2**31 - 1
 HEARTBEAT_S = 5     # a running trial records a heartbeat this often (RDB storages)
 GRACE_S = 30        # ... and is failed as stale when none came for this long (its worker died)

@@ -200,9 +200,19 @@ def _server_calls(uri: str):
         if isinstance(e, StoreUnreachable) or not _connection_failure(e):
             raise
         os.environ[MLFLOW_HTTP_REQUEST_MAX_RETRIES.name] = _http_retries_set[MLFLOW_HTTP_REQUEST_MAX_RETRIES.name] = "0"
-        cause = e.__cause__ or e.__context__ or e
         raise StoreUnreachable(f"the MLflow server {mask_credentials(uri)} did not answer for {outage_limit_s():.0f} s "
-                               f"({type(cause).__name__})") from None
+                               f"({_http_reason(e.__cause__ or e.__context__ or e)})") from None
+
+
+def _http_reason(e: BaseException) -> str:
+    """urllib3's last reason in a requests error, e.g. 'NewConnectionError: Failed to establish
+    a new connection: [Errno 111] Connection refused' (not the pool and URL around it)."""
+    text = re.sub(r"\s+", " ", str(e))
+    found = re.search(r"Caused by (\w+)\((.*)$", text)
+    if found is None:
+        return mask_credentials(f"{type(e).__name__}: {text[:120]}")
+    detail = found.group(2).strip(")\"' ").split("): ")[-1]
+    return mask_credentials(f"{found.group(1)}: {detail[:120]}")
 
 
 class _ServerClient:

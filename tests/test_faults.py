@@ -180,9 +180,10 @@ def test_a_worker_killed_at_a_random_moment_loses_and_doubles_nothing(moment, st
     to the MLflow server; after MLflow, before telling Optuna). The next worker to start cleans up
     and trains what is missing."""
     rng = random.Random(f"{SEED}/{moment}")
-    nth, delay = rng.randint(1, 5), rng.uniform(0.0, 1.5)
+    nth, delay = rng.randint(1, 5), rng.uniform(0.0, 1.0)
     context = f"FAULT_SEED={SEED} moment={moment} " + (f"delay={delay:.2f}s" if moment == "training" else f"n={nth}")
-    grid = Grid(stores, workdir, env, f"kill-{moment.replace('_', '-')}", context)
+    grid = Grid(stores, workdir, env, f"kill-{moment.replace('_', '-')}", context,
+                epochs=12 if moment == "training" else 6)   # still training when the delay is up
     grid.enqueue()
     if moment == "training":
         victim = grid.start()
@@ -194,12 +195,12 @@ def test_a_worker_killed_at_a_random_moment_loses_and_doubles_nothing(moment, st
     _, err = victim.communicate(timeout=240)
     assert victim.returncode == -signal.SIGKILL, f"{context}: the victim did not die there\n{err[-2000:]}"
     in_flight = grid.running_with_run()
-    print(grid.finish(grid.start()))
+    grid.finish(grid.start())
     retries = grid.check()
     if moment == "optuna_tell":   # the run FINISHED before it died: completed from it, not retrained
         assert retries["recovered"], context   # (a population training meanwhile was failed and retried)
-    else:
-        assert in_flight and retries["failed"] and retries["killed"], f"{context}: nothing was retried"
+    elif moment == "mlflow_write" or in_flight:   # (a kill between two populations leaves nothing in flight)
+        assert retries["failed"] and retries["killed"], f"{context}: nothing was retried"
         assert all(t.user_attrs.get("outcome") == "WORKER_DIED" for t in retries["failed"]), context
     check_report(grid)
 
@@ -213,9 +214,9 @@ def test_workers_ride_out_a_restart(store, stores, workdir, env):
     the server: SIGKILL, then a new one on the same port and backend store). Both workers carry
     on and finish with exit 0, and every cell is recorded exactly once."""
     rng = random.Random(f"{SEED}/restart-{store}")
-    pause = rng.uniform(2.0, 6.0)
+    pause = rng.uniform(0.5, 3.0)   # plus the seconds a new server takes to start
     context = f"FAULT_SEED={SEED} restart={store} pause={pause:.1f}s"
-    grid = Grid(stores, workdir, env, f"restart-{store}", context, epochs=12)
+    grid = Grid(stores, workdir, env, f"restart-{store}", context)
     grid.enqueue()
     workers = [grid.start(), grid.start()]
     grid.wait_for_training()
@@ -243,7 +244,7 @@ def test_a_store_down_past_the_limit_stops_the_worker_with_one_line(store, comma
     store is back, the same command finishes the study: the cells that were in flight are
     trained again."""
     context = f"store={store} command={command}"
-    grid = Grid(stores, workdir, env, f"down-{store}", context, epochs=12)
+    grid = Grid(stores, workdir, env, f"down-{store}", context)
     if command == "worker":
         grid.enqueue()
     proc = grid.start(command, env={"PIPELINE_OUTAGE_S": "4"})
@@ -258,8 +259,9 @@ def test_a_store_down_past_the_limit_stops_the_worker_with_one_line(store, comma
     lines = err.strip().splitlines()
     assert proc.returncode == EXIT_UNREACHABLE, f"{context}: exit {proc.returncode}\n{err[-3000:]}"
     assert len(lines) == 1 and "Traceback" not in err, f"{context}: stderr is not one line:\n{err[-3000:]}"
-    what = "the Optuna storage" if store == "postgres" else "the MLflow server"
-    assert lines[0].startswith(f"error: {what}") and "did not answer for 4 s" in lines[0], lines[0]
+    # PostgreSQL down: Optuna's storage, or the MLflow server whose database it also is, gives up first
+    said = ("error: the Optuna storage", "error: the MLflow server") if store == "postgres" else ("error: the MLflow server",)
+    assert lines[0].startswith(said) and "did not answer for 4 s" in lines[0], f"{context}: {lines[0]}"
     assert waited < 60, f"{context}: it took {waited:.0f} s to give up"
     stores.wait_healthy()
     grid.finish(grid.start(command))
@@ -295,7 +297,7 @@ def test_a_worker_started_twice_under_the_same_name(stores, workdir, env):
     retries = grid.check()
     assert retries["failed"] and {t.user_attrs["worker"] for t in retries["failed"]} == dead, context
 
-    twins = Grid(stores, workdir, env, "same-name-twins", context, seeds=6, epochs=12)
+    twins = Grid(stores, workdir, env, "same-name-twins", context, seeds=5, epochs=8)
     twins.enqueue()
     pair = [twins.start(prefix=in_own_pid_namespace()) for _ in range(2)]
     outputs = [twins.finish(proc) for proc in pair]

@@ -456,8 +456,8 @@ def heartbeat_ages(ostudy: optuna.Study) -> dict[int, float]:
     return backend.heartbeat_ages(ostudy._study_id)
 
 
-def running_numbers(ostudy: optuna.Study) -> set[int]:
-    return {t.number for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+def states_by_number(ostudy: optuna.Study) -> dict[int, TrialState]:
+    return {t.number: t.state for t in ostudy.get_trials(deepcopy=False)}
 
 
 def spent(ostudy: optuna.Study, spends_budget) -> int:

@@ -169,8 +169,7 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
     """Clean up after workers that died, so their cells are trained again and no MLflow run is
     left RUNNING: each of their trials is recovered from its FINISHED MLflow run when it got that
     far (so the cell keeps exactly one FINISHED run), else failed as WORKER_DIED; MLflow trial
-    runs still RUNNING whose Optuna trial is no longer running end KILLED. Returns how many
-    trials were reaped."""
+    runs still RUNNING whose Optuna trial failed end KILLED. Returns how many trials were reaped."""
     dead = grid.dead_trials(ostudy)
     for t in dead:   # set_* are False when another worker reaped it first
         if not _recover(ostudy, t, tracker):
@@ -180,14 +179,15 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
                 grid.set_state(ostudy, tid, TrialState.FAIL)
     experiment_id = ostudy.user_attrs.get(rt.STUDY_EXPERIMENT)
     if experiment_id is not None:
-        # The runs first, then the trials: a run found RUNNING was opened after its trial was
-        # popped, so its trial not running afterwards means it ended (a trial popped meanwhile
-        # has its run opened after the search, which therefore does not see it).
+        # The runs first, then their trials' states: a run found RUNNING was opened after its
+        # trial was popped, so the trial is RUNNING or ended by then. Only a FAILed trial's run
+        # is closed here: a COMPLETE trial's run was FINISHED before Optuna was told (a run
+        # found RUNNING just before it finished is not touched).
         runs = tracker.running(experiment_id, **{rt.OPTUNA_STUDY: ostudy.study_name})
-        still_running = grid.running_numbers(ostudy)
+        states = grid.states_by_number(ostudy)
         for run in runs:
             if run.data.tags.get(rt.KIND) in (rt.TRIAL, rt.TUNING_TRIAL) and \
-                    int(run.data.tags.get(rt.OPTUNA_TRIAL, -1)) not in still_running:
+                    states.get(int(run.data.tags.get(rt.OPTUNA_TRIAL, -1)), TrialState.FAIL) == TrialState.FAIL:
                 tracker.fail_trial(run.info.run_id, Outcome.WORKER_DIED.mlflow_status,
                                    {rt.FAIL_REASON: "worker died (killed or crashed)",
                                     rt.OUTCOME: Outcome.WORKER_DIED.name})

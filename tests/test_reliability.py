@@ -140,7 +140,9 @@ def assert_exactly_once(study, ostudies, runs):
         assert not ostudy.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
     names = Counter(r.info.run_name for r in runs if r.data.tags.get("kind") == "trial")
     assert len(names) == len(study.plans) * len(study.cells()) and set(names.values()) == {1}
-    assert all(r.info.status == "FINISHED" for r in runs if r.data.tags.get("kind") == "trial")
+    unfinished = [(r.info.run_name, r.info.status, r.data.tags.get("outcome"), r.data.tags.get("fail_reason"))
+                  for r in runs if r.data.tags.get("kind") == "trial" and r.info.status != "FINISHED"]
+    assert not unfinished
 
 
 def _all_trials(storage, names) -> list:

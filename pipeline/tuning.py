@@ -10,7 +10,8 @@ them (lifecycle.DatasetCells, through arms.tuned_values).
 
 Trials are asked in rounds: each round asks every arm for up to `tune.batch` trials at once (TPE
 with constant_liar: a trial still running counts as a bad result, so the trials of one round
-spread out instead of all proposing the same point), trains every model of the round (trials x
+spread out instead of all proposing the same point; the first round asks all of TPE's random
+start-up trials), trains every model of the round (trials x
 tuning seeds, all arms) together in the population engine, pruning per trial after each epoch,
 and tells Optuna all of the round's endings at its end. A round never asks more than an arm's
 budget has left (`tune.trials` minus the trials that spent it), so the budget stays exact, also
@@ -52,7 +53,7 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
     progress.update(done=spent())   # resumed ones
     parent = None
     while True:
-        wanted = {arm: min(tune.batch_size, tune.trials - grid.spent(o, Outcome.spends)) for arm, o in ostudies.items()}
+        wanted = {arm: _round_size(o, tune) for arm, o in ostudies.items()}
         if all(n <= 0 for n in wanted.values()):
             break
         if parent is None:
@@ -73,11 +74,26 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
     return chosen
 
 
+# TPE's first trials are drawn at random (its model needs data first): Optuna's default, written
+# out because the first round asks all of them at once.
+TPE_STARTUP = 10
+
+
+def _round_size(ostudy: optuna.Study, tune) -> int:
+    """How many trials the next round asks of an arm: what its budget has left, at most
+    tune.batch_size, or while TPE is still in its random start-up, the start-up trials left
+    (drawn from the seeded sampler in the same order whether asked together or one by one, so
+    asking them together changes nothing TPE proposes)."""
+    spent = grid.spent(ostudy, Outcome.spends)
+    return min(tune.trials - spent, max(tune.batch_size, TPE_STARTUP - spent))
+
+
 def _tuning_study(ctx, plan: DatasetPlan, arm: str, data) -> optuna.Study:
     tune = ctx.study.spec.tune
     name = f"{grid.study_name(ctx.study.name, plan.label, plan.config_hash)}.tune.{arm}"
     ostudy = grid.open_study(ctx.storage, name, metric_for(data.task, data.metric).direction,
-                             sampler=optuna.samplers.TPESampler(seed=tune.sampler_seed, constant_liar=True),
+                             sampler=optuna.samplers.TPESampler(seed=tune.sampler_seed, constant_liar=True,
+                                                                 n_startup_trials=TPE_STARTUP),
                              pruner=(optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
                                      if tune.prune else optuna.pruners.NopPruner()))
     ostudy.set_user_attr(rt.STUDY_EXPERIMENT, ctx.experiment_id)

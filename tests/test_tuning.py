@@ -23,8 +23,8 @@ TUNED_ARMS = ("l2", "dropout")
 
 
 def tuned_study(name: str, **overrides) -> dict:
-    """3 arms (2 tuned), one dataset; tune: 14 trials in rounds of 6 (the third round comes after
-    12 finished trials, beyond TPE's 10 random start-up trials, so TPE's model is exercised)."""
+    """3 arms (2 tuned), one dataset; tune: 14 trials per arm, in a first round of TPE's 10
+    random start-up trials and a second of 4 that TPE's model proposes (tune.batch 6)."""
     return tiny_study_dict(name=name, arms=["none", *TUNED_ARMS], seeds=2, epochs=4,
                            datasets=[{"name": "digits", "train_size": 120}],
                            tune={"trials": 14, "batch": 6, "seeds": [100, 101], "sampler_seed": 3}, **overrides)
@@ -68,7 +68,7 @@ def test_batched_tuning_spends_each_budget_exactly_and_resumes_after_a_crash(wor
     assert proc.returncode != 0
     before = tuning_trials(workdir, spec)
     assert sum(len(spending(t)) for t in before.values()) == 2   # two tells got through
-    assert sum(t.state == TrialState.RUNNING for ts in before.values() for t in ts) == 10   # the rest of round one
+    assert sum(t.state == TrialState.RUNNING for ts in before.values() for t in ts) == 18   # the rest of round one
 
     proc = run_tuning(workdir, env, spec)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -110,6 +110,17 @@ def test_tuning_chooses_the_same_strengths_whatever_the_population_size_or_engin
         assert proc.returncode == 0, proc.stderr[-3000:]
         outcomes[name] = (tuning_trials(workdir, spec), chosen(workdir))
     (three, chosen_three), (auto, chosen_auto), (ref, chosen_ref) = outcomes["three"], outcomes["auto"], outcomes["reference"]
+    # one trial at a time (tune.batch 1: the tuning before issue 14) proposes the same 10 random
+    # start-up trials that the batched first round asks together
+    one = tmp_path / "one"
+    one.mkdir()
+    spec = tuned_study("same", execution={"engine": "reference"})
+    spec["tune"] = {**spec["tune"], "batch": 1}
+    assert run_tuning(one, {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{one / 'mlflow.db'}"}, spec).returncode == 0
+    sequential = tuning_trials(one, spec)
+    for arm in TUNED_ARMS:
+        assert [t.params for t in sequential[arm][:10]] == [t.params for t in three[arm][:10]]
+        assert [t.params for t in sequential[arm][10:]] != [t.params for t in three[arm][10:]]
     assert chosen_three == chosen_auto == chosen_ref
     for arm in TUNED_ARMS:
         assert len(three[arm]) == 14

@@ -16,6 +16,13 @@ measured in turn (median_times). Results go to BENCHMARKS.md.
    (SQLite behind it, artifacts proxied): per-trial study time, bookkeeping per trial and its
    share (the root run's time_* metrics, as part 3), and the HTML report's time and requests.
    `--only 6` runs just this part; `--scale-max 3200` leaves out the larger sizes.
+7. Tuning (issue 14): the tuning stage of studies/tuned.yaml, batched through the population
+   engine against one trial at a time (on this code, and as commit SEQUENTIAL_TUNING_COMMIT ran it).
+8. Population size on the CPU: the digits grid and MNIST at several K (what population_size:
+   auto chooses on the CPU).
+9. GPU (skipped with a note without CUDA): MNIST per model-epoch against the fp32 and tf32 matmul
+   limits for population sizes up to the auto size, the MNIST study end to end (auto against 10),
+   the tuning stage on CUDA against the CPU.
 """
 
 from __future__ import annotations
@@ -358,20 +365,174 @@ def bench_scale(sizes: tuple[int, ...], stores: tuple[str, ...]) -> list[tuple]:
                          per[1] / per[0], "averages, fixed costs included"))
     return rows
 
+
+# --- part 7: tuning through the population engine (issue 14) ---------------------------------------
+
+# The last commit whose tuning asked one trial at a time and trained it with the reference trainer.
+SEQUENTIAL_TUNING_COMMIT = "9266caa"
+
+
+def _study_time(study: dict, root: Path, key: str = "tuning") -> float:
+    """`ablation --no-report` of a study in a fresh folder with the pipeline at `root`; the
+    root run's time_<key>_s (the stage as the pipeline's stopwatch measured it)."""
+    from mlflow import MlflowClient
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "s.yaml").write_text(yaml.safe_dump(study))
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}", "PYTHONPATH": str(root)}
+        env.pop("MLFLOW_RUN_ID", None)
+        subprocess.run([sys.executable, "-m", "pipeline", "ablation", "--study", "s.yaml", "--no-report"],
+                       cwd=tmp, env=env, capture_output=True, text=True, check=True)
+        client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+        root_run = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.kind = 'root'",
+                                      max_results=1)[0]
+        return root_run.data.metrics[f"time_{key}_s"]
+
+
+@contextmanager
+def checkout(commit: str):
+    """The repository at `commit` in a temporary git worktree (None when git cannot make one)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        where = Path(tmp) / "tree"
+        made = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(where), commit],
+                              capture_output=True, text=True).returncode == 0
+        try:
+            yield where if made else None
+        finally:
+            if made:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(where)], capture_output=True)
+
+
+def bench_tuning(repeats: int, device: str = "cpu", label: str = "7 ") -> list[tuple]:
+    """The tuning stage of studies/tuned.yaml (2 datasets x 4 tuned arms x 8 trials) on `device`:
+    today's batched tuning against one trial at a time, both on this code (tune.batch 1, the
+    reference trainer) and as commit SEQUENTIAL_TUNING_COMMIT ran it; the sides taken in turn."""
+    study = yaml.safe_load((ROOT / "studies/tuned.yaml").read_text())
+    study["execution"] = {"device": device}
+    sequential = {**study, "tune": {**study["tune"], "batch": 1}, "execution": {"device": device, "engine": "reference"}}
+    variants = [("batched: tune.batch 4 (default), population engine", lambda: _study_time(study, ROOT)),
+                ("one at a time on this code: tune.batch 1, reference", lambda: _study_time(sequential, ROOT))]
+    with checkout(SEQUENTIAL_TUNING_COMMIT) as old:
+        if old is not None and device == "cpu":   # that commit had no device rule: its auto meant CUDA
+            variants.append((f"one at a time, commit {SEQUENTIAL_TUNING_COMMIT} (before issue 14)",
+                             lambda: _study_time({**study, "execution": {"device": "cpu"}}, old)))
+        times = median_times([fn for _, fn in variants], repeats)
+    rows = [(f"{label} tuned.yaml tuning stage, {name}, s", t, t / times[0], "ratio to batched")
+            for (name, _), t in zip(variants, times)]
+    if len(times) > 2:
+        rows.append((f"{label} speed-up of tuning vs commit {SEQUENTIAL_TUNING_COMMIT}", times[2] / times[0], None,
+                     "target >= 4x"))
+    return rows
+
+
+# --- part 8: population size on the CPU (what population_size: auto uses there) -------------------
+
+def bench_population_sizes(repeats: int, n_train: int) -> list[tuple]:
+    """The default study's digits grid (5 arms x 10 seeds, 128-128, 40 epochs) in populations of
+    1, 5, 10, 25 and 50; MNIST (784-256-256-10, n_train samples, 1 epoch) per model at K = 5, 10, 20."""
+    study = load_study(ROOT / "studies/default.yaml", datasets="digits")
+    plan = study.plans[0]
+    data = load(plan.dataset, study.spec.split_seed)
+    cfgs = [TrialConfig.for_cell(plan.training, arm, seed, "cpu") for arm, seed in study.cells()]
+    sizes = (1, 5, 10, 25, 50)
+    times = median_times([lambda k=k: [train_population(cfgs[i:i + k], data) for i in range(0, len(cfgs), k)]
+                          for k in sizes], repeats)
+    at10 = times[sizes.index(10)]
+    rows = [(f"8  digits grid 5x10 in populations of {k}, s", t, t / at10, "ratio to K=10") for k, t in zip(sizes, times)]
+    if (MNIST_ROOT / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
+        mnist = load(DatasetSpec(name="mnist", root=str(MNIST_ROOT), download=False, train_size=n_train,
+                                 val_fraction=1 / 12), 0)
+        base = dict(arm="none", hidden=(256, 256), dropout=(0.0, 0.0), optimizer="sgd", lr=0.1, batch_size=256,
+                    device="cpu", epochs=1)
+        ks = (5, 10, 20)
+        per = [t / k for t, k in zip(median_times([lambda k=k: train_population(
+            [TrialConfig(seed=s, **base) for s in range(k)], mnist) for k in ks], repeats), ks)]
+        rows += [(f"8  MNIST population K={k}, 1 epoch, s/model", t, t / per[1], "ratio to K=10") for k, t in zip(ks, per)]
+    return rows
+
+
+# --- part 9: the GPU (skipped without CUDA) --------------------------------------------------------
+
+def bench_gpu(repeats: int) -> list[tuple]:
+    """On CUDA: MNIST (784-256-256-10, batch 256, SGD, 54,000 samples) per model-epoch against the
+    fp32 matmul limit for populations up to population_size: auto, fp32 and tf32; the MNIST
+    study end to end (auto against population_size 10); the tuning stage on CUDA against the CPU."""
+    if not torch.cuda.is_available():
+        print("note: no CUDA device here; part 9 (GPU) skipped", file=sys.stderr)
+        return []
+    from pipeline.population import cuda_fit
+
+    dev = torch.device("cuda")
+    data = load(DatasetSpec(name="mnist", root=str(MNIST_ROOT), download=False, val_fraction=0.1), 0)
+    n = len(data.x_train)
+    base = dict(arm="none", hidden=(256, 256), dropout=(0.0, 0.0), optimizer="sgd", lr=0.1, batch_size=256, device="cuda")
+    flops = 6 * (784 * 256 + 256 * 256 + 256 * 10) * n
+    limit = flops / _cuda_matmul_flops(tf32=False)
+    limit_tf32 = flops / _cuda_matmul_flops(tf32=True)
+    auto = min(cuda_fit(TrialConfig(seed=0, **base), data, dev), 256)
+    rows = [(f"9  {torch.cuda.get_device_name()}, torch {torch.__version__}: fp32 limit, s/model-epoch", limit, 1.0, ""),
+            ("9  tf32 limit, s/model-epoch", limit_tf32, limit_tf32 / limit, "")]
+    for precision in ("fp32", "tf32"):
+        for k in sorted({1, 10, 50, 100, auto}):
+            def run(e, k=k, precision=precision):
+                train_population([TrialConfig(seed=s, epochs=e, precision=precision, **base) for s in range(k)], data)
+                torch.cuda.synchronize()
+            lo, hi = median_times([lambda: run(EPOCHS[0]), lambda: run(EPOCHS[1])], repeats)
+            per, _ = slope_and_intercept(lo, hi)
+            rows.append((f"9  MNIST population K={k}{' (auto)' if k == auto else ''} {precision}, s/model-epoch",
+                         per / k, per / k / limit, "target auto <= 1.5x fp32 limit" if k == auto and precision == "fp32" else ""))
+    return rows + _gpu_studies()
+
+
+def _cuda_matmul_flops(tf32: bool, n: int = 8192) -> float:
+    old = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    try:
+        a, b = torch.randn(n, n, device="cuda"), torch.randn(n, n, device="cuda")
+        torch.matmul(a, b)
+        torch.cuda.synchronize()
+
+        def mm():
+            for _ in range(5):
+                torch.matmul(a, b)
+            torch.cuda.synchronize()
+        return 5 * 2 * n ** 3 / median_time(mm, 3)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+
+
+def _gpu_studies() -> list[tuple]:
+    """The MNIST study end to end on CUDA (training time, auto against 10), tuning on CUDA."""
+    mnist = yaml.safe_load((ROOT / "studies/mnist.yaml").read_text())
+    for d in mnist["datasets"]:
+        d.update(root=str(MNIST_ROOT), download=False)
+    auto = {**mnist, "execution": {"device": "cuda"}}
+    ten = {**mnist, "execution": {"device": "cuda", "population_size": 10}}
+    t_auto, t_ten = _study_time(auto, ROOT, "training"), _study_time(ten, ROOT, "training")
+    tuned = yaml.safe_load((ROOT / "studies/tuned.yaml").read_text())
+    t_gpu = _study_time({**tuned, "execution": {"device": "cuda"}}, ROOT)
+    t_cpu = _study_time({**tuned, "execution": {"device": "cpu"}}, ROOT)
+    return [("9  studies/mnist.yaml training, population_size auto, s", t_auto, t_auto / t_ten, "ratio to K=10"),
+            ("9  studies/mnist.yaml training, population_size 10, s", t_ten, 1.0, ""),
+            ("9  tuned.yaml tuning stage on CUDA, s", t_gpu, t_gpu / t_cpu, "ratio to the CPU (device: auto picks the CPU here)"),
+            ("9  tuned.yaml tuning stage on the CPU, s", t_cpu, 1.0, "")]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--mnist-train", type=int, default=20000, help="training samples per MNIST epoch")
-    ap.add_argument("--only", default="1,2,3,4,5,6", help="parts to run, e.g. 6 for the scale part alone")
+    ap.add_argument("--only", default="1,2,3,4,5,6,7,8,9", help="parts to run, e.g. 6 for the scale part alone")
     ap.add_argument("--scale-max", type=int, default=max(SCALE_SIZES),
                     help="part 6: largest study size, e.g. 3200 for 200 and 3,200 trials only")
     ap.add_argument("--scale-stores", default=",".join(SCALE_STORES), help="part 6: sqlite, server or both")
     args = ap.parse_args()
     parts = set(args.only.split(","))
-    if parts & {"1", "4"} and not (MNIST_ROOT / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
+    if parts & {"1", "4", "9"} and not (MNIST_ROOT / "MNIST" / "raw" / "train-images-idx3-ubyte").exists():
         print(f"note: no MNIST under {MNIST_ROOT} (set MNIST_ROOT to the folder holding MNIST/raw); "
-              "skipping parts 1 and 4", file=sys.stderr)
-        parts -= {"1", "4"}
+              "skipping parts 1, 4 and 9", file=sys.stderr)
+        parts -= {"1", "4", "9"}
     rows = []
     if "1" in parts:
         rows += bench_mnist(args.repeats, args.mnist_train)
@@ -386,6 +547,12 @@ def main() -> None:
     if "6" in parts:
         rows += bench_scale(tuple(n for n in SCALE_SIZES if n <= args.scale_max),
                             tuple(args.scale_stores.split(",")))
+    if "7" in parts:
+        rows += bench_tuning(args.repeats)
+    if "8" in parts:
+        rows += bench_population_sizes(args.repeats, args.mnist_train)
+    if "9" in parts:
+        rows += bench_gpu(args.repeats)
     print(f"# {platform.node()} | {platform.processor() or platform.machine()} | {os.cpu_count()} cores | "
           f"torch {torch.__version__} | threads {torch.get_num_threads()} | {time.strftime('%Y-%m-%d %H:%M')}")
     print(f"| {'measurement':<58} | {'value':>10} | {'ratio':>8} | note |")

@@ -157,7 +157,7 @@ def test_tuned_study_with_size_axis_through_mlflow_run(workdir, env):
     project = copy_project(workdir)
     spec = tiny_study_dict(name="tuned", arms=["none", "l1", "l2", "dropout_l2"], seeds=2, epochs=4, train_sizes=[60, 150],
                            datasets=[{"name": "digits"}],
-                           tune={"trials": 6, "seeds": [100], "l1": [1e-6, 1.0], "sampler_seed": 0})
+                           tune={"trials": 12, "seeds": [100], "l1": [1e-6, 1.0], "sampler_seed": 0})
     write_study(project / "tuned.yaml", spec)
     import subprocess
 
@@ -182,7 +182,7 @@ def test_tuned_study_with_size_axis_through_mlflow_run(workdir, env):
         for arm in ("l1", "l2", "dropout_l2"):
             tstudy = optuna.load_study(study_name=f"{optuna_study_name(study, plan)}.tune.{arm}", storage=storage)
             spent = [t for t in tstudy.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)]
-            assert len(spent) == 6  # the same budget for every arm
+            assert len(spent) == 12  # the same budget for every arm (pruning starts after the 10 random start-up trials)
             for t in tstudy.trials:
                 run = by_id[t.user_attrs["mlflow_run_id"]]
                 assert run.data.tags["kind"] == "tuning_trial"

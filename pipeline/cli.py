@@ -16,7 +16,6 @@ from typing import Optional
 from .errors import UsageError
 
 EXIT_USAGE = 2
-EXIT_UNREACHABLE = 75   # EX_TEMPFAIL: a store did not answer within $PIPELINE_OUTAGE_S; try again later
 UNREACHABLE_ADVICE = ("the cells this process was training are trained again by another worker or the next run; "
                       "rerun the same command once it answers")
 
@@ -336,7 +335,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parser().parse_args(argv)
-    from .runtime import Interrupted, StoreUnreachable
+    from .runtime import EXIT_UNREACHABLE, Interrupted, StoreUnreachable
 
     try:
         return args.func(args)

@@ -1,6 +1,8 @@
 """Everything Optuna: storages, one study per (study file, dataset), the grid of arms x seeds as
 enqueued trials, popping cells, heartbeats, and finding trials whose worker died. Optuna's
-private API (storage calls on frozen trials) is used here and nowhere else.
+private API (storage calls on frozen trials) is used here and nowhere else. Database storages
+ride out a restart of the database: every call is retried for up to $PIPELINE_OUTAGE_S
+(RetryingRDBStorage).
 
 Why enqueue instead of GridSampler: GridSampler may run a cell twice under parallel workers and
 never re-runs a failed cell. Enqueued trials are popped one at a time (atomically), so every cell

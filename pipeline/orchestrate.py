@@ -26,8 +26,8 @@ from . import grid, lifecycle, verdicts
 from . import runtree as rt
 from .errors import UsageError
 from .lifecycle import DatasetCells, Ending, LiveTrial, Outcome
-from .runtime import (Interrupted, Progress, Stopwatch, StoreUnreachable, git_commit, install_signal_handlers,
-                      process_alive, signals_deferred, worker_id)
+from .runtime import (EXIT_UNREACHABLE, Interrupted, Progress, Stopwatch, StoreUnreachable, git_commit,
+                      install_signal_handlers, process_alive, signals_deferred, worker_id)
 from .study import DatasetPlan, Study, variant_id
 from .task import metric_for
 from .tracking import Tracker, dataset_input, mask_credentials, tracking_uri
@@ -303,7 +303,8 @@ def _retried(ctx: RunContext, ostudy) -> bool:
     or their process gone on this machine) and enqueue their cells again, up to max_retries, for
     this worker to train. True when there is work."""
     with ctx.clock("bookkeeping"):
-        lifecycle.reap(ostudy, ctx.tracker)   # also what an earlier reap (this worker's start) failed:
+        lifecycle.reap(ostudy, ctx.tracker)
+        # whatever reaped them: this call, this worker's start, another worker, a SIGTERM
         if grid.retry_failed(ostudy, ctx.study.spec.max_retries, lifecycle.retry_now):
             print(f"  cells of a dead worker are enqueued again ({ostudy.study_name})", flush=True)
         return grid.has_waiting(ostudy)
@@ -482,7 +483,7 @@ def _worker_process(study: Study, storage: str, tracking: str, experiment_id: st
         sys.exit(130)
     except StoreUnreachable as e:   # one line, as the command line prints it; the parent goes on
         print(f"worker {number}: error: {e}", file=sys.stderr, flush=True)
-        sys.exit(75)
+        sys.exit(EXIT_UNREACHABLE)
 
 
 def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional[str] = None,
@@ -546,7 +547,7 @@ def _run_local_workers(ctx: RunContext, data: dict, workers: int) -> None:
         for p in procs:
             p.join()
         raise
-    gave_up = [str(i + 1) for i, p in enumerate(procs) if p.exitcode == 75]
+    gave_up = [str(i + 1) for i, p in enumerate(procs) if p.exitcode == EXIT_UNREACHABLE]
     if gave_up:   # each said which store in its own line
         raise StoreUnreachable(f"worker(s) {', '.join(gave_up)} stopped: a store did not answer (see above)")
     for plan in study.plans:  # a worker that died leaves its cell RUNNING: clean up now

@@ -99,6 +99,9 @@ class StoreUnreachable(Exception):
     outage_limit_s(): the worker stops with one line (its cells in flight are retried)."""
 
 
+EXIT_UNREACHABLE = 75   # EX_TEMPFAIL: a store did not answer within $PIPELINE_OUTAGE_S; try again later
+
+
 OUTAGE_ENV = "PIPELINE_OUTAGE_S"
 DEFAULT_OUTAGE_S = 120.0   # a database or tracking-server restart of up to a minute, with margin
 

@@ -6,7 +6,9 @@
 
 Run ids are passed explicitly (MlflowClient) rather than through MLflow's per-thread active-run
 stack. Everything the report needs is findable by tags (runtree.py names them). This module is
-the only one that talks to MLflow; its bulk SQL fast paths live in mlflow_sql.py.
+the only one that talks to MLflow; its bulk SQL fast paths live in mlflow_sql.py. Requests to a
+tracking server ride out its restart through MLflow's own HTTP retries, sized to
+$PIPELINE_OUTAGE_S (configure_http_retries); past them, StoreUnreachable.
 
 Reading a study back costs round trips that grow with its datasets and writing processes, not
 with its trials (but for one search page per 5,000 runs): runs come from searches (RunRecord),

@@ -26,8 +26,9 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from pipeline.cli import EXIT_UNREACHABLE, main
+from pipeline.cli import main
 from pipeline.orchestrate import optuna_study_name
+from pipeline.runtime import EXIT_UNREACHABLE
 from pipeline.study import load_study
 
 from .conftest import MlflowServer, postgres_server, tiny_study_dict, write_study

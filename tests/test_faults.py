@@ -215,12 +215,15 @@ def test_workers_ride_out_a_restart(store, stores, workdir, env):
     the server: SIGKILL, then a new one on the same port and backend store). Both workers carry
     on and finish with exit 0, and every cell is recorded exactly once."""
     rng = random.Random(f"{SEED}/restart-{store}")
-    pause = rng.uniform(0.5, 3.0)   # plus the seconds a new server takes to start
+    # PostgreSQL: longer than a heartbeat interval, so that some call meets it down; the server
+    # takes seconds to start on top of the pause
+    pause = rng.uniform(6.0, 9.0) if store == "postgres" else rng.uniform(0.5, 3.0)
     context = f"FAULT_SEED={SEED} restart={store} pause={pause:.1f}s"
-    grid = Grid(stores, workdir, env, f"restart-{store}", context)
+    grid = Grid(stores, workdir, env, f"restart-{store}", context, seeds=5, epochs=20)   # still training then
     grid.enqueue()
     workers = [grid.start(), grid.start()]
     grid.wait_for_training()
+    assert all(w.poll() is None for w in workers), f"{context}: a worker was done before the restart"
     if store == "postgres":
         stores.pg.stop("fast")
         time.sleep(pause)
@@ -298,12 +301,16 @@ def test_a_worker_started_twice_under_the_same_name(stores, workdir, env):
     retries = grid.check()
     assert retries["failed"] and {t.user_attrs["worker"] for t in retries["failed"]} == dead, context
 
-    twins = Grid(stores, workdir, env, "same-name-twins", context, seeds=5, epochs=8)
+    # one cell at a time, long enough that the first still has cells when the second starts
+    twins = Grid(stores, workdir, env, "same-name-twins", context, seeds=6, epochs=25,
+                 execution={"population_size": 1}, datasets=[{"name": "digits", "train_size": 900}])
     twins.enqueue()
-    pair = [twins.start(prefix=in_own_pid_namespace()) for _ in range(2)]
+    first = twins.start(prefix=in_own_pid_namespace())
+    twins.wait_for_training()
+    pair = [first, twins.start(prefix=in_own_pid_namespace())]
     outputs = [twins.finish(proc) for proc in pair]
     retries = twins.check()
     names = {t.user_attrs["worker"] for t in twins.ostudy().trials}
-    assert len(names) == 2 and {n.split(":")[1] for n in names} == {"2"}, f"{context}: {names}"
+    assert len(names) == 2 and {n.split(":")[1] for n in names} == {"2"}, f"{context}: {names}\n" + "\n".join(outputs)
     assert not retries["failed"], (f"{context}: a twin took the other's trials for dead: "
                                    f"{[(t.number, t.user_attrs) for t in retries['failed']]}\n" + "\n".join(outputs))

@@ -25,7 +25,7 @@ from ..tracking import RunRecord, Tracker
 FINAL_KEYS = ("test_metric", "final_train_metric", "final_val_metric", "gap_metric", "gap_loss",
               "sparsity_lt_0.0001", "sparsity_lt_0.001", "sparsity_lt_0.01", "weight_l2_total", "train_seconds")
 CURVE_KEYS = ("train_loss", "val_loss")
-RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "dataset", "arm", "variant", "seed", "status", "task",
+RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "dataset", "arm", "variant", "seed", "attempt", "status", "task",
                "metric_name", "fail_reason", "outcome", "device", "engine", "group", "n_train", "start", "end",
                *FINAL_KEYS)
 TUNING_COLUMNS = ("dataset", "arm", "number", "status", "reason", "objective", "l1", "l2", "dropout")
@@ -37,6 +37,7 @@ LEGACY_ENGINE = "population"
 class ReportData:
     study: Study
     runs: pd.DataFrame                       # one row per trial run kept (latest per cell)
+    retries: pd.DataFrame = field(default_factory=pd.DataFrame)   # the attempts a cell's kept run replaced
     curves: dict = field(default_factory=dict)      # run_id -> {key: [values per epoch]}
     histograms: dict = field(default_factory=dict)  # run_id -> {"edges": [...], "counts": [...]}
     roots: list = field(default_factory=list)       # the study's root runs (tracking.RunRecord)
@@ -59,9 +60,11 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
         row = _trial_row(r)
         if row is not None and row["arm"] in study.arms and row["seed"] in study.seeds:
             rows.append(row)
-    df = _one_per_cell(pd.DataFrame(rows, columns=list(RUN_COLUMNS)))
+    every = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
+    df = _one_per_cell(every.copy())
     data = ReportData(study, df, roots=tracker.study_runs(study.name, rt.ROOT), tracking_uri=tracker.uri,
-                      other_configs=other_configs)
+                      other_configs=other_configs,
+                      retries=every[~every["run_id"].isin(set(df["run_id"]))].reset_index(drop=True))
     data.tuning = collect_tuning(study, tracker, hashes)
     if len(df):
         data.chosen = _chosen_strengths(trials, hashes)
@@ -95,6 +98,7 @@ def _trial_row(r: RunRecord) -> Optional[dict]:
     return {
         "run_id": r.run_id, "experiment_id": r.experiment_id, "run_name": r.run_name,
         "dataset": label, "arm": tags.get(rt.ARM), "seed": seed, "status": r.status,
+        "attempt": int(tags.get(rt.ATTEMPT) or 1),
         "task": tags.get(rt.TASK, "classification"), "metric_name": tags.get(rt.METRIC_NAME, "accuracy"),
         "fail_reason": tags.get(rt.FAIL_REASON, ""), "outcome": tags.get(rt.OUTCOME, ""),
         "device": tags.get(rt.DEVICE, ""), "engine": tags.get(rt.ENGINE) or LEGACY_ENGINE,

@@ -130,13 +130,16 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
     for r in trials:
         r["link"] = run_link(data.tracking_uri, r["experiment_id"], r["run_id"])
     failed = [r for r in trials if r["status"] != "FINISHED"]
+    retries = data.retries.sort_values(["dataset", "arm", "seed", "attempt"]).to_dict("records") if len(data.retries) else []
+    for r in retries:
+        r["link"] = run_link(data.tracking_uri, r["experiment_id"], r["run_id"])
     n_train = df.groupby("dataset")["n_train"].max().to_dict() if len(df) else {}
     sized = [g for g in size_groups(data.study)
              if any((f.name, g) in drawn for f in FIGURES if f.scope == "size-group")]
     return env.get_template("report.html.j2").render(
         tuning=_tuning_rows(data), references=reference_points(data.study.plans, analysis, n_train),
         plausible_gap=PLAUSIBLE_GAP, figures=FIGURES, drawn=drawn, size_groups=sized,
-        study=data.study, a=analysis, prov=prov, failed=failed, trials=trials, groups=trial_groups(data),
+        study=data.study, a=analysis, prov=prov, failed=failed, retries=retries, trials=trials, groups=trial_groups(data),
         medium=medium, pdf_rows=PDF_ROWS, open_rows=OPEN_ROWS,
         arm_label=arms.label, alpha=stats.ALPHA, n_runs=len(df), other_configs=data.other_configs)
 

@@ -66,13 +66,20 @@ def median_times(fns: list, repeats: int) -> list[float]:
     within each round (in reverse order every other round): on a shared machine whose speed
     drifts by tens of percent over minutes, measuring one side of a ratio after the other
     measures the drift, not the code."""
-    times: list[list[float]] = [[] for _ in fns]
+    def timed(fn):
+        t = time.perf_counter()
+        fn()
+        return time.perf_counter() - t
+    return median_results([lambda fn=fn: timed(fn) for fn in fns], repeats)
+
+
+def median_results(fns: list, repeats: int) -> list[float]:
+    """median_times for functions that measure themselves: the median of what each returns."""
+    out: list[list[float]] = [[] for _ in fns]
     for r in range(repeats):
         for i in (range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))):
-            t = time.perf_counter()
-            fns[i]()
-            times[i].append(time.perf_counter() - t)
-    return [statistics.median(t) for t in times]
+            out[i].append(fns[i]())
+    return [statistics.median(v) for v in out]
 
 
 def matmul_flops_per_s(n: int = 2048, repeats: int = 5) -> float:
@@ -417,7 +424,7 @@ def bench_tuning(repeats: int, device: str = "cpu", label: str = "7 ") -> list[t
         if old is not None and device == "cpu":   # that commit had no device rule: its auto meant CUDA
             variants.append((f"one at a time, commit {SEQUENTIAL_TUNING_COMMIT} (before issue 14)",
                              lambda: _study_time({**study, "execution": {"device": "cpu"}}, old)))
-        times = median_times([fn for _, fn in variants], repeats)
+        times = median_results([fn for _, fn in variants], repeats)
     rows = [(f"{label} tuned.yaml tuning stage, {name}, s", t, t / times[0], "ratio to batched")
             for (name, _), t in zip(variants, times)]
     if len(times) > 2:
@@ -509,10 +516,11 @@ def _gpu_studies() -> list[tuple]:
         d.update(root=str(MNIST_ROOT), download=False)
     auto = {**mnist, "execution": {"device": "cuda"}}
     ten = {**mnist, "execution": {"device": "cuda", "population_size": 10}}
-    t_auto, t_ten = _study_time(auto, ROOT, "training"), _study_time(ten, ROOT, "training")
+    t_auto, t_ten = median_results([lambda: _study_time(auto, ROOT, "training"),
+                                    lambda: _study_time(ten, ROOT, "training")], 3)
     tuned = yaml.safe_load((ROOT / "studies/tuned.yaml").read_text())
-    t_gpu = _study_time({**tuned, "execution": {"device": "cuda"}}, ROOT)
-    t_cpu = _study_time({**tuned, "execution": {"device": "cpu"}}, ROOT)
+    t_gpu, t_cpu = median_results([lambda: _study_time({**tuned, "execution": {"device": "cuda"}}, ROOT),
+                                   lambda: _study_time({**tuned, "execution": {"device": "cpu"}}, ROOT)], 3)
     return [("9  studies/mnist.yaml training, population_size auto, s", t_auto, t_auto / t_ten, "ratio to K=10"),
             ("9  studies/mnist.yaml training, population_size 10, s", t_ten, 1.0, ""),
             ("9  tuned.yaml tuning stage on CUDA, s", t_gpu, t_gpu / t_cpu, "ratio to the CPU (device: auto picks the CPU here)"),

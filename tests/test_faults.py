@@ -164,12 +164,16 @@ class Grid:
         return (out / self.study.name / "report.html").read_text()
 
 
-def check_report(grid: Grid) -> None:
-    """The report, built from the server, shows every cell by its one finished run."""
+def check_report(grid: Grid, retries: dict) -> None:
+    """The report, built from the server, shows every cell by its one finished run, and lists
+    the retries: every attempt that did not finish, under "Retried cells"."""
     html = grid.report()
     for r in grid.runs():
         if r.data.tags.get("kind") == "trial" and r.info.status == "FINISHED":
             assert r.info.run_id in html, f"{grid.context}: finished run {r.info.run_name} not in the report"
+    listed = html[html.index('id="retries"'):]
+    for r in retries["killed"]:
+        assert r.info.run_id in listed, f"{grid.context}: retried attempt {r.info.run_name} not listed in the report"
 
 
 # --- a worker killed at a random moment ----------------------------------------------------------
@@ -203,7 +207,7 @@ def test_a_worker_killed_at_a_random_moment_loses_and_doubles_nothing(moment, st
     elif moment == "mlflow_write" or in_flight:   # (a kill between two populations leaves nothing in flight)
         assert retries["failed"] and retries["killed"], f"{context}: nothing was retried"
         assert all(t.user_attrs.get("outcome") == "WORKER_DIED" for t in retries["failed"]), context
-    check_report(grid)
+    check_report(grid, retries)
 
 
 # --- a store restarts while workers train ----------------------------------------------------------
@@ -302,7 +306,7 @@ def test_a_worker_started_twice_under_the_same_name(stores, workdir, env):
     assert retries["failed"] and {t.user_attrs["worker"] for t in retries["failed"]} == dead, context
 
     # one cell at a time, long enough that the first still has cells when the second starts
-    twins = Grid(stores, workdir, env, "same-name-twins", context, seeds=6, epochs=25,
+    twins = Grid(stores, workdir, env, "same-name-twins", context, seeds=12, epochs=25,
                  execution={"population_size": 1}, datasets=[{"name": "digits", "train_size": 900}])
     twins.enqueue()
     first = twins.start(prefix=in_own_pid_namespace())

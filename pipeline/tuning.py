@@ -83,8 +83,11 @@ def _round_size(ostudy: optuna.Study, tune) -> int:
     """How many trials the next round asks of an arm: what its budget has left, at most
     tune.batch_size, or while TPE is still in its random start-up, the start-up trials left
     (drawn from the seeded sampler in the same order whether asked together or one by one, so
-    asking them together changes nothing TPE proposes)."""
+    asking them together changes nothing TPE proposes). tune.batch 1 is one trial at a time
+    throughout, the tuning before issue 14 (the pruner then sees every earlier trial)."""
     spent = grid.spent(ostudy, Outcome.spends)
+    if tune.batch_size == 1:
+        return min(1, tune.trials - spent)
     return min(tune.trials - spent, max(tune.batch_size, TPE_STARTUP - spent))
 
 

@@ -458,8 +458,9 @@ def heartbeat_ages(ostudy: optuna.Study) -> dict[int, float]:
     return backend.heartbeat_ages(ostudy._study_id)
 
 
-def states_by_number(ostudy: optuna.Study) -> dict[int, TrialState]:
-    return {t.number: t.state for t in ostudy.get_trials(deepcopy=False)}
+def states_and_runs(ostudy: optuna.Study) -> dict[int, tuple[TrialState, Optional[str]]]:
+    """{trial number: (its state, the MLflow run id it names)}."""
+    return {t.number: (t.state, t.user_attrs.get(rt.TRIAL_RUN_ID)) for t in ostudy.get_trials(deepcopy=False)}
 
 
 def spent(ostudy: optuna.Study, spends_budget) -> int:

@@ -169,7 +169,8 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
     """Clean up after workers that died, so their cells are trained again and no MLflow run is
     left RUNNING: each of their trials is recovered from its FINISHED MLflow run when it got that
     far (so the cell keeps exactly one FINISHED run), else failed as WORKER_DIED; MLflow trial
-    runs still RUNNING whose Optuna trial failed end KILLED. Returns how many trials were reaped."""
+    runs still RUNNING whose Optuna trial failed (or ended with another run) end KILLED. Returns
+    how many trials were reaped."""
     dead = grid.dead_trials(ostudy)
     for t in dead:   # set_* are False when another worker reaped it first
         if not _recover(ostudy, t, tracker):
@@ -179,15 +180,17 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
                 grid.set_state(ostudy, tid, TrialState.FAIL)
     experiment_id = ostudy.user_attrs.get(rt.STUDY_EXPERIMENT)
     if experiment_id is not None:
-        # The runs first, then their trials' states: a run found RUNNING was opened after its
-        # trial was popped, so the trial is RUNNING or ended by then. Only a FAILed trial's run
-        # is closed here: a COMPLETE trial's run was FINISHED before Optuna was told (a run
-        # found RUNNING just before it finished is not touched).
+        # The runs first, then their trials: a run found RUNNING was opened after its trial was
+        # popped, so the trial is RUNNING or ended by then. Closed here: the runs of FAILed
+        # trials, and runs that are not their ended trial's own (a run MLflow's HTTP retry
+        # created twice). A trial's own run found RUNNING just before it FINISHED (its trial
+        # completes right after) is not touched.
         runs = tracker.running(experiment_id, **{rt.OPTUNA_STUDY: ostudy.study_name})
-        states = grid.states_by_number(ostudy)
+        trials = grid.states_and_runs(ostudy)
         for run in runs:
+            state, own = trials.get(int(run.data.tags.get(rt.OPTUNA_TRIAL, -1)), (TrialState.FAIL, None))
             if run.data.tags.get(rt.KIND) in (rt.TRIAL, rt.TUNING_TRIAL) and \
-                    states.get(int(run.data.tags.get(rt.OPTUNA_TRIAL, -1)), TrialState.FAIL) == TrialState.FAIL:
+                    (state == TrialState.FAIL or (state != TrialState.RUNNING and run.info.run_id != own)):
                 tracker.fail_trial(run.info.run_id, Outcome.WORKER_DIED.mlflow_status,
                                    {rt.FAIL_REASON: "worker died (killed or crashed)",
                                     rt.OUTCOME: Outcome.WORKER_DIED.name})

@@ -124,12 +124,13 @@ class EarlyStopper:
 
 # device: auto puts a model on CUDA only when one training step of it is at least this many
 # FLOPs. From the H100 measurements of issue 14 against this project's 2-core CPU: MNIST
-# 784-256-256-10 at batch 256 (415 MFLOP a step) trained 30x faster per model on the GPU, the
-# default study's 64-64 MLPs at batch 64 (<= 3.4 MFLOP a step) ran 1.7-2x slower there (17-20 s
-# against 10 s in-study): a GPU step costs about a millisecond of kernel launches whatever the
-# size, the CPU's grows with the FLOPs. Interpolating the two points on a log scale puts the
-# break-even near 8 MFLOP; the rule keeps a 6x margin (a faster CPU moves the break-even up), so
-# a study in between stays on the CPU rather than risk being slower. README: "device: auto".
+# 784-256-256-10 at batch 256 (415 MFLOP a step) trained ~33x faster per model on the GPU, the
+# default study's MLPs (digits 128-128 at batch 32: 5 MFLOP a step, the others less) ran 1.7-2x
+# slower there (17-20 s against 10 s in-study): a GPU step costs about a millisecond of kernel
+# launches whatever the size, the CPU's grows with the FLOPs. Interpolating the two points on a
+# log scale puts the break-even near 10 MFLOP; the rule keeps a 5x margin (a faster CPU moves the
+# break-even up), so a study in between stays on the CPU rather than risk being slower.
+# BENCHMARKS.md (issue 14), README "device: auto".
 CUDA_MIN_STEP_FLOPS = 50e6
 
 

@@ -21,7 +21,7 @@ from . import runtree as rt
 from .errors import Diverged
 from .runtime import VERBOSE, failpoint, signals_deferred
 from .tracking import NewRun, Tracker
-from .trainer_common import TrialConfig, resolve_device
+from .trainer_common import TrialConfig, resolve_device, training_device
 
 
 class Outcome(Enum):
@@ -237,6 +237,7 @@ class DatasetCells:
     tuned: dict               # {arm: Optuna params of its best tuning trial}
     device: str
     variants: dict = field(default_factory=dict)   # {arm: {variant id: overrides}} of regularization paths
+    dims: tuple = ()          # (features, outputs) of the data: where device auto trains a model
 
     def born(self, trial: optuna.Trial, arm: str, seed: int, variant: str = "") -> LiveTrial:
         plan, tuned = self.plan, self.tuned.get(arm)
@@ -247,7 +248,8 @@ class DatasetCells:
         tags = {**self.tags, rt.ARM: arm, rt.SEED: seed, rt.OPTUNA_TRIAL: trial.number,
                 rt.OPTUNA_STUDY: self.ostudy.study_name, rt.ENGINE: plan.execution.engine,
                 rt.ATTEMPT: trial.user_attrs.get(rt.ATTEMPT, 1), **({rt.VARIANT: variant} if variant else {}),
-                rt.DEVICE: str(resolve_device(cfg.device)),   # at the start: one write less at the end
+                # at the start: one write less at the end; auto keeps small models on the CPU
+                rt.DEVICE: str(training_device(cfg, *self.dims) if self.dims else resolve_device(cfg.device)),
                 **({rt.TUNED: "yes"} if tuned else {})}
         run = NewRun(self.parent_id, name, tags=tags, params={**cfg.params(), "dataset": plan.label},
                      dataset_input=self.dataset_input)

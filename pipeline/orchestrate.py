@@ -108,6 +108,8 @@ def check_population_memory(plan: DatasetPlan, data: datasets_mod.Splits) -> Non
     from .trainer_common import memory_available, resolve_device
 
     ex, t = plan.execution, plan.training
+    if ex.engine == "population" and ex.population_auto and resolve_device(ex.device).type == "cuda":
+        return   # auto populations on CUDA are split to fit its memory (population.py)
     k = ex.population_size if ex.engine == "population" else 1
     sizes = [data.n_features, *t.model.hidden, max(data.n_outputs, 16)]
     params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -265,7 +267,8 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
         return counts
     cells = DatasetCells(plan, ostudy, parent_id, dataset_tags(ctx.study, plan, data), dataset_input(data),
                          ostudy.user_attrs.get(rt.STUDY_TUNED) or {}, plan.execution.device,
-                         {arm: {variant_id(v): v for v in ctx.study.variants(arm)} for arm in ctx.study.arms})
+                         {arm: {variant_id(v): v for v in ctx.study.variants(arm)} for arm in ctx.study.arms},
+                         (data.n_features, data.n_outputs))
     population = plan.execution.engine == "population"
     batch = plan.execution.population_size if population else 1
     progress = Progress(plan.label, len(ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))))

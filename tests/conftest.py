@@ -174,7 +174,7 @@ class Postgres:
 
     def start(self) -> None:
         self.pg_ctl("-w", "-l", str(self.dir / "pg.log"), "-o",
-                    f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1", "start")
+                    f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c max_connections=300", "start")
 
     def stop(self, mode: str = "fast") -> None:
         """-m fast: open connections are cut, transactions in flight rolled back."""

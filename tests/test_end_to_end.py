@@ -64,7 +64,7 @@ def test_mlflow_run_ablation_builds_the_run_tree_and_resumes(workdir, env):
     assert main_thread == pytest.approx(t["time_total_s"], abs=0.01)
     assert 0 < t["time_bookkeeping_cpu_s"] <= t["time_bookkeeping_s"] + t["time_recording_background_s"] + 0.05
     assert f"time: {t['time_total_s']:.1f} s (loading" in proc.stdout
-    assert f"/#/experiments/{exp.experiment_id}?workflowType=machine_learning" in proc.stdout  # the UI link
+    assert f"/#/experiments/{exp.experiment_id}/runs?viewStateShareKey=" in proc.stdout  # the UI link: the overview
     assert sorted(p.info.run_name for p in parents) == ["digits", "synthetic_linear"]
     assert all(p.data.tags["mlflow.parentRunId"] == roots[0].info.run_id for p in parents)
     assert len(trials) == 2 * 5 * 2

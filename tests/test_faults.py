@@ -46,6 +46,19 @@ class Stores:
     def __init__(self, pg, server: MlflowServer):
         self.pg, self.server = pg, server
         self.storage = f"{pg.url}/optuna"
+        self._optuna = None
+
+    @property
+    def optuna(self):
+        """One storage object for the test's own reads, without a connection pool: a URL string
+        would build a new engine (and pool) on every poll, and PostgreSQL ran out of connections
+        ("too many clients"), which the workers under test then met; unpooled, a restart of
+        PostgreSQL leaves no broken connection behind."""
+        from sqlalchemy.pool import NullPool
+
+        if self._optuna is None:
+            self._optuna = optuna.storages.RDBStorage(self.storage, engine_kwargs={"poolclass": NullPool})
+        return self._optuna
 
     def wait_healthy(self) -> None:
         """Both answer (after a test restarted one)."""
@@ -55,7 +68,7 @@ class Stores:
         while True:
             try:
                 urllib.request.urlopen(self.server.url + "/health", timeout=2)
-                optuna.get_all_study_names(self.storage)
+                optuna.get_all_study_names(self.optuna)
                 return
             except Exception:
                 if time.time() > deadline:
@@ -107,7 +120,7 @@ class Grid:
 
     def ostudy(self) -> optuna.Study:
         return optuna.load_study(study_name=optuna_study_name(self.study, self.study.plans[0]),
-                                 storage=self.stores.storage)
+                                 storage=self.stores.optuna)
 
     def running_with_run(self) -> list:
         try:

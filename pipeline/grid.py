@@ -263,10 +263,13 @@ def enqueue_missing(ostudy: optuna.Study, cells: list[tuple], max_retries: int) 
     RUNNING trial and fewer than 1 + max_retries failures. Returns (number enqueued, cells given up on)."""
     cells = [c if len(c) == 3 else (*c, "") for c in cells]
     by_cell: dict[tuple[str, int, str], list[TrialState]] = {}
+    last_failed: dict[tuple[str, int, str], FrozenTrial] = {}   # its run is the retry's previous attempt
     for t in ostudy.get_trials(deepcopy=False):
         c = cell_of(t)
         if c is not None:
             by_cell.setdefault(c, []).append(t.state)
+            if t.state == TrialState.FAIL and (c not in last_failed or t.number > last_failed[c].number):
+                last_failed[c] = t
     enqueued, given_up = 0, []
     for cell in cells:
         states = by_cell.get(cell, [])
@@ -277,10 +280,12 @@ def enqueue_missing(ostudy: optuna.Study, cells: list[tuple], max_retries: int) 
             given_up.append(cell)
             continue
         arm, seed, variant = cell
+        previous = last_failed[cell].user_attrs.get(rt.TRIAL_RUN_ID) if cell in last_failed else None
         ostudy.enqueue_trial({"arm": arm, "seed": seed},
                              user_attrs={rt.CELL: f"{arm}/seed{seed}" + (f"@{variant}" if variant else ""),
                                          rt.CELL_ARM: arm, rt.CELL_SEED: seed, rt.ATTEMPT: failures + 1,
-                                         **({rt.CELL_VARIANT: variant} if variant else {})})
+                                         **({rt.CELL_VARIANT: variant} if variant else {}),
+                                         **({rt.PREVIOUS_ATTEMPT: previous} if previous else {})})
         enqueued += 1
     return enqueued, given_up
 

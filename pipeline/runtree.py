@@ -33,6 +33,7 @@ TUNE_TRIAL = "tune_trial"
 FAIL_REASON = "fail_reason"
 OUTCOME = "outcome"              # lifecycle.Outcome name of a run that did not finish
 ATTEMPT = "attempt"              # 1 for a cell's first try, 2 for its first retry, ...
+PREVIOUS_ATTEMPT = "previous_attempt_run"   # a retry's link to the run of the attempt it replaces
 VARIANT = "variant"              # a regularization path's point, e.g. "l2=0.001" ("" or absent: the arm's own)
 GIT_COMMIT = "git_commit"
 UI_ORDER = "ui_order"            # sorts the MLflow UI's overview: root, parents, then trials seed by seed

@@ -331,3 +331,6 @@ def test_a_dead_workers_cells_are_trained_again_by_a_live_one(workdir, env):
     assert dead and all(r.info.status == "KILLED" and r.data.tags.get("outcome") == "WORKER_DIED" for r in dead)
     retried = {r.info.run_name for r in trials if r.info.status == "FINISHED" and r.data.tags.get("attempt") == "2"}
     assert retried == {r.info.run_name for r in dead}
+    # each retry links the run of the attempt it replaced
+    links = [r.data.tags.get("previous_attempt_run") for r in trials if r.data.tags.get("attempt") == "2"]
+    assert sorted(links) == sorted(r.info.run_id for r in dead), (links, [r.info.run_name for r in dead])

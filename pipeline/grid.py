@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from . import runtree as rt
 from .errors import UsageError
-from .runtime import StoreUnreachable, outage_limit_s, process_alive, worker_id
+from .runtime import StoreUnreachable, caused_by, outage_limit_s, process_alive, worker_id
 from .tracking import mask_credentials
 
 # A journal file: appends instead of SQL transactions (Optuna's SQLite storage spent ~70 ms of
@@ -87,14 +87,8 @@ def transient(e: BaseException) -> bool:
     StorageInternalError."""
     import sqlalchemy.exc as sa
 
-    seen: set[int] = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, (sa.OperationalError, sa.InterfaceError)) or \
-                (isinstance(e, sa.DBAPIError) and e.connection_invalidated):
-            return True
-        e = e.__cause__ or e.__context__
-    return False
+    return caused_by(e, lambda x: isinstance(x, (sa.OperationalError, sa.InterfaceError)) or
+                     (isinstance(x, sa.DBAPIError) and x.connection_invalidated))
 
 
 class _Outage:
@@ -262,14 +256,13 @@ def enqueue_missing(ostudy: optuna.Study, cells: list[tuple], max_retries: int) 
     """Enqueue every cell ((arm, seed) or (arm, seed, variant)) with no COMPLETE, WAITING or
     RUNNING trial and fewer than 1 + max_retries failures. Returns (number enqueued, cells given up on)."""
     cells = [c if len(c) == 3 else (*c, "") for c in cells]
+    trials = ostudy.get_trials(deepcopy=False)
     by_cell: dict[tuple[str, int, str], list[TrialState]] = {}
-    last_failed: dict[tuple[str, int, str], FrozenTrial] = {}   # its run is the retry's previous attempt
-    for t in ostudy.get_trials(deepcopy=False):
+    for t in trials:
         c = cell_of(t)
         if c is not None:
             by_cell.setdefault(c, []).append(t.state)
-            if t.state == TrialState.FAIL and (c not in last_failed or t.number > last_failed[c].number):
-                last_failed[c] = t
+    last_failed = latest_by_cell(t for t in trials if t.state == TrialState.FAIL)   # the retry's previous attempt
     enqueued, given_up = 0, []
     for cell in cells:
         states = by_cell.get(cell, [])
@@ -295,13 +288,19 @@ def retry_failed(ostudy: optuna.Study, max_retries: int, retry_now: Callable[[Fr
     times, the latest for a reason retry_now accepts (its worker died or was stopped, not the
     training itself): the cells it has ever had, whatever the study file says now. Returns how
     many were enqueued."""
-    latest: dict[tuple, FrozenTrial] = {}
-    for t in ostudy.get_trials(deepcopy=False):
+    latest = latest_by_cell(ostudy.get_trials(deepcopy=False))
+    cells = sorted(c for c, t in latest.items() if t.state == TrialState.FAIL and retry_now(t))
+    return enqueue_missing(ostudy, cells, max_retries)[0]
+
+
+def latest_by_cell(trials) -> dict[tuple[str, int, str], FrozenTrial]:
+    """The latest (highest-numbered) of the given grid trials of each cell."""
+    latest: dict[tuple[str, int, str], FrozenTrial] = {}
+    for t in trials:
         c = cell_of(t)
         if c is not None and (c not in latest or t.number > latest[c].number):
             latest[c] = t
-    cells = sorted(c for c, t in latest.items() if t.state == TrialState.FAIL and retry_now(t))
-    return enqueue_missing(ostudy, cells, max_retries)[0]
+    return latest
 
 
 def others_running(ostudy: optuna.Study) -> bool:

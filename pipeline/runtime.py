@@ -94,6 +94,18 @@ def process_alive(worker: str) -> bool:
 
 # --- outages and faults -------------------------------------------------------------------------
 
+def caused_by(e: BaseException, matches) -> bool:
+    """Whether e, or an exception it was raised from or during (its __cause__ / __context__
+    chain), satisfies matches(exception)."""
+    seen: set[int] = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if matches(e):
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
 class StoreUnreachable(Exception):
     """The Optuna storage or the MLflow tracking server did not answer for longer than
     outage_limit_s(): the worker stops with one line (its cells in flight are retried)."""

@@ -12,7 +12,7 @@ from . import runtree as rt
 from .orchestrate import RunContext, optuna_study_name
 from .study import Study
 from .task import metric_for
-from .tracking import Tracker, share_overview
+from .tracking import Tracker
 
 
 def format_summary(study: Study, results: list[verdicts.DatasetResults],
@@ -47,8 +47,8 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
 def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts]) -> None:
     """Each dataset's verdicts on its MLflow parent run: tags verdict, verdict.<arm>,
     verdict.<arm>.<outcome>, and the whole record as verdicts.json; and the study's overview
-    in the MLflow UI (tracking.share_overview), which the printed link opens."""
-    share_overview(ctx.tracker, ctx.experiment_id, ctx.study.name, [p.label for p in ctx.study.plans])
+    in the MLflow UI (Tracker.share_overview), which the printed link opens."""
+    ctx.tracker.share_overview(ctx.experiment_id, ctx.study.name, [p.label for p in ctx.study.plans])
     plans = {p.label: p for p in ctx.study.plans}
     for v in decided:
         plan = plans.get(v.label)

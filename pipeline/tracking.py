@@ -36,7 +36,7 @@ from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 
 from . import runtree as rt
-from .runtime import StoreUnreachable, failpoint, outage_limit_s
+from .runtime import StoreUnreachable, caused_by, failpoint, outage_limit_s
 from .mlflow_sql import (NewRun, create_runs, finish_runs, insert_new_metrics, metric_histories, now_ms, param_value,
                          runs_with_tags)
 
@@ -50,7 +50,6 @@ SUMMARIES_DIR = "trial_summaries"
 SUMMARY_CURVES = ("train_loss", "val_loss")   # the per-epoch series the report plots
 SUMMARY_BATCH = 10000  # a writer flushes a parent's summary at least every this many trials (~3 MB)
 __all__ = ["NewRun", "RunRecord", "Tracker", "dataset_input", "mask_credentials", "overview_link", "run_link", "runs_link",
-           "share_overview",
            "tracking_uri"]
 
 
@@ -179,14 +178,8 @@ def _connection_failure(e: BaseException) -> bool:
     MLflow's http_request wraps in an MlflowException)."""
     import requests
 
-    seen: set[int] = set()
-    while e is not None and id(e) not in seen:
-        seen.add(id(e))
-        if isinstance(e, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                          requests.exceptions.RetryError)):
-            return True
-        e = e.__cause__ or e.__context__
-    return False
+    return caused_by(e, lambda x: isinstance(x, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                                                  requests.exceptions.RetryError)))
 
 
 @contextmanager
@@ -433,6 +426,23 @@ class Tracker:
 
     def log_artifact(self, run_id: str, path: str, artifact_dir: Optional[str] = None) -> None:
         self._client.log_artifact(run_id, path, artifact_dir)
+
+    def share_overview(self, experiment_id: str, study_name: str, labels: list[str]) -> str:
+        """Store the study's overview as an MLflow UI shared view (the experiment tag the UI's
+        "Share" button writes; MLflow 3.17 reads it from ?viewStateShareKey=): the study's runs
+        sorted by UI_ORDER, grouped by dataset with the groups closed, so the first screen shows one
+        row per dataset (its parent and trials inside) and the root run, whatever the study's size.
+        The UI pages runs 100 at a time; UI_ORDER puts the root, the parents and the first seeds of
+        every dataset and arm on the first page. Returns the share key."""
+        key = overview_key(study_name)
+        state = {"searchFilter": f"tags.{rt.STUDY} = '{quote_filter(study_name)}'",
+                 "orderByKey": f"tags.`{rt.UI_ORDER}`", "orderByAsc": True,
+                 "groupBy": {"aggregateFunction": "average",
+                             "groupByKeys": [{"mode": "tag", "groupByData": rt.DATASET_LABEL}]},
+                 "groupsExpanded": {f"tag.{rt.DATASET_LABEL}.{label}": False for label in labels},
+                 "selectedColumns": [f"tags.`{t}`" for t in ("verdict", rt.ARM, rt.SEED)] + ["metrics.`test_metric`"]}
+        self._client.set_experiment_tag(experiment_id, rt.SHARED_VIEW_PREFIX + key, json.dumps(state))
+        return key
 
     def log_folder(self, run_id: str, folder: str, artifact_dir: str) -> None:
         """Every file of a local folder under artifact_dir/ (one upload call per file)."""
@@ -756,25 +766,7 @@ def overview_key(study_name: str) -> str:
     return "ablation-" + hashlib.sha1(study_name.encode()).hexdigest()[:10]
 
 
-def share_overview(tracker: Tracker, experiment_id: str, study_name: str, labels: list[str]) -> str:
-    """Store the study's overview as an MLflow UI shared view (the experiment tag the UI's
-    "Share" button writes; MLflow 3.17 reads it from ?viewStateShareKey=): the study's runs
-    sorted by UI_ORDER, grouped by dataset with the groups closed, so the first screen shows one
-    row per dataset (its parent and trials inside) and the root run, whatever the study's size.
-    The UI pages runs 100 at a time; UI_ORDER puts the root, the parents and the first seeds of
-    every dataset and arm on the first page. Returns the share key."""
-    key = overview_key(study_name)
-    state = {"searchFilter": f"tags.{rt.STUDY} = '{quote_filter(study_name)}'",
-             "orderByKey": f"tags.`{rt.UI_ORDER}`", "orderByAsc": True,
-             "groupBy": {"aggregateFunction": "average",
-                         "groupByKeys": [{"mode": "tag", "groupByData": rt.DATASET_LABEL}]},
-             "groupsExpanded": {f"tag.{rt.DATASET_LABEL}.{label}": False for label in labels},
-             "selectedColumns": [f"tags.`{t}`" for t in ("verdict", rt.ARM, rt.SEED)] + ["metrics.`test_metric`"]}
-    tracker._client.set_experiment_tag(experiment_id, rt.SHARED_VIEW_PREFIX + key, json.dumps(state))
-    return key
-
-
 def overview_link(tracking_uri: str, experiment_id: str, study_name: str) -> str:
-    """The link that opens the study's overview (share_overview) in the MLflow UI."""
+    """The link that opens the study's overview (Tracker.share_overview) in the MLflow UI."""
     return (f"{_ui_base(tracking_uri)}/#/experiments/{experiment_id}/runs?viewStateShareKey="
             f"{overview_key(study_name)}&workflowType=machine_learning")

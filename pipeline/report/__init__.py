@@ -20,7 +20,7 @@ from typing import Optional
 
 from ..study import Study
 from ..summary import log_verdicts
-from ..tracking import Tracker, share_overview
+from ..tracking import Tracker
 from . import analysis, collect, figures, render
 
 __all__ = ["build_report"]
@@ -54,7 +54,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
         if d["label"] in data.parent_runs and d.get("verdicts") is not None:
             log_verdicts(tracker, data.parent_runs[d["label"]], d["verdicts"])
     for experiment_id in {r.experiment_id for r in data.roots}:   # the report's overview links open it
-        share_overview(tracker, experiment_id, study.name, [p.label for p in study.plans])
+        tracker.share_overview(experiment_id, study.name, [p.label for p in study.plans])
     return paths
 
 

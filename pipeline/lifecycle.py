@@ -93,15 +93,19 @@ class Ending:
 
 def open_runs(tracker: Tracker, experiment_id: str, trials: list[LiveTrial]) -> list[LiveTrial]:
     """Name this worker on each popped trial, open their MLflow runs (one transaction on MLflow's
-    SQL store) and link each run to its trial. A trial another worker failed meanwhile is
-    dropped (its run, if opened, ends KILLED as TAKEN_OVER); its cell is retried."""
-    named = [t for t in trials if grid.claim(t.trial)]
-    opened = []
+    SQL store) and link each run to its trial (one journal append for the names, one for the
+    links). A trial another worker failed meanwhile is dropped (its run, if opened, ends KILLED
+    as TAKEN_OVER); its cell is retried. The trials are of one Optuna study."""
+    if not trials:
+        return []
+    ostudy = trials[0].ostudy
+    named = [t for t, ok in zip(trials, grid.claim(ostudy, [t.trial for t in trials])) if ok]
     for t, run_id in zip(named, tracker.start_trials(experiment_id, [t.run for t in named])):
         t.run_id = run_id
-        try:
-            t.trial.set_user_attr(rt.TRIAL_RUN_ID, run_id)
-        except optuna.exceptions.UpdateFinishedTrialError:
+    linked = grid.set_trial_attrs(ostudy, [(t.trial, {rt.TRIAL_RUN_ID: t.run_id}) for t in named])
+    opened = []
+    for t, ok in zip(named, linked):
+        if not ok:
             _close_run(tracker, t, Outcome.TAKEN_OVER, {})
             continue
         t.started = time.perf_counter()
@@ -112,7 +116,9 @@ def open_runs(tracker: Tracker, experiment_id: str, trials: list[LiveTrial]) -> 
 def end(tracker: Tracker, endings: list[Ending]) -> list[bool]:
     """Record how each trial ended, in MLflow and Optuna, and print its line. Signals wait until
     it is done, so a trial is recorded completely or not at all. Returns, per ending, whether the
-    trial was recorded as FINISHED."""
+    trial was recorded as FINISHED. The endings are of one Optuna study."""
+    if not endings:
+        return []
     with signals_deferred():
         for e in endings:   # checked first, so the run is not shown FINISHED in the common case
             if e.outcome is Outcome.FINISHED and not grid.is_running(e.trial.ostudy, grid.trial_id(e.trial.trial)):
@@ -123,11 +129,12 @@ def end(tracker: Tracker, endings: list[Ending]) -> list[bool]:
         for e in endings:
             if e.outcome is not Outcome.FINISHED:
                 _close_run(tracker, e.trial, e.outcome, e.history, e.error)
-        told = []
-        for e in endings:
-            failpoint("optuna_tell")   # tests/test_faults.py: a crash between MLflow and Optuna
-            told.append(_tell(tracker, e))
-        return told
+        with grid.batched_writes(endings[0].trial.ostudy) as refused:   # one journal append
+            turned_down = []
+            for e in endings:
+                failpoint("optuna_tell")   # tests/test_faults.py: a crash between MLflow and Optuna
+                turned_down.append(not _tell(e))
+        return [_conclude(tracker, e, bool(refused) or down) for e, down in zip(endings, turned_down)]
 
 
 def _close_run(tracker: Tracker, t: LiveTrial, outcome: Outcome, history: dict,
@@ -137,8 +144,9 @@ def _close_run(tracker: Tracker, t: LiveTrial, outcome: Outcome, history: dict,
                            {rt.FAIL_REASON: reason_text(outcome, error)[:4000], rt.OUTCOME: outcome.name}, history)
 
 
-def _tell(tracker: Tracker, e: Ending) -> bool:
-    """Optuna's side of an ending (after MLflow's), and the console line."""
+def _tell(e: Ending) -> bool:
+    """Optuna's side of an ending (after MLflow's); False when Optuna turned it down at once
+    (another worker ended the trial meanwhile)."""
     t, outcome = e.trial, e.outcome
     try:
         if outcome is Outcome.FINISHED:
@@ -149,13 +157,25 @@ def _tell(tracker: Tracker, e: Ending) -> bool:
             t.trial.set_user_attr(rt.TRIAL_FAIL_REASON, reason_text(outcome, e.error)[:1000])
             t.trial.set_user_attr(rt.TRIAL_OUTCOME, outcome.name)
             t.ostudy.tell(t.trial, state=outcome.optuna_state)
-    except optuna.exceptions.UpdateFinishedTrialError:   # another worker ended it meanwhile
-        # COMPLETE: completed from this trial's FINISHED run by a worker that took this one for
-        # dead, or by the first try of a tell retried over a lost connection; either way the
-        # cell has its one COMPLETE trial and one FINISHED run. Else it failed: the cell is retried.
-        if outcome is Outcome.FINISHED and not grid.is_complete(t.ostudy, grid.trial_id(t.trial)):
-            _close_run(tracker, t, Outcome.TAKEN_OVER, {})
-            outcome = Outcome.TAKEN_OVER
+    except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as err:
+        # ValueError: "Cannot tell a FAIL trial", when batched attribute writes did not stop us first
+        if isinstance(err, ValueError) and grid.is_running(t.ostudy, grid.trial_id(t.trial)):
+            raise
+        return False
+    return True
+
+
+def _conclude(tracker: Tracker, e: Ending, check: bool) -> bool:
+    """After Optuna was told (`check`: some write was turned down, maybe this trial's), the
+    console line; True when the trial is recorded as FINISHED."""
+    t, outcome = e.trial, e.outcome
+    # Turned down because another worker ended it meanwhile. COMPLETE: completed from this
+    # trial's FINISHED run by a worker that took this one for dead, or by the first try of a
+    # tell retried over a lost connection; either way the cell has its one COMPLETE trial and
+    # one FINISHED run. Else it failed: the cell is retried.
+    if check and outcome is Outcome.FINISHED and not grid.is_complete(t.ostudy, grid.trial_id(t.trial)):
+        _close_run(tracker, t, Outcome.TAKEN_OVER, {})
+        outcome = Outcome.TAKEN_OVER
     if outcome is Outcome.FINISHED:
         if VERBOSE["on"]:
             print(f"  {t.name:<28} {e.summary}", flush=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 from functools import lru_cache
 from typing import Optional
 
@@ -93,18 +94,25 @@ def create_runs(client: MlflowClient, experiment_id: str, runs: list[NewRun]) ->
     import uuid
 
     from mlflow.entities import LifecycleStage, RunStatus, SourceType
-    from mlflow.store.tracking.dbmodels.models import SqlDataset, SqlInput, SqlInputTag, SqlParam, SqlRun, SqlTag
+    from mlflow.store.tracking.dbmodels.models import (SqlDataset, SqlExperiment, SqlInput, SqlInputTag, SqlParam,
+                                                       SqlRun, SqlTag)
     from mlflow.utils.mlflow_tags import MLFLOW_USER
     from mlflow.utils.uri import append_to_uri_path
     from mlflow.utils.validation import _validate_batch_log_data
 
-    experiment = store.get_experiment(experiment_id)
-    store._check_experiment_is_active(experiment)
     now = now_ms()
     created: dict[str, str] = {}
     rows: dict[type, list[dict]] = {SqlRun: [], SqlTag: [], SqlParam: [], SqlDataset: [], SqlInput: [], SqlInputTag: []}
     datasets: dict[tuple[str, str], str] = {}  # (name, digest) -> dataset uuid
     with store.ManagedSessionMaker(read_only=False) as session:
+        # the two columns create_run checks (store.get_experiment also loads every experiment
+        # tag, the UI's shared views among them: ~5 ms a call)
+        experiment = session.query(SqlExperiment.artifact_location, SqlExperiment.lifecycle_stage) \
+            .filter(SqlExperiment.experiment_id == int(experiment_id)).one_or_none()
+        if experiment is None:
+            store.get_experiment(experiment_id)   # raises MLflow's "not found"
+        store._check_experiment_is_active(SimpleNamespace(experiment_id=experiment_id,
+                                                          lifecycle_stage=experiment.lifecycle_stage))
         wanted = {(r.dataset_input.dataset.name, r.dataset_input.dataset.digest): r.dataset_input.dataset
                   for r in runs if r.dataset_input is not None}
         if wanted:  # a dataset already logged in this experiment is reused, as log_inputs does

@@ -272,31 +272,43 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
     population = plan.execution.engine == "population"
     batch = plan.execution.population_size if population else 1
     progress = Progress(plan.label, len(ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))))
-    # Recording a population (MLflow and Optuna writes, ~15 ms a trial on SQLite) overlaps the
-    # training of the next one on one background thread; we wait for it before returning.
-    recorder = ThreadPoolExecutor(max_workers=1)
+    # One bookkeeping thread keeps MLflow and Optuna off the training's path: while a population
+    # trains, it records the previous one and pops and opens the next (both are writes that
+    # Python and the stores spend CPU on, several ms a trial on SQLite). Training waits for it
+    # only when the bookkeeping of a population takes longer than its training.
+    bookkeeper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bookkeeper")
     pending: list = []
+    upcoming = None   # the next population, popped and opened ahead
     try:
-        while grid.has_waiting(ostudy) or _retried(ctx, ostudy):
-            for f in pending:   # a store the recorder gave up on: stop popping cells
+        while True:
+            for f in pending:   # a store the bookkeeper gave up on: stop popping cells
                 if f.done() and f.exception() is not None:
                     raise f.exception()
-            trials, beat = _pop_and_open(ctx, cells, batch)
+            if upcoming is None:
+                if not (grid.has_waiting(ostudy) or _retried(ctx, ostudy)):
+                    break
+                upcoming = bookkeeper.submit(_open_ahead, ctx, cells, batch)
+            with ctx.clock("bookkeeping"):   # waiting for the bookkeeper holds training up
+                trials, beat = upcoming.result()
+            upcoming = None
             if not trials:
                 beat.stop()
                 continue  # none left (another worker was faster), or taken over meanwhile
+            upcoming = bookkeeper.submit(_open_ahead, ctx, cells, batch)
             try:
                 endings = _train(ctx, trials, data, population)
             except BaseException:
                 beat.stop()
                 raise
-            pending.append(recorder.submit(_record, ctx, endings, progress, beat))
+            pending.append(bookkeeper.submit(_record, ctx, endings, progress, beat))
     finally:
-        with ctx.clock("bookkeeping"):  # waiting for the recorder holds up this process
+        with ctx.clock("bookkeeping"):
+            if upcoming is not None:   # a signal or a lost store: the population opened ahead never trains
+                _end_untrained(ctx, upcoming)
             for f in pending:  # also on SIGTERM: what was trained gets recorded
                 for ok in f.result():
                     counts["trained" if ok else "failed"] += 1
-            recorder.shutdown()
+            bookkeeper.shutdown()
             progress.close()
     return counts
 
@@ -313,6 +325,28 @@ def _retried(ctx: RunContext, ostudy) -> bool:
         return grid.has_waiting(ostudy)
 
 
+def _open_ahead(ctx: RunContext, cells: DatasetCells, batch: int) -> tuple[list[LiveTrial], grid.heartbeat]:
+    """_pop_and_open on the bookkeeping thread, counted as overlapped with training."""
+    with ctx.clock("recording_background"):
+        return _pop_and_open(ctx, cells, batch)
+
+
+def _end_untrained(ctx: RunContext, upcoming) -> None:
+    """End the trials of a population that was opened ahead but will not train (this worker is
+    stopping): INTERRUPTED, so their cells are trained again at once, here on the next run or
+    by another worker. If the stores do not answer, the next worker reaps them."""
+    try:
+        trials, beat = upcoming.result()
+    except BaseException:
+        return   # it failed itself: the error that stops this worker is raised elsewhere
+    try:
+        lifecycle.end(ctx.tracker, [Ending(t, Outcome.INTERRUPTED) for t in trials])
+    except Exception:
+        pass
+    finally:
+        beat.stop()
+
+
 def _pop_and_open(ctx: RunContext, cells: DatasetCells, batch: int) -> tuple[list[LiveTrial], grid.heartbeat]:
     """Pop up to `batch` cells and open their runs, as one unit under held signals. Their
     heartbeats start before this worker's name is on them and go on until they are recorded
@@ -321,7 +355,7 @@ def _pop_and_open(ctx: RunContext, cells: DatasetCells, batch: int) -> tuple[lis
     trials: list[LiveTrial] = []
     beat = None
     try:
-        with signals_deferred(), ctx.clock("bookkeeping"):
+        with signals_deferred():
             popped = grid.pop_cells(cells.ostudy, batch)
             beat = grid.heartbeat(cells.ostudy, [cell[0] for cell in popped]).start()
             trials = lifecycle.open_runs(ctx.tracker, ctx.experiment_id,
@@ -388,7 +422,7 @@ def _train_one(t: LiveTrial, data, history: dict):
 
 
 def _record(ctx: RunContext, endings: list[Ending], progress: Progress, beat: grid.heartbeat) -> list[bool]:
-    """lifecycle.end on the recorder thread, while the next population trains; signals are
+    """lifecycle.end on the bookkeeping thread, while the next population trains; signals are
     handled by the main thread. The trials' heartbeats stop once they are recorded."""
     try:
         with ctx.clock("recording_background"):

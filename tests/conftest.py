@@ -46,6 +46,29 @@ def write_study(path: Path, study: dict) -> Path:
     return path
 
 
+def a_worker_in_process(workdir: Path, env: dict, name: str):
+    """A prepared two-cell study (wine: none and l2, one seed) on the default journal storage, and
+    what a worker holds to train it in this process: (study, RunContext, the data splits, the
+    dataset's Optuna study, DatasetCells). For tests that step through a worker's writes."""
+    import optuna
+
+    from pipeline import grid
+    from pipeline.lifecycle import DatasetCells
+    from pipeline.orchestrate import dataset_tags, optuna_study_name, prepare
+    from pipeline.study import load_study
+
+    write_study(workdir / f"{name}.yaml", tiny_study_dict(name=name, seeds=1, arms=["none", "l2"],
+                                                          datasets=[{"name": "wine"}]))
+    study = load_study(workdir / f"{name}.yaml")
+    storage = f"journal:{workdir / 'optuna.journal'}"
+    ctx, data = prepare(study, storage, env["MLFLOW_TRACKING_URI"])
+    plan, splits = study.plans[0], data["wine"]
+    ostudy = optuna.load_study(study_name=optuna_study_name(study, plan), storage=grid.get_storage(storage))
+    cells = DatasetCells(plan, ostudy, ostudy.user_attrs["mlflow_parent_run_id"], dataset_tags(study, plan, splits),
+                         None, {}, "cpu")
+    return study, ctx, splits, ostudy, cells
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """A working directory with its own mlflow.db and optuna.db (the defaults are relative)."""

@@ -1,0 +1,127 @@
+"""The journal storage's batched writes (grid.BatchingJournalStorage): several workers popping
+from one journal file pop every cell exactly once, a batch another worker interferes with
+says so, and a trial failed by another worker while this one records it ends TAKEN_OVER.
+Real journal files; several JournalStorage objects on one file are several workers to it (each
+has its own worker id), as processes are."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import optuna
+import pytest
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from pipeline import grid
+from pipeline import runtree as rt
+from pipeline.grid import BatchingJournalStorage
+
+CELLS = [(arm, seed) for arm in ("none", "dropout", "l1", "l2", "dropout_l2") for seed in range(60)]
+
+
+def _worker_study(path, name: str) -> optuna.Study:
+    """A study as one more worker sees it: its own storage object on the shared journal file."""
+    return optuna.load_study(study_name=name, storage=BatchingJournalStorage(JournalFileBackend(str(path))))
+
+
+@pytest.fixture
+def enqueued(tmp_path):
+    path = tmp_path / "optuna.journal"
+    ostudy = optuna.create_study(study_name="s", storage=BatchingJournalStorage(JournalFileBackend(str(path))))
+    enqueued, given_up = grid.enqueue_missing(ostudy, CELLS, max_retries=2)
+    assert (enqueued, given_up) == (len(CELLS), [])
+    return path, ostudy
+
+
+def test_enqueued_cells_carry_their_params_and_workers_pop_each_exactly_once(enqueued):
+    path, ostudy = enqueued
+    waiting = ostudy.get_trials(states=(TrialState.WAITING,))
+    assert len(waiting) == len(CELLS)   # one append wrote them all, and they all landed
+    assert {(t.params["arm"], t.params["seed"]) for t in waiting} == set(CELLS)
+
+    popped: dict[int, list] = {}
+    start = threading.Barrier(4)
+
+    def work(i: int) -> None:
+        mine = _worker_study(path, "s")
+        start.wait()
+        popped[i] = []
+        while True:
+            cells = grid.pop_cells(mine, 7)
+            if not cells:
+                return
+            popped[i] += [(t._trial_id, arm, seed) for t, arm, seed, _ in cells]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everything = [p for ps in popped.values() for p in ps]
+    assert Counter(tid for tid, _, _ in everything).most_common(1)[0][1] == 1, "a trial was popped twice"
+    assert sorted((arm, seed) for _, arm, seed in everything) == sorted(CELLS)
+    assert sum(1 for ps in popped.values() if ps) >= 2, "one worker popped everything: no contention tested"
+    fresh = _worker_study(path, "s")   # what any reader sees: every trial RUNNING, none waiting
+    assert Counter(t.state for t in fresh.get_trials()) == Counter({TrialState.RUNNING: len(CELLS)})
+
+
+def test_a_batch_says_which_writes_another_worker_made_moot(enqueued):
+    path, ostudy = enqueued
+    (a, *_), (b, *_) = grid.pop_cells(ostudy, 2)
+    other = _worker_study(path, "s")
+    with grid.batched_writes(ostudy) as refused:
+        a.set_user_attr("note", "kept")
+        b.set_user_attr("note", "moot")
+        ostudy.tell(a, 1.0)
+        ostudy.tell(b, 2.0)
+        assert ostudy.get_trials()[a.number].state == TrialState.RUNNING   # nothing landed yet
+        other._storage.set_trial_state_values(b._trial_id, TrialState.FAIL)   # another worker reaps b
+    assert len(refused) == 2   # b's attribute and its tell
+    seen = {t.number: t for t in _worker_study(path, "s").get_trials()}
+    assert (seen[a.number].state, seen[a.number].value, seen[a.number].user_attrs["note"]) == (TrialState.COMPLETE, 1.0, "kept")
+    assert seen[b.number].state == TrialState.FAIL and "note" not in seen[b.number].user_attrs
+    assert grid.set_trial_attrs(ostudy, [(a, {"late": 1})]) == [False]   # a finished trial takes no attributes
+
+
+@pytest.mark.parametrize("when", ["before its tell", "after its tell"])
+def test_a_trial_failed_while_its_ending_is_recorded_ends_taken_over(workdir, env, monkeypatch, when):
+    """A worker records a finished population; while it tells Optuna, another worker fails one
+    of its trials (it took this worker for dead): before that trial's tell (Optuna refuses the
+    tell) or after it, while the tells wait to land together (the journal refuses them). That
+    trial's run ends KILLED as TAKEN_OVER and it counts as not trained; the other trial is
+    COMPLETE with a FINISHED run."""
+    from mlflow import MlflowClient
+
+    from pipeline import lifecycle
+    from pipeline.lifecycle import Outcome
+    from pipeline.train import train
+
+    from .conftest import a_worker_in_process
+
+    monkeypatch.chdir(workdir)
+    _, ctx, splits, ostudy, cells = a_worker_in_process(workdir, env, "taken")
+    trials = lifecycle.open_runs(ctx.tracker, ctx.experiment_id, [cells.born(*c) for c in grid.pop_cells(ostudy, 2)])
+    assert len(trials) == 2
+    endings = [lifecycle.cell_ending(t, train(t.payload, splits), 1.0) for t in trials]
+    other = _worker_study(workdir / "optuna.journal", ostudy.study_name)
+    victim = trials[0] if when == "after its tell" else trials[1]
+    tells: list = []
+
+    def reaped_meanwhile(name: str) -> None:   # runs just before each trial's tell
+        tells.append(name)
+        if len(tells) == 2:   # after the first trial's tell, before the second's
+            other._storage.set_trial_state_values(victim.trial._trial_id, TrialState.FAIL)
+
+    monkeypatch.setattr(lifecycle, "failpoint", reaped_meanwhile)
+    recorded = lifecycle.end(ctx.tracker, endings)
+    assert recorded == [t is not victim for t in trials]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    for t in trials:
+        run = client.get_run(t.run_id)
+        assert run.info.status == ("KILLED" if t is victim else "FINISHED"), when
+        assert (run.data.tags.get(rt.OUTCOME) == Outcome.TAKEN_OVER.name) == (t is victim), when
+    states = {t.number: t.state for t in _worker_study(workdir / "optuna.journal", ostudy.study_name).get_trials()}
+    assert [states[t.trial.number] for t in trials] == [TrialState.FAIL if t is victim else TrialState.COMPLETE
+                                                         for t in trials]

@@ -177,7 +177,7 @@ def bench_end_to_end(repeats: int) -> list[tuple]:
     the rows are the run with the median wall time, so its parts add up. The ablation
     and the report measure themselves (runtime.Stopwatch, cli -> root-run metrics time_*_s): training, bookkeeping
     that held up training (MLflow and Optuna writes on the main thread, including waiting for
-    the recorder), the recorder thread's writes that overlapped training, and the CPU time of
+    the bookkeeping thread), that thread's writes that overlapped training, and the CPU time of
     all those writes. The share is taken on CPU time: overlapped writes hold the GIL and a core
     that training would use, so hiding them behind training does not make them free."""
     from mlflow import MlflowClient
@@ -204,7 +204,7 @@ def bench_end_to_end(repeats: int) -> list[tuple]:
             ("3  of which loading data and checks, s", t["loading"], t["loading"] / wall, ""),
             ("3  of which start-up (imports) and summary, s", startup, startup / wall, ""),
             ("3  bookkeeping holding up training, s", t["bookkeeping"], t["bookkeeping"] / wall, ""),
-            ("3  recorder-thread writes overlapped with training, s", t.get("recording_background", 0.0),
+            ("3  bookkeeping-thread writes overlapped with training, s", t.get("recording_background", 0.0),
              t.get("recording_background", 0.0) / wall, ""),
             ("3  all MLflow+Optuna wall time (held up + overlapped), s", both, both / wall, ""),
             ("3  MLflow+Optuna CPU time (both threads), s", cpu, cpu / wall, "target share < 10%")]

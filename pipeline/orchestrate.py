@@ -449,7 +449,8 @@ def finish_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits
 def log_timing(ctx: RunContext, total: float) -> None:
     """Where this process's time went, on the root run (metrics time_*_s) and in one line:
     bookkeeping is MLflow and Optuna writes that held up training; recording_background is
-    the recorder thread's writes, overlapped with training; bookkeeping_cpu is the CPU time of
+    the bookkeeping thread's writes (recording finished trials, popping and opening the next
+    ones), overlapped with training; bookkeeping_cpu is the CPU time of
     both, which is what they cost on a machine whose cores training would otherwise use."""
     clock = ctx.clock.seconds
     seconds = {"total": total, **clock}

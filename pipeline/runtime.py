@@ -36,7 +36,7 @@ class signals_deferred:
     completely (FINISHED in MLflow, COMPLETE in Optuna) or not at all."""
 
     def __enter__(self):
-        # Signals reach the main thread only; the recorder thread's writes need no holding.
+        # Signals reach the main thread only; the bookkeeping thread's writes need no holding.
         self.main = threading.current_thread() is threading.main_thread()
         if self.main:
             _deferred["active"] += 1
@@ -150,7 +150,7 @@ def failpoint(name: str) -> None:
 class Stopwatch:
     """Wall seconds per activity ("training", "bookkeeping", ...), each moment counted once: a
     nested activity pauses the enclosing one of its thread. Threads keep their own stacks, so
-    the recorder thread's writes are counted apart ("recording_background"). CPU seconds of the
+    the bookkeeping thread's writes are counted apart ("recording_background"). CPU seconds of the
     thread are kept too: overlapped writes still take the GIL and a core from training, so the
     CPU they use is what they cost."""
 
@@ -195,7 +195,7 @@ VERBOSE = {"on": False}
 class Progress:
     """Progress of one stage of one dataset (the grid's cells, or tuning trials): a tqdm bar on
     a terminal; in a log (CI, `mlflow run`, a file) a plain line at every tenth of the work and
-    at the end, so that no carriage returns pile up. Thread-safe (the recorder thread updates it)."""
+    at the end, so that no carriage returns pile up. Thread-safe (the bookkeeping thread updates it)."""
 
     def __init__(self, label: str, total: int, what: str = "cells"):
         self.label, self.total, self.what = label, total, what

@@ -95,7 +95,7 @@ def open_runs(tracker: Tracker, experiment_id: str, trials: list[LiveTrial]) -> 
     """Name this worker on each popped trial, open their MLflow runs (one transaction on MLflow's
     SQL store) and link each run to its trial (one journal append for the names, one for the
     links). A trial another worker failed meanwhile is dropped (its run, if opened, ends KILLED
-    as TAKEN_OVER); its cell is retried. The trials are of one Optuna study."""
+    as TAKEN_OVER); its cell is retried. The trials are of one Optuna storage."""
     if not trials:
         return []
     ostudy = trials[0].ostudy
@@ -116,7 +116,7 @@ def open_runs(tracker: Tracker, experiment_id: str, trials: list[LiveTrial]) -> 
 def end(tracker: Tracker, endings: list[Ending]) -> list[bool]:
     """Record how each trial ended, in MLflow and Optuna, and print its line. Signals wait until
     it is done, so a trial is recorded completely or not at all. Returns, per ending, whether the
-    trial was recorded as FINISHED. The endings are of one Optuna study."""
+    trial was recorded as FINISHED. The endings are of one Optuna storage."""
     if not endings:
         return []
     with signals_deferred():

@@ -28,8 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from . import runtree as rt
 from .errors import UsageError
-from .runtime import StoreUnreachable, caused_by, outage_limit_s, process_alive, worker_id
-from .tracking import mask_credentials
+from .runtime import StoreUnreachable, caused_by, mask_credentials, outage_limit_s, process_alive, worker_id
 
 # A journal file: appends instead of SQL transactions (Optuna's SQLite storage spent ~70 ms of
 # Python per trial here), and safe for several worker processes on one machine.

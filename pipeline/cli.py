@@ -80,7 +80,7 @@ def cmd_ablation(args) -> int:
         for p in paths:
             print(f"report: {p}")
         print(f"report built in {seconds:.1f} s")
-    from .tracking import overview_link
+    from .ui_links import overview_link
 
     print(f"\nBrowse the runs: mlflow ui --backend-store-uri {ctx.tracker.uri} --host 127.0.0.1 "
           f"(or: make ui), then {overview_link(ctx.tracker.uri, ctx.experiment_id, study.name)}")

@@ -28,8 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from . import runtree as rt
 from .errors import UsageError
-from .runtime import StoreUnreachable, caused_by, outage_limit_s, process_alive, worker_id
-from .tracking import mask_credentials
+from .runtime import StoreUnreachable, caused_by, mask_credentials, outage_limit_s, process_alive, worker_id
 
 # A journal file: appends instead of SQL transactions (Optuna's SQLite storage spent ~70 ms of
 # Python per trial here), and safe for several worker processes on one machine.
@@ -356,9 +355,9 @@ def load_existing(storage: str, name: str) -> Optional[optuna.Study]:
 def cell_of(trial: FrozenTrial) -> Optional[tuple[str, int, str]]:
     """The grid cell (arm, seed, variant) of a trial. Read from user attributes, set at enqueue
     time: a WAITING trial has no params yet (they are set when the worker suggests them)."""
-    if rt.CELL_ARM in trial.user_attrs and rt.CELL_SEED in trial.user_attrs:
-        return (trial.user_attrs[rt.CELL_ARM], int(trial.user_attrs[rt.CELL_SEED]),
-                trial.user_attrs.get(rt.CELL_VARIANT, ""))
+    attrs = trial.user_attrs   # once: a live Trial's user_attrs is a deep copy each time
+    if rt.CELL_ARM in attrs and rt.CELL_SEED in attrs:
+        return attrs[rt.CELL_ARM], int(attrs[rt.CELL_SEED]), attrs.get(rt.CELL_VARIANT, "")
     return None
 
 
@@ -461,10 +460,11 @@ def _cells_of(ostudy: optuna.Study, trial_ids: list[int]) -> list:
     for trial_id in trial_ids:
         trial = optuna.Trial(ostudy, trial_id)
         try:
-            if rt.CELL not in trial.user_attrs:   # not a grid cell (none is enqueued otherwise)
+            cell = cell_of(trial)
+            if cell is None:   # not a grid cell (none is enqueued otherwise)
                 ostudy.tell(trial, state=TrialState.FAIL)
                 continue
-            arm, seed, variant = cell_of(trial)
+            arm, seed, variant = cell
             if "seed" not in trial.params:   # enqueued by an earlier version, without its params
                 if arm in ARM_PARAM_CHOICES:
                     trial.suggest_categorical("arm", ARM_PARAM_CHOICES)

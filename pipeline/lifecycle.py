@@ -265,10 +265,11 @@ class DatasetCells:
                                    tuned=arms.tuned_values(tuned) if tuned else None,
                                    variant=self.variants.get(arm, {}).get(variant) if variant else None)
         name = f"{plan.label}/{arm}" + (f"@{variant}" if variant else "") + f"/seed{seed}"
+        attrs = trial.user_attrs   # once: a deep copy each time
         tags = {**self.tags, rt.ARM: arm, rt.SEED: seed, rt.OPTUNA_TRIAL: trial.number,
                 rt.OPTUNA_STUDY: self.ostudy.study_name, rt.ENGINE: plan.execution.engine,
-                rt.ATTEMPT: trial.user_attrs.get(rt.ATTEMPT, 1), **({rt.VARIANT: variant} if variant else {}),
-                **({rt.PREVIOUS_ATTEMPT: trial.user_attrs[rt.PREVIOUS_ATTEMPT]} if rt.PREVIOUS_ATTEMPT in trial.user_attrs else {}),
+                rt.ATTEMPT: attrs.get(rt.ATTEMPT, 1), **({rt.VARIANT: variant} if variant else {}),
+                **({rt.PREVIOUS_ATTEMPT: attrs[rt.PREVIOUS_ATTEMPT]} if rt.PREVIOUS_ATTEMPT in attrs else {}),
                 # at the start: one write less at the end; auto keeps small models on the CPU
                 rt.DEVICE: str(training_device(cfg, *self.dims) if self.dims else resolve_device(cfg.device)),
                 **({rt.TUNED: "yes"} if tuned else {})}

@@ -27,10 +27,10 @@ from . import runtree as rt
 from .errors import UsageError
 from .lifecycle import DatasetCells, Ending, LiveTrial, Outcome
 from .runtime import (EXIT_UNREACHABLE, Interrupted, Progress, Stopwatch, StoreUnreachable, git_commit,
-                      install_signal_handlers, process_alive, signals_deferred, worker_id)
+                      install_signal_handlers, mask_credentials, process_alive, signals_deferred, worker_id)
 from .study import DatasetPlan, Study, variant_id
 from .task import metric_for
-from .tracking import Tracker, dataset_input, mask_credentials, tracking_uri
+from .tracking import Tracker, dataset_input, tracking_uri
 from .train import train
 
 __all__ = ["install_signal_handlers", "run_ablation", "run_worker", "prepare", "study_results"]

@@ -6,6 +6,7 @@ Nothing here knows about studies, Optuna or MLflow.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -14,6 +15,11 @@ import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
+
+
+def mask_credentials(url: str) -> str:
+    """postgresql://user:secret@host/db -> postgresql://user:***@host/db"""
+    return re.sub(r"(//[^/:@]+):[^/@]*@", r"\1:***@", url)
 
 
 class Interrupted(BaseException):

@@ -6,9 +6,8 @@
 
 Run ids are passed explicitly (MlflowClient) rather than through MLflow's per-thread active-run
 stack. Everything the report needs is findable by tags (runtree.py names them). This module is
-the only one that talks to MLflow; its bulk SQL fast paths live in mlflow_sql.py. Requests to a
-tracking server ride out its restart through MLflow's own HTTP retries, sized to
-$PIPELINE_OUTAGE_S (configure_http_retries); past them, StoreUnreachable.
+the only one that talks to MLflow (with its helpers: the bulk SQL fast paths in mlflow_sql.py;
+riding out a tracking server's restart in tracking_server.py; links into the UI in ui_links.py).
 
 Reading a study back costs round trips that grow with its datasets and writing processes, not
 with its trials (but for one search page per 5,000 runs): runs come from searches (RunRecord),
@@ -24,7 +23,6 @@ import json
 import logging
 import math
 import os
-import re
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +34,9 @@ from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 
 from . import runtree as rt
-from .runtime import StoreUnreachable, caused_by, failpoint, outage_limit_s
+from .runtime import failpoint, mask_credentials, outage_limit_s
+from .tracking_server import ServerClient, configure_http_retries, retry_notice, server_calls
+from .ui_links import overview_key, quote_filter
 from .mlflow_sql import (NewRun, create_runs, finish_runs, insert_new_metrics, metric_histories, now_ms, param_value,
                          runs_with_tags)
 
@@ -49,17 +49,11 @@ BULK_ROWS = 25000      # ... and 25,000 rows a response
 SUMMARIES_DIR = "trial_summaries"
 SUMMARY_CURVES = ("train_loss", "val_loss")   # the per-epoch series the report plots
 SUMMARY_BATCH = 10000  # a writer flushes a parent's summary at least every this many trials (~3 MB)
-__all__ = ["NewRun", "RunRecord", "Tracker", "dataset_input", "mask_credentials", "overview_link", "run_link", "runs_link",
-           "tracking_uri"]
+__all__ = ["NewRun", "RunRecord", "Tracker", "dataset_input", "mask_credentials", "tracking_uri"]
 
 
 def tracking_uri(explicit: Optional[str] = None) -> str:
     return explicit or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
-
-
-def mask_credentials(url: str) -> str:
-    """postgresql://user:secret@host/db -> postgresql://user:***@host/db"""
-    return re.sub(r"(//[^/:@]+):[^/@]*@", r"\1:***@", url)
 
 
 @dataclass
@@ -152,108 +146,14 @@ def _as_stored(v: float) -> float:
     return math.copysign(1.7976931348623157e308, v) if math.isinf(v) else v
 
 
-# --- riding out a tracking-server restart ------------------------------------------------------
-
-_http_retries_set: dict[str, str] = {}   # the MLflow HTTP settings this process chose (not the user)
-
-
-def configure_http_retries(limit_s: float) -> None:
-    """Size MLflow's own HTTP retries (urllib3, every request, POSTs included: it sleeps 0, 2,
-    4, 8, ... s with MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=1, plus up to 1 s of jitter) to ride out
-    a tracking server that does not answer for limit_s: the fewest retries whose backoff adds up
-    to it (7 for 120 s: 126 s). Settings the user exported are left alone."""
-    from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, MLFLOW_HTTP_REQUEST_MAX_RETRIES
-
-    retries = 1
-    while 2 ** retries - 2 < limit_s and retries < 10:   # MLflow allows at most 10
-        retries += 1
-    for var, value in ((MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, "1"), (MLFLOW_HTTP_REQUEST_MAX_RETRIES, str(retries))):
-        if os.environ.get(var.name, _http_retries_set.get(var.name)) == _http_retries_set.get(var.name):
-            os.environ[var.name] = _http_retries_set[var.name] = value
-
-
-def _connection_failure(e: BaseException) -> bool:
-    """MLflow gave up on a request: the server refused or dropped the connection, timed out,
-    or answered 5xx through every retry (requests' ConnectionError, Timeout or RetryError, which
-    MLflow's http_request wraps in an MlflowException)."""
-    import requests
-
-    return caused_by(e, lambda x: isinstance(x, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
-                                                  requests.exceptions.RetryError)))
-
-
-@contextmanager
-def _server_calls(uri: str):
-    """Requests to a tracking server: when MLflow's retries are used up, StoreUnreachable with
-    one line, and no more retries for this process (it is stopping; its finally blocks should
-    not wait out the limit again)."""
-    from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_MAX_RETRIES
-
-    try:
-        yield
-    except Exception as e:
-        if isinstance(e, StoreUnreachable) or not _connection_failure(e):
-            raise
-        os.environ[MLFLOW_HTTP_REQUEST_MAX_RETRIES.name] = _http_retries_set[MLFLOW_HTTP_REQUEST_MAX_RETRIES.name] = "0"
-        raise StoreUnreachable(f"the MLflow server {mask_credentials(uri)} did not answer for {outage_limit_s():.0f} s "
-                               f"({_http_reason(e.__cause__ or e.__context__ or e)})") from None
-
-
-def _http_reason(e: BaseException) -> str:
-    """urllib3's last reason in a requests error, e.g. 'NewConnectionError: Failed to establish
-    a new connection: [Errno 111] Connection refused' (not the pool and URL around it)."""
-    text = re.sub(r"\s+", " ", str(e))
-    found = re.search(r"Caused by (\w+)\((.*)$", text)
-    if found is None:
-        return mask_credentials(f"{type(e).__name__}: {text[:120]}")
-    detail = found.group(2).strip(")\"' ").split("): ")[-1]
-    return mask_credentials(f"{found.group(1)}: {detail[:120]}")
-
-
-class _ServerClient:
-    """An MlflowClient for a tracking server whose calls go through _server_calls."""
-
-    def __init__(self, client: MlflowClient, uri: str):
-        self._client, self._uri = client, uri
-
-    def __getattr__(self, name: str):
-        attr = getattr(self._client, name)
-        if name.startswith("_") or not callable(attr):
-            return attr
-
-        def call(*args, **kwargs):
-            with _server_calls(self._uri):
-                return attr(*args, **kwargs)
-        return call
-
-
-class _RetryNotice(logging.Handler):
-    """One console line when MLflow starts retrying requests to a server that does not answer
-    (urllib3 logs every retry, to no handler), at most one a minute."""
-
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.last = 0.0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        import time
-
-        if record.getMessage().startswith("Retrying") and time.monotonic() - self.last > 60:
-            self.last = time.monotonic()
-            print(f"  the MLflow server does not answer; MLflow retries for up to {outage_limit_s():.0f} s", flush=True)
-
-
-_retry_notice = _RetryNotice()
-
-
 class Tracker:
     def __init__(self, uri: Optional[str] = None):
         self.uri = tracking_uri(uri)
         self._client = MlflowClient(self.uri)
         if self.uri.startswith(("http://", "https://")):
             configure_http_retries(outage_limit_s())
-            self._client = _ServerClient(self._client, self.uri)
-            logging.getLogger("urllib3.connectionpool").addHandler(_retry_notice)   # once: a handler is kept once
+            self._client = ServerClient(self._client, self.uri)
+            logging.getLogger("urllib3.connectionpool").addHandler(retry_notice)   # once: a handler is kept once
         self._artifact_uris: dict[str, str] = {}  # run id -> artifact URI, for the runs we started
         self._summaries = TrialSummaries()
 
@@ -418,7 +318,7 @@ class Tracker:
                 f.write(text)
             os.replace(partial, target)
             return
-        with tempfile.TemporaryDirectory() as tmp, _server_calls(self.uri):
+        with tempfile.TemporaryDirectory() as tmp, server_calls(self.uri):
             local = os.path.join(tmp, os.path.basename(path))
             with open(local, "w") as f:
                 f.write(text)
@@ -656,7 +556,7 @@ class Tracker:
         credentials and TLS settings); the decoded JSON."""
         from mlflow.utils.rest_utils import http_request, verify_rest_response
 
-        with _server_calls(self.uri):
+        with server_calls(self.uri):
             response = verify_rest_response(http_request(self._rest_creds(), endpoint, method, **kwargs), endpoint)
         return response.json()
 
@@ -710,32 +610,6 @@ def _local_artifact_dir(uri: str) -> Optional[str]:
     return local_file_uri_to_path(uri) if scheme in ("", "file") else None
 
 
-def run_link(tracking_uri: str, experiment_id: str, run_id: str = "") -> str:
-    """A link into the MLflow UI. Its "Model training" view (workflowType=machine_learning)
-    shows runs, params and metric charts; MLflow 3's UI otherwise opens the GenAI view."""
-    page = f"{_ui_base(tracking_uri)}/#/experiments/{experiment_id}" + (f"/runs/{run_id}" if run_id else "")
-    return page + "?workflowType=machine_learning"
-
-
-def runs_link(tracking_uri: str, experiment_id: str, filter_string: str) -> str:
-    """A link to an experiment's runs in the MLflow UI, filtered by a search filter: the UI's
-    searchFilter URL parameter, what its search box sets (MLflow 3.17's UI reads it on the
-    /runs page; it shows matching child runs under their parent)."""
-    from urllib.parse import quote
-
-    return (f"{_ui_base(tracking_uri)}/#/experiments/{experiment_id}/runs?searchFilter="
-            f"{quote(filter_string, safe='')}&workflowType=machine_learning")
-
-
-def _ui_base(tracking_uri: str) -> str:
-    return tracking_uri.rstrip("/") if tracking_uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
-
-
-def quote_filter(s: str) -> str:
-    """Escape a value for an MLflow search filter string literal."""
-    return s.replace("'", "\\'")
-
-
 def dataset_input(splits, context: str = "train") -> DatasetInput:
     """An MLflow dataset record (name, digest, schema, source) for the training split; computed
     once per loaded dataset and reused by every run that logs it."""
@@ -755,18 +629,3 @@ def _source(provenance: str):
     from mlflow.data.code_dataset_source import CodeDatasetSource
 
     return CodeDatasetSource(tags={"provenance": provenance[:500]})
-
-
-# --- the study at a glance in the MLflow UI ---------------------------------------------------
-
-def overview_key(study_name: str) -> str:
-    """The share key of a study's overview in its experiment (stable: links keep working)."""
-    import hashlib
-
-    return "ablation-" + hashlib.sha1(study_name.encode()).hexdigest()[:10]
-
-
-def overview_link(tracking_uri: str, experiment_id: str, study_name: str) -> str:
-    """The link that opens the study's overview (Tracker.share_overview) in the MLflow UI."""
-    return (f"{_ui_base(tracking_uri)}/#/experiments/{experiment_id}/runs?viewStateShareKey="
-            f"{overview_key(study_name)}&workflowType=machine_learning")

@@ -25,7 +25,7 @@ LAYERS = [
     {"trainer_common"},                          # what both trainers share
     {"train", "population"},                     # reference trainer, population engine
     {"runtime"},                                 # signals, stopwatch, worker identity
-    {"mlflow_sql"},                              # MLflow's SQL tables (bulk fast path)
+    {"mlflow_sql", "tracking_server", "ui_links"},  # MLflow's SQL tables, server restarts, UI links
     {"tracking"},                                # the MLflow run tree
     {"grid"},                                    # everything Optuna
     {"lifecycle"},                               # a trial is born and ends here

@@ -14,7 +14,8 @@ from pathlib import Path
 from .. import arms, stats
 from .. import runtree as rt
 from ..references import PLAUSIBLE_GAP, reference_points
-from ..tracking import mask_credentials, overview_link, quote_filter, run_link, runs_link
+from ..runtime import mask_credentials
+from ..ui_links import overview_link, quote_filter, run_link, runs_link
 from .collect import ReportData
 from .figures import FIGURES, size_groups
 

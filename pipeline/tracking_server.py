@@ -1,0 +1,106 @@
+"""Riding out a tracking server's restart: MLflow's own HTTP retries (urllib3, every request)
+sized to $PIPELINE_OUTAGE_S (configure_http_retries); past them one line, StoreUnreachable, and
+no more retries for this process (ServerClient wraps the client's calls); a console line when
+the retries start (retry_notice)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from contextlib import contextmanager
+
+from mlflow import MlflowClient
+
+from .runtime import StoreUnreachable, caused_by, mask_credentials, outage_limit_s
+
+_http_retries_set: dict[str, str] = {}   # the MLflow HTTP settings this process chose (not the user)
+
+
+def configure_http_retries(limit_s: float) -> None:
+    """Size MLflow's own HTTP retries (urllib3, every request, POSTs included: it sleeps 0, 2,
+    4, 8, ... s with MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=1, plus up to 1 s of jitter) to ride out
+    a tracking server that does not answer for limit_s: the fewest retries whose backoff adds up
+    to it (7 for 120 s: 126 s). Settings the user exported are left alone."""
+    from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, MLFLOW_HTTP_REQUEST_MAX_RETRIES
+
+    retries = 1
+    while 2 ** retries - 2 < limit_s and retries < 10:   # MLflow allows at most 10
+        retries += 1
+    for var, value in ((MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, "1"), (MLFLOW_HTTP_REQUEST_MAX_RETRIES, str(retries))):
+        if os.environ.get(var.name, _http_retries_set.get(var.name)) == _http_retries_set.get(var.name):
+            os.environ[var.name] = _http_retries_set[var.name] = value
+
+
+def _connection_failure(e: BaseException) -> bool:
+    """MLflow gave up on a request: the server refused or dropped the connection, timed out,
+    or answered 5xx through every retry (requests' ConnectionError, Timeout or RetryError, which
+    MLflow's http_request wraps in an MlflowException)."""
+    import requests
+
+    return caused_by(e, lambda x: isinstance(x, (requests.exceptions.ConnectionError, requests.exceptions.Timeout,
+                                                  requests.exceptions.RetryError)))
+
+
+@contextmanager
+def server_calls(uri: str):
+    """Requests to a tracking server: when MLflow's retries are used up, StoreUnreachable with
+    one line, and no more retries for this process (it is stopping; its finally blocks should
+    not wait out the limit again)."""
+    from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_MAX_RETRIES
+
+    try:
+        yield
+    except Exception as e:
+        if isinstance(e, StoreUnreachable) or not _connection_failure(e):
+            raise
+        os.environ[MLFLOW_HTTP_REQUEST_MAX_RETRIES.name] = _http_retries_set[MLFLOW_HTTP_REQUEST_MAX_RETRIES.name] = "0"
+        raise StoreUnreachable(f"the MLflow server {mask_credentials(uri)} did not answer for {outage_limit_s():.0f} s "
+                               f"({_http_reason(e.__cause__ or e.__context__ or e)})") from None
+
+
+def _http_reason(e: BaseException) -> str:
+    """urllib3's last reason in a requests error, e.g. 'NewConnectionError: Failed to establish
+    a new connection: [Errno 111] Connection refused' (not the pool and URL around it)."""
+    text = re.sub(r"\s+", " ", str(e))
+    found = re.search(r"Caused by (\w+)\((.*)$", text)
+    if found is None:
+        return mask_credentials(f"{type(e).__name__}: {text[:120]}")
+    detail = found.group(2).strip(")\"' ").split("): ")[-1]
+    return mask_credentials(f"{found.group(1)}: {detail[:120]}")
+
+
+class ServerClient:
+    """An MlflowClient for a tracking server whose calls go through server_calls."""
+
+    def __init__(self, client: MlflowClient, uri: str):
+        self._client, self._uri = client, uri
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        if name.startswith("_") or not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            with server_calls(self._uri):
+                return attr(*args, **kwargs)
+        return call
+
+
+class _RetryNotice(logging.Handler):
+    """One console line when MLflow starts retrying requests to a server that does not answer
+    (urllib3 logs every retry, to no handler), at most one a minute."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.last = 0.0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        import time
+
+        if record.getMessage().startswith("Retrying") and time.monotonic() - self.last > 60:
+            self.last = time.monotonic()
+            print(f"  the MLflow server does not answer; MLflow retries for up to {outage_limit_s():.0f} s", flush=True)
+
+
+retry_notice = _RetryNotice()

@@ -482,13 +482,21 @@ def set_trial_attrs(ostudy: optuna.Study, writes: list[tuple[optuna.Trial, dict]
     with batched_writes(ostudy) as refused:
         for i, (trial, attrs) in enumerate(writes):
             try:
-                for key, value in attrs.items():
-                    trial.set_user_attr(key, value)
+                write_attrs(ostudy, trial, attrs)
             except optuna.exceptions.UpdateFinishedTrialError:
                 ok[i] = False
     if refused:   # the journal turned some down when they landed: which?
         ok = [o and is_running(ostudy, trial_id(t)) for o, (t, _) in zip(ok, writes)]
     return ok
+
+
+def write_attrs(ostudy: optuna.Study, trial: optuna.Trial, attrs: dict) -> None:
+    """Set user attributes of a trial this worker holds, through the storage. (Trial.set_user_attr
+    also edits, in place, the trial the journal storage keeps in memory: before a batched write
+    lands, whether or not the journal then takes it, and under other threads reading it.)
+    Raises UpdateFinishedTrialError as Optuna does."""
+    for key, value in attrs.items():
+        ostudy._storage.set_trial_user_attr(trial_id(trial), key, value)
 
 
 def claim(ostudy: optuna.Study, trials: list[optuna.Trial]) -> list[bool]:

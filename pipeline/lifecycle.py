@@ -150,12 +150,11 @@ def _tell(e: Ending) -> bool:
     t, outcome = e.trial, e.outcome
     try:
         if outcome is Outcome.FINISHED:
-            for k, v in e.attrs.items():
-                t.trial.set_user_attr(k, v)
+            grid.write_attrs(t.ostudy, t.trial, e.attrs)
             t.ostudy.tell(t.trial, e.value)
         elif outcome.optuna_state is not None:
-            t.trial.set_user_attr(rt.TRIAL_FAIL_REASON, reason_text(outcome, e.error)[:1000])
-            t.trial.set_user_attr(rt.TRIAL_OUTCOME, outcome.name)
+            grid.write_attrs(t.ostudy, t.trial, {rt.TRIAL_FAIL_REASON: reason_text(outcome, e.error)[:1000],
+                                                 rt.TRIAL_OUTCOME: outcome.name})
             t.ostudy.tell(t.trial, state=outcome.optuna_state)
     except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as err:
         # ValueError: "Cannot tell a FAIL trial", when batched attribute writes did not stop us first

@@ -107,10 +107,11 @@ def create_runs(client: MlflowClient, experiment_id: str, runs: list[NewRun]) ->
     with store.ManagedSessionMaker(read_only=False) as session:
         # the two columns create_run checks (store.get_experiment also loads every experiment
         # tag, the UI's shared views among them: ~5 ms a call)
-        experiment = session.query(SqlExperiment.artifact_location, SqlExperiment.lifecycle_stage) \
+        experiment = store._get_query(session, SqlExperiment) \
+            .with_entities(SqlExperiment.artifact_location, SqlExperiment.lifecycle_stage) \
             .filter(SqlExperiment.experiment_id == int(experiment_id)).one_or_none()
-        if experiment is None:
-            store.get_experiment(experiment_id)   # raises MLflow's "not found"
+        if experiment is None:   # MLflow's own lookup: its "not found" (or the experiment after all)
+            experiment = store.get_experiment(experiment_id)
         store._check_experiment_is_active(SimpleNamespace(experiment_id=experiment_id,
                                                           lifecycle_stage=experiment.lifecycle_stage))
         wanted = {(r.dataset_input.dataset.name, r.dataset_input.dataset.digest): r.dataset_input.dataset

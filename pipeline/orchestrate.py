@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -278,7 +278,8 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
     # only when the bookkeeping of a population takes longer than its training.
     bookkeeper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bookkeeper")
     pending: list = []
-    upcoming = None   # the next population, popped and opened ahead
+    upcoming = None   # the next population, popped and opened ahead (a future)
+    current = None    # the population in training, until _record (or _train, on a signal) ends it
     try:
         while True:
             for f in pending:   # a store the bookkeeper gave up on: stop popping cells
@@ -290,27 +291,45 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
                 upcoming = bookkeeper.submit(_open_ahead, ctx, cells, batch)
             with ctx.clock("bookkeeping"):   # waiting for the bookkeeper holds training up
                 trials, beat = upcoming.result()
-            upcoming = None
+            current, upcoming = (trials, beat), None
             if not trials:
+                current = None
                 beat.stop()
                 continue  # none left (another worker was faster), or taken over meanwhile
             upcoming = bookkeeper.submit(_open_ahead, ctx, cells, batch)
+            for t in trials:   # opened while the previous population trained: their time starts now
+                t.started = time.perf_counter()
             try:
                 endings = _train(ctx, trials, data, population)
+            except Interrupted:
+                current = None   # _train ended them
+                beat.stop()
+                raise
             except BaseException:
                 beat.stop()
                 raise
             pending.append(bookkeeper.submit(_record, ctx, endings, progress, beat))
+            current = None
     finally:
-        with ctx.clock("bookkeeping"):
-            if upcoming is not None:   # a signal or a lost store: the population opened ahead never trains
-                _end_untrained(ctx, upcoming)
-            for f in pending:  # also on SIGTERM: what was trained gets recorded
-                for ok in f.result():
-                    counts["trained" if ok else "failed"] += 1
+        try:
+            _wind_down(ctx, [current, upcoming], pending, counts)
+        finally:
             bookkeeper.shutdown()
             progress.close()
     return counts
+
+
+def _wind_down(ctx: RunContext, popped: list, pending: list, counts: dict) -> None:
+    """work_dataset stops (done, a signal, a lost store): end what was popped but will not train
+    (populations in `popped`, or futures of them; None for none) and wait until what was trained
+    is recorded, counting it. Signals are held: a second Ctrl-C waits for this (a short wait)."""
+    with signals_deferred(), ctx.clock("bookkeeping"):
+        for opened in popped:
+            if opened is not None:
+                _end_untrained(ctx, opened)
+        for f in pending:  # also on SIGTERM: what was trained gets recorded
+            for ok in f.result():
+                counts["trained" if ok else "failed"] += 1
 
 
 def _retried(ctx: RunContext, ostudy) -> bool:
@@ -331,18 +350,22 @@ def _open_ahead(ctx: RunContext, cells: DatasetCells, batch: int) -> tuple[list[
         return _pop_and_open(ctx, cells, batch)
 
 
-def _end_untrained(ctx: RunContext, upcoming) -> None:
-    """End the trials of a population that was opened ahead but will not train (this worker is
-    stopping): INTERRUPTED, so their cells are trained again at once, here on the next run or
-    by another worker. If the stores do not answer, the next worker reaps them."""
-    try:
-        trials, beat = upcoming.result()
-    except BaseException:
-        return   # it failed itself: the error that stops this worker is raised elsewhere
+def _end_untrained(ctx: RunContext, opened) -> None:
+    """End the trials of a population that was popped but will not train (this worker is
+    stopping): INTERRUPTED, so their cells are trained again at once, here on the next run or by
+    another worker. `opened` is (trials, heartbeat) or the future of one. If the stores do not
+    answer, the next worker reaps them."""
+    if isinstance(opened, Future):
+        try:
+            opened = opened.result()
+        except Exception:
+            return   # it failed itself: the error that stops this worker is raised elsewhere
+    trials, beat = opened
     try:
         lifecycle.end(ctx.tracker, [Ending(t, Outcome.INTERRUPTED) for t in trials])
-    except Exception:
-        pass
+    except Exception as e:
+        print(f"  {len(trials)} popped trial(s) not ended ({type(e).__name__}: {e}); the next worker "
+              "reaps them", flush=True)
     finally:
         beat.stop()
 

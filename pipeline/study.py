@@ -26,6 +26,16 @@ from .task import METRICS
 
 # Bump when training semantics change, so old studies are never resumed with new code.
 SCHEMA_VERSION = 1
+# Seeds are the streams every random draw of a trial comes from, and an Optuna param of its
+# trial (an IntDistribution from 0 to grid.SEED_HIGH).
+SEED_MAX = 2**31 - 1
+
+
+def _check_seed_range(seeds: list[int]) -> list[int]:
+    bad = [x for x in seeds if not 0 <= x <= SEED_MAX]
+    if bad:
+        raise ValueError(f"seed {bad[0]} is out of range: seeds are integers from 0 to {SEED_MAX}")
+    return seeds
 
 Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
 
@@ -231,6 +241,11 @@ class Tune(_Strict):
     def batch_size(self) -> int:
         return self.batch or DEFAULT_TUNE_BATCH
 
+    @field_validator("seeds")
+    @classmethod
+    def _seed_range(cls, seeds: list[int]) -> list[int]:
+        return _check_seed_range(seeds)
+
     @model_validator(mode="after")
     def _ranges(self) -> "Tune":
         lo, hi = self.dropout
@@ -374,7 +389,7 @@ class StudyFile(_Strict):
     def _unique_seeds(cls, seeds: Any) -> Any:
         if isinstance(seeds, list) and len(set(seeds)) != len(seeds):
             raise ValueError("seeds must not repeat")
-        return seeds
+        return _check_seed_range(seeds) if isinstance(seeds, list) else seeds
 
     @model_validator(mode="after")
     def _unique_labels(self) -> "StudyFile":

@@ -156,7 +156,6 @@ def _from_confusion(name: str, cm) -> float:
 def _roc_auc(y, score) -> float:
     """Area under the ROC curve as the Mann-Whitney statistic (ties count half): NaN when y has
     one class only."""
-    import numpy as np
     from scipy.stats import rankdata
 
     pos = y == 1

@@ -70,6 +70,8 @@ CASES = [
     ("cli-epochs", tiny_study_dict(), ["--epochs", "0"], "epochs"),
     ("cli-datasets", tiny_study_dict(), ["--datasets", "imagenet"], "--datasets = 'imagenet'"),
     ("tuning-seed-reused", {**tiny_study_dict(), "tune": {"seeds": [1]}}, [], "tune.seeds"),
+    ("negative-seed", _with("seeds", [1, -3]), [], "seed -3 is out of range: seeds are integers from 0 to 2147483647"),
+    ("huge-tuning-seed", {**tiny_study_dict(), "tune": {"seeds": [2**31]}}, [], "tune.seeds"),
     ("tuning-bad-range", {**tiny_study_dict(), "tune": {"l2": [0.0, 0.1]}}, [], "tune.l2"),
     ("duplicate-labels", _with("datasets", [{"name": "digits"}, {"name": "digits"}]), [], "unique"),
     ("unreachable-storage", tiny_study_dict(), ["--storage", "postgresql://alice:s3cret@127.0.0.1:9/optuna"], "--storage"),

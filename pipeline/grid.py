@@ -481,22 +481,10 @@ def set_trial_attrs(ostudy: optuna.Study, writes: list[tuple[optuna.Trial, dict]
     ok = [True] * len(writes)
     with batched_writes(ostudy) as refused:
         for i, (trial, attrs) in enumerate(writes):
-            try:
-                write_attrs(ostudy, trial, attrs)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                ok[i] = False
+            ok[i] = set_attrs(ostudy, trial_id(trial), attrs)
     if refused:   # the journal turned some down when they landed: which?
         ok = [o and is_running(ostudy, trial_id(t)) for o, (t, _) in zip(ok, writes)]
     return ok
-
-
-def write_attrs(ostudy: optuna.Study, trial: optuna.Trial, attrs: dict) -> None:
-    """Set user attributes of a trial this worker holds, through the storage. (Trial.set_user_attr
-    also edits, in place, the trial the journal storage keeps in memory: before a batched write
-    lands, whether or not the journal then takes it, and under other threads reading it.)
-    Raises UpdateFinishedTrialError as Optuna does."""
-    for key, value in attrs.items():
-        ostudy._storage.set_trial_user_attr(trial_id(trial), key, value)
 
 
 def claim(ostudy: optuna.Study, trials: list[optuna.Trial]) -> list[bool]:
@@ -517,8 +505,17 @@ def trial_id(trial) -> int:
     return trial._trial_id
 
 
+def set_attrs(ostudy: optuna.Study, tid: int, attrs: dict) -> bool:
+    """set_attr for several attributes, in order; False (and the rest not written) when the
+    trial ended meanwhile."""
+    return all(set_attr(ostudy, tid, key, value) for key, value in attrs.items())
+
+
 def set_attr(ostudy: optuna.Study, tid: int, key: str, value) -> bool:
-    """Set an attribute of another worker's trial; False when it ended meanwhile."""
+    """Set an attribute of a trial, through the storage; False when it ended meanwhile (another
+    worker failed or completed it). (Trial.set_user_attr also edits, in place, the trial the
+    journal storage keeps in memory: before a batched write lands, whether or not the journal
+    then takes it, and under other threads reading it.)"""
     try:
         ostudy._storage.set_trial_user_attr(tid, key, value)
         return True

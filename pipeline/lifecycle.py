@@ -147,18 +147,20 @@ def _close_run(tracker: Tracker, t: LiveTrial, outcome: Outcome, history: dict,
 def _tell(e: Ending) -> bool:
     """Optuna's side of an ending (after MLflow's); False when Optuna turned it down at once
     (another worker ended the trial meanwhile)."""
-    t, outcome = e.trial, e.outcome
+    t, outcome, tid = e.trial, e.outcome, grid.trial_id(e.trial.trial)
     try:
         if outcome is Outcome.FINISHED:
-            grid.write_attrs(t.ostudy, t.trial, e.attrs)
+            if not grid.set_attrs(t.ostudy, tid, e.attrs):
+                return False
             t.ostudy.tell(t.trial, e.value)
         elif outcome.optuna_state is not None:
-            grid.write_attrs(t.ostudy, t.trial, {rt.TRIAL_FAIL_REASON: reason_text(outcome, e.error)[:1000],
-                                                 rt.TRIAL_OUTCOME: outcome.name})
+            if not grid.set_attrs(t.ostudy, tid, {rt.TRIAL_FAIL_REASON: reason_text(outcome, e.error)[:1000],
+                                                  rt.TRIAL_OUTCOME: outcome.name}):
+                return False
             t.ostudy.tell(t.trial, state=outcome.optuna_state)
     except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as err:
         # ValueError: "Cannot tell a FAIL trial", when batched attribute writes did not stop us first
-        if isinstance(err, ValueError) and grid.is_running(t.ostudy, grid.trial_id(t.trial)):
+        if isinstance(err, ValueError) and grid.is_running(t.ostudy, tid):
             raise
         return False
     return True
@@ -194,8 +196,8 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
     for t in dead:   # set_* are False when another worker reaped it first
         if not _recover(ostudy, t, tracker):
             tid = grid.trial_id(t)
-            if grid.set_attr(ostudy, tid, rt.TRIAL_FAIL_REASON, Outcome.WORKER_DIED.reason) and \
-                    grid.set_attr(ostudy, tid, rt.TRIAL_OUTCOME, Outcome.WORKER_DIED.name):
+            if grid.set_attrs(ostudy, tid, {rt.TRIAL_FAIL_REASON: Outcome.WORKER_DIED.reason,
+                                            rt.TRIAL_OUTCOME: Outcome.WORKER_DIED.name}):
                 grid.set_state(ostudy, tid, TrialState.FAIL)
     experiment_id = ostudy.user_attrs.get(rt.STUDY_EXPERIMENT)
     if experiment_id is not None:

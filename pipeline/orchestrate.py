@@ -345,9 +345,21 @@ def _retried(ctx: RunContext, ostudy) -> bool:
 
 
 def _open_ahead(ctx: RunContext, cells: DatasetCells, batch: int) -> tuple[list[LiveTrial], grid.heartbeat]:
-    """_pop_and_open on the bookkeeping thread, counted as overlapped with training."""
-    with ctx.clock("recording_background"):
-        return _pop_and_open(ctx, cells, batch)
+    """Pop up to `batch` cells and open their runs, on the bookkeeping thread (counted as
+    overlapped with training; signals reach the main thread only, which ends what this opened
+    if it stops: _wind_down). Their heartbeats start before this worker's name is on them and go
+    on until they are recorded (_record stops them): no other worker sees one of them named and
+    silent, and a trial waiting for a store that is restarting is not taken for dead."""
+    beat = None
+    try:
+        with ctx.clock("recording_background"):
+            popped = grid.pop_cells(cells.ostudy, batch)
+            beat = grid.heartbeat(cells.ostudy, [cell[0] for cell in popped]).start()
+            return lifecycle.open_runs(ctx.tracker, ctx.experiment_id, [cells.born(*cell) for cell in popped]), beat
+    except BaseException:
+        if beat is not None:
+            beat.stop()
+        raise
 
 
 def _end_untrained(ctx: RunContext, opened) -> None:
@@ -368,28 +380,6 @@ def _end_untrained(ctx: RunContext, opened) -> None:
               "reaps them", flush=True)
     finally:
         beat.stop()
-
-
-def _pop_and_open(ctx: RunContext, cells: DatasetCells, batch: int) -> tuple[list[LiveTrial], grid.heartbeat]:
-    """Pop up to `batch` cells and open their runs, as one unit under held signals. Their
-    heartbeats start before this worker's name is on them and go on until they are recorded
-    (_record stops them): no other worker sees one of them named and silent, and a trial
-    waiting for a store that is restarting is not taken for dead."""
-    trials: list[LiveTrial] = []
-    beat = None
-    try:
-        with signals_deferred():
-            popped = grid.pop_cells(cells.ostudy, batch)
-            beat = grid.heartbeat(cells.ostudy, [cell[0] for cell in popped]).start()
-            trials = lifecycle.open_runs(ctx.tracker, ctx.experiment_id,
-                                         [cells.born(*cell) for cell in popped])
-    except BaseException as e:
-        if beat is not None:
-            beat.stop()
-        if isinstance(e, Interrupted):  # a signal held during the block: these trials never trained
-            lifecycle.end(ctx.tracker, [Ending(t, Outcome.INTERRUPTED) for t in trials])
-        raise
-    return trials, beat
 
 
 def _train(ctx: RunContext, trials: list[LiveTrial], data, population: bool) -> list[Ending]:

@@ -89,6 +89,17 @@ def stores(tmp_path_factory):
             server.stop()
 
 
+GATED_MAIN = """
+import pathlib, sys, time
+import mlflow, optuna, torch  # noqa: F401  the slow imports, before the gate
+from pipeline.cli import main
+gate = pathlib.Path(sys.argv[1])
+while not gate.exists():
+    time.sleep(0.02)
+sys.exit(main(sys.argv[2:]))
+"""
+
+
 class Grid:
     """One small study in the shared stores: 1 dataset x 2 arms x 3 seeds, populations of 2."""
 
@@ -107,9 +118,14 @@ class Grid:
     def enqueue(self) -> None:
         assert main(["enqueue", *self.args]) == 0, self.context
 
-    def start(self, command: str = "worker", env: dict | None = None, prefix: tuple = ()) -> subprocess.Popen:
+    def start(self, command: str = "worker", env: dict | None = None, prefix: tuple = (),
+              gate: Path | None = None) -> subprocess.Popen:
+        """The command in a new process; with `gate`, the process imports what a worker needs at
+        once but starts working only when that file exists (so that a test can start it at a
+        moment of its choosing without waiting seconds for the imports)."""
         extra = ["--no-report"] if command == "ablation" else []
-        return subprocess.Popen([*prefix, sys.executable, "-m", "pipeline", command, *self.args, *extra],
+        python = [sys.executable, "-m", "pipeline"] if gate is None else [sys.executable, "-c", GATED_MAIN, str(gate)]
+        return subprocess.Popen([*prefix, *python, command, *self.args, *extra],
                                 cwd=self.workdir, env={**self.env, **(env or {})}, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 
@@ -318,13 +334,18 @@ def test_a_worker_started_twice_under_the_same_name(stores, workdir, env):
     retries = grid.check()
     assert retries["failed"] and {t.user_attrs["worker"] for t in retries["failed"]} == dead, context
 
-    # one cell at a time, long enough that the first still has cells when the second starts
+    # One cell at a time, long enough that the first still has cells when the second starts. The
+    # second is started beforehand (its imports take seconds on a busy machine, longer than the
+    # first needs for all its cells) and let go once the first trains.
     twins = Grid(stores, workdir, env, "same-name-twins", context, seeds=12, epochs=25,
                  execution={"population_size": 1}, datasets=[{"name": "digits", "train_size": 900}])
     twins.enqueue()
+    gate = workdir / "twins-gate"
+    second = twins.start(prefix=in_own_pid_namespace(), gate=gate)
     first = twins.start(prefix=in_own_pid_namespace())
     twins.wait_for_training()
-    pair = [first, twins.start(prefix=in_own_pid_namespace())]
+    gate.touch()
+    pair = [first, second]
     outputs = [twins.finish(proc) for proc in pair]
     retries = twins.check()
     names = {t.user_attrs["worker"] for t in twins.ostudy().trials}

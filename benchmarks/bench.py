@@ -15,7 +15,8 @@ measured in turn (median_times). Results go to BENCHMARKS.md.
    MLP) at 200, 3,200 and 12,800 trials, on local SQLite and through an `mlflow server` started here on 127.0.0.1
    (SQLite behind it, artifacts proxied): per-trial study time, bookkeeping per trial and its
    share (the root run's time_* metrics, as part 3), and the HTML report's time and requests.
-   `--only 6` runs just this part; `--scale-max 3200` leaves out the larger sizes.
+   `--only 6` runs just this part; `--scale-max 3200` leaves out the larger sizes. Then the
+   workload issue 18 measured: the default study at 200, 3,200 and 12,800 trials on SQLite (6d).
 7. Tuning (issue 14): the tuning stage of studies/tuned.yaml, batched through the population
    engine against one trial at a time (on this code, and as commit SEQUENTIAL_TUNING_COMMIT ran it).
 8. Population size on the CPU: the digits grid and MNIST at several K (what population_size:
@@ -373,6 +374,40 @@ def bench_scale(sizes: tuple[int, ...], stores: tuple[str, ...]) -> list[tuple]:
     return rows
 
 
+DEFAULT_SCALE_SEEDS = (10, 160, 640)   # x 5 arms x 4 datasets: 200, 3,200 and 12,800 trials
+
+
+def bench_default_scale(seeds: tuple[int, ...] = DEFAULT_SCALE_SEEDS) -> list[tuple]:
+    """Part 6, the workload issue 18 measured: the default study (4 datasets x 5 arms) at 10, 160
+    and 640 seeds (200, 3,200 and 12,800 trials), `ablation --no-report` in a fresh SQLite
+    store, one run each. Its trials train for tens of milliseconds, as users' trials do; the scale study's
+    8-unit trials above train for ~1.5 ms, below what one MLflow run costs to write."""
+    from mlflow import MlflowClient
+
+    spec = yaml.safe_load((ROOT / "studies/default.yaml").read_text())
+    rows = []
+    for n_seeds in seeds:
+        n = n_seeds * 5 * len(spec["datasets"])
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            (tmp / "s.yaml").write_text(yaml.safe_dump({**spec, "name": f"default{n}", "seeds": n_seeds}))
+            wall, _, _ = run_pipeline(["ablation", "--study", "s.yaml", "--no-report"], tmp)
+            client = MlflowClient(f"sqlite:///{tmp / 'mlflow.db'}")
+            root = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                      "tags.kind = 'root'", max_results=1)[0]
+            t = {k[len("time_"):-len("_s")]: v for k, v in root.data.metrics.items() if k.startswith("time_")}
+        print(f"part 6, default study, {n} trials: time_*_s {t}", file=sys.stderr, flush=True)
+        total, held, cpu = t["total"], t["bookkeeping"], t["bookkeeping_cpu"]
+        rows += [(f"6d default {n:>5} trials: study, ms/trial", 1000 * total / n, None, ""),
+                 (f"6d default {n:>5} trials: training, ms/trial", 1000 * t["training"] / n, t["training"] / total,
+                  "ratio: share of study wall time"),
+                 (f"6d default {n:>5} trials: bookkeeping held up, ms/trial", 1000 * held / n, held / total,
+                  "ratio: share of study wall time; target < 0.10"),
+                 (f"6d default {n:>5} trials: MLflow+Optuna CPU, ms/trial", 1000 * cpu / n, cpu / total,
+                  "ratio: share of study wall time")]
+    return rows
+
+
 # --- part 7: tuning through the population engine (issue 14) ---------------------------------------
 
 # The last commit whose tuning asked one trial at a time and trained it with the reference trainer.
@@ -555,6 +590,8 @@ def main() -> None:
     if "6" in parts:
         rows += bench_scale(tuple(n for n in SCALE_SIZES if n <= args.scale_max),
                             tuple(args.scale_stores.split(",")))
+        if "sqlite" in args.scale_stores.split(","):
+            rows += bench_default_scale(tuple(s for s in DEFAULT_SCALE_SEEDS if 20 * s <= args.scale_max))
     if "7" in parts:
         rows += bench_tuning(args.repeats)
     if "8" in parts:

@@ -580,15 +580,19 @@ def dead_trials(ostudy: optuna.Study) -> list[FrozenTrial]:
     - trials whose worker process on this machine is gone, unless their heartbeat is fresh
       (a worker under the same name in another container of this host still beats);
     - trials no worker named within ORPHAN_S of being popped (killed between pop and naming)."""
-    running = ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    # Give live workers ORPHAN_S to name their freshly popped trials before judging them.
-    nameless = [t for t in running if rt.TRIAL_WORKER not in t.user_attrs and t.datetime_start is not None]
-    if nameless:
-        youngest = max(t.datetime_start for t in nameless)
-        wait = ORPHAN_S - (datetime.datetime.now() - youngest).total_seconds()
-        if wait > 0:
-            time.sleep(wait)
+    # Give live workers up to ORPHAN_S to name their freshly popped trials before judging them;
+    # a live one names them within milliseconds, so look again often rather than sleep it out.
+    deadline = time.monotonic() + ORPHAN_S
+    while True:
         running = ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        nameless = [t for t in running if rt.TRIAL_WORKER not in t.user_attrs and t.datetime_start is not None]
+        if not nameless:
+            break
+        youngest = max(t.datetime_start for t in nameless)
+        wait = min(ORPHAN_S - (datetime.datetime.now() - youngest).total_seconds(), deadline - time.monotonic())
+        if wait <= 0:
+            break
+        time.sleep(min(wait, 0.2))
     ages = heartbeat_ages(ostudy)
     dead = []
     for t in running:

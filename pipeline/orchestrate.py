@@ -297,8 +297,6 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
                 beat.stop()
                 continue  # none left (another worker was faster), or taken over meanwhile
             upcoming = bookkeeper.submit(_open_ahead, ctx, cells, batch)
-            for t in trials:   # opened while the previous population trained: their time starts now
-                t.started = time.perf_counter()
             try:
                 endings = _train(ctx, trials, data, population)
             except Interrupted:
@@ -308,8 +306,9 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) 
             except BaseException:
                 beat.stop()
                 raise
-            pending.append(bookkeeper.submit(_record, ctx, endings, progress, beat))
-            current = None
+            with signals_deferred():   # recorded or ended on a signal, never both
+                pending.append(bookkeeper.submit(_record, ctx, endings, progress, beat))
+                current = None
     finally:
         try:
             _wind_down(ctx, [current, upcoming], pending, counts)
@@ -389,6 +388,9 @@ def _train(ctx: RunContext, trials: list[LiveTrial], data, population: bool) -> 
     done: list[Ending] = []
     try:
         with ctx.clock("training"):
+            started = time.perf_counter()
+            for t in trials:   # opened while the previous population trained: their time starts now
+                t.started = started
             if population:
                 return _train_populations(trials, data)
             for t, history in zip(trials, histories):

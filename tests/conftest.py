@@ -87,6 +87,27 @@ def env(workdir: Path) -> dict:
     return e
 
 
+_GATED_MAIN = """
+import pathlib, sys, time
+import mlflow, optuna, torch  # noqa: F401  the slow imports, before the gate
+from pipeline.cli import main
+gate = pathlib.Path(sys.argv[1])
+while not gate.exists():
+    time.sleep(0.02)
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def pipeline_command(gate: Path | None = None) -> list[str]:
+    """`python -m pipeline`; with `gate`, a process that imports what a worker needs at once but
+    starts the command only when that file exists, so that a test can start a worker at a moment
+    of its choosing (a worker's imports take seconds on a busy machine, longer than a small grid
+    needs), e.g. only once another worker trains."""
+    if gate is None:
+        return [sys.executable, "-m", "pipeline"]
+    return [sys.executable, "-c", _GATED_MAIN, str(gate)]
+
+
 def run_cli(args: list[str], cwd: Path, env: dict, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pipeline", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)

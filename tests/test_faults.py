@@ -16,7 +16,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -31,7 +30,7 @@ from pipeline.orchestrate import optuna_study_name
 from pipeline.runtime import EXIT_UNREACHABLE
 from pipeline.study import load_study
 
-from .conftest import MlflowServer, postgres_server, tiny_study_dict, write_study
+from .conftest import MlflowServer, pipeline_command, postgres_server, tiny_study_dict, write_study
 
 pytestmark = pytest.mark.slow
 
@@ -89,17 +88,6 @@ def stores(tmp_path_factory):
             server.stop()
 
 
-GATED_MAIN = """
-import pathlib, sys, time
-import mlflow, optuna, torch  # noqa: F401  the slow imports, before the gate
-from pipeline.cli import main
-gate = pathlib.Path(sys.argv[1])
-while not gate.exists():
-    time.sleep(0.02)
-sys.exit(main(sys.argv[2:]))
-"""
-
-
 class Grid:
     """One small study in the shared stores: 1 dataset x 2 arms x 3 seeds, populations of 2."""
 
@@ -120,12 +108,9 @@ class Grid:
 
     def start(self, command: str = "worker", env: dict | None = None, prefix: tuple = (),
               gate: Path | None = None) -> subprocess.Popen:
-        """The command in a new process; with `gate`, the process imports what a worker needs at
-        once but starts working only when that file exists (so that a test can start it at a
-        moment of its choosing without waiting seconds for the imports)."""
+        """The command in a new process (with `gate`, held until that file exists: pipeline_command)."""
         extra = ["--no-report"] if command == "ablation" else []
-        python = [sys.executable, "-m", "pipeline"] if gate is None else [sys.executable, "-c", GATED_MAIN, str(gate)]
-        return subprocess.Popen([*prefix, *python, command, *self.args, *extra],
+        return subprocess.Popen([*prefix, *pipeline_command(gate), command, *self.args, *extra],
                                 cwd=self.workdir, env={**self.env, **(env or {})}, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
 
@@ -144,10 +129,11 @@ class Grid:
         except Exception:   # not created yet
             return []
 
-    def wait_for_training(self, timeout: float = 120) -> None:
+    def wait_for_training(self, timeout: float = 120, workers: int = 1) -> None:
+        """Until trials of `workers` different workers are RUNNING with their runs."""
         deadline = time.time() + timeout
-        while not self.running_with_run():
-            assert time.time() < deadline, f"{self.context}: no trial started training"
+        while len({t.user_attrs.get("worker") for t in self.running_with_run()}) < workers:
+            assert time.time() < deadline, f"{self.context}: not {workers} worker(s) training"
             time.sleep(0.05)
 
     def runs(self) -> list:
@@ -216,8 +202,8 @@ def test_a_worker_killed_at_a_random_moment_loses_and_doubles_nothing(moment, st
     rng = random.Random(f"{SEED}/{moment}")
     nth, delay = rng.randint(1, 5), rng.uniform(0.0, 1.0)
     context = f"FAULT_SEED={SEED} moment={moment} " + (f"delay={delay:.2f}s" if moment == "training" else f"n={nth}")
-    grid = Grid(stores, workdir, env, f"kill-{moment.replace('_', '-')}", context,
-                epochs=12 if moment == "training" else 6)   # still training when the delay is up
+    grid = Grid(stores, workdir, env, f"kill-{moment.replace('_', '-')}", context,   # still training when the delay is up
+                **({"epochs": 20, "seeds": 5} if moment == "training" else {"epochs": 6}))
     grid.enqueue()
     if moment == "training":
         victim = grid.start()
@@ -228,7 +214,10 @@ def test_a_worker_killed_at_a_random_moment_loses_and_doubles_nothing(moment, st
         victim = grid.start(env={"PIPELINE_FAILPOINT": f"{moment}:{nth}"})
     _, err = victim.communicate(timeout=240)
     assert victim.returncode == -signal.SIGKILL, f"{context}: the victim did not die there\n{err[-2000:]}"
-    in_flight = grid.running_with_run()
+    # trials it was training: RUNNING, their runs too (a kill while a population is recorded,
+    # between its runs' FINISHED and its tells, leaves trials to complete from their runs)
+    client = MlflowClient(stores.server.url)
+    in_flight = [t for t in grid.running_with_run() if client.get_run(t.user_attrs["mlflow_run_id"]).info.status == "RUNNING"]
     grid.finish(grid.start())
     retries = grid.check()
     if moment == "optuna_tell":   # the run FINISHED before it died: completed from it, not retrained
@@ -252,10 +241,16 @@ def test_workers_ride_out_a_restart(store, stores, workdir, env):
     # takes seconds to start on top of the pause
     pause = rng.uniform(6.0, 9.0) if store == "postgres" else rng.uniform(0.5, 3.0)
     context = f"FAULT_SEED={SEED} restart={store} pause={pause:.1f}s"
-    grid = Grid(stores, workdir, env, f"restart-{store}", context, seeds=5, epochs=20)   # still training then
+    grid = Grid(stores, workdir, env, f"restart-{store}", context, seeds=8, epochs=20)   # still training then
     grid.enqueue()
-    workers = [grid.start(), grid.start()]
+    # Both past their start-up when the store goes (a worker that cannot reach its stores at
+    # start-up stops with exit 2): the second is let go once the first trains, and the store
+    # goes once both hold trials.
+    gate = workdir / f"restart-{store}-gate"
+    workers = [grid.start(gate=gate), grid.start()]
     grid.wait_for_training()
+    gate.touch()
+    grid.wait_for_training(workers=2)
     assert all(w.poll() is None for w in workers), f"{context}: a worker was done before the restart"
     if store == "postgres":
         stores.pg.stop("fast")
@@ -286,8 +281,11 @@ def test_a_store_down_past_the_limit_stops_the_worker_with_one_line(store, comma
         grid.enqueue()
     proc = grid.start(command, env={"PIPELINE_OUTAGE_S": "4"})
     grid.wait_for_training()
+    # paused while the store goes, so that it cannot finish its cells in between
+    proc.send_signal(signal.SIGSTOP)
     stopped = time.time()
     stores.pg.stop("fast") if store == "postgres" else stores.server.kill()
+    proc.send_signal(signal.SIGCONT)
     try:
         out, err = proc.communicate(timeout=120)
         waited = time.time() - stopped

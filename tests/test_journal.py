@@ -125,3 +125,28 @@ def test_a_trial_failed_while_its_ending_is_recorded_ends_taken_over(workdir, en
     states = {t.number: t.state for t in _worker_study(workdir / "optuna.journal", ostudy.study_name).get_trials()}
     assert [states[t.trial.number] for t in trials] == [TrialState.FAIL if t is victim else TrialState.COMPLETE
                                                          for t in trials]
+
+
+def test_a_popped_trial_is_judged_dead_only_once_nobody_named_it_in_time(enqueued, monkeypatch):
+    """A trial popped but not yet named by its worker may belong to a live worker about to name
+    it, or to one killed between the two writes. dead_trials waits, but only until the trials
+    are named (a worker starting next to a busy one must not stall for ORPHAN_S each time), and
+    takes a trial nobody named within ORPHAN_S for orphaned."""
+    import time
+
+    monkeypatch.setattr(grid, "ORPHAN_S", 4.0)
+    path, ostudy = enqueued
+    other = _worker_study(path, "s")
+    (a, *_), (b, *_) = grid.pop_cells(other, 2)
+    namer = threading.Timer(0.3, grid.claim, args=(other, [a, b]))   # a live worker, a moment later
+    namer.start()
+    started = time.monotonic()
+    assert grid.dead_trials(ostudy) == []
+    waited = time.monotonic() - started
+    namer.join()
+    assert 0.25 <= waited < 3.0, f"waited {waited:.1f} s for trials named after 0.3 s"
+
+    (c, *_), = grid.pop_cells(other, 1)   # popped by a worker that dies before naming it
+    started = time.monotonic()
+    assert [t.number for t in grid.dead_trials(ostudy)] == [c.number]
+    assert time.monotonic() - started >= 3.5   # judged only once ORPHAN_S passed

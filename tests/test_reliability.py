@@ -4,14 +4,15 @@ workers on one machine, and three workers on a PostgreSQL-backed study with an M
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 import optuna
 import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
+from sqlalchemy.pool import NullPool
 
 from pipeline import grid
 from pipeline.grid import GRACE_S, get_storage
@@ -19,7 +20,7 @@ from pipeline.orchestrate import optuna_study_name
 from pipeline.runtime import worker_pid
 from pipeline.study import load_study
 
-from .conftest import a_worker_in_process, mlflow_serving, run_cli, tiny_study_dict, write_study
+from .conftest import a_worker_in_process, mlflow_serving, pipeline_command, run_cli, tiny_study_dict, write_study
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +29,8 @@ SLOW_STUDY = tiny_study_dict(name="crash", seeds=2, epochs=12, model={"hidden": 
                              datasets=[{"name": "digits", "train_size": 600}])
 
 
-def start(args, cwd, env):
-    return subprocess.Popen([sys.executable, "-m", "pipeline", *args], cwd=cwd, env=env,
+def start(args, cwd, env, gate=None):
+    return subprocess.Popen([*pipeline_command(gate), *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -60,10 +61,20 @@ def cells_and_runs(env, study_file, storage_url):
 
 
 def signal_mid_study(sig, workdir, env, study_file, storage) -> tuple[int, str]:
-    """Start the study, send `sig` once trials are running; returns (exit code, stderr)."""
+    """Start the study, send `sig` once trials are running; returns (exit code, stderr). The
+    signal is sent while the process is paused (SIGSTOP) with trials in training and the
+    journal unlocked, so that it lands mid-training whatever the machine's speed."""
     proc = start(["ablation", "--study", study_file.name, "--no-report"], workdir, env)
-    wait_for_running_trial(storage, load_study(study_file))
+    study, lock = load_study(study_file), Path(f"{storage._backend._file_path}.lock")
+    while True:
+        trial = wait_for_running_trial(storage, study)
+        proc.send_signal(signal.SIGSTOP)
+        ostudy = optuna.load_study(study_name=optuna_study_name(study, study.plans[0]), storage=storage)
+        if ostudy.trials[trial.number].state == TrialState.RUNNING and not lock.exists():
+            break
+        proc.send_signal(signal.SIGCONT)
     proc.send_signal(sig)
+    proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=60)
     return proc.returncode, err
 
@@ -164,6 +175,13 @@ def hold_first_worker_until_another_works(storage, study, timeout=90):
     test_a_paused_worker_whose_trials_were_taken_over_carries_on) and shorter than half the
     heartbeat grace period."""
     names = [optuna_study_name(study, p) for p in study.plans]
+    journal = isinstance(storage, optuna.storages.JournalStorage)
+    lock = Path(f"{storage._backend._file_path}.lock") if journal else None   # held during an append
+    if isinstance(storage, str):   # one storage for all the polls (a URL each would open pools)
+        storage = optuna.storages.RDBStorage(storage, engine_kwargs={"poolclass": NullPool})
+    # Heartbeats stop while it is paused: stay well below the grace period after which the others
+    # take its trials for dead. A journal has no heartbeats, and the paused process lives.
+    limit = 25 if journal else GRACE_S / 2
     deadline, first, stopped_at = time.time() + timeout, None, 0.0
     while time.time() < deadline:
         owners = {worker_pid(t.user_attrs["worker"]) for t in _all_trials(storage, names)
@@ -172,11 +190,11 @@ def hold_first_worker_until_another_works(storage, study, timeout=90):
             candidate = next(iter(owners))
             os.kill(candidate, signal.SIGSTOP)
             if any(t.state == TrialState.RUNNING and "worker" not in t.user_attrs
-                   for t in _all_trials(storage, names)):
-                os.kill(candidate, signal.SIGCONT)  # stopped between popping and naming: try again
+                   for t in _all_trials(storage, names)) or (lock is not None and lock.exists()):
+                os.kill(candidate, signal.SIGCONT)  # stopped between popping and naming, or in an append
             else:
                 first, stopped_at = candidate, time.time()
-        elif first is not None and (owners - {first} or time.time() - stopped_at > GRACE_S / 2):
+        elif first is not None and (owners - {first} or time.time() - stopped_at > limit):
             break
         time.sleep(0.05)
     if first is not None:
@@ -296,18 +314,40 @@ def test_a_dead_workers_cells_are_trained_again_by_a_live_one(workdir, env):
     study = load_study(study_file)
     storage = f"journal:{workdir / 'optuna.journal'}"
     assert run_cli(["enqueue", "--study", "retry.yaml", "--storage", storage], cwd=workdir, env=env).returncode == 0
+    # The survivor imports at once but starts only when let go (a worker's imports can take longer
+    # than this grid). The victim is paused (SIGSTOP) while its trials are in training, the
+    # survivor let go, and the victim killed once the survivor trains: the survivor then meets
+    # the victim's trials while they look alive, and notices the death only later, by itself.
     victim = start(["worker", "--study", "retry.yaml", "--storage", storage], workdir, env)
-    survivor = start(["worker", "--study", "retry.yaml", "--storage", storage], workdir, env)
+    gate = workdir / "survivor-gate"
+    survivor = start(["worker", "--study", "retry.yaml", "--storage", storage], workdir, env, gate=gate)
     name = optuna_study_name(study, study.plans[0])
-    deadline = time.time() + 120
-    while time.time() < deadline:   # kill the victim mid-training: its trials RUNNING with their runs
+    lock = Path(f"{workdir / 'optuna.journal'}.lock")   # Optuna's journal lock, held during an append
+
+    def trials(pid=None, with_run=True):
         ostudy = optuna.load_study(study_name=name, storage=get_storage(storage))
-        mine = [t for t in ostudy.get_trials(states=(TrialState.RUNNING,))
-                if worker_pid(t.user_attrs.get("worker", "")) == victim.pid and "mlflow_run_id" in t.user_attrs]
-        if mine and len(ostudy.get_trials(states=(TrialState.COMPLETE,))) >= 2:
-            victim.send_signal(signal.SIGKILL)
-            break
+        return [t for t in ostudy.get_trials(states=(TrialState.RUNNING,))
+                if (pid is None or worker_pid(t.user_attrs.get("worker", "")) == pid)
+                and (not with_run or "mlflow_run_id" in t.user_attrs)]
+
+    deadline = time.time() + 120
+    while True:
+        assert time.time() < deadline, "the victim never had trials in training"
+        if trials(victim.pid):
+            victim.send_signal(signal.SIGSTOP)
+            # stopped with trials in training, every popped trial named and linked to its run
+            # (none between two of those writes), the journal unlocked
+            running, linked = trials(with_run=False), trials(victim.pid)
+            if linked and len(linked) == len(running) and not lock.exists():
+                break
+            victim.send_signal(signal.SIGCONT)
         time.sleep(0.02)
+    gate.touch()
+    while not [t for t in optuna.load_study(study_name=name, storage=get_storage(storage)).trials
+               if worker_pid(t.user_attrs.get("worker", "")) == survivor.pid]:
+        assert time.time() < deadline, "the survivor never popped a cell"
+        time.sleep(0.02)
+    victim.send_signal(signal.SIGKILL)
     victim.communicate(timeout=60)
     out, err = survivor.communicate(timeout=300)
     assert survivor.returncode == 0, err[-3000:]

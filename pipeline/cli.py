@@ -129,7 +129,7 @@ def cmd_dashboard(args) -> int:
     import shutil
     import subprocess
 
-    from .grid import DEFAULT_STORAGE, JOURNAL_PREFIX
+    from .storage import DEFAULT_STORAGE, JOURNAL_PREFIX
 
     storage = _optional(args.storage) or DEFAULT_STORAGE
     target = ["--storage-class", "JournalFileStorage", storage[len(JOURNAL_PREFIX):]] \

@@ -20,6 +20,7 @@ from . import arms, grid
 from . import runtree as rt
 from .errors import Diverged
 from .runtime import VERBOSE, failpoint, signals_deferred
+from .storage import batched_writes
 from .tracking import NewRun, Tracker
 from .trainer_common import TrialConfig, resolve_device, training_device
 
@@ -129,7 +130,7 @@ def end(tracker: Tracker, endings: list[Ending]) -> list[bool]:
         for e in endings:
             if e.outcome is not Outcome.FINISHED:
                 _close_run(tracker, e.trial, e.outcome, e.history, e.error)
-        with grid.batched_writes(endings[0].trial.ostudy) as refused:   # one journal append
+        with batched_writes(endings[0].trial.ostudy) as refused:   # one journal append
             turned_down = []
             for e in endings:
                 failpoint("optuna_tell")   # tests/test_faults.py: a crash between MLflow and Optuna

@@ -5,7 +5,7 @@
     work      pop waiting cells and train them (this process, N local processes, or workers anywhere)
     finish    close the dataset parents and the root run; the time line
 
-Optuna lives in grid.py, a trial's birth and end in lifecycle.py, MLflow in tracking.py.
+Optuna lives in grid.py (its storages in storage.py), a trial's birth and end in lifecycle.py, MLflow in tracking.py.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from .errors import UsageError
 from .lifecycle import DatasetCells, Ending, LiveTrial, Outcome
 from .runtime import (EXIT_UNREACHABLE, Interrupted, Progress, Stopwatch, StoreUnreachable, git_commit,
                       install_signal_handlers, mask_credentials, process_alive, signals_deferred, worker_id)
+from .storage import DEFAULT_STORAGE, HEARTBEAT_S, check_storage
 from .study import DatasetPlan, Study, variant_id
 from .task import metric_for
 from .tracking import Tracker, dataset_input, tracking_uri
@@ -88,7 +89,7 @@ def connect(study: Study, storage: str, tracking: Optional[str]) -> tuple[dict, 
     # Both stores before writing to either, so a bad URL leaves nothing half-written
     # (MlflowClient creates a SQLite store the moment it is constructed).
     check_tracking_reachable(tracking_uri(tracking))
-    grid.check_storage(storage)
+    check_storage(storage)
     return data, Tracker(tracking)
 
 
@@ -332,7 +333,7 @@ def _wind_down(ctx: RunContext, popped: list, pending: list, counts: dict) -> No
 
 
 def _retried(ctx: RunContext, ostudy) -> bool:
-    """No cell is waiting: fail the trials of workers that died (no heartbeat for grid.GRACE_S,
+    """No cell is waiting: fail the trials of workers that died (no heartbeat for GRACE_S,
     or their process gone on this machine) and enqueue their cells again, up to max_retries, for
     this worker to train. True when there is work."""
     with ctx.clock("bookkeeping"):
@@ -497,7 +498,7 @@ def run_worker_loop(ctx: RunContext, data: dict, who: str = "") -> None:
         plans, first = [p for p in ctx.study.plans
                         if grid.others_running(open_dataset_study(ctx, ctx.study, p, data[p.label]))], False
         if plans:
-            time.sleep(grid.HEARTBEAT_S)
+            time.sleep(HEARTBEAT_S)
 
 
 def next_round(ctx: RunContext, data: dict, owned: bool = True) -> list[str]:
@@ -547,10 +548,10 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
     if workers < 1:
         raise UsageError(f"--workers = {workers}: expected 1 or more")
     if storage is None:
-        storage = grid.DEFAULT_STORAGE
+        storage = DEFAULT_STORAGE
     elif workers > 1 and storage.startswith("sqlite"):
         raise UsageError(f"--storage = {storage!r}: SQLite is not safe for parallel workers; use "
-                         f"{grid.DEFAULT_STORAGE} or a postgresql:// URL")
+                         f"{DEFAULT_STORAGE} or a postgresql:// URL")
     started = time.perf_counter()
     ctx, data = prepare(study, storage, tracking)
     status = "FINISHED"
@@ -630,7 +631,7 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
     """Every complete cell's test metric, per dataset and arm, from the Optuna storage."""
     out = []
     for plan in study.plans:
-        ostudy = grid.load_existing(storage or grid.DEFAULT_STORAGE, optuna_study_name(study, plan))
+        ostudy = grid.load_existing(storage or DEFAULT_STORAGE, optuna_study_name(study, plan))
         if ostudy is None:
             continue
         task, metric = ostudy.user_attrs.get(rt.TASK, "classification"), ostudy.user_attrs.get(rt.METRIC_NAME)

@@ -52,7 +52,7 @@ def a_worker_in_process(workdir: Path, env: dict, name: str):
     dataset's Optuna study, DatasetCells). For tests that step through a worker's writes."""
     import optuna
 
-    from pipeline import grid
+    from pipeline.storage import get_storage
     from pipeline.lifecycle import DatasetCells
     from pipeline.orchestrate import dataset_tags, optuna_study_name, prepare
     from pipeline.study import load_study
@@ -63,7 +63,7 @@ def a_worker_in_process(workdir: Path, env: dict, name: str):
     storage = f"journal:{workdir / 'optuna.journal'}"
     ctx, data = prepare(study, storage, env["MLFLOW_TRACKING_URI"])
     plan, splits = study.plans[0], data["wine"]
-    ostudy = optuna.load_study(study_name=optuna_study_name(study, plan), storage=grid.get_storage(storage))
+    ostudy = optuna.load_study(study_name=optuna_study_name(study, plan), storage=get_storage(storage))
     cells = DatasetCells(plan, ostudy, ostudy.user_attrs["mlflow_parent_run_id"], dataset_tags(study, plan, splits),
                          None, {}, "cpu")
     return study, ctx, splits, ostudy, cells

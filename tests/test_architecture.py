@@ -25,9 +25,10 @@ LAYERS = [
     {"trainer_common"},                          # what both trainers share
     {"train", "population"},                     # reference trainer, population engine
     {"runtime"},                                 # signals, stopwatch, worker identity
-    {"mlflow_sql", "tracking_server", "ui_links"},  # MLflow's SQL tables, server restarts, UI links
+    {"mlflow_sql", "tracking_server", "ui_links", "storage"},  # MLflow's SQL tables, server restarts,
+                                                 # UI links; Optuna's storages
     {"tracking"},                                # the MLflow run tree
-    {"grid"},                                    # everything Optuna
+    {"grid"},                                    # the grid in Optuna: queue, heartbeats, dead workers
     {"lifecycle"},                               # a trial is born and ends here
     {"tuning"},                                  # the tuning stage
     {"orchestrate"},                             # the stages in order

@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from pipeline.grid import get_storage
+from pipeline.storage import get_storage
 from pipeline.orchestrate import optuna_study_name
 from pipeline.study import load_study
 

@@ -1,4 +1,4 @@
-"""The journal storage's batched writes (grid.BatchingJournalStorage): several workers popping
+"""The journal storage's batched writes (storage.BatchingJournalStorage): several workers popping
 from one journal file pop every cell exactly once, a batch another worker interferes with
 says so, and a trial failed by another worker while this one records it ends TAKEN_OVER.
 Real journal files; several JournalStorage objects on one file are several workers to it (each
@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 
 from pipeline import grid
 from pipeline import runtree as rt
-from pipeline.grid import BatchingJournalStorage
+from pipeline.storage import BatchingJournalStorage, batched_writes
 
 CELLS = [(arm, seed) for arm in ("none", "dropout", "l1", "l2", "dropout_l2") for seed in range(60)]
 
@@ -71,7 +71,7 @@ def test_a_batch_says_which_writes_another_worker_made_moot(enqueued):
     path, ostudy = enqueued
     (a, *_), (b, *_) = grid.pop_cells(ostudy, 2)
     other = _worker_study(path, "s")
-    with grid.batched_writes(ostudy) as refused:
+    with batched_writes(ostudy) as refused:
         a.set_user_attr("note", "kept")
         b.set_user_attr("note", "moot")
         ostudy.tell(a, 1.0)

@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 from sqlalchemy.pool import NullPool
 
 from pipeline import grid
-from pipeline.grid import GRACE_S, get_storage
+from pipeline.storage import GRACE_S, get_storage
 from pipeline.orchestrate import optuna_study_name
 from pipeline.runtime import worker_pid
 from pipeline.study import load_study

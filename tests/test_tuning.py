@@ -15,6 +15,7 @@ from pipeline.datasets import load
 from pipeline.population import train_population
 from pipeline.study import DatasetSpec, load_study
 from pipeline.train import train
+from pipeline.storage import get_storage
 from pipeline.trainer_common import TrialConfig
 
 from .conftest import run_cli, tiny_study_dict, write_study
@@ -34,7 +35,7 @@ def tuning_trials(workdir: Path, spec: dict) -> dict[str, list]:
     """Per tuned arm, its tuning study's trials (the study file written to workdir/s.yaml)."""
     study = load_study(workdir / "s.yaml")
     plan = study.plans[0]
-    storage = grid.get_storage(f"journal:{workdir / 'optuna.journal'}")
+    storage = get_storage(f"journal:{workdir / 'optuna.journal'}")
     base = grid.study_name(study.name, plan.label, plan.config_hash)
     return {arm: optuna.load_study(study_name=f"{base}.tune.{arm}", storage=storage).trials for arm in TUNED_ARMS}
 
@@ -42,7 +43,7 @@ def tuning_trials(workdir: Path, spec: dict) -> dict[str, list]:
 def chosen(workdir: Path) -> dict:
     study = load_study(workdir / "s.yaml")
     plan = study.plans[0]
-    storage = grid.get_storage(f"journal:{workdir / 'optuna.journal'}")
+    storage = get_storage(f"journal:{workdir / 'optuna.journal'}")
     return optuna.load_study(study_name=grid.study_name(study.name, plan.label, plan.config_hash),
                              storage=storage).user_attrs["tuned"]
 

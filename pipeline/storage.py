@@ -1,0 +1,314 @@
+"""Optuna storages: which storage a URL names (a journal file by default, or a database), a
+journal storage whose writes of one thread land in one append (BatchingJournalStorage), and a
+database storage that rides out a restart of the database: every call is retried for up to
+$PIPELINE_OUTAGE_S (RetryingRDBStorage). What is stored in them, the grid, is grid.py's."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import logging
+import os
+import threading
+import time
+import warnings
+from contextlib import contextmanager
+from typing import Optional
+
+import optuna
+from optuna.storages.journal import JournalStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from .errors import UsageError
+from .runtime import StoreUnreachable, caused_by, mask_credentials, outage_limit_s
+
+
+# A journal file: appends instead of SQL transactions (Optuna's SQLite storage spent ~70 ms of
+# Python per trial here), and safe for several worker processes on one machine.
+DEFAULT_STORAGE = "journal:optuna.journal"
+JOURNAL_PREFIX = "journal:"
+# Heartbeats are "experimental" in Optuna; the warning would break our one-line errors.
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+# We record heartbeats ourselves (ask/tell), which Optuna warns about: it works as intended.
+warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+# Optuna's RDB storage warns when a query fails and it falls back to a slower one; when the
+# database is away, the fallback fails too and RetryingRDBStorage says so in one line.
+logging.getLogger("optuna.storages._rdb.storage").addFilter(
+    lambda record: "Falling back to a slower alternative" not in record.getMessage())
+HEARTBEAT_S = 5     # a running trial records a heartbeat this often (RDB storages)
+GRACE_S = 30        # ... and is failed as stale when none came for this long (its worker died)
+
+def get_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna storage for a URL. 'journal:PATH' is a journal file, safe for several processes
+    on one machine; any SQLAlchemy URL (sqlite, postgresql, mysql) is an RDB storage with
+    heartbeats, so trials of a worker that died are failed and retried by the others. Cached per
+    storage; a relative journal path is made absolute first, so the cache never hands a process
+    that changed directory the journal of its previous one."""
+    if url.startswith(JOURNAL_PREFIX):
+        url = JOURNAL_PREFIX + os.path.abspath(url[len(JOURNAL_PREFIX):])
+    elif url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:   # relative
+        url = "sqlite:///" + os.path.abspath(url[len("sqlite:///"):])
+    return _storage(url)
+
+
+@functools.lru_cache(maxsize=8)
+def _storage(url: str) -> optuna.storages.BaseStorage:
+    if url.startswith(JOURNAL_PREFIX):
+        from optuna.storages.journal import JournalFileBackend
+
+        return BatchingJournalStorage(JournalFileBackend(url[len(JOURNAL_PREFIX):]))
+    # pool_pre_ping: a pooled connection that a database restart broke is replaced, not used.
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    return RetryingRDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
+                              grace_period=GRACE_S)
+
+
+# --- one append for many journal writes ---------------------------------------------------------
+
+class BatchingJournalStorage(JournalStorage):
+    """Optuna's journal storage, whose writes inside `batched_writes` are appended to the file
+    together when the block ends: one lock and one fsync for a population's writes instead of one
+    per write (Optuna appends each write alone: ~12 a trial, most of a small trial's bookkeeping).
+
+    Inside the block the writes are not visible to reads yet, and a write that the journal turns
+    down (a trial another worker ended meanwhile) shows only when they land: batched_writes says
+    so, and its callers check the trials' states afterwards. Popping a trial, whose write decides
+    who owns it, is never batched."""
+
+    def __init__(self, backend):
+        self._batch = threading.local()
+        super().__init__(backend)
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_batch", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._batch = threading.local()
+
+    def _write_log(self, op_code: int, extra_fields: dict) -> None:
+        logs = getattr(self._batch, "logs", None)
+        if logs is None:
+            return super()._write_log(op_code, extra_fields)
+        logs.append({"op_code": op_code, "worker_id": self._replay_result.worker_id, **extra_fields})
+
+    def create_new_trial(self, study_id: int, template_trial: Optional[FrozenTrial] = None) -> int:
+        if getattr(self._batch, "logs", None) is None:
+            return super().create_new_trial(study_id, template_trial)
+        # Optuna reads back the id of this process's latest trial, which a first batch has none of
+        self._replay_result.__dict__.setdefault("_last_created_trial_id_by_this_process", -1)
+        super().create_new_trial(study_id, template_trial)
+        return -1   # not known before the batch lands (enqueueing does not need it)
+
+    def pop_waiting(self, study_id: int, limit: int) -> list[int]:
+        """Move up to `limit` WAITING trials of a study to RUNNING, one append per try: the ids of
+        those this thread owns now. As in Optuna's own pop (one trial, one append), the journal's
+        order decides: a trial another worker's RUNNING write reached first is not ours. Our
+        writes are replayed one by one to see which of them the journal took."""
+        from optuna.storages.journal._storage import JournalOperation
+
+        owned: list[int] = []
+        with self._thread_lock:
+            replay = self._replay_result
+            while len(owned) < limit:
+                self._sync_with_backend()
+                waiting = [t._trial_id for t in replay.get_all_trials(study_id, (TrialState.WAITING,))]
+                if not waiting:
+                    break
+                me, now = replay.worker_id, datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
+                self._backend.append_logs([{"op_code": JournalOperation.SET_TRIAL_STATE_VALUES, "worker_id": me,
+                                            "trial_id": tid, "state": TrialState.RUNNING, "values": None,
+                                            "datetime_start": now} for tid in waiting[:limit - len(owned)]])
+                for log in list(self._backend.read_logs(replay.log_number_read)):
+                    ours = (log["worker_id"] == me and log["op_code"] == JournalOperation.SET_TRIAL_STATE_VALUES
+                            and log["state"] == TrialState.RUNNING)
+                    if ours:
+                        replay._worker_id_to_owned_trial_id.pop(me, None)
+                    try:
+                        replay.apply_logs([log])
+                    except optuna.exceptions.UpdateFinishedTrialError:
+                        continue   # ended meanwhile by another worker (it reaped or failed it)
+                    if ours and replay.owned_trial_id == log["trial_id"]:
+                        owned.append(log["trial_id"])
+        return owned
+
+    @contextmanager
+    def batch(self):
+        """Collect this thread's writes; append them in one go when the block ends, also when it
+        raises (what was written before the error is kept, as without batching). Yields a list
+        that then holds one entry per write the journal turned down."""
+        if getattr(self._batch, "logs", None) is not None:   # nested: the outer block appends
+            yield []
+            return
+        self._batch.logs, refused = [], []
+        try:
+            yield refused
+        finally:
+            logs, self._batch.logs = self._batch.logs, None
+            if logs:
+                with self._thread_lock:
+                    self._backend.append_logs(logs)
+                    while True:   # replaying stops at each of our writes it refuses; go on past it
+                        try:
+                            self._sync_with_backend()
+                            break
+                        except (optuna.exceptions.UpdateFinishedTrialError, KeyError) as e:
+                            refused.append(e)
+
+
+@contextmanager
+def batched_writes(ostudy: optuna.Study):
+    """Optuna writes of this thread inside the block land together (journal storages; other
+    storages write each at once, as usual). Yields a list of the writes the journal turned down
+    when they landed (empty on other storages, which raise at the call instead)."""
+    if isinstance(ostudy._storage, BatchingJournalStorage):   # Optuna does not wrap journal storages
+        with ostudy._storage.batch() as refused:
+            yield refused
+    else:
+        yield []
+
+
+# --- riding out a database restart ------------------------------------------------------------
+
+RETRY_FIRST_S, RETRY_MAX_S = 0.5, 5.0   # backoff between tries of a storage call: 0.5, 1, 2, 4, 5, 5, ...
+
+
+def transient(e: BaseException) -> bool:
+    """A lost or refused database connection (a restart, a failover, a full connection table),
+    as opposed to a bad statement: SQLAlchemy's OperationalError or InterfaceError, or a DBAPI
+    error that invalidated its connection, raised as is or as the cause of Optuna's
+    StorageInternalError."""
+    import sqlalchemy.exc as sa
+
+    return caused_by(e, lambda x: isinstance(x, (sa.OperationalError, sa.InterfaceError)) or
+                     (isinstance(x, sa.DBAPIError) and x.connection_invalidated))
+
+
+class _Outage:
+    """This process's view of the storage being away: one line when it goes, one when it is
+    back, and, past outage_limit_s(), StoreUnreachable for every call (so that a worker that
+    gives up does so at once, not once per pending call)."""
+
+    def __init__(self):
+        self.lock, self.since, self.gave_up = threading.Lock(), None, False
+
+    def failed(self, url: str, e: BaseException, started: float, tries: int) -> float:
+        """A call first tried at `started` failed for the `tries`-th time: how long to wait
+        before its next try."""
+        limit = outage_limit_s()
+        with self.lock:
+            if self.since is None:
+                self.since = started
+                print(f"  the Optuna storage does not answer ({_first_line(e)}); retrying for up to {limit:.0f} s",
+                      flush=True)
+            waited = time.monotonic() - started
+            if self.gave_up or waited >= limit:
+                self.gave_up = True
+                raise StoreUnreachable(f"the Optuna storage {mask_credentials(url)} did not answer for "
+                                       f"{limit:.0f} s ({_first_line(e)})") from None
+        return min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (tries - 1), limit - waited)
+
+    def answered(self) -> None:
+        with self.lock:
+            if self.since is not None:
+                print(f"  the Optuna storage answers again (after {time.monotonic() - self.since:.0f} s)", flush=True)
+                self.since = None
+
+
+def _first_line(e: BaseException) -> str:
+    """The root cause's type and first line, credentials masked (driver errors span lines)."""
+    root = e
+    while root.__cause__ is not None:
+        root = root.__cause__
+    text = str(root).strip().splitlines()
+    return mask_credentials(f"{type(root).__name__}: {text[0][:160] if text else ''}")
+
+
+def _retrying(method):
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        started, tries = None, 0
+        while True:
+            try:
+                result = method(self, *args, **kwargs)
+            except Exception as e:
+                if not transient(e):
+                    raise
+                started, tries = started or time.monotonic(), tries + 1
+                time.sleep(self.outage.failed(self.url, e, started, tries))
+                continue
+            if started is not None or self.outage.since is not None:
+                self.outage.answered()
+            return result
+    return call
+
+
+class RetryingRDBStorage(optuna.storages.RDBStorage):
+    """Optuna's RDB storage, each call of which rides out a database that does not answer for
+    up to outage_limit_s() (a restart, a failover): retried with backoff on a lost or refused
+    connection; past the limit StoreUnreachable. Optuna has no retry option of its own; its
+    engine gets SQLAlchemy's pool_pre_ping (see _storage).
+
+    A call is retried whole. Reads and attribute writes repeat harmlessly; a state change whose
+    commit went through just before the connection broke fails on its retry as Optuna does for
+    a finished trial (UpdateFinishedTrialError), which the callers handle."""
+
+    def __init__(self, *args, **kwargs):
+        self.outage = _Outage()
+        super().__init__(*args, **kwargs)
+
+    def heartbeat_ages(self, study_id: int) -> dict[int, float]:
+        """Seconds since the last heartbeat of each RUNNING trial of a study that has one, by
+        the database's clock (as Optuna's own stale check reads them)."""
+        import sqlalchemy
+        from optuna.storages._rdb import models
+
+        session = self.scoped_session()
+        try:
+            now = session.execute(sqlalchemy.func.now()).scalar().replace(tzinfo=None)
+            rows = (session.query(models.TrialHeartbeatModel.trial_id, models.TrialHeartbeatModel.heartbeat)
+                    .join(models.TrialModel).filter(models.TrialModel.study_id == study_id)
+                    .filter(models.TrialModel.state == TrialState.RUNNING).all())
+            return {tid: (now - beat.replace(tzinfo=None)).total_seconds() for tid, beat in rows}
+        finally:
+            session.close()
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("outage", None)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.outage = _Outage()
+
+
+for _name in ("create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
+              "get_study_id_from_name", "get_study_name_from_id", "get_study_directions", "get_study_user_attrs",
+              "get_study_system_attrs", "get_all_studies", "_create_new_trial", "_set_trial_param", "get_trial_param",
+              "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr",
+              "set_trial_system_attr", "get_trial_id_from_study_id_trial_number", "get_trial", "_get_trials",
+              "_get_best_trial_id", "record_heartbeat", "_get_stale_trial_ids", "heartbeat_ages"):
+    setattr(RetryingRDBStorage, _name, _retrying(getattr(RetryingRDBStorage, _name)))
+
+
+def check_storage(url: str) -> None:
+    try:
+        get_storage(url)
+    except Exception as e:
+        raise storage_error(url, e) from None
+
+
+def storage_error(storage: str, e: Exception) -> UsageError:
+    # SQLAlchemy/driver errors carry long multi-line texts (and the URL); the user needs one line.
+    first = str(e).splitlines()[0][:200] if str(e) else ""
+    return UsageError(f"--storage = {mask_credentials(storage)!r}: cannot open the Optuna storage "
+                      f"({type(e).__name__}: {mask_credentials(first)})")
+
+
+def heartbeats_enabled(storage: optuna.storages.BaseStorage) -> bool:
+    """RDB storages record heartbeats (see get_storage); journal storages do not. (Optuna 5 has
+    no is_heartbeat_enabled method any more: a storage with a heartbeat interval has them.)"""
+    return getattr(storage, "get_heartbeat_interval", lambda: None)() is not None

@@ -375,6 +375,7 @@ def bench_scale(sizes: tuple[int, ...], stores: tuple[str, ...]) -> list[tuple]:
 
 
 DEFAULT_SCALE_SEEDS = (10, 160, 640)   # x 5 arms x 4 datasets: 200, 3,200 and 12,800 trials
+DEFAULT_CELLS_PER_SEED = 20
 
 
 def bench_default_scale(seeds: tuple[int, ...] = DEFAULT_SCALE_SEEDS) -> list[tuple]:
@@ -387,7 +388,7 @@ def bench_default_scale(seeds: tuple[int, ...] = DEFAULT_SCALE_SEEDS) -> list[tu
     spec = yaml.safe_load((ROOT / "studies/default.yaml").read_text())
     rows = []
     for n_seeds in seeds:
-        n = n_seeds * 5 * len(spec["datasets"])
+        n = n_seeds * len(spec["arms"]) * len(spec["datasets"])
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             (tmp / "s.yaml").write_text(yaml.safe_dump({**spec, "name": f"default{n}", "seeds": n_seeds}))
@@ -591,7 +592,7 @@ def main() -> None:
         rows += bench_scale(tuple(n for n in SCALE_SIZES if n <= args.scale_max),
                             tuple(args.scale_stores.split(",")))
         if "sqlite" in args.scale_stores.split(","):
-            rows += bench_default_scale(tuple(s for s in DEFAULT_SCALE_SEEDS if 20 * s <= args.scale_max))
+            rows += bench_default_scale(tuple(s for s in DEFAULT_SCALE_SEEDS if s * DEFAULT_CELLS_PER_SEED <= args.scale_max))
     if "7" in parts:
         rows += bench_tuning(args.repeats)
     if "8" in parts:

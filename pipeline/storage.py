@@ -38,6 +38,7 @@ logging.getLogger("optuna.storages._rdb.storage").addFilter(
 HEARTBEAT_S = 5     # a running trial records a heartbeat this often (RDB storages)
 GRACE_S = 30        # ... and is failed as stale when none came for this long (its worker died)
 
+
 def get_storage(url: str) -> optuna.storages.BaseStorage:
     """An Optuna storage for a URL. 'journal:PATH' is a journal file, safe for several processes
     on one machine; any SQLAlchemy URL (sqlite, postgresql, mysql) is an RDB storage with

@@ -91,8 +91,10 @@ _GATED_MAIN = """
 import pathlib, sys, time
 import mlflow, optuna, torch  # noqa: F401  the slow imports, before the gate
 from pipeline.cli import main
-gate = pathlib.Path(sys.argv[1])
+gate, deadline = pathlib.Path(sys.argv[1]), time.time() + 600
 while not gate.exists():
+    if time.time() > deadline:   # the test that held it failed before letting it go
+        sys.exit("gate never opened: " + str(gate))
     time.sleep(0.02)
 sys.exit(main(sys.argv[2:]))
 """

@@ -88,6 +88,22 @@ def stores(tmp_path_factory):
             server.stop()
 
 
+_started: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def no_process_left_behind():
+    """A test that fails midway may leave workers running (or paused, or held at a gate) beside
+    the module's shared stores: they are killed before the next test."""
+    yield
+    while _started:
+        proc = _started.pop()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+            proc.communicate(timeout=30)
+
+
 class Grid:
     """One small study in the shared stores: 1 dataset x 2 arms x 3 seeds, populations of 2."""
 
@@ -110,9 +126,11 @@ class Grid:
               gate: Path | None = None) -> subprocess.Popen:
         """The command in a new process (with `gate`, held until that file exists: pipeline_command)."""
         extra = ["--no-report"] if command == "ablation" else []
-        return subprocess.Popen([*prefix, *pipeline_command(gate), command, *self.args, *extra],
+        proc = subprocess.Popen([*prefix, *pipeline_command(gate), command, *self.args, *extra],
                                 cwd=self.workdir, env={**self.env, **(env or {})}, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
+        _started.append(proc)
+        return proc
 
     def finish(self, proc: subprocess.Popen, timeout: int = 240) -> str:
         out, err = proc.communicate(timeout=timeout)
@@ -244,7 +262,7 @@ def test_workers_ride_out_a_restart(store, stores, workdir, env):
     grid = Grid(stores, workdir, env, f"restart-{store}", context, seeds=8, epochs=20)   # still training then
     grid.enqueue()
     # Both past their start-up when the store goes (a worker that cannot reach its stores at
-    # start-up stops with exit 2): the second is let go once the first trains, and the store
+    # start-up stops with exit 2): one is held at a gate until the other trains, and the store
     # goes once both hold trials.
     gate = workdir / f"restart-{store}-gate"
     workers = [grid.start(gate=gate), grid.start()]
@@ -284,8 +302,10 @@ def test_a_store_down_past_the_limit_stops_the_worker_with_one_line(store, comma
     # paused while the store goes, so that it cannot finish its cells in between
     proc.send_signal(signal.SIGSTOP)
     stopped = time.time()
-    stores.pg.stop("fast") if store == "postgres" else stores.server.kill()
-    proc.send_signal(signal.SIGCONT)
+    try:
+        stores.pg.stop("fast") if store == "postgres" else stores.server.kill()
+    finally:
+        proc.send_signal(signal.SIGCONT)
     try:
         out, err = proc.communicate(timeout=120)
         waited = time.time() - stopped

@@ -34,6 +34,12 @@ def start(args, cwd, env, gate=None):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def mid_write(workdir: Path) -> bool:
+    """A write is in progress in the Optuna journal (its lock) or in MLflow's SQLite file (its
+    rollback journal): a process paused now would hold the others up."""
+    return Path(f"{workdir / 'optuna.journal'}.lock").exists() or (workdir / "mlflow.db-journal").exists()
+
+
 def wait_for_running_trial(storage_url, study, timeout=120):
     """Block until some trial is RUNNING with its MLflow run created (we are mid-trial)."""
     name = optuna_study_name(study, study.plans[0])
@@ -65,16 +71,17 @@ def signal_mid_study(sig, workdir, env, study_file, storage) -> tuple[int, str]:
     signal is sent while the process is paused (SIGSTOP) with trials in training and the
     journal unlocked, so that it lands mid-training whatever the machine's speed."""
     proc = start(["ablation", "--study", study_file.name, "--no-report"], workdir, env)
-    study, lock = load_study(study_file), Path(f"{storage._backend._file_path}.lock")
+    study = load_study(study_file)
     while True:
         trial = wait_for_running_trial(storage, study)
         proc.send_signal(signal.SIGSTOP)
-        ostudy = optuna.load_study(study_name=optuna_study_name(study, study.plans[0]), storage=storage)
-        if ostudy.trials[trial.number].state == TrialState.RUNNING and not lock.exists():
-            break
-        proc.send_signal(signal.SIGCONT)
-    proc.send_signal(sig)
-    proc.send_signal(signal.SIGCONT)
+        try:
+            ostudy = optuna.load_study(study_name=optuna_study_name(study, study.plans[0]), storage=storage)
+            if ostudy.trials[trial.number].state == TrialState.RUNNING and not mid_write(workdir):
+                proc.send_signal(sig)
+                break
+        finally:
+            proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=60)
     return proc.returncode, err
 
@@ -176,29 +183,31 @@ def hold_first_worker_until_another_works(storage, study, timeout=90):
     heartbeat grace period."""
     names = [optuna_study_name(study, p) for p in study.plans]
     journal = isinstance(storage, optuna.storages.JournalStorage)
-    lock = Path(f"{storage._backend._file_path}.lock") if journal else None   # held during an append
+    workdir = Path(storage._backend._file_path).parent if journal else None
     if isinstance(storage, str):   # one storage for all the polls (a URL each would open pools)
         storage = optuna.storages.RDBStorage(storage, engine_kwargs={"poolclass": NullPool})
     # Heartbeats stop while it is paused: stay well below the grace period after which the others
     # take its trials for dead. A journal has no heartbeats, and the paused process lives.
     limit = 25 if journal else GRACE_S / 2
     deadline, first, stopped_at = time.time() + timeout, None, 0.0
-    while time.time() < deadline:
-        owners = {worker_pid(t.user_attrs["worker"]) for t in _all_trials(storage, names)
-                  if "cell" in t.user_attrs and "worker" in t.user_attrs}
-        if first is None and owners:
-            candidate = next(iter(owners))
-            os.kill(candidate, signal.SIGSTOP)
-            if any(t.state == TrialState.RUNNING and "worker" not in t.user_attrs
-                   for t in _all_trials(storage, names)) or (lock is not None and lock.exists()):
-                os.kill(candidate, signal.SIGCONT)  # stopped between popping and naming, or in an append
-            else:
+    try:
+        while time.time() < deadline:
+            owners = {worker_pid(t.user_attrs["worker"]) for t in _all_trials(storage, names)
+                      if "cell" in t.user_attrs and "worker" in t.user_attrs}
+            if first is None and owners:
+                candidate = next(iter(owners))
+                os.kill(candidate, signal.SIGSTOP)
                 first, stopped_at = candidate, time.time()
-        elif first is not None and (owners - {first} or time.time() - stopped_at > limit):
-            break
-        time.sleep(0.05)
-    if first is not None:
-        os.kill(first, signal.SIGCONT)
+                if any(t.state == TrialState.RUNNING and "worker" not in t.user_attrs
+                       for t in _all_trials(storage, names)) or (workdir is not None and mid_write(workdir)):
+                    first = None   # stopped between popping and naming, or in a write: try again
+                    os.kill(candidate, signal.SIGCONT)
+            elif first is not None and (owners - {first} or time.time() - stopped_at > limit):
+                break
+            time.sleep(0.05)
+    finally:
+        if first is not None:
+            os.kill(first, signal.SIGCONT)
 
 
 def test_parallel_workers_train_each_cell_exactly_once(workdir, env):
@@ -322,34 +331,38 @@ def test_a_dead_workers_cells_are_trained_again_by_a_live_one(workdir, env):
     gate = workdir / "survivor-gate"
     survivor = start(["worker", "--study", "retry.yaml", "--storage", storage], workdir, env, gate=gate)
     name = optuna_study_name(study, study.plans[0])
-    lock = Path(f"{workdir / 'optuna.journal'}.lock")   # Optuna's journal lock, held during an append
 
-    def trials(pid=None, with_run=True):
+    def trials(pid=None, with_run=True, states=(TrialState.RUNNING,)):
         ostudy = optuna.load_study(study_name=name, storage=get_storage(storage))
-        return [t for t in ostudy.get_trials(states=(TrialState.RUNNING,))
+        return [t for t in ostudy.get_trials(states=states)
                 if (pid is None or worker_pid(t.user_attrs.get("worker", "")) == pid)
                 and (not with_run or "mlflow_run_id" in t.user_attrs)]
 
     deadline = time.time() + 120
-    while True:
-        assert time.time() < deadline, "the victim never had trials in training"
-        if trials(victim.pid):
-            victim.send_signal(signal.SIGSTOP)
-            # stopped with trials in training, every popped trial named and linked to its run
-            # (none between two of those writes), the journal unlocked
-            running, linked = trials(with_run=False), trials(victim.pid)
-            if linked and len(linked) == len(running) and not lock.exists():
-                break
-            victim.send_signal(signal.SIGCONT)
-        time.sleep(0.02)
-    gate.touch()
-    while not [t for t in optuna.load_study(study_name=name, storage=get_storage(storage)).trials
-               if worker_pid(t.user_attrs.get("worker", "")) == survivor.pid]:
-        assert time.time() < deadline, "the survivor never popped a cell"
-        time.sleep(0.02)
-    victim.send_signal(signal.SIGKILL)
-    victim.communicate(timeout=60)
-    out, err = survivor.communicate(timeout=300)
+    try:
+        while True:
+            assert time.time() < deadline, "the victim never had trials in training with cells left"
+            if trials(victim.pid):
+                victim.send_signal(signal.SIGSTOP)
+                # stopped with trials in training, every popped trial named and linked to its run
+                # (none between two of those writes), no write in progress, cells left to pop
+                running, linked = trials(with_run=False), trials(victim.pid)
+                if linked and len(linked) == len(running) and not mid_write(workdir) \
+                        and trials(with_run=False, states=(TrialState.WAITING,)):
+                    break
+                victim.send_signal(signal.SIGCONT)
+            time.sleep(0.02)
+        gate.touch()
+        while not trials(survivor.pid, with_run=False, states=None):
+            assert time.time() < deadline, "the survivor never popped a cell"
+            time.sleep(0.02)
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate(timeout=60)
+        out, err = survivor.communicate(timeout=300)
+    finally:
+        for proc in (victim, survivor):
+            if proc.poll() is None:
+                proc.kill()
     assert survivor.returncode == 0, err[-3000:]
     assert "cells of a dead worker are enqueued again" in out
     study, ostudy, runs = cells_and_runs(env, study_file, get_storage(storage))

@@ -173,6 +173,17 @@ def run_pipeline(args: list[str], cwd: Path, tracking: str = "", module: bool = 
     return wall, proc.stdout, max(peak_kb, before)
 
 
+def study_times(tracking: str) -> dict[str, float]:
+    """Where a study's time went, as the ablation logged it on its root run (time_*_s metrics,
+    runtime.Stopwatch): {"total": ..., "training": ..., "bookkeeping": ..., ...}."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking)
+    root = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                              "tags.kind = 'root'", max_results=1)[0]
+    return {k[len("time_"):-len("_s")]: v for k, v in root.data.metrics.items() if k.startswith("time_")}
+
+
 def bench_end_to_end(repeats: int) -> list[tuple]:
     """The default study as users run it (one process: ablation, then report), `repeats` times;
     the rows are the run with the median wall time, so its parts add up. The ablation
@@ -181,19 +192,13 @@ def bench_end_to_end(repeats: int) -> list[tuple]:
     the bookkeeping thread), that thread's writes that overlapped training, and the CPU time of
     all those writes. The share is taken on CPU time: overlapped writes hold the GIL and a core
     that training would use, so hiding them behind training does not make them free."""
-    from mlflow import MlflowClient
-
     measured = []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
             wall, out, _ = run_pipeline(["ablation", "--study", str(ROOT / "studies/default.yaml"),
                                          "--reports-dir", str(tmp / "reports")], tmp)
-            client = MlflowClient(f"sqlite:///{tmp / 'mlflow.db'}")
-            root = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                                      "tags.kind = 'root'", max_results=1)[0]
-            measured.append((wall, {k[len("time_"):-len("_s")]: v for k, v in root.data.metrics.items()
-                                    if k.startswith("time_")}))
+            measured.append((wall, study_times(f"sqlite:///{tmp / 'mlflow.db'}")))
     wall, t = sorted(measured, key=lambda m: m[0])[len(measured) // 2]  # the median run, whole
     report = t["report"]
     startup = wall - t["total"] - report
@@ -304,8 +309,6 @@ def _tree_cpu(pid: int) -> float:
 def scale_point(n_trials: int, store: str) -> dict:
     """One study of n_trials through one store: its time_* metrics, the server's CPU time, the
     report's time and requests."""
-    from mlflow import MlflowClient
-
     # four training-set sizes of one dataset (four dataset parents) x 5 arms x n/20 seeds: at most
     # 640 seeds per comparison (stats.min_wilcoxon_p computes 2 ** seeds as a float)
     study = {"name": f"scale{n_trials}", "seeds": n_trials // 20, "epochs": 5, "model": {"hidden": [8]},
@@ -317,10 +320,7 @@ def scale_point(n_trials: int, store: str) -> dict:
             cpu_before = _tree_cpu(pid) if pid else 0.0
             wall, _, _ = run_pipeline(["ablation", "--study", "s.yaml", "--no-report"], tmp, uri)
             server_cpu = _tree_cpu(pid) - cpu_before if pid else None
-            client = MlflowClient(uri)
-            root = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                                      "tags.kind = 'root'", max_results=1)[0]
-            t = {k[len("time_"):-len("_s")]: v for k, v in root.data.metrics.items() if k.startswith("time_")}
+            t = study_times(uri)
             before = len(log.read_text().splitlines()) if log else 0
             report_wall, out, _ = run_pipeline(["-c", REPORT_TIMER, uri], tmp, uri, module=False)
             requests = _requests_in(log, before) if log else None
@@ -383,8 +383,6 @@ def bench_default_scale(seeds: tuple[int, ...] = DEFAULT_SCALE_SEEDS) -> list[tu
     and 640 seeds (200, 3,200 and 12,800 trials), `ablation --no-report` in a fresh SQLite
     store, one run each. Its trials train for tens of milliseconds, as users' trials do; the scale study's
     8-unit trials above train for ~1.5 ms, below what one MLflow run costs to write."""
-    from mlflow import MlflowClient
-
     spec = yaml.safe_load((ROOT / "studies/default.yaml").read_text())
     rows = []
     for n_seeds in seeds:
@@ -393,10 +391,7 @@ def bench_default_scale(seeds: tuple[int, ...] = DEFAULT_SCALE_SEEDS) -> list[tu
             tmp = Path(tmp)
             (tmp / "s.yaml").write_text(yaml.safe_dump({**spec, "name": f"default{n}", "seeds": n_seeds}))
             wall, _, _ = run_pipeline(["ablation", "--study", "s.yaml", "--no-report"], tmp)
-            client = MlflowClient(f"sqlite:///{tmp / 'mlflow.db'}")
-            root = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                                      "tags.kind = 'root'", max_results=1)[0]
-            t = {k[len("time_"):-len("_s")]: v for k, v in root.data.metrics.items() if k.startswith("time_")}
+            t = study_times(f"sqlite:///{tmp / 'mlflow.db'}")
         print(f"part 6, default study, {n} trials: time_*_s {t}", file=sys.stderr, flush=True)
         total, held, cpu = t["total"], t["bookkeeping"], t["bookkeeping_cpu"]
         rows += [(f"6d default {n:>5} trials: study, ms/trial", 1000 * total / n, None, ""),
@@ -418,8 +413,6 @@ SEQUENTIAL_TUNING_COMMIT = "9266caa"
 def _study_time(study: dict, root: Path, key: str = "tuning") -> float:
     """`ablation --no-report` of a study in a fresh folder with the pipeline at `root`; the
     root run's time_<key>_s (the stage as the pipeline's stopwatch measured it)."""
-    from mlflow import MlflowClient
-
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "s.yaml").write_text(yaml.safe_dump(study))
@@ -427,10 +420,7 @@ def _study_time(study: dict, root: Path, key: str = "tuning") -> float:
         env.pop("MLFLOW_RUN_ID", None)
         subprocess.run([sys.executable, "-m", "pipeline", "ablation", "--study", "s.yaml", "--no-report"],
                        cwd=tmp, env=env, capture_output=True, text=True, check=True)
-        client = MlflowClient(env["MLFLOW_TRACKING_URI"])
-        root_run = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.kind = 'root'",
-                                      max_results=1)[0]
-        return root_run.data.metrics[f"time_{key}_s"]
+        return study_times(env["MLFLOW_TRACKING_URI"])[key]
 
 
 @contextmanager

@@ -109,7 +109,6 @@ def open_runs(tracker: Tracker, experiment_id: str, trials: list[LiveTrial]) -> 
         if not ok:
             _close_run(tracker, t, Outcome.TAKEN_OVER, {})
             continue
-        t.started = time.perf_counter()
         opened.append(t)
     return opened
 

@@ -103,6 +103,7 @@ def open_runs(tracker: Tracker, experiment_id: str, trials: list[LiveTrial]) -> 
     named = [t for t, ok in zip(trials, grid.claim(ostudy, [t.trial for t in trials])) if ok]
     for t, run_id in zip(named, tracker.start_trials(experiment_id, [t.run for t in named])):
         t.run_id = run_id
+    failpoint("link_runs")   # tests/test_faults.py: a crash between opening the runs and linking them
     linked = grid.set_trial_attrs(ostudy, [(t.trial, {rt.TRIAL_RUN_ID: t.run_id}) for t in named])
     opened = []
     for t, ok in zip(named, linked):
@@ -193,13 +194,15 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
     runs still RUNNING whose Optuna trial failed (or ended with another run) end KILLED. Returns
     how many trials were reaped."""
     dead = grid.dead_trials(ostudy)
+    experiment_id = ostudy.user_attrs.get(rt.STUDY_EXPERIMENT)
+    unlinked = _runs_of_unlinked(ostudy, tracker, experiment_id, dead)
     for t in dead:   # set_* are False when another worker reaped it first
         if not _recover(ostudy, t, tracker):
             tid = grid.trial_id(t)
             if grid.set_attrs(ostudy, tid, {rt.TRIAL_FAIL_REASON: Outcome.WORKER_DIED.reason,
-                                            rt.TRIAL_OUTCOME: Outcome.WORKER_DIED.name}):
+                                            rt.TRIAL_OUTCOME: Outcome.WORKER_DIED.name,
+                                            **({rt.TRIAL_RUN_ID: unlinked[t.number]} if t.number in unlinked else {})}):
                 grid.set_state(ostudy, tid, TrialState.FAIL)
-    experiment_id = ostudy.user_attrs.get(rt.STUDY_EXPERIMENT)
     if experiment_id is not None:
         # The runs first, then their trials: a run found RUNNING was opened after its trial was
         # popped, so the trial is RUNNING or ended by then. Closed here: the runs of FAILed
@@ -216,6 +219,21 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
                                    {rt.FAIL_REASON: "worker died (killed or crashed)",
                                     rt.OUTCOME: Outcome.WORKER_DIED.name})
     return len(dead)
+
+
+def _runs_of_unlinked(ostudy: optuna.Study, tracker: Tracker, experiment_id: Optional[str], dead: list) -> dict:
+    """{trial number: run id} for dead trials whose worker died after opening their MLflow runs
+    but before linking them (`open_runs`): found by the trial number their runs carry, so that
+    the failed trial names its run and the cell's retry its previous attempt."""
+    numbers = {t.number for t in dead if not t.user_attrs.get(rt.TRIAL_RUN_ID)}
+    if not numbers or experiment_id is None:
+        return {}
+    found = {}
+    for run in tracker.running(experiment_id, **{rt.OPTUNA_STUDY: ostudy.study_name}):
+        number = int(run.data.tags.get(rt.OPTUNA_TRIAL, -1))
+        if number in numbers and run.data.tags.get(rt.KIND) in (rt.TRIAL, rt.TUNING_TRIAL):
+            found[number] = run.info.run_id
+    return found
 
 
 def retry_now(t) -> bool:

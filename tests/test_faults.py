@@ -35,7 +35,7 @@ from .conftest import MlflowServer, pipeline_command, postgres_server, tiny_stud
 pytestmark = pytest.mark.slow
 
 SEED = int(os.environ.get("FAULT_SEED") or random.randrange(2**32))
-MOMENTS = ("training", "mlflow_write", "optuna_tell")
+MOMENTS = ("training", "link_runs", "mlflow_write", "optuna_tell")
 
 
 class Stores:
@@ -214,11 +214,12 @@ def check_report(grid: Grid, retries: dict) -> None:
 @pytest.mark.parametrize("moment", MOMENTS)
 def test_a_worker_killed_at_a_random_moment_loses_and_doubles_nothing(moment, stores, workdir, env):
     """The victim works alone and dies (SIGKILL) at a moment drawn from the seed: after a random
-    delay into training, or the n-th time it passes a failpoint (halfway through writing one run
-    to the MLflow server; after MLflow, before telling Optuna). The next worker to start cleans up
-    and trains what is missing."""
+    delay into training, or the n-th time it passes a failpoint (after opening a population's
+    runs, before linking them to their trials; halfway through writing one run to the MLflow
+    server; after MLflow, before telling Optuna). The next worker to start cleans up and trains
+    what is missing."""
     rng = random.Random(f"{SEED}/{moment}")
-    nth, delay = rng.randint(1, 5), rng.uniform(0.0, 1.0)
+    nth, delay = rng.randint(1, 3 if moment == "link_runs" else 5), rng.uniform(0.0, 1.0)   # 3 populations
     context = f"FAULT_SEED={SEED} moment={moment} " + (f"delay={delay:.2f}s" if moment == "training" else f"n={nth}")
     grid = Grid(stores, workdir, env, f"kill-{moment.replace('_', '-')}", context,   # still training when the delay is up
                 **({"epochs": 20, "seeds": 5} if moment == "training" else {"epochs": 6}))
@@ -240,9 +241,14 @@ def test_a_worker_killed_at_a_random_moment_loses_and_doubles_nothing(moment, st
     retries = grid.check()
     if moment == "optuna_tell":   # the run FINISHED before it died: completed from it, not retrained
         assert retries["recovered"], context   # (a population training meanwhile was failed and retried)
-    elif moment == "mlflow_write" or in_flight:   # (a kill between two populations leaves nothing in flight)
+    elif moment in ("link_runs", "mlflow_write") or in_flight:   # (a kill between two populations leaves nothing in flight)
         assert retries["failed"] and retries["killed"], f"{context}: nothing was retried"
         assert all(t.user_attrs.get("outcome") == "WORKER_DIED" for t in retries["failed"]), context
+    if moment == "link_runs":   # the runs it had opened, not linked yet: named by their failed trials, and
+        killed = {r.info.run_id for r in retries["killed"]}   # by the cells' retries as their previous attempts
+        assert killed <= {t.user_attrs.get("mlflow_run_id") for t in retries["failed"]}, f"{context}: a killed run is no trial's"
+        previous = {t.user_attrs.get("previous_attempt_run") for t in grid.ostudy().trials if t.state == TrialState.COMPLETE}
+        assert killed <= previous, f"{context}: a retry does not name the run of the attempt it replaces"
     check_report(grid, retries)
 
 

@@ -2,7 +2,7 @@
 
     connect   validate everything that can be validated (datasets, device, both stores)
     prepare   the MLflow root run; per dataset its Optuna study, tuning, the grid enqueued, its parent run
-    work      pop waiting cells and train them (this process, N local processes, or workers anywhere)
+    work      pop waiting cells and train them (worker.py; this process, N local processes, or workers anywhere)
     finish    close the dataset parents and the root run; the time line
 
 Optuna lives in grid.py (its storages in storage.py), a trial's birth and end in lifecycle.py, MLflow in tracking.py.
@@ -15,24 +15,20 @@ import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Optional
 
-from optuna.trial import TrialState
-
 from . import datasets as datasets_mod
-from . import grid, lifecycle, verdicts
+from . import grid, lifecycle, verdicts, worker
 from . import runtree as rt
 from .errors import UsageError
-from .lifecycle import DatasetCells, Ending, LiveTrial, Outcome
-from .runtime import (EXIT_UNREACHABLE, Interrupted, Progress, Stopwatch, StoreUnreachable, git_commit,
-                      install_signal_handlers, mask_credentials, process_alive, signals_deferred, worker_id)
+from .lifecycle import DatasetCells
+from .runtime import (EXIT_UNREACHABLE, Interrupted, Stopwatch, StoreUnreachable, git_commit,
+                      install_signal_handlers, mask_credentials, process_alive, worker_id)
 from .storage import DEFAULT_STORAGE, HEARTBEAT_S, check_storage
 from .study import DatasetPlan, Study, variant_id
 from .task import metric_for
 from .tracking import Tracker, dataset_input, tracking_uri
-from .train import train
 
 __all__ = ["install_signal_handlers", "run_ablation", "run_worker", "prepare", "study_results"]
 
@@ -259,194 +255,18 @@ def data_line(data: datasets_mod.Splits) -> str:
 # --- work ------------------------------------------------------------------------------------
 
 def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) -> dict:
-    """Pop waiting cells of one dataset and train them until none is left. Any number of workers
-    may run this at once on the same storage: each waiting trial is popped by exactly one."""
+    """Pop waiting cells of one dataset and train them until none is left (worker.work_cells).
+    Any number of workers may run this at once on the same storage: each waiting trial is popped
+    by exactly one."""
     ostudy = open_dataset_study(ctx, ctx.study, plan, data)
     parent_id = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)
-    counts = {"trained": 0, "failed": 0}
-    if parent_id is None or not (grid.has_waiting(ostudy) or _retried(ctx, ostudy)):
-        return counts
+    if parent_id is None or not (grid.has_waiting(ostudy) or worker.retried(ctx, ostudy)):
+        return {"trained": 0, "failed": 0}
     cells = DatasetCells(plan, ostudy, parent_id, dataset_tags(ctx.study, plan, data), dataset_input(data),
                          ostudy.user_attrs.get(rt.STUDY_TUNED) or {}, plan.execution.device,
                          {arm: {variant_id(v): v for v in ctx.study.variants(arm)} for arm in ctx.study.arms},
                          (data.n_features, data.n_outputs))
-    population = plan.execution.engine == "population"
-    batch = plan.execution.population_size if population else 1
-    progress = Progress(plan.label, len(ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))))
-    # One bookkeeping thread keeps MLflow and Optuna off the training's path: while a population
-    # trains, it records the previous one and pops and opens the next (both are writes that
-    # Python and the stores spend CPU on, several ms a trial on SQLite). Training waits for it
-    # only when the bookkeeping of a population takes longer than its training.
-    bookkeeper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bookkeeper")
-    pending: list = []
-    upcoming = None   # the next population, popped and opened ahead (a future)
-    current = None    # the population in training, until _record (or _train, on a signal) ends it
-    try:
-        while True:
-            for f in pending:   # a store the bookkeeper gave up on: stop popping cells
-                if f.done() and f.exception() is not None:
-                    raise f.exception()
-            if upcoming is None:
-                if not (grid.has_waiting(ostudy) or _retried(ctx, ostudy)):
-                    break
-                upcoming = bookkeeper.submit(_open_ahead, ctx, cells, batch)
-            with ctx.clock("bookkeeping"):   # waiting for the bookkeeper holds training up
-                trials, beat = upcoming.result()
-            current, upcoming = (trials, beat), None
-            if not trials:
-                current = None
-                beat.stop()
-                continue  # none left (another worker was faster), or taken over meanwhile
-            upcoming = bookkeeper.submit(_open_ahead, ctx, cells, batch)
-            try:
-                endings = _train(ctx, trials, data, population)
-            except Interrupted:
-                current = None   # _train ended them
-                beat.stop()
-                raise
-            except BaseException:
-                beat.stop()
-                raise
-            with signals_deferred():   # recorded or ended on a signal, never both
-                pending.append(bookkeeper.submit(_record, ctx, endings, progress, beat))
-                current = None
-    finally:
-        try:
-            _wind_down(ctx, [current, upcoming], pending, counts)
-        finally:
-            bookkeeper.shutdown()
-            progress.close()
-    return counts
-
-
-def _wind_down(ctx: RunContext, popped: list, pending: list, counts: dict) -> None:
-    """work_dataset stops (done, a signal, a lost store): end what was popped but will not train
-    (populations in `popped`, or futures of them; None for none) and wait until what was trained
-    is recorded, counting it. Signals are held: a second Ctrl-C waits for this (a short wait)."""
-    with signals_deferred(), ctx.clock("bookkeeping"):
-        for opened in popped:
-            if opened is not None:
-                _end_untrained(ctx, opened)
-        for f in pending:  # also on SIGTERM: what was trained gets recorded
-            for ok in f.result():
-                counts["trained" if ok else "failed"] += 1
-
-
-def _retried(ctx: RunContext, ostudy) -> bool:
-    """No cell is waiting: fail the trials of workers that died (no heartbeat for GRACE_S,
-    or their process gone on this machine) and enqueue their cells again, up to max_retries, for
-    this worker to train. True when there is work."""
-    with ctx.clock("bookkeeping"):
-        lifecycle.reap(ostudy, ctx.tracker)
-        # whatever reaped them: this call, this worker's start, another worker, a SIGTERM
-        if grid.retry_failed(ostudy, ctx.study.spec.max_retries, lifecycle.retry_now):
-            print(f"  cells of a dead worker are enqueued again ({ostudy.study_name})", flush=True)
-        return grid.has_waiting(ostudy)
-
-
-def _open_ahead(ctx: RunContext, cells: DatasetCells, batch: int) -> tuple[list[LiveTrial], grid.heartbeat]:
-    """Pop up to `batch` cells and open their runs, on the bookkeeping thread (counted as
-    overlapped with training; signals reach the main thread only, which ends what this opened
-    if it stops: _wind_down). Their heartbeats start before this worker's name is on them and go
-    on until they are recorded (_record stops them): no other worker sees one of them named and
-    silent, and a trial waiting for a store that is restarting is not taken for dead."""
-    beat = None
-    try:
-        with ctx.clock("recording_background"):
-            popped = grid.pop_cells(cells.ostudy, batch)
-            beat = grid.heartbeat(cells.ostudy, [cell[0] for cell in popped]).start()
-            return lifecycle.open_runs(ctx.tracker, ctx.experiment_id, [cells.born(*cell) for cell in popped]), beat
-    except BaseException:
-        if beat is not None:
-            beat.stop()
-        raise
-
-
-def _end_untrained(ctx: RunContext, opened) -> None:
-    """End the trials of a population that was popped but will not train (this worker is
-    stopping): INTERRUPTED, so their cells are trained again at once, here on the next run or by
-    another worker. `opened` is (trials, heartbeat) or the future of one. If the stores do not
-    answer, the next worker reaps them."""
-    if isinstance(opened, Future):
-        try:
-            opened = opened.result()
-        except Exception:
-            return   # it failed itself: the error that stops this worker is raised elsewhere
-    trials, beat = opened
-    try:
-        lifecycle.end(ctx.tracker, [Ending(t, Outcome.INTERRUPTED) for t in trials])
-    except Exception as e:
-        print(f"  {len(trials)} popped trial(s) not ended ({type(e).__name__}: {e}); the next worker "
-              "reaps them", flush=True)
-    finally:
-        beat.stop()
-
-
-def _train(ctx: RunContext, trials: list[LiveTrial], data, population: bool) -> list[Ending]:
-    """Train popped cells, together (population engine) or one by one (reference trainer);
-    returns their endings. A signal ends them INTERRUPTED and is re-raised."""
-    histories = [dict() for _ in trials]
-    done: list[Ending] = []
-    try:
-        with ctx.clock("training"):
-            started = time.perf_counter()
-            for t in trials:   # opened while the previous population trained: their time starts now
-                t.started = started
-            if population:
-                return _train_populations(trials, data)
-            for t, history in zip(trials, histories):
-                done.append(lifecycle.cell_ending(t, _train_one(t, data, history), time.perf_counter() - t.started))
-            return done
-    except Interrupted:
-        rest = trials[len(done):]
-        lifecycle.end(ctx.tracker, done + [Ending(t, Outcome.INTERRUPTED, history=h)
-                                           for t, h in zip(rest, histories[len(done):])])
-        raise
-
-
-def _train_populations(trials: list[LiveTrial], data) -> list[Ending]:
-    """The population engine on popped cells, one population per group of cells that can share
-    one (regularization paths over l2_mode cannot); their endings in the trials' order."""
-    from .population import SHARED, train_population
-
-    groups: dict[tuple, list[int]] = {}
-    for i, t in enumerate(trials):
-        groups.setdefault(tuple(getattr(t.payload, f) for f in SHARED), []).append(i)
-    results: list = [None] * len(trials)
-    for members in groups.values():
-        try:
-            out = train_population([trials[i].payload for i in members], data)
-        except Exception as e:  # the population as a whole broke: fail its trials, not the study
-            out = [e] * len(members)
-        for i, r in zip(members, out):
-            results[i] = r
-    seconds = (time.perf_counter() - trials[0].started) / len(trials)  # wall time per model
-    return [lifecycle.cell_ending(t, r, seconds) for t, r in zip(trials, results)]
-
-
-def _train_one(t: LiveTrial, data, history: dict):
-    """Reference trainer: one cell; its result, or the error with the epochs it completed."""
-    def keep_history(epoch, row):
-        for k, v in row.items():
-            history.setdefault(k, []).append(v)
-
-    try:
-        return train(t.payload, data, on_epoch=keep_history)
-    except Exception as e:  # a failing trial never takes the study down
-        e.history = history
-        return e
-
-
-def _record(ctx: RunContext, endings: list[Ending], progress: Progress, beat: grid.heartbeat) -> list[bool]:
-    """lifecycle.end on the bookkeeping thread, while the next population trains; signals are
-    handled by the main thread. The trials' heartbeats stop once they are recorded."""
-    try:
-        with ctx.clock("recording_background"):
-            ok = lifecycle.end(ctx.tracker, endings)
-    finally:
-        beat.stop()
-    progress.update(done=sum(ok), failed=len(ok) - sum(ok))
-    return ok
+    return worker.work_cells(ctx, cells, data)
 
 
 # --- finish ----------------------------------------------------------------------------------

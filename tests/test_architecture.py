@@ -30,7 +30,7 @@ LAYERS = [
     {"tracking"},                                # the MLflow run tree
     {"grid"},                                    # the grid in Optuna: queue, heartbeats, dead workers
     {"lifecycle"},                               # a trial is born and ends here
-    {"tuning"},                                  # the tuning stage
+    {"tuning", "worker"},                        # the tuning stage; one worker's loop over a dataset's cells
     {"orchestrate"},                             # the stages in order
     {"summary"},                                 # the console summary and verdicts on parent runs
     {"report.collect"}, {"report.analysis"}, {"report.figures"}, {"report.render"}, {"report"},

@@ -1,0 +1,202 @@
+"""The work stage: one worker's loop over a dataset's waiting cells. It pops a population of
+cells, trains it (population engine, or the reference trainer one cell at a time) and records
+it, while one bookkeeping thread pops and opens the next population and records the previous
+one, so that MLflow's and Optuna's writes overlap training. Any number of these loops may run
+on one storage: each waiting trial is popped by exactly one. How a trial is born and ends is
+lifecycle.py; the orchestrator (orchestrate.py) builds a dataset's cells and calls work_cells.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from optuna.trial import TrialState
+
+from . import grid, lifecycle
+from .lifecycle import DatasetCells, Ending, LiveTrial, Outcome
+from .runtime import Interrupted, Progress, signals_deferred
+from .train import train
+
+
+def work_cells(ctx, cells: DatasetCells, data) -> dict:
+    """Pop the waiting cells of one dataset and train them until none is left; returns how many
+    trained and failed. `ctx` is the orchestrator's RunContext (study, tracker, experiment, clock)."""
+    counts = {"trained": 0, "failed": 0}
+    population = cells.plan.execution.engine == "population"
+    batch = cells.plan.execution.population_size if population else 1
+    progress = Progress(cells.plan.label, len(cells.ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))))
+    # One bookkeeping thread keeps MLflow and Optuna off the training's path: while a population
+    # trains, it records the previous one and pops and opens the next (both are writes that
+    # Python and the stores spend CPU on, several ms a trial on SQLite). Training waits for it
+    # only when the bookkeeping of a population takes longer than its training.
+    bookkeeper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bookkeeper")
+    pending: list = []
+    upcoming = None   # the next population, popped and opened ahead (a future)
+    current = None    # the population in training, until _record (or _train, on a signal) ends it
+    try:
+        while True:
+            for f in pending:   # a store the bookkeeper gave up on: stop popping cells
+                if f.done() and f.exception() is not None:
+                    raise f.exception()
+            if upcoming is None:
+                if not (grid.has_waiting(cells.ostudy) or retried(ctx, cells.ostudy)):
+                    break
+                upcoming = bookkeeper.submit(_open_ahead, ctx, cells, batch)
+            with ctx.clock("bookkeeping"):   # waiting for the bookkeeper holds training up
+                trials, beat = upcoming.result()
+            current, upcoming = (trials, beat), None
+            if not trials:
+                current = None
+                beat.stop()
+                continue  # none left (another worker was faster), or taken over meanwhile
+            upcoming = bookkeeper.submit(_open_ahead, ctx, cells, batch)
+            try:
+                endings = _train(ctx, trials, data, population)
+            except Interrupted:
+                current = None   # _train ended them
+                beat.stop()
+                raise
+            except BaseException:
+                beat.stop()
+                raise
+            with signals_deferred():   # recorded or ended on a signal, never both
+                pending.append(bookkeeper.submit(_record, ctx, endings, progress, beat))
+                current = None
+    finally:
+        try:
+            _wind_down(ctx, [current, upcoming], pending, counts)
+        finally:
+            bookkeeper.shutdown()
+            progress.close()
+    return counts
+
+
+def _wind_down(ctx, popped: list, pending: list, counts: dict) -> None:
+    """work_cells stops (done, a signal, a lost store): end what was popped but will not train
+    (populations in `popped`, or futures of them; None for none) and wait until what was trained
+    is recorded, counting it. Signals are held: a second Ctrl-C waits for this (a short wait)."""
+    with signals_deferred(), ctx.clock("bookkeeping"):
+        for opened in popped:
+            if opened is not None:
+                _end_untrained(ctx, opened)
+        for f in pending:  # also on SIGTERM: what was trained gets recorded
+            for ok in f.result():
+                counts["trained" if ok else "failed"] += 1
+
+
+def retried(ctx, ostudy) -> bool:
+    """No cell is waiting: fail the trials of workers that died (no heartbeat for GRACE_S,
+    or their process gone on this machine) and enqueue their cells again, up to max_retries, for
+    this worker to train. True when there is work."""
+    with ctx.clock("bookkeeping"):
+        lifecycle.reap(ostudy, ctx.tracker)
+        # whatever reaped them: this call, this worker's start, another worker, a SIGTERM
+        if grid.retry_failed(ostudy, ctx.study.spec.max_retries, lifecycle.retry_now):
+            print(f"  cells of a dead worker are enqueued again ({ostudy.study_name})", flush=True)
+        return grid.has_waiting(ostudy)
+
+
+def _open_ahead(ctx, cells: DatasetCells, batch: int) -> tuple[list[LiveTrial], grid.heartbeat]:
+    """Pop up to `batch` cells and open their runs, on the bookkeeping thread (counted as
+    overlapped with training; signals reach the main thread only, which ends what this opened
+    if it stops: _wind_down). Their heartbeats start before this worker's name is on them and go
+    on until they are recorded (_record stops them): no other worker sees one of them named and
+    silent, and a trial waiting for a store that is restarting is not taken for dead."""
+    beat = None
+    try:
+        with ctx.clock("recording_background"):
+            popped = grid.pop_cells(cells.ostudy, batch)
+            beat = grid.heartbeat(cells.ostudy, [cell[0] for cell in popped]).start()
+            return lifecycle.open_runs(ctx.tracker, ctx.experiment_id, [cells.born(*cell) for cell in popped]), beat
+    except BaseException:
+        if beat is not None:
+            beat.stop()
+        raise
+
+
+def _end_untrained(ctx, opened) -> None:
+    """End the trials of a population that was popped but will not train (this worker is
+    stopping): INTERRUPTED, so their cells are trained again at once, here on the next run or by
+    another worker. `opened` is (trials, heartbeat) or the future of one. If the stores do not
+    answer, the next worker reaps them."""
+    if isinstance(opened, Future):
+        try:
+            opened = opened.result()
+        except Exception:
+            return   # it failed itself: the error that stops this worker is raised elsewhere
+    trials, beat = opened
+    try:
+        lifecycle.end(ctx.tracker, [Ending(t, Outcome.INTERRUPTED) for t in trials])
+    except Exception as e:
+        print(f"  {len(trials)} popped trial(s) not ended ({type(e).__name__}: {e}); the next worker "
+              "reaps them", flush=True)
+    finally:
+        beat.stop()
+
+
+def _train(ctx, trials: list[LiveTrial], data, population: bool) -> list[Ending]:
+    """Train popped cells, together (population engine) or one by one (reference trainer);
+    returns their endings. A signal ends them INTERRUPTED and is re-raised."""
+    histories = [dict() for _ in trials]
+    done: list[Ending] = []
+    try:
+        with ctx.clock("training"):
+            started = time.perf_counter()
+            for t in trials:   # opened while the previous population trained: their time starts now
+                t.started = started
+            if population:
+                return _train_populations(trials, data)
+            for t, history in zip(trials, histories):
+                done.append(lifecycle.cell_ending(t, _train_one(t, data, history), time.perf_counter() - t.started))
+            return done
+    except Interrupted:
+        rest = trials[len(done):]
+        lifecycle.end(ctx.tracker, done + [Ending(t, Outcome.INTERRUPTED, history=h)
+                                           for t, h in zip(rest, histories[len(done):])])
+        raise
+
+
+def _train_populations(trials: list[LiveTrial], data) -> list[Ending]:
+    """The population engine on popped cells, one population per group of cells that can share
+    one (regularization paths over l2_mode cannot); their endings in the trials' order."""
+    from .population import SHARED, train_population
+
+    groups: dict[tuple, list[int]] = {}
+    for i, t in enumerate(trials):
+        groups.setdefault(tuple(getattr(t.payload, f) for f in SHARED), []).append(i)
+    results: list = [None] * len(trials)
+    for members in groups.values():
+        try:
+            out = train_population([trials[i].payload for i in members], data)
+        except Exception as e:  # the population as a whole broke: fail its trials, not the study
+            out = [e] * len(members)
+        for i, r in zip(members, out):
+            results[i] = r
+    seconds = (time.perf_counter() - trials[0].started) / len(trials)  # wall time per model
+    return [lifecycle.cell_ending(t, r, seconds) for t, r in zip(trials, results)]
+
+
+def _train_one(t: LiveTrial, data, history: dict):
+    """Reference trainer: one cell; its result, or the error with the epochs it completed."""
+    def keep_history(epoch, row):
+        for k, v in row.items():
+            history.setdefault(k, []).append(v)
+
+    try:
+        return train(t.payload, data, on_epoch=keep_history)
+    except Exception as e:  # a failing trial never takes the study down
+        e.history = history
+        return e
+
+
+def _record(ctx, endings: list[Ending], progress: Progress, beat: grid.heartbeat) -> list[bool]:
+    """lifecycle.end on the bookkeeping thread, while the next population trains; signals are
+    handled by the main thread. The trials' heartbeats stop once they are recorded."""
+    try:
+        with ctx.clock("recording_background"):
+            ok = lifecycle.end(ctx.tracker, endings)
+    finally:
+        beat.stop()
+    progress.update(done=sum(ok), failed=len(ok) - sum(ok))
+    return ok

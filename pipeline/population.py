@@ -22,8 +22,8 @@ from .datasets import Splits
 from .errors import Diverged
 from .model import weight_histogram
 from .study import CPU_POPULATION_SIZE
-from .task import Task, task_for
-from .trainer_common import (HISTORY_KEYS, EarlyStopper, TrainResult, TrialConfig, cpu_threads, matmul_precision,
+from .task import Task, compute, task_for
+from .trainer_common import (EarlyStopper, TrainResult, TrialConfig, cpu_threads, epoch_metric, history_keys, matmul_precision,
                              memory_available, outputs_needed, release_free_memory, summarize_final,
                              training_device)
 
@@ -256,7 +256,8 @@ class _PopulationRun:
         self.x_va, self.y_va = data.x_val.to(device), data.y_val.to(device)
         self.n = len(self.x_tr)
         self.gather_epochs = k * self.x_tr.numel() * self.x_tr.element_size() <= GATHER_BYTES
-        self.history = [{key: [] for key in HISTORY_KEYS} for _ in range(k)]
+        self.history = [{key: [] for key in history_keys(data.task, data.metric)} for _ in range(k)]
+        self.primary, self.y_va_np = epoch_metric(data.task, data.metric), data.y_val.numpy()
         self.alive = torch.ones(k, dtype=torch.bool, device=device)      # not diverged
         self.training = torch.ones(k, dtype=torch.bool, device=device)   # alive and not early-stopped
         self.diverged_at, self.epochs_run = [0] * k, [0] * k
@@ -330,7 +331,8 @@ class _PopulationRun:
             self.alive &= ~newly_diverged
             training &= ~newly_diverged
         data_sum, pen_sum = (torch.stack((losses, penalties), 1).double() * weights.unsqueeze(1)).sum(0)
-        val_loss, val_metric = _evaluate(self.pop, self.x_va, self.y_va, self.task)
+        outputs = [] if self.primary is not None else None   # [K, rows, C] blocks of every model's outputs
+        val_loss, val_metric = _evaluate(self.pop, self.x_va, self.y_va, self.task, keep=outputs)
         # one conversion to Python floats per epoch, not one per model and value
         is_training = training.tolist()
         data_sums, pen_sums, val_losses, val_metrics = (t.tolist() for t in (data_sum, pen_sum, val_loss, val_metric))
@@ -345,6 +347,9 @@ class _PopulationRun:
                 continue
             row = {"train_data_loss": data_sums[j] / n, "train_penalty": pen_sums[j] / n,
                    "train_loss": train_sums[j] / n, "val_loss": val_losses[j], "val_metric": val_metrics[j]}
+            if outputs is not None:
+                row[f"val_{self.primary.name}"] = compute(self.primary, self.y_va_np,
+                                                          torch.cat([o[j] for o in outputs]).numpy())
             for key, v in row.items():
                 self.history[j][key].append(v)
             rows[j] = row

@@ -18,9 +18,9 @@ from . import streams
 from .datasets import Splits
 from .errors import Diverged
 from .model import MLP, l1_penalty, l2_penalty, weight_histogram
-from .task import task_for
-from .trainer_common import (HISTORY_KEYS, EarlyStopper, TrainResult, TrialConfig, cpu_threads, matmul_precision, outputs_needed,
-                             release_free_memory, summarize_final, training_device)
+from .task import compute, task_for
+from .trainer_common import (EarlyStopper, TrainResult, TrialConfig, cpu_threads, epoch_metric, history_keys,
+                             matmul_precision, outputs_needed, release_free_memory, summarize_final, training_device)
 
 EVAL_ROWS = 8192  # rows per forward pass when evaluating: MNIST's 54,000 at once held ~170 MB
 
@@ -76,7 +76,8 @@ def _train(cfg: TrialConfig, data: Splits, on_epoch: Optional[Callable[[int, dic
     x_tr, y_tr = data.x_train.to(device), data.y_train.to(device)
     x_va, y_va = data.x_val.to(device), data.y_val.to(device)
     n = len(x_tr)
-    history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
+    history: dict[str, list[float]] = {k: [] for k in history_keys(data.task, data.metric)}
+    primary, y_va_np = epoch_metric(data.task, data.metric), data.y_val.numpy()
     best_state = None
 
     epoch = 0
@@ -113,6 +114,8 @@ def _train(cfg: TrialConfig, data: Splits, on_epoch: Optional[Callable[[int, dic
             raise Diverged(epoch)
         row = {"train_data_loss": data_sum / n, "train_penalty": pen_sum / n,
                "train_loss": (data_sum + pen_sum) / n, "val_loss": val_loss, "val_metric": val_metric}
+        if primary is not None:
+            row[f"val_{primary.name}"] = compute(primary, y_va_np, predict(model, x_va))
         for k, v in row.items():
             history[k].append(v)
         if on_epoch is not None:

@@ -19,13 +19,27 @@ import torch
 
 from . import arms
 from .model import weight_stats
-from .task import compute, family, metric_for, task_for
+from .task import Metric, compute, family, metric_for, task_for
 
 if TYPE_CHECKING:
     from .study import Training
 
 # The per-epoch series every trainer records (MLflow metrics with step = epoch).
 HISTORY_KEYS = ("train_loss", "train_data_loss", "train_penalty", "val_loss", "val_metric")
+
+
+def epoch_metric(task: str, metric: Optional[str]) -> Optional[Metric]:
+    """The primary metric when it is not the task's default: both trainers then also record it
+    per epoch on the validation split, as `val_<name>` (e.g. val_roc_auc), and tuning prunes on
+    it; `val_metric` stays the default (accuracy or MSE), which the trainers get without the
+    models' outputs leaving the device."""
+    primary = metric_for(task, metric)
+    return None if primary.name == task_for(task).metric else primary
+
+
+def history_keys(task: str, metric: Optional[str]) -> tuple[str, ...]:
+    extra = epoch_metric(task, metric)
+    return HISTORY_KEYS + ((f"val_{extra.name}",) if extra else ())
 
 
 @dataclass(frozen=True)

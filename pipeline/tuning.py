@@ -33,10 +33,10 @@ from .lifecycle import Ending, LiveTrial, Outcome
 from .population import train_population
 from .runtime import Interrupted, Progress, worker_id
 from .study import DatasetPlan
-from .task import metric_for, task_for
+from .task import metric_for
 from .tracking import NewRun
 from .train import train
-from .trainer_common import TrialConfig
+from .trainer_common import TrialConfig, epoch_metric
 
 
 def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
@@ -135,17 +135,17 @@ class _Round:
         self.trials = trials
         self.histories: list[dict] = [{} for _ in trials]
         self.pruned: set[int] = set()
-        # Pruning compares each epoch's validation metric (the task's default: accuracy or MSE) in
-        # the direction of the primary metric, which chooses the tuned strengths; flipped where they differ.
-        same = task_for(data.task).higher_is_better == metric_for(data.task, data.metric).higher_is_better
-        self.sign = 1.0 if same else -1.0
+        # Pruning compares each epoch's validation value of the primary metric (which chooses the
+        # tuned strengths): val_metric for the task's default, else the val_<name> series.
+        primary = epoch_metric(data.task, data.metric)
+        self.key = f"val_{primary.name}" if primary else "val_metric"
 
     def report(self, i: int, epoch: int, row: dict) -> bool:
         """Trial i's first seed finished `epoch` with `row`: record it; True when it is pruned."""
         for k, v in row.items():
             self.histories[i].setdefault(k, []).append(v)
         trial = self.trials[i].trial
-        trial.report(self.sign * row["val_metric"], epoch)
+        trial.report(row[self.key], epoch)
         if trial.should_prune():
             self.pruned.add(i)
         return i in self.pruned

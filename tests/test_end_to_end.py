@@ -307,6 +307,8 @@ def test_a_chosen_metric_drives_the_verdicts(workdir, env):
         m, chosen = r.data.metrics, {"breast_cancer": "balanced_accuracy", "synthetic_linear": "mae"}[r.data.tags["dataset"]]
         assert r.data.tags["metric_name"] == chosen and m["test_metric"] == m[f"test_{chosen}"]
         assert m["final_val_metric"] == m[f"final_val_{chosen}"]
+        series = client.get_metric_history(r.info.run_id, f"val_{chosen}")   # per epoch; the last is the final one
+        assert len(series) == 3 and max(series, key=lambda s: s.step).value == pytest.approx(m["final_val_metric"])
         family = {"test_accuracy", "test_balanced_accuracy", "test_macro_f1", "test_roc_auc", "test_log_loss"} \
             if chosen == "balanced_accuracy" else {"test_mse", "test_mae", "test_r2"}
         assert family <= set(m)

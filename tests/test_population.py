@@ -67,6 +67,27 @@ def test_population_regression_with_early_stopping_and_divergence():
         assert_same(train(cfgs[i], data), results[i])
 
 
+@pytest.mark.parametrize("metric,tol", [("macro_f1", 0.02), ("log_loss", 1e-4)])
+def test_both_engines_record_a_chosen_metric_per_epoch(metric, tol):
+    """A primary metric other than the task's default is recorded per epoch as val_<name> (what
+    tuning prunes on), by both engines alike; after the last epoch it is the final validation
+    value. With the default metric nothing is added. (Macro F1 counts predictions: one flipped
+    borderline prediction moves it by about a point, as for accuracy in assert_same.)"""
+    data = load(DatasetSpec(name="digits", train_size=200, metric=metric), 0)
+    common = dict(hidden=(32,), dropout=(0.0,), optimizer="sgd", lr=0.05, momentum=0.9, epochs=3, batch_size=32)
+    cfgs = [TrialConfig(arm="none", seed=0, **common), TrialConfig(arm="l2", seed=1, l2=1e-2, **common)]
+    key = f"val_{metric}"
+    for cfg, pop in zip(cfgs, train_population(cfgs, data)):
+        ref = train(cfg, data)
+        for r in (ref, pop):
+            assert set(r.history) == {*LOGGED, key} and len(r.history[key]) == 3
+            assert r.history[key][-1] == pytest.approx(r.final["final_val_metric"], rel=1e-5, abs=1e-6)
+        assert pop.history[key] == pytest.approx(ref.history[key], abs=tol)
+    default = load(DatasetSpec(name="digits", train_size=200), 0)
+    assert set(train(cfgs[0], default).history) == set(LOGGED)
+    assert set(train_population(cfgs, default)[0].history) == set(LOGGED)
+
+
 def test_population_with_dropout_matches_reference_and_rates():
     data = load(DatasetSpec(name="digits", train_size=150), 0)
     common = dict(hidden=(64, 32), optimizer="sgd", lr=0.05, momentum=0.9, epochs=3, batch_size=32)

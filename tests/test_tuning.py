@@ -99,6 +99,27 @@ def test_batched_tuning_spends_each_budget_exactly_and_resumes_after_a_crash(wor
 
 
 @pytest.mark.slow
+def test_tuning_prunes_on_the_chosen_metric(workdir, env):
+    """metric: log_loss (lower is better, unlike the default accuracy): what each tuning trial
+    reports to the pruner per epoch is its run's val_log_loss series, and the study minimizes."""
+    spec = tuned_study("logloss")
+    spec["datasets"][0]["metric"] = "log_loss"
+    spec["tune"] = {**spec["tune"], "trials": 6}
+    proc = run_tuning(workdir, env, spec)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    for arm, trials in tuning_trials(workdir, spec).items():
+        assert len(trials) == 6, arm
+        for t in trials:
+            series = client.get_metric_history(t.user_attrs["mlflow_run_id"], "val_log_loss")
+            assert series and {m.step: m.value for m in series} == pytest.approx(t.intermediate_values), (arm, t.number)
+    study = load_study(workdir / "s.yaml")
+    ostudy = optuna.load_study(study_name=f"{grid.study_name(study.name, 'digits', study.plans[0].config_hash)}.tune.l2",
+                               storage=get_storage(f"journal:{workdir / 'optuna.journal'}"))
+    assert ostudy.direction == optuna.study.StudyDirection.MINIMIZE
+
+
+@pytest.mark.slow
 def test_tuning_chooses_the_same_strengths_whatever_the_population_size_or_engine(tmp_path, env):
     """Same study file and seed on CPU: the same trials (strengths asked, states, values) and the
     same chosen strengths with populations of 3, with auto (10), and with the reference trainer

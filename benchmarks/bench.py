@@ -515,6 +515,8 @@ def bench_gpu(repeats: int) -> list[tuple]:
             per, _ = slope_and_intercept(lo, hi)
             rows.append((f"9  MNIST population K={k}{' (auto)' if k == auto else ''} {precision}, s/model-epoch",
                          per / k, per / k / limit, "target auto <= 1.5x fp32 limit" if k == auto and precision == "fp32" else ""))
+            # as it goes: a device call cut short at its time limit still returns what was measured
+            print("part 9 so far:", *rows[-1], file=sys.stderr, flush=True)
     return rows + _gpu_studies()
 
 

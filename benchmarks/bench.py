@@ -404,6 +404,53 @@ def bench_default_scale(seeds: tuple[int, ...] = DEFAULT_SCALE_SEEDS) -> list[tu
     return rows
 
 
+def bench_idle_look(n: int = 12_800, in_flight: int = 50, repeats: int = 5) -> list[tuple]:
+    """Part 6e: what a worker with nothing left to train reads every HEARTBEAT_S while other
+    workers finish (lifecycle.reap, then grid.retry_failed), on a study of n COMPLETE trials
+    (each with a grid trial's attributes) and `in_flight` RUNNING ones, with their RUNNING MLflow
+    runs; Optuna on SQLite through SQLAlchemy, as on PostgreSQL. Against the two reads of every
+    trial that both did until 2026-12-01 (grid.states_and_runs, latest_by_cell of all trials)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from pipeline import grid, lifecycle
+    from pipeline import runtree as rt
+    from pipeline.tracking import NewRun, Tracker
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ostudy = grid.open_study(f"sqlite:///{tmp}/optuna.db", "idle", "maximize")
+        result = {k: 0.5 for k in rt.RESULT_ATTRS}
+        for start in range(0, n, 1000):
+            ostudy.add_trials([optuna.trial.create_trial(
+                state=TrialState.COMPLETE, value=0.5, params={"seed": i}, distributions={"seed": grid.IntDistribution(0, grid.SEED_HIGH)},
+                user_attrs={rt.CELL_ARM: "l2", rt.CELL_SEED: i, rt.ATTEMPT: 1, rt.TRIAL_RUN_ID: f"{i:032x}", **result})
+                for i in range(start, min(n, start + 1000))])
+        grid.enqueue_missing(ostudy, [("none", n + i) for i in range(in_flight)], max_retries=2)
+        popped = grid.pop_cells(ostudy, in_flight)
+        grid.claim(ostudy, [cell[0] for cell in popped])
+        beat = grid.heartbeat(ostudy, [cell[0] for cell in popped]).start()
+        tracker = Tracker(f"sqlite:///{tmp}/mlflow.db")
+        experiment_id = tracker.experiment_for("idle")
+        ostudy.set_user_attr(rt.STUDY_EXPERIMENT, experiment_id)
+        root = tracker.root_run(experiment_id, "idle", {})
+        tracker.start_trials(experiment_id, [NewRun(root, f"none/seed{n + i}", {rt.OPTUNA_STUDY: "idle",
+                                                    rt.OPTUNA_TRIAL: cell[0].number}, {}) for i, cell in enumerate(popped)])
+        try:
+            def look():
+                lifecycle.reap(ostudy, tracker)
+                grid.retry_failed(ostudy, 2, lifecycle.retry_now)
+
+            def every_trial_twice():
+                grid.states_and_runs(ostudy)
+                grid.latest_by_cell(ostudy.get_trials(deepcopy=False))
+            t_look, t_scan = median_times([look, every_trial_twice], repeats)
+        finally:
+            beat.stop()
+        assert len(ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))) == in_flight   # nobody reaped
+    return [(f"6e idle worker's look, {n} trials ({in_flight} in flight), ms", 1000 * t_look,
+             t_look / (t_look + t_scan), "ratio: to the same look reading every trial twice, as before")]
+
+
 # --- part 7: tuning through the population engine (issue 14) ---------------------------------------
 
 # The last commit whose tuning asked one trial at a time and trained it with the reference trainer.
@@ -585,6 +632,7 @@ def main() -> None:
                             tuple(args.scale_stores.split(",")))
         if "sqlite" in args.scale_stores.split(","):
             rows += bench_default_scale(tuple(s for s in DEFAULT_SCALE_SEEDS if s * DEFAULT_CELLS_PER_SEED <= args.scale_max))
+        rows += bench_idle_look(min(args.scale_max, 12_800))
     if "7" in parts:
         rows += bench_tuning(args.repeats)
     if "8" in parts:

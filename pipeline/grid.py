@@ -112,6 +112,8 @@ def retry_failed(ostudy: optuna.Study, max_retries: int, retry_now: Callable[[Fr
     times, the latest for a reason retry_now accepts (its worker died or was stopped, not the
     training itself): the cells it has ever had, whatever the study file says now. Returns how
     many were enqueued."""
+    if not any(retry_now(t) for t in ostudy.get_trials(deepcopy=False, states=(TrialState.FAIL,))):
+        return 0   # the common case, read without every trial of the study (idle workers ask often)
     latest = latest_by_cell(ostudy.get_trials(deepcopy=False))
     cells = sorted(c for c, t in latest.items() if t.state == TrialState.FAIL and retry_now(t))
     return enqueue_missing(ostudy, cells, max_retries)[0]

@@ -209,12 +209,16 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
         # trials, and runs that are not their ended trial's own (a run MLflow's HTTP retry
         # created twice). A trial's own run found RUNNING just before it FINISHED (its trial
         # completes right after) is not touched.
-        runs = tracker.running(experiment_id, **{rt.OPTUNA_STUDY: ostudy.study_name})
-        trials = grid.states_and_runs(ostudy)
-        for run in runs:
+        # Only runs whose trial is not RUNNING are suspects (a worker's idle loop reaps every few
+        # seconds: reading every trial of a big study each time would cost the database seconds).
+        runs = [r for r in tracker.running(experiment_id, **{rt.OPTUNA_STUDY: ostudy.study_name})
+                if r.data.tags.get(rt.KIND) in (rt.TRIAL, rt.TUNING_TRIAL)]
+        running = {t.number for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))} if runs else set()
+        suspects = [r for r in runs if int(r.data.tags.get(rt.OPTUNA_TRIAL, -1)) not in running]
+        trials = grid.states_and_runs(ostudy) if suspects else {}
+        for run in suspects:
             state, own = trials.get(int(run.data.tags.get(rt.OPTUNA_TRIAL, -1)), (TrialState.FAIL, None))
-            if run.data.tags.get(rt.KIND) in (rt.TRIAL, rt.TUNING_TRIAL) and \
-                    (state == TrialState.FAIL or (state != TrialState.RUNNING and run.info.run_id != own)):
+            if state == TrialState.FAIL or (state != TrialState.RUNNING and run.info.run_id != own):
                 tracker.fail_trial(run.info.run_id, Outcome.WORKER_DIED.mlflow_status,
                                    {rt.FAIL_REASON: "worker died (killed or crashed)",
                                     rt.OUTCOME: Outcome.WORKER_DIED.name})

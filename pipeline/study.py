@@ -332,7 +332,7 @@ class StudyFile(_Strict):
     datasets: list[DatasetSpec] = Field(min_length=1)
     arms: list[str] = Field(default_factory=lambda: list(arms_mod.names()), min_length=1)
     seeds: Union[Annotated[int, Field(gt=0)], Annotated[list[int], Field(min_length=1)], AdaptiveSeeds] = 5
-    split_seed: int = 0
+    split_seed: int = Field(default=0, ge=0, le=SEED_MAX)   # numpy seeds its split with it
     execution: Execution = Execution()
     rope: Optional[RopeSetting] = None   # default per metric: stats.DEFAULT_ROPE
     paths: Paths = Paths()                # regularization paths: several strengths per arm (the grid, not the identity)

@@ -55,9 +55,19 @@ def open_dataset_study(ctx_or_storage, study: Study, plan: DatasetPlan, data: da
 
 # --- connect ---------------------------------------------------------------------------------
 
+TRACKING_SCHEMES = {"", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks"}
+
+
 def check_tracking_reachable(uri: str) -> None:
-    """Fail fast (one line, exit 2) on an MLflow server that does not answer, instead of MLflow's
-    minutes of retries; local stores need no check."""
+    """Fail fast (one line, exit 2) on a URI MLflow has no store for, and on an MLflow server that
+    does not answer, instead of MLflow's traceback or minutes of retries; local stores need no
+    other check."""
+    from urllib.parse import urlparse
+
+    scheme = urlparse(uri).scheme.split("+")[0]
+    if scheme not in TRACKING_SCHEMES:
+        raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: unknown scheme {scheme!r}; allowed: a folder, "
+                         "file:, sqlite:, postgresql:, mysql:, mssql:, http(s): (an MLflow server) or databricks")
     if not uri.startswith(("http://", "https://")):
         return
     import urllib.request

@@ -76,6 +76,7 @@ CASES = [
     ("duplicate-labels", _with("datasets", [{"name": "digits"}, {"name": "digits"}]), [], "unique"),
     ("unreachable-storage", tiny_study_dict(), ["--storage", "postgresql://alice:s3cret@127.0.0.1:9/optuna"], "--storage"),
     ("unreachable-tracking", tiny_study_dict(), ["--tracking-uri", "http://127.0.0.1:9"], "--tracking-uri"),
+    ("unknown-tracking-scheme", tiny_study_dict(), ["--tracking-uri", "bogus://x"], "unknown scheme 'bogus'"),
     ("adaptive-seeds", _with("seeds", {"start": 10, "step": 5, "max": 5}), [], "seeds.max = 5 is below seeds.start"),
     ("adaptive-typo", _with("seeds", {"start": 5, "stride": 5}), [], "stride"),
     ("bad-rope", _with("rope", "five"), [], "rope"),

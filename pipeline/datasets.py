@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 
 from .errors import UsageError
+from .task import constant_prediction_scores
 
 # `spec` below is a study.DatasetSpec, left unannotated: study.py imports this module
 # (for its registry), so importing study here, even for type checking, would make a cycle.
@@ -42,6 +43,23 @@ class Splits:
     metric: str | None = None                           # the primary metric, when not the task's default
     preprocessing: dict = field(default_factory=dict)   # what was done to the data (tables.py's record)
     extra: dict = field(default_factory=dict)
+    # (mean, std) of the training targets when a regression target was standardized for training
+    # (standardize_target); the trainers report every metric back in the file's units
+    target_scale: Optional[tuple[float, float]] = None
+    # each metric of the family for a constant prediction on the test split (task.constant_prediction_scores)
+    chance: dict = field(default_factory=dict)
+
+    def in_target_units(self, a):
+        """Predictions or targets of a standardized regression target in the file's units again."""
+        if self.target_scale is None:
+            return a
+        mean, std = self.target_scale
+        return a * std + mean
+
+    @property
+    def squared_error_scale(self) -> float:
+        """What an MSE on the standardized target is multiplied by to be one in the file's units."""
+        return 1.0 if self.target_scale is None else self.target_scale[1] ** 2
 
     @property
     def n_features(self) -> int:
@@ -241,6 +259,9 @@ def load(spec, split_seed: int) -> Splits:
     x_train, x_val, x_test = (_own_float32(a) for a in (x_train, x_val, x_test))
     _refuse_non_finite(spec, x_train, x_val, x_test, y_train, y_val, y_test)
     _normalize(normalization(spec), x_train, x_val, x_test)
+    target_scale = None
+    if task == "regression" and target_standardized(spec):
+        y_train, y_val, y_test, target_scale = _standardize_target(y_train, y_val, y_test)
 
     def target(a):
         return torch.as_tensor(a, dtype=torch.int64 if task == "classification" else torch.float32)
@@ -250,11 +271,31 @@ def load(spec, split_seed: int) -> Splits:
         x_train=torch.as_tensor(x_train), y_train=target(y_train),
         x_val=torch.as_tensor(x_val), y_val=target(y_val),
         x_test=torch.as_tensor(x_test), y_test=target(y_test),
-        n_classes=n_classes, provenance=provenance, class_names=class_names,
+        n_classes=n_classes, provenance=provenance, class_names=class_names, target_scale=target_scale,
     )
     splits.preprocessing = _record(spec, splits, preprocessing) if info.is_table else {}
     splits.metric = _primary_metric(spec, task, n_classes)
+    splits.chance = constant_prediction_scores(task, n_classes, splits.in_target_units(splits.y_train.numpy()),
+                                               splits.in_target_units(splits.y_test.numpy()))
     return splits
+
+
+def target_standardized(spec) -> bool:
+    """Whether a regression target is standardized for training: `standardize_target`, else yes
+    for a user's table (a price around 20,000 is out of reach of an MLP's initial outputs and of
+    any penalty strength tuned for unit-scale losses; the model then learns nothing) and no for
+    the built-in sets (the weight-decay tutorial trains on its raw, unit-scale target)."""
+    if spec.standardize_target is not None:
+        return spec.standardize_target
+    return REGISTRY[spec.name].is_table
+
+
+def _standardize_target(*ys: np.ndarray) -> tuple:
+    """Targets minus the training mean, over the training std (1 for a constant target); the
+    trainers report metrics in the original units (Splits.in_target_units)."""
+    mean, std = float(np.mean(ys[0])), float(np.std(ys[0]))
+    std = std if std > 1e-12 else 1.0
+    return (*((np.asarray(y, dtype=np.float64) - mean) / std for y in ys), (mean, std))
 
 
 def _primary_metric(spec, task: str, n_classes: int) -> str | None:
@@ -338,6 +379,8 @@ def _normalize(how: str, x_train: np.ndarray, x_val: np.ndarray, x_test: np.ndar
 def _record(spec, splits: Splits, record: dict) -> dict:
     """The table's preprocessing record, with what it became: rows out and class balance."""
     out = {**record, "rows_out": sum(splits.sizes().values()), "splits": splits.sizes()}
+    if splits.target_scale is not None:
+        out["target_scale"] = [round(v, 6) for v in splits.target_scale]
     if splits.task == "classification":
         counts = np.bincount(splits.y_train.numpy(), minlength=splits.n_classes)
         names = splits.class_names or [str(i) for i in range(splits.n_classes)]

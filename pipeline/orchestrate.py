@@ -194,7 +194,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
     ostudy = open_dataset_study(ctx, study, plan, data)
     for key, value in ((rt.STUDY, study.name), (rt.DATASET_LABEL, plan.label), (rt.CONFIG_HASH, plan.config_hash),
                        (rt.TASK, data.task), (rt.METRIC_NAME, metric_for(data.task, data.metric).name),
-                       (rt.STUDY_EXPERIMENT, ctx.experiment_id)):
+                       (rt.CHANCE, chance_level(data)), (rt.STUDY_EXPERIMENT, ctx.experiment_id)):
         ostudy.set_user_attr(key, value)
     lifecycle.reap(ostudy, ctx.tracker)
     if study.spec.tune is not None and rt.STUDY_TUNED not in ostudy.user_attrs:
@@ -225,9 +225,16 @@ def _ensure_parent(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits
                     "training": plan.training.model_dump_json(), "execution": plan.execution.model_dump_json(),
                     "n_train": len(data.x_train), "n_val": len(data.x_val), "n_test": len(data.x_test),
                     "n_features": data.n_features, "provenance": data.provenance,
-                    "optuna_storage": mask_credentials(ctx.storage), **data_params(data)},
+                    "optuna_storage": mask_credentials(ctx.storage), rt.CHANCE: chance_level(data),
+                    **data_params(data)},
             dataset_input=dataset_input(data))
         ostudy.set_user_attr(rt.STUDY_PARENT_RUN, parent_id)
+
+
+def chance_level(data: datasets_mod.Splits) -> Optional[float]:
+    """The primary metric of a constant prediction on the test split (what learning nothing scores)."""
+    value = data.chance.get(metric_for(data.task, data.metric).name)
+    return None if value is None or math.isnan(value) else value
 
 
 def data_params(data: datasets_mod.Splits) -> dict:
@@ -246,7 +253,25 @@ def data_params(data: datasets_mod.Splits) -> dict:
             "data_marked_missing": json.dumps(record.get("marked_missing", {})),
             "data_dropped_columns": json.dumps(record.get("dropped_columns", [])),
             "data_class_balance": json.dumps(record.get("class_balance", {})),
+            "data_auto_dropped_columns": json.dumps(record.get("auto_dropped_columns", {})),
+            "data_parsed_numeric_columns": json.dumps(record.get("parsed_numeric_columns", [])),
+            "data_duplicate_rows": record.get("duplicate_rows", 0),
+            "data_target_scale": json.dumps(record.get("target_scale")),
+            # an MLflow param holds at most 6,000 characters
+            "data_warnings": _json_within(record.get("warnings", []), 6000),
             "class_names": json.dumps(data.class_names)}
+
+
+def _json_within(items: list[str], limit: int) -> str:
+    """A JSON list of as many of the items as fit in limit characters, with a count of the rest."""
+    import json
+
+    for keep in range(len(items), -1, -1):
+        rest = len(items) - keep
+        text = json.dumps(items[:keep] + ([f"... and {rest} more"] if rest else []))
+        if len(text) <= limit:
+            return text
+    return "[]"
 
 
 def data_line(data: datasets_mod.Splits) -> str:
@@ -257,9 +282,15 @@ def data_line(data: datasets_mod.Splits) -> str:
                        ("dropped_columns", "dropped")):
         if r.get(key):
             parts.append(f"{words}: {', '.join(map(str, r[key]))}")
+    if r.get("auto_dropped_columns"):
+        parts.append("dropped as carrying no signal: " + ", ".join(f"{c} ({why})" for c, why in r["auto_dropped_columns"].items()))
+    if r.get("parsed_numeric_columns"):
+        parts.append(f"numbers written as text: {', '.join(map(str, r['parsed_numeric_columns']))}")
+    if r.get("target_scale"):
+        parts.append("target standardized (mean {:.4g}, std {:.4g})".format(*r["target_scale"]))
     if data.class_names:
         parts.append("classes: " + ", ".join(f"{k} {v:.0%}" for k, v in r.get("class_balance", {}).items()))
-    return "; ".join(parts)
+    return "; ".join(parts) + "".join(f"\n  warning: {w}" for w in r.get("warnings", []))
 
 
 # --- work ------------------------------------------------------------------------------------
@@ -480,5 +511,6 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
                                    if o.key in finals[(arm, selected[arm], seed)]} for arm in study.arms}
                      for o in verdicts.SECONDARY}
         out.append(verdicts.DatasetResults(plan.label, task, values, plan.rope, secondary, metric,
-                                           {a: v for a, v in paths.items() if len(v) > 1}, selected))
+                                           {a: v for a, v in paths.items() if len(v) > 1}, selected,
+                                           ostudy.user_attrs.get(rt.CHANCE)))
     return out

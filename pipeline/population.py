@@ -23,8 +23,8 @@ from .errors import Diverged
 from .model import weight_histogram
 from .study import CPU_POPULATION_SIZE
 from .task import Task, compute, task_for
-from .trainer_common import (EarlyStopper, TrainResult, TrialConfig, cpu_threads, epoch_metric, history_keys, matmul_precision,
-                             memory_available, outputs_needed, release_free_memory, summarize_final,
+from .trainer_common import (EarlyStopper, TrainResult, TrialConfig, cpu_threads, epoch_metric, epoch_metric_key,
+                             history_keys, matmul_precision, memory_available, outputs_needed, release_free_memory, summarize_final,
                              training_device)
 
 # Fields that must agree for cells to share one population (the rest is per model).
@@ -257,7 +257,7 @@ class _PopulationRun:
         self.n = len(self.x_tr)
         self.gather_epochs = k * self.x_tr.numel() * self.x_tr.element_size() <= GATHER_BYTES
         self.history = [{key: [] for key in history_keys(data.task, data.metric)} for _ in range(k)]
-        self.primary, self.y_va_np = epoch_metric(data.task, data.metric), data.y_val.numpy()
+        self.primary, self.y_va_np = epoch_metric(data.task, data.metric), data.in_target_units(data.y_val.numpy())
         self.alive = torch.ones(k, dtype=torch.bool, device=device)      # not diverged
         self.training = torch.ones(k, dtype=torch.bool, device=device)   # alive and not early-stopped
         self.diverged_at, self.epochs_run = [0] * k, [0] * k
@@ -335,6 +335,7 @@ class _PopulationRun:
         val_loss, val_metric = _evaluate(self.pop, self.x_va, self.y_va, self.task, keep=outputs)
         # one conversion to Python floats per epoch, not one per model and value
         is_training = training.tolist()
+        val_metric = val_metric.double() * self.data.squared_error_scale   # MSE in the target's units
         data_sums, pen_sums, val_losses, val_metrics = (t.tolist() for t in (data_sum, pen_sum, val_loss, val_metric))
         train_sums = (data_sum + pen_sum).tolist()
         rows = {}
@@ -348,8 +349,8 @@ class _PopulationRun:
             row = {"train_data_loss": data_sums[j] / n, "train_penalty": pen_sums[j] / n,
                    "train_loss": train_sums[j] / n, "val_loss": val_losses[j], "val_metric": val_metrics[j]}
             if outputs is not None:
-                row[f"val_{self.primary.name}"] = compute(self.primary, self.y_va_np,
-                                                          torch.cat([o[j] for o in outputs]).numpy())
+                row[epoch_metric_key(self.primary)] = compute(
+                    self.primary, self.y_va_np, self.data.in_target_units(torch.cat([o[j] for o in outputs]).numpy()))
             for key, v in row.items():
                 self.history[j][key].append(v)
             rows[j] = row
@@ -374,7 +375,9 @@ class _PopulationRun:
                                                        getattr(data, f"y_{split}").to(self.device), self.task,
                                                        kept.get(split))]
                  for split in ("train", "val", "test")}   # every model at once, in eval mode
-        outputs = {split: torch.cat(blocks, dim=1).numpy() for split, blocks in kept.items()}   # [K, n, C]
+        # [K, n, C]; metrics in the target's units, losses those of training (a standardized target's)
+        outputs = {split: data.in_target_units(torch.cat(blocks, dim=1).numpy()) for split, blocks in kept.items()}
+        targets = {split: data.in_target_units(getattr(data, f"y_{split}").numpy()) for split in kept}
         results: list[Union[TrainResult, Diverged]] = []
         for j in range(self.k):
             if not bool(self.alive[j]):
@@ -384,9 +387,9 @@ class _PopulationRun:
                 continue
             weights = [w.detach()[j][:, :data.n_outputs] if i == len(pop.W) - 1 else w.detach()[j]
                        for i, w in enumerate(pop.W)]   # [in, out]: the reference's transposed, which stats ignore
-            final = summarize_final({split: (loss[j], metric[j]) for split, (loss, metric) in evals.items()},
-                                    data.task, weights,
-                                    {split: (o[j], getattr(data, f"y_{split}").numpy()) for split, o in outputs.items()},
+            final = summarize_final({split: (loss[j], metric[j] * data.squared_error_scale)
+                                     for split, (loss, metric) in evals.items()},
+                                    data.task, weights, {split: (o[j], targets[split]) for split, o in outputs.items()},
                                     data.metric, data.n_classes)
             best = self.stoppers[j].best_epoch if self.best_state[j] is not None else self.epochs_run[j]
             results.append(TrainResult(history=self.history[j], final=final, weight_histogram=weight_histogram(weights),

@@ -21,6 +21,7 @@ N_TRAIN = "n_train"
 CONFIG_HASH = "config_hash"
 TASK = "task"
 METRIC_NAME = "metric_name"
+CHANCE = "chance_test_metric"    # the primary metric of a constant prediction (task.constant_prediction_scores)
 OPTUNA_STUDY = "optuna_study"
 OPTUNA_TRIAL = "optuna_trial"
 WORKER = "worker"

@@ -176,6 +176,7 @@ class Preprocess(_Strict):
     missing_values: dict[str, list[Union[float, str]]] = {}    # per column, values that mean "missing" (Pima's 0s)
     categorical: Literal["onehot", "ordinal"] = "onehot"        # non-numeric columns; unseen categories ignored
     drop_columns: list[str] = []                                # ids, leaks, free text
+    keep_columns: list[str] = []   # kept even where tables.py would drop them (id-like, free text, dates)
 
 
 class DatasetSpec(_Strict):
@@ -197,6 +198,7 @@ class DatasetSpec(_Strict):
     preprocess: Preprocess = Preprocess()   # tables
     encoding: Optional[str] = None          # tables: the CSV's text encoding (default utf-8)
     metric: Optional[Literal[tuple(METRICS)]] = None   # the primary metric (default: accuracy, MSE)  # type: ignore[valid-type]
+    standardize_target: Optional[bool] = None  # regression: train on (y - mean) / std; default: tables yes
 
     @field_validator("name")
     @classmethod
@@ -683,7 +685,12 @@ LEGACY_IDENTITY = {"training": {"engine": "population", "population_size": 10}, 
 # Dataset options added after studies were first written: hashed only when set, so that adding an
 # option never changes the identity of a study that does not use it. What such an option changes
 # when unset is hashed explicitly (the images' default normalization, below).
-NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding", "metric")
+# The version of how tables are read and prepared (tables.py, datasets.standardize_target). Rules
+# that change a table's numbers bump it, so a table's study run before starts afresh instead of
+# mixing runs of two preparations. 2: regression targets standardized; numbers written as text
+# parsed, id-like/constant/date/free-text columns dropped, "?" missing, labels stripped.
+TABLE_RULES = 2
+NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding", "metric", "standardize_target")
 # The same for training settings (precision: tf32 changes the numbers; fp32 is what was always run).
 NEW_TRAINING_FIELDS = ("precision",)
 
@@ -695,6 +702,8 @@ def _dataset_identity(dataset: DatasetSpec) -> dict:
             dump.pop(name)
     if normalization(dataset) != legacy_normalization(dataset):  # images: pixels/255, no longer per-feature
         dump["normalization"] = normalization(dataset)
+    if DATASETS[dataset.name].is_table:
+        dump["table_rules"] = TABLE_RULES
     return dump
 
 

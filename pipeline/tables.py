@@ -3,18 +3,34 @@ with scikit-learn, everything fit on the training split only.
 
     read        the file (CSV in any encoding, or Parquet); columns to drop; values that mean
                 "missing" per column (Pima's zeros in Glucose or BMI); rows without a target
+    tidy        what messy files need, with no option to set:
+                - text values lose leading and trailing spaces (" sick" is "sick"); a text value
+                  that is then empty or "?" (the UCI convention) is missing, as are pandas'
+                  usual markers in a CSV ("", "NA", "N/A", "null", "NaN", ...)
+                - a text column whose every value is a number as people write them is read as
+                  numbers: thousands separators (66,645), a currency sign ($1,200.50), a percent
+                  sign (34.8% -> 34.8, the number as written), a lone "-" as missing
+                - columns that cannot carry signal are dropped, each with its reason: constant
+                  or empty; id-like (text unique on every row; integers unique on every row
+                  that are row numbers or named like an id); free text (over half the values
+                  distinct); dates (warned: derive features from them in the file)
+                - warnings, not changes: rows repeated exactly, target labels that differ only
+                  by case (kept as separate classes)
     target      task auto (a non-numeric or small-integer target is a class), labels encoded
                 with their names kept
     features    a ColumnTransformer fit on the training rows: numeric columns imputed by the
                 median with missing-indicator columns, categorical ones imputed by the most
                 frequent value and one-hot encoded (categories unseen in training ignored)
 
-What was done is returned as a record (rows and columns in and out, encoded and imputed columns,
-class balance) that the dataset's MLflow parent run and the report show.
+What was done is returned as a record (rows and columns in and out, encoded, imputed, parsed and
+automatically dropped columns, duplicate rows, class balance, warnings for the user) that the
+dataset's MLflow parent run and the report show.
 """
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -28,6 +44,25 @@ from .errors import UsageError
 
 
 MAX_CLASSES_FOR_AUTO = 20   # an integer target with at most this many values is a class label
+
+# Missing: pandas' CSV defaults ("", "NA", "N/A", "NULL", "NaN", "None", "n/a", "null", ...) plus
+# these. A lone "-" is missing only in a column of numbers: as text it may be a real category
+# (a urine test read "-", "+", "++").
+CSV_MISSING = ["?"]
+TEXT_MISSING = ["", "?"]     # a text value that is this once stripped (Parquet, " ? " in a CSV)
+DASHES = ["-", "--"]
+
+# Numbers written as text; anything else in the column keeps it text.
+CURRENCY = r"^([+-]?)[$€£¥]\s*"                     # $1,200.50, -$5: the sign kept, the symbol not
+PERCENT = r"\s*%$"                                  # 34.8% -> 34.8, as written (not 0.348)
+THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"   # 66,645 or 1,204.5; "3,5" keeps a column text
+
+# Columns without signal. Below MIN_ROWS_TO_JUDGE rows uniqueness says nothing (4 rows of 1..4).
+MIN_ROWS_TO_JUDGE = 20
+FREE_TEXT_SHARE = 0.5        # text with more distinct values than this share of its rows
+DATE_SHARE = 0.95            # a text column this share of whose values read as dates in one format
+ID_WORDS = re.compile(r"(?:^|[\s_.-])(?:id|ids|uuid|guid|key|index|idx|no|nr)$", re.IGNORECASE)
+ID_CAMEL = re.compile(r"[a-z](?:Id|ID)$|^Unnamed: \d+$")   # patientId, PatientID, pandas' saved index
 
 
 def _where(spec) -> str:
@@ -49,16 +84,26 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
         raise UsageError(f"{_where(spec)}: field 'target' = {spec.target!r}: no such column; columns are "
                          + _short(", ".join(map(str, frame.columns)), 200))
     prep = spec.preprocess
-    unknown = [c for c in (*prep.drop_columns, *prep.missing_values) if c not in frame.columns]
+    unknown = [c for c in (*prep.drop_columns, *prep.keep_columns, *prep.missing_values) if c not in frame.columns]
     if unknown:
         raise UsageError(f"{_where(spec)}: field 'preprocess' names column {unknown[0]!r}, which {spec.path} "
                          "does not have")
     record = {"rows_in": len(frame), "columns_in": len(frame.columns) - 1, "dropped_columns": list(prep.drop_columns)}
     frame = frame.drop(columns=list(prep.drop_columns))
-    for column, markers in prep.missing_values.items():
-        frame[column] = frame[column].mask(frame[column].isin(markers))
+    _strip_text(frame)
+    # the user's markers twice: before reading numbers, so that "unknown" in a column of numbers does
+    # not keep it text; after, so that a marker 0 matches "0" read as a number
+    _mark_missing(frame, prep.missing_values)
+    record["parsed_numeric_columns"] = _parse_numbers(frame)
+    _mark_missing(frame, prep.missing_values)
     record["marked_missing"] = {c: int(frame[c].isna().sum()) for c in prep.missing_values}
     _refuse_infinite(spec, frame)
+    # Which columns carry no signal is decided on the whole file, before the split (datasets.py):
+    # like reading "66,645" as a number it is about what a column is, not a statistic fit on rows.
+    auto = {c: why for c in frame.columns
+            if c != spec.target and c not in prep.keep_columns and (why := _no_signal(c, frame[c]))}
+    record["auto_dropped_columns"] = auto
+    frame = frame.drop(columns=list(auto))
     y = frame.pop(spec.target)
     missing_target = y.isna()
     if missing_target.any():
@@ -68,7 +113,11 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
         frame, y = frame[~missing_target], y[~missing_target]
     record["rows_without_target"] = int(missing_target.sum())
     if frame.shape[1] == 0:
-        raise UsageError(f"{_where(spec)}: {spec.path} has no feature columns besides {spec.target!r}")
+        why = f" (dropped as carrying no signal: {_listed(auto)})" if auto else ""
+        raise UsageError(f"{_where(spec)}: {spec.path} has no feature columns besides {spec.target!r}{why}")
+    # counted on the columns kept: two rows that differ only in an id are one example to the model
+    record["duplicate_rows"] = int(pd.concat([frame, y], axis=1).duplicated().sum())
+    record["warnings"] = _warnings(spec, record, y)
     return frame.reset_index(drop=True), y.reset_index(drop=True), record
 
 
@@ -77,7 +126,8 @@ def _read_file(spec, path: Path) -> pd.DataFrame:
     try:
         if kind == "Parquet":
             return pd.read_parquet(path)
-        return pd.read_csv(path, encoding=spec.encoding or "utf-8")
+        # skipinitialspace: "39, ?, 77516" (UCI's adult) reads the "?" as missing and the numbers as numbers
+        return pd.read_csv(path, encoding=spec.encoding or "utf-8", na_values=CSV_MISSING, skipinitialspace=True)
     except UnicodeDecodeError as e:
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: not {spec.encoding or 'utf-8'} text "
                          f"(byte {e.start}); set encoding: (e.g. latin-1 or cp1252) in the dataset entry") from None
@@ -87,6 +137,122 @@ def _read_file(spec, path: Path) -> pd.DataFrame:
     except Exception as e:  # pandas and pyarrow raise many parser errors; all mean the same to the user
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: not a readable {kind} file "
                          f"({type(e).__name__})") from None
+
+
+def _is_text(column: pd.Series) -> bool:
+    return pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype)
+
+
+def _strip_text(frame: pd.DataFrame) -> None:
+    """Every text value without surrounding spaces (features and target: " sick" is "sick"); one
+    that is then empty or "?" is missing. Non-text values in a mixed column stay as they are."""
+    for c in frame.columns:
+        if _is_text(frame[c]):
+            stripped = frame[c].map(lambda v: v.strip() if isinstance(v, str) else v)
+            frame[c] = stripped.mask(stripped.isin(TEXT_MISSING))
+
+
+def _mark_missing(frame: pd.DataFrame, markers: dict) -> None:
+    for column, values in markers.items():
+        frame[column] = frame[column].mask(frame[column].isin(values))
+
+
+def _parse_numbers(frame: pd.DataFrame) -> list[str]:
+    """Text columns whose every value is a number as people write them become floats; their names."""
+    parsed = []
+    for c in frame.columns:
+        if _is_text(frame[c]) and (numbers := _as_number(frame[c])) is not None:
+            frame[c] = numbers
+            parsed.append(c)
+    return parsed
+
+
+def _as_number(column: pd.Series) -> Optional[pd.Series]:
+    """The column as floats (a lone dash missing) when every other value reads as a number once a
+    currency sign, a percent sign and thousands separators are taken off; else None."""
+    text = column.dropna().astype(str)
+    text = text.str.replace(CURRENCY, r"\1", regex=True).str.replace(PERCENT, "", regex=True)
+    text = text.mask(text.str.fullmatch(THOUSANDS), text.str.replace(",", "", regex=False))
+    text = text[~text.isin(DASHES)]
+    numbers = pd.to_numeric(text, errors="coerce")
+    if text.empty or numbers.isna().any():
+        return None
+    return numbers.astype(float).reindex(column.index)
+
+
+def _no_signal(name, column: pd.Series) -> Optional[str]:
+    """Why a feature column cannot help a model, in a few words; None when it may."""
+    if column.nunique(dropna=False) <= 1:   # one value and some blanks is a yes/blank flag: kept
+        return "empty" if column.isna().all() else "constant"
+    values = column.dropna()
+    rows = len(column)
+    if pd.api.types.is_datetime64_any_dtype(column.dtype):   # Parquet keeps dates as dates
+        return "dates"
+    if _is_text(column):
+        if _looks_like_dates(values):
+            return "dates"
+        distinct = values.nunique()
+        if rows >= MIN_ROWS_TO_JUDGE and distinct == rows:
+            return "id-like: different text on every row"
+        if len(values) >= MIN_ROWS_TO_JUDGE and distinct > FREE_TEXT_SHARE * len(values):
+            return f"free text: {distinct} distinct values in {len(values)} rows"
+        return None
+    # a number is an id only when it cannot be a measurement: unique integers on every row that are
+    # row numbers (0..n-1 or 1..n) or whose column is named like an id (patient_id, ID, recordNo)
+    integral = (pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_float_dtype(column.dtype)) \
+        and bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+    if not (integral and rows >= MIN_ROWS_TO_JUDGE and len(values) == rows and values.is_unique):
+        return None
+    if values.min() in (0, 1) and values.max() - values.min() == rows - 1:
+        return "id-like: row numbers"
+    if ID_WORDS.search(str(name)) or ID_CAMEL.search(str(name)):
+        return "id-like: unique integers named like an id"
+    return None
+
+
+def _looks_like_dates(values: pd.Series) -> bool:
+    """Nearly all values read as dates in one format pandas recognises (2021-03-04, 04/03/2021,
+    4 March 2021, with or without a time); words like "March" or "1st" have no format, so are not."""
+    from pandas.tseries.api import guess_datetime_format
+
+    text = values.astype(str)
+    formats = {guess_datetime_format(v, dayfirst=d) for v in text.head(5) for d in (False, True)} - {None}
+    with warnings.catch_warnings():   # pandas warns about day-first formats it was not told of
+        warnings.simplefilter("ignore")
+        return any(pd.to_datetime(text, format=f, errors="coerce").notna().mean() >= DATE_SHARE for f in formats)
+
+
+def _listed(reasons: dict) -> str:
+    return ", ".join(f"{c} ({why})" for c, why in reasons.items())
+
+
+def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
+    """One short sentence for each thing the user should know about the file."""
+    out = []
+    auto = record["auto_dropped_columns"]
+    if auto:
+        out.append(f"Dropped {len(auto)} column(s) that cannot carry signal: {_listed(auto)}; list them under "
+                   "preprocess.drop_columns to confirm, or under keep_columns to keep them.")
+    dates = [c for c, why in auto.items() if why == "dates"]
+    if dates:
+        out.append(f"Dropped date column(s) {', '.join(map(str, dates))}: derive numbers from them in the file "
+                   "(days since an event, month, weekday) if time matters.")
+    if record["duplicate_rows"]:
+        out.append(f"{record['duplicate_rows']} row(s) repeat an earlier row exactly (features and target); copies "
+                   "can land in both training and test splits and inflate test scores.")
+    if _is_text(y):
+        for variants in _case_variants(y):
+            out.append(f"Target {spec.target!r} has labels that differ only by case, kept as separate classes: "
+                       + " / ".join(map(repr, variants)) + ".")
+    return out
+
+
+def _case_variants(y: pd.Series) -> list[list[str]]:
+    """Groups of target labels equal but for case ("Sick", "sick")."""
+    groups: dict[str, list[str]] = {}
+    for label in sorted(map(str, y.dropna().unique())):
+        groups.setdefault(label.casefold(), []).append(label)
+    return [labels for labels in groups.values() if len(labels) > 1]
 
 
 def _refuse_infinite(spec, frame: pd.DataFrame) -> None:

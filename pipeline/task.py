@@ -164,3 +164,18 @@ def _roc_auc(y, score) -> float:
         return float("nan")
     ranks = rankdata(score)
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+def constant_prediction_scores(task: str, n_classes: int, y_train, y_test) -> dict[str, float]:
+    """Every metric of the task's family on the test split for the best prediction made without
+    looking at the features: the training classes' shares (as logits: always the majority class,
+    ROC AUC 0.5) or the training mean (R² about 0). A model that does no better than this has
+    learned nothing, whatever its comparisons with other arms say."""
+    import numpy as np
+
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    if task == "regression":
+        outputs = np.full((len(y_test), 1), float(np.mean(y_train)))
+    else:
+        prior = np.bincount(y_train.astype(np.int64), minlength=n_classes) / max(len(y_train), 1)
+        outputs = np.tile(np.log(np.clip(prior, 1e-12, None)), (len(y_test), 1))
+    return {m.name: compute(m, y_test, outputs) for m in family(task, n_classes)}

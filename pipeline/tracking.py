@@ -618,7 +618,7 @@ def dataset_input(splits, context: str = "train") -> DatasetInput:
         return cached
     import mlflow.data
 
-    ds = mlflow.data.from_numpy(splits.x_train.numpy(), targets=splits.y_train.numpy(),
+    ds = mlflow.data.from_numpy(splits.x_train.numpy(), targets=splits.in_target_units(splits.y_train.numpy()),
                                 name=splits.name, source=_source(splits.provenance))
     entity = DatasetInput(ds._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)])
     splits.extra[("mlflow_input", context)] = entity

@@ -19,7 +19,7 @@ from .datasets import Splits
 from .errors import Diverged
 from .model import MLP, l1_penalty, l2_penalty, weight_histogram
 from .task import compute, task_for
-from .trainer_common import (EarlyStopper, TrainResult, TrialConfig, cpu_threads, epoch_metric, history_keys,
+from .trainer_common import (EarlyStopper, TrainResult, TrialConfig, cpu_threads, epoch_metric, epoch_metric_key, history_keys,
                              matmul_precision, outputs_needed, release_free_memory, summarize_final, training_device)
 
 EVAL_ROWS = 8192  # rows per forward pass when evaluating: MNIST's 54,000 at once held ~170 MB
@@ -77,7 +77,7 @@ def _train(cfg: TrialConfig, data: Splits, on_epoch: Optional[Callable[[int, dic
     x_va, y_va = data.x_val.to(device), data.y_val.to(device)
     n = len(x_tr)
     history: dict[str, list[float]] = {k: [] for k in history_keys(data.task, data.metric)}
-    primary, y_va_np = epoch_metric(data.task, data.metric), data.y_val.numpy()
+    primary, y_va_np = epoch_metric(data.task, data.metric), data.in_target_units(data.y_val.numpy())
     best_state = None
 
     epoch = 0
@@ -113,9 +113,10 @@ def _train(cfg: TrialConfig, data: Splits, on_epoch: Optional[Callable[[int, dic
         if not math.isfinite(val_loss):
             raise Diverged(epoch)
         row = {"train_data_loss": data_sum / n, "train_penalty": pen_sum / n,
-               "train_loss": (data_sum + pen_sum) / n, "val_loss": val_loss, "val_metric": val_metric}
+               "train_loss": (data_sum + pen_sum) / n, "val_loss": val_loss,
+               "val_metric": val_metric * data.squared_error_scale}   # MSE in the target's units
         if primary is not None:
-            row[f"val_{primary.name}"] = compute(primary, y_va_np, predict(model, x_va))
+            row[epoch_metric_key(primary)] = compute(primary, y_va_np, data.in_target_units(predict(model, x_va)))
         for k, v in row.items():
             history[k].append(v)
         if on_epoch is not None:
@@ -135,10 +136,15 @@ def _train(cfg: TrialConfig, data: Splits, on_epoch: Optional[Callable[[int, dic
 
 
 def final_metrics(model: MLP, data: Splits, device: torch.device) -> dict[str, float]:
-    """Losses and metrics on every split in eval mode, the generalization gap and weight stats."""
-    evals = {split: evaluate(model, getattr(data, f"x_{split}").to(device), getattr(data, f"y_{split}").to(device),
-                             data.task) for split in ("train", "val", "test")}
-    outputs = {split: (predict(model, getattr(data, f"x_{split}").to(device)), getattr(data, f"y_{split}").numpy())
+    """Losses and metrics on every split in eval mode, the generalization gap and weight stats;
+    metrics in the target's units, losses those of training (a standardized target's)."""
+    evals = {}
+    for split in ("train", "val", "test"):
+        loss, metric = evaluate(model, getattr(data, f"x_{split}").to(device), getattr(data, f"y_{split}").to(device),
+                                data.task)
+        evals[split] = (loss, metric * data.squared_error_scale)
+    outputs = {split: (data.in_target_units(predict(model, getattr(data, f"x_{split}").to(device))),
+                       data.in_target_units(getattr(data, f"y_{split}").numpy()))
                for split in outputs_needed(data.task, data.metric)}
     return summarize_final(evals, data.task, model.weights(), outputs, data.metric, data.n_classes)
 

@@ -37,9 +37,14 @@ def epoch_metric(task: str, metric: Optional[str]) -> Optional[Metric]:
     return None if primary.name == task_for(task).metric else primary
 
 
+def epoch_metric_key(metric: Metric) -> str:
+    """The per-epoch series of a chosen primary metric on the validation split (val_roc_auc)."""
+    return f"val_{metric.name}"
+
+
 def history_keys(task: str, metric: Optional[str]) -> tuple[str, ...]:
     extra = epoch_metric(task, metric)
-    return HISTORY_KEYS + ((f"val_{extra.name}",) if extra else ())
+    return HISTORY_KEYS + ((epoch_metric_key(extra),) if extra else ())
 
 
 @dataclass(frozen=True)

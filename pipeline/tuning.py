@@ -36,7 +36,7 @@ from .study import DatasetPlan
 from .task import metric_for
 from .tracking import NewRun
 from .train import train
-from .trainer_common import TrialConfig, epoch_metric
+from .trainer_common import TrialConfig, epoch_metric, epoch_metric_key
 
 
 def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
@@ -138,7 +138,7 @@ class _Round:
         # Pruning compares each epoch's validation value of the primary metric (which chooses the
         # tuned strengths): val_metric for the task's default, else the val_<name> series.
         primary = epoch_metric(data.task, data.metric)
-        self.key = f"val_{primary.name}" if primary else "val_metric"
+        self.key = epoch_metric_key(primary) if primary else "val_metric"
 
     def report(self, i: int, epoch: int, row: dict) -> bool:
         """Trial i's first seed finished `epoch` with `row`: record it; True when it is pruned."""

@@ -33,6 +33,7 @@ class DatasetResults:
     # whose values stand for the arm above (selected on validation: select_variant)
     paths: dict[str, dict[str, dict[int, dict]]] = field(default_factory=dict)
     selected: dict[str, str] = field(default_factory=dict)
+    chance: Optional[float] = None   # the primary metric of a constant prediction (learning nothing)
 
 
 @dataclass(frozen=True)
@@ -89,13 +90,22 @@ class DatasetVerdicts:
     looks: int = 0           # how many looks (rounds of seeds) were evaluated
     seeds_used: int = 0      # seeds of the last look evaluated
     stopped: str = ""        # "decided" | "maximum reached" | "more seeds to come" (adaptive studies)
+    chance: Optional[float] = None                           # what a constant prediction scores
+    at_chance: list[str] = field(default_factory=list)       # arms whose mean is within the ROPE of it, or worse
 
     def arms_with(self, verdict: str) -> list[str]:
         return [a for a, p in self.paired.items() if p.verdict == verdict]
 
     @property
     def decided(self) -> bool:
-        return all(p.verdict in ("better", "worse", "equivalent") for p in self.paired.values())
+        return all(p.verdict in ("better", "worse", "equivalent", AT_CHANCE) for p in self.paired.values())
+
+
+# The verdict of a comparison in which neither the arm nor none does better than a constant
+# prediction by more than the ROPE: two models that learned nothing are "the same" on every seed
+# (an imbalanced table where both always predict the majority class: balanced accuracy 0.5, zero
+# spread), which an equivalence test would call practically the same. More seeds do not help.
+AT_CHANCE = "at chance"
 
 
 def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]] = None,
@@ -214,8 +224,13 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
     base = d.values.get(arms.BASELINE, {})
     base_mean = float(np.mean(list(base.values()))) if base else math.nan
     m = metric_for(d.task, d.metric)
-    return DatasetVerdicts(d.label, d.task, stats.rope_width(m.default_rope if d.rope_setting is None else d.rope_setting,
-                                                             m.name, base_mean), m.name)
+    v = DatasetVerdicts(d.label, d.task, stats.rope_width(m.default_rope if d.rope_setting is None else d.rope_setting,
+                                                          m.name, base_mean), m.name, chance=d.chance)
+    if d.chance is not None and not math.isnan(d.chance) and not math.isnan(v.rope):
+        oriented = 1.0 if m.higher_is_better else -1.0
+        v.at_chance = [arm for arm, by_seed in d.values.items()
+                       if by_seed and oriented * (float(np.mean(list(by_seed.values()))) - d.chance) < v.rope]
+    return v
 
 
 def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[stats.Paired]:
@@ -228,7 +243,10 @@ def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[sta
         if arm == arms.BASELINE or not shared or (arm in v.paired and v.paired[arm].verdict != "undecided"):
             continue
         v.paired[arm] = stats.paired_test([values[s] for s in shared], [base[s] for s in shared], hib, rope=v.rope)
-        fresh.append(v.paired[arm])
+        if arm in v.at_chance and arms.BASELINE in v.at_chance:
+            v.paired[arm].verdict = AT_CHANCE   # left out of the Holm family: there is nothing to test
+        else:
+            fresh.append(v.paired[arm])
     return fresh
 
 
@@ -284,6 +302,8 @@ def sentence(arm: str, p: stats.Paired, metric: str) -> str:
         rope = amount(p.rope if METRICS[metric].higher_is_better else -p.rope, metric, signed=False)
         return (f"{name}practically the same, {diff}, within ±{rope} "
                 f"(equivalence Holm p {_p(p.p_tost_holm)})")
+    if p.verdict == AT_CHANCE:
+        return f"{name}no better than a constant prediction, as none ({diff}): neither learned anything to compare"
     if p.verdict == "undecided":
         more = ""
         if p.seeds_needed:
@@ -394,7 +414,7 @@ def headline(v: DatasetVerdicts) -> str:
                   f"(Holm p {_p(v.winners_p)})")
     parts = [answer]
     for verdict, words in (("worse", "worse than none"), ("equivalent", "practically the same as none"),
-                           ("undecided", "undecided")):
+                           ("undecided", "undecided"), (AT_CHANCE, "at chance level, as none")):
         which = [arms.label(a) for a in v.arms_with(verdict)]
         if which:
             parts.append(f"{', '.join(which)} {words}")
@@ -405,3 +425,15 @@ def _p(p: float) -> str:
     if math.isnan(p):
         return "-"
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def chance_warning(v: DatasetVerdicts) -> str:
+    """A warning when arms score no better than a constant prediction (the training classes'
+    shares, or the training mean), with what that prediction scores; "" when every arm learned."""
+    if not v.at_chance or v.chance is None:
+        return ""
+    which = "every arm" if set(v.at_chance) >= {*v.paired, arms.BASELINE} else ", ".join(map(arms.label, v.at_chance))
+    what = "the training mean" if v.task == "regression" else "the training classes' shares (the majority class)"
+    return (f"{which} scored no better than always predicting {what} (test {v.metric} {v.chance:.4g}, within the "
+            f"ROPE or worse): the model learned little or nothing here, so its comparisons say little about "
+            "regularization; check the target, the features, the learning rate and the epochs")

@@ -158,3 +158,36 @@ def test_on_cuda_both_engines_draw_the_same_dropout_masks():
         assert_same(train(cfg, data), result, tol=1e-4, n_eval=data.sizes())
     alone = train_population(cfgs[:1], data)[0]
     assert alone.history["train_loss"] == pytest.approx(pop[0].history["train_loss"], rel=1e-5)
+
+
+def test_a_regression_table_far_from_unit_scale_is_learned(tmp_path):
+    """A price around 20,000 is out of reach of an MLP's initial outputs: trained on the raw
+    target the model learns next to nothing (R² far below 0). A table's regression target is
+    standardized for training by default, and both engines report every metric in the file's
+    units: MSE = (1 - R²) x the test targets' variance, the last epoch's val_metric the final
+    validation MSE."""
+    import numpy as np
+
+    from .test_datasets import write_csv
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3))
+    price = 20000 + 4000 * (x @ [0.8, -0.5, 0.3]) + rng.normal(0, 300, size=300)
+    path = write_csv(tmp_path / "prices.csv", "a,b,c,price\n" + "\n".join(
+        f"{a:.4f},{b:.4f},{c:.4f},{p:.2f}" for (a, b, c), p in zip(x, price)))
+    data = load(DatasetSpec(name="csv", path=path, target="price"), 0)
+    raw = load(DatasetSpec(name="csv", path=path, target="price", standardize_target=False), 0)
+    mean, std = data.target_scale
+    assert raw.target_scale is None and abs(mean - 20000) < 1000 and 2000 < std < 6000
+    assert data.y_train.mean().abs() < 1e-4 and data.preprocessing["target_scale"] == pytest.approx([mean, std], rel=1e-5)
+    cfg = TrialConfig(arm="none", seed=0, hidden=(16,), dropout=(0.0,), optimizer="adam", lr=0.01, epochs=30,
+                      batch_size=32)
+    ref, (pop,) = train(cfg, data), train_population([cfg], data)
+    assert_same(ref, pop, tol=1e-4)
+    y_test = data.in_target_units(data.y_test.numpy().astype("float64"))
+    for r in (ref, pop):
+        assert r.final["test_r2"] > 0.9
+        assert r.final["test_mse"] == pytest.approx((1 - r.final["test_r2"]) * y_test.var(), rel=1e-3)
+        assert r.history["val_metric"][-1] == pytest.approx(r.final["final_val_mse"], rel=1e-4)
+        assert r.final["test_mae"] > 50   # in the file's units, not the standardized target's (~0.1)
+    assert train(cfg, raw).final["test_r2"] < 0

@@ -100,3 +100,34 @@ def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
     assert "weights sparser by 64.3 pt of |w| < 1e-3" in "; ".join(verdicts.secondary_sentences(v, "l1"))
     tags = verdicts.verdict_tags(v)
     assert tags["verdict.l1.sparsity_lt_0.001"] == "sparser" and tags["verdict.l2.gap_metric"] == "narrower"
+
+
+def test_models_that_learned_nothing_are_at_chance_not_equivalent():
+    """An imbalanced table where none and dropout always predict the majority class: balanced
+    accuracy 0.5 on every seed, zero spread. An equivalence test calls that "practically the
+    same" at any p; the verdict is "at chance" instead, left out of the Holm family, with a
+    warning. An arm that does learn is still compared (better), and the others' Holm p-values
+    do not count the chance comparison."""
+    seeds = range(6)
+    values = {"none": {s: 0.5 for s in seeds}, "dropout": {s: 0.5 for s in seeds},
+              "l2": {s: 0.62 + 0.01 * (s % 3) for s in seeds}}
+    common = dict(metric="balanced_accuracy")
+    [v] = verdicts.decide_study([verdicts.DatasetResults("clinic", "classification", values, chance=0.5, **common)])
+    assert v.paired["dropout"].verdict == verdicts.AT_CHANCE and v.paired["l2"].verdict == "better"
+    assert v.at_chance == ["none", "dropout"] and v.decided
+    assert "dropout at chance level, as none" in verdicts.headline(v)
+    assert "no better than a constant prediction" in verdicts.sentence("dropout", v.paired["dropout"], v.metric)
+    warning = verdicts.chance_warning(v)
+    assert warning.startswith("none, dropout scored no better than always predicting the training classes' shares")
+    assert math.isnan(v.paired["dropout"].p_t_holm)   # not in the family
+    alone = verdicts.decide_study([verdicts.DatasetResults("clinic", "classification", {
+        "none": values["none"], "l2": values["l2"]}, chance=0.5, **common)])[0]
+    assert alone.paired["l2"].p_t_holm == pytest.approx(v.paired["l2"].p_t_holm)
+    # without the chance level (older runs) the same numbers read as equivalent, as before
+    [old] = verdicts.decide_study([verdicts.DatasetResults("clinic", "classification", values, **common)])
+    assert old.paired["dropout"].verdict == "equivalent" and not verdicts.chance_warning(old)
+    # regression: an MSE far above the variance of the targets (a price never learned) is at chance
+    mse = {"none": {s: 5e8 + s for s in seeds}, "l2": {s: 5e8 - s for s in seeds}}
+    [r] = verdicts.decide_study([verdicts.DatasetResults("prices", "regression", mse, chance=1.6e7)])
+    assert r.paired["l2"].verdict == verdicts.AT_CHANCE
+    assert verdicts.chance_warning(r).startswith("every arm scored no better than always predicting the training mean")

@@ -6,11 +6,13 @@ datasets). The statistics themselves live in pipeline/stats.py."""
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 import pandas as pd
 
 from .. import arms, stats, verdicts
+from .. import runtree as rt
 from ..study import variant_id
 from ..task import METRICS, metric_for, task_for
 from .collect import ReportData
@@ -25,11 +27,13 @@ def analyze(data: ReportData) -> dict:
     ok = df[df["status"] == "FINISHED"]
     datasets = [_dataset_entry(data, ok, plan.label) for plan in study.plans]
     results = [verdicts.DatasetResults(d["label"], d["task"], d["values"], plan.rope, d["secondary"], d["metric_name"],
-                                       d["paths"], d["selected"]) for plan, d in zip(study.plans, datasets)]
+                                       d["paths"], d["selected"], _chance(data.data_params.get(d["label"], {})))
+               for plan, d in zip(study.plans, datasets)]
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for d, v, r in zip(datasets, decided, results):
         d["path_lines"] = [line.strip() for line in verdicts.path_lines(r)]
         d["data"] = data_paragraph(data.data_params.get(d["label"], {}))
+        d["warnings"] = [w for w in (verdicts.chance_warning(v),) if w] + data_warnings(data.data_params.get(d["label"], {}))
         d.update(paired=v.paired, verdicts=v, rope=v.rope, headline=verdicts.headline(v).split(": ", 1)[1],
                  sentences={arm: verdicts.sentence(arm, p, v.metric) for arm, p in v.paired.items()},
                  effects={arm: verdicts.secondary_sentences(v, arm) for arm in v.paired},
@@ -89,6 +93,25 @@ def _paths(study, sub: pd.DataFrame, hib: bool) -> tuple[dict, dict]:
     return paths, selected
 
 
+def _chance(params: dict) -> Optional[float]:
+    """What a constant prediction scores, from the dataset parent's params (None when not logged)."""
+    try:
+        value = float(params.get(rt.CHANCE, "nan"))
+    except ValueError:
+        return None
+    return None if math.isnan(value) else value
+
+
+def data_warnings(params: dict) -> list[str]:
+    """What reading the table warned about (tables.py), from the dataset parent's params."""
+    import json
+
+    try:
+        return [str(w) for w in json.loads(params.get("data_warnings") or "[]")]
+    except ValueError:
+        return []
+
+
 def data_paragraph(params: dict) -> str:
     """What preprocessing did to a table, in words, from its dataset parent run's params."""
     import json
@@ -109,6 +132,18 @@ def data_paragraph(params: dict) -> str:
     marked = json.loads(params.get("data_marked_missing") or "{}")
     if marked:
         text += " Values treated as missing: " + ", ".join(f"{c} ({n})" for c, n in marked.items()) + "."
+    auto = json.loads(params.get("data_auto_dropped_columns") or "{}")
+    if auto:
+        text += " Dropped as carrying no signal: " + ", ".join(f"{c} ({why})" for c, why in auto.items()) + "."
+    parsed = json.loads(params.get("data_parsed_numeric_columns") or "[]")
+    if parsed:
+        text += f" Numbers written as text (thousands separators, %, currency) read as numbers: {', '.join(parsed)}."
+    if int(params.get("data_duplicate_rows") or 0):
+        text += f" {params['data_duplicate_rows']} duplicate row(s) kept."
+    scale = json.loads(params.get("data_target_scale") or "null")
+    if scale:
+        text += (f" The target was standardized for training (training mean {scale[0]:.4g}, std {scale[1]:.4g}); "
+                 "every metric is in the file's units, the losses in the standardized ones.")
     balance = json.loads(params.get("data_class_balance") or "{}")
     if balance:
         text += " Classes in training: " + ", ".join(f"{k} {v:.0%}" for k, v in balance.items()) + "."
@@ -118,6 +153,7 @@ def data_paragraph(params: dict) -> str:
 def _summary_row(d: dict) -> dict:
     v = d["verdicts"]
     return {"label": d["label"], "metric": d["metric"], "answer": d["headline"], "rope": d["rope"],
+            "warnings": [w for w in (verdicts.chance_warning(d["verdicts"]),) if w],
             "verdicts": v, "best_label": arms.label(d["best"]) if d["best"] else "-"}
 
 

@@ -25,12 +25,15 @@ def _optional(value: Optional[str]) -> Optional[str]:
     return value if value not in (None, "", "none", "None") else None
 
 
-def _study_from_args(args):
-    """The study file with the command line's overrides (shared by every study command)."""
+def _study_from_args(args, trains: bool = True):
+    """The study file with the command line's overrides (shared by every study command); one
+    that trains must compare arms with none."""
     from .study import load_study
 
     study = load_study(args.study, seeds=_optional(args.seeds), epochs=_optional(args.epochs),
                        datasets=_optional(args.datasets))
+    if trains:
+        study.require_comparison(args.study)
     for note in study.notes:
         print(f"note: {note}", file=sys.stderr, flush=True)
     return study
@@ -142,8 +145,11 @@ def cmd_dashboard(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from .orchestrate import check_tracking_reachable
     from .report import build_report
-    study = _study_from_args(args)
+    study = _study_from_args(args, trains=False)
+    if _optional(args.tracking_uri):
+        check_tracking_reachable(args.tracking_uri)
     paths = build_report(study, tracking=_optional(args.tracking_uri), out_dir=args.reports_dir,
                          pdf=not args.no_pdf)
     for p in paths:

@@ -256,6 +256,9 @@ def load(spec, split_seed: int) -> Splits:
             spec, [x_train, x_val, x_test], [y_train, y_val, y_test])
         preprocessing = {**preprocessing, **features}
     y_train, y_val, y_test, n_classes = _class_labels(spec, task, y_train, y_val, y_test)
+    if task == "classification" and len(np.unique(y_train)) < 2:
+        raise UsageError(f"dataset {spec.display}: the training split has a single class ({len(y_train)} rows); "
+                         "lower val_fraction or test_fraction, or raise train_size")
     x_train, x_val, x_test = (_own_float32(a) for a in (x_train, x_val, x_test))
     _refuse_non_finite(spec, x_train, x_val, x_test, y_train, y_val, y_test)
     _normalize(normalization(spec), x_train, x_val, x_test)

@@ -442,6 +442,18 @@ class Study:
     def adaptive(self) -> Optional[AdaptiveSeeds]:
         return self.spec.seeds if isinstance(self.spec.seeds, AdaptiveSeeds) else None
 
+    def require_comparison(self, source: str) -> None:
+        """An ablation compares every arm with none: without it, or with nothing else, a study
+        would train every cell and then have nothing to say (the report still reads such runs,
+        and `train` runs one arm)."""
+        arms = self.spec.arms
+        if arms_mod.BASELINE not in arms:
+            raise UsageError(f"{source}: field 'arms' = {arms!r}: must include {arms_mod.BASELINE!r}, the baseline "
+                             "every arm is compared with")
+        if len(arms) < 2:
+            raise UsageError(f"{source}: field 'arms' = {arms!r}: needs at least one arm besides "
+                             f"{arms_mod.BASELINE!r} to compare with it; allowed: {', '.join(arms_mod.names())}")
+
     def looks(self) -> list[int]:
         """Seed counts at which verdicts are looked at: one look at all seeds unless adaptive."""
         return self.adaptive.looks() if self.adaptive else [len(self.seeds)]

@@ -39,6 +39,8 @@ CASES = [
     ("unknown-dataset", _with("datasets.0.name", "cifar"), [], "unknown dataset 'cifar'"),
     ("unknown-arm", _with("arms", ["none", "batchnorm"]), [], "arms"),
     ("empty-grid", _with("arms", []), [], "arms"),
+    ("no-baseline", _with("arms", ["dropout", "l2"]), [], "field 'arms' = ['dropout', 'l2']: must include 'none', the baseline"),
+    ("baseline-only", _with("arms", ["none"]), [], "needs at least one arm besides 'none'"),
     ("negative-l1", _with("strengths.l1", -0.1), [], "strengths.l1"),
     ("dropout-one", _with("strengths.dropout", 1.0), [], "strengths.dropout"),
     ("dropout-layers", _with("strengths.dropout", [0.1, 0.2, 0.3]), [], "one p per hidden layer"),
@@ -126,6 +128,16 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(workdir, env, monkey
     assert len(lines[0]) < 400, lines[0]  # long values are shortened
     assert "s3cret" not in err + out
     assert set(p.name for p in workdir.iterdir()) == before  # no mlflow.db, optuna.db or reports
+
+
+def test_report_with_a_tracking_uri_mlflow_cannot_open(workdir, monkeypatch, capsys):
+    write_study(workdir / "s.yaml", tiny_study_dict())
+    before = set(p.name for p in workdir.iterdir())
+    monkeypatch.chdir(workdir)
+    code = main(["report", "--study", "s.yaml", "--tracking-uri", "bogus://x"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().count("\n") == 0 and "unknown scheme 'bogus'" in err
+    assert set(p.name for p in workdir.iterdir()) == before
 
 
 def test_train_command_rejects_bad_values(workdir, env):

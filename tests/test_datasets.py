@@ -205,3 +205,20 @@ def test_real_mnist_from_shared_data():
 def test_registry_lists_every_dataset():
     assert {"digits", "breast_cancer", "wine", "synthetic_linear", "quadrants", "csv", "mnist",
             "fashion_mnist"} <= set(REGISTRY)
+
+
+def test_a_training_split_with_a_single_class_is_refused(tmp_path):
+    """One positive among 40 rows and most rows held out: on some split seeds the training rows
+    have one class only, and nothing can be learned; the load says so (and which fields to
+    change) instead of training models that always predict it."""
+    rows = "a,y\n" + "".join(f"{i * 0.1:.1f},{int(i == 7)}\n" for i in range(40))
+    path = write_csv(tmp_path / "rare.csv", rows)
+    outcomes = []
+    for seed in range(12):
+        try:
+            s = load(DatasetSpec(name="csv", path=path, target="y", test_fraction=0.25, val_fraction=0.6), seed)
+            outcomes.append(len(torch.unique(s.y_train)))
+        except UsageError as e:
+            assert "the training split has a single class" in str(e) and "val_fraction" in str(e)
+            outcomes.append("refused")
+    assert "refused" in outcomes and 2 in outcomes

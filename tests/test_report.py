@@ -173,8 +173,8 @@ def test_html_in_headless_chromium(built):
 
 
 def test_degraded_study_still_reports(workdir, env):
-    """No 'none' arm, a single seed, and a diverging dataset: a report that says what is missing."""
-    study = tiny_study_dict(name="degraded", seeds=1, arms=["dropout", "l2"],
+    """A single seed and a dataset on which every run diverges: a report that says what is missing."""
+    study = tiny_study_dict(name="degraded", seeds=1, arms=["none", "dropout", "l2"],
                             datasets=[{"name": "wine"},
                                       {"name": "synthetic_linear", "optimizer": {"name": "sgd", "lr": 50.0}}])
     write_study(workdir / "d.yaml", study)
@@ -320,6 +320,16 @@ def test_report_warns_when_it_mixes_engines(workdir, env):
     assert "devices" not in warning  # every run here is on the CPU
     assert '<th class="l">engine(s)</th><td class="l">population, reference</td>' in html
     assert "6 trial run(s)" in html
+    # the 2-seed study file leaves seed 2's runs out, and says so on the console and the page
+    proc = run_cli(["report", "--study", "ref.yaml", "--no-pdf"], cwd=workdir, env=env)
+    left_out = ("2 trial run(s) of this configuration are on seeds 2, which the study file does not list, and "
+                "are not included (report --seeds 3 includes seeds up to 2)")
+    assert proc.returncode == 0 and f"note: {left_out}" in proc.stderr
+    assert left_out in (workdir / "reports/mixed/report.html").read_text()
+    # a study never run: an empty report, and the console says why
+    write_study(workdir / "never.yaml", {**study, "name": "never"})
+    proc = run_cli(["report", "--study", "never.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert proc.returncode == 0 and "note: no trial runs of study 'never' (this configuration)" in proc.stderr
 
 
 def test_a_new_figure_is_one_function_and_one_registry_line(built, tmp_path):

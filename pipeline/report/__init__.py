@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import base64
 import re
+import sys
 from pathlib import Path
 from typing import Optional
 
+from ..runtime import mask_credentials
 from ..study import Study
 from ..summary import log_verdicts
 from ..tracking import Tracker
@@ -32,6 +34,8 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     report.pdf, log them to the study's root run under report/, return their paths."""
     tracker = Tracker(tracking)
     data = collect.collect(study, tracker)
+    for note in console_notes(data):
+        print(f"note: {note}", file=sys.stderr, flush=True)
     results = analysis.analyze(data)
     drawn, prov = figures.draw_all(data, results), render.provenance(data)
     html = render.render(data, results, drawn, prov)
@@ -56,6 +60,19 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     for experiment_id in {r.experiment_id for r in data.roots}:   # the report's overview links open it
         tracker.share_overview(experiment_id, study.name, [p.label for p in study.plans])
     return paths
+
+
+def console_notes(data: collect.ReportData) -> list[str]:
+    """What the page says about runs it could not show, for the console too."""
+    notes = []
+    if data.runs.empty:
+        notes.append(f"no trial runs of study {data.study.name!r} (this configuration) in {mask_credentials(data.tracking_uri)}: "
+                     "the report is empty; run the study first"
+                     + (f" ({data.other_configs} run(s) exist under other settings, never mixed in)"
+                        if data.other_configs else ""))
+    if collect.outside_note(data):
+        notes.append(collect.outside_note(data))
+    return notes
 
 
 def _figures_on_parents(tracker: Tracker, data: collect.ReportData, results: dict, drawn: dict, folder: Path) -> None:

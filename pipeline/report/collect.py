@@ -43,6 +43,9 @@ class ReportData:
     roots: list = field(default_factory=list)       # the study's root runs (tracking.RunRecord)
     tracking_uri: str = ""
     other_configs: int = 0   # trial runs of this study under other settings (not mixed in)
+    # trial runs of this configuration on seeds or arms the study file (as given) does not list,
+    # e.g. after `ablation --seeds 7` on a 5-seed study: {"runs": n, "seeds": [...], "arms": [...]}
+    outside: dict = field(default_factory=dict)
     tuning: pd.DataFrame = field(default_factory=pd.DataFrame)   # tuning trials, when the study tunes
     chosen: dict = field(default_factory=dict)                   # (dataset, arm) -> strengths used by the grid
     data_params: dict = field(default_factory=dict)              # dataset -> its parent run's params (data_*, ...)
@@ -52,7 +55,7 @@ class ReportData:
 def collect(study: Study, tracker: Tracker) -> ReportData:
     hashes = {plan.label: plan.config_hash for plan in study.plans}
     trials = tracker.study_runs(study.name, rt.TRIAL)
-    rows, other_configs = [], 0
+    rows, other_configs, outside = [], 0, []
     for r in trials:
         if hashes.get(r.tags.get(rt.DATASET_LABEL)) != r.tags.get(rt.CONFIG_HASH):
             other_configs += 1
@@ -60,16 +63,40 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
         row = _trial_row(r)
         if row is not None and row["arm"] in study.arms and row["seed"] in study.seeds:
             rows.append(row)
+        elif row is not None:
+            outside.append(row)
     every = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     df = _one_per_cell(every.copy())
     data = ReportData(study, df, roots=tracker.study_runs(study.name, rt.ROOT), tracking_uri=tracker.uri,
-                      other_configs=other_configs,
+                      other_configs=other_configs, outside=_outside(study, outside),
                       retries=every[~every["run_id"].isin(set(df["run_id"]))].reset_index(drop=True))
     data.tuning = collect_tuning(study, tracker, hashes)
     if len(df):
         data.chosen = _chosen_strengths(trials, hashes)
         _curves_and_histograms(data, tracker, trials, hashes)
     return data
+
+
+def _outside(study: Study, rows: list[dict]) -> dict:
+    """What the runs left out because the study file does not list their seed or arm are on."""
+    if not rows:
+        return {}
+    return {"runs": len(rows), "seeds": sorted({r["seed"] for r in rows} - set(study.seeds)),
+            "arms": sorted({str(r["arm"]) for r in rows} - set(study.arms))}
+
+
+def outside_note(data: ReportData) -> str:
+    """The left-out runs in one sentence, with how to include them; "" when none were."""
+    o = data.outside
+    if not o:
+        return ""
+    where = "; ".join(part for part in (
+        f"seeds {', '.join(map(str, o['seeds']))}" if o["seeds"] else "",
+        f"arms {', '.join(o['arms'])}" if o["arms"] else "") if part)
+    how = (f" (report --seeds {max(o['seeds']) + 1} includes seeds up to {max(o['seeds'])})"
+           if o["seeds"] and not o["arms"] else "")
+    return (f"{o['runs']} trial run(s) of this configuration are on {where}, which the study file does not "
+            f"list, and are not included{how}")
 
 
 def _curves_and_histograms(data: ReportData, tracker: Tracker, trials: list[RunRecord], hashes: dict) -> None:

@@ -16,7 +16,7 @@ from .. import runtree as rt
 from ..references import PLAUSIBLE_GAP, reference_points
 from ..runtime import mask_credentials
 from ..ui_links import overview_link, quote_filter, run_link, runs_link
-from .collect import ReportData
+from .collect import ReportData, outside_note
 from .figures import FIGURES, size_groups
 
 PACKAGES = ("torch", "torchvision", "mlflow", "optuna", "numpy", "pandas", "scipy", "seaborn",
@@ -142,7 +142,8 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
         plausible_gap=PLAUSIBLE_GAP, figures=FIGURES, drawn=drawn, size_groups=sized,
         study=data.study, a=analysis, prov=prov, failed=failed, retries=retries, trials=trials, groups=trial_groups(data),
         medium=medium, pdf_rows=PDF_ROWS, open_rows=OPEN_ROWS,
-        arm_label=arms.label, alpha=stats.ALPHA, n_runs=len(df), other_configs=data.other_configs)
+        arm_label=arms.label, alpha=stats.ALPHA, n_runs=len(df), other_configs=data.other_configs,
+        outside=outside_note(data))
 
 
 def trial_groups(data: ReportData) -> list[dict]:

@@ -103,6 +103,7 @@ def _workers(text) -> int:
 def cmd_enqueue(args) -> int:
     """Distributed studies, step 1 (once, idempotent): create the study and enqueue the grid."""
     from .orchestrate import finish_dataset, next_round, prepare
+    from .runtime import mask_credentials
     study = _study_from_args(args)
     ctx, data = prepare(study, args.storage, _optional(args.tracking_uri), owned=False)
     grown = next_round(ctx, data, owned=False)   # adaptive seeds: the next round, once the last one is done
@@ -111,7 +112,10 @@ def cmd_enqueue(args) -> int:
             finish_dataset(ctx, plan, data[plan.label])
     if ctx.tracker.owns_root():
         ctx.tracker.end_run(ctx.root_id, "FINISHED")  # the tree exists; workers attach to its parents
-    print("grid enqueued; start workers with: python -m pipeline worker --study ... --storage ... --tracking-uri ..."
+    uris = [(u, mask_credentials(u)) for u in (args.storage, ctx.tracker.uri)]
+    print(f"grid enqueued; start workers with: python -m pipeline worker --study {args.study} "
+          f"--storage {uris[0][1]} --tracking-uri {uris[1][1]}"
+          + (" (passwords masked)" if any(u != shown for u, shown in uris) else "")
           + ("\n(adaptive seeds: run enqueue again when the workers are done, until it adds no seeds)"
              if study.adaptive else ""))
     return 0

@@ -13,7 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional, Union
+from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -42,6 +42,27 @@ Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: Any) -> Any:
+        """YAML's true/yes are not numbers: pydantic would read `epochs: true` as 1."""
+        kinds = _kinds(cls.model_fields[info.field_name].annotation)
+        if isinstance(value, bool) and bool not in kinds and kinds & {int, float}:
+            raise ValueError(f"expected a number, not {str(value).lower()}")
+        return value
+
+
+def _kinds(annotation: Any) -> set:
+    """The plain types an annotation admits (through Annotated, Optional and Union)."""
+    import types
+
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _kinds(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return set().union(*(_kinds(a) for a in get_args(annotation)))
+    return {annotation}
 
 
 class ModelSpec(_Strict):
@@ -499,8 +520,10 @@ def _deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def _format_validation_error(source: str, err: ValidationError) -> str:
+def _format_validation_error(source: str, err: ValidationError, model: Optional[type] = None) -> str:
     first = err.errors()[0]
+    if first["type"] == "extra_forbidden" and model is not None:
+        return f"{source}: {_unknown_field(model, [p for p in first['loc'] if not str(p).startswith('function-')])}"
     loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
     # pydantic puts the union member name into the location; drop those noise parts
     loc = ".".join(p for p in loc.split(".") if p not in {"int", "float", "list[int]", "constrained-int",
@@ -511,6 +534,27 @@ def _format_validation_error(source: str, err: ValidationError) -> str:
     shown = "" if isinstance(value, dict) or value is None else f" = {shorten(value)}"
     where = f" field '{loc}'{shown}:" if loc else ""
     return f"{source}:{where} {msg}"
+
+
+def _unknown_field(model: type, loc: list) -> str:
+    """A misspelt field, with the closest allowed name and every allowed one at its place."""
+    import difflib
+
+    for part in loc[:-1]:   # down to the model that holds the unknown field
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(str(part))
+        inner = [k for a in _kinds(field.annotation) if field
+                 for k in (a, *get_args(a)) if isinstance(k, type) and issubclass(k, BaseModel)] if field else []
+        model = inner[0] if inner else None
+    allowed = list(model.model_fields) if model is not None else []
+    if model in (StudyFile, DatasetSpec):   # training settings are taken out before validation
+        allowed += [*TRAINING_KEYS, "execution"] + (["rope"] if model is DatasetSpec else [])
+    name = str(loc[-1])
+    where = ".".join(str(p) for p in loc)
+    close = difflib.get_close_matches(name, allowed, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"field '{where}' is unknown{hint}; allowed: {', '.join(sorted(set(allowed)))}"
 
 
 def shorten(value: Any, limit: int = 80) -> str:
@@ -559,11 +603,15 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         raise UsageError(f"{source}: expected a mapping of study fields at the top level")
     raw = _apply_overrides(copy.deepcopy(raw), seeds, epochs)
     as_run = copy.deepcopy(raw)
-    raw, per_dataset, notes = _split_settings(raw, source)
+    raw, per_dataset, notes, top_training = _split_settings(raw, source)
     try:
         spec = StudyFile.model_validate(raw)
     except ValidationError as e:
-        raise UsageError(_format_validation_error(source, e)) from None
+        raise UsageError(_format_validation_error(source, e, StudyFile)) from None
+    try:   # the top level's settings first, so that their errors are not blamed on a dataset
+        Training.model_validate(top_training)
+    except ValidationError as e:
+        raise UsageError(_format_validation_error(source, e, Training)) from None
     settings = []
     for d, (training, execution, analysis) in zip(spec.datasets, per_dataset):
         try:
@@ -571,7 +619,7 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
             settings.append((Training.model_validate(training), Execution.model_validate(execution),
                              spec.rope if rope is None else rope))
         except ValidationError as e:
-            raise UsageError(_format_validation_error(f"{source} (dataset {d.display})", e)) from None
+            raise UsageError(_format_validation_error(f"{source} (dataset {d.display})", e, Training)) from None
     if datasets not in (None, ""):
         keep = _selected(spec, datasets)
         spec = spec.model_copy(update={"datasets": [spec.datasets[i] for i in keep]})
@@ -616,10 +664,10 @@ def _apply_overrides(raw: dict, seeds: Optional[str], epochs: Optional[str]) -> 
     return raw
 
 
-def _split_settings(raw: dict, source: str) -> tuple[dict, list[tuple[dict, dict, dict]], list[str]]:
+def _split_settings(raw: dict, source: str) -> tuple[dict, list[tuple[dict, dict, dict]], list[str], dict]:
     """Take the training, execution and analysis settings out of the top level and the dataset
     entries: (the rest, [(merged training, merged execution, analysis)] per dataset, deprecation
-    notes). A dataset entry's settings override the top level's."""
+    notes, the top level's training settings). A dataset entry's settings override the top level's."""
     notes: list[str] = []
     training_defaults = {k: raw.pop(k) for k in TRAINING_KEYS if k in raw}
     execution_defaults = _execution_block(raw, LEGACY_EXECUTION_KEYS, source, "", notes)
@@ -642,7 +690,7 @@ def _split_settings(raw: dict, source: str) -> tuple[dict, list[tuple[dict, dict
                                 analysis))
             clean.append(entry)
         raw["datasets"] = clean
-    return raw, per_dataset, notes
+    return raw, per_dataset, notes, training_defaults
 
 
 def _execution_block(node: dict, legacy: tuple[str, ...], source: str, where: str, notes: list[str]) -> dict:

@@ -256,6 +256,7 @@ def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, 
     for _ in range(2):  # creating the study and enqueueing the grid is idempotent
         proc = run_cli(["enqueue", *common], cwd=workdir, env=env)
         assert proc.returncode == 0, proc.stderr[-3000:]
+        assert f"python -m pipeline worker {' '.join(common)}" in proc.stdout   # the command to run, as is
     workers = [start(["worker", *common], workdir, env) for _ in range(3)]
     hold_first_worker_until_another_works(storage, load_study(study_file))
     outputs = [w.communicate(timeout=300) for w in workers]

@@ -11,7 +11,7 @@ import os
 import platform
 from pathlib import Path
 
-from .. import arms, stats
+from .. import arms, stats, verdicts
 from .. import runtree as rt
 from ..references import PLAUSIBLE_GAP, reference_points
 from ..runtime import mask_credentials
@@ -126,6 +126,8 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
     env = Environment(loader=PackageLoader("pipeline", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["f"] = fmt_number
     env.filters["p"] = fmt_p
+    # the difference to none as the console writes it (verdicts.amount): one convention everywhere
+    env.globals["difference"] = lambda p, metric: verdicts.amount(p.mean_diff, metric) + verdicts.interval(p, metric)
     df = data.runs
     trials = df.sort_values(["dataset", "arm", "seed"]).to_dict("records") if len(df) else []
     for r in trials:

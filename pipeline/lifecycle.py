@@ -195,7 +195,12 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
     how many trials were reaped."""
     dead = grid.dead_trials(ostudy)
     experiment_id = ostudy.user_attrs.get(rt.STUDY_EXPERIMENT)
-    unlinked = _runs_of_unlinked(ostudy, tracker, experiment_id, dead)
+    # The study's trial runs still RUNNING, searched once: for the dead trials' unlinked runs and,
+    # below, for runs to close (the runs first, then their trials; see there).
+    runs = [] if experiment_id is None else [
+        r for r in tracker.running(experiment_id, **{rt.OPTUNA_STUDY: ostudy.study_name})
+        if r.data.tags.get(rt.KIND) in (rt.TRIAL, rt.TUNING_TRIAL)]
+    unlinked = _runs_of_unlinked(runs, dead)
     for t in dead:   # set_* are False when another worker reaped it first
         if not _recover(ostudy, t, tracker):
             tid = grid.trial_id(t)
@@ -203,7 +208,7 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
                                             rt.TRIAL_OUTCOME: Outcome.WORKER_DIED.name,
                                             **({rt.TRIAL_RUN_ID: unlinked[t.number]} if t.number in unlinked else {})}):
                 grid.set_state(ostudy, tid, TrialState.FAIL)
-    if experiment_id is not None:
+    if runs:
         # The runs first, then their trials: a run found RUNNING was opened after its trial was
         # popped, so the trial is RUNNING or ended by then. Closed here: the runs of FAILed
         # trials, and runs that are not their ended trial's own (a run MLflow's HTTP retry
@@ -211,9 +216,7 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
         # completes right after) is not touched.
         # Only runs whose trial is not RUNNING are suspects (a worker's idle loop reaps every few
         # seconds: reading every trial of a big study each time would cost the database seconds).
-        runs = [r for r in tracker.running(experiment_id, **{rt.OPTUNA_STUDY: ostudy.study_name})
-                if r.data.tags.get(rt.KIND) in (rt.TRIAL, rt.TUNING_TRIAL)]
-        running = {t.number for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))} if runs else set()
+        running = {t.number for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
         suspects = [r for r in runs if int(r.data.tags.get(rt.OPTUNA_TRIAL, -1)) not in running]
         trials = grid.states_and_runs(ostudy) if suspects else {}
         for run in suspects:
@@ -225,17 +228,15 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
     return len(dead)
 
 
-def _runs_of_unlinked(ostudy: optuna.Study, tracker: Tracker, experiment_id: Optional[str], dead: list) -> dict:
+def _runs_of_unlinked(runs: list, dead: list) -> dict:
     """{trial number: run id} for dead trials whose worker died after opening their MLflow runs
-    but before linking them (`open_runs`): found by the trial number their runs carry, so that
-    the failed trial names its run and the cell's retry its previous attempt."""
+    but before linking them (`open_runs`): found among the RUNNING trial runs by the trial number
+    they carry, so that the failed trial names its run and the cell's retry its previous attempt."""
     numbers = {t.number for t in dead if not t.user_attrs.get(rt.TRIAL_RUN_ID)}
-    if not numbers or experiment_id is None:
-        return {}
     found = {}
-    for run in tracker.running(experiment_id, **{rt.OPTUNA_STUDY: ostudy.study_name}):
+    for run in runs if numbers else ():
         number = int(run.data.tags.get(rt.OPTUNA_TRIAL, -1))
-        if number in numbers and run.data.tags.get(rt.KIND) in (rt.TRIAL, rt.TUNING_TRIAL):
+        if number in numbers:
             found[number] = run.info.run_id
     return found
 

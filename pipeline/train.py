@@ -26,15 +26,19 @@ EVAL_ROWS = 8192  # rows per forward pass when evaluating: MNIST's 54,000 at onc
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str) -> tuple[float, float]:
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, keep: Optional[list] = None
+             ) -> tuple[float, float]:
     """Mean loss and metric over (x, y), in blocks of EVAL_ROWS rows (both are means over
-    samples, so the blocks' means weighted by their sizes give the same values)."""
+    samples, so the blocks' means weighted by their sizes give the same values); the outputs
+    appended to `keep` when given, for the metrics computed from them (one forward pass)."""
     t = task_for(task)
     model.eval()
     loss = metric = 0.0
     for start in range(0, len(x), EVAL_ROWS):
         xb, yb = x[start:start + EVAL_ROWS], y[start:start + EVAL_ROWS]
         out = model(xb)
+        if keep is not None:
+            keep.append(out.cpu())
         loss += float(t.loss(out, yb)) * len(xb)
         metric += float(t.metric_value(out, yb)) * len(xb)
     return loss / len(x), metric / len(x)
@@ -109,14 +113,15 @@ def _train(cfg: TrialConfig, data: Splits, on_epoch: Optional[Callable[[int, dic
             release_free_memory()
             data_sum += data_loss.item() * len(idx)
             pen_sum += penalty.item() * len(idx)
-        val_loss, val_metric = evaluate(model, x_va, y_va, data.task)
+        outputs: Optional[list] = [] if primary is not None else None
+        val_loss, val_metric = evaluate(model, x_va, y_va, data.task, outputs)
         if not math.isfinite(val_loss):
             raise Diverged(epoch)
         row = {"train_data_loss": data_sum / n, "train_penalty": pen_sum / n,
                "train_loss": (data_sum + pen_sum) / n, "val_loss": val_loss,
                "val_metric": val_metric * data.squared_error_scale}   # MSE in the target's units
         if primary is not None:
-            row[epoch_metric_key(primary)] = compute(primary, y_va_np, data.in_target_units(predict(model, x_va)))
+            row[epoch_metric_key(primary)] = compute(primary, y_va_np, data.in_target_units(torch.cat(outputs).numpy()))
         for k, v in row.items():
             history[k].append(v)
         if on_epoch is not None:
@@ -138,19 +143,14 @@ def _train(cfg: TrialConfig, data: Splits, on_epoch: Optional[Callable[[int, dic
 def final_metrics(model: MLP, data: Splits, device: torch.device) -> dict[str, float]:
     """Losses and metrics on every split in eval mode, the generalization gap and weight stats;
     metrics in the target's units, losses those of training (a standardized target's)."""
-    evals = {}
+    evals, outputs, needed = {}, {}, outputs_needed(data.task, data.metric)
     for split in ("train", "val", "test"):
+        kept: Optional[list] = [] if split in needed else None
         loss, metric = evaluate(model, getattr(data, f"x_{split}").to(device), getattr(data, f"y_{split}").to(device),
-                                data.task)
+                                data.task, kept)
         evals[split] = (loss, metric * data.squared_error_scale)
-    outputs = {split: (data.in_target_units(predict(model, getattr(data, f"x_{split}").to(device))),
-                       data.in_target_units(getattr(data, f"y_{split}").numpy()))
-               for split in outputs_needed(data.task, data.metric)}
+        if kept is not None:
+            outputs[split] = (data.in_target_units(torch.cat(kept).numpy()),
+                              data.in_target_units(getattr(data, f"y_{split}").numpy()))
     return summarize_final(evals, data.task, model.weights(), outputs, data.metric, data.n_classes)
 
-
-@torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor):
-    """The model's outputs on x in eval mode, as a numpy array (blocks of EVAL_ROWS rows)."""
-    model.eval()
-    return torch.cat([model(x[i:i + EVAL_ROWS]).cpu() for i in range(0, len(x), EVAL_ROWS)]).numpy()

@@ -48,6 +48,7 @@ class Splits:
     target_scale: Optional[tuple[float, float]] = None
     # each metric of the family for a constant prediction on the test split (task.constant_prediction_scores)
     chance: dict = field(default_factory=dict)
+    class_weight: Optional[torch.Tensor] = None   # per class, in the loss (class_weight: balanced)
 
     def in_target_units(self, a):
         """Predictions or targets of a standardized regression target in the file's units again."""
@@ -278,6 +279,8 @@ def load(spec, split_seed: int) -> Splits:
     )
     splits.preprocessing = _record(spec, splits, preprocessing) if info.is_table else {}
     splits.metric = _primary_metric(spec, task, n_classes)
+    if spec.class_weight == "balanced":
+        splits.class_weight = _balanced_weights(spec, task, splits.y_train.numpy(), n_classes)
     splits.chance = constant_prediction_scores(task, n_classes, splits.in_target_units(splits.y_train.numpy()),
                                                splits.in_target_units(splits.y_test.numpy()))
     return splits
@@ -299,6 +302,21 @@ def _standardize_target(*ys: np.ndarray) -> tuple:
     mean, std = float(np.mean(ys[0])), float(np.std(ys[0]))
     std = std if std > 1e-12 else 1.0
     return (*((np.asarray(y, dtype=np.float64) - mean) / std for y in ys), (mean, std))
+
+
+def _balanced_weights(spec, task: str, y_train: np.ndarray, n_classes: int) -> torch.Tensor:
+    """scikit-learn's "balanced" class weights from the training labels, n / (classes x count):
+    every class then counts as much in the loss as if the classes were balanced. A class absent
+    from training keeps weight 1 (it has no samples to weigh)."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    if task != "classification":
+        raise UsageError(f"dataset {spec.display}: field 'class_weight' = 'balanced' needs a classification task, "
+                         f"not {task}")
+    present = np.unique(y_train)
+    weights = np.ones(n_classes)
+    weights[present] = compute_class_weight("balanced", classes=present, y=y_train)
+    return torch.tensor(weights, dtype=torch.float32)
 
 
 def _primary_metric(spec, task: str, n_classes: int) -> str | None:

@@ -10,6 +10,7 @@ Optuna lives in grid.py (its storages in storage.py), a trial's birth and end in
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing
 import os
@@ -226,6 +227,8 @@ def _ensure_parent(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits
                     "n_train": len(data.x_train), "n_val": len(data.x_val), "n_test": len(data.x_test),
                     "n_features": data.n_features, "provenance": data.provenance,
                     "optuna_storage": mask_credentials(ctx.storage), rt.CHANCE: chance_level(data),
+                    **({"class_weight": json.dumps([round(float(w), 6) for w in data.class_weight])}
+                       if data.class_weight is not None else {}),
                     **data_params(data)},
             dataset_input=dataset_input(data))
         ostudy.set_user_attr(rt.STUDY_PARENT_RUN, parent_id)
@@ -239,8 +242,6 @@ def chance_level(data: datasets_mod.Splits) -> Optional[float]:
 
 def data_params(data: datasets_mod.Splits) -> dict:
     """What preprocessing did to a table, as the dataset parent's params (data_*)."""
-    import json
-
     record = data.preprocessing
     if not record:
         return {"class_names": json.dumps(data.class_names)} if data.class_names else {}
@@ -264,8 +265,6 @@ def data_params(data: datasets_mod.Splits) -> dict:
 
 def _json_within(items: list[str], limit: int) -> str:
     """A JSON list of as many of the items as fit in limit characters, with a count of the rest."""
-    import json
-
     for keep in range(len(items), -1, -1):
         rest = len(items) - keep
         text = json.dumps(items[:keep] + ([f"... and {rest} more"] if rest else []))

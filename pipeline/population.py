@@ -22,9 +22,9 @@ from .datasets import Splits
 from .errors import Diverged
 from .model import weight_histogram
 from .study import CPU_POPULATION_SIZE
-from .task import Task, compute, task_for
+from .task import Task, compute
 from .trainer_common import (EarlyStopper, TrainResult, TrialConfig, cpu_threads, epoch_metric, epoch_metric_key,
-                             history_keys, matmul_precision, memory_available, outputs_needed, release_free_memory, summarize_final,
+                             history_keys, loss_task, matmul_precision, memory_available, outputs_needed, release_free_memory, summarize_final,
                              training_device)
 
 # Fields that must agree for cells to share one population (the rest is per model).
@@ -137,6 +137,7 @@ def _evaluate(pop: Population, x: torch.Tensor, y: torch.Tensor, task: Task, kee
     widest = max(x.shape[1], *(w.shape[2] for w in pop.W))
     rows = max(1, EVAL_ELEMENTS // (pop.k * widest))
     loss_sum = torch.zeros(pop.k, dtype=torch.float64, device=x.device)
+    loss_weight = torch.zeros(pop.k, dtype=torch.float64, device=x.device)
     hits = torch.zeros(pop.k, dtype=torch.float64, device=x.device)
     for start in range(0, len(x), rows):
         xb, yb = x[start:start + rows], y[start:start + rows]
@@ -145,11 +146,12 @@ def _evaluate(pop: Population, x: torch.Tensor, y: torch.Tensor, task: Task, kee
         if keep is not None:   # every model's outputs, for the metrics computed from them
             keep.append(out.cpu())
         yk = yb.unsqueeze(0).expand(pop.k, -1)
-        loss_sum += task.per_model_loss(out, yk).double() * len(xb)
+        loss_sum += task.per_model_loss(out, yk).double() * task.per_model_weight(yk)
+        loss_weight += task.per_model_weight(yk)
         block_hits = task.per_model_hits(out, yk)
         if block_hits is not None:
             hits += block_hits.double()
-    loss = (loss_sum / len(x)).float()
+    loss = (loss_sum / loss_weight).float()
     return loss, loss if task.metric_is_loss else (hits / len(x)).float()
 
 
@@ -238,7 +240,7 @@ class _PopulationRun:
 
     def __init__(self, cfgs: list[TrialConfig], data: Splits, device: torch.device):
         c0 = self.c0 = cfgs[0]
-        self.data, self.task = data, task_for(data.task)
+        self.data, self.task = data, loss_task(data, device)
         self.device = device
         self.k = k = len(cfgs)
         self.pop = Population(cfgs, data.n_features, data.n_outputs, device)

@@ -220,6 +220,7 @@ class DatasetSpec(_Strict):
     encoding: Optional[str] = None          # tables: the CSV's text encoding (default utf-8)
     metric: Optional[Literal[tuple(METRICS)]] = None   # the primary metric (default: accuracy, MSE)  # type: ignore[valid-type]
     standardize_target: Optional[bool] = None  # regression: train on (y - mean) / std; default: tables yes
+    class_weight: Optional[Literal["balanced"]] = None   # classification: weigh classes in the loss
 
     @field_validator("name")
     @classmethod
@@ -750,7 +751,7 @@ LEGACY_IDENTITY = {"training": {"engine": "population", "population_size": 10}, 
 # mixing runs of two preparations. 2: regression targets standardized; numbers written as text
 # parsed, id-like/constant/date/free-text columns dropped, "?" missing, labels stripped.
 TABLE_RULES = 2
-NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding", "metric", "standardize_target")
+NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding", "metric", "standardize_target", "class_weight")
 # The same for training settings (precision: tf32 changes the numbers; fp32 is what was always run).
 NEW_TRAINING_FIELDS = ("precision",)
 

@@ -3,7 +3,8 @@ once for both trainers, the Optuna studies and the report."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any, Optional
 
 
 @dataclass(frozen=True)
@@ -11,6 +12,12 @@ class Task:
     name: str               # "classification" | "regression"
     metric: str             # the metric's name in MLflow keys: test_accuracy, test_mse
     higher_is_better: bool
+    # a weight per class in the loss (class_weight: balanced), a tensor on the training device;
+    # losses are then weighted means, as torch's cross_entropy(weight=...) computes them
+    class_weight: Optional[Any] = None
+
+    def weighted(self, class_weight) -> "Task":
+        return self if class_weight is None else replace(self, class_weight=class_weight)
 
     @property
     def direction(self) -> str:
@@ -27,14 +34,19 @@ class Task:
         from torch import nn
 
         if self.name == "classification":
-            return nn.functional.cross_entropy(out, y)
+            return nn.functional.cross_entropy(out, y, weight=self.class_weight)
         return nn.functional.mse_loss(out.squeeze(-1), y)
+
+    def weight_of(self, y) -> float:
+        """What a batch's mean loss counts for when batches are averaged: its size, or the sum of
+        its samples' class weights."""
+        return len(y) if self.class_weight is None else float(self.class_weight[y].sum())
 
     def metric_value(self, out, y) -> float:
         """The metric over a batch (accuracy, or MSE)."""
         if self.name == "classification":
             return (out.argmax(dim=1) == y).float().mean().item()
-        return self.loss(out, y).item()
+        return self.loss(out, y).item()   # regression's loss (MSE) is never weighted
 
     def per_model_loss(self, out, y):
         """Mean loss of each stacked model over its own batch: out [K, m, C|1], y [K, m] -> [K]."""
@@ -42,8 +54,14 @@ class Task:
 
         k, m = y.shape
         if self.name == "classification":
-            return nn.functional.cross_entropy(out.reshape(k * m, -1), y.reshape(-1), reduction="none").view(k, m).mean(1)
+            losses = nn.functional.cross_entropy(out.reshape(k * m, -1), y.reshape(-1), reduction="none",
+                                                 weight=self.class_weight).view(k, m)
+            return losses.mean(1) if self.class_weight is None else losses.sum(1) / self.class_weight[y].sum(1)
         return (out.squeeze(-1) - y).pow(2).mean(1)
+
+    def per_model_weight(self, y):
+        """weight_of for stacked models' batches (y [K, m]): [K] sums of class weights, or m."""
+        return y.shape[1] if self.class_weight is None else self.class_weight[y].sum(1).double()
 
     def per_model_hits(self, out, y):
         """Correct predictions per stacked model ([K]); None where the metric is the loss."""

@@ -18,30 +18,32 @@ from . import streams
 from .datasets import Splits
 from .errors import Diverged
 from .model import MLP, l1_penalty, l2_penalty, weight_histogram
-from .task import compute, task_for
-from .trainer_common import (EarlyStopper, TrainResult, TrialConfig, cpu_threads, epoch_metric, epoch_metric_key, history_keys,
-                             matmul_precision, outputs_needed, release_free_memory, summarize_final, training_device)
+from .task import Task, compute
+from .trainer_common import (EarlyStopper, TrainResult, TrialConfig, cpu_threads, epoch_metric, epoch_metric_key,
+                             history_keys, loss_task, matmul_precision, outputs_needed, release_free_memory,
+                             summarize_final, training_device)
 
 EVAL_ROWS = 8192  # rows per forward pass when evaluating: MNIST's 54,000 at once held ~170 MB
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, keep: Optional[list] = None
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: Task, keep: Optional[list] = None
              ) -> tuple[float, float]:
     """Mean loss and metric over (x, y), in blocks of EVAL_ROWS rows (both are means over
     samples, so the blocks' means weighted by their sizes give the same values); the outputs
     appended to `keep` when given, for the metrics computed from them (one forward pass)."""
-    t = task_for(task)
+    t = task
     model.eval()
-    loss = metric = 0.0
+    loss = metric = loss_weight = 0.0
     for start in range(0, len(x), EVAL_ROWS):
         xb, yb = x[start:start + EVAL_ROWS], y[start:start + EVAL_ROWS]
         out = model(xb)
         if keep is not None:
             keep.append(out.cpu())
-        loss += float(t.loss(out, yb)) * len(xb)
+        loss += float(t.loss(out, yb)) * t.weight_of(yb)
+        loss_weight += t.weight_of(yb)
         metric += float(t.metric_value(out, yb)) * len(xb)
-    return loss / len(x), metric / len(x)
+    return loss / loss_weight, metric / len(x)
 
 
 def build_optimizer(cfg: TrialConfig, model: MLP) -> torch.optim.Optimizer:
@@ -74,7 +76,7 @@ def _train(cfg: TrialConfig, data: Splits, on_epoch: Optional[Callable[[int, dic
                 init_generator=streams.init_generator(cfg.seed)).to(device)
     optimizer = build_optimizer(cfg, model)
     penalized = model.penalized(cfg.penalize_bias)
-    task = task_for(data.task)
+    task = loss_task(data, device)
     stopper = EarlyStopper(cfg.early_stopping_patience, cfg.early_stopping_min_delta)
 
     x_tr, y_tr = data.x_train.to(device), data.y_train.to(device)
@@ -114,7 +116,7 @@ def _train(cfg: TrialConfig, data: Splits, on_epoch: Optional[Callable[[int, dic
             data_sum += data_loss.item() * len(idx)
             pen_sum += penalty.item() * len(idx)
         outputs: Optional[list] = [] if primary is not None else None
-        val_loss, val_metric = evaluate(model, x_va, y_va, data.task, outputs)
+        val_loss, val_metric = evaluate(model, x_va, y_va, task, outputs)
         if not math.isfinite(val_loss):
             raise Diverged(epoch)
         row = {"train_data_loss": data_sum / n, "train_penalty": pen_sum / n,
@@ -143,11 +145,11 @@ def _train(cfg: TrialConfig, data: Splits, on_epoch: Optional[Callable[[int, dic
 def final_metrics(model: MLP, data: Splits, device: torch.device) -> dict[str, float]:
     """Losses and metrics on every split in eval mode, the generalization gap and weight stats;
     metrics in the target's units, losses those of training (a standardized target's)."""
-    evals, outputs, needed = {}, {}, outputs_needed(data.task, data.metric)
+    evals, outputs, needed, task = {}, {}, outputs_needed(data.task, data.metric), loss_task(data, device)
     for split in ("train", "val", "test"):
         kept: Optional[list] = [] if split in needed else None
         loss, metric = evaluate(model, getattr(data, f"x_{split}").to(device), getattr(data, f"y_{split}").to(device),
-                                data.task, kept)
+                                task, kept)
         evals[split] = (loss, metric * data.squared_error_scale)
         if kept is not None:
             outputs[split] = (data.in_target_units(torch.cat(kept).numpy()),

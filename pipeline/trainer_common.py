@@ -19,7 +19,7 @@ import torch
 
 from . import arms
 from .model import weight_stats
-from .task import Metric, compute, family, metric_for, task_for
+from .task import Metric, Task, compute, family, metric_for, task_for
 
 if TYPE_CHECKING:
     from .study import Training
@@ -35,6 +35,11 @@ def epoch_metric(task: str, metric: Optional[str]) -> Optional[Metric]:
     models' outputs leaving the device."""
     primary = metric_for(task, metric)
     return None if primary.name == task_for(task).metric else primary
+
+
+def loss_task(data, device: torch.device) -> Task:
+    """The dataset's task with its class weights (class_weight: balanced) on the training device."""
+    return task_for(data.task).weighted(None if data.class_weight is None else data.class_weight.to(device))
 
 
 def epoch_metric_key(metric: Metric) -> str:

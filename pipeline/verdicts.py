@@ -436,4 +436,6 @@ def chance_warning(v: DatasetVerdicts) -> str:
     what = "the training mean" if v.task == "regression" else "the training classes' shares (the majority class)"
     return (f"{which} scored no better than always predicting {what} (test {v.metric} {v.chance:.4g}, within the "
             f"ROPE or worse): the model learned little or nothing here, so its comparisons say little about "
-            "regularization; check the target, the features, the learning rate and the epochs")
+            "regularization; check the target, the features, the learning rate and the epochs"
+            + ("; with imbalanced classes, try class_weight: balanced in the dataset entry"
+               if v.task == "classification" else ""))

@@ -1,6 +1,7 @@
 """A real `mlflow run . -e ablation` on a tiny study: the run tree in MLflow, the Optuna trials,
 and resuming (nothing retrained; a deleted cell, and only it, retrained with the same numbers)."""
 
+import json
 import shutil
 import sqlite3
 from collections import Counter
@@ -295,7 +296,7 @@ def test_a_chosen_metric_drives_the_verdicts(workdir, env):
     """metric: per dataset. Every metric of the family is logged; the chosen one is test_metric,
     the Optuna objective and what the verdicts compare, in its own direction (MAE: lower)."""
     study = tiny_study_dict(name="metrics", arms=["none", "l2"], seeds=2, datasets=[
-        {"name": "breast_cancer", "train_size": 80, "metric": "balanced_accuracy"},
+        {"name": "breast_cancer", "train_size": 80, "metric": "balanced_accuracy", "class_weight": "balanced"},
         {"name": "synthetic_linear", "train_size": 60, "metric": "mae", "optimizer": {"name": "adam", "lr": 0.005}}])
     write_study(workdir / "m.yaml", study)
     proc = run_cli(["ablation", "--study", "m.yaml", "--no-report"], cwd=workdir, env=env)
@@ -315,13 +316,19 @@ def test_a_chosen_metric_drives_the_verdicts(workdir, env):
     ostudy = optuna.load_study(study_name=optuna_study_name(load_study(workdir / "m.yaml"), load_study(workdir / "m.yaml").plans[1]),
                                storage=get_storage(f"journal:{workdir / 'optuna.journal'}"))
     assert ostudy.direction == optuna.study.StudyDirection.MINIMIZE   # MAE: lower is better
+    # the parents carry what a constant prediction scores, and the class weights where asked for
+    parents = {r.data.tags["dataset"]: r.data.params
+               for r in client.search_runs([exp.experiment_id], "tags.kind = 'dataset'")}
+    assert float(parents["breast_cancer"]["chance_test_metric"]) == 0.5   # balanced accuracy of one class
+    weights = json.loads(parents["breast_cancer"]["class_weight"])
+    assert len(weights) == 2 and weights[0] > 1 > weights[1]   # malignant (0) is the rarer class
+    assert "class_weight" not in parents["synthetic_linear"] and float(parents["synthetic_linear"]["chance_test_metric"]) > 0
 
 
 @pytest.mark.slow
 def test_the_messy_table_example_runs(workdir, env):
     """studies/messy_table.yaml, shortened: a text target, categorical columns, blanks and zeros
     meaning missing, an id column; its preprocessing lands on the dataset's parent run."""
-    import json
 
     shutil.copytree(ROOT / "studies", workdir / "studies")
     proc = run_cli(["ablation", "--study", "studies/messy_table.yaml", "--seeds", "2", "--epochs", "3", "--no-report"],
@@ -383,7 +390,6 @@ def test_regularization_paths_are_paired_cells_and_both_engines_agree(workdir, e
 def test_dashboard_serves_the_study_from_its_journal(workdir, env):
     """`python -m pipeline dashboard` (make dashboard) starts optuna-dashboard on the default
     journal file; its API lists the study's Optuna studies."""
-    import json
     import socket
     import subprocess
     import sys
@@ -429,7 +435,6 @@ def test_the_example_studies_run(workdir, env, name, expect):
 def test_the_weight_decay_tutorial_in_the_reports_words(workdir, env):
     """studies/synthetic.yaml as shipped: none overfits, and the gap verdict says how much of the
     train-test gap weight decay closes (with a CI), on the console and on the dataset's parent."""
-    import json
     import re
 
     shutil.copytree(ROOT / "studies", workdir / "studies")

@@ -53,6 +53,8 @@ def test_report_files_are_written_logged_and_escaped(built):
     # With 3 seeds no two-sided Wilcoxon test can reach 0.05: the report must say so
     assert "The evidence is too weak" in html and "0.2500" in html
     assert "Descriptive only" in html  # 3 datasets < 8
+    # each dataset's table gives what a constant prediction scores, for scale; every arm here learned
+    assert html.count("constant prediction (no features, for scale)") == 3 and "Warning." not in html
     assert 'id="references"' not in html  # no MNIST / Fashion-MNIST in this study
     # one engine, one device: the engines are listed, and there is nothing to warn about
     assert '<th class="l">engine(s)</th><td class="l">population</td>' in html

@@ -264,6 +264,9 @@ def load(spec, split_seed: int) -> Splits:
     _refuse_non_finite(spec, x_train, x_val, x_test, y_train, y_val, y_test)
     _normalize(normalization(spec), x_train, x_val, x_test)
     target_scale = None
+    if spec.standardize_target and task != "regression":
+        raise UsageError(f"dataset {spec.display}: field 'standardize_target' = true applies to regression targets; "
+                         f"this dataset's task is {task}")
     if task == "regression" and target_standardized(spec):
         y_train, y_val, y_test, target_scale = _standardize_target(y_train, y_val, y_test)
 

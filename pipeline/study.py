@@ -50,6 +50,9 @@ class _Strict(BaseModel):
         kinds = _kinds(cls.model_fields[info.field_name].annotation)
         if isinstance(value, bool) and bool not in kinds and kinds & {int, float}:
             raise ValueError(f"expected a number, not {str(value).lower()}")
+        items = set().union(*(_kinds(get_args(k)[0]) for k in kinds if get_origin(k) is list and get_args(k)))
+        if isinstance(value, list) and bool not in items and items & {int, float} and any(isinstance(v, bool) for v in value):
+            raise ValueError(f"expected numbers, not {str(next(v for v in value if isinstance(v, bool))).lower()}")
         return value
 
 

@@ -91,7 +91,8 @@ class DatasetVerdicts:
     seeds_used: int = 0      # seeds of the last look evaluated
     stopped: str = ""        # "decided" | "maximum reached" | "more seeds to come" (adaptive studies)
     chance: Optional[float] = None                           # what a constant prediction scores
-    at_chance: list[str] = field(default_factory=list)       # arms whose mean is within the ROPE of it, or worse
+    at_chance: list[str] = field(default_factory=list)       # arms whose mean is that within a margin, or worse
+    little_room: bool = False   # the metric leaves almost no room above the constant (accuracy, rare class)
 
     def arms_with(self, verdict: str) -> list[str]:
         return [a for a, p in self.paired.items() if p.verdict == verdict]
@@ -226,11 +227,27 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
     m = metric_for(d.task, d.metric)
     v = DatasetVerdicts(d.label, d.task, stats.rope_width(m.default_rope if d.rope_setting is None else d.rope_setting,
                                                           m.name, base_mean), m.name, chance=d.chance)
-    if d.chance is not None and not math.isnan(d.chance) and not math.isnan(v.rope):
-        oriented = 1.0 if m.higher_is_better else -1.0
-        v.at_chance = [arm for arm, by_seed in d.values.items()
-                       if by_seed and oriented * (float(np.mean(list(by_seed.values()))) - d.chance) < v.rope]
+    _judge_chance(d, v)
     return v
+
+
+def _judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
+    """Which arms do no better than a constant prediction: their mean within the metric's
+    default ROPE of it (one point of a share, 0.01 of R², 5% of the constant's MSE, MAE or log
+    loss), whatever ROPE the study chose for its comparisons (a wide one must not make learning
+    look like chance). Where the metric leaves less than two such margins above the constant
+    (accuracy at a 99.3% majority class), nothing is judged and little_room says why."""
+    if d.chance is None or math.isnan(d.chance):
+        return
+    m = metric_for(d.task, d.metric)
+    margin = stats.rope_width(m.default_rope, m.name, d.chance)
+    room = (1.0 - d.chance) if m.higher_is_better else d.chance   # shares and R² top out at 1; losses at 0
+    if room < 2 * margin:
+        v.little_room = True
+        return
+    oriented = 1.0 if m.higher_is_better else -1.0
+    v.at_chance = [arm for arm, by_seed in d.values.items()
+                   if by_seed and oriented * (float(np.mean(list(by_seed.values()))) - d.chance) < margin]
 
 
 def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[stats.Paired]:
@@ -277,10 +294,10 @@ def amount(x: float, metric: str, signed: bool = True) -> str:
     if math.isnan(x):
         return "-"
     m = METRICS[metric]
-    x = x * 100 if m.share else (x if m.higher_is_better else -x)
+    x = (x * 100 if m.share else (x if m.higher_is_better else -x)) + 0.0   # + 0.0: no "-0"
     text = (f"{x:+.1f}" if signed else f"{x:.1f}") if m.share else (f"{x:+.3g}" if signed else f"{x:.3g}")
     text = text.replace("-0.0", "0.0").replace("+0.0", "0.0") if text.strip("+-0.") == "" else text
-    return text + (" pt" if m.share else f" {metric.upper()}")
+    return text + (" pt" if m.share else f" {m.label}")
 
 
 def interval(p: stats.Paired, metric: str) -> str:
@@ -316,7 +333,7 @@ def sentence(arm: str, p: stats.Paired, metric: str) -> str:
 def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
     """E.g. "train-test gap narrower by 8.3 pt [6.9, 9.7]" (the difference as a magnitude)."""
     if outcome.key == "gap_metric":
-        unit, scale, fmt = (" pt", 100, "{:.1f}") if METRICS[metric].share else (f" {metric.upper()}", 1, "{:.3g}")
+        unit, scale, fmt = (" pt", 100, "{:.1f}") if METRICS[metric].share else (f" {METRICS[metric].label}", 1, "{:.3g}")
     elif outcome.key.startswith("sparsity"):
         unit, scale, fmt = " pt of |w| < 1e-3", 100, "{:.1f}"
     else:
@@ -428,14 +445,29 @@ def _p(p: float) -> str:
 
 
 def chance_warning(v: DatasetVerdicts) -> str:
-    """A warning when arms score no better than a constant prediction (the training classes'
-    shares, or the training mean), with what that prediction scores; "" when every arm learned."""
-    if not v.at_chance or v.chance is None:
+    """A warning when arms score no better than a constant prediction made without the features
+    (what it scores is said), or when the metric leaves no room to tell; "" otherwise."""
+    m = METRICS[v.metric]
+    constant = ("the training mean" if v.task == "regression" else
+                "the training classes' shares" if v.metric in ("log_loss", "roc_auc") else "the majority class")
+    score = f"test {m.label} {v.chance:.4g}" if v.chance is not None else ""
+    if v.little_room:
+        return (f"Always predicting {constant} already scores {score}: test {m.label} has less than two ROPEs "
+                "of room above it, so no arm can be told apart from a model that learned nothing; choose "
+                "metric: balanced_accuracy (or macro_f1, roc_auc) to compare the arms on the rare classes")
+    if not v.at_chance:
         return ""
-    which = "every arm" if set(v.at_chance) >= {*v.paired, arms.BASELINE} else ", ".join(map(arms.label, v.at_chance))
-    what = "the training mean" if v.task == "regression" else "the training classes' shares (the majority class)"
-    return (f"{which} scored no better than always predicting {what} (test {v.metric} {v.chance:.4g}, within the "
-            f"ROPE or worse): the model learned little or nothing here, so its comparisons say little about "
-            "regularization; check the target, the features, the learning rate and the epochs"
-            + ("; with imbalanced classes, try class_weight: balanced in the dataset entry"
-               if v.task == "classification" else ""))
+    compared = {*v.paired, arms.BASELINE}
+    hint = ("; with imbalanced classes, try class_weight: balanced in the dataset entry"
+            if v.task == "classification" else "")
+    if set(v.at_chance) >= compared:
+        return (f"Every arm scored no better than always predicting {constant} ({score}): the models learned little "
+                "or nothing here, so their comparisons say nothing about regularization; check the target, the "
+                f"features, the learning rate and the epochs{hint}")
+    names = f"The arm{'s' if len(v.at_chance) > 1 else ''} {', '.join(map(arms.label, v.at_chance))}"
+    if arms.BASELINE in v.at_chance:
+        return (f"{names} scored no better than always predicting {constant} ({score}) while other arms learned: "
+                "those are compared with a baseline that learned nothing; check the learning rate and the epochs"
+                f"{hint}")
+    return (f"{names} scored no better than always predicting {constant} ({score}) while none learned: "
+            "their regularization is likely too strong (a smaller strength, or a path over strengths, would show it)")

@@ -50,6 +50,7 @@ CASES = [
     ("typo-nested", _with("optimizer", {"name": "adam", "lrr": 0.1}), [],
      "field 'optimizer.lrr' is unknown (did you mean 'lr'?); allowed: lr, momentum, name"),
     ("bool-as-number", _with("epochs", True), [], "field 'epochs' = True: expected a number, not true"),
+    ("bool-in-a-list", _with("model.hidden", [True]), [], "field 'model.hidden' = [True]: expected numbers, not true"),
     ("top-level-not-blamed-on-a-dataset", _with("batch_size", -3), [], "study.yaml: field 'batch_size' = -3"),
     ("bad-activation", _with("model.activation", "sigmoid"), [], "model.activation"),
     ("bad-optimizer", _with("optimizer.name", "rmsprop"), [], "optimizer.name"),

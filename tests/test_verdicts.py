@@ -117,8 +117,9 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     assert v.at_chance == ["none", "dropout"] and v.decided
     assert "dropout at chance level, as none" in verdicts.headline(v)
     assert "no better than a constant prediction" in verdicts.sentence("dropout", v.paired["dropout"], v.metric)
-    warning = verdicts.chance_warning(v)
-    assert warning.startswith("none, dropout scored no better than always predicting the training classes' shares")
+    assert verdicts.chance_warning(v).startswith(
+        "The arms none, dropout scored no better than always predicting the majority class (test balanced accuracy "
+        "0.5) while other arms learned")
     assert math.isnan(v.paired["dropout"].p_t_holm)   # not in the family
     alone = verdicts.decide_study([verdicts.DatasetResults("clinic", "classification", {
         "none": values["none"], "l2": values["l2"]}, chance=0.5, **common)])[0]
@@ -130,4 +131,21 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     mse = {"none": {s: 5e8 + s for s in seeds}, "l2": {s: 5e8 - s for s in seeds}}
     [r] = verdicts.decide_study([verdicts.DatasetResults("prices", "regression", mse, chance=1.6e7)])
     assert r.paired["l2"].verdict == verdicts.AT_CHANCE
-    assert verdicts.chance_warning(r).startswith("every arm scored no better than always predicting the training mean")
+    assert verdicts.chance_warning(r).startswith("Every arm scored no better than always predicting the training mean")
+    # chance is judged on the metric's own margin, not the study's ROPE: with rope 0.15, arms 10
+    # points above a 0.635 majority class learned (Pima), and are compared as usual
+    pima = {arm: {s: 0.74 + 0.01 * (s % 2) + (0.01 if arm == "l2" else 0.0) for s in seeds} for arm in ("none", "l2")}
+    [wide] = verdicts.decide_study([verdicts.DatasetResults("pima", "classification", pima, rope_setting=0.15,
+                                                            chance=0.635)])
+    assert not wide.at_chance and wide.paired["l2"].verdict == "equivalent" and not verdicts.chance_warning(wide)
+    # one arm that learned nothing while none did: its strength, not the data, is the suspect
+    strong = {"none": {s: 0.8 + 0.01 * (s % 2) for s in seeds}, "l1": {s: 0.5 for s in seeds}}
+    [st] = verdicts.decide_study([verdicts.DatasetResults("t", "classification", strong, chance=0.5, **common)])
+    assert st.paired["l1"].verdict == "worse" and "while none learned: their regularization is likely too strong" \
+        in verdicts.chance_warning(st)
+    # accuracy at a 99.3% majority class leaves no room to tell: nothing is called at chance, and the
+    # warning names a metric that can
+    rare = {"none": {s: 0.993 for s in seeds}, "l2": {s: 0.995 for s in seeds}}
+    [little] = verdicts.decide_study([verdicts.DatasetResults("rare", "classification", rare, chance=0.993)])
+    assert little.little_room and not little.at_chance and little.paired["l2"].verdict != verdicts.AT_CHANCE
+    assert "choose metric: balanced_accuracy" in verdicts.chance_warning(little)

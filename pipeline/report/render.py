@@ -108,6 +108,8 @@ def fmt_number(x, digits=4):
         return "–"
     if isinstance(x, float) and math.isinf(x):
         return "∞" if x > 0 else "−∞"
+    if isinstance(x, (int, float)) and abs(x) >= 10 ** 5:   # a price's MSE: 2.034e+07, not 20339674.6667
+        return f"{x:.{digits}g}"
     return f"{x:.{digits}f}"
 
 

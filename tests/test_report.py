@@ -55,6 +55,8 @@ def test_report_files_are_written_logged_and_escaped(built):
     assert "Descriptive only" in html  # 3 datasets < 8
     # each dataset's table gives what a constant prediction scores, for scale; every arm here learned
     assert html.count("constant prediction (no features, for scale)") == 3 and "Warning." not in html
+    # beside the primary metric, the family's others: R² and MAE for the regression set
+    assert re.search(r"MAE \d[\d.]*, R² 0\.\d+", html) and re.search(r"balanced accuracy 0\.\d+, macro F1 0\.\d+", html)
     assert 'id="references"' not in html  # no MNIST / Fashion-MNIST in this study
     # one engine, one device: the engines are listed, and there is nothing to warn about
     assert '<th class="l">engine(s)</th><td class="l">population</td>' in html

@@ -68,13 +68,25 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
         rows.append({"arm": arm, "label": arms.label(arm), "summary": stats.summarize(cell["test_metric"].tolist()),
                      "gap": float(cell["gap_metric"].mean()) if len(cell) else math.nan,
                      "sparsity": float(cell["sparsity_lt_0.001"].mean()) if len(cell) else math.nan,
-                     "train": float(cell["final_train_metric"].mean()) if len(cell) else math.nan})
+                     "train": float(cell["final_train_metric"].mean()) if len(cell) else math.nan,
+                     "others": _other_metrics(cell, metric.name)})
     expected = len(study.seeds) if not study.adaptive else None   # adaptive: each dataset runs what it needs
     missing = [f"{a['label']}: {a['summary'].n} of {expected} seeds finished"
                for a in rows if expected and a["summary"].n < expected]
     return {"label": label, "task": task, "hib": metric.higher_is_better, "metric": metric.label,
             "metric_name": metric.name, "arms": rows, "values": values, "secondary": secondary, "missing": missing,
             "paths": paths, "selected": selected}
+
+
+def _other_metrics(cell: pd.DataFrame, primary: str) -> str:
+    """The mean test value of every other metric of the family the runs logged, e.g. "R² 0.945,
+    MAE 798" beside a primary MSE."""
+    parts = []
+    for name, m in METRICS.items():
+        column = f"test_{name}"
+        if name != primary and column in cell and cell[column].notna().any():
+            parts.append(f"{m.label} {float(cell[column].mean()):.4g}")
+    return ", ".join(parts)
 
 
 def _paths(study, sub: pd.DataFrame, hib: bool) -> tuple[dict, dict]:

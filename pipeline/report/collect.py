@@ -20,10 +20,14 @@ import pandas as pd
 
 from .. import runtree as rt
 from ..study import Study
+from ..task import METRICS
 from ..tracking import RunRecord, Tracker
 
+# every metric of the task's family on the test split too (test_r2 beside a primary MSE)
+TEST_METRICS = tuple(f"test_{name}" for name in METRICS)
 FINAL_KEYS = ("test_metric", "final_train_metric", "final_val_metric", "gap_metric", "gap_loss",
-              "sparsity_lt_0.0001", "sparsity_lt_0.001", "sparsity_lt_0.01", "weight_l2_total", "train_seconds")
+              "sparsity_lt_0.0001", "sparsity_lt_0.001", "sparsity_lt_0.01", "weight_l2_total", "train_seconds",
+              *TEST_METRICS)
 CURVE_KEYS = ("train_loss", "val_loss")
 RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "dataset", "arm", "variant", "seed", "attempt", "status", "task",
                "metric_name", "fail_reason", "outcome", "device", "engine", "group", "n_train", "start", "end",

@@ -28,7 +28,7 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
             vals = list(by_seed.values())
             mean = statistics.fmean(vals) if vals else float("nan")
             std = statistics.stdev(vals) if len(vals) > 1 else float("nan")
-            lines.append(f"{d.label:<18} {arm:<12} {names[d.label]:<{width}} {mean:>9.4f} {std:>9.4f} {len(vals):>6}")
+            lines.append(f"{d.label:<18} {arm:<12} {names[d.label]:<{width}} {_num(mean)} {_num(std)} {len(vals):>6}")
     decided = decided or verdicts.decide_study(results, study.seeds, study.looks())
     family = sum(len(v.paired) for v in decided)
     lines += ["", f"Verdicts (each arm vs none on the same seeds; Holm over all {family} comparisons"
@@ -44,6 +44,11 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
         lines += verdicts.path_lines(next(d for d in results if d.label == v.label))
     lines.append("(secondary outcomes: each its own Holm family over the datasets; the gap is train minus test)")
     return "\n".join(lines)
+
+
+def _num(x: float) -> str:
+    """Nine characters: 0.9712, or 1.046e+06 for a price's MSE."""
+    return f"{x:>9.4f}" if abs(x) < 1e4 or x != x else f"{x:>9.3e}"
 
 
 def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts]) -> None:

@@ -575,11 +575,12 @@ def fingerprint(payload: Any) -> str:
 def parse_seeds(text: str) -> Union[int, list[int]]:
     """'10' means ten seeds 0..9; '3,5,7' means those seeds."""
     try:
-        if "," in text:
-            return [int(s) for s in text.split(",") if s.strip()]
-        return int(text)
+        seeds = [int(s) for s in text.split(",") if s.strip()] if "," in text else int(text)
     except ValueError:
-        raise UsageError(f"--seeds = {text!r}: expected a count like 10 or a list like 0,1,2") from None
+        seeds = 0
+    if (isinstance(seeds, int) and seeds < 1) or (isinstance(seeds, list) and not seeds):
+        raise UsageError(f"--seeds = {text!r}: expected a count like 10 or a list like 0,1,2")
+    return seeds
 
 
 def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optional[str] = None,
@@ -660,7 +661,9 @@ def _apply_overrides(raw: dict, seeds: Optional[str], epochs: Optional[str]) -> 
         try:
             n = int(epochs)
         except ValueError:
-            raise UsageError(f"--epochs = {epochs!r}: expected a positive integer") from None
+            n = 0
+        if n < 1:
+            raise UsageError(f"--epochs = {epochs!r}: expected a positive integer")
         raw["epochs"] = n
         for d in raw.get("datasets") or []:
             if isinstance(d, dict):

@@ -391,7 +391,11 @@ class StudyFile(_Strict):
     def _known_unique_arms(cls, arms: list[str]) -> list[str]:
         unknown = [a for a in arms if a not in arms_mod.ARMS]
         if unknown:
-            raise ValueError(f"unknown arm {unknown[0]!r}; allowed: {', '.join(arms_mod.names())}")
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], arms_mod.names(), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown arm {unknown[0]!r}{hint}; allowed: {', '.join(arms_mod.names())}")
         if len(set(arms)) != len(arms):
             raise ValueError("arms must not repeat")
         return arms

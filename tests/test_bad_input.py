@@ -38,6 +38,7 @@ CASES = [
     ("not-a-mapping", "- digits\n- wine\n", [], "mapping"),
     ("unknown-dataset", _with("datasets.0.name", "cifar"), [], "unknown dataset 'cifar'"),
     ("unknown-arm", _with("arms", ["none", "batchnorm"]), [], "arms"),
+    ("misspelt-arm", _with("arms", ["none", "dropuot"]), [], "unknown arm 'dropuot' (did you mean 'dropout'?); allowed"),
     ("empty-grid", _with("arms", []), [], "arms"),
     ("no-baseline", _with("arms", ["dropout", "l2"]), [], "field 'arms' = ['dropout', 'l2']: must include 'none', the baseline"),
     ("baseline-only", _with("arms", ["none"]), [], "needs at least one arm besides 'none'"),

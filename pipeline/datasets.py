@@ -409,6 +409,12 @@ def _record(spec, splits: Splits, record: dict) -> dict:
         counts = np.bincount(splits.y_train.numpy(), minlength=splits.n_classes)
         names = splits.class_names or [str(i) for i in range(splits.n_classes)]
         out["class_balance"] = {name: round(float(c) / max(counts.sum(), 1), 4) for name, c in zip(names, counts)}
+        absent = [name for name, c in zip(names, counts) if c == 0]
+        if absent:
+            out["warnings"] = [*out.get("warnings", []),
+                               f"Class(es) {', '.join(map(repr, absent))} have no training rows (only validation or test "
+                               "rows): the models cannot learn to predict them; lower val_fraction or test_fraction, "
+                               "or raise train_size."]
     return out
 
 

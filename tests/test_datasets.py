@@ -222,3 +222,17 @@ def test_a_training_split_with_a_single_class_is_refused(tmp_path):
             assert "the training split has a single class" in str(e) and "val_fraction" in str(e)
             outcomes.append("refused")
     assert "refused" in outcomes and 2 in outcomes
+
+
+def test_a_class_without_training_rows_is_warned_about(tmp_path):
+    """A class that lands only in validation or test cannot be learned: the table's record warns."""
+    rows = "a,y\n" + "".join(f"{(i * 7) % 40 + 0.5},{'rare' if i == 5 else ('x' if i % 2 else 'z')}\n" for i in range(40))
+    path = write_csv(tmp_path / "rare.csv", rows)
+    seen = []
+    for seed in range(8):
+        s = load(DatasetSpec(name="csv", path=path, target="y", val_fraction=0.5), seed)
+        warned = [w for w in s.preprocessing["warnings"] if "have no training rows" in w]
+        seen.append(bool(warned))
+        assert bool(warned) == (s.preprocessing["class_balance"]["rare"] == 0)
+        assert not warned or warned[0].startswith("Class(es) 'rare' have no training rows")
+    assert any(seen) and not all(seen)

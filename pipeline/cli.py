@@ -134,7 +134,6 @@ def cmd_worker(args) -> int:
 def cmd_dashboard(args) -> int:
     """optuna-dashboard on the study's Optuna storage (the default journal file included)."""
     import shutil
-    import subprocess
 
     from .storage import DEFAULT_STORAGE, JOURNAL_PREFIX
 
@@ -145,7 +144,10 @@ def cmd_dashboard(args) -> int:
         raise UsageError(f"--storage = {storage!r}: no such journal file; run a study first")
     exe = shutil.which("optuna-dashboard") or os.path.join(os.path.dirname(sys.executable), "optuna-dashboard")
     print(f"optuna-dashboard on {storage}: http://{args.host}:{args.port}/", flush=True)
-    return subprocess.call([exe, *target, "--host", args.host, "--port", str(args.port)])
+    # exec, not a child process: stopping this command (SIGTERM from a supervisor or a test) must
+    # stop the dashboard too, not leave it serving as an orphan
+    os.execv(exe, [exe, *target, "--host", args.host, "--port", str(args.port)])
+    return 0   # not reached
 
 
 def cmd_report(args) -> int:

@@ -417,6 +417,8 @@ def test_dashboard_serves_the_study_from_its_journal(workdir, env):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    with pytest.raises(OSError):   # stopping the command stopped the dashboard (no orphan still serving)
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5)
 
 
 @pytest.mark.slow

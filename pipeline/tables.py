@@ -7,15 +7,23 @@ with scikit-learn, everything fit on the training split only.
                 - text values lose leading and trailing spaces (" sick" is "sick"); a text value
                   that is then empty or "?" (the UCI convention) is missing, as are pandas'
                   usual markers in a CSV ("", "NA", "N/A", "null", "NaN", ...)
-                - a text column whose every value is a number as people write them is read as
-                  numbers: thousands separators (66,645), a currency sign ($1,200.50), a percent
-                  sign (34.8% -> 34.8, the number as written), a lone "-" as missing
-                - columns that cannot carry signal are dropped, each with its reason: constant
-                  or empty; id-like (text unique on every row; integers unique on every row
-                  that are row numbers or named like an id); free text (over half the values
-                  distinct); dates (warned: derive features from them in the file)
+                - a text column of numbers as people write them is read as numbers: thousands
+                  separators (66,645; 2 556 with a space or thin space), a currency sign
+                  ($1,200.50, 12,50 €), a percent sign (34.8% -> 34.8, the number as written),
+                  accounting negatives ((1,034) -> -1034), the minus sign "−", one unit shared by
+                  the column (3556 kg), decimal commas (1,52) in a column with no "." whose
+                  commas never look like thousands (not 1 to 3 digits, a comma, 3 digits: a lone
+                  "1,234" is 1234), a lone "-" as missing. When at least 90% of a feature
+                  column's values are such numbers, the rest are read as missing, with a warning
+                - columns that cannot carry signal are dropped, each with its reason, judged on the
+                  distinct rows (a file appended twice keeps its ids unique): constant or empty;
+                  id-like (text unique on every row; integers unique on every row that are the
+                  row numbers in file order or named like an id); free text (over half the values
+                  distinct and three words or more a value on average); dates (over 20 distinct
+                  dates; warned: derive features from them in the file; fewer are categories)
                 - warnings, not changes: rows repeated exactly, target labels that differ only
-                  by case (kept as separate classes)
+                  by case (kept as separate classes), a categorical column that one-hot encoding
+                  would make into many columns
     target      task auto (a non-numeric or small-integer target is a class), labels encoded
                 with their names kept
     features    a ColumnTransformer fit on the training rows: numeric columns imputed by the
@@ -23,8 +31,9 @@ with scikit-learn, everything fit on the training split only.
                 frequent value and one-hot encoded (categories unseen in training ignored)
 
 What was done is returned as a record (rows and columns in and out, encoded, imputed, parsed and
-automatically dropped columns, duplicate rows, class balance, warnings for the user) that the
-dataset's MLflow parent run and the report show.
+automatically dropped columns, values read as missing for not being numbers, duplicate rows, wide
+categorical columns, class balance, warnings for the user) that the dataset's MLflow parent run
+and the report show.
 """
 
 from __future__ import annotations
@@ -52,17 +61,37 @@ CSV_MISSING = ["?"]
 TEXT_MISSING = ["", "?"]     # a text value that is this once stripped (Parquet, " ? " in a CSV)
 DASHES = ["-", "--"]
 
-# Numbers written as text; anything else in the column keeps it text.
+# Numbers written as text, tried value by value in this order. A feature column is numbers when at
+# least NUMBER_SHARE of its values read as one (the rest are then missing, with a warning); the
+# target only when every value does (a rare text class is not missing).
+MINUS = "\u2212"                                    # "−783.6": the typographic minus is "-"
+PARENTHESES = r"^([$€£¥]?)\(([^()+-][^()]*)\)$"    # (1,034) -> -1,034, $(5) -> -$5: accounting negatives
 CURRENCY = r"^([+-]?)[$€£¥]\s*"                     # $1,200.50, -$5: the sign kept, the symbol not
-PERCENT = r"\s*%$"                                  # 34.8% -> 34.8, as written (not 0.348)
-THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"   # 66,645 or 1,204.5; "3,5" keeps a column text
+CURRENCY_AFTER = r"(?<!\s)\s*[$€£¥]$"               # 12,50 € (spaces from their first: linear)
+PERCENT = r"(?<!\s)\s*%$"                           # 34.8% -> 34.8, as written (not 0.348)
+UNIT = r"^([+-]?\d(?:[\d.,]|\s(?=\d))*)\s*([^\W\d_]+(?:/[^\W\d_]+)?)$"   # 3556 kg, 5.4 mg/dL: taken off
+#                                                    when the column has one unit (kg and lb mixed stay text)
+SPACE_THOUSANDS = r"[+-]?\d{1,3}(?:[ \u00a0\u2009\u202f]\d{3})+(?:[.,]\d+)?"   # 2 556, 1 204,5: spaces out
+THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"   # 66,645 or 1,204.5
+DECIMAL_COMMA = r"[+-]?\d+,\d+"                     # 1,52: when no value of the column is 1,234-like
+NUMBER_SHARE = 0.9
+NON_NUMBER_EXAMPLES = 3                             # distinct values named in the warning
 
-# Columns without signal. Below MIN_ROWS_TO_JUDGE rows uniqueness says nothing (4 rows of 1..4).
+# Columns without signal, judged on the distinct rows. Below MIN_ROWS_TO_JUDGE rows uniqueness says
+# nothing (4 rows of 1..4).
 MIN_ROWS_TO_JUDGE = 20
-FREE_TEXT_SHARE = 0.5        # text with more distinct values than this share of its rows
+FREE_TEXT_SHARE = 0.5        # text with more distinct values than this share of its rows ...
+PROSE_WORDS = 3              # ... and at least this many words a value on average: "felt unwell on
+#                              day 3" is free text; 21 cities in 40 rows or "120/80" are categories
 DATE_SHARE = 0.95            # a text column this share of whose values read as dates in one format
+DATE_CATEGORIES = 20         # dates with at most this many distinct values (2019-01..2019-04) are
+#                              categories; more are dropped
 ID_WORDS = re.compile(r"(?:^|[\s_.-])(?:id|ids|uuid|guid|key|index|idx|no|nr)$", re.IGNORECASE)
 ID_CAMEL = re.compile(r"[a-z](?:Id|ID)$|^Unnamed: \d+$")   # patientId, PatientID, pandas' saved index
+
+# A kept categorical column is warned about (under one-hot encoding) when it has more distinct values
+# than FREE_TEXT_SHARE of at least MIN_ROWS_TO_JUDGE rows, or more than WIDE_CATEGORIES.
+WIDE_CATEGORIES = 100
 
 
 def _where(spec) -> str:
@@ -77,13 +106,17 @@ def _short(value, limit: int = 60) -> str:
 def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     """The feature columns, the target and the reading record; every problem a one-line UsageError."""
     path = Path(spec.path)
+    prep = spec.preprocess
+    both = [c for c in prep.drop_columns if c in prep.keep_columns]
+    if both:
+        raise UsageError(f"{_where(spec)}: column {both[0]!r} is in both preprocess.drop_columns and "
+                         "preprocess.keep_columns; list it in one of them")
     if not path.is_file():
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: file does not exist")
     frame = _read_file(spec, path)
     if spec.target not in frame.columns:
         raise UsageError(f"{_where(spec)}: field 'target' = {spec.target!r}: no such column; columns are "
                          + _short(", ".join(map(str, frame.columns)), 200))
-    prep = spec.preprocess
     unknown = [c for c in (*prep.drop_columns, *prep.keep_columns, *prep.missing_values) if c not in frame.columns]
     if unknown:
         raise UsageError(f"{_where(spec)}: field 'preprocess' names column {unknown[0]!r}, which {spec.path} "
@@ -94,14 +127,16 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     # the user's markers twice: before reading numbers, so that "unknown" in a column of numbers does
     # not keep it text; after, so that a marker 0 matches "0" read as a number
     _mark_missing(frame, prep.missing_values)
-    record["parsed_numeric_columns"] = _parse_numbers(frame)
+    record["parsed_numeric_columns"], record["non_numbers_as_missing"] = _parse_numbers(frame, spec.target)
     _mark_missing(frame, prep.missing_values)
     record["marked_missing"] = {c: int(frame[c].isna().sum()) for c in prep.missing_values}
     _refuse_infinite(spec, frame)
     # Which columns carry no signal is decided on the whole file, before the split (datasets.py):
     # like reading "66,645" as a number it is about what a column is, not a statistic fit on rows.
+    # Judged on the distinct rows: an export appended twice, ids and all, still has unique ids.
+    distinct = frame.drop_duplicates()
     auto = {c: why for c in frame.columns
-            if c != spec.target and c not in prep.keep_columns and (why := _no_signal(c, frame[c]))}
+            if c != spec.target and c not in prep.keep_columns and (why := _no_signal(c, distinct[c]))}
     record["auto_dropped_columns"] = auto
     frame = frame.drop(columns=list(auto))
     y = frame.pop(spec.target)
@@ -117,6 +152,7 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
         raise UsageError(f"{_where(spec)}: {spec.path} has no feature columns besides {spec.target!r}{why}")
     # counted on the columns kept: two rows that differ only in an id are one example to the model
     record["duplicate_rows"] = int(pd.concat([frame, y], axis=1).duplicated().sum())
+    record["wide_categorical_columns"] = _wide_categoricals(frame) if prep.categorical == "onehot" else {}
     record["warnings"] = _warnings(spec, record, y)
     return frame.reset_index(drop=True), y.reset_index(drop=True), record
 
@@ -157,57 +193,109 @@ def _mark_missing(frame: pd.DataFrame, markers: dict) -> None:
         frame[column] = frame[column].mask(frame[column].isin(values))
 
 
-def _parse_numbers(frame: pd.DataFrame) -> list[str]:
-    """Text columns whose every value is a number as people write them become floats; their names."""
-    parsed = []
+def _parse_numbers(frame: pd.DataFrame, target) -> tuple[list[str], dict]:
+    """Text columns of numbers as people write them become floats: their names, and for each column
+    whose few values that are not numbers became missing, how many and which (a few examples)."""
+    parsed, non_numbers = [], {}
     for c in frame.columns:
-        if _is_text(frame[c]) and (numbers := _as_number(frame[c])) is not None:
-            frame[c] = numbers
-            parsed.append(c)
-    return parsed
+        if not _is_text(frame[c]):
+            continue
+        numbers = _as_number(frame[c], NUMBER_SHARE if c != target else 1.0)
+        if numbers is None:
+            continue
+        rest = frame[c][numbers.isna() & frame[c].notna() & ~frame[c].isin(DASHES)]
+        if len(rest):
+            non_numbers[c] = {"count": len(rest), "distinct": int(rest.nunique()),
+                              "examples": [str(v) for v in rest.unique()[:NON_NUMBER_EXAMPLES]]}
+        frame[c] = numbers
+        parsed.append(c)
+    return parsed, non_numbers
 
 
-def _as_number(column: pd.Series) -> Optional[pd.Series]:
-    """The column as floats (a lone dash missing) when every other value reads as a number once a
-    currency sign, a percent sign and thousands separators are taken off; else None."""
-    text = column.dropna().astype(str)
-    text = text.str.replace(CURRENCY, r"\1", regex=True).str.replace(PERCENT, "", regex=True)
-    text = text.mask(text.str.fullmatch(THOUSANDS), text.str.replace(",", "", regex=False))
+def _as_number(column: pd.Series, share: float) -> Optional[pd.Series]:
+    """The column as floats (a lone dash missing, and anything else that is not a number) when at
+    least `share` of its other values read as numbers as people write them; else None."""
+    text = column.dropna().astype(str).str.replace(MINUS, "-", regex=False)
+    text = text.str.replace(PARENTHESES, r"-\1\2", regex=True)
+    text = text.str.replace(CURRENCY, r"\1", regex=True).str.replace(CURRENCY_AFTER, "", regex=True)
+    text = text.str.replace(PERCENT, "", regex=True)
+    with_unit = text.str.extract(UNIT)
+    units = with_unit[1].dropna().unique()
+    if len(units) == 1:   # one unit throughout carries nothing; two (kg, lb) would mix scales
+        text = with_unit[0].where(with_unit[1].notna(), text)
+    text = text.mask(text.str.fullmatch(SPACE_THOUSANDS), text.str.replace(r"\s", "", regex=True))
     text = text[~text.isin(DASHES)]
+    if _decimal_commas(text):
+        text = text.mask(text.str.fullmatch(DECIMAL_COMMA), text.str.replace(",", ".", regex=False))
+    else:
+        text = text.mask(text.str.fullmatch(THOUSANDS), text.str.replace(",", "", regex=False))
     numbers = pd.to_numeric(text, errors="coerce")
-    if text.empty or numbers.isna().any():
+    if text.empty or numbers.notna().mean() < share:
         return None
     return numbers.astype(float).reindex(column.index)
 
 
+def _decimal_commas(text: pd.Series) -> bool:
+    """Whether the column's commas are decimal commas (1,52): its values of digits, commas and points
+    have no point, each comma among them stands between digits once, and none looks like
+    thousands (1,234 or 12,345: 1 to 3 digits, a comma, 3 digits), which a lone 1,234 would."""
+    digits = text[text.str.fullmatch(r"[+-]?[\d.,]+")]
+    commas = digits[digits.str.contains(",", regex=False)]
+    return bool(len(commas)) and not digits.str.contains(".", regex=False).any() \
+        and bool(commas.str.fullmatch(DECIMAL_COMMA).all()) and not commas.str.fullmatch(THOUSANDS).any()
+
+
 def _no_signal(name, column: pd.Series) -> Optional[str]:
-    """Why a feature column cannot help a model, in a few words; None when it may."""
+    """Why a feature column cannot help a model, in a few words; None when it may. `column` holds
+    the distinct rows of the file."""
     if column.nunique(dropna=False) <= 1:   # one value and some blanks is a yes/blank flag: kept
         return "empty" if column.isna().all() else "constant"
     values = column.dropna()
     rows = len(column)
-    if pd.api.types.is_datetime64_any_dtype(column.dtype):   # Parquet keeps dates as dates
-        return "dates"
+    # Parquet keeps dates as dates; a few distinct ones (the months of a study) are categories
+    if pd.api.types.is_datetime64_any_dtype(column.dtype) or (_is_text(column) and _looks_like_dates(values)):
+        return "dates" if values.nunique() > DATE_CATEGORIES else None
     if _is_text(column):
-        if _looks_like_dates(values):
-            return "dates"
         distinct = values.nunique()
         if rows >= MIN_ROWS_TO_JUDGE and distinct == rows:
             return "id-like: different text on every row"
-        if len(values) >= MIN_ROWS_TO_JUDGE and distinct > FREE_TEXT_SHARE * len(values):
+        if len(values) >= MIN_ROWS_TO_JUDGE and distinct > FREE_TEXT_SHARE * len(values) and _is_prose(values):
             return f"free text: {distinct} distinct values in {len(values)} rows"
         return None
     # a number is an id only when it cannot be a measurement: unique integers on every row that are
-    # row numbers (0..n-1 or 1..n) or whose column is named like an id (patient_id, ID, recordNo)
+    # the row numbers (0..n-1 or 1..n, in file order: a shuffled rank is a feature) or whose column
+    # is named like an id (patient_id, ID, recordNo)
     integral = (pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_float_dtype(column.dtype)) \
         and bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
     if not (integral and rows >= MIN_ROWS_TO_JUDGE and len(values) == rows and values.is_unique):
         return None
-    if values.min() in (0, 1) and values.max() - values.min() == rows - 1:
+    if values.iloc[0] in (0, 1) and np.array_equal(values.to_numpy(dtype=float), values.iloc[0] + np.arange(rows)):
         return "id-like: row numbers"
     if ID_WORDS.search(str(name)) or ID_CAMEL.search(str(name)):
         return "id-like: unique integers named like an id"
     return None
+
+
+def _is_prose(values: pd.Series) -> bool:
+    """Values of PROSE_WORDS or more words on average (words: runs of non-space characters)."""
+    return bool(values.astype(str).str.split().str.len().mean() >= PROSE_WORDS)
+
+
+def _is_categorical(column: pd.Series) -> bool:
+    """Encoded (one-hot or ordinal) rather than imputed as a number: text, booleans, dates."""
+    return not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+
+
+def _wide_categoricals(frame: pd.DataFrame) -> dict:
+    """Categorical columns that one-hot encoding would make into many columns: their distinct values."""
+    rows = len(frame)
+    out = {}
+    for c in frame.columns:
+        if _is_categorical(frame[c]):
+            distinct = int(frame[c].nunique())
+            if (rows >= MIN_ROWS_TO_JUDGE and distinct > FREE_TEXT_SHARE * rows) or distinct > WIDE_CATEGORIES:
+                out[c] = distinct
+    return out
 
 
 def _looks_like_dates(values: pd.Series) -> bool:
@@ -237,6 +325,14 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
     if dates:
         out.append(f"Dropped date column(s) {', '.join(map(str, dates))}: derive numbers from them in the file "
                    "(days since an event, month, weekday) if time matters.")
+    for c, found in record["non_numbers_as_missing"].items():
+        more = ", ..." if found["distinct"] > len(found["examples"]) else ""
+        examples = ", ".join(map(repr, found["examples"])) + more
+        out.append(f"Column {c!r}: {found['count']} value(s) that are not numbers ({examples}) read as missing; "
+                   "list them under preprocess.missing_values to silence this.")
+    for c, distinct in record["wide_categorical_columns"].items():
+        out.append(f"Column {c!r} has {distinct} distinct values in {len(y)} rows: one-hot encoding makes up to "
+                   f"{distinct} columns; consider preprocess.categorical: ordinal or dropping it.")
     if record["duplicate_rows"]:
         out.append(f"{record['duplicate_rows']} row(s) repeat an earlier row exactly (features and target); copies "
                    "can land in both training and test splits and inflate test scores.")
@@ -307,8 +403,7 @@ def fit_features(spec, splits: list[pd.DataFrame]) -> tuple[list[np.ndarray], li
 
     prep = spec.preprocess
     train = splits[0]
-    categorical = [c for c in train.columns if not pd.api.types.is_numeric_dtype(train[c]) or
-                   pd.api.types.is_bool_dtype(train[c])]
+    categorical = [c for c in train.columns if _is_categorical(train[c])]
     numeric = [c for c in train.columns if c not in categorical]
     missing = [c for c in train.columns if any(frame[c].isna().any() for frame in splits)]
     if missing and prep.missing == "refuse":

@@ -1,5 +1,6 @@
-"""How tables.py tidies a messy user CSV: numbers written as text, "?" and dashes as missing,
-stray spaces, columns that cannot carry signal, duplicate rows, labels that differ by case."""
+"""How tables.py tidies a messy user CSV: numbers written as text (in any convention, a few odd
+values among them), "?" and dashes as missing, stray spaces, columns that cannot carry signal,
+duplicate rows, labels that differ by case, categorical columns too wide to one-hot encode."""
 
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from pipeline import tables
 from pipeline.datasets import load
 from pipeline.errors import UsageError
 from pipeline.study import DatasetSpec
@@ -84,34 +86,40 @@ def test_a_messy_csv_is_tidied_and_every_change_is_recorded(tmp_path):
 
 
 def test_measurements_and_small_integers_are_kept(tmp_path):
-    """All-distinct measurements (decimals, or whole numbers that are not row numbers and not named
-    like an id) and a small-integer column are features; a clean file has no warnings."""
+    """All-distinct measurements (decimals, whole numbers that are not row numbers in file order and
+    not named like an id, a shuffled rank), a small-integer column and the few months of a study
+    are features; a clean file has no warnings."""
     rng = np.random.default_rng(1)
     n = 40
     frame = pd.DataFrame({"weight": rng.normal(70, 12, n).round(3),
                           "steps": rng.choice(np.arange(2000, 20000), n, replace=False),
                           "children": rng.integers(0, 5, n),
+                          "rank": rng.permutation(n) + 1,                      # 1..n, not in file order
                           "has_allergy": np.where(rng.random(n) < 0.5, "yes", None),   # one value and blanks: a flag
+                          "month": [f"2019-{1 + i % 4:02d}" for i in range(n)],   # 4 dates: categories
                           "y": rng.integers(0, 2, n)})
     assert frame["weight"].is_unique and frame["steps"].is_unique
     frame.to_csv(tmp_path / "clean.csv", index=False)
     s = load(DatasetSpec(name="csv", path=str(tmp_path / "clean.csv"), target="y"), 0)
     r = s.preprocessing
     assert r["auto_dropped_columns"] == {} and r["parsed_numeric_columns"] == [] and r["warnings"] == []
-    assert r["numeric_columns"] == ["weight", "steps", "children"] and r["encoded_columns"] == ["has_allergy"]
+    assert r["numeric_columns"] == ["weight", "steps", "children", "rank"]
+    assert r["encoded_columns"] == ["has_allergy", "month"]
 
-    # the same whole numbers named like an id, or as row numbers, are ids; the target never is
-    frame.rename(columns={"steps": "customerID"}).assign(children=np.arange(1, n + 1), y=np.arange(n)) \
-        .to_csv(tmp_path / "ids.csv", index=False)
+    # the same whole numbers named like an id, or as row numbers, are ids; the target never is.
+    # The file appended its first 4 rows again (ids and all): the ids are still found, the copies warned.
+    ids = frame.rename(columns={"steps": "customerID"}).assign(children=np.arange(1, n + 1), y=np.arange(n))
+    pd.concat([ids, ids.head(4)]).to_csv(tmp_path / "ids.csv", index=False)
     ids = load(DatasetSpec(name="csv", path=str(tmp_path / "ids.csv"), target="y"), 0).preprocessing
     assert ids["auto_dropped_columns"] == {"customerID": "id-like: unique integers named like an id",
                                            "children": "id-like: row numbers"}
-    assert ids["numeric_columns"] == ["weight"]
+    assert ids["numeric_columns"] == ["weight", "rank"] and ids["duplicate_rows"] == 4
+    assert len(ids["warnings"]) == 2 and ids["warnings"][1].startswith("4 row(s) repeat an earlier row")
     # preprocess.keep_columns overrides the rule where the user knows better
     kept = load(DatasetSpec(name="csv", path=str(tmp_path / "ids.csv"), target="y",
                             preprocess={"keep_columns": ["customerID"]}), 0).preprocessing
     assert kept["auto_dropped_columns"] == {"children": "id-like: row numbers"}
-    assert kept["numeric_columns"] == ["weight", "customerID"]
+    assert kept["numeric_columns"] == ["weight", "customerID", "rank"]
 
 
 def test_a_file_of_ids_only_is_refused_with_the_reasons(tmp_path):
@@ -130,3 +138,103 @@ def test_the_clinic_example_loses_no_feature():
     assert r["numeric_columns"] == ["age", "glucose", "bmi"] and r["encoded_columns"] == ["smoker", "region"]
     found = load(DatasetSpec(**spec), 0).preprocessing
     assert found["auto_dropped_columns"] == {"patient_id": "id-like: unique integers named like an id"}
+
+
+def test_numbers_in_any_convention_and_a_few_odd_values_are_read_as_numbers(tmp_path):
+    """Decimal commas, accounting negatives, space thousands, the minus sign, a unit; a feature with
+    at least 90% numbers is numbers, the rest missing and warned about; the target only when all are."""
+    rng = np.random.default_rng(2)
+    n = 40
+    mixed = rng.normal(5, 1, n).round(2)
+    height = rng.uniform(1.4, 2.0, n).round(2)
+    height[0] = 1.5                                                     # written "1,5"
+    price = rng.integers(1000, 9999, n)                                 # "1,234": thousands, never 1.234
+    balance = rng.integers(-5000, 5000, n)                              # "(1,034)" is -1034
+    savings = rng.integers(1000, 999999, n)                             # "2 556", thin and no-break spaces too
+    temp = rng.normal(0, 10, n).round(1)                                # "−7.5"
+    mass = rng.integers(2000, 5000, n)                                  # "3556 kg"
+    stock = rng.integers(0, 100, n).astype(float)
+    grade = rng.integers(1, 4, n).astype(object)
+    frame = pd.DataFrame({
+        "mixed": [f"{v:.2f}" for v in mixed],
+        "stock": [f"{v:.0f}" for v in stock],
+        "grade": grade,
+        "height": [f"{v:.2f}".replace(".", ",") for v in height],
+        "price": [f"{v:,}" for v in price],
+        "balance": [f"({-v:,})" if v < 0 else f"{v:,}" for v in balance],
+        "savings": [f"{v:,}".replace(",", [" ", "\u2009", "\u00a0"][i % 3]) for i, v in enumerate(savings)],
+        "temp": [f"{v:.1f}".replace("-", "\u2212") for v in temp],
+        "mass": [f"{v} kg" for v in mass],
+        "y": rng.choice(["1", "2"], n)})
+    frame.loc[0, "height"] = "1,5"
+    frame.loc[[3, 7], "mixed"], mixed[[3, 7]] = "unknown", np.nan          # 95% numbers
+    frame.loc[9, "mixed"], mixed[9] = "-", np.nan                          # a dash: missing, not warned about
+    frame.loc[[1, 2, 5, 6], "stock"], stock[[1, 2, 5, 6]] = ["a", "b", "c", "d"], np.nan   # 90%: numbers
+    frame.loc[[1, 2, 5, 6, 8], "grade"] = "A"                              # 87.5%: stays text
+    frame.loc[[4, 10, 11], "y"] = "other"                                  # a target class, not missing
+    frame.to_csv(tmp_path / "numbers.csv", index=False)
+    spec = dict(name="table", path=str(tmp_path / "numbers.csv"), target="y")
+    x, y, record = tables.read(DatasetSpec(**spec))
+    assert record["parsed_numeric_columns"] == ["mixed", "stock", "height", "price", "balance", "savings", "temp",
+                                                "mass"]
+    for name, expected in [("mixed", mixed), ("stock", stock), ("height", height), ("price", price),
+                           ("balance", balance), ("savings", savings), ("temp", temp), ("mass", mass)]:
+        assert np.allclose(x[name].to_numpy(dtype=float), expected, equal_nan=True), name
+    assert x["grade"].tolist()[:3] == [str(grade[0]), "A", "A"]
+    assert sorted(y.unique()) == ["1", "2", "other"] and record["rows_without_target"] == 0
+    assert record["non_numbers_as_missing"] == {"mixed": {"count": 2, "distinct": 1, "examples": ["unknown"]},
+                                                "stock": {"count": 4, "distinct": 4, "examples": ["a", "b", "c"]}}
+    assert record["warnings"] == [
+        "Column 'mixed': 2 value(s) that are not numbers ('unknown') read as missing; list them under "
+        "preprocess.missing_values to silence this.",
+        "Column 'stock': 4 value(s) that are not numbers ('a', 'b', 'c', ...) read as missing; list them under "
+        "preprocess.missing_values to silence this."]
+
+    # listed as missing: no warning; kept by keep_columns: still numbers, not one one-hot column per value
+    r = load(DatasetSpec(**spec, preprocess={"missing_values": {"mixed": ["unknown"], "stock": ["a", "b", "c", "d"]},
+                                             "keep_columns": ["mixed"]}), 0).preprocessing
+    assert r["warnings"] == [] and r["non_numbers_as_missing"] == {} and r["marked_missing"] == {"mixed": 3, "stock": 4}
+    assert r["numeric_columns"] == record["parsed_numeric_columns"] and r["encoded_columns"] == ["grade"]
+
+
+def test_a_small_table_keeps_its_categories_and_warns_when_one_hot_is_wide(tmp_path):
+    """On 40 rows, 21 cities or blood pressures like "120/80" are categories, not free text; a column
+    that would become many one-hot columns is warned about, also when keep_columns keeps it."""
+    rng = np.random.default_rng(3)
+    n = 40
+    readings = [f"{s}/{d}" for s, d in zip(rng.integers(100, 160, 30), rng.integers(60, 100, 30))]
+    frame = pd.DataFrame({"city": [f"City {i % 21}" for i in range(n)],                  # 21 distinct
+                          "pressure": rng.choice(readings, n),
+                          "note": [f"seen on day {i % 25} of the visit" for i in range(n)],   # 25 distinct
+                          "visited": [f"2021-{1 + i % 12:02d}-{1 + i % 28:02d}" for i in range(n)],
+                          "age": rng.integers(20, 80, n),
+                          "y": rng.integers(0, 2, n)})
+    frame.loc[0, "note"] = "ok"   # and one more
+    assert 20 < frame["pressure"].nunique() < n
+    frame.to_csv(tmp_path / "small.csv", index=False)
+    spec = dict(name="table", path=str(tmp_path / "small.csv"), target="y")
+    r = load(DatasetSpec(**spec), 0).preprocessing
+    assert r["auto_dropped_columns"] == {"note": "free text: 26 distinct values in 40 rows", "visited": "dates"}
+    assert r["encoded_columns"] == ["city", "pressure"]
+    pressures = frame["pressure"].nunique()
+    assert r["wide_categorical_columns"] == {"city": 21, "pressure": pressures}
+    assert r["warnings"][2:] == [
+        "Column 'city' has 21 distinct values in 40 rows: one-hot encoding makes up to 21 columns; consider "
+        "preprocess.categorical: ordinal or dropping it.",
+        f"Column 'pressure' has {pressures} distinct values in 40 rows: one-hot encoding makes up to {pressures} "
+        "columns; consider preprocess.categorical: ordinal or dropping it."]
+
+    # a date column the user keeps is one-hot encoded, one column per date: warned about
+    kept = load(DatasetSpec(**spec, preprocess={"keep_columns": ["visited"], "drop_columns": ["city", "pressure"]}),
+                0).preprocessing
+    assert kept["auto_dropped_columns"] == {"note": "free text: 26 distinct values in 40 rows"}
+    assert kept["wide_categorical_columns"] == {"visited": 40} and kept["warnings"][1].startswith(
+        "Column 'visited' has 40 distinct values in 40 rows: one-hot encoding makes up to 40 columns")
+    # ordinal encoding makes one column each: nothing to warn about
+    ordinal = load(DatasetSpec(**spec, preprocess={"categorical": "ordinal"}), 0).preprocessing
+    assert ordinal["wide_categorical_columns"] == {} and len(ordinal["warnings"]) == 2
+
+    # a column both dropped and kept is a contradiction in the study file
+    with pytest.raises(UsageError, match=r"^dataset table: column 'city' is in both preprocess.drop_columns and "
+                                         r"preprocess.keep_columns; list it in one of them$"):
+        load(DatasetSpec(**spec, preprocess={"drop_columns": ["age", "city"], "keep_columns": ["city"]}), 0)

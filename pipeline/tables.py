@@ -163,7 +163,8 @@ def _read_file(spec, path: Path) -> pd.DataFrame:
         if kind == "Parquet":
             return pd.read_parquet(path)
         # skipinitialspace: "39, ?, 77516" (UCI's adult) reads the "?" as missing and the numbers as numbers
-        return pd.read_csv(path, encoding=spec.encoding or "utf-8", na_values=CSV_MISSING, skipinitialspace=True)
+        return pd.read_csv(path, encoding=spec.encoding or "utf-8", na_values=CSV_MISSING, skipinitialspace=True,
+                           sep=_delimiter(path, spec.encoding or "utf-8"))
     except UnicodeDecodeError as e:
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: not {spec.encoding or 'utf-8'} text "
                          f"(byte {e.start}); set encoding: (e.g. latin-1 or cp1252) in the dataset entry") from None
@@ -173,6 +174,15 @@ def _read_file(spec, path: Path) -> pd.DataFrame:
     except Exception as e:  # pandas and pyarrow raise many parser errors; all mean the same to the user
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: not a readable {kind} file "
                          f"({type(e).__name__})") from None
+
+
+def _delimiter(path: Path, encoding: str) -> str:
+    """The separator the header line uses most: a comma, or a semicolon (European spreadsheets,
+    whose decimal comma rules the comma out), a tab or a pipe; a tie is a comma."""
+    with open(path, encoding=encoding, errors="replace", newline="") as f:
+        header = f.readline()
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
+    return max(counts, key=lambda sep: (counts[sep], sep == ","))
 
 
 def _is_text(column: pd.Series) -> bool:

@@ -236,3 +236,19 @@ def test_a_class_without_training_rows_is_warned_about(tmp_path):
         assert bool(warned) == (s.preprocessing["class_balance"]["rare"] == 0)
         assert not warned or warned[0].startswith("Class(es) 'rare' have no training rows")
     assert any(seen) and not all(seen)
+
+
+def test_semicolon_and_tab_separated_tables(tmp_path):
+    """A European spreadsheet's CSV (semicolons, decimal commas) and a tab-separated export read
+    as the same table as the comma-separated one."""
+    rng = np.random.default_rng(2)
+    values = rng.normal(size=(40, 2)).round(2)
+    labels = (values[:, 0] > 0).astype(int)
+    comma = write_csv(tmp_path / "c.csv", "a,b,y\n" + "".join(f"{a},{b},{y}\n" for (a, b), y in zip(values, labels)))
+    semi = write_csv(tmp_path / "s.csv", "a;b;y\n" + "".join(f"{a};{b};{y}\n".replace(".", ",")
+                                                              for (a, b), y in zip(values, labels)))
+    tab = write_csv(tmp_path / "t.tsv", "a\tb\ty\n" + "".join(f"{a}\t{b}\t{y}\n" for (a, b), y in zip(values, labels)))
+    base = load(DatasetSpec(name="csv", path=comma, target="y"), 0)
+    for path in (semi, tab):
+        other = load(DatasetSpec(name="csv", path=path, target="y"), 0)
+        assert other.n_features == 2 and torch.equal(other.x_train, base.x_train) and torch.equal(other.y_test, base.y_test)

@@ -30,7 +30,7 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
             std = statistics.stdev(vals) if len(vals) > 1 else float("nan")
             lines.append(f"{d.label:<18} {arm:<12} {names[d.label]:<{width}} {_num(mean)} {_num(std)} {len(vals):>6}")
     decided = decided or verdicts.decide_study(results, study.seeds, study.looks())
-    family = sum(len(v.paired) for v in decided)
+    family = sum(p.verdict != verdicts.AT_CHANCE for v in decided for p in v.paired.values())
     lines += ["", f"Verdicts (each arm vs none on the same seeds; Holm over all {family} comparisons"
                   + (f", at each look its share of alpha (seeds {', '.join(map(str, study.looks()))})"
                      if study.adaptive else "") + "; ROPE: the difference that counts as practically none):"]

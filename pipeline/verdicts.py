@@ -93,6 +93,7 @@ class DatasetVerdicts:
     chance: Optional[float] = None                           # what a constant prediction scores
     at_chance: list[str] = field(default_factory=list)       # arms whose mean is that within a margin, or worse
     little_room: bool = False   # the metric leaves almost no room above the constant (accuracy, rare class)
+    chance_margin: float = math.nan   # how far above the constant a mean must be to count as learning
 
     def arms_with(self, verdict: str) -> list[str]:
         return [a for a, p in self.paired.items() if p.verdict == verdict]
@@ -242,12 +243,19 @@ def _judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
     m = metric_for(d.task, d.metric)
     margin = stats.rope_width(m.default_rope, m.name, d.chance)
     room = (1.0 - d.chance) if m.higher_is_better else d.chance   # shares and R² top out at 1; losses at 0
+    if room <= 0:   # a constant test target: a constant prediction is perfect, nothing to judge
+        return
     if room < 2 * margin:
         v.little_room = True
         return
+    v.chance_margin = margin
+    v.at_chance = [arm for arm, by_seed in d.values.items() if by_seed and _no_better(v, list(by_seed.values()), m)]
+
+
+def _no_better(v: DatasetVerdicts, values: list[float], m) -> bool:
+    """Whether the mean of values is within the chance margin of the constant prediction, or worse."""
     oriented = 1.0 if m.higher_is_better else -1.0
-    v.at_chance = [arm for arm, by_seed in d.values.items()
-                   if by_seed and oriented * (float(np.mean(list(by_seed.values()))) - d.chance) < margin]
+    return oriented * (float(np.mean(values)) - v.chance) < v.chance_margin
 
 
 def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[stats.Paired]:
@@ -260,7 +268,9 @@ def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[sta
         if arm == arms.BASELINE or not shared or (arm in v.paired and v.paired[arm].verdict != "undecided"):
             continue
         v.paired[arm] = stats.paired_test([values[s] for s in shared], [base[s] for s in shared], hib, rope=v.rope)
-        if arm in v.at_chance and arms.BASELINE in v.at_chance:
+        m = metric_for(d.task, d.metric)
+        if not math.isnan(v.chance_margin) and _no_better(v, [values[s] for s in shared], m) \
+                and _no_better(v, [base[s] for s in shared], m):   # on the seeds compared at this look
             v.paired[arm].verdict = AT_CHANCE   # left out of the Holm family: there is nothing to test
         else:
             fresh.append(v.paired[arm])

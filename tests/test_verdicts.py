@@ -149,3 +149,7 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     [little] = verdicts.decide_study([verdicts.DatasetResults("rare", "classification", rare, chance=0.993)])
     assert little.little_room and not little.at_chance and little.paired["l2"].verdict != verdicts.AT_CHANCE
     assert "choose metric: balanced_accuracy" in verdicts.chance_warning(little)
+    # a constant test target: the constant prediction is perfect (MSE 0); nothing is judged
+    flat = {"none": {s: 0.01 for s in seeds}, "l2": {s: 0.02 for s in seeds}}
+    [c] = verdicts.decide_study([verdicts.DatasetResults("flat", "regression", flat, chance=0.0)])
+    assert not c.at_chance and c.paired["l2"].verdict != verdicts.AT_CHANCE and not verdicts.chance_warning(c)

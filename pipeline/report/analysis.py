@@ -44,7 +44,7 @@ def analyze(data: ReportData) -> dict:
             "across": _across(data, datasets), "improvement": _improvement(study, datasets),
             "n_seeds": n_seeds, "looks": study.looks() if study.adaptive else None,
             "min_wilcoxon_p": min_p, "too_few_seeds": min_p >= stats.ALPHA,
-            "n_comparisons": sum(len(d["paired"]) for d in datasets)}
+            "n_comparisons": sum(p.verdict != verdicts.AT_CHANCE for d in datasets for p in d["paired"].values())}
 
 
 def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:

@@ -42,14 +42,18 @@ def test_enqueued_cells_carry_their_params_and_workers_pop_each_exactly_once(enq
     assert {(t.params["arm"], t.params["seed"]) for t in waiting} == set(CELLS)
 
     popped: dict[int, list] = {}
-    start = threading.Barrier(4)
+    start, first_pops = threading.Barrier(4, timeout=120), threading.Barrier(4, timeout=120)
 
     def work(i: int) -> None:
         mine = _worker_study(path, "s")
         start.wait()
         popped[i] = []
+        first = True
         while True:
             cells = grid.pop_cells(mine, 7)
+            if first:   # every worker pops once before any pops again: all four contend, by construction
+                first = False
+                first_pops.wait()
             if not cells:
                 return
             popped[i] += [(t._trial_id, arm, seed) for t, arm, seed, _ in cells]
@@ -62,7 +66,7 @@ def test_enqueued_cells_carry_their_params_and_workers_pop_each_exactly_once(enq
     everything = [p for ps in popped.values() for p in ps]
     assert Counter(tid for tid, _, _ in everything).most_common(1)[0][1] == 1, "a trial was popped twice"
     assert sorted((arm, seed) for _, arm, seed in everything) == sorted(CELLS)
-    assert sum(1 for ps in popped.values() if ps) >= 2, "one worker popped everything: no contention tested"
+    assert all(popped[i] for i in range(4)), "a worker popped nothing: no contention tested"
     fresh = _worker_study(path, "s")   # what any reader sees: every trial RUNNING, none waiting
     assert Counter(t.state for t in fresh.get_trials()) == Counter({TrialState.RUNNING: len(CELLS)})
 

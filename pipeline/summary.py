@@ -37,8 +37,8 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
     for v in decided:
         rounds = f" [{v.looks} round(s), {v.seeds_used} seeds: {v.stopped}]" if study.adaptive else ""
         lines.append(verdicts.headline(v) + rounds)
-        if verdicts.chance_warning(v):
-            lines.append(f"    WARNING: {verdicts.chance_warning(v)}")
+        if warning := verdicts.chance_warning(v):
+            lines.append(f"    WARNING: {warning}")
         lines += [f"    {'; '.join([verdicts.sentence(arm, p, v.metric), *verdicts.secondary_sentences(v, arm)])}"
                   for arm, p in v.paired.items()]
         lines += verdicts.path_lines(next(d for d in results if d.label == v.label))

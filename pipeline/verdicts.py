@@ -249,12 +249,13 @@ def _judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
         v.little_room = True
         return
     v.chance_margin = margin
-    v.at_chance = [arm for arm, by_seed in d.values.items() if by_seed and _no_better(v, list(by_seed.values()), m)]
+    v.at_chance = [arm for arm, by_seed in d.values.items()
+                   if by_seed and _no_better(v, list(by_seed.values()), m.higher_is_better)]
 
 
-def _no_better(v: DatasetVerdicts, values: list[float], m) -> bool:
+def _no_better(v: DatasetVerdicts, values: list[float], higher_is_better: bool) -> bool:
     """Whether the mean of values is within the chance margin of the constant prediction, or worse."""
-    oriented = 1.0 if m.higher_is_better else -1.0
+    oriented = 1.0 if higher_is_better else -1.0
     return oriented * (float(np.mean(values)) - v.chance) < v.chance_margin
 
 
@@ -268,9 +269,8 @@ def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[sta
         if arm == arms.BASELINE or not shared or (arm in v.paired and v.paired[arm].verdict != "undecided"):
             continue
         v.paired[arm] = stats.paired_test([values[s] for s in shared], [base[s] for s in shared], hib, rope=v.rope)
-        m = metric_for(d.task, d.metric)
-        if not math.isnan(v.chance_margin) and _no_better(v, [values[s] for s in shared], m) \
-                and _no_better(v, [base[s] for s in shared], m):   # on the seeds compared at this look
+        if not math.isnan(v.chance_margin) and _no_better(v, [values[s] for s in shared], hib) \
+                and _no_better(v, [base[s] for s in shared], hib):   # on the seeds compared at this look
             v.paired[arm].verdict = AT_CHANCE   # left out of the Holm family: there is nothing to test
         else:
             fresh.append(v.paired[arm])

@@ -70,8 +70,8 @@ def console_notes(data: collect.ReportData) -> list[str]:
                      "the report is empty; run the study first"
                      + (f" ({data.other_configs} run(s) exist under other settings, never mixed in)"
                         if data.other_configs else ""))
-    if collect.outside_note(data):
-        notes.append(collect.outside_note(data))
+    if outside := collect.outside_note(data):
+        notes.append(outside)
     return notes
 
 

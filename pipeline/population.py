@@ -266,9 +266,9 @@ class _PopulationRun:
         self.stoppers = [EarlyStopper(c0.early_stopping_patience, c0.early_stopping_min_delta) for _ in range(k)]
         self.best_state: list = [None] * k
 
-    def train_epoch(self) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    def train_epoch(self) -> tuple[torch.Tensor, torch.Tensor, list[int], Optional[torch.Tensor]]:
         """One epoch of every training model: (data losses [steps, K], penalties [steps, K],
-        batch sizes). A loss that turns non-finite is found when the epoch ends (end_epoch): the
+        batch sizes, each batch's class weights [steps, K] or None when unweighted). A loss that turns non-finite is found when the epoch ends (end_epoch): the
         model then fails as in the reference (Diverged at this epoch, history up to the one
         before); its NaNs stay in its own slice of the stacked tensors meanwhile."""
         c0, k, training, params = self.c0, self.k, self.training, self.params
@@ -283,7 +283,8 @@ class _PopulationRun:
         # Large data (MNIST: 600 MB for K = 10) is gathered step by step.
         x_epoch = self.x_tr[order] if self.gather_epochs else None
         y_epoch = self.y_tr[order] if self.gather_epochs else None
-        step_losses, step_penalties, batch_sizes = [], [], []   # summed once per epoch, not per step
+        # summed once per epoch, not per step; a batch's mean loss counts for its class weights
+        step_losses, step_penalties, batch_sizes, step_weights = [], [], [], []
         starts = range(0, self.n, c0.batch_size)
         for start, masks in zip(starts, self.pop.masks.epoch(c0.batch_sizes(self.n))):
             step = slice(start, start + c0.batch_size)
@@ -305,9 +306,11 @@ class _PopulationRun:
             step_losses.append(data_loss.detach())
             release_free_memory()
             batch_sizes.append(y.shape[1])
+            if self.task.class_weight is not None:
+                step_weights.append(self.task.per_model_weight(y))
         losses = torch.stack(step_losses)                                   # [steps, K]
         penalties = torch.stack(step_penalties) if step_penalties else torch.zeros_like(losses)
-        return losses, penalties, batch_sizes
+        return losses, penalties, batch_sizes, torch.stack(step_weights) if step_weights else None
 
     @torch.no_grad()
     def _penalty_gradients(self, l1_on: Optional[torch.Tensor], l2_on: torch.Tensor) -> None:
@@ -320,8 +323,8 @@ class _PopulationRun:
             elif self.use_l2 and self.c0.l2_mode == "decoupled":   # AdamW-style shrink before the step
                 w.mul_(1.0 - self.c0.lr * l2_on)
 
-    def end_epoch(self, epoch: int, losses: torch.Tensor, penalties: torch.Tensor, batch_sizes: list[int]
-                  ) -> dict[int, dict[str, float]]:
+    def end_epoch(self, epoch: int, losses: torch.Tensor, penalties: torch.Tensor, batch_sizes: list[int],
+                  class_weights: Optional[torch.Tensor]) -> dict[int, dict[str, float]]:
         """Divergence, the epoch's history row and early stopping, model by model; returns the
         rows recorded, by model index."""
         k, n, training = self.k, self.n, self.training
@@ -333,13 +336,13 @@ class _PopulationRun:
             self.alive &= ~newly_diverged
             training &= ~newly_diverged
         data_sum, pen_sum = (torch.stack((losses, penalties), 1).double() * weights.unsqueeze(1)).sum(0)
+        data_mean = data_sum / n if class_weights is None else (losses.double() * class_weights).sum(0) / class_weights.sum(0)
         outputs = [] if self.primary is not None else None   # [K, rows, C] blocks of every model's outputs
         val_loss, val_metric = _evaluate(self.pop, self.x_va, self.y_va, self.task, keep=outputs)
         # one conversion to Python floats per epoch, not one per model and value
         is_training = training.tolist()
         val_metric = val_metric.double() * self.data.squared_error_scale   # MSE in the target's units
-        data_sums, pen_sums, val_losses, val_metrics = (t.tolist() for t in (data_sum, pen_sum, val_loss, val_metric))
-        train_sums = (data_sum + pen_sum).tolist()
+        data_means, pen_sums, val_losses, val_metrics = (t.tolist() for t in (data_mean, pen_sum, val_loss, val_metric))
         rows = {}
         for j in range(k):
             if not is_training[j]:
@@ -348,8 +351,8 @@ class _PopulationRun:
                 self.diverged_at[j] = epoch
                 self.alive[j] = training[j] = False
                 continue
-            row = {"train_data_loss": data_sums[j] / n, "train_penalty": pen_sums[j] / n,
-                   "train_loss": train_sums[j] / n, "val_loss": val_losses[j], "val_metric": val_metrics[j]}
+            row = {"train_data_loss": data_means[j], "train_penalty": pen_sums[j] / n,
+                   "train_loss": data_means[j] + pen_sums[j] / n, "val_loss": val_losses[j], "val_metric": val_metrics[j]}
             if outputs is not None:
                 row[epoch_metric_key(self.primary)] = compute(
                     self.primary, self.y_va_np, self.data.in_target_units(torch.cat([o[j] for o in outputs]).numpy()))

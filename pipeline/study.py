@@ -759,8 +759,9 @@ LEGACY_IDENTITY = {"training": {"engine": "population", "population_size": 10}, 
 # The version of how tables are read and prepared (tables.py, datasets.standardize_target). Rules
 # that change a table's numbers bump it, so a table's study run before starts afresh instead of
 # mixing runs of two preparations. 2: regression targets standardized; numbers written as text
-# parsed, id-like/constant/date/free-text columns dropped, "?" missing, labels stripped.
-TABLE_RULES = 2
+# parsed, id-like/constant/date/free-text columns dropped, "?" missing, labels stripped. 3: European
+# 1.234,56 read as numbers; Parquet category columns tidied like text.
+TABLE_RULES = 3
 NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding", "metric", "standardize_target", "class_weight")
 # The same for training settings (precision: tf32 changes the numbers; fp32 is what was always run).
 NEW_TRAINING_FIELDS = ("precision",)

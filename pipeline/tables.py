@@ -74,6 +74,8 @@ UNIT = r"^([+-]?\d(?:[\d.,]|\s(?=\d))*)\s*([^\W\d_]+(?:/[^\W\d_]+)?)$"   # 3556 
 SPACE_THOUSANDS = r"[+-]?\d{1,3}(?:[ \u00a0\u2009\u202f]\d{3})+(?:[.,]\d+)?"   # 2 556, 1 204,5: spaces out
 THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"   # 66,645 or 1,204.5
 DECIMAL_COMMA = r"[+-]?\d+,\d+"                     # 1,52: when no value of the column is 1,234-like
+EUROPEAN = r"[+-]?\d{1,3}(?:\.\d{3})+,\d+"          # 1.234,56: points are thousands, the comma decimal
+DOT_THOUSANDS = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"  # 1.234 or 1.234,5, in a column that has 1.234,56
 NUMBER_SHARE = 0.9
 NON_NUMBER_EXAMPLES = 3                             # distinct values named in the warning
 
@@ -113,7 +115,7 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
                          "preprocess.keep_columns; list it in one of them")
     if not path.is_file():
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: file does not exist")
-    frame = _read_file(spec, path)
+    frame = _categories_as_values(_read_file(spec, path))
     if spec.target not in frame.columns:
         raise UsageError(f"{_where(spec)}: field 'target' = {spec.target!r}: no such column; columns are "
                          + _short(", ".join(map(str, frame.columns)), 200))
@@ -176,6 +178,16 @@ def _read_file(spec, path: Path) -> pd.DataFrame:
                          f"({type(e).__name__})") from None
 
 
+def _categories_as_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """Parquet's category columns as the values they hold (text as text, numbers as numbers), so
+    that they are tidied and judged like any other column (stripped, read as numbers, id-like)."""
+    for c in frame.columns:
+        if isinstance(frame[c].dtype, pd.CategoricalDtype):
+            numeric = pd.api.types.is_numeric_dtype(frame[c].cat.categories.dtype)
+            frame[c] = frame[c].astype(float if numeric else object)
+    return frame
+
+
 def _delimiter(path: Path, encoding: str) -> str:
     """The separator the header line uses most: a comma, or a semicolon (European spreadsheets,
     whose decimal comma rules the comma out), a tab or a pipe; a tie is a comma."""
@@ -235,7 +247,10 @@ def _as_number(column: pd.Series, share: float) -> Optional[pd.Series]:
         text = with_unit[0].where(with_unit[1].notna(), text)
     text = text.mask(text.str.fullmatch(SPACE_THOUSANDS), text.str.replace(r"\s", "", regex=True))
     text = text[~text.isin(DASHES)]
-    if _decimal_commas(text):
+    european = _dot_thousands(text)
+    if european:   # 1.234,56: the points out first, then the comma is a decimal one
+        text = text.mask(text.str.fullmatch(DOT_THOUSANDS), text.str.replace(".", "", regex=False))
+    if european or _decimal_commas(text):
         text = text.mask(text.str.fullmatch(DECIMAL_COMMA), text.str.replace(",", ".", regex=False))
     else:
         text = text.mask(text.str.fullmatch(THOUSANDS), text.str.replace(",", "", regex=False))
@@ -243,6 +258,14 @@ def _as_number(column: pd.Series, share: float) -> Optional[pd.Series]:
     if text.empty or numbers.notna().mean() < share:
         return None
     return numbers.astype(float).reindex(column.index)
+
+
+def _dot_thousands(text: pd.Series) -> bool:
+    """Whether the column's points are thousands separators (1.234,56, as German or Spanish
+    spreadsheets write): some value has both point groups and a decimal comma, and every value with a
+    point has only 3-digit groups after its points (12.5 anywhere means points are decimal points)."""
+    points = text[text.str.fullmatch(r"[+-]?[\d.,]+") & text.str.contains(".", regex=False)]
+    return bool(points.str.fullmatch(EUROPEAN).any()) and bool(points.str.fullmatch(DOT_THOUSANDS).all())
 
 
 def _decimal_commas(text: pd.Series) -> bool:
@@ -335,6 +358,9 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
     if dates:
         out.append(f"Dropped date column(s) {', '.join(map(str, dates))}: derive numbers from them in the file "
                    "(days since an event, month, weekday) if time matters.")
+    if record["rows_without_target"]:
+        out.append(f"{record['rows_without_target']} row(s) have no value in target {spec.target!r} (blank, '?', or a "
+                   "dash among numbers) and were left out of every split.")
     for c, found in record["non_numbers_as_missing"].items():
         more = ", ..." if found["distinct"] > len(found["examples"]) else ""
         examples = ", ".join(map(repr, found["examples"])) + more

@@ -90,7 +90,7 @@ def _train(cfg: TrialConfig, data: Splits, on_epoch: Optional[Callable[[int, dic
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         order = torch.randperm(n, generator=g_order).to(device)
-        data_sum = pen_sum = 0.0
+        data_sum = pen_sum = data_weight = 0.0
         for start, step_masks in zip(range(0, n, cfg.batch_size), masks.epoch(cfg.batch_sizes(n))):
             idx = order[start:start + cfg.batch_size]
             xb, yb = x_tr[idx], y_tr[idx]
@@ -113,14 +113,17 @@ def _train(cfg: TrialConfig, data: Splits, on_epoch: Optional[Callable[[int, dic
                         p.mul_(1.0 - cfg.lr * cfg.l2)
             optimizer.step()
             release_free_memory()
-            data_sum += data_loss.item() * len(idx)
+            # a batch's mean loss counts for its class weights (its size when unweighted): the
+            # epoch's data loss is then the same weighted mean as val_loss and final_train_loss
+            data_sum += data_loss.item() * task.weight_of(yb)
+            data_weight += task.weight_of(yb)
             pen_sum += penalty.item() * len(idx)
         outputs: Optional[list] = [] if primary is not None else None
         val_loss, val_metric = evaluate(model, x_va, y_va, task, outputs)
         if not math.isfinite(val_loss):
             raise Diverged(epoch)
-        row = {"train_data_loss": data_sum / n, "train_penalty": pen_sum / n,
-               "train_loss": (data_sum + pen_sum) / n, "val_loss": val_loss,
+        row = {"train_data_loss": data_sum / data_weight, "train_penalty": pen_sum / n,
+               "train_loss": data_sum / data_weight + pen_sum / n, "val_loss": val_loss,
                "val_metric": val_metric * data.squared_error_scale}   # MSE in the target's units
         if primary is not None:
             row[epoch_metric_key(primary)] = compute(primary, y_va_np, data.in_target_units(torch.cat(outputs).numpy()))

@@ -475,6 +475,10 @@ def chance_warning(v: DatasetVerdicts) -> str:
                 "or nothing here, so their comparisons say nothing about regularization; check the target, the "
                 f"features, the learning rate and the epochs{hint}")
     names = f"The arm{'s' if len(v.at_chance) > 1 else ''} {', '.join(map(arms.label, v.at_chance))}"
+    if not v.paired:   # none has no runs to pair with: the data and the strength are both suspects
+        return (f"{names} scored no better than always predicting {constant} ({score}), and none has no finished runs "
+                "on these seeds to tell whether the data or the regularization is the cause; run none too"
+                f"{hint}")
     if arms.BASELINE in v.at_chance:
         return (f"{names} scored no better than always predicting {constant} ({score}) while other arms learned: "
                 "those are compared with a baseline that learned nothing; check the learning rate and the epochs"

@@ -1,5 +1,7 @@
 """The population engine against the reference trainer: same numbers, model by model."""
 
+import dataclasses
+
 import pytest
 import torch
 from scipy import stats as sst
@@ -219,5 +221,11 @@ def test_balanced_class_weights_learn_the_rare_class_in_both_engines(tmp_path):
         assert_same(ref, pop, tol=1e-5, n_eval=data.sizes())
         scores[name] = ref.final["test_balanced_accuracy"]
     assert scores["plain"] < plain.chance["balanced_accuracy"] + 0.05 and scores["weighted"] > 0.75
+    # The per-epoch training loss is the same weighted mean as the final one: with a learning rate
+    # too small to move the weights, an epoch's batches average to the whole split's loss (batches
+    # averaged by their sizes instead of their class weights differ in the third digit).
+    still = dataclasses.replace(cfg, lr=1e-12, epochs=1)
+    for r in (train(still, weighted), train_population([still], weighted)[0]):
+        assert r.history["train_data_loss"][0] == pytest.approx(r.final["final_train_loss"], rel=1e-6)
     with pytest.raises(UsageError, match="class_weight' = 'balanced' needs a classification task"):
         load(DatasetSpec(name="synthetic_linear", class_weight="balanced"), 0)

@@ -83,6 +83,13 @@ def test_a_messy_csv_is_tidied_and_every_change_is_recorded(tmp_path):
                          preprocess={"drop_columns": ["batch"]}), 0)
     assert torch.equal(p.x_train, s.x_train) and torch.equal(p.y_test, s.y_test)
     assert p.preprocessing["auto_dropped_columns"] == r["auto_dropped_columns"]
+    # ... and with every column a Parquet category (pandas' astype("category")): tidied all the same
+    pd.read_csv(tmp_path / "messy.csv", dtype=str, keep_default_na=False).astype("category").to_parquet(
+        tmp_path / "categories.parquet")
+    c = load(DatasetSpec(name="table", path=str(tmp_path / "categories.parquet"), target="status", standardize=False,
+                         preprocess={"drop_columns": ["batch"]}), 0)
+    assert torch.equal(c.x_train, s.x_train) and c.class_names == s.class_names
+    assert c.preprocessing["auto_dropped_columns"] == r["auto_dropped_columns"]
 
 
 def test_measurements_and_small_integers_are_kept(tmp_path):
@@ -141,7 +148,7 @@ def test_the_clinic_example_loses_no_feature():
 
 
 def test_numbers_in_any_convention_and_a_few_odd_values_are_read_as_numbers(tmp_path):
-    """Decimal commas, accounting negatives, space thousands, the minus sign, a unit; a feature with
+    """Decimal commas, European 1.234,56, accounting negatives, space thousands, the minus sign, a unit; a feature with
     at least 90% numbers is numbers, the rest missing and warned about; the target only when all are."""
     rng = np.random.default_rng(2)
     n = 40
@@ -155,6 +162,8 @@ def test_numbers_in_any_convention_and_a_few_odd_values_are_read_as_numbers(tmp_
     mass = rng.integers(2000, 5000, n)                                  # "3556 kg"
     stock = rng.integers(0, 100, n).astype(float)
     grade = rng.integers(1, 4, n).astype(object)
+    turnover = rng.uniform(10, 99999, n).round(2)                       # "12.345,67": European spreadsheets
+    turnover[1] = 12000.0                                               # "12.000,00"
     frame = pd.DataFrame({
         "mixed": [f"{v:.2f}" for v in mixed],
         "stock": [f"{v:.0f}" for v in stock],
@@ -165,6 +174,7 @@ def test_numbers_in_any_convention_and_a_few_odd_values_are_read_as_numbers(tmp_
         "savings": [f"{v:,}".replace(",", [" ", "\u2009", "\u00a0"][i % 3]) for i, v in enumerate(savings)],
         "temp": [f"{v:.1f}".replace("-", "\u2212") for v in temp],
         "mass": [f"{v} kg" for v in mass],
+        "turnover": [f"{v:,.2f}".translate(str.maketrans(",.", ".,")) for v in turnover],
         "y": rng.choice(["1", "2"], n)})
     frame.loc[0, "height"] = "1,5"
     frame.loc[[3, 7], "mixed"], mixed[[3, 7]] = "unknown", np.nan          # 95% numbers
@@ -176,9 +186,10 @@ def test_numbers_in_any_convention_and_a_few_odd_values_are_read_as_numbers(tmp_
     spec = dict(name="table", path=str(tmp_path / "numbers.csv"), target="y")
     x, y, record = tables.read(DatasetSpec(**spec))
     assert record["parsed_numeric_columns"] == ["mixed", "stock", "height", "price", "balance", "savings", "temp",
-                                                "mass"]
+                                                "mass", "turnover"]
     for name, expected in [("mixed", mixed), ("stock", stock), ("height", height), ("price", price),
-                           ("balance", balance), ("savings", savings), ("temp", temp), ("mass", mass)]:
+                           ("balance", balance), ("savings", savings), ("temp", temp), ("mass", mass),
+                           ("turnover", turnover)]:
         assert np.allclose(x[name].to_numpy(dtype=float), expected, equal_nan=True), name
     assert x["grade"].tolist()[:3] == [str(grade[0]), "A", "A"]
     assert sorted(y.unique()) == ["1", "2", "other"] and record["rows_without_target"] == 0
@@ -195,6 +206,13 @@ def test_numbers_in_any_convention_and_a_few_odd_values_are_read_as_numbers(tmp_
                                              "keep_columns": ["mixed"]}), 0).preprocessing
     assert r["warnings"] == [] and r["non_numbers_as_missing"] == {} and r["marked_missing"] == {"mixed": 3, "stock": 4}
     assert r["numeric_columns"] == record["parsed_numeric_columns"] and r["encoded_columns"] == ["grade"]
+
+    # a target of numbers with a dash: the dash is missing, its row left out, and that is said
+    (tmp_path / "dash.csv").write_text("a,y\n" + "".join(f"{i * 0.37:.2f},{i % 7}\n" for i in range(30)) + "5.1,-\n")
+    _, y, dash = tables.read(DatasetSpec(name="table", path=str(tmp_path / "dash.csv"), target="y"))
+    assert len(y) == 30 and dash["rows_without_target"] == 1
+    assert dash["warnings"] == ["1 row(s) have no value in target 'y' (blank, '?', or a dash among numbers) and were "
+                                "left out of every split."]
 
 
 def test_a_small_table_keeps_its_categories_and_warns_when_one_hot_is_wide(tmp_path):

@@ -143,6 +143,11 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     [st] = verdicts.decide_study([verdicts.DatasetResults("t", "classification", strong, chance=0.5, **common)])
     assert st.paired["l1"].verdict == "worse" and "while none learned: their regularization is likely too strong" \
         in verdicts.chance_warning(st)
+    # ... but without none's runs nothing says whether the strength or the data is the cause
+    [lone] = verdicts.decide_study([verdicts.DatasetResults("t", "classification", {"l1": strong["l1"]}, chance=0.5,
+                                                            **common)])
+    assert lone.at_chance == ["l1"] and "none learned" not in verdicts.chance_warning(lone)
+    assert "none has no finished runs on these seeds" in verdicts.chance_warning(lone)
     # accuracy at a 99.3% majority class leaves no room to tell: nothing is called at chance, and the
     # warning names a metric that can
     rare = {"none": {s: 0.993 for s in seeds}, "l2": {s: 0.995 for s in seeds}}

@@ -108,7 +108,7 @@ def test_pdf_lists_a_bounded_number_of_trials(built):
     where the rest is; the HTML keeps every one."""
     import pandas as pd
 
-    from pipeline.report import analysis, collect, figures, render
+    from pipeline.report import analysis, collect, render
     from pipeline.study import load_study
     from pipeline.tracking import Tracker
 

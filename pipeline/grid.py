@@ -349,10 +349,12 @@ def best_params(ostudy: optuna.Study) -> Optional[tuple[dict, float]]:
 
 
 def complete_results(ostudy: optuna.Study) -> list[tuple[str, int, str, dict]]:
-    """(arm, seed, variant, its final metrics in rt.RESULT_ATTRS) of every complete grid trial."""
+    """(arm, seed, variant, its final metrics: rt.RESULT_ATTRS and the per-metric values of
+    rt.TRIAL_METRICS) of every complete grid trial."""
     out = []
     for t in ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         c = cell_of(t)
         if c is not None and "test_metric" in t.user_attrs:
-            out.append((*c, {k: t.user_attrs[k] for k in rt.RESULT_ATTRS if k in t.user_attrs}))
+            out.append((*c, {**{k: t.user_attrs[k] for k in rt.RESULT_ATTRS if k in t.user_attrs},
+                             **t.user_attrs.get(rt.TRIAL_METRICS, {})}))
     return out

@@ -261,6 +261,7 @@ def _recover(ostudy: optuna.Study, t, tracker: Tracker) -> bool:
     for key in rt.RESULT_ATTRS:
         if key in metrics:   # runs of older versions lack the newer ones
             grid.set_attr(ostudy, tid, key, metrics[key])
+    grid.set_attr(ostudy, tid, rt.TRIAL_METRICS, per_metric(metrics))
     grid.set_attr(ostudy, tid, rt.RECOVERED, True)
     grid.set_state(ostudy, tid, TrialState.COMPLETE, [metrics["final_val_metric"]])
     return True   # recovered, here or by another worker that got there first
@@ -302,6 +303,12 @@ class DatasetCells:
         return LiveTrial(self.ostudy, trial, name, run, payload=cfg)
 
 
+def per_metric(final: dict) -> dict[str, float]:
+    """The per-metric final values (test_mae, final_train_mae, ...; not the losses or *_metric)."""
+    return {k: v for k, v in final.items() if k.startswith(rt.SPLIT_PREFIXES)
+            and not k.endswith(("_loss", "_metric"))}
+
+
 def cell_ending(t: LiveTrial, result, seconds: float) -> Ending:
     """A grid cell's ending from what its trainer returned: a TrainResult, or the error (with
     `.history`, the epochs it completed, where the trainer attached it)."""
@@ -310,7 +317,7 @@ def cell_ending(t: LiveTrial, result, seconds: float) -> Ending:
     final = {**result.final, "train_seconds": seconds, "epochs_run": result.epochs_run,
              "best_epoch": result.best_epoch}
     return Ending(t, Outcome.FINISHED, history=result.history, metrics=final, value=final["final_val_metric"],
-                  attrs={k: final[k] for k in rt.RESULT_ATTRS},
+                  attrs={**{k: final[k] for k in rt.RESULT_ATTRS}, rt.TRIAL_METRICS: per_metric(final)},
                   artifacts={rt.WEIGHT_HISTOGRAM: result.weight_histogram},
                   summary=f"val={final['final_val_metric']:.4f} test={final['test_metric']:.4f} "
                           f"gap={final['gap_metric']:+.4f} ({seconds:.2f}s)")

@@ -28,7 +28,7 @@ from .runtime import (EXIT_UNREACHABLE, Interrupted, Stopwatch, StoreUnreachable
                       install_signal_handlers, mask_credentials, process_alive, worker_id)
 from .storage import DEFAULT_STORAGE, HEARTBEAT_S, check_storage
 from .study import DatasetPlan, Study, variant_id
-from .task import metric_for
+from .task import metric_for, read_in
 from .tracking import Tracker, dataset_input, tracking_uri
 
 __all__ = ["install_signal_handlers", "run_ablation", "run_worker", "prepare", "study_results"]
@@ -195,7 +195,8 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
     ostudy = open_dataset_study(ctx, study, plan, data)
     for key, value in ((rt.STUDY, study.name), (rt.DATASET_LABEL, plan.label), (rt.CONFIG_HASH, plan.config_hash),
                        (rt.TASK, data.task), (rt.METRIC_NAME, metric_for(data.task, data.metric).name),
-                       (rt.CHANCE, chance_level(data)), (rt.STUDY_EXPERIMENT, ctx.experiment_id)):
+                       (rt.CHANCE, chance_level(data)), (rt.CHANCES, chance_levels(data)),
+                       (rt.STUDY_EXPERIMENT, ctx.experiment_id)):
         ostudy.set_user_attr(key, value)
     lifecycle.reap(ostudy, ctx.tracker)
     if study.spec.tune is not None and rt.STUDY_TUNED not in ostudy.user_attrs:
@@ -227,6 +228,7 @@ def _ensure_parent(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits
                     "n_train": len(data.x_train), "n_val": len(data.x_val), "n_test": len(data.x_test),
                     "n_features": data.n_features, "provenance": data.provenance,
                     "optuna_storage": mask_credentials(ctx.storage), rt.CHANCE: chance_level(data),
+                    **{f"{rt.CHANCE_PREFIX}{name}": value for name, value in chance_levels(data).items()},
                     **({"class_weight": json.dumps([round(float(w), 6) for w in data.class_weight])}
                        if data.class_weight is not None else {}),
                     **data_params(data)},
@@ -236,8 +238,13 @@ def _ensure_parent(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits
 
 def chance_level(data: datasets_mod.Splits) -> Optional[float]:
     """The primary metric of a constant prediction on the test split (what learning nothing scores)."""
-    value = data.chance.get(metric_for(data.task, data.metric).name)
-    return None if value is None or math.isnan(value) else value
+    return chance_levels(data).get(metric_for(data.task, data.metric).name)
+
+
+def chance_levels(data: datasets_mod.Splits) -> dict[str, float]:
+    """Every metric of the family for a constant prediction on the test split (what learning
+    nothing scores), the undefined ones (ROC AUC of a one-class test split) left out."""
+    return {name: value for name, value in data.chance.items() if not math.isnan(value)}
 
 
 def data_params(data: datasets_mod.Splits) -> dict:
@@ -494,11 +501,19 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
         ostudy = grid.load_existing(storage or DEFAULT_STORAGE, optuna_study_name(study, plan))
         if ostudy is None:
             continue
-        task, metric = ostudy.user_attrs.get(rt.TASK, "classification"), ostudy.user_attrs.get(rt.METRIC_NAME)
+        # read in the study file's metric, whichever the cells were trained under (task.read_in);
+        # a trial without per-metric values predates them, when the metric was in the identity:
+        # one of an untuned study was trained under the task's default
+        task = ostudy.user_attrs.get(rt.TASK, "classification")
+        metric = metric_for(task, plan.dataset.metric).name
         paths: dict[str, dict[str, dict[int, dict]]] = {arm: {variant_id(v): {} for v in study.variants(arm)}
                                                         for arm in study.arms}
         finals: dict[tuple, dict] = {}
         for arm, seed, variant, final in grid.complete_results(ostudy):
+            own = metric if f"test_{metric}" in final or study.spec.tune else metric_for(task).name
+            final = {**final, **read_in(final, task, metric, own)}
+            if math.isnan(final["test_metric"]):
+                continue   # not recorded in this metric: as if not run (the report reads MLflow's runs)
             if arm in paths and variant in paths[arm] and seed in study.seeds:
                 paths[arm][variant][seed] = {"test": final["test_metric"], "val": final.get("final_val_metric", math.nan),
                                              "gap": final.get("gap_metric", math.nan)}
@@ -511,5 +526,6 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
                      for o in verdicts.SECONDARY}
         out.append(verdicts.DatasetResults(plan.label, task, values, plan.rope, secondary, metric,
                                            {a: v for a, v in paths.items() if len(v) > 1}, selected,
-                                           ostudy.user_attrs.get(rt.CHANCE)))
+                                           ostudy.user_attrs.get(rt.CHANCES, {}).get(metric,
+                                                                                     ostudy.user_attrs.get(rt.CHANCE))))
     return out

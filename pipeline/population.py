@@ -24,7 +24,7 @@ from .model import weight_histogram
 from .study import CPU_POPULATION_SIZE
 from .task import Task, compute
 from .trainer_common import (EarlyStopper, TrainResult, TrialConfig, cpu_threads, epoch_metric, epoch_metric_key,
-                             history_keys, loss_task, matmul_precision, memory_available, outputs_needed, release_free_memory, summarize_final,
+                             history_keys, loss_task, matmul_precision, memory_available, release_free_memory, summarize_final,
                              training_device)
 
 # Fields that must agree for cells to share one population (the rest is per model).
@@ -374,11 +374,10 @@ class _PopulationRun:
                 if state is not None:
                     for p, saved in zip(params, state):
                         p[j] = saved
-        needed = outputs_needed(data.task, data.metric)
-        kept: dict[str, list] = {split: [] for split in needed}
+        kept: dict[str, list] = {split: [] for split in ("train", "val", "test")}
         evals = {split: [t.tolist() for t in _evaluate(pop, getattr(data, f"x_{split}").to(self.device),
                                                        getattr(data, f"y_{split}").to(self.device), self.task,
-                                                       kept.get(split))]
+                                                       kept[split])]
                  for split in ("train", "val", "test")}   # every model at once, in eval mode
         # [K, n, C]; metrics in the target's units, losses those of training (a standardized target's)
         outputs = {split: data.in_target_units(torch.cat(blocks, dim=1).numpy()) for split, blocks in kept.items()}

@@ -22,6 +22,8 @@ CONFIG_HASH = "config_hash"
 TASK = "task"
 METRIC_NAME = "metric_name"
 CHANCE = "chance_test_metric"    # the primary metric of a constant prediction (task.constant_prediction_scores)
+CHANCE_PREFIX = "chance_test_"   # ... and every metric of the family: chance_test_mae (parent params)
+CHANCES = "chance_by_metric"     # the same as a dict (Optuna attribute of a dataset's study)
 OPTUNA_STUDY = "optuna_study"
 OPTUNA_TRIAL = "optuna_trial"
 WORKER = "worker"
@@ -67,6 +69,10 @@ RECOVERED = "recovered_from_mlflow"
 # Final metrics copied onto a COMPLETE trial (the console summary reads them).
 RESULT_ATTRS = ("test_metric", "final_train_metric", "final_val_metric", "gap_metric", "sparsity_lt_0.001",
                 "weight_l2_total")
+# ... and every metric of the family on every split, in one attribute (one storage row a trial):
+# {"test_mae": ..., "final_train_mae": ...}, so that a changed primary metric reads them (task.read_in).
+TRIAL_METRICS = "metrics"
+SPLIT_PREFIXES = ("test_", "final_train_", "final_val_")
 
 # --- Optuna: user attributes of a dataset's study ------------------------------------------------
 STUDY_EXPERIMENT = "mlflow_experiment_id"

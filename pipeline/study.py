@@ -745,6 +745,9 @@ def _selected(spec: StudyFile, datasets: str) -> list[int]:
 # reference trainer up to float rounding (~1e-7 in the weights; tests/test_population.py), and a
 # cell's numbers do not depend on population_size at all. A CUDA device rounds differently again.
 # The report lists the engines and devices its runs came from, and warns when it mixes them.
+# It leaves out a dataset's `metric` unless the study tunes: every trial records every metric of
+# its family on every split, and the primary one is chosen when results are read (task.read_in),
+# so changing it retrains nothing; tuning optimizes it, so there it defines the cells.
 #
 # LEGACY_IDENTITY: before the execution block, engine, population_size and device were hashed.
 # Their default values stay in the payload as constants, so a study run with the defaults keeps
@@ -767,11 +770,13 @@ NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding", "metric", "standard
 NEW_TRAINING_FIELDS = ("precision",)
 
 
-def _dataset_identity(dataset: DatasetSpec) -> dict:
+def _dataset_identity(dataset: DatasetSpec, tuned: bool) -> dict:
     dump = dataset.model_dump(mode="json")
     for name in NEW_DATASET_FIELDS:
         if getattr(dataset, name) == DatasetSpec.model_fields[name].default:
             dump.pop(name)
+    if not tuned:   # the metric only reads the results (task.read_in); tuning optimizes it
+        dump.pop("metric", None)
     if normalization(dataset) != legacy_normalization(dataset):  # images: pixels/255, no longer per-feature
         dump["normalization"] = normalization(dataset)
     if DATASETS[dataset.name].is_table:
@@ -792,7 +797,7 @@ def config_hash(spec: StudyFile, dataset: DatasetSpec, training: Training) -> st
     return fingerprint({
         "schema": SCHEMA_VERSION,
         "study": spec.name,
-        "dataset": _dataset_identity(dataset),
+        "dataset": _dataset_identity(dataset, tuned=spec.tune is not None),
         "training": {**_training_identity(training), **LEGACY_IDENTITY["training"]},
         "split_seed": spec.split_seed,
         "device": LEGACY_IDENTITY["device"],

@@ -3,6 +3,7 @@ once for both trainers, the Optuna studies and the report."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
@@ -121,6 +122,23 @@ def metric_for(task: str, name: str | None = None) -> Metric:
 
 def family(task: str, n_classes: int = 0) -> list[Metric]:
     return [m for m in METRICS.values() if m.task == task and not (m.binary_only and n_classes != 2)]
+
+
+def read_in(final: dict, task: str, name: Optional[str], own: Optional[str] = None) -> dict[str, float]:
+    """A trial's final values read in one metric of its family: test_metric, final_train_metric,
+    final_val_metric and gap_metric (train minus test in the metric's own sense: positive means
+    the model does better on data it has seen, for accuracy and MSE alike), from the per-metric
+    values (test_<name>, final_train_<name>, ...) every trial logs. The primary metric is thus
+    chosen when results are read: changing `metric:` in an untuned study trains nothing again.
+    `own`, the metric the trial was trained under: its *_metric values stand in where a trial
+    written before every split had the whole family lacks the per-metric ones; NaN otherwise."""
+    m = metric_for(task, name)
+    out = {f"{key}_metric": float(final.get(f"{key}_{m.name}", math.nan))
+           for key in ("test", "final_train", "final_val")}
+    if own == m.name:
+        out = {k: float(final.get(k, v)) if math.isnan(v) else v for k, v in out.items()}
+    out["gap_metric"] = (1.0 if m.higher_is_better else -1.0) * (out["final_train_metric"] - out["test_metric"])
+    return out
 
 
 def compute(metric: Metric, y, outputs) -> float:

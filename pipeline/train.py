@@ -20,7 +20,7 @@ from .errors import Diverged
 from .model import MLP, l1_penalty, l2_penalty, weight_histogram
 from .task import Task, compute
 from .trainer_common import (EarlyStopper, TrainResult, TrialConfig, cpu_threads, epoch_metric, epoch_metric_key,
-                             history_keys, loss_task, matmul_precision, outputs_needed, release_free_memory,
+                             history_keys, loss_task, matmul_precision, release_free_memory,
                              summarize_final, training_device)
 
 EVAL_ROWS = 8192  # rows per forward pass when evaluating: MNIST's 54,000 at once held ~170 MB
@@ -148,14 +148,13 @@ def _train(cfg: TrialConfig, data: Splits, on_epoch: Optional[Callable[[int, dic
 def final_metrics(model: MLP, data: Splits, device: torch.device) -> dict[str, float]:
     """Losses and metrics on every split in eval mode, the generalization gap and weight stats;
     metrics in the target's units, losses those of training (a standardized target's)."""
-    evals, outputs, needed, task = {}, {}, outputs_needed(data.task, data.metric), loss_task(data, device)
+    evals, outputs, task = {}, {}, loss_task(data, device)
     for split in ("train", "val", "test"):
-        kept: Optional[list] = [] if split in needed else None
+        kept: list = []
         loss, metric = evaluate(model, getattr(data, f"x_{split}").to(device), getattr(data, f"y_{split}").to(device),
                                 task, kept)
         evals[split] = (loss, metric * data.squared_error_scale)
-        if kept is not None:
-            outputs[split] = (data.in_target_units(torch.cat(kept).numpy()),
-                              data.in_target_units(getattr(data, f"y_{split}").numpy()))
+        outputs[split] = (data.in_target_units(torch.cat(kept).numpy()),
+                          data.in_target_units(getattr(data, f"y_{split}").numpy()))
     return summarize_final(evals, data.task, model.weights(), outputs, data.metric, data.n_classes)
 

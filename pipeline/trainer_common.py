@@ -19,7 +19,7 @@ import torch
 
 from . import arms
 from .model import weight_stats
-from .task import Metric, Task, compute, family, metric_for, task_for
+from .task import Metric, Task, compute, family, metric_for, read_in, task_for
 
 if TYPE_CHECKING:
     from .study import Training
@@ -212,34 +212,24 @@ def matmul_precision(precision: str, device: torch.device):
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
 
 
-def outputs_needed(task: str, metric: Optional[str]) -> set[str]:
-    """The splits whose model outputs summarize_final needs: the test split for the family's
-    metrics, every split when the primary metric is not the task's default."""
-    return {"test"} if metric_for(task, metric).name == task_for(task).metric else {"train", "val", "test"}
-
-
 def summarize_final(evals: dict[str, tuple[float, float]], task: str, weights: list[torch.Tensor],
-                    outputs: Optional[dict] = None, metric: Optional[str] = None, n_classes: int = 0) -> dict[str, float]:
-    """The final metrics from (loss, default metric) per split, the model's outputs on the splits
-    outputs_needed names ({split: (outputs, targets)} as numpy arrays) and the weight matrices:
-    every metric of the task's family on the test split, the primary one (`metric`, else the
-    default) on every split as *_metric."""
-    default, primary = metric_for(task), metric_for(task, metric)
+                    outputs: dict, metric: Optional[str] = None, n_classes: int = 0) -> dict[str, float]:
+    """The final metrics from (loss, default metric) per split, the model's outputs on every split
+    ({split: (outputs, targets)} as numpy arrays) and the weight matrices: every metric of the
+    task's family on every split (test_<name>, final_train_<name>, final_val_<name>: so that any
+    of them can be read as the primary later, task.read_in), the primary one (`metric`, else the
+    default) as *_metric."""
+    default = metric_for(task)
     values = {split: {default.name: m} for split, (_, m) in evals.items()}
-    for split, (o, y) in (outputs or {}).items():
-        wanted = family(task, n_classes) if split == "test" else [primary]
-        values[split].update({m.name: compute(m, y, o) for m in wanted if m.name not in values[split]})
+    for split, (o, y) in outputs.items():
+        values[split].update({m.name: compute(m, y, o) for m in family(task, n_classes) if m.name not in values[split]})
     out: dict[str, float] = {}
     for split, (loss, _) in evals.items():
         # "final_" keeps these apart from the per-epoch train_loss/val_loss/val_metric series.
         key = split if split == "test" else f"final_{split}"
         out[f"{key}_loss"] = loss
-        out[f"{key}_metric"] = values[split][primary.name]
         out.update({f"{key}_{name}": v for name, v in values[split].items()})
-    # Gap as train minus test, in the metric's own sense: positive means the model does better on
-    # data it has seen (overfitting), for accuracy and for MSE alike.
-    sign = 1.0 if primary.higher_is_better else -1.0
-    out["gap_metric"] = sign * (out["final_train_metric"] - out["test_metric"])
+    out.update(read_in(out, task, metric))
     out["gap_loss"] = out["test_loss"] - out["final_train_loss"]
     out.update(weight_stats(weights))
     return out

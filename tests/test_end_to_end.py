@@ -2,6 +2,8 @@
 and resuming (nothing retrained; a deleted cell, and only it, retrained with the same numbers)."""
 
 import json
+import math
+import re
 import shutil
 import sqlite3
 from collections import Counter
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import mlflow.artifacts
 import optuna
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
@@ -323,6 +326,31 @@ def test_a_chosen_metric_drives_the_verdicts(workdir, env):
     weights = json.loads(parents["breast_cancer"]["class_weight"])
     assert len(weights) == 2 and weights[0] > 1 > weights[1]   # malignant (0) is the rarer class
     assert "class_weight" not in parents["synthetic_linear"] and float(parents["synthetic_linear"]["chance_test_metric"]) > 0
+    assert float(parents["breast_cancer"]["chance_test_macro_f1"]) < 0.5   # every metric's chance is logged
+
+    # The primary metric is chosen when results are read: another one trains nothing again, and
+    # the verdicts, the gap and the chance level are in it (R²: higher is better, where MAE was lower).
+    runs_before = len(client.search_runs([exp.experiment_id], "tags.kind = 'trial'"))
+    study["datasets"][0]["metric"], study["datasets"][1]["metric"] = "macro_f1", "r2"
+    write_study(workdir / "m.yaml", study)
+    again = run_cli(["ablation", "--study", "m.yaml"], cwd=workdir, env=env)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert again.stdout.count("trained 0, failed 0") == 2
+    assert len(client.search_runs([exp.experiment_id], "tags.kind = 'trial'")) == runs_before
+    assert "test_macro_f1" in again.stdout and "test_r2" in again.stdout and "test_mae " not in again.stdout
+    trials = pd.read_csv(workdir / "reports" / "metrics" / "trials.csv")
+    assert set(trials["metric_name"]) == {"macro_f1", "r2"}
+    for row in trials.itertuples():
+        chosen = {"macro_f1": row.test_macro_f1, "r2": row.test_r2}[row.metric_name]
+        assert row.test_metric == chosen and math.isfinite(row.gap_metric) and math.isfinite(row.final_val_metric)
+    linear = trials[trials["metric_name"] == "r2"]
+    assert (linear["gap_metric"] == linear["final_train_metric"] - linear["test_metric"]).all()   # higher is better
+    html = (workdir / "reports" / "metrics" / "report.html").read_text()
+    assert "test R²" in html and "test MAE" not in html
+    text = " ".join(re.sub(r"<[^>]*>", " ", html).split())
+    for label in ("breast_cancer", "synthetic_linear"):   # each arm table ends with the chance in the new metric
+        name = "chance_test_" + {"breast_cancer": "macro_f1", "synthetic_linear": "r2"}[label]
+        assert f"constant prediction (no features, for scale) – {float(parents[label][name]):.4g}" in text
 
 
 @pytest.mark.slow

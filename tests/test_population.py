@@ -229,3 +229,26 @@ def test_balanced_class_weights_learn_the_rare_class_in_both_engines(tmp_path):
         assert r.history["train_data_loss"][0] == pytest.approx(r.final["final_train_loss"], rel=1e-6)
     with pytest.raises(UsageError, match="class_weight' = 'balanced' needs a classification task"):
         load(DatasetSpec(name="synthetic_linear", class_weight="balanced"), 0)
+
+
+def test_the_primary_metric_is_a_reading_of_one_training():
+    """A dataset's metric changes nothing that is trained: every split records the whole family
+    in both engines, and task.read_in reads a run trained under MSE exactly as one trained under
+    MAE (gap included, in MAE's own sense: lower is better). A run from before every split had the
+    family is read in its own metric, and in no other."""
+    import math
+
+    from pipeline.task import read_in
+
+    cfg = TrialConfig(arm="l2", seed=1, hidden=(8,), dropout=(0.0,), optimizer="adam", lr=0.01, epochs=3,
+                      batch_size=16, l2=1e-3)
+    plain, mae = (load(DatasetSpec(name="synthetic_linear", train_size=60, **extra), 0) for extra in ({}, {"metric": "mae"}))
+    for engine in (lambda data: train(cfg, data), lambda data: train_population([cfg], data)[0]):
+        a, b = engine(plain).final, engine(mae).final
+        family = [f"{split}_{name}" for split in ("test", "final_train", "final_val") for name in ("mse", "mae", "r2")]
+        assert all(k in a and a[k] == b[k] for k in family)
+        view = read_in(a, "regression", "mae", own="mse")
+        assert view == {k: b[k] for k in view} and view["gap_metric"] == b["test_mae"] - b["final_train_mae"]
+        legacy = {k: a[k] for k in ("test_metric", "final_train_metric", "final_val_metric", "gap_metric")}
+        assert read_in(legacy, "regression", "mse", own="mse") == legacy
+        assert all(math.isnan(v) for v in read_in(legacy, "regression", "mae", own="mse").values())

@@ -27,7 +27,8 @@ def analyze(data: ReportData) -> dict:
     ok = df[df["status"] == "FINISHED"]
     datasets = [_dataset_entry(data, ok, plan.label) for plan in study.plans]
     results = [verdicts.DatasetResults(d["label"], d["task"], d["values"], plan.rope, d["secondary"], d["metric_name"],
-                                       d["paths"], d["selected"], _chance(data.data_params.get(d["label"], {})))
+                                       d["paths"], d["selected"],
+                                       _chance(data.data_params.get(d["label"], {}), d["task"], d["metric_name"]))
                for plan, d in zip(study.plans, datasets)]
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for d, v, r in zip(datasets, decided, results):
@@ -54,8 +55,8 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
     sub = ok[ok["dataset"] == label]
     tried = df[df["dataset"] == label]
     task = sub["task"].iloc[0] if len(sub) else (tried["task"].iloc[0] if len(tried) else "classification")
-    named = (sub if len(sub) else tried)["metric_name"]
-    metric = metric_for(task, named.iloc[0] if len(named) and named.iloc[0] in METRICS else None)
+    # the study file's metric, whichever the runs were trained under (collect read them in it)
+    metric = metric_for(task, next(p for p in study.plans if p.label == label).dataset.metric)
     rows, values = [], {}
     secondary: dict = {o.key: {} for o in verdicts.SECONDARY}
     paths, selected = _paths(study, sub, metric.higher_is_better)
@@ -105,10 +106,21 @@ def _paths(study, sub: pd.DataFrame, hib: bool) -> tuple[dict, dict]:
     return paths, selected
 
 
-def _chance(params: dict) -> Optional[float]:
-    """What a constant prediction scores, from the dataset parent's params (None when not logged)."""
+def _chance(params: dict, task: str, metric: str) -> Optional[float]:
+    """What a constant prediction scores in `metric`, from the dataset parent's params: its
+    chance_test_<metric>, or for a parent written before those its primary's chance_test_metric
+    when that primary is `metric`; None when not logged."""
+    import json
+
+    value = params.get(rt.CHANCE_PREFIX + metric)
+    if value is None:
+        try:
+            trained_in = json.loads(params.get("dataset_spec") or "{}").get("metric")
+        except (ValueError, AttributeError):
+            return None
+        value = params.get(rt.CHANCE) if metric_for(task, trained_in).name == metric else None
     try:
-        value = float(params.get(rt.CHANCE, "nan"))
+        value = float(value if value is not None else "nan")
     except ValueError:
         return None
     return None if math.isnan(value) else value

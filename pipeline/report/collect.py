@@ -20,7 +20,7 @@ import pandas as pd
 
 from .. import runtree as rt
 from ..study import Study
-from ..task import METRICS
+from ..task import METRICS, metric_for, read_in
 from ..tracking import RunRecord, Tracker
 
 # every metric of the task's family on the test split too (test_r2 beside a primary MSE)
@@ -58,13 +58,14 @@ class ReportData:
 
 def collect(study: Study, tracker: Tracker) -> ReportData:
     hashes = {plan.label: plan.config_hash for plan in study.plans}
+    metrics = {plan.label: plan.dataset.metric for plan in study.plans}
     trials = tracker.study_runs(study.name, rt.TRIAL)
     rows, other_configs, outside = [], 0, []
     for r in trials:
         if hashes.get(r.tags.get(rt.DATASET_LABEL)) != r.tags.get(rt.CONFIG_HASH):
             other_configs += 1
             continue  # another configuration of this study: never mix settings
-        row = _trial_row(r)
+        row = _trial_row(r, metrics[r.tags[rt.DATASET_LABEL]])
         if row is not None and row["arm"] in study.arms and row["seed"] in study.seeds:
             rows.append(row)
         elif row is not None:
@@ -118,19 +119,22 @@ def _curves_and_histograms(data: ReportData, tracker: Tracker, trials: list[RunR
     data.histograms = tracker.run_artifacts(uris, rt.WEIGHT_HISTOGRAM, summaries)
 
 
-def _trial_row(r: RunRecord) -> Optional[dict]:
-    """One trial run as a row of the runs DataFrame; None when its seed tag is unreadable."""
+def _trial_row(r: RunRecord, metric: Optional[str]) -> Optional[dict]:
+    """One trial run as a row of the runs DataFrame, its *_metric values read in the study
+    file's `metric` (task.read_in: an untuned study's runs may have been trained under another);
+    None when its seed tag is unreadable."""
     tags, m = r.tags, r.metrics
     try:
         seed = int(tags.get(rt.SEED, ""))
     except ValueError:
         return None
-    label = tags.get(rt.DATASET_LABEL)
+    label, task = tags.get(rt.DATASET_LABEL), tags.get(rt.TASK, "classification")
+    m = {**m, **read_in(m, task, metric, own=tags.get(rt.METRIC_NAME) or metric_for(task).name)}
     return {
         "run_id": r.run_id, "experiment_id": r.experiment_id, "run_name": r.run_name,
         "dataset": label, "arm": tags.get(rt.ARM), "seed": seed, "status": r.status,
         "attempt": int(tags.get(rt.ATTEMPT) or 1),
-        "task": tags.get(rt.TASK, "classification"), "metric_name": tags.get(rt.METRIC_NAME, "accuracy"),
+        "task": task, "metric_name": metric_for(task, metric).name,
         "fail_reason": tags.get(rt.FAIL_REASON, ""), "outcome": tags.get(rt.OUTCOME, ""),
         "device": tags.get(rt.DEVICE, ""), "engine": tags.get(rt.ENGINE) or LEGACY_ENGINE,
         "group": tags.get(rt.DATASET_GROUP, label), "n_train": int(tags.get(rt.N_TRAIN, 0) or 0),

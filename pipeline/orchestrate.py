@@ -360,12 +360,35 @@ def run_worker_loop(ctx: RunContext, data: dict, who: str = "") -> None:
             counts = work_dataset(ctx, plan, data[plan.label])
             if first or counts["trained"] or counts["failed"]:
                 print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}", flush=True)
+            if counts["failed"] and not counts["trained"]:
+                hint = divergence_hint(open_dataset_study(ctx, ctx.study, plan, data[plan.label]), data[plan.label])
+                if hint:
+                    print(f"[{plan.label}] {hint}", flush=True)
             if not ctx.study.adaptive:  # adaptive: more rounds may come; the round's owner closes the parents
                 finish_dataset(ctx, plan, data[plan.label])
         plans, first = [p for p in ctx.study.plans
                         if grid.others_running(open_dataset_study(ctx, ctx.study, p, data[p.label]))], False
         if plans:
             time.sleep(HEARTBEAT_S)
+
+
+def divergence_hint(ostudy, data: datasets_mod.Splits) -> str:
+    """What to change when every ended cell of a dataset diverged; "" otherwise. A regression
+    target far from unit scale trained on as it is (standardize_target: false, or a built-in
+    set) is the usual cause with SGD: its squared errors are in the millions from the first step."""
+    from optuna.trial import TrialState
+
+    ended = ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+    if not ended or any(t.user_attrs.get(rt.TRIAL_FAIL_REASON) != lifecycle.Outcome.DIVERGED.reason for t in ended):
+        return ""
+    hint = "every cell diverged (a NaN or infinite loss): lower the learning rate (optimizer: {lr: ...})"
+    if data.task == "regression" and data.target_scale is None:
+        y = data.y_train.double()
+        mean, std = float(y.mean()), float(y.std())
+        if std > 10 or abs(mean) > 10 * max(std, 1.0):
+            hint += (f"; the target is far from unit scale (training mean {mean:.4g}, std {std:.4g}): "
+                     "standardize_target: true in the dataset entry trains on (y - mean) / std")
+    return hint
 
 
 def next_round(ctx: RunContext, data: dict, owned: bool = True) -> list[str]:

@@ -142,6 +142,8 @@ def test_failing_trials_do_not_stop_the_study(workdir, env):
     proc = run_cli(["ablation", "--study", "div.yaml", "--no-report"], cwd=workdir, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "FAILED: diverged" in proc.stdout
+    assert "[synthetic_linear] every cell diverged (a NaN or infinite loss): lower the learning rate" in proc.stdout
+    assert "far from unit scale" not in proc.stdout   # the synthetic target is near unit scale
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name("tiny")
     runs = trial_runs(client, [exp.experiment_id])
@@ -156,6 +158,24 @@ def test_failing_trials_do_not_stop_the_study(workdir, env):
     assert "trained 0, failed 4" in proc.stdout
     proc = run_cli(["ablation", "--study", "div.yaml", "--no-report"], cwd=workdir, env=env)
     assert "gave up on 4 failed cell(s) after retries" in proc.stdout and "trained 0, failed 0" in proc.stdout
+
+    # prices around 20,000 trained on as they are: SGD diverges at any usual rate, and the hint
+    # names the target's scale and the setting that fixes it
+    import random
+
+    rng = random.Random(0)
+    rows = [(rng.gauss(0, 1), rng.gauss(0, 1)) for _ in range(200)]
+    (workdir / "prices.csv").write_text("a,b,price\n" + "".join(
+        f"{a:.3f},{b:.3f},{20000 + 5000 * a + 800 * rng.gauss(0, 1):.1f}\n" for a, b in rows))
+    prices = {"name": "table", "path": "prices.csv", "target": "price", "standardize_target": False}
+    write_study(workdir / "prices.yaml", tiny_study_dict(name="prices", arms=["none", "l2"], seeds=1, datasets=[prices]))
+    proc = run_cli(["ablation", "--study", "prices.yaml", "--no-report"], cwd=workdir, env=env)
+    assert proc.returncode == 0 and "trained 0, failed 2" in proc.stdout, proc.stdout[-2000:]
+    assert "standardize_target: true in the dataset entry trains on (y - mean) / std" in proc.stdout
+    write_study(workdir / "prices.yaml", tiny_study_dict(name="prices", arms=["none", "l2"], seeds=1,
+                                                         datasets=[{**prices, "standardize_target": True}]))
+    proc = run_cli(["ablation", "--study", "prices.yaml", "--no-report"], cwd=workdir, env=env)
+    assert "trained 2, failed 0" in proc.stdout and "diverged" not in proc.stdout
 
 
 def test_tuned_study_with_size_axis_through_mlflow_run(workdir, env):

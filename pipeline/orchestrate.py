@@ -21,6 +21,7 @@ from typing import Optional
 
 from . import datasets as datasets_mod
 from . import grid, lifecycle, verdicts, worker
+from .dataset_record import chance_level, chance_levels, chance_params, data_line, data_params, divergence_hint
 from . import runtree as rt
 from .errors import UsageError
 from .lifecycle import DatasetCells
@@ -227,76 +228,12 @@ def _ensure_parent(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits
                     "training": plan.training.model_dump_json(), "execution": plan.execution.model_dump_json(),
                     "n_train": len(data.x_train), "n_val": len(data.x_val), "n_test": len(data.x_test),
                     "n_features": data.n_features, "provenance": data.provenance,
-                    "optuna_storage": mask_credentials(ctx.storage), rt.CHANCE: chance_level(data),
-                    **{f"{rt.CHANCE_PREFIX}{name}": value for name, value in chance_levels(data).items()},
+                    "optuna_storage": mask_credentials(ctx.storage), **chance_params(data),
                     **({"class_weight": json.dumps([round(float(w), 6) for w in data.class_weight])}
                        if data.class_weight is not None else {}),
                     **data_params(data)},
             dataset_input=dataset_input(data))
         ostudy.set_user_attr(rt.STUDY_PARENT_RUN, parent_id)
-
-
-def chance_level(data: datasets_mod.Splits) -> Optional[float]:
-    """The primary metric of a constant prediction on the test split (what learning nothing scores)."""
-    return chance_levels(data).get(metric_for(data.task, data.metric).name)
-
-
-def chance_levels(data: datasets_mod.Splits) -> dict[str, float]:
-    """Every metric of the family for a constant prediction on the test split (what learning
-    nothing scores), the undefined ones (ROC AUC of a one-class test split) left out."""
-    return {name: value for name, value in data.chance.items() if not math.isnan(value)}
-
-
-def data_params(data: datasets_mod.Splits) -> dict:
-    """What preprocessing did to a table, as the dataset parent's params (data_*)."""
-    record = data.preprocessing
-    if not record:
-        return {"class_names": json.dumps(data.class_names)} if data.class_names else {}
-    return {"data_rows_in": record.get("rows_in"), "data_rows_out": record.get("rows_out"),
-            "data_rows_without_target": record.get("rows_without_target", 0),
-            "data_rows_dropped_for_missing": record.get("rows_dropped_for_missing", 0),
-            "data_columns_in": record.get("columns_in"), "data_columns_out": record.get("columns_out"),
-            "data_encoded_columns": json.dumps(record.get("encoded_columns", [])),
-            "data_imputed_columns": json.dumps(record.get("imputed_columns", [])),
-            "data_marked_missing": json.dumps(record.get("marked_missing", {})),
-            "data_dropped_columns": json.dumps(record.get("dropped_columns", [])),
-            "data_class_balance": json.dumps(record.get("class_balance", {})),
-            "data_auto_dropped_columns": json.dumps(record.get("auto_dropped_columns", {})),
-            "data_parsed_numeric_columns": json.dumps(record.get("parsed_numeric_columns", [])),
-            "data_duplicate_rows": record.get("duplicate_rows", 0),
-            "data_target_scale": json.dumps(record.get("target_scale")),
-            # an MLflow param holds at most 6,000 characters
-            "data_warnings": _json_within(record.get("warnings", []), 6000),
-            "class_names": json.dumps(data.class_names)}
-
-
-def _json_within(items: list[str], limit: int) -> str:
-    """A JSON list of as many of the items as fit in limit characters, with a count of the rest."""
-    for keep in range(len(items), -1, -1):
-        rest = len(items) - keep
-        text = json.dumps(items[:keep] + ([f"... and {rest} more"] if rest else []))
-        if len(text) <= limit:
-            return text
-    return "[]"
-
-
-def data_line(data: datasets_mod.Splits) -> str:
-    """One console line on a table's preprocessing."""
-    r = data.preprocessing
-    parts = [f"rows {r['rows_in']} -> {r['rows_out']}", f"columns {r['columns_in']} -> {r['columns_out']}"]
-    for key, words in (("imputed_columns", "imputed"), ("encoded_columns", "one-hot/ordinal"),
-                       ("dropped_columns", "dropped")):
-        if r.get(key):
-            parts.append(f"{words}: {', '.join(map(str, r[key]))}")
-    if r.get("auto_dropped_columns"):
-        parts.append("dropped as carrying no signal: " + ", ".join(f"{c} ({why})" for c, why in r["auto_dropped_columns"].items()))
-    if r.get("parsed_numeric_columns"):
-        parts.append(f"numbers written as text: {', '.join(map(str, r['parsed_numeric_columns']))}")
-    if r.get("target_scale"):
-        parts.append("target standardized (mean {:.4g}, std {:.4g})".format(*r["target_scale"]))
-    if data.class_names:
-        parts.append("classes: " + ", ".join(f"{k} {v:.0%}" for k, v in r.get("class_balance", {}).items()))
-    return "; ".join(parts) + "".join(f"\n  warning: {w}" for w in r.get("warnings", []))
 
 
 # --- work ------------------------------------------------------------------------------------
@@ -370,25 +307,6 @@ def run_worker_loop(ctx: RunContext, data: dict, who: str = "") -> None:
                         if grid.others_running(open_dataset_study(ctx, ctx.study, p, data[p.label]))], False
         if plans:
             time.sleep(HEARTBEAT_S)
-
-
-def divergence_hint(ostudy, data: datasets_mod.Splits) -> str:
-    """What to change when every ended cell of a dataset diverged; "" otherwise. A regression
-    target far from unit scale trained on as it is (standardize_target: false, or a built-in
-    set) is the usual cause with SGD: its squared errors are in the millions from the first step."""
-    from optuna.trial import TrialState
-
-    ended = ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
-    if not ended or any(t.user_attrs.get(rt.TRIAL_FAIL_REASON) != lifecycle.Outcome.DIVERGED.reason for t in ended):
-        return ""
-    hint = "every cell diverged (a NaN or infinite loss): lower the learning rate (optimizer: {lr: ...})"
-    if data.task == "regression" and data.target_scale is None:
-        y = data.y_train.double()
-        mean, std = float(y.mean()), float(y.std())
-        if std > 10 or abs(mean) > 10 * max(std, 1.0):
-            hint += (f"; the target is far from unit scale (training mean {mean:.4g}, std {std:.4g}): "
-                     "standardize_target: true in the dataset entry trains on (y - mean) / std")
-    return hint
 
 
 def next_round(ctx: RunContext, data: dict, owned: bool = True) -> list[str]:

@@ -6,13 +6,12 @@ datasets). The statistics themselves live in pipeline/stats.py."""
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import numpy as np
 import pandas as pd
 
 from .. import arms, stats, verdicts
-from .. import runtree as rt
+from ..dataset_record import chance_from_params, data_paragraph, data_warnings
 from ..study import variant_id
 from ..task import METRICS, metric_for, task_for
 from .collect import ReportData
@@ -28,7 +27,7 @@ def analyze(data: ReportData) -> dict:
     datasets = [_dataset_entry(data, ok, plan.label) for plan in study.plans]
     results = [verdicts.DatasetResults(d["label"], d["task"], d["values"], plan.rope, d["secondary"], d["metric_name"],
                                        d["paths"], d["selected"],
-                                       _chance(data.data_params.get(d["label"], {}), d["task"], d["metric_name"]))
+                                       chance_from_params(data.data_params.get(d["label"], {}), d["task"], d["metric_name"]))
                for plan, d in zip(study.plans, datasets)]
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for d, v, r in zip(datasets, decided, results):
@@ -104,74 +103,6 @@ def _paths(study, sub: pd.DataFrame, hib: bool) -> tuple[dict, dict]:
                           for r in sub[(sub["arm"] == arm) & (sub["variant"] == v)].itertuples()} for v in names}
         selected[arm] = verdicts.select_variant(paths[arm], hib)
     return paths, selected
-
-
-def _chance(params: dict, task: str, metric: str) -> Optional[float]:
-    """What a constant prediction scores in `metric`, from the dataset parent's params: its
-    chance_test_<metric>, or for a parent written before those its primary's chance_test_metric
-    when that primary is `metric`; None when not logged."""
-    import json
-
-    value = params.get(rt.CHANCE_PREFIX + metric)
-    if value is None:
-        try:
-            trained_in = json.loads(params.get("dataset_spec") or "{}").get("metric")
-        except (ValueError, AttributeError):
-            return None
-        value = params.get(rt.CHANCE) if metric_for(task, trained_in).name == metric else None
-    try:
-        value = float(value if value is not None else "nan")
-    except ValueError:
-        return None
-    return None if math.isnan(value) else value
-
-
-def data_warnings(params: dict) -> list[str]:
-    """What reading the table warned about (tables.py), from the dataset parent's params."""
-    import json
-
-    try:
-        return [str(w) for w in json.loads(params.get("data_warnings") or "[]")]
-    except ValueError:
-        return []
-
-
-def data_paragraph(params: dict) -> str:
-    """What preprocessing did to a table, in words, from its dataset parent run's params."""
-    import json
-
-    if "data_rows_in" not in params:
-        return ""
-
-    def names(key: str) -> str:
-        return ", ".join(json.loads(params.get(key) or "[]")) or "none"
-
-    text = (f"{params['data_rows_in']} rows read, {params['data_rows_out']} used"
-            f" ({params.get('data_rows_without_target', 0)} without a target, "
-            f"{params.get('data_rows_dropped_for_missing', 0)} dropped for missing values); "
-            f"{params['data_columns_in']} feature columns in, {params['data_columns_out']} out. "
-            f"Dropped: {names('data_dropped_columns')}. Imputed (training median or most frequent value, "
-            f"with missing-indicator columns): {names('data_imputed_columns')}. "
-            f"Encoded (one-hot, or ordinal): {names('data_encoded_columns')}.")
-    marked = json.loads(params.get("data_marked_missing") or "{}")
-    if marked:
-        text += " Values treated as missing: " + ", ".join(f"{c} ({n})" for c, n in marked.items()) + "."
-    auto = json.loads(params.get("data_auto_dropped_columns") or "{}")
-    if auto:
-        text += " Dropped as carrying no signal: " + ", ".join(f"{c} ({why})" for c, why in auto.items()) + "."
-    parsed = json.loads(params.get("data_parsed_numeric_columns") or "[]")
-    if parsed:
-        text += f" Numbers written as text (thousands separators, %, currency) read as numbers: {', '.join(parsed)}."
-    if int(params.get("data_duplicate_rows") or 0):
-        text += f" {params['data_duplicate_rows']} duplicate row(s) kept."
-    scale = json.loads(params.get("data_target_scale") or "null")
-    if scale:
-        text += (f" The target was standardized for training (training mean {scale[0]:.4g}, std {scale[1]:.4g}); "
-                 "every metric is in the file's units, the losses in the standardized ones.")
-    balance = json.loads(params.get("data_class_balance") or "{}")
-    if balance:
-        text += " Classes in training: " + ", ".join(f"{k} {v:.0%}" for k, v in balance.items()) + "."
-    return text + " Every statistic was fit on the training rows only."
 
 
 def _summary_row(d: dict) -> dict:

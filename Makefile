@@ -7,7 +7,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STUDY ?= studies/default.yaml
-EXPERIMENT ?= default-ablation
+# the MLflow experiment of `make ablation`: the study file's `name:` (as the pipeline names it)
+EXPERIMENT ?= $(or $(shell sed -n -E 's/^name:[[:space:]]*["'"'"']?([^"'"'"'\#[:space:]]+).*/\1/p' $(STUDY) 2>/dev/null | head -n1),default-ablation)
 PORT ?= 5000
 export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
 

@@ -156,11 +156,16 @@ def cmd_report(args) -> int:
     study = _study_from_args(args, trains=False)
     if _optional(args.tracking_uri):
         check_tracking_reachable(args.tracking_uri)
+    overrides = [f"--{flag} {value}" for flag, value in (("seeds", args.seeds), ("epochs", args.epochs),
+                                                         ("datasets", args.datasets)) if _optional(value)]
+    if overrides:
+        print(f"note: a view with {' '.join(overrides)}: written to {args.reports_dir} only; the study's report "
+              "and verdicts in MLflow are left as they are", file=sys.stderr, flush=True)
     paths = build_report(study, tracking=_optional(args.tracking_uri), out_dir=args.reports_dir,
-                         pdf=not args.no_pdf)
+                         pdf=not args.no_pdf, record=not overrides)
     for p in paths:
         print(f"report: {p}")
-    return 0
+    return 0 if paths else 1
 
 
 def cmd_train(args) -> int:

@@ -330,10 +330,11 @@ def test_report_warns_when_it_mixes_engines(workdir, env):
                 "are not included (report --seeds 3 includes seeds up to 2)")
     assert proc.returncode == 0 and f"note: {left_out}" in proc.stderr
     assert left_out in (workdir / "reports/mixed/report.html").read_text()
-    # a study never run: an empty report, and the console says why
+    # a study never run: no report, exit 1, and the console says why
     write_study(workdir / "never.yaml", {**study, "name": "never"})
     proc = run_cli(["report", "--study", "never.yaml", "--no-pdf"], cwd=workdir, env=env)
-    assert proc.returncode == 0 and "note: no trial runs of study 'never' (this configuration)" in proc.stderr
+    assert proc.returncode == 1 and "note: no trial runs of study 'never' (this configuration)" in proc.stderr
+    assert not (workdir / "reports/never").exists()
 
 
 def test_a_new_figure_is_one_function_and_one_registry_line(built, tmp_path):
@@ -470,3 +471,20 @@ def test_the_report_puts_verdicts_and_figures_on_the_parent_runs(built, tmp_path
     shown = {f.path for f in client.list_artifacts(wine.info.run_id, "figures")}
     assert {"figures/differences.png", "figures/seeds.png", "figures/curves.png"} <= shown
     assert (tmp_path / "rep/figures/wine/differences.png").stat().st_size > 1000
+
+    # a view (fewer seeds) or a configuration never run leaves the study's record in MLflow alone:
+    # the verdict tags and the root's report stay those of the whole study, and no file is replaced
+    def recorded():
+        roots = client.search_runs([client.get_experiment_by_name("rep").experiment_id], "tags.kind = 'root'")
+        return (client.get_run(wine.info.run_id).data.tags,
+                {r.info.run_id: {f.path: f.file_size for f in client.list_artifacts(r.info.run_id, "report")} for r in roots})
+
+    before, page = recorded(), (tmp_path / "rep/report.html").read_text()
+    view = run_cli(["report", "--study", "rep.yaml", "--seeds", "1", "--no-pdf", "--reports-dir", str(tmp_path / "v")],
+                   cwd=work, env=env)
+    assert view.returncode == 0 and "note: a view with --seeds 1: written to" in view.stderr
+    assert (tmp_path / "v/rep/report.html").exists() and recorded() == before
+    never = run_cli(["report", "--study", "rep.yaml", "--epochs", "7", "--no-pdf", "--reports-dir", str(tmp_path)],
+                    cwd=work, env=env)
+    assert never.returncode == 1 and "no report written; run the study first" in never.stderr
+    assert recorded() == before and (tmp_path / "rep/report.html").read_text() == page

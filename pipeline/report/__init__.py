@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
 import sys
 from pathlib import Path
 from typing import Optional
@@ -29,18 +30,27 @@ __all__ = ["build_report"]
 
 
 def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Path = "reports",
-                 root_run_id: Optional[str] = None, pdf: bool = True) -> list[Path]:
+                 root_run_id: Optional[str] = None, pdf: bool = True, record: bool = True) -> list[Path]:
     """Build reports/<study>/report.html, trials.csv (every trial run, one line each) and
-    report.pdf, log them to the study's root run under report/, return their paths."""
+    report.pdf; with `record`, log them to the study's root run under report/ (the root above
+    this configuration's latest dataset parent, unless root_run_id says which) and the verdicts
+    and figures to the dataset parents. Return their paths; [] and nothing written (no file
+    replaced, nothing logged) when this configuration has no trial runs. `record` is off for a
+    view (`report --seeds 3`): the study's own record in MLflow is not overwritten by it."""
     tracker = Tracker(tracking)
     data = collect.collect(study, tracker)
     for note in console_notes(data):
         print(f"note: {note}", file=sys.stderr, flush=True)
+    if data.runs.empty:
+        return []
     results = analysis.analyze(data)
     drawn, prov = figures.draw_all(data, results), render.provenance(data)
     html = render.render(data, results, drawn, prov)
     out = Path(out_dir) / study.name
     out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out / "figures", ignore_errors=True)   # an earlier report's: datasets may differ
+    if not pdf:
+        (out / "report.pdf").unlink(missing_ok=True)      # an earlier report's would not match this one
     paths = [_write_atomically(out / "report.html", lambda tmp: tmp.write_text(html, encoding="utf-8")),
              _write_atomically(out / "trials.csv", lambda tmp: tmp.write_text(render.trials_csv(data), encoding="utf-8"))]
     if pdf:
@@ -49,11 +59,13 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
         page = render.render(data, results, drawn, prov, medium="pdf")  # trial lists bounded
         paths.append(_write_atomically(out / "report.pdf",
                                        lambda tmp: HTML(string=page, base_url=str(out)).write_pdf(tmp)))
-    root = root_run_id or (max(data.roots, key=lambda r: r.start_time or 0).run_id if data.roots else None)
+    _figures_on_parents(tracker if record else None, data, results, drawn, out / "figures")
+    if not record:
+        return paths
+    root = root_run_id or data.root_of_latest
     if root:
         for p in paths:
             tracker.log_artifact(root, str(p), "report")
-    _figures_on_parents(tracker, data, results, drawn, out / "figures")
     for d in results["datasets"]:   # what the report decided, on each dataset's parent run too
         if d["label"] in data.parent_runs and d.get("verdicts") is not None:
             log_verdicts(tracker, data.parent_runs[d["label"]], d["verdicts"])
@@ -67,7 +79,7 @@ def console_notes(data: collect.ReportData) -> list[str]:
     notes = []
     if data.runs.empty:
         notes.append(f"no trial runs of study {data.study.name!r} (this configuration) in {mask_credentials(data.tracking_uri)}: "
-                     "the report is empty; run the study first"
+                     "no report written; run the study first"
                      + (f" ({data.other_configs} run(s) exist under other settings, never mixed in)"
                         if data.other_configs else ""))
     if outside := collect.outside_note(data):
@@ -75,10 +87,11 @@ def console_notes(data: collect.ReportData) -> list[str]:
     return notes
 
 
-def _figures_on_parents(tracker: Tracker, data: collect.ReportData, results: dict, drawn: dict, folder: Path) -> None:
+def _figures_on_parents(tracker: Optional[Tracker], data: collect.ReportData, results: dict, drawn: dict,
+                        folder: Path) -> None:
     """Each dataset's figures (its paired differences to none, and the page's figures of that
-    dataset) as PNG files in reports/<study>/figures/<dataset>/ and as artifacts under figures/
-    on its MLflow parent run, so that the UI alone answers "which arm helped here"."""
+    dataset) as PNG files in reports/<study>/figures/<dataset>/ and, given a tracker, as artifacts
+    under figures/ on its MLflow parent run, so that the UI alone answers "which arm helped here"."""
     scopes = {f.name: f.scope for f in figures.FIGURES}
     for label, parent in data.parent_runs.items():
         mine = {name: uri for (name, key), uri in drawn.items() if key == label and scopes.get(name) == "dataset"}
@@ -92,7 +105,8 @@ def _figures_on_parents(tracker: Tracker, data: collect.ReportData, results: dic
         for name, uri in mine.items():
             png = where / f"{name}.png"
             png.write_bytes(base64.b64decode(uri.split(",", 1)[1]))
-        tracker.log_folder(parent, str(where), "figures")
+        if tracker is not None:
+            tracker.log_folder(parent, str(where), "figures")
 
 
 def _write_atomically(path: Path, write) -> Path:

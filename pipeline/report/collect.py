@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import pandas as pd
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from .. import runtree as rt
 from ..study import Study
@@ -54,6 +55,7 @@ class ReportData:
     chosen: dict = field(default_factory=dict)                   # (dataset, arm) -> strengths used by the grid
     data_params: dict = field(default_factory=dict)              # dataset -> its parent run's params (data_*, ...)
     parent_runs: dict = field(default_factory=dict)              # dataset -> its latest parent run's id
+    root_of_latest: Optional[str] = None   # the root run above this configuration's latest parent
 
 
 def collect(study: Study, tracker: Tracker) -> ReportData:
@@ -112,6 +114,7 @@ def _curves_and_histograms(data: ReportData, tracker: Tracker, trials: list[RunR
     for p in sorted(parents, key=lambda p: p.start_time or 0):   # the latest parent's view of its data
         data.data_params[p.tags.get(rt.DATASET_LABEL)] = p.params
         data.parent_runs[p.tags.get(rt.DATASET_LABEL)] = p.run_id
+        data.root_of_latest = p.tags.get(MLFLOW_PARENT_RUN_ID) or data.root_of_latest
     summaries = tracker.trial_summaries(parents)
     finished = set(data.runs.loc[data.runs["status"] == "FINISHED", "run_id"])
     uris = {r.run_id: r.artifact_uri for r in trials if r.run_id in finished}

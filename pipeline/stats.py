@@ -83,10 +83,18 @@ class Paired:
     verdict: str = ""              # better | worse | equivalent | undecided | not enough seeds
     seeds_needed: Optional[int] = None   # for an undecided comparison, at 80% power
     needed_for: str = ""           # the decision those seeds would most likely reach
+    alpha: float = ALPHA           # the level it was judged at (adaptive seeds: its look's share)
 
     @property
     def too_few(self) -> bool:
         return self.n < 2 or self.min_p_wilcoxon >= ALPHA
+
+    @property
+    def negligible(self) -> bool:
+        """Better or worse, but its whole 95% CI lies inside the ROPE: a real difference that does
+        not matter by the study's own standard (the TOST would say so with more seeds, or fewer
+        comparisons in its Holm family)."""
+        return self.verdict in ("better", "worse") and -self.rope < self.ci_low and self.ci_high < self.rope
 
 
 def paired_test(arm: Sequence[float], baseline: Sequence[float], higher_is_better: bool = True,
@@ -175,7 +183,7 @@ def decide(family: Sequence[Paired], alpha: float = ALPHA, estimate_seeds: bool 
             setattr(p, f"{key}_holm", adjusted)
     m = sum(1 for p in family if not math.isnan(p.p_t))
     for p in family:
-        p.verdict = verdict(p, p.p_t_holm, p.p_tost_holm, alpha)
+        p.verdict, p.alpha = verdict(p, p.p_t_holm, p.p_tost_holm, alpha), alpha
         if p.verdict == "undecided" and estimate_seeds:
             # alpha / m: what the first step of Holm asks; enough for any later step too
             p.seeds_needed, p.needed_for = seeds_needed(p.mean_diff, p.sd, p.rope, alpha / max(m, 1))

@@ -278,10 +278,12 @@ def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[sta
 
 
 def _rank_winners(d: DatasetResults, v: DatasetVerdicts) -> None:
-    """Arms better than none, best mean first; with several, paired t-tests of the first against
-    each other one (Holm within these) say whether it is distinguishably the best."""
+    """Arms better than none by more than a negligible amount, best mean first; with several,
+    paired t-tests of the first against each other one (Holm within these) say whether it is
+    distinguishably the best."""
     hib = metric_for(d.task, d.metric).higher_is_better
-    means = {a: float(np.mean(list(d.values[a].values()))) for a in v.arms_with("better")}
+    means = {a: float(np.mean(list(d.values[a].values()))) for a in v.arms_with("better")
+             if not v.paired[a].negligible}
     v.winners = sorted(means, key=lambda a: -means[a] if hib else means[a])
     if len(v.winners) < 2:
         return
@@ -323,10 +325,13 @@ def sentence(arm: str, p: stats.Paired, metric: str) -> str:
     """One comparison in words, e.g. "L2: better, +1.2 pt [0.4, 2.0] (Holm p 0.003)"."""
     name = f"{arms.label(arm)}: "
     diff = f"{amount(p.mean_diff, metric)}{interval(p, metric)}"
+    rope = amount(p.rope if METRICS[metric].higher_is_better else -p.rope, metric, signed=False)
+    if p.negligible:
+        return (f"{name}{p.verdict} by less than the ROPE, {diff}, all within ±{rope} (Holm p {_p(p.p_t_holm)}): "
+                "real, but too small to matter by this study's ROPE")
     if p.verdict in ("better", "worse"):
         return f"{name}{p.verdict}, {diff} (Holm p {_p(p.p_t_holm)})"
     if p.verdict == "equivalent":
-        rope = amount(p.rope if METRICS[metric].higher_is_better else -p.rope, metric, signed=False)
         return (f"{name}practically the same, {diff}, within ±{rope} "
                 f"(equivalence Holm p {_p(p.p_tost_holm)})")
     if p.verdict == AT_CHANCE:
@@ -430,8 +435,10 @@ def headline(v: DatasetVerdicts) -> str:
     if not v.paired:
         return f"{v.label}: no comparison with none (it has no finished runs on shared seeds)"
     labels = [arms.label(a) for a in v.winners]
+    small = {verdict: [arms.label(a) for a, p in v.paired.items() if p.negligible and p.verdict == verdict]
+             for verdict in ("better", "worse")}
     if not labels:
-        answer = "no arm is better than none"
+        answer = "no arm is better than none" + (" by more than the ROPE" if small["better"] else "")
     elif len(labels) == 1:
         answer = f"{labels[0]} is better than none"
     elif v.winners_distinct:
@@ -440,9 +447,12 @@ def headline(v: DatasetVerdicts) -> str:
         answer = (f"{', '.join(labels)} are better than none; the seeds cannot tell them apart "
                   f"(Holm p {_p(v.winners_p)})")
     parts = [answer]
+    for verdict in ("better", "worse"):
+        if small[verdict]:
+            parts.append(f"{', '.join(small[verdict])} {verdict} than none by less than the ROPE (negligible)")
     for verdict, words in (("worse", "worse than none"), ("equivalent", "practically the same as none"),
                            ("undecided", "undecided"), (AT_CHANCE, "at chance level, as none")):
-        which = [arms.label(a) for a in v.arms_with(verdict)]
+        which = [arms.label(a) for a in v.arms_with(verdict) if not v.paired[a].negligible]
         if which:
             parts.append(f"{', '.join(which)} {words}")
     return f"{v.label}: " + "; ".join(parts)

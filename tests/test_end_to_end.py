@@ -261,7 +261,7 @@ def test_adaptive_seeds_add_rounds_until_decided_and_resume(workdir, env):
     """seeds: {start, step, max}: a dataset whose comparisons are all decided stops; one still
     undecided gets the next round of seeds, up to max. What ran is what the sequential decision
     recomputed from MLflow says, and a rerun trains nothing."""
-    from pipeline import verdicts
+    from pipeline import stats, verdicts
 
     study = tiny_study_dict(name="adaptive", arms=["none", "l1", "l2"], seeds={"start": 3, "step": 3, "max": 9},
                             strengths={"l1": 5.0, "l2": 1e-12, "dropout": 0.3},
@@ -287,6 +287,15 @@ def test_adaptive_seeds_add_rounds_until_decided_and_resume(workdir, env):
     assert decided[0].paired["l2"].verdict == "equivalent" and decided[0].seeds_used > 3
     again = run_cli(["ablation", "--study", "a.yaml", "--no-report"], cwd=workdir, env=env)
     assert again.returncode == 0 and "trained 1" not in again.stdout and "adding seeds" not in again.stdout
+    # the report states each look's alpha and judges the evidence on the seeds the looks reached,
+    # not on the first round's 3 (whose smallest Wilcoxon p, 0.25, would call it "too weak")
+    report = run_cli(["report", "--study", "a.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert report.returncode == 0, report.stderr[-2000:]
+    html = (workdir / "reports/adaptive/report.html").read_text()
+    alphas = ", ".join(f"{a:.4f}" for a in stats.spending([3, 6, 9]))
+    assert f"α {alphas} at the looks in turn" in html and "at α 0.0" in html
+    most = max(v.seeds_used for v in decided)
+    assert ("The evidence is too weak" in html) == (stats.min_wilcoxon_p(most) >= stats.ALPHA) and most >= 6
 
 
 @pytest.mark.slow

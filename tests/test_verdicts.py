@@ -158,3 +158,31 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     flat = {"none": {s: 0.01 for s in seeds}, "l2": {s: 0.02 for s in seeds}}
     [c] = verdicts.decide_study([verdicts.DatasetResults("flat", "regression", flat, chance=0.0)])
     assert not c.at_chance and c.paired["l2"].verdict != verdicts.AT_CHANCE and not verdicts.chance_warning(c)
+
+
+def test_a_real_but_negligible_difference_is_not_the_best_arm():
+    """L1 better than none by 0.7 points, every seed alike, with a ROPE of one point: its whole CI
+    lies inside the ROPE. In a family of 16 comparisons the Holm-corrected equivalence test cannot
+    say so, the t-test can: the verdict stays "better", qualified as negligible, and L1 is not the
+    dataset's answer (it would be, and then stop being, as unrelated datasets came and went)."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    seeds = range(10)
+    spread = [0.3, -0.4, 0.1, 0.5, -0.2, 0.0, 0.4, -0.3, 0.2, -0.6]
+    results = []
+    for i in range(4):
+        none = {s: 0.90 + 0.01 * rng.normal() for s in seeds}
+        values = {"none": none, **{arm: {s: none[s] + 0.02 * rng.normal() for s in seeds}
+                                   for arm in ("dropout", "l1", "l2", "dropout_l2")}}
+        if i == 0:
+            values["l1"] = {s: none[s] + 0.007 + 0.009 * spread[s] for s in seeds}
+        results.append(verdicts.DatasetResults(f"d{i}", "classification", values))
+    first = verdicts.decide_study(results)[0]
+    p = first.paired["l1"]
+    assert p.verdict == "better" and p.negligible and -p.rope < p.ci_low < p.ci_high < p.rope
+    assert p.p_tost_holm >= stats.ALPHA   # the equivalence test alone cannot tell, in this family
+    assert "l1" not in first.winners
+    assert "L1 better than none by less than the ROPE (negligible)" in verdicts.headline(first)
+    assert verdicts.headline(first).startswith("d0: no arm is better than none by more than the ROPE")
+    assert verdicts.sentence("l1", p, first.metric).startswith("L1: better by less than the ROPE, +0.7 pt")

@@ -39,11 +39,15 @@ def analyze(data: ReportData) -> dict:
                  effects={arm: verdicts.secondary_sentences(v, arm) for arm in v.paired},
                  best=v.winners[0] if v.winners else None)
     n_seeds = len(study.seeds)
-    min_p = stats.min_wilcoxon_p(study.looks()[0])
+    # adaptive: the most seeds a dataset's comparisons reached (the first look's would call a
+    # 9-seed study "too weak" for what its 3-seed start could show)
+    used = max((d["verdicts"].seeds_used for d in datasets), default=0) if study.adaptive else n_seeds
+    min_p = stats.min_wilcoxon_p(used or study.looks()[0])
     return {"datasets": datasets, "summary": [_summary_row(d) for d in datasets],
             "across": _across(data, datasets), "improvement": _improvement(study, datasets),
             "n_seeds": n_seeds, "looks": study.looks() if study.adaptive else None,
-            "min_wilcoxon_p": min_p, "too_few_seeds": min_p >= stats.ALPHA,
+            "min_wilcoxon_p": min_p, "too_few_seeds": min_p >= stats.ALPHA, "min_p_seeds": used or study.looks()[0],
+            "look_alphas": [f"{x:.4f}" for x in stats.spending(study.looks())] if study.adaptive else [],
             "n_comparisons": sum(p.verdict != verdicts.AT_CHANCE for d in datasets for p in d["paired"].values())}
 
 

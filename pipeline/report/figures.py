@@ -335,7 +335,7 @@ def sizes(ctx: FigureContext, group: str) -> Optional[str]:
     if sub["n_train"].nunique() < 2:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    for ax, col, title in ((axes[0], "test_metric", "test metric"), (axes[1], "gap_metric", "gap (train − test)")):
+    for ax, col, title in ((axes[0], "test_metric", "test metric"), (axes[1], "gap_metric", "gap (better on train by)")):
         sns.lineplot(data=sub, x="n_train", y=col, hue="regularizer", hue_order=ctx.order, palette=ctx.palette,
                      marker="o", errorbar=("ci", 95), n_boot=200, seed=0, ax=ax)
         ax.set_xscale("log")

@@ -113,8 +113,11 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     if both:
         raise UsageError(f"{_where(spec)}: column {both[0]!r} is in both preprocess.drop_columns and "
                          "preprocess.keep_columns; list it in one of them")
+    if path.is_dir():
+        raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: a directory, not a CSV or Parquet file")
     if not path.is_file():
-        raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: file does not exist")
+        where = "" if path.is_absolute() else f" (relative paths are read from the working directory: {path.resolve()})"
+        raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: file does not exist{where}")
     frame = _categories_as_values(_read_file(spec, path))
     if spec.target not in frame.columns:
         raise UsageError(f"{_where(spec)}: field 'target' = {spec.target!r}: no such column; columns are "
@@ -448,9 +451,13 @@ def fit_features(spec, splits: list[pd.DataFrame]) -> tuple[list[np.ndarray], li
     kept = [np.flatnonzero(~f.isna().any(axis=1).to_numpy()) if prep.missing == "drop" else np.arange(len(f))
             for f in splits]
     dropped = sum(len(f) for f in splits) - sum(len(k) for k in kept)
+    rows = sum(len(f) for f in splits)
     splits = [f.iloc[k] for f, k in zip(splits, kept)]
     if any(len(f) == 0 for f in splits):
-        raise UsageError(f"{_where(spec)}: preprocess.missing: drop leaves a split without rows; impute instead")
+        if dropped:
+            raise UsageError(f"{_where(spec)}: preprocess.missing: drop leaves a split without rows; impute instead")
+        raise UsageError(f"{_where(spec)}: {spec.path} has {rows} row(s) with a target: too few to split into "
+                         "training, validation and test rows (each split needs one; learning needs far more)")
     encoder = (OneHotEncoder(handle_unknown="ignore", sparse_output=False) if prep.categorical == "onehot" else
                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1))
     transformer = ColumnTransformer([

@@ -57,7 +57,12 @@ CASES = [
     ("bad-optimizer", _with("optimizer.name", "rmsprop"), [], "optimizer.name"),
     ("negative-lr", _with("optimizer.lr", -1), [], "optimizer.lr"),
     ("train-size-too-big", _with("datasets.0.train_size", 10**6), [], "train_size"),
-    ("csv-missing-file", _with("datasets", [{"name": "csv", "path": "nope.csv", "target": "Outcome"}]), [], "does not exist"),
+    ("csv-missing-file", _with("datasets", [{"name": "csv", "path": "nope.csv", "target": "Outcome"}]), [],
+     "file does not exist (relative paths are read from the working directory: /"),
+    ("table-a-directory", _with("datasets", [{"name": "table", "path": ".", "target": "y"}]), [],
+     "field 'path' = '.': a directory, not a CSV or Parquet file"),
+    ("table-two-rows", _with("datasets", [{"name": "table", "path": "tiny.csv", "target": "Outcome"}]), [],
+     "tiny.csv has 2 row(s) with a target: too few to split into training, validation and test rows"),
     ("csv-missing-column", _with("datasets", [{"name": "csv", "path": "good.csv", "target": "Label"}]), [], "no such column"),
     ("csv-text-regression", _with("datasets", [{"name": "csv", "path": "text.csv", "target": "b", "task": "regression"}]),
      [], "column 'b' is not numeric"),
@@ -109,6 +114,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(workdir, env, monkey
     (workdir / "good.csv").write_text(CSV_GOOD)
     (workdir / "text.csv").write_text(CSV_NOT_NUMERIC)
     (workdir / "inf.csv").write_text("a,y\n1,1.5\n2,inf\n3,0.2\n4,0.1\n")
+    (workdir / "tiny.csv").write_text("Glucose;Outcome\n1,5;0\n2,5;1\n")
     (workdir / "latin.csv").write_bytes("Größe,Ziel\n1,a\n2,b\n3,a\n4,b\n".encode("latin-1"))
     (workdir / "one.csv").write_text("a,y\n1,x\n2,x\n3,x\n4,x\n")
     path = workdir / "study.yaml"

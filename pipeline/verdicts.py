@@ -299,6 +299,18 @@ def _rank_winners(d: DatasetResults, v: DatasetVerdicts) -> None:
 
 # --- in words ----------------------------------------------------------------------------------
 
+def shown(x: float, metric: str) -> float:
+    """An oriented difference (positive = better) as the console and the report write it: shares
+    in points, a lower-is-better metric's sign back to arm minus none (negative = better)."""
+    m = METRICS[metric]
+    return x * 100 if m.share else (x if m.higher_is_better else -x)
+
+
+def rope_text(rope: float, metric: str) -> str:
+    """The ROPE's half-width in the units `amount` writes, e.g. "1.0 pt" or "0.0402 MSE"."""
+    return amount(rope if METRICS[metric].higher_is_better else -rope, metric, signed=False)
+
+
 def amount(x: float, metric: str, signed: bool = True) -> str:
     """A difference to none in the metric's own direction (arm minus none): shares (accuracy,
     F1, AUC) in points, others as they are. Comparisons hold it oriented (positive = better), so
@@ -306,7 +318,7 @@ def amount(x: float, metric: str, signed: bool = True) -> str:
     if math.isnan(x):
         return "-"
     m = METRICS[metric]
-    x = (x * 100 if m.share else (x if m.higher_is_better else -x)) + 0.0   # + 0.0: no "-0"
+    x = shown(x, metric) + 0.0   # + 0.0: no "-0"
     text = (f"{x:+.1f}" if signed else f"{x:.1f}") if m.share else (f"{x:+.3g}" if signed else f"{x:.3g}")
     text = text.replace("-0.0", "0.0").replace("+0.0", "0.0") if text.strip("+-0.") == "" else text
     return text + (" pt" if m.share else f" {m.label}")
@@ -325,7 +337,7 @@ def sentence(arm: str, p: stats.Paired, metric: str) -> str:
     """One comparison in words, e.g. "L2: better, +1.2 pt [0.4, 2.0] (Holm p 0.003)"."""
     name = f"{arms.label(arm)}: "
     diff = f"{amount(p.mean_diff, metric)}{interval(p, metric)}"
-    rope = amount(p.rope if METRICS[metric].higher_is_better else -p.rope, metric, signed=False)
+    rope = rope_text(p.rope, metric)
     if p.negligible:
         return (f"{name}{p.verdict} by less than the ROPE, {diff}, all within ±{rope} (Holm p {_p(p.p_t_holm)}): "
                 "real, but too small to matter by this study's ROPE")

@@ -22,7 +22,8 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from .. import arms
+from .. import arms, verdicts
+from ..task import METRICS
 from .collect import ReportData
 
 SCOPES = ("dataset", "study", "size-group")
@@ -266,19 +267,25 @@ def forest(ctx: FigureContext, only: Optional[str] = None) -> Optional[str]:
     fig, axes = plt.subplots(len(with_pairs), 1, figsize=(7, sum(heights) + 0.4), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
     for ax, d in zip(axes[:, 0], with_pairs):
-        items = list(d["paired"].items())
-        for i, (arm, p) in enumerate(items):
+        items, metric = list(d["paired"].items()), d["verdicts"].metric
+        m = METRICS[metric]
+        for i, (arm, p) in enumerate(items):   # in the units and direction the tables write (verdicts.shown)
             y = len(items) - 1 - i
             color = ctx.palette.get(arms.label(arm), "gray")
             if not math.isnan(p.ci_low):
-                ax.plot([p.ci_low, p.ci_high], [y, y], color=color, lw=2)
-            ax.plot(p.mean_diff, y, "o", color=color)
+                ax.plot(sorted(verdicts.shown(x, metric) for x in (p.ci_low, p.ci_high)), [y, y], color=color, lw=2)
+            ax.plot(verdicts.shown(p.mean_diff, metric), y, "o", color=color)
+        rope = verdicts.shown(d["rope"], metric) if not math.isnan(d["rope"]) else math.nan
+        if not math.isnan(rope):
+            ax.axvspan(-abs(rope), abs(rope), color="0.9", zorder=0)
         ax.axvline(0, color="black", lw=0.8)
         ax.set_yticks(range(len(items)))
         ax.set_yticklabels([arms.label(a) for a, _ in reversed(items)], fontsize=8)
         ax.set_ylim(-0.6, len(items) - 0.4)
-        ax.set_title(f"{d['label']} (test {d['metric']})", fontsize=9, loc="left")
-    axes[-1, 0].set_xlabel("paired difference to none (positive = better), 95% CI")
+        better = "positive" if m.higher_is_better else "negative"
+        unit = "points" if m.share else m.label
+        ax.set_title(f"{d['label']}: test {d['metric']}, arm − none in {unit} ({better} = better)", fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("paired difference to none, 95% CI; shaded: the ROPE (practically no difference)")
     fig.tight_layout()
     return _png(fig)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import statistics
 
 import optuna
+from optuna.trial import TrialState
 
 from . import arms, grid, lifecycle
 from . import runtree as rt
@@ -67,11 +68,26 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
         best = grid.best_params(ostudy)
         if best is not None:
             chosen[arm] = best[0]
-            print(f"  tuned {arms.label(arm):<11} {best[0]} val={best[1]:.4f} ({tune.trials} trials)", flush=True)
+            shown = {k: float(f"{v:.3g}") for k, v in best[0].items()}
+            print(f"  tuned {arms.label(arm):<11} {shown} val={best[1]:.4f} ({tune.trials} trials)", flush=True)
+            if warning := tie_warning(ostudy, best[1]):
+                print(f"  warning: {arms.label(arm)}: {warning}", flush=True)
     progress.close()
     if parent is not None:
         ctx.tracker.end_run(parent, "FINISHED")
     return chosen
+
+
+def tie_warning(ostudy: optuna.Study, best: float) -> str:
+    """When half or more of an arm's complete tuning trials tie at the best validation value, the
+    validation split cannot tell their strengths apart and the first of them is kept: say so."""
+    values = [t.value for t in ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    ties = sum(1 for v in values if v is not None and abs(v - best) <= 1e-12 * max(1.0, abs(best)))
+    if len(values) < 2 or ties < 2 or 2 * ties < len(values):
+        return ""
+    return (f"{ties} of {len(values)} complete tuning trials tie at the best validation value {best:.4f}: the "
+            "validation split cannot tell their strengths apart, so the first was kept; a larger validation "
+            "split or a finer metric (log_loss) would choose on evidence")
 
 
 # TPE's first trials are drawn at random (its model needs data first): Optuna's default, written

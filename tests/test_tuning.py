@@ -194,3 +194,24 @@ def test_on_cuda_batched_tuning_end_to_end(workdir, env):
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.kind = 'trial'")
     assert runs and all(r.data.params["device"] == "cuda" and r.data.params["precision"] == "tf32" for r in runs)
+
+
+def test_tuning_trials_tied_at_the_best_value_are_called_out():
+    """A validation split of 85 rows gives accuracy in steps of 1/85: trials of very different
+    strengths tie at 1.0, and the first is kept. Half or more tied: a warning; otherwise none."""
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    from pipeline.tuning import tie_warning
+
+    def study_of(values):
+        s = optuna.create_study(direction="maximize")
+        for i, v in enumerate(values):
+            s.add_trial(optuna.trial.create_trial(params={"l2": 10.0 ** -(i + 1)}, value=v,
+                                                  distributions={"l2": FloatDistribution(1e-8, 1.0, log=True)}))
+        return s
+
+    saturated = study_of([1.0, 0.988, 1.0, 1.0, 0.988, 1.0])
+    assert tie_warning(saturated, saturated.best_value).startswith(
+        "4 of 6 complete tuning trials tie at the best validation value 1.0000")
+    assert tie_warning(study_of([0.91, 0.95, 0.97, 0.97, 0.96]), 0.97) == ""   # 2 of 5: chosen on evidence

@@ -9,12 +9,14 @@ import importlib.metadata
 import math
 import os
 import platform
+import re
 from pathlib import Path
 
 from .. import arms, stats, verdicts
 from .. import runtree as rt
 from ..references import PLAUSIBLE_GAP, reference_points
 from ..runtime import mask_credentials
+from ..task import metric_for
 from ..ui_links import overview_link, quote_filter, run_link, runs_link
 from .collect import ReportData, outside_note
 from .figures import FIGURES, size_groups
@@ -180,13 +182,29 @@ def trials_csv(data: ReportData) -> str:
 
 
 def _tuning_rows(data: ReportData) -> list[dict]:
-    """One row per tuned (dataset, arm): its trial counts and the strengths the grid used."""
+    """One row per tuned (dataset, arm), in the study's order: its trial counts, how many complete
+    trials tie at the best validation value (many: the split could not tell the strengths apart)
+    and the strengths the grid used (3 significant digits)."""
     rows = []
+    labels, order = [p.label for p in data.study.plans], list(data.study.arms)
     if len(data.tuning):
-        for (label, arm), t in data.tuning.groupby(["dataset", "arm"], sort=False):
-            rows.append({"dataset": label, "arm": arms.label(arm), "trials": len(t),
-                         "complete": int((t["status"] == "FINISHED").sum()),
+        groups = data.tuning.groupby(["dataset", "arm"], sort=False)
+        for (label, arm), t in sorted(groups, key=lambda g: (labels.index(g[0][0]) if g[0][0] in labels else len(labels),
+                                                             order.index(g[0][1]) if g[0][1] in order else len(order))):
+            done = t.loc[t["status"] == "FINISHED", "objective"].dropna()
+            best = (done.max() if _higher_is_better(data, label) else done.min()) if len(done) else None
+            rows.append({"dataset": label, "arm": arms.label(arm), "trials": len(t), "complete": len(done),
                          "pruned": int((t["reason"] == "pruned").sum()),
                          "failed": int(((t["status"] != "FINISHED") & (t["reason"] != "pruned")).sum()),
-                         "chosen": data.chosen.get((label, arm), {})})
+                         "tied": int((abs(done - best) <= 1e-12 * max(1.0, abs(best))).sum()) if best is not None else 0,
+                         "chosen": {k: re.sub(r"\d+\.\d+(?:e-?\d+)?", lambda m: f"{float(m.group()):.3g}", str(v))
+                                    for k, v in data.chosen.get((label, arm), {}).items()}})
     return rows
+
+
+def _higher_is_better(data: ReportData, label: str) -> bool:
+    """The direction of the dataset's tuning objective (its primary metric)."""
+    rows = data.runs[data.runs["dataset"] == label]
+    task = rows["task"].iloc[0] if len(rows) else "classification"
+    plan = next(p for p in data.study.plans if p.label == label)
+    return metric_for(task, plan.dataset.metric).higher_is_better

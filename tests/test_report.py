@@ -488,3 +488,16 @@ def test_the_report_puts_verdicts_and_figures_on_the_parent_runs(built, tmp_path
                     cwd=work, env=env)
     assert never.returncode == 1 and "no report written; run the study first" in never.stderr
     assert recorded() == before and (tmp_path / "rep/report.html").read_text() == page
+
+
+def test_a_path_over_two_keys_is_one_line_per_setting_of_the_other():
+    """l2 x l2_mode: one line per mode against the strength on a log axis (not one zig-zag
+    through alternating categories); a path over dropout alone is positions with names."""
+    from pipeline.report.figures import _path_lines
+
+    order = ["l2=0.0001,l2_mode=penalty", "l2=0.0001,l2_mode=decoupled", "l2=0.001,l2_mode=penalty",
+             "l2=0.001,l2_mode=decoupled"]
+    lines, numeric = _path_lines(order)
+    assert numeric and lines == [("l2_mode=penalty", [0, 2], [1e-4, 1e-3]), ("l2_mode=decoupled", [1, 3], [1e-4, 1e-3])]
+    assert _path_lines(["l1=1e-05", "l1=0.0001"]) == ([("", [0, 1], [1e-5, 1e-4])], True)
+    assert _path_lines(["dropout=0.1", "dropout=0.3"]) == ([("", [0, 1], [0, 1])], False)

@@ -368,27 +368,30 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
     base = stats.summarize(list(d["values"].get(arms.BASELINE, {}).values()))
     for col, (arm, variants) in enumerate(d["paths"].items()):
         order = list(variants)
-        xs, numeric = _path_axis(order)
+        lines, numeric = _path_lines(order)
+        x_of = {i: x for _, members, xs in lines for i, x in zip(members, xs)}
         simple = verdicts.one_se_variant(variants, d["hib"], order)
         for row, key, title in ((0, "test", f"test {d['metric']}"), (1, "gap", "train-test gap")):
             ax = axes[row, col]
             sums = [stats.summarize([x[key] for x in variants[v].values()]) for v in order]
             means = [s_.mean for s_ in sums]
-            ax.errorbar(xs, means, yerr=[[m - s_.ci_low for m, s_ in zip(means, sums)],
-                                         [s_.ci_high - m for m, s_ in zip(means, sums)]],
-                        marker="o", color=ctx.color(arm), capsize=3)
+            for n, (name, members, xs) in enumerate(lines):   # one line per setting of the other path keys
+                ax.errorbar(xs, [means[i] for i in members],
+                            yerr=[[means[i] - sums[i].ci_low for i in members], [sums[i].ci_high - means[i] for i in members]],
+                            marker="o", color=ctx.color(arm), capsize=3, linestyle=LINE_STYLES[n % len(LINE_STYLES)],
+                            label=name or None)
             if key == "test" and base.n:
                 ax.axhspan(base.ci_low, base.ci_high, color="gray", alpha=0.2, label="none (95% CI)")
                 ax.axhline(base.mean, color="gray", lw=0.8)
             for v, marker, label in ((d["selected"].get(arm), "*", "selected on validation"), (simple, "D", "strongest within 1 SE")):
                 if v in order:
                     i = order.index(v)
-                    ax.plot(xs[i], means[i], marker=marker, color="black", ms=10 if marker == "*" else 6,
+                    ax.plot(x_of[i], means[i], marker=marker, color="black", ms=10 if marker == "*" else 6,
                             linestyle="none", label=label)
             if numeric:
                 ax.set_xscale("log")
             else:
-                ax.set_xticks(xs)
+                ax.set_xticks(list(range(len(order))))
                 ax.set_xticklabels(order, rotation=30, ha="right", fontsize=6)
             ax.set_title(f"{arms.label(arm)}: {title}", fontsize=8)
         axes[0, col].legend(fontsize=6)
@@ -396,13 +399,28 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
     return _png(fig)
 
 
-def _path_axis(order: list[str]) -> tuple[list, bool]:
-    """x positions of a path's variants: their L1/L2 strength when that is the only thing that
-    varies (log axis), else positions 0..n-1 with the variant names as labels."""
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def _path_lines(order: list[str]) -> tuple[list[tuple[str, list[int], list]], bool]:
+    """The lines of a path's plot, (name, variant positions, x values) each, and whether x is a
+    strength (log axis): with one L1/L2 strength varying, one line per setting of the other path
+    keys (l2 x l2_mode: one line per mode, named "l2_mode=decoupled"), x the strength; else one
+    line through positions 0..n-1, the variant names as labels."""
     keys = [dict(part.split("=", 1) for part in v.split(",")) for v in order]
-    if all(len(k) == 1 and next(iter(k)) in ("l1", "l2") for k in keys):
-        return [float(next(iter(k.values()))) for k in keys], True
-    return list(range(len(order))), False
+    strengths = [k for k in ("l1", "l2") if keys and all(k in kk for kk in keys)]
+    if keys and len(strengths) == 1 and all(set(k) == set(keys[0]) for k in keys):
+        s = strengths[0]
+        try:
+            xs = [float(k[s]) for k in keys]
+        except ValueError:
+            xs = []
+        if xs:
+            groups: dict[str, list[int]] = {}
+            for i, k in enumerate(keys):
+                groups.setdefault(",".join(f"{n}={v}" for n, v in k.items() if n != s), []).append(i)
+            return [(name, members, [xs[i] for i in members]) for name, members in groups.items()], True
+    return [("", list(range(len(order))), list(range(len(order))))], False
 
 
 FIGURES: list[Figure] = [

@@ -363,6 +363,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {e}; {UNREACHABLE_ADVICE}", file=sys.stderr)
         return EXIT_UNREACHABLE
     except Interrupted as e:
-        print(f"interrupted by {e}: the current runs are marked KILLED; rerun the same command to resume",
+        print(f"interrupted by {e}: runs still training are marked KILLED, finished ones kept; rerun the same command to resume",
               file=sys.stderr)
         return 130

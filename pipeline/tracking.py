@@ -32,6 +32,7 @@ from typing import Callable, Iterable, Optional
 
 from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
 from . import runtree as rt
 from .runtime import failpoint, mask_credentials, outage_limit_s
@@ -175,8 +176,8 @@ class Tracker:
     def root_run(self, experiment_id: str, study_name: str, tags: dict[str, str]) -> str:
         run_id = os.environ.get("MLFLOW_RUN_ID")
         all_tags = {rt.STUDY: study_name, rt.KIND: rt.ROOT, rt.UI_ORDER: rt.ui_order(rt.ROOT), **tags}
-        if run_id:
-            self.set_tags(run_id, all_tags)
+        if run_id:   # `mlflow run`'s project run, named like ours instead of MLflow's random words
+            self.set_tags(run_id, {**all_tags, MLFLOW_RUN_NAME: f"ablation {study_name}"})
             return run_id
         return self._client.create_run(experiment_id, run_name=f"ablation {study_name}", tags=all_tags).info.run_id
 

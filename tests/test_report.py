@@ -61,6 +61,7 @@ def test_report_files_are_written_logged_and_escaped(built):
     # one engine, one device: the engines are listed, and there is nothing to warn about
     assert '<th class="l">engine(s)</th><td class="l">population</td>' in html
     assert "These results mix runs" not in html and 'id="mixed"' not in html
+    assert "RUNNING (this run, which built this report)" in html   # its root run, still running by necessity
     # the three files are artifacts of the study's root run
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     root = client.search_runs([client.get_experiment_by_name("rep").experiment_id], "tags.kind = 'root'")[0]

@@ -44,7 +44,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     if data.runs.empty:
         return []
     results = analysis.analyze(data)
-    drawn, prov = figures.draw_all(data, results), render.provenance(data)
+    drawn, prov = figures.draw_all(data, results), render.provenance(data, building=root_run_id)
     html = render.render(data, results, drawn, prov)
     out = Path(out_dir) / study.name
     out.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,7 @@ import os
 import platform
 import re
 from pathlib import Path
+from typing import Optional
 
 from .. import arms, stats, verdicts
 from .. import runtree as rt
@@ -32,7 +33,9 @@ OPEN_ROWS = 20
 
 # --- provenance ----------------------------------------------------------------------------------
 
-def provenance(data: ReportData) -> dict:
+def provenance(data: ReportData, building: Optional[str] = None) -> dict:
+    """Where the results come from; `building`: the root run that builds this report while it
+    runs (its status is then RUNNING by necessity, and said so)."""
     df = data.runs
     roots = sorted(data.roots, key=lambda r: r.start_time or 0)
     return {
@@ -49,7 +52,9 @@ def provenance(data: ReportData) -> dict:
         "tracking_uri": mask_credentials(data.tracking_uri),
         "overview": [overview_link(data.tracking_uri, e, data.study.name) for e in sorted({r.experiment_id for r in roots})],
         "root_runs": [{"run_id": r.run_id, "experiment_id": r.experiment_id,
-                       "start": _utc(r.start_time), "status": r.status} for r in roots],
+                       "start": _utc(r.start_time),
+                       "status": "RUNNING (this run, which built this report)" if r.run_id == building else r.status}
+                      for r in roots],
     }
 
 

@@ -174,7 +174,10 @@ def cmd_train(args) -> int:
     from .datasets import load
     from .study import build_study
 
-    study = build_study(_train_study(args), "train")
+    try:
+        study = build_study(_train_study(args), "train")
+    except UsageError as e:   # the one-cell study's field names, as the flags the user typed
+        raise UsageError(_as_flags(str(e))) from None
     plan = study.plans[0]
     data = load(plan.dataset, study.spec.split_seed)
     from .train import train
@@ -226,6 +229,29 @@ def _train_study(args) -> dict:
     return raw
 
 
+# The `train` command's one-cell study fields and the flags that set them.
+TRAIN_FLAGS = {"optimizer.lr": "--lr", "optimizer.momentum": "--momentum", "optimizer.name": "--optimizer",
+               "datasets.0.val_fraction": "--val-fraction", "datasets.0.test_fraction": "--test-fraction",
+               "datasets.0.train_size": "--train-size", "datasets.0.name": "--dataset", "datasets.0.path": "--path",
+               "datasets.0.target": "--target", "strengths.dropout": "--dropout", "strengths.l1": "--l1",
+               "strengths.l2": "--l2", "strengths.l2_mode": "--l2-mode", "model.hidden": "--hidden",
+               "model.activation": "--activation", "epochs": "--epochs", "batch_size": "--batch-size",
+               "arms": "--regularizer", "seeds": "--seed", "split_seed": "--split-seed", "execution.device": "--device",
+               "early_stopping.patience": "--early-stopping", "name": "--experiment", "datasets.0": "--dataset"}
+
+
+def _as_flags(message: str) -> str:
+    """A one-cell study's error ("train: field 'optimizer.lr' = -1.0: ...") with the flag's name."""
+    import re
+
+    match = re.match(r"train: field '([^']+)'(.*)", message, re.S)
+    if not match:
+        return message
+    field = match.group(1)
+    flag = TRAIN_FLAGS.get(field) or next((f for k, f in TRAIN_FLAGS.items() if field.startswith(k + ".")), None)
+    return f"{flag}{match.group(2)}" if flag else message
+
+
 def _single_run(args, study, plan, cfg, data):
     """The run a `train` command logs to: the `mlflow run -e train` run, or a new one. Under
     `mlflow run` the entry point's parameters are already logged as given (e.g. dropout=0.5 for
@@ -269,15 +295,19 @@ def _dropout(text: str):
     return values[0] if len(values) == 1 else values
 
 
-def _add_study_args(p: argparse.ArgumentParser) -> None:
+def _add_study_args(p: argparse.ArgumentParser, report: bool = False, trains: bool = True) -> None:
+    """The flags of the commands that read a study file; `report`: it writes the report,
+    `trains`: it trains cells (per-trial lines)."""
     p.add_argument("--study", default="studies/default.yaml", help="study file (YAML)")
     p.add_argument("--seeds", default=None, help="override: a count (10) or a list (0,1,2)")
     p.add_argument("--epochs", default=None, help="override: epochs for every dataset")
     p.add_argument("--datasets", default=None, help="override: comma-separated dataset labels to run")
     p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
-    p.add_argument("--reports-dir", default="reports", help="where reports/<study>/ is written")
-    p.add_argument("--no-pdf", action="store_true", help="write only the HTML report")
-    p.add_argument("--verbose", action="store_true", help="one line per finished trial (failures are always shown)")
+    if report:
+        p.add_argument("--reports-dir", default="reports", help="where reports/<study>/ is written")
+        p.add_argument("--no-pdf", action="store_true", help="write only the HTML report")
+    if trains:
+        p.add_argument("--verbose", action="store_true", help="one line per finished trial (failures are always shown)")
 
 
 # long: one add_argument line per flag, each command's flags together
@@ -287,7 +317,7 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("ablation", help="run (or resume) a study: every dataset x arm x seed")
-    _add_study_args(p)
+    _add_study_args(p, report=True)
     p.add_argument("--storage", default=None, help="Optuna storage URL (default journal:optuna.journal, a journal file)")
     p.add_argument("--workers", default=None, help="worker processes on this machine (default: the study's "
                    "execution.workers, 1), popping cells from the same storage")
@@ -312,7 +342,7 @@ def parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("report", help="build the HTML/PDF report of a study from MLflow")
-    _add_study_args(p)
+    _add_study_args(p, report=True, trains=False)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("train", help="train one model and log it as one MLflow run")

@@ -153,11 +153,19 @@ def test_report_with_a_tracking_uri_mlflow_cannot_open(workdir, monkeypatch, cap
     assert set(p.name for p in workdir.iterdir()) == before
 
 
-def test_train_command_rejects_bad_values(workdir, env):
+def test_train_command_rejects_bad_values(workdir, env, monkeypatch, capsys):
+    """Errors name the flag the user typed, not the one-cell study's field behind it."""
+    from pipeline.cli import main
+
     proc = run_cli(["train", "--dataset", "digits", "--regularizer", "l3"], cwd=workdir, env=env)
-    assert proc.returncode == 2 and "arms" in proc.stderr and "l3" in proc.stderr
+    assert proc.returncode == 2 and "error: --regularizer = ['l3']: unknown arm 'l3'" in proc.stderr
     proc = run_cli(["train", "--dropout", "0.5,x"], cwd=workdir, env=env)
     assert proc.returncode == 2 and "--dropout" in proc.stderr
+    monkeypatch.chdir(workdir)
+    for flags, expected in ((["--lr", "-1"], "error: --lr = -1.0: Input should be greater than 0"),
+                            (["--val-fraction", "2"], "error: --val-fraction = 2.0: Input should be less than 1"),
+                            (["--hidden", "0,8"], "error: --hidden = 0: Input should be greater than 0")):
+        assert main(["train", *flags]) == 2 and capsys.readouterr().err.strip() == expected
     assert not (workdir / "mlflow.db").exists()
 
 

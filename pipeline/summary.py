@@ -4,6 +4,7 @@ recorded on each dataset's MLflow parent run."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from typing import Optional
 
@@ -36,7 +37,8 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
                      if study.adaptive else "") + "; ROPE: the difference that counts as practically none):"]
     for v in decided:
         rounds = f" [{v.looks} round(s), {v.seeds_used} seeds: {v.stopped}]" if study.adaptive else ""
-        lines.append(verdicts.headline(v) + rounds)
+        rope = f"  (ROPE ±{verdicts.rope_text(v.rope, v.metric)})" if v.paired and not math.isnan(v.rope) else ""
+        lines.append(verdicts.headline(v) + rounds + rope)
         if warning := verdicts.chance_warning(v):
             lines.append(f"    WARNING: {warning}")
         lines += [f"    {'; '.join([verdicts.sentence(arm, p, v.metric), *verdicts.secondary_sentences(v, arm)])}"

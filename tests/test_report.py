@@ -374,8 +374,9 @@ def test_report_states_the_same_verdicts_as_the_console(built):
 
     work, env, proc = built
     page = (work / "reports/rep/report.html").read_text()
-    answers = [line.split(": ", 1)[1] for line in proc.stdout.splitlines()
+    answers = [line.split(": ", 1)[1].split("  (ROPE ±")[0] for line in proc.stdout.splitlines()
                if line.startswith(("wine: ", "synthetic_linear: "))]
+    assert all("  (ROPE ±" in line for line in proc.stdout.splitlines() if line.startswith("wine: "))
     assert len(answers) == 2 and all(html_mod.escape(a, quote=False) in page for a in answers)
     verdicts_shown = re.findall(r'<td class="l (better|worse|equivalent|undecided|not enough seeds)">', page)
     assert len(verdicts_shown) == 2 * 3 * 2   # 3 datasets x 2 arms, in the summary and per dataset

@@ -27,6 +27,7 @@ LAYERS = [
     {"runtime"},                                 # signals, stopwatch, worker identity
     {"mlflow_sql", "tracking_server", "ui_links", "storage"},  # MLflow's SQL tables, server restarts,
                                                  # UI links; Optuna's storages
+    {"tracking_reads"},                          # reading runs, histories and artifacts back
     {"tracking"},                                # the MLflow run tree
     {"grid"},                                    # the grid in Optuna: queue, heartbeats, dead workers
     {"lifecycle"},                               # a trial is born and ends here

@@ -20,6 +20,7 @@ LAYERS = [
     {"verdicts"},                                # the answer: verdicts per dataset and arm
     {"tables"},                                  # a user's table read and preprocessed
     {"datasets"},                                # datasets -> tensors
+    {"identity"},                                # what a study's configuration hash covers
     {"study"},                                   # study file -> validated plans
     {"model", "streams"},                        # the MLP, penalties; every random draw of a trial
     {"trainer_common"},                          # what both trainers share

@@ -1,0 +1,97 @@
+"""The identity of a dataset's study: what its configuration hash covers, and why. Two runs of a
+study file share their cells (resume, add seeds or arms) exactly when this hash is the same;
+the Optuna study is named after it and every MLflow run is tagged with it (config_hash).
+study.build_study computes it for each plan."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from .datasets import REGISTRY as DATASETS
+from .datasets import legacy_normalization, normalization
+
+# Bump when training semantics change, so old studies are never resumed with new code.
+SCHEMA_VERSION = 1
+
+
+def fingerprint(payload: Any) -> str:
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+# The identity of a dataset's study: what config_hash hashes, and what it leaves out.
+#
+# It hashes everything that defines what a cell computes: the dataset and its loading options,
+# the merged training settings, the split seed, the tune block and SCHEMA_VERSION. Arms and
+# seeds are the grid, not the configuration: adding some resumes a study.
+#
+# It leaves out the execution settings (engine, population_size, device, workers): they decide
+# how the cells are computed, not what. Every random draw of a cell is a function of its seed
+# alone (streams.py: initialization, batch order and dropout masks, whatever the engine, the
+# population it lands in or the device), so on CPU the population engine reproduces the
+# reference trainer up to float rounding (~1e-7 in the weights; tests/test_population.py), and a
+# cell's numbers do not depend on population_size at all. A CUDA device rounds differently again.
+# The report lists the engines and devices its runs came from, and warns when it mixes them.
+# It leaves out a dataset's `metric` unless the study tunes: every trial records every metric of
+# its family on every split, and the primary one is chosen when results are read (task.read_in),
+# so changing it retrains nothing; tuning optimizes it, so there it defines the cells.
+#
+# LEGACY_IDENTITY: before the execution block, engine, population_size and device were hashed.
+# Their default values stay in the payload as constants, so a study run with the defaults keeps
+# its identity (and resumes) across that change; one run with other values gets a new identity
+# once (its earlier runs are then counted in the report as another configuration, not mixed in).
+LEGACY_IDENTITY = {"training": {"engine": "population", "population_size": 10}, "device": "auto"}
+
+
+# Dataset options added after studies were first written: hashed only when set, so that adding an
+# option never changes the identity of a study that does not use it. What such an option changes
+# when unset is hashed explicitly (the images' default normalization, below).
+# The version of how tables are read and prepared (tables.py, datasets.standardize_target). Rules
+# that change a table's numbers bump it, so a table's study run before starts afresh instead of
+# mixing runs of two preparations. 2: regression targets standardized; numbers written as text
+# parsed, id-like/constant/date/free-text columns dropped, "?" missing, labels stripped. 3: European
+# 1.234,56 read as numbers; Parquet category columns tidied like text.
+TABLE_RULES = 3
+NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding", "metric", "standardize_target", "class_weight")
+# The same for training settings (precision: tf32 changes the numbers; fp32 is what was always run).
+NEW_TRAINING_FIELDS = ("precision",)
+
+
+def _dataset_identity(dataset, tuned: bool) -> dict:
+    dump = dataset.model_dump(mode="json")
+    for name in NEW_DATASET_FIELDS:
+        if getattr(dataset, name) == type(dataset).model_fields[name].default:
+            dump.pop(name)
+    if not tuned:   # the metric only reads the results (task.read_in); tuning optimizes it
+        dump.pop("metric", None)
+    if normalization(dataset) != legacy_normalization(dataset):  # images: pixels/255, no longer per-feature
+        dump["normalization"] = normalization(dataset)
+    if DATASETS[dataset.name].is_table:
+        dump["table_rules"] = TABLE_RULES
+    return dump
+
+
+def _training_identity(training) -> dict:
+    dump = training.model_dump(mode="json")
+    for name in NEW_TRAINING_FIELDS:
+        if getattr(training, name) == type(training).model_fields[name].default:
+            dump.pop(name)
+    return dump
+
+
+def config_hash(spec, dataset, training) -> str:
+    """The identity of one dataset's study (see the rule above): `spec` a study.StudyFile,
+    `dataset` a study.DatasetSpec, `training` its merged study.Training."""
+    return fingerprint({
+        "schema": SCHEMA_VERSION,
+        "study": spec.name,
+        "dataset": _dataset_identity(dataset, tuned=spec.tune is not None),
+        "training": {**_training_identity(training), **LEGACY_IDENTITY["training"]},
+        "split_seed": spec.split_seed,
+        "device": LEGACY_IDENTITY["device"],
+        # tuned strengths are a deterministic function of the tune block (seeded TPE, seeded training)
+        "tune": spec.tune.model_dump(mode="json", exclude={"batch"} if spec.tune.batch is None else None)
+        if spec.tune else None,
+    })

@@ -303,9 +303,9 @@ def cd_diagram(labels: list[str], ranks: list[float], cd: float) -> str:
     import matplotlib.pyplot as plt
 
     k = len(labels)
-    fig, ax = plt.subplots(figsize=(7, 1.0 + 0.3 * k))
+    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.32 * k))
     ax.set_xlim(0.5, k + 0.5)
-    ax.set_ylim(-k - 1, 2)
+    ax.set_ylim(-0.9 - 0.8 * k, 2)
     ax.invert_xaxis()
     ax.axhline(0, color="black", lw=1)
     for r in range(1, k + 1):
@@ -313,10 +313,11 @@ def cd_diagram(labels: list[str], ranks: list[float], cd: float) -> str:
         ax.text(r, 0.3, str(r), ha="center", fontsize=8)
     order = np.argsort(ranks)
     for i, j in enumerate(order):
-        y = -0.6 - 0.45 * i
+        y = -0.9 - 0.8 * i   # below the clique bars, a line of text apart
         ax.plot([ranks[j], ranks[j]], [0, y], color="gray", lw=0.8)
-        ax.text(ranks[j] - 0.05, y, f"{labels[j]} ({ranks[j]:.2f})", va="center", fontsize=8,
-                ha="left" if ranks[j] > (k + 1) / 2 else "right")
+        ax.text(ranks[j] + (0.06 if ranks[j] > (k + 1) / 2 else -0.06), y, f"{labels[j]} ({ranks[j]:.2f})",
+                va="center", fontsize=8, ha="left" if ranks[j] > (k + 1) / 2 else "right",
+                bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
     # cliques: maximal runs of arms (sorted by rank) within the CD
     srt = sorted(ranks)
     level, reach = 0, -1

@@ -57,7 +57,8 @@ def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts]) ->
     """Each dataset's verdicts on its MLflow parent run: tags verdict, verdict.<arm>,
     verdict.<arm>.<outcome>, and the whole record as verdicts.json; and the study's overview
     in the MLflow UI (Tracker.share_overview), which the printed link opens."""
-    ctx.tracker.share_overview(ctx.experiment_id, ctx.study.name, [p.label for p in ctx.study.plans])
+    ctx.tracker.share_overview(ctx.experiment_id, ctx.study.name, [p.label for p in ctx.study.plans],
+                               [v.metric for v in decided])
     plans = {p.label: p for p in ctx.study.plans}
     for v in decided:
         plan = plans.get(v.label)

@@ -279,20 +279,22 @@ class Tracker(TrackingReads):
     def log_artifact(self, run_id: str, path: str, artifact_dir: Optional[str] = None) -> None:
         self._client.log_artifact(run_id, path, artifact_dir)
 
-    def share_overview(self, experiment_id: str, study_name: str, labels: list[str]) -> str:
+    def share_overview(self, experiment_id: str, study_name: str, labels: list[str], metrics: list[str]) -> str:
         """Store the study's overview as an MLflow UI shared view (the experiment tag the UI's
         "Share" button writes; MLflow 3.17 reads it from ?viewStateShareKey=): the study's runs
         sorted by UI_ORDER, grouped by dataset with the groups closed, so the first screen shows one
         row per dataset (its parent and trials inside) and the root run, whatever the study's size.
         The UI pages runs 100 at a time; UI_ORDER puts the root, the parents and the first seeds of
-        every dataset and arm on the first page. Returns the share key."""
+        every dataset and arm on the first page; its columns: the verdict, arm, seed and the test value
+        of each metric the study reads (`metrics`: names, e.g. accuracy). Returns the share key."""
         key = overview_key(study_name)
         state = {"searchFilter": f"tags.{rt.STUDY} = '{quote_filter(study_name)}'",
                  "orderByKey": f"tags.`{rt.UI_ORDER}`", "orderByAsc": True,
                  "groupBy": {"aggregateFunction": "average",
                              "groupByKeys": [{"mode": "tag", "groupByData": rt.DATASET_LABEL}]},
                  "groupsExpanded": {f"tag.{rt.DATASET_LABEL}.{label}": False for label in labels},
-                 "selectedColumns": [f"tags.`{t}`" for t in ("verdict", rt.ARM, rt.SEED)] + ["metrics.`test_metric`"]}
+                 "selectedColumns": [f"tags.`{t}`" for t in ("verdict", rt.ARM, rt.SEED)]
+                 + [f"metrics.`test_{m}`" for m in dict.fromkeys(metrics)]}
         self._client.set_experiment_tag(experiment_id, rt.SHARED_VIEW_PREFIX + key, json.dumps(state))
         return key
 

@@ -36,6 +36,11 @@ def test_the_printed_link_shows_the_study_at_a_glance(workdir, env):
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name("default-ablation")
     assert len(client.search_runs([exp.experiment_id], "tags.kind = 'trial'", max_results=1000)) == 500
+    # its columns: the test value of each metric the study reads (accuracy, and MSE for the regression set)
+    from pipeline import runtree as rt
+
+    [view] = [json.loads(v) for k, v in exp.tags.items() if k.startswith(rt.SHARED_VIEW_PREFIX)]
+    assert view["selectedColumns"][-2:] == ["metrics.`test_accuracy`", "metrics.`test_mse`"]
     for parent in client.search_runs([exp.experiment_id], "tags.kind = 'dataset'"):
         shown = {f.path for f in client.list_artifacts(parent.info.run_id, "figures")}
         assert {"figures/differences.png", "figures/curves.png", "figures/seeds.png"} <= shown, shown

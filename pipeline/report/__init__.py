@@ -70,7 +70,8 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
         if d["label"] in data.parent_runs and d.get("verdicts") is not None:
             log_verdicts(tracker, data.parent_runs[d["label"]], d["verdicts"])
     for experiment_id in {r.experiment_id for r in data.roots}:   # the report's overview links open it
-        tracker.share_overview(experiment_id, study.name, [p.label for p in study.plans])
+        tracker.share_overview(experiment_id, study.name, [p.label for p in study.plans],
+                               [d["metric_name"] for d in results["datasets"]])
     return paths
 
 

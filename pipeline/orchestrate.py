@@ -21,8 +21,8 @@ from typing import Optional
 
 from . import datasets as datasets_mod
 from . import grid, lifecycle, verdicts, worker
-from .dataset_record import chance_level, chance_levels, chance_params, data_line, data_params, divergence_hint
 from . import runtree as rt
+from .dataset_record import chance_level, chance_levels, chance_params, data_line, data_params, divergence_hint
 from .errors import UsageError
 from .lifecycle import DatasetCells
 from .runtime import (EXIT_UNREACHABLE, Interrupted, Stopwatch, StoreUnreachable, git_commit,

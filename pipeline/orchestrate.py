@@ -451,7 +451,7 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
                                                         for arm in study.arms}
         finals: dict[tuple, dict] = {}
         for arm, seed, variant, final in grid.complete_results(ostudy):
-            own = metric if f"test_{metric}" in final or study.spec.tune else metric_for(task).name
+            own = metric if study.spec.tune else metric_for(task).name   # see the comment above
             final = {**final, **read_in(final, task, metric, own)}
             if math.isnan(final["test_metric"]):
                 continue   # not recorded in this metric: as if not run (the report reads MLflow's runs)

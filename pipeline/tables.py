@@ -186,8 +186,11 @@ def _categories_as_values(frame: pd.DataFrame) -> pd.DataFrame:
     that they are tidied and judged like any other column (stripped, read as numbers, id-like)."""
     for c in frame.columns:
         if isinstance(frame[c].dtype, pd.CategoricalDtype):
-            numeric = pd.api.types.is_numeric_dtype(frame[c].cat.categories.dtype)
-            frame[c] = frame[c].astype(float if numeric else object)
+            kind = frame[c].cat.categories.dtype
+            if not pd.api.types.is_numeric_dtype(kind):
+                frame[c] = frame[c].astype(object)
+            else:   # integers stay integers (class names "0", not "0.0") unless a value is missing
+                frame[c] = frame[c].astype(kind if frame[c].notna().all() else float)
     return frame
 
 

@@ -131,12 +131,15 @@ def read_in(final: dict, task: str, name: Optional[str], own: Optional[str] = No
     values (test_<name>, final_train_<name>, ...) every trial logs. The primary metric is thus
     chosen when results are read: changing `metric:` in an untuned study trains nothing again.
     `own`, the metric the trial was trained under: its *_metric values stand in where a trial
-    written before every split had the whole family lacks the per-metric ones; NaN otherwise."""
+    written before every split had the whole family lacks the per-metric ones; NaN otherwise.
+    A per-metric value that is there but NaN (ROC AUC on a one-class split) stays NaN."""
     m = metric_for(task, name)
-    out = {f"{key}_metric": float(final.get(f"{key}_{m.name}", math.nan))
-           for key in ("test", "final_train", "final_val")}
-    if own == m.name:
-        out = {k: float(final.get(k, v)) if math.isnan(v) else v for k, v in out.items()}
+    out = {}
+    for key in ("test", "final_train", "final_val"):
+        per_metric = f"{key}_{m.name}"
+        # a NaN per-metric value (ROC AUC of a one-class split) stays NaN: only an absent one predates
+        fallback = final.get(f"{key}_metric", math.nan) if own == m.name else math.nan
+        out[f"{key}_metric"] = float(final[per_metric] if per_metric in final else fallback)
     out["gap_metric"] = (1.0 if m.higher_is_better else -1.0) * (out["final_train_metric"] - out["test_metric"])
     return out
 

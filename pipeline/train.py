@@ -115,8 +115,9 @@ def _train(cfg: TrialConfig, data: Splits, on_epoch: Optional[Callable[[int, dic
             release_free_memory()
             # a batch's mean loss counts for its class weights (its size when unweighted): the
             # epoch's data loss is then the same weighted mean as val_loss and final_train_loss
-            data_sum += data_loss.item() * task.weight_of(yb)
-            data_weight += task.weight_of(yb)
+            weight = task.weight_of(yb)
+            data_sum += data_loss.item() * weight
+            data_weight += weight
             pen_sum += penalty.item() * len(idx)
         outputs: Optional[list] = [] if primary is not None else None
         val_loss, val_metric = evaluate(model, x_va, y_va, task, outputs)

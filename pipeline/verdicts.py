@@ -403,7 +403,8 @@ def verdict_record(v: DatasetVerdicts) -> dict:
         return {"verdict": p.verdict, "mean_diff": p.mean_diff, "ci": [p.ci_low, p.ci_high], "n": p.n,
                 "p_holm": p.p_t_holm, "p_equivalence_holm": p.p_tost_holm, "rope": p.rope,
                 "p_better": p.p_better, "p_equivalent": p.p_equivalent, "p_worse": p.p_worse,
-                "seeds_needed": p.seeds_needed, "needed_for": p.needed_for}
+                "seeds_needed": p.seeds_needed, "needed_for": p.needed_for, "negligible": p.negligible,
+                "alpha": p.alpha}
     closed = {arm: {"none_gap": g.none_gap, "arm_gap": g.arm_gap, "share_closed": g.share,
                     "share_ci": [g.share_low, g.share_high], "fully": g.fully} for arm, g in v.gap_closed.items()}
     return {"dataset": v.label, "answer": headline(v), "rope": v.rope, "seeds_used": v.seeds_used,
@@ -418,6 +419,8 @@ def verdict_tags(v: DatasetVerdicts) -> dict[str, str]:
     tags = {"verdict": headline(v).split(": ", 1)[1][:5000]}
     for arm, p in v.paired.items():
         tags[f"verdict.{arm}"] = p.verdict
+        if p.negligible:   # better/worse by less than the ROPE: searchable, as the headline says it
+            tags[f"verdict.{arm}.negligible"] = "yes"
         for key, q in v.secondary.get(arm, {}).items():
             word = {o.key: o for o in SECONDARY}[key].words
             tags[f"verdict.{arm}.{key}"] = {"better": word[0], "worse": word[1]}.get(q.verdict, q.verdict)

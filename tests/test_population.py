@@ -252,3 +252,7 @@ def test_the_primary_metric_is_a_reading_of_one_training():
         legacy = {k: a[k] for k in ("test_metric", "final_train_metric", "final_val_metric", "gap_metric")}
         assert read_in(legacy, "regression", "mse", own="mse") == legacy
         assert all(math.isnan(v) for v in read_in(legacy, "regression", "mae", own="mse").values())
+    # a per-metric value that is there but NaN (ROC AUC of a one-class split) is not replaced by
+    # the trial's own *_metric (another metric's number)
+    one_class = {"test_metric": 0.91, "test_roc_auc": math.nan, "final_train_roc_auc": 0.99, "final_val_roc_auc": 0.9}
+    assert math.isnan(read_in(one_class, "classification", "roc_auc", own="roc_auc")["test_metric"])

@@ -503,3 +503,24 @@ def test_a_path_over_two_keys_is_one_line_per_setting_of_the_other():
     assert numeric and lines == [("l2_mode=penalty", [0, 2], [1e-4, 1e-3]), ("l2_mode=decoupled", [1, 3], [1e-4, 1e-3])]
     assert _path_lines(["l1=1e-05", "l1=0.0001"]) == ([("", [0, 1], [1e-5, 1e-4])], True)
     assert _path_lines(["dropout=0.1", "dropout=0.3"]) == ([("", [0, 1], [0, 1])], False)
+    # one L2 strength under two modes is no strength axis: positions with the variant names
+    assert _path_lines(["l2=0.001,l2_mode=penalty", "l2=0.001,l2_mode=decoupled"]) == ([("", [0, 1], [0, 1])], False)
+
+
+def test_runs_from_before_every_split_had_every_metric_are_left_out_in_another_metric():
+    """A run trained under accuracy before train/validation recorded the whole family has no
+    validation balanced accuracy: read in balanced accuracy it is left out (as the console does),
+    read in accuracy it is whole; a run with the per-metric values is read in either."""
+    from pipeline.report.collect import _trial_row
+    from pipeline.tracking import RunRecord
+
+    tags = {"dataset": "d", "regularizer": "l2", "seed": "0", "task": "classification", "metric_name": "accuracy"}
+    old = {"test_metric": 0.9, "final_train_metric": 1.0, "final_val_metric": 0.88, "gap_metric": 0.1,
+           "test_accuracy": 0.9, "final_train_accuracy": 1.0, "final_val_accuracy": 0.88, "test_balanced_accuracy": 0.8}
+    new = {**old, "final_train_balanced_accuracy": 0.95, "final_val_balanced_accuracy": 0.85}
+    run = lambda metrics: RunRecord("r", "1", "d/l2/seed0", "FINISHED", 1, 2, "", tags, {}, metrics)  # noqa: E731
+    assert _trial_row(run(old), "balanced_accuracy")["unreadable"]
+    row = _trial_row(run(old), None)
+    assert not row["unreadable"] and row["test_metric"] == 0.9 and row["final_val_metric"] == 0.88
+    row = _trial_row(run(new), "balanced_accuracy")
+    assert not row["unreadable"] and row["test_metric"] == 0.8 and row["gap_metric"] == pytest.approx(0.15)

@@ -186,3 +186,5 @@ def test_a_real_but_negligible_difference_is_not_the_best_arm():
     assert "L1 better than none by less than the ROPE (negligible)" in verdicts.headline(first)
     assert verdicts.headline(first).startswith("d0: no arm is better than none by more than the ROPE")
     assert verdicts.sentence("l1", p, first.metric).startswith("L1: better by less than the ROPE, +0.7 pt")
+    assert verdicts.verdict_tags(first)["verdict.l1.negligible"] == "yes"
+    assert verdicts.verdict_record(first)["arms"]["l1"]["primary"]["negligible"] is True

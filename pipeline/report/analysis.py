@@ -112,7 +112,8 @@ def _paths(study, sub: pd.DataFrame, hib: bool) -> tuple[dict, dict]:
 def _summary_row(d: dict) -> dict:
     v = d["verdicts"]
     return {"label": d["label"], "metric": d["metric"], "answer": d["headline"], "rope": d["rope"],
-            "rope_text": verdicts.rope_text(d["rope"], v.metric) + (f" of {d['metric']}" if METRICS[v.metric].share else ""),
+            "rope_text": ("–" if math.isnan(d["rope"]) else
+                          verdicts.rope_text(d["rope"], v.metric) + (f" of {d['metric']}" if METRICS[v.metric].share else "")),
             "warnings": [w for w in (verdicts.chance_warning(d["verdicts"]),) if w],
             "verdicts": v, "best_label": arms.label(d["best"]) if d["best"] else "-"}
 

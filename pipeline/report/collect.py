@@ -51,6 +51,10 @@ class ReportData:
     # trial runs of this configuration on seeds or arms the study file (as given) does not list,
     # e.g. after `ablation --seeds 7` on a 5-seed study: {"runs": n, "seeds": [...], "arms": [...]}
     outside: dict = field(default_factory=dict)
+    # finished trial runs of this configuration written before every split recorded every metric,
+    # trained under another metric than the study file now reads: no validation or training
+    # value in it (the console leaves them out too)
+    unreadable: int = 0
     tuning: pd.DataFrame = field(default_factory=pd.DataFrame)   # tuning trials, when the study tunes
     chosen: dict = field(default_factory=dict)                   # (dataset, arm) -> strengths used by the grid
     data_params: dict = field(default_factory=dict)              # dataset -> its parent run's params (data_*, ...)
@@ -62,20 +66,22 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
     hashes = {plan.label: plan.config_hash for plan in study.plans}
     metrics = {plan.label: plan.dataset.metric for plan in study.plans}
     trials = tracker.study_runs(study.name, rt.TRIAL)
-    rows, other_configs, outside = [], 0, []
+    rows, other_configs, outside, unreadable = [], 0, [], 0
     for r in trials:
         if hashes.get(r.tags.get(rt.DATASET_LABEL)) != r.tags.get(rt.CONFIG_HASH):
             other_configs += 1
             continue  # another configuration of this study: never mix settings
-        row = _trial_row(r, metrics[r.tags[rt.DATASET_LABEL]])
-        if row is not None and row["arm"] in study.arms and row["seed"] in study.seeds:
+        row = _trial_row(r, metrics.get(r.tags.get(rt.DATASET_LABEL)))
+        if row is not None and row.pop("unreadable"):
+            unreadable += 1   # as the console does (orchestrate.study_results): not mixed in
+        elif row is not None and row["arm"] in study.arms and row["seed"] in study.seeds:
             rows.append(row)
         elif row is not None:
             outside.append(row)
     every = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     df = _one_per_cell(every.copy())
     data = ReportData(study, df, roots=tracker.study_runs(study.name, rt.ROOT), tracking_uri=tracker.uri,
-                      other_configs=other_configs, outside=_outside(study, outside),
+                      other_configs=other_configs, outside=_outside(study, outside), unreadable=unreadable,
                       retries=every[~every["run_id"].isin(set(df["run_id"]))].reset_index(drop=True))
     data.tuning = collect_tuning(study, tracker, hashes)
     if len(df):
@@ -93,17 +99,20 @@ def _outside(study: Study, rows: list[dict]) -> dict:
 
 
 def outside_note(data: ReportData) -> str:
-    """The left-out runs in one sentence, with how to include them; "" when none were."""
+    """The left-out runs in a sentence or two, with how to include them; "" when none were."""
     o = data.outside
+    older = (f"{data.unreadable} trial run(s) were trained under another metric before every split recorded "
+             "every metric, and have no validation value in the one this study file reads: they are left out "
+             "(as on the console); set the metric they were trained under to include them") if data.unreadable else ""
     if not o:
-        return ""
+        return older
     where = "; ".join(part for part in (
         f"seeds {', '.join(map(str, o['seeds']))}" if o["seeds"] else "",
         f"arms {', '.join(o['arms'])}" if o["arms"] else "") if part)
     how = (f" (report --seeds {max(o['seeds']) + 1} includes seeds up to {max(o['seeds'])})"
            if o["seeds"] and not o["arms"] else "")
     return (f"{o['runs']} trial run(s) of this configuration are on {where}, which the study file does not "
-            f"list, and are not included{how}")
+            f"list, and are not included{how}") + (f". {older}" if older else "")
 
 
 def _curves_and_histograms(data: ReportData, tracker: Tracker, trials: list[RunRecord], hashes: dict) -> None:
@@ -132,8 +141,10 @@ def _trial_row(r: RunRecord, metric: Optional[str]) -> Optional[dict]:
     except ValueError:
         return None
     label, task = tags.get(rt.DATASET_LABEL), tags.get(rt.TASK, "classification")
-    m = {**m, **read_in(m, task, metric, own=tags.get(rt.METRIC_NAME) or metric_for(task).name)}
+    name, own = metric_for(task, metric).name, tags.get(rt.METRIC_NAME) or metric_for(task).name
+    m = {**m, **read_in(m, task, metric, own=own)}
     return {
+        "unreadable": r.status == "FINISHED" and own != name and f"final_val_{name}" not in r.metrics,
         "run_id": r.run_id, "experiment_id": r.experiment_id, "run_name": r.run_name,
         "dataset": label, "arm": tags.get(rt.ARM), "seed": seed, "status": r.status,
         "attempt": int(tags.get(rt.ATTEMPT) or 1),

@@ -405,7 +405,7 @@ LINE_STYLES = ("-", "--", ":", "-.")
 
 def _path_lines(order: list[str]) -> tuple[list[tuple[str, list[int], list]], bool]:
     """The lines of a path's plot, (name, variant positions, x values) each, and whether x is a
-    strength (log axis): with one L1/L2 strength varying, one line per setting of the other path
+    strength (log axis): with one L1/L2 strength taking several values, one line per setting of the other path
     keys (l2 x l2_mode: one line per mode, named "l2_mode=decoupled"), x the strength; else one
     line through positions 0..n-1, the variant names as labels."""
     keys = [dict(part.split("=", 1) for part in v.split(",")) for v in order]
@@ -416,7 +416,7 @@ def _path_lines(order: list[str]) -> tuple[list[tuple[str, list[int], list]], bo
             xs = [float(k[s]) for k in keys]
         except ValueError:
             xs = []
-        if xs:
+        if len(set(xs)) >= 2:   # a strength with one value is no axis: the names say more
             groups: dict[str, list[int]] = {}
             for i, k in enumerate(keys):
                 groups.setdefault(",".join(f"{n}={v}" for n, v in k.items() if n != s), []).append(i)

@@ -78,12 +78,23 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
     return chosen
 
 
+def tied_at_best(values, best: float) -> int:
+    """How many of the complete trials' values equal the best one (to float rounding)."""
+    return sum(1 for v in values if v is not None and abs(v - best) <= 1e-12 * max(1.0, abs(best)))
+
+
+def too_many_ties(ties: int, complete: int) -> bool:
+    """Half or more of the complete trials (and at least two) tie at the best value: the choice
+    among them is the first one's, not evidence (the console warns, the report highlights it)."""
+    return ties >= 2 and 2 * ties >= complete
+
+
 def tie_warning(ostudy: optuna.Study, best: float) -> str:
     """When half or more of an arm's complete tuning trials tie at the best validation value, the
     validation split cannot tell their strengths apart and the first of them is kept: say so."""
     values = [t.value for t in ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    ties = sum(1 for v in values if v is not None and abs(v - best) <= 1e-12 * max(1.0, abs(best)))
-    if len(values) < 2 or ties < 2 or 2 * ties < len(values):
+    ties = tied_at_best(values, best)
+    if not too_many_ties(ties, len(values)):
         return ""
     return (f"{ties} of {len(values)} complete tuning trials tie at the best validation value {best:.4f}: the "
             "validation split cannot tell their strengths apart, so the first was kept; a larger validation "

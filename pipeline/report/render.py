@@ -18,6 +18,7 @@ from .. import runtree as rt
 from ..references import PLAUSIBLE_GAP, reference_points
 from ..runtime import mask_credentials
 from ..task import metric_for
+from ..tuning import tied_at_best, too_many_ties
 from ..ui_links import overview_link, quote_filter, run_link, runs_link
 from .collect import ReportData, outside_note
 from .figures import FIGURES, size_groups
@@ -201,9 +202,11 @@ def _tuning_rows(data: ReportData) -> list[dict]:
             rows.append({"dataset": label, "arm": arms.label(arm), "trials": len(t), "complete": len(done),
                          "pruned": int((t["reason"] == "pruned").sum()),
                          "failed": int(((t["status"] != "FINISHED") & (t["reason"] != "pruned")).sum()),
-                         "tied": int((abs(done - best) <= 1e-12 * max(1.0, abs(best))).sum()) if best is not None else 0,
+                         "tied": tied_at_best(done.tolist(), best) if best is not None else 0,
                          "chosen": {k: re.sub(r"\d+\.\d+(?:e-?\d+)?", lambda m: f"{float(m.group()):.3g}", str(v))
                                     for k, v in data.chosen.get((label, arm), {}).items()}})
+    for row in rows:
+        row["too_many_ties"] = too_many_ties(row["tied"], row["complete"])
     return rows
 
 

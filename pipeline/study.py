@@ -9,6 +9,7 @@ dataset, each with its fully merged `Training` settings and a configuration hash
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
@@ -578,6 +579,18 @@ def parse_seeds(text: str) -> Union[int, list[int]]:
     return seeds
 
 
+class _StudyLoader(yaml.SafeLoader):
+    """PyYAML follows YAML 1.1, where a float needs a dot: `lr: 1e-4` would be the text '1e-4'
+    (pydantic then turns it into a number, but not where a field also takes text, such as
+    preprocess.missing_values). YAML 1.2 floats: 1e-4, 1E5, -2.5e+3, .5 are numbers."""
+
+
+_StudyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
 def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optional[str] = None,
                datasets: Optional[str] = None) -> Study:
     """Read, override and validate a study file. Raises UsageError with a one-line message."""
@@ -586,7 +599,7 @@ def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optiona
     if not path.is_file():
         raise UsageError(f"study file {source!r} does not exist")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_StudyLoader)
     except UnicodeDecodeError as e:
         raise UsageError(f"{source}: not UTF-8 text (byte {e.start}); save the study file as UTF-8") from None
     except yaml.YAMLError as e:

@@ -89,7 +89,7 @@ class DatasetVerdicts:
     gap_closed: dict[str, "GapClosed"] = field(default_factory=dict)  # arm -> how much of none's gap it closed
     looks: int = 0           # how many looks (rounds of seeds) were evaluated
     seeds_used: int = 0      # seeds of the last look evaluated
-    stopped: str = ""        # "decided" | "maximum reached" | "more seeds to come" (adaptive studies)
+    stopped: str = ""        # "decided" | "maximum reached" | "more seeds to come" | "no results" (adaptive studies)
     chance: Optional[float] = None                           # what a constant prediction scores
     at_chance: list[str] = field(default_factory=list)       # arms whose mean is that within a margin, or worse
     little_room: bool = False   # the metric leaves almost no room above the constant (accuracy, rare class)
@@ -138,7 +138,9 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
     for p in undecided:   # what more seeds would buy, at the full alpha over this family
         p.seeds_needed, p.needed_for = stats.seeds_needed(p.mean_diff, p.sd, p.rope, stats.ALPHA / max(len(undecided), 1))
     for d, v in zip(datasets, out):
-        v.stopped = "decided" if v.decided else ("maximum reached" if v.seeds_used >= looks[-1] else "more seeds to come")
+        # no look evaluated: no run of the dataset can be read (all failed, or none recorded the metric)
+        v.stopped = ("no results" if not v.looks else "decided" if v.decided else
+                     "maximum reached" if v.seeds_used >= looks[-1] else "more seeds to come")
         _rank_winners(d, v)
     _decide_secondary(datasets, out, seed_order)
     return out

@@ -256,3 +256,22 @@ def test_a_small_table_keeps_its_categories_and_warns_when_one_hot_is_wide(tmp_p
     with pytest.raises(UsageError, match=r"^dataset table: column 'city' is in both preprocess.drop_columns and "
                                          r"preprocess.keep_columns; list it in one of them$"):
         load(DatasetSpec(**spec, preprocess={"drop_columns": ["age", "city"], "keep_columns": ["city"]}), 0)
+
+
+def test_a_missing_marker_in_exponent_notation_is_a_number(tmp_path):
+    """`missing_values: {reading: [-1e3]}` is the number -1000 (YAML 1.2; PyYAML alone reads the
+    text '-1e3', which matched neither the column's text "-1000" nor its numbers)."""
+    from pipeline.study import load_study
+
+    rng = np.random.default_rng(4)
+    reading = rng.normal(50, 5, 40).round(1)
+    reading[[3, 17, 29]] = -1000
+    pd.DataFrame({"reading": [f"{v:g}" for v in reading], "y": rng.integers(0, 2, 40)}).to_csv(tmp_path / "t.csv", index=False)
+    (tmp_path / "s.yaml").write_text(
+        "name: exp\narms: [none]\nseeds: 1\noptimizer: {lr: 1e-2}\n"
+        f"datasets:\n  - name: table\n    path: {tmp_path / 't.csv'}\n    target: y\n"
+        "    preprocess: {missing_values: {reading: [-1e3]}}\n")
+    study = load_study(tmp_path / "s.yaml")
+    assert study.plans[0].training.optimizer.lr == 0.01
+    r = load(study.plans[0].dataset, 0).preprocessing
+    assert r["marked_missing"] == {"reading": 3}

@@ -67,6 +67,17 @@ def test_adaptive_looks_keep_the_error_rate():
     assert naive / studies > 0.1   # what the spending protects against
 
 
+def test_an_adaptive_dataset_without_readable_runs_is_not_called_decided():
+    """No look evaluated (every run failed, or none can be read in the study's metric): the
+    dataset says so, and the next round adds nothing for it (it used to read "decided")."""
+    rng = np.random.default_rng(3)
+    read = verdicts.DatasetResults("d", "classification", _values(rng, {"none": 0.0, "l1": 0.0}, 0.01, seeds=5))
+    empty = verdicts.DatasetResults("e", "classification", {})
+    v, w = verdicts.decide_study([read, empty], list(range(10)), [5, 10])
+    assert (v.looks, v.seeds_used, v.stopped) == (1, 5, "more seeds to come")
+    assert (w.looks, w.seeds_used, w.stopped, w.paired) == (0, 0, "no results", {})
+
+
 def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
     """The weight-decay tutorial in the report's words: none overfits (a gap well beyond the
     ROPE), L2 brings the gap within it: "L2 closes the train-test gap that none leaves open".

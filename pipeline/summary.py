@@ -8,7 +8,7 @@ import math
 import statistics
 from typing import Optional
 
-from . import grid, verdicts
+from . import grid, verdict_words, verdicts
 from . import runtree as rt
 from .orchestrate import RunContext, optuna_study_name
 from .study import Study
@@ -37,13 +37,13 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
                      if study.adaptive else "") + "; ROPE: the difference that counts as practically none):"]
     for v in decided:
         rounds = f" [{v.looks} round(s), {v.seeds_used} seeds: {v.stopped}]" if study.adaptive else ""
-        rope = f"  (ROPE ±{verdicts.rope_text(v.rope, v.metric)})" if v.paired and not math.isnan(v.rope) else ""
-        lines.append(verdicts.headline(v) + rounds + rope)
-        if warning := verdicts.chance_warning(v):
+        rope = f"  (ROPE ±{verdict_words.rope_text(v.rope, v.metric)})" if v.paired and not math.isnan(v.rope) else ""
+        lines.append(verdict_words.headline(v) + rounds + rope)
+        if warning := verdict_words.chance_warning(v):
             lines.append(f"    WARNING: {warning}")
-        lines += [f"    {'; '.join([verdicts.sentence(arm, p, v.metric), *verdicts.secondary_sentences(v, arm)])}"
+        lines += [f"    {'; '.join([verdict_words.sentence(arm, p, v.metric), *verdict_words.secondary_sentences(v, arm)])}"
                   for arm, p in v.paired.items()]
-        lines += verdicts.path_lines(next(d for d in results if d.label == v.label))
+        lines += verdict_words.path_lines(next(d for d in results if d.label == v.label))
     lines.append("(secondary outcomes: each its own Holm family over the datasets; the gap is train minus test)")
     return "\n".join(lines)
 
@@ -71,5 +71,5 @@ def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts]) ->
 def log_verdicts(tracker: Tracker, parent_id: str, v: verdicts.DatasetVerdicts) -> None:
     """One dataset's verdicts on its parent run: the tags and verdicts.json (the ablation does it
     at its end, the report for distributed studies, whose workers print no summary)."""
-    tracker.set_tags(parent_id, verdicts.verdict_tags(v))
-    tracker.log_dict(parent_id, verdicts.verdict_record(v), "verdicts.json")
+    tracker.set_tags(parent_id, verdict_words.verdict_tags(v))
+    tracker.log_dict(parent_id, verdict_words.verdict_record(v), "verdicts.json")

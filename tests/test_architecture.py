@@ -18,6 +18,7 @@ LAYERS = [
     {"errors", "runtree", "arms", "task"},      # vocabulary: the names everything else uses
     {"stats", "references"},                     # statistics, published figures
     {"verdicts"},                                # the answer: verdicts per dataset and arm
+    {"verdict_words"},                           # the answer in words, tags and verdicts.json
     {"tables"},                                  # a user's table read and preprocessed
     {"datasets"},                                # datasets -> tensors
     {"identity"},                                # what a study's configuration hash covers

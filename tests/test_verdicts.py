@@ -1,6 +1,7 @@
 """The study's answer in words: which arms beat none, which are practically the same, which are
 undecided and what would decide them, from per-seed values (no training needed)."""
 
+import dataclasses
 import math
 import re
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sst
 
-from pipeline import stats, verdicts
+from pipeline import stats, verdict_words, verdicts
 
 
 def _values(rng, means, sd, seeds=12):
@@ -24,14 +25,14 @@ def test_verdicts_name_winners_equivalents_and_undecided():
     assert v.rope == 0.01 and v.paired["l1"].verdict == "better" and v.paired["l2"].verdict == "better"
     assert v.paired["dropout"].verdict == "equivalent"
     assert set(v.winners) == {"l1", "l2"} and v.winners_distinct is False   # the same true effect: cannot tell
-    line = verdicts.headline(v)
+    line = verdict_words.headline(v)
     assert line.startswith("digits: ") and "are better than none; the seeds cannot tell them apart" in line
     assert "dropout practically the same as none" in line and "dropout+L2 worse than none" in line
     # a lower-is-better metric: L2's lower MSE is "better", and is written as a negative change
     mse = {arm: {s: 1.0 - x for s, x in by_seed.items()} for arm, by_seed in clear.items()}
     [w] = verdicts.decide_study([verdicts.DatasetResults("linear", "regression", mse, rope_setting=0.005)])
     assert w.paired["l2"].verdict == "better" and w.rope == 0.005
-    assert verdicts.sentence("l2", w.paired["l2"], w.metric).startswith("L2: better, -0.03")
+    assert verdict_words.sentence("l2", w.paired["l2"], w.metric).startswith("L2: better, -0.03")
 
 
 def test_undecided_says_how_many_seeds_would_decide():
@@ -40,7 +41,7 @@ def test_undecided_says_how_many_seeds_would_decide():
     [v] = verdicts.decide_study([verdicts.DatasetResults("pima", "classification", noisy)])
     p = v.paired["l2"]
     assert p.verdict == "undecided" and p.seeds_needed and p.seeds_needed > 4
-    assert f"~{p.seeds_needed} seeds would likely show it {p.needed_for}" in verdicts.sentence("l2", p, "accuracy")
+    assert f"~{p.seeds_needed} seeds would likely show it {p.needed_for}" in verdict_words.sentence("l2", p, "accuracy")
     # the family is the whole study: a second dataset makes the correction stricter
     two = verdicts.decide_study([verdicts.DatasetResults("pima", "classification", noisy),
                                  verdicts.DatasetResults("again", "classification", noisy)])
@@ -99,17 +100,17 @@ def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
     sparser = v.secondary["l1"]["sparsity_lt_0.001"]
     assert sparser.verdict == "better" and sparser.ci_low > 0
     assert v.secondary["l2"]["weight_l2_total"].verdict == "better"
-    l2_text = "; ".join(verdicts.secondary_sentences(v, "l2"))
+    l2_text = "; ".join(verdict_words.secondary_sentences(v, "l2"))
     assert "train-test gap narrower by" in l2_text and "weight norm smaller by" in l2_text
     assert "L2 closes the train-test gap that none leaves open" in l2_text
     # dropout narrows the gap from 0.0045 to 0.002: it closes about 56% of it, and says how sure
     closed = re.search(r"dropout closes (\d+)% \[(\d+)%, (\d+)%\] of the train-test gap that none leaves open",
-                       "; ".join(verdicts.secondary_sentences(v, "dropout")))
+                       "; ".join(verdict_words.secondary_sentences(v, "dropout")))
     share, low, high = (int(x) for x in closed.groups())
     assert low < share < high and 50 <= share <= 62 and not v.gap_closed["dropout"].fully
     assert "l1" not in v.gap_closed   # no narrower gap, nothing closed
-    assert "weights sparser by 64.3 pt of |w| < 1e-3" in "; ".join(verdicts.secondary_sentences(v, "l1"))
-    tags = verdicts.verdict_tags(v)
+    assert "weights sparser by 64.3 pt of |w| < 1e-3" in "; ".join(verdict_words.secondary_sentences(v, "l1"))
+    tags = verdict_words.verdict_tags(v)
     assert tags["verdict.l1.sparsity_lt_0.001"] == "sparser" and tags["verdict.l2.gap_metric"] == "narrower"
 
 
@@ -126,9 +127,9 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     [v] = verdicts.decide_study([verdicts.DatasetResults("clinic", "classification", values, chance=0.5, **common)])
     assert v.paired["dropout"].verdict == verdicts.AT_CHANCE and v.paired["l2"].verdict == "better"
     assert v.at_chance == ["none", "dropout"] and v.decided
-    assert "dropout at chance level, as none" in verdicts.headline(v)
-    assert "no better than a constant prediction" in verdicts.sentence("dropout", v.paired["dropout"], v.metric)
-    assert verdicts.chance_warning(v).startswith(
+    assert "dropout at chance level, as none" in verdict_words.headline(v)
+    assert "no better than a constant prediction" in verdict_words.sentence("dropout", v.paired["dropout"], v.metric)
+    assert verdict_words.chance_warning(v).startswith(
         "The arms none, dropout scored no better than always predicting the majority class (test balanced accuracy "
         "0.5) while other arms learned")
     assert math.isnan(v.paired["dropout"].p_t_holm)   # not in the family
@@ -137,38 +138,38 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     assert alone.paired["l2"].p_t_holm == pytest.approx(v.paired["l2"].p_t_holm)
     # without the chance level (older runs) the same numbers read as equivalent, as before
     [old] = verdicts.decide_study([verdicts.DatasetResults("clinic", "classification", values, **common)])
-    assert old.paired["dropout"].verdict == "equivalent" and not verdicts.chance_warning(old)
+    assert old.paired["dropout"].verdict == "equivalent" and not verdict_words.chance_warning(old)
     # regression: an MSE far above the variance of the targets (a price never learned) is at chance
     mse = {"none": {s: 5e8 + s for s in seeds}, "l2": {s: 5e8 - s for s in seeds}}
     [r] = verdicts.decide_study([verdicts.DatasetResults("prices", "regression", mse, chance=1.6e7)])
     assert r.paired["l2"].verdict == verdicts.AT_CHANCE
-    assert verdicts.chance_warning(r).startswith("Every arm scored no better than always predicting the training mean")
+    assert verdict_words.chance_warning(r).startswith("Every arm scored no better than always predicting the training mean")
     # chance is judged on the metric's own margin, not the study's ROPE: with rope 0.15, arms 10
     # points above a 0.635 majority class learned (Pima), and are compared as usual
     pima = {arm: {s: 0.74 + 0.01 * (s % 2) + (0.01 if arm == "l2" else 0.0) for s in seeds} for arm in ("none", "l2")}
     [wide] = verdicts.decide_study([verdicts.DatasetResults("pima", "classification", pima, rope_setting=0.15,
                                                             chance=0.635)])
-    assert not wide.at_chance and wide.paired["l2"].verdict == "equivalent" and not verdicts.chance_warning(wide)
+    assert not wide.at_chance and wide.paired["l2"].verdict == "equivalent" and not verdict_words.chance_warning(wide)
     # one arm that learned nothing while none did: its strength, not the data, is the suspect
     strong = {"none": {s: 0.8 + 0.01 * (s % 2) for s in seeds}, "l1": {s: 0.5 for s in seeds}}
     [st] = verdicts.decide_study([verdicts.DatasetResults("t", "classification", strong, chance=0.5, **common)])
     assert st.paired["l1"].verdict == "worse" and "while none learned: their regularization is likely too strong" \
-        in verdicts.chance_warning(st)
+        in verdict_words.chance_warning(st)
     # ... but without none's runs nothing says whether the strength or the data is the cause
     [lone] = verdicts.decide_study([verdicts.DatasetResults("t", "classification", {"l1": strong["l1"]}, chance=0.5,
                                                             **common)])
-    assert lone.at_chance == ["l1"] and "none learned" not in verdicts.chance_warning(lone)
-    assert "none has no finished runs on these seeds" in verdicts.chance_warning(lone)
+    assert lone.at_chance == ["l1"] and "none learned" not in verdict_words.chance_warning(lone)
+    assert "none has no finished runs on these seeds" in verdict_words.chance_warning(lone)
     # accuracy at a 99.3% majority class leaves no room to tell: nothing is called at chance, and the
     # warning names a metric that can
     rare = {"none": {s: 0.993 for s in seeds}, "l2": {s: 0.995 for s in seeds}}
     [little] = verdicts.decide_study([verdicts.DatasetResults("rare", "classification", rare, chance=0.993)])
     assert little.little_room and not little.at_chance and little.paired["l2"].verdict != verdicts.AT_CHANCE
-    assert "choose metric: balanced_accuracy" in verdicts.chance_warning(little)
+    assert "choose metric: balanced_accuracy" in verdict_words.chance_warning(little)
     # a constant test target: the constant prediction is perfect (MSE 0); nothing is judged
     flat = {"none": {s: 0.01 for s in seeds}, "l2": {s: 0.02 for s in seeds}}
     [c] = verdicts.decide_study([verdicts.DatasetResults("flat", "regression", flat, chance=0.0)])
-    assert not c.at_chance and c.paired["l2"].verdict != verdicts.AT_CHANCE and not verdicts.chance_warning(c)
+    assert not c.at_chance and c.paired["l2"].verdict != verdicts.AT_CHANCE and not verdict_words.chance_warning(c)
 
 
 def test_a_real_but_negligible_difference_is_not_the_best_arm():
@@ -194,8 +195,23 @@ def test_a_real_but_negligible_difference_is_not_the_best_arm():
     assert p.verdict == "better" and p.negligible and -p.rope < p.ci_low < p.ci_high < p.rope
     assert p.p_tost_holm >= stats.ALPHA   # the equivalence test alone cannot tell, in this family
     assert "l1" not in first.winners
-    assert "L1 better than none by less than the ROPE (negligible)" in verdicts.headline(first)
-    assert verdicts.headline(first).startswith("d0: no arm is better than none by more than the ROPE")
-    assert verdicts.sentence("l1", p, first.metric).startswith("L1: better by less than the ROPE, +0.7 pt")
-    assert verdicts.verdict_tags(first)["verdict.l1.negligible"] == "yes"
-    assert verdicts.verdict_record(first)["arms"]["l1"]["primary"]["negligible"] is True
+    assert "L1 better than none by less than the ROPE (negligible)" in verdict_words.headline(first)
+    assert verdict_words.headline(first).startswith("d0: no arm is better than none by more than the ROPE")
+    assert verdict_words.sentence("l1", p, first.metric).startswith("L1: better by less than the ROPE, +0.7 pt")
+    assert verdict_words.verdict_tags(first)["verdict.l1.negligible"] == "yes"
+    assert verdict_words.verdict_record(first)["arms"]["l1"]["primary"]["negligible"] is True
+
+
+def test_differences_are_written_in_the_metrics_own_direction_and_units():
+    """Shares in points, arm minus none; a lower-is-better metric's oriented difference (positive =
+    better) is written back as arm minus none (negative = better); no "-0.0" anywhere."""
+    p = stats.Paired(n=5, mean_diff=0.012, ci_low=0.004, ci_high=0.020, p_t=0.01, p_wilcoxon=0.06,
+                     effect_size=1.0, min_p_wilcoxon=0.06)
+    assert verdict_words.amount(p.mean_diff, "accuracy") == "+1.2 pt"
+    assert verdict_words.interval(p, "accuracy") == " [0.4, 2.0]"
+    assert verdict_words.amount(p.mean_diff, "mse") == "-0.012 MSE"
+    assert verdict_words.interval(p, "mse") == " [-0.02, -0.004]"
+    tiny = dataclasses.replace(p, mean_diff=-0.0004, ci_low=-0.0004, ci_high=0.0)
+    assert verdict_words.amount(tiny.mean_diff, "accuracy") == "0.0 pt"
+    assert verdict_words.interval(tiny, "accuracy") == " [0.0, 0.0]"
+    assert verdict_words.amount(0.0, "mse") == "0 MSE" and verdict_words.rope_text(0.01, "accuracy") == "1.0 pt"

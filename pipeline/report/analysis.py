@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .. import arms, stats, verdicts
+from .. import arms, stats, verdict_words, verdicts
 from ..dataset_record import chance_from_params, data_paragraph, data_warnings
 from ..study import variant_id
 from ..task import METRICS, metric_for, task_for
@@ -31,12 +31,12 @@ def analyze(data: ReportData) -> dict:
                for plan, d in zip(study.plans, datasets)]
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for d, v, r in zip(datasets, decided, results):
-        d["path_lines"] = [line.strip() for line in verdicts.path_lines(r)]
+        d["path_lines"] = [line.strip() for line in verdict_words.path_lines(r)]
         d["data"] = data_paragraph(data.data_params.get(d["label"], {}))
-        d["warnings"] = [w for w in (verdicts.chance_warning(v),) if w] + data_warnings(data.data_params.get(d["label"], {}))
-        d.update(paired=v.paired, verdicts=v, rope=v.rope, headline=verdicts.headline(v).split(": ", 1)[1],
-                 sentences={arm: verdicts.sentence(arm, p, v.metric) for arm, p in v.paired.items()},
-                 effects={arm: verdicts.secondary_sentences(v, arm) for arm in v.paired},
+        d["warnings"] = [w for w in (verdict_words.chance_warning(v),) if w] + data_warnings(data.data_params.get(d["label"], {}))
+        d.update(paired=v.paired, verdicts=v, rope=v.rope, headline=verdict_words.headline(v).split(": ", 1)[1],
+                 sentences={arm: verdict_words.sentence(arm, p, v.metric) for arm, p in v.paired.items()},
+                 effects={arm: verdict_words.secondary_sentences(v, arm) for arm in v.paired},
                  best=v.winners[0] if v.winners else None)
     n_seeds = len(study.seeds)
     # adaptive: the most seeds a dataset's comparisons reached (the first look's would call a
@@ -113,8 +113,8 @@ def _summary_row(d: dict) -> dict:
     v = d["verdicts"]
     return {"label": d["label"], "metric": d["metric"], "answer": d["headline"], "rope": d["rope"],
             "rope_text": ("–" if math.isnan(d["rope"]) else
-                          verdicts.rope_text(d["rope"], v.metric) + (f" of {d['metric']}" if METRICS[v.metric].share else "")),
-            "warnings": [w for w in (verdicts.chance_warning(d["verdicts"]),) if w],
+                          verdict_words.rope_text(d["rope"], v.metric) + (f" of {d['metric']}" if METRICS[v.metric].share else "")),
+            "warnings": [w for w in (verdict_words.chance_warning(d["verdicts"]),) if w],
             "verdicts": v, "best_label": arms.label(d["best"]) if d["best"] else "-"}
 
 

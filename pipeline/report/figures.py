@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from .. import arms, verdicts
+from .. import arms, verdict_words
 from ..task import METRICS
 from .collect import ReportData
 
@@ -269,13 +269,13 @@ def forest(ctx: FigureContext, only: Optional[str] = None) -> Optional[str]:
     for ax, d in zip(axes[:, 0], with_pairs):
         items, metric = list(d["paired"].items()), d["verdicts"].metric
         m = METRICS[metric]
-        for i, (arm, p) in enumerate(items):   # in the units and direction the tables write (verdicts.shown)
+        for i, (arm, p) in enumerate(items):   # in the units and direction the tables write (verdict_words.shown)
             y = len(items) - 1 - i
             color = ctx.palette.get(arms.label(arm), "gray")
             if not math.isnan(p.ci_low):
-                ax.plot(sorted(verdicts.shown(x, metric) for x in (p.ci_low, p.ci_high)), [y, y], color=color, lw=2)
-            ax.plot(verdicts.shown(p.mean_diff, metric), y, "o", color=color)
-        rope = verdicts.shown(d["rope"], metric) if not math.isnan(d["rope"]) else math.nan
+                ax.plot(sorted(verdict_words.shown(x, metric) for x in (p.ci_low, p.ci_high)), [y, y], color=color, lw=2)
+            ax.plot(verdict_words.shown(p.mean_diff, metric), y, "o", color=color)
+        rope = verdict_words.shown(d["rope"], metric) if not math.isnan(d["rope"]) else math.nan
         if not math.isnan(rope):
             ax.axvspan(-abs(rope), abs(rope), color="0.9", zorder=0)
         ax.axvline(0, color="black", lw=0.8)

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from .. import arms, stats, verdicts
+from .. import arms, stats, verdict_words
 from .. import runtree as rt
 from ..references import PLAUSIBLE_GAP, reference_points
 from ..runtime import mask_credentials
@@ -136,8 +136,8 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
     env = Environment(loader=PackageLoader("pipeline", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["f"] = fmt_number
     env.filters["p"] = fmt_p
-    # the difference to none as the console writes it (verdicts.amount): one convention everywhere
-    env.globals["difference"] = lambda p, metric: verdicts.amount(p.mean_diff, metric) + verdicts.interval(p, metric)
+    # the difference to none as the console writes it (verdict_words.amount): one convention everywhere
+    env.globals["difference"] = lambda p, metric: verdict_words.amount(p.mean_diff, metric) + verdict_words.interval(p, metric)
     df = data.runs
     trials = df.sort_values(["dataset", "arm", "seed"]).to_dict("records") if len(df) else []
     for r in trials:

@@ -1,0 +1,231 @@
+"""The verdicts in words: the console summary and the report write the same sentences, and the
+same numbers go to MLflow tags and verdicts.json. Differences are written in the metric's own
+direction (arm minus none) and units (shares in points); `verdicts` holds them oriented (positive
+= better)."""
+
+from __future__ import annotations
+
+import math
+
+from . import arms, stats
+from .task import METRICS, metric_for
+from .verdicts import AT_CHANCE, SECONDARY, DatasetResults, DatasetVerdicts, Secondary, one_se_variant
+
+
+def shown(x: float, metric: str) -> float:
+    """An oriented difference (positive = better) as the console and the report write it: shares
+    in points, a lower-is-better metric's sign back to arm minus none (negative = better)."""
+    m = METRICS[metric]
+    return x * 100 if m.share else (x if m.higher_is_better else -x)
+
+
+def rope_text(rope: float, metric: str) -> str:
+    """The ROPE's half-width in the units `amount` writes, e.g. "1.0 pt" or "0.0402 MSE"."""
+    return amount(rope if METRICS[metric].higher_is_better else -rope, metric, signed=False)
+
+
+def amount(x: float, metric: str, signed: bool = True) -> str:
+    """A difference to none in the metric's own direction (arm minus none): shares (accuracy,
+    F1, AUC) in points, others as they are. Comparisons hold it oriented (positive = better), so
+    a lower-is-better metric's sign flips here."""
+    if math.isnan(x):
+        return "-"
+    m = METRICS[metric]
+    return _number(shown(x, metric), metric, signed) + (" pt" if m.share else f" {m.label}")
+
+
+def _number(x: float, metric: str, signed: bool) -> str:
+    """A shown value's digits: shares to 0.1 pt, others to 3 significant digits; never "-0.0"."""
+    x += 0.0
+    if METRICS[metric].share:
+        text = f"{x:+.1f}" if signed else f"{x:.1f}"
+    else:
+        text = f"{x:+.3g}" if signed else f"{x:.3g}"
+    return text.lstrip("+-") if text.strip("+-0.") == "" else text
+
+
+def interval(p: stats.Paired, metric: str) -> str:
+    """The 95% CI of the difference, in the same units and direction as `amount`."""
+    if math.isnan(p.ci_low):
+        return ""
+    ends = sorted(shown(x, metric) for x in (p.ci_low, p.ci_high))
+    return " [" + ", ".join(_number(e, metric, signed=False) for e in ends) + "]"
+
+
+def sentence(arm: str, p: stats.Paired, metric: str) -> str:
+    """One comparison in words, e.g. "L2: better, +1.2 pt [0.4, 2.0] (Holm p 0.003)"."""
+    name = f"{arms.label(arm)}: "
+    diff = f"{amount(p.mean_diff, metric)}{interval(p, metric)}"
+    rope = rope_text(p.rope, metric)
+    if p.negligible:
+        return (f"{name}{p.verdict} by less than the ROPE, {diff}, all within ±{rope} (Holm p {_p(p.p_t_holm)}): "
+                "real, but too small to matter by this study's ROPE")
+    if p.verdict in ("better", "worse"):
+        return f"{name}{p.verdict}, {diff} (Holm p {_p(p.p_t_holm)})"
+    if p.verdict == "equivalent":
+        return (f"{name}practically the same, {diff}, within ±{rope} "
+                f"(equivalence Holm p {_p(p.p_tost_holm)})")
+    if p.verdict == AT_CHANCE:
+        return f"{name}no better than a constant prediction, as none ({diff}): neither learned anything to compare"
+    if p.verdict == "undecided":
+        more = ""
+        if p.seeds_needed:
+            many = f"more than {stats.MAX_SEEDS:,}" if p.seeds_needed > stats.MAX_SEEDS else f"~{p.seeds_needed}"
+            more = f"; {many} seeds would likely show it {p.needed_for}"
+        return f"{name}undecided, {diff} (Holm p {_p(p.p_t_holm)}){more}"
+    return f"{name}{p.verdict}"
+
+
+def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
+    """E.g. "train-test gap narrower by 8.3 pt [6.9, 9.7]" (the difference as a magnitude)."""
+    if outcome.key == "gap_metric":
+        unit, scale, fmt = (" pt", 100, "{:.1f}") if METRICS[metric].share else (f" {METRICS[metric].label}", 1, "{:.3g}")
+    elif outcome.key.startswith("sparsity"):
+        unit, scale, fmt = " pt of |w| < 1e-3", 100, "{:.1f}"
+    else:
+        unit, scale, fmt = "", 1, "{:.3g}"
+    size = fmt.format(abs(p.mean_diff) * scale) + unit
+    ends = sorted(x * scale * (1 if p.mean_diff >= 0 else -1) for x in (p.ci_low, p.ci_high))
+    ci = "" if math.isnan(p.ci_low) else " [" + ", ".join(fmt.format(e) for e in ends) + "]"
+    if p.verdict == "better":
+        return f"{outcome.label} {outcome.words[0]} by {size}{ci}"
+    if p.verdict == "worse":
+        return f"{outcome.label} {outcome.words[1]} by {size}{ci}"
+    if p.verdict == "equivalent":
+        return f"{outcome.label} practically unchanged ({size} apart{ci})"
+    direction = outcome.words[0] if p.mean_diff > 0 else outcome.words[1]
+    return f"{outcome.label} {p.verdict} ({direction} by {size}{ci})"
+
+
+def secondary_sentences(v: DatasetVerdicts, arm: str) -> list[str]:
+    by_key = {o.key: o for o in SECONDARY}
+    out = [secondary_sentence(by_key[k], p, v.metric) for k, p in v.secondary.get(arm, {}).items()]
+    if arm in v.gap_closed:
+        out.append(gap_closed_sentence(v, arm))
+    return out
+
+
+def gap_closed_sentence(v: DatasetVerdicts, arm: str) -> str:
+    """E.g. "L2 closes 54% [38%, 69%] of the train-test gap that none leaves open (gap 0.008 with
+    none, 0.0037 with L2)", or "closes the train-test gap ..." when the rest is within the ROPE."""
+    g, name = v.gap_closed[arm], arms.label(arm)
+    none_gap, arm_gap = (amount(x, v.metric) if METRICS[v.metric].share else f"{x:.3g}" for x in (g.none_gap, g.arm_gap))
+    ci = "" if math.isnan(g.share_low) else f" [{g.share_low:.0%}, {g.share_high:.0%}]"
+    how_much = "" if g.fully else f"{g.share:.0%}{ci} of "
+    return (f"{name} closes {how_much}the train-test gap that none leaves open "
+            f"(gap {none_gap} with none, {arm_gap} with {name})")
+
+
+def verdict_record(v: DatasetVerdicts) -> dict:
+    """The verdicts of one dataset as plain data: MLflow tags on its parent run and verdicts.json."""
+    def one(p: stats.Paired) -> dict:
+        return {"verdict": p.verdict, "mean_diff": p.mean_diff, "ci": [p.ci_low, p.ci_high], "n": p.n,
+                "p_holm": p.p_t_holm, "p_equivalence_holm": p.p_tost_holm, "rope": p.rope,
+                "p_better": p.p_better, "p_equivalent": p.p_equivalent, "p_worse": p.p_worse,
+                "seeds_needed": p.seeds_needed, "needed_for": p.needed_for, "negligible": p.negligible,
+                "alpha": p.alpha}
+    closed = {arm: {"none_gap": g.none_gap, "arm_gap": g.arm_gap, "share_closed": g.share,
+                    "share_ci": [g.share_low, g.share_high], "fully": g.fully} for arm, g in v.gap_closed.items()}
+    return {"dataset": v.label, "answer": headline(v), "rope": v.rope, "seeds_used": v.seeds_used,
+            "looks": v.looks, "stopped": v.stopped, "winners": v.winners,
+            "arms": {arm: {"primary": one(p), **{k: one(q) for k, q in v.secondary.get(arm, {}).items()}}
+                     for arm, p in v.paired.items()},
+            "gap_closed": closed}
+
+
+def verdict_tags(v: DatasetVerdicts) -> dict[str, str]:
+    """verdict.<arm> and verdict.<arm>.<outcome>, for searching and the runs table."""
+    tags = {"verdict": headline(v).split(": ", 1)[1][:5000]}
+    for arm, p in v.paired.items():
+        tags[f"verdict.{arm}"] = p.verdict
+        if p.negligible:   # better/worse by less than the ROPE: searchable, as the headline says it
+            tags[f"verdict.{arm}.negligible"] = "yes"
+        for key, q in v.secondary.get(arm, {}).items():
+            word = {o.key: o for o in SECONDARY}[key].words
+            tags[f"verdict.{arm}.{key}"] = {"better": word[0], "worse": word[1]}.get(q.verdict, q.verdict)
+    return tags
+
+
+def path_lines(d: DatasetResults) -> list[str]:
+    """Each regularization path in words: the test metric and gap at every point (mean and 95%
+    CI over seeds), the point selected on validation and the strongest within one SE of it."""
+    m = metric_for(d.task, d.metric)
+    lines = []
+    for arm, variants in d.paths.items():
+        order = list(variants)
+        chosen, simple = d.selected.get(arm, ""), one_se_variant(variants, m.higher_is_better, order)
+        lines.append(f"    {arms.label(arm)} path: {chosen} selected on validation (its test values are the "
+                     f"arm's above); strongest within one SE: {simple}")
+        for v in order:
+            test = stats.summarize([x["test"] for x in variants[v].values()])
+            gap = stats.summarize([x["gap"] for x in variants[v].values()])
+            lines.append(f"      {v:<34} test {test.mean:.4f} [{test.ci_low:.4f}, {test.ci_high:.4f}]  "
+                         f"gap {gap.mean:+.4f}  ({test.n} seeds)")
+    return lines
+
+
+def headline(v: DatasetVerdicts) -> str:
+    """The dataset's answer in one line."""
+    if not v.paired:
+        return f"{v.label}: no comparison with none (it has no finished runs on shared seeds)"
+    labels = [arms.label(a) for a in v.winners]
+    small = {verdict: [arms.label(a) for a, p in v.paired.items() if p.negligible and p.verdict == verdict]
+             for verdict in ("better", "worse")}
+    if not labels:
+        answer = "no arm is better than none" + (" by more than the ROPE" if small["better"] else "")
+    elif len(labels) == 1:
+        answer = f"{labels[0]} is better than none"
+    elif v.winners_distinct:
+        answer = f"{', '.join(labels)} are better than none, and {labels[0]} is the best of them"
+    else:
+        answer = (f"{', '.join(labels)} are better than none; the seeds cannot tell them apart "
+                  f"(Holm p {_p(v.winners_p)})")
+    parts = [answer]
+    for verdict in ("better", "worse"):
+        if small[verdict]:
+            parts.append(f"{', '.join(small[verdict])} {verdict} than none by less than the ROPE (negligible)")
+    for verdict, words in (("worse", "worse than none"), ("equivalent", "practically the same as none"),
+                           ("undecided", "undecided"), (AT_CHANCE, "at chance level, as none")):
+        which = [arms.label(a) for a in v.arms_with(verdict) if not v.paired[a].negligible]
+        if which:
+            parts.append(f"{', '.join(which)} {words}")
+    return f"{v.label}: " + "; ".join(parts)
+
+
+def _p(p: float) -> str:
+    if math.isnan(p):
+        return "-"
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
+def chance_warning(v: DatasetVerdicts) -> str:
+    """A warning when arms score no better than a constant prediction made without the features
+    (what it scores is said), or when the metric leaves no room to tell; "" otherwise."""
+    m = METRICS[v.metric]
+    constant = ("the training mean" if v.task == "regression" else
+                "the training classes' shares" if v.metric in ("log_loss", "roc_auc") else "the majority class")
+    score = f"test {m.label} {v.chance:.4g}" if v.chance is not None else ""
+    if v.little_room:
+        return (f"Always predicting {constant} already scores {score}: test {m.label} has less than two ROPEs "
+                "of room above it, so no arm can be told apart from a model that learned nothing; choose "
+                "metric: balanced_accuracy (or macro_f1, roc_auc) to compare the arms on the rare classes")
+    if not v.at_chance:
+        return ""
+    compared = {*v.paired, arms.BASELINE}
+    hint = ("; with imbalanced classes, try class_weight: balanced in the dataset entry"
+            if v.task == "classification" else "")
+    if set(v.at_chance) >= compared:
+        return (f"Every arm scored no better than always predicting {constant} ({score}): the models learned little "
+                "or nothing here, so their comparisons say nothing about regularization; check the target, the "
+                f"features, the learning rate and the epochs{hint}")
+    names = f"The arm{'s' if len(v.at_chance) > 1 else ''} {', '.join(map(arms.label, v.at_chance))}"
+    if not v.paired:   # none has no runs to pair with: the data and the strength are both suspects
+        return (f"{names} scored no better than always predicting {constant} ({score}), and none has no finished runs "
+                "on these seeds to tell whether the data or the regularization is the cause; run none too"
+                f"{hint}")
+    if arms.BASELINE in v.at_chance:
+        return (f"{names} scored no better than always predicting {constant} ({score}) while other arms learned: "
+                "those are compared with a baseline that learned nothing; check the learning rate and the epochs"
+                f"{hint}")
+    return (f"{names} scored no better than always predicting {constant} ({score}) while none learned: "
+            "their regularization is likely too strong (a smaller strength, or a path over strengths, would show it)")

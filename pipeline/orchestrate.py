@@ -29,7 +29,7 @@ from .runtime import (EXIT_UNREACHABLE, Interrupted, Stopwatch, StoreUnreachable
                       install_signal_handlers, mask_credentials, process_alive, worker_id)
 from .storage import DEFAULT_STORAGE, HEARTBEAT_S, check_storage
 from .study import DatasetPlan, Study, variant_id
-from .task import metric_for, read_in
+from .task import metric_for, read_in, readable_in
 from .tracking import Tracker, dataset_input, tracking_uri
 
 __all__ = ["install_signal_handlers", "run_ablation", "run_worker", "prepare", "study_results"]
@@ -452,9 +452,11 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
         finals: dict[tuple, dict] = {}
         for arm, seed, variant, final in grid.complete_results(ostudy):
             own = metric if study.spec.tune else metric_for(task).name   # see the comment above
+            if not readable_in(final, metric, own):
+                continue   # not recorded in this metric: left out, as the report does
             final = {**final, **read_in(final, task, metric, own)}
             if math.isnan(final["test_metric"]):
-                continue   # not recorded in this metric: as if not run (the report reads MLflow's runs)
+                continue   # no value (ROC AUC of a one-class split): as if not run
             if arm in paths and variant in paths[arm] and seed in study.seeds:
                 paths[arm][variant][seed] = {"test": final["test_metric"], "val": final.get("final_val_metric", math.nan),
                                              "gap": final.get("gap_metric", math.nan)}

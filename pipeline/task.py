@@ -144,6 +144,13 @@ def read_in(final: dict, task: str, name: Optional[str], own: Optional[str] = No
     return out
 
 
+def readable_in(final: dict, name: str, own: Optional[str]) -> bool:
+    """Whether a trial's values can be read in metric `name` (read_in): it was trained under that
+    metric, or it recorded the per-metric values. A trial from before every split recorded every
+    metric cannot, in another metric: the console and the report leave it out alike."""
+    return own == name or f"final_val_{name}" in final
+
+
 def compute(metric: Metric, y, outputs) -> float:
     """One metric from the model's outputs (logits [n, C], or predictions [n, 1]) and the targets,
     both numpy arrays. The same definitions as scikit-learn's metrics (accuracy_score,

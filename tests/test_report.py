@@ -512,6 +512,7 @@ def test_runs_from_before_every_split_had_every_metric_are_left_out_in_another_m
     validation balanced accuracy: read in balanced accuracy it is left out (as the console does),
     read in accuracy it is whole; a run with the per-metric values is read in either."""
     from pipeline.report.collect import _trial_row
+    from pipeline.task import readable_in
     from pipeline.tracking import RunRecord
 
     tags = {"dataset": "d", "regularizer": "l2", "seed": "0", "task": "classification", "metric_name": "accuracy"}
@@ -520,6 +521,9 @@ def test_runs_from_before_every_split_had_every_metric_are_left_out_in_another_m
     new = {**old, "final_train_balanced_accuracy": 0.95, "final_val_balanced_accuracy": 0.85}
     run = lambda metrics: RunRecord("r", "1", "d/l2/seed0", "FINISHED", 1, 2, "", tags, {}, metrics)  # noqa: E731
     assert _trial_row(run(old), "balanced_accuracy")["unreadable"]
+    # the rule the console applies to Optuna's records too (orchestrate.study_results): an old run's
+    # test value in the other metric alone does not make it readable there
+    assert not readable_in(old, "balanced_accuracy", "accuracy") and readable_in(new, "balanced_accuracy", "accuracy")
     row = _trial_row(run(old), None)
     assert not row["unreadable"] and row["test_metric"] == 0.9 and row["final_val_metric"] == 0.88
     row = _trial_row(run(new), "balanced_accuracy")

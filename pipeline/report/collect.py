@@ -21,7 +21,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from .. import runtree as rt
 from ..study import Study
-from ..task import METRICS, metric_for, read_in
+from ..task import METRICS, metric_for, read_in, readable_in
 from ..tracking import RunRecord, Tracker
 
 # every metric of the task's family on the test split too (test_r2 beside a primary MSE)
@@ -144,7 +144,7 @@ def _trial_row(r: RunRecord, metric: Optional[str]) -> Optional[dict]:
     name, own = metric_for(task, metric).name, tags.get(rt.METRIC_NAME) or metric_for(task).name
     m = {**m, **read_in(m, task, metric, own=own)}
     return {
-        "unreadable": r.status == "FINISHED" and own != name and f"final_val_{name}" not in r.metrics,
+        "unreadable": r.status == "FINISHED" and not readable_in(r.metrics, name, own),
         "run_id": r.run_id, "experiment_id": r.experiment_id, "run_name": r.run_name,
         "dataset": label, "arm": tags.get(rt.ARM), "seed": seed, "status": r.status,
         "attempt": int(tags.get(rt.ATTEMPT) or 1),

@@ -26,7 +26,7 @@ from .dataset_record import chance_level, chance_levels, chance_params, data_lin
 from .errors import UsageError
 from .lifecycle import DatasetCells
 from .runtime import (EXIT_UNREACHABLE, Interrupted, Stopwatch, StoreUnreachable, git_commit,
-                      install_signal_handlers, mask_credentials, process_alive, worker_id)
+                      die_with_parent, install_signal_handlers, mask_credentials, process_alive, worker_id)
 from .storage import DEFAULT_STORAGE, HEARTBEAT_S, check_storage
 from .study import DatasetPlan, Study, variant_id
 from .task import metric_for, read_in, readable_in
@@ -335,11 +335,12 @@ def next_round(ctx: RunContext, data: dict, owned: bool = True) -> list[str]:
 
 
 def _worker_process(study: Study, storage: str, tracking: str, experiment_id: str, root_id: str,
-                    number: int) -> None:
+                    number: int, parent_pid: int) -> None:
     install_signal_handlers()
-    data, tracker = connect(study, storage, tracking)
-    ctx = RunContext(study, tracker, experiment_id, root_id, storage)
-    try:
+    die_with_parent(parent_pid)
+    try:   # a signal while the data loads ends the worker as quietly as one while it trains
+        data, tracker = connect(study, storage, tracking)
+        ctx = RunContext(study, tracker, experiment_id, root_id, storage)
         run_worker_loop(ctx, data, who=f" worker {number}:")
     except Interrupted:
         sys.exit(130)
@@ -395,7 +396,7 @@ def _run_local_workers(ctx: RunContext, data: dict, workers: int) -> None:
     study = ctx.study
     spawn = multiprocessing.get_context("spawn")
     procs = [spawn.Process(target=_worker_process, args=(study, ctx.storage, ctx.tracker.uri,
-                                                         ctx.experiment_id, ctx.root_id, i + 1))
+                                                         ctx.experiment_id, ctx.root_id, i + 1, os.getpid()))
              for i in range(workers)]
     try:
         for p in procs:

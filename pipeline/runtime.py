@@ -62,6 +62,27 @@ def install_signal_handlers() -> None:
     signal.signal(signal.SIGINT, _raise_interrupted)
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """A worker process of `ablation --workers N` is stopped (SIGTERM: its runs end KILLED, its
+    cells go back to the queue) when the command that started it dies, SIGKILL included: left
+    alone it would train on unseen, racing the rerun that resumes the study. Linux: the kernel
+    sends the signal (prctl PR_SET_PDEATHSIG); elsewhere a thread watches the parent's pid."""
+    import ctypes
+
+    try:
+        if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM) != 0:   # 1: PR_SET_PDEATHSIG
+            raise OSError
+    except (OSError, AttributeError):
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(1.0)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    if os.getppid() != parent_pid:   # it died before the signal was asked for
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 _token = {"pid": None, "value": ""}
 
 

@@ -237,6 +237,48 @@ def test_parallel_workers_train_each_cell_exactly_once(workdir, env):
     assert [len(optuna.load_study(study_name=o.study_name, storage=storage).trials) for o in ostudies] == before
 
 
+def _gone(pid: int) -> bool:
+    """The process exited (a zombie waiting for its reaper counts as gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def test_workers_stop_when_the_command_that_started_them_is_killed(workdir, env):
+    """SIGKILL on `ablation --workers 2` leaves no worker training unseen (they used to finish the
+    study as orphans, racing the rerun): each is stopped as by SIGTERM; the rerun then trains
+    every cell exactly once."""
+    study_file = write_study(workdir / "crash.yaml", {**SLOW_STUDY, "seeds": 3})
+    study = load_study(study_file)
+    storage = get_storage(f"journal:{workdir / 'optuna.journal'}")
+    proc = start(["ablation", "--study", "crash.yaml", "--workers", "2", "--no-report"], workdir, env)
+    wait_for_running_trial(storage, study)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    ostudy = optuna.load_study(study_name=optuna_study_name(study, study.plans[0]), storage=storage)
+    pids = {worker_pid(t.user_attrs["worker"]) for t in ostudy.trials if "worker" in t.user_attrs}
+    assert pids and os.getpid() not in pids
+    deadline = time.time() + 60
+    while not all(_gone(pid) for pid in pids):
+        assert time.time() < deadline, f"workers {sorted(p for p in pids if not _gone(p))} still running"
+        time.sleep(0.2)
+    # they stopped where they were, not after training the rest of the grid
+    left = set(study.cells()) - {(t.params["arm"], t.params["seed"]) for t in optuna.load_study(
+        study_name=ostudy.study_name, storage=storage).get_trials(states=(TrialState.COMPLETE,))}
+    assert left, "the workers trained the whole grid after the command was killed"
+    again = run_cli(["ablation", "--study", "crash.yaml", "--no-report"], cwd=workdir, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([client.get_experiment_by_name("crash").experiment_id], max_results=1000)
+    complete = Counter((t.params["arm"], t.params["seed"]) for t in
+                       optuna.load_study(study_name=ostudy.study_name, storage=storage).get_trials(states=(TrialState.COMPLETE,)))
+    assert set(complete) == set(study.cells()) and set(complete.values()) == {1}
+    finished = Counter(r.info.run_name for r in runs if r.data.tags.get("kind") == "trial" and r.info.status == "FINISHED")
+    assert len(finished) == len(study.cells()) and set(finished.values()) == {1}
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+
+
 # --- distributed: PostgreSQL + mlflow server, three workers ----------------------------------
 
 @pytest.fixture

@@ -238,19 +238,19 @@ def _ensure_parent(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits
 
 # --- work ------------------------------------------------------------------------------------
 
-def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) -> dict:
+def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits, who: str = "") -> dict:
     """Pop waiting cells of one dataset and train them until none is left (worker.work_cells).
     Any number of workers may run this at once on the same storage: each waiting trial is popped
     by exactly one."""
     ostudy = open_dataset_study(ctx, ctx.study, plan, data)
     parent_id = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)
     if parent_id is None or not (grid.has_waiting(ostudy) or worker.retried(ctx, ostudy)):
-        return {"trained": 0, "failed": 0}
+        return {"trained": 0, "failed": 0, "taken_over": 0}
     cells = DatasetCells(plan, ostudy, parent_id, dataset_tags(ctx.study, plan, data), dataset_input(data),
                          ostudy.user_attrs.get(rt.STUDY_TUNED) or {}, plan.execution.device,
                          {arm: {variant_id(v): v for v in ctx.study.variants(arm)} for arm in ctx.study.arms},
                          (data.n_features, data.n_outputs))
-    return worker.work_cells(ctx, cells, data)
+    return worker.work_cells(ctx, cells, data, who)
 
 
 # --- finish ----------------------------------------------------------------------------------
@@ -294,9 +294,10 @@ def run_worker_loop(ctx: RunContext, data: dict, who: str = "") -> None:
     plans, first = list(ctx.study.plans), True
     while plans:
         for plan in plans:
-            counts = work_dataset(ctx, plan, data[plan.label])
-            if first or counts["trained"] or counts["failed"]:
-                print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}", flush=True)
+            counts = work_dataset(ctx, plan, data[plan.label], who)
+            if first or counts["trained"] or counts["failed"] or counts["taken_over"]:
+                taken = f", {counts['taken_over']} taken over by another worker" if counts["taken_over"] else ""
+                print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}{taken}", flush=True)
             if counts["failed"] and not counts["trained"]:
                 hint = divergence_hint(open_dataset_study(ctx, ctx.study, plan, data[plan.label]), data[plan.label])
                 if hint:

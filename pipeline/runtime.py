@@ -208,9 +208,15 @@ class Stopwatch:
 
 
 def git_commit() -> str:
+    """The commit of the pipeline's own code (not of the directory it runs in), with "-dirty" when
+    its tracked files have uncommitted changes; "unknown" outside a git checkout."""
+    where = ["git", "-C", os.path.dirname(os.path.abspath(__file__))]
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=5).stdout.strip() or "unknown"
+        head = subprocess.run([*where, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5).stdout.strip()
+        if not head:
+            return "unknown"
+        dirty = subprocess.run([*where, "diff", "--quiet", "HEAD"], capture_output=True, timeout=5).returncode == 1
+        return head + ("-dirty" if dirty else "")
     except Exception:
         return "unknown"
 
@@ -222,28 +228,45 @@ VERBOSE = {"on": False}
 class Progress:
     """Progress of one stage of one dataset (the grid's cells, or tuning trials): a tqdm bar on
     a terminal; in a log (CI, `mlflow run`, a file) a plain line at every tenth of the work and
-    at the end, so that no carriage returns pile up. Thread-safe (the bookkeeping thread updates it)."""
+    at the end, so that no carriage returns pile up. Thread-safe (the bookkeeping thread updates it).
+    With several workers on one grid, `total` is what was waiting when this worker started: it
+    grows by the cells of a dead worker enqueued again, and cells another worker took over while
+    this one was paused are counted as such, not as failed."""
 
-    def __init__(self, label: str, total: int, what: str = "cells"):
-        self.label, self.total, self.what = label, total, what
-        self.done = self.failed = 0
+    def __init__(self, label: str, total: int, what: str = "cells", who: str = ""):
+        # who: " worker 2:" when several workers share the console
+        self.label, self.total, self.what, self.who = label, total, what, who.rstrip(":")
+        self.done = self.failed = self.taken_over = 0
         self.started, self.next_line = time.perf_counter(), 0.1
         self._lock = threading.Lock()
         self.bar = None
         if total and sys.stdout.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=f"[{label}] {what}", unit=what.rstrip("s"), leave=True)
+            self.bar = tqdm(total=total, desc=f"[{label}]{self.who} {what}", unit=what.rstrip("s"), leave=True)
 
-    def update(self, done: int = 0, failed: int = 0) -> None:
+    def grow(self, n: int) -> None:
+        """`n` more cells to do (a dead worker's, enqueued again)."""
         with self._lock:
-            self.done, self.failed = self.done + done, self.failed + failed
+            self._set_total(self.total + n)
+
+    def _set_total(self, total: int) -> None:
+        self.total = total
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.refresh()
+
+    def update(self, done: int = 0, failed: int = 0, taken_over: int = 0) -> None:
+        with self._lock:
+            self.done, self.failed, self.taken_over = self.done + done, self.failed + failed, self.taken_over + taken_over
+            if self.done + self.failed + self.taken_over > self.total:
+                self._set_total(self.done + self.failed + self.taken_over)
             if self.bar is not None:
-                self.bar.update(done + failed)
-                if failed:
-                    self.bar.set_postfix(failed=self.failed)
+                self.bar.update(done + failed + taken_over)
+                if failed or taken_over:
+                    self.bar.set_postfix(failed=self.failed, **({"taken_over": self.taken_over} if self.taken_over else {}))
                 return
-            fraction = (self.done + self.failed) / self.total if self.total else 1.0
+            fraction = (self.done + self.failed + self.taken_over) / self.total if self.total else 1.0
             if fraction >= self.next_line or fraction >= 1.0:
                 while self.next_line <= fraction:
                     self.next_line += 0.1
@@ -252,8 +275,9 @@ class Progress:
     def line(self, fraction: float) -> str:
         elapsed = time.perf_counter() - self.started
         eta = elapsed / fraction * (1 - fraction) if fraction > 0 else float("nan")
-        return (f"[{self.label}] {self.what}: {self.done + self.failed}/{self.total} done ({self.failed} failed), "
-                f"{elapsed:.0f} s" + (f", about {eta:.0f} s left" if fraction < 1 else ""))
+        taken = f", {self.taken_over} taken over by another worker" if self.taken_over else ""
+        return (f"[{self.label}]{self.who} {self.what}: {self.done + self.failed + self.taken_over}/{self.total} done "
+                f"({self.failed} failed{taken}), {elapsed:.0f} s" + (f", about {eta:.0f} s left" if fraction < 1 else ""))
 
     def close(self) -> None:
         if self.bar is not None:

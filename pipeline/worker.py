@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Optional
 
 from optuna.trial import TrialState
 
@@ -19,13 +20,16 @@ from .runtime import Interrupted, Progress, signals_deferred
 from .train import train
 
 
-def work_cells(ctx, cells: DatasetCells, data) -> dict:
+def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
     """Pop the waiting cells of one dataset and train them until none is left; returns how many
-    trained and failed. `ctx` is the orchestrator's RunContext (study, tracker, experiment, clock)."""
-    counts = {"trained": 0, "failed": 0}
+    trained, failed and were taken over by another worker while this one was paused. `ctx` is the
+    orchestrator's RunContext (study, tracker, experiment, clock); `who` names the worker (" worker 2:")
+    in its progress lines when several share this console."""
+    counts = {"trained": 0, "failed": 0, "taken_over": 0}
     population = cells.plan.execution.engine == "population"
     batch = cells.plan.execution.population_size if population else 1
-    progress = Progress(cells.plan.label, len(cells.ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))))
+    progress = Progress(cells.plan.label, len(cells.ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))),
+                        who=who)
     # One bookkeeping thread keeps MLflow and Optuna off the training's path: while a population
     # trains, it records the previous one and pops and opens the next (both are writes that
     # Python and the stores spend CPU on, several ms a trial on SQLite). Training waits for it
@@ -40,7 +44,7 @@ def work_cells(ctx, cells: DatasetCells, data) -> dict:
                 if f.done() and f.exception() is not None:
                     raise f.exception()
             if upcoming is None:
-                if not (grid.has_waiting(cells.ostudy) or retried(ctx, cells.ostudy)):
+                if not (grid.has_waiting(cells.ostudy) or retried(ctx, cells.ostudy, progress)):
                     break
                 upcoming = bookkeeper.submit(_open_ahead, ctx, cells, batch)
             with ctx.clock("bookkeeping"):   # waiting for the bookkeeper holds training up
@@ -81,19 +85,22 @@ def _wind_down(ctx, popped: list, pending: list, counts: dict) -> None:
             if opened is not None:
                 _end_untrained(ctx, opened)
         for f in pending:  # also on SIGTERM: what was trained gets recorded
-            for ok in f.result():
-                counts["trained" if ok else "failed"] += 1
+            for kind in f.result():
+                counts[kind] += 1
 
 
-def retried(ctx, ostudy) -> bool:
+def retried(ctx, ostudy, progress: Optional[Progress] = None) -> bool:
     """No cell is waiting: fail the trials of workers that died (no heartbeat for GRACE_S,
     or their process gone on this machine) and enqueue their cells again, up to max_retries, for
-    this worker to train. True when there is work."""
+    this worker to train (they are added to `progress`). True when there is work."""
     with ctx.clock("bookkeeping"):
         lifecycle.reap(ostudy, ctx.tracker)
         # whatever reaped them: this call, this worker's start, another worker, a SIGTERM
-        if grid.retry_failed(ostudy, ctx.study.spec.max_retries, lifecycle.retry_now):
-            print(f"  cells of a dead worker are enqueued again ({ostudy.study_name})", flush=True)
+        again = grid.retry_failed(ostudy, ctx.study.spec.max_retries, lifecycle.retry_now)
+        if again:
+            print(f"  {again} cell(s) of a dead worker are enqueued again ({ostudy.study_name})", flush=True)
+            if progress is not None:
+                progress.grow(again)
         return grid.has_waiting(ostudy)
 
 
@@ -190,13 +197,17 @@ def _train_one(t: LiveTrial, data, history: dict):
         return e
 
 
-def _record(ctx, endings: list[Ending], progress: Progress, beat: grid.heartbeat) -> list[bool]:
+def _record(ctx, endings: list[Ending], progress: Progress, beat: grid.heartbeat) -> list[str]:
     """lifecycle.end on the bookkeeping thread, while the next population trains; signals are
-    handled by the main thread. The trials' heartbeats stop once they are recorded."""
+    handled by the main thread. The trials' heartbeats stop once they are recorded. Returns each
+    trial's count: trained, failed, or taken_over (another worker failed it while this one was
+    paused: its cell is retried there, so it is not this worker's failure)."""
     try:
         with ctx.clock("recording_background"):
             ok = lifecycle.end(ctx.tracker, endings)
     finally:
         beat.stop()
-    progress.update(done=sum(ok), failed=len(ok) - sum(ok))
-    return ok
+    kinds = ["trained" if good else "taken_over" if e.outcome is Outcome.TAKEN_OVER else "failed"
+             for good, e in zip(ok, endings)]
+    progress.update(done=kinds.count("trained"), failed=kinds.count("failed"), taken_over=kinds.count("taken_over"))
+    return kinds

@@ -1,5 +1,6 @@
 """The project's own files agree with each other: pins, MLproject entry points, CLI help."""
 
+import pytest
 import yaml
 
 from pipeline.cli import parser
@@ -27,3 +28,20 @@ def test_mlproject_entry_points_match_the_cli():
         for param in entry["parameters"]:
             assert f"--{param.replace('_', '-')}" in flags, (name, param)
             assert "{" + param + "}" in entry["command"], (name, param)
+
+
+def test_runs_record_the_commit_of_the_pipelines_code_wherever_they_run(tmp_path, monkeypatch):
+    """The root run's git_commit tag is the checkout the pipeline runs from, read from any working
+    directory (a data folder gave "unknown", another repository its own commit), marked -dirty
+    when its tracked files have uncommitted changes."""
+    import subprocess
+
+    from pipeline.runtime import git_commit
+
+    if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout")
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(ROOT), "diff", "--quiet", "HEAD"]).returncode == 1
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)   # another repository, no commit
+    monkeypatch.chdir(tmp_path)
+    assert git_commit() == head + ("-dirty" if dirty else "")

@@ -340,8 +340,18 @@ def test_a_paused_worker_whose_trials_were_taken_over_carries_on(workdir, env, m
         ostudy._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
     # the second was not even named yet: it is dropped, and no run is opened for it
     assert lifecycle.open_runs(ctx.tracker, ctx.experiment_id, [cells.born(t2, arm2, seed2)]) == []
-    # the first finished training: its result is dropped
-    assert lifecycle.end(ctx.tracker, [lifecycle.cell_ending(named, result, 1.0)]) == [False]
+    # the first finished training: its result is dropped, and the worker counts it as taken over
+    # (its progress line says so), not as a failure of its own
+    from pipeline.runtime import Progress
+    from pipeline.worker import _record
+
+    progress = Progress("paused", 1)
+    kinds = _record(ctx, [lifecycle.cell_ending(named, result, 1.0)], progress, grid.heartbeat(ostudy, [t1]))
+    assert kinds == ["taken_over"] and (progress.failed, progress.taken_over) == (0, 1)
+    assert "(0 failed, 1 taken over by another worker)" in progress.line(1.0)
+    progress.grow(2)   # a dead worker's cells enqueued again: the total grows, never "14/6"
+    progress.update(done=4)
+    assert progress.total == 5 and progress.line(1.0).startswith("[paused] cells: 5/5 done")
     run = client.get_run(named.run_id)
     assert run.info.status == "KILLED" and run.data.tags["fail_reason"] == Outcome.TAKEN_OVER.reason
     assert run.data.tags["outcome"] == "TAKEN_OVER"

@@ -26,6 +26,7 @@ from typing import Optional
 
 from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
+from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
 from . import runtree as rt
@@ -106,6 +107,9 @@ class Tracker(TrackingReads):
             configure_http_retries(outage_limit_s())
             self._client = ServerClient(self._client, self.uri)
             logging.getLogger("urllib3.connectionpool").addHandler(retry_notice)   # once: a handler is kept once
+            # MLflow prints two "View run/experiment at" lines per run it ends on a server: thousands in
+            # a worker's log. The pipeline prints its own links (ui_links) where they help.
+            os.environ.setdefault(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name, "true")
         self._artifact_uris: dict[str, str] = {}  # run id -> artifact URI, for the runs we started
         self._summaries = TrialSummaries()
 

@@ -102,7 +102,7 @@ def _workers(text) -> int:
 
 def cmd_enqueue(args) -> int:
     """Distributed studies, step 1 (once, idempotent): create the study and enqueue the grid."""
-    from .orchestrate import finish_dataset, next_round, prepare
+    from .orchestrate import finish_dataset, next_round, prepare, queue_state
     from .runtime import mask_credentials
     study = _study_from_args(args)
     ctx, data = prepare(study, args.storage, _optional(args.tracking_uri), owned=False)
@@ -110,13 +110,20 @@ def cmd_enqueue(args) -> int:
     if study.adaptive and not grown:
         for plan in study.plans:
             finish_dataset(ctx, plan, data[plan.label])
-    if ctx.tracker.owns_root():
+    if ctx.tracker.owns_root() and not ctx.tracker.discard_if_empty(ctx.experiment_id, ctx.root_id):
         ctx.tracker.end_run(ctx.root_id, "FINISHED")  # the tree exists; workers attach to its parents
+    waiting, training = queue_state(ctx, data)
     uris = [(u, mask_credentials(u)) for u in (args.storage, ctx.tracker.uri)]
-    print(f"grid enqueued; start workers with: python -m pipeline worker --study {args.study} "
-          f"--storage {uris[0][1]} --tracking-uri {uris[1][1]}"
-          + (" (passwords masked)" if any(u != shown for u, shown in uris) else "")
-          + ("\n(adaptive seeds: run enqueue again when the workers are done, until it adds no seeds)"
+    masked = " (passwords masked)" if any(u != shown for u, shown in uris) else ""
+    if not (waiting or training):
+        print("nothing to train: every cell of this configuration is done"
+              + ("; with adaptive seeds, every dataset is decided or at its maximum of seeds" if study.adaptive else "")
+              + f". The report: python -m pipeline report --study {args.study} --tracking-uri {uris[1][1]}{masked}")
+        return 0
+    print(f"{waiting} cell(s) waiting" + (f", {training} in training" if training else "")
+          + f"; start workers with: python -m pipeline worker --study {args.study} "
+          f"--storage {uris[0][1]} --tracking-uri {uris[1][1]}{masked}"
+          + ("\n(adaptive seeds: run enqueue again when the workers are done, until it says nothing is left to train)"
              if study.adaptive else ""))
     return 0
 
@@ -162,7 +169,7 @@ def cmd_report(args) -> int:
         print(f"note: a view with {' '.join(overrides)}: written to {args.reports_dir} only; the study's report "
               "and verdicts in MLflow are left as they are", file=sys.stderr, flush=True)
     paths = build_report(study, tracking=_optional(args.tracking_uri), out_dir=args.reports_dir,
-                         pdf=not args.no_pdf, record=not overrides)
+                         pdf=not args.no_pdf, record=not overrides, say_verdicts=True)
     for p in paths:
         print(f"report: {p}")
     return 0 if paths else 1

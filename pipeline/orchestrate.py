@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+from optuna.trial import TrialState
+
 from . import datasets as datasets_mod
 from . import grid, lifecycle, verdicts, worker
 from . import runtree as rt
@@ -251,6 +253,16 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits, 
                          {arm: {variant_id(v): v for v in ctx.study.variants(arm)} for arm in ctx.study.arms},
                          (data.n_features, data.n_outputs))
     return worker.work_cells(ctx, cells, data, who)
+
+
+def queue_state(ctx: RunContext, data: dict) -> tuple[int, int]:
+    """(waiting, training) cells over the study's datasets, as an `enqueue` leaves them."""
+    waiting = training = 0
+    for plan in ctx.study.plans:
+        ostudy = open_dataset_study(ctx, ctx.study, plan, data[plan.label])
+        waiting += len(ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+        training += len(ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    return waiting, training
 
 
 # --- finish ----------------------------------------------------------------------------------

@@ -148,6 +148,14 @@ class Tracker(TrackingReads):
         self.flush_summaries(run_id)  # a dataset parent gets this process's trial summaries first
         self._client.set_terminated(run_id, status)
 
+    def discard_if_empty(self, experiment_id: str, run_id: str) -> bool:
+        """Delete a run that has no child runs (an `enqueue` that created nothing under its root):
+        an empty root per call would clutter the experiment. True when it was deleted."""
+        if self._client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{run_id}'", max_results=1):
+            return False
+        self._client.delete_run(run_id)
+        return True
+
     def end_if_running(self, run_id: str, status: str) -> None:
         self.flush_summaries(run_id)
         if self.run_status(run_id) == "RUNNING":

@@ -55,16 +55,18 @@ def interval(p: stats.Paired, metric: str) -> str:
 def sentence(arm: str, p: stats.Paired, metric: str) -> str:
     """One comparison in words, e.g. "L2: better, +1.2 pt [0.4, 2.0] (Holm p 0.003)"."""
     name = f"{arms.label(arm)}: "
+    # adaptive seeds judge each look at its share of alpha: say which, or a p below 0.05 reads as a verdict
+    at = f" at α {p.alpha:.4f}" if p.alpha < stats.ALPHA - 1e-12 else ""
     diff = f"{amount(p.mean_diff, metric)}{interval(p, metric)}"
     rope = rope_text(p.rope, metric)
     if p.negligible:
-        return (f"{name}{p.verdict} by less than the ROPE, {diff}, all within ±{rope} (Holm p {_p(p.p_t_holm)}): "
+        return (f"{name}{p.verdict} by less than the ROPE, {diff}, all within ±{rope} (Holm p {_p(p.p_t_holm)}{at}): "
                 "real, but too small to matter by this study's ROPE")
     if p.verdict in ("better", "worse"):
-        return f"{name}{p.verdict}, {diff} (Holm p {_p(p.p_t_holm)})"
+        return f"{name}{p.verdict}, {diff} (Holm p {_p(p.p_t_holm)}{at})"
     if p.verdict == "equivalent":
         return (f"{name}practically the same, {diff}, within ±{rope} "
-                f"(equivalence Holm p {_p(p.p_tost_holm)})")
+                f"(equivalence Holm p {_p(p.p_tost_holm)}{at})")
     if p.verdict == AT_CHANCE:
         return f"{name}no better than a constant prediction, as none ({diff}): neither learned anything to compare"
     if p.verdict == "undecided":
@@ -72,7 +74,7 @@ def sentence(arm: str, p: stats.Paired, metric: str) -> str:
         if p.seeds_needed:
             many = f"more than {stats.MAX_SEEDS:,}" if p.seeds_needed > stats.MAX_SEEDS else f"~{p.seeds_needed}"
             more = f"; {many} seeds would likely show it {p.needed_for}"
-        return f"{name}undecided, {diff} (Holm p {_p(p.p_t_holm)}){more}"
+        return f"{name}undecided, {diff} (Holm p {_p(p.p_t_holm)}{at}){more}"
     return f"{name}{p.verdict}"
 
 

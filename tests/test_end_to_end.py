@@ -275,6 +275,7 @@ def test_adaptive_seeds_add_rounds_until_decided_and_resume(workdir, env):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "[wine] undecided after 3 seeds: adding seeds up to 6" in proc.stdout  # L1 is not yet decided at 3
     assert "L2 practically the same as none" in proc.stdout and "round(s)" in proc.stdout
+    assert " at α 0.0" in proc.stdout   # each comparison names the share of alpha its look was judged at
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name("adaptive")
     runs = client.search_runs([exp.experiment_id], "tags.kind = 'trial' AND attributes.status = 'FINISHED'", max_results=1000)
@@ -298,7 +299,10 @@ def test_adaptive_seeds_add_rounds_until_decided_and_resume(workdir, env):
     alphas = ", ".join(f"{a:.4f}" for a in stats.spending([3, 6, 9]))
     assert f"α {alphas} at the looks in turn" in html and "at α 0.0" in html
     most = max(v.seeds_used for v in decided)
-    assert ("The evidence is too weak" in html) == (stats.min_wilcoxon_p(most) >= stats.ALPHA) and most >= 6
+    assert ("The Wilcoxon column cannot reach" in html) == (stats.min_wilcoxon_p(most) >= stats.ALPHA) and most >= 6
+    assert "The evidence is too weak" not in html
+    # the report command says the answers too, as the report states them
+    assert "wine: " in report.stdout and "digits: " in report.stdout and "(ROPE ±" in report.stdout
 
 
 @pytest.mark.slow

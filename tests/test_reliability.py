@@ -299,6 +299,7 @@ def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, 
         proc = run_cli(["enqueue", *common], cwd=workdir, env=env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert f"python -m pipeline worker {' '.join(common)}" in proc.stdout   # the command to run, as is
+        assert "30 cell(s) waiting" in proc.stdout
     workers = [start(["worker", *common], workdir, env) for _ in range(3)]
     hold_first_worker_until_another_works(storage, load_study(study_file))
     outputs = [w.communicate(timeout=300) for w in workers]
@@ -312,6 +313,11 @@ def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, 
     assert_exactly_once(study, ostudies, runs)
     assert len({t.user_attrs["worker"] for o in ostudies for t in o.trials if "cell" in t.user_attrs}) >= 2
     assert len([r for r in runs if r.data.tags.get("kind") == "dataset"]) == 2  # enqueue twice, one tree
+    roots = len([r for r in runs if r.data.tags.get("kind") == "root"])
+    done = run_cli(["enqueue", *common], cwd=workdir, env=env)   # on a finished grid: says so, adds no run
+    assert done.returncode == 0 and "nothing to train: every cell of this configuration is done" in done.stdout
+    after = client.search_runs([client.get_experiment_by_name("dist").experiment_id], max_results=1000)
+    assert len([r for r in after if r.data.tags.get("kind") == "root"]) == roots
     # the report can be built from anywhere that reaches the server
     proc = run_cli(["report", *common[:2], "--tracking-uri", mlflow_server, "--no-pdf"], cwd=workdir, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]

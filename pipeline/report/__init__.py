@@ -14,12 +14,14 @@ The steps, one module each, in the order the data flows:
 from __future__ import annotations
 
 import base64
+import math
 import re
 import shutil
 import sys
 from pathlib import Path
 from typing import Optional
 
+from .. import verdict_words
 from ..runtime import mask_credentials
 from ..study import Study
 from ..summary import log_verdicts
@@ -30,13 +32,15 @@ __all__ = ["build_report"]
 
 
 def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Path = "reports",
-                 root_run_id: Optional[str] = None, pdf: bool = True, record: bool = True) -> list[Path]:
+                 root_run_id: Optional[str] = None, pdf: bool = True, record: bool = True,
+                 say_verdicts: bool = False) -> list[Path]:
     """Build reports/<study>/report.html, trials.csv (every trial run, one line each) and
     report.pdf; with `record`, log them to the study's root run under report/ (the root above
     this configuration's latest dataset parent, unless root_run_id says which) and the verdicts
     and figures to the dataset parents. Return their paths; [] and nothing written (no file
     replaced, nothing logged) when this configuration has no trial runs. `record` is off for a
-    view (`report --seeds 3`): the study's own record in MLflow is not overwritten by it."""
+    view (`report --seeds 3`): the study's own record in MLflow is not overwritten by it.
+    `say_verdicts`: print each dataset's answer (the `report` command; `ablation` printed its summary)."""
     tracker = Tracker(tracking)
     data = collect.collect(study, tracker)
     for note in console_notes(data):
@@ -60,6 +64,9 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
         paths.append(_write_atomically(out / "report.pdf",
                                        lambda tmp: HTML(string=page, base_url=str(out)).write_pdf(tmp)))
     _figures_on_parents(tracker if record else None, data, results, drawn, out / "figures")
+    if say_verdicts:
+        for line in verdict_lines(results):
+            print(line, flush=True)
     if not record:
         return paths
     root = root_run_id or data.root_of_latest
@@ -73,6 +80,20 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
         tracker.share_overview(experiment_id, study.name, [p.label for p in study.plans],
                                [d["metric_name"] for d in results["datasets"]])
     return paths
+
+
+def verdict_lines(results: dict) -> list[str]:
+    """Each dataset's answer as the report states it, with its warning, for the console."""
+    lines = []
+    for d in results["datasets"]:
+        v = d.get("verdicts")
+        if v is None:
+            continue
+        rope = f"  (ROPE ±{verdict_words.rope_text(v.rope, v.metric)})" if v.paired and not math.isnan(v.rope) else ""
+        lines.append(verdict_words.headline(v) + rope)
+        if warning := verdict_words.chance_warning(v):
+            lines.append(f"    WARNING: {warning}")
+    return lines
 
 
 def console_notes(data: collect.ReportData) -> list[str]:

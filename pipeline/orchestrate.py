@@ -199,7 +199,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
     for key, value in ((rt.STUDY, study.name), (rt.DATASET_LABEL, plan.label), (rt.CONFIG_HASH, plan.config_hash),
                        (rt.TASK, data.task), (rt.METRIC_NAME, metric_for(data.task, data.metric).name),
                        (rt.CHANCE, chance_level(data)), (rt.CHANCES, chance_levels(data)),
-                       (rt.STUDY_EXPERIMENT, ctx.experiment_id)):
+                       (rt.STUDY_N_TEST, len(data.x_test)), (rt.STUDY_EXPERIMENT, ctx.experiment_id)):
         ostudy.set_user_attr(key, value)
     lifecycle.reap(ostudy, ctx.tracker)
     if study.spec.tune is not None and rt.STUDY_TUNED not in ostudy.user_attrs:
@@ -484,5 +484,6 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
         out.append(verdicts.DatasetResults(plan.label, task, values, plan.rope, secondary, metric,
                                            {a: v for a, v in paths.items() if len(v) > 1}, selected,
                                            ostudy.user_attrs.get(rt.CHANCES, {}).get(metric,
-                                                                                     ostudy.user_attrs.get(rt.CHANCE))))
+                                                                                     ostudy.user_attrs.get(rt.CHANCE)),
+                                           ostudy.user_attrs.get(rt.STUDY_N_TEST)))
     return out

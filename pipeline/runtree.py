@@ -78,3 +78,4 @@ SPLIT_PREFIXES = ("test_", "final_train_", "final_val_")
 STUDY_EXPERIMENT = "mlflow_experiment_id"
 STUDY_PARENT_RUN = "mlflow_parent_run_id"
 STUDY_TUNED = "tuned"            # {arm: Optuna params of its best tuning trial}
+STUDY_N_TEST = "n_test"          # rows of the test split (the chance margin's one-sample floor)

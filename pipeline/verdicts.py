@@ -34,6 +34,7 @@ class DatasetResults:
     paths: dict[str, dict[str, dict[int, dict]]] = field(default_factory=dict)
     selected: dict[str, str] = field(default_factory=dict)
     chance: Optional[float] = None   # the primary metric of a constant prediction (learning nothing)
+    n_test: Optional[int] = None     # rows of the test split: a share metric moves by about 1/n_test a sample
 
 
 @dataclass(frozen=True)
@@ -236,14 +237,18 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
 
 def _judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
     """Which arms do no better than a constant prediction: their mean within the metric's
-    default ROPE of it (one point of a share, 0.01 of R², 5% of the constant's MSE, MAE or log
-    loss), whatever ROPE the study chose for its comparisons (a wide one must not make learning
+    default ROPE of it (one point of a share, or one test sample where that is more; 0.01 of R²,
+    5% of the constant's MSE, MAE or log loss), whatever ROPE the study chose for its comparisons (a wide one must not make learning
     look like chance). Where the metric leaves less than two such margins above the constant
     (accuracy at a 99.3% majority class), nothing is judged and little_room says why."""
     if d.chance is None or math.isnan(d.chance):
         return
     m = metric_for(d.task, d.metric)
     margin = stats.rope_width(m.default_rope, m.name, d.chance)
+    if m.share and d.n_test:
+        # one test sample more than the constant gets right is no evidence of learning (58 test rows:
+        # 1.7 points, above a one-point margin); a little over one sample, so that exactly one is within
+        margin = max(margin, 1.01 / d.n_test)
     room = (1.0 - d.chance) if m.higher_is_better else d.chance   # shares and R² top out at 1; losses at 0
     if room <= 0:   # a constant test target: a constant prediction is perfect, nothing to judge
         return

@@ -114,6 +114,24 @@ def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
     assert tags["verdict.l1.sparsity_lt_0.001"] == "sparser" and tags["verdict.l2.gap_metric"] == "narrower"
 
 
+def test_one_test_sample_above_a_constant_prediction_is_chance():
+    """Random labels, 58 test rows: the majority class scores 26/58 and both arms, predicting
+    alike on every seed, 27/58: one sample, 1.7 points, more than the one-point margin. Without
+    the test split's size that read "practically the same" (zero spread); with it, at chance.
+    Two samples above the constant are beyond the margin."""
+    seeds = range(4)
+    one, two = {s: 27 / 58 for s in seeds}, {s: 28 / 58 for s in seeds}
+    [old] = verdicts.decide_study([verdicts.DatasetResults("noise", "classification", {"none": one, "l2": dict(one)},
+                                                           chance=26 / 58)])
+    assert old.paired["l2"].verdict == "equivalent"
+    [v] = verdicts.decide_study([verdicts.DatasetResults("noise", "classification", {"none": one, "l2": dict(one)},
+                                                         chance=26 / 58, n_test=58)])
+    assert v.paired["l2"].verdict == verdicts.AT_CHANCE and v.at_chance == ["none", "l2"]
+    [w] = verdicts.decide_study([verdicts.DatasetResults("noise", "classification", {"none": two, "l2": dict(two)},
+                                                         chance=26 / 58, n_test=58)])
+    assert w.paired["l2"].verdict == "equivalent" and not w.at_chance
+
+
 def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     """An imbalanced table where none and dropout always predict the majority class: balanced
     accuracy 0.5 on every seed, zero spread. An equivalence test calls that "practically the

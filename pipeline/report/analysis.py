@@ -6,6 +6,7 @@ datasets). The statistics themselves live in pipeline/stats.py."""
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,8 @@ def analyze(data: ReportData) -> dict:
     datasets = [_dataset_entry(data, ok, plan.label) for plan in study.plans]
     results = [verdicts.DatasetResults(d["label"], d["task"], d["values"], plan.rope, d["secondary"], d["metric_name"],
                                        d["paths"], d["selected"],
-                                       chance_from_params(data.data_params.get(d["label"], {}), d["task"], d["metric_name"]))
+                                       chance_from_params(data.data_params.get(d["label"], {}), d["task"], d["metric_name"]),
+                                       _n_test(data.data_params.get(d["label"], {})))
                for plan, d in zip(study.plans, datasets)]
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for d, v, r in zip(datasets, decided, results):
@@ -49,6 +51,13 @@ def analyze(data: ReportData) -> dict:
             "min_wilcoxon_p": min_p, "too_few_seeds": min_p >= stats.ALPHA, "min_p_seeds": used or study.looks()[0],
             "look_alphas": [f"{x:.4f}" for x in stats.spending(study.looks())] if study.adaptive else [],
             "n_comparisons": sum(p.verdict != verdicts.AT_CHANCE for d in datasets for p in d["paired"].values())}
+
+
+def _n_test(params: dict) -> Optional[int]:
+    try:
+        return int(params["n_test"])
+    except (KeyError, ValueError):
+        return None
 
 
 def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:

@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
@@ -207,6 +208,13 @@ def check_report(grid: Grid, retries: dict) -> None:
     listed = html[html.index('id="retries"'):]
     for r in retries["killed"]:
         assert r.info.run_id in listed, f"{grid.context}: retried attempt {r.info.run_name} not listed in the report"
+    # trials.csv: every run, the earlier attempts marked superseded (the statistics use the others)
+    rows = pd.read_csv(grid.workdir / "reports" / grid.study.name / "trials.csv")
+    superseded = set(rows.loc[rows["superseded"], "run_id"])
+    assert {r.info.run_id for r in retries["killed"]} <= superseded, grid.context
+    assert not rows.loc[~rows["superseded"]].duplicated(["dataset", "arm", "seed"]).any(), grid.context
+    if retries["killed"]:
+        assert "None: every trial finished." not in html, grid.context
 
 
 # --- a worker killed at a random moment ----------------------------------------------------------

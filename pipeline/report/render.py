@@ -13,6 +13,8 @@ import re
 from pathlib import Path
 from typing import Optional
 
+import pandas as pd
+
 from .. import arms, stats, verdict_words
 from .. import runtree as rt
 from ..references import PLAUSIBLE_GAP, reference_points
@@ -180,9 +182,13 @@ def trial_groups(data: ReportData) -> list[dict]:
 
 
 def trials_csv(data: ReportData) -> str:
-    """Every trial run the report uses, one line each (trials.csv beside report.html): its
-    cell, status, final metrics, run id and a link into the MLflow UI."""
-    df = data.runs.sort_values(["dataset", "arm", "seed"]) if len(data.runs) else data.runs
+    """Every trial run of the study's cells, one line each (trials.csv beside report.html): its
+    cell, status, final metrics, run id and a link into the MLflow UI. Earlier attempts of a
+    retried cell (a worker died, was stopped, training failed) are lines too, `superseded` True:
+    the report's statistics use only the lines where it is False."""
+    df = pd.concat([data.runs.assign(superseded=False), data.retries.assign(superseded=True)], ignore_index=True) \
+        if len(data.retries) else data.runs.assign(superseded=False)
+    df = df.sort_values(["dataset", "arm", "seed", "attempt"]) if len(df) else df
     df = df.assign(link=[run_link(data.tracking_uri, e, r) for e, r in zip(df["experiment_id"], df["run_id"])])
     return df.to_csv(index=False)
 

@@ -379,7 +379,8 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
     status = "FINISHED"
     try:
         while True:   # one round, or with adaptive seeds as many as the verdicts ask for
-            if workers == 1:
+            # N processes only when there are cells to share: each would load the data again first
+            if workers == 1 or not queue_state(ctx, data)[0]:
                 run_worker_loop(ctx, data)
             else:
                 _run_local_workers(ctx, data, workers)

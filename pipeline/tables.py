@@ -158,6 +158,9 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     # counted on the columns kept: two rows that differ only in an id are one example to the model
     record["duplicate_rows"] = int(pd.concat([frame, y], axis=1).duplicated().sum())
     record["wide_categorical_columns"] = _wide_categoricals(frame) if prep.categorical == "onehot" else {}
+    record["numbers_not_read"] = _numbers_not_read(frame)
+    record["case_variants"] = {c: _case_variants(frame[c]) for c in frame.columns
+                               if _is_text(frame[c]) and _case_variants(frame[c])}
     record["warnings"] = _warnings(spec, record, y)
     return frame.reset_index(drop=True), y.reset_index(drop=True), record
 
@@ -325,6 +328,31 @@ def _is_categorical(column: pd.Series) -> bool:
     return not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
 
 
+def _numbers_not_read(frame: pd.DataFrame) -> dict:
+    """Text feature columns that are numbers written two ways, which no one reading can settle
+    (kept as categories): {column: why, with examples}. Mixed units (73.5 lb, 33.3 kg) would mix
+    scales; mixed decimal marks (5.5, 12,4) leave 1,234 ambiguous. The user fixes the file."""
+    out = {}
+    for c in frame.columns:
+        if not _is_text(frame[c]):
+            continue
+        text = frame[c].dropna().astype(str)
+        if text.empty:
+            continue
+        units = text.str.extract(UNIT)
+        with_unit = units[1].notna()
+        if with_unit.mean() >= NUMBER_SHARE and units[1].nunique() > 1:
+            shown = ", ".join(sorted(units[1].dropna().unique())[:4])
+            out[c] = f"numbers in different units ({shown}), which would mix scales: convert them to one unit"
+            continue
+        points, commas = text.str.fullmatch(r"[+-]?\d+\.\d+"), text.str.fullmatch(DECIMAL_COMMA)
+        numberlike = text.str.fullmatch(r"[+-]?\d+(?:[.,]\d+)?")
+        if points.any() and commas.any() and numberlike.mean() >= NUMBER_SHARE:
+            examples = f"{text[points].iloc[0]!r} and {text[commas].iloc[0]!r}"
+            out[c] = f"numbers with decimal points and decimal commas ({examples}): write one decimal mark"
+    return out
+
+
 def _wide_categoricals(frame: pd.DataFrame) -> dict:
     """Categorical columns that one-hot encoding would make into many columns: their distinct values."""
     rows = len(frame)
@@ -372,7 +400,14 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
         examples = ", ".join(map(repr, found["examples"])) + more
         out.append(f"Column {c!r}: {found['count']} value(s) that are not numbers ({examples}) read as missing; "
                    "list them under preprocess.missing_values to silence this.")
+    for c, why in record.get("numbers_not_read", {}).items():
+        out.append(f"Column {c!r} reads as categories, not numbers: {why}.")
+    for c, variants in record.get("case_variants", {}).items():
+        out.append(f"Column {c!r} has values that differ only by case, kept as separate categories: "
+                   + "; ".join(" / ".join(map(repr, v)) for v in variants[:3]) + (", ..." if len(variants) > 3 else "") + ".")
     for c, distinct in record["wide_categorical_columns"].items():
+        if c in record.get("numbers_not_read", {}):
+            continue   # ordinal codes of numbers would be wrong advice: the file needs the fix above
         out.append(f"Column {c!r} has {distinct} distinct values in {len(y)} rows: one-hot encoding makes up to "
                    f"{distinct} columns; consider preprocess.categorical: ordinal or dropping it.")
     if record["duplicate_rows"]:
@@ -386,7 +421,7 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
 
 
 def _case_variants(y: pd.Series) -> list[list[str]]:
-    """Groups of target labels equal but for case ("Sick", "sick")."""
+    """Groups of labels (a target's, or a text feature's values) equal but for case ("Sick", "sick")."""
     groups: dict[str, list[str]] = {}
     for label in sorted(map(str, y.dropna().unique())):
         groups.setdefault(label.casefold(), []).append(label)

@@ -275,3 +275,24 @@ def test_a_missing_marker_in_exponent_notation_is_a_number(tmp_path):
     assert study.plans[0].training.optimizer.lr == 0.01
     r = load(study.plans[0].dataset, 0).preprocessing
     assert r["marked_missing"] == {"reading": 3}
+
+
+def test_numbers_written_two_ways_and_case_variants_are_named(tmp_path):
+    """A column of numbers in two units (lb and kg) or with both decimal marks (5.5 and 12,4) cannot
+    be read as numbers without guessing: it stays categories, and the warning names why and the
+    fix (not "consider ordinal", which would rank the numbers as text). Feature values that differ
+    only by case are named, as target labels are."""
+    rng = np.random.default_rng(6)
+    n = 60
+    weight = [f"{w:.1f} {'lb' if i % 3 else 'kg'}" for i, w in enumerate(rng.uniform(40, 90, n))]
+    dist = [f"{d:.1f}".replace(".", "," if i % 4 == 0 else ".") for i, d in enumerate(rng.uniform(1, 30, n))]
+    region = [["South", "south", "North"][i % 3] for i in range(n)]
+    pd.DataFrame({"weight": weight, "dist_km": dist, "region": region, "x": rng.normal(size=n),
+                  "y": rng.integers(0, 2, n)}).to_csv(tmp_path / "t.csv", index=False)
+    r = load(DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target="y"), 0).preprocessing
+    assert set(r["numbers_not_read"]) == {"weight", "dist_km"}
+    warnings = " ".join(r["warnings"])
+    assert "Column 'weight' reads as categories, not numbers: numbers in different units (kg, lb)" in warnings
+    assert "Column 'dist_km' reads as categories, not numbers: numbers with decimal points and decimal commas" in warnings
+    assert "write one decimal mark" in warnings and "ordinal" not in warnings
+    assert "Column 'region' has values that differ only by case, kept as separate categories: 'South' / 'south'." in warnings

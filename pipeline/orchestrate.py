@@ -278,12 +278,13 @@ def finish_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits
             ctx.tracker.end_if_running(parent_id, status)
 
 
-def log_timing(ctx: RunContext, total: float) -> None:
+def log_timing(ctx: RunContext, total: float, workers: int = 1) -> None:
     """Where this process's time went, on the root run (metrics time_*_s) and in one line:
     bookkeeping is MLflow and Optuna writes that held up training; recording_background is
     the bookkeeping thread's writes (recording finished trials, popping and opening the next
     ones), overlapped with training; bookkeeping_cpu is the CPU time of
-    both, which is what they cost on a machine whose cores training would otherwise use."""
+    both, which is what they cost on a machine whose cores training would otherwise use. With
+    `workers` processes training, this process's `other` is theirs (each times nothing else here)."""
     clock = ctx.clock.seconds
     seconds = {"total": total, **clock}
     seconds["other"] = max(0.0, total - sum(v for k, v in clock.items() if k != "recording_background"))
@@ -294,7 +295,8 @@ def log_timing(ctx: RunContext, total: float) -> None:
         ctx.tracker.log_values(ctx.root_id, {f"time_{k}_s": v for k, v in seconds.items()})
     except Exception:  # timing is informative only; never fail a finished study over it
         pass
-    parts = ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in seconds.items() if k != "total")
+    names = {"other": f"in {workers} worker processes"} if workers > 1 else {}
+    parts = ", ".join(f"{names.get(k, k.replace('_', ' '))} {v:.1f} s" for k, v in seconds.items() if k != "total")
     print(f"time: {total:.1f} s ({parts})", flush=True)
 
 
@@ -376,7 +378,7 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
                          f"{DEFAULT_STORAGE} or a postgresql:// URL")
     started = time.perf_counter()
     ctx, data = prepare(study, storage, tracking)
-    status = "FINISHED"
+    status, spawned = "FINISHED", 1
     try:
         while True:   # one round, or with adaptive seeds as many as the verdicts ask for
             # N processes only when there are cells to share: each would load the data again first
@@ -384,6 +386,7 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
                 run_worker_loop(ctx, data)
             else:
                 _run_local_workers(ctx, data, workers)
+                spawned = workers
             if not next_round(ctx, data):
                 break
         for plan in study.plans:
@@ -397,8 +400,7 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
         status = "FAILED"
         raise
     finally:
-        if workers == 1:
-            log_timing(ctx, time.perf_counter() - started)
+        log_timing(ctx, time.perf_counter() - started, spawned)
         if ctx.tracker.owns_root():
             ctx.tracker.end_run(ctx.root_id, status)
     return ctx

@@ -2,6 +2,7 @@
 workers on one machine, and three workers on a PostgreSQL-backed study with an MLflow server."""
 
 import os
+import re
 import signal
 import subprocess
 import time
@@ -220,6 +221,7 @@ def test_parallel_workers_train_each_cell_exactly_once(workdir, env):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
     assert "worker 1:" in out and "worker 2:" in out
+    assert re.search(r"time: [\d.]+ s \(loading [\d.]+ s, .*in 2 worker processes [\d.]+ s", out), out[-1500:]
     ostudies = [optuna.load_study(study_name=optuna_study_name(study, p), storage=storage) for p in study.plans]
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     runs = client.search_runs([client.get_experiment_by_name("par").experiment_id], max_results=1000)

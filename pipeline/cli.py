@@ -116,8 +116,9 @@ def cmd_enqueue(args) -> int:
     uris = [(u, mask_credentials(u)) for u in (args.storage, ctx.tracker.uri)]
     masked = " (passwords masked)" if any(u != shown for u, shown in uris) else ""
     if not (waiting or training):
-        print("nothing to train: every cell of this configuration is done"
-              + ("; with adaptive seeds, every dataset is decided or at its maximum of seeds" if study.adaptive else "")
+        print("nothing to train: no cell of this configuration waits or trains (done, or given up on after its "
+              "retries)" + ("; adaptive seeds add no round: each dataset is decided, at its maximum of seeds, or "
+                            "without results" if study.adaptive else "")
               + f". The report: python -m pipeline report --study {args.study} --tracking-uri {uris[1][1]}{masked}")
         return 0
     print(f"{waiting} cell(s) waiting" + (f", {training} in training" if training else "")

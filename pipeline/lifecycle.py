@@ -177,7 +177,7 @@ def _conclude(tracker: Tracker, e: Ending, check: bool) -> bool:
     # one FINISHED run. Else it failed: the cell is retried.
     if check and outcome is Outcome.FINISHED and not grid.is_complete(t.ostudy, grid.trial_id(t.trial)):
         _close_run(tracker, t, Outcome.TAKEN_OVER, {})
-        outcome = Outcome.TAKEN_OVER
+        outcome = e.outcome = Outcome.TAKEN_OVER   # the worker counts it so (worker._record)
     if outcome is Outcome.FINISHED:
         if VERBOSE["on"]:
             print(f"  {t.name:<28} {e.summary}", flush=True)

@@ -352,8 +352,8 @@ def next_round(ctx: RunContext, data: dict, owned: bool = True) -> list[str]:
 def _worker_process(study: Study, storage: str, tracking: str, experiment_id: str, root_id: str,
                     number: int, parent_pid: int) -> None:
     install_signal_handlers()
-    die_with_parent(parent_pid)
     try:   # a signal while the data loads ends the worker as quietly as one while it trains
+        die_with_parent(parent_pid)
         data, tracker = connect(study, storage, tracking)
         ctx = RunContext(study, tracker, experiment_id, root_id, storage)
         run_worker_loop(ctx, data, who=f" worker {number}:")

@@ -70,8 +70,8 @@ def die_with_parent(parent_pid: int) -> None:
     import ctypes
 
     try:
-        if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM) != 0:   # 1: PR_SET_PDEATHSIG
-            raise OSError
+        if not sys.platform.startswith("linux") or ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM) != 0:
+            raise OSError   # 1: PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         def watch() -> None:
             while os.getppid() == parent_pid:
@@ -210,15 +210,24 @@ class Stopwatch:
 def git_commit() -> str:
     """The commit of the pipeline's own code (not of the directory it runs in), with "-dirty" when
     its tracked files have uncommitted changes; "unknown" outside a git checkout."""
-    where = ["git", "-C", os.path.dirname(os.path.abspath(__file__))]
+    here = os.path.dirname(os.path.abspath(__file__))
+    where = ["git", "-C", here]
     try:
-        head = subprocess.run([*where, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5).stdout.strip()
-        if not head:
+        # a copy installed into site-packages of a venv inside some other repository is not that
+        # repository's code: the checkout must track this very file
+        if subprocess.run([*where, "ls-files", "--error-unmatch", os.path.basename(__file__)],
+                          capture_output=True, timeout=5).returncode != 0:
             return "unknown"
-        dirty = subprocess.run([*where, "diff", "--quiet", "HEAD"], capture_output=True, timeout=5).returncode == 1
-        return head + ("-dirty" if dirty else "")
+        head = subprocess.run([*where, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5).stdout.strip()
     except Exception:
         return "unknown"
+    if not head:
+        return "unknown"
+    try:
+        dirty = subprocess.run([*where, "diff", "--quiet", "HEAD"], capture_output=True, timeout=5).returncode == 1
+    except Exception:
+        return head
+    return head + ("-dirty" if dirty else "")
 
 
 # Per-trial console lines (one per finished trial) are shown with --verbose; failures always are.
@@ -275,9 +284,11 @@ class Progress:
     def line(self, fraction: float) -> str:
         elapsed = time.perf_counter() - self.started
         eta = elapsed / fraction * (1 - fraction) if fraction > 0 else float("nan")
+        # with other workers on the grid this one trains only its share of the total: no estimate
+        left = f", about {eta:.0f} s left" if fraction < 1 and not self.who else ""
         taken = f", {self.taken_over} taken over by another worker" if self.taken_over else ""
         return (f"[{self.label}]{self.who} {self.what}: {self.done + self.failed + self.taken_over}/{self.total} done "
-                f"({self.failed} failed{taken}), {elapsed:.0f} s" + (f", about {eta:.0f} s left" if fraction < 1 else ""))
+                f"({self.failed} failed{taken}), {elapsed:.0f} s{left}")
 
     def close(self) -> None:
         if self.bar is not None:

@@ -4,7 +4,6 @@ recorded on each dataset's MLflow parent run."""
 
 from __future__ import annotations
 
-import math
 import statistics
 from typing import Optional
 
@@ -37,10 +36,7 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
                      if study.adaptive else "") + "; ROPE: the difference that counts as practically none):"]
     for v in decided:
         rounds = f" [{v.looks} round(s), {v.seeds_used} seeds: {v.stopped}]" if study.adaptive else ""
-        rope = f"  (ROPE ±{verdict_words.rope_text(v.rope, v.metric)})" if v.paired and not math.isnan(v.rope) else ""
-        lines.append(verdict_words.headline(v) + rounds + rope)
-        if warning := verdict_words.chance_warning(v):
-            lines.append(f"    WARNING: {warning}")
+        lines += verdict_words.answer_lines(v, rounds)
         lines += [f"    {'; '.join([verdict_words.sentence(arm, p, v.metric), *verdict_words.secondary_sentences(v, arm)])}"
                   for arm, p in v.paired.items()]
         lines += verdict_words.path_lines(next(d for d in results if d.label == v.label))

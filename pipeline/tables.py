@@ -159,8 +159,8 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     record["duplicate_rows"] = int(pd.concat([frame, y], axis=1).duplicated().sum())
     record["wide_categorical_columns"] = _wide_categoricals(frame) if prep.categorical == "onehot" else {}
     record["numbers_not_read"] = _numbers_not_read(frame)
-    record["case_variants"] = {c: _case_variants(frame[c]) for c in frame.columns
-                               if _is_text(frame[c]) and _case_variants(frame[c])}
+    variants = {c: _case_variants(frame[c]) for c in frame.columns if _is_text(frame[c])}
+    record["case_variants"] = {c: v for c, v in variants.items() if v}
     record["warnings"] = _warnings(spec, record, y)
     return frame.reset_index(drop=True), y.reset_index(drop=True), record
 

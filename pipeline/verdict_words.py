@@ -166,6 +166,14 @@ def path_lines(d: DatasetResults) -> list[str]:
     return lines
 
 
+def answer_lines(v: DatasetVerdicts, rounds: str = "") -> list[str]:
+    """The dataset's answer (then `rounds`, what adaptive seeds did) with its ROPE, and its warning
+    when there is one: console lines."""
+    rope = f"  (ROPE ±{rope_text(v.rope, v.metric)})" if v.paired and not math.isnan(v.rope) else ""
+    warning = chance_warning(v)
+    return [headline(v) + rounds + rope] + ([f"    WARNING: {warning}"] if warning else [])
+
+
 def headline(v: DatasetVerdicts) -> str:
     """The dataset's answer in one line."""
     if not v.paired:

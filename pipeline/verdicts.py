@@ -237,7 +237,7 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
 
 def _judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
     """Which arms do no better than a constant prediction: their mean within the metric's
-    default ROPE of it (one point of a share, or one test sample where that is more; 0.01 of R²,
+    default ROPE of it (one point of a share, or of accuracy one test row where that is more; 0.01 of R²,
     5% of the constant's MSE, MAE or log loss), whatever ROPE the study chose for its comparisons (a wide one must not make learning
     look like chance). Where the metric leaves less than two such margins above the constant
     (accuracy at a 99.3% majority class), nothing is judged and little_room says why."""
@@ -245,16 +245,17 @@ def _judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
         return
     m = metric_for(d.task, d.metric)
     margin = stats.rope_width(m.default_rope, m.name, d.chance)
-    if m.share and d.n_test:
-        # one test sample more than the constant gets right is no evidence of learning (58 test rows:
-        # 1.7 points, above a one-point margin); a little over one sample, so that exactly one is within
-        margin = max(margin, 1.01 / d.n_test)
     room = (1.0 - d.chance) if m.higher_is_better else d.chance   # shares and R² top out at 1; losses at 0
     if room <= 0:   # a constant test target: a constant prediction is perfect, nothing to judge
         return
     if room < 2 * margin:
         v.little_room = True
         return
+    if m.name == "accuracy" and d.n_test:
+        # one test row more than the constant gets right is no evidence of learning (58 test rows:
+        # 1.7 points, above a one-point margin); a little over one row, so that exactly one is within.
+        # (Accuracy only: a row of balanced accuracy or macro F1 weighs by its class's size.)
+        margin = max(margin, 1.01 / d.n_test)
     v.chance_margin = margin
     v.at_chance = [arm for arm, by_seed in d.values.items()
                    if by_seed and _no_better(v, list(by_seed.values()), m.higher_is_better)]

@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -250,6 +251,7 @@ def _gone(pid: int) -> bool:
         return True
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads process states from /proc")
 def test_workers_stop_when_the_command_that_started_them_is_killed(workdir, env):
     """SIGKILL on `ablation --workers 2` leaves no worker training unseen (they used to finish the
     study as orphans, racing the rerun): each is stopped as by SIGTERM; the rerun then trains
@@ -362,8 +364,11 @@ def test_a_paused_worker_whose_trials_were_taken_over_carries_on(workdir, env, m
     assert kinds == ["taken_over"] and (progress.failed, progress.taken_over) == (0, 1)
     assert "(0 failed, 1 taken over by another worker)" in progress.line(1.0)
     progress.grow(2)   # a dead worker's cells enqueued again: the total grows, never "14/6"
-    progress.update(done=4)
-    assert progress.total == 5 and progress.line(1.0).startswith("[paused] cells: 5/5 done")
+    assert progress.total == 3
+    progress.update(done=2)
+    assert progress.line(1.0).startswith("[paused] cells: 3/3 done")
+    progress.update(done=1)   # one more than it knew of (popped after another worker's retry)
+    assert progress.total == 4
     run = client.get_run(named.run_id)
     assert run.info.status == "KILLED" and run.data.tags["fail_reason"] == Outcome.TAKEN_OVER.reason
     assert run.data.tags["outcome"] == "TAKEN_OVER"

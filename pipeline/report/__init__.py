@@ -14,7 +14,6 @@ The steps, one module each, in the order the data flows:
 from __future__ import annotations
 
 import base64
-import math
 import re
 import shutil
 import sys
@@ -84,16 +83,8 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
 
 def verdict_lines(results: dict) -> list[str]:
     """Each dataset's answer as the report states it, with its warning, for the console."""
-    lines = []
-    for d in results["datasets"]:
-        v = d.get("verdicts")
-        if v is None:
-            continue
-        rope = f"  (ROPE ±{verdict_words.rope_text(v.rope, v.metric)})" if v.paired and not math.isnan(v.rope) else ""
-        lines.append(verdict_words.headline(v) + rope)
-        if warning := verdict_words.chance_warning(v):
-            lines.append(f"    WARNING: {warning}")
-    return lines
+    return [line for d in results["datasets"] if d.get("verdicts") is not None
+            for line in verdict_words.answer_lines(d["verdicts"])]
 
 
 def console_notes(data: collect.ReportData) -> list[str]:

@@ -300,6 +300,8 @@ def _no_signal(name, column: pd.Series) -> Optional[str]:
     if _is_text(column):
         distinct = values.nunique()
         if rows >= MIN_ROWS_TO_JUDGE and distinct == rows:
+            if _number_pairs(values):
+                return f"pairs of numbers like {values.iloc[0]!r}, different on every row: split them into two columns"
             return "id-like: different text on every row"
         if len(values) >= MIN_ROWS_TO_JUDGE and distinct > FREE_TEXT_SHARE * len(values) and _is_prose(values):
             return f"free text: {distinct} distinct values in {len(values)} rows"
@@ -345,12 +347,21 @@ def _numbers_not_read(frame: pd.DataFrame) -> dict:
             shown = ", ".join(sorted(units[1].dropna().unique())[:4])
             out[c] = f"numbers in different units ({shown}), which would mix scales: convert them to one unit"
             continue
+        if _number_pairs(text):
+            out[c] = f"pairs of numbers like {text.iloc[0]!r}: split them into two numeric columns in the file"
+            continue
         points, commas = text.str.fullmatch(r"[+-]?\d+\.\d+"), text.str.fullmatch(DECIMAL_COMMA)
         numberlike = text.str.fullmatch(r"[+-]?\d+(?:[.,]\d+)?")
         if points.any() and commas.any() and numberlike.mean() >= NUMBER_SHARE:
             examples = f"{text[points].iloc[0]!r} and {text[commas].iloc[0]!r}"
             out[c] = f"numbers with decimal points and decimal commas ({examples}): write one decimal mark"
     return out
+
+
+def _number_pairs(values: pd.Series) -> bool:
+    """Nearly all values are two numbers with a slash (blood pressure 120/80, a 3/4 ratio): text to
+    pandas, and nothing a model can read as the two numbers they are."""
+    return bool(values.astype(str).str.fullmatch(r"\s*\d+(?:\.\d+)?\s*/\s*\d+(?:\.\d+)?\s*").mean() >= NUMBER_SHARE)
 
 
 def _wide_categoricals(frame: pd.DataFrame) -> dict:

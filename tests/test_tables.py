@@ -236,11 +236,12 @@ def test_a_small_table_keeps_its_categories_and_warns_when_one_hot_is_wide(tmp_p
     assert r["encoded_columns"] == ["city", "pressure"]
     pressures = frame["pressure"].nunique()
     assert r["wide_categorical_columns"] == {"city": 21, "pressure": pressures}
+    # the readings are named for what they are (ordinal codes of "120/80" would be wrong advice)
     assert r["warnings"][2:] == [
+        f"Column 'pressure' reads as categories, not numbers: pairs of numbers like {frame['pressure'][0]!r}: split "
+        "them into two numeric columns in the file.",
         "Column 'city' has 21 distinct values in 40 rows: one-hot encoding makes up to 21 columns; consider "
-        "preprocess.categorical: ordinal or dropping it.",
-        f"Column 'pressure' has {pressures} distinct values in 40 rows: one-hot encoding makes up to {pressures} "
-        "columns; consider preprocess.categorical: ordinal or dropping it."]
+        "preprocess.categorical: ordinal or dropping it."]
 
     # a date column the user keeps is one-hot encoded, one column per date: warned about
     kept = load(DatasetSpec(**spec, preprocess={"keep_columns": ["visited"], "drop_columns": ["city", "pressure"]}),
@@ -248,9 +249,10 @@ def test_a_small_table_keeps_its_categories_and_warns_when_one_hot_is_wide(tmp_p
     assert kept["auto_dropped_columns"] == {"note": "free text: 26 distinct values in 40 rows"}
     assert kept["wide_categorical_columns"] == {"visited": 40} and kept["warnings"][1].startswith(
         "Column 'visited' has 40 distinct values in 40 rows: one-hot encoding makes up to 40 columns")
-    # ordinal encoding makes one column each: nothing to warn about
+    # ordinal encoding makes one column each: nothing to warn about but the readings' form
     ordinal = load(DatasetSpec(**spec, preprocess={"categorical": "ordinal"}), 0).preprocessing
-    assert ordinal["wide_categorical_columns"] == {} and len(ordinal["warnings"]) == 2
+    assert ordinal["wide_categorical_columns"] == {} and len(ordinal["warnings"]) == 3
+    assert ordinal["warnings"][2].startswith("Column 'pressure' reads as categories, not numbers: pairs of numbers")
 
     # a column both dropped and kept is a contradiction in the study file
     with pytest.raises(UsageError, match=r"^dataset table: column 'city' is in both preprocess.drop_columns and "
@@ -287,10 +289,14 @@ def test_numbers_written_two_ways_and_case_variants_are_named(tmp_path):
     weight = [f"{w:.1f} {'lb' if i % 3 else 'kg'}" for i, w in enumerate(rng.uniform(40, 90, n))]
     dist = [f"{d:.1f}".replace(".", "," if i % 4 == 0 else ".") for i, d in enumerate(rng.uniform(1, 30, n))]
     region = [["South", "south", "North"][i % 3] for i in range(n)]
-    pd.DataFrame({"weight": weight, "dist_km": dist, "region": region, "x": rng.normal(size=n),
+    bp = [f"{110 + i}/{70 + i % 20}" for i in range(n)]           # unique on every row: dropped, but not as an id
+    dose = [["1/2", "3/4", "1/4"][i % 3] for i in range(n)]       # repeated: kept as categories, named
+    pd.DataFrame({"weight": weight, "dist_km": dist, "region": region, "bp": bp, "dose": dose, "x": rng.normal(size=n),
                   "y": rng.integers(0, 2, n)}).to_csv(tmp_path / "t.csv", index=False)
     r = load(DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target="y"), 0).preprocessing
-    assert set(r["numbers_not_read"]) == {"weight", "dist_km"}
+    assert set(r["numbers_not_read"]) == {"weight", "dist_km", "dose"}
+    assert r["auto_dropped_columns"]["bp"] == "pairs of numbers like '110/70', different on every row: split them into two columns"
+    assert "Column 'dose' reads as categories, not numbers: pairs of numbers like '1/2'" in " ".join(r["warnings"])
     warnings = " ".join(r["warnings"])
     assert "Column 'weight' reads as categories, not numbers: numbers in different units (kg, lb)" in warnings
     assert "Column 'dist_km' reads as categories, not numbers: numbers with decimal points and decimal commas" in warnings

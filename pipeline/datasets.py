@@ -183,12 +183,30 @@ def _torchvision(cls_name: str):
 
         root = spec.root or os.environ.get("PIPELINE_DATA_DIR", DEFAULT_DATA_DIR)
         cls = getattr(torchvision.datasets, cls_name)
+        raw = Path(root) / cls_name / "raw"
+        where = f"dataset {spec.name}: field 'root' = {root!r}"
         try:
             train = cls(root=root, train=True, download=spec.download)
             test = cls(root=root, train=False, download=spec.download)
-        except RuntimeError as e:  # "Dataset not found" and download failures
-            raise UsageError(f"dataset {spec.name}: field 'root' = {root!r}: {cls_name} files not found "
-                             f"and could not be downloaded ({str(e).splitlines()[0]})") from None
+        except RuntimeError as e:  # "Dataset not found", download failures, and files torchvision cannot read
+            first = str(e).splitlines()[0]
+            if "not found" in first.lower() and not spec.download:
+                raise UsageError(f"{where}: {cls_name} files not found in {raw}/ (train-images-idx3-ubyte, "
+                                 "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, "
+                                 "or their .gz); set download: true to fetch them") from None
+            if "not found" in first.lower() or "download" in first.lower():
+                raise UsageError(f"{where}: {cls_name} files not found in {raw}/ and could not be downloaded "
+                                 f"({first})") from None
+            raise UsageError(f"{where}: the {cls_name} files in {raw}/ cannot be read ({first}): "
+                             "a truncated or foreign file?") from None
+        for split, part in (("train", train), ("t10k", test)):
+            # torchvision checks neither: a mismatch would fail deep in the split, a label of 12 train silently
+            if len(part.data) != len(part.targets):
+                raise UsageError(f"{where}: {raw}/{split}-labels-idx1-ubyte has {len(part.targets)} labels for "
+                                 f"{len(part.data)} images in {split}-images-idx3-ubyte")
+            if len(part.targets) and not 0 <= int(part.targets.min()) <= int(part.targets.max()) < len(part.classes):
+                raise UsageError(f"{where}: {raw}/{split}-labels-idx1-ubyte has label {int(part.targets.max())}; "
+                                 f"{cls_name} has classes 0 to {len(part.classes) - 1}")
         # uint8 pixels: `load` splits them first and scales each split to [0, 1] as it makes it
         # float32, so the whole set is never held as floats (MNIST: 190 MB a float copy)
         x_tr = train.data.reshape(len(train.data), -1).numpy()

@@ -1,5 +1,6 @@
 """Every dataset loader, the fixed split, standardization, and the CSV and torchvision paths."""
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -188,8 +189,25 @@ def test_torchvision_loaders_read_idx_files(tmp_path, name, folder):
     assert torch.equal(s.y_test, torch.arange(20) % 10)  # the official test split is kept as is
 
 
-def test_torchvision_missing_files_is_a_usage_error(tmp_path):
-    with pytest.raises(UsageError, match="root"):
+def test_torchvision_files_missing_or_broken_are_one_line_naming_the_folder(tmp_path):
+    """Missing files name the folder they belong in; files torchvision cannot read are not called
+    missing; labels that do not match the images (count, or a class beyond the set's) are refused
+    (torchvision checks neither: a traceback deep in the split, or a label 12 trained silently)."""
+    raw = tmp_path / "FashionMNIST" / "raw"
+    with pytest.raises(UsageError, match=f"FashionMNIST files not found in {raw}/ .*set download: true"):
+        load(DatasetSpec(name="fashion_mnist", root=str(tmp_path), download=False), 0)
+    rng = np.random.default_rng(2)
+    write_idx(raw, "t10k", rng.integers(0, 256, size=(20, 28, 28)), np.arange(20) % 10)
+    write_idx(raw, "train", rng.integers(0, 256, size=(50, 28, 28)), rng.integers(0, 10, size=50))
+    (raw / "train-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, 40) + bytes(40))   # 40 labels
+    with pytest.raises(UsageError, match="train-labels-idx1-ubyte has 40 labels for 50 images"):
+        load(DatasetSpec(name="fashion_mnist", root=str(tmp_path), download=False), 0)
+    write_idx(raw, "train", rng.integers(0, 256, size=(50, 28, 28)), np.full(50, 12))
+    with pytest.raises(UsageError, match="has label 12; FashionMNIST has classes 0 to 9"):
+        load(DatasetSpec(name="fashion_mnist", root=str(tmp_path), download=False), 0)
+    images = raw / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:600])   # truncated
+    with pytest.raises(UsageError, match="cannot be read .*truncated or foreign file"):
         load(DatasetSpec(name="fashion_mnist", root=str(tmp_path), download=False), 0)
 
 

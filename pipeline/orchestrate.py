@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 
 from . import datasets as datasets_mod
 from . import grid, lifecycle, verdicts, worker
+from .stats import rope_problem
 from . import runtree as rt
 from .dataset_record import chance_level, chance_levels, chance_params, data_line, data_params, divergence_hint
 from .errors import UsageError
@@ -96,6 +97,9 @@ def connect(study: Study, storage: str, tracking: Optional[str]) -> tuple[dict, 
     data = {plan.label: datasets_mod.load(plan.dataset, study.spec.split_seed) for plan in study.plans}
     for plan in study.plans:
         check_population_memory(plan, data[plan.label])
+        # the metric is known once the data is (a table's task may be auto)
+        if problem := rope_problem(plan.rope, metric_for(data[plan.label].task, data[plan.label].metric).name):
+            raise UsageError(f"dataset {plan.label}: {problem}")
     # Both stores before writing to either, so a bad URL leaves nothing half-written
     # (MlflowClient creates a SQLite store the moment it is constructed).
     check_tracking_reachable(tracking_uri(tracking))

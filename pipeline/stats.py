@@ -258,6 +258,18 @@ def _tost_seeds(mean: float, sd: float, rope: float, alpha: float, power: float)
 DEFAULT_ROPE: dict[str, Union[float, str]] = {m.name: m.default_rope for m in METRICS.values()}
 
 
+def rope_problem(setting: Union[float, str, None], metric: str) -> Optional[str]:
+    """Why a numeric ROPE cannot be meant for this metric, or None. Shares (accuracy, F1, AUC) and
+    R² differ by at most a few tenths between arms: `rope: 5` (meaning five points) would call
+    every comparison practically the same, whatever the data say."""
+    m = METRICS[metric]
+    if isinstance(setting, (int, float)) and (m.share or metric == "r2") and setting >= 0.5:
+        unit = "0.01 is one point" if m.share else "0.01 is 0.01 of R²"
+        return (f"field 'rope' = {setting:g}: {m.label} differences are fractions ({unit}), so ±{setting:g} would call "
+                "every arm practically the same as none; write e.g. 0.01, or a share of none's mean such as '5%'")
+    return None
+
+
 def rope_width(setting: Union[float, str, None], metric: str, baseline_mean: float) -> float:
     """The ROPE half-width in the metric's units: a number as given, or "N%" of the baseline's
     mean (for metrics whose scale is the data's)."""

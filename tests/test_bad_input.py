@@ -94,6 +94,7 @@ CASES = [
     ("adaptive-seeds", _with("seeds", {"start": 10, "step": 5, "max": 5}), [], "seeds.max = 5 is below seeds.start"),
     ("adaptive-typo", _with("seeds", {"start": 5, "stride": 5}), [], "stride"),
     ("bad-rope", _with("rope", "five"), [], "rope"),
+    ("rope-in-points", _with("rope", 5), [], "field 'rope' = 5: accuracy differences are fractions (0.01 is one point)"),
     ("negative-split-seed", _with("split_seed", -1), [], "split_seed"),
     ("metric-wrong-task", _with("datasets", [{"name": "wine", "metric": "r2"}]), [], "field 'metric' = 'r2'"),
     ("metric-auc-three-classes", _with("datasets", [{"name": "wine", "metric": "roc_auc"}]), [], "roc_auc needs two classes"),

@@ -189,3 +189,12 @@ def test_metrics_equal_scikit_learns():
         for name, fn in (("mse", skm.mean_squared_error), ("mae", skm.mean_absolute_error), ("r2", skm.r2_score)):
             assert compute(METRICS[name], y, pred) == pytest.approx(fn(y, pred.reshape(-1)), rel=1e-9, abs=1e-12), (case, name)
     assert compute(METRICS["r2"], np.full(4, 0.3), np.full((4, 1), 0.3)) == 1.0 == skm.r2_score(np.full(4, 0.3), np.full(4, 0.3))
+
+
+def test_a_rope_written_in_points_is_refused_for_bounded_metrics():
+    """rope: 5 meant as five points would make every arm "practically the same" on a share or R²;
+    on MSE (the data's units) any width can be meant; '5%' is always a share of none's mean."""
+    assert "0.01 is one point" in stats.rope_problem(5, "balanced_accuracy")
+    assert "0.01 is 0.01 of R²" in stats.rope_problem(0.5, "r2")
+    assert stats.rope_problem(0.02, "accuracy") is None and stats.rope_problem(5, "mse") is None
+    assert stats.rope_problem("5%", "accuracy") is None and stats.rope_problem(None, "roc_auc") is None

@@ -13,6 +13,7 @@ import pandas as pd
 
 from .. import arms, stats, verdict_words, verdicts
 from ..dataset_record import chance_from_params, data_paragraph, data_warnings
+from ..errors import UsageError
 from ..study import variant_id
 from ..task import METRICS, metric_for, task_for
 from .collect import ReportData
@@ -26,6 +27,9 @@ def analyze(data: ReportData) -> dict:
     study, df = data.study, data.runs
     ok = df[df["status"] == "FINISHED"]
     datasets = [_dataset_entry(data, ok, plan.label) for plan in study.plans]
+    for plan, d in zip(study.plans, datasets):   # a ROPE changed for the report, not trained with
+        if problem := stats.rope_problem(plan.rope, d["metric_name"]):
+            raise UsageError(f"dataset {plan.label}: {problem}")
     results = [verdicts.DatasetResults(d["label"], d["task"], d["values"], plan.rope, d["secondary"], d["metric_name"],
                                        d["paths"], d["selected"],
                                        chance_from_params(data.data_params.get(d["label"], {}), d["task"], d["metric_name"]),

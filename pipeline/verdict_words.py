@@ -237,5 +237,13 @@ def chance_warning(v: DatasetVerdicts) -> str:
         return (f"{names} scored no better than always predicting {constant} ({score}) while other arms learned: "
                 "those are compared with a baseline that learned nothing; check the learning rate and the epochs"
                 f"{hint}")
+    s = v.none_summary
+    oriented = 1.0 if m.higher_is_better else -1.0
+    low = min(oriented * (s.ci_low - v.chance), oriented * (s.ci_high - v.chance)) if s is not None else math.nan
+    if s is not None and not low > v.chance_margin:   # NaN (one seed) too: not clear
+        ci = f", 95% CI [{s.ci_low:.4g}, {s.ci_high:.4g}] over {s.n} seeds" if s.n > 1 else f" on {s.n} seed"
+        return (f"{names} scored no better than always predicting {constant} ({score}), and none is not clearly above "
+                f"it either (test {m.label} {s.mean:.4g}{ci}): the models barely learn here, so this says little about "
+                "regularization; train longer or with a larger learning rate first")
     return (f"{names} scored no better than always predicting {constant} ({score}) while none learned: "
             "their regularization is likely too strong (a smaller strength, or a path over strengths, would show it)")

@@ -95,6 +95,9 @@ class DatasetVerdicts:
     at_chance: list[str] = field(default_factory=list)       # arms whose mean is that within a margin, or worse
     little_room: bool = False   # the metric leaves almost no room above the constant (accuracy, rare class)
     chance_margin: float = math.nan   # how far above the constant a mean must be to count as learning
+    # none's mean over seeds and its 95% CI, when none is not at chance: the CI's lower end at or below
+    # the margin means none's learning is not clear either (a warning must not blame regularization alone)
+    none_summary: Optional[stats.Summary] = None
 
     def arms_with(self, verdict: str) -> list[str]:
         return [a for a, p in self.paired.items() if p.verdict == verdict]
@@ -259,6 +262,8 @@ def _judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
     v.chance_margin = margin
     v.at_chance = [arm for arm, by_seed in d.values.items()
                    if by_seed and _no_better(v, list(by_seed.values()), m.higher_is_better)]
+    if d.values.get(arms.BASELINE):
+        v.none_summary = stats.summarize(list(d.values[arms.BASELINE].values()))
 
 
 def _no_better(v: DatasetVerdicts, values: list[float], higher_is_better: bool) -> bool:

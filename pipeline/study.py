@@ -639,6 +639,7 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         as_run["datasets"] = [as_run["datasets"][i] for i in keep]
         settings = [settings[i] for i in keep]
     _check_path_layers(spec, settings, source)
+    notes += _settings_that_do_nothing(spec, settings, source)
     plans = []
     cells = sum(len(spec.paths.variants(arm)) for arm in spec.arms) * len(_seed_list(spec.seeds))
     for d, (t, ex, rope) in zip(spec.datasets, settings):
@@ -648,6 +649,29 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         plans += [DatasetPlan(ds, t, config_hash(spec, ds, t), ex, rope, group=group) for ds, group in sized]
     return Study(spec=spec, plans=tuple(plans), source_text=yaml.safe_dump(as_run, sort_keys=False),
                  notes=tuple(notes))
+
+
+def _settings_that_do_nothing(spec: StudyFile, settings: list, source: str) -> list[str]:
+    """Notes on settings that are valid but change nothing, which a reader of the verdicts would
+    otherwise take for a result: an arm whose strength is 0 trains as none ("dropout: practically
+    the same" would be a copy's verdict), a path for an arm the study does not run. (Momentum
+    under Adam is not noted: a dataset's optimizer block inherits the top level's SGD momentum.)"""
+    notes = []
+    for d, (t, _, _) in zip(spec.datasets, settings):
+        where = f"{source} (dataset {d.display})" if len(spec.datasets) > 1 else source
+        for arm in spec.arms:
+            comps = arms_mod.ARMS[arm].components
+            if not comps or spec.tune is not None or len(spec.paths.variants(arm)) > 1:
+                continue   # tuned or on a path: its strengths are chosen or varied elsewhere
+            s = arms_mod.cell_strengths(arm, t.strengths, len(t.model.hidden))
+            off = [c for c in comps if not (any(s.dropout) if c == "dropout" else getattr(s, c))]
+            if off:
+                notes.append(f"{where}: arm {arm!r} has {' and '.join(off)} 0 (strengths), so it trains "
+                             + ("exactly as none" if len(off) == len(comps) else f"without {' and '.join(off)}"))
+    unused = [arm for arm in arms_mod.ARMS if arm not in spec.arms and len(spec.paths.variants(arm)) > 1]
+    if unused:
+        notes.append(f"{source}: paths for {', '.join(map(repr, unused))}, which 'arms' does not list: not run")
+    return list(dict.fromkeys(notes))
 
 
 def _check_path_layers(spec: StudyFile, settings: list, source: str) -> None:

@@ -225,3 +225,17 @@ def test_execution_settings_are_not_the_identity(tmp_path):
     # the default study's identity is the one it had before the execution block (resumes)
     default = load_study(Path(__file__).resolve().parents[1] / "studies" / "default.yaml")
     assert [p.config_hash for p in default.plans] == ["24e055cb0495", "aa9a75f39402", "f34c4aca55b9", "34a3a04e4a1c"]
+
+
+def test_settings_that_change_nothing_are_noted():
+    """Valid settings that do nothing, which the verdicts would otherwise dress up as a finding: a
+    dropout arm at p = 0 is a copy of none ("practically the same"), dropout+L2 at p = 0 is L2, a
+    path for an arm not in `arms` is not run."""
+    from pipeline.study import build_study
+
+    study = build_study({**tiny_study_dict(), "arms": ["none", "dropout", "dropout_l2"], "paths": {"l1": [1e-4, 1e-3]},
+                         "strengths": {"dropout": 0.0, "l2": 1e-3}, "datasets": [{"name": "digits"}]}, "s.yaml")
+    assert study.notes == ("s.yaml: arm 'dropout' has dropout 0 (strengths), so it trains exactly as none",
+                           "s.yaml: arm 'dropout_l2' has dropout 0 (strengths), so it trains without dropout",
+                           "s.yaml: paths for 'l1', which 'arms' does not list: not run")
+    assert build_study({**tiny_study_dict(), "datasets": [{"name": "digits"}]}, "s.yaml").notes == ()

@@ -434,7 +434,7 @@ def test_a_dead_workers_cells_are_trained_again_by_a_live_one(workdir, env):
             if proc.poll() is None:
                 proc.kill()
     assert survivor.returncode == 0, err[-3000:]
-    assert "cells of a dead worker are enqueued again" in out
+    assert "cell(s) of a dead worker are enqueued again" in out
     study, ostudy, runs = cells_and_runs(env, study_file, get_storage(storage))
     complete = Counter((t.user_attrs["arm"], t.user_attrs["seed"]) for t in ostudy.get_trials(states=(TrialState.COMPLETE,)))
     assert set(complete) == set(study.cells()) and set(complete.values()) == {1}

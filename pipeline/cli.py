@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Optional
 
 from .errors import UsageError
@@ -164,11 +165,10 @@ def cmd_report(args) -> int:
     study = _study_from_args(args, trains=False)
     if _optional(args.tracking_uri):
         check_tracking_reachable(args.tracking_uri)
-    overrides = [f"--{flag} {value}" for flag, value in (("seeds", args.seeds), ("epochs", args.epochs),
-                                                         ("datasets", args.datasets)) if _optional(value)]
+    overrides = [f"--{flag} {value}" for flag, value in study.overrides]
     if overrides:
-        print(f"note: a view with {' '.join(overrides)}: written to {args.reports_dir} only; the study's report "
-              "and verdicts in MLflow are left as they are", file=sys.stderr, flush=True)
+        print(f"note: a view with {' '.join(overrides)}: written to {Path(args.reports_dir) / study.report_folder} "
+              "only; the study's report and verdicts in MLflow are left as they are", file=sys.stderr, flush=True)
     paths = build_report(study, tracking=_optional(args.tracking_uri), out_dir=args.reports_dir,
                          pdf=not args.no_pdf, record=not overrides, say_verdicts=True)
     for p in paths:

@@ -454,10 +454,22 @@ class Study:
     plans: tuple[DatasetPlan, ...]
     source_text: str  # the study file as run, with CLI overrides applied, for provenance
     notes: tuple[str, ...] = ()  # deprecations to tell the user about
+    overrides: tuple[tuple[str, str], ...] = ()  # the command line's --seeds/--epochs/--datasets, as given
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def report_folder(self) -> str:
+        """Where under the reports directory this configuration's report goes: <study> for the
+        study file as written; a configuration the command line shrank or narrowed (`ablation
+        --epochs 5`, `report --seeds 3`) gets <study>/<its overrides>/, so that it never replaces
+        the study's own report."""
+        if not self.overrides:
+            return self.name
+        view = "_".join(f"{flag}-{re.sub(r'[^A-Za-z0-9_.@-]+', '+', value)}" for flag, value in self.overrides)
+        return f"{self.name}/{view}"
 
     @property
     def seeds(self) -> list[int]:
@@ -647,8 +659,10 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         sized = ([(d.model_copy(update={"train_size": size, "label": f"{d.display}@{size}"}), d.display)
                   for size in spec.train_sizes] if spec.train_sizes else [(d, "")])
         plans += [DatasetPlan(ds, t, config_hash(spec, ds, t), ex, rope, group=group) for ds, group in sized]
+    overrides = tuple((flag, str(value).strip()) for flag, value in
+                      (("seeds", seeds), ("epochs", epochs), ("datasets", datasets)) if value not in (None, ""))
     return Study(spec=spec, plans=tuple(plans), source_text=yaml.safe_dump(as_run, sort_keys=False),
-                 notes=tuple(notes))
+                 notes=tuple(notes), overrides=overrides)
 
 
 def _settings_that_do_nothing(spec: StudyFile, settings: list, source: str) -> list[str]:

@@ -320,7 +320,7 @@ def test_report_warns_when_it_mixes_engines(workdir, env):
     for r in client.search_runs([client.get_experiment_by_name("mixed").experiment_id], "tags.kind = 'trial'"):
         engines[r.data.tags["engine"]] = engines.get(r.data.tags["engine"], 0) + 1
     assert engines == {"reference": 4, "population": 2}
-    html = (workdir / "reports/mixed/report.html").read_text()
+    html = (workdir / "reports/mixed/seeds-3/report.html").read_text()   # --seeds 3: a configuration of its own
     warning = html[html.index('id="mixed"'):html.index('id="summary"')]  # near the top, before the summary
     assert ("These results mix runs from engines population (2 runs) and reference (4 runs); "
             "on CPU the engines agree up to float rounding.") in warning
@@ -486,12 +486,14 @@ def test_the_report_puts_verdicts_and_figures_on_the_parent_runs(built, tmp_path
     before, page = recorded(), (tmp_path / "rep/report.html").read_text()
     view = run_cli(["report", "--study", "rep.yaml", "--seeds", "1", "--no-pdf", "--reports-dir", str(tmp_path / "v")],
                    cwd=work, env=env)
-    assert view.returncode == 0 and "note: a view with --seeds 1: written to" in view.stderr
-    assert (tmp_path / "v/rep/report.html").exists() and recorded() == before
+    assert view.returncode == 0 and f"note: a view with --seeds 1: written to {tmp_path / 'v/rep/seeds-1'} only" in view.stderr
+    assert (tmp_path / "v/rep/seeds-1/report.html").exists() and recorded() == before
+    assert not (tmp_path / "v/rep/report.html").exists()   # never in the study's own folder
     never = run_cli(["report", "--study", "rep.yaml", "--epochs", "7", "--no-pdf", "--reports-dir", str(tmp_path)],
                     cwd=work, env=env)
     assert never.returncode == 1 and "no report written; run the study first" in never.stderr
     assert recorded() == before and (tmp_path / "rep/report.html").read_text() == page
+    assert not (tmp_path / "rep/epochs-7").exists()
 
 
 def test_a_path_over_two_keys_is_one_line_per_setting_of_the_other():

@@ -30,7 +30,7 @@ def test_the_printed_link_shows_the_study_at_a_glance(workdir, env):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     link = re.search(r"then (http://127\.0\.0\.1:5000/\S+)", proc.stdout).group(1)
     assert "viewStateShareKey=" in link and link.endswith("workflowType=machine_learning")
-    report = (workdir / "reports/default-ablation/report.html").read_text()
+    report = (workdir / "reports/default-ablation/seeds-25_epochs-1/report.html").read_text()
     assert f'<a href="{link.replace("&", "&amp;")}">the study in the MLflow UI</a>' in report   # the report links the same view
 
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])

@@ -33,7 +33,8 @@ __all__ = ["build_report"]
 def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Path = "reports",
                  root_run_id: Optional[str] = None, pdf: bool = True, record: bool = True,
                  say_verdicts: bool = False) -> list[Path]:
-    """Build reports/<study>/report.html, trials.csv (every trial run, one line each) and
+    """Build reports/<study>/report.html (<study>/<overrides>/ for a configuration shrunk on
+    the command line), trials.csv (every trial run, one line each) and
     report.pdf; with `record`, log them to the study's root run under report/ (the root above
     this configuration's latest dataset parent, unless root_run_id says which) and the verdicts
     and figures to the dataset parents. Return their paths; [] and nothing written (no file
@@ -49,7 +50,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     results = analysis.analyze(data)
     drawn, prov = figures.draw_all(data, results), render.provenance(data, building=root_run_id)
     html = render.render(data, results, drawn, prov)
-    out = Path(out_dir) / study.name
+    out = Path(out_dir) / study.report_folder
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "figures", ignore_errors=True)   # an earlier report's: datasets may differ
     if not pdf:

@@ -82,14 +82,22 @@ class DatasetInfo:
     loader: Callable[..., tuple]
     images: bool = False      # pixels: scaled to [0, 1], never per-feature by default
     is_table: bool = False    # a user's file: preprocessed by tables.py, task auto
+    options: tuple[str, ...] = ()   # the study file's dataset fields only this kind of dataset reads
 
 
 REGISTRY: dict[str, DatasetInfo] = {}
+TABLE_OPTIONS = ("path", "target", "preprocess", "encoding")
+DOWNLOAD_OPTIONS = ("root", "download")
+# Fields one kind of dataset reads: on another kind they would change nothing but the study's
+# identity (a `root:` left on wine), so the study file refuses them.
+KIND_OPTIONS = TABLE_OPTIONS + DOWNLOAD_OPTIONS
 
 
-def register(name: str, task: str, description: str, images: bool = False, is_table: bool = False):
+def register(name: str, task: str, description: str, images: bool = False, is_table: bool = False,
+             options: tuple[str, ...] = ()):
     def wrap(fn):
-        REGISTRY[name] = DatasetInfo(name, task, description, fn, images, is_table)
+        REGISTRY[name] = DatasetInfo(name, task, description, fn, images, is_table,
+                                     TABLE_OPTIONS if is_table else options)
         return fn
     return wrap
 
@@ -217,9 +225,9 @@ def _torchvision(cls_name: str):
 
 
 register("mnist", "classification", "MNIST 28x28 digits via torchvision (downloaded into the data folder when missing)",
-         images=True)(_torchvision("MNIST"))
+         images=True, options=DOWNLOAD_OPTIONS)(_torchvision("MNIST"))
 register("fashion_mnist", "classification", "Fashion-MNIST 28x28 clothing via torchvision (downloaded into the data folder "
-         "when missing)", images=True)(_torchvision("FashionMNIST"))
+         "when missing)", images=True, options=DOWNLOAD_OPTIONS)(_torchvision("FashionMNIST"))
 
 
 # --- splitting and standardizing ----------------------------------------------------------------

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from . import arms as arms_mod
+from .datasets import KIND_OPTIONS
 from .datasets import REGISTRY as DATASETS
 from .errors import UsageError
 from .identity import config_hash
@@ -233,6 +234,16 @@ class DatasetSpec(_Strict):
     def _table_needs_path(self) -> "DatasetSpec":
         if DATASETS[self.name].is_table and (not self.path or not self.target):
             raise ValueError(f"the {self.name} dataset needs both 'path' and 'target'")
+        return self
+
+    @model_validator(mode="after")
+    def _options_of_its_kind(self) -> "DatasetSpec":
+        mine = DATASETS[self.name].options
+        stray = [f for f in KIND_OPTIONS if f in self.model_fields_set and f not in mine]
+        if stray:
+            readers = sorted(n for n, info in DATASETS.items() if stray[0] in info.options)
+            raise ValueError(f"option {stray[0]!r} is read by the {' and '.join(readers)} datasets only, not by {self.name}"
+                             + (f" (its options: {', '.join(mine)})" if mine else "") + "; remove it")
         return self
 
     @property

@@ -79,6 +79,11 @@ CASES = [
                             "execution": {"population_size": 10000}}, [], "execution.population_size"),
     ("long-value", _with("optimizer.name", "x" * 500), [], "..."),
     ("csv-no-target", _with("datasets", [{"name": "csv", "path": "good.csv"}]), [], "target"),
+    # an option another kind of dataset reads would change only the study's identity
+    ("root-on-wine", _with("datasets", [{"name": "wine", "root": "data"}]), [],
+     "field 'datasets.0': option 'root' is read by the fashion_mnist and mnist datasets only, not by wine; remove it"),
+    ("table-option-on-mnist", _with("datasets", [{"name": "mnist", "preprocess": {"drop_columns": ["a"]}}]), [],
+     "option 'preprocess' is read by the csv and table datasets only, not by mnist (its options: root, download)"),
     ("cli-seeds", tiny_study_dict(), ["--seeds", "abc"], "--seeds"),
     ("cli-epochs", tiny_study_dict(), ["--epochs", "0"], "error: --epochs = '0': expected a positive integer"),
     ("cli-negative-seeds", tiny_study_dict(), ["--seeds", "-3"], "error: --seeds = '-3': expected a count"),

@@ -188,6 +188,11 @@ def cmd_train(args) -> int:
         raise UsageError(_as_flags(str(e))) from None
     plan = study.plans[0]
     data = load(plan.dataset, study.spec.split_seed)
+    print(f"[{plan.label}] {data.sizes()} task={data.task}", flush=True)
+    if data.preprocessing:
+        from .dataset_record import data_line
+
+        print(f"[{plan.label}] data: {data_line(data)}", flush=True)
     from .train import train
     from .trainer_common import TrialConfig
 
@@ -215,10 +220,17 @@ def _train_study(args) -> dict:
     from .arms import normalize
 
     dataset = {"name": args.dataset, "val_fraction": args.val_fraction, "test_fraction": args.test_fraction}
-    for key in ("path", "target", "root", "train_size"):
+    for key in ("path", "target", "root", "train_size", "normalize", "task", "metric", "class_weight", "encoding",
+                "preprocess", "download"):
         value = _optional(getattr(args, key))
+        if key == "train_size" and value is not None:
+            value = _number(value, "--train-size")
+        elif key == "preprocess" and value is not None:
+            value = _mapping(value, "--preprocess")
+        elif key == "download":   # yes (the default) is left unset: only torchvision datasets read it
+            value = False if value == "no" else None
         if value is not None:
-            dataset[key] = _number(value, f"--{key.replace('_', '-')}") if key == "train_size" else value
+            dataset[key] = value
     try:
         hidden = [int(h) for h in args.hidden.split(",")]
     except ValueError:
@@ -241,7 +253,10 @@ def _train_study(args) -> dict:
 TRAIN_FLAGS = {"optimizer.lr": "--lr", "optimizer.momentum": "--momentum", "optimizer.name": "--optimizer",
                "datasets.0.val_fraction": "--val-fraction", "datasets.0.test_fraction": "--test-fraction",
                "datasets.0.train_size": "--train-size", "datasets.0.name": "--dataset", "datasets.0.path": "--path",
-               "datasets.0.target": "--target", "strengths.dropout": "--dropout", "strengths.l1": "--l1",
+               "datasets.0.target": "--target", "datasets.0.normalize": "--normalize",
+               "datasets.0.task": "--task", "datasets.0.metric": "--metric", "datasets.0.class_weight": "--class-weight",
+               "datasets.0.encoding": "--encoding", "datasets.0.preprocess": "--preprocess", "datasets.0.root": "--root",
+               "strengths.dropout": "--dropout", "strengths.l1": "--l1",
                "strengths.l2": "--l2", "strengths.l2_mode": "--l2-mode", "model.hidden": "--hidden",
                "model.activation": "--activation", "epochs": "--epochs", "batch_size": "--batch-size",
                "arms": "--regularizer", "seeds": "--seed", "split_seed": "--split-seed", "execution.device": "--device",
@@ -256,8 +271,13 @@ def _as_flags(message: str) -> str:
     if not match:
         return message
     field = match.group(1)
-    flag = TRAIN_FLAGS.get(field) or next((f for k, f in TRAIN_FLAGS.items() if field.startswith(k + ".")), None)
-    return f"{flag}{match.group(2)}" if flag else message
+    if field in TRAIN_FLAGS:
+        return f"{TRAIN_FLAGS[field]}{match.group(2)}"
+    inner = next(((k, f) for k, f in TRAIN_FLAGS.items() if field.startswith(k + ".")), None)
+    if not inner:
+        return message
+    rest = field[len(inner[0]) + 1:]   # an item of a list flag (--hidden 0,8), or a field in a mapping flag
+    return f"{inner[1]}{match.group(2)}" if rest.split(".")[0].isdigit() else f"{inner[1]}: field '{rest}'{match.group(2)}"
 
 
 def _single_run(args, study, plan, cfg, data):
@@ -265,6 +285,7 @@ def _single_run(args, study, plan, cfg, data):
     `mlflow run` the entry point's parameters are already logged as given (e.g. dropout=0.5 for
     a run whose arm has no dropout); what was trained is logged beside them."""
     from . import runtree as rt
+    from .dataset_record import split_params
     from .tracking import Tracker, dataset_input
 
     tracker = Tracker(_optional(args.tracking_uri))
@@ -275,7 +296,8 @@ def _single_run(args, study, plan, cfg, data):
                               rt.ARM: cfg.arm, rt.SEED: cfg.seed, rt.CONFIG_HASH: plan.config_hash})
     given = tracker.run(run_id).data.params
     params = {}
-    for key, value in {**cfg.params(), "dataset": plan.label}.items():
+    for key, value in {**cfg.params(), "dataset": plan.label, "dataset_spec": plan.dataset.model_dump_json(),
+                       **split_params(data)}.items():
         if key not in given:
             params[key] = value
         elif given[key] != value:
@@ -293,6 +315,21 @@ def _number(text: str, flag: str):
             return float(text)
         except ValueError:
             raise UsageError(f"{flag} = {text!r}: expected a count like 500 or a fraction like 0.1") from None
+
+
+def _mapping(text: str, flag: str) -> dict:
+    """A flag's YAML mapping, read as a study file reads it ("{categorical: ordinal}")."""
+    import yaml
+
+    from .study import read_yaml
+    try:
+        value = read_yaml(text)
+    except yaml.YAMLError:
+        value = None
+    if not isinstance(value, dict):
+        raise UsageError(f"{flag} = {text!r}: expected a YAML mapping as in a study file, like "
+                         "'{categorical: ordinal, missing: [\"?\"]}'")
+    return value
 
 
 def _dropout(text: str):
@@ -377,6 +414,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--path", default=None, help="csv: the file")
     p.add_argument("--target", default=None, help="csv: the target column")
     p.add_argument("--root", default=None, help="torchvision datasets: data folder")
+    p.add_argument("--download", default="yes", choices=["yes", "no"], help="torchvision datasets: fetch when missing")
+    p.add_argument("--normalize", default=None, help="none | unit | global | per_feature (default: the dataset's)")
+    p.add_argument("--task", default=None, help="auto | classification | regression (tables: default auto)")
+    p.add_argument("--metric", default=None, help="the metric printed first (default: accuracy, MSE)")
+    p.add_argument("--class-weight", default=None, help="balanced: weigh classes in the loss")
+    p.add_argument("--encoding", default=None, help="tables: the CSV's text encoding (default utf-8)")
+    p.add_argument("--preprocess", default=None,
+                   help="tables: a YAML mapping as in a study file, e.g. '{categorical: ordinal}'")
     p.add_argument("--device", default="auto")
     p.add_argument("--experiment", default="train", help="MLflow experiment name")
     p.add_argument("--tracking-uri", default=None)

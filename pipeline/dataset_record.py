@@ -35,6 +35,17 @@ def chance_params(data: datasets_mod.Splits) -> dict:
             **{f"{rt.CHANCE_PREFIX}{name}": value for name, value in chance_levels(data).items()}}
 
 
+def split_params(data: datasets_mod.Splits) -> dict:
+    """What a run's data was, as params of the run that describes it (a dataset parent, or a
+    `train` command's run): split sizes, features, provenance, chance levels, class weights and
+    what preprocessing did to a table."""
+    return {"n_train": len(data.x_train), "n_val": len(data.x_val), "n_test": len(data.x_test),
+            "n_features": data.n_features, "provenance": data.provenance, **chance_params(data),
+            **({"class_weight": json.dumps([round(float(w), 6) for w in data.class_weight])}
+               if data.class_weight is not None else {}),
+            **data_params(data)}
+
+
 def data_params(data: datasets_mod.Splits) -> dict:
     """What preprocessing did to a table, as the dataset parent's params (data_*)."""
     record = data.preprocessing

@@ -10,7 +10,6 @@ Optuna lives in grid.py (its storages in storage.py), a trial's birth and end in
 
 from __future__ import annotations
 
-import json
 import math
 import multiprocessing
 import os
@@ -25,7 +24,7 @@ from . import datasets as datasets_mod
 from . import grid, lifecycle, verdicts, worker
 from .stats import rope_problem
 from . import runtree as rt
-from .dataset_record import chance_level, chance_levels, chance_params, data_line, data_params, divergence_hint
+from .dataset_record import chance_level, chance_levels, data_line, divergence_hint, split_params
 from .errors import UsageError
 from .lifecycle import DatasetCells
 from .runtime import (EXIT_UNREACHABLE, Interrupted, Stopwatch, StoreUnreachable, git_commit,
@@ -232,12 +231,7 @@ def _ensure_parent(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits
             {**dataset_tags(study, plan, data), rt.OPTUNA_STUDY: ostudy.study_name, **owner},
             params={"dataset": plan.label, "dataset_spec": plan.dataset.model_dump_json(),
                     "training": plan.training.model_dump_json(), "execution": plan.execution.model_dump_json(),
-                    "n_train": len(data.x_train), "n_val": len(data.x_val), "n_test": len(data.x_test),
-                    "n_features": data.n_features, "provenance": data.provenance,
-                    "optuna_storage": mask_credentials(ctx.storage), **chance_params(data),
-                    **({"class_weight": json.dumps([round(float(w), 6) for w in data.class_weight])}
-                       if data.class_weight is not None else {}),
-                    **data_params(data)},
+                    "optuna_storage": mask_credentials(ctx.storage), **split_params(data)},
             dataset_input=dataset_input(data))
         ostudy.set_user_attr(rt.STUDY_PARENT_RUN, parent_id)
 

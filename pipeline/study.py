@@ -614,6 +614,11 @@ _StudyLoader.add_implicit_resolver(
     list("-+0123456789."))
 
 
+def read_yaml(text: str) -> Any:
+    """Study-file YAML (1.2 floats: 1e-4 is a number) as plain data; raises yaml.YAMLError."""
+    return yaml.load(text, Loader=_StudyLoader)
+
+
 def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optional[str] = None,
                datasets: Optional[str] = None) -> Study:
     """Read, override and validate a study file. Raises UsageError with a one-line message."""
@@ -622,7 +627,7 @@ def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optiona
     if not path.is_file():
         raise UsageError(f"study file {source!r} does not exist")
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_StudyLoader)
+        raw = read_yaml(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as e:
         raise UsageError(f"{source}: not UTF-8 text (byte {e.start}); save the study file as UTF-8") from None
     except yaml.YAMLError as e:

@@ -1,11 +1,15 @@
 """Bad input: exit code 2, one line naming the field, the value and what is allowed, nothing written."""
 
 import copy
+import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
+from mlflow import MlflowClient
 
 from pipeline.cli import main
 from pipeline.study import load_study
@@ -173,6 +177,33 @@ def test_train_command_rejects_bad_values(workdir, env, monkeypatch, capsys):
                             (["--hidden", "0,8"], "error: --hidden = 0: Input should be greater than 0")):
         assert main(["train", *flags]) == 2 and capsys.readouterr().err.strip() == expected
     assert not (workdir / "mlflow.db").exists()
+
+
+def test_train_command_reads_a_messy_table_as_a_study_would(workdir, env):
+    """The table options as flags (--preprocess as a study file's YAML mapping, --metric,
+    --class-weight): the run records what preprocessing did and the split sizes; a field inside
+    --preprocess is named in its error."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 3))
+    frame = pd.DataFrame({"a": x[:, 0], "b": np.where(rng.random(120) < 0.1, 0.0, x[:, 1] + 5), "c": x[:, 2],
+                          "y": np.where(x[:, 0] + x[:, 2] > 0.8, "sick", "well")})
+    frame.to_csv(workdir / "t.csv", index=False)
+    flags = ["train", "--dataset", "table", "--path", "t.csv", "--target", "y", "--epochs", "2",
+             "--metric", "balanced_accuracy", "--class-weight", "balanced"]
+    bad = run_cli([*flags, "--preprocess", "{missing: {b: [0]}}"], cwd=workdir, env=env)
+    assert bad.returncode == 2 and bad.stderr.strip().endswith(
+        "error: --preprocess: field 'missing': Input should be 'impute', 'drop' or 'refuse'")
+    assert not (workdir / "mlflow.db").exists()
+    proc = run_cli([*flags, "--preprocess", "{missing_values: {b: [0]}}"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "[table] data: rows 120 -> 120; columns 3 -> 4; imputed: b" in proc.stdout
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    [run] = client.search_runs([client.get_experiment_by_name("train").experiment_id])
+    p = run.data.params
+    assert json.loads(p["data_marked_missing"]) == {"b": int((frame["b"] == 0).sum())} and p["n_features"] == "4"
+    assert sum(int(p[f"n_{s}"]) for s in ("train", "val", "test")) == 120
+    assert json.loads(p["class_names"]) == ["sick", "well"] and len(json.loads(p["class_weight"])) == 2
+    assert json.loads(p["dataset_spec"])["metric"] == "balanced_accuracy" and p["chance_test_metric"] == "0.5"
 
 
 def test_overrides_and_config_hash(tmp_path):

@@ -245,7 +245,7 @@ def test_mlflow_run_train_entry_point_logs_one_run(workdir, env):
     project = copy_project(workdir)
     proc = subprocess.run(["mlflow", "run", ".", "-e", "train", "--env-manager", "local", "--experiment-name",
                            "single", "-P", "dataset=wine", "-P", "regularizer=dropout_l2", "-P", "dropout=0.2",
-                           "-P", "l2=0.01", "-P", "epochs=4", "-P", "seed=3"],
+                           "-P", "l2=0.01", "-P", "epochs=4", "-P", "seed=3", "-P", "normalize=global"],
                           cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
@@ -257,6 +257,9 @@ def test_mlflow_run_train_entry_point_logs_one_run(workdir, env):
     assert run.data.params["effective_l1"] == "0.0"  # the dropout+L2 arm has no L1, whatever -P l1 says
     assert len(client.get_metric_history(run.info.run_id, "val_loss")) == 4
     assert "test_metric" in run.data.metrics
+    # what it trained on: the split sizes (wine's 178 rows) and the normalization asked for
+    assert sum(int(run.data.params[f"n_{s}"]) for s in ("train", "val", "test")) == 178
+    assert '"normalize":"global"' in run.data.params["dataset_spec"].replace(" ", "")
 
 
 @pytest.mark.slow

@@ -50,7 +50,8 @@ class Secondary:
 
 
 SECONDARY = (
-    # train minus test in the primary metric (positive: overfitting); the gap dropout and weight decay close
+    # how much better on training data than on test (train minus test accuracy, test minus train
+    # MSE; positive: overfitting); the gap dropout and weight decay close
     Secondary("gap_metric", "train-test gap", False, ("narrower", "wider"), None, None),
     # share of weights with |w| < 1e-3: what an L1 penalty is for; ROPE one point of that share
     Secondary("sparsity_lt_0.001", "weights", True, ("sparser", "denser"), "l1", 0.01),

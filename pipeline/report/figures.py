@@ -137,8 +137,9 @@ def seeds(ctx: FigureContext, d: dict) -> Optional[str]:
     if not len(sub):
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    gap = f"train - test {d['metric']}" if d["hib"] else f"test - train {d['metric']}"
     for ax, col, title in ((axes[0], "test_metric", f"test {d['metric']}"),
-                           (axes[1], "gap_metric", "generalization gap (train - test)")):
+                           (axes[1], "gap_metric", f"generalization gap ({gap}: better on train by)")):
         sns.boxplot(data=sub, x="regularizer", y=col, order=ctx.order, hue="regularizer", palette=ctx.palette,
                     ax=ax, fliersize=0, width=0.5, legend=False)
         with _seeded_numpy():   # seaborn jitters with numpy's global generator: the same picture every time
@@ -372,7 +373,7 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
         lines, numeric = _path_lines(order)
         x_of = {i: x for _, members, xs in lines for i, x in zip(members, xs)}
         simple = verdicts.one_se_variant(variants, d["hib"], order)
-        for row, key, title in ((0, "test", f"test {d['metric']}"), (1, "gap", "train-test gap")):
+        for row, key, title in ((0, "test", f"test {d['metric']}"), (1, "gap", "gap (better on train by)")):
             ax = axes[row, col]
             sums = [stats.summarize([x[key] for x in variants[v].values()]) for v in order]
             means = [s_.mean for s_ in sums]

@@ -70,12 +70,43 @@ def sentence(arm: str, p: stats.Paired, metric: str) -> str:
     if p.verdict == AT_CHANCE:
         return f"{name}no better than a constant prediction, as none ({diff}): neither learned anything to compare"
     if p.verdict == "undecided":
-        more = ""
-        if p.seeds_needed:
-            many = f"more than {stats.MAX_SEEDS:,}" if p.seeds_needed > stats.MAX_SEEDS else f"~{p.seeds_needed}"
-            more = f"; {many} seeds would likely show it {p.needed_for}"
+        more = f"; {seeds_to_decide(p)}" if p.seeds_needed else ""
         return f"{name}undecided, {diff} (Holm p {_p(p.p_t_holm)}{at}){more}"
     return f"{name}{p.verdict}"
+
+
+# Beyond this many seeds a decision is out of reach for a study, and the estimate says why.
+AFFORDABLE_SEEDS = 100
+
+
+def seeds_to_decide(p: stats.Paired) -> str:
+    """How many seeds an undecided comparison needs and what they would likely show, e.g. "~14
+    seeds would likely show it worse"; it says when the difference they would show is smaller
+    than the ROPE (a better that may not matter), and an estimate past AFFORDABLE_SEEDS says that
+    the difference is too small for its spread."""
+    n = p.seeds_needed
+    many = f"more than {stats.MAX_SEEDS:,}" if n > stats.MAX_SEEDS else f"~{n}"
+    what = p.needed_for
+    if what in ("better", "worse") and not math.isnan(p.rope) and abs(p.mean_diff) < p.rope:
+        what += ", by a difference smaller than the ROPE"
+    text = f"{many} seeds would likely show it {what}"
+    if n > AFFORDABLE_SEEDS:
+        why = ("its mean difference is close to the ROPE's edge for its spread across seeds" if p.needed_for == "equivalent"
+               else "its mean difference is tiny next to its spread across seeds")
+        text += f" (beyond a practical study: {why})"
+    return text
+
+
+def test_rows_note(v: DatasetVerdicts) -> str:
+    """A note when the test split is so small that one row of accuracy is more than the ROPE:
+    every seed is scored on the same rows, so the verdicts compare the arms on them (the seeds
+    vary the training, not the test data); "" otherwise."""
+    if v.metric != "accuracy" or not v.n_test or not v.paired or not (v.rope > 0) or 1.0 / v.n_test <= v.rope:
+        return ""
+    return (f"The test split has {v.n_test} rows: one prediction moves test accuracy by {100 / v.n_test:.1f} pt, more than "
+            f"the ROPE (±{rope_text(v.rope, v.metric)}). Every seed is scored on these same rows, so the verdicts say how "
+            "the arms compare on them, not how surely that carries over to new data; a larger test_fraction "
+            "(or more data) would say more")
 
 
 def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
@@ -170,8 +201,9 @@ def answer_lines(v: DatasetVerdicts, rounds: str = "") -> list[str]:
     """The dataset's answer (then `rounds`, what adaptive seeds did) with its ROPE, and its warning
     when there is one: console lines."""
     rope = f"  (ROPE ±{rope_text(v.rope, v.metric)})" if v.paired and not math.isnan(v.rope) else ""
-    warning = chance_warning(v)
-    return [headline(v) + rounds + rope] + ([f"    WARNING: {warning}"] if warning else [])
+    warning, note = chance_warning(v), test_rows_note(v)
+    return ([headline(v) + rounds + rope] + ([f"    WARNING: {warning}"] if warning else [])
+            + ([f"    note: {note}"] if note else []))
 
 
 def headline(v: DatasetVerdicts) -> str:

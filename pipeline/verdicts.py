@@ -99,6 +99,7 @@ class DatasetVerdicts:
     # none's mean over seeds and its 95% CI, when none is not at chance: the CI's lower end at or below
     # the margin means none's learning is not clear either (a warning must not blame regularization alone)
     none_summary: Optional[stats.Summary] = None
+    n_test: Optional[int] = None   # rows of the test split (how coarse a share metric is)
 
     def arms_with(self, verdict: str) -> list[str]:
         return [a for a, p in self.paired.items() if p.verdict == verdict]
@@ -234,7 +235,7 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
     base_mean = float(np.mean(list(base.values()))) if base else math.nan
     m = metric_for(d.task, d.metric)
     v = DatasetVerdicts(d.label, d.task, stats.rope_width(m.default_rope if d.rope_setting is None else d.rope_setting,
-                                                          m.name, base_mean), m.name, chance=d.chance)
+                                                          m.name, base_mean), m.name, chance=d.chance, n_test=d.n_test)
     _judge_chance(d, v)
     return v
 

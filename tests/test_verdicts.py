@@ -47,6 +47,29 @@ def test_undecided_says_how_many_seeds_would_decide():
                                  verdicts.DatasetResults("again", "classification", noisy)])
     assert two[0].paired["l2"].p_t_holm >= p.p_t_holm
     assert stats.ALPHA == 0.05
+    # a difference tiny next to its spread: out of a practical study's reach, and said so
+    tiny = _values(np.random.default_rng(5), {"none": 0.0, "l2": 0.002}, 0.03, seeds=6)
+    [t] = verdicts.decide_study([verdicts.DatasetResults("pima", "classification", tiny, rope_setting=0.001)])
+    q = t.paired["l2"]
+    assert q.verdict == "undecided" and q.seeds_needed > verdict_words.AFFORDABLE_SEEDS, q
+    assert verdict_words.seeds_to_decide(q).endswith("(beyond a practical study: its mean difference is tiny next to "
+                                                     "its spread across seeds)")
+    # more seeds would find a difference smaller than the ROPE: "worse", but perhaps not by enough to matter
+    inside = dataclasses.replace(p, mean_diff=-0.004, needed_for="worse", seeds_needed=14, rope=0.01)
+    assert verdict_words.seeds_to_decide(inside) == "~14 seeds would likely show it worse, by a difference smaller than the ROPE"
+
+
+def test_a_test_split_coarser_than_the_rope_is_noted():
+    """50 test rows: one prediction is 2 points of accuracy, more than the one-point ROPE; the
+    note says the verdicts are about those rows. 200 rows (0.5 point a row) need no note."""
+    rng = np.random.default_rng(2)
+    values = _values(rng, {"none": 0.0, "l2": 0.0}, 0.01, seeds=5)
+    [few] = verdicts.decide_study([verdicts.DatasetResults("quadrants", "classification", values, n_test=50)])
+    assert verdict_words.test_rows_note(few).startswith(
+        "The test split has 50 rows: one prediction moves test accuracy by 2.0 pt, more than the ROPE (±1.0 pt)")
+    assert any(line.startswith("    note: The test split has 50 rows") for line in verdict_words.answer_lines(few))
+    [many] = verdicts.decide_study([verdicts.DatasetResults("quadrants", "classification", values, n_test=200)])
+    assert verdict_words.test_rows_note(many) == "" and len(verdict_words.answer_lines(many)) == 1
 
 
 @pytest.mark.slow

@@ -463,7 +463,7 @@ class DatasetPlan:
 class Study:
     spec: StudyFile
     plans: tuple[DatasetPlan, ...]
-    source_text: str  # the study file as run, with CLI overrides applied, for provenance
+    source_text: str  # the study file as run (its own text; re-written with the CLI's overrides), for provenance
     notes: tuple[str, ...] = ()  # deprecations to tell the user about
     overrides: tuple[tuple[str, str], ...] = ()  # the command line's --seeds/--epochs/--datasets, as given
 
@@ -627,19 +627,20 @@ def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optiona
     if not path.is_file():
         raise UsageError(f"study file {source!r} does not exist")
     try:
-        raw = read_yaml(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        raw = read_yaml(text)
     except UnicodeDecodeError as e:
         raise UsageError(f"{source}: not UTF-8 text (byte {e.start}); save the study file as UTF-8") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise UsageError(f"{source}: malformed YAML{where}: {getattr(e, 'problem', e)}") from None
-    return build_study(raw, source, seeds=seeds, epochs=epochs, datasets=datasets)
+    return build_study(raw, source, seeds=seeds, epochs=epochs, datasets=datasets, text=text)
 
 
 def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: Optional[str] = None,
-                datasets: Optional[str] = None) -> Study:
-    """Validate a study given as plain data (a parsed YAML file, or built from CLI flags)."""
+                datasets: Optional[str] = None, text: Optional[str] = None) -> Study:
+    """Validate a study given as plain data (a parsed YAML file with its `text`, or built from CLI flags)."""
     if not isinstance(raw, dict):
         raise UsageError(f"{source}: expected a mapping of study fields at the top level")
     raw = _apply_overrides(copy.deepcopy(raw), seeds, epochs)
@@ -677,8 +678,11 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         plans += [DatasetPlan(ds, t, config_hash(spec, ds, t), ex, rope, group=group) for ds, group in sized]
     overrides = tuple((flag, str(value).strip()) for flag, value in
                       (("seeds", seeds), ("epochs", epochs), ("datasets", datasets)) if value not in (None, ""))
-    return Study(spec=spec, plans=tuple(plans), source_text=yaml.safe_dump(as_run, sort_keys=False),
-                 notes=tuple(notes), overrides=overrides)
+    if text is None or overrides:   # what ran, as YAML; the file's own text (its comments too) when it ran as written
+        flags = " ".join(f"--{flag} {value}" for flag, value in overrides)
+        text = (f"# {source} with {flags} (its comments are not kept)\n" if overrides else "") + \
+            yaml.safe_dump(as_run, sort_keys=False)
+    return Study(spec=spec, plans=tuple(plans), source_text=text, notes=tuple(notes), overrides=overrides)
 
 
 def _settings_that_do_nothing(spec: StudyFile, settings: list, source: str) -> list[str]:

@@ -218,7 +218,8 @@ def test_overrides_and_config_hash(tmp_path):
     # seeds are the grid, not the configuration: same hash; epochs change training: new hash
     assert load_study(base, seeds="4").plans[0].config_hash == a.plans[0].config_hash
     assert b.plans[0].config_hash != a.plans[0].config_hash
-    assert "epochs: 9" in b.source_text
+    assert "epochs: 9" in b.source_text and b.source_text.startswith(f"# {base} with --seeds 3,5,7 --epochs 9 --datasets digits")
+    assert a.source_text == Path(base).read_text()   # as written, comments included
     # arm spellings users write are accepted
     c = write_study(tmp_path / "c.yaml", {**tiny_study_dict(), "arms": ["None", "L1", "dropout+L2"]})
     assert load_study(c).arms == ["none", "l1", "dropout_l2"]

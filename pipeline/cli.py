@@ -188,7 +188,7 @@ def cmd_train(args) -> int:
         raise UsageError(_as_flags(str(e))) from None
     plan = study.plans[0]
     data = load(plan.dataset, study.spec.split_seed)
-    print(f"[{plan.label}] {data.sizes()} task={data.task}", flush=True)
+    print(f"[{plan.label}] {data.sizes_line()}", flush=True)
     if data.preprocessing:
         from .dataset_record import data_line
 

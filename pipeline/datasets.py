@@ -73,6 +73,10 @@ class Splits:
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.x_train), "val": len(self.x_val), "test": len(self.x_test)}
 
+    def sizes_line(self) -> str:
+        """E.g. "rows: train 250, val 270, test 449; classification" (the console's line on the splits)."""
+        return "rows: " + ", ".join(f"{split} {n}" for split, n in self.sizes().items()) + f"; {self.task}"
+
 
 @dataclass(frozen=True)
 class DatasetInfo:

@@ -156,7 +156,7 @@ def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = T
         for plan in study.plans:
             d = data[plan.label]
             given_up = prepare_dataset(ctx, plan, d, owned)
-            print(f"[{plan.label}] {d.sizes()} task={d.task} config={plan.config_hash}"
+            print(f"[{plan.label}] {d.sizes_line()}; config {plan.config_hash}"
                   + (f"; gave up on {given_up} failed cell(s) after retries" if given_up else ""), flush=True)
             if d.preprocessing:
                 print(f"[{plan.label}] data: {data_line(d)}", flush=True)

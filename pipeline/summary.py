@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 from typing import Optional
 
-from . import grid, verdict_words, verdicts
+from . import arms, grid, verdict_words, verdicts
 from . import runtree as rt
 from .orchestrate import RunContext, optuna_study_name
 from .study import Study
@@ -28,7 +28,7 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
             vals = list(by_seed.values())
             mean = statistics.fmean(vals) if vals else float("nan")
             std = statistics.stdev(vals) if len(vals) > 1 else float("nan")
-            lines.append(f"{d.label:<18} {arm:<12} {names[d.label]:<{width}} {_num(mean)} {_num(std)} {len(vals):>6}")
+            lines.append(f"{d.label:<18} {arms.label(arm):<12} {names[d.label]:<{width}} {_num(mean)} {_num(std)} {len(vals):>6}")
     decided = decided or verdicts.decide_study(results, study.seeds, study.looks())
     family = sum(p.verdict != verdicts.AT_CHANCE for v in decided for p in v.paired.values())
     lines += ["", f"Verdicts (each arm vs none on the same seeds; Holm over all {family} comparisons"
@@ -68,5 +68,5 @@ def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts]) ->
 def log_verdicts(tracker: Tracker, parent_id: str, v: verdicts.DatasetVerdicts) -> None:
     """One dataset's verdicts on its parent run: the tags and verdicts.json (the ablation does it
     at its end, the report for distributed studies, whose workers print no summary)."""
-    tracker.set_tags(parent_id, verdict_words.verdict_tags(v))
+    tracker.set_tags(parent_id, {**verdict_words.verdict_tags(v), rt.NOTE: verdict_words.verdict_note(v)})
     tracker.log_dict(parent_id, verdict_words.verdict_record(v), "verdicts.json")

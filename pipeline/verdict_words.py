@@ -166,6 +166,16 @@ def verdict_record(v: DatasetVerdicts) -> dict:
             "gap_closed": closed}
 
 
+def verdict_note(v: DatasetVerdicts) -> str:
+    """The dataset's answer as its parent run's description in the MLflow UI (Markdown): the
+    answer, its warning and note, and each comparison's sentence."""
+    first, *rest = answer_lines(v)
+    lines = [f"**{first}**", ""] + [f"- {line.strip()}" for line in rest]
+    lines += [f"- {'; '.join([sentence(arm, p, v.metric), *secondary_sentences(v, arm)])}" for arm, p in v.paired.items()]
+    lines += ["", "Every number: `verdicts.json`; the figures: `figures/` (artifacts of this run)."]
+    return "\n".join(lines)[:20000]
+
+
 def verdict_tags(v: DatasetVerdicts) -> dict[str, str]:
     """verdict.<arm> and verdict.<arm>.<outcome>, for searching and the runs table."""
     tags = {"verdict": headline(v).split(": ", 1)[1][:5000]}

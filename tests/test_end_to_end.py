@@ -331,6 +331,9 @@ def test_secondary_verdicts_say_what_each_regularizer_did(workdir, env):
     sparsity = record["arms"]["l1"]["sparsity_lt_0.001"]
     assert sparsity["verdict"] == "better" and sparsity["ci"][0] > 0 and sparsity["mean_diff"] > 0.2
     assert record["answer"] == "wine: " + tags["verdict"]
+    # the run's description in the UI: the answer, then the console's line of each comparison
+    note = tags["mlflow.note.content"].splitlines()
+    assert note[0].startswith("**wine: ") and f"- {l1_line.strip()}" in note
 
 
 @pytest.mark.slow

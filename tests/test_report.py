@@ -92,6 +92,11 @@ def test_trials_csv_and_the_trial_lists(built):
             (t.data.tags["dataset"], t.data.tags["regularizer"], t.data.tags["seed"], t.info.status)
         assert float(r["test_metric"]) == pytest.approx(t.data.metrics["test_metric"])
         assert r["link"].endswith(f"/runs/{r['run_id']}?workflowType=machine_learning")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["start"]) and r["end"] >= r["start"]
+    # in the study's order: datasets as listed (digits under its label, wine, synthetic_linear), arms as listed
+    assert [(r["dataset"], r["arm"]) for r in rows][::3] == [(d, a) for d in (XSS, "wine", "synthetic_linear")
+                                                            for a in ("none", "dropout", "l2")]
+    assert [r["seed"] for r in rows[:3]] == ["0", "1", "2"]
     html = (work / "reports/rep/report.html").read_text()
     listing = html[html.index("<h3>Every trial run</h3>"):]
     assert listing.count('<details class="trials"') == 1 and "<summary>27 trial run(s)</summary>" in listing
@@ -103,6 +108,7 @@ def test_trials_csv_and_the_trial_lists(built):
     query = parse_qs(urlsplit(links[0].replace("&amp;", "&")).fragment.split("?", 1)[1])
     filt = query["searchFilter"][0]
     assert query["workflowType"] == ["machine_learning"] and "tags.kind = 'trial'" in filt
+    assert query["orderByKey"] == ["tags.`ui_order`"] and query["orderByAsc"] == ["true"]   # by seed
     assert len(client.search_runs([exp], filt)) == 3  # the link's filter finds that arm's 3 seeds
 
 

@@ -21,7 +21,7 @@ from ..references import PLAUSIBLE_GAP, reference_points
 from ..runtime import mask_credentials
 from ..task import metric_for
 from ..tuning import tied_at_best, too_many_ties
-from ..ui_links import overview_link, quote_filter, run_link, runs_link
+from ..ui_links import links_are_local, overview_link, quote_filter, run_link, runs_link, ui_base
 from .collect import ReportData, outside_note
 from .figures import FIGURES, size_groups
 
@@ -53,6 +53,7 @@ def provenance(data: ReportData, building: Optional[str] = None) -> dict:
         "last_run": _utc(df["end"].max()) if len(df) else "-",
         "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "tracking_uri": mask_credentials(data.tracking_uri),
+        "ui_base": ui_base(data.tracking_uri), "links_local": links_are_local(data.tracking_uri),
         "overview": [overview_link(data.tracking_uri, e, data.study.name) for e in sorted({r.experiment_id for r in roots})],
         "root_runs": [{"run_id": r.run_id, "experiment_id": r.experiment_id,
                        "start": _utc(r.start_time),
@@ -187,12 +188,23 @@ def trials_csv(data: ReportData) -> str:
     """Every trial run of the study's cells, one line each (trials.csv beside report.html): its
     cell, status, final metrics, run id and a link into the MLflow UI. Earlier attempts of a
     retried cell (a worker died, was stopped, training failed) are lines too, `superseded` True:
-    the report's statistics use only the lines where it is False."""
+    the report's statistics use only the lines where it is False. In the study's order (datasets
+    and arms as the study file lists them, then path point, seed, attempt); times in UTC, ISO 8601."""
     df = pd.concat([data.runs.assign(superseded=False), data.retries.assign(superseded=True)], ignore_index=True) \
         if len(data.retries) else data.runs.assign(superseded=False)
-    df = df.sort_values(["dataset", "arm", "seed", "attempt"]) if len(df) else df
+    if len(df):
+        labels, order = [p.label for p in data.study.plans], list(data.study.arms)
+        df = df.assign(_d=[labels.index(x) if x in labels else len(labels) for x in df["dataset"]],
+                       _a=[order.index(x) if x in order else len(order) for x in df["arm"]])
+        df = df.sort_values(["_d", "dataset", "_a", "arm", "variant", "seed", "attempt"]).drop(columns=["_d", "_a"])
+        for col in ("start", "end"):
+            df[col] = [_iso(ms) for ms in df[col]]
     df = df.assign(link=[run_link(data.tracking_uri, e, r) for e, r in zip(df["experiment_id"], df["run_id"])])
     return df.to_csv(index=False)
+
+
+def _iso(ms) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if ms and ms == ms else ""
 
 
 def _tuning_rows(data: ReportData) -> list[dict]:

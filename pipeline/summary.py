@@ -42,6 +42,9 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
         lines += verdict_words.path_lines(next(d for d in results if d.label == v.label))
     lines.append("(secondary outcomes: each its own Holm family over the datasets; the gap is how much better a model "
                  "does on its training data than on test data: train minus test accuracy, test minus train MSE)")
+    short = verdict_words.in_short(decided, verdict_words.mean_values(results))
+    if short:
+        lines += ["", "In short: " + " ".join(short)]
     return "\n".join(lines)
 
 

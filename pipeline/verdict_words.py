@@ -91,7 +91,7 @@ def seeds_to_decide(p: stats.Paired) -> str:
         what += ", by a difference smaller than the ROPE"
     text = f"{many} seeds would likely show it {what}"
     if n > AFFORDABLE_SEEDS:
-        why = ("its mean difference is close to the ROPE's edge for its spread across seeds" if p.needed_for == "equivalent"
+        why = ("its spread across seeds is wide next to the ROPE" if p.needed_for == "equivalent"
                else "its mean difference is tiny next to its spread across seeds")
         text += f" (beyond a practical study: {why})"
     return text
@@ -289,3 +289,63 @@ def chance_warning(v: DatasetVerdicts) -> str:
                 "regularization; train longer or with a larger learning rate first")
     return (f"{names} scored no better than always predicting {constant} ({score}) while none learned: "
             "their regularization is likely too strong (a smaller strength, or a path over strengths, would show it)")
+
+
+def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]]) -> list[str]:
+    """The study's answer for a reader who is not a statistician, a few sentences: where a
+    regularizer helped (and by how much, none's mean test value to the arm's), where one made
+    things worse, where nothing mattered, what is still undecided and where the models learned
+    too little to say. `means`: {dataset: {arm: mean test value over seeds}}."""
+    out, settled, unsettled, learned_nothing, undecided = [], [], [], [], 0
+    for v in decided:
+        if not v.paired:
+            continue
+        if v.at_chance and set(v.at_chance) >= {*v.paired, arms.BASELINE}:
+            learned_nothing.append(v.label)
+            continue
+        mine = means.get(v.label, {})
+        if v.winners:
+            others = [arms.label(a) for a in v.winners[1:]]
+            out.append(f"On {v.label}, {arms.label(v.winners[0])} helped: {_change(v.metric, mine, v.winners[0])}"
+                       + (f" ({', '.join(others)} helped too)" if others else "") + ".")
+        hurt = [a for a in v.arms_with("worse") if not v.paired[a].negligible]
+        if hurt:
+            out.append(f"On {v.label}, {' and '.join(map(arms.label, hurt))} made it worse: "
+                       + "; ".join(f"{arms.label(a)} {_change(v.metric, mine, a)}" if len(hurt) > 1 else _change(v.metric, mine, a)
+                                   for a in hurt) + ".")
+        open_here = len(v.arms_with("undecided"))
+        undecided += open_here
+        if not v.winners:
+            (unsettled if open_here else settled).append(v.label)
+    if settled:
+        out.append(f"On {_and(settled)}, no regularizer made a difference that matters (more than the study's ROPE).")
+    if unsettled:
+        out.append(f"On {_and(unsettled)}, no regularizer has shown a difference that matters yet.")
+    if undecided:
+        out.append(f"{undecided} comparison(s) are still undecided: more seeds would tell (each comparison says how many).")
+    if learned_nothing:
+        out.append(f"On {_and(learned_nothing)}, the models learned little or nothing, so there is no answer about "
+                   "regularization there.")
+    return out
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _change(metric: str, means: dict[str, float], arm: str) -> str:
+    """E.g. "test accuracy 93.6% -> 95.1%" or "test MSE 0.124 -> 0.0843 (32% lower)"."""
+    m = METRICS[metric]
+    base, value = means.get(arms.BASELINE, math.nan), means.get(arm, math.nan)
+    if math.isnan(base) or math.isnan(value):
+        return f"test {m.label}"
+    if m.share:
+        return f"test {m.label} {100 * base:.1f}% → {100 * value:.1f}%"
+    relative = f" ({abs(value / base - 1):.0%} {'higher' if value > base else 'lower'})" if base else ""
+    return f"test {m.label} {base:.3g} → {value:.3g}{relative}"
+
+
+def mean_values(results: list[DatasetResults]) -> dict[str, dict[str, float]]:
+    """{dataset: {arm: mean test value over its seeds}}, what in_short compares."""
+    return {d.label: {arm: sum(by_seed.values()) / len(by_seed) for arm, by_seed in d.values.items() if by_seed}
+            for d in results}

@@ -263,3 +263,34 @@ def test_differences_are_written_in_the_metrics_own_direction_and_units():
     assert verdict_words.amount(tiny.mean_diff, "accuracy") == "0.0 pt"
     assert verdict_words.interval(tiny, "accuracy") == " [0.0, 0.0]"
     assert verdict_words.amount(0.0, "mse") == "0 MSE" and verdict_words.rope_text(0.01, "accuracy") == "1.0 pt"
+
+
+def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
+    """A few plain sentences: where an arm helped (none's mean to the arm's, in the metric's
+    units), where one made things worse, where nothing mattered, what is undecided, and where
+    nothing was learned."""
+    rng = np.random.default_rng(7)
+    helped = _values(rng, {"none": 0.0, "l2": 0.03, "dropout": -0.03}, 0.002)
+    quiet = _values(rng, {"none": 0.0, "l2": 0.0005}, 0.002)
+    mse = {arm: {s: 1.0 - x for s, x in by_seed.items()} for arm, by_seed in _values(rng, {"none": 0.0, "l2": 0.1}, 0.002).items()}
+    open_ = _values(rng, {"none": 0.0, "l2": 0.02}, 0.03, seeds=4)
+    nothing = {arm: {s: 0.5 for s in range(4)} for arm in ("none", "l2")}
+    results = [verdicts.DatasetResults("digits", "classification", helped),
+               verdicts.DatasetResults("wine", "classification", quiet),
+               verdicts.DatasetResults("linear", "regression", mse, rope_setting=0.01),
+               verdicts.DatasetResults("pima", "classification", open_),
+               verdicts.DatasetResults("noise", "classification", nothing, chance=0.5, n_test=200)]
+    decided = verdicts.decide_study(results)
+    means = verdict_words.mean_values(results)
+    short = verdict_words.in_short(decided, means)
+    base, l2, drop = (100 * means["digits"][a] for a in ("none", "l2", "dropout"))
+    assert short[0] == f"On digits, L2 helped: test accuracy {base:.1f}% → {l2:.1f}%."
+    assert short[1] == f"On digits, dropout made it worse: test accuracy {base:.1f}% → {drop:.1f}%."
+    before, after = means["linear"]["none"], means["linear"]["l2"]
+    assert short[2] == (f"On linear, L2 helped: test MSE {before:.3g} → {after:.3g} "
+                        f"({abs(after / before - 1):.0%} lower).")
+    assert short[3:] == [
+        "On wine, no regularizer made a difference that matters (more than the study's ROPE).",
+        "On pima, no regularizer has shown a difference that matters yet.",
+        "1 comparison(s) are still undecided: more seeds would tell (each comparison says how many).",
+        "On noise, the models learned little or nothing, so there is no answer about regularization there."]

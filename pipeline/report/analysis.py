@@ -50,6 +50,7 @@ def analyze(data: ReportData) -> dict:
     used = max((d["verdicts"].seeds_used for d in datasets), default=0) if study.adaptive else n_seeds
     min_p = stats.min_wilcoxon_p(used or study.looks()[0])
     return {"datasets": datasets, "summary": [_summary_row(d) for d in datasets],
+            "in_short": verdict_words.in_short(decided, verdict_words.mean_values(results)),
             "across": _across(data, datasets), "improvement": _improvement(study, datasets),
             "n_seeds": n_seeds, "looks": study.looks() if study.adaptive else None,
             "min_wilcoxon_p": min_p, "too_few_seeds": min_p >= stats.ALPHA, "min_p_seeds": used or study.looks()[0],

@@ -22,8 +22,9 @@ UNREACHABLE_ADVICE = ("the cells this process was training are trained again by 
 
 
 def _optional(value: Optional[str]) -> Optional[str]:
-    """MLproject passes every parameter; an empty string means 'not given'."""
-    return value if value not in (None, "", "none", "None") else None
+    """MLproject passes every parameter; "default" (its defaults, which the UI shows as the run's
+    params) or an empty string means 'not given'."""
+    return value if value not in (None, "", "none", "None", "default") else None
 
 
 def _study_from_args(args, trains: bool = True):

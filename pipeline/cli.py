@@ -73,13 +73,18 @@ def cmd_ablation(args) -> int:
     results = study_results(study, ctx.storage)
     decided = decide_study(results, study.seeds, study.looks())
     print(format_summary(study, results, decided))
-    record_verdicts(ctx, decided)
+    view = study.view_flags()
+    if view:   # fewer seeds or datasets than the file: the same parents, whose record is the study file's
+        print(f"note: a view with {view}: its verdicts are printed and its report written to "
+              f"{Path(args.reports_dir) / study.report_folder}; the study's verdicts and report in MLflow are left "
+              "as they are", file=sys.stderr, flush=True)
+    record_verdicts(ctx, decided, on_parents=not view)
     if not args.no_report and args.report == "yes":
         from .report import build_report
 
         started = time.perf_counter()
         paths = build_report(study, tracking=ctx.tracker.uri, out_dir=args.reports_dir,
-                             root_run_id=ctx.root_id, pdf=not args.no_pdf)
+                             root_run_id=ctx.root_id, pdf=not args.no_pdf, record=not view)
         seconds = time.perf_counter() - started
         ctx.tracker.log_values(ctx.root_id, {"time_report_s": round(seconds, 3)})
         for p in paths:
@@ -166,9 +171,9 @@ def cmd_report(args) -> int:
     study = _study_from_args(args, trains=False)
     if _optional(args.tracking_uri):
         check_tracking_reachable(args.tracking_uri)
-    overrides = [f"--{flag} {value}" for flag, value in study.overrides]
+    overrides = " ".join(f"--{flag} {value}" for flag, value in study.overrides)
     if overrides:
-        print(f"note: a view with {' '.join(overrides)}: written to {Path(args.reports_dir) / study.report_folder} "
+        print(f"note: a view with {overrides}: written to {Path(args.reports_dir) / study.report_folder} "
               "only; the study's report and verdicts in MLflow are left as they are", file=sys.stderr, flush=True)
     paths = build_report(study, tracking=_optional(args.tracking_uri), out_dir=args.reports_dir,
                          pdf=not args.no_pdf, record=not overrides, say_verdicts=True)

@@ -471,6 +471,13 @@ class Study:
     def name(self) -> str:
         return self.spec.name
 
+    def view_flags(self) -> str:
+        """The command line's --seeds/--datasets as typed ("" without): they select runs of the
+        study file's configuration (the same dataset parents), so what is concluded from them is
+        a view, never recorded over the study's own verdicts. (--epochs alone is another
+        configuration, with parents of its own.)"""
+        return " ".join(f"--{flag} {value}" for flag, value in self.overrides if flag in ("seeds", "datasets"))
+
     @property
     def report_folder(self) -> str:
         """Where under the reports directory this configuration's report goes: <study> for the

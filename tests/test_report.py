@@ -499,6 +499,14 @@ def test_the_report_puts_verdicts_and_figures_on_the_parent_runs(built, tmp_path
     assert view.returncode == 0 and f"note: a view with --seeds 1: written to {tmp_path / 'v/rep/seeds-1'} only" in view.stderr
     assert (tmp_path / "v/rep/seeds-1/report.html").exists() and recorded() == before
     assert not (tmp_path / "v/rep/report.html").exists()   # never in the study's own folder
+    # the same for an ablation over fewer seeds: it trains nothing, prints and writes its view only
+    shrunk = run_cli(["ablation", "--study", "rep.yaml", "--seeds", "2", "--no-pdf", "--reports-dir", str(tmp_path / "a")],
+                     cwd=work, env=env)
+    assert shrunk.returncode == 0 and "note: a view with --seeds 2: its verdicts are printed" in shrunk.stderr
+    assert (tmp_path / "a/rep/seeds-2/report.html").exists()
+    after = recorded()
+    assert after[0] == before[0] and all(after[1][r] == before[1][r] for r in before[1])   # a new root, empty
+    before = after
     never = run_cli(["report", "--study", "rep.yaml", "--epochs", "7", "--no-pdf", "--reports-dir", str(tmp_path)],
                     cwd=work, env=env)
     assert never.returncode == 1 and "no report written; run the study first" in never.stderr

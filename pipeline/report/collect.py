@@ -111,7 +111,9 @@ def outside_note(data: ReportData) -> str:
         f"arms {', '.join(o['arms'])}" if o["arms"] else "") if part)
     how = (f" (report --seeds {max(o['seeds']) + 1} includes seeds up to {max(o['seeds'])})"
            if o["seeds"] and not o["arms"] else "")
-    return (f"{o['runs']} trial run(s) of this configuration are on {where}, which the study file does not "
+    seeds_flag = dict(data.study.overrides).get("seeds")
+    listing = f"the study file with --seeds {seeds_flag}" if seeds_flag else "the study file"
+    return (f"{o['runs']} trial run(s) of this configuration are on {where}, which {listing} does not "
             f"list, and are not included{how}") + (f". {older}" if older else "")
 
 

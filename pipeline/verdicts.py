@@ -283,13 +283,25 @@ def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[sta
         shared = sorted(seeds & set(base) & set(values))
         if arm == arms.BASELINE or not shared or (arm in v.paired and v.paired[arm].verdict != "undecided"):
             continue
-        v.paired[arm] = stats.paired_test([values[s] for s in shared], [base[s] for s in shared], hib, rope=v.rope)
+        v.paired[arm] = stats.paired_test([values[s] for s in shared], [base[s] for s in shared], hib, rope=v.rope,
+                                          resolution=_resolution(d))
         if not math.isnan(v.chance_margin) and _no_better(v, [values[s] for s in shared], hib) \
                 and _no_better(v, [base[s] for s in shared], hib):   # on the seeds compared at this look
             v.paired[arm].verdict = AT_CHANCE   # left out of the Holm family: there is nothing to test
         else:
             fresh.append(v.paired[arm])
     return fresh
+
+
+# Metrics that count test rows: they move in steps of at least one row (1/n_test; a row of a
+# small class moves balanced accuracy or macro F1 by more).
+COUNTED = ("accuracy", "balanced_accuracy", "macro_f1")
+
+
+def _resolution(d: DatasetResults) -> float:
+    """The primary metric's step on the test split (stats.paired_test's floor on the spread), 0
+    where it is continuous or the split's size is unknown."""
+    return 1.0 / d.n_test if d.n_test and metric_for(d.task, d.metric).name in COUNTED else 0.0
 
 
 def _rank_winners(d: DatasetResults, v: DatasetVerdicts) -> None:

@@ -141,7 +141,8 @@ def test_one_test_sample_above_a_constant_prediction_is_chance():
     """Random labels, 58 test rows: the majority class scores 26/58 and both arms, predicting
     alike on every seed, 27/58: one sample, 1.7 points, more than the one-point margin. Without
     the test split's size that read "practically the same" (zero spread); with it, at chance.
-    Two samples above the constant are beyond the margin."""
+    Two samples above the constant are beyond the margin (learning), and there four seeds of
+    identical predictions cannot show the arms within one point of each other: one row is 1.7."""
     seeds = range(4)
     one, two = {s: 27 / 58 for s in seeds}, {s: 28 / 58 for s in seeds}
     [old] = verdicts.decide_study([verdicts.DatasetResults("noise", "classification", {"none": one, "l2": dict(one)},
@@ -152,7 +153,27 @@ def test_one_test_sample_above_a_constant_prediction_is_chance():
     assert v.paired["l2"].verdict == verdicts.AT_CHANCE and v.at_chance == ["none", "l2"]
     [w] = verdicts.decide_study([verdicts.DatasetResults("noise", "classification", {"none": two, "l2": dict(two)},
                                                          chance=26 / 58, n_test=58)])
-    assert w.paired["l2"].verdict == "equivalent" and not w.at_chance
+    assert w.paired["l2"].verdict == "undecided" and not w.at_chance
+
+
+def test_a_spread_of_zero_decides_nothing_for_a_counted_metric():
+    """Accuracy moves in test rows: every seed two rows better (2 seeds) was "better" from a
+    spread of (almost) zero; the spread is now at least one row, so 2 or 3 such seeds are
+    undecided and 12 decide."""
+    def two_rows_better(seeds):
+        return {"none": {s: 0.80 for s in range(seeds)}, "dropout": {s: 0.80 + 2 / 142 for s in range(seeds)}}
+
+    [old] = verdicts.decide_study([verdicts.DatasetResults("bc", "classification", two_rows_better(2))])
+    assert old.paired["dropout"].verdict == "better" and old.paired["dropout"].p_t < 1e-6   # without the split's size
+    for seeds, expected in ((2, "undecided"), (3, "undecided"), (12, "better")):
+        [v] = verdicts.decide_study([verdicts.DatasetResults("bc", "classification", two_rows_better(seeds), n_test=142)])
+        p = v.paired["dropout"]
+        assert p.verdict == expected and p.sd == pytest.approx(1 / 142) and math.isfinite(p.effect_size), (seeds, p)
+        assert p.ci_low < p.mean_diff < p.ci_high
+    # the floor is what a t-test on differences with that spread says (scipy, on +-half a row around the mean)
+    d = np.array([1, 1, 1]) / 142
+    spread = d + np.array([-1, 0, 1]) / 142   # sd exactly one row, same mean
+    assert stats.paired_test(d, np.zeros(3), resolution=1 / 142).p_t == pytest.approx(sst.ttest_1samp(spread, 0).pvalue)
 
 
 def test_models_that_learned_nothing_are_at_chance_not_equivalent():

@@ -385,6 +385,10 @@ class StudyFile(_Strict):
             if shared:
                 raise ValueError(f"tune.seeds {shared} are also grid seeds; the grid must be evaluated on "
                                  "seeds not used in tuning")
+            on_path = [a for a in self.arms if len(self.paths.variants(a)) > 1]
+            if on_path:   # the grid would train the path's strengths and the tuning budget would be spent for nothing
+                raise ValueError(f"'paths' varies the strength of {', '.join(map(repr, on_path))}, which 'tune' chooses; "
+                                 "a study either tunes an arm's strengths or runs a path over them: remove one")
         return self
 
     @field_validator("arms", mode="before")

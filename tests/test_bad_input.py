@@ -83,6 +83,9 @@ CASES = [
                             "execution": {"population_size": 10000}}, [], "execution.population_size"),
     ("long-value", _with("optimizer.name", "x" * 500), [], "..."),
     ("csv-no-target", _with("datasets", [{"name": "csv", "path": "good.csv"}]), [], "target"),
+    # tuning chooses the strength a path varies: the tuning budget would be spent for nothing
+    ("tune-and-path", {**tiny_study_dict(), "tune": {"trials": 2, "seeds": [100]}, "paths": {"l2": [1e-3, 1e-2]}}, [],
+     "'paths' varies the strength of 'l2', which 'tune' chooses"),
     # an option another kind of dataset reads would change only the study's identity
     ("root-on-wine", _with("datasets", [{"name": "wine", "root": "data"}]), [],
      "field 'datasets.0': option 'root' is read by the fashion_mnist and mnist datasets only, not by wine; remove it"),

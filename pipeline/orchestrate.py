@@ -151,7 +151,8 @@ def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = T
         ctx = RunContext(study, tracker, _experiment(study, tracker), "", storage, clock)
         ctx.root_id = _root_run(ctx)
         print(f"study {study.name}: {len(study.plans)} dataset(s) x {len(study.arms)} arm(s) x "
-              f"{len(study.seeds)} seed(s); tracking {mask_credentials(tracker.uri)}, "
+              + (f"up to {len(study.seeds)} seeds (adaptive)" if study.adaptive else f"{len(study.seeds)} seed(s)")
+              + f"; tracking {mask_credentials(tracker.uri)}, "
               f"optuna {mask_credentials(storage)}", flush=True)
         for plan in study.plans:
             d = data[plan.label]

@@ -31,7 +31,8 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
             lines.append(f"{d.label:<18} {arms.label(arm):<12} {names[d.label]:<{width}} {_num(mean)} {_num(std)} {len(vals):>6}")
     decided = decided or verdicts.decide_study(results, study.seeds, study.looks())
     family = sum(p.verdict != verdicts.AT_CHANCE for v in decided for p in v.paired.values())
-    lines += ["", f"Verdicts (each arm vs none on the same seeds; Holm over all {family} comparisons"
+    holm = f"Holm over all {family} comparisons" if family != 1 else "one comparison, so no Holm correction"
+    lines += ["", f"Verdicts (each arm vs none on the same seeds; {holm}"
                   + (f", at each look its share of alpha (seeds {', '.join(map(str, study.looks()))})"
                      if study.adaptive else "") + "; ROPE: the difference that counts as practically none):"]
     for v in decided:

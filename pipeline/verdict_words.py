@@ -55,8 +55,10 @@ def interval(p: stats.Paired, metric: str) -> str:
 def sentence(arm: str, p: stats.Paired, metric: str) -> str:
     """One comparison in words, e.g. "L2: better, +1.2 pt [0.4, 2.0] (Holm p 0.003)"."""
     name = f"{arms.label(arm)}: "
-    # adaptive seeds judge each look at its share of alpha: say which, or a p below 0.05 reads as a verdict
-    at = f" at α {p.alpha:.4f}" if p.alpha < stats.ALPHA - 1e-12 else ""
+    # adaptive seeds judge each look at its share of alpha: say which, or a p below 0.05 reads as a
+    # verdict; and on how many seeds (one decided at an early look keeps that look's numbers while
+    # the arm tables count every seed the dataset ran for its other comparisons)
+    at = f" at α {p.alpha:.4f}, on {p.n} seeds" if p.alpha < stats.ALPHA - 1e-12 else ""
     diff = f"{amount(p.mean_diff, metric)}{interval(p, metric)}"
     rope = rope_text(p.rope, metric)
     if p.negligible:
@@ -159,7 +161,11 @@ def verdict_record(v: DatasetVerdicts) -> dict:
                 "alpha": p.alpha}
     closed = {arm: {"none_gap": g.none_gap, "arm_gap": g.arm_gap, "share_closed": g.share,
                     "share_ci": [g.share_low, g.share_high], "fully": g.fully} for arm, g in v.gap_closed.items()}
-    return {"dataset": v.label, "answer": headline(v), "rope": v.rope, "seeds_used": v.seeds_used,
+    return {"dataset": v.label, "answer": headline(v), "metric": v.metric,
+            # the console and the report write arm minus none in the metric's units (points for shares)
+            "direction": "mean_diff and ci: oriented, positive = better (for a lower-is-better metric, none minus arm); "
+                         "fractions, not points",
+            "rope": v.rope, "seeds_used": v.seeds_used,
             "looks": v.looks, "stopped": v.stopped, "winners": v.winners,
             "arms": {arm: {"primary": one(p), **{k: one(q) for k, q in v.secondary.get(arm, {}).items()}}
                      for arm, p in v.paired.items()},

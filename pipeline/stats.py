@@ -279,6 +279,9 @@ def rope_problem(setting: Union[float, str, None], metric: str) -> Optional[str]
         unit = "0.01 is one point" if m.share else "0.01 is 0.01 of R²"
         return (f"field 'rope' = {setting:g}: {m.label} differences are fractions ({unit}), so ±{setting:g} would call "
                 "every arm practically the same as none; write e.g. 0.01, or a share of none's mean such as '5%'")
+    if isinstance(setting, str) and setting.endswith("%") and float(setting[:-1]) >= 50:
+        return (f"field 'rope' = {setting!r}: an arm within ±{setting} of none's mean (half of it or more) would be "
+                "practically the same as none whatever it did; write e.g. '5%'")
     return None
 
 

@@ -716,6 +716,12 @@ def _settings_that_do_nothing(spec: StudyFile, settings: list, source: str) -> l
     unused = [arm for arm in arms_mod.ARMS if arm not in spec.arms and len(spec.paths.variants(arm)) > 1]
     if unused:
         notes.append(f"{source}: paths for {', '.join(map(repr, unused))}, which 'arms' does not list: not run")
+    if spec.tune is not None:
+        used = {c for arm in spec.arms for c in arms_mod.ARMS[arm].components}
+        idle = [name for name in ("dropout", "l1", "l2") if name in spec.tune.model_fields_set and name not in used]
+        if idle:
+            notes.append(f"{source}: tune.{' and tune.'.join(idle)} set, but no arm in 'arms' has "
+                         f"{' or '.join(idle)}: not used")
     return list(dict.fromkeys(notes))
 
 

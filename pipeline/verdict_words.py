@@ -208,9 +208,23 @@ def path_lines(d: DatasetResults) -> list[str]:
         for v in order:
             test = stats.summarize([x["test"] for x in variants[v].values()])
             gap = stats.summarize([x["gap"] for x in variants[v].values()])
-            lines.append(f"      {v:<34} test {test.mean:.4f} [{test.ci_low:.4f}, {test.ci_high:.4f}]  "
-                         f"gap {gap.mean:+.4f}  ({test.n} seeds)")
+            lines.append(f"      {v:<34} test {m.label} {_value(test.mean, m)} {_value_ci(test, m)}  "
+                         f"gap {_value(gap.mean, m, gap=True)} {_value_ci(gap, m, gap=True)}  ({test.n} seeds)")
     return lines
+
+
+def _value(x: float, m, gap: bool = False) -> str:
+    """A metric's value: shares in percent (93.6%), others to 4 significant digits; a gap (a
+    difference, signed) in points for shares."""
+    if math.isnan(x):
+        return "-"
+    if gap:
+        return f"{100 * x:+.1f} pt" if m.share else f"{x:+.4g}"
+    return f"{100 * x:.1f}%" if m.share else f"{x:.4g}"
+
+
+def _value_ci(s: stats.Summary, m, gap: bool = False) -> str:
+    return "" if math.isnan(s.ci_low) else f"[{_value(s.ci_low, m, gap)}, {_value(s.ci_high, m, gap)}]"
 
 
 def answer_lines(v: DatasetVerdicts, rounds: str = "") -> list[str]:

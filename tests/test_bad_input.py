@@ -107,6 +107,7 @@ CASES = [
     ("adaptive-typo", _with("seeds", {"start": 5, "stride": 5}), [], "stride"),
     ("bad-rope", _with("rope", "five"), [], "rope"),
     ("rope-in-points", _with("rope", 5), [], "field 'rope' = 5: accuracy differences are fractions (0.01 is one point)"),
+    ("rope-all-of-it", _with("rope", "200%"), [], "field 'rope' = '200%': an arm within ±200% of none's mean"),
     ("negative-split-seed", _with("split_seed", -1), [], "split_seed"),
     ("metric-wrong-task", _with("datasets", [{"name": "wine", "metric": "r2"}]), [], "field 'metric' = 'r2'"),
     ("metric-auc-three-classes", _with("datasets", [{"name": "wine", "metric": "roc_auc"}]), [], "roc_auc needs two classes"),
@@ -265,6 +266,12 @@ def test_execution_settings_are_not_the_identity(tmp_path):
     # the default study's identity is the one it had before the execution block (resumes)
     default = load_study(Path(__file__).resolve().parents[1] / "studies" / "default.yaml")
     assert [p.config_hash for p in default.plans] == ["24e055cb0495", "aa9a75f39402", "f34c4aca55b9", "34a3a04e4a1c"]
+
+
+def test_settings_that_change_nothing_are_noted_even_in_tuning(tmp_path):
+    tuned = {**tiny_study_dict(), "arms": ["none", "l2"], "tune": {"trials": 2, "seeds": [100], "l1": [1e-5, 1e-3]}}
+    assert load_study(write_study(tmp_path / "t.yaml", tuned)).notes == (
+        f"{tmp_path / 't.yaml'}: tune.l1 set, but no arm in 'arms' has l1: not used",)
 
 
 def test_settings_that_change_nothing_are_noted():

@@ -198,3 +198,4 @@ def test_a_rope_written_in_points_is_refused_for_bounded_metrics():
     assert "0.01 is 0.01 of R²" in stats.rope_problem(0.5, "r2")
     assert stats.rope_problem(0.02, "accuracy") is None and stats.rope_problem(5, "mse") is None
     assert stats.rope_problem("5%", "accuracy") is None and stats.rope_problem(None, "roc_auc") is None
+    assert "half of it or more" in stats.rope_problem("200%", "mse") and stats.rope_problem("49.5%", "mse") is None

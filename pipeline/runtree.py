@@ -52,6 +52,7 @@ def ui_order(kind: str, seed=None, arm: str = "") -> str:
 
 # --- MLflow: the UI's shared view of a study (an experiment tag the UI reads) ------------------
 SHARED_VIEW_PREFIX = "mlflow.sharedViewState."
+VERDICT = "verdict"            # a dataset parent's answer; verdict.<arm>[.<outcome>] each comparison's
 NOTE = "mlflow.note.content"   # a run's description in the UI (Markdown): a dataset parent's answer
 
 # --- MLflow: artifacts ----------------------------------------------------------------------

@@ -62,13 +62,15 @@ def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on
                                [v.metric for v in decided])
     if not on_parents:
         return
-    plans = {p.label: p for p in ctx.study.plans}
+    plans, current = {p.label: p for p in ctx.study.plans}, {}
     for v in decided:
         plan = plans.get(v.label)
         ostudy = grid.load_existing(ctx.storage, optuna_study_name(ctx.study, plan)) if plan else None
         parent = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN) if ostudy else None
         if parent:
             log_verdicts(ctx.tracker, parent, v)
+            current[v.label] = parent
+    retire_old_verdicts(ctx.tracker, ctx.study, current)
 
 
 def log_verdicts(tracker: Tracker, parent_id: str, v: verdicts.DatasetVerdicts) -> None:
@@ -76,3 +78,22 @@ def log_verdicts(tracker: Tracker, parent_id: str, v: verdicts.DatasetVerdicts) 
     at its end, the report for distributed studies, whose workers print no summary)."""
     tracker.set_tags(parent_id, {**verdict_words.verdict_tags(v), rt.NOTE: verdict_words.verdict_note(v)})
     tracker.log_dict(parent_id, verdict_words.verdict_record(v), "verdicts.json")
+
+
+def retire_old_verdicts(tracker: Tracker, study: Study, current: dict[str, str]) -> None:
+    """An extended study (more seeds, a resumed round) has a newer parent run per dataset that
+    holds the study's verdicts; the older parents of the same configuration keep their trials but
+    lose their verdict tags (a search for tags.verdict.l2 would find both), with a pointer to the
+    current one. `current`: {dataset label: parent run id that holds the verdicts}."""
+    hashes = {p.label: p.config_hash for p in study.plans}
+    for p in tracker.study_runs(study.name, rt.DATASET):
+        label = p.tags.get(rt.DATASET_LABEL)
+        if (label in current and p.run_id != current[label] and p.tags.get(rt.CONFIG_HASH) == hashes.get(label)
+                and rt.VERDICT in p.tags and not p.tags[rt.VERDICT].startswith(SUPERSEDED)):
+            tracker.delete_tags(p.run_id, [k for k in p.tags if k.startswith(rt.VERDICT + ".")])
+            tracker.set_tags(p.run_id, {rt.VERDICT: f"{SUPERSEDED} run {current[label]}",
+                                        rt.NOTE: f"This run's trials count in the study; its verdicts are on the newer "
+                                                 f"dataset run {current[label]}."})
+
+
+SUPERSEDED = "superseded: the study's verdicts are on"

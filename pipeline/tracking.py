@@ -335,6 +335,10 @@ class Tracker(TrackingReads):
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         self._client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
+    def delete_tags(self, run_id: str, keys: list[str]) -> None:
+        for key in keys:
+            self._client.delete_tag(run_id, key)
+
 
 
 def trial_metrics(history: dict[str, list[float]], final: dict[str, float], ts: int) -> list[Metric]:

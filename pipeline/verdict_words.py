@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from . import arms, stats
+from . import runtree as rt
 from .task import METRICS, metric_for
 from .verdicts import AT_CHANCE, SECONDARY, DatasetResults, DatasetVerdicts, Secondary, one_se_variant
 
@@ -184,7 +185,7 @@ def verdict_note(v: DatasetVerdicts) -> str:
 
 def verdict_tags(v: DatasetVerdicts) -> dict[str, str]:
     """verdict.<arm> and verdict.<arm>.<outcome>, for searching and the runs table."""
-    tags = {"verdict": headline(v).split(": ", 1)[1][:5000]}
+    tags = {rt.VERDICT: headline(v).split(": ", 1)[1][:5000]}
     for arm, p in v.paired.items():
         tags[f"verdict.{arm}"] = p.verdict
         if p.negligible:   # better/worse by less than the ROPE: searchable, as the headline says it

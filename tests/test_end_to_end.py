@@ -264,6 +264,25 @@ def test_mlflow_run_train_entry_point_logs_one_run(workdir, env):
 
 
 @pytest.mark.slow
+def test_an_extended_study_keeps_its_verdicts_on_one_parent(workdir, env):
+    """Adding seeds opens a new dataset parent for the new cells; the verdicts go there, and the
+    older parent's verdict tags are retired (a search for verdict.l2 finds one run, the current)."""
+    study = tiny_study_dict(name="grow", arms=["none", "l2"], seeds=2, epochs=2, datasets=[{"name": "wine"}])
+    write_study(workdir / "g.yaml", study)
+    assert run_cli(["ablation", "--study", "g.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
+    write_study(workdir / "g.yaml", {**study, "seeds": 3})
+    proc = run_cli(["ablation", "--study", "g.yaml", "--no-report"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("grow").experiment_id
+    old, new = sorted(client.search_runs([exp], "tags.kind = 'dataset'"), key=lambda r: r.info.start_time)
+    assert new.data.tags["verdict.l2"] in ("better", "worse", "equivalent", "undecided")
+    assert not any(k.startswith("verdict.") for k in old.data.tags)
+    assert old.data.tags["verdict"] == f"superseded: the study's verdicts are on run {new.info.run_id}"
+    assert [r.info.run_id for r in client.search_runs([exp], "tags.`verdict.l2` != ''")] == [new.info.run_id]
+
+
+@pytest.mark.slow
 def test_adaptive_seeds_add_rounds_until_decided_and_resume(workdir, env):
     """seeds: {start, step, max}: a dataset whose comparisons are all decided stops; one still
     undecided gets the next round of seeds, up to max. What ran is what the sequential decision

@@ -23,7 +23,7 @@ from typing import Optional
 from .. import verdict_words
 from ..runtime import mask_credentials
 from ..study import Study
-from ..summary import log_verdicts
+from ..summary import log_verdicts, retire_old_verdicts
 from ..tracking import Tracker
 from . import analysis, collect, figures, render
 
@@ -73,9 +73,12 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     if root:
         for p in paths:
             tracker.log_artifact(root, str(p), "report")
+    current = {}
     for d in results["datasets"]:   # what the report decided, on each dataset's parent run too
         if d["label"] in data.parent_runs and d.get("verdicts") is not None:
             log_verdicts(tracker, data.parent_runs[d["label"]], d["verdicts"])
+            current[d["label"]] = data.parent_runs[d["label"]]
+    retire_old_verdicts(tracker, study, current)
     for experiment_id in {r.experiment_id for r in data.roots}:   # the report's overview links open it
         tracker.share_overview(experiment_id, study.name, [p.label for p in study.plans],
                                [d["metric_name"] for d in results["datasets"]])

@@ -263,7 +263,6 @@ def test_mlflow_run_train_entry_point_logs_one_run(workdir, env):
     assert '"normalize":"global"' in run.data.params["dataset_spec"].replace(" ", "")
 
 
-@pytest.mark.slow
 def test_an_extended_study_keeps_its_verdicts_on_one_parent(workdir, env):
     """Adding seeds opens a new dataset parent for the new cells; the verdicts go there, and the
     older parent's verdict tags are retired (a search for verdict.l2 finds one run, the current)."""

@@ -18,7 +18,7 @@ from typing import Optional
 
 from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, Metric, Param, RunTag
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME, MLFLOW_USER
 
 from . import runtree
 
@@ -33,6 +33,16 @@ def param_value(v) -> str:
     return s if len(s) <= 6000 else s[:5997] + "..."
 
 
+@lru_cache(maxsize=1)
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:   # no login name (a container without one): what MLflow writes then
+        return "unknown"
+
+
 @dataclass
 class NewRun:
     """A child run to open: its parent, name, tags, params and dataset input."""
@@ -44,8 +54,9 @@ class NewRun:
     kind: str = runtree.TRIAL
 
     def all_tags(self) -> dict[str, str]:
-        """Its tags as strings, with the link to its parent and its kind."""
-        return {MLFLOW_PARENT_RUN_ID: self.parent_id, runtree.KIND: self.kind,
+        """Its tags as strings, with the link to its parent, its kind and who ran it (the UI's
+        "Created by", which MLflow's fluent API fills in from the same lookup)."""
+        return {MLFLOW_PARENT_RUN_ID: self.parent_id, runtree.KIND: self.kind, MLFLOW_USER: _user(),
                 runtree.UI_ORDER: runtree.ui_order(self.kind, self.tags.get(runtree.SEED), self.tags.get(runtree.ARM, "")),
                 **{k: str(v) for k, v in self.tags.items()}}
 
@@ -96,7 +107,6 @@ def create_runs(client: MlflowClient, experiment_id: str, runs: list[NewRun]) ->
     from mlflow.entities import LifecycleStage, RunStatus, SourceType
     from mlflow.store.tracking.dbmodels.models import (SqlDataset, SqlExperiment, SqlInput, SqlInputTag, SqlParam,
                                                        SqlRun, SqlTag)
-    from mlflow.utils.mlflow_tags import MLFLOW_USER
     from mlflow.utils.uri import append_to_uri_path
     from mlflow.utils.validation import _validate_batch_log_data
 

@@ -131,6 +131,8 @@ def test_runs_opened_and_finished_in_bulk_read_back_as_mlflow_writes_them(tracki
     for field in ("status", "lifecycle_stage", "user_id", "run_name", "experiment_id"):
         assert getattr(b.info, field) == getattr(a.info, field), field
     assert b.info.user_id == "alice" and b.info.end_time >= b.info.start_time > 0
+    import getpass   # without one given, who ran it: the UI's "Created by" (it showed a dash)
+    assert client.get_run(bulk[1]).data.tags["mlflow.user"] == client.get_run(bulk[1]).info.user_id == getpass.getuser()
     assert b.info.artifact_uri == a.info.artifact_uri.replace(ref, bulk[0])
     assert b.data.tags == a.data.tags and b.data.params == a.data.params and len(b.data.params["long"]) == 6000
     assert b.data.metrics.keys() == a.data.metrics.keys()

@@ -197,10 +197,14 @@ def _torchvision(cls_name: str):
         cls = getattr(torchvision.datasets, cls_name)
         raw = Path(root) / cls_name / "raw"
         where = f"dataset {spec.name}: field 'root' = {root!r}"
+        absent = [p for p in (Path(root), raw.parent, raw) if not p.exists()]   # what a failed download leaves behind
         try:
             train = cls(root=root, train=True, download=spec.download)
             test = cls(root=root, train=False, download=spec.download)
         except RuntimeError as e:  # "Dataset not found", download failures, and files torchvision cannot read
+            for made in reversed(absent):   # torchvision made the folders before failing: leave none, empty
+                if made.is_dir() and not any(made.iterdir()):
+                    made.rmdir()
             first = str(e).splitlines()[0]
             if "not found" in first.lower() and not spec.download:
                 raise UsageError(f"{where}: {cls_name} files not found in {raw}/ (train-images-idx3-ubyte, "

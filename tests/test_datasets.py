@@ -211,6 +211,19 @@ def test_torchvision_files_missing_or_broken_are_one_line_naming_the_folder(tmp_
         load(DatasetSpec(name="fashion_mnist", root=str(tmp_path), download=False), 0)
 
 
+def test_a_failed_download_leaves_no_empty_folders(tmp_path, monkeypatch):
+    """download: true where the mirror cannot be reached (a closed port on this machine: a real
+    download attempt, no internet needed) is one line, and leaves no empty data folders behind
+    (torchvision makes <root>/FashionMNIST/raw before it downloads)."""
+    import torchvision
+
+    monkeypatch.setattr(torchvision.datasets.FashionMNIST, "mirrors", ["http://127.0.0.1:9/"])
+    root = tmp_path / "data"
+    with pytest.raises(UsageError, match=r"FashionMNIST files not found in .* and could not be downloaded"):
+        load(DatasetSpec(name="fashion_mnist", root=str(root)), 0)
+    assert not root.exists() and list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.skipif(not (SHARED_MNIST / "MNIST" / "raw").is_dir(), reason="real MNIST not present")
 def test_real_mnist_from_shared_data():
     s = load(DatasetSpec(name="mnist", root=str(SHARED_MNIST), download=False, train_size=5000,

@@ -144,11 +144,11 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
     # Cohen's d_z with the sign of the difference beside it (a lower-is-better metric's flips back)
     env.globals["effect_size"] = lambda p, metric: math.copysign(1.0, verdict_words.shown(1.0, metric)) * p.effect_size
     df = data.runs
-    trials = df.sort_values(["dataset", "arm", "seed"]).to_dict("records") if len(df) else []
+    trials = in_study_order(data, df).to_dict("records")
     for r in trials:
         r["link"] = run_link(data.tracking_uri, r["experiment_id"], r["run_id"])
     failed = [r for r in trials if r["status"] != "FINISHED"]
-    retries = data.retries.sort_values(["dataset", "arm", "seed", "attempt"]).to_dict("records") if len(data.retries) else []
+    retries = in_study_order(data, data.retries).to_dict("records")
     for r in retries:
         r["link"] = run_link(data.tracking_uri, r["experiment_id"], r["run_id"])
     n_train = df.groupby("dataset")["n_train"].max().to_dict() if len(df) else {}
@@ -169,9 +169,8 @@ def trial_groups(data: ReportData) -> list[dict]:
     df, hashes = data.runs, {p.label: p.config_hash for p in data.study.plans}
     if not len(df):
         return []
-    order = {a: i for i, a in enumerate(data.study.arms)}
     rows = []
-    for (label, arm), g in sorted(df.groupby(["dataset", "arm"]), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99))):
+    for (label, arm), g in in_study_order(data, df).groupby(["dataset", "arm"], sort=False):
         filt = (f"tags.{rt.STUDY} = '{quote_filter(data.study.name)}' AND tags.{rt.KIND} = '{rt.TRIAL}' AND "
                 f"tags.{rt.DATASET_LABEL} = '{quote_filter(label)}' AND tags.{rt.ARM} = '{quote_filter(arm)}' AND "
                 f"tags.{rt.CONFIG_HASH} = '{hashes.get(label, '')}'")
@@ -192,15 +191,23 @@ def trials_csv(data: ReportData) -> str:
     and arms as the study file lists them, then path point, seed, attempt); times in UTC, ISO 8601."""
     df = pd.concat([data.runs.assign(superseded=False), data.retries.assign(superseded=True)], ignore_index=True) \
         if len(data.retries) else data.runs.assign(superseded=False)
+    df = in_study_order(data, df)
     if len(df):
-        labels, order = [p.label for p in data.study.plans], list(data.study.arms)
-        df = df.assign(_d=[labels.index(x) if x in labels else len(labels) for x in df["dataset"]],
-                       _a=[order.index(x) if x in order else len(order) for x in df["arm"]])
-        df = df.sort_values(["_d", "dataset", "_a", "arm", "variant", "seed", "attempt"]).drop(columns=["_d", "_a"])
         for col in ("start", "end"):
             df[col] = [_iso(ms) for ms in df[col]]
     df = df.assign(link=[run_link(data.tracking_uri, e, r) for e, r in zip(df["experiment_id"], df["run_id"])])
     return df.to_csv(index=False)
+
+
+def in_study_order(data: ReportData, df: pd.DataFrame) -> pd.DataFrame:
+    """Trial rows as the study file lists datasets and arms (then path point, seed, attempt),
+    whatever the alphabet says; datasets or arms it does not list come last."""
+    if not len(df):
+        return df
+    labels, order = [p.label for p in data.study.plans], list(data.study.arms)
+    df = df.assign(_d=[labels.index(x) if x in labels else len(labels) for x in df["dataset"]],
+                   _a=[order.index(x) if x in order else len(order) for x in df["arm"]])
+    return df.sort_values(["_d", "dataset", "_a", "arm", "variant", "seed", "attempt"]).drop(columns=["_d", "_a"])
 
 
 def _iso(ms) -> str:

@@ -57,13 +57,19 @@ def test_report_files_are_written_logged_and_escaped(built):
     assert "Descriptive only" in html  # 3 datasets < 8
     # each dataset's table gives what a constant prediction scores, for scale; every arm here learned
     assert html.count("constant prediction (no features, for scale)") == 3 and "Warning." not in html
+    # wine's 44 test rows: one row is more than the ROPE, a note (not a warning) in the summary and its section
+    assert html.count("<b>Note.</b> The test split has 44 rows: one prediction moves test accuracy by 2.3 pt") == 2
+    # the answer in plain sentences first, and where the links lead
+    short = html[html.index('<p class="in-short">'):html.index("</p>", html.index('<p class="in-short">'))]
+    assert "<b>In short.</b> " in short and ("helped" in short or "no regularizer" in short)
+    assert "The links in this report open the MLflow UI at http://127.0.0.1:5000" in html
     # beside the primary metric, the family's others: R² and MAE for the regression set
     assert re.search(r"MAE \d[\d.]*, R² 0\.\d+", html) and re.search(r"balanced accuracy 0\.\d+, macro F1 0\.\d+", html)
     assert 'id="references"' not in html  # no MNIST / Fashion-MNIST in this study
     # one engine, one device: the engines are listed, and there is nothing to warn about
     assert '<th class="l">engine(s)</th><td class="l">population</td>' in html
     assert "These results mix runs" not in html and 'id="mixed"' not in html
-    assert "RUNNING (this run, which built this report)" in html   # its root run, still running by necessity
+    assert "running: it built this report" in html   # its root run, still running by necessity
     # the three files are artifacts of the study's root run
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     root = client.search_runs([client.get_experiment_by_name("rep").experiment_id], "tags.kind = 'root'")[0]

@@ -57,7 +57,7 @@ def provenance(data: ReportData, building: Optional[str] = None) -> dict:
         "overview": [overview_link(data.tracking_uri, e, data.study.name) for e in sorted({r.experiment_id for r in roots})],
         "root_runs": [{"run_id": r.run_id, "experiment_id": r.experiment_id,
                        "start": _utc(r.start_time),
-                       "status": "RUNNING (this run, which built this report)" if r.run_id == building else r.status}
+                       "status": "running: it built this report" if r.run_id == building else r.status}
                       for r in roots],
     }
 
@@ -159,7 +159,7 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
         plausible_gap=PLAUSIBLE_GAP, figures=FIGURES, drawn=drawn, size_groups=sized,
         study=data.study, a=analysis, prov=prov, failed=failed, retries=retries, trials=trials, groups=trial_groups(data),
         medium=medium, pdf_rows=PDF_ROWS, open_rows=OPEN_ROWS,
-        arm_label=arms.label, alpha=stats.ALPHA, n_runs=len(df), other_configs=data.other_configs,
+        arm_label=arms.label, alpha=stats.ALPHA, affordable=verdict_words.AFFORDABLE_SEEDS, n_runs=len(df), other_configs=data.other_configs,
         outside=outside_note(data))
 
 

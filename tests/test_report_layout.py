@@ -1,0 +1,211 @@
+"""The report's layout, measured on a real study's report: the HTML in headless Chromium at a phone's
+width (the page never scrolls sideways, wide tables scroll on their own), figures sharper than they
+are shown, every table's header row in a <thead>, and in the PDF (poppler) no heading at the foot of a
+page, nothing past the margins, and tables that do not leave a lone row on a page."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from .conftest import ROOT, run_cli, tiny_study_dict, write_study
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PT_PER_MM = 72 / 25.4
+MARGIN_X, MARGIN_Y = 12 * PT_PER_MM, 14 * PT_PER_MM   # the template's @page margin: 14mm 12mm
+PHONE = 400
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """One small study (2 datasets x 5 arms x 3 seeds) run end to end: its report folder."""
+    work = tmp_path_factory.mktemp("layout")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}", "PYTHONPATH": str(ROOT),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    env.pop("MLFLOW_RUN_ID", None)
+    env.pop("MLFLOW_EXPERIMENT_ID", None)
+    write_study(work / "lay.yaml", tiny_study_dict(name="lay", seeds=3))
+    proc = run_cli(["ablation", "--study", "lay.yaml"], cwd=work, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return work / "reports" / "lay"
+
+
+def _chromium():
+    from playwright.sync_api import sync_playwright
+
+    p = sync_playwright().start()
+    return p, p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                                                 "--disable-background-networking", "--no-first-run"])
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs it)")
+def test_html_fits_a_phone_and_figures_are_sharper_than_shown(report):
+    p, browser = _chromium()
+    try:
+        page = browser.new_page(viewport={"width": PHONE, "height": 800})
+        page.goto((report / "report.html").as_uri())
+        page.wait_for_load_state("load")
+        phone = page.evaluate("""() => ({
+            scroll: document.documentElement.scrollWidth, body: document.body.scrollWidth,
+            tables: [...document.querySelectorAll('table')].map(t => ({right: t.getBoundingClientRect().right,
+                                                                        inner: t.scrollWidth, shown: t.clientWidth})),
+            images: [...document.querySelectorAll('img')].map(i => i.getBoundingClientRect().right)})""")
+        page.set_viewport_size({"width": 1280, "height": 800})
+        wide = page.evaluate("""() => [...document.querySelectorAll('img')].map(i => ({
+            shown: i.getBoundingClientRect().width, natural: i.naturalWidth, room: i.parentElement.clientWidth}))""")
+    finally:
+        browser.close()
+        p.stop()
+    # the page itself never scrolls sideways at a phone's width: wide tables scroll inside themselves
+    assert phone["scroll"] <= PHONE + 1 and phone["body"] <= PHONE + 1, phone["scroll"]
+    assert all(t["right"] <= PHONE + 1 for t in phone["tables"])
+    assert any(t["inner"] > t["shown"] for t in phone["tables"])   # the summary's comparisons: wider than a phone
+    assert len(phone["images"]) >= 2 * 3 + 2 and all(right <= PHONE + 1 for right in phone["images"])
+    # figures drawn at 150 dpi are shown at 100 px per figure inch, as large as they were at 100 dpi
+    # (never wider than the page): 1.5 image pixels per CSS pixel, sharp in print and on dense screens
+    for img in wide:
+        assert img["natural"] > 0 and abs(img["shown"] - min(img["natural"] / 1.5, img["room"])) <= 1, img
+
+
+class _Tables(HTMLParser):
+    """Each table's rows: (in a thead, in a tbody, the row's cell tags)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.open = [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.open.append({"rows": [], "group": None})
+            self.tables.append(self.open[-1]["rows"])
+        elif self.open and tag in ("thead", "tbody", "tfoot"):
+            self.open[-1]["group"] = tag
+        elif self.open and tag == "tr":
+            self.open[-1]["rows"].append((self.open[-1]["group"], []))
+        elif self.open and tag in ("th", "td") and self.open[-1]["rows"]:
+            self.open[-1]["rows"][-1][1].append(tag)
+
+    def handle_endtag(self, tag):
+        if tag == "table" and self.open:
+            self.open.pop()
+        elif self.open and tag in ("thead", "tbody", "tfoot"):
+            self.open[-1]["group"] = None
+
+
+def test_every_table_has_its_header_row_in_a_thead_and_its_rows_in_a_tbody(report):
+    """A table split over PDF pages repeats its <thead> (WeasyPrint, as browsers print)."""
+    parser = _Tables()
+    parser.feed((report / "report.html").read_text(encoding="utf-8"))
+    assert len(parser.tables) >= 10
+    headed = 0
+    for rows in parser.tables:
+        assert rows and all(group in ("thead", "tbody") for group, _ in rows), rows
+        header = [cells for group, cells in rows if group == "thead"]
+        # a header row (th only) is in the thead, and the thead is that row; only the provenance
+        # table, whose rows are each headed by a th, has none
+        assert all(group == "thead" for group, cells in rows if set(cells) == {"th"}), rows
+        assert all(set(cells) == {"th"} for cells in header) and rows[0][0] == ("thead" if header else "tbody")
+        headed += bool(header)
+    assert headed >= len(parser.tables) - 1
+
+
+@pytest.fixture(scope="module")
+def pdf_pages(report, tmp_path_factory):
+    """The PDF's pages as poppler reads them: [{width, height, texts, images, words}], in points,
+    and its outline (the headings, with their pages)."""
+    pdf = report / "report.pdf"
+    out = tmp_path_factory.mktemp("pdfxml")
+    subprocess.run(["pdftohtml", "-xml", "-q", "-nodrm", "-zoom", "1", str(pdf), str(out / "report")], check=True)
+    root = ET.parse(out / "report.xml").getroot()
+    bbox = subprocess.run(["pdftotext", "-bbox-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    sizes = [(float(w), float(h)) for w, h in re.findall(r'<page width="([\d.]+)" height="([\d.]+)">', bbox)]
+    words = [[tuple(float(v) for v in w) for w in re.findall(r'<word xMin="([\d.]+)" yMin="([\d.]+)" '
+                                                              r'xMax="([\d.]+)" yMax="([\d.]+)">', body)]
+             for body in re.findall(r"<page [^>]*>(.*?)</page>", bbox, re.S)]
+    pages = []
+    for page in root.iter("page"):
+        boxes = lambda tag: [(float(e.get("left")), float(e.get("top")), float(e.get("width")), float(e.get("height")),
+                              "".join(e.itertext()), bool(e.findall(".//b"))) for e in page.iter(tag)]
+        width, height = sizes[len(pages)]
+        pages.append({"width": width, "height": height, "texts": boxes("text"), "images": boxes("image"),
+                      "words": words[len(pages)]})
+    outline = [("".join(i.itertext()), int(i.get("page"))) for i in root.iter("item")]
+    assert len(pages) >= 3 and len(words) == len(sizes) == len(pages) and outline
+    return pages, outline
+
+
+def _squeeze(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def test_no_pdf_page_ends_with_a_heading(pdf_pages):
+    """Every heading (h1-h3: the PDF's outline) has text or a figure below it on its page: none is left
+    alone at the foot of a page, as "2–3. Per dataset" was above the first dataset's page break."""
+    pages, outline = pdf_pages
+    headings = [(title, n) for title, n in outline if _squeeze(title)]
+    assert any(t.startswith("2–3. Per dataset") for t, _ in headings) and len(headings) >= 10
+    for title, n in headings:
+        page, want = pages[n - 1], _squeeze(title)
+        footer = page["height"] - MARGIN_Y   # the page number, in the bottom margin
+        texts = page["texts"]
+        # the heading: bold text that begins the title, and the text after it on the page while it
+        # goes on spelling the title (a heading's muted part, a wrapped heading's next line)
+        start = next((i for i, t in enumerate(texts)
+                      if t[5] and len(_squeeze(t[4])) >= 3 and want.startswith(_squeeze(t[4]))), None)
+        assert start is not None, f"the heading {title!r} is not on page {n}"
+        end, said = start, _squeeze(texts[start][4])
+        while end + 1 < len(texts) and said != want and want.startswith(said + _squeeze(texts[end + 1][4])):
+            end += 1
+            said += _squeeze(texts[end][4])
+        bottom = max(t[1] + t[3] for t in texts[start:end + 1])
+        below = [t for t in texts[end + 1:] + page["images"] if t[1] >= bottom - 1 and t[1] < footer]
+        assert below, f"page {n} ends with the heading {title!r}"
+
+
+def test_pdf_tables_and_figures_stay_within_the_margins(pdf_pages):
+    pages, _ = pdf_pages
+    for n, page in enumerate(pages, 1):
+        right = page["width"] - MARGIN_X
+        widest = max((w[2] for w in page["words"]), default=0)
+        assert widest <= right + 0.5, f"page {n}: text reaches {widest:.1f} pt, the margin is at {right:.1f} pt"
+        assert all(w[0] >= MARGIN_X - 0.5 for w in page["words"]), f"page {n}: text in the left margin"
+        for left, _, width, *_ in page["images"]:
+            # (pdftohtml rounds its positions to whole points)
+            assert MARGIN_X - 1 <= left and left + width <= right + 1, f"page {n}: a figure crosses the margin"
+
+
+def test_pdf_tables_leave_no_row_alone_on_a_page(tmp_path):
+    """The template's own CSS in WeasyPrint: whichever the height above it, a long table split over
+    two pages keeps at least two body rows on each and repeats its header row; a .keep table (a row
+    per arm) moves to the next page whole."""
+    from weasyprint import HTML
+
+    css = re.search(r"<style>(.*?)</style>", (ROOT / "pipeline/templates/report.html.j2").read_text(), re.S).group(1)
+    rows = "".join(f"<tr><td class='l'>row{i}</td><td>{i}</td></tr>" for i in range(6))
+    pdf, seen = tmp_path / "table.pdf", set()
+    for above in range(840, 1000, 12):   # px of other content above the table: its split point moves a row at a time
+        for cls in ("", "keep"):
+            HTML(string=f"<html><head><style>{css}</style></head><body><p>above</p><div style='height: {above}px'></div>"
+                        f"<table class='{cls}'><thead><tr><th class='l'>head</th><th>n</th></tr></thead>"
+                        f"<tbody>{rows}</tbody></table><p>below</p></body></html>").write_pdf(pdf)
+            shown = []
+            for n in (1, 2, 3):
+                text = subprocess.run(["pdftotext", "-f", str(n), "-l", str(n), str(pdf), "-"], capture_output=True,
+                                      text=True).stdout
+                if re.search(r"row\d", text):
+                    shown.append((len(re.findall(r"row\d", text)), "head" in text))
+            seen.add((cls, len(shown)))
+            assert sum(n for n, _ in shown) == 6, (above, shown)
+            if cls == "keep":
+                assert len(shown) == 1, (above, shown)
+            else:
+                assert all(n >= 2 and head for n, head in shown), (above, shown)
+    assert ("", 2) in seen   # the sweep did split the long table

@@ -18,7 +18,7 @@ import torch
 from .errors import UsageError
 from .task import constant_prediction_scores
 
-# `spec` below is a study.DatasetSpec, left unannotated: study.py imports this module
+# `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports this module
 # (for its registry), so importing study here, even for type checking, would make a cycle.
 
 

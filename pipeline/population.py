@@ -21,7 +21,7 @@ from . import streams
 from .datasets import Splits
 from .errors import Diverged
 from .model import weight_histogram
-from .study import CPU_POPULATION_SIZE
+from .study_schema import CPU_POPULATION_SIZE
 from .task import Task, compute
 from .trainer_common import (EarlyStopper, TrainResult, TrialConfig, cpu_threads, epoch_metric, epoch_metric_key,
                              history_keys, loss_task, matmul_precision, memory_available, release_free_memory, summarize_final,

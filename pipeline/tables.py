@@ -48,7 +48,7 @@ import pandas as pd
 
 from .errors import UsageError
 
-# `spec` below is a study.DatasetSpec, left unannotated: study.py imports this module
+# `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports this module
 # (for its registry), so importing study here, even for type checking, would make a cycle.
 
 

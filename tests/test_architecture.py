@@ -21,6 +21,7 @@ LAYERS = [
     {"verdict_words"},                           # the answer in words, tags and verdicts.json
     {"tables"},                                  # a user's table read and preprocessed
     {"datasets"},                                # datasets -> tensors
+    {"study_schema"},                            # the study file's typed, validated objects
     {"identity"},                                # what a study's configuration hash covers
     {"study"},                                   # study file -> validated plans
     {"model", "streams"},                        # the MLP, penalties; every random draw of a trial

@@ -4,7 +4,7 @@ models, opt-in tf32; none of them changes a study's identity or (on CPU) its num
 import pytest
 import torch
 
-from pipeline import study as study_mod
+from pipeline import study_schema as study_mod
 from pipeline.datasets import load
 from pipeline.population import model_bytes, population_chunk, train_population
 from pipeline.study import DatasetSpec, build_study, load_study

@@ -1,0 +1,439 @@
+"""The study file's schema: the typed, validated objects a YAML study file becomes (pydantic
+models with scikit-learn-style messages on bad values). study.py reads a file into them, merges
+per-dataset settings and builds the `Study` everything downstream receives."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from . import arms as arms_mod
+from .datasets import KIND_OPTIONS
+from .datasets import REGISTRY as DATASETS
+from .task import METRICS
+
+# Seeds are the streams every random draw of a trial comes from, and an Optuna param of its
+# trial (an IntDistribution from 0 to grid.SEED_HIGH).
+SEED_MAX = 2**31 - 1
+
+
+def _check_seed_range(seeds: list[int]) -> list[int]:
+    bad = [x for x in seeds if not 0 <= x <= SEED_MAX]
+    if bad:
+        raise ValueError(f"seed {bad[0]} is out of range: seeds are integers from 0 to {SEED_MAX}")
+    return seeds
+
+Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: Any) -> Any:
+        """YAML's true/yes are not numbers: pydantic would read `epochs: true` as 1."""
+        kinds = field_kinds(cls.model_fields[info.field_name].annotation)
+        if isinstance(value, bool) and bool not in kinds and kinds & {int, float}:
+            raise ValueError(f"expected a number, not {str(value).lower()}")
+        items = set().union(*(field_kinds(get_args(k)[0]) for k in kinds if get_origin(k) is list and get_args(k)))
+        if isinstance(value, list) and bool not in items and items & {int, float} and any(isinstance(v, bool) for v in value):
+            raise ValueError(f"expected numbers, not {str(next(v for v in value if isinstance(v, bool))).lower()}")
+        return value
+
+
+def field_kinds(annotation: Any) -> set:
+    """The plain types an annotation admits (through Annotated, Optional and Union)."""
+    import types
+
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return field_kinds(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        return set().union(*(field_kinds(a) for a in get_args(annotation)))
+    return {annotation}
+
+
+class ModelSpec(_Strict):
+    hidden: list[Annotated[int, Field(gt=0)]] = Field(default=[64, 64], min_length=1)
+    activation: Literal["relu", "tanh"] = "relu"
+
+
+class OptimizerSpec(_Strict):
+    name: Literal["sgd", "adam"] = "sgd"
+    lr: float = Field(default=0.1, gt=0.0)
+    momentum: float = Field(default=0.0, ge=0.0, lt=1.0)
+
+
+class EarlyStopping(_Strict):
+    """Stop when validation loss has not improved for `patience` epochs; keep the best weights."""
+
+    patience: int = Field(default=5, gt=0)
+    min_delta: float = Field(default=0.0, ge=0.0)
+
+
+class CombinedStrengths(_Strict):
+    dropout: Optional[Union[Probability, list[Probability]]] = None
+    l2: Optional[float] = Field(default=None, ge=0.0)
+
+
+class Strengths(_Strict):
+    """Regularizer strengths. dropout: one p for every hidden layer or one per hidden layer.
+
+    l2_mode: 'penalty' adds l2/2 * sum(w^2) to the loss; 'weight_decay' passes l2 to the
+    optimizer's (coupled) weight_decay on weight matrices, which gives the same numbers;
+    'decoupled' shrinks weights by lr*l2 each step outside the gradient (AdamW-style), which
+    differs from the other two under Adam and momentum.
+    """
+
+    dropout: Union[Probability, list[Probability]] = 0.5
+    l1: float = Field(default=1e-4, ge=0.0)
+    l2: float = Field(default=1e-3, ge=0.0)
+    l2_mode: Literal["penalty", "weight_decay", "decoupled"] = "penalty"
+    penalize_bias: bool = False
+    # dropout+L2 uses `dropout` and `l2` unless given its own values here.
+    dropout_l2: CombinedStrengths = CombinedStrengths()
+
+
+class Training(_Strict):
+    """Everything that determines how one grid cell is trained (the seed aside)."""
+
+    model: ModelSpec = ModelSpec()
+    optimizer: OptimizerSpec = OptimizerSpec()
+    strengths: Strengths = Strengths()
+    batch_size: int = Field(default=64, gt=0)
+    epochs: int = Field(default=20, gt=0)
+    early_stopping: Optional[EarlyStopping] = None
+    # fp32: full float32 matmuls everywhere. tf32: TensorFloat-32 matmuls on CUDA (Ampere and
+    # later: ~7x the fp32 throughput, 10-bit mantissa inputs), so the numbers change; no effect
+    # on CPU. Added later: hashed only when set (NEW_TRAINING_FIELDS).
+    precision: Literal["fp32", "tf32"] = "fp32"
+
+    @model_validator(mode="after")
+    def _dropout_matches_layers(self) -> "Training":
+        n_hidden = len(self.model.hidden)
+        for field, p in (("strengths.dropout", self.strengths.dropout),
+                         ("strengths.dropout_l2.dropout", self.strengths.dropout_l2.dropout)):
+            if isinstance(p, list) and len(p) != n_hidden:
+                raise ValueError(f"{field} has {len(p)} values but model.hidden has {n_hidden} "
+                                 "layers; give one p per hidden layer or a single number")
+        return self
+
+
+TRAINING_KEYS = tuple(Training.model_fields)
+
+
+class Execution(_Strict):
+    """How cells are computed, not what: left out of a study's identity (see config_hash)."""
+
+    # population: up to population_size grid cells trained together as one stacked model
+    # (population.py); reference: one model at a time (train.py), the yardstick.
+    engine: Literal["population", "reference"] = "population"
+    # auto: on CUDA as many cells of a dataset as fit a memory budget (population.auto_size), on
+    # CPU the size that measured best there (BENCHMARKS.md). Resolved when the study is built
+    # (build_study), so every plan holds a number; `population_auto` says it was auto.
+    population_size: Union[Literal["auto"], Annotated[int, Field(gt=0)]] = "auto"
+    # auto: CUDA when present and the model's work per step is large enough to gain from it
+    # (trainer_common.resolve_device), else the CPU.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    workers: int = Field(default=1, gt=0)   # worker processes of `ablation` on this machine
+
+    _auto: bool = PrivateAttr(default=False)   # population_size was auto (set by build_study)
+
+    @property
+    def population_auto(self) -> bool:
+        return self._auto
+
+    def resolved(self, cells: int) -> "Execution":
+        """This block with population_size a number: auto becomes auto_population_size(...)."""
+        if self.population_size != "auto":
+            return self
+        out = self.model_copy(update={"population_size": auto_population_size(self.device, cells)})
+        out._auto = True
+        return out
+
+
+# population_size: auto on the CPU: the size that measured best on 2 cores (BENCHMARKS.md,
+# issue 14): small data is per-step overhead, 10 models cost about 2x one; beyond that the
+# batched matmuls are compute bound and larger populations were no faster, then slower.
+CPU_POPULATION_SIZE = 10
+# On CUDA auto pops up to this many cells of a dataset at once (the whole grid of most studies);
+# the population engine trains them in sub-populations that fit its memory budget
+# (population.cuda_fit). The H100 measurements of issue 14 flatten out from K = 100 on.
+CUDA_POPULATION_CAP = 256
+
+
+def auto_population_size(device: str, cells: int) -> int:
+    """population_size: auto, for the device setting and a dataset's number of grid cells."""
+    import torch
+
+    if device != "cpu" and torch.cuda.is_available():
+        return max(1, min(cells, CUDA_POPULATION_CAP))
+    return CPU_POPULATION_SIZE
+
+
+EXECUTION_KEYS = tuple(Execution.model_fields)
+# Spellings from before the execution block: still read, with a note. Per dataset only the first
+# two were allowed (they were training settings).
+LEGACY_EXECUTION_KEYS = ("engine", "population_size", "device")
+
+
+class Preprocess(_Strict):
+    """How a table (csv, parquet) is prepared; everything is fit on the training rows only
+    (tables.py). The defaults work on a typical messy table."""
+
+    missing: Literal["impute", "drop", "refuse"] = "impute"   # impute: median / most frequent, with indicator columns
+    missing_values: dict[str, list[Union[float, str]]] = {}    # per column, values that mean "missing" (Pima's 0s)
+    categorical: Literal["onehot", "ordinal"] = "onehot"        # non-numeric columns; unseen categories ignored
+    drop_columns: list[str] = []                                # ids, leaks, free text
+    keep_columns: list[str] = []   # kept even where tables.py would drop them (id-like, free text, dates)
+
+
+class DatasetSpec(_Strict):
+    """One dataset of the study and its loading options (see `python -m pipeline datasets`)."""
+
+    name: str
+    label: Optional[str] = Field(default=None, min_length=1, max_length=100)  # free text, escaped in reports
+    path: Optional[str] = None          # table/csv: the file (.csv, or .parquet)
+    target: Optional[str] = None        # table/csv: the target column
+    task: Optional[Literal["auto", "classification", "regression"]] = None  # table/csv: default auto
+    root: Optional[str] = None          # torchvision datasets: data folder
+    download: bool = True               # torchvision datasets: download when missing
+    train_size: Optional[Union[Annotated[int, Field(gt=0)], Annotated[float, Field(gt=0.0, le=1.0)]]] = None
+    val_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
+    test_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
+    standardize: bool = True            # per-feature standardization (normalize: per_feature) unless images
+    # Added later; left out of the identity while unset (NEW_DATASET_FIELDS), so older studies keep theirs.
+    normalize: Optional[Literal["none", "unit", "global", "per_feature"]] = None   # default: datasets.normalization
+    preprocess: Preprocess = Preprocess()   # tables
+    encoding: Optional[str] = None          # tables: the CSV's text encoding (default utf-8)
+    metric: Optional[Literal[tuple(METRICS)]] = None   # the primary metric (default: accuracy, MSE)  # type: ignore[valid-type]
+    standardize_target: Optional[bool] = None  # regression: train on (y - mean) / std; default: tables yes
+    class_weight: Optional[Literal["balanced"]] = None   # classification: weigh classes in the loss
+
+    @field_validator("name")
+    @classmethod
+    def _known_dataset(cls, name: str) -> str:
+        if name not in DATASETS:
+            raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(sorted(DATASETS))}")
+        return name
+
+    @model_validator(mode="after")
+    def _table_needs_path(self) -> "DatasetSpec":
+        if DATASETS[self.name].is_table and (not self.path or not self.target):
+            raise ValueError(f"the {self.name} dataset needs both 'path' and 'target'")
+        return self
+
+    @model_validator(mode="after")
+    def _options_of_its_kind(self) -> "DatasetSpec":
+        mine = DATASETS[self.name].options
+        stray = [f for f in KIND_OPTIONS if f in self.model_fields_set and f not in mine]
+        if stray:
+            readers = sorted(n for n, info in DATASETS.items() if stray[0] in info.options)
+            raise ValueError(f"option {stray[0]!r} is read by the {' and '.join(readers)} datasets only, not by {self.name}"
+                             + (f" (its options: {', '.join(mine)})" if mine else "") + "; remove it")
+        return self
+
+    @property
+    def display(self) -> str:
+        return self.label or self.name
+
+
+DEFAULT_TUNE_BATCH = 4
+
+
+class Tune(_Strict):
+    """Tune each arm's strengths with the same Optuna budget before the seeds grid (TPE sampler,
+    median pruning on per-epoch validation values). The grid then runs each arm at its best
+    strengths on the study's seeds, which must not include the tuning seeds."""
+
+    trials: int = Field(default=20, gt=0)          # per arm: equal budgets
+    seeds: list[int] = Field(default=[1000], min_length=1)
+    dropout: tuple[float, float] = (0.0, 0.8)      # p per hidden layer, uniform
+    l1: tuple[float, float] = (1e-6, 1e-2)         # log-uniform
+    l2: tuple[float, float] = (1e-5, 1e-1)         # log-uniform
+    prune: bool = True
+    sampler_seed: int = 0
+    # Trials asked from Optuna at once per arm and trained together (tuning.py); unset:
+    # DEFAULT_TUNE_BATCH. It decides which trials TPE has seen when it proposes the next ones, so
+    # it is part of the identity (hashed only when set, like NEW_DATASET_FIELDS); 1 is the old
+    # one-trial-at-a-time tuning.
+    batch: Optional[int] = Field(default=None, gt=0)
+
+    @property
+    def batch_size(self) -> int:
+        return self.batch or DEFAULT_TUNE_BATCH
+
+    @field_validator("seeds")
+    @classmethod
+    def _seed_range(cls, seeds: list[int]) -> list[int]:
+        return _check_seed_range(seeds)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "Tune":
+        lo, hi = self.dropout
+        if not (0.0 <= lo < hi < 1.0):
+            raise ValueError("tune.dropout must be [low, high] with 0 <= low < high < 1")
+        for name in ("l1", "l2"):
+            lo, hi = getattr(self, name)
+            if not (0.0 < lo < hi):
+                raise ValueError(f"tune.{name} must be [low, high] with 0 < low < high (log-uniform)")
+        return self
+
+
+class Paths(_Strict):
+    """Regularization paths: several strengths of an arm's components, each a variant of the arm
+    whose cells run on the same seeds (paired with each other and with none). A list under
+    `dropout` holds one p per variant, each a number (every hidden layer) or a per-layer list.
+    dropout_l2 takes every combination of its own lists. l2_mode makes the modes variants too."""
+
+    dropout: list[Union[Probability, list[Probability]]] = []
+    l1: list[Annotated[float, Field(gt=0.0)]] = []
+    l2: list[Annotated[float, Field(gt=0.0)]] = []
+    dropout_l2: dict[Literal["dropout", "l2"], list[Union[Probability, list[Probability], float]]] = {}
+    l2_mode: list[Literal["penalty", "weight_decay", "decoupled"]] = []
+
+    def variants(self, arm: str) -> list[dict]:
+        """The arm's variants as overrides {component: value, "l2_mode": mode}; [{}] without a path."""
+        from itertools import product
+
+        components = arms_mod.ARMS[arm].components
+        own = getattr(self, arm, None) if len(components) > 1 else None   # a combined arm's own block
+        if isinstance(own, dict) and own:
+            axes = {c: own[c] for c in components if c in own}
+        elif len(components) == 1 and getattr(self, components[0], []):
+            axes = {components[0]: getattr(self, components[0])}
+        else:
+            axes = {}
+        if "l2" in components and self.l2_mode:
+            axes["l2_mode"] = self.l2_mode
+        names = list(axes)
+        return [dict(zip(names, values)) for values in product(*axes.values())] if axes else [{}]
+
+
+def variant_id(overrides: dict) -> str:
+    """A variant's name in cells, run names and tags: "" for the arm's own strengths, else e.g.
+    "l2=0.001" or "dropout=0.2,l2=0.0001" or "l2=0.001,l2_mode=decoupled"."""
+    def text(v):
+        return "/".join(f"{x:g}" for x in v) if isinstance(v, list) else (f"{v:g}" if isinstance(v, float) else str(v))
+    return ",".join(f"{k}={text(v)}" for k, v in overrides.items())
+
+
+class AdaptiveSeeds(_Strict):
+    """Seeds added in rounds until every comparison of a dataset is decided: `start` seeds, then
+    `step` more to the datasets still undecided, up to `max` (verdicts.sequential says how the
+    repeated looks keep the error rate)."""
+
+    start: int = Field(default=5, ge=2)
+    step: int = Field(default=5, gt=0)
+    max: int = Field(default=40, ge=2)
+
+    @model_validator(mode="after")
+    def _max_after_start(self) -> "AdaptiveSeeds":
+        if self.max < self.start:
+            raise ValueError(f"seeds.max = {self.max} is below seeds.start = {self.start}")
+        return self
+
+    def looks(self) -> list[int]:
+        """The seed counts at which the verdicts are looked at: start, start + step, ..., max."""
+        return sorted({*range(self.start, self.max, self.step), self.max})
+
+
+# The region of practical equivalence of a dataset's primary metric: a width in the metric's own
+# units (0.01 = one point of accuracy), or a share of the baseline's mean ("5%"). An analysis
+# setting: it changes the verdicts, never what is trained, and is not part of the identity.
+RopeSetting = Union[Annotated[float, Field(gt=0.0)], Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?%$")]]
+
+
+class AnalysisSettings(_Strict):
+    rope: Optional[RopeSetting] = None
+
+
+class StudyFile(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    arms: list[str] = Field(default_factory=lambda: list(arms_mod.names()), min_length=1)
+    seeds: Union[Annotated[int, Field(gt=0)], Annotated[list[int], Field(min_length=1)], AdaptiveSeeds] = 5
+    split_seed: int = Field(default=0, ge=0, le=SEED_MAX)   # numpy seeds its split with it
+    execution: Execution = Execution()
+    rope: Optional[RopeSetting] = None   # default per metric: stats.DEFAULT_ROPE
+    paths: Paths = Paths()                # regularization paths: several strengths per arm (the grid, not the identity)
+    max_retries: int = Field(default=1, ge=0)
+    # Training-set-size axis: each dataset is run at each size (counts, or fractions of its
+    # training split). Sizes are nested: a larger size adds samples to a smaller one's.
+    train_sizes: Optional[list[Union[Annotated[int, Field(gt=1)], Annotated[float, Field(gt=0.0, le=1.0)]]]] = None
+    tune: Optional[Tune] = None
+
+    @model_validator(mode="after")
+    def _tuning_seeds_are_fresh(self) -> "StudyFile":
+        if self.tune is not None:
+            grid = set(seed_list(self.seeds))
+            shared = sorted(grid & set(self.tune.seeds))
+            if shared:
+                raise ValueError(f"tune.seeds {shared} are also grid seeds; the grid must be evaluated on "
+                                 "seeds not used in tuning")
+            on_path = [a for a in self.arms if len(self.paths.variants(a)) > 1]
+            if on_path:   # the grid would train the path's strengths and the tuning budget would be spent for nothing
+                raise ValueError(f"'paths' varies the strength of {', '.join(map(repr, on_path))}, which 'tune' chooses; "
+                                 "a study either tunes an arm's strengths or runs a path over them: remove one")
+        return self
+
+    @field_validator("arms", mode="before")
+    @classmethod
+    def _normalize_arms(cls, arms: Any) -> Any:
+        if isinstance(arms, list):
+            return [arms_mod.normalize(a) for a in arms]
+        return arms
+
+    @field_validator("arms")
+    @classmethod
+    def _known_unique_arms(cls, arms: list[str]) -> list[str]:
+        unknown = [a for a in arms if a not in arms_mod.ARMS]
+        if unknown:
+            import difflib
+
+            close = difflib.get_close_matches(unknown[0], arms_mod.names(), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown arm {unknown[0]!r}{hint}; allowed: {', '.join(arms_mod.names())}")
+        if len(set(arms)) != len(arms):
+            raise ValueError("arms must not repeat")
+        return arms
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _adaptive_seeds(cls, seeds: Any) -> Any:
+        """A mapping is the adaptive form; validated here so its own message reaches the user
+        (not the union's "should be a valid integer")."""
+        if isinstance(seeds, dict):
+            try:
+                return AdaptiveSeeds.model_validate(seeds)
+            except ValidationError as e:
+                first = e.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise ValueError(f"{where + ': ' if where else ''}{first['msg'].removeprefix('Value error, ')}; "
+                                 "adaptive seeds are {start: 5, step: 5, max: 40}") from None
+        return seeds
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: Any) -> Any:
+        if isinstance(seeds, list) and len(set(seeds)) != len(seeds):
+            raise ValueError("seeds must not repeat")
+        return _check_seed_range(seeds) if isinstance(seeds, list) else seeds
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> "StudyFile":
+        labels = [d.display for d in self.datasets]
+        dup = {x for x in labels if labels.count(x) > 1}
+        if dup:
+            raise ValueError(f"dataset labels must be unique, {sorted(dup)} repeat; give each a 'label'")
+        return self
+
+
+
+def seed_list(seeds) -> list[int]:
+    if isinstance(seeds, AdaptiveSeeds):
+        return list(range(seeds.max))
+    return list(range(seeds)) if isinstance(seeds, int) else list(seeds)

@@ -21,10 +21,21 @@ UNREACHABLE_ADVICE = ("the cells this process was training are trained again by 
                       "rerun the same command once it answers")
 
 
+# MLproject passes every parameter: its defaults are this word (the UI shows it as the run's
+# param; an empty string showed as '') and mean "not given", as an empty string does.
+UNSET = "unset"
+
+
 def _optional(value: Optional[str]) -> Optional[str]:
-    """MLproject passes every parameter; "default" (its defaults, which the UI shows as the run's
-    params) or an empty string means 'not given'."""
-    return value if value not in (None, "", "none", "None", "default") else None
+    """A setting's value, or None when not given ("", UNSET, or none for the settings where none
+    means "not given": seeds, storage, workers, ...)."""
+    return value if value not in (None, "", "none", "None", UNSET) else None
+
+
+def _given(value: Optional[str]) -> Optional[str]:
+    """A dataset option's value, or None when not given: `none` is a value here (--normalize none,
+    a column named None)."""
+    return value if value not in (None, "", UNSET) else None
 
 
 def _study_from_args(args, trains: bool = True):
@@ -74,12 +85,14 @@ def cmd_ablation(args) -> int:
     decided = decide_study(results, study.seeds, study.looks())
     print(format_summary(study, results, decided))
     view = study.view_flags()
-    if view:   # fewer seeds or datasets than the file: the same parents, whose record is the study file's
-        print(f"note: a view with {view}: its verdicts are printed and its report written to "
-              f"{Path(args.reports_dir) / study.report_folder}; the study's verdicts and report in MLflow are left "
-              "as they are", file=sys.stderr, flush=True)
-    record_verdicts(ctx, decided, on_parents=not view)
-    if not args.no_report and args.report == "yes":
+    report = not args.no_report and args.report == "yes"
+    if view:   # other seeds or datasets than the file: the same parents, whose record is the study file's
+        print(f"note: a view with {view}: its verdicts are printed"
+              + (f" and its report written to {Path(args.reports_dir) / study.report_folder}" if report else "")
+              + "; the study's verdicts and report in MLflow are left as they are", file=sys.stderr, flush=True)
+    if not view:
+        record_verdicts(ctx, decided)
+    if report:
         from .report import build_report
 
         started = time.perf_counter()
@@ -171,12 +184,12 @@ def cmd_report(args) -> int:
     study = _study_from_args(args, trains=False)
     if _optional(args.tracking_uri):
         check_tracking_reachable(args.tracking_uri)
-    overrides = " ".join(f"--{flag} {value}" for flag, value in study.overrides)
-    if overrides:
-        print(f"note: a view with {overrides}: written to {Path(args.reports_dir) / study.report_folder} "
+    view = study.view_flags()   # --epochs alone is a configuration of its own, and is recorded on it
+    if view:
+        print(f"note: a view with {view}: written to {Path(args.reports_dir) / study.report_folder} "
               "only; the study's report and verdicts in MLflow are left as they are", file=sys.stderr, flush=True)
     paths = build_report(study, tracking=_optional(args.tracking_uri), out_dir=args.reports_dir,
-                         pdf=not args.no_pdf, record=not overrides, say_verdicts=True)
+                         pdf=not args.no_pdf, record=not view, say_verdicts=True)
     for p in paths:
         print(f"report: {p}")
     return 0 if paths else 1
@@ -228,7 +241,7 @@ def _train_study(args) -> dict:
     dataset = {"name": args.dataset, "val_fraction": args.val_fraction, "test_fraction": args.test_fraction}
     for key in ("path", "target", "root", "train_size", "normalize", "task", "metric", "class_weight", "encoding",
                 "preprocess", "download"):
-        value = _optional(getattr(args, key))
+        value = _given(getattr(args, key))
         if key == "train_size" and value is not None:
             value = _number(value, "--train-size")
         elif key == "preprocess" and value is not None:
@@ -262,6 +275,7 @@ TRAIN_FLAGS = {"optimizer.lr": "--lr", "optimizer.momentum": "--momentum", "opti
                "datasets.0.target": "--target", "datasets.0.normalize": "--normalize",
                "datasets.0.task": "--task", "datasets.0.metric": "--metric", "datasets.0.class_weight": "--class-weight",
                "datasets.0.encoding": "--encoding", "datasets.0.preprocess": "--preprocess", "datasets.0.root": "--root",
+               "datasets.0.download": "--download",
                "strengths.dropout": "--dropout", "strengths.l1": "--l1",
                "strengths.l2": "--l2", "strengths.l2_mode": "--l2-mode", "model.hidden": "--hidden",
                "model.activation": "--activation", "epochs": "--epochs", "batch_size": "--batch-size",

@@ -73,9 +73,10 @@ class Paired:
     min_p_wilcoxon: float
     p_t_holm: float = math.nan
     p_wilcoxon_holm: float = math.nan
-    sd: float = math.nan           # of the paired differences
+    sd: float = math.nan           # of the paired differences (at least the metric's resolution: floored)
+    floored: bool = False          # sd is the resolution's floor, not the differences' own spread
     rope: float = math.nan         # region of practical equivalence: |difference| < rope
-    p_tost: float = math.nan       # paired TOST against (-rope, rope) (statsmodels' ttost_paired)
+    p_tost: float = math.nan       # paired TOST against (-rope, rope) (statsmodels' ttost_paired; with sd when floored)
     p_tost_holm: float = math.nan
     p_better: float = math.nan     # Bayesian: P(difference > rope)
     p_equivalent: float = math.nan  # P(|difference| <= rope)
@@ -114,10 +115,11 @@ def paired_test(arm: Sequence[float], baseline: Sequence[float], higher_is_bette
     if n < 2:
         return Paired(n, float(d.mean()) if n else math.nan, math.nan, math.nan, math.nan, math.nan,
                       math.nan, min_wilcoxon_p(n))
-    sd = max(float(d.std(ddof=1)), resolution)
+    own = float(d.std(ddof=1))
+    sd, floored = max(own, resolution), resolution > own
     mean = float(d.mean())
     if sd == 0:
-        # identical differences of a continuous metric: no variance, t undefined; all-zero means no difference at all
+        # identical differences without a resolution: no variance, t undefined; all-zero means no difference at all
         lo = hi = mean
         p_t = 1.0 if mean == 0 else 0.0
         effect = 0.0 if mean == 0 else math.copysign(math.inf, mean)
@@ -128,7 +130,8 @@ def paired_test(arm: Sequence[float], baseline: Sequence[float], higher_is_bette
         p_t = float(2 * stats.t.sf(abs(mean) / se, n - 1))   # = scipy's ttest_rel without the floor
         effect = mean / sd
     p_w = float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
-    out = Paired(n, mean, float(lo), float(hi), p_t, p_w, float(effect), min_wilcoxon_p(int(np.sum(d != 0)) or n), sd=sd)
+    out = Paired(n, mean, float(lo), float(hi), p_t, p_w, float(effect), min_wilcoxon_p(int(np.sum(d != 0)) or n), sd=sd,
+                 floored=floored)
     if rope > 0:
         _practical(out, d, rope)
     return out
@@ -144,7 +147,7 @@ def _practical(p: Paired, d: np.ndarray, rope: float) -> None:
     p.rope = rope
     if p.sd == 0:   # no spread: the difference is known exactly
         p.p_tost = 0.0 if abs(p.mean_diff) < rope else 1.0
-    elif p.sd > d.std(ddof=1):   # the resolution's floor: the two one-sided t-tests with its spread
+    elif p.floored:   # the two one-sided t-tests with the resolution's spread
         se, df = p.sd / math.sqrt(p.n), p.n - 1
         p.p_tost = float(max(stats.t.sf((p.mean_diff + rope) / se, df), stats.t.cdf((p.mean_diff - rope) / se, df)))
     else:

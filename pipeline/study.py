@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from . import arms as arms_mod
+from .datasets import REGISTRY as DATASETS
 from .errors import UsageError
 from .identity import config_hash
 from .study_schema import (LEGACY_EXECUTION_KEYS, TRAINING_KEYS, AdaptiveSeeds, AnalysisSettings, DatasetSpec,
@@ -57,10 +58,11 @@ class Study:
         return self.spec.name
 
     def view_flags(self) -> str:
-        """The command line's --seeds/--datasets as typed ("" without): they select runs of the
-        study file's configuration (the same dataset parents), so what is concluded from them is
-        a view, never recorded over the study's own verdicts. (--epochs alone is another
-        configuration, with parents of its own.)"""
+        """The command line's --seeds/--datasets as typed ("" without): other seeds or datasets
+        than the study file's (fewer, or more) select runs of its configuration (the same dataset
+        parents), so what is concluded from them is a view, never recorded over the study's own
+        verdicts, which are always those of the file. (--epochs alone is another configuration,
+        with parents of its own.)"""
         return " ".join(f"--{flag} {value}" for flag, value in self.overrides if flag in ("seeds", "datasets"))
 
     @property
@@ -68,10 +70,19 @@ class Study:
         """Where under the reports directory this configuration's report goes: <study> for the
         study file as written; a configuration the command line shrank or narrowed (`ablation
         --epochs 5`, `report --seeds 3`) gets <study>/<its overrides>/, so that it never replaces
-        the study's own report."""
+        the study's own report. Datasets in any order name one folder; a long name (a list of
+        150 seeds) is cut, with a digest of the whole, within a file system's 255 bytes."""
         if not self.overrides:
             return self.name
-        view = "_".join(f"{flag}-{re.sub(r'[^A-Za-z0-9_.@-]+', '+', value)}" for flag, value in self.overrides)
+        import hashlib
+
+        def words(flag: str, value: str) -> str:
+            items = sorted(x.strip() for x in value.split(",")) if flag == "datasets" else [value]
+            return re.sub(r"[^A-Za-z0-9_.@-]+", "+", ",".join(items))
+
+        view = "_".join(f"{flag}-{words(flag, value)}" for flag, value in self.overrides)
+        if len(view) > 100:
+            view = f"{view[:80]}-{hashlib.sha1(view.encode()).hexdigest()[:10]}"
         return f"{self.name}/{view}"
 
     @property
@@ -86,7 +97,7 @@ class Study:
     def require_comparison(self, source: str) -> None:
         """An ablation compares every arm with none: without it, or with nothing else, a study
         would train every cell and then have nothing to say (the report still reads such runs,
-        and `train` runs one arm)."""
+        and `train` runs one arm). Nor may it tune an arm it runs a path over."""
         arms = self.spec.arms
         if arms_mod.BASELINE not in arms:
             raise UsageError(f"{source}: field 'arms' = {arms!r}: must include {arms_mod.BASELINE!r}, the baseline "
@@ -94,6 +105,10 @@ class Study:
         if len(arms) < 2:
             raise UsageError(f"{source}: field 'arms' = {arms!r}: needs at least one arm besides "
                              f"{arms_mod.BASELINE!r} to compare with it; allowed: {', '.join(arms_mod.names())}")
+        on_path = [a for a in arms if len(self.variants(a)) > 1] if self.spec.tune is not None else []
+        if on_path:   # the grid would train the path's strengths: the tuning budget would be spent for nothing
+            raise UsageError(f"{source}: field 'paths' varies the strength of {', '.join(map(repr, on_path))}, which "
+                             "'tune' chooses; a study either tunes an arm's strengths or runs a path over them: remove one")
 
     def looks(self) -> list[int]:
         """Seed counts at which verdicts are looked at: one look at all seeds unless adaptive."""
@@ -274,11 +289,16 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
 def _settings_that_do_nothing(spec: StudyFile, settings: list, source: str) -> list[str]:
     """Notes on settings that are valid but change nothing, which a reader of the verdicts would
     otherwise take for a result: an arm whose strength is 0 trains as none ("dropout: practically
-    the same" would be a copy's verdict), a path for an arm the study does not run. (Momentum
+    the same" would be a copy's verdict), a path for an arm the study does not run, an option only
+    another kind of dataset reads (`root:` on wine). (Momentum
     under Adam is not noted: a dataset's optimizer block inherits the top level's SGD momentum.)"""
     notes = []
     for d, (t, _, _) in zip(spec.datasets, settings):
         where = f"{source} (dataset {d.display})" if len(spec.datasets) > 1 else source
+        for option in d.options_of_another_kind():   # kept in the identity: removing it would retrain a study
+            readers = sorted(n for n, info in DATASETS.items() if option in info.options)
+            notes.append(f"{where}: option {option!r} is read by the {' and '.join(readers)} datasets only: it changes "
+                         f"nothing for {d.name} (it is part of the study's identity; leave it out of new studies)")
         for arm in spec.arms:
             comps = arms_mod.ARMS[arm].components
             if not comps or spec.tune is not None or len(spec.paths.variants(arm)) > 1:

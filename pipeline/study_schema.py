@@ -225,15 +225,10 @@ class DatasetSpec(_Strict):
             raise ValueError(f"the {self.name} dataset needs both 'path' and 'target'")
         return self
 
-    @model_validator(mode="after")
-    def _options_of_its_kind(self) -> "DatasetSpec":
+    def options_of_another_kind(self) -> list[str]:
+        """The options set here that only another kind of dataset reads (`root:` on wine)."""
         mine = DATASETS[self.name].options
-        stray = [f for f in KIND_OPTIONS if f in self.model_fields_set and f not in mine]
-        if stray:
-            readers = sorted(n for n, info in DATASETS.items() if stray[0] in info.options)
-            raise ValueError(f"option {stray[0]!r} is read by the {' and '.join(readers)} datasets only, not by {self.name}"
-                             + (f" (its options: {', '.join(mine)})" if mine else "") + "; remove it")
-        return self
+        return [f for f in KIND_OPTIONS if f in self.model_fields_set and f not in mine]
 
     @property
     def display(self) -> str:
@@ -374,10 +369,6 @@ class StudyFile(_Strict):
             if shared:
                 raise ValueError(f"tune.seeds {shared} are also grid seeds; the grid must be evaluated on "
                                  "seeds not used in tuning")
-            on_path = [a for a in self.arms if len(self.paths.variants(a)) > 1]
-            if on_path:   # the grid would train the path's strengths and the tuning budget would be spent for nothing
-                raise ValueError(f"'paths' varies the strength of {', '.join(map(repr, on_path))}, which 'tune' chooses; "
-                                 "a study either tunes an arm's strengths or runs a path over them: remove one")
         return self
 
     @field_validator("arms", mode="before")

@@ -31,7 +31,8 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
             lines.append(f"{d.label:<18} {arms.label(arm):<12} {names[d.label]:<{width}} {_num(mean)} {_num(std)} {len(vals):>6}")
     decided = decided or verdicts.decide_study(results, study.seeds, study.looks())
     family = sum(p.verdict != verdicts.AT_CHANCE for v in decided for p in v.paired.values())
-    holm = f"Holm over all {family} comparisons" if family != 1 else "one comparison, so no Holm correction"
+    holm = {0: "no comparison to correct", 1: "one comparison, so no Holm correction"}.get(
+        family, f"Holm over all {family} comparisons")
     lines += ["", f"Verdicts (each arm vs none on the same seeds; {holm}"
                   + (f", at each look its share of alpha (seeds {', '.join(map(str, study.looks()))})"
                      if study.adaptive else "") + "; ROPE: the difference that counts as practically none):"]
@@ -54,14 +55,12 @@ def _num(x: float) -> str:
     return f"{x:>9.4f}" if abs(x) < 1e4 or x != x else f"{x:>9.3e}"
 
 
-def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on_parents: bool = True) -> None:
-    """Each dataset's verdicts on its MLflow parent run (unless not `on_parents`: a view): tags
-    verdict, verdict.<arm>, verdict.<arm>.<outcome>, and the whole record as verdicts.json; and
-    the study's overview in the MLflow UI (Tracker.share_overview), which the printed link opens."""
+def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts]) -> None:
+    """Each dataset's verdicts on its MLflow parent run: tags verdict, verdict.<arm>,
+    verdict.<arm>.<outcome>, and the whole record as verdicts.json; and the study's overview
+    in the MLflow UI (Tracker.share_overview), which the printed link opens."""
     ctx.tracker.share_overview(ctx.experiment_id, ctx.study.name, [p.label for p in ctx.study.plans],
                                [v.metric for v in decided])
-    if not on_parents:
-        return
     plans, current = {p.label: p for p in ctx.study.plans}, {}
     for v in decided:
         plan = plans.get(v.label)

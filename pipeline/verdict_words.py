@@ -165,7 +165,7 @@ def verdict_record(v: DatasetVerdicts) -> dict:
     return {"dataset": v.label, "answer": headline(v), "metric": v.metric,
             # the console and the report write arm minus none in the metric's units (points for shares)
             "direction": "mean_diff and ci: oriented, positive = better (for a lower-is-better metric, none minus arm); "
-                         "fractions, not points",
+                         "in the metric's units, shares as fractions (0.01 is one point)",
             "rope": v.rope, "seeds_used": v.seeds_used,
             "looks": v.looks, "stopped": v.stopped, "winners": v.winners,
             "arms": {arm: {"primary": one(p), **{k: one(q) for k, q in v.secondary.get(arm, {}).items()}}
@@ -179,8 +179,8 @@ def verdict_note(v: DatasetVerdicts) -> str:
     first, *rest = answer_lines(v)
     lines = [f"**{first}**", ""] + [f"- {line.strip()}" for line in rest]
     lines += [f"- {'; '.join([sentence(arm, p, v.metric), *secondary_sentences(v, arm)])}" for arm, p in v.paired.items()]
-    lines += ["", "Every number: `verdicts.json`; the figures: `figures/` (artifacts of this run)."]
-    return "\n".join(lines)[:20000]
+    lines += ["", "Every number: `verdicts.json`; the figures: `figures/`, once a report is built (artifacts of this run)."]
+    return "\n".join(lines)[:8000]   # MLflow's limit for a tag's value
 
 
 def verdict_tags(v: DatasetVerdicts) -> dict[str, str]:
@@ -317,12 +317,16 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
     regularizer helped (and by how much, none's mean test value to the arm's), where one made
     things worse, where nothing mattered, what is still undecided and where the models learned
     too little to say. `means`: {dataset: {arm: mean test value over seeds}}."""
-    out, settled, unsettled, learned_nothing, undecided = [], [], [], [], 0
+    out, undecided = [], 0
+    groups: dict[str, list[str]] = {"settled": [], "none helped": [], "unsettled": [], "too few": [], "nothing learned": []}
     for v in decided:
         if not v.paired:
             continue
         if v.at_chance and set(v.at_chance) >= {*v.paired, arms.BASELINE}:
-            learned_nothing.append(v.label)
+            groups["nothing learned"].append(v.label)
+            continue
+        if all(p.verdict == "not enough seeds" for p in v.paired.values()):
+            groups["too few"].append(v.label)
             continue
         mine = means.get(v.label, {})
         if v.winners:
@@ -334,19 +338,21 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             out.append(f"On {v.label}, {' and '.join(map(arms.label, hurt))} made it worse: "
                        + "; ".join(f"{arms.label(a)} {_change(v.metric, mine, a)}" if len(hurt) > 1 else _change(v.metric, mine, a)
                                    for a in hurt) + ".")
-        open_here = len(v.arms_with("undecided"))
+        open_here = len(v.arms_with("undecided")) + len(v.arms_with("not enough seeds"))
         undecided += open_here
-        if not v.winners:
-            (unsettled if open_here else settled).append(v.label)
-    if settled:
-        out.append(f"On {_and(settled)}, no regularizer made a difference that matters (more than the study's ROPE).")
-    if unsettled:
-        out.append(f"On {_and(unsettled)}, no regularizer has shown a difference that matters yet.")
+        if not v.winners:   # every comparison settled and none mattered; one hurt; or some still open
+            groups["unsettled" if open_here else "none helped" if hurt else "settled"].append(v.label)
+    for key, words in (("settled", "no regularizer made a difference that matters (beyond the study's ROPE)"),
+                       ("none helped", "no regularizer helped"),
+                       ("unsettled", "no regularizer has helped yet"),
+                       ("too few", "there are too few seeds to compare the arms (at least 2; 6 or more let the "
+                                   "Wilcoxon test check the t-test)"),
+                       ("nothing learned", "the models learned little or nothing, so there is no answer about "
+                                           "regularization there")):
+        if groups[key]:
+            out.append(f"On {_and(groups[key])}, {words}.")
     if undecided:
         out.append(f"{undecided} comparison(s) are still undecided: more seeds would tell (each comparison says how many).")
-    if learned_nothing:
-        out.append(f"On {_and(learned_nothing)}, the models learned little or nothing, so there is no answer about "
-                   "regularization there.")
     return out
 
 
@@ -362,7 +368,9 @@ def _change(metric: str, means: dict[str, float], arm: str) -> str:
         return f"test {m.label}"
     if m.share:
         return f"test {m.label} {100 * base:.1f}% → {100 * value:.1f}%"
-    relative = f" ({abs(value / base - 1):.0%} {'higher' if value > base else 'lower'})" if base else ""
+    # a relative change for errors and losses (positive, on the data's scale); not for R², which can be negative
+    relative = (f" ({abs(value / base - 1):.0%} {'higher' if value > base else 'lower'})"
+                if base > 0 and not m.higher_is_better else "")
     return f"test {m.label} {base:.3g} → {value:.3g}{relative}"
 
 

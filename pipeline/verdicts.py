@@ -191,7 +191,8 @@ def _decide_secondary(datasets: list[DatasetResults], out: list[DatasetVerdicts]
                 shared = sorted(seeds & set(base) & set(mine))
                 if outcome in secondary_for(arm) and shared:
                     p = stats.paired_test([mine[s] for s in shared], [base[s] for s in shared],
-                                          outcome.higher_is_better, rope=rope)
+                                          outcome.higher_is_better, rope=rope,   # the gap moves with the test rows too
+                                          resolution=_resolution(d) if outcome.key == "gap_metric" else 0.0)
                     v.secondary.setdefault(arm, {})[outcome.key] = p
                     family.append(p)
         stats.decide(family, estimate_seeds=False)
@@ -293,15 +294,12 @@ def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[sta
     return fresh
 
 
-# Metrics that count test rows: they move in steps of at least one row (1/n_test; a row of a
-# small class moves balanced accuracy or macro F1 by more).
-COUNTED = ("accuracy", "balanced_accuracy", "macro_f1")
-
-
 def _resolution(d: DatasetResults) -> float:
-    """The primary metric's step on the test split (stats.paired_test's floor on the spread), 0
-    where it is continuous or the split's size is unknown."""
-    return 1.0 / d.n_test if d.n_test and metric_for(d.task, d.metric).name in COUNTED else 0.0
+    """Accuracy's step on the test split, one row of n_test (stats.paired_test's floor on the
+    spread); 0 for other metrics or an unknown split size. (Balanced accuracy and macro F1 weigh a
+    row by its class's size: a majority-class row moves them by less than 1/n_test, so one floor
+    for them would be too strict where they are recommended, on imbalanced classes.)"""
+    return 1.0 / d.n_test if d.n_test and metric_for(d.task, d.metric).name == "accuracy" else 0.0
 
 
 def _rank_winners(d: DatasetResults, v: DatasetVerdicts) -> None:
@@ -318,7 +316,8 @@ def _rank_winners(d: DatasetResults, v: DatasetVerdicts) -> None:
     tests = []
     for other in v.winners[1:]:
         seeds = sorted(set(top) & set(d.values[other]))
-        tests.append(stats.paired_test([top[s] for s in seeds], [d.values[other][s] for s in seeds], hib).p_t)
+        tests.append(stats.paired_test([top[s] for s in seeds], [d.values[other][s] for s in seeds], hib,
+                                       resolution=_resolution(d)).p_t)
     adjusted = stats.holm(tests)
     v.winners_p = max(adjusted)
     v.winners_distinct = all(p < stats.ALPHA for p in adjusted)

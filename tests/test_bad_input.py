@@ -85,12 +85,7 @@ CASES = [
     ("csv-no-target", _with("datasets", [{"name": "csv", "path": "good.csv"}]), [], "target"),
     # tuning chooses the strength a path varies: the tuning budget would be spent for nothing
     ("tune-and-path", {**tiny_study_dict(), "tune": {"trials": 2, "seeds": [100]}, "paths": {"l2": [1e-3, 1e-2]}}, [],
-     "'paths' varies the strength of 'l2', which 'tune' chooses"),
-    # an option another kind of dataset reads would change only the study's identity
-    ("root-on-wine", _with("datasets", [{"name": "wine", "root": "data"}]), [],
-     "field 'datasets.0': option 'root' is read by the fashion_mnist and mnist datasets only, not by wine; remove it"),
-    ("table-option-on-mnist", _with("datasets", [{"name": "mnist", "preprocess": {"drop_columns": ["a"]}}]), [],
-     "option 'preprocess' is read by the csv and table datasets only, not by mnist (its options: root, download)"),
+     "field 'paths' varies the strength of 'l2', which 'tune' chooses"),
     ("cli-seeds", tiny_study_dict(), ["--seeds", "abc"], "--seeds"),
     ("cli-epochs", tiny_study_dict(), ["--epochs", "0"], "error: --epochs = '0': expected a positive integer"),
     ("cli-negative-seeds", tiny_study_dict(), ["--seeds", "-3"], "error: --seeds = '-3': expected a count"),
@@ -183,6 +178,19 @@ def test_train_command_rejects_bad_values(workdir, env, monkeypatch, capsys):
     assert not (workdir / "mlflow.db").exists()
 
 
+def test_train_flags_keep_none_as_a_value():
+    """`none` is a value of a dataset option (--normalize none), not "not given" as it is for
+    --seeds; MLproject's "unset" and an empty string are."""
+    from pipeline.cli import _train_study, parser
+
+    def dataset(*flags):
+        return _train_study(parser().parse_args(["train", *flags]))["datasets"][0]
+
+    assert dataset("--normalize", "none", "--target", "None")["normalize"] == "none"
+    assert dataset("--normalize", "none", "--target", "None")["target"] == "None"
+    assert "normalize" not in dataset("--normalize", "unset") and "target" not in dataset("--target", "")
+
+
 def test_train_command_reads_a_messy_table_as_a_study_would(workdir, env):
     """The table options as flags (--preprocess as a study file's YAML mapping, --metric,
     --class-weight): the run records what preprocessing did and the split sizes; a field inside
@@ -224,6 +232,11 @@ def test_overrides_and_config_hash(tmp_path):
     assert b.plans[0].config_hash != a.plans[0].config_hash
     assert "epochs: 9" in b.source_text and b.source_text.startswith(f"# {base} with --seeds 3,5,7 --epochs 9 --datasets digits")
     assert a.source_text == Path(base).read_text()   # as written, comments included
+    # a shrunk configuration's report folder: inside the study's, datasets in any order, within 255 bytes
+    assert a.report_folder == "tiny" and b.report_folder == "tiny/seeds-3+5+7_epochs-9_datasets-digits"
+    many = load_study(base, seeds=",".join(map(str, range(150))), datasets="synthetic_linear, digits").report_folder
+    assert many.startswith("tiny/seeds-0+1+2") and len(many) < 120
+    assert load_study(base, datasets="synthetic_linear,digits").report_folder == "tiny/datasets-digits+synthetic_linear"
     # arm spellings users write are accepted
     c = write_study(tmp_path / "c.yaml", {**tiny_study_dict(), "arms": ["None", "L1", "dropout+L2"]})
     assert load_study(c).arms == ["none", "l1", "dropout_l2"]
@@ -266,6 +279,16 @@ def test_execution_settings_are_not_the_identity(tmp_path):
     # the default study's identity is the one it had before the execution block (resumes)
     default = load_study(Path(__file__).resolve().parents[1] / "studies" / "default.yaml")
     assert [p.config_hash for p in default.plans] == ["24e055cb0495", "aa9a75f39402", "f34c4aca55b9", "34a3a04e4a1c"]
+
+
+def test_an_option_of_another_kind_of_dataset_is_noted(tmp_path):
+    """`root:` on wine changes nothing but the identity: a note (a study that has one keeps
+    loading, and its runs keep their configuration)."""
+    study = {**tiny_study_dict(), "datasets": [{"name": "wine", "root": "data"}, {"name": "digits"}]}
+    path = write_study(tmp_path / "r.yaml", study)
+    assert load_study(path).notes == (f"{path} (dataset wine): option 'root' is read by the fashion_mnist and mnist "
+                                      "datasets only: it changes nothing for wine (it is part of the study's identity; "
+                                      "leave it out of new studies)",)
 
 
 def test_settings_that_change_nothing_are_noted_even_in_tuning(tmp_path):

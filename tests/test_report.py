@@ -1,6 +1,7 @@
 """The report, built from a real study in MLflow: HTML checked in headless Chromium, PDF with
 poppler, user strings escaped, and degraded studies (missing arms, one seed, failures) handled."""
 
+import html as html_mod
 import json
 import re
 import shutil
@@ -61,7 +62,9 @@ def test_report_files_are_written_logged_and_escaped(built):
     assert html.count("<b>Note.</b> The test split has 44 rows: one prediction moves test accuracy by 2.3 pt") == 2
     # the answer in plain sentences first, and where the links lead
     short = html[html.index('<p class="in-short">'):html.index("</p>", html.index('<p class="in-short">'))]
-    assert "<b>In short.</b> " in short and ("helped" in short or "no regularizer" in short)
+    console = next(line for line in proc.stdout.splitlines() if line.startswith("In short: "))
+    assert short == f'<p class="in-short"><b>In short.</b> {html_mod.escape(console[len("In short: "):], quote=False)}'
+    assert "wine" in short and XSS not in short   # the labels, escaped
     assert "The links in this report open the MLflow UI at http://127.0.0.1:5000" in html
     # beside the primary metric, the family's others: R² and MAE for the regression set
     assert re.search(r"MAE \d[\d.]*, R² 0\.\d+", html) and re.search(r"balanced accuracy 0\.\d+, macro F1 0\.\d+", html)
@@ -384,7 +387,6 @@ def test_report_states_the_same_verdicts_as_the_console(built):
     """The summary's answers are the verdicts the ablation printed (one decision, two outputs):
     every comparison gets better / worse / equivalent / undecided, undecided ones the seeds that
     would decide them, and the Bayesian probabilities add up."""
-    import html as html_mod
 
     work, env, proc = built
     page = (work / "reports/rep/report.html").read_text()

@@ -296,11 +296,15 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
     mse = {arm: {s: 1.0 - x for s, x in by_seed.items()} for arm, by_seed in _values(rng, {"none": 0.0, "l2": 0.1}, 0.002).items()}
     open_ = _values(rng, {"none": 0.0, "l2": 0.02}, 0.03, seeds=4)
     nothing = {arm: {s: 0.5 for s in range(4)} for arm in ("none", "l2")}
+    hurt = _values(rng, {"none": 0.0, "l1": -0.05}, 0.002)
+    one_seed = {"none": {0: 0.9}, "l2": {0: 0.95}}
     results = [verdicts.DatasetResults("digits", "classification", helped),
                verdicts.DatasetResults("wine", "classification", quiet),
                verdicts.DatasetResults("linear", "regression", mse, rope_setting=0.01),
                verdicts.DatasetResults("pima", "classification", open_),
-               verdicts.DatasetResults("noise", "classification", nothing, chance=0.5, n_test=200)]
+               verdicts.DatasetResults("noise", "classification", nothing, chance=0.5, n_test=200),
+               verdicts.DatasetResults("iris", "classification", hurt),
+               verdicts.DatasetResults("tiny", "classification", one_seed)]
     decided = verdicts.decide_study(results)
     means = verdict_words.mean_values(results)
     short = verdict_words.in_short(decided, means)
@@ -310,8 +314,12 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
     before, after = means["linear"]["none"], means["linear"]["l2"]
     assert short[2] == (f"On linear, L2 helped: test MSE {before:.3g} → {after:.3g} "
                         f"({abs(after / before - 1):.0%} lower).")
-    assert short[3:] == [
-        "On wine, no regularizer made a difference that matters (more than the study's ROPE).",
-        "On pima, no regularizer has shown a difference that matters yet.",
-        "1 comparison(s) are still undecided: more seeds would tell (each comparison says how many).",
-        "On noise, the models learned little or nothing, so there is no answer about regularization there."]
+    assert short[3].startswith("On iris, L1 made it worse: test accuracy ")
+    assert short[4:] == [   # a dataset where one arm hurt is not one where "nothing mattered"
+        "On wine, no regularizer made a difference that matters (beyond the study's ROPE).",
+        "On iris, no regularizer helped.",
+        "On pima, no regularizer has helped yet.",
+        "On tiny, there are too few seeds to compare the arms (at least 2; 6 or more let the Wilcoxon test check "
+        "the t-test).",
+        "On noise, the models learned little or nothing, so there is no answer about regularization there.",
+        "1 comparison(s) are still undecided: more seeds would tell (each comparison says how many)."]

@@ -90,8 +90,7 @@ def cmd_ablation(args) -> int:
         print(f"note: a view with {view}: its verdicts are printed"
               + (f" and its report written to {Path(args.reports_dir) / study.report_folder}" if report else "")
               + "; the study's verdicts and report in MLflow are left as they are", file=sys.stderr, flush=True)
-    if not view:
-        record_verdicts(ctx, decided)
+    record_verdicts(ctx, decided, on_parents=not view)
     if report:
         from .report import build_report
 

@@ -55,12 +55,15 @@ def _num(x: float) -> str:
     return f"{x:>9.4f}" if abs(x) < 1e4 or x != x else f"{x:>9.3e}"
 
 
-def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts]) -> None:
-    """Each dataset's verdicts on its MLflow parent run: tags verdict, verdict.<arm>,
-    verdict.<arm>.<outcome>, and the whole record as verdicts.json; and the study's overview
-    in the MLflow UI (Tracker.share_overview), which the printed link opens."""
+def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on_parents: bool = True) -> None:
+    """The study's overview in the MLflow UI (Tracker.share_overview, which only adds to an
+    earlier one), which the printed link opens; and, unless this is a view (not `on_parents`),
+    each dataset's verdicts on its MLflow parent run: tags verdict, verdict.<arm>,
+    verdict.<arm>.<outcome>, and the whole record as verdicts.json."""
     ctx.tracker.share_overview(ctx.experiment_id, ctx.study.name, [p.label for p in ctx.study.plans],
                                [v.metric for v in decided])
+    if not on_parents:
+        return
     plans, current = {p.label: p for p in ctx.study.plans}, {}
     for v in decided:
         plan = plans.get(v.label)

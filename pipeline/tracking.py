@@ -298,8 +298,19 @@ class Tracker(TrackingReads):
         row per dataset (its parent and trials inside) and the root run, whatever the study's size.
         The UI pages runs 100 at a time; UI_ORDER puts the root, the parents and the first seeds of
         every dataset and arm on the first page; its columns: the verdict, arm, seed and the test value
-        of each metric the study reads (`metrics`: names, e.g. accuracy). Returns the share key."""
+        of each metric the study reads (`metrics`: names, e.g. accuracy). A view of the study
+        (`--datasets digits`) only adds to what an earlier call stored: groups and columns are
+        merged, never dropped. Returns the share key."""
         key = overview_key(study_name)
+        try:
+            earlier = json.loads(self._client.get_experiment(experiment_id).tags.get(rt.SHARED_VIEW_PREFIX + key, "{}"))
+        except ValueError:   # not JSON: written by something else; replaced
+            earlier = {}
+        group = f"tag.{rt.DATASET_LABEL}."
+        labels = list(dict.fromkeys([*(k[len(group):] for k in earlier.get("groupsExpanded", {}) if k.startswith(group)),
+                                     *labels]))
+        metrics = list(dict.fromkeys([*(c[len("metrics.`test_"):-1] for c in earlier.get("selectedColumns", [])
+                                        if c.startswith("metrics.`test_")), *metrics]))
         state = {"searchFilter": f"tags.{rt.STUDY} = '{quote_filter(study_name)}'",
                  "orderByKey": f"tags.`{rt.UI_ORDER}`", "orderByAsc": True,
                  "groupBy": {"aggregateFunction": "average",

@@ -273,3 +273,20 @@ def test_bulk_reads_return_what_per_run_calls_return(any_store, tmp_path):
     tracker._put_json(parent, None, "trial_summaries/copy.json", json.dumps({"runs": {runs[0]: summaries[runs[0]]}}))
     again = tracker.trial_summaries(parents)
     assert again.keys() == summaries.keys() and again[runs[0]] == summaries[runs[0]]
+
+
+def test_a_view_adds_to_the_shared_overview_and_never_drops(tmp_path):
+    """The overview the printed link opens: a view (`--datasets digits`, one metric) keeps the
+    study's other dataset groups and metric columns that an earlier full run stored."""
+    import json
+
+    from pipeline import runtree as rt
+    from pipeline.ui_links import overview_key
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = tracker.experiment_for("s")
+    tracker.share_overview(exp, "s", ["digits", "linear@0.5"], ["accuracy", "mse"])
+    tracker.share_overview(exp, "s", ["digits"], ["accuracy"])
+    state = json.loads(MlflowClient(tracker.uri).get_experiment(exp).tags[rt.SHARED_VIEW_PREFIX + overview_key("s")])
+    assert list(state["groupsExpanded"]) == ["tag.dataset.digits", "tag.dataset.linear@0.5"]
+    assert state["selectedColumns"][-2:] == ["metrics.`test_accuracy`", "metrics.`test_mse`"]

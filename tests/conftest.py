@@ -81,6 +81,11 @@ def workdir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def env(workdir: Path) -> dict:
+    return study_env(workdir)
+
+
+def study_env(workdir: Path) -> dict:
+    """The environment a CLI subprocess gets: MLflow in workdir's mlflow.db, this checkout first."""
     e = dict(os.environ)
     e.pop("MLFLOW_RUN_ID", None)
     e.pop("MLFLOW_EXPERIMENT_ID", None)

@@ -21,16 +21,10 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """One tiny study run end to end with its report: a hostile dataset label, 3 seeds."""
-    import os
-    import sys
-    from pathlib import Path
-
-    from .conftest import ROOT
+    from .conftest import study_env
 
     work = tmp_path_factory.mktemp("report")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}", "PYTHONPATH": str(ROOT),
-           "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
-    env.pop("MLFLOW_RUN_ID", None)
+    env = study_env(work)
     study = tiny_study_dict(name="rep", seeds=3, arms=["none", "dropout", "l2"], epochs=4,
                             datasets=[{"name": "digits", "label": XSS, "train_size": 150},
                                       {"name": "wine"}, {"name": "synthetic_linear", "train_size": 60}])

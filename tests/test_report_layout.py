@@ -3,18 +3,15 @@ width (the page never scrolls sideways, wide tables scroll on their own), figure
 are shown, every table's header row in a <thead>, and in the PDF (poppler) no heading at the foot of a
 page, nothing past the margins, and tables that do not leave a lone row on a page."""
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT, run_cli, tiny_study_dict, write_study
+from .conftest import ROOT, run_cli, study_env, tiny_study_dict, write_study
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -27,10 +24,7 @@ PHONE = 400
 def report(tmp_path_factory):
     """One small study (2 datasets x 5 arms x 3 seeds) run end to end: its report folder."""
     work = tmp_path_factory.mktemp("layout")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}", "PYTHONPATH": str(ROOT),
-           "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
-    env.pop("MLFLOW_RUN_ID", None)
-    env.pop("MLFLOW_EXPERIMENT_ID", None)
+    env = study_env(work)
     write_study(work / "lay.yaml", tiny_study_dict(name="lay", seeds=3))
     proc = run_cli(["ablation", "--study", "lay.yaml"], cwd=work, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -206,12 +206,14 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
                        (rt.STUDY_N_TEST, len(data.x_test)), (rt.STUDY_EXPERIMENT, ctx.experiment_id)):
         ostudy.set_user_attr(key, value)
     lifecycle.reap(ostudy, ctx.tracker)
-    if study.spec.tune is not None and rt.STUDY_TUNED not in ostudy.user_attrs:
-        from .tuning import tune_dataset
+    if study.spec.tune is not None:
+        from . import tuning
 
-        # Before any grid cell: every worker then reads the chosen strengths from the study.
-        with ctx.clock("tuning"):
-            ostudy.set_user_attr(rt.STUDY_TUNED, tune_dataset(ctx, plan, data))
+        if rt.STUDY_TUNED in ostudy.user_attrs:
+            tuning.say_tuned(ctx, plan, data)
+        else:   # before any grid cell: every worker then reads the chosen strengths from the study
+            with ctx.clock("tuning"):
+                ostudy.set_user_attr(rt.STUDY_TUNED, tuning.tune_dataset(ctx, plan, data))
     _, given_up = grid.enqueue_missing(ostudy, study.grid_cells(), study.spec.max_retries)
     _ensure_parent(ctx, plan, data, ostudy, owned)
     return len(given_up)

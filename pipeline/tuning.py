@@ -63,18 +63,32 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
         before = spent()
         _tuning_round(ctx, plan, data, [(ostudies[arm], arm, n) for arm, n in wanted.items() if n > 0], parent, tags)
         progress.update(done=spent() - before)
+    chosen = say_chosen(ostudies, tune.trials)
+    progress.close()
+    if parent is not None:
+        ctx.tracker.end_run(parent, "FINISHED")
+    return chosen
+
+
+def say_tuned(ctx, plan: DatasetPlan, data) -> None:
+    """Print the strengths an earlier run of this dataset's tuning chose (a resumed study trains
+    its grid with them: its console should say which they are)."""
+    tuned_arms = [arm for arm in ctx.study.arms if arms.ARMS[arm].components]
+    say_chosen({arm: _tuning_study(ctx, plan, arm, data) for arm in tuned_arms}, ctx.study.spec.tune.trials,
+               ", chosen earlier")
+
+
+def say_chosen(ostudies: dict[str, optuna.Study], trials: int, when: str = "") -> dict[str, dict]:
+    """Print each arm's best strengths (and a warning when ties chose them); {arm: best params}."""
     chosen: dict[str, dict] = {}
     for arm, ostudy in ostudies.items():
         best = grid.best_params(ostudy)
         if best is not None:
             chosen[arm] = best[0]
             shown = {k: float(f"{v:.3g}") for k, v in best[0].items()}
-            print(f"  tuned {arms.label(arm):<11} {shown} val={best[1]:.4f} ({tune.trials} trials)", flush=True)
+            print(f"  tuned {arms.label(arm):<11} {shown} val={best[1]:.4f} ({trials} trials{when})", flush=True)
             if warning := tie_warning(ostudy, best[1]):
                 print(f"  warning: {arms.label(arm)}: {warning}", flush=True)
-    progress.close()
-    if parent is not None:
-        ctx.tracker.end_run(parent, "FINISHED")
     return chosen
 
 

@@ -10,7 +10,7 @@ import torch
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from pipeline import grid
+from pipeline import arms, grid
 from pipeline.datasets import load
 from pipeline.population import train_population
 from pipeline.study import DatasetSpec, load_study
@@ -96,6 +96,16 @@ def test_batched_tuning_spends_each_budget_exactly_and_resumes_after_a_crash(wor
         best = max((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
         assert chosen(workdir)[arm] == best.params
     assert pruned >= 1
+
+    # Run again: nothing is tuned or trained, and the console still says which strengths the grid used.
+    proc = run_tuning(workdir, env, spec)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if "chosen earlier" in line]
+    assert len(lines) == len(after), proc.stdout[-3000:]
+    for arm, params in chosen(workdir).items():
+        assert any(arms.label(arm) in line and all(k in line for k in params) for line in lines), (arm, lines)
+    assert {a: [(t.number, t.state) for t in ts] for a, ts in tuning_trials(workdir, spec).items()} == \
+        {a: [(t.number, t.state) for t in ts] for a, ts in after.items()}   # nothing asked
 
 
 @pytest.mark.slow

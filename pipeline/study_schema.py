@@ -37,6 +37,10 @@ class _Strict(BaseModel):
         kinds = field_kinds(cls.model_fields[info.field_name].annotation)
         if isinstance(value, bool) and bool not in kinds and kinds & {int, float}:
             raise ValueError(f"expected a number, not {str(value).lower()}")
+        # A quoted number is text the file's author meant as a string somewhere else (`'5'`):
+        # pydantic would read it as 5; numbers are written without quotes.
+        if isinstance(value, str) and str not in kinds and kinds and kinds <= {int, float}:
+            raise ValueError(f"expected a number, not the text {value!r} (write numbers without quotes)")
         items = set().union(*(field_kinds(get_args(k)[0]) for k in kinds if get_origin(k) is list and get_args(k)))
         if isinstance(value, list) and bool not in items and items & {int, float} and any(isinstance(v, bool) for v in value):
             raise ValueError(f"expected numbers, not {str(next(v for v in value if isinstance(v, bool))).lower()}")

@@ -55,6 +55,7 @@ CASES = [
     ("typo-nested", _with("optimizer", {"name": "adam", "lrr": 0.1}), [],
      "field 'optimizer.lrr' is unknown (did you mean 'lr'?); allowed: lr, momentum, name"),
     ("bool-as-number", _with("epochs", True), [], "field 'epochs' = True: expected a number, not true"),
+    ("quoted-number", _with("epochs", "5"), [], "field 'epochs' = '5': expected a number, not the text '5'"),
     ("bool-in-a-list", _with("model.hidden", [True]), [], "field 'model.hidden' = [True]: expected numbers, not true"),
     ("top-level-not-blamed-on-a-dataset", _with("batch_size", -3), [], "study.yaml: field 'batch_size' = -3"),
     ("bad-activation", _with("model.activation", "sigmoid"), [], "model.activation"),

@@ -321,6 +321,15 @@ class Tracker(TrackingReads):
         self._client.set_experiment_tag(experiment_id, rt.SHARED_VIEW_PREFIX + key, json.dumps(state))
         return key
 
+    def share_views(self, experiment_id: str, views: dict[str, dict]) -> None:
+        """Store MLflow UI shared views ({share key: view state}) in an experiment, writing only
+        those not stored as they are (a report built again writes nothing)."""
+        stored = self._client.get_experiment(experiment_id).tags
+        for key, state in views.items():
+            value = json.dumps(state)
+            if stored.get(rt.SHARED_VIEW_PREFIX + key) != value:
+                self._client.set_experiment_tag(experiment_id, rt.SHARED_VIEW_PREFIX + key, value)
+
     def log_folder(self, run_id: str, folder: str, artifact_dir: str) -> None:
         """Every file of a local folder under artifact_dir/ (one upload call per file)."""
         self._client.log_artifacts(run_id, folder, artifact_dir)

@@ -1,5 +1,5 @@
-"""Links into the MLflow UI: a run, runs matching a search filter, a study's overview (the
-shared view Tracker.share_overview stores on its experiment)."""
+"""Links into the MLflow UI: a run, a study's overview (the shared view Tracker.share_overview
+stores on its experiment), the trials of one dataset and arm (a shared view the report stores)."""
 
 from __future__ import annotations
 
@@ -9,19 +9,6 @@ def run_link(tracking_uri: str, experiment_id: str, run_id: str = "") -> str:
     shows runs, params and metric charts; MLflow 3's UI otherwise opens the GenAI view."""
     page = f"{ui_base(tracking_uri)}/#/experiments/{experiment_id}" + (f"/runs/{run_id}" if run_id else "")
     return page + "?workflowType=machine_learning"
-
-
-def runs_link(tracking_uri: str, experiment_id: str, filter_string: str) -> str:
-    """A link to an experiment's runs in the MLflow UI, filtered by a search filter: the UI's
-    searchFilter URL parameter, what its search box sets (MLflow 3.17's UI reads it on the
-    /runs page; it shows matching child runs under their parent), in the study's order (the
-    ui_order tag: parents, then trials by seed) as orderByKey/orderByAsc set it."""
-    from urllib.parse import quote
-
-    from .runtree import UI_ORDER
-    return (f"{ui_base(tracking_uri)}/#/experiments/{experiment_id}/runs?searchFilter="
-            f"{quote(filter_string, safe='')}&orderByKey={quote(f'tags.`{UI_ORDER}`', safe='')}&orderByAsc=true"
-            "&workflowType=machine_learning")
 
 
 def ui_base(tracking_uri: str) -> str:
@@ -51,12 +38,36 @@ def quote_filter(s: str) -> str:
 
 def overview_key(study_name: str) -> str:
     """The share key of a study's overview in its experiment (stable: links keep working)."""
-    import hashlib
-
-    return "ablation-" + hashlib.sha1(study_name.encode()).hexdigest()[:10]
+    return "ablation-" + _digest(study_name)
 
 
 def overview_link(tracking_uri: str, experiment_id: str, study_name: str) -> str:
     """The link that opens the study's overview (Tracker.share_overview) in the MLflow UI."""
+    return view_link(tracking_uri, experiment_id, overview_key(study_name))
+
+
+def view_link(tracking_uri: str, experiment_id: str, key: str) -> str:
+    """The link that opens an experiment's shared view `key` in the MLflow UI."""
     return (f"{ui_base(tracking_uri)}/#/experiments/{experiment_id}/runs?viewStateShareKey="
-            f"{overview_key(study_name)}&workflowType=machine_learning")
+            f"{key}&workflowType=machine_learning")
+
+
+def trials_view(filter_string: str, metrics: list[str]) -> tuple[str, dict]:
+    """A shared view of the trial runs a search filter selects (one dataset and arm of a
+    report's trial list): its share key and the state Tracker.share_view stores. A shared view
+    rather than a link with the filter as URL parameters because the UI keeps the last grouping it showed
+    (the overview's, by dataset, in local storage) for plain links, which then open onto one
+    collapsed group row; a view sets the grouping too (none here). In the study's order (the
+    ui_order tag: trials by seed); columns: arm, seed and the test value of `metrics`. The key
+    is a digest of the filter: the same runs, the same key."""
+    from .runtree import ARM, SEED, UI_ORDER
+    state = {"searchFilter": filter_string, "orderByKey": f"tags.`{UI_ORDER}`", "orderByAsc": True,
+             "groupBy": None, "groupsExpanded": {},
+             "selectedColumns": [f"tags.`{t}`" for t in (ARM, SEED)] + [f"metrics.`test_{m}`" for m in metrics]}
+    return "ablation-trials-" + _digest(filter_string), state
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha1(text.encode()).hexdigest()[:10]

@@ -50,7 +50,9 @@ def test_the_printed_link_shows_the_study_at_a_glance(workdir, env):
     # its columns: the test value of each metric the study reads (accuracy, and MSE for the regression set)
     from pipeline import runtree as rt
 
-    [view] = [json.loads(v) for k, v in exp.tags.items() if k.startswith(rt.SHARED_VIEW_PREFIX)]
+    from pipeline.ui_links import overview_key
+
+    view = json.loads(exp.tags[rt.SHARED_VIEW_PREFIX + overview_key("default-ablation")])
     assert view["selectedColumns"][-2:] == ["metrics.`test_accuracy`", "metrics.`test_mse`"]
     for parent in client.search_runs([exp.experiment_id], "tags.kind = 'dataset'"):
         shown = {f.path for f in client.list_artifacts(parent.info.run_id, "figures")}

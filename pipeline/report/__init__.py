@@ -64,6 +64,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
         paths.append(_write_atomically(out / "report.pdf",
                                        lambda tmp: HTML(string=page, base_url=str(out)).write_pdf(tmp)))
     _figures_on_parents(tracker if record else None, data, results, drawn, out / "figures")
+    _share_trial_views(tracker, data)
     if say_verdicts:
         for line in verdict_lines(results):
             print(line, flush=True)
@@ -83,6 +84,18 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
         tracker.share_overview(experiment_id, study.name, [p.label for p in study.plans],
                                [d["metric_name"] for d in results["datasets"]])
     return paths
+
+
+def _share_trial_views(tracker: Tracker, data: collect.ReportData) -> None:
+    """The shared views the report's per-arm links open (ui_links.trials_view), in each
+    experiment that holds those runs. Also for a view of the study (`--seeds 3`): they select
+    runs, record nothing about them, and without them the links would open nothing."""
+    views: dict[str, dict] = {}
+    for group in render.trial_groups(data):
+        for link in group["links"]:
+            views.setdefault(link["experiment_id"], {}).update(link["view"])
+    for experiment_id, shared in views.items():
+        tracker.share_views(experiment_id, shared)
 
 
 def verdict_lines(results: dict) -> list[str]:

@@ -21,7 +21,7 @@ from ..references import PLAUSIBLE_GAP, reference_points
 from ..runtime import mask_credentials
 from ..task import metric_for
 from ..tuning import tied_at_best, too_many_ties
-from ..ui_links import links_are_local, overview_link, quote_filter, run_link, runs_link, ui_base
+from ..ui_links import links_are_local, overview_link, quote_filter, run_link, trials_view, ui_base, view_link
 from .collect import ReportData, outside_note
 from .figures import FIGURES, size_groups
 
@@ -165,7 +165,8 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
 
 def trial_groups(data: ReportData) -> list[dict]:
     """One line per dataset and arm: its trial runs, how many finished, failed or were killed,
-    and links to the MLflow UI showing those runs (one per experiment that holds them)."""
+    and links to the MLflow UI showing those runs (one per experiment that holds them: a shared
+    view, ui_links.trials_view, which the report stores in that experiment)."""
     df, hashes = data.runs, {p.label: p.config_hash for p in data.study.plans}
     if not len(df):
         return []
@@ -174,11 +175,13 @@ def trial_groups(data: ReportData) -> list[dict]:
         filt = (f"tags.{rt.STUDY} = '{quote_filter(data.study.name)}' AND tags.{rt.KIND} = '{rt.TRIAL}' AND "
                 f"tags.{rt.DATASET_LABEL} = '{quote_filter(label)}' AND tags.{rt.ARM} = '{quote_filter(arm)}' AND "
                 f"tags.{rt.CONFIG_HASH} = '{hashes.get(label, '')}'")
+        key, state = trials_view(filt, sorted(set(g["metric_name"].dropna())))
+        view = {key: state}
         status = g["status"].value_counts()
         rows.append({"dataset": label, "arm": arm, "runs": len(g), "finished": int(status.get("FINISHED", 0)),
                      "failed": int(status.get("FAILED", 0)), "killed": int(status.get("KILLED", 0)),
                      "other": int(len(g) - status.get("FINISHED", 0) - status.get("FAILED", 0) - status.get("KILLED", 0)),
-                     "links": [{"experiment_id": e, "runs": int(n), "url": runs_link(data.tracking_uri, e, filt)}
+                     "links": [{"experiment_id": e, "runs": int(n), "url": view_link(data.tracking_uri, e, key), "view": view}
                                for e, n in sorted(g["experiment_id"].value_counts().items())]})
     return rows
 

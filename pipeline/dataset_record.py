@@ -47,54 +47,97 @@ def split_params(data: datasets_mod.Splits) -> dict:
 
 
 def data_params(data: datasets_mod.Splits) -> dict:
-    """What preprocessing did to a table, as the dataset parent's params (data_*)."""
+    """What preprocessing did to a table, as the dataset parent's params (data_*). Each JSON
+    param fits MLflow's 6,000 characters (a table of 150 class names or 3,000 columns): what
+    does not fit is counted ("... and 140 more"), and the JSON stays readable."""
     record = data.preprocessing
     if not record:
-        return {"class_names": json.dumps(data.class_names)} if data.class_names else {}
+        return {"class_names": _json_fit(data.class_names)} if data.class_names else {}
     return {"data_rows_in": record.get("rows_in"), "data_rows_out": record.get("rows_out"),
             "data_rows_without_target": record.get("rows_without_target", 0),
             "data_rows_dropped_for_missing": record.get("rows_dropped_for_missing", 0),
             "data_columns_in": record.get("columns_in"), "data_columns_out": record.get("columns_out"),
-            "data_encoded_columns": json.dumps(record.get("encoded_columns", [])),
-            "data_imputed_columns": json.dumps(record.get("imputed_columns", [])),
-            "data_marked_missing": json.dumps(record.get("marked_missing", {})),
-            "data_dropped_columns": json.dumps(record.get("dropped_columns", [])),
-            "data_class_balance": json.dumps(record.get("class_balance", {})),
-            "data_auto_dropped_columns": json.dumps(record.get("auto_dropped_columns", {})),
-            "data_parsed_numeric_columns": json.dumps(record.get("parsed_numeric_columns", [])),
+            "data_encoded_columns": _json_fit(record.get("encoded_columns", [])),
+            "data_imputed_columns": _json_fit(record.get("imputed_columns", [])),
+            "data_marked_missing": _json_fit(record.get("marked_missing", {})),
+            "data_dropped_columns": _json_fit(record.get("dropped_columns", [])),
+            "data_class_balance": _json_fit(_largest_first(record.get("class_balance", {}))),
+            "data_auto_dropped_columns": _json_fit(record.get("auto_dropped_columns", {})),
+            "data_parsed_numeric_columns": _json_fit(record.get("parsed_numeric_columns", [])),
             "data_duplicate_rows": record.get("duplicate_rows", 0),
             "data_target_scale": json.dumps(record.get("target_scale")),
-            # an MLflow param holds at most 6,000 characters
-            "data_warnings": _json_within(record.get("warnings", []), 6000),
-            "class_names": json.dumps(data.class_names)}
+            "data_warnings": _json_fit(record.get("warnings", [])),
+            "class_names": _json_fit(data.class_names)}
 
 
-def _json_within(items: list[str], limit: int) -> str:
-    """A JSON list of as many of the items as fit in limit characters, with a count of the rest."""
-    for keep in range(len(items), -1, -1):
-        rest = len(items) - keep
-        text = json.dumps(items[:keep] + ([f"... and {rest} more"] if rest else []))
-        if len(text) <= limit:
-            return text
-    return "[]"
+PARAM_LIMIT = 6000   # characters of an MLflow param
+
+
+def _json_fit(items: list | dict, limit: int = PARAM_LIMIT) -> str:
+    """JSON of as many of the items (a list, or a dict's entries in order) as fit in `limit`
+    characters, with the rest counted in a last entry: "... and N more" (a dict's maps to the sum
+    of the rest's values when they are numbers, e.g. their share of the classes, else "")."""
+    entries = list(items.items()) if isinstance(items, dict) else list(items)
+
+    def text(keep: int) -> str:
+        rest = entries[keep:]
+        if isinstance(items, dict):
+            kept = dict(entries[:keep])
+            if rest:
+                values = [v for _, v in rest]
+                numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+                kept[f"... and {len(rest)} more"] = round(sum(values), 6) if numeric else ""
+            return json.dumps(kept)
+        return json.dumps(entries[:keep] + ([f"... and {len(rest)} more"] if rest else []))
+
+    low, high = 0, len(entries)   # the most entries that fit: lengths grow with `keep`
+    if len(text(high)) <= limit:
+        return text(high)
+    while low < high - 1:
+        mid = (low + high) // 2
+        low, high = (mid, high) if len(text(mid)) <= limit else (low, mid)
+    return text(low)
+
+
+def _largest_first(balance: dict) -> dict:
+    """Class shares, the largest first when there are too many to show them all."""
+    return dict(sorted(balance.items(), key=lambda kv: -kv[1])) if len(balance) > CONSOLE_ITEMS else balance
+
+
+CONSOLE_ITEMS = 10   # names listed in a console line before "and N more"
+
+
+def _some(names: list, limit: int = CONSOLE_ITEMS) -> str:
+    shown = ", ".join(map(str, names[:limit]))
+    return shown + (f", and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def data_line(data: datasets_mod.Splits) -> str:
-    """One console line on a table's preprocessing."""
+    """One console line on a table's preprocessing (long lists cut to their first few names)."""
     r = data.preprocessing
     parts = [f"rows {r['rows_in']} -> {r['rows_out']}", f"columns {r['columns_in']} -> {r['columns_out']}"]
-    for key, words in (("imputed_columns", "imputed"), ("encoded_columns", "one-hot/ordinal"),
+    encoded = {"onehot": "one-hot", "ordinal": "ordinal codes"}.get(r.get("categorical"), "encoded")
+    for key, words in (("imputed_columns", "imputed"), ("encoded_columns", encoded),
                        ("dropped_columns", "dropped")):
         if r.get(key):
-            parts.append(f"{words}: {', '.join(map(str, r[key]))}")
+            parts.append(f"{words}: {_some(r[key])}")
+    if r.get("marked_missing"):
+        parts.append("marked missing: " + _some([f"{c} ({n})" for c, n in r["marked_missing"].items()]))
     if r.get("auto_dropped_columns"):
-        parts.append("dropped as carrying no signal: " + ", ".join(f"{c} ({why})" for c, why in r["auto_dropped_columns"].items()))
+        parts.append("dropped as carrying no signal: "
+                     + _some([f"{c} ({why})" for c, why in r["auto_dropped_columns"].items()]))
     if r.get("parsed_numeric_columns"):
-        parts.append(f"numbers written as text: {', '.join(map(str, r['parsed_numeric_columns']))}")
+        parts.append(f"numbers written as text: {_some(r['parsed_numeric_columns'])}")
     if r.get("target_scale"):
         parts.append("target standardized (mean {:.4g}, std {:.4g})".format(*r["target_scale"]))
     if data.class_names:
-        parts.append("classes: " + ", ".join(f"{k} {v:.0%}" for k, v in r.get("class_balance", {}).items()))
+        balance = _largest_first(r.get("class_balance", {}))
+        shown = [f"{k} {v:.0%}" for k, v in balance.items()]
+        parts.append(f"classes ({len(balance)}, largest first): {_some(shown)}" if len(balance) > CONSOLE_ITEMS
+                     else "classes: " + ", ".join(shown))
+    if data.class_weight is not None:
+        names = data.class_names or [str(i) for i in range(len(data.class_weight))]
+        parts.append("class weights: " + _some([f"{k} {float(w):.3g}" for k, w in zip(names, data.class_weight)]))
     return "; ".join(parts) + "".join(f"\n  warning: {w}" for w in r.get("warnings", []))
 
 
@@ -137,12 +180,19 @@ def chance_from_params(params: dict, task: str, metric: str) -> Optional[float]:
     return None if math.isnan(value) else value
 
 
+def _loads(params: dict, key: str, default):
+    """A JSON param, or `default` when absent or unreadable (a run logged before _json_fit, whose
+    long list MLflow cut off mid-way)."""
+    try:
+        value = json.loads(params.get(key) or "null")
+    except ValueError:
+        return default
+    return default if value is None else value
+
+
 def data_warnings(params: dict) -> list[str]:
     """What reading the table warned about (tables.py), from the dataset parent's params."""
-    try:
-        return [str(w) for w in json.loads(params.get("data_warnings") or "[]")]
-    except ValueError:
-        return []
+    return [str(w) for w in _loads(params, "data_warnings", [])]
 
 
 def data_paragraph(params: dict) -> str:
@@ -151,31 +201,39 @@ def data_paragraph(params: dict) -> str:
         return ""
 
     def names(key: str) -> str:
-        return ", ".join(json.loads(params.get(key) or "[]")) or "none"
+        return ", ".join(map(str, _loads(params, key, []))) or "none"
+
+    def pairs(key: str, shown=str) -> str:   # {name: value} as "name (value)"; a cut list's last entry as it is
+        return ", ".join(f"{c} ({shown(v)})" if not c.startswith("... and ") else c
+                         for c, v in _loads(params, key, {}).items())
 
     text = (f"{params['data_rows_in']} rows read, {params['data_rows_out']} used"
             f" ({params.get('data_rows_without_target', 0)} without a target, "
             f"{params.get('data_rows_dropped_for_missing', 0)} dropped for missing values); "
-            f"{params['data_columns_in']} feature columns in, {params['data_columns_out']} out. "
-            f"Dropped: {names('data_dropped_columns')}. Imputed (training median or most frequent value, "
-            f"with missing-indicator columns): {names('data_imputed_columns')}. "
-            f"Encoded (one-hot, or ordinal): {names('data_encoded_columns')}.")
-    marked = json.loads(params.get("data_marked_missing") or "{}")
-    if marked:
-        text += " Values treated as missing: " + ", ".join(f"{c} ({n})" for c, n in marked.items()) + "."
-    auto = json.loads(params.get("data_auto_dropped_columns") or "{}")
-    if auto:
-        text += " Dropped as carrying no signal: " + ", ".join(f"{c} ({why})" for c, why in auto.items()) + "."
-    parsed = json.loads(params.get("data_parsed_numeric_columns") or "[]")
+            f"{params['data_columns_in']} feature columns in, {params['data_columns_out']} out. ")
+    dropped = _loads(params, "data_dropped_columns", [])
+    if dropped:
+        text += f"Dropped as the study file lists: {names('data_dropped_columns')}. "
+    text += (f"Imputed (training median or most frequent value, with missing-indicator columns): "
+             f"{names('data_imputed_columns')}. Encoded (one-hot, or ordinal): {names('data_encoded_columns')}.")
+    if _loads(params, "data_marked_missing", {}):
+        text += " Values treated as missing: " + pairs("data_marked_missing") + "."
+    if _loads(params, "data_auto_dropped_columns", {}):
+        text += " Dropped as carrying no signal: " + pairs("data_auto_dropped_columns") + "."
+    parsed = _loads(params, "data_parsed_numeric_columns", [])
     if parsed:
-        text += f" Numbers written as text (thousands separators, %, currency) read as numbers: {', '.join(parsed)}."
+        text += f" Numbers written as text (thousands separators, %, currency) read as numbers: {', '.join(map(str, parsed))}."
     if int(params.get("data_duplicate_rows") or 0):
         text += f" {params['data_duplicate_rows']} duplicate row(s) kept."
-    scale = json.loads(params.get("data_target_scale") or "null")
+    scale = _loads(params, "data_target_scale", None)
     if scale:
         text += (f" The target was standardized for training (training mean {scale[0]:.4g}, std {scale[1]:.4g}); "
                  "every metric is in the file's units, the losses in the standardized ones.")
-    balance = json.loads(params.get("data_class_balance") or "{}")
+    balance = _loads(params, "data_class_balance", {})
     if balance:
         text += " Classes in training: " + ", ".join(f"{k} {v:.0%}" for k, v in balance.items()) + "."
+    weights = _loads(params, "class_weight", [])
+    if weights:
+        names_ = _loads(params, "class_names", []) or [str(i) for i in range(len(weights))]
+        text += " Class weights in the loss: " + ", ".join(f"{k} {w:.3g}" for k, w in zip(names_, weights)) + "."
     return text + " Every statistic was fit on the training rows only."

@@ -446,7 +446,8 @@ def _record(spec, splits: Splits, record: dict) -> dict:
         absent = [name for name, c in zip(names, counts) if c == 0]
         if absent:
             out["warnings"] = [*out.get("warnings", []),
-                               f"Class(es) {', '.join(map(repr, absent))} have no training rows (only validation or test "
+                               f"{len(absent)} class(es) have no training rows ({', '.join(map(repr, absent[:10]))}"
+                               f"{', ...' if len(absent) > 10 else ''}; only validation or test "
                                "rows): the models cannot learn to predict them; lower val_fraction or test_fraction, "
                                "or raise train_size."]
     return out

@@ -113,6 +113,9 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     if both:
         raise UsageError(f"{_where(spec)}: column {both[0]!r} is in both preprocess.drop_columns and "
                          "preprocess.keep_columns; list it in one of them")
+    if spec.target in prep.drop_columns:
+        raise UsageError(f"{_where(spec)}: field 'preprocess.drop_columns' lists the target column {spec.target!r}; "
+                         "it lists feature columns only")
     if path.is_dir():
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: a directory, not a CSV or Parquet file")
     if not path.is_file():
@@ -157,6 +160,7 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
         raise UsageError(f"{_where(spec)}: {spec.path} has no feature columns besides {spec.target!r}{why}")
     # counted on the columns kept: two rows that differ only in an id are one example to the model
     record["duplicate_rows"] = int(pd.concat([frame, y], axis=1).duplicated().sum())
+    record["categorical"] = prep.categorical
     record["wide_categorical_columns"] = _wide_categoricals(frame) if prep.categorical == "onehot" else {}
     record["numbers_not_read"] = _numbers_not_read(frame)
     variants = {c: _case_variants(frame[c]) for c in frame.columns if _is_text(frame[c])}
@@ -382,9 +386,9 @@ def _looks_like_dates(values: pd.Series) -> bool:
     from pandas.tseries.api import guess_datetime_format
 
     text = values.astype(str)
-    formats = {guess_datetime_format(v, dayfirst=d) for v in text.head(5) for d in (False, True)} - {None}
-    with warnings.catch_warnings():   # pandas warns about day-first formats it was not told of
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings():   # pandas warns about day-first formats it was not told of, and
+        warnings.simplefilter("ignore")   # that an ISO date is not day-first when asked for one
+        formats = {guess_datetime_format(v, dayfirst=d) for v in text.head(5) for d in (False, True)} - {None}
         return any(pd.to_datetime(text, format=f, errors="coerce").notna().mean() >= DATE_SHARE for f in formats)
 
 
@@ -404,8 +408,8 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
         out.append(f"Dropped date column(s) {', '.join(map(str, dates))}: derive numbers from them in the file "
                    "(days since an event, month, weekday) if time matters.")
     if record["rows_without_target"]:
-        out.append(f"{record['rows_without_target']} row(s) have no value in target {spec.target!r} (blank, '?', or a "
-                   "dash among numbers) and were left out of every split.")
+        out.append(f"{record['rows_without_target']} row(s) have no value in target {spec.target!r} (blank, '?', a dash "
+                   "among numbers, or a value listed under preprocess.missing_values) and were left out of every split.")
     for c, found in record["non_numbers_as_missing"].items():
         more = ", ..." if found["distinct"] > len(found["examples"]) else ""
         examples = ", ".join(map(repr, found["examples"])) + more
@@ -463,10 +467,20 @@ def task_of(y: pd.Series, given: Optional[str]) -> str:
 
 def encode_target(spec, y: pd.Series, task: str) -> tuple[np.ndarray, list[str]]:
     """Classification: labels 0..C-1 in sorted order of the classes, with their names.
-    Regression: the numbers (a non-numeric target is refused)."""
+    Regression: the numbers (a non-numeric target is refused). A target of numbers but for a
+    few text values ("call agent" among prices) is refused unless the file says what it is:
+    read as text it would be hundreds of classes, and read as numbers the text would be lost."""
+    numbers, others = _numbers_but_for(y)
+    if others and (task == "regression" or (spec.task != "classification" and task_of(numbers.dropna(), None) == "regression")):
+        shown = ", ".join(map(repr, others[:NON_NUMBER_EXAMPLES])) + (", ..." if len(others) > NON_NUMBER_EXAMPLES else "")
+        count = int((~numbers.notna() & y.notna()).sum())
+        raise UsageError(f"{_where(spec)}: target column {spec.target!r} holds numbers but for {count} value(s) ({shown}); "
+                         f"list them under preprocess.missing_values ({{{spec.target}: [{others[0]!r}]}}) to leave those rows "
+                         "out, or set task: classification to make every value a class")
     if task == "regression":
         if not pd.api.types.is_numeric_dtype(y):
-            raise UsageError(f"{_where(spec)}: target column {spec.target!r} is not numeric ({_short(y.iloc[0])}), "
+            text = next((v for v in y.dropna() if _as_number(pd.Series([v]), 1.0) is None), y.iloc[0])
+            raise UsageError(f"{_where(spec)}: target column {spec.target!r} is not numeric ({_short(text)}), "
                              "so it cannot be a regression target; use task: classification or auto")
         return y.to_numpy(dtype=np.float64), []
     from sklearn.preprocessing import LabelEncoder
@@ -476,6 +490,17 @@ def encode_target(spec, y: pd.Series, task: str) -> tuple[np.ndarray, list[str]]
     if len(encoder.classes_) < 2:
         raise UsageError(f"{_where(spec)}: the target has a single class; classification needs at least 2")
     return codes.astype(np.int64), [str(c) for c in encoder.classes_]
+
+
+def _numbers_but_for(y: pd.Series) -> tuple[Optional[pd.Series], list[str]]:
+    """A text target that reads as numbers but for a few values (at least NUMBER_SHARE of them
+    are numbers): the numbers and the distinct other values; (None, []) otherwise."""
+    if pd.api.types.is_numeric_dtype(y) or not _is_text(y):
+        return None, []
+    numbers = _as_number(y, NUMBER_SHARE)
+    if numbers is None:
+        return None, []
+    return numbers, [str(v) for v in y[numbers.isna() & y.notna()].unique()]
 
 
 # --- the features --------------------------------------------------------------------------------

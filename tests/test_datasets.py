@@ -265,7 +265,7 @@ def test_a_class_without_training_rows_is_warned_about(tmp_path):
         warned = [w for w in s.preprocessing["warnings"] if "have no training rows" in w]
         seen.append(bool(warned))
         assert bool(warned) == (s.preprocessing["class_balance"]["rare"] == 0)
-        assert not warned or warned[0].startswith("Class(es) 'rare' have no training rows")
+        assert not warned or warned[0].startswith("1 class(es) have no training rows ('rare'; ")
     assert any(seen) and not all(seen)
 
 

@@ -211,8 +211,8 @@ def test_numbers_in_any_convention_and_a_few_odd_values_are_read_as_numbers(tmp_
     (tmp_path / "dash.csv").write_text("a,y\n" + "".join(f"{i * 0.37:.2f},{i % 7}\n" for i in range(30)) + "5.1,-\n")
     _, y, dash = tables.read(DatasetSpec(name="table", path=str(tmp_path / "dash.csv"), target="y"))
     assert len(y) == 30 and dash["rows_without_target"] == 1
-    assert dash["warnings"] == ["1 row(s) have no value in target 'y' (blank, '?', or a dash among numbers) and were "
-                                "left out of every split."]
+    assert dash["warnings"] == ["1 row(s) have no value in target 'y' (blank, '?', a dash among numbers, or a value "
+                                "listed under preprocess.missing_values) and were left out of every split."]
 
 
 def test_a_small_table_keeps_its_categories_and_warns_when_one_hot_is_wide(tmp_path):
@@ -302,3 +302,70 @@ def test_numbers_written_two_ways_and_case_variants_are_named(tmp_path):
     assert "Column 'dist_km' reads as categories, not numbers: numbers with decimal points and decimal commas" in warnings
     assert "write one decimal mark" in warnings and "ordinal" not in warnings
     assert "Column 'region' has values that differ only by case, kept as separate categories: 'South' / 'south'." in warnings
+
+
+def test_a_target_of_numbers_with_a_few_text_values_is_refused_with_the_fix(tmp_path):
+    """Prices with five "call agent" among them: read as text they would be hundreds of classes,
+    read as numbers the five would be lost. The error names the values and both ways out, and
+    each way out works."""
+    import warnings
+
+    rng = np.random.default_rng(3)
+    price = (rng.lognormal(12, 0.4, 200)).round(-2).astype(object)
+    price[[3, 50, 77, 120, 199]] = "call agent"
+    listed = [f"2021-{1 + i % 12:02d}-{13 + i % 15:02d}" for i in range(200)]   # ISO dates, days past 12
+    pd.DataFrame({"area": rng.uniform(40, 200, 200).round(1), "rooms": rng.integers(1, 6, 200), "listed": listed,
+                  "price": price}).to_csv(tmp_path / "houses.csv", index=False)
+    path = str(tmp_path / "houses.csv")
+    for task in ("auto", "regression"):
+        with pytest.raises(UsageError) as e:
+            load(DatasetSpec(name="table", path=path, target="price", task=task), 0)
+        assert str(e.value) == ("dataset table: target column 'price' holds numbers but for 5 value(s) ('call agent'); "
+                                "list them under preprocess.missing_values ({price: ['call agent']}) to leave those "
+                                "rows out, or set task: classification to make every value a class")
+    with warnings.catch_warnings(record=True) as seen:   # nothing of pandas' reaches the console (ISO dates)
+        warnings.simplefilter("always")
+        s = load(DatasetSpec(name="table", path=path, target="price",
+                             preprocess={"missing_values": {"price": ["call agent"]}}), 0)
+    assert s.preprocessing["auto_dropped_columns"] == {"listed": "dates"} and not seen, [str(w.message) for w in seen]
+    assert s.task == "regression" and s.preprocessing["rows_without_target"] == 5
+    assert any("or a value listed under preprocess.missing_values" in w for w in s.preprocessing["warnings"])
+    assert load(DatasetSpec(name="table", path=path, target="price", task="classification"), 0).task == "classification"
+    # a text target with a regression task names a value that is not a number, not the first row's
+    pd.DataFrame({"a": rng.normal(size=30), "y": ["12.5"] + ["high", "low"] * 14 + ["7"]}).to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(UsageError, match=r"target column 'y' is not numeric \('high'\)"):
+        load(DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target="y", task="regression"), 0)
+    with pytest.raises(UsageError, match="field 'preprocess.drop_columns' lists the target column 'y'"):
+        load(DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target="y", preprocess={"drop_columns": ["y"]}), 0)
+
+
+def test_many_long_class_names_fit_the_params_and_the_report_reads_them(tmp_path):
+    """150 classes of 40-character names: every param fits MLflow's 6,000 characters as JSON
+    (the rest counted), the report's paragraph reads them, and the console line stays short.
+    A param MLflow cut off before this (invalid JSON) reads as absent, not as a crash."""
+    import json
+
+    from pipeline.dataset_record import data_line, data_paragraph, split_params
+    from pipeline.mlflow_sql import param_value
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 150, 1500)
+    pd.DataFrame({"x1": y + rng.normal(0, 3, 1500), "x2": rng.normal(size=1500),
+                  "category": [f"electronics_accessories_subcategory_{i:03d}" for i in y]}).to_csv(
+        tmp_path / "many.csv", index=False)
+    s = load(DatasetSpec(name="table", path=str(tmp_path / "many.csv"), target="category"), 0)
+    params = {k: param_value(v) for k, v in split_params(s).items()}
+    for key in ("class_names", "data_class_balance"):
+        assert len(params[key]) <= 6000
+        listed = json.loads(params[key])
+        assert any(str(k).startswith("... and ") for k in listed), key
+    balance = json.loads(params["data_class_balance"])
+    assert sum(balance.values()) == pytest.approx(1.0, abs=1e-3)   # the rest's share kept
+    shares = [v for k, v in balance.items() if not k.startswith("... and ")]
+    assert shares == sorted(shares, reverse=True)                     # the largest classes shown
+    text = data_paragraph(params)
+    assert "Classes in training: electronics_accessories_subcategory_" in text and " more " in text
+    line = data_line(s)
+    assert "classes (150, largest first): " in line and ", and 140 more" in line and len(line.split("\n")[0]) < 1000
+    broken = {**params, "data_class_balance": params["data_class_balance"][:100], "data_warnings": '["cut off'}
+    assert "Classes in training" not in data_paragraph(broken)

@@ -9,6 +9,8 @@ import json
 import math
 from typing import Optional
 
+import numpy as np
+
 from . import datasets as datasets_mod
 from . import lifecycle
 from . import runtree as rt
@@ -35,12 +37,22 @@ def chance_params(data: datasets_mod.Splits) -> dict:
             **{f"{rt.CHANCE_PREFIX}{name}": value for name, value in chance_levels(data).items()}}
 
 
+def test_class_rows(data: datasets_mod.Splits) -> Optional[list[int]]:
+    """[rows of the test split's smallest class, of its largest, classes in it] for a
+    classification (how far one test prediction moves balanced accuracy); None otherwise."""
+    if data.task != "classification" or not len(data.y_test):
+        return None
+    counts = [int(c) for c in np.bincount(data.y_test.numpy()) if c > 0]
+    return [min(counts), max(counts), len(counts)]
+
+
 def split_params(data: datasets_mod.Splits) -> dict:
     """What a run's data was, as params of the run that describes it (a dataset parent, or a
     `train` command's run): split sizes, features, provenance, chance levels, class weights and
     what preprocessing did to a table."""
     return {"n_train": len(data.x_train), "n_val": len(data.x_val), "n_test": len(data.x_test),
             "n_features": data.n_features, "provenance": data.provenance, **chance_params(data),
+            **({rt.STUDY_TEST_CLASS_ROWS: json.dumps(rows)} if (rows := test_class_rows(data)) else {}),
             **({"class_weight": json.dumps([round(float(w), 6) for w in data.class_weight])}
                if data.class_weight is not None else {}),
             **data_params(data)}

@@ -24,7 +24,7 @@ from . import datasets as datasets_mod
 from . import grid, lifecycle, verdicts, worker
 from .stats import rope_problem
 from . import runtree as rt
-from .dataset_record import chance_level, chance_levels, data_line, divergence_hint, split_params
+from .dataset_record import chance_level, chance_levels, data_line, divergence_hint, split_params, test_class_rows
 from .errors import UsageError
 from .lifecycle import DatasetCells
 from .runtime import (EXIT_UNREACHABLE, Interrupted, Stopwatch, StoreUnreachable, git_commit,
@@ -203,7 +203,8 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
     for key, value in ((rt.STUDY, study.name), (rt.DATASET_LABEL, plan.label), (rt.CONFIG_HASH, plan.config_hash),
                        (rt.TASK, data.task), (rt.METRIC_NAME, metric_for(data.task, data.metric).name),
                        (rt.CHANCE, chance_level(data)), (rt.CHANCES, chance_levels(data)),
-                       (rt.STUDY_N_TEST, len(data.x_test)), (rt.STUDY_EXPERIMENT, ctx.experiment_id)):
+                       (rt.STUDY_N_TEST, len(data.x_test)), (rt.STUDY_TEST_CLASS_ROWS, test_class_rows(data)),
+                       (rt.STUDY_EXPERIMENT, ctx.experiment_id)):
         ostudy.set_user_attr(key, value)
     lifecycle.reap(ostudy, ctx.tracker)
     if study.spec.tune is not None:
@@ -489,5 +490,6 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
                                            {a: v for a, v in paths.items() if len(v) > 1}, selected,
                                            ostudy.user_attrs.get(rt.CHANCES, {}).get(metric,
                                                                                      ostudy.user_attrs.get(rt.CHANCE)),
-                                           ostudy.user_attrs.get(rt.STUDY_N_TEST)))
+                                           ostudy.user_attrs.get(rt.STUDY_N_TEST),
+                                           ostudy.user_attrs.get(rt.STUDY_TEST_CLASS_ROWS)))
     return out

@@ -165,6 +165,7 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     record["numbers_not_read"] = _numbers_not_read(frame)
     variants = {c: _case_variants(frame[c]) for c in frame.columns if _is_text(frame[c])}
     record["case_variants"] = {c: v for c, v in variants.items() if v}
+    record["target_copies"] = {c: how for c in frame.columns if (how := _copy_of_target(frame[c], y))}
     record["warnings"] = _warnings(spec, record, y)
     return frame.reset_index(drop=True), y.reset_index(drop=True), record
 
@@ -428,11 +429,34 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
     if record["duplicate_rows"]:
         out.append(f"{record['duplicate_rows']} row(s) repeat an earlier row exactly (features and target); copies "
                    "can land in both training and test splits and inflate test scores.")
+    for c, how in record["target_copies"].items():
+        out.append(f"Column {c!r} gives the target away ({how}): if it is derived from the target, drop it under "
+                   "preprocess.drop_columns, or every arm will score perfectly and the study can tell nothing apart.")
     if _is_text(y):
         for variants in _case_variants(y):
             out.append(f"Target {spec.target!r} has labels that differ only by case, kept as separate classes: "
                        + " / ".join(map(repr, variants)) + ".")
     return out
+
+
+def _copy_of_target(column: pd.Series, y: pd.Series) -> str:
+    """How a feature column gives the target away, "" when it does not: its values and the
+    target's classes map one to one (a text copy "approved"/"rejected" of 1/0 too), or it is a
+    linear function of a numeric target. Judged on rows where both have a value, at least
+    MIN_ROWS_TO_JUDGE of them."""
+    both = pd.DataFrame({"x": column, "y": y}).dropna()
+    if len(both) < MIN_ROWS_TO_JUDGE:
+        return ""
+    n_y = both["y"].nunique()
+    if pd.api.types.is_numeric_dtype(both["y"]) and n_y > MAX_CLASSES_FOR_AUTO:
+        if pd.api.types.is_numeric_dtype(both["x"]) and both["x"].nunique() > 1:
+            r = np.corrcoef(both["x"].to_numpy(float), both["y"].to_numpy(float))[0, 1]
+            return "a linear function of the target" if abs(r) > 1 - 1e-9 else ""
+        return ""
+    if n_y < 2 or both["x"].nunique() != n_y:
+        return ""
+    one_to_one = both.groupby("x")["y"].nunique().max() == 1 and both.groupby("y")["x"].nunique().max() == 1
+    return "each of its values goes with one class of the target, and each class with one value" if one_to_one else ""
 
 
 def _case_variants(y: pd.Series) -> list[list[str]]:

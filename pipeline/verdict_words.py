@@ -10,7 +10,7 @@ import math
 from . import arms, stats
 from . import runtree as rt
 from .task import METRICS, metric_for
-from .verdicts import AT_CHANCE, SECONDARY, DatasetResults, DatasetVerdicts, Secondary, one_se_variant
+from .verdicts import AT_CHANCE, SECONDARY, DatasetResults, DatasetVerdicts, Secondary, largest_step, one_se_variant
 
 
 def shown(x: float, metric: str) -> float:
@@ -101,15 +101,21 @@ def seeds_to_decide(p: stats.Paired) -> str:
 
 
 def test_rows_note(v: DatasetVerdicts) -> str:
-    """A note when the test split is so small that one row of accuracy is more than the ROPE:
-    every seed is scored on the same rows, so the verdicts compare the arms on them (the seeds
-    vary the training, not the test data); "" otherwise."""
-    if v.metric != "accuracy" or not v.n_test or not v.paired or not (v.rope > 0) or 1.0 / v.n_test <= v.rope:
+    """A note when the test split is so small that one prediction moves the primary metric by
+    more than the ROPE (a row of accuracy; a row of the rarest class in balanced accuracy): every
+    seed is scored on the same rows, so the verdicts compare the arms on them (the seeds vary the
+    training, not the test data); "" otherwise."""
+    step = largest_step(v)
+    if not step or not v.paired or not (v.rope > 0) or step <= v.rope:
         return ""
-    return (f"The test split has {v.n_test} rows: one prediction moves test accuracy by {100 / v.n_test:.1f} pt, more than "
-            f"the ROPE (±{rope_text(v.rope, v.metric)}). Every seed is scored on these same rows, so the verdicts say how "
-            "the arms compare on them, not how surely that carries over to new data; a larger test_fraction "
-            "(or more data) would say more")
+    if METRICS[v.metric].name == "accuracy":
+        rows = f"The test split has {v.n_test} rows: one prediction moves test accuracy"
+    else:
+        rows = (f"The test split's rarest class has {v.test_class_rows[0]} rows: one of its predictions moves test "
+                f"{METRICS[v.metric].label}")
+    return (f"{rows} by {100 * step:.1f} pt, more than the ROPE (±{rope_text(v.rope, v.metric)}). Every seed is "
+            "scored on these same rows, so the verdicts say how the arms compare on them, not how surely that "
+            "carries over to new data; a larger test_fraction (or more data) would say more")
 
 
 def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
@@ -275,6 +281,11 @@ def chance_warning(v: DatasetVerdicts) -> str:
     """A warning when arms score no better than a constant prediction made without the features
     (what it scores is said), or when the metric leaves no room to tell; "" otherwise."""
     m = METRICS[v.metric]
+    if v.perfect:
+        return (f"Every arm scored a perfect test {m.label} on every seed: this test split cannot tell the "
+                "regularizers apart. If that is unexpected, a feature may give the target away (a copy of it, or "
+                "something derived from it: drop it under preprocess.drop_columns); otherwise harder data or a finer "
+                "metric (log_loss for classification) would")
     constant = ("the training mean" if v.task == "regression" else
                 "the training classes' shares" if v.metric in ("log_loss", "roc_auc") else "the majority class")
     score = f"test {m.label} {v.chance:.4g}" if v.chance is not None else ""
@@ -317,10 +328,14 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
     regularizer helped (and by how much, none's mean test value to the arm's), where one made
     things worse, where nothing mattered, what is still undecided and where the models learned
     too little to say. `means`: {dataset: {arm: mean test value over seeds}}."""
-    out, undecided = [], 0
-    groups: dict[str, list[str]] = {"settled": [], "none helped": [], "unsettled": [], "too few": [], "nothing learned": []}
+    out, undecided, out_of_reach = [], 0, 0
+    groups: dict[str, list[str]] = {"settled": [], "none helped": [], "unsettled": [], "too few": [],
+                                    "nothing learned": [], "perfect": []}
     for v in decided:
         if not v.paired:
+            continue
+        if v.perfect:
+            groups["perfect"].append(v.label)
             continue
         if v.at_chance and set(v.at_chance) >= {*v.paired, arms.BASELINE}:
             groups["nothing learned"].append(v.label)
@@ -339,7 +354,11 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
                        + "; ".join(f"{arms.label(a)} {_change(v.metric, mine, a)}" if len(hurt) > 1 else _change(v.metric, mine, a)
                                    for a in hurt) + ".")
         open_here = len(v.arms_with("undecided")) + len(v.arms_with("not enough seeds"))
-        undecided += open_here
+        far = sum(1 for a in v.arms_with("undecided") if (v.paired[a].seeds_needed or 0) > AFFORDABLE_SEEDS)
+        undecided, out_of_reach = undecided + open_here - far, out_of_reach + far
+        if v.at_chance:   # some arms only: all of them is "nothing learned" above
+            out.append(f"On {v.label}, {_and(list(map(arms.label, v.at_chance)))} scored no better than "
+                       f"{_constant_prediction(v)} (see the warning).")
         if not v.winners:   # every comparison settled and none mattered; one hurt; or some still open
             groups["unsettled" if open_here else "none helped" if hurt else "settled"].append(v.label)
     for key, words in (("settled", "no regularizer made a difference that matters (beyond the study's ROPE)"),
@@ -348,12 +367,25 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
                        ("too few", "there are too few seeds to compare the arms (at least 2; 6 or more let the "
                                    "Wilcoxon test check the t-test)"),
                        ("nothing learned", "the models learned little or nothing, so there is no answer about "
-                                           "regularization there")):
+                                           "regularization there"),
+                       ("perfect", "every arm was perfect on every seed, so nothing tells them apart (a feature may "
+                                   "give the target away)")):
         if groups[key]:
             out.append(f"On {_and(groups[key])}, {words}.")
     if undecided:
         out.append(f"{undecided} comparison(s) are still undecided: more seeds would tell (each comparison says how many).")
+    if out_of_reach:
+        out.append(f"{out_of_reach} comparison(s) are undecided beyond what a practical number of seeds can settle "
+                   f"(more than {AFFORDABLE_SEEDS}; each comparison says why).")
     return out
+
+
+def _constant_prediction(v: DatasetVerdicts) -> str:
+    """What a model that learned nothing predicts, as the warnings name it."""
+    if v.task == "regression":
+        return "always predicting the training mean"
+    return ("always predicting the training classes' shares" if v.metric in ("log_loss", "roc_auc")
+            else "always predicting the majority class")
 
 
 def _and(items: list[str]) -> str:

@@ -35,6 +35,9 @@ class DatasetResults:
     selected: dict[str, str] = field(default_factory=dict)
     chance: Optional[float] = None   # the primary metric of a constant prediction (learning nothing)
     n_test: Optional[int] = None     # rows of the test split: a share metric moves by about 1/n_test a sample
+    # [rows of the test split's smallest class, of its largest, number of classes in it]: one row
+    # moves balanced accuracy by 1/(classes x its class's rows)
+    test_class_rows: Optional[list[int]] = None
 
 
 @dataclass(frozen=True)
@@ -95,11 +98,13 @@ class DatasetVerdicts:
     chance: Optional[float] = None                           # what a constant prediction scores
     at_chance: list[str] = field(default_factory=list)       # arms whose mean is that within a margin, or worse
     little_room: bool = False   # the metric leaves almost no room above the constant (accuracy, rare class)
+    perfect: bool = False       # every arm scored the metric's best value (accuracy 1, MSE 0) on every seed
     chance_margin: float = math.nan   # how far above the constant a mean must be to count as learning
     # none's mean over seeds and its 95% CI, when none is not at chance: the CI's lower end at or below
     # the margin means none's learning is not clear either (a warning must not blame regularization alone)
     none_summary: Optional[stats.Summary] = None
     n_test: Optional[int] = None   # rows of the test split (how coarse a share metric is)
+    test_class_rows: Optional[list[int]] = None   # as DatasetResults'
 
     def arms_with(self, verdict: str) -> list[str]:
         return [a for a, p in self.paired.items() if p.verdict == verdict]
@@ -236,8 +241,12 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
     base_mean = float(np.mean(list(base.values()))) if base else math.nan
     m = metric_for(d.task, d.metric)
     v = DatasetVerdicts(d.label, d.task, stats.rope_width(m.default_rope if d.rope_setting is None else d.rope_setting,
-                                                          m.name, base_mean), m.name, chance=d.chance, n_test=d.n_test)
+                                                          m.name, base_mean), m.name, chance=d.chance, n_test=d.n_test,
+                        test_class_rows=d.test_class_rows)
     _judge_chance(d, v)
+    best = 1.0 if m.higher_is_better else 0.0   # every higher-is-better metric tops out at 1, every loss at 0
+    scored = [x for by_seed in d.values.values() for x in by_seed.values()]
+    v.perfect = bool(scored) and all(abs(x - best) <= 1e-12 for x in scored)
     return v
 
 
@@ -257,11 +266,12 @@ def _judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
     if room < 2 * margin:
         v.little_room = True
         return
-    if m.name == "accuracy" and d.n_test:
-        # one test row more than the constant gets right is no evidence of learning (58 test rows:
-        # 1.7 points, above a one-point margin); a little over one row, so that exactly one is within.
-        # (Accuracy only: a row of balanced accuracy or macro F1 weighs by its class's size.)
-        margin = max(margin, 1.01 / d.n_test)
+    # One test row more than the constant gets right is no evidence of learning (58 test rows:
+    # 1.7 points of accuracy, above a one-point margin; 7 rows of a rare class: 7 points of balanced
+    # accuracy); a little over one row, so that exactly one is within. (Not macro F1: a row moves
+    # it by an amount that depends on the other predictions.)
+    if (step := largest_step(d)) > 0:
+        margin = max(margin, 1.01 * step)
     v.chance_margin = margin
     v.at_chance = [arm for arm, by_seed in d.values.items()
                    if by_seed and _no_better(v, list(by_seed.values()), m.higher_is_better)]
@@ -295,11 +305,27 @@ def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[sta
 
 
 def _resolution(d: DatasetResults) -> float:
-    """Accuracy's step on the test split, one row of n_test (stats.paired_test's floor on the
-    spread); 0 for other metrics or an unknown split size. (Balanced accuracy and macro F1 weigh a
-    row by its class's size: a majority-class row moves them by less than 1/n_test, so one floor
-    for them would be too strict where they are recommended, on imbalanced classes.)"""
-    return 1.0 / d.n_test if d.n_test and metric_for(d.task, d.metric).name == "accuracy" else 0.0
+    """The smallest step one test prediction moves the primary metric by (stats.paired_test's
+    floor on the spread): for accuracy one row of n_test, for balanced accuracy one row of the
+    largest class (1 / (classes x its rows)); 0 for other metrics or unknown split sizes."""
+    return _steps(d)[0]
+
+
+def largest_step(d: DatasetResults | DatasetVerdicts) -> float:
+    """The most one test prediction moves the primary metric by: one row of n_test for accuracy,
+    one row of the smallest class for balanced accuracy; 0 when unknown or another metric."""
+    return _steps(d)[1]
+
+
+def _steps(d) -> tuple[float, float]:
+    name = metric_for(d.task, d.metric).name
+    if name == "accuracy" and d.n_test:
+        return 1.0 / d.n_test, 1.0 / d.n_test
+    rows = d.test_class_rows
+    if name == "balanced_accuracy" and rows and min(rows) > 0:
+        smallest, largest, classes = rows
+        return 1.0 / (classes * largest), 1.0 / (classes * smallest)
+    return 0.0, 0.0
 
 
 def _rank_winners(d: DatasetResults, v: DatasetVerdicts) -> None:

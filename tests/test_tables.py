@@ -369,3 +369,30 @@ def test_many_long_class_names_fit_the_params_and_the_report_reads_them(tmp_path
     assert "classes (150, largest first): " in line and ", and 140 more" in line and len(line.split("\n")[0]) < 1000
     broken = {**params, "data_class_balance": params["data_class_balance"][:100], "data_warnings": '["cut off'}
     assert "Classes in training" not in data_paragraph(broken)
+
+
+def test_a_feature_that_gives_the_target_away_is_warned_about(tmp_path):
+    """A copy of the target (as numbers, or as text with other words) and a linear function of a
+    regression target are named in a warning; a feature that merely predicts well is not."""
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 120)
+    noisy = np.where(rng.random(120) < 0.9, y, 1 - y)   # 90% agreement: a good feature, not a copy
+    pd.DataFrame({"x": rng.normal(size=120), "leak": y, "verdict": np.where(y == 1, "approved", "rejected"),
+                  "good": noisy, "target": y}).to_csv(tmp_path / "leak.csv", index=False)
+    _, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "leak.csv"), target="target"))
+    assert set(record["target_copies"]) == {"leak", "verdict"}
+    assert ("Column 'leak' gives the target away (each of its values goes with one class of the target, and each "
+            "class with one value): if it is derived from the target, drop it under preprocess.drop_columns, or every "
+            "arm will score perfectly and the study can tell nothing apart.") in record["warnings"]
+    price = rng.lognormal(12, 0.4, 120)
+    pd.DataFrame({"area": rng.uniform(40, 200, 120), "price_k": price / 1000, "price": price}).to_csv(
+        tmp_path / "prices.csv", index=False)
+    _, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "prices.csv"), target="price"))
+    assert record["target_copies"] == {"price_k": "a linear function of the target"}
+    for shipped in ("studies/data/clinic.csv", "../shared/data/pima/diabetes.csv"):
+        if (ROOT / shipped).exists():
+            target = "Outcome" if "diabetes" in shipped else None
+            if target is None:
+                target = pd.read_csv(ROOT / shipped, nrows=1).columns[-1]
+            _, _, record = tables.read(DatasetSpec(name="table", path=str(ROOT / shipped), target=target))
+            assert record["target_copies"] == {}, shipped

@@ -72,6 +72,35 @@ def test_a_test_split_coarser_than_the_rope_is_noted():
     assert verdict_words.test_rows_note(many) == "" and len(verdict_words.answer_lines(many)) == 1
 
 
+def test_a_rare_class_of_a_few_test_rows_is_a_coarse_balanced_accuracy():
+    """The churn table: 143 "No" and 7 "Yes" test rows, balanced accuracy. One "Yes" row moves it
+    by 1/(2 x 7) = 7.1 points: a note says so (as for accuracy on a small split). none and L1 one
+    "Yes" row above always-"No" on every seed were "practically the same, 0.0 pt [0.0, 0.0]" and
+    above chance; one row of the rarest class above the constant is now chance, as for accuracy.
+    Two arms three rows above are compared, their spread floored at the smallest step, one "No"
+    row (1/286), so identical predictions no longer give a zero-width interval."""
+    seeds, rows = range(3), [7, 143, 2]
+    one = {s: 0.5 + 1 / 14 for s in seeds}
+    [old] = verdicts.decide_study([verdicts.DatasetResults("churn", "classification", {"none": one, "l1": dict(one)},
+                                                           metric="balanced_accuracy", chance=0.5, n_test=150)])
+    assert old.paired["l1"].verdict == "equivalent" and not old.at_chance
+    [v] = verdicts.decide_study([verdicts.DatasetResults("churn", "classification", {"none": one, "l1": dict(one)},
+                                                         metric="balanced_accuracy", chance=0.5, n_test=150,
+                                                         test_class_rows=rows)])
+    assert v.paired["l1"].verdict == verdicts.AT_CHANCE and v.at_chance == ["none", "l1"]
+    assert verdict_words.test_rows_note(v) == (
+        "The test split's rarest class has 7 rows: one of its predictions moves test balanced accuracy by 7.1 pt, more "
+        "than the ROPE (±1.0 pt). Every seed is scored on these same rows, so the verdicts say how the arms compare on "
+        "them, not how surely that carries over to new data; a larger test_fraction (or more data) would say more")
+    three = {s: 0.5 + 3 / 14 for s in seeds}
+    [w] = verdicts.decide_study([verdicts.DatasetResults("churn", "classification", {"none": three, "l1": dict(three)},
+                                                         metric="balanced_accuracy", chance=0.5, n_test=150,
+                                                         test_class_rows=rows)])
+    p = w.paired["l1"]
+    assert not w.at_chance and p.sd == pytest.approx(1 / 286) and p.ci_high - p.ci_low > 0.01   # not [0.0, 0.0]
+    assert verdict_words.test_rows_note(w)   # and the note says what a row of "Yes" is worth
+
+
 @pytest.mark.slow
 def test_adaptive_looks_keep_the_error_rate():
     """Adding seeds until decided looks at the data up to 8 times; with alpha spent across the
@@ -323,3 +352,22 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
         "the t-test).",
         "On noise, the models learned little or nothing, so there is no answer about regularization there.",
         "1 comparison(s) are still undecided: more seeds would tell (each comparison says how many)."]
+    # every arm perfect (a leak); an arm at chance while none learned; an undecided comparison out of reach
+    perfect = {arm: {s: 1.0 for s in range(5)} for arm in ("none", "l2")}
+    weak = {"none": {s: 0.8 + 0.01 * (s % 2) for s in range(5)}, "dropout": {s: 0.5 for s in range(5)}}
+    far = _values(rng, {"none": 0.0, "l2": 0.0}, 0.05, seeds=5)
+    more = [verdicts.DatasetResults("leak", "classification", perfect, n_test=200),
+            verdicts.DatasetResults("weak", "classification", weak, chance=0.5, n_test=200),
+            verdicts.DatasetResults("far", "classification", far)]
+    decided = verdicts.decide_study(more)
+    assert decided[2].paired["l2"].verdict == "undecided" and decided[2].paired["l2"].seeds_needed > 100
+    assert verdict_words.chance_warning(decided[0]).startswith(
+        "Every arm scored a perfect test accuracy on every seed: this test split cannot tell the regularizers apart.")
+    assert verdict_words.in_short(decided, verdict_words.mean_values(more)) == [
+        "On weak, dropout made it worse: test accuracy 80.4% → 50.0%.",
+        "On weak, dropout scored no better than always predicting the majority class (see the warning).",
+        "On weak, no regularizer helped.",
+        "On far, no regularizer has helped yet.",
+        "On leak, every arm was perfect on every seed, so nothing tells them apart (a feature may give the target away).",
+        "1 comparison(s) are undecided beyond what a practical number of seeds can settle (more than 100; each "
+        "comparison says why)."]

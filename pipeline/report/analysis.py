@@ -5,6 +5,7 @@ datasets). The statistics themselves live in pipeline/stats.py."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Optional
 
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .. import arms, stats, verdict_words, verdicts
+from .. import runtree as rt
 from ..dataset_record import chance_from_params, data_paragraph, data_warnings
 from ..errors import UsageError
 from ..study import variant_id
@@ -33,7 +35,8 @@ def analyze(data: ReportData) -> dict:
     results = [verdicts.DatasetResults(d["label"], d["task"], d["values"], plan.rope, d["secondary"], d["metric_name"],
                                        d["paths"], d["selected"],
                                        chance_from_params(data.data_params.get(d["label"], {}), d["task"], d["metric_name"]),
-                                       _n_test(data.data_params.get(d["label"], {})))
+                                       _n_test(data.data_params.get(d["label"], {})),
+                                       _test_class_rows(data.data_params.get(d["label"], {})))
                for plan, d in zip(study.plans, datasets)]
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for d, v, r in zip(datasets, decided, results):
@@ -57,6 +60,14 @@ def analyze(data: ReportData) -> dict:
             "min_wilcoxon_p": min_p, "too_few_seeds": min_p >= stats.ALPHA, "min_p_seeds": used or study.looks()[0],
             "look_alphas": [f"{x:.4f}" for x in stats.spending(study.looks())] if study.adaptive else [],
             "n_comparisons": sum(p.verdict != verdicts.AT_CHANCE for d in datasets for p in d["paired"].values())}
+
+
+def _test_class_rows(params: dict) -> Optional[list[int]]:
+    try:
+        rows = json.loads(params[rt.STUDY_TEST_CLASS_ROWS])
+        return [int(x) for x in rows] if len(rows) == 3 else None
+    except (KeyError, ValueError, TypeError):
+        return None
 
 
 def _n_test(params: dict) -> Optional[int]:

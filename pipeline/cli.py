@@ -205,6 +205,8 @@ def cmd_train(args) -> int:
     except UsageError as e:   # the one-cell study's field names, as the flags the user typed
         raise UsageError(_as_flags(str(e))) from None
     plan = study.plans[0]
+    for note in _unused_strengths(args, study.arms[0]):
+        print(f"note: {note}", file=sys.stderr, flush=True)
     data = load(plan.dataset, study.spec.split_seed)
     print(f"[{plan.label}] {data.sizes_line()}", flush=True)
     if data.preprocessing:
@@ -228,9 +230,32 @@ def cmd_train(args) -> int:
     tracker.finish_trial(run_id, result.history, result.final, tags={rt.DEVICE: result.device},
                          artifacts={rt.WEIGHT_HISTOGRAM: result.weight_histogram})
     f = result.final
-    print(f"{plan.label}/{cfg.arm}/seed{cfg.seed}: train={f['final_train_metric']:.4f} val={f['final_val_metric']:.4f} "
-          f"test={f['test_metric']:.4f} gap={f['gap_metric']:+.4f}  (mlflow run {run_id})")
+    from .task import metric_for
+
+    print(f"{plan.label}/{cfg.arm}/seed{cfg.seed}: {metric_for(data.task, data.metric).label} train={f['final_train_metric']:.4f} "
+          f"val={f['final_val_metric']:.4f} test={f['test_metric']:.4f} gap={f['gap_metric']:+.4f}  (mlflow run {run_id})")
     return 0
+
+
+# The strength flags of `train`, the regularizer component each sets, and its default.
+STRENGTH_FLAGS = (("--dropout", "dropout", "dropout", 0.5), ("--l1", "l1", "l1", 1e-4), ("--l2", "l2", "l2", 1e-3))
+
+
+def _unused_strengths(args, arm: str) -> list[str]:
+    """A note for each strength flag set away from its default that the regularizer does not
+    read (`--dropout 0.3` with --regularizer none trains none, as a study file's note says)."""
+    from . import arms
+
+    components = arms.ARMS[arm].components
+    notes = []
+    for flag, attr, component, default in STRENGTH_FLAGS:
+        value = _dropout(args.dropout) if attr == "dropout" else getattr(args, attr)
+        if component not in components and value != default:
+            users = [a for a, info in arms.ARMS.items() if component in info.components]
+            notes.append(f"{flag} {getattr(args, attr)} changes nothing for --regularizer {arm} (it trains "
+                         f"{' and '.join(components) if components else 'without a regularizer'}); "
+                         f"--regularizer {' or '.join(users)} reads it")
+    return notes
 
 
 def _train_study(args) -> dict:
@@ -347,7 +372,7 @@ def _mapping(text: str, flag: str) -> dict:
         value = None
     if not isinstance(value, dict):
         raise UsageError(f"{flag} = {text!r}: expected a YAML mapping as in a study file, like "
-                         "'{categorical: ordinal, missing: [\"?\"]}'")
+                         "'{categorical: ordinal, missing_values: {bmi: [0]}}'")
     return value
 
 

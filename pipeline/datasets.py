@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .errors import UsageError
-from .task import constant_prediction_scores
+from .task import constant_prediction_scores, metric_for
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports this module
 # (for its registry), so importing study here, even for type checking, would make a cycle.
@@ -434,6 +434,10 @@ def _normalize(how: str, x_train: np.ndarray, x_val: np.ndarray, x_test: np.ndar
         a /= std
 
 
+# A class this share of the training rows or more makes accuracy a poor primary metric (warned).
+IMBALANCED = 0.8
+
+
 def _record(spec, splits: Splits, record: dict) -> dict:
     """The table's preprocessing record, with what it became: rows out and class balance."""
     out = {**record, "rows_out": sum(splits.sizes().values()), "splits": splits.sizes()}
@@ -443,6 +447,13 @@ def _record(spec, splits: Splits, record: dict) -> dict:
         counts = np.bincount(splits.y_train.numpy(), minlength=splits.n_classes)
         names = splits.class_names or [str(i) for i in range(splits.n_classes)]
         out["class_balance"] = {name: round(float(c) / max(counts.sum(), 1), 4) for name, c in zip(names, counts)}
+        majority = float(counts.max()) / max(int(counts.sum()), 1)
+        if majority >= IMBALANCED and metric_for(splits.task, spec.metric).name == "accuracy":
+            out["warnings"] = [*out.get("warnings", []),
+                               f"The largest class is {majority:.0%} of the training rows and the metric is accuracy: "
+                               f"always predicting that class scores about {majority:.0%}, which leaves accuracy little "
+                               "room to tell the arms apart; metric: balanced_accuracy (or macro_f1) scores every class "
+                               "alike, and class_weight: balanced trains for the rare ones."]
         absent = [name for name, c in zip(names, counts) if c == 0]
         if absent:
             out["warnings"] = [*out.get("warnings", []),

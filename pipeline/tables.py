@@ -129,7 +129,8 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     if unknown:
         raise UsageError(f"{_where(spec)}: field 'preprocess' names column {unknown[0]!r}, which {spec.path} "
                          "does not have")
-    record = {"rows_in": len(frame), "columns_in": len(frame.columns) - 1, "dropped_columns": list(prep.drop_columns)}
+    record = {"rows_in": len(frame), "columns_in": len(frame.columns) - 1, "dropped_columns": list(prep.drop_columns),
+              "repeated_names": frame.attrs.get("repeated_names", {})}
     frame = frame.drop(columns=list(prep.drop_columns))
     _strip_text(frame)
     # the user's markers twice: before reading numbers, so that "unknown" in a column of numbers does
@@ -176,8 +177,11 @@ def _read_file(spec, path: Path) -> pd.DataFrame:
         if kind == "Parquet":
             return pd.read_parquet(path)
         # skipinitialspace: "39, ?, 77516" (UCI's adult) reads the "?" as missing and the numbers as numbers
-        return pd.read_csv(path, encoding=spec.encoding or "utf-8", na_values=CSV_MISSING, skipinitialspace=True,
-                           sep=_delimiter(path, spec.encoding or "utf-8"))
+        sep = _delimiter(path, spec.encoding or "utf-8")
+        frame = pd.read_csv(path, encoding=spec.encoding or "utf-8", na_values=CSV_MISSING, skipinitialspace=True,
+                            sep=sep)
+        frame.attrs["repeated_names"] = _repeated_names(path, spec.encoding or "utf-8", sep)
+        return frame
     except UnicodeDecodeError as e:
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: not {spec.encoding or 'utf-8'} text "
                          f"(byte {e.start}); set encoding: (e.g. latin-1 or cp1252) in the dataset entry") from None
@@ -187,6 +191,17 @@ def _read_file(spec, path: Path) -> pd.DataFrame:
     except Exception as e:  # pandas and pyarrow raise many parser errors; all mean the same to the user
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: not a readable {kind} file "
                          f"({type(e).__name__})") from None
+
+
+def _repeated_names(path: Path, encoding: str, sep: str) -> dict[str, int]:
+    """Column names the CSV's header repeats, with how often (pandas renames the later ones
+    a.1, a.2: the user should know which column is which)."""
+    import csv
+    from collections import Counter
+
+    with open(path, encoding=encoding, errors="replace", newline="") as f:
+        header = next(csv.reader(f, delimiter=sep, skipinitialspace=True), [])
+    return {name: n for name, n in Counter(header).items() if n > 1}
 
 
 def _categories_as_values(frame: pd.DataFrame) -> pd.DataFrame:
@@ -400,6 +415,10 @@ def _listed(reasons: dict) -> str:
 def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
     """One short sentence for each thing the user should know about the file."""
     out = []
+    for name, n in record.get("repeated_names", {}).items():
+        later = ", ".join(repr(f"{name}.{i}") for i in range(1, n))
+        out.append(f"The header names {n} columns {name!r}: the first is {name!r}, the others {later} (as pandas "
+                   "renames them); rename them in the file if they hold different things.")
     auto = record["auto_dropped_columns"]
     if auto:
         out.append(f"Dropped {len(auto)} column(s) that cannot carry signal: {_listed(auto)}; list them under "

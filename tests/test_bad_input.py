@@ -2,6 +2,7 @@
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -207,9 +208,14 @@ def test_train_command_reads_a_messy_table_as_a_study_would(workdir, env):
     assert bad.returncode == 2 and bad.stderr.strip().endswith(
         "error: --preprocess: field 'missing': Input should be 'impute', 'drop' or 'refuse'")
     assert not (workdir / "mlflow.db").exists()
-    proc = run_cli([*flags, "--preprocess", "{missing_values: {b: [0]}}"], cwd=workdir, env=env)
+    proc = run_cli([*flags, "--preprocess", "{missing_values: {b: [0]}}", "--dropout", "0.3"], cwd=workdir, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "[table] data: rows 120 -> 120; columns 3 -> 4; imputed: b" in proc.stdout
+    assert "[table] data: rows 120 -> 120; columns 3 -> 4; imputed: b; marked missing: b (" in proc.stdout
+    assert "class weights: sick " in proc.stdout
+    assert re.search(r"table/none/seed0: balanced accuracy train=\d\.\d{4} val=", proc.stdout), proc.stdout
+    # a strength the regularizer does not read is said, not silently ignored
+    assert ("note: --dropout 0.3 changes nothing for --regularizer none (it trains without a regularizer); "
+            "--regularizer dropout or dropout_l2 reads it") in proc.stderr
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     [run] = client.search_runs([client.get_experiment_by_name("train").experiment_id])
     p = run.data.params

@@ -396,3 +396,25 @@ def test_a_feature_that_gives_the_target_away_is_warned_about(tmp_path):
                 target = pd.read_csv(ROOT / shipped, nrows=1).columns[-1]
             _, _, record = tables.read(DatasetSpec(name="table", path=str(ROOT / shipped), target=target))
             assert record["target_copies"] == {}, shipped
+
+
+def test_a_header_that_repeats_a_name_is_warned_about(tmp_path):
+    (tmp_path / "dup.csv").write_text("a,b,a,y\n" + "".join(f"{i},{i % 3},{i * 2 % 7},{i % 2}\n" for i in range(40)))
+    frame, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "dup.csv"), target="y"))
+    assert "a.1" in frame.columns and record["repeated_names"] == {"a": 2}
+    assert ("The header names 2 columns 'a': the first is 'a', the others 'a.1' (as pandas renames them); rename "
+            "them in the file if they hold different things.") in record["warnings"]
+
+
+def test_accuracy_on_a_table_of_one_large_class_is_warned_about(tmp_path):
+    """94% of one class: accuracy leaves little room; the warning names the better metric, and
+    is not given once balanced accuracy is the metric."""
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=300)
+    pd.DataFrame({"x": x, "z": rng.normal(size=300), "y": np.where(x > 1.55, "yes", "no")}).to_csv(
+        tmp_path / "rare.csv", index=False)
+    spec = dict(name="table", path=str(tmp_path / "rare.csv"), target="y")
+    warned = [w for w in load(DatasetSpec(**spec), 0).preprocessing["warnings"] if "the metric is accuracy" in w]
+    assert len(warned) == 1 and warned[0].startswith("The largest class is 9") and "metric: balanced_accuracy" in warned[0]
+    assert not [w for w in load(DatasetSpec(**spec, metric="balanced_accuracy"), 0).preprocessing["warnings"]
+                if "the metric is accuracy" in w]

@@ -89,7 +89,7 @@ def cmd_ablation(args) -> int:
     if view:   # other seeds or datasets than the file: the same parents, whose record is the study file's
         print(f"note: a view with {view}: its verdicts are printed"
               + (f" and its report written to {Path(args.reports_dir) / study.report_folder}" if report else "")
-              + "; the study's verdicts and report in MLflow are left as they are", file=sys.stderr, flush=True)
+              + "; the study's verdicts and report in MLflow are left as they are" + VIEW_HOLM, file=sys.stderr, flush=True)
     record_verdicts(ctx, decided, on_parents=not view)
     if report:
         from .report import build_report
@@ -107,6 +107,11 @@ def cmd_ablation(args) -> int:
     print(f"\nBrowse the runs: mlflow ui --backend-store-uri {ctx.tracker.uri} --host 127.0.0.1 "
           f"(or: make ui), then {overview_link(ctx.tracker.uri, ctx.experiment_id, study.name)}")
     return 0
+
+
+# Why a view's verdicts may differ from the study's (a smaller family, other seeds).
+VIEW_HOLM = (" (its verdicts are its own: Holm's correction counts its comparisons and the tests its seeds, so they "
+             "can differ from the study's)")
 
 
 def _workers(text) -> int:
@@ -155,6 +160,11 @@ def cmd_worker(args) -> int:
     install_signal_handlers()
     _verbosity(args)
     run_worker(study, args.storage, _optional(args.tracking_uri))
+    from .runtime import mask_credentials
+    from .tracking import tracking_uri
+
+    print(f"no cell is left to train here; the report: python -m pipeline report --study {args.study} "
+          f"--tracking-uri {mask_credentials(tracking_uri(_optional(args.tracking_uri)))}", flush=True)
     return 0
 
 
@@ -186,7 +196,7 @@ def cmd_report(args) -> int:
     view = study.view_flags()   # --epochs alone is a configuration of its own, and is recorded on it
     if view:
         print(f"note: a view with {view}: written to {Path(args.reports_dir) / study.report_folder} "
-              "only; the study's report and verdicts in MLflow are left as they are", file=sys.stderr, flush=True)
+              "only; the study's report and verdicts in MLflow are left as they are" + VIEW_HOLM, file=sys.stderr, flush=True)
     paths = build_report(study, tracking=_optional(args.tracking_uri), out_dir=args.reports_dir,
                          pdf=not args.no_pdf, record=not view, say_verdicts=True)
     for p in paths:

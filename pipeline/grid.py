@@ -107,16 +107,28 @@ def _waiting_cell(arm: str, seed: int, user_attrs: dict) -> FrozenTrial:
                                      user_attrs=user_attrs)
 
 
-def retry_failed(ostudy: optuna.Study, max_retries: int, retry_now: Callable[[FrozenTrial], bool]) -> int:
+def retry_failed(ostudy: optuna.Study, max_retries: int,
+                 retry_now: Callable[[FrozenTrial], bool]) -> tuple[int, dict[str, set[str]]]:
     """Enqueue again every cell of this study whose trials all failed, fewer than 1 + max_retries
     times, the latest for a reason retry_now accepts (its worker died or was stopped, not the
     training itself): the cells it has ever had, whatever the study file says now. Returns how
-    many were enqueued."""
+    many were enqueued and, for the console, {worker of those failed trials: their fail reasons}."""
     if not any(retry_now(t) for t in ostudy.get_trials(deepcopy=False, states=(TrialState.FAIL,))):
-        return 0   # the common case, read without every trial of the study (idle workers ask often)
+        return 0, {}   # the common case, read without every trial of the study (idle workers ask often)
     latest = latest_by_cell(ostudy.get_trials(deepcopy=False))
     cells = sorted(c for c, t in latest.items() if t.state == TrialState.FAIL and retry_now(t))
-    return enqueue_missing(ostudy, cells, max_retries)[0]
+    added = enqueue_missing(ostudy, cells, max_retries)[0]
+    whose: dict[str, set[str]] = {}
+    for c in cells:
+        attrs = latest[c].user_attrs
+        whose.setdefault(attrs.get(rt.WORKER, "?"), set()).add(attrs.get(rt.TRIAL_FAIL_REASON, "?"))
+    return added, whose
+
+
+def cells_done(ostudy: optuna.Study) -> tuple[int, int]:
+    """(cells with a COMPLETE trial, cells enqueued): the grid's progress, every worker's."""
+    latest = latest_by_cell(ostudy.get_trials(deepcopy=False))
+    return sum(t.state == TrialState.COMPLETE for t in latest.values()), len(latest)
 
 
 def latest_by_cell(trials) -> dict[tuple[str, int, str], FrozenTrial]:

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from . import arms, grid
 from . import runtree as rt
 from .errors import Diverged
-from .runtime import VERBOSE, failpoint, signals_deferred
+from .runtime import VERBOSE, failpoint, signals_deferred, worker_id
 from .storage import batched_writes
 from .tracking import NewRun, Tracker
 from .trainer_common import TrialConfig, resolve_device, training_device
@@ -293,7 +293,7 @@ class DatasetCells:
         attrs = trial.user_attrs   # once: a deep copy each time
         tags = {**self.tags, rt.ARM: arm, rt.SEED: seed, rt.OPTUNA_TRIAL: trial.number,
                 rt.OPTUNA_STUDY: self.ostudy.study_name, rt.ENGINE: plan.execution.engine,
-                rt.ATTEMPT: attrs.get(rt.ATTEMPT, 1), **({rt.VARIANT: variant} if variant else {}),
+                rt.ATTEMPT: attrs.get(rt.ATTEMPT, 1), rt.WORKER: worker_id(), **({rt.VARIANT: variant} if variant else {}),
                 **({rt.PREVIOUS_ATTEMPT: attrs[rt.PREVIOUS_ATTEMPT]} if rt.PREVIOUS_ATTEMPT in attrs else {}),
                 # at the start: one write less at the end; auto keeps small models on the CPU
                 rt.DEVICE: str(training_device(cfg, *self.dims) if self.dims else resolve_device(cfg.device)),

@@ -81,11 +81,38 @@ def check_tracking_reachable(uri: str) -> None:
     except Exception as e:
         raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the MLflow server does not answer "
                          f"({type(e).__name__})") from None
+    _check_host_allowed(uri)
+
+
+def _check_host_allowed(uri: str) -> None:
+    """MLflow 3.5+ servers answer /health to anyone but refuse API calls whose Host header is not
+    in their --allowed-hosts (localhost and private IPs by default): a server reached by its
+    name from another machine says 403 to every call. One line that says what to start it with."""
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlparse
+
+    probe = uri.rstrip("/") + "/api/2.0/mlflow/experiments/get-by-name?experiment_name=pipeline-probe"
+    try:
+        urllib.request.urlopen(probe, timeout=10).read()
+    except urllib.error.HTTPError as e:
+        if e.code == 403 and b"Invalid Host header" in e.read():
+            host = urlparse(uri).netloc.rsplit("@", 1)[-1]
+            raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the MLflow server refuses requests addressed "
+                             f"to {host} (403, Invalid Host header); start it with --allowed-hosts {host} (MLflow allows "
+                             "localhost and private IP addresses unless told)") from None
+    except Exception:
+        return   # anything else is MLflow's to report, as before
 
 
 def connect(study: Study, storage: str, tracking: Optional[str]) -> tuple[dict, Tracker]:
     """Validate everything that can be validated before writing: device, datasets, both stores.
     Returns (datasets by label, tracker)."""
+    return validate_inputs(study, storage, tracking), Tracker(tracking)
+
+
+def validate_inputs(study: Study, storage: str, tracking: Optional[str]) -> dict:
+    """connect's checks, without opening the tracking store: the datasets by label."""
     import torch
 
     for plan in study.plans:
@@ -103,7 +130,7 @@ def connect(study: Study, storage: str, tracking: Optional[str]) -> tuple[dict, 
     # (MlflowClient creates a SQLite store the moment it is constructed).
     check_tracking_reachable(tracking_uri(tracking))
     check_storage(storage)
-    return data, Tracker(tracking)
+    return data
 
 
 MAX_CELLS = 1_000_000   # a grid beyond this is a typo (seeds: 1e9), not a study
@@ -204,7 +231,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
                        (rt.TASK, data.task), (rt.METRIC_NAME, metric_for(data.task, data.metric).name),
                        (rt.CHANCE, chance_level(data)), (rt.CHANCES, chance_levels(data)),
                        (rt.STUDY_N_TEST, len(data.x_test)), (rt.STUDY_TEST_CLASS_ROWS, test_class_rows(data)),
-                       (rt.STUDY_EXPERIMENT, ctx.experiment_id)):
+                       (rt.STUDY_EXPERIMENT, ctx.experiment_id), (rt.STUDY_TRACKING, mask_credentials(ctx.tracker.uri))):
         ostudy.set_user_attr(key, value)
     lifecycle.reap(ostudy, ctx.tracker)
     if study.spec.tune is not None:
@@ -313,7 +340,9 @@ def run_worker_loop(ctx: RunContext, data: dict, who: str = "") -> None:
             counts = work_dataset(ctx, plan, data[plan.label], who)
             if first or counts["trained"] or counts["failed"] or counts["taken_over"]:
                 taken = f", {counts['taken_over']} taken over by another worker" if counts["taken_over"] else ""
-                print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}{taken}", flush=True)
+                done, cells = grid.cells_done(open_dataset_study(ctx, ctx.study, plan, data[plan.label]))
+                print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}{taken}; "
+                      f"the grid: {done} of {cells} cells done", flush=True)
             if counts["failed"] and not counts["trained"]:
                 hint = divergence_hint(open_dataset_study(ctx, ctx.study, plan, data[plan.label]), data[plan.label])
                 if hint:
@@ -437,16 +466,13 @@ def _run_local_workers(ctx: RunContext, data: dict, workers: int) -> None:
 
 def run_worker(study: Study, storage: str, tracking: Optional[str]) -> None:
     """Join a prepared study from any machine and train cells until none is waiting."""
-    data, tracker = connect(study, storage, tracking)
-    experiment_id = None
-    for plan in study.plans:
-        name = optuna_study_name(study, plan)
-        ostudy = grid.load_existing(storage, name)
-        if ostudy is None:
-            raise UsageError(f"--study = {study.name!r}: Optuna study {name!r} does not exist in the storage; "
-                             "create it first with: python -m pipeline enqueue ...")
-        experiment_id = ostudy.user_attrs.get(rt.STUDY_EXPERIMENT)
-    ctx = RunContext(study, tracker, experiment_id, "", storage)
+    from .joining import joined_studies, joined_tracker
+
+    data = validate_inputs(study, storage, tracking)
+    ostudies = joined_studies(study, study.plans, storage)   # the enqueue's configuration and grid
+    last = ostudies[study.plans[-1].label]
+    tracker = joined_tracker(tracking, last)                 # and its MLflow store
+    ctx = RunContext(study, tracker, last.user_attrs.get(rt.STUDY_EXPERIMENT), "", storage)
     for plan in study.plans:
         lifecycle.reap(open_dataset_study(ctx, study, plan, data[plan.label]), tracker)
     run_worker_loop(ctx, data, who=f" worker {worker_id()}:")

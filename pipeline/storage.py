@@ -305,8 +305,9 @@ def check_storage(url: str) -> None:
 def storage_error(storage: str, e: Exception) -> UsageError:
     # SQLAlchemy/driver errors carry long multi-line texts (and the URL); the user needs one line.
     first = str(e).splitlines()[0][:200] if str(e) else ""
+    hint = "; SQLAlchemy names PostgreSQL postgresql://, not postgres://" if storage.startswith("postgres://") else ""
     return UsageError(f"--storage = {mask_credentials(storage)!r}: cannot open the Optuna storage "
-                      f"({type(e).__name__}: {mask_credentials(first)})")
+                      f"({type(e).__name__}: {mask_credentials(first)}){hint}")
 
 
 def heartbeats_enabled(storage: optuna.storages.BaseStorage) -> bool:

@@ -109,13 +109,7 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     """The feature columns, the target and the reading record; every problem a one-line UsageError."""
     path = Path(spec.path)
     prep = spec.preprocess
-    both = [c for c in prep.drop_columns if c in prep.keep_columns]
-    if both:
-        raise UsageError(f"{_where(spec)}: column {both[0]!r} is in both preprocess.drop_columns and "
-                         "preprocess.keep_columns; list it in one of them")
-    if spec.target in prep.drop_columns:
-        raise UsageError(f"{_where(spec)}: field 'preprocess.drop_columns' lists the target column {spec.target!r}; "
-                         "it lists feature columns only")
+    _refuse_conflicting_lists(spec)
     if path.is_dir():
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: a directory, not a CSV or Parquet file")
     if not path.is_file():
@@ -169,6 +163,17 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     record["target_copies"] = {c: how for c in frame.columns if (how := _copy_of_target(frame[c], y))}
     record["warnings"] = _warnings(spec, record, y)
     return frame.reset_index(drop=True), y.reset_index(drop=True), record
+
+
+def _refuse_conflicting_lists(spec) -> None:
+    prep = spec.preprocess
+    both = [c for c in prep.drop_columns if c in prep.keep_columns]
+    if both:
+        raise UsageError(f"{_where(spec)}: column {both[0]!r} is in both preprocess.drop_columns and "
+                         "preprocess.keep_columns; list it in one of them")
+    if spec.target in prep.drop_columns:
+        raise UsageError(f"{_where(spec)}: field 'preprocess.drop_columns' lists the target column {spec.target!r}; "
+                         "it lists feature columns only")
 
 
 def _read_file(spec, path: Path) -> pd.DataFrame:

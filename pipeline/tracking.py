@@ -107,6 +107,7 @@ class Tracker(TrackingReads):
             configure_http_retries(outage_limit_s())
             self._client = ServerClient(self._client, self.uri)
             logging.getLogger("urllib3.connectionpool").addHandler(retry_notice)   # once: a handler is kept once
+            retry_notice.uri = self.uri
             # MLflow prints two "View run/experiment at" lines per run it ends on a server: thousands in
             # a worker's log. The pipeline prints its own links (ui_links) where they help.
             os.environ.setdefault(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name, "true")
@@ -127,6 +128,14 @@ class Tracker(TrackingReads):
             return self._client.create_experiment(study_name)
         except Exception:  # another worker created it first
             return self._client.get_experiment_by_name(study_name).experiment_id
+
+    def has_experiment(self, experiment_id: str) -> bool:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self._client.get_experiment(experiment_id) is not None
+        except MlflowException:
+            return False
 
     def root_run(self, experiment_id: str, study_name: str, tags: dict[str, str]) -> str:
         run_id = os.environ.get("MLFLOW_RUN_ID")

@@ -1,7 +1,7 @@
 """Riding out a tracking server's restart: MLflow's own HTTP retries (urllib3, every request)
 sized to $PIPELINE_OUTAGE_S (configure_http_retries); past them one line, StoreUnreachable, and
 no more retries for this process (ServerClient wraps the client's calls); a console line when
-the retries start (retry_notice)."""
+the retries start and one when the server answers again (retry_notice)."""
 
 from __future__ import annotations
 
@@ -83,24 +83,37 @@ class ServerClient:
 
         def call(*args, **kwargs):
             with server_calls(self._uri):
-                return attr(*args, **kwargs)
+                result = attr(*args, **kwargs)
+            retry_notice.answered()
+            return result
         return call
 
 
 class _RetryNotice(logging.Handler):
-    """One console line when MLflow starts retrying requests to a server that does not answer
-    (urllib3 logs every retry, to no handler), at most one a minute."""
+    """A console line when MLflow starts retrying requests to a server that does not answer
+    (urllib3 logs every retry, to no handler), and one when a call succeeds again: one pair per
+    outage, as the Optuna storage's outages are told (runtime)."""
 
     def __init__(self):
         super().__init__(logging.WARNING)
-        self.last = 0.0
+        self.since: float | None = None   # when the outage being told began
+        self.uri = ""
 
     def emit(self, record: logging.LogRecord) -> None:
         import time
 
-        if record.getMessage().startswith("Retrying") and time.monotonic() - self.last > 60:
-            self.last = time.monotonic()
-            print(f"  the MLflow server does not answer; MLflow retries for up to {outage_limit_s():.0f} s", flush=True)
+        if record.getMessage().startswith("Retrying") and self.since is None:
+            self.since = time.monotonic()
+            print(f"  the MLflow server {mask_credentials(self.uri)} does not answer; MLflow retries for up to "
+                  f"{outage_limit_s():.0f} s", flush=True)
+
+    def answered(self) -> None:
+        import time
+
+        since, self.since = self.since, None
+        if since is not None:
+            print(f"  the MLflow server {mask_credentials(self.uri)} answers again (after "
+                  f"{time.monotonic() - since:.0f} s)", flush=True)
 
 
 retry_notice = _RetryNotice()

@@ -96,9 +96,10 @@ def retried(ctx, ostudy, progress: Optional[Progress] = None) -> bool:
     with ctx.clock("bookkeeping"):
         lifecycle.reap(ostudy, ctx.tracker)
         # whatever reaped them: this call, this worker's start, another worker, a SIGTERM
-        again = grid.retry_failed(ostudy, ctx.study.spec.max_retries, lifecycle.retry_now)
+        again, whose = grid.retry_failed(ostudy, ctx.study.spec.max_retries, lifecycle.retry_now)
         if again:
-            print(f"  {again} cell(s) of a dead worker are enqueued again ({ostudy.study_name})", flush=True)
+            said = "; ".join(f"{w}: {', '.join(sorted(reasons))}" for w, reasons in sorted(whose.items()))
+            print(f"  {again} cell(s) are enqueued again ({ostudy.study_name}), left by {said}", flush=True)
             if progress is not None:
                 progress.grow(again)
         return grid.has_waiting(ostudy)

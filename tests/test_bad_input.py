@@ -98,6 +98,8 @@ CASES = [
     ("tuning-bad-range", {**tiny_study_dict(), "tune": {"l2": [0.0, 0.1]}}, [], "tune.l2"),
     ("duplicate-labels", _with("datasets", [{"name": "digits"}, {"name": "digits"}]), [], "unique"),
     ("unreachable-storage", tiny_study_dict(), ["--storage", "postgresql://alice:s3cret@127.0.0.1:9/optuna"], "--storage"),
+    ("postgres-scheme", tiny_study_dict(), ["--storage", "postgres://alice:s3cret@127.0.0.1:9/optuna"],
+     "SQLAlchemy names PostgreSQL postgresql://, not postgres://"),
     ("unreachable-tracking", tiny_study_dict(), ["--tracking-uri", "http://127.0.0.1:9"], "--tracking-uri"),
     ("unknown-tracking-scheme", tiny_study_dict(), ["--tracking-uri", "bogus://x"], "unknown scheme 'bogus'"),
     ("adaptive-seeds", _with("seeds", {"start": 10, "step": 5, "max": 5}), [], "seeds.max = 5 is below seeds.start"),

@@ -180,6 +180,7 @@ class Grid:
             if t.state == TrialState.COMPLETE:
                 assert run is not None and run.info.status == "FINISHED", f"{ctx}: trial {t.number}'s run"
                 assert t.value == run.data.metrics["final_val_metric"], ctx
+                assert run.data.tags["worker"] == t.user_attrs["worker"], ctx   # who trained it, in MLflow too
             elif run is not None:
                 assert run.info.status == "KILLED", f"{ctx}: failed trial {t.number}'s run is {run.info.status}"
         failed = [t for t in trials if t.state == TrialState.FAIL]
@@ -297,6 +298,10 @@ def test_workers_ride_out_a_restart(store, stores, workdir, env):
     grid.check()
     if store == "postgres":   # the workers said so, and said when it was back
         assert any("the Optuna storage does not answer" in o and "answers again" in o for o in outputs), context
+    for o in outputs:   # a worker that met the server down says when it answers again
+        if "the MLflow server http" in o and "does not answer; MLflow retries" in o:
+            assert o.index("does not answer; MLflow retries") < o.rindex("MLflow server http"), context
+            assert "answers again (after" in o[o.index("does not answer; MLflow retries"):], context
 
 
 # --- a store down for longer than the limit ----------------------------------------------------------

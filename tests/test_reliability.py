@@ -307,6 +307,13 @@ def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, 
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert f"python -m pipeline worker {' '.join(common)}" in proc.stdout   # the command to run, as is
         assert "30 cell(s) waiting" in proc.stdout
+    # a server reached by a host name it was not started for (MLflow 3.5+: 403 on every API call)
+    by_name = run_cli(["worker", *common[:4], "--tracking-uri", mlflow_server.replace("127.0.0.1", "127.1")],
+                      cwd=workdir, env=env)
+    host = mlflow_server.replace("http://127.0.0.1", "127.1")
+    assert by_name.returncode == 2 and by_name.stderr.strip().endswith(
+        f"refuses requests addressed to {host} (403, Invalid Host header); start it with --allowed-hosts {host} "
+        "(MLflow allows localhost and private IP addresses unless told)"), by_name.stderr[-2000:]
     workers = [start(["worker", *common], workdir, env) for _ in range(3)]
     hold_first_worker_until_another_works(storage, load_study(study_file))
     outputs = [w.communicate(timeout=300) for w in workers]
@@ -434,7 +441,7 @@ def test_a_dead_workers_cells_are_trained_again_by_a_live_one(workdir, env):
             if proc.poll() is None:
                 proc.kill()
     assert survivor.returncode == 0, err[-3000:]
-    assert "cell(s) of a dead worker are enqueued again" in out
+    assert re.search(rf"cell\(s\) are enqueued again \(retry\.[^)]*\), left by [^:]+:{victim.pid}:\w+: worker died", out), out
     study, ostudy, runs = cells_and_runs(env, study_file, get_storage(storage))
     complete = Counter((t.user_attrs["arm"], t.user_attrs["seed"]) for t in ostudy.get_trials(states=(TrialState.COMPLETE,)))
     assert set(complete) == set(study.cells()) and set(complete.values()) == {1}
@@ -450,3 +457,39 @@ def test_a_dead_workers_cells_are_trained_again_by_a_live_one(workdir, env):
     # each retry links the run of the attempt it replaced, where that attempt had one
     links = {r.info.run_name: r.data.tags.get("previous_attempt_run") for r in trials if r.data.tags.get("attempt") == "2"}
     assert {n: link for n, link in links.items() if link} == {r.info.run_name: r.info.run_id for r in dead}, links
+
+
+def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
+    """Mistakes a team makes starting workers, each one line and exit 2 before any cell is popped
+    or any store created: no --tracking-uri (its runs would go to a new local mlflow.db), another
+    --seeds (a worker trains only what is queued, so it would pass silently), another --epochs
+    (another configuration). Then the right worker trains the grid."""
+    write_study(workdir / "team.yaml", tiny_study_dict(name="team", seeds=2, epochs=1, arms=["none", "l2"],
+                                                       datasets=[{"name": "wine"}]))
+    storage, tracking = f"journal:{workdir / 'optuna.journal'}", f"sqlite:///{workdir / 'team.db'}"
+    env = {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"}
+    common = ["--study", "team.yaml", "--storage", storage]
+    assert run_cli(["enqueue", *common, "--tracking-uri", tracking], cwd=workdir, env=env).returncode == 0
+    study = load_study(workdir / "team.yaml")
+    ostudy = optuna.load_study(study_name=optuna_study_name(study, study.plans[0]), storage=get_storage(storage))
+    before = [(t.number, t.state) for t in ostudy.get_trials()]
+    assert len(before) == 4 and {s for _, s in before} == {TrialState.WAITING}
+    for flags, said in (
+            ([], f"no MLflow store there, and the study's runs are in experiment 1 of another one (the enqueue used "
+                 f"--tracking-uri {tracking}); pass the --tracking-uri the enqueue used"),
+            (["--tracking-uri", tracking, "--seeds", "1"],
+             "dataset wine: the enqueued grid has seeds 0, 1 and arms l2, none; this worker's study file and flags "
+             "list seeds 0 and arms l2, none: run every worker with the study file and --seeds the enqueue used"),
+            (["--tracking-uri", tracking, "--epochs", "3"], "this worker's study file or flags (--epochs) differ "
+                                                           "from the enqueue's")):
+        proc = run_cli(["worker", *common, *flags], cwd=workdir, env=env)
+        assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert not (workdir / "mlflow.db").exists()
+        ostudy = optuna.load_study(study_name=ostudy.study_name, storage=get_storage(storage))
+        assert [(t.number, t.state) for t in ostudy.get_trials()] == before   # nothing popped
+    proc = run_cli(["worker", *common, "--tracking-uri", tracking], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert re.search(r"\[wine\] worker \S+: trained 4, failed 0; the grid: 4 of 4 cells done", proc.stdout), proc.stdout
+    assert f"the report: python -m pipeline report --study team.yaml --tracking-uri {tracking}" in proc.stdout
+    ostudy = optuna.load_study(study_name=ostudy.study_name, storage=get_storage(storage))
+    assert [t.state for t in ostudy.get_trials()] == [TrialState.COMPLETE] * 4

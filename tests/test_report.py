@@ -534,6 +534,25 @@ def test_the_report_puts_verdicts_and_figures_on_the_parent_runs(built, tmp_path
     assert never.returncode == 1 and "no report written; run the study first" in never.stderr
     assert recorded() == before and (tmp_path / "rep/report.html").read_text() == page
     assert not (tmp_path / "rep/epochs-7").exists()
+    # one dataset as a view: the others' runs are not "runs under other settings"
+    one = run_cli(["report", "--study", "rep.yaml", "--datasets", "wine", "--no-pdf", "--reports-dir", str(tmp_path / "d")],
+                  cwd=work, env=env)
+    assert one.returncode == 0 and recorded() == before
+    assert "under other settings" not in (tmp_path / "d/rep/datasets-wine/report.html").read_text()
+    # while a dataset's parent run is RUNNING (workers still training), the report is interim: said, not recorded
+    client.update_run(wine.info.run_id, "RUNNING")
+    try:
+        client.delete_tag(wine.info.run_id, "verdict")
+        mid = run_cli(["report", "--study", "rep.yaml", "--no-pdf", "--reports-dir", str(tmp_path / "m")], cwd=work, env=env)
+        assert mid.returncode == 0 and "note: interim: wine still training (27 of 27 cells have finished runs" in mid.stderr
+        assert "verdict" not in client.get_run(wine.info.run_id).data.tags   # not recorded
+        assert 'id="interim"' in (tmp_path / "m/rep/report.html").read_text()
+    finally:
+        client.update_run(wine.info.run_id, "FINISHED")
+    final = run_cli(["report", "--study", "rep.yaml", "--no-pdf", "--reports-dir", str(tmp_path / "m")], cwd=work, env=env)
+    assert final.returncode == 0 and "interim" not in final.stderr
+    assert "verdict" in client.get_run(wine.info.run_id).data.tags and \
+        'id="interim"' not in (tmp_path / "m/rep/report.html").read_text()
 
 
 def test_a_path_over_two_keys_is_one_line_per_setting_of_the_other():

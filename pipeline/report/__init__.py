@@ -47,6 +47,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
         print(f"note: {note}", file=sys.stderr, flush=True)
     if data.runs.empty:
         return []
+    record = record and not collect.interim_note(data)   # an unfinished study's verdicts are not its answer
     results = analysis.analyze(data)
     drawn, prov = figures.draw_all(data, results), render.provenance(data, building=root_run_id)
     html = render.render(data, results, drawn, prov)
@@ -114,6 +115,8 @@ def console_notes(data: collect.ReportData) -> list[str]:
                         if data.other_configs else ""))
     if outside := collect.outside_note(data):
         notes.append(outside)
+    if interim := collect.interim_note(data):
+        notes.append(interim)
     return notes
 
 

@@ -31,7 +31,7 @@ FINAL_KEYS = ("test_metric", "final_train_metric", "final_val_metric", "gap_metr
               *TEST_METRICS)
 CURVE_KEYS = ("train_loss", "val_loss")
 RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "dataset", "arm", "variant", "seed", "attempt", "status", "task",
-               "metric_name", "fail_reason", "outcome", "device", "engine", "group", "n_train", "start", "end",
+               "metric_name", "fail_reason", "outcome", "device", "engine", "worker", "group", "n_train", "start", "end",
                *FINAL_KEYS)
 TUNING_COLUMNS = ("dataset", "arm", "number", "status", "reason", "objective", "l1", "l2", "dropout")
 # Trial runs written before the engine tag existed all came from the population engine.
@@ -59,6 +59,7 @@ class ReportData:
     chosen: dict = field(default_factory=dict)                   # (dataset, arm) -> strengths used by the grid
     data_params: dict = field(default_factory=dict)              # dataset -> its parent run's params (data_*, ...)
     parent_runs: dict = field(default_factory=dict)              # dataset -> its latest parent run's id
+    parent_status: dict = field(default_factory=dict)            # dataset -> that run's status (RUNNING: training)
     root_of_latest: Optional[str] = None   # the root run above this configuration's latest parent
 
 
@@ -68,7 +69,9 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
     trials = tracker.study_runs(study.name, rt.TRIAL)
     rows, other_configs, outside, unreadable = [], 0, [], 0
     for r in trials:
-        if hashes.get(r.tags.get(rt.DATASET_LABEL)) != r.tags.get(rt.CONFIG_HASH):
+        if r.tags.get(rt.DATASET_LABEL) not in hashes:
+            continue  # a dataset this view (--datasets) leaves out
+        if hashes[r.tags.get(rt.DATASET_LABEL)] != r.tags.get(rt.CONFIG_HASH):
             other_configs += 1
             continue  # another configuration of this study: never mix settings
         row = _trial_row(r, metrics.get(r.tags.get(rt.DATASET_LABEL)))
@@ -98,6 +101,20 @@ def _outside(study: Study, rows: list[dict]) -> dict:
             "arms": sorted({str(r["arm"]) for r in rows} - set(study.arms))}
 
 
+def interim_note(data: ReportData) -> str:
+    """What the report says when some dataset's parent run is still RUNNING: workers still train
+    its cells (or a study stopped before its end), so the verdicts are interim; "" otherwise."""
+    training = [label for label, status in data.parent_status.items() if status == "RUNNING"]
+    if not training:
+        return ""
+    study = data.study
+    done = int((data.runs["status"] == "FINISHED").sum()) if len(data.runs) else 0
+    total = "" if study.adaptive else f" of {len(study.plans) * len(study.grid_cells(study.seeds))}"
+    return (f"interim: {', '.join(training)} still training ({done}{total} cells have finished runs; the parent "
+            "run is RUNNING: workers at work, or a study stopped before its end, which the same command resumes). "
+            "These verdicts are not recorded in MLflow; build the report again when the study is done")
+
+
 def outside_note(data: ReportData) -> str:
     """The left-out runs in a sentence or two, with how to include them; "" when none were."""
     o = data.outside
@@ -125,6 +142,7 @@ def _curves_and_histograms(data: ReportData, tracker: Tracker, trials: list[RunR
     for p in sorted(parents, key=lambda p: p.start_time or 0):   # the latest parent's view of its data
         data.data_params[p.tags.get(rt.DATASET_LABEL)] = p.params
         data.parent_runs[p.tags.get(rt.DATASET_LABEL)] = p.run_id
+        data.parent_status[p.tags.get(rt.DATASET_LABEL)] = p.status
         data.root_of_latest = p.tags.get(MLFLOW_PARENT_RUN_ID) or data.root_of_latest
     summaries = tracker.trial_summaries(parents)
     finished = set(data.runs.loc[data.runs["status"] == "FINISHED", "run_id"])
@@ -153,6 +171,7 @@ def _trial_row(r: RunRecord, metric: Optional[str]) -> Optional[dict]:
         "task": task, "metric_name": metric_for(task, metric).name,
         "fail_reason": tags.get(rt.FAIL_REASON, ""), "outcome": tags.get(rt.OUTCOME, ""),
         "device": tags.get(rt.DEVICE, ""), "engine": tags.get(rt.ENGINE) or LEGACY_ENGINE,
+        "worker": tags.get(rt.WORKER, ""),   # host:pid:token of the process that trained it
         "group": tags.get(rt.DATASET_GROUP, label), "n_train": int(tags.get(rt.N_TRAIN, 0) or 0),
         "variant": tags.get(rt.VARIANT, ""),   # a regularization path's point; "" for the arm's own strengths
         "start": r.start_time, "end": r.end_time,

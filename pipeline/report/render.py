@@ -22,7 +22,7 @@ from ..runtime import mask_credentials
 from ..task import metric_for
 from ..tuning import tied_at_best, too_many_ties
 from ..ui_links import links_are_local, overview_link, quote_filter, run_link, trials_view, ui_base, view_link
-from .collect import ReportData, outside_note
+from .collect import ReportData, interim_note, outside_note
 from .figures import FIGURES, size_groups
 
 PACKAGES = ("torch", "torchvision", "mlflow", "optuna", "numpy", "pandas", "scipy", "seaborn",
@@ -160,7 +160,7 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
         study=data.study, a=analysis, prov=prov, failed=failed, retries=retries, trials=trials, groups=trial_groups(data),
         medium=medium, pdf_rows=PDF_ROWS, open_rows=OPEN_ROWS,
         arm_label=arms.label, alpha=stats.ALPHA, affordable=verdict_words.AFFORDABLE_SEEDS, n_runs=len(df), other_configs=data.other_configs,
-        outside=outside_note(data))
+        outside=outside_note(data), interim=interim_note(data))
 
 
 def trial_groups(data: ReportData) -> list[dict]:

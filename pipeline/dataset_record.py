@@ -53,7 +53,7 @@ def split_params(data: datasets_mod.Splits) -> dict:
     return {"n_train": len(data.x_train), "n_val": len(data.x_val), "n_test": len(data.x_test),
             "n_features": data.n_features, "provenance": data.provenance, **chance_params(data),
             **({rt.STUDY_TEST_CLASS_ROWS: json.dumps(rows)} if (rows := test_class_rows(data)) else {}),
-            **({"class_weight": json.dumps([round(float(w), 6) for w in data.class_weight])}
+            **({"class_weight": _json_fit([round(float(w), 6) for w in data.class_weight])}
                if data.class_weight is not None else {}),
             **data_params(data)}
 
@@ -202,6 +202,17 @@ def _loads(params: dict, key: str, default):
     return default if value is None else value
 
 
+def _kept(items: list) -> list:
+    """A _json_fit list without its last "... and N more" entry."""
+    return [x for x in items if not (isinstance(x, str) and x.startswith("... and "))]
+
+
+def _count(items: list) -> int:
+    """How many items a _json_fit list stood for: those kept and the N of "... and N more"."""
+    cut = [int(x.split()[2]) for x in items if isinstance(x, str) and x.startswith("... and ")]
+    return len(_kept(items)) + sum(cut)
+
+
 def data_warnings(params: dict) -> list[str]:
     """What reading the table warned about (tables.py), from the dataset parent's params."""
     return [str(w) for w in _loads(params, "data_warnings", [])]
@@ -244,8 +255,10 @@ def data_paragraph(params: dict) -> str:
     balance = _loads(params, "data_class_balance", {})
     if balance:
         text += " Classes in training: " + ", ".join(f"{k} {v:.0%}" for k, v in balance.items()) + "."
-    weights = _loads(params, "class_weight", [])
+    weights, names_ = _loads(params, "class_weight", []), _loads(params, "class_names", [])
     if weights:
-        names_ = _loads(params, "class_names", []) or [str(i) for i in range(len(weights))]
-        text += " Class weights in the loss: " + ", ".join(f"{k} {w:.3g}" for k, w in zip(names_, weights)) + "."
+        kept_weights, kept_names = _kept(weights), _kept(names_) or [str(i) for i in range(len(_kept(weights)))]
+        pairs = [f"{k} {w:.3g}" for k, w in zip(kept_names, kept_weights)]
+        rest = max(_count(weights), _count(names_)) - len(pairs)
+        text += " Class weights in the loss: " + ", ".join(pairs) + (f", and {rest} more" if rest > 0 else "") + "."
     return text + " Every statistic was fit on the training rows only."

@@ -448,7 +448,8 @@ def _record(spec, splits: Splits, record: dict) -> dict:
         names = splits.class_names or [str(i) for i in range(splits.n_classes)]
         out["class_balance"] = {name: round(float(c) / max(counts.sum(), 1), 4) for name, c in zip(names, counts)}
         majority = float(counts.max()) / max(int(counts.sum()), 1)
-        if majority >= IMBALANCED and metric_for(splits.task, spec.metric).name == "accuracy":
+        if majority >= IMBALANCED and metric_for(splits.task, spec.metric).name == "accuracy" \
+                and splits.class_weight is None:
             out["warnings"] = [*out.get("warnings", []),
                                f"The largest class is {majority:.0%} of the training rows and the metric is accuracy: "
                                f"always predicting that class scores about {majority:.0%}, which leaves accuracy little "

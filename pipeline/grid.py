@@ -117,9 +117,9 @@ def retry_failed(ostudy: optuna.Study, max_retries: int,
         return 0, {}   # the common case, read without every trial of the study (idle workers ask often)
     latest = latest_by_cell(ostudy.get_trials(deepcopy=False))
     cells = sorted(c for c, t in latest.items() if t.state == TrialState.FAIL and retry_now(t))
-    added = enqueue_missing(ostudy, cells, max_retries)[0]
+    added, given_up = enqueue_missing(ostudy, cells, max_retries)
     whose: dict[str, set[str]] = {}
-    for c in cells:
+    for c in set(cells) - set(given_up):
         attrs = latest[c].user_attrs
         whose.setdefault(attrs.get(rt.WORKER, "?"), set()).add(attrs.get(rt.TRIAL_FAIL_REASON, "?"))
     return added, whose

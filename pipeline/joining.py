@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import optuna
-from optuna.trial import TrialState
 
 from . import grid
 from . import runtree as rt
@@ -22,7 +21,7 @@ from .tracking import Tracker, tracking_uri
 
 
 def joined_studies(study: Study, plans: list[DatasetPlan], storage: str) -> dict[str, optuna.Study]:
-    """{dataset label: its Optuna study}, each checked to exist and to hold this worker's grid."""
+    """{dataset label: its Optuna study}, each checked to exist and to be this worker's grid."""
     found = {}
     for plan in plans:
         name = grid.study_name(study.name, plan.label, plan.config_hash)
@@ -45,53 +44,73 @@ def _no_such_configuration(study: Study, plan: DatasetPlan, storage: str) -> str
     return f"{where}: no Optuna study of it in the storage; create it first with: python -m pipeline enqueue ..."
 
 
+def grid_record(study: Study) -> dict:
+    """The grid a study file (with its flags) trains, as `enqueue` records it on each dataset's
+    Optuna study (rt.STUDY_GRID) for workers to compare theirs with: a digest of every cell and a
+    description for the error."""
+    import hashlib
+
+    cells = sorted(study.grid_cells(study.seeds))
+    return {"digest": hashlib.sha1(repr(cells).encode()).hexdigest()[:12], "says": _describe(cells)}
+
+
 def _refuse_another_grid(study: Study, plan: DatasetPlan, ostudy: optuna.Study) -> None:
-    """The queue's cells and this worker's grid (its study file with --seeds) must agree: a
-    waiting cell the worker's file does not list, or (seeds fixed in advance) a cell of its
-    grid that was never enqueued, means another file or other flags."""
-    trials = ostudy.get_trials(deepcopy=False)
-    queued = {c for c in map(grid.cell_of, trials) if c is not None}
-    waiting = {grid.cell_of(t) for t in trials if t.state == TrialState.WAITING} - {None}
-    mine = set(study.grid_cells(study.seeds))
-    # adaptive seeds: enqueue adds later looks' seeds as they are needed
-    if (waiting - mine) or (not study.adaptive and mine - queued):
-        raise UsageError(f"dataset {plan.label}: the enqueued grid has {_describe(queued)}; this worker's study file "
-                         f"and flags list {_describe(mine)}: run every worker with the study file and --seeds the "
+    """This worker's grid (its study file with --seeds) must be the one the last enqueue recorded:
+    a worker trains only the cells waiting in the queue, so another file would pass silently."""
+    recorded, mine = ostudy.user_attrs.get(rt.STUDY_GRID), grid_record(study)
+    if recorded and recorded.get("digest") != mine["digest"]:
+        raise UsageError(f"dataset {plan.label}: the enqueued grid has {recorded.get('says')}; this worker's study "
+                         f"file and flags have {mine['says']}: run every worker with the study file and --seeds the "
                          "enqueue used")
 
 
-def _describe(cells: set) -> str:
+def _describe(cells: list) -> str:
     seeds = sorted({seed for _, seed, _ in cells})
     arms = sorted({arm for arm, _, _ in cells})
+    points = len({(arm, variant) for arm, _, variant in cells if variant})
     shown = (f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2
              else ", ".join(map(str, seeds[:12])) + (", ..." if len(seeds) > 12 else "")) if seeds else "none"
-    return f"seeds {shown} and arms {', '.join(arms)}"
+    return f"seeds {shown} and arms {', '.join(arms)}" + (f" ({points} path points)" if points else "")
 
 
 def joined_tracker(tracking: str | None, ostudy: optuna.Study) -> Tracker:
     """The MLflow store the study's runs are in, as this worker reaches it: refused when it is a
     local store that does not exist yet (MLflow would create an empty one) or one without the
-    study's experiment. The enqueue's URI is named (it may differ by host name and still be right)."""
+    dataset's parent run (an experiment id alone proves nothing: every store has experiment 0).
+    The enqueue's URI is named (it may differ by host name and still be right)."""
     uri = tracking_uri(tracking)
     recorded = ostudy.user_attrs.get(rt.STUDY_TRACKING)
     hint = f" (the enqueue used --tracking-uri {recorded})" if recorded else ""
-    experiment_id = ostudy.user_attrs.get(rt.STUDY_EXPERIMENT)
+    given = f"--tracking-uri = {mask_credentials(uri)!r}" if tracking else \
+        f"the tracking store {mask_credentials(uri)!r} (no --tracking-uri given)"
     if _local_store_missing(uri):
-        raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: no MLflow store there, and the study's runs are "
-                         f"in experiment {experiment_id} of another one{hint}; pass the --tracking-uri the enqueue used")
+        raise UsageError(f"{given}: no MLflow store there, and the study's runs are in another one{hint}; pass the "
+                         "--tracking-uri the enqueue used")
     tracker = Tracker(tracking)
-    if experiment_id is not None and not tracker.has_experiment(experiment_id):
-        raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: this MLflow store has no experiment "
-                         f"{experiment_id}, where the study's runs are{hint}; pass the --tracking-uri the enqueue used")
+    parent = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)
+    if parent is not None and not tracker.has_run(parent):
+        raise UsageError(f"{given}: this MLflow store does not hold the study's runs (its parent run {parent}){hint}; "
+                         "pass the --tracking-uri the enqueue used")
     return tracker
 
 
-def _local_store_missing(uri: str) -> bool:
-    """A SQLite file or a local folder store that does not exist (yet)."""
-    if uri.startswith("sqlite:///"):
-        return not Path(uri[len("sqlite:///"):]).exists()
-    if uri.startswith("file:"):
-        from urllib.parse import urlparse
+def recorded_uri(uri: str) -> str:
+    """The tracking URI as the Optuna study records it for workers' errors: passwords masked, a
+    relative SQLite path made absolute (another folder's worker needs the whole path)."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}"
+    return mask_credentials(uri)
 
-        return not Path(urlparse(uri).path).exists()
-    return ":" not in uri.split("/")[0] and not Path(uri).exists()   # a plain folder path
+
+def _local_store_missing(uri: str) -> bool:
+    """A SQLite file or a local folder store that does not exist (yet); other stores (servers,
+    databases, databricks) are checked by reading from them."""
+    from urllib.parse import unquote, urlparse
+
+    if uri.startswith("sqlite:///"):
+        return not Path(unquote(uri[len("sqlite:///"):].split("?", 1)[0])).exists()
+    if uri.startswith("file:"):
+        return not Path(unquote(urlparse(uri).path)).exists()
+    if "://" in uri or uri.split("/")[0].endswith(":") or uri.startswith("databricks"):
+        return False
+    return not Path(uri).exists()   # a plain folder path

@@ -10,6 +10,7 @@ Optuna lives in grid.py (its storages in storage.py), a trial's birth and end in
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing
 import os
@@ -21,7 +22,7 @@ from typing import Optional
 from optuna.trial import TrialState
 
 from . import datasets as datasets_mod
-from . import grid, lifecycle, verdicts, worker
+from . import grid, joining, lifecycle, verdicts, worker
 from .stats import rope_problem
 from . import runtree as rt
 from .dataset_record import chance_level, chance_levels, data_line, divergence_hint, split_params, test_class_rows
@@ -231,7 +232,8 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
                        (rt.TASK, data.task), (rt.METRIC_NAME, metric_for(data.task, data.metric).name),
                        (rt.CHANCE, chance_level(data)), (rt.CHANCES, chance_levels(data)),
                        (rt.STUDY_N_TEST, len(data.x_test)), (rt.STUDY_TEST_CLASS_ROWS, test_class_rows(data)),
-                       (rt.STUDY_EXPERIMENT, ctx.experiment_id), (rt.STUDY_TRACKING, mask_credentials(ctx.tracker.uri))):
+                       (rt.STUDY_EXPERIMENT, ctx.experiment_id), (rt.STUDY_TRACKING, joining.recorded_uri(ctx.tracker.uri)),
+                       (rt.STUDY_GRID, joining.grid_record(study))):
         ostudy.set_user_attr(key, value)
     lifecycle.reap(ostudy, ctx.tracker)
     if study.spec.tune is not None:
@@ -251,6 +253,8 @@ def _ensure_parent(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits
     """The dataset's MLflow parent run, created when there is work and none is open."""
     study = ctx.study
     existing = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)
+    if existing and (rows := test_class_rows(data)):   # a parent from before it was logged: the report reads it
+        ctx.tracker.add_missing_params(existing, {rt.STUDY_TEST_CLASS_ROWS: json.dumps(rows)})
     if existing and ctx.tracker.run_status(existing) == "RUNNING":
         return  # a parent is open (another enqueue or a running study): workers attach to it
     if grid.has_waiting(ostudy):
@@ -466,12 +470,10 @@ def _run_local_workers(ctx: RunContext, data: dict, workers: int) -> None:
 
 def run_worker(study: Study, storage: str, tracking: Optional[str]) -> None:
     """Join a prepared study from any machine and train cells until none is waiting."""
-    from .joining import joined_studies, joined_tracker
-
     data = validate_inputs(study, storage, tracking)
-    ostudies = joined_studies(study, study.plans, storage)   # the enqueue's configuration and grid
+    ostudies = joining.joined_studies(study, study.plans, storage)   # the enqueue's configuration and grid
     last = ostudies[study.plans[-1].label]
-    tracker = joined_tracker(tracking, last)                 # and its MLflow store
+    tracker = joining.joined_tracker(tracking, last)                 # and its MLflow store
     ctx = RunContext(study, tracker, last.user_attrs.get(rt.STUDY_EXPERIMENT), "", storage)
     for plan in study.plans:
         lifecycle.reap(open_dataset_study(ctx, study, plan, data[plan.label]), tracker)

@@ -185,7 +185,7 @@ def _read_file(spec, path: Path) -> pd.DataFrame:
         sep = _delimiter(path, spec.encoding or "utf-8")
         frame = pd.read_csv(path, encoding=spec.encoding or "utf-8", na_values=CSV_MISSING, skipinitialspace=True,
                             sep=sep)
-        frame.attrs["repeated_names"] = _repeated_names(path, spec.encoding or "utf-8", sep)
+        frame.attrs["repeated_names"] = _repeated_names(path, spec.encoding or "utf-8", sep, list(frame.columns))
         return frame
     except UnicodeDecodeError as e:
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: not {spec.encoding or 'utf-8'} text "
@@ -198,15 +198,22 @@ def _read_file(spec, path: Path) -> pd.DataFrame:
                          f"({type(e).__name__})") from None
 
 
-def _repeated_names(path: Path, encoding: str, sep: str) -> dict[str, int]:
-    """Column names the CSV's header repeats, with how often (pandas renames the later ones
-    a.1, a.2: the user should know which column is which)."""
+def _repeated_names(path: Path, encoding: str, sep: str, columns: list) -> dict[str, list]:
+    """Column names the CSV's header repeats: {name: what pandas named its later copies (a.1,
+    or a.2 when the file also has an a.1)}, so that the user knows which column is which. Blank
+    names are pandas' "Unnamed: i", not repeats."""
     import csv
-    from collections import Counter
 
-    with open(path, encoding=encoding, errors="replace", newline="") as f:
-        header = next(csv.reader(f, delimiter=sep, skipinitialspace=True), [])
-    return {name: n for name, n in Counter(header).items() if n > 1}
+    utf8 = encoding.lower().replace("-", "").replace("_", "") == "utf8"
+    with open(path, encoding="utf-8-sig" if utf8 else encoding, errors="replace", newline="") as f:
+        header = [name.strip() for name in next(csv.reader(f, delimiter=sep, skipinitialspace=True), [])]
+    if len(header) != len(columns):
+        return {}
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(header):
+        if name:
+            positions.setdefault(name, []).append(i)
+    return {name: [columns[i] for i in where[1:]] for name, where in positions.items() if len(where) > 1}
 
 
 def _categories_as_values(frame: pd.DataFrame) -> pd.DataFrame:
@@ -420,10 +427,10 @@ def _listed(reasons: dict) -> str:
 def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
     """One short sentence for each thing the user should know about the file."""
     out = []
-    for name, n in record.get("repeated_names", {}).items():
-        later = ", ".join(repr(f"{name}.{i}") for i in range(1, n))
-        out.append(f"The header names {n} columns {name!r}: the first is {name!r}, the others {later} (as pandas "
-                   "renames them); rename them in the file if they hold different things.")
+    for name, later in record.get("repeated_names", {}).items():
+        out.append(f"The header names {len(later) + 1} columns {name!r}: the first is {name!r}, the others "
+                   f"{', '.join(map(repr, later))} (as pandas renames them); rename them in the file if they hold "
+                   "different things.")
     auto = record["auto_dropped_columns"]
     if auto:
         out.append(f"Dropped {len(auto)} column(s) that cannot carry signal: {_listed(auto)}; list them under "
@@ -520,10 +527,10 @@ def encode_target(spec, y: pd.Series, task: str) -> tuple[np.ndarray, list[str]]
     read as text it would be hundreds of classes, and read as numbers the text would be lost."""
     numbers, others = _numbers_but_for(y)
     if others and (task == "regression" or (spec.task != "classification" and task_of(numbers.dropna(), None) == "regression")):
-        shown = ", ".join(map(repr, others[:NON_NUMBER_EXAMPLES])) + (", ..." if len(others) > NON_NUMBER_EXAMPLES else "")
-        count = int((~numbers.notna() & y.notna()).sum())
-        raise UsageError(f"{_where(spec)}: target column {spec.target!r} holds numbers but for {count} value(s) ({shown}); "
-                         f"list them under preprocess.missing_values ({{{spec.target}: [{others[0]!r}]}}) to leave those rows "
+        listed = ", ".join(map(repr, others[:NON_NUMBER_EXAMPLES])) + (", ..." if len(others) > NON_NUMBER_EXAMPLES else "")
+        count = int(y.astype(str).isin(others).sum())
+        raise UsageError(f"{_where(spec)}: target column {spec.target!r} holds numbers but for {count} value(s) ({listed}); "
+                         f"list them under preprocess.missing_values ({{{spec.target}: [{listed}]}}) to leave those rows "
                          "out, or set task: classification to make every value a class")
     if task == "regression":
         if not pd.api.types.is_numeric_dtype(y):
@@ -548,7 +555,7 @@ def _numbers_but_for(y: pd.Series) -> tuple[Optional[pd.Series], list[str]]:
     numbers = _as_number(y, NUMBER_SHARE)
     if numbers is None:
         return None, []
-    return numbers, [str(v) for v in y[numbers.isna() & y.notna()].unique()]
+    return numbers, [str(v) for v in y[numbers.isna() & y.notna() & ~y.isin(DASHES)].unique()]   # a dash is missing
 
 
 # --- the features --------------------------------------------------------------------------------

@@ -129,11 +129,18 @@ class Tracker(TrackingReads):
         except Exception:  # another worker created it first
             return self._client.get_experiment_by_name(study_name).experiment_id
 
-    def has_experiment(self, experiment_id: str) -> bool:
+    def add_missing_params(self, run_id: str, params: dict) -> None:
+        """Log those of `params` the run does not have yet (a param is written once in MLflow)."""
+        have = self._client.get_run(run_id).data.params
+        missing = {k: v for k, v in params.items() if k not in have}
+        if missing:
+            self.log_params(run_id, missing)
+
+    def has_run(self, run_id: str) -> bool:
         from mlflow.exceptions import MlflowException
 
         try:
-            return self._client.get_experiment(experiment_id) is not None
+            return self._client.get_run(run_id) is not None
         except MlflowException:
             return False
 

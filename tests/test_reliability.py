@@ -474,12 +474,16 @@ def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
     ostudy = optuna.load_study(study_name=optuna_study_name(study, study.plans[0]), storage=get_storage(storage))
     before = [(t.number, t.state) for t in ostudy.get_trials()]
     assert len(before) == 4 and {s for _, s in before} == {TrialState.WAITING}
+    other = f"sqlite:///{workdir / 'other.db'}"   # another store, with an experiment 1 of its own
+    MlflowClient(other).create_experiment("something else")
     for flags, said in (
-            ([], f"no MLflow store there, and the study's runs are in experiment 1 of another one (the enqueue used "
-                 f"--tracking-uri {tracking}); pass the --tracking-uri the enqueue used"),
+            ([], "the tracking store 'sqlite:///mlflow.db' (no --tracking-uri given): no MLflow store there, and the "
+                 f"study's runs are in another one (the enqueue used --tracking-uri {tracking}); pass the "
+                 "--tracking-uri the enqueue used"),
+            (["--tracking-uri", other], f"--tracking-uri = '{other}': this MLflow store does not hold the study's runs"),
             (["--tracking-uri", tracking, "--seeds", "1"],
              "dataset wine: the enqueued grid has seeds 0, 1 and arms l2, none; this worker's study file and flags "
-             "list seeds 0 and arms l2, none: run every worker with the study file and --seeds the enqueue used"),
+             "have seeds 0 and arms l2, none: run every worker with the study file and --seeds the enqueue used"),
             (["--tracking-uri", tracking, "--epochs", "3"], "this worker's study file or flags (--epochs) differ "
                                                            "from the enqueue's")):
         proc = run_cli(["worker", *common, *flags], cwd=workdir, env=env)

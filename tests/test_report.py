@@ -502,6 +502,8 @@ def test_the_report_puts_verdicts_and_figures_on_the_parent_runs(built, tmp_path
         client.delete_tag(wine.info.run_id, key)
     proc = run_cli(["report", "--study", "rep.yaml", "--no-pdf", "--reports-dir", str(tmp_path)], cwd=work, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert re.search(r"the study in the MLflow UI: http://127\.0\.0\.1:5000/#/experiments/\d+/runs\?viewStateShareKey=",
+                     proc.stdout), proc.stdout[-2000:]
     tags = client.get_run(wine.info.run_id).data.tags
     assert tags["verdict.l2"] in ("better", "worse", "equivalent", "undecided") and tags["verdict"].startswith(("no arm", "L2", "dropout"))
     shown = {f.path for f in client.list_artifacts(wine.info.run_id, "figures")}

@@ -313,6 +313,7 @@ def test_a_target_of_numbers_with_a_few_text_values_is_refused_with_the_fix(tmp_
     rng = np.random.default_rng(3)
     price = (rng.lognormal(12, 0.4, 200)).round(-2).astype(object)
     price[[3, 50, 77, 120, 199]] = "call agent"
+    price[[8]], price[[9]] = "POA", "-"    # a dash is missing, not a value to list
     listed = [f"2021-{1 + i % 12:02d}-{13 + i % 15:02d}" for i in range(200)]   # ISO dates, days past 12
     pd.DataFrame({"area": rng.uniform(40, 200, 200).round(1), "rooms": rng.integers(1, 6, 200), "listed": listed,
                   "price": price}).to_csv(tmp_path / "houses.csv", index=False)
@@ -320,15 +321,15 @@ def test_a_target_of_numbers_with_a_few_text_values_is_refused_with_the_fix(tmp_
     for task in ("auto", "regression"):
         with pytest.raises(UsageError) as e:
             load(DatasetSpec(name="table", path=path, target="price", task=task), 0)
-        assert str(e.value) == ("dataset table: target column 'price' holds numbers but for 5 value(s) ('call agent'); "
-                                "list them under preprocess.missing_values ({price: ['call agent']}) to leave those "
+        assert str(e.value) == ("dataset table: target column 'price' holds numbers but for 6 value(s) ('call agent', 'POA'); "
+                                "list them under preprocess.missing_values ({price: ['call agent', 'POA']}) to leave those "
                                 "rows out, or set task: classification to make every value a class")
     with warnings.catch_warnings(record=True) as seen:   # nothing of pandas' reaches the console (ISO dates)
         warnings.simplefilter("always")
         s = load(DatasetSpec(name="table", path=path, target="price",
-                             preprocess={"missing_values": {"price": ["call agent"]}}), 0)
+                             preprocess={"missing_values": {"price": ["call agent", "POA"]}}), 0)
     assert s.preprocessing["auto_dropped_columns"] == {"listed": "dates"} and not seen, [str(w.message) for w in seen]
-    assert s.task == "regression" and s.preprocessing["rows_without_target"] == 5
+    assert s.task == "regression" and s.preprocessing["rows_without_target"] == 7
     assert any("or a value listed under preprocess.missing_values" in w for w in s.preprocessing["warnings"])
     assert load(DatasetSpec(name="table", path=path, target="price", task="classification"), 0).task == "classification"
     # a text target with a regression task names a value that is not a number, not the first row's
@@ -345,6 +346,7 @@ def test_many_long_class_names_fit_the_params_and_the_report_reads_them(tmp_path
     A param MLflow cut off before this (invalid JSON) reads as absent, not as a crash."""
     import json
 
+    from pipeline import dataset_record
     from pipeline.dataset_record import data_line, data_paragraph, split_params
     from pipeline.mlflow_sql import param_value
 
@@ -367,6 +369,15 @@ def test_many_long_class_names_fit_the_params_and_the_report_reads_them(tmp_path
     assert "Classes in training: electronics_accessories_subcategory_" in text and " more " in text
     line = data_line(s)
     assert "classes (150, largest first): " in line and ", and 140 more" in line and len(line.split("\n")[0]) < 1000
+    # class weights of 700 classes (299 names fit): the param fits, and each weight keeps its own class's name
+    names = [f"class_{i:03d}_" + "x" * 30 for i in range(700)]
+    many = {"class_names": json.dumps(names), "class_weight": [round(1 + i / 1000, 6) for i in range(700)]}
+    fitted = {k: dataset_record._json_fit(v if isinstance(v, list) else json.loads(v)) for k, v in many.items()}
+    assert all(len(v) <= 6000 for v in fitted.values())
+    said = data_paragraph({**params, **fitted}).split("Class weights in the loss: ")[1]
+    kept = len(dataset_record._kept(json.loads(fitted["class_names"])))
+    assert said.startswith("class_000_" + "x" * 30 + " 1, class_001_") and f", and {700 - kept} more." in said
+    assert f"class_{kept - 1:03d}_" in said and f"class_{kept:03d}_" not in said
     broken = {**params, "data_class_balance": params["data_class_balance"][:100], "data_warnings": '["cut off'}
     assert "Classes in training" not in data_paragraph(broken)
 
@@ -399,10 +410,13 @@ def test_a_feature_that_gives_the_target_away_is_warned_about(tmp_path):
 
 
 def test_a_header_that_repeats_a_name_is_warned_about(tmp_path):
-    (tmp_path / "dup.csv").write_text("a,b,a,y\n" + "".join(f"{i},{i % 3},{i * 2 % 7},{i % 2}\n" for i in range(40)))
+    """With the names pandas gave the copies (a.2 when the file has an a.1 of its own), a BOM
+    before the first name, and blank names (pandas' Unnamed: i) not taken for repeats."""
+    rows = "".join(f"{i},{i % 3},{i * 2 % 7},{i % 5},{i % 4},{i % 2}\n" for i in range(40))
+    (tmp_path / "dup.csv").write_text("\ufeffa,b,a,a.1,,y\n" + rows, encoding="utf-8")
     frame, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "dup.csv"), target="y"))
-    assert "a.1" in frame.columns and record["repeated_names"] == {"a": 2}
-    assert ("The header names 2 columns 'a': the first is 'a', the others 'a.1' (as pandas renames them); rename "
+    assert record["repeated_names"] == {"a": ["a.2"]} and "a.2" in list(frame.columns) + list(record["auto_dropped_columns"])
+    assert ("The header names 2 columns 'a': the first is 'a', the others 'a.2' (as pandas renames them); rename "
             "them in the file if they hold different things.") in record["warnings"]
 
 

@@ -290,3 +290,16 @@ def test_a_view_adds_to_the_shared_overview_and_never_drops(tmp_path):
     state = json.loads(MlflowClient(tracker.uri).get_experiment(exp).tags[rt.SHARED_VIEW_PREFIX + overview_key("s")])
     assert list(state["groupsExpanded"]) == ["tag.dataset.digits", "tag.dataset.linear@0.5"]
     assert state["selectedColumns"][-2:] == ["metrics.`test_accuracy`", "metrics.`test_mse`"]
+
+
+def test_params_are_added_to_an_old_run_without_touching_its_own(tmp_path):
+    """A parent logged before a param existed gets it (the report reads it); params it has stay,
+    MLflow would refuse to change them; a store without the run answers has_run False."""
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = tracker.experiment_for("s")
+    run = MlflowClient(tracker.uri).create_run(exp).info.run_id
+    tracker.log_params(run, {"n_test": 100})
+    tracker.add_missing_params(run, {"n_test": 200, "test_class_rows": "[7, 143, 2]"})
+    tracker.add_missing_params(run, {"test_class_rows": "[7, 143, 2]"})   # nothing left to add: no error
+    assert MlflowClient(tracker.uri).get_run(run).data.params == {"n_test": "100", "test_class_rows": "[7, 143, 2]"}
+    assert tracker.has_run(run) and not tracker.has_run("0" * 32)

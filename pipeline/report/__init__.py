@@ -65,10 +65,14 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
         paths.append(_write_atomically(out / "report.pdf",
                                        lambda tmp: HTML(string=page, base_url=str(out)).write_pdf(tmp)))
     _figures_on_parents(tracker if record else None, data, results, drawn, out / "figures")
-    _share_trial_views(tracker, data)
+    _share_views(tracker, data, study, results)
     if say_verdicts:
         for line in verdict_lines(results):
             print(line, flush=True)
+        from ..ui_links import overview_link
+
+        for experiment_id in sorted({r.experiment_id for r in data.roots}):
+            print(f"the study in the MLflow UI: {overview_link(tracker.uri, experiment_id, study.name)}", flush=True)
     if not record:
         return paths
     root = root_run_id or data.root_of_latest
@@ -81,22 +85,28 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
             log_verdicts(tracker, data.parent_runs[d["label"]], d["verdicts"])
             current[d["label"]] = data.parent_runs[d["label"]]
     retire_old_verdicts(tracker, study, current)
-    for experiment_id in {r.experiment_id for r in data.roots}:   # the report's overview links open it
-        tracker.share_overview(experiment_id, study.name, [p.label for p in study.plans],
-                               [d["metric_name"] for d in results["datasets"]])
     return paths
 
 
-def _share_trial_views(tracker: Tracker, data: collect.ReportData) -> None:
-    """The shared views the report's per-arm links open (ui_links.trials_view), in each
-    experiment that holds those runs. Also for a view of the study (`--seeds 3`): they select
-    runs, record nothing about them, and without them the links would open nothing."""
+def _share_views(tracker: Tracker, data: collect.ReportData, study, results: dict) -> None:
+    """The shared views the report's links open: the study's overview (which only grows) and
+    each dataset and arm's trials (ui_links.trials_view), in the experiments that hold those
+    runs. Also for a view of the study or an interim report: they record no result, and without
+    them the links would open nothing. A store this user may not write to gets a note, not a
+    failed report (its files are written by now)."""
     views: dict[str, dict] = {}
     for group in render.trial_groups(data):
         for link in group["links"]:
             views.setdefault(link["experiment_id"], {}).update(link["view"])
-    for experiment_id, shared in views.items():
-        tracker.share_views(experiment_id, shared)
+    try:
+        for experiment_id in {r.experiment_id for r in data.roots}:
+            tracker.share_overview(experiment_id, study.name, [p.label for p in study.plans],
+                                   [d["metric_name"] for d in results["datasets"]])
+        for experiment_id, shared in views.items():
+            tracker.share_views(experiment_id, shared)
+    except Exception as e:   # noqa: BLE001 (MLflow raises many kinds; none should fail a written report)
+        print(f"note: the report's links into the MLflow UI may open nothing: storing their views failed "
+              f"({type(e).__name__})", file=sys.stderr, flush=True)
 
 
 def verdict_lines(results: dict) -> list[str]:

@@ -521,6 +521,8 @@ def test_the_report_puts_verdicts_and_figures_on_the_parent_runs(built, tmp_path
     view = run_cli(["report", "--study", "rep.yaml", "--seeds", "1", "--no-pdf", "--reports-dir", str(tmp_path / "v")],
                    cwd=work, env=env)
     assert view.returncode == 0 and f"note: a view with --seeds 1: written to {tmp_path / 'v/rep/seeds-1'} only" in view.stderr
+    assert ("are on seeds 1, 2, which the study file with --seeds 1 does not list, and are not included (without "
+            "--seeds the report reads the study file's seeds)") in view.stderr
     assert (tmp_path / "v/rep/seeds-1/report.html").exists() and recorded() == before
     assert not (tmp_path / "v/rep/report.html").exists()   # never in the study's own folder
     # the same for an ablation over fewer seeds: it trains nothing, prints and writes its view only

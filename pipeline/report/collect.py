@@ -126,9 +126,10 @@ def outside_note(data: ReportData) -> str:
     where = "; ".join(part for part in (
         f"seeds {', '.join(map(str, o['seeds']))}" if o["seeds"] else "",
         f"arms {', '.join(o['arms'])}" if o["arms"] else "") if part)
-    how = (f" (report --seeds {max(o['seeds']) + 1} includes seeds up to {max(o['seeds'])})"
-           if o["seeds"] and not o["arms"] else "")
     seeds_flag = dict(data.study.overrides).get("seeds")
+    how = ("" if not o["seeds"] or o["arms"] else
+           " (without --seeds the report reads the study file's seeds)" if seeds_flag else
+           f" (report --seeds {max(o['seeds']) + 1} includes seeds up to {max(o['seeds'])})")
     listing = f"the study file with --seeds {seeds_flag}" if seeds_flag else "the study file"
     return (f"{o['runs']} trial run(s) of this configuration are on {where}, which {listing} does not "
             f"list, and are not included{how}") + (f". {older}" if older else "")

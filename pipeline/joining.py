@@ -33,9 +33,15 @@ def joined_studies(study: Study, plans: list[DatasetPlan], storage: str) -> dict
     return found
 
 
-def _no_such_configuration(study: Study, plan: DatasetPlan, storage: str) -> str:
+def other_configurations(study: Study, plan: DatasetPlan, storage: str) -> list[str]:
+    """The configuration hashes of this study and dataset the storage holds, besides plan's."""
     prefix = f"{study.name}.{plan.label}."
-    others = sorted(n[len(prefix):] for n in optuna.get_all_study_names(get_storage(storage)) if n.startswith(prefix))
+    return sorted(n[len(prefix):] for n in optuna.get_all_study_names(get_storage(storage))
+                  if n.startswith(prefix) and n[len(prefix):] != plan.config_hash)
+
+
+def _no_such_configuration(study: Study, plan: DatasetPlan, storage: str) -> str:
+    others = other_configurations(study, plan, storage)
     where = f"study {study.name!r}, dataset {plan.label}"
     if others:
         return (f"{where}: the storage holds configuration(s) {', '.join(others)} of it, not this one ({plan.config_hash}): "

@@ -199,7 +199,7 @@ def parse_seeds(text: str) -> Union[int, list[int]]:
     except ValueError:
         seeds = 0
     if (isinstance(seeds, int) and seeds < 1) or (isinstance(seeds, list) and not seeds):
-        raise UsageError(f"--seeds = {text!r}: expected a count like 10 or a list like 0,1,2")
+        raise UsageError(f"--seeds = {text!r}: expected a count of seeds (at least 1) like 10, or a list like 0,1,2")
     return seeds
 
 

@@ -161,6 +161,8 @@ def _format_validation_error(source: str, err: ValidationError, model: Optional[
     msg = first["msg"].removeprefix("Value error, ")
     value = first.get("input")
     shown = "" if isinstance(value, dict) or value is None else f" = {shorten(value)}"
+    if isinstance(value, bool):   # YAML's yes/no/on/off are booleans too: say what the file holds
+        shown = f" = {str(value).lower()} (YAML reads yes, no, on and off as true or false)"
     where = f" field '{loc}'{shown}:" if loc else ""
     return f"{source}:{where} {msg}"
 

@@ -55,7 +55,10 @@ CASES = [
     ("typo-field", {**tiny_study_dict(), "epoch": 3}, [], "field 'epoch' is unknown (did you mean 'epochs'?); allowed: "),
     ("typo-nested", _with("optimizer", {"name": "adam", "lrr": 0.1}), [],
      "field 'optimizer.lrr' is unknown (did you mean 'lr'?); allowed: lr, momentum, name"),
-    ("bool-as-number", _with("epochs", True), [], "field 'epochs' = True: expected a number, not true"),
+    ("bool-as-number", _with("epochs", True), [], "field 'epochs' = true (YAML reads yes, no, on and off as true or "
+                                                   "false): expected a number, not true"),
+    ("yes-for-a-word", _with("datasets", [{"name": "wine", "class_weight": True}]), [],
+     "field 'datasets.0.class_weight' = true (YAML reads yes, no, on and off as true or false): Input should be 'balanced'"),
     ("quoted-number", _with("epochs", "5"), [], "field 'epochs' = '5': expected a number, not the text '5'"),
     ("bool-in-a-list", _with("model.hidden", [True]), [], "field 'model.hidden' = [True]: expected numbers, not true"),
     ("top-level-not-blamed-on-a-dataset", _with("batch_size", -3), [], "study.yaml: field 'batch_size' = -3"),

@@ -548,7 +548,7 @@ def test_the_report_puts_verdicts_and_figures_on_the_parent_runs(built, tmp_path
     try:
         client.delete_tag(wine.info.run_id, "verdict")
         mid = run_cli(["report", "--study", "rep.yaml", "--no-pdf", "--reports-dir", str(tmp_path / "m")], cwd=work, env=env)
-        assert mid.returncode == 0 and "note: interim: wine still training (27 of 27 cells have finished runs" in mid.stderr
+        assert mid.returncode == 0 and "note: interim: wine still training (27 of 27 cells of the study have finished runs" in mid.stderr
         assert "verdict" not in client.get_run(wine.info.run_id).data.tags   # not recorded
         assert 'id="interim"' in (tmp_path / "m/rep/report.html").read_text()
     finally:

@@ -110,7 +110,7 @@ def interim_note(data: ReportData) -> str:
     study = data.study
     done = int((data.runs["status"] == "FINISHED").sum()) if len(data.runs) else 0
     total = "" if study.adaptive else f" of {len(study.plans) * len(study.grid_cells(study.seeds))}"
-    return (f"interim: {', '.join(training)} still training ({done}{total} cells have finished runs; the parent "
+    return (f"interim: {', '.join(training)} still training ({done}{total} cells of the study have finished runs; the parent "
             "run is RUNNING: workers at work, or a study stopped before its end, which the same command resumes). "
             "These verdicts are not recorded in MLflow; build the report again when the study is done")
 

@@ -139,14 +139,15 @@ def cmd_enqueue(args) -> int:
     waiting, training = queue_state(ctx, data)
     uris = [(u, mask_credentials(u)) for u in (args.storage, ctx.tracker.uri)]
     masked = " (passwords masked)" if any(u != shown for u, shown in uris) else ""
+    flags = _override_flags(study)
     if not (waiting or training):
         print("nothing to train: no cell of this configuration waits or trains (done, or given up on after its "
               "retries)" + ("; adaptive seeds add no round: each dataset is decided, at its maximum of seeds, or "
                             "without results" if study.adaptive else "")
-              + f". The report: python -m pipeline report --study {args.study} --tracking-uri {uris[1][1]}{masked}")
+              + f". The report: python -m pipeline report --study {args.study}{flags} --tracking-uri {uris[1][1]}{masked}")
         return 0
     print(f"{waiting} cell(s) waiting" + (f", {training} in training" if training else "")
-          + f"; start workers with: python -m pipeline worker --study {args.study} "
+          + f"; start workers with: python -m pipeline worker --study {args.study}{flags} "
           f"--storage {uris[0][1]} --tracking-uri {uris[1][1]}{masked}"
           + ("\n(adaptive seeds: run enqueue again when the workers are done, until it says nothing is left to train)"
              if study.adaptive else ""))
@@ -163,9 +164,18 @@ def cmd_worker(args) -> int:
     from .runtime import mask_credentials
     from .tracking import tracking_uri
 
-    print(f"no cell is left to train here; the report: python -m pipeline report --study {args.study} "
-          f"--tracking-uri {mask_credentials(tracking_uri(_optional(args.tracking_uri)))}", flush=True)
+    print(f"no cell is left to train here; the report: python -m pipeline report --study {args.study}"
+          f"{_override_flags(study)} --tracking-uri {mask_credentials(tracking_uri(_optional(args.tracking_uri)))}",
+          flush=True)
     return 0
+
+
+def _override_flags(study) -> str:
+    """The command line's --seeds/--epochs/--datasets as typed, for the commands the pipeline
+    prints (a worker or report without them is another configuration or grid)."""
+    import shlex
+
+    return "".join(f" --{flag} {shlex.quote(value)}" for flag, value in study.overrides)
 
 
 def cmd_dashboard(args) -> int:

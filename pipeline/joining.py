@@ -15,7 +15,7 @@ from . import grid
 from . import runtree as rt
 from .errors import UsageError
 from .runtime import mask_credentials
-from .storage import get_storage
+from .storage import JOURNAL_PREFIX, get_storage
 from .study import DatasetPlan, Study
 from .tracking import Tracker, tracking_uri
 
@@ -31,6 +31,12 @@ def joined_studies(study: Study, plans: list[DatasetPlan], storage: str) -> dict
         _refuse_another_grid(study, plan, ostudy)
         found[plan.label] = ostudy
     return found
+
+
+def refuse_missing_journal(storage: str) -> None:
+    """A worker joins a study that exists: a journal file that does not is a mistyped path."""
+    if storage.startswith(JOURNAL_PREFIX) and not Path(storage[len(JOURNAL_PREFIX):]).exists():
+        raise UsageError(f"--storage = {storage!r}: no such journal file; `enqueue` creates it (check the path)")
 
 
 def other_configurations(study: Study, plan: DatasetPlan, storage: str) -> list[str]:

@@ -351,7 +351,7 @@ def run_worker_loop(ctx: RunContext, data: dict, who: str = "") -> None:
                 taken = f", {counts['taken_over']} taken over by another worker" if counts["taken_over"] else ""
                 done, cells = grid.cells_done(open_dataset_study(ctx, ctx.study, plan, data[plan.label]))
                 print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}{taken}; "
-                      f"the grid: {done} of {cells} cells done", flush=True)
+                      f"{done} of the {cells} cells enqueued so far are done (all workers)", flush=True)
             if counts["failed"] and not counts["trained"]:
                 hint = divergence_hint(open_dataset_study(ctx, ctx.study, plan, data[plan.label]), data[plan.label])
                 if hint:
@@ -475,6 +475,7 @@ def _run_local_workers(ctx: RunContext, data: dict, workers: int) -> None:
 
 def run_worker(study: Study, storage: str, tracking: Optional[str]) -> None:
     """Join a prepared study from any machine and train cells until none is waiting."""
+    joining.refuse_missing_journal(storage)   # opening a journal path creates the file: a typo would too
     data = validate_inputs(study, storage, tracking)
     ostudies = joining.joined_studies(study, study.plans, storage)   # the enqueue's configuration and grid
     last = ostudies[study.plans[-1].label]

@@ -493,7 +493,8 @@ def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
         assert [(t.number, t.state) for t in ostudy.get_trials()] == before   # nothing popped
     proc = run_cli(["worker", *common, "--tracking-uri", tracking], cwd=workdir, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert re.search(r"\[wine\] worker \S+: trained 4, failed 0; the grid: 4 of 4 cells done", proc.stdout), proc.stdout
+    assert re.search(r"\[wine\] worker \S+: trained 4, failed 0; 4 of the 4 cells enqueued so far are done "
+                     r"\(all workers\)", proc.stdout), proc.stdout
     assert f"the report: python -m pipeline report --study team.yaml --tracking-uri {tracking}" in proc.stdout
     ostudy = optuna.load_study(study_name=ostudy.study_name, storage=get_storage(storage))
     assert [t.state for t in ostudy.get_trials()] == [TrialState.COMPLETE] * 4
@@ -501,3 +502,7 @@ def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
     proc = run_cli(["enqueue", *common, "--tracking-uri", tracking, "--epochs", "3"], cwd=workdir, env=env)
     assert proc.returncode == 0 and (f"note: [wine] settings differ from the storage's earlier configuration(s) of "
                                      f"study 'team' ({study.plans[0].config_hash}): this one") in proc.stderr, proc.stderr
+    assert f"start workers with: python -m pipeline worker --study team.yaml --epochs 3 --storage {storage}" in proc.stdout
+    typo = run_cli(["worker", "--study", "team.yaml", "--storage", "journal:typo.journal", "--tracking-uri", tracking],
+                   cwd=workdir, env=env)
+    assert typo.returncode == 2 and "no such journal file" in typo.stderr and not (workdir / "typo.journal").exists()

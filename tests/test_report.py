@@ -464,7 +464,9 @@ def test_report_round_trips_do_not_grow_with_trials(tmp_path, env):
             assert html.count("data:image/png;base64,") >= 2 * 3  # seeds, curves and weights per dataset
             assert f"{2 * 2 * seeds} trial run(s)" in html
     assert requests_made[2] == requests_made[6], requests_made
-    assert sum(requests_made[6].values()) < 40, requests_made[6]
+    # a number that follows datasets and arms: 35, plus a read of the experiment and one shared
+    # view per dataset and arm (the report's links to each arm's trials)
+    assert sum(requests_made[6].values()) <= 35 + 1 + 2 * 2, requests_made[6]
     assert not any("get-history" in path for _, path in requests_made[6])  # no metric history at all
 
 

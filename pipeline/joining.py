@@ -40,10 +40,11 @@ def refuse_missing_journal(storage: str) -> None:
 
 
 def other_configurations(study: Study, plan: DatasetPlan, storage: str) -> list[str]:
-    """The configuration hashes of this study and dataset the storage holds, besides plan's."""
+    """The configuration hashes of this study and dataset the storage holds, besides plan's (not
+    their tuning studies, <hash>.tune.<arm>, nor a dataset labelled like this one plus a dot)."""
     prefix = f"{study.name}.{plan.label}."
-    return sorted(n[len(prefix):] for n in optuna.get_all_study_names(get_storage(storage))
-                  if n.startswith(prefix) and n[len(prefix):] != plan.config_hash)
+    return sorted(rest for n in optuna.get_all_study_names(get_storage(storage))
+                  if n.startswith(prefix) and "." not in (rest := n[len(prefix):]) and rest != plan.config_hash)
 
 
 def _no_such_configuration(study: Study, plan: DatasetPlan, storage: str) -> str:

@@ -39,12 +39,16 @@ def refuse_missing_journal(storage: str) -> None:
         raise UsageError(f"--storage = {storage!r}: no such journal file; `enqueue` creates it (check the path)")
 
 
-def other_configurations(study: Study, plan: DatasetPlan, storage: str) -> list[str]:
-    """The configuration hashes of this study and dataset the storage holds, besides plan's (not
+def configurations(study: Study, plan: DatasetPlan, storage: str) -> list[str]:
+    """The configuration hashes of this study and dataset the storage holds, plan's included (not
     their tuning studies, <hash>.tune.<arm>, nor a dataset labelled like this one plus a dot)."""
     prefix = f"{study.name}.{plan.label}."
     return sorted(rest for n in optuna.get_all_study_names(get_storage(storage))
-                  if n.startswith(prefix) and "." not in (rest := n[len(prefix):]) and rest != plan.config_hash)
+                  if n.startswith(prefix) and "." not in (rest := n[len(prefix):]))
+
+
+def other_configurations(study: Study, plan: DatasetPlan, storage: str) -> list[str]:
+    return [h for h in configurations(study, plan, storage) if h != plan.config_hash]
 
 
 def _no_such_configuration(study: Study, plan: DatasetPlan, storage: str) -> str:

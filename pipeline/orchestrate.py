@@ -227,10 +227,10 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
     the missing cells and, when there is work, create the MLflow parent run. Idempotent.
     Returns how many cells were given up on after their retries."""
     study = ctx.study
-    if grid.load_existing(ctx.storage, optuna_study_name(study, plan)) is None and \
-            (others := joining.other_configurations(study, plan, ctx.storage)):   # say so once, when it starts
+    known = joining.configurations(study, plan, ctx.storage)   # one read of the study names
+    if known and plan.config_hash not in known:   # say so once, when it starts
         print(f"note: [{plan.label}] settings differ from the storage's earlier configuration(s) of study "
-              f"{study.name!r} ({', '.join(others)}): this one ({plan.config_hash}) starts afresh, and its workers need "
+              f"{study.name!r} ({', '.join(known)}): this one ({plan.config_hash}) starts afresh, and its workers need "
               "this study file and flags", file=sys.stderr, flush=True)
     ostudy = open_dataset_study(ctx, study, plan, data)
     for key, value in ((rt.STUDY, study.name), (rt.DATASET_LABEL, plan.label), (rt.CONFIG_HASH, plan.config_hash),

@@ -286,8 +286,7 @@ def chance_warning(v: DatasetVerdicts) -> str:
                 "regularizers apart. If that is unexpected, a feature may give the target away (a copy of it, or "
                 "something derived from it: drop it under preprocess.drop_columns); otherwise harder data or a finer "
                 "metric (log_loss for classification) would")
-    constant = ("the training mean" if v.task == "regression" else
-                "the training classes' shares" if v.metric in ("log_loss", "roc_auc") else "the majority class")
+    constant = _constant_prediction(v)
     score = f"test {m.label} {v.chance:.4g}" if v.chance is not None else ""
     if v.little_room:
         return (f"Always predicting {constant} already scores {score}: test {m.label} has less than two ROPEs "
@@ -358,7 +357,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         undecided, out_of_reach = undecided + open_here - far, out_of_reach + far
         if v.at_chance:   # some arms only: all of them is "nothing learned" above
             out.append(f"On {v.label}, {_and(list(map(arms.label, v.at_chance)))} scored no better than "
-                       f"{_constant_prediction(v)} (see the warning).")
+                       f"always predicting {_constant_prediction(v)} (see the warning).")
         if not v.winners:   # every comparison settled and none mattered; one hurt; or some still open
             groups["unsettled" if open_here else "none helped" if hurt else "settled"].append(v.label)
     for key, words in (("settled", "no regularizer made a difference that matters (beyond the study's ROPE)"),
@@ -381,11 +380,9 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
 
 
 def _constant_prediction(v: DatasetVerdicts) -> str:
-    """What a model that learned nothing predicts, as the warnings name it."""
-    if v.task == "regression":
-        return "always predicting the training mean"
-    return ("always predicting the training classes' shares" if v.metric in ("log_loss", "roc_auc")
-            else "always predicting the majority class")
+    """What a model that learned nothing predicts, as the warnings and "In short" name it."""
+    return ("the training mean" if v.task == "regression" else
+            "the training classes' shares" if v.metric in ("log_loss", "roc_auc") else "the majority class")
 
 
 def _and(items: list[str]) -> str:

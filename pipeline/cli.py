@@ -15,27 +15,11 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import UsageError
+from .flags import as_flags, optional, train_study, unused_strengths
 
 EXIT_USAGE = 2
 UNREACHABLE_ADVICE = ("the cells this process was training are trained again by another worker or the next run; "
                       "rerun the same command once it answers")
-
-
-# MLproject passes every parameter: its defaults are this word (the UI shows it as the run's
-# param; an empty string showed as '') and mean "not given", as an empty string does.
-UNSET = "unset"
-
-
-def _optional(value: Optional[str]) -> Optional[str]:
-    """A setting's value, or None when not given ("", UNSET, or none for the settings where none
-    means "not given": seeds, storage, workers, ...)."""
-    return value if value not in (None, "", "none", "None", UNSET) else None
-
-
-def _given(value: Optional[str]) -> Optional[str]:
-    """A dataset option's value, or None when not given: `none` is a value here (--normalize none,
-    a column named None)."""
-    return value if value not in (None, "", UNSET) else None
 
 
 def _study_from_args(args, trains: bool = True):
@@ -43,8 +27,8 @@ def _study_from_args(args, trains: bool = True):
     that trains must compare arms with none."""
     from .study import load_study
 
-    study = load_study(args.study, seeds=_optional(args.seeds), epochs=_optional(args.epochs),
-                       datasets=_optional(args.datasets))
+    study = load_study(args.study, seeds=optional(args.seeds), epochs=optional(args.epochs),
+                       datasets=optional(args.datasets))
     if trains:
         study.require_comparison(args.study)
     for note in study.notes:
@@ -77,8 +61,8 @@ def cmd_ablation(args) -> int:
     study = _study_from_args(args)
     install_signal_handlers()
     _verbosity(args)
-    workers = _optional(args.workers)
-    ctx = run_ablation(study, storage=_optional(args.storage), tracking=_optional(args.tracking_uri),
+    workers = optional(args.workers)
+    ctx = run_ablation(study, storage=optional(args.storage), tracking=optional(args.tracking_uri),
                        workers=None if workers is None else _workers(workers))
     print()
     results = study_results(study, ctx.storage)
@@ -129,7 +113,7 @@ def cmd_enqueue(args) -> int:
     from .orchestrate import finish_dataset, next_round, prepare, queue_state
     from .runtime import mask_credentials
     study = _study_from_args(args)
-    ctx, data = prepare(study, args.storage, _optional(args.tracking_uri), owned=False)
+    ctx, data = prepare(study, args.storage, optional(args.tracking_uri), owned=False)
     grown = next_round(ctx, data, owned=False)   # adaptive seeds: the next round, once the last one is done
     if study.adaptive and not grown:
         for plan in study.plans:
@@ -160,12 +144,12 @@ def cmd_worker(args) -> int:
     study = _study_from_args(args)
     install_signal_handlers()
     _verbosity(args)
-    run_worker(study, args.storage, _optional(args.tracking_uri))
+    run_worker(study, args.storage, optional(args.tracking_uri))
     from .runtime import mask_credentials
     from .tracking import tracking_uri
 
     print(f"no cell is left to train here; the report: python -m pipeline report --study {args.study}"
-          f"{_override_flags(study)} --tracking-uri {mask_credentials(tracking_uri(_optional(args.tracking_uri)))}",
+          f"{_override_flags(study)} --tracking-uri {mask_credentials(tracking_uri(optional(args.tracking_uri)))}",
           flush=True)
     return 0
 
@@ -184,7 +168,7 @@ def cmd_dashboard(args) -> int:
 
     from .storage import DEFAULT_STORAGE, JOURNAL_PREFIX
 
-    storage = _optional(args.storage) or DEFAULT_STORAGE
+    storage = optional(args.storage) or DEFAULT_STORAGE
     target = ["--storage-class", "JournalFileStorage", storage[len(JOURNAL_PREFIX):]] \
         if storage.startswith(JOURNAL_PREFIX) else [storage]
     if storage.startswith(JOURNAL_PREFIX) and not os.path.exists(target[-1]):
@@ -201,13 +185,13 @@ def cmd_report(args) -> int:
     from .orchestrate import check_tracking_reachable
     from .report import build_report
     study = _study_from_args(args, trains=False)
-    if _optional(args.tracking_uri):
+    if optional(args.tracking_uri):
         check_tracking_reachable(args.tracking_uri)
     view = study.view_flags()   # --epochs alone is a configuration of its own, and is recorded on it
     if view:
         print(f"note: a view with {view}: written to {Path(args.reports_dir) / study.report_folder} "
               "only; the study's report and verdicts in MLflow are left as they are" + VIEW_HOLM, file=sys.stderr, flush=True)
-    paths = build_report(study, tracking=_optional(args.tracking_uri), out_dir=args.reports_dir,
+    paths = build_report(study, tracking=optional(args.tracking_uri), out_dir=args.reports_dir,
                          pdf=not args.no_pdf, record=not view, say_verdicts=True)
     for p in paths:
         print(f"report: {p}")
@@ -221,11 +205,11 @@ def cmd_train(args) -> int:
     from .study import build_study
 
     try:
-        study = build_study(_train_study(args), "train")
+        study = build_study(train_study(args), "train")
     except UsageError as e:   # the one-cell study's field names, as the flags the user typed
-        raise UsageError(_as_flags(str(e))) from None
+        raise UsageError(as_flags(str(e))) from None
     plan = study.plans[0]
-    for note in _unused_strengths(args, study.arms[0]):
+    for note in unused_strengths(args, study.arms[0]):
         print(f"note: {note}", file=sys.stderr, flush=True)
     data = load(plan.dataset, study.spec.split_seed)
     print(f"[{plan.label}] {data.sizes_line()}", flush=True)
@@ -257,93 +241,6 @@ def cmd_train(args) -> int:
     return 0
 
 
-# The strength flags of `train`, the regularizer component each sets, and its default.
-STRENGTH_FLAGS = (("--dropout", "dropout", "dropout", 0.5), ("--l1", "l1", "l1", 1e-4), ("--l2", "l2", "l2", 1e-3))
-
-
-def _unused_strengths(args, arm: str) -> list[str]:
-    """A note for each strength flag set away from its default that the regularizer does not
-    read (`--dropout 0.3` with --regularizer none trains none, as a study file's note says)."""
-    from . import arms
-
-    components = arms.ARMS[arm].components
-    notes = []
-    for flag, attr, component, default in STRENGTH_FLAGS:
-        value = _dropout(args.dropout) if attr == "dropout" else getattr(args, attr)
-        if component not in components and value != default:
-            users = [a for a, info in arms.ARMS.items() if component in info.components]
-            notes.append(f"{flag} {getattr(args, attr)} changes nothing for --regularizer {arm} (it trains "
-                         f"{' and '.join(components) if components else 'without a regularizer'}); "
-                         f"--regularizer {' or '.join(users)} reads it")
-    return notes
-
-
-def _train_study(args) -> dict:
-    """The `train` command's flags as a one-cell study."""
-    from .arms import normalize
-
-    dataset = {"name": args.dataset, "val_fraction": args.val_fraction, "test_fraction": args.test_fraction}
-    for key in ("path", "target", "root", "train_size", "normalize", "task", "metric", "class_weight", "encoding",
-                "preprocess", "download"):
-        value = _given(getattr(args, key))
-        if key == "train_size" and value is not None:
-            value = _number(value, "--train-size")
-        elif key == "preprocess" and value is not None:
-            value = _mapping(value, "--preprocess")
-        elif key == "download":   # yes (the default) is left unset: only torchvision datasets read it
-            value = False if value == "no" else None
-        if value is not None:
-            dataset[key] = value
-    try:
-        hidden = [int(h) for h in args.hidden.split(",")]
-    except ValueError:
-        raise UsageError(f"--hidden = {args.hidden!r}: expected layer sizes like 256,128") from None
-    raw = {
-        "name": args.experiment, "datasets": [dataset], "arms": [normalize(args.regularizer)],
-        "seeds": [args.seed], "split_seed": args.split_seed, "execution": {"device": args.device},
-        "model": {"hidden": hidden, "activation": args.activation},
-        "optimizer": {"name": args.optimizer, "lr": args.lr, "momentum": args.momentum},
-        "batch_size": args.batch_size, "epochs": args.epochs,
-        "strengths": {"dropout": _dropout(args.dropout), "l1": args.l1, "l2": args.l2,
-                      "l2_mode": args.l2_mode, "penalize_bias": args.penalize_bias},
-    }
-    if args.early_stopping:
-        raw["early_stopping"] = {"patience": args.early_stopping}
-    return raw
-
-
-# The `train` command's one-cell study fields and the flags that set them.
-TRAIN_FLAGS = {"optimizer.lr": "--lr", "optimizer.momentum": "--momentum", "optimizer.name": "--optimizer",
-               "datasets.0.val_fraction": "--val-fraction", "datasets.0.test_fraction": "--test-fraction",
-               "datasets.0.train_size": "--train-size", "datasets.0.name": "--dataset", "datasets.0.path": "--path",
-               "datasets.0.target": "--target", "datasets.0.normalize": "--normalize",
-               "datasets.0.task": "--task", "datasets.0.metric": "--metric", "datasets.0.class_weight": "--class-weight",
-               "datasets.0.encoding": "--encoding", "datasets.0.preprocess": "--preprocess", "datasets.0.root": "--root",
-               "datasets.0.download": "--download",
-               "strengths.dropout": "--dropout", "strengths.l1": "--l1",
-               "strengths.l2": "--l2", "strengths.l2_mode": "--l2-mode", "model.hidden": "--hidden",
-               "model.activation": "--activation", "epochs": "--epochs", "batch_size": "--batch-size",
-               "arms": "--regularizer", "seeds": "--seed", "split_seed": "--split-seed", "execution.device": "--device",
-               "early_stopping.patience": "--early-stopping", "name": "--experiment", "datasets.0": "--dataset"}
-
-
-def _as_flags(message: str) -> str:
-    """A one-cell study's error ("train: field 'optimizer.lr' = -1.0: ...") with the flag's name."""
-    import re
-
-    match = re.match(r"train: field '([^']+)'(.*)", message, re.S)
-    if not match:
-        return message
-    field = match.group(1)
-    if field in TRAIN_FLAGS:
-        return f"{TRAIN_FLAGS[field]}{match.group(2)}"
-    inner = next(((k, f) for k, f in TRAIN_FLAGS.items() if field.startswith(k + ".")), None)
-    if not inner:
-        return message
-    rest = field[len(inner[0]) + 1:]   # an item of a list flag (--hidden 0,8), or a field in a mapping flag
-    return f"{inner[1]}{match.group(2)}" if rest.split(".")[0].isdigit() else f"{inner[1]}: field '{rest}'{match.group(2)}"
-
-
 def _single_run(args, study, plan, cfg, data):
     """The run a `train` command logs to: the `mlflow run -e train` run, or a new one. Under
     `mlflow run` the entry point's parameters are already logged as given (e.g. dropout=0.5 for
@@ -352,7 +249,7 @@ def _single_run(args, study, plan, cfg, data):
     from .dataset_record import split_params
     from .tracking import Tracker, dataset_input
 
-    tracker = Tracker(_optional(args.tracking_uri))
+    tracker = Tracker(optional(args.tracking_uri))
     run_id = os.environ.get("MLFLOW_RUN_ID")
     if not run_id:
         run_id = tracker.single_run(tracker.experiment_for(study.name), f"{plan.label}/{cfg.arm}/seed{cfg.seed}")
@@ -369,39 +266,6 @@ def _single_run(args, study, plan, cfg, data):
     tracker.log_params(run_id, params)
     tracker.log_input(run_id, dataset_input(data))
     return tracker, run_id
-
-
-def _number(text: str, flag: str):
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            raise UsageError(f"{flag} = {text!r}: expected a count like 500 or a fraction like 0.1") from None
-
-
-def _mapping(text: str, flag: str) -> dict:
-    """A flag's YAML mapping, read as a study file reads it ("{categorical: ordinal}")."""
-    import yaml
-
-    from .study import read_yaml
-    try:
-        value = read_yaml(text)
-    except yaml.YAMLError:
-        value = None
-    if not isinstance(value, dict):
-        raise UsageError(f"{flag} = {text!r}: expected a YAML mapping as in a study file, like "
-                         "'{categorical: ordinal, missing_values: {bmi: [0]}}'")
-    return value
-
-
-def _dropout(text: str):
-    try:
-        values = [float(x) for x in str(text).split(",")]
-    except ValueError:
-        raise UsageError(f"--dropout = {text!r}: expected p like 0.5, or one p per hidden layer like 0.2,0.5") from None
-    return values[0] if len(values) == 1 else values
 
 
 def _add_study_args(p: argparse.ArgumentParser, report: bool = False, trains: bool = True) -> None:

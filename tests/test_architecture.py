@@ -24,6 +24,7 @@ LAYERS = [
     {"study_schema"},                            # the study file's typed, validated objects
     {"identity"},                                # what a study's configuration hash covers
     {"study"},                                   # study file -> validated plans
+    {"flags"},                                   # the command line's flag values; train's flags as a one-cell study
     {"model", "streams"},                        # the MLP, penalties; every random draw of a trial
     {"trainer_common"},                          # what both trainers share
     {"train", "population"},                     # reference trainer, population engine

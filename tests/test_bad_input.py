@@ -188,10 +188,11 @@ def test_train_command_rejects_bad_values(workdir, env, monkeypatch, capsys):
 def test_train_flags_keep_none_as_a_value():
     """`none` is a value of a dataset option (--normalize none), not "not given" as it is for
     --seeds; MLproject's "unset" and an empty string are."""
-    from pipeline.cli import _train_study, parser
+    from pipeline.cli import parser
+    from pipeline.flags import train_study
 
     def dataset(*flags):
-        return _train_study(parser().parse_args(["train", *flags]))["datasets"][0]
+        return train_study(parser().parse_args(["train", *flags]))["datasets"][0]
 
     assert dataset("--normalize", "none", "--target", "None")["normalize"] == "none"
     assert dataset("--normalize", "none", "--target", "None")["target"] == "None"

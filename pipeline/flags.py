@@ -1,0 +1,140 @@
+"""The command line's flag values: what "not given" means, and the `train` command's flags as a
+one-cell study (with its errors named by the flags the user typed)."""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from . import arms
+from .errors import UsageError
+
+# MLproject passes every parameter: its defaults are this word (the UI shows it as the run's
+# param; an empty string showed as '') and mean "not given", as an empty string does.
+UNSET = "unset"
+
+
+def optional(value: Optional[str]) -> Optional[str]:
+    """A setting's value, or None when not given ("", UNSET, or none for the settings where none
+    means "not given": seeds, storage, workers, ...)."""
+    return value if value not in (None, "", "none", "None", UNSET) else None
+
+
+def given(value: Optional[str]) -> Optional[str]:
+    """A dataset option's value, or None when not given: `none` is a value here (--normalize none,
+    a column named None)."""
+    return value if value not in (None, "", UNSET) else None
+
+
+# The strength flags of `train`, the regularizer component each sets, and its default.
+STRENGTH_FLAGS = (("--dropout", "dropout", "dropout", 0.5), ("--l1", "l1", "l1", 1e-4), ("--l2", "l2", "l2", 1e-3))
+
+
+def unused_strengths(args, arm: str) -> list[str]:
+    """A note for each strength flag set away from its default that the regularizer does not
+    read (`--dropout 0.3` with --regularizer none trains none, as a study file's note says)."""
+    components = arms.ARMS[arm].components
+    notes = []
+    for flag, attr, component, default in STRENGTH_FLAGS:
+        value = dropout(args.dropout) if attr == "dropout" else getattr(args, attr)
+        if component not in components and value != default:
+            users = [a for a, info in arms.ARMS.items() if component in info.components]
+            notes.append(f"{flag} {getattr(args, attr)} changes nothing for --regularizer {arm} (it trains "
+                         f"{' and '.join(components) if components else 'without a regularizer'}); "
+                         f"--regularizer {' or '.join(users)} reads it")
+    return notes
+
+
+def train_study(args) -> dict:
+    """The `train` command's flags as a one-cell study."""
+    dataset = {"name": args.dataset, "val_fraction": args.val_fraction, "test_fraction": args.test_fraction}
+    for key in ("path", "target", "root", "train_size", "normalize", "task", "metric", "class_weight", "encoding",
+                "preprocess", "download"):
+        value = given(getattr(args, key))
+        if key == "train_size" and value is not None:
+            value = number(value, "--train-size")
+        elif key == "preprocess" and value is not None:
+            value = mapping(value, "--preprocess")
+        elif key == "download":   # yes (the default) is left unset: only torchvision datasets read it
+            value = False if value == "no" else None
+        if value is not None:
+            dataset[key] = value
+    try:
+        hidden = [int(h) for h in args.hidden.split(",")]
+    except ValueError:
+        raise UsageError(f"--hidden = {args.hidden!r}: expected layer sizes like 256,128") from None
+    raw = {
+        "name": args.experiment, "datasets": [dataset], "arms": [arms.normalize(args.regularizer)],
+        "seeds": [args.seed], "split_seed": args.split_seed, "execution": {"device": args.device},
+        "model": {"hidden": hidden, "activation": args.activation},
+        "optimizer": {"name": args.optimizer, "lr": args.lr, "momentum": args.momentum},
+        "batch_size": args.batch_size, "epochs": args.epochs,
+        "strengths": {"dropout": dropout(args.dropout), "l1": args.l1, "l2": args.l2,
+                      "l2_mode": args.l2_mode, "penalize_bias": args.penalize_bias},
+    }
+    if args.early_stopping:
+        raw["early_stopping"] = {"patience": args.early_stopping}
+    return raw
+
+
+# The `train` command's one-cell study fields and the flags that set them.
+TRAIN_FLAGS = {"optimizer.lr": "--lr", "optimizer.momentum": "--momentum", "optimizer.name": "--optimizer",
+               "datasets.0.val_fraction": "--val-fraction", "datasets.0.test_fraction": "--test-fraction",
+               "datasets.0.train_size": "--train-size", "datasets.0.name": "--dataset", "datasets.0.path": "--path",
+               "datasets.0.target": "--target", "datasets.0.normalize": "--normalize",
+               "datasets.0.task": "--task", "datasets.0.metric": "--metric", "datasets.0.class_weight": "--class-weight",
+               "datasets.0.encoding": "--encoding", "datasets.0.preprocess": "--preprocess", "datasets.0.root": "--root",
+               "datasets.0.download": "--download",
+               "strengths.dropout": "--dropout", "strengths.l1": "--l1",
+               "strengths.l2": "--l2", "strengths.l2_mode": "--l2-mode", "model.hidden": "--hidden",
+               "model.activation": "--activation", "epochs": "--epochs", "batch_size": "--batch-size",
+               "arms": "--regularizer", "seeds": "--seed", "split_seed": "--split-seed", "execution.device": "--device",
+               "early_stopping.patience": "--early-stopping", "name": "--experiment", "datasets.0": "--dataset"}
+
+
+def as_flags(message: str) -> str:
+    """A one-cell study's error ("train: field 'optimizer.lr' = -1.0: ...") with the flag's name."""
+    match = re.match(r"train: field '([^']+)'(.*)", message, re.S)
+    if not match:
+        return message
+    field = match.group(1)
+    if field in TRAIN_FLAGS:
+        return f"{TRAIN_FLAGS[field]}{match.group(2)}"
+    inner = next(((k, f) for k, f in TRAIN_FLAGS.items() if field.startswith(k + ".")), None)
+    if not inner:
+        return message
+    rest = field[len(inner[0]) + 1:]   # an item of a list flag (--hidden 0,8), or a field in a mapping flag
+    return f"{inner[1]}{match.group(2)}" if rest.split(".")[0].isdigit() else f"{inner[1]}: field '{rest}'{match.group(2)}"
+
+
+def number(text: str, flag: str):
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            raise UsageError(f"{flag} = {text!r}: expected a count like 500 or a fraction like 0.1") from None
+
+
+def mapping(text: str, flag: str) -> dict:
+    """A flag's YAML mapping, read as a study file reads it ("{categorical: ordinal}")."""
+    import yaml
+
+    from .study import read_yaml
+    try:
+        value = read_yaml(text)
+    except yaml.YAMLError:
+        value = None
+    if not isinstance(value, dict):
+        raise UsageError(f"{flag} = {text!r}: expected a YAML mapping as in a study file, like "
+                         "'{categorical: ordinal, missing_values: {bmi: [0]}}'")
+    return value
+
+
+def dropout(text: str):
+    try:
+        values = [float(x) for x in str(text).split(",")]
+    except ValueError:
+        raise UsageError(f"--dropout = {text!r}: expected p like 0.5, or one p per hidden layer like 0.2,0.5") from None
+    return values[0] if len(values) == 1 else values

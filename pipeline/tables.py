@@ -7,8 +7,8 @@ with scikit-learn, everything fit on the training split only.
                 - text values lose leading and trailing spaces (" sick" is "sick"); a text value
                   that is then empty or "?" (the UCI convention) is missing, as are pandas'
                   usual markers in a CSV ("", "NA", "N/A", "null", "NaN", ...)
-                - a text column of numbers as people write them is read as numbers: thousands
-                  separators (66,645; 2 556 with a space or thin space), a currency sign
+                - a text column of numbers as people write them is read as numbers (the rules
+                  are written_numbers.py's): thousands separators (66,645; 2 556 with a space or thin space), a currency sign
                   ($1,200.50, 12,50 €), a percent sign (34.8% -> 34.8, the number as written),
                   accounting negatives ((1,034) -> -1034), the minus sign "−", one unit shared by
                   the column (3556 kg), decimal commas (1,52) in a column with no "." whose
@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import UsageError
+from .written_numbers import DASHES, NUMBER_SHARE, as_number, is_text, number_pairs, numbers_not_read
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports this module
 # (for its registry), so importing study here, even for type checking, would make a cycle.
@@ -55,29 +56,10 @@ from .errors import UsageError
 MAX_CLASSES_FOR_AUTO = 20   # an integer target with at most this many values is a class label
 
 # Missing: pandas' CSV defaults ("", "NA", "N/A", "NULL", "NaN", "None", "n/a", "null", ...) plus
-# these. A lone "-" is missing only in a column of numbers: as text it may be a real category
-# (a urine test read "-", "+", "++").
+# these; a lone "-" only in a column of numbers (written_numbers.DASHES).
 CSV_MISSING = ["?"]
 TEXT_MISSING = ["", "?"]     # a text value that is this once stripped (Parquet, " ? " in a CSV)
-DASHES = ["-", "--"]
-
-# Numbers written as text, tried value by value in this order. A feature column is numbers when at
-# least NUMBER_SHARE of its values read as one (the rest are then missing, with a warning); the
-# target only when every value does (a rare text class is not missing).
-MINUS = "\u2212"                                    # "−783.6": the typographic minus is "-"
-PARENTHESES = r"^([$€£¥]?)\(([^()+-][^()]*)\)$"    # (1,034) -> -1,034, $(5) -> -$5: accounting negatives
-CURRENCY = r"^([+-]?)[$€£¥]\s*"                     # $1,200.50, -$5: the sign kept, the symbol not
-CURRENCY_AFTER = r"(?<!\s)\s*[$€£¥]$"               # 12,50 € (spaces from their first: linear)
-PERCENT = r"(?<!\s)\s*%$"                           # 34.8% -> 34.8, as written (not 0.348)
-UNIT = r"^([+-]?\d(?:[\d.,]|\s(?=\d))*)\s*([^\W\d_]+(?:/[^\W\d_]+)?)$"   # 3556 kg, 5.4 mg/dL: taken off
-#                                                    when the column has one unit (kg and lb mixed stay text)
-SPACE_THOUSANDS = r"[+-]?\d{1,3}(?:[ \u00a0\u2009\u202f]\d{3})+(?:[.,]\d+)?"   # 2 556, 1 204,5: spaces out
-THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"   # 66,645 or 1,204.5
-DECIMAL_COMMA = r"[+-]?\d+,\d+"                     # 1,52: when no value of the column is 1,234-like
-EUROPEAN = r"[+-]?\d{1,3}(?:\.\d{3})+,\d+"          # 1.234,56: points are thousands, the comma decimal
-DOT_THOUSANDS = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"  # 1.234 or 1.234,5, in a column that has 1.234,56
-NUMBER_SHARE = 0.9
-NON_NUMBER_EXAMPLES = 3                             # distinct values named in the warning
+NON_NUMBER_EXAMPLES = 3      # distinct values named in the warning of a column read as numbers
 
 # Columns without signal, judged on the distinct rows. Below MIN_ROWS_TO_JUDGE rows uniqueness says
 # nothing (4 rows of 1..4).
@@ -157,8 +139,8 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     record["duplicate_rows"] = int(pd.concat([frame, y], axis=1).duplicated().sum())
     record["categorical"] = prep.categorical
     record["wide_categorical_columns"] = _wide_categoricals(frame) if prep.categorical == "onehot" else {}
-    record["numbers_not_read"] = _numbers_not_read(frame)
-    variants = {c: _case_variants(frame[c]) for c in frame.columns if _is_text(frame[c])}
+    record["numbers_not_read"] = numbers_not_read(frame)
+    variants = {c: _case_variants(frame[c]) for c in frame.columns if is_text(frame[c])}
     record["case_variants"] = {c: v for c, v in variants.items() if v}
     record["target_copies"] = {c: how for c in frame.columns if (how := _copy_of_target(frame[c], y))}
     record["warnings"] = _warnings(spec, record, y)
@@ -238,15 +220,11 @@ def _delimiter(path: Path, encoding: str) -> str:
     return max(counts, key=lambda sep: (counts[sep], sep == ","))
 
 
-def _is_text(column: pd.Series) -> bool:
-    return pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype)
-
-
 def _strip_text(frame: pd.DataFrame) -> None:
     """Every text value without surrounding spaces (features and target: " sick" is "sick"); one
     that is then empty or "?" is missing. Non-text values in a mixed column stay as they are."""
     for c in frame.columns:
-        if _is_text(frame[c]):
+        if is_text(frame[c]):
             stripped = frame[c].map(lambda v: v.strip() if isinstance(v, str) else v)
             frame[c] = stripped.mask(stripped.isin(TEXT_MISSING))
 
@@ -261,9 +239,9 @@ def _parse_numbers(frame: pd.DataFrame, target) -> tuple[list[str], dict]:
     whose few values that are not numbers became missing, how many and which (a few examples)."""
     parsed, non_numbers = [], {}
     for c in frame.columns:
-        if not _is_text(frame[c]):
+        if not is_text(frame[c]):
             continue
-        numbers = _as_number(frame[c], NUMBER_SHARE if c != target else 1.0)
+        numbers = as_number(frame[c], NUMBER_SHARE if c != target else 1.0)
         if numbers is None:
             continue
         rest = frame[c][numbers.isna() & frame[c].notna() & ~frame[c].isin(DASHES)]
@@ -275,50 +253,6 @@ def _parse_numbers(frame: pd.DataFrame, target) -> tuple[list[str], dict]:
     return parsed, non_numbers
 
 
-def _as_number(column: pd.Series, share: float) -> Optional[pd.Series]:
-    """The column as floats (a lone dash missing, and anything else that is not a number) when at
-    least `share` of its other values read as numbers as people write them; else None."""
-    text = column.dropna().astype(str).str.replace(MINUS, "-", regex=False)
-    text = text.str.replace(PARENTHESES, r"-\1\2", regex=True)
-    text = text.str.replace(CURRENCY, r"\1", regex=True).str.replace(CURRENCY_AFTER, "", regex=True)
-    text = text.str.replace(PERCENT, "", regex=True)
-    with_unit = text.str.extract(UNIT)
-    units = with_unit[1].dropna().unique()
-    if len(units) == 1:   # one unit throughout carries nothing; two (kg, lb) would mix scales
-        text = with_unit[0].where(with_unit[1].notna(), text)
-    text = text.mask(text.str.fullmatch(SPACE_THOUSANDS), text.str.replace(r"\s", "", regex=True))
-    text = text[~text.isin(DASHES)]
-    european = _dot_thousands(text)
-    if european:   # 1.234,56: the points out first, then the comma is a decimal one
-        text = text.mask(text.str.fullmatch(DOT_THOUSANDS), text.str.replace(".", "", regex=False))
-    if european or _decimal_commas(text):
-        text = text.mask(text.str.fullmatch(DECIMAL_COMMA), text.str.replace(",", ".", regex=False))
-    else:
-        text = text.mask(text.str.fullmatch(THOUSANDS), text.str.replace(",", "", regex=False))
-    numbers = pd.to_numeric(text, errors="coerce")
-    if text.empty or numbers.notna().mean() < share:
-        return None
-    return numbers.astype(float).reindex(column.index)
-
-
-def _dot_thousands(text: pd.Series) -> bool:
-    """Whether the column's points are thousands separators (1.234,56, as German or Spanish
-    spreadsheets write): some value has both point groups and a decimal comma, and every value with a
-    point has only 3-digit groups after its points (12.5 anywhere means points are decimal points)."""
-    points = text[text.str.fullmatch(r"[+-]?[\d.,]+") & text.str.contains(".", regex=False)]
-    return bool(points.str.fullmatch(EUROPEAN).any()) and bool(points.str.fullmatch(DOT_THOUSANDS).all())
-
-
-def _decimal_commas(text: pd.Series) -> bool:
-    """Whether the column's commas are decimal commas (1,52): its values of digits, commas and points
-    have no point, each comma among them stands between digits once, and none looks like
-    thousands (1,234 or 12,345: 1 to 3 digits, a comma, 3 digits), which a lone 1,234 would."""
-    digits = text[text.str.fullmatch(r"[+-]?[\d.,]+")]
-    commas = digits[digits.str.contains(",", regex=False)]
-    return bool(len(commas)) and not digits.str.contains(".", regex=False).any() \
-        and bool(commas.str.fullmatch(DECIMAL_COMMA).all()) and not commas.str.fullmatch(THOUSANDS).any()
-
-
 def _no_signal(name, column: pd.Series) -> Optional[str]:
     """Why a feature column cannot help a model, in a few words; None when it may. `column` holds
     the distinct rows of the file."""
@@ -327,12 +261,12 @@ def _no_signal(name, column: pd.Series) -> Optional[str]:
     values = column.dropna()
     rows = len(column)
     # Parquet keeps dates as dates; a few distinct ones (the months of a study) are categories
-    if pd.api.types.is_datetime64_any_dtype(column.dtype) or (_is_text(column) and _looks_like_dates(values)):
+    if pd.api.types.is_datetime64_any_dtype(column.dtype) or (is_text(column) and _looks_like_dates(values)):
         return "dates" if values.nunique() > DATE_CATEGORIES else None
-    if _is_text(column):
+    if is_text(column):
         distinct = values.nunique()
         if rows >= MIN_ROWS_TO_JUDGE and distinct == rows:
-            if _number_pairs(values):
+            if number_pairs(values):
                 return f"pairs of numbers like {values.iloc[0]!r}, different on every row: split them into two columns"
             return "id-like: different text on every row"
         if len(values) >= MIN_ROWS_TO_JUDGE and distinct > FREE_TEXT_SHARE * len(values) and _is_prose(values):
@@ -360,40 +294,6 @@ def _is_prose(values: pd.Series) -> bool:
 def _is_categorical(column: pd.Series) -> bool:
     """Encoded (one-hot or ordinal) rather than imputed as a number: text, booleans, dates."""
     return not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
-
-
-def _numbers_not_read(frame: pd.DataFrame) -> dict:
-    """Text feature columns that are numbers written two ways, which no one reading can settle
-    (kept as categories): {column: why, with examples}. Mixed units (73.5 lb, 33.3 kg) would mix
-    scales; mixed decimal marks (5.5, 12,4) leave 1,234 ambiguous. The user fixes the file."""
-    out = {}
-    for c in frame.columns:
-        if not _is_text(frame[c]):
-            continue
-        text = frame[c].dropna().astype(str)
-        if text.empty:
-            continue
-        units = text.str.extract(UNIT)
-        with_unit = units[1].notna()
-        if with_unit.mean() >= NUMBER_SHARE and units[1].nunique() > 1:
-            shown = ", ".join(sorted(units[1].dropna().unique())[:4])
-            out[c] = f"numbers in different units ({shown}), which would mix scales: convert them to one unit"
-            continue
-        if _number_pairs(text):
-            out[c] = f"pairs of numbers like {text.iloc[0]!r}: split them into two numeric columns in the file"
-            continue
-        points, commas = text.str.fullmatch(r"[+-]?\d+\.\d+"), text.str.fullmatch(DECIMAL_COMMA)
-        numberlike = text.str.fullmatch(r"[+-]?\d+(?:[.,]\d+)?")
-        if points.any() and commas.any() and numberlike.mean() >= NUMBER_SHARE:
-            examples = f"{text[points].iloc[0]!r} and {text[commas].iloc[0]!r}"
-            out[c] = f"numbers with decimal points and decimal commas ({examples}): write one decimal mark"
-    return out
-
-
-def _number_pairs(values: pd.Series) -> bool:
-    """Nearly all values are two numbers with a slash (blood pressure 120/80, a 3/4 ratio): text to
-    pandas, and nothing a model can read as the two numbers they are."""
-    return bool(values.astype(str).str.fullmatch(r"\s*\d+(?:\.\d+)?\s*/\s*\d+(?:\.\d+)?\s*").mean() >= NUMBER_SHARE)
 
 
 def _wide_categoricals(frame: pd.DataFrame) -> dict:
@@ -463,7 +363,7 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
     for c, how in record["target_copies"].items():
         out.append(f"Column {c!r} gives the target away ({how}): if it is derived from the target, drop it under "
                    "preprocess.drop_columns, or every arm will score perfectly and the study can tell nothing apart.")
-    if _is_text(y):
+    if is_text(y):
         for variants in _case_variants(y):
             out.append(f"Target {spec.target!r} has labels that differ only by case, kept as separate classes: "
                        + " / ".join(map(repr, variants)) + ".")
@@ -534,7 +434,7 @@ def encode_target(spec, y: pd.Series, task: str) -> tuple[np.ndarray, list[str]]
                          "out, or set task: classification to make every value a class")
     if task == "regression":
         if not pd.api.types.is_numeric_dtype(y):
-            text = next((v for v in y.dropna() if _as_number(pd.Series([v]), 1.0) is None), y.iloc[0])
+            text = next((v for v in y.dropna() if as_number(pd.Series([v]), 1.0) is None), y.iloc[0])
             raise UsageError(f"{_where(spec)}: target column {spec.target!r} is not numeric ({_short(text)}), "
                              "so it cannot be a regression target; use task: classification or auto")
         return y.to_numpy(dtype=np.float64), []
@@ -550,9 +450,9 @@ def encode_target(spec, y: pd.Series, task: str) -> tuple[np.ndarray, list[str]]
 def _numbers_but_for(y: pd.Series) -> tuple[Optional[pd.Series], list[str]]:
     """A text target that reads as numbers but for a few values (at least NUMBER_SHARE of them
     are numbers): the numbers and the distinct other values; (None, []) otherwise."""
-    if pd.api.types.is_numeric_dtype(y) or not _is_text(y):
+    if pd.api.types.is_numeric_dtype(y) or not is_text(y):
         return None, []
-    numbers = _as_number(y, NUMBER_SHARE)
+    numbers = as_number(y, NUMBER_SHARE)
     if numbers is None:
         return None, []
     return numbers, [str(v) for v in y[numbers.isna() & y.notna() & ~y.isin(DASHES)].unique()]   # a dash is missing

@@ -19,6 +19,7 @@ LAYERS = [
     {"stats", "references"},                     # statistics, published figures
     {"verdicts"},                                # the answer: verdicts per dataset and arm
     {"verdict_words"},                           # the answer in words, tags and verdicts.json
+    {"written_numbers"},                         # numbers as people write them in text
     {"tables"},                                  # a user's table read and preprocessed
     {"datasets"},                                # datasets -> tensors
     {"study_schema"},                            # the study file's typed, validated objects

@@ -1,0 +1,113 @@
+"""Numbers as people write them in a table's text: thousands separators (66,645; 2 556), currency
+signs ($1,200.50, 12,50 €), percent signs, accounting negatives ((1,034)), the minus sign "−", one
+unit shared by a column (3556 kg), decimal commas (1,52; 1.234,56) when the column's values settle
+which mark is the decimal one; and the columns written two ways that no reading can settle."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pandas as pd
+
+# A lone "-" is missing only in a column of numbers: as text it may be a real category (a urine
+# test read "-", "+", "++").
+DASHES = ["-", "--"]
+
+# Numbers written as text, tried value by value in this order. A feature column is numbers when at
+# least NUMBER_SHARE of its values read as one (the rest are then missing, with a warning); the
+# target only when every value does (a rare text class is not missing).
+MINUS = "\u2212"                                    # "−783.6": the typographic minus is "-"
+PARENTHESES = r"^([$€£¥]?)\(([^()+-][^()]*)\)$"    # (1,034) -> -1,034, $(5) -> -$5: accounting negatives
+CURRENCY = r"^([+-]?)[$€£¥]\s*"                     # $1,200.50, -$5: the sign kept, the symbol not
+CURRENCY_AFTER = r"(?<!\s)\s*[$€£¥]$"               # 12,50 € (spaces from their first: linear)
+PERCENT = r"(?<!\s)\s*%$"                           # 34.8% -> 34.8, as written (not 0.348)
+UNIT = r"^([+-]?\d(?:[\d.,]|\s(?=\d))*)\s*([^\W\d_]+(?:/[^\W\d_]+)?)$"   # 3556 kg, 5.4 mg/dL: taken off
+#                                                    when the column has one unit (kg and lb mixed stay text)
+SPACE_THOUSANDS = r"[+-]?\d{1,3}(?:[ \u00a0\u2009\u202f]\d{3})+(?:[.,]\d+)?"   # 2 556, 1 204,5: spaces out
+THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"   # 66,645 or 1,204.5
+DECIMAL_COMMA = r"[+-]?\d+,\d+"                     # 1,52: when no value of the column is 1,234-like
+EUROPEAN = r"[+-]?\d{1,3}(?:\.\d{3})+,\d+"          # 1.234,56: points are thousands, the comma decimal
+DOT_THOUSANDS = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"  # 1.234 or 1.234,5, in a column that has 1.234,56
+NUMBER_SHARE = 0.9
+
+
+def is_text(column: pd.Series) -> bool:
+    return pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype)
+
+
+def as_number(column: pd.Series, share: float) -> Optional[pd.Series]:
+    """The column as floats (a lone dash missing, and anything else that is not a number) when at
+    least `share` of its other values read as numbers as people write them; else None."""
+    text = column.dropna().astype(str).str.replace(MINUS, "-", regex=False)
+    text = text.str.replace(PARENTHESES, r"-\1\2", regex=True)
+    text = text.str.replace(CURRENCY, r"\1", regex=True).str.replace(CURRENCY_AFTER, "", regex=True)
+    text = text.str.replace(PERCENT, "", regex=True)
+    with_unit = text.str.extract(UNIT)
+    units = with_unit[1].dropna().unique()
+    if len(units) == 1:   # one unit throughout carries nothing; two (kg, lb) would mix scales
+        text = with_unit[0].where(with_unit[1].notna(), text)
+    text = text.mask(text.str.fullmatch(SPACE_THOUSANDS), text.str.replace(r"\s", "", regex=True))
+    text = text[~text.isin(DASHES)]
+    european = _dot_thousands(text)
+    if european:   # 1.234,56: the points out first, then the comma is a decimal one
+        text = text.mask(text.str.fullmatch(DOT_THOUSANDS), text.str.replace(".", "", regex=False))
+    if european or _decimal_commas(text):
+        text = text.mask(text.str.fullmatch(DECIMAL_COMMA), text.str.replace(",", ".", regex=False))
+    else:
+        text = text.mask(text.str.fullmatch(THOUSANDS), text.str.replace(",", "", regex=False))
+    numbers = pd.to_numeric(text, errors="coerce")
+    if text.empty or numbers.notna().mean() < share:
+        return None
+    return numbers.astype(float).reindex(column.index)
+
+
+def _dot_thousands(text: pd.Series) -> bool:
+    """Whether the column's points are thousands separators (1.234,56, as German or Spanish
+    spreadsheets write): some value has both point groups and a decimal comma, and every value with a
+    point has only 3-digit groups after its points (12.5 anywhere means points are decimal points)."""
+    points = text[text.str.fullmatch(r"[+-]?[\d.,]+") & text.str.contains(".", regex=False)]
+    return bool(points.str.fullmatch(EUROPEAN).any()) and bool(points.str.fullmatch(DOT_THOUSANDS).all())
+
+
+def _decimal_commas(text: pd.Series) -> bool:
+    """Whether the column's commas are decimal commas (1,52): its values of digits, commas and points
+    have no point, each comma among them stands between digits once, and none looks like
+    thousands (1,234 or 12,345: 1 to 3 digits, a comma, 3 digits), which a lone 1,234 would."""
+    digits = text[text.str.fullmatch(r"[+-]?[\d.,]+")]
+    commas = digits[digits.str.contains(",", regex=False)]
+    return bool(len(commas)) and not digits.str.contains(".", regex=False).any() \
+        and bool(commas.str.fullmatch(DECIMAL_COMMA).all()) and not commas.str.fullmatch(THOUSANDS).any()
+
+
+def numbers_not_read(frame: pd.DataFrame) -> dict:
+    """Text feature columns that are numbers written two ways, which no one reading can settle
+    (kept as categories): {column: why, with examples}. Mixed units (73.5 lb, 33.3 kg) would mix
+    scales; mixed decimal marks (5.5, 12,4) leave 1,234 ambiguous. The user fixes the file."""
+    out = {}
+    for c in frame.columns:
+        if not is_text(frame[c]):
+            continue
+        text = frame[c].dropna().astype(str)
+        if text.empty:
+            continue
+        units = text.str.extract(UNIT)
+        with_unit = units[1].notna()
+        if with_unit.mean() >= NUMBER_SHARE and units[1].nunique() > 1:
+            shown = ", ".join(sorted(units[1].dropna().unique())[:4])
+            out[c] = f"numbers in different units ({shown}), which would mix scales: convert them to one unit"
+            continue
+        if number_pairs(text):
+            out[c] = f"pairs of numbers like {text.iloc[0]!r}: split them into two numeric columns in the file"
+            continue
+        points, commas = text.str.fullmatch(r"[+-]?\d+\.\d+"), text.str.fullmatch(DECIMAL_COMMA)
+        numberlike = text.str.fullmatch(r"[+-]?\d+(?:[.,]\d+)?")
+        if points.any() and commas.any() and numberlike.mean() >= NUMBER_SHARE:
+            examples = f"{text[points].iloc[0]!r} and {text[commas].iloc[0]!r}"
+            out[c] = f"numbers with decimal points and decimal commas ({examples}): write one decimal mark"
+    return out
+
+
+def number_pairs(values: pd.Series) -> bool:
+    """Nearly all values are two numbers with a slash (blood pressure 120/80, a 3/4 ratio): text to
+    pandas, and nothing a model can read as the two numbers they are."""
+    return bool(values.astype(str).str.fullmatch(r"\s*\d+(?:\.\d+)?\s*/\s*\d+(?:\.\d+)?\s*").mean() >= NUMBER_SHARE)

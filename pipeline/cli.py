@@ -182,7 +182,7 @@ def cmd_dashboard(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .orchestrate import check_tracking_reachable
+    from .preflight import check_tracking_reachable
     from .report import build_report
     study = _study_from_args(args, trains=False)
     if optional(args.tracking_uri):

@@ -36,9 +36,10 @@ LAYERS = [
     {"tracking"},                                # the MLflow run tree
     {"grid"},                                    # the grid in Optuna: queue, heartbeats, dead workers
     {"lifecycle"},                               # a trial is born and ends here
-    {"tuning", "worker", "dataset_record", "joining"},  # the tuning stage; one worker's loop over a dataset's
-                                                 # cells; what a dataset's parent run and the console say of its
-                                                 # data; a worker's checks that it joins the enqueued study
+    {"tuning", "worker", "dataset_record", "joining", "preflight"},  # the tuning stage; one worker's loop over a
+                                                 # dataset's cells; what a dataset's parent run and the console say
+                                                 # of its data; a worker's checks that it joins the enqueued study;
+                                                 # the checks made before anything is written
     {"orchestrate"},                             # the stages in order
     {"summary"},                                 # the console summary and verdicts on parent runs
     {"report.collect"}, {"report.analysis"}, {"report.figures"}, {"report.render"}, {"report"},

@@ -1,0 +1,115 @@
+"""Checks made before anything is written, each failure one line and exit 2: the device, the
+grid's size, every dataset (loaded), a population's memory, the ROPE against the metric, and both
+stores (the MLflow tracking URI answers and lets this host in; the Optuna storage opens)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from . import datasets as datasets_mod
+from .errors import UsageError
+from .runtime import mask_credentials
+from .stats import rope_problem
+from .storage import check_storage
+from .study import DatasetPlan, Study
+from .task import metric_for
+from .tracking import tracking_uri
+
+TRACKING_SCHEMES = {"", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks"}
+
+
+def check_tracking_reachable(uri: str) -> None:
+    """Fail fast (one line, exit 2) on a URI MLflow has no store for, and on an MLflow server that
+    does not answer, instead of MLflow's traceback or minutes of retries; local stores need no
+    other check."""
+    from urllib.parse import urlparse
+
+    scheme = urlparse(uri).scheme.split("+")[0]
+    if scheme not in TRACKING_SCHEMES:
+        raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: unknown scheme {scheme!r}; allowed: a folder, "
+                         "file:, sqlite:, postgresql:, mysql:, mssql:, http(s): (an MLflow server) or databricks")
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).read()
+    except Exception as e:
+        raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the MLflow server does not answer "
+                         f"({type(e).__name__})") from None
+    _check_host_allowed(uri)
+
+
+def _check_host_allowed(uri: str) -> None:
+    """MLflow 3.5+ servers answer /health to anyone but refuse API calls whose Host header is not
+    in their --allowed-hosts (localhost and private IPs by default): a server reached by its
+    name from another machine says 403 to every call. One line that says what to start it with."""
+    import urllib.error
+    import urllib.request
+    from urllib.parse import urlparse
+
+    probe = uri.rstrip("/") + "/api/2.0/mlflow/experiments/get-by-name?experiment_name=pipeline-probe"
+    try:
+        urllib.request.urlopen(probe, timeout=10).read()
+    except urllib.error.HTTPError as e:
+        if e.code == 403 and b"Invalid Host header" in e.read():
+            host = urlparse(uri).netloc.rsplit("@", 1)[-1]
+            raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the MLflow server refuses requests addressed "
+                             f"to {host} (403, Invalid Host header); start it with --allowed-hosts {host} (MLflow allows "
+                             "localhost and private IP addresses unless told)") from None
+    except Exception:
+        return   # anything else is MLflow's to report, as before
+
+
+def validate_inputs(study: Study, storage: str, tracking: Optional[str]) -> dict:
+    """connect's checks, without opening the tracking store: the datasets by label."""
+    import torch
+
+    for plan in study.plans:
+        if plan.execution.device == "cuda" and not torch.cuda.is_available():
+            raise UsageError("field 'execution.device' = 'cuda': no CUDA device is available here; use auto or cpu")
+    check_grid_size(study)
+    # Every dataset first, so bad data fails before anything is written.
+    data = {plan.label: datasets_mod.load(plan.dataset, study.spec.split_seed) for plan in study.plans}
+    for plan in study.plans:
+        check_population_memory(plan, data[plan.label])
+        # the metric is known once the data is (a table's task may be auto)
+        if problem := rope_problem(plan.rope, metric_for(data[plan.label].task, data[plan.label].metric).name):
+            raise UsageError(f"dataset {plan.label}: {problem}")
+    # Both stores before writing to either, so a bad URL leaves nothing half-written
+    # (MlflowClient creates a SQLite store the moment it is constructed).
+    check_tracking_reachable(tracking_uri(tracking))
+    check_storage(storage)
+    return data
+
+
+MAX_CELLS = 1_000_000   # a grid beyond this is a typo (seeds: 1e9), not a study
+
+
+def check_grid_size(study: Study) -> None:
+    cells = len(study.plans) * len(study.arms) * len(study.seeds)
+    if cells > MAX_CELLS:
+        raise UsageError(f"field 'seeds': the grid would have {cells:,} cells ({len(study.plans)} dataset(s) x "
+                         f"{len(study.arms)} arm(s) x {len(study.seeds):,} seeds); at most {MAX_CELLS:,}")
+
+
+def check_population_memory(plan: DatasetPlan, data: datasets_mod.Splits) -> None:
+    """Refuse a population whose parameters, gradients, optimizer state and activations would not
+    fit in the device's memory (an estimate, before anything is written)."""
+    from .trainer_common import memory_available, resolve_device
+
+    ex, t = plan.execution, plan.training
+    if ex.engine == "population" and ex.population_auto and resolve_device(ex.device).type == "cuda":
+        return   # auto populations on CUDA are split to fit its memory (population.py)
+    k = ex.population_size if ex.engine == "population" else 1
+    sizes = [data.n_features, *t.model.hidden, max(data.n_outputs, 16)]
+    params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    copies = 4 if t.optimizer.name == "adam" else 3   # weights, gradients, and 1 or 2 optimizer buffers
+    activations = t.batch_size * sum(sizes[1:]) * 4   # outputs, masks, gradients, slack
+    need = 4 * k * (params * copies + activations)
+    device = resolve_device(ex.device)
+    have = memory_available(device)
+    if have and need > 0.8 * have:
+        raise UsageError(f"dataset {plan.label}: field 'execution.population_size' = {k}: the population needs about "
+                         f"{need / 2**30:.1f} GiB ({k} models of {params:,} parameters), more than 80% of the "
+                         f"{have / 2**30:.1f} GiB of {device.type} memory here; lower population_size or the model")

@@ -288,6 +288,9 @@ def chance_warning(v: DatasetVerdicts) -> str:
                 "metric (log_loss for classification) would")
     constant = _constant_prediction(v)
     score = f"test {m.label} {v.chance:.4g}" if v.chance is not None else ""
+    if v.little_room and v.room_step:
+        return (f"One test row {_row_of(v)} moves test {m.label} by {v.room_step:.3g}: with so few test rows no arm can "
+                f"be told apart from always predicting {constant} ({score}); raise the dataset's test_fraction")
     if v.little_room:
         return (f"Always predicting {constant} already scores {score}: test {m.label} has less than two ROPEs "
                 "of room above it, so no arm can be told apart from a model that learned nothing; choose "
@@ -377,6 +380,13 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         out.append(f"{out_of_reach} comparison(s) are undecided beyond what a practical number of seeds can settle "
                    f"(more than {AFFORDABLE_SEEDS}; each comparison says why).")
     return out
+
+
+def _row_of(v: DatasetVerdicts) -> str:
+    """Which test row moves the metric the most, as "of the rarest class (2 rows)" or "(of 40)"."""
+    if v.metric == "balanced_accuracy" and v.test_class_rows:
+        return f"of the rarest class ({v.test_class_rows[0]} rows)"
+    return f"(of {v.n_test})" if v.n_test else ""
 
 
 def _constant_prediction(v: DatasetVerdicts) -> str:

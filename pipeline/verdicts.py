@@ -98,6 +98,7 @@ class DatasetVerdicts:
     chance: Optional[float] = None                           # what a constant prediction scores
     at_chance: list[str] = field(default_factory=list)       # arms whose mean is that within a margin, or worse
     little_room: bool = False   # the metric leaves almost no room above the constant (accuracy, rare class)
+    room_step: float = 0.0      # one test row's step when it, not the ROPE, set the chance margin
     perfect: bool = False       # every arm scored the metric's best value (accuracy 1, MSE 0) on every seed
     chance_margin: float = math.nan   # how far above the constant a mean must be to count as learning
     # none's mean over seeds and its 95% CI, when none is not at chance: the CI's lower end at or below
@@ -255,7 +256,8 @@ def _judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
     default ROPE of it (one point of a share, or of accuracy one test row where that is more; 0.01 of R²,
     5% of the constant's MSE, MAE or log loss), whatever ROPE the study chose for its comparisons (a wide one must not make learning
     look like chance). Where the metric leaves less than two such margins above the constant
-    (accuracy at a 99.3% majority class), nothing is judged and little_room says why."""
+    (accuracy at a 99.3% majority class; balanced accuracy with 2 test rows of a class, one of
+    which moves it by 25 points), nothing is judged and little_room says why."""
     if d.chance is None or math.isnan(d.chance):
         return
     m = metric_for(d.task, d.metric)
@@ -263,15 +265,17 @@ def _judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
     room = (1.0 - d.chance) if m.higher_is_better else d.chance   # shares and R² top out at 1; losses at 0
     if room <= 0:   # a constant test target: a constant prediction is perfect, nothing to judge
         return
-    if room < 2 * margin:
-        v.little_room = True
-        return
     # One test row more than the constant gets right is no evidence of learning (58 test rows:
     # 1.7 points of accuracy, above a one-point margin; 7 rows of a rare class: 7 points of balanced
     # accuracy); a little over one row, so that exactly one is within. (Not macro F1: a row moves
     # it by an amount that depends on the other predictions.)
-    if (step := largest_step(d)) > 0:
-        margin = max(margin, 1.01 * step)
+    step = largest_step(d)
+    if 1.01 * step > margin:
+        margin = 1.01 * step
+        v.room_step = step
+    if room < 2 * margin:   # the metric tops out too close above the constant, or one row is too coarse
+        v.little_room = True
+        return
     v.chance_margin = margin
     v.at_chance = [arm for arm, by_seed in d.values.items()
                    if by_seed and _no_better(v, list(by_seed.values()), m.higher_is_better)]

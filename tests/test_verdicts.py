@@ -264,6 +264,21 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     [little] = verdicts.decide_study([verdicts.DatasetResults("rare", "classification", rare, chance=0.993)])
     assert little.little_room and not little.at_chance and little.paired["l2"].verdict != verdicts.AT_CHANCE
     assert "choose metric: balanced_accuracy" in verdict_words.chance_warning(little)
+    # balanced accuracy with 2 test rows of the rare class: one row moves it 25 points, the chance
+    # margin (25.25) leaves less than two of it below 1: nothing is judged, and the warning says why
+    # (not "choose balanced_accuracy", which it is)
+    few = {"none": {s: 0.75 for s in seeds}, "l2": {s: 0.5 for s in seeds}}
+    [coarse] = verdicts.decide_study([verdicts.DatasetResults("few", "classification", few, chance=0.5,
+                                                              metric="balanced_accuracy", test_class_rows=[2, 40, 2])])
+    assert coarse.little_room and not coarse.at_chance and coarse.paired["l2"].verdict != verdicts.AT_CHANCE
+    assert coarse.room_step == 0.25 and math.isnan(coarse.chance_margin)
+    warning = verdict_words.chance_warning(coarse)
+    assert "One test row of the rarest class (2 rows) moves test balanced accuracy by 0.25" in warning
+    assert "raise the dataset's test_fraction" in warning and "choose metric" not in warning
+    # with 3 such rows (16.7 points a row) there is room: l2 at 0.5 is at chance
+    [enough] = verdicts.decide_study([verdicts.DatasetResults("few", "classification", few, chance=0.5,
+                                                              metric="balanced_accuracy", test_class_rows=[3, 40, 2])])
+    assert not enough.little_room and enough.at_chance == ["l2"]
     # a constant test target: the constant prediction is perfect (MSE 0); nothing is judged
     flat = {"none": {s: 0.01 for s in seeds}, "l2": {s: 0.02 for s in seeds}}
     [c] = verdicts.decide_study([verdicts.DatasetResults("flat", "regression", flat, chance=0.0)])

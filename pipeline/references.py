@@ -55,10 +55,18 @@ PUBLISHED: tuple[Published, ...] = (
 PLAUSIBLE_GAP = 0.03
 
 
-def reference_points(plans, analysis: dict, n_train: dict) -> list[dict]:
+# How the images were scaled, by the dataset's normalization (datasets.normalization): pixels are
+# always divided by 255 first, so none and unit are the same for images.
+PIXEL_SCALING = {"none": "pixels/255", "unit": "pixels/255",
+                 "global": "pixels/255 standardized with one mean and std (as torchvision's Normalize)",
+                 "per_feature": "pixels/255 standardized per pixel"}
+
+
+def reference_points(plans, analysis: dict, n_train: dict, normalization: dict) -> list[dict]:
     """One entry per MNIST / Fashion-MNIST dataset of the study that has results: our arms that have
     published counterparts, each with its published rows and the difference to our mean.
-    n_train: dataset label -> training samples our runs used."""
+    n_train: dataset label -> training samples our runs used; normalization: label -> how its
+    features were scaled (datasets.normalization)."""
     entries = []
     by_label = {d["label"]: d for d in analysis["datasets"]}
     for plan in plans:
@@ -82,7 +90,7 @@ def reference_points(plans, analysis: dict, n_train: dict) -> list[dict]:
             "label": plan.label, "rows": rows,
             "setup": (f"MLP {'-'.join(map(str, t.model.hidden))} {t.model.activation}, "
                       f"{t.optimizer.name} lr {t.optimizer.lr:g}, batch {t.batch_size}, {t.epochs} epochs, "
-                      f"{'standardized' if plan.dataset.standardize else 'raw'} pixels, "
+                      f"{PIXEL_SCALING.get(normalization.get(plan.label, ''), 'pixels')}, "
                       f"{n_train.get(plan.label, 0):,} training images ({plan.dataset.val_fraction:.0%} of the "
                       "training split held out for validation"
                       + (f", train_size {plan.dataset.train_size}" if plan.dataset.train_size else "")

@@ -273,6 +273,7 @@ def test_reference_points_beside_published_mlp_figures(workdir, env):
     assert f"{np.mean(ours[('mnist', 'dropout')]):.4f}" in mnist and "0.9875" in mnist
     assert f"{np.mean(ours[('mnist', 'none')]) - 0.972:.4f}" in mnist
     assert "Srivastava et al. 2014" in mnist and "1708.07747" in mnist
+    assert "pixels/255, " in mnist and "standardized" not in mnist   # images scale to [0, 1] unless told
     assert f"{np.mean(ours[('fashion_mnist', 'none')]):.4f}" in fashion and "0.8710" in fashion
     assert "Srivastava" not in fashion  # the dropout paper has no Fashion-MNIST figures
     assert "L1" not in section  # no published counterpart: l1 is not listed

@@ -16,6 +16,7 @@ from typing import Optional
 import pandas as pd
 
 from .. import arms, stats, verdict_words
+from ..datasets import normalization
 from .. import runtree as rt
 from ..references import PLAUSIBLE_GAP, reference_points
 from ..runtime import mask_credentials
@@ -155,7 +156,8 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
     sized = [g for g in size_groups(data.study)
              if any((f.name, g) in drawn for f in FIGURES if f.scope == "size-group")]
     return env.get_template("report.html.j2").render(
-        tuning=_tuning_rows(data), references=reference_points(data.study.plans, analysis, n_train),
+        tuning=_tuning_rows(data), references=reference_points(
+            data.study.plans, analysis, n_train, {p.label: normalization(p.dataset) for p in data.study.plans}),
         plausible_gap=PLAUSIBLE_GAP, figures=FIGURES, drawn=drawn, size_groups=sized,
         study=data.study, a=analysis, prov=prov, failed=failed, retries=retries, trials=trials, groups=trial_groups(data),
         medium=medium, pdf_rows=PDF_ROWS, open_rows=OPEN_ROWS,

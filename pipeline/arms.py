@@ -101,6 +101,25 @@ def cell_strengths(name: str, strengths, n_hidden: int, tuned: Optional[dict] = 
     return CellStrengths(dropout, float(values["l1"]), float(values["l2"]))
 
 
+def strengths_text(name: str, dropout: Any, l1: Any, l2: Any, l2_mode: str = "penalty") -> str:
+    """What arm `name` trains with, as the console, the report and trials.csv show it, named as
+    the study file and the MLflow params name them: "dropout=0.2", "l1=0.0001", "l2=0.001
+    (penalty)", "dropout=0.2/0.5, l2=0.001 (weight_decay)"; "" for none. dropout: one p, one
+    per hidden layer (a list, or MLflow's "0.2,0.5"); equal layers are one p."""
+    parts = []
+    for c in ARMS[name].components:
+        if c == "dropout":
+            ps = dropout.split(",") if isinstance(dropout, str) else dropout if isinstance(dropout, (list, tuple)) \
+                else [dropout]
+            ps = list(dict.fromkeys(float(x) for x in ps))
+            parts.append("dropout=" + "/".join(f"{x:g}" for x in ps))
+        elif c == "l2":
+            parts.append(f"l2={float(l2):g} ({l2_mode})")
+        elif c == "l1":
+            parts.append(f"l1={float(l1):g}")
+    return ", ".join(parts)
+
+
 # --- tuning ----------------------------------------------------------------------------------
 
 def suggest(trial, name: str, tune, n_hidden: int) -> dict:

@@ -213,6 +213,8 @@ def cmd_train(args) -> int:
         print(f"note: {note}", file=sys.stderr, flush=True)
     data = load(plan.dataset, study.spec.split_seed)
     print(f"[{plan.label}] {data.sizes_line()}", flush=True)
+    if line := study.strengths_line(plan):
+        print(f"[{plan.label}] strengths: {line}", flush=True)
     if data.preprocessing:
         from .dataset_record import data_line
 

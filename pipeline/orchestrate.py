@@ -81,8 +81,13 @@ def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = T
               + (f"up to {len(study.seeds)} seeds (adaptive)" if study.adaptive else f"{len(study.seeds)} seed(s)")
               + f"; tracking {mask_credentials(tracker.uri)}, "
               f"optuna {mask_credentials(storage)}", flush=True)
+        lines = {plan.label: study.strengths_line(plan) for plan in study.plans}
+        if len(set(lines.values())) == 1 and next(iter(lines.values())):   # the same on every dataset: once
+            print(f"strengths: {next(iter(lines.values()))}", flush=True)
         for plan in study.plans:
             d = data[plan.label]
+            if len(set(lines.values())) > 1 and lines[plan.label]:
+                print(f"[{plan.label}] strengths: {lines[plan.label]}", flush=True)
             given_up = prepare_dataset(ctx, plan, d, owned)
             print(f"[{plan.label}] {d.sizes_line()}; config {plan.config_hash}"
                   + (f"; gave up on {given_up} failed cell(s) after retries" if given_up else ""), flush=True)

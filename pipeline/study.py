@@ -125,6 +125,25 @@ class Study:
     def variants(self, arm: str) -> list[dict]:
         return self.spec.paths.variants(arm)
 
+    def strengths_line(self, plan: DatasetPlan) -> str:
+        """What each regularized arm trains with on `plan`'s dataset, as the console says it at the
+        start ("dropout: dropout=0.2; L2: l2=0.001 (penalty); ..."); "" when the study tunes them
+        (the tuning stage says what it chose)."""
+        if self.spec.tune is not None:
+            return ""
+        t, parts = plan.training, []
+        for arm in self.arms:
+            if not arms_mod.ARMS[arm].components:
+                continue
+            points = self.variants(arm)
+            if len(points) > 1:
+                parts.append(f"{arms_mod.label(arm)}: a path of {len(points)} points ({variant_id(points[0])} to "
+                             f"{variant_id(points[-1])})")
+                continue
+            c = arms_mod.cell_strengths(arm, t.strengths, len(t.model.hidden))
+            parts.append(f"{arms_mod.label(arm)}: {arms_mod.strengths_text(arm, c.dropout, c.l1, c.l2, t.strengths.l2_mode)}")
+        return "; ".join(parts)
+
     def grid_cells(self, seeds: Optional[list[int]] = None) -> list[tuple[str, int, str]]:
         """Every cell (arm, seed, variant id) to train: cells() for each variant of each arm."""
         if seeds is None:

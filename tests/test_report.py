@@ -80,7 +80,7 @@ def test_trials_csv_and_the_trial_lists(built):
     import csv
     from urllib.parse import parse_qs, urlsplit
 
-    work, env, _ = built
+    work, env, proc = built
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name("rep").experiment_id
     trials = client.search_runs([exp], "tags.kind = 'trial'")
@@ -96,11 +96,23 @@ def test_trials_csv_and_the_trial_lists(built):
         assert float(r["test_metric"]) == pytest.approx(t.data.metrics["test_metric"])
         assert r["link"].endswith(f"/runs/{r['run_id']}?workflowType=machine_learning")
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["start"]) and r["end"] >= r["start"]
+        # what the cell trained with: its arm's strengths from its params, the others blank
+        params = t.data.params
+        expected = {"none": "", "dropout": f"dropout={float(params['dropout'].split(',')[0]):g}",
+                    "l2": f"l2={float(params['l2']):g} (penalty)"}[r["arm"]]
+        assert r["strengths"] == expected
+        assert (r["dropout"], r["l2"]) == (params["dropout"] if r["arm"] == "dropout" else "",
+                                           params["l2"] if r["arm"] == "l2" else "")
     # in the study's order: datasets as listed (digits under its label, wine, synthetic_linear), arms as listed
     assert [(r["dataset"], r["arm"]) for r in rows][::3] == [(d, a) for d in (XSS, "wine", "synthetic_linear")
                                                             for a in ("none", "dropout", "l2")]
     assert [r["seed"] for r in rows[:3]] == ["0", "1", "2"]
     html = (work / "reports/rep/report.html").read_text()
+    # each dataset's arms table names what each arm trained with; the console said it at the start
+    strengths = {r["arm"]: r["strengths"] for r in rows if r["arm"] != "none"}
+    assert html.count(f'dropout<br><span class="muted">{strengths["dropout"]}</span>') == 3
+    assert html.count(f'L2<br><span class="muted">{strengths["l2"]}</span>') == 3
+    assert f"\nstrengths: dropout: {strengths['dropout']}; L2: {strengths['l2']}\n" in proc.stdout
     listing = html[html.index("<h3>Every trial run</h3>"):]
     assert listing.count('<details class="trials"') == 1 and "<summary>27 trial run(s)</summary>" in listing
     assert all(f"/runs/{t.info.run_id}?" in listing for t in trials)

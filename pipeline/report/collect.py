@@ -19,6 +19,7 @@ from typing import Optional
 import pandas as pd
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+from .. import arms
 from .. import runtree as rt
 from ..study import Study
 from ..task import METRICS, metric_for, read_in, readable_in
@@ -30,9 +31,10 @@ FINAL_KEYS = ("test_metric", "final_train_metric", "final_val_metric", "gap_metr
               "sparsity_lt_0.0001", "sparsity_lt_0.001", "sparsity_lt_0.01", "weight_l2_total", "train_seconds",
               *TEST_METRICS)
 CURVE_KEYS = ("train_loss", "val_loss")
+STRENGTH_KEYS = ("dropout", "l1", "l2", "l2_mode")   # as the trial's MLflow params; blank where its arm has none
 RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "dataset", "arm", "variant", "seed", "attempt", "status", "task",
                "metric_name", "fail_reason", "outcome", "device", "engine", "worker", "group", "n_train", "start", "end",
-               *FINAL_KEYS)
+               "strengths", *STRENGTH_KEYS, *FINAL_KEYS)
 TUNING_COLUMNS = ("dataset", "arm", "number", "status", "reason", "objective", "l1", "l2", "dropout")
 # Trial runs written before the engine tag existed all came from the population engine.
 LEGACY_ENGINE = "population"
@@ -175,10 +177,24 @@ def _trial_row(r: RunRecord, metric: Optional[str]) -> Optional[dict]:
         "worker": tags.get(rt.WORKER, ""),   # host:pid:token of the process that trained it
         "group": tags.get(rt.DATASET_GROUP, label), "n_train": int(tags.get(rt.N_TRAIN, 0) or 0),
         "variant": tags.get(rt.VARIANT, ""),   # a regularization path's point; "" for the arm's own strengths
-        "start": r.start_time, "end": r.end_time,
+        "start": r.start_time, "end": r.end_time, **_strengths(tags.get(rt.ARM), r.params),
         **{k: m.get(k, math.nan) for k in FINAL_KEYS},
         **({} if "weight_l2_total" in m else {"weight_l2_total": _total_norm(m)}),
     }
+
+
+def _strengths(arm: Optional[str], params: dict) -> dict:
+    """The strengths a trial trained with (its params), only those its arm uses, and in words."""
+    components = arms.ARMS[arm].components if arm in arms.ARMS else ()
+    used = {"dropout": "dropout" in components, "l1": "l1" in components, "l2": "l2" in components,
+            "l2_mode": "l2" in components}
+    out = {k: params.get(k, "") if used[k] else "" for k in STRENGTH_KEYS}
+    try:
+        out["strengths"] = arms.strengths_text(arm, params["dropout"], params["l1"], params["l2"],
+                                               params.get("l2_mode", "penalty")) if components else ""
+    except (KeyError, ValueError):   # a run without its params (an older or hand-made one)
+        out["strengths"] = ""
+    return out
 
 
 def _total_norm(metrics: dict) -> float:

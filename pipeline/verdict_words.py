@@ -284,8 +284,8 @@ def chance_warning(v: DatasetVerdicts) -> str:
     if v.perfect:
         return (f"Every arm scored a perfect test {m.label} on every seed: this test split cannot tell the "
                 "regularizers apart. If that is unexpected, a feature may give the target away (a copy of it, or "
-                "something derived from it: drop it under preprocess.drop_columns); otherwise harder data or a finer "
-                "metric (log_loss for classification) would")
+                "something derived from it; in a table, drop it under preprocess.drop_columns); otherwise harder "
+                "data or a finer metric (log_loss for classification) would tell them apart")
     constant = _constant_prediction(v)
     score = f"test {m.label} {v.chance:.4g}" if v.chance is not None else ""
     if v.little_room and v.room_step:

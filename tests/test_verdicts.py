@@ -378,6 +378,8 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
     assert decided[2].paired["l2"].verdict == "undecided" and decided[2].paired["l2"].seeds_needed > 100
     assert verdict_words.chance_warning(decided[0]).startswith(
         "Every arm scored a perfect test accuracy on every seed: this test split cannot tell the regularizers apart.")
+    assert verdict_words.chance_warning(decided[0]).endswith("a finer metric (log_loss for classification) would tell "
+                                                             "them apart")
     assert verdict_words.in_short(decided, verdict_words.mean_values(more)) == [
         "On weak, dropout made it worse: test accuracy 80.4% → 50.0%.",
         "On weak, dropout scored no better than always predicting the majority class (see the warning).",

@@ -329,9 +329,13 @@ def _settings_that_do_nothing(spec: StudyFile, settings: list, source: str) -> l
             if off:
                 notes.append(f"{where}: arm {arm!r} has {' and '.join(off)} 0 (strengths), so it trains "
                              + ("exactly as none" if len(off) == len(comps) else f"without {' and '.join(off)}"))
-    unused = [arm for arm in arms_mod.ARMS if arm not in spec.arms and len(spec.paths.variants(arm)) > 1]
+    # a path the file writes for an arm (paths.l2 for l2, paths.dropout_l2 for dropout_l2), not one
+    # that l2_mode alone would make
+    unused = [arm for arm in arms_mod.ARMS if arm not in spec.arms and getattr(spec.paths, arm, None)]
     if unused:
         notes.append(f"{source}: paths for {', '.join(map(repr, unused))}, which 'arms' does not list: not run")
+    if spec.paths.l2_mode and not any("l2" in arms_mod.ARMS[a].components for a in spec.arms):
+        notes.append(f"{source}: paths.l2_mode set, but no arm in 'arms' has L2: not used")
     if spec.tune is not None:
         used = {c for arm in spec.arms for c in arms_mod.ARMS[arm].components}
         idle = [name for name in ("dropout", "l1", "l2") if name in spec.tune.model_fields_set and name not in used]

@@ -322,3 +322,9 @@ def test_settings_that_change_nothing_are_noted():
                            "s.yaml: arm 'dropout_l2' has dropout 0 (strengths), so it trains without dropout",
                            "s.yaml: paths for 'l1', which 'arms' does not list: not run")
     assert build_study({**tiny_study_dict(), "datasets": [{"name": "digits"}]}, "s.yaml").notes == ()
+    # an l2_mode path makes variants of every arm with L2: no note for the L2 arms not listed, but
+    # one when no listed arm has L2
+    modes = {**tiny_study_dict(), "paths": {"l2_mode": ["penalty", "weight_decay"]}, "datasets": [{"name": "digits"}]}
+    assert build_study({**modes, "arms": ["none", "l1", "l2"]}, "s.yaml").notes == ()
+    assert build_study({**modes, "arms": ["none", "l1"]}, "s.yaml").notes == (
+        "s.yaml: paths.l2_mode set, but no arm in 'arms' has L2: not used",)

@@ -98,6 +98,14 @@ class Metric:
         return "maximize" if self.higher_is_better else "minimize"
 
     @property
+    def bounds(self) -> tuple[float, float]:
+        """The values the metric can take: shares in [0, 1], losses from 0, R² up to 1 (a 95% CI
+        of a mean is cut to them: the mean cannot lie outside, so the cut CI keeps its coverage)."""
+        if self.share:
+            return 0.0, 1.0
+        return (-math.inf, 1.0) if self.name == "r2" else (0.0, math.inf)
+
+    @property
     def label(self) -> str:
         return {"mse": "MSE", "mae": "MAE", "r2": "R²", "log_loss": "log loss", "macro_f1": "macro F1",
                 "roc_auc": "ROC AUC", "balanced_accuracy": "balanced accuracy"}.get(self.name, self.name)

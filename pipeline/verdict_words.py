@@ -213,7 +213,7 @@ def path_lines(d: DatasetResults) -> list[str]:
         lines.append(f"    {arms.label(arm)} path: {chosen} selected on validation (its test values are the "
                      f"arm's above); strongest within one SE: {simple}")
         for v in order:
-            test = stats.summarize([x["test"] for x in variants[v].values()])
+            test = stats.summarize([x["test"] for x in variants[v].values()], m.bounds)
             gap = stats.summarize([x["gap"] for x in variants[v].values()])
             lines.append(f"      {v:<34} test {m.label} {_value(test.mean, m)} {_value_ci(test, m)}  "
                          f"gap {_value(gap.mean, m, gap=True)} {_value_ci(gap, m, gap=True)}  ({test.n} seeds)")

@@ -280,7 +280,7 @@ def _judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
     v.at_chance = [arm for arm, by_seed in d.values.items()
                    if by_seed and _no_better(v, list(by_seed.values()), m.higher_is_better)]
     if d.values.get(arms.BASELINE):
-        v.none_summary = stats.summarize(list(d.values[arms.BASELINE].values()))
+        v.none_summary = stats.summarize(list(d.values[arms.BASELINE].values()), m.bounds)
 
 
 def _no_better(v: DatasetVerdicts, values: list[float], higher_is_better: bool) -> bool:

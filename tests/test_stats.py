@@ -27,6 +27,21 @@ def test_paired_test_matches_scipy_and_hand_ci():
     assert q.mean_diff == pytest.approx(d.mean()) and q.p_t == pytest.approx(p.p_t)
 
 
+def test_a_mean_s_interval_stays_within_what_the_metric_can_take():
+    """Accuracy of 0.97, 0.99, 0.80 (3 seeds): the t-interval of the mean reaches past 1; cut to
+    the metric's bounds its upper end is 1, and its lower end is scipy's."""
+    from pipeline.task import METRICS
+
+    values = [0.97, 0.99, 0.80]
+    lo, hi = sst.t.interval(0.95, 2, loc=np.mean(values), scale=sst.sem(values))
+    assert hi > 1
+    s = stats.summarize(values, METRICS["accuracy"].bounds)
+    assert (s.ci_low, s.ci_high) == pytest.approx((lo, 1.0))
+    assert stats.summarize(values).ci_high == pytest.approx(hi)                  # no bounds: the t-interval
+    assert stats.summarize([0.01, 0.2, 0.02], METRICS["mse"].bounds).ci_low == 0.0   # a loss stays at or above 0
+    assert METRICS["r2"].bounds == (-math.inf, 1.0)
+
+
 def test_identical_arms_are_no_difference():
     p = stats.paired_test(NONE, NONE)
     assert p.mean_diff == 0 and p.p_t == 1.0 and p.p_wilcoxon == 1.0

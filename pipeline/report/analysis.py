@@ -95,7 +95,7 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
         for key, by_arm in secondary.items():
             known = cell[cell[key].notna()]
             by_arm[arm] = dict(zip(known["seed"].astype(int), known[key].astype(float)))
-        rows.append({"arm": arm, "label": arms.label(arm), "summary": stats.summarize(cell["test_metric"].tolist()),
+        rows.append({"arm": arm, "label": arms.label(arm), "summary": stats.summarize(cell["test_metric"].tolist(), metric.bounds),
                      "strengths": "; ".join(dict.fromkeys(x for x in cell["strengths"] if x)),   # as trained
                      "gap": float(cell["gap_metric"].mean()) if len(cell) else math.nan,
                      "sparsity": float(cell["sparsity_lt_0.001"].mean()) if len(cell) else math.nan,

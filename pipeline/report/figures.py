@@ -159,7 +159,7 @@ def curves(ctx: FigureContext, d: dict) -> Optional[str]:
     if not len(sub):
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=False)
-    for ax, key, title in ((axes[0], "train_loss", "training loss (incl. penalty)"),
+    for ax, key, title in ((axes[0], "train_loss", "training loss (with any penalty added to it)"),
                            (axes[1], "val_loss", "validation loss")):
         for arm in ctx.data.study.arms:
             series = [ctx.data.curves[r][key] for r in sub[sub["arm"] == arm]["run_id"] if r in ctx.data.curves]
@@ -170,7 +170,7 @@ def curves(ctx: FigureContext, d: dict) -> Optional[str]:
             arr = np.array([s[:n_ep] for s in series])
             mean = arr.mean(0)
             x = np.arange(1, n_ep + 1)
-            ax.plot(x, mean, label=arms.label(arm), color=ctx.color(arm))
+            ax.plot(x, mean, label=arms.label(arm), color=ctx.color(arm), marker="o" if n_ep < 3 else None)   # 1 epoch: a dot
             if len(arr) > 1:
                 half = sst.t.ppf(0.975, len(arr) - 1) * arr.std(0, ddof=1) / math.sqrt(len(arr))
                 ax.fill_between(x, mean - half, mean + half, alpha=0.2, color=ctx.color(arm))
@@ -367,7 +367,8 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
     if not d.get("paths"):
         return None
     fig, axes = plt.subplots(2, len(d["paths"]), figsize=(3.4 * len(d["paths"]), 5.0), squeeze=False)
-    base = stats.summarize(list(d["values"].get(arms.BASELINE, {}).values()))
+    bounds = METRICS[d["metric_name"]].bounds
+    base = stats.summarize(list(d["values"].get(arms.BASELINE, {}).values()), bounds)
     for col, (arm, variants) in enumerate(d["paths"].items()):
         order = list(variants)
         lines, numeric = _path_lines(order)
@@ -375,7 +376,8 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
         simple = verdicts.one_se_variant(variants, d["hib"], order)
         for row, key, title in ((0, "test", f"test {d['metric']}"), (1, "gap", "gap (better on train by)")):
             ax = axes[row, col]
-            sums = [stats.summarize([x[key] for x in variants[v].values()]) for v in order]
+            sums = [stats.summarize([x[key] for x in variants[v].values()], bounds if key == "test" else (-math.inf, math.inf))
+                    for v in order]
             means = [s_.mean for s_ in sums]
             for n, (name, members, xs) in enumerate(lines):   # one line per setting of the other path keys
                 ax.errorbar(xs, [means[i] for i in members],

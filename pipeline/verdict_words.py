@@ -300,6 +300,8 @@ def chance_warning(v: DatasetVerdicts) -> str:
     compared = {*v.paired, arms.BASELINE}
     hint = ("; with imbalanced classes, try class_weight: balanced in the dataset entry"
             if v.task == "classification" else "")
+    if arms.BASELINE in v.below_chance:
+        return _worse_than_constant(v, constant, score)
     if set(v.at_chance) >= compared:
         return (f"Every arm scored no better than always predicting {constant} ({score}): the models learned little "
                 "or nothing here, so their comparisons say nothing about regularization; check the target, the "
@@ -325,6 +327,27 @@ def chance_warning(v: DatasetVerdicts) -> str:
             "their regularization is likely too strong (a smaller strength, or a path over strengths, would show it)")
 
 
+def _worse_than_constant(v: DatasetVerdicts, constant: str, score: str) -> str:
+    """none clearly worse than a constant prediction: it overfits so much that ignoring the features
+    does better; which arms remove that harm, and whether any learns beyond it."""
+    m = METRICS[v.metric]
+    s = v.none_summary
+    level = f"test {m.label} {s.mean:.4g}, 95% CI [{s.ci_low:.4g}, {s.ci_high:.4g}]" if s is not None else ""
+    learned = [a for a in v.paired if a not in v.at_chance]
+    back = [a for a in v.at_chance if a not in v.below_chance]
+    words = (f"none scored worse than always predicting {constant} ({level}, against {score}): unregularized, the "
+             "model overfits so much that ignoring the features does better")
+    if back:
+        words += (f"; {_and(list(map(arms.label, back)))} {'bring' if len(back) > 1 else 'brings'} it back to about the "
+                  "constant's level, removing the harm without learning beyond it")
+    if learned:
+        words += f"; {_and(list(map(arms.label, learned)))} learned more than the constant"
+    elif v.below_chance != [arms.BASELINE]:
+        below = [arms.label(a) for a in v.below_chance if a != arms.BASELINE]
+        words += f"; {_and(below)} {'stay' if len(below) > 1 else 'stays'} below it too"
+    return words + " (more training rows, or stronger regularization, are what this data needs)"
+
+
 def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]]) -> list[str]:
     """The study's answer for a reader who is not a statistician, a few sentences: where a
     regularizer helped (and by how much, none's mean test value to the arm's), where one made
@@ -339,7 +362,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         if v.perfect:
             groups["perfect"].append(v.label)
             continue
-        if v.at_chance and set(v.at_chance) >= {*v.paired, arms.BASELINE}:
+        if v.at_chance and set(v.at_chance) >= {*v.paired, arms.BASELINE} and arms.BASELINE not in v.below_chance:
             groups["nothing learned"].append(v.label)
             continue
         if all(p.verdict == "not enough seeds" for p in v.paired.values()):
@@ -358,8 +381,12 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         open_here = len(v.arms_with("undecided")) + len(v.arms_with("not enough seeds"))
         far = sum(1 for a in v.arms_with("undecided") if (v.paired[a].seeds_needed or 0) > AFFORDABLE_SEEDS)
         undecided, out_of_reach = undecided + open_here - far, out_of_reach + far
-        if v.at_chance:   # some arms only: all of them is "nothing learned" above
-            out.append(f"On {v.label}, {_and(list(map(arms.label, v.at_chance)))} scored no better than "
+        level = [a for a in v.at_chance if not (a == arms.BASELINE and a in v.below_chance)]
+        if arms.BASELINE in v.below_chance:
+            out.append(f"On {v.label}, none did worse than always predicting {_constant_prediction(v)}: it overfits "
+                       "(see the warning).")
+        if level:   # some arms only: all of them is "nothing learned" above
+            out.append(f"On {v.label}, {_and(list(map(arms.label, level)))} scored no better than "
                        f"always predicting {_constant_prediction(v)} (see the warning).")
         if not v.winners:   # every comparison settled and none mattered; one hurt; or some still open
             groups["unsettled" if open_here else "none helped" if hurt else "settled"].append(v.label)

@@ -99,6 +99,7 @@ class DatasetVerdicts:
     at_chance: list[str] = field(default_factory=list)       # arms whose mean is that within a margin, or worse
     little_room: bool = False   # the metric leaves almost no room above the constant (accuracy, rare class)
     room_step: float = 0.0      # one test row's step when it, not the ROPE, set the chance margin
+    below_chance: list[str] = field(default_factory=list)   # of at_chance: overfitting, clearly worse than the constant
     perfect: bool = False       # every arm scored the metric's best value (accuracy 1, MSE 0) on every seed
     chance_margin: float = math.nan   # how far above the constant a mean must be to count as learning
     # none's mean over seeds and its 95% CI, when none is not at chance: the CI's lower end at or below
@@ -279,8 +280,29 @@ def _judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
     v.chance_margin = margin
     v.at_chance = [arm for arm, by_seed in d.values.items()
                    if by_seed and _no_better(v, list(by_seed.values()), m.higher_is_better)]
+    v.below_chance = [arm for arm in v.at_chance if _overfits_below_chance(d, v, arm, list(d.values[arm]))]
     if d.values.get(arms.BASELINE):
         v.none_summary = stats.summarize(list(d.values[arms.BASELINE].values()), m.bounds)
+
+
+def _overfits_below_chance(d: DatasetResults, v: DatasetVerdicts, arm: str, seeds) -> bool:
+    """Whether `arm` overfits so much on `seeds` that ignoring the features does better: its test
+    mean beyond the chance margin on the wrong side of the constant prediction, the whole 95% CI of
+    that mean there too, while its training value (test + gap) is better than the constant by more
+    than the margin. (A model that never learned, a price predicted near 0, is also worse than the
+    constant, but on its training rows as well.) Regularization that brings such a model back to the
+    constant's level did something: its comparison with none is kept."""
+    gaps = d.secondary.get("gap_metric", {}).get(arm, {})
+    seeds = [s for s in seeds if s in gaps and s in d.values.get(arm, {})]
+    if len(seeds) < 2 or math.isnan(v.chance_margin):
+        return False
+    hib = metric_for(d.task, d.metric).higher_is_better
+    oriented = 1.0 if hib else -1.0
+    s = stats.summarize([d.values[arm][x] for x in seeds])
+    near = s.ci_high if hib else s.ci_low   # the CI's end nearest the constant
+    train = float(np.mean([oriented * (d.values[arm][x] - v.chance) + gaps[x] for x in seeds]))
+    return oriented * (s.mean - v.chance) < -v.chance_margin and oriented * (near - v.chance) < 0 \
+        and train > v.chance_margin
 
 
 def _no_better(v: DatasetVerdicts, values: list[float], higher_is_better: bool) -> bool:
@@ -301,7 +323,8 @@ def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[sta
         v.paired[arm] = stats.paired_test([values[s] for s in shared], [base[s] for s in shared], hib, rope=v.rope,
                                           resolution=_resolution(d))
         if not math.isnan(v.chance_margin) and _no_better(v, [values[s] for s in shared], hib) \
-                and _no_better(v, [base[s] for s in shared], hib):   # on the seeds compared at this look
+                and _no_better(v, [base[s] for s in shared], hib) \
+                and not _overfits_below_chance(d, v, arms.BASELINE, shared):   # on the seeds compared at this look
             v.paired[arm].verdict = AT_CHANCE   # left out of the Holm family: there is nothing to test
         else:
             fresh.append(v.paired[arm])

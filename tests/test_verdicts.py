@@ -285,6 +285,35 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     assert not c.at_chance and c.paired["l2"].verdict != verdicts.AT_CHANCE and not verdict_words.chance_warning(c)
 
 
+def test_none_worse_than_a_constant_prediction_is_overfitting_that_regularization_removes():
+    """d2l's high-dimensional regression: none's test MSE is three times a constant prediction's
+    (0.072 vs 0.0225), L2 lands at the constant's level. L2's comparison with none is kept (it
+    removed real harm), the warning says none overfits, and "In short" does not say the models
+    learned nothing."""
+    rng = np.random.default_rng(0)
+    values = {"none": {s: 0.0718 + 0.01 * rng.standard_normal() for s in range(8)},
+              "l2": {s: 0.0226 + 0.0005 * rng.standard_normal() for s in range(8)},
+              "dropout": {s: 0.0300 + 0.003 * rng.standard_normal() for s in range(8)}}
+    # the training MSE of every arm is far below the constant's (gap: better on train by)
+    gaps = {arm: {s: x - 0.001 for s, x in by_seed.items()} for arm, by_seed in values.items()}
+    results = verdicts.DatasetResults("d2l", "regression", values, chance=0.0225, n_test=100,
+                                      secondary={"gap_metric": gaps})
+    [v] = verdicts.decide_study([results])
+    assert v.below_chance == ["none", "dropout"] and "l2" in v.at_chance
+    assert v.paired["l2"].verdict == "better"   # not "at chance, as none"
+    warning = verdict_words.chance_warning(v)
+    assert warning.startswith("none scored worse than always predicting the training mean (test MSE 0.07")
+    assert "L2 brings it back to about the constant's level" in warning and "dropout stays below it too" in warning
+    short = verdict_words.in_short([v], verdict_words.mean_values([results]))
+    assert short[0].startswith("On d2l, L2 helped: test MSE 0.07")
+    assert "On d2l, none did worse than always predicting the training mean: it overfits (see the warning)." in short
+    assert not any("learned little or nothing" in line for line in short)
+    # without a training value better than the constant, worse-than-constant is not learning (a
+    # model that never fit its training rows either): nothing learned, as before
+    [never] = verdicts.decide_study([dataclasses.replace(results, secondary={})])
+    assert not never.below_chance and never.paired["l2"].verdict == verdicts.AT_CHANCE
+
+
 def test_a_real_but_negligible_difference_is_not_the_best_arm():
     """L1 better than none by 0.7 points, every seed alike, with a ROPE of one point: its whole CI
     lies inside the ROPE. In a family of 16 comparisons the Holm-corrected equivalence test cannot

@@ -68,6 +68,7 @@ def data_params(data: datasets_mod.Splits) -> dict:
     return {"data_rows_in": record.get("rows_in"), "data_rows_out": record.get("rows_out"),
             "data_rows_without_target": record.get("rows_without_target", 0),
             "data_rows_dropped_for_missing": record.get("rows_dropped_for_missing", 0),
+            **({"data_rows_left_out": record["rows_left_out"]} if record.get("rows_left_out") else {}),
             "data_columns_in": record.get("columns_in"), "data_columns_out": record.get("columns_out"),
             "data_encoded_columns": _json_fit(record.get("encoded_columns", [])),
             "data_imputed_columns": _json_fit(record.get("imputed_columns", [])),
@@ -127,7 +128,8 @@ def _some(names: list, limit: int = CONSOLE_ITEMS) -> str:
 def data_line(data: datasets_mod.Splits) -> str:
     """One console line on a table's preprocessing (long lists cut to their first few names)."""
     r = data.preprocessing
-    parts = [f"rows {r['rows_in']} -> {r['rows_out']}", f"columns {r['columns_in']} -> {r['columns_out']}"]
+    left_out = f" ({r['rows_left_out']} training rows left out by train_size)" if r.get("rows_left_out") else ""
+    parts = [f"rows {r['rows_in']} -> {r['rows_out']}{left_out}", f"columns {r['columns_in']} -> {r['columns_out']}"]
     encoded = {"onehot": "one-hot", "ordinal": "ordinal codes"}.get(r.get("categorical"), "encoded")
     for key, words in (("imputed_columns", "imputed"), ("encoded_columns", encoded),
                        ("dropped_columns", "dropped")):
@@ -232,7 +234,9 @@ def data_paragraph(params: dict) -> str:
 
     text = (f"{params['data_rows_in']} rows read, {params['data_rows_out']} used"
             f" ({params.get('data_rows_without_target', 0)} without a target, "
-            f"{params.get('data_rows_dropped_for_missing', 0)} dropped for missing values); "
+            f"{params.get('data_rows_dropped_for_missing', 0)} dropped for missing values"
+            + (f", {params['data_rows_left_out']} training rows left out by train_size" if params.get("data_rows_left_out")
+               else "") + "); "
             f"{params['data_columns_in']} feature columns in, {params['data_columns_out']} out. ")
     dropped = _loads(params, "data_dropped_columns", [])
     if dropped:

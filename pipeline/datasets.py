@@ -441,6 +441,9 @@ IMBALANCED = 0.8
 def _record(spec, splits: Splits, record: dict) -> dict:
     """The table's preprocessing record, with what it became: rows out and class balance."""
     out = {**record, "rows_out": sum(splits.sizes().values()), "splits": splits.sizes()}
+    if spec.train_size:   # the training rows beyond train_size: read and kept, but not trained on
+        out["rows_left_out"] = max(0, out["rows_in"] - record.get("rows_without_target", 0)
+                                   - record.get("rows_dropped_for_missing", 0) - out["rows_out"])
     if splits.target_scale is not None:
         out["target_scale"] = [round(v, 6) for v in splits.target_scale]
     if splits.task == "classification":

@@ -229,6 +229,14 @@ def test_train_command_reads_a_messy_table_as_a_study_would(workdir, env):
     assert sum(int(p[f"n_{s}"]) for s in ("train", "val", "test")) == 120
     assert json.loads(p["class_names"]) == ["sick", "well"] and len(json.loads(p["class_weight"])) == 2
     assert json.loads(p["dataset_spec"])["metric"] == "balanced_accuracy" and p["chance_test_metric"] == "0.5"
+    # a training subset: the rows it leaves out are counted, and the regularizer's strength is said
+    sub = run_cli([*flags, "--train-size", "30", "--regularizer", "l2"], cwd=workdir, env=env)
+    assert sub.returncode == 0, sub.stderr[-2000:]
+    sizes = re.search(r"rows: train (\d+), val (\d+), test (\d+)", sub.stdout)
+    used = sum(map(int, sizes.groups()))
+    assert sizes.group(1) == "30" and f"[table] data: rows 120 -> {used} ({120 - used} training rows left out by " \
+        "train_size);" in sub.stdout
+    assert "[table] strengths: L2: l2=0.001 (penalty)\n" in sub.stdout
 
 
 def test_overrides_and_config_hash(tmp_path):

@@ -73,6 +73,11 @@ DATE_CATEGORIES = 20         # dates with at most this many distinct values (201
 ID_WORDS = re.compile(r"(?:^|[\s_.-])(?:id|ids|uuid|guid|key|index|idx|no|nr)$", re.IGNORECASE)
 ID_CAMEL = re.compile(r"[a-z](?:Id|ID)$|^Unnamed: \d+$")   # patientId, PatientID, pandas' saved index
 
+# Zeros that may mean "not measured" (warned): in a measurement with this many distinct other
+# values, the smallest of which is at least this share of their median.
+ZERO_CODE_DISTINCT = 10
+ZERO_CODE_GAP = 0.1
+
 # A kept categorical column is warned about (under one-hot encoding) when it has more distinct values
 # than FREE_TEXT_SHARE of at least MIN_ROWS_TO_JUDGE rows, or more than WIDE_CATEGORIES.
 WIDE_CATEGORIES = 100
@@ -143,6 +148,7 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     variants = {c: _case_variants(frame[c]) for c in frame.columns if is_text(frame[c])}
     record["case_variants"] = {c: v for c, v in variants.items() if v}
     record["target_copies"] = {c: how for c in frame.columns if (how := _copy_of_target(frame[c], y))}
+    record["zeros_like_missing"] = {c: found for c in frame.columns if (found := _zeros_like_missing(frame[c]))}
     record["warnings"] = _warnings(spec, record, y)
     return frame.reset_index(drop=True), y.reset_index(drop=True), record
 
@@ -363,11 +369,36 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
     for c, how in record["target_copies"].items():
         out.append(f"Column {c!r} gives the target away ({how}): if it is derived from the target, drop it under "
                    "preprocess.drop_columns, or every arm will score perfectly and the study can tell nothing apart.")
+    zeros = record.get("zeros_like_missing", {})
+    if zeros:
+        found = ", ".join(f"{c} ({z['zeros']} zeros; the smallest other value {z['next']:g})" for c, z in zeros.items())
+        marks = ", ".join(f"{c}: [0]" for c in zeros)
+        out.append(f"Zeros far below the other values, which may mean 'not measured': {found}. If they do, mark them "
+                   f"as missing: preprocess.missing_values: {{{marks}}}.")
     if is_text(y):
         for variants in _case_variants(y):
             out.append(f"Target {spec.target!r} has labels that differ only by case, kept as separate classes: "
                        + " / ".join(map(repr, variants)) + ".")
     return out
+
+
+def _zeros_like_missing(column: pd.Series) -> dict:
+    """Zeros that look like a "not measured" code, as Pima's Glucose, BloodPressure, SkinThickness,
+    Insulin and BMI have: a numeric column of non-negative measurements (ZERO_CODE_DISTINCT values
+    or more) whose zeros are fewer than half its values and lie far below the rest (its smallest
+    other value at least ZERO_CODE_GAP of their median, and above 1, so that counts such as
+    pregnancies, whose zeros are real, are not suspected). {"zeros": n, "next": smallest other}."""
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return {}
+    values = column.dropna()
+    zeros = int((values == 0).sum())
+    rest = values[values != 0]
+    if not zeros or zeros >= len(values) / 2 or rest.nunique() < ZERO_CODE_DISTINCT or (rest < 0).any():
+        return {}
+    smallest = float(rest.min())
+    if smallest <= 1 or smallest < ZERO_CODE_GAP * float(rest.median()):
+        return {}
+    return {"zeros": zeros, "next": smallest}
 
 
 def _copy_of_target(column: pd.Series, y: pd.Series) -> str:

@@ -140,11 +140,37 @@ def test_the_clinic_example_loses_no_feature():
     """studies/data/clinic.csv: its id is dropped by the study; nothing else is. Without the
     study's drop_columns the id is found."""
     spec = dict(name="table", path=str(ROOT / "studies/data/clinic.csv"), target="outcome")
-    r = load(DatasetSpec(**spec, preprocess={"drop_columns": ["patient_id"]}), 0).preprocessing
+    r = load(DatasetSpec(**spec, preprocess={"drop_columns": ["patient_id"], "missing_values": {"glucose": [0]}}),
+             0).preprocessing
     assert r["auto_dropped_columns"] == {} and r["warnings"] == [] and r["duplicate_rows"] == 0
     assert r["numeric_columns"] == ["age", "glucose", "bmi"] and r["encoded_columns"] == ["smoker", "region"]
     found = load(DatasetSpec(**spec), 0).preprocessing
     assert found["auto_dropped_columns"] == {"patient_id": "id-like: unique integers named like an id"}
+    # its glucose zeros (40, the next value 50) look like "not measured" until marked: said, with the fix
+    assert found["zeros_like_missing"] == {"glucose": {"zeros": 40, "next": 50.0}}
+    assert found["warnings"][-1].endswith("If they do, mark them as missing: preprocess.missing_values: {glucose: [0]}.")
+
+
+def test_zeros_that_mean_not_measured_are_suspected_only_where_they_stand_apart():
+    """Pima's five columns whose zeros mean "not measured" are named; pregnancies (real zeros,
+    next value 1), a zero-heavy amount, a column with negatives and a 0/1 flag are not."""
+    import pandas as pd
+
+    from pipeline.tables import _zeros_like_missing
+
+    csv = ROOT.parent / "shared/data/pima/diabetes.csv"   # the tutorial's diabetes.csv, where this workspace has it
+    if csv.exists():
+        pima = pd.read_csv(csv)
+        suspected = [c for c in pima.columns if c != "Outcome" and _zeros_like_missing(pima[c])]
+        assert suspected == ["Glucose", "BloodPressure", "SkinThickness", "Insulin", "BMI"]
+    rng = np.random.default_rng(0)
+    blood_pressure = pd.Series(np.r_[np.zeros(5), rng.integers(40, 110, 95)])
+    assert _zeros_like_missing(blood_pressure) == {"zeros": 5, "next": float(blood_pressure[blood_pressure > 0].min())}
+    pregnancies = pd.Series(np.r_[np.zeros(20), rng.integers(1, 15, 80)])
+    capital_gain = pd.Series(np.r_[np.zeros(90), rng.integers(100, 20000, 10)])
+    temperature = pd.Series(np.r_[np.zeros(3), rng.normal(20, 8, 97)])
+    flag = pd.Series(rng.integers(0, 2, 100))
+    assert not any(map(_zeros_like_missing, (pregnancies, capital_gain, temperature, flag)))
 
 
 def test_numbers_in_any_convention_and_a_few_odd_values_are_read_as_numbers(tmp_path):

@@ -524,6 +524,7 @@ def test_the_report_puts_verdicts_and_figures_on_the_parent_runs(built, tmp_path
     shown = {f.path for f in client.list_artifacts(wine.info.run_id, "figures")}
     assert {"figures/differences.png", "figures/seeds.png", "figures/curves.png"} <= shown
     assert (tmp_path / "rep/figures/wine/differences.png").stat().st_size > 1000
+    assert (tmp_path / "rep/figures/forest.png").read_bytes().startswith(b"\x89PNG")   # the study's own figures too
 
     # a view (fewer seeds) or a configuration never run leaves the study's record in MLflow alone:
     # the verdict tags and the root's report stay those of the whole study, and no file is replaced

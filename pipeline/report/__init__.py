@@ -65,6 +65,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
         paths.append(_write_atomically(out / "report.pdf",
                                        lambda tmp: HTML(string=page, base_url=str(out)).write_pdf(tmp)))
     _figures_on_parents(tracker if record else None, data, results, drawn, out / "figures")
+    _study_figures(drawn, out / "figures")
     _share_views(tracker, data, study, results)
     if say_verdicts:
         for line in verdict_lines(results):
@@ -150,6 +151,18 @@ def _figures_on_parents(tracker: Optional[Tracker], data: collect.ReportData, re
             png.write_bytes(base64.b64decode(uri.split(",", 1)[1]))
         if tracker is not None:
             tracker.log_folder(parent, str(where), "figures")
+
+
+def _study_figures(drawn: dict, folder: Path) -> None:
+    """The figures of the whole study (forest, critical differences) as figures/<name>.png, and
+    those of a dataset split by training-set size as figures/<name>-<dataset>.png."""
+    scopes = {f.name: f.scope for f in figures.FIGURES}
+    for (name, key), uri in drawn.items():
+        if scopes.get(name) == "dataset":
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        stem = name if not key else f"{name}-{re.sub(r'[^A-Za-z0-9_.@-]+', '_', key)}"
+        (folder / f"{stem}.png").write_bytes(base64.b64decode(uri.split(",", 1)[1]))
 
 
 def _write_atomically(path: Path, write) -> Path:

@@ -343,11 +343,18 @@ def sizes(ctx: FigureContext, group: str) -> Optional[str]:
     sub = ctx.ok[ctx.ok["group"] == group]
     if sub["n_train"].nunique() < 2:
         return None
+    from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter
+
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    for ax, col, title in ((axes[0], "test_metric", "test metric"), (axes[1], "gap_metric", "gap (better on train by)")):
+    metric = f"test {METRICS[sub['metric_name'].iloc[0]].label}"
+    sizes_used = sorted(sub["n_train"].unique())
+    for ax, col, title in ((axes[0], "test_metric", metric), (axes[1], "gap_metric", "gap (better on train by)")):
         sns.lineplot(data=sub, x="n_train", y=col, hue="regularizer", hue_order=ctx.order, palette=ctx.palette,
                      marker="o", errorbar=("ci", 95), n_boot=200, seed=0, ax=ax)
-        ax.set_xscale("log")
+        ax.set_xscale("log")   # ticks at the sizes trained, as plain numbers (log's minor labels overlapped)
+        ax.xaxis.set_major_locator(FixedLocator(sizes_used))
+        ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("training samples")
         ax.set_ylabel("")
         ax.set_title(f"{group}: {title} vs training-set size", fontsize=9)

@@ -120,22 +120,25 @@ def test_rows_note(v: DatasetVerdicts) -> str:
 
 def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
     """E.g. "train-test gap narrower by 8.3 pt [6.9, 9.7]" (the difference as a magnitude)."""
+    def points(x: float) -> str:   # to 0.1 pt; a difference under 0.05 pt with its first digits ("0.012", not "0.0")
+        return f"{x:.1f}" if abs(x) >= 0.05 or x == 0 else f"{x:.2g}"
+
     if outcome.key == "gap_metric":
-        unit, scale, fmt = (" pt", 100, "{:.1f}") if METRICS[metric].share else (f" {METRICS[metric].label}", 1, "{:.3g}")
+        unit, scale, fmt = (" pt", 100, points) if METRICS[metric].share else (f" {METRICS[metric].label}", 1, "{:.3g}".format)
     elif outcome.key.startswith("sparsity"):
-        unit, scale, fmt = " pt of |w| < 1e-3", 100, "{:.1f}"
+        unit, scale, fmt = " pt of |w| < 1e-3", 100, points
     else:
-        unit, scale, fmt = "", 1, "{:.3g}"
-    size = fmt.format(abs(p.mean_diff) * scale) + unit
+        unit, scale, fmt = "", 1, "{:.3g}".format
+    size = fmt(abs(p.mean_diff) * scale) + unit
     ends = sorted(x * scale * (1 if p.mean_diff >= 0 else -1) for x in (p.ci_low, p.ci_high))
-    ci = "" if math.isnan(p.ci_low) else " [" + ", ".join(fmt.format(e) for e in ends) + "]"
+    ci = "" if math.isnan(p.ci_low) else " [" + ", ".join(fmt(e) for e in ends) + "]"
     if p.verdict == "better":
         return f"{outcome.label} {outcome.words[0]} by {size}{ci}"
     if p.verdict == "worse":
         return f"{outcome.label} {outcome.words[1]} by {size}{ci}"
-    if p.verdict == "equivalent":
-        return f"{outcome.label} practically unchanged ({size} apart{ci})"
     direction = outcome.words[0] if p.mean_diff > 0 else outcome.words[1]
+    if p.verdict == "equivalent":   # within the ROPE, but which way it leaned is said
+        return f"{outcome.label} practically unchanged ({direction} by {size}{ci})"
     return f"{outcome.label} {p.verdict} ({direction} by {size}{ci})"
 
 
@@ -210,8 +213,10 @@ def path_lines(d: DatasetResults) -> list[str]:
     for arm, variants in d.paths.items():
         order = list(variants)
         chosen, simple = d.selected.get(arm, ""), one_se_variant(variants, m.higher_is_better, order)
+        # "strongest" orders strengths; a path over l2_mode alone has none to order
+        by_strength = any(not key.startswith("l2_mode=") for v in order for key in v.split(","))
         lines.append(f"    {arms.label(arm)} path: {chosen} selected on validation (its test values are the "
-                     f"arm's above); strongest within one SE: {simple}")
+                     f"arm's above)" + (f"; strongest within one SE: {simple}" if by_strength else ""))
         for v in order:
             test = stats.summarize([x["test"] for x in variants[v].values()], m.bounds)
             gap = stats.summarize([x["gap"] for x in variants[v].values()])

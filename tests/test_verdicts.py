@@ -164,6 +164,15 @@ def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
     assert "weights sparser by 64.3 pt of |w| < 1e-3" in "; ".join(verdict_words.secondary_sentences(v, "l1"))
     tags = verdict_words.verdict_tags(v)
     assert tags["verdict.l1.sparsity_lt_0.001"] == "sparser" and tags["verdict.l2.gap_metric"] == "narrower"
+    # a difference inside the ROPE still says which way it went, and one under 0.05 pt is not "0.0 pt"
+    gap, norm = (verdicts.SECONDARY[0], next(o for o in verdicts.SECONDARY if o.key == "weight_l2_total"))
+    within = dataclasses.replace(v.secondary["l2"]["weight_l2_total"], verdict="equivalent")
+    assert verdict_words.secondary_sentence(norm, within, "accuracy").startswith("weight norm practically unchanged "
+                                                                                 "(smaller by ")
+    tiny = dataclasses.replace(v.secondary["l2"]["gap_metric"], verdict="undecided", mean_diff=-0.00012,
+                               ci_low=-0.0004, ci_high=0.0002)
+    assert verdict_words.secondary_sentence(gap, tiny, "accuracy") == "train-test gap undecided (wider by 0.012 pt " \
+        "[-0.02, 0.04])"
 
 
 def test_one_test_sample_above_a_constant_prediction_is_chance():
@@ -417,3 +426,18 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
         "On leak, every arm was perfect on every seed, so nothing tells them apart (a feature may give the target away).",
         "1 comparison(s) are undecided beyond what a practical number of seeds can settle (more than 100; each "
         "comparison says why)."]
+
+
+def test_a_path_over_l2_modes_names_no_strongest_point():
+    """"Strongest within one SE" orders strengths: a path over l2_mode alone has none to order,
+    and its lines do not pick a 'strongest' mode; a path over strengths does."""
+    def point(test, val):
+        return {s: {"test": test + 0.01 * s, "val": val + 0.01 * s, "gap": 0.02} for s in range(3)}
+
+    modes = {"l2": {"l2_mode=penalty": point(0.90, 0.91), "l2_mode=decoupled": point(0.89, 0.90)}}
+    strengths = {"l2": {"l2=0.001": point(0.90, 0.91), "l2=0.01": point(0.89, 0.905)}}
+    for paths, named in ((modes, False), (strengths, True)):
+        d = verdicts.DatasetResults("p", "classification", {"none": {s: 0.9 for s in range(3)}}, paths=paths,
+                                    selected={"l2": next(iter(paths["l2"]))})
+        head = verdict_words.path_lines(d)[0]
+        assert head.startswith("    L2 path: ") and ("strongest within one SE" in head) is named

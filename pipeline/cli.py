@@ -78,14 +78,15 @@ def cmd_ablation(args) -> int:
     if report:
         from .report import build_report
 
-        started = time.perf_counter()
+        started, wall = time.perf_counter(), time.time()
         paths = build_report(study, tracking=ctx.tracker.uri, out_dir=args.reports_dir,
-                             root_run_id=ctx.root_id, pdf=not args.no_pdf, record=not view)
+                             root_run_id=ctx.root_id, pdf=not args.no_pdf, record=not view, reuse=True)
         seconds = time.perf_counter() - started
         ctx.tracker.log_values(ctx.root_id, {"time_report_s": round(seconds, 3)})
         for p in paths:
             print(f"report: {p}")
-        print(f"report built in {seconds:.1f} s")
+        if paths and paths[0].stat().st_mtime >= wall - 1:   # not when the earlier report was kept
+            print(f"report built in {seconds:.1f} s")
     from .ui_links import overview_link
 
     print(f"\nBrowse the runs: mlflow ui --backend-store-uri {ctx.tracker.uri} --host 127.0.0.1 "

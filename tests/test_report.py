@@ -611,3 +611,29 @@ def test_runs_from_before_every_split_had_every_metric_are_left_out_in_another_m
     assert not row["unreadable"] and row["test_metric"] == 0.9 and row["final_val_metric"] == 0.88
     row = _trial_row(run(new), "balanced_accuracy")
     assert not row["unreadable"] and row["test_metric"] == 0.8 and row["gap_metric"] == pytest.approx(0.15)
+
+
+def test_a_rerun_with_nothing_new_keeps_the_report(built, tmp_path):
+    """Rerunning a finished study's `ablation` finds every cell done; when nothing the report is
+    built from changed (runs, settings, the pipeline's code) the report's files are kept, not
+    rebuilt (tens of seconds at thousands of trials), and still logged to the rerun's root run.
+    Asking for a PDF the kept report does not have builds it again."""
+    work, env, _ = built
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    command = ["ablation", "--study", "rep.yaml", "--no-pdf", "--reports-dir", str(tmp_path)]
+    first = run_cli(command, cwd=work, env=env)
+    assert first.returncode == 0 and "report built in" in first.stdout, first.stderr[-2000:]
+    html = tmp_path / "rep/report.html"
+    stamp = html.stat().st_mtime_ns
+    again = run_cli(command, cwd=work, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"nothing the report is built from changed since {html} was built: kept as it is" in again.stderr
+    assert "report built in" not in again.stdout and f"report: {html}" in again.stdout
+    assert html.stat().st_mtime_ns == stamp
+    [latest] = client.search_runs([client.get_experiment_by_name("rep").experiment_id], "tags.kind = 'root'",
+                                  order_by=["attributes.start_time DESC"], max_results=1)
+    assert {f.path for f in client.list_artifacts(latest.info.run_id, "report")} == \
+        {"report/report.html", "report/trials.csv"}
+    with_pdf = run_cli(command[:-3] + ["--reports-dir", str(tmp_path)], cwd=work, env=env)
+    assert with_pdf.returncode == 0 and "kept as it is" not in with_pdf.stderr
+    assert (tmp_path / "rep/report.pdf").read_bytes().startswith(b"%PDF") and html.stat().st_mtime_ns > stamp

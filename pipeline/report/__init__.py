@@ -14,6 +14,8 @@ The steps, one module each, in the order the data flows:
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import re
 import shutil
 import sys
@@ -32,7 +34,7 @@ __all__ = ["build_report"]
 
 def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Path = "reports",
                  root_run_id: Optional[str] = None, pdf: bool = True, record: bool = True,
-                 say_verdicts: bool = False) -> list[Path]:
+                 say_verdicts: bool = False, reuse: bool = False) -> list[Path]:
     """Build reports/<study>/report.html (<study>/<overrides>/ for a configuration shrunk on
     the command line), trials.csv (every trial run, one line each) and
     report.pdf; with `record`, log them to the study's root run under report/ (the root above
@@ -40,7 +42,10 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     and figures to the dataset parents. Return their paths; [] and nothing written (no file
     replaced, nothing logged) when this configuration has no trial runs. `record` is off for a
     view (`report --seeds 3`): the study's own record in MLflow is not overwritten by it.
-    `say_verdicts`: print each dataset's answer (the `report` command; `ablation` printed its summary)."""
+    `say_verdicts`: print each dataset's answer (the `report` command; `ablation` printed its summary).
+    `reuse` (a rerun of `ablation`): when nothing the report is built from has changed since the
+    files in its folder were built (the same runs, settings and pipeline code: `inputs_digest`),
+    they are kept as they are and only logged to this root run."""
     tracker = Tracker(tracking)
     data = collect.collect(study, tracker)
     for note in console_notes(data):
@@ -48,11 +53,20 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     if data.runs.empty:
         return []
     record = record and not collect.interim_note(data)   # an unfinished study's verdicts are not its answer
+    out = Path(out_dir) / study.report_folder
+    digest = inputs_digest(data, pdf)
+    if reuse and (kept := _unchanged_report(out, digest, pdf)):
+        print(f"note: nothing the report is built from changed since {out / 'report.html'} was built: kept as it is "
+              "(`python -m pipeline report` rebuilds it)", file=sys.stderr, flush=True)
+        if record and root_run_id:
+            for p in kept:
+                tracker.log_artifact(root_run_id, str(p), "report")
+        return kept
     results = analysis.analyze(data)
     drawn, prov = figures.draw_all(data, results), render.provenance(data, building=root_run_id)
     html = render.render(data, results, drawn, prov)
-    out = Path(out_dir) / study.report_folder
     out.mkdir(parents=True, exist_ok=True)
+    (out / INPUTS_FILE).unlink(missing_ok=True)   # written last: a crash in between leaves no claim
     shutil.rmtree(out / "figures", ignore_errors=True)   # an earlier report's: datasets may differ
     if not pdf:
         (out / "report.pdf").unlink(missing_ok=True)      # an earlier report's would not match this one
@@ -66,6 +80,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
                                        lambda tmp: HTML(string=page, base_url=str(out)).write_pdf(tmp)))
     _figures_on_parents(tracker if record else None, data, results, drawn, out / "figures")
     _study_figures(drawn, out / "figures")
+    (out / INPUTS_FILE).write_text(digest + "\n", encoding="utf-8")
     _share_views(tracker, data, study, results)
     if say_verdicts:
         for line in verdict_lines(results):
@@ -87,6 +102,44 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
             current[d["label"]] = data.parent_runs[d["label"]]
     retire_old_verdicts(tracker, study, current)
     return paths
+
+
+# Beside the report: the digest of what it was built from (inputs_digest).
+INPUTS_FILE = ".inputs"
+
+
+def inputs_digest(data: collect.ReportData, pdf: bool) -> str:
+    """A digest of everything the report's files are built from: every trial run kept and replaced
+    (id, status, end, metrics), tuning trials, parent statuses and data params, the study file as
+    run, the tracking URI its links use, whether a PDF is made, and the pipeline's own code and
+    template (a new version may draw or say things differently)."""
+    h = hashlib.sha256()
+    for frame in (data.runs, data.retries, data.tuning):   # in a fixed order: MLflow's search order may vary
+        h.update(frame.sort_values(list(frame.columns[:4])).to_csv(index=False).encode() if len(frame) else b"-")
+    h.update(json.dumps([sorted(data.parent_status.items()), sorted(data.data_params.items()), data.study.source_text,
+                         [p.config_hash for p in data.study.plans], data.tracking_uri, pdf, data.other_configs,
+                         data.outside, data.unreadable, sorted(map(str, data.chosen.items()))],
+                        sort_keys=True, default=str).encode())
+    h.update(_code_digest())
+    return h.hexdigest()
+
+
+def _code_digest() -> bytes:
+    package = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted([*package.rglob("*.py"), *package.rglob("*.j2")]):
+        h.update(path.read_bytes())
+    return h.digest()
+
+
+def _unchanged_report(out: Path, digest: str, pdf: bool) -> list[Path]:
+    """The report's files in `out` when they were built from `digest`'s inputs; [] otherwise."""
+    files = [out / "report.html", out / "trials.csv", *([out / "report.pdf"] if pdf else [])]
+    try:
+        recorded = (out / INPUTS_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return []
+    return files if recorded == digest and all(f.exists() for f in files) else []
 
 
 def _share_views(tracker: Tracker, data: collect.ReportData, study, results: dict) -> None:

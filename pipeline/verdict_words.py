@@ -144,9 +144,14 @@ def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
 
 def secondary_sentences(v: DatasetVerdicts, arm: str) -> list[str]:
     by_key = {o.key: o for o in SECONDARY}
-    out = [secondary_sentence(by_key[k], p, v.metric) for k, p in v.secondary.get(arm, {}).items()]
+    mine = v.secondary.get(arm, {})
+    out = [secondary_sentence(by_key[k], p, v.metric) for k, p in mine.items()]
     if arm in v.gap_closed:
         out.append(gap_closed_sentence(v, arm))
+    primary = v.paired.get(arm)
+    n = max((p.n for p in mine.values()), default=0)
+    if out and primary is not None and n != primary.n:   # adaptive seeds: decided at an earlier look than these
+        out[0] = f"on all {n} seeds: {out[0]}"
     return out
 
 

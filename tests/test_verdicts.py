@@ -441,3 +441,18 @@ def test_a_path_over_l2_modes_names_no_strongest_point():
                                     selected={"l2": next(iter(paths["l2"]))})
         head = verdict_words.path_lines(d)[0]
         assert head.startswith("    L2 path: ") and ("strongest within one SE" in head) is named
+
+
+def test_an_arm_decided_at_an_earlier_look_says_on_how_many_seeds_its_other_outcomes_are():
+    """Adaptive seeds: L2 is clearly better at the first look (6 seeds), L1 is not, so the dataset
+    goes on to 12 seeds. L2's verdict is the first look's ("on 6 seeds"); its secondary outcomes
+    are judged on all 12, and its line says so instead of mixing the two silently."""
+    rng = np.random.default_rng(3)
+    values = _values(rng, {"none": 0.0, "l1": 0.004, "l2": 0.05}, 0.004, seeds=12)
+    gaps = {arm: {s: (0.02 if arm == "l2" else 0.08) + 0.001 * (s % 3) for s in range(12)} for arm in values}
+    [v] = verdicts.decide_study([verdicts.DatasetResults("d", "classification", values,
+                                                         secondary={"gap_metric": gaps})], list(range(12)), [6, 12])
+    assert v.paired["l2"].verdict == "better" and v.paired["l2"].n == 6 and v.seeds_used == 12
+    said = verdict_words.secondary_sentences(v, "l2")
+    assert said[0].startswith("on all 12 seeds: train-test gap narrower by")
+    assert v.paired["l1"].n == 12 and not verdict_words.secondary_sentences(v, "l1")[0].startswith("on all")

@@ -637,3 +637,19 @@ def test_a_rerun_with_nothing_new_keeps_the_report(built, tmp_path):
     with_pdf = run_cli(command[:-3] + ["--reports-dir", str(tmp_path)], cwd=work, env=env)
     assert with_pdf.returncode == 0 and "kept as it is" not in with_pdf.stderr
     assert (tmp_path / "rep/report.pdf").read_bytes().startswith(b"%PDF") and html.stat().st_mtime_ns > stamp
+
+
+def test_the_summary_says_a_repeated_note_once():
+    """Twenty tables of the same size share one test-rows note: the summary table gives it in full
+    on the first and points to it on the others (each dataset's own section keeps it whole)."""
+    from pipeline.report.analysis import _said_once
+
+    note = "The test split has 44 rows: one prediction moves test accuracy by 2.3 pt, more than the ROPE."
+    warning = "Every arm scored no better than always predicting the training mean (test MSE 0.0225): check it"
+    rows = _said_once([{"label": label, "notes": [note], "warnings": [warning] if label != "c" else []}
+                       for label in ("a", "b", "c")])
+    assert rows[0]["notes"] == [note] and rows[0]["warnings"] == [warning]
+    assert rows[1]["notes"] == ["As for a above: The test split has 44 rows."]
+    assert rows[1]["warnings"] == ["As for a above: Every arm scored no better than always predicting the training "
+                                   "mean (test MSE 0.0225)."]
+    assert rows[2] == {"label": "c", "notes": ["As for a above: The test split has 44 rows."], "warnings": []}

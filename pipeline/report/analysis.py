@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Optional
 
 import numpy as np
@@ -53,7 +54,7 @@ def analyze(data: ReportData) -> dict:
     # 9-seed study "too weak" for what its 3-seed start could show)
     used = max((d["verdicts"].seeds_used for d in datasets), default=0) if study.adaptive else n_seeds
     min_p = stats.min_wilcoxon_p(used or study.looks()[0])
-    return {"datasets": datasets, "summary": [_summary_row(d) for d in datasets],
+    return {"datasets": datasets, "summary": _said_once([_summary_row(d) for d in datasets]),
             "in_short": verdict_words.in_short(decided, verdict_words.mean_values(results)),
             "across": _across(data, datasets), "improvement": _improvement(study, datasets),
             "n_seeds": n_seeds, "looks": study.looks() if study.adaptive else None,
@@ -134,6 +135,21 @@ def _paths(study, sub: pd.DataFrame, hib: bool) -> tuple[dict, dict]:
                           for r in sub[(sub["arm"] == arm) & (sub["variant"] == v)].itertuples()} for v in names}
         selected[arm] = verdicts.select_variant(paths[arm], hib)
     return paths, selected
+
+
+def _said_once(rows: list[dict]) -> list[dict]:
+    """The summary table's notes and warnings in full on the first dataset that has each; a later
+    dataset with the same text (twenty tables of the same size) points to it instead."""
+    first: dict[str, str] = {}
+    for row in rows:
+        for key in ("notes", "warnings"):
+            row[key] = [text if first.setdefault(text, row["label"]) == row["label"]
+                        else f"As for {first[text]} above: {FIRST_CLAUSE.split(text, maxsplit=1)[0]}."
+                        for text in row[key]]
+    return rows
+
+
+FIRST_CLAUSE = re.compile(r"[:.](?:\s|$)")   # up to the first ": " or ". " (not the point in 0.0225)
 
 
 def _summary_row(d: dict) -> dict:

@@ -59,10 +59,10 @@ def train_study(args) -> dict:
             value = False if value == "no" else None
         if value is not None:
             dataset[key] = value
-    try:
-        hidden = [int(h) for h in args.hidden.split(",")]
+    try:   # none (or nothing): a linear model
+        hidden = [] if args.hidden.strip().lower() in ("", "none") else [int(h) for h in args.hidden.split(",")]
     except ValueError:
-        raise UsageError(f"--hidden = {args.hidden!r}: expected layer sizes like 256,128") from None
+        raise UsageError(f"--hidden = {args.hidden!r}: expected layer sizes like 256,128, or none (a linear model)") from None
     raw = {
         "name": args.experiment, "datasets": [dataset], "arms": [arms.normalize(args.regularizer)],
         "seeds": [args.seed], "split_seed": args.split_seed, "execution": {"device": args.device},

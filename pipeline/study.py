@@ -346,8 +346,16 @@ def _settings_that_do_nothing(spec: StudyFile, settings: list, source: str) -> l
 
 
 def _check_path_layers(spec: StudyFile, settings: list, source: str) -> None:
-    """A per-layer dropout list in a path must have one p per hidden layer of every dataset."""
+    """A per-layer dropout list in a path must have one p per hidden layer of every dataset; an
+    arm with dropout needs a hidden layer to drop (hidden: [] is a linear model)."""
     lists = [p for p in [*spec.paths.dropout, *spec.paths.dropout_l2.get("dropout", [])] if isinstance(p, list)]
+    dropping = [a for a in spec.arms if "dropout" in arms_mod.ARMS[a].components]
+    linear = [d.display for d, (training, *_rest) in zip(spec.datasets, settings) if not training.model.hidden]
+    if linear and dropping:
+        where = f" (dataset {linear[0]})" if len(linear) < len(spec.datasets) else ""
+        raise UsageError(f"{source}: field 'model.hidden' = []{where}: a linear model has no hidden units for "
+                         f"dropout to drop, so arm(s) {', '.join(map(repr, dropping))} would train as none; remove "
+                         "them from 'arms' or give the model a hidden layer")
     for d, (training, *_rest) in zip(spec.datasets, settings):
         n = len(training.model.hidden)
         bad = next((p for p in lists if len(p) != n), None)

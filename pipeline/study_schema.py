@@ -60,7 +60,7 @@ def field_kinds(annotation: Any) -> set:
 
 
 class ModelSpec(_Strict):
-    hidden: list[Annotated[int, Field(gt=0)]] = Field(default=[64, 64], min_length=1)
+    hidden: list[Annotated[int, Field(gt=0)]] = Field(default=[64, 64], min_length=0)   # []: a linear model (no hidden layer, no dropout)
     activation: Literal["relu", "tanh"] = "relu"
 
 

@@ -61,6 +61,9 @@ CASES = [
      "field 'datasets.0.class_weight' = true (YAML reads yes, no, on and off as true or false): Input should be 'balanced'"),
     ("quoted-number", _with("epochs", "5"), [], "field 'epochs' = '5': expected a number, not the text '5'"),
     ("bool-in-a-list", _with("model.hidden", [True]), [], "field 'model.hidden' = [True]: expected numbers, not true"),
+    ("dropout-on-a-linear-model", {**_with("model.hidden", []), "arms": ["none", "dropout", "l2"]}, [],
+     "field 'model.hidden' = []: a linear model has no hidden units for dropout to drop, so arm(s) 'dropout' would "
+     "train as none"),
     ("top-level-not-blamed-on-a-dataset", _with("batch_size", -3), [], "study.yaml: field 'batch_size' = -3"),
     ("bad-activation", _with("model.activation", "sigmoid"), [], "model.activation"),
     ("bad-optimizer", _with("optimizer.name", "rmsprop"), [], "optimizer.name"),

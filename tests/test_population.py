@@ -73,6 +73,17 @@ def test_population_reproduces_reference_for_every_arm(optimizer, l2_mode, activ
         assert_same(train(ref_cfg, data), result, data=data)
 
 
+def test_a_linear_model_trains_the_same_in_both_engines():
+    """model.hidden: [] is a linear model (d2l's weight-decay chapter: linear regression on many
+    features): the weights are the whole model, L1 and L2 penalize them, both engines agree."""
+    data = toy_splits("regression", n=64)
+    common = dict(hidden=(), dropout=(), optimizer="sgd", lr=0.01, momentum=0.0, epochs=10, batch_size=16)
+    cfgs = [TrialConfig(arm="none", seed=0, **common), TrialConfig(arm="l1", seed=1, l1=1e-2, **common),
+            TrialConfig(arm="l2", seed=2, l2=0.1, **common)]
+    for ref_cfg, result in zip(cfgs, train_population(cfgs, data)):
+        assert_same(train(ref_cfg, data), result)
+
+
 def test_population_regression_with_early_stopping_and_divergence():
     data = toy_splits("regression", n=64)
     common = dict(hidden=(16,), dropout=(0.0,), optimizer="sgd", lr=0.01, momentum=0.0, epochs=60,

@@ -167,6 +167,21 @@ def _synthetic_linear(spec, split_seed):
     return x_tr, y_tr, x_te, y_te, f"generated with numpy seed {split_seed}: y = Xw + 0.6 + N(-0.01, 0.01)"
 
 
+@register("synthetic_highdim", "regression", "generated linear regression, 200 features, 25 train (20 after validation) / 100 test (d2l's weight-decay chapter)")
+def _synthetic_highdim(spec, split_seed):
+    # d2l 3.7: X ~ N(0, 1) with 200 features, y = 0.05 + 0.01 * sum(x) + N(0, 0.01); 20 training
+    # rows, so that an unregularized linear model overfits; 25 here, 5 of them held out for validation.
+    rng = np.random.default_rng(split_seed)
+
+    def draw(n):
+        x = rng.normal(0.0, 1.0, size=(n, 200))
+        return x, 0.05 + 0.01 * x.sum(axis=1) + rng.normal(0.0, 0.01, size=n)
+
+    x_tr, y_tr = draw(25)
+    x_te, y_te = draw(100)
+    return x_tr, y_tr, x_te, y_te, f"generated with numpy seed {split_seed}: y = 0.05 + 0.01 * sum(x) + N(0, 0.01), 200 features"
+
+
 @register("quadrants", "classification", "generated 2-D points X ~ N(0, 1), m=200, label 1 where both coordinates share a sign")
 def _quadrants(spec, split_seed):
     rng = np.random.default_rng(split_seed)

@@ -353,8 +353,10 @@ def _worse_than_constant(v: DatasetVerdicts, constant: str, score: str) -> str:
     if learned:
         words += f"; {_and(list(map(arms.label, learned)))} learned more than the constant"
     elif v.below_chance != [arms.BASELINE]:
-        below = [arms.label(a) for a in v.below_chance if a != arms.BASELINE]
-        words += f"; {_and(below)} {'stay' if len(below) > 1 else 'stays'} below it too"
+        below = [a for a in v.below_chance if a != arms.BASELINE]
+        lesser = all(v.paired[a].verdict == "better" for a in below if a in v.paired)
+        words += (f"; {_and(list(map(arms.label, below)))} {'score' if len(below) > 1 else 'scores'} worse than the "
+                  "constant too" + (", if less so than none" if lesser else ""))
     return words + " (more training rows, or stronger regularization, are what this data needs)"
 
 

@@ -527,6 +527,23 @@ def test_the_example_studies_run(workdir, env, name, expect):
 
 
 @pytest.mark.slow
+def test_the_d2l_weight_decay_chapter_as_shipped(workdir, env):
+    """studies/highdim.yaml: d2l's linear regression on 200 features from 20 rows. Unregularized,
+    the model fits its training rows and does worse than predicting the mean; weight decay
+    (lambda 3) closes most of the train-test gap, and the console says both."""
+    import re
+
+    shutil.copytree(ROOT / "studies", workdir / "studies")
+    proc = run_cli(["ablation", "--study", "studies/highdim.yaml", "--no-report"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "[synthetic_highdim] rows: train 20, val 5, test 100" in proc.stdout
+    assert "synthetic_highdim: L2 is better than none" in proc.stdout
+    assert "WARNING: none scored worse than always predicting the training mean" in proc.stdout
+    closed = re.search(r"L2 closes (\d+)% \[(\d+)%, (\d+)%\] of the train-test gap that none leaves open", proc.stdout)
+    assert closed and int(closed.group(2)) > 80, proc.stdout[-3000:]
+
+
+@pytest.mark.slow
 def test_the_weight_decay_tutorial_in_the_reports_words(workdir, env):
     """studies/synthetic.yaml as shipped: none overfits, and the gap verdict says how much of the
     train-test gap weight decay closes (with a CI), on the console and on the dataset's parent."""

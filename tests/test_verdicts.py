@@ -312,7 +312,7 @@ def test_none_worse_than_a_constant_prediction_is_overfitting_that_regularizatio
     assert v.paired["l2"].verdict == "better"   # not "at chance, as none"
     warning = verdict_words.chance_warning(v)
     assert warning.startswith("none scored worse than always predicting the training mean (test MSE 0.07")
-    assert "L2 brings it back to about the constant's level" in warning and "dropout stays below it too" in warning
+    assert "L2 brings it back to about the constant's level" in warning and "dropout scores worse than the constant too, if less so than none" in warning
     short = verdict_words.in_short([v], verdict_words.mean_values([results]))
     assert short[0].startswith("On d2l, L2 helped: test MSE 0.07")
     assert "On d2l, none did worse than always predicting the training mean: it overfits (see the warning)." in short

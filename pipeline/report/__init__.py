@@ -58,9 +58,8 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     if reuse and (kept := _unchanged_report(out, digest, pdf)):
         print(f"note: nothing the report is built from changed since {out / 'report.html'} was built: kept as it is "
               "(`python -m pipeline report` rebuilds it)", file=sys.stderr, flush=True)
-        if record and root_run_id:
-            for p in kept:
-                tracker.log_artifact(root_run_id, str(p), "report")
+        for p in kept if record and root_run_id else []:
+            tracker.log_artifact(root_run_id, str(p), "report")
         return kept
     results = analysis.analyze(data)
     drawn, prov = figures.draw_all(data, results), render.provenance(data, building=root_run_id)
@@ -89,9 +88,13 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
 
         for experiment_id in sorted({r.experiment_id for r in data.roots}):
             print(f"the study in the MLflow UI: {overview_link(tracker.uri, experiment_id, study.name)}", flush=True)
-    if not record:
-        return paths
-    root = root_run_id or data.root_of_latest
+    if record:
+        _record(tracker, data, results, paths, root_run_id or data.root_of_latest)
+    return paths
+
+
+def _record(tracker: Tracker, data: collect.ReportData, results: dict, paths: list[Path], root: Optional[str]) -> None:
+    """The report's files on the study's root run, and what it decided on each dataset's parent."""
     if root:
         for p in paths:
             tracker.log_artifact(root, str(p), "report")
@@ -100,8 +103,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
         if d["label"] in data.parent_runs and d.get("verdicts") is not None:
             log_verdicts(tracker, data.parent_runs[d["label"]], d["verdicts"])
             current[d["label"]] = data.parent_runs[d["label"]]
-    retire_old_verdicts(tracker, study, current)
-    return paths
+    retire_old_verdicts(tracker, data.study, current)
 
 
 # Beside the report: the digest of what it was built from (inputs_digest).

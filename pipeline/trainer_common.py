@@ -98,11 +98,11 @@ class TrialConfig:
 
     def params(self) -> dict[str, str]:
         """As MLflow params; precision only when not fp32, so runs of other studies log what
-        they always did."""
+        they always did; momentum only under SGD (Adam does not read it)."""
         out = {}
         for k, v in asdict(self).items():
-            if k == "precision" and v == "fp32":
-                continue
+            if (k == "precision" and v == "fp32") or (k == "momentum" and self.optimizer != "sgd"):
+                continue   # momentum is SGD's: a dataset switching to Adam inherits the top level's, unread
             out[k] = ",".join(map(str, v)) if isinstance(v, tuple) else str(v)
         return out
 

@@ -98,6 +98,8 @@ def test_trials_csv_and_the_trial_lists(built):
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["start"]) and r["end"] >= r["start"]
         # what the cell trained with: its arm's strengths from its params, the others blank
         params = t.data.params
+        # SGD's momentum only where SGD ran (synthetic_linear switches to Adam and inherits 0.9 unread)
+        assert params.get("momentum") == ("0.9" if params["optimizer"] == "sgd" else None)
         expected = {"none": "", "dropout": f"dropout={float(params['dropout'].split(',')[0]):g}",
                     "l2": f"l2={float(params['l2']):g} (penalty)"}[r["arm"]]
         assert r["strengths"] == expected

@@ -42,6 +42,13 @@ def test_a_mean_s_interval_stays_within_what_the_metric_can_take():
     assert METRICS["r2"].bounds == (-math.inf, 1.0)
 
 
+def test_means_equal_but_for_float_rounding_tie_in_the_ranks():
+    """breast_cancer's none and dropout got the same test rows right; their means differ in the
+    8th digit (float32 sums in another order). They tie (rank 1.5 each), not 1 and 2."""
+    scores = np.array([[0.9521126807, 0.9521126747, 0.90], [0.8, 0.9, 0.7]])
+    assert stats.average_ranks(scores, [True, True]).tolist() == [(1.5 + 2) / 2, (1.5 + 1) / 2, 3.0]
+
+
 def test_identical_arms_are_no_difference():
     p = stats.paired_test(NONE, NONE)
     assert p.mean_diff == 0 and p.p_t == 1.0 and p.p_wilcoxon == 1.0

@@ -89,6 +89,7 @@ class Paired:
     seeds_needed: Optional[int] = None   # for an undecided comparison, at 80% power
     needed_for: str = ""           # the decision those seeds would most likely reach
     alpha: float = ALPHA           # the level it was judged at (adaptive seeds: its look's share)
+    family: int = 0                # comparisons in its Holm family (1: its p is not adjusted)
 
     @property
     def too_few(self) -> bool:
@@ -202,7 +203,7 @@ def decide(family: Sequence[Paired], alpha: float = ALPHA, estimate_seeds: bool 
             setattr(p, f"{key}_holm", adjusted)
     m = sum(1 for p in family if not math.isnan(p.p_t))
     for p in family:
-        p.verdict, p.alpha = verdict(p, p.p_t_holm, p.p_tost_holm, alpha), alpha
+        p.verdict, p.alpha, p.family = verdict(p, p.p_t_holm, p.p_tost_holm, alpha), alpha, len(family)
         if p.verdict == "undecided" and estimate_seeds:
             # alpha / m: what the first step of Holm asks; enough for any later step too
             p.seeds_needed, p.needed_for = seeds_needed(p.mean_diff, p.sd, p.rope, alpha / max(m, 1))

@@ -63,18 +63,18 @@ def sentence(arm: str, p: stats.Paired, metric: str) -> str:
     diff = f"{amount(p.mean_diff, metric)}{interval(p, metric)}"
     rope = rope_text(p.rope, metric)
     if p.negligible:
-        return (f"{name}{p.verdict} by less than the ROPE, {diff}, all within ±{rope} (Holm p {_p(p.p_t_holm)}{at}): "
+        return (f"{name}{p.verdict} by less than the ROPE, {diff}, all within ±{rope} ({_holm(p)}p {_p(p.p_t_holm)}{at}): "
                 "real, but too small to matter by this study's ROPE")
     if p.verdict in ("better", "worse"):
-        return f"{name}{p.verdict}, {diff} (Holm p {_p(p.p_t_holm)}{at})"
+        return f"{name}{p.verdict}, {diff} ({_holm(p)}p {_p(p.p_t_holm)}{at})"
     if p.verdict == "equivalent":
         return (f"{name}practically the same, {diff}, within ±{rope} "
-                f"(equivalence Holm p {_p(p.p_tost_holm)}{at})")
+                f"(equivalence {_holm(p)}p {_p(p.p_tost_holm)}{at})")
     if p.verdict == AT_CHANCE:
         return f"{name}no better than a constant prediction, as none ({diff}): neither learned anything to compare"
     if p.verdict == "undecided":
         more = f"; {seeds_to_decide(p)}" if p.seeds_needed else ""
-        return f"{name}undecided, {diff} (Holm p {_p(p.p_t_holm)}{at}){more}"
+        return f"{name}undecided, {diff} ({_holm(p)}p {_p(p.p_t_holm)}{at}){more}"
     return f"{name}{p.verdict}"
 
 
@@ -279,6 +279,11 @@ def headline(v: DatasetVerdicts) -> str:
         if which:
             parts.append(f"{', '.join(which)} {words}")
     return f"{v.label}: " + "; ".join(parts)
+
+
+def _holm(p: stats.Paired) -> str:
+    """ "Holm " before a p that Holm's correction adjusted; nothing when its family is one comparison."""
+    return "" if p.family == 1 else "Holm "
 
 
 def _p(p: float) -> str:

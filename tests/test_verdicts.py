@@ -456,3 +456,16 @@ def test_an_arm_decided_at_an_earlier_look_says_on_how_many_seeds_its_other_outc
     said = verdict_words.secondary_sentences(v, "l2")
     assert said[0].startswith("on all 12 seeds: train-test gap narrower by")
     assert v.paired["l1"].n == 12 and not verdict_words.secondary_sentences(v, "l1")[0].startswith("on all")
+
+
+def test_a_lone_comparison_is_not_called_holm_adjusted():
+    """One arm on one dataset: "one comparison, so no Holm correction", and its p is said plainly;
+    with two arms the p is Holm's."""
+    rng = np.random.default_rng(5)
+    one = _values(rng, {"none": 0.0, "l2": 0.03}, 0.002)
+    [v] = verdicts.decide_study([verdicts.DatasetResults("d", "classification", one)])
+    said = verdict_words.sentence("l2", v.paired["l2"], v.metric)
+    assert "(p " in said and "Holm" not in said
+    two = _values(rng, {"none": 0.0, "l1": 0.03, "l2": 0.03}, 0.002)
+    [w] = verdicts.decide_study([verdicts.DatasetResults("d", "classification", two)])
+    assert "(Holm p " in verdict_words.sentence("l2", w.paired["l2"], w.metric)

@@ -220,7 +220,11 @@ class DatasetSpec(_Strict):
     @classmethod
     def _known_dataset(cls, name: str) -> str:
         if name not in DATASETS:
-            raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(sorted(DATASETS))}")
+            import difflib
+
+            close = difflib.get_close_matches(name, list(DATASETS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown dataset {name!r}{hint}; allowed: {', '.join(sorted(DATASETS))}")
         return name
 
     @model_validator(mode="after")

@@ -3,6 +3,7 @@ one-cell study (with its errors named by the flags the user typed)."""
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Optional
 
@@ -30,14 +31,24 @@ def given(value: Optional[str]) -> Optional[str]:
 STRENGTH_FLAGS = (("--dropout", "dropout", "dropout", 0.5), ("--l1", "l1", "l1", 1e-4), ("--l2", "l2", "l2", 1e-3))
 
 
+def strength(args, attr: str):
+    """A strength flag's value (its default when not given: the parser leaves it None)."""
+    given = getattr(args, attr)
+    default = next(d for _, a, _, d in STRENGTH_FLAGS if a == attr)
+    if given is None:
+        return default
+    return dropout(given) if attr == "dropout" else float(given)
+
+
 def unused_strengths(args, arm: str) -> list[str]:
-    """A note for each strength flag set away from its default that the regularizer does not
-    read (`--dropout 0.3` with --regularizer none trains none, as a study file's note says)."""
+    """A note for each strength flag given that the regularizer does not read (`--l2 1e-3`
+    with --regularizer none trains none, as a study file's note says). Under `mlflow run`, which
+    passes every parameter, only values away from the default are noted."""
     components = arms.ARMS[arm].components
     notes = []
     for flag, attr, component, default in STRENGTH_FLAGS:
-        value = dropout(args.dropout) if attr == "dropout" else getattr(args, attr)
-        if component not in components and value != default:
+        given = getattr(args, attr) is not None and (not os.environ.get("MLFLOW_RUN_ID") or strength(args, attr) != default)
+        if component not in components and given:
             users = [a for a, info in arms.ARMS.items() if component in info.components]
             notes.append(f"{flag} {getattr(args, attr)} changes nothing for --regularizer {arm} (it trains "
                          f"{' and '.join(components) if components else 'without a regularizer'}); "
@@ -69,7 +80,7 @@ def train_study(args) -> dict:
         "model": {"hidden": hidden, "activation": args.activation},
         "optimizer": {"name": args.optimizer, "lr": args.lr, "momentum": args.momentum},
         "batch_size": args.batch_size, "epochs": args.epochs,
-        "strengths": {"dropout": dropout(args.dropout), "l1": args.l1, "l2": args.l2,
+        "strengths": {"dropout": strength(args, "dropout"), "l1": strength(args, "l1"), "l2": strength(args, "l2"),
                       "l2_mode": args.l2_mode, "penalize_bias": args.penalize_bias},
     }
     if args.early_stopping:

@@ -254,8 +254,11 @@ def run_worker_loop(ctx: RunContext, data: dict, who: str = "") -> None:
             if first or counts["trained"] or counts["failed"] or counts["taken_over"]:
                 taken = f", {counts['taken_over']} taken over by another worker" if counts["taken_over"] else ""
                 done, cells = grid.cells_done(open_dataset_study(ctx, ctx.study, plan, data[plan.label]))
-                print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}{taken}; "
-                      f"{done} of the {cells} cells enqueued so far are done (all workers)", flush=True)
+                if not (counts["trained"] or counts["failed"] or counts["taken_over"]) and done == cells:
+                    print(f"[{plan.label}]{who} nothing to train: all {cells} cells were done already", flush=True)
+                else:
+                    print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}{taken}; "
+                          f"{done} of the {cells} cells enqueued so far are done (all workers)", flush=True)
             if counts["failed"] and not counts["trained"]:
                 hint = divergence_hint(open_dataset_study(ctx, ctx.study, plan, data[plan.label]), data[plan.label])
                 if hint:

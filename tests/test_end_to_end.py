@@ -110,7 +110,7 @@ def test_mlflow_run_ablation_builds_the_run_tree_and_resumes(workdir, env):
     again = run_cli(["ablation", "--study", "tiny.yaml", "--no-report", "--storage", "sqlite:///optuna.db"],
                     cwd=project, env=env)
     assert again.returncode == 0, again.stderr
-    assert "trained 0, failed 0" in again.stdout
+    assert "[digits] nothing to train: all 10 cells were done already" in again.stdout
     assert len(trial_runs(client, [exp.experiment_id])) == 20
 
     # Delete one cell from the Optuna storage: only that cell is trained, with the same numbers
@@ -127,7 +127,7 @@ def test_mlflow_run_ablation_builds_the_run_tree_and_resumes(workdir, env):
     assert again.returncode == 0, again.stderr
     assert "digits/l1/seed1" in again.stdout and "trained 1, failed 0" in again.stdout  # --verbose: per-trial lines
     assert "[digits] cells: 1/1 done (0 failed)" in again.stdout   # progress, as plain lines in a log
-    assert "trained 0, failed 0" in again.stdout  # synthetic_linear untouched
+    assert "[synthetic_linear] nothing to train: all 10 cells were done already" in again.stdout  # untouched
     after = trial_runs(client, [exp.experiment_id])
     assert len(after) == 21
     pair = [r for r in after if r.info.run_name == "digits/l1/seed1"]
@@ -400,7 +400,7 @@ def test_a_chosen_metric_drives_the_verdicts(workdir, env):
     write_study(workdir / "m.yaml", study)
     again = run_cli(["ablation", "--study", "m.yaml"], cwd=workdir, env=env)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    assert again.stdout.count("trained 0, failed 0") == 2
+    assert again.stdout.count("nothing to train: all") == 2
     assert len(client.search_runs([exp.experiment_id], "tags.kind = 'trial'")) == runs_before
     assert "test_macro_f1" in again.stdout and "test_r2" in again.stdout and "test_mae " not in again.stdout
     trials = pd.read_csv(workdir / "reports" / "metrics" / "trials.csv")

@@ -76,7 +76,7 @@ def test_report_files_are_written_logged_and_escaped(built):
 
 def test_trials_csv_and_the_trial_lists(built):
     """Every trial run is a line of trials.csv and a row of the HTML's collapsible list; section
-    6 counts the runs per dataset and arm with a link to them in the MLflow UI."""
+    5 counts the runs per dataset and arm with a link to them in the MLflow UI."""
     import csv
     from urllib.parse import parse_qs, urlsplit
 

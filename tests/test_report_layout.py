@@ -142,10 +142,10 @@ def _squeeze(text: str) -> str:
 
 def test_no_pdf_page_ends_with_a_heading(pdf_pages):
     """Every heading (h1-h3: the PDF's outline) has text or a figure below it on its page: none is left
-    alone at the foot of a page, as "2–3. Per dataset" was above the first dataset's page break."""
+    alone at the foot of a page, as "2. Per dataset" was above the first dataset's page break."""
     pages, outline = pdf_pages
     headings = [(title, n) for title, n in outline if _squeeze(title)]
-    assert any(t.startswith("2–3. Per dataset") for t, _ in headings) and len(headings) >= 10
+    assert any(t.startswith("2. Per dataset") for t, _ in headings) and len(headings) >= 10
     for title, n in headings:
         page, want = pages[n - 1], _squeeze(title)
         footer = page["height"] - MARGIN_Y   # the page number, in the bottom margin

@@ -221,6 +221,7 @@ def test_degraded_study_still_reports(workdir, env):
     assert "No paired comparison" in html
     assert "diverged" in html and "FAILED" in html
     assert "Missing results" in html and "0 of 1 seeds finished" in html
+    assert "note: synthetic_linear: missing results: none: 0 of 1 seeds finished" in proc.stderr   # the console too
     assert "The evidence is too weak" in html
     assert (workdir / "reports/degraded/report.pdf").stat().st_size > 5000
 

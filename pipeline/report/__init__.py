@@ -62,6 +62,9 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
             tracker.log_artifact(root_run_id, str(p), "report")
         return kept
     results = analysis.analyze(data)
+    for d in results["datasets"] if not collect.interim_note(data) else []:   # as the page says it
+        if d.get("missing"):
+            print(f"note: {d['label']}: missing results: {'; '.join(d['missing'])}", file=sys.stderr, flush=True)
     drawn, prov = figures.draw_all(data, results), render.provenance(data, building=root_run_id)
     html = render.render(data, results, drawn, prov)
     out.mkdir(parents=True, exist_ok=True)

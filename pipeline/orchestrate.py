@@ -81,19 +81,27 @@ def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = T
               + (f"up to {len(study.seeds)} seeds (adaptive)" if study.adaptive else f"{len(study.seeds)} seed(s)")
               + f"; tracking {mask_credentials(tracker.uri)}, "
               f"optuna {mask_credentials(storage)}", flush=True)
-        lines = {plan.label: study.strengths_line(plan) for plan in study.plans}
-        if len(set(lines.values())) == 1 and next(iter(lines.values())):   # the same on every dataset: once
-            print(f"strengths: {next(iter(lines.values()))}", flush=True)
+        say_strengths(study)
         for plan in study.plans:
             d = data[plan.label]
-            if len(set(lines.values())) > 1 and lines[plan.label]:
-                print(f"[{plan.label}] strengths: {lines[plan.label]}", flush=True)
             given_up = prepare_dataset(ctx, plan, d, owned)
             print(f"[{plan.label}] {d.sizes_line()}; config {plan.config_hash}"
                   + (f"; gave up on {given_up} failed cell(s) after retries" if given_up else ""), flush=True)
             if d.preprocessing:
                 print(f"[{plan.label}] data: {data_line(d)}", flush=True)
     return ctx, data
+
+
+def say_strengths(study: Study) -> None:
+    """Each arm's strengths, once for the datasets that share them: "strengths: ..." when every
+    dataset does, else "[digits, wine] strengths: ..." per group."""
+    groups: dict[str, list[str]] = {}
+    for plan in study.plans:
+        if line := study.strengths_line(plan):
+            groups.setdefault(line, []).append(plan.label)
+    for line, labels in groups.items():
+        where = "" if len(groups) == 1 and len(labels) == len(study.plans) else f"[{', '.join(labels)}] "
+        print(f"{where}strengths: {line}", flush=True)
 
 
 def _experiment(study: Study, tracker: Tracker) -> str:

@@ -120,8 +120,10 @@ def test_rows_note(v: DatasetVerdicts) -> str:
 
 def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
     """E.g. "train-test gap narrower by 8.3 pt [6.9, 9.7]" (the difference as a magnitude)."""
-    def points(x: float) -> str:   # to 0.1 pt; under 0.05 pt with its first digits ("0.012", not "0.0"), but
-        return f"{x:.1f}" if abs(x) >= 0.05 or abs(x) < 0.001 else f"{x:.2g}"   # float32 noise (6e-07) is 0.0
+    fine = abs(p.mean_diff) * 100 < 0.05   # a difference under 0.05 pt keeps its first digits ("0.012", not "0.0")
+
+    def points(x: float) -> str:   # to 0.1 pt ("-0.0" is 0.0); float32 noise (6e-07) is 0.0 too
+        return f"{x:.2g}" if fine and 0.001 <= abs(x) < 0.05 else _number(x, "accuracy", signed=False)
 
     if outcome.key == "gap_metric":
         unit, scale, fmt = (" pt", 100, points) if METRICS[metric].share else (f" {METRICS[metric].label}", 1, "{:.3g}".format)

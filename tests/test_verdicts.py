@@ -173,6 +173,10 @@ def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
                                ci_low=-0.0004, ci_high=0.0002)
     assert verdict_words.secondary_sentence(gap, tiny, "accuracy") == "train-test gap undecided (wider by 0.012 pt " \
         "[-0.02, 0.04])"
+    # ... while a larger one keeps its ends to 0.1 pt too (not "[-0.011, 1.0]")
+    half = dataclasses.replace(tiny, mean_diff=0.005, ci_low=-0.00011, ci_high=0.0101)
+    assert verdict_words.secondary_sentence(gap, half, "accuracy") == "train-test gap undecided (narrower by 0.5 pt " \
+        "[0.0, 1.0])"
 
 
 def test_one_test_sample_above_a_constant_prediction_is_chance():

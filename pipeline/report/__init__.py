@@ -62,9 +62,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
             tracker.log_artifact(root_run_id, str(p), "report")
         return kept
     results = analysis.analyze(data)
-    for d in results["datasets"] if not collect.interim_note(data) else []:   # as the page says it
-        if d.get("missing"):
-            print(f"note: {d['label']}: missing results: {'; '.join(d['missing'])}", file=sys.stderr, flush=True)
+    _say_missing(data, results)
     drawn, prov = figures.draw_all(data, results), render.provenance(data, building=root_run_id)
     html = render.render(data, results, drawn, prov)
     out.mkdir(parents=True, exist_ok=True)
@@ -172,6 +170,14 @@ def verdict_lines(results: dict) -> list[str]:
     """Each dataset's answer as the report states it, with its warning, for the console."""
     return [line for d in results["datasets"] if d.get("verdicts") is not None
             for line in verdict_words.answer_lines(d["verdicts"])]
+
+
+def _say_missing(data: collect.ReportData, results: dict) -> None:
+    """The arms short of the study's seeds, on the console as the page says them (not while
+    workers still train: the interim note says that)."""
+    for d in results["datasets"] if not collect.interim_note(data) else []:
+        if d.get("missing"):
+            print(f"note: {d['label']}: missing results: {'; '.join(d['missing'])}", file=sys.stderr, flush=True)
 
 
 def console_notes(data: collect.ReportData) -> list[str]:

@@ -259,10 +259,11 @@ def run_worker_loop(ctx: RunContext, data: dict, who: str = "") -> None:
     while plans:
         for plan in plans:
             counts = work_dataset(ctx, plan, data[plan.label], who)
-            if first or counts["trained"] or counts["failed"] or counts["taken_over"]:
+            moved = counts["trained"] or counts["failed"] or counts["taken_over"]
+            if first or moved:
                 taken = f", {counts['taken_over']} taken over by another worker" if counts["taken_over"] else ""
                 done, cells = grid.cells_done(open_dataset_study(ctx, ctx.study, plan, data[plan.label]))
-                if not (counts["trained"] or counts["failed"] or counts["taken_over"]) and done == cells:
+                if not moved and done == cells:
                     print(f"[{plan.label}]{who} nothing to train: all {cells} cells were done already", flush=True)
                 else:
                     print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}{taken}; "

@@ -208,11 +208,10 @@ def _figures_on_parents(tracker: Optional[Tracker], data: collect.ReportData, re
             mine = {"differences": differences, **mine}
         if not mine:
             continue
-        where = folder / re.sub(r"[^A-Za-z0-9_.@-]+", "_", label)
+        where = folder / _file_safe(label)
         where.mkdir(parents=True, exist_ok=True)
         for name, uri in mine.items():
-            png = where / f"{name}.png"
-            png.write_bytes(base64.b64decode(uri.split(",", 1)[1]))
+            _write_png(where / f"{name}.png", uri)
         if tracker is not None:
             tracker.log_folder(parent, str(where), "figures")
 
@@ -225,8 +224,18 @@ def _study_figures(drawn: dict, folder: Path) -> None:
         if scopes.get(name) == "dataset":
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        stem = name if not key else f"{name}-{re.sub(r'[^A-Za-z0-9_.@-]+', '_', key)}"
-        (folder / f"{stem}.png").write_bytes(base64.b64decode(uri.split(",", 1)[1]))
+        stem = f"{name}-{_file_safe(key)}" if key else name
+        _write_png(folder / f"{stem}.png", uri)
+
+
+def _file_safe(label: str) -> str:
+    """A dataset label as a file or folder name."""
+    return re.sub(r"[^A-Za-z0-9_.@-]+", "_", label)
+
+
+def _write_png(path: Path, uri: str) -> None:
+    """A figure's data: URI (figures.py draws them for the page) as a PNG file."""
+    path.write_bytes(base64.b64decode(uri.split(",", 1)[1]))
 
 
 def _write_atomically(path: Path, write) -> Path:

@@ -20,6 +20,7 @@ LAYERS = [
     {"verdicts"},                                # the answer: verdicts per dataset and arm
     {"verdict_words"},                           # the answer in words, tags and verdicts.json
     {"written_numbers"},                         # numbers as people write them in text
+    {"column_checks"},                           # a table's columns judged: no signal, warnings
     {"tables"},                                  # a user's table read and preprocessed
     {"datasets"},                                # datasets -> tensors
     {"study_schema"},                            # the study file's typed, validated objects

@@ -156,7 +156,7 @@ def test_zeros_that_mean_not_measured_are_suspected_only_where_they_stand_apart(
     next value 1), a zero-heavy amount, a column with negatives and a 0/1 flag are not."""
     import pandas as pd
 
-    from pipeline.tables import _zeros_like_missing
+    from pipeline.column_checks import zeros_like_missing as _zeros_like_missing
 
     csv = ROOT.parent / "shared/data/pima/diabetes.csv"   # the tutorial's diabetes.csv, where this workspace has it
     if csv.exists():

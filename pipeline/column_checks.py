@@ -1,0 +1,225 @@
+"""What a table's columns look like, judged before any model sees them: the columns that cannot
+carry signal (dropped, each with its reason) and what the user should be warned of (repeated header
+names, rows without a target, values read as missing, case variants, wide categoricals, repeated
+rows, copies of the target, zeros that may mean "not measured"). Reading and encoding the table is
+tables.py's; this module only looks at the columns it is given and says what it found."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+
+from .written_numbers import is_text, number_pairs, numbers_not_read
+
+MAX_CLASSES_FOR_AUTO = 20   # an integer target with at most this many values is a class label
+
+# Columns without signal, judged on the distinct rows. Below MIN_ROWS_TO_JUDGE rows uniqueness says
+# nothing (4 rows of 1..4).
+MIN_ROWS_TO_JUDGE = 20
+FREE_TEXT_SHARE = 0.5        # text with more distinct values than this share of its rows ...
+PROSE_WORDS = 3              # ... and at least this many words a value on average: "felt unwell on
+#                              day 3" is free text; 21 cities in 40 rows or "120/80" are categories
+DATE_SHARE = 0.95            # a text column this share of whose values read as dates in one format
+DATE_CATEGORIES = 20         # dates with at most this many distinct values (2019-01..2019-04) are
+#                              categories; more are dropped
+ID_WORDS = re.compile(r"(?:^|[\s_.-])(?:id|ids|uuid|guid|key|index|idx|no|nr)$", re.IGNORECASE)
+ID_CAMEL = re.compile(r"[a-z](?:Id|ID)$|^Unnamed: \d+$")   # patientId, PatientID, pandas' saved index
+
+# Zeros that may mean "not measured" (warned): in a measurement with this many distinct other
+# values, the smallest of which is at least this share of their median.
+ZERO_CODE_DISTINCT = 10
+ZERO_CODE_GAP = 0.1
+
+# A kept categorical column is warned about (under one-hot encoding) when it has more distinct values
+# than FREE_TEXT_SHARE of at least MIN_ROWS_TO_JUDGE rows, or more than WIDE_CATEGORIES.
+WIDE_CATEGORIES = 100
+
+
+
+def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
+    """Add to the reading record what the kept feature columns and the target look like, and the
+    warnings for the user (`record["warnings"]`)."""
+    # counted on the columns kept: two rows that differ only in an id are one example to the model
+    record["duplicate_rows"] = int(pd.concat([frame, y], axis=1).duplicated().sum())
+    record["categorical"] = spec.preprocess.categorical
+    record["wide_categorical_columns"] = _wide_categoricals(frame) if spec.preprocess.categorical == "onehot" else {}
+    record["numbers_not_read"] = numbers_not_read(frame)
+    variants = {c: _case_variants(frame[c]) for c in frame.columns if is_text(frame[c])}
+    record["case_variants"] = {c: v for c, v in variants.items() if v}
+    record["target_copies"] = {c: how for c in frame.columns if (how := _copy_of_target(frame[c], y))}
+    record["zeros_like_missing"] = {c: found for c in frame.columns if (found := zeros_like_missing(frame[c]))}
+    record["warnings"] = _warnings(spec, record, y)
+
+
+def no_signal(name, column: pd.Series) -> Optional[str]:
+    """Why a feature column cannot help a model, in a few words; None when it may. `column` holds
+    the distinct rows of the file."""
+    if column.nunique(dropna=False) <= 1:   # one value and some blanks is a yes/blank flag: kept
+        return "empty" if column.isna().all() else "constant"
+    values = column.dropna()
+    rows = len(column)
+    # Parquet keeps dates as dates; a few distinct ones (the months of a study) are categories
+    if pd.api.types.is_datetime64_any_dtype(column.dtype) or (is_text(column) and _looks_like_dates(values)):
+        return "dates" if values.nunique() > DATE_CATEGORIES else None
+    if is_text(column):
+        distinct = values.nunique()
+        if rows >= MIN_ROWS_TO_JUDGE and distinct == rows:
+            if number_pairs(values):
+                return f"pairs of numbers like {values.iloc[0]!r}, different on every row: split them into two columns"
+            return "id-like: different text on every row"
+        if len(values) >= MIN_ROWS_TO_JUDGE and distinct > FREE_TEXT_SHARE * len(values) and _is_prose(values):
+            return f"free text: {distinct} distinct values in {len(values)} rows"
+        return None
+    # a number is an id only when it cannot be a measurement: unique integers on every row that are
+    # the row numbers (0..n-1 or 1..n, in file order: a shuffled rank is a feature) or whose column
+    # is named like an id (patient_id, ID, recordNo)
+    integral = (pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_float_dtype(column.dtype)) \
+        and bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+    if not (integral and rows >= MIN_ROWS_TO_JUDGE and len(values) == rows and values.is_unique):
+        return None
+    if values.iloc[0] in (0, 1) and np.array_equal(values.to_numpy(dtype=float), values.iloc[0] + np.arange(rows)):
+        return "id-like: row numbers"
+    if ID_WORDS.search(str(name)) or ID_CAMEL.search(str(name)):
+        return "id-like: unique integers named like an id"
+    return None
+
+
+def _is_prose(values: pd.Series) -> bool:
+    """Values of PROSE_WORDS or more words on average (words: runs of non-space characters)."""
+    return bool(values.astype(str).str.split().str.len().mean() >= PROSE_WORDS)
+
+
+def is_categorical(column: pd.Series) -> bool:
+    """Encoded (one-hot or ordinal) rather than imputed as a number: text, booleans, dates."""
+    return not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+
+
+def _wide_categoricals(frame: pd.DataFrame) -> dict:
+    """Categorical columns that one-hot encoding would make into many columns: their distinct values."""
+    rows = len(frame)
+    out = {}
+    for c in frame.columns:
+        if is_categorical(frame[c]):
+            distinct = int(frame[c].nunique())
+            if (rows >= MIN_ROWS_TO_JUDGE and distinct > FREE_TEXT_SHARE * rows) or distinct > WIDE_CATEGORIES:
+                out[c] = distinct
+    return out
+
+
+def _looks_like_dates(values: pd.Series) -> bool:
+    """Nearly all values read as dates in one format pandas recognises (2021-03-04, 04/03/2021,
+    4 March 2021, with or without a time); words like "March" or "1st" have no format, so are not."""
+    from pandas.tseries.api import guess_datetime_format
+
+    text = values.astype(str)
+    with warnings.catch_warnings():   # pandas warns about day-first formats it was not told of, and
+        warnings.simplefilter("ignore")   # that an ISO date is not day-first when asked for one
+        formats = {guess_datetime_format(v, dayfirst=d) for v in text.head(5) for d in (False, True)} - {None}
+        return any(pd.to_datetime(text, format=f, errors="coerce").notna().mean() >= DATE_SHARE for f in formats)
+
+
+def listed(reasons: dict) -> str:
+    return ", ".join(f"{c} ({why})" for c, why in reasons.items())
+
+
+def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
+    """One short sentence for each thing the user should know about the file."""
+    out = []
+    for name, later in record.get("repeated_names", {}).items():
+        out.append(f"The header names {len(later) + 1} columns {name!r}: the first is {name!r}, the others "
+                   f"{', '.join(map(repr, later))} (as pandas renames them); rename them in the file if they hold "
+                   "different things.")
+    auto = record["auto_dropped_columns"]
+    if auto:
+        out.append(f"Dropped {len(auto)} column(s) that cannot carry signal: {listed(auto)}; list them under "
+                   "preprocess.drop_columns to confirm, or under keep_columns to keep them.")
+    dates = [c for c, why in auto.items() if why == "dates"]
+    if dates:
+        out.append(f"Dropped date column(s) {', '.join(map(str, dates))}: derive numbers from them in the file "
+                   "(days since an event, month, weekday) if time matters.")
+    if record["rows_without_target"]:
+        out.append(f"{record['rows_without_target']} row(s) have no value in target {spec.target!r} (blank, '?', a dash "
+                   "among numbers, or a value listed under preprocess.missing_values) and were left out of every split.")
+    for c, found in record["non_numbers_as_missing"].items():
+        more = ", ..." if found["distinct"] > len(found["examples"]) else ""
+        examples = ", ".join(map(repr, found["examples"])) + more
+        out.append(f"Column {c!r}: {found['count']} value(s) that are not numbers ({examples}) read as missing; "
+                   "list them under preprocess.missing_values to silence this.")
+    for c, why in record.get("numbers_not_read", {}).items():
+        out.append(f"Column {c!r} reads as categories, not numbers: {why}.")
+    for c, variants in record.get("case_variants", {}).items():
+        out.append(f"Column {c!r} has values that differ only by case, kept as separate categories: "
+                   + "; ".join(" / ".join(map(repr, v)) for v in variants[:3]) + (", ..." if len(variants) > 3 else "") + ".")
+    for c, distinct in record["wide_categorical_columns"].items():
+        if c in record.get("numbers_not_read", {}):
+            continue   # ordinal codes of numbers would be wrong advice: the file needs the fix above
+        out.append(f"Column {c!r} has {distinct} distinct values in {len(y)} rows: one-hot encoding makes up to "
+                   f"{distinct} columns; consider preprocess.categorical: ordinal or dropping it.")
+    if record["duplicate_rows"]:
+        out.append(f"{record['duplicate_rows']} row(s) repeat an earlier row exactly (features and target); copies "
+                   "can land in both training and test splits and inflate test scores.")
+    for c, how in record["target_copies"].items():
+        out.append(f"Column {c!r} gives the target away ({how}): if it is derived from the target, drop it under "
+                   "preprocess.drop_columns, or every arm will score perfectly and the study can tell nothing apart.")
+    zeros = record.get("zeros_like_missing", {})
+    if zeros:
+        found = ", ".join(f"{c} ({z['zeros']} zeros; the smallest other value {z['next']:g})" for c, z in zeros.items())
+        marks = ", ".join(f"{c}: [0]" for c in zeros)
+        out.append(f"Zeros far below the other values, which may mean 'not measured': {found}. If they do, mark them "
+                   f"as missing: preprocess.missing_values: {{{marks}}}.")
+    if is_text(y):
+        for variants in _case_variants(y):
+            out.append(f"Target {spec.target!r} has labels that differ only by case, kept as separate classes: "
+                       + " / ".join(map(repr, variants)) + ".")
+    return out
+
+
+def zeros_like_missing(column: pd.Series) -> dict:
+    """Zeros that look like a "not measured" code, as Pima's Glucose, BloodPressure, SkinThickness,
+    Insulin and BMI have: a numeric column of non-negative measurements (ZERO_CODE_DISTINCT values
+    or more) whose zeros are fewer than half its values and lie far below the rest (its smallest
+    other value at least ZERO_CODE_GAP of their median, and above 1, so that counts such as
+    pregnancies, whose zeros are real, are not suspected). {"zeros": n, "next": smallest other}."""
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return {}
+    values = column.dropna()
+    zeros = int((values == 0).sum())
+    rest = values[values != 0]
+    if not zeros or zeros >= len(values) / 2 or rest.nunique() < ZERO_CODE_DISTINCT or (rest < 0).any():
+        return {}
+    smallest = float(rest.min())
+    if smallest <= 1 or smallest < ZERO_CODE_GAP * float(rest.median()):
+        return {}
+    return {"zeros": zeros, "next": smallest}
+
+
+def _copy_of_target(column: pd.Series, y: pd.Series) -> str:
+    """How a feature column gives the target away, "" when it does not: its values and the
+    target's classes map one to one (a text copy "approved"/"rejected" of 1/0 too), or it is a
+    linear function of a numeric target. Judged on rows where both have a value, at least
+    MIN_ROWS_TO_JUDGE of them."""
+    both = pd.DataFrame({"x": column, "y": y}).dropna()
+    if len(both) < MIN_ROWS_TO_JUDGE:
+        return ""
+    n_y = both["y"].nunique()
+    if pd.api.types.is_numeric_dtype(both["y"]) and n_y > MAX_CLASSES_FOR_AUTO:
+        if pd.api.types.is_numeric_dtype(both["x"]) and both["x"].nunique() > 1:
+            r = np.corrcoef(both["x"].to_numpy(float), both["y"].to_numpy(float))[0, 1]
+            return "a linear function of the target" if abs(r) > 1 - 1e-9 else ""
+        return ""
+    if n_y < 2 or both["x"].nunique() != n_y:
+        return ""
+    one_to_one = both.groupby("x")["y"].nunique().max() == 1 and both.groupby("y")["x"].nunique().max() == 1
+    return "each of its values goes with one class of the target, and each class with one value" if one_to_one else ""
+
+
+def _case_variants(y: pd.Series) -> list[list[str]]:
+    """Groups of labels (a target's, or a text feature's values) equal but for case ("Sick", "sick")."""
+    groups: dict[str, list[str]] = {}
+    for label in sorted(map(str, y.dropna().unique())):
+        groups.setdefault(label.casefold(), []).append(label)
+    return [labels for labels in groups.values() if len(labels) > 1]

@@ -85,13 +85,25 @@ def cmd_ablation(args) -> int:
         ctx.tracker.log_values(ctx.root_id, {"time_report_s": round(seconds, 3)})
         for p in paths:
             print(f"report: {p}")
-        if paths and paths[0].stat().st_mtime >= wall - 1:   # not when the earlier report was kept
+        rebuilt = bool(paths) and paths[0].stat().st_mtime >= wall - 1   # not when the earlier report was kept
+        if rebuilt:
             print(f"report built in {seconds:.1f} s")
+    if not (report and rebuilt):
+        _discard_empty_root(ctx)
     from .ui_links import overview_link
 
     print(f"\nBrowse the runs: mlflow ui --backend-store-uri {ctx.tracker.uri} --host 127.0.0.1 "
           f"(or: make ui), then {overview_link(ctx.tracker.uri, ctx.experiment_id, study.name)}")
     return 0
+
+
+def _discard_empty_root(ctx) -> None:
+    """A rerun that trained nothing and built no report leaves no root run behind: one per call
+    would clutter the experiment, and the report names the root that built it. (`mlflow run`'s
+    project run is MLflow's own, kept.)"""
+    if ctx.tracker.owns_root() and ctx.tracker.discard_if_empty(ctx.experiment_id, ctx.root_id):
+        print("note: nothing was trained and no report built: this call added no run to MLflow", file=sys.stderr,
+              flush=True)
 
 
 # Why a view's verdicts may differ from the study's (a smaller family, other seeds).

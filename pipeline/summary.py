@@ -60,7 +60,7 @@ def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on
     earlier one), which the printed link opens; and, unless this is a view (not `on_parents`),
     each dataset's verdicts on its MLflow parent run: tags verdict, verdict.<arm>,
     verdict.<arm>.<outcome>, and the whole record as verdicts.json."""
-    ctx.tracker.share_overview(ctx.experiment_id, ctx.study.name, [p.label for p in ctx.study.plans],
+    ctx.tracker.share_overview(ctx.experiment_id, ctx.study.name, [(p.label, p.config_hash) for p in ctx.study.plans],
                                [v.metric for v in decided])
     if not on_parents:
         return

@@ -307,31 +307,43 @@ class Tracker(TrackingReads):
     def log_artifact(self, run_id: str, path: str, artifact_dir: Optional[str] = None) -> None:
         self._client.log_artifact(run_id, path, artifact_dir)
 
-    def share_overview(self, experiment_id: str, study_name: str, labels: list[str], metrics: list[str]) -> str:
+    def share_overview(self, experiment_id: str, study_name: str, groups: list[tuple[str, str]],
+                       metrics: list[str]) -> str:
         """Store the study's overview as an MLflow UI shared view (the experiment tag the UI's
         "Share" button writes; MLflow 3.17 reads it from ?viewStateShareKey=): the study's runs
         sorted by UI_ORDER, grouped by dataset with the groups closed, so the first screen shows one
         row per dataset (its parent and trials inside) and the root run, whatever the study's size.
-        The UI pages runs 100 at a time; UI_ORDER puts the root, the parents and the first seeds of
-        every dataset and arm on the first page; its columns: the verdict, arm, seed and the test value
-        of each metric the study reads (`metrics`: names, e.g. accuracy). A view of the study
-        (`--datasets digits`) only adds to what an earlier call stored: groups and columns are
-        merged, never dropped. Returns the share key."""
+        When the experiment holds a dataset in more than one configuration (the study rerun with
+        --epochs 2), the groups are (dataset, configuration): never averaged together.
+        `groups`: (label, config_hash) of each plan, added to those of the study's dataset parent
+        runs. The UI pages runs 100 at a time; UI_ORDER puts the root, the parents and the first
+        seeds of every dataset and arm on the first page; its columns: the verdict, arm, seed and
+        the test value of each metric the study reads (`metrics`: names, e.g. accuracy). A view of
+        the study (`--datasets digits`) only adds columns to what an earlier call stored, never
+        drops them. Returns the share key."""
         key = overview_key(study_name)
         try:
             earlier = json.loads(self._client.get_experiment(experiment_id).tags.get(rt.SHARED_VIEW_PREFIX + key, "{}"))
         except ValueError:   # not JSON: written by something else; replaced
             earlier = {}
-        group = f"tag.{rt.DATASET_LABEL}."
-        labels = list(dict.fromkeys([*(k[len(group):] for k in earlier.get("groupsExpanded", {}) if k.startswith(group)),
-                                     *labels]))
+        parents = self._client.search_runs([experiment_id], f"tags.{rt.STUDY} = '{quote_filter(study_name)}' AND "
+                                           f"tags.{rt.KIND} = '{rt.DATASET}'", max_results=5000)
+        pairs = list(dict.fromkeys([*groups, *((r.data.tags.get(rt.DATASET_LABEL, ""), r.data.tags.get(rt.CONFIG_HASH, ""))
+                                              for r in parents)]))
+        labels = [label for label, _ in pairs]
+        by_config = len(set(labels)) < len(labels)
+        # the UI names a group "tag.<key>.<value>", joined by commas for several keys, and opens
+        # every group it is not told to keep closed
+        closed = dict.fromkeys(f"tag.{rt.DATASET_LABEL}.{label}" + (f",tag.{rt.CONFIG_HASH}.{config}" if by_config else "")
+                               for label, config in pairs)
         metrics = list(dict.fromkeys([*(c[len("metrics.`test_"):-1] for c in earlier.get("selectedColumns", [])
                                         if c.startswith("metrics.`test_")), *metrics]))
         state = {"searchFilter": f"tags.{rt.STUDY} = '{quote_filter(study_name)}'",
                  "orderByKey": f"tags.`{rt.UI_ORDER}`", "orderByAsc": True,
                  "groupBy": {"aggregateFunction": "average",
-                             "groupByKeys": [{"mode": "tag", "groupByData": rt.DATASET_LABEL}]},
-                 "groupsExpanded": {f"tag.{rt.DATASET_LABEL}.{label}": False for label in labels},
+                             "groupByKeys": [{"mode": "tag", "groupByData": k}
+                                             for k in (rt.DATASET_LABEL, rt.CONFIG_HASH)[:1 + by_config]]},
+                 "groupsExpanded": {k: False for k in closed},
                  "selectedColumns": [f"tags.`{t}`" for t in ("verdict", rt.ARM, rt.SEED)]
                  + [f"metrics.`test_{m}`" for m in dict.fromkeys(metrics)]}
         self._client.set_experiment_tag(experiment_id, rt.SHARED_VIEW_PREFIX + key, json.dumps(state))

@@ -619,8 +619,9 @@ def test_runs_from_before_every_split_had_every_metric_are_left_out_in_another_m
 def test_a_rerun_with_nothing_new_keeps_the_report(built, tmp_path):
     """Rerunning a finished study's `ablation` finds every cell done; when nothing the report is
     built from changed (runs, settings, the pipeline's code) the report's files are kept, not
-    rebuilt (tens of seconds at thousands of trials), and still logged to the rerun's root run.
-    Asking for a PDF the kept report does not have builds it again."""
+    rebuilt (tens of seconds at thousands of trials), and the rerun, which trained nothing, adds
+    no root run: the study's one root keeps the report it built. Asking for a PDF the kept report
+    does not have builds it again."""
     work, env, _ = built
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     command = ["ablation", "--study", "rep.yaml", "--no-pdf", "--reports-dir", str(tmp_path)]
@@ -628,14 +629,16 @@ def test_a_rerun_with_nothing_new_keeps_the_report(built, tmp_path):
     assert first.returncode == 0 and "report built in" in first.stdout, first.stderr[-2000:]
     html = tmp_path / "rep/report.html"
     stamp = html.stat().st_mtime_ns
+    roots_before = len(client.search_runs([client.get_experiment_by_name("rep").experiment_id], "tags.kind = 'root'"))
     again = run_cli(command, cwd=work, env=env)
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"nothing the report is built from changed since {html} was built: kept as it is" in again.stderr
     assert "report built in" not in again.stdout and f"report: {html}" in again.stdout
     assert html.stat().st_mtime_ns == stamp
-    [latest] = client.search_runs([client.get_experiment_by_name("rep").experiment_id], "tags.kind = 'root'",
-                                  order_by=["attributes.start_time DESC"], max_results=1)
-    assert {f.path for f in client.list_artifacts(latest.info.run_id, "report")} == \
+    assert "this call added no run to MLflow" in again.stderr
+    roots = client.search_runs([client.get_experiment_by_name("rep").experiment_id], "tags.kind = 'root'")
+    assert len(roots) == roots_before
+    assert {f.path for f in client.list_artifacts(roots[0].info.run_id, "report")} == \
         {"report/report.html", "report/trials.csv"}
     with_pdf = run_cli(command[:-3] + ["--reports-dir", str(tmp_path)], cwd=work, env=env)
     assert with_pdf.returncode == 0 and "kept as it is" not in with_pdf.stderr

@@ -275,21 +275,41 @@ def test_bulk_reads_return_what_per_run_calls_return(any_store, tmp_path):
     assert again.keys() == summaries.keys() and again[runs[0]] == summaries[runs[0]]
 
 
-def test_a_view_adds_to_the_shared_overview_and_never_drops(tmp_path):
-    """The overview the printed link opens: a view (`--datasets digits`, one metric) keeps the
-    study's other dataset groups and metric columns that an earlier full run stored."""
+def test_the_shared_overview_groups_datasets_and_keeps_configurations_apart(tmp_path):
+    """The overview the printed link opens: one closed group per dataset; a view (`--datasets
+    digits`, one metric) keeps the study's other groups and metric columns; a dataset run again
+    in another configuration (--epochs 2) is grouped by dataset and configuration, so that the two
+    are never averaged together."""
     import json
 
     from pipeline import runtree as rt
     from pipeline.ui_links import overview_key
 
     tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(tracker.uri)
     exp = tracker.experiment_for("s")
-    tracker.share_overview(exp, "s", ["digits", "linear@0.5"], ["accuracy", "mse"])
-    tracker.share_overview(exp, "s", ["digits"], ["accuracy"])
-    state = json.loads(MlflowClient(tracker.uri).get_experiment(exp).tags[rt.SHARED_VIEW_PREFIX + overview_key("s")])
-    assert list(state["groupsExpanded"]) == ["tag.dataset.digits", "tag.dataset.linear@0.5"]
+
+    def parent(label, config):
+        client.create_run(exp, tags={rt.STUDY: "s", rt.KIND: rt.DATASET, rt.DATASET_LABEL: label, rt.CONFIG_HASH: config})
+
+    def stored():
+        return json.loads(client.get_experiment(exp).tags[rt.SHARED_VIEW_PREFIX + overview_key("s")])
+
+    parent("digits", "a1"), parent("linear@0.5", "b1")
+    tracker.share_overview(exp, "s", [("digits", "a1"), ("linear@0.5", "b1")], ["accuracy", "mse"])
+    tracker.share_overview(exp, "s", [("digits", "a1")], ["accuracy"])
+    state = stored()
+    assert state["groupsExpanded"] == {"tag.dataset.digits": False, "tag.dataset.linear@0.5": False}
+    assert [k["groupByData"] for k in state["groupBy"]["groupByKeys"]] == [rt.DATASET_LABEL]
     assert state["selectedColumns"][-2:] == ["metrics.`test_accuracy`", "metrics.`test_mse`"]
+
+    parent("digits", "a2")
+    tracker.share_overview(exp, "s", [("digits", "a2"), ("linear@0.5", "b1")], ["accuracy"])
+    state = stored()
+    assert state["groupsExpanded"] == {"tag.dataset.digits,tag.config_hash.a2": False,
+                                       "tag.dataset.linear@0.5,tag.config_hash.b1": False,
+                                       "tag.dataset.digits,tag.config_hash.a1": False}
+    assert [k["groupByData"] for k in state["groupBy"]["groupByKeys"]] == [rt.DATASET_LABEL, rt.CONFIG_HASH]
 
 
 def test_params_are_added_to_an_old_run_without_touching_its_own(tmp_path):

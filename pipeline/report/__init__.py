@@ -45,7 +45,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     `say_verdicts`: print each dataset's answer (the `report` command; `ablation` printed its summary).
     `reuse` (a rerun of `ablation`): when nothing the report is built from has changed since the
     files in its folder were built (the same runs, settings and pipeline code: `inputs_digest`),
-    they are kept as they are and only logged to this root run."""
+    they are kept as they are (and logged to `mlflow run`'s project run, which carries them)."""
     tracker = Tracker(tracking)
     data = collect.collect(study, tracker)
     for note in console_notes(data):
@@ -58,7 +58,8 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     if reuse and (kept := _unchanged_report(out, digest, pdf)):
         print(f"note: nothing the report is built from changed since {out / 'report.html'} was built: kept as it is "
               "(`python -m pipeline report` rebuilds it)", file=sys.stderr, flush=True)
-        for p in kept if record and root_run_id else []:
+        # `mlflow run`'s project run gets them; a root of ours that trained nothing is deleted (cli)
+        for p in kept if record and root_run_id and not tracker.owns_root() else []:
             tracker.log_artifact(root_run_id, str(p), "report")
         return kept
     results = analysis.analyze(data)
@@ -157,7 +158,7 @@ def _share_views(tracker: Tracker, data: collect.ReportData, study, results: dic
             views.setdefault(link["experiment_id"], {}).update(link["view"])
     try:
         for experiment_id in {r.experiment_id for r in data.roots}:
-            tracker.share_overview(experiment_id, study.name, [p.label for p in study.plans],
+            tracker.share_overview(experiment_id, study.name, [(p.label, p.config_hash) for p in study.plans],
                                    [d["metric_name"] for d in results["datasets"]])
         for experiment_id, shared in views.items():
             tracker.share_views(experiment_id, shared)

@@ -59,6 +59,10 @@ def summarize(values: Sequence[float], bounds: tuple[float, float] = (-math.inf,
                    lo, hi, float(np.median(x)))
 
 
+# A spread of paired differences this small relative to the values is floating-point noise, not spread.
+FLOAT_NOISE = 1e-9
+
+
 def min_wilcoxon_p(n: int) -> float:
     """Smallest two-sided p the exact Wilcoxon signed-rank test can give with n pairs: every
     difference of one sign has probability 2 / 2^n."""
@@ -115,18 +119,24 @@ def paired_test(arm: Sequence[float], baseline: Sequence[float], higher_is_bette
     a, b = np.asarray(arm, float), np.asarray(baseline, float)
     if a.shape != b.shape:
         raise ValueError("paired samples must have the same length")
+    scored = np.isfinite(a) & np.isfinite(b)   # a seed without a value (ROC AUC of a one-class split) is not a pair
+    a, b = a[scored], b[scored]
     d = (a - b) if higher_is_better else (b - a)
     n = len(d)
     if n < 2:
         return Paired(n, float(d.mean()) if n else math.nan, math.nan, math.nan, math.nan, math.nan,
                       math.nan, min_wilcoxon_p(n))
     own = float(d.std(ddof=1))
+    if own <= FLOAT_NOISE * max(float(np.abs(a).max()), float(np.abs(b).max()), 1e-300):
+        own = 0.0   # 0.95 - 0.93 and 0.93 - 0.91 differ in the 17th digit: one difference, not a tiny spread
     sd, floored = max(own, resolution), resolution > own
     mean = float(d.mean())
     if sd == 0:
-        # identical differences without a resolution: no variance, t undefined; all-zero means no difference at all
+        # the same difference on every seed, in a metric without a step to floor the spread (ROC AUC,
+        # F1, MSE): the t-test would be "certain" from two seeds. The evidence is that every seed
+        # agrees in sign: an exact sign test (Wilcoxon's smallest p), and no interval beyond the value.
         lo = hi = mean
-        p_t = 1.0 if mean == 0 else 0.0
+        p_t = 1.0 if mean == 0 else min_wilcoxon_p(n)
         effect = 0.0 if mean == 0 else math.copysign(math.inf, mean)
     else:
         se = sd / math.sqrt(n)
@@ -150,8 +160,8 @@ def _practical(p: Paired, d: np.ndarray, rope: float) -> None:
     from statsmodels.stats.weightstats import ttost_paired
 
     p.rope = rope
-    if p.sd == 0:   # no spread: the difference is known exactly
-        p.p_tost = 0.0 if abs(p.mean_diff) < rope else 1.0
+    if p.sd == 0:   # no spread: each bound's one-sided sign test (every seed on its side: 1 / 2^n)
+        p.p_tost = 0.5 ** p.n if abs(p.mean_diff) < rope else 1.0
     elif p.floored:   # the two one-sided t-tests with the resolution's spread
         se, df = p.sd / math.sqrt(p.n), p.n - 1
         p.p_tost = float(max(stats.t.sf((p.mean_diff + rope) / se, df), stats.t.cdf((p.mean_diff - rope) / se, df)))
@@ -183,11 +193,13 @@ VERDICTS = ("better", "worse", "equivalent", "undecided", "not enough seeds")
 def verdict(p: Paired, adjusted_p: float, adjusted_p_tost: float = math.nan, alpha: float = ALPHA) -> str:
     """better / worse: the Holm-adjusted paired t-test rejects "no difference" and the 95% CI
     excludes zero. equivalent: the Holm-adjusted TOST rejects "a difference of at least the
-    ROPE" (a difference both real and smaller than the ROPE is equivalent: it does not matter).
-    Otherwise undecided: the seeds run cannot tell."""
+    ROPE" and the 95% CI lies inside the ROPE (a difference both real and smaller than the ROPE
+    is equivalent: it does not matter). The TOST at 5% alone is the 90% CI inside the ROPE; a
+    verdict printed beside a 95% CI that crosses the ROPE would contradict it. Otherwise
+    undecided: the seeds run cannot tell."""
     if p.n < 2 or math.isnan(adjusted_p):
         return "not enough seeds"
-    if adjusted_p_tost < alpha:
+    if adjusted_p_tost < alpha and -p.rope < p.ci_low and p.ci_high < p.rope:
         return "equivalent"
     if adjusted_p < alpha and not (p.ci_low <= 0 <= p.ci_high):
         return "better" if p.mean_diff > 0 else "worse"
@@ -201,12 +213,19 @@ def decide(family: Sequence[Paired], alpha: float = ALPHA, estimate_seeds: bool 
     for key in ("p_t", "p_wilcoxon", "p_tost"):
         for p, adjusted in zip(family, holm([getattr(p, key) for p in family])):
             setattr(p, f"{key}_holm", adjusted)
-    m = sum(1 for p in family if not math.isnan(p.p_t))
+    m = sum(1 for p in family if not math.isnan(p.p_t))   # what Holm counted (n = 1 has no p)
     for p in family:
-        p.verdict, p.alpha, p.family = verdict(p, p.p_t_holm, p.p_tost_holm, alpha), alpha, len(family)
+        p.verdict, p.alpha, p.family = verdict(p, p.p_t_holm, p.p_tost_holm, alpha), alpha, m
         if p.verdict == "undecided" and estimate_seeds:
-            # alpha / m: what the first step of Holm asks; enough for any later step too
-            p.seeds_needed, p.needed_for = seeds_needed(p.mean_diff, p.sd, p.rope, alpha / max(m, 1))
+            estimate_seeds_needed(p, alpha / max(m, 1))
+
+
+def estimate_seeds_needed(p: Paired, alpha: float) -> None:
+    """An undecided comparison's seeds_needed at `alpha` (alpha / m: what the first step of
+    Holm asks over its family of m, enough for any later step too): more than it has, since at
+    the level it was judged by these seeds did not decide it."""
+    n, p.needed_for = seeds_needed(p.mean_diff, p.sd, p.rope, alpha)
+    p.seeds_needed = max(n, p.n + 1) if n else n
 
 
 def spending(looks: Sequence[int], alpha: float = ALPHA) -> list[float]:
@@ -240,8 +259,8 @@ def seeds_needed(mean: float, sd: float, rope: float, alpha: float, power: float
             n = TTestPower().solve_power(effect_size=abs(mean) / sd, alpha=alpha, power=power, alternative="two-sided")
         n = float(np.asarray(n).ravel()[0]) if n is not None else math.nan
         options.append((max(2, math.ceil(n)) if math.isfinite(n) else MAX_SEEDS + 1, "better" if mean > 0 else "worse"))
-    if rope > 0 and abs(mean) < rope:
-        options.append((_tost_seeds(mean, sd, rope, alpha, power), "equivalent"))
+    if rope > 0 and abs(mean) < rope:   # equivalence also asks the 95% CI inside the ROPE: 2.5% a side at most
+        options.append((_tost_seeds(mean, sd, rope, min(alpha, ALPHA / 2), power), "equivalent"))
     if not options:
         return None, ""
     n, what = min(options)

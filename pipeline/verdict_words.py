@@ -134,10 +134,11 @@ def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
     size = fmt(abs(p.mean_diff) * scale) + unit
     ends = sorted(x * scale * (1 if p.mean_diff >= 0 else -1) for x in (p.ci_low, p.ci_high))
     ci = "" if math.isnan(p.ci_low) else " [" + ", ".join(fmt(e) for e in ends) + "]"
+    small = " (by less than the ROPE)" if p.negligible else ""   # real, but within what the study counts as nothing
     if p.verdict == "better":
-        return f"{outcome.label} {outcome.words[0]} by {size}{ci}"
+        return f"{outcome.label} {outcome.words[0]} by {size}{ci}{small}"
     if p.verdict == "worse":
-        return f"{outcome.label} {outcome.words[1]} by {size}{ci}"
+        return f"{outcome.label} {outcome.words[1]} by {size}{ci}{small}"
     direction = outcome.words[0] if p.mean_diff > 0 else outcome.words[1]
     if p.verdict == "equivalent":   # within the ROPE, but which way it leaned is said
         return f"{outcome.label} practically unchanged ({direction} by {size}{ci})"
@@ -372,7 +373,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
     regularizer helped (and by how much, none's mean test value to the arm's), where one made
     things worse, where nothing mattered, what is still undecided and where the models learned
     too little to say. `means`: {dataset: {arm: mean test value over seeds}}."""
-    out, undecided, out_of_reach = [], 0, 0
+    out, undecided, out_of_reach, untested = [], 0, 0, 0
     groups: dict[str, list[str]] = {"settled": [], "none helped": [], "unsettled": [], "too few": [],
                                     "nothing learned": [], "perfect": []}
     for v in decided:
@@ -399,7 +400,8 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
                                    for a in hurt) + ".")
         open_here = len(v.arms_with("undecided")) + len(v.arms_with("not enough seeds"))
         far = sum(1 for a in v.arms_with("undecided") if (v.paired[a].seeds_needed or 0) > AFFORDABLE_SEEDS)
-        undecided, out_of_reach = undecided + open_here - far, out_of_reach + far
+        few = len(v.arms_with("not enough seeds"))   # no estimate: nothing to test yet
+        undecided, out_of_reach, untested = undecided + open_here - few - far, out_of_reach + far, untested + few
         level = [a for a in v.at_chance if not (a == arms.BASELINE and a in v.below_chance)]
         if arms.BASELINE in v.below_chance:
             out.append(f"On {v.label}, none did worse than always predicting {_constant_prediction(v)}: it overfits "
@@ -422,6 +424,8 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             out.append(f"On {_and(groups[key])}, {words}.")
     if undecided:
         out.append(f"{undecided} comparison(s) are still undecided: more seeds would tell (each comparison says how many).")
+    if untested:
+        out.append(f"{untested} comparison(s) could not be tested: fewer than 2 seeds with a result on both sides.")
     if out_of_reach:
         out.append(f"{out_of_reach} comparison(s) are undecided beyond what a practical number of seeds can settle "
                    f"(more than {AFFORDABLE_SEEDS}; each comparison says why).")

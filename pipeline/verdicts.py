@@ -147,9 +147,12 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
             family += _compare(d, v, set(seed_order[:n]))
         if family:
             stats.decide(family, alpha=alpha, estimate_seeds=False)
-    undecided = [p for v in out for p in v.paired.values() if p.verdict == "undecided"]
-    for p in undecided:   # what more seeds would buy, at the full alpha over this family
-        p.seeds_needed, p.needed_for = stats.seeds_needed(p.mean_diff, p.sd, p.rope, stats.ALPHA / max(len(undecided), 1))
+    # what more seeds would buy, at the full alpha over the study's family: every comparison Holm
+    # counted (decided ones too), as the report's footnote says
+    tested = [p for v in out for p in v.paired.values() if p.verdict != AT_CHANCE and not math.isnan(p.p_t)]
+    for p in tested:
+        if p.verdict == "undecided":
+            stats.estimate_seeds_needed(p, stats.ALPHA / len(tested))
     for d, v in zip(datasets, out):
         # no look evaluated: no run of the dataset can be read (all failed, or none recorded the metric)
         v.stopped = ("no results" if not v.looks else "decided" if v.decided else

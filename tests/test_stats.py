@@ -101,8 +101,13 @@ def test_verdicts():
     assert stats.verdict(strong, 0.001) == "better"
     assert stats.verdict(stats.paired_test(NONE, L2), 0.001) == "worse"
     assert stats.verdict(strong, 0.2) == "undecided"
-    assert stats.verdict(strong, 0.2, 0.01) == "equivalent"
-    assert stats.verdict(strong, 0.001, 0.01) == "equivalent"  # real but smaller than the ROPE
+    assert stats.verdict(strong, 0.2, 0.01) == "undecided"   # no ROPE: nothing is equivalent
+    wide = stats.paired_test(L2, NONE, rope=0.05)   # +1.9 pt [1.0, 2.7] inside ±5 pt
+    assert stats.verdict(wide, 0.2, 0.01) == "equivalent"
+    assert stats.verdict(wide, 0.001, 0.01) == "equivalent"  # real but smaller than the ROPE
+    # the TOST alone at 5% is the 90% CI inside the ROPE; a 95% CI past it is not called equivalent
+    narrow = stats.paired_test(L2, NONE, rope=0.025)   # [1.0, 2.7] crosses 2.5 pt
+    assert stats.verdict(narrow, 0.2, 0.01) == "undecided"
     assert stats.verdict(stats.paired_test([0.9], [0.8]), float("nan")) == "not enough seeds"
 
 

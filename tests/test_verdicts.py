@@ -83,7 +83,8 @@ def test_a_rare_class_of_a_few_test_rows_is_a_coarse_balanced_accuracy():
     one = {s: 0.5 + 1 / 14 for s in seeds}
     [old] = verdicts.decide_study([verdicts.DatasetResults("churn", "classification", {"none": one, "l1": dict(one)},
                                                            metric="balanced_accuracy", chance=0.5, n_test=150)])
-    assert old.paired["l1"].verdict == "equivalent" and not old.at_chance
+    # without the class sizes: identical values on 3 seeds, a sign test's 1/8 a side: not yet equivalent
+    assert old.paired["l1"].verdict == "undecided" and not old.at_chance
     [v] = verdicts.decide_study([verdicts.DatasetResults("churn", "classification", {"none": one, "l1": dict(one)},
                                                          metric="balanced_accuracy", chance=0.5, n_test=150,
                                                          test_class_rows=rows)])
@@ -189,7 +190,7 @@ def test_one_test_sample_above_a_constant_prediction_is_chance():
     one, two = {s: 27 / 58 for s in seeds}, {s: 28 / 58 for s in seeds}
     [old] = verdicts.decide_study([verdicts.DatasetResults("noise", "classification", {"none": one, "l2": dict(one)},
                                                            chance=26 / 58)])
-    assert old.paired["l2"].verdict == "equivalent"
+    assert old.paired["l2"].verdict == "undecided"   # no split size: identical on 4 seeds is a sign test's 1/16 a side
     [v] = verdicts.decide_study([verdicts.DatasetResults("noise", "classification", {"none": one, "l2": dict(one)},
                                                          chance=26 / 58, n_test=58)])
     assert v.paired["l2"].verdict == verdicts.AT_CHANCE and v.at_chance == ["none", "l2"]
@@ -205,8 +206,11 @@ def test_a_spread_of_zero_decides_nothing_for_a_counted_metric():
     def two_rows_better(seeds):
         return {"none": {s: 0.80 for s in range(seeds)}, "dropout": {s: 0.80 + 2 / 142 for s in range(seeds)}}
 
+    # without the split's size the same difference on every seed is a sign test: 2 seeds cannot decide, 6 can
     [old] = verdicts.decide_study([verdicts.DatasetResults("bc", "classification", two_rows_better(2))])
-    assert old.paired["dropout"].verdict == "better" and old.paired["dropout"].p_t < 1e-6   # without the split's size
+    assert old.paired["dropout"].verdict == "undecided" and old.paired["dropout"].p_t == 0.5
+    [old] = verdicts.decide_study([verdicts.DatasetResults("bc", "classification", two_rows_better(6))])
+    assert old.paired["dropout"].verdict == "better" and old.paired["dropout"].p_t == 2 ** -5
     for seeds, expected in ((2, "undecided"), (3, "undecided"), (12, "better")):
         [v] = verdicts.decide_study([verdicts.DatasetResults("bc", "classification", two_rows_better(seeds), n_test=142)])
         p = v.paired["dropout"]
@@ -473,3 +477,63 @@ def test_a_lone_comparison_is_not_called_holm_adjusted():
     two = _values(rng, {"none": 0.0, "l1": 0.03, "l2": 0.03}, 0.002)
     [w] = verdicts.decide_study([verdicts.DatasetResults("d", "classification", two)])
     assert "(Holm p " in verdict_words.sentence("l2", w.paired["l2"], w.metric)
+
+
+def test_the_statistics_audit_cases():
+    """What an independent recomputation (scipy, statsmodels) found, each now as the report's own
+    words say: seeds estimated at alpha / every comparison Holm counted (decided ones too) and
+    always more than ran; "practically the same" never beside a 95% CI that crosses the ROPE; the
+    same difference on every seed in a metric without steps is a sign test, not certainty; a seed
+    without a value is no pair; a negligible secondary difference says so."""
+    from statsmodels.stats.power import TTestPower
+
+    seeds = list(range(10))
+    rng = np.random.default_rng(0)
+    datasets = []
+    for name in "ABCD":   # 15 comparisons equivalent by construction, one real effect with a wide spread
+        none = 1.0 + 0.05 * rng.standard_normal(10)
+        values = {"none": dict(zip(seeds, none))}
+        for arm in ("dropout", "l1", "l2", "dropout_l2"):
+            x = none + 0.001 * rng.standard_normal(10)
+            if name == "D" and arm == "l2":
+                x = none - (0.08 + 0.066 * rng.standard_normal(10))
+            values[arm] = dict(zip(seeds, x))
+        datasets.append(verdicts.DatasetResults(name, "regression", values))
+    out = verdicts.decide_study(datasets)
+    p = out[3].paired["l2"]
+    tested = sum(1 for v in out for q in v.paired.values() if not math.isnan(q.p_t))
+    assert tested == 16 and sum(q.verdict == "undecided" for v in out for q in v.paired.values()) < 16
+    if p.verdict == "undecided":
+        expected = math.ceil(TTestPower().solve_power(abs(p.mean_diff) / p.sd, alpha=0.05 / 16, power=0.8))
+        assert p.seeds_needed == max(expected, p.n + 1) and p.seeds_needed > p.n
+
+    # one comparison, TOST p 0.036 but the 95% CI [-0.05, 1.05] pt crosses the ±1 pt ROPE
+    base = np.array([0.90, 0.91, 0.92, 0.905, 0.915, 0.90, 0.93, 0.91, 0.92, 0.925])
+    d = np.array([0.004, -0.006, 0.016, 0.010, -0.002, 0.012, 0.002, 0.014, -0.004, 0.004])   # +0.5 pt
+    q = stats.paired_test(base + d, base, rope=0.01)
+    assert q.ci_high > 0.01 and q.p_tost < 0.05
+    stats.decide([q])
+    assert q.verdict == "undecided"
+    # two seeds, a CI twice the ROPE: not "practically the same" either
+    two = stats.paired_test([0.9, 0.91], [0.9, 0.91], rope=0.01, resolution=1 / 449)
+    stats.decide([two])
+    assert two.verdict == "undecided"
+
+    # ROC AUC +2 pt on both of 2 seeds: float noise is no spread; a sign test of 2 agreeing seeds is 0.5
+    auc = stats.paired_test([0.93, 0.95], [0.91, 0.93], rope=0.01)
+    assert auc.sd == 0 and auc.p_t == 0.5 and auc.p_tost == 1.0
+    stats.decide([auc])
+    assert auc.verdict == "undecided"
+    assert stats.paired_test([0.93] * 6, [0.91] * 6).p_t == 2 ** -5   # six agreeing seeds are evidence
+
+    # a seed without a value (ROC AUC on a one-class split) is left out, not a NaN that spoils the test
+    gap = stats.paired_test([0.9, math.nan, 0.92, 0.95], [0.88, 0.9, 0.9, 0.91])
+    assert gap.n == 3 and math.isfinite(gap.p_t)
+
+    # a secondary difference whose whole CI is inside its ROPE says so, as the primary does
+    from pipeline.verdicts import SECONDARY
+
+    small = stats.paired_test(np.array([0.02, 0.021, 0.019, 0.02, 0.022]), np.zeros(5), rope=0.03)
+    small.verdict = "better"
+    assert small.negligible
+    assert verdict_words.secondary_sentence(SECONDARY[0], small, "accuracy").endswith("(by less than the ROPE)")

@@ -92,6 +92,7 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
     paths, selected = _paths(study, sub, metric.higher_is_better)
     for arm in study.arms:
         cell = sub[(sub["arm"] == arm) & (sub["variant"] == selected[arm])]   # a path: the point selected on validation
+        cell = cell[cell["test_metric"].notna()]   # no value (ROC AUC of a one-class split): as if not run, as the console
         values[arm] = dict(zip(cell["seed"].astype(int), cell["test_metric"].astype(float)))
         for key, by_arm in secondary.items():
             known = cell[cell[key].notna()]

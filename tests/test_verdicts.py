@@ -434,6 +434,14 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
         "On leak, every arm was perfect on every seed, so nothing tells them apart (a feature may give the target away).",
         "1 comparison(s) are undecided beyond what a practical number of seeds can settle (more than 100; each "
         "comparison says why)."]
+    # an arm with one seed beside others with four: no estimate to point to, so not among the undecided
+    partly = {**_values(rng, {"none": 0.0, "l2": 0.02}, 0.03, seeds=4), "dropout": {0: 0.9}}
+    decided = verdicts.decide_study([verdicts.DatasetResults("partly", "classification", partly)])
+    assert [decided[0].paired[a].verdict for a in ("l2", "dropout")] == ["undecided", "not enough seeds"]
+    assert verdict_words.in_short(decided, {})[1:] == [
+        "1 comparison(s) could not be tested: fewer than 2 seeds with a result on both sides.",
+        "1 comparison(s) are undecided beyond what a practical number of seeds can settle (more than 100; each "
+        "comparison says why)."]
 
 
 def test_a_path_over_l2_modes_names_no_strongest_point():

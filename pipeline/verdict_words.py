@@ -422,14 +422,17 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
                                    "give the target away)")):
         if groups[key]:
             out.append(f"On {_and(groups[key])}, {words}.")
-    if undecided:
-        out.append(f"{undecided} comparison(s) are still undecided: more seeds would tell (each comparison says how many).")
-    if untested:
-        out.append(f"{untested} comparison(s) could not be tested: fewer than 2 seeds with a result on both sides.")
-    if out_of_reach:
-        out.append(f"{out_of_reach} comparison(s) are undecided beyond what a practical number of seeds can settle "
-                   f"(more than {AFFORDABLE_SEEDS}; each comparison says why).")
-    return out
+    return out + _still_open(undecided, untested, out_of_reach)
+
+
+def _still_open(undecided: int, untested: int, out_of_reach: int) -> list[str]:
+    """In short's closing counts of the comparisons without a verdict."""
+    return ([f"{undecided} comparison(s) are still undecided: more seeds would tell (each comparison says how many)."]
+            * bool(undecided)
+            + [f"{untested} comparison(s) could not be tested: fewer than 2 seeds with a result on both sides."]
+            * bool(untested)
+            + [f"{out_of_reach} comparison(s) are undecided beyond what a practical number of seeds can settle "
+               f"(more than {AFFORDABLE_SEEDS}; each comparison says why)."] * bool(out_of_reach))
 
 
 def _row_of(v: DatasetVerdicts) -> str:

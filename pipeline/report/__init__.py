@@ -58,8 +58,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     if reuse and (kept := _unchanged_report(out, digest, pdf)):
         print(f"note: nothing the report is built from changed since {out / 'report.html'} was built: kept as it is "
               "(`python -m pipeline report` rebuilds it)", file=sys.stderr, flush=True)
-        # `mlflow run`'s project run gets them; a root of ours that trained nothing is deleted (cli)
-        for p in kept if record and root_run_id and not tracker.owns_root() else []:
+        for p in kept if record and root_run_id and not tracker.owns_root() else []:   # ours is deleted (cli)
             tracker.log_artifact(root_run_id, str(p), "report")
         return kept
     results = analysis.analyze(data)

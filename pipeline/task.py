@@ -229,7 +229,17 @@ def constant_prediction_scores(task: str, n_classes: int, y_train, y_test) -> di
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
     if task == "regression":
         outputs = np.full((len(y_test), 1), float(np.mean(y_train)))
-    else:
-        prior = np.bincount(y_train.astype(np.int64), minlength=n_classes) / max(len(y_train), 1)
-        outputs = np.tile(np.log(np.clip(prior, 1e-12, None)), (len(y_test), 1))
-    return {m.name: compute(m, y_test, outputs) for m in family(task, n_classes)}
+        return {m.name: compute(m, y_test, outputs) for m in family(task, n_classes)}
+    prior = np.bincount(y_train.astype(np.int64), minlength=n_classes) / max(len(y_train), 1)
+    logits = np.log(np.clip(prior, 1e-12, None))
+    # classes tied for the majority (a 12/12 training split): no class is "the" majority, and argmax
+    # would pick the first, whose test share may be 0.7 or 0.3 by the label's name; the constant
+    # scores the average over the tied choices (each one's logit raised by a hair to break the tie)
+    tied = np.flatnonzero(prior == prior.max())
+    scores = []
+    for c in tied:
+        chosen = logits.copy()
+        chosen[c] += 1e-9 if len(tied) > 1 else 0.0
+        outputs = np.tile(chosen, (len(y_test), 1))
+        scores.append({m.name: compute(m, y_test, outputs) for m in family(task, n_classes)})
+    return {name: float(np.mean([s[name] for s in scores])) for name in scores[0]}

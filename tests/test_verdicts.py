@@ -545,3 +545,19 @@ def test_the_statistics_audit_cases():
     small.verdict = "better"
     assert small.negligible
     assert verdict_words.secondary_sentence(SECONDARY[0], small, "accuracy").endswith("(by less than the ROPE)")
+
+
+def test_a_tie_for_the_majority_class_names_no_majority():
+    """A 12/12 training split has no majority class: argmax took the first label, so the constant
+    prediction scored the test share of whichever class was named first (0.7 or, labels swapped,
+    0.3), and a model scoring 0.7 was "at chance" on one file and learning on the same data with
+    its labels swapped. The tied choices are averaged: 0.5 both ways."""
+    from pipeline.task import constant_prediction_scores
+
+    train, test = np.array([0] * 12 + [1] * 12), np.array([0] * 7 + [1] * 3)
+    named_first = constant_prediction_scores("classification", 2, train, test)
+    swapped = constant_prediction_scores("classification", 2, 1 - train, 1 - test)
+    assert named_first == swapped and named_first["accuracy"] == 0.5 and named_first["roc_auc"] == 0.5
+    # a real majority is still the majority: 10 of 18 training rows are class 0, 7 of 10 test rows
+    three = constant_prediction_scores("classification", 3, np.array([0] * 10 + [1] * 5 + [2] * 3), test)
+    assert three["accuracy"] == 0.7 and three["balanced_accuracy"] == 0.5

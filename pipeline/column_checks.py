@@ -34,6 +34,12 @@ ID_CAMEL = re.compile(r"[a-z](?:Id|ID)$|^Unnamed: \d+$")   # patientId, PatientI
 ZERO_CODE_DISTINCT = 10
 ZERO_CODE_GAP = 0.1
 
+# A feature column missing on at least this share of its rows is warned about (imputed, it says little
+# beyond whether it was recorded); a numeric target of skewness at least HEAVY_TAIL_SKEW (a log-normal
+# with sigma 1 has 6) is heavy-tailed: a few rows make most of its squared error.
+MOSTLY_MISSING = 0.8
+HEAVY_TAIL_SKEW = 5.0
+
 # A kept categorical column is warned about (under one-hot encoding) when it has more distinct values
 # than FREE_TEXT_SHARE of at least MIN_ROWS_TO_JUDGE rows, or more than WIDE_CATEGORIES.
 WIDE_CATEGORIES = 100
@@ -52,7 +58,23 @@ def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
     record["case_variants"] = {c: v for c, v in variants.items() if v}
     record["target_copies"] = {c: how for c in frame.columns if (how := _copy_of_target(frame[c], y))}
     record["zeros_like_missing"] = {c: found for c in frame.columns if (found := zeros_like_missing(frame[c]))}
+    record["mostly_missing"] = {c: share for c in frame.columns if (share := float(frame[c].isna().mean())) >= MOSTLY_MISSING}
+    record["heavy_tailed_target"] = heavy_tail(y) if spec.task != "classification" else {}
     record["warnings"] = _warnings(spec, record, y)
+
+
+def heavy_tail(y: pd.Series) -> dict:
+    """A numeric target of many values (a quantity, not class labels) so skewed that squared errors
+    are a few rows' (log-normal prices): {"skew": s, "max_over_median": r}; {} otherwise."""
+    if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y) or y.nunique() <= MAX_CLASSES_FOR_AUTO:
+        return {}
+    values = y.dropna().astype(float)
+    skew = float(values.skew())
+    if not abs(skew) >= HEAVY_TAIL_SKEW:
+        return {}
+    median = float(values.median())
+    extreme = float(values.max() if skew > 0 else values.min())
+    return {"skew": skew, "max_over_median": extreme / median if median else float("nan")}
 
 
 def no_signal(name, column: pd.Series) -> Optional[str]:
@@ -133,7 +155,9 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
         out.append(f"The header names {len(later) + 1} columns {name!r}: the first is {name!r}, the others "
                    f"{', '.join(map(repr, later))} (as pandas renames them); rename them in the file if they hold "
                    "different things.")
-    auto = record["auto_dropped_columns"]
+    # a blank header over an empty column is a spreadsheet's trailing separator, not a choice to confirm
+    auto = {c: why for c, why in record["auto_dropped_columns"].items()
+            if not (why == "empty" and str(c).startswith("Unnamed: "))}
     if auto:
         out.append(f"Dropped {len(auto)} column(s) that cannot carry signal: {listed(auto)}; list them under "
                    "preprocess.drop_columns to confirm, or under keep_columns to keep them.")
@@ -144,6 +168,11 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
     if record["rows_without_target"]:
         out.append(f"{record['rows_without_target']} row(s) have no value in target {spec.target!r} (blank, '?', a dash "
                    "among numbers, or a value listed under preprocess.missing_values) and were left out of every split.")
+    for c, found in record.get("percent_mixed", {}).items():
+        with_sign, plain = found["examples"]
+        out.append(f"Column {c!r} has {found['with']} value(s) with a percent sign ({with_sign!r}) and {found['without']} "
+                   f"without ({plain!r}), read as written: if the plain ones are fractions (0.82 for 82%), they are 100x "
+                   "off the others; write every value one way in the file.")
     for c, found in record["non_numbers_as_missing"].items():
         more = ", ..." if found["distinct"] > len(found["examples"]) else ""
         examples = ", ".join(map(repr, found["examples"])) + more
@@ -151,6 +180,12 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
                    "list them under preprocess.missing_values to silence this.")
     for c, why in record.get("numbers_not_read", {}).items():
         out.append(f"Column {c!r} reads as categories, not numbers: {why}.")
+    return out + _value_warnings(spec, record, y)
+
+
+def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
+    """The warnings about what the columns' values look like (after the reading's)."""
+    out = []
     for c, variants in record.get("case_variants", {}).items():
         out.append(f"Column {c!r} has values that differ only by case, kept as separate categories: "
                    + "; ".join(" / ".join(map(repr, v)) for v in variants[:3]) + (", ..." if len(variants) > 3 else "") + ".")
@@ -171,6 +206,16 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
         marks = ", ".join(f"{c}: [0]" for c in zeros)
         out.append(f"Zeros far below the other values, which may mean 'not measured': {found}. If they do, mark them "
                    f"as missing: preprocess.missing_values: {{{marks}}}.")
+    for c, share in record.get("mostly_missing", {}).items():
+        out.append(f"Column {c!r} is missing on {share:.0%} of its rows: imputed (with a column saying which rows had "
+                   "it), it tells the model little more than whether it was recorded.")
+    tail = record.get("heavy_tailed_target", {})
+    if tail:
+        ratio = f"; its most extreme value is {tail['max_over_median']:.3g}x the median" if tail["max_over_median"] == \
+            tail["max_over_median"] else ""
+        out.append(f"Target {spec.target!r} is heavy-tailed (skewness {tail['skew']:.1f}{ratio}): a few rows make most "
+                   "of the squared error, so MSE and the verdicts follow them; consider its logarithm as the target (a "
+                   "column of the file), or metric: mae.")
     if is_text(y):
         for variants in _case_variants(y):
             out.append(f"Target {spec.target!r} has labels that differ only by case, kept as separate classes: "

@@ -39,6 +39,7 @@ and the report show.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -48,7 +49,7 @@ import pandas as pd
 from . import column_checks
 from .errors import UsageError
 from .column_checks import MAX_CLASSES_FOR_AUTO
-from .written_numbers import DASHES, NUMBER_SHARE, as_number, is_text
+from .written_numbers import DASHES, NUMBER_SHARE, as_number, is_text, percent_mixed
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports this module
 # (for its registry), so importing study here, even for type checking, would make a cycle.
@@ -57,6 +58,7 @@ from .written_numbers import DASHES, NUMBER_SHARE, as_number, is_text
 # Missing: pandas' CSV defaults ("", "NA", "N/A", "NULL", "NaN", "None", "n/a", "null", ...) plus
 # these; a lone "-" only in a column of numbers (written_numbers.DASHES).
 CSV_MISSING = ["?"]
+WORKBOOKS = (".xlsx", ".xls", ".xlsm", ".xlsb", ".ods")   # refused with the advice to save a CSV
 TEXT_MISSING = ["", "?"]     # a text value that is this once stripped (Parquet, " ? " in a CSV)
 NON_NUMBER_EXAMPLES = 3      # distinct values named in the warning of a column read as numbers
 
@@ -94,6 +96,8 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     # the user's markers twice: before reading numbers, so that "unknown" in a column of numbers does
     # not keep it text; after, so that a marker 0 matches "0" read as a number
     _mark_missing(frame, prep.missing_values)
+    record["percent_mixed"] = {c: found for c in frame.columns
+                               if c != spec.target and is_text(frame[c]) and (found := percent_mixed(frame[c]))}
     record["parsed_numeric_columns"], record["non_numbers_as_missing"] = _parse_numbers(frame, spec.target)
     _mark_missing(frame, prep.missing_values)
     record["marked_missing"] = {c: int(frame[c].isna().sum()) for c in prep.missing_values}
@@ -134,14 +138,17 @@ def _refuse_conflicting_lists(spec) -> None:
 
 def _read_file(spec, path: Path) -> pd.DataFrame:
     kind = "Parquet" if path.suffix.lower() in (".parquet", ".pq") else "CSV"
+    if path.suffix.lower() in WORKBOOKS or (kind == "CSV" and _starts_like_a_zip(path)):
+        raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: a spreadsheet workbook (Excel or "
+                         "OpenDocument), which is not read; save its sheet as CSV (or Parquet) and point path at that")
     try:
         if kind == "Parquet":
             return pd.read_parquet(path)
         # skipinitialspace: "39, ?, 77516" (UCI's adult) reads the "?" as missing and the numbers as numbers
-        sep = _delimiter(path, spec.encoding or "utf-8")
+        sep, skip = _delimiter(path, spec.encoding or "utf-8")
         frame = pd.read_csv(path, encoding=spec.encoding or "utf-8", na_values=CSV_MISSING, skipinitialspace=True,
-                            sep=sep)
-        frame.attrs["repeated_names"] = _repeated_names(path, spec.encoding or "utf-8", sep, list(frame.columns))
+                            sep=sep, skiprows=skip)
+        frame.attrs["repeated_names"] = _repeated_names(path, spec.encoding or "utf-8", sep, list(frame.columns), skip)
         return frame
     except UnicodeDecodeError as e:
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: not {spec.encoding or 'utf-8'} text "
@@ -154,7 +161,13 @@ def _read_file(spec, path: Path) -> pd.DataFrame:
                          f"({type(e).__name__})") from None
 
 
-def _repeated_names(path: Path, encoding: str, sep: str, columns: list) -> dict[str, list]:
+def _starts_like_a_zip(path: Path) -> bool:
+    """An .xlsx or .ods workbook is a zip archive, whatever its file is named."""
+    with open(path, "rb") as f:
+        return f.read(4) == b"PK\x03\x04"
+
+
+def _repeated_names(path: Path, encoding: str, sep: str, columns: list, skip: int = 0) -> dict[str, list]:
     """Column names the CSV's header repeats: {name: what pandas named its later copies (a.1,
     or a.2 when the file also has an a.1)}, so that the user knows which column is which. Blank
     names are pandas' "Unnamed: i", not repeats."""
@@ -162,6 +175,8 @@ def _repeated_names(path: Path, encoding: str, sep: str, columns: list) -> dict[
 
     utf8 = encoding.lower().replace("-", "").replace("_", "") == "utf8"
     with open(path, encoding="utf-8-sig" if utf8 else encoding, errors="replace", newline="") as f:
+        for _ in range(skip):
+            f.readline()
         header = [name.strip() for name in next(csv.reader(f, delimiter=sep, skipinitialspace=True), [])]
     if len(header) != len(columns):
         return {}
@@ -185,13 +200,17 @@ def _categories_as_values(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _delimiter(path: Path, encoding: str) -> str:
-    """The separator the header line uses most: a comma, or a semicolon (European spreadsheets,
-    whose decimal comma rules the comma out), a tab or a pipe; a tie is a comma."""
+def _delimiter(path: Path, encoding: str) -> tuple[str, int]:
+    """The separator and the lines to skip before the header: Excel's "sep=;" first line names it
+    (and is skipped); else the separator the header line uses most: a comma, or a semicolon
+    (European spreadsheets, whose decimal comma rules the comma out), a tab or a pipe; a tie is a comma."""
     with open(path, encoding=encoding, errors="replace", newline="") as f:
-        header = f.readline()
+        header = f.readline().lstrip("\ufeff")
+    named = re.fullmatch(r'"?sep=(.)"?\s*', header)
+    if named:
+        return named.group(1), 1
     counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
-    return max(counts, key=lambda sep: (counts[sep], sep == ","))
+    return max(counts, key=lambda sep: (counts[sep], sep == ",")), 0
 
 
 def _strip_text(frame: pd.DataFrame) -> None:

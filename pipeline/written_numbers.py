@@ -107,6 +107,18 @@ def numbers_not_read(frame: pd.DataFrame) -> dict:
     return out
 
 
+def percent_mixed(column: pd.Series) -> Optional[dict]:
+    """A text column whose numbers are written with a percent sign and without ("44%", "0.82"): read
+    as written (44 and 0.82), which is right when the plain ones are percents too and 100x off when
+    they are fractions; only the file can say. {"with": n, "without": n, "examples": [a, b]} or None."""
+    text = column.dropna().astype(str).str.strip()
+    pct = text.str.fullmatch(r"[+-]?\d[\d.,]*\s*%")
+    plain = text.str.fullmatch(r"[+-]?\d*[.,]?\d+") & (pd.to_numeric(text.str.replace(",", "."), errors="coerce") != 0)
+    if not (pct.any() and plain.any()):
+        return None
+    return {"with": int(pct.sum()), "without": int(plain.sum()), "examples": [text[pct].iloc[0], text[plain].iloc[0]]}
+
+
 def number_pairs(values: pd.Series) -> bool:
     """Nearly all values are two numbers with a slash (blood pressure 120/80, a 3/4 ratio): text to
     pandas, and nothing a model can read as the two numbers they are."""

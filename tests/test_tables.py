@@ -458,3 +458,47 @@ def test_accuracy_on_a_table_of_one_large_class_is_warned_about(tmp_path):
     assert len(warned) == 1 and warned[0].startswith("The largest class is 9") and "metric: balanced_accuracy" in warned[0]
     assert not [w for w in load(DatasetSpec(**spec, metric="balanced_accuracy"), 0).preprocessing["warnings"]
                 if "the metric is accuracy" in w]
+
+
+def test_what_a_practitioners_own_exports_needed(tmp_path):
+    """From a user's own files: percents written with and without their sign (44% and 0.82, 100x
+    apart as read); a column missing on 90% of its rows; a log-normal price target; an Excel
+    workbook (refused with the advice to save a CSV, not "not utf-8 text"); Excel's "sep=;" first
+    line with trailing separators (blank-named empty columns dropped without asking to confirm)."""
+    rng = np.random.default_rng(12)
+    n = 200
+    pct = rng.uniform(5, 95, n)
+    price = np.exp(rng.normal(12, 1.6, n))
+    pool = np.where(rng.random(n) < 0.9, np.nan, rng.uniform(10, 50, n))
+    frame = pd.DataFrame({"pct_mixed": [f"{v:.0f}%" if i % 3 else f"{v / 100:.2f}" for i, v in enumerate(pct)],
+                          "pct_all": [f"{v:.0f}%" for v in pct], "pool_size": pool,
+                          "rooms": rng.integers(1, 8, n), "price": price})
+    frame.to_csv(tmp_path / "prices.csv", index=False)
+    _, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "prices.csv"), target="price"))
+    warned = " ".join(record["warnings"])
+    assert list(record["percent_mixed"]) == ["pct_mixed"]   # all written one way: nothing to say
+    assert "Column 'pct_mixed' has 133 value(s) with a percent sign" in warned and "100x off" in warned
+    assert list(record["mostly_missing"]) == ["pool_size"] and "Column 'pool_size' is missing on 8" in warned or "Column 'pool_size' is missing on 9" in warned
+    assert record["heavy_tailed_target"]["skew"] > 5 and "Target 'price' is heavy-tailed (skewness" in warned
+    assert "metric: mae" in warned
+    # the same target as its logarithm (or as classes) is not heavy-tailed
+    frame.assign(price=np.log(price)).to_csv(tmp_path / "log.csv", index=False)
+    assert tables.read(DatasetSpec(name="table", path=str(tmp_path / "log.csv"), target="price"))[2]["heavy_tailed_target"] == {}
+
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "churn.xlsx", "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+    for name in ("churn.xlsx", "churn.csv"):   # a workbook renamed .csv too
+        (tmp_path / name).write_bytes((tmp_path / "churn.xlsx").read_bytes())
+        with pytest.raises(UsageError, match=r"a spreadsheet workbook \(Excel or OpenDocument\), which is not read; "
+                                             r"save its sheet as CSV"):
+            tables.read(DatasetSpec(name="table", path=str(tmp_path / name), target="Churned"))
+
+    rows = "".join(f"{1.5 + i / 100:.2f};{70 + i % 9},5;{'Köln' if i % 2 else 'Bonn'};{'hoch' if i % 3 else 'tief'};;\r\n"
+                   .replace(".", ",", 1) for i in range(40))
+    (tmp_path / "de.csv").write_bytes(("sep=;\r\nGröße;Gewicht;Stadt;Klasse;;\r\n" + rows).encode("cp1252"))
+    x, y, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "de.csv"), target="Klasse", encoding="cp1252"))
+    assert list(x.columns) == ["Größe", "Gewicht", "Stadt"] and set(y) == {"hoch", "tief"}
+    assert x["Größe"].iloc[1] == pytest.approx(1.51) and x["Gewicht"].iloc[0] == pytest.approx(70.5)
+    assert set(record["auto_dropped_columns"]) == {"Unnamed: 4", "Unnamed: 5"}
+    assert not any("cannot carry signal" in w for w in record["warnings"])

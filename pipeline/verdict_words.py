@@ -93,11 +93,15 @@ def seeds_to_decide(p: stats.Paired) -> str:
     if what in ("better", "worse") and not math.isnan(p.rope) and abs(p.mean_diff) < p.rope:
         what += ", by a difference smaller than the ROPE"
     text = f"{many} seeds would likely show it {what}"
+    rough = f"a rough estimate from {p.n} seeds" if p.n < ROUGH_BELOW else ""   # the spread itself is a guess
     if n > AFFORDABLE_SEEDS:
         why = ("its spread across seeds is wide next to the ROPE" if p.needed_for == "equivalent"
                else "its mean difference is tiny next to its spread across seeds")
-        text += f" (beyond a practical study: {why})"
-    return text
+        return text + f" (beyond a practical study: {why}" + (f"; {rough})" if rough else ")")
+    return text + (f" ({rough})" if rough else "")
+
+
+ROUGH_BELOW = 5   # seeds: an estimate of seeds needed from fewer says so
 
 
 def test_rows_note(v: DatasetVerdicts) -> str:
@@ -264,7 +268,9 @@ def headline(v: DatasetVerdicts) -> str:
     small = {verdict: [arms.label(a) for a, p in v.paired.items() if p.negligible and p.verdict == verdict]
              for verdict in ("better", "worse")}
     if not labels:
-        answer = "no arm is better than none" + (" by more than the ROPE" if small["better"] else "")
+        still_open = any(p.verdict in ("undecided", "not enough seeds") for p in v.paired.values())
+        answer = ("no arm is better than none" + (" by more than the ROPE" if small["better"] else "")
+                  + (" so far" if still_open else ""))   # undecided ones may yet be: not a negative result
     elif len(labels) == 1:
         answer = f"{labels[0]} is better than none"
     elif v.winners_distinct:

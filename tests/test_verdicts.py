@@ -56,7 +56,9 @@ def test_undecided_says_how_many_seeds_would_decide():
                                                      "its spread across seeds)")
     # more seeds would find a difference smaller than the ROPE: "worse", but perhaps not by enough to matter
     inside = dataclasses.replace(p, mean_diff=-0.004, needed_for="worse", seeds_needed=14, rope=0.01)
-    assert verdict_words.seeds_to_decide(inside) == "~14 seeds would likely show it worse, by a difference smaller than the ROPE"
+    assert verdict_words.seeds_to_decide(inside) == ("~14 seeds would likely show it worse, by a difference smaller than "
+                                                     "the ROPE (a rough estimate from 4 seeds)")
+    assert verdict_words.seeds_to_decide(dataclasses.replace(inside, n=5)).endswith("smaller than the ROPE")
 
 
 def test_a_test_split_coarser_than_the_rope_is_noted():
@@ -438,6 +440,8 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
     partly = {**_values(rng, {"none": 0.0, "l2": 0.02}, 0.03, seeds=4), "dropout": {0: 0.9}}
     decided = verdicts.decide_study([verdicts.DatasetResults("partly", "classification", partly)])
     assert [decided[0].paired[a].verdict for a in ("l2", "dropout")] == ["undecided", "not enough seeds"]
+    # the headline of a dataset with open comparisons is not a negative result
+    assert verdict_words.headline(decided[0]).startswith("partly: no arm is better than none so far; L2 undecided")
     assert verdict_words.in_short(decided, {})[1:] == [
         "1 comparison(s) could not be tested: fewer than 2 seeds with a result on both sides.",
         "1 comparison(s) are undecided beyond what a practical number of seeds can settle (more than 100; each "

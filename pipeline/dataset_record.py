@@ -147,8 +147,8 @@ def data_line(data: datasets_mod.Splits) -> str:
     if data.class_names:
         balance = _largest_first(r.get("class_balance", {}))
         shown = [f"{k} {v:.0%}" for k, v in balance.items()]
-        parts.append(f"classes ({len(balance)}, largest first): {_some(shown)}" if len(balance) > CONSOLE_ITEMS
-                     else "classes: " + ", ".join(shown))
+        parts.append(f"training classes ({len(balance)}, largest first): {_some(shown)}" if len(balance) > CONSOLE_ITEMS
+                     else "training classes: " + ", ".join(shown))   # the training split's shares
     if data.class_weight is not None:
         names = data.class_names or [str(i) for i in range(len(data.class_weight))]
         parts.append("class weights: " + _some([f"{k} {float(w):.3g}" for k, w in zip(names, data.class_weight)]))

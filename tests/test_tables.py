@@ -394,7 +394,7 @@ def test_many_long_class_names_fit_the_params_and_the_report_reads_them(tmp_path
     text = data_paragraph(params)
     assert "Classes in training: electronics_accessories_subcategory_" in text and " more " in text
     line = data_line(s)
-    assert "classes (150, largest first): " in line and ", and 140 more" in line and len(line.split("\n")[0]) < 1000
+    assert "training classes (150, largest first): " in line and ", and 140 more" in line and len(line.split("\n")[0]) < 1000
     # class weights of 700 classes (299 names fit): the param fits, and each weight keeps its own class's name
     names = [f"class_{i:03d}_" + "x" * 30 for i in range(700)]
     many = {"class_names": json.dumps(names), "class_weight": [round(1 + i / 1000, 6) for i in range(700)]}

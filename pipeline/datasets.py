@@ -473,6 +473,8 @@ def _record(spec, splits: Splits, record: dict) -> dict:
                                f"always predicting that class scores about {majority:.0%}, which leaves accuracy little "
                                "room to tell the arms apart; metric: balanced_accuracy (or macro_f1) scores every class "
                                "alike, and class_weight: balanced trains for the rare ones."]
+        elif metric_for(splits.task, spec.metric).name == "accuracy" and splits.class_weight is None:
+            out["warnings"] = [*out.get("warnings", []), *_rare_class_warning(names, counts)]
         absent = [name for name, c in zip(names, counts) if c == 0]
         if absent:
             out["warnings"] = [*out.get("warnings", []),
@@ -481,6 +483,23 @@ def _record(spec, splits: Splits, record: dict) -> dict:
                                "rows): the models cannot learn to predict them; lower val_fraction or test_fraction, "
                                "or raise train_size."]
     return out
+
+
+def _rare_class_warning(names: list[str], counts: np.ndarray) -> list[str]:
+    """Under accuracy, a class (present) under RARE of the training rows counts for about that share:
+    the arms are compared on the common classes (a multiclass table the majority rule misses)."""
+    share = counts / max(int(counts.sum()), 1)
+    rare = [i for i in np.argsort(share) if 0 < share[i] < RARE]
+    if not rare:
+        return []
+    listed = ", ".join(f"{names[i]!r} ({share[i]:.1%})" for i in rare[:5]) + (", ..." if len(rare) > 5 else "")
+    return [f"Rare class(es) of the training rows under accuracy: {listed}; getting them all wrong costs about that "
+            "share of accuracy, so the arms are compared mostly on the common classes; metric: balanced_accuracy (or "
+            "macro_f1) scores every class alike, and class_weight: balanced trains for the rare ones."]
+
+
+# A class under this share of the training rows is rare (warned under accuracy).
+RARE = 0.05
 
 
 def describe() -> list[dict]:

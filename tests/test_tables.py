@@ -502,3 +502,18 @@ def test_what_a_practitioners_own_exports_needed(tmp_path):
     assert x["Größe"].iloc[1] == pytest.approx(1.51) and x["Gewicht"].iloc[0] == pytest.approx(70.5)
     assert set(record["auto_dropped_columns"]) == {"Unnamed: 4", "Unnamed: 5"}
     assert not any("cannot carry signal" in w for w in record["warnings"])
+
+
+def test_a_rare_class_of_a_multiclass_table_is_warned_about_under_accuracy(tmp_path):
+    """Five classes, one of them 2% of the rows: no class is 80%, yet accuracy barely sees the rare
+    one; the warning names it and the metric that scores every class alike (not under balanced
+    accuracy)."""
+    rng = np.random.default_rng(3)
+    n = 500
+    y = rng.choice(["alpha", "beta", "gamma", "delta", "omega"], n, p=[0.3, 0.3, 0.2, 0.18, 0.02])
+    pd.DataFrame({"x": rng.normal(size=n), "z": rng.normal(size=n), "y": y}).to_csv(tmp_path / "multi.csv", index=False)
+    spec = dict(name="table", path=str(tmp_path / "multi.csv"), target="y")
+    [warned] = [w for w in load(DatasetSpec(**spec), 0).preprocessing["warnings"] if "Rare class" in w]
+    assert warned.startswith("Rare class(es) of the training rows under accuracy: 'omega' (") and "balanced_accuracy" in warned
+    assert not [w for w in load(DatasetSpec(**spec, metric="balanced_accuracy"), 0).preprocessing["warnings"]
+                if "Rare class" in w]

@@ -108,13 +108,14 @@ def _waiting_cell(arm: str, seed: int, user_attrs: dict) -> FrozenTrial:
 
 
 def retry_failed(ostudy: optuna.Study, max_retries: int,
-                 retry_now: Callable[[FrozenTrial], bool]) -> tuple[int, dict[str, set[str]]]:
+                 retry_now: Callable[[FrozenTrial], bool]) -> tuple[int, dict[str, set[str]], list]:
     """Enqueue again every cell of this study whose trials all failed, fewer than 1 + max_retries
     times, the latest for a reason retry_now accepts (its worker died or was stopped, not the
     training itself): the cells it has ever had, whatever the study file says now. Returns how
-    many were enqueued and, for the console, {worker of those failed trials: their fail reasons}."""
+    many were enqueued, for the console {worker of those failed trials: their fail reasons}, and
+    the cells given up on (their retries spent)."""
     if not any(retry_now(t) for t in ostudy.get_trials(deepcopy=False, states=(TrialState.FAIL,))):
-        return 0, {}   # the common case, read without every trial of the study (idle workers ask often)
+        return 0, {}, []   # the common case, read without every trial of the study (idle workers ask often)
     latest = latest_by_cell(ostudy.get_trials(deepcopy=False))
     cells = sorted(c for c, t in latest.items() if t.state == TrialState.FAIL and retry_now(t))
     added, given_up = enqueue_missing(ostudy, cells, max_retries)
@@ -122,7 +123,7 @@ def retry_failed(ostudy: optuna.Study, max_retries: int,
     for c in set(cells) - set(given_up):
         attrs = latest[c].user_attrs
         whose.setdefault(attrs.get(rt.WORKER, "?"), set()).add(attrs.get(rt.TRIAL_FAIL_REASON, "?"))
-    return added, whose
+    return added, whose, given_up
 
 
 def cells_done(ostudy: optuna.Study) -> tuple[int, int]:

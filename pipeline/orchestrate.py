@@ -274,10 +274,17 @@ def run_worker_loop(ctx: RunContext, data: dict, who: str = "") -> None:
                     print(f"[{plan.label}] {hint}", flush=True)
             if not ctx.study.adaptive:  # adaptive: more rounds may come; the round's owner closes the parents
                 finish_dataset(ctx, plan, data[plan.label])
-        plans, first = [p for p in ctx.study.plans
-                        if grid.others_running(open_dataset_study(ctx, ctx.study, p, data[p.label]))], False
+        plans, first = [p for p in ctx.study.plans if _still_open(ctx, p, data[p.label])], False
         if plans:
             time.sleep(HEARTBEAT_S)
+
+
+def _still_open(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) -> bool:
+    """Whether a dataset this worker already went through may still need it: another worker trains
+    some of its cells (and may die), or cells wait (an `enqueue` reaped a dead worker's), or a
+    stopped worker's cells are to be retried (a SIGTERM while this one trained another dataset)."""
+    ostudy = open_dataset_study(ctx, ctx.study, plan, data)
+    return grid.others_running(ostudy) or grid.has_waiting(ostudy) or worker.retried(ctx, ostudy)
 
 
 def next_round(ctx: RunContext, data: dict, owned: bool = True) -> list[str]:

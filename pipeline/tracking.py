@@ -169,6 +169,8 @@ class Tracker(TrackingReads):
         an empty root per call would clutter the experiment. True when it was deleted."""
         if self._client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{run_id}'", max_results=1):
             return False
+        if self._client.get_run(run_id).info.status == "RUNNING":   # a deleted run is never ended otherwise
+            self._client.set_terminated(run_id, "FINISHED")
         self._client.delete_run(run_id)
         return True
 

@@ -89,6 +89,9 @@ def _wind_down(ctx, popped: list, pending: list, counts: dict) -> None:
                 counts[kind] += 1
 
 
+_SAID_GIVEN_UP: dict[str, list] = {}   # the given-up cells a worker already named, per Optuna study
+
+
 def retried(ctx, ostudy, progress: Optional[Progress] = None) -> bool:
     """No cell is waiting: fail the trials of workers that died (no heartbeat for GRACE_S,
     or their process gone on this machine) and enqueue their cells again, up to max_retries, for
@@ -96,7 +99,13 @@ def retried(ctx, ostudy, progress: Optional[Progress] = None) -> bool:
     with ctx.clock("bookkeeping"):
         lifecycle.reap(ostudy, ctx.tracker)
         # whatever reaped them: this call, this worker's start, another worker, a SIGTERM
-        again, whose = grid.retry_failed(ostudy, ctx.study.spec.max_retries, lifecycle.retry_now)
+        again, whose, given_up = grid.retry_failed(ostudy, ctx.study.spec.max_retries, lifecycle.retry_now)
+        if given_up and given_up != _SAID_GIVEN_UP.get(ostudy.study_name):   # once per study and set of cells
+            _SAID_GIVEN_UP[ostudy.study_name] = given_up
+            cells = ", ".join(f"{arm}/seed{seed}" + (f" ({v})" if v else "") for arm, seed, v in given_up[:5])
+            print(f"  gave up on {len(given_up)} cell(s) ({ostudy.study_name}: {cells}{', ...' if len(given_up) > 5 else ''})"
+                  f": their workers died or stopped {ctx.study.spec.max_retries + 1} time(s); raise max_retries in the "
+                  "study file and run enqueue again to train them", flush=True)
         if again:
             said = "; ".join(f"{w}: {', '.join(sorted(reasons))}" for w, reasons in sorted(whose.items()))
             print(f"  {again} cell(s) are enqueued again ({ostudy.study_name}), left by {said}", flush=True)

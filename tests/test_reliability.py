@@ -506,3 +506,46 @@ def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
     typo = run_cli(["worker", "--study", "team.yaml", "--storage", "journal:typo.journal", "--tracking-uri", tracking],
                    cwd=workdir, env=env)
     assert typo.returncode == 2 and "no such journal file" in typo.stderr and not (workdir / "typo.journal").exists()
+
+
+def test_a_worker_goes_back_to_a_dataset_whose_cells_a_stopped_worker_left(workdir, env, capsys):
+    """A worker that went through a dataset and moved on kept watching it only while another
+    worker trained there: cells a SIGTERM left behind (FAIL, interrupted) or that an `enqueue`
+    put back (WAITING) were stranded, and the worker said "no cell is left to train here". It
+    now goes back to them; cells whose retries are spent are named, once, with what to do."""
+    from pipeline import lifecycle
+    from pipeline.orchestrate import _still_open, prepare, run_worker_loop
+
+    write_study(workdir / "left.yaml", tiny_study_dict(name="left", seeds=2, arms=["none", "l2"]))
+    study = load_study(workdir / "left.yaml")
+    storage = f"journal:{workdir / 'optuna.journal'}"
+    ctx, data = prepare(study, storage, env["MLFLOW_TRACKING_URI"])
+    ostudies = [optuna.load_study(study_name=optuna_study_name(study, p), storage=get_storage(storage))
+                for p in study.plans]
+
+    def stopped(ostudy):
+        """Pop every waiting cell as another worker and fail it as a SIGTERM leaves it."""
+        for trial, *_ in grid.pop_cells(ostudy, 10):
+            grid.set_attrs(ostudy, trial._trial_id, {"worker": "elsewhere:1:x", "outcome": "INTERRUPTED",
+                                                     "fail_reason": lifecycle.Outcome.INTERRUPTED.reason})
+            ostudy.tell(trial, state=TrialState.FAIL)
+
+    # synthetic_linear: interrupted twice (max_retries 1): given up on, said once, not watched
+    digits, linear = study.plans
+    stopped(ostudies[1])
+    assert _still_open(ctx, linear, data[linear.label])   # enqueued again: 4 waiting
+    stopped(ostudies[1])
+    assert not _still_open(ctx, linear, data[linear.label])
+    out = capsys.readouterr().out
+    assert re.search(r"gave up on 4 cell\(s\) \(left\.synthetic_linear\.\S+: l2/seed0, l2/seed1, none/seed0, "
+                     r"none/seed1\): their workers died or stopped 2 time\(s\); raise max_retries", out), out
+    assert not _still_open(ctx, linear, data[linear.label]) and "gave up" not in capsys.readouterr().out
+
+    # digits: interrupted once, after this worker (say) went through it: no trial runs elsewhere and
+    # none waits, which is all the watch looked at; the cells are enqueued again and trained here
+    stopped(ostudies[0])
+    assert not grid.others_running(ostudies[0]) and not grid.has_waiting(ostudies[0])
+    assert _still_open(ctx, digits, data[digits.label])
+    assert "4 cell(s) are enqueued again" in capsys.readouterr().out
+    run_worker_loop(ctx, data)
+    assert grid.cells_done(ostudies[0]) == (4, 4) and grid.cells_done(ostudies[1]) == (0, 4)

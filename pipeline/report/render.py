@@ -75,7 +75,9 @@ def mix_warning(data: ReportData) -> str:
     if len(devices) > 1:
         mixed.append("devices " + _and(devices))
         why.append("across devices the numbers differ in rounding")
-    return f"These results mix runs from {', and from '.join(mixed)}; {', '.join(why)}." if mixed else ""
+    return (f"These results mix runs from {', and from '.join(mixed)}; {', '.join(why)}, which a training close to "
+            "diverging (a large learning rate, momentum) can grow into different results for the same cell."
+            if mixed else "")
 
 
 def _counts(runs, column: str) -> list[str]:

@@ -286,9 +286,13 @@ class Progress:
         eta = elapsed / fraction * (1 - fraction) if fraction > 0 else float("nan")
         # with other workers on the grid this one trains only its share of the total: no estimate
         left = f", about {eta:.0f} s left" if fraction < 1 and not self.who else ""
-        taken = f", {self.taken_over} taken over by another worker" if self.taken_over else ""
-        return (f"[{self.label}]{self.who} {self.what}: {self.done + self.failed + self.taken_over}/{self.total} done "
-                f"({self.failed} failed{taken}), {elapsed:.0f} s{left}")
+        through = self.done + self.failed + self.taken_over
+        if self.taken_over:   # not "done": another worker trained those
+            counts = (f"{through}/{self.total} settled ({self.done} trained here, {self.failed} failed, "
+                      f"{self.taken_over} taken over by another worker)")
+        else:
+            counts = f"{through}/{self.total} done ({self.failed} failed)"
+        return f"[{self.label}]{self.who} {self.what}: {counts}, {elapsed:.0f} s{left}"
 
     def close(self) -> None:
         if self.bar is not None:

@@ -369,11 +369,11 @@ def test_a_paused_worker_whose_trials_were_taken_over_carries_on(workdir, env, m
     progress = Progress("paused", 1)
     kinds = _record(ctx, [lifecycle.cell_ending(named, result, 1.0)], progress, grid.heartbeat(ostudy, [t1]))
     assert kinds == ["taken_over"] and (progress.failed, progress.taken_over) == (0, 1)
-    assert "(0 failed, 1 taken over by another worker)" in progress.line(1.0)
+    assert "(0 trained here, 0 failed, 1 taken over by another worker)" in progress.line(1.0)
     progress.grow(2)   # a dead worker's cells enqueued again: the total grows, never "14/6"
     assert progress.total == 3
     progress.update(done=2)
-    assert progress.line(1.0).startswith("[paused] cells: 3/3 done")
+    assert progress.line(1.0).startswith("[paused] cells: 3/3 settled (2 trained here")
     progress.update(done=1)   # one more than it knew of (popped after another worker's retry)
     assert progress.total == 4
     run = client.get_run(named.run_id)

@@ -152,7 +152,9 @@ def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
 def secondary_sentences(v: DatasetVerdicts, arm: str) -> list[str]:
     by_key = {o.key: o for o in SECONDARY}
     mine = v.secondary.get(arm, {})
-    out = [secondary_sentence(by_key[k], p, v.metric) for k, p in mine.items()]
+    out = [secondary_sentence(by_key[k], p, v.metric) if not (k == "gap_metric" and v.train_perfect) else
+           f"train-test gap: only the test {METRICS[v.metric].label} again (training {METRICS[v.metric].label} is "
+           "perfect for every arm on every seed)" for k, p in mine.items()]
     if arm in v.gap_closed:
         out.append(gap_closed_sentence(v, arm))
     primary = v.paired.get(arm)
@@ -415,7 +417,11 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         if level:   # some arms only: all of them is "nothing learned" above
             out.append(f"On {v.label}, {_and(list(map(arms.label, level)))} scored no better than "
                        f"always predicting {_constant_prediction(v)} (see the warning).")
-        if not v.winners:   # every comparison settled and none mattered; one hurt; or some still open
+        same = [arms.label(a) for a in v.arms_with("equivalent")]
+        if not v.winners and open_here and same:   # what is settled is said, not hidden under "not yet"
+            out.append(f"On {v.label}, {_and(same)} made no difference that matters; no other regularizer has "
+                       "helped yet.")
+        elif not v.winners:   # every comparison settled and none mattered; one hurt; or some still open
             groups["unsettled" if open_here else "none helped" if hurt else "settled"].append(v.label)
     for key, words in (("settled", "no regularizer made a difference that matters (beyond the study's ROPE)"),
                        ("none helped", "no regularizer helped"),

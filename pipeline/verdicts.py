@@ -101,6 +101,7 @@ class DatasetVerdicts:
     room_step: float = 0.0      # one test row's step when it, not the ROPE, set the chance margin
     below_chance: list[str] = field(default_factory=list)   # of at_chance: overfitting, clearly worse than the constant
     perfect: bool = False       # every arm scored the metric's best value (accuracy 1, MSE 0) on every seed
+    train_perfect: bool = False  # ... on its training rows: the train-test gap only mirrors the test metric
     chance_margin: float = math.nan   # how far above the constant a mean must be to count as learning
     # none's mean over seeds and its 95% CI, when none is not at chance: the CI's lower end at or below
     # the margin means none's learning is not clear either (a warning must not blame regularization alone)
@@ -216,6 +217,8 @@ def _gap_closed(d: DatasetResults, v: DatasetVerdicts) -> None:
     (fully: its mean gap is within the ROPE)."""
     gaps = d.secondary.get("gap_metric", {})
     base = gaps.get(arms.BASELINE, {})
+    if v.train_perfect:   # the gap is the test metric's shortfall: closing it is the primary verdict again
+        return
     for arm, by_key in v.secondary.items():
         p, mine = by_key.get("gap_metric"), gaps.get(arm, {})
         seeds = sorted(set(base) & set(mine))
@@ -252,6 +255,11 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
     best = 1.0 if m.higher_is_better else 0.0   # every higher-is-better metric tops out at 1, every loss at 0
     scored = [x for by_seed in d.values.values() for x in by_seed.values()]
     v.perfect = bool(scored) and all(abs(x - best) <= 1e-12 for x in scored)
+    # the training metric is test + gap (test - gap for a loss): perfect on every seed of every arm?
+    gaps, sign = d.secondary.get("gap_metric", {}), (1.0 if m.higher_is_better else -1.0)
+    train = [x + sign * gaps[arm][s] for arm, by_seed in d.values.items() for s, x in by_seed.items()
+             if s in gaps.get(arm, {})]
+    v.train_perfect = bool(train) and all(abs(x - best) <= 1e-9 for x in train)
     return v
 
 

@@ -215,7 +215,7 @@ def check_report(grid: Grid, retries: dict) -> None:
     assert {r.info.run_id for r in retries["killed"]} <= superseded, grid.context
     assert not rows.loc[~rows["superseded"]].duplicated(["dataset", "arm", "seed"]).any(), grid.context
     if retries["killed"]:
-        assert "None: every trial finished." not in html, grid.context
+        assert "No trial failed: every trial finished." not in html, grid.context
 
 
 # --- a worker killed at a random moment ----------------------------------------------------------

@@ -442,6 +442,12 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
     assert [decided[0].paired[a].verdict for a in ("l2", "dropout")] == ["undecided", "not enough seeds"]
     # the headline of a dataset with open comparisons is not a negative result
     assert verdict_words.headline(decided[0]).startswith("partly: no arm is better than none so far; L2 undecided")
+    # what is settled beside open comparisons is said
+    settled = {**partly, "l1": {s: x + 0.0003 * (s % 2) for s, x in partly["none"].items()}}
+    [both] = verdicts.decide_study([verdicts.DatasetResults("partly", "classification", settled)])
+    assert both.paired["l1"].verdict == "equivalent"
+    assert verdict_words.in_short([both], {})[0] == ("On partly, L1 made no difference that matters; no other "
+                                                      "regularizer has helped yet.")
     assert verdict_words.in_short(decided, {})[1:] == [
         "1 comparison(s) could not be tested: fewer than 2 seeds with a result on both sides.",
         "1 comparison(s) are undecided beyond what a practical number of seeds can settle (more than 100; each "
@@ -565,3 +571,21 @@ def test_a_tie_for_the_majority_class_names_no_majority():
     # a real majority is still the majority: 10 of 18 training rows are class 0, 7 of 10 test rows
     three = constant_prediction_scores("classification", 3, np.array([0] * 10 + [1] * 5 + [2] * 3), test)
     assert three["accuracy"] == 0.7 and three["balanced_accuracy"] == 0.5
+
+
+def test_a_gap_under_a_perfect_training_score_is_not_new_evidence():
+    """Training accuracy 1.0 for every arm on every seed: the gap is 1 - test accuracy, so its
+    verdict and "closes N% of the gap" restated the test verdict as if it were a second finding.
+    The gap line says it mirrors the test metric, and no share of the gap is claimed."""
+    rng = np.random.default_rng(2)
+    acc = _values(rng, {"none": 0.0, "l2": 0.03}, 0.002, seeds=8)
+    gaps = {arm: {s: 1.0 - x for s, x in by_seed.items()} for arm, by_seed in acc.items()}
+    [v] = verdicts.decide_study([verdicts.DatasetResults("digits", "classification", acc,
+                                                         secondary={"gap_metric": gaps})])
+    assert v.train_perfect and v.paired["l2"].verdict == "better" and not v.gap_closed
+    assert verdict_words.secondary_sentences(v, "l2")[0] == ("train-test gap: only the test accuracy again (training "
+                                                             "accuracy is perfect for every arm on every seed)")
+    # one seed short of perfect training: the gap is a finding of its own again
+    gaps["none"][0] -= 0.01
+    [w] = verdicts.decide_study([verdicts.DatasetResults("digits", "classification", acc, secondary={"gap_metric": gaps})])
+    assert not w.train_perfect and verdict_words.secondary_sentences(w, "l2")[0].startswith("train-test gap narrower by")

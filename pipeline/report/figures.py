@@ -176,8 +176,14 @@ def curves(ctx: FigureContext, d: dict) -> Optional[str]:
                 ax.fill_between(x, mean - half, mean + half, alpha=0.2, color=ctx.color(arm))
         ax.set_title(title)
         ax.set_xlabel("epoch")
-    axes[1].legend(fontsize=7)
+        ax.set_ylabel(LOSS_NAMES.get(d.get("task"), "loss") + ", mean and 95% CI over seeds", fontsize=8)
+    for ax in axes:   # each panel's own legend: the training panel was read without one
+        if ax.get_lines():
+            ax.legend(fontsize=7)
     return _png(fig)
+
+
+LOSS_NAMES = {"classification": "cross-entropy", "regression": "MSE (in training units)"}
 
 
 def weights(ctx: FigureContext, d: dict) -> Optional[str]:
@@ -203,6 +209,7 @@ def weights(ctx: FigureContext, d: dict) -> Optional[str]:
     axes[0].set_xscale("log")
     axes[0].set_title("|w| distribution (all layers)")
     axes[0].set_xlabel("|w|")
+    axes[0].set_ylabel("share of the weights", fontsize=8)
     axes[0].legend(fontsize=7)
     sp = sub.melt(id_vars=["regularizer"], value_vars=["sparsity_lt_0.0001", "sparsity_lt_0.001", "sparsity_lt_0.01"],
                   var_name="threshold", value_name="fraction")
@@ -275,7 +282,13 @@ def forest(ctx: FigureContext, only: Optional[str] = None) -> Optional[str]:
             color = ctx.palette.get(arms.label(arm), "gray")
             if not math.isnan(p.ci_low):
                 ax.plot(sorted(verdict_words.shown(x, metric) for x in (p.ci_low, p.ci_high)), [y, y], color=color, lw=2)
-            ax.plot(verdict_words.shown(p.mean_diff, metric), y, "o", color=color)
+            # the verdict beside its interval: an uncorrected CI clear of zero may still be undecided
+            # after Holm; open marker for a comparison without a verdict
+            decided = p.verdict in ("better", "worse", "equivalent")
+            ax.plot(verdict_words.shown(p.mean_diff, metric), y, "o", color=color,
+                    markerfacecolor=color if decided else "white")
+            ax.text(1.01, y, _verdict_word(p), transform=ax.get_yaxis_transform(), fontsize=7, va="center",
+                    color="black" if decided else "0.45")
         rope = verdict_words.shown(d["rope"], metric) if not math.isnan(d["rope"]) else math.nan
         if not math.isnan(rope):
             ax.axvspan(-abs(rope), abs(rope), color="0.9", zorder=0)
@@ -286,9 +299,18 @@ def forest(ctx: FigureContext, only: Optional[str] = None) -> Optional[str]:
         better = "positive" if m.higher_is_better else "negative"
         unit = "points" if m.share else m.label
         ax.set_title(f"{d['label']}: test {d['metric']}, arm − none in {unit} ({better} = better)", fontsize=9, loc="left")
-    axes[-1, 0].set_xlabel("paired difference to none, 95% CI; shaded: the ROPE (practically no difference)")
+    tested = sum(1 for d in ctx.analysis["datasets"] for p in d["paired"].values() if not math.isnan(p.p_t))
+    axes[-1, 0].set_xlabel("paired difference to none, 95% CI of each comparison"
+                           + (f" (not corrected for the study's {tested}; the verdicts are, by Holm)" if tested > 1 else "")
+                           + "\nshaded: the ROPE (practically no difference); open marker: no verdict yet", fontsize=8)
     fig.tight_layout()
     return _png(fig)
+
+
+def _verdict_word(p) -> str:
+    if p.negligible:
+        return f"{p.verdict} (< ROPE)"
+    return {"equivalent": "practically the same", "at chance": "at chance"}.get(p.verdict, p.verdict)
 
 
 def critical_difference(ctx: FigureContext) -> Optional[str]:

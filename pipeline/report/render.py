@@ -142,6 +142,7 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
     env = Environment(loader=PackageLoader("pipeline", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["f"] = fmt_number
     env.filters["p"] = fmt_p
+    env.filters["sentence"] = lambda s: s if str(s).rstrip().endswith((".", "!", "?")) else f"{s}."   # console lines end bare
     # the difference to none as the console writes it (verdict_words.amount): one convention everywhere
     env.globals["difference"] = lambda p, metric: verdict_words.amount(p.mean_diff, metric) + verdict_words.interval(p, metric)
     # Cohen's d_z with the sign of the difference beside it (a lower-is-better metric's flips back)

@@ -94,6 +94,7 @@ class Paired:
     needed_for: str = ""           # the decision those seeds would most likely reach
     alpha: float = ALPHA           # the level it was judged at (adaptive seeds: its look's share)
     family: int = 0                # comparisons in its Holm family (1: its p is not adjusted)
+    baseline_mean: float = math.nan  # the baseline's mean over the pairs (a size to read a difference against)
 
     @property
     def too_few(self) -> bool:
@@ -125,7 +126,7 @@ def paired_test(arm: Sequence[float], baseline: Sequence[float], higher_is_bette
     n = len(d)
     if n < 2:
         return Paired(n, float(d.mean()) if n else math.nan, math.nan, math.nan, math.nan, math.nan,
-                      math.nan, min_wilcoxon_p(n))
+                      math.nan, min_wilcoxon_p(n), baseline_mean=float(b.mean()) if n else math.nan)
     own = float(d.std(ddof=1))
     if own <= FLOAT_NOISE * max(float(np.abs(a).max()), float(np.abs(b).max()), 1e-300):
         own = 0.0   # 0.95 - 0.93 and 0.93 - 0.91 differ in the 17th digit: one difference, not a tiny spread
@@ -146,7 +147,7 @@ def paired_test(arm: Sequence[float], baseline: Sequence[float], higher_is_bette
         effect = mean / sd
     p_w = float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
     out = Paired(n, mean, float(lo), float(hi), p_t, p_w, float(effect), min_wilcoxon_p(int(np.sum(d != 0)) or n), sd=sd,
-                 floored=floored)
+                 floored=floored, baseline_mean=float(b.mean()))
     if rope > 0:
         _practical(out, d, rope)
     return out

@@ -129,16 +129,17 @@ def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
     def points(x: float) -> str:   # to 0.1 pt ("-0.0" is 0.0); float32 noise (6e-07) is 0.0 too
         return f"{x:.2g}" if fine and 0.001 <= abs(x) < 0.05 else _number(x, "accuracy", signed=False)
 
-    if outcome.key == "gap_metric":
-        unit, scale, fmt = (" pt", 100, points) if METRICS[metric].share else (f" {METRICS[metric].label}", 1, "{:.3g}".format)
-    elif outcome.key.startswith("sparsity"):
-        unit, scale, fmt = " pt of |w| < 1e-3", 100, points
-    else:
-        unit, scale, fmt = "", 1, "{:.3g}".format
+    ends = sorted(x * (1 if p.mean_diff >= 0 else -1) for x in (p.ci_low, p.ci_high))
+    if outcome.key == "gap_metric" and METRICS[metric].share or outcome.key.startswith("sparsity"):
+        unit, scale, fmt = (" pt", 100, points) if outcome.key == "gap_metric" else (" pt of |w| < 1e-3", 100, points)
+    else:   # the size and its CI's ends to the same decimals: "4.00 [3.95, 4.06]", not "4 [3.95, 4.06]"
+        unit, scale = (f" {METRICS[metric].label}" if outcome.key == "gap_metric" else ""), 1
+        fmt = _same_decimals([p.mean_diff, *ends])
     size = fmt(abs(p.mean_diff) * scale) + unit
-    ends = sorted(x * scale * (1 if p.mean_diff >= 0 else -1) for x in (p.ci_low, p.ci_high))
-    ci = "" if math.isnan(p.ci_low) else " [" + ", ".join(fmt(e) for e in ends) + "]"
+    ci = "" if math.isnan(p.ci_low) else " [" + ", ".join(fmt(e * scale) for e in ends) + "]"
     small = " (by less than the ROPE)" if p.negligible else ""   # real, but within what the study counts as nothing
+    if outcome.key == "weight_l2_total" and math.isfinite(p.baseline_mean):   # a norm means little without none's
+        small += f", from none's {_same_decimals([p.baseline_mean])(p.baseline_mean)}"
     if p.verdict == "better":
         return f"{outcome.label} {outcome.words[0]} by {size}{ci}{small}"
     if p.verdict == "worse":
@@ -147,6 +148,13 @@ def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
     if p.verdict == "equivalent":   # within the ROPE, but which way it leaned is said
         return f"{outcome.label} practically unchanged ({direction} by {size}{ci})"
     return f"{outcome.label} {p.verdict} ({direction} by {size}{ci})"
+
+
+def _same_decimals(values: list[float]):
+    """A formatter giving every number three significant digits of the largest of `values`."""
+    largest = max((abs(x) for x in values if math.isfinite(x)), default=0.0)
+    decimals = min(6, max(0, 2 - math.floor(math.log10(largest)))) if largest > 0 else 2
+    return lambda x: f"{x:.{decimals}f}"
 
 
 def secondary_sentences(v: DatasetVerdicts, arm: str) -> list[str]:

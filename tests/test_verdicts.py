@@ -157,6 +157,8 @@ def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
     assert v.secondary["l2"]["weight_l2_total"].verdict == "better"
     l2_text = "; ".join(verdict_words.secondary_sentences(v, "l2"))
     assert "train-test gap narrower by" in l2_text and "weight norm smaller by" in l2_text
+    # the norm's change to the same decimals as its interval, and none's norm to read it against
+    assert re.search(r"weight norm smaller by \d\.\d\d \[\d\.\d\d, \d\.\d\d\], from none's \d\.\d\d", l2_text), l2_text
     assert "L2 closes the train-test gap that none leaves open" in l2_text
     # dropout narrows the gap from 0.0045 to 0.002: it closes about 56% of it, and says how sure
     closed = re.search(r"dropout closes (\d+)% \[(\d+)%, (\d+)%\] of the train-test gap that none leaves open",

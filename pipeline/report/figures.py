@@ -300,8 +300,8 @@ def forest(ctx: FigureContext, only: Optional[str] = None) -> Optional[str]:
         unit = "points" if m.share else m.label
         ax.set_title(f"{d['label']}: test {d['metric']}, arm − none in {unit} ({better} = better)", fontsize=9, loc="left")
     tested = sum(1 for d in ctx.analysis["datasets"] for p in d["paired"].values() if not math.isnan(p.p_t))
-    axes[-1, 0].set_xlabel("paired difference to none, 95% CI of each comparison"
-                           + (f" (not corrected for the study's {tested}; the verdicts are, by Holm)" if tested > 1 else "")
+    axes[-1, 0].set_xlabel("paired difference to none with each comparison's own 95% CI"
+                           + (f" (the verdicts also correct for the study's {tested} comparisons, by Holm)" if tested > 1 else "")
                            + "\nshaded: the ROPE (practically no difference); open marker: no verdict yet", fontsize=8)
     fig.tight_layout()
     return _png(fig)
@@ -397,7 +397,8 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
         return None
     fig, axes = plt.subplots(2, len(d["paths"]), figsize=(3.4 * len(d["paths"]), 5.0), squeeze=False)
     bounds = METRICS[d["metric_name"]].bounds
-    base = stats.summarize(list(d["values"].get(arms.BASELINE, {}).values()), bounds)
+    base = {"test": stats.summarize(list(d["values"].get(arms.BASELINE, {}).values()), bounds),
+            "gap": stats.summarize(list(d.get("secondary", {}).get("gap_metric", {}).get(arms.BASELINE, {}).values()))}
     for col, (arm, variants) in enumerate(d["paths"].items()):
         order = list(variants)
         lines, numeric = _path_lines(order)
@@ -413,9 +414,9 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
                             yerr=[[means[i] - sums[i].ci_low for i in members], [sums[i].ci_high - means[i] for i in members]],
                             marker="o", color=ctx.color(arm), capsize=3, linestyle=LINE_STYLES[n % len(LINE_STYLES)],
                             label=name or None)
-            if key == "test" and base.n:
-                ax.axhspan(base.ci_low, base.ci_high, color="gray", alpha=0.2, label="none (95% CI)")
-                ax.axhline(base.mean, color="gray", lw=0.8)
+            if base[key].n:   # none's band on both rows: the gap panel read without it
+                ax.axhspan(base[key].ci_low, base[key].ci_high, color="gray", alpha=0.2, label="none (95% CI)")
+                ax.axhline(base[key].mean, color="gray", lw=0.8)
             for v, marker, label in ((d["selected"].get(arm), "*", "selected on validation"), (simple, "D", "strongest within 1 SE")):
                 if v in order:
                     i = order.index(v)
@@ -423,11 +424,15 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
                             linestyle="none", label=label)
             if numeric:
                 ax.set_xscale("log")
+                strength = next((k for k in ("l1", "l2") if all(f"{k}=" in v for v in order)), "")
+                ax.set_xlabel(f"{strength.upper()} strength (log scale)" if strength else "strength", fontsize=7)
             else:
                 ax.set_xticks(list(range(len(order))))
-                ax.set_xticklabels(order, rotation=30, ha="right", fontsize=6)
+                ax.set_xticklabels(order, rotation=30, ha="right", fontsize=7)
             ax.set_title(f"{arms.label(arm)}: {title}", fontsize=8)
-        axes[0, col].legend(fontsize=6)
+        # below the panels: inside, it covered the error bars of the strongest points
+        axes[1, col].legend(*axes[0, col].get_legend_handles_labels(), fontsize=6, loc="upper center",
+                            bbox_to_anchor=(0.5, -0.32 if numeric else -0.55), ncol=2, frameon=False)
     fig.tight_layout()
     return _png(fig)
 

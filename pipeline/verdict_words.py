@@ -161,8 +161,8 @@ def secondary_sentences(v: DatasetVerdicts, arm: str) -> list[str]:
     by_key = {o.key: o for o in SECONDARY}
     mine = v.secondary.get(arm, {})
     out = [secondary_sentence(by_key[k], p, v.metric) if not (k == "gap_metric" and v.train_perfect) else
-           f"train-test gap: only the test {METRICS[v.metric].label} again (training {METRICS[v.metric].label} is "
-           "perfect for every arm on every seed)" for k, p in mine.items()]
+           f"train-test gap mirrors the test {METRICS[v.metric].label} (training {METRICS[v.metric].label} perfect "
+           "for every arm)" for k, p in mine.items()]
     if arm in v.gap_closed:
         out.append(gap_closed_sentence(v, arm))
     primary = v.paired.get(arm)

@@ -585,8 +585,8 @@ def test_a_gap_under_a_perfect_training_score_is_not_new_evidence():
     [v] = verdicts.decide_study([verdicts.DatasetResults("digits", "classification", acc,
                                                          secondary={"gap_metric": gaps})])
     assert v.train_perfect and v.paired["l2"].verdict == "better" and not v.gap_closed
-    assert verdict_words.secondary_sentences(v, "l2")[0] == ("train-test gap: only the test accuracy again (training "
-                                                             "accuracy is perfect for every arm on every seed)")
+    assert verdict_words.secondary_sentences(v, "l2")[0] == ("train-test gap mirrors the test accuracy (training "
+                                                             "accuracy perfect for every arm)")
     # one seed short of perfect training: the gap is a finding of its own again
     gaps["none"][0] -= 0.01
     [w] = verdicts.decide_study([verdicts.DatasetResults("digits", "classification", acc, secondary={"gap_metric": gaps})])

@@ -230,7 +230,9 @@ def test_numbers_in_any_convention_and_a_few_odd_values_are_read_as_numbers(tmp_
     # listed as missing: no warning; kept by keep_columns: still numbers, not one one-hot column per value
     r = load(DatasetSpec(**spec, preprocess={"missing_values": {"mixed": ["unknown"], "stock": ["a", "b", "c", "d"]},
                                              "keep_columns": ["mixed"]}), 0).preprocessing
-    assert r["warnings"] == [] and r["non_numbers_as_missing"] == {} and r["marked_missing"] == {"mixed": 3, "stock": 4}
+    # (the target's rarest class, 4% of the training rows, is a warning of its own under accuracy)
+    assert [w for w in r["warnings"] if not w.startswith("Rare class")] == [] and r["non_numbers_as_missing"] == {}
+    assert r["marked_missing"] == {"mixed": 3, "stock": 4}
     assert r["numeric_columns"] == record["parsed_numeric_columns"] and r["encoded_columns"] == ["grade"]
 
     # a target of numbers with a dash: the dash is missing, its row left out, and that is said

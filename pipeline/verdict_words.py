@@ -237,14 +237,32 @@ def path_lines(d: DatasetResults) -> list[str]:
         chosen, simple = d.selected.get(arm, ""), one_se_variant(variants, m.higher_is_better, order)
         # "strongest" orders strengths; a path over l2_mode alone has none to order
         by_strength = any(not key.startswith("l2_mode=") for v in order for key in v.split(","))
+        edge = _path_end(order, chosen)
         lines.append(f"    {arms.label(arm)} path: {chosen} selected on validation (its test values are the "
-                     f"arm's above)" + (f"; strongest within one SE: {simple}" if by_strength else ""))
+                     f"arm's above)" + (f"{edge}; strongest within one SE: {simple}" if by_strength else ""))
         for v in order:
             test = stats.summarize([x["test"] for x in variants[v].values()], m.bounds)
             gap = stats.summarize([x["gap"] for x in variants[v].values()])
             lines.append(f"      {v:<34} test {m.label} {_value(test.mean, m)} {_value_ci(test, m)}  "
                          f"gap {_value(gap.mean, m, gap=True)} {_value_ci(gap, m, gap=True)}  ({test.n} seeds)")
     return lines
+
+
+def _path_end(order: list[str], chosen: str) -> str:
+    """When the point selected is the strongest or weakest of a path over one strength (l2=...,
+    dropout=...), the best may lie beyond what was tried: say so; "" otherwise."""
+    parts = [v.split("=", 1) for v in order]
+    if len(order) < 3 or any(len(x) != 2 or "," in v or x[0] != parts[0][0] for x, v in zip(parts, order)):
+        return ""
+    try:
+        value = {v: float(x[1]) for v, x in zip(order, parts)}
+    except ValueError:
+        return ""
+    if chosen == max(value, key=value.get):
+        return "; it is the strongest tried: the best may lie beyond, extend the path"
+    if chosen == min(value, key=value.get):
+        return "; it is the weakest tried: the best may lie below, extend the path (none is the arm at zero)"
+    return ""
 
 
 def _value(x: float, m, gap: bool = False) -> str:

@@ -591,3 +591,19 @@ def test_a_gap_under_a_perfect_training_score_is_not_new_evidence():
     gaps["none"][0] -= 0.01
     [w] = verdicts.decide_study([verdicts.DatasetResults("digits", "classification", acc, secondary={"gap_metric": gaps})])
     assert not w.train_perfect and verdict_words.secondary_sentences(w, "l2")[0].startswith("train-test gap narrower by")
+
+
+def test_a_path_whose_best_point_is_at_an_end_says_to_extend_it():
+    """L1's point selected on validation was the strongest tried (1e-3): the best may lie beyond the
+    grid, which the path's line now says, whatever order the file listed the strengths in."""
+    def point(val):
+        return {s: {"test": val, "val": val + 0.001 * s, "gap": 0.02} for s in range(3)}
+
+    for order in (["l1=1e-05", "l1=0.0001", "l1=0.001"], ["l1=0.001", "l1=0.0001", "l1=1e-05"]):
+        vals = {"l1=1e-05": 0.90, "l1=0.0001": 0.91, "l1=0.001": 0.92}
+        d = verdicts.DatasetResults("p", "classification", {"none": {s: 0.9 for s in range(3)}},
+                                    paths={"l1": {v: point(vals[v]) for v in order}}, selected={"l1": "l1=0.001"})
+        assert "it is the strongest tried: the best may lie beyond, extend the path" in verdict_words.path_lines(d)[0]
+    middle = verdicts.DatasetResults("p", "classification", {"none": {s: 0.9 for s in range(3)}},
+                                     paths={"l1": {v: point(0.9) for v in order}}, selected={"l1": "l1=0.0001"})
+    assert "extend the path" not in verdict_words.path_lines(middle)[0]

@@ -101,7 +101,7 @@ def _discard_empty_root(ctx) -> None:
     """A rerun that trained nothing and built no report leaves no root run behind: one per call
     would clutter the experiment, and the report names the root that built it. (`mlflow run`'s
     project run is MLflow's own, kept.)"""
-    if ctx.tracker.owns_root() and ctx.tracker.discard_if_empty(ctx.experiment_id, ctx.root_id):
+    if ctx.trained_nothing and ctx.tracker.owns_root() and ctx.tracker.discard_if_empty(ctx.experiment_id, ctx.root_id):
         print("note: nothing was trained and no report built: this call added no run to MLflow", file=sys.stderr,
               flush=True)
 

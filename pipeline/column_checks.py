@@ -59,7 +59,8 @@ def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
     record["target_copies"] = {c: how for c in frame.columns if (how := _copy_of_target(frame[c], y))}
     record["zeros_like_missing"] = {c: found for c in frame.columns if (found := zeros_like_missing(frame[c]))}
     record["mostly_missing"] = {c: share for c in frame.columns if (share := float(frame[c].isna().mean())) >= MOSTLY_MISSING}
-    record["heavy_tailed_target"] = heavy_tail(y) if spec.task != "classification" else {}
+    squared = spec.metric in (None, "mse", "r2")   # MAE (or a class metric) does not square the tail
+    record["heavy_tailed_target"] = heavy_tail(y) if spec.task != "classification" and squared else {}
     record["warnings"] = _warnings(spec, record, y)
 
 
@@ -74,7 +75,8 @@ def heavy_tail(y: pd.Series) -> dict:
         return {}
     median = float(values.median())
     extreme = float(values.max() if skew > 0 else values.min())
-    return {"skew": skew, "max_over_median": extreme / median if median else float("nan")}
+    return {"skew": skew, "max_over_median": extreme / median if median else float("nan"),
+            "positive": bool((values > 0).all())}
 
 
 def no_signal(name, column: pd.Series) -> Optional[str]:
@@ -214,8 +216,9 @@ def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
         ratio = f"; its most extreme value is {tail['max_over_median']:.3g}x the median" if tail["max_over_median"] == \
             tail["max_over_median"] else ""
         out.append(f"Target {spec.target!r} is heavy-tailed (skewness {tail['skew']:.1f}{ratio}): a few rows make most "
-                   "of the squared error, so MSE and the verdicts follow them; consider its logarithm as the target (a "
-                   "column of the file), or metric: mae.")
+                   "of the squared error, so MSE and the verdicts follow them; consider "
+                   + ("its logarithm as the target (a column of the file), or " if tail.get("positive") else "")
+                   + "metric: mae.")
     if is_text(y):
         for variants in _case_variants(y):
             out.append(f"Target {spec.target!r} has labels that differ only by case, kept as separate classes: "

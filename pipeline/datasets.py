@@ -489,7 +489,8 @@ def _rare_class_warning(names: list[str], counts: np.ndarray) -> list[str]:
     """Under accuracy, a class (present) under RARE of the training rows counts for about that share:
     the arms are compared on the common classes (a multiclass table the majority rule misses)."""
     share = counts / max(int(counts.sum()), 1)
-    rare = [i for i in np.argsort(share) if 0 < share[i] < RARE]
+    # relative to a fair share too: 26 balanced letters are 3.8% each, and none is rare
+    rare = [i for i in np.argsort(share) if 0 < share[i] < min(RARE, 0.5 / len(counts))]
     if not rare:
         return []
     listed = ", ".join(f"{names[i]!r} ({share[i]:.1%})" for i in rare[:5]) + (", ..." if len(rare) > 5 else "")

@@ -45,6 +45,7 @@ class RunContext:
     root_id: str
     storage: str
     clock: Stopwatch = field(default_factory=Stopwatch)
+    trained_nothing: bool = False   # run_ablation: no trial of any dataset ended during the call
 
 
 def optuna_study_name(study: Study, plan: DatasetPlan) -> str:
@@ -284,6 +285,8 @@ def _still_open(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) -
     some of its cells (and may die), or cells wait (an `enqueue` reaped a dead worker's), or a
     stopped worker's cells are to be retried (a SIGTERM while this one trained another dataset)."""
     ostudy = open_dataset_study(ctx, ctx.study, plan, data)
+    if ostudy.user_attrs.get(rt.STUDY_PARENT_RUN) is None:   # work_dataset trains nothing without it: no endless wait
+        return False
     return grid.others_running(ostudy) or grid.has_waiting(ostudy) or worker.retried(ctx, ostudy)
 
 
@@ -341,6 +344,7 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
                          f"{DEFAULT_STORAGE} or a postgresql:// URL")
     started = time.perf_counter()
     ctx, data = prepare(study, storage, tracking)
+    ended_before = _ended_trials(ctx, data)
     status, spawned = "FINISHED", 1
     try:
         while True:   # one round, or with adaptive seeds as many as the verdicts ask for
@@ -354,6 +358,7 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
                 break
         for plan in study.plans:
             finish_dataset(ctx, plan, data[plan.label])
+        ctx.trained_nothing = _ended_trials(ctx, data) == ended_before
     except Interrupted:
         status = "KILLED"
         for plan in study.plans:
@@ -367,6 +372,12 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
         if ctx.tracker.owns_root():
             ctx.tracker.end_run(ctx.root_id, status)
     return ctx
+
+
+def _ended_trials(ctx: RunContext, data: dict) -> int:
+    """Trials COMPLETE or FAILED over the study's datasets: whatever trains, in any process, adds one."""
+    return sum(len(open_dataset_study(ctx, ctx.study, p, data[p.label]).get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))) for p in ctx.study.plans)
 
 
 def _run_local_workers(ctx: RunContext, data: dict, workers: int) -> None:

@@ -128,10 +128,12 @@ def paired_test(arm: Sequence[float], baseline: Sequence[float], higher_is_bette
         return Paired(n, float(d.mean()) if n else math.nan, math.nan, math.nan, math.nan, math.nan,
                       math.nan, min_wilcoxon_p(n), baseline_mean=float(b.mean()) if n else math.nan)
     own = float(d.std(ddof=1))
-    if own <= FLOAT_NOISE * max(float(np.abs(a).max()), float(np.abs(b).max()), 1e-300):
-        own = 0.0   # 0.95 - 0.93 and 0.93 - 0.91 differ in the 17th digit: one difference, not a tiny spread
-    sd, floored = max(own, resolution), resolution > own
+    scale = max(float(np.abs(a).max()), float(np.abs(b).max()), 1e-300)
     mean = float(d.mean())
+    if own <= FLOAT_NOISE * scale:
+        own = 0.0   # 0.95 - 0.93 and 0.93 - 0.91 differ in the 17th digit: one difference, not a tiny spread
+        mean = 0.0 if abs(mean) <= FLOAT_NOISE * scale else mean   # and noise around zero is no difference
+    sd, floored = max(own, resolution), resolution > own
     if sd == 0:
         # the same difference on every seed, in a metric without a step to floor the spread (ROC AUC,
         # F1, MSE): the t-test would be "certain" from two seeds. The evidence is that every seed
@@ -251,6 +253,11 @@ def seeds_needed(mean: float, sd: float, rope: float, alpha: float, power: float
     t (Phillips 1990: P(both one-sided tests reject) >= 1 - P(miss low) - P(miss high))."""
     from statsmodels.stats.power import TTestPower
 
+    if sd == 0 and mean != 0 and not math.isnan(mean):   # the same difference every seed: a sign test's n
+        options = [(math.floor(1 - math.log2(alpha)) + 1, "better" if mean > 0 else "worse")]
+        if rope > 0 and abs(mean) < rope:   # 1 / 2^n a side below min(alpha, 2.5%)
+            options.append((math.floor(-math.log2(min(alpha, ALPHA / 2))) + 1, "equivalent"))
+        return min(options)
     if not (sd > 0) or math.isnan(mean):
         return None, ""
     options = []

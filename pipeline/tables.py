@@ -138,7 +138,7 @@ def _refuse_conflicting_lists(spec) -> None:
 
 def _read_file(spec, path: Path) -> pd.DataFrame:
     kind = "Parquet" if path.suffix.lower() in (".parquet", ".pq") else "CSV"
-    if path.suffix.lower() in WORKBOOKS or (kind == "CSV" and _starts_like_a_zip(path)):
+    if path.suffix.lower() in WORKBOOKS or (kind == "CSV" and _zipped_workbook(path)):
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: a spreadsheet workbook (Excel or "
                          "OpenDocument), which is not read; save its sheet as CSV (or Parquet) and point path at that")
     try:
@@ -161,10 +161,19 @@ def _read_file(spec, path: Path) -> pd.DataFrame:
                          f"({type(e).__name__})") from None
 
 
-def _starts_like_a_zip(path: Path) -> bool:
-    """An .xlsx or .ods workbook is a zip archive, whatever its file is named."""
+def _zipped_workbook(path: Path) -> bool:
+    """An .xlsx or .ods workbook is a zip archive, whatever its file is named: one with Office's
+    [Content_Types].xml or OpenDocument's mimetype entry (a zipped CSV is read by pandas)."""
+    import zipfile
+
     with open(path, "rb") as f:
-        return f.read(4) == b"PK\x03\x04"
+        if f.read(4) != b"PK\x03\x04":
+            return False
+    try:
+        with zipfile.ZipFile(path) as z:
+            return bool({"[Content_Types].xml", "mimetype"} & set(z.namelist()))
+    except zipfile.BadZipFile:
+        return False
 
 
 def _repeated_names(path: Path, encoding: str, sep: str, columns: list, skip: int = 0) -> dict[str, list]:

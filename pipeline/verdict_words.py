@@ -153,7 +153,9 @@ def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
 def _same_decimals(values: list[float]):
     """A formatter giving every number three significant digits of the largest of `values`."""
     largest = max((abs(x) for x in values if math.isfinite(x)), default=0.0)
-    decimals = min(6, max(0, 2 - math.floor(math.log10(largest)))) if largest > 0 else 2
+    if 0 < largest < 1e-4:   # an MSE gap of a small-scale target: "2.1e-07", not "0.000000"
+        return lambda x: f"{x:.2g}"
+    decimals = max(0, 2 - math.floor(math.log10(largest))) if largest > 0 else 2
     return lambda x: f"{x:.{decimals}f}"
 
 

@@ -124,6 +124,11 @@ class DatasetVerdicts:
 AT_CHANCE = "at chance"
 
 
+def holm_counted(p: stats.Paired) -> bool:
+    """A comparison in the study's Holm family: tested (two seeds or more), not at chance."""
+    return p.verdict != AT_CHANCE and not math.isnan(p.p_t)
+
+
 def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]] = None,
                  looks: Optional[list[int]] = None) -> list[DatasetVerdicts]:
     """Every arm against none on the seeds both have, one Holm family per look.
@@ -150,7 +155,7 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
             stats.decide(family, alpha=alpha, estimate_seeds=False)
     # what more seeds would buy, at the full alpha over the study's family: every comparison Holm
     # counted (decided ones too), as the report's footnote says
-    tested = [p for v in out for p in v.paired.values() if p.verdict != AT_CHANCE and not math.isnan(p.p_t)]
+    tested = [p for v in out for p in v.paired.values() if holm_counted(p)]
     for p in tested:
         if p.verdict == "undecided":
             stats.estimate_seeds_needed(p, stats.ALPHA / len(tested))

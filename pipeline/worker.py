@@ -104,8 +104,8 @@ def retried(ctx, ostudy, progress: Optional[Progress] = None) -> bool:
             _SAID_GIVEN_UP[ostudy.study_name] = given_up
             cells = ", ".join(f"{arm}/seed{seed}" + (f" ({v})" if v else "") for arm, seed, v in given_up[:5])
             print(f"  gave up on {len(given_up)} cell(s) ({ostudy.study_name}: {cells}{', ...' if len(given_up) > 5 else ''})"
-                  f": their workers died or stopped {ctx.study.spec.max_retries + 1} time(s); raise max_retries in the "
-                  "study file and run enqueue again to train them", flush=True)
+                  f": {ctx.study.spec.max_retries + 1} attempt(s) each failed, the last when its worker died or "
+                  "stopped; raise max_retries in the study file and run enqueue again to train them", flush=True)
         if again:
             said = "; ".join(f"{w}: {', '.join(sorted(reasons))}" for w, reasons in sorted(whose.items()))
             print(f"  {again} cell(s) are enqueued again ({ostudy.study_name}), left by {said}", flush=True)

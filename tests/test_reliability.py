@@ -538,7 +538,8 @@ def test_a_worker_goes_back_to_a_dataset_whose_cells_a_stopped_worker_left(workd
     assert not _still_open(ctx, linear, data[linear.label])
     out = capsys.readouterr().out
     assert re.search(r"gave up on 4 cell\(s\) \(left\.synthetic_linear\.\S+: l2/seed0, l2/seed1, none/seed0, "
-                     r"none/seed1\): their workers died or stopped 2 time\(s\); raise max_retries", out), out
+                     r"none/seed1\): 2 attempt\(s\) each failed, the last when its worker died or stopped; raise "
+                     r"max_retries", out), out
     assert not _still_open(ctx, linear, data[linear.label]) and "gave up" not in capsys.readouterr().out
 
     # digits: interrupted once, after this worker (say) went through it: no trial runs elsewhere and
@@ -549,3 +550,32 @@ def test_a_worker_goes_back_to_a_dataset_whose_cells_a_stopped_worker_left(workd
     assert "4 cell(s) are enqueued again" in capsys.readouterr().out
     run_worker_loop(ctx, data)
     assert grid.cells_done(ostudies[0]) == (4, 4) and grid.cells_done(ostudies[1]) == (0, 4)
+
+
+def test_a_call_that_trained_is_never_taken_for_an_empty_rerun(workdir, env, capsys):
+    """`ablation` deletes its root run only when the call trained nothing: cells trained under
+    parents an earlier `enqueue` left open give the new root no child run, yet it trained. Waiting
+    cells of a dataset without a parent run do not keep a worker waiting forever."""
+    from pipeline.cli import _discard_empty_root
+    from pipeline.orchestrate import _still_open, prepare, run_ablation
+
+    write_study(workdir / "twice.yaml", tiny_study_dict(name="twice", seeds=1, arms=["none", "l2"],
+                                                         datasets=[{"name": "wine"}]))
+    study = load_study(workdir / "twice.yaml")
+    storage = f"journal:{workdir / 'optuna.journal'}"
+    tracking = env["MLFLOW_TRACKING_URI"]
+    ctx, data = prepare(study, storage, tracking)   # as `enqueue`: the parent stays open for workers
+    ostudy = optuna.load_study(study_name=optuna_study_name(study, study.plans[0]), storage=get_storage(storage))
+    ostudy.set_user_attr("mlflow_parent_run_id", None)   # as a parent whose creation failed: nothing to wait for
+    assert grid.has_waiting(ostudy) and not _still_open(ctx, study.plans[0], data["wine"])
+    ostudy.set_user_attr("mlflow_parent_run_id", ctx.tracker._client.search_runs(
+        [ctx.experiment_id], "tags.kind = 'dataset'")[0].info.run_id)
+    first = run_ablation(study, storage, tracking)
+    assert not first.trained_nothing and grid.cells_done(ostudy) == (2, 2)
+    _discard_empty_root(first)
+    assert ctx.tracker._client.get_run(first.root_id).info.lifecycle_stage == "active"   # it trained: kept
+    again = run_ablation(study, storage, tracking)
+    assert again.trained_nothing
+    _discard_empty_root(again)
+    assert ctx.tracker._client.get_run(again.root_id).info.lifecycle_stage == "deleted"
+    assert "this call added no run to MLflow" in capsys.readouterr().err

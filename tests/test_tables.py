@@ -480,7 +480,8 @@ def test_what_a_practitioners_own_exports_needed(tmp_path):
     warned = " ".join(record["warnings"])
     assert list(record["percent_mixed"]) == ["pct_mixed"]   # all written one way: nothing to say
     assert "Column 'pct_mixed' has 133 value(s) with a percent sign" in warned and "100x off" in warned
-    assert list(record["mostly_missing"]) == ["pool_size"] and "Column 'pool_size' is missing on 8" in warned or "Column 'pool_size' is missing on 9" in warned
+    assert list(record["mostly_missing"]) == ["pool_size"]
+    assert "Column 'pool_size' is missing on 8" in warned or "Column 'pool_size' is missing on 9" in warned
     assert record["heavy_tailed_target"]["skew"] > 5 and "Target 'price' is heavy-tailed (skewness" in warned
     assert "metric: mae" in warned
     # the same target as its logarithm (or as classes) is not heavy-tailed
@@ -519,3 +520,27 @@ def test_a_rare_class_of_a_multiclass_table_is_warned_about_under_accuracy(tmp_p
     assert warned.startswith("Rare class(es) of the training rows under accuracy: 'omega' (") and "balanced_accuracy" in warned
     assert not [w for w in load(DatasetSpec(**spec, metric="balanced_accuracy"), 0).preprocessing["warnings"]
                 if "Rare class" in w]
+
+
+def test_what_the_review_of_the_new_warnings_found(tmp_path):
+    """No rare class among 26 balanced ones (3.8% each); a zipped CSV is read, not refused as a
+    workbook; no heavy-tail warning when the metric is MAE, and no log advice for a target with
+    negative values."""
+    from pipeline.datasets import _rare_class_warning
+    import zipfile
+
+    assert _rare_class_warning([chr(65 + i) for i in range(26)], np.full(26, 600)) == []
+    assert _rare_class_warning(["a", "b", "c"], np.array([480, 500, 20]))   # 2% beside 48% and 50%
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x": rng.normal(size=300), "z": rng.normal(size=300), "price": np.exp(rng.normal(10, 1.7, 300))})
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    with zipfile.ZipFile(tmp_path / "p.csv.zip", "w") as z:
+        z.write(tmp_path / "p.csv", "p.csv")
+    x, y, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "p.csv.zip"), target="price"))
+    assert len(y) == 300 and record["heavy_tailed_target"]["positive"]
+    assert not tables.read(DatasetSpec(name="table", path=str(tmp_path / "p.csv"), target="price",
+                                       metric="mae"))[2]["heavy_tailed_target"]
+    frame.assign(price=frame["price"] - 1e5).to_csv(tmp_path / "n.csv", index=False)
+    warned = [w for w in tables.read(DatasetSpec(name="table", path=str(tmp_path / "n.csv"), target="price"))[2]["warnings"]
+              if "heavy-tailed" in w]
+    assert warned and "logarithm" not in warned[0] and warned[0].endswith("consider metric: mae.")

@@ -607,3 +607,15 @@ def test_a_path_whose_best_point_is_at_an_end_says_to_extend_it():
     middle = verdicts.DatasetResults("p", "classification", {"none": {s: 0.9 for s in range(3)}},
                                      paths={"l1": {v: point(0.9) for v in order}}, selected={"l1": "l1=0.0001"})
     assert "extend the path" not in verdict_words.path_lines(middle)[0]
+
+
+def test_a_constant_difference_gets_its_sign_test_seeds_and_noise_is_no_difference():
+    """The same +2 pt on both of 2 seeds (a metric without steps) is undecided with the seeds a
+    sign test needs (6 at alpha 0.05: 2 / 2^6 < 0.05); differences that are float noise around
+    zero are no difference at all, not a sign test's agreement."""
+    p = stats.paired_test([0.93, 0.95], [0.91, 0.93], rope=0.01)
+    stats.decide([p])
+    assert p.verdict == "undecided" and (p.seeds_needed, p.needed_for) == (6, "better")
+    noise = stats.paired_test([0.1 + 0.2, 0.7], [0.3, 0.7 + 1.2e-16])   # +5.6e-17 and -1.1e-16
+    assert 0.1 + 0.2 != 0.3 and 0.7 + 1.2e-16 != 0.7
+    assert noise.mean_diff == 0.0 and noise.p_t == 1.0

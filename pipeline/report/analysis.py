@@ -60,7 +60,7 @@ def analyze(data: ReportData) -> dict:
             "n_seeds": n_seeds, "looks": study.looks() if study.adaptive else None,
             "min_wilcoxon_p": min_p, "too_few_seeds": min_p >= stats.ALPHA, "min_p_seeds": used or study.looks()[0],
             "look_alphas": [f"{x:.4f}" for x in stats.spending(study.looks())] if study.adaptive else [],
-            "n_comparisons": sum(p.verdict != verdicts.AT_CHANCE for d in datasets for p in d["paired"].values())}
+            "n_comparisons": sum(verdicts.holm_counted(p) for d in datasets for p in d["paired"].values())}
 
 
 def _test_class_rows(params: dict) -> Optional[list[int]]:

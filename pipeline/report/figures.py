@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from .. import arms, verdict_words
+from .. import arms, verdict_words, verdicts
 from ..task import METRICS
 from .collect import ReportData
 
@@ -284,7 +284,7 @@ def forest(ctx: FigureContext, only: Optional[str] = None) -> Optional[str]:
                 ax.plot(sorted(verdict_words.shown(x, metric) for x in (p.ci_low, p.ci_high)), [y, y], color=color, lw=2)
             # the verdict beside its interval: an uncorrected CI clear of zero may still be undecided
             # after Holm; open marker for a comparison without a verdict
-            decided = p.verdict in ("better", "worse", "equivalent")
+            decided = p.verdict in ("better", "worse", "equivalent", verdicts.AT_CHANCE)   # a final status
             ax.plot(verdict_words.shown(p.mean_diff, metric), y, "o", color=color,
                     markerfacecolor=color if decided else "white")
             ax.text(1.01, y, _verdict_word(p), transform=ax.get_yaxis_transform(), fontsize=7, va="center",
@@ -299,7 +299,7 @@ def forest(ctx: FigureContext, only: Optional[str] = None) -> Optional[str]:
         better = "positive" if m.higher_is_better else "negative"
         unit = "points" if m.share else m.label
         ax.set_title(f"{d['label']}: test {d['metric']}, arm − none in {unit} ({better} = better)", fontsize=9, loc="left")
-    tested = sum(1 for d in ctx.analysis["datasets"] for p in d["paired"].values() if not math.isnan(p.p_t))
+    tested = sum(verdicts.holm_counted(p) for d in ctx.analysis["datasets"] for p in d["paired"].values())
     axes[-1, 0].set_xlabel("paired difference to none with each comparison's own 95% CI"
                            + (f" (the verdicts also correct for the study's {tested} comparisons, by Holm)" if tested > 1 else "")
                            + "\nshaded: the ROPE (practically no difference); open marker: no verdict yet", fontsize=8)
@@ -391,7 +391,7 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
     selected on validation (star) and the strongest within one SE of it (diamond)."""
     import matplotlib.pyplot as plt
 
-    from .. import stats, verdicts
+    from .. import stats
 
     if not d.get("paths"):
         return None

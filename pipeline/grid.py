@@ -89,12 +89,17 @@ def enqueue_missing(ostudy: optuna.Study, cells: list[tuple], max_retries: int) 
             arm, seed, variant = cell
             previous = last_failed[cell].user_attrs.get(rt.TRIAL_RUN_ID) if cell in last_failed else None
             ostudy.add_trial(_waiting_cell(arm, seed, {
-                rt.CELL: f"{arm}/seed{seed}" + (f"@{variant}" if variant else ""),
+                rt.CELL: cell_name(arm, seed, variant),
                 rt.CELL_ARM: arm, rt.CELL_SEED: seed, rt.ATTEMPT: failures + 1,
                 **({rt.CELL_VARIANT: variant} if variant else {}),
                 **({rt.PREVIOUS_ATTEMPT: previous} if previous else {})}))
             enqueued += 1
     return enqueued, given_up
+
+
+def cell_name(arm: str, seed: int, variant: str = "") -> str:
+    """A cell as the queue and the console name it: "l2/seed3", "l2/seed3@l2=0.001"."""
+    return f"{arm}/seed{seed}" + (f"@{variant}" if variant else "")
 
 
 def _waiting_cell(arm: str, seed: int, user_attrs: dict) -> FrozenTrial:

@@ -462,10 +462,10 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
                                    "give the target away)")):
         if groups[key]:
             out.append(f"On {_and(groups[key])}, {words}.")
-    return out + _still_open(undecided, untested, out_of_reach)
+    return out + _open_counts(undecided, untested, out_of_reach)
 
 
-def _still_open(undecided: int, untested: int, out_of_reach: int) -> list[str]:
+def _open_counts(undecided: int, untested: int, out_of_reach: int) -> list[str]:
     """In short's closing counts of the comparisons without a verdict."""
     return ([f"{undecided} comparison(s) are still undecided: more seeds would tell (each comparison says how many)."]
             * bool(undecided)

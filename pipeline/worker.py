@@ -102,7 +102,7 @@ def retried(ctx, ostudy, progress: Optional[Progress] = None) -> bool:
         again, whose, given_up = grid.retry_failed(ostudy, ctx.study.spec.max_retries, lifecycle.retry_now)
         if given_up and given_up != _SAID_GIVEN_UP.get(ostudy.study_name):   # once per study and set of cells
             _SAID_GIVEN_UP[ostudy.study_name] = given_up
-            cells = ", ".join(f"{arm}/seed{seed}" + (f" ({v})" if v else "") for arm, seed, v in given_up[:5])
+            cells = ", ".join(grid.cell_name(*cell) for cell in given_up[:5])
             print(f"  gave up on {len(given_up)} cell(s) ({ostudy.study_name}: {cells}{', ...' if len(given_up) > 5 else ''})"
                   f": {ctx.study.spec.max_retries + 1} attempt(s) each failed, the last when its worker died or "
                   "stopped; raise max_retries in the study file and run enqueue again to train them", flush=True)

@@ -16,6 +16,7 @@ from typing import Optional
 
 from .errors import UsageError
 from .flags import as_flags, optional, train_study, unused_strengths
+from .words import counted
 
 EXIT_USAGE = 2
 UNREACHABLE_ADVICE = ("the cells this process was training are trained again by another worker or the next run; "
@@ -143,7 +144,7 @@ def cmd_enqueue(args) -> int:
                             "without results" if study.adaptive else "")
               + f". The report: python -m pipeline report --study {args.study}{flags} --tracking-uri {uris[1][1]}{masked}")
         return 0
-    print(f"{waiting} cell(s) waiting" + (f", {training} in training" if training else "")
+    print(f"{counted(waiting, 'cell')} waiting" + (f", {training} in training" if training else "")
           + f"; start workers with: python -m pipeline worker --study {args.study}{flags} "
           f"--storage {uris[0][1]} --tracking-uri {uris[1][1]}{masked}"
           + ("\n(adaptive seeds: run enqueue again when the workers are done, until it says nothing is left to train)"

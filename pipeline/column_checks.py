@@ -13,6 +13,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
+from .words import counted, plural
 from .written_numbers import is_text, number_pairs, numbers_not_read
 
 MAX_CLASSES_FOR_AUTO = 20   # an integer target with at most this many values is a class label
@@ -271,3 +272,46 @@ def _case_variants(y: pd.Series) -> list[list[str]]:
     for label in sorted(map(str, y.dropna().unique())):
         groups.setdefault(label.casefold(), []).append(label)
     return [labels for labels in groups.values() if len(labels) > 1]
+
+
+# A class this share of the training rows or more makes accuracy a poor primary metric (warned).
+IMBALANCED = 0.8
+# A class under this share of the training rows is rare (warned under accuracy).
+RARE = 0.05
+
+
+def class_warnings(names: list[str], counts: np.ndarray, unweighted_accuracy: bool) -> list[str]:
+    """Warnings on a classification table's training classes (`counts` per class, in `names`' order):
+    under accuracy without class weights, a majority class or rare classes that accuracy barely
+    counts; and classes with no training rows at all."""
+    out = []
+    majority = float(counts.max()) / max(int(counts.sum()), 1)
+    if unweighted_accuracy and majority >= IMBALANCED:
+        out.append(f"The largest class is {majority:.0%} of the training rows and the metric is accuracy: "
+                   f"always predicting that class scores about {majority:.0%}, which leaves accuracy little "
+                   "room to tell the arms apart; metric: balanced_accuracy (or macro_f1) scores every class "
+                   "alike, and class_weight: balanced trains for the rare ones.")
+    elif unweighted_accuracy:
+        out += _rare_class_warning(names, counts)
+    absent = [name for name, c in zip(names, counts) if c == 0]
+    if absent:
+        out.append(f"{counted(len(absent), 'class')} {plural(len(absent), 'has')} no training rows ({', '.join(map(repr, absent[:10]))}"
+                   f"{', ...' if len(absent) > 10 else ''}; only validation or test "
+                   "rows): the models cannot learn to predict them; lower val_fraction or test_fraction, "
+                   "or raise train_size.")
+    return out
+
+
+def _rare_class_warning(names: list[str], counts: np.ndarray) -> list[str]:
+    """Under accuracy, a class (present) under RARE of the training rows counts for about that share:
+    the arms are compared on the common classes (a multiclass table the majority rule misses)."""
+    share = counts / max(int(counts.sum()), 1)
+    # relative to a fair share too: 26 balanced letters are 3.8% each, and none is rare
+    rare = [i for i in np.argsort(share) if 0 < share[i] < min(RARE, 0.5 / len(counts))]
+    if not rare:
+        return []
+    listed = ", ".join(f"{names[i]!r} ({share[i]:.1%})" for i in rare[:5]) + (", ..." if len(rare) > 5 else "")
+    return [f"{'Rare classes' if len(rare) > 1 else 'A rare class'} of the training rows under accuracy: {listed}; "
+            f"getting {'them all' if len(rare) > 1 else 'it'} wrong costs about that "
+            "share of accuracy, so the arms are compared mostly on the common classes; metric: balanced_accuracy (or "
+            "macro_f1) scores every class alike, and class_weight: balanced trains for the rare ones."]

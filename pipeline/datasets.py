@@ -15,6 +15,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from . import column_checks
 from .errors import UsageError
 from .task import constant_prediction_scores, metric_for
 
@@ -449,10 +450,6 @@ def _normalize(how: str, x_train: np.ndarray, x_val: np.ndarray, x_test: np.ndar
         a /= std
 
 
-# A class this share of the training rows or more makes accuracy a poor primary metric (warned).
-IMBALANCED = 0.8
-
-
 def _record(spec, splits: Splits, record: dict) -> dict:
     """The table's preprocessing record, with what it became: rows out and class balance."""
     out = {**record, "rows_out": sum(splits.sizes().values()), "splits": splits.sizes()}
@@ -465,42 +462,11 @@ def _record(spec, splits: Splits, record: dict) -> dict:
         counts = np.bincount(splits.y_train.numpy(), minlength=splits.n_classes)
         names = splits.class_names or [str(i) for i in range(splits.n_classes)]
         out["class_balance"] = {name: round(float(c) / max(counts.sum(), 1), 4) for name, c in zip(names, counts)}
-        majority = float(counts.max()) / max(int(counts.sum()), 1)
-        if majority >= IMBALANCED and metric_for(splits.task, spec.metric).name == "accuracy" \
-                and splits.class_weight is None:
-            out["warnings"] = [*out.get("warnings", []),
-                               f"The largest class is {majority:.0%} of the training rows and the metric is accuracy: "
-                               f"always predicting that class scores about {majority:.0%}, which leaves accuracy little "
-                               "room to tell the arms apart; metric: balanced_accuracy (or macro_f1) scores every class "
-                               "alike, and class_weight: balanced trains for the rare ones."]
-        elif metric_for(splits.task, spec.metric).name == "accuracy" and splits.class_weight is None:
-            out["warnings"] = [*out.get("warnings", []), *_rare_class_warning(names, counts)]
-        absent = [name for name, c in zip(names, counts) if c == 0]
-        if absent:
-            out["warnings"] = [*out.get("warnings", []),
-                               f"{len(absent)} class(es) have no training rows ({', '.join(map(repr, absent[:10]))}"
-                               f"{', ...' if len(absent) > 10 else ''}; only validation or test "
-                               "rows): the models cannot learn to predict them; lower val_fraction or test_fraction, "
-                               "or raise train_size."]
+        accuracy = metric_for(splits.task, spec.metric).name == "accuracy"
+        warned = column_checks.class_warnings(names, counts, accuracy and splits.class_weight is None)
+        if warned:
+            out["warnings"] = [*out.get("warnings", []), *warned]
     return out
-
-
-def _rare_class_warning(names: list[str], counts: np.ndarray) -> list[str]:
-    """Under accuracy, a class (present) under RARE of the training rows counts for about that share:
-    the arms are compared on the common classes (a multiclass table the majority rule misses)."""
-    share = counts / max(int(counts.sum()), 1)
-    # relative to a fair share too: 26 balanced letters are 3.8% each, and none is rare
-    rare = [i for i in np.argsort(share) if 0 < share[i] < min(RARE, 0.5 / len(counts))]
-    if not rare:
-        return []
-    listed = ", ".join(f"{names[i]!r} ({share[i]:.1%})" for i in rare[:5]) + (", ..." if len(rare) > 5 else "")
-    return [f"Rare class(es) of the training rows under accuracy: {listed}; getting them all wrong costs about that "
-            "share of accuracy, so the arms are compared mostly on the common classes; metric: balanced_accuracy (or "
-            "macro_f1) scores every class alike, and class_weight: balanced trains for the rare ones."]
-
-
-# A class under this share of the training rows is rare (warned under accuracy).
-RARE = 0.05
 
 
 def describe() -> list[dict]:

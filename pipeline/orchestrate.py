@@ -33,6 +33,7 @@ from .storage import DEFAULT_STORAGE, HEARTBEAT_S
 from .study import DatasetPlan, Study, variant_id
 from .task import metric_for, read_in, readable_in
 from .tracking import Tracker, dataset_input
+from .words import counted
 
 __all__ = ["install_signal_handlers", "run_ablation", "run_worker", "prepare", "study_results"]
 
@@ -87,7 +88,7 @@ def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = T
             d = data[plan.label]
             given_up = prepare_dataset(ctx, plan, d, owned)
             print(f"[{plan.label}] {d.sizes_line()}; config {plan.config_hash}"
-                  + (f"; gave up on {given_up} failed cell(s) after retries" if given_up else ""), flush=True)
+                  + (f"; gave up on {counted(given_up, 'failed cell')} after retries" if given_up else ""), flush=True)
             if d.preprocessing:
                 print(f"[{plan.label}] data: {data_line(d)}", flush=True)
     return ctx, data

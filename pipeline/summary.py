@@ -7,7 +7,8 @@ from __future__ import annotations
 import statistics
 from typing import Optional
 
-from . import arms, grid, verdict_words, verdicts
+from . import arms, grid, verdict_record, verdict_words, verdicts
+from .words import counted
 from . import runtree as rt
 from .orchestrate import RunContext, optuna_study_name
 from .study import Study
@@ -37,7 +38,7 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
                   + (f", at each look its share of alpha (seeds {', '.join(map(str, study.looks()))})"
                      if study.adaptive else "") + "; ROPE: the difference that counts as practically none):"]
     for v in decided:
-        rounds = f" [{v.looks} round(s), {v.seeds_used} seeds: {v.stopped}]" if study.adaptive else ""
+        rounds = f" [{counted(v.looks, 'round')}, {v.seeds_used} seeds: {v.stopped}]" if study.adaptive else ""
         lines += verdict_words.answer_lines(v, rounds)
         lines += [f"    {'; '.join([verdict_words.sentence(arm, p, v.metric), *verdict_words.secondary_sentences(v, arm)])}"
                   for arm, p in v.paired.items()]
@@ -78,8 +79,8 @@ def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on
 def log_verdicts(tracker: Tracker, parent_id: str, v: verdicts.DatasetVerdicts) -> None:
     """One dataset's verdicts on its parent run: the tags and verdicts.json (the ablation does it
     at its end, the report for distributed studies, whose workers print no summary)."""
-    tracker.set_tags(parent_id, {**verdict_words.verdict_tags(v), rt.NOTE: verdict_words.verdict_note(v)})
-    tracker.log_dict(parent_id, verdict_words.verdict_record(v), "verdicts.json")
+    tracker.set_tags(parent_id, {**verdict_record.verdict_tags(v), rt.NOTE: verdict_record.verdict_note(v)})
+    tracker.log_dict(parent_id, verdict_record.verdict_record(v), "verdicts.json")
 
 
 def retire_old_verdicts(tracker: Tracker, study: Study, current: dict[str, str]) -> None:

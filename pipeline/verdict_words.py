@@ -1,15 +1,15 @@
-"""The verdicts in words: the console summary and the report write the same sentences, and the
-same numbers go to MLflow tags and verdicts.json. Differences are written in the metric's own
-direction (arm minus none) and units (shares in points); `verdicts` holds them oriented (positive
-= better)."""
+"""The verdicts in words: the console summary, the MLflow note (verdict_record) and the report write
+the same sentences. Differences are written in the metric's own direction (arm minus none) and
+units (shares in points); `verdicts` holds them oriented (positive = better)."""
 
 from __future__ import annotations
 
 import math
 
 from . import arms, stats
-from . import runtree as rt
 from .task import METRICS, metric_for
+from .verdict_warnings import chance_warning, constant_prediction
+from .words import and_list, counted, plural
 from .verdicts import AT_CHANCE, SECONDARY, DatasetResults, DatasetVerdicts, Secondary, largest_step, one_se_variant
 
 
@@ -185,50 +185,6 @@ def gap_closed_sentence(v: DatasetVerdicts, arm: str) -> str:
             f"(gap {none_gap} with none, {arm_gap} with {name})")
 
 
-def verdict_record(v: DatasetVerdicts) -> dict:
-    """The verdicts of one dataset as plain data: MLflow tags on its parent run and verdicts.json."""
-    def one(p: stats.Paired) -> dict:
-        return {"verdict": p.verdict, "mean_diff": p.mean_diff, "ci": [p.ci_low, p.ci_high], "n": p.n,
-                "p_holm": p.p_t_holm, "p_equivalence_holm": p.p_tost_holm, "rope": p.rope,
-                "p_better": p.p_better, "p_equivalent": p.p_equivalent, "p_worse": p.p_worse,
-                "seeds_needed": p.seeds_needed, "needed_for": p.needed_for, "negligible": p.negligible,
-                "alpha": p.alpha}
-    closed = {arm: {"none_gap": g.none_gap, "arm_gap": g.arm_gap, "share_closed": g.share,
-                    "share_ci": [g.share_low, g.share_high], "fully": g.fully} for arm, g in v.gap_closed.items()}
-    return {"dataset": v.label, "answer": headline(v), "metric": v.metric,
-            # the console and the report write arm minus none in the metric's units (points for shares)
-            "direction": "mean_diff and ci: oriented, positive = better (for a lower-is-better metric, none minus arm); "
-                         "in the metric's units, shares as fractions (0.01 is one point)",
-            "rope": v.rope, "seeds_used": v.seeds_used,
-            "looks": v.looks, "stopped": v.stopped, "winners": v.winners,
-            "arms": {arm: {"primary": one(p), **{k: one(q) for k, q in v.secondary.get(arm, {}).items()}}
-                     for arm, p in v.paired.items()},
-            "gap_closed": closed}
-
-
-def verdict_note(v: DatasetVerdicts) -> str:
-    """The dataset's answer as its parent run's description in the MLflow UI (Markdown): the
-    answer, its warning and note, and each comparison's sentence."""
-    first, *rest = answer_lines(v)
-    lines = [f"**{first}**", ""] + [f"- {line.strip()}" for line in rest]
-    lines += [f"- {'; '.join([sentence(arm, p, v.metric), *secondary_sentences(v, arm)])}" for arm, p in v.paired.items()]
-    lines += ["", "Every number: `verdicts.json`; the figures: `figures/`, once a report is built (artifacts of this run)."]
-    return "\n".join(lines)[:8000]   # MLflow's limit for a tag's value
-
-
-def verdict_tags(v: DatasetVerdicts) -> dict[str, str]:
-    """verdict.<arm> and verdict.<arm>.<outcome>, for searching and the runs table."""
-    tags = {rt.VERDICT: headline(v).split(": ", 1)[1][:5000]}
-    for arm, p in v.paired.items():
-        tags[f"verdict.{arm}"] = p.verdict
-        if p.negligible:   # better/worse by less than the ROPE: searchable, as the headline says it
-            tags[f"verdict.{arm}.negligible"] = "yes"
-        for key, q in v.secondary.get(arm, {}).items():
-            word = {o.key: o for o in SECONDARY}[key].words
-            tags[f"verdict.{arm}.{key}"] = {"better": word[0], "worse": word[1]}.get(q.verdict, q.verdict)
-    return tags
-
-
 def path_lines(d: DatasetResults) -> list[str]:
     """Each regularization path in words: the test metric and gap at every point (mean and 95%
     CI over seeds), the point selected on validation and the strongest within one SE of it."""
@@ -331,79 +287,6 @@ def _p(p: float) -> str:
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
-def chance_warning(v: DatasetVerdicts) -> str:
-    """A warning when arms score no better than a constant prediction made without the features
-    (what it scores is said), or when the metric leaves no room to tell; "" otherwise."""
-    m = METRICS[v.metric]
-    if v.perfect:
-        return (f"Every arm scored a perfect test {m.label} on every seed: this test split cannot tell the "
-                "regularizers apart. If that is unexpected, a feature may give the target away (a copy of it, or "
-                "something derived from it; in a table, drop it under preprocess.drop_columns); otherwise harder "
-                "data or a finer metric (log_loss for classification) would tell them apart")
-    constant = _constant_prediction(v)
-    score = f"test {m.label} {v.chance:.4g}" if v.chance is not None else ""
-    if v.little_room and v.room_step:
-        return (f"One test row {_row_of(v)} moves test {m.label} by {v.room_step:.3g}: with so few test rows no arm can "
-                f"be told apart from always predicting {constant} ({score}); raise the dataset's test_fraction")
-    if v.little_room:
-        return (f"Always predicting {constant} already scores {score}: test {m.label} has less than two ROPEs "
-                "of room above it, so no arm can be told apart from a model that learned nothing; choose "
-                "metric: balanced_accuracy (or macro_f1, roc_auc) to compare the arms on the rare classes")
-    if not v.at_chance:
-        return ""
-    compared = {*v.paired, arms.BASELINE}
-    hint = ("; with imbalanced classes, try class_weight: balanced in the dataset entry"
-            if v.task == "classification" else "")
-    if arms.BASELINE in v.below_chance:
-        return _worse_than_constant(v, constant, score)
-    if set(v.at_chance) >= compared:
-        return (f"Every arm scored no better than always predicting {constant} ({score}): the models learned little "
-                "or nothing here, so their comparisons say nothing about regularization; check the target, the "
-                f"features, the learning rate and the epochs{hint}")
-    names = f"The arm{'s' if len(v.at_chance) > 1 else ''} {', '.join(map(arms.label, v.at_chance))}"
-    if not v.paired:   # none has no runs to pair with: the data and the strength are both suspects
-        return (f"{names} scored no better than always predicting {constant} ({score}), and none has no finished runs "
-                "on these seeds to tell whether the data or the regularization is the cause; run none too"
-                f"{hint}")
-    if arms.BASELINE in v.at_chance:
-        return (f"{names} scored no better than always predicting {constant} ({score}) while other arms learned: "
-                "those are compared with a baseline that learned nothing; check the learning rate and the epochs"
-                f"{hint}")
-    s = v.none_summary
-    oriented = 1.0 if m.higher_is_better else -1.0
-    low = min(oriented * (s.ci_low - v.chance), oriented * (s.ci_high - v.chance)) if s is not None else math.nan
-    if s is not None and not low > v.chance_margin:   # NaN (one seed) too: not clear
-        ci = f", 95% CI [{s.ci_low:.4g}, {s.ci_high:.4g}] over {s.n} seeds" if s.n > 1 else f" on {s.n} seed"
-        return (f"{names} scored no better than always predicting {constant} ({score}), and none is not clearly above "
-                f"it either (test {m.label} {s.mean:.4g}{ci}): the models barely learn here, so this says little about "
-                "regularization; train longer or with a larger learning rate first")
-    return (f"{names} scored no better than always predicting {constant} ({score}) while none learned: "
-            "their regularization is likely too strong (a smaller strength, or a path over strengths, would show it)")
-
-
-def _worse_than_constant(v: DatasetVerdicts, constant: str, score: str) -> str:
-    """none clearly worse than a constant prediction: it overfits so much that ignoring the features
-    does better; which arms remove that harm, and whether any learns beyond it."""
-    m = METRICS[v.metric]
-    s = v.none_summary
-    level = f"test {m.label} {s.mean:.4g}, 95% CI [{s.ci_low:.4g}, {s.ci_high:.4g}]" if s is not None else ""
-    learned = [a for a in v.paired if a not in v.at_chance]
-    back = [a for a in v.at_chance if a not in v.below_chance]
-    words = (f"none scored worse than always predicting {constant} ({level}, against {score}): unregularized, the "
-             "model overfits so much that ignoring the features does better")
-    if back:
-        words += (f"; {_and(list(map(arms.label, back)))} {'bring' if len(back) > 1 else 'brings'} it back to about the "
-                  "constant's level, removing the harm without learning beyond it")
-    if learned:
-        words += f"; {_and(list(map(arms.label, learned)))} learned more than the constant"
-    elif v.below_chance != [arms.BASELINE]:
-        below = [a for a in v.below_chance if a != arms.BASELINE]
-        lesser = all(v.paired[a].verdict == "better" for a in below if a in v.paired)
-        words += (f"; {_and(list(map(arms.label, below)))} {'score' if len(below) > 1 else 'scores'} worse than the "
-                  "constant too" + (", if less so than none" if lesser else ""))
-    return words + " (more training rows, or stronger regularization, are what this data needs)"
-
-
 def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]]) -> list[str]:
     """The study's answer for a reader who is not a statistician, a few sentences: where a
     regularizer helped (and by how much, none's mean test value to the arm's), where one made
@@ -440,14 +323,14 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         undecided, out_of_reach, untested = undecided + open_here - few - far, out_of_reach + far, untested + few
         level = [a for a in v.at_chance if not (a == arms.BASELINE and a in v.below_chance)]
         if arms.BASELINE in v.below_chance:
-            out.append(f"On {v.label}, none did worse than always predicting {_constant_prediction(v)}: it overfits "
+            out.append(f"On {v.label}, none did worse than always predicting {constant_prediction(v)}: it overfits "
                        "(see the warning).")
         if level:   # some arms only: all of them is "nothing learned" above
-            out.append(f"On {v.label}, {_and(list(map(arms.label, level)))} scored no better than "
-                       f"always predicting {_constant_prediction(v)} (see the warning).")
+            out.append(f"On {v.label}, {and_list(list(map(arms.label, level)))} scored no better than "
+                       f"always predicting {constant_prediction(v)} (see the warning).")
         same = [arms.label(a) for a in v.arms_with("equivalent")]
         if not v.winners and open_here and same:   # what is settled is said, not hidden under "not yet"
-            out.append(f"On {v.label}, {_and(same)} made no difference that matters; no other regularizer has "
+            out.append(f"On {v.label}, {and_list(same)} made no difference that matters; no other regularizer has "
                        "helped yet.")
         elif not v.winners:   # every comparison settled and none mattered; one hurt; or some still open
             groups["unsettled" if open_here else "none helped" if hurt else "settled"].append(v.label)
@@ -461,35 +344,17 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
                        ("perfect", "every arm was perfect on every seed, so nothing tells them apart (a feature may "
                                    "give the target away)")):
         if groups[key]:
-            out.append(f"On {_and(groups[key])}, {words}.")
+            out.append(f"On {and_list(groups[key])}, {words}.")
     return out + _open_counts(undecided, untested, out_of_reach)
 
 
 def _open_counts(undecided: int, untested: int, out_of_reach: int) -> list[str]:
-    """In short's closing counts of the comparisons without a verdict."""
-    return ([f"{undecided} comparison(s) are still undecided: more seeds would tell (each comparison says how many)."]
-            * bool(undecided)
-            + [f"{untested} comparison(s) could not be tested: fewer than 2 seeds with a result on both sides."]
-            * bool(untested)
-            + [f"{out_of_reach} comparison(s) are undecided beyond what a practical number of seeds can settle "
-               f"(more than {AFFORDABLE_SEEDS}; each comparison says why)."] * bool(out_of_reach))
-
-
-def _row_of(v: DatasetVerdicts) -> str:
-    """Which test row moves the metric the most, as "of the rarest class (2 rows)" or "(of 40)"."""
-    if v.metric == "balanced_accuracy" and v.test_class_rows:
-        return f"of the rarest class ({v.test_class_rows[0]} rows)"
-    return f"(of {v.n_test})" if v.n_test else ""
-
-
-def _constant_prediction(v: DatasetVerdicts) -> str:
-    """What a model that learned nothing predicts, as the warnings and "In short" name it."""
-    return ("the training mean" if v.task == "regression" else
-            "the training classes' shares" if v.metric in ("log_loss", "roc_auc") else "the majority class")
-
-
-def _and(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+    return ([f"{counted(undecided, 'comparison')} {plural(undecided, 'is')} still undecided: more seeds would tell "
+             "(each comparison says how many)."] * bool(undecided)
+            + [f"{counted(untested, 'comparison')} could not be tested: fewer than 2 seeds with a result on both "
+               "sides."] * bool(untested)
+            + [f"{counted(out_of_reach, 'comparison')} {plural(out_of_reach, 'is')} undecided beyond what a practical "
+               f"number of seeds can settle (more than {AFFORDABLE_SEEDS}; each comparison says why)."] * bool(out_of_reach))
 
 
 def _change(metric: str, means: dict[str, float], arm: str) -> str:

@@ -18,6 +18,7 @@ from . import grid, lifecycle
 from .lifecycle import DatasetCells, Ending, LiveTrial, Outcome
 from .runtime import Interrupted, Progress, signals_deferred
 from .train import train
+from .words import counted, plural
 
 
 def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
@@ -103,12 +104,12 @@ def retried(ctx, ostudy, progress: Optional[Progress] = None) -> bool:
         if given_up and given_up != _SAID_GIVEN_UP.get(ostudy.study_name):   # once per study and set of cells
             _SAID_GIVEN_UP[ostudy.study_name] = given_up
             cells = ", ".join(grid.cell_name(*cell) for cell in given_up[:5])
-            print(f"  gave up on {len(given_up)} cell(s) ({ostudy.study_name}: {cells}{', ...' if len(given_up) > 5 else ''})"
-                  f": {ctx.study.spec.max_retries + 1} attempt(s) each failed, the last when its worker died or "
+            print(f"  gave up on {counted(len(given_up), 'cell')} ({ostudy.study_name}: {cells}{', ...' if len(given_up) > 5 else ''})"
+                  f": {counted(ctx.study.spec.max_retries + 1, 'attempt')} each failed, the last when its worker died or "
                   "stopped; raise max_retries in the study file and run enqueue again to train them", flush=True)
         if again:
             said = "; ".join(f"{w}: {', '.join(sorted(reasons))}" for w, reasons in sorted(whose.items()))
-            print(f"  {again} cell(s) are enqueued again ({ostudy.study_name}), left by {said}", flush=True)
+            print(f"  {counted(again, 'cell')} {plural(again, 'is')} enqueued again ({ostudy.study_name}), left by {said}", flush=True)
             if progress is not None:
                 progress.grow(again)
         return grid.has_waiting(ostudy)

@@ -15,10 +15,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
 # The data flow, bottom to top. A module may import from the layers below its own, never from its
 # own layer or above. (TYPE_CHECKING-only imports are for annotations and are not counted.)
 LAYERS = [
-    {"errors", "runtree", "arms", "task"},      # vocabulary: the names everything else uses
+    {"errors", "runtree", "arms", "task", "words"},      # vocabulary: the names everything else uses
     {"stats", "references"},                     # statistics, published figures
     {"verdicts"},                                # the answer: verdicts per dataset and arm
-    {"verdict_words"},                           # the answer in words, tags and verdicts.json
+    {"verdict_warnings"},                        # warnings: no better than a constant, no room to tell
+    {"verdict_words"},                           # the answer in words
+    {"verdict_record"},                          # the answer as MLflow tags, note and verdicts.json
     {"written_numbers"},                         # numbers as people write them in text
     {"column_checks"},                           # a table's columns judged: no signal, warnings
     {"tables"},                                  # a user's table read and preprocessed

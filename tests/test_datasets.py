@@ -262,10 +262,10 @@ def test_a_class_without_training_rows_is_warned_about(tmp_path):
     seen = []
     for seed in range(8):
         s = load(DatasetSpec(name="csv", path=path, target="y", val_fraction=0.5), seed)
-        warned = [w for w in s.preprocessing["warnings"] if "have no training rows" in w]
+        warned = [w for w in s.preprocessing["warnings"] if "no training rows" in w]
         seen.append(bool(warned))
         assert bool(warned) == (s.preprocessing["class_balance"]["rare"] == 0)
-        assert not warned or warned[0].startswith("1 class(es) have no training rows ('rare'; ")
+        assert not warned or warned[0].startswith("1 class has no training rows ('rare'; ")
     assert any(seen) and not all(seen)
 
 

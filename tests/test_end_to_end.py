@@ -159,7 +159,7 @@ def test_failing_trials_do_not_stop_the_study(workdir, env):
     proc = run_cli(["ablation", "--study", "div.yaml", "--no-report"], cwd=workdir, env=env)
     assert "trained 0, failed 4" in proc.stdout
     proc = run_cli(["ablation", "--study", "div.yaml", "--no-report"], cwd=workdir, env=env)
-    assert "gave up on 4 failed cell(s) after retries" in proc.stdout and "trained 0, failed 0" in proc.stdout
+    assert "gave up on 4 failed cells after retries" in proc.stdout and "trained 0, failed 0" in proc.stdout
 
     # prices around 20,000 trained on as they are: SGD diverges at any usual rate, and the hint
     # names the target's scale and the setting that fixes it
@@ -298,7 +298,7 @@ def test_adaptive_seeds_add_rounds_until_decided_and_resume(workdir, env):
     proc = run_cli(["ablation", "--study", "a.yaml", "--no-report"], cwd=workdir, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "[wine] undecided after 3 seeds: adding seeds up to 6" in proc.stdout  # L1 is not yet decided at 3
-    assert "L2 practically the same as none" in proc.stdout and "round(s)" in proc.stdout
+    assert "L2 practically the same as none" in proc.stdout and " rounds, " in proc.stdout
     assert " at α 0.0" in proc.stdout   # each comparison names the share of alpha its look was judged at
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name("adaptive")

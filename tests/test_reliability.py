@@ -306,7 +306,7 @@ def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, 
         proc = run_cli(["enqueue", *common], cwd=workdir, env=env)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert f"python -m pipeline worker {' '.join(common)}" in proc.stdout   # the command to run, as is
-        assert "30 cell(s) waiting" in proc.stdout
+        assert "30 cells waiting" in proc.stdout
     # a server reached by a host name it was not started for (MLflow 3.5+: 403 on every API call)
     by_name = run_cli(["worker", *common[:4], "--tracking-uri", mlflow_server.replace("127.0.0.1", "127.1")],
                       cwd=workdir, env=env)
@@ -547,7 +547,7 @@ def test_a_worker_goes_back_to_a_dataset_whose_cells_a_stopped_worker_left(workd
     stopped(ostudies[0])
     assert not grid.others_running(ostudies[0]) and not grid.has_waiting(ostudies[0])
     assert _still_open(ctx, digits, data[digits.label])
-    assert "4 cell(s) are enqueued again" in capsys.readouterr().out
+    assert "4 cells are enqueued again" in capsys.readouterr().out
     run_worker_loop(ctx, data)
     assert grid.cells_done(ostudies[0]) == (4, 4) and grid.cells_done(ostudies[1]) == (0, 4)
 

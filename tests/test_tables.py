@@ -231,7 +231,7 @@ def test_numbers_in_any_convention_and_a_few_odd_values_are_read_as_numbers(tmp_
     r = load(DatasetSpec(**spec, preprocess={"missing_values": {"mixed": ["unknown"], "stock": ["a", "b", "c", "d"]},
                                              "keep_columns": ["mixed"]}), 0).preprocessing
     # (the target's rarest class, 4% of the training rows, is a warning of its own under accuracy)
-    assert [w for w in r["warnings"] if not w.startswith("Rare class")] == [] and r["non_numbers_as_missing"] == {}
+    assert [w for w in r["warnings"] if "rare class" not in w.lower()] == [] and r["non_numbers_as_missing"] == {}
     assert r["marked_missing"] == {"mixed": 3, "stock": 4}
     assert r["numeric_columns"] == record["parsed_numeric_columns"] and r["encoded_columns"] == ["grade"]
 
@@ -516,21 +516,21 @@ def test_a_rare_class_of_a_multiclass_table_is_warned_about_under_accuracy(tmp_p
     y = rng.choice(["alpha", "beta", "gamma", "delta", "omega"], n, p=[0.3, 0.3, 0.2, 0.18, 0.02])
     pd.DataFrame({"x": rng.normal(size=n), "z": rng.normal(size=n), "y": y}).to_csv(tmp_path / "multi.csv", index=False)
     spec = dict(name="table", path=str(tmp_path / "multi.csv"), target="y")
-    [warned] = [w for w in load(DatasetSpec(**spec), 0).preprocessing["warnings"] if "Rare class" in w]
-    assert warned.startswith("Rare class(es) of the training rows under accuracy: 'omega' (") and "balanced_accuracy" in warned
+    [warned] = [w for w in load(DatasetSpec(**spec), 0).preprocessing["warnings"] if "rare class" in w.lower()]
+    assert warned.startswith("A rare class of the training rows under accuracy: 'omega' (") and "balanced_accuracy" in warned
     assert not [w for w in load(DatasetSpec(**spec, metric="balanced_accuracy"), 0).preprocessing["warnings"]
-                if "Rare class" in w]
+                if "rare class" in w.lower()]
 
 
 def test_what_the_review_of_the_new_warnings_found(tmp_path):
     """No rare class among 26 balanced ones (3.8% each); a zipped CSV is read, not refused as a
     workbook; no heavy-tail warning when the metric is MAE, and no log advice for a target with
     negative values."""
-    from pipeline.datasets import _rare_class_warning
+    from pipeline.column_checks import class_warnings
     import zipfile
 
-    assert _rare_class_warning([chr(65 + i) for i in range(26)], np.full(26, 600)) == []
-    assert _rare_class_warning(["a", "b", "c"], np.array([480, 500, 20]))   # 2% beside 48% and 50%
+    assert class_warnings([chr(65 + i) for i in range(26)], np.full(26, 600), True) == []
+    assert class_warnings(["a", "b", "c"], np.array([480, 500, 20]), True)[0].startswith("A rare class of")   # 2% beside 48% and 50%
     rng = np.random.default_rng(1)
     frame = pd.DataFrame({"x": rng.normal(size=300), "z": rng.normal(size=300), "price": np.exp(rng.normal(10, 1.7, 300))})
     frame.to_csv(tmp_path / "p.csv", index=False)

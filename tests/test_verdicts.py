@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sst
 
-from pipeline import stats, verdict_words, verdicts
+from pipeline import stats, verdict_record, verdict_warnings, verdict_words, verdicts
 
 
 def _values(rng, means, sd, seeds=12):
@@ -167,7 +167,7 @@ def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
     assert low < share < high and 50 <= share <= 62 and not v.gap_closed["dropout"].fully
     assert "l1" not in v.gap_closed   # no narrower gap, nothing closed
     assert "weights sparser by 64.3 pt of |w| < 1e-3" in "; ".join(verdict_words.secondary_sentences(v, "l1"))
-    tags = verdict_words.verdict_tags(v)
+    tags = verdict_record.verdict_tags(v)
     assert tags["verdict.l1.sparsity_lt_0.001"] == "sparser" and tags["verdict.l2.gap_metric"] == "narrower"
     # a difference inside the ROPE still says which way it went, and one under 0.05 pt is not "0.0 pt"
     gap, norm = (verdicts.SECONDARY[0], next(o for o in verdicts.SECONDARY if o.key == "weight_l2_total"))
@@ -241,7 +241,7 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     assert v.at_chance == ["none", "dropout"] and v.decided
     assert "dropout at chance level, as none" in verdict_words.headline(v)
     assert "no better than a constant prediction" in verdict_words.sentence("dropout", v.paired["dropout"], v.metric)
-    assert verdict_words.chance_warning(v).startswith(
+    assert verdict_warnings.chance_warning(v).startswith(
         "The arms none, dropout scored no better than always predicting the majority class (test balanced accuracy "
         "0.5) while other arms learned")
     assert math.isnan(v.paired["dropout"].p_t_holm)   # not in the family
@@ -250,41 +250,41 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     assert alone.paired["l2"].p_t_holm == pytest.approx(v.paired["l2"].p_t_holm)
     # without the chance level (older runs) the same numbers read as equivalent, as before
     [old] = verdicts.decide_study([verdicts.DatasetResults("clinic", "classification", values, **common)])
-    assert old.paired["dropout"].verdict == "equivalent" and not verdict_words.chance_warning(old)
+    assert old.paired["dropout"].verdict == "equivalent" and not verdict_warnings.chance_warning(old)
     # regression: an MSE far above the variance of the targets (a price never learned) is at chance
     mse = {"none": {s: 5e8 + s for s in seeds}, "l2": {s: 5e8 - s for s in seeds}}
     [r] = verdicts.decide_study([verdicts.DatasetResults("prices", "regression", mse, chance=1.6e7)])
     assert r.paired["l2"].verdict == verdicts.AT_CHANCE
-    assert verdict_words.chance_warning(r).startswith("Every arm scored no better than always predicting the training mean")
+    assert verdict_warnings.chance_warning(r).startswith("Every arm scored no better than always predicting the training mean")
     # chance is judged on the metric's own margin, not the study's ROPE: with rope 0.15, arms 10
     # points above a 0.635 majority class learned (Pima), and are compared as usual
     pima = {arm: {s: 0.74 + 0.01 * (s % 2) + (0.01 if arm == "l2" else 0.0) for s in seeds} for arm in ("none", "l2")}
     [wide] = verdicts.decide_study([verdicts.DatasetResults("pima", "classification", pima, rope_setting=0.15,
                                                             chance=0.635)])
-    assert not wide.at_chance and wide.paired["l2"].verdict == "equivalent" and not verdict_words.chance_warning(wide)
+    assert not wide.at_chance and wide.paired["l2"].verdict == "equivalent" and not verdict_warnings.chance_warning(wide)
     # one arm that learned nothing while none did: its strength, not the data, is the suspect
     strong = {"none": {s: 0.8 + 0.01 * (s % 2) for s in seeds}, "l1": {s: 0.5 for s in seeds}}
     [st] = verdicts.decide_study([verdicts.DatasetResults("t", "classification", strong, chance=0.5, **common)])
     assert st.paired["l1"].verdict == "worse" and "while none learned: their regularization is likely too strong" \
-        in verdict_words.chance_warning(st)
+        in verdict_warnings.chance_warning(st)
     # ... unless none's own learning is unclear: a few optimizer steps on Fashion-MNIST, none at
     # 0.128 against a 0.11 majority class with seeds from 0.075 to 0.185; L1 at 0.118 is not to blame
     weak = {"none": {0: 0.075, 1: 0.185, 2: 0.125}, "l1": {0: 0.075, 1: 0.155, 2: 0.125}}
     [wk] = verdicts.decide_study([verdicts.DatasetResults("fmnist", "classification", weak, chance=0.11, n_test=200)])
-    assert wk.at_chance == ["l1"] and "too strong" not in verdict_words.chance_warning(wk)
-    assert "none is not clearly above it either (test accuracy 0.1283, 95% CI [" in verdict_words.chance_warning(wk)
-    assert "the models barely learn here" in verdict_words.chance_warning(wk)
+    assert wk.at_chance == ["l1"] and "too strong" not in verdict_warnings.chance_warning(wk)
+    assert "none is not clearly above it either (test accuracy 0.1283, 95% CI [" in verdict_warnings.chance_warning(wk)
+    assert "the models barely learn here" in verdict_warnings.chance_warning(wk)
     # ... and without none's runs nothing says whether the strength or the data is the cause
     [lone] = verdicts.decide_study([verdicts.DatasetResults("t", "classification", {"l1": strong["l1"]}, chance=0.5,
                                                             **common)])
-    assert lone.at_chance == ["l1"] and "none learned" not in verdict_words.chance_warning(lone)
-    assert "none has no finished runs on these seeds" in verdict_words.chance_warning(lone)
+    assert lone.at_chance == ["l1"] and "none learned" not in verdict_warnings.chance_warning(lone)
+    assert "none has no finished runs on these seeds" in verdict_warnings.chance_warning(lone)
     # accuracy at a 99.3% majority class leaves no room to tell: nothing is called at chance, and the
     # warning names a metric that can
     rare = {"none": {s: 0.993 for s in seeds}, "l2": {s: 0.995 for s in seeds}}
     [little] = verdicts.decide_study([verdicts.DatasetResults("rare", "classification", rare, chance=0.993)])
     assert little.little_room and not little.at_chance and little.paired["l2"].verdict != verdicts.AT_CHANCE
-    assert "choose metric: balanced_accuracy" in verdict_words.chance_warning(little)
+    assert "choose metric: balanced_accuracy" in verdict_warnings.chance_warning(little)
     # balanced accuracy with 2 test rows of the rare class: one row moves it 25 points, the chance
     # margin (25.25) leaves less than two of it below 1: nothing is judged, and the warning says why
     # (not "choose balanced_accuracy", which it is)
@@ -293,7 +293,7 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
                                                               metric="balanced_accuracy", test_class_rows=[2, 40, 2])])
     assert coarse.little_room and not coarse.at_chance and coarse.paired["l2"].verdict != verdicts.AT_CHANCE
     assert coarse.room_step == 0.25 and math.isnan(coarse.chance_margin)
-    warning = verdict_words.chance_warning(coarse)
+    warning = verdict_warnings.chance_warning(coarse)
     assert "One test row of the rarest class (2 rows) moves test balanced accuracy by 0.25" in warning
     assert "raise the dataset's test_fraction" in warning and "choose metric" not in warning
     # with 3 such rows (16.7 points a row) there is room: l2 at 0.5 is at chance
@@ -303,7 +303,7 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     # a constant test target: the constant prediction is perfect (MSE 0); nothing is judged
     flat = {"none": {s: 0.01 for s in seeds}, "l2": {s: 0.02 for s in seeds}}
     [c] = verdicts.decide_study([verdicts.DatasetResults("flat", "regression", flat, chance=0.0)])
-    assert not c.at_chance and c.paired["l2"].verdict != verdicts.AT_CHANCE and not verdict_words.chance_warning(c)
+    assert not c.at_chance and c.paired["l2"].verdict != verdicts.AT_CHANCE and not verdict_warnings.chance_warning(c)
 
 
 def test_none_worse_than_a_constant_prediction_is_overfitting_that_regularization_removes():
@@ -322,7 +322,7 @@ def test_none_worse_than_a_constant_prediction_is_overfitting_that_regularizatio
     [v] = verdicts.decide_study([results])
     assert v.below_chance == ["none", "dropout"] and "l2" in v.at_chance
     assert v.paired["l2"].verdict == "better"   # not "at chance, as none"
-    warning = verdict_words.chance_warning(v)
+    warning = verdict_warnings.chance_warning(v)
     assert warning.startswith("none scored worse than always predicting the training mean (test MSE 0.07")
     assert "L2 brings it back to about the constant's level" in warning and "dropout scores worse than the constant too, if less so than none" in warning
     short = verdict_words.in_short([v], verdict_words.mean_values([results]))
@@ -361,8 +361,8 @@ def test_a_real_but_negligible_difference_is_not_the_best_arm():
     assert "L1 better than none by less than the ROPE (negligible)" in verdict_words.headline(first)
     assert verdict_words.headline(first).startswith("d0: no arm is better than none by more than the ROPE")
     assert verdict_words.sentence("l1", p, first.metric).startswith("L1: better by less than the ROPE, +0.7 pt")
-    assert verdict_words.verdict_tags(first)["verdict.l1.negligible"] == "yes"
-    assert verdict_words.verdict_record(first)["arms"]["l1"]["primary"]["negligible"] is True
+    assert verdict_record.verdict_tags(first)["verdict.l1.negligible"] == "yes"
+    assert verdict_record.verdict_record(first)["arms"]["l1"]["primary"]["negligible"] is True
 
 
 def test_differences_are_written_in_the_metrics_own_direction_and_units():
@@ -416,7 +416,7 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
         "On tiny, there are too few seeds to compare the arms (at least 2; 6 or more let the Wilcoxon test check "
         "the t-test).",
         "On noise, the models learned little or nothing, so there is no answer about regularization there.",
-        "1 comparison(s) are still undecided: more seeds would tell (each comparison says how many)."]
+        "1 comparison is still undecided: more seeds would tell (each comparison says how many)."]
     # every arm perfect (a leak); an arm at chance while none learned; an undecided comparison out of reach
     perfect = {arm: {s: 1.0 for s in range(5)} for arm in ("none", "l2")}
     weak = {"none": {s: 0.8 + 0.01 * (s % 2) for s in range(5)}, "dropout": {s: 0.5 for s in range(5)}}
@@ -426,9 +426,9 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
             verdicts.DatasetResults("far", "classification", far)]
     decided = verdicts.decide_study(more)
     assert decided[2].paired["l2"].verdict == "undecided" and decided[2].paired["l2"].seeds_needed > 100
-    assert verdict_words.chance_warning(decided[0]).startswith(
+    assert verdict_warnings.chance_warning(decided[0]).startswith(
         "Every arm scored a perfect test accuracy on every seed: this test split cannot tell the regularizers apart.")
-    assert verdict_words.chance_warning(decided[0]).endswith("a finer metric (log_loss for classification) would tell "
+    assert verdict_warnings.chance_warning(decided[0]).endswith("a finer metric (log_loss for classification) would tell "
                                                              "them apart")
     assert verdict_words.in_short(decided, verdict_words.mean_values(more)) == [
         "On weak, dropout made it worse: test accuracy 80.4% → 50.0%.",
@@ -436,7 +436,7 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
         "On weak, no regularizer helped.",
         "On far, no regularizer has helped yet.",
         "On leak, every arm was perfect on every seed, so nothing tells them apart (a feature may give the target away).",
-        "1 comparison(s) are undecided beyond what a practical number of seeds can settle (more than 100; each "
+        "1 comparison is undecided beyond what a practical number of seeds can settle (more than 100; each "
         "comparison says why)."]
     # an arm with one seed beside others with four: no estimate to point to, so not among the undecided
     partly = {**_values(rng, {"none": 0.0, "l2": 0.02}, 0.03, seeds=4), "dropout": {0: 0.9}}
@@ -451,8 +451,8 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
     assert verdict_words.in_short([both], {})[0] == ("On partly, L1 made no difference that matters; no other "
                                                       "regularizer has helped yet.")
     assert verdict_words.in_short(decided, {})[1:] == [
-        "1 comparison(s) could not be tested: fewer than 2 seeds with a result on both sides.",
-        "1 comparison(s) are undecided beyond what a practical number of seeds can settle (more than 100; each "
+        "1 comparison could not be tested: fewer than 2 seeds with a result on both sides.",
+        "1 comparison is undecided beyond what a practical number of seeds can settle (more than 100; each "
         "comparison says why)."]
 
 

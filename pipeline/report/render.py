@@ -23,6 +23,7 @@ from ..runtime import mask_credentials
 from ..task import metric_for
 from ..tuning import tied_at_best, too_many_ties
 from ..ui_links import links_are_local, overview_link, quote_filter, run_link, trials_view, ui_base, view_link
+from ..words import and_list, counted
 from .collect import ReportData, interim_note, outside_note
 from .figures import FIGURES, size_groups
 
@@ -70,10 +71,10 @@ def mix_warning(data: ReportData) -> str:
     engines, devices = _counts(ok, "engine"), _counts(ok, "device")
     mixed, why = [], []
     if len(engines) > 1:
-        mixed.append("engines " + _and(engines))
+        mixed.append("engines " + and_list(engines))
         why.append("on CPU the engines agree up to float rounding")
     if len(devices) > 1:
-        mixed.append("devices " + _and(devices))
+        mixed.append("devices " + and_list(devices))
         why.append("across devices the numbers differ in rounding")
     return (f"These results mix runs from {', and from '.join(mixed)}; {', '.join(why)}, which a training close to "
             "diverging (a large learning rate, momentum) can grow into different results for the same cell."
@@ -84,10 +85,6 @@ def _counts(runs, column: str) -> list[str]:
     """The column's values with their numbers of runs, e.g. ["cpu (40 runs)", "cuda (10 runs)"]."""
     values = runs[column][runs[column] != ""].dropna()
     return [f"{name} ({n} run{'s' if n != 1 else ''})" for name, n in sorted(values.value_counts().items())]
-
-
-def _and(items: list[str]) -> str:
-    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
 
 
 def _versions() -> dict:
@@ -142,6 +139,7 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
     env = Environment(loader=PackageLoader("pipeline", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["f"] = fmt_number
     env.filters["p"] = fmt_p
+    env.filters["counted"] = lambda n, word: counted(n, word)
     env.filters["sentence"] = lambda s: s if str(s).rstrip().endswith((".", "!", "?")) else f"{s}."   # console lines end bare
     # the difference to none as the console writes it (verdict_words.amount): one convention everywhere
     env.globals["difference"] = lambda p, metric: verdict_words.amount(p.mean_diff, metric) + verdict_words.interval(p, metric)

@@ -1,0 +1,53 @@
+"""The verdicts of a dataset as its MLflow parent run records them: tags for searching and the runs
+table, a Markdown description (the run's note in the UI), and every number as verdicts.json."""
+
+from __future__ import annotations
+
+from . import runtree as rt
+from . import stats
+from .verdict_words import answer_lines, headline, secondary_sentences, sentence
+from .verdicts import SECONDARY, DatasetVerdicts
+
+
+def verdict_record(v: DatasetVerdicts) -> dict:
+    """The verdicts of one dataset as plain data: MLflow tags on its parent run and verdicts.json."""
+    def one(p: stats.Paired) -> dict:
+        return {"verdict": p.verdict, "mean_diff": p.mean_diff, "ci": [p.ci_low, p.ci_high], "n": p.n,
+                "p_holm": p.p_t_holm, "p_equivalence_holm": p.p_tost_holm, "rope": p.rope,
+                "p_better": p.p_better, "p_equivalent": p.p_equivalent, "p_worse": p.p_worse,
+                "seeds_needed": p.seeds_needed, "needed_for": p.needed_for, "negligible": p.negligible,
+                "alpha": p.alpha}
+    closed = {arm: {"none_gap": g.none_gap, "arm_gap": g.arm_gap, "share_closed": g.share,
+                    "share_ci": [g.share_low, g.share_high], "fully": g.fully} for arm, g in v.gap_closed.items()}
+    return {"dataset": v.label, "answer": headline(v), "metric": v.metric,
+            # the console and the report write arm minus none in the metric's units (points for shares)
+            "direction": "mean_diff and ci: oriented, positive = better (for a lower-is-better metric, none minus arm); "
+                         "in the metric's units, shares as fractions (0.01 is one point)",
+            "rope": v.rope, "seeds_used": v.seeds_used,
+            "looks": v.looks, "stopped": v.stopped, "winners": v.winners,
+            "arms": {arm: {"primary": one(p), **{k: one(q) for k, q in v.secondary.get(arm, {}).items()}}
+                     for arm, p in v.paired.items()},
+            "gap_closed": closed}
+
+
+def verdict_note(v: DatasetVerdicts) -> str:
+    """The dataset's answer as its parent run's description in the MLflow UI (Markdown): the
+    answer, its warning and note, and each comparison's sentence."""
+    first, *rest = answer_lines(v)
+    lines = [f"**{first}**", ""] + [f"- {line.strip()}" for line in rest]
+    lines += [f"- {'; '.join([sentence(arm, p, v.metric), *secondary_sentences(v, arm)])}" for arm, p in v.paired.items()]
+    lines += ["", "Every number: `verdicts.json`; the figures: `figures/`, once a report is built (artifacts of this run)."]
+    return "\n".join(lines)[:8000]   # MLflow's limit for a tag's value
+
+
+def verdict_tags(v: DatasetVerdicts) -> dict[str, str]:
+    """verdict.<arm> and verdict.<arm>.<outcome>, for searching and the runs table."""
+    tags = {rt.VERDICT: headline(v).split(": ", 1)[1][:5000]}
+    for arm, p in v.paired.items():
+        tags[f"verdict.{arm}"] = p.verdict
+        if p.negligible:   # better/worse by less than the ROPE: searchable, as the headline says it
+            tags[f"verdict.{arm}.negligible"] = "yes"
+        for key, q in v.secondary.get(arm, {}).items():
+            word = {o.key: o for o in SECONDARY}[key].words
+            tags[f"verdict.{arm}.{key}"] = {"better": word[0], "worse": word[1]}.get(q.verdict, q.verdict)
+    return tags

@@ -1,0 +1,98 @@
+"""Warnings that go with a dataset's verdicts: the arms scored no better than a model that learned
+nothing (a constant prediction, made without the features), or the test metric leaves no room to
+tell the arms apart. The console, the MLflow note and the report print the same words."""
+
+from __future__ import annotations
+
+import math
+
+from . import arms
+from .task import METRICS
+from .verdicts import DatasetVerdicts
+from .words import and_list
+
+
+def chance_warning(v: DatasetVerdicts) -> str:
+    """A warning when arms score no better than a constant prediction made without the features
+    (what it scores is said), or when the metric leaves no room to tell; "" otherwise."""
+    m = METRICS[v.metric]
+    if v.perfect:
+        return (f"Every arm scored a perfect test {m.label} on every seed: this test split cannot tell the "
+                "regularizers apart. If that is unexpected, a feature may give the target away (a copy of it, or "
+                "something derived from it; in a table, drop it under preprocess.drop_columns); otherwise harder "
+                "data or a finer metric (log_loss for classification) would tell them apart")
+    constant = constant_prediction(v)
+    score = f"test {m.label} {v.chance:.4g}" if v.chance is not None else ""
+    if v.little_room and v.room_step:
+        return (f"One test row {_row_of(v)} moves test {m.label} by {v.room_step:.3g}: with so few test rows no arm can "
+                f"be told apart from always predicting {constant} ({score}); raise the dataset's test_fraction")
+    if v.little_room:
+        return (f"Always predicting {constant} already scores {score}: test {m.label} has less than two ROPEs "
+                "of room above it, so no arm can be told apart from a model that learned nothing; choose "
+                "metric: balanced_accuracy (or macro_f1, roc_auc) to compare the arms on the rare classes")
+    if not v.at_chance:
+        return ""
+    compared = {*v.paired, arms.BASELINE}
+    hint = ("; with imbalanced classes, try class_weight: balanced in the dataset entry"
+            if v.task == "classification" else "")
+    if arms.BASELINE in v.below_chance:
+        return _worse_than_constant(v, constant, score)
+    if set(v.at_chance) >= compared:
+        return (f"Every arm scored no better than always predicting {constant} ({score}): the models learned little "
+                "or nothing here, so their comparisons say nothing about regularization; check the target, the "
+                f"features, the learning rate and the epochs{hint}")
+    names = f"The arm{'s' if len(v.at_chance) > 1 else ''} {', '.join(map(arms.label, v.at_chance))}"
+    if not v.paired:   # none has no runs to pair with: the data and the strength are both suspects
+        return (f"{names} scored no better than always predicting {constant} ({score}), and none has no finished runs "
+                "on these seeds to tell whether the data or the regularization is the cause; run none too"
+                f"{hint}")
+    if arms.BASELINE in v.at_chance:
+        return (f"{names} scored no better than always predicting {constant} ({score}) while other arms learned: "
+                "those are compared with a baseline that learned nothing; check the learning rate and the epochs"
+                f"{hint}")
+    s = v.none_summary
+    oriented = 1.0 if m.higher_is_better else -1.0
+    low = min(oriented * (s.ci_low - v.chance), oriented * (s.ci_high - v.chance)) if s is not None else math.nan
+    if s is not None and not low > v.chance_margin:   # NaN (one seed) too: not clear
+        ci = f", 95% CI [{s.ci_low:.4g}, {s.ci_high:.4g}] over {s.n} seeds" if s.n > 1 else f" on {s.n} seed"
+        return (f"{names} scored no better than always predicting {constant} ({score}), and none is not clearly above "
+                f"it either (test {m.label} {s.mean:.4g}{ci}): the models barely learn here, so this says little about "
+                "regularization; train longer or with a larger learning rate first")
+    return (f"{names} scored no better than always predicting {constant} ({score}) while none learned: "
+            "their regularization is likely too strong (a smaller strength, or a path over strengths, would show it)")
+
+
+def _worse_than_constant(v: DatasetVerdicts, constant: str, score: str) -> str:
+    """none clearly worse than a constant prediction: it overfits so much that ignoring the features
+    does better; which arms remove that harm, and whether any learns beyond it."""
+    m = METRICS[v.metric]
+    s = v.none_summary
+    level = f"test {m.label} {s.mean:.4g}, 95% CI [{s.ci_low:.4g}, {s.ci_high:.4g}]" if s is not None else ""
+    learned = [a for a in v.paired if a not in v.at_chance]
+    back = [a for a in v.at_chance if a not in v.below_chance]
+    words = (f"none scored worse than always predicting {constant} ({level}, against {score}): unregularized, the "
+             "model overfits so much that ignoring the features does better")
+    if back:
+        words += (f"; {and_list(list(map(arms.label, back)))} {'bring' if len(back) > 1 else 'brings'} it back to about the "
+                  "constant's level, removing the harm without learning beyond it")
+    if learned:
+        words += f"; {and_list(list(map(arms.label, learned)))} learned more than the constant"
+    elif v.below_chance != [arms.BASELINE]:
+        below = [a for a in v.below_chance if a != arms.BASELINE]
+        lesser = all(v.paired[a].verdict == "better" for a in below if a in v.paired)
+        words += (f"; {and_list(list(map(arms.label, below)))} {'score' if len(below) > 1 else 'scores'} worse than the "
+                  "constant too" + (", if less so than none" if lesser else ""))
+    return words + " (more training rows, or stronger regularization, are what this data needs)"
+
+
+def _row_of(v: DatasetVerdicts) -> str:
+    """Which test row moves the metric the most, as "of the rarest class (2 rows)" or "(of 40)"."""
+    if v.metric == "balanced_accuracy" and v.test_class_rows:
+        return f"of the rarest class ({v.test_class_rows[0]} rows)"
+    return f"(of {v.n_test})" if v.n_test else ""
+
+
+def constant_prediction(v: DatasetVerdicts) -> str:
+    """What a model that learned nothing predicts, as the warnings and "In short" name it."""
+    return ("the training mean" if v.task == "regression" else
+            "the training classes' shares" if v.metric in ("log_loss", "roc_auc") else "the majority class")

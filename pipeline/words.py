@@ -1,0 +1,27 @@
+"""Small rules of English that the console, the MLflow notes and the report share."""
+
+from __future__ import annotations
+
+IRREGULAR = {"was": "were", "is": "are", "has": "have", "this": "these", "it": "they"}
+
+
+def plural(n: int, word: str) -> str:
+    """`word` for one, its plural otherwise: "cell" -> "cells", "was" -> "were"."""
+    if n == 1:
+        return word
+    if word in IRREGULAR:
+        return IRREGULAR[word]
+    if word.endswith("y") and word[-2:-1] not in "aeiou":
+        return word[:-1] + "ies"
+    return word + ("es" if word.endswith(("s", "x", "ch", "sh")) else "s")
+
+
+def counted(n: int, word: str) -> str:
+    """ "1 cell", "3 cells"."""
+    return f"{n} {plural(n, word)}"
+
+
+def and_list(items: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    items = list(items)
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)

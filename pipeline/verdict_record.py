@@ -18,7 +18,8 @@ def verdict_record(v: DatasetVerdicts) -> dict:
                 "seeds_needed": p.seeds_needed, "needed_for": p.needed_for, "negligible": p.negligible,
                 "alpha": p.alpha}
     closed = {arm: {"none_gap": g.none_gap, "arm_gap": g.arm_gap, "share_closed": g.share,
-                    "share_ci": [g.share_low, g.share_high], "fully": g.fully} for arm, g in v.gap_closed.items()}
+                    "share_ci": [g.share_low, g.share_high], "fully": g.fully,
+                    "train_none": g.train_none, "train_arm": g.train_arm, "no_gain": g.no_gain or None} for arm, g in v.gap_closed.items()}
     return {"dataset": v.label, "answer": headline(v), "metric": v.metric,
             # the console and the report write arm minus none in the metric's units (points for shares)
             "direction": "mean_diff and ci: oriented, positive = better (for a lower-is-better metric, none minus arm); "

@@ -7,10 +7,11 @@ from __future__ import annotations
 import math
 
 from . import arms, stats
+from .path_summary import Path, summarize_path
 from .task import METRICS, metric_for
 from .verdict_warnings import chance_warning, constant_prediction
 from .words import and_list, counted, plural
-from .verdicts import AT_CHANCE, SECONDARY, DatasetResults, DatasetVerdicts, Secondary, largest_step, one_se_variant
+from .verdicts import AT_CHANCE, SECONDARY, DatasetResults, DatasetVerdicts, Secondary, largest_step
 
 
 def shown(x: float, metric: str) -> float:
@@ -125,8 +126,12 @@ def test_rows_note(v: DatasetVerdicts) -> str:
 def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
     """E.g. "train-test gap narrower by 8.3 pt [6.9, 9.7]" (the difference as a magnitude)."""
     fine = abs(p.mean_diff) * 100 < 0.05   # a difference under 0.05 pt keeps its first digits ("0.012", not "0.0")
+    # a CI narrower than 0.2 pt to two decimals: "0.68 [0.62, 0.74]", not "0.7 [0.6, 0.7]"
+    narrow = not fine and abs(p.ci_high - p.ci_low) * 100 < 0.2
 
     def points(x: float) -> str:   # to 0.1 pt ("-0.0" is 0.0); float32 noise (6e-07) is 0.0 too
+        if narrow:
+            return f"{x:.2f}"
         return f"{x:.2g}" if fine and 0.001 <= abs(x) < 0.05 else _number(x, "accuracy", signed=False)
 
     ends = sorted(x * (1 if p.mean_diff >= 0 else -1) for x in (p.ci_low, p.ci_high))
@@ -177,8 +182,15 @@ def secondary_sentences(v: DatasetVerdicts, arm: str) -> list[str]:
 def gap_closed_sentence(v: DatasetVerdicts, arm: str) -> str:
     """E.g. "L2 closes 54% [38%, 69%] of the train-test gap that none leaves open (gap 0.008 with
     none, 0.0037 with L2)", or "closes the train-test gap ..." when the rest is within the ROPE."""
-    g, name = v.gap_closed[arm], arms.label(arm)
-    none_gap, arm_gap = (amount(x, v.metric) if METRICS[v.metric].share else f"{x:.3g}" for x in (g.none_gap, g.arm_gap))
+    g, name, m = v.gap_closed[arm], arms.label(arm), METRICS[v.metric]
+    none_gap, arm_gap = (amount(x, v.metric) if m.share else f"{x:.3g}" for x in (g.none_gap, g.arm_gap))
+    if g.no_gain:   # a narrower gap bought with a worse fit, not a regularizer doing its job
+        train = " → ".join(f"{100 * x:.1f}%" if m.share else f"{x:.3g}" for x in (g.train_none, g.train_arm))
+        test = ("is worse too" if g.no_gain == "worse" else
+                "is no better than a constant prediction's")
+        return (f"{name} narrows the train-test gap (gap {none_gap} with none, {arm_gap} with {name}) by fitting the "
+                f"training data worse (train {m.label} {train}), and its test {m.label} {test}: underfitting, "
+                "not a gap closed")
     ci = "" if math.isnan(g.share_low) else f" [{g.share_low:.0%}, {g.share_high:.0%}]"
     how_much = "" if g.fully else f"{g.share:.0%}{ci} of "
     return (f"{name} closes {how_much}the train-test gap that none leaves open "
@@ -186,41 +198,47 @@ def gap_closed_sentence(v: DatasetVerdicts, arm: str) -> str:
 
 
 def path_lines(d: DatasetResults) -> list[str]:
-    """Each regularization path in words: the test metric and gap at every point (mean and 95%
-    CI over seeds), the point selected on validation and the strongest within one SE of it."""
+    """Each regularization path in words (path_summary): per point, weakest to strongest, the
+    validation metric that selects (mean ± SE), the test metric and gap (mean and 95% CI over
+    seeds) and the paired difference to none; the point selected, and the strongest within one SE."""
     m = metric_for(d.task, d.metric)
     lines = []
-    for arm, variants in d.paths.items():
-        order = list(variants)
-        chosen, simple = d.selected.get(arm, ""), one_se_variant(variants, m.higher_is_better, order)
-        # "strongest" orders strengths; a path over l2_mode alone has none to order
-        by_strength = any(not key.startswith("l2_mode=") for v in order for key in v.split(","))
-        edge = _path_end(order, chosen)
-        lines.append(f"    {arms.label(arm)} path: {chosen} selected on validation (its test values are the "
-                     f"arm's above)" + (f"{edge}; strongest within one SE: {simple}" if by_strength else ""))
-        for v in order:
-            test = stats.summarize([x["test"] for x in variants[v].values()], m.bounds)
-            gap = stats.summarize([x["gap"] for x in variants[v].values()])
-            lines.append(f"      {v:<34} test {m.label} {_value(test.mean, m)} {_value_ci(test, m)}  "
-                         f"gap {_value(gap.mean, m, gap=True)} {_value_ci(gap, m, gap=True)}  ({test.n} seeds)")
+    for arm in d.paths:
+        path = summarize_path(d, arm)
+        lines.append(f"    {arms.label(arm)} path: {path_header(path)}")
+        for row in path_rows(path, m):
+            lines.append(f"      {row['variant']:<22} val {row['val']:<16} test {row['test']:<24} "
+                         f"vs none {row['vs_none']:<22} gap {row['gap']:<24} ({row['n']} seeds)")
     return lines
 
 
-def _path_end(order: list[str], chosen: str) -> str:
-    """When the point selected is the strongest or weakest of a path over one strength (l2=...,
-    dropout=...), the best may lie beyond what was tried: say so; "" otherwise."""
-    parts = [v.split("=", 1) for v in order]
-    if len(order) < 3 or any(len(x) != 2 or "," in v or x[0] != parts[0][0] for x, v in zip(parts, order)):
-        return ""
-    try:
-        value = {v: float(x[1]) for v, x in zip(order, parts)}
-    except ValueError:
-        return ""
-    if chosen == max(value, key=value.get):
-        return "; it is the strongest tried: the best may lie beyond, extend the path"
-    if chosen == min(value, key=value.get):
-        return "; it is the weakest tried: the best may lie below, extend the path (none is the arm at zero)"
-    return ""
+def path_header(path: Path) -> str:
+    """What selected the arm's point, where it lies on the path, and the one-SE choice."""
+    edge = {"strongest": "; it is the strongest tried and the next one is clearly worse on validation: the best "
+                         "may lie beyond, extend the path",
+            "weakest": "; it is the weakest tried and the next one is clearly worse on validation: the best may lie "
+                       "below, extend the path (none is the arm at zero)"}.get(path.edge, "")
+    flat = sum(pt.within_se for pt in path.points)
+    near = (f"; {flat} of {len(path.points)} points are within one SE of it on validation (it barely tells them "
+            "apart)" if flat > 1 else "")
+    one_se = f"; strongest within one SE: {path.one_se}" if path.one_se else ""
+    return (f"{path.chosen} selected on validation (its test values are the arm's above){edge}{near}{one_se}")
+
+
+def path_rows(path: Path, m) -> list[dict]:
+    """The path's points as text cells, for the console and the report's table."""
+    share = m.share
+    rows = []
+    for pt in path.points:
+        val_se = "" if math.isnan(pt.val_se) else (f" ±{100 * pt.val_se:.1f} pt" if share else f" ±{pt.val_se:.2g}")
+        rows.append({"variant": pt.variant, "val": _value(pt.val_mean, m) + val_se,
+                     "test": f"{_value(pt.test.mean, m)} {_bare_ci(pt.test, m)}".strip(),
+                     "vs_none": (amount(pt.vs_none.mean_diff, m.name) + interval(pt.vs_none, m.name)
+                                 if pt.vs_none is not None else "-"),
+                     "gap": f"{_value(pt.gap.mean, m, gap=True)} {_bare_ci(pt.gap, m)}".strip(),
+                     "n": pt.test.n, "chosen": pt.variant == path.chosen, "one_se": pt.variant == path.one_se,
+                     "within_se": pt.within_se})
+    return rows
 
 
 def _value(x: float, m, gap: bool = False) -> str:
@@ -233,8 +251,12 @@ def _value(x: float, m, gap: bool = False) -> str:
     return f"{100 * x:.1f}%" if m.share else f"{x:.4g}"
 
 
-def _value_ci(s: stats.Summary, m, gap: bool = False) -> str:
-    return "" if math.isnan(s.ci_low) else f"[{_value(s.ci_low, m, gap)}, {_value(s.ci_high, m, gap)}]"
+def _bare_ci(s: stats.Summary, m) -> str:
+    """A 95% CI's ends in the units of the value before it, without them: "[92.7, 94.3]" after
+    "93.5%" or "+6.5 pt"; others to 4 significant digits."""
+    if math.isnan(s.ci_low):
+        return ""
+    return "[" + ", ".join(f"{100 * x:.1f}" if m.share else f"{x:.4g}" for x in (s.ci_low, s.ci_high)) + "]"
 
 
 def answer_lines(v: DatasetVerdicts, rounds: str = "") -> list[str]:
@@ -375,3 +397,13 @@ def mean_values(results: list[DatasetResults]) -> dict[str, dict[str, float]]:
     """{dataset: {arm: mean test value over its seeds}}, what in_short compares."""
     return {d.label: {arm: sum(by_seed.values()) / len(by_seed) for arm, by_seed in d.values.items() if by_seed}
             for d in results}
+
+
+def secondary_families(decided: list[DatasetVerdicts]) -> str:
+    """Each secondary outcome's Holm family, its arms x datasets, e.g. "train-test gap: 8
+    comparisons; sparsity: 2; weight norm: 4"; "" when none was judged."""
+    names = {"gap_metric": "train-test gap", "sparsity_lt_0.001": "sparsity", "weight_l2_total": "weight norm"}
+    sizes = [(names.get(o.key, o.label), sum(o.key in v.secondary.get(arm, {}) for v in decided for arm in v.paired))
+             for o in SECONDARY]
+    named = [f"{label}: {counted(n, 'comparison') if i == 0 else n}" for i, (label, n) in enumerate(x for x in sizes if x[1])]
+    return "; ".join(named)

@@ -78,6 +78,12 @@ class GapClosed:
     share_low: float
     share_high: float
     fully: bool          # the arm's mean gap is within the ROPE
+    # the training metric's means (none, the arm), and "" or why the narrower gap is no gain: the
+    # arm is "worse" on the test metric too, or "at chance" (no better than a constant prediction,
+    # and not better than none): it narrowed the gap by fitting the training data worse
+    train_none: float = math.nan
+    train_arm: float = math.nan
+    no_gain: str = ""
 
 
 @dataclass
@@ -175,21 +181,6 @@ def select_variant(variants: dict[str, dict[int, dict]], higher_is_better: bool)
     return (max if higher_is_better else min)(means, key=means.get) if means else ""
 
 
-def one_se_variant(variants: dict[str, dict[int, dict]], higher_is_better: bool, order: list[str]) -> str:
-    """The strongest point (last in `order`) whose mean validation metric is within one standard
-    error of the best's: the usual choice of the most regularized model that is as good."""
-    best = select_variant(variants, higher_is_better)
-    vals = [x["val"] for x in variants.get(best, {}).values()]
-    if len(vals) < 2:
-        return best
-    se = float(np.std(vals, ddof=1) / math.sqrt(len(vals)))
-    top = float(np.mean(vals))
-    ok = [v for v in order if variants.get(v) and
-          (float(np.mean([x["val"] for x in variants[v].values()])) >= top - se if higher_is_better
-           else float(np.mean([x["val"] for x in variants[v].values()])) <= top + se)]
-    return ok[-1] if ok else best
-
-
 def _decide_secondary(datasets: list[DatasetResults], out: list[DatasetVerdicts], seed_order: list[int]) -> None:
     """The secondary outcomes on the seeds each dataset's primary verdicts used, one Holm family
     per outcome over the study. They are descriptive of what a regularizer does: adaptive seeds
@@ -208,7 +199,7 @@ def _decide_secondary(datasets: list[DatasetResults], out: list[DatasetVerdicts]
                 if outcome in secondary_for(arm) and shared:
                     p = stats.paired_test([mine[s] for s in shared], [base[s] for s in shared],
                                           outcome.higher_is_better, rope=rope,   # the gap moves with the test rows too
-                                          resolution=_resolution(d) if outcome.key == "gap_metric" else 0.0)
+                                          resolution=resolution(d) if outcome.key == "gap_metric" else 0.0)
                     v.secondary.setdefault(arm, {})[outcome.key] = p
                     family.append(p)
         stats.decide(family, estimate_seeds=False)
@@ -233,8 +224,24 @@ def _gap_closed(d: DatasetResults, v: DatasetVerdicts) -> None:
         if b.mean() <= v.rope:
             continue
         low, high = _share_ci(b, m)
+        primary = v.paired.get(arm)
+        # better than none on test while at chance (d2l: none overfits below the constant) is the
+        # harm removed: the gap closed is real
+        verdict = primary.verdict if primary is not None else ""
+        no_gain = ("worse" if verdict == "worse" else
+                   "at chance" if arm in v.at_chance and verdict != "better" else "")
         v.gap_closed[arm] = GapClosed(float(b.mean()), float(m.mean()), float(1 - m.mean() / b.mean()),
-                                      low, high, abs(float(m.mean())) <= v.rope)
+                                      low, high, abs(float(m.mean())) <= v.rope,
+                                      _train_mean(d, arms.BASELINE, seeds), _train_mean(d, arm, seeds), no_gain)
+
+
+def _train_mean(d: DatasetResults, arm: str, seeds: list[int]) -> float:
+    """The training metric's mean over `seeds`: the test value plus the oriented gap (the gap is
+    train - test where higher is better, test - train where lower is)."""
+    test, gap = d.values.get(arm, {}), d.secondary.get("gap_metric", {}).get(arm, {})
+    sign = 1.0 if metric_for(d.task, d.metric).higher_is_better else -1.0
+    both = [test[s] + sign * gap[s] for s in seeds if s in test and s in gap]
+    return float(np.mean(both)) if both else math.nan
 
 
 def _share_ci(base: np.ndarray, mine: np.ndarray) -> tuple[float, float]:
@@ -337,7 +344,7 @@ def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[sta
         if arm == arms.BASELINE or not shared or (arm in v.paired and v.paired[arm].verdict != "undecided"):
             continue
         v.paired[arm] = stats.paired_test([values[s] for s in shared], [base[s] for s in shared], hib, rope=v.rope,
-                                          resolution=_resolution(d))
+                                          resolution=resolution(d))
         if not math.isnan(v.chance_margin) and _no_better(v, [values[s] for s in shared], hib) \
                 and _no_better(v, [base[s] for s in shared], hib) \
                 and not _overfits_below_chance(d, v, arms.BASELINE, shared):   # on the seeds compared at this look
@@ -347,7 +354,7 @@ def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[sta
     return fresh
 
 
-def _resolution(d: DatasetResults) -> float:
+def resolution(d: DatasetResults) -> float:
     """The smallest step one test prediction moves the primary metric by (stats.paired_test's
     floor on the spread): for accuracy one row of n_test, for balanced accuracy one row of the
     largest class (1 / (classes x its rows)); 0 for other metrics or unknown split sizes."""
@@ -386,7 +393,7 @@ def _rank_winners(d: DatasetResults, v: DatasetVerdicts) -> None:
     for other in v.winners[1:]:
         seeds = sorted(set(top) & set(d.values[other]))
         tests.append(stats.paired_test([top[s] for s in seeds], [d.values[other][s] for s in seeds], hib,
-                                       resolution=_resolution(d)).p_t)
+                                       resolution=resolution(d)).p_t)
     adjusted = stats.holm(tests)
     v.winners_p = max(adjusted)
     v.winners_distinct = all(p < stats.ALPHA for p in adjusted)

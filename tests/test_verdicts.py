@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sst
 
-from pipeline import stats, verdict_record, verdict_warnings, verdict_words, verdicts
+from pipeline import path_summary, stats, verdict_record, verdict_warnings, verdict_words, verdicts
 
 
 def _values(rng, means, sd, seeds=12):
@@ -140,12 +140,14 @@ def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
     Sparsity is judged for arms with L1, the weight norm for arms with L2, the gap for all."""
     rng = np.random.default_rng(5)
     seeds = range(10)
-    mse = _values(rng, {"none": 0.0, "l1": 0.0, "l2": -0.003, "dropout": 0.0}, 0.0005, seeds=10)
+    mse = _values(rng, {"none": 0.0, "l1": 0.0, "l2": -0.003, "dropout": 0.0, "dropout_l2": 0.004}, 0.0005, seeds=10)
     gap = {"none": [0.0045 + rng.normal(0, 3e-4) for _ in seeds], "l2": [rng.normal(0, 2e-4) for _ in seeds],
-           "l1": [0.0044 + rng.normal(0, 3e-4) for _ in seeds], "dropout": [0.002 + rng.normal(0, 3e-4) for _ in seeds]}
+           "l1": [0.0044 + rng.normal(0, 3e-4) for _ in seeds], "dropout": [0.002 + rng.normal(0, 3e-4) for _ in seeds],
+           "dropout_l2": [0.0015 + rng.normal(0, 3e-4) for _ in seeds]}
     sparsity = {"none": [0.002] * 10, "l1": [0.6 + 0.01 * s for s in seeds], "l2": [0.002] * 10, "dropout": [0.002] * 10}
     norm = {"none": [6.0 + 0.1 * rng.normal() for _ in seeds], "l2": [3.0 + 0.1 * rng.normal() for _ in seeds],
-            "l1": [5.9 + 0.1 * rng.normal() for _ in seeds], "dropout": [6.0 + 0.1 * rng.normal() for _ in seeds]}
+            "l1": [5.9 + 0.1 * rng.normal() for _ in seeds], "dropout": [6.0 + 0.1 * rng.normal() for _ in seeds],
+            "dropout_l2": [3.5 + 0.1 * rng.normal() for _ in seeds]}
     as_seeds = lambda table: {arm: dict(zip(seeds, vals)) for arm, vals in table.items()}   # noqa: E731
     d = verdicts.DatasetResults("synthetic_linear", "regression", mse, rope_setting=0.001, secondary={
         "gap_metric": as_seeds(gap), "sparsity_lt_0.001": as_seeds(sparsity), "weight_l2_total": as_seeds(norm)})
@@ -166,6 +168,16 @@ def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
     share, low, high = (int(x) for x in closed.groups())
     assert low < share < high and 50 <= share <= 62 and not v.gap_closed["dropout"].fully
     assert "l1" not in v.gap_closed   # no narrower gap, nothing closed
+    # dropout+L2 narrows the gap too, but by fitting the training set worse: its test MSE is worse
+    # (+0.004), so no share of a gap "closed" is claimed; the training MSE says what happened
+    worse = v.gap_closed["dropout_l2"]
+    assert v.paired["dropout_l2"].verdict == "worse" and worse.no_gain == "worse"
+    assert worse.train_arm > worse.train_none + 0.004   # train = test - gap: (none+0.004) - 0.0015 vs none - 0.0045
+    said = "; ".join(verdict_words.secondary_sentences(v, "dropout_l2"))
+    assert re.search(r"dropout\+L2 narrows the train-test gap \(gap 0\.00\d+ with none, 0\.00\d+ with dropout\+L2\) by fitting "
+                     r"the training data worse \(train MSE -?0\.\d+ → 0\.\d+\), and its test MSE is worse too: underfitting, "
+                     r"not a gap closed", said), said
+    assert "closes" not in said and verdict_record.verdict_record(v)["gap_closed"]["dropout_l2"]["no_gain"] == "worse"
     assert "weights sparser by 64.3 pt of |w| < 1e-3" in "; ".join(verdict_words.secondary_sentences(v, "l1"))
     tags = verdict_record.verdict_tags(v)
     assert tags["verdict.l1.sparsity_lt_0.001"] == "sparser" and tags["verdict.l2.gap_metric"] == "narrower"
@@ -603,10 +615,44 @@ def test_a_path_whose_best_point_is_at_an_end_says_to_extend_it():
         vals = {"l1=1e-05": 0.90, "l1=0.0001": 0.91, "l1=0.001": 0.92}
         d = verdicts.DatasetResults("p", "classification", {"none": {s: 0.9 for s in range(3)}},
                                     paths={"l1": {v: point(vals[v]) for v in order}}, selected={"l1": "l1=0.001"})
-        assert "it is the strongest tried: the best may lie beyond, extend the path" in verdict_words.path_lines(d)[0]
+        assert ("it is the strongest tried and the next one is clearly worse on validation: the best may lie beyond, "
+                "extend the path") in verdict_words.path_lines(d)[0]
     middle = verdicts.DatasetResults("p", "classification", {"none": {s: 0.9 for s in range(3)}},
                                      paths={"l1": {v: point(0.9) for v in order}}, selected={"l1": "l1=0.0001"})
     assert "extend the path" not in verdict_words.path_lines(middle)[0]
+
+
+def test_the_one_se_choice_is_the_strongest_by_value_whatever_order_the_file_lists():
+    """The audit's case: L1's validation means 0.9215 / 0.9207 / 0.9200 / 0.9200 from 1e-5 to
+    1e-3, the best's SE 0.003. Every point is within one SE: the strongest, 1e-3, is the one-SE
+    choice in either order of the list (it was the weakest, 1e-5, with the list reversed), the
+    weakest selected gets no "extend the path" (a flat end points nowhere), and the line says
+    validation barely tells the points apart. Each point carries its paired difference to none."""
+    means = {"l1=1e-05": 0.92148, "l1=0.0001": 0.92074, "l1=0.0003": 0.92, "l1=0.001": 0.92}
+    spread = [-0.0066, -0.0033, 0.0, 0.0033, 0.0066]   # SE 0.00233 over 5 seeds
+
+    def point(v):
+        return {s: {"test": 0.93 + 0.002 * s + (0.008 if v == "l1=0.001" else 0.0), "val": means[v] + spread[s],
+                    "gap": 0.05} for s in range(5)}
+
+    none = {s: 0.93 + 0.002 * s for s in range(5)}
+    for order in (list(means), list(reversed(means))):
+        d = verdicts.DatasetResults("digits", "classification", {"none": none}, paths={"l1": {v: point(v) for v in order}},
+                                    selected={"l1": "l1=1e-05"}, n_test=449)
+        path = path_summary.summarize_path(d, "l1")
+        assert [pt.variant for pt in path.points] == ["l1=1e-05", "l1=0.0001", "l1=0.0003", "l1=0.001"]
+        assert path.one_se == "l1=0.001" and path.edge == "" and all(pt.within_se for pt in path.points)
+        head, *rows = verdict_words.path_lines(d)
+        assert "extend the path" not in head and "4 of 4 points are within one SE of it on validation" in head
+        assert head.endswith("strongest within one SE: l1=0.001")
+        # 1e-3 is +0.8 pt on every seed, paired: its line says so even though the CIs of the two overlap
+        assert re.search(r"l1=0\.001 .* vs none \+0\.8 pt \[0\.\d, 1\.\d\]", rows[-1]), rows[-1]
+        assert re.search(r"val 92\.1% ±0\.2 pt", rows[0]), rows[0]
+    # a product path (dropout x l2) has no "strongest": no one-SE choice is claimed
+    product = {f"dropout={p},l2={w}": point("l1=0.0003") for p in (0.1, 0.5) for w in (0.001, 0.01)}
+    d = verdicts.DatasetResults("digits", "classification", {"none": none}, paths={"dropout_l2": product},
+                                selected={"dropout_l2": "dropout=0.1,l2=0.001"})
+    assert path_summary.summarize_path(d, "dropout_l2").one_se == "" and "strongest" not in verdict_words.path_lines(d)[0]
 
 
 def test_a_constant_difference_gets_its_sign_test_seeds_and_noise_is_no_difference():

@@ -17,6 +17,7 @@ from .. import arms, stats, verdict_warnings, verdict_words, verdicts
 from .. import runtree as rt
 from ..dataset_record import chance_from_params, data_paragraph, data_warnings
 from ..errors import UsageError
+from ..path_summary import summarize_path
 from ..study import variant_id
 from ..task import METRICS, metric_for, task_for
 from .collect import ReportData
@@ -41,7 +42,7 @@ def analyze(data: ReportData) -> dict:
                for plan, d in zip(study.plans, datasets)]
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for d, v, r in zip(datasets, decided, results):
-        d["path_lines"] = [line.strip() for line in verdict_words.path_lines(r)]
+        d["path_tables"] = _path_tables(r)
         d["data"] = data_paragraph(data.data_params.get(d["label"], {}))
         d["warnings"] = [w for w in (verdict_warnings.chance_warning(v),) if w] + data_warnings(data.data_params.get(d["label"], {}))
         d["notes"] = [n for n in (verdict_words.test_rows_note(v),) if n]
@@ -60,7 +61,8 @@ def analyze(data: ReportData) -> dict:
             "n_seeds": n_seeds, "looks": study.looks() if study.adaptive else None,
             "min_wilcoxon_p": min_p, "too_few_seeds": min_p >= stats.ALPHA, "min_p_seeds": used or study.looks()[0],
             "look_alphas": [f"{x:.4f}" for x in stats.spending(study.looks())] if study.adaptive else [],
-            "n_comparisons": sum(verdicts.holm_counted(p) for d in datasets for p in d["paired"].values())}
+            "n_comparisons": sum(verdicts.holm_counted(p) for d in datasets for p in d["paired"].values()),
+            "secondary_families": verdict_words.secondary_families(decided)}
 
 
 def _test_class_rows(params: dict) -> Optional[list[int]]:
@@ -197,3 +199,14 @@ def _across(data: ReportData, datasets: list[dict]) -> dict | None:
     return {"arms": common, "labels": [arms.label(a) for a in common],
             "pooled": [f"{name} ({len(ds)} sizes)" for name, ds in blocks.items() if len(ds) > 1],
             "result": stats.friedman(scores, [ds[0]["hib"] for ds in blocks.values()])}
+
+
+def _path_tables(r: verdicts.DatasetResults) -> dict[str, dict]:
+    """{arm: its path for the report's table (path_summary, as the console writes it)}."""
+    m = metric_for(r.task, r.metric)
+    out = {}
+    for arm in r.paths:
+        path = summarize_path(r, arm)
+        out[arm] = {"label": arms.label(arm), "header": verdict_words.path_header(path),
+                    "rows": verdict_words.path_rows(path, m), "one_se": path.one_se}
+    return out

@@ -30,7 +30,8 @@ TEST_METRICS = tuple(f"test_{name}" for name in METRICS)
 FINAL_KEYS = ("test_metric", "final_train_metric", "final_val_metric", "gap_metric", "gap_loss",
               "sparsity_lt_0.0001", "sparsity_lt_0.001", "sparsity_lt_0.01", "weight_l2_total", "train_seconds",
               *TEST_METRICS)
-CURVE_KEYS = ("train_loss", "val_loss")
+# the data loss: with the penalty added, L1 and penalty-L2 curves would not compare with weight decay's
+CURVE_KEYS = ("train_data_loss", "val_loss")
 STRENGTH_KEYS = ("dropout", "l1", "l2", "l2_mode")   # as the trial's MLflow params; blank where its arm has none
 RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "dataset", "arm", "variant", "seed", "attempt", "status", "task",
                "metric_name", "fail_reason", "outcome", "device", "engine", "worker", "group", "n_train", "start", "end",

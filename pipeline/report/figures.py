@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from .. import arms, verdict_words, verdicts
+from .. import arms, path_summary, verdict_words, verdicts
 from ..task import METRICS
 from .collect import ReportData
 
@@ -159,7 +159,7 @@ def curves(ctx: FigureContext, d: dict) -> Optional[str]:
     if not len(sub):
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=False)
-    for ax, key, title in ((axes[0], "train_loss", "training loss (with any penalty added to it)"),
+    for ax, key, title in ((axes[0], "train_data_loss", "training loss (the data's, penalty left out)"),
                            (axes[1], "val_loss", "validation loss")):
         for arm in ctx.data.study.arms:
             series = [ctx.data.curves[r][key] for r in sub[sub["arm"] == arm]["run_id"] if r in ctx.data.curves]
@@ -400,10 +400,10 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
     base = {"test": stats.summarize(list(d["values"].get(arms.BASELINE, {}).values()), bounds),
             "gap": stats.summarize(list(d.get("secondary", {}).get("gap_metric", {}).get(arms.BASELINE, {}).values()))}
     for col, (arm, variants) in enumerate(d["paths"].items()):
-        order = list(variants)
+        order = path_summary.strength_order(list(variants)) or list(variants)
         lines, numeric = _path_lines(order)
         x_of = {i: x for _, members, xs in lines for i, x in zip(members, xs)}
-        simple = verdicts.one_se_variant(variants, d["hib"], order)
+        simple = d["path_tables"][arm]["one_se"]
         for row, key, title in ((0, "test", f"test {d['metric']}"), (1, "gap", "gap (better on train by)")):
             ax = axes[row, col]
             sums = [stats.summarize([x[key] for x in variants[v].values()], bounds if key == "test" else (-math.inf, math.inf))

@@ -1,0 +1,95 @@
+"""A regularization path summarized: each arm at several strengths on the same seeds, from
+weakest to strongest, with what chose the strength that stands for the arm (its validation
+metric, and which points are within one standard error of the best), each point's test value
+and gap, and its paired difference to none on the shared seeds. The console (verdict_words) and
+the report (its table and figure) show the same numbers."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+
+from . import arms, stats
+from .task import metric_for
+from .verdicts import DatasetResults, resolution
+
+
+@dataclass
+class PathPoint:
+    variant: str                  # e.g. "l1=0.001"
+    val_mean: float               # the mean validation metric over seeds, what selects
+    val_se: float                 # its standard error (NaN from one seed)
+    test: stats.Summary           # the test metric over seeds (its own 95% CI)
+    gap: stats.Summary            # the train-test gap over seeds
+    vs_none: Optional[stats.Paired]   # paired with none on the shared seeds, uncorrected (descriptive)
+    within_se: bool               # its validation mean within one SE of the best's
+
+
+@dataclass
+class Path:
+    arm: str
+    points: list[PathPoint] = field(default_factory=list)   # weakest to strongest where ordered
+    chosen: str = ""      # selected on validation: stands for the arm in the verdicts
+    one_se: str = ""      # the strongest within one SE of the chosen; "" where "strongest" means nothing
+    edge: str = ""        # "strongest" / "weakest": the chosen is at that end, its neighbour clearly worse
+
+
+def strength_order(order: list[str]) -> Optional[list[str]]:
+    """A path's points from weakest to strongest, when they differ in one strength alone (l1, l2,
+    or dropout, per-layer p by their mean); None when "strongest" has no meaning: several strengths
+    vary (dropout x l2), or only l2_mode does."""
+    keys = [dict(part.split("=", 1) for part in v.split(",") if "=" in part) for v in order]
+    varying = {k for kk in keys for k in kk if len({kk2.get(k) for kk2 in keys}) > 1}
+    if len(order) < 2 or len(varying) != 1 or varying & {"l2_mode"} or any(set(k) != set(keys[0]) for k in keys):
+        return None
+    [name] = varying
+    try:
+        value = {v: float(np.mean([float(x) for x in k[name].split("/")])) for v, k in zip(order, keys)}
+    except ValueError:
+        return None
+    return sorted(order, key=value.get)
+
+
+def within_one_se(variants: dict[str, dict[int, dict]], chosen: str, higher_is_better: bool) -> list[str]:
+    """The path points whose mean validation metric is within one standard error (over seeds) of
+    the chosen (best) point's; [chosen] alone when its seeds give no standard error."""
+    vals = [x["val"] for x in variants.get(chosen, {}).values()]
+    if len(vals) < 2:
+        return [chosen] if chosen else []
+    se, top = float(np.std(vals, ddof=1) / math.sqrt(len(vals))), float(np.mean(vals))
+    mean = {v: float(np.mean([x["val"] for x in by_seed.values()])) for v, by_seed in variants.items() if by_seed}
+    return [v for v, m in mean.items() if (m >= top - se if higher_is_better else m <= top + se)]
+
+
+def summarize_path(d: DatasetResults, arm: str) -> Path:
+    """One arm's path (see the module's docstring). The strongest within one SE is the usual
+    choice of the most regularized model that is as good; whatever order the study file lists the
+    strengths in, "strongest" is by value."""
+    m, variants = metric_for(d.task, d.metric), d.paths[arm]
+    ordered = strength_order(list(variants))
+    order = ordered or list(variants)
+    chosen = d.selected.get(arm, "")
+    near = set(within_one_se(variants, chosen, m.higher_is_better))
+    base = d.values.get(arms.BASELINE, {})
+    path = Path(arm, chosen=chosen, one_se=next((v for v in reversed(ordered) if v in near), "") if ordered else "")
+    for v in order:
+        by_seed = variants[v]
+        vals = [x["val"] for x in by_seed.values()]
+        shared = [s for s in by_seed if s in base]
+        vs_none = (stats.paired_test([by_seed[s]["test"] for s in shared], [base[s] for s in shared],
+                                     m.higher_is_better, resolution=resolution(d)) if len(shared) >= 2 else None)
+        path.points.append(PathPoint(
+            v, float(np.mean(vals)) if vals else math.nan,
+            float(np.std(vals, ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else math.nan,
+            stats.summarize([x["test"] for x in by_seed.values()], m.bounds),
+            stats.summarize([x["gap"] for x in by_seed.values()]), vs_none, v in near))
+    # at an end of an ordered path, with the next point inward clearly worse on validation: the
+    # best may lie beyond what was tried (a flat end, within one SE, does not point anywhere)
+    if ordered and len(ordered) >= 3 and chosen in (ordered[0], ordered[-1]):
+        inward = ordered[1] if chosen == ordered[0] else ordered[-2]
+        if inward not in near:
+            path.edge = "weakest" if chosen == ordered[0] else "strongest"
+    return path

@@ -88,6 +88,7 @@ class DatasetInfo:
     images: bool = False      # pixels: scaled to [0, 1], never per-feature by default
     is_table: bool = False    # a user's file: preprocessed by tables.py, task auto
     options: tuple[str, ...] = ()   # the study file's dataset fields only this kind of dataset reads
+    own_test: bool = False    # a test split of its own: test_fraction is not read
 
 
 REGISTRY: dict[str, DatasetInfo] = {}
@@ -99,10 +100,10 @@ KIND_OPTIONS = TABLE_OPTIONS + DOWNLOAD_OPTIONS
 
 
 def register(name: str, task: str, description: str, images: bool = False, is_table: bool = False,
-             options: tuple[str, ...] = ()):
+             options: tuple[str, ...] = (), own_test: bool = False):
     def wrap(fn):
         REGISTRY[name] = DatasetInfo(name, task, description, fn, images, is_table,
-                                     TABLE_OPTIONS if is_table else options)
+                                     TABLE_OPTIONS if is_table else options, own_test)
         return fn
     return wrap
 
@@ -153,7 +154,8 @@ SYNTHETIC_WEIGHTS = np.array([-0.1, -0.2, -0.3, -0.4, -0.5, -1.0, 1, 0.5, 0.4, 0
 SYNTHETIC_BIAS = 0.6
 
 
-@register("synthetic_linear", "regression", "generated linear regression, 12 features, 500 train / 100 test (weight-decay tutorial)")
+@register("synthetic_linear", "regression", "generated linear regression, 12 features, 500 train / 100 test (weight-decay tutorial)",
+          own_test=True)
 def _synthetic_linear(spec, split_seed):
     # The tutorial's setup: X ~ N(-1, 1), y = Xw + 0.6 + noise, noise ~ N(-0.01, 0.01).
     rng = np.random.default_rng(split_seed)
@@ -168,7 +170,8 @@ def _synthetic_linear(spec, split_seed):
     return x_tr, y_tr, x_te, y_te, f"generated with numpy seed {split_seed}: y = Xw + 0.6 + N(-0.01, 0.01)"
 
 
-@register("synthetic_highdim", "regression", "generated linear regression, 200 features, 25 train (20 after validation) / 100 test (d2l's weight-decay chapter)")
+@register("synthetic_highdim", "regression", "generated linear regression, 200 features, 25 train (20 after validation) / 100 test (d2l's weight-decay chapter)",
+          own_test=True)
 def _synthetic_highdim(spec, split_seed):
     # d2l 3.7: X ~ N(0, 1) with 200 features, y = 0.05 + 0.01 * sum(x) + N(0, 0.01); 20 training
     # rows, so that an unregularized linear model overfits; 25 here, 5 of them held out for validation.
@@ -212,7 +215,10 @@ def _torchvision(cls_name: str):
         root = spec.root or os.environ.get("PIPELINE_DATA_DIR", DEFAULT_DATA_DIR)
         cls = getattr(torchvision.datasets, cls_name)
         raw = Path(root) / cls_name / "raw"
-        where = f"dataset {spec.name}: field 'root' = {root!r}"
+        # where the folder came from: the user's field, the environment, or the default they never wrote
+        where = (f"dataset {spec.name}: field 'root' = {root!r}" if spec.root else
+                 f"dataset {spec.name}: $PIPELINE_DATA_DIR = {root!r}" if "PIPELINE_DATA_DIR" in os.environ else
+                 f"dataset {spec.name}: the default data folder {root!r} (field 'root' not set)")
         absent = [p for p in (Path(root), raw.parent, raw) if not p.exists()]   # what a failed download leaves behind
         try:
             train = cls(root=root, train=True, download=spec.download)
@@ -221,14 +227,17 @@ def _torchvision(cls_name: str):
             for made in reversed(absent):   # torchvision made the folders before failing: leave none, empty
                 if made.is_dir() and not any(made.iterdir()):
                     made.rmdir()
-            first = str(e).splitlines()[0]
+            lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+            first = lines[0] if lines else type(e).__name__
+            cause = lines[-1] if lines else first   # a download's cause (the URL error) is its last line
             if "not found" in first.lower() and not spec.download:
                 raise UsageError(f"{where}: {cls_name} files not found in {raw}/ (train-images-idx3-ubyte, "
                                  "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, "
                                  "or their .gz); set download: true to fetch them") from None
             if "not found" in first.lower() or "download" in first.lower():
                 raise UsageError(f"{where}: {cls_name} files not found in {raw}/ and could not be downloaded "
-                                 f"({first})") from None
+                                 f"({cause}); put the four IDX files (or their .gz) there, or set root: to a folder "
+                                 f"that has {cls_name}/raw/") from None
             raise UsageError(f"{where}: the {cls_name} files in {raw}/ cannot be read ({first}): "
                              "a truncated or foreign file?") from None
         for split, part in (("train", train), ("t10k", test)):
@@ -249,9 +258,9 @@ def _torchvision(cls_name: str):
 
 
 register("mnist", "classification", "MNIST 28x28 digits via torchvision (downloaded into the data folder when missing)",
-         images=True, options=DOWNLOAD_OPTIONS)(_torchvision("MNIST"))
+         images=True, options=DOWNLOAD_OPTIONS, own_test=True)(_torchvision("MNIST"))
 register("fashion_mnist", "classification", "Fashion-MNIST 28x28 clothing via torchvision (downloaded into the data folder "
-         "when missing)", images=True, options=DOWNLOAD_OPTIONS)(_torchvision("FashionMNIST"))
+         "when missing)", images=True, options=DOWNLOAD_OPTIONS, own_test=True)(_torchvision("FashionMNIST"))
 
 
 # --- splitting and standardizing ----------------------------------------------------------------

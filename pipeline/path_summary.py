@@ -35,6 +35,7 @@ class Path:
     chosen: str = ""      # selected on validation: stands for the arm in the verdicts
     one_se: str = ""      # the strongest within one SE of the chosen; "" where "strongest" means nothing
     edge: str = ""        # "strongest" / "weakest": the chosen is at that end, its neighbour clearly worse
+    tied: list[str] = field(default_factory=list)   # points with the chosen's numbers on every seed
 
 
 def strength_order(order: list[str]) -> Optional[list[str]]:
@@ -86,6 +87,11 @@ def summarize_path(d: DatasetResults, arm: str) -> Path:
             float(np.std(vals, ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else math.nan,
             stats.summarize([x["test"] for x in by_seed.values()], m.bounds),
             stats.summarize([x["gap"] for x in by_seed.values()]), vs_none, v in near))
+    # identical numbers on every seed (l2_mode penalty and weight_decay train alike): the choice
+    # between them is the list's order, not the data
+    mine = variants.get(chosen, {})
+    path.tied = [v for v in order if v != chosen and mine and variants[v].keys() == mine.keys()
+                 and all(variants[v][s]["val"] == mine[s]["val"] and variants[v][s]["test"] == mine[s]["test"] for s in mine)]
     # at an end of an ordered path, with the next point inward clearly worse on validation: the
     # best may lie beyond what was tried (a flat end, within one SE, does not point anywhere)
     if ordered and len(ordered) >= 3 and chosen in (ordered[0], ordered[-1]):

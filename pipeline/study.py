@@ -178,6 +178,8 @@ def _format_validation_error(source: str, err: ValidationError, model: Optional[
                                                           "constrained-float", "list[constrained-float]"}
                    and not p.startswith("list["))
     msg = first["msg"].removeprefix("Value error, ")
+    if "dropout" in loc.split(".")[-2:] and first["type"] in ("less_than", "greater_than_equal"):   # .dropout or .dropout.1
+        msg = "a dropout rate is the share of units dropped: from 0 up to, not including, 1"
     value = first.get("input")
     shown = "" if isinstance(value, dict) or value is None else f" = {shorten(value)}"
     if isinstance(value, bool):   # YAML's yes/no/on/off are booleans too: say what the file holds
@@ -311,11 +313,14 @@ def _settings_that_do_nothing(spec: StudyFile, settings: list, source: str) -> l
     """Notes on settings that are valid but change nothing, which a reader of the verdicts would
     otherwise take for a result: an arm whose strength is 0 trains as none ("dropout: practically
     the same" would be a copy's verdict), a path for an arm the study does not run, an option only
-    another kind of dataset reads (`root:` on wine). (Momentum
-    under Adam is not noted: a dataset's optimizer block inherits the top level's SGD momentum.)"""
+    another kind of dataset reads (`root:` on wine), test_fraction where a dataset has its own
+    test split. (Momentum beside Adam is noted per block: _momentum_under_adam.)"""
     notes = []
     for d, (t, _, _) in zip(spec.datasets, settings):
         where = f"{source} (dataset {d.display})" if len(spec.datasets) > 1 else source
+        if "test_fraction" in d.model_fields_set and DATASETS[d.name].own_test:
+            notes.append(f"{where}: option 'test_fraction' changes nothing for {d.name}: it has a test split of its own "
+                         "(it is part of the study's identity; leave it out of new studies)")
         for option in d.options_of_another_kind():   # kept in the identity: removing it would retrain a study
             readers = sorted(n for n, info in DATASETS.items() if option in info.options)
             notes.append(f"{where}: option {option!r} is read by the {' and '.join(readers)} datasets only: it changes "
@@ -388,6 +393,7 @@ def _split_settings(raw: dict, source: str) -> tuple[dict, list[tuple[dict, dict
     notes, the top level's training settings). A dataset entry's settings override the top level's."""
     notes: list[str] = []
     training_defaults = {k: raw.pop(k) for k in TRAINING_KEYS if k in raw}
+    notes += _momentum_under_adam(training_defaults, source, "")
     execution_defaults = _execution_block(raw, LEGACY_EXECUTION_KEYS, source, "", notes)
     raw["execution"] = execution_defaults
     per_dataset = []
@@ -402,6 +408,7 @@ def _split_settings(raw: dict, source: str) -> tuple[dict, list[tuple[dict, dict
             entry = dict(entry)
             where = f"datasets[{entry.get('label') or entry.get('name')}]."
             training = {k: entry.pop(k) for k in TRAINING_KEYS if k in entry}
+            notes += _momentum_under_adam(training, source, where)
             execution = _execution_block(entry, LEGACY_EXECUTION_KEYS[:2], source, where, notes)
             analysis = {"rope": entry.pop("rope")} if "rope" in entry else {}
             per_dataset.append((_deep_merge(training_defaults, training), _deep_merge(execution_defaults, execution),
@@ -409,6 +416,16 @@ def _split_settings(raw: dict, source: str) -> tuple[dict, list[tuple[dict, dict
             clean.append(entry)
         raw["datasets"] = clean
     return raw, per_dataset, notes, training_defaults
+
+
+def _momentum_under_adam(training: dict, source: str, where: str) -> list[str]:
+    """A note when one optimizer block sets Adam and a momentum: Adam does not read it (a dataset's
+    Adam block that inherits the top level's SGD momentum is not noted: it did not write it)."""
+    block = training.get("optimizer")
+    if isinstance(block, dict) and block.get("name") == "adam" and block.get("momentum") not in (None, 0, 0.0):
+        return [f"{source}: field '{where}optimizer.momentum' = {block['momentum']!r} is SGD's: Adam does not read it "
+                "(its betas are torch's defaults, 0.9 and 0.999); it changes nothing but the study's identity"]
+    return []
 
 
 def _execution_block(node: dict, legacy: tuple[str, ...], source: str, where: str, notes: list[str]) -> dict:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from . import arms as arms_mod
 from .datasets import KIND_OPTIONS
@@ -231,6 +231,11 @@ class DatasetSpec(_Strict):
     def _table_needs_path(self) -> "DatasetSpec":
         if DATASETS[self.name].is_table and (not self.path or not self.target):
             raise ValueError(f"the {self.name} dataset needs both 'path' and 'target'")
+        # normalize replaced standardize: both written and disagreeing, one would be ignored silently
+        if self.normalize is not None and "standardize" in self.model_fields_set \
+                and self.standardize != (self.normalize == "per_feature"):
+            raise ValueError(f"fields 'normalize' = {self.normalize!r} and 'standardize' = "
+                             f"{str(self.standardize).lower()} disagree; normalize replaces standardize: remove standardize")
         return self
 
     def options_of_another_kind(self) -> list[str]:
@@ -346,7 +351,17 @@ class AdaptiveSeeds(_Strict):
 # The region of practical equivalence of a dataset's primary metric: a width in the metric's own
 # units (0.01 = one point of accuracy), or a share of the baseline's mean ("5%"). An analysis
 # setting: it changes the verdicts, never what is trained, and is not part of the identity.
-RopeSetting = Union[Annotated[float, Field(gt=0.0)], Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?%$")]]
+def _rope_not_quoted(value: Any) -> Any:
+    """A quoted number ('5') is neither a width nor a share: pydantic would read it as ±5 in the
+    metric's units, while its author likely meant 5% (an MSE of 0.3 then "practically" anything)."""
+    if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+        raise ValueError(f"expected a width in the metric's units (a number without quotes, e.g. 0.01 is one point of "
+                         f"accuracy) or a share of none's mean such as '{value.strip()}%', not the text {value!r}")
+    return value
+
+
+RopeSetting = Annotated[Union[Annotated[float, Field(gt=0.0)], Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?%$")]],
+                        BeforeValidator(_rope_not_quoted)]
 
 
 class AnalysisSettings(_Strict):

@@ -12,6 +12,26 @@ from .verdicts import DatasetVerdicts
 from .words import and_list
 
 
+def warnings(v: DatasetVerdicts) -> list[str]:
+    """Every warning on a dataset's verdicts, for the console, the MLflow note and the report."""
+    return [w for w in (chance_warning(v), rope_warning(v)) if w]
+
+
+def rope_warning(v: DatasetVerdicts) -> str:
+    """A ROPE as wide as half of none's mean or more, on a metric in the data's units (MSE, MAE,
+    log loss), makes every arm "practically the same" whatever it did: `rope: 5` meant as 5% on
+    an MSE of 0.32. (Shares and R², and percentages, are refused at load: stats.rope_problem.)"""
+    m = METRICS[v.metric]
+    base = next((p.baseline_mean for p in v.paired.values() if math.isfinite(p.baseline_mean)), math.nan)
+    if m.share or v.metric == "r2" or not math.isfinite(v.rope) or not (abs(base) > 0) or v.rope < 0.5 * abs(base):
+        return ""
+    ratio = v.rope / abs(base)
+    size = f"{ratio:.0f} times" if ratio >= 2 else f"{ratio:.0%} of"
+    return (f"The ROPE (±{v.rope:.3g} {m.label}) is {size} none's mean test {m.label} ({base:.3g}): "
+            f"an arm within it of none could have halved or doubled the error and still be called practically the "
+            f"same; set rope to a share of none's mean, e.g. '5%', or a width well below {abs(base):.3g}")
+
+
 def chance_warning(v: DatasetVerdicts) -> str:
     """A warning when arms score no better than a constant prediction made without the features
     (what it scores is said), or when the metric leaves no room to tell; "" otherwise."""

@@ -9,7 +9,7 @@ import math
 from . import arms, stats
 from .path_summary import Path, summarize_path
 from .task import METRICS, metric_for
-from .verdict_warnings import chance_warning, constant_prediction
+from .verdict_warnings import constant_prediction, warnings
 from .words import and_list, counted, plural
 from .verdicts import AT_CHANCE, SECONDARY, DatasetResults, DatasetVerdicts, Secondary, largest_step
 
@@ -222,7 +222,9 @@ def path_header(path: Path) -> str:
     near = (f"; {flat} of {len(path.points)} points are within one SE of it on validation (it barely tells them "
             "apart)" if flat > 1 else "")
     one_se = f"; strongest within one SE: {path.one_se}" if path.one_se else ""
-    return (f"{path.chosen} selected on validation (its test values are the arm's above){edge}{near}{one_se}")
+    tied = (f"; tied with {and_list(path.tied)} on every seed (the same numbers: these settings train alike), so "
+            "which one is named is only the list's order" if path.tied else "")
+    return (f"{path.chosen} selected on validation (its test values are the arm's above){tied}{edge}{near}{one_se}")
 
 
 def path_rows(path: Path, m) -> list[dict]:
@@ -263,8 +265,8 @@ def answer_lines(v: DatasetVerdicts, rounds: str = "") -> list[str]:
     """The dataset's answer (then `rounds`, what adaptive seeds did) with its ROPE, and its warning
     when there is one: console lines."""
     rope = f"  (ROPE ±{rope_text(v.rope, v.metric)})" if v.paired and not math.isnan(v.rope) else ""
-    warning, note = chance_warning(v), test_rows_note(v)
-    return ([headline(v) + rounds + rope] + ([f"    WARNING: {warning}"] if warning else [])
+    note = test_rows_note(v)
+    return ([headline(v) + rounds + rope] + [f"    WARNING: {w}" for w in warnings(v)]
             + ([f"    note: {note}"] if note else []))
 
 

@@ -345,7 +345,9 @@ def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[sta
             continue
         v.paired[arm] = stats.paired_test([values[s] for s in shared], [base[s] for s in shared], hib, rope=v.rope,
                                           resolution=resolution(d))
-        if not math.isnan(v.chance_margin) and _no_better(v, [values[s] for s in shared], hib) \
+        # one seed is "not enough seeds", not a final "at chance": none's overfitting below the
+        # constant (_overfits_below_chance) needs a CI, and 2 seeds of d2l said "L2: better"
+        if len(shared) >= 2 and not math.isnan(v.chance_margin) and _no_better(v, [values[s] for s in shared], hib) \
                 and _no_better(v, [base[s] for s in shared], hib) \
                 and not _overfits_below_chance(d, v, arms.BASELINE, shared):   # on the seeds compared at this look
             v.paired[arm].verdict = AT_CHANCE   # left out of the Holm family: there is nothing to test

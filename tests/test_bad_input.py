@@ -114,6 +114,12 @@ CASES = [
     ("bad-rope", _with("rope", "five"), [], "rope"),
     ("rope-in-points", _with("rope", 5), [], "field 'rope' = 5: accuracy differences are fractions (0.01 is one point)"),
     ("rope-all-of-it", _with("rope", "200%"), [], "field 'rope' = '200%': an arm within ±200% of none's mean"),
+    ("normalize-vs-standardize", _with("datasets", [{"name": "digits", "normalize": "per_feature", "standardize": False}]),
+     [], "fields 'normalize' = 'per_feature' and 'standardize' = false disagree; normalize replaces standardize"),
+    ("dropout-above-one", _with("strengths", {"dropout": 1.2}), [],
+     "field 'strengths.dropout' = 1.2: a dropout rate is the share of units dropped: from 0 up to, not including, 1"),
+    ("rope-quoted", _with("rope", "5"), [], "field 'rope' = '5': expected a width in the metric's units (a number without "
+     "quotes, e.g. 0.01 is one point of accuracy) or a share of none's mean such as '5%'"),
     ("negative-split-seed", _with("split_seed", -1), [], "split_seed"),
     ("metric-wrong-task", _with("datasets", [{"name": "wine", "metric": "r2"}]), [], "field 'metric' = 'r2'"),
     ("metric-auc-three-classes", _with("datasets", [{"name": "wine", "metric": "roc_auc"}]), [], "roc_auc needs two classes"),
@@ -338,6 +344,16 @@ def test_settings_that_change_nothing_are_noted():
                            "s.yaml: arm 'dropout_l2' has dropout 0 (strengths), so it trains without dropout",
                            "s.yaml: paths for 'l1', which 'arms' does not list: not run")
     assert build_study({**tiny_study_dict(), "datasets": [{"name": "digits"}]}, "s.yaml").notes == ()
+    # momentum written beside name: adam (Adam does not read it); test_fraction on a dataset with
+    # its own test split; neither noted where it is read
+    odd = build_study({**tiny_study_dict(), "optimizer": {"name": "adam", "lr": 0.01, "momentum": 0.9},
+                       "datasets": [{"name": "synthetic_highdim", "test_fraction": 0.5}]}, "s.yaml")
+    assert odd.notes == ("s.yaml: field 'optimizer.momentum' = 0.9 is SGD's: Adam does not read it (its betas are "
+                         "torch's defaults, 0.9 and 0.999); it changes nothing but the study's identity",
+                         "s.yaml: option 'test_fraction' changes nothing for synthetic_highdim: it has a test split of "
+                         "its own (it is part of the study's identity; leave it out of new studies)")
+    assert build_study({**tiny_study_dict(), "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9},
+                        "datasets": [{"name": "digits", "test_fraction": 0.5}]}, "s.yaml").notes == ()
     # an l2_mode path makes variants of every arm with L2: no note for the L2 arms not listed, but
     # one when no listed arm has L2
     modes = {**tiny_study_dict(), "paths": {"l2_mode": ["penalty", "weight_decay"]}, "datasets": [{"name": "digits"}]}

@@ -219,9 +219,16 @@ def test_a_failed_download_leaves_no_empty_folders(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torchvision.datasets.FashionMNIST, "mirrors", ["http://127.0.0.1:9/"])
     root = tmp_path / "data"
-    with pytest.raises(UsageError, match=r"FashionMNIST files not found in .* and could not be downloaded"):
+    with pytest.raises(UsageError, match=r"FashionMNIST files not found in .* and could not be downloaded") as e:
         load(DatasetSpec(name="fashion_mnist", root=str(root)), 0)
     assert not root.exists() and list(tmp_path.iterdir()) == []
+    # the cause is the URL error, torchvision's last line (its first ends at "Error downloading ...:")
+    assert "Connection refused" in str(e.value) and "put the four IDX files" in str(e.value), str(e.value)
+    # a folder the file never named is said to be the default, not "field 'root'"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PIPELINE_DATA_DIR", raising=False)
+    with pytest.raises(UsageError, match=r"the default data folder 'data' \(field 'root' not set\)"):
+        load(DatasetSpec(name="fashion_mnist"), 0)
 
 
 @pytest.mark.skipif(not (SHARED_MNIST / "MNIST" / "raw").is_dir(), reason="real MNIST not present")

@@ -481,6 +481,14 @@ def test_a_path_over_l2_modes_names_no_strongest_point():
                                     selected={"l2": next(iter(paths["l2"]))})
         head = verdict_words.path_lines(d)[0]
         assert head.startswith("    L2 path: ") and ("strongest within one SE" in head) is named
+    # penalty and weight_decay train alike: a tie on every seed, named as one
+    alike = {"l2": {"l2_mode=penalty": point(0.90, 0.91), "l2_mode=weight_decay": point(0.90, 0.91)}}
+    d = verdicts.DatasetResults("p", "classification", {"none": {s: 0.9 for s in range(3)}}, paths=alike,
+                                selected={"l2": "l2_mode=penalty"})
+    assert ("l2_mode=penalty selected on validation (its test values are the arm's above); tied with "
+            "l2_mode=weight_decay on every seed") in verdict_words.path_lines(d)[0]
+    assert "tied" not in verdict_words.path_lines(verdicts.DatasetResults(
+        "p", "classification", {"none": {s: 0.9 for s in range(3)}}, paths=modes, selected={"l2": "l2_mode=penalty"}))[0]
 
 
 def test_an_arm_decided_at_an_earlier_look_says_on_how_many_seeds_its_other_outcomes_are():
@@ -665,3 +673,33 @@ def test_a_constant_difference_gets_its_sign_test_seeds_and_noise_is_no_differen
     noise = stats.paired_test([0.1 + 0.2, 0.7], [0.3, 0.7 + 1.2e-16])   # +5.6e-17 and -1.1e-16
     assert 0.1 + 0.2 != 0.3 and 0.7 + 1.2e-16 != 0.7
     assert noise.mean_diff == 0.0 and noise.p_t == 1.0
+
+
+def test_one_seed_is_not_enough_seeds_even_where_both_arms_score_below_a_constant():
+    """d2l's set with `seeds: 1`: none (0.32) and L2 (0.16) both score worse than predicting the
+    training mean (0.019). With one seed there is no CI to tell none's overfitting from not
+    learning, so the verdict is "not enough seeds", not a final "at chance" (2 seeds said better)."""
+    d = verdicts.DatasetResults("synthetic_highdim", "regression", {"none": {0: 0.32}, "l2": {0: 0.16}},
+                                secondary={"gap_metric": {"none": {0: 0.32}, "l2": {0: 0.15}}}, chance=0.019)
+    [v] = verdicts.decide_study([d])
+    assert v.paired["l2"].verdict == "not enough seeds" and not v.decided
+    two = verdicts.DatasetResults("synthetic_highdim", "regression", {"none": {0: 0.32, 1: 0.33}, "l2": {0: 0.16, 1: 0.165}},
+                                  secondary={"gap_metric": {"none": {0: 0.32, 1: 0.33}, "l2": {0: 0.15, 1: 0.155}}},
+                                  chance=0.019)
+    [w] = verdicts.decide_study([two])
+    assert w.paired["l2"].verdict != verdicts.AT_CHANCE and w.paired["l2"].mean_diff > 0
+
+
+def test_a_rope_as_wide_as_none_s_error_is_warned_about():
+    """`rope: 5` meant as 5% on an MSE of 0.32: L2 halves the error on every seed and is still
+    "practically the same"; the warning says the ROPE is 15x none's mean. A quoted '5' is refused
+    at load (test_bad_input), a share such as '5%' gets no warning."""
+    jitter = [0.004, -0.003, 0.001, -0.002, 0.0]
+    mse = {"none": {s: 0.32 + 0.01 * s for s in range(5)}, "l2": {s: 0.16 + 0.01 * s + jitter[s] for s in range(5)}}
+    [wide] = verdicts.decide_study([verdicts.DatasetResults("d2l", "regression", mse, rope_setting=5.0)])
+    assert wide.paired["l2"].verdict == "equivalent"
+    warned = verdict_warnings.rope_warning(wide)
+    assert warned.startswith("The ROPE (±5 MSE) is 15 times none's mean test MSE (0.34)"), warned
+    assert any(line == f"    WARNING: {warned}" for line in verdict_words.answer_lines(wide))
+    [share] = verdicts.decide_study([verdicts.DatasetResults("d2l", "regression", mse, rope_setting="5%")])
+    assert share.paired["l2"].verdict == "better" and verdict_warnings.warnings(share) == []

@@ -44,7 +44,7 @@ def analyze(data: ReportData) -> dict:
     for d, v, r in zip(datasets, decided, results):
         d["path_tables"] = _path_tables(r)
         d["data"] = data_paragraph(data.data_params.get(d["label"], {}))
-        d["warnings"] = [w for w in (verdict_warnings.chance_warning(v),) if w] + data_warnings(data.data_params.get(d["label"], {}))
+        d["warnings"] = verdict_warnings.warnings(v) + data_warnings(data.data_params.get(d["label"], {}))
         d["notes"] = [n for n in (verdict_words.test_rows_note(v),) if n]
         d.update(paired=v.paired, verdicts=v, rope=v.rope, headline=verdict_words.headline(v).split(": ", 1)[1],
                  sentences={arm: verdict_words.sentence(arm, p, v.metric) for arm, p in v.paired.items()},
@@ -160,7 +160,7 @@ def _summary_row(d: dict) -> dict:
     return {"label": d["label"], "metric": d["metric"], "answer": d["headline"], "rope": d["rope"],
             "rope_text": ("–" if math.isnan(d["rope"]) else
                           verdict_words.rope_text(d["rope"], v.metric) + (f" of {d['metric']}" if METRICS[v.metric].share else "")),
-            "warnings": [w for w in (verdict_warnings.chance_warning(d["verdicts"]),) if w], "notes": d["notes"],
+            "warnings": verdict_warnings.warnings(d["verdicts"]), "notes": d["notes"],
             "verdicts": v, "best_label": arms.label(d["best"]) if d["best"] else "-"}
 
 

@@ -409,3 +409,22 @@ def secondary_families(decided: list[DatasetVerdicts]) -> str:
              for o in SECONDARY]
     named = [f"{label}: {counted(n, 'comparison') if i == 0 else n}" for i, (label, n) in enumerate(x for x in sizes if x[1])]
     return "; ".join(named)
+
+
+def head_to_head_row(h, metric: str) -> dict:
+    """One pair of regularized arms (head_to_head.HeadToHead) as the report's table row: the
+    difference first minus second in the metric's units, which arm it favours, its Holm p."""
+    p, first, second = h.paired, arms.label(h.first), arms.label(h.second)
+    if p.verdict == "better" and not p.negligible:
+        said = f"{first} better"
+    elif p.verdict == "worse" and not p.negligible:
+        said = f"{second} better"
+    elif p.verdict in ("better", "worse"):
+        said = f"{first if p.verdict == 'better' else second} better by less than the ROPE"
+    elif p.verdict == "equivalent":
+        said = "practically the same"
+    else:
+        said = p.verdict
+    p_value = _p(p.p_tost_holm if p.verdict == "equivalent" else p.p_t_holm)
+    return {"pair": f"{first} − {second}", "diff": f"{amount(p.mean_diff, metric)}{interval(p, metric)}",
+            "said": said, "p": p_value, "n": p.n, "test": "equivalence" if p.verdict == "equivalent" else "t"}

@@ -18,7 +18,7 @@ LAYERS = [
     {"errors", "runtree", "arms", "task", "words"},      # vocabulary: the names everything else uses
     {"stats", "references"},                     # statistics, published figures
     {"verdicts"},                                # the answer: verdicts per dataset and arm
-    {"path_summary"},                            # a regularization path: its points, what selected one
+    {"path_summary", "head_to_head"},            # a regularization path summarized; the arms against each other
     {"verdict_warnings"},                        # warnings: no better than a constant, no room to tell
     {"verdict_words"},                           # the answer in words
     {"verdict_record"},                          # the answer as MLflow tags, note and verdicts.json

@@ -703,3 +703,27 @@ def test_a_rope_as_wide_as_none_s_error_is_warned_about():
     assert any(line == f"    WARNING: {warned}" for line in verdict_words.answer_lines(wide))
     [share] = verdicts.decide_study([verdicts.DatasetResults("d2l", "regression", mse, rope_setting="5%")])
     assert share.paired["l2"].verdict == "better" and verdict_warnings.warnings(share) == []
+
+
+def test_the_regularizers_against_each_other():
+    """"L1 or L2?": both undecided against none (a noisy none), but L2 beats L1 on every seed by
+    about 2 points, and dropout and L1 are practically the same; Holm over the dataset's 3 pairs,
+    its own family (the arm-vs-none verdicts are untouched)."""
+    from pipeline.head_to_head import head_to_head
+
+    rng = np.random.default_rng(11)
+    base = 0.90 + rng.normal(0, 0.03, 8)   # none: noisy, so nothing beats it clearly
+    shared = 0.91 + rng.normal(0, 0.004, 8)
+    acc = {"none": dict(enumerate(base)), "dropout": dict(enumerate(shared + rng.normal(0, 0.001, 8))),
+           "l1": dict(enumerate(shared)), "l2": dict(enumerate(shared + 0.02 + rng.normal(0, 0.002, 8)))}
+    d = verdicts.DatasetResults("digits", "classification", acc)
+    [v] = verdicts.decide_study([d])
+    before = {arm: p.verdict for arm, p in v.paired.items()}
+    assert before["l1"] == before["l2"] == "undecided"
+    pairs = {(h.first, h.second): h for h in head_to_head(d, v)}
+    assert set(pairs) == {("dropout", "l1"), ("dropout", "l2"), ("l1", "l2")}
+    assert all(h.paired.family == 3 for h in pairs.values())
+    row = verdict_words.head_to_head_row(pairs[("l1", "l2")], "accuracy")
+    assert row["said"] == "L2 better" and row["pair"] == "L1 − L2" and row["diff"].startswith("-1.9 pt [")
+    assert verdict_words.head_to_head_row(pairs[("dropout", "l1")], "accuracy")["said"] == "practically the same"
+    assert {arm: p.verdict for arm, p in v.paired.items()} == before

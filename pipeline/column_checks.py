@@ -297,8 +297,8 @@ def class_warnings(names: list[str], counts: np.ndarray, unweighted_accuracy: bo
     if absent:
         out.append(f"{counted(len(absent), 'class')} {plural(len(absent), 'has')} no training rows ({', '.join(map(repr, absent[:10]))}"
                    f"{', ...' if len(absent) > 10 else ''}; only validation or test "
-                   "rows): the models cannot learn to predict them; lower val_fraction or test_fraction, "
-                   "or raise train_size.")
+                   "rows): the models cannot learn to predict them; stratify: true keeps every class's share in "
+                   "each split (or lower val_fraction or test_fraction, or raise train_size).")
     return out
 
 

@@ -18,6 +18,7 @@ import torch
 from . import column_checks
 from .errors import UsageError
 from .task import constant_prediction_scores, metric_for
+from .words import counted
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports this module
 # (for its registry), so importing study here, even for type checking, would make a cycle.
@@ -308,6 +309,9 @@ def load(spec, split_seed: int) -> Splits:
         y, class_names = tables.encode_target(spec, y, task)
     elif spec.task in ("classification", "regression"):
         task = spec.task
+    if spec.stratify and task != "classification":
+        raise UsageError(f"dataset {spec.display}: field 'stratify' = true keeps each class's share in every split; "
+                         f"this dataset's task is {task}: remove it")
     (x_train, y_train), (x_val, y_val), (x_test, y_test) = _split(spec, split_seed, x, y, x_test, y_test)
     del x, y  # the splits are copies: free the whole set before scaling (MNIST: 190 MB)
     preprocessing = record[0] if record else {}
@@ -318,7 +322,7 @@ def load(spec, split_seed: int) -> Splits:
     y_train, y_val, y_test, n_classes = _class_labels(spec, task, y_train, y_val, y_test)
     if task == "classification" and len(np.unique(y_train)) < 2:
         raise UsageError(f"dataset {spec.display}: the training split has a single class ({len(y_train)} rows); "
-                         "lower val_fraction or test_fraction, or raise train_size")
+                         "lower val_fraction or test_fraction, raise train_size, or set stratify: true")
     x_train, x_val, x_test = (_own_float32(a) for a in (x_train, x_val, x_test))
     _refuse_non_finite(spec, x_train, x_val, x_test, y_train, y_val, y_test)
     _normalize(normalization(spec), x_train, x_val, x_test)
@@ -406,13 +410,35 @@ def _split(spec, split_seed: int, x, y, x_test, y_test) -> list[tuple]:
     if x_test is None:
         order = rng.permutation(len(x))
         n_test = max(1, int(round(spec.test_fraction * len(x))))
+        if spec.stratify:
+            order = _stratified(spec, "test_fraction", order, y, n_test, rng)
         x_test, y_test = _rows(x, order[:n_test]), y[order[:n_test]]
         x, y = _rows(x, order[n_test:]), y[order[n_test:]]
     order = rng.permutation(len(x))
     n_val = max(1, int(round(spec.val_fraction * len(x))))
+    if spec.stratify:
+        order = _stratified(spec, "val_fraction", order, y, n_val, rng)
     train_idx = order[n_val:]
     train_idx = train_idx[:_take(len(train_idx), spec.train_size, "train_size", spec.display)]
     return [(_rows(x, train_idx), y[train_idx]), (_rows(x, order[:n_val]), y[order[:n_val]]), (x_test, y_test)]
+
+
+def _stratified(spec, field_name: str, order: np.ndarray, y, n_first: int, rng) -> np.ndarray:
+    """`order` rearranged so that its first `n_first` rows hold every class in its share of the
+    rows (scikit-learn's stratified split, seeded from the split's generator): `stratify: true`.
+    (The training rows stay in shuffled order, so train_size subsets keep nesting.)"""
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(y)[order]
+    try:
+        first, rest = train_test_split(order, train_size=n_first, stratify=labels,
+                                       random_state=int(rng.integers(2**31 - 1)))
+    except ValueError as e:   # a class of one row, or fewer rows in the split than classes
+        counts = np.bincount(labels.astype(np.int64))
+        raise UsageError(f"dataset {spec.display}: field 'stratify' = true: {field_name} cannot hold every class in "
+                         f"its share ({str(e).splitlines()[0]}; the rarest class has "
+                         f"{counted(int(counts[counts > 0].min()), 'row')}): drop the rarest classes, or remove stratify") from None
+    return np.concatenate([first, rest])
 
 
 def _table_features(spec, xs: list, ys: list) -> tuple[list, list, dict]:

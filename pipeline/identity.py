@@ -54,7 +54,7 @@ LEGACY_IDENTITY = {"training": {"engine": "population", "population_size": 10}, 
 # parsed, id-like/constant/date/free-text columns dropped, "?" missing, labels stripped. 3: European
 # 1.234,56 read as numbers; Parquet category columns tidied like text.
 TABLE_RULES = 3
-NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding", "metric", "standardize_target", "class_weight")
+NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding", "metric", "standardize_target", "class_weight", "stratify")
 # The same for training settings (precision: tf32 changes the numbers; fp32 is what was always run).
 NEW_TRAINING_FIELDS = ("precision",)
 

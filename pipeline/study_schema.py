@@ -215,6 +215,7 @@ class DatasetSpec(_Strict):
     metric: Optional[Literal[tuple(METRICS)]] = None   # the primary metric (default: accuracy, MSE)  # type: ignore[valid-type]
     standardize_target: Optional[bool] = None  # regression: train on (y - mean) / std; default: tables yes
     class_weight: Optional[Literal["balanced"]] = None   # classification: weigh classes in the loss
+    stratify: bool = False   # classification: test and validation splits keep each class's share
 
     @field_validator("name")
     @classmethod

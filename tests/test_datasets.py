@@ -290,3 +290,37 @@ def test_semicolon_and_tab_separated_tables(tmp_path):
     for path in (semi, tab):
         other = load(DatasetSpec(name="csv", path=path, target="y"), 0)
         assert other.n_features == 2 and torch.equal(other.x_train, base.x_train) and torch.equal(other.y_test, base.y_test)
+
+
+def test_stratify_keeps_each_class_s_share_in_the_test_and_validation_splits(tmp_path):
+    """A 5% class (10 of 200 rows): shuffled splits give the test split anywhere from 0 to 6 of
+    them by split seed; `stratify: true` gives it its share, 2 or 3 of 50, and validation 1 or 2 of
+    30, on every seed. The training rows are what is left; an unset stratify changes nothing, not
+    the identity either; a regression target or a class of one row is refused."""
+    from pipeline.study import build_study
+
+    rows = "a,b,y\n" + "".join(f"{i % 17},{(i * 7) % 11},{'rare' if i % 20 == 0 else ('x' if i % 2 else 'z')}\n"
+                               for i in range(200))
+    path = write_csv(tmp_path / "t.csv", rows)
+    rare_in = {"plain": set(), "stratified": set()}
+    for seed in range(10):
+        plain = load(DatasetSpec(name="csv", path=path, target="y"), seed)
+        strat = load(DatasetSpec(name="csv", path=path, target="y", stratify=True), seed)
+        rare = plain.class_names.index("rare")
+        rare_in["plain"].add(int((plain.y_test == rare).sum()))
+        rare_in["stratified"].add(int((strat.y_test == rare).sum()))
+        assert int((strat.y_val == rare).sum()) in (1, 2) and strat.sizes() == plain.sizes()
+    assert rare_in["stratified"] <= {2, 3} and len(rare_in["plain"] - {2, 3}) > 0, rare_in
+    study = {"name": "s", "arms": ["none", "l2"], "seeds": 2, "datasets": [{"name": "csv", "path": path, "target": "y"}]}
+    before = build_study(study, "s.yaml").plans[0].config_hash
+    study["datasets"][0]["stratify"] = False
+    assert build_study(study, "s.yaml").plans[0].config_hash == before
+    study["datasets"][0]["stratify"] = True
+    assert build_study(study, "s.yaml").plans[0].config_hash != before
+    with pytest.raises(UsageError, match="field 'stratify' = true keeps each class's share in every split; this "
+                                         "dataset's task is regression"):
+        load(DatasetSpec(name="synthetic_linear", stratify=True), 0)
+    lone = write_csv(tmp_path / "lone.csv", rows + "3,3,single\n")
+    with pytest.raises(UsageError, match=r"field 'stratify' = true: test_fraction cannot hold every class in its share "
+                                         r"\(.*the rarest class has 1 row\)"):
+        load(DatasetSpec(name="csv", path=lone, target="y", stratify=True), 0)

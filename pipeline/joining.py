@@ -7,6 +7,7 @@ its runs into a new local mlflow.db, against an experiment that is not there).""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import optuna
@@ -29,8 +30,25 @@ def joined_studies(study: Study, plans: list[DatasetPlan], storage: str) -> dict
         if ostudy is None:
             raise UsageError(_no_such_configuration(study, plan, storage))
         _refuse_another_grid(study, plan, ostudy)
+        note = another_engine(plan, ostudy)
+        if note:
+            print(note, file=sys.stderr, flush=True)
         found[plan.label] = ostudy
     return found
+
+
+def another_engine(plan: DatasetPlan, ostudy: optuna.Study) -> str:
+    """A note when this worker trains with another engine than the enqueue's study file names:
+    allowed (the engine is not in the identity; on CPU the two agree to float rounding), but under
+    unstable training rounding can grow into different numbers for a cell, and the report then
+    mixes them; "" when they agree or the enqueue recorded none."""
+    recorded = ostudy.user_attrs.get(rt.STUDY_ENGINE)
+    if not recorded or recorded == plan.execution.engine:
+        return ""
+    return (f"note: [{plan.label}] the enqueue's study file trains with engine {recorded}, this worker with "
+            f"{plan.execution.engine}: the cells agree to float rounding, but where training is unstable rounding can "
+            "grow into different numbers, which the report mixes (and warns about); give every worker the same "
+            "execution settings")
 
 
 def refuse_missing_journal(storage: str) -> None:

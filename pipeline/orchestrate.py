@@ -152,7 +152,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
                        (rt.CHANCE, chance_level(data)), (rt.CHANCES, chance_levels(data)),
                        (rt.STUDY_N_TEST, len(data.x_test)), (rt.STUDY_TEST_CLASS_ROWS, test_class_rows(data)),
                        (rt.STUDY_EXPERIMENT, ctx.experiment_id), (rt.STUDY_TRACKING, joining.recorded_uri(ctx.tracker.uri)),
-                       (rt.STUDY_GRID, joining.grid_record(study))):
+                       (rt.STUDY_GRID, joining.grid_record(study)), (rt.STUDY_ENGINE, plan.execution.engine)):
         ostudy.set_user_attr(key, value)
     lifecycle.reap(ostudy, ctx.tracker)
     if study.spec.tune is not None:

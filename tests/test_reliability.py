@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 from sqlalchemy.pool import NullPool
 
-from pipeline import grid
+from pipeline import grid, joining
 from pipeline.storage import GRACE_S, get_storage
 from pipeline.orchestrate import optuna_study_name
 from pipeline.runtime import worker_pid
@@ -491,8 +491,16 @@ def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
         assert not (workdir / "mlflow.db").exists()
         ostudy = optuna.load_study(study_name=ostudy.study_name, storage=get_storage(storage))
         assert [(t.number, t.state) for t in ostudy.get_trials()] == before   # nothing popped
+    # another engine joins (the engine is not the configuration), with a note on what it risks
+    reference = load_study(write_study(workdir / "ref.yaml", tiny_study_dict(
+        name="team", seeds=2, epochs=1, arms=["none", "l2"], datasets=[{"name": "wine"}],
+        execution={"engine": "reference"})))
+    assert reference.plans[0].config_hash == study.plans[0].config_hash
+    assert joining.another_engine(reference.plans[0], ostudy).startswith(
+        "note: [wine] the enqueue's study file trains with engine population, this worker with reference")
+    assert joining.another_engine(study.plans[0], ostudy) == ""
     proc = run_cli(["worker", *common, "--tracking-uri", tracking], cwd=workdir, env=env)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 0 and "note:" not in proc.stderr, proc.stderr[-2000:]
     assert re.search(r"\[wine\] worker \S+: trained 4, failed 0; 4 of the 4 cells enqueued so far are done "
                      r"\(all workers\)", proc.stdout), proc.stdout
     assert f"the report: python -m pipeline report --study team.yaml --tracking-uri {tracking}" in proc.stdout

@@ -57,6 +57,8 @@ def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
     record["numbers_not_read"] = numbers_not_read(frame)
     variants = {c: _case_variants(frame[c]) for c in frame.columns if is_text(frame[c])}
     record["case_variants"] = {c: v for c, v in variants.items() if v}
+    record["misspelt_values"] = {c: found for c in frame.columns if is_text(frame[c]) and (found := misspelt(frame[c]))}
+    record["mixed_booleans"] = {c: found for c in frame.columns if is_text(frame[c]) and (found := mixed_booleans(frame[c]))}
     record["target_copies"] = {c: how for c in frame.columns if (how := _copy_of_target(frame[c], y))}
     record["zeros_like_missing"] = {c: found for c in frame.columns if (found := zeros_like_missing(frame[c]))}
     record["mostly_missing"] = {c: share for c in frame.columns if (share := float(frame[c].isna().mean())) >= MOSTLY_MISSING}
@@ -224,7 +226,83 @@ def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
         for variants in _case_variants(y):
             out.append(f"Target {spec.target!r} has labels that differ only by case, kept as separate classes: "
                        + " / ".join(map(repr, variants)) + ".")
+    return out + _spelling_warnings(spec, record, y)
+
+
+def _spelling_warnings(spec, record: dict, y: pd.Series) -> list[str]:
+    """Values that look like another value of the column written differently: kept apart, each
+    its own category (or class), which the user likely meant as one."""
+    out = []
+
+    def pairs(found: list) -> str:
+        return "; ".join(f"{rare!r} ({counted(n, 'row')}) beside {common!r} ({m})" for rare, n, common, m in found[:3]) \
+            + ("; ..." if len(found) > 3 else "")
+
+    for c, found in record.get("misspelt_values", {}).items():
+        out.append(f"Column {c!r} has rare values that look like misspellings of common ones, kept as separate "
+                   f"categories: {pairs(found)}; correct them in the file if they are the same.")
+    for c, spellings in record.get("mixed_booleans", {}).items():
+        out.append(f"Column {c!r} writes yes/no in more than one way ({', '.join(map(repr, spellings))}): each spelling "
+                   "is its own category; write one pair in the file.")
+    if is_text(y):
+        found = misspelt(y)
+        if found:
+            out.append(f"Target {spec.target!r} has rare labels that look like misspellings of common ones, kept as "
+                       f"separate classes: {pairs(found)}; correct them in the file if they are the same.")
     return out
+
+
+MISSPELT_MAX_ROWS = 2      # a value this rare ...
+MISSPELT_COMMON = 5        # ... beside one at least this many times as common ...
+MISSPELT_SIMILARITY = 0.8  # ... and this similar (difflib's ratio, case ignored) looks like a misspelling
+MISSPELT_MAX_DISTINCT = 200   # columns with more distinct values are names or free text: not compared
+
+
+def misspelt(column: pd.Series) -> list[tuple[str, int, str, int]]:
+    """Rare values of a text column that look like a misspelling of a common one ("gamm" once
+    beside "gamma" 40 times): [(rare, its rows, common, its rows)]. Values equal but for case are
+    the case-variants warning's."""
+    import difflib
+
+    counts = column.dropna().astype(str).str.strip().value_counts()
+    if not 2 <= len(counts) <= MISSPELT_MAX_DISTINCT:
+        return []
+    found = []
+    for rare, n in counts[counts <= MISSPELT_MAX_ROWS].items():
+        # codes that differ in their digits ("grade_10", "grade_11") are other values, not misspellings
+        commons = [v for v, m in counts.items() if m >= MISSPELT_COMMON * n and v.casefold() != rare.casefold()
+                   and re.sub(r"\d", "", v.casefold()) != re.sub(r"\d", "", rare.casefold())]
+        close = difflib.get_close_matches(rare.casefold(), [v.casefold() for v in commons], n=1, cutoff=MISSPELT_SIMILARITY)
+        if close:
+            common = next(v for v in commons if v.casefold() == close[0])
+            found.append((rare, int(n), common, int(counts[common])))
+    return found
+
+
+# spellings of a yes/no answer; a column that mixes two or more of these pairs means one thing
+# several ways ("yes", "no", "TRUE")
+BOOLEAN_PAIRS = ({"yes", "no"}, {"y", "n"}, {"true", "false"}, {"t", "f"}, {"1", "0"}, {"1.0", "0.0"})
+
+
+def mixed_booleans(column: pd.Series) -> list[str]:
+    """The spellings of a yes/no column that mixes pairs ({yes, no} with {TRUE, FALSE}), as
+    written; [] for one pair, or values that are not all yes/no."""
+    values = sorted(set(column.dropna().astype(str).str.strip()))
+    folded = {v.casefold() for v in values}
+    if not folded or not folded <= set().union(*BOOLEAN_PAIRS):
+        return []
+    used = [pair for pair in BOOLEAN_PAIRS if pair & folded]
+    return values if len(used) > 1 else []
+
+
+def width_warning(n_features: int, n_train: int) -> list[str]:
+    """More features (after encoding) than training rows: a model can fit the training rows
+    exactly, the d2l weight-decay setting, where the gap and what regularization does to it matter most."""
+    if n_features <= n_train:
+        return []
+    return [f"The model sees {n_features} features (after encoding) for {counted(n_train, 'training row')}: it can "
+            "fit the training rows exactly, so expect a wide train-test gap, which is what regularization is for; "
+            "fewer features (preprocess.drop_columns) would help too."]
 
 
 def zeros_like_missing(column: pd.Series) -> dict:

@@ -493,6 +493,9 @@ def _record(spec, splits: Splits, record: dict) -> dict:
                                    - record.get("rows_dropped_for_missing", 0) - out["rows_out"])
     if splits.target_scale is not None:
         out["target_scale"] = [round(v, 6) for v in splits.target_scale]
+    wide = column_checks.width_warning(int(splits.x_train.shape[1]), len(splits.x_train))
+    if wide:
+        out["warnings"] = [*out.get("warnings", []), *wide]
     if splits.task == "classification":
         counts = np.bincount(splits.y_train.numpy(), minlength=splits.n_classes)
         names = splits.class_names or [str(i) for i in range(splits.n_classes)]

@@ -40,7 +40,7 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
     for v in decided:
         rounds = f" [{counted(v.looks, 'round')}, {v.seeds_used} seeds: {v.stopped}]" if study.adaptive else ""
         lines += verdict_words.answer_lines(v, rounds)
-        lines += [f"    {'; '.join([verdict_words.sentence(arm, p, v.metric), *verdict_words.secondary_sentences(v, arm)])}"
+        lines += [f"    {'; '.join([verdict_words.sentence(arm, p, v.metric, v.name(arm)), *verdict_words.secondary_sentences(v, arm)])}"
                   for arm, p in v.paired.items()]
         lines += verdict_words.path_lines(next(d for d in results if d.label == v.label))
     families = verdict_words.secondary_families(decided)

@@ -38,7 +38,8 @@ from .tracking_reads import SUMMARIES_DIR, RunRecord, TrackingReads, local_artif
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 BATCH_LIMIT = 900  # MLflow accepts at most 1000 metrics per log_batch call
-SUMMARY_CURVES = ("train_loss", "val_loss")   # the per-epoch series the report plots
+# the per-epoch series kept in each trial's summary (the report plots train_data_loss and val_loss)
+SUMMARY_CURVES = ("train_loss", "train_data_loss", "val_loss")
 SUMMARY_BATCH = 10000  # a writer flushes a parent's summary at least every this many trials (~3 MB)
 __all__ = ["NewRun", "RunRecord", "Tracker", "dataset_input", "mask_credentials", "tracking_uri"]
 

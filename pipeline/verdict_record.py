@@ -6,13 +6,18 @@ from __future__ import annotations
 from . import runtree as rt
 from . import stats
 from .verdict_words import answer_lines, headline, secondary_sentences, sentence
+from .task import METRICS
 from .verdicts import SECONDARY, DatasetVerdicts
 
 
 def verdict_record(v: DatasetVerdicts) -> dict:
     """The verdicts of one dataset as plain data: MLflow tags on its parent run and verdicts.json."""
+    sign = 1.0 if METRICS[v.metric].higher_is_better else -1.0
+
     def one(p: stats.Paired) -> dict:
         return {"verdict": p.verdict, "mean_diff": p.mean_diff, "ci": [p.ci_low, p.ci_high], "n": p.n,
+                # as the console and the report write it: arm minus none in the metric's direction
+                "arm_minus_none": sign * p.mean_diff, "arm_minus_none_ci": sorted([sign * p.ci_low, sign * p.ci_high]),
                 "p_holm": p.p_t_holm, "p_equivalence_holm": p.p_tost_holm, "rope": p.rope,
                 "p_better": p.p_better, "p_equivalent": p.p_equivalent, "p_worse": p.p_worse,
                 "seeds_needed": p.seeds_needed, "needed_for": p.needed_for, "negligible": p.negligible,
@@ -23,10 +28,13 @@ def verdict_record(v: DatasetVerdicts) -> dict:
     return {"dataset": v.label, "answer": headline(v), "metric": v.metric,
             # the console and the report write arm minus none in the metric's units (points for shares)
             "direction": "mean_diff and ci: oriented, positive = better (for a lower-is-better metric, none minus arm); "
-                         "in the metric's units, shares as fractions (0.01 is one point)",
+                         "in the metric's units, shares as fractions (0.01 is one point); arm_minus_none and its ci: "
+                         "the same difference as the console and the report write it (arm minus none)",
             "rope": v.rope, "seeds_used": v.seeds_used,
             "looks": v.looks, "stopped": v.stopped, "winners": v.winners,
-            "arms": {arm: {"primary": one(p), **{k: one(q) for k, q in v.secondary.get(arm, {}).items()}}
+            # "variant": the path point whose values stand for the arm (selected on validation), or null
+            "arms": {arm: {"variant": v.selected.get(arm) or None, "primary": one(p),
+                           **{k: one(q) for k, q in v.secondary.get(arm, {}).items()}}
                      for arm, p in v.paired.items()},
             "gap_closed": closed}
 
@@ -36,7 +44,7 @@ def verdict_note(v: DatasetVerdicts) -> str:
     answer, its warning and note, and each comparison's sentence."""
     first, *rest = answer_lines(v)
     lines = [f"**{first}**", ""] + [f"- {line.strip()}" for line in rest]
-    lines += [f"- {'; '.join([sentence(arm, p, v.metric), *secondary_sentences(v, arm)])}" for arm, p in v.paired.items()]
+    lines += [f"- {'; '.join([sentence(arm, p, v.metric, v.name(arm)), *secondary_sentences(v, arm)])}" for arm, p in v.paired.items()]
     lines += ["", "Every number: `verdicts.json`; the figures: `figures/`, once a report is built (artifacts of this run)."]
     return "\n".join(lines)[:8000]   # MLflow's limit for a tag's value
 
@@ -46,6 +54,8 @@ def verdict_tags(v: DatasetVerdicts) -> dict[str, str]:
     tags = {rt.VERDICT: headline(v).split(": ", 1)[1][:5000]}
     for arm, p in v.paired.items():
         tags[f"verdict.{arm}"] = p.verdict
+        if v.selected.get(arm):   # the path point the verdict is about (the parent's params hold the defaults)
+            tags[f"verdict.{arm}.variant"] = v.selected[arm]
         if p.negligible:   # better/worse by less than the ROPE: searchable, as the headline says it
             tags[f"verdict.{arm}.negligible"] = "yes"
         for key, q in v.secondary.get(arm, {}).items():

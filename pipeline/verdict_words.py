@@ -54,9 +54,9 @@ def interval(p: stats.Paired, metric: str) -> str:
     return " [" + ", ".join(_number(e, metric, signed=False) for e in ends) + "]"
 
 
-def sentence(arm: str, p: stats.Paired, metric: str) -> str:
+def sentence(arm: str, p: stats.Paired, metric: str, name: str = "") -> str:
     """One comparison in words, e.g. "L2: better, +1.2 pt [0.4, 2.0] (Holm p 0.003)"."""
-    name = f"{arms.label(arm)}: "
+    name = f"{name or arms.label(arm)}: "   # name: the arm with its path point (DatasetVerdicts.name)
     # adaptive seeds judge each look at its share of alpha: say which, or a p below 0.05 reads as a
     # verdict; and on how many seeds (one decided at an early look keeps that look's numbers while
     # the arm tables count every seed the dataset ran for its other comparisons)
@@ -221,44 +221,33 @@ def path_header(path: Path) -> str:
     flat = sum(pt.within_se for pt in path.points)
     near = (f"; {flat} of {len(path.points)} points are within one SE of it on validation (it barely tells them "
             "apart)" if flat > 1 else "")
-    one_se = f"; strongest within one SE: {path.one_se}" if path.one_se else ""
+    one_se = ("; it is also the strongest within one SE" if path.one_se == path.chosen else
+              f"; strongest within one SE: {path.one_se}" if path.one_se else "")
     tied = (f"; tied with {and_list(path.tied)} on every seed (the same numbers: these settings train alike), so "
             "which one is named is only the list's order" if path.tied else "")
     return (f"{path.chosen} selected on validation (its test values are the arm's above){tied}{edge}{near}{one_se}")
 
 
 def path_rows(path: Path, m) -> list[dict]:
-    """The path's points as text cells, for the console and the report's table."""
-    share = m.share
+    """The path's points as text cells for the console and the report's table: values as
+    fractions, like the arm tables; differences to none in points, like every difference."""
+    def value(x: float) -> str:
+        return "-" if math.isnan(x) else f"{x:.4f}" if m.share else f"{x:.4g}"
+
+    def ci(s: stats.Summary) -> str:
+        return "" if math.isnan(s.ci_low) else f"[{value(s.ci_low)}, {value(s.ci_high)}]"
+
     rows = []
     for pt in path.points:
-        val_se = "" if math.isnan(pt.val_se) else (f" ±{100 * pt.val_se:.1f} pt" if share else f" ±{pt.val_se:.2g}")
-        rows.append({"variant": pt.variant, "val": _value(pt.val_mean, m) + val_se,
-                     "test": f"{_value(pt.test.mean, m)} {_bare_ci(pt.test, m)}".strip(),
+        val_se = "" if math.isnan(pt.val_se) else f" ±{pt.val_se:.4f}" if m.share else f" ±{pt.val_se:.2g}"
+        rows.append({"variant": pt.variant, "val": value(pt.val_mean) + val_se,
+                     "test": f"{value(pt.test.mean)} {ci(pt.test)}".strip(),
                      "vs_none": (amount(pt.vs_none.mean_diff, m.name) + interval(pt.vs_none, m.name)
                                  if pt.vs_none is not None else "-"),
-                     "gap": f"{_value(pt.gap.mean, m, gap=True)} {_bare_ci(pt.gap, m)}".strip(),
+                     "gap": f"{value(pt.gap.mean)} {ci(pt.gap)}".strip(),   # a level, unsigned
                      "n": pt.test.n, "chosen": pt.variant == path.chosen, "one_se": pt.variant == path.one_se,
                      "within_se": pt.within_se})
     return rows
-
-
-def _value(x: float, m, gap: bool = False) -> str:
-    """A metric's value: shares in percent (93.6%), others to 4 significant digits; a gap (a
-    difference, signed) in points for shares."""
-    if math.isnan(x):
-        return "-"
-    if gap:
-        return f"{100 * x:+.1f} pt" if m.share else f"{x:+.4g}"
-    return f"{100 * x:.1f}%" if m.share else f"{x:.4g}"
-
-
-def _bare_ci(s: stats.Summary, m) -> str:
-    """A 95% CI's ends in the units of the value before it, without them: "[92.7, 94.3]" after
-    "93.5%" or "+6.5 pt"; others to 4 significant digits."""
-    if math.isnan(s.ci_low):
-        return ""
-    return "[" + ", ".join(f"{100 * x:.1f}" if m.share else f"{x:.4g}" for x in (s.ci_low, s.ci_high)) + "]"
 
 
 def answer_lines(v: DatasetVerdicts, rounds: str = "") -> list[str]:
@@ -274,8 +263,8 @@ def headline(v: DatasetVerdicts) -> str:
     """The dataset's answer in one line."""
     if not v.paired:
         return f"{v.label}: no comparison with none (it has no finished runs on shared seeds)"
-    labels = [arms.label(a) for a in v.winners]
-    small = {verdict: [arms.label(a) for a, p in v.paired.items() if p.negligible and p.verdict == verdict]
+    labels = [v.name(a) for a in v.winners]
+    small = {verdict: [v.name(a) for a, p in v.paired.items() if p.negligible and p.verdict == verdict]
              for verdict in ("better", "worse")}
     if not labels:
         still_open = any(p.verdict in ("undecided", "not enough seeds") for p in v.paired.values())
@@ -294,7 +283,7 @@ def headline(v: DatasetVerdicts) -> str:
             parts.append(f"{', '.join(small[verdict])} {verdict} than none by less than the ROPE (negligible)")
     for verdict, words in (("worse", "worse than none"), ("equivalent", "practically the same as none"),
                            ("undecided", "undecided"), (AT_CHANCE, "at chance level, as none")):
-        which = [arms.label(a) for a in v.arms_with(verdict) if not v.paired[a].negligible]
+        which = [v.name(a) for a in v.arms_with(verdict) if not v.paired[a].negligible]
         if which:
             parts.append(f"{', '.join(which)} {words}")
     return f"{v.label}: " + "; ".join(parts)
@@ -333,13 +322,13 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             continue
         mine = means.get(v.label, {})
         if v.winners:
-            others = [arms.label(a) for a in v.winners[1:]]
-            out.append(f"On {v.label}, {arms.label(v.winners[0])} helped: {_change(v.metric, mine, v.winners[0])}"
+            others = [v.name(a) for a in v.winners[1:]]
+            out.append(f"On {v.label}, {v.name(v.winners[0])} helped: {_change(v.metric, mine, v.winners[0])}"
                        + (f" ({', '.join(others)} helped too)" if others else "") + ".")
         hurt = [a for a in v.arms_with("worse") if not v.paired[a].negligible]
         if hurt:
-            out.append(f"On {v.label}, {' and '.join(map(arms.label, hurt))} made it worse: "
-                       + "; ".join(f"{arms.label(a)} {_change(v.metric, mine, a)}" if len(hurt) > 1 else _change(v.metric, mine, a)
+            out.append(f"On {v.label}, {' and '.join(map(v.name, hurt))} made it worse: "
+                       + "; ".join(f"{v.name(a)} {_change(v.metric, mine, a)}" if len(hurt) > 1 else _change(v.metric, mine, a)
                                    for a in hurt) + ".")
         open_here = len(v.arms_with("undecided")) + len(v.arms_with("not enough seeds"))
         far = sum(1 for a in v.arms_with("undecided") if (v.paired[a].seeds_needed or 0) > AFFORDABLE_SEEDS)
@@ -350,9 +339,9 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             out.append(f"On {v.label}, none did worse than always predicting {constant_prediction(v)}: it overfits "
                        "(see the warning).")
         if level:   # some arms only: all of them is "nothing learned" above
-            out.append(f"On {v.label}, {and_list(list(map(arms.label, level)))} scored no better than "
+            out.append(f"On {v.label}, {and_list(list(map(v.name, level)))} scored no better than "
                        f"always predicting {constant_prediction(v)} (see the warning).")
-        same = [arms.label(a) for a in v.arms_with("equivalent")]
+        same = [v.name(a) for a in v.arms_with("equivalent")]
         if not v.winners and open_here and same:   # what is settled is said, not hidden under "not yet"
             out.append(f"On {v.label}, {and_list(same)} made no difference that matters; no other regularizer has "
                        "helped yet.")

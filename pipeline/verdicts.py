@@ -114,9 +114,16 @@ class DatasetVerdicts:
     none_summary: Optional[stats.Summary] = None
     n_test: Optional[int] = None   # rows of the test split (how coarse a share metric is)
     test_class_rows: Optional[list[int]] = None   # as DatasetResults'
+    selected: dict[str, str] = field(default_factory=dict)   # arm -> its path point that stands for it
 
     def arms_with(self, verdict: str) -> list[str]:
         return [a for a, p in self.paired.items() if p.verdict == verdict]
+
+    def name(self, arm: str) -> str:
+        """The arm as the verdicts name it: "L1", or "L1 (l1=1e-05)" when a path's point stands
+        for it (its verdict is that strength's, not the arm's at every strength)."""
+        point = self.selected.get(arm, "")
+        return f"{arms.label(arm)} ({point})" if point else arms.label(arm)
 
     @property
     def decided(self) -> bool:
@@ -262,7 +269,8 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
     m = metric_for(d.task, d.metric)
     v = DatasetVerdicts(d.label, d.task, stats.rope_width(m.default_rope if d.rope_setting is None else d.rope_setting,
                                                           m.name, base_mean), m.name, chance=d.chance, n_test=d.n_test,
-                        test_class_rows=d.test_class_rows)
+                        test_class_rows=d.test_class_rows,
+                        selected={a: p for a, p in d.selected.items() if p and len(d.paths.get(a, {})) > 1})
     _judge_chance(d, v)
     best = 1.0 if m.higher_is_better else 0.0   # every higher-is-better metric tops out at 1, every loss at 0
     scored = [x for by_seed in d.values.values() for x in by_seed.values()]

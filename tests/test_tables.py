@@ -265,11 +265,13 @@ def test_a_small_table_keeps_its_categories_and_warns_when_one_hot_is_wide(tmp_p
     pressures = frame["pressure"].nunique()
     assert r["wide_categorical_columns"] == {"city": 21, "pressure": pressures}
     # the readings are named for what they are (ordinal codes of "120/80" would be wrong advice)
-    assert r["warnings"][2:] == [
+    assert r["warnings"][2:4] == [
         f"Column 'pressure' reads as categories, not numbers: pairs of numbers like {frame['pressure'][0]!r}: split "
         "them into two numeric columns in the file.",
         "Column 'city' has 21 distinct values in 40 rows: one-hot encoding makes up to 21 columns; consider "
         "preprocess.categorical: ordinal or dropping it."]
+    # and what that one-hot encoding makes of 24 training rows
+    assert r["warnings"][4].startswith("The model sees 36 features (after encoding) for 24 training rows")
 
     # a date column the user keeps is one-hot encoded, one column per date: warned about
     kept = load(DatasetSpec(**spec, preprocess={"keep_columns": ["visited"], "drop_columns": ["city", "pressure"]}),
@@ -544,3 +546,34 @@ def test_what_the_review_of_the_new_warnings_found(tmp_path):
     warned = [w for w in tables.read(DatasetSpec(name="table", path=str(tmp_path / "n.csv"), target="price"))[2]["warnings"]
               if "heavy-tailed" in w]
     assert warned and "logarithm" not in warned[0] and warned[0].endswith("consider metric: mae.")
+
+
+def test_misspellings_yes_no_spellings_and_more_features_than_rows_are_warned_about(tmp_path):
+    """A survey export: 'gamm' once beside 'gamma' 40 times, a smoker column that writes yes/no
+    and TRUE/FALSE, a target label 'Sik' once beside 'Sick'; each kept apart as the file says and
+    warned about. Codes that differ in digits (grade_10, grade_11) are not misspellings. A table
+    of 60 rows and 80 columns can be fit exactly: warned too."""
+    rng = np.random.default_rng(0)
+    n = 80
+    frame = pd.DataFrame({
+        "x": rng.normal(size=n),
+        "kind": ["gamma"] * 40 + ["gamm"] + ["beta"] * 39,
+        "grade": ["grade_10"] * 40 + ["grade_11"] + ["grade_12"] * 39,
+        "smoker": (["yes", "no"] * 30 + ["TRUE", "FALSE"] * 10),
+        "y": ["Sick"] * 39 + ["Sik"] + ["Well"] * 40})
+    frame.to_csv(tmp_path / "survey.csv", index=False)
+    s = load(DatasetSpec(name="csv", path=str(tmp_path / "survey.csv"), target="y"), 0)
+    warned = s.preprocessing["warnings"]
+    assert ("Column 'kind' has rare values that look like misspellings of common ones, kept as separate categories: "
+            "'gamm' (1 row) beside 'gamma' (40); correct them in the file if they are the same.") in warned
+    assert not any("'grade'" in w for w in warned)
+    assert ("Column 'smoker' writes yes/no in more than one way ('FALSE', 'TRUE', 'no', 'yes'): each spelling is its "
+            "own category; write one pair in the file.") in warned
+    assert any(w.startswith("Target 'y' has rare labels that look like misspellings of common ones, kept as separate "
+                            "classes: 'Sik' (1 row) beside 'Sick' (39)") for w in warned), warned
+    assert not any("features (after encoding)" in w for w in warned)
+    wide = pd.DataFrame(rng.normal(size=(60, 80)), columns=[f"f{i}" for i in range(80)]).assign(y=rng.normal(size=60))
+    wide.to_csv(tmp_path / "wide.csv", index=False)
+    w = load(DatasetSpec(name="csv", path=str(tmp_path / "wide.csv"), target="y"), 0)
+    assert any(x.startswith("The model sees 80 features (after encoding) for 36 training rows: it can fit the "
+                            "training rows exactly") for x in w.preprocessing["warnings"]), w.preprocessing["warnings"]

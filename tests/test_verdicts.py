@@ -655,7 +655,7 @@ def test_the_one_se_choice_is_the_strongest_by_value_whatever_order_the_file_lis
         assert head.endswith("strongest within one SE: l1=0.001")
         # 1e-3 is +0.8 pt on every seed, paired: its line says so even though the CIs of the two overlap
         assert re.search(r"l1=0\.001 .* vs none \+0\.8 pt \[0\.\d, 1\.\d\]", rows[-1]), rows[-1]
-        assert re.search(r"val 92\.1% ±0\.2 pt", rows[0]), rows[0]
+        assert re.search(r"val 0\.9215 ±0\.0023", rows[0]), rows[0]
     # a product path (dropout x l2) has no "strongest": no one-SE choice is claimed
     product = {f"dropout={p},l2={w}": point("l1=0.0003") for p in (0.1, 0.5) for w in (0.001, 0.01)}
     d = verdicts.DatasetResults("digits", "classification", {"none": none}, paths={"dropout_l2": product},
@@ -727,3 +727,23 @@ def test_the_regularizers_against_each_other():
     assert row["said"] == "L2 better" and row["pair"] == "L1 − L2" and row["diff"].startswith("-1.9 pt [")
     assert verdict_words.head_to_head_row(pairs[("dropout", "l1")], "accuracy")["said"] == "practically the same"
     assert {arm: p.verdict for arm, p in v.paired.items()} == before
+
+
+def test_an_arm_on_a_path_is_named_with_the_strength_its_verdict_is_about():
+    """With a path, the verdict is the selected point's, not the arm's at every strength: the
+    headline, the sentence, In short and the MLflow record name it (the parent run's params hold
+    the study's default strengths). verdicts.json also gives the difference as the console writes
+    it (arm minus none; for MSE the oriented mean_diff has the other sign)."""
+    mse = {"none": {s: 0.30 + 0.01 * s for s in range(4)}, "l1": {s: 0.20 + 0.01 * s + 0.002 * (s % 2) for s in range(4)}}
+    points = {"l1=1e-05": {s: {"test": mse["l1"][s], "val": 0.2, "gap": 0.01} for s in range(4)},
+              "l1=0.001": {s: {"test": 0.25, "val": 0.3, "gap": 0.01} for s in range(4)}}
+    d = verdicts.DatasetResults("syn", "regression", mse, paths={"l1": points}, selected={"l1": "l1=1e-05"})
+    [v] = verdicts.decide_study([d])
+    assert v.name("l1") == "L1 (l1=1e-05)" and v.name("none") == "none"
+    assert "L1 (l1=1e-05) is better than none" in verdict_words.headline(v)
+    assert verdict_words.sentence("l1", v.paired["l1"], v.metric, v.name("l1")).startswith("L1 (l1=1e-05): better, -0.099 MSE")
+    assert verdict_words.in_short([v], verdict_words.mean_values([d]))[0].startswith("On syn, L1 (l1=1e-05) helped")
+    assert verdict_record.verdict_tags(v)["verdict.l1.variant"] == "l1=1e-05"
+    record = verdict_record.verdict_record(v)["arms"]["l1"]
+    assert record["variant"] == "l1=1e-05" and record["primary"]["mean_diff"] > 0 > record["primary"]["arm_minus_none"]
+    assert "L1 (l1=1e-05): better" in verdict_record.verdict_note(v)

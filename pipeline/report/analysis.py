@@ -49,7 +49,7 @@ def analyze(data: ReportData) -> dict:
         d["warnings"] = verdict_warnings.warnings(v) + data_warnings(data.data_params.get(d["label"], {}))
         d["notes"] = [n for n in (verdict_words.test_rows_note(v),) if n]
         d.update(paired=v.paired, verdicts=v, rope=v.rope, headline=verdict_words.headline(v).split(": ", 1)[1],
-                 sentences={arm: verdict_words.sentence(arm, p, v.metric) for arm, p in v.paired.items()},
+                 sentences={arm: verdict_words.sentence(arm, p, v.metric, v.name(arm)) for arm, p in v.paired.items()},
                  effects={arm: verdict_words.secondary_sentences(v, arm) for arm in v.paired},
                  best=v.winners[0] if v.winners else None)
     n_seeds = len(study.seeds)

@@ -417,7 +417,8 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
             if base[key].n:   # none's band on both rows: the gap panel read without it
                 ax.axhspan(base[key].ci_low, base[key].ci_high, color="gray", alpha=0.2, label="none (95% CI)")
                 ax.axhline(base[key].mean, color="gray", lw=0.8)
-            for v, marker, label in ((d["selected"].get(arm), "*", "selected on validation"), (simple, "D", "strongest within 1 SE")):
+            # the one-SE diamond first: the star drawn over it stays visible where both mark one point
+            for v, marker, label in ((simple, "D", "strongest within 1 SE"), (d["selected"].get(arm), "*", "selected on validation")):
                 if v in order:
                     i = order.index(v)
                     ax.plot(x_of[i], means[i], marker=marker, color="black", ms=10 if marker == "*" else 6,
@@ -466,7 +467,8 @@ FIGURES: list[Figure] = [
     Figure("curves", "dataset", "{key}: learning curves", curves),
     Figure("weights", "dataset", "{key}: weight magnitudes and sparsity", weights),
     Figure("tuning", "dataset", "{key}: tuning history and sensitivity", tuning),
-    Figure("paths", "dataset", "{key}: regularization paths", paths, heading="Regularization paths: metric and gap against strength"),
+    Figure("paths", "dataset", "{key}: regularization paths", paths, section="paths",   # under the path tables
+           heading="Regularization paths: metric and gap against strength"),
     Figure("forest", "study", "forest plot of paired differences to none", forest, section="summary",
            heading="Paired differences to none, every dataset"),
     Figure("cd", "study", "critical difference diagram", critical_difference, section="across"),

@@ -18,6 +18,7 @@ import pandas as pd
 from .. import arms, stats, verdict_words
 from ..datasets import normalization
 from .. import runtree as rt
+from ..path_summary import strength_order
 from ..references import PLAUSIBLE_GAP, reference_points
 from ..runtime import mask_credentials
 from ..task import metric_for
@@ -206,14 +207,21 @@ def trials_csv(data: ReportData) -> str:
 
 
 def in_study_order(data: ReportData, df: pd.DataFrame) -> pd.DataFrame:
-    """Trial rows as the study file lists datasets and arms (then path point, seed, attempt),
-    whatever the alphabet says; datasets or arms it does not list come last."""
+    """Trial rows as the study file lists datasets and arms (then path point, weakest first, seed,
+    attempt), whatever the alphabet says; datasets or arms it does not list come last."""
     if not len(df):
         return df
     labels, order = [p.label for p in data.study.plans], list(data.study.arms)
+    by_arm: dict[str, list[str]] = {}
+    for arm, variant in zip(df["arm"], df["variant"]):
+        by_arm.setdefault(arm, []).append(variant)
+    # a path's points by strength (l1=1e-05 before l1=0.0001), not as text; others as text
+    rank = {(arm, v): i for arm, vs in by_arm.items()
+            for i, v in enumerate(strength_order(sorted(set(vs))) or sorted(set(vs)))}
     df = df.assign(_d=[labels.index(x) if x in labels else len(labels) for x in df["dataset"]],
-                   _a=[order.index(x) if x in order else len(order) for x in df["arm"]])
-    return df.sort_values(["_d", "dataset", "_a", "arm", "variant", "seed", "attempt"]).drop(columns=["_d", "_a"])
+                   _a=[order.index(x) if x in order else len(order) for x in df["arm"]],
+                   _v=[rank[(a, v)] for a, v in zip(df["arm"], df["variant"])])
+    return df.sort_values(["_d", "dataset", "_a", "arm", "_v", "seed", "attempt"]).drop(columns=["_d", "_a", "_v"])
 
 
 def _iso(ms) -> str:

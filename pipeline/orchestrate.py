@@ -29,7 +29,7 @@ from .errors import UsageError
 from .lifecycle import DatasetCells
 from .runtime import (EXIT_UNREACHABLE, Interrupted, Stopwatch, StoreUnreachable, git_commit,
                       die_with_parent, install_signal_handlers, mask_credentials, process_alive, worker_id)
-from .storage import DEFAULT_STORAGE, HEARTBEAT_S
+from .storage import DEFAULT_STORAGE, HEARTBEAT_S, exclusive
 from .study import DatasetPlan, Study, variant_id
 from .task import metric_for, read_in, readable_in
 from .tracking import Tracker, dataset_input
@@ -76,7 +76,8 @@ def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = T
     clock = clock or Stopwatch()
     with clock("loading"):
         data, tracker = connect(study, storage, tracking)
-    with clock("bookkeeping"):
+    # one enqueue at a time: two at once would both add a missing cell, and both open runs
+    with clock("bookkeeping"), exclusive(storage, study.name):
         ctx = RunContext(study, tracker, _experiment(study, tracker), "", storage, clock)
         ctx.root_id = _root_run(ctx)
         print(f"study {study.name}: {len(study.plans)} dataset(s) x {len(study.arms)} arm(s) x "

@@ -314,3 +314,47 @@ def heartbeats_enabled(storage: optuna.storages.BaseStorage) -> bool:
     """RDB storages record heartbeats (see get_storage); journal storages do not. (Optuna 5 has
     no is_heartbeat_enabled method any more: a storage with a heartbeat interval has them.)"""
     return getattr(storage, "get_heartbeat_interval", lambda: None)() is not None
+
+
+# --- one enqueue at a time -----------------------------------------------------------------------
+
+@contextmanager
+def exclusive(url: str, name: str, say=print):
+    """Hold a lock named `name` on the storage while the block runs: two `enqueue`s of one study at
+    once (a Kubernetes Job's init containers, one per pod) would each find a cell missing and add
+    it, and each open a root and a parent run. PostgreSQL: a session advisory lock (released if
+    the process dies with its connection); a journal or SQLite file: flock on a file beside it
+    (released by the kernel); other storages: none. `say` is told once when another holds it."""
+    import hashlib
+
+    key = int.from_bytes(hashlib.sha1(name.encode()).digest()[:8], "big", signed=True)
+    if url.startswith("postgresql"):
+        from sqlalchemy import text
+
+        # autocommit: the session lock is held without a transaction open for the enqueue's length
+        with get_storage(url).engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                say(f"waiting for another enqueue of {name} to finish", flush=True)
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        return
+    path = (url[len(JOURNAL_PREFIX):] if url.startswith(JOURNAL_PREFIX) else
+            url[len("sqlite:///"):] if url.startswith("sqlite:///") and ":memory:" not in url else None)
+    if path is None:
+        yield
+        return
+    import fcntl
+
+    with open(os.path.abspath(path) + ".enqueue.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"waiting for another enqueue of {name} to finish", flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -21,13 +21,20 @@ def configure_http_retries(limit_s: float) -> None:
     """Size MLflow's own HTTP retries (urllib3, every request, POSTs included: it sleeps 0, 2,
     4, 8, ... s with MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=1, plus up to 1 s of jitter) to ride out
     a tracking server that does not answer for limit_s: the fewest retries whose backoff adds up
-    to it (7 for 120 s: 126 s). Settings the user exported are left alone."""
-    from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, MLFLOW_HTTP_REQUEST_MAX_RETRIES
+    to it (7 for 120 s: 126 s). A server that accepts connections but never answers (frozen, or
+    its disk stalled) is what the request timeout bounds: MLflow's 120 s a try would hold a worker
+    for ~15 minutes, silently, its heartbeats keeping its cells from the others; limit_s spread over
+    the tries (at least 30 s a try, for uploads of a large report) bounds it to a few times limit_s.
+    Settings the user exported are left alone."""
+    from mlflow.environment_variables import (MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+                                              MLFLOW_HTTP_REQUEST_TIMEOUT)
 
     retries = 1
     while 2 ** retries - 2 < limit_s and retries < 10:   # MLflow allows at most 10
         retries += 1
-    for var, value in ((MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, "1"), (MLFLOW_HTTP_REQUEST_MAX_RETRIES, str(retries))):
+    timeout = str(int(max(30.0, limit_s / (retries + 1))))
+    for var, value in ((MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, "1"), (MLFLOW_HTTP_REQUEST_MAX_RETRIES, str(retries)),
+                       (MLFLOW_HTTP_REQUEST_TIMEOUT, timeout)):
         if os.environ.get(var.name, _http_retries_set.get(var.name)) == _http_retries_set.get(var.name):
             os.environ[var.name] = _http_retries_set[var.name] = value
 

@@ -475,7 +475,7 @@ def test_regularization_paths_are_paired_cells_and_both_engines_agree(workdir, e
     assert main(["report", "--study", "population.yaml", "--no-pdf"]) == 0
     html = (workdir / "reports/paths-population/report.html").read_text()
     assert "selected on validation" in html and 'alt="wine: regularization paths"' in html
-    assert "The regularizers against each other" in html and "<td class=\"l\">dropout − L2</td>" in html
+    assert "The regularizers against each other" in html and "<td class=\"l nw\">dropout − L2</td>" in html
     decoupled = runs["population"]["wine/l2@l2=0.03,l2_mode=decoupled/seed0"]
     assert decoupled.data.params["l2_mode"] == "decoupled" and decoupled.data.tags["variant"] == "l2=0.03,l2_mode=decoupled"
 

@@ -302,11 +302,16 @@ def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, 
     storage = f"{postgres}/optuna"
     common = ["--study", "dist.yaml", "--storage", storage, "--tracking-uri", mlflow_server]
     env = {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"}
-    for _ in range(2):  # creating the study and enqueueing the grid is idempotent
-        proc = run_cli(["enqueue", *common], cwd=workdir, env=env)
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        assert f"python -m pipeline worker {' '.join(common)}" in proc.stdout   # the command to run, as is
-        assert "30 cells waiting" in proc.stdout
+    # two enqueues at once (a Kubernetes Job's init container runs in every pod): one waits for the
+    # other, and neither adds a cell, a root or a parent run twice; then once more, idempotent
+    both = [start(["enqueue", *common], workdir, env) for _ in range(2)]
+    said = [p.communicate(timeout=300) for p in both]
+    assert all(p.returncode == 0 for p in both), [err[-3000:] for _, err in said]
+    for out, _ in said:
+        assert f"python -m pipeline worker {' '.join(common)}" in out   # the command to run, as is
+        assert "30 cells waiting" in out, out
+    proc = run_cli(["enqueue", *common], cwd=workdir, env=env)
+    assert proc.returncode == 0 and "30 cells waiting" in proc.stdout, proc.stderr[-3000:]
     # a server reached by a host name it was not started for (MLflow 3.5+: 403 on every API call)
     by_name = run_cli(["worker", *common[:4], "--tracking-uri", mlflow_server.replace("127.0.0.1", "127.1")],
                       cwd=workdir, env=env)
@@ -328,6 +333,7 @@ def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, 
     assert len({t.user_attrs["worker"] for o in ostudies for t in o.trials if "cell" in t.user_attrs}) >= 2
     assert len([r for r in runs if r.data.tags.get("kind") == "dataset"]) == 2  # enqueue twice, one tree
     roots = len([r for r in runs if r.data.tags.get("kind") == "root"])
+    assert roots == 1, roots
     done = run_cli(["enqueue", *common], cwd=workdir, env=env)   # on a finished grid: says so, adds no run
     assert done.returncode == 0 and "nothing to train: no cell of this configuration waits or trains" in done.stdout
     after = client.search_runs([client.get_experiment_by_name("dist").experiment_id], max_results=1000)

@@ -3,6 +3,7 @@ into MLflow's SQL store as bulk rows (insert_new_metrics) and its artifact strai
 artifact store. Checked by reading both back through MlflowClient, on SQLite and PostgreSQL."""
 
 import math
+import os
 
 import mlflow.artifacts
 import pytest
@@ -323,3 +324,24 @@ def test_params_are_added_to_an_old_run_without_touching_its_own(tmp_path):
     tracker.add_missing_params(run, {"test_class_rows": "[7, 143, 2]"})   # nothing left to add: no error
     assert MlflowClient(tracker.uri).get_run(run).data.params == {"n_test": "100", "test_class_rows": "[7, 143, 2]"}
     assert tracker.has_run(run) and not tracker.has_run("0" * 32)
+
+
+def test_http_retries_bound_a_server_that_never_answers(monkeypatch):
+    """A frozen tracking server accepts connections and never answers: MLflow's 120 s request
+    timeout a try would hold a worker ~15 minutes past PIPELINE_OUTAGE_S. The request timeout is
+    set beside the retries (30 s a try at least, for large uploads), and what the user exported
+    is kept."""
+    from pipeline import tracking_server
+
+    for var in ("MLFLOW_HTTP_REQUEST_TIMEOUT", "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(tracking_server, "_http_retries_set", {})
+    tracking_server.configure_http_retries(120)
+    retries, timeout = int(os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"]), int(os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"])
+    assert (retries, timeout) == (7, 30)
+    assert (retries + 1) * timeout + 2 ** retries <= 4 * 120   # a frozen server: within a few times the limit
+    tracking_server.configure_http_retries(600)
+    assert int(os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"]) == 54   # a longer limit spreads over 10 retries
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "300")    # the user's own choice stays
+    tracking_server.configure_http_retries(120)
+    assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "300"

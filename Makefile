@@ -56,4 +56,4 @@ bench: setup
 	$(BIN)/python benchmarks/bench.py
 
 clean:
-	rm -rf mlflow.db optuna.db optuna.journal* mlruns mlartifacts reports/*/
+	rm -rf mlflow.db optuna.db optuna.journal* *.enqueue.lock mlruns mlartifacts reports/*/

@@ -62,8 +62,12 @@ def server_calls(uri: str):
         if isinstance(e, StoreUnreachable) or not _connection_failure(e):
             raise
         os.environ[MLFLOW_HTTP_REQUEST_MAX_RETRIES.name] = _http_retries_set[MLFLOW_HTTP_REQUEST_MAX_RETRIES.name] = "0"
-        raise StoreUnreachable(f"the MLflow server {mask_credentials(uri)} did not answer for {outage_limit_s():.0f} s "
-                               f"({_http_reason(e.__cause__ or e.__context__ or e)})") from None
+        reason = _http_reason(e.__cause__ or e.__context__ or e)
+        # answers of 5xx through every retry (its artifact store unwritable, its database down) are
+        # not silence: the server's own log says why
+        what = ("answered only with errors" if "error responses" in reason else "did not answer")
+        raise StoreUnreachable(f"the MLflow server {mask_credentials(uri)} {what} for {outage_limit_s():.0f} s "
+                               f"({reason})" + ("; its log says why" if what != "did not answer" else "")) from None
 
 
 def _http_reason(e: BaseException) -> str:

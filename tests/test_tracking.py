@@ -345,3 +345,31 @@ def test_http_retries_bound_a_server_that_never_answers(monkeypatch):
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "300")    # the user's own choice stays
     tracking_server.configure_http_retries(120)
     assert os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "300"
+
+
+def test_a_server_that_answers_only_errors_is_not_said_to_be_silent(monkeypatch):
+    """A server whose artifact store is unwritable answers 500 to every retry: the one-line stop
+    says it answered only with errors (its log says why), not that it did not answer; a refused
+    connection is still "did not answer"."""
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    from pipeline import tracking_server
+    from pipeline.runtime import StoreUnreachable
+
+    monkeypatch.setattr(tracking_server, "_http_retries_set", {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "7"})
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "7")
+    for cause, said in ((requests.exceptions.RetryError(
+            "HTTPConnectionPool(host='h', port=5000): Max retries exceeded with url: /api/2.0/mlflow-artifacts "
+            "(Caused by ResponseError('too many 500 error responses'))"), "answered only with errors for"),
+            (requests.exceptions.ConnectionError(
+                "HTTPConnectionPool(host='h', port=5000): Max retries exceeded with url: /api (Caused by "
+                "NewConnectionError('<conn>: Failed to establish a new connection: [Errno 111] Connection refused'))"),
+             "did not answer for")):
+        with pytest.raises(StoreUnreachable) as e:
+            with tracking_server.server_calls("http://h:5000"):
+                try:
+                    raise cause
+                except requests.exceptions.RequestException as inner:
+                    raise MlflowException(f"API request failed: {inner}") from inner
+        assert said in str(e.value) and ("its log says why" in str(e.value)) == ("errors" in said), str(e.value)

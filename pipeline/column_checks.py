@@ -253,8 +253,8 @@ def _spelling_warnings(spec, record: dict, y: pd.Series) -> list[str]:
 
 
 MISSPELT_MAX_ROWS = 2      # a value this rare ...
-MISSPELT_COMMON = 5        # ... beside one at least this many times as common ...
-MISSPELT_SIMILARITY = 0.8  # ... and this similar (difflib's ratio, case ignored) looks like a misspelling
+MISSPELT_COMMON = 5        # ... beside one at least this many times as common, one edit away ...
+MISSPELT_MIN_LENGTH = 4    # ... and this long (Mr/Mrs, US/USA, low/slow are words of their own)
 MISSPELT_MAX_DISTINCT = 200   # columns with more distinct values are names or free text: not compared
 
 
@@ -262,21 +262,35 @@ def misspelt(column: pd.Series) -> list[tuple[str, int, str, int]]:
     """Rare values of a text column that look like a misspelling of a common one ("gamm" once
     beside "gamma" 40 times): [(rare, its rows, common, its rows)]. Values equal but for case are
     the case-variants warning's."""
-    import difflib
-
     counts = column.dropna().astype(str).str.strip().value_counts()
     if not 2 <= len(counts) <= MISSPELT_MAX_DISTINCT:
         return []
     found = []
     for rare, n in counts[counts <= MISSPELT_MAX_ROWS].items():
-        # codes that differ in their digits ("grade_10", "grade_11") are other values, not misspellings
-        commons = [v for v, m in counts.items() if m >= MISSPELT_COMMON * n and v.casefold() != rare.casefold()
-                   and re.sub(r"\d", "", v.casefold()) != re.sub(r"\d", "", rare.casefold())]
-        close = difflib.get_close_matches(rare.casefold(), [v.casefold() for v in commons], n=1, cutoff=MISSPELT_SIMILARITY)
-        if close:
-            common = next(v for v in commons if v.casefold() == close[0])
+        if len(rare) < MISSPELT_MIN_LENGTH:
+            continue
+        common = next((v for v, m in counts.items() if m >= MISSPELT_COMMON * n and _one_slip(rare, v)), None)
+        if common is not None:
             found.append((rare, int(n), common, int(counts[common])))
     return found
+
+
+def _one_slip(rare: str, common: str) -> bool:
+    """`rare` is `common` with one letter left out, added, changed or two swapped (case
+    ignored); not when they differ in digits (grade_10, grade_11) or in a last word of one
+    letter (type A, type B; cat_a, cat_b): those are codes."""
+    a, b = rare.casefold(), common.casefold()
+    if a == b or re.sub(r"\d", "", a) == re.sub(r"\d", "", b):
+        return False
+    last = (re.split(r"[\s_.-]", a)[-1], re.split(r"[\s_.-]", b)[-1])
+    if a[:-len(last[0]) or None] == b[:-len(last[1]) or None] and max(map(len, last)) <= 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
+                                  and a[diff[1]] == b[diff[0]])
+    short, long_ = sorted((a, b), key=len)
+    return len(long_) - len(short) == 1 and any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
 
 
 # spellings of a yes/no answer; a column that mixes two or more of these pairs means one thing
@@ -289,7 +303,8 @@ def mixed_booleans(column: pd.Series) -> list[str]:
     written; [] for one pair, or values that are not all yes/no."""
     values = sorted(set(column.dropna().astype(str).str.strip()))
     folded = {v.casefold() for v in values}
-    if not folded or not folded <= set().union(*BOOLEAN_PAIRS):
+    # single letters alone (Y/N/F) may be codes of their own (F: female), not a mix of spellings
+    if not folded or not folded <= set().union(*BOOLEAN_PAIRS) or all(len(v) == 1 for v in folded):
         return []
     used = [pair for pair in BOOLEAN_PAIRS if pair & folded]
     return values if len(used) > 1 else []

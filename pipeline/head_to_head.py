@@ -11,7 +11,7 @@ from itertools import combinations
 
 from . import arms, stats
 from .task import metric_for
-from .verdicts import DatasetResults, DatasetVerdicts, resolution
+from .verdicts import AT_CHANCE, DatasetResults, DatasetVerdicts, resolution
 
 
 @dataclass
@@ -33,5 +33,9 @@ def head_to_head(d: DatasetResults, v: DatasetVerdicts) -> list[HeadToHead]:
             pairs.append(HeadToHead(first, second, stats.paired_test(
                 [d.values[first][s] for s in seeds], [d.values[second][s] for s in seeds], hib, rope=v.rope,
                 resolution=resolution(d))))
-    stats.decide([p.paired for p in pairs], estimate_seeds=False)
+    # two arms that both learned nothing are "the same" on every seed: nothing to test (AT_CHANCE)
+    blank = [h for h in pairs if h.first in v.at_chance and h.second in v.at_chance]
+    stats.decide([h.paired for h in pairs if h not in blank], estimate_seeds=False)
+    for h in blank:
+        h.paired.verdict = AT_CHANCE
     return pairs

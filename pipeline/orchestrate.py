@@ -302,7 +302,8 @@ def next_round(ctx: RunContext, data: dict, owned: bool = True) -> list[str]:
         return []
     plans = {p.label: p for p in study.plans}
     grown = []
-    with ctx.clock("bookkeeping"):
+    # as prepare: two enqueues at once would both find a dataset undecided and not busy
+    with ctx.clock("bookkeeping"), exclusive(ctx.storage, study.name):
         for v in verdicts.decide_study(study_results(study, ctx.storage), study.seeds, study.looks()):
             plan = plans[v.label]
             ostudy = open_dataset_study(ctx, study, plan, data[plan.label])

@@ -74,8 +74,13 @@ def summarize_path(d: DatasetResults, arm: str) -> Path:
     order = ordered or list(variants)
     chosen = d.selected.get(arm, "")
     near = set(within_one_se(variants, chosen, m.higher_is_better))
+    # one seed of the chosen point (or a NaN among them) gives no standard error: nothing is
+    # "within one SE" or "clearly worse" then
+    chosen_vals = [x["val"] for x in variants.get(chosen, {}).values()]
+    se_known = len(chosen_vals) >= 2 and all(math.isfinite(x) for x in chosen_vals)
     base = d.values.get(arms.BASELINE, {})
-    path = Path(arm, chosen=chosen, one_se=next((v for v in reversed(ordered) if v in near), "") if ordered else "")
+    path = Path(arm, chosen=chosen, one_se=next((v for v in reversed(ordered) if v in near), "")
+                if ordered and se_known else "")
     for v in order:
         by_seed = variants[v]
         vals = [x["val"] for x in by_seed.values()]
@@ -94,7 +99,7 @@ def summarize_path(d: DatasetResults, arm: str) -> Path:
                  and all(variants[v][s]["val"] == mine[s]["val"] and variants[v][s]["test"] == mine[s]["test"] for s in mine)]
     # at an end of an ordered path, with the next point inward clearly worse on validation: the
     # best may lie beyond what was tried (a flat end, within one SE, does not point anywhere)
-    if ordered and len(ordered) >= 3 and chosen in (ordered[0], ordered[-1]):
+    if se_known and ordered and len(ordered) >= 3 and chosen in (ordered[0], ordered[-1]):
         inward = ordered[1] if chosen == ordered[0] else ordered[-2]
         if inward not in near:
             path.edge = "weakest" if chosen == ordered[0] else "strongest"

@@ -339,7 +339,10 @@ def exclusive(url: str, name: str, say=print):
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                except Exception:   # the connection is gone (a database restart): so is its lock
+                    pass
         return
     path = (url[len(JOURNAL_PREFIX):] if url.startswith(JOURNAL_PREFIX) else
             url[len("sqlite:///"):] if url.startswith("sqlite:///") and ":memory:" not in url else None)
@@ -351,8 +354,8 @@ def exclusive(url: str, name: str, say=print):
     with open(os.path.abspath(path) + ".enqueue.lock", "a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say(f"waiting for another enqueue of {name} to finish", flush=True)
+        except BlockingIOError:   # one lock file per storage file: any study's enqueue on it
+            say(f"waiting for another enqueue on {url} to finish", flush=True)
             fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -28,8 +28,7 @@ def rope_warning(v: DatasetVerdicts) -> str:
     ratio = v.rope / abs(base)
     size = f"{ratio:.0f} times" if ratio >= 2 else f"{ratio:.0%} of"
     return (f"The ROPE (±{v.rope:.3g} {m.label}) is {size} none's mean test {m.label} ({base:.3g}): "
-            f"an arm within it of none could have halved or doubled the error and still be called practically the "
-            f"same; set rope to a share of none's mean, e.g. '5%', or a width well below {abs(base):.3g}")
+            f"an arm within it of none is called practically the same whatever it did to the error; set rope to a share of none's mean, e.g. '5%', or a width well below {abs(base):.3g}")
 
 
 def chance_warning(v: DatasetVerdicts) -> str:

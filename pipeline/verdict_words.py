@@ -221,7 +221,9 @@ def path_header(path: Path) -> str:
     flat = sum(pt.within_se for pt in path.points)
     near = (f"; {flat} of {len(path.points)} points are within one SE of it on validation (it barely tells them "
             "apart)" if flat > 1 else "")
-    one_se = ("; it is also the strongest within one SE" if path.one_se == path.chosen else
+    if not path.chosen:
+        return "no point of it has a finished run yet"
+    one_se = ("; it is also the strongest within one SE" if path.one_se and path.one_se == path.chosen else
               f"; strongest within one SE: {path.one_se}" if path.one_se else "")
     tied = (f"; tied with {and_list(path.tied)} on every seed (the same numbers: these settings train alike), so "
             "which one is named is only the list's order" if path.tied else "")
@@ -412,8 +414,10 @@ def head_to_head_row(h, metric: str) -> dict:
         said = f"{first if p.verdict == 'better' else second} better by less than the ROPE"
     elif p.verdict == "equivalent":
         said = "practically the same"
+    elif p.verdict == AT_CHANCE:
+        said = "both no better than a constant prediction: nothing to compare"
     else:
         said = p.verdict
-    p_value = _p(p.p_tost_holm if p.verdict == "equivalent" else p.p_t_holm)
+    p_value = "-" if p.verdict == AT_CHANCE else _p(p.p_tost_holm if p.verdict == "equivalent" else p.p_t_holm)
     return {"pair": f"{first} − {second}", "diff": f"{amount(p.mean_diff, metric)}{interval(p, metric)}",
             "said": said, "p": p_value, "n": p.n, "test": "equivalence" if p.verdict == "equivalent" else "t"}

@@ -185,6 +185,7 @@ def select_variant(variants: dict[str, dict[int, dict]], higher_is_better: bool)
     """The path point that stands for the arm: the best mean *validation* metric over its seeds
     (selecting on test values and then testing them would be a selection on the same data)."""
     means = {v: float(np.mean([x["val"] for x in by_seed.values()])) for v, by_seed in variants.items() if by_seed}
+    means = {v: m for v, m in means.items() if math.isfinite(m)}   # a NaN would win max() when listed first
     return (max if higher_is_better else min)(means, key=means.get) if means else ""
 
 
@@ -235,7 +236,7 @@ def _gap_closed(d: DatasetResults, v: DatasetVerdicts) -> None:
         # better than none on test while at chance (d2l: none overfits below the constant) is the
         # harm removed: the gap closed is real
         verdict = primary.verdict if primary is not None else ""
-        no_gain = ("worse" if verdict == "worse" else
+        no_gain = ("worse" if verdict == "worse" and not primary.negligible else
                    "at chance" if arm in v.at_chance and verdict != "better" else "")
         v.gap_closed[arm] = GapClosed(float(b.mean()), float(m.mean()), float(1 - m.mean() / b.mean()),
                                       low, high, abs(float(m.mean())) <= v.rope,
@@ -309,8 +310,10 @@ def _judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
         v.little_room = True
         return
     v.chance_margin = margin
+    # one seed cannot tell not learning from overfitting below the constant (_overfits_below_chance
+    # needs a CI): such a study is "not enough seeds", not "learned nothing"
     v.at_chance = [arm for arm, by_seed in d.values.items()
-                   if by_seed and _no_better(v, list(by_seed.values()), m.higher_is_better)]
+                   if len(by_seed) >= 2 and _no_better(v, list(by_seed.values()), m.higher_is_better)]
     v.below_chance = [arm for arm in v.at_chance if _overfits_below_chance(d, v, arm, list(d.values[arm]))]
     if d.values.get(arms.BASELINE):
         v.none_summary = stats.summarize(list(d.values[arms.BASELINE].values()), m.bounds)

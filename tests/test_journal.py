@@ -7,6 +7,7 @@ has its own worker id), as processes are."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import optuna
@@ -154,3 +155,33 @@ def test_a_popped_trial_is_judged_dead_only_once_nobody_named_it_in_time(enqueue
     started = time.monotonic()
     assert [t.number for t in grid.dead_trials(ostudy)] == [c.number]
     assert time.monotonic() - started >= 3.5   # judged only once ORPHAN_S passed
+
+
+def test_two_enqueues_on_one_journal_take_turns(tmp_path):
+    """The enqueue lock of a journal storage (flock on a file beside it): a second holder waits,
+    says so once, and gets it when the first lets go; the lock is the storage file's, whichever
+    study asks (journal and SQLite alike)."""
+    from pipeline.storage import exclusive
+
+    url = f"journal:{tmp_path / 'optuna.journal'}"
+    order, said = [], []
+    first_in = threading.Event()
+
+    def first():
+        with exclusive(url, "s"):
+            first_in.set()
+            time.sleep(1.0)
+            order.append("first out")
+
+    t = threading.Thread(target=first)
+    t.start()
+    first_in.wait(10)
+    with exclusive(url, "other", say=lambda text, **_: said.append(text)):
+        order.append("second in")
+    t.join()
+    assert order == ["first out", "second in"]
+    assert said == [f"waiting for another enqueue on {url} to finish"]
+    assert (tmp_path / "optuna.journal.enqueue.lock").exists()
+    with exclusive(f"sqlite:///{tmp_path / 'o.db'}", "s", say=lambda *a, **k: said.append("again")):
+        pass
+    assert said[1:] == [] and (tmp_path / "o.db.enqueue.lock").exists()

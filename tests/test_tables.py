@@ -550,9 +550,10 @@ def test_what_the_review_of_the_new_warnings_found(tmp_path):
 
 def test_misspellings_yes_no_spellings_and_more_features_than_rows_are_warned_about(tmp_path):
     """A survey export: 'gamm' once beside 'gamma' 40 times, a smoker column that writes yes/no
-    and TRUE/FALSE, a target label 'Sik' once beside 'Sick'; each kept apart as the file says and
-    warned about. Codes that differ in digits (grade_10, grade_11) are not misspellings. A table
-    of 60 rows and 80 columns can be fit exactly: warned too."""
+    and TRUE/FALSE, a target label 'Helathy' once beside 'Healthy'; each kept apart as the file
+    says and warned about. Codes that differ in digits (grade_10, grade_11) or in a one-letter last
+    word (type A, type B), words of their own (male, female; low, slow) and single-letter codes
+    (Y/N/F) are not. A table of 60 rows and 80 columns can be fit exactly: warned too."""
     rng = np.random.default_rng(0)
     n = 80
     frame = pd.DataFrame({
@@ -560,17 +561,20 @@ def test_misspellings_yes_no_spellings_and_more_features_than_rows_are_warned_ab
         "kind": ["gamma"] * 40 + ["gamm"] + ["beta"] * 39,
         "grade": ["grade_10"] * 40 + ["grade_11"] + ["grade_12"] * 39,
         "smoker": (["yes", "no"] * 30 + ["TRUE", "FALSE"] * 10),
-        "y": ["Sick"] * 39 + ["Sik"] + ["Well"] * 40})
+        "y": ["Healthy"] * 39 + ["Helathy"] + ["Ill"] * 40})
     frame.to_csv(tmp_path / "survey.csv", index=False)
     s = load(DatasetSpec(name="csv", path=str(tmp_path / "survey.csv"), target="y"), 0)
     warned = s.preprocessing["warnings"]
     assert ("Column 'kind' has rare values that look like misspellings of common ones, kept as separate categories: "
             "'gamm' (1 row) beside 'gamma' (40); correct them in the file if they are the same.") in warned
     assert not any("'grade'" in w for w in warned)
+    from pipeline.column_checks import misspelt, mixed_booleans
+    assert misspelt(pd.Series(["female"] * 40 + ["male"] * 2 + ["type B"] * 30 + ["type A"] + ["slow"] * 20 + ["low"])) == []
+    assert mixed_booleans(pd.Series(list("YNFYN"))) == []
     assert ("Column 'smoker' writes yes/no in more than one way ('FALSE', 'TRUE', 'no', 'yes'): each spelling is its "
             "own category; write one pair in the file.") in warned
     assert any(w.startswith("Target 'y' has rare labels that look like misspellings of common ones, kept as separate "
-                            "classes: 'Sik' (1 row) beside 'Sick' (39)") for w in warned), warned
+                            "classes: 'Helathy' (1 row) beside 'Healthy' (39)") for w in warned), warned
     assert not any("features (after encoding)" in w for w in warned)
     wide = pd.DataFrame(rng.normal(size=(60, 80)), columns=[f"f{i}" for i in range(80)]).assign(y=rng.normal(size=60))
     wide.to_csv(tmp_path / "wide.csv", index=False)

@@ -747,3 +747,31 @@ def test_an_arm_on_a_path_is_named_with_the_strength_its_verdict_is_about():
     record = verdict_record.verdict_record(v)["arms"]["l1"]
     assert record["variant"] == "l1=1e-05" and record["primary"]["mean_diff"] > 0 > record["primary"]["arm_minus_none"]
     assert "L1 (l1=1e-05): better" in verdict_record.verdict_note(v)
+
+
+def test_what_the_review_of_paths_and_pairs_found():
+    """Two arms that both score no better than a constant are not "practically the same" against
+    each other (nothing to test); a path whose chosen point has one seed claims no "within one SE",
+    no "clearly worse" and no "extend the path"; a NaN validation mean is never selected."""
+    from pipeline.head_to_head import head_to_head
+
+    flat = {arm: {s: 0.5 + 0.001 * (s % 2) for s in range(6)} for arm in ("none", "l1", "l2")}
+    d = verdicts.DatasetResults("coin", "classification", flat, chance=0.5, n_test=1000)
+    [v] = verdicts.decide_study([d])
+    assert set(v.at_chance) >= {"l1", "l2"}
+    [pair] = head_to_head(d, v)
+    assert pair.paired.verdict == verdicts.AT_CHANCE
+    assert verdict_words.head_to_head_row(pair, "accuracy")["said"].startswith("both no better than a constant")
+
+    def point(val):
+        return {0: {"test": val, "val": val, "gap": 0.01}}
+
+    one = verdicts.DatasetResults("p", "classification", {"none": {0: 0.9}},
+                                  paths={"l1": {"l1=1e-05": point(0.95), "l1=0.0001": point(0.9), "l1=0.001": point(0.8)}},
+                                  selected={"l1": "l1=1e-05"})
+    path = path_summary.summarize_path(one, "l1")
+    assert path.one_se == "" and path.edge == ""
+    head = verdict_words.path_lines(one)[0]
+    assert "within one SE" not in head and "extend the path" not in head and "clearly worse" not in head
+    nan_first = {"l1=1e-05": {0: {"val": math.nan}, 1: {"val": 0.9}}, "l1=0.001": {0: {"val": 0.8}, 1: {"val": 0.8}}}
+    assert verdicts.select_variant(nan_first, True) == "l1=0.001"

@@ -373,7 +373,7 @@ IMBALANCED = 0.8
 RARE = 0.05
 
 
-def class_warnings(names: list[str], counts: np.ndarray, unweighted_accuracy: bool) -> list[str]:
+def class_warnings(names: list[str], counts: np.ndarray, unweighted_accuracy: bool, stratified: bool = False) -> list[str]:
     """Warnings on a classification table's training classes (`counts` per class, in `names`' order):
     under accuracy without class weights, a majority class or rare classes that accuracy barely
     counts; and classes with no training rows at all."""
@@ -390,8 +390,9 @@ def class_warnings(names: list[str], counts: np.ndarray, unweighted_accuracy: bo
     if absent:
         out.append(f"{counted(len(absent), 'class')} {plural(len(absent), 'has')} no training rows ({', '.join(map(repr, absent[:10]))}"
                    f"{', ...' if len(absent) > 10 else ''}; only validation or test "
-                   "rows): the models cannot learn to predict them; stratify: true keeps every class's share in "
-                   "each split (or lower val_fraction or test_fraction, or raise train_size).")
+                   "rows): the models cannot learn to predict them; "
+                   + ("" if stratified else "stratify: true keeps every class's share in each split (or ")
+                   + "lower val_fraction or test_fraction, or raise train_size" + ("." if stratified else ")."))
     return out
 
 

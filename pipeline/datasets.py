@@ -322,7 +322,8 @@ def load(spec, split_seed: int) -> Splits:
     y_train, y_val, y_test, n_classes = _class_labels(spec, task, y_train, y_val, y_test)
     if task == "classification" and len(np.unique(y_train)) < 2:
         raise UsageError(f"dataset {spec.display}: the training split has a single class ({len(y_train)} rows); "
-                         "lower val_fraction or test_fraction, raise train_size, or set stratify: true")
+                         "lower val_fraction or test_fraction, raise train_size"
+                         + ("" if spec.stratify else ", or set stratify: true"))
     x_train, x_val, x_test = (_own_float32(a) for a in (x_train, x_val, x_test))
     _refuse_non_finite(spec, x_train, x_val, x_test, y_train, y_val, y_test)
     _normalize(normalization(spec), x_train, x_val, x_test)
@@ -501,7 +502,7 @@ def _record(spec, splits: Splits, record: dict) -> dict:
         names = splits.class_names or [str(i) for i in range(splits.n_classes)]
         out["class_balance"] = {name: round(float(c) / max(counts.sum(), 1), 4) for name, c in zip(names, counts)}
         accuracy = metric_for(splits.task, spec.metric).name == "accuracy"
-        warned = column_checks.class_warnings(names, counts, accuracy and splits.class_weight is None)
+        warned = column_checks.class_warnings(names, counts, accuracy and splits.class_weight is None, spec.stratify)
         if warned:
             out["warnings"] = [*out.get("warnings", []), *warned]
     return out

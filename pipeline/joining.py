@@ -30,10 +30,10 @@ def joined_studies(study: Study, plans: list[DatasetPlan], storage: str) -> dict
         if ostudy is None:
             raise UsageError(_no_such_configuration(study, plan, storage))
         _refuse_another_grid(study, plan, ostudy)
-        note = another_engine(plan, ostudy)
-        if note:
-            print(note, file=sys.stderr, flush=True)
         found[plan.label] = ostudy
+    notes = list(dict.fromkeys(note for plan in plans if (note := another_engine(plan, found[plan.label]))))
+    for note in notes:   # one line per engine pair, not one per dataset
+        print(note, file=sys.stderr, flush=True)
     return found
 
 
@@ -45,8 +45,8 @@ def another_engine(plan: DatasetPlan, ostudy: optuna.Study) -> str:
     recorded = ostudy.user_attrs.get(rt.STUDY_ENGINE)
     if not recorded or recorded == plan.execution.engine:
         return ""
-    return (f"note: [{plan.label}] the enqueue's study file trains with engine {recorded}, this worker with "
-            f"{plan.execution.engine}: the cells agree to float rounding, but where training is unstable rounding can "
+    return (f"note: the enqueue's study file trains with engine {recorded}, this worker with "
+            f"{plan.execution.engine}: on CPU the cells agree to float rounding, but where training is unstable that rounding can "
             "grow into different numbers, which the report mixes (and warns about); give every worker the same "
             "execution settings")
 

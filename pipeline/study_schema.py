@@ -4,6 +4,7 @@ per-dataset settings and builds the `Study` everything downstream receives."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -355,7 +356,7 @@ class AdaptiveSeeds(_Strict):
 def _rope_not_quoted(value: Any) -> Any:
     """A quoted number ('5') is neither a width nor a share: pydantic would read it as ±5 in the
     metric's units, while its author likely meant 5% (an MSE of 0.3 then "practically" anything)."""
-    if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*", value, re.IGNORECASE):
         raise ValueError(f"expected a width in the metric's units (a number without quotes, e.g. 0.01 is one point of "
                          f"accuracy) or a share of none's mean such as '{value.strip()}%', not the text {value!r}")
     return value

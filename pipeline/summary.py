@@ -44,9 +44,10 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
                   for arm, p in v.paired.items()]
         lines += verdict_words.path_lines(next(d for d in results if d.label == v.label))
     families = verdict_words.secondary_families(decided)
-    lines.append(f"(secondary outcomes: each its own Holm family over the study's arms and datasets ({families}); the gap "
-                 "is how much better a model does on its training data than on test data: train minus test accuracy, "
-                 "test minus train MSE)" if families else "")
+    if families:
+        lines.append(f"(secondary outcomes: each its own Holm family over the study's arms and datasets ({families}); "
+                     "the gap is how much better a model does on its training data than on test data: train minus "
+                     "test accuracy, test minus train MSE)")
     short = verdict_words.in_short(decided, verdict_words.mean_values(results))
     if short:
         lines += ["", "In short: " + " ".join(short)]

@@ -396,7 +396,9 @@ def secondary_families(decided: list[DatasetVerdicts]) -> str:
     """Each secondary outcome's Holm family, its arms x datasets, e.g. "train-test gap: 8
     comparisons; sparsity: 2; weight norm: 4"; "" when none was judged."""
     names = {"gap_metric": "train-test gap", "sparsity_lt_0.001": "sparsity", "weight_l2_total": "weight norm"}
-    sizes = [(names.get(o.key, o.label), sum(o.key in v.secondary.get(arm, {}) for v in decided for arm in v.paired))
+    # what Holm counted: comparisons with a p (one shared seed has none)
+    sizes = [(names.get(o.key, o.label), sum(o.key in v.secondary.get(arm, {}) and not math.isnan(v.secondary[arm][o.key].p_t)
+                                             for v in decided for arm in v.paired))
              for o in SECONDARY]
     named = [f"{label}: {counted(n, 'comparison') if i == 0 else n}" for i, (label, n) in enumerate(x for x in sizes if x[1])]
     return "; ".join(named)

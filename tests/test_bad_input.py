@@ -360,3 +360,14 @@ def test_settings_that_change_nothing_are_noted():
     assert build_study({**modes, "arms": ["none", "l1", "l2"]}, "s.yaml").notes == ()
     assert build_study({**modes, "arms": ["none", "l1"]}, "s.yaml").notes == (
         "s.yaml: paths.l2_mode set, but no arm in 'arms' has L2: not used",)
+
+
+def test_a_quoted_rope_in_any_number_form_is_refused():
+    """'1e-2' and ' 0.5 ' are numbers written as text, like '5': refused with the same hint."""
+    from pipeline.errors import UsageError
+    from pipeline.study import build_study
+
+    for text in ("1e-2", " 0.5 ", ".5"):
+        with pytest.raises(UsageError) as e:
+            build_study(_with("rope", text), "q.yaml")
+        assert "or a share of none's mean such as" in str(e.value), str(e.value)

@@ -503,7 +503,7 @@ def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
         execution={"engine": "reference"})))
     assert reference.plans[0].config_hash == study.plans[0].config_hash
     assert joining.another_engine(reference.plans[0], ostudy).startswith(
-        "note: [wine] the enqueue's study file trains with engine population, this worker with reference")
+        "note: the enqueue's study file trains with engine population, this worker with reference")
     assert joining.another_engine(study.plans[0], ostudy) == ""
     proc = run_cli(["worker", *common, "--tracking-uri", tracking], cwd=workdir, env=env)
     assert proc.returncode == 0 and "note:" not in proc.stderr, proc.stderr[-2000:]

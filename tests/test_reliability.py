@@ -447,7 +447,7 @@ def test_a_dead_workers_cells_are_trained_again_by_a_live_one(workdir, env):
             if proc.poll() is None:
                 proc.kill()
     assert survivor.returncode == 0, err[-3000:]
-    assert re.search(rf"cell\(s\) are enqueued again \(retry\.[^)]*\), left by [^:]+:{victim.pid}:\w+: worker died", out), out
+    assert re.search(rf"cells? (?:is|are) enqueued again \(retry\.[^)]*\), left by [^:]+:{victim.pid}:\w+: worker died", out), out
     study, ostudy, runs = cells_and_runs(env, study_file, get_storage(storage))
     complete = Counter((t.user_attrs["arm"], t.user_attrs["seed"]) for t in ostudy.get_trials(states=(TrialState.COMPLETE,)))
     assert set(complete) == set(study.cells()) and set(complete.values()) == {1}
@@ -551,8 +551,8 @@ def test_a_worker_goes_back_to_a_dataset_whose_cells_a_stopped_worker_left(workd
     stopped(ostudies[1])
     assert not _still_open(ctx, linear, data[linear.label])
     out = capsys.readouterr().out
-    assert re.search(r"gave up on 4 cell\(s\) \(left\.synthetic_linear\.\S+: l2/seed0, l2/seed1, none/seed0, "
-                     r"none/seed1\): 2 attempt\(s\) each failed, the last when its worker died or stopped; raise "
+    assert re.search(r"gave up on 4 cells \(left\.synthetic_linear\.\S+: l2/seed0, l2/seed1, none/seed0, "
+                     r"none/seed1\): 2 attempts each failed, the last when its worker died or stopped; raise "
                      r"max_retries", out), out
     assert not _still_open(ctx, linear, data[linear.label]) and "gave up" not in capsys.readouterr().out
 

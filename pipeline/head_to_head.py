@@ -32,7 +32,7 @@ def head_to_head(d: DatasetResults, v: DatasetVerdicts) -> list[HeadToHead]:
         if len(seeds) >= 2:
             pairs.append(HeadToHead(first, second, stats.paired_test(
                 [d.values[first][s] for s in seeds], [d.values[second][s] for s in seeds], hib, rope=v.rope,
-                resolution=resolution(d))))
+                resolution=resolution(d), wilcoxon=False)))
     # two arms that both learned nothing are "the same" on every seed: nothing to test (AT_CHANCE)
     blank = [h for h in pairs if h.first in v.at_chance and h.second in v.at_chance]
     stats.decide([h.paired for h in pairs if h not in blank], estimate_seeds=False)

@@ -86,7 +86,8 @@ def summarize_path(d: DatasetResults, arm: str) -> Path:
         vals = [x["val"] for x in by_seed.values()]
         shared = [s for s in by_seed if s in base]
         vs_none = (stats.paired_test([by_seed[s]["test"] for s in shared], [base[s] for s in shared],
-                                     m.higher_is_better, resolution=resolution(d)) if len(shared) >= 2 else None)
+                                     m.higher_is_better, resolution=resolution(d), wilcoxon=False)
+                   if len(shared) >= 2 else None)
         path.points.append(PathPoint(
             v, float(np.mean(vals)) if vals else math.nan,
             float(np.std(vals, ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else math.nan,

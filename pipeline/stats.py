@@ -109,7 +109,7 @@ class Paired:
 
 
 def paired_test(arm: Sequence[float], baseline: Sequence[float], higher_is_better: bool = True,
-                rope: float = math.nan, resolution: float = 0.0) -> Paired:
+                rope: float = math.nan, resolution: float = 0.0, wilcoxon: bool = True) -> Paired:
     """Compare two arms on the same seeds (arm[i] and baseline[i] share seed i); with a ROPE
     width, also the equivalence test and the Bayesian probabilities.
 
@@ -147,7 +147,9 @@ def paired_test(arm: Sequence[float], baseline: Sequence[float], higher_is_bette
         lo, hi = mean - half, mean + half
         p_t = float(2 * stats.t.sf(abs(mean) / se, n - 1))   # = scipy's ttest_rel without the floor
         effect = mean / sd
-    p_w = float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else 1.0
+    # `wilcoxon=False` where no table shows it (the arms against each other, path points): scipy's
+    # exact test with ties is a permutation test, ~0.3 s a comparison
+    p_w = (float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else 1.0) if wilcoxon else math.nan
     out = Paired(n, mean, float(lo), float(hi), p_t, p_w, float(effect), min_wilcoxon_p(int(np.sum(d != 0)) or n), sd=sd,
                  floored=floored, baseline_mean=float(b.mean()))
     if rope > 0:

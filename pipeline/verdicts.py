@@ -243,12 +243,18 @@ def _gap_closed(d: DatasetResults, v: DatasetVerdicts) -> None:
                                       _train_mean(d, arms.BASELINE, seeds), _train_mean(d, arm, seeds), no_gain)
 
 
-def _train_mean(d: DatasetResults, arm: str, seeds: list[int]) -> float:
-    """The training metric's mean over `seeds`: the test value plus the oriented gap (the gap is
-    train - test where higher is better, test - train where lower is)."""
+def _train_values(d: DatasetResults, arm: str) -> dict[int, float]:
+    """{seed: the training metric}: the test value plus the oriented gap (the gap is train - test
+    where higher is better, test - train where lower is), on the seeds that have both."""
     test, gap = d.values.get(arm, {}), d.secondary.get("gap_metric", {}).get(arm, {})
     sign = 1.0 if metric_for(d.task, d.metric).higher_is_better else -1.0
-    both = [test[s] + sign * gap[s] for s in seeds if s in test and s in gap]
+    return {s: x + sign * gap[s] for s, x in test.items() if s in gap}
+
+
+def _train_mean(d: DatasetResults, arm: str, seeds: list[int]) -> float:
+    """The training metric's mean over `seeds` (_train_values)."""
+    train = _train_values(d, arm)
+    both = [train[s] for s in seeds if s in train]
     return float(np.mean(both)) if both else math.nan
 
 
@@ -276,10 +282,8 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
     best = 1.0 if m.higher_is_better else 0.0   # every higher-is-better metric tops out at 1, every loss at 0
     scored = [x for by_seed in d.values.values() for x in by_seed.values()]
     v.perfect = bool(scored) and all(abs(x - best) <= 1e-12 for x in scored)
-    # the training metric is test + gap (test - gap for a loss): perfect on every seed of every arm?
-    gaps, sign = d.secondary.get("gap_metric", {}), (1.0 if m.higher_is_better else -1.0)
-    train = [x + sign * gaps[arm][s] for arm, by_seed in d.values.items() for s, x in by_seed.items()
-             if s in gaps.get(arm, {})]
+    # the training metric perfect on every seed of every arm?
+    train = [x for arm in d.values for x in _train_values(d, arm).values()]
     v.train_perfect = bool(train) and all(abs(x - best) <= 1e-9 for x in train)
     return v
 

@@ -373,19 +373,20 @@ IMBALANCED = 0.8
 RARE = 0.05
 
 
-def class_warnings(names: list[str], counts: np.ndarray, unweighted_accuracy: bool, stratified: bool = False) -> list[str]:
+def class_warnings(names: list[str], counts: np.ndarray, accuracy: bool, weighted: bool = False,
+                   stratified: bool = False) -> list[str]:
     """Warnings on a classification table's training classes (`counts` per class, in `names`' order):
-    under accuracy without class weights, a majority class or rare classes that accuracy barely
-    counts; and classes with no training rows at all."""
+    under accuracy, a majority class or rare classes that accuracy barely counts (class weights
+    change what is trained, not what accuracy counts); and classes with no training rows at all."""
     out = []
     majority = float(counts.max()) / max(int(counts.sum()), 1)
-    if unweighted_accuracy and majority >= IMBALANCED:
+    if accuracy and majority >= IMBALANCED:
         out.append(f"The largest class is {majority:.0%} of the training rows and the metric is accuracy: "
                    f"always predicting that class scores about {majority:.0%}, which leaves accuracy little "
                    "room to tell the arms apart; metric: balanced_accuracy (or macro_f1) scores every class "
-                   "alike, and class_weight: balanced trains for the rare ones.")
-    elif unweighted_accuracy:
-        out += _rare_class_warning(names, counts)
+                   f"alike{_weights_advice(weighted)}")
+    elif accuracy:
+        out += _rare_class_warning(names, counts, weighted)
     absent = [name for name, c in zip(names, counts) if c == 0]
     if absent:
         out.append(f"{counted(len(absent), 'class')} {plural(len(absent), 'has')} no training rows ({', '.join(map(repr, absent[:10]))}"
@@ -396,7 +397,12 @@ def class_warnings(names: list[str], counts: np.ndarray, unweighted_accuracy: bo
     return out
 
 
-def _rare_class_warning(names: list[str], counts: np.ndarray) -> list[str]:
+def _weights_advice(weighted: bool) -> str:
+    return ("; class_weight: balanced trains for the rare classes, but accuracy still counts each by its share."
+            if weighted else ", and class_weight: balanced trains for the rare ones.")
+
+
+def _rare_class_warning(names: list[str], counts: np.ndarray, weighted: bool) -> list[str]:
     """Under accuracy, a class (present) under RARE of the training rows counts for about that share:
     the arms are compared on the common classes (a multiclass table the majority rule misses)."""
     share = counts / max(int(counts.sum()), 1)
@@ -408,4 +414,4 @@ def _rare_class_warning(names: list[str], counts: np.ndarray) -> list[str]:
     return [f"{'Rare classes' if len(rare) > 1 else 'A rare class'} of the training rows under accuracy: {listed}; "
             f"getting {'them all' if len(rare) > 1 else 'it'} wrong costs about that "
             "share of accuracy, so the arms are compared mostly on the common classes; metric: balanced_accuracy (or "
-            "macro_f1) scores every class alike, and class_weight: balanced trains for the rare ones."]
+            f"macro_f1) scores every class alike{_weights_advice(weighted)}"]

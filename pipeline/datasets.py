@@ -15,9 +15,8 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from . import column_checks
 from .errors import UsageError
-from .task import constant_prediction_scores, metric_for
+from .task import constant_prediction_scores
 from .words import counted
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports this module
@@ -344,10 +343,13 @@ def load(spec, split_seed: int) -> Splits:
         x_test=torch.as_tensor(x_test), y_test=target(y_test),
         n_classes=n_classes, provenance=provenance, class_names=class_names, target_scale=target_scale,
     )
-    splits.preprocessing = _record(spec, splits, preprocessing) if info.is_table else {}
     splits.metric = _primary_metric(spec, task, n_classes)
     if spec.class_weight == "balanced":
         splits.class_weight = _balanced_weights(spec, task, splits.y_train.numpy(), n_classes)
+    if info.is_table:   # after class_weight: its warnings depend on it
+        from . import tables
+
+        splits.preprocessing = tables.outcome_record(spec, splits, preprocessing)
     splits.chance = constant_prediction_scores(task, n_classes, splits.in_target_units(splits.y_train.numpy()),
                                                splits.in_target_units(splits.y_test.numpy()))
     return splits
@@ -484,28 +486,6 @@ def _normalize(how: str, x_train: np.ndarray, x_val: np.ndarray, x_test: np.ndar
     for a in (x_train, x_val, x_test):  # in place, to keep peak memory near one copy per split
         a -= mean
         a /= std
-
-
-def _record(spec, splits: Splits, record: dict) -> dict:
-    """The table's preprocessing record, with what it became: rows out and class balance."""
-    out = {**record, "rows_out": sum(splits.sizes().values()), "splits": splits.sizes()}
-    if spec.train_size:   # the training rows beyond train_size: read and kept, but not trained on
-        out["rows_left_out"] = max(0, out["rows_in"] - record.get("rows_without_target", 0)
-                                   - record.get("rows_dropped_for_missing", 0) - out["rows_out"])
-    if splits.target_scale is not None:
-        out["target_scale"] = [round(v, 6) for v in splits.target_scale]
-    wide = column_checks.width_warning(int(splits.x_train.shape[1]), len(splits.x_train))
-    if wide:
-        out["warnings"] = [*out.get("warnings", []), *wide]
-    if splits.task == "classification":
-        counts = np.bincount(splits.y_train.numpy(), minlength=splits.n_classes)
-        names = splits.class_names or [str(i) for i in range(splits.n_classes)]
-        out["class_balance"] = {name: round(float(c) / max(counts.sum(), 1), 4) for name, c in zip(names, counts)}
-        accuracy = metric_for(splits.task, spec.metric).name == "accuracy"
-        warned = column_checks.class_warnings(names, counts, accuracy and splits.class_weight is None, spec.stratify)
-        if warned:
-            out["warnings"] = [*out.get("warnings", []), *warned]
-    return out
 
 
 def describe() -> list[dict]:

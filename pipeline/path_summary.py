@@ -38,11 +38,16 @@ class Path:
     tied: list[str] = field(default_factory=list)   # points with the chosen's numbers on every seed
 
 
+def variant_keys(variant: str) -> dict[str, str]:
+    """A path point's id as its settings: "l2=0.001,l2_mode=penalty" -> {"l2": "0.001", "l2_mode": "penalty"}."""
+    return dict(part.split("=", 1) for part in variant.split(",") if "=" in part)
+
+
 def strength_order(order: list[str]) -> Optional[list[str]]:
     """A path's points from weakest to strongest, when they differ in one strength alone (l1, l2,
     or dropout, per-layer p by their mean); None when "strongest" has no meaning: several strengths
     vary (dropout x l2), or only l2_mode does."""
-    keys = [dict(part.split("=", 1) for part in v.split(",") if "=" in part) for v in order]
+    keys = [variant_keys(v) for v in order]
     varying = {k for kk in keys for k in kk if len({kk2.get(k) for kk2 in keys}) > 1}
     if len(order) < 2 or len(varying) != 1 or varying & {"l2_mode"} or any(set(k) != set(keys[0]) for k in keys):
         return None
@@ -54,15 +59,20 @@ def strength_order(order: list[str]) -> Optional[list[str]]:
     return sorted(order, key=value.get)
 
 
-def within_one_se(variants: dict[str, dict[int, dict]], chosen: str, higher_is_better: bool) -> list[str]:
-    """The path points whose mean validation metric is within one standard error (over seeds) of
-    the chosen (best) point's; [chosen] alone when its seeds give no standard error."""
-    vals = [x["val"] for x in variants.get(chosen, {}).values()]
-    if len(vals) < 2:
+def validation_stats(by_seed: dict[int, dict]) -> tuple[float, float]:
+    """A path point's mean validation metric over seeds and its standard error (NaN from one seed)."""
+    vals = [x["val"] for x in by_seed.values()]
+    return (float(np.mean(vals)) if vals else math.nan,
+            float(np.std(vals, ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else math.nan)
+
+
+def within_one_se(val: dict[str, tuple[float, float]], chosen: str, higher_is_better: bool) -> list[str]:
+    """The path points (variant -> validation mean and SE) whose mean is within one standard error
+    of the chosen (best) point's; [chosen] alone when its seeds give no standard error."""
+    if chosen not in val or not math.isfinite(val[chosen][1]):
         return [chosen] if chosen else []
-    se, top = float(np.std(vals, ddof=1) / math.sqrt(len(vals))), float(np.mean(vals))
-    mean = {v: float(np.mean([x["val"] for x in by_seed.values()])) for v, by_seed in variants.items() if by_seed}
-    return [v for v, m in mean.items() if (m >= top - se if higher_is_better else m <= top + se)]
+    top, se = val[chosen]
+    return [v for v, (m, _) in val.items() if (m >= top - se if higher_is_better else m <= top + se)]
 
 
 def summarize_path(d: DatasetResults, arm: str) -> Path:
@@ -73,24 +83,22 @@ def summarize_path(d: DatasetResults, arm: str) -> Path:
     ordered = strength_order(list(variants))
     order = ordered or list(variants)
     chosen = d.selected.get(arm, "")
-    near = set(within_one_se(variants, chosen, m.higher_is_better))
+    val = {v: validation_stats(by_seed) for v, by_seed in variants.items() if by_seed}
+    near = set(within_one_se(val, chosen, m.higher_is_better))
     # one seed of the chosen point (or a NaN among them) gives no standard error: nothing is
     # "within one SE" or "clearly worse" then
-    chosen_vals = [x["val"] for x in variants.get(chosen, {}).values()]
-    se_known = len(chosen_vals) >= 2 and all(math.isfinite(x) for x in chosen_vals)
+    se_known = chosen in val and math.isfinite(val[chosen][1])
     base = d.values.get(arms.BASELINE, {})
     path = Path(arm, chosen=chosen, one_se=next((v for v in reversed(ordered) if v in near), "")
                 if ordered and se_known else "")
     for v in order:
         by_seed = variants[v]
-        vals = [x["val"] for x in by_seed.values()]
         shared = [s for s in by_seed if s in base]
         vs_none = (stats.paired_test([by_seed[s]["test"] for s in shared], [base[s] for s in shared],
                                      m.higher_is_better, resolution=resolution(d), wilcoxon=False)
                    if len(shared) >= 2 else None)
         path.points.append(PathPoint(
-            v, float(np.mean(vals)) if vals else math.nan,
-            float(np.std(vals, ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else math.nan,
+            v, *val.get(v, (math.nan, math.nan)),
             stats.summarize([x["test"] for x in by_seed.values()], m.bounds),
             stats.summarize([x["gap"] for x in by_seed.values()]), vs_none, v in near))
     # identical numbers on every seed (l2_mode penalty and weight_decay train alike): the choice

@@ -48,6 +48,7 @@ import pandas as pd
 
 from . import column_checks
 from .errors import UsageError
+from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
 from .written_numbers import DASHES, NUMBER_SHARE, as_number, is_text, percent_mixed
 
@@ -361,3 +362,26 @@ def fit_features(spec, splits: list[pd.DataFrame]) -> tuple[list[np.ndarray], li
                                      for n in transformer.get_feature_names_out() if str(n).startswith("missingindicator_")],
               "rows_dropped_for_missing": int(dropped)}
     return [np.asarray(a, dtype=np.float64) for a in arrays], kept, record
+
+
+def outcome_record(spec, splits, record: dict) -> dict:
+    """The table's preprocessing record with what it became once split (a datasets.Splits): rows
+    out, class balance, and the warnings on the width and the classes."""
+    out = {**record, "rows_out": sum(splits.sizes().values()), "splits": splits.sizes()}
+    if spec.train_size:   # the training rows beyond train_size: read and kept, but not trained on
+        out["rows_left_out"] = max(0, out["rows_in"] - record.get("rows_without_target", 0)
+                                   - record.get("rows_dropped_for_missing", 0) - out["rows_out"])
+    if splits.target_scale is not None:
+        out["target_scale"] = [round(v, 6) for v in splits.target_scale]
+    wide = column_checks.width_warning(int(splits.x_train.shape[1]), len(splits.x_train))
+    if wide:
+        out["warnings"] = [*out.get("warnings", []), *wide]
+    if splits.task == "classification":
+        counts = np.bincount(splits.y_train.numpy(), minlength=splits.n_classes)
+        names = splits.class_names or [str(i) for i in range(splits.n_classes)]
+        out["class_balance"] = {name: round(float(c) / max(counts.sum(), 1), 4) for name, c in zip(names, counts)}
+        accuracy = metric_for(splits.task, spec.metric).name == "accuracy"
+        warned = column_checks.class_warnings(names, counts, accuracy, splits.class_weight is not None, spec.stratify)
+        if warned:
+            out["warnings"] = [*out.get("warnings", []), *warned]
+    return out

@@ -462,6 +462,11 @@ def test_accuracy_on_a_table_of_one_large_class_is_warned_about(tmp_path):
     assert len(warned) == 1 and warned[0].startswith("The largest class is 9") and "metric: balanced_accuracy" in warned[0]
     assert not [w for w in load(DatasetSpec(**spec, metric="balanced_accuracy"), 0).preprocessing["warnings"]
                 if "the metric is accuracy" in w]
+    # class weights change what is trained, not what accuracy counts: still warned, without
+    # advising the class_weight already set
+    [weighted] = [w for w in load(DatasetSpec(**spec, class_weight="balanced"), 0).preprocessing["warnings"]
+                  if "the metric is accuracy" in w]
+    assert weighted.endswith("class_weight: balanced trains for the rare classes, but accuracy still counts each by its share.")
 
 
 def test_what_a_practitioners_own_exports_needed(tmp_path):

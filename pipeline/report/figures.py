@@ -446,7 +446,7 @@ def _path_lines(order: list[str]) -> tuple[list[tuple[str, list[int], list]], bo
     strength (log axis): with one L1/L2 strength taking several values, one line per setting of the other path
     keys (l2 x l2_mode: one line per mode, named "l2_mode=decoupled"), x the strength; else one
     line through positions 0..n-1, the variant names as labels."""
-    keys = [dict(part.split("=", 1) for part in v.split(",")) for v in order]
+    keys = [path_summary.variant_keys(v) for v in order]
     strengths = [k for k in ("l1", "l2") if keys and all(k in kk for kk in keys)]
     if keys and len(strengths) == 1 and all(set(k) == set(keys[0]) for k in keys):
         s = strengths[0]

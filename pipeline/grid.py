@@ -65,16 +65,20 @@ def cell_of(trial: FrozenTrial) -> Optional[tuple[str, int, str]]:
     return None
 
 
-def enqueue_missing(ostudy: optuna.Study, cells: list[tuple], max_retries: int) -> tuple[int, list]:
+def enqueue_missing(ostudy: optuna.Study, cells: list[tuple], max_retries: int,
+                    spent_attempt: Callable[[FrozenTrial], bool]) -> tuple[int, list]:
     """Enqueue every cell ((arm, seed) or (arm, seed, variant)) with no COMPLETE, WAITING or
-    RUNNING trial and fewer than 1 + max_retries failures. Returns (number enqueued, cells given up on)."""
+    RUNNING trial and fewer than 1 + max_retries failures that `spent_attempt` counts (lifecycle's:
+    not a stop, not a death before training). Returns (number enqueued, cells given up on)."""
     cells = [c if len(c) == 3 else (*c, "") for c in cells]
     trials = ostudy.get_trials(deepcopy=False)
     by_cell: dict[tuple[str, int, str], list[TrialState]] = {}
+    spent: dict[tuple[str, int, str], int] = {}
     for t in trials:
         c = cell_of(t)
         if c is not None:
             by_cell.setdefault(c, []).append(t.state)
+            spent[c] = spent.get(c, 0) + (t.state == TrialState.FAIL and spent_attempt(t))
     last_failed = latest_by_cell(t for t in trials if t.state == TrialState.FAIL)   # the retry's previous attempt
     enqueued, given_up = 0, []
     with batched_writes(ostudy):   # one append for all of them (journal storages)
@@ -82,8 +86,8 @@ def enqueue_missing(ostudy: optuna.Study, cells: list[tuple], max_retries: int) 
             states = by_cell.get(cell, [])
             if any(s in (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING) for s in states):
                 continue
-            failures = states.count(TrialState.FAIL)
-            if failures > max_retries:
+            failures = states.count(TrialState.FAIL)   # every earlier try: the attempt's number
+            if spent.get(cell, 0) > max_retries:
                 given_up.append(cell)
                 continue
             arm, seed, variant = cell
@@ -112,18 +116,24 @@ def _waiting_cell(arm: str, seed: int, user_attrs: dict) -> FrozenTrial:
                                      user_attrs=user_attrs)
 
 
-def retry_failed(ostudy: optuna.Study, max_retries: int,
-                 retry_now: Callable[[FrozenTrial], bool]) -> tuple[int, dict[str, set[str]], list]:
-    """Enqueue again every cell of this study whose trials all failed, fewer than 1 + max_retries
-    times, the latest for a reason retry_now accepts (its worker died or was stopped, not the
-    training itself): the cells it has ever had, whatever the study file says now. Returns how
+def has_retryable(ostudy: optuna.Study, retry_now: Callable[[FrozenTrial], bool]) -> bool:
+    """Some failed trial is one retry_failed might retry: read without every trial of the study
+    (idle workers ask often, and most often there is none)."""
+    return any(retry_now(t) for t in ostudy.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+
+
+def retry_failed(ostudy: optuna.Study, max_retries: int, retry_now: Callable[[FrozenTrial], bool],
+                 spent_attempt: Callable[[FrozenTrial], bool]) -> tuple[int, dict[str, set[str]], list]:
+    """Enqueue again every cell of this study whose trials all failed, the latest for a reason
+    retry_now accepts (its worker died or was stopped, not the training itself), with retries left
+    (enqueue_missing): the cells it has ever had, whatever the study file says now. Returns how
     many were enqueued, for the console {worker of those failed trials: their fail reasons}, and
     the cells given up on (their retries spent)."""
-    if not any(retry_now(t) for t in ostudy.get_trials(deepcopy=False, states=(TrialState.FAIL,))):
-        return 0, {}, []   # the common case, read without every trial of the study (idle workers ask often)
+    if not has_retryable(ostudy, retry_now):
+        return 0, {}, []
     latest = latest_by_cell(ostudy.get_trials(deepcopy=False))
     cells = sorted(c for c, t in latest.items() if t.state == TrialState.FAIL and retry_now(t))
-    added, given_up = enqueue_missing(ostudy, cells, max_retries)
+    added, given_up = enqueue_missing(ostudy, cells, max_retries, spent_attempt)
     whose: dict[str, set[str]] = {}
     for c in set(cells) - set(given_up):
         attrs = latest[c].user_attrs

@@ -241,6 +241,19 @@ def _runs_of_unlinked(runs: list, dead: list) -> dict:
     return found
 
 
+def spent_attempt(t) -> bool:
+    """Whether a failed trial counts against its cell's max_retries: its training failed, or its
+    worker died while training it (the cell may be what killed it: out of memory). A stop (SIGINT,
+    SIGTERM) does not, nor a death before it trained: a worker pops its next population while one
+    trains, so a kill fails both, and two kills would give up on cells that never ran."""
+    outcome = t.user_attrs.get(rt.TRIAL_OUTCOME)
+    if outcome == Outcome.INTERRUPTED.name:
+        return False
+    if outcome == Outcome.WORKER_DIED.name:
+        return rt.TRIAL_TRAINING in t.user_attrs
+    return t.user_attrs.get(rt.TRIAL_FAIL_REASON) != Outcome.INTERRUPTED.reason   # recorded before outcomes were
+
+
 def retry_now(t) -> bool:
     """Whether a failed trial's cell is retried at once, by the workers still running: when its
     worker died or was stopped (the outcomes that spend no budget), not when training failed."""

@@ -164,7 +164,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
         else:   # before any grid cell: every worker then reads the chosen strengths from the study
             with ctx.clock("tuning"):
                 ostudy.set_user_attr(rt.STUDY_TUNED, tuning.tune_dataset(ctx, plan, data))
-    _, given_up = grid.enqueue_missing(ostudy, study.grid_cells(), study.spec.max_retries)
+    _, given_up = grid.enqueue_missing(ostudy, study.grid_cells(), study.spec.max_retries, lifecycle.spent_attempt)
     _ensure_parent(ctx, plan, data, ostudy, owned)
     return len(given_up)
 
@@ -310,7 +310,8 @@ def next_round(ctx: RunContext, data: dict, owned: bool = True) -> list[str]:
             if v.stopped != "more seeds to come" or grid.busy(ostudy):
                 continue
             look = next(n for n in study.looks() if n > v.seeds_used)
-            added, _ = grid.enqueue_missing(ostudy, study.grid_cells(study.seeds_at(look)), study.spec.max_retries)
+            added, _ = grid.enqueue_missing(ostudy, study.grid_cells(study.seeds_at(look)), study.spec.max_retries,
+                                            lifecycle.spent_attempt)
             if added:
                 _ensure_parent(ctx, plan, data[plan.label], ostudy, owned)
                 print(f"[{plan.label}] undecided after {v.seeds_used} seeds: adding seeds up to {look}", flush=True)

@@ -64,6 +64,7 @@ CELL_ARM = "arm"
 CELL_SEED = "seed"
 CELL_VARIANT = "variant"         # set only for a path's variants
 TRIAL_WORKER = "worker"          # host:pid of the worker that popped it
+TRIAL_TRAINING = "training_started"   # set when its training starts (a popped-ahead trial waits for it)
 TRIAL_RUN_ID = "mlflow_run_id"
 TRIAL_FAIL_REASON = "fail_reason"
 TRIAL_OUTCOME = "outcome"

@@ -15,8 +15,10 @@ from typing import Optional
 from optuna.trial import TrialState
 
 from . import grid, lifecycle
+from . import runtree as rt
 from .lifecycle import DatasetCells, Ending, LiveTrial, Outcome
 from .runtime import Interrupted, Progress, signals_deferred
+from .storage import exclusive
 from .train import train
 from .words import counted, plural
 
@@ -55,6 +57,9 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
                 current = None
                 beat.stop()
                 continue  # none left (another worker was faster), or taken over meanwhile
+            # before the next pop, in the bookkeeper's order: a death from here on counts as an
+            # attempt of these cells (lifecycle.spent_attempt), not of the next ones
+            pending.append(bookkeeper.submit(_mark_training, cells.ostudy, trials))
             upcoming = bookkeeper.submit(_open_ahead, ctx, cells, batch)
             try:
                 endings = _train(ctx, trials, data, population)
@@ -90,6 +95,12 @@ def _wind_down(ctx, popped: list, pending: list, counts: dict) -> None:
                 counts[kind] += 1
 
 
+def _mark_training(ostudy, trials: list[LiveTrial]) -> list[str]:
+    """Mark popped trials as training (one append on a journal); nothing to count."""
+    grid.set_trial_attrs(ostudy, [(t.trial, {rt.TRIAL_TRAINING: True}) for t in trials])
+    return []
+
+
 _SAID_GIVEN_UP: dict[str, list] = {}   # the given-up cells a worker already named, per Optuna study
 
 
@@ -100,7 +111,11 @@ def retried(ctx, ostudy, progress: Optional[Progress] = None) -> bool:
     with ctx.clock("bookkeeping"):
         lifecycle.reap(ostudy, ctx.tracker)
         # whatever reaped them: this call, this worker's start, another worker, a SIGTERM
-        again, whose, given_up = grid.retry_failed(ostudy, ctx.study.spec.max_retries, lifecycle.retry_now)
+        if not grid.has_retryable(ostudy, lifecycle.retry_now):
+            return grid.has_waiting(ostudy)
+        with exclusive(ctx.storage, ctx.study.name):   # as enqueue: two idle workers would both re-queue a cell
+            again, whose, given_up = grid.retry_failed(ostudy, ctx.study.spec.max_retries, lifecycle.retry_now,
+                                                       lifecycle.spent_attempt)
         if given_up and given_up != _SAID_GIVEN_UP.get(ostudy.study_name):   # once per study and set of cells
             _SAID_GIVEN_UP[ostudy.study_name] = given_up
             cells = ", ".join(grid.cell_name(*cell) for cell in given_up[:5])

@@ -31,7 +31,7 @@ def _worker_study(path, name: str) -> optuna.Study:
 def enqueued(tmp_path):
     path = tmp_path / "optuna.journal"
     ostudy = optuna.create_study(study_name="s", storage=BatchingJournalStorage(JournalFileBackend(str(path))))
-    enqueued, given_up = grid.enqueue_missing(ostudy, CELLS, max_retries=2)
+    enqueued, given_up = grid.enqueue_missing(ostudy, CELLS, max_retries=2, spent_attempt=lambda t: True)
     assert (enqueued, given_up) == (len(CELLS), [])
     return path, ostudy
 

@@ -106,6 +106,10 @@ def test_sigkill_mid_trial_then_rerun_finishes_with_the_same_numbers(workdir, en
     # Optuna: every cell exactly one COMPLETE trial; the killed one FAILED as "worker died"
     complete = Counter((t.params["arm"], t.params["seed"]) for t in ostudy.get_trials(states=(TrialState.COMPLETE,)))
     assert set(complete) == set(study.cells()) and set(complete.values()) == {1}
+    # every trained trial was marked so before it ended (what counts a death as a spent attempt);
+    # of the killed ones, at most one population (3) trained: the next is popped ahead, untrained
+    assert all(t.user_attrs.get("training_started") for t in ostudy.get_trials(states=(TrialState.COMPLETE,)))
+    assert len([v for v in victims if ostudy.trials[v.number].user_attrs.get("training_started")]) <= 3
     by_id = {r.info.run_id: r for r in runs}
     for victim in victims:
         killed = ostudy.trials[victim.number]
@@ -526,7 +530,9 @@ def test_a_worker_goes_back_to_a_dataset_whose_cells_a_stopped_worker_left(workd
     """A worker that went through a dataset and moved on kept watching it only while another
     worker trained there: cells a SIGTERM left behind (FAIL, interrupted) or that an `enqueue`
     put back (WAITING) were stranded, and the worker said "no cell is left to train here". It
-    now goes back to them; cells whose retries are spent are named, once, with what to do."""
+    now goes back to them; cells whose retries are spent are named, once, with what to do. Only
+    attempts that trained spend retries: stops, and deaths before training (a popped-ahead
+    population), never give a cell up."""
     from pipeline import lifecycle
     from pipeline.orchestrate import _still_open, prepare, run_worker_loop
 
@@ -537,18 +543,25 @@ def test_a_worker_goes_back_to_a_dataset_whose_cells_a_stopped_worker_left(workd
     ostudies = [optuna.load_study(study_name=optuna_study_name(study, p), storage=get_storage(storage))
                 for p in study.plans]
 
-    def stopped(ostudy):
-        """Pop every waiting cell as another worker and fail it as a SIGTERM leaves it."""
+    def stopped(ostudy, outcome=lifecycle.Outcome.INTERRUPTED, trained=False):
+        """Pop every waiting cell as another worker and fail it as a SIGTERM (or a reaped death,
+        while training or before) leaves it."""
         for trial, *_ in grid.pop_cells(ostudy, 10):
-            grid.set_attrs(ostudy, trial._trial_id, {"worker": "elsewhere:1:x", "outcome": "INTERRUPTED",
-                                                     "fail_reason": lifecycle.Outcome.INTERRUPTED.reason})
+            grid.set_attrs(ostudy, trial._trial_id, {"worker": "elsewhere:1:x", "outcome": outcome.name,
+                                                     "fail_reason": outcome.reason,
+                                                     **({"training_started": True} if trained else {})})
             ostudy.tell(trial, state=TrialState.FAIL)
 
-    # synthetic_linear: interrupted twice (max_retries 1): given up on, said once, not watched
+    # synthetic_linear (max_retries 1): stopped twice and dead twice before training, still retried;
+    # dead twice while training: given up on, said once, not watched
     digits, linear = study.plans
-    stopped(ostudies[1])
-    assert _still_open(ctx, linear, data[linear.label])   # enqueued again: 4 waiting
-    stopped(ostudies[1])
+    for outcome in (lifecycle.Outcome.INTERRUPTED, lifecycle.Outcome.WORKER_DIED) * 2:
+        stopped(ostudies[1], outcome)
+        assert _still_open(ctx, linear, data[linear.label])   # enqueued again: 4 waiting
+        assert "gave up" not in capsys.readouterr().out
+    stopped(ostudies[1], lifecycle.Outcome.WORKER_DIED, trained=True)
+    assert _still_open(ctx, linear, data[linear.label])
+    stopped(ostudies[1], lifecycle.Outcome.WORKER_DIED, trained=True)
     assert not _still_open(ctx, linear, data[linear.label])
     out = capsys.readouterr().out
     assert re.search(r"gave up on 4 cells \(left\.synthetic_linear\.\S+: l2/seed0, l2/seed1, none/seed0, "

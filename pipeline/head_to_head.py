@@ -1,8 +1,9 @@
 """The regularized arms against each other, on one dataset: "L1 or L2?" is a question the arm-vs-
-none verdicts do not answer when both are undecided against none. Each pair is compared on the
-seeds both ran (paired, as the verdicts are), with Holm over the dataset's pairs and the
-dataset's ROPE. Descriptive beside the study's question (each arm against none): its own family,
-outside the verdicts' Holm family, and the report says so."""
+none verdicts do not answer when both are undecided against none, and "which of them is best?"
+one they do not answer when several beat none. Each pair is compared on the seeds both ran
+(paired, as the verdicts are), with Holm over the dataset's pairs and the dataset's ROPE: a
+family of its own beside the study's question (each arm against none), outside the verdicts'
+Holm family. The verdicts (verdicts.py) call it, and name the best of several winners by it."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from . import arms, stats
-from .task import metric_for
-from .verdicts import AT_CHANCE, DatasetResults, DatasetVerdicts, resolution
 
 
 @dataclass
@@ -20,22 +19,31 @@ class HeadToHead:
     second: str
     paired: stats.Paired  # oriented: positive = first better
 
+    def favours(self, arm: str) -> bool:
+        """Clearly better for `arm` (one of the pair): by more than the ROPE, not just real."""
+        said = "better" if arm == self.first else "worse"
+        return self.paired.verdict == said and not self.paired.negligible
 
-def head_to_head(d: DatasetResults, v: DatasetVerdicts) -> list[HeadToHead]:
-    """Every pair of arms other than none that shares at least 2 seeds, decided with Holm over
-    this dataset's pairs; [] with fewer than two such arms."""
-    hib = metric_for(d.task, d.metric).higher_is_better
-    regularized = [a for a in d.values if a != arms.BASELINE and len(d.values[a]) >= 2]
+    def same(self) -> bool:
+        """Practically the same: equivalent, or a real difference inside the ROPE."""
+        return self.paired.verdict == "equivalent" or self.paired.negligible
+
+
+def head_to_head(values: dict[str, dict[int, float]], higher_is_better: bool, rope: float, resolution: float,
+                 at_chance: set[str]) -> list[HeadToHead]:
+    """Every pair of arms other than none (`values`: arm -> seed -> the primary metric) that shares
+    at least 2 seeds, decided with Holm over these pairs; [] with fewer than two such arms. Two
+    arms both at chance (`at_chance`) learned nothing: nothing to test (stats.AT_CHANCE)."""
+    regularized = [a for a in values if a != arms.BASELINE and len(values[a]) >= 2]
     pairs = []
     for first, second in combinations(regularized, 2):
-        seeds = sorted(set(d.values[first]) & set(d.values[second]))
+        seeds = sorted(set(values[first]) & set(values[second]))
         if len(seeds) >= 2:
             pairs.append(HeadToHead(first, second, stats.paired_test(
-                [d.values[first][s] for s in seeds], [d.values[second][s] for s in seeds], hib, rope=v.rope,
-                resolution=resolution(d), wilcoxon=False)))
-    # two arms that both learned nothing are "the same" on every seed: nothing to test (AT_CHANCE)
-    blank = [h for h in pairs if h.first in v.at_chance and h.second in v.at_chance]
+                [values[first][s] for s in seeds], [values[second][s] for s in seeds], higher_is_better, rope=rope,
+                resolution=resolution, wilcoxon=False)))
+    blank = [h for h in pairs if h.first in at_chance and h.second in at_chance]
     stats.decide([h.paired for h in pairs if h not in blank], estimate_seeds=False)
     for h in blank:
-        h.paired.verdict = AT_CHANCE
+        h.paired.verdict = stats.AT_CHANCE
     return pairs

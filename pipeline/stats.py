@@ -195,6 +195,14 @@ def holm(pvalues: Sequence[float]) -> list[float]:
 VERDICTS = ("better", "worse", "equivalent", "undecided", "not enough seeds")
 
 
+# The verdict of a comparison in which neither the arm nor none does better than a constant
+# prediction by more than the ROPE: two models that learned nothing are "the same" on every seed
+# (an imbalanced table where both always predict the majority class: balanced accuracy 0.5, zero
+# spread), which an equivalence test would call practically the same. More seeds do not help.
+# (verdicts.py decides it; head_to_head gives it to a pair of such arms.)
+AT_CHANCE = "at chance"
+
+
 def verdict(p: Paired, adjusted_p: float, adjusted_p_tost: float = math.nan, alpha: float = ALPHA) -> str:
     """better / worse: the Holm-adjusted paired t-test rejects "no difference" and the 95% CI
     excludes zero. equivalent: the Holm-adjusted TOST rejects "a difference of at least the

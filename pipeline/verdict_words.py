@@ -276,6 +276,8 @@ def headline(v: DatasetVerdicts) -> str:
         answer = f"{labels[0]} is better than none"
     elif v.winners_distinct:
         answer = f"{', '.join(labels)} are better than none, and {labels[0]} is the best of them"
+    elif v.winners_same:
+        answer = f"{', '.join(labels)} are better than none, and practically the same as each other (within the ROPE)"
     else:
         answer = (f"{', '.join(labels)} are better than none; the seeds cannot tell them apart "
                   f"(Holm p {_p(v.winners_p)})")

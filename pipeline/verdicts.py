@@ -16,6 +16,8 @@ from typing import Optional, Union
 import numpy as np
 
 from . import arms, stats
+from .head_to_head import HeadToHead, head_to_head
+from .stats import AT_CHANCE
 from .task import metric_for
 
 
@@ -95,7 +97,9 @@ class DatasetVerdicts:
     paired: dict[str, stats.Paired] = field(default_factory=dict)   # arm -> comparison with none
     winners: list[str] = field(default_factory=list)        # arms better than none, best mean first
     winners_distinct: Optional[bool] = None                  # several winners: is the first better than the rest?
-    winners_p: float = math.nan                              # the largest Holm-adjusted p among those tests
+    winners_same: Optional[bool] = None                      # ... or are they all practically the same?
+    winners_p: float = math.nan                              # the largest Holm-adjusted p of the first against the rest
+    head_to_head: list[HeadToHead] = field(default_factory=list)   # the regularized arms against each other
     secondary: dict[str, dict[str, stats.Paired]] = field(default_factory=dict)  # arm -> outcome key -> comparison
     gap_closed: dict[str, "GapClosed"] = field(default_factory=dict)  # arm -> how much of none's gap it closed
     looks: int = 0           # how many looks (rounds of seeds) were evaluated
@@ -128,13 +132,6 @@ class DatasetVerdicts:
     @property
     def decided(self) -> bool:
         return all(p.verdict in ("better", "worse", "equivalent", AT_CHANCE) for p in self.paired.values())
-
-
-# The verdict of a comparison in which neither the arm nor none does better than a constant
-# prediction by more than the ROPE: two models that learned nothing are "the same" on every seed
-# (an imbalanced table where both always predict the majority class: balanced accuracy 0.5, zero
-# spread), which an equivalence test would call practically the same. More seeds do not help.
-AT_CHANCE = "at chance"
 
 
 def holm_counted(p: stats.Paired) -> bool:
@@ -396,21 +393,21 @@ def _steps(d) -> tuple[float, float]:
 
 
 def _rank_winners(d: DatasetResults, v: DatasetVerdicts) -> None:
-    """Arms better than none by more than a negligible amount, best mean first; with several,
-    paired t-tests of the first against each other one (Holm within these) say whether it is
-    distinguishably the best."""
+    """The regularized arms against each other (head_to_head), and by them the winners: arms
+    better than none by more than a negligible amount, best mean first. With several, the first
+    is the best of them when its pair with each other one favours it (by more than the ROPE,
+    Holm over the dataset's pairs); they are practically the same when every pair of them is: the
+    headline and the report's head-to-head table then say the same."""
     hib = metric_for(d.task, d.metric).higher_is_better
+    v.head_to_head = head_to_head(d.values, hib, v.rope, resolution(d), set(v.at_chance))
     means = {a: float(np.mean(list(d.values[a].values()))) for a in v.arms_with("better")
              if not v.paired[a].negligible}
     v.winners = sorted(means, key=lambda a: -means[a] if hib else means[a])
     if len(v.winners) < 2:
         return
-    top = d.values[v.winners[0]]
-    tests = []
-    for other in v.winners[1:]:
-        seeds = sorted(set(top) & set(d.values[other]))
-        tests.append(stats.paired_test([top[s] for s in seeds], [d.values[other][s] for s in seeds], hib,
-                                       resolution=resolution(d)).p_t)
-    adjusted = stats.holm(tests)
-    v.winners_p = max(adjusted)
-    v.winners_distinct = all(p < stats.ALPHA for p in adjusted)
+    top, among = v.winners[0], set(v.winners)
+    pairs = [h for h in v.head_to_head if {h.first, h.second} <= among]
+    against = [h for h in pairs if top in (h.first, h.second)]
+    v.winners_p = max((h.paired.p_t_holm for h in against), default=math.nan)
+    v.winners_distinct = len(against) == len(v.winners) - 1 and all(h.favours(top) for h in against)
+    v.winners_same = bool(pairs) and all(h.same() for h in pairs)

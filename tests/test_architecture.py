@@ -17,8 +17,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
 LAYERS = [
     {"errors", "runtree", "arms", "task", "words"},      # vocabulary: the names everything else uses
     {"stats", "references"},                     # statistics, published figures
+    {"head_to_head"},                            # the regularized arms against each other
     {"verdicts"},                                # the answer: verdicts per dataset and arm
-    {"path_summary", "head_to_head"},            # a regularization path summarized; the arms against each other
+    {"path_summary"},                            # a regularization path summarized
     {"verdict_warnings"},                        # warnings: no better than a constant, no room to tell
     {"verdict_words"},                           # the answer in words
     {"verdict_record"},                          # the answer as MLflow tags, note and verdicts.json

@@ -24,9 +24,20 @@ def test_verdicts_name_winners_equivalents_and_undecided():
     [v] = verdicts.decide_study([verdicts.DatasetResults("digits", "classification", clear)])
     assert v.rope == 0.01 and v.paired["l1"].verdict == "better" and v.paired["l2"].verdict == "better"
     assert v.paired["dropout"].verdict == "equivalent"
-    assert set(v.winners) == {"l1", "l2"} and v.winners_distinct is False   # the same true effect: cannot tell
+    # the same true effect, measured tightly: the pair is practically the same (within the ROPE)
+    assert set(v.winners) == {"l1", "l2"} and v.winners_distinct is False and v.winners_same is True
     line = verdict_words.headline(v)
-    assert line.startswith("digits: ") and "are better than none; the seeds cannot tell them apart" in line
+    assert line.startswith("digits: ") and "are better than none, and practically the same as each other" in line
+    # the headline's "best" is the head-to-head table's: a pair that favours the first by more
+    # than the ROPE names it; one that cannot tell says so
+    for gap, sd, said in ((0.03, 0.002, "L1 is the best of them"), (0.004, 0.02, "the seeds cannot tell them apart")):
+        values = _values(np.random.default_rng(3), {"none": 0.0, "l1": 0.06 + gap, "l2": 0.06}, sd)
+        [w] = verdicts.decide_study([verdicts.DatasetResults("digits", "classification", values)])
+        assert set(w.winners) == {"l1", "l2"}, {a: p.verdict for a, p in w.paired.items()}
+        [pair] = w.head_to_head
+        assert (pair.favours(w.winners[0]) is w.winners_distinct) and said in verdict_words.headline(w)
+        table = verdict_words.head_to_head_row(pair, "accuracy")["said"]
+        assert table == ("L1 better" if w.winners_distinct else "undecided"), table
     assert "dropout practically the same as none" in line and "dropout+L2 worse than none" in line
     # a lower-is-better metric: L2's lower MSE is "better", and is written as a negative change
     mse = {arm: {s: 1.0 - x for s, x in by_seed.items()} for arm, by_seed in clear.items()}
@@ -709,8 +720,6 @@ def test_the_regularizers_against_each_other():
     """"L1 or L2?": both undecided against none (a noisy none), but L2 beats L1 on every seed by
     about 2 points, and dropout and L1 are practically the same; Holm over the dataset's 3 pairs,
     its own family (the arm-vs-none verdicts are untouched)."""
-    from pipeline.head_to_head import head_to_head
-
     rng = np.random.default_rng(11)
     base = 0.90 + rng.normal(0, 0.03, 8)   # none: noisy, so nothing beats it clearly
     shared = 0.91 + rng.normal(0, 0.004, 8)
@@ -720,7 +729,7 @@ def test_the_regularizers_against_each_other():
     [v] = verdicts.decide_study([d])
     before = {arm: p.verdict for arm, p in v.paired.items()}
     assert before["l1"] == before["l2"] == "undecided"
-    pairs = {(h.first, h.second): h for h in head_to_head(d, v)}
+    pairs = {(h.first, h.second): h for h in v.head_to_head}
     assert set(pairs) == {("dropout", "l1"), ("dropout", "l2"), ("l1", "l2")}
     assert all(h.paired.family == 3 for h in pairs.values())
     row = verdict_words.head_to_head_row(pairs[("l1", "l2")], "accuracy")
@@ -753,13 +762,11 @@ def test_what_the_review_of_paths_and_pairs_found():
     """Two arms that both score no better than a constant are not "practically the same" against
     each other (nothing to test); a path whose chosen point has one seed claims no "within one SE",
     no "clearly worse" and no "extend the path"; a NaN validation mean is never selected."""
-    from pipeline.head_to_head import head_to_head
-
     flat = {arm: {s: 0.5 + 0.001 * (s % 2) for s in range(6)} for arm in ("none", "l1", "l2")}
     d = verdicts.DatasetResults("coin", "classification", flat, chance=0.5, n_test=1000)
     [v] = verdicts.decide_study([d])
     assert set(v.at_chance) >= {"l1", "l2"}
-    [pair] = head_to_head(d, v)
+    [pair] = v.head_to_head
     assert pair.paired.verdict == verdicts.AT_CHANCE
     assert verdict_words.head_to_head_row(pair, "accuracy")["said"].startswith("both no better than a constant")
 

@@ -17,7 +17,6 @@ from .. import arms, stats, verdict_warnings, verdict_words, verdicts
 from .. import runtree as rt
 from ..dataset_record import chance_from_params, data_paragraph, data_warnings
 from ..errors import UsageError
-from ..head_to_head import head_to_head
 from ..path_summary import summarize_path
 from ..study import variant_id
 from ..task import METRICS, metric_for, task_for
@@ -44,7 +43,7 @@ def analyze(data: ReportData) -> dict:
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for d, v, r in zip(datasets, decided, results):
         d["path_tables"] = _path_tables(r)
-        d["head_to_head"] = [verdict_words.head_to_head_row(h, v.metric) for h in head_to_head(r, v)]
+        d["head_to_head"] = [verdict_words.head_to_head_row(h, v.metric) for h in v.head_to_head]
         d["data"] = data_paragraph(data.data_params.get(d["label"], {}))
         d["warnings"] = verdict_warnings.warnings(v) + data_warnings(data.data_params.get(d["label"], {}))
         d["notes"] = [n for n in (verdict_words.test_rows_note(v),) if n]

@@ -81,8 +81,14 @@ def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on
 
 def log_verdicts(tracker: Tracker, parent_id: str, v: verdicts.DatasetVerdicts) -> None:
     """One dataset's verdicts on its parent run: the tags and verdicts.json (the ablation does it
-    at its end, the report for distributed studies, whose workers print no summary)."""
-    tracker.set_tags(parent_id, {**verdict_record.verdict_tags(v), rt.NOTE: verdict_record.verdict_note(v)})
+    at its end, the report for distributed studies, whose workers print no summary). Verdict tags an
+    earlier summary set and this one does not (a path point no longer selected, a difference no
+    longer negligible) are deleted: the run holds this summary's verdicts and no others."""
+    tags = verdict_record.verdict_tags(v)
+    stale = [k for k in tracker.run(parent_id).data.tags if k.startswith(rt.VERDICT + ".") and k not in tags]
+    tracker.set_tags(parent_id, {**tags, rt.NOTE: verdict_record.verdict_note(v)})
+    if stale:
+        tracker.delete_tags(parent_id, stale)
     tracker.log_dict(parent_id, verdict_record.verdict_record(v), "verdicts.json")
 
 

@@ -2,6 +2,7 @@
 into MLflow's SQL store as bulk rows (insert_new_metrics) and its artifact straight to the run's
 artifact store. Checked by reading both back through MlflowClient, on SQLite and PostgreSQL."""
 
+import json
 import math
 import os
 
@@ -373,3 +374,28 @@ def test_a_server_that_answers_only_errors_is_not_said_to_be_silent(monkeypatch)
                 except requests.exceptions.RequestException as inner:
                     raise MlflowException(f"API request failed: {inner}") from inner
         assert said in str(e.value) and ("its log says why" in str(e.value)) == ("errors" in said), str(e.value)
+
+
+def test_a_parent_run_holds_the_latest_summarys_verdict_tags_and_no_others(tmp_path):
+    """A path point selected once (verdict.l1.variant) and a difference negligible once
+    (verdict.l1.negligible) are not left on the parent run when a later summary no longer says them."""
+    from pipeline import verdicts
+    from pipeline.summary import log_verdicts
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(tracker.uri)
+    parent = client.create_run(client.create_experiment("e")).info.run_id
+    mse = {"none": {s: 0.30 + 0.01 * s for s in range(4)}, "l1": {s: 0.20 + 0.01 * s + 0.002 * (s % 2) for s in range(4)}}
+    points = {"l1=1e-05": {s: {"test": mse["l1"][s], "val": 0.2, "gap": 0.01} for s in range(4)},
+              "l1=0.001": {s: {"test": 0.25, "val": 0.3, "gap": 0.01} for s in range(4)}}
+    [on_path] = verdicts.decide_study([verdicts.DatasetResults("syn", "regression", mse, paths={"l1": points},
+                                                               selected={"l1": "l1=1e-05"})])
+    log_verdicts(tracker, parent, on_path)
+    assert client.get_run(parent).data.tags["verdict.l1.variant"] == "l1=1e-05"
+    [plain] = verdicts.decide_study([verdicts.DatasetResults("syn", "regression", mse)])
+    log_verdicts(tracker, parent, plain)
+    tags = client.get_run(parent).data.tags
+    assert "verdict.l1.variant" not in tags and tags["verdict.l1"] == "better" and tags["verdict"] == \
+        "L1 is better than none"
+    record = json.loads(open(client.download_artifacts(parent, "verdicts.json", str(tmp_path))).read())
+    assert record["arms"]["l1"].get("variant") is None

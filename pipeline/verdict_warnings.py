@@ -60,7 +60,7 @@ def chance_warning(v: DatasetVerdicts) -> str:
         return (f"Every arm scored no better than always predicting {constant} ({score}): the models learned little "
                 "or nothing here, so their comparisons say nothing about regularization; check the target, the "
                 f"features, the learning rate and the epochs{hint}")
-    names = f"The arm{'s' if len(v.at_chance) > 1 else ''} {', '.join(map(arms.label, v.at_chance))}"
+    names = f"The arm{'s' if len(v.at_chance) > 1 else ''} {', '.join(map(v.name, v.at_chance))}"
     if not v.paired:   # none has no runs to pair with: the data and the strength are both suspects
         return (f"{names} scored no better than always predicting {constant} ({score}), and none has no finished runs "
                 "on these seeds to tell whether the data or the regularization is the cause; run none too"
@@ -77,8 +77,11 @@ def chance_warning(v: DatasetVerdicts) -> str:
         return (f"{names} scored no better than always predicting {constant} ({score}), and none is not clearly above "
                 f"it either (test {m.label} {s.mean:.4g}{ci}): the models barely learn here, so this says little about "
                 "regularization; train longer or with a larger learning rate first")
+    on_paths = all(v.selected.get(a) for a in v.at_chance)   # the best of each path on validation, still at chance
     return (f"{names} scored no better than always predicting {constant} ({score}) while none learned: "
-            "their regularization is likely too strong (a smaller strength, or a path over strengths, would show it)")
+            "their regularization is likely too strong " +
+            ("(the best of the strengths tried on the path: extend it toward weaker ones)" if on_paths else
+             "(a smaller strength, or a path over strengths, would show it)"))
 
 
 def _worse_than_constant(v: DatasetVerdicts, constant: str, score: str) -> str:
@@ -92,14 +95,14 @@ def _worse_than_constant(v: DatasetVerdicts, constant: str, score: str) -> str:
     words = (f"none scored worse than always predicting {constant} ({level}, against {score}): unregularized, the "
              "model overfits so much that ignoring the features does better")
     if back:
-        words += (f"; {and_list(list(map(arms.label, back)))} {'bring' if len(back) > 1 else 'brings'} it back to about the "
+        words += (f"; {and_list(list(map(v.name, back)))} {'bring' if len(back) > 1 else 'brings'} it back to about the "
                   "constant's level, removing the harm without learning beyond it")
     if learned:
-        words += f"; {and_list(list(map(arms.label, learned)))} learned more than the constant"
+        words += f"; {and_list(list(map(v.name, learned)))} learned more than the constant"
     elif v.below_chance != [arms.BASELINE]:
         below = [a for a in v.below_chance if a != arms.BASELINE]
         lesser = all(v.paired[a].verdict == "better" for a in below if a in v.paired)
-        words += (f"; {and_list(list(map(arms.label, below)))} {'score' if len(below) > 1 else 'scores'} worse than the "
+        words += (f"; {and_list(list(map(v.name, below)))} {'score' if len(below) > 1 else 'scores'} worse than the "
                   "constant too" + (", if less so than none" if lesser else ""))
     return words + " (more training rows, or stronger regularization, are what this data needs)"
 

@@ -182,7 +182,7 @@ def secondary_sentences(v: DatasetVerdicts, arm: str) -> list[str]:
 def gap_closed_sentence(v: DatasetVerdicts, arm: str) -> str:
     """E.g. "L2 closes 54% [38%, 69%] of the train-test gap that none leaves open (gap 0.008 with
     none, 0.0037 with L2)", or "closes the train-test gap ..." when the rest is within the ROPE."""
-    g, name, m = v.gap_closed[arm], arms.label(arm), METRICS[v.metric]
+    g, name, m = v.gap_closed[arm], v.name(arm), METRICS[v.metric]
     none_gap, arm_gap = (amount(x, v.metric) if m.share else f"{x:.3g}" for x in (g.none_gap, g.arm_gap))
     if g.no_gain:   # a narrower gap bought with a worse fit, not a regularizer doing its job
         train = " → ".join(f"{100 * x:.1f}%" if m.share else f"{x:.3g}" for x in (g.train_none, g.train_arm))
@@ -406,10 +406,11 @@ def secondary_families(decided: list[DatasetVerdicts]) -> str:
     return "; ".join(named)
 
 
-def head_to_head_row(h, metric: str) -> dict:
+def head_to_head_row(h, metric: str, name=arms.label) -> dict:
     """One pair of regularized arms (head_to_head.HeadToHead) as the report's table row: the
-    difference first minus second in the metric's units, which arm it favours, its Holm p."""
-    p, first, second = h.paired, arms.label(h.first), arms.label(h.second)
+    difference first minus second in the metric's units, which arm it favours, its Holm p; the
+    arms named by `name` (DatasetVerdicts.name: with the path point that stands for each)."""
+    p, first, second = h.paired, name(h.first), name(h.second)
     if p.verdict == "better" and not p.negligible:
         said = f"{first} better"
     elif p.verdict == "worse" and not p.negligible:

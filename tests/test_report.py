@@ -223,6 +223,25 @@ def test_degraded_study_still_reports(workdir, env):
     assert "Missing results" in html and "0 of 1 seeds finished" in html
     assert "note: synthetic_linear: missing results: none: 0 of 1 seeds finished" in proc.stderr   # the console too
     assert "The evidence is too weak" in html
+
+    # none's runs all failed (here: marked so afterwards): no verdicts, but the arms against each
+    # other and the path still show
+    write_study(workdir / "n.yaml", tiny_study_dict(name="nonone", seeds=2, epochs=2, arms=["none", "l1", "l2"],
+                                                    datasets=[{"name": "wine"}], paths={"l1": [1e-5, 1e-3]}))
+    proc = run_cli(["ablation", "--study", "n.yaml", "--no-report"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("nonone")
+    nones = client.search_runs([exp.experiment_id], "tags.kind = 'trial' and tags.regularizer = 'none'")
+    assert len(nones) == 2
+    for run in nones:
+        client.set_terminated(run.info.run_id, "FAILED")
+    proc = run_cli(["report", "--study", "n.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (workdir / "reports/nonone/report.html").read_text()
+    assert "No paired comparison with none" in html and "The regularizers against each other" in html
+    assert re.search(r"<td class=\"l nw\">L1 \(l1=[0-9.e-]+\) − L2</td>", html), html[html.find("against each other"):][:3000]
+    assert "Regularization paths" in html and 'alt="wine: regularization paths"' in html
     assert (workdir / "reports/degraded/report.pdf").stat().st_size > 5000
 
 

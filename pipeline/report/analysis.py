@@ -43,7 +43,7 @@ def analyze(data: ReportData) -> dict:
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for d, v, r in zip(datasets, decided, results):
         d["path_tables"] = _path_tables(r)
-        d["head_to_head"] = [verdict_words.head_to_head_row(h, v.metric) for h in v.head_to_head]
+        d["head_to_head"] = [verdict_words.head_to_head_row(h, v.metric, v.name) for h in v.head_to_head]
         d["data"] = data_paragraph(data.data_params.get(d["label"], {}))
         d["warnings"] = verdict_warnings.warnings(v) + data_warnings(data.data_params.get(d["label"], {}))
         d["notes"] = [n for n in (verdict_words.test_rows_note(v),) if n]
@@ -162,7 +162,7 @@ def _summary_row(d: dict) -> dict:
             "rope_text": ("–" if math.isnan(d["rope"]) else
                           verdict_words.rope_text(d["rope"], v.metric) + (f" of {d['metric']}" if METRICS[v.metric].share else "")),
             "warnings": verdict_warnings.warnings(d["verdicts"]), "notes": d["notes"],
-            "verdicts": v, "best_label": arms.label(d["best"]) if d["best"] else "-"}
+            "verdicts": v, "best_label": v.name(d["best"]) if d["best"] else "-"}
 
 
 def _improvement(study, datasets: list[dict]) -> list[dict]:

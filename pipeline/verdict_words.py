@@ -184,8 +184,8 @@ def gap_closed_sentence(v: DatasetVerdicts, arm: str) -> str:
     none, 0.0037 with L2)", or "closes the train-test gap ..." when the rest is within the ROPE."""
     g, name, m = v.gap_closed[arm], v.name(arm), METRICS[v.metric]
     none_gap, arm_gap = (amount(x, v.metric) if m.share else f"{x:.3g}" for x in (g.none_gap, g.arm_gap))
-    if g.no_gain:   # a narrower gap bought with a worse fit, not a regularizer doing its job
-        train = " → ".join(f"{100 * x:.1f}%" if m.share else f"{x:.3g}" for x in (g.train_none, g.train_arm))
+    train = " → ".join(f"{100 * x:.1f}%" if m.share else f"{x:.3g}" for x in (g.train_none, g.train_arm))
+    if g.no_gain in ("worse", "at chance"):   # a narrower gap bought with a worse fit, not a regularizer doing its job
         test = ("is worse too" if g.no_gain == "worse" else
                 "is no better than a constant prediction's")
         return (f"{name} narrows the train-test gap (gap {none_gap} with none, {arm_gap} with {name}) by fitting the "
@@ -193,8 +193,13 @@ def gap_closed_sentence(v: DatasetVerdicts, arm: str) -> str:
                 "not a gap closed")
     ci = "" if math.isnan(g.share_low) else f" [{g.share_low:.0%}, {g.share_high:.0%}]"
     how_much = "" if g.fully else f"{g.share:.0%}{ci} of "
-    return (f"{name} closes {how_much}the train-test gap that none leaves open "
-            f"(gap {none_gap} with none, {arm_gap} with {name})")
+    closes = (f"{name} closes {how_much}the train-test gap that none leaves open "
+              f"(gap {none_gap} with none, {arm_gap} with {name})")
+    if g.no_gain in ("same", "undecided"):   # closed from the training side: the test metric did not gain (yet)
+        test = ("practically the same as none's: a narrower gap, not a better model" if g.no_gain == "same" else
+                "not clearly better than none's yet (undecided)")
+        closes += f", by fitting the training data worse (train {m.label} {train}); its test {m.label} is {test}"
+    return closes
 
 
 def path_lines(d: DatasetResults) -> list[str]:

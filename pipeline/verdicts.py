@@ -82,7 +82,9 @@ class GapClosed:
     fully: bool          # the arm's mean gap is within the ROPE
     # the training metric's means (none, the arm), and "" or why the narrower gap is no gain: the
     # arm is "worse" on the test metric too, or "at chance" (no better than a constant prediction,
-    # and not better than none): it narrowed the gap by fitting the training data worse
+    # and not better than none): it narrowed the gap by fitting the training data worse (underfitting);
+    # or it fits the training data worse with a test metric that is the "same" as none's
+    # (equivalent, or better/worse inside the ROPE) or "undecided": a gap closed, no better model yet
     train_none: float = math.nan
     train_arm: float = math.nan
     no_gain: str = ""
@@ -233,11 +235,15 @@ def _gap_closed(d: DatasetResults, v: DatasetVerdicts) -> None:
         # better than none on test while at chance (d2l: none overfits below the constant) is the
         # harm removed: the gap closed is real
         verdict = primary.verdict if primary is not None else ""
+        train_none, train_arm = _train_mean(d, arms.BASELINE, seeds), _train_mean(d, arm, seeds)
+        fits_worse = (train_arm - train_none) * (1 if metric_for(d.task, d.metric).higher_is_better else -1) < 0
         no_gain = ("worse" if verdict == "worse" and not primary.negligible else
-                   "at chance" if arm in v.at_chance and verdict != "better" else "")
+                   "at chance" if arm in v.at_chance and verdict != "better" else
+                   "" if not fits_worse else
+                   "same" if verdict == "equivalent" or (primary is not None and primary.negligible) else
+                   "undecided" if verdict in ("undecided", "not enough seeds") else "")
         v.gap_closed[arm] = GapClosed(float(b.mean()), float(m.mean()), float(1 - m.mean() / b.mean()),
-                                      low, high, abs(float(m.mean())) <= v.rope,
-                                      _train_mean(d, arms.BASELINE, seeds), _train_mean(d, arm, seeds), no_gain)
+                                      low, high, abs(float(m.mean())) <= v.rope, train_none, train_arm, no_gain)
 
 
 def _train_values(d: DatasetResults, arm: str) -> dict[int, float]:

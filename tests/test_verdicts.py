@@ -178,6 +178,12 @@ def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
                        "; ".join(verdict_words.secondary_sentences(v, "dropout")))
     share, low, high = (int(x) for x in closed.groups())
     assert low < share < high and 50 <= share <= 62 and not v.gap_closed["dropout"].fully
+    # ... all of it from the training side: its test MSE is practically the same as none's
+    assert v.paired["dropout"].verdict == "equivalent" and v.gap_closed["dropout"].no_gain == "same"
+    assert re.search(r"of the train-test gap that none leaves open \(gap [^)]*\), by fitting the training data worse "
+                     r"\(train MSE -?0\.\d+ → 0\.\d+\); its test MSE is practically the same as none's: a narrower gap, "
+                     r"not a better model", "; ".join(verdict_words.secondary_sentences(v, "dropout")))
+    assert v.gap_closed["l2"].no_gain == ""   # better on test too: the gap closed is a better model
     assert "l1" not in v.gap_closed   # no narrower gap, nothing closed
     # dropout+L2 narrows the gap too, but by fitting the training set worse: its test MSE is worse
     # (+0.004), so no share of a gap "closed" is claimed; the training MSE says what happened

@@ -164,24 +164,24 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
     auto = {c: why for c, why in record["auto_dropped_columns"].items()
             if not (why == "empty" and str(c).startswith("Unnamed: "))}
     if auto:
-        out.append(f"Dropped {len(auto)} column(s) that cannot carry signal: {listed(auto)}; list them under "
+        out.append(f"Dropped {counted(len(auto), 'column')} that cannot carry signal: {listed(auto)}; list them under "
                    "preprocess.drop_columns to confirm, or under keep_columns to keep them.")
     dates = [c for c, why in auto.items() if why == "dates"]
     if dates:
-        out.append(f"Dropped date column(s) {', '.join(map(str, dates))}: derive numbers from them in the file "
+        out.append(f"Dropped date {plural(len(dates), 'column')} {', '.join(map(str, dates))}: derive numbers from them in the file "
                    "(days since an event, month, weekday) if time matters.")
     if record["rows_without_target"]:
-        out.append(f"{record['rows_without_target']} row(s) have no value in target {spec.target!r} (blank, '?', a dash "
+        out.append(f"{counted(record['rows_without_target'], 'row')} {plural(record['rows_without_target'], 'has')} no value in target {spec.target!r} (blank, '?', a dash "
                    "among numbers, or a value listed under preprocess.missing_values) and were left out of every split.")
     for c, found in record.get("percent_mixed", {}).items():
         with_sign, plain = found["examples"]
-        out.append(f"Column {c!r} has {found['with']} value(s) with a percent sign ({with_sign!r}) and {found['without']} "
+        out.append(f"Column {c!r} has {counted(found['with'], 'value')} with a percent sign ({with_sign!r}) and {found['without']} "
                    f"without ({plain!r}), read as written: if the plain ones are fractions (0.82 for 82%), they are 100x "
                    "off the others; write every value one way in the file.")
     for c, found in record["non_numbers_as_missing"].items():
         more = ", ..." if found["distinct"] > len(found["examples"]) else ""
         examples = ", ".join(map(repr, found["examples"])) + more
-        out.append(f"Column {c!r}: {found['count']} value(s) that are not numbers ({examples}) read as missing; "
+        out.append(f"Column {c!r}: {counted(found['count'], 'value')} that {plural(found['count'], 'is')} not numbers ({examples}) read as missing; "
                    "list them under preprocess.missing_values to silence this.")
     for c, why in record.get("numbers_not_read", {}).items():
         out.append(f"Column {c!r} reads as categories, not numbers: {why}.")
@@ -200,7 +200,7 @@ def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
         out.append(f"Column {c!r} has {distinct} distinct values in {len(y)} rows: one-hot encoding makes up to "
                    f"{distinct} columns; consider preprocess.categorical: ordinal or dropping it.")
     if record["duplicate_rows"]:
-        out.append(f"{record['duplicate_rows']} row(s) repeat an earlier row exactly (features and target); copies "
+        out.append(f"{counted(record['duplicate_rows'], 'row')} {'repeats' if record['duplicate_rows'] == 1 else 'repeat'} an earlier row exactly (features and target); copies "
                    "can land in both training and test splits and inflate test scores.")
     for c, how in record["target_copies"].items():
         out.append(f"Column {c!r} gives the target away ({how}): if it is derived from the target, drop it under "

@@ -15,6 +15,7 @@ from . import datasets as datasets_mod
 from . import lifecycle
 from . import runtree as rt
 from .task import metric_for
+from .words import counted
 
 
 # --- written: the dataset parent's params, the console ---------------------------------------
@@ -251,7 +252,7 @@ def data_paragraph(params: dict) -> str:
     if parsed:
         text += f" Numbers written as text (thousands separators, %, currency) read as numbers: {', '.join(map(str, parsed))}."
     if int(params.get("data_duplicate_rows") or 0):
-        text += f" {params['data_duplicate_rows']} duplicate row(s) kept."
+        text += f" {counted(int(params['data_duplicate_rows']), 'duplicate row')} kept."
     scale = _loads(params, "data_target_scale", None)
     if scale:
         text += (f" The target was standardized for training (training mean {scale[0]:.4g}, std {scale[1]:.4g}); "

@@ -17,7 +17,7 @@ import torch
 
 from .errors import UsageError
 from .task import constant_prediction_scores
-from .words import counted
+from .words import counted, plural
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports this module
 # (for its registry), so importing study here, even for type checking, would make a cycle.
@@ -469,7 +469,7 @@ def _refuse_non_finite(spec, *arrays) -> None:
                         "training targets", "validation targets", "test targets"), arrays):
         if a.dtype.kind == "f" and not np.isfinite(a).all():
             raise UsageError(f"dataset {spec.display}: the {name} have {int((~np.isfinite(a)).sum())} non-finite "
-                             "value(s) (NaN or infinite); only finite numbers are allowed")
+                             f"{plural(int((~np.isfinite(a)).sum()), 'value')} (NaN or infinite); only finite numbers are allowed")
 
 
 def _normalize(how: str, x_train: np.ndarray, x_val: np.ndarray, x_test: np.ndarray) -> None:

@@ -33,7 +33,7 @@ from .storage import DEFAULT_STORAGE, HEARTBEAT_S, exclusive
 from .study import DatasetPlan, Study, variant_id
 from .task import metric_for, read_in, readable_in
 from .tracking import Tracker, dataset_input
-from .words import counted
+from .words import counted, plural
 
 __all__ = ["install_signal_handlers", "run_ablation", "run_worker", "prepare", "study_results"]
 
@@ -80,8 +80,8 @@ def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = T
     with clock("bookkeeping"), exclusive(storage, study.name):
         ctx = RunContext(study, tracker, _experiment(study, tracker), "", storage, clock)
         ctx.root_id = _root_run(ctx)
-        print(f"study {study.name}: {len(study.plans)} dataset(s) x {len(study.arms)} arm(s) x "
-              + (f"up to {len(study.seeds)} seeds (adaptive)" if study.adaptive else f"{len(study.seeds)} seed(s)")
+        print(f"study {study.name}: {counted(len(study.plans), 'dataset')} x {counted(len(study.arms), 'arm')} x "
+              + (f"up to {len(study.seeds)} seeds (adaptive)" if study.adaptive else counted(len(study.seeds), 'seed'))
               + f"; tracking {mask_credentials(tracker.uri)}, "
               f"optuna {mask_credentials(storage)}", flush=True)
         say_strengths(study)
@@ -406,7 +406,7 @@ def _run_local_workers(ctx: RunContext, data: dict, workers: int) -> None:
         raise
     gave_up = [str(i + 1) for i, p in enumerate(procs) if p.exitcode == EXIT_UNREACHABLE]
     if gave_up:   # each said which store in its own line
-        raise StoreUnreachable(f"worker(s) {', '.join(gave_up)} stopped: a store did not answer (see above)")
+        raise StoreUnreachable(f"{plural(len(gave_up), 'worker')} {', '.join(gave_up)} stopped: a store did not answer (see above)")
     for plan in study.plans:  # a worker that died leaves its cell RUNNING: clean up now
         lifecycle.reap(open_dataset_study(ctx, study, plan, data[plan.label]), ctx.tracker)
 

@@ -14,6 +14,7 @@ from .storage import check_storage
 from .study import DatasetPlan, Study
 from .task import metric_for
 from .tracking import tracking_uri
+from .words import counted
 
 TRACKING_SCHEMES = {"", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks"}
 
@@ -89,8 +90,8 @@ MAX_CELLS = 1_000_000   # a grid beyond this is a typo (seeds: 1e9), not a study
 def check_grid_size(study: Study) -> None:
     cells = len(study.plans) * len(study.arms) * len(study.seeds)
     if cells > MAX_CELLS:
-        raise UsageError(f"field 'seeds': the grid would have {cells:,} cells ({len(study.plans)} dataset(s) x "
-                         f"{len(study.arms)} arm(s) x {len(study.seeds):,} seeds); at most {MAX_CELLS:,}")
+        raise UsageError(f"field 'seeds': the grid would have {cells:,} cells ({counted(len(study.plans), 'dataset')} x "
+                         f"{counted(len(study.arms), 'arm')} x {len(study.seeds):,} seeds); at most {MAX_CELLS:,}")
 
 
 def check_population_memory(plan: DatasetPlan, data: datasets_mod.Splits) -> None:

@@ -24,6 +24,7 @@ from .errors import UsageError
 from .identity import config_hash
 from .study_schema import (LEGACY_EXECUTION_KEYS, TRAINING_KEYS, AdaptiveSeeds, AnalysisSettings, DatasetSpec,
                            Execution, StudyFile, Training, field_kinds, seed_list, variant_id)
+from .words import plural
 
 @dataclass(frozen=True)
 class DatasetPlan:
@@ -359,7 +360,7 @@ def _check_path_layers(spec: StudyFile, settings: list, source: str) -> None:
     if linear and dropping:
         where = f" (dataset {linear[0]})" if len(linear) < len(spec.datasets) else ""
         raise UsageError(f"{source}: field 'model.hidden' = []{where}: a linear model has no hidden units for "
-                         f"dropout to drop, so arm(s) {', '.join(map(repr, dropping))} would train as none; remove "
+                         f"dropout to drop, so {plural(len(dropping), 'arm')} {', '.join(map(repr, dropping))} would train as none; remove "
                          "them from 'arms' or give the model a hidden layer")
     for d, (training, *_rest) in zip(spec.datasets, settings):
         n = len(training.model.hidden)
@@ -393,7 +394,6 @@ def _split_settings(raw: dict, source: str) -> tuple[dict, list[tuple[dict, dict
     notes, the top level's training settings). A dataset entry's settings override the top level's."""
     notes: list[str] = []
     training_defaults = {k: raw.pop(k) for k in TRAINING_KEYS if k in raw}
-    notes += _momentum_under_adam(training_defaults, source, "")
     execution_defaults = _execution_block(raw, LEGACY_EXECUTION_KEYS, source, "", notes)
     raw["execution"] = execution_defaults
     per_dataset = []
@@ -415,6 +415,9 @@ def _split_settings(raw: dict, source: str) -> tuple[dict, list[tuple[dict, dict
                                 analysis))
             clean.append(entry)
         raw["datasets"] = clean
+    # the top level's momentum beside its Adam is read by a dataset that switches to SGD (it inherits it)
+    if not any(isinstance(t.get("optimizer"), dict) and t["optimizer"].get("name") == "sgd" for t, _, _ in per_dataset):
+        notes = _momentum_under_adam(training_defaults, source, "") + notes
     return raw, per_dataset, notes, training_defaults
 
 

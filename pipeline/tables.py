@@ -51,6 +51,7 @@ from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
 from .written_numbers import DASHES, NUMBER_SHARE, as_number, is_text, percent_mixed
+from .words import counted, plural
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports this module
 # (for its registry), so importing study here, even for type checking, would make a cycle.
@@ -116,7 +117,7 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     if missing_target.any():
         if prep.missing == "refuse":
             raise UsageError(f"{_where(spec)}: target column {spec.target!r} has {int(missing_target.sum())} missing "
-                             "value(s); preprocess.missing: refuse allows none (impute or drop drops those rows)")
+                             f"{plural(int(missing_target.sum()), 'value')}; preprocess.missing: refuse allows none (impute or drop drops those rows)")
         frame, y = frame[~missing_target], y[~missing_target]
     record["rows_without_target"] = int(missing_target.sum())
     if frame.shape[1] == 0:
@@ -261,7 +262,7 @@ def _refuse_infinite(spec, frame: pd.DataFrame) -> None:
     bad = [c for c in numeric.columns if np.isinf(numeric[c].to_numpy(dtype=float, na_value=np.nan)).any()]
     if bad:
         count = int(np.isinf(numeric[bad[0]].to_numpy(dtype=float, na_value=np.nan)).sum())
-        raise UsageError(f"{_where(spec)}: column {bad[0]!r} has {count} infinite value(s); only finite numbers "
+        raise UsageError(f"{_where(spec)}: column {bad[0]!r} has {counted(count, 'infinite value')}; only finite numbers "
                          "or missing values are allowed")
 
 
@@ -287,7 +288,7 @@ def encode_target(spec, y: pd.Series, task: str) -> tuple[np.ndarray, list[str]]
     if others and (task == "regression" or (spec.task != "classification" and task_of(numbers.dropna(), None) == "regression")):
         listed = ", ".join(map(repr, others[:NON_NUMBER_EXAMPLES])) + (", ..." if len(others) > NON_NUMBER_EXAMPLES else "")
         count = int(y.astype(str).isin(others).sum())
-        raise UsageError(f"{_where(spec)}: target column {spec.target!r} holds numbers but for {count} value(s) ({listed}); "
+        raise UsageError(f"{_where(spec)}: target column {spec.target!r} holds numbers but for {counted(count, 'value')} ({listed}); "
                          f"list them under preprocess.missing_values ({{{spec.target}: [{listed}]}}) to leave those rows "
                          "out, or set task: classification to make every value a class")
     if task == "regression":

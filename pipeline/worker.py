@@ -162,7 +162,7 @@ def _end_untrained(ctx, opened) -> None:
     try:
         lifecycle.end(ctx.tracker, [Ending(t, Outcome.INTERRUPTED) for t in trials])
     except Exception as e:
-        print(f"  {len(trials)} popped trial(s) not ended ({type(e).__name__}: {e}); the next worker "
+        print(f"  {counted(len(trials), 'popped trial')} not ended ({type(e).__name__}: {e}); the next worker "
               "reaps them", flush=True)
     finally:
         beat.stop()

@@ -63,7 +63,7 @@ CASES = [
     ("quoted-number", _with("epochs", "5"), [], "field 'epochs' = '5': expected a number, not the text '5'"),
     ("bool-in-a-list", _with("model.hidden", [True]), [], "field 'model.hidden' = [True]: expected numbers, not true"),
     ("dropout-on-a-linear-model", {**_with("model.hidden", []), "arms": ["none", "dropout", "l2"]}, [],
-     "field 'model.hidden' = []: a linear model has no hidden units for dropout to drop, so arm(s) 'dropout' would "
+     "field 'model.hidden' = []: a linear model has no hidden units for dropout to drop, so arm 'dropout' would "
      "train as none"),
     ("top-level-not-blamed-on-a-dataset", _with("batch_size", -3), [], "study.yaml: field 'batch_size' = -3"),
     ("bad-activation", _with("model.activation", "sigmoid"), [], "model.activation"),
@@ -354,6 +354,10 @@ def test_settings_that_change_nothing_are_noted():
                          "its own (it is part of the study's identity; leave it out of new studies)")
     assert build_study({**tiny_study_dict(), "optimizer": {"name": "sgd", "lr": 0.01, "momentum": 0.9},
                         "datasets": [{"name": "digits", "test_fraction": 0.5}]}, "s.yaml").notes == ()
+    # a dataset that switches to SGD inherits the top level's momentum: it is read there
+    switched = build_study({**tiny_study_dict(), "optimizer": {"name": "adam", "lr": 0.01, "momentum": 0.9},
+                            "datasets": [{"name": "digits", "optimizer": {"name": "sgd"}}, {"name": "wine"}]}, "s.yaml")
+    assert switched.notes == () and switched.plans[0].training.optimizer.momentum == 0.9
     # an l2_mode path makes variants of every arm with L2: no note for the L2 arms not listed, but
     # one when no listed arm has L2
     modes = {**tiny_study_dict(), "paths": {"l2_mode": ["penalty", "weight_decay"]}, "datasets": [{"name": "digits"}]}

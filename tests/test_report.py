@@ -116,7 +116,7 @@ def test_trials_csv_and_the_trial_lists(built):
     assert html.count(f'L2<br><span class="muted">{strengths["l2"]}</span>') == 3
     assert f"\nstrengths: dropout: {strengths['dropout']}; L2: {strengths['l2']}\n" in proc.stdout
     listing = html[html.index("<h3>Every trial run</h3>"):]
-    assert listing.count('<details class="trials"') == 1 and "<summary>27 trial run(s)</summary>" in listing
+    assert listing.count('<details class="trials"') == 1 and "<summary>27 trial runs</summary>" in listing
     assert all(f"/runs/{t.info.run_id}?" in listing for t in trials)
     assert "<details" not in html[:html.index('id="failed"')]  # the verdicts and figures stay open
     groups = html[html.index('id="runs"'):html.index("<h3>Every trial run</h3>")]
@@ -155,8 +155,8 @@ def test_pdf_lists_a_bounded_number_of_trials(built):
     page = render.render(data, a, drawn, prov, medium="pdf")
     html = render.render(data, a, drawn, prov)
     assert page.count('class="id"') == 2 * render.PDF_ROWS
-    assert f"The first {render.PDF_ROWS} of 270 failed trial run(s)" in page
-    assert f"The first {render.PDF_ROWS} of 540 trial run(s)" in page and "<details" not in page
+    assert f"The first {render.PDF_ROWS} of 270 failed trial runs" in page
+    assert f"The first {render.PDF_ROWS} of 540 trial runs" in page and "<details" not in page
     assert html.count('class="id"') == 270 + 540 and html.count('<details class="trials">') == 2
 
 
@@ -390,7 +390,7 @@ def test_report_warns_when_it_mixes_engines(workdir, env):
             "on CPU the engines agree up to float rounding, which a training close to diverging") in warning
     assert "devices" not in warning  # every run here is on the CPU
     assert '<th class="l">engine(s)</th><td class="l">population, reference</td>' in html
-    assert "6 trial run(s)" in html
+    assert "6 trial runs" in html
     # the 2-seed study file leaves seed 2's runs out, and says so on the console and the page
     proc = run_cli(["report", "--study", "ref.yaml", "--no-pdf"], cwd=workdir, env=env)
     left_out = ("2 trial run(s) of this configuration are on seeds 2, which the study file does not list, and "
@@ -497,7 +497,7 @@ def test_report_round_trips_do_not_grow_with_trials(tmp_path, env):
             requests_made[seeds] = dict(counted)
             html = paths[0].read_text()
             assert html.count("data:image/png;base64,") >= 2 * 3  # seeds, curves and weights per dataset
-            assert f"{2 * 2 * seeds} trial run(s)" in html
+            assert f"{2 * 2 * seeds} trial runs" in html
     assert requests_made[2] == requests_made[6], requests_made
     # a number that follows datasets and arms: 35, plus a read of the experiment, one shared view
     # per dataset and arm (the report's links to each arm's trials) and one search for the study's

@@ -72,9 +72,9 @@ def test_a_messy_csv_is_tidied_and_every_change_is_recorded(tmp_path):
     assert r["duplicate_rows"] == 3
     warnings = r["warnings"]
     assert len(warnings) == 4
-    assert warnings[0].startswith("Dropped 5 column(s)") and "note (free text" in warnings[0]
-    assert warnings[1].startswith("Dropped date column(s) visited: derive numbers")
-    assert warnings[2].startswith("3 row(s) repeat an earlier row")
+    assert warnings[0].startswith("Dropped 5 columns that cannot carry signal") and "note (free text" in warnings[0]
+    assert warnings[1].startswith("Dropped date column visited: derive numbers")
+    assert warnings[2].startswith("3 rows repeat an earlier row")
     assert warnings[3] == "Target 'status' has labels that differ only by case, kept as separate classes: 'Sick' / 'sick'."
 
     # the same file as Parquet with every value text ("?", spaces and all): the same numbers
@@ -121,7 +121,7 @@ def test_measurements_and_small_integers_are_kept(tmp_path):
     assert ids["auto_dropped_columns"] == {"customerID": "id-like: unique integers named like an id",
                                            "children": "id-like: row numbers"}
     assert ids["numeric_columns"] == ["weight", "rank"] and ids["duplicate_rows"] == 4
-    assert len(ids["warnings"]) == 2 and ids["warnings"][1].startswith("4 row(s) repeat an earlier row")
+    assert len(ids["warnings"]) == 2 and ids["warnings"][1].startswith("4 rows repeat an earlier row")
     # preprocess.keep_columns overrides the rule where the user knows better
     kept = load(DatasetSpec(name="csv", path=str(tmp_path / "ids.csv"), target="y",
                             preprocess={"keep_columns": ["customerID"]}), 0).preprocessing
@@ -222,9 +222,9 @@ def test_numbers_in_any_convention_and_a_few_odd_values_are_read_as_numbers(tmp_
     assert record["non_numbers_as_missing"] == {"mixed": {"count": 2, "distinct": 1, "examples": ["unknown"]},
                                                 "stock": {"count": 4, "distinct": 4, "examples": ["a", "b", "c"]}}
     assert record["warnings"] == [
-        "Column 'mixed': 2 value(s) that are not numbers ('unknown') read as missing; list them under "
+        "Column 'mixed': 2 values that are not numbers ('unknown') read as missing; list them under "
         "preprocess.missing_values to silence this.",
-        "Column 'stock': 4 value(s) that are not numbers ('a', 'b', 'c', ...) read as missing; list them under "
+        "Column 'stock': 4 values that are not numbers ('a', 'b', 'c', ...) read as missing; list them under "
         "preprocess.missing_values to silence this."]
 
     # listed as missing: no warning; kept by keep_columns: still numbers, not one one-hot column per value
@@ -239,7 +239,7 @@ def test_numbers_in_any_convention_and_a_few_odd_values_are_read_as_numbers(tmp_
     (tmp_path / "dash.csv").write_text("a,y\n" + "".join(f"{i * 0.37:.2f},{i % 7}\n" for i in range(30)) + "5.1,-\n")
     _, y, dash = tables.read(DatasetSpec(name="table", path=str(tmp_path / "dash.csv"), target="y"))
     assert len(y) == 30 and dash["rows_without_target"] == 1
-    assert dash["warnings"] == ["1 row(s) have no value in target 'y' (blank, '?', a dash among numbers, or a value "
+    assert dash["warnings"] == ["1 row has no value in target 'y' (blank, '?', a dash among numbers, or a value "
                                 "listed under preprocess.missing_values) and were left out of every split."]
 
 
@@ -351,7 +351,7 @@ def test_a_target_of_numbers_with_a_few_text_values_is_refused_with_the_fix(tmp_
     for task in ("auto", "regression"):
         with pytest.raises(UsageError) as e:
             load(DatasetSpec(name="table", path=path, target="price", task=task), 0)
-        assert str(e.value) == ("dataset table: target column 'price' holds numbers but for 6 value(s) ('call agent', 'POA'); "
+        assert str(e.value) == ("dataset table: target column 'price' holds numbers but for 6 values ('call agent', 'POA'); "
                                 "list them under preprocess.missing_values ({price: ['call agent', 'POA']}) to leave those "
                                 "rows out, or set task: classification to make every value a class")
     with warnings.catch_warnings(record=True) as seen:   # nothing of pandas' reaches the console (ISO dates)
@@ -486,7 +486,7 @@ def test_what_a_practitioners_own_exports_needed(tmp_path):
     _, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "prices.csv"), target="price"))
     warned = " ".join(record["warnings"])
     assert list(record["percent_mixed"]) == ["pct_mixed"]   # all written one way: nothing to say
-    assert "Column 'pct_mixed' has 133 value(s) with a percent sign" in warned and "100x off" in warned
+    assert "Column 'pct_mixed' has 133 values with a percent sign" in warned and "100x off" in warned
     assert list(record["mostly_missing"]) == ["pool_size"]
     assert "Column 'pool_size' is missing on 8" in warned or "Column 'pool_size' is missing on 9" in warned
     assert record["heavy_tailed_target"]["skew"] > 5 and "Target 'price' is heavy-tailed (skewness" in warned

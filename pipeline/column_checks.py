@@ -156,6 +156,11 @@ def listed(reasons: dict) -> str:
 def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
     """One short sentence for each thing the user should know about the file."""
     out = []
+    for c, n in record.get("marked_missing", {}).items():
+        if n == 0:
+            out.append(f"preprocess.missing_values for column {c!r} ({', '.join(map(repr, spec.preprocess.missing_values[c]))}) "
+                       "matched no value: values are compared as the file writes them, spaces trimmed and case kept "
+                       "('No' is not 'no'), numbers as numbers.")
     for name, later in record.get("repeated_names", {}).items():
         out.append(f"The header names {len(later) + 1} columns {name!r}: the first is {name!r}, the others "
                    f"{', '.join(map(repr, later))} (as pandas renames them); rename them in the file if they hold "

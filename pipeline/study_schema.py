@@ -194,6 +194,19 @@ class Preprocess(_Strict):
     drop_columns: list[str] = []                                # ids, leaks, free text
     keep_columns: list[str] = []   # kept even where tables.py would drop them (id-like, free text, dates)
 
+    @field_validator("missing_values", mode="before")
+    @classmethod
+    def _no_yaml_booleans(cls, value: Any) -> Any:
+        """`Churn: [no]` is YAML's false, which pydantic would take for 0.0: it would mark the zeros
+        of a numeric column missing and nothing in a yes/no one."""
+        for column, values in (value.items() if isinstance(value, dict) else ()):
+            for v in (values if isinstance(values, list) else [values]):
+                if isinstance(v, bool):
+                    raise ValueError(f"column {column!r} lists {str(v).lower()}: YAML reads unquoted yes, no, on, off, "
+                                     f"true and false as booleans; quote the value as the file writes it "
+                                     f"({column}: [\"{'yes' if v else 'no'}\"])")
+        return value
+
 
 class DatasetSpec(_Strict):
     """One dataset of the study and its loading options (see `python -m pipeline datasets`)."""

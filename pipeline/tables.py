@@ -50,7 +50,7 @@ from . import column_checks
 from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
-from .written_numbers import DASHES, NUMBER_SHARE, as_number, is_text, percent_mixed
+from .written_numbers import DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed
 from .words import counted, plural
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports this module
@@ -83,7 +83,9 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     if not path.is_file():
         where = "" if path.is_absolute() else f" (relative paths are read from the working directory: {path.resolve()})"
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: file does not exist{where}")
-    frame = _categories_as_values(_read_file(spec, path))
+    raw = _read_file(spec, path)
+    sep = raw.attrs.get("sep", ",")
+    frame = _categories_as_values(raw)
     if spec.target not in frame.columns:
         raise UsageError(f"{_where(spec)}: field 'target' = {spec.target!r}: no such column; columns are "
                          + _short(", ".join(map(str, frame.columns)), 200))
@@ -97,12 +99,12 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     _strip_text(frame)
     # the user's markers twice: before reading numbers, so that "unknown" in a column of numbers does
     # not keep it text; after, so that a marker 0 matches "0" read as a number
-    _mark_missing(frame, prep.missing_values)
+    marked = _mark_missing(frame, prep.missing_values)
     record["percent_mixed"] = {c: found for c in frame.columns
                                if c != spec.target and is_text(frame[c]) and (found := percent_mixed(frame[c]))}
-    record["parsed_numeric_columns"], record["non_numbers_as_missing"] = _parse_numbers(frame, spec.target)
-    _mark_missing(frame, prep.missing_values)
-    record["marked_missing"] = {c: int(frame[c].isna().sum()) for c in prep.missing_values}
+    record["parsed_numeric_columns"], record["non_numbers_as_missing"] = _parse_numbers(frame, spec.target, sep)
+    again = _mark_missing(frame, prep.missing_values)
+    record["marked_missing"] = {c: marked[c] + again[c] for c in prep.missing_values}
     _refuse_infinite(spec, frame)
     # Which columns carry no signal is decided on the whole file, before the split (datasets.py):
     # like reading "66,645" as a number it is about what a column is, not a statistic fit on rows.
@@ -151,6 +153,7 @@ def _read_file(spec, path: Path) -> pd.DataFrame:
         frame = pd.read_csv(path, encoding=spec.encoding or "utf-8", na_values=CSV_MISSING, skipinitialspace=True,
                             sep=sep, skiprows=skip)
         frame.attrs["repeated_names"] = _repeated_names(path, spec.encoding or "utf-8", sep, list(frame.columns), skip)
+        frame.attrs["sep"] = sep   # a semicolon: a European export, whose commas are decimal ones
         return frame
     except UnicodeDecodeError as e:
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: not {spec.encoding or 'utf-8'} text "
@@ -233,19 +236,25 @@ def _strip_text(frame: pd.DataFrame) -> None:
             frame[c] = stripped.mask(stripped.isin(TEXT_MISSING))
 
 
-def _mark_missing(frame: pd.DataFrame, markers: dict) -> None:
+def _mark_missing(frame: pd.DataFrame, markers: dict) -> dict[str, int]:
+    """The user's missing_values marked missing; how many values each column's markers matched."""
+    matched = {}
     for column, values in markers.items():
-        frame[column] = frame[column].mask(frame[column].isin(values))
+        hit = frame[column].isin(values)
+        matched[column] = int(hit.sum())
+        frame[column] = frame[column].mask(hit)
+    return matched
 
 
-def _parse_numbers(frame: pd.DataFrame, target) -> tuple[list[str], dict]:
+def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",") -> tuple[list[str], dict]:
     """Text columns of numbers as people write them become floats: their names, and for each column
     whose few values that are not numbers became missing, how many and which (a few examples)."""
     parsed, non_numbers = [], {}
+    commas = file_commas(frame, sep)
     for c in frame.columns:
         if not is_text(frame[c]):
             continue
-        numbers = as_number(frame[c], NUMBER_SHARE if c != target else 1.0)
+        numbers = as_number(frame[c], NUMBER_SHARE if c != target else 1.0, commas)
         if numbers is None:
             continue
         rest = frame[c][numbers.isna() & frame[c].notna() & ~frame[c].isin(DASHES)]

@@ -21,7 +21,7 @@ PARENTHESES = r"^([$€£¥]?)\(([^()+-][^()]*)\)$"    # (1,034) -> -1,034, $(5)
 CURRENCY = r"^([+-]?)[$€£¥]\s*"                     # $1,200.50, -$5: the sign kept, the symbol not
 CURRENCY_AFTER = r"(?<!\s)\s*[$€£¥]$"               # 12,50 € (spaces from their first: linear)
 PERCENT = r"(?<!\s)\s*%$"                           # 34.8% -> 34.8, as written (not 0.348)
-UNIT = r"^([+-]?\d(?:[\d.,]|\s(?=\d))*)\s*([^\W\d_]+(?:/[^\W\d_]+)?)$"   # 3556 kg, 5.4 mg/dL: taken off
+UNIT = r"^([+-]?\d(?:[\d.,]|\s(?=\d))*)\s*([^\W\d_]+[23]?(?:/[^\W\d_]+[23]?)?)$"   # 3556 kg, 5.4 mg/dL, 3489 m2: taken off
 #                                                    when the column has one unit (kg and lb mixed stay text)
 SPACE_THOUSANDS = r"[+-]?\d{1,3}(?:[ \u00a0\u2009\u202f]\d{3})+(?:[.,]\d+)?"   # 2 556, 1 204,5: spaces out
 THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"   # 66,645 or 1,204.5
@@ -35,9 +35,28 @@ def is_text(column: pd.Series) -> bool:
     return pd.api.types.is_object_dtype(column.dtype) or pd.api.types.is_string_dtype(column.dtype)
 
 
-def as_number(column: pd.Series, share: float) -> Optional[pd.Series]:
+def as_number(column: pd.Series, share: float, file_commas: str = "") -> Optional[pd.Series]:
     """The column as floats (a lone dash missing, and anything else that is not a number) when at
-    least `share` of its other values read as numbers as people write them; else None."""
+    least `share` of its other values read as numbers as people write them; else None. Commas the
+    column cannot settle (only 1,234-like values) follow `file_commas`, the file's (file_commas())."""
+    text = _cleaned(column)
+    european = _dot_thousands(text)
+    if european:   # 1.234,56: the points out first, then the comma is a decimal one
+        text = text.mask(text.str.fullmatch(DOT_THOUSANDS), text.str.replace(".", "", regex=False))
+    if european or _decimal_commas(text, file_commas):
+        text = text.mask(text.str.fullmatch(DECIMAL_COMMA), text.str.replace(",", ".", regex=False))
+    else:
+        text = text.mask(text.str.fullmatch(THOUSANDS), text.str.replace(",", "", regex=False))
+    numbers = pd.to_numeric(text, errors="coerce")
+    if text.empty or numbers.notna().mean() < share:
+        return None
+    return numbers.astype(float).reindex(column.index)
+
+
+def _cleaned(column: pd.Series) -> pd.Series:
+    """A column's values as text with what is not the number taken off: the typographic minus,
+    accounting parentheses, currency and percent signs, one unit shared by the column, spaces
+    between thousands; lone dashes left out."""
     text = column.dropna().astype(str).str.replace(MINUS, "-", regex=False)
     text = text.str.replace(PARENTHESES, r"-\1\2", regex=True)
     text = text.str.replace(CURRENCY, r"\1", regex=True).str.replace(CURRENCY_AFTER, "", regex=True)
@@ -47,18 +66,23 @@ def as_number(column: pd.Series, share: float) -> Optional[pd.Series]:
     if len(units) == 1:   # one unit throughout carries nothing; two (kg, lb) would mix scales
         text = with_unit[0].where(with_unit[1].notna(), text)
     text = text.mask(text.str.fullmatch(SPACE_THOUSANDS), text.str.replace(r"\s", "", regex=True))
-    text = text[~text.isin(DASHES)]
-    european = _dot_thousands(text)
-    if european:   # 1.234,56: the points out first, then the comma is a decimal one
-        text = text.mask(text.str.fullmatch(DOT_THOUSANDS), text.str.replace(".", "", regex=False))
-    if european or _decimal_commas(text):
-        text = text.mask(text.str.fullmatch(DECIMAL_COMMA), text.str.replace(",", ".", regex=False))
-    else:
-        text = text.mask(text.str.fullmatch(THOUSANDS), text.str.replace(",", "", regex=False))
-    numbers = pd.to_numeric(text, errors="coerce")
-    if text.empty or numbers.notna().mean() < share:
-        return None
-    return numbers.astype(float).reindex(column.index)
+    return text[~text.isin(DASHES)]
+
+
+def file_commas(frame: pd.DataFrame, sep: str = ",") -> str:
+    """What a file's commas are where a column cannot tell (its values all 1,234-like): "decimal"
+    when no column settles thousands (1,234,567; 1,234.5) and the file is semicolon-separated
+    (European spreadsheets write decimal commas), or tab- or pipe-separated with some column that
+    settles decimal commas (1,5; 0,459; 1.234,56); else "" (1,234 is thousands): a comma-separated
+    file had to quote its commas, as US exports quote "1,234"."""
+    decimal = thousands = False
+    for c in frame.columns:
+        if is_text(frame[c]):
+            text = _cleaned(frame[c])
+            digits = text[text.str.fullmatch(r"[+-]?[\d.,]+")]
+            thousands |= bool(digits.str.fullmatch(r"[+-]?\d{1,3}(?:,\d{3}){2,}(?:\.\d+)?|[+-]?\d{1,3}(?:,\d{3})+\.\d+").any())
+            decimal |= _dot_thousands(text) or _decimal_commas(text)
+    return "decimal" if not thousands and (sep == ";" or (decimal and sep != ",")) else ""
 
 
 def _dot_thousands(text: pd.Series) -> bool:
@@ -69,14 +93,17 @@ def _dot_thousands(text: pd.Series) -> bool:
     return bool(points.str.fullmatch(EUROPEAN).any()) and bool(points.str.fullmatch(DOT_THOUSANDS).all())
 
 
-def _decimal_commas(text: pd.Series) -> bool:
+def _decimal_commas(text: pd.Series, file_commas: str = "") -> bool:
     """Whether the column's commas are decimal commas (1,52): its values of digits, commas and points
-    have no point, each comma among them stands between digits once, and none looks like
-    thousands (1,234 or 12,345: 1 to 3 digits, a comma, 3 digits), which a lone 1,234 would."""
+    have no point, each comma among them stands between digits once, and some value can only be a
+    decimal (1,5; 12,3456; 0,459: no one writes 459 as 0,459); where every one could be thousands
+    too (1,234 or 12,345: 1 to 3 digits, a comma, 3 digits), the file decides (`file_commas`)."""
     digits = text[text.str.fullmatch(r"[+-]?[\d.,]+")]
     commas = digits[digits.str.contains(",", regex=False)]
-    return bool(len(commas)) and not digits.str.contains(".", regex=False).any() \
-        and bool(commas.str.fullmatch(DECIMAL_COMMA).all()) and not commas.str.fullmatch(THOUSANDS).any()
+    if not len(commas) or digits.str.contains(".", regex=False).any() or not commas.str.fullmatch(DECIMAL_COMMA).all():
+        return False
+    either = commas.str.fullmatch(THOUSANDS) & ~commas.str.match(r"[+-]?0,")
+    return bool((~either).any()) or file_commas == "decimal"
 
 
 def numbers_not_read(frame: pd.DataFrame) -> dict:

@@ -56,6 +56,12 @@ def chance_warning(v: DatasetVerdicts) -> str:
             if v.task == "classification" else "")
     if arms.BASELINE in v.below_chance:
         return _worse_than_constant(v, constant, score)
+    memorizes = _memorizes(v)
+    if set(v.at_chance) >= compared and memorizes:
+        return (f"Every arm scored no better than always predicting {constant} ({score}) on the test rows, though none "
+                f"fits its training rows ({memorizes}): the models memorize the training rows rather than learn what "
+                "generalizes, and no regularizer at these strengths changed that; try stronger regularization, fewer "
+                f"features or more rows{hint}")
     if set(v.at_chance) >= compared:
         return (f"Every arm scored no better than always predicting {constant} ({score}): the models learned little "
                 "or nothing here, so their comparisons say nothing about regularization; check the target, the "
@@ -65,6 +71,10 @@ def chance_warning(v: DatasetVerdicts) -> str:
         return (f"{names} scored no better than always predicting {constant} ({score}), and none has no finished runs "
                 "on these seeds to tell whether the data or the regularization is the cause; run none too"
                 f"{hint}")
+    if arms.BASELINE in v.at_chance and memorizes:
+        return (f"{names} scored no better than always predicting {constant} ({score}) on the test rows while "
+                f"other arms learned, though none fits its training rows ({memorizes}): unregularized, the model "
+                "memorizes them; the arms that learned are regularization doing its job")
     if arms.BASELINE in v.at_chance:
         return (f"{names} scored no better than always predicting {constant} ({score}) while other arms learned: "
                 "those are compared with a baseline that learned nothing; check the learning rate and the epochs"
@@ -74,14 +84,26 @@ def chance_warning(v: DatasetVerdicts) -> str:
     low = min(oriented * (s.ci_low - v.chance), oriented * (s.ci_high - v.chance)) if s is not None else math.nan
     if s is not None and not low > v.chance_margin:   # NaN (one seed) too: not clear
         ci = f", 95% CI [{s.ci_low:.4g}, {s.ci_high:.4g}] over {s.n} seeds" if s.n > 1 else f" on {s.n} seed"
+        why = (f"though it fits its training rows ({memorizes}): the models memorize more than they learn here, so "
+               "this says little about regularization at these strengths; try stronger ones, fewer features or more rows"
+               if memorizes else "the models barely learn here, so this says little about regularization; train "
+               "longer or with a larger learning rate first")
         return (f"{names} scored no better than always predicting {constant} ({score}), and none is not clearly above "
-                f"it either (test {m.label} {s.mean:.4g}{ci}): the models barely learn here, so this says little about "
-                "regularization; train longer or with a larger learning rate first")
+                f"it either (test {m.label} {s.mean:.4g}{ci}), {why}")
     on_paths = all(v.selected.get(a) for a in v.at_chance)   # the best of each path on validation, still at chance
     return (f"{names} scored no better than always predicting {constant} ({score}) while none learned: "
             "their regularization is likely too strong " +
             ("(the best of the strengths tried on the path: extend it toward weaker ones)" if on_paths else
              "(a smaller strength, or a path over strengths, would show it)"))
+
+
+def _memorizes(v: DatasetVerdicts) -> str:
+    """"train MSE 1.2e+07": none's training value where it fits its training rows while no better than
+    the constant on test (overfitting, not a model that learned nothing); "" otherwise."""
+    if arms.BASELINE not in v.fits_train:
+        return ""
+    m, x = METRICS[v.metric], v.fits_train[arms.BASELINE]
+    return f"train {m.label} {100 * x:.1f}%" if m.share else f"train {m.label} {x:.4g}"
 
 
 def _worse_than_constant(v: DatasetVerdicts, constant: str, score: str) -> str:

@@ -330,10 +330,22 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             groups["too few"].append(v.label)
             continue
         mine = means.get(v.label, {})
-        if v.winners:
-            others = [v.name(a) for a in v.winners[1:]]
-            out.append(f"On {v.label}, {v.name(v.winners[0])} helped: {_change(v.metric, mine, v.winners[0])}"
+        # better than a none that overfits below a constant, but no better than the constant: harm undone, not help
+        learned, undid = [a for a in v.winners if a not in v.at_chance], [a for a in v.winners if a in v.at_chance]
+        if learned:
+            others = [v.name(a) for a in learned[1:]]
+            out.append(f"On {v.label}, {v.name(learned[0])} helped: {_change(v.metric, mine, learned[0])}"
                        + (f" ({', '.join(others)} helped too)" if others else "") + ".")
+        if undid:   # first the arms back at the constant's level, then those still below it
+            undid.sort(key=lambda a: a in v.below_chance)
+            back = [v.name(a) for a in undid[1:] if a not in v.below_chance]
+            less = [v.name(a) for a in undid if a in v.below_chance]
+            out.append(f"On {v.label}, {v.name(undid[0])} {'lessened' if undid[0] in v.below_chance else 'undid'} none's "
+                       f"overfitting: {_change(v.metric, mine, undid[0])}, "
+                       + (f"still worse than always predicting {constant_prediction(v)}" if undid[0] in v.below_chance else
+                          f"about what always predicting {constant_prediction(v)} scores, not better")
+                       + (f" ({and_list(back)} too)" if back else "")
+                       + (f" ({and_list(less)} lessened it)" if less and undid[0] not in v.below_chance else "") + ".")
         hurt = [a for a in v.arms_with("worse") if not v.paired[a].negligible]
         if hurt:
             out.append(f"On {v.label}, {' and '.join(map(v.name, hurt))} made it worse: "
@@ -343,7 +355,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         far = sum(1 for a in v.arms_with("undecided") if (v.paired[a].seeds_needed or 0) > AFFORDABLE_SEEDS)
         few = len(v.arms_with("not enough seeds"))   # no estimate: nothing to test yet
         undecided, out_of_reach, untested = undecided + open_here - few - far, out_of_reach + far, untested + few
-        level = [a for a in v.at_chance if not (a == arms.BASELINE and a in v.below_chance)]
+        level = [a for a in v.at_chance if not (a == arms.BASELINE and a in v.below_chance) and a not in undid]
         if arms.BASELINE in v.below_chance:
             out.append(f"On {v.label}, none did worse than always predicting {constant_prediction(v)}: it overfits "
                        "(see the warning).")

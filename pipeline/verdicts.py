@@ -112,6 +112,9 @@ class DatasetVerdicts:
     little_room: bool = False   # the metric leaves almost no room above the constant (accuracy, rare class)
     room_step: float = 0.0      # one test row's step when it, not the ROPE, set the chance margin
     below_chance: list[str] = field(default_factory=list)   # of at_chance: overfitting, clearly worse than the constant
+    # of at_chance: arm -> its mean training value, where that beats the constant by more than the margin:
+    # it fits its training rows and not the test rows (memorizing), not a model that learned nothing
+    fits_train: dict[str, float] = field(default_factory=dict)
     perfect: bool = False       # every arm scored the metric's best value (accuracy 1, MSE 0) on every seed
     train_perfect: bool = False  # ... on its training rows: the train-test gap only mirrors the test metric
     chance_margin: float = math.nan   # how far above the constant a mean must be to count as learning
@@ -322,6 +325,11 @@ def _judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
     v.at_chance = [arm for arm, by_seed in d.values.items()
                    if len(by_seed) >= 2 and _no_better(v, list(by_seed.values()), m.higher_is_better)]
     v.below_chance = [arm for arm in v.at_chance if _overfits_below_chance(d, v, arm, list(d.values[arm]))]
+    oriented = 1.0 if m.higher_is_better else -1.0
+    for arm in v.at_chance:
+        train = list(_train_values(d, arm).values())
+        if len(train) >= 2 and oriented * (float(np.mean(train)) - v.chance) > margin:
+            v.fits_train[arm] = float(np.mean(train))
     if d.values.get(arms.BASELINE):
         v.none_summary = stats.summarize(list(d.values[arms.BASELINE].values()), m.bounds)
 

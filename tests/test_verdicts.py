@@ -355,13 +355,41 @@ def test_none_worse_than_a_constant_prediction_is_overfitting_that_regularizatio
     assert warning.startswith("none scored worse than always predicting the training mean (test MSE 0.07")
     assert "L2 brings it back to about the constant's level" in warning and "dropout scores worse than the constant too, if less so than none" in warning
     short = verdict_words.in_short([v], verdict_words.mean_values([results]))
-    assert short[0].startswith("On d2l, L2 helped: test MSE 0.07")
+    # L2 is better than none but at the constant's level: it undid the harm, it did not help beyond it
+    assert short[0].startswith("On d2l, L2 undid none's overfitting: test MSE 0.07") and \
+        short[0].endswith("about what always predicting the training mean scores, not better (dropout lessened it).")
+    assert not any("helped" in line for line in short)
     assert "On d2l, none did worse than always predicting the training mean: it overfits (see the warning)." in short
     assert not any("learned little or nothing" in line for line in short)
     # without a training value better than the constant, worse-than-constant is not learning (a
     # model that never fit its training rows either): nothing learned, as before
     [never] = verdicts.decide_study([dataclasses.replace(results, secondary={})])
     assert not never.below_chance and never.paired["l2"].verdict == verdicts.AT_CHANCE
+
+
+def test_models_that_memorize_their_training_rows_are_not_said_to_have_learned_nothing():
+    """A house-price table with more features than training rows: every arm's test MSE is the
+    constant's, but none fits its training rows (train R² 0.99): overfitting, not a learning rate
+    to check; with other arms learning, none's memorizing is what they fixed."""
+    rng = np.random.default_rng(1)
+    flat = {arm: {s: 1.0 + 0.01 * rng.standard_normal() for s in range(6)} for arm in ("none", "l2", "dropout")}
+    fit = {arm: {s: x - 0.02 for s, x in by_seed.items()} for arm, by_seed in flat.items()}   # train MSE 0.02
+    [v] = verdicts.decide_study([verdicts.DatasetResults("houses", "regression", flat, chance=1.0,
+                                                         secondary={"gap_metric": fit})])
+    assert set(v.at_chance) == {"none", "l2", "dropout"} and v.fits_train["none"] == pytest.approx(0.02, abs=0.01)
+    warning = verdict_warnings.chance_warning(v)
+    assert warning.startswith("Every arm scored no better than always predicting the training mean (test MSE 1) on the "
+                              "test rows, though none fits its training rows (train MSE 0.0") and "memorize" in warning
+    assert "learning rate" not in warning
+    # without the training fit: learned nothing, check the learning rate (as before)
+    [blank] = verdicts.decide_study([verdicts.DatasetResults("houses", "regression", flat, chance=1.0,
+                                                             secondary={"gap_metric": {a: {s: 0.0 for s in range(6)} for a in flat}})])
+    assert not blank.fits_train and "the learning rate" in verdict_warnings.chance_warning(blank)
+    # other arms learn: none's memorizing is what they fixed
+    learns = {**flat, "l2": {s: 0.5 + 0.01 * rng.standard_normal() for s in range(6)}}
+    [w] = verdicts.decide_study([verdicts.DatasetResults("houses", "regression", learns, chance=1.0,
+                                                         secondary={"gap_metric": fit})])
+    assert "unregularized, the model memorizes them" in verdict_warnings.chance_warning(w)
 
 
 def test_a_real_but_negligible_difference_is_not_the_best_arm():

@@ -68,37 +68,49 @@ def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on
                                [v.metric for v in decided])
     if not on_parents:
         return
-    plans, current = {p.label: p for p in ctx.study.plans}, {}
+    plans, on = {p.label: p for p in ctx.study.plans}, {}
     for v in decided:
         plan = plans.get(v.label)
         ostudy = grid.load_existing(ctx.storage, optuna_study_name(ctx.study, plan)) if plan else None
         parent = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN) if ostudy else None
         if parent:
-            log_verdicts(ctx.tracker, parent, v)
-            current[v.label] = parent
-    retire_old_verdicts(ctx.tracker, ctx.study, current)
+            on[v.label] = (parent, v)
+    log_study_verdicts(ctx.tracker, ctx.study, on)
 
 
-def log_verdicts(tracker: Tracker, parent_id: str, v: verdicts.DatasetVerdicts) -> None:
+def log_study_verdicts(tracker: Tracker, study: Study, on: dict[str, tuple[str, verdicts.DatasetVerdicts]]) -> None:
+    """Each dataset's verdicts on its current parent run ({label: (parent run id, verdicts)}), and
+    the older parents retired: the study's dataset runs read once for both."""
+    parents = tracker.study_runs(study.name, rt.DATASET)
+    tags = {p.run_id: p.tags for p in parents}
+    for parent, v in on.values():
+        log_verdicts(tracker, parent, v, tags.get(parent))
+    retire_old_verdicts(tracker, study, {label: parent for label, (parent, _) in on.items()}, parents)
+
+
+def log_verdicts(tracker: Tracker, parent_id: str, v: verdicts.DatasetVerdicts, tags_now: Optional[dict] = None) -> None:
     """One dataset's verdicts on its parent run: the tags and verdicts.json (the ablation does it
     at its end, the report for distributed studies, whose workers print no summary). Verdict tags an
     earlier summary set and this one does not (a path point no longer selected, a difference no
-    longer negligible) are deleted: the run holds this summary's verdicts and no others."""
+    longer negligible) are deleted: the run holds this summary's verdicts and no others. `tags_now`:
+    the run's tags, when the caller has read them."""
     tags = verdict_record.verdict_tags(v)
-    stale = [k for k in tracker.run(parent_id).data.tags if k.startswith(rt.VERDICT + ".") and k not in tags]
+    if tags_now is None:
+        tags_now = tracker.run(parent_id).data.tags
+    stale = [k for k in tags_now if k.startswith(rt.VERDICT + ".") and k not in tags]
     tracker.set_tags(parent_id, {**tags, rt.NOTE: verdict_record.verdict_note(v)})
     if stale:
         tracker.delete_tags(parent_id, stale)
     tracker.log_dict(parent_id, verdict_record.verdict_record(v), "verdicts.json")
 
 
-def retire_old_verdicts(tracker: Tracker, study: Study, current: dict[str, str]) -> None:
+def retire_old_verdicts(tracker: Tracker, study: Study, current: dict[str, str], parents: Optional[list] = None) -> None:
     """An extended study (more seeds, a resumed round) has a newer parent run per dataset that
     holds the study's verdicts; the older parents of the same configuration keep their trials but
     lose their verdict tags (a search for tags.verdict.l2 would find both), with a pointer to the
     current one. `current`: {dataset label: parent run id that holds the verdicts}."""
     hashes = {p.label: p.config_hash for p in study.plans}
-    for p in tracker.study_runs(study.name, rt.DATASET):
+    for p in parents if parents is not None else tracker.study_runs(study.name, rt.DATASET):
         label = p.tags.get(rt.DATASET_LABEL)
         if (label in current and p.run_id != current[label] and p.tags.get(rt.CONFIG_HASH) == hashes.get(label)
                 and rt.VERDICT in p.tags and not p.tags[rt.VERDICT].startswith(SUPERSEDED)):

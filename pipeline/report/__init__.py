@@ -25,7 +25,7 @@ from typing import Optional
 from .. import verdict_words
 from ..runtime import mask_credentials
 from ..study import Study
-from ..summary import log_verdicts, retire_old_verdicts
+from ..summary import log_study_verdicts
 from ..tracking import Tracker
 from . import analysis, collect, figures, render
 
@@ -99,12 +99,9 @@ def _record(tracker: Tracker, data: collect.ReportData, results: dict, paths: li
     if root:
         for p in paths:
             tracker.log_artifact(root, str(p), "report")
-    current = {}
-    for d in results["datasets"]:   # what the report decided, on each dataset's parent run too
-        if d["label"] in data.parent_runs and d.get("verdicts") is not None:
-            log_verdicts(tracker, data.parent_runs[d["label"]], d["verdicts"])
-            current[d["label"]] = data.parent_runs[d["label"]]
-    retire_old_verdicts(tracker, data.study, current)
+    log_study_verdicts(tracker, data.study, {   # what the report decided, on each dataset's parent run too
+        d["label"]: (data.parent_runs[d["label"]], d["verdicts"]) for d in results["datasets"]
+        if d["label"] in data.parent_runs and d.get("verdicts") is not None})
 
 
 # Beside the report: the digest of what it was built from (inputs_digest).

@@ -143,6 +143,11 @@ def _curves_and_histograms(data: ReportData, tracker: Tracker, trials: list[RunR
     parents of this configuration, the rest in bulk."""
     parents = [p for p in tracker.study_runs(data.study.name, rt.DATASET)
                if hashes.get(p.tags.get(rt.DATASET_LABEL)) == p.tags.get(rt.CONFIG_HASH)]
+    # the root runs above this configuration's parents: another configuration's root (an `mlflow
+    # run` with other flags, into another experiment) is no provenance of this report
+    mine = {p.tags.get(MLFLOW_PARENT_RUN_ID) for p in parents} - {None}
+    if mine:
+        data.roots = [r for r in data.roots if r.run_id in mine]
     for p in sorted(parents, key=lambda p: p.start_time or 0):   # the latest parent's view of its data
         data.data_params[p.tags.get(rt.DATASET_LABEL)] = p.params
         data.parent_runs[p.tags.get(rt.DATASET_LABEL)] = p.run_id

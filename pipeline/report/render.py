@@ -57,7 +57,7 @@ def provenance(data: ReportData, building: Optional[str] = None) -> dict:
         "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "tracking_uri": mask_credentials(data.tracking_uri),
         "ui_base": ui_base(data.tracking_uri), "links_local": links_are_local(data.tracking_uri),
-        "overview": [overview_link(data.tracking_uri, e, data.study.name) for e in sorted({r.experiment_id for r in roots})],
+        "overview": [(e, overview_link(data.tracking_uri, e, data.study.name)) for e in sorted({r.experiment_id for r in roots})],
         "root_runs": [{"run_id": r.run_id, "experiment_id": r.experiment_id,
                        "start": _utc(r.start_time),
                        "status": "running: it built this report" if r.run_id == building else r.status}

@@ -55,8 +55,12 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
 
 
 def _num(x: float) -> str:
-    """Nine characters: 0.9712, or 1.046e+06 for a price's MSE."""
-    return f"{x:>9.4f}" if abs(x) < 1e4 or x != x else f"{x:>9.3e}"
+    """Nine characters or so: 0.9712, 1637.9, 49,070 (a price's MAE), 1.046e+09."""
+    if abs(x) < 10 or x != x:   # shares and unit-scale losses: to 4 decimals, as every table shows them
+        return f"{x:>9.4f}"
+    if abs(x) < 1e4:            # 1637.9, not 1637.9231
+        return f"{x:>9.5g}"
+    return f"{x:>9,.0f}" if abs(x) < 1e8 else f"{x:>9.3e}"   # 49,070 (a price's MAE), not 4.907e+04"
 
 
 def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on_parents: bool = True) -> None:

@@ -816,3 +816,14 @@ def test_what_the_review_of_paths_and_pairs_found():
     assert "within one SE" not in head and "extend the path" not in head and "clearly worse" not in head
     nan_first = {"l1=1e-05": {0: {"val": math.nan}, 1: {"val": 0.9}}, "l1=0.001": {0: {"val": 0.8}, 1: {"val": 0.8}}}
     assert verdicts.select_variant(nan_first, True) == "l1=0.001"
+
+
+def test_numbers_in_a_prices_units_read_as_people_write_them():
+    """A house price's MAE and MSE: thousands with separators, not 1.34e+03 beside 3.32 in one
+    bracket, and nine-digit MSE gaps as powers of ten."""
+    from pipeline.summary import _num
+
+    assert verdict_words.amount(-1340.2, "mae") == "+1,340 MAE"   # oriented: lower is better
+    assert verdict_words._same_decimals([123858666.0, -543875976.0])(123858666.0) == "1.24e+08"
+    assert verdict_words._same_decimals([4012.5, 3.3])(3.3) == "3"
+    assert [_num(x).strip() for x in (0.97123, 1637.9231, 49070.31, 2.5e9)] == ["0.9712", "1637.9", "49,070", "2.500e+09"]

@@ -26,6 +26,20 @@ def rope_text(rope: float, metric: str) -> str:
     return amount(rope if METRICS[metric].higher_is_better else -rope, metric, signed=False)
 
 
+def default_rope_words(metric: str) -> str:
+    """The metric's default ROPE in words: "±1 point of accuracy", "±5% of none's MSE"."""
+    m = METRICS[metric]
+    if isinstance(m.default_rope, str):
+        return f"±{m.default_rope} of none's {m.label}"
+    return f"±{100 * m.default_rope:g} point of {m.label}" if m.share else f"±{m.default_rope:g} of {m.label}"
+
+
+def gap_words(metric: str) -> str:
+    """How the train-test gap is taken in this metric: "train minus test accuracy", "test minus train MSE"."""
+    m = METRICS[metric]
+    return f"train minus test {m.label}" if m.higher_is_better else f"test minus train {m.label}"
+
+
 def amount(x: float, metric: str, signed: bool = True) -> str:
     """A difference to none in the metric's own direction (arm minus none): shares (accuracy,
     F1, AUC) in points, others as they are. Comparisons hold it oriented (positive = better), so

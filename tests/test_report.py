@@ -448,6 +448,10 @@ def test_report_states_the_same_verdicts_as_the_console(built):
     if "undecided" in verdicts_shown:
         assert re.search(r"~\d+ \((better|worse|equivalent)\)", page)
     assert "P(better) / P(same) / P(worse)" in page and "How the verdicts are reached" in page
+    # the notes define the ROPE and the gap in the study's metrics (wine: accuracy; synthetic: MSE)
+    text = html_mod.unescape(page)
+    assert "The ROPE (region of practical equivalence) is ±1 point of accuracy and ±5% of none's MSE unless" in text
+    assert "test minus train MSE and train minus test accuracy)" in text
     assert "P(beats none on a seed)" in page   # the across-datasets view for few datasets
     # the effect size has the sign of the difference beside it, MSE (lower is better) included
     rows = re.findall(r'<td class="l">[^<]+</td><td>\d+</td><td class="nw">([+-]?[0-9.e+-]+) (pt|MSE)[^<]*</td><td>([-0-9.inf]+)</td>', page)

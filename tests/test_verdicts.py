@@ -827,3 +827,13 @@ def test_numbers_in_a_prices_units_read_as_people_write_them():
     assert verdict_words._same_decimals([123858666.0, -543875976.0])(123858666.0) == "1.24e+08"
     assert verdict_words._same_decimals([4012.5, 3.3])(3.3) == "3"
     assert [_num(x).strip() for x in (0.97123, 1637.9231, 49070.31, 2.5e9)] == ["0.9712", "1637.9", "49,070", "2.500e+09"]
+
+
+def test_the_rope_and_the_gap_are_defined_in_the_studys_own_metrics():
+    """The report's notes define the default ROPE and the gap in the metrics the study uses (they
+    said accuracy and MSE under a ROC AUC or MAE study)."""
+    assert verdict_words.default_rope_words("accuracy") == "±1 point of accuracy"
+    assert verdict_words.default_rope_words("roc_auc") == "±1 point of ROC AUC"
+    assert verdict_words.default_rope_words("mae") == "±5% of none's MAE"
+    assert verdict_words.default_rope_words("r2") == "±0.01 of R²"
+    assert verdict_words.gap_words("mae") == "test minus train MAE" and verdict_words.gap_words("r2") == "train minus test R²"

@@ -20,6 +20,7 @@ from ..errors import UsageError
 from ..path_summary import summarize_path
 from ..study import variant_id
 from ..task import METRICS, metric_for, task_for
+from ..words import and_list
 from .collect import ReportData
 
 
@@ -63,7 +64,10 @@ def analyze(data: ReportData) -> dict:
             "min_wilcoxon_p": min_p, "too_few_seeds": min_p >= stats.ALPHA, "min_p_seeds": used or study.looks()[0],
             "look_alphas": [f"{x:.4f}" for x in stats.spending(study.looks())] if study.adaptive else [],
             "n_comparisons": sum(verdicts.holm_counted(p) for d in datasets for p in d["paired"].values()),
-            "secondary_families": verdict_words.secondary_families(decided)}
+            "secondary_families": verdict_words.secondary_families(decided),
+            # the study's metrics, for the notes that define the ROPE and the gap in them
+            "rope_words": and_list(sorted({verdict_words.default_rope_words(d["metric_name"]) for d in datasets})),
+            "gap_words": and_list(sorted({verdict_words.gap_words(d["metric_name"]) for d in datasets}))}
 
 
 def _test_class_rows(params: dict) -> Optional[list[int]]:

@@ -16,7 +16,7 @@ from typing import Optional
 
 from .errors import UsageError
 from .flags import as_flags, optional, train_study, unused_strengths
-from .words import counted
+from .words import and_list, counted, plural
 
 EXIT_USAGE = 2
 UNREACHABLE_ADVICE = ("the cells this process was training are trained again by another worker or the next run; "
@@ -75,7 +75,7 @@ def cmd_ablation(args) -> int:
         print(f"note: a view with {view}: its verdicts are printed"
               + (f" and its report written to {Path(args.reports_dir) / study.report_folder}" if report else "")
               + "; the study's verdicts and report in MLflow are left as they are" + VIEW_HOLM, file=sys.stderr, flush=True)
-    record_verdicts(ctx, decided, on_parents=not view)
+    changed = record_verdicts(ctx, decided, on_parents=not view)
     if report:
         from .report import build_report
 
@@ -90,7 +90,7 @@ def cmd_ablation(args) -> int:
         if rebuilt:
             print(f"report built in {seconds:.1f} s")
     if not (report and rebuilt):
-        _discard_empty_root(ctx)
+        _discard_empty_root(ctx, changed)
     from .ui_links import overview_link
 
     print(f"\nBrowse the runs: mlflow ui --backend-store-uri {ctx.tracker.uri} --host 127.0.0.1 "
@@ -98,13 +98,17 @@ def cmd_ablation(args) -> int:
     return 0
 
 
-def _discard_empty_root(ctx) -> None:
+def _discard_empty_root(ctx, changed: list[str]) -> None:
     """A rerun that trained nothing and built no report leaves no root run behind: one per call
     would clutter the experiment, and the report names the root that built it. (`mlflow run`'s
-    project run is MLflow's own, kept.)"""
+    project run is MLflow's own, kept.) `changed`: datasets whose parent runs' verdicts this call
+    rewrote (another metric or ROPE): said, since a report built before still shows the old ones."""
     if ctx.trained_nothing and ctx.tracker.owns_root() and ctx.tracker.discard_if_empty(ctx.experiment_id, ctx.root_id):
-        print("note: nothing was trained and no report built: this call added no run to MLflow", file=sys.stderr,
-              flush=True)
+        updated = (f"; it did update the verdicts on the parent {plural(len(changed), 'run')} of {and_list(changed)} "
+                   "(the study file's metric or ROPE differ from the last summary's), which a report built before "
+                   "does not show: rebuild it with the report command" if changed else "")
+        print(f"note: nothing was trained and no report built: this call added no run to MLflow{updated}",
+              file=sys.stderr, flush=True)
 
 
 # Why a view's verdicts may differ from the study's (a smaller family, other seeds).

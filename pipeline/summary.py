@@ -63,15 +63,16 @@ def _num(x: float) -> str:
     return f"{x:>9,.0f}" if abs(x) < 1e8 else f"{x:>9.3e}"   # 49,070 (a price's MAE), not 4.907e+04"
 
 
-def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on_parents: bool = True) -> None:
+def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on_parents: bool = True) -> list[str]:
     """The study's overview in the MLflow UI (Tracker.share_overview, which only adds to an
     earlier one), which the printed link opens; and, unless this is a view (not `on_parents`),
     each dataset's verdicts on its MLflow parent run: tags verdict, verdict.<arm>,
-    verdict.<arm>.<outcome>, and the whole record as verdicts.json."""
+    verdict.<arm>.<outcome>, and the whole record as verdicts.json. Returns the datasets whose
+    parent's verdicts changed (the study file's metric or ROPE changed, or runs were added)."""
     ctx.tracker.share_overview(ctx.experiment_id, ctx.study.name, [(p.label, p.config_hash) for p in ctx.study.plans],
                                [v.metric for v in decided])
     if not on_parents:
-        return
+        return []
     plans, on = {p.label: p for p in ctx.study.plans}, {}
     for v in decided:
         plan = plans.get(v.label)
@@ -79,33 +80,37 @@ def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on
         parent = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN) if ostudy else None
         if parent:
             on[v.label] = (parent, v)
-    log_study_verdicts(ctx.tracker, ctx.study, on)
+    return log_study_verdicts(ctx.tracker, ctx.study, on)
 
 
-def log_study_verdicts(tracker: Tracker, study: Study, on: dict[str, tuple[str, verdicts.DatasetVerdicts]]) -> None:
+def log_study_verdicts(tracker: Tracker, study: Study, on: dict[str, tuple[str, verdicts.DatasetVerdicts]]) -> list[str]:
     """Each dataset's verdicts on its current parent run ({label: (parent run id, verdicts)}), and
-    the older parents retired: the study's dataset runs read once for both."""
+    the older parents retired: the study's dataset runs read once for both. Returns the datasets
+    whose verdict tags changed."""
     parents = tracker.study_runs(study.name, rt.DATASET)
     tags = {p.run_id: p.tags for p in parents}
-    for parent, v in on.values():
-        log_verdicts(tracker, parent, v, tags.get(parent))
+    changed = [label for label, (parent, v) in on.items() if log_verdicts(tracker, parent, v, tags.get(parent))]
     retire_old_verdicts(tracker, study, {label: parent for label, (parent, _) in on.items()}, parents)
+    return changed
 
 
-def log_verdicts(tracker: Tracker, parent_id: str, v: verdicts.DatasetVerdicts, tags_now: Optional[dict] = None) -> None:
+def log_verdicts(tracker: Tracker, parent_id: str, v: verdicts.DatasetVerdicts, tags_now: Optional[dict] = None) -> bool:
     """One dataset's verdicts on its parent run: the tags and verdicts.json (the ablation does it
     at its end, the report for distributed studies, whose workers print no summary). Verdict tags an
     earlier summary set and this one does not (a path point no longer selected, a difference no
     longer negligible) are deleted: the run holds this summary's verdicts and no others. `tags_now`:
-    the run's tags, when the caller has read them."""
+    the run's tags, when the caller has read them. Returns whether they changed a verdict the run
+    held (a first record is no change)."""
     tags = verdict_record.verdict_tags(v)
     if tags_now is None:
         tags_now = tracker.run(parent_id).data.tags
-    stale = [k for k in tags_now if k.startswith(rt.VERDICT + ".") and k not in tags]
+    before = {k: x for k, x in tags_now.items() if k == rt.VERDICT or k.startswith(rt.VERDICT + ".")}
+    stale = [k for k in before if k != rt.VERDICT and k not in tags]
     tracker.set_tags(parent_id, {**tags, rt.NOTE: verdict_record.verdict_note(v)})
     if stale:
         tracker.delete_tags(parent_id, stale)
     tracker.log_dict(parent_id, verdict_record.verdict_record(v), "verdicts.json")
+    return bool(before) and before != tags
 
 
 def retire_old_verdicts(tracker: Tracker, study: Study, current: dict[str, str], parents: Optional[list] = None) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import urllib.request
 
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from .conftest import mlflow_serving, run_cli, tiny_study_dict, write_study
@@ -659,7 +660,16 @@ def test_a_rerun_with_nothing_new_keeps_the_report(built, tmp_path):
     assert f"nothing the report is built from changed since {html} was built: kept as it is" in again.stderr
     assert "report built in" not in again.stdout and f"report: {html}" in again.stdout
     assert html.stat().st_mtime_ns == stamp
-    assert "this call added no run to MLflow" in again.stderr
+    assert "this call added no run to MLflow" in again.stderr and "update the verdicts" not in again.stderr
+    # another ROPE in the study file: nothing trained, but the parents' verdicts are rewritten, and
+    # the note says so (a report built before shows the earlier ones); and back again
+    wide = yaml.safe_load((work / "rep.yaml").read_text())
+    write_study(work / "wide.yaml", {**wide, "rope": 0.3})
+    for study_file in ("wide.yaml", "rep.yaml"):
+        proc = run_cli(["ablation", "--study", study_file, "--no-report"], cwd=work, env=env)
+        assert proc.returncode == 0 and "trained 0" not in proc.stderr, proc.stderr[-2000:]
+        assert re.search(r"this call added no run to MLflow; it did update the verdicts on the parent runs? of .*wine",
+                         proc.stderr), proc.stderr[-2000:]
     roots = client.search_runs([client.get_experiment_by_name("rep").experiment_id], "tags.kind = 'root'")
     assert len(roots) == roots_before
     assert {f.path for f in client.list_artifacts(roots[0].info.run_id, "report")} == \

@@ -181,6 +181,10 @@ def _format_validation_error(source: str, err: ValidationError, model: Optional[
     msg = first["msg"].removeprefix("Value error, ")
     if "dropout" in loc.split(".")[-2:] and first["type"] in ("less_than", "greater_than_equal"):   # .dropout or .dropout.1
         msg = "a dropout rate is the share of units dropped: from 0 up to, not including, 1"
+    elif loc == "name" and first["type"] == "string_pattern_mismatch":   # it names MLflow experiments and folders
+        msg = "letters, digits, '_', '.' and '-' only (it names the MLflow experiment and the report's folder), e.g. churn_study_v2"
+    elif first["type"] == "list_type" and isinstance(first.get("input"), str):   # drop_columns: id
+        msg = f"a list, e.g. [{first['input']}]"
     value = first.get("input")
     shown = "" if isinstance(value, dict) or value is None else f" = {shorten(value)}"
     if isinstance(value, bool):   # YAML's yes/no/on/off are booleans too: say what the file holds
@@ -250,7 +254,8 @@ def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optiona
     path = Path(path)
     source = str(path)
     if not path.is_file():
-        raise UsageError(f"study file {source!r} does not exist")
+        where = "" if path.is_absolute() else f" (relative paths are read from the working directory: {path.resolve()})"
+        raise UsageError(f"study file {source!r} does not exist{where}")
     try:
         text = path.read_text(encoding="utf-8")
         raw = read_yaml(text)

@@ -87,12 +87,13 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     sep = raw.attrs.get("sep", ",")
     frame = _categories_as_values(raw)
     if spec.target not in frame.columns:
-        raise UsageError(f"{_where(spec)}: field 'target' = {spec.target!r}: no such column; columns are "
-                         + _short(", ".join(map(str, frame.columns)), 200))
+        raise UsageError(f"{_where(spec)}: field 'target' = {spec.target!r}: no such column{_closest(spec.target, frame)}; "
+                         "columns are " + _short(", ".join(map(str, frame.columns)), 200))
     unknown = [c for c in (*prep.drop_columns, *prep.keep_columns, *prep.missing_values) if c not in frame.columns]
     if unknown:
         raise UsageError(f"{_where(spec)}: field 'preprocess' names column {unknown[0]!r}, which {spec.path} "
-                         "does not have")
+                         f"does not have{_closest(unknown[0], frame)}; columns are "
+                         + _short(", ".join(map(str, frame.columns)), 200))
     record = {"rows_in": len(frame), "columns_in": len(frame.columns) - 1, "dropped_columns": list(prep.drop_columns),
               "repeated_names": frame.attrs.get("repeated_names", {})}
     frame = frame.drop(columns=list(prep.drop_columns))
@@ -127,6 +128,16 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
         raise UsageError(f"{_where(spec)}: {spec.path} has no feature columns besides {spec.target!r}{why}")
     column_checks.judge(spec, frame, y, record)
     return frame.reset_index(drop=True), y.reset_index(drop=True), record
+
+
+def _closest(name: str, frame: pd.DataFrame) -> str:
+    """" (did you mean 'Churn'?)" for a column name given in another case or with a slip; "" otherwise."""
+    import difflib
+
+    columns = [str(c) for c in frame.columns]
+    same = [c for c in columns if c.lower() == str(name).lower()]
+    near = same or difflib.get_close_matches(str(name), columns, n=1, cutoff=0.8)
+    return f" (did you mean {near[0]!r}?)" if near else ""
 
 
 def _refuse_conflicting_lists(spec) -> None:

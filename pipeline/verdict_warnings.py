@@ -9,7 +9,7 @@ import math
 from . import arms
 from .task import METRICS
 from .verdicts import DatasetVerdicts
-from .words import and_list
+from .words import and_list, counted
 
 
 def warnings(v: DatasetVerdicts) -> list[str]:
@@ -132,7 +132,7 @@ def _worse_than_constant(v: DatasetVerdicts, constant: str, score: str) -> str:
 def _row_of(v: DatasetVerdicts) -> str:
     """Which test row moves the metric the most, as "of the rarest class (2 rows)" or "(of 40)"."""
     if v.metric == "balanced_accuracy" and v.test_class_rows:
-        return f"of the rarest class ({v.test_class_rows[0]} rows)"
+        return f"of the rarest class ({counted(v.test_class_rows[0], 'row')})"
     return f"(of {v.n_test})" if v.n_test else ""
 
 

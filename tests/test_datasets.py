@@ -85,7 +85,7 @@ def test_csv_loader_and_its_errors(tmp_path):
 
     cases = [
         (DatasetSpec(name="csv", path=str(tmp_path / "nope.csv"), target="Outcome"), "does not exist"),
-        (DatasetSpec(name="csv", path=good, target="outcome"), "no such column"),
+        (DatasetSpec(name="csv", path=good, target="outcome"), r"no such column \(did you mean 'Outcome'\?\); columns are"),
         (DatasetSpec(name="csv", path=write_csv(tmp_path / "text.csv", "a,b\nx,1\ny,0\n"), target="a",
                      task="regression"), "not numeric"),
         (DatasetSpec(name="csv", path=write_csv(tmp_path / "nan.csv", "a,b\n1,1\n,0\n2,1\n3,0\n"), target="b",
@@ -93,7 +93,8 @@ def test_csv_loader_and_its_errors(tmp_path):
         (DatasetSpec(name="csv", path=write_csv(tmp_path / "one.csv", "b\n1\n0\n"), target="b"), "no feature columns"),
         (DatasetSpec(name="csv", path=write_csv(tmp_path / "inf.csv", "a,y\n1,1.5\n2,inf\n3,0.2\n4,0.1\n"), target="y"),
          "column 'y' has 1 infinite value"),
-        (DatasetSpec(name="csv", path=good, target="Outcome", preprocess={"drop_columns": ["zz"]}), "column 'zz'"),
+        (DatasetSpec(name="csv", path=good, target="Outcome", preprocess={"drop_columns": ["zz"]}),
+         r"column 'zz', which .* does not have; columns are 'a, "),
     ]
     for spec, message in cases:
         with pytest.raises(UsageError, match=message) as err:

@@ -169,8 +169,9 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
     auto = {c: why for c, why in record["auto_dropped_columns"].items()
             if not (why == "empty" and str(c).startswith("Unnamed: "))}
     if auto:
-        out.append(f"Dropped {counted(len(auto), 'column')} that cannot carry signal: {listed(auto)}; list them under "
-                   "preprocess.drop_columns to confirm, or under keep_columns to keep them.")
+        out.append(f"Dropped {counted(len(auto), 'column')} that cannot carry signal: {listed(auto)}; list one under "
+                   "preprocess.keep_columns to keep it (listing them under drop_columns silences this, but changes the "
+                   "study's configuration: its cells train again).")
     dates = [c for c, why in auto.items() if why == "dates"]
     if dates:
         out.append(f"Dropped date {plural(len(dates), 'column')} {', '.join(map(str, dates))}: derive numbers from them in the file "
@@ -257,7 +258,8 @@ def _spelling_warnings(spec, record: dict, y: pd.Series) -> list[str]:
     return out
 
 
-MISSPELT_MAX_ROWS = 2      # a value this rare ...
+MISSPELT_MAX_ROWS = 2      # a value this rare (or rarer than MISSPELT_SHARE of the rows) ...
+MISSPELT_SHARE = 0.01
 MISSPELT_COMMON = 5        # ... beside one at least this many times as common, one edit away ...
 MISSPELT_MIN_LENGTH = 4    # ... and this long (Mr/Mrs, US/USA, low/slow are words of their own)
 MISSPELT_MAX_DISTINCT = 200   # columns with more distinct values are names or free text: not compared
@@ -271,7 +273,7 @@ def misspelt(column: pd.Series) -> list[tuple[str, int, str, int]]:
     if not 2 <= len(counts) <= MISSPELT_MAX_DISTINCT:
         return []
     found = []
-    for rare, n in counts[counts <= MISSPELT_MAX_ROWS].items():
+    for rare, n in counts[counts <= max(MISSPELT_MAX_ROWS, MISSPELT_SHARE * counts.sum())].items():
         if len(rare) < MISSPELT_MIN_LENGTH:
             continue
         common = next((v for v, m in counts.items() if m >= MISSPELT_COMMON * n and _one_slip(rare, v)), None)

@@ -576,6 +576,9 @@ def test_misspellings_yes_no_spellings_and_more_features_than_rows_are_warned_ab
     from pipeline.column_checks import misspelt, mixed_booleans
     assert misspelt(pd.Series(["female"] * 40 + ["male"] * 2 + ["type B"] * 30 + ["type A"] + ["slow"] * 20 + ["low"])) == []
     assert mixed_booleans(pd.Series(list("YNFYN"))) == []
+    # 3 rows among 900 are rare too (under 1% of the rows): a misspelt class of a larger table
+    assert misspelt(pd.Series(["setosa_like"] * 387 + ["setosa_lik"] * 3 + ["virginica"] * 510)) == [
+        ("setosa_lik", 3, "setosa_like", 387)]
     assert ("Column 'smoker' writes yes/no in more than one way ('FALSE', 'TRUE', 'no', 'yes'): each spelling is its "
             "own category; write one pair in the file.") in warned
     assert any(w.startswith("Target 'y' has rare labels that look like misspellings of common ones, kept as separate "

@@ -222,14 +222,18 @@ def _roc_auc(y, score) -> float:
 def constant_prediction_scores(task: str, n_classes: int, y_train, y_test) -> dict[str, float]:
     """Every metric of the task's family on the test split for the best prediction made without
     looking at the features: the training classes' shares (as logits: always the majority class,
-    ROC AUC 0.5) or the training mean (R² about 0). A model that does no better than this has
-    learned nothing, whatever its comparisons with other arms say."""
+    ROC AUC 0.5) or the training mean (R² about 0), the training median for MAE (the constant
+    that minimizes it). A model that does no better than this has learned nothing, whatever its
+    comparisons with other arms say."""
     import numpy as np
 
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
     if task == "regression":
-        outputs = np.full((len(y_test), 1), float(np.mean(y_train)))
-        return {m.name: compute(m, y_test, outputs) for m in family(task, n_classes)}
+        out = {}
+        for m in family(task, n_classes):
+            centre = np.median(y_train) if m.name == "mae" else np.mean(y_train)
+            out[m.name] = compute(m, y_test, np.full((len(y_test), 1), float(centre)))
+        return out
     prior = np.bincount(y_train.astype(np.int64), minlength=n_classes) / max(len(y_train), 1)
     logits = np.log(np.clip(prior, 1e-12, None))
     # classes tied for the majority (a 12/12 training split): no class is "the" majority, and argmax

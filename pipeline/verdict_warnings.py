@@ -138,5 +138,5 @@ def _row_of(v: DatasetVerdicts) -> str:
 
 def constant_prediction(v: DatasetVerdicts) -> str:
     """What a model that learned nothing predicts, as the warnings and "In short" name it."""
-    return ("the training mean" if v.task == "regression" else
+    return ("the training median" if v.metric == "mae" else "the training mean" if v.task == "regression" else
             "the training classes' shares" if v.metric in ("log_loss", "roc_auc") else "the majority class")

@@ -837,3 +837,15 @@ def test_the_rope_and_the_gap_are_defined_in_the_studys_own_metrics():
     assert verdict_words.default_rope_words("mae") == "±5% of none's MAE"
     assert verdict_words.default_rope_words("r2") == "±0.01 of R²"
     assert verdict_words.gap_words("mae") == "test minus train MAE" and verdict_words.gap_words("r2") == "train minus test R²"
+
+
+def test_a_constant_prediction_scores_mae_from_the_median():
+    """The best constant under MAE is the training median, not the mean (a skewed price: the mean
+    is far from most rows and would make chance look worse than it is)."""
+    from pipeline.task import constant_prediction_scores
+
+    y_train = np.array([1.0, 2.0, 3.0, 100.0])
+    y_test = np.array([2.0, 3.0])
+    scores = constant_prediction_scores("regression", 0, y_train, y_test)
+    assert scores["mae"] == pytest.approx(0.5)            # median 2.5
+    assert scores["mse"] == pytest.approx((24.5 ** 2 + 23.5 ** 2) / 2)   # mean 26.5

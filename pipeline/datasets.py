@@ -422,14 +422,28 @@ def _split(spec, split_seed: int, x, y, x_test, y_test) -> list[tuple]:
     if spec.stratify:
         order = _stratified(spec, "val_fraction", order, y, n_val, rng)
     train_idx = order[n_val:]
+    if spec.stratify and spec.train_size:   # every training subset in the classes' shares, still nested
+        train_idx = _interleaved(train_idx, y)
     train_idx = train_idx[:_take(len(train_idx), spec.train_size, "train_size", spec.display)]
     return [(_rows(x, train_idx), y[train_idx]), (_rows(x, order[:n_val]), y[order[:n_val]]), (x_test, y_test)]
+
+
+def _interleaved(idx: np.ndarray, y) -> np.ndarray:
+    """Shuffled rows reordered so that every prefix holds each class in about its share: a row
+    that is its class's r-th of n goes at (r + 0.5) / n of the way (ties keep the shuffle's order).
+    A train_size subset is a prefix, so sizes stay nested and each is stratified."""
+    labels = np.asarray(y)[idx]
+    position = np.empty(len(idx))
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        position[members] = (np.arange(len(members)) + 0.5) / len(members)
+    return idx[np.argsort(position, kind="stable")]
 
 
 def _stratified(spec, field_name: str, order: np.ndarray, y, n_first: int, rng) -> np.ndarray:
     """`order` rearranged so that its first `n_first` rows hold every class in its share of the
     rows (scikit-learn's stratified split, seeded from the split's generator): `stratify: true`.
-    (The training rows stay in shuffled order, so train_size subsets keep nesting.)"""
+    (The training rows stay in shuffled order; a train_size subset is stratified by _interleaved.)"""
     from sklearn.model_selection import train_test_split
 
     labels = np.asarray(y)[order]

@@ -312,6 +312,13 @@ def test_stratify_keeps_each_class_s_share_in_the_test_and_validation_splits(tmp
         rare_in["stratified"].add(int((strat.y_test == rare).sum()))
         assert int((strat.y_val == rare).sum()) in (1, 2) and strat.sizes() == plain.sizes()
     assert rare_in["stratified"] <= {2, 3} and len(rare_in["plain"] - {2, 3}) > 0, rare_in
+    # a train_size subset in the classes' shares too (6 training rows of 120 are rare: 2 of 40),
+    # and the sizes nested (the 40 rows are the first of the 80)
+    small, large = (load(DatasetSpec(name="csv", path=path, target="y", stratify=True, train_size=n, normalize="none"), 3)
+                    for n in (40, 80))
+    rare = small.class_names.index("rare")
+    assert int((small.y_train == rare).sum()) == 2 and int((large.y_train == rare).sum()) == 4
+    assert torch.equal(large.x_train[:40], small.x_train)
     study = {"name": "s", "arms": ["none", "l2"], "seeds": 2, "datasets": [{"name": "csv", "path": path, "target": "y"}]}
     before = build_study(study, "s.yaml").plans[0].config_hash
     study["datasets"][0]["stratify"] = False

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from .errors import UsageError
 from .flags import as_flags, optional, train_study, unused_strengths
@@ -98,7 +98,7 @@ def cmd_ablation(args) -> int:
     return 0
 
 
-def _discard_empty_root(ctx, changed: list[str]) -> None:
+def _discard_empty_root(ctx, changed: Sequence[str] = ()) -> None:
     """A rerun that trained nothing and built no report leaves no root run behind: one per call
     would clutter the experiment, and the report names the root that built it. (`mlflow run`'s
     project run is MLflow's own, kept.) `changed`: datasets whose parent runs' verdicts this call

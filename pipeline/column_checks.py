@@ -184,6 +184,9 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
         out.append(f"Column {c!r} has {counted(found['with'], 'value')} with a percent sign ({with_sign!r}) and {found['without']} "
                    f"without ({plain!r}), read as written: if the plain ones are fractions (0.82 for 82%), they are 100x "
                    "off the others; write every value one way in the file.")
+    for c, example in record.get("decimal_commas", {}).items():
+        out.append(f"Column {c!r}: values like {example} were read with a decimal comma (1,716 as 1.716, not 1716); "
+                   "if they are thousands, write them without the comma in the file.")
     for c, found in record["non_numbers_as_missing"].items():
         more = ", ..." if found["distinct"] > len(found["examples"]) else ""
         examples = ", ".join(map(repr, found["examples"])) + more

@@ -52,8 +52,10 @@ LEGACY_IDENTITY = {"training": {"engine": "population", "population_size": 10}, 
 # that change a table's numbers bump it, so a table's study run before starts afresh instead of
 # mixing runs of two preparations. 2: regression targets standardized; numbers written as text
 # parsed, id-like/constant/date/free-text columns dropped, "?" missing, labels stripped. 3: European
-# 1.234,56 read as numbers; Parquet category columns tidied like text.
-TABLE_RULES = 3
+# 1.234,56 read as numbers; Parquet category columns tidied like text. 4: decimal commas settled by
+# a value only a decimal explains (0,459) or a semicolon-separated file (a column of 1,716s alone);
+# units with a power (3489 m2) are units.
+TABLE_RULES = 4
 NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding", "metric", "standardize_target", "class_weight", "stratify")
 # The same for training settings (precision: tf32 changes the numbers; fp32 is what was always run).
 NEW_TRAINING_FIELDS = ("precision",)
@@ -70,6 +72,8 @@ def _dataset_identity(dataset, tuned: bool) -> dict:
         dump["normalization"] = normalization(dataset)
     if DATASETS[dataset.name].is_table:
         dump["table_rules"] = TABLE_RULES
+    if dataset.stratify and dataset.train_size:   # the training subset in the classes' shares (datasets._interleaved)
+        dump["train_order"] = "stratified"
     return dump
 
 

@@ -11,9 +11,10 @@ with scikit-learn, everything fit on the training split only.
                   are written_numbers.py's): thousands separators (66,645; 2 556 with a space or thin space), a currency sign
                   ($1,200.50, 12,50 €), a percent sign (34.8% -> 34.8, the number as written),
                   accounting negatives ((1,034) -> -1034), the minus sign "−", one unit shared by
-                  the column (3556 kg), decimal commas (1,52) in a column with no "." whose
-                  commas never look like thousands (not 1 to 3 digits, a comma, 3 digits: a lone
-                  "1,234" is 1234), a lone "-" as missing. When at least 90% of a feature
+                  the column (3556 kg, 3489 m2), decimal commas (1,52) in a column with no "."
+                  settled by values only a decimal explains (0,459; 1,5) or, for a column of
+                  1,234-like values alone, by a semicolon-separated file (else "1,234" is 1234;
+                  written_numbers.file_commas), a lone "-" as missing. When at least 90% of a feature
                   column's values are such numbers, the rest are read as missing, with a warning
                 - columns that cannot carry signal are dropped (column_checks.py judges them, and
                   words the warnings below), each with its reason, judged on the
@@ -50,7 +51,7 @@ from . import column_checks
 from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
-from .written_numbers import DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed
+from .written_numbers import DASHES, NUMBER_SHARE, as_number, decimal_comma_note, file_commas, is_text, percent_mixed
 from .words import counted, plural
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports this module
@@ -104,6 +105,7 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     record["percent_mixed"] = {c: found for c in frame.columns
                                if c != spec.target and is_text(frame[c]) and (found := percent_mixed(frame[c]))}
     record["parsed_numeric_columns"], record["non_numbers_as_missing"] = _parse_numbers(frame, spec.target, sep)
+    record["decimal_commas"] = frame.attrs.pop("decimal_commas", {})
     again = _mark_missing(frame, prep.missing_values)
     record["marked_missing"] = {c: marked[c] + again[c] for c in prep.missing_values}
     _refuse_infinite(spec, frame)
@@ -260,7 +262,7 @@ def _mark_missing(frame: pd.DataFrame, markers: dict) -> dict[str, int]:
 def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",") -> tuple[list[str], dict]:
     """Text columns of numbers as people write them become floats: their names, and for each column
     whose few values that are not numbers became missing, how many and which (a few examples)."""
-    parsed, non_numbers = [], {}
+    parsed, non_numbers, decimals = [], {}, {}
     commas = file_commas(frame, sep)
     for c in frame.columns:
         if not is_text(frame[c]):
@@ -268,12 +270,15 @@ def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",") -> tuple[list[st
         numbers = as_number(frame[c], NUMBER_SHARE if c != target else 1.0, commas)
         if numbers is None:
             continue
+        if note := decimal_comma_note(frame[c], commas):
+            decimals[c] = note
         rest = frame[c][numbers.isna() & frame[c].notna() & ~frame[c].isin(DASHES)]
         if len(rest):
             non_numbers[c] = {"count": len(rest), "distinct": int(rest.nunique()),
                               "examples": [str(v) for v in rest.unique()[:NON_NUMBER_EXAMPLES]]}
         frame[c] = numbers
         parsed.append(c)
+    frame.attrs["decimal_commas"] = decimals
     return parsed, non_numbers
 
 

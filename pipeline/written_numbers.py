@@ -29,6 +29,7 @@ DECIMAL_COMMA = r"[+-]?\d+,\d+"                     # 1,52: when no value of the
 EUROPEAN = r"[+-]?\d{1,3}(?:\.\d{3})+,\d+"          # 1.234,56: points are thousands, the comma decimal
 DOT_THOUSANDS = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"  # 1.234 or 1.234,5, in a column that has 1.234,56
 NUMBER_SHARE = 0.9
+DECIMAL_SHARE = 0.1   # of a column's values with a comma, those only a decimal comma explains, to settle it
 
 
 def is_text(column: pd.Series) -> bool:
@@ -98,12 +99,36 @@ def _decimal_commas(text: pd.Series, file_commas: str = "") -> bool:
     have no point, each comma among them stands between digits once, and some value can only be a
     decimal (1,5; 12,3456; 0,459: no one writes 459 as 0,459); where every one could be thousands
     too (1,234 or 12,345: 1 to 3 digits, a comma, 3 digits), the file decides (`file_commas`)."""
+    return _comma_reading(text, file_commas)[0]
+
+
+def _comma_reading(text: pd.Series, file_commas: str = "") -> tuple[bool, str]:
+    """(_decimal_commas' answer, what settled 1,234-like values as decimals: "" when none was read
+    so, else an example and the reason, for the warning). A stray decimal-only value among
+    thousands (one 12,50 beside 1,250 and 2,400) does not flip the column: it is read as missing,
+    with the usual warning, rather than the thousands read 1000x too small."""
     digits = text[text.str.fullmatch(r"[+-]?[\d.,]+")]
     commas = digits[digits.str.contains(",", regex=False)]
     if not len(commas) or digits.str.contains(".", regex=False).any() or not commas.str.fullmatch(DECIMAL_COMMA).all():
-        return False
+        return False, ""
     either = commas.str.fullmatch(THOUSANDS) & ~commas.str.match(r"[+-]?0,")
-    return bool((~either).any()) or file_commas == "decimal"
+    only = commas[~either]
+    if not either.any():
+        return True, ""
+    example = f"{commas[either].iloc[0]!r}"
+    if len(only) >= 2 and len(only) >= DECIMAL_SHARE * len(commas):
+        return True, f"{example} (as the column's {only.iloc[0]!r} and others can only be)"
+    if len(only):
+        return False, ""
+    return (True, f"{example} (the file is semicolon-separated, or other columns have decimal commas)") \
+        if file_commas == "decimal" else (False, "")
+
+
+def decimal_comma_note(column: pd.Series, file_commas: str = "") -> str:
+    """For the warning: an example of the column's 1,234-like values that were read with a decimal
+    comma, and why; "" when none was."""
+    text = _cleaned(column)
+    return "" if _dot_thousands(text) else _comma_reading(text, file_commas)[1]
 
 
 def numbers_not_read(frame: pd.DataFrame) -> dict:

@@ -319,6 +319,9 @@ def test_stratify_keeps_each_class_s_share_in_the_test_and_validation_splits(tmp
     rare = small.class_names.index("rare")
     assert int((small.y_train == rare).sum()) == 2 and int((large.y_train == rare).sum()) == 4
     assert torch.equal(large.x_train[:40], small.x_train)
+    from pipeline.identity import _dataset_identity   # that order is new: studies that ran before start afresh
+    assert _dataset_identity(DatasetSpec(name="csv", path=path, target="y", stratify=True, train_size=40), False)[
+        "train_order"] == "stratified"
     study = {"name": "s", "arms": ["none", "l2"], "seeds": 2, "datasets": [{"name": "csv", "path": path, "target": "y"}]}
     before = build_study(study, "s.yaml").plans[0].config_hash
     study["datasets"][0]["stratify"] = False

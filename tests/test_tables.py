@@ -605,6 +605,13 @@ def test_a_european_export_reads_its_decimal_commas(tmp_path):
     frame, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "eu.csv"), target="y"))
     assert frame.loc[0, ["f1", "f2", "gewicht", "lot"]].tolist() == [-0.459, 0.31, 1.716, 3489.0]
     assert set(record["parsed_numeric_columns"]) == {"f1", "f2", "gewicht", "lot"} and record["non_numbers_as_missing"] == {}
+    # what could have been thousands and was read as decimals is said, with why
+    assert "gewicht" in record["decimal_commas"] and "f2" not in record["decimal_commas"]
+    assert any(w.startswith("Column 'gewicht': values like '1,") and "read with a decimal comma (1,716 as 1.716, not "
+               "1716)" in w for w in record["warnings"]), record["warnings"]
+    # one stray 12,50 among thousands does not flip them: it is the odd one out, read as missing
+    from pipeline.written_numbers import as_number
+    assert as_number(pd.Series(["1,250", "2,400", "950", "12,50", "3,100", "780"]), 0.8).tolist()[:3] == [1250, 2400, 950]
     # the same 1,716 column in a comma-separated file whose amounts settle thousands: 1716
     us = "".join(f'"1,{rng.integers(100, 999)}","{rng.integers(1, 9)},{rng.integers(100, 999)},{rng.integers(100, 999)}",'
                  f"{'ab'[i % 2]}\n" for i in range(n))

@@ -303,9 +303,13 @@ def headline(v: DatasetVerdicts) -> str:
         answer = f"{', '.join(labels)} are better than none, and {labels[0]} is the best of them"
     elif v.winners_same:
         answer = f"{', '.join(labels)} are better than none, and practically the same as each other (within the ROPE)"
+    elif v.best_group:
+        rest = [v.name(a) for a in v.winners if a not in v.best_group]
+        answer = (f"{', '.join(labels)} are better than none; {and_list(list(map(v.name, v.best_group)))}, practically "
+                  f"the same as each other, are the best of them ({and_list(rest)} behind)")
     else:
-        answer = (f"{', '.join(labels)} are better than none; the seeds cannot tell them apart "
-                  f"(Holm p {_p(v.winners_p)})")
+        answer = (f"{', '.join(labels)} are better than none; the seeds cannot tell which is best"
+                  + (f" (Holm p {_p(v.winners_p)})" if math.isfinite(v.winners_p) else ""))
     parts = [answer]
     for verdict in ("better", "worse"):
         if small[verdict]:

@@ -100,7 +100,8 @@ class DatasetVerdicts:
     winners: list[str] = field(default_factory=list)        # arms better than none, best mean first
     winners_distinct: Optional[bool] = None                  # several winners: is the first better than the rest?
     winners_same: Optional[bool] = None                      # ... or are they all practically the same?
-    winners_p: float = math.nan                              # the largest Holm-adjusted p of the first against the rest
+    best_group: list[str] = field(default_factory=list)      # ... or are these the best, the same as each other?
+    winners_p: float = math.nan                              # the largest Holm p of the first's undecided pairs
     head_to_head: list[HeadToHead] = field(default_factory=list)   # the regularized arms against each other
     secondary: dict[str, dict[str, stats.Paired]] = field(default_factory=dict)  # arm -> outcome key -> comparison
     gap_closed: dict[str, "GapClosed"] = field(default_factory=dict)  # arm -> how much of none's gap it closed
@@ -419,9 +420,18 @@ def _rank_winners(d: DatasetResults, v: DatasetVerdicts) -> None:
     v.winners = sorted(means, key=lambda a: -means[a] if hib else means[a])
     if len(v.winners) < 2:
         return
-    top, among = v.winners[0], set(v.winners)
-    pairs = [h for h in v.head_to_head if {h.first, h.second} <= among]
-    against = [h for h in pairs if top in (h.first, h.second)]
-    v.winners_p = max((h.paired.p_t_holm for h in against), default=math.nan)
-    v.winners_distinct = len(against) == len(v.winners) - 1 and all(h.favours(top) for h in against)
-    v.winners_same = bool(pairs) and all(h.same() for h in pairs)
+    among = set(v.winners)
+    pairs = {frozenset((h.first, h.second)): h for h in v.head_to_head if {h.first, h.second} <= among}
+    v.winners_p = max((h.paired.p_t_holm for key, h in pairs.items() if v.winners[0] in key
+                       and h.paired.verdict == "undecided"), default=math.nan)
+    if len(pairs) < len(among) * (len(among) - 1) // 2:   # a pair without shared seeds: nothing to name
+        v.winners_distinct = v.winners_same = False
+        return
+    # the best: the winners no other winner beats, practically the same as each other, each of them
+    # beating every other winner (one arm: "the best of them"; all of them: "practically the same")
+    best = [a for a in v.winners if not any(pairs[frozenset((a, b))].favours(b) for b in among - {a})]
+    settled = bool(best) and all(pairs[frozenset((a, b))].same() for a in best for b in best if a < b) \
+        and all(pairs[frozenset((a, b))].favours(a) for a in best for b in among - set(best))
+    v.winners_distinct = settled and len(best) == 1
+    v.winners_same = settled and len(best) == len(v.winners)
+    v.best_group = best if settled and 1 < len(best) < len(v.winners) else []

@@ -30,7 +30,7 @@ def test_verdicts_name_winners_equivalents_and_undecided():
     assert line.startswith("digits: ") and "are better than none, and practically the same as each other" in line
     # the headline's "best" is the head-to-head table's: a pair that favours the first by more
     # than the ROPE names it; one that cannot tell says so
-    for gap, sd, said in ((0.03, 0.002, "L1 is the best of them"), (0.004, 0.02, "the seeds cannot tell them apart")):
+    for gap, sd, said in ((0.03, 0.002, "L1 is the best of them"), (0.004, 0.02, "the seeds cannot tell which is best")):
         values = _values(np.random.default_rng(3), {"none": 0.0, "l1": 0.06 + gap, "l2": 0.06}, sd)
         [w] = verdicts.decide_study([verdicts.DatasetResults("digits", "classification", values)])
         assert set(w.winners) == {"l1", "l2"}, {a: p.verdict for a, p in w.paired.items()}
@@ -38,6 +38,19 @@ def test_verdicts_name_winners_equivalents_and_undecided():
         assert (pair.favours(w.winners[0]) is w.winners_distinct) and said in verdict_words.headline(w)
         table = verdict_words.head_to_head_row(pair, "accuracy")["said"]
         assert table == ("L1 better" if w.winners_distinct else "undecided"), table
+    # L2 and dropout the same, both clearly above L1: the two are the best of them, L1 behind
+    values = _values(np.random.default_rng(4), {"none": 0.0, "l2": 0.08, "dropout": 0.08, "l1": 0.04}, 0.002)
+    [w] = verdicts.decide_study([verdicts.DatasetResults("digits", "classification", values)])
+    assert sorted(w.best_group) == ["dropout", "l2"] and not w.winners_distinct and not w.winners_same
+    assert re.search(r"; (L2 and dropout|dropout and L2), practically the same as each other, are the best of them "
+                     r"\(L1 behind\)", verdict_words.headline(w)), verdict_words.headline(w)
+    # two winners that share no seeds were never compared: neither "the same" nor "the best"
+    apart = {"none": {s: 0.9 for s in range(10)}, "l1": {s: 0.95 + 0.001 * (s % 3) for s in range(5)},
+             "l2": {s: 0.95 + 0.001 * (s % 3) for s in range(5, 10)}}
+    apart["none"] = {s: 0.9 + 0.001 * (s % 2) for s in range(10)}
+    [u] = verdicts.decide_study([verdicts.DatasetResults("split", "classification", apart)])
+    assert set(u.winners) == {"l1", "l2"} and u.head_to_head == [] and not u.winners_same and not u.winners_distinct
+    assert "the seeds cannot tell which is best" in verdict_words.headline(u)
     assert "dropout practically the same as none" in line and "dropout+L2 worse than none" in line
     # a lower-is-better metric: L2's lower MSE is "better", and is written as a negative change
     mse = {arm: {s: 1.0 - x for s, x in by_seed.items()} for arm, by_seed in clear.items()}

@@ -59,7 +59,7 @@ def chance_warning(v: DatasetVerdicts) -> str:
     memorizes = _memorizes(v)
     if set(v.at_chance) >= compared and memorizes:
         return (f"Every arm scored no better than always predicting {constant} ({score}) on the test rows, though none "
-                f"fits its training rows ({memorizes}): the models memorize the training rows rather than learn what "
+                f"(unregularized) fits its training rows ({memorizes}): the models memorize the training rows rather than learn what "
                 "generalizes, and no regularizer at these strengths changed that; try stronger regularization, fewer "
                 f"features or more rows{hint}")
     if set(v.at_chance) >= compared:
@@ -73,7 +73,7 @@ def chance_warning(v: DatasetVerdicts) -> str:
                 f"{hint}")
     if arms.BASELINE in v.at_chance and memorizes:
         return (f"{names} scored no better than always predicting {constant} ({score}) on the test rows while "
-                f"other arms learned, though none fits its training rows ({memorizes}): unregularized, the model "
+                f"other arms learned, though it fits its training rows ({memorizes}): unregularized, the model "
                 "memorizes them; the arms that learned are regularization doing its job")
     if arms.BASELINE in v.at_chance:
         return (f"{names} scored no better than always predicting {constant} ({score}) while other arms learned: "

@@ -360,16 +360,14 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             others = [v.name(a) for a in learned[1:]]
             out.append(f"On {v.label}, {v.name(learned[0])} helped: {_change(v.metric, mine, learned[0])}"
                        + (f" ({', '.join(others)} helped too)" if others else "") + ".")
-        if undid:   # first the arms back at the constant's level, then those still below it
-            undid.sort(key=lambda a: a in v.below_chance)
-            back = [v.name(a) for a in undid[1:] if a not in v.below_chance]
-            less = [v.name(a) for a in undid if a in v.below_chance]
-            out.append(f"On {v.label}, {v.name(undid[0])} {'lessened' if undid[0] in v.below_chance else 'undid'} none's "
-                       f"overfitting: {_change(v.metric, mine, undid[0])}, "
-                       + (f"still worse than always predicting {constant_prediction(v)}" if undid[0] in v.below_chance else
-                          f"about what always predicting {constant_prediction(v)} scores, not better")
-                       + (f" ({and_list(back)} too)" if back else "")
-                       + (f" ({and_list(less)} lessened it)" if less and undid[0] not in v.below_chance else "") + ".")
+        back, less = [a for a in undid if a not in v.below_chance], [a for a in undid if a in v.below_chance]
+        if back:   # back at the constant's level (and those that only lessened it, named)
+            out.append(f"On {v.label}, {and_list(list(map(v.name, back)))} undid none's overfitting: "
+                       f"{_change(v.metric, mine, back[0])}, about what always predicting {constant_prediction(v)} "
+                       "scores, not better" + (f" ({and_list(list(map(v.name, less)))} lessened it)" if less else "") + ".")
+        elif less:
+            out.append(f"On {v.label}, {and_list(list(map(v.name, less)))} lessened none's overfitting: "
+                       f"{_change(v.metric, mine, less[0])}, still worse than always predicting {constant_prediction(v)}.")
         hurt = [a for a in v.arms_with("worse") if not v.paired[a].negligible]
         if hurt:
             out.append(f"On {v.label}, {' and '.join(map(v.name, hurt))} made it worse: "

@@ -326,10 +326,12 @@ def _judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
     v.at_chance = [arm for arm, by_seed in d.values.items()
                    if len(by_seed) >= 2 and _no_better(v, list(by_seed.values()), m.higher_is_better)]
     v.below_chance = [arm for arm in v.at_chance if _overfits_below_chance(d, v, arm, list(d.values[arm]))]
+    # fitting: at least halfway from the constant to a perfect score on its training rows (an MSE
+    # half the constant's, accuracy halfway to 1), not just past the margin (that is undertraining)
     oriented = 1.0 if m.higher_is_better else -1.0
     for arm in v.at_chance:
         train = list(_train_values(d, arm).values())
-        if len(train) >= 2 and oriented * (float(np.mean(train)) - v.chance) > margin:
+        if len(train) >= 2 and oriented * (float(np.mean(train)) - v.chance) >= max(margin, room / 2):
             v.fits_train[arm] = float(np.mean(train))
     if d.values.get(arms.BASELINE):
         v.none_summary = stats.summarize(list(d.values[arms.BASELINE].values()), m.bounds)

@@ -378,6 +378,14 @@ def test_none_worse_than_a_constant_prediction_is_overfitting_that_regularizatio
     # model that never fit its training rows either): nothing learned, as before
     [never] = verdicts.decide_study([dataclasses.replace(results, secondary={})])
     assert not never.below_chance and never.paired["l2"].verdict == verdicts.AT_CHANCE
+    # two arms that only lessened the harm (still below the constant): both named
+    less = {"none": values["none"], "l1": {s: 0.040 + 0.001 * (s % 3) for s in range(8)},
+            "dropout": {s: 0.030 + 0.001 * (s % 2) for s in range(8)}}
+    lessened = verdicts.DatasetResults("d2l", "regression", less, chance=0.0225, n_test=100, secondary={
+        "gap_metric": {arm: {s: x - 0.001 for s, x in by_seed.items()} for arm, by_seed in less.items()}})
+    short = verdict_words.in_short(verdicts.decide_study([lessened]), verdict_words.mean_values([lessened]))
+    assert short[0].startswith("On d2l, dropout and L1 lessened none's overfitting: test MSE 0.07") and \
+        short[0].endswith("still worse than always predicting the training mean."), short
 
 
 def test_models_that_memorize_their_training_rows_are_not_said_to_have_learned_nothing():
@@ -392,8 +400,14 @@ def test_models_that_memorize_their_training_rows_are_not_said_to_have_learned_n
     assert set(v.at_chance) == {"none", "l2", "dropout"} and v.fits_train["none"] == pytest.approx(0.02, abs=0.01)
     warning = verdict_warnings.chance_warning(v)
     assert warning.startswith("Every arm scored no better than always predicting the training mean (test MSE 1) on the "
-                              "test rows, though none fits its training rows (train MSE 0.0") and "memorize" in warning
+                              "test rows, though none (unregularized) fits its training rows (train MSE 0.0") and \
+        "memorize" in warning
     assert "learning rate" not in warning
+    # a training MSE only a little under the constant's (0.93 against 1) is undertraining, not memorizing
+    weak_fit = {arm: {s: 0.07 for s in by_seed} for arm, by_seed in flat.items()}   # gap: test minus train MSE
+    [under] = verdicts.decide_study([verdicts.DatasetResults("houses", "regression", flat, chance=1.0,
+                                                             secondary={"gap_metric": weak_fit})])
+    assert not under.fits_train and "the learning rate" in verdict_warnings.chance_warning(under)
     # without the training fit: learned nothing, check the learning rate (as before)
     [blank] = verdicts.decide_study([verdicts.DatasetResults("houses", "regression", flat, chance=1.0,
                                                              secondary={"gap_metric": {a: {s: 0.0 for s in range(6)} for a in flat}})])

@@ -105,8 +105,8 @@ def _discard_empty_root(ctx, changed: Sequence[str] = ()) -> None:
     rewrote (another metric or ROPE): said, since a report built before still shows the old ones."""
     if ctx.trained_nothing and ctx.tracker.owns_root() and ctx.tracker.discard_if_empty(ctx.experiment_id, ctx.root_id):
         updated = (f"; it did update the verdicts on the parent {plural(len(changed), 'run')} of {and_list(changed)} "
-                   "(the study file's metric or ROPE differ from the last summary's), which a report built before "
-                   "does not show: rebuild it with the report command" if changed else "")
+                   "(the study file's metric or ROPE, or the runs, differ from the last summary's), which a report "
+                   "built before does not show: rebuild it with the report command" if changed else "")
         print(f"note: nothing was trained and no report built: this call added no run to MLflow{updated}",
               file=sys.stderr, flush=True)
 

@@ -178,7 +178,8 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
                    "(days since an event, month, weekday) if time matters.")
     if record["rows_without_target"]:
         out.append(f"{counted(record['rows_without_target'], 'row')} {plural(record['rows_without_target'], 'has')} no value in target {spec.target!r} (blank, '?', a dash "
-                   "among numbers, or a value listed under preprocess.missing_values) and were left out of every split.")
+                   f"among numbers, or a value listed under preprocess.missing_values) and {plural(record['rows_without_target'], 'was')} "
+                   "left out of every split.")
     for c, found in record.get("percent_mixed", {}).items():
         with_sign, plain = found["examples"]
         out.append(f"Column {c!r} has {counted(found['with'], 'value')} with a percent sign ({with_sign!r}) and {found['without']} "
@@ -261,8 +262,9 @@ def _spelling_warnings(spec, record: dict, y: pd.Series) -> list[str]:
     return out
 
 
-MISSPELT_MAX_ROWS = 2      # a value this rare (or rarer than MISSPELT_SHARE of the rows) ...
-MISSPELT_SHARE = 0.01
+MISSPELT_MAX_ROWS = 2      # a value this rare (or rarer than MISSPELT_SHARE of the rows, beside one
+MISSPELT_SHARE = 0.01      # MISSPELT_FAR times as common: 3 'setosa_lik' by 387, not 500 Iraq by 3000 Iran) ...
+MISSPELT_FAR = 50
 MISSPELT_COMMON = 5        # ... beside one at least this many times as common, one edit away ...
 MISSPELT_MIN_LENGTH = 4    # ... and this long (Mr/Mrs, US/USA, low/slow are words of their own)
 MISSPELT_MAX_DISTINCT = 200   # columns with more distinct values are names or free text: not compared
@@ -279,7 +281,8 @@ def misspelt(column: pd.Series) -> list[tuple[str, int, str, int]]:
     for rare, n in counts[counts <= max(MISSPELT_MAX_ROWS, MISSPELT_SHARE * counts.sum())].items():
         if len(rare) < MISSPELT_MIN_LENGTH:
             continue
-        common = next((v for v, m in counts.items() if m >= MISSPELT_COMMON * n and _one_slip(rare, v)), None)
+        times = MISSPELT_COMMON if n <= MISSPELT_MAX_ROWS else MISSPELT_FAR
+        common = next((v for v, m in counts.items() if m >= times * n and _one_slip(rare, v)), None)
         if common is not None:
             found.append((rare, int(n), common, int(counts[common])))
     return found

@@ -116,10 +116,10 @@ def _waiting_cell(arm: str, seed: int, user_attrs: dict) -> FrozenTrial:
                                      user_attrs=user_attrs)
 
 
-def has_retryable(ostudy: optuna.Study, retry_now: Callable[[FrozenTrial], bool]) -> bool:
-    """Some failed trial is one retry_failed might retry: read without every trial of the study
-    (idle workers ask often, and most often there is none)."""
-    return any(retry_now(t) for t in ostudy.get_trials(deepcopy=False, states=(TrialState.FAIL,)))
+def retryable_failures(ostudy: optuna.Study, retry_now: Callable[[FrozenTrial], bool]) -> set[int]:
+    """The numbers of the failed trials retry_failed might retry: read without every trial of the
+    study (idle workers ask often)."""
+    return {t.number for t in ostudy.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if retry_now(t)}
 
 
 def retry_failed(ostudy: optuna.Study, max_retries: int, retry_now: Callable[[FrozenTrial], bool],
@@ -129,8 +129,6 @@ def retry_failed(ostudy: optuna.Study, max_retries: int, retry_now: Callable[[Fr
     (enqueue_missing): the cells it has ever had, whatever the study file says now. Returns how
     many were enqueued, for the console {worker of those failed trials: their fail reasons}, and
     the cells given up on (their retries spent)."""
-    if not has_retryable(ostudy, retry_now):
-        return 0, {}, []
     latest = latest_by_cell(ostudy.get_trials(deepcopy=False))
     cells = sorted(c for c, t in latest.items() if t.state == TrialState.FAIL and retry_now(t))
     added, given_up = enqueue_missing(ostudy, cells, max_retries, spent_attempt)

@@ -55,12 +55,12 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
 
 
 def _num(x: float) -> str:
-    """Nine characters or so: 0.9712, 1637.9, 49,070 (a price's MAE), 1.046e+09."""
+    """Nine characters or so: 0.9712, 1637.9, 49 070 (a price's MAE), 1.046e+09."""
     if abs(x) < 10 or x != x:   # shares and unit-scale losses: to 4 decimals, as every table shows them
         return f"{x:>9.4f}"
     if abs(x) < 1e4:            # 1637.9, not 1637.9231
         return f"{x:>9.5g}"
-    return f"{x:>9,.0f}" if abs(x) < 1e8 else f"{x:>9.3e}"   # 49,070 (a price's MAE), not 4.907e+04"
+    return f"{x:>9,.0f}".replace(",", " ") if abs(x) < 1e8 else f"{x:>9.3e}"   # 49 070 (a price's MAE), not 4.907e+04"
 
 
 def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on_parents: bool = True) -> list[str]:
@@ -104,13 +104,14 @@ def log_verdicts(tracker: Tracker, parent_id: str, v: verdicts.DatasetVerdicts, 
     tags = verdict_record.verdict_tags(v)
     if tags_now is None:
         tags_now = tracker.run(parent_id).data.tags
-    before = {k: x for k, x in tags_now.items() if k == rt.VERDICT or k.startswith(rt.VERDICT + ".")}
-    stale = [k for k in before if k != rt.VERDICT and k not in tags]
+    # the per-arm verdicts (verdict.<arm>...), not the headline, whose wording a new version may change
+    before = {k: x for k, x in tags_now.items() if k.startswith(rt.VERDICT + ".")}
+    stale = [k for k in before if k not in tags]
     tracker.set_tags(parent_id, {**tags, rt.NOTE: verdict_record.verdict_note(v)})
     if stale:
         tracker.delete_tags(parent_id, stale)
     tracker.log_dict(parent_id, verdict_record.verdict_record(v), "verdicts.json")
-    return bool(before) and before != tags
+    return bool(before) and before != {k: x for k, x in tags.items() if k.startswith(rt.VERDICT + ".")}
 
 
 def retire_old_verdicts(tracker: Tracker, study: Study, current: dict[str, str], parents: Optional[list] = None) -> None:

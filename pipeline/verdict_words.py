@@ -55,8 +55,8 @@ def _number(x: float, metric: str, signed: bool) -> str:
     x += 0.0
     if METRICS[metric].share:
         text = f"{x:+.1f}" if signed else f"{x:.1f}"
-    elif 1e3 <= abs(x) < 1e7:   # +1,340 MAE [3.32, 2,680], not +1.34e+03 [3.32, 2.68e+03]
-        text = f"{x:+,.0f}" if signed else f"{x:,.0f}"
+    elif 1e3 <= abs(x) < 1e7:   # +1 340 MAE [3.32, 2 680], not +1.34e+03 [3.32, 2.68e+03] (a comma would read as a list)
+        text = (f"{x:+,.0f}" if signed else f"{x:,.0f}").replace(",", " ")
     else:
         text = f"{x:+.3g}" if signed else f"{x:.3g}"
     return text.lstrip("+-") if text.strip("+-0.") == "" else text
@@ -179,7 +179,7 @@ def _same_decimals(values: list[float]):
     if largest >= 1e7:   # an MSE gap of a price in dollars: "1.24e+08 [-5.44e+08, 7.92e+08]", not nine digits
         return lambda x: f"{x:.3g}"
     if largest >= 1e3:
-        return lambda x: f"{x:,.0f}"
+        return lambda x: f"{x:,.0f}".replace(",", " ")
     decimals = max(0, 2 - math.floor(math.log10(largest))) if largest > 0 else 2
     return lambda x: f"{x:.{decimals}f}"
 

@@ -57,9 +57,11 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
                 current = None
                 beat.stop()
                 continue  # none left (another worker was faster), or taken over meanwhile
-            # before the next pop, in the bookkeeper's order: a death from here on counts as an
-            # attempt of these cells (lifecycle.spent_attempt), not of the next ones
-            pending.append(bookkeeper.submit(_mark_training, cells.ostudy, trials))
+            # on this thread, before training starts (the bookkeeper may still be recording the last
+            # population): a death from here on counts as an attempt of these cells
+            # (lifecycle.spent_attempt), not of the next ones popped ahead
+            with ctx.clock("bookkeeping"):
+                _mark_training(cells.ostudy, trials)
             upcoming = bookkeeper.submit(_open_ahead, ctx, cells, batch)
             try:
                 endings = _train(ctx, trials, data, population)
@@ -95,13 +97,15 @@ def _wind_down(ctx, popped: list, pending: list, counts: dict) -> None:
                 counts[kind] += 1
 
 
-def _mark_training(ostudy, trials: list[LiveTrial]) -> list[str]:
-    """Mark popped trials as training (one append on a journal); nothing to count."""
+def _mark_training(ostudy, trials: list[LiveTrial]) -> None:
+    """Mark popped trials as training (one append on a journal)."""
     grid.set_trial_attrs(ostudy, [(t.trial, {rt.TRIAL_TRAINING: True}) for t in trials])
-    return []
 
 
 _SAID_GIVEN_UP: dict[str, list] = {}   # the given-up cells a worker already named, per Optuna study
+# The failed trials this worker already re-queued or found spent, per Optuna study: a FAIL trial
+# stays FAIL, and an idle worker asks every few seconds; it takes the enqueue lock only for new ones.
+_HANDLED: dict[str, set[int]] = {}
 
 
 def retried(ctx, ostudy, progress: Optional[Progress] = None) -> bool:
@@ -111,17 +115,21 @@ def retried(ctx, ostudy, progress: Optional[Progress] = None) -> bool:
     with ctx.clock("bookkeeping"):
         lifecycle.reap(ostudy, ctx.tracker)
         # whatever reaped them: this call, this worker's start, another worker, a SIGTERM
-        if not grid.has_retryable(ostudy, lifecycle.retry_now):
+        fresh = grid.retryable_failures(ostudy, lifecycle.retry_now) - _HANDLED.get(ostudy.study_name, set())
+        if not fresh:
             return grid.has_waiting(ostudy)
-        with exclusive(ctx.storage, ctx.study.name):   # as enqueue: two idle workers would both re-queue a cell
+        # as enqueue: two idle workers would both re-queue a cell (quiet: a short wait, not an enqueue's)
+        with exclusive(ctx.storage, ctx.study.name, say=lambda *_, **__: None):
             again, whose, given_up = grid.retry_failed(ostudy, ctx.study.spec.max_retries, lifecycle.retry_now,
                                                        lifecycle.spent_attempt)
+        _HANDLED.setdefault(ostudy.study_name, set()).update(fresh)
         if given_up and given_up != _SAID_GIVEN_UP.get(ostudy.study_name):   # once per study and set of cells
             _SAID_GIVEN_UP[ostudy.study_name] = given_up
             cells = ", ".join(grid.cell_name(*cell) for cell in given_up[:5])
             print(f"  gave up on {counted(len(given_up), 'cell')} ({ostudy.study_name}: {cells}{', ...' if len(given_up) > 5 else ''})"
-                  f": {counted(ctx.study.spec.max_retries + 1, 'attempt')} each failed, the last when its worker died or "
-                  "stopped; raise max_retries in the study file and run enqueue again to train them", flush=True)
+                  f": {counted(ctx.study.spec.max_retries + 1, 'attempt')} each failed in training (an error, or its "
+                  "worker died while training it); raise max_retries in the study file and run enqueue again to train "
+                  "them", flush=True)
         if again:
             said = "; ".join(f"{w}: {', '.join(sorted(reasons))}" for w, reasons in sorted(whose.items()))
             print(f"  {counted(again, 'cell')} {plural(again, 'is')} enqueued again ({ostudy.study_name}), left by {said}", flush=True)

@@ -243,6 +243,13 @@ def test_degraded_study_still_reports(workdir, env):
     assert "No paired comparison with none" in html and "The regularizers against each other" in html
     assert re.search(r"<td class=\"l nw\">L1 \(l1=[0-9.e-]+\) − L2</td>", html), html[html.find("against each other"):][:3000]
     assert "Regularization paths" in html and 'alt="wine: regularization paths"' in html
+    # another configuration of the same study (other epochs): its root run is not this report's provenance
+    roots = {r.info.run_id for r in client.search_runs([exp.experiment_id], "tags.kind = 'root'")}
+    assert run_cli(["ablation", "--study", "n.yaml", "--epochs", "1", "--no-report"], cwd=workdir, env=env).returncode == 0
+    [other] = {r.info.run_id for r in client.search_runs([exp.experiment_id], "tags.kind = 'root'")} - roots
+    proc = run_cli(["report", "--study", "n.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert proc.returncode == 0 and other not in (workdir / "reports/nonone/report.html").read_text()
+    assert all(r in (workdir / "reports/nonone/report.html").read_text() for r in roots)
     assert (workdir / "reports/degraded/report.pdf").stat().st_size > 5000
 
 

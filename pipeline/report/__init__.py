@@ -87,7 +87,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
             print(line, flush=True)
         from ..ui_links import overview_link
 
-        for experiment_id in sorted({r.experiment_id for r in data.roots}):
+        for experiment_id in sorted({r.experiment_id for r in data.own_roots()}):
             print(f"the study in the MLflow UI: {overview_link(tracker.uri, experiment_id, study.name)}", flush=True)
     if record:
         _record(tracker, data, results, paths, root_run_id or data.root_of_latest)
@@ -153,7 +153,7 @@ def _share_views(tracker: Tracker, data: collect.ReportData, study, results: dic
         for link in group["links"]:
             views.setdefault(link["experiment_id"], {}).update(link["view"])
     try:
-        for experiment_id in {r.experiment_id for r in data.roots}:
+        for experiment_id in {r.experiment_id for r in data.own_roots()}:
             tracker.share_overview(experiment_id, study.name, [(p.label, p.config_hash) for p in study.plans],
                                    [d["metric_name"] for d in results["datasets"]])
         for experiment_id, shared in views.items():

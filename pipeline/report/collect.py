@@ -49,6 +49,7 @@ class ReportData:
     curves: dict = field(default_factory=dict)      # run_id -> {key: [values per epoch]}
     histograms: dict = field(default_factory=dict)  # run_id -> {"edges": [...], "counts": [...]}
     roots: list = field(default_factory=list)       # the study's root runs (tracking.RunRecord)
+    foreign_roots: set = field(default_factory=set)  # of those, the ids above other configurations' runs only
     tracking_uri: str = ""
     other_configs: int = 0   # trial runs of this study under other settings (not mixed in)
     # trial runs of this configuration on seeds or arms the study file (as given) does not list,
@@ -64,6 +65,12 @@ class ReportData:
     parent_runs: dict = field(default_factory=dict)              # dataset -> its latest parent run's id
     parent_status: dict = field(default_factory=dict)            # dataset -> that run's status (RUNNING: training)
     root_of_latest: Optional[str] = None   # the root run above this configuration's latest parent
+
+    def own_roots(self, building: Optional[str] = None) -> list:
+        """The study's root runs but those above other configurations' runs only (foreign_roots),
+        oldest first; `building`, the root that builds the report, always."""
+        return sorted((r for r in self.roots if r.run_id not in self.foreign_roots or r.run_id == building),
+                      key=lambda r: r.start_time or 0)
 
 
 def collect(study: Study, tracker: Tracker) -> ReportData:
@@ -141,13 +148,13 @@ def outside_note(data: ReportData) -> str:
 def _curves_and_histograms(data: ReportData, tracker: Tracker, trials: list[RunRecord], hashes: dict) -> None:
     """The finished trials' curves and weight histograms: from the trial summaries of the dataset
     parents of this configuration, the rest in bulk."""
-    parents = [p for p in tracker.study_runs(data.study.name, rt.DATASET)
-               if hashes.get(p.tags.get(rt.DATASET_LABEL)) == p.tags.get(rt.CONFIG_HASH)]
-    # the root runs above this configuration's parents: another configuration's root (an `mlflow
-    # run` with other flags, into another experiment) is no provenance of this report
-    mine = {p.tags.get(MLFLOW_PARENT_RUN_ID) for p in parents} - {None}
-    if mine:
-        data.roots = [r for r in data.roots if r.run_id in mine]
+    every = tracker.study_runs(data.study.name, rt.DATASET)
+    parents = [p for p in every if hashes.get(p.tags.get(rt.DATASET_LABEL)) == p.tags.get(rt.CONFIG_HASH)]
+    # roots whose dataset runs are all another configuration's (an `mlflow run` with other flags,
+    # into another experiment) are no provenance of this report; a root without dataset runs of
+    # its own (it resumed a parent another root opened) may have trained this one's cells: kept
+    mine = {p.tags.get(MLFLOW_PARENT_RUN_ID) for p in parents}
+    data.foreign_roots = {p.tags.get(MLFLOW_PARENT_RUN_ID) for p in every} - mine - {None}
     for p in sorted(parents, key=lambda p: p.start_time or 0):   # the latest parent's view of its data
         data.data_params[p.tags.get(rt.DATASET_LABEL)] = p.params
         data.parent_runs[p.tags.get(rt.DATASET_LABEL)] = p.run_id

@@ -43,7 +43,7 @@ def provenance(data: ReportData, building: Optional[str] = None) -> dict:
     """Where the results come from; `building`: the root run that builds this report while it
     runs (its status is then RUNNING by necessity, and said so)."""
     df = data.runs
-    roots = sorted(data.roots, key=lambda r: r.start_time or 0)
+    roots = data.own_roots(building)
     return {
         "study_file": data.study.source_text,
         "config_hashes": {p.label: p.config_hash for p in data.study.plans},

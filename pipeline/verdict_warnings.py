@@ -35,20 +35,10 @@ def chance_warning(v: DatasetVerdicts) -> str:
     """A warning when arms score no better than a constant prediction made without the features
     (what it scores is said), or when the metric leaves no room to tell; "" otherwise."""
     m = METRICS[v.metric]
-    if v.perfect:
-        return (f"Every arm scored a perfect test {m.label} on every seed: this test split cannot tell the "
-                "regularizers apart. If that is unexpected, a feature may give the target away (a copy of it, or "
-                "something derived from it; in a table, drop it under preprocess.drop_columns); otherwise harder "
-                "data or a finer metric (log_loss for classification) would tell them apart")
     constant = constant_prediction(v)
     score = f"test {m.label} {v.chance:.4g}" if v.chance is not None else ""
-    if v.little_room and v.room_step:
-        return (f"One test row {_row_of(v)} moves test {m.label} by {v.room_step:.3g}: with so few test rows no arm can "
-                f"be told apart from always predicting {constant} ({score}); raise the dataset's test_fraction")
-    if v.little_room:
-        return (f"Always predicting {constant} already scores {score}: test {m.label} has less than two ROPEs "
-                "of room above it, so no arm can be told apart from a model that learned nothing; choose "
-                "metric: balanced_accuracy (or macro_f1, roc_auc) to compare the arms on the rare classes")
+    if v.perfect or v.little_room:
+        return _no_room(v, constant, score)
     if not v.at_chance:
         return ""
     compared = {*v.paired, arms.BASELINE}
@@ -95,6 +85,23 @@ def chance_warning(v: DatasetVerdicts) -> str:
             "their regularization is likely too strong " +
             ("(the best of the strengths tried on the path: extend it toward weaker ones)" if on_paths else
              "(a smaller strength, or a path over strengths, would show it)"))
+
+
+def _no_room(v: DatasetVerdicts, constant: str, score: str) -> str:
+    """The metric leaves nothing to tell the arms apart: every arm perfect, one test row too coarse,
+    or a constant already near the top."""
+    m = METRICS[v.metric]
+    if v.perfect:
+        return (f"Every arm scored a perfect test {m.label} on every seed: this test split cannot tell the "
+                "regularizers apart. If that is unexpected, a feature may give the target away (a copy of it, or "
+                "something derived from it; in a table, drop it under preprocess.drop_columns); otherwise harder "
+                "data or a finer metric (log_loss for classification) would tell them apart")
+    if v.room_step:
+        return (f"One test row {_row_of(v)} moves test {m.label} by {v.room_step:.3g}: with so few test rows no arm can "
+                f"be told apart from always predicting {constant} ({score}); raise the dataset's test_fraction")
+    return (f"Always predicting {constant} already scores {score}: test {m.label} has less than two ROPEs "
+            "of room above it, so no arm can be told apart from a model that learned nothing; choose "
+            "metric: balanced_accuracy (or macro_f1, roc_auc) to compare the arms on the rare classes")
 
 
 def _memorizes(v: DatasetVerdicts) -> str:

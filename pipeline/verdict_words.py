@@ -354,20 +354,8 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             groups["too few"].append(v.label)
             continue
         mine = means.get(v.label, {})
-        # better than a none that overfits below a constant, but no better than the constant: harm undone, not help
-        learned, undid = [a for a in v.winners if a not in v.at_chance], [a for a in v.winners if a in v.at_chance]
-        if learned:
-            others = [v.name(a) for a in learned[1:]]
-            out.append(f"On {v.label}, {v.name(learned[0])} helped: {_change(v.metric, mine, learned[0])}"
-                       + (f" ({', '.join(others)} helped too)" if others else "") + ".")
-        back, less = [a for a in undid if a not in v.below_chance], [a for a in undid if a in v.below_chance]
-        if back:   # back at the constant's level (and those that only lessened it, named)
-            out.append(f"On {v.label}, {and_list(list(map(v.name, back)))} undid none's overfitting: "
-                       f"{_change(v.metric, mine, back[0])}, about what always predicting {constant_prediction(v)} "
-                       "scores, not better" + (f" ({and_list(list(map(v.name, less)))} lessened it)" if less else "") + ".")
-        elif less:
-            out.append(f"On {v.label}, {and_list(list(map(v.name, less)))} lessened none's overfitting: "
-                       f"{_change(v.metric, mine, less[0])}, still worse than always predicting {constant_prediction(v)}.")
+        out += _helped(v, mine)
+        undid = [a for a in v.winners if a in v.at_chance]
         hurt = [a for a in v.arms_with("worse") if not v.paired[a].negligible]
         if hurt:
             out.append(f"On {v.label}, {' and '.join(map(v.name, hurt))} made it worse: "
@@ -402,6 +390,26 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         if groups[key]:
             out.append(f"On {and_list(groups[key])}, {words}.")
     return out + _open_counts(undecided, untested, out_of_reach)
+
+
+def _helped(v: DatasetVerdicts, mine: dict[str, float]) -> list[str]:
+    """In short's sentences on the arms better than none: those that helped, and those better than
+    a none that overfits below a constant but no better than the constant (harm undone, not help)."""
+    out = []
+    learned, undid = [a for a in v.winners if a not in v.at_chance], [a for a in v.winners if a in v.at_chance]
+    if learned:
+        others = [v.name(a) for a in learned[1:]]
+        out.append(f"On {v.label}, {v.name(learned[0])} helped: {_change(v.metric, mine, learned[0])}"
+                   + (f" ({', '.join(others)} helped too)" if others else "") + ".")
+    back, less = [a for a in undid if a not in v.below_chance], [a for a in undid if a in v.below_chance]
+    if back:   # back at the constant's level (and those that only lessened it, named)
+        out.append(f"On {v.label}, {and_list(list(map(v.name, back)))} undid none's overfitting: "
+                   f"{_change(v.metric, mine, back[0])}, about what always predicting {constant_prediction(v)} "
+                   "scores, not better" + (f" ({and_list(list(map(v.name, less)))} lessened it)" if less else "") + ".")
+    elif less:
+        out.append(f"On {v.label}, {and_list(list(map(v.name, less)))} lessened none's overfitting: "
+                   f"{_change(v.metric, mine, less[0])}, still worse than always predicting {constant_prediction(v)}.")
+    return out
 
 
 def _open_counts(undecided: int, untested: int, out_of_reach: int) -> list[str]:

@@ -103,9 +103,10 @@ def _mark_training(ostudy, trials: list[LiveTrial]) -> None:
 
 
 _SAID_GIVEN_UP: dict[str, list] = {}   # the given-up cells a worker already named, per Optuna study
-# The failed trials this worker already re-queued or found spent, per Optuna study: a FAIL trial
-# stays FAIL, and an idle worker asks every few seconds; it takes the enqueue lock only for new ones.
-_HANDLED: dict[str, set[int]] = {}
+# The failed trials this worker already re-queued or found spent, per storage and Optuna study: a
+# FAIL trial stays FAIL, and an idle worker asks every few seconds; it takes the enqueue lock only
+# for new ones.
+_HANDLED: dict[tuple[str, str], set[int]] = {}
 
 
 def retried(ctx, ostudy, progress: Optional[Progress] = None) -> bool:
@@ -115,14 +116,15 @@ def retried(ctx, ostudy, progress: Optional[Progress] = None) -> bool:
     with ctx.clock("bookkeeping"):
         lifecycle.reap(ostudy, ctx.tracker)
         # whatever reaped them: this call, this worker's start, another worker, a SIGTERM
-        fresh = grid.retryable_failures(ostudy, lifecycle.retry_now) - _HANDLED.get(ostudy.study_name, set())
+        handled = _HANDLED.setdefault((ctx.storage, ostudy.study_name), set())
+        fresh = grid.retryable_failures(ostudy, lifecycle.retry_now) - handled
         if not fresh:
             return grid.has_waiting(ostudy)
         # as enqueue: two idle workers would both re-queue a cell (quiet: a short wait, not an enqueue's)
         with exclusive(ctx.storage, ctx.study.name, say=lambda *_, **__: None):
             again, whose, given_up = grid.retry_failed(ostudy, ctx.study.spec.max_retries, lifecycle.retry_now,
                                                        lifecycle.spent_attempt)
-        _HANDLED.setdefault(ostudy.study_name, set()).update(fresh)
+        handled.update(fresh)
         if given_up and given_up != _SAID_GIVEN_UP.get(ostudy.study_name):   # once per study and set of cells
             _SAID_GIVEN_UP[ostudy.study_name] = given_up
             cells = ", ".join(grid.cell_name(*cell) for cell in given_up[:5])

@@ -378,6 +378,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("datasets", help="list the datasets the registry knows")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_datasets)
+    for command in sub.choices.values():   # `--seed 3` is no `--seeds 3`, nor `--dataset` a `--datasets`
+        command.allow_abbrev = False
     return top
 
 

@@ -380,3 +380,14 @@ def test_a_quoted_rope_in_any_number_form_is_refused():
         with pytest.raises(UsageError) as e:
             build_study(_with("rope", text), "q.yaml")
         assert "or a share of none's mean such as" in str(e.value), str(e.value)
+
+
+def test_a_flag_is_never_taken_for_a_longer_one(capsys):
+    """`--seed 3` (or mlflow run's undeclared `-P dataset=x`, passed on as `--dataset x`) is refused,
+    not read as `--seeds 3` or `--datasets x`."""
+    from pipeline.cli import main
+
+    for flag in ("--seed", "--dataset"):
+        with pytest.raises(SystemExit) as stop:
+            main(["ablation", "--study", "studies/default.yaml", flag, "3"])
+        assert stop.value.code == 2 and f"unrecognized arguments: {flag} 3" in capsys.readouterr().err

@@ -58,10 +58,20 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
         from optuna.storages.journal import JournalFileBackend
 
         return BatchingJournalStorage(JournalFileBackend(url[len(JOURNAL_PREFIX):]))
+    import sqlalchemy.exc as sa
+
     # pool_pre_ping: a pooled connection that a database restart broke is replaced, not used.
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    return RetryingRDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
-                              grace_period=GRACE_S)
+    for attempt in range(3):
+        try:
+            return RetryingRDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
+                                      grace_period=GRACE_S)
+        except (sa.IntegrityError, sa.ProgrammingError):
+            # two processes creating Optuna's tables in a fresh database at once (two enqueues, a
+            # Kubernetes Job's pods): the slower one's CREATE collides; the tables exist on a retry
+            if attempt == 2:
+                raise
+            time.sleep(0.5 * (attempt + 1))
 
 
 # --- one append for many journal writes ---------------------------------------------------------

@@ -22,7 +22,7 @@ from pipeline.orchestrate import optuna_study_name
 from pipeline.runtime import worker_pid
 from pipeline.study import load_study
 
-from .conftest import a_worker_in_process, mlflow_serving, pipeline_command, run_cli, tiny_study_dict, write_study
+from .conftest import ROOT, a_worker_in_process, mlflow_serving, pipeline_command, run_cli, tiny_study_dict, write_study
 
 pytestmark = pytest.mark.slow
 
@@ -606,3 +606,20 @@ def test_a_call_that_trained_is_never_taken_for_an_empty_rerun(workdir, env, cap
     _discard_empty_root(again)
     assert ctx.tracker._client.get_run(again.root_id).info.lifecycle_stage == "deleted"
     assert "this call added no run to MLflow" in capsys.readouterr().err
+
+
+def test_processes_opening_a_fresh_postgresql_storage_at_once_all_open_it(tmp_path, postgres):
+    """Eight processes creating Optuna's tables in an empty database at the same moment (a Kubernetes
+    Job's pods, each running enqueue): the slower CREATEs collide (a unique violation in PostgreSQL's
+    catalog), which failed an enqueue with "cannot open the Optuna storage"; each one opens it."""
+    gate = tmp_path / "go"
+    script = ("import os, sys, time\n"
+              "from pipeline.storage import get_storage\n"
+              f"while not os.path.exists({str(gate)!r}): time.sleep(0.005)\n"
+              f"get_storage({postgres + '/optuna'!r}).get_all_studies()\n")
+    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+             for _ in range(8)]
+    time.sleep(8)   # every process imported and waiting at the gate
+    gate.touch()
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), [e[-1500:] for e in errors if e]

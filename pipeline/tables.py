@@ -51,7 +51,7 @@ from . import column_checks
 from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
-from .written_numbers import DASHES, NUMBER_SHARE, as_number, decimal_comma_note, file_commas, is_text, percent_mixed
+from .written_numbers import DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers
 from .words import counted, plural
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports this module
@@ -104,8 +104,8 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     marked = _mark_missing(frame, prep.missing_values)
     record["percent_mixed"] = {c: found for c in frame.columns
                                if c != spec.target and is_text(frame[c]) and (found := percent_mixed(frame[c]))}
-    record["parsed_numeric_columns"], record["non_numbers_as_missing"] = _parse_numbers(frame, spec.target, sep)
-    record["decimal_commas"] = frame.attrs.pop("decimal_commas", {})
+    record["parsed_numeric_columns"], record["non_numbers_as_missing"], record["decimal_commas"] = \
+        _parse_numbers(frame, spec.target, sep)
     again = _mark_missing(frame, prep.missing_values)
     record["marked_missing"] = {c: marked[c] + again[c] for c in prep.missing_values}
     _refuse_infinite(spec, frame)
@@ -259,7 +259,7 @@ def _mark_missing(frame: pd.DataFrame, markers: dict) -> dict[str, int]:
     return matched
 
 
-def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",") -> tuple[list[str], dict]:
+def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",") -> tuple[list[str], dict, dict]:
     """Text columns of numbers as people write them become floats: their names, and for each column
     whose few values that are not numbers became missing, how many and which (a few examples)."""
     parsed, non_numbers, decimals = [], {}, {}
@@ -267,10 +267,10 @@ def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",") -> tuple[list[st
     for c in frame.columns:
         if not is_text(frame[c]):
             continue
-        numbers = as_number(frame[c], NUMBER_SHARE if c != target else 1.0, commas)
+        numbers, note = read_numbers(frame[c], NUMBER_SHARE if c != target else 1.0, commas)
         if numbers is None:
             continue
-        if note := decimal_comma_note(frame[c], commas):
+        if note:
             decimals[c] = note
         rest = frame[c][numbers.isna() & frame[c].notna() & ~frame[c].isin(DASHES)]
         if len(rest):
@@ -278,8 +278,7 @@ def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",") -> tuple[list[st
                               "examples": [str(v) for v in rest.unique()[:NON_NUMBER_EXAMPLES]]}
         frame[c] = numbers
         parsed.append(c)
-    frame.attrs["decimal_commas"] = decimals
-    return parsed, non_numbers
+    return parsed, non_numbers, decimals
 
 
 def _refuse_infinite(spec, frame: pd.DataFrame) -> None:

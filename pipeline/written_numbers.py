@@ -40,18 +40,28 @@ def as_number(column: pd.Series, share: float, file_commas: str = "") -> Optiona
     """The column as floats (a lone dash missing, and anything else that is not a number) when at
     least `share` of its other values read as numbers as people write them; else None. Commas the
     column cannot settle (only 1,234-like values) follow `file_commas`, the file's (file_commas())."""
+    return read_numbers(column, share, file_commas)[0]
+
+
+def read_numbers(column: pd.Series, share: float, file_commas: str = "") -> tuple[Optional[pd.Series], str]:
+    """as_number's answer, and for the warning an example of the column's 1,234-like values read
+    with a decimal comma and why ("" when none was, or the column is not numbers)."""
     text = _cleaned(column)
     european = _dot_thousands(text)
+    note = ""
     if european:   # 1.234,56: the points out first, then the comma is a decimal one
         text = text.mask(text.str.fullmatch(DOT_THOUSANDS), text.str.replace(".", "", regex=False))
-    if european or _decimal_commas(text, file_commas):
+        decimal = True
+    else:
+        decimal, note = _comma_reading(text, file_commas)
+    if decimal:
         text = text.mask(text.str.fullmatch(DECIMAL_COMMA), text.str.replace(",", ".", regex=False))
     else:
         text = text.mask(text.str.fullmatch(THOUSANDS), text.str.replace(",", "", regex=False))
     numbers = pd.to_numeric(text, errors="coerce")
     if text.empty or numbers.notna().mean() < share:
-        return None
-    return numbers.astype(float).reindex(column.index)
+        return None, ""
+    return numbers.astype(float).reindex(column.index), note
 
 
 def _cleaned(column: pd.Series) -> pd.Series:
@@ -76,13 +86,15 @@ def file_commas(frame: pd.DataFrame, sep: str = ",") -> str:
     (European spreadsheets write decimal commas), or tab- or pipe-separated with some column that
     settles decimal commas (1,5; 0,459; 1.234,56); else "" (1,234 is thousands): a comma-separated
     file had to quote its commas, as US exports quote "1,234"."""
+    if sep == ",":   # nothing in the file can change that: no column read twice
+        return ""
     decimal = thousands = False
     for c in frame.columns:
         if is_text(frame[c]):
             text = _cleaned(frame[c])
             digits = text[text.str.fullmatch(r"[+-]?[\d.,]+")]
             thousands |= bool(digits.str.fullmatch(r"[+-]?\d{1,3}(?:,\d{3}){2,}(?:\.\d+)?|[+-]?\d{1,3}(?:,\d{3})+\.\d+").any())
-            decimal |= _dot_thousands(text) or _decimal_commas(text)
+            decimal |= _dot_thousands(text) or _comma_reading(text)[0]
     return "decimal" if not thousands and (sep == ";" or (decimal and sep != ",")) else ""
 
 
@@ -94,19 +106,15 @@ def _dot_thousands(text: pd.Series) -> bool:
     return bool(points.str.fullmatch(EUROPEAN).any()) and bool(points.str.fullmatch(DOT_THOUSANDS).all())
 
 
-def _decimal_commas(text: pd.Series, file_commas: str = "") -> bool:
-    """Whether the column's commas are decimal commas (1,52): its values of digits, commas and points
-    have no point, each comma among them stands between digits once, and some value can only be a
-    decimal (1,5; 12,3456; 0,459: no one writes 459 as 0,459); where every one could be thousands
-    too (1,234 or 12,345: 1 to 3 digits, a comma, 3 digits), the file decides (`file_commas`)."""
-    return _comma_reading(text, file_commas)[0]
-
-
 def _comma_reading(text: pd.Series, file_commas: str = "") -> tuple[bool, str]:
-    """(_decimal_commas' answer, what settled 1,234-like values as decimals: "" when none was read
-    so, else an example and the reason, for the warning). A stray decimal-only value among
-    thousands (one 12,50 beside 1,250 and 2,400) does not flip the column: it is read as missing,
-    with the usual warning, rather than the thousands read 1000x too small."""
+    """(Whether the column's commas are decimal commas (1,52), what settled 1,234-like values as
+    decimals: "" when none was read so, else an example and the reason, for the warning). Decimal:
+    its values of digits, commas and points have no point, each comma among them stands between
+    digits once, and some values can only be decimals (1,5; 12,3456; 0,459: no one writes 459 as
+    0,459); where every one could be thousands too (1,234 or 12,345: 1 to 3 digits, a comma, 3
+    digits), the file decides (`file_commas`). A stray decimal-only value among thousands (one
+    12,50 beside 1,250 and 2,400) does not flip the column: it is read as missing, with the usual
+    warning, rather than the thousands read 1000x too small."""
     digits = text[text.str.fullmatch(r"[+-]?[\d.,]+")]
     commas = digits[digits.str.contains(",", regex=False)]
     if not len(commas) or digits.str.contains(".", regex=False).any() or not commas.str.fullmatch(DECIMAL_COMMA).all():
@@ -122,13 +130,6 @@ def _comma_reading(text: pd.Series, file_commas: str = "") -> tuple[bool, str]:
         return False, ""
     return (True, f"{example} (the file is semicolon-separated, or other columns have decimal commas)") \
         if file_commas == "decimal" else (False, "")
-
-
-def decimal_comma_note(column: pd.Series, file_commas: str = "") -> str:
-    """For the warning: an example of the column's 1,234-like values that were read with a decimal
-    comma, and why; "" when none was."""
-    text = _cleaned(column)
-    return "" if _dot_thousands(text) else _comma_reading(text, file_commas)[1]
 
 
 def numbers_not_read(frame: pd.DataFrame) -> dict:

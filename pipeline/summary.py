@@ -114,13 +114,14 @@ def log_verdicts(tracker: Tracker, parent_id: str, v: verdicts.DatasetVerdicts, 
     return bool(before) and before != {k: x for k, x in tags.items() if k.startswith(rt.VERDICT + ".")}
 
 
-def retire_old_verdicts(tracker: Tracker, study: Study, current: dict[str, str], parents: Optional[list] = None) -> None:
+def retire_old_verdicts(tracker: Tracker, study: Study, current: dict[str, str], parents: list) -> None:
     """An extended study (more seeds, a resumed round) has a newer parent run per dataset that
     holds the study's verdicts; the older parents of the same configuration keep their trials but
     lose their verdict tags (a search for tags.verdict.l2 would find both), with a pointer to the
-    current one. `current`: {dataset label: parent run id that holds the verdicts}."""
+    current one. `current`: {dataset label: parent run id that holds the verdicts}; `parents`:
+    the study's dataset runs, as log_study_verdicts read them."""
     hashes = {p.label: p.config_hash for p in study.plans}
-    for p in parents if parents is not None else tracker.study_runs(study.name, rt.DATASET):
+    for p in parents:
         label = p.tags.get(rt.DATASET_LABEL)
         if (label in current and p.run_id != current[label] and p.tags.get(rt.CONFIG_HASH) == hashes.get(label)
                 and rt.VERDICT in p.tags and not p.tags[rt.VERDICT].startswith(SUPERSEDED)):

@@ -303,7 +303,7 @@ def headline(v: DatasetVerdicts) -> str:
         answer = f"{', '.join(labels)} are better than none, and {labels[0]} is the best of them"
     elif v.winners_same:
         answer = f"{', '.join(labels)} are better than none, and practically the same as each other (within the ROPE)"
-    elif v.best_group:
+    elif v.best_group:   # some of them, not all
         rest = [v.name(a) for a in v.winners if a not in v.best_group]
         answer = (f"{', '.join(labels)} are better than none; {and_list(list(map(v.name, v.best_group)))}, practically "
                   f"the same as each other, are the best of them ({and_list(rest)} behind)")

@@ -98,9 +98,9 @@ class DatasetVerdicts:
     metric: str = ""         # the primary metric's name
     paired: dict[str, stats.Paired] = field(default_factory=dict)   # arm -> comparison with none
     winners: list[str] = field(default_factory=list)        # arms better than none, best mean first
-    winners_distinct: Optional[bool] = None                  # several winners: is the first better than the rest?
-    winners_same: Optional[bool] = None                      # ... or are they all practically the same?
-    best_group: list[str] = field(default_factory=list)      # ... or are these the best, the same as each other?
+    # several winners: the best of them, practically the same as each other and each beating every
+    # other winner (one arm, some, or all of them); [] when the pairs do not settle it
+    best_group: list[str] = field(default_factory=list)
     winners_p: float = math.nan                              # the largest Holm p of the first's undecided pairs
     head_to_head: list[HeadToHead] = field(default_factory=list)   # the regularized arms against each other
     secondary: dict[str, dict[str, stats.Paired]] = field(default_factory=dict)  # arm -> outcome key -> comparison
@@ -134,6 +134,16 @@ class DatasetVerdicts:
         for it (its verdict is that strength's, not the arm's at every strength)."""
         point = self.selected.get(arm, "")
         return f"{arms.label(arm)} ({point})" if point else arms.label(arm)
+
+    @property
+    def winners_distinct(self) -> bool:
+        """Several winners, and the first is better than each of the others."""
+        return len(self.winners) > 1 and len(self.best_group) == 1
+
+    @property
+    def winners_same(self) -> bool:
+        """Several winners, all practically the same as each other."""
+        return len(self.winners) > 1 and len(self.best_group) == len(self.winners)
 
     @property
     def decided(self) -> bool:
@@ -427,13 +437,10 @@ def _rank_winners(d: DatasetResults, v: DatasetVerdicts) -> None:
     v.winners_p = max((h.paired.p_t_holm for key, h in pairs.items() if v.winners[0] in key
                        and h.paired.verdict == "undecided"), default=math.nan)
     if len(pairs) < len(among) * (len(among) - 1) // 2:   # a pair without shared seeds: nothing to name
-        v.winners_distinct = v.winners_same = False
         return
     # the best: the winners no other winner beats, practically the same as each other, each of them
     # beating every other winner (one arm: "the best of them"; all of them: "practically the same")
     best = [a for a in v.winners if not any(pairs[frozenset((a, b))].favours(b) for b in among - {a})]
     settled = bool(best) and all(pairs[frozenset((a, b))].same() for a in best for b in best if a < b) \
         and all(pairs[frozenset((a, b))].favours(a) for a in best for b in among - set(best))
-    v.winners_distinct = settled and len(best) == 1
-    v.winners_same = settled and len(best) == len(v.winners)
-    v.best_group = best if settled and 1 < len(best) < len(v.winners) else []
+    v.best_group = best if settled else []

@@ -1,7 +1,7 @@
 """What is recorded and said about a dataset's data, written and read in one place: the
 params of its MLflow parent run (data_*, every metric's chance level), the console's data line
 and divergence hint, and the report's reading of those params (data paragraph, warnings, chance).
-The preparation itself is datasets.py and tables.py."""
+The preparation itself is datasets.py, splits.py and tables.py."""
 
 from __future__ import annotations
 
@@ -11,34 +11,34 @@ from typing import Optional
 
 import numpy as np
 
-from . import datasets as datasets_mod
 from . import lifecycle
 from . import runtree as rt
+from .splits import Splits
 from .task import metric_for
 from .words import counted
 
 
 # --- written: the dataset parent's params, the console ---------------------------------------
 
-def chance_level(data: datasets_mod.Splits) -> Optional[float]:
+def chance_level(data: Splits) -> Optional[float]:
     """The primary metric of a constant prediction on the test split (what learning nothing scores)."""
     return chance_levels(data).get(metric_for(data.task, data.metric).name)
 
 
-def chance_levels(data: datasets_mod.Splits) -> dict[str, float]:
+def chance_levels(data: Splits) -> dict[str, float]:
     """Every metric of the family for a constant prediction on the test split (what learning
     nothing scores), the undefined ones (ROC AUC of a one-class test split) left out."""
     return {name: value for name, value in data.chance.items() if not math.isnan(value)}
 
 
-def chance_params(data: datasets_mod.Splits) -> dict:
+def chance_params(data: Splits) -> dict:
     """The chance levels as the dataset parent's params: the primary metric's (chance_test_metric)
     and every metric's (chance_test_<name>), which chance_from_params reads back."""
     return {rt.CHANCE: chance_level(data),
             **{f"{rt.CHANCE_PREFIX}{name}": value for name, value in chance_levels(data).items()}}
 
 
-def test_class_rows(data: datasets_mod.Splits) -> Optional[list[int]]:
+def test_class_rows(data: Splits) -> Optional[list[int]]:
     """[rows of the test split's smallest class, of its largest, classes in it] for a
     classification (how far one test prediction moves balanced accuracy); None otherwise."""
     if data.task != "classification" or not len(data.y_test):
@@ -47,7 +47,7 @@ def test_class_rows(data: datasets_mod.Splits) -> Optional[list[int]]:
     return [min(counts), max(counts), len(counts)]
 
 
-def split_params(data: datasets_mod.Splits) -> dict:
+def split_params(data: Splits) -> dict:
     """What a run's data was, as params of the run that describes it (a dataset parent, or a
     `train` command's run): split sizes, features, provenance, chance levels, class weights and
     what preprocessing did to a table."""
@@ -59,7 +59,7 @@ def split_params(data: datasets_mod.Splits) -> dict:
             **data_params(data)}
 
 
-def data_params(data: datasets_mod.Splits) -> dict:
+def data_params(data: Splits) -> dict:
     """What preprocessing did to a table, as the dataset parent's params (data_*). Each JSON
     param fits MLflow's 6,000 characters (a table of 150 class names or 3,000 columns): what
     does not fit is counted ("... and 140 more"), and the JSON stays readable."""
@@ -126,7 +126,7 @@ def _some(names: list, limit: int = CONSOLE_ITEMS) -> str:
     return shown + (f", and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def data_line(data: datasets_mod.Splits) -> str:
+def data_line(data: Splits) -> str:
     """One console line on a table's preprocessing (long lists cut to their first few names)."""
     r = data.preprocessing
     left_out = f" ({r['rows_left_out']} training rows left out by train_size)" if r.get("rows_left_out") else ""
@@ -156,7 +156,7 @@ def data_line(data: datasets_mod.Splits) -> str:
     return "; ".join(parts) + "".join(f"\n  warning: {w}" for w in r.get("warnings", []))
 
 
-def divergence_hint(ostudy, data: datasets_mod.Splits) -> str:
+def divergence_hint(ostudy, data: Splits) -> str:
     """What to change when every ended cell of a dataset diverged; "" otherwise. A regression
     target far from unit scale trained on as it is (standardize_target: false, or a built-in
     set) is the usual cause with SGD: its squared errors are in the millions from the first step."""

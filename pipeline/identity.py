@@ -72,7 +72,7 @@ def _dataset_identity(dataset, tuned: bool) -> dict:
         dump["normalization"] = normalization(dataset)
     if DATASETS[dataset.name].is_table:
         dump["table_rules"] = TABLE_RULES
-    if dataset.stratify and dataset.train_size:   # the training subset in the classes' shares (datasets._interleaved)
+    if dataset.stratify and dataset.train_size:   # the training subset in the classes' shares (splits._interleaved)
         dump["train_order"] = "stratified"
     return dump
 

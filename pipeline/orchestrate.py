@@ -21,7 +21,6 @@ from typing import Optional
 
 from optuna.trial import TrialState
 
-from . import datasets as datasets_mod
 from . import grid, joining, lifecycle, preflight, verdicts, worker
 from . import runtree as rt
 from .dataset_record import chance_level, chance_levels, data_line, divergence_hint, split_params, test_class_rows
@@ -29,6 +28,7 @@ from .errors import UsageError
 from .lifecycle import DatasetCells
 from .runtime import (EXIT_UNREACHABLE, Interrupted, Stopwatch, StoreUnreachable, git_commit,
                       die_with_parent, install_signal_handlers, mask_credentials, process_alive, worker_id)
+from .splits import Splits
 from .storage import DEFAULT_STORAGE, HEARTBEAT_S, exclusive
 from .study import DatasetPlan, Study, variant_id
 from .task import metric_for, read_in, readable_in
@@ -53,7 +53,7 @@ def optuna_study_name(study: Study, plan: DatasetPlan) -> str:
     return grid.study_name(study.name, plan.label, plan.config_hash)
 
 
-def open_dataset_study(ctx_or_storage, study: Study, plan: DatasetPlan, data: datasets_mod.Splits):
+def open_dataset_study(ctx_or_storage, study: Study, plan: DatasetPlan, data: Splits):
     """The dataset's grid study; its direction is the primary metric's."""
     storage = ctx_or_storage if isinstance(ctx_or_storage, str) else ctx_or_storage.storage
     return grid.open_study(storage, optuna_study_name(study, plan), metric_for(data.task, data.metric).direction)
@@ -131,13 +131,13 @@ def _root_run(ctx: RunContext) -> str:
         "torch": torch.__version__, **({rt.WORKER: worker_id()} if tracker.owns_root() else {})})
 
 
-def dataset_tags(study: Study, plan: DatasetPlan, data: datasets_mod.Splits) -> dict[str, str]:
+def dataset_tags(study: Study, plan: DatasetPlan, data: Splits) -> dict[str, str]:
     return {rt.STUDY: study.name, rt.DATASET_LABEL: plan.label, rt.DATASET_GROUP: plan.base,
             rt.N_TRAIN: str(len(data.x_train)), rt.CONFIG_HASH: plan.config_hash,
             rt.TASK: data.task, rt.METRIC_NAME: metric_for(data.task, data.metric).name}
 
 
-def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits, owned: bool = True) -> int:
+def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: bool = True) -> int:
     """Create (or load) the dataset's Optuna study, clean up after dead workers, tune, enqueue
     the missing cells and, when there is work, create the MLflow parent run. Idempotent.
     Returns how many cells were given up on after their retries."""
@@ -169,7 +169,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Split
     return len(given_up)
 
 
-def _ensure_parent(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits, ostudy, owned: bool) -> None:
+def _ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, owned: bool) -> None:
     """The dataset's MLflow parent run, created when there is work and none is open."""
     study = ctx.study
     existing = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)
@@ -193,7 +193,7 @@ def _ensure_parent(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits
 
 # --- work ------------------------------------------------------------------------------------
 
-def work_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits, who: str = "") -> dict:
+def work_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, who: str = "") -> dict:
     """Pop waiting cells of one dataset and train them until none is left (worker.work_cells).
     Any number of workers may run this at once on the same storage: each waiting trial is popped
     by exactly one."""
@@ -220,7 +220,7 @@ def queue_state(ctx: RunContext, data: dict) -> tuple[int, int]:
 
 # --- finish ----------------------------------------------------------------------------------
 
-def finish_dataset(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits, status: str = "FINISHED") -> None:
+def finish_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, status: str = "FINISHED") -> None:
     """End the dataset's parent run once no cell is waiting or running (any worker may do it)."""
     with ctx.clock("bookkeeping"):
         ostudy = open_dataset_study(ctx, ctx.study, plan, data)
@@ -282,7 +282,7 @@ def run_worker_loop(ctx: RunContext, data: dict, who: str = "") -> None:
             time.sleep(HEARTBEAT_S)
 
 
-def _still_open(ctx: RunContext, plan: DatasetPlan, data: datasets_mod.Splits) -> bool:
+def _still_open(ctx: RunContext, plan: DatasetPlan, data: Splits) -> bool:
     """Whether a dataset this worker already went through may still need it: another worker trains
     some of its cells (and may die), or cells wait (an `enqueue` reaped a dead worker's), or a
     stopped worker's cells are to be retried (a SIGTERM while this one trained another dataset)."""

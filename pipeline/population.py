@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from . import streams
-from .datasets import Splits
+from .splits import Splits
 from .errors import Diverged
 from .model import weight_histogram
 from .study_schema import CPU_POPULATION_SIZE

@@ -9,6 +9,7 @@ from typing import Optional
 from . import datasets as datasets_mod
 from .errors import UsageError
 from .runtime import mask_credentials
+from .splits import Splits
 from .stats import rope_problem
 from .storage import check_storage
 from .study import DatasetPlan, Study
@@ -94,7 +95,7 @@ def check_grid_size(study: Study) -> None:
                          f"{counted(len(study.arms), 'arm')} x {len(study.seeds):,} seeds); at most {MAX_CELLS:,}")
 
 
-def check_population_memory(plan: DatasetPlan, data: datasets_mod.Splits) -> None:
+def check_population_memory(plan: DatasetPlan, data: Splits) -> None:
     """Refuse a population whose parameters, gradients, optimizer state and activations would not
     fit in the device's memory (an estimate, before anything is written)."""
     from .trainer_common import memory_available, resolve_device

@@ -109,7 +109,7 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     again = _mark_missing(frame, prep.missing_values)
     record["marked_missing"] = {c: marked[c] + again[c] for c in prep.missing_values}
     _refuse_infinite(spec, frame)
-    # Which columns carry no signal is decided on the whole file, before the split (datasets.py):
+    # Which columns carry no signal is decided on the whole file, before the split (splits.py):
     # like reading "66,645" as a number it is about what a column is, not a statistic fit on rows.
     # Judged on the distinct rows: an export appended twice, ids and all, still has unique ids.
     distinct = frame.drop_duplicates()
@@ -390,7 +390,7 @@ def fit_features(spec, splits: list[pd.DataFrame]) -> tuple[list[np.ndarray], li
 
 
 def outcome_record(spec, splits, record: dict) -> dict:
-    """The table's preprocessing record with what it became once split (a datasets.Splits): rows
+    """The table's preprocessing record with what it became once split (a splits.Splits): rows
     out, class balance, and the warnings on the width and the classes."""
     out = {**record, "rows_out": sum(splits.sizes().values()), "splits": splits.sizes()}
     if spec.train_size:   # the training rows beyond train_size: read and kept, but not trained on

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from . import streams
-from .datasets import Splits
+from .splits import Splits
 from .errors import Diverged
 from .model import MLP, l1_penalty, l2_penalty, weight_histogram
 from .task import Task, compute

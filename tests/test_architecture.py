@@ -26,7 +26,8 @@ LAYERS = [
     {"written_numbers"},                         # numbers as people write them in text
     {"column_checks"},                           # a table's columns judged: no signal, warnings
     {"tables"},                                  # a user's table read and preprocessed
-    {"datasets"},                                # datasets -> tensors
+    {"splits"},                                  # rows -> train/val/test tensors, scaled
+    {"datasets"},                                # the loaders' registry: a dataset's rows
     {"study_schema"},                            # the study file's typed, validated objects
     {"identity"},                                # what a study's configuration hash covers
     {"study"},                                   # study file -> validated plans

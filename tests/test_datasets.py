@@ -152,7 +152,7 @@ def test_a_messy_table_is_read_faithfully(tmp_path):
 
 def _train_positions(frame, splits):
     """Rows of the frame that became training rows (matched on the id column)."""
-    from pipeline.datasets import _split
+    from pipeline.splits import _split
 
     spec = DatasetSpec(name="table", path="x", target="class")
     (x_train, _), _, _ = _split(spec, 0, frame, frame["class"].to_numpy(), None, None)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from pipeline.datasets import Splits
+from pipeline.splits import Splits
 from pipeline.model import MLP, InvertedDropout, l1_penalty, l2_penalty, weight_stats
 from pipeline.train import TrialConfig, build_optimizer, train
 

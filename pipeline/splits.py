@@ -1,0 +1,308 @@
+"""Splits: one dataset's rows split into train/val/test and scaled, as tensors.
+
+The split is fixed per dataset by the study's split seed; the trial seed never touches it, so for
+a given seed every arm sees exactly the same samples and comparisons between arms are paired.
+A table's preprocessing and every scaling statistic (features, a regression target) are fit on
+the training split only. datasets.py's loaders give the rows; this module makes the splits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .errors import UsageError
+from .task import constant_prediction_scores
+from .words import counted, plural
+
+# `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports datasets.py
+# (for its registry), which imports this module, so importing it here would make a cycle.
+
+
+@dataclass
+class Splits:
+    """Tensors for one dataset: float32 features, int64 class labels or float32 targets."""
+
+    name: str
+    task: str  # "classification" | "regression"
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    n_classes: int = 0
+    provenance: str = ""
+    class_names: list = field(default_factory=list)     # label i's name (tables with text targets)
+    metric: str | None = None                           # the primary metric, when not the task's default
+    preprocessing: dict = field(default_factory=dict)   # what was done to the data (tables.py's record)
+    extra: dict = field(default_factory=dict)
+    # (mean, std) of the training targets when a regression target was standardized for training
+    # (standardize_target); the trainers report every metric back in the file's units
+    target_scale: Optional[tuple[float, float]] = None
+    # each metric of the family for a constant prediction on the test split (task.constant_prediction_scores)
+    chance: dict = field(default_factory=dict)
+    class_weight: Optional[torch.Tensor] = None   # per class, in the loss (class_weight: balanced)
+
+    def in_target_units(self, a):
+        """Predictions or targets of a standardized regression target in the file's units again."""
+        if self.target_scale is None:
+            return a
+        mean, std = self.target_scale
+        return a * std + mean
+
+    @property
+    def squared_error_scale(self) -> float:
+        """What an MSE on the standardized target is multiplied by to be one in the file's units."""
+        return 1.0 if self.target_scale is None else self.target_scale[1] ** 2
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+    @property
+    def n_outputs(self) -> int:
+        return self.n_classes if self.task == "classification" else 1
+
+    def sizes(self) -> dict[str, int]:
+        return {"train": len(self.x_train), "val": len(self.x_val), "test": len(self.x_test)}
+
+    def sizes_line(self) -> str:
+        """E.g. "rows: train 250, val 270, test 449; classification" (the console's line on the splits)."""
+        return "rows: " + ", ".join(f"{split} {n}" for split, n in self.sizes().items()) + f"; {self.task}"
+
+
+@dataclass
+class Loaded:
+    """What a dataset's loader gave, its task settled: every row, before any split."""
+
+    x: object                 # features: an array, or a table's frame (tables.fit_features prepares it per split)
+    y: np.ndarray
+    x_test: object            # the dataset's own test rows, or None: test_fraction of the rows are held out
+    y_test: Optional[np.ndarray]
+    task: str
+    provenance: str
+    class_names: list = field(default_factory=list)
+    preprocessing: dict = field(default_factory=dict)   # a table's record of what was read (tables.read)
+    is_table: bool = False
+
+
+def split_and_scale(spec, split_seed: int, data: Loaded, *, normalization: str, standardize_target: bool) -> Splits:
+    """`data` split deterministically by `split_seed`, a table's features prepared, the features
+    scaled by `normalization`, a regression target standardized when `standardize_target`."""
+    task = data.task
+    if spec.stratify and task != "classification":
+        raise UsageError(f"dataset {spec.display}: field 'stratify' = true keeps each class's share in every split; "
+                         f"this dataset's task is {task}: remove it")
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = _split(spec, split_seed, data.x, data.y, data.x_test, data.y_test)
+    data.x = data.y = None  # the splits are copies: free the whole set before scaling (MNIST: 190 MB)
+    preprocessing = data.preprocessing
+    if data.is_table:
+        (x_train, x_val, x_test), (y_train, y_val, y_test), features = _table_features(
+            spec, [x_train, x_val, x_test], [y_train, y_val, y_test])
+        preprocessing = {**preprocessing, **features}
+    y_train, y_val, y_test, n_classes = _class_labels(spec, task, y_train, y_val, y_test)
+    if task == "classification" and len(np.unique(y_train)) < 2:
+        raise UsageError(f"dataset {spec.display}: the training split has a single class ({len(y_train)} rows); "
+                         "lower val_fraction or test_fraction, raise train_size"
+                         + ("" if spec.stratify else ", or set stratify: true"))
+    x_train, x_val, x_test = (_own_float32(a) for a in (x_train, x_val, x_test))
+    _refuse_non_finite(spec, x_train, x_val, x_test, y_train, y_val, y_test)
+    _normalize(normalization, x_train, x_val, x_test)
+    target_scale = None
+    if spec.standardize_target and task != "regression":
+        raise UsageError(f"dataset {spec.display}: field 'standardize_target' = true applies to regression targets; "
+                         f"this dataset's task is {task}")
+    if task == "regression" and standardize_target:
+        y_train, y_val, y_test, target_scale = _standardize_target(y_train, y_val, y_test)
+
+    def target(a):
+        return torch.as_tensor(a, dtype=torch.int64 if task == "classification" else torch.float32)
+
+    splits = Splits(
+        name=spec.display, task=task,
+        x_train=torch.as_tensor(x_train), y_train=target(y_train),
+        x_val=torch.as_tensor(x_val), y_val=target(y_val),
+        x_test=torch.as_tensor(x_test), y_test=target(y_test),
+        n_classes=n_classes, provenance=data.provenance, class_names=data.class_names, target_scale=target_scale,
+    )
+    splits.metric = _primary_metric(spec, task, n_classes)
+    if spec.class_weight == "balanced":
+        splits.class_weight = _balanced_weights(spec, task, splits.y_train.numpy(), n_classes)
+    if data.is_table:   # after class_weight: its warnings depend on it
+        from . import tables
+
+        splits.preprocessing = tables.outcome_record(spec, splits, preprocessing)
+    splits.chance = constant_prediction_scores(task, n_classes, splits.in_target_units(splits.y_train.numpy()),
+                                               splits.in_target_units(splits.y_test.numpy()))
+    return splits
+
+
+def _take(n_total: int, size, field_name: str, dataset: str) -> int:
+    if size is None:
+        return n_total
+    n = int(round(size * n_total)) if isinstance(size, float) else int(size)
+    if n > n_total:
+        raise UsageError(f"dataset {dataset}: field 'train_size' = {size!r}: only {n_total} training samples are available")
+    if n < 2:
+        raise UsageError(f"dataset {dataset}: field 'train_size' = {size!r}: leaves fewer than 2 training samples")
+    return n
+
+
+def _own_float32(a: np.ndarray) -> np.ndarray:
+    """A split as its own float32 array, to standardize in place: uint8 features are pixel
+    intensities, scaled to [0, 1]; anything else is copied only when it is not one already."""
+    if a.dtype == np.uint8:
+        out = a.astype(np.float32)
+        out /= 255.0
+        return out
+    return np.require(a, np.float32, ["C_CONTIGUOUS", "OWNDATA", "WRITEABLE"])
+
+
+def _column_mean_std(x: np.ndarray, rows: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and (population) standard deviation as float32, accumulated in float64
+    over blocks of rows: x.std(axis=0) would hold a temporary as large as x (MNIST: 170 MB)."""
+    n = max(len(x), 1)
+    mean = sum(x[i:i + rows].sum(0, dtype=np.float64) for i in range(0, len(x), rows)) / n
+    var = sum(np.square(x[i:i + rows] - mean).sum(0) for i in range(0, len(x), rows)) / n
+    return mean.astype(np.float32), np.sqrt(var).astype(np.float32)
+
+
+def _standardize_target(*ys: np.ndarray) -> tuple:
+    """Targets minus the training mean, over the training std (1 for a constant target); the
+    trainers report metrics in the original units (Splits.in_target_units)."""
+    mean, std = float(np.mean(ys[0])), float(np.std(ys[0]))
+    std = std if std > 1e-12 else 1.0
+    return (*((np.asarray(y, dtype=np.float64) - mean) / std for y in ys), (mean, std))
+
+
+def _balanced_weights(spec, task: str, y_train: np.ndarray, n_classes: int) -> torch.Tensor:
+    """scikit-learn's "balanced" class weights from the training labels, n / (classes x count):
+    every class then counts as much in the loss as if the classes were balanced. A class absent
+    from training keeps weight 1 (it has no samples to weigh)."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    if task != "classification":
+        raise UsageError(f"dataset {spec.display}: field 'class_weight' = 'balanced' needs a classification task, "
+                         f"not {task}")
+    present = np.unique(y_train)
+    weights = np.ones(n_classes)
+    weights[present] = compute_class_weight("balanced", classes=present, y=y_train)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def _primary_metric(spec, task: str, n_classes: int) -> str | None:
+    """The dataset's `metric:`, checked against its task (known only once the data is read)."""
+    from .task import METRICS, family
+
+    if spec.metric is None:
+        return None
+    allowed = [m.name for m in family(task, n_classes)]
+    if spec.metric not in allowed:
+        why = " (roc_auc needs two classes)" if METRICS[spec.metric].binary_only and task == "classification" else ""
+        raise UsageError(f"dataset {spec.display}: field 'metric' = {spec.metric!r} does not fit this {task} "
+                         f"task{why}; allowed: {', '.join(allowed)}")
+    return spec.metric
+
+
+def _rows(a, idx):
+    return a.iloc[idx].reset_index(drop=True) if hasattr(a, "iloc") else a[idx]
+
+
+def _split(spec, split_seed: int, x, y, x_test, y_test) -> list[tuple]:
+    """(train, val, test) pairs of (features, targets): the test split the dataset's own or
+    test_fraction of the rows, val_fraction of the rest, the training subset of train_size."""
+    rng = np.random.default_rng(split_seed)
+    if x_test is None:
+        order = rng.permutation(len(x))
+        n_test = max(1, int(round(spec.test_fraction * len(x))))
+        if spec.stratify:
+            order = _stratified(spec, "test_fraction", order, y, n_test, rng)
+        x_test, y_test = _rows(x, order[:n_test]), y[order[:n_test]]
+        x, y = _rows(x, order[n_test:]), y[order[n_test:]]
+    order = rng.permutation(len(x))
+    n_val = max(1, int(round(spec.val_fraction * len(x))))
+    if spec.stratify:
+        order = _stratified(spec, "val_fraction", order, y, n_val, rng)
+    train_idx = order[n_val:]
+    if spec.stratify and spec.train_size:   # every training subset in the classes' shares, still nested
+        train_idx = _interleaved(train_idx, y)
+    train_idx = train_idx[:_take(len(train_idx), spec.train_size, "train_size", spec.display)]
+    return [(_rows(x, train_idx), y[train_idx]), (_rows(x, order[:n_val]), y[order[:n_val]]), (x_test, y_test)]
+
+
+def _interleaved(idx: np.ndarray, y) -> np.ndarray:
+    """Shuffled rows reordered so that every prefix holds each class in about its share: a row
+    that is its class's r-th of n goes at (r + 0.5) / n of the way (ties keep the shuffle's order).
+    A train_size subset is a prefix, so sizes stay nested and each is stratified."""
+    labels = np.asarray(y)[idx]
+    position = np.empty(len(idx))
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        position[members] = (np.arange(len(members)) + 0.5) / len(members)
+    return idx[np.argsort(position, kind="stable")]
+
+
+def _stratified(spec, field_name: str, order: np.ndarray, y, n_first: int, rng) -> np.ndarray:
+    """`order` rearranged so that its first `n_first` rows hold every class in its share of the
+    rows (scikit-learn's stratified split, seeded from the split's generator): `stratify: true`.
+    (The training rows stay in shuffled order; a train_size subset is stratified by _interleaved.)"""
+    from sklearn.model_selection import train_test_split
+
+    labels = np.asarray(y)[order]
+    try:
+        first, rest = train_test_split(order, train_size=n_first, stratify=labels,
+                                       random_state=int(rng.integers(2**31 - 1)))
+    except ValueError as e:   # a class of one row, or fewer rows in the split than classes
+        counts = np.bincount(labels.astype(np.int64))
+        raise UsageError(f"dataset {spec.display}: field 'stratify' = true: {field_name} cannot hold every class in "
+                         f"its share ({str(e).splitlines()[0]}; the rarest class has "
+                         f"{counted(int(counts[counts > 0].min()), 'row')}): drop the rarest classes, or remove stratify") from None
+    return np.concatenate([first, rest])
+
+
+def _table_features(spec, xs: list, ys: list) -> tuple[list, list, dict]:
+    from . import tables
+
+    arrays, kept, record = tables.fit_features(spec, xs)
+    return arrays, [y[k] for y, k in zip(ys, kept)], record
+
+
+def _class_labels(spec, task: str, *ys) -> tuple:
+    """Classification targets as 0..C-1 (arbitrary labels, e.g. -1/1 or 1..3, mapped in sorted
+    order) and the number of classes; regression targets as they are."""
+    if task != "classification":
+        return (*ys, 0)
+    classes = np.unique(np.concatenate(ys))
+    lookup = {c: i for i, c in enumerate(classes.tolist())}
+    mapped = [np.array([lookup[v] for v in a.tolist()], dtype=np.int64) for a in ys]
+    if len(classes) < 2:
+        raise UsageError(f"dataset {spec.display}: the target has a single class; classification needs at least 2")
+    return (*mapped, len(classes))
+
+
+def _refuse_non_finite(spec, *arrays) -> None:
+    for name, a in zip(("training features", "validation features", "test features",
+                        "training targets", "validation targets", "test targets"), arrays):
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            raise UsageError(f"dataset {spec.display}: the {name} have {int((~np.isfinite(a)).sum())} non-finite "
+                             f"{plural(int((~np.isfinite(a)).sum()), 'value')} (NaN or infinite); only finite numbers are allowed")
+
+
+def _normalize(how: str, x_train: np.ndarray, x_val: np.ndarray, x_test: np.ndarray) -> None:
+    """Scale features in place with statistics of the training split: per-feature (mean, std
+    per column), global (one mean and std over every value, as torchvision's Normalize for
+    MNIST), unit (pixels are already /255; nothing more) or none."""
+    if how in ("none", "unit"):
+        return
+    if how == "global":
+        mean, std = np.float32(x_train.mean(dtype=np.float64)), np.float32(x_train.std(dtype=np.float64) or 1.0)
+    else:
+        mean, std = _column_mean_std(x_train)
+        std[std < 1e-8] = 1.0  # constant features (blank MNIST pixels) stay at zero after centering
+    for a in (x_train, x_val, x_test):  # in place, to keep peak memory near one copy per split
+        a -= mean
+        a /= std

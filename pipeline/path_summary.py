@@ -38,27 +38,6 @@ class Path:
     tied: list[str] = field(default_factory=list)   # points with the chosen's numbers on every seed
 
 
-def variant_keys(variant: str) -> dict[str, str]:
-    """A path point's id as its settings: "l2=0.001,l2_mode=penalty" -> {"l2": "0.001", "l2_mode": "penalty"}."""
-    return dict(part.split("=", 1) for part in variant.split(",") if "=" in part)
-
-
-def strength_order(order: list[str]) -> Optional[list[str]]:
-    """A path's points from weakest to strongest, when they differ in one strength alone (l1, l2,
-    or dropout, per-layer p by their mean); None when "strongest" has no meaning: several strengths
-    vary (dropout x l2), or only l2_mode does."""
-    keys = [variant_keys(v) for v in order]
-    varying = {k for kk in keys for k in kk if len({kk2.get(k) for kk2 in keys}) > 1}
-    if len(order) < 2 or len(varying) != 1 or varying & {"l2_mode"} or any(set(k) != set(keys[0]) for k in keys):
-        return None
-    [name] = varying
-    try:
-        value = {v: float(np.mean([float(x) for x in k[name].split("/")])) for v, k in zip(order, keys)}
-    except ValueError:
-        return None
-    return sorted(order, key=value.get)
-
-
 def validation_stats(by_seed: dict[int, dict]) -> tuple[float, float]:
     """A path point's mean validation metric over seeds and its standard error (NaN from one seed)."""
     vals = [x["val"] for x in by_seed.values()]
@@ -80,7 +59,7 @@ def summarize_path(d: DatasetResults, arm: str) -> Path:
     choice of the most regularized model that is as good; whatever order the study file lists the
     strengths in, "strongest" is by value."""
     m, variants = metric_for(d.task, d.metric), d.paths[arm]
-    ordered = strength_order(list(variants))
+    ordered = arms.strength_order(list(variants))
     order = ordered or list(variants)
     chosen = d.selected.get(arm, "")
     val = {v: validation_stats(by_seed) for v, by_seed in variants.items() if by_seed}

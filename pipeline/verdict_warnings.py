@@ -80,11 +80,15 @@ def chance_warning(v: DatasetVerdicts) -> str:
                "longer or with a larger learning rate first")
         return (f"{names} scored no better than always predicting {constant} ({score}), and none is not clearly above "
                 f"it either (test {m.label} {s.mean:.4g}{ci}), {why}")
-    on_paths = all(v.selected.get(a) for a in v.at_chance)   # the best of each path on validation, still at chance
-    return (f"{names} scored no better than always predicting {constant} ({score}) while none learned: "
-            "their regularization is likely too strong " +
-            ("(the best of the strengths tried on the path: extend it toward weaker ones)" if on_paths else
-             "(a smaller strength, or a path over strengths, would show it)"))
+    # the best of each path on validation, still at chance: where on its path that point lies
+    places = {v.path_place.get(a, "") for a in v.at_chance}
+    said = f"{names} scored no better than always predicting {constant} ({score}) while none learned"
+    if places == {"weakest"}:
+        return f"{said}: their regularization is likely too strong, even at the weakest strength tried on the path: extend it toward weaker ones"
+    if places == {"stronger"}:
+        return (f"{said}, at the path's best strength on validation (its weaker strengths did no better there): at the "
+                "strengths tried, this regularization keeps the model from learning")
+    return f"{said}: their regularization is likely too strong (a smaller strength, or a path over strengths, would show it)"
 
 
 def _no_room(v: DatasetVerdicts, constant: str, score: str) -> str:

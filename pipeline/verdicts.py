@@ -125,6 +125,9 @@ class DatasetVerdicts:
     n_test: Optional[int] = None   # rows of the test split (how coarse a share metric is)
     test_class_rows: Optional[list[int]] = None   # as DatasetResults'
     selected: dict[str, str] = field(default_factory=dict)   # arm -> its path point that stands for it
+    # arm -> where its selected point lies on a path over one strength: "weakest" or "stronger"
+    # (absent: no such path, e.g. one over l2_mode alone, where "weaker" means nothing)
+    path_place: dict[str, str] = field(default_factory=dict)
 
     def arms_with(self, verdict: str) -> list[str]:
         return [a for a, p in self.paired.items() if p.verdict == verdict]
@@ -295,6 +298,10 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
                                                           m.name, base_mean), m.name, chance=d.chance, n_test=d.n_test,
                         test_class_rows=d.test_class_rows,
                         selected={a: p for a, p in d.selected.items() if p and len(d.paths.get(a, {})) > 1})
+    for a, point in v.selected.items():
+        order = arms.strength_order(list(d.paths[a]))
+        if order:
+            v.path_place[a] = "weakest" if point == order[0] else "stronger"
     _judge_chance(d, v)
     best = 1.0 if m.higher_is_better else 0.0   # every higher-is-better metric tops out at 1, every loss at 0
     scored = [x for by_seed in d.values.values() for x in by_seed.values()]

@@ -563,6 +563,34 @@ def test_a_path_over_l2_modes_names_no_strongest_point():
         "p", "classification", {"none": {s: 0.9 for s in range(3)}}, paths=modes, selected={"l2": "l2_mode=penalty"}))[0]
 
 
+def test_an_arm_at_chance_on_a_path_is_told_what_its_path_shows():
+    """L1 learned nothing while none did, at the point its path selected: "extend it toward weaker
+    strengths" only when that point is the path's weakest; a point above weaker ones that did no
+    better says the strengths tried all hold the model back; a path over l2_mode alone has no
+    weaker point to extend toward."""
+    seeds = range(6)
+    none = {s: 0.8 + 0.01 * (s % 2) for s in seeds}
+
+    def point(test):
+        return {s: {"test": test, "val": test + 0.001 * s, "gap": 0.02} for s in seeds}
+
+    def warning(arm, paths, chosen):
+        d = verdicts.DatasetResults("t", "classification", {"none": none, arm: {s: 0.5 for s in seeds}}, chance=0.5,
+                                    metric="balanced_accuracy", paths={arm: paths}, selected={arm: chosen})
+        [v] = verdicts.decide_study([d])
+        assert v.at_chance == [arm] and v.paired[arm].verdict == "worse"
+        return verdict_warnings.chance_warning(v)
+
+    strengths = {"l1=0.1": point(0.5), "l1=0.01": point(0.5), "l1=1": point(0.5)}   # listed out of order
+    weakest = warning("l1", strengths, "l1=0.01")
+    assert weakest.startswith("The arm L1 (l1=0.01) scored no better than always predicting")
+    assert "likely too strong, even at the weakest strength tried on the path: extend it toward weaker ones" in weakest
+    inside = warning("l1", strengths, "l1=0.1")
+    assert "its weaker strengths did no better there" in inside and "extend" not in inside
+    modes = warning("l2", {"l2_mode=penalty": point(0.5), "l2_mode=decoupled": point(0.5)}, "l2_mode=penalty")
+    assert "weaker" not in modes and "(a smaller strength, or a path over strengths, would show it)" in modes
+
+
 def test_an_arm_decided_at_an_earlier_look_says_on_how_many_seeds_its_other_outcomes_are():
     """Adaptive seeds: L2 is clearly better at the first look (6 seeds), L1 is not, so the dataset
     goes on to 12 seeds. L2's verdict is the first look's ("on 6 seeds"); its secondary outcomes

@@ -37,6 +37,7 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
     lines += ["", f"Verdicts (each arm vs none on the same seeds; {holm}"
                   + (f", at each look its share of alpha (seeds {', '.join(map(str, study.looks()))})"
                      if study.adaptive else "") + "; ROPE: the difference that counts as practically none):"]
+    lines += _t_test_alone(decided)
     for v in decided:
         rounds = f" [{counted(v.looks, 'round')}, {v.seeds_used} seeds: {v.stopped}]" if study.adaptive else ""
         lines += verdict_words.answer_lines(v, rounds)
@@ -52,6 +53,18 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
     if short:
         lines += ["", "In short: " + " ".join(short)]
     return "\n".join(lines)
+
+
+def _t_test_alone(decided: list[verdicts.DatasetVerdicts]) -> list[str]:
+    """A caveat line when a verdict was decided on fewer seeds than the Wilcoxon check can confirm
+    (under 6): the report says so in its notes, the console said nothing."""
+    few = sorted({p.n for v in decided for p in v.paired.values()
+                  if p.verdict in ("better", "worse", "equivalent") and p.too_few})
+    if not few:
+        return []
+    return [f"(decided on {' or '.join(map(str, few))} seeds: those verdicts rest on the paired t-test alone, which "
+            "assumes the per-seed differences are roughly normal; with 6 or more seeds the Wilcoxon signed-rank test "
+            "can confirm them)"]
 
 
 def _num(x: float) -> str:

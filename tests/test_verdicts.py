@@ -904,3 +904,24 @@ def test_a_constant_prediction_scores_mae_from_the_median():
     scores = constant_prediction_scores("regression", 0, y_train, y_test)
     assert scores["mae"] == pytest.approx(0.5)            # median 2.5
     assert scores["mse"] == pytest.approx((24.5 ** 2 + 23.5 ** 2) / 2)   # mean 26.5
+
+
+def test_a_verdict_decided_on_too_few_seeds_for_the_wilcoxon_check_says_so(tmp_path):
+    """L2 clearly better on 3 seeds: decided by the t-test alone, which the console now says (the
+    report's notes did); on 8 seeds the Wilcoxon test can confirm it and the caveat goes."""
+    from pipeline import summary
+    from pipeline.study import load_study
+
+    from .conftest import tiny_study_dict, write_study
+
+    lines = {}
+    for n in (3, 8):
+        study = load_study(write_study(tmp_path / f"s{n}.yaml", tiny_study_dict(seeds=n, arms=["none", "l2"])))
+        values = {"none": {s: 0.80 + 0.001 * s for s in range(n)}, "l2": {s: 0.90 + 0.0012 * s for s in range(n)}}
+        [d] = [verdicts.DatasetResults("digits", "classification", values)]
+        [v] = verdicts.decide_study([d])
+        assert v.paired["l2"].verdict == "better"
+        lines[n] = summary.format_summary(study, [d], [v])
+    assert ("(decided on 3 seeds: those verdicts rest on the paired t-test alone, which assumes the per-seed "
+            "differences are roughly normal; with 6 or more seeds the Wilcoxon signed-rank test can confirm them)") in lines[3]
+    assert "t-test alone" not in lines[8]

@@ -6,6 +6,7 @@ tables.py's; this module only looks at the columns it is given and says what it 
 
 from __future__ import annotations
 
+import json
 import re
 import warnings
 from typing import Optional
@@ -235,7 +236,7 @@ def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
     if is_text(y):
         for variants in _case_variants(y):
             out.append(f"Target {spec.target!r} has labels that differ only by case, kept as separate classes: "
-                       + " / ".join(map(repr, variants)) + ".")
+                       + " / ".join(map(repr, variants)) + f"; if they are one class: {merge_advice(y, variants)}.")
     return out + _spelling_warnings(spec, record, y)
 
 
@@ -258,7 +259,8 @@ def _spelling_warnings(spec, record: dict, y: pd.Series) -> list[str]:
         found = misspelt(y)
         if found:
             out.append(f"Target {spec.target!r} has rare labels that look like misspellings of common ones, kept as "
-                       f"separate classes: {pairs(found)}; correct them in the file if they are the same.")
+                       f"separate classes: {pairs(found)}; if they are the same: "
+                       + merge_advice(y, *[[common, rare] for rare, _, common, _ in found[:3]]) + ".")
     return out
 
 
@@ -408,6 +410,39 @@ def class_warnings(names: list[str], counts: np.ndarray, accuracy: bool, weighte
                    + ("" if stratified else "stratify: true keeps every class's share in each split (or ")
                    + "lower val_fraction or test_fraction, or raise train_size" + ("." if stratified else ")."))
     return out
+
+
+# A class with fewer training rows than this, under a metric that scores every class alike, is warned.
+FEW_ROWS = 10
+
+
+def few_rows_warning(names: list[str], train: np.ndarray, test: np.ndarray, metric_label: str) -> list[str]:
+    """Under a metric that scores every class alike (balanced accuracy, macro F1), a class of a few
+    training rows weighs 1/classes of it: the models can hardly learn it from so few rows, and its
+    few test rows swing the metric (the opposite of accuracy's rare-class warning)."""
+    few = [i for i in np.argsort(train, kind="stable") if 0 < train[i] < FEW_ROWS]
+    if not few:
+        return []
+    listed = ", ".join(f"{names[i]!r} ({counted(int(train[i]), 'training row')}, {int(test[i])} test)"
+                       for i in few[:5]) + (", ..." if len(few) > 5 else "")
+    one = len(few) == 1
+    return [f"{'A class' if one else 'Classes'} with few rows under {metric_label}, which counts each of the "
+            f"{len(train)} classes alike (1/{len(train)} of it {'is' if one else 'each'}): {listed}; the models can "
+            f"hardly learn {'it' if one else 'them'} from so few rows, and {'its' if one else 'their'} few test rows "
+            f"swing the metric from seed to seed; read {'it' if one else 'them'} as a related class "
+            "(preprocess: {target_classes: {rare: related}}), collect more rows, or choose metric: accuracy to count "
+            "each class by its share"]
+
+
+def merge_advice(y: pd.Series, *groups: list[str]) -> str:
+    """The study-file setting that reads each group's labels as its commonest one:
+    'preprocess: {target_classes: {"no": "No"}}'."""
+    counts = y.value_counts()
+    pairs = []
+    for labels in groups:
+        keep = max(labels, key=lambda label: counts.get(label, 0))
+        pairs += [f"{json.dumps(label)}: {json.dumps(keep)}" for label in labels if label != keep]
+    return "preprocess: {target_classes: {" + ", ".join(pairs) + "}}"
 
 
 def _weights_advice(weighted: bool) -> str:

@@ -81,7 +81,13 @@ def data_params(data: Splits) -> dict:
             "data_duplicate_rows": record.get("duplicate_rows", 0),
             "data_target_scale": json.dumps(record.get("target_scale")),
             "data_warnings": _json_fit(record.get("warnings", [])),
+            **({"data_merged_classes": _json_fit(_merges(data))} if record.get("merged_classes") else {}),
             "class_names": _json_fit(data.class_names)}
+
+
+def _merges(data: Splits) -> dict[str, str]:
+    """preprocess.target_classes as "label (rows)" -> the class it was read as."""
+    return {f"{label} ({m['rows']})": m["as"] for label, m in data.preprocessing["merged_classes"].items()}
 
 
 PARAM_LIMIT = 6000   # characters of an MLflow param
@@ -143,6 +149,8 @@ def data_line(data: Splits) -> str:
                      + _some([f"{c} ({why})" for c, why in r["auto_dropped_columns"].items()]))
     if r.get("parsed_numeric_columns"):
         parts.append(f"numbers written as text: {_some(r['parsed_numeric_columns'])}")
+    if r.get("merged_classes"):
+        parts.append("target labels read as another class: " + _some([f"{k} -> {v}" for k, v in _merges(data).items()]))
     if r.get("target_scale"):
         parts.append("target standardized (mean {:.4g}, std {:.4g})".format(*r["target_scale"]))
     if data.class_names:
@@ -248,6 +256,10 @@ def data_paragraph(params: dict) -> str:
         text += " Values treated as missing: " + pairs("data_marked_missing") + "."
     if _loads(params, "data_auto_dropped_columns", {}):
         text += " Dropped as carrying no signal: " + pairs("data_auto_dropped_columns") + "."
+    merged = _loads(params, "data_merged_classes", {})
+    if merged:
+        text += " Target labels read as another class (preprocess.target_classes): " + ", ".join(
+            f"{k} as {v}" for k, v in merged.items()) + "."
     parsed = _loads(params, "data_parsed_numeric_columns", [])
     if parsed:
         text += f" Numbers written as text (thousands separators, %, currency) read as numbers: {', '.join(map(str, parsed))}."

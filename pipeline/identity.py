@@ -57,6 +57,8 @@ LEGACY_IDENTITY = {"training": {"engine": "population", "population_size": 10}, 
 # units with a power (3489 m2) are units.
 TABLE_RULES = 4
 NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding", "metric", "standardize_target", "class_weight", "stratify")
+# ... and the preprocess block's fields added after it (hashed only when set).
+NEW_PREPROCESS_FIELDS = ("target_classes",)
 # The same for training settings (precision: tf32 changes the numbers; fp32 is what was always run).
 NEW_TRAINING_FIELDS = ("precision",)
 
@@ -66,6 +68,9 @@ def _dataset_identity(dataset, tuned: bool) -> dict:
     for name in NEW_DATASET_FIELDS:
         if getattr(dataset, name) == type(dataset).model_fields[name].default:
             dump.pop(name)
+    for name in NEW_PREPROCESS_FIELDS:   # a preprocess block written before them keeps its identity
+        if name in dump.get("preprocess", {}) and not dump["preprocess"][name]:
+            dump["preprocess"].pop(name)
     if not tuned:   # the metric only reads the results (task.read_in); tuning optimizes it
         dump.pop("metric", None)
     if normalization(dataset) != legacy_normalization(dataset):  # images: pixels/255, no longer per-feature

@@ -193,6 +193,9 @@ class Preprocess(_Strict):
     categorical: Literal["onehot", "ordinal"] = "onehot"        # non-numeric columns; unseen categories ignored
     drop_columns: list[str] = []                                # ids, leaks, free text
     keep_columns: list[str] = []   # kept even where tables.py would drop them (id-like, free text, dates)
+    # target labels read as another class: {"no ": "No", "Sick": "sick"} merges what the file spells
+    # apart; labels as the file writes them (spaces trimmed), numbers as written (3, 0.5)
+    target_classes: dict[str, str] = {}
 
     @field_validator("missing_values", mode="before")
     @classmethod
@@ -206,6 +209,18 @@ class Preprocess(_Strict):
                                      f"true and false as booleans; quote the value as the file writes it "
                                      f"({column}: [\"{'yes' if v else 'no'}\"])")
         return value
+
+    @field_validator("target_classes", mode="before")
+    @classmethod
+    def _labels_as_written(cls, value: Any) -> Any:
+        """Labels are text as the file writes them: YAML's unquoted no is a boolean, and 3 an int."""
+        if not isinstance(value, dict):
+            return value
+        for label in (*value, *value.values()):
+            if isinstance(label, bool):
+                raise ValueError(f"lists {str(label).lower()}: YAML reads unquoted yes, no, on, off, true and false as "
+                                 f"booleans; quote labels as the file writes them (\"{'yes' if label else 'no'}\")")
+        return {str(k).strip(): str(v).strip() for k, v in value.items()}
 
 
 class DatasetSpec(_Strict):

@@ -108,6 +108,7 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
         _parse_numbers(frame, spec.target, sep)
     again = _mark_missing(frame, prep.missing_values)
     record["marked_missing"] = {c: marked[c] + again[c] for c in prep.missing_values}
+    record["merged_classes"] = _merge_classes(spec, frame)
     _refuse_infinite(spec, frame)
     # Which columns carry no signal is decided on the whole file, before the split (splits.py):
     # like reading "66,645" as a number it is about what a column is, not a statistic fit on rows.
@@ -132,13 +133,14 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     return frame.reset_index(drop=True), y.reset_index(drop=True), record
 
 
-def _closest(name: str, frame: pd.DataFrame) -> str:
-    """" (did you mean 'Churn'?)" for a column name given in another case or with a slip; "" otherwise."""
+def _closest(name: str, frame_or_names) -> str:
+    """" (did you mean 'Churn'?)" for a column name (or a label of `names`) given in another case
+    or with a slip; "" otherwise."""
     import difflib
 
-    columns = [str(c) for c in frame.columns]
-    same = [c for c in columns if c.lower() == str(name).lower()]
-    near = same or difflib.get_close_matches(str(name), columns, n=1, cutoff=0.8)
+    names = [str(c) for c in (frame_or_names.columns if hasattr(frame_or_names, "columns") else frame_or_names)]
+    same = [c for c in names if c.lower() == str(name).lower()]
+    near = same or difflib.get_close_matches(str(name), names, n=1, cutoff=0.8)
     return f" (did you mean {near[0]!r}?)" if near else ""
 
 
@@ -247,6 +249,27 @@ def _strip_text(frame: pd.DataFrame) -> None:
         if is_text(frame[c]):
             stripped = frame[c].map(lambda v: v.strip() if isinstance(v, str) else v)
             frame[c] = stripped.mask(stripped.isin(TEXT_MISSING))
+
+
+def _merge_classes(spec, frame: pd.DataFrame) -> dict[str, dict]:
+    """preprocess.target_classes applied to the target: each listed label read as the class it
+    names ({label: {"as": class, "rows": its rows}}). The target becomes text (labels as written)."""
+    merges = spec.preprocess.target_classes
+    if not merges:
+        return {}
+    if spec.task == "regression":
+        raise UsageError(f"{_where(spec)}: field 'preprocess.target_classes' merges classes; this dataset's task is "
+                         "regression: remove it, or set task: classification")
+    y = frame[spec.target]
+    written = y.map(lambda v: v if isinstance(v, str) else format(v, "g") if isinstance(v, float) else str(v),
+                    na_action="ignore")
+    labels = sorted(set(written.dropna()), key=str)
+    unknown = [k for k in merges if k not in labels]
+    if unknown:
+        raise UsageError(f"{_where(spec)}: field 'preprocess.target_classes' names label {unknown[0]!r}, which target "
+                         f"column {spec.target!r} does not have{_closest(unknown[0], labels)}; its labels are " + _short(", ".join(map(repr, labels)), 200))
+    frame[spec.target] = written.replace(merges)
+    return {k: {"as": c, "rows": int((written == k).sum())} for k, c in merges.items()}
 
 
 def _mark_missing(frame: pd.DataFrame, markers: dict) -> dict[str, int]:
@@ -407,6 +430,10 @@ def outcome_record(spec, splits, record: dict) -> dict:
         out["class_balance"] = {name: round(float(c) / max(counts.sum(), 1), 4) for name, c in zip(names, counts)}
         accuracy = metric_for(splits.task, spec.metric).name == "accuracy"
         warned = column_checks.class_warnings(names, counts, accuracy, splits.class_weight is not None, spec.stratify)
+        metric = metric_for(splits.task, spec.metric)
+        if metric.name in ("balanced_accuracy", "macro_f1"):
+            test = np.bincount(splits.y_test.numpy(), minlength=splits.n_classes)
+            warned += column_checks.few_rows_warning(names, counts, test, metric.label)
         if warned:
             out["warnings"] = [*out.get("warnings", []), *warned]
     return out

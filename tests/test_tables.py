@@ -75,7 +75,8 @@ def test_a_messy_csv_is_tidied_and_every_change_is_recorded(tmp_path):
     assert warnings[0].startswith("Dropped 5 columns that cannot carry signal") and "note (free text" in warnings[0]
     assert warnings[1].startswith("Dropped date column visited: derive numbers")
     assert warnings[2].startswith("3 rows repeat an earlier row")
-    assert warnings[3] == "Target 'status' has labels that differ only by case, kept as separate classes: 'Sick' / 'sick'."
+    assert warnings[3] == ("Target 'status' has labels that differ only by case, kept as separate classes: 'Sick' / "
+                           "'sick'; if they are one class: preprocess: {target_classes: {\"Sick\": \"sick\"}}.")
 
     # the same file as Parquet with every value text ("?", spaces and all): the same numbers
     pd.read_csv(tmp_path / "messy.csv", dtype=str, keep_default_na=False).to_parquet(tmp_path / "messy.parquet")
@@ -640,3 +641,64 @@ def test_missing_values_that_yaml_or_the_file_do_not_hold_are_said(tmp_path):
     assert [w for w in record["warnings"] if "matched no value" in w] == [
         "preprocess.missing_values for column 'Churn' ('no') matched no value: values are compared as the file writes "
         "them, spaces trimmed and case kept ('No' is not 'no'), numbers as numbers."]
+
+
+def test_target_labels_spelt_apart_are_read_as_one_class_when_the_study_file_says(tmp_path):
+    """A churn export writes 'Leave', 'leave' and 'Laeve': kept apart and warned about, each warning
+    giving the setting that merges them; with it the classes are Leave/Stay, nothing is warned, and
+    the console line and the parent's params say what was read as what. A label the target does
+    not have, YAML's unquoted no, and a regression task are refused with the field named. Under
+    balanced accuracy a class of 4 training rows (1/3 of the metric) is warned about."""
+    import yaml
+    from pydantic import ValidationError
+
+    from pipeline.dataset_record import data_line, data_params, data_paragraph
+    from pipeline.study import load_study
+
+    rng = np.random.default_rng(2)
+    n = 200
+    churn = ["Stay"] * 110 + ["Leave"] * 80 + ["leave"] * 6 + ["Laeve"] * 2 + ["Maybe"] * 2
+    pd.DataFrame({"tenure": rng.normal(size=n), "calls": rng.normal(size=n), "Churn": churn}).to_csv(
+        tmp_path / "churn.csv", index=False)
+    spec = dict(name="table", path=str(tmp_path / "churn.csv"), target="Churn")
+    warned = " ".join(load(DatasetSpec(**spec), 0).preprocessing["warnings"])
+    assert "'Leave' / 'leave'; if they are one class: preprocess: {target_classes: {\"leave\": \"Leave\"}}." in warned
+    assert "if they are the same: preprocess: {target_classes: {\"Laeve\": \"Leave\"}}." in warned
+    # the advice as written, read by YAML into the study file, merges them
+    merges = yaml.safe_load('{target_classes: {"leave": "Leave", "Laeve": "Leave", Maybe: "Stay"}}')
+    s = load(DatasetSpec(**spec, preprocess=merges), 0)
+    assert s.class_names == ["Leave", "Stay"] and not s.preprocessing.get("warnings")
+    assert s.preprocessing["merged_classes"] == {"leave": {"as": "Leave", "rows": 6}, "Laeve": {"as": "Leave", "rows": 2},
+                                                 "Maybe": {"as": "Stay", "rows": 2}}
+    assert "target labels read as another class: leave (6) -> Leave, Laeve (2) -> Leave, Maybe (2) -> Stay" in data_line(s)
+    params = {k: str(v) for k, v in data_params(s).items()}
+    assert "Target labels read as another class (preprocess.target_classes): leave (6) as Leave, Laeve (2) as Leave, " \
+           "Maybe (2) as Stay." in data_paragraph(params)
+    with pytest.raises(UsageError, match=r"field 'preprocess.target_classes' names label 'LEAVE', which target column "
+                                         r"'Churn' does not have \(did you mean 'Leave'\?\); its labels are "):
+        load(DatasetSpec(**spec, preprocess={"target_classes": {"LEAVE": "Leave"}}), 0)
+    with pytest.raises(ValidationError, match="quote labels as the file writes them"):
+        DatasetSpec(**spec, preprocess=yaml.safe_load("{target_classes: {no: 'No'}}"))
+    with pytest.raises(UsageError, match="field 'preprocess.target_classes' merges classes; this dataset's task is regression"):
+        load(DatasetSpec(**spec, task="regression", preprocess=merges), 0)
+    # a class of a few rows under balanced accuracy: one third of the metric rests on them
+    three = ["Stay"] * 110 + ["Leave"] * 84 + ["Maybe"] * 6
+    pd.DataFrame({"tenure": rng.normal(size=n), "calls": rng.normal(size=n), "Churn": three}).to_csv(
+        tmp_path / "three.csv", index=False)
+    few = load(DatasetSpec(name="table", path=str(tmp_path / "three.csv"), target="Churn", metric="balanced_accuracy"), 0)
+    [w] = [w for w in few.preprocessing["warnings"] if "few rows" in w]
+    assert w.startswith("A class with few rows under balanced accuracy, which counts each of the 3 classes alike "
+                        "(1/3 of it is): 'Maybe' (") and "target_classes" in w
+    assert not [w for w in load(DatasetSpec(name="table", path=str(tmp_path / "three.csv"), target="Churn"), 0)
+                .preprocessing["warnings"] if "few rows" in w]
+    # an empty target_classes leaves a preprocess block's identity as it was before the field
+    study = tmp_path / "s.yaml"
+    base = {"name": "s", "seeds": 2, "datasets": [{**spec, "preprocess": {"drop_columns": ["calls"]}}]}
+    study.write_text(yaml.safe_dump(base))
+    before = load_study(study).plans[0].config_hash
+    base["datasets"][0]["preprocess"]["target_classes"] = {}
+    study.write_text(yaml.safe_dump(base))
+    assert load_study(study).plans[0].config_hash == before
+    base["datasets"][0]["preprocess"]["target_classes"] = {"leave": "Leave"}
+    study.write_text(yaml.safe_dump(base))
+    assert load_study(study).plans[0].config_hash != before

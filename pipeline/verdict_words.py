@@ -339,7 +339,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
     things worse, where nothing mattered, what is still undecided and where the models learned
     too little to say. `means`: {dataset: {arm: mean test value over seeds}}."""
     out, undecided, out_of_reach, untested = [], 0, 0, 0
-    groups: dict[str, list[str]] = {"settled": [], "none helped": [], "unsettled": [], "too few": [],
+    groups: dict[str, list[str]] = {"settled": [], "unsettled": [], "too few": [],
                                     "nothing learned": [], "perfect": []}
     for v in decided:
         if not v.paired:
@@ -357,11 +357,12 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         out += _helped(v, mine)
         undid = [a for a in v.winners if a in v.at_chance]
         hurt = [a for a in v.arms_with("worse") if not v.paired[a].negligible]
-        if hurt:
+        open_here = len(v.arms_with("undecided")) + len(v.arms_with("not enough seeds"))
+        if hurt:   # with nothing better, said in the same sentence (not again as "On X, no regularizer helped")
+            tail = "" if v.winners else "; no regularizer has helped yet" if open_here else "; no regularizer helped"
             out.append(f"On {v.label}, {' and '.join(map(v.name, hurt))} made it worse: "
                        + "; ".join(f"{v.name(a)} {_change(v.metric, mine, a)}" if len(hurt) > 1 else _change(v.metric, mine, a)
-                                   for a in hurt) + ".")
-        open_here = len(v.arms_with("undecided")) + len(v.arms_with("not enough seeds"))
+                                   for a in hurt) + tail + ".")
         far = sum(1 for a in v.arms_with("undecided") if (v.paired[a].seeds_needed or 0) > AFFORDABLE_SEEDS)
         few = len(v.arms_with("not enough seeds"))   # no estimate: nothing to test yet
         undecided, out_of_reach, untested = undecided + open_here - few - far, out_of_reach + far, untested + few
@@ -374,12 +375,11 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
                        f"always predicting {constant_prediction(v)} (see the warning).")
         same = [v.name(a) for a in v.arms_with("equivalent")]
         if not v.winners and open_here and same:   # what is settled is said, not hidden under "not yet"
-            out.append(f"On {v.label}, {and_list(same)} made no difference that matters; no other regularizer has "
-                       "helped yet.")
-        elif not v.winners:   # every comparison settled and none mattered; one hurt; or some still open
-            groups["unsettled" if open_here else "none helped" if hurt else "settled"].append(v.label)
+            out.append(f"On {v.label}, {and_list(same)} made no difference that matters" +
+                       ("." if hurt else "; no other regularizer has helped yet."))
+        elif not v.winners and not hurt:   # every comparison settled and none mattered, or some still open
+            groups["unsettled" if open_here else "settled"].append(v.label)
     for key, words in (("settled", "no regularizer made a difference that matters (beyond the study's ROPE)"),
-                       ("none helped", "no regularizer helped"),
                        ("unsettled", "no regularizer has helped yet"),
                        ("too few", "there are too few seeds to compare the arms (at least 2; 6 or more let the "
                                    "Wilcoxon test check the t-test)"),

@@ -20,7 +20,8 @@ class HeadToHead:
     paired: stats.Paired  # oriented: positive = first better
 
     def favours(self, arm: str) -> bool:
-        """Clearly better for `arm` (one of the pair): by more than the ROPE, not just real."""
+        """Better for `arm` (one of the pair) by the arm-vs-none verdicts' standard: a real difference
+        whose 95% CI is not wholly inside the ROPE (a negligible one is "the same")."""
         said = "better" if arm == self.first else "worse"
         return self.paired.verdict == said and not self.paired.negligible
 

@@ -172,19 +172,22 @@ def _practical(p: Paired, d: np.ndarray, rope: float) -> None:
         p.p_tost = float(max(stats.t.sf((p.mean_diff + rope) / se, df), stats.t.cdf((p.mean_diff - rope) / se, df)))
     else:
         p.p_tost = float(ttost_paired(d, np.zeros_like(d), -rope, rope)[0])
+    if p.sd == 0:   # a posterior of zero width would be "certain" from two seeds: none is given
+        return
     worse, same, better = Posterior(p.mean_diff, p.sd ** 2 / p.n, p.n - 1, rope=rope).probs()
     p.p_worse, p.p_equivalent, p.p_better = float(worse), float(same), float(better)
 
 
-def holm(pvalues: Sequence[float]) -> list[float]:
+def holm(pvalues: Sequence[float], size: int = 0) -> list[float]:
     """Holm-Bonferroni step-down adjusted p-values (nan stays nan and is not counted). The same
     numbers as statsmodels' multipletests(method="holm") (a test compares them), written out
     because that function runs gc.collect() on every call (18 ms), which the simulation tests
-    of the decision rule would pay thousands of times."""
+    of the decision rule would pay thousands of times. `size`: a family larger than the p-values
+    given, the rest counted as if their p were 1 (comparisons decided at an earlier look)."""
     p = np.asarray(pvalues, float)
     out = np.full(len(p), math.nan)
     idx = [i for i in np.argsort(p) if not math.isnan(p[i])]
-    m = len(idx)
+    m = max(len(idx), size)
     running = 0.0
     for rank, i in enumerate(idx):
         running = max(running, min(1.0, (m - rank) * p[i]))
@@ -219,14 +222,14 @@ def verdict(p: Paired, adjusted_p: float, adjusted_p_tost: float = math.nan, alp
     return "undecided"
 
 
-def decide(family: Sequence[Paired], alpha: float = ALPHA, estimate_seeds: bool = True) -> None:
+def decide(family: Sequence[Paired], alpha: float = ALPHA, estimate_seeds: bool = True, size: int = 0) -> None:
     """Verdicts for a family of comparisons (every arm against the baseline on every dataset):
     Holm over the family, separately for the t-tests and the TOSTs; for each undecided one, the
-    seeds a decision would need."""
+    seeds a decision would need. `size`: the family's size when it is larger than `family` (holm)."""
     for key in ("p_t", "p_wilcoxon", "p_tost"):
-        for p, adjusted in zip(family, holm([getattr(p, key) for p in family])):
+        for p, adjusted in zip(family, holm([getattr(p, key) for p in family], size)):
             setattr(p, f"{key}_holm", adjusted)
-    m = sum(1 for p in family if not math.isnan(p.p_t))   # what Holm counted (n = 1 has no p)
+    m = max(sum(1 for p in family if not math.isnan(p.p_t)), size)   # what Holm counted (n = 1 has no p)
     for p in family:
         p.verdict, p.alpha, p.family = verdict(p, p.p_t_holm, p.p_tost_holm, alpha), alpha, m
         if p.verdict == "undecided" and estimate_seeds:

@@ -211,7 +211,8 @@ def gap_closed_sentence(v: DatasetVerdicts, arm: str) -> str:
         return (f"{name} narrows the train-test gap (gap {none_gap} with none, {arm_gap} with {name}) by fitting the "
                 f"training data worse (train {m.label} {train}), and its test {m.label} {test}: underfitting, "
                 "not a gap closed")
-    ci = "" if math.isnan(g.share_low) else f" [{g.share_low:.0%}, {g.share_high:.0%}]"
+    # no interval: fewer than 3 seeds, or none's gap not clearly above zero on them (unbounded)
+    ci = " (no interval from these seeds)" if math.isnan(g.share_low) else f" [{g.share_low:.0%}, {g.share_high:.0%}]"
     how_much = "" if g.fully else f"{g.share:.0%}{ci} of "
     closes = (f"{name} closes {how_much}the train-test gap that none leaves open "
               f"(gap {none_gap} with none, {arm_gap} with {name})")

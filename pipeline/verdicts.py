@@ -172,16 +172,23 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
         seed_order = sorted({s for d in datasets for vals in d.values.values() for s in vals})
     looks = looks or [len(seed_order)]
     out = [_empty(d) for d in datasets]
+    # every comparison tested at any look so far: a later look's Holm family keeps their count, as if
+    # those decided at an earlier look (or whose dataset stopped) were there with p = 1. Holm over
+    # only the comparisons still open would shrink the family by the data (an arm called equivalent
+    # leaves it) and loosen the bar for the rest: about 6% false verdicts at a nominal 5%.
+    tested: set[tuple[int, str]] = set()
     for k, (n, alpha) in enumerate(zip(looks, stats.spending(looks))):
         new_seeds = set(seed_order[(looks[k - 1] if k else 0):n])
         family = []
-        for d, v in zip(datasets, out):
+        for i, (d, v) in enumerate(zip(datasets, out)):
             if (k and v.decided) or not any(new_seeds & set(vals) for vals in d.values.values()):
                 continue
             v.looks, v.seeds_used = k + 1, n
-            family += _compare(d, v, set(seed_order[:n]))
+            fresh = _compare(d, v, set(seed_order[:n]))
+            family += fresh
+            tested |= {(i, a) for a, p in v.paired.items() if any(p is f for f in fresh) and not math.isnan(p.p_t)}
         if family:
-            stats.decide(family, alpha=alpha, estimate_seeds=False)
+            stats.decide(family, alpha=alpha, estimate_seeds=False, size=len(tested))
     # what more seeds would buy, at the full alpha over the study's family: every comparison Holm
     # counted (decided ones too), as the report's footnote says
     tested = [p for v in out for p in v.paired.values() if holm_counted(p)]
@@ -279,15 +286,25 @@ def _train_mean(d: DatasetResults, arm: str, seeds: list[int]) -> float:
 
 
 def _share_ci(base: np.ndarray, mine: np.ndarray) -> tuple[float, float]:
-    """95% percentile-bootstrap CI of 1 - mean(mine) / mean(base), resampling seeds in pairs
-    (scipy's bootstrap; a fixed generator, so the report says the same every time)."""
-    from scipy.stats import bootstrap
+    """95% CI of 1 - mean(mine) / mean(base) by Fieller's method for paired seeds: the ratios R
+    whose differences mine - R x base have a mean a paired t-test cannot tell from zero. Exact for
+    normal gaps at any number of seeds (a percentile bootstrap covered 73% of the time from 3 seeds,
+    85% from 5); NaN when the interval is unbounded (none's gap not clearly above zero) or there
+    are fewer than 3 seeds."""
+    from scipy.stats import t
 
-    if len(base) < 3:
+    n = len(base)
+    if n < 3:
         return math.nan, math.nan
-    res = bootstrap((base, mine), lambda b, m, axis: 1 - m.mean(axis) / b.mean(axis), paired=True,
-                    vectorized=True, n_resamples=4999, method="percentile", random_state=np.random.default_rng(0))
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+    (s_bb, s_bm), (_, s_mm) = np.cov(base, mine, ddof=1)
+    q = float(t.ppf(0.975, n - 1)) ** 2
+    b, m = float(base.mean()), float(mine.mean())
+    a, half_b, c = n * b * b - q * s_bb, n * m * b - q * s_bm, n * m * m - q * s_mm
+    disc = half_b * half_b - a * c
+    if a <= 0 or disc < 0:
+        return math.nan, math.nan
+    low, high = (half_b - math.sqrt(disc)) / a, (half_b + math.sqrt(disc)) / a
+    return 1 - high, 1 - low
 
 
 def _empty(d: DatasetResults) -> DatasetVerdicts:

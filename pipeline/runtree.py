@@ -35,7 +35,8 @@ TUNED = "tuned"                  # "yes" on grid runs that use tuned strengths
 TUNE_TRIAL = "tune_trial"
 FAIL_REASON = "fail_reason"
 OUTCOME = "outcome"              # lifecycle.Outcome name of a run that did not finish
-ATTEMPT = "attempt"              # 1 for a cell's first try, 2 for its first retry, ...
+ATTEMPT = "attempt"              # 1 for a cell's first try, 2 for the next, ...: every try, stops and deaths
+                                 # before training too (max_retries counts only the tries that trained)
 PREVIOUS_ATTEMPT = "previous_attempt_run"   # a retry's link to the run of the attempt it replaces
 VARIANT = "variant"              # a regularization path's point, e.g. "l2=0.001" ("" or absent: the arm's own)
 GIT_COMMIT = "git_commit"

@@ -14,6 +14,7 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -50,7 +51,7 @@ def write_study(path: Path, study: dict) -> Path:
     return path
 
 
-def a_worker_in_process(workdir: Path, env: dict, name: str):
+def a_worker_in_process(workdir: Path, env: dict, name: str, execution: Optional[dict] = None):
     """A prepared two-cell study (wine: none and l2, one seed) on the default journal storage, and
     what a worker holds to train it in this process: (study, RunContext, the data splits, the
     dataset's Optuna study, DatasetCells). For tests that step through a worker's writes."""
@@ -62,7 +63,8 @@ def a_worker_in_process(workdir: Path, env: dict, name: str):
     from pipeline.study import load_study
 
     write_study(workdir / f"{name}.yaml", tiny_study_dict(name=name, seeds=1, arms=["none", "l2"],
-                                                          datasets=[{"name": "wine"}]))
+                                                          datasets=[{"name": "wine"}],
+                                                          **({"execution": execution} if execution else {})))
     study = load_study(workdir / f"{name}.yaml")
     storage = f"journal:{workdir / 'optuna.journal'}"
     ctx, data = prepare(study, storage, env["MLFLOW_TRACKING_URI"])

@@ -185,3 +185,39 @@ def test_two_enqueues_on_one_journal_take_turns(tmp_path):
     with exclusive(f"sqlite:///{tmp_path / 'o.db'}", "s", say=lambda *a, **k: said.append("again")):
         pass
     assert said[1:] == [] and (tmp_path / "o.db.enqueue.lock").exists()
+
+
+def test_a_worker_marks_a_population_as_training_before_it_trains_and_not_the_one_popped_ahead(workdir, env, monkeypatch):
+    """A real worker, populations of one: while the first trains, the bookkeeper pops the second
+    ahead. Read from another storage instance (as a reaper in another process would), the trial in
+    training carries `training_started` and the one popped ahead does not, so a death then spends
+    a retry of the first cell only (lifecycle.spent_attempt); the second is marked when it trains."""
+    from pipeline import worker
+
+    from .conftest import a_worker_in_process
+
+    monkeypatch.chdir(workdir)
+    _, ctx, splits, ostudy, cells = a_worker_in_process(workdir, env, "marks", execution={"population_size": 1})
+    reader = _worker_study(workdir / "optuna.journal", ostudy.study_name)
+    seen: list = []
+    real_train = worker._train
+
+    def watched(ctx_, trials, data, population):
+        deadline = time.time() + 20
+        while True:   # the first population: wait for the next to be popped ahead
+            running = reader.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if seen or len(running) == 2 or time.time() > deadline:
+                break
+            time.sleep(0.05)
+        training = {t.trial.number for t in trials}
+        seen.append({t.number: (t.number in training, bool(t.user_attrs.get(rt.TRIAL_TRAINING))) for t in running})
+        return real_train(ctx_, trials, data, population)
+
+    monkeypatch.setattr(worker, "_train", watched)
+    counts = worker.work_cells(ctx, cells, splits)
+    assert counts["trained"] == 2 and len(seen) == 2
+    first, second = seen
+    assert sorted(first.values()) == [(False, False), (True, True)], first   # in training marked, popped ahead not
+    assert [marked for training, marked in second.values() if training] == [True], second   # (the first may
+    # still be RUNNING: the bookkeeper records it while the second trains)
+    assert all(t.user_attrs.get(rt.TRIAL_TRAINING) for t in reader.get_trials(states=(TrialState.COMPLETE,)))

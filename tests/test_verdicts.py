@@ -161,6 +161,15 @@ def test_a_later_look_keeps_the_comparisons_decided_before_in_its_holm_family():
     drop, l2 = v.paired["dropout"], v.paired["l2"]
     assert drop.verdict == "equivalent" and drop.n == 5 and l2.n == 10
     assert l2.family == 2 and l2.p_t_holm == pytest.approx(min(1.0, 2 * l2.p_t))
+    # still undecided at the last look: its estimate is at the full alpha, and says a look spends less
+    rng = np.random.default_rng(1)
+    [w] = verdicts.decide_study([verdicts.DatasetResults("w", "classification", _values(rng, {"none": 0.0, "l2": 0.004},
+                                                                                       0.02, seeds=10))],
+                                list(range(10)), [5, 10])
+    assert w.paired["l2"].verdict == "undecided"
+    assert verdict_words.seeds_to_decide(w.paired["l2"]).endswith("(more at a later look's share of alpha)")
+    assert "later look" not in verdict_words.seeds_to_decide(verdicts.decide_study([verdicts.DatasetResults(
+        "w", "classification", _values(rng, {"none": 0.0, "l2": 0.004}, 0.02, seeds=10))])[0].paired["l2"])
     same = stats.paired_test([0.93, 0.95], [0.91, 0.93], rope=0.01)
     assert same.sd == 0 and math.isnan(same.p_better) and math.isnan(same.p_equivalent) and same.verdict == ""
 

@@ -267,7 +267,8 @@ def _merge_classes(spec, frame: pd.DataFrame) -> dict[str, dict]:
     unknown = [k for k in merges if k not in labels]
     if unknown:
         raise UsageError(f"{_where(spec)}: field 'preprocess.target_classes' names label {unknown[0]!r}, which target "
-                         f"column {spec.target!r} does not have{_closest(unknown[0], labels)}; its labels are " + _short(", ".join(map(repr, labels)), 200))
+                         f"column {spec.target!r} does not have{_closest(unknown[0], labels)}; its labels are "
+                         + ", ".join(map(repr, labels[:20])) + (f", and {len(labels) - 20} more" if len(labels) > 20 else ""))
     frame[spec.target] = written.replace(merges)
     return {k: {"as": c, "rows": int((written == k).sum())} for k, c in merges.items()}
 

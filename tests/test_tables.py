@@ -675,7 +675,7 @@ def test_target_labels_spelt_apart_are_read_as_one_class_when_the_study_file_say
     assert "Target labels read as another class (preprocess.target_classes): leave (6) as Leave, Laeve (2) as Leave, " \
            "Maybe (2) as Stay." in data_paragraph(params)
     with pytest.raises(UsageError, match=r"field 'preprocess.target_classes' names label 'LEAVE', which target column "
-                                         r"'Churn' does not have \(did you mean 'Leave'\?\); its labels are "):
+                                         r"'Churn' does not have \(did you mean 'Leave'\?\); its labels are 'Laeve', 'Leave', 'Maybe', 'Stay', 'leave'$"):
         load(DatasetSpec(**spec, preprocess={"target_classes": {"LEAVE": "Leave"}}), 0)
     with pytest.raises(ValidationError, match="quote labels as the file writes them"):
         DatasetSpec(**spec, preprocess=yaml.safe_load("{target_classes: {no: 'No'}}"))

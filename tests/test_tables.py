@@ -687,8 +687,8 @@ def test_target_labels_spelt_apart_are_read_as_one_class_when_the_study_file_say
         tmp_path / "three.csv", index=False)
     few = load(DatasetSpec(name="table", path=str(tmp_path / "three.csv"), target="Churn", metric="balanced_accuracy"), 0)
     [w] = [w for w in few.preprocessing["warnings"] if "few rows" in w]
-    assert w.startswith("A class with few rows under balanced accuracy, which counts each of the 3 classes alike "
-                        "(1/3 of it is): 'Maybe' (") and "target_classes" in w
+    assert w.startswith("A class with few rows under balanced accuracy, where each of the 3 classes weighs 1/3: "
+                        "'Maybe' (") and "target_classes" in w
     assert not [w for w in load(DatasetSpec(name="table", path=str(tmp_path / "three.csv"), target="Churn"), 0)
                 .preprocessing["warnings"] if "few rows" in w]
     # an empty target_classes leaves a preprocess block's identity as it was before the field

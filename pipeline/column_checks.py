@@ -428,14 +428,15 @@ def few_rows_warning(names: list[str], train: np.ndarray, test: np.ndarray, metr
     one = len(few) == 1
     return [f"{'A class' if one else 'Classes'} with few rows under {metric_label}, where each of the {len(train)} "
             f"classes weighs 1/{len(train)}: {listed}; the models can hardly learn {'it' if one else 'them'} from "
-            f"so few rows{_one_row(names, train, test, few[0])}; read {'it' if one else 'them'} as a related class "
-            "(preprocess: {target_classes: {rare: related}}), collect more rows, or choose metric: accuracy to count "
+            f"so few rows{_one_row(names, train, test, min(few, key=lambda i: test[i] or np.inf))}; read {'it' if one else 'them'} as a related class "
+            "(preprocess.target_classes: {rare: related}), collect more rows, or choose metric: accuracy to count "
             "each class by its share"]
 
 
 def _one_row(names: list[str], train: np.ndarray, test: np.ndarray, i: int) -> str:
     """", and a prediction on one of the 2 test rows of 'x' moves the metric by about 16.7 pt" (balanced accuracy's
-    step there; macro F1's is about as large), or "" when the class has no test rows."""
+    step there; macro F1's is about as large) for the listed class of fewest test rows, or "" when
+    none of them has any."""
     if not test[i]:
         return ""
     return (f", and a prediction on one of the {counted(int(test[i]), 'test row')} of {names[i]!r} moves the metric by about "
@@ -444,13 +445,15 @@ def _one_row(names: list[str], train: np.ndarray, test: np.ndarray, i: int) -> s
 
 def merge_advice(y: pd.Series, *groups: list[str]) -> str:
     """The study-file setting that reads each group's labels as its commonest one:
-    'preprocess: {target_classes: {"no": "No"}}'."""
+    'preprocess.target_classes: {"no": "No"}' (JSON strings are YAML's double-quoted ones; a label
+    outside ASCII kept as it is, so that it reads back as written)."""
     counts = y.value_counts()
     pairs = []
     for labels in groups:
         keep = max(labels, key=lambda label: counts.get(label, 0))
-        pairs += [f"{json.dumps(label)}: {json.dumps(keep)}" for label in labels if label != keep]
-    return "preprocess: {target_classes: {" + ", ".join(pairs) + "}}"
+        pairs += [f"{json.dumps(label, ensure_ascii=False)}: {json.dumps(keep, ensure_ascii=False)}"
+                  for label in labels if label != keep]
+    return "preprocess.target_classes: {" + ", ".join(pairs) + "}"
 
 
 def _weights_advice(weighted: bool) -> str:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 from . import arms as arms_mod
 from .datasets import KIND_OPTIONS
 from .datasets import REGISTRY as DATASETS
+from .tables import written_label
 from .task import METRICS
 
 # Seeds are the streams every random draw of a trial comes from, and an Optuna param of its
@@ -220,7 +221,7 @@ class Preprocess(_Strict):
             if isinstance(label, bool):
                 raise ValueError(f"lists {str(label).lower()}: YAML reads unquoted yes, no, on, off, true and false as "
                                  f"booleans; quote labels as the file writes them (\"{'yes' if label else 'no'}\")")
-        return {str(k).strip(): str(v).strip() for k, v in value.items()}
+        return {written_label(k).strip(): written_label(v).strip() for k, v in value.items()}   # 1.0 is "1", as read
 
 
 class DatasetSpec(_Strict):

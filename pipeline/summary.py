@@ -58,13 +58,19 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
 def _t_test_alone(decided: list[verdicts.DatasetVerdicts]) -> list[str]:
     """A caveat line when a verdict was decided on fewer seeds than the Wilcoxon check can confirm
     (under 6): the report says so in its notes, the console said nothing."""
-    few = sorted({p.n for v in decided for p in v.paired.values()
-                  if p.verdict in ("better", "worse", "equivalent") and p.too_few})
-    if not few:
+    alone = [p for v in decided for p in v.paired.values() if p.verdict in ("better", "worse") and p.too_few]
+    few = sorted({p.n for p in alone if p.n < WILCOXON_SEEDS})
+    ties = any(p.n >= WILCOXON_SEEDS for p in alone)   # seeds enough, but ties drop out of the Wilcoxon test
+    if not alone:
         return []
-    return [f"(decided on {' or '.join(map(str, few))} seeds: those verdicts rest on the paired t-test alone, which "
-            "assumes the per-seed differences are roughly normal; with 6 or more seeds the Wilcoxon signed-rank test "
-            "can confirm them)"]
+    on = " or ".join(filter(None, [f"{' or '.join(map(str, few))} seeds" if few else "",
+                                   f"seeds of which fewer than {WILCOXON_SEEDS} differ" if ties else ""]))
+    return [f"(better or worse on {on}: those verdicts rest on the paired t-test alone, which assumes the per-seed "
+            f"differences are roughly normal; with {WILCOXON_SEEDS} or more seeds that differ the Wilcoxon signed-rank "
+            "test can confirm them)"]
+
+
+WILCOXON_SEEDS = 6   # pairs that differ, for the Wilcoxon test's smallest p (2 / 2^n) to be under 5%
 
 
 def _num(x: float) -> str:

@@ -257,12 +257,15 @@ def _merge_classes(spec, frame: pd.DataFrame) -> dict[str, dict]:
     merges = spec.preprocess.target_classes
     if not merges:
         return {}
-    if spec.task == "regression":
+    y = frame[spec.target]
+    if task_of(y.dropna(), spec.task) == "regression":   # auto too: 200 prices would become 200 classes
         raise UsageError(f"{_where(spec)}: field 'preprocess.target_classes' merges classes; this dataset's task is "
                          "regression: remove it, or set task: classification")
-    y = frame[spec.target]
-    written = y.map(lambda v: v if isinstance(v, str) else format(v, "g") if isinstance(v, float) else str(v),
-                    na_action="ignore")
+    chained = [c for c in merges.values() if c in merges and merges[c] != c]
+    if chained:
+        raise UsageError(f"{_where(spec)}: field 'preprocess.target_classes' reads labels as {chained[0]!r}, which it also "
+                         f"reads as {merges[chained[0]]!r}: name the final class for each label")
+    written = y.map(written_label, na_action="ignore")
     labels = sorted(set(written.dropna()), key=str)
     unknown = [k for k in merges if k not in labels]
     if unknown:
@@ -271,6 +274,16 @@ def _merge_classes(spec, frame: pd.DataFrame) -> dict[str, dict]:
                          + ", ".join(map(repr, labels[:20])) + (f", and {len(labels) - 20} more" if len(labels) > 20 else ""))
     frame[spec.target] = written.replace(merges)
     return {k: {"as": c, "rows": int((written == k).sum())} for k, c in merges.items()}
+
+
+def written_label(v) -> str:
+    """A target value as its label is written: text as it is, 3.0 read from "3" as 3, 0.25 as 0.25
+    (every digit kept: two classes must not become one)."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return repr(float(v)) if isinstance(v, (float, np.floating)) else str(v)
 
 
 def _mark_missing(frame: pd.DataFrame, markers: dict) -> dict[str, int]:
@@ -429,9 +442,9 @@ def outcome_record(spec, splits, record: dict) -> dict:
         counts = np.bincount(splits.y_train.numpy(), minlength=splits.n_classes)
         names = splits.class_names or [str(i) for i in range(splits.n_classes)]
         out["class_balance"] = {name: round(float(c) / max(counts.sum(), 1), 4) for name, c in zip(names, counts)}
-        accuracy = metric_for(splits.task, spec.metric).name == "accuracy"
-        warned = column_checks.class_warnings(names, counts, accuracy, splits.class_weight is not None, spec.stratify)
         metric = metric_for(splits.task, spec.metric)
+        accuracy = metric.name == "accuracy"
+        warned = column_checks.class_warnings(names, counts, accuracy, splits.class_weight is not None, spec.stratify)
         if metric.name in ("balanced_accuracy", "macro_f1"):
             test = np.bincount(splits.y_test.numpy(), minlength=splits.n_classes)
             warned += column_checks.few_rows_warning(names, counts, test, metric.label)

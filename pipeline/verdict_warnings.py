@@ -86,8 +86,10 @@ def chance_warning(v: DatasetVerdicts) -> str:
     if places == {"weakest"}:
         return f"{said}: their regularization is likely too strong, even at the weakest strength tried on the path: extend it toward weaker ones"
     if places == {"stronger"}:
-        return (f"{said}, at the path's best strength on validation (its weaker strengths did no better there): at the "
-                "strengths tried, this regularization keeps the model from learning")
+        one = len(v.at_chance) == 1
+        return (f"{said}, at {'its path' if one else 'each path'}'s best strength on validation (weaker strengths did "
+                f"no better there): at the strengths tried, {'this regularization keeps' if one else 'these regularizations keep'} "
+                "the model from learning")
     return f"{said}: their regularization is likely too strong (a smaller strength, or a path over strengths, would show it)"
 
 

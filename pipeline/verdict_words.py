@@ -112,7 +112,7 @@ def seeds_to_decide(p: stats.Paired) -> str:
     text = f"{many} seeds would likely show it {what}"
     rough = f"a rough estimate from {p.n} seeds" if p.n < ROUGH_BELOW else ""   # the spread itself is a guess
     if p.alpha < 0.999 * stats.ALPHA:   # adaptive seeds: estimated at the full alpha, a later look tests at less
-        rough = "; ".join(filter(None, [rough, "more at a later look's share of alpha"]))
+        rough = "; ".join(filter(None, [rough, "more at an adaptive look's share of alpha"]))
     if n > AFFORDABLE_SEEDS:
         why = ("its spread across seeds is wide next to the ROPE" if p.needed_for == "equivalent"
                else "its mean difference is tiny next to its spread across seeds")

@@ -187,14 +187,15 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
             fresh = _compare(d, v, set(seed_order[:n]))
             family += fresh
             tested |= {(i, a) for a, p in v.paired.items() if any(p is f for f in fresh) and not math.isnan(p.p_t)}
-        if family:
-            stats.decide(family, alpha=alpha, estimate_seeds=False, size=len(tested))
+        if family:   # (an arm at chance at this look has left the family: nothing to test)
+            size = sum(1 for i, a in tested if out[i].paired[a].verdict != AT_CHANCE)
+            stats.decide(family, alpha=alpha, estimate_seeds=False, size=size)
     # what more seeds would buy, at the full alpha over the study's family: every comparison Holm
     # counted (decided ones too), as the report's footnote says
-    tested = [p for v in out for p in v.paired.values() if holm_counted(p)]
-    for p in tested:
+    counted = [p for v in out for p in v.paired.values() if holm_counted(p)]
+    for p in counted:
         if p.verdict == "undecided":
-            stats.estimate_seeds_needed(p, stats.ALPHA / len(tested))
+            stats.estimate_seeds_needed(p, stats.ALPHA / len(counted))
     for d, v in zip(datasets, out):
         # no look evaluated: no run of the dataset can be read (all failed, or none recorded the metric)
         v.stopped = ("no results" if not v.looks else "decided" if v.decided else
@@ -301,7 +302,8 @@ def _share_ci(base: np.ndarray, mine: np.ndarray) -> tuple[float, float]:
     b, m = float(base.mean()), float(mine.mean())
     a, half_b, c = n * b * b - q * s_bb, n * m * b - q * s_bm, n * m * m - q * s_mm
     disc = half_b * half_b - a * c
-    if a <= 0 or disc < 0:
+    # a <= 0: unbounded; no spread at all (the same gaps on every seed): a zero-width "certain" interval
+    if a <= 0 or disc < 0 or max(s_bb, s_mm) <= (stats.FLOAT_NOISE * max(abs(b), abs(m))) ** 2:
         return math.nan, math.nan
     low, high = (half_b - math.sqrt(disc)) / a, (half_b + math.sqrt(disc)) / a
     return 1 - high, 1 - low

@@ -2,6 +2,7 @@
 values among them), "?" and dashes as missing, stray spaces, columns that cannot carry signal,
 duplicate rows, labels that differ by case, categorical columns too wide to one-hot encode."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -76,7 +77,7 @@ def test_a_messy_csv_is_tidied_and_every_change_is_recorded(tmp_path):
     assert warnings[1].startswith("Dropped date column visited: derive numbers")
     assert warnings[2].startswith("3 rows repeat an earlier row")
     assert warnings[3] == ("Target 'status' has labels that differ only by case, kept as separate classes: 'Sick' / "
-                           "'sick'; if they are one class: preprocess: {target_classes: {\"Sick\": \"sick\"}}.")
+                           "'sick'; if they are one class: preprocess.target_classes: {\"Sick\": \"sick\"}.")
 
     # the same file as Parquet with every value text ("?", spaces and all): the same numbers
     pd.read_csv(tmp_path / "messy.csv", dtype=str, keep_default_na=False).to_parquet(tmp_path / "messy.parquet")
@@ -658,29 +659,50 @@ def test_target_labels_spelt_apart_are_read_as_one_class_when_the_study_file_say
     rng = np.random.default_rng(2)
     n = 200
     churn = ["Stay"] * 110 + ["Leave"] * 80 + ["leave"] * 6 + ["Laeve"] * 2 + ["Maybe"] * 2
+    churn[:40] = ["Résilié"] * 36 + ["résilié"] * 4   # a label outside ASCII, in two cases
     pd.DataFrame({"tenure": rng.normal(size=n), "calls": rng.normal(size=n), "Churn": churn}).to_csv(
         tmp_path / "churn.csv", index=False)
     spec = dict(name="table", path=str(tmp_path / "churn.csv"), target="Churn")
     warned = " ".join(load(DatasetSpec(**spec), 0).preprocessing["warnings"])
-    assert "'Leave' / 'leave'; if they are one class: preprocess: {target_classes: {\"leave\": \"Leave\"}}." in warned
-    assert "if they are the same: preprocess: {target_classes: {\"Laeve\": \"Leave\"}}." in warned
-    # the advice as written, read by YAML into the study file, merges them
-    merges = yaml.safe_load('{target_classes: {"leave": "Leave", "Laeve": "Leave", Maybe: "Stay"}}')
+    assert "'Leave' / 'leave'; if they are one class: preprocess.target_classes: {\"leave\": \"Leave\"}." in warned
+    assert "if they are the same: preprocess.target_classes: {\"Laeve\": \"Leave\"}." in warned
+    # the advice as the warnings write it, read by YAML into the study file, merges them
+    advised = {}
+    for line in re.findall(r"preprocess\.target_classes: (\{[^}]*\})", warned):
+        advised.update(yaml.safe_load(line))
+    assert advised == {"leave": "Leave", "Laeve": "Leave", "résilié": "Résilié"}
+    merges = {"target_classes": {**advised, "Maybe": "Stay"}}
     s = load(DatasetSpec(**spec, preprocess=merges), 0)
-    assert s.class_names == ["Leave", "Stay"] and not s.preprocessing.get("warnings")
+    assert s.class_names == ["Leave", "Résilié", "Stay"] and not s.preprocessing.get("warnings")
     assert s.preprocessing["merged_classes"] == {"leave": {"as": "Leave", "rows": 6}, "Laeve": {"as": "Leave", "rows": 2},
-                                                 "Maybe": {"as": "Stay", "rows": 2}}
-    assert "target labels read as another class: leave (6) -> Leave, Laeve (2) -> Leave, Maybe (2) -> Stay" in data_line(s)
+                                                 "résilié": {"as": "Résilié", "rows": 4}, "Maybe": {"as": "Stay", "rows": 2}}
+    assert "target labels read as another class: leave (6) -> Leave, résilié (4) -> Résilié, Laeve (2) -> Leave" \
+           in data_line(s)
     params = {k: str(v) for k, v in data_params(s).items()}
-    assert "Target labels read as another class (preprocess.target_classes): leave (6) as Leave, Laeve (2) as Leave, " \
-           "Maybe (2) as Stay." in data_paragraph(params)
+    assert "Target labels read as another class (preprocess.target_classes): leave (6) as Leave, résilié (4) as " \
+           "Résilié, Laeve (2) as Leave, Maybe (2) as Stay." in data_paragraph(params)
     with pytest.raises(UsageError, match=r"field 'preprocess.target_classes' names label 'LEAVE', which target column "
-                                         r"'Churn' does not have \(did you mean 'Leave'\?\); its labels are 'Laeve', 'Leave', 'Maybe', 'Stay', 'leave'$"):
+                                         r"'Churn' does not have \(did you mean 'Leave'\?\); its labels are 'Laeve', 'Leave', 'Maybe', 'Résilié', "
+                                         r"'Stay', 'leave', 'résilié'$"):
         load(DatasetSpec(**spec, preprocess={"target_classes": {"LEAVE": "Leave"}}), 0)
     with pytest.raises(ValidationError, match="quote labels as the file writes them"):
         DatasetSpec(**spec, preprocess=yaml.safe_load("{target_classes: {no: 'No'}}"))
     with pytest.raises(UsageError, match="field 'preprocess.target_classes' merges classes; this dataset's task is regression"):
         load(DatasetSpec(**spec, task="regression", preprocess=merges), 0)
+    with pytest.raises(UsageError, match="reads labels as 'Leave', which it also reads as 'Stay': name the final class"):
+        load(DatasetSpec(**spec, preprocess={"target_classes": {"leave": "Leave", "Leave": "Stay"}}), 0)
+    # a numeric target: labels as written (1, 2.5: every digit), YAML's 2.0 is the file's 2; a float
+    # target of many values is regression under task auto, and refused
+    grades = pd.DataFrame({"x": rng.normal(size=n), "grade": [1.0] * 90 + [2.0] * 90 + [2.5] * 18 + [1234567.5] * 2})
+    grades.to_csv(tmp_path / "grades.csv", index=False)
+    graded = load(DatasetSpec(name="table", path=str(tmp_path / "grades.csv"), target="grade", task="classification",
+                              preprocess=yaml.safe_load("{target_classes: {2.5: 2.0, 1234567.5: 1}}")), 0)
+    assert graded.class_names == ["1", "2"]
+    pd.DataFrame({"x": rng.normal(size=n), "price": rng.normal(100, 10, n)}).to_csv(tmp_path / "prices.csv", index=False)
+    price = float(pd.read_csv(tmp_path / "prices.csv")["price"][0])
+    with pytest.raises(UsageError, match="merges classes; this dataset's task is regression"):
+        load(DatasetSpec(name="table", path=str(tmp_path / "prices.csv"), target="price",
+                         preprocess={"target_classes": {price: "high"}}), 0)
     # a class of a few rows under balanced accuracy: one third of the metric rests on them
     three = ["Stay"] * 110 + ["Leave"] * 84 + ["Maybe"] * 6
     pd.DataFrame({"tenure": rng.normal(size=n), "calls": rng.normal(size=n), "Churn": three}).to_csv(

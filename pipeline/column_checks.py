@@ -229,10 +229,13 @@ def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
     if tail:
         ratio = f"; its most extreme value is {tail['max_over_median']:.3g}x the median" if tail["max_over_median"] == \
             tail["max_over_median"] else ""
+        log = ("its logarithm as the target (a new column of the file, with the original dropped under "
+               "preprocess.drop_columns: it would give the target away)" if tail.get("positive") else "")
+        mae = ("" if spec.metric == "mae" else
+               "metric: mae (it scores absolute errors, though the models still train on squared error)")
         out.append(f"Target {spec.target!r} is heavy-tailed (skewness {tail['skew']:.1f}{ratio}): a few rows make most "
-                   "of the squared error, so MSE and the verdicts follow them; consider "
-                   + ("its logarithm as the target (a column of the file), or " if tail.get("positive") else "")
-                   + "metric: mae.")
+                   "of the squared error, so MSE and the verdicts follow them"
+                   + (f"; consider {' or '.join(filter(None, [log, mae]))}" if log or mae else "") + ".")
     if is_text(y):
         for variants in _case_variants(y):
             out.append(f"Target {spec.target!r} has labels that differ only by case, kept as separate classes: "

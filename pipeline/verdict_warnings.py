@@ -52,6 +52,12 @@ def chance_warning(v: DatasetVerdicts) -> str:
                 f"(unregularized) fits its training rows ({memorizes}): the models memorize the training rows rather than learn what "
                 "generalizes, and no regularizer at these strengths changed that; try stronger regularization, fewer "
                 f"features or more rows{hint}")
+    if set(v.at_chance) >= compared and v.misfit_train is not None:
+        return (f"Every arm scored no better than always predicting {constant} ({score}), and none did worse than it "
+                f"on its training rows too (train MAE {v.misfit_train:.4g}): the models train on squared error, which the "
+                "few extreme targets pull away from the median that MAE favours. Their comparisons say little about "
+                "regularization under MAE; compare them under metric: mse, or train on the target's logarithm (a new "
+                "column of the file, with the original dropped)")
     if set(v.at_chance) >= compared:
         return (f"Every arm scored no better than always predicting {constant} ({score}): the models learned little "
                 "or nothing here, so their comparisons say nothing about regularization; check the target, the "

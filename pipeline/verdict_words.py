@@ -343,7 +343,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
     too little to say. `means`: {dataset: {arm: mean test value over seeds}}."""
     out, undecided, out_of_reach, untested = [], 0, 0, 0
     groups: dict[str, list[str]] = {"settled": [], "unsettled": [], "too few": [],
-                                    "nothing learned": [], "perfect": []}
+                                    "nothing learned": [], "misfit": [], "perfect": []}
     for v in decided:
         if not v.paired:
             continue
@@ -351,7 +351,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             groups["perfect"].append(v.label)
             continue
         if v.at_chance and set(v.at_chance) >= {*v.paired, arms.BASELINE} and arms.BASELINE not in v.below_chance:
-            groups["nothing learned"].append(v.label)
+            groups["misfit" if v.misfit_train is not None else "nothing learned"].append(v.label)
             continue
         if all(p.verdict == "not enough seeds" for p in v.paired.values()):
             groups["too few"].append(v.label)
@@ -388,6 +388,8 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
                                    "Wilcoxon test check the t-test)"),
                        ("nothing learned", "the models learned little or nothing, so there is no answer about "
                                            "regularization there"),
+                       ("misfit", "every arm did worse than always predicting the training median under MAE, "
+                                  "so there is no answer about regularization there in that metric (see the warning)"),
                        ("perfect", "every arm was perfect on every seed, so nothing tells them apart (a feature may "
                                    "give the target away)")):
         if groups[key]:

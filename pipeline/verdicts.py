@@ -116,6 +116,9 @@ class DatasetVerdicts:
     # of at_chance: arm -> its mean training value, where that beats the constant by more than the margin:
     # it fits its training rows and not the test rows (memorizing), not a model that learned nothing
     fits_train: dict[str, float] = field(default_factory=dict)
+    # none clearly worse than the constant on its training rows too, under MAE: trained on squared
+    # error, a heavy-tailed target pulls it away from the median, which MAE favours (not overfitting)
+    misfit_train: Optional[float] = None
     perfect: bool = False       # every arm scored the metric's best value (accuracy 1, MSE 0) on every seed
     train_perfect: bool = False  # ... on its training rows: the train-test gap only mirrors the test metric
     chance_margin: float = math.nan   # how far above the constant a mean must be to count as learning
@@ -371,6 +374,20 @@ def _judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
             v.fits_train[arm] = float(np.mean(train))
     if d.values.get(arms.BASELINE):
         v.none_summary = stats.summarize(list(d.values[arms.BASELINE].values()), m.bounds)
+    v.misfit_train = _misfit_train(d, v)
+
+
+def _misfit_train(d: DatasetResults, v: DatasetVerdicts) -> Optional[float]:
+    """none's mean training MAE where it is clearly worse than the training median on test (its
+    whole CI) and no better on its training rows either; None otherwise."""
+    base = d.values.get(arms.BASELINE, {})
+    train = _train_values(d, arms.BASELINE)
+    if d.metric != "mae" or arms.BASELINE not in v.at_chance or arms.BASELINE in v.below_chance or len(base) < 2:
+        return None
+    s = stats.summarize(list(base.values()))
+    mean_train = float(np.mean(list(train.values()))) if len(train) >= 2 else math.nan
+    clearly_below = s.mean - v.chance > v.chance_margin and s.ci_low > v.chance
+    return mean_train if clearly_below and not (v.chance - mean_train > v.chance_margin) else None
 
 
 def _overfits_below_chance(d: DatasetResults, v: DatasetVerdicts, arm: str, seeds) -> bool:

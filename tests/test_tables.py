@@ -552,7 +552,8 @@ def test_what_the_review_of_the_new_warnings_found(tmp_path):
     frame.assign(price=frame["price"] - 1e5).to_csv(tmp_path / "n.csv", index=False)
     warned = [w for w in tables.read(DatasetSpec(name="table", path=str(tmp_path / "n.csv"), target="price"))[2]["warnings"]
               if "heavy-tailed" in w]
-    assert warned and "logarithm" not in warned[0] and warned[0].endswith("consider metric: mae.")
+    assert warned and "logarithm" not in warned[0] and warned[0].endswith(
+        "consider metric: mae (it scores absolute errors, though the models still train on squared error).")
 
 
 def test_misspellings_yes_no_spellings_and_more_features_than_rows_are_warned_about(tmp_path):

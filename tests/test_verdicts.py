@@ -986,3 +986,26 @@ def test_the_share_of_the_gap_closed_has_a_95_percent_interval_from_few_seeds():
         assert given > 1500 and abs(inside / given - 0.95) < 0.02, (n, given, inside / given)
     assert math.isnan(verdicts._share_ci(np.array([0.01, -0.02, 0.015]), np.array([0.0, 0.01, -0.01]))[0])
     assert math.isnan(verdicts._share_ci(np.full(3, 0.1), np.full(3, 0.05))[0])
+
+
+def test_a_heavy_tailed_target_under_mae_is_not_called_learned_nothing():
+    """Rents with a few luxury flats, judged by MAE: none's test MAE (~1 950) is three times the
+    training median's (676) and its training MAE (~860) is worse than the median too: trained on
+    squared error, the models are pulled toward the extreme rows. Not "learned nothing" (check the
+    learning rate) nor overfitting: the warning and In short say what it is and what to do."""
+    seeds = range(4)
+    values = {"none": {s: 1945 + 60 * (s - 1.5) for s in seeds}, "dropout": {s: 1012 + 40 * (s - 1.5) for s in seeds}}
+    gaps = {"none": {s: 1081.0 for s in seeds}, "dropout": {s: -56.0 for s in seeds}}
+    d = verdicts.DatasetResults("rents", "regression", values, chance=675.9, metric="mae",
+                                secondary={"gap_metric": gaps})
+    [v] = verdicts.decide_study([d])
+    assert v.misfit_train == pytest.approx(864) and "none" not in v.below_chance
+    warning = verdict_warnings.chance_warning(v)
+    assert warning.startswith("Every arm scored no better than always predicting the training median (test MAE 675.9), "
+                              "and none did worse than it on its training rows too (train MAE 864)")
+    assert "compare them under metric: mse" in warning and "learning rate" not in warning
+    assert verdict_words.in_short([v], verdict_words.mean_values([d])) == [
+        "On rents, every arm did worse than always predicting the training median under MAE, so there is no answer "
+        "about regularization there in that metric (see the warning)."]
+    # the same numbers under MSE-like metric names are not this case
+    assert verdicts.decide_study([dataclasses.replace(d, metric="mse")])[0].misfit_train is None

@@ -234,7 +234,21 @@ def parse_seeds(text: str) -> Union[int, list[int]]:
 class _StudyLoader(yaml.SafeLoader):
     """PyYAML follows YAML 1.1, where a float needs a dot: `lr: 1e-4` would be the text '1e-4'
     (pydantic then turns it into a number, but not where a field also takes text, such as
-    preprocess.missing_values). YAML 1.2 floats: 1e-4, 1E5, -2.5e+3, .5 are numbers."""
+    preprocess.missing_values). YAML 1.2 floats: 1e-4, 1E5, -2.5e+3, .5 are numbers. A key written
+    twice in one mapping is refused (PyYAML would keep the last silently: `seeds: 3` then
+    `seeds: 4`, or two pasted `target_classes:` lines, one of them lost)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is written twice in one mapping (YAML would keep only the last): "
+                    "write it once, with every entry in it", key_node.start_mark)
+            if isinstance(key, (str, int, float, bool)):
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _StudyLoader.add_implicit_resolver(
@@ -264,7 +278,10 @@ def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optiona
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise UsageError(f"{source}: malformed YAML{where}: {getattr(e, 'problem', e)}") from None
+        problem = str(getattr(e, "problem", e))
+        hint = ("; check that line's indentation (the keys of one block start in the same column, spaces only)"
+                if "expected <block end>" in problem or "mapping values are not allowed" in problem else "")
+        raise UsageError(f"{source}: malformed YAML{where}: {problem}{hint}") from None
     return build_study(raw, source, seeds=seeds, epochs=epochs, datasets=datasets, text=text)
 
 

@@ -40,6 +40,12 @@ CSV_GOOD = "a,b,Outcome\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20)
 CASES = [
     ("missing-file", None, [], "does not exist"),
     ("malformed-yaml", "name: x\ndatasets: [digits\n", [], "malformed YAML"),
+    ("a-key-twice", "name: x\nseeds: 3\ndatasets: [digits]\nseeds: 4\n", [],
+     "malformed YAML at line 4: 'seeds' is written twice in one mapping (YAML would keep only the last)"),
+    ("target-classes-twice", "name: x\ndatasets:\n  - name: table\n    path: t.csv\n    target: y\n    preprocess:\n"
+     "      target_classes: {a: b}\n      target_classes: {c: d}\n", [], "'target_classes' is written twice"),
+    ("indentation", "name: x\ndatasets:\n  - name: wine\n   seeds: 3\n", [],
+     "check that line's indentation (the keys of one block start in the same column, spaces only)"),
     ("not-a-mapping", "- digits\n- wine\n", [], "mapping"),
     ("unknown-dataset", _with("datasets.0.name", "cifar"), [], "unknown dataset 'cifar'; allowed: "),
     ("misspelt-dataset", _with("datasets.0.name", "wien"), [], "unknown dataset 'wien' (did you mean 'wine'?); allowed: "),

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .words import counted, plural
-from .written_numbers import is_text, number_pairs, numbers_not_read
+from .written_numbers import DASHES, is_text, number_pairs, numbers_not_read
 
 MAX_CLASSES_FOR_AUTO = 20   # an integer target with at most this many values is a class label
 
@@ -158,8 +158,16 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
     """One short sentence for each thing the user should know about the file."""
     out = []
     for c, n in record.get("marked_missing", {}).items():
-        if n == 0:
-            out.append(f"preprocess.missing_values for column {c!r} ({', '.join(map(repr, spec.preprocess.missing_values[c]))}) "
+        markers = spec.preprocess.missing_values[c]
+        already = [m for m in markers if str(m) in READ_AS_MISSING or str(m) in DASHES]
+        if n == 0 and already:   # pandas read "N/A" as missing before the markers were compared
+            out.append(f"preprocess.missing_values for column {c!r}: {', '.join(map(repr, already))} "
+                       f"{plural(len(already), 'is')} read as missing already (blank, '?', 'N/A', 'NA', 'null' and the "
+                       "like; a dash among numbers), so the entry is not needed"
+                       + ("" if len(already) == len(markers) else
+                          f"; {', '.join(repr(m) for m in markers if m not in already)} matched no value") + ".")
+        elif n == 0:
+            out.append(f"preprocess.missing_values for column {c!r} ({', '.join(map(repr, markers))}) "
                        "matched no value: values are compared as the file writes them, spaces trimmed and case kept "
                        "('No' is not 'no'), numbers as numbers.")
     for name, later in record.get("repeated_names", {}).items():
@@ -415,6 +423,10 @@ def class_warnings(names: list[str], counts: np.ndarray, accuracy: bool, weighte
     return out
 
 
+# What reading a file already takes for missing: read_csv's default na_values (its documentation's
+# list), and "?" (tables.CSV_MISSING)
+READ_AS_MISSING = frozenset(["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+                             "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null", "?"])
 # A class with fewer training rows than this, under a metric that scores every class alike, is warned.
 FEW_ROWS = 10
 
@@ -442,7 +454,8 @@ def _one_row(names: list[str], train: np.ndarray, test: np.ndarray, i: int) -> s
     none of them has any."""
     if not test[i]:
         return ""
-    return (f", and a prediction on one of the {counted(int(test[i]), 'test row')} of {names[i]!r} moves the metric by about "
+    rows = f"one of the {int(test[i])} test rows" if test[i] > 1 else "the one test row"
+    return (f", and a prediction on {rows} of {names[i]!r} moves the metric by about "
             f"{100 / (len(train) * int(test[i])):.1f} pt")
 
 

@@ -132,6 +132,11 @@ def _some(names: list, limit: int = CONSOLE_ITEMS) -> str:
     return shown + (f", and {len(names) - limit} more" if len(names) > limit else "")
 
 
+def share(x: float) -> str:
+    """A class's share as a percentage: "<1%" for a class that is there but under half a percent."""
+    return "<1%" if 0 < x < 0.005 else f"{x:.0%}"
+
+
 def data_line(data: Splits) -> str:
     """One console line on a table's preprocessing (long lists cut to their first few names)."""
     r = data.preprocessing
@@ -155,7 +160,7 @@ def data_line(data: Splits) -> str:
         parts.append("target standardized (mean {:.4g}, std {:.4g})".format(*r["target_scale"]))
     if data.class_names:
         balance = _largest_first(r.get("class_balance", {}))
-        shown = [f"{k} {v:.0%}" for k, v in balance.items()]
+        shown = [f"{k} {share(v)}" for k, v in balance.items()]
         parts.append(f"training classes ({len(balance)}, largest first): {_some(shown)}" if len(balance) > CONSOLE_ITEMS
                      else "training classes: " + ", ".join(shown))   # the training split's shares
     if data.class_weight is not None:
@@ -271,7 +276,7 @@ def data_paragraph(params: dict) -> str:
                  "every metric is in the file's units, the losses in the standardized ones.")
     balance = _loads(params, "data_class_balance", {})
     if balance:
-        text += " Classes in training: " + ", ".join(f"{k} {v:.0%}" for k, v in balance.items()) + "."
+        text += " Classes in training: " + ", ".join(f"{k} {share(v)}" for k, v in balance.items()) + "."
     weights, names_ = _loads(params, "class_weight", []), _loads(params, "class_names", [])
     if weights:
         kept_weights, kept_names = _kept(weights), _kept(names_) or [str(i) for i in range(len(_kept(weights)))]

@@ -395,8 +395,8 @@ def friedman(scores: np.ndarray, higher_is_better: Sequence[bool]) -> Friedman:
 
 @dataclass
 class Improvement:
-    """How often an arm beats the baseline, across datasets (rliable's probability of
-    improvement, Agarwal et al. 2021, on seed-paired runs)."""
+    """How often an arm beats the baseline, across datasets (the probability of improvement of
+    Agarwal et al. 2021, paired by seed: rliable's compares every run with every run)."""
     n_datasets: int
     probability: float     # mean over datasets of P(arm better than the baseline on a seed); ties count half
     ci_low: float          # 95% stratified bootstrap interval (seeds resampled within each dataset)

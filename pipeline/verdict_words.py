@@ -80,8 +80,11 @@ def sentence(arm: str, p: stats.Paired, metric: str, name: str = "") -> str:
     diff = f"{amount(p.mean_diff, metric)}{interval(p, metric)}"
     rope = rope_text(p.rope, metric)
     if p.negligible:
+        # its 95% CI inside the ROPE is uncorrected: where the equivalence test does not pass Holm, say so
+        shown = (f"; equivalence not shown after Holm (p {_p(p.p_tost_holm)}), so the smallness is not certain"
+                 if not p.p_tost_holm < p.alpha else "")
         return (f"{name}{p.verdict} by less than the ROPE, {diff}, all within ±{rope} ({_holm(p)}p {_p(p.p_t_holm)}{at}): "
-                "real, but too small to matter by this study's ROPE")
+                f"real, but too small to matter by this study's ROPE{shown}")
     if p.verdict in ("better", "worse"):
         return f"{name}{p.verdict}, {diff} ({_holm(p)}p {_p(p.p_t_holm)}{at})"
     if p.verdict == "equivalent":
@@ -108,7 +111,7 @@ def seeds_to_decide(p: stats.Paired) -> str:
     many = f"more than {stats.MAX_SEEDS:,}" if n > stats.MAX_SEEDS else f"~{n}"
     what = p.needed_for
     if what in ("better", "worse") and not math.isnan(p.rope) and abs(p.mean_diff) < p.rope:
-        what += ", by a difference smaller than the ROPE"
+        what += ", though its mean difference so far is smaller than the ROPE"   # not "will be negligible"
     text = f"{many} seeds would likely show it {what}"
     rough = f"a rough estimate from {p.n} seeds" if p.n < ROUGH_BELOW else ""   # the spread itself is a guess
     if p.alpha < 0.999 * stats.ALPHA:   # adaptive seeds: estimated at the full alpha, a later look tests at less
@@ -134,7 +137,7 @@ def test_rows_note(v: DatasetVerdicts) -> str:
     if METRICS[v.metric].name == "accuracy":
         rows = f"The test split has {v.n_test} rows: one prediction moves test accuracy"
     else:
-        rows = (f"The test split's rarest class has {v.test_class_rows[0]} rows: one of its predictions moves test "
+        rows = (f"The test split's rarest class has {counted(v.test_class_rows[0], 'row')}: one of its predictions moves test "
                 f"{METRICS[v.metric].label}")
     return (f"{rows} by {100 * step:.1f} pt, more than the ROPE (±{rope_text(v.rope, v.metric)}). Every seed is "
             "scored on these same rows, so the verdicts say how the arms compare on them, not how surely that "
@@ -377,9 +380,14 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             out.append(f"On {v.label}, {and_list(list(map(v.name, level)))} scored no better than "
                        f"always predicting {constant_prediction(v)} (see the warning).")
         same = [v.name(a) for a in v.arms_with("equivalent")]
-        if not v.winners and open_here and same:   # what is settled is said, not hidden under "not yet"
-            out.append(f"On {v.label}, {and_list(same)} made no difference that matters" +
-                       ("." if hurt else "; no other regularizer has helped yet."))
+        small = [v.name(a) for a, p in v.paired.items() if p.negligible and p.verdict == "better"]
+        if not v.winners and open_here and (same or small):   # what is settled is said, not hidden under "not yet"
+            said = " and ".join(filter(None, [f"{and_list(same)} made no difference that matters" if same else "",
+                                              f"{and_list(small)} {'only ' if same else ''}a small one (better, within "
+                                              "the ROPE)" if small and same else
+                                              f"{and_list(small)} made only a small difference (better, within the ROPE)"
+                                              if small else ""]))
+            out.append(f"On {v.label}, {said}" + ("." if hurt else "; no other regularizer has helped yet."))
         elif not v.winners and not hurt:   # every comparison settled and none mattered, or some still open
             groups["unsettled" if open_here else "settled"].append(v.label)
     for key, words in (("settled", "no regularizer made a difference that matters (beyond the study's ROPE)"),

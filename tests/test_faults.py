@@ -274,7 +274,9 @@ def test_workers_ride_out_a_restart(store, stores, workdir, env):
     # takes seconds to start on top of the pause
     pause = rng.uniform(6.0, 9.0) if store == "postgres" else rng.uniform(0.5, 3.0)
     context = f"FAULT_SEED={SEED} restart={store} pause={pause:.1f}s"
-    grid = Grid(stores, workdir, env, f"restart-{store}", context, seeds=8, epochs=20)   # still training then
+    # still training then; and slow enough that the gated worker finds cells left once it starts (on
+    # a loaded machine the first worker trained all 16 cells of 20 epochs before the second popped one)
+    grid = Grid(stores, workdir, env, f"restart-{store}", context, seeds=8, epochs=60)
     grid.enqueue()
     # Both past their start-up when the store goes (a worker that cannot reach its stores at
     # start-up stops with exit 2): one is held at a gate until the other trains, and the store

@@ -643,6 +643,14 @@ def test_missing_values_that_yaml_or_the_file_do_not_hold_are_said(tmp_path):
     assert [w for w in record["warnings"] if "matched no value" in w] == [
         "preprocess.missing_values for column 'Churn' ('no') matched no value: values are compared as the file writes "
         "them, spaces trimmed and case kept ('No' is not 'no'), numbers as numbers."]
+    # 'N/A' as the file writes it: read as missing before the markers are compared, and said so
+    agents = ["N/A" if i % 7 == 0 else str(i) for i in range(40)]
+    pd.DataFrame({"agents": agents, "z": range(40), "y": [0, 1] * 20}).to_csv(tmp_path / "a.csv", index=False)
+    _, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "a.csv"), target="y",
+                                           preprocess={"missing_values": {"agents": ["N/A", "unknown"]}}))
+    assert [w for w in record["warnings"] if "agents" in w] == [
+        "preprocess.missing_values for column 'agents': 'N/A' is read as missing already (blank, '?', 'N/A', 'NA', "
+        "'null' and the like; a dash among numbers), so the entry is not needed; 'unknown' matched no value."]
 
 
 def test_target_labels_spelt_apart_are_read_as_one_class_when_the_study_file_says(tmp_path):

@@ -80,8 +80,8 @@ def test_undecided_says_how_many_seeds_would_decide():
                                                      "its spread across seeds)")
     # more seeds would find a difference smaller than the ROPE: "worse", but perhaps not by enough to matter
     inside = dataclasses.replace(p, mean_diff=-0.004, needed_for="worse", seeds_needed=14, rope=0.01)
-    assert verdict_words.seeds_to_decide(inside) == ("~14 seeds would likely show it worse, by a difference smaller than "
-                                                     "the ROPE (a rough estimate from 4 seeds)")
+    assert verdict_words.seeds_to_decide(inside) == ("~14 seeds would likely show it worse, though its mean difference "
+                                                     "so far is smaller than the ROPE (a rough estimate from 4 seeds)")
     assert verdict_words.seeds_to_decide(dataclasses.replace(inside, n=5)).endswith("smaller than the ROPE")
 
 
@@ -1009,3 +1009,27 @@ def test_a_heavy_tailed_target_under_mae_is_not_called_learned_nothing():
         "about regularization there in that metric (see the warning)."]
     # the same numbers under MSE-like metric names are not this case
     assert verdicts.decide_study([dataclasses.replace(d, metric="mse")])[0].misfit_train is None
+
+
+def test_in_short_names_a_real_but_small_difference_and_the_line_says_when_equivalence_is_not_shown():
+    """digits in the default study: dropout practically the same, L1 better by less than the ROPE
+    (its 95% CI inside it) while the equivalence test does not pass Holm, L2 undecided. In short
+    no longer folds L1 into "no other regularizer has helped yet", and L1's line says the smallness
+    rests on the uncorrected CI."""
+    seeds = range(10)
+    none = {s: 0.95 + 0.004 * ((s * 7) % 5) for s in seeds}
+    values = {"none": none, "dropout": {s: x + 0.0002 * (-1) ** s for s, x in none.items()},
+              "l1": {s: x + 0.0071 + 0.003 * ((s * 3) % 4 - 1.5) for s, x in none.items()},
+              "l2": {s: x + 0.008 + 0.02 * ((s * 5) % 3 - 1) for s, x in none.items()},
+              "dropout_l2": {s: x + 0.004 + 0.03 * ((s * 7) % 3 - 1) for s, x in none.items()}}
+    d = verdicts.DatasetResults("digits", "classification", values)
+    [v] = verdicts.decide_study([d])
+    l1 = v.paired["l1"]
+    assert v.paired["dropout"].verdict == "equivalent" and l1.negligible and v.paired["l2"].verdict == "undecided"
+    assert verdict_words.in_short([v], verdict_words.mean_values([d]))[0] == (
+        "On digits, dropout made no difference that matters and L1 only a small one (better, within the ROPE); "
+        "no other regularizer has helped yet.")
+    assert l1.ci_high < l1.rope and l1.p_tost_holm > l1.alpha
+    assert verdict_words.sentence("l1", l1, v.metric).endswith(
+        "real, but too small to matter by this study's ROPE; equivalence not shown after Holm (p 0.0590), so the "
+        "smallness is not certain")

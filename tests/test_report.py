@@ -462,7 +462,8 @@ def test_report_states_the_same_verdicts_as_the_console(built):
     assert "test minus train MSE and train minus test accuracy)" in text
     assert "P(beats none on a seed)" in page   # the across-datasets view for few datasets
     # the effect size has the sign of the difference beside it, MSE (lower is better) included
-    rows = re.findall(r'<td class="l">[^<]+</td><td>\d+</td><td class="nw">([+-]?[0-9.e+-]+) (pt|MSE)[^<]*</td><td>([-0-9.inf]+)</td>', page)
+    rows = re.findall(r'<td class="l">[^<]+</td><td>\d+</td><td class="nw">([+-]?[0-9.e+-]+) (pt|MSE)[^<]*'
+                      r'(?:<sup>†</sup>)?</td><td>([-0-9.inf]+)(?:<sup>†</sup>)?</td>', page)
     assert {unit for _, unit, _ in rows} == {"pt", "MSE"} and len(rows) == 6
     assert all(float(diff) * float(dz) >= 0 for diff, _, dz in rows), rows
 

@@ -10,11 +10,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Optional
 
-import numpy as np
 
 from . import arms, stats
 from .task import metric_for
-from .verdicts import DatasetResults, resolution
+from .verdicts import DatasetResults, resolution, validation_stats, within_one_se
 
 
 @dataclass
@@ -36,22 +35,6 @@ class Path:
     one_se: str = ""      # the strongest within one SE of the chosen; "" where "strongest" means nothing
     edge: str = ""        # "strongest" / "weakest": the chosen is at that end, its neighbour clearly worse
     tied: list[str] = field(default_factory=list)   # points with the chosen's numbers on every seed
-
-
-def validation_stats(by_seed: dict[int, dict]) -> tuple[float, float]:
-    """A path point's mean validation metric over seeds and its standard error (NaN from one seed)."""
-    vals = [x["val"] for x in by_seed.values()]
-    return (float(np.mean(vals)) if vals else math.nan,
-            float(np.std(vals, ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else math.nan)
-
-
-def within_one_se(val: dict[str, tuple[float, float]], chosen: str, higher_is_better: bool) -> list[str]:
-    """The path points (variant -> validation mean and SE) whose mean is within one standard error
-    of the chosen (best) point's; [chosen] alone when its seeds give no standard error."""
-    if chosen not in val or not math.isfinite(val[chosen][1]):
-        return [chosen] if chosen else []
-    top, se = val[chosen]
-    return [v for v, (m, _) in val.items() if (m >= top - se if higher_is_better else m <= top + se)]
 
 
 def summarize_path(d: DatasetResults, arm: str) -> Path:

@@ -86,9 +86,13 @@ def chance_warning(v: DatasetVerdicts) -> str:
                "longer or with a larger learning rate first")
         return (f"{names} scored no better than always predicting {constant} ({score}), and none is not clearly above "
                 f"it either (test {m.label} {s.mean:.4g}{ci}), {why}")
-    # the best of each path on validation, still at chance: where on its path that point lies
+    return _too_strong(v, f"{names} scored no better than always predicting {constant} ({score}) while none learned")
+
+
+def _too_strong(v: DatasetVerdicts, said: str) -> str:
+    """Arms at chance while none learned: their strength is the suspect, by where on its path the
+    selected point lies (the best of each path on validation, still at chance)."""
     places = {v.path_place.get(a, "") for a in v.at_chance}
-    said = f"{names} scored no better than always predicting {constant} ({score}) while none learned"
     if places == {"weakest"}:
         return f"{said}: their regularization is likely too strong, even at the weakest strength tried on the path: extend it toward weaker ones"
     if places == {"stronger"}:

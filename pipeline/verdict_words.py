@@ -287,9 +287,20 @@ def answer_lines(v: DatasetVerdicts, rounds: str = "") -> list[str]:
     """The dataset's answer (then `rounds`, what adaptive seeds did) with its ROPE, and its warning
     when there is one: console lines."""
     rope = f"  (ROPE ±{rope_text(v.rope, v.metric)})" if v.paired and not math.isnan(v.rope) else ""
-    note = test_rows_note(v)
-    return ([headline(v) + rounds + rope] + [f"    WARNING: {w}" for w in warnings(v)]
-            + ([f"    note: {note}"] if note else []))
+    notes = [n for n in (test_rows_note(v), flat_paths_note(v)) if n]
+    return [headline(v) + rounds + rope] + [f"    WARNING: {w}" for w in warnings(v)] + [f"    note: {n}" for n in notes]
+
+
+def flat_paths_note(v: DatasetVerdicts) -> str:
+    """A note when an arm's path point was selected among near-equals (every point within one SE
+    on validation): its verdict is that point's, and another point of the path may say otherwise."""
+    flat = [a for a in v.paired if a in v.flat_paths]
+    if not flat:
+        return ""
+    said = "; ".join(f"{v.name(a)} was selected among {v.flat_paths[a]} strengths that validation barely tells apart "
+                     "(all within one SE)" for a in flat)
+    return (f"{said}: the verdict is that strength's alone, and another strength of the path may compare with none "
+            "differently (the path lines show each against none)")
 
 
 def headline(v: DatasetVerdicts) -> str:
@@ -379,15 +390,9 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         if level:   # some arms only: all of them is "nothing learned" above
             out.append(f"On {v.label}, {and_list(list(map(v.name, level)))} scored no better than "
                        f"always predicting {constant_prediction(v)} (see the warning).")
-        same = [v.name(a) for a in v.arms_with("equivalent")]
-        small = [v.name(a) for a, p in v.paired.items() if p.negligible and p.verdict == "better"]
-        if not v.winners and open_here and (same or small):   # what is settled is said, not hidden under "not yet"
-            said = " and ".join(filter(None, [f"{and_list(same)} made no difference that matters" if same else "",
-                                              f"{and_list(small)} {'only ' if same else ''}a small one (better, within "
-                                              "the ROPE)" if small and same else
-                                              f"{and_list(small)} made only a small difference (better, within the ROPE)"
-                                              if small else ""]))
-            out.append(f"On {v.label}, {said}" + ("." if hurt else "; no other regularizer has helped yet."))
+        settled = _settled_so_far(v)
+        if not v.winners and open_here and settled:   # what is settled is said, not hidden under "not yet"
+            out.append(f"On {v.label}, {settled}" + ("." if hurt else "; no other regularizer has helped yet."))
         elif not v.winners and not hurt:   # every comparison settled and none mattered, or some still open
             groups["unsettled" if open_here else "settled"].append(v.label)
     for key, words in (("settled", "no regularizer made a difference that matters (beyond the study's ROPE)"),
@@ -403,6 +408,19 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         if groups[key]:
             out.append(f"On {and_list(groups[key])}, {words}.")
     return out + _open_counts(undecided, untested, out_of_reach)
+
+
+def _settled_so_far(v: DatasetVerdicts) -> str:
+    """"dropout made no difference that matters and L1 only a small one (better, within the ROPE)":
+    the arms already settled on a dataset whose other comparisons are open; "" when none is."""
+    same = [v.name(a) for a in v.arms_with("equivalent")]
+    small = [v.name(a) for a, p in v.paired.items() if p.negligible and p.verdict == "better"]
+    if same and small:
+        return (f"{and_list(same)} made no difference that matters and {and_list(small)} only a small one (better, "
+                "within the ROPE)")
+    if same:
+        return f"{and_list(same)} made no difference that matters"
+    return f"{and_list(small)} made only a small difference (better, within the ROPE)" if small else ""
 
 
 def _helped(v: DatasetVerdicts, mine: dict[str, float]) -> list[str]:

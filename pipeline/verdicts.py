@@ -131,6 +131,9 @@ class DatasetVerdicts:
     # arm -> where its selected point lies on a path over one strength: "weakest" or "stronger"
     # (absent: no such path, e.g. one over l2_mode alone, where "weaker" means nothing)
     path_place: dict[str, str] = field(default_factory=dict)
+    # arm -> its path's points, where every one is within one SE of the selected on validation: the
+    # selection barely tells them apart, and the arm's verdict is one of near-equals'
+    flat_paths: dict[str, int] = field(default_factory=dict)
 
     def arms_with(self, verdict: str) -> list[str]:
         return [a for a, p in self.paired.items() if p.verdict == verdict]
@@ -206,6 +209,22 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
         _rank_winners(d, v)
     _decide_secondary(datasets, out, seed_order)
     return out
+
+
+def validation_stats(by_seed: dict[int, dict]) -> tuple[float, float]:
+    """A path point's mean validation metric over seeds and its standard error (NaN from one seed)."""
+    vals = [x["val"] for x in by_seed.values()]
+    return (float(np.mean(vals)) if vals else math.nan,
+            float(np.std(vals, ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else math.nan)
+
+
+def within_one_se(val: dict[str, tuple[float, float]], chosen: str, higher_is_better: bool) -> list[str]:
+    """The path points (variant -> validation mean and SE) whose mean is within one standard error
+    of the chosen (best) point's; [chosen] alone when its seeds give no standard error."""
+    if chosen not in val or not math.isfinite(val[chosen][1]):
+        return [chosen] if chosen else []
+    top, se = val[chosen]
+    return [v for v, (m, _) in val.items() if (m >= top - se if higher_is_better else m <= top + se)]
 
 
 def select_variant(variants: dict[str, dict[int, dict]], higher_is_better: bool) -> str:
@@ -320,10 +339,14 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
                                                           m.name, base_mean), m.name, chance=d.chance, n_test=d.n_test,
                         test_class_rows=d.test_class_rows,
                         selected={a: p for a, p in d.selected.items() if p and len(d.paths.get(a, {})) > 1})
+    hib = metric_for(d.task, d.metric).higher_is_better
     for a, point in v.selected.items():
         order = arms.strength_order(list(d.paths[a]))
         if order:
             v.path_place[a] = "weakest" if point == order[0] else "stronger"
+        val = {p: validation_stats(by_seed) for p, by_seed in d.paths[a].items() if by_seed}
+        if len(val) > 1 and len(within_one_se(val, point, hib)) == len(val):
+            v.flat_paths[a] = len(val)
     _judge_chance(d, v)
     best = 1.0 if m.higher_is_better else 0.0   # every higher-is-better metric tops out at 1, every loss at 0
     scored = [x for by_seed in d.values.values() for x in by_seed.values()]

@@ -1033,3 +1033,25 @@ def test_in_short_names_a_real_but_small_difference_and_the_line_says_when_equiv
     assert verdict_words.sentence("l1", l1, v.metric).endswith(
         "real, but too small to matter by this study's ROPE; equivalence not shown after Holm (p 0.0590), so the "
         "smallness is not certain")
+
+
+def test_a_path_point_selected_among_near_equals_is_noted_under_the_answer():
+    """studies/paths.yaml's L1: the weakest strength has the best validation mean, but every point is
+    within one SE of it: its "practically the same as none" is one near-equal's verdict, and the
+    answer's note says so; a path whose other points are clearly worse gets no note."""
+    seeds = range(5)
+
+    def point(val, test, spread=0.004):
+        return {s: {"test": test, "val": val + spread * (s - 2), "gap": 0.02} for s in seeds}
+
+    none = {s: 0.92 + 0.001 * s for s in seeds}
+    flat = {"l1=1e-05": point(0.9215, 0.9205), "l1=0.0003": point(0.9210, 0.926), "l1=0.001": point(0.9205, 0.928)}
+    d = verdicts.DatasetResults("digits", "classification", {"none": none, "l1": {s: 0.9205 + 0.001 * s for s in seeds}},
+                                paths={"l1": flat}, selected={"l1": "l1=1e-05"})
+    [v] = verdicts.decide_study([d])
+    assert v.flat_paths == {"l1": 3}
+    assert ("    note: L1 (l1=1e-05) was selected among 3 strengths that validation barely tells apart (all within "
+            "one SE): the verdict is that strength's alone") in "\n".join(verdict_words.answer_lines(v))
+    clear = {**flat, "l1=0.0003": point(0.90, 0.926, 0.001), "l1=0.001": point(0.88, 0.928, 0.001)}
+    [w] = verdicts.decide_study([dataclasses.replace(d, paths={"l1": clear})])
+    assert not w.flat_paths and not verdict_words.flat_paths_note(w)

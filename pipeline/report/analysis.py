@@ -47,7 +47,7 @@ def analyze(data: ReportData) -> dict:
         d["head_to_head"] = [verdict_words.head_to_head_row(h, v.metric, v.name) for h in v.head_to_head]
         d["data"] = data_paragraph(data.data_params.get(d["label"], {}))
         d["warnings"] = verdict_warnings.warnings(v) + data_warnings(data.data_params.get(d["label"], {}))
-        d["notes"] = [n for n in (verdict_words.test_rows_note(v),) if n]
+        d["notes"] = [n for n in (verdict_words.test_rows_note(v), verdict_words.flat_paths_note(v)) if n]
         d.update(paired=v.paired, verdicts=v, rope=v.rope, headline=verdict_words.headline(v).split(": ", 1)[1],
                  sentences={arm: verdict_words.sentence(arm, p, v.metric, v.name(arm)) for arm, p in v.paired.items()},
                  effects={arm: verdict_words.secondary_sentences(v, arm) for arm in v.paired},

@@ -40,23 +40,27 @@ def gap_words(metric: str) -> str:
     return f"train minus test {m.label}" if m.higher_is_better else f"test minus train {m.label}"
 
 
-def amount(x: float, metric: str, signed: bool = True) -> str:
+def amount(x: float, metric: str, signed: bool = True, big: float = 0.0) -> str:
     """A difference to none in the metric's own direction (arm minus none): shares (accuracy,
     F1, AUC) in points, others as they are. Comparisons hold it oriented (positive = better), so
-    a lower-is-better metric's sign flips here."""
+    a lower-is-better metric's sign flips here. `big`: the largest number written beside it."""
     if math.isnan(x):
         return "-"
     m = METRICS[metric]
-    return _number(shown(x, metric), metric, signed) + (" pt" if m.share else f" {m.label}")
+    return _number(shown(x, metric), metric, signed, big) + (" pt" if m.share else f" {m.label}")
 
 
-def _number(x: float, metric: str, signed: bool) -> str:
-    """A shown value's digits: shares to 0.1 pt, others to 3 significant digits; never "-0.0"."""
+def _number(x: float, metric: str, signed: bool, big: float = 0.0) -> str:
+    """A shown value's digits: shares to 0.1 pt, others to 3 significant digits; never "-0.0".
+    Thousands are written out with spaces (+1 340 MAE [3.32, 2 680], not +1.34e+03 [3.32, 2.68e+03];
+    a comma would read as a list); from ten million, or beside such a number (`big`), powers of ten,
+    so that one interval is written one way."""
     x += 0.0
     if METRICS[metric].share:
         text = f"{x:+.1f}" if signed else f"{x:.1f}"
-    elif 1e3 <= abs(x) < 1e7:   # +1 340 MAE [3.32, 2 680], not +1.34e+03 [3.32, 2.68e+03] (a comma would read as a list)
-        text = (f"{x:+,.0f}" if signed else f"{x:,.0f}").replace(",", " ")
+    elif 1e3 <= abs(x) and max(abs(x), big) < 1e7:
+        rounded = float(f"{x:.3g}")
+        text = (f"{rounded:+,.0f}" if signed else f"{rounded:,.0f}").replace(",", " ")
     else:
         text = f"{x:+.3g}" if signed else f"{x:.3g}"
     return text.lstrip("+-") if text.strip("+-0.") == "" else text
@@ -67,7 +71,14 @@ def interval(p: stats.Paired, metric: str) -> str:
     if math.isnan(p.ci_low):
         return ""
     ends = sorted(shown(x, metric) for x in (p.ci_low, p.ci_high))
-    return " [" + ", ".join(_number(e, metric, signed=False) for e in ends) + "]"
+    big = max(abs(e) for e in [*ends, shown(p.mean_diff, metric)] if not math.isnan(e))
+    return " [" + ", ".join(_number(e, metric, signed=False, big=big) for e in ends) + "]"
+
+
+def difference(p: stats.Paired, metric: str) -> str:
+    """The difference and its 95% CI, written one way: "+1 340 MAE [3.32, 2 680]"."""
+    ends = [] if math.isnan(p.ci_low) else [abs(shown(x, metric)) for x in (p.ci_low, p.ci_high)]
+    return amount(p.mean_diff, metric, big=max(ends, default=0.0)) + interval(p, metric)
 
 
 def sentence(arm: str, p: stats.Paired, metric: str, name: str = "") -> str:
@@ -77,7 +88,7 @@ def sentence(arm: str, p: stats.Paired, metric: str, name: str = "") -> str:
     # verdict; and on how many seeds (one decided at an early look keeps that look's numbers while
     # the arm tables count every seed the dataset ran for its other comparisons)
     at = f" at α {p.alpha:.4f}, on {p.n} seeds" if p.alpha < stats.ALPHA - 1e-12 else ""
-    diff = f"{amount(p.mean_diff, metric)}{interval(p, metric)}"
+    diff = difference(p, metric)
     rope = rope_text(p.rope, metric)
     if p.negligible:
         # its 95% CI inside the ROPE is uncorrected: where the equivalence test does not pass Holm, say so
@@ -208,7 +219,8 @@ def gap_closed_sentence(v: DatasetVerdicts, arm: str) -> str:
     """E.g. "L2 closes 54% [38%, 69%] of the train-test gap that none leaves open (gap 0.008 with
     none, 0.0037 with L2)", or "closes the train-test gap ..." when the rest is within the ROPE."""
     g, name, m = v.gap_closed[arm], v.name(arm), METRICS[v.metric]
-    none_gap, arm_gap = (amount(x, v.metric) if m.share else f"{x:.3g}" for x in (g.none_gap, g.arm_gap))
+    big = max(abs(g.none_gap), abs(g.arm_gap))
+    none_gap, arm_gap = (amount(x, v.metric) if m.share else _number(x, v.metric, False, big) for x in (g.none_gap, g.arm_gap))
     train = " → ".join(f"{100 * x:.1f}%" if m.share else f"{x:.3g}" for x in (g.train_none, g.train_arm))
     if g.no_gain in ("worse", "at chance"):   # a narrower gap bought with a worse fit, not a regularizer doing its job
         test = ("is worse too" if g.no_gain == "worse" else
@@ -275,7 +287,7 @@ def path_rows(path: Path, m) -> list[dict]:
         val_se = "" if math.isnan(pt.val_se) else f" ±{pt.val_se:.4f}" if m.share else f" ±{pt.val_se:.2g}"
         rows.append({"variant": pt.variant, "val": value(pt.val_mean) + val_se,
                      "test": f"{value(pt.test.mean)} {ci(pt.test)}".strip(),
-                     "vs_none": (amount(pt.vs_none.mean_diff, m.name) + interval(pt.vs_none, m.name)
+                     "vs_none": (difference(pt.vs_none, m.name)
                                  if pt.vs_none is not None else "-"),
                      "gap": f"{value(pt.gap.mean)} {ci(pt.gap)}".strip(),   # a level, unsigned
                      "n": pt.test.n, "chosen": pt.variant == path.chosen, "one_se": pt.variant == path.one_se,
@@ -502,5 +514,5 @@ def head_to_head_row(h, metric: str, name=arms.label) -> dict:
     else:
         said = p.verdict
     p_value = "-" if p.verdict == AT_CHANCE else _p(p.p_tost_holm if p.verdict == "equivalent" else p.p_t_holm)
-    return {"pair": f"{first} − {second}", "diff": f"{amount(p.mean_diff, metric)}{interval(p, metric)}",
+    return {"pair": f"{first} − {second}", "diff": difference(p, metric),
             "said": said, "p": p_value, "n": p.n, "test": "equivalence" if p.verdict == "equivalent" else "t"}

@@ -1055,3 +1055,13 @@ def test_a_path_point_selected_among_near_equals_is_noted_under_the_answer():
     clear = {**flat, "l1=0.0003": point(0.90, 0.926, 0.001), "l1=0.001": point(0.88, 0.928, 0.001)}
     [w] = verdicts.decide_study([dataclasses.replace(d, paths={"l1": clear})])
     assert not w.flat_paths and not verdict_words.flat_paths_note(w)
+
+
+def test_one_interval_is_written_one_way():
+    """A rent's MSE difference of -9.5 million with a CI reaching -12 million was written
+    "-9 546 290 MSE [-1.22e+07, -6 876 178]": all of it as powers of ten now, and thousands to
+    three significant digits ("1 340", not "1 340.2" nor "9 546 290")."""
+    p = stats.Paired(4, 9546290.0, 6876178.0, 1.22e7, 0.01, 0.1, 1.0, 0.1)
+    assert verdict_words.difference(p, "mse") == "-9.55e+06 MSE [-1.22e+07, -6.88e+06]"
+    q = stats.Paired(4, 1340.2, 3.32, 2680.0, 0.01, 0.1, 1.0, 0.1)
+    assert verdict_words.difference(q, "mae") == "-1 340 MAE [-2 680, -3.32]"

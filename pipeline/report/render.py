@@ -142,7 +142,7 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
     env.filters["counted"] = lambda n, word: counted(n, word)
     env.filters["sentence"] = lambda s: s if str(s).rstrip().endswith((".", "!", "?")) else f"{s}."   # console lines end bare
     # the difference to none as the console writes it (verdict_words.amount): one convention everywhere
-    env.globals["difference"] = lambda p, metric: verdict_words.amount(p.mean_diff, metric) + verdict_words.interval(p, metric)
+    env.globals["difference"] = verdict_words.difference
     # Cohen's d_z with the sign of the difference beside it (a lower-is-better metric's flips back)
     env.globals["effect_size"] = lambda p, metric: math.copysign(1.0, verdict_words.shown(1.0, metric)) * p.effect_size
     df = data.runs

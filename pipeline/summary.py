@@ -46,9 +46,9 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
         lines += verdict_words.path_lines(next(d for d in results if d.label == v.label))
     families = verdict_words.secondary_families(decided)
     if families:
+        gaps = ", ".join(dict.fromkeys(verdict_words.gap_words(v.metric) for v in decided))
         lines.append(f"(secondary outcomes: each its own Holm family over the study's arms and datasets ({families}); "
-                     "the gap is how much better a model does on its training data than on test data: train minus "
-                     "test accuracy, test minus train MSE)")
+                     f"the gap is how much better a model does on its training data than on test data: {gaps})")
     short = verdict_words.in_short(decided, verdict_words.mean_values(results))
     if short:
         lines += ["", "In short: " + " ".join(short)]

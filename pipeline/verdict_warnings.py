@@ -144,8 +144,8 @@ def _worse_than_constant(v: DatasetVerdicts, constant: str, score: str) -> str:
                   "constant's level, removing the harm without learning beyond it")
     if learned:
         words += f"; {and_list(list(map(v.name, learned)))} learned more than the constant"
-    elif v.below_chance != [arms.BASELINE]:
-        below = [a for a in v.below_chance if a != arms.BASELINE]
+    below = [a for a in v.below_chance if a != arms.BASELINE]
+    if below:   # named whatever else learned: In short points here for them
         lesser = all(v.paired[a].verdict == "better" for a in below if a in v.paired)
         words += (f"; {and_list(list(map(v.name, below)))} {'score' if len(below) > 1 else 'scores'} worse than the "
                   "constant too" + (", if less so than none" if lesser else ""))

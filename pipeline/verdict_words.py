@@ -194,8 +194,8 @@ def _same_decimals(values: list[float]):
         return lambda x: f"{x:.2g}"
     if largest >= 1e7:   # an MSE gap of a price in dollars: "1.24e+08 [-5.44e+08, 7.92e+08]", not nine digits
         return lambda x: f"{x:.3g}"
-    if largest >= 1e3:
-        return lambda x: f"{x:,.0f}".replace(",", " ")
+    if largest >= 1e3:   # "431 000 [372 000, 489 000]": three significant digits, as the differences have
+        return lambda x: f"{float(f'{x:.3g}'):,.0f}".replace(",", " ")
     decimals = max(0, 2 - math.floor(math.log10(largest))) if largest > 0 else 2
     return lambda x: f"{x:.{decimals}f}"
 

@@ -1065,3 +1065,20 @@ def test_one_interval_is_written_one_way():
     assert verdict_words.difference(p, "mse") == "-9.55e+06 MSE [-1.22e+07, -6.88e+06]"
     q = stats.Paired(4, 1340.2, 3.32, 2680.0, 0.01, 0.1, 1.0, 0.1)
     assert verdict_words.difference(q, "mae") == "-1 340 MAE [-2 680, -3.32]"
+
+
+def test_the_overfitting_warning_names_every_arm_in_short_points_to_it_for():
+    """Rents: none overfits below the training mean, dropout learned beyond it, L1 overfits below it
+    too. The warning named dropout only, while In short said "L1 scored no better than always
+    predicting the training mean (see the warning)"."""
+    seeds = range(6)
+    values = {"none": {s: 1.30 + 0.01 * s for s in seeds}, "dropout": {s: 0.80 + 0.01 * s for s in seeds},
+              "l1": {s: 1.27 + 0.01 * s for s in seeds}}
+    gaps = {arm: {s: 1.0 for s in seeds} for arm in values}   # train MSE far below test: they fit their rows
+    d = verdicts.DatasetResults("rents", "regression", values, chance=1.0, secondary={"gap_metric": gaps})
+    [v] = verdicts.decide_study([d])
+    assert set(v.below_chance) == {"none", "l1"}
+    warning = verdict_warnings.chance_warning(v)
+    assert "dropout learned more than the constant; L1 scores worse than the constant too" in warning
+    assert any(s.startswith("On rents, L1 scored no better than always predicting the training mean")
+               for s in verdict_words.in_short([v], verdict_words.mean_values([d])))

@@ -61,4 +61,12 @@ def verdict_tags(v: DatasetVerdicts) -> dict[str, str]:
         for key, q in v.secondary.get(arm, {}).items():
             word = {o.key: o for o in SECONDARY}[key].words
             tags[f"verdict.{arm}.{key}"] = {"better": word[0], "worse": word[1]}.get(q.verdict, q.verdict)
+            if q.negligible:   # the qualifiers the console and the report give, beside the searchable word
+                tags[f"verdict.{arm}.{key}.negligible"] = "yes"
+        closed = v.gap_closed.get(arm)
+        if closed is not None and closed.no_gain:   # narrower by fitting the training data worse
+            tags[f"verdict.{arm}.gap_metric.how"] = ("underfitting: test worse" if closed.no_gain == "worse" else
+                                                     "underfitting: test at chance" if closed.no_gain == "at chance" else
+                                                     "training fit worse: test the same" if closed.no_gain == "same" else
+                                                     "training fit worse: test undecided")
     return tags

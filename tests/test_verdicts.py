@@ -245,6 +245,7 @@ def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
     assert "weights sparser by 64.3 pt of |w| < 1e-3" in "; ".join(verdict_words.secondary_sentences(v, "l1"))
     tags = verdict_record.verdict_tags(v)
     assert tags["verdict.l1.sparsity_lt_0.001"] == "sparser" and tags["verdict.l2.gap_metric"] == "narrower"
+    assert tags["verdict.dropout_l2.gap_metric.how"] == "underfitting: test worse" and "verdict.l2.gap_metric.how" not in tags
     # a difference inside the ROPE still says which way it went, and one under 0.05 pt is not "0.0 pt"
     gap, norm = (verdicts.SECONDARY[0], next(o for o in verdicts.SECONDARY if o.key == "weight_l2_total"))
     within = dataclasses.replace(v.secondary["l2"]["weight_l2_total"], verdict="equivalent")

@@ -212,7 +212,8 @@ def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
     out = []
     for c, variants in record.get("case_variants", {}).items():
         out.append(f"Column {c!r} has values that differ only by case, kept as separate categories: "
-                   + "; ".join(" / ".join(map(repr, v)) for v in variants[:3]) + (", ..." if len(variants) > 3 else "") + ".")
+                   + "; ".join(" / ".join(map(repr, v)) for v in variants[:3]) + (", ..." if len(variants) > 3 else "")
+                   + "; write them one way in the file if they are the same.")
     for c, distinct in record["wide_categorical_columns"].items():
         if c in record.get("numbers_not_read", {}):
             continue   # ordinal codes of numbers would be wrong advice: the file needs the fix above

@@ -185,6 +185,12 @@ def _format_validation_error(source: str, err: ValidationError, model: Optional[
         msg = "letters, digits, '_', '.' and '-' only (it names the MLflow experiment and the report's folder), e.g. churn_study_v2"
     elif first["type"] == "list_type" and isinstance(first.get("input"), str):   # drop_columns: id
         msg = f"a list, e.g. [{first['input']}]"
+    elif first["type"] == "literal_error" and isinstance(first.get("input"), str):   # metric: balanced_acc
+        import difflib
+
+        allowed = [str(x) for x in first.get("ctx", {}).get("expected", "").replace("'", "").replace(" or ", ", ").split(", ")]
+        close = difflib.get_close_matches(first["input"], allowed, n=1)
+        msg = (f"did you mean {close[0]!r}? " if close else "") + msg
     value = first.get("input")
     shown = "" if isinstance(value, dict) or value is None else f" = {shorten(value)}"
     if isinstance(value, bool):   # YAML's yes/no/on/off are booleans too: say what the file holds

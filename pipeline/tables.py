@@ -272,8 +272,12 @@ def _merge_classes(spec, frame: pd.DataFrame) -> dict[str, dict]:
         raise UsageError(f"{_where(spec)}: field 'preprocess.target_classes' names label {unknown[0]!r}, which target "
                          f"column {spec.target!r} does not have{_closest(unknown[0], labels)}; its labels are "
                          + ", ".join(map(repr, labels[:20])) + (f", and {len(labels) - 20} more" if len(labels) > 20 else ""))
-    frame[spec.target] = written.replace(merges)
-    return {k: {"as": c, "rows": int((written == k).sum())} for k, c in merges.items()}
+    merged = written.replace(merges)
+    if merged.nunique() < 2:
+        raise UsageError(f"{_where(spec)}: field 'preprocess.target_classes' leaves a single class "
+                         f"({merged.dropna().iloc[0]!r}); classification needs at least 2")
+    frame[spec.target] = merged
+    return {k: {"as": c, "rows": int((written == k).sum())} for k, c in merges.items() if k != c}
 
 
 def written_label(v) -> str:

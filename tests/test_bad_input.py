@@ -40,6 +40,7 @@ CSV_GOOD = "a,b,Outcome\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20)
 CASES = [
     ("missing-file", None, [], "does not exist"),
     ("malformed-yaml", "name: x\ndatasets: [digits\n", [], "malformed YAML"),
+    ("misspelt-metric", _with("datasets.0.metric", "balanced_acc"), [], "did you mean 'balanced_accuracy'? Input should be"),
     ("a-key-twice", "name: x\nseeds: 3\ndatasets: [digits]\nseeds: 4\n", [],
      "malformed YAML at line 4: 'seeds' is written twice in one mapping (YAML would keep only the last)"),
     ("target-classes-twice", "name: x\ndatasets:\n  - name: table\n    path: t.csv\n    target: y\n    preprocess:\n"

@@ -333,7 +333,8 @@ def test_numbers_written_two_ways_and_case_variants_are_named(tmp_path):
     assert "Column 'weight' reads as categories, not numbers: numbers in different units (kg, lb)" in warnings
     assert "Column 'dist_km' reads as categories, not numbers: numbers with decimal points and decimal commas" in warnings
     assert "write one decimal mark" in warnings and "ordinal" not in warnings
-    assert "Column 'region' has values that differ only by case, kept as separate categories: 'South' / 'south'." in warnings
+    assert ("Column 'region' has values that differ only by case, kept as separate categories: 'South' / 'south'; "
+            "write them one way in the file if they are the same.") in warnings
 
 
 def test_a_target_of_numbers_with_a_few_text_values_is_refused_with_the_fix(tmp_path):
@@ -698,6 +699,9 @@ def test_target_labels_spelt_apart_are_read_as_one_class_when_the_study_file_say
         DatasetSpec(**spec, preprocess=yaml.safe_load("{target_classes: {no: 'No'}}"))
     with pytest.raises(UsageError, match="field 'preprocess.target_classes' merges classes; this dataset's task is regression"):
         load(DatasetSpec(**spec, task="regression", preprocess=merges), 0)
+    with pytest.raises(UsageError, match=r"field 'preprocess.target_classes' leaves a single class \('Stay'\)"):
+        load(DatasetSpec(**spec, preprocess={"target_classes": {k: "Stay" for k in ("Leave", "leave", "Laeve", "Maybe",
+                                                                                   "Résilié", "résilié")}}), 0)
     with pytest.raises(UsageError, match="reads labels as 'Leave', which it also reads as 'Stay': name the final class"):
         load(DatasetSpec(**spec, preprocess={"target_classes": {"leave": "Leave", "Leave": "Stay"}}), 0)
     # a numeric target: labels as written (1, 2.5: every digit), YAML's 2.0 is the file's 2; a float

@@ -421,8 +421,9 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
             for v, marker, label in ((simple, "D", "strongest within 1 SE"), (d["selected"].get(arm), "*", "selected on validation")):
                 if v in order:
                     i = order.index(v)
-                    ax.plot(x_of[i], means[i], marker=marker, color="black", ms=10 if marker == "*" else 6,
-                            linestyle="none", label=label)
+                    # a hollow diamond: the star inside it stays visible where both mark one point
+                    ax.plot(x_of[i], means[i], marker=marker, color="black", ms=10 if marker == "*" else 8,
+                            mfc="black" if marker == "*" else "none", linestyle="none", label=label, zorder=5)
             if numeric:
                 ax.set_xscale("log")
                 strength = next((k for k in ("l1", "l2") if all(f"{k}=" in v for v in order)), "")
@@ -431,6 +432,7 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
                 ax.set_xticks(list(range(len(order))))
                 ax.set_xticklabels(order, rotation=30, ha="right", fontsize=7)
             ax.set_title(f"{arms.label(arm)}: {title}", fontsize=8)
+            ax.set_ylabel(f"test {d['metric']}" if key == "test" else f"train-test gap ({d['metric']})", fontsize=7)
         # below the panels: inside, it covered the error bars of the strongest points
         axes[1, col].legend(*axes[0, col].get_legend_handles_labels(), fontsize=6, loc="upper center",
                             bbox_to_anchor=(0.5, -0.32 if numeric else -0.55), ncol=2, frameon=False)

@@ -432,7 +432,8 @@ READ_AS_MISSING = frozenset(["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN
 FEW_ROWS = 10
 
 
-def few_rows_warning(names: list[str], train: np.ndarray, test: np.ndarray, metric_label: str) -> list[str]:
+def few_rows_warning(names: list[str], train: np.ndarray, test: np.ndarray, metric_label: str,
+                     merged: frozenset = frozenset()) -> list[str]:
     """Under a metric that scores every class alike (balanced accuracy, macro F1), a class of a few
     training rows weighs 1/classes of it: the models can hardly learn it from so few rows, and its
     few test rows swing the metric (the opposite of accuracy's rare-class warning)."""
@@ -444,9 +445,10 @@ def few_rows_warning(names: list[str], train: np.ndarray, test: np.ndarray, metr
     one = len(few) == 1
     return [f"{'A class' if one else 'Classes'} with few rows under {metric_label}, where each of the {len(train)} "
             f"classes weighs 1/{len(train)}: {listed}; the models can hardly learn {'it' if one else 'them'} from "
-            f"so few rows{_one_row(names, train, test, min(few, key=lambda i: test[i] or np.inf))}; read {'it' if one else 'them'} as a related class "
-            "(preprocess.target_classes: {rare: related}), collect more rows, or choose metric: accuracy to count "
-            "each class by its share"]
+            f"so few rows{_one_row(names, train, test, min(few, key=lambda i: test[i] or np.inf))}; "
+            + ("" if all(names[i] in merged for i in few) else   # already a merge of labels: not that advice again
+               f"read {'it' if one else 'them'} as a related class (preprocess.target_classes: {{rare: related}}), ")
+            + "collect more rows, or choose metric: accuracy to count each class by its share"]
 
 
 def _one_row(names: list[str], train: np.ndarray, test: np.ndarray, i: int) -> str:

@@ -451,7 +451,8 @@ def outcome_record(spec, splits, record: dict) -> dict:
         warned = column_checks.class_warnings(names, counts, accuracy, splits.class_weight is not None, spec.stratify)
         if metric.name in ("balanced_accuracy", "macro_f1"):
             test = np.bincount(splits.y_test.numpy(), minlength=splits.n_classes)
-            warned += column_checks.few_rows_warning(names, counts, test, metric.label)
+            merged = frozenset(m["as"] for m in record.get("merged_classes", {}).values())
+            warned += column_checks.few_rows_warning(names, counts, test, metric.label, merged)
         if warned:
             out["warnings"] = [*out.get("warnings", []), *warned]
     return out

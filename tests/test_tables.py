@@ -726,6 +726,14 @@ def test_target_labels_spelt_apart_are_read_as_one_class_when_the_study_file_say
                         "'Maybe' (") and "target_classes" in w
     assert not [w for w in load(DatasetSpec(name="table", path=str(tmp_path / "three.csv"), target="Churn"), 0)
                 .preprocessing["warnings"] if "few rows" in w]
+    # a class made by merging labels is not told to be merged again
+    pd.DataFrame({"tenure": rng.normal(size=n), "calls": rng.normal(size=n),
+                  "Churn": three[:-3] + ["maybe"] * 3}).to_csv(tmp_path / "four.csv", index=False)
+    [w] = [w for w in load(DatasetSpec(name="table", path=str(tmp_path / "four.csv"), target="Churn", metric="balanced_accuracy",
+                                       preprocess={"target_classes": {"maybe": "Maybe"}}), 0).preprocessing["warnings"]
+           if "few rows" in w]
+    assert "'Maybe' (" in w and "target_classes" not in w and w.endswith("collect more rows, or choose metric: accuracy "
+                                                                         "to count each class by its share")
     # an empty target_classes leaves a preprocess block's identity as it was before the field
     study = tmp_path / "s.yaml"
     base = {"name": "s", "seeds": 2, "datasets": [{**spec, "preprocess": {"drop_columns": ["calls"]}}]}

@@ -70,6 +70,8 @@ def interval(p: stats.Paired, metric: str) -> str:
     """The 95% CI of the difference, in the same units and direction as `amount`."""
     if math.isnan(p.ci_low):
         return ""
+    if p.n >= 2 and p.sd == 0:   # the sign test's case: no interval beyond the value, and "[2.0, 2.0]" would read as certain
+        return " (the same on every seed)"
     ends = sorted(shown(x, metric) for x in (p.ci_low, p.ci_high))
     big = max(abs(e) for e in [*ends, shown(p.mean_diff, metric)] if not math.isnan(e))
     return " [" + ", ".join(_number(e, metric, signed=False, big=big) for e in ends) + "]"

@@ -1083,3 +1083,12 @@ def test_the_overfitting_warning_names_every_arm_in_short_points_to_it_for():
     assert "dropout learned more than the constant; L1 scores worse than the constant too" in warning
     assert any(s.startswith("On rents, L1 scored no better than always predicting the training mean")
                for s in verdict_words.in_short([v], verdict_words.mean_values([d])))
+
+
+def test_the_same_difference_on_every_seed_is_written_without_an_interval():
+    """ROC AUC +2 pt on each of 6 seeds: a sign test decides it, and the line says the difference
+    was the same on every seed instead of a zero-width "[2.0, 2.0]" that reads as certainty."""
+    p = stats.paired_test([0.93 + 0.01 * s for s in range(6)], [0.91 + 0.01 * s for s in range(6)], rope=0.01)
+    stats.decide([p])
+    assert p.sd == 0 and p.verdict == "better"
+    assert verdict_words.sentence("l2", p, "roc_auc") == "L2: better, +2.0 pt (the same on every seed) (p 0.0312)"

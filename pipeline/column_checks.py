@@ -279,6 +279,7 @@ def _spelling_warnings(spec, record: dict, y: pd.Series) -> list[str]:
 MISSPELT_MAX_ROWS = 2      # a value this rare (or rarer than MISSPELT_SHARE of the rows, beside one
 MISSPELT_SHARE = 0.01      # MISSPELT_FAR times as common: 3 'setosa_lik' by 387, not 500 Iraq by 3000 Iran) ...
 MISSPELT_FAR = 50
+MISSPELT_FEW_ROWS = 5      # ... and a rare value of up to this many rows (under MISSPELT_SHARE) beside MISSPELT_COMMON
 MISSPELT_COMMON = 5        # ... beside one at least this many times as common, one edit away ...
 MISSPELT_MIN_LENGTH = 4    # ... and this long (Mr/Mrs, US/USA, low/slow are words of their own)
 MISSPELT_MAX_DISTINCT = 200   # columns with more distinct values are names or free text: not compared
@@ -295,7 +296,8 @@ def misspelt(column: pd.Series) -> list[tuple[str, int, str, int]]:
     for rare, n in counts[counts <= max(MISSPELT_MAX_ROWS, MISSPELT_SHARE * counts.sum())].items():
         if len(rare) < MISSPELT_MIN_LENGTH:
             continue
-        times = MISSPELT_COMMON if n <= MISSPELT_MAX_ROWS else MISSPELT_FAR
+        # up to a few rows (and under MISSPELT_SHARE: 3 'Critcal' in 600) beside 5x as many; more beside 50x
+        times = MISSPELT_COMMON if n <= MISSPELT_FEW_ROWS else MISSPELT_FAR
         common = next((v for v, m in counts.items() if m >= times * n and _one_slip(rare, v)), None)
         if common is not None:
             found.append((rare, int(n), common, int(counts[common])))

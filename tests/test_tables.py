@@ -584,6 +584,9 @@ def test_misspellings_yes_no_spellings_and_more_features_than_rows_are_warned_ab
     assert misspelt(pd.Series(["setosa_like"] * 387 + ["setosa_lik"] * 3 + ["virginica"] * 510)) == [
         ("setosa_lik", 3, "setosa_like", 387)]
     assert misspelt(pd.Series(["Iran"] * 3000 + ["Iraq"] * 500 + ["Chad"] * 96500)) == []   # two countries, not a slip
+    # a few rows (3 of 600, under 1%) beside 8 times as many: a first-hour user's 'Critcal' was missed
+    assert misspelt(pd.Series(["Low"] * 300 + ["Medium"] * 200 + ["High"] * 72 + ["Critical"] * 25 + ["Critcal"] * 3)) == [
+        ("Critcal", 3, "Critical", 25)]
     assert ("Column 'smoker' writes yes/no in more than one way ('FALSE', 'TRUE', 'no', 'yes'): each spelling is its "
             "own category; write one pair in the file.") in warned
     assert any(w.startswith("Target 'y' has rare labels that look like misspellings of common ones, kept as separate "

@@ -371,7 +371,7 @@ def zeros_like_missing(column: pd.Series) -> dict:
 def _copy_of_target(column: pd.Series, y: pd.Series) -> str:
     """How a feature column gives the target away, "" when it does not: its values and the
     target's classes map one to one (a text copy "approved"/"rejected" of 1/0 too), or it is a
-    linear function of a numeric target. Judged on rows where both have a value, at least
+    linear (or any strictly monotone) function of a numeric target. Judged on rows where both have a value, at least
     MIN_ROWS_TO_JUDGE of them."""
     both = pd.DataFrame({"x": column, "y": y}).dropna()
     if len(both) < MIN_ROWS_TO_JUDGE:
@@ -380,7 +380,10 @@ def _copy_of_target(column: pd.Series, y: pd.Series) -> str:
     if pd.api.types.is_numeric_dtype(both["y"]) and n_y > MAX_CLASSES_FOR_AUTO:
         if pd.api.types.is_numeric_dtype(both["x"]) and both["x"].nunique() > 1:
             r = np.corrcoef(both["x"].to_numpy(float), both["y"].to_numpy(float))[0, 1]
-            return "a linear function of the target" if abs(r) > 1 - 1e-9 else ""
+            if abs(r) > 1 - 1e-9:
+                return "a linear function of the target"
+            ranks = both["x"].rank().corr(both["y"].rank())   # Spearman's: a log_price beside price
+            return "a monotone function of the target (its logarithm, say)" if abs(ranks) > 1 - 1e-9 else ""
         return ""
     if n_y < 2 or both["x"].nunique() != n_y:
         return ""

@@ -59,11 +59,21 @@ def _number(x: float, metric: str, signed: bool, big: float = 0.0) -> str:
     if METRICS[metric].share:
         text = f"{x:+.1f}" if signed else f"{x:.1f}"
     elif 1e3 <= abs(x) and max(abs(x), big) < 1e7:
-        rounded = float(f"{x:.3g}")
-        text = (f"{rounded:+,.0f}" if signed else f"{rounded:,.0f}").replace(",", " ")
+        text = _spaced(x, signed)
     else:
         text = f"{x:+.3g}" if signed else f"{x:.3g}"
     return text.lstrip("+-") if text.strip("+-0.") == "" else text
+
+
+def _spaced(x: float, signed: bool = False) -> str:
+    """Thousands to three significant digits, spaced: "+9 550 000", "431 000" (not 430 873)."""
+    rounded = float(f"{x:.3g}")
+    return (f"{rounded:+,.0f}" if signed else f"{rounded:,.0f}").replace(",", " ")
+
+
+def _largest(p: stats.Paired, metric: str) -> float:
+    """The largest of a difference and its CI's ends as shown: one style for all three (_number)."""
+    return max((abs(shown(x, metric)) for x in (p.mean_diff, p.ci_low, p.ci_high) if not math.isnan(x)), default=0.0)
 
 
 def interval(p: stats.Paired, metric: str) -> str:
@@ -73,14 +83,12 @@ def interval(p: stats.Paired, metric: str) -> str:
     if p.n >= 2 and p.sd == 0:   # the sign test's case: no interval beyond the value, and "[2.0, 2.0]" would read as certain
         return " (the same on every seed)"
     ends = sorted(shown(x, metric) for x in (p.ci_low, p.ci_high))
-    big = max(abs(e) for e in [*ends, shown(p.mean_diff, metric)] if not math.isnan(e))
-    return " [" + ", ".join(_number(e, metric, signed=False, big=big) for e in ends) + "]"
+    return " [" + ", ".join(_number(e, metric, signed=False, big=_largest(p, metric)) for e in ends) + "]"
 
 
 def difference(p: stats.Paired, metric: str) -> str:
     """The difference and its 95% CI, written one way: "+1 340 MAE [3.32, 2 680]"."""
-    ends = [] if math.isnan(p.ci_low) else [abs(shown(x, metric)) for x in (p.ci_low, p.ci_high)]
-    return amount(p.mean_diff, metric, big=max(ends, default=0.0)) + interval(p, metric)
+    return amount(p.mean_diff, metric, big=_largest(p, metric)) + interval(p, metric)
 
 
 def sentence(arm: str, p: stats.Paired, metric: str, name: str = "") -> str:
@@ -197,7 +205,7 @@ def _same_decimals(values: list[float]):
     if largest >= 1e7:   # an MSE gap of a price in dollars: "1.24e+08 [-5.44e+08, 7.92e+08]", not nine digits
         return lambda x: f"{x:.3g}"
     if largest >= 1e3:   # "431 000 [372 000, 489 000]": three significant digits, as the differences have
-        return lambda x: f"{float(f'{x:.3g}'):,.0f}".replace(",", " ")
+        return _spaced
     decimals = max(0, 2 - math.floor(math.log10(largest))) if largest > 0 else 2
     return lambda x: f"{x:.{decimals}f}"
 

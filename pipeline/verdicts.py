@@ -178,23 +178,20 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
         seed_order = sorted({s for d in datasets for vals in d.values.values() for s in vals})
     looks = looks or [len(seed_order)]
     out = [_empty(d) for d in datasets]
-    # every comparison tested at any look so far: a later look's Holm family keeps their count, as if
-    # those decided at an earlier look (or whose dataset stopped) were there with p = 1. Holm over
-    # only the comparisons still open would shrink the family by the data (an arm called equivalent
-    # leaves it) and loosen the bar for the rest: about 6% false verdicts at a nominal 5%.
-    tested: set[tuple[int, str]] = set()
     for k, (n, alpha) in enumerate(zip(looks, stats.spending(looks))):
         new_seeds = set(seed_order[(looks[k - 1] if k else 0):n])
         family = []
-        for i, (d, v) in enumerate(zip(datasets, out)):
+        for d, v in zip(datasets, out):
             if (k and v.decided) or not any(new_seeds & set(vals) for vals in d.values.values()):
                 continue
             v.looks, v.seeds_used = k + 1, n
-            fresh = _compare(d, v, set(seed_order[:n]))
-            family += fresh
-            tested |= {(i, a) for a, p in v.paired.items() if any(p is f for f in fresh) and not math.isnan(p.p_t)}
-        if family:   # (an arm at chance at this look has left the family: nothing to test)
-            size = sum(1 for i, a in tested if out[i].paired[a].verdict != AT_CHANCE)
+            family += _compare(d, v, set(seed_order[:n]))
+        if family:
+            # Holm over every comparison tested so far (holm_counted; not those at chance), as if those
+            # decided at an earlier look (or whose dataset stopped) were there with p = 1: over only
+            # the open ones the family would shrink by the data (an arm called equivalent leaves it)
+            # and loosen the bar for the rest, about 6% false verdicts at a nominal 5%
+            size = sum(holm_counted(p) for w in out for p in w.paired.values())
             stats.decide(family, alpha=alpha, estimate_seeds=False, size=size)
     # what more seeds would buy, at the full alpha over the study's family: every comparison Holm
     # counted (decided ones too), as the report's footnote says

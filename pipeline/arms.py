@@ -17,7 +17,6 @@ tests/test_architecture.py trains a throwaway arm through the whole pipeline thi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from statistics import fmean
 from typing import Any, Optional
 
 COMPONENTS = ("dropout", "l1", "l2")
@@ -119,30 +118,6 @@ def strengths_text(name: str, dropout: Any, l1: Any, l2: Any, l2_mode: str = "pe
         elif c == "l1":
             parts.append(f"l1={float(l1):g}")
     return ", ".join(parts)
-
-
-# --- paths: an arm at several strengths, each point named by its settings -----------------------
-
-def variant_keys(variant: str) -> dict[str, str]:
-    """A path point's id as its settings: "l2=0.001,l2_mode=penalty" -> {"l2": "0.001", "l2_mode": "penalty"}."""
-    return dict(part.split("=", 1) for part in variant.split(",") if "=" in part)
-
-
-def strength_order(order: list[str]) -> Optional[list[str]]:
-    """A path's points from weakest to strongest, when they differ in one strength alone (l1, l2,
-    or dropout, per-layer p by their mean); None when "strongest" has no meaning: several strengths
-    vary (dropout x l2), or only l2_mode does."""
-    keys = [variant_keys(v) for v in order]
-    varying = {k for kk in keys for k in kk if len({kk2.get(k) for kk2 in keys}) > 1}
-    if len(order) < 2 or len(varying) != 1 or varying & {"l2_mode"} or any(set(k) != set(keys[0]) for k in keys):
-        return None
-    [name] = varying
-    try:
-        value = {v: fmean(float(x) for x in k[name].split("/")) for v, k in zip(order, keys)}
-    except ValueError:
-        return None
-    return sorted(order, key=value.get)
-
 
 
 # --- tuning ----------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Optional
 
 from optuna.trial import TrialState
 
-from . import grid, joining, lifecycle, preflight, verdicts, worker
+from . import grid, joining, lifecycle, path_points, preflight, verdicts, worker
 from . import runtree as rt
 from .dataset_record import chance_level, chance_levels, data_line, divergence_hint, split_params, test_class_rows
 from .errors import UsageError
@@ -453,7 +453,7 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
                                              "gap": final.get("gap_metric", math.nan)}
                 finals[(arm, variant, seed)] = final
         hib = metric_for(task, metric).higher_is_better
-        selected = {arm: verdicts.select_variant(v, hib) if len(v) > 1 else next(iter(v)) for arm, v in paths.items()}
+        selected = {arm: path_points.select_variant(v, hib) if len(v) > 1 else next(iter(v)) for arm, v in paths.items()}
         values = {arm: {seed: x["test"] for seed, x in paths[arm][selected[arm]].items()} for arm in study.arms}
         secondary = {o.key: {arm: {seed: finals[(arm, selected[arm], seed)][o.key] for seed in values[arm]
                                    if o.key in finals[(arm, selected[arm], seed)]} for arm in study.arms}

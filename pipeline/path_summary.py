@@ -12,8 +12,9 @@ from typing import Optional
 
 
 from . import arms, stats
+from .path_points import strength_order, validation_stats, within_one_se
 from .task import metric_for
-from .verdicts import DatasetResults, resolution, validation_stats, within_one_se
+from .verdicts import DatasetResults, resolution
 
 
 @dataclass
@@ -42,7 +43,7 @@ def summarize_path(d: DatasetResults, arm: str) -> Path:
     choice of the most regularized model that is as good; whatever order the study file lists the
     strengths in, "strongest" is by value."""
     m, variants = metric_for(d.task, d.metric), d.paths[arm]
-    ordered = arms.strength_order(list(variants))
+    ordered = strength_order(list(variants))
     order = ordered or list(variants)
     chosen = d.selected.get(arm, "")
     val = {v: validation_stats(by_seed) for v, by_seed in variants.items() if by_seed}

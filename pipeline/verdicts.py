@@ -17,6 +17,7 @@ import numpy as np
 
 from . import arms, stats
 from .head_to_head import HeadToHead, head_to_head
+from .path_points import strength_order, validation_stats, within_one_se
 from .stats import AT_CHANCE
 from .task import metric_for
 
@@ -32,7 +33,7 @@ class DatasetResults:
     secondary: dict[str, dict[str, dict[int, float]]] = field(default_factory=dict)
     metric: Optional[str] = None   # the primary metric (None: the task's default)
     # regularization paths: {arm: {variant: {seed: {"test": .., "val": .., "gap": ..}}}}, and the variant
-    # whose values stand for the arm above (selected on validation: select_variant)
+    # whose values stand for the arm above (selected on validation: path_points.select_variant)
     paths: dict[str, dict[str, dict[int, dict]]] = field(default_factory=dict)
     selected: dict[str, str] = field(default_factory=dict)
     chance: Optional[float] = None   # the primary metric of a constant prediction (learning nothing)
@@ -208,30 +209,6 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
     return out
 
 
-def validation_stats(by_seed: dict[int, dict]) -> tuple[float, float]:
-    """A path point's mean validation metric over seeds and its standard error (NaN from one seed)."""
-    vals = [x["val"] for x in by_seed.values()]
-    return (float(np.mean(vals)) if vals else math.nan,
-            float(np.std(vals, ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else math.nan)
-
-
-def within_one_se(val: dict[str, tuple[float, float]], chosen: str, higher_is_better: bool) -> list[str]:
-    """The path points (variant -> validation mean and SE) whose mean is within one standard error
-    of the chosen (best) point's; [chosen] alone when its seeds give no standard error."""
-    if chosen not in val or not math.isfinite(val[chosen][1]):
-        return [chosen] if chosen else []
-    top, se = val[chosen]
-    return [v for v, (m, _) in val.items() if (m >= top - se if higher_is_better else m <= top + se)]
-
-
-def select_variant(variants: dict[str, dict[int, dict]], higher_is_better: bool) -> str:
-    """The path point that stands for the arm: the best mean *validation* metric over its seeds
-    (selecting on test values and then testing them would be a selection on the same data)."""
-    means = {v: float(np.mean([x["val"] for x in by_seed.values()])) for v, by_seed in variants.items() if by_seed}
-    means = {v: m for v, m in means.items() if math.isfinite(m)}   # a NaN would win max() when listed first
-    return (max if higher_is_better else min)(means, key=means.get) if means else ""
-
-
 def _decide_secondary(datasets: list[DatasetResults], out: list[DatasetVerdicts], seed_order: list[int]) -> None:
     """The secondary outcomes on the seeds each dataset's primary verdicts used, one Holm family
     per outcome over the study. They are descriptive of what a regularizer does: adaptive seeds
@@ -338,7 +315,7 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
                         selected={a: p for a, p in d.selected.items() if p and len(d.paths.get(a, {})) > 1})
     hib = metric_for(d.task, d.metric).higher_is_better
     for a, point in v.selected.items():
-        order = arms.strength_order(list(d.paths[a]))
+        order = strength_order(list(d.paths[a]))
         if order:
             v.path_place[a] = "weakest" if point == order[0] else "stronger"
         val = {p: validation_stats(by_seed) for p, by_seed in d.paths[a].items() if by_seed}

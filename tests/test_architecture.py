@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
 # own layer or above. (TYPE_CHECKING-only imports are for annotations and are not counted.)
 LAYERS = [
     {"errors", "runtree", "arms", "task", "words"},      # vocabulary: the names everything else uses
-    {"stats", "references"},                     # statistics, published figures
+    {"stats", "references", "path_points"},      # statistics, published figures, a path's points
     {"head_to_head"},                            # the regularized arms against each other
     {"verdicts"},                                # the answer: verdicts per dataset and arm
     {"path_summary"},                            # a regularization path summarized

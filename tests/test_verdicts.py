@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sst
 
-from pipeline import path_summary, stats, verdict_record, verdict_warnings, verdict_words, verdicts
+from pipeline import path_points, path_summary, stats, verdict_record, verdict_warnings, verdict_words, verdicts
 
 
 def _values(rng, means, sd, seeds=12):
@@ -904,7 +904,7 @@ def test_what_the_review_of_paths_and_pairs_found():
     head = verdict_words.path_lines(one)[0]
     assert "within one SE" not in head and "extend the path" not in head and "clearly worse" not in head
     nan_first = {"l1=1e-05": {0: {"val": math.nan}, 1: {"val": 0.9}}, "l1=0.001": {0: {"val": 0.8}, 1: {"val": 0.8}}}
-    assert verdicts.select_variant(nan_first, True) == "l1=0.001"
+    assert path_points.select_variant(nan_first, True) == "l1=0.001"
 
 
 def test_numbers_in_a_prices_units_read_as_people_write_them():

@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .. import arms, stats, verdict_warnings, verdict_words, verdicts
+from .. import arms, path_points, stats, verdict_warnings, verdict_words, verdicts
 from .. import runtree as rt
 from ..dataset_record import chance_from_params, data_paragraph, data_warnings
 from ..errors import UsageError
@@ -141,7 +141,7 @@ def _paths(study, sub: pd.DataFrame, hib: bool) -> tuple[dict, dict]:
             continue
         paths[arm] = {v: {int(r.seed): {"test": r.test_metric, "val": r.final_val_metric, "gap": r.gap_metric}
                           for r in sub[(sub["arm"] == arm) & (sub["variant"] == v)].itertuples()} for v in names}
-        selected[arm] = verdicts.select_variant(paths[arm], hib)
+        selected[arm] = path_points.select_variant(paths[arm], hib)
     return paths, selected
 
 

@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from .. import arms, verdict_words, verdicts
+from .. import arms, path_points, verdict_words, verdicts
 from ..task import METRICS
 from .collect import ReportData
 
@@ -400,7 +400,7 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
     base = {"test": stats.summarize(list(d["values"].get(arms.BASELINE, {}).values()), bounds),
             "gap": stats.summarize(list(d.get("secondary", {}).get("gap_metric", {}).get(arms.BASELINE, {}).values()))}
     for col, (arm, variants) in enumerate(d["paths"].items()):
-        order = arms.strength_order(list(variants)) or list(variants)
+        order = path_points.strength_order(list(variants)) or list(variants)
         lines, numeric = _path_lines(order)
         x_of = {i: x for _, members, xs in lines for i, x in zip(members, xs)}
         simple = d["path_tables"][arm]["one_se"]
@@ -448,7 +448,7 @@ def _path_lines(order: list[str]) -> tuple[list[tuple[str, list[int], list]], bo
     strength (log axis): with one L1/L2 strength taking several values, one line per setting of the other path
     keys (l2 x l2_mode: one line per mode, named "l2_mode=decoupled"), x the strength; else one
     line through positions 0..n-1, the variant names as labels."""
-    keys = [arms.variant_keys(v) for v in order]
+    keys = [path_points.variant_keys(v) for v in order]
     strengths = [k for k in ("l1", "l2") if keys and all(k in kk for kk in keys)]
     if keys and len(strengths) == 1 and all(set(k) == set(keys[0]) for k in keys):
         s = strengths[0]

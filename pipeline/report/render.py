@@ -15,7 +15,7 @@ from typing import Optional
 
 import pandas as pd
 
-from .. import arms, stats, verdict_words
+from .. import arms, path_points, stats, verdict_words
 from ..datasets import normalization
 from .. import runtree as rt
 from ..references import PLAUSIBLE_GAP, reference_points
@@ -216,7 +216,7 @@ def in_study_order(data: ReportData, df: pd.DataFrame) -> pd.DataFrame:
         by_arm.setdefault(arm, []).append(variant)
     # a path's points by strength (l1=1e-05 before l1=0.0001), not as text; others as text
     rank = {(arm, v): i for arm, vs in by_arm.items()
-            for i, v in enumerate(arms.strength_order(sorted(set(vs))) or sorted(set(vs)))}
+            for i, v in enumerate(path_points.strength_order(sorted(set(vs))) or sorted(set(vs)))}
     df = df.assign(_d=[labels.index(x) if x in labels else len(labels) for x in df["dataset"]],
                    _a=[order.index(x) if x in order else len(order) for x in df["arm"]],
                    _v=[rank[(a, v)] for a, v in zip(df["arm"], df["variant"])])

@@ -1,0 +1,57 @@
+"""A regularization path's points: an arm at several strengths on the same seeds, each point named
+by its settings ("l2=0.001,l2_mode=penalty"), ordered weakest to strongest where one strength varies,
+and the one that stands for the arm selected on validation. verdicts.py, path_summary.py and the
+report's tables and figures all read a path through these."""
+
+from __future__ import annotations
+
+import math
+from statistics import fmean
+from typing import Optional
+
+import numpy as np
+
+
+def variant_keys(variant: str) -> dict[str, str]:
+    """A path point's id as its settings: "l2=0.001,l2_mode=penalty" -> {"l2": "0.001", "l2_mode": "penalty"}."""
+    return dict(part.split("=", 1) for part in variant.split(",") if "=" in part)
+
+
+def strength_order(order: list[str]) -> Optional[list[str]]:
+    """A path's points from weakest to strongest, when they differ in one strength alone (l1, l2,
+    or dropout, per-layer p by their mean); None when "strongest" has no meaning: several strengths
+    vary (dropout x l2), or only l2_mode does."""
+    keys = [variant_keys(v) for v in order]
+    varying = {k for kk in keys for k in kk if len({kk2.get(k) for kk2 in keys}) > 1}
+    if len(order) < 2 or len(varying) != 1 or varying & {"l2_mode"} or any(set(k) != set(keys[0]) for k in keys):
+        return None
+    [name] = varying
+    try:
+        value = {v: fmean(float(x) for x in k[name].split("/")) for v, k in zip(order, keys)}
+    except ValueError:
+        return None
+    return sorted(order, key=value.get)
+
+
+def validation_stats(by_seed: dict[int, dict]) -> tuple[float, float]:
+    """A path point's mean validation metric over seeds and its standard error (NaN from one seed)."""
+    vals = [x["val"] for x in by_seed.values()]
+    return (float(np.mean(vals)) if vals else math.nan,
+            float(np.std(vals, ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else math.nan)
+
+
+def within_one_se(val: dict[str, tuple[float, float]], chosen: str, higher_is_better: bool) -> list[str]:
+    """The path points (variant -> validation mean and SE) whose mean is within one standard error
+    of the chosen (best) point's; [chosen] alone when its seeds give no standard error."""
+    if chosen not in val or not math.isfinite(val[chosen][1]):
+        return [chosen] if chosen else []
+    top, se = val[chosen]
+    return [v for v, (m, _) in val.items() if (m >= top - se if higher_is_better else m <= top + se)]
+
+
+def select_variant(variants: dict[str, dict[int, dict]], higher_is_better: bool) -> str:
+    """The path point that stands for the arm: the best mean *validation* metric over its seeds
+    (selecting on test values and then testing them would be a selection on the same data)."""
+    means = {v: float(np.mean([x["val"] for x in by_seed.values()])) for v, by_seed in variants.items() if by_seed}
+    means = {v: m for v, m in means.items() if math.isfinite(m)}   # a NaN would win max() when listed first
+    return (max if higher_is_better else min)(means, key=means.get) if means else ""

@@ -1,94 +1,17 @@
 """The verdicts in words: the console summary, the MLflow note (verdict_record) and the report write
-the same sentences. Differences are written in the metric's own direction (arm minus none) and
-units (shares in points); `verdicts` holds them oriented (positive = better)."""
+the same sentences; the numbers in them are written by `metric_numbers`."""
 
 from __future__ import annotations
 
 import math
 
 from . import arms, stats
+from .metric_numbers import amount, difference, number, rope_text, same_decimals
 from .path_summary import Path, summarize_path
 from .task import METRICS, metric_for
 from .verdict_warnings import constant_prediction, warnings
 from .words import and_list, counted, plural
 from .verdicts import AT_CHANCE, SECONDARY, DatasetResults, DatasetVerdicts, Secondary, largest_step
-
-
-def shown(x: float, metric: str) -> float:
-    """An oriented difference (positive = better) as the console and the report write it: shares
-    in points, a lower-is-better metric's sign back to arm minus none (negative = better)."""
-    m = METRICS[metric]
-    return x * 100 if m.share else (x if m.higher_is_better else -x)
-
-
-def rope_text(rope: float, metric: str) -> str:
-    """The ROPE's half-width in the units `amount` writes, e.g. "1.0 pt" or "0.0402 MSE"."""
-    return amount(rope if METRICS[metric].higher_is_better else -rope, metric, signed=False)
-
-
-def default_rope_words(metric: str) -> str:
-    """The metric's default ROPE in words: "±1 point of accuracy", "±5% of none's MSE"."""
-    m = METRICS[metric]
-    if isinstance(m.default_rope, str):
-        return f"±{m.default_rope} of none's {m.label}"
-    return f"±{100 * m.default_rope:g} point of {m.label}" if m.share else f"±{m.default_rope:g} of {m.label}"
-
-
-def gap_words(metric: str) -> str:
-    """How the train-test gap is taken in this metric: "train minus test accuracy", "test minus train MSE"."""
-    m = METRICS[metric]
-    return f"train minus test {m.label}" if m.higher_is_better else f"test minus train {m.label}"
-
-
-def amount(x: float, metric: str, signed: bool = True, big: float = 0.0) -> str:
-    """A difference to none in the metric's own direction (arm minus none): shares (accuracy,
-    F1, AUC) in points, others as they are. Comparisons hold it oriented (positive = better), so
-    a lower-is-better metric's sign flips here. `big`: the largest number written beside it."""
-    if math.isnan(x):
-        return "-"
-    m = METRICS[metric]
-    return _number(shown(x, metric), metric, signed, big) + (" pt" if m.share else f" {m.label}")
-
-
-def _number(x: float, metric: str, signed: bool, big: float = 0.0) -> str:
-    """A shown value's digits: shares to 0.1 pt, others to 3 significant digits; never "-0.0".
-    Thousands are written out with spaces (+1 340 MAE [3.32, 2 680], not +1.34e+03 [3.32, 2.68e+03];
-    a comma would read as a list); from ten million, or beside such a number (`big`), powers of ten,
-    so that one interval is written one way."""
-    x += 0.0
-    if METRICS[metric].share:
-        text = f"{x:+.1f}" if signed else f"{x:.1f}"
-    elif 1e3 <= abs(x) and max(abs(x), big) < 1e7:
-        text = _spaced(x, signed)
-    else:
-        text = f"{x:+.3g}" if signed else f"{x:.3g}"
-    return text.lstrip("+-") if text.strip("+-0.") == "" else text
-
-
-def _spaced(x: float, signed: bool = False) -> str:
-    """Thousands to three significant digits, spaced: "+9 550 000", "431 000" (not 430 873)."""
-    rounded = float(f"{x:.3g}")
-    return (f"{rounded:+,.0f}" if signed else f"{rounded:,.0f}").replace(",", " ")
-
-
-def _largest(p: stats.Paired, metric: str) -> float:
-    """The largest of a difference and its CI's ends as shown: one style for all three (_number)."""
-    return max((abs(shown(x, metric)) for x in (p.mean_diff, p.ci_low, p.ci_high) if not math.isnan(x)), default=0.0)
-
-
-def interval(p: stats.Paired, metric: str) -> str:
-    """The 95% CI of the difference, in the same units and direction as `amount`."""
-    if math.isnan(p.ci_low):
-        return ""
-    if p.n >= 2 and p.sd == 0:   # the sign test's case: no interval beyond the value, and "[2.0, 2.0]" would read as certain
-        return " (the same on every seed)"
-    ends = sorted(shown(x, metric) for x in (p.ci_low, p.ci_high))
-    return " [" + ", ".join(_number(e, metric, signed=False, big=_largest(p, metric)) for e in ends) + "]"
-
-
-def difference(p: stats.Paired, metric: str) -> str:
-    """The difference and its 95% CI, written one way: "+1 340 MAE [3.32, 2 680]"."""
-    return amount(p.mean_diff, metric, big=_largest(p, metric)) + interval(p, metric)
 
 
 def sentence(arm: str, p: stats.Paired, metric: str, name: str = "") -> str:
@@ -102,10 +25,10 @@ def sentence(arm: str, p: stats.Paired, metric: str, name: str = "") -> str:
     rope = rope_text(p.rope, metric)
     if p.negligible:
         # its 95% CI inside the ROPE is uncorrected: where the equivalence test does not pass Holm, say so
-        shown = (f"; equivalence not shown after Holm (p {_p(p.p_tost_holm)}), so the smallness is not certain"
+        unsure = (f"; equivalence not shown after Holm (p {_p(p.p_tost_holm)}), so the smallness is not certain"
                  if not p.p_tost_holm < p.alpha else "")
         return (f"{name}{p.verdict} by less than the ROPE, {diff}, all within ±{rope} ({_holm(p)}p {_p(p.p_t_holm)}{at}): "
-                f"real, but too small to matter by this study's ROPE{shown}")
+                f"real, but too small to matter by this study's ROPE{unsure}")
     if p.verdict in ("better", "worse"):
         return f"{name}{p.verdict}, {diff} ({_holm(p)}p {_p(p.p_t_holm)}{at})"
     if p.verdict == "equivalent":
@@ -174,19 +97,19 @@ def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
     def points(x: float) -> str:   # to 0.1 pt ("-0.0" is 0.0); float32 noise (6e-07) is 0.0 too
         if narrow:
             return f"{x:.2f}"
-        return f"{x:.2g}" if fine and 0.001 <= abs(x) < 0.05 else _number(x, "accuracy", signed=False)
+        return f"{x:.2g}" if fine and 0.001 <= abs(x) < 0.05 else number(x, "accuracy", signed=False)
 
     ends = sorted(x * (1 if p.mean_diff >= 0 else -1) for x in (p.ci_low, p.ci_high))
     if outcome.key == "gap_metric" and METRICS[metric].share or outcome.key.startswith("sparsity"):
         unit, scale, fmt = (" pt", 100, points) if outcome.key == "gap_metric" else (" pt of |w| < 1e-3", 100, points)
     else:   # the size and its CI's ends to the same decimals: "4.00 [3.95, 4.06]", not "4 [3.95, 4.06]"
         unit, scale = (f" {METRICS[metric].label}" if outcome.key == "gap_metric" else ""), 1
-        fmt = _same_decimals([p.mean_diff, *ends])
+        fmt = same_decimals([p.mean_diff, *ends])
     size = fmt(abs(p.mean_diff) * scale) + unit
     ci = "" if math.isnan(p.ci_low) else " [" + ", ".join(fmt(e * scale) for e in ends) + "]"
     small = " (by less than the ROPE)" if p.negligible else ""   # real, but within what the study counts as nothing
     if outcome.key == "weight_l2_total" and math.isfinite(p.baseline_mean):   # a norm means little without none's
-        small += f", from none's {_same_decimals([p.baseline_mean])(p.baseline_mean)}"
+        small += f", from none's {same_decimals([p.baseline_mean])(p.baseline_mean)}"
     if p.verdict == "better":
         return f"{outcome.label} {outcome.words[0]} by {size}{ci}{small}"
     if p.verdict == "worse":
@@ -195,19 +118,6 @@ def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
     if p.verdict == "equivalent":   # within the ROPE, but which way it leaned is said
         return f"{outcome.label} practically unchanged ({direction} by {size}{ci})"
     return f"{outcome.label} {p.verdict} ({direction} by {size}{ci})"
-
-
-def _same_decimals(values: list[float]):
-    """A formatter giving every number three significant digits of the largest of `values`."""
-    largest = max((abs(x) for x in values if math.isfinite(x)), default=0.0)
-    if 0 < largest < 1e-4:   # an MSE gap of a small-scale target: "2.1e-07", not "0.000000"
-        return lambda x: f"{x:.2g}"
-    if largest >= 1e7:   # an MSE gap of a price in dollars: "1.24e+08 [-5.44e+08, 7.92e+08]", not nine digits
-        return lambda x: f"{x:.3g}"
-    if largest >= 1e3:   # "431 000 [372 000, 489 000]": three significant digits, as the differences have
-        return _spaced
-    decimals = max(0, 2 - math.floor(math.log10(largest))) if largest > 0 else 2
-    return lambda x: f"{x:.{decimals}f}"
 
 
 def secondary_sentences(v: DatasetVerdicts, arm: str) -> list[str]:
@@ -230,7 +140,7 @@ def gap_closed_sentence(v: DatasetVerdicts, arm: str) -> str:
     none, 0.0037 with L2)", or "closes the train-test gap ..." when the rest is within the ROPE."""
     g, name, m = v.gap_closed[arm], v.name(arm), METRICS[v.metric]
     big = max(abs(g.none_gap), abs(g.arm_gap))
-    none_gap, arm_gap = (amount(x, v.metric) if m.share else _number(x, v.metric, False, big) for x in (g.none_gap, g.arm_gap))
+    none_gap, arm_gap = (amount(x, v.metric) if m.share else number(x, v.metric, False, big) for x in (g.none_gap, g.arm_gap))
     train = " → ".join(f"{100 * x:.1f}%" if m.share else f"{x:.3g}" for x in (g.train_none, g.train_arm))
     if g.no_gain in ("worse", "at chance"):   # a narrower gap bought with a worse fit, not a regularizer doing its job
         test = ("is worse too" if g.no_gain == "worse" else

@@ -17,6 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
 LAYERS = [
     {"errors", "runtree", "arms", "task", "words"},      # vocabulary: the names everything else uses
     {"stats", "references", "path_points"},      # statistics, published figures, a path's points
+    {"metric_numbers"},                          # a metric's numbers written: units, direction, digits
     {"head_to_head"},                            # the regularized arms against each other
     {"verdicts"},                                # the answer: verdicts per dataset and arm
     {"path_summary"},                            # a regularization path summarized

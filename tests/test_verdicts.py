@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sst
 
-from pipeline import path_points, path_summary, stats, verdict_record, verdict_warnings, verdict_words, verdicts
+from pipeline import metric_numbers, path_points, path_summary, stats, verdict_record, verdict_warnings, verdict_words, verdicts
 
 
 def _values(rng, means, sd, seeds=12):
@@ -489,14 +489,14 @@ def test_differences_are_written_in_the_metrics_own_direction_and_units():
     better) is written back as arm minus none (negative = better); no "-0.0" anywhere."""
     p = stats.Paired(n=5, mean_diff=0.012, ci_low=0.004, ci_high=0.020, p_t=0.01, p_wilcoxon=0.06,
                      effect_size=1.0, min_p_wilcoxon=0.06)
-    assert verdict_words.amount(p.mean_diff, "accuracy") == "+1.2 pt"
-    assert verdict_words.interval(p, "accuracy") == " [0.4, 2.0]"
-    assert verdict_words.amount(p.mean_diff, "mse") == "-0.012 MSE"
-    assert verdict_words.interval(p, "mse") == " [-0.02, -0.004]"
+    assert metric_numbers.amount(p.mean_diff, "accuracy") == "+1.2 pt"
+    assert metric_numbers.interval(p, "accuracy") == " [0.4, 2.0]"
+    assert metric_numbers.amount(p.mean_diff, "mse") == "-0.012 MSE"
+    assert metric_numbers.interval(p, "mse") == " [-0.02, -0.004]"
     tiny = dataclasses.replace(p, mean_diff=-0.0004, ci_low=-0.0004, ci_high=0.0)
-    assert verdict_words.amount(tiny.mean_diff, "accuracy") == "0.0 pt"
-    assert verdict_words.interval(tiny, "accuracy") == " [0.0, 0.0]"
-    assert verdict_words.amount(0.0, "mse") == "0 MSE" and verdict_words.rope_text(0.01, "accuracy") == "1.0 pt"
+    assert metric_numbers.amount(tiny.mean_diff, "accuracy") == "0.0 pt"
+    assert metric_numbers.interval(tiny, "accuracy") == " [0.0, 0.0]"
+    assert metric_numbers.amount(0.0, "mse") == "0 MSE" and metric_numbers.rope_text(0.01, "accuracy") == "1.0 pt"
 
 
 def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
@@ -912,20 +912,20 @@ def test_numbers_in_a_prices_units_read_as_people_write_them():
     bracket, and nine-digit MSE gaps as powers of ten."""
     from pipeline.summary import _num
 
-    assert verdict_words.amount(-1340.2, "mae") == "+1 340 MAE"   # oriented: lower is better (no comma in a CI's list)
-    assert verdict_words._same_decimals([123858666.0, -543875976.0])(123858666.0) == "1.24e+08"
-    assert verdict_words._same_decimals([4012.5, 3.3])(3.3) == "3"
+    assert metric_numbers.amount(-1340.2, "mae") == "+1 340 MAE"   # oriented: lower is better (no comma in a CI's list)
+    assert metric_numbers.same_decimals([123858666.0, -543875976.0])(123858666.0) == "1.24e+08"
+    assert metric_numbers.same_decimals([4012.5, 3.3])(3.3) == "3"
     assert [_num(x).strip() for x in (0.97123, 1637.9231, 49070.31, 2.5e9)] == ["0.9712", "1637.9", "49 070", "2.500e+09"]
 
 
 def test_the_rope_and_the_gap_are_defined_in_the_studys_own_metrics():
     """The report's notes define the default ROPE and the gap in the metrics the study uses (they
     said accuracy and MSE under a ROC AUC or MAE study)."""
-    assert verdict_words.default_rope_words("accuracy") == "±1 point of accuracy"
-    assert verdict_words.default_rope_words("roc_auc") == "±1 point of ROC AUC"
-    assert verdict_words.default_rope_words("mae") == "±5% of none's MAE"
-    assert verdict_words.default_rope_words("r2") == "±0.01 of R²"
-    assert verdict_words.gap_words("mae") == "test minus train MAE" and verdict_words.gap_words("r2") == "train minus test R²"
+    assert metric_numbers.default_rope_words("accuracy") == "±1 point of accuracy"
+    assert metric_numbers.default_rope_words("roc_auc") == "±1 point of ROC AUC"
+    assert metric_numbers.default_rope_words("mae") == "±5% of none's MAE"
+    assert metric_numbers.default_rope_words("r2") == "±0.01 of R²"
+    assert metric_numbers.gap_words("mae") == "test minus train MAE" and metric_numbers.gap_words("r2") == "train minus test R²"
 
 
 def test_a_constant_prediction_scores_mae_from_the_median():
@@ -1063,9 +1063,9 @@ def test_one_interval_is_written_one_way():
     "-9 546 290 MSE [-1.22e+07, -6 876 178]": all of it as powers of ten now, and thousands to
     three significant digits ("1 340", not "1 340.2" nor "9 546 290")."""
     p = stats.Paired(4, 9546290.0, 6876178.0, 1.22e7, 0.01, 0.1, 1.0, 0.1)
-    assert verdict_words.difference(p, "mse") == "-9.55e+06 MSE [-1.22e+07, -6.88e+06]"
+    assert metric_numbers.difference(p, "mse") == "-9.55e+06 MSE [-1.22e+07, -6.88e+06]"
     q = stats.Paired(4, 1340.2, 3.32, 2680.0, 0.01, 0.1, 1.0, 0.1)
-    assert verdict_words.difference(q, "mae") == "-1 340 MAE [-2 680, -3.32]"
+    assert metric_numbers.difference(q, "mae") == "-1 340 MAE [-2 680, -3.32]"
 
 
 def test_the_overfitting_warning_names_every_arm_in_short_points_to_it_for():

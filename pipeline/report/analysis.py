@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .. import arms, path_points, stats, verdict_warnings, verdict_words, verdicts
+from .. import arms, metric_numbers, path_points, stats, verdict_warnings, verdict_words, verdicts
 from .. import runtree as rt
 from ..dataset_record import chance_from_params, data_paragraph, data_warnings
 from ..errors import UsageError
@@ -66,8 +66,8 @@ def analyze(data: ReportData) -> dict:
             "n_comparisons": sum(verdicts.holm_counted(p) for d in datasets for p in d["paired"].values()),
             "secondary_families": verdict_words.secondary_families(decided),
             # the study's metrics, for the notes that define the ROPE and the gap in them
-            "rope_words": and_list(sorted({verdict_words.default_rope_words(d["metric_name"]) for d in datasets})),
-            "gap_words": and_list(sorted({verdict_words.gap_words(d["metric_name"]) for d in datasets}))}
+            "rope_words": and_list(sorted({metric_numbers.default_rope_words(d["metric_name"]) for d in datasets})),
+            "gap_words": and_list(sorted({metric_numbers.gap_words(d["metric_name"]) for d in datasets}))}
 
 
 def _test_class_rows(params: dict) -> Optional[list[int]]:
@@ -164,7 +164,7 @@ def _summary_row(d: dict) -> dict:
     v = d["verdicts"]
     return {"label": d["label"], "metric": d["metric"], "answer": d["headline"], "rope": d["rope"],
             "rope_text": ("–" if math.isnan(d["rope"]) else
-                          verdict_words.rope_text(d["rope"], v.metric) + (f" of {d['metric']}" if METRICS[v.metric].share else "")),
+                          metric_numbers.rope_text(d["rope"], v.metric) + (f" of {d['metric']}" if METRICS[v.metric].share else "")),
             "warnings": verdict_warnings.warnings(d["verdicts"]), "notes": d["notes"],
             "verdicts": v, "best_label": v.name(d["best"]) if d["best"] else "-"}
 

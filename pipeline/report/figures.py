@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from .. import arms, path_points, verdict_words, verdicts
+from .. import arms, metric_numbers, path_points, verdicts
 from ..task import METRICS
 from .collect import ReportData
 
@@ -277,19 +277,19 @@ def forest(ctx: FigureContext, only: Optional[str] = None) -> Optional[str]:
     for ax, d in zip(axes[:, 0], with_pairs):
         items, metric = list(d["paired"].items()), d["verdicts"].metric
         m = METRICS[metric]
-        for i, (arm, p) in enumerate(items):   # in the units and direction the tables write (verdict_words.shown)
+        for i, (arm, p) in enumerate(items):   # in the units and direction the tables write (metric_numbers.shown)
             y = len(items) - 1 - i
             color = ctx.palette.get(arms.label(arm), "gray")
             if not math.isnan(p.ci_low):
-                ax.plot(sorted(verdict_words.shown(x, metric) for x in (p.ci_low, p.ci_high)), [y, y], color=color, lw=2)
+                ax.plot(sorted(metric_numbers.shown(x, metric) for x in (p.ci_low, p.ci_high)), [y, y], color=color, lw=2)
             # the verdict beside its interval: an uncorrected CI clear of zero may still be undecided
             # after Holm; open marker for a comparison without a verdict
             decided = p.verdict in ("better", "worse", "equivalent", verdicts.AT_CHANCE)   # a final status
-            ax.plot(verdict_words.shown(p.mean_diff, metric), y, "o", color=color,
+            ax.plot(metric_numbers.shown(p.mean_diff, metric), y, "o", color=color,
                     markerfacecolor=color if decided else "white")
             ax.text(1.01, y, _verdict_word(p), transform=ax.get_yaxis_transform(), fontsize=7, va="center",
                     color="black" if decided else "0.45")
-        rope = verdict_words.shown(d["rope"], metric) if not math.isnan(d["rope"]) else math.nan
+        rope = metric_numbers.shown(d["rope"], metric) if not math.isnan(d["rope"]) else math.nan
         if not math.isnan(rope):
             ax.axvspan(-abs(rope), abs(rope), color="0.9", zorder=0)
         ax.axvline(0, color="black", lw=0.8)

@@ -15,7 +15,7 @@ from typing import Optional
 
 import pandas as pd
 
-from .. import arms, path_points, stats, verdict_words
+from .. import arms, metric_numbers, path_points, stats, verdict_words
 from ..datasets import normalization
 from .. import runtree as rt
 from ..references import PLAUSIBLE_GAP, reference_points
@@ -141,10 +141,10 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
     env.filters["p"] = fmt_p
     env.filters["counted"] = lambda n, word: counted(n, word)
     env.filters["sentence"] = lambda s: s if str(s).rstrip().endswith((".", "!", "?")) else f"{s}."   # console lines end bare
-    # the difference to none as the console writes it (verdict_words.amount): one convention everywhere
-    env.globals["difference"] = verdict_words.difference
+    # the difference to none as the console writes it (metric_numbers.amount): one convention everywhere
+    env.globals["difference"] = metric_numbers.difference
     # Cohen's d_z with the sign of the difference beside it (a lower-is-better metric's flips back)
-    env.globals["effect_size"] = lambda p, metric: math.copysign(1.0, verdict_words.shown(1.0, metric)) * p.effect_size
+    env.globals["effect_size"] = lambda p, metric: math.copysign(1.0, metric_numbers.shown(1.0, metric)) * p.effect_size
     df = data.runs
     trials = in_study_order(data, df).to_dict("records")
     for r in trials:

@@ -1,0 +1,101 @@
+"""A metric's numbers as the console, the MLflow note and the report write them: differences in the
+metric's own direction (arm minus none) and units (shares in points), to three significant digits,
+thousands spaced, one interval written one way. Comparisons hold differences oriented (positive =
+better); `shown` turns them back."""
+
+from __future__ import annotations
+
+import math
+
+from . import stats
+from .task import METRICS
+
+
+def shown(x: float, metric: str) -> float:
+    """An oriented difference (positive = better) as the console and the report write it: shares
+    in points, a lower-is-better metric's sign back to arm minus none (negative = better)."""
+    m = METRICS[metric]
+    return x * 100 if m.share else (x if m.higher_is_better else -x)
+
+
+def rope_text(rope: float, metric: str) -> str:
+    """The ROPE's half-width in the units `amount` writes, e.g. "1.0 pt" or "0.0402 MSE"."""
+    return amount(rope if METRICS[metric].higher_is_better else -rope, metric, signed=False)
+
+
+def default_rope_words(metric: str) -> str:
+    """The metric's default ROPE in words: "±1 point of accuracy", "±5% of none's MSE"."""
+    m = METRICS[metric]
+    if isinstance(m.default_rope, str):
+        return f"±{m.default_rope} of none's {m.label}"
+    return f"±{100 * m.default_rope:g} point of {m.label}" if m.share else f"±{m.default_rope:g} of {m.label}"
+
+
+def gap_words(metric: str) -> str:
+    """How the train-test gap is taken in this metric: "train minus test accuracy", "test minus train MSE"."""
+    m = METRICS[metric]
+    return f"train minus test {m.label}" if m.higher_is_better else f"test minus train {m.label}"
+
+
+def amount(x: float, metric: str, signed: bool = True, big: float = 0.0) -> str:
+    """A difference to none in the metric's own direction (arm minus none): shares (accuracy,
+    F1, AUC) in points, others as they are. Comparisons hold it oriented (positive = better), so
+    a lower-is-better metric's sign flips here. `big`: the largest number written beside it."""
+    if math.isnan(x):
+        return "-"
+    m = METRICS[metric]
+    return number(shown(x, metric), metric, signed, big) + (" pt" if m.share else f" {m.label}")
+
+
+def number(x: float, metric: str, signed: bool, big: float = 0.0) -> str:
+    """A shown value's digits: shares to 0.1 pt, others to 3 significant digits; never "-0.0".
+    Thousands are written out with spaces (+1 340 MAE [3.32, 2 680], not +1.34e+03 [3.32, 2.68e+03];
+    a comma would read as a list); from ten million, or beside such a number (`big`), powers of ten,
+    so that one interval is written one way."""
+    x += 0.0
+    if METRICS[metric].share:
+        text = f"{x:+.1f}" if signed else f"{x:.1f}"
+    elif 1e3 <= abs(x) and max(abs(x), big) < 1e7:
+        text = spaced(x, signed)
+    else:
+        text = f"{x:+.3g}" if signed else f"{x:.3g}"
+    return text.lstrip("+-") if text.strip("+-0.") == "" else text
+
+
+def spaced(x: float, signed: bool = False) -> str:
+    """Thousands to three significant digits, spaced: "+9 550 000", "431 000" (not 430 873)."""
+    rounded = float(f"{x:.3g}")
+    return (f"{rounded:+,.0f}" if signed else f"{rounded:,.0f}").replace(",", " ")
+
+
+def largest(p: stats.Paired, metric: str) -> float:
+    """The largest of a difference and its CI's ends as shown: one style for all three (number)."""
+    return max((abs(shown(x, metric)) for x in (p.mean_diff, p.ci_low, p.ci_high) if not math.isnan(x)), default=0.0)
+
+
+def interval(p: stats.Paired, metric: str) -> str:
+    """The 95% CI of the difference, in the same units and direction as `amount`."""
+    if math.isnan(p.ci_low):
+        return ""
+    if p.n >= 2 and p.sd == 0:   # the sign test's case: no interval beyond the value, and "[2.0, 2.0]" would read as certain
+        return " (the same on every seed)"
+    ends = sorted(shown(x, metric) for x in (p.ci_low, p.ci_high))
+    return " [" + ", ".join(number(e, metric, signed=False, big=largest(p, metric)) for e in ends) + "]"
+
+
+def difference(p: stats.Paired, metric: str) -> str:
+    """The difference and its 95% CI, written one way: "+1 340 MAE [3.32, 2 680]"."""
+    return amount(p.mean_diff, metric, big=largest(p, metric)) + interval(p, metric)
+
+
+def same_decimals(values: list[float]):
+    """A formatter giving every number three significant digits of the largest of `values`."""
+    largest = max((abs(x) for x in values if math.isfinite(x)), default=0.0)
+    if 0 < largest < 1e-4:   # an MSE gap of a small-scale target: "2.1e-07", not "0.000000"
+        return lambda x: f"{x:.2g}"
+    if largest >= 1e7:   # an MSE gap of a price in dollars: "1.24e+08 [-5.44e+08, 7.92e+08]", not nine digits
+        return lambda x: f"{x:.3g}"
+    if largest >= 1e3:   # "431 000 [372 000, 489 000]": three significant digits, as the differences have
+        return spaced
+    decimals = max(0, 2 - math.floor(math.log10(largest))) if largest > 0 else 2
+    return lambda x: f"{x:.{decimals}f}"

@@ -14,7 +14,8 @@ from typing import Optional
 from . import arms, stats
 from .path_points import strength_order, validation_stats, within_one_se
 from .task import metric_for
-from .verdicts import DatasetResults, resolution
+from .chance import resolution
+from .verdicts import DatasetResults
 
 
 @dataclass

@@ -11,7 +11,8 @@ from .path_summary import Path, summarize_path
 from .task import METRICS, metric_for
 from .verdict_warnings import constant_prediction, warnings
 from .words import and_list, counted, plural
-from .verdicts import AT_CHANCE, SECONDARY, DatasetResults, DatasetVerdicts, Secondary, largest_step
+from .chance import largest_step
+from .verdicts import AT_CHANCE, SECONDARY, DatasetResults, DatasetVerdicts, Secondary
 
 
 def sentence(arm: str, p: stats.Paired, metric: str, name: str = "") -> str:

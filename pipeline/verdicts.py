@@ -2,6 +2,7 @@
 which worse, which practically the same, which undecided (and how many seeds would decide them),
 and whether the arms that beat `none` can be told apart. Shared by the console summary (from
 Optuna) and the report (from MLflow), so both say the same; verdict_words writes it in words.
+Which arms did no better than a constant prediction is judged first, by `chance`.
 
 The family for the multiple-comparison correction is every arm against `none` on every dataset
 of the study (Holm, separately for the difference tests and the equivalence tests).
@@ -16,6 +17,7 @@ from typing import Optional, Union
 import numpy as np
 
 from . import arms, stats
+from .chance import judge_chance, no_better, overfits_below_chance, resolution, train_values
 from .head_to_head import HeadToHead, head_to_head
 from .path_points import strength_order, validation_stats, within_one_se
 from .stats import AT_CHANCE
@@ -267,17 +269,9 @@ def _gap_closed(d: DatasetResults, v: DatasetVerdicts) -> None:
                                       low, high, abs(float(m.mean())) <= v.rope, train_none, train_arm, no_gain)
 
 
-def _train_values(d: DatasetResults, arm: str) -> dict[int, float]:
-    """{seed: the training metric}: the test value plus the oriented gap (the gap is train - test
-    where higher is better, test - train where lower is), on the seeds that have both."""
-    test, gap = d.values.get(arm, {}), d.secondary.get("gap_metric", {}).get(arm, {})
-    sign = 1.0 if metric_for(d.task, d.metric).higher_is_better else -1.0
-    return {s: x + sign * gap[s] for s, x in test.items() if s in gap}
-
-
 def _train_mean(d: DatasetResults, arm: str, seeds: list[int]) -> float:
-    """The training metric's mean over `seeds` (_train_values)."""
-    train = _train_values(d, arm)
+    """The training metric's mean over `seeds` (train_values)."""
+    train = train_values(d, arm)
     both = [train[s] for s in seeds if s in train]
     return float(np.mean(both)) if both else math.nan
 
@@ -321,96 +315,14 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
         val = {p: validation_stats(by_seed) for p, by_seed in d.paths[a].items() if by_seed}
         if len(val) > 1 and len(within_one_se(val, point, hib)) == len(val):
             v.flat_paths[a] = len(val)
-    _judge_chance(d, v)
+    judge_chance(d, v)
     best = 1.0 if m.higher_is_better else 0.0   # every higher-is-better metric tops out at 1, every loss at 0
     scored = [x for by_seed in d.values.values() for x in by_seed.values()]
     v.perfect = bool(scored) and all(abs(x - best) <= 1e-12 for x in scored)
     # the training metric perfect on every seed of every arm?
-    train = [x for arm in d.values for x in _train_values(d, arm).values()]
+    train = [x for arm in d.values for x in train_values(d, arm).values()]
     v.train_perfect = bool(train) and all(abs(x - best) <= 1e-9 for x in train)
     return v
-
-
-def _judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
-    """Which arms do no better than a constant prediction: their mean within the metric's
-    default ROPE of it (one point of a share, or of accuracy one test row where that is more; 0.01 of R²,
-    5% of the constant's MSE, MAE or log loss), whatever ROPE the study chose for its comparisons (a wide one must not make learning
-    look like chance). Where the metric leaves less than two such margins above the constant
-    (accuracy at a 99.3% majority class; balanced accuracy with 2 test rows of a class, one of
-    which moves it by 25 points), nothing is judged and little_room says why."""
-    if d.chance is None or math.isnan(d.chance):
-        return
-    m = metric_for(d.task, d.metric)
-    margin = stats.rope_width(m.default_rope, m.name, d.chance)
-    room = (1.0 - d.chance) if m.higher_is_better else d.chance   # shares and R² top out at 1; losses at 0
-    if room <= 0:   # a constant test target: a constant prediction is perfect, nothing to judge
-        return
-    # One test row more than the constant gets right is no evidence of learning (58 test rows:
-    # 1.7 points of accuracy, above a one-point margin; 7 rows of a rare class: 7 points of balanced
-    # accuracy); a little over one row, so that exactly one is within. (Not macro F1: a row moves
-    # it by an amount that depends on the other predictions.)
-    step = largest_step(d)
-    if 1.01 * step > margin:
-        margin = 1.01 * step
-        v.room_step = step
-    if room < 2 * margin:   # the metric tops out too close above the constant, or one row is too coarse
-        v.little_room = True
-        return
-    v.chance_margin = margin
-    # one seed cannot tell not learning from overfitting below the constant (_overfits_below_chance
-    # needs a CI): such a study is "not enough seeds", not "learned nothing"
-    v.at_chance = [arm for arm, by_seed in d.values.items()
-                   if len(by_seed) >= 2 and _no_better(v, list(by_seed.values()), m.higher_is_better)]
-    v.below_chance = [arm for arm in v.at_chance if _overfits_below_chance(d, v, arm, list(d.values[arm]))]
-    # fitting: at least halfway from the constant to a perfect score on its training rows (an MSE
-    # half the constant's, accuracy halfway to 1), not just past the margin (that is undertraining)
-    oriented = 1.0 if m.higher_is_better else -1.0
-    for arm in v.at_chance:
-        train = list(_train_values(d, arm).values())
-        if len(train) >= 2 and oriented * (float(np.mean(train)) - v.chance) >= max(margin, room / 2):
-            v.fits_train[arm] = float(np.mean(train))
-    if d.values.get(arms.BASELINE):
-        v.none_summary = stats.summarize(list(d.values[arms.BASELINE].values()), m.bounds)
-    v.misfit_train = _misfit_train(d, v)
-
-
-def _misfit_train(d: DatasetResults, v: DatasetVerdicts) -> Optional[float]:
-    """none's mean training MAE where it is clearly worse than the training median on test (its
-    whole CI) and no better on its training rows either; None otherwise."""
-    base = d.values.get(arms.BASELINE, {})
-    train = _train_values(d, arms.BASELINE)
-    if d.metric != "mae" or arms.BASELINE not in v.at_chance or arms.BASELINE in v.below_chance or len(base) < 2:
-        return None
-    s = stats.summarize(list(base.values()))
-    mean_train = float(np.mean(list(train.values()))) if len(train) >= 2 else math.nan
-    clearly_below = s.mean - v.chance > v.chance_margin and s.ci_low > v.chance
-    return mean_train if clearly_below and not (v.chance - mean_train > v.chance_margin) else None
-
-
-def _overfits_below_chance(d: DatasetResults, v: DatasetVerdicts, arm: str, seeds) -> bool:
-    """Whether `arm` overfits so much on `seeds` that ignoring the features does better: its test
-    mean beyond the chance margin on the wrong side of the constant prediction, the whole 95% CI of
-    that mean there too, while its training value (test + gap) is better than the constant by more
-    than the margin. (A model that never learned, a price predicted near 0, is also worse than the
-    constant, but on its training rows as well.) Regularization that brings such a model back to the
-    constant's level did something: its comparison with none is kept."""
-    gaps = d.secondary.get("gap_metric", {}).get(arm, {})
-    seeds = [s for s in seeds if s in gaps and s in d.values.get(arm, {})]
-    if len(seeds) < 2 or math.isnan(v.chance_margin):
-        return False
-    hib = metric_for(d.task, d.metric).higher_is_better
-    oriented = 1.0 if hib else -1.0
-    s = stats.summarize([d.values[arm][x] for x in seeds])
-    near = s.ci_high if hib else s.ci_low   # the CI's end nearest the constant
-    train = float(np.mean([oriented * (d.values[arm][x] - v.chance) + gaps[x] for x in seeds]))
-    return oriented * (s.mean - v.chance) < -v.chance_margin and oriented * (near - v.chance) < 0 \
-        and train > v.chance_margin
-
-
-def _no_better(v: DatasetVerdicts, values: list[float], higher_is_better: bool) -> bool:
-    """Whether the mean of values is within the chance margin of the constant prediction, or worse."""
-    oriented = 1.0 if higher_is_better else -1.0
-    return oriented * (float(np.mean(values)) - v.chance) < v.chance_margin
 
 
 def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[stats.Paired]:
@@ -425,38 +337,14 @@ def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[sta
         v.paired[arm] = stats.paired_test([values[s] for s in shared], [base[s] for s in shared], hib, rope=v.rope,
                                           resolution=resolution(d))
         # one seed is "not enough seeds", not a final "at chance": none's overfitting below the
-        # constant (_overfits_below_chance) needs a CI, and 2 seeds of d2l said "L2: better"
-        if len(shared) >= 2 and not math.isnan(v.chance_margin) and _no_better(v, [values[s] for s in shared], hib) \
-                and _no_better(v, [base[s] for s in shared], hib) \
-                and not _overfits_below_chance(d, v, arms.BASELINE, shared):   # on the seeds compared at this look
+        # constant (overfits_below_chance) needs a CI, and 2 seeds of d2l said "L2: better"
+        if len(shared) >= 2 and not math.isnan(v.chance_margin) and no_better(v, [values[s] for s in shared], hib) \
+                and no_better(v, [base[s] for s in shared], hib) \
+                and not overfits_below_chance(d, v, arms.BASELINE, shared):   # on the seeds compared at this look
             v.paired[arm].verdict = AT_CHANCE   # left out of the Holm family: there is nothing to test
         else:
             fresh.append(v.paired[arm])
     return fresh
-
-
-def resolution(d: DatasetResults) -> float:
-    """The smallest step one test prediction moves the primary metric by (stats.paired_test's
-    floor on the spread): for accuracy one row of n_test, for balanced accuracy one row of the
-    largest class (1 / (classes x its rows)); 0 for other metrics or unknown split sizes."""
-    return _steps(d)[0]
-
-
-def largest_step(d: DatasetResults | DatasetVerdicts) -> float:
-    """The most one test prediction moves the primary metric by: one row of n_test for accuracy,
-    one row of the smallest class for balanced accuracy; 0 when unknown or another metric."""
-    return _steps(d)[1]
-
-
-def _steps(d) -> tuple[float, float]:
-    name = metric_for(d.task, d.metric).name
-    if name == "accuracy" and d.n_test:
-        return 1.0 / d.n_test, 1.0 / d.n_test
-    rows = d.test_class_rows
-    if name == "balanced_accuracy" and rows and min(rows) > 0:
-        smallest, largest, classes = rows
-        return 1.0 / (classes * largest), 1.0 / (classes * smallest)
-    return 0.0, 0.0
 
 
 def _rank_winners(d: DatasetResults, v: DatasetVerdicts) -> None:

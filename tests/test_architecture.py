@@ -18,7 +18,8 @@ LAYERS = [
     {"errors", "runtree", "arms", "task", "words"},      # vocabulary: the names everything else uses
     {"stats", "references", "path_points"},      # statistics, published figures, a path's points
     {"metric_numbers"},                          # a metric's numbers written: units, direction, digits
-    {"head_to_head"},                            # the regularized arms against each other
+    {"head_to_head", "chance"},                  # the regularized arms against each other; arms no
+                                                 # better than a constant prediction, one test row's step
     {"verdicts"},                                # the answer: verdicts per dataset and arm
     {"path_summary"},                            # a regularization path summarized
     {"verdict_warnings"},                        # warnings: no better than a constant, no room to tell

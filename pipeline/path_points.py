@@ -40,13 +40,16 @@ def validation_stats(by_seed: dict[int, dict]) -> tuple[float, float]:
             float(np.std(vals, ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else math.nan)
 
 
-def within_one_se(val: dict[str, tuple[float, float]], chosen: str, higher_is_better: bool) -> list[str]:
-    """The path points (variant -> validation mean and SE) whose mean is within one standard error
-    of the chosen (best) point's; [chosen] alone when its seeds give no standard error."""
+def within_one_se(variants: dict[str, dict[int, dict]], chosen: str,
+                  higher_is_better: bool) -> tuple[dict[str, tuple[float, float]], list[str]]:
+    """Each path point's validation mean and SE (validation_stats), and the points whose mean is
+    within one standard error of the chosen (best) point's: [chosen] alone when its seeds give no
+    standard error."""
+    val = {v: validation_stats(by_seed) for v, by_seed in variants.items() if by_seed}
     if chosen not in val or not math.isfinite(val[chosen][1]):
-        return [chosen] if chosen else []
+        return val, [chosen] if chosen else []
     top, se = val[chosen]
-    return [v for v, (m, _) in val.items() if (m >= top - se if higher_is_better else m <= top + se)]
+    return val, [v for v, (m, _) in val.items() if (m >= top - se if higher_is_better else m <= top + se)]
 
 
 def select_variant(variants: dict[str, dict[int, dict]], higher_is_better: bool) -> str:

@@ -12,7 +12,7 @@ from typing import Optional
 
 
 from . import arms, stats
-from .path_points import strength_order, validation_stats, within_one_se
+from .path_points import strength_order, within_one_se
 from .task import metric_for
 from .chance import resolution
 from .verdicts import DatasetResults
@@ -47,8 +47,8 @@ def summarize_path(d: DatasetResults, arm: str) -> Path:
     ordered = strength_order(list(variants))
     order = ordered or list(variants)
     chosen = d.selected.get(arm, "")
-    val = {v: validation_stats(by_seed) for v, by_seed in variants.items() if by_seed}
-    near = set(within_one_se(val, chosen, m.higher_is_better))
+    val, near_chosen = within_one_se(variants, chosen, m.higher_is_better)
+    near = set(near_chosen)
     # one seed of the chosen point (or a NaN among them) gives no standard error: nothing is
     # "within one SE" or "clearly worse" then
     se_known = chosen in val and math.isfinite(val[chosen][1])

@@ -19,7 +19,7 @@ import numpy as np
 from . import arms, stats
 from .chance import judge_chance, no_better, overfits_below_chance, resolution, train_values
 from .head_to_head import HeadToHead, head_to_head
-from .path_points import strength_order, validation_stats, within_one_se
+from .path_points import strength_order, within_one_se
 from .stats import AT_CHANCE
 from .task import metric_for
 
@@ -312,8 +312,8 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
         order = strength_order(list(d.paths[a]))
         if order:
             v.path_place[a] = "weakest" if point == order[0] else "stronger"
-        val = {p: validation_stats(by_seed) for p, by_seed in d.paths[a].items() if by_seed}
-        if len(val) > 1 and len(within_one_se(val, point, hib)) == len(val):
+        val, near = within_one_se(d.paths[a], point, hib)
+        if len(val) > 1 and len(near) == len(val):
             v.flat_paths[a] = len(val)
     judge_chance(d, v)
     best = 1.0 if m.higher_is_better else 0.0   # every higher-is-better metric tops out at 1, every loss at 0

@@ -36,7 +36,9 @@ def verdict_record(v: DatasetVerdicts) -> dict:
             "arms": {arm: {"variant": v.selected.get(arm) or None, "primary": one(p),
                            **{k: one(q) for k, q in v.secondary.get(arm, {}).items()}}
                      for arm, p in v.paired.items()},
-            "gap_closed": closed}
+            "gap_closed": closed,
+            # a gap that leaned narrower, not significantly, with a training fit worse than none's by more than the ROPE
+            "train_fit_worse": {arm: {"train_none": a, "train_arm": b} for arm, (a, b) in v.train_fit_worse.items()}}
 
 
 def verdict_note(v: DatasetVerdicts) -> str:
@@ -69,4 +71,6 @@ def verdict_tags(v: DatasetVerdicts) -> dict[str, str]:
                                                      "underfitting: test at chance" if closed.no_gain == "at chance" else
                                                      "training fit worse: test the same" if closed.no_gain == "same" else
                                                      "training fit worse: test undecided")
+        elif arm in v.train_fit_worse:   # leaned narrower, not significantly, from the training side
+            tags[f"verdict.{arm}.gap_metric.how"] = "training fit worse"
     return tags

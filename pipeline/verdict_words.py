@@ -127,6 +127,10 @@ def secondary_sentences(v: DatasetVerdicts, arm: str) -> list[str]:
     out = [secondary_sentence(by_key[k], p, v.metric) if not (k == "gap_metric" and v.train_perfect) else
            f"train-test gap mirrors the test {METRICS[v.metric].label} (training {METRICS[v.metric].label} perfect "
            "for every arm)" for k, p in mine.items()]
+    if arm in v.train_fit_worse:   # said with the gap's sentence: it is where its narrowing comes from
+        out[list(mine).index("gap_metric")] += (
+            f", and {v.name(arm)} fits the training data worse than none (train {METRICS[v.metric].label} "
+            f"{_train_change(v.metric, v.train_fit_worse[arm])}): what narrowing there is comes from the training side")
     if arm in v.gap_closed:
         out.append(gap_closed_sentence(v, arm))
     primary = v.paired.get(arm)
@@ -136,13 +140,25 @@ def secondary_sentences(v: DatasetVerdicts, arm: str) -> list[str]:
     return out
 
 
+def _train_change(metric: str, values: tuple[float, float]) -> str:
+    """none's training metric → an arm's: "99.1% → 95.3%", "0.0012 → 0.0031": to the decimals that
+    show their difference (two significant digits of it), not "100 → 100"."""
+    if METRICS[metric].share:
+        return " → ".join(f"{100 * x:.1f}%" for x in values)
+    step = abs(values[0] - values[1])
+    decimals = max(0, 1 - math.floor(math.log10(step))) if step > 0 and math.isfinite(step) else None
+    if decimals is None or decimals > 8 or max(abs(x) for x in values) >= 1e7:
+        return " → ".join(f"{x:.3g}" for x in values)
+    return " → ".join(f"{x:.{decimals}f}" for x in values)
+
+
 def gap_closed_sentence(v: DatasetVerdicts, arm: str) -> str:
     """E.g. "L2 closes 54% [38%, 69%] of the train-test gap that none leaves open (gap 0.008 with
     none, 0.0037 with L2)", or "closes the train-test gap ..." when the rest is within the ROPE."""
     g, name, m = v.gap_closed[arm], v.name(arm), METRICS[v.metric]
     big = max(abs(g.none_gap), abs(g.arm_gap))
     none_gap, arm_gap = (amount(x, v.metric) if m.share else number(x, v.metric, False, big) for x in (g.none_gap, g.arm_gap))
-    train = " → ".join(f"{100 * x:.1f}%" if m.share else f"{x:.3g}" for x in (g.train_none, g.train_arm))
+    train = _train_change(v.metric, (g.train_none, g.train_arm))
     if g.no_gain in ("worse", "at chance"):   # a narrower gap bought with a worse fit, not a regularizer doing its job
         test = ("is worse too" if g.no_gain == "worse" else
                 "is no better than a constant prediction's")

@@ -76,7 +76,7 @@ def secondary_for(arm: str) -> list[Secondary]:
 @dataclass(frozen=True)
 class GapClosed:
     """How much of the train-test gap that none leaves open an arm closes: the share
-    1 - gap(arm) / gap(none) over the shared seeds, with a paired bootstrap 95% CI."""
+    1 - gap(arm) / gap(none) over the shared seeds, with Fieller's 95% CI for paired seeds."""
     none_gap: float
     arm_gap: float
     share: float
@@ -137,6 +137,9 @@ class DatasetVerdicts:
     # arm -> its path's points, where every one is within one SE of the selected on validation: the
     # selection barely tells them apart, and the arm's verdict is one of near-equals'
     flat_paths: dict[str, int] = field(default_factory=dict)
+    # arm -> (none's, its training metric) where its gap leaned narrower, undecided, while it fits the training data worse than none by more
+    # than the ROPE: what narrowing there is comes from the training side (gap_closed has the rest)
+    train_fit_worse: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def arms_with(self, verdict: str) -> list[str]:
         return [a for a, p in self.paired.items() if p.verdict == verdict]
@@ -248,7 +251,10 @@ def _gap_closed(d: DatasetResults, v: DatasetVerdicts) -> None:
     for arm, by_key in v.secondary.items():
         p, mine = by_key.get("gap_metric"), gaps.get(arm, {})
         seeds = sorted(set(base) & set(mine))
-        if p is None or p.verdict != "better" or not seeds:
+        if p is None or not seeds:
+            continue
+        if p.verdict != "better":
+            _narrower_from_training(d, v, arm, p, seeds)
             continue
         b, m = np.array([base[s] for s in seeds]), np.array([mine[s] for s in seeds])
         if b.mean() <= v.rope:
@@ -267,6 +273,17 @@ def _gap_closed(d: DatasetResults, v: DatasetVerdicts) -> None:
                    "undecided" if verdict in ("undecided", "not enough seeds") else "")
         v.gap_closed[arm] = GapClosed(float(b.mean()), float(m.mean()), float(1 - m.mean() / b.mean()),
                                       low, high, abs(float(m.mean())) <= v.rope, train_none, train_arm, no_gain)
+
+
+def _narrower_from_training(d: DatasetResults, v: DatasetVerdicts, arm: str, p: stats.Paired, seeds: list[int]) -> None:
+    """A gap that leaned narrower (p oriented: positive = narrower), undecided, with the
+    arm's training metric worse than none's by more than the ROPE: v.train_fit_worse."""
+    if p.verdict != "undecided" or not p.mean_diff > 0:   # practically unchanged: no narrowing to explain
+        return
+    train_none, train_arm = _train_mean(d, arms.BASELINE, seeds), _train_mean(d, arm, seeds)
+    oriented = 1.0 if metric_for(d.task, d.metric).higher_is_better else -1.0
+    if oriented * (train_arm - train_none) < -v.rope:
+        v.train_fit_worse[arm] = (train_none, train_arm)
 
 
 def _train_mean(d: DatasetResults, arm: str, seeds: list[int]) -> float:

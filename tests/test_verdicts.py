@@ -231,7 +231,23 @@ def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
                      r"\(train MSE -?0\.\d+ → 0\.\d+\); its test MSE is practically the same as none's: a narrower gap, "
                      r"not a better model", "; ".join(verdict_words.secondary_sentences(v, "dropout")))
     assert v.gap_closed["l2"].no_gain == ""   # better on test too: the gap closed is a better model
-    assert "l1" not in v.gap_closed   # no narrower gap, nothing closed
+    assert "l1" not in v.gap_closed and "l1" not in v.train_fit_worse   # no narrower gap, nothing closed
+    # a gap that only leans narrower (undecided) while the training fit is clearly worse: said where
+    # it comes from, though no share of a gap is claimed
+    leaned = {**gap, "l1": [0.0040 + rng.normal(0, 3e-3) for _ in seeds]}
+    mse_l1 = {**mse, "l1": {s: x + 0.003 for s, x in mse["l1"].items()}}   # test worse by 0.003: train worse by ~0.0035
+    [u] = verdicts.decide_study([dataclasses.replace(d, values=mse_l1, secondary={**d.secondary, "gap_metric": as_seeds(leaned)})])
+    assert u.secondary["l1"]["gap_metric"].verdict == "undecided" and "l1" not in u.gap_closed
+    train_none, train_l1 = u.train_fit_worse["l1"]
+    assert train_l1 - train_none > u.rope
+    said = "; ".join(verdict_words.secondary_sentences(u, "l1"))
+    assert re.search(r"train-test gap undecided \(narrower by [^)]*\), and L1 fits the training data worse than none \(train "
+                     r"MSE 0\.\d{4} → 0\.\d{4}\): what narrowing there is comes from the training side", said), said
+    assert verdict_record.verdict_tags(u)["verdict.l1.gap_metric.how"] == "training fit worse"
+    assert verdict_record.verdict_record(u)["train_fit_worse"]["l1"]["train_arm"] == pytest.approx(train_l1)
+    # ... and not where the gap is practically unchanged (the same training fit, none of it to explain)
+    [same] = verdicts.decide_study([dataclasses.replace(d, values=mse_l1)])
+    assert same.secondary["l1"]["gap_metric"].verdict == "equivalent" and "l1" not in same.train_fit_worse
     # dropout+L2 narrows the gap too, but by fitting the training set worse: its test MSE is worse
     # (+0.004), so no share of a gap "closed" is claimed; the training MSE says what happened
     worse = v.gap_closed["dropout_l2"]

@@ -89,7 +89,7 @@ class Paired:
     p_better: float = math.nan     # Bayesian: P(difference > rope)
     p_equivalent: float = math.nan  # P(|difference| <= rope)
     p_worse: float = math.nan      # P(difference < -rope)
-    verdict: str = ""              # better | worse | equivalent | undecided | not enough seeds
+    verdict: str = ""              # better | worse | equivalent | undecided | not enough seeds | at chance
     seeds_needed: Optional[int] = None   # for an undecided comparison, at 80% power
     needed_for: str = ""           # the decision those seeds would most likely reach
     alpha: float = ALPHA           # the level it was judged at (adaptive seeds: its look's share)
@@ -195,15 +195,15 @@ def holm(pvalues: Sequence[float], size: int = 0) -> list[float]:
     return out.tolist()
 
 
-VERDICTS = ("better", "worse", "equivalent", "undecided", "not enough seeds")
-
-
 # The verdict of a comparison in which neither the arm nor none does better than a constant
 # prediction by more than the ROPE: two models that learned nothing are "the same" on every seed
 # (an imbalanced table where both always predict the majority class: balanced accuracy 0.5, zero
 # spread), which an equivalence test would call practically the same. More seeds do not help.
 # (verdicts.py decides it; head_to_head gives it to a pair of such arms.)
 AT_CHANCE = "at chance"
+# The verdicts more seeds would not change: an adaptive study tests the others ("undecided", "not
+# enough seeds") again at its next look.
+FINAL = ("better", "worse", "equivalent", AT_CHANCE)
 
 
 def verdict(p: Paired, adjusted_p: float, adjusted_p_tost: float = math.nan, alpha: float = ALPHA) -> str:

@@ -162,7 +162,7 @@ class DatasetVerdicts:
 
     @property
     def decided(self) -> bool:
-        return all(p.verdict in ("better", "worse", "equivalent", AT_CHANCE) for p in self.paired.values())
+        return all(p.verdict in stats.FINAL for p in self.paired.values())
 
 
 def holm_counted(p: stats.Paired) -> bool:
@@ -349,7 +349,7 @@ def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[sta
     fresh = []
     for arm, values in d.values.items():
         shared = sorted(seeds & set(base) & set(values))
-        if arm == arms.BASELINE or not shared or (arm in v.paired and v.paired[arm].verdict != "undecided"):
+        if arm == arms.BASELINE or not shared or (arm in v.paired and v.paired[arm].verdict in stats.FINAL):
             continue
         v.paired[arm] = stats.paired_test([values[s] for s in shared], [base[s] for s in shared], hib, rope=v.rope,
                                           resolution=resolution(d))

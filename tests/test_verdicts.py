@@ -190,6 +190,11 @@ def test_an_adaptive_dataset_without_readable_runs_is_not_called_decided():
     v, w = verdicts.decide_study([read, empty], list(range(10)), [5, 10])
     assert (v.looks, v.seeds_used, v.stopped) == (1, 5, "more seeds to come")
     assert (w.looks, w.seeds_used, w.stopped, w.paired) == (0, 0, "no results", {})
+    # one seed shared with none at the first look (a cell failed): "not enough seeds" then, and
+    # tested again at the next look, not left so for the whole study
+    partial = {"none": {s: 0.80 + 0.01 * (s % 2) for s in range(4)}, "dropout": {0: 0.90, 2: 0.91, 3: 0.90}}
+    [g] = verdicts.decide_study([verdicts.DatasetResults("g", "classification", partial)], [0, 1, 2, 3], [2, 4])
+    assert (g.paired["dropout"].n, g.paired["dropout"].verdict, g.looks) == (3, "better", 2)
 
 
 def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
@@ -983,6 +988,11 @@ def test_a_verdict_decided_on_too_few_seeds_for_the_wilcoxon_check_says_so(tmp_p
     [v] = verdicts.decide_study([d])
     assert v.paired["l2"].verdict == "better" and v.paired["l2"].too_few
     assert "better or worse on seeds of which fewer than 6 differ:" in summary.format_summary(study, [d], [v])
+    # the console's Holm family is the one Holm used: an arm on one seed is not in it
+    values["dropout"] = {0: 0.85}
+    [v] = verdicts.decide_study([d])
+    assert v.paired["dropout"].verdict == "not enough seeds" and v.paired["l2"].family == 1
+    assert "one comparison, so no Holm correction" in summary.format_summary(study, [d], [v])
 
 
 def test_the_share_of_the_gap_closed_has_a_95_percent_interval_from_few_seeds():

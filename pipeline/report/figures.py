@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from .. import arms, metric_numbers, path_points, verdicts
+from .. import arms, metric_numbers, path_points, stats, verdicts
 from ..task import METRICS
 from .collect import ReportData
 
@@ -284,7 +284,7 @@ def forest(ctx: FigureContext, only: Optional[str] = None) -> Optional[str]:
                 ax.plot(sorted(metric_numbers.shown(x, metric) for x in (p.ci_low, p.ci_high)), [y, y], color=color, lw=2)
             # the verdict beside its interval: an uncorrected CI clear of zero may still be undecided
             # after Holm; open marker for a comparison without a verdict
-            decided = p.verdict in ("better", "worse", "equivalent", verdicts.AT_CHANCE)   # a final status
+            decided = p.verdict in stats.FINAL
             ax.plot(metric_numbers.shown(p.mean_diff, metric), y, "o", color=color,
                     markerfacecolor=color if decided else "white")
             ax.text(1.01, y, _verdict_word(p), transform=ax.get_yaxis_transform(), fontsize=7, va="center",

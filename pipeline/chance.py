@@ -52,7 +52,8 @@ def train_values(d: DatasetResults, arm: str) -> dict[int, float]:
 
 def judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
     """Which arms do no better than a constant prediction: their mean within the metric's
-    default ROPE of it (one point of a share, or of accuracy one test row where that is more; 0.01 of R²,
+    default ROPE of it (one point of a share, or one test row where that moves accuracy or balanced
+    accuracy by more (largest_step); 0.01 of R²,
     5% of the constant's MSE, MAE or log loss), whatever ROPE the study chose for its comparisons (a wide one must not make learning
     look like chance). Where the metric leaves less than two such margins above the constant
     (accuracy at a 99.3% majority class; balanced accuracy with 2 test rows of a class, one of
@@ -98,10 +99,11 @@ def _misfit_train(d: DatasetResults, v: DatasetVerdicts) -> Optional[float]:
     whole CI) and no better on its training rows either; None otherwise."""
     base = d.values.get(arms.BASELINE, {})
     train = train_values(d, arms.BASELINE)
-    if d.metric != "mae" or arms.BASELINE not in v.at_chance or arms.BASELINE in v.below_chance or len(base) < 2:
+    if d.metric != "mae" or arms.BASELINE not in v.at_chance or arms.BASELINE in v.below_chance or len(base) < 2 \
+            or len(train) < 2:   # without its training values nothing says the misfit is on the training side too
         return None
     s = stats.summarize(list(base.values()))
-    mean_train = float(np.mean(list(train.values()))) if len(train) >= 2 else math.nan
+    mean_train = float(np.mean(list(train.values())))
     clearly_below = s.mean - v.chance > v.chance_margin and s.ci_low > v.chance
     return mean_train if clearly_below and not (v.chance - mean_train > v.chance_margin) else None
 

@@ -53,9 +53,10 @@ def number(x: float, metric: str, signed: bool, big: float = 0.0) -> str:
     a comma would read as a list); from ten million, or beside such a number (`big`), powers of ten,
     so that one interval is written one way."""
     x += 0.0
+    rounded = abs(float(f"{x:.3g}"))   # the size as written: 999.6 is 1 000 (not "1e+03"), 9 999 999 is 1e+07
     if METRICS[metric].share:
         text = f"{x:+.1f}" if signed else f"{x:.1f}"
-    elif 1e3 <= abs(x) and max(abs(x), big) < 1e7:
+    elif 1e3 <= rounded and max(rounded, big) < 1e7:
         text = spaced(x, signed)
     else:
         text = f"{x:+.3g}" if signed else f"{x:.3g}"
@@ -89,13 +90,15 @@ def difference(p: stats.Paired, metric: str) -> str:
 
 
 def same_decimals(values: list[float]):
-    """A formatter giving every number three significant digits of the largest of `values`."""
-    largest = max((abs(x) for x in values if math.isfinite(x)), default=0.0)
-    if 0 < largest < 1e-4:   # an MSE gap of a small-scale target: "2.1e-07", not "0.000000"
+    """A formatter for a number and its interval's ends, chosen by the largest of `values`: from
+    1e-4 to 1e3 the decimals that give it three significant digits, the same for all; below, each
+    to two significant digits; from a thousand, each to three (spaced, or a power of ten from 1e7)."""
+    top = max((abs(x) for x in values if math.isfinite(x)), default=0.0)
+    if 0 < top < 1e-4:   # an MSE gap of a small-scale target: "2.1e-07", not "0.000000"
         return lambda x: f"{x:.2g}"
-    if largest >= 1e7:   # an MSE gap of a price in dollars: "1.24e+08 [-5.44e+08, 7.92e+08]", not nine digits
+    if top >= 1e7:   # an MSE gap of a price in dollars: "1.24e+08 [-5.44e+08, 7.92e+08]", not nine digits
         return lambda x: f"{x:.3g}"
-    if largest >= 1e3:   # "431 000 [372 000, 489 000]": three significant digits, as the differences have
+    if top >= 1e3:   # "431 000 [372 000, 489 000]": three significant digits, as the differences have
         return spaced
-    decimals = max(0, 2 - math.floor(math.log10(largest))) if largest > 0 else 2
+    decimals = max(0, 2 - math.floor(math.log10(top))) if top > 0 else 2
     return lambda x: f"{x:.{decimals}f}"

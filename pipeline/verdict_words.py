@@ -143,10 +143,12 @@ def secondary_sentences(v: DatasetVerdicts, arm: str) -> list[str]:
 def _train_change(metric: str, values: tuple[float, float]) -> str:
     """none's training metric → an arm's: "99.1% → 95.3%", "0.0012 → 0.0031": to the decimals that
     show their difference (two significant digits of it), not "100 → 100"."""
-    if METRICS[metric].share:
-        return " → ".join(f"{100 * x:.1f}%" for x in values)
-    step = abs(values[0] - values[1])
+    share = METRICS[metric].share
+    scale = 100.0 if share else 1.0
+    step = scale * abs(values[0] - values[1])
     decimals = max(0, 1 - math.floor(math.log10(step))) if step > 0 and math.isfinite(step) else None
+    if share:   # in percent: to 0.1, finer where that would write "100.0% → 100.0%"
+        return " → ".join(f"{scale * x:.{min(max(decimals or 1, 1), 4)}f}%" for x in values)
     if decimals is None or decimals > 8 or max(abs(x) for x in values) >= 1e7:
         return " → ".join(f"{x:.3g}" for x in values)
     return " → ".join(f"{x:.{decimals}f}" for x in values)
@@ -159,9 +161,13 @@ def gap_closed_sentence(v: DatasetVerdicts, arm: str) -> str:
     big = max(abs(g.none_gap), abs(g.arm_gap))
     none_gap, arm_gap = (amount(x, v.metric) if m.share else number(x, v.metric, False, big) for x in (g.none_gap, g.arm_gap))
     train = _train_change(v.metric, (g.train_none, g.train_arm))
-    if g.no_gain in ("worse", "at chance"):   # a narrower gap bought with a worse fit, not a regularizer doing its job
-        test = ("is worse too" if g.no_gain == "worse" else
-                "is no better than a constant prediction's")
+    if g.no_gain in ("worse", "at chance"):
+        test = "is worse" if g.no_gain == "worse" else "is no better than a constant prediction's"
+        if not (g.train_arm - g.train_none) * (1 if m.higher_is_better else -1) < 0:   # no worse a fit: no model to speak of
+            return (f"{name} narrows the train-test gap (gap {none_gap} with none, {arm_gap} with {name}), but its test "
+                    f"{m.label} {test}: not a gap closed")
+        test += " too" if g.no_gain == "worse" else ""
+        # a narrower gap bought with a worse fit, not a regularizer doing its job
         return (f"{name} narrows the train-test gap (gap {none_gap} with none, {arm_gap} with {name}) by fitting the "
                 f"training data worse (train {m.label} {train}), and its test {m.label} {test}: underfitting, "
                 "not a gap closed")

@@ -125,8 +125,9 @@ class DatasetVerdicts:
     perfect: bool = False       # every arm scored the metric's best value (accuracy 1, MSE 0) on every seed
     train_perfect: bool = False  # ... on its training rows: the train-test gap only mirrors the test metric
     chance_margin: float = math.nan   # how far above the constant a mean must be to count as learning
-    # none's mean over seeds and its 95% CI, when none is not at chance: the CI's lower end at or below
-    # the margin means none's learning is not clear either (a warning must not blame regularization alone)
+    # none's mean over seeds and its 95% CI, wherever chance is judged: the CI's lower end at or below the
+    # margin means none's learning is not clear either (a warning must not blame regularization alone);
+    # below the constant, how far below
     none_summary: Optional[stats.Summary] = None
     n_test: Optional[int] = None   # rows of the test split (how coarse a share metric is)
     test_class_rows: Optional[list[int]] = None   # as DatasetResults'
@@ -236,21 +237,24 @@ def _decide_secondary(datasets: list[DatasetResults], out: list[DatasetVerdicts]
                     v.secondary.setdefault(arm, {})[outcome.key] = p
                     family.append(p)
         stats.decide(family, estimate_seeds=False)
-    for d, v in zip(datasets, out):
-        _gap_closed(d, v)
+    for d, v in zip(datasets, out):   # on the seeds its gap verdict used
+        _gap_closed(d, v, set(seed_order[:v.seeds_used]))
 
 
-def _gap_closed(d: DatasetResults, v: DatasetVerdicts) -> None:
-    """The weight-decay tutorial's point, checked: where none leaves a gap wider than the ROPE
-    open and an arm's gap is significantly narrower, the share of none's gap the arm closes
-    (fully: its mean gap is within the ROPE)."""
+def _gap_closed(d: DatasetResults, v: DatasetVerdicts, used: set[int]) -> None:
+    """The weight-decay tutorial's point, checked on the seeds the verdicts used: where none leaves
+    a gap wider than the ROPE open and an arm's gap is significantly narrower, the share of none's
+    gap the arm closes (fully: its mean gap is within the ROPE), and whether it did so by fitting
+    the training data worse (any amount: the narrowing is then partly that). An undecided gap that
+    leaned narrower goes to _narrower_from_training instead, which asks for more than the ROPE:
+    there the training fit must be worse enough to say where a narrowing not shown came from."""
     gaps = d.secondary.get("gap_metric", {})
     base = gaps.get(arms.BASELINE, {})
     if v.train_perfect:   # the gap is the test metric's shortfall: closing it is the primary verdict again
         return
     for arm, by_key in v.secondary.items():
         p, mine = by_key.get("gap_metric"), gaps.get(arm, {})
-        seeds = sorted(set(base) & set(mine))
+        seeds = sorted(set(base) & set(mine) & used)
         if p is None or not seeds:
             continue
         if p.verdict != "better":
@@ -265,7 +269,7 @@ def _gap_closed(d: DatasetResults, v: DatasetVerdicts) -> None:
         # harm removed: the gap closed is real
         verdict = primary.verdict if primary is not None else ""
         train_none, train_arm = _train_mean(d, arms.BASELINE, seeds), _train_mean(d, arm, seeds)
-        fits_worse = (train_arm - train_none) * (1 if metric_for(d.task, d.metric).higher_is_better else -1) < 0
+        fits_worse = _train_shift(d, train_none, train_arm) < 0
         no_gain = ("worse" if verdict == "worse" and not primary.negligible else
                    "at chance" if arm in v.at_chance and verdict != "better" else
                    "" if not fits_worse else
@@ -281,9 +285,13 @@ def _narrower_from_training(d: DatasetResults, v: DatasetVerdicts, arm: str, p: 
     if p.verdict != "undecided" or not p.mean_diff > 0:   # practically unchanged: no narrowing to explain
         return
     train_none, train_arm = _train_mean(d, arms.BASELINE, seeds), _train_mean(d, arm, seeds)
-    oriented = 1.0 if metric_for(d.task, d.metric).higher_is_better else -1.0
-    if oriented * (train_arm - train_none) < -v.rope:
+    if _train_shift(d, train_none, train_arm) < -v.rope:
         v.train_fit_worse[arm] = (train_none, train_arm)
+
+
+def _train_shift(d: DatasetResults, train_none: float, train_arm: float) -> float:
+    """The arm's training metric minus none's, oriented: negative = it fits the training data worse."""
+    return (train_arm - train_none) * (1.0 if metric_for(d.task, d.metric).higher_is_better else -1.0)
 
 
 def _train_mean(d: DatasetResults, arm: str, seeds: list[int]) -> float:
@@ -324,7 +332,7 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
                                                           m.name, base_mean), m.name, chance=d.chance, n_test=d.n_test,
                         test_class_rows=d.test_class_rows,
                         selected={a: p for a, p in d.selected.items() if p and len(d.paths.get(a, {})) > 1})
-    hib = metric_for(d.task, d.metric).higher_is_better
+    hib = m.higher_is_better
     for a, point in v.selected.items():
         order = strength_order(list(d.paths[a]))
         if order:

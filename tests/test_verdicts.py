@@ -181,6 +181,21 @@ def test_a_later_look_keeps_the_comparisons_decided_before_in_its_holm_family():
     assert same.sd == 0 and math.isnan(same.p_better) and math.isnan(same.p_equivalent) and same.verdict == ""
 
 
+def test_the_gap_closed_rests_on_the_seeds_its_verdict_used():
+    """Adaptive seeds, decided at the first look (5 of 10 seeds stored, e.g. after a ROPE was
+    edited): the share of the gap closed and the training means come from those 5 seeds, as the
+    gap's verdict does, not from seeds no verdict used."""
+    seeds = range(10)
+    values = {"none": {s: 0.80 + 0.002 * (s % 3) for s in seeds}, "l2": {s: 0.85 + 0.002 * (s % 2) for s in seeds}}
+    gaps = {"none": {s: 0.10 + 0.004 * (s % 3) for s in seeds},
+            "l2": {s: (0.05 if s < 5 else 0.10) + 0.003 * (s % 2) for s in seeds}}
+    [v] = verdicts.decide_study([verdicts.DatasetResults("d", "classification", values, secondary={"gap_metric": gaps})],
+                                list(seeds), [5, 10])
+    assert (v.looks, v.seeds_used, v.secondary["l2"]["gap_metric"].n) == (1, 5, 5)
+    assert v.gap_closed["l2"].share == pytest.approx(1 - np.mean([gaps["l2"][s] for s in range(5)]) /
+                                                     np.mean([gaps["none"][s] for s in range(5)]))
+
+
 def test_an_adaptive_dataset_without_readable_runs_is_not_called_decided():
     """No look evaluated (every run failed, or none can be read in the study's metric): the
     dataset says so, and the next round adds nothing for it (it used to read "decided")."""
@@ -263,6 +278,16 @@ def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
                      r"the training data worse \(train MSE -?0\.\d+ → 0\.\d+\), and its test MSE is worse too: underfitting, "
                      r"not a gap closed", said), said
     assert "closes" not in said and verdict_record.verdict_record(v)["gap_closed"]["dropout_l2"]["no_gain"] == "worse"
+    # at chance with a training fit no worse than none's: no "fitting the training data worse" claimed
+    chance = dataclasses.replace(v, gap_closed={**v.gap_closed, "dropout_l2": dataclasses.replace(
+        worse, no_gain="at chance", train_arm=worse.train_none - 0.001)})
+    said = "; ".join(verdict_words.secondary_sentences(chance, "dropout_l2"))
+    assert "fitting" not in said and re.search(r"dropout\+L2 narrows the train-test gap \([^)]*\), but its test MSE is no "
+                                               r"better than a constant prediction's: not a gap closed", said), said
+    # the training fit's change to the decimals that show it
+    assert verdict_words._train_change("accuracy", (0.99912, 0.99905)) == "99.9120% → 99.9050%"
+    assert verdict_words._train_change("accuracy", (0.991, 0.953)) == "99.1% → 95.3%"
+    assert verdict_words._train_change("mse", (100.0, 100.002)) == "100.0000 → 100.0020"
     assert "weights sparser by 64.3 pt of |w| < 1e-3" in "; ".join(verdict_words.secondary_sentences(v, "l1"))
     tags = verdict_record.verdict_tags(v)
     assert tags["verdict.l1.sparsity_lt_0.001"] == "sparser" and tags["verdict.l2.gap_metric"] == "narrower"
@@ -934,6 +959,9 @@ def test_numbers_in_a_prices_units_read_as_people_write_them():
     from pipeline.summary import _num
 
     assert metric_numbers.amount(-1340.2, "mae") == "+1 340 MAE"   # oriented: lower is better (no comma in a CI's list)
+    # written as rounded: 999.6 is "1 000", not "1e+03"; 9 999 999 is a power of ten, as 1e7 is
+    assert metric_numbers.amount(-999.6, "mae") == "+1 000 MAE" and metric_numbers.amount(-999.4, "mae") == "+999 MAE"
+    assert metric_numbers.amount(-9_999_999.0, "mae") == "+1e+07 MAE"
     assert metric_numbers.same_decimals([123858666.0, -543875976.0])(123858666.0) == "1.24e+08"
     assert metric_numbers.same_decimals([4012.5, 3.3])(3.3) == "3"
     assert [_num(x).strip() for x in (0.97123, 1637.9231, 49070.31, 2.5e9)] == ["0.9712", "1637.9", "49 070", "2.500e+09"]
@@ -1036,6 +1064,8 @@ def test_a_heavy_tailed_target_under_mae_is_not_called_learned_nothing():
         "about regularization there in that metric (see the warning)."]
     # the same numbers under MSE-like metric names are not this case
     assert verdicts.decide_study([dataclasses.replace(d, metric="mse")])[0].misfit_train is None
+    # ... nor without none's training values (no gap recorded): nothing says the training side misfits
+    assert verdicts.decide_study([dataclasses.replace(d, secondary={})])[0].misfit_train is None
 
 
 def test_in_short_names_a_real_but_small_difference_and_the_line_says_when_equivalence_is_not_shown():

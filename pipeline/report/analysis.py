@@ -132,7 +132,7 @@ def _other_metrics(cell: pd.DataFrame, primary: str) -> str:
 def _paths(study, sub: pd.DataFrame, hib: bool) -> tuple[dict, dict]:
     """Regularization paths of one dataset's finished runs: {arm: {variant: {seed: {test, val,
     gap}}}} for arms with several variants, and per arm the variant that stands for it (selected
-    on validation, verdicts.select_variant; "" for an arm without a path)."""
+    on validation, path_points.select_variant; "" for an arm without a path)."""
     paths, selected = {}, {}
     for arm in study.arms:
         names = [variant_id(v) for v in study.variants(arm)]

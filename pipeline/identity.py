@@ -5,8 +5,10 @@ study.build_study computes it for each plan."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 from .datasets import REGISTRY as DATASETS
@@ -23,7 +25,8 @@ def fingerprint(payload: Any) -> str:
 
 # The identity of a dataset's study: what config_hash hashes, and what it leaves out.
 #
-# It hashes everything that defines what a cell computes: the dataset and its loading options,
+# It hashes everything that defines what a cell computes: the dataset and its loading options (a
+# table file's contents too: table_digest),
 # the merged training settings, the split seed, the tune block and SCHEMA_VERSION. Arms and
 # seeds are the grid, not the configuration: adding some resumes a study.
 #
@@ -77,9 +80,32 @@ def _dataset_identity(dataset, tuned: bool) -> dict:
         dump["normalization"] = normalization(dataset)
     if DATASETS[dataset.name].is_table:
         dump["table_rules"] = TABLE_RULES
+        dump["data_sha256"] = table_digest(dataset.path)
     if dataset.stratify and dataset.train_size:   # the training subset in the classes' shares (splits._interleaved)
         dump["train_order"] = "stratified"
     return dump
+
+
+def table_digest(path: str) -> str:
+    """A table file's contents (sha256, 12 hex digits), part of its study's identity: the cells are
+    of that data, so an edited file is another study, not more seeds of this one (its runs would be
+    pooled with the old file's). Contents, not the modification time: workers on other machines
+    with a copy of the file join the same study. "" when the file cannot be read (tables.read says
+    why before anything runs)."""
+    try:
+        stat = Path(path).stat()
+        return _digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        return ""
+
+
+@functools.lru_cache(maxsize=64)   # a plan is built several times per command: read a big file once
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:12]
 
 
 def _training_identity(training) -> dict:

@@ -144,7 +144,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
     study = ctx.study
     known = joining.configurations(study, plan, ctx.storage)   # one read of the study names
     if known and plan.config_hash not in known:   # say so once, when it starts
-        print(f"note: [{plan.label}] settings differ from the storage's earlier configuration(s) of study "
+        print(f"note: [{plan.label}] settings (or a table file's contents) differ from the storage's earlier configuration(s) of study "
               f"{study.name!r} ({', '.join(known)}): this one ({plan.config_hash}) starts afresh, and its workers need "
               "this study file and flags", file=sys.stderr, flush=True)
     ostudy = open_dataset_study(ctx, study, plan, data)

@@ -750,3 +750,38 @@ def test_target_labels_spelt_apart_are_read_as_one_class_when_the_study_file_say
     base["datasets"][0]["preprocess"]["target_classes"] = {"leave": "Leave"}
     study.write_text(yaml.safe_dump(base))
     assert load_study(study).plans[0].config_hash != before
+
+
+def test_an_edited_table_file_is_another_study_not_more_seeds_of_the_old_one(tmp_path):
+    """A user flips labels in their CSV and reruns: the study's identity follows the file's
+    contents, so the new file's cells train afresh (they were pooled with the old file's results,
+    and a shorter file's study said "nothing to train"). Touching the file alone changes nothing:
+    workers with a copy of it on another machine join the same study."""
+    import os
+
+    from .conftest import run_cli, study_env, write_study
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    frame = pd.DataFrame(x, columns=["a", "b", "c"]).assign(y=(x[:, 0] > 0).astype(int))
+    frame.to_csv(tmp_path / "clinic.csv", index=False)
+    write_study(tmp_path / "s.yaml", {"name": "edit", "arms": ["none", "l2"], "seeds": 2, "epochs": 2,
+                                      "model": {"hidden": [4]},
+                                      "datasets": [{"name": "csv", "label": "clinic", "path": "clinic.csv", "target": "y"}]})
+    from pipeline.study import build_study
+
+    absolute = {"name": "edit", "datasets": [{"name": "csv", "path": str(tmp_path / "clinic.csv"), "target": "y"}]}
+    first = build_study(absolute, "s.yaml").plans[0].config_hash
+    os.utime(tmp_path / "clinic.csv", (1, 1))   # touched, the same contents: the same study
+    assert build_study(absolute, "s.yaml").plans[0].config_hash == first
+    env, args = study_env(tmp_path), ["ablation", "--study", "s.yaml", "--no-report"]
+    before = run_cli(args, cwd=tmp_path, env=env)
+    assert before.returncode == 0, before.stderr
+    frame.assign(y=1 - frame["y"]).to_csv(tmp_path / "clinic.csv", index=False)
+    after = run_cli(args, cwd=tmp_path, env=env)
+    assert after.returncode == 0, after.stderr
+    assert "settings (or a table file's contents) differ from the storage's earlier configuration(s)" in after.stderr
+    assert "[clinic] trained 4" in after.stdout and "nothing to train" not in after.stdout
+    hashes = re.findall(r"config ([0-9a-f]{12})", before.stdout + after.stdout)
+    assert len(set(hashes)) == 2, hashes
+    assert build_study(absolute, "s.yaml").plans[0].config_hash != first

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from . import arms
+from .metric_numbers import amount
 from .task import METRICS
 from .verdicts import DatasetVerdicts
 from .words import and_list, counted
@@ -113,8 +114,12 @@ def _no_room(v: DatasetVerdicts, constant: str, score: str) -> str:
                 "something derived from it; in a table, drop it under preprocess.drop_columns); otherwise harder "
                 "data or a finer metric (log_loss for classification) would tell them apart")
     if v.room_step:
-        return (f"One test row {_row_of(v)} moves test {m.label} by {v.room_step:.3g}: with so few test rows no arm can "
-                f"be told apart from always predicting {constant} ({score}); raise the dataset's test_fraction")
+        # a small unstratified test split can hold a class far below its share (the constant then scores high)
+        stratify = (" and, if not set already, stratify: true, so that the test split keeps each class's share"
+                    if v.task == "classification" else "")
+        return (f"One test row {_row_of(v)} moves test {m.label} by {amount(v.room_step, v.metric, signed=False)}: with "
+                f"so few test rows no arm can be told apart from always predicting {constant} ({score}); raise the "
+                f"dataset's test_fraction{stratify}")
     return (f"Always predicting {constant} already scores {score}: test {m.label} has less than two ROPEs "
             "of room above it, so no arm can be told apart from a model that learned nothing; choose "
             "metric: balanced_accuracy (or macro_f1, roc_auc) to compare the arms on the rare classes")

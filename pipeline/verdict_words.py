@@ -31,7 +31,10 @@ def sentence(arm: str, p: stats.Paired, metric: str, name: str = "") -> str:
         return (f"{name}{p.verdict} by less than the ROPE, {diff}, all within ±{rope} ({_holm(p)}p {_p(p.p_t_holm)}{at}): "
                 f"real, but too small to matter by this study's ROPE{unsure}")
     if p.verdict in ("better", "worse"):
-        return f"{name}{p.verdict}, {diff} ({_holm(p)}p {_p(p.p_t_holm)}{at})"
+        # real, but its CI reaches into the ROPE with the mean inside it: the size may not matter
+        small = (f"; its mean difference is within the ROPE (±{rope}), so it may be too small to matter"
+                 if _mean_within_rope(p) else "")
+        return f"{name}{p.verdict}, {diff} ({_holm(p)}p {_p(p.p_t_holm)}{at}){small}"
     if p.verdict == "equivalent":
         return (f"{name}practically the same, {diff}, within ±{rope} "
                 f"(equivalence {_holm(p)}p {_p(p.p_tost_holm)}{at})")
@@ -158,8 +161,8 @@ def gap_closed_sentence(v: DatasetVerdicts, arm: str) -> str:
     """E.g. "L2 closes 54% [38%, 69%] of the train-test gap that none leaves open (gap 0.008 with
     none, 0.0037 with L2)", or "closes the train-test gap ..." when the rest is within the ROPE."""
     g, name, m = v.gap_closed[arm], v.name(arm), METRICS[v.metric]
-    big = max(abs(g.none_gap), abs(g.arm_gap))
-    none_gap, arm_gap = (amount(x, v.metric) if m.share else number(x, v.metric, False, big) for x in (g.none_gap, g.arm_gap))
+    same = same_decimals([g.none_gap, g.arm_gap])   # "gap 9.00 with none, 7.94 with dropout", not "9" beside "7.94"
+    none_gap, arm_gap = (amount(x, v.metric) if m.share else same(x) for x in (g.none_gap, g.arm_gap))
     train = _train_change(v.metric, (g.train_none, g.train_arm))
     if g.no_gain in ("worse", "at chance"):
         test = "is worse" if g.no_gain == "worse" else "is no better than a constant prediction's"
@@ -378,15 +381,24 @@ def _settled_so_far(v: DatasetVerdicts) -> str:
     return f"{and_list(small)} made only a small difference (better, within the ROPE)" if small else ""
 
 
+def _mean_within_rope(p: stats.Paired) -> bool:
+    """A real difference (better or worse, not negligible) whose mean is smaller than the ROPE."""
+    return not p.negligible and abs(p.mean_diff) < p.rope
+
+
 def _helped(v: DatasetVerdicts, mine: dict[str, float]) -> list[str]:
     """In short's sentences on the arms better than none: those that helped, and those better than
     a none that overfits below a constant but no better than the constant (harm undone, not help)."""
     out = []
     learned, undid = [a for a in v.winners if a not in v.at_chance], [a for a in v.winners if a in v.at_chance]
     if learned:
-        others = [v.name(a) for a in learned[1:]]
-        out.append(f"On {v.label}, {v.name(learned[0])} helped: {_change(v.metric, mine, learned[0])}"
-                   + (f" ({', '.join(others)} helped too)" if others else "") + ".")
+        first, rest = learned[0], learned[1:]
+        small = [v.name(a) for a in rest if _mean_within_rope(v.paired[a])]
+        too = (f" ({', '.join(map(v.name, rest))} helped too"
+               + (f"; {and_list(small)} by less than the ROPE on average" if small else "") + ")") if rest else ""
+        out.append(f"On {v.label}, {v.name(first)} helped"
+                   + (", by less than the ROPE on average" if _mean_within_rope(v.paired[first]) else "")
+                   + f": {_change(v.metric, mine, first)}{too}.")
     back, less = [a for a in undid if a not in v.below_chance], [a for a in undid if a in v.below_chance]
     if back:   # back at the constant's level (and those that only lessened it, named)
         out.append(f"On {v.label}, {and_list(list(map(v.name, back)))} undid none's overfitting: "

@@ -417,8 +417,8 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     assert coarse.little_room and not coarse.at_chance and coarse.paired["l2"].verdict != verdicts.AT_CHANCE
     assert coarse.room_step == 0.25 and math.isnan(coarse.chance_margin)
     warning = verdict_warnings.chance_warning(coarse)
-    assert "One test row of the rarest class (2 rows) moves test balanced accuracy by 0.25" in warning
-    assert "raise the dataset's test_fraction" in warning and "choose metric" not in warning
+    assert "One test row of the rarest class (2 rows) moves test balanced accuracy by 25.0 pt" in warning
+    assert "raise the dataset's test_fraction and, if not set already, stratify: true" in warning and "choose metric" not in warning
     # with 3 such rows (16.7 points a row) there is room: l2 at 0.5 is at chance
     [enough] = verdicts.decide_study([verdicts.DatasetResults("few", "classification", few, chance=0.5,
                                                               metric="balanced_accuracy", test_class_rows=[3, 40, 2])])
@@ -1090,6 +1090,19 @@ def test_in_short_names_a_real_but_small_difference_and_the_line_says_when_equiv
     assert verdict_words.sentence("l1", l1, v.metric).endswith(
         "real, but too small to matter by this study's ROPE; equivalence not shown after Holm (p 0.0590), so the "
         "smallness is not certain")
+    # better with the mean inside the ROPE but the CI reaching out of it (a first-hour user's wide
+    # table: -0.345 MSE [-0.594, -0.0959], ROPE ±0.45): not negligible, but said to be small on average
+    mse = {"none": {s: 5.0 + 0.1 * s for s in range(4)}, "l2": {s: 5.0 + 0.1 * s - [0.2, 0.5, 0.3, 0.38][s] for s in range(4)},
+           "l1": {s: 5.0 + 0.1 * s - [1.2, 1.5, 1.3, 1.38][s] for s in range(4)}}
+    w = verdicts.DatasetResults("wide", "regression", mse, rope_setting=0.45)
+    [u] = verdicts.decide_study([w])
+    l2 = u.paired["l2"]
+    assert l2.verdict == "better" and not l2.negligible and abs(l2.mean_diff) < l2.rope < abs(l2.ci_high - l2.ci_low) + abs(l2.mean_diff)
+    assert verdict_words.sentence("l2", l2, u.metric).endswith(
+        "; its mean difference is within the ROPE (±0.45 MSE), so it may be too small to matter")
+    assert "too small" not in verdict_words.sentence("l1", u.paired["l1"], u.metric)
+    assert verdict_words.in_short([u], verdict_words.mean_values([w]))[0].endswith(
+        "(L2 helped too; L2 by less than the ROPE on average).")
 
 
 def test_a_path_point_selected_among_near_equals_is_noted_under_the_answer():

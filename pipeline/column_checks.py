@@ -438,10 +438,11 @@ FEW_ROWS = 10
 
 
 def few_rows_warning(names: list[str], train: np.ndarray, test: np.ndarray, metric_label: str,
-                     merged: frozenset = frozenset()) -> list[str]:
+                     merged: frozenset = frozenset(), weighted: bool = False) -> list[str]:
     """Under a metric that scores every class alike (balanced accuracy, macro F1), a class of a few
     training rows weighs 1/classes of it: the models can hardly learn it from so few rows, and its
-    few test rows swing the metric (the opposite of accuracy's rare-class warning)."""
+    few test rows swing the metric (the opposite of accuracy's rare-class warning: accuracy is
+    offered as the choice of a user to whom the class matters less, not as the way out)."""
     few = [i for i in np.argsort(train, kind="stable") if 0 < train[i] < FEW_ROWS]
     if not few:
         return []
@@ -453,7 +454,10 @@ def few_rows_warning(names: list[str], train: np.ndarray, test: np.ndarray, metr
             f"so few rows{_one_row(names, train, test, min(few, key=lambda i: test[i] or np.inf))}; "
             + ("" if all(names[i] in merged for i in few) else   # already a merge of labels: not that advice again
                f"read {'it' if one else 'them'} as a related class (preprocess.target_classes: {{rare: related}}), ")
-            + "collect more rows, or choose metric: accuracy to count each class by its share"]
+            + "collect more rows"
+            + ("" if weighted else f", set class_weight: balanced so that training does not ignore {'it' if one else 'them'}")
+            + f", or, if {'it matters' if one else 'they matter'} less to you than 1/{len(train)} of the score, choose "
+            "metric: accuracy (each class counted by its share)"]
 
 
 def _one_row(names: list[str], train: np.ndarray, test: np.ndarray, i: int) -> str:

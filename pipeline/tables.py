@@ -452,7 +452,8 @@ def outcome_record(spec, splits, record: dict) -> dict:
         if metric.name in ("balanced_accuracy", "macro_f1"):
             test = np.bincount(splits.y_test.numpy(), minlength=splits.n_classes)
             merged = frozenset(m["as"] for m in record.get("merged_classes", {}).values())
-            warned += column_checks.few_rows_warning(names, counts, test, metric.label, merged)
+            warned += column_checks.few_rows_warning(names, counts, test, metric.label, merged,
+                                                     weighted=splits.class_weight is not None)
         if warned:
             out["warnings"] = [*out.get("warnings", []), *warned]
     return out

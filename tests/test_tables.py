@@ -737,8 +737,13 @@ def test_target_labels_spelt_apart_are_read_as_one_class_when_the_study_file_say
     [w] = [w for w in load(DatasetSpec(name="table", path=str(tmp_path / "four.csv"), target="Churn", metric="balanced_accuracy",
                                        preprocess={"target_classes": {"maybe": "Maybe"}}), 0).preprocessing["warnings"]
            if "few rows" in w]
-    assert "'Maybe' (" in w and "target_classes" not in w and w.endswith("collect more rows, or choose metric: accuracy "
-                                                                         "to count each class by its share")
+    assert "'Maybe' (" in w and "target_classes" not in w and w.endswith(
+        "collect more rows, set class_weight: balanced so that training does not ignore it, or, if it matters less to "
+        "you than 1/3 of the score, choose metric: accuracy (each class counted by its share)")
+    [w] = [w for w in load(DatasetSpec(name="table", path=str(tmp_path / "four.csv"), target="Churn", metric="balanced_accuracy",
+                                       class_weight="balanced", preprocess={"target_classes": {"maybe": "Maybe"}}), 0)
+           .preprocessing["warnings"] if "few rows" in w]
+    assert "class_weight" not in w   # set already
     # an empty target_classes leaves a preprocess block's identity as it was before the field
     study = tmp_path / "s.yaml"
     base = {"name": "s", "seeds": 2, "datasets": [{**spec, "preprocess": {"drop_columns": ["calls"]}}]}

@@ -10,6 +10,7 @@ file is validated into are in study_schema.py; this module reads, overrides and 
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,8 +217,37 @@ def _unknown_field(model: type, loc: list) -> str:
     name = str(loc[-1])
     where = ".".join(str(p) for p in loc)
     close = difflib.get_close_matches(name, allowed, n=1)
+    # a field written in the wrong place (missing_values outside preprocess, dropout outside strengths)
+    in_dataset = bool(loc) and loc[0] == "datasets"
+    homes = sorted(_field_homes().get(name, ()), key=lambda h: (h.startswith("datasets.") != in_dataset,   # its scope first
+                                                                 h.count("."), h.split(".")[0] in ("tune", "paths"), h))
+    index = next((str(p) for p in loc if isinstance(p, int)), "0")
+    homes = [h.replace("datasets.<n>", f"datasets.{index}") for h in homes]
+    if homes and not close:   # the place is the fix: the list of what is allowed here is not
+        return f"field '{where}' is unknown here; it belongs at {' or '.join(repr(h) for h in homes[:2])}"
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"field '{where}' is unknown{hint}; allowed: {', '.join(sorted(set(allowed)))}"
+
+
+@functools.lru_cache(maxsize=1)
+def _field_homes() -> dict[str, set[str]]:
+    """Every field name of a study file -> the dotted places it is allowed at ("strengths.dropout",
+    "datasets.<n>.preprocess.missing_values"); training settings at the top level and in a
+    dataset entry alike."""
+    homes: dict[str, set[str]] = {}
+
+    def walk(model: type, prefix: str, depth: int = 0) -> None:
+        for name, field in model.model_fields.items():
+            homes.setdefault(name, set()).add(prefix + name)
+            inner = [k for a in field_kinds(field.annotation) for k in (a, *get_args(a))
+                     if isinstance(k, type) and issubclass(k, BaseModel)]
+            if inner and depth < 3:
+                walk(inner[0], f"{prefix}{name}.<n>." if name == "datasets" else f"{prefix}{name}.", depth + 1)
+
+    walk(StudyFile, "")
+    walk(Training, "")
+    walk(Training, "datasets.<n>.")
+    return homes
 
 
 def shorten(value: Any, limit: int = 80) -> str:

@@ -61,6 +61,10 @@ CASES = [
     ("zero-epochs", _with("epochs", 0), [], "epochs"),
     ("zero-seeds", _with("seeds", 0), [], "seeds"),
     ("typo-field", {**tiny_study_dict(), "epoch": 3}, [], "field 'epoch' is unknown (did you mean 'epochs'?); allowed: "),
+    ("misplaced-field", _with("datasets", [{"name": "wine", "missing_values": {"a": [0]}}]), [],
+     "field 'datasets.0.missing_values' is unknown here; it belongs at 'datasets.0.preprocess.missing_values'"),
+    ("misplaced-strength", {**tiny_study_dict(), "dropout": 0.3}, [],
+     "field 'dropout' is unknown here; it belongs at 'strengths.dropout' or 'paths.dropout'"),
     ("typo-nested", _with("optimizer", {"name": "adam", "lrr": 0.1}), [],
      "field 'optimizer.lrr' is unknown (did you mean 'lr'?); allowed: lr, momentum, name"),
     ("bool-as-number", _with("epochs", True), [], "field 'epochs' = true (YAML reads yes, no, on and off as true or "

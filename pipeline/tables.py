@@ -155,6 +155,18 @@ def _refuse_conflicting_lists(spec) -> None:
                          "it lists feature columns only")
 
 
+def _first_bad_byte(path: Path, encoding: str) -> str:
+    """"byte 33 on line 1: b'\\xb0'": where the file stops being `encoding` (the decoder's own offset is
+    into whichever chunk pandas was reading)."""
+    data = path.read_bytes()
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        return f"byte {e.start} on line {line}: {data[e.start:e.start + 1]!r}"
+    return "a byte it cannot decode"
+
+
 def _read_file(spec, path: Path) -> pd.DataFrame:
     kind = "Parquet" if path.suffix.lower() in (".parquet", ".pq") else "CSV"
     if path.suffix.lower() in WORKBOOKS or (kind == "CSV" and _zipped_workbook(path)):
@@ -170,9 +182,10 @@ def _read_file(spec, path: Path) -> pd.DataFrame:
         frame.attrs["repeated_names"] = _repeated_names(path, spec.encoding or "utf-8", sep, list(frame.columns), skip)
         frame.attrs["sep"] = sep   # a semicolon: a European export, whose commas are decimal ones
         return frame
-    except UnicodeDecodeError as e:
+    except UnicodeDecodeError:
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: not {spec.encoding or 'utf-8'} text "
-                         f"(byte {e.start}); set encoding: (e.g. latin-1 or cp1252) in the dataset entry") from None
+                         f"({_first_bad_byte(path, spec.encoding or 'utf-8')}); set encoding: (e.g. latin-1 or cp1252) "
+                         "in the dataset entry") from None
     except LookupError:
         raise UsageError(f"{_where(spec)}: field 'encoding' = {spec.encoding!r}: unknown encoding; e.g. utf-8, "
                          "latin-1, cp1252") from None

@@ -171,7 +171,7 @@ def test_unseen_categories_and_encodings(tmp_path):
     assert record["encoded_columns"] == ["colour"] and arrays[1][0, 1:].tolist() == [0.0, 0.0]  # all-zero one-hot
     latin = tmp_path / "latin.csv"
     latin.write_bytes("Größe,Ziel\n1,a\n2,b\n3,a\n4,b\n".encode("latin-1"))
-    with pytest.raises(UsageError, match="not utf-8 text.*encoding"):
+    with pytest.raises(UsageError, match=r"not utf-8 text \(byte 2 on line 1: b'\\xf6'\).*encoding"):   # the ö of Größe
         load(DatasetSpec(name="table", path=str(latin), target="Ziel"), 0)
     ok = load(DatasetSpec(name="table", path=str(latin), target="Ziel", encoding="latin-1", val_fraction=0.25,
                           test_fraction=0.25), 0)

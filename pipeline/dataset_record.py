@@ -78,11 +78,17 @@ def data_params(data: Splits) -> dict:
             "data_class_balance": _json_fit(_largest_first(record.get("class_balance", {}))),
             "data_auto_dropped_columns": _json_fit(record.get("auto_dropped_columns", {})),
             "data_parsed_numeric_columns": _json_fit(record.get("parsed_numeric_columns", [])),
+            **({"data_dashes_as_missing": _json_fit(record["dashes_as_missing"])} if record.get("dashes_as_missing") else {}),
             "data_duplicate_rows": record.get("duplicate_rows", 0),
             "data_target_scale": json.dumps(record.get("target_scale")),
             "data_warnings": _json_fit(record.get("warnings", [])),
             **({"data_merged_classes": _json_fit(_merges(data))} if record.get("merged_classes") else {}),
             "class_names": _json_fit(data.class_names)}
+
+
+def _with_dashes(columns: list, dashes: dict) -> list[str]:
+    """Column names, each with how many dashes in it were read as missing: "pressure (3 '-' as missing)"."""
+    return [f"{c} ({dashes[c]} '-' as missing)" if dashes.get(c) else str(c) for c in columns]
 
 
 def _merges(data: Splits) -> dict[str, str]:
@@ -153,7 +159,7 @@ def data_line(data: Splits) -> str:
         parts.append("dropped as carrying no signal: "
                      + _some([f"{c} ({why})" for c, why in r["auto_dropped_columns"].items()]))
     if r.get("parsed_numeric_columns"):
-        parts.append(f"numbers written as text: {_some(r['parsed_numeric_columns'])}")
+        parts.append(f"numbers read from text: {_some(_with_dashes(r['parsed_numeric_columns'], r.get('dashes_as_missing', {})))}")
     if r.get("merged_classes"):
         parts.append("target labels read as another class: " + _some([f"{k} -> {v}" for k, v in _merges(data).items()]))
     if r.get("target_scale"):
@@ -267,7 +273,8 @@ def data_paragraph(params: dict) -> str:
             f"{k} as {v}" for k, v in merged.items()) + "."
     parsed = _loads(params, "data_parsed_numeric_columns", [])
     if parsed:
-        text += f" Numbers written as text (thousands separators, %, currency) read as numbers: {', '.join(map(str, parsed))}."
+        text += (" Columns of numbers read from text (thousands separators, %, currency, or a dash for missing): "
+                 + ", ".join(_with_dashes(parsed, _loads(params, "data_dashes_as_missing", {}))) + ".")
     if int(params.get("data_duplicate_rows") or 0):
         text += f" {counted(int(params['data_duplicate_rows']), 'duplicate row')} kept."
     scale = _loads(params, "data_target_scale", None)

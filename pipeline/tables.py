@@ -104,8 +104,8 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     marked = _mark_missing(frame, prep.missing_values)
     record["percent_mixed"] = {c: found for c in frame.columns
                                if c != spec.target and is_text(frame[c]) and (found := percent_mixed(frame[c]))}
-    record["parsed_numeric_columns"], record["non_numbers_as_missing"], record["decimal_commas"] = \
-        _parse_numbers(frame, spec.target, sep)
+    record["parsed_numeric_columns"], record["non_numbers_as_missing"], record["decimal_commas"], \
+        record["dashes_as_missing"] = _parse_numbers(frame, spec.target, sep)
     again = _mark_missing(frame, prep.missing_values)
     record["marked_missing"] = {c: marked[c] + again[c] for c in prep.missing_values}
     record["merged_classes"] = _merge_classes(spec, frame)
@@ -313,10 +313,11 @@ def _mark_missing(frame: pd.DataFrame, markers: dict) -> dict[str, int]:
     return matched
 
 
-def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",") -> tuple[list[str], dict, dict]:
-    """Text columns of numbers as people write them become floats: their names, and for each column
-    whose few values that are not numbers became missing, how many and which (a few examples)."""
-    parsed, non_numbers, decimals = [], {}, {}
+def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",") -> tuple[list[str], dict, dict, dict]:
+    """Text columns of numbers as people write them become floats: their names; for each column
+    whose few values that are not numbers became missing, how many and which (a few examples); the
+    decimal-comma readings; and how many dashes ("-", "--") each read as missing."""
+    parsed, non_numbers, decimals, dashes = [], {}, {}, {}
     commas = file_commas(frame, sep)
     for c in frame.columns:
         if not is_text(frame[c]):
@@ -326,13 +327,15 @@ def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",") -> tuple[list[st
             continue
         if note:
             decimals[c] = note
+        if frame[c].isin(DASHES).any():   # "-" for missing, said with its count (not as a number format)
+            dashes[c] = int(frame[c].isin(DASHES).sum())
         rest = frame[c][numbers.isna() & frame[c].notna() & ~frame[c].isin(DASHES)]
         if len(rest):
             non_numbers[c] = {"count": len(rest), "distinct": int(rest.nunique()),
                               "examples": [str(v) for v in rest.unique()[:NON_NUMBER_EXAMPLES]]}
         frame[c] = numbers
         parsed.append(c)
-    return parsed, non_numbers, decimals
+    return parsed, non_numbers, decimals, dashes
 
 
 def _refuse_infinite(spec, frame: pd.DataFrame) -> None:

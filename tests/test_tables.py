@@ -51,6 +51,13 @@ def test_a_messy_csv_is_tidied_and_every_change_is_recorded(tmp_path):
                          preprocess={"drop_columns": ["batch"]}), 0)
     r = s.preprocessing
     assert r["parsed_numeric_columns"] == ["income", "share", "pressure"]   # glucose's "?" kept it numeric
+    # pressure is plain numbers and dashes: said so, with the count (not as a way of writing numbers)
+    assert r["dashes_as_missing"] == {"pressure": 8}
+    from pipeline import dataset_record
+
+    assert "numbers read from text: income, share, pressure (8 '-' as missing)" in dataset_record.data_line(s)
+    assert ("Columns of numbers read from text (thousands separators, %, currency, or a dash for missing): income, "
+            "share, pressure (8 '-' as missing).") in dataset_record.data_paragraph(dataset_record.data_params(s))
     assert r["auto_dropped_columns"] == {
         "Unnamed: 0": "id-like: row numbers",
         "ref": "id-like: different text on every row",

@@ -23,6 +23,7 @@ from .runtime import VERBOSE, failpoint, signals_deferred, worker_id
 from .storage import batched_writes
 from .tracking import NewRun, Tracker
 from .trainer_common import TrialConfig, resolve_device, training_device
+from .words import counted
 
 
 class Outcome(Enum):
@@ -182,9 +183,19 @@ def _conclude(tracker: Tracker, e: Ending, check: bool) -> bool:
         if VERBOSE["on"]:
             print(f"  {t.name:<28} {e.summary}", flush=True)
         return True
-    if outcome is not Outcome.PRUNED:
+    # interrupted cells are counted in one line where the signal stopped them (interrupted_line)
+    if outcome is not Outcome.PRUNED and (outcome is not Outcome.INTERRUPTED or VERBOSE["on"]):
         print(f"  {t.name:<28} {'FAILED: ' if outcome.spends_budget else ''}{reason_text(outcome, e.error)}", flush=True)
     return False
+
+
+def interrupted_line(training: int, ahead: int = 0) -> None:
+    """One console line for the cells a signal stopped (not one per cell: a population popped
+    ahead has not even started): they are trained again on the next run, or by another worker."""
+    parts = [f"{counted(training, 'cell')} stopped in training"] * bool(training) + \
+            [f"{counted(ahead, 'cell')} popped ahead, not started"] * bool(ahead)
+    if parts:
+        print(f"  interrupted: {' and '.join(parts)}; trained again on the next run (or by another worker)", flush=True)
 
 
 def reap(ostudy: optuna.Study, tracker: Tracker) -> int:

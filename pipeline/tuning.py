@@ -214,6 +214,7 @@ def _train_round(ctx, plan: DatasetPlan, data, trials: list[LiveTrial]) -> list[
             results = _train_references(state, data)
     except Interrupted:
         lifecycle.end(ctx.tracker, [Ending(t, Outcome.INTERRUPTED, history=h) for t, h in zip(trials, state.histories)])
+        lifecycle.interrupted_line(len(trials))
         raise
     return [state.ending(i, r) for i, r in enumerate(results)]
 

@@ -171,6 +171,7 @@ def _end_untrained(ctx, opened) -> None:
     trials, beat = opened
     try:
         lifecycle.end(ctx.tracker, [Ending(t, Outcome.INTERRUPTED) for t in trials])
+        lifecycle.interrupted_line(0, len(trials))
     except Exception as e:
         print(f"  {counted(len(trials), 'popped trial')} not ended ({type(e).__name__}: {e}); the next worker "
               "reaps them", flush=True)
@@ -197,6 +198,7 @@ def _train(ctx, trials: list[LiveTrial], data, population: bool) -> list[Ending]
         rest = trials[len(done):]
         lifecycle.end(ctx.tracker, done + [Ending(t, Outcome.INTERRUPTED, history=h)
                                            for t, h in zip(rest, histories[len(done):])])
+        lifecycle.interrupted_line(len(rest))
         raise
 
 

@@ -68,8 +68,8 @@ def cells_and_runs(env, study_file, storage_url):
     return study, ostudy, runs
 
 
-def signal_mid_study(sig, workdir, env, study_file, storage) -> tuple[int, str]:
-    """Start the study, send `sig` once trials are running; returns (exit code, stderr). The
+def signal_mid_study(sig, workdir, env, study_file, storage) -> tuple[int, str, str]:
+    """Start the study, send `sig` once trials are running; returns (exit code, stderr, stdout). The
     signal is sent while the process is paused (SIGSTOP) with trials in training and the
     journal unlocked, so that it lands mid-training whatever the machine's speed."""
     proc = start(["ablation", "--study", study_file.name, "--no-report"], workdir, env)
@@ -84,8 +84,8 @@ def signal_mid_study(sig, workdir, env, study_file, storage) -> tuple[int, str]:
                 break
         finally:
             proc.send_signal(signal.SIGCONT)
-    _, err = proc.communicate(timeout=60)
-    return proc.returncode, err
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, err, out
 
 
 def test_sigkill_mid_trial_then_rerun_finishes_with_the_same_numbers(workdir, env, tmp_path_factory):
@@ -141,7 +141,7 @@ def test_sigterm_stops_cleanly_and_marks_runs_killed(workdir, env):
     study_file = write_study(workdir / "crash.yaml", SLOW_STUDY)
     storage = get_storage(f"journal:{workdir / 'optuna.journal'}")
     for _ in range(3):  # the signal may land between two populations; then resume and stop again
-        code, err = signal_mid_study(signal.SIGTERM, workdir, env, study_file, storage)
+        code, err, out = signal_mid_study(signal.SIGTERM, workdir, env, study_file, storage)
         assert code == 130 and "interrupted by SIGTERM" in err
         _, ostudy, runs = cells_and_runs(env, study_file, storage)
         assert not [r for r in runs if r.info.status == "RUNNING"]  # whenever it lands
@@ -152,6 +152,8 @@ def test_sigterm_stops_cleanly_and_marks_runs_killed(workdir, env):
         if interrupted:
             break
     assert interrupted and all(t.state == TrialState.FAIL for t in interrupted)
+    # on the console one line says what the signal stopped, not one line per cell
+    assert re.search(r"  interrupted: \d+ cells? stopped in training", out) and " interrupted\n" not in out, out
     for t in interrupted:  # the whole population in training when the signal came
         run = next(r for r in runs if r.info.run_id == t.user_attrs["mlflow_run_id"])
         assert run.info.status == "KILLED" and run.data.tags["fail_reason"] == "interrupted"

@@ -300,7 +300,7 @@ def _add_study_args(p: argparse.ArgumentParser, report: bool = False, trains: bo
         p.add_argument("--reports-dir", default="reports", help="where reports/<study>/ is written")
         p.add_argument("--no-pdf", action="store_true", help="write only the HTML report")
     if trains:
-        p.add_argument("--verbose", action="store_true", help="one line per finished trial (failures are always shown)")
+        p.add_argument("--verbose", action="store_true", help="one line per finished or interrupted trial (failures are always shown)")
 
 
 # long: one add_argument line per flag, each command's flags together

@@ -116,7 +116,8 @@ def open_runs(tracker: Tracker, experiment_id: str, trials: list[LiveTrial]) -> 
 
 
 def end(tracker: Tracker, endings: list[Ending]) -> list[bool]:
-    """Record how each trial ended, in MLflow and Optuna, and print its line. Signals wait until
+    """Record how each trial ended, in MLflow and Optuna, and print its line (_conclude: failures;
+    interrupted ones are counted by the caller, interrupted_line). Signals wait until
     it is done, so a trial is recorded completely or not at all. Returns, per ending, whether the
     trial was recorded as FINISHED. The endings are of one Optuna storage."""
     if not endings:

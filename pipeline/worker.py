@@ -41,6 +41,7 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
     pending: list = []
     upcoming = None   # the next population, popped and opened ahead (a future)
     current = None    # the population in training, until _record (or _train, on a signal) ends it
+    stopped = None    # on a signal: how many cells it stopped in training
     try:
         while True:
             for f in pending:   # a store the bookkeeper gave up on: stop popping cells
@@ -65,8 +66,8 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
             upcoming = bookkeeper.submit(_open_ahead, ctx, cells, batch)
             try:
                 endings = _train(ctx, trials, data, population)
-            except Interrupted:
-                current = None   # _train ended them
+            except Interrupted as e:
+                current, stopped = None, getattr(e, "stopped", 0)   # _train ended them
                 beat.stop()
                 raise
             except BaseException:
@@ -75,26 +76,34 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
             with signals_deferred():   # recorded or ended on a signal, never both
                 pending.append(bookkeeper.submit(_record, ctx, endings, progress, beat))
                 current = None
+    except Interrupted:
+        stopped = stopped or 0
+        raise
     finally:
         try:
-            _wind_down(ctx, [current, upcoming], pending, counts)
+            ahead = _wind_down(ctx, [current, upcoming], pending, counts)
+            if stopped is not None:   # one line for what the signal stopped, not one per cell
+                lifecycle.interrupted_line(stopped, ahead)
         finally:
             bookkeeper.shutdown()
             progress.close()
     return counts
 
 
-def _wind_down(ctx, popped: list, pending: list, counts: dict) -> None:
+def _wind_down(ctx, popped: list, pending: list, counts: dict) -> int:
     """work_cells stops (done, a signal, a lost store): end what was popped but will not train
     (populations in `popped`, or futures of them; None for none) and wait until what was trained
-    is recorded, counting it. Signals are held: a second Ctrl-C waits for this (a short wait)."""
+    is recorded, counting it; returns how many popped cells were ended untrained. Signals are
+    held: a second Ctrl-C waits for this (a short wait)."""
+    ahead = 0
     with signals_deferred(), ctx.clock("bookkeeping"):
         for opened in popped:
             if opened is not None:
-                _end_untrained(ctx, opened)
+                ahead += _end_untrained(ctx, opened)
         for f in pending:  # also on SIGTERM: what was trained gets recorded
             for kind in f.result():
                 counts[kind] += 1
+    return ahead
 
 
 def _mark_training(ostudy, trials: list[LiveTrial]) -> None:
@@ -158,23 +167,24 @@ def _open_ahead(ctx, cells: DatasetCells, batch: int) -> tuple[list[LiveTrial], 
         raise
 
 
-def _end_untrained(ctx, opened) -> None:
+def _end_untrained(ctx, opened) -> int:
     """End the trials of a population that was popped but will not train (this worker is
     stopping): INTERRUPTED, so their cells are trained again at once, here on the next run or by
     another worker. `opened` is (trials, heartbeat) or the future of one. If the stores do not
-    answer, the next worker reaps them."""
+    answer, the next worker reaps them. Returns how many it ended."""
     if isinstance(opened, Future):
         try:
             opened = opened.result()
         except Exception:
-            return   # it failed itself: the error that stops this worker is raised elsewhere
+            return 0   # it failed itself: the error that stops this worker is raised elsewhere
     trials, beat = opened
     try:
         lifecycle.end(ctx.tracker, [Ending(t, Outcome.INTERRUPTED) for t in trials])
-        lifecycle.interrupted_line(0, len(trials))
+        return len(trials)
     except Exception as e:
         print(f"  {counted(len(trials), 'popped trial')} not ended ({type(e).__name__}: {e}); the next worker "
               "reaps them", flush=True)
+        return 0
     finally:
         beat.stop()
 
@@ -194,11 +204,11 @@ def _train(ctx, trials: list[LiveTrial], data, population: bool) -> list[Ending]
             for t, history in zip(trials, histories):
                 done.append(lifecycle.cell_ending(t, _train_one(t, data, history), time.perf_counter() - t.started))
             return done
-    except Interrupted:
+    except Interrupted as e:
         rest = trials[len(done):]
         lifecycle.end(ctx.tracker, done + [Ending(t, Outcome.INTERRUPTED, history=h)
                                            for t, h in zip(rest, histories[len(done):])])
-        lifecycle.interrupted_line(len(rest))
+        e.stopped = len(rest)   # said by work_cells, with the cells popped ahead, in one line
         raise
 
 

@@ -153,7 +153,8 @@ def test_sigterm_stops_cleanly_and_marks_runs_killed(workdir, env):
             break
     assert interrupted and all(t.state == TrialState.FAIL for t in interrupted)
     # on the console one line says what the signal stopped, not one line per cell
-    assert re.search(r"  interrupted: \d+ cells? stopped in training", out) and " interrupted\n" not in out, out
+    said = re.findall(r"  interrupted: .*", out)
+    assert len(said) == 1 and re.match(r"  interrupted: \d+ cells? stopped in training", said[0]) and " interrupted\n" not in out, out
     for t in interrupted:  # the whole population in training when the signal came
         run = next(r for r in runs if r.info.run_id == t.user_attrs["mlflow_run_id"])
         assert run.info.status == "KILLED" and run.data.tags["fail_reason"] == "interrupted"

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .datasets import REGISTRY as DATASETS
+from .errors import UsageError
 from .datasets import legacy_normalization, normalization
 
 # Bump when training semantics change, so old studies are never resumed with new code.
@@ -80,23 +81,28 @@ def _dataset_identity(dataset, tuned: bool) -> dict:
         dump["normalization"] = normalization(dataset)
     if DATASETS[dataset.name].is_table:
         dump["table_rules"] = TABLE_RULES
-        dump["data_sha256"] = table_digest(dataset.path)
+        dump["data_sha256"] = table_digest(dataset)
     if dataset.stratify and dataset.train_size:   # the training subset in the classes' shares (splits._interleaved)
         dump["train_order"] = "stratified"
     return dump
 
 
-def table_digest(path: str) -> str:
+def table_digest(dataset) -> str:
     """A table file's contents (sha256, 12 hex digits), part of its study's identity: the cells are
     of that data, so an edited file is another study, not more seeds of this one (its runs would be
     pooled with the old file's). Contents, not the modification time: workers on other machines
-    with a copy of the file join the same study. "" when the file cannot be read (tables.read says
-    why before anything runs)."""
+    with a byte-identical copy join the same study. Every command needs the file, `report` too:
+    without it the study's runs cannot be told from another file's."""
+    path = Path(dataset.path)
     try:
-        stat = Path(path).stat()
-        return _digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
-    except OSError:
-        return ""
+        stat = path.stat()
+        return _digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    except OSError as e:
+        where = "" if path.is_absolute() else f" (relative paths are read from the working directory: {path.resolve()})"
+        what = "a directory, not a CSV or Parquet file" if path.is_dir() else \
+            "file does not exist" if not path.exists() else f"cannot be read ({e.strerror})"
+        raise UsageError(f"dataset {dataset.display}: field 'path' = {dataset.path!r}: {what}{where}; a table's contents "
+                         "are part of its study's identity, so every command, report too, needs the file") from None
 
 
 @functools.lru_cache(maxsize=64)   # a plan is built several times per command: read a big file once

@@ -74,8 +74,9 @@ def _no_such_configuration(study: Study, plan: DatasetPlan, storage: str) -> str
     where = f"study {study.name!r}, dataset {plan.label}"
     if others:
         return (f"{where}: the storage holds configuration(s) {', '.join(others)} of it, not this one ({plan.config_hash}): "
-                "this worker's study file or flags (--epochs) differ from the enqueue's; run every worker with the "
-                "study file and flags the enqueue used (or enqueue this configuration first)")
+                "this worker's study file or flags (--epochs), or a table file's contents (sha256: a copy must be "
+                "byte-identical), differ from the enqueue's; run every worker with the study file, data and flags the "
+                "enqueue used (or enqueue this configuration first)")
     return f"{where}: no Optuna study of it in the storage; create it first with: python -m pipeline enqueue ..."
 
 

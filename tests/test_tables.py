@@ -797,3 +797,8 @@ def test_an_edited_table_file_is_another_study_not_more_seeds_of_the_old_one(tmp
     hashes = re.findall(r"config ([0-9a-f]{12})", before.stdout + after.stdout)
     assert len(set(hashes)) == 2, hashes
     assert build_study(absolute, "s.yaml").plans[0].config_hash != first
+    # without the file no command can tell its study's runs from another file's: report too refuses
+    for gone, said in ((tmp_path / "gone.csv", "file does not exist"), (tmp_path, "a directory, not a CSV or Parquet file")):
+        with pytest.raises(UsageError, match=f"{said}; a table's contents are part of its study's identity, so every "
+                                             "command, report too, needs the file"):
+            build_study({**absolute, "datasets": [{**absolute["datasets"][0], "path": str(gone)}]}, "s.yaml")

@@ -170,10 +170,13 @@ def _deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-def _format_validation_error(source: str, err: ValidationError, model: Optional[type] = None) -> str:
+def _format_validation_error(source: str, err: ValidationError, model: Optional[type] = None,
+                             within: tuple = ()) -> str:
+    """`within`: where in the file `model` was validated, ("datasets", 1) for a dataset's settings."""
     first = err.errors()[0]
     if first["type"] == "extra_forbidden" and model is not None:
-        return f"{source}: {_unknown_field(model, [p for p in first['loc'] if not str(p).startswith('function-')])}"
+        loc = [p for p in first['loc'] if not str(p).startswith('function-')]
+        return f"{source}: {_unknown_field(model, loc, within)}"
     loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
     # pydantic puts the union member name into the location; drop those noise parts
     loc = ".".join(p for p in loc.split(".") if p not in {"int", "float", "list[int]", "constrained-int",
@@ -200,7 +203,7 @@ def _format_validation_error(source: str, err: ValidationError, model: Optional[
     return f"{source}:{where} {msg}"
 
 
-def _unknown_field(model: type, loc: list) -> str:
+def _unknown_field(model: type, loc: list, within: tuple = ()) -> str:
     """A misspelt field, with the closest allowed name and every allowed one at its place."""
     import difflib
 
@@ -217,14 +220,16 @@ def _unknown_field(model: type, loc: list) -> str:
     name = str(loc[-1])
     where = ".".join(str(p) for p in loc)
     close = difflib.get_close_matches(name, allowed, n=1)
-    # a field written in the wrong place (missing_values outside preprocess, dropout outside strengths)
-    in_dataset = bool(loc) and loc[0] == "datasets"
+    # a field written in the wrong place (missing_values outside preprocess, dropout outside
+    # strengths): its place is the fix, before any look-alike here ('dropout' is not 'root')
+    full = [*within, *loc]
+    in_dataset = bool(full) and full[0] == "datasets"
     homes = sorted(_field_homes().get(name, ()), key=lambda h: (h.startswith("datasets.") != in_dataset,   # its scope first
                                                                  h.count("."), h.split(".")[0] in ("tune", "paths"), h))
-    index = next((str(p) for p in loc if isinstance(p, int)), "0")
-    homes = [h.replace("datasets.<n>", f"datasets.{index}") for h in homes]
-    if homes and not close:   # the place is the fix: the list of what is allowed here is not
-        return f"field '{where}' is unknown here; it belongs at {' or '.join(repr(h) for h in homes[:2])}"
+    if homes:
+        index = next((str(p) for p in full if isinstance(p, int)), None)
+        home = homes[0].replace("datasets.<n>", f"datasets.{index}") if index else homes[0]
+        return f"field '{where}' is unknown here; it belongs at {home!r}"
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"field '{where}' is unknown{hint}; allowed: {', '.join(sorted(set(allowed)))}"
 
@@ -338,13 +343,14 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
     except ValidationError as e:
         raise UsageError(_format_validation_error(source, e, Training)) from None
     settings = []
-    for d, (training, execution, analysis) in zip(spec.datasets, per_dataset):
+    for i, (d, (training, execution, analysis)) in enumerate(zip(spec.datasets, per_dataset)):
         try:
             rope = AnalysisSettings.model_validate(analysis).rope
             settings.append((Training.model_validate(training), Execution.model_validate(execution),
                              spec.rope if rope is None else rope))
         except ValidationError as e:
-            raise UsageError(_format_validation_error(f"{source} (dataset {d.display})", e, Training)) from None
+            raise UsageError(_format_validation_error(f"{source} (dataset {d.display})", e, Training,
+                                                      ("datasets", i))) from None
     if datasets not in (None, ""):
         keep = _selected(spec, datasets)
         spec = spec.model_copy(update={"datasets": [spec.datasets[i] for i in keep]})

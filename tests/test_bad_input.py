@@ -64,7 +64,11 @@ CASES = [
     ("misplaced-field", _with("datasets", [{"name": "wine", "missing_values": {"a": [0]}}]), [],
      "field 'datasets.0.missing_values' is unknown here; it belongs at 'datasets.0.preprocess.missing_values'"),
     ("misplaced-strength", {**tiny_study_dict(), "dropout": 0.3}, [],
-     "field 'dropout' is unknown here; it belongs at 'strengths.dropout' or 'paths.dropout'"),
+     "field 'dropout' is unknown here; it belongs at 'strengths.dropout'"),
+    ("misplaced-in-second-dataset", _with("datasets", [{"name": "wine"}, {"name": "digits", "dropout": 0.3}]), [],
+     "field 'datasets.1.dropout' is unknown here; it belongs at 'datasets.1.strengths.dropout'"),
+    ("misplaced-in-dataset-settings", _with("datasets", [{"name": "wine"}, {"name": "digits", "strengths": {"lr": 0.1}}]),
+     [], "(dataset digits): field 'strengths.lr' is unknown here; it belongs at 'datasets.1.optimizer.lr'"),
     ("typo-nested", _with("optimizer", {"name": "adam", "lrr": 0.1}), [],
      "field 'optimizer.lrr' is unknown (did you mean 'lr'?); allowed: lr, momentum, name"),
     ("bool-as-number", _with("epochs", True), [], "field 'epochs' = true (YAML reads yes, no, on and off as true or "

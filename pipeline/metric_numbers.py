@@ -56,7 +56,7 @@ def number(x: float, metric: str, signed: bool, big: float = 0.0) -> str:
     rounded = abs(float(f"{x:.3g}"))   # the size as written: 999.6 is 1 000 (not "1e+03"), 9 999 999 is 1e+07
     if METRICS[metric].share:
         text = f"{x:+.1f}" if signed else f"{x:.1f}"
-    elif 1e3 <= rounded and max(rounded, big) < 1e7:
+    elif 1e3 <= rounded and max(rounded, abs(float(f"{big:.3g}"))) < 1e7:
         text = spaced(x, signed)
     else:
         text = f"{x:+.3g}" if signed else f"{x:.3g}"

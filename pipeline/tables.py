@@ -158,6 +158,8 @@ def _refuse_conflicting_lists(spec) -> None:
 def _first_bad_byte(path: Path, encoding: str) -> str:
     """"byte 33 on line 1: b'\\xb0'": where the file stops being `encoding` (the decoder's own offset is
     into whichever chunk pandas was reading)."""
+    if path.suffix.lower() in (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"):   # pandas reads it decompressed
+        return "in the decompressed file"
     data = path.read_bytes()
     try:
         data.decode(encoding)

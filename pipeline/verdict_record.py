@@ -66,9 +66,11 @@ def verdict_tags(v: DatasetVerdicts) -> dict[str, str]:
             if q.negligible:   # the qualifiers the console and the report give, beside the searchable word
                 tags[f"verdict.{arm}.{key}.negligible"] = "yes"
         closed = v.gap_closed.get(arm)
-        if closed is not None and closed.no_gain:   # narrower by fitting the training data worse
-            tags[f"verdict.{arm}.gap_metric.how"] = ("underfitting: test worse" if closed.no_gain == "worse" else
-                                                     "underfitting: test at chance" if closed.no_gain == "at chance" else
+        if closed is not None and closed.no_gain:   # narrower by fitting the training data worse (as the sentence says)
+            fits_worse = (closed.train_arm - closed.train_none) * (1 if METRICS[v.metric].higher_is_better else -1) < 0
+            kind = "underfitting" if fits_worse else "no gain"
+            tags[f"verdict.{arm}.gap_metric.how"] = (f"{kind}: test worse" if closed.no_gain == "worse" else
+                                                     f"{kind}: test at chance" if closed.no_gain == "at chance" else
                                                      "training fit worse: test the same" if closed.no_gain == "same" else
                                                      "training fit worse: test undecided")
         elif arm in v.train_fit_worse:   # leaned narrower, not significantly, from the training side

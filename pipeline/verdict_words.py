@@ -31,7 +31,7 @@ def sentence(arm: str, p: stats.Paired, metric: str, name: str = "") -> str:
         return (f"{name}{p.verdict} by less than the ROPE, {diff}, all within ±{rope} ({_holm(p)}p {_p(p.p_t_holm)}{at}): "
                 f"real, but too small to matter by this study's ROPE{unsure}")
     if p.verdict in ("better", "worse"):
-        # real, but its CI reaches into the ROPE with the mean inside it: the size may not matter
+        # real, but its CI reaches out of the ROPE with the mean inside it: the size may not matter
         small = (f"; its mean difference is within the ROPE (±{rope}), so it may be too small to matter"
                  if _mean_within_rope(p) else "")
         return f"{name}{p.verdict}, {diff} ({_holm(p)}p {_p(p.p_t_holm)}{at}){small}"
@@ -158,8 +158,8 @@ def _train_change(metric: str, values: tuple[float, float]) -> str:
 
 
 def gap_closed_sentence(v: DatasetVerdicts, arm: str) -> str:
-    """E.g. "L2 closes 54% [38%, 69%] of the train-test gap that none leaves open (gap 0.008 with
-    none, 0.0037 with L2)", or "closes the train-test gap ..." when the rest is within the ROPE."""
+    """E.g. "L2 closes 54% [44%, 62%] of the train-test gap that none leaves open (gap 0.00796 with
+    none, 0.00366 with L2)", or "closes the train-test gap ..." when the rest is within the ROPE."""
     g, name, m = v.gap_closed[arm], v.name(arm), METRICS[v.metric]
     same = same_decimals([g.none_gap, g.arm_gap])   # "gap 9.00 with none, 7.94 with dropout", not "9" beside "7.94"
     none_gap, arm_gap = (amount(x, v.metric) if m.share else same(x) for x in (g.none_gap, g.arm_gap))

@@ -282,6 +282,7 @@ def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
     chance = dataclasses.replace(v, gap_closed={**v.gap_closed, "dropout_l2": dataclasses.replace(
         worse, no_gain="at chance", train_arm=worse.train_none - 0.001)})
     said = "; ".join(verdict_words.secondary_sentences(chance, "dropout_l2"))
+    assert verdict_record.verdict_tags(chance)["verdict.dropout_l2.gap_metric.how"] == "no gain: test at chance"
     assert "fitting" not in said and re.search(r"dropout\+L2 narrows the train-test gap \([^)]*\), but its test MSE is no "
                                                r"better than a constant prediction's: not a gap closed", said), said
     # the training fit's change to the decimals that show it

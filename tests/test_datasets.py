@@ -173,6 +173,12 @@ def test_unseen_categories_and_encodings(tmp_path):
     latin.write_bytes("Größe,Ziel\n1,a\n2,b\n3,a\n4,b\n".encode("latin-1"))
     with pytest.raises(UsageError, match=r"not utf-8 text \(byte 2 on line 1: b'\\xf6'\).*encoding"):   # the ö of Größe
         load(DatasetSpec(name="table", path=str(latin), target="Ziel"), 0)
+    # far into a file, past what pandas decodes at once: the byte's place in the file, and its line
+    far = tmp_path / "far.csv"
+    body = b"x,y\n" + b"".join(b"%d,%d\n" % (i, i % 2) for i in range(50_000))
+    far.write_bytes(body + "Gr\u00f6\u00dfe,1\n".encode("latin-1"))
+    with pytest.raises(UsageError, match=rf"not utf-8 text \(byte {len(body) + 2} on line 50002: b'\\xf6'\)"):
+        load(DatasetSpec(name="table", path=str(far), target="y"), 0)
     ok = load(DatasetSpec(name="table", path=str(latin), target="Ziel", encoding="latin-1", val_fraction=0.25,
                           test_fraction=0.25), 0)
     assert ok.class_names == ["a", "b"]

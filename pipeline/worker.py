@@ -80,14 +80,21 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
         stopped = stopped or 0
         raise
     finally:
-        try:
-            ahead = _wind_down(ctx, [current, upcoming], pending, counts)
-            if stopped is not None:   # one line for what the signal stopped, not one per cell
-                lifecycle.interrupted_line(stopped, ahead)
-        finally:
-            bookkeeper.shutdown()
-            progress.close()
+        _finish(ctx, [current, upcoming], pending, counts, stopped, (bookkeeper, progress))
     return counts
+
+
+def _finish(ctx, popped: list, pending: list, counts: dict, stopped, helpers) -> None:
+    """work_cells ends: wind down (_wind_down), say in one line what a signal stopped (`stopped`:
+    the cells in training, None without a signal), and close the bookkeeper and progress."""
+    bookkeeper, progress = helpers
+    try:
+        ahead = _wind_down(ctx, popped, pending, counts)
+        if stopped is not None:   # one line, not one per cell
+            lifecycle.interrupted_line(stopped, ahead)
+    finally:
+        bookkeeper.shutdown()
+        progress.close()
 
 
 def _wind_down(ctx, popped: list, pending: list, counts: dict) -> int:

@@ -19,8 +19,8 @@ from .flags import as_flags, optional, train_study, unused_strengths
 from .words import and_list, counted, plural
 
 EXIT_USAGE = 2
-UNREACHABLE_ADVICE = ("the cells this process was training are trained again by another worker or the next run; "
-                      "rerun the same command once it answers")
+UNREACHABLE_ADVICE = ("the cells this process was training are trained again by another worker or the next run "
+                      "(this try counts as one of their max_retries); rerun the same command once it answers")
 
 
 def _study_from_args(args, trains: bool = True):

@@ -96,8 +96,8 @@ def _refuse_another_grid(study: Study, plan: DatasetPlan, ostudy: optuna.Study) 
     recorded, mine = ostudy.user_attrs.get(rt.STUDY_GRID), grid_record(study)
     if recorded and recorded.get("digest") != mine["digest"]:
         raise UsageError(f"dataset {plan.label}: the enqueued grid has {recorded.get('says')}; this worker's study "
-                         f"file and flags have {mine['says']}: run every worker with the study file and --seeds the "
-                         "enqueue used")
+                         f"file and flags have {mine['says']}: run every worker with the study file (its arms: and seeds:) "
+                         "and the --seeds the enqueue used")
 
 
 def _describe(cells: list) -> str:

@@ -496,7 +496,8 @@ def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
             (["--tracking-uri", other], f"--tracking-uri = '{other}': this MLflow store does not hold the study's runs"),
             (["--tracking-uri", tracking, "--seeds", "1"],
              "dataset wine: the enqueued grid has seeds 0, 1 and arms l2, none; this worker's study file and flags "
-             "have seeds 0 and arms l2, none: run every worker with the study file and --seeds the enqueue used"),
+             "have seeds 0 and arms l2, none: run every worker with the study file (its arms: and seeds:) and the --seeds "
+             "the enqueue used"),
             (["--tracking-uri", tracking, "--epochs", "3"], "this worker's study file or flags (--epochs), or a table "
                                                            "file's contents (sha256: a copy must be byte-identical), "
                                                            "differ from the enqueue's")):

@@ -2,30 +2,29 @@
 (the training mean or majority class), within a margin of the metric's default ROPE or one test
 row, whichever is more; none overfitting below the constant; a regression trained on squared error
 judged by MAE. Also the steps one test row moves a counted metric by (`resolution`, `largest_step`).
-Sets the chance fields of a dataset's DatasetVerdicts; verdicts decides the rest."""
+Sets the chance fields of a dataset's DatasetVerdicts; verdicts decides the rest. Throughout, `d` is a
+verdicts.DatasetResults and `v` its DatasetVerdicts, unannotated: verdicts imports this module, and
+this one imports nothing above it."""
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import numpy as np
 
 from . import arms, stats
 from .task import metric_for
 
-if TYPE_CHECKING:
-    from .verdicts import DatasetResults, DatasetVerdicts
 
-
-def resolution(d: DatasetResults) -> float:
+def resolution(d) -> float:
     """The smallest step one test prediction moves the primary metric by (stats.paired_test's
     floor on the spread): for accuracy one row of n_test, for balanced accuracy one row of the
     largest class (1 / (classes x its rows)); 0 for other metrics or unknown split sizes."""
     return _steps(d)[0]
 
 
-def largest_step(d: DatasetResults | DatasetVerdicts) -> float:
+def largest_step(d) -> float:
     """The most one test prediction moves the primary metric by: one row of n_test for accuracy,
     one row of the smallest class for balanced accuracy; 0 when unknown or another metric."""
     return _steps(d)[1]
@@ -42,7 +41,7 @@ def _steps(d) -> tuple[float, float]:
     return 0.0, 0.0
 
 
-def train_values(d: DatasetResults, arm: str) -> dict[int, float]:
+def train_values(d, arm: str) -> dict[int, float]:
     """{seed: the training metric}: the test value plus the oriented gap (the gap is train - test
     where higher is better, test - train where lower is), on the seeds that have both."""
     test, gap = d.values.get(arm, {}), d.secondary.get("gap_metric", {}).get(arm, {})
@@ -50,7 +49,7 @@ def train_values(d: DatasetResults, arm: str) -> dict[int, float]:
     return {s: x + sign * gap[s] for s, x in test.items() if s in gap}
 
 
-def judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
+def judge_chance(d, v) -> None:
     """Which arms do no better than a constant prediction: their mean within the metric's
     default ROPE of it (one point of a share, or one test row where that moves accuracy or balanced
     accuracy by more (largest_step); 0.01 of R²,
@@ -94,7 +93,7 @@ def judge_chance(d: DatasetResults, v: DatasetVerdicts) -> None:
     v.misfit_train = _misfit_train(d, v)
 
 
-def _misfit_train(d: DatasetResults, v: DatasetVerdicts) -> Optional[float]:
+def _misfit_train(d, v) -> Optional[float]:
     """none's mean training MAE where it is clearly worse than the training median on test (its
     whole CI) and no better on its training rows either; None otherwise."""
     base = d.values.get(arms.BASELINE, {})
@@ -108,7 +107,7 @@ def _misfit_train(d: DatasetResults, v: DatasetVerdicts) -> Optional[float]:
     return mean_train if clearly_below and not (v.chance - mean_train > v.chance_margin) else None
 
 
-def overfits_below_chance(d: DatasetResults, v: DatasetVerdicts, arm: str, seeds) -> bool:
+def overfits_below_chance(d, v, arm: str, seeds) -> bool:
     """Whether `arm` overfits so much on `seeds` that ignoring the features does better: its test
     mean beyond the chance margin on the wrong side of the constant prediction, the whole 95% CI of
     that mean there too, while its training value (test + gap) is better than the constant by more
@@ -128,7 +127,7 @@ def overfits_below_chance(d: DatasetResults, v: DatasetVerdicts, arm: str, seeds
         and train > v.chance_margin
 
 
-def no_better(v: DatasetVerdicts, values: list[float], higher_is_better: bool) -> bool:
+def no_better(v, values: list[float], higher_is_better: bool) -> bool:
     """Whether the mean of values is within the chance margin of the constant prediction, or worse."""
     oriented = 1.0 if higher_is_better else -1.0
     return oriented * (float(np.mean(values)) - v.chance) < v.chance_margin

@@ -67,8 +67,7 @@ def verdict_tags(v: DatasetVerdicts) -> dict[str, str]:
                 tags[f"verdict.{arm}.{key}.negligible"] = "yes"
         closed = v.gap_closed.get(arm)
         if closed is not None and closed.no_gain:   # narrower by fitting the training data worse (as the sentence says)
-            fits_worse = (closed.train_arm - closed.train_none) * (1 if METRICS[v.metric].higher_is_better else -1) < 0
-            kind = "underfitting" if fits_worse else "no gain"
+            kind = "underfitting" if closed.fits_worse else "no gain"
             tags[f"verdict.{arm}.gap_metric.how"] = (f"{kind}: test worse" if closed.no_gain == "worse" else
                                                      f"{kind}: test at chance" if closed.no_gain == "at chance" else
                                                      "training fit worse: test the same" if closed.no_gain == "same" else

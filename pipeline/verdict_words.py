@@ -166,7 +166,7 @@ def gap_closed_sentence(v: DatasetVerdicts, arm: str) -> str:
     train = _train_change(v.metric, (g.train_none, g.train_arm))
     if g.no_gain in ("worse", "at chance"):
         test = "is worse" if g.no_gain == "worse" else "is no better than a constant prediction's"
-        if not (g.train_arm - g.train_none) * (1 if m.higher_is_better else -1) < 0:   # no worse a fit: no model to speak of
+        if not g.fits_worse:   # no worse a fit: no model to speak of
             return (f"{name} narrows the train-test gap (gap {none_gap} with none, {arm_gap} with {name}), but its test "
                     f"{m.label} {test}: not a gap closed")
         test += " too" if g.no_gain == "worse" else ""

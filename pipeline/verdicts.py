@@ -91,6 +91,7 @@ class GapClosed:
     train_none: float = math.nan
     train_arm: float = math.nan
     no_gain: str = ""
+    fits_worse: bool = False   # the arm's training metric is worse than none's (_train_shift < 0)
 
 
 @dataclass
@@ -276,7 +277,8 @@ def _gap_closed(d: DatasetResults, v: DatasetVerdicts, used: set[int]) -> None:
                    "same" if verdict == "equivalent" or (primary is not None and primary.negligible) else
                    "undecided" if verdict in ("undecided", "not enough seeds") else "")
         v.gap_closed[arm] = GapClosed(float(b.mean()), float(m.mean()), float(1 - m.mean() / b.mean()),
-                                      low, high, abs(float(m.mean())) <= v.rope, train_none, train_arm, no_gain)
+                                      low, high, abs(float(m.mean())) <= v.rope, train_none, train_arm, no_gain,
+                                      fits_worse)
 
 
 def _narrower_from_training(d: DatasetResults, v: DatasetVerdicts, arm: str, p: stats.Paired, seeds: list[int]) -> None:

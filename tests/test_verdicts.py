@@ -280,7 +280,7 @@ def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
     assert "closes" not in said and verdict_record.verdict_record(v)["gap_closed"]["dropout_l2"]["no_gain"] == "worse"
     # at chance with a training fit no worse than none's: no "fitting the training data worse" claimed
     chance = dataclasses.replace(v, gap_closed={**v.gap_closed, "dropout_l2": dataclasses.replace(
-        worse, no_gain="at chance", train_arm=worse.train_none - 0.001)})
+        worse, no_gain="at chance", train_arm=worse.train_none - 0.001, fits_worse=False)})
     said = "; ".join(verdict_words.secondary_sentences(chance, "dropout_l2"))
     assert verdict_record.verdict_tags(chance)["verdict.dropout_l2.gap_metric.how"] == "no gain: test at chance"
     assert "fitting" not in said and re.search(r"dropout\+L2 narrows the train-test gap \([^)]*\), but its test MSE is no "

@@ -20,7 +20,8 @@ from .words import and_list, counted, plural
 
 EXIT_USAGE = 2
 UNREACHABLE_ADVICE = ("the cells this process was training are trained again by another worker or the next run "
-                      "(this try counts as one of their max_retries); rerun the same command once it answers")
+                      "(this try spends none of their max_retries, unless neither store answered to record why it stopped); "
+                      "rerun the same command once it answers")
 
 
 def _study_from_args(args, trains: bool = True):

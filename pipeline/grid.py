@@ -11,6 +11,7 @@ has exactly one owner, and failed cells are re-enqueued on the next run (up to `
 from __future__ import annotations
 
 import datetime
+import math
 import threading
 import time
 from typing import Callable, Optional
@@ -311,7 +312,9 @@ def dead_trials(ostudy: optuna.Study) -> list[FrozenTrial]:
     - trials whose heartbeat went stale, no beat for GRACE_S (RDB storages, any machine);
     - trials whose worker process on this machine is gone, unless their heartbeat is fresh
       (a worker under the same name in another container of this host still beats);
-    - trials no worker named within ORPHAN_S of being popped (killed between pop and naming)."""
+    - trials no worker named within ORPHAN_S of being popped (killed between pop and naming).
+    Silence while the storage was away is no sign of death (nobody could write): it counts only
+    from when this process saw the storage answer again (answering_for)."""
     # Give live workers up to ORPHAN_S to name their freshly popped trials before judging them;
     # a live one names them within milliseconds, so look again often rather than sleep it out.
     deadline = time.monotonic() + ORPHAN_S
@@ -325,7 +328,7 @@ def dead_trials(ostudy: optuna.Study) -> list[FrozenTrial]:
         if wait <= 0:
             break
         time.sleep(min(wait, 0.2))
-    ages = heartbeat_ages(ostudy)
+    ages, calm = heartbeat_ages(ostudy), answering_for(ostudy)
     dead = []
     for t in running:
         age = ages.get(t._trial_id)
@@ -333,10 +336,17 @@ def dead_trials(ostudy: optuna.Study) -> list[FrozenTrial]:
             continue   # it beats: alive, whatever its name says
         worker = t.user_attrs.get(rt.TRIAL_WORKER)
         orphan = worker is None and t.datetime_start is not None and \
-            (datetime.datetime.now() - t.datetime_start).total_seconds() >= ORPHAN_S
-        if (age is not None and age > GRACE_S) or orphan or (worker and not process_alive(worker)):
+            min((datetime.datetime.now() - t.datetime_start).total_seconds(), calm) >= ORPHAN_S
+        if (age is not None and min(age, calm) > GRACE_S) or orphan or (worker and not process_alive(worker)):
             dead.append(t)
     return dead
+
+
+def answering_for(ostudy: optuna.Study) -> float:
+    """Seconds since this process saw the study's storage answer again after an outage (inf
+    when it saw none; journal storages have none)."""
+    outage = getattr(getattr(ostudy._storage, "_backend", ostudy._storage), "outage", None)
+    return math.inf if outage is None else outage.answering_for()
 
 
 def heartbeat_ages(ostudy: optuna.Study) -> dict[int, float]:
@@ -348,9 +358,10 @@ def heartbeat_ages(ostudy: optuna.Study) -> dict[int, float]:
     return backend.heartbeat_ages(ostudy._study_id)
 
 
-def states_and_runs(ostudy: optuna.Study) -> dict[int, tuple[TrialState, Optional[str]]]:
-    """{trial number: (its state, the MLflow run id it names)}."""
-    return {t.number: (t.state, t.user_attrs.get(rt.TRIAL_RUN_ID)) for t in ostudy.get_trials(deepcopy=False)}
+def states_and_runs(ostudy: optuna.Study) -> dict[int, tuple[TrialState, Optional[str], Optional[str], Optional[str]]]:
+    """{trial number: (its state, the MLflow run id it names, its recorded outcome and fail reason)}."""
+    return {t.number: (t.state, t.user_attrs.get(rt.TRIAL_RUN_ID), t.user_attrs.get(rt.TRIAL_OUTCOME),
+                       t.user_attrs.get(rt.TRIAL_FAIL_REASON)) for t in ostudy.get_trials(deepcopy=False)}
 
 
 def spent(ostudy: optuna.Study, spends_budget) -> int:

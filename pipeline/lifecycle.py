@@ -36,6 +36,9 @@ class Outcome(Enum):
     ERROR = ("error", "FAILED", TrialState.FAIL, True)            # reason: the exception's type and message
     INTERRUPTED = ("interrupted", "KILLED", TrialState.FAIL, False)   # SIGINT/SIGTERM
     WORKER_DIED = ("worker died", "KILLED", TrialState.FAIL, False)   # noticed by another worker
+    # Its worker stopped because a store did not answer for $PIPELINE_OUTAGE_S, before it could
+    # record the trial; noticed by another worker, as a death, but never counted as an attempt.
+    STORE_OUTAGE = ("store outage", "KILLED", TrialState.FAIL, False)
     # Another worker failed this trial while this one was paused (stale heartbeat): Optuna already
     # says FAIL and the cell is retried; only the MLflow run is left to close.
     TAKEN_OVER = ("taken over: another worker failed this trial while this one was paused; the cell is retried",
@@ -56,6 +59,11 @@ class Outcome(Enum):
         if outcome_name in cls.__members__:
             return cls[outcome_name].spends_budget
         return reason not in (cls.WORKER_DIED.reason, cls.INTERRUPTED.reason)
+
+    @classmethod
+    def recorded(cls, outcome_name: Optional[str]) -> "Outcome":
+        """The outcome a failed trial recorded (WORKER_DIED for one that recorded none)."""
+        return cls[outcome_name] if outcome_name in cls.__members__ else cls.WORKER_DIED
 
 
 def reason_text(outcome: Outcome, error: Optional[BaseException] = None) -> str:
@@ -214,12 +222,15 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
         if r.data.tags.get(rt.KIND) in (rt.TRIAL, rt.TUNING_TRIAL)]
     unlinked = _runs_of_unlinked(runs, dead)
     for t in dead:   # set_* are False when another worker reaped it first
-        if not _recover(ostudy, t, tracker):
-            tid = grid.trial_id(t)
-            if grid.set_attrs(ostudy, tid, {rt.TRIAL_FAIL_REASON: Outcome.WORKER_DIED.reason,
-                                            rt.TRIAL_OUTCOME: Outcome.WORKER_DIED.name,
-                                            **({rt.TRIAL_RUN_ID: unlinked[t.number]} if t.number in unlinked else {})}):
-                grid.set_state(ostudy, tid, TrialState.FAIL)
+        linked = t.user_attrs.get(rt.TRIAL_RUN_ID)
+        run = tracker.run(linked) if linked else unlinked.get(t.number)
+        if run is not None and _recover(ostudy, t, run):
+            continue
+        outcome, reason = _death(t, run)
+        tid = grid.trial_id(t)
+        if grid.set_attrs(ostudy, tid, {rt.TRIAL_FAIL_REASON: reason, rt.TRIAL_OUTCOME: outcome.name,
+                                        **({rt.TRIAL_RUN_ID: run.info.run_id} if run is not None and not linked else {})}):
+            grid.set_state(ostudy, tid, TrialState.FAIL)
     if runs:
         # The runs first, then their trials: a run found RUNNING was opened after its trial was
         # popped, so the trial is RUNNING or ended by then. Closed here: the runs of FAILed
@@ -232,16 +243,29 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
         suspects = [r for r in runs if int(r.data.tags.get(rt.OPTUNA_TRIAL, -1)) not in running]
         trials = grid.states_and_runs(ostudy) if suspects else {}
         for run in suspects:
-            state, own = trials.get(int(run.data.tags.get(rt.OPTUNA_TRIAL, -1)), (TrialState.FAIL, None))
+            state, own, outcome, reason = trials.get(int(run.data.tags.get(rt.OPTUNA_TRIAL, -1)),
+                                                     (TrialState.FAIL, None, None, None))
             if state == TrialState.FAIL or (state != TrialState.RUNNING and run.info.run_id != own):
-                tracker.fail_trial(run.info.run_id, Outcome.WORKER_DIED.mlflow_status,
-                                   {rt.FAIL_REASON: "worker died (killed or crashed)",
-                                    rt.OUTCOME: Outcome.WORKER_DIED.name})
+                # as its trial recorded it (a store outage, say), when it is that trial's own run
+                ended = Outcome.recorded(outcome) if run.info.run_id == own else Outcome.WORKER_DIED
+                tracker.fail_trial(run.info.run_id, ended.mlflow_status, {
+                    rt.FAIL_REASON: "worker died (killed or crashed)" if ended is Outcome.WORKER_DIED else reason,
+                    rt.OUTCOME: ended.name})
     return len(dead)
 
 
+def _death(t, run) -> tuple[Outcome, str]:
+    """How a dead worker's trial ends, with its reason: STORE_OUTAGE when its worker said, on
+    the trial or else on its run (whichever store still answered), that it stopped because a
+    store did not answer (worker._left_by_outage); else WORKER_DIED."""
+    note = t.user_attrs.get(rt.TRIAL_OUTAGE) or (run.data.tags.get(rt.STORE_OUTAGE) if run is not None else None)
+    if note:
+        return Outcome.STORE_OUTAGE, f"{Outcome.STORE_OUTAGE.reason}: {note}"[:1000]
+    return Outcome.WORKER_DIED, Outcome.WORKER_DIED.reason
+
+
 def _runs_of_unlinked(runs: list, dead: list) -> dict:
-    """{trial number: run id} for dead trials whose worker died after opening their MLflow runs
+    """{trial number: run} for dead trials whose worker died after opening their MLflow runs
     but before linking them (`open_runs`): found among the RUNNING trial runs by the trial number
     they carry, so that the failed trial names its run and the cell's retry its previous attempt."""
     numbers = {t.number for t in dead if not t.user_attrs.get(rt.TRIAL_RUN_ID)}
@@ -249,17 +273,18 @@ def _runs_of_unlinked(runs: list, dead: list) -> dict:
     for run in runs if numbers else ():
         number = int(run.data.tags.get(rt.OPTUNA_TRIAL, -1))
         if number in numbers:
-            found[number] = run.info.run_id
+            found[number] = run
     return found
 
 
 def spent_attempt(t) -> bool:
     """Whether a failed trial counts against its cell's max_retries: its training failed, or its
     worker died while training it (the cell may be what killed it: out of memory). A stop (SIGINT,
-    SIGTERM) does not, nor a death before it trained: a worker pops its next population while one
-    trains, so a kill fails both, and two kills would give up on cells that never ran."""
+    SIGTERM) does not, nor a store outage that stopped its worker, nor a death before it trained:
+    a worker pops its next population while one trains, so a kill fails both, and two kills would
+    give up on cells that never ran."""
     outcome = t.user_attrs.get(rt.TRIAL_OUTCOME)
-    if outcome == Outcome.INTERRUPTED.name:
+    if outcome in (Outcome.INTERRUPTED.name, Outcome.STORE_OUTAGE.name):
         return False
     if outcome == Outcome.WORKER_DIED.name:
         return rt.TRIAL_TRAINING in t.user_attrs
@@ -272,13 +297,9 @@ def retry_now(t) -> bool:
     return not Outcome.spends(t.user_attrs.get(rt.TRIAL_OUTCOME), t.user_attrs.get(rt.TRIAL_FAIL_REASON))
 
 
-def _recover(ostudy: optuna.Study, t, tracker: Tracker) -> bool:
+def _recover(ostudy: optuna.Study, t, run) -> bool:
     """A worker that died after its trial's MLflow run was FINISHED (fully logged) but before
     telling Optuna: complete the trial from the run instead of training the cell again."""
-    run_id = t.user_attrs.get(rt.TRIAL_RUN_ID)
-    if not run_id:
-        return False
-    run = tracker.run(run_id)
     metrics = run.data.metrics
     if run.info.status != "FINISHED" or "final_val_metric" not in metrics:
         return False

@@ -35,6 +35,7 @@ TUNED = "tuned"                  # "yes" on grid runs that use tuned strengths
 TUNE_TRIAL = "tune_trial"
 FAIL_REASON = "fail_reason"
 OUTCOME = "outcome"              # lifecycle.Outcome name of a run that did not finish
+STORE_OUTAGE = "store_outage"    # tag: its worker stopped (a store did not answer) before recording it
 ATTEMPT = "attempt"              # 1 for a cell's first try, 2 for the next, ...: every try, stops and deaths
                                  # before training too (max_retries counts only the tries that trained)
 PREVIOUS_ATTEMPT = "previous_attempt_run"   # a retry's link to the run of the attempt it replaces
@@ -69,6 +70,7 @@ TRIAL_TRAINING = "training_started"   # set when its training starts (a popped-a
 TRIAL_RUN_ID = "mlflow_run_id"
 TRIAL_FAIL_REASON = "fail_reason"
 TRIAL_OUTCOME = "outcome"
+TRIAL_OUTAGE = "store_outage"   # set by a worker that stopped (a store did not answer) before recording it
 RECOVERED = "recovered_from_mlflow"
 # Final metrics copied onto a COMPLETE trial (the console summary reads them).
 RESULT_ATTRS = ("test_metric", "final_train_metric", "final_val_metric", "gap_metric", "sparsity_lt_0.001",

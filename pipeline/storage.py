@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import functools
 import logging
+import math
 import os
 import threading
 import time
@@ -204,6 +205,7 @@ class _Outage:
 
     def __init__(self):
         self.lock, self.since, self.gave_up = threading.Lock(), None, False
+        self.ended = None   # when it last answered again (monotonic)
 
     def failed(self, url: str, e: BaseException, started: float, tries: int) -> float:
         """A call first tried at `started` failed for the `tries`-th time: how long to wait
@@ -225,7 +227,15 @@ class _Outage:
         with self.lock:
             if self.since is not None:
                 print(f"  the Optuna storage answers again (after {time.monotonic() - self.since:.0f} s)", flush=True)
-                self.since = None
+                self.since, self.ended = None, time.monotonic()
+
+    def answering_for(self) -> float:
+        """Seconds since this process saw the storage answer again after it did not (inf when it
+        never went away here, 0 while it is away)."""
+        with self.lock:
+            if self.since is not None:
+                return 0.0
+            return math.inf if self.ended is None else time.monotonic() - self.ended
 
 
 def _first_line(e: BaseException) -> str:

@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from . import grid, lifecycle
 from . import runtree as rt
 from .lifecycle import DatasetCells, Ending, LiveTrial, Outcome
-from .runtime import Interrupted, Progress, signals_deferred
+from .runtime import Interrupted, Progress, StoreUnreachable, signals_deferred
 from .storage import exclusive
 from .train import train
 from .words import counted, plural
@@ -38,13 +38,13 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
     # Python and the stores spend CPU on, several ms a trial on SQLite). Training waits for it
     # only when the bookkeeping of a population takes longer than its training.
     bookkeeper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bookkeeper")
-    pending: list = []
+    pending: list = []   # (future of _record, its endings)
     upcoming = None   # the next population, popped and opened ahead (a future)
     current = None    # the population in training, until _record (or _train, on a signal) ends it
     stopped = None    # on a signal: how many cells it stopped in training
     try:
         while True:
-            for f in pending:   # a store the bookkeeper gave up on: stop popping cells
+            for f, _ in pending:   # a store the bookkeeper gave up on: stop popping cells
                 if f.done() and f.exception() is not None:
                     raise f.exception()
             if upcoming is None:
@@ -74,7 +74,7 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
                 beat.stop()
                 raise
             with signals_deferred():   # recorded or ended on a signal, never both
-                pending.append(bookkeeper.submit(_record, ctx, endings, progress, beat))
+                pending.append((bookkeeper.submit(_record, ctx, endings, progress, beat), endings))
                 current = None
     except Interrupted:
         stopped = stopped or 0
@@ -101,16 +101,47 @@ def _wind_down(ctx, popped: list, pending: list, counts: dict) -> int:
     """work_cells stops (done, a signal, a lost store): end what was popped but will not train
     (populations in `popped`, or futures of them; None for none) and wait until what was trained
     is recorded, counting it; returns how many popped cells were ended untrained. Signals are
-    held: a second Ctrl-C waits for this (a short wait)."""
-    ahead = 0
+    held: a second Ctrl-C waits for this (a short wait). A store that stopped answering
+    is raised, once what it left unrecorded is said (_left_by_outage)."""
+    ahead, unrecorded, outage = 0, [], None
     with signals_deferred(), ctx.clock("bookkeeping"):
         for opened in popped:
             if opened is not None:
                 ahead += _end_untrained(ctx, opened)
-        for f in pending:  # also on SIGTERM: what was trained gets recorded
-            for kind in f.result():
+        for f, endings in pending:  # also on SIGTERM: what was trained gets recorded
+            try:
+                kinds = f.result()
+            except StoreUnreachable as e:
+                unrecorded, outage = unrecorded + [ending.trial for ending in endings], outage or e
+                continue
+            for kind in kinds:
                 counts[kind] += 1
+        if outage is not None:
+            _left_by_outage(ctx, unrecorded, outage)
+            raise outage
     return ahead
+
+
+def _left_by_outage(ctx, trials: list[LiveTrial], outage: StoreUnreachable) -> None:
+    """Trials trained but not recorded: a store stopped answering while they were. Said on each
+    trial, or, where Optuna does not answer, on its MLflow run, for the worker that reaps them
+    (lifecycle.reap): it completes those whose runs got FINISHED and fails the others as
+    STORE_OUTAGE, which retries their cells without spending an attempt (a death would: two
+    outages and max_retries 1 gave cells up that nothing was wrong with)."""
+    note = str(outage).split(" (")[0]   # "the MLflow server http://... did not answer for 120 s"
+    try:
+        for t in trials:
+            grid.set_attr(t.ostudy, grid.trial_id(t.trial), rt.TRIAL_OUTAGE, note)
+        return
+    except Exception:   # Optuna is the store that is away
+        pass
+    try:
+        for t in trials:
+            if t.run_id is not None:
+                ctx.tracker.set_tags(t.run_id, {rt.STORE_OUTAGE: note})
+    except Exception:
+        print(f"  {counted(len(trials), 'trained cell')} could not be recorded (neither store answers); the worker "
+              "that reaps them counts each as an attempt", flush=True)
 
 
 def _mark_training(ostudy, trials: list[LiveTrial]) -> None:

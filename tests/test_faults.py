@@ -118,7 +118,8 @@ class Grid:
         # Not what in-process commands of earlier tests exported (MLflow's HTTP retries, sized to
         # the default outage limit): each worker sizes its own.
         self.env = {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI" and not k.startswith("MLFLOW_HTTP_")}
-        self.args = ["--study", str(self.file), "--storage", stores.storage, "--tracking-uri", stores.server.url]
+        self.tracking = stores.server.url
+        self.args = ["--study", str(self.file), "--storage", stores.storage, "--tracking-uri", self.tracking]
 
     def enqueue(self) -> None:
         assert main(["enqueue", *self.args]) == 0, self.context
@@ -156,7 +157,7 @@ class Grid:
             time.sleep(0.05)
 
     def runs(self) -> list:
-        client = MlflowClient(self.stores.server.url)
+        client = MlflowClient(self.tracking)
         return client.search_runs([client.get_experiment_by_name(self.study.name).experiment_id], max_results=1000)
 
     def check(self) -> dict:
@@ -308,14 +309,20 @@ def test_workers_ride_out_a_restart(store, stores, workdir, env):
 
 # --- a store down for longer than the limit ----------------------------------------------------------
 
-@pytest.mark.parametrize("store,command", [("postgres", "worker"), ("mlflow", "ablation")])
+@pytest.mark.parametrize("store,command", [("postgres", "worker"), ("mlflow", "ablation"), ("optuna", "worker")])
 def test_a_store_down_past_the_limit_stops_the_worker_with_one_line(store, command, stores, workdir, env):
     """With PIPELINE_OUTAGE_S=4 the store stays down: the worker (or a single-machine `ablation`
     against the server) stops with one line on stderr and exit code 75, no traceback. Once the
     store is back, the same command finishes the study: the cells that were in flight are
-    trained again."""
+    trained again. "postgres" takes both stores away (the server's database is PostgreSQL too);
+    "optuna" only Optuna's (MLflow on a local SQLite file). Where one store still answers, the
+    worker says on it why its trials were left, and they are retried without spending an
+    attempt: with max_retries 0, no cell is given up."""
     context = f"store={store} command={command}"
-    grid = Grid(stores, workdir, env, f"down-{store}", context)
+    grid = Grid(stores, workdir, env, f"down-{store}", context, **({} if store == "postgres" else {"max_retries": 0}))
+    if store == "optuna":
+        grid.tracking = f"sqlite:///{workdir / 'down-optuna.db'}"
+        grid.args[-1] = grid.tracking
     if command == "worker":
         grid.enqueue()
     proc = grid.start(command, env={"PIPELINE_OUTAGE_S": "4"})
@@ -324,25 +331,36 @@ def test_a_store_down_past_the_limit_stops_the_worker_with_one_line(store, comma
     proc.send_signal(signal.SIGSTOP)
     stopped = time.time()
     try:
-        stores.pg.stop("fast") if store == "postgres" else stores.server.kill()
+        stores.server.kill() if store == "mlflow" else stores.pg.stop("fast")
     finally:
         proc.send_signal(signal.SIGCONT)
     try:
         out, err = proc.communicate(timeout=120)
         waited = time.time() - stopped
     finally:
-        stores.pg.start() if store == "postgres" else stores.server.start()
+        stores.server.start() if store == "mlflow" else stores.pg.start()
     lines = err.strip().splitlines()
     assert proc.returncode == EXIT_UNREACHABLE, f"{context}: exit {proc.returncode}\n{err[-3000:]}"
     assert len(lines) == 1 and "Traceback" not in err, f"{context}: stderr is not one line:\n{err[-3000:]}"
     # PostgreSQL down: Optuna's storage, or the MLflow server whose database it also is, gives up first
-    said = ("error: the Optuna storage", "error: the MLflow server") if store == "postgres" else ("error: the MLflow server",)
+    said = {"postgres": ("error: the Optuna storage", "error: the MLflow server"),
+            "mlflow": ("error: the MLflow server",), "optuna": ("error: the Optuna storage",)}[store]
     assert lines[0].startswith(said) and "did not answer for 4 s" in lines[0], f"{context}: {lines[0]}"
     assert waited < 60, f"{context}: it took {waited:.0f} s to give up"
     stores.wait_healthy()
-    grid.finish(grid.start(command))
-    retries = grid.check()
+    again = grid.finish(grid.start(command))
+    retries = grid.check()   # with max_retries 0: no cell was given up
     assert retries["failed"] or retries["recovered"], f"{context}: no cell was in flight when it stopped?"
+    if store != "postgres":
+        assert "gave up" not in again, f"{context}\n{again}"
+        trained = [t for t in retries["failed"] if "training_started" in t.user_attrs]
+        assert all(t.user_attrs["outcome"] == "STORE_OUTAGE" for t in trained), \
+            f"{context}: {[(t.number, t.user_attrs) for t in trained]}"
+        outage = [t for t in trained if t.user_attrs["fail_reason"].startswith("store outage: the ")]
+        assert len(outage) == len(trained), context
+        kept = {r.info.run_id: r for r in retries["killed"]}   # their runs say so too
+        assert all(kept[t.user_attrs["mlflow_run_id"]].data.tags["outcome"] == "STORE_OUTAGE" for t in outage
+                   if t.user_attrs.get("mlflow_run_id") in kept), context
 
 
 # --- a worker started twice under the same name ------------------------------------------------------

@@ -628,3 +628,35 @@ def test_processes_opening_a_fresh_postgresql_storage_at_once_all_open_it(tmp_pa
     gate.touch()
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert all(p.returncode == 0 for p in procs), [e[-1500:] for e in errors if e]
+
+
+def test_silence_while_the_storage_was_away_is_no_sign_of_death(tmp_path, capsys):
+    """Nobody can beat while the database is away: after an outage longer than the grace period,
+    a live worker's trials look dead to a worker that polls the moment it is back, which failed
+    them and trained their cells twice. Silence now counts only from when this process saw the
+    storage answer again; a trial silent that long since then is dead."""
+    import sqlalchemy
+
+    from pipeline.runtime import worker_id
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    storage = get_storage(url)
+    ostudy = optuna.create_study(study_name="beats", storage=storage)
+    trial = ostudy.ask()
+    storage.set_trial_user_attr(trial._trial_id, "worker", worker_id())   # a live process: this one
+    storage.record_heartbeat(trial._trial_id)
+    with storage.engine.begin() as conn:   # its last beat, 45 s ago by the database's clock
+        conn.execute(sqlalchemy.text("UPDATE trial_heartbeats SET heartbeat = datetime('now', '-45 seconds')"))
+    assert [t.number for t in grid.dead_trials(ostudy)] == [trial.number]
+
+    # the storage did not answer for 40 s, as a call of this process saw it, and answers again
+    outage = sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+    storage.outage.failed(url, outage, time.monotonic() - 40, 1)
+    assert grid.answering_for(ostudy) == 0
+    # its next call is answered: 45 s silent, but only ~0 s of it while the storage answered
+    assert grid.dead_trials(ostudy) == []
+    out = capsys.readouterr().out
+    assert "the Optuna storage does not answer (OperationalError:" in out and "answers again (after 40 s)" in out, out
+    assert 0 < grid.answering_for(ostudy) < 5
+    storage.outage.ended -= GRACE_S + 1     # as if it had answered for longer than the grace period
+    assert [t.number for t in grid.dead_trials(ostudy)] == [trial.number]

@@ -27,7 +27,8 @@ with scikit-learn, everything fit on the training split only.
                   by case (kept as separate classes), a categorical column that one-hot encoding
                   would make into many columns
     target      task auto (a non-numeric or small-integer target is a class), labels encoded
-                with their names kept
+                with their names kept; once split, its training classes are warned of
+                (class_checks.py: a majority or rare class under accuracy, classes of few rows)
     features    a ColumnTransformer fit on the training rows: numeric columns imputed by the
                 median with missing-indicator columns, categorical ones imputed by the most
                 frequent value and one-hot encoded (categories unseen in training ignored)
@@ -47,7 +48,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from . import column_checks
+from . import class_checks, column_checks
 from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
@@ -466,11 +467,11 @@ def outcome_record(spec, splits, record: dict) -> dict:
         out["class_balance"] = {name: round(float(c) / max(counts.sum(), 1), 4) for name, c in zip(names, counts)}
         metric = metric_for(splits.task, spec.metric)
         accuracy = metric.name == "accuracy"
-        warned = column_checks.class_warnings(names, counts, accuracy, splits.class_weight is not None, spec.stratify)
+        warned = class_checks.class_warnings(names, counts, accuracy, splits.class_weight is not None, spec.stratify)
         if metric.name in ("balanced_accuracy", "macro_f1"):
             test = np.bincount(splits.y_test.numpy(), minlength=splits.n_classes)
             merged = frozenset(m["as"] for m in record.get("merged_classes", {}).values())
-            warned += column_checks.few_rows_warning(names, counts, test, metric.label, merged,
+            warned += class_checks.few_rows_warning(names, counts, test, metric.label, merged,
                                                      weighted=splits.class_weight is not None)
         if warned:
             out["warnings"] = [*out.get("warnings", []), *warned]

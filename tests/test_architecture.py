@@ -26,12 +26,13 @@ LAYERS = [
     {"verdict_words"},                           # the answer in words
     {"verdict_record"},                          # the answer as MLflow tags, note and verdicts.json
     {"written_numbers"},                         # numbers as people write them in text
-    {"column_checks"},                           # a table's columns judged: no signal, warnings
+    {"column_checks", "class_checks"},           # a table's columns judged: no signal, warnings; its classes
     {"tables"},                                  # a user's table read and preprocessed
     {"splits"},                                  # rows -> train/val/test tensors, scaled
     {"datasets"},                                # the loaders' registry: a dataset's rows
     {"study_schema"},                            # the study file's typed, validated objects
     {"identity"},                                # what a study's configuration hash covers
+    {"study_errors"},                            # a study file's validation errors in one line
     {"study"},                                   # study file -> validated plans
     {"flags"},                                   # the command line's flag values; train's flags as a one-cell study
     {"model", "streams"},                        # the MLP, penalties; every random draw of a trial

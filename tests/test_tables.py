@@ -545,7 +545,7 @@ def test_what_the_review_of_the_new_warnings_found(tmp_path):
     """No rare class among 26 balanced ones (3.8% each); a zipped CSV is read, not refused as a
     workbook; no heavy-tail warning when the metric is MAE, and no log advice for a target with
     negative values."""
-    from pipeline.column_checks import class_warnings
+    from pipeline.class_checks import class_warnings
     import zipfile
 
     assert class_warnings([chr(65 + i) for i in range(26)], np.full(26, 600), True) == []

@@ -1,0 +1,98 @@
+"""What a classification table's training classes warn of: a majority class or rare classes that
+accuracy barely counts, classes with no training rows, and classes of so few rows that a metric
+scoring every class alike swings with them. tables.py calls these once the table is split;
+column_checks.py judges the columns before that."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .words import counted, plural
+
+
+# A class this share of the training rows or more makes accuracy a poor primary metric (warned).
+IMBALANCED = 0.8
+# A class under this share of the training rows is rare (warned under accuracy).
+RARE = 0.05
+
+
+def class_warnings(names: list[str], counts: np.ndarray, accuracy: bool, weighted: bool = False,
+                   stratified: bool = False) -> list[str]:
+    """Warnings on a classification table's training classes (`counts` per class, in `names`' order):
+    under accuracy, a majority class or rare classes that accuracy barely counts (class weights
+    change what is trained, not what accuracy counts); and classes with no training rows at all."""
+    out = []
+    majority = float(counts.max()) / max(int(counts.sum()), 1)
+    if accuracy and majority >= IMBALANCED:
+        out.append(f"The largest class is {majority:.0%} of the training rows and the metric is accuracy: "
+                   f"always predicting that class scores about {majority:.0%}, which leaves accuracy little "
+                   "room to tell the arms apart; metric: balanced_accuracy (or macro_f1) scores every class "
+                   f"alike{_weights_advice(weighted)}")
+    elif accuracy:
+        out += _rare_class_warning(names, counts, weighted)
+    absent = [name for name, c in zip(names, counts) if c == 0]
+    if absent:
+        out.append(f"{counted(len(absent), 'class')} {plural(len(absent), 'has')} no training rows ({', '.join(map(repr, absent[:10]))}"
+                   f"{', ...' if len(absent) > 10 else ''}; only validation or test "
+                   "rows): the models cannot learn to predict them; "
+                   + ("" if stratified else "stratify: true keeps every class's share in each split (or ")
+                   + "lower val_fraction or test_fraction, or raise train_size" + ("." if stratified else ")."))
+    return out
+
+
+# A class with fewer training rows than this, under a metric that scores every class alike, is warned.
+FEW_ROWS = 10
+
+
+def few_rows_warning(names: list[str], train: np.ndarray, test: np.ndarray, metric_label: str,
+                     merged: frozenset = frozenset(), weighted: bool = False) -> list[str]:
+    """Under a metric that scores every class alike (balanced accuracy, macro F1), a class of a few
+    training rows weighs 1/classes of it: the models can hardly learn it from so few rows, and its
+    few test rows swing the metric (the opposite of accuracy's rare-class warning: accuracy is
+    offered as the choice of a user to whom the class matters less, not as the way out)."""
+    few = [i for i in np.argsort(train, kind="stable") if 0 < train[i] < FEW_ROWS]
+    if not few:
+        return []
+    listed = ", ".join(f"{names[i]!r} ({counted(int(train[i]), 'training row')}, {int(test[i])} test)"
+                       for i in few[:5]) + (", ..." if len(few) > 5 else "")
+    one = len(few) == 1
+    return [f"{'A class' if one else 'Classes'} with few rows under {metric_label}, where each of the {len(train)} "
+            f"classes weighs 1/{len(train)}: {listed}; the models can hardly learn {'it' if one else 'them'} from "
+            f"so few rows{_one_row(names, train, test, min(few, key=lambda i: test[i] or np.inf))}; "
+            + ("" if all(names[i] in merged for i in few) else   # already a merge of labels: not that advice again
+               f"read {'it' if one else 'them'} as a related class (preprocess.target_classes: {{rare: related}}), ")
+            + "collect more rows"
+            + ("" if weighted else f", set class_weight: balanced so that training does not ignore {'it' if one else 'them'}")
+            + f", or, if {'it matters' if one else 'they matter'} less to you than 1/{len(train)} of the score, choose "
+            "metric: accuracy (each class counted by its share)"]
+
+
+def _one_row(names: list[str], train: np.ndarray, test: np.ndarray, i: int) -> str:
+    """", and a prediction on one of the 2 test rows of 'x' moves the metric by about 16.7 pt" (balanced accuracy's
+    step there; macro F1's is about as large) for the listed class of fewest test rows, or "" when
+    none of them has any."""
+    if not test[i]:
+        return ""
+    rows = f"one of the {int(test[i])} test rows" if test[i] > 1 else "the one test row"
+    return (f", and a prediction on {rows} of {names[i]!r} moves the metric by about "
+            f"{100 / (len(train) * int(test[i])):.1f} pt")
+
+
+def _weights_advice(weighted: bool) -> str:
+    return ("; class_weight: balanced trains for the rare classes, but accuracy still counts each by its share."
+            if weighted else ", and class_weight: balanced trains for the rare ones.")
+
+
+def _rare_class_warning(names: list[str], counts: np.ndarray, weighted: bool) -> list[str]:
+    """Under accuracy, a class (present) under RARE of the training rows counts for about that share:
+    the arms are compared on the common classes (a multiclass table the majority rule misses)."""
+    share = counts / max(int(counts.sum()), 1)
+    # relative to a fair share too: 26 balanced letters are 3.8% each, and none is rare
+    rare = [i for i in np.argsort(share) if 0 < share[i] < min(RARE, 0.5 / len(counts))]
+    if not rare:
+        return []
+    listed = ", ".join(f"{names[i]!r} ({share[i]:.1%})" for i in rare[:5]) + (", ..." if len(rare) > 5 else "")
+    return [f"{'Rare classes' if len(rare) > 1 else 'A rare class'} of the training rows under accuracy: {listed}; "
+            f"getting {'them all' if len(rare) > 1 else 'it'} wrong costs about that "
+            "share of accuracy, so the arms are compared mostly on the common classes; metric: balanced_accuracy (or "
+            f"macro_f1) scores every class alike{_weights_advice(weighted)}"]

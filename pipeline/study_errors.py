@@ -1,0 +1,103 @@
+"""A study file's validation errors as one line each: the field, its value and what is allowed,
+with the closest allowed name for a misspelt field and the right place for a field written in
+the wrong one (study.py raises them as UsageError)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Optional, get_args
+
+from pydantic import BaseModel, ValidationError
+
+from .study_schema import TRAINING_KEYS, DatasetSpec, StudyFile, Training, field_kinds
+
+
+def format_validation_error(source: str, err: ValidationError, model: Optional[type] = None,
+                             within: tuple = ()) -> str:
+    """`within`: where in the file `model` was validated, ("datasets", 1) for a dataset's settings."""
+    first = err.errors()[0]
+    if first["type"] == "extra_forbidden" and model is not None:
+        loc = [p for p in first['loc'] if not str(p).startswith('function-')]
+        return f"{source}: {unknown_field(model, loc, within)}"
+    loc = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
+    # pydantic puts the union member name into the location; drop those noise parts
+    loc = ".".join(p for p in loc.split(".") if p not in {"int", "float", "list[int]", "constrained-int",
+                                                          "constrained-float", "list[constrained-float]"}
+                   and not p.startswith("list["))
+    msg = first["msg"].removeprefix("Value error, ")
+    if "dropout" in loc.split(".")[-2:] and first["type"] in ("less_than", "greater_than_equal"):   # .dropout or .dropout.1
+        msg = "a dropout rate is the share of units dropped: from 0 up to, not including, 1"
+    elif loc == "name" and first["type"] == "string_pattern_mismatch":   # it names MLflow experiments and folders
+        msg = "letters, digits, '_', '.' and '-' only (it names the MLflow experiment and the report's folder), e.g. churn_study_v2"
+    elif first["type"] == "list_type" and isinstance(first.get("input"), str):   # drop_columns: id
+        msg = f"a list, e.g. [{first['input']}]"
+    elif first["type"] == "literal_error" and isinstance(first.get("input"), str):   # metric: balanced_acc
+        import difflib
+
+        allowed = [str(x) for x in first.get("ctx", {}).get("expected", "").replace("'", "").replace(" or ", ", ").split(", ")]
+        close = difflib.get_close_matches(first["input"], allowed, n=1)
+        msg = (f"did you mean {close[0]!r}? " if close else "") + msg
+    value = first.get("input")
+    shown = "" if isinstance(value, dict) or value is None else f" = {shorten(value)}"
+    if isinstance(value, bool):   # YAML's yes/no/on/off are booleans too: say what the file holds
+        shown = f" = {str(value).lower()} (YAML reads yes, no, on and off as true or false)"
+    where = f" field '{loc}'{shown}:" if loc else ""
+    return f"{source}:{where} {msg}"
+
+
+def unknown_field(model: type, loc: list, within: tuple = ()) -> str:
+    """A misspelt field, with the closest allowed name and every allowed one at its place."""
+    import difflib
+
+    for part in loc[:-1]:   # down to the model that holds the unknown field
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(str(part))
+        inner = [k for a in field_kinds(field.annotation) if field
+                 for k in (a, *get_args(a)) if isinstance(k, type) and issubclass(k, BaseModel)] if field else []
+        model = inner[0] if inner else None
+    allowed = list(model.model_fields) if model is not None else []
+    if model in (StudyFile, DatasetSpec):   # training settings are taken out before validation
+        allowed += [*TRAINING_KEYS, "execution"] + (["rope"] if model is DatasetSpec else [])
+    name = str(loc[-1])
+    where = ".".join(str(p) for p in loc)
+    close = difflib.get_close_matches(name, allowed, n=1)
+    # a field written in the wrong place (missing_values outside preprocess, dropout outside
+    # strengths): its place is the fix, before any look-alike here ('dropout' is not 'root')
+    full = [*within, *loc]
+    in_dataset = bool(full) and full[0] == "datasets"
+    homes = sorted(field_homes().get(name, ()), key=lambda h: (h.startswith("datasets.") != in_dataset,   # its scope first
+                                                                 h.count("."), h.split(".")[0] in ("tune", "paths"), h))
+    if homes:
+        index = next((str(p) for p in full if isinstance(p, int)), None)
+        home = homes[0].replace("datasets.<n>", f"datasets.{index}") if index else homes[0]
+        return f"field '{where}' is unknown here; it belongs at {home!r}"
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"field '{where}' is unknown{hint}; allowed: {', '.join(sorted(set(allowed)))}"
+
+
+@functools.lru_cache(maxsize=1)
+def field_homes() -> dict[str, set[str]]:
+    """Every field name of a study file -> the dotted places it is allowed at ("strengths.dropout",
+    "datasets.<n>.preprocess.missing_values"); training settings at the top level and in a
+    dataset entry alike."""
+    homes: dict[str, set[str]] = {}
+
+    def walk(model: type, prefix: str, depth: int = 0) -> None:
+        for name, field in model.model_fields.items():
+            homes.setdefault(name, set()).add(prefix + name)
+            inner = [k for a in field_kinds(field.annotation) for k in (a, *get_args(a))
+                     if isinstance(k, type) and issubclass(k, BaseModel)]
+            if inner and depth < 3:
+                walk(inner[0], f"{prefix}{name}.<n>." if name == "datasets" else f"{prefix}{name}.", depth + 1)
+
+    walk(StudyFile, "")
+    walk(Training, "")
+    walk(Training, "datasets.<n>.")
+    return homes
+
+
+def shorten(value: Any, limit: int = 80) -> str:
+    """A value for a one-line error: its repr, cut to `limit` characters."""
+    text = repr(value).replace("\n", " ")
+    return text if len(text) <= limit else text[:limit - 3] + "..."

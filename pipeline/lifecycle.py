@@ -43,6 +43,9 @@ class Outcome(Enum):
     # says FAIL and the cell is retried; only the MLflow run is left to close.
     TAKEN_OVER = ("taken over: another worker failed this trial while this one was paused; the cell is retried",
                   "KILLED", None, False)
+    # A second run of one trial (MLflow's HTTP client retried a create whose answer was lost):
+    # closed by the reaper once the trial ended; Optuna is not told.
+    DUPLICATE = ("duplicate run", "KILLED", None, False)
 
     def __init__(self, reason: str, mlflow_status: str, optuna_state: Optional[TrialState], spends_budget: bool):
         self.reason, self.mlflow_status, self.optuna_state, self.spends_budget = \
@@ -246,12 +249,20 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
             state, own, outcome, reason = trials.get(int(run.data.tags.get(rt.OPTUNA_TRIAL, -1)),
                                                      (TrialState.FAIL, None, None, None))
             if state == TrialState.FAIL or (state != TrialState.RUNNING and run.info.run_id != own):
-                # as its trial recorded it (a store outage, say), when it is that trial's own run
-                ended = Outcome.recorded(outcome) if run.info.run_id == own else Outcome.WORKER_DIED
-                tracker.fail_trial(run.info.run_id, ended.mlflow_status, {
-                    rt.FAIL_REASON: "worker died (killed or crashed)" if ended is Outcome.WORKER_DIED else reason,
-                    rt.OUTCOME: ended.name})
+                ended, why = _stray_ending(run.info.run_id, own, outcome, reason)
+                tracker.fail_trial(run.info.run_id, ended.mlflow_status, {rt.FAIL_REASON: why, rt.OUTCOME: ended.name})
     return len(dead)
+
+
+def _stray_ending(run_id: str, own: Optional[str], outcome: Optional[str], reason: Optional[str]) -> tuple[Outcome, str]:
+    """How a run left RUNNING under an ended trial is closed, with its reason: as the trial
+    recorded its end when it is the trial's own run (a store outage, say); as a DUPLICATE when
+    the trial has another run of its own; else WORKER_DIED."""
+    if own is not None and run_id != own:
+        return Outcome.DUPLICATE, (f"a second run of this trial, whose own run is {own} (MLflow created it twice: "
+                                   "a request retried after its answer was lost)")
+    ended = Outcome.recorded(outcome) if run_id == own else Outcome.WORKER_DIED
+    return ended, reason if ended is not Outcome.WORKER_DIED and reason else "worker died (killed or crashed)"
 
 
 def _death(t, run) -> tuple[Outcome, str]:

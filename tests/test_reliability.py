@@ -660,3 +660,27 @@ def test_silence_while_the_storage_was_away_is_no_sign_of_death(tmp_path, capsys
     assert 0 < grid.answering_for(ostudy) < 5
     storage.outage.ended -= GRACE_S + 1     # as if it had answered for longer than the grace period
     assert [t.number for t in grid.dead_trials(ostudy)] == [trial.number]
+
+
+def test_a_run_mlflow_created_twice_is_closed_as_a_duplicate(workdir, env, monkeypatch):
+    """MLflow's HTTP client retries a request whose answer was lost, so a trial's run can be
+    created twice: one linked to the trial, one left RUNNING. Once the trial has ended, the
+    reaper closes the stray run KILLED as a DUPLICATE naming the trial's own run (it was closed
+    as a worker that died, which no worker did); the cell keeps its one FINISHED run."""
+    from pipeline import lifecycle
+    from pipeline.train import train
+
+    monkeypatch.chdir(workdir)
+    study, ctx, splits, ostudy, cells = a_worker_in_process(workdir, env, "twice")
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    [(trial, arm, seed, _)] = grid.pop_cells(ostudy, 1)
+    born = cells.born(trial, arm, seed)
+    [named] = lifecycle.open_runs(ctx.tracker, ctx.experiment_id, [born])
+    stray = ctx.tracker.start_trial(ctx.experiment_id, born.run)   # the same create, made again
+    assert lifecycle.end(ctx.tracker, [lifecycle.cell_ending(named, train(named.payload, splits), 1.0)]) == [True]
+    assert lifecycle.reap(ostudy, ctx.tracker) == 0   # no trial died
+    run = client.get_run(stray)
+    assert run.info.status == "KILLED" and run.data.tags["outcome"] == "DUPLICATE", run.data.tags
+    assert run.data.tags["fail_reason"].startswith(f"a second run of this trial, whose own run is {named.run_id} ")
+    assert client.get_run(named.run_id).info.status == "FINISHED"
+    assert [t.state for t in ostudy.get_trials() if t.number == trial.number] == [TrialState.COMPLETE]

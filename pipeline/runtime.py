@@ -135,7 +135,12 @@ def caused_by(e: BaseException, matches) -> bool:
 
 class StoreUnreachable(Exception):
     """The Optuna storage or the MLflow tracking server did not answer for longer than
-    outage_limit_s(): the worker stops with one line (its cells in flight are retried)."""
+    outage_limit_s(): the worker stops with one line (its cells in flight are retried).
+    `store` says which: "optuna", "mlflow", or "" (a worker process's, told by its exit code)."""
+
+    def __init__(self, message: str, store: str = ""):
+        super().__init__(message)
+        self.store = store
 
 
 EXIT_UNREACHABLE = 75   # EX_TEMPFAIL: a store did not answer within $PIPELINE_OUTAGE_S; try again later

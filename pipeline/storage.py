@@ -220,7 +220,7 @@ class _Outage:
             if self.gave_up or waited >= limit:
                 self.gave_up = True
                 raise StoreUnreachable(f"the Optuna storage {mask_credentials(url)} did not answer for "
-                                       f"{limit:.0f} s ({_first_line(e)})") from None
+                                       f"{limit:.0f} s ({_first_line(e)})", store="optuna") from None
         return min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (tries - 1), limit - waited)
 
     def answered(self) -> None:

@@ -12,12 +12,13 @@ from contextlib import contextmanager
 
 from mlflow import MlflowClient
 
-from .runtime import StoreUnreachable, caused_by, mask_credentials, outage_limit_s
+from .runtime import OUTAGE_ENV, StoreUnreachable, caused_by, mask_credentials, outage_limit_s
 
 _http_retries_set: dict[str, str] = {}   # the MLflow HTTP settings this process chose (not the user)
+LAST_WORDS_S = 5.0   # how long a process that gave up on one store waits on the other on its way out
 
 
-def configure_http_retries(limit_s: float) -> None:
+def configure_http_retries(limit_s: float, min_timeout_s: float = 30.0) -> None:
     """Size MLflow's own HTTP retries (urllib3, every request, POSTs included: it sleeps 0, 2,
     4, 8, ... s with MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=1, plus up to 1 s of jitter) to ride out
     a tracking server that does not answer for limit_s: the fewest retries whose backoff adds up
@@ -32,7 +33,7 @@ def configure_http_retries(limit_s: float) -> None:
     retries = 1
     while 2 ** retries - 2 < limit_s and retries < 10:   # MLflow allows at most 10
         retries += 1
-    timeout = str(int(max(30.0, limit_s / (retries + 1))))
+    timeout = str(int(max(min_timeout_s, limit_s / (retries + 1))))
     for var, value in ((MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, "1"), (MLFLOW_HTTP_REQUEST_MAX_RETRIES, str(retries)),
                        (MLFLOW_HTTP_REQUEST_TIMEOUT, timeout)):
         if os.environ.get(var.name, _http_retries_set.get(var.name)) == _http_retries_set.get(var.name):
@@ -67,7 +68,17 @@ def server_calls(uri: str):
         # not silence: the server's own log says why
         what = ("answered only with errors" if "error responses" in reason else "did not answer")
         raise StoreUnreachable(f"the MLflow server {mask_credentials(uri)} {what} for {outage_limit_s():.0f} s "
-                               f"({reason})" + ("; its log says why" if what != "did not answer" else "")) from None
+                               f"({reason})" + ("; its log says why" if what != "did not answer" else ""),
+                               store="mlflow") from None
+
+
+def hurry_stores(limit_s: float = LAST_WORDS_S) -> None:
+    """This process gave up on a store and is stopping: from now on every call to a store gives
+    up after about limit_s (Optuna's retries through $PIPELINE_OUTAGE_S; MLflow's HTTP retries and
+    request timeout, unless the user exported them), so that what it writes on its way out
+    (worker._left_by_outage) cannot hold it up for another full limit when both stores are away."""
+    os.environ[OUTAGE_ENV] = str(min(limit_s, outage_limit_s()))
+    configure_http_retries(limit_s, min_timeout_s=limit_s)
 
 
 def _http_reason(e: BaseException) -> str:

@@ -102,8 +102,8 @@ def _wind_down(ctx, popped: list, pending: list, counts: dict) -> int:
     (populations in `popped`, or futures of them; None for none) and wait until what was trained
     is recorded, counting it; returns how many popped cells were ended untrained. Signals are
     held: a second Ctrl-C waits for this (a short wait). A store that stopped answering
-    is raised, once what it left unrecorded is said (_left_by_outage)."""
-    ahead, unrecorded, outage = 0, [], None
+    is raised once the other records are done with."""
+    ahead, outage = 0, None
     with signals_deferred(), ctx.clock("bookkeeping"):
         for opened in popped:
             if opened is not None:
@@ -111,36 +111,37 @@ def _wind_down(ctx, popped: list, pending: list, counts: dict) -> int:
         for f, endings in pending:  # also on SIGTERM: what was trained gets recorded
             try:
                 kinds = f.result()
-            except StoreUnreachable as e:
-                unrecorded, outage = unrecorded + [ending.trial for ending in endings], outage or e
+            except StoreUnreachable as e:   # said on its trials already (_record)
+                outage = outage or e
                 continue
             for kind in kinds:
                 counts[kind] += 1
         if outage is not None:
-            _left_by_outage(ctx, unrecorded, outage)
             raise outage
     return ahead
 
 
 def _left_by_outage(ctx, trials: list[LiveTrial], outage: StoreUnreachable) -> None:
     """Trials trained but not recorded: a store stopped answering while they were. Said on each
-    trial, or, where Optuna does not answer, on its MLflow run, for the worker that reaps them
+    trial, or, where Optuna is the store away, on its MLflow run, for the worker that reaps them
     (lifecycle.reap): it completes those whose runs got FINISHED and fails the others as
     STORE_OUTAGE, which retries their cells without spending an attempt (a death would: two
-    outages and max_retries 1 gave cells up that nothing was wrong with)."""
+    outages and max_retries 1 gave cells up that nothing was wrong with). This process is
+    stopping: the other store gets a few seconds (hurry_stores), not another full limit."""
+    from .tracking_server import hurry_stores
+
+    hurry_stores()
     note = str(outage).split(" (")[0]   # "the MLflow server http://... did not answer for 120 s"
     try:
-        for t in trials:
-            grid.set_attr(t.ostudy, grid.trial_id(t.trial), rt.TRIAL_OUTAGE, note)
-        return
-    except Exception:   # Optuna is the store that is away
-        pass
-    try:
-        for t in trials:
-            if t.run_id is not None:
-                ctx.tracker.set_tags(t.run_id, {rt.STORE_OUTAGE: note})
+        if outage.store != "optuna":
+            for t in trials:
+                grid.set_attr(t.ostudy, grid.trial_id(t.trial), rt.TRIAL_OUTAGE, note)
+        else:
+            for t in trials:
+                if t.run_id is not None:
+                    ctx.tracker.set_tags(t.run_id, {rt.STORE_OUTAGE: note})
     except Exception:
-        print(f"  {counted(len(trials), 'trained cell')} could not be recorded (neither store answers); the worker "
+        print(f"  {counted(len(trials), 'trained cell')} not recorded, nor why (neither store answers); the worker "
               "that reaps them counts each as an attempt", flush=True)
 
 
@@ -291,6 +292,9 @@ def _record(ctx, endings: list[Ending], progress: Progress, beat: grid.heartbeat
     try:
         with ctx.clock("recording_background"):
             ok = lifecycle.end(ctx.tracker, endings)
+    except StoreUnreachable as e:   # said while they still beat, so that no worker reaps them unsaid
+        _left_by_outage(ctx, [ending.trial for ending in endings if ending.outcome is Outcome.FINISHED], e)
+        raise
     finally:
         beat.stop()
     kinds = ["trained" if good else "taken_over" if e.outcome is Outcome.TAKEN_OVER else "failed"

@@ -219,6 +219,34 @@ def check_report(grid: Grid, retries: dict) -> None:
         assert "No trial failed: every trial finished." not in html, grid.context
 
 
+def slow_down_until_both_train(grid: Grid, first: subprocess.Popen, timeout: float = 120) -> None:
+    """A worker let go at its gate once `first` trains needs seconds to pop a cell; on a fast
+    machine `first` trained every cell before that. Until trials of two workers are RUNNING,
+    `first` (with its children: under unshare the worker is a grandchild) is paused in slices of
+    2 s: far from looking dead, never holding a lock the other waits on for long."""
+    def tree(pid: int) -> list[int]:
+        kids = Path(f"/proc/{pid}/task/{pid}/children")
+        return [pid] + [k for child in (kids.read_text().split() if kids.exists() else []) for k in tree(int(child))]
+
+    def signal_all(sig) -> None:
+        for pid in tree(first.pid):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+    deadline = time.time() + timeout
+    try:
+        while len({t.user_attrs.get("worker") for t in grid.running_with_run()}) < 2:
+            assert time.time() < deadline, f"{grid.context}: not 2 workers training"
+            signal_all(signal.SIGSTOP)
+            time.sleep(2)
+            signal_all(signal.SIGCONT)
+            time.sleep(0.2)
+    finally:
+        signal_all(signal.SIGCONT)
+
+
 # --- a worker killed at a random moment ----------------------------------------------------------
 
 @pytest.mark.parametrize("moment", MOMENTS)
@@ -286,7 +314,7 @@ def test_workers_ride_out_a_restart(store, stores, workdir, env):
     workers = [grid.start(gate=gate), grid.start()]
     grid.wait_for_training()
     gate.touch()
-    grid.wait_for_training(workers=2)
+    slow_down_until_both_train(grid, workers[1])
     assert all(w.poll() is None for w in workers), f"{context}: a worker was done before the restart"
     if store == "postgres":
         stores.pg.stop("fast")
@@ -403,6 +431,7 @@ def test_a_worker_started_twice_under_the_same_name(stores, workdir, env):
     first = twins.start(prefix=in_own_pid_namespace())
     twins.wait_for_training()
     gate.touch()
+    slow_down_until_both_train(twins, first)
     pair = [first, second]
     outputs = [twins.finish(proc) for proc in pair]
     retries = twins.check()

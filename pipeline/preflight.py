@@ -32,10 +32,18 @@ def check_tracking_reachable(uri: str) -> None:
                          "file:, sqlite:, postgresql:, mysql:, mssql:, http(s): (an MLflow server) or databricks")
     if not uri.startswith(("http://", "https://")):
         return
+    import urllib.error
     import urllib.request
 
     try:
         urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).read()
+    except urllib.error.HTTPError as e:   # something answers there, but not as an MLflow server does
+        if e.code in (401, 403):   # a proxy in front of it that wants credentials
+            raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the server refuses us (HTTP {e.code} at "
+                             "/health); give MLflow its credentials (MLFLOW_TRACKING_USERNAME and "
+                             "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)") from None
+        raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: what answers there is not an MLflow "
+                         f"server (HTTP {e.code} at /health); start one with `mlflow server` or check the port") from None
     except Exception as e:
         raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the MLflow server does not answer "
                          f"({type(e).__name__})") from None

@@ -189,6 +189,36 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(workdir, env, monkey
     assert set(p.name for p in workdir.iterdir()) == before  # no mlflow.db, optuna.db or reports
 
 
+@pytest.mark.parametrize("status", [404, 401])
+def test_a_tracking_uri_where_something_else_answers(workdir, monkeypatch, capsys, status):
+    """A web server that is not MLflow's (a wrong port), or a proxy that wants credentials: one line
+    that says which, not "does not answer" (it did) nor MLflow's traceback of an HTTP 501."""
+    import http.server
+    import threading
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_error(status)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    write_study(workdir / "s.yaml", tiny_study_dict())
+    before = set(p.name for p in workdir.iterdir())
+    monkeypatch.chdir(workdir)
+    try:
+        code = main(["ablation", "--study", "s.yaml", "--tracking-uri", f"http://127.0.0.1:{server.server_port}"])
+    finally:
+        server.shutdown()
+    err = capsys.readouterr().err
+    said = ("the server refuses us (HTTP 401 at /health); give MLflow its credentials" if status == 401 else
+            "what answers there is not an MLflow server (HTTP 404 at /health)")
+    assert code == 2 and err.strip().count("\n") == 0 and said in err, err
+    assert set(p.name for p in workdir.iterdir()) == before
+
+
 def test_report_with_a_tracking_uri_mlflow_cannot_open(workdir, monkeypatch, capsys):
     write_study(workdir / "s.yaml", tiny_study_dict())
     before = set(p.name for p in workdir.iterdir())

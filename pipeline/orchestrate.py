@@ -463,5 +463,6 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
                                            ostudy.user_attrs.get(rt.CHANCES, {}).get(metric,
                                                                                      ostudy.user_attrs.get(rt.CHANCE)),
                                            ostudy.user_attrs.get(rt.STUDY_N_TEST),
-                                           ostudy.user_attrs.get(rt.STUDY_TEST_CLASS_ROWS)))
+                                           ostudy.user_attrs.get(rt.STUDY_TEST_CLASS_ROWS),
+                                           class_weighted=plan.dataset.class_weight is not None))
     return out

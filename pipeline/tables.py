@@ -380,7 +380,11 @@ def encode_target(spec, y: pd.Series, task: str) -> tuple[np.ndarray, list[str]]
             text = next((v for v in y.dropna() if as_number(pd.Series([v]), 1.0) is None), y.iloc[0])
             raise UsageError(f"{_where(spec)}: target column {spec.target!r} is not numeric ({_short(text)}), "
                              "so it cannot be a regression target; use task: classification or auto")
-        return y.to_numpy(dtype=np.float64), []
+        values = y.to_numpy(dtype=np.float64)
+        if len(values) and np.nanmin(values) == np.nanmax(values):   # every model would score perfectly
+            raise UsageError(f"{_where(spec)}: target column {spec.target!r} holds one value ({values[0]:g}) in every "
+                             "row: there is nothing to predict; check the column (or the rows the file keeps)")
+        return values, []
     from sklearn.preprocessing import LabelEncoder
 
     encoder = LabelEncoder()

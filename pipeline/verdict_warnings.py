@@ -44,7 +44,7 @@ def chance_warning(v: DatasetVerdicts) -> str:
         return ""
     compared = {*v.paired, arms.BASELINE}
     hint = ("; with imbalanced classes, try class_weight: balanced in the dataset entry"
-            if v.task == "classification" else "")
+            if v.task == "classification" and not v.class_weighted else "")
     if arms.BASELINE in v.below_chance:
         return _worse_than_constant(v, constant, score)
     memorizes = _memorizes(v)

@@ -43,6 +43,7 @@ class DatasetResults:
     # [rows of the test split's smallest class, of its largest, number of classes in it]: one row
     # moves balanced accuracy by 1/(classes x its class's rows)
     test_class_rows: Optional[list[int]] = None
+    class_weighted: bool = False     # trained with class_weight: balanced (not advised again)
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class DatasetVerdicts:
     none_summary: Optional[stats.Summary] = None
     n_test: Optional[int] = None   # rows of the test split (how coarse a share metric is)
     test_class_rows: Optional[list[int]] = None   # as DatasetResults'
+    class_weighted: bool = False                   # as DatasetResults'
     selected: dict[str, str] = field(default_factory=dict)   # arm -> its path point that stands for it
     # arm -> where its selected point lies on a path over one strength: "weakest" or "stronger"
     # (absent: no such path, e.g. one over l2_mode alone, where "weaker" means nothing)
@@ -332,7 +334,7 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
     m = metric_for(d.task, d.metric)
     v = DatasetVerdicts(d.label, d.task, stats.rope_width(m.default_rope if d.rope_setting is None else d.rope_setting,
                                                           m.name, base_mean), m.name, chance=d.chance, n_test=d.n_test,
-                        test_class_rows=d.test_class_rows,
+                        test_class_rows=d.test_class_rows, class_weighted=d.class_weighted,
                         selected={a: p for a, p in d.selected.items() if p and len(d.paths.get(a, {})) > 1})
     hib = m.higher_is_better
     for a, point in v.selected.items():

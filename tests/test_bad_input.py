@@ -104,6 +104,8 @@ CASES = [
     ("table-latin1", _with("datasets", [{"name": "table", "path": "latin.csv", "target": "Ziel"}]), [],
      "not utf-8 text"),
     ("table-one-class", _with("datasets", [{"name": "table", "path": "one.csv", "target": "y"}]), [], "single class"),
+    ("table-constant-number", _with("datasets", [{"name": "table", "path": "flat.csv", "target": "y"}]), [],
+     "target column 'y' holds one value (72.5) in every row: there is nothing to predict"),
     ("table-unknown-drop", _with("datasets", [{"name": "table", "path": "good.csv", "target": "Outcome",
                                                "preprocess": {"drop_columns": ["zz"]}}]), [], "column 'zz'"),
     ("study-latin1", "name: x\ndescription: Gr\xf6\xdfe\ndatasets: [wine]\n".encode("latin-1"), [], "not UTF-8 text"),
@@ -163,6 +165,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(workdir, env, monkey
     (workdir / "tiny.csv").write_text("Glucose;Outcome\n1,5;0\n2,5;1\n")
     (workdir / "latin.csv").write_bytes("Größe,Ziel\n1,a\n2,b\n3,a\n4,b\n".encode("latin-1"))
     (workdir / "one.csv").write_text("a,y\n1,x\n2,x\n3,x\n4,x\n")
+    (workdir / "flat.csv").write_text("a,y\n1,72.5 kg\n2,72.5 kg\n3,72.5 kg\n4,72.5 kg\n5,\n")
     path = workdir / "study.yaml"
     if isinstance(study, str):
         path.write_text(study)

@@ -372,6 +372,12 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     alone = verdicts.decide_study([verdicts.DatasetResults("clinic", "classification", {
         "none": values["none"], "l2": values["l2"]}, chance=0.5, **common)])[0]
     assert alone.paired["l2"].p_t_holm == pytest.approx(v.paired["l2"].p_t_holm)
+    # every arm at chance: the advice names class_weight, unless the dataset trains with it already
+    for weighted in (False, True):
+        [f] = verdicts.decide_study([verdicts.DatasetResults("clinic", "classification", {
+            "none": values["none"], "dropout": values["dropout"]}, chance=0.5, class_weighted=weighted, **common)])
+        said = verdict_warnings.chance_warning(f)
+        assert said.startswith("Every arm scored no better") and ("class_weight: balanced" in said) is not weighted, said
     # without the chance level (older runs) the same numbers read as equivalent, as before
     [old] = verdicts.decide_study([verdicts.DatasetResults("clinic", "classification", values, **common)])
     assert old.paired["dropout"].verdict == "equivalent" and not verdict_warnings.chance_warning(old)

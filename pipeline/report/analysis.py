@@ -39,7 +39,8 @@ def analyze(data: ReportData) -> dict:
                                        d["paths"], d["selected"],
                                        chance_from_params(data.data_params.get(d["label"], {}), d["task"], d["metric_name"]),
                                        _n_test(data.data_params.get(d["label"], {})),
-                                       _test_class_rows(data.data_params.get(d["label"], {})))
+                                       _test_class_rows(data.data_params.get(d["label"], {})),
+                                       class_weighted=plan.dataset.class_weight is not None)
                for plan, d in zip(study.plans, datasets)]
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for d, v, r in zip(datasets, decided, results):

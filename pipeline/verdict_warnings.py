@@ -59,6 +59,8 @@ def chance_warning(v: DatasetVerdicts) -> str:
                 "few extreme targets pull away from the median that MAE favours. Their comparisons say little about "
                 "regularization under MAE; compare them under metric: mse, or train on the target's logarithm (a new "
                 "column of the file, with the original dropped)")
+    if set(v.at_chance) >= compared and (far := _far_worse(v, constant, score)):
+        return far
     if set(v.at_chance) >= compared:
         return (f"Every arm scored no better than always predicting {constant} ({score}): the models learned little "
                 "or nothing here, so their comparisons say nothing about regularization; check the target, the "
@@ -162,6 +164,23 @@ def _row_of(v: DatasetVerdicts) -> str:
     if v.metric == "balanced_accuracy" and v.test_class_rows:
         return f"of the rarest class ({counted(v.test_class_rows[0], 'row')})"
     return f"(of {v.n_test})" if v.n_test else ""
+
+
+FAR_WORSE = 2.0   # a regression error this many times the constant prediction's is "far worse"
+
+
+def _far_worse(v: DatasetVerdicts, constant: str, score: str) -> str:
+    """The warning for a regression every arm of which is at chance, none with at least FAR_WORSE
+    times the constant prediction's error on the test rows; "" otherwise."""
+    s = v.none_summary
+    if v.task != "regression" or METRICS[v.metric].higher_is_better or s is None or not v.chance or v.chance <= 0 \
+            or s.mean < FAR_WORSE * v.chance:
+        return ""
+    return (f"Every arm scored far worse than always predicting {constant} ({score}; none test "
+            f"{METRICS[v.metric].label} {s.mean:.4g}, {s.mean / v.chance:.0f}x): the models learned nothing that "
+            "carries to the test rows, so their comparisons say nothing about regularization; a few extreme targets "
+            "among the training rows pull a squared-error fit this far (see the data warnings: look at the largest "
+            "values of the target), else check the features, the learning rate and the epochs")
 
 
 def constant_prediction(v: DatasetVerdicts) -> str:

@@ -385,7 +385,12 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     mse = {"none": {s: 5e8 + s for s in seeds}, "l2": {s: 5e8 - s for s in seeds}}
     [r] = verdicts.decide_study([verdicts.DatasetResults("prices", "regression", mse, chance=1.6e7)])
     assert r.paired["l2"].verdict == verdicts.AT_CHANCE
-    assert verdict_warnings.chance_warning(r).startswith("Every arm scored no better than always predicting the training mean")
+    assert verdict_warnings.chance_warning(r).startswith(
+        "Every arm scored far worse than always predicting the training mean (test MSE 1.6e+07; none test MSE 5e+08, 31x)")
+    assert "a few extreme targets among the training rows" in verdict_warnings.chance_warning(r)
+    near = {"none": {s: 1.7e7 + s for s in seeds}, "l2": {s: 1.7e7 - s for s in seeds}}   # at chance, not far worse
+    [n] = verdicts.decide_study([verdicts.DatasetResults("prices", "regression", near, chance=1.6e7)])
+    assert verdict_warnings.chance_warning(n).startswith("Every arm scored no better than always predicting the training mean")
     # chance is judged on the metric's own margin, not the study's ROPE: with rope 0.15, arms 10
     # points above a 0.635 majority class learned (Pima), and are compared as usual
     pima = {arm: {s: 0.74 + 0.01 * (s % 2) + (0.01 if arm == "l2" else 0.0) for s in seeds} for arm in ("none", "l2")}

@@ -178,13 +178,12 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
     auto = {c: why for c, why in record["auto_dropped_columns"].items()
             if not (why == "empty" and str(c).startswith("Unnamed: "))}
     if auto:
+        dates = [c for c, why in auto.items() if why == "dates"]   # one warning, with what to do about dates
         out.append(f"Dropped {counted(len(auto), 'column')} that cannot carry signal: {listed(auto)}; list one under "
                    "preprocess.keep_columns to keep it (listing them under drop_columns silences this, but changes the "
-                   "study's configuration: its cells train again).")
-    dates = [c for c, why in auto.items() if why == "dates"]
-    if dates:
-        out.append(f"Dropped date {plural(len(dates), 'column')} {', '.join(map(str, dates))}: derive numbers from them in the file "
-                   "(days since an event, month, weekday) if time matters.")
+                   "study's configuration: its cells train again)."
+                   + (f" If time matters, derive numbers from {', '.join(map(str, dates))} in the file (days since an "
+                      "event, month, weekday)." if dates else ""))
     if record["rows_without_target"]:
         out.append(f"{counted(record['rows_without_target'], 'row')} {plural(record['rows_without_target'], 'has')} no value in target {spec.target!r} (blank, '?', a dash "
                    f"among numbers, or a value listed under preprocess.missing_values) and {plural(record['rows_without_target'], 'was')} "

@@ -79,11 +79,11 @@ def test_a_messy_csv_is_tidied_and_every_change_is_recorded(tmp_path):
     assert s.class_names == ["Sick", "sick", "well"] and s.n_classes == 3
     assert r["duplicate_rows"] == 3
     warnings = r["warnings"]
-    assert len(warnings) == 4
+    assert len(warnings) == 3
     assert warnings[0].startswith("Dropped 5 columns that cannot carry signal") and "note (free text" in warnings[0]
-    assert warnings[1].startswith("Dropped date column visited: derive numbers")
-    assert warnings[2].startswith("3 rows repeat an earlier row")
-    assert warnings[3] == ("Target 'status' has labels that differ only by case, kept as separate classes: 'Sick' / "
+    assert warnings[0].endswith(" If time matters, derive numbers from visited in the file (days since an event, month, weekday).")
+    assert warnings[1].startswith("3 rows repeat an earlier row")
+    assert warnings[2] == ("Target 'status' has labels that differ only by case, kept as separate classes: 'Sick' / "
                            "'sick'; if they are one class: preprocess.target_classes: {\"Sick\": \"sick\"}.")
 
     # the same file as Parquet with every value text ("?", spaces and all): the same numbers
@@ -274,13 +274,13 @@ def test_a_small_table_keeps_its_categories_and_warns_when_one_hot_is_wide(tmp_p
     pressures = frame["pressure"].nunique()
     assert r["wide_categorical_columns"] == {"city": 21, "pressure": pressures}
     # the readings are named for what they are (ordinal codes of "120/80" would be wrong advice)
-    assert r["warnings"][2:4] == [
+    assert r["warnings"][1:3] == [
         f"Column 'pressure' reads as categories, not numbers: pairs of numbers like {frame['pressure'][0]!r}: split "
         "them into two numeric columns in the file.",
         "Column 'city' has 21 distinct values in 40 rows: one-hot encoding makes up to 21 columns; consider "
         "preprocess.categorical: ordinal or dropping it."]
     # and what that one-hot encoding makes of 24 training rows
-    assert r["warnings"][4].startswith("The model sees 36 features (after encoding) for 24 training rows")
+    assert r["warnings"][3].startswith("The model sees 36 features (after encoding) for 24 training rows")
 
     # a date column the user keeps is one-hot encoded, one column per date: warned about
     kept = load(DatasetSpec(**spec, preprocess={"keep_columns": ["visited"], "drop_columns": ["city", "pressure"]}),
@@ -290,8 +290,8 @@ def test_a_small_table_keeps_its_categories_and_warns_when_one_hot_is_wide(tmp_p
         "Column 'visited' has 40 distinct values in 40 rows: one-hot encoding makes up to 40 columns")
     # ordinal encoding makes one column each: nothing to warn about but the readings' form
     ordinal = load(DatasetSpec(**spec, preprocess={"categorical": "ordinal"}), 0).preprocessing
-    assert ordinal["wide_categorical_columns"] == {} and len(ordinal["warnings"]) == 3
-    assert ordinal["warnings"][2].startswith("Column 'pressure' reads as categories, not numbers: pairs of numbers")
+    assert ordinal["wide_categorical_columns"] == {} and len(ordinal["warnings"]) == 2
+    assert ordinal["warnings"][1].startswith("Column 'pressure' reads as categories, not numbers: pairs of numbers")
 
     # a column both dropped and kept is a contradiction in the study file
     with pytest.raises(UsageError, match=r"^dataset table: column 'city' is in both preprocess.drop_columns and "

@@ -206,8 +206,10 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
     # what more seeds would buy, at the full alpha over the study's family: every comparison Holm
     # counted (decided ones too), as the report's footnote says
     counted = [p for v in out for p in v.paired.values() if holm_counted(p)]
+    # every arm perfect on every seed: more seeds cannot tell them apart (the warning says why)
+    perfect = {id(p) for v in out if v.perfect for p in v.paired.values()}
     for p in counted:
-        if p.verdict == "undecided":
+        if p.verdict == "undecided" and id(p) not in perfect:
             stats.estimate_seeds_needed(p, stats.ALPHA / len(counted))
     for d, v in zip(datasets, out):
         # no look evaluated: no run of the dataset can be read (all failed, or none recorded the metric)

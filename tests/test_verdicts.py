@@ -603,6 +603,12 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
             verdicts.DatasetResults("far", "classification", far)]
     decided = verdicts.decide_study(more)
     assert decided[2].paired["l2"].verdict == "undecided" and decided[2].paired["l2"].seeds_needed > 100
+    # perfect everywhere: undecided (one test row's step keeps the CI open), but more seeds cannot tell
+    # them apart, so none are advised
+    [few] = verdicts.decide_study([verdicts.DatasetResults("leak", "classification", {
+        arm: {s: 1.0 for s in range(4)} for arm in ("none", "dropout", "l1", "l2", "dropout_l2")}, n_test=175)])
+    leak = few.paired["l2"]
+    assert leak.verdict == "undecided" and not leak.seeds_needed and "seeds would" not in verdict_words.sentence("l2", leak, "accuracy")
     assert verdict_warnings.chance_warning(decided[0]).startswith(
         "Every arm scored a perfect test accuracy on every seed: this test split cannot tell the regularizers apart.")
     assert verdict_warnings.chance_warning(decided[0]).endswith("a finer metric (log_loss for classification) would tell "

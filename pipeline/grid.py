@@ -345,14 +345,19 @@ def dead_trials(ostudy: optuna.Study) -> list[FrozenTrial]:
 def answering_for(ostudy: optuna.Study) -> float:
     """Seconds since this process saw the study's storage answer again after an outage (inf
     when it saw none; journal storages have none)."""
-    outage = getattr(getattr(ostudy._storage, "_backend", ostudy._storage), "outage", None)
-    return math.inf if outage is None else outage.answering_for()
+    backend = _backend(ostudy)
+    return backend.outage.answering_for() if isinstance(backend, RetryingRDBStorage) else math.inf
+
+
+def _backend(ostudy: optuna.Study) -> optuna.storages.BaseStorage:
+    """The study's storage itself, under the cache Optuna wraps RDB storages in."""
+    return getattr(ostudy._storage, "_backend", ostudy._storage)
 
 
 def heartbeat_ages(ostudy: optuna.Study) -> dict[int, float]:
     """{trial id: seconds since its last heartbeat} of the RUNNING trials that have one ({} on
     storages without heartbeats)."""
-    backend = getattr(ostudy._storage, "_backend", ostudy._storage)
+    backend = _backend(ostudy)
     if not heartbeats_enabled(ostudy._storage) or not isinstance(backend, RetryingRDBStorage):
         return {}
     return backend.heartbeat_ages(ostudy._study_id)

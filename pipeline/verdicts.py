@@ -205,12 +205,13 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
             stats.decide(family, alpha=alpha, estimate_seeds=False, size=size)
     # what more seeds would buy, at the full alpha over the study's family: every comparison Holm
     # counted (decided ones too), as the report's footnote says
-    counted = [p for v in out for p in v.paired.values() if holm_counted(p)]
-    # every arm perfect on every seed: more seeds cannot tell them apart (the warning says why)
-    perfect = {id(p) for v in out if v.perfect for p in v.paired.values()}
-    for p in counted:
-        if p.verdict == "undecided" and id(p) not in perfect:
-            stats.estimate_seeds_needed(p, stats.ALPHA / len(counted))
+    counted = sum(holm_counted(p) for v in out for p in v.paired.values())
+    for v in out:
+        if v.perfect:   # every arm perfect on every seed: more seeds cannot tell them apart (the warning says why)
+            continue
+        for p in v.paired.values():
+            if holm_counted(p) and p.verdict == "undecided":
+                stats.estimate_seeds_needed(p, stats.ALPHA / counted)
     for d, v in zip(datasets, out):
         # no look evaluated: no run of the dataset can be read (all failed, or none recorded the metric)
         v.stopped = ("no results" if not v.looks else "decided" if v.decided else

@@ -19,6 +19,7 @@ from . import runtree as rt
 from .lifecycle import DatasetCells, Ending, LiveTrial, Outcome
 from .runtime import Interrupted, Progress, StoreUnreachable, signals_deferred
 from .storage import exclusive
+from .tracking_server import hurry_stores
 from .train import train
 from .words import counted, plural
 
@@ -38,13 +39,13 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
     # Python and the stores spend CPU on, several ms a trial on SQLite). Training waits for it
     # only when the bookkeeping of a population takes longer than its training.
     bookkeeper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bookkeeper")
-    pending: list = []   # (future of _record, its endings)
+    pending: list = []
     upcoming = None   # the next population, popped and opened ahead (a future)
     current = None    # the population in training, until _record (or _train, on a signal) ends it
     stopped = None    # on a signal: how many cells it stopped in training
     try:
         while True:
-            for f, _ in pending:   # a store the bookkeeper gave up on: stop popping cells
+            for f in pending:   # a store the bookkeeper gave up on: stop popping cells
                 if f.done() and f.exception() is not None:
                     raise f.exception()
             if upcoming is None:
@@ -74,7 +75,7 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
                 beat.stop()
                 raise
             with signals_deferred():   # recorded or ended on a signal, never both
-                pending.append((bookkeeper.submit(_record, ctx, endings, progress, beat), endings))
+                pending.append(bookkeeper.submit(_record, ctx, endings, progress, beat))
                 current = None
     except Interrupted:
         stopped = stopped or 0
@@ -108,7 +109,7 @@ def _wind_down(ctx, popped: list, pending: list, counts: dict) -> int:
         for opened in popped:
             if opened is not None:
                 ahead += _end_untrained(ctx, opened)
-        for f, endings in pending:  # also on SIGTERM: what was trained gets recorded
+        for f in pending:  # also on SIGTERM: what was trained gets recorded
             try:
                 kinds = f.result()
             except StoreUnreachable as e:   # said on its trials already (_record)
@@ -128,8 +129,6 @@ def _left_by_outage(ctx, trials: list[LiveTrial], outage: StoreUnreachable) -> N
     STORE_OUTAGE, which retries their cells without spending an attempt (a death would: two
     outages and max_retries 1 gave cells up that nothing was wrong with). This process is
     stopping: the other store gets a few seconds (hurry_stores), not another full limit."""
-    from .tracking_server import hurry_stores
-
     hurry_stores()
     note = str(outage).split(" (")[0]   # "the MLflow server http://... did not answer for 120 s"
     try:

@@ -22,6 +22,7 @@ MAX_CLASSES_FOR_AUTO = 20   # an integer target with at most this many values is
 # Columns without signal, judged on the distinct rows. Below MIN_ROWS_TO_JUDGE rows uniqueness says
 # nothing (4 rows of 1..4).
 MIN_ROWS_TO_JUDGE = 20
+MIN_CLASS_ROWS_TO_JUDGE = 10   # a feature separating the classes is warned about with this many rows in each
 FREE_TEXT_SHARE = 0.5        # text with more distinct values than this share of its rows ...
 PROSE_WORDS = 3              # ... and at least this many words a value on average: "felt unwell on
 #                              day 3" is free text; 21 cities in 40 rows or "120/80" are categories
@@ -61,6 +62,8 @@ def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
     record["misspelt_values"] = {c: found for c in frame.columns if is_text(frame[c]) and (found := misspelt(frame[c]))}
     record["mixed_booleans"] = {c: found for c in frame.columns if is_text(frame[c]) and (found := mixed_booleans(frame[c]))}
     record["target_copies"] = {c: how for c in frame.columns if (how := _copy_of_target(frame[c], y))}
+    record["target_separators"] = {c: how for c in frame.columns
+                                   if c not in record["target_copies"] and (how := _separates_classes(frame[c], y))}
     record["zeros_like_missing"] = {c: found for c in frame.columns if (found := zeros_like_missing(frame[c]))}
     record["mostly_missing"] = {c: share for c in frame.columns if (share := float(frame[c].isna().mean())) >= MOSTLY_MISSING}
     squared = spec.metric in (None, "mse", "r2")   # MAE (or a class metric) does not square the tail
@@ -224,6 +227,10 @@ def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
     for c, how in record["target_copies"].items():
         out.append(f"Column {c!r} gives the target away ({how}): if it is derived from the target, drop it under "
                    "preprocess.drop_columns, or every arm will score perfectly and the study can tell nothing apart.")
+    for c, how in record.get("target_separators", {}).items():
+        out.append(f"Column {c!r} alone separates the target's classes ({how}): if it is recorded after the outcome or "
+                   "derived from it, drop it under preprocess.drop_columns; a model that reads the answer from it "
+                   "tells nothing about regularization on the task itself.")
     zeros = record.get("zeros_like_missing", {})
     if zeros:
         found = ", ".join(f"{c} ({z['zeros']} zeros; the smallest other value {z['next']:g})" for c, z in zeros.items())
@@ -388,6 +395,32 @@ def _copy_of_target(column: pd.Series, y: pd.Series) -> str:
         return ""
     one_to_one = both.groupby("x")["y"].nunique().max() == 1 and both.groupby("y")["x"].nunique().max() == 1
     return "each of its values goes with one class of the target, and each class with one value" if one_to_one else ""
+
+
+def _separates_classes(column: pd.Series, y: pd.Series) -> str:
+    """How a numeric feature sorts a class target's rows into its classes, "" when it does not:
+    every class one range of the column's values, no two ranges overlapping (a score near 10 for
+    the sick and near 0 for the well). A column with one value per class is _copy_of_target's.
+    Judged on rows where both have a value, at least MIN_ROWS_TO_JUDGE of them, with at least
+    MIN_CLASS_ROWS_TO_JUDGE rows in each class (a few rows of a class fall in a range by chance)."""
+    both = pd.DataFrame({"x": column, "y": y}).dropna()
+    if len(both) < MIN_ROWS_TO_JUDGE or not pd.api.types.is_numeric_dtype(both["x"]) \
+            or pd.api.types.is_bool_dtype(both["x"]):
+        return ""
+    counts = both["y"].value_counts()
+    if pd.api.types.is_numeric_dtype(both["y"]) and len(counts) > MAX_CLASSES_FOR_AUTO:
+        return ""   # a regression target: _copy_of_target's linear and monotone checks
+    if len(counts) < 2 or counts.min() < MIN_CLASS_ROWS_TO_JUDGE or both["x"].nunique() <= len(counts):
+        return ""
+    by_value = both.groupby("x")["y"].agg(["nunique", "first"])   # sorted by the feature's value
+    label = by_value["first"]
+    if by_value["nunique"].max() > 1 or int((label != label.shift()).sum()) != len(counts):
+        return ""   # a value shared by two classes, or a class in two ranges
+    ranges = [(float(group.index.min()), float(group.index.max()), name)
+              for name, group in label.groupby(label, sort=False)]
+    ranges.sort()
+    said = ", ".join(f"{lo:.4g} to {hi:.4g} for {repr(name) if isinstance(name, str) else name}" for lo, hi, name in ranges[:3])
+    return f"one range of values for each class: {said}" + (", ..." if len(ranges) > 3 else "")
 
 
 def _case_variants(y: pd.Series) -> list[list[str]]:

@@ -47,6 +47,13 @@ def test_class_rows(data: Splits) -> Optional[list[int]]:
     return [min(counts), max(counts), len(counts)]
 
 
+def leaky_columns(data: Splits) -> list[str]:
+    """The table's feature columns that give the target away (column_checks: copies of it, or
+    separating its classes on their own); [] for other datasets."""
+    record = data.preprocessing or {}
+    return [str(c) for c in (*record.get("target_copies", {}), *record.get("target_separators", {}))]
+
+
 def split_params(data: Splits) -> dict:
     """What a run's data was, as params of the run that describes it (a dataset parent, or a
     `train` command's run): split sizes, features, provenance, chance levels, class weights and
@@ -82,6 +89,7 @@ def data_params(data: Splits) -> dict:
             "data_duplicate_rows": record.get("duplicate_rows", 0),
             "data_target_scale": json.dumps(record.get("target_scale")),
             "data_warnings": _json_fit(record.get("warnings", [])),
+            **({rt.STUDY_LEAKY_COLUMNS: _json_fit(leaks)} if (leaks := leaky_columns(data)) else {}),
             **({"data_merged_classes": _json_fit(_merges(data))} if record.get("merged_classes") else {}),
             "class_names": _json_fit(data.class_names)}
 
@@ -238,6 +246,11 @@ def _count(items: list) -> int:
 def data_warnings(params: dict) -> list[str]:
     """What reading the table warned about (tables.py), from the dataset parent's params."""
     return [str(w) for w in _loads(params, "data_warnings", [])]
+
+
+def leaky_columns_from_params(params: dict) -> list[str]:
+    """leaky_columns, from the dataset parent's params."""
+    return [str(c) for c in _kept(_loads(params, rt.STUDY_LEAKY_COLUMNS, []))]
 
 
 def data_paragraph(params: dict) -> str:

@@ -89,3 +89,4 @@ STUDY_GRID = "grid"              # {"digest", "says"}: the grid the last enqueue
 STUDY_ENGINE = "engine"          # the engine the last enqueue's study file names (joining.another_engine)
 STUDY_TRACKING = "mlflow_tracking_uri"   # where the study's runs are (passwords masked), for workers' checks
 STUDY_TEST_CLASS_ROWS = "test_class_rows"   # [rows of the test split's smallest class, of its largest, classes]
+STUDY_LEAKY_COLUMNS = "leaky_columns"       # feature columns that give the target away (dataset_record.leaky_columns)

@@ -10,7 +10,7 @@ from . import arms
 from .metric_numbers import amount
 from .task import METRICS
 from .verdicts import DatasetVerdicts
-from .words import and_list, counted
+from .words import and_list, counted, named, plural
 
 
 def warnings(v: DatasetVerdicts) -> list[str]:
@@ -110,6 +110,12 @@ def _no_room(v: DatasetVerdicts, constant: str, score: str) -> str:
     """The metric leaves nothing to tell the arms apart: every arm perfect, one test row too coarse,
     or a constant already near the top."""
     m = METRICS[v.metric]
+    if v.perfect and v.leaky_columns:
+        n = len(v.leaky_columns)
+        return (f"Every arm scored a perfect test {m.label} on every seed: this test split cannot tell the "
+                f"regularizers apart. {named('column', v.leaky_columns).capitalize()} {plural(n, 'gives')} the target "
+                f"away (see the data warnings): drop {'it' if n == 1 else 'them'} under preprocess.drop_columns to compare the "
+                "regularizers on the task itself")
     if v.perfect:
         return (f"Every arm scored a perfect test {m.label} on every seed: this test split cannot tell the "
                 "regularizers apart. If that is unexpected, a feature may give the target away (a copy of it, or "

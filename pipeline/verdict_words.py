@@ -10,7 +10,7 @@ from .metric_numbers import amount, difference, number, rope_text, same_decimals
 from .path_summary import Path, summarize_path
 from .task import METRICS, metric_for
 from .verdict_warnings import constant_prediction, warnings
-from .words import and_list, counted, plural
+from .words import and_list, counted, named, plural
 from .chance import largest_step
 from .verdicts import AT_CHANCE, SECONDARY, DatasetResults, DatasetVerdicts, Secondary
 
@@ -319,8 +319,10 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
     for v in decided:
         if not v.paired:
             continue
+        if v.leaky_columns:   # said first: every verdict that follows is about a model that reads the answer
+            out.append(_leak(v))
         if v.perfect:
-            groups["perfect"].append(v.label)
+            groups["perfect"] += [] if v.leaky_columns else [v.label]
             continue
         if v.at_chance and set(v.at_chance) >= {*v.paired, arms.BASELINE} and arms.BASELINE not in v.below_chance:
             groups["misfit" if v.misfit_train is not None else "nothing learned"].append(v.label)
@@ -366,6 +368,16 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         if groups[key]:
             out.append(f"On {and_list(groups[key])}, {words}.")
     return out + _open_counts(undecided, untested, out_of_reach)
+
+
+def _leak(v: DatasetVerdicts) -> str:
+    """In short's sentence on a dataset whose table has columns that give the target away."""
+    n = len(v.leaky_columns)
+    leak = f"{named('column', v.leaky_columns)} {plural(n, 'gives')} the target away (see the data warnings)"
+    if v.perfect:
+        return f"On {v.label}, every arm was perfect on every seed, so nothing tells them apart: {leak}."
+    return (f"On {v.label}, {leak}, so what follows compares regularizers on a model that can read the answer; drop "
+            f"{'it' if n == 1 else 'them'} (preprocess.drop_columns) for an answer about the task itself.")
 
 
 def _settled_so_far(v: DatasetVerdicts) -> str:

@@ -44,6 +44,9 @@ class DatasetResults:
     # moves balanced accuracy by 1/(classes x its class's rows)
     test_class_rows: Optional[list[int]] = None
     class_weighted: bool = False     # trained with class_weight: balanced (not advised again)
+    # feature columns the table's reading found giving the target away (column_checks: copies of it,
+    # or separating its classes on their own): verdicts about a model that can read the answer
+    leaky_columns: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,7 @@ class DatasetVerdicts:
     n_test: Optional[int] = None   # rows of the test split (how coarse a share metric is)
     test_class_rows: Optional[list[int]] = None   # as DatasetResults'
     class_weighted: bool = False                   # as DatasetResults'
+    leaky_columns: list[str] = field(default_factory=list)   # as DatasetResults'
     selected: dict[str, str] = field(default_factory=dict)   # arm -> its path point that stands for it
     # arm -> where its selected point lies on a path over one strength: "weakest" or "stronger"
     # (absent: no such path, e.g. one over l2_mode alone, where "weaker" means nothing)
@@ -338,6 +342,7 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
     v = DatasetVerdicts(d.label, d.task, stats.rope_width(m.default_rope if d.rope_setting is None else d.rope_setting,
                                                           m.name, base_mean), m.name, chance=d.chance, n_test=d.n_test,
                         test_class_rows=d.test_class_rows, class_weighted=d.class_weighted,
+                        leaky_columns=list(d.leaky_columns),
                         selected={a: p for a, p in d.selected.items() if p and len(d.paths.get(a, {})) > 1})
     hib = m.higher_is_better
     for a, point in v.selected.items():

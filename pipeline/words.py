@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-IRREGULAR = {"was": "were", "is": "are", "has": "have", "this": "these", "it": "they"}
+IRREGULAR = {"was": "were", "is": "are", "has": "have", "gives": "give", "this": "these", "it": "they"}
 
 
 def plural(n: int, word: str) -> str:
@@ -19,6 +19,11 @@ def plural(n: int, word: str) -> str:
 def counted(n: int, word: str) -> str:
     """ "1 cell", "3 cells"."""
     return f"{n} {plural(n, word)}"
+
+
+def named(word: str, items: list) -> str:
+    """ "column 'a'", "columns 'a' and 'b'"."""
+    return f"{plural(len(items), word)} {and_list([repr(str(i)) for i in items])}"
 
 
 def and_list(items: list[str]) -> str:

@@ -566,3 +566,31 @@ def test_the_weight_decay_tutorial_in_the_reports_words(workdir, env):
                                                                  tracking_uri=env["MLFLOW_TRACKING_URI"])).read())
     assert round(100 * record["gap_closed"]["l2"]["share_closed"]) == share and not record["gap_closed"]["l2"]["fully"]
     assert parent.data.tags["verdict.l2.gap_metric"] == "narrower"
+
+
+@pytest.mark.slow
+def test_a_leaky_column_is_named_beside_the_verdicts(workdir, env):
+    """A table whose 'score' separates the classes on its own (near 10 for one class, near 0 for
+    the other): the reading warns about it, and the console's and the report's "In short" say
+    first that the verdicts are about a model that reads the answer from it."""
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 200)
+    pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200) + 0.3 * y,
+                  "score": np.round(10 * y + rng.uniform(0, 2, 200), 2), "y": y}).to_csv(workdir / "leaky.csv", index=False)
+    write_study(workdir / "s.yaml", {"name": "leaky", "arms": ["none", "l2"], "seeds": 3, "epochs": 3,
+                                     "model": {"hidden": [8]},
+                                     "datasets": [{"name": "csv", "label": "clinic", "path": "leaky.csv", "target": "y"}]})
+    proc = run_cli(["ablation", "--study", "s.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Column 'score' alone separates the target's classes (one range of values for each class: " in proc.stdout
+    said = ("On clinic, column 'score' gives the target away (see the data warnings), so what follows compares "
+            "regularizers on a model that can read the answer; drop it (preprocess.drop_columns) for an answer about "
+            "the task itself.")
+    perfect = ("On clinic, every arm was perfect on every seed, so nothing tells them apart: column 'score' gives the "
+               "target away (see the data warnings).")
+    short = proc.stdout.split("In short")[1]
+    assert said in short or perfect in short, short
+    html = next((workdir / "reports/leaky").rglob("report.html")).read_text()
+    assert (said if said in short else perfect).replace("'", "&#39;") in html

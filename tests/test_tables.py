@@ -423,15 +423,34 @@ def test_many_long_class_names_fit_the_params_and_the_report_reads_them(tmp_path
 
 
 def test_a_feature_that_gives_the_target_away_is_warned_about(tmp_path):
-    """A copy of the target (as numbers, or as text with other words) and a linear function of a
-    regression target are named in a warning; a feature that merely predicts well is not."""
+    """A copy of the target (as numbers, or as text with other words), a measurement whose ranges
+    separate the classes and a linear function of a regression target are named in a warning; a
+    feature that merely predicts well is not."""
     rng = np.random.default_rng(5)
     y = rng.integers(0, 2, 120)
     noisy = np.where(rng.random(120) < 0.9, y, 1 - y)   # 90% agreement: a good feature, not a copy
     pd.DataFrame({"x": rng.normal(size=120), "leak": y, "verdict": np.where(y == 1, "approved", "rejected"),
-                  "good": noisy, "target": y}).to_csv(tmp_path / "leak.csv", index=False)
+                  "good": noisy, "score": np.round(10 * y + rng.uniform(0, 3, 120), 2),   # near 10 or near 0
+                  "strong": 3 * y + rng.normal(size=120),   # separates all but a few rows: a real predictor
+                  "target": y}).to_csv(tmp_path / "leak.csv", index=False)
     _, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "leak.csv"), target="target"))
     assert set(record["target_copies"]) == {"leak", "verdict"}
+    assert list(record["target_separators"]) == ["score"]
+    said = record["target_separators"]["score"]   # the ranges are the file's own values
+    assert re.fullmatch(r"one range of values for each class: 0(\.\d+)? to 2\.\d+ for 0, 10(\.\d+)? to 12\.\d+ for 1",
+                        said), said
+    assert (f"Column 'score' alone separates the target's classes ({said}): if it is recorded after the outcome "
+            "or derived from it, drop it under preprocess.drop_columns; a model that reads the answer from it tells "
+            "nothing about regularization on the task itself.") in record["warnings"]
+    # three text classes, each its own range of a number: named too; with 9 rows of a class, not judged
+    labels = np.array(["mild", "moderate", "severe"])[np.arange(60) % 3]
+    level = pd.Series(labels).map({"mild": 1.0, "moderate": 5.0, "severe": 9.0}) + rng.uniform(0, 1, 60)
+    pd.DataFrame({"level": level, "x": rng.normal(size=60), "grade": labels}).to_csv(tmp_path / "grades.csv", index=False)
+    _, _, graded = tables.read(DatasetSpec(name="table", path=str(tmp_path / "grades.csv"), target="grade"))
+    assert list(graded["target_separators"]) == ["level"] and "'mild', 5" in graded["target_separators"]["level"]
+    pd.DataFrame({"level": level[:27], "x": rng.normal(size=27), "grade": labels[:27]}).to_csv(tmp_path / "few.csv", index=False)
+    _, _, few = tables.read(DatasetSpec(name="table", path=str(tmp_path / "few.csv"), target="grade"))
+    assert few["target_separators"] == {}
     assert ("Column 'leak' gives the target away (each of its values goes with one class of the target, and each "
             "class with one value): if it is derived from the target, drop it under preprocess.drop_columns, or every "
             "arm will score perfectly and the study can tell nothing apart.") in record["warnings"]
@@ -448,7 +467,7 @@ def test_a_feature_that_gives_the_target_away_is_warned_about(tmp_path):
             if target is None:
                 target = pd.read_csv(ROOT / shipped, nrows=1).columns[-1]
             _, _, record = tables.read(DatasetSpec(name="table", path=str(ROOT / shipped), target=target))
-            assert record["target_copies"] == {}, shipped
+            assert record["target_copies"] == {} and record["target_separators"] == {}, shipped
 
 
 def test_a_header_that_repeats_a_name_is_warned_about(tmp_path):

@@ -620,6 +620,23 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
         "On leak, every arm was perfect on every seed, so nothing tells them apart (a feature may give the target away).",
         "1 comparison is undecided beyond what a practical number of seeds can settle (more than 100; each "
         "comparison says why)."]
+    # the table's reading named the leak: the warning and In short name the column, and a dataset whose
+    # arms are not all perfect says first that its verdicts are about a model that reads the answer
+    leaky = verdicts.decide_study([
+        verdicts.DatasetResults("leak", "classification", perfect, n_test=200, leaky_columns=["score"]),
+        verdicts.DatasetResults("far", "classification", far, leaky_columns=["score", "outcome_code"])])
+    assert verdict_warnings.chance_warning(leaky[0]).endswith(
+        "cannot tell the regularizers apart. Column 'score' gives the target away (see the data warnings): drop it "
+        "under preprocess.drop_columns to compare the regularizers on the task itself")
+    assert verdict_words.in_short(leaky, verdict_words.mean_values(more)) == [
+        "On leak, every arm was perfect on every seed, so nothing tells them apart: column 'score' gives the target "
+        "away (see the data warnings).",
+        "On far, columns 'score' and 'outcome_code' give the target away (see the data warnings), so what follows "
+        "compares regularizers on a model that can read the answer; drop them (preprocess.drop_columns) for an answer "
+        "about the task itself.",
+        "On far, no regularizer has helped yet.",
+        "1 comparison is undecided beyond what a practical number of seeds can settle (more than 100; each "
+        "comparison says why)."]
     # an arm with one seed beside others with four: no estimate to point to, so not among the undecided
     partly = {**_values(rng, {"none": 0.0, "l2": 0.02}, 0.03, seeds=4), "dropout": {0: 0.9}}
     decided = verdicts.decide_study([verdicts.DatasetResults("partly", "classification", partly)])

@@ -14,7 +14,8 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .words import counted, plural
+from .metric_numbers import quantity
+from .words import and_list, counted, plural
 from .written_numbers import DASHES, is_text, number_pairs, numbers_not_read
 
 MAX_CLASSES_FOR_AUTO = 20   # an integer target with at most this many values is a class label
@@ -42,6 +43,10 @@ ZERO_CODE_GAP = 0.1
 # with sigma 1 has 6) is heavy-tailed: a few rows make most of its squared error.
 MOSTLY_MISSING = 0.8
 HEAVY_TAIL_SKEW = 5.0
+# Rows of a heavy-tailed target this many times the median distance from the median are far from
+# the others (a log-normal of sigma 1.6 has about 5% of its rows there); up to FAR_ROWS are named
+FAR_ROW_MADS = 20
+FAR_ROWS = 10
 
 # A kept categorical column is warned about (under one-hot encoding) when it has more distinct values
 # than FREE_TEXT_SHARE of at least MIN_ROWS_TO_JUDGE rows, or more than WIDE_CATEGORIES.
@@ -82,8 +87,41 @@ def heavy_tail(y: pd.Series) -> dict:
         return {}
     median = float(values.median())
     extreme = float(values.max() if skew > 0 else values.min())
+    # a few rows far from the others (a unit slip, a typo): named, with their share of the squared
+    # spread about the mean, which is what MSE follows; a broad tail (many such rows) is not a few rows
+    distance = (values - median).abs()
+    far = distance[distance > FAR_ROW_MADS * distance.median()].sort_values(ascending=False)
+    squares = (values - values.mean()) ** 2
+    named = 0 < len(far) <= FAR_ROWS and distance.median() > 0
     return {"skew": skew, "max_over_median": extreme / median if median else float("nan"),
-            "positive": bool((values > 0).all())}
+            "positive": bool((values > 0).all()), "median": median,
+            "far_values": values[far.index].tolist() if named else [],
+            "far_share": float(squares[far.index].sum() / squares.sum()) if named else 0.0}
+
+
+def _heavy_tail_warning(spec, tail: dict) -> str:
+    """What a heavy-tailed target does to MSE, the rows to check, and what to do if they are
+    real: its logarithm first (the models then train and are scored alike), MAE with its catch."""
+    ratio = f"; its most extreme value is {tail['max_over_median']:.3g}x the median" if tail["max_over_median"] > 0 \
+        else ""   # not beside a median of the other sign (or 0)
+    rows = tail.get("far_values", [])
+    shown = and_list([quantity(x, 4) for x in rows[:5]] + ["..."] * (len(rows) > 5))
+    one = len(rows) == 1
+    few = (f"{counted(len(rows), 'row')} far from the others ({shown}; the median is {quantity(tail['median'], 4)}) "
+           f"{'makes' if one else 'make'} {tail.get('far_share', 0):.0%} of its squared spread, so MSE and the verdicts "
+           f"follow {'it' if one else 'them'}: check "
+           f"{'it' if one else 'them'} first (a unit slip or a typo is fixed in the file); if "
+           f"{'it is' if one else 'they are'} real, " if rows else
+           "a few rows make most of the squared error, so MSE and the verdicts follow them; ")
+    catch = "the models still train on squared error, which the extreme rows pull away from what MAE rewards"
+    if tail.get("positive"):
+        return (f"Target {spec.target!r} is heavy-tailed (skewness {tail['skew']:.1f}{ratio}): {few}train on its "
+                "logarithm (a new column of the file, with the original dropped under preprocess.drop_columns: it "
+                "would give the target away)." + (f" metric: mae would score absolute errors instead, but {catch}."
+                                                  if spec.metric != "mae" else ""))
+    return (f"Target {spec.target!r} is heavy-tailed (skewness {tail['skew']:.1f}{ratio}): {few}"
+            + (f"consider metric: mae: it scores absolute errors, though {catch}." if spec.metric != "mae" else
+               "weigh the verdicts knowing this."))
 
 
 def no_signal(name, column: pd.Series) -> Optional[str]:
@@ -240,17 +278,8 @@ def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
     for c, share in record.get("mostly_missing", {}).items():
         out.append(f"Column {c!r} is missing on {share:.0%} of its rows: imputed (with a column saying which rows had "
                    "it), it tells the model little more than whether it was recorded.")
-    tail = record.get("heavy_tailed_target", {})
-    if tail:
-        ratio = f"; its most extreme value is {tail['max_over_median']:.3g}x the median" if tail["max_over_median"] == \
-            tail["max_over_median"] else ""
-        log = ("its logarithm as the target (a new column of the file, with the original dropped under "
-               "preprocess.drop_columns: it would give the target away)" if tail.get("positive") else "")
-        mae = ("" if spec.metric == "mae" else
-               "metric: mae (it scores absolute errors, though the models still train on squared error)")
-        out.append(f"Target {spec.target!r} is heavy-tailed (skewness {tail['skew']:.1f}{ratio}): a few rows make most "
-                   "of the squared error, so MSE and the verdicts follow them"
-                   + (f"; consider {' or '.join(filter(None, [log, mae]))}" if log or mae else "") + ".")
+    if tail := record.get("heavy_tailed_target", {}):
+        out.append(_heavy_tail_warning(spec, tail))
     if is_text(y):
         for variants in _case_variants(y):
             out.append(f"Target {spec.target!r} has labels that differ only by case, kept as separate classes: "

@@ -63,6 +63,26 @@ def number(x: float, metric: str, signed: bool, big: float = 0.0) -> str:
     return text.lstrip("+-") if text.strip("+-0.") == "" else text
 
 
+def quantity(x: float, digits: int = 3) -> str:
+    """A value in the data's units, in a sentence: to `digits` significant digits, thousands
+    spaced below ten million ("436 100", not 4.361e+05 or 436107), powers of ten from there."""
+    rounded = float(f"{x:.{digits}g}")
+    if 1e3 <= abs(rounded) < 1e7:
+        return f"{rounded:,.0f}".replace(",", " ")
+    return f"{x:.{digits}g}"
+
+
+def table_value(x: float) -> str:
+    """A value in a table's column (the console's summary, the report's), about nine characters:
+    0.9712, 1637.9, 49 070 (a price's MAE), 2.500e+09. To 4 decimals below 10 (shares and
+    unit-scale losses), 5 significant digits below ten thousand, whole numbers spaced below 1e8."""
+    if abs(x) < 10 or x != x:
+        return f"{x:.4f}"
+    if abs(x) < 1e4:
+        return f"{x:.5g}"
+    return f"{x:,.0f}".replace(",", " ") if abs(x) < 1e8 else f"{x:.3e}"
+
+
 def spaced(x: float, signed: bool = False) -> str:
     """Thousands to three significant digits, spaced: "+9 550 000", "431 000" (not 430 873)."""
     rounded = float(f"{x:.3g}")

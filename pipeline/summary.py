@@ -74,12 +74,7 @@ WILCOXON_SEEDS = 6   # pairs that differ, for the Wilcoxon test's smallest p (2 
 
 
 def _num(x: float) -> str:
-    """Nine characters or so: 0.9712, 1637.9, 49 070 (a price's MAE), 1.046e+09."""
-    if abs(x) < 10 or x != x:   # shares and unit-scale losses: to 4 decimals, as every table shows them
-        return f"{x:>9.4f}"
-    if abs(x) < 1e4:            # 1637.9, not 1637.9231
-        return f"{x:>9.5g}"
-    return f"{x:>9,.0f}".replace(",", " ") if abs(x) < 1e8 else f"{x:>9.3e}"   # 49 070 (a price's MAE), not 4.907e+04"
+    return f"{metric_numbers.table_value(x):>9}"
 
 
 def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on_parents: bool = True) -> list[str]:

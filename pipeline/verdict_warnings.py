@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from . import arms
-from .metric_numbers import amount
+from .metric_numbers import amount, quantity
 from .task import METRICS
 from .verdicts import DatasetVerdicts
 from .words import and_list, counted, named, plural
@@ -28,8 +28,8 @@ def rope_warning(v: DatasetVerdicts) -> str:
         return ""
     ratio = v.rope / abs(base)
     size = f"{ratio:.0f} times" if ratio >= 2 else f"{ratio:.0%} of"
-    return (f"The ROPE (±{v.rope:.3g} {m.label}) is {size} none's mean test {m.label} ({base:.3g}): "
-            f"an arm within it of none is called practically the same whatever it did to the error; set rope to a share of none's mean, e.g. '5%', or a width well below {abs(base):.3g}")
+    return (f"The ROPE (±{quantity(v.rope)} {m.label}) is {size} none's mean test {m.label} ({quantity(base)}): "
+            f"an arm within it of none is called practically the same whatever it did to the error; set rope to a share of none's mean, e.g. '5%', or a width well below {quantity(abs(base))}")
 
 
 def chance_warning(v: DatasetVerdicts) -> str:
@@ -37,7 +37,7 @@ def chance_warning(v: DatasetVerdicts) -> str:
     (what it scores is said), or when the metric leaves no room to tell; "" otherwise."""
     m = METRICS[v.metric]
     constant = constant_prediction(v)
-    score = f"test {m.label} {v.chance:.4g}" if v.chance is not None else ""
+    score = f"test {m.label} {quantity(v.chance, 4)}" if v.chance is not None else ""
     if v.perfect or v.little_room:
         return _no_room(v, constant, score)
     if not v.at_chance:
@@ -55,10 +55,11 @@ def chance_warning(v: DatasetVerdicts) -> str:
                 f"features or more rows{hint}")
     if set(v.at_chance) >= compared and v.misfit_train is not None:
         return (f"Every arm scored no better than always predicting {constant} ({score}), and none did worse than it "
-                f"on its training rows too (train MAE {v.misfit_train:.4g}): the models train on squared error, which the "
+                f"on its training rows too (train MAE {quantity(v.misfit_train, 4)}): the models train on squared error, which the "
                 "few extreme targets pull away from the median that MAE favours. Their comparisons say little about "
-                "regularization under MAE; compare them under metric: mse, or train on the target's logarithm (a new "
-                "column of the file, with the original dropped)")
+                "regularization under MAE; train on the target's logarithm (a new column of the file, with the "
+                "original dropped), so that the models fit what they are scored on (under metric: mse the verdicts "
+                "would follow the few extreme rows instead)")
     if set(v.at_chance) >= compared and (far := _far_worse(v, constant, score)):
         return far
     if set(v.at_chance) >= compared:
@@ -82,13 +83,13 @@ def chance_warning(v: DatasetVerdicts) -> str:
     oriented = 1.0 if m.higher_is_better else -1.0
     low = min(oriented * (s.ci_low - v.chance), oriented * (s.ci_high - v.chance)) if s is not None else math.nan
     if s is not None and not low > v.chance_margin:   # NaN (one seed) too: not clear
-        ci = f", 95% CI [{s.ci_low:.4g}, {s.ci_high:.4g}] over {s.n} seeds" if s.n > 1 else f" on {s.n} seed"
+        ci = f", 95% CI [{quantity(s.ci_low, 4)}, {quantity(s.ci_high, 4)}] over {s.n} seeds" if s.n > 1 else f" on {s.n} seed"
         why = (f"though it fits its training rows ({memorizes}): the models memorize more than they learn here, so "
                "this says little about regularization at these strengths; try stronger ones, fewer features or more rows"
                if memorizes else "the models barely learn here, so this says little about regularization; train "
                "longer or with a larger learning rate first")
         return (f"{names} scored no better than always predicting {constant} ({score}), and none is not clearly above "
-                f"it either (test {m.label} {s.mean:.4g}{ci}), {why}")
+                f"it either (test {m.label} {quantity(s.mean, 4)}{ci}), {why}")
     return _too_strong(v, f"{names} scored no better than always predicting {constant} ({score}) while none learned")
 
 
@@ -139,7 +140,7 @@ def _memorizes(v: DatasetVerdicts) -> str:
     if arms.BASELINE not in v.fits_train:
         return ""
     m, x = METRICS[v.metric], v.fits_train[arms.BASELINE]
-    return f"train {m.label} {100 * x:.1f}%" if m.share else f"train {m.label} {x:.4g}"
+    return f"train {m.label} {100 * x:.1f}%" if m.share else f"train {m.label} {quantity(x, 4)}"
 
 
 def _worse_than_constant(v: DatasetVerdicts, constant: str, score: str) -> str:
@@ -147,7 +148,7 @@ def _worse_than_constant(v: DatasetVerdicts, constant: str, score: str) -> str:
     does better; which arms remove that harm, and whether any learns beyond it."""
     m = METRICS[v.metric]
     s = v.none_summary
-    level = f"test {m.label} {s.mean:.4g}, 95% CI [{s.ci_low:.4g}, {s.ci_high:.4g}]" if s is not None else ""
+    level = f"test {m.label} {quantity(s.mean, 4)}, 95% CI [{quantity(s.ci_low, 4)}, {quantity(s.ci_high, 4)}]" if s is not None else ""
     learned = [a for a in v.paired if a not in v.at_chance]
     back = [a for a in v.at_chance if a not in v.below_chance]
     words = (f"none scored worse than always predicting {constant} ({level}, against {score}): unregularized, the "
@@ -183,7 +184,7 @@ def _far_worse(v: DatasetVerdicts, constant: str, score: str) -> str:
             or s.mean < FAR_WORSE * v.chance:
         return ""
     return (f"Every arm scored far worse than always predicting {constant} ({score}; none test "
-            f"{METRICS[v.metric].label} {s.mean:.4g}, {s.mean / v.chance:.0f}x): the models learned nothing that "
+            f"{METRICS[v.metric].label} {quantity(s.mean, 4)}, {s.mean / v.chance:.0f}x): the models learned nothing that "
             "carries to the test rows, so their comparisons say nothing about regularization; a few extreme targets "
             "among the training rows pull a squared-error fit this far (see the data warnings: look at the largest "
             "values of the target), else check the features, the learning rate and the epochs")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from . import arms, stats
-from .metric_numbers import amount, difference, number, rope_text, same_decimals
+from .metric_numbers import amount, difference, number, quantity, rope_text, same_decimals
 from .path_summary import Path, summarize_path
 from .task import METRICS, metric_for
 from .verdict_warnings import constant_prediction, warnings
@@ -154,7 +154,7 @@ def _train_change(metric: str, values: tuple[float, float]) -> str:
         return " → ".join(f"{scale * x:.{min(max(decimals or 1, 1), 4)}f}%" for x in values)
     if decimals is None or decimals > 8 or max(abs(x) for x in values) >= 1e7:
         return " → ".join(f"{x:.3g}" for x in values)
-    return " → ".join(f"{x:.{decimals}f}" for x in values)
+    return " → ".join(f"{x:,.{decimals}f}".replace(",", " ") for x in values)   # 318 131 → 764 865
 
 
 def gap_closed_sentence(v: DatasetVerdicts, arm: str) -> str:
@@ -442,7 +442,7 @@ def _change(metric: str, means: dict[str, float], arm: str) -> str:
     # a relative change for errors and losses (positive, on the data's scale); not for R², which can be negative
     relative = (f" ({abs(value / base - 1):.0%} {'higher' if value > base else 'lower'})"
                 if base > 0 and not m.higher_is_better else "")
-    return f"test {m.label} {base:.3g} → {value:.3g}{relative}"
+    return f"test {m.label} {quantity(base)} → {quantity(value)}{relative}"
 
 
 def mean_values(results: list[DatasetResults]) -> dict[str, dict[str, float]]:

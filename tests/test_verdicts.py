@@ -1000,6 +1000,15 @@ def test_numbers_in_a_prices_units_read_as_people_write_them():
     assert metric_numbers.same_decimals([123858666.0, -543875976.0])(123858666.0) == "1.24e+08"
     assert metric_numbers.same_decimals([4012.5, 3.3])(3.3) == "3"
     assert [_num(x).strip() for x in (0.97123, 1637.9231, 49070.31, 2.5e9)] == ["0.9712", "1637.9", "49 070", "2.500e+09"]
+    # the report's tables write a value as the console's does (was 4.361e+05 beside 34246.1468), and the
+    # sentences write thousands spaced too (was "train MSE 318131 → 764865" beside "436 107")
+    from pipeline.report.render import fmt_number
+
+    assert [fmt_number(x) for x in (436107.3, 34246.14681, 0.5)] == ["436 107", "34 246", "0.5000"]
+    assert fmt_number(0.123456, 2) == "0.12" and fmt_number(float("nan")) == "–"
+    assert [metric_numbers.quantity(x, 4) for x in (436107.3, 1.6e7, 675.94, 0.084321)] == \
+        ["436 100", "1.6e+07", "675.9", "0.08432"]
+    assert verdict_words._train_change("mse", (318131.2, 764865.9)) == "318 131 → 764 866"
 
 
 def test_the_rope_and_the_gap_are_defined_in_the_studys_own_metrics():
@@ -1093,7 +1102,9 @@ def test_a_heavy_tailed_target_under_mae_is_not_called_learned_nothing():
     warning = verdict_warnings.chance_warning(v)
     assert warning.startswith("Every arm scored no better than always predicting the training median (test MAE 675.9), "
                               "and none did worse than it on its training rows too (train MAE 864)")
-    assert "compare them under metric: mse" in warning and "learning rate" not in warning
+    # the way out is the logarithm, not back to the MSE that the data warning advised leaving
+    assert "train on the target's logarithm" in warning and "learning rate" not in warning
+    assert "compare them under metric: mse" not in warning
     assert verdict_words.in_short([v], verdict_words.mean_values([d])) == [
         "On rents, every arm did worse than always predicting the training median under MAE, so there is no answer "
         "about regularization there in that metric (see the warning)."]

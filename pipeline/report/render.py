@@ -115,12 +115,15 @@ def _utc(ms) -> str:
 # --- rendering -----------------------------------------------------------------------------------
 
 def fmt_number(x, digits=4):
+    """A number in the page: a metric's value (the default) as the console's table writes it
+    (metric_numbers.table_value: 49 070, not 4.907e+04 or 49070.3100); with `digits`, a
+    probability or a rank to that many decimals."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "–"
     if isinstance(x, float) and math.isinf(x):
         return "∞" if x > 0 else "−∞"
-    if isinstance(x, (int, float)) and abs(x) >= 10 ** 5:   # a price's MSE: 2.034e+07, not 20339674.6667
-        return f"{x:.{digits}g}"
+    if digits == 4 and isinstance(x, (int, float)):
+        return metric_numbers.table_value(float(x))
     return f"{x:.{digits}f}"
 
 

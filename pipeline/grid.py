@@ -22,11 +22,14 @@ from optuna.trial import FrozenTrial, TrialState
 
 from . import runtree as rt
 from .runtime import process_alive, worker_id
-from .storage import (GRACE_S, HEARTBEAT_S, BatchingJournalStorage, RetryingRDBStorage, batched_writes,
+from .storage import (GRACE_S, HEARTBEAT_S, RETRY_MAX_S, BatchingJournalStorage, RetryingRDBStorage, batched_writes,
                       get_storage, heartbeats_enabled, storage_error)
 
 SEED_HIGH = 2**31 - 1
 ORPHAN_S = 10       # a RUNNING trial no worker has named after this long was popped by a dead one
+# A live worker beats again within a beat and a storage call's longest backoff of the storage's
+# return; every trial silent, the heartbeats are read again after this long (dead_trials)
+SECOND_LOOK_S = HEARTBEAT_S + RETRY_MAX_S + 2
 # The choices of the "arm" param of grid trials. Optuna requires one distribution per param name
 # across a study, so these stay as they were when studies were first written; an arm registered
 # later is recorded in the trial's user attributes only (where every reader looks anyway).
@@ -314,21 +317,16 @@ def dead_trials(ostudy: optuna.Study) -> list[FrozenTrial]:
       (a worker under the same name in another container of this host still beats);
     - trials no worker named within ORPHAN_S of being popped (killed between pop and naming).
     Silence while the storage was away is no sign of death (nobody could write): it counts only
-    from when this process saw the storage answer again (answering_for)."""
-    # Give live workers up to ORPHAN_S to name their freshly popped trials before judging them;
-    # a live one names them within milliseconds, so look again often rather than sleep it out.
-    deadline = time.monotonic() + ORPHAN_S
-    while True:
-        running = ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        nameless = [t for t in running if rt.TRIAL_WORKER not in t.user_attrs and t.datetime_start is not None]
-        if not nameless:
-            break
-        youngest = max(t.datetime_start for t in nameless)
-        wait = min(ORPHAN_S - (datetime.datetime.now() - youngest).total_seconds(), deadline - time.monotonic())
-        if wait <= 0:
-            break
-        time.sleep(min(wait, 0.2))
+    from when this process saw the storage answer again (answering_for). A process that started
+    after the outage saw none; when no trial of the study beats (every heartbeat stale, as right
+    after an outage), it reads the heartbeats again SECOND_LOOK_S later, by when live workers beat
+    again: those that do are alive. (While some trials beat, the storage is writable: the silent
+    ones are dead, with no wait.)"""
+    running = _running_once_named(ostudy)
     ages, calm = heartbeat_ages(ostudy), answering_for(ostudy)
+    if ages and all(min(age, calm) > GRACE_S for age in ages.values()):
+        time.sleep(SECOND_LOOK_S)
+        ages, running = heartbeat_ages(ostudy), ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     dead = []
     for t in running:
         age = ages.get(t._trial_id)
@@ -340,6 +338,22 @@ def dead_trials(ostudy: optuna.Study) -> list[FrozenTrial]:
         if (age is not None and min(age, calm) > GRACE_S) or orphan or (worker and not process_alive(worker)):
             dead.append(t)
     return dead
+
+
+def _running_once_named(ostudy: optuna.Study) -> list[FrozenTrial]:
+    """The RUNNING trials, once live workers had up to ORPHAN_S to name those they just popped
+    (within milliseconds: looked at again often rather than slept out)."""
+    deadline = time.monotonic() + ORPHAN_S
+    while True:
+        running = ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        nameless = [t for t in running if rt.TRIAL_WORKER not in t.user_attrs and t.datetime_start is not None]
+        if not nameless:
+            return running
+        youngest = max(t.datetime_start for t in nameless)
+        wait = min(ORPHAN_S - (datetime.datetime.now() - youngest).total_seconds(), deadline - time.monotonic())
+        if wait <= 0:
+            return running
+        time.sleep(min(wait, 0.2))
 
 
 def answering_for(ostudy: optuna.Study) -> float:

@@ -630,7 +630,7 @@ def test_processes_opening_a_fresh_postgresql_storage_at_once_all_open_it(tmp_pa
     assert all(p.returncode == 0 for p in procs), [e[-1500:] for e in errors if e]
 
 
-def test_silence_while_the_storage_was_away_is_no_sign_of_death(tmp_path, capsys):
+def test_silence_while_the_storage_was_away_is_no_sign_of_death(tmp_path, capsys, monkeypatch):
     """Nobody can beat while the database is away: after an outage longer than the grace period,
     a live worker's trials look dead to a worker that polls the moment it is back, which failed
     them and trained their cells twice. Silence now counts only from when this process saw the
@@ -642,6 +642,7 @@ def test_silence_while_the_storage_was_away_is_no_sign_of_death(tmp_path, capsys
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     storage = get_storage(url)
     ostudy = optuna.create_study(study_name="beats", storage=storage)
+    monkeypatch.setattr(grid, "SECOND_LOOK_S", 0.1)   # every trial silent: the second look (see the next test) finds it silent too
     trial = ostudy.ask()
     storage.set_trial_user_attr(trial._trial_id, "worker", worker_id())   # a live process: this one
     storage.record_heartbeat(trial._trial_id)
@@ -660,6 +661,38 @@ def test_silence_while_the_storage_was_away_is_no_sign_of_death(tmp_path, capsys
     assert 0 < grid.answering_for(ostudy) < 5
     storage.outage.ended -= GRACE_S + 1     # as if it had answered for longer than the grace period
     assert [t.number for t in grid.dead_trials(ostudy)] == [trial.number]
+
+
+def test_a_worker_that_starts_after_an_outage_looks_twice_before_reaping(tmp_path, monkeypatch):
+    """A worker started right after a long outage saw none itself, and every trial's last beat
+    is older than the grace period: it failed live workers' trials. With every trial silent it
+    now reads the heartbeats again a little later (SECOND_LOOK_S, shortened here); a trial whose
+    worker beat again by then is alive, the other is dead."""
+    import threading
+
+    import sqlalchemy
+
+    from pipeline.runtime import worker_id
+
+    monkeypatch.setattr(grid, "SECOND_LOOK_S", 1.5)
+    storage = get_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    ostudy = optuna.create_study(study_name="after", storage=storage)
+    alive, dead = ostudy.ask(), ostudy.ask()
+    for t in (alive, dead):
+        storage.set_trial_user_attr(t._trial_id, "worker", worker_id())
+        storage.record_heartbeat(t._trial_id)
+    with storage.engine.begin() as conn:   # both silent for 45 s: the database was away
+        conn.execute(sqlalchemy.text("UPDATE trial_heartbeats SET heartbeat = datetime('now', '-45 seconds')"))
+    assert storage.outage.ended is None   # this process saw no outage
+    beat = threading.Timer(0.3, storage.record_heartbeat, args=(alive._trial_id,))   # its worker's next beat
+    beat.start()
+    try:
+        assert [t.number for t in grid.dead_trials(ostudy)] == [dead.number]
+    finally:
+        beat.join()
+    # one trial beats, so the storage is writable: the silent one is dead without a second look
+    monkeypatch.setattr(grid, "SECOND_LOOK_S", 600.0)
+    assert [t.number for t in grid.dead_trials(ostudy)] == [dead.number]
 
 
 def test_a_run_mlflow_created_twice_is_closed_as_a_duplicate(workdir, env, monkeypatch):

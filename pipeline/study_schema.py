@@ -170,6 +170,21 @@ CPU_POPULATION_SIZE = 10
 CUDA_POPULATION_CAP = 256
 
 
+def _not_an_arm(name: str) -> str:
+    """What a tutorial's regularizer that is not an arm of its own is here: weight decay is how
+    L2 applies its strength, hand-written masks are the dropout arm, L1 with L2 is a new arm."""
+    bare = re.sub(r"[^a-z0-9]", "", name.lower())
+    if bare in ("weightdecay", "wd", "adamw", "decoupled", "l2weightdecay", "l2wd", "decay"):
+        return ("weight decay is the l2 arm's l2_mode: strengths: {l2_mode: weight_decay} (decoupled: AdamW's); "
+                "against the loss penalty on the same seeds: paths: {l2_mode: [penalty, weight_decay]}")
+    if "dropout" in bare and any(w in bare for w in ("manual", "mask", "hand", "nn", "custom", "torch")):
+        return "the dropout arm is the tutorials' hand-written masks and nn.Dropout alike: the same maths, one arm"
+    if "elastic" in bare or bare in ("l1l2", "l2l1"):
+        return ("L1 with L2 is not a built-in arm; a new arm is one register(Arm(...)) line in pipeline/arms.py, "
+                "as the README's elastic-net example shows")
+    return ""
+
+
 def auto_population_size(device: str, cells: int) -> int:
     """population_size: auto, for the device setting and a dataset's number of grid cells."""
     import torch
@@ -440,7 +455,7 @@ class StudyFile(_Strict):
             import difflib
 
             close = difflib.get_close_matches(unknown[0], arms_mod.names(), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = f" ({why})" if (why := _not_an_arm(unknown[0])) else f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(f"unknown arm {unknown[0]!r}{hint}; allowed: {', '.join(arms_mod.names())}")
         if len(set(arms)) != len(arms):
             raise ValueError("arms must not repeat")

@@ -15,7 +15,24 @@ from .words import and_list, counted, named, plural
 
 def warnings(v: DatasetVerdicts) -> list[str]:
     """Every warning on a dataset's verdicts, for the console, the MLflow note and the report."""
-    return [w for w in (chance_warning(v), rope_warning(v)) if w]
+    return [w for w in (chance_warning(v), stray_warning(v), rope_warning(v)) if w]
+
+
+def stray_warning(v: DatasetVerdicts) -> str:
+    """One seed of an arm far worse than its others: training that diverged or swung (a learning
+    rate too high), whose one seed makes most of the comparisons' spread."""
+    if not v.stray_seeds:
+        return ""
+    m = METRICS[v.metric]
+
+    def value(x: float) -> str:
+        return f"{100 * x:.1f}%" if m.share else quantity(x, 4)
+
+    said = "; ".join(f"{v.name(arm)} seed {seed}: test {m.label} {value(x)}, its other seeds {value(lo)} to {value(hi)}"
+                     for arm, (seed, x, lo, hi) in v.stray_seeds.items())
+    return (f"One seed far worse than the others ({said}): training was likely unstable there (a learning rate too "
+            "high for this model, a divergence), and that seed makes most of the spread its comparisons are judged "
+            "by; look at its val_metric curve in MLflow, and lower the learning rate if it swings")
 
 
 def rope_warning(v: DatasetVerdicts) -> str:

@@ -66,7 +66,9 @@ def seeds_to_decide(p: stats.Paired) -> str:
         rough = "; ".join(filter(None, [rough, "more at an adaptive look's share of alpha"]))
     if n > AFFORDABLE_SEEDS:
         why = ("its spread across seeds is wide next to the ROPE" if p.needed_for == "equivalent"
-               else "its mean difference is tiny next to its spread across seeds")
+               else "its mean difference is tiny next to its spread across seeds"
+               if math.isnan(p.rope) or abs(p.mean_diff) < p.rope else
+               "its spread across seeds is wide next to its mean difference")   # not "tiny": beyond the ROPE
         return text + f" (beyond a practical study: {why}" + (f"; {rough})" if rough else ")")
     return text + (f" ({rough})" if rough else "")
 
@@ -259,6 +261,15 @@ def flat_paths_note(v: DatasetVerdicts) -> str:
                      "(all within one SE)" for a in flat)
     return (f"{said}: the verdict is that strength's alone, and another strength of the path may compare with none "
             "differently (the path lines show each against none)")
+
+
+def best_arm(v: DatasetVerdicts):
+    """The arm the report stars: the best of those better than none, where the seeds tell it
+    from the others, and only if it beats a constant prediction too (one that only undid none's
+    overfitting is better than none, not good); None otherwise."""
+    if v.winners and (len(v.winners) == 1 or v.winners_distinct) and v.winners[0] not in v.at_chance:
+        return v.winners[0]
+    return None
 
 
 def headline(v: DatasetVerdicts) -> str:

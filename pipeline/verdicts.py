@@ -138,6 +138,9 @@ class DatasetVerdicts:
     test_class_rows: Optional[list[int]] = None   # as DatasetResults'
     class_weighted: bool = False                   # as DatasetResults'
     leaky_columns: list[str] = field(default_factory=list)   # as DatasetResults'
+    # arm -> (seed, its value, the other seeds' lowest, highest): one seed far worse than the arm's
+    # others (stray_seeds), a sign of unstable training that makes most of its comparisons' spread
+    stray_seeds: dict[str, tuple[int, float, float, float]] = field(default_factory=dict)
     selected: dict[str, str] = field(default_factory=dict)   # arm -> its path point that stands for it
     # arm -> where its selected point lies on a path over one strength: "weakest" or "stronger"
     # (absent: no such path, e.g. one over l2_mode alone, where "weaker" means nothing)
@@ -353,6 +356,7 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
         if len(val) > 1 and len(near) == len(val):
             v.flat_paths[a] = len(val)
     judge_chance(d, v)
+    v.stray_seeds = stray_seeds(d.values, v.rope, hib)
     best = 1.0 if m.higher_is_better else 0.0   # every higher-is-better metric tops out at 1, every loss at 0
     scored = [x for by_seed in d.values.values() for x in by_seed.values()]
     v.perfect = bool(scored) and all(abs(x - best) <= 1e-12 for x in scored)
@@ -360,6 +364,26 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
     train = [x for arm in d.values for x in train_values(d, arm).values()]
     v.train_perfect = bool(train) and all(abs(x - best) <= 1e-9 for x in train)
     return v
+
+
+STRAY_ROPES, STRAY_SPREADS = 5, 10   # a seed this many ROPEs, and other-seed ranges, worse than the others' median
+
+
+def stray_seeds(values: dict[str, dict[int, float]], rope: float, higher_is_better: bool) -> dict:
+    """{arm: (seed, value, lowest, highest of its other seeds)} for arms with 3 seeds or more of
+    which one is far worse than the others: by STRAY_ROPES ROPEs and STRAY_SPREADS times the range of
+    the others (73.5% beside 94.6% and 95.0%: a run that diverged or oscillated, not seed noise)."""
+    out = {}
+    sign = 1.0 if higher_is_better else -1.0
+    for arm, by_seed in values.items():
+        if len(by_seed) < 3 or not math.isfinite(rope):
+            continue
+        seed = min(by_seed, key=lambda s: sign * by_seed[s])   # the worst
+        others = [x for s, x in by_seed.items() if s != seed]
+        worse = sign * (float(np.median(others)) - by_seed[seed])
+        if worse > STRAY_ROPES * rope and worse > STRAY_SPREADS * (max(others) - min(others)):
+            out[arm] = (seed, by_seed[seed], min(others), max(others))
+    return out
 
 
 def _compare(d: DatasetResults, v: DatasetVerdicts, seeds: set[int]) -> list[stats.Paired]:

@@ -52,6 +52,15 @@ CASES = [
     ("misspelt-dataset", _with("datasets.0.name", "wien"), [], "unknown dataset 'wien' (did you mean 'wine'?); allowed: "),
     ("unknown-arm", _with("arms", ["none", "batchnorm"]), [], "arms"),
     ("misspelt-arm", _with("arms", ["none", "dropuot"]), [], "unknown arm 'dropuot' (did you mean 'dropout'?); allowed"),
+    # the tutorials' regularizers that are settings or one arm here say where they are (not 'dropout_l2?')
+    ("weight-decay-arm", _with("arms", ["none", "l2", "weight_decay"]), [],
+     "unknown arm 'weight_decay' (weight decay is the l2 arm's l2_mode: strengths: {l2_mode: weight_decay} "
+     "(decoupled: AdamW's); against the loss penalty on the same seeds: paths: {l2_mode: [penalty, weight_decay]}); "
+     "allowed"),
+    ("manual-dropout-arm", _with("arms", ["none", "dropout", "dropout_manual"]), [],
+     "unknown arm 'dropout_manual' (the dropout arm is the tutorials' hand-written masks and nn.Dropout alike"),
+    ("elastic-net-arm", _with("arms", ["none", "elastic_net"]), [], "unknown arm 'elastic_net' (L1 with L2 is not a "
+     "built-in arm; a new arm is one register(Arm(...)) line in pipeline/arms.py"),
     ("empty-grid", _with("arms", []), [], "arms"),
     ("no-baseline", _with("arms", ["dropout", "l2"]), [], "field 'arms' = ['dropout', 'l2']: must include 'none', the baseline"),
     ("baseline-only", _with("arms", ["none"]), [], "needs at least one arm besides 'none'"),

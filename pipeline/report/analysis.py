@@ -53,7 +53,7 @@ def analyze(data: ReportData) -> dict:
         d.update(paired=v.paired, verdicts=v, rope=v.rope, headline=verdict_words.headline(v).split(": ", 1)[1],
                  sentences={arm: verdict_words.sentence(arm, p, v.metric, v.name(arm)) for arm, p in v.paired.items()},
                  effects={arm: verdict_words.secondary_sentences(v, arm) for arm in v.paired},
-                 best=v.winners[0] if len(v.winners) == 1 or v.winners_distinct else None)
+                 best=verdict_words.best_arm(v))
     n_seeds = len(study.seeds)
     # adaptive: the most seeds a dataset's comparisons reached (the first look's would call a
     # 9-seed study "too weak" for what its 3-seed start could show)

@@ -342,7 +342,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             groups["too few"].append(v.label)
             continue
         mine = means.get(v.label, {})
-        out += _helped(v, mine)
+        out += _helped(v, mine) + _leaning_worse(v, mine)
         undid = [a for a in v.winners if a in v.at_chance]
         hurt = [a for a in v.arms_with("worse") if not v.paired[a].negligible]
         open_here = len(v.arms_with("undecided")) + len(v.arms_with("not enough seeds"))
@@ -389,6 +389,20 @@ def _leak(v: DatasetVerdicts) -> str:
         return f"On {v.label}, every arm was perfect on every seed, so nothing tells them apart: {leak}."
     return (f"On {v.label}, {leak}, so what follows compares regularizers on a model that can read the answer; drop "
             f"{'it' if n == 1 else 'them'} (preprocess.drop_columns) for an answer about the task itself.")
+
+
+def _leaning_worse(v: DatasetVerdicts, mine: dict[str, float]) -> list[str]:
+    """In short's sentence on undecided arms whose mean is worse than none's by more than the
+    ROPE, with an affordable number of seeds to tell ("~17 seeds would likely show it worse" is
+    not hidden under "still undecided")."""
+    leaning = [a for a in v.arms_with("undecided") if v.paired[a].needed_for == "worse"
+               and abs(v.paired[a].mean_diff) >= v.paired[a].rope and (v.paired[a].seeds_needed or 0) <= AFFORDABLE_SEEDS]
+    if not leaning:
+        return []
+    changes = "; ".join(f"{v.name(a)} {_change(v.metric, mine, a)}" if len(leaning) > 1 else _change(v.metric, mine, a)
+                        for a in leaning)
+    return [f"On {v.label}, {and_list(list(map(v.name, leaning)))} {'leans' if len(leaning) == 1 else 'lean'} worse "
+            f"so far, not yet decided: {changes}."]
 
 
 def _settled_so_far(v: DatasetVerdicts) -> str:

@@ -1235,3 +1235,22 @@ def test_one_seed_far_worse_than_the_others_is_named_as_unstable_training():
     flagged = sum(bool(verdicts.stray_seeds({"a": dict(enumerate(0.9 + 0.01 * rng.standard_normal(3)))}, 0.01, True))
                   for _ in range(2000))
     assert flagged < 20, flagged
+
+
+def test_in_short_says_which_undecided_arm_leans_worse():
+    """Pima with raw features: dropout 5 points below none on average, undecided at 5 seeds (~9
+    would likely show it worse). In short said only "still undecided"; it now names the arm that
+    leans worse and by how much, and says it is not decided. A lean within the ROPE is not named."""
+    none = {0: 0.74, 1: 0.76, 2: 0.75, 3: 0.77, 4: 0.745}
+    values = {"none": none, "dropout": {0: 0.64, 1: 0.75, 2: 0.66, 3: 0.76, 4: 0.69},
+              "l2": {0: 0.745, 1: 0.755, 2: 0.752, 3: 0.765, 4: 0.75}}
+    d = verdicts.DatasetResults("pima", "classification", values, n_test=154)
+    [v] = verdicts.decide_study([d])
+    assert v.paired["dropout"].verdict == "undecided" and v.paired["dropout"].needed_for == "worse"
+    assert verdict_words.in_short([v], verdict_words.mean_values([d])) == [
+        "On pima, dropout leans worse so far, not yet decided: test accuracy 75.3% → 70.0%.",
+        "On pima, L2 made no difference that matters; no other regularizer has helped yet.",
+        "1 comparison is still undecided: more seeds would tell (each comparison says how many)."]
+    slight = {**values, "dropout": {s: x - 0.009 + 0.012 * (s % 2) for s, x in none.items()}}   # -0.4 pt
+    [w] = verdicts.decide_study([verdicts.DatasetResults("pima", "classification", slight, n_test=154)])
+    assert not any("leans worse" in line for line in verdict_words.in_short([w], {}))

@@ -701,3 +701,16 @@ def test_the_summary_says_a_repeated_note_once():
     assert rows[1]["warnings"] == ["As for a above: Every arm scored no better than always predicting the training "
                                    "mean (test MSE 0.0225)."]
     assert rows[2] == {"label": "c", "notes": ["As for a above: The test split has 44 rows."], "warnings": []}
+
+
+def test_loss_curves_that_span_decades_get_a_log_axis():
+    """d2l's chapter: none fits its training rows to a loss of 2e-14, L2 to 3e-4; on a linear axis
+    both were drawn as 0, hiding the chapter's point. Such curves get a log axis; ordinary ones
+    (and any at or below 0) keep a linear one."""
+    import numpy as np
+
+    from pipeline.report.figures import spans_decades
+
+    assert spans_decades([np.array([0.5, 1e-3, 2e-14]), np.array([0.5, 0.01, 3e-4])])
+    assert not spans_decades([np.array([0.7, 0.4, 0.3]), np.array([0.69, 0.5, 0.45])])
+    assert not spans_decades([np.array([1.0, 1e-5, 0.0])]) and not spans_decades([])

@@ -161,6 +161,7 @@ def curves(ctx: FigureContext, d: dict) -> Optional[str]:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=False)
     for ax, key, title in ((axes[0], "train_data_loss", "training loss (the data's, penalty left out)"),
                            (axes[1], "val_loss", "validation loss")):
+        drawn = []
         for arm in ctx.data.study.arms:
             series = [ctx.data.curves[r][key] for r in sub[sub["arm"] == arm]["run_id"] if r in ctx.data.curves]
             series = [s for s in series if s]
@@ -169,14 +170,19 @@ def curves(ctx: FigureContext, d: dict) -> Optional[str]:
             n_ep = min(len(s) for s in series)
             arr = np.array([s[:n_ep] for s in series])
             mean = arr.mean(0)
+            drawn.append(mean)
             x = np.arange(1, n_ep + 1)
             ax.plot(x, mean, label=arms.label(arm), color=ctx.color(arm), marker="o" if n_ep < 3 else None)   # 1 epoch: a dot
             if len(arr) > 1:
                 half = sst.t.ppf(0.975, len(arr) - 1) * arr.std(0, ddof=1) / math.sqrt(len(arr))
                 ax.fill_between(x, mean - half, mean + half, alpha=0.2, color=ctx.color(arm))
+        log = spans_decades(drawn)   # none at 2e-14 beside L2 at 3e-4 (d2l): both 0 on a linear axis
+        if log:
+            ax.set_yscale("log")
         ax.set_title(title)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(LOSS_NAMES.get(d.get("task"), "loss") + ", mean and 95% CI over seeds", fontsize=8)
+        ax.set_ylabel(LOSS_NAMES.get(d.get("task"), "loss") + ", mean and 95% CI over seeds" + (" (log scale)" if log else ""),
+                      fontsize=8)
     for ax in axes:   # each panel's own legend: the training panel was read without one
         if ax.get_lines():
             ax.legend(fontsize=7)
@@ -184,6 +190,14 @@ def curves(ctx: FigureContext, d: dict) -> Optional[str]:
 
 
 LOSS_NAMES = {"classification": "cross-entropy", "regression": "MSE (in training units)"}
+
+
+def spans_decades(curves: list, decades: float = 2.0) -> bool:
+    """Whether positive curves span more than `decades` powers of ten (a loss fitted to ~0 beside
+    one that is not), which only a log axis shows; never with a value at or below 0."""
+    values = np.concatenate([np.ravel(c) for c in curves]) if curves else np.array([])
+    values = values[np.isfinite(values)]
+    return bool(len(values)) and bool((values > 0).all()) and float(values.max() / values.min()) > 10 ** decades
 
 
 def weights(ctx: FigureContext, d: dict) -> Optional[str]:

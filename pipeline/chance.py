@@ -84,13 +84,26 @@ def judge_chance(d, v) -> None:
     # fitting: at least halfway from the constant to a perfect score on its training rows (an MSE
     # half the constant's, accuracy halfway to 1), not just past the margin (that is undertraining)
     oriented = 1.0 if m.higher_is_better else -1.0
+    constant, train_margin = train_constant(d, v)
+    train_room = (1.0 - constant) if m.higher_is_better else constant
     for arm in v.at_chance:
         train = list(train_values(d, arm).values())
-        if len(train) >= 2 and oriented * (float(np.mean(train)) - v.chance) >= max(margin, room / 2):
+        if len(train) >= 2 and oriented * (float(np.mean(train)) - constant) >= max(train_margin, train_room / 2):
             v.fits_train[arm] = float(np.mean(train))
     if d.values.get(arms.BASELINE):
         v.none_summary = stats.summarize(list(d.values[arms.BASELINE].values()), m.bounds)
     v.misfit_train = _misfit_train(d, v)
+
+
+def train_constant(d, v) -> tuple[float, float]:
+    """What the constant prediction scores on the training rows, and the margin a training value
+    must beat it by: the test split's where the training one is unknown (runs from before it was
+    logged). Judged on the training rows, none's fit is not mistaken for a misfit when a few extreme
+    targets all landed in training (the training constant's MSE 77x the test one's)."""
+    if d.train_chance is None or math.isnan(d.train_chance):
+        return v.chance, v.chance_margin
+    m = metric_for(d.task, d.metric)
+    return d.train_chance, stats.rope_width(m.default_rope, m.name, d.train_chance)
 
 
 def _misfit_train(d, v) -> Optional[float]:
@@ -104,7 +117,8 @@ def _misfit_train(d, v) -> Optional[float]:
     s = stats.summarize(list(base.values()))
     mean_train = float(np.mean(list(train.values())))
     clearly_below = s.mean - v.chance > v.chance_margin and s.ci_low > v.chance
-    return mean_train if clearly_below and not (v.chance - mean_train > v.chance_margin) else None
+    constant, margin = train_constant(d, v)
+    return mean_train if clearly_below and not (constant - mean_train > margin) else None
 
 
 def overfits_below_chance(d, v, arm: str, seeds) -> bool:
@@ -122,9 +136,11 @@ def overfits_below_chance(d, v, arm: str, seeds) -> bool:
     oriented = 1.0 if hib else -1.0
     s = stats.summarize([d.values[arm][x] for x in seeds])
     near = s.ci_high if hib else s.ci_low   # the CI's end nearest the constant
-    train = float(np.mean([oriented * (d.values[arm][x] - v.chance) + gaps[x] for x in seeds]))
+    constant, margin = train_constant(d, v)
+    # the training value is test + gap, oriented (verdicts' train_values), against the training rows' constant
+    train = float(np.mean([oriented * (d.values[arm][x] - constant) + gaps[x] for x in seeds]))
     return oriented * (s.mean - v.chance) < -v.chance_margin and oriented * (near - v.chance) < 0 \
-        and train > v.chance_margin
+        and train > margin
 
 
 def no_better(v, values: list[float], higher_is_better: bool) -> bool:

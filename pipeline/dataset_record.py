@@ -31,11 +31,18 @@ def chance_levels(data: Splits) -> dict[str, float]:
     return {name: value for name, value in data.chance.items() if not math.isnan(value)}
 
 
+def train_chance_levels(data: Splits) -> dict[str, float]:
+    """The same constant prediction's metrics on the training split (none's fit is judged by them)."""
+    return {name: value for name, value in data.chance_train.items() if not math.isnan(value)}
+
+
 def chance_params(data: Splits) -> dict:
     """The chance levels as the dataset parent's params: the primary metric's (chance_test_metric)
-    and every metric's (chance_test_<name>), which chance_from_params reads back."""
+    and every metric's (chance_test_<name>, and on the training split chance_train_<name>), which
+    chance_from_params reads back."""
     return {rt.CHANCE: chance_level(data),
-            **{f"{rt.CHANCE_PREFIX}{name}": value for name, value in chance_levels(data).items()}}
+            **{f"{rt.CHANCE_PREFIX}{name}": value for name, value in chance_levels(data).items()},
+            **{f"{rt.TRAIN_CHANCE_PREFIX}{name}": value for name, value in train_chance_levels(data).items()}}
 
 
 def test_class_rows(data: Splits) -> Optional[list[int]]:
@@ -203,6 +210,15 @@ def divergence_hint(ostudy, data: Splits) -> str:
 
 
 # --- read back: the report, from the parent's params ------------------------------------------
+
+def train_chance_from_params(params: dict, metric: str) -> Optional[float]:
+    """The constant prediction's `metric` on the training split; None for parents logged before it."""
+    try:
+        value = float(params[rt.TRAIN_CHANCE_PREFIX + metric])
+    except (KeyError, ValueError, TypeError):
+        return None
+    return None if math.isnan(value) else value
+
 
 def chance_from_params(params: dict, task: str, metric: str) -> Optional[float]:
     """What a constant prediction scores in `metric`, from the dataset parent's params: its

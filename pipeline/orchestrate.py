@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from . import grid, joining, lifecycle, path_points, preflight, verdicts, worker
 from . import runtree as rt
 from .dataset_record import (chance_level, chance_levels, data_line, divergence_hint, leaky_columns, split_params,
-                             test_class_rows)
+                             test_class_rows, train_chance_levels)
 from .errors import UsageError
 from .lifecycle import DatasetCells
 from .runtime import (EXIT_UNREACHABLE, Interrupted, Stopwatch, StoreUnreachable, git_commit,
@@ -152,6 +152,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
     for key, value in ((rt.STUDY, study.name), (rt.DATASET_LABEL, plan.label), (rt.CONFIG_HASH, plan.config_hash),
                        (rt.TASK, data.task), (rt.METRIC_NAME, metric_for(data.task, data.metric).name),
                        (rt.CHANCE, chance_level(data)), (rt.CHANCES, chance_levels(data)),
+                       (rt.TRAIN_CHANCES, train_chance_levels(data)),
                        (rt.STUDY_N_TEST, len(data.x_test)), (rt.STUDY_TEST_CLASS_ROWS, test_class_rows(data)),
                        (rt.STUDY_LEAKY_COLUMNS, leaky_columns(data)),
                        (rt.STUDY_EXPERIMENT, ctx.experiment_id), (rt.STUDY_TRACKING, joining.recorded_uri(ctx.tracker.uri)),
@@ -467,5 +468,6 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
                                            ostudy.user_attrs.get(rt.STUDY_N_TEST),
                                            ostudy.user_attrs.get(rt.STUDY_TEST_CLASS_ROWS),
                                            class_weighted=plan.dataset.class_weight is not None,
-                                           leaky_columns=ostudy.user_attrs.get(rt.STUDY_LEAKY_COLUMNS, [])))
+                                           leaky_columns=ostudy.user_attrs.get(rt.STUDY_LEAKY_COLUMNS, []),
+                                           train_chance=ostudy.user_attrs.get(rt.TRAIN_CHANCES, {}).get(metric)))
     return out

@@ -24,6 +24,10 @@ METRIC_NAME = "metric_name"
 CHANCE = "chance_test_metric"    # the primary metric of a constant prediction (task.constant_prediction_scores)
 CHANCE_PREFIX = "chance_test_"   # ... and every metric of the family: chance_test_mae (parent params)
 CHANCES = "chance_by_metric"     # the same as a dict (Optuna attribute of a dataset's study)
+# the same constant (the training mean, median or classes' shares) scored on the training rows:
+# what none's training value is judged against (a few extreme targets can all land in training)
+TRAIN_CHANCE_PREFIX = "chance_train_"
+TRAIN_CHANCES = "train_chance_by_metric"
 OPTUNA_STUDY = "optuna_study"
 OPTUNA_TRIAL = "optuna_trial"
 WORKER = "worker"

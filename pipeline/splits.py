@@ -45,6 +45,7 @@ class Splits:
     target_scale: Optional[tuple[float, float]] = None
     # each metric of the family for a constant prediction on the test split (task.constant_prediction_scores)
     chance: dict = field(default_factory=dict)
+    chance_train: dict = field(default_factory=dict)   # ... and on the training split (what none's fit is judged by)
     class_weight: Optional[torch.Tensor] = None   # per class, in the loss (class_weight: balanced)
 
     def in_target_units(self, a):
@@ -136,8 +137,9 @@ def split_and_scale(spec, split_seed: int, data: Loaded, *, normalization: str, 
         from . import tables
 
         splits.preprocessing = tables.outcome_record(spec, splits, preprocessing)
-    splits.chance = constant_prediction_scores(task, n_classes, splits.in_target_units(splits.y_train.numpy()),
-                                               splits.in_target_units(splits.y_test.numpy()))
+    y_train = splits.in_target_units(splits.y_train.numpy())
+    splits.chance = constant_prediction_scores(task, n_classes, y_train, splits.in_target_units(splits.y_test.numpy()))
+    splits.chance_train = constant_prediction_scores(task, n_classes, y_train, y_train)
     return splits
 
 

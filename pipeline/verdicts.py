@@ -47,6 +47,8 @@ class DatasetResults:
     # feature columns the table's reading found giving the target away (column_checks: copies of it,
     # or separating its classes on their own): verdicts about a model that can read the answer
     leaky_columns: list[str] = field(default_factory=list)
+    # the constant prediction's metric on the training rows (None: unknown, judged by `chance`)
+    train_chance: Optional[float] = None
 
 
 @dataclass(frozen=True)

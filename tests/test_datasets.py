@@ -44,6 +44,11 @@ def test_synthetic_linear_follows_the_tutorial():
     coef = torch.linalg.lstsq(design, y.unsqueeze(1)).solution.squeeze(1)
     assert np.allclose(coef[:12].numpy(), SYNTHETIC_WEIGHTS, atol=0.01)
     assert abs(coef[12].item() - (SYNTHETIC_BIAS - 0.01)) < 0.01
+    # the constant prediction (the training mean) scored on each split: on the training rows its MSE
+    # is their variance, on the test rows the test targets' spread about the training mean
+    train, test = s.y_train.double().numpy(), s.y_test.double().numpy()
+    assert np.isclose(s.chance_train["mse"], train.var(), rtol=1e-5)
+    assert np.isclose(s.chance["mse"], ((test - train.mean()) ** 2).mean(), rtol=1e-5)
 
 
 def test_quadrants_labels_are_same_sign():

@@ -1254,3 +1254,22 @@ def test_in_short_says_which_undecided_arm_leans_worse():
     slight = {**values, "dropout": {s: x - 0.009 + 0.012 * (s % 2) for s, x in none.items()}}   # -0.4 pt
     [w] = verdicts.decide_study([verdicts.DatasetResults("pima", "classification", slight, n_test=154)])
     assert not any("leans worse" in line for line in verdict_words.in_short([w], {}))
+
+
+def test_none_is_judged_on_its_training_rows_against_the_training_rows_constant():
+    """Rents whose few extreme values all landed in training: the training mean predicted on the
+    training rows scores MSE 770 000, on the test rows 10 000. none's training MSE (400 000) beats
+    the training constant by far, so its test MSE of 30 000, worse than the test constant, is
+    overfitting; judged against the test constant, its training MSE looked like a model that never
+    fit, and the study said the models learned nothing."""
+    seeds = range(5)
+    values = {"none": {s: 30000 + 800 * s for s in seeds}, "l2": {s: 10100 + 50 * s for s in seeds}}
+    gaps = {"none": {s: 30000 + 800 * s - 400000 for s in seeds}, "l2": {s: 10100 + 50 * s - 420000 for s in seeds}}
+    d = verdicts.DatasetResults("rents", "regression", values, chance=10000.0, secondary={"gap_metric": gaps},
+                                train_chance=770000.0)
+    [v] = verdicts.decide_study([d])
+    assert v.below_chance == ["none"] and v.paired["l2"].verdict == "better"
+    assert any("undid none's overfitting" in line for line in verdict_words.in_short([v], verdict_words.mean_values([d])))
+    # the same runs without the training constant (a study logged before it): judged by the test one
+    [old] = verdicts.decide_study([dataclasses.replace(d, train_chance=None)])
+    assert old.below_chance == []

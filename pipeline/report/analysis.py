@@ -15,7 +15,8 @@ import pandas as pd
 
 from .. import arms, metric_numbers, path_points, stats, verdict_warnings, verdict_words, verdicts
 from .. import runtree as rt
-from ..dataset_record import chance_from_params, data_paragraph, data_warnings, leaky_columns_from_params
+from ..dataset_record import (chance_from_params, data_paragraph, data_warnings, leaky_columns_from_params,
+                              train_chance_from_params)
 from ..errors import UsageError
 from ..path_summary import summarize_path
 from ..study import variant_id
@@ -41,7 +42,9 @@ def analyze(data: ReportData) -> dict:
                                        _n_test(data.data_params.get(d["label"], {})),
                                        _test_class_rows(data.data_params.get(d["label"], {})),
                                        class_weighted=plan.dataset.class_weight is not None,
-                                       leaky_columns=leaky_columns_from_params(data.data_params.get(d["label"], {})))
+                                       leaky_columns=leaky_columns_from_params(data.data_params.get(d["label"], {})),
+                                       train_chance=train_chance_from_params(data.data_params.get(d["label"], {}),
+                                                                             d["metric_name"]))
                for plan, d in zip(study.plans, datasets)]
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for d, v, r in zip(datasets, decided, results):

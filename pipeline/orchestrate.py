@@ -176,8 +176,12 @@ def _ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, own
     """The dataset's MLflow parent run, created when there is work and none is open."""
     study = ctx.study
     existing = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)
-    if existing and (rows := test_class_rows(data)):   # a parent from before it was logged: the report reads it
-        ctx.tracker.add_missing_params(existing, {rt.STUDY_TEST_CLASS_ROWS: json.dumps(rows)})
+    # a parent from before these were logged: the report reads them (and says what the console says)
+    later = {**({rt.STUDY_TEST_CLASS_ROWS: json.dumps(rows)} if (rows := test_class_rows(data)) else {}),
+             **({rt.STUDY_LEAKY_COLUMNS: json.dumps(leaks)} if (leaks := leaky_columns(data)) else {}),
+             **{f"{rt.TRAIN_CHANCE_PREFIX}{name}": value for name, value in train_chance_levels(data).items()}}
+    if existing and later:
+        ctx.tracker.add_missing_params(existing, later)
     if existing and ctx.tracker.run_status(existing) == "RUNNING":
         return  # a parent is open (another enqueue or a running study): workers attach to it
     if grid.has_waiting(ostudy):

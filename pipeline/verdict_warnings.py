@@ -131,7 +131,7 @@ def _no_room(v: DatasetVerdicts, constant: str, score: str) -> str:
     if v.perfect and v.leaky_columns:
         n = len(v.leaky_columns)
         return (f"Every arm scored a perfect test {m.label} on every seed: this test split cannot tell the "
-                f"regularizers apart. {named('column', v.leaky_columns).capitalize()} {plural(n, 'gives')} the target "
+                f"regularizers apart. {named('Column', v.leaky_columns)} {plural(n, 'gives')} the target "
                 f"away (see the data warnings): drop {'it' if n == 1 else 'them'} under preprocess.drop_columns to compare the "
                 "regularizers on the task itself")
     if v.perfect:

@@ -383,12 +383,14 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
 
 def _leak(v: DatasetVerdicts) -> str:
     """In short's sentence on a dataset whose table has columns that give the target away."""
-    n = len(v.leaky_columns)
-    leak = f"{named('column', v.leaky_columns)} {plural(n, 'gives')} the target away (see the data warnings)"
+    n, columns = len(v.leaky_columns), named("column", v.leaky_columns)
     if v.perfect:
-        return f"On {v.label}, every arm was perfect on every seed, so nothing tells them apart: {leak}."
-    return (f"On {v.label}, {leak}, so what follows compares regularizers on a model that can read the answer; drop "
-            f"{'it' if n == 1 else 'them'} (preprocess.drop_columns) for an answer about the task itself.")
+        return (f"On {v.label}, every arm was perfect on every seed, so nothing tells them apart: {columns} "
+                f"{plural(n, 'gives')} the target away (see the data warnings).")
+    # hedged: a measurement that separates the classes may be a real, strong one (the warning says which)
+    return (f"On {v.label}, {columns} may give the target away (see the data warnings); if so, what follows compares "
+            f"regularizers on a model that can read the answer: drop {'it' if n == 1 else 'them'} "
+            "(preprocess.drop_columns) for an answer about the task itself.")
 
 
 def _leaning_worse(v: DatasetVerdicts, mine: dict[str, float]) -> list[str]:

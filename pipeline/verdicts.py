@@ -17,7 +17,7 @@ from typing import Optional, Union
 import numpy as np
 
 from . import arms, stats
-from .chance import judge_chance, no_better, overfits_below_chance, resolution, train_values
+from .chance import judge_chance, largest_step, no_better, overfits_below_chance, resolution, train_values
 from .head_to_head import HeadToHead, head_to_head
 from .path_points import strength_order, within_one_se
 from .stats import AT_CHANCE
@@ -358,7 +358,7 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
         if len(val) > 1 and len(near) == len(val):
             v.flat_paths[a] = len(val)
     judge_chance(d, v)
-    v.stray_seeds = stray_seeds(d.values, v.rope, hib)
+    v.stray_seeds = stray_seeds(d.values, v.rope, hib, floor=largest_step(d))
     best = 1.0 if m.higher_is_better else 0.0   # every higher-is-better metric tops out at 1, every loss at 0
     scored = [x for by_seed in d.values.values() for x in by_seed.values()]
     v.perfect = bool(scored) and all(abs(x - best) <= 1e-12 for x in scored)
@@ -371,10 +371,12 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
 STRAY_ROPES, STRAY_SPREADS = 5, 10   # a seed this many ROPEs, and other-seed ranges, worse than the others' median
 
 
-def stray_seeds(values: dict[str, dict[int, float]], rope: float, higher_is_better: bool) -> dict:
+def stray_seeds(values: dict[str, dict[int, float]], rope: float, higher_is_better: bool, floor: float = 0.0) -> dict:
     """{arm: (seed, value, lowest, highest of its other seeds)} for arms with 3 seeds or more of
     which one is far worse than the others: by STRAY_ROPES ROPEs and STRAY_SPREADS times the range of
-    the others (73.5% beside 94.6% and 95.0%: a run that diverged or oscillated, not seed noise)."""
+    the others (73.5% beside 94.6% and 95.0%: a run that diverged or oscillated, not seed noise). The
+    range is at least `floor`, one test row's step (two seeds tied at 96.7% of 30 rows beside 90%
+    is two rows, not instability)."""
     out = {}
     sign = 1.0 if higher_is_better else -1.0
     for arm, by_seed in values.items():
@@ -383,7 +385,7 @@ def stray_seeds(values: dict[str, dict[int, float]], rope: float, higher_is_bett
         seed = min(by_seed, key=lambda s: sign * by_seed[s])   # the worst
         others = [x for s, x in by_seed.items() if s != seed]
         worse = sign * (float(np.median(others)) - by_seed[seed])
-        if worse > STRAY_ROPES * rope and worse > STRAY_SPREADS * (max(others) - min(others)):
+        if worse > STRAY_ROPES * rope and worse > STRAY_SPREADS * max(max(others) - min(others), floor):
             out[arm] = (seed, by_seed[seed], min(others), max(others))
     return out
 

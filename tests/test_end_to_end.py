@@ -585,8 +585,8 @@ def test_a_leaky_column_is_named_beside_the_verdicts(workdir, env):
     proc = run_cli(["ablation", "--study", "s.yaml", "--no-pdf"], cwd=workdir, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Column 'score' alone separates the target's classes (one range of values for each class: " in proc.stdout
-    said = ("On clinic, column 'score' gives the target away (see the data warnings), so what follows compares "
-            "regularizers on a model that can read the answer; drop it (preprocess.drop_columns) for an answer about "
+    said = ("On clinic, column 'score' may give the target away (see the data warnings); if so, what follows compares "
+            "regularizers on a model that can read the answer: drop it (preprocess.drop_columns) for an answer about "
             "the task itself.")
     perfect = ("On clinic, every arm was perfect on every seed, so nothing tells them apart: column 'score' gives the "
                "target away (see the data warnings).")

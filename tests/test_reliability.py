@@ -690,8 +690,9 @@ def test_a_worker_that_starts_after_an_outage_looks_twice_before_reaping(tmp_pat
         assert [t.number for t in grid.dead_trials(ostudy)] == [dead.number]
     finally:
         beat.join()
-    # one trial beats, so the storage is writable: the silent one is dead without a second look
-    monkeypatch.setattr(grid, "SECOND_LOOK_S", 600.0)
+    # one trial beats, so the storage is writable: the silent one is dead without a second look (a
+    # negative sleep would raise)
+    monkeypatch.setattr(grid, "SECOND_LOOK_S", -1.0)
     assert [t.number for t in grid.dead_trials(ostudy)] == [dead.number]
 
 

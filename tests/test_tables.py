@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline import tables
+from pipeline import column_checks, tables
 from pipeline.datasets import load
 from pipeline.errors import UsageError
 from pipeline.study import DatasetSpec
@@ -448,6 +448,14 @@ def test_a_feature_that_gives_the_target_away_is_warned_about(tmp_path):
     pd.DataFrame({"level": level, "x": rng.normal(size=60), "grade": labels}).to_csv(tmp_path / "grades.csv", index=False)
     _, _, graded = tables.read(DatasetSpec(name="table", path=str(tmp_path / "grades.csv"), target="grade"))
     assert list(graded["target_separators"]) == ["level"] and "'mild', 5" in graded["target_separators"]["level"]
+    # the same with labels pandas holds as nullable integers or categories (an unused one too)
+    codes = pd.Series(np.arange(60) % 3, dtype="Int64")
+    assert column_checks._separates_classes(level, codes).startswith("one range of values for each class: ")
+    assert column_checks._separates_classes(level, pd.Series(pd.Categorical(labels, categories=[*labels[:3], "none"])))
+    # iris' petal length: setosa 1.0-1.9 beside the others' 3.0-6.9 separates them, but as a strong
+    # measurement does, with the ranges close together: not a leak
+    petal = pd.Series(np.r_[rng.uniform(1.0, 1.9, 50), rng.uniform(3.0, 6.9, 100)])
+    assert column_checks._separates_classes(petal, pd.Series(np.r_[np.zeros(50), np.ones(100)])) == ""
     pd.DataFrame({"level": level[:27], "x": rng.normal(size=27), "grade": labels[:27]}).to_csv(tmp_path / "few.csv", index=False)
     _, _, few = tables.read(DatasetSpec(name="table", path=str(tmp_path / "few.csv"), target="grade"))
     assert few["target_separators"] == {}

@@ -627,17 +627,17 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
     # the table's reading named the leak: the warning and In short name the column, and a dataset whose
     # arms are not all perfect says first that its verdicts are about a model that reads the answer
     leaky = verdicts.decide_study([
-        verdicts.DatasetResults("leak", "classification", perfect, n_test=200, leaky_columns=["score"]),
+        verdicts.DatasetResults("leak", "classification", perfect, n_test=200, leaky_columns=["Score"]),
         verdicts.DatasetResults("far", "classification", far, leaky_columns=["score", "outcome_code"])])
     assert verdict_warnings.chance_warning(leaky[0]).endswith(
-        "cannot tell the regularizers apart. Column 'score' gives the target away (see the data warnings): drop it "
+        "cannot tell the regularizers apart. Column 'Score' gives the target away (see the data warnings): drop it "
         "under preprocess.drop_columns to compare the regularizers on the task itself")
     assert verdict_words.in_short(leaky, verdict_words.mean_values(more)) == [
-        "On leak, every arm was perfect on every seed, so nothing tells them apart: column 'score' gives the target "
+        "On leak, every arm was perfect on every seed, so nothing tells them apart: column 'Score' gives the target "
         "away (see the data warnings).",
-        "On far, columns 'score' and 'outcome_code' give the target away (see the data warnings), so what follows "
-        "compares regularizers on a model that can read the answer; drop them (preprocess.drop_columns) for an answer "
-        "about the task itself.",
+        "On far, columns 'score' and 'outcome_code' may give the target away (see the data warnings); if so, what "
+        "follows compares regularizers on a model that can read the answer: drop them (preprocess.drop_columns) for an "
+        "answer about the task itself.",
         "On far, no regularizer has helped yet.",
         "1 comparison is undecided beyond what a practical number of seeds can settle (more than 100; each "
         "comparison says why)."]
@@ -1230,6 +1230,12 @@ def test_one_seed_far_worse_than_the_others_is_named_as_unstable_training():
     # under a loss, worse is higher: an MSE that blew up on one seed
     mse = {"none": {0: 0.10, 1: 0.11, 2: 0.105, 3: 2.5}}
     assert verdicts.stray_seeds(mse, 0.005, higher_is_better=False) == {"none": (3, 2.5, 0.10, 0.11)}
+    # two seeds tied at 29 of 30 test rows beside one at 27: two rows, not instability (the others' range
+    # is at least one test row's step)
+    tied = {"none": {0: 29 / 30, 1: 29 / 30, 2: 27 / 30}}
+    assert verdicts.stray_seeds(tied, 0.01, True, floor=1 / 30) == {} and verdicts.stray_seeds(tied, 0.01, True)
+    [t] = verdicts.decide_study([verdicts.DatasetResults("small", "classification", {**tied, "l2": tied["none"]}, n_test=30)])
+    assert t.stray_seeds == {}
     # seed noise of a ROPE's size, 3 seeds an arm: (almost) never flagged
     rng = np.random.default_rng(0)
     flagged = sum(bool(verdicts.stray_seeds({"a": dict(enumerate(0.9 + 0.01 * rng.standard_normal(3)))}, 0.01, True))

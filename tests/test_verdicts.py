@@ -469,7 +469,8 @@ def test_none_worse_than_a_constant_prediction_is_overfitting_that_regularizatio
     # nor does the report star it as the best arm (it is better than none, not good)
     assert verdict_words.best_arm(v) is None
     assert verdict_words.best_arm(dataclasses.replace(v, at_chance=["none"], winners=["l2"])) == "l2"
-    assert "On d2l, none did worse than always predicting the training mean: it overfits (see the warning)." in short
+    # said once: "undid none's overfitting" is the overfitting's sentence (not "On d2l, ..." twice)
+    assert not any(line.startswith("On d2l, none did worse") for line in short)
     assert not any("learned little or nothing" in line for line in short)
     # without a training value better than the constant, worse-than-constant is not learning (a
     # model that never fit its training rows either): nothing learned, as before
@@ -483,6 +484,13 @@ def test_none_worse_than_a_constant_prediction_is_overfitting_that_regularizatio
     short = verdict_words.in_short(verdicts.decide_study([lessened]), verdict_words.mean_values([lessened]))
     assert short[0].startswith("On d2l, dropout and L1 lessened none's overfitting: test MSE 0.07") and \
         short[0].endswith("still worse than always predicting the training mean."), short
+    # an arm that beat the constant helped: none's overfitting then has its own sentence
+    beat = {"none": values["none"], "l2": {s: 0.015 + 0.0005 * (s % 2) for s in range(8)}}
+    helped = verdicts.DatasetResults("d2l", "regression", beat, chance=0.0225, n_test=100, secondary={
+        "gap_metric": {arm: {s: x - 0.001 for s, x in by_seed.items()} for arm, by_seed in beat.items()}})
+    short = verdict_words.in_short(verdicts.decide_study([helped]), verdict_words.mean_values([helped]))
+    assert short[0].startswith("On d2l, L2 helped: test MSE 0.07") and \
+        "On d2l, none did worse than always predicting the training mean: it overfits (see the warning)." in short, short
 
 
 def test_models_that_memorize_their_training_rows_are_not_said_to_have_learned_nothing():

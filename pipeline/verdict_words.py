@@ -257,9 +257,11 @@ def flat_paths_note(v: DatasetVerdicts) -> str:
     flat = [a for a in v.paired if a in v.flat_paths]
     if not flat:
         return ""
-    said = "; ".join(f"{v.name(a)} was selected among {v.flat_paths[a]} strengths that validation barely tells apart "
+    # a path over one strength ranks its points by it; others (over l2_mode, or two keys) hold settings
+    word = "strength" if all(a in v.path_place for a in flat) else "setting"
+    said = "; ".join(f"{v.name(a)} was selected among {v.flat_paths[a]} {word}s that validation barely tells apart "
                      "(all within one SE)" for a in flat)
-    return (f"{said}: the verdict is that strength's alone, and another strength of the path may compare with none "
+    return (f"{said}: the verdict is that {word}'s alone, and another {word} of the path may compare with none "
             "differently (the path lines show each against none)")
 
 

@@ -1180,6 +1180,13 @@ def test_a_path_point_selected_among_near_equals_is_noted_under_the_answer():
     assert v.flat_paths == {"l1": 3}
     assert ("    note: L1 (l1=1e-05) was selected among 3 strengths that validation barely tells apart (all within "
             "one SE): the verdict is that strength's alone") in "\n".join(verdict_words.answer_lines(v))
+    # a path over l2_mode holds settings, not strengths
+    modes = {"l2_mode=penalty": point(0.9215, 0.9205), "l2_mode=weight_decay": point(0.9215, 0.9205)}
+    [m] = verdicts.decide_study([verdicts.DatasetResults(
+        "digits", "classification", {"none": none, "l2": {s: 0.9205 + 0.001 * s for s in seeds}},
+        paths={"l2": modes}, selected={"l2": "l2_mode=penalty"})])
+    assert verdict_words.flat_paths_note(m).startswith("L2 (l2_mode=penalty) was selected among 2 settings that "
+                                                       "validation barely tells apart"), verdict_words.flat_paths_note(m)
     clear = {**flat, "l1=0.0003": point(0.90, 0.926, 0.001), "l1=0.001": point(0.88, 0.928, 0.001)}
     [w] = verdicts.decide_study([dataclasses.replace(d, paths={"l1": clear})])
     assert not w.flat_paths and not verdict_words.flat_paths_note(w)

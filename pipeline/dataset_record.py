@@ -28,12 +28,16 @@ def chance_level(data: Splits) -> Optional[float]:
 def chance_levels(data: Splits) -> dict[str, float]:
     """Every metric of the family for a constant prediction on the test split (what learning
     nothing scores), the undefined ones (ROC AUC of a one-class test split) left out."""
-    return {name: value for name, value in data.chance.items() if not math.isnan(value)}
+    return _defined(data.chance)
 
 
 def train_chance_levels(data: Splits) -> dict[str, float]:
     """The same constant prediction's metrics on the training split (none's fit is judged by them)."""
-    return {name: value for name, value in data.chance_train.items() if not math.isnan(value)}
+    return _defined(data.chance_train)
+
+
+def _defined(levels: dict[str, float]) -> dict[str, float]:
+    return {name: value for name, value in levels.items() if not math.isnan(value)}
 
 
 def chance_params(data: Splits) -> dict:
@@ -42,7 +46,12 @@ def chance_params(data: Splits) -> dict:
     chance_from_params reads back."""
     return {rt.CHANCE: chance_level(data),
             **{f"{rt.CHANCE_PREFIX}{name}": value for name, value in chance_levels(data).items()},
-            **{f"{rt.TRAIN_CHANCE_PREFIX}{name}": value for name, value in train_chance_levels(data).items()}}
+            **train_chance_params(data)}
+
+
+def train_chance_params(data: Splits) -> dict:
+    """The training split's chance levels as params: chance_train_<name>."""
+    return {f"{rt.TRAIN_CHANCE_PREFIX}{name}": value for name, value in train_chance_levels(data).items()}
 
 
 def test_class_rows(data: Splits) -> Optional[list[int]]:

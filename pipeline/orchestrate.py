@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from . import grid, joining, lifecycle, path_points, preflight, verdicts, worker
 from . import runtree as rt
 from .dataset_record import (chance_level, chance_levels, data_line, divergence_hint, leaky_columns, split_params,
-                             test_class_rows, train_chance_levels)
+                             test_class_rows, train_chance_levels, train_chance_params)
 from .errors import UsageError
 from .lifecycle import DatasetCells
 from .runtime import (EXIT_UNREACHABLE, Interrupted, Stopwatch, StoreUnreachable, git_commit,
@@ -179,7 +179,7 @@ def _ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, own
     # a parent from before these were logged: the report reads them (and says what the console says)
     later = {**({rt.STUDY_TEST_CLASS_ROWS: json.dumps(rows)} if (rows := test_class_rows(data)) else {}),
              **({rt.STUDY_LEAKY_COLUMNS: json.dumps(leaks)} if (leaks := leaky_columns(data)) else {}),
-             **{f"{rt.TRAIN_CHANCE_PREFIX}{name}": value for name, value in train_chance_levels(data).items()}}
+             **train_chance_params(data)}
     if existing and later:
         ctx.tracker.add_missing_params(existing, later)
     if existing and ctx.tracker.run_status(existing) == "RUNNING":

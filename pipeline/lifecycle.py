@@ -72,7 +72,14 @@ class Outcome(Enum):
 def reason_text(outcome: Outcome, error: Optional[BaseException] = None) -> str:
     if outcome is Outcome.ERROR and error is not None:
         return f"{type(error).__name__}: {error}"
+    if outcome is Outcome.STORE_OUTAGE and error is not None:   # as the reaper writes it (_death)
+        return f"{outcome.reason}: {outage_note(error)}"
     return outcome.reason
+
+
+def outage_note(outage: BaseException) -> str:
+    """A StoreUnreachable's line without its cause: "the MLflow server http://... did not answer for 120 s"."""
+    return str(outage).split(" (")[0]
 
 
 @dataclass

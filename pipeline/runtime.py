@@ -167,16 +167,18 @@ _failpoint_lock = threading.Lock()
 def failpoint(name: str) -> None:
     """Fault injection for the tests (tests/test_faults.py): with PIPELINE_FAILPOINT=name:n the
     process SIGKILLs itself the n-th time it passes this point, so that a crash lands exactly
-    between two writes. Unset (always, outside those tests) it does nothing."""
+    between two writes; with name:n:stop it SIGSTOPs itself there instead, for the test to take
+    a store away before it goes on (SIGCONT). Unset (always, outside those tests) it does nothing."""
     spec = os.environ.get(FAILPOINT_ENV)
     if not spec:
         return
-    target, _, count = spec.partition(":")
+    target, _, rest = spec.partition(":")
+    count, _, action = rest.partition(":")
     if target == name:
         with _failpoint_lock:
             _failpoint_hits[name] += 1
             if _failpoint_hits[name] == int(count or 1):
-                os.kill(os.getpid(), signal.SIGKILL)
+                os.kill(os.getpid(), signal.SIGSTOP if action == "stop" else signal.SIGKILL)
 
 
 class Stopwatch:

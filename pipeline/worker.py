@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from . import grid, lifecycle
 from . import runtree as rt
 from .lifecycle import DatasetCells, Ending, LiveTrial, Outcome
-from .runtime import Interrupted, Progress, StoreUnreachable, signals_deferred
+from .runtime import Interrupted, Progress, StoreUnreachable, failpoint, signals_deferred
 from .storage import exclusive
 from .tracking_server import hurry_stores
 from .train import train
@@ -42,7 +42,7 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
     pending: list = []
     upcoming = None   # the next population, popped and opened ahead (a future)
     current = None    # the population in training, until _record (or _train, on a signal) ends it
-    stopped = None    # on a signal: how many cells it stopped in training
+    stopped = outage = None   # how many cells a signal stopped in training; the StoreUnreachable that stopped it
     try:
         while True:
             for f in pending:   # a store the bookkeeper gave up on: stop popping cells
@@ -63,6 +63,7 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
             # population): a death from here on counts as an attempt of these cells
             # (lifecycle.spent_attempt), not of the next ones popped ahead
             with ctx.clock("bookkeeping"):
+                failpoint("mark_training")   # tests/test_faults.py: a store goes just as training is marked
                 _mark_training(cells.ostudy, trials)
             upcoming = bookkeeper.submit(_open_ahead, ctx, cells, batch)
             try:
@@ -77,20 +78,22 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
             with signals_deferred():   # recorded or ended on a signal, never both
                 pending.append(bookkeeper.submit(_record, ctx, endings, progress, beat))
                 current = None
-    except Interrupted:
-        stopped = stopped or 0
+    except (Interrupted, StoreUnreachable) as e:
+        stopped, outage = (stopped or 0, None) if isinstance(e, Interrupted) else (None, e)
         raise
     finally:
-        _finish(ctx, [current, upcoming], pending, counts, stopped, (bookkeeper, progress))
+        _finish(ctx, [current, upcoming], pending, counts, (stopped, outage), (bookkeeper, progress))
     return counts
 
 
-def _finish(ctx, popped: list, pending: list, counts: dict, stopped, helpers) -> None:
-    """work_cells ends: wind down (_wind_down), say in one line what a signal stopped (`stopped`:
-    the cells in training, None without a signal), and close the bookkeeper and progress."""
+def _finish(ctx, popped: list, pending: list, counts: dict, why: tuple, helpers) -> None:
+    """work_cells ends: wind down (_wind_down), say in one line what a signal stopped, and close
+    the bookkeeper and progress. `why` is (the cells a signal stopped in training, None without a
+    signal; the StoreUnreachable that stopped it, or None)."""
     bookkeeper, progress = helpers
+    stopped, outage = why
     try:
-        ahead = _wind_down(ctx, popped, pending, counts)
+        ahead = _wind_down(ctx, popped, pending, counts, outage)
         if stopped is not None:   # one line, not one per cell
             lifecycle.interrupted_line(stopped, ahead)
     finally:
@@ -98,17 +101,17 @@ def _finish(ctx, popped: list, pending: list, counts: dict, stopped, helpers) ->
         progress.close()
 
 
-def _wind_down(ctx, popped: list, pending: list, counts: dict) -> int:
-    """work_cells stops (done, a signal, a lost store): end what was popped but will not train
-    (populations in `popped`, or futures of them; None for none) and wait until what was trained
-    is recorded, counting it; returns how many popped cells were ended untrained. Signals are
-    held: a second Ctrl-C waits for this (a short wait). A store that stopped answering
+def _wind_down(ctx, popped: list, pending: list, counts: dict, stopping: Optional[StoreUnreachable]) -> int:
+    """work_cells stops (done, a signal, a lost store: `stopping`): end what was popped but will
+    not train (populations in `popped`, or futures of them; None for none) and wait until what was
+    trained is recorded, counting it; returns how many popped cells were ended untrained. Signals
+    are held: a second Ctrl-C waits for this (a short wait). A store that stopped answering
     is raised once the other records are done with."""
     ahead, outage = 0, None
     with signals_deferred(), ctx.clock("bookkeeping"):
         for opened in popped:
             if opened is not None:
-                ahead += _end_untrained(ctx, opened)
+                ahead += _end_untrained(ctx, opened, stopping)
         for f in pending:  # also on SIGTERM: what was trained gets recorded
             try:
                 kinds = f.result()
@@ -122,7 +125,7 @@ def _wind_down(ctx, popped: list, pending: list, counts: dict) -> int:
     return ahead
 
 
-def _left_by_outage(ctx, trials: list[LiveTrial], outage: StoreUnreachable) -> None:
+def _left_by_outage(ctx, trials: list[LiveTrial], outage: StoreUnreachable, what: str = "trained cell") -> None:
     """Trials trained but not recorded: a store stopped answering while they were. Said on each
     trial, or, where Optuna is the store away, on its MLflow run, for the worker that reaps them
     (lifecycle.reap): it completes those whose runs got FINISHED and fails the others as
@@ -130,7 +133,7 @@ def _left_by_outage(ctx, trials: list[LiveTrial], outage: StoreUnreachable) -> N
     outages and max_retries 1 gave cells up that nothing was wrong with). This process is
     stopping: the other store gets a few seconds (hurry_stores), not another full limit."""
     hurry_stores()
-    note = str(outage).split(" (")[0]   # "the MLflow server http://... did not answer for 120 s"
+    note = lifecycle.outage_note(outage)
     try:
         if outage.store != "optuna":
             for t in trials:
@@ -140,7 +143,7 @@ def _left_by_outage(ctx, trials: list[LiveTrial], outage: StoreUnreachable) -> N
                 if t.run_id is not None:
                     ctx.tracker.set_tags(t.run_id, {rt.STORE_OUTAGE: note})
     except Exception:
-        print(f"  {counted(len(trials), 'trained cell')} not recorded, nor why (neither store answers); the worker "
+        print(f"  {counted(len(trials), what)} not recorded, nor why (neither store answers); the worker "
               "that reaps them counts each as an attempt", flush=True)
 
 
@@ -205,20 +208,27 @@ def _open_ahead(ctx, cells: DatasetCells, batch: int) -> tuple[list[LiveTrial], 
         raise
 
 
-def _end_untrained(ctx, opened) -> int:
+def _end_untrained(ctx, opened, outage: Optional[StoreUnreachable] = None) -> int:
     """End the trials of a population that was popped but will not train (this worker is
-    stopping): INTERRUPTED, so their cells are trained again at once, here on the next run or by
-    another worker. `opened` is (trials, heartbeat) or the future of one. If the stores do not
-    answer, the next worker reaps them. Returns how many it ended."""
+    stopping): INTERRUPTED (STORE_OUTAGE when a store that stopped answering stops it), so their
+    cells are trained again at once, here on the next run or by another worker, without spending
+    an attempt. `opened` is (trials, heartbeat) or the future of one. If a store does not answer,
+    the next worker reaps them: as STORE_OUTAGE where the other store took the note
+    (_left_by_outage). Their training mark may have landed with its answer lost, which a death
+    would count as an attempt. Returns how many it ended."""
     if isinstance(opened, Future):
         try:
             opened = opened.result()
         except Exception:
             return 0   # it failed itself: the error that stops this worker is raised elsewhere
     trials, beat = opened
+    ending = Outcome.INTERRUPTED if outage is None else Outcome.STORE_OUTAGE
     try:
-        lifecycle.end(ctx.tracker, [Ending(t, Outcome.INTERRUPTED) for t in trials])
+        lifecycle.end(ctx.tracker, [Ending(t, ending, error=outage) for t in trials])
         return len(trials)
+    except StoreUnreachable as e:
+        _left_by_outage(ctx, trials, e, what="popped cell")
+        return 0
     except Exception as e:
         print(f"  {counted(len(trials), 'popped trial')} not ended ({type(e).__name__}: {e}); the next worker "
               "reaps them", flush=True)

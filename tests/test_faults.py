@@ -337,26 +337,42 @@ def test_workers_ride_out_a_restart(store, stores, workdir, env):
 
 # --- a store down for longer than the limit ----------------------------------------------------------
 
-@pytest.mark.parametrize("store,command", [("postgres", "worker"), ("mlflow", "ablation"), ("optuna", "worker")])
-def test_a_store_down_past_the_limit_stops_the_worker_with_one_line(store, command, stores, workdir, env):
+def stopped_itself(proc: subprocess.Popen, timeout: float = 120) -> None:
+    """Until `proc` stopped itself (a PIPELINE_FAILPOINT name:n:stop)."""
+    deadline = time.time() + timeout
+    while Path(f"/proc/{proc.pid}/stat").read_text().split(")")[-1].split()[0] != "T":
+        assert proc.poll() is None and time.time() < deadline, f"it did not stop itself (exit {proc.returncode})"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("store,command,moment", [("postgres", "worker", "training"), ("mlflow", "ablation", "training"),
+                                                  ("optuna", "worker", "training"), ("optuna", "worker", "marking")])
+def test_a_store_down_past_the_limit_stops_the_worker_with_one_line(store, command, moment, stores, workdir, env):
     """With PIPELINE_OUTAGE_S=4 the store stays down: the worker (or a single-machine `ablation`
     against the server) stops with one line on stderr and exit code 75, no traceback. Once the
     store is back, the same command finishes the study: the cells that were in flight are
     trained again. "postgres" takes both stores away (the server's database is PostgreSQL too);
     "optuna" only Optuna's (MLflow on a local SQLite file). Where one store still answers, the
     worker says on it why its trials were left, and they are retried without spending an
-    attempt: with max_retries 0, no cell is given up."""
-    context = f"store={store} command={command}"
-    grid = Grid(stores, workdir, env, f"down-{store}", context, **({} if store == "postgres" else {"max_retries": 0}))
+    attempt: with max_retries 0, no cell is given up. "marking": the store goes just as the
+    worker marks a population as training (a failpoint stops it there), so that the mark fails,
+    as one whose answer was lost does: the population it ends untrained is STORE_OUTAGE too."""
+    context = f"store={store} command={command} moment={moment}"
+    name = f"down-{store}" + ("-marking" if moment == "marking" else "")   # the Optuna studies share one database
+    grid = Grid(stores, workdir, env, name, context, **({} if store == "postgres" else {"max_retries": 0}))
     if store == "optuna":
-        grid.tracking = f"sqlite:///{workdir / 'down-optuna.db'}"
+        grid.tracking = f"sqlite:///{workdir / f'{name}.db'}"
         grid.args[-1] = grid.tracking
     if command == "worker":
         grid.enqueue()
-    proc = grid.start(command, env={"PIPELINE_OUTAGE_S": "4"})
-    grid.wait_for_training()
+    marking = {"PIPELINE_FAILPOINT": "mark_training:1:stop"} if moment == "marking" else {}
+    proc = grid.start(command, env={"PIPELINE_OUTAGE_S": "4", **marking})
     # paused while the store goes, so that it cannot finish its cells in between
-    proc.send_signal(signal.SIGSTOP)
+    if marking:
+        stopped_itself(proc)
+    else:
+        grid.wait_for_training()
+        proc.send_signal(signal.SIGSTOP)
     stopped = time.time()
     try:
         stores.server.kill() if store == "mlflow" else stores.pg.stop("fast")
@@ -381,7 +397,7 @@ def test_a_store_down_past_the_limit_stops_the_worker_with_one_line(store, comma
     assert retries["failed"] or retries["recovered"], f"{context}: no cell was in flight when it stopped?"
     if store != "postgres":
         assert "gave up" not in again, f"{context}\n{again}"
-        trained = [t for t in retries["failed"] if "training_started" in t.user_attrs]
+        trained = [t for t in retries["failed"] if "training_started" in t.user_attrs or marking]
         assert all(t.user_attrs["outcome"] == "STORE_OUTAGE" for t in trained), \
             f"{context}: {[(t.number, t.user_attrs) for t in trained]}"
         outage = [t for t in trained if t.user_attrs["fail_reason"].startswith("store outage: the ")]

@@ -1,7 +1,7 @@
 """A regularization path summarized: each arm at several strengths on the same seeds, from
 weakest to strongest, with what chose the strength that stands for the arm (its validation
 metric, and which points are within one standard error of the best), each point's test value
-and gap, and its paired difference to none on the shared seeds. The console (verdict_words) and
+and gap, and its paired difference to none on the shared seeds. The console (path_words) and
 the report (its table and figure) show the same numbers."""
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 from typing import Optional
 
-from . import arms, grid, metric_numbers, verdict_record, verdict_words, verdicts
+from . import arms, grid, metric_numbers, path_words, short_answer, verdict_record, verdict_words, verdicts
 from .words import counted
 from . import runtree as rt
 from .orchestrate import RunContext, optuna_study_name
@@ -43,13 +43,13 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
         lines += verdict_words.answer_lines(v, rounds)
         lines += [f"    {'; '.join([verdict_words.sentence(arm, p, v.metric, v.name(arm)), *verdict_words.secondary_sentences(v, arm)])}"
                   for arm, p in v.paired.items()]
-        lines += verdict_words.path_lines(next(d for d in results if d.label == v.label))
+        lines += path_words.path_lines(next(d for d in results if d.label == v.label))
     families = verdict_words.secondary_families(decided)
     if families:
         gaps = ", ".join(dict.fromkeys(metric_numbers.gap_words(v.metric) for v in decided))
         lines.append(f"(secondary outcomes: each its own Holm family over the study's arms and datasets ({families}); "
                      f"the gap is how much better a model does on its training data than on test data: {gaps})")
-    short = verdict_words.in_short(decided, verdict_words.mean_values(results))
+    short = short_answer.in_short(decided, short_answer.mean_values(results))
     if short:
         lines += ["", "In short: " + " ".join(short)]
     return "\n".join(lines)

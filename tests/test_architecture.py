@@ -23,7 +23,9 @@ LAYERS = [
     {"verdicts"},                                # the answer: verdicts per dataset and arm
     {"path_summary"},                            # a regularization path summarized
     {"verdict_warnings"},                        # warnings: no better than a constant, no room to tell
+    {"path_words"},                              # the regularization paths in words
     {"verdict_words"},                           # the answer in words
+    {"short_answer"},                            # In short: the answer in a few plain sentences
     {"verdict_record"},                          # the answer as MLflow tags, note and verdicts.json
     {"written_numbers"},                         # numbers as people write them in text
     {"column_checks", "class_checks"},           # a table's columns judged: no signal, warnings; its classes

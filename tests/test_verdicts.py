@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats as sst
 
-from pipeline import metric_numbers, path_points, path_summary, stats, verdict_record, verdict_warnings, verdict_words, verdicts
+from pipeline import (metric_numbers, path_points, path_summary, path_words, short_answer, stats, verdict_record,
+                      verdict_warnings, verdict_words, verdicts)
 
 
 def _values(rng, means, sd, seeds=12):
@@ -461,7 +462,7 @@ def test_none_worse_than_a_constant_prediction_is_overfitting_that_regularizatio
     warning = verdict_warnings.chance_warning(v)
     assert warning.startswith("none scored worse than always predicting the training mean (test MSE 0.07")
     assert "L2 brings it back to about the constant's level" in warning and "dropout scores worse than the constant too, if less so than none" in warning
-    short = verdict_words.in_short([v], verdict_words.mean_values([results]))
+    short = short_answer.in_short([v], short_answer.mean_values([results]))
     # L2 is better than none but at the constant's level: it undid the harm, it did not help beyond it
     assert short[0].startswith("On d2l, L2 undid none's overfitting: test MSE 0.07") and \
         short[0].endswith("about what always predicting the training mean scores, not better (dropout lessened it).")
@@ -481,14 +482,14 @@ def test_none_worse_than_a_constant_prediction_is_overfitting_that_regularizatio
             "dropout": {s: 0.030 + 0.001 * (s % 2) for s in range(8)}}
     lessened = verdicts.DatasetResults("d2l", "regression", less, chance=0.0225, n_test=100, secondary={
         "gap_metric": {arm: {s: x - 0.001 for s, x in by_seed.items()} for arm, by_seed in less.items()}})
-    short = verdict_words.in_short(verdicts.decide_study([lessened]), verdict_words.mean_values([lessened]))
+    short = short_answer.in_short(verdicts.decide_study([lessened]), short_answer.mean_values([lessened]))
     assert short[0].startswith("On d2l, dropout and L1 lessened none's overfitting: test MSE 0.07") and \
         short[0].endswith("still worse than always predicting the training mean."), short
     # an arm that beat the constant helped: none's overfitting then has its own sentence
     beat = {"none": values["none"], "l2": {s: 0.015 + 0.0005 * (s % 2) for s in range(8)}}
     helped = verdicts.DatasetResults("d2l", "regression", beat, chance=0.0225, n_test=100, secondary={
         "gap_metric": {arm: {s: x - 0.001 for s, x in by_seed.items()} for arm, by_seed in beat.items()}})
-    short = verdict_words.in_short(verdicts.decide_study([helped]), verdict_words.mean_values([helped]))
+    short = short_answer.in_short(verdicts.decide_study([helped]), short_answer.mean_values([helped]))
     assert short[0].startswith("On d2l, L2 helped: test MSE 0.07") and \
         "On d2l, none did worse than always predicting the training mean: it overfits (see the warning)." in short, short
 
@@ -589,8 +590,8 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
                verdicts.DatasetResults("iris", "classification", hurt),
                verdicts.DatasetResults("tiny", "classification", one_seed)]
     decided = verdicts.decide_study(results)
-    means = verdict_words.mean_values(results)
-    short = verdict_words.in_short(decided, means)
+    means = short_answer.mean_values(results)
+    short = short_answer.in_short(decided, means)
     base, l2, drop = (100 * means["digits"][a] for a in ("none", "l2", "dropout"))
     assert short[0] == f"On digits, L2 helped: test accuracy {base:.1f}% → {l2:.1f}%."
     assert short[1] == f"On digits, dropout made it worse: test accuracy {base:.1f}% → {drop:.1f}%."
@@ -625,7 +626,7 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
         "Every arm scored a perfect test accuracy on every seed: this test split cannot tell the regularizers apart.")
     assert verdict_warnings.chance_warning(decided[0]).endswith("a finer metric (log_loss for classification) would tell "
                                                              "them apart")
-    assert verdict_words.in_short(decided, verdict_words.mean_values(more)) == [
+    assert short_answer.in_short(decided, short_answer.mean_values(more)) == [
         "On weak, dropout made it worse: test accuracy 80.4% → 50.0%; no regularizer helped.",
         "On weak, dropout scored no better than always predicting the majority class (see the warning).",
         "On far, no regularizer has helped yet.",
@@ -640,7 +641,7 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
     assert verdict_warnings.chance_warning(leaky[0]).endswith(
         "cannot tell the regularizers apart. Column 'Score' gives the target away (see the data warnings): drop it "
         "under preprocess.drop_columns to compare the regularizers on the task itself")
-    assert verdict_words.in_short(leaky, verdict_words.mean_values(more)) == [
+    assert short_answer.in_short(leaky, short_answer.mean_values(more)) == [
         "On leak, every arm was perfect on every seed, so nothing tells them apart: column 'Score' gives the target "
         "away (see the data warnings).",
         "On far, columns 'score' and 'outcome_code' may give the target away (see the data warnings); if so, what "
@@ -659,9 +660,9 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
     settled = {**partly, "l1": {s: x + 0.0003 * (s % 2) for s, x in partly["none"].items()}}
     [both] = verdicts.decide_study([verdicts.DatasetResults("partly", "classification", settled)])
     assert both.paired["l1"].verdict == "equivalent"
-    assert verdict_words.in_short([both], {})[0] == ("On partly, L1 made no difference that matters; no other "
+    assert short_answer.in_short([both], {})[0] == ("On partly, L1 made no difference that matters; no other "
                                                       "regularizer has helped yet.")
-    assert verdict_words.in_short(decided, {})[1:] == [
+    assert short_answer.in_short(decided, {})[1:] == [
         "1 comparison could not be tested: fewer than 2 seeds with a result on both sides.",
         "1 comparison is undecided beyond what a practical number of seeds can settle (more than 100; each "
         "comparison says why)."]
@@ -678,15 +679,15 @@ def test_a_path_over_l2_modes_names_no_strongest_point():
     for paths, named in ((modes, False), (strengths, True)):
         d = verdicts.DatasetResults("p", "classification", {"none": {s: 0.9 for s in range(3)}}, paths=paths,
                                     selected={"l2": next(iter(paths["l2"]))})
-        head = verdict_words.path_lines(d)[0]
+        head = path_words.path_lines(d)[0]
         assert head.startswith("    L2 path: ") and ("strongest within one SE" in head) is named
     # penalty and weight_decay train alike: a tie on every seed, named as one
     alike = {"l2": {"l2_mode=penalty": point(0.90, 0.91), "l2_mode=weight_decay": point(0.90, 0.91)}}
     d = verdicts.DatasetResults("p", "classification", {"none": {s: 0.9 for s in range(3)}}, paths=alike,
                                 selected={"l2": "l2_mode=penalty"})
     assert ("l2_mode=penalty selected on validation (its test values are the arm's above); tied with "
-            "l2_mode=weight_decay on every seed") in verdict_words.path_lines(d)[0]
-    assert "tied" not in verdict_words.path_lines(verdicts.DatasetResults(
+            "l2_mode=weight_decay on every seed") in path_words.path_lines(d)[0]
+    assert "tied" not in path_words.path_lines(verdicts.DatasetResults(
         "p", "classification", {"none": {s: 0.9 for s in range(3)}}, paths=modes, selected={"l2": "l2_mode=penalty"}))[0]
 
 
@@ -851,10 +852,10 @@ def test_a_path_whose_best_point_is_at_an_end_says_to_extend_it():
         d = verdicts.DatasetResults("p", "classification", {"none": {s: 0.9 for s in range(3)}},
                                     paths={"l1": {v: point(vals[v]) for v in order}}, selected={"l1": "l1=0.001"})
         assert ("it is the strongest tried and the next one is clearly worse on validation: the best may lie beyond, "
-                "extend the path") in verdict_words.path_lines(d)[0]
+                "extend the path") in path_words.path_lines(d)[0]
     middle = verdicts.DatasetResults("p", "classification", {"none": {s: 0.9 for s in range(3)}},
                                      paths={"l1": {v: point(0.9) for v in order}}, selected={"l1": "l1=0.0001"})
-    assert "extend the path" not in verdict_words.path_lines(middle)[0]
+    assert "extend the path" not in path_words.path_lines(middle)[0]
 
 
 def test_the_one_se_choice_is_the_strongest_by_value_whatever_order_the_file_lists():
@@ -877,7 +878,7 @@ def test_the_one_se_choice_is_the_strongest_by_value_whatever_order_the_file_lis
         path = path_summary.summarize_path(d, "l1")
         assert [pt.variant for pt in path.points] == ["l1=1e-05", "l1=0.0001", "l1=0.0003", "l1=0.001"]
         assert path.one_se == "l1=0.001" and path.edge == "" and all(pt.within_se for pt in path.points)
-        head, *rows = verdict_words.path_lines(d)
+        head, *rows = path_words.path_lines(d)
         assert "extend the path" not in head and "4 of 4 points are within one SE of it on validation" in head
         assert head.endswith("strongest within one SE: l1=0.001")
         # 1e-3 is +0.8 pt on every seed, paired: its line says so even though the CIs of the two overlap
@@ -887,7 +888,7 @@ def test_the_one_se_choice_is_the_strongest_by_value_whatever_order_the_file_lis
     product = {f"dropout={p},l2={w}": point("l1=0.0003") for p in (0.1, 0.5) for w in (0.001, 0.01)}
     d = verdicts.DatasetResults("digits", "classification", {"none": none}, paths={"dropout_l2": product},
                                 selected={"dropout_l2": "dropout=0.1,l2=0.001"})
-    assert path_summary.summarize_path(d, "dropout_l2").one_se == "" and "strongest" not in verdict_words.path_lines(d)[0]
+    assert path_summary.summarize_path(d, "dropout_l2").one_se == "" and "strongest" not in path_words.path_lines(d)[0]
 
 
 def test_a_constant_difference_gets_its_sign_test_seeds_and_noise_is_no_difference():
@@ -967,7 +968,7 @@ def test_an_arm_on_a_path_is_named_with_the_strength_its_verdict_is_about():
     assert v.name("l1") == "L1 (l1=1e-05)" and v.name("none") == "none"
     assert "L1 (l1=1e-05) is better than none" in verdict_words.headline(v)
     assert verdict_words.sentence("l1", v.paired["l1"], v.metric, v.name("l1")).startswith("L1 (l1=1e-05): better, -0.099 MSE")
-    assert verdict_words.in_short([v], verdict_words.mean_values([d]))[0].startswith("On syn, L1 (l1=1e-05) helped")
+    assert short_answer.in_short([v], short_answer.mean_values([d]))[0].startswith("On syn, L1 (l1=1e-05) helped")
     assert verdict_record.verdict_tags(v)["verdict.l1.variant"] == "l1=1e-05"
     record = verdict_record.verdict_record(v)["arms"]["l1"]
     assert record["variant"] == "l1=1e-05" and record["primary"]["mean_diff"] > 0 > record["primary"]["arm_minus_none"]
@@ -994,7 +995,7 @@ def test_what_the_review_of_paths_and_pairs_found():
                                   selected={"l1": "l1=1e-05"})
     path = path_summary.summarize_path(one, "l1")
     assert path.one_se == "" and path.edge == ""
-    head = verdict_words.path_lines(one)[0]
+    head = path_words.path_lines(one)[0]
     assert "within one SE" not in head and "extend the path" not in head and "clearly worse" not in head
     nan_first = {"l1=1e-05": {0: {"val": math.nan}, 1: {"val": 0.9}}, "l1=0.001": {0: {"val": 0.8}, 1: {"val": 0.8}}}
     assert path_points.select_variant(nan_first, True) == "l1=0.001"
@@ -1117,7 +1118,7 @@ def test_a_heavy_tailed_target_under_mae_is_not_called_learned_nothing():
     # the way out is the logarithm, not back to the MSE that the data warning advised leaving
     assert "train on the target's logarithm" in warning and "learning rate" not in warning
     assert "compare them under metric: mse" not in warning
-    assert verdict_words.in_short([v], verdict_words.mean_values([d])) == [
+    assert short_answer.in_short([v], short_answer.mean_values([d])) == [
         "On rents, every arm did worse than always predicting the training median under MAE, so there is no answer "
         "about regularization there in that metric (see the warning)."]
     # the same numbers under MSE-like metric names are not this case
@@ -1141,7 +1142,7 @@ def test_in_short_names_a_real_but_small_difference_and_the_line_says_when_equiv
     [v] = verdicts.decide_study([d])
     l1 = v.paired["l1"]
     assert v.paired["dropout"].verdict == "equivalent" and l1.negligible and v.paired["l2"].verdict == "undecided"
-    assert verdict_words.in_short([v], verdict_words.mean_values([d]))[0] == (
+    assert short_answer.in_short([v], short_answer.mean_values([d]))[0] == (
         "On digits, dropout made no difference that matters and L1 only a small one (better, within the ROPE); "
         "no other regularizer has helped yet.")
     assert l1.ci_high < l1.rope and l1.p_tost_holm > l1.alpha
@@ -1159,7 +1160,7 @@ def test_in_short_names_a_real_but_small_difference_and_the_line_says_when_equiv
     assert verdict_words.sentence("l2", l2, u.metric).endswith(
         "; its mean difference is within the ROPE (±0.45 MSE), so it may be too small to matter")
     assert "too small" not in verdict_words.sentence("l1", u.paired["l1"], u.metric)
-    assert verdict_words.in_short([u], verdict_words.mean_values([w]))[0].endswith(
+    assert short_answer.in_short([u], short_answer.mean_values([w]))[0].endswith(
         "(L2 helped too; L2 by less than the ROPE on average).")
 
 
@@ -1185,11 +1186,11 @@ def test_a_path_point_selected_among_near_equals_is_noted_under_the_answer():
     [m] = verdicts.decide_study([verdicts.DatasetResults(
         "digits", "classification", {"none": none, "l2": {s: 0.9205 + 0.001 * s for s in seeds}},
         paths={"l2": modes}, selected={"l2": "l2_mode=penalty"})])
-    assert verdict_words.flat_paths_note(m).startswith("L2 (l2_mode=penalty) was selected among 2 settings that "
-                                                       "validation barely tells apart"), verdict_words.flat_paths_note(m)
+    assert path_words.flat_paths_note(m).startswith("L2 (l2_mode=penalty) was selected among 2 settings that "
+                                                       "validation barely tells apart"), path_words.flat_paths_note(m)
     clear = {**flat, "l1=0.0003": point(0.90, 0.926, 0.001), "l1=0.001": point(0.88, 0.928, 0.001)}
     [w] = verdicts.decide_study([dataclasses.replace(d, paths={"l1": clear})])
-    assert not w.flat_paths and not verdict_words.flat_paths_note(w)
+    assert not w.flat_paths and not path_words.flat_paths_note(w)
 
 
 def test_one_interval_is_written_one_way():
@@ -1216,7 +1217,7 @@ def test_the_overfitting_warning_names_every_arm_in_short_points_to_it_for():
     warning = verdict_warnings.chance_warning(v)
     assert "dropout learned more than the constant; L1 scores worse than the constant too" in warning
     assert any(s.startswith("On rents, L1 scored no better than always predicting the training mean")
-               for s in verdict_words.in_short([v], verdict_words.mean_values([d])))
+               for s in short_answer.in_short([v], short_answer.mean_values([d])))
 
 
 def test_the_same_difference_on_every_seed_is_written_without_an_interval():
@@ -1268,13 +1269,13 @@ def test_in_short_says_which_undecided_arm_leans_worse():
     d = verdicts.DatasetResults("pima", "classification", values, n_test=154)
     [v] = verdicts.decide_study([d])
     assert v.paired["dropout"].verdict == "undecided" and v.paired["dropout"].needed_for == "worse"
-    assert verdict_words.in_short([v], verdict_words.mean_values([d])) == [
+    assert short_answer.in_short([v], short_answer.mean_values([d])) == [
         "On pima, dropout leans worse so far, not yet decided: test accuracy 75.3% → 70.0%.",
         "On pima, L2 made no difference that matters; no other regularizer has helped yet.",
         "1 comparison is still undecided: more seeds would tell (each comparison says how many)."]
     slight = {**values, "dropout": {s: x - 0.009 + 0.012 * (s % 2) for s, x in none.items()}}   # -0.4 pt
     [w] = verdicts.decide_study([verdicts.DatasetResults("pima", "classification", slight, n_test=154)])
-    assert not any("leans worse" in line for line in verdict_words.in_short([w], {}))
+    assert not any("leans worse" in line for line in short_answer.in_short([w], {}))
 
 
 def test_none_is_judged_on_its_training_rows_against_the_training_rows_constant():
@@ -1290,7 +1291,7 @@ def test_none_is_judged_on_its_training_rows_against_the_training_rows_constant(
                                 train_chance=770000.0)
     [v] = verdicts.decide_study([d])
     assert v.below_chance == ["none"] and v.paired["l2"].verdict == "better"
-    assert any("undid none's overfitting" in line for line in verdict_words.in_short([v], verdict_words.mean_values([d])))
+    assert any("undid none's overfitting" in line for line in short_answer.in_short([v], short_answer.mean_values([d])))
     # the same runs without the training constant (a study logged before it): judged by the test one
     [old] = verdicts.decide_study([dataclasses.replace(d, train_chance=None)])
     assert old.below_chance == []

@@ -13,7 +13,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .. import arms, metric_numbers, path_points, stats, verdict_warnings, verdict_words, verdicts
+from .. import arms, metric_numbers, path_points, path_words, short_answer, stats, verdict_warnings, verdict_words, verdicts
 from .. import runtree as rt
 from ..dataset_record import (chance_from_params, data_paragraph, data_warnings, leaky_columns_from_params,
                               train_chance_from_params)
@@ -52,7 +52,7 @@ def analyze(data: ReportData) -> dict:
         d["head_to_head"] = [verdict_words.head_to_head_row(h, v.metric, v.name) for h in v.head_to_head]
         d["data"] = data_paragraph(data.data_params.get(d["label"], {}))
         d["warnings"] = verdict_warnings.warnings(v) + data_warnings(data.data_params.get(d["label"], {}))
-        d["notes"] = [n for n in (verdict_words.test_rows_note(v), verdict_words.flat_paths_note(v)) if n]
+        d["notes"] = [n for n in (verdict_words.test_rows_note(v), path_words.flat_paths_note(v)) if n]
         d.update(paired=v.paired, verdicts=v, rope=v.rope, headline=verdict_words.headline(v).split(": ", 1)[1],
                  sentences={arm: verdict_words.sentence(arm, p, v.metric, v.name(arm)) for arm, p in v.paired.items()},
                  effects={arm: verdict_words.secondary_sentences(v, arm) for arm in v.paired},
@@ -63,7 +63,7 @@ def analyze(data: ReportData) -> dict:
     used = max((d["verdicts"].seeds_used for d in datasets), default=0) if study.adaptive else n_seeds
     min_p = stats.min_wilcoxon_p(used or study.looks()[0])
     return {"datasets": datasets, "summary": _said_once([_summary_row(d) for d in datasets]),
-            "in_short": verdict_words.in_short(decided, verdict_words.mean_values(results)),
+            "in_short": short_answer.in_short(decided, short_answer.mean_values(results)),
             "across": _across(data, datasets), "improvement": _improvement(study, datasets),
             "n_seeds": n_seeds, "looks": study.looks() if study.adaptive else None,
             "min_wilcoxon_p": min_p, "too_few_seeds": min_p >= stats.ALPHA, "min_p_seeds": used or study.looks()[0],
@@ -217,6 +217,6 @@ def _path_tables(r: verdicts.DatasetResults) -> dict[str, dict]:
     out = {}
     for arm in r.paths:
         path = summarize_path(r, arm)
-        out[arm] = {"label": arms.label(arm), "header": verdict_words.path_header(path),
-                    "rows": verdict_words.path_rows(path, m), "one_se": path.one_se}
+        out[arm] = {"label": arms.label(arm), "header": path_words.path_header(path),
+                    "rows": path_words.path_rows(path, m), "one_se": path.one_se}
     return out

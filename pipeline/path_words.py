@@ -1,0 +1,83 @@
+"""The regularization paths in words: each path's points (path_summary) as console lines and the
+report's table rows, what selected the arm's point, and the note on a path whose points validation
+barely tells apart. The console summary and the report write the same text."""
+
+from __future__ import annotations
+
+import math
+
+from . import arms, stats
+from .metric_numbers import difference
+from .path_summary import Path, summarize_path
+from .task import metric_for
+from .verdicts import DatasetResults, DatasetVerdicts
+from .words import and_list
+
+
+def path_lines(d: DatasetResults) -> list[str]:
+    """Each regularization path in words (path_summary): per point, weakest to strongest, the
+    validation metric that selects (mean ± SE), the test metric and gap (mean and 95% CI over
+    seeds) and the paired difference to none; the point selected, and the strongest within one SE."""
+    m = metric_for(d.task, d.metric)
+    lines = []
+    for arm in d.paths:
+        path = summarize_path(d, arm)
+        lines.append(f"    {arms.label(arm)} path: {path_header(path)}")
+        for row in path_rows(path, m):
+            lines.append(f"      {row['variant']:<22} val {row['val']:<16} test {row['test']:<24} "
+                         f"vs none {row['vs_none']:<22} gap {row['gap']:<24} ({row['n']} seeds)")
+    return lines
+
+
+def path_header(path: Path) -> str:
+    """What selected the arm's point, where it lies on the path, and the one-SE choice."""
+    edge = {"strongest": "; it is the strongest tried and the next one is clearly worse on validation: the best "
+                         "may lie beyond, extend the path",
+            "weakest": "; it is the weakest tried and the next one is clearly worse on validation: the best may lie "
+                       "below, extend the path (none is the arm at zero)"}.get(path.edge, "")
+    flat = sum(pt.within_se for pt in path.points)
+    near = (f"; {flat} of {len(path.points)} points are within one SE of it on validation (it barely tells them "
+            "apart)" if flat > 1 else "")
+    if not path.chosen:
+        return "no point of it has a finished run yet"
+    one_se = ("; it is also the strongest within one SE" if path.one_se and path.one_se == path.chosen else
+              f"; strongest within one SE: {path.one_se}" if path.one_se else "")
+    tied = (f"; tied with {and_list(path.tied)} on every seed (the same numbers: these settings train alike), so "
+            "which one is named is only the list's order" if path.tied else "")
+    return (f"{path.chosen} selected on validation (its test values are the arm's above){tied}{edge}{near}{one_se}")
+
+
+def path_rows(path: Path, m) -> list[dict]:
+    """The path's points as text cells for the console and the report's table: values as
+    fractions, like the arm tables; differences to none in points, like every difference."""
+    def value(x: float) -> str:
+        return "-" if math.isnan(x) else f"{x:.4f}" if m.share else f"{x:.4g}"
+
+    def ci(s: stats.Summary) -> str:
+        return "" if math.isnan(s.ci_low) else f"[{value(s.ci_low)}, {value(s.ci_high)}]"
+
+    rows = []
+    for pt in path.points:
+        val_se = "" if math.isnan(pt.val_se) else f" ±{pt.val_se:.4f}" if m.share else f" ±{pt.val_se:.2g}"
+        rows.append({"variant": pt.variant, "val": value(pt.val_mean) + val_se,
+                     "test": f"{value(pt.test.mean)} {ci(pt.test)}".strip(),
+                     "vs_none": (difference(pt.vs_none, m.name)
+                                 if pt.vs_none is not None else "-"),
+                     "gap": f"{value(pt.gap.mean)} {ci(pt.gap)}".strip(),   # a level, unsigned
+                     "n": pt.test.n, "chosen": pt.variant == path.chosen, "one_se": pt.variant == path.one_se,
+                     "within_se": pt.within_se})
+    return rows
+
+
+def flat_paths_note(v: DatasetVerdicts) -> str:
+    """A note when an arm's path point was selected among near-equals (every point within one SE
+    on validation): its verdict is that point's, and another point of the path may say otherwise."""
+    flat = [a for a in v.paired if a in v.flat_paths]
+    if not flat:
+        return ""
+    # a path over one strength ranks its points by it; others (over l2_mode, or two keys) hold settings
+    word = "strength" if all(a in v.path_place for a in flat) else "setting"
+    said = "; ".join(f"{v.name(a)} was selected among {v.flat_paths[a]} {word}s that validation barely tells apart "
+                     "(all within one SE)" for a in flat)
+    return (f"{said}: the verdict is that {word}'s alone, and another {word} of the path may compare with none "
+            "differently (the path lines show each against none)")

@@ -1,0 +1,170 @@
+"""In short: the study's answer in a few sentences for a reader who is not a statistician (the
+console summary's and the report's first lines): where a regularizer helped and by how much,
+where one made things worse or leans worse, what is settled, what is still open, and where the
+data leave no answer (a leak, nothing learned, a perfect score)."""
+
+from __future__ import annotations
+
+import math
+
+from . import arms
+from .metric_numbers import quantity
+from .task import METRICS
+from .verdict_warnings import constant_prediction
+from .verdict_words import AFFORDABLE_SEEDS, mean_within_rope
+from .verdicts import DatasetResults, DatasetVerdicts
+from .words import and_list, counted, named, plural
+
+
+def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]]) -> list[str]:
+    """The study's answer for a reader who is not a statistician, a few sentences: where a
+    regularizer helped (and by how much, none's mean test value to the arm's), where one made
+    things worse, where nothing mattered, what is still undecided and where the models learned
+    too little to say. `means`: {dataset: {arm: mean test value over seeds}}."""
+    out, undecided, out_of_reach, untested = [], 0, 0, 0
+    groups: dict[str, list[str]] = {"settled": [], "unsettled": [], "too few": [],
+                                    "nothing learned": [], "misfit": [], "perfect": []}
+    for v in decided:
+        if not v.paired:
+            continue
+        if v.leaky_columns:   # said first: every verdict that follows is about a model that reads the answer
+            out.append(_leak(v))
+        if v.perfect:
+            groups["perfect"] += [] if v.leaky_columns else [v.label]
+            continue
+        if v.at_chance and set(v.at_chance) >= {*v.paired, arms.BASELINE} and arms.BASELINE not in v.below_chance:
+            groups["misfit" if v.misfit_train is not None else "nothing learned"].append(v.label)
+            continue
+        if all(p.verdict == "not enough seeds" for p in v.paired.values()):
+            groups["too few"].append(v.label)
+            continue
+        mine = means.get(v.label, {})
+        out += _helped(v, mine) + _leaning_worse(v, mine)
+        undid = [a for a in v.winners if a in v.at_chance]
+        hurt = [a for a in v.arms_with("worse") if not v.paired[a].negligible]
+        open_here = len(v.arms_with("undecided")) + len(v.arms_with("not enough seeds"))
+        if hurt:   # with nothing better, said in the same sentence (not again as "On X, no regularizer helped")
+            tail = "" if v.winners else "; no regularizer has helped yet" if open_here else "; no regularizer helped"
+            out.append(f"On {v.label}, {' and '.join(map(v.name, hurt))} made it worse: "
+                       + "; ".join(f"{v.name(a)} {_change(v.metric, mine, a)}" if len(hurt) > 1 else _change(v.metric, mine, a)
+                                   for a in hurt) + tail + ".")
+        far = sum(1 for a in v.arms_with("undecided") if (v.paired[a].seeds_needed or 0) > AFFORDABLE_SEEDS)
+        few = len(v.arms_with("not enough seeds"))   # no estimate: nothing to test yet
+        undecided, out_of_reach, untested = undecided + open_here - few - far, out_of_reach + far, untested + few
+        level = [a for a in v.at_chance if not (a == arms.BASELINE and a in v.below_chance) and a not in undid]
+        if arms.BASELINE in v.below_chance and not undid:   # "undid/lessened none's overfitting" said it
+            out.append(f"On {v.label}, none did worse than always predicting {constant_prediction(v)}: it overfits "
+                       "(see the warning).")
+        if level:   # some arms only: all of them is "nothing learned" above
+            out.append(f"On {v.label}, {and_list(list(map(v.name, level)))} scored no better than "
+                       f"always predicting {constant_prediction(v)} (see the warning).")
+        settled = _settled_so_far(v)
+        if not v.winners and open_here and settled:   # what is settled is said, not hidden under "not yet"
+            out.append(f"On {v.label}, {settled}" + ("." if hurt else "; no other regularizer has helped yet."))
+        elif not v.winners and not hurt:   # every comparison settled and none mattered, or some still open
+            groups["unsettled" if open_here else "settled"].append(v.label)
+    for key, words in (("settled", "no regularizer made a difference that matters (beyond the study's ROPE)"),
+                       ("unsettled", "no regularizer has helped yet"),
+                       ("too few", "there are too few seeds to compare the arms (at least 2; 6 or more let the "
+                                   "Wilcoxon test check the t-test)"),
+                       ("nothing learned", "the models learned little or nothing, so there is no answer about "
+                                           "regularization there"),
+                       ("misfit", "every arm did worse than always predicting the training median under MAE, "
+                                  "so there is no answer about regularization there in that metric (see the warning)"),
+                       ("perfect", "every arm was perfect on every seed, so nothing tells them apart (a feature may "
+                                   "give the target away)")):
+        if groups[key]:
+            out.append(f"On {and_list(groups[key])}, {words}.")
+    return out + _open_counts(undecided, untested, out_of_reach)
+
+
+def _leak(v: DatasetVerdicts) -> str:
+    """In short's sentence on a dataset whose table has columns that give the target away."""
+    n, columns = len(v.leaky_columns), named("column", v.leaky_columns)
+    if v.perfect:
+        return (f"On {v.label}, every arm was perfect on every seed, so nothing tells them apart: {columns} "
+                f"{plural(n, 'gives')} the target away (see the data warnings).")
+    # hedged: a measurement that separates the classes may be a real, strong one (the warning says which)
+    return (f"On {v.label}, {columns} may give the target away (see the data warnings); if so, what follows compares "
+            f"regularizers on a model that can read the answer: drop {'it' if n == 1 else 'them'} "
+            "(preprocess.drop_columns) for an answer about the task itself.")
+
+
+def _leaning_worse(v: DatasetVerdicts, mine: dict[str, float]) -> list[str]:
+    """In short's sentence on undecided arms whose mean is worse than none's by more than the
+    ROPE, with an affordable number of seeds to tell ("~17 seeds would likely show it worse" is
+    not hidden under "still undecided")."""
+    leaning = [a for a in v.arms_with("undecided") if v.paired[a].needed_for == "worse"
+               and abs(v.paired[a].mean_diff) >= v.paired[a].rope and (v.paired[a].seeds_needed or 0) <= AFFORDABLE_SEEDS]
+    if not leaning:
+        return []
+    changes = "; ".join(f"{v.name(a)} {_change(v.metric, mine, a)}" if len(leaning) > 1 else _change(v.metric, mine, a)
+                        for a in leaning)
+    return [f"On {v.label}, {and_list(list(map(v.name, leaning)))} {'leans' if len(leaning) == 1 else 'lean'} worse "
+            f"so far, not yet decided: {changes}."]
+
+
+def _settled_so_far(v: DatasetVerdicts) -> str:
+    """"dropout made no difference that matters and L1 only a small one (better, within the ROPE)":
+    the arms already settled on a dataset whose other comparisons are open; "" when none is."""
+    same = [v.name(a) for a in v.arms_with("equivalent")]
+    small = [v.name(a) for a, p in v.paired.items() if p.negligible and p.verdict == "better"]
+    if same and small:
+        return (f"{and_list(same)} made no difference that matters and {and_list(small)} only a small one (better, "
+                "within the ROPE)")
+    if same:
+        return f"{and_list(same)} made no difference that matters"
+    return f"{and_list(small)} made only a small difference (better, within the ROPE)" if small else ""
+
+
+def _helped(v: DatasetVerdicts, mine: dict[str, float]) -> list[str]:
+    """In short's sentences on the arms better than none: those that helped, and those better than
+    a none that overfits below a constant but no better than the constant (harm undone, not help)."""
+    out = []
+    learned, undid = [a for a in v.winners if a not in v.at_chance], [a for a in v.winners if a in v.at_chance]
+    if learned:
+        first, rest = learned[0], learned[1:]
+        small = [v.name(a) for a in rest if mean_within_rope(v.paired[a])]
+        too = (f" ({', '.join(map(v.name, rest))} helped too"
+               + (f"; {and_list(small)} by less than the ROPE on average" if small else "") + ")") if rest else ""
+        out.append(f"On {v.label}, {v.name(first)} helped"
+                   + (", by less than the ROPE on average" if mean_within_rope(v.paired[first]) else "")
+                   + f": {_change(v.metric, mine, first)}{too}.")
+    back, less = [a for a in undid if a not in v.below_chance], [a for a in undid if a in v.below_chance]
+    if back:   # back at the constant's level (and those that only lessened it, named)
+        out.append(f"On {v.label}, {and_list(list(map(v.name, back)))} undid none's overfitting: "
+                   f"{_change(v.metric, mine, back[0])}, about what always predicting {constant_prediction(v)} "
+                   "scores, not better" + (f" ({and_list(list(map(v.name, less)))} lessened it)" if less else "") + ".")
+    elif less:
+        out.append(f"On {v.label}, {and_list(list(map(v.name, less)))} lessened none's overfitting: "
+                   f"{_change(v.metric, mine, less[0])}, still worse than always predicting {constant_prediction(v)}.")
+    return out
+
+
+def _open_counts(undecided: int, untested: int, out_of_reach: int) -> list[str]:
+    return ([f"{counted(undecided, 'comparison')} {plural(undecided, 'is')} still undecided: more seeds would tell "
+             "(each comparison says how many)."] * bool(undecided)
+            + [f"{counted(untested, 'comparison')} could not be tested: fewer than 2 seeds with a result on both "
+               "sides."] * bool(untested)
+            + [f"{counted(out_of_reach, 'comparison')} {plural(out_of_reach, 'is')} undecided beyond what a practical "
+               f"number of seeds can settle (more than {AFFORDABLE_SEEDS}; each comparison says why)."] * bool(out_of_reach))
+
+
+def _change(metric: str, means: dict[str, float], arm: str) -> str:
+    """E.g. "test accuracy 93.6% -> 95.1%" or "test MSE 0.124 -> 0.0843 (32% lower)"."""
+    m = METRICS[metric]
+    base, value = means.get(arms.BASELINE, math.nan), means.get(arm, math.nan)
+    if math.isnan(base) or math.isnan(value):
+        return f"test {m.label}"
+    if m.share:
+        return f"test {m.label} {100 * base:.1f}% → {100 * value:.1f}%"
+    # a relative change for errors and losses (positive, on the data's scale); not for R², which can be negative
+    relative = (f" ({abs(value / base - 1):.0%} {'higher' if value > base else 'lower'})"
+                if base > 0 and not m.higher_is_better else "")
+    return f"test {m.label} {quantity(base)} → {quantity(value)}{relative}"
+
+
+def mean_values(results: list[DatasetResults]) -> dict[str, dict[str, float]]:
+    """{dataset: {arm: mean test value over its seeds}}, what in_short compares."""
+    return {d.label: {arm: sum(by_seed.values()) / len(by_seed) for arm, by_seed in d.values.items() if by_seed}
+            for d in results}

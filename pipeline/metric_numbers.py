@@ -109,6 +109,13 @@ def difference(p: stats.Paired, metric: str) -> str:
     return amount(p.mean_diff, metric, big=largest(p, metric)) + interval(p, metric)
 
 
+def p_text(p: float) -> str:
+    """A p-value as every table and sentence writes it: four decimals, "<0.0001" below, "-" for none."""
+    if math.isnan(p):
+        return "-"
+    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
+
+
 def same_decimals(values: list[float]):
     """A formatter for a number and its interval's ends, chosen by the largest of `values`: from
     1e-4 to 1e3 the decimals that give it three significant digits, the same for all; below, each

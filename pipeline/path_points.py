@@ -6,6 +6,7 @@ report's tables and figures all read a path through these."""
 from __future__ import annotations
 
 import math
+from itertools import combinations
 from statistics import fmean
 from typing import Optional
 
@@ -31,6 +32,25 @@ def strength_order(order: list[str]) -> Optional[list[str]]:
     except ValueError:
         return None
     return sorted(order, key=value.get)
+
+
+def mode_pairs(order: list[str]) -> list[tuple[str, str]]:
+    """The pairs of a path's points that differ in l2_mode alone, in the path's order: "the
+    penalty in the loss or the optimizer's weight decay?" asked at the same strengths."""
+    keys = {v: variant_keys(v) for v in order}
+
+    def others(v: str) -> dict[str, str]:
+        return {k: x for k, x in keys[v].items() if k != "l2_mode"}
+
+    return [(a, b) for a, b in combinations(order, 2) if {"l2_mode"} <= keys[a].keys() & keys[b].keys()
+            and keys[a]["l2_mode"] != keys[b]["l2_mode"] and others(a) == others(b)]
+
+
+def mode_name(variant: str) -> tuple[str, str]:
+    """A point of a mode pair (mode_pairs) as its l2_mode and the settings it shares with the
+    other point: ("decoupled", "l2=0.001"), ("decoupled", "") on a path over l2_mode alone."""
+    keys = variant_keys(variant)
+    return keys.get("l2_mode", variant), ",".join(f"{k}={x}" for k, x in keys.items() if k != "l2_mode")
 
 
 def validation_stats(by_seed: dict[int, dict]) -> tuple[float, float]:

@@ -1,23 +1,29 @@
 """The regularization paths in words: each path's points (path_summary) as console lines and the
 report's table rows, what selected the arm's point, and the note on a path whose points validation
-barely tells apart. The console summary and the report write the same text."""
+barely tells apart; a path over l2_mode's points against each other at the same strength (the
+penalty in the loss or the optimizer's weight decay?). The console summary and the report write
+the same text."""
 
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 from . import arms, stats
+from .head_to_head import head_to_head_row
 from .metric_numbers import difference
+from .path_points import mode_name
 from .path_summary import Path, summarize_path
 from .task import metric_for
 from .verdicts import DatasetResults, DatasetVerdicts
 from .words import and_list
 
 
-def path_lines(d: DatasetResults) -> list[str]:
+def path_lines(d: DatasetResults, v: Optional[DatasetVerdicts] = None) -> list[str]:
     """Each regularization path in words (path_summary): per point, weakest to strongest, the
     validation metric that selects (mean ± SE), the test metric and gap (mean and 95% CI over
-    seeds) and the paired difference to none; the point selected, and the strongest within one SE."""
+    seeds) and the paired difference to none; the point selected, and the strongest within one SE;
+    then, given its verdicts `v`, its l2_modes against each other (mode_rows)."""
     m = metric_for(d.task, d.metric)
     lines = []
     for arm in d.paths:
@@ -26,7 +32,23 @@ def path_lines(d: DatasetResults) -> list[str]:
         for row in path_rows(path, m):
             lines.append(f"      {row['variant']:<22} val {row['val']:<16} test {row['test']:<24} "
                          f"vs none {row['vs_none']:<22} gap {row['gap']:<24} ({row['n']} seeds)")
+        for row in mode_rows(v, arm) if v is not None else []:
+            said = row["said"] if row["said"].startswith("the same numbers") else f"{row['said']}, {row['diff']}"
+            p = "" if row["said"].startswith("the same numbers") or row["p"] == "-" else \
+                f"{'Holm ' if len(v.modes[arm]) > 1 else ''}{'equivalence ' if row['test'] == 'equivalence' else ''}p {row['p']}, "
+            lines.append(f"      l2_mode {row['pair']}: {said} ({p}{row['n']} seeds)")
     return lines
+
+
+def mode_rows(v: DatasetVerdicts, arm: str) -> list[dict]:
+    """The arm's path points that differ in l2_mode alone, against each other (head_to_head_row):
+    the pair named by their modes, and the settings they share ("decoupled − penalty at l2=0.001")."""
+    rows = []
+    for h in v.modes.get(arm, []):
+        row = head_to_head_row(h, v.metric, name=lambda point: mode_name(point)[0])
+        shared = mode_name(h.first)[1]
+        rows.append({**row, "pair": row["pair"] + (f" at {shared}" if shared else "")})
+    return rows
 
 
 def path_header(path: Path) -> str:

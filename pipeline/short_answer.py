@@ -9,6 +9,7 @@ import math
 
 from . import arms
 from .metric_numbers import quantity
+from .path_points import mode_name
 from .task import METRICS
 from .verdict_warnings import constant_prediction
 from .verdict_words import AFFORDABLE_SEEDS, mean_within_rope
@@ -40,8 +41,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             continue
         mine = means.get(v.label, {})
         out += _helped(v, mine) + _leaning_worse(v, mine)
-        undid = [a for a in v.winners if a in v.at_chance]
-        hurt = [a for a in v.arms_with("worse") if not v.paired[a].negligible]
+        undid, hurt = [a for a in v.winners if a in v.at_chance], [a for a in v.arms_with("worse") if not v.paired[a].negligible]
         open_here = len(v.arms_with("undecided")) + len(v.arms_with("not enough seeds"))
         if hurt:   # with nothing better, said in the same sentence (not again as "On X, no regularizer helped")
             tail = "" if v.winners else "; no regularizer has helped yet" if open_here else "; no regularizer helped"
@@ -63,6 +63,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             out.append(f"On {v.label}, {settled}" + ("." if hurt else "; no other regularizer has helped yet."))
         elif not v.winners and not hurt:   # every comparison settled and none mattered, or some still open
             groups["unsettled" if open_here else "settled"].append(v.label)
+        out += _modes(v)
     for key, words in (("settled", "no regularizer made a difference that matters (beyond the study's ROPE)"),
                        ("unsettled", "no regularizer has helped yet"),
                        ("too few", "there are too few seeds to compare the arms (at least 2; 6 or more let the "
@@ -150,10 +151,69 @@ def _open_counts(undecided: int, untested: int, out_of_reach: int) -> list[str]:
                f"number of seeds can settle (more than {AFFORDABLE_SEEDS}; each comparison says why)."] * bool(out_of_reach))
 
 
+def _modes(v: DatasetVerdicts) -> list[str]:
+    """In short's sentence on a path over l2_mode: its modes against each other at the same
+    strength (verdicts' `modes`), the tutorial's "the penalty in the loss or the optimizer's weight
+    decay?"."""
+    out = []
+    for arm, pairs in v.modes.items():
+        alike = _alike(pairs)   # modes that train alike are said once, then compared as one
+        said = [f"{and_list(group)}{at} gave the same numbers on every seed (they train alike)"
+                for at, group in dict.fromkeys((at, tuple(g)) for at, g in alike.values()) if len(group) > 1]
+        told = set()
+        for h in pairs:
+            (first, shared), (second, _) = mode_name(h.first), mode_name(h.second)
+            at, one, other = f" at {shared}" if shared else "", and_list(alike[h.first][1]), and_list(alike[h.second][1])
+            if h.identical or (one, other, at) in told:
+                continue
+            told.add((one, other, at))
+            if h.favours(h.first) or h.favours(h.second):
+                better, worse = (first, second) if h.favours(h.first) else (second, first)
+                means = _pair_means(h, METRICS[v.metric].higher_is_better)
+                said.append(f"{one if better == first else other} beat {other if better == first else one}{at}: "
+                            f"{_change_between(v.metric, means[worse], means[better])}")
+            elif h.same():
+                said.append(f"{one} did practically the same as {other}{at}")
+            else:
+                said.append(f"{one} against {other}{at}: not decided yet")
+        out.append(f"On {v.label}, {arms.label(arm)}'s l2_modes: {'; '.join(said)}.")
+    return out
+
+
+def _alike(pairs: list) -> dict[str, tuple[str, list[str]]]:
+    """{path point: (" at l2=0.001" or "", the modes at those settings that train alike with it,
+    itself included)} over a path's mode pairs."""
+    groups: dict[str, list[str]] = {}
+    for h in pairs:
+        for point in (h.first, h.second):
+            groups.setdefault(point, [point])
+        if h.identical and groups[h.first] is not groups[h.second]:
+            merged = groups[h.first] + [p for p in groups[h.second] if p not in groups[h.first]]
+            for point in merged:
+                groups[point] = merged
+    out = {}
+    for point, group in groups.items():
+        shared = mode_name(point)[1]
+        out[point] = (f" at {shared}" if shared else "", [mode_name(p)[0] for p in group])
+    return out
+
+
+def _pair_means(h, higher_is_better: bool) -> dict[str, float]:
+    """{mode: its mean test value over the pair's seeds} of a mode pair (head_to_head.HeadToHead,
+    whose difference is oriented: positive = the first better)."""
+    p, m = h.paired, h.paired.baseline_mean
+    first = m + p.mean_diff if higher_is_better else m - p.mean_diff
+    return {mode_name(h.first)[0]: first, mode_name(h.second)[0]: m}
+
+
 def _change(metric: str, means: dict[str, float], arm: str) -> str:
     """E.g. "test accuracy 93.6% -> 95.1%" or "test MSE 0.124 -> 0.0843 (32% lower)"."""
+    return _change_between(metric, means.get(arms.BASELINE, math.nan), means.get(arm, math.nan))
+
+
+def _change_between(metric: str, base: float, value: float) -> str:
+    """From `base` (none's mean, say) to `value`, as _change writes it."""
     m = METRICS[metric]
-    base, value = means.get(arms.BASELINE, math.nan), means.get(arm, math.nan)
     if math.isnan(base) or math.isnan(value):
         return f"test {m.label}"
     if m.share:

@@ -43,7 +43,7 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
         lines += verdict_words.answer_lines(v, rounds)
         lines += [f"    {'; '.join([verdict_words.sentence(arm, p, v.metric, v.name(arm)), *verdict_words.secondary_sentences(v, arm)])}"
                   for arm, p in v.paired.items()]
-        lines += path_words.path_lines(next(d for d in results if d.label == v.label))
+        lines += path_words.path_lines(next(d for d in results if d.label == v.label), v)
     families = verdict_words.secondary_families(decided)
     if families:
         gaps = ", ".join(dict.fromkeys(metric_numbers.gap_words(v.metric) for v in decided))

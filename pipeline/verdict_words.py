@@ -7,7 +7,7 @@ import math
 
 from . import arms, stats
 from .chance import largest_step
-from .metric_numbers import amount, difference, number, rope_text, same_decimals
+from .metric_numbers import amount, difference, number, p_text, rope_text, same_decimals
 from .path_words import flat_paths_note
 from .task import METRICS
 from .verdict_warnings import warnings
@@ -26,23 +26,23 @@ def sentence(arm: str, p: stats.Paired, metric: str, name: str = "") -> str:
     rope = rope_text(p.rope, metric)
     if p.negligible:
         # its 95% CI inside the ROPE is uncorrected: where the equivalence test does not pass Holm, say so
-        unsure = (f"; equivalence not shown after Holm (p {_p(p.p_tost_holm)}), so the smallness is not certain"
+        unsure = (f"; equivalence not shown after Holm (p {p_text(p.p_tost_holm)}), so the smallness is not certain"
                  if not p.p_tost_holm < p.alpha else "")
-        return (f"{name}{p.verdict} by less than the ROPE, {diff}, all within ±{rope} ({_holm(p)}p {_p(p.p_t_holm)}{at}): "
+        return (f"{name}{p.verdict} by less than the ROPE, {diff}, all within ±{rope} ({_holm(p)}p {p_text(p.p_t_holm)}{at}): "
                 f"real, but too small to matter by this study's ROPE{unsure}")
     if p.verdict in ("better", "worse"):
         # real, but its CI reaches out of the ROPE with the mean inside it: the size may not matter
         small = (f"; its mean difference is within the ROPE (±{rope}), so it may be too small to matter"
                  if mean_within_rope(p) else "")
-        return f"{name}{p.verdict}, {diff} ({_holm(p)}p {_p(p.p_t_holm)}{at}){small}"
+        return f"{name}{p.verdict}, {diff} ({_holm(p)}p {p_text(p.p_t_holm)}{at}){small}"
     if p.verdict == "equivalent":
         return (f"{name}practically the same, {diff}, within ±{rope} "
-                f"(equivalence {_holm(p)}p {_p(p.p_tost_holm)}{at})")
+                f"(equivalence {_holm(p)}p {p_text(p.p_tost_holm)}{at})")
     if p.verdict == AT_CHANCE:
         return f"{name}no better than a constant prediction, as none ({diff}): neither learned anything to compare"
     if p.verdict == "undecided":
         more = f"; {seeds_to_decide(p)}" if p.seeds_needed else ""
-        return f"{name}undecided, {diff} ({_holm(p)}p {_p(p.p_t_holm)}{at}){more}"
+        return f"{name}undecided, {diff} ({_holm(p)}p {p_text(p.p_t_holm)}{at}){more}"
     return f"{name}{p.verdict}"
 
 
@@ -228,7 +228,7 @@ def headline(v: DatasetVerdicts) -> str:
                   f"the same as each other, are the best of them ({and_list(rest)} behind)")
     else:
         answer = (f"{', '.join(labels)} are better than none; the seeds cannot tell which is best"
-                  + (f" (Holm p {_p(v.winners_p)})" if math.isfinite(v.winners_p) else ""))
+                  + (f" (Holm p {p_text(v.winners_p)})" if math.isfinite(v.winners_p) else ""))
     parts = [answer]
     for verdict in ("better", "worse"):
         if small[verdict]:
@@ -246,12 +246,6 @@ def _holm(p: stats.Paired) -> str:
     return "" if p.family == 1 else "Holm "
 
 
-def _p(p: float) -> str:
-    if math.isnan(p):
-        return "-"
-    return "<0.0001" if p < 1e-4 else f"{p:.4f}"
-
-
 def secondary_families(decided: list[DatasetVerdicts]) -> str:
     """Each secondary outcome's Holm family, its arms x datasets, e.g. "train-test gap: 8
     comparisons; sparsity: 2; weight norm: 4"; "" when none was judged."""
@@ -267,25 +261,3 @@ def secondary_families(decided: list[DatasetVerdicts]) -> str:
 def mean_within_rope(p: stats.Paired) -> bool:
     """A real difference (better or worse, not negligible) whose mean is smaller than the ROPE."""
     return not p.negligible and abs(p.mean_diff) < p.rope
-
-
-def head_to_head_row(h, metric: str, name=arms.label) -> dict:
-    """One pair of regularized arms (head_to_head.HeadToHead) as the report's table row: the
-    difference first minus second in the metric's units, which arm it favours, its Holm p; the
-    arms named by `name` (DatasetVerdicts.name: with the path point that stands for each)."""
-    p, first, second = h.paired, name(h.first), name(h.second)
-    if p.verdict == "better" and not p.negligible:
-        said = f"{first} better"
-    elif p.verdict == "worse" and not p.negligible:
-        said = f"{second} better"
-    elif p.verdict in ("better", "worse"):
-        said = f"{first if p.verdict == 'better' else second} better by less than the ROPE"
-    elif p.verdict == "equivalent":
-        said = "practically the same"
-    elif p.verdict == AT_CHANCE:
-        said = "both no better than a constant prediction: nothing to compare"
-    else:
-        said = p.verdict
-    p_value = "-" if p.verdict == AT_CHANCE else _p(p.p_tost_holm if p.verdict == "equivalent" else p.p_t_holm)
-    return {"pair": f"{first} − {second}", "diff": difference(p, metric),
-            "said": said, "p": p_value, "n": p.n, "test": "equivalence" if p.verdict == "equivalent" else "t"}

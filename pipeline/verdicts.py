@@ -18,8 +18,8 @@ import numpy as np
 
 from . import arms, stats
 from .chance import judge_chance, largest_step, no_better, overfits_below_chance, resolution, train_values
-from .head_to_head import HeadToHead, head_to_head
-from .path_points import strength_order, within_one_se
+from .head_to_head import HeadToHead, head_to_head, modes_head_to_head
+from .path_points import mode_pairs, strength_order, within_one_se
 from .stats import AT_CHANCE
 from .task import metric_for
 
@@ -153,6 +153,8 @@ class DatasetVerdicts:
     # arm -> (none's, its training metric) where its gap leaned narrower, undecided, while it fits the training data worse than none by more
     # than the ROPE: what narrowing there is comes from the training side (gap_closed has the rest)
     train_fit_worse: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # arm -> its path's points that differ in l2_mode alone, against each other (penalty or weight decay?)
+    modes: dict[str, list[HeadToHead]] = field(default_factory=dict)
 
     def arms_with(self, verdict: str) -> list[str]:
         return [a for a, p in self.paired.items() if p.verdict == verdict]
@@ -357,6 +359,9 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
         val, near = within_one_se(d.paths[a], point, hib)
         if len(val) > 1 and len(near) == len(val):
             v.flat_paths[a] = len(val)
+        if pairs := mode_pairs(list(d.paths[a])):
+            tests = {point: {s: x["test"] for s, x in by_seed.items()} for point, by_seed in d.paths[a].items()}
+            v.modes[a] = modes_head_to_head(tests, pairs, hib, v.rope, resolution(d))
     judge_chance(d, v)
     v.stray_seeds = stray_seeds(d.values, v.rope, hib, floor=largest_step(d))
     best = 1.0 if m.higher_is_better else 0.0   # every higher-is-better metric tops out at 1, every loss at 0

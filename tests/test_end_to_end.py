@@ -478,6 +478,10 @@ def test_regularization_paths_are_paired_cells_and_both_engines_agree(workdir, e
     # the pair named with the path points that stand for each arm
     assert "The regularizers against each other" in html and \
         re.search(r'<td class="l nw">dropout \(dropout=0\.[25]\) − L2 \(l2=[0-9.e-]+,l2_mode=\w+\)</td>', html)
+    # the l2_modes against each other at each strength (not across strengths)
+    assert "L2's l2_modes against each other at the same strength" in html
+    assert re.findall(r'<td class="l nw">(penalty − decoupled at l2=[0-9.e-]+)</td>', html) == \
+        ["penalty − decoupled at l2=0.0001", "penalty − decoupled at l2=0.03"]
     decoupled = runs["population"]["wine/l2@l2=0.03,l2_mode=decoupled/seed0"]
     assert decoupled.data.params["l2_mode"] == "decoupled" and decoupled.data.tags["variant"] == "l2=0.03,l2_mode=decoupled"
 

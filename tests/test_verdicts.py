@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats as sst
 
-from pipeline import (metric_numbers, path_points, path_summary, path_words, short_answer, stats, verdict_record,
+from pipeline import (head_to_head, metric_numbers, path_points, path_summary, path_words, short_answer, stats,
+                      verdict_record,
                       verdict_warnings, verdict_words, verdicts)
 
 
@@ -37,7 +38,7 @@ def test_verdicts_name_winners_equivalents_and_undecided():
         assert set(w.winners) == {"l1", "l2"}, {a: p.verdict for a, p in w.paired.items()}
         [pair] = w.head_to_head
         assert (pair.favours(w.winners[0]) is w.winners_distinct) and said in verdict_words.headline(w)
-        table = verdict_words.head_to_head_row(pair, "accuracy")["said"]
+        table = head_to_head.head_to_head_row(pair, "accuracy")["said"]
         assert table == ("L1 better" if w.winners_distinct else "undecided"), table
     # L2 and dropout the same, both clearly above L1: the two are the best of them, L1 behind
     values = _values(np.random.default_rng(4), {"none": 0.0, "l2": 0.08, "dropout": 0.08, "l1": 0.04}, 0.002)
@@ -691,6 +692,49 @@ def test_a_path_over_l2_modes_names_no_strongest_point():
         "p", "classification", {"none": {s: 0.9 for s in range(3)}}, paths=modes, selected={"l2": "l2_mode=penalty"}))[0]
 
 
+def test_penalty_against_weight_decay_is_answered_head_to_head():
+    """Tutorial 2's question, "the L2 penalty in the loss or the optimizer's weight_decay?", as a
+    path over l2_mode: its modes against each other at the same strength, paired by seed with Holm
+    over the path's pairs. Modes that train alike say so (the same numbers on every seed); one
+    that is clearly better is named, with its change, in the console, the report's rows and In
+    short. A path over l2 and l2_mode pairs modes at equal l2 only."""
+    seeds = range(8)
+    wiggle = [0.004, -0.003, 0.001, 0.0, -0.002, 0.003, -0.001, 0.002]
+
+    def point(base, spread=1.0):
+        return {s: {"test": base + spread * wiggle[s], "val": base + spread * wiggle[s], "gap": 0.02} for s in seeds}
+
+    paths = {"l2": {"l2_mode=penalty": point(0.90), "l2_mode=weight_decay": point(0.90),
+                    "l2_mode=decoupled": point(0.93, 1.2)}}
+    d = verdicts.DatasetResults("digits", "classification", {"none": {s: 0.9 + wiggle[s] for s in seeds},
+                                                              "l2": {s: x["test"] for s, x in paths["l2"]["l2_mode=decoupled"].items()}},
+                                paths=paths, selected={"l2": "l2_mode=decoupled"})
+    [v] = verdicts.decide_study([d])
+    pairs = {(h.first, h.second): h for h in v.modes["l2"]}
+    assert set(pairs) == {("l2_mode=penalty", "l2_mode=weight_decay"), ("l2_mode=penalty", "l2_mode=decoupled"),
+                          ("l2_mode=weight_decay", "l2_mode=decoupled")}
+    alike = pairs[("l2_mode=penalty", "l2_mode=weight_decay")]
+    assert alike.identical and not pairs[("l2_mode=penalty", "l2_mode=decoupled")].identical
+    assert pairs[("l2_mode=penalty", "l2_mode=decoupled")].favours("l2_mode=decoupled")
+    assert pairs[("l2_mode=penalty", "l2_mode=decoupled")].paired.family == 3   # Holm over the path's pairs
+    lines = [line for line in path_words.path_lines(d, v) if line.startswith("      l2_mode ")]
+    assert lines[0] == ("      l2_mode penalty − weight_decay: the same numbers on every seed: they train "
+                        "alike (8 seeds)"), lines
+    assert lines[1].startswith("      l2_mode penalty − decoupled: decoupled better, -3.0 pt [") and "Holm p " in lines[1]
+    rows = path_words.mode_rows(v, "l2")
+    assert [r["pair"] for r in rows] == ["penalty − weight_decay", "penalty − decoupled", "weight_decay − decoupled"]
+    assert [r["said"] for r in rows][1:] == ["decoupled better"] * 2
+    short = short_answer.in_short([v], short_answer.mean_values([d]))
+    assert ("On digits, L2's l2_modes: penalty and weight_decay gave the same numbers on every seed (they train alike); "
+            "decoupled beat penalty and weight_decay: test accuracy 90.1% → 93.1%.") in short, short
+    assert rows[0]["diff"] == "0 on every seed" and rows[1]["diff"].startswith("-3.0 pt [")
+    # over l2 and l2_mode: the modes are paired at equal strength, not across strengths
+    two = ["l2=0.001,l2_mode=penalty", "l2=0.001,l2_mode=decoupled", "l2=0.01,l2_mode=penalty", "l2=0.01,l2_mode=decoupled"]
+    assert path_points.mode_pairs(two) == [(two[0], two[1]), (two[2], two[3])]
+    assert path_points.mode_name(two[1]) == ("decoupled", "l2=0.001")
+    assert path_points.mode_pairs(["l2=0.001", "l2=0.01"]) == []
+
+
 def test_an_arm_at_chance_on_a_path_is_told_what_its_path_shows():
     """L1 learned nothing while none did, at the point its path selected: "extend it toward weaker
     strengths" only when that point is the path's weakest; a point above weaker ones that did no
@@ -949,9 +993,9 @@ def test_the_regularizers_against_each_other():
     pairs = {(h.first, h.second): h for h in v.head_to_head}
     assert set(pairs) == {("dropout", "l1"), ("dropout", "l2"), ("l1", "l2")}
     assert all(h.paired.family == 3 for h in pairs.values())
-    row = verdict_words.head_to_head_row(pairs[("l1", "l2")], "accuracy")
+    row = head_to_head.head_to_head_row(pairs[("l1", "l2")], "accuracy")
     assert row["said"] == "L2 better" and row["pair"] == "L1 − L2" and row["diff"].startswith("-1.9 pt [")
-    assert verdict_words.head_to_head_row(pairs[("dropout", "l1")], "accuracy")["said"] == "practically the same"
+    assert head_to_head.head_to_head_row(pairs[("dropout", "l1")], "accuracy")["said"] == "practically the same"
     assert {arm: p.verdict for arm, p in v.paired.items()} == before
 
 
@@ -985,7 +1029,7 @@ def test_what_the_review_of_paths_and_pairs_found():
     assert set(v.at_chance) >= {"l1", "l2"}
     [pair] = v.head_to_head
     assert pair.paired.verdict == verdicts.AT_CHANCE
-    assert verdict_words.head_to_head_row(pair, "accuracy")["said"].startswith("both no better than a constant")
+    assert head_to_head.head_to_head_row(pair, "accuracy")["said"].startswith("both no better than a constant")
 
     def point(val):
         return {0: {"test": val, "val": val, "gap": 0.01}}

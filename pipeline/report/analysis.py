@@ -13,7 +13,8 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .. import arms, metric_numbers, path_points, path_words, short_answer, stats, verdict_warnings, verdict_words, verdicts
+from .. import (arms, head_to_head, metric_numbers, path_points, path_words, short_answer, stats, verdict_warnings,
+               verdict_words, verdicts)
 from .. import runtree as rt
 from ..dataset_record import (chance_from_params, data_paragraph, data_warnings, leaky_columns_from_params,
                               train_chance_from_params)
@@ -48,8 +49,8 @@ def analyze(data: ReportData) -> dict:
                for plan, d in zip(study.plans, datasets)]
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for d, v, r in zip(datasets, decided, results):
-        d["path_tables"] = _path_tables(r)
-        d["head_to_head"] = [verdict_words.head_to_head_row(h, v.metric, v.name) for h in v.head_to_head]
+        d["path_tables"] = _path_tables(r, v)
+        d["head_to_head"] = [head_to_head.head_to_head_row(h, v.metric, v.name) for h in v.head_to_head]
         d["data"] = data_paragraph(data.data_params.get(d["label"], {}))
         d["warnings"] = verdict_warnings.warnings(v) + data_warnings(data.data_params.get(d["label"], {}))
         d["notes"] = [n for n in (verdict_words.test_rows_note(v), path_words.flat_paths_note(v)) if n]
@@ -211,12 +212,13 @@ def _across(data: ReportData, datasets: list[dict]) -> dict | None:
             "result": stats.friedman(scores, [ds[0]["hib"] for ds in blocks.values()])}
 
 
-def _path_tables(r: verdicts.DatasetResults) -> dict[str, dict]:
-    """{arm: its path for the report's table (path_summary, as the console writes it)}."""
+def _path_tables(r: verdicts.DatasetResults, v: verdicts.DatasetVerdicts) -> dict[str, dict]:
+    """{arm: its path for the report's table (path_summary, as the console writes it), with its
+    l2_modes against each other}."""
     m = metric_for(r.task, r.metric)
     out = {}
     for arm in r.paths:
         path = summarize_path(r, arm)
         out[arm] = {"label": arms.label(arm), "header": path_words.path_header(path),
-                    "rows": path_words.path_rows(path, m), "one_se": path.one_se}
+                    "rows": path_words.path_rows(path, m), "one_se": path.one_se, "modes": path_words.mode_rows(v, arm)}
     return out

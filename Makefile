@@ -41,7 +41,7 @@ test-fast: setup
 # ("'SqlUserRoleAssignment' is not defined" in its log). See README.
 UI_URL := http://127.0.0.1:$(PORT)
 ui: setup
-	@echo "Open $(UI_URL)/#/?workflowType=machine_learning (or choose 'Model training' at the top left)"
+	@echo "Open the link the ablation printed last (the study's overview; it assumes port 5000 unless PIPELINE_UI_URL is set), or $(UI_URL)/#/?workflowType=machine_learning for every experiment (MLflow 3 opens experiments in its GenAI view otherwise: choose 'Model training' at the top left)"
 	@(for i in $$(seq 120); do curl -sf $(UI_URL)/health >/dev/null && break; sleep 1; done; \
 	  curl -sf -X POST -H 'Content-Type: application/json' -d '{"experiment_ids": ["0"], "max_results": 1}' \
 	    $(UI_URL)/ajax-api/2.0/mlflow/runs/search >/dev/null) &

@@ -58,6 +58,7 @@ def _verbosity(args) -> None:
 
 def cmd_ablation(args) -> int:
     from .orchestrate import install_signal_handlers, run_ablation, study_results
+    from .short_answer import in_short, mean_values
     from .summary import format_summary, record_verdicts
     from .verdicts import decide_study
     study = _study_from_args(args)
@@ -76,7 +77,7 @@ def cmd_ablation(args) -> int:
         print(f"note: a view with {view}: its verdicts are printed"
               + (f" and its report written to {Path(args.reports_dir) / study.report_folder}" if report else "")
               + "; the study's verdicts and report in MLflow are left as they are" + VIEW_HOLM, file=sys.stderr, flush=True)
-    changed = record_verdicts(ctx, decided, on_parents=not view)
+    changed = record_verdicts(ctx, decided, on_parents=not view, short=in_short(decided, mean_values(results)))
     if report:
         from .report import build_report
 
@@ -92,10 +93,10 @@ def cmd_ablation(args) -> int:
             print(f"report built in {seconds:.1f} s")
     if not (report and rebuilt):
         _discard_empty_root(ctx, changed)
-    from .ui_links import overview_link
+    from .ui_links import overview_link, ui_command
 
-    print(f"\nBrowse the runs: mlflow ui --backend-store-uri {ctx.tracker.uri} --host 127.0.0.1 "
-          f"(or: make ui), then {overview_link(ctx.tracker.uri, ctx.experiment_id, study.name)}")
+    print(f"\nBrowse the runs: {ui_command(ctx.tracker.uri)} (or: make ui), then "
+          f"{overview_link(ctx.tracker.uri, ctx.experiment_id, study.name)}")
     return 0
 
 

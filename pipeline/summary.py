@@ -5,7 +5,7 @@ recorded on each dataset's MLflow parent run."""
 from __future__ import annotations
 
 import statistics
-from typing import Optional
+from typing import Optional, Sequence
 
 from . import arms, grid, metric_numbers, path_words, short_answer, verdict_record, verdict_words, verdicts
 from .words import counted
@@ -77,16 +77,20 @@ def _num(x: float) -> str:
     return f"{metric_numbers.table_value(x):>9}"
 
 
-def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on_parents: bool = True) -> list[str]:
+def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on_parents: bool = True,
+                    short: Sequence[str] = ()) -> list[str]:
     """The study's overview in the MLflow UI (Tracker.share_overview, which only adds to an
     earlier one), which the printed link opens; and, unless this is a view (not `on_parents`),
     each dataset's verdicts on its MLflow parent run: tags verdict, verdict.<arm>,
-    verdict.<arm>.<outcome>, and the whole record as verdicts.json. Returns the datasets whose
-    parent's verdicts changed (the study file's metric or ROPE changed, or runs were added)."""
+    verdict.<arm>.<outcome>, metrics vs_none.<arm>, and the whole record as verdicts.json; and
+    the study's answer (`short`: In short) as the root run's description. Returns the datasets
+    whose parent's verdicts changed (the study file's metric or ROPE changed, or runs were added)."""
     ctx.tracker.share_overview(ctx.experiment_id, ctx.study.name, [(p.label, p.config_hash) for p in ctx.study.plans],
                                [v.metric for v in decided])
     if not on_parents:
         return []
+    if ctx.root_id:
+        ctx.tracker.set_tags(ctx.root_id, {rt.NOTE: root_note(ctx.study, short)})
     plans, on = {p.label: p for p in ctx.study.plans}, {}
     for v in decided:
         plan = plans.get(v.label)
@@ -95,6 +99,17 @@ def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on
         if parent:
             on[v.label] = (parent, v)
     return log_study_verdicts(ctx.tracker, ctx.study, on)
+
+
+def root_note(study: Study, short: Sequence[str]) -> str:
+    """The root run's description in the MLflow UI (Markdown): the study's answer in a few
+    sentences, the study file's description, and where the rest is."""
+    lines = [f"**In short:** {' '.join(short)}", ""] if short else []
+    if study.spec.description:
+        lines += [study.spec.description.strip(), ""]
+    lines += ["Each dataset's answer and comparisons: its dataset run (description, `verdict.*` tags, `vs_none.*` "
+              "metrics, `verdicts.json`); the report: `report/report.html` in this run's artifacts once built."]
+    return "\n".join(lines)[:8000]   # MLflow's limit for a tag's value
 
 
 def log_study_verdicts(tracker: Tracker, study: Study, on: dict[str, tuple[str, verdicts.DatasetVerdicts]]) -> list[str]:
@@ -124,6 +139,7 @@ def log_verdicts(tracker: Tracker, parent_id: str, v: verdicts.DatasetVerdicts, 
     tracker.set_tags(parent_id, {**tags, rt.NOTE: verdict_record.verdict_note(v)})
     if stale:
         tracker.delete_tags(parent_id, stale)
+    tracker.log_values(parent_id, verdict_record.verdict_metrics(v))
     tracker.log_dict(parent_id, verdict_record.verdict_record(v), "verdicts.json")
     return bool(before) and before != {k: x for k, x in tags.items() if k.startswith(rt.VERDICT + ".")}
 

@@ -11,6 +11,16 @@ def run_link(tracking_uri: str, experiment_id: str, run_id: str = "") -> str:
     return page + "?workflowType=machine_learning"
 
 
+def ui_command(tracking_uri: str) -> str:
+    """The `mlflow ui` command that serves a local store from any directory (a relative SQLite
+    path would open a new, empty database elsewhere), with one worker (see `make ui`)."""
+    import os
+
+    if tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
+        tracking_uri = "sqlite:///" + os.path.abspath(tracking_uri[len("sqlite:///"):])
+    return f"mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1 --workers 1"
+
+
 def ui_base(tracking_uri: str) -> str:
     """Where the MLflow UI is: $PIPELINE_UI_URL when set (a shared server's address, for reports
     read elsewhere), else the tracking server, else `mlflow ui`'s default on this machine."""

@@ -1,7 +1,10 @@
 """The verdicts of a dataset as its MLflow parent run records them: tags for searching and the runs
-table, a Markdown description (the run's note in the UI), and every number as verdicts.json."""
+table, each arm's difference to none as metrics, a Markdown description (the run's note in the
+UI), and every number as verdicts.json."""
 
 from __future__ import annotations
+
+import math
 
 from . import runtree as rt
 from . import stats
@@ -39,6 +42,20 @@ def verdict_record(v: DatasetVerdicts) -> dict:
             "gap_closed": closed,
             # a gap that leaned narrower, not significantly, with a training fit worse than none's by more than the ROPE
             "train_fit_worse": {arm: {"train_none": a, "train_arm": b} for arm, (a, b) in v.train_fit_worse.items()}}
+
+
+def verdict_metrics(v: DatasetVerdicts) -> dict[str, float]:
+    """Each arm's comparison with none as numbers on the parent run, sortable and comparable in
+    the MLflow UI's tables and charts (the tags hold the words): vs_none.<arm>, arm minus none as
+    the console writes it (points for shares), with .ci_low and .ci_high (95%), and p_holm.<arm>."""
+    sign = 1.0 if METRICS[v.metric].higher_is_better else -1.0
+    scale = 100.0 if METRICS[v.metric].share else 1.0
+    out = {}
+    for arm, p in v.paired.items():
+        low, high = sorted([sign * scale * p.ci_low, sign * scale * p.ci_high])
+        out.update({f"vs_none.{arm}": sign * scale * p.mean_diff, f"vs_none.{arm}.ci_low": low,
+                    f"vs_none.{arm}.ci_high": high, f"p_holm.{arm}": p.p_t_holm})
+    return {k: x for k, x in out.items() if math.isfinite(x)}
 
 
 def verdict_note(v: DatasetVerdicts) -> str:

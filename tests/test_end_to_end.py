@@ -357,6 +357,16 @@ def test_secondary_verdicts_say_what_each_regularizer_did(workdir, env):
     # the run's description in the UI: the answer, then the console's line of each comparison
     note = tags["mlflow.note.content"].splitlines()
     assert note[0].startswith("**wine: ") and f"- {l1_line.strip()}" in note
+    # each arm's difference to none as numbers too (sortable in the UI), as the console writes it
+    for arm in ("l1", "l2"):
+        p = record["arms"][arm]["primary"]
+        assert parent.data.metrics[f"vs_none.{arm}"] == pytest.approx(100 * p["arm_minus_none"])
+        assert parent.data.metrics[f"vs_none.{arm}.ci_low"] == pytest.approx(100 * p["arm_minus_none_ci"][0])
+        assert parent.data.metrics[f"p_holm.{arm}"] == pytest.approx(p["p_holm"])
+    # the root run's description: the study's answer, as the console's In short
+    [root] = client.search_runs([exp.experiment_id], "tags.kind = 'root'")
+    short = next(line for line in proc.stdout.splitlines() if line.startswith("In short: "))
+    assert root.data.tags["mlflow.note.content"].startswith(f"**In short:** {short[len('In short: '):]}")
 
 
 @pytest.mark.slow

@@ -29,8 +29,10 @@ def path_lines(d: DatasetResults, v: Optional[DatasetVerdicts] = None) -> list[s
     for arm in d.paths:
         path = summarize_path(d, arm)
         lines.append(f"    {arms.label(arm)} path: {path_header(path)}")
-        for row in path_rows(path, m):
-            lines.append(f"      {row['variant']:<22} val {row['val']:<16} test {row['test']:<24} "
+        rows = path_rows(path, m)
+        width = max([22, *(len(row["variant"]) for row in rows)])   # "l2=0.001,l2_mode=weight_decay" is longer
+        for row in rows:
+            lines.append(f"      {row['variant']:<{width}} val {row['val']:<16} test {row['test']:<24} "
                          f"vs none {row['vs_none']:<22} gap {row['gap']:<24} ({row['n']} seeds)")
         for row in mode_rows(v, arm) if v is not None else []:
             said = row["said"] if row["said"].startswith("the same numbers") else f"{row['said']}, {row['diff']}"

@@ -154,35 +154,41 @@ def _open_counts(undecided: int, untested: int, out_of_reach: int) -> list[str]:
 def _modes(v: DatasetVerdicts) -> list[str]:
     """In short's sentence on a path over l2_mode: its modes against each other at the same
     strength (verdicts' `modes`), the tutorial's "the penalty in the loss or the optimizer's weight
-    decay?"."""
+    decay?". Modes that train alike are said once, then compared as one; what holds at several
+    strengths alike is said once for all of them ("at l2=0.001 and l2=0.01")."""
     out = []
     for arm, pairs in v.modes.items():
-        alike = _alike(pairs)   # modes that train alike are said once, then compared as one
-        said = [f"{and_list(group)}{at} gave the same numbers on every seed (they train alike)"
-                for at, group in dict.fromkeys((at, tuple(g)) for at, g in alike.values()) if len(group) > 1]
-        told = set()
+        alike = _alike(pairs)
+        said: dict[tuple[str, str], list[str]] = {}   # (what, what follows the settings) -> the settings
+        for shared, group in dict.fromkeys((shared, tuple(g)) for shared, g in alike.values()):
+            if len(group) > 1:
+                said.setdefault((f"{and_list(list(group))} gave the same numbers on every seed", " (they train alike)"),
+                                []).append(shared)
         for h in pairs:
             (first, shared), (second, _) = mode_name(h.first), mode_name(h.second)
-            at, one, other = f" at {shared}" if shared else "", and_list(alike[h.first][1]), and_list(alike[h.second][1])
-            if h.identical or (one, other, at) in told:
+            one, other = and_list(alike[h.first][1]), and_list(alike[h.second][1])
+            if h.identical:
                 continue
-            told.add((one, other, at))
             if h.favours(h.first) or h.favours(h.second):
                 better, worse = (first, second) if h.favours(h.first) else (second, first)
                 means = _pair_means(h, METRICS[v.metric].higher_is_better)
-                said.append(f"{one if better == first else other} beat {other if better == first else one}{at}: "
-                            f"{_change_between(v.metric, means[worse], means[better])}")
+                key = (f"{one if better == first else other} beat {other if better == first else one}",
+                       f": {_change_between(v.metric, means[worse], means[better])}")
             elif h.same():
-                said.append(f"{one} did practically the same as {other}{at}")
+                key = (f"{one} did practically the same as {other}", "")
             else:
-                said.append(f"{one} against {other}{at}: not decided yet")
-        out.append(f"On {v.label}, {arms.label(arm)}'s l2_modes: {'; '.join(said)}.")
+                key = (f"{one} against {other}", ": not decided yet")
+            if shared not in said.get(key, []):   # modes alike are one: their pairs with a third said once
+                said.setdefault(key, []).append(shared)
+        sentences = [what + (f" at {and_list(settings)}" if any(settings) else "") + after
+                     for (what, after), settings in said.items()]
+        out.append(f"On {v.label}, {arms.label(arm)}'s l2_modes: {'; '.join(sentences)}.")
     return out
 
 
 def _alike(pairs: list) -> dict[str, tuple[str, list[str]]]:
-    """{path point: (" at l2=0.001" or "", the modes at those settings that train alike with it,
-    itself included)} over a path's mode pairs."""
+    """{path point: (the settings it shares with its pairs, e.g. "l2=0.001" or "", the modes at
+    those settings that train alike with it, itself included)} over a path's mode pairs."""
     groups: dict[str, list[str]] = {}
     for h in pairs:
         for point in (h.first, h.second):
@@ -191,11 +197,7 @@ def _alike(pairs: list) -> dict[str, tuple[str, list[str]]]:
             merged = groups[h.first] + [p for p in groups[h.second] if p not in groups[h.first]]
             for point in merged:
                 groups[point] = merged
-    out = {}
-    for point, group in groups.items():
-        shared = mode_name(point)[1]
-        out[point] = (f" at {shared}" if shared else "", [mode_name(p)[0] for p in group])
-    return out
+    return {point: (mode_name(point)[1], [mode_name(p)[0] for p in group]) for point, group in groups.items()}
 
 
 def _pair_means(h, higher_is_better: bool) -> dict[str, float]:

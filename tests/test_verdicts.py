@@ -728,7 +728,18 @@ def test_penalty_against_weight_decay_is_answered_head_to_head():
     assert ("On digits, L2's l2_modes: penalty and weight_decay gave the same numbers on every seed (they train alike); "
             "decoupled beat penalty and weight_decay: test accuracy 90.1% → 93.1%.") in short, short
     assert rows[0]["diff"] == "0 on every seed" and rows[1]["diff"].startswith("-3.0 pt [")
-    # over l2 and l2_mode: the modes are paired at equal strength, not across strengths
+    # over l2 and l2_mode: the modes are paired at equal strength, not across strengths, and what
+    # holds at both strengths is said once
+    both = {f"l2={l2},l2_mode={mode}": point(0.90 if mode != "decoupled" else 0.9001)
+            for l2 in ("0.001", "0.01") for mode in ("penalty", "weight_decay", "decoupled")}
+    d = verdicts.DatasetResults("digits", "classification", {"none": {s: 0.9 + wiggle[s] for s in seeds},
+                                                              "l2": {s: x["test"] for s, x in both["l2=0.001,l2_mode=penalty"].items()}},
+                                paths={"l2": both}, selected={"l2": "l2=0.001,l2_mode=penalty"})
+    [v] = verdicts.decide_study([d])
+    assert len(v.modes["l2"]) == 6 and [h for h in v.modes["l2"] if h.identical] == [v.modes["l2"][0], v.modes["l2"][3]]
+    assert short_answer.in_short([v], short_answer.mean_values([d]))[0] == (
+        "On digits, L2's l2_modes: penalty and weight_decay gave the same numbers on every seed at l2=0.001 and l2=0.01 "
+        "(they train alike); penalty and weight_decay did practically the same as decoupled at l2=0.001 and l2=0.01.")
     two = ["l2=0.001,l2_mode=penalty", "l2=0.001,l2_mode=decoupled", "l2=0.01,l2_mode=penalty", "l2=0.01,l2_mode=decoupled"]
     assert path_points.mode_pairs(two) == [(two[0], two[1]), (two[2], two[3])]
     assert path_points.mode_name(two[1]) == ("decoupled", "l2=0.001")

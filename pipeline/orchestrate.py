@@ -126,10 +126,19 @@ def _root_run(ctx: RunContext) -> str:
         worker = run.data.tags.get(rt.WORKER)
         if run.data.tags.get(rt.KIND) in (rt.ROOT, rt.DATASET) and worker and not process_alive(worker):
             tracker.end_run(run.info.run_id, "KILLED")
-    return tracker.root_run(ctx.experiment_id, study.name, {
+    seeds = study.seeds
+    consecutive = seeds == list(range(seeds[0], seeds[0] + len(seeds)))
+    root = tracker.root_run(ctx.experiment_id, study.name, {
         "study_file": study.source_text[:5000], rt.GIT_COMMIT: git_commit(),
         "optuna_storage": mask_credentials(ctx.storage), "python": sys.version.split()[0],
-        "torch": torch.__version__, **({rt.WORKER: worker_id()} if tracker.owns_root() else {})})
+        "torch": torch.__version__, **({rt.WORKER: worker_id()} if tracker.owns_root() else {}),
+        # what this run studies, with the command line's overrides (`mlflow run` shows its own
+        # parameters beside them, "unset" where the study file decides)
+        "arms": ", ".join(study.arms), "datasets": ", ".join(p.label for p in study.plans),
+        "seeds_used": (f"{seeds[0]}-{seeds[-1]}" if consecutive and len(seeds) > 1 else ", ".join(map(str, seeds)))
+        + (" (adaptive: up to these)" if study.adaptive else "")})
+    tracker.log_text(root, study.source_text, "study.yaml")   # the whole file (the tag holds 5000 characters)
+    return root
 
 
 def dataset_tags(study: Study, plan: DatasetPlan, data: Splits) -> dict[str, str]:

@@ -271,6 +271,9 @@ class Tracker(TrackingReads):
         self._client.set_terminated(run_id, status)
 
     # --- writing -----------------------------------------------------------------------------
+    def log_text(self, run_id: str, text: str, path: str) -> None:
+        self._client.log_text(run_id, text, path)
+
     def log_dict(self, run_id: str, payload: dict, path: str) -> None:
         """MlflowClient.log_dict, without its get_run to find where the run's artifacts go
         (~10 ms a trial) when we started the run ourselves and so know it. A run whose artifacts

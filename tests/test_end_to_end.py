@@ -367,6 +367,8 @@ def test_secondary_verdicts_say_what_each_regularizer_did(workdir, env):
     [root] = client.search_runs([exp.experiment_id], "tags.kind = 'root'")
     short = next(line for line in proc.stdout.splitlines() if line.startswith("In short: "))
     assert root.data.tags["mlflow.note.content"].startswith(f"**In short:** {short[len('In short: '):]}")
+    assert (root.data.tags["arms"], root.data.tags["datasets"], root.data.tags["seeds_used"]) == ("none, l1, l2", "wine", "0-2")
+    assert mlflow.artifacts.load_text(f"{root.info.artifact_uri}/study.yaml") == (workdir / "e.yaml").read_text()
 
 
 @pytest.mark.slow

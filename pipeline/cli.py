@@ -95,8 +95,10 @@ def cmd_ablation(args) -> int:
         _discard_empty_root(ctx, changed)
     from .ui_links import overview_link, ui_command
 
-    print(f"\nBrowse the runs: {ui_command(ctx.tracker.uri)} (or: make ui), then "
-          f"{overview_link(ctx.tracker.uri, ctx.experiment_id, study.name)}")
+    overview = overview_link(ctx.tracker.uri, ctx.experiment_id, study.name)
+    served = ctx.tracker.uri.startswith(("http://", "https://"))   # the tracking server serves its own UI
+    print(f"\nBrowse the runs: {overview}" if served else
+          f"\nBrowse the runs: {ui_command(ctx.tracker.uri)} (or: make ui), then {overview}")
     return 0
 
 

@@ -9,6 +9,7 @@ weight decay?": its points that differ in l2_mode alone, against each other (mod
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Optional
@@ -51,14 +52,18 @@ def head_to_head(values: dict[str, dict[int, float]], higher_is_better: bool, ro
 
 
 def modes_head_to_head(values: dict[str, dict[int, float]], pairs: list[tuple[str, str]], higher_is_better: bool,
-                       rope: float, resolution: float) -> list[HeadToHead]:
+                       rope: float, resolution: float, at_chance: set[str] = frozenset()) -> list[HeadToHead]:
     """A path's points that differ in l2_mode alone (`pairs`: path_points.mode_pairs; `values`:
     point -> seed -> the primary metric) against each other on their shared seeds: "the penalty in
     the loss or the optimizer's weight decay?" asked at the same strength. Holm over the path's
-    pairs, with the dataset's ROPE: a family of its own, as the arms' pairs are."""
+    pairs, with the dataset's ROPE: a family of its own, as the arms' pairs are. Two points that
+    both learned nothing (`at_chance`) have nothing to compare (stats.AT_CHANCE)."""
     compared = [h for first, second in pairs
                 if (h := _compared(values, first, second, higher_is_better, rope, resolution)) is not None]
-    stats.decide([h.paired for h in compared], estimate_seeds=False)
+    blank = [h for h in compared if h.first in at_chance and h.second in at_chance]
+    stats.decide([h.paired for h in compared if h not in blank], estimate_seeds=False)
+    for h in blank:
+        h.paired.verdict = stats.AT_CHANCE
     return compared
 
 
@@ -69,8 +74,9 @@ def _compared(values: dict[str, dict[int, float]], first: str, second: str, high
     if len(seeds) < 2:
         return None
     a, b = [values[first][s] for s in seeds], [values[second][s] for s in seeds]
+    same = all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b))   # NaN on the same seeds too
     return HeadToHead(first, second, stats.paired_test(a, b, higher_is_better, rope=rope, resolution=resolution,
-                                                       wilcoxon=False), identical=a == b)
+                                                       wilcoxon=False), identical=same)
 
 
 def head_to_head_row(h, metric: str, name=arms.label) -> dict:

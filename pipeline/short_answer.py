@@ -13,7 +13,7 @@ from .path_points import mode_name
 from .task import METRICS
 from .verdict_warnings import constant_prediction
 from .verdict_words import AFFORDABLE_SEEDS, mean_within_rope
-from .verdicts import DatasetResults, DatasetVerdicts
+from .verdicts import AT_CHANCE, DatasetResults, DatasetVerdicts
 from .words import and_list, counted, named, plural
 
 
@@ -155,40 +155,49 @@ def _modes(v: DatasetVerdicts) -> list[str]:
     """In short's sentence on a path over l2_mode: its modes against each other at the same
     strength (verdicts' `modes`), the tutorial's "the penalty in the loss or the optimizer's weight
     decay?". Modes that train alike are said once, then compared as one; what holds at several
-    strengths alike is said once for all of them ("at l2=0.001 and l2=0.01")."""
+    strengths alike is said once for all of them ("at l2=0.001 and l2=0.01"); the same whatever
+    order the study file lists the modes in."""
     out = []
     for arm, pairs in v.modes.items():
         alike = _alike(pairs)
         said: dict[tuple[str, str], list[str]] = {}   # (what, what follows the settings) -> the settings
-        for shared, group in dict.fromkeys((shared, tuple(g)) for shared, g in alike.values()):
+        for shared, group in dict.fromkeys(alike.values()):
             if len(group) > 1:
                 said.setdefault((f"{and_list(list(group))} gave the same numbers on every seed", " (they train alike)"),
                                 []).append(shared)
         for h in pairs:
-            (first, shared), (second, _) = mode_name(h.first), mode_name(h.second)
-            one, other = and_list(alike[h.first][1]), and_list(alike[h.second][1])
             if h.identical:
                 continue
+            (first, shared), (second, _) = mode_name(h.first), mode_name(h.second)
+            # the sides as groups of modes alike, the larger (then alphabetically) first
+            one, other = sorted([alike[h.first][1], alike[h.second][1]], key=lambda g: (-len(g), g))
             if h.favours(h.first) or h.favours(h.second):
                 better, worse = (first, second) if h.favours(h.first) else (second, first)
                 means = _pair_means(h, METRICS[v.metric].higher_is_better)
-                key = (f"{one if better == first else other} beat {other if better == first else one}",
-                       f": {_change_between(v.metric, means[worse], means[better])}")
+                winner, loser = (one, other) if better in one else (other, one)
+                key = (f"{and_list(list(winner))} beat {and_list(list(loser))}",
+                       f" ({_change_between(v.metric, means[worse], means[better])})")
+            elif h.paired.verdict == AT_CHANCE:
+                key = (f"{and_list(list(one))} and {and_list(list(other))} both did no better than a constant "
+                       "prediction", "")
             elif h.same():
-                key = (f"{one} did practically the same as {other}", "")
+                key = (f"{and_list(list(one))} did practically the same as {and_list(list(other))}", "")
             else:
-                key = (f"{one} against {other}", ": not decided yet")
+                key = (f"{and_list(list(one))} against {and_list(list(other))}", ": not decided yet")
             if shared not in said.get(key, []):   # modes alike are one: their pairs with a third said once
                 said.setdefault(key, []).append(shared)
         sentences = [what + (f" at {and_list(settings)}" if any(settings) else "") + after
                      for (what, after), settings in said.items()]
-        out.append(f"On {v.label}, {arms.label(arm)}'s l2_modes: {'; '.join(sentences)}.")
+        if sentences:   # no pair with 2 shared seeds yet: nothing to say
+            out.append(f"On {v.label}, {arms.label(arm)} as a penalty in the loss or the optimizer's decay (l2_mode): "
+                       f"{'; '.join(sentences)}.")
     return out
 
 
-def _alike(pairs: list) -> dict[str, tuple[str, list[str]]]:
+def _alike(pairs: list) -> dict[str, tuple[str, tuple[str, ...]]]:
     """{path point: (the settings it shares with its pairs, e.g. "l2=0.001" or "", the modes at
-    those settings that train alike with it, itself included)} over a path's mode pairs."""
+    those settings that train alike with it, itself included, alphabetically)} over a path's mode
+    pairs."""
     groups: dict[str, list[str]] = {}
     for h in pairs:
         for point in (h.first, h.second):
@@ -197,7 +206,7 @@ def _alike(pairs: list) -> dict[str, tuple[str, list[str]]]:
             merged = groups[h.first] + [p for p in groups[h.second] if p not in groups[h.first]]
             for point in merged:
                 groups[point] = merged
-    return {point: (mode_name(point)[1], [mode_name(p)[0] for p in group]) for point, group in groups.items()}
+    return {point: (mode_name(point)[1], tuple(sorted(mode_name(p)[0] for p in group))) for point, group in groups.items()}
 
 
 def _pair_means(h, higher_is_better: bool) -> dict[str, float]:

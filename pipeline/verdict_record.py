@@ -41,13 +41,17 @@ def verdict_record(v: DatasetVerdicts) -> dict:
                      for arm, p in v.paired.items()},
             "gap_closed": closed,
             # a gap that leaned narrower, not significantly, with a training fit worse than none's by more than the ROPE
-            "train_fit_worse": {arm: {"train_none": a, "train_arm": b} for arm, (a, b) in v.train_fit_worse.items()}}
+            "train_fit_worse": {arm: {"train_none": a, "train_arm": b} for arm, (a, b) in v.train_fit_worse.items()},
+            # a path over l2_mode: its modes against each other at the same strength (first minus second, oriented)
+            "modes": {arm: [{"first": h.first, "second": h.second, "identical": h.identical, **one(h.paired)} for h in pairs]
+                      for arm, pairs in v.modes.items()}}
 
 
 def verdict_metrics(v: DatasetVerdicts) -> dict[str, float]:
     """Each arm's comparison with none as numbers on the parent run, sortable and comparable in
     the MLflow UI's tables and charts (the tags hold the words): vs_none.<arm>, arm minus none as
-    the console writes it (points for shares), with .ci_low and .ci_high (95%), and p_holm.<arm>."""
+    the console writes it (points for shares), with .ci_low and .ci_high (95%), p_holm.<arm> (the
+    t-test's, after Holm) and p_equivalence_holm.<arm> (the TOST's)."""
     sign = 1.0 if METRICS[v.metric].higher_is_better else -1.0
     scale = 100.0 if METRICS[v.metric].share else 1.0
     out = {}
@@ -55,7 +59,15 @@ def verdict_metrics(v: DatasetVerdicts) -> dict[str, float]:
         low, high = sorted([sign * scale * p.ci_low, sign * scale * p.ci_high])
         out.update({f"vs_none.{arm}": sign * scale * p.mean_diff, f"vs_none.{arm}.ci_low": low,
                     f"vs_none.{arm}.ci_high": high, f"p_holm.{arm}": p.p_t_holm})
-    return {k: x for k, x in out.items() if math.isfinite(x)}
+        out[f"p_equivalence_holm.{arm}"] = p.p_tost_holm   # what decides "practically the same"
+    # NaN where nothing was tested: a value logged before must not stay the latest
+    return out
+
+
+def retired_metrics(arms: set[str]) -> dict[str, float]:
+    """verdict_metrics' keys of `arms`, NaN: a superseded parent's numbers (MLflow cannot delete a metric)."""
+    return {f"{key}.{arm}{part}": math.nan for arm in arms for key, part in
+            (("vs_none", ""), ("vs_none", ".ci_low"), ("vs_none", ".ci_high"), ("p_holm", ""), ("p_equivalence_holm", ""))}
 
 
 def verdict_note(v: DatasetVerdicts) -> str:

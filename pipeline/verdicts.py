@@ -359,10 +359,14 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
         val, near = within_one_se(d.paths[a], point, hib)
         if len(val) > 1 and len(near) == len(val):
             v.flat_paths[a] = len(val)
+    judge_chance(d, v)
+    for a in v.selected:
         if pairs := mode_pairs(list(d.paths[a])):
             tests = {point: {s: x["test"] for s, x in by_seed.items()} for point, by_seed in d.paths[a].items()}
-            v.modes[a] = modes_head_to_head(tests, pairs, hib, v.rope, resolution(d))
-    judge_chance(d, v)
+            # points that learned nothing (as judge_chance judges arms): a pair of two has nothing to compare
+            blank = {p for p, by_seed in tests.items() if len(by_seed) >= 2 and math.isfinite(v.chance_margin)
+                     and no_better(v, list(by_seed.values()), hib)}
+            v.modes[a] = modes_head_to_head(tests, pairs, hib, v.rope, resolution(d), blank)
     v.stray_seeds = stray_seeds(d.values, v.rope, hib, floor=largest_step(d))
     best = 1.0 if m.higher_is_better else 0.0   # every higher-is-better metric tops out at 1, every loss at 0
     scored = [x for by_seed in d.values.values() for x in by_seed.values()]

@@ -144,7 +144,7 @@ def _left_by_outage(ctx, trials: list[LiveTrial], outage: StoreUnreachable, what
                     ctx.tracker.set_tags(t.run_id, {rt.STORE_OUTAGE: note})
     except Exception:
         print(f"  {counted(len(trials), what)} not recorded, nor why (neither store answers); the worker "
-              "that reaps them counts each as an attempt", flush=True)
+              "that reaps them counts an attempt for each that was training", flush=True)
 
 
 def _mark_training(ostudy, trials: list[LiveTrial]) -> None:
@@ -254,8 +254,11 @@ def _train(ctx, trials: list[LiveTrial], data, population: bool) -> list[Ending]
             return done
     except Interrupted as e:
         rest = trials[len(done):]
-        lifecycle.end(ctx.tracker, done + [Ending(t, Outcome.INTERRUPTED, history=h)
-                                           for t, h in zip(rest, histories[len(done):])])
+        try:
+            lifecycle.end(ctx.tracker, done + [Ending(t, Outcome.INTERRUPTED, history=h)
+                                               for t, h in zip(rest, histories[len(done):])])
+        except StoreUnreachable as outage:   # said on the other store; ending them again (_wind_down) would
+            _left_by_outage(ctx, trials, outage, what="stopped cell")   # close finished runs as killed
         e.stopped = len(rest)   # said by work_cells, with the cells popped ahead, in one line
         raise
 

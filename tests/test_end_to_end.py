@@ -279,6 +279,9 @@ def test_an_extended_study_keeps_its_verdicts_on_one_parent(workdir, env):
     assert not any(k.startswith("verdict.") for k in old.data.tags)
     assert old.data.tags["verdict"] == f"superseded: the study's verdicts are on run {new.info.run_id}"
     assert [r.info.run_id for r in client.search_runs([exp], "tags.`verdict.l2` != ''")] == [new.info.run_id]
+    # its numbers too: NaN as the latest (MLflow cannot delete a metric); the current parent's are numbers
+    assert math.isnan(old.data.metrics["vs_none.l2"]) and math.isnan(old.data.metrics["p_holm.l2"])
+    assert math.isfinite(new.data.metrics["vs_none.l2"])
 
 
 @pytest.mark.slow

@@ -25,7 +25,8 @@ from typing import Optional
 from .. import verdict_words
 from ..runtime import mask_credentials
 from ..study import Study
-from ..summary import log_study_verdicts
+from .. import runtree as rt
+from ..summary import log_study_verdicts, root_note
 from ..tracking import Tracker
 from . import analysis, collect, figures, render
 
@@ -95,10 +96,12 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
 
 
 def _record(tracker: Tracker, data: collect.ReportData, results: dict, paths: list[Path], root: Optional[str]) -> None:
-    """The report's files on the study's root run, and what it decided on each dataset's parent."""
+    """The report's files and its In short (the run's description) on the study's root run, and
+    what it decided on each dataset's parent."""
     if root:
         for p in paths:
             tracker.log_artifact(root, str(p), "report")
+        tracker.set_tags(root, {rt.NOTE: root_note(data.study, results["in_short"])})
     log_study_verdicts(tracker, data.study, {   # what the report decided, on each dataset's parent run too
         d["label"]: (data.parent_runs[d["label"]], d["verdicts"]) for d in results["datasets"]
         if d["label"] in data.parent_runs and d.get("verdicts") is not None})

@@ -93,12 +93,15 @@ def cmd_ablation(args) -> int:
             print(f"report built in {seconds:.1f} s")
     if not (report and rebuilt):
         _discard_empty_root(ctx, changed)
-    from .ui_links import overview_link, ui_command
+    from .ui_links import overview_link, ui_command, verdicts_view, view_link
 
     overview = overview_link(ctx.tracker.uri, ctx.experiment_id, study.name)
     served = ctx.tracker.uri.startswith(("http://", "https://"))   # the tracking server serves its own UI
     print(f"\nBrowse the runs: {overview}" if served else
           f"\nBrowse the runs: {ui_command(ctx.tracker.uri)} (or: make ui), then {overview}")
+    if not view:   # each dataset's differences to none as columns (record_verdicts stored the view)
+        print(f"Each dataset's differences to none, side by side: "
+              f"{view_link(ctx.tracker.uri, ctx.experiment_id, verdicts_view(study.name, study.arms)[0])}")
     return 0
 
 

@@ -14,6 +14,7 @@ from .orchestrate import RunContext, optuna_study_name
 from .study import Study
 from .task import metric_for
 from .tracking import Tracker
+from .ui_links import verdicts_view
 
 
 def format_summary(study: Study, results: list[verdicts.DatasetResults],
@@ -89,6 +90,8 @@ def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on
                                [v.metric for v in decided])
     if not on_parents:
         return []
+    key, state = verdicts_view(ctx.study.name, ctx.study.arms)   # the parents' numbers side by side
+    ctx.tracker.share_views(ctx.experiment_id, {key: state})
     if ctx.root_id:
         ctx.tracker.set_tags(ctx.root_id, {rt.NOTE: root_note(ctx.study, short)})
     plans, on = {p.label: p for p in ctx.study.plans}, {}

@@ -77,6 +77,21 @@ def trials_view(filter_string: str, metrics: list[str]) -> tuple[str, dict]:
     return "ablation-trials-" + _digest(filter_string), state
 
 
+def verdicts_view(study_name: str, arms: list[str]) -> tuple[str, dict]:
+    """A shared view of a study's dataset parent runs, one row per dataset, with each arm's
+    difference to none (the vs_none.<arm> metrics, as the console writes it) and its Holm p as
+    columns: the answer's numbers side by side, sortable (verdict_record.verdict_metrics). A
+    superseded parent (an extended study's older one) shows its pointer as the verdict and no
+    numbers. Its share key is stable: the link keeps working as the study grows."""
+    from .runtree import DATASET, KIND, STUDY, UI_ORDER, VERDICT
+    compared = [a for a in arms if a != "none"]
+    state = {"searchFilter": f"tags.{STUDY} = '{quote_filter(study_name)}' AND tags.{KIND} = '{DATASET}'",
+             "orderByKey": f"tags.`{UI_ORDER}`", "orderByAsc": True, "groupBy": None, "groupsExpanded": {},
+             "selectedColumns": [f"tags.`{VERDICT}`"] + [f"metrics.`{key}.{a}`" for a in compared
+                                                        for key in ("vs_none", "p_holm")]}
+    return "ablation-verdicts-" + _digest(study_name), state
+
+
 def _digest(text: str) -> str:
     import hashlib
 

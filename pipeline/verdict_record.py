@@ -50,8 +50,8 @@ def verdict_record(v: DatasetVerdicts) -> dict:
 def verdict_metrics(v: DatasetVerdicts) -> dict[str, float]:
     """Each arm's comparison with none as numbers on the parent run, sortable and comparable in
     the MLflow UI's tables and charts (the tags hold the words): vs_none.<arm>, arm minus none as
-    the console writes it (points for shares), with .ci_low and .ci_high (95%), p_holm.<arm> (the
-    t-test's, after Holm) and p_equivalence_holm.<arm> (the TOST's)."""
+    the console writes it (points for shares; 4 significant digits), with .ci_low and .ci_high
+    (95%), p_holm.<arm> (the t-test's, after Holm) and p_equivalence_holm.<arm> (the TOST's)."""
     sign = 1.0 if METRICS[v.metric].higher_is_better else -1.0
     scale = 100.0 if METRICS[v.metric].share else 1.0
     out = {}
@@ -60,8 +60,9 @@ def verdict_metrics(v: DatasetVerdicts) -> dict[str, float]:
         out.update({f"vs_none.{arm}": sign * scale * p.mean_diff, f"vs_none.{arm}.ci_low": low,
                     f"vs_none.{arm}.ci_high": high, f"p_holm.{arm}": p.p_t_holm})
         out[f"p_equivalence_holm.{arm}"] = p.p_tost_holm   # what decides "practically the same"
-    # NaN where nothing was tested: a value logged before must not stay the latest
-    return out
+    # NaN where nothing was tested: a value logged before must not stay the latest. Four significant
+    # digits, readable in the UI's columns (verdicts.json has every digit)
+    return {k: float(f"{x:.4g}") for k, x in out.items()}
 
 
 def retired_metrics(arms: set[str]) -> dict[str, float]:

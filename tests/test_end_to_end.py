@@ -363,14 +363,21 @@ def test_secondary_verdicts_say_what_each_regularizer_did(workdir, env):
     # each arm's difference to none as numbers too (sortable in the UI), as the console writes it
     for arm in ("l1", "l2"):
         p = record["arms"][arm]["primary"]
-        assert parent.data.metrics[f"vs_none.{arm}"] == pytest.approx(100 * p["arm_minus_none"])
-        assert parent.data.metrics[f"vs_none.{arm}.ci_low"] == pytest.approx(100 * p["arm_minus_none_ci"][0])
-        assert parent.data.metrics[f"p_holm.{arm}"] == pytest.approx(p["p_holm"])
+        assert parent.data.metrics[f"vs_none.{arm}"] == pytest.approx(100 * p["arm_minus_none"], rel=1e-3)
+        assert parent.data.metrics[f"vs_none.{arm}.ci_low"] == pytest.approx(100 * p["arm_minus_none_ci"][0], rel=1e-3)
+        assert parent.data.metrics[f"p_holm.{arm}"] == pytest.approx(p["p_holm"], rel=1e-3)
     # the root run's description: the study's answer, as the console's In short
     [root] = client.search_runs([exp.experiment_id], "tags.kind = 'root'")
     short = next(line for line in proc.stdout.splitlines() if line.startswith("In short: "))
     assert root.data.tags["mlflow.note.content"].startswith(f"**In short:** {short[len('In short: '):]}")
     assert (root.data.tags["arms"], root.data.tags["datasets"], root.data.tags["seeds_used"]) == ("none, l1, l2", "wine", "0-2")
+    # the printed link to the parents' numbers side by side: a shared view stored in the experiment
+    link = next(line for line in proc.stdout.splitlines() if line.startswith("Each dataset's differences to none"))
+    key = re.search(r"viewStateShareKey=([\w-]+)", link).group(1)
+    view = json.loads(client.get_experiment(exp.experiment_id).tags[f"mlflow.sharedViewState.{key}"])
+    assert [r.info.run_id for r in client.search_runs([exp.experiment_id], view["searchFilter"])] == [parent.info.run_id]
+    assert view["selectedColumns"] == ["tags.`verdict`", "metrics.`vs_none.l1`", "metrics.`p_holm.l1`",
+                                       "metrics.`vs_none.l2`", "metrics.`p_holm.l2`"]
     assert mlflow.artifacts.load_text(f"{root.info.artifact_uri}/study.yaml") == (workdir / "e.yaml").read_text()
 
 

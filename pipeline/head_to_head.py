@@ -42,13 +42,7 @@ def head_to_head(values: dict[str, dict[int, float]], higher_is_better: bool, ro
     at least 2 seeds, decided with Holm over these pairs; [] with fewer than two such arms. Two
     arms both at chance (`at_chance`) learned nothing: nothing to test (stats.AT_CHANCE)."""
     regularized = [a for a in values if a != arms.BASELINE and len(values[a]) >= 2]
-    pairs = [h for first, second in combinations(regularized, 2)
-             if (h := _compared(values, first, second, higher_is_better, rope, resolution)) is not None]
-    blank = [h for h in pairs if h.first in at_chance and h.second in at_chance]
-    stats.decide([h.paired for h in pairs if h not in blank], estimate_seeds=False)
-    for h in blank:
-        h.paired.verdict = stats.AT_CHANCE
-    return pairs
+    return _decided(values, list(combinations(regularized, 2)), higher_is_better, rope, resolution, at_chance)
 
 
 def modes_head_to_head(values: dict[str, dict[int, float]], pairs: list[tuple[str, str]], higher_is_better: bool,
@@ -58,6 +52,13 @@ def modes_head_to_head(values: dict[str, dict[int, float]], pairs: list[tuple[st
     the loss or the optimizer's weight decay?" asked at the same strength. Holm over the path's
     pairs, with the dataset's ROPE: a family of its own, as the arms' pairs are. Two points that
     both learned nothing (`at_chance`) have nothing to compare (stats.AT_CHANCE)."""
+    return _decided(values, pairs, higher_is_better, rope, resolution, at_chance)
+
+
+def _decided(values: dict[str, dict[int, float]], pairs: list[tuple[str, str]], higher_is_better: bool, rope: float,
+             resolution: float, at_chance: set[str]) -> list[HeadToHead]:
+    """`pairs` compared on their shared seeds (those with at least 2), decided with Holm over them;
+    a pair of two at chance is left out of the family, with nothing to test (stats.AT_CHANCE)."""
     compared = [h for first, second in pairs
                 if (h := _compared(values, first, second, higher_is_better, rope, resolution)) is not None]
     blank = [h for h in compared if h.first in at_chance and h.second in at_chance]
@@ -84,7 +85,8 @@ def head_to_head_row(h, metric: str, name=arms.label) -> dict:
     difference first minus second in the metric's units, which arm it favours, its Holm p; the
     arms named by `name` (DatasetVerdicts.name: with the path point that stands for each)."""
     p, first, second = h.paired, name(h.first), name(h.second)
-    if h.identical and p.verdict != stats.AT_CHANCE:   # a fact, whatever the seeds let the tests decide
+    alike = h.identical and p.verdict != stats.AT_CHANCE   # a fact, whatever the seeds let the tests decide
+    if alike:
         said = "the same numbers on every seed: they train alike"
     elif p.verdict == "better" and not p.negligible:
         said = f"{first} better"
@@ -100,4 +102,5 @@ def head_to_head_row(h, metric: str, name=arms.label) -> dict:
         said = p.verdict
     p_value = "-" if p.verdict == stats.AT_CHANCE else p_text(p.p_tost_holm if p.verdict == "equivalent" else p.p_t_holm)
     return {"pair": f"{first} − {second}", "diff": "0 on every seed" if h.identical else difference(p, metric),
-            "said": said, "p": p_value, "n": p.n, "test": "equivalence" if p.verdict == "equivalent" else "t"}
+            "said": said, "p": p_value, "n": p.n, "test": "equivalence" if p.verdict == "equivalent" else "t",
+            "identical": alike}

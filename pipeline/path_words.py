@@ -35,8 +35,8 @@ def path_lines(d: DatasetResults, v: Optional[DatasetVerdicts] = None) -> list[s
             lines.append(f"      {row['variant']:<{width}} val {row['val']:<16} test {row['test']:<24} "
                          f"vs none {row['vs_none']:<22} gap {row['gap']:<24} ({row['n']} seeds)")
         for row in mode_rows(v, arm) if v is not None else []:
-            said = row["said"] if row["said"].startswith("the same numbers") else f"{row['said']}, {row['diff']}"
-            p = "" if row["said"].startswith("the same numbers") or row["p"] == "-" else \
+            said = row["said"] if row["identical"] else f"{row['said']}, {row['diff']}"
+            p = "" if row["identical"] or row["p"] == "-" else \
                 f"{'Holm ' if len(v.modes[arm]) > 1 else ''}{'equivalence ' if row['test'] == 'equivalence' else ''}p {row['p']}, "
             lines.append(f"      l2_mode {row['pair']}: {said} ({p}{row['n']} seeds)")
     return lines

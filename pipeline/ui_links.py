@@ -83,8 +83,9 @@ def verdicts_view(study_name: str, arms: list[str]) -> tuple[str, dict]:
     columns: the answer's numbers side by side, sortable (verdict_record.verdict_metrics). A
     superseded parent (an extended study's older one) shows its pointer as the verdict and no
     numbers. Its share key is stable: the link keeps working as the study grows."""
+    from .arms import BASELINE
     from .runtree import DATASET, KIND, STUDY, UI_ORDER, VERDICT
-    compared = [a for a in arms if a != "none"]
+    compared = [a for a in arms if a != BASELINE]
     state = {"searchFilter": f"tags.{STUDY} = '{quote_filter(study_name)}' AND tags.{KIND} = '{DATASET}'",
              "orderByKey": f"tags.`{UI_ORDER}`", "orderByAsc": True, "groupBy": None, "groupsExpanded": {},
              "selectedColumns": [f"tags.`{VERDICT}`"] + [f"metrics.`{key}.{a}`" for a in compared

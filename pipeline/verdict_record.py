@@ -57,18 +57,21 @@ def verdict_metrics(v: DatasetVerdicts) -> dict[str, float]:
     out = {}
     for arm, p in v.paired.items():
         low, high = sorted([sign * scale * p.ci_low, sign * scale * p.ci_high])
-        out.update({f"vs_none.{arm}": sign * scale * p.mean_diff, f"vs_none.{arm}.ci_low": low,
-                    f"vs_none.{arm}.ci_high": high, f"p_holm.{arm}": p.p_t_holm})
-        out[f"p_equivalence_holm.{arm}"] = p.p_tost_holm   # what decides "practically the same"
+        # p_equivalence_holm: what decides "practically the same"
+        values = (sign * scale * p.mean_diff, low, high, p.p_t_holm, p.p_tost_holm)
+        out.update({name.format(arm=arm): x for name, x in zip(ARM_METRICS, values)})
     # NaN where nothing was tested: a value logged before must not stay the latest. Four significant
     # digits, readable in the UI's columns (verdicts.json has every digit)
     return {k: float(f"{x:.4g}") for k, x in out.items()}
 
 
+ARM_METRICS = ("vs_none.{arm}", "vs_none.{arm}.ci_low", "vs_none.{arm}.ci_high", "p_holm.{arm}",
+               "p_equivalence_holm.{arm}")   # verdict_metrics' names, per arm
+
+
 def retired_metrics(arms: set[str]) -> dict[str, float]:
     """verdict_metrics' keys of `arms`, NaN: a superseded parent's numbers (MLflow cannot delete a metric)."""
-    return {f"{key}.{arm}{part}": math.nan for arm in arms for key, part in
-            (("vs_none", ""), ("vs_none", ".ci_low"), ("vs_none", ".ci_high"), ("p_holm", ""), ("p_equivalence_holm", ""))}
+    return {name.format(arm=arm): math.nan for arm in arms for name in ARM_METRICS}
 
 
 def verdict_note(v: DatasetVerdicts) -> str:

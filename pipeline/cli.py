@@ -70,14 +70,15 @@ def cmd_ablation(args) -> int:
     print()
     results = study_results(study, ctx.storage)
     decided = decide_study(results, study.seeds, study.looks())
-    print(format_summary(study, results, decided))
+    short = in_short(decided, mean_values(results))   # the console's last line and the root run's description
+    print(format_summary(study, results, decided, short))
     view = study.view_flags()
     report = not args.no_report and args.report == "yes"
     if view:   # other seeds or datasets than the file: the same parents, whose record is the study file's
         print(f"note: a view with {view}: its verdicts are printed"
               + (f" and its report written to {Path(args.reports_dir) / study.report_folder}" if report else "")
               + "; the study's verdicts and report in MLflow are left as they are" + VIEW_HOLM, file=sys.stderr, flush=True)
-    changed = record_verdicts(ctx, decided, on_parents=not view, short=in_short(decided, mean_values(results)))
+    changed = record_verdicts(ctx, decided, on_parents=not view, short=short)
     if report:
         from .report import build_report
 

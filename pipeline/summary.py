@@ -18,10 +18,12 @@ from .ui_links import verdicts_view
 
 
 def format_summary(study: Study, results: list[verdicts.DatasetResults],
-                   decided: Optional[list[verdicts.DatasetVerdicts]] = None) -> str:
+                   decided: Optional[list[verdicts.DatasetVerdicts]] = None,
+                   short: Optional[Sequence[str]] = None) -> str:
     """Mean and std of the test metric per dataset and arm, then each dataset's verdicts: the
     primary metric, then what each arm did to the train-test gap (and, where its penalty targets
-    them, to sparsity and the weight norm)."""
+    them, to sparsity and the weight norm), then the study's answer in short (`short`, computed
+    here when the caller has not)."""
     names = {d.label: "test_" + metric_for(d.task, d.metric).name for d in results}
     width = max([14, *map(len, names.values())])
     lines = [f"{'dataset':<18} {'regularizer':<12} {'metric':<{width}} {'mean':>9} {'std':>9} {'seeds':>6}"]
@@ -50,7 +52,8 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
         gaps = ", ".join(dict.fromkeys(metric_numbers.gap_words(v.metric) for v in decided))
         lines.append(f"(secondary outcomes: each its own Holm family over the study's arms and datasets ({families}); "
                      f"the gap is how much better a model does on its training data than on test data: {gaps})")
-    short = short_answer.in_short(decided, short_answer.mean_values(results))
+    if short is None:
+        short = short_answer.in_short(decided, short_answer.mean_values(results))
     if short:
         lines += ["", "In short: " + " ".join(short)]
     return "\n".join(lines)

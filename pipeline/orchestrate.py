@@ -176,9 +176,23 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
         else:   # before any grid cell: every worker then reads the chosen strengths from the study
             with ctx.clock("tuning"):
                 ostudy.set_user_attr(rt.STUDY_TUNED, tuning.tune_dataset(ctx, plan, data))
-    _, given_up = grid.enqueue_missing(ostudy, study.grid_cells(), study.spec.max_retries, lifecycle.spent_attempt)
+    _, given_up = grid.enqueue_missing(ostudy, study.grid_cells(seeds_reached(study, ostudy)), study.spec.max_retries,
+                                       lifecycle.spent_attempt)
     _ensure_parent(ctx, plan, data, ostudy, owned)
     return len(given_up)
+
+
+def seeds_reached(study: Study, ostudy) -> list[int]:
+    """The seeds every cell of the dataset trains on: all of the file's, or, with adaptive seeds,
+    those up to the latest look its dataset's rounds reached (the first look's on a new study), so
+    that an arm or path point added to the file later runs on the seeds the others ran on: the
+    looks compare arms on the seeds both have."""
+    if not study.adaptive:
+        return study.seeds
+    order = {seed: i for i, seed in enumerate(study.seeds)}
+    ran = max((order[cell[1]] + 1 for cell in grid.latest_by_cell(ostudy.get_trials(deepcopy=False))
+               if cell[1] in order), default=0)
+    return study.seeds_at(next((n for n in study.looks() if n >= ran), study.looks()[-1]))
 
 
 def _ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, owned: bool) -> None:

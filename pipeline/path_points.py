@@ -74,7 +74,8 @@ def within_one_se(variants: dict[str, dict[int, dict]], chosen: str,
 
 def select_variant(variants: dict[str, dict[int, dict]], higher_is_better: bool) -> str:
     """The path point that stands for the arm: the best mean *validation* metric over its seeds
-    (selecting on test values and then testing them would be a selection on the same data)."""
+    (selecting on test values and then testing them would be a selection on the same data). The
+    first point while none has a value (a path added to a study, its cells still waiting)."""
     means = {v: float(np.mean([x["val"] for x in by_seed.values()])) for v, by_seed in variants.items() if by_seed}
     means = {v: m for v, m in means.items() if math.isfinite(m)}   # a NaN would win max() when listed first
-    return (max if higher_is_better else min)(means, key=means.get) if means else ""
+    return (max if higher_is_better else min)(means, key=means.get) if means else next(iter(variants), "")

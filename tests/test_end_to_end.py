@@ -332,6 +332,42 @@ def test_adaptive_seeds_add_rounds_until_decided_and_resume(workdir, env):
     assert "The evidence is too weak" not in html
     # the report command says the answers too, as the report states them
     assert "wine: " in report.stdout and "digits: " in report.stdout and "(ROPE ±" in report.stdout
+    reached = {v.label: v.seeds_used for v in decided}
+    assert f"{min(reached.values())} to {max(reached.values())} seeds per dataset (adaptive: looks at 3, 6 and 9 seeds)" \
+        in html if len(set(reached.values())) > 1 else f"{most} seeds per arm (adaptive" in html
+
+    # an arm and a path added to the file later run on the seeds their dataset's rounds reached
+    # (not the first look's alone, which no later round would extend); the arm's earlier runs at
+    # its own strength are left out of the report, as the console leaves them out
+    write_study(workdir / "a.yaml", {**study, "arms": ["none", "l1", "l2", "dropout"], "paths": {"l2": [1e-12, 1e-3]}})
+    queued = run_cli(["enqueue", "--study", "a.yaml", "--storage", "journal:optuna.journal"], cwd=workdir, env=env)
+    assert queued.returncode == 0, queued.stderr[-2000:]
+    storage = get_storage(f"journal:{workdir / 'optuna.journal'}")
+    for label in reached:   # enqueued: every cell of the file on the same seeds, those its dataset reached at least
+        ostudy = optuna.load_study(study_name=next(s.study_name for s in optuna.get_all_study_summaries(storage)
+                                                   if s.user_attrs.get("dataset") == label), storage=storage)
+        cells: dict = {}
+        for t in ostudy.trials:
+            key = (t.user_attrs.get("arm"), t.user_attrs.get("variant", ""))
+            if "seed" in t.user_attrs and key[0] and key != ("l2", ""):
+                cells.setdefault(key, set()).add(t.user_attrs["seed"])
+        assert len({frozenset(s) for s in cells.values()}) == 1 and len(cells) == 5, (label, cells)
+        assert len(next(iter(cells.values()))) >= reached[label]
+    grown = run_cli(["ablation", "--study", "a.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert grown.returncode == 0, grown.stdout[-3000:] + grown.stderr[-3000:]
+    runs = client.search_runs([exp.experiment_id], "tags.kind = 'trial' AND attributes.status = 'FINISHED'", max_results=1000)
+    seeds: dict = {}
+    for r in runs:
+        key = (r.data.tags["regularizer"], r.data.tags.get("variant", ""))
+        seeds.setdefault(r.data.tags["dataset"], {}).setdefault(key, set()).add(int(r.data.tags["seed"]))
+    for label, cells in seeds.items():
+        now = {key: len(s) for key, s in cells.items() if key != ("l2", "")}
+        assert len(set(now.values())) == 1 and min(now.values()) >= reached[label], (label, now, reached)
+        assert ("dropout", "") in cells and ("l2", "l2=0.001") in cells
+    trials = pd.read_csv(workdir / "reports/adaptive/trials.csv", keep_default_na=False)
+    assert not ((trials["arm"] == "l2") & (trials["variant"] == "")).any()
+    html = (workdir / "reports/adaptive/report.html").read_text()
+    assert "path points l2 at its own strengths, which the study file does not list" in html
 
 
 @pytest.mark.slow

@@ -22,7 +22,7 @@ from ..errors import UsageError
 from ..path_summary import summarize_path
 from ..study import variant_id
 from ..task import METRICS, metric_for, task_for
-from ..words import and_list
+from ..words import and_list, counted
 from .collect import ReportData
 
 
@@ -66,7 +66,7 @@ def analyze(data: ReportData) -> dict:
     return {"datasets": datasets, "summary": _said_once([_summary_row(d) for d in datasets]),
             "in_short": short_answer.in_short(decided, short_answer.mean_values(results)),
             "across": _across(data, datasets), "improvement": _improvement(study, datasets),
-            "n_seeds": n_seeds, "looks": study.looks() if study.adaptive else None,
+            "n_seeds": n_seeds, "looks": study.looks() if study.adaptive else None, "seeds_header": _seeds_header(study, datasets),
             "min_wilcoxon_p": min_p, "too_few_seeds": min_p >= stats.ALPHA, "min_p_seeds": used or study.looks()[0],
             "look_alphas": [f"{x:.4f}" for x in stats.spending(study.looks())] if study.adaptive else [],
             "n_comparisons": sum(verdicts.holm_counted(p) for d in datasets for p in d["paired"].values()),
@@ -164,6 +164,17 @@ def _said_once(rows: list[dict]) -> list[dict]:
 
 
 FIRST_CLAUSE = re.compile(r"[:.](?:\s|$)")   # up to the first ": " or ". " (not the point in 0.0225)
+
+
+def _seeds_header(study, datasets: list[dict]) -> str:
+    """The header's seed count: the file's seeds per arm, or, with adaptive seeds, the seeds the
+    datasets' comparisons reached (a dataset decided early stops short of the maximum)."""
+    if not study.adaptive:
+        return f"{counted(len(study.seeds), 'seed')} per arm"
+    used = sorted({d["verdicts"].seeds_used for d in datasets if d["verdicts"].seeds_used})
+    reached = (f"{used[0]} to {used[-1]} seeds per dataset" if len(used) > 1 else
+               f"{counted(used[0], 'seed')} per arm" if used else "no seeds run yet")
+    return f"{reached} (adaptive: looks at {and_list([str(n) for n in study.looks()])} seeds)"
 
 
 def _summary_row(d: dict) -> dict:

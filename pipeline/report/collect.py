@@ -22,6 +22,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from .. import arms
 from .. import runtree as rt
 from ..study import Study
+from ..study_schema import variant_id
 from ..task import METRICS, metric_for, read_in, readable_in
 from ..tracking import RunRecord, Tracker
 
@@ -78,6 +79,9 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
     metrics = {plan.label: plan.dataset.metric for plan in study.plans}
     trials = tracker.study_runs(study.name, rt.TRIAL)
     rows, other_configs, outside, unreadable = [], 0, [], 0
+    # each arm's points as the study file lists them now: its own strengths, or its path's points
+    # (a path added later leaves the arm's earlier runs at its own strengths out, as the console does)
+    points = listed_points(study)
     for r in trials:
         if r.tags.get(rt.DATASET_LABEL) not in hashes:
             continue  # a dataset this view (--datasets) leaves out
@@ -87,7 +91,7 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
         row = _trial_row(r, metrics.get(r.tags.get(rt.DATASET_LABEL)))
         if row is not None and row.pop("unreadable"):
             unreadable += 1   # as the console does (orchestrate.study_results): not mixed in
-        elif row is not None and row["arm"] in study.arms and row["seed"] in study.seeds:
+        elif row is not None and row["variant"] in points.get(row["arm"], ()) and row["seed"] in study.seeds:
             rows.append(row)
         elif row is not None:
             outside.append(row)
@@ -103,12 +107,21 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
     return data
 
 
+def listed_points(study: Study) -> dict[str, set[str]]:
+    """{arm: its points' variant ids} as the study file lists them ("" for the arm's own strengths)."""
+    return {arm: {variant_id(v) for v in study.variants(arm)} for arm in study.arms}
+
+
 def _outside(study: Study, rows: list[dict]) -> dict:
-    """What the runs left out because the study file does not list their seed or arm are on."""
+    """What the runs left out because the study file does not list their seed, arm or path point
+    are on."""
     if not rows:
         return {}
+    listed = listed_points(study)
     return {"runs": len(rows), "seeds": sorted({r["seed"] for r in rows} - set(study.seeds)),
-            "arms": sorted({str(r["arm"]) for r in rows} - set(study.arms))}
+            "arms": sorted({str(r["arm"]) for r in rows} - set(study.arms)),
+            "points": sorted({f"{r['arm']} at {r['variant'] or 'its own strengths'}" for r in rows
+                              if r["arm"] in listed and r["variant"] not in listed[r["arm"]]})}
 
 
 def interim_note(data: ReportData) -> str:
@@ -135,9 +148,10 @@ def outside_note(data: ReportData) -> str:
         return older
     where = "; ".join(part for part in (
         f"seeds {', '.join(map(str, o['seeds']))}" if o["seeds"] else "",
-        f"arms {', '.join(o['arms'])}" if o["arms"] else "") if part)
+        f"arms {', '.join(o['arms'])}" if o["arms"] else "",
+        f"path points {', '.join(o.get('points', []))}" if o.get("points") else "") if part)
     seeds_flag = dict(data.study.overrides).get("seeds")
-    how = ("" if not o["seeds"] or o["arms"] else
+    how = ("" if not o["seeds"] or o["arms"] or o.get("points") else
            " (without --seeds the report reads the study file's seeds)" if seeds_flag else
            f" (report --seeds {max(o['seeds']) + 1} includes seeds up to {max(o['seeds'])})")
     listing = f"the study file with --seeds {seeds_flag}" if seeds_flag else "the study file"

@@ -236,6 +236,10 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
         out.append(f"Column {c!r} has {counted(found['with'], 'value')} with a percent sign ({with_sign!r}) and {found['without']} "
                    f"without ({plain!r}), read as written: if the plain ones are fractions (0.82 for 82%), they are 100x "
                    "off the others; write every value one way in the file.")
+    for c, example in record.get("dot_thousands", {}).items():
+        out.append(f"Column {c!r}: values like {example!r} were read with the point as a thousands separator "
+                   f"({example} as {example.replace('.', '')}), as this file writes decimal commas; if they are decimals, "
+                   "write them with a decimal comma in the file.")
     for c, example in record.get("decimal_commas", {}).items():
         out.append(f"Column {c!r}: values like {example} were read with a decimal comma (1,716 as 1.716, not 1716); "
                    "if they are thousands, write them without the comma in the file.")

@@ -41,6 +41,7 @@ and the report show.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Optional
@@ -52,7 +53,8 @@ from . import class_checks, column_checks
 from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
-from .written_numbers import DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers
+from .written_numbers import (DASHES, NUMBER_SHARE, as_number, dot_thousands_columns, file_commas, is_text, percent_mixed,
+                              read_numbers)
 from .words import counted, plural
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports this module
@@ -97,7 +99,7 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
                          f"does not have{_closest(unknown[0], frame)}; columns are "
                          + _short(", ".join(map(str, frame.columns)), 200))
     record = {"rows_in": len(frame), "columns_in": len(frame.columns) - 1, "dropped_columns": list(prep.drop_columns),
-              "repeated_names": frame.attrs.get("repeated_names", {})}
+              "repeated_names": frame.attrs.get("repeated_names", {}), "dot_thousands": raw.attrs.get("dot_thousands", {})}
     frame = frame.drop(columns=list(prep.drop_columns))
     _strip_text(frame)
     # the user's markers twice: before reading numbers, so that "unknown" in a column of numbers does
@@ -184,6 +186,11 @@ def _read_file(spec, path: Path) -> pd.DataFrame:
                             sep=sep, skiprows=skip)
         frame.attrs["repeated_names"] = _repeated_names(path, spec.encoding or "utf-8", sep, list(frame.columns), skip)
         frame.attrs["sep"] = sep   # a semicolon: a European export, whose commas are decimal ones
+        frame.attrs["dot_thousands"] = dots = dot_thousands(spec)
+        if dots:   # 60.900 read as 60.9: the file's text again, its points taken out
+            text = _read_text(path, spec.encoding or "utf-8", sep, skip)
+            for c in dots:
+                frame[c] = pd.to_numeric(text[c].str.strip().str.replace(".", "", regex=False)).astype(float)
         return frame
     except UnicodeDecodeError:
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: not {spec.encoding or 'utf-8'} text "
@@ -195,6 +202,36 @@ def _read_file(spec, path: Path) -> pd.DataFrame:
     except Exception as e:  # pandas and pyarrow raise many parser errors; all mean the same to the user
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: not a readable {kind} file "
                          f"({type(e).__name__})") from None
+
+
+def dot_thousands(spec) -> dict[str, str]:
+    """{column: an example} of a CSV's columns whose points group thousands (60.900 in a file that
+    writes decimal commas: written_numbers.dot_thousands_columns); {} for Parquet, comma-separated
+    files and files that cannot be read (reading them says why). Part of the study's identity
+    when not empty (a table read so before this rule is another study)."""
+    path = Path(spec.path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return {}
+    if path.suffix.lower() in (".parquet", ".pq", *WORKBOOKS):
+        return {}
+    return _dot_thousands_in(str(path.resolve()), stat.st_size, stat.st_mtime_ns, spec.encoding or "utf-8")
+
+
+@functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
+def _dot_thousands_in(path: str, size: int, mtime_ns: int, encoding: str) -> dict[str, str]:
+    try:
+        sep, skip = _delimiter(Path(path), encoding)
+        return dot_thousands_columns(_read_text(Path(path), encoding, sep, skip)) if sep != "," else {}
+    except Exception:   # not text, not CSV: reading the table raises the one-line error
+        return {}
+
+
+def _read_text(path: Path, encoding: str, sep: str, skip: int) -> pd.DataFrame:
+    """The CSV as _read_file reads it, every value as text."""
+    return pd.read_csv(path, encoding=encoding, na_values=CSV_MISSING, skipinitialspace=True, sep=sep, skiprows=skip,
+                       dtype=str)
 
 
 def _zipped_workbook(path: Path) -> bool:

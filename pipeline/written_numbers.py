@@ -28,6 +28,7 @@ THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"   # 66,645 or 1,204.5
 DECIMAL_COMMA = r"[+-]?\d+,\d+"                     # 1,52: when no value of the column is 1,234-like
 EUROPEAN = r"[+-]?\d{1,3}(?:\.\d{3})+,\d+"          # 1.234,56: points are thousands, the comma decimal
 DOT_THOUSANDS = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"  # 1.234 or 1.234,5, in a column that has 1.234,56
+GROUPED_OR_WHOLE = r"[+-]?\d{1,3}(?:\.\d{3})+|[+-]?\d+"  # 60.900, 1.250.000 or 999: a column of these, beside decimal commas
 NUMBER_SHARE = 0.9
 DECIMAL_SHARE = 0.1   # of a column's values with a comma, those only a decimal comma explains, to settle it
 
@@ -88,6 +89,13 @@ def file_commas(frame: pd.DataFrame, sep: str = ",") -> str:
     file had to quote its commas, as US exports quote "1,234"."""
     if sep == ",":   # nothing in the file can change that: no column read twice
         return ""
+    decimal, thousands = _comma_evidence(frame)
+    return "decimal" if not thousands and (sep == ";" or decimal) else ""
+
+
+def _comma_evidence(frame: pd.DataFrame) -> tuple[bool, bool]:
+    """(Whether some text column settles decimal commas (1,5; 0,459; 1.234,56), whether some
+    settles thousands commas (1,234,567; 1,234.5))."""
     decimal = thousands = False
     for c in frame.columns:
         if is_text(frame[c]):
@@ -95,7 +103,26 @@ def file_commas(frame: pd.DataFrame, sep: str = ",") -> str:
             digits = text[text.str.fullmatch(r"[+-]?[\d.,]+")]
             thousands |= bool(digits.str.fullmatch(r"[+-]?\d{1,3}(?:,\d{3}){2,}(?:\.\d+)?|[+-]?\d{1,3}(?:,\d{3})+\.\d+").any())
             decimal |= _dot_thousands(text) or _comma_reading(text)[0]
-    return "decimal" if not thousands and (sep == ";" or (decimal and sep != ",")) else ""
+    return decimal, thousands
+
+
+def dot_thousands_columns(text: pd.DataFrame) -> dict[str, str]:
+    """{column: an example} of the columns of plain numbers with points (60.900, 2.042 beside 999)
+    whose points group thousands because the file's commas are decimal ones: some column writes
+    values only a decimal comma explains (5,92; 0,459; 1.234,56) and none thousands commas, so a
+    point there cannot be a decimal point, as in 1.234,56. `text` is the file read as text (a CSV
+    reader takes 60.900 for 60.9). A column counts when each of its values with a point has only
+    3-digit groups after it and none starts with "0." (0.125 is a decimal whatever the file)."""
+    decimal, thousands = _comma_evidence(text)
+    if not decimal or thousands:
+        return {}
+    out = {}
+    for c in text.columns:
+        values = text[c].dropna().astype(str).str.strip()
+        dotted = values[values.str.contains(".", regex=False)]
+        if len(dotted) and values.str.fullmatch(GROUPED_OR_WHOLE).all() and not dotted.str.match(r"[+-]?0\.").any():
+            out[str(c)] = str(dotted.iloc[0])
+    return out
 
 
 def _dot_thousands(text: pd.Series) -> bool:

@@ -675,6 +675,39 @@ def test_a_european_export_reads_its_decimal_commas(tmp_path):
     assert frame.loc[0, ["w", "amount"]].tolist() == [1716.0, 2004311.0]
 
 
+def test_points_group_thousands_in_a_file_of_decimal_commas(tmp_path):
+    """In a semicolon-separated file that writes decimal commas (5,92), 60.900 and 2.042 are
+    thousands (a CSV reader took them for 60.9 and 2.042, a column of prices 1000x too small beside
+    999); it is said, and only such a table's identity changes. A file with decimal points (12.5,
+    0.125) and no decimal commas keeps its points."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(5)
+    rows = [f"{rng.integers(40, 999)}.{rng.integers(100, 999)};{rng.integers(1, 3)}.{rng.integers(100, 999)};"
+            + f"{rng.normal():.2f}".replace(".", ",") + f";{'ab'[i % 2]}" for i in range(40)]
+    rows[0], rows[1] = "60.900;2.042;5,92;a", "1.250.000;999;-0,5;b"
+    (tmp_path / "houses.csv").write_text("price;sqft;rate;y\n" + "\n".join(rows) + "\n")
+    spec = DatasetSpec(name="table", path=str(tmp_path / "houses.csv"), target="y")
+    frame, _, record = tables.read(spec)
+    assert frame.loc[0, ["price", "sqft", "rate"]].tolist() == [60900.0, 2042.0, 5.92]
+    assert frame.loc[1, ["price", "sqft", "rate"]].tolist() == [1250000.0, 999.0, -0.5]
+    assert frame["price"].min() >= 40000 and frame["sqft"].min() >= 999
+    assert set(record["dot_thousands"]) == {"price", "sqft"}
+    assert any(w.startswith("Column 'sqft': values like '2.042' were read with the point as a thousands separator "
+                            "(2.042 as 2042), as this file writes decimal commas") for w in record["warnings"]), record["warnings"]
+    assert _dataset_identity(spec, False)["dot_thousands"] == ["price", "sqft"]
+    # decimal points in a semicolon file without decimal commas: points are decimal, the identity as before
+    (tmp_path / "points.csv").write_text("a;b;y\n" + "".join(f"{i}.125;{i}.5;{'ab'[i % 2]}\n" for i in range(40)))
+    plain = DatasetSpec(name="table", path=str(tmp_path / "points.csv"), target="y")
+    frame, _, record = tables.read(plain)
+    assert frame.loc[3, ["a", "b"]].tolist() == [3.125, 3.5] and record["dot_thousands"] == {}
+    assert "dot_thousands" not in _dataset_identity(plain, False)
+    # a decimal 0.125 among them keeps a column's points decimal even beside decimal commas
+    (tmp_path / "mixed.csv").write_text("a;r;y\n0.125;1,5;a\n" + "".join(f"{i}.250;0,{i};{'ab'[i % 2]}\n" for i in range(1, 40)))
+    frame, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "mixed.csv"), target="y"))
+    assert frame.loc[0, "a"] == 0.125 and frame.loc[1, "a"] == 1.25 and record["dot_thousands"] == {}
+
+
 def test_missing_values_that_yaml_or_the_file_do_not_hold_are_said(tmp_path):
     """`Churn: [no]` is YAML's false (pydantic would have marked a numeric column's zeros missing):
     refused with the quoting that works; a marker that matches no value is warned about."""

@@ -167,12 +167,20 @@ def _worse_than_constant(v: DatasetVerdicts, constant: str, score: str) -> str:
     s = v.none_summary
     level = f"test {m.label} {quantity(s.mean, 4)}, 95% CI [{quantity(s.ci_low, 4)}, {quantity(s.ci_high, 4)}]" if s is not None else ""
     learned = [a for a in v.paired if a not in v.at_chance]
-    back = [a for a in v.at_chance if a not in v.below_chance]
+    near = [a for a in v.at_chance if a not in v.below_chance and a in v.paired]
+    within = [a for a in near if _from_constant(v, a) >= -v.chance_margin]   # within the margin of the constant
+    back = [a for a in within if v.paired[a].verdict == "better"]
     words = (f"none scored worse than always predicting {constant} ({level}, against {score}): unregularized, the "
              "model overfits so much that ignoring the features does better")
     if back:
         words += (f"; {and_list(list(map(v.name, back)))} {'bring' if len(back) > 1 else 'brings'} it back to about the "
                   "constant's level, removing the harm without learning beyond it")
+    if same := [a for a in within if a not in back]:
+        words += (f"; {and_list(list(map(v.name, same)))} {'score' if len(same) > 1 else 'scores'} about the constant's "
+                  "level, not clearly better than none")
+    if short := [a for a in near if a not in within]:   # beyond the margin, their CI reaching the constant
+        words += (f"; {and_list(list(map(v.name, short)))} {'score' if len(short) > 1 else 'scores'} below the "
+                  "constant's level too, if not clearly")
     if learned:
         words += f"; {and_list(list(map(v.name, learned)))} learned more than the constant"
     below = [a for a in v.below_chance if a != arms.BASELINE]
@@ -181,6 +189,14 @@ def _worse_than_constant(v: DatasetVerdicts, constant: str, score: str) -> str:
         words += (f"; {and_list(list(map(v.name, below)))} {'score' if len(below) > 1 else 'scores'} worse than the "
                   "constant too" + (", if less so than none" if lesser else ""))
     return words + " (more training rows, or stronger regularization, are what this data needs)"
+
+
+def _from_constant(v: DatasetVerdicts, arm: str) -> float:
+    """How far `arm`'s mean is from the constant prediction's score, oriented (positive: better),
+    from its comparison with none (none's mean and the difference)."""
+    p = v.paired[arm]
+    oriented = 1.0 if METRICS[v.metric].higher_is_better else -1.0
+    return oriented * (p.baseline_mean - v.chance) + p.mean_diff
 
 
 def _row_of(v: DatasetVerdicts) -> str:

@@ -463,6 +463,15 @@ def test_none_worse_than_a_constant_prediction_is_overfitting_that_regularizatio
     warning = verdict_warnings.chance_warning(v)
     assert warning.startswith("none scored worse than always predicting the training mean (test MSE 0.07")
     assert "L2 brings it back to about the constant's level" in warning and "dropout scores worse than the constant too, if less so than none" in warning
+    # an arm past the constant's margin whose CI still reaches the constant is not "brought back" (a
+    # user's heavy-tailed target: L1 5% above the constant's MSE, undecided against none)
+    past = {**values, "l1": {s: 0.0238 + 0.002 * (-1) ** s for s in range(8)}}
+    [w] = verdicts.decide_study([dataclasses.replace(results, values=past, secondary={
+        "gap_metric": {arm: {s: x - 0.001 for s, x in by_seed.items()} for arm, by_seed in past.items()}})])
+    assert "l1" in w.at_chance and "l1" not in w.below_chance
+    said = verdict_warnings.chance_warning(w)
+    assert "L2 brings it back to about the constant's level" in said and "L1 scores below the constant's level too, " \
+        "if not clearly" in said and "L1 brings" not in said and "L2 and L1" not in said, said
     short = short_answer.in_short([v], short_answer.mean_values([results]))
     # L2 is better than none but at the constant's level: it undid the harm, it did not help beyond it
     assert short[0].startswith("On d2l, L2 undid none's overfitting: test MSE 0.07") and \

@@ -427,7 +427,9 @@ def encode_target(spec, y: pd.Series, task: str) -> tuple[np.ndarray, list[str]]
     encoder = LabelEncoder()
     codes = encoder.fit_transform(y.astype(str) if not pd.api.types.is_numeric_dtype(y) else y)
     if len(encoder.classes_) < 2:
-        raise UsageError(f"{_where(spec)}: the target has a single class; classification needs at least 2")
+        raise UsageError(f"{_where(spec)}: field 'target' = {spec.target!r}: the column holds one value "
+                         f"({_short(str(encoder.classes_[0]))}) in every row: there is nothing to predict (classification "
+                         "needs at least 2 classes); check the column (or the rows the file keeps)")
     return codes.astype(np.int64), [str(c) for c in encoder.classes_]
 
 

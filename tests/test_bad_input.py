@@ -112,7 +112,7 @@ CASES = [
      "column 'y' has 1 infinite value"),
     ("table-latin1", _with("datasets", [{"name": "table", "path": "latin.csv", "target": "Ziel"}]), [],
      "not utf-8 text"),
-    ("table-one-class", _with("datasets", [{"name": "table", "path": "one.csv", "target": "y"}]), [], "single class"),
+    ("table-one-class", _with("datasets", [{"name": "table", "path": "one.csv", "target": "y"}]), [], "field 'target' = 'y': the column holds one value"),
     ("table-constant-number", _with("datasets", [{"name": "table", "path": "flat.csv", "target": "y"}]), [],
      "target column 'y' holds one value (72.5) in every row: there is nothing to predict"),
     ("table-unknown-drop", _with("datasets", [{"name": "table", "path": "good.csv", "target": "Outcome",

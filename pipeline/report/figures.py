@@ -281,6 +281,7 @@ def forest(ctx: FigureContext, only: Optional[str] = None) -> Optional[str]:
     """Paired differences to none with their 95% CIs: one panel per dataset (metrics differ in
     scale); `only` a dataset label: that dataset's panel alone (the figure on its parent run)."""
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     with_pairs = [d for d in ctx.analysis["datasets"] if d["paired"] and only in (None, d["label"])]
     if not with_pairs:
@@ -307,6 +308,8 @@ def forest(ctx: FigureContext, only: Optional[str] = None) -> Optional[str]:
         if not math.isnan(rope):
             ax.axvspan(-abs(rope), abs(rope), color="0.9", zorder=0)
         ax.axvline(0, color="black", lw=0.8)
+        # each tick its own number (a price's 2 000 000): matplotlib's shared offset ("1e7") sits on the caption
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: metric_numbers.quantity(x, 4)))
         ax.set_yticks(range(len(items)))
         ax.set_yticklabels([arms.label(a) for a, _ in reversed(items)], fontsize=8)
         ax.set_ylim(-0.6, len(items) - 0.4)
@@ -436,7 +439,7 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
                 if v in order:
                     i = order.index(v)
                     # a hollow diamond: the star inside it stays visible where both mark one point
-                    ax.plot(x_of[i], means[i], marker=marker, color="black", ms=10 if marker == "*" else 8,
+                    ax.plot(x_of[i], means[i], marker=marker, color="black", ms=9 if marker == "*" else 15,
                             mfc="black" if marker == "*" else "none", linestyle="none", label=label, zorder=5)
             if numeric:
                 ax.set_xscale("log")

@@ -74,13 +74,14 @@ def quantity(x: float, digits: int = 3) -> str:
 
 def table_value(x: float) -> str:
     """A value in a table's column (the console's summary, the report's), about nine characters:
-    0.9712, 1637.9, 49 070 (a price's MAE), 2.500e+09. To 4 decimals below 10 (shares and
-    unit-scale losses), 5 significant digits below ten thousand, whole numbers spaced below 1e8."""
+    0.9712, 1637.9, 49 070 (a price's MAE), 9 496 900, 2.500e+09. To 4 decimals below 10 (shares
+    and unit-scale losses), else 5 significant digits (a noisy std's seventh digit says nothing),
+    spaced below ten million and as a power of ten from there, as the sentences write them."""
     if abs(x) < 10 or x != x:
         return f"{x:.4f}"
     if abs(x) < 1e4:
         return f"{x:.5g}"
-    return f"{x:,.0f}".replace(",", " ") if abs(x) < 1e8 else f"{x:.3e}"
+    return f"{float(f'{x:.5g}'):,.0f}".replace(",", " ") if abs(float(f"{x:.5g}")) < 1e7 else f"{x:.3e}"
 
 
 def spaced(x: float, signed: bool = False) -> str:
@@ -101,7 +102,24 @@ def interval(p: stats.Paired, metric: str) -> str:
     if p.n >= 2 and p.sd == 0:   # the sign test's case: no interval beyond the value, and "[2.0, 2.0]" would read as certain
         return " (the same on every seed)"
     ends = sorted(shown(x, metric) for x in (p.ci_low, p.ci_high))
-    return " [" + ", ".join(number(e, metric, signed=False, big=largest(p, metric)) for e in ends) + "]"
+    rope = abs(shown(p.rope, metric)) if math.isfinite(p.rope) else math.nan
+    return " [" + ", ".join(_end(e, metric, largest(p, metric), rope) for e in ends) + "]"
+
+
+def _end(x: float, metric: str, big: float, rope: float) -> str:
+    """A CI's end as `number` writes it, with more digits where it would read as the ROPE's edge
+    though it lies on one side of it (1.002 pt beside a ROPE of 1.0 pt: "1.002", not "1.0"):
+    inside the ROPE or past it decides between "negligible" and "better"."""
+    text = number(x, metric, signed=False, big=big)
+    share = METRICS[metric].share
+    for extra in range(1, 5):
+        if math.isnan(rope) or abs(x) == rope or number(abs(x), metric, False, big) != number(rope, metric, False, big):
+            break
+        text, edge = (f"{x:.{1 + extra}f}", f"{rope:.{1 + extra}f}") if share else \
+            (f"{x:.{3 + extra}g}", f"{rope:.{3 + extra}g}")
+        if text.lstrip("-") != edge:
+            break
+    return text
 
 
 def difference(p: stats.Paired, metric: str) -> str:

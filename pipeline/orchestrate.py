@@ -167,6 +167,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
                        (rt.STUDY_EXPERIMENT, ctx.experiment_id), (rt.STUDY_TRACKING, joining.recorded_uri(ctx.tracker.uri)),
                        (rt.STUDY_GRID, joining.grid_record(study)), (rt.STUDY_ENGINE, plan.execution.engine)):
         ostudy.set_user_attr(key, value)
+    _say_looks_changed(study, plan, ostudy)
     lifecycle.reap(ostudy, ctx.tracker)
     if study.spec.tune is not None:
         from . import tuning
@@ -180,6 +181,22 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
                                        lifecycle.spent_attempt)
     _ensure_parent(ctx, plan, data, ostudy, owned)
     return len(given_up)
+
+
+def _say_looks_changed(study: Study, plan: DatasetPlan, ostudy) -> None:
+    """A note when adaptive seeds' looks (start, step, max) differ from those the dataset's results
+    were judged at: each look's α is recomputed over the same seeds, after the data was seen (a
+    choice made knowing the answer, which the sequential design's error rate does not cover)."""
+    before, now = ostudy.user_attrs.get(rt.STUDY_LOOKS), study.looks()
+    if study.view_flags():   # --seeds: a view of the study, not its design
+        return
+    if study.adaptive and before and before != now and grid.cells_done(ostudy)[0]:
+        print(f"note: [{plan.label}] seeds: the looks changed from {', '.join(map(str, before))} to "
+              f"{', '.join(map(str, now))} seeds after results were seen: each look's α is recomputed over the same "
+              "seeds, and a design chosen knowing the results is not what the error rate covers; fix start, step "
+              "and max before the first run", file=sys.stderr, flush=True)
+    if before != now:
+        ostudy.set_user_attr(rt.STUDY_LOOKS, now)
 
 
 def seeds_reached(study: Study, ostudy) -> list[int]:

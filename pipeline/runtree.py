@@ -90,6 +90,7 @@ STUDY_EXPERIMENT = "mlflow_experiment_id"
 STUDY_PARENT_RUN = "mlflow_parent_run_id"
 STUDY_TUNED = "tuned"            # {arm: Optuna params of its best tuning trial}
 STUDY_N_TEST = "n_test"          # rows of the test split (the chance margin's one-sample floor)
+STUDY_LOOKS = "looks"            # the seed counts the verdicts were last looked at (Study.looks)
 STUDY_GRID = "grid"              # {"digest", "says"}: the grid the last enqueue made (joining.grid_record)
 STUDY_ENGINE = "engine"          # the engine the last enqueue's study file names (joining.another_engine)
 STUDY_TRACKING = "mlflow_tracking_uri"   # where the study's runs are (passwords masked), for workers' checks

@@ -154,17 +154,19 @@ def retire_old_verdicts(tracker: Tracker, study: Study, current: dict[str, str],
     """An extended study (more seeds, a resumed round) has a newer parent run per dataset that
     holds the study's verdicts; the older parents of the same configuration keep their trials but
     lose their verdict tags (a search for tags.verdict.l2 would find both) and metrics (NaN), with
-    a pointer to the current one. `current`: {dataset label: parent run id that holds the verdicts}; `parents`:
+    a pointer to the current one (parents retired before point at it too, not at the one that
+    retired them). `current`: {dataset label: parent run id that holds the verdicts}; `parents`:
     the study's dataset runs, as log_study_verdicts read them."""
     hashes = {p.label: p.config_hash for p in study.plans}
     for p in parents:
         label = p.tags.get(rt.DATASET_LABEL)
         if (label in current and p.run_id != current[label] and p.tags.get(rt.CONFIG_HASH) == hashes.get(label)
-                and rt.VERDICT in p.tags and not p.tags[rt.VERDICT].startswith(SUPERSEDED)):
-            tracker.delete_tags(p.run_id, [k for k in p.tags if k.startswith(rt.VERDICT + ".")])
-            # its metrics cannot be deleted: NaN as their latest, so sorting and searching skip it
-            arms_judged = {k.split(".")[1] for k in p.tags if k.startswith(rt.VERDICT + ".")}
-            tracker.log_values(p.run_id, verdict_record.retired_metrics(arms_judged))
+                and rt.VERDICT in p.tags and p.tags[rt.VERDICT] != f"{SUPERSEDED} run {current[label]}"):
+            if not p.tags[rt.VERDICT].startswith(SUPERSEDED):
+                tracker.delete_tags(p.run_id, [k for k in p.tags if k.startswith(rt.VERDICT + ".")])
+                # its metrics cannot be deleted: NaN as their latest, so sorting and searching skip it
+                arms_judged = {k.split(".")[1] for k in p.tags if k.startswith(rt.VERDICT + ".")}
+                tracker.log_values(p.run_id, verdict_record.retired_metrics(arms_judged))
             tracker.set_tags(p.run_id, {rt.VERDICT: f"{SUPERSEDED} run {current[label]}",
                                         rt.NOTE: f"This run's trials count in the study; its verdicts are on the newer "
                                                  f"dataset run {current[label]}."})

@@ -282,6 +282,11 @@ def test_an_extended_study_keeps_its_verdicts_on_one_parent(workdir, env):
     # its numbers too: NaN as the latest (MLflow cannot delete a metric); the current parent's are numbers
     assert math.isnan(old.data.metrics["vs_none.l2"]) and math.isnan(old.data.metrics["p_holm.l2"])
     assert math.isfinite(new.data.metrics["vs_none.l2"])
+    # extended again: both older parents point at the newest (not one at the next, a chain)
+    write_study(workdir / "g.yaml", {**study, "seeds": 4})
+    assert run_cli(["ablation", "--study", "g.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
+    *older, newest = sorted(client.search_runs([exp], "tags.kind = 'dataset'"), key=lambda r: r.info.start_time)
+    assert [r.data.tags["verdict"] for r in older] == [f"superseded: the study's verdicts are on run {newest.info.run_id}"] * 2
 
 
 @pytest.mark.slow
@@ -368,6 +373,12 @@ def test_adaptive_seeds_add_rounds_until_decided_and_resume(workdir, env):
     assert not ((trials["arm"] == "l2") & (trials["variant"] == "")).any()
     html = (workdir / "reports/adaptive/report.html").read_text()
     assert "path points l2 at its own strengths, which the study file does not list" in html
+    # a design changed after the results were seen is said (the looks' α are recomputed over the same seeds)
+    write_study(workdir / "a.yaml", {**study, "arms": ["none", "l1", "l2", "dropout"], "paths": {"l2": [1e-12, 1e-3]},
+                                     "seeds": {"start": 3, "step": 2, "max": 9}})
+    changed = run_cli(["enqueue", "--study", "a.yaml", "--storage", "journal:optuna.journal"], cwd=workdir, env=env)
+    assert changed.returncode == 0 and "the looks changed from 3, 6, 9 to 3, 5, 7, 9 seeds after results were seen" \
+        in changed.stderr, changed.stderr[-2000:]
 
 
 @pytest.mark.slow

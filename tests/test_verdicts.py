@@ -1101,7 +1101,10 @@ def test_numbers_in_a_prices_units_read_as_people_write_them():
     # sentences write thousands spaced too (was "train MSE 318131 → 764865" beside "436 107")
     from pipeline.report.render import fmt_number
 
-    assert [fmt_number(x) for x in (436107.3, 34246.14681, 0.5)] == ["436 107", "34 246", "0.5000"]
+    assert [fmt_number(x) for x in (436107.3, 34246.14681, 0.5)] == ["436 110", "34 246", "0.5000"]
+    # five significant digits in a column, then powers of ten, as the sentences write them (was
+    # "2.468e+08" beside "9 496 881" and "94 788 892")
+    assert [_num(x).strip() for x in (2.468e8, 9496881.2, 94788892.0)] == ["2.468e+08", "9 496 900", "9.479e+07"]
     assert fmt_number(0.123456, 2) == "0.12" and fmt_number(float("nan")) == "–"
     assert [metric_numbers.quantity(x, 4) for x in (436107.3, 1.6e7, 675.94, 0.084321)] == \
         ["436 100", "1.6e+07", "675.9", "0.08432"]
@@ -1285,6 +1288,14 @@ def test_one_interval_is_written_one_way():
     assert metric_numbers.difference(p, "mse") == "-9.55e+06 MSE [-1.22e+07, -6.88e+06]"
     q = stats.Paired(4, 1340.2, 3.32, 2680.0, 0.01, 0.1, 1.0, 0.1)
     assert metric_numbers.difference(q, "mae") == "-1 340 MAE [-2 680, -3.32]"
+    # an end that would read as the ROPE's edge shows which side it is on: 1.002 pt is past a ROPE of
+    # 1.0 pt ("better"), 0.998 inside it ("negligible"); both were "1.0"
+    edge = stats.Paired(16, 0.007, 0.004, 0.01002, 0.01, 0.01, 1.0, 1e-4, rope=0.01)
+    assert metric_numbers.difference(edge, "accuracy") == "+0.7 pt [0.4, 1.002]"
+    assert metric_numbers.difference(dataclasses.replace(edge, ci_high=0.00998), "accuracy") == "+0.7 pt [0.4, 0.998]"
+    assert metric_numbers.difference(dataclasses.replace(edge, ci_high=0.0093), "accuracy") == "+0.7 pt [0.4, 0.9]"
+    mse = stats.Paired(16, 0.02, 0.01, 0.0401, 0.01, 0.01, 1.0, 1e-4, rope=0.04)
+    assert metric_numbers.difference(mse, "mse") == "-0.02 MSE [-0.0401, -0.01]"
 
 
 def test_the_overfitting_warning_names_every_arm_in_short_points_to_it_for():

@@ -72,6 +72,9 @@ def analyze(data: ReportData) -> dict:
             "n_comparisons": sum(verdicts.holm_counted(p) for d in datasets for p in d["paired"].values()),
             "secondary_families": verdict_words.secondary_families(decided),
             # the study's metrics, for the notes that define the ROPE and the gap in them
+            # the notes that explain shares and the one-row floor, only where the study has them
+            "any_share": any(METRICS[d["metric_name"]].share for d in datasets),
+            "any_floored": any(p.floored for d in datasets for p in d["paired"].values()),
             "rope_words": and_list(sorted({metric_numbers.default_rope_words(d["metric_name"]) for d in datasets})),
             "gap_words": and_list(sorted({metric_numbers.gap_words(d["metric_name"]) for d in datasets}))}
 

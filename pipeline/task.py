@@ -107,7 +107,7 @@ class Metric:
 
     @property
     def label(self) -> str:
-        return {"mse": "MSE", "mae": "MAE", "r2": "R²", "log_loss": "log loss", "macro_f1": "macro F1",
+        return {"mse": "MSE", "rmse": "RMSE", "mae": "MAE", "r2": "R²", "log_loss": "log loss", "macro_f1": "macro F1",
                 "roc_auc": "ROC AUC", "balanced_accuracy": "balanced accuracy"}.get(self.name, self.name)
 
 
@@ -118,6 +118,7 @@ METRICS = {m.name: m for m in (
     Metric("roc_auc", "classification", True, True, 0.01, binary_only=True),
     Metric("log_loss", "classification", False, False, "5%"),
     Metric("mse", "regression", False, False, "5%"),
+    Metric("rmse", "regression", False, False, "5%"),   # MSE in the target's own units (dollars, not dollars²)
     Metric("mae", "regression", False, False, "5%"),
     Metric("r2", "regression", True, False, 0.01),
 )}
@@ -147,6 +148,8 @@ def read_in(final: dict, task: str, name: Optional[str], own: Optional[str] = No
         per_metric = f"{key}_{m.name}"
         # a NaN per-metric value (ROC AUC of a one-class split) stays NaN: only an absent one predates
         fallback = final.get(f"{key}_metric", math.nan) if own == m.name else math.nan
+        if m.name == "rmse" and f"{key}_mse" in final:   # trials from before RMSE was logged: their MSE's root
+            fallback = math.sqrt(final[f"{key}_mse"])
         out[f"{key}_metric"] = float(final[per_metric] if per_metric in final else fallback)
     out["gap_metric"] = (1.0 if m.higher_is_better else -1.0) * (out["final_train_metric"] - out["test_metric"])
     return out
@@ -156,7 +159,7 @@ def readable_in(final: dict, name: str, own: Optional[str]) -> bool:
     """Whether a trial's values can be read in metric `name` (read_in): it was trained under that
     metric, or it recorded the per-metric values. A trial from before every split recorded every
     metric cannot, in another metric: the console and the report leave it out alike."""
-    return own == name or f"final_val_{name}" in final
+    return own == name or f"final_val_{name}" in final or (name == "rmse" and "final_val_mse" in final)
 
 
 def compute(metric: Metric, y, outputs) -> float:
@@ -174,6 +177,8 @@ def compute(metric: Metric, y, outputs) -> float:
         err = pred - y
         if metric.name == "mse":
             return float(np.mean(err ** 2))
+        if metric.name == "rmse":
+            return float(np.sqrt(np.mean(err ** 2)))
         if metric.name == "mae":
             return float(np.mean(np.abs(err)))
         total = float(np.sum((y - y.mean()) ** 2))

@@ -448,8 +448,10 @@ def test_a_chosen_metric_drives_the_verdicts(workdir, env):
         series = client.get_metric_history(r.info.run_id, f"val_{chosen}")   # per epoch; the last is the final one
         assert len(series) == 3 and max(series, key=lambda s: s.step).value == pytest.approx(m["final_val_metric"])
         family = {"test_accuracy", "test_balanced_accuracy", "test_macro_f1", "test_roc_auc", "test_log_loss"} \
-            if chosen == "balanced_accuracy" else {"test_mse", "test_mae", "test_r2"}
+            if chosen == "balanced_accuracy" else {"test_mse", "test_rmse", "test_mae", "test_r2"}
         assert family <= set(m)
+        if chosen == "mae":   # RMSE in the target's units: the root of the MSE
+            assert m["test_rmse"] == pytest.approx(math.sqrt(m["test_mse"]), rel=1e-6)
     ostudy = optuna.load_study(study_name=optuna_study_name(load_study(workdir / "m.yaml"), load_study(workdir / "m.yaml").plans[1]),
                                storage=get_storage(f"journal:{workdir / 'optuna.journal'}"))
     assert ostudy.direction == optuna.study.StudyDirection.MINIMIZE   # MAE: lower is better

@@ -213,9 +213,17 @@ def test_metrics_equal_scikit_learns():
         n = int(rng.integers(2, 50))
         y = np.full(n, 0.3) if case == 0 else rng.normal(size=n)
         pred = rng.normal(size=(n, 1))
-        for name, fn in (("mse", skm.mean_squared_error), ("mae", skm.mean_absolute_error), ("r2", skm.r2_score)):
+        for name, fn in (("mse", skm.mean_squared_error), ("rmse", skm.root_mean_squared_error),
+                         ("mae", skm.mean_absolute_error), ("r2", skm.r2_score)):
             assert compute(METRICS[name], y, pred) == pytest.approx(fn(y, pred.reshape(-1)), rel=1e-9, abs=1e-12), (case, name)
     assert compute(METRICS["r2"], np.full(4, 0.3), np.full((4, 1), 0.3)) == 1.0 == skm.r2_score(np.full(4, 0.3), np.full(4, 0.3))
+    # a trial from before RMSE was logged reads in it from its MSE (metric: rmse on an existing study)
+    from pipeline.task import read_in, readable_in
+
+    old = {"test_mse": 4.0, "final_train_mse": 1.0, "final_val_mse": 2.25}
+    assert readable_in(old, "rmse", "mse") and not readable_in(old, "mae", "mse")
+    assert read_in(old, "regression", "rmse", own="mse") == {"test_metric": 2.0, "final_train_metric": 1.0,
+                                                            "final_val_metric": 1.5, "gap_metric": 1.0}
 
 
 def test_a_rope_written_in_points_is_refused_for_bounded_metrics():

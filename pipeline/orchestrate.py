@@ -155,8 +155,8 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
     known = joining.configurations(study, plan, ctx.storage)   # one read of the study names
     if known and plan.config_hash not in known:   # say so once, when it starts
         print(f"note: [{plan.label}] settings (or a table file's contents) differ from the storage's earlier configuration(s) of study "
-              f"{study.name!r} ({', '.join(known)}): this one ({plan.config_hash}) starts afresh, and its workers need "
-              "this study file and flags", file=sys.stderr, flush=True)
+              f"{study.name!r} ({', '.join(known)}): this one ({plan.config_hash}) starts afresh (the earlier runs stay, "
+              "apart; distributed workers join this one with this study file and flags)", file=sys.stderr, flush=True)
     ostudy = open_dataset_study(ctx, study, plan, data)
     for key, value in ((rt.STUDY, study.name), (rt.DATASET_LABEL, plan.label), (rt.CONFIG_HASH, plan.config_hash),
                        (rt.TASK, data.task), (rt.METRIC_NAME, metric_for(data.task, data.metric).name),
@@ -302,10 +302,11 @@ def log_timing(ctx: RunContext, total: float, workers: int = 1) -> None:
 
 # --- the commands ------------------------------------------------------------------------------
 
-def run_worker_loop(ctx: RunContext, data: dict, who: str = "") -> None:
+def run_worker_loop(ctx: RunContext, data: dict, who: str = "", say_done: bool = True) -> None:
     """Every dataset's waiting cells; then, while other workers still train some, keep watching:
-    the cells of one that dies are trained again here (a worker ends when the grid is done)."""
-    plans, first = list(ctx.study.plans), True
+    the cells of one that dies are trained again here (a worker ends when the grid is done).
+    `say_done`: say which datasets had nothing to train (not again at an adaptive round's start)."""
+    plans, first = list(ctx.study.plans), say_done
     while plans:
         for plan in plans:
             counts = work_dataset(ctx, plan, data[plan.label], who)
@@ -398,15 +399,17 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
     ended_before = _ended_trials(ctx, data)
     status, spawned = "FINISHED", 1
     try:
+        first = True
         while True:   # one round, or with adaptive seeds as many as the verdicts ask for
             # N processes only when there are cells to share: each would load the data again first
             if workers == 1 or not queue_state(ctx, data)[0]:
-                run_worker_loop(ctx, data)
+                run_worker_loop(ctx, data, say_done=first)
             else:
                 _run_local_workers(ctx, data, workers)
                 spawned = workers
             if not next_round(ctx, data):
                 break
+            first = False
         for plan in study.plans:
             finish_dataset(ctx, plan, data[plan.label])
         ctx.trained_nothing = _ended_trials(ctx, data) == ended_before

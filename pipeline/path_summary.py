@@ -15,7 +15,7 @@ from . import arms, stats
 from .path_points import strength_order, within_one_se
 from .task import metric_for
 from .chance import resolution
-from .verdicts import DatasetResults
+from .verdicts import DatasetResults, rope_of
 
 
 @dataclass
@@ -52,14 +52,14 @@ def summarize_path(d: DatasetResults, arm: str) -> Path:
     # one seed of the chosen point (or a NaN among them) gives no standard error: nothing is
     # "within one SE" or "clearly worse" then
     se_known = chosen in val and math.isfinite(val[chosen][1])
-    base = d.values.get(arms.BASELINE, {})
+    base, rope = d.values.get(arms.BASELINE, {}), rope_of(d)
     path = Path(arm, chosen=chosen, one_se=next((v for v in reversed(ordered) if v in near), "")
                 if ordered and se_known else "")
     for v in order:
         by_seed = variants[v]
         shared = [s for s in by_seed if s in base]
         vs_none = (stats.paired_test([by_seed[s]["test"] for s in shared], [base[s] for s in shared],
-                                     m.higher_is_better, resolution=resolution(d), wilcoxon=False)
+                                     m.higher_is_better, rope=rope, resolution=resolution(d), wilcoxon=False)
                    if len(shared) >= 2 else None)
         path.points.append(PathPoint(
             v, *val.get(v, (math.nan, math.nan)),

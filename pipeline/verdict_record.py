@@ -16,8 +16,10 @@ from .verdicts import SECONDARY, DatasetVerdicts
 def verdict_record(v: DatasetVerdicts) -> dict:
     """The verdicts of one dataset as plain data: MLflow tags on its parent run and verdicts.json."""
     sign = 1.0 if METRICS[v.metric].higher_is_better else -1.0
+    # the secondary outcomes' own directions (a narrower gap, a smaller norm: lower is better)
+    signs = {o.key: 1.0 if o.higher_is_better else -1.0 for o in SECONDARY}
 
-    def one(p: stats.Paired) -> dict:
+    def one(p: stats.Paired, sign: float = sign) -> dict:
         return {"verdict": p.verdict, "mean_diff": p.mean_diff, "ci": [p.ci_low, p.ci_high], "n": p.n,
                 # as the console and the report write it: arm minus none in the metric's direction
                 "arm_minus_none": sign * p.mean_diff, "arm_minus_none_ci": sorted([sign * p.ci_low, sign * p.ci_high]),
@@ -37,7 +39,7 @@ def verdict_record(v: DatasetVerdicts) -> dict:
             "looks": v.looks, "stopped": v.stopped, "winners": v.winners,
             # "variant": the path point whose values stand for the arm (selected on validation), or null
             "arms": {arm: {"variant": v.selected.get(arm) or None, "primary": one(p),
-                           **{k: one(q) for k, q in v.secondary.get(arm, {}).items()}}
+                           **{k: one(q, signs[k]) for k, q in v.secondary.get(arm, {}).items()}}
                      for arm, p in v.paired.items()},
             "gap_closed": closed,
             # a gap that leaned narrower, not significantly, with a training fit worse than none's by more than the ROPE

@@ -342,12 +342,18 @@ def _share_ci(base: np.ndarray, mine: np.ndarray) -> tuple[float, float]:
     return 1 - high, 1 - low
 
 
-def _empty(d: DatasetResults) -> DatasetVerdicts:
+def rope_of(d: DatasetResults) -> float:
+    """The dataset's ROPE half-width in its metric's units: its `rope:`, else the metric's default,
+    a share of none's mean where it is one ("5%")."""
     base = d.values.get(arms.BASELINE, {})
-    base_mean = float(np.mean(list(base.values()))) if base else math.nan
     m = metric_for(d.task, d.metric)
-    v = DatasetVerdicts(d.label, d.task, stats.rope_width(m.default_rope if d.rope_setting is None else d.rope_setting,
-                                                          m.name, base_mean), m.name, chance=d.chance, n_test=d.n_test,
+    return stats.rope_width(m.default_rope if d.rope_setting is None else d.rope_setting, m.name,
+                            float(np.mean(list(base.values()))) if base else math.nan)
+
+
+def _empty(d: DatasetResults) -> DatasetVerdicts:
+    m = metric_for(d.task, d.metric)
+    v = DatasetVerdicts(d.label, d.task, rope_of(d), m.name, chance=d.chance, n_test=d.n_test,
                         test_class_rows=d.test_class_rows, class_weighted=d.class_weighted,
                         leaky_columns=list(d.leaky_columns),
                         selected={a: p for a, p in d.selected.items() if p and len(d.paths.get(a, {})) > 1})

@@ -1047,7 +1047,10 @@ def test_an_arm_on_a_path_is_named_with_the_strength_its_verdict_is_about():
     mse = {"none": {s: 0.30 + 0.01 * s for s in range(4)}, "l1": {s: 0.20 + 0.01 * s + 0.002 * (s % 2) for s in range(4)}}
     points = {"l1=1e-05": {s: {"test": mse["l1"][s], "val": 0.2, "gap": 0.01} for s in range(4)},
               "l1=0.001": {s: {"test": 0.25, "val": 0.3, "gap": 0.01} for s in range(4)}}
-    d = verdicts.DatasetResults("syn", "regression", mse, paths={"l1": points}, selected={"l1": "l1=1e-05"})
+    secondary = {"sparsity_lt_0.001": {"none": {s: 0.01 + 0.001 * s for s in range(4)}, "l1": {s: 0.14 + 0.002 * s for s in range(4)}},
+                 "gap_metric": {"none": {s: 0.05 + 0.001 * s for s in range(4)}, "l1": {s: 0.02 + 0.002 * s for s in range(4)}}}
+    d = verdicts.DatasetResults("syn", "regression", mse, paths={"l1": points}, selected={"l1": "l1=1e-05"},
+                                secondary=secondary)
     [v] = verdicts.decide_study([d])
     assert v.name("l1") == "L1 (l1=1e-05)" and v.name("none") == "none"
     assert "L1 (l1=1e-05) is better than none" in verdict_words.headline(v)
@@ -1056,7 +1059,17 @@ def test_an_arm_on_a_path_is_named_with_the_strength_its_verdict_is_about():
     assert verdict_record.verdict_tags(v)["verdict.l1.variant"] == "l1=1e-05"
     record = verdict_record.verdict_record(v)["arms"]["l1"]
     assert record["variant"] == "l1=1e-05" and record["primary"]["mean_diff"] > 0 > record["primary"]["arm_minus_none"]
+    # the secondary outcomes' arm minus none in their own terms (it had the primary metric's sign):
+    # 13 points sparser, a gap narrower by 0.0285
+    assert record["sparsity_lt_0.001"]["arm_minus_none"] == pytest.approx(0.1315)
+    assert record["gap_metric"]["arm_minus_none"] == pytest.approx(-0.0285)
+    assert record["gap_metric"]["arm_minus_none_ci"][0] < -0.0285 < record["gap_metric"]["arm_minus_none_ci"][1]
     assert "L1 (l1=1e-05): better" in verdict_record.verdict_note(v)
+    # the path's rows compare each point with none under the dataset's ROPE too, so that a CI end
+    # at its edge is written as the verdict line writes it (metric_numbers._end)
+    from pipeline.path_summary import summarize_path
+
+    assert [p.vs_none.rope for p in summarize_path(d, "l1").points] == [v.rope, v.rope]
 
 
 def test_what_the_review_of_paths_and_pairs_found():
@@ -1105,6 +1118,7 @@ def test_numbers_in_a_prices_units_read_as_people_write_them():
     # five significant digits in a column, then powers of ten, as the sentences write them (was
     # "2.468e+08" beside "9 496 881" and "94 788 892")
     assert [_num(x).strip() for x in (2.468e8, 9496881.2, 94788892.0)] == ["2.468e+08", "9 496 900", "9.479e+07"]
+    assert [_num(x).strip() for x in (0.006858, 0.000811, 0.0, 0.1234)] == ["0.006858", "0.000811", "0.0000", "0.1234"]
     assert fmt_number(0.123456, 2) == "0.12" and fmt_number(float("nan")) == "–"
     assert [metric_numbers.quantity(x, 4) for x in (436107.3, 1.6e7, 675.94, 0.084321)] == \
         ["436 100", "1.6e+07", "675.9", "0.08432"]

@@ -95,7 +95,8 @@ def table_digest(dataset) -> str:
     """A table file's contents (sha256, 12 hex digits), part of its study's identity: the cells are
     of that data, so an edited file is another study, not more seeds of this one (its runs would be
     pooled with the old file's). Contents, not the modification time: workers on other machines
-    with a byte-identical copy join the same study. Every command needs the file, `report` too:
+    with a byte-identical copy at the path the study file names join the same study (the path as
+    written is hashed too, with the rest of the dataset entry). Every command needs the file, `report` too:
     without it the study's runs cannot be told from another file's."""
     path = Path(dataset.path)
     try:

@@ -235,8 +235,11 @@ def _one_per_cell(df: pd.DataFrame) -> pd.DataFrame:
     if not len(df):
         return df
     df["finished"] = df["status"] == "FINISHED"
-    return (df.sort_values(["finished", "start"]).groupby(["dataset", "arm", "variant", "seed"], as_index=False).tail(1)
-            .drop(columns="finished").reset_index(drop=True))
+    # in the cells' order, not the store's (run ids, runs of one population started in the same
+    # millisecond): the figures' jittered points and trials.csv then come out the same every run
+    return (df.sort_values(["finished", "start", "run_id"]).groupby(["dataset", "arm", "variant", "seed"], as_index=False)
+            .tail(1).drop(columns="finished").sort_values(["dataset", "arm", "variant", "seed"], kind="stable")
+            .reset_index(drop=True))
 
 
 def _chosen_strengths(trials: list[RunRecord], hashes: dict) -> dict:

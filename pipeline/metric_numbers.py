@@ -74,12 +74,12 @@ def quantity(x: float, digits: int = 3) -> str:
 
 def table_value(x: float) -> str:
     """A value in a table's column (the console's summary, the report's), about nine characters:
-    0.9712, 0.0280, 0.006858, 1637.9, 49 070 (a price's MAE), 9 496 900, 2.500e+09. To 4 decimals
-    from 0.01 to 10 (shares and unit-scale losses), 4 significant digits below (an MSE of 0.0069
-    and its std 0.0008 said little), else 5 significant digits (a noisy std's seventh digit says nothing),
+    0.9712, 0.0280, 0.00686, 1637.9, 49 070 (a price's MAE), 9 496 900, 2.500e+09. To 4 decimals
+    from 0.01 to 10 (shares and unit-scale losses), 3 significant digits below, trailing zeros kept
+    (an MSE of 0.0069 and its std 0.0008 said little), else 5 significant digits (a noisy std's seventh digit says nothing),
     spaced below ten million and as a power of ten from there, as the sentences write them."""
     if 0 < abs(x) < 0.01:
-        return f"{x:.4g}"
+        return f"{x:#.3g}"
     if abs(x) < 10 or x != x:
         return f"{x:.4f}"
     if abs(x) < 1e4:

@@ -1118,8 +1118,8 @@ def test_numbers_in_a_prices_units_read_as_people_write_them():
     # five significant digits in a column, then powers of ten, as the sentences write them (was
     # "2.468e+08" beside "9 496 881" and "94 788 892")
     assert [_num(x).strip() for x in (2.468e8, 9496881.2, 94788892.0)] == ["2.468e+08", "9 496 900", "9.479e+07"]
-    assert [_num(x).strip() for x in (0.006858, 0.000811, 0.0, 0.1234, 0.028)] == ["0.006858", "0.000811", "0.0000", "0.1234",
-                                                                                   "0.0280"]
+    assert [_num(x).strip() for x in (0.006858, 0.000811, 0.0049, 0.0, 0.1234, 0.028)] == [
+        "0.00686", "0.000811", "0.00490", "0.0000", "0.1234", "0.0280"]
     assert fmt_number(0.123456, 2) == "0.12" and fmt_number(float("nan")) == "–"
     assert [metric_numbers.quantity(x, 4) for x in (436107.3, 1.6e7, 675.94, 0.084321)] == \
         ["436 100", "1.6e+07", "675.9", "0.08432"]

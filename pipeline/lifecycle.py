@@ -208,13 +208,14 @@ def _conclude(tracker: Tracker, e: Ending, check: bool) -> bool:
     return False
 
 
-def interrupted_line(training: int, ahead: int = 0) -> None:
+def interrupted_line(training: int, ahead: int = 0, who: str = "") -> None:
     """One console line for the cells a signal stopped (not one per cell: a population popped
-    ahead has not even started): they are trained again on the next run, or by another worker."""
+    ahead has not even started): they are trained again on the next run, or by another worker.
+    `who` (" worker 2") names the worker where several share the console."""
     parts = [f"{counted(training, 'cell')} stopped in training"] * bool(training) + \
             [f"{counted(ahead, 'cell')} popped ahead, not started"] * bool(ahead)
     if parts:
-        print(f"  interrupted: {' and '.join(parts)}; trained again on the next run (or by another worker)", flush=True)
+        print(f"  {who.strip() + ' ' if who else ''}interrupted: {' and '.join(parts)}; trained again on the next run (or by another worker)", flush=True)
 
 
 def reap(ostudy: optuna.Study, tracker: Tracker) -> int:

@@ -95,7 +95,7 @@ def _finish(ctx, popped: list, pending: list, counts: dict, why: tuple, helpers)
     try:
         ahead = _wind_down(ctx, popped, pending, counts, outage)
         if stopped is not None:   # one line, not one per cell
-            lifecycle.interrupted_line(stopped, ahead)
+            lifecycle.interrupted_line(stopped, ahead, progress.who)
     finally:
         bookkeeper.shutdown()
         progress.close()

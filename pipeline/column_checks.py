@@ -73,7 +73,7 @@ def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
                                    if c not in record["target_copies"] and (how := _separates_classes(frame[c], y))}
     record["zeros_like_missing"] = {c: found for c in frame.columns if (found := zeros_like_missing(frame[c]))}
     record["mostly_missing"] = {c: share for c in frame.columns if (share := float(frame[c].isna().mean())) >= MOSTLY_MISSING}
-    squared = spec.metric in (None, "mse", "r2")   # MAE (or a class metric) does not square the tail
+    squared = spec.metric in (None, "mse", "rmse", "r2")   # MAE (or a class metric) does not square the tail
     record["heavy_tailed_target"] = heavy_tail(y) if spec.task != "classification" and squared else {}
     record["warnings"] = _warnings(spec, record, y)
 

@@ -221,9 +221,11 @@ def divergence_hint(ostudy, data: Splits) -> str:
 # --- read back: the report, from the parent's params ------------------------------------------
 
 def train_chance_from_params(params: dict, metric: str) -> Optional[float]:
-    """The constant prediction's `metric` on the training split; None for parents logged before it."""
+    """The constant prediction's `metric` on the training split; None for parents logged before it
+    (RMSE: the root of its MSE, for parents logged before RMSE was)."""
     try:
-        value = float(params[rt.TRAIN_CHANCE_PREFIX + metric])
+        value = float(params[rt.TRAIN_CHANCE_PREFIX + metric] if metric != "rmse" or rt.TRAIN_CHANCE_PREFIX + metric in params
+                      else math.sqrt(float(params[rt.TRAIN_CHANCE_PREFIX + "mse"])))
     except (KeyError, ValueError, TypeError):
         return None
     return None if math.isnan(value) else value
@@ -232,8 +234,11 @@ def train_chance_from_params(params: dict, metric: str) -> Optional[float]:
 def chance_from_params(params: dict, task: str, metric: str) -> Optional[float]:
     """What a constant prediction scores in `metric`, from the dataset parent's params: its
     chance_test_<metric>, or for a parent written before those its primary's chance_test_metric
-    when that primary is `metric`; None when not logged."""
+    when that primary is `metric` (RMSE: the root of the MSE's, for parents logged before RMSE
+    was); None when not logged."""
     value = params.get(rt.CHANCE_PREFIX + metric)
+    if value is None and metric == "rmse" and (mse := chance_from_params(params, task, "mse")) is not None:
+        return math.sqrt(mse)
     if value is None:
         try:
             trained_in = json.loads(params.get("dataset_spec") or "{}").get("metric")

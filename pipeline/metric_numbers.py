@@ -77,7 +77,7 @@ def table_value(x: float) -> str:
     0.9712, 0.0280, 0.00686, 1637.9, 49 070 (a price's MAE), 9 496 900, 2.500e+09. To 4 decimals
     from 0.01 to 10 (shares and unit-scale losses), 3 significant digits below, trailing zeros kept
     (an MSE of 0.0069 and its std 0.0008 said little), else 5 significant digits (a noisy std's seventh digit says nothing),
-    spaced below ten million and as a power of ten from there, as the sentences write them."""
+    spaced below ten million, and from there a power of ten to 4 significant digits."""
     if 0 < abs(x) < 0.01:
         return f"{x:#.3g}"
     if abs(x) < 10 or x != x:
@@ -112,17 +112,27 @@ def interval(p: stats.Paired, metric: str) -> str:
 def _end(x: float, metric: str, big: float, rope: float) -> str:
     """A CI's end as `number` writes it, with more digits where it would read as the ROPE's edge
     though it lies on one side of it (1.002 pt beside a ROPE of 1.0 pt: "1.002", not "1.0"):
-    inside the ROPE or past it decides between "negligible" and "better"."""
+    inside the ROPE or past it decides between "negligible" and "better". In number's style
+    (2 502 beside a ROPE of 2 500); an end at the edge but for float error stays as it is."""
     text = number(x, metric, signed=False, big=big)
-    share = METRICS[metric].share
+    if math.isnan(rope) or math.isclose(abs(x), rope, rel_tol=1e-9) or \
+            number(abs(x), metric, False, big) != number(rope, metric, False, big):
+        return text
     for extra in range(1, 5):
-        if math.isnan(rope) or abs(x) == rope or number(abs(x), metric, False, big) != number(rope, metric, False, big):
-            break
-        text, edge = (f"{x:.{1 + extra}f}", f"{rope:.{1 + extra}f}") if share else \
-            (f"{x:.{3 + extra}g}", f"{rope:.{3 + extra}g}")
-        if text.lstrip("-") != edge:
-            break
+        mine, edge = (_with_digits(v, metric, big, extra) for v in (x, rope))
+        if mine.lstrip("-") != edge:
+            return mine
     return text
+
+
+def _with_digits(x: float, metric: str, big: float, extra: int) -> str:
+    """`number`'s text of x with `extra` more digits."""
+    if METRICS[metric].share:
+        return f"{x:.{1 + extra}f}"
+    rounded = float(f"{x:.{3 + extra}g}")
+    if 1e3 <= abs(rounded) and max(abs(rounded), abs(float(f"{big:.3g}"))) < 1e7:
+        return f"{rounded:,.0f}".replace(",", " ")
+    return f"{x:.{3 + extra}g}"
 
 
 def difference(p: stats.Paired, metric: str) -> str:

@@ -201,7 +201,7 @@ def _say_looks_changed(study: Study, plan: DatasetPlan, ostudy) -> None:
 
 def seeds_reached(study: Study, ostudy) -> list[int]:
     """The seeds every cell of the dataset trains on: all of the file's, or, with adaptive seeds,
-    those up to the latest look its dataset's rounds reached (the first look's on a new study), so
+    those its dataset's rounds reached (the first look's on a new study), so
     that an arm or path point added to the file later runs on the seeds the others ran on: the
     looks compare arms on the seeds both have."""
     if not study.adaptive:
@@ -209,7 +209,9 @@ def seeds_reached(study: Study, ostudy) -> list[int]:
     order = {seed: i for i, seed in enumerate(study.seeds)}
     ran = max((order[cell[1]] + 1 for cell in grid.latest_by_cell(ostudy.get_trials(deepcopy=False))
                if cell[1] in order), default=0)
-    return study.seeds_at(next((n for n in study.looks() if n >= ran), study.looks()[-1]))
+    # the others' seeds exactly: where the looks changed and they ran to between two, next_round
+    # takes them on to the next look once the verdicts ask for it (not every arm at once now)
+    return study.seeds_at(max(ran, study.looks()[0]))
 
 
 def _ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, owned: bool) -> None:
@@ -368,13 +370,13 @@ def next_round(ctx: RunContext, data: dict, owned: bool = True) -> list[str]:
 
 
 def _worker_process(study: Study, storage: str, tracking: str, experiment_id: str, root_id: str,
-                    number: int, parent_pid: int) -> None:
+                    number: int, parent_pid: int, say_done: bool = True) -> None:
     install_signal_handlers()
     try:   # a signal while the data loads ends the worker as quietly as one while it trains
         die_with_parent(parent_pid)
         data, tracker = connect(study, storage, tracking)
         ctx = RunContext(study, tracker, experiment_id, root_id, storage)
-        run_worker_loop(ctx, data, who=f" worker {number}:")
+        run_worker_loop(ctx, data, who=f" worker {number}:", say_done=say_done)
     except Interrupted:
         sys.exit(130)
     except StoreUnreachable as e:   # one line, as the command line prints it; the parent goes on
@@ -405,7 +407,7 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
             if workers == 1 or not queue_state(ctx, data)[0]:
                 run_worker_loop(ctx, data, say_done=first)
             else:
-                _run_local_workers(ctx, data, workers)
+                _run_local_workers(ctx, data, workers, say_done=first)
                 spawned = workers
             if not next_round(ctx, data):
                 break
@@ -434,13 +436,13 @@ def _ended_trials(ctx: RunContext, data: dict) -> int:
         deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))) for p in ctx.study.plans)
 
 
-def _run_local_workers(ctx: RunContext, data: dict, workers: int) -> None:
+def _run_local_workers(ctx: RunContext, data: dict, workers: int, say_done: bool = True) -> None:
     """`workers` processes popping cells from the same storage; on a signal each is stopped
-    with SIGTERM (it marks its current runs KILLED)."""
+    with SIGTERM (it marks its current runs KILLED). `say_done`: as run_worker_loop's."""
     study = ctx.study
     spawn = multiprocessing.get_context("spawn")
     procs = [spawn.Process(target=_worker_process, args=(study, ctx.storage, ctx.tracker.uri,
-                                                         ctx.experiment_id, ctx.root_id, i + 1, os.getpid()))
+                                                         ctx.experiment_id, ctx.root_id, i + 1, os.getpid(), say_done))
              for i in range(workers)]
     try:
         for p in procs:

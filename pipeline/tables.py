@@ -187,10 +187,10 @@ def _read_file(spec, path: Path) -> pd.DataFrame:
         frame.attrs["repeated_names"] = _repeated_names(path, spec.encoding or "utf-8", sep, list(frame.columns), skip)
         frame.attrs["sep"] = sep   # a semicolon: a European export, whose commas are decimal ones
         frame.attrs["dot_thousands"] = dots = dot_thousands(spec)
-        if dots:   # 60.900 read as 60.9: the file's text again, its points taken out
+        if dots:   # 60.900 read as 60.9: the file's text, its points out, read as numbers like any text column
             text = _read_text(path, spec.encoding or "utf-8", sep, skip)
             for c in dots:
-                frame[c] = pd.to_numeric(text[c].str.strip().str.replace(".", "", regex=False)).astype(float)
+                frame[c] = text[c].str.replace(".", "", regex=False)
         return frame
     except UnicodeDecodeError:
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: not {spec.encoding or 'utf-8'} text "
@@ -216,14 +216,14 @@ def dot_thousands(spec) -> dict[str, str]:
         return {}
     if path.suffix.lower() in (".parquet", ".pq", *WORKBOOKS):
         return {}
-    return _dot_thousands_in(str(path.resolve()), stat.st_size, stat.st_mtime_ns, spec.encoding or "utf-8")
+    return dict(_dot_thousands_in(str(path.resolve()), stat.st_size, stat.st_mtime_ns, spec.encoding or "utf-8"))
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
 def _dot_thousands_in(path: str, size: int, mtime_ns: int, encoding: str) -> dict[str, str]:
     try:
         sep, skip = _delimiter(Path(path), encoding)
-        return dot_thousands_columns(_read_text(Path(path), encoding, sep, skip)) if sep != "," else {}
+        return dot_thousands_columns(_read_text(Path(path), encoding, sep, skip), sep) if sep == ";" else {}
     except Exception:   # not text, not CSV: reading the table raises the one-line error
         return {}
 

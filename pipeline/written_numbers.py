@@ -28,7 +28,7 @@ THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"   # 66,645 or 1,204.5
 DECIMAL_COMMA = r"[+-]?\d+,\d+"                     # 1,52: when no value of the column is 1,234-like
 EUROPEAN = r"[+-]?\d{1,3}(?:\.\d{3})+,\d+"          # 1.234,56: points are thousands, the comma decimal
 DOT_THOUSANDS = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"  # 1.234 or 1.234,5, in a column that has 1.234,56
-GROUPED_OR_WHOLE = r"[+-]?\d{1,3}(?:\.\d{3})+|[+-]?\d+"  # 60.900, 1.250.000 or 999: a column of these, beside decimal commas
+DOT_GROUPS = r"[+-]?\d{1,3}(?:\.\d{3})+"          # 60.900, 1.250.000: thousands, in a file of decimal commas
 NUMBER_SHARE = 0.9
 DECIMAL_SHARE = 0.1   # of a column's values with a comma, those only a decimal comma explains, to settle it
 
@@ -106,21 +106,28 @@ def _comma_evidence(frame: pd.DataFrame) -> tuple[bool, bool]:
     return decimal, thousands
 
 
-def dot_thousands_columns(text: pd.DataFrame) -> dict[str, str]:
-    """{column: an example} of the columns of plain numbers with points (60.900, 2.042 beside 999)
-    whose points group thousands because the file's commas are decimal ones: some column writes
-    values only a decimal comma explains (5,92; 0,459; 1.234,56) and none thousands commas, so a
-    point there cannot be a decimal point, as in 1.234,56. `text` is the file read as text (a CSV
-    reader takes 60.900 for 60.9). A column counts when each of its values with a point has only
-    3-digit groups after it and none starts with "0." (0.125 is a decimal whatever the file)."""
+def dot_thousands_columns(text: pd.DataFrame, sep: str) -> dict[str, str]:
+    """{column: an example} of a semicolon-separated file's columns of numbers with points
+    (60.900, 2.042 beside 999) whose points group thousands because the file's commas are decimal
+    ones: some column writes values only a decimal comma explains (5,92; 0,459; 1.234,56) and none
+    thousands commas, so a point there cannot be a decimal point, as in 1.234,56. `text` is the file
+    read as text (a CSV reader takes 60.900 for 60.9). A column counts when its values are numbers
+    as people write them (a currency sign, a unit, a dash or a few words among them count as for
+    any column: NUMBER_SHARE), each one with a point has only 3-digit groups after it, and none
+    starts with "0." (0.125 is a decimal whatever the file). Tab- and pipe-separated files are left
+    alone: their "decimal" evidence can be a column of "1,2" lists."""
+    if sep != ";":
+        return {}
     decimal, thousands = _comma_evidence(text)
     if not decimal or thousands:
         return {}
     out = {}
     for c in text.columns:
-        values = text[c].dropna().astype(str).str.strip()
-        dotted = values[values.str.contains(".", regex=False)]
-        if len(dotted) and values.str.fullmatch(GROUPED_OR_WHOLE).all() and not dotted.str.match(r"[+-]?0\.").any():
+        values = _cleaned(text[c])
+        plain = values[values.str.fullmatch(r"[+-]?[\d.]+")]
+        dotted = plain[plain.str.contains(".", regex=False)]
+        if len(dotted) and len(plain) >= NUMBER_SHARE * len(values) and dotted.str.fullmatch(DOT_GROUPS).all() \
+                and not dotted.str.match(r"[+-]?0\.").any():
             out[str(c)] = str(dotted.iloc[0])
     return out
 

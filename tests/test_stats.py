@@ -224,6 +224,12 @@ def test_metrics_equal_scikit_learns():
     assert readable_in(old, "rmse", "mse") and not readable_in(old, "mae", "mse")
     assert read_in(old, "regression", "rmse", own="mse") == {"test_metric": 2.0, "final_train_metric": 1.0,
                                                             "final_val_metric": 1.5, "gap_metric": 1.0}
+    # and its parent's constant prediction too, for the report's chance judgements (the console's come
+    # from the Optuna study's attributes, set afresh)
+    from pipeline.dataset_record import chance_from_params, train_chance_from_params
+
+    assert chance_from_params({"chance_test_mse": "4.0"}, "regression", "rmse") == 2.0
+    assert train_chance_from_params({"chance_train_mse": "9"}, "rmse") == 3.0
 
 
 def test_a_rope_written_in_points_is_refused_for_bounded_metrics():

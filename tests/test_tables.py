@@ -685,13 +685,15 @@ def test_points_group_thousands_in_a_file_of_decimal_commas(tmp_path):
     rng = np.random.default_rng(5)
     rows = [f"{rng.integers(40, 999)}.{rng.integers(100, 999)};{rng.integers(1, 3)}.{rng.integers(100, 999)};"
             + f"{rng.normal():.2f}".replace(".", ",") + f";{'ab'[i % 2]}" for i in range(40)]
-    rows[0], rows[1] = "60.900;2.042;5,92;a", "1.250.000;999;-0,5;b"
+    rows[0], rows[1], rows[2] = "60.900;2.042;5,92;a", "1.250.000;999;-0,5;b", "75.000 €;-;3,1;a"
     (tmp_path / "houses.csv").write_text("price;sqft;rate;y\n" + "\n".join(rows) + "\n")
     spec = DatasetSpec(name="table", path=str(tmp_path / "houses.csv"), target="y")
     frame, _, record = tables.read(spec)
     assert frame.loc[0, ["price", "sqft", "rate"]].tolist() == [60900.0, 2042.0, 5.92]
     assert frame.loc[1, ["price", "sqft", "rate"]].tolist() == [1250000.0, 999.0, -0.5]
     assert frame["price"].min() >= 40000 and frame["sqft"].min() >= 999
+    # a currency sign and a dash among them read as in any column of numbers (a dash is missing)
+    assert frame.loc[2, "price"] == 75000.0 and np.isnan(frame.loc[2, "sqft"])
     assert set(record["dot_thousands"]) == {"price", "sqft"}
     assert any(w.startswith("Column 'sqft': values like '2.042' were read with the point as a thousands separator "
                             "(2.042 as 2042), as this file writes decimal commas") for w in record["warnings"]), record["warnings"]
@@ -706,6 +708,10 @@ def test_points_group_thousands_in_a_file_of_decimal_commas(tmp_path):
     (tmp_path / "mixed.csv").write_text("a;r;y\n0.125;1,5;a\n" + "".join(f"{i}.250;0,{i};{'ab'[i % 2]}\n" for i in range(1, 40)))
     frame, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "mixed.csv"), target="y"))
     assert frame.loc[0, "a"] == 0.125 and frame.loc[1, "a"] == 1.25 and record["dot_thousands"] == {}
+    # a tab-separated file: its "decimal comma" evidence may be a column of lists ("1,2"); points stay decimal
+    (tmp_path / "tab.csv").write_text("a\tids\ty\n" + "".join(f"{i}.859\t{i},{i + 1}\t{'ab'[i % 2]}\n" for i in range(1, 40)))
+    frame, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "tab.csv"), target="y"))
+    assert frame.loc[0, "a"] == 1.859 and record["dot_thousands"] == {}
 
 
 def test_missing_values_that_yaml_or_the_file_do_not_hold_are_said(tmp_path):

@@ -1311,6 +1311,10 @@ def test_one_interval_is_written_one_way():
     assert metric_numbers.difference(dataclasses.replace(edge, ci_high=0.0093), "accuracy") == "+0.7 pt [0.4, 0.9]"
     mse = stats.Paired(16, 0.02, 0.01, 0.0401, 0.01, 0.01, 1.0, 1e-4, rope=0.04)
     assert metric_numbers.difference(mse, "mse") == "-0.02 MSE [-0.0401, -0.01]"
+    # in the interval's style (thousands spaced), and an end at the edge but for float error as it is
+    price = stats.Paired(16, 2000.0, 1000.0, 2502.0, 0.01, 0.01, 1.0, 1e-4, rope=2500.0)
+    assert metric_numbers.difference(price, "mse") == "-2 000 MSE [-2 502, -1 000]"
+    assert metric_numbers.difference(dataclasses.replace(edge, ci_high=0.01 + 1e-15), "accuracy") == "+0.7 pt [0.4, 1.0]"
 
 
 def test_the_overfitting_warning_names_every_arm_in_short_points_to_it_for():
@@ -1405,3 +1409,27 @@ def test_none_is_judged_on_its_training_rows_against_the_training_rows_constant(
     # the same runs without the training constant (a study logged before it): judged by the test one
     [old] = verdicts.decide_study([dataclasses.replace(d, train_chance=None)])
     assert old.below_chance == []
+
+
+def test_an_arm_added_to_an_adaptive_study_runs_on_the_seeds_its_dataset_reached():
+    """seeds_reached: the seeds a dataset's cells are enqueued on. A new study starts at the first
+    look; an arm added after rounds ran gets the seeds the others have (not the first look's
+    alone, which a dataset at its maximum would never extend), also between two looks when the
+    file's looks changed (next_round takes it on from there)."""
+    import optuna
+
+    from pipeline import grid, lifecycle
+    from pipeline.orchestrate import seeds_reached
+    from pipeline.study import build_study
+
+    raw = {"name": "grow", "arms": ["none", "l2", "dropout"], "seeds": {"start": 3, "step": 3, "max": 9},
+           "datasets": [{"name": "wine"}]}
+    study = build_study(raw, "grow.yaml")
+    ostudy = optuna.create_study(storage=optuna.storages.InMemoryStorage())
+    assert seeds_reached(study, ostudy) == study.seeds[:3]
+    grid.enqueue_missing(ostudy, [(arm, s, "") for arm in ("none", "l2") for s in study.seeds[:6]], 1, lifecycle.spent_attempt)
+    assert seeds_reached(study, ostudy) == study.seeds[:6]
+    grid.enqueue_missing(ostudy, [(arm, s, "") for arm in ("none", "l2") for s in study.seeds[6:8]], 1, lifecycle.spent_attempt)
+    assert seeds_reached(study, ostudy) == study.seeds[:8]
+    fixed = build_study({**raw, "seeds": 4}, "grow.yaml")
+    assert seeds_reached(fixed, ostudy) == fixed.seeds

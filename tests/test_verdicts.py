@@ -472,6 +472,12 @@ def test_none_worse_than_a_constant_prediction_is_overfitting_that_regularizatio
     said = verdict_warnings.chance_warning(w)
     assert "L2 brings it back to about the constant's level" in said and "L1 scores below the constant's level too, " \
         "if not clearly" in said and "L1 brings" not in said and "L2 and L1" not in said, said
+    # at the constant's level on average, but so spread that it is not shown better than none: said so
+    spread = {**values, "l1": {s: 0.0226 + 0.12 * (-1) ** s for s in range(8)}}
+    [u] = verdicts.decide_study([dataclasses.replace(results, values=spread, secondary={
+        "gap_metric": {arm: {s: x - 0.001 for s, x in by_seed.items()} for arm, by_seed in spread.items()}})])
+    assert u.paired["l1"].verdict != "better" and "l1" in u.at_chance
+    assert "L1 scores about the constant's level, not clearly better than none" in verdict_warnings.chance_warning(u)
     short = short_answer.in_short([v], short_answer.mean_values([results]))
     # L2 is better than none but at the constant's level: it undid the harm, it did not help beyond it
     assert short[0].startswith("On d2l, L2 undid none's overfitting: test MSE 0.07") and \

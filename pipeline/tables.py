@@ -108,7 +108,7 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     record["percent_mixed"] = {c: found for c in frame.columns
                                if c != spec.target and is_text(frame[c]) and (found := percent_mixed(frame[c]))}
     record["parsed_numeric_columns"], record["non_numbers_as_missing"], record["decimal_commas"], \
-        record["dashes_as_missing"] = _parse_numbers(frame, spec.target, sep)
+        record["dashes_as_missing"] = _parse_numbers(frame, spec.target, sep, set(record["dot_thousands"]))
     again = _mark_missing(frame, prep.missing_values)
     record["marked_missing"] = {c: marked[c] + again[c] for c in prep.missing_values}
     record["merged_classes"] = _merge_classes(spec, frame)
@@ -187,14 +187,14 @@ def _read_file(spec, path: Path) -> pd.DataFrame:
         frame.attrs["repeated_names"] = _repeated_names(path, spec.encoding or "utf-8", sep, list(frame.columns), skip)
         frame.attrs["sep"] = sep   # a semicolon: a European export, whose commas are decimal ones
         frame.attrs["dot_thousands"] = dots = dot_thousands(spec)
-        if dots:   # 60.900 read as 60.9: the file's text, its points out, read as numbers like any text column
+        if dots:   # 60.900 read as 60.9: the file's text, read as numbers like any text column (_parse_numbers)
             text = _read_text(path, spec.encoding or "utf-8", sep, skip)
             for c in dots:
-                frame[c] = text[c].str.replace(".", "", regex=False)
+                frame[c] = text[c]
         return frame
     except UnicodeDecodeError:
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: not {spec.encoding or 'utf-8'} text "
-                         f"({_first_bad_byte(path, spec.encoding or 'utf-8')}); set encoding: (e.g. latin-1 or cp1252) "
+                         f"({_first_bad_byte(path, spec.encoding or 'utf-8')}); set encoding: (e.g. cp1252, a Windows export's, or latin-1) "
                          "in the dataset entry") from None
     except LookupError:
         raise UsageError(f"{_where(spec)}: field 'encoding' = {spec.encoding!r}: unknown encoding; e.g. utf-8, "
@@ -353,16 +353,17 @@ def _mark_missing(frame: pd.DataFrame, markers: dict) -> dict[str, int]:
     return matched
 
 
-def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",") -> tuple[list[str], dict, dict, dict]:
+def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",", dots: frozenset = frozenset()) -> tuple[list[str], dict, dict, dict]:
     """Text columns of numbers as people write them become floats: their names; for each column
     whose few values that are not numbers became missing, how many and which (a few examples); the
-    decimal-comma readings; and how many dashes ("-", "--") each read as missing."""
+    decimal-comma readings; and how many dashes ("-", "--") each read as missing. `dots`: the
+    columns whose points group thousands (tables.dot_thousands)."""
     parsed, non_numbers, decimals, dashes = [], {}, {}, {}
     commas = file_commas(frame, sep)
     for c in frame.columns:
         if not is_text(frame[c]):
             continue
-        numbers, note = read_numbers(frame[c], NUMBER_SHARE if c != target else 1.0, commas)
+        numbers, note = read_numbers(frame[c], NUMBER_SHARE if c != target else 1.0, commas, dot_groups=c in dots)
         if numbers is None:
             continue
         if note:

@@ -44,11 +44,13 @@ def as_number(column: pd.Series, share: float, file_commas: str = "") -> Optiona
     return read_numbers(column, share, file_commas)[0]
 
 
-def read_numbers(column: pd.Series, share: float, file_commas: str = "") -> tuple[Optional[pd.Series], str]:
+def read_numbers(column: pd.Series, share: float, file_commas: str = "",
+                 dot_groups: bool = False) -> tuple[Optional[pd.Series], str]:
     """as_number's answer, and for the warning an example of the column's 1,234-like values read
-    with a decimal comma and why ("" when none was, or the column is not numbers)."""
+    with a decimal comma and why ("" when none was, or the column is not numbers). `dot_groups`:
+    the column's points group thousands (dot_thousands_columns: 60.900 in a file of decimal commas)."""
     text = _cleaned(column)
-    european = _dot_thousands(text)
+    european = dot_groups or _dot_thousands(text)
     note = ""
     if european:   # 1.234,56: the points out first, then the comma is a decimal one
         text = text.mask(text.str.fullmatch(DOT_THOUSANDS), text.str.replace(".", "", regex=False))
@@ -93,16 +95,16 @@ def file_commas(frame: pd.DataFrame, sep: str = ",") -> str:
     return "decimal" if not thousands and (sep == ";" or decimal) else ""
 
 
-def _comma_evidence(frame: pd.DataFrame) -> tuple[bool, bool]:
-    """(Whether some text column settles decimal commas (1,5; 0,459; 1.234,56), whether some
-    settles thousands commas (1,234,567; 1,234.5))."""
+def _comma_evidence(frame: pd.DataFrame, file_commas: str = "") -> tuple[bool, bool]:
+    """(Whether some text column settles decimal commas (1,5; 0,459; 1.234,56), or reads them so by
+    `file_commas`; whether some settles thousands commas (1,234,567; 1,234.5))."""
     decimal = thousands = False
     for c in frame.columns:
         if is_text(frame[c]):
             text = _cleaned(frame[c])
             digits = text[text.str.fullmatch(r"[+-]?[\d.,]+")]
             thousands |= bool(digits.str.fullmatch(r"[+-]?\d{1,3}(?:,\d{3}){2,}(?:\.\d+)?|[+-]?\d{1,3}(?:,\d{3})+\.\d+").any())
-            decimal |= _dot_thousands(text) or _comma_reading(text)[0]
+            decimal |= _dot_thousands(text) or _comma_reading(text, file_commas)[0]
     return decimal, thousands
 
 
@@ -114,11 +116,11 @@ def dot_thousands_columns(text: pd.DataFrame, sep: str) -> dict[str, str]:
     read as text (a CSV reader takes 60.900 for 60.9). A column counts when its values are numbers
     as people write them (a currency sign, a unit, a dash or a few words among them count as for
     any column: NUMBER_SHARE), each one with a point has only 3-digit groups after it, and none
-    starts with "0." (0.125 is a decimal whatever the file). Tab- and pipe-separated files are left
+    starts with 0 (0.125 is a decimal whatever the file, 030.229.622 a phone number). Tab- and pipe-separated files are left
     alone: their "decimal" evidence can be a column of "1,2" lists."""
     if sep != ";":
         return {}
-    decimal, thousands = _comma_evidence(text)
+    decimal, thousands = _comma_evidence(text, "decimal")   # a column of 1,716s alone reads decimal in a ; file
     if not decimal or thousands:
         return {}
     out = {}
@@ -127,17 +129,19 @@ def dot_thousands_columns(text: pd.DataFrame, sep: str) -> dict[str, str]:
         plain = values[values.str.fullmatch(r"[+-]?[\d.]+")]
         dotted = plain[plain.str.contains(".", regex=False)]
         if len(dotted) and len(plain) >= NUMBER_SHARE * len(values) and dotted.str.fullmatch(DOT_GROUPS).all() \
-                and not dotted.str.match(r"[+-]?0\.").any():
+                and not dotted.str.match(r"[+-]?0").any():   # 0.125 is a decimal, 030.229.622 a phone number
             out[str(c)] = str(dotted.iloc[0])
     return out
 
 
 def _dot_thousands(text: pd.Series) -> bool:
     """Whether the column's points are thousands separators (1.234,56, as German or Spanish
-    spreadsheets write): some value has both point groups and a decimal comma, and every value with a
-    point has only 3-digit groups after its points (12.5 anywhere means points are decimal points)."""
+    spreadsheets write): some value has both point groups and a decimal comma, or two point groups
+    (1.250.000, which nothing else writes), and every value with a point has only 3-digit groups
+    after its points (12.5 anywhere means points are decimal points)."""
     points = text[text.str.fullmatch(r"[+-]?[\d.,]+") & text.str.contains(".", regex=False)]
-    return bool(points.str.fullmatch(EUROPEAN).any()) and bool(points.str.fullmatch(DOT_THOUSANDS).all())
+    settled = points.str.fullmatch(EUROPEAN).any() or points.str.fullmatch(r"[+-]?[1-9]\d{0,2}(?:\.\d{3}){2,}").any()
+    return bool(settled) and bool(points.str.fullmatch(DOT_THOUSANDS).all())
 
 
 def _comma_reading(text: pd.Series, file_commas: str = "") -> tuple[bool, str]:

@@ -708,6 +708,24 @@ def test_points_group_thousands_in_a_file_of_decimal_commas(tmp_path):
     (tmp_path / "mixed.csv").write_text("a;r;y\n0.125;1,5;a\n" + "".join(f"{i}.250;0,{i};{'ab'[i % 2]}\n" for i in range(1, 40)))
     frame, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "mixed.csv"), target="y"))
     assert frame.loc[0, "a"] == 0.125 and frame.loc[1, "a"] == 1.25 and record["dot_thousands"] == {}
+    # the column's other values as the file writes them: "k.A." is said as itself, a marker "9.999" matches
+    (tmp_path / "ka.csv").write_text("n;r;y\n" + "".join(f"{i + 1}.{100 + i};{i},5;{'ab'[i % 2]}\n" for i in range(38))
+                                     + "k.A.;1,5;a\n9.999;2,5;b\n")
+    marked = DatasetSpec(name="table", path=str(tmp_path / "ka.csv"), target="y",
+                         preprocess={"missing_values": {"n": ["9.999"]}})
+    frame, _, record = tables.read(marked)
+    assert frame.loc[0, "n"] == 1100.0 and frame["n"].isna().sum() == 2 and record["marked_missing"]["n"] == 1
+    assert record["non_numbers_as_missing"]["n"]["examples"] == ["k.A."]
+    # a ; file whose commas read decimal by the file alone (6,365 could be either) is evidence too;
+    # a phone number's leading 0 is no thousands group
+    (tmp_path / "de.csv").write_text("preis;einwohner;tel;y\n" + "".join(
+        f"{i % 9 + 1},{100 + i};{i + 1}.{200 + i};0{i + 30}.229.622;{'ab'[i % 2]}\n" for i in range(40)))
+    frame, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "de.csv"), target="y"))
+    assert frame.loc[0, ["preis", "einwohner"]].tolist() == [1.1, 1200.0] and "tel" not in record["dot_thousands"]
+    # 1.250.000 settles a column's points as thousands in any file, as 1,234,567 settles commas
+    (tmp_path / "tab2.csv").write_text("n\tm\ty\n1.250.000\t1\ta\n" + "".join(f"{i}.900\t{i}\t{'ab'[i % 2]}\n" for i in range(1, 40)))
+    frame, _, _ = tables.read(DatasetSpec(name="table", path=str(tmp_path / "tab2.csv"), target="y"))
+    assert frame["n"].tolist()[:2] == [1250000.0, 1900.0]
     # a tab-separated file: its "decimal comma" evidence may be a column of lists ("1,2"); points stay decimal
     (tmp_path / "tab.csv").write_text("a\tids\ty\n" + "".join(f"{i}.859\t{i},{i + 1}\t{'ab'[i % 2]}\n" for i in range(1, 40)))
     frame, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "tab.csv"), target="y"))

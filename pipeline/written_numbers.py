@@ -24,8 +24,6 @@ PERCENT = r"(?<!\s)\s*%$"                           # 34.8% -> 34.8, as written 
 UNIT = r"^([+-]?\d(?:[\d.,]|\s(?=\d))*)\s*([^\W\d_]+[23]?(?:/[^\W\d_]+[23]?)?)$"   # 3556 kg, 5.4 mg/dL, 3489 m2: taken off
 #                                                    when the column has one unit (kg and lb mixed stay text)
 SPACE_THOUSANDS = r"[+-]?\d{1,3}(?:[ \u00a0\u2009\u202f]\d{3})+(?:[.,]\d+)?"   # 2 556, 1 204,5: spaces out
-APOSTROPHE_THOUSANDS = r"[+-]?\d{1,3}(?:['\u2019]\d{3})+(?:\.\d+)?"   # Swiss 58'924.68: apostrophes out
-TRAILING_MINUS = r"^(\d[\d.,]*)-$"                  # SAP's 6.376,29- -> -6.376,29
 THOUSANDS = r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"   # 66,645 or 1,204.5
 DECIMAL_COMMA = r"[+-]?\d+,\d+"                     # 1,52: when no value of the column is 1,234-like
 EUROPEAN = r"[+-]?\d{1,3}(?:\.\d{3})+,\d+"          # 1.234,56: points are thousands, the comma decimal
@@ -71,8 +69,8 @@ def read_numbers(column: pd.Series, share: float, file_commas: str = "",
 
 def _cleaned(column: pd.Series) -> pd.Series:
     """A column's values as text with what is not the number taken off: the typographic minus,
-    accounting parentheses, currency and percent signs, one unit shared by the column, spaces or
-    apostrophes between thousands, a trailing minus (SAP exports); lone dashes left out."""
+    accounting parentheses, currency and percent signs, one unit shared by the column, spaces
+    between thousands; lone dashes left out."""
     text = column.dropna().astype(str).str.replace(MINUS, "-", regex=False)
     text = text.str.replace(PARENTHESES, r"-\1\2", regex=True)
     text = text.str.replace(CURRENCY, r"\1", regex=True).str.replace(CURRENCY_AFTER, "", regex=True)
@@ -82,8 +80,6 @@ def _cleaned(column: pd.Series) -> pd.Series:
     if len(units) == 1:   # one unit throughout carries nothing; two (kg, lb) would mix scales
         text = with_unit[0].where(with_unit[1].notna(), text)
     text = text.mask(text.str.fullmatch(SPACE_THOUSANDS), text.str.replace(r"\s", "", regex=True))
-    text = text.mask(text.str.fullmatch(APOSTROPHE_THOUSANDS), text.str.replace(r"['\u2019]", "", regex=True))
-    text = text.str.replace(TRAILING_MINUS, r"-\1", regex=True)
     return text[~text.isin(DASHES)]
 
 

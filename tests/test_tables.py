@@ -185,11 +185,6 @@ def test_zeros_that_mean_not_measured_are_suspected_only_where_they_stand_apart(
 def test_numbers_in_any_convention_and_a_few_odd_values_are_read_as_numbers(tmp_path):
     """Decimal commas, European 1.234,56, accounting negatives, space thousands, the minus sign, a unit; a feature with
     at least 90% numbers is numbers, the rest missing and warned about; the target only when all are."""
-    from pipeline.written_numbers import as_number
-
-    # Swiss apostrophes between thousands, SAP's trailing minus (a column of them was dropped as id-like)
-    assert as_number(pd.Series(["58'924.68", "1’234", "999.5"]), 0.9).tolist() == [58924.68, 1234.0, 999.5]
-    assert as_number(pd.Series(["6.376,29-", "1.234,56", "12,5"]), 0.9).tolist() == [-6376.29, 1234.56, 12.5]
     rng = np.random.default_rng(2)
     n = 40
     mixed = rng.normal(5, 1, n).round(2)

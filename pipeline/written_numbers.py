@@ -111,8 +111,9 @@ def _comma_evidence(frame: pd.DataFrame, file_commas: str = "") -> tuple[bool, b
 def dot_thousands_columns(text: pd.DataFrame, sep: str) -> dict[str, str]:
     """{column: an example} of a semicolon-separated file's columns of numbers with points
     (60.900, 2.042 beside 999) whose points group thousands because the file's commas are decimal
-    ones: some column writes values only a decimal comma explains (5,92; 0,459; 1.234,56) and none
-    thousands commas, so a point there cannot be a decimal point, as in 1.234,56. `text` is the file
+    ones (some column writes values only a decimal comma explains: 5,92; 0,459; 1.234,56; or a column
+    of 1,716s alone, which a semicolon file reads so) and none thousands commas, so a point there
+    cannot be a decimal point, as in 1.234,56; or because one of its values has two groups (1.250.000). `text` is the file
     read as text (a CSV reader takes 60.900 for 60.9). A column counts when its values are numbers
     as people write them (a currency sign, a unit, a dash or a few words among them count as for
     any column: NUMBER_SHARE), each one with a point has only 3-digit groups after it, and none
@@ -121,14 +122,16 @@ def dot_thousands_columns(text: pd.DataFrame, sep: str) -> dict[str, str]:
     if sep != ";":
         return {}
     decimal, thousands = _comma_evidence(text, "decimal")   # a column of 1,716s alone reads decimal in a ; file
-    if not decimal or thousands:
+    if thousands:
         return {}
     out = {}
     for c in text.columns:
         values = _cleaned(text[c])
         plain = values[values.str.fullmatch(r"[+-]?[\d.]+")]
         dotted = plain[plain.str.contains(".", regex=False)]
-        if len(dotted) and len(plain) >= NUMBER_SHARE * len(values) and dotted.str.fullmatch(DOT_GROUPS).all() \
+        # the file's decimal commas say so, or a value with two groups (1.250.000, which nothing else writes)
+        settled = decimal or dotted.str.fullmatch(r"[+-]?\d{1,3}(?:\.\d{3}){2,}").any()
+        if len(dotted) and settled and len(plain) >= NUMBER_SHARE * len(values) and dotted.str.fullmatch(DOT_GROUPS).all() \
                 and not dotted.str.match(r"[+-]?0").any():   # 0.125 is a decimal, 030.229.622 a phone number
             out[str(c)] = str(dotted.iloc[0])
     return out
@@ -136,12 +139,10 @@ def dot_thousands_columns(text: pd.DataFrame, sep: str) -> dict[str, str]:
 
 def _dot_thousands(text: pd.Series) -> bool:
     """Whether the column's points are thousands separators (1.234,56, as German or Spanish
-    spreadsheets write): some value has both point groups and a decimal comma, or two point groups
-    (1.250.000, which nothing else writes), and every value with a point has only 3-digit groups
-    after its points (12.5 anywhere means points are decimal points)."""
+    spreadsheets write): some value has both point groups and a decimal comma, and every value with a
+    point has only 3-digit groups after its points (12.5 anywhere means points are decimal points)."""
     points = text[text.str.fullmatch(r"[+-]?[\d.,]+") & text.str.contains(".", regex=False)]
-    settled = points.str.fullmatch(EUROPEAN).any() or points.str.fullmatch(r"[+-]?[1-9]\d{0,2}(?:\.\d{3}){2,}").any()
-    return bool(settled) and bool(points.str.fullmatch(DOT_THOUSANDS).all())
+    return bool(points.str.fullmatch(EUROPEAN).any()) and bool(points.str.fullmatch(DOT_THOUSANDS).all())
 
 
 def _comma_reading(text: pd.Series, file_commas: str = "") -> tuple[bool, str]:

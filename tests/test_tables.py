@@ -722,10 +722,10 @@ def test_points_group_thousands_in_a_file_of_decimal_commas(tmp_path):
         f"{i % 9 + 1},{100 + i};{i + 1}.{200 + i};0{i + 30}.229.622;{'ab'[i % 2]}\n" for i in range(40)))
     frame, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "de.csv"), target="y"))
     assert frame.loc[0, ["preis", "einwohner"]].tolist() == [1.1, 1200.0] and "tel" not in record["dot_thousands"]
-    # 1.250.000 settles a column's points as thousands in any file, as 1,234,567 settles commas
-    (tmp_path / "tab2.csv").write_text("n\tm\ty\n1.250.000\t1\ta\n" + "".join(f"{i}.900\t{i}\t{'ab'[i % 2]}\n" for i in range(1, 40)))
-    frame, _, _ = tables.read(DatasetSpec(name="table", path=str(tmp_path / "tab2.csv"), target="y"))
-    assert frame["n"].tolist()[:2] == [1250000.0, 1900.0]
+    # 1.250.000 settles a semicolon file's column as thousands without decimal commas, as 1,234,567 settles commas
+    (tmp_path / "semi2.csv").write_text("n;m;y\n1.250.000;1;a\n" + "".join(f"{i}.900;{i};{'ab'[i % 2]}\n" for i in range(1, 40)))
+    frame, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "semi2.csv"), target="y"))
+    assert frame["n"].tolist()[:2] == [1250000.0, 1900.0] and list(record["dot_thousands"]) == ["n"]
     # a tab-separated file: its "decimal comma" evidence may be a column of lists ("1,2"); points stay decimal
     (tmp_path / "tab.csv").write_text("a\tids\ty\n" + "".join(f"{i}.859\t{i},{i + 1}\t{'ab'[i % 2]}\n" for i in range(1, 40)))
     frame, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "tab.csv"), target="y"))

@@ -490,7 +490,7 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
         # one of an untuned study was trained under the task's default
         task = ostudy.user_attrs.get(rt.TASK, "classification")
         metric = metric_for(task, plan.dataset.metric).name
-        paths: dict[str, dict[str, dict[int, dict]]] = {arm: {variant_id(v): {} for v in study.variants(arm)}
+        paths: dict[str, dict[str, dict[int, dict]]] = {arm: {variant: {} for variant in study.point_ids(arm)}
                                                         for arm in study.arms}
         finals: dict[tuple, dict] = {}
         for arm, seed, variant, final in grid.complete_results(ostudy):

@@ -128,6 +128,10 @@ class Study:
     def variants(self, arm: str) -> list[dict]:
         return self.spec.paths.variants(arm)
 
+    def point_ids(self, arm: str) -> list[str]:
+        """The arm's points as cells and runs name them (variant_id): "" for its own strengths, or its path's."""
+        return [variant_id(v) for v in self.variants(arm)]
+
     def strengths_line(self, plan: DatasetPlan) -> str:
         """What each regularized arm trains with on `plan`'s dataset, as the console says it at the
         start ("dropout: dropout=0.2; L2: l2=0.001 (penalty); ..."); "" when the study tunes them
@@ -151,7 +155,7 @@ class Study:
         """Every cell (arm, seed, variant id) to train: cells() for each variant of each arm."""
         if seeds is None:
             seeds = self.seeds_at(self.looks()[0])
-        return [(arm, seed, variant_id(v)) for arm in self.arms for v in self.variants(arm) for seed in seeds]
+        return [(arm, seed, variant) for arm in self.arms for variant in self.point_ids(arm) for seed in seeds]
 
     def cells(self, seeds: Optional[list[int]] = None) -> list[tuple[str, int]]:
         """The grid (arm, seed), over `seeds` (default: the first look's seeds when adaptive,

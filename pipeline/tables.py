@@ -64,6 +64,7 @@ from .words import counted, plural
 # Missing: pandas' CSV defaults ("", "NA", "N/A", "NULL", "NaN", "None", "n/a", "null", ...) plus
 # these; a lone "-" only in a column of numbers (written_numbers.DASHES).
 CSV_MISSING = ["?"]
+PARQUET = (".parquet", ".pq")
 WORKBOOKS = (".xlsx", ".xls", ".xlsm", ".xlsb", ".ods")   # refused with the advice to save a CSV
 TEXT_MISSING = ["", "?"]     # a text value that is this once stripped (Parquet, " ? " in a CSV)
 NON_NUMBER_EXAMPLES = 3      # distinct values named in the warning of a column read as numbers
@@ -173,7 +174,7 @@ def _first_bad_byte(path: Path, encoding: str) -> str:
 
 
 def _read_file(spec, path: Path) -> pd.DataFrame:
-    kind = "Parquet" if path.suffix.lower() in (".parquet", ".pq") else "CSV"
+    kind = "Parquet" if path.suffix.lower() in PARQUET else "CSV"
     if path.suffix.lower() in WORKBOOKS or (kind == "CSV" and _zipped_workbook(path)):
         raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: a spreadsheet workbook (Excel or "
                          "OpenDocument), which is not read; save its sheet as CSV (or Parquet) and point path at that")
@@ -214,7 +215,7 @@ def dot_thousands(spec) -> dict[str, str]:
         stat = path.stat()
     except OSError:
         return {}
-    if path.suffix.lower() in (".parquet", ".pq", *WORKBOOKS):
+    if path.suffix.lower() in (*PARQUET, *WORKBOOKS):
         return {}
     return dict(_dot_thousands_in(str(path.resolve()), stat.st_size, stat.st_mtime_ns, spec.encoding or "utf-8"))
 

@@ -20,7 +20,6 @@ from ..dataset_record import (chance_from_params, data_paragraph, data_warnings,
                               train_chance_from_params)
 from ..errors import UsageError
 from ..path_summary import summarize_path
-from ..study import variant_id
 from ..task import METRICS, metric_for, task_for
 from ..words import and_list, counted
 from .collect import ReportData
@@ -71,10 +70,10 @@ def analyze(data: ReportData) -> dict:
             "look_alphas": [f"{x:.4f}" for x in stats.spending(study.looks())] if study.adaptive else [],
             "n_comparisons": sum(verdicts.holm_counted(p) for d in datasets for p in d["paired"].values()),
             "secondary_families": verdict_words.secondary_families(decided),
-            # the study's metrics, for the notes that define the ROPE and the gap in them
             # the notes that explain shares and the one-row floor, only where the study has them
             "any_share": any(METRICS[d["metric_name"]].share for d in datasets),
             "any_floored": any(p.floored for d in datasets for p in d["paired"].values()),
+            # the study's metrics, for the notes that define the ROPE and the gap in them
             "rope_words": and_list(sorted({metric_numbers.default_rope_words(d["metric_name"]) for d in datasets})),
             "gap_words": and_list(sorted({metric_numbers.gap_words(d["metric_name"]) for d in datasets}))}
 
@@ -144,7 +143,7 @@ def _paths(study, sub: pd.DataFrame, hib: bool) -> tuple[dict, dict]:
     on validation, path_points.select_variant; "" for an arm without a path)."""
     paths, selected = {}, {}
     for arm in study.arms:
-        names = [variant_id(v) for v in study.variants(arm)]
+        names = study.point_ids(arm)
         if len(names) == 1:
             selected[arm] = names[0]
             continue

@@ -22,7 +22,6 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from .. import arms
 from .. import runtree as rt
 from ..study import Study
-from ..study_schema import variant_id
 from ..task import METRICS, metric_for, read_in, readable_in
 from ..tracking import RunRecord, Tracker
 
@@ -81,7 +80,7 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
     rows, other_configs, outside, unreadable = [], 0, [], 0
     # each arm's points as the study file lists them now: its own strengths, or its path's points
     # (a path added later leaves the arm's earlier runs at its own strengths out, as the console does)
-    points = listed_points(study)
+    points = {arm: set(study.point_ids(arm)) for arm in study.arms}
     for r in trials:
         if r.tags.get(rt.DATASET_LABEL) not in hashes:
             continue  # a dataset this view (--datasets) leaves out
@@ -107,17 +106,12 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
     return data
 
 
-def listed_points(study: Study) -> dict[str, set[str]]:
-    """{arm: its points' variant ids} as the study file lists them ("" for the arm's own strengths)."""
-    return {arm: {variant_id(v) for v in study.variants(arm)} for arm in study.arms}
-
-
 def _outside(study: Study, rows: list[dict]) -> dict:
     """What the runs left out because the study file does not list their seed, arm or path point
     are on."""
     if not rows:
         return {}
-    listed = listed_points(study)
+    listed = {arm: set(study.point_ids(arm)) for arm in study.arms}
     return {"runs": len(rows), "seeds": sorted({r["seed"] for r in rows} - set(study.seeds)),
             "arms": sorted({str(r["arm"]) for r in rows} - set(study.arms)),
             "points": sorted({f"{r['arm']} at {r['variant'] or 'its own strengths'}" for r in rows

@@ -14,7 +14,7 @@ import numpy as np
 from . import lifecycle
 from . import runtree as rt
 from .splits import Splits
-from .task import metric_for
+from .task import DERIVED, logged_value, metric_for
 from .words import counted
 
 
@@ -224,9 +224,8 @@ def train_chance_from_params(params: dict, metric: str) -> Optional[float]:
     """The constant prediction's `metric` on the training split; None for parents logged before it
     (RMSE: the root of its MSE, for parents logged before RMSE was)."""
     try:
-        value = float(params[rt.TRAIN_CHANCE_PREFIX + metric] if metric != "rmse" or rt.TRAIN_CHANCE_PREFIX + metric in params
-                      else math.sqrt(float(params[rt.TRAIN_CHANCE_PREFIX + "mse"])))
-    except (KeyError, ValueError, TypeError):
+        value = float(logged_value(params, rt.TRAIN_CHANCE_PREFIX, metric))
+    except (ValueError, TypeError):
         return None
     return None if math.isnan(value) else value
 
@@ -237,8 +236,8 @@ def chance_from_params(params: dict, task: str, metric: str) -> Optional[float]:
     when that primary is `metric` (RMSE: the root of the MSE's, for parents logged before RMSE
     was); None when not logged."""
     value = params.get(rt.CHANCE_PREFIX + metric)
-    if value is None and metric == "rmse" and (mse := chance_from_params(params, task, "mse")) is not None:
-        return math.sqrt(mse)
+    if value is None and metric in DERIVED and (source := chance_from_params(params, task, DERIVED[metric][0])) is not None:
+        return DERIVED[metric][1](source)
     if value is None:
         try:
             trained_in = json.loads(params.get("dataset_spec") or "{}").get("metric")

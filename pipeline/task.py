@@ -133,6 +133,19 @@ def family(task: str, n_classes: int = 0) -> list[Metric]:
     return [m for m in METRICS.values() if m.task == task and not (m.binary_only and n_classes != 2)]
 
 
+# Metrics added after runs were logged: read for those runs from the metric they derive from.
+DERIVED = {"rmse": ("mse", math.sqrt)}
+
+
+def logged_value(values: dict, prefix: str, name: str):
+    """values[prefix + name] (a run's metric, a parent's param), or for a metric added later (DERIVED)
+    what its source logged, derived; None when neither was logged."""
+    if prefix + name in values:
+        return values[prefix + name]
+    source, derive = DERIVED.get(name, ("", None))
+    return derive(float(values[prefix + source])) if derive and prefix + source in values else None
+
+
 def read_in(final: dict, task: str, name: Optional[str], own: Optional[str] = None) -> dict[str, float]:
     """A trial's final values read in one metric of its family: test_metric, final_train_metric,
     final_val_metric and gap_metric (train minus test in the metric's own sense: positive means
@@ -145,12 +158,10 @@ def read_in(final: dict, task: str, name: Optional[str], own: Optional[str] = No
     m = metric_for(task, name)
     out = {}
     for key in ("test", "final_train", "final_val"):
-        per_metric = f"{key}_{m.name}"
         # a NaN per-metric value (ROC AUC of a one-class split) stays NaN: only an absent one predates
+        per_metric = logged_value(final, f"{key}_", m.name)
         fallback = final.get(f"{key}_metric", math.nan) if own == m.name else math.nan
-        if m.name == "rmse" and f"{key}_mse" in final:   # trials from before RMSE was logged: their MSE's root
-            fallback = math.sqrt(final[f"{key}_mse"])
-        out[f"{key}_metric"] = float(final[per_metric] if per_metric in final else fallback)
+        out[f"{key}_metric"] = float(per_metric if per_metric is not None else fallback)
     out["gap_metric"] = (1.0 if m.higher_is_better else -1.0) * (out["final_train_metric"] - out["test_metric"])
     return out
 
@@ -159,7 +170,7 @@ def readable_in(final: dict, name: str, own: Optional[str]) -> bool:
     """Whether a trial's values can be read in metric `name` (read_in): it was trained under that
     metric, or it recorded the per-metric values. A trial from before every split recorded every
     metric cannot, in another metric: the console and the report leave it out alike."""
-    return own == name or f"final_val_{name}" in final or (name == "rmse" and "final_val_mse" in final)
+    return own == name or logged_value(final, "final_val_", name) is not None
 
 
 def compute(metric: Metric, y, outputs) -> float:

@@ -145,9 +145,10 @@ class Grid:
 
     def running_with_run(self) -> list:
         try:
-            return [t for t in self.ostudy().get_trials(states=(TrialState.RUNNING,)) if "mlflow_run_id" in t.user_attrs]
-        except Exception:   # not created yet
+            ostudy = self.ostudy()
+        except KeyError:   # not created yet (any other error is the test's to see)
             return []
+        return [t for t in ostudy.get_trials(states=(TrialState.RUNNING,)) if "mlflow_run_id" in t.user_attrs]
 
     def wait_for_training(self, timeout: float = 120, workers: int = 1) -> None:
         """Until trials of `workers` different workers are RUNNING with their runs."""
@@ -219,11 +220,15 @@ def check_report(grid: Grid, retries: dict) -> None:
         assert "No trial failed: every trial finished." not in html, grid.context
 
 
-def slow_down_until_both_train(grid: Grid, first: subprocess.Popen, timeout: float = 120) -> None:
+def slow_down_until_both_train(grid: Grid, first: subprocess.Popen, second: subprocess.Popen,
+                               timeout: float = 240) -> None:
     """A worker let go at its gate once `first` trains needs seconds to pop a cell; on a fast
     machine `first` trained every cell before that. Until trials of two workers are RUNNING,
     `first` (with its children: under unshare the worker is a grandchild) is paused in slices of
-    2 s: far from looking dead, never holding a lock the other waits on for long."""
+    2 s: far from looking dead, never holding a lock the other waits on for long. If that does
+    not come, the failure shows what both workers said (`second` may have stopped). The wait is
+    long: CI once saw no second worker within 120 s, which a request of its left unanswered until
+    MLflow's 120 s timeout would explain."""
     def tree(pid: int) -> list[int]:
         kids = Path(f"/proc/{pid}/task/{pid}/children")
         return [pid] + [k for child in (kids.read_text().split() if kids.exists() else []) for k in tree(int(child))]
@@ -238,7 +243,14 @@ def slow_down_until_both_train(grid: Grid, first: subprocess.Popen, timeout: flo
     deadline = time.time() + timeout
     try:
         while len({t.user_attrs.get("worker") for t in grid.running_with_run()}) < 2:
-            assert time.time() < deadline, f"{grid.context}: not 2 workers training"
+            if time.time() > deadline or second.poll() is not None:
+                signal_all(signal.SIGCONT)
+                said = []
+                for name, proc in (("first", first), ("second", second)):
+                    proc.kill()
+                    out, err = proc.communicate(timeout=60)
+                    said.append(f"--- {name} worker (exit {proc.returncode}):\n{out[-2000:]}\n{err[-3000:]}")
+                pytest.fail(f"{grid.context}: not 2 workers training\n" + "\n".join(said))
             signal_all(signal.SIGSTOP)
             time.sleep(2)
             signal_all(signal.SIGCONT)
@@ -314,7 +326,7 @@ def test_workers_ride_out_a_restart(store, stores, workdir, env):
     workers = [grid.start(gate=gate), grid.start()]
     grid.wait_for_training()
     gate.touch()
-    slow_down_until_both_train(grid, workers[1])
+    slow_down_until_both_train(grid, workers[1], workers[0])
     assert all(w.poll() is None for w in workers), f"{context}: a worker was done before the restart"
     if store == "postgres":
         stores.pg.stop("fast")
@@ -447,7 +459,7 @@ def test_a_worker_started_twice_under_the_same_name(stores, workdir, env):
     first = twins.start(prefix=in_own_pid_namespace())
     twins.wait_for_training()
     gate.touch()
-    slow_down_until_both_train(twins, first)
+    slow_down_until_both_train(twins, first, second)
     pair = [first, second]
     outputs = [twins.finish(proc) for proc in pair]
     retries = twins.check()

@@ -68,6 +68,7 @@ def cmd_ablation(args) -> int:
     ctx = run_ablation(study, storage=optional(args.storage), tracking=optional(args.tracking_uri),
                        workers=None if workers is None else _workers(workers))
     print()
+    study = ctx.study   # under the identity the storage holds it by (joining.adopted)
     results = study_results(study, ctx.storage)
     decided = decide_study(results, study.seeds, study.looks())
     short = in_short(decided, mean_values(results))   # the console's last line and the root run's description

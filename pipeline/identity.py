@@ -50,6 +50,16 @@ def fingerprint(payload: Any) -> str:
 LEGACY_IDENTITY = {"training": {"engine": "population", "population_size": 10}, "device": "auto"}
 
 
+# Where a dataset's data lies, not what it is: a table's path (its contents are hashed instead:
+# table_digest), a torchvision dataset's folder and whether it may download. Left out, so that a
+# copy of the data at another path (a worker's machine mounts it elsewhere, a project moved or the
+# path spelled another way) is the same study. Studies started before hashed them as written (a
+# plan's `located_hash`): Study.adopted keeps that identity for a study its stores hold under it.
+# Written as constants, not dropped, so the identity of a dataset that sets none stays as it was.
+LOCATION_DEFAULTS = {"root": None, "download": True}
+TABLE_PATH = "(its contents: data_sha256)"
+
+
 # Dataset options added after studies were first written: hashed only when set, so that adding an
 # option never changes the identity of a study that does not use it. What such an option changes
 # when unset is hashed explicitly (the images' default normalization, below).
@@ -69,8 +79,10 @@ NEW_PREPROCESS_FIELDS = ("target_classes",)
 NEW_TRAINING_FIELDS = ("precision",)
 
 
-def _dataset_identity(dataset, tuned: bool) -> dict:
+def _dataset_identity(dataset, tuned: bool, located: bool = False) -> dict:
     dump = dataset.model_dump(mode="json")
+    if not located:
+        dump.update(LOCATION_DEFAULTS, **({"path": TABLE_PATH} if dump.get("path") is not None else {}))
     for name in NEW_DATASET_FIELDS:
         if getattr(dataset, name) == type(dataset).model_fields[name].default:
             dump.pop(name)
@@ -95,8 +107,8 @@ def table_digest(dataset) -> str:
     """A table file's contents (sha256, 12 hex digits), part of its study's identity: the cells are
     of that data, so an edited file is another study, not more seeds of this one (its runs would be
     pooled with the old file's). Contents, not the modification time: workers on other machines
-    with a byte-identical copy at the path the study file names join the same study (the path as
-    written is hashed too, with the rest of the dataset entry). Every command needs the file, `report` too:
+    with a byte-identical copy, wherever it lies, join the same study (the path is not hashed:
+    LOCATION_DEFAULTS). Every command needs the file, `report` too:
     without it the study's runs cannot be told from another file's."""
     path = Path(dataset.path)
     try:
@@ -127,13 +139,14 @@ def _training_identity(training) -> dict:
     return dump
 
 
-def config_hash(spec, dataset, training) -> str:
+def config_hash(spec, dataset, training, located: bool = False) -> str:
     """The identity of one dataset's study (see the rule above): `spec` a study.StudyFile,
-    `dataset` a study.DatasetSpec, `training` its merged study.Training."""
+    `dataset` a study.DatasetSpec, `training` its merged study.Training. `located`: as studies
+    started before hashed it, with the data's location (LOCATION_DEFAULTS)."""
     return fingerprint({
         "schema": SCHEMA_VERSION,
         "study": spec.name,
-        "dataset": _dataset_identity(dataset, tuned=spec.tune is not None),
+        "dataset": _dataset_identity(dataset, tuned=spec.tune is not None, located=located),
         "training": {**_training_identity(training), **LEGACY_IDENTITY["training"]},
         "split_seed": spec.split_seed,
         "device": LEGACY_IDENTITY["device"],

@@ -65,6 +65,17 @@ def configurations(study: Study, plan: DatasetPlan, storage: str) -> list[str]:
                   if n.startswith(prefix) and "." not in (rest := n[len(prefix):]))
 
 
+def adopted(study: Study, storage: str) -> Study:
+    """The study under the identities the Optuna storage holds it by (Study.adopted): a study
+    started before a table's path left the identity resumes under its old hash."""
+    names = optuna.get_all_study_names(get_storage(storage))   # one read for every dataset
+    known: dict[str, set[str]] = {}
+    for plan in study.plans:
+        prefix = f"{study.name}.{plan.label}."
+        known[plan.label] = {rest for n in names if n.startswith(prefix) and "." not in (rest := n[len(prefix):])}
+    return study.adopted(known)
+
+
 def other_configurations(study: Study, plan: DatasetPlan, storage: str) -> list[str]:
     return [h for h in configurations(study, plan, storage) if h != plan.config_hash]
 

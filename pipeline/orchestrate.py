@@ -77,6 +77,7 @@ def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = T
     clock = clock or Stopwatch()
     with clock("loading"):
         data, tracker = connect(study, storage, tracking)
+        study = joining.adopted(study, storage)   # after connect: the storage answers
     # one enqueue at a time: two at once would both add a missing cell, and both open runs
     with clock("bookkeeping"), exclusive(storage, study.name):
         ctx = RunContext(study, tracker, _experiment(study, tracker), "", storage, clock)
@@ -398,6 +399,7 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
                          f"{DEFAULT_STORAGE} or a postgresql:// URL")
     started = time.perf_counter()
     ctx, data = prepare(study, storage, tracking)
+    study = ctx.study   # under the identity the storage holds it by (joining.adopted)
     ended_before = _ended_trials(ctx, data)
     status, spawned = "FINISHED", 1
     try:
@@ -467,6 +469,7 @@ def run_worker(study: Study, storage: str, tracking: Optional[str]) -> None:
     """Join a prepared study from any machine and train cells until none is waiting."""
     joining.refuse_missing_journal(storage)   # opening a journal path creates the file: a typo would too
     data = preflight.validate_inputs(study, storage, tracking)
+    study = joining.adopted(study, storage)
     ostudies = joining.joined_studies(study, study.plans, storage)   # the enqueue's configuration and grid
     last = ostudies[study.plans[-1].label]
     tracker = joining.joined_tracker(tracking, last)                 # and its MLflow store

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -38,6 +38,7 @@ class DatasetPlan:
     execution: Execution = Execution()
     rope: Optional[Union[float, str]] = None   # this dataset's ROPE setting (None: the metric's default)
     group: str = ""    # the dataset's own label when a train_sizes axis splits it into plans
+    located_hash: str = ""   # the identity as studies started before hashed it (identity.LOCATION_DEFAULTS)
 
     @property
     def label(self) -> str:
@@ -87,6 +88,20 @@ class Study:
         if len(view) > 100:
             view = f"{view[:80]}-{hashlib.sha1(view.encode()).hexdigest()[:10]}"
         return f"{self.name}/{view}"
+
+    def adopted(self, known: dict[str, set[str]]) -> "Study":
+        """This study with each plan under the identity its stores know it by: `known`, the
+        configuration hashes they hold per dataset label. A plan they hold only under its
+        located_hash (started before the data's location left the identity) keeps that one, so
+        the study resumes there."""
+        def identity(p: DatasetPlan) -> DatasetPlan:
+            held = known.get(p.label, set())
+            return replace(p, config_hash=p.located_hash) if (
+                p.located_hash and p.located_hash != p.config_hash and p.located_hash in held
+                and p.config_hash not in held) else p
+
+        plans = tuple(identity(p) for p in self.plans)
+        return self if plans == self.plans else replace(self, plans=plans)
 
     @property
     def seeds(self) -> list[int]:
@@ -278,7 +293,8 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         ex = ex.resolved(cells)
         sized = ([(d.model_copy(update={"train_size": size, "label": f"{d.display}@{size}"}), d.display)
                   for size in spec.train_sizes] if spec.train_sizes else [(d, "")])
-        plans += [DatasetPlan(ds, t, config_hash(spec, ds, t), ex, rope, group=group) for ds, group in sized]
+        plans += [DatasetPlan(ds, t, config_hash(spec, ds, t), ex, rope, group=group,
+                              located_hash=config_hash(spec, ds, t, located=True)) for ds, group in sized]
     overrides = tuple((flag, str(value).strip()) for flag, value in
                       (("seeds", seeds), ("epochs", epochs), ("datasets", datasets)) if value not in (None, ""))
     if text is None or overrides:   # what ran, as YAML; the file's own text (its comments too) when it ran as written

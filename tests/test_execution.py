@@ -18,14 +18,18 @@ from .conftest import ROOT, tiny_study_dict
 # study run before resumes. Tables are the exception, on purpose: identity.TABLE_RULES 2, 3 and 4 changed
 # how they are prepared (their numbers), so messy_table's earlier runs are not mixed with new ones
 # (its `metric:` left the identity of untuned studies at the same time, changing it once more; and
-# the file's contents joined it: identity.table_digest).
+# the file's contents joined it: identity.table_digest). Its path then left the identity
+# (identity.LOCATION_DEFAULTS): the identity as hashed before is its plan's located_hash, under
+# which the commands find its earlier study (Study.adopted).
 SHIPPED = {"default.yaml": "24e055cb0495", "mnist.yaml": "533262f9d568", "tuned.yaml": "79a968307eae",
            "messy_table.yaml": "fa96cc0911a3", "paths.yaml": "8d4831af5183"}
 
 
 @pytest.mark.parametrize("name,identity", sorted(SHIPPED.items()))
 def test_shipped_studies_keep_their_identity(name, identity):
-    assert load_study(ROOT / "studies" / name).plans[0].config_hash == identity
+    plan = load_study(ROOT / "studies" / name).plans[0]
+    assert plan.located_hash == identity
+    assert (plan.config_hash != identity) == (plan.dataset.path is not None)
 
 
 def test_precision_and_tune_batch_join_the_identity_only_when_set():

@@ -897,3 +897,61 @@ def test_an_edited_table_file_is_another_study_not_more_seeds_of_the_old_one(tmp
         with pytest.raises(UsageError, match=f"{said}; a table's contents are part of its study's identity, so every "
                                              "command, report too, needs the file"):
             build_study({**absolute, "datasets": [{**absolute["datasets"][0], "path": str(gone)}]}, "s.yaml")
+
+
+# A study as the commands ran it before a table's path left its identity (its config_hash was
+# what a plan's located_hash is now).
+_BEFORE_PATHS_LEFT = """
+import sys
+import pipeline.study as study
+hashed = study.config_hash
+study.config_hash = lambda spec, dataset, training, located=False: hashed(spec, dataset, training, located=True)
+from pipeline.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_copy_of_the_table_elsewhere_is_the_same_study_and_older_studies_resume(tmp_path, monkeypatch):
+    """Where a table lies is not what it holds: a byte-identical copy at another path, or the same
+    file spelled another way, is the same study (a worker's machine mounts the data elsewhere). A
+    study enqueued while the path was hashed is found under its old identity by a worker, a rerun
+    and the report: trained once, resumed, reported, with no 'settings differ' note."""
+    import shutil
+    import subprocess
+    import sys
+
+    from pipeline.study import build_study
+
+    from .conftest import run_cli, study_env, write_study
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 3))
+    (tmp_path / "a").mkdir()
+    pd.DataFrame(x, columns=["a", "b", "c"]).assign(y=(x[:, 0] > 0).astype(int)).to_csv(tmp_path / "a/clinic.csv", index=False)
+    shutil.copy(tmp_path / "a/clinic.csv", tmp_path / "copy.csv")
+    monkeypatch.chdir(tmp_path)   # where the commands run: relative paths are read from there
+    spec = {"name": "moved", "arms": ["none", "l2"], "seeds": 2, "epochs": 2, "model": {"hidden": [4]},
+            "datasets": [{"name": "csv", "label": "clinic", "path": "a/clinic.csv", "target": "y"}]}
+    plans = [build_study({**spec, "datasets": [{**spec["datasets"][0], "path": path}]}, "s.yaml").plans[0]
+             for path in ("a/clinic.csv", str(tmp_path / "copy.csv"), str(tmp_path / "a/../a/clinic.csv"))]
+    assert len({p.config_hash for p in plans}) == 1, "a copy elsewhere or another spelling is another study"
+    assert len({p.located_hash for p in plans}) == 3 and plans[0].located_hash != plans[0].config_hash
+
+    write_study(tmp_path / "s.yaml", spec)
+    env, storage = study_env(tmp_path), f"journal:{tmp_path / 'shared.journal'}"
+    where = ["--study", "s.yaml", "--storage", storage, "--tracking-uri", env["MLFLOW_TRACKING_URI"]]
+    before = subprocess.run([sys.executable, "-c", _BEFORE_PATHS_LEFT, "enqueue", *where], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert before.returncode == 0 and f"config {plans[0].located_hash}" in before.stdout, before.stdout + before.stderr
+    worker = run_cli(["worker", *where], cwd=tmp_path, env=env)
+    assert worker.returncode == 0 and "[clinic] worker" in worker.stdout and "trained 4" in worker.stdout, \
+        worker.stdout + worker.stderr
+    again = run_cli(["ablation", *where, "--no-report"], cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stderr
+    assert "[clinic] nothing to train: all 4 cells were done already" in again.stdout, again.stdout
+    assert f"config {plans[0].located_hash}" in again.stdout and "differ from the storage's" not in again.stderr
+    report = run_cli(["report", "--study", "s.yaml", "--tracking-uri", env["MLFLOW_TRACKING_URI"], "--no-pdf"],
+                     cwd=tmp_path, env=env)
+    assert report.returncode == 0, report.stderr
+    rows = pd.read_csv(tmp_path / "reports/moved/trials.csv")
+    assert len(rows) == 4 and "another configuration" not in report.stderr, report.stderr

@@ -48,7 +48,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     files in its folder were built (the same runs, settings and pipeline code: `inputs_digest`),
     they are kept as they are (and logged to `mlflow run`'s project run, which carries them)."""
     tracker = Tracker(tracking)
-    data = collect.collect(study, tracker)
+    study = (data := collect.collect(study, tracker)).study   # under the identity its runs have (Study.adopted)
     for note in console_notes(data):
         print(f"note: {note}", file=sys.stderr, flush=True)
     if data.runs.empty:

@@ -74,9 +74,14 @@ class ReportData:
 
 
 def collect(study: Study, tracker: Tracker) -> ReportData:
+    """The study's runs (ReportData.study: under the identity they were recorded with, Study.adopted)."""
+    trials = tracker.study_runs(study.name, rt.TRIAL)
+    known: dict[str, set[str]] = {}
+    for r in trials:
+        known.setdefault(r.tags.get(rt.DATASET_LABEL), set()).add(r.tags.get(rt.CONFIG_HASH))
+    study = study.adopted(known)
     hashes = {plan.label: plan.config_hash for plan in study.plans}
     metrics = {plan.label: plan.dataset.metric for plan in study.plans}
-    trials = tracker.study_runs(study.name, rt.TRIAL)
     rows, other_configs, outside, unreadable = [], 0, [], 0
     # each arm's points as the study file lists them now: its own strengths, or its path's points
     # (a path added later leaves the arm's earlier runs at its own strengths out, as the console does)

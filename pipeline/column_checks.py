@@ -240,6 +240,12 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
         out.append(f"Column {c!r}: values like {example!r} were read with the point as a thousands separator "
                    f"({example} as {example.replace('.', '')}), as this file writes decimal commas; if they are decimals, "
                    "write them with a decimal comma in the file.")
+    for c, example in record.get("number_marks", {}).get("apostrophes", {}).items():
+        out.append(f"Column {c!r}: values like {example!r} were read with the apostrophe as a thousands separator "
+                   "(as Swiss exports write them).")
+    for c, example in record.get("number_marks", {}).get("trailing_minus", {}).items():
+        out.append(f"Column {c!r}: values like {example!r} were read as negative numbers (a minus sign after the "
+                   "number, as SAP exports write them).")
     for c, example in record.get("decimal_commas", {}).items():
         out.append(f"Column {c!r}: values like {example} were read with a decimal comma (1,716 as 1.716, not 1716); "
                    "if they are thousands, write them without the comma in the file.")
@@ -471,7 +477,7 @@ def _case_variants(y: pd.Series) -> list[list[str]]:
 
 
 # What reading a file already takes for missing: read_csv's default na_values (its documentation's
-# list), and "?" (tables.CSV_MISSING)
+# list), and "?" (table_files.CSV_MISSING)
 READ_AS_MISSING = frozenset(["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
                              "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null", "?"])
 def merge_advice(y: pd.Series, *groups: list[str]) -> str:

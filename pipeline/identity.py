@@ -13,7 +13,7 @@ from typing import Any
 
 from .datasets import REGISTRY as DATASETS
 from .errors import UsageError
-from .tables import dot_thousands
+from .table_files import dot_thousands, number_marks
 from .datasets import legacy_normalization, normalization
 
 # Bump when training semantics change, so old studies are never resumed with new code.
@@ -70,7 +70,8 @@ TABLE_PATH = "(its contents: data_sha256)"
 # 1.234,56 read as numbers; Parquet category columns tidied like text. 4: decimal commas settled by
 # a value only a decimal explains (0,459) or a semicolon-separated file (a column of 1,716s alone);
 # units with a power (3489 m2) are units. Later rules are hashed only for the tables they read
-# otherwise (no restart for the rest): points as thousands in a file of decimal commas ("dot_thousands").
+# otherwise (no restart for the rest): points as thousands in a file of decimal commas ("dot_thousands");
+# Swiss apostrophes (58'924.68) and SAP's trailing minus (6.376,29-) ("number_marks").
 TABLE_RULES = 4
 NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding", "metric", "standardize_target", "class_weight", "stratify")
 # ... and the preprocess block's fields added after it (hashed only when set).
@@ -98,6 +99,8 @@ def _dataset_identity(dataset, tuned: bool, located: bool = False) -> dict:
         dump["data_sha256"] = table_digest(dataset)
         if dots := dot_thousands(dataset):
             dump["dot_thousands"] = sorted(dots)
+        if marks := number_marks(dataset):
+            dump["number_marks"] = {mark: sorted(columns) for mark, columns in marks.items()}
     if dataset.stratify and dataset.train_size:   # the training subset in the classes' shares (splits._interleaved)
         dump["train_order"] = "stratified"
     return dump

@@ -1,7 +1,7 @@
 """Tables: a user's CSV or Parquet file read faithfully, the way a practitioner would prepare it
 with scikit-learn, everything fit on the training split only.
 
-    read        the file (CSV in any encoding, or Parquet); columns to drop; values that mean
+    read        the file (table_files.py: CSV in any encoding, or Parquet); columns to drop; values that mean
                 "missing" per column (Pima's zeros in Glucose or BMI); rows without a target
     tidy        what messy files need, with no option to set:
                 - text values lose leading and trailing spaces (" sick" is "sick"); a text value
@@ -41,8 +41,6 @@ and the report show.
 
 from __future__ import annotations
 
-import functools
-import re
 from pathlib import Path
 from typing import Optional
 
@@ -53,24 +51,16 @@ from . import class_checks, column_checks
 from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
-from .written_numbers import (DASHES, NUMBER_SHARE, as_number, dot_thousands_columns, file_commas, is_text, percent_mixed,
-                              read_numbers)
+from .table_files import dataset_name, read_file
+from .written_numbers import DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers
 from .words import counted, plural
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports this module
 # (for its registry), so importing study here, even for type checking, would make a cycle.
 
 
-# Missing: pandas' CSV defaults ("", "NA", "N/A", "NULL", "NaN", "None", "n/a", "null", ...) plus
-# these; a lone "-" only in a column of numbers (written_numbers.DASHES).
-CSV_MISSING = ["?"]
-PARQUET = (".parquet", ".pq")
-WORKBOOKS = (".xlsx", ".xls", ".xlsm", ".xlsb", ".ods")   # refused with the advice to save a CSV
 TEXT_MISSING = ["", "?"]     # a text value that is this once stripped (Parquet, " ? " in a CSV)
 NON_NUMBER_EXAMPLES = 3      # distinct values named in the warning of a column read as numbers
-
-def _where(spec) -> str:
-    return f"dataset {spec.display}"
 
 
 def _short(value, limit: int = 60) -> str:
@@ -84,23 +74,23 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     prep = spec.preprocess
     _refuse_conflicting_lists(spec)
     if path.is_dir():
-        raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: a directory, not a CSV or Parquet file")
+        raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: a directory, not a CSV or Parquet file")
     if not path.is_file():
         where = "" if path.is_absolute() else f" (relative paths are read from the working directory: {path.resolve()})"
-        raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: file does not exist{where}")
-    raw = _read_file(spec, path)
-    sep = raw.attrs.get("sep", ",")
-    frame = _categories_as_values(raw)
+        raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: file does not exist{where}")
+    frame = read_file(spec, path)
+    sep = frame.attrs.get("sep", ",")
     if spec.target not in frame.columns:
-        raise UsageError(f"{_where(spec)}: field 'target' = {spec.target!r}: no such column{_closest(spec.target, frame)}; "
+        raise UsageError(f"{dataset_name(spec)}: field 'target' = {spec.target!r}: no such column{_closest(spec.target, frame)}; "
                          "columns are " + _short(", ".join(map(str, frame.columns)), 200))
     unknown = [c for c in (*prep.drop_columns, *prep.keep_columns, *prep.missing_values) if c not in frame.columns]
     if unknown:
-        raise UsageError(f"{_where(spec)}: field 'preprocess' names column {unknown[0]!r}, which {spec.path} "
+        raise UsageError(f"{dataset_name(spec)}: field 'preprocess' names column {unknown[0]!r}, which {spec.path} "
                          f"does not have{_closest(unknown[0], frame)}; columns are "
                          + _short(", ".join(map(str, frame.columns)), 200))
     record = {"rows_in": len(frame), "columns_in": len(frame.columns) - 1, "dropped_columns": list(prep.drop_columns),
-              "repeated_names": frame.attrs.get("repeated_names", {}), "dot_thousands": raw.attrs.get("dot_thousands", {})}
+              "repeated_names": frame.attrs.get("repeated_names", {}), "dot_thousands": frame.attrs.get("dot_thousands", {})}
+    marks = frame.attrs.get("number_marks", {})
     frame = frame.drop(columns=list(prep.drop_columns))
     _strip_text(frame)
     # the user's markers twice: before reading numbers, so that "unknown" in a column of numbers does
@@ -110,6 +100,8 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
                                if c != spec.target and is_text(frame[c]) and (found := percent_mixed(frame[c]))}
     record["parsed_numeric_columns"], record["non_numbers_as_missing"], record["decimal_commas"], \
         record["dashes_as_missing"] = _parse_numbers(frame, spec.target, sep, set(record["dot_thousands"]))
+    record["number_marks"] = {mark: {c: example for c, example in columns.items() if c in frame and not is_text(frame[c])}
+                              for mark, columns in marks.items()}   # said where the column is numbers
     again = _mark_missing(frame, prep.missing_values)
     record["marked_missing"] = {c: marked[c] + again[c] for c in prep.missing_values}
     record["merged_classes"] = _merge_classes(spec, frame)
@@ -126,13 +118,13 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     missing_target = y.isna()
     if missing_target.any():
         if prep.missing == "refuse":
-            raise UsageError(f"{_where(spec)}: target column {spec.target!r} has {int(missing_target.sum())} missing "
+            raise UsageError(f"{dataset_name(spec)}: target column {spec.target!r} has {int(missing_target.sum())} missing "
                              f"{plural(int(missing_target.sum()), 'value')}; preprocess.missing: refuse allows none (impute or drop drops those rows)")
         frame, y = frame[~missing_target], y[~missing_target]
     record["rows_without_target"] = int(missing_target.sum())
     if frame.shape[1] == 0:
         why = f" (dropped as carrying no signal: {column_checks.listed(auto)})" if auto else ""
-        raise UsageError(f"{_where(spec)}: {spec.path} has no feature columns besides {spec.target!r}{why}")
+        raise UsageError(f"{dataset_name(spec)}: {spec.path} has no feature columns besides {spec.target!r}{why}")
     column_checks.judge(spec, frame, y, record)
     return frame.reset_index(drop=True), y.reset_index(drop=True), record
 
@@ -152,148 +144,11 @@ def _refuse_conflicting_lists(spec) -> None:
     prep = spec.preprocess
     both = [c for c in prep.drop_columns if c in prep.keep_columns]
     if both:
-        raise UsageError(f"{_where(spec)}: column {both[0]!r} is in both preprocess.drop_columns and "
+        raise UsageError(f"{dataset_name(spec)}: column {both[0]!r} is in both preprocess.drop_columns and "
                          "preprocess.keep_columns; list it in one of them")
     if spec.target in prep.drop_columns:
-        raise UsageError(f"{_where(spec)}: field 'preprocess.drop_columns' lists the target column {spec.target!r}; "
+        raise UsageError(f"{dataset_name(spec)}: field 'preprocess.drop_columns' lists the target column {spec.target!r}; "
                          "it lists feature columns only")
-
-
-def _first_bad_byte(path: Path, encoding: str) -> str:
-    """"byte 33 on line 1: b'\\xb0'": where the file stops being `encoding` (the decoder's own offset is
-    into whichever chunk pandas was reading)."""
-    if path.suffix.lower() in (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"):   # pandas reads it decompressed
-        return "in the decompressed file"
-    data = path.read_bytes()
-    try:
-        data.decode(encoding)
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        return f"byte {e.start} on line {line}: {data[e.start:e.start + 1]!r}"
-    return "a byte it cannot decode"
-
-
-def _read_file(spec, path: Path) -> pd.DataFrame:
-    kind = "Parquet" if path.suffix.lower() in PARQUET else "CSV"
-    if path.suffix.lower() in WORKBOOKS or (kind == "CSV" and _zipped_workbook(path)):
-        raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: a spreadsheet workbook (Excel or "
-                         "OpenDocument), which is not read; save its sheet as CSV (or Parquet) and point path at that")
-    try:
-        if kind == "Parquet":
-            return pd.read_parquet(path)
-        # skipinitialspace: "39, ?, 77516" (UCI's adult) reads the "?" as missing and the numbers as numbers
-        sep, skip = _delimiter(path, spec.encoding or "utf-8")
-        frame = pd.read_csv(path, encoding=spec.encoding or "utf-8", na_values=CSV_MISSING, skipinitialspace=True,
-                            sep=sep, skiprows=skip)
-        frame.attrs["repeated_names"] = _repeated_names(path, spec.encoding or "utf-8", sep, list(frame.columns), skip)
-        frame.attrs["sep"] = sep   # a semicolon: a European export, whose commas are decimal ones
-        frame.attrs["dot_thousands"] = dots = dot_thousands(spec)
-        if dots:   # 60.900 read as 60.9: the file's text, read as numbers like any text column (_parse_numbers)
-            text = _read_text(path, spec.encoding or "utf-8", sep, skip)
-            for c in dots:
-                frame[c] = text[c]
-        return frame
-    except UnicodeDecodeError:
-        raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: not {spec.encoding or 'utf-8'} text "
-                         f"({_first_bad_byte(path, spec.encoding or 'utf-8')}); set encoding: (e.g. cp1252, a Windows export's, or latin-1) "
-                         "in the dataset entry") from None
-    except LookupError:
-        raise UsageError(f"{_where(spec)}: field 'encoding' = {spec.encoding!r}: unknown encoding; e.g. utf-8, "
-                         "latin-1, cp1252") from None
-    except Exception as e:  # pandas and pyarrow raise many parser errors; all mean the same to the user
-        raise UsageError(f"{_where(spec)}: field 'path' = {spec.path!r}: not a readable {kind} file "
-                         f"({type(e).__name__})") from None
-
-
-def dot_thousands(spec) -> dict[str, str]:
-    """{column: an example} of a CSV's columns whose points group thousands (60.900 in a file that
-    writes decimal commas: written_numbers.dot_thousands_columns); {} for Parquet, comma-separated
-    files and files that cannot be read (reading them says why). Part of the study's identity
-    when not empty (a table read so before this rule is another study)."""
-    path = Path(spec.path)
-    try:
-        stat = path.stat()
-    except OSError:
-        return {}
-    if path.suffix.lower() in (*PARQUET, *WORKBOOKS):
-        return {}
-    return dict(_dot_thousands_in(str(path.resolve()), stat.st_size, stat.st_mtime_ns, spec.encoding or "utf-8"))
-
-
-@functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
-def _dot_thousands_in(path: str, size: int, mtime_ns: int, encoding: str) -> dict[str, str]:
-    try:
-        sep, skip = _delimiter(Path(path), encoding)
-        return dot_thousands_columns(_read_text(Path(path), encoding, sep, skip), sep) if sep == ";" else {}
-    except Exception:   # not text, not CSV: reading the table raises the one-line error
-        return {}
-
-
-def _read_text(path: Path, encoding: str, sep: str, skip: int) -> pd.DataFrame:
-    """The CSV as _read_file reads it, every value as text."""
-    return pd.read_csv(path, encoding=encoding, na_values=CSV_MISSING, skipinitialspace=True, sep=sep, skiprows=skip,
-                       dtype=str)
-
-
-def _zipped_workbook(path: Path) -> bool:
-    """An .xlsx or .ods workbook is a zip archive, whatever its file is named: one with Office's
-    [Content_Types].xml or OpenDocument's mimetype entry (a zipped CSV is read by pandas)."""
-    import zipfile
-
-    with open(path, "rb") as f:
-        if f.read(4) != b"PK\x03\x04":
-            return False
-    try:
-        with zipfile.ZipFile(path) as z:
-            return bool({"[Content_Types].xml", "mimetype"} & set(z.namelist()))
-    except zipfile.BadZipFile:
-        return False
-
-
-def _repeated_names(path: Path, encoding: str, sep: str, columns: list, skip: int = 0) -> dict[str, list]:
-    """Column names the CSV's header repeats: {name: what pandas named its later copies (a.1,
-    or a.2 when the file also has an a.1)}, so that the user knows which column is which. Blank
-    names are pandas' "Unnamed: i", not repeats."""
-    import csv
-
-    utf8 = encoding.lower().replace("-", "").replace("_", "") == "utf8"
-    with open(path, encoding="utf-8-sig" if utf8 else encoding, errors="replace", newline="") as f:
-        for _ in range(skip):
-            f.readline()
-        header = [name.strip() for name in next(csv.reader(f, delimiter=sep, skipinitialspace=True), [])]
-    if len(header) != len(columns):
-        return {}
-    positions: dict[str, list[int]] = {}
-    for i, name in enumerate(header):
-        if name:
-            positions.setdefault(name, []).append(i)
-    return {name: [columns[i] for i in where[1:]] for name, where in positions.items() if len(where) > 1}
-
-
-def _categories_as_values(frame: pd.DataFrame) -> pd.DataFrame:
-    """Parquet's category columns as the values they hold (text as text, numbers as numbers), so
-    that they are tidied and judged like any other column (stripped, read as numbers, id-like)."""
-    for c in frame.columns:
-        if isinstance(frame[c].dtype, pd.CategoricalDtype):
-            kind = frame[c].cat.categories.dtype
-            if not pd.api.types.is_numeric_dtype(kind):
-                frame[c] = frame[c].astype(object)
-            else:   # integers stay integers (class names "0", not "0.0") unless a value is missing
-                frame[c] = frame[c].astype(kind if frame[c].notna().all() else float)
-    return frame
-
-
-def _delimiter(path: Path, encoding: str) -> tuple[str, int]:
-    """The separator and the lines to skip before the header: Excel's "sep=;" first line names it
-    (and is skipped); else the separator the header line uses most: a comma, or a semicolon
-    (European spreadsheets, whose decimal comma rules the comma out), a tab or a pipe; a tie is a comma."""
-    with open(path, encoding=encoding, errors="replace", newline="") as f:
-        header = f.readline().lstrip("\ufeff")
-    named = re.fullmatch(r'"?sep=(.)"?\s*', header)
-    if named:
-        return named.group(1), 1
-    counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
-    return max(counts, key=lambda sep: (counts[sep], sep == ",")), 0
 
 
 def _strip_text(frame: pd.DataFrame) -> None:
@@ -313,22 +168,22 @@ def _merge_classes(spec, frame: pd.DataFrame) -> dict[str, dict]:
         return {}
     y = frame[spec.target]
     if task_of(y.dropna(), spec.task) == "regression":   # auto too: 200 prices would become 200 classes
-        raise UsageError(f"{_where(spec)}: field 'preprocess.target_classes' merges classes; this dataset's task is "
+        raise UsageError(f"{dataset_name(spec)}: field 'preprocess.target_classes' merges classes; this dataset's task is "
                          "regression: remove it, or set task: classification")
     chained = [c for c in merges.values() if c in merges and merges[c] != c]
     if chained:
-        raise UsageError(f"{_where(spec)}: field 'preprocess.target_classes' reads labels as {chained[0]!r}, which it also "
+        raise UsageError(f"{dataset_name(spec)}: field 'preprocess.target_classes' reads labels as {chained[0]!r}, which it also "
                          f"reads as {merges[chained[0]]!r}: name the final class for each label")
     written = y.map(written_label, na_action="ignore")
     labels = sorted(set(written.dropna()), key=str)
     unknown = [k for k in merges if k not in labels]
     if unknown:
-        raise UsageError(f"{_where(spec)}: field 'preprocess.target_classes' names label {unknown[0]!r}, which target "
+        raise UsageError(f"{dataset_name(spec)}: field 'preprocess.target_classes' names label {unknown[0]!r}, which target "
                          f"column {spec.target!r} does not have{_closest(unknown[0], labels)}; its labels are "
                          + ", ".join(map(repr, labels[:20])) + (f", and {len(labels) - 20} more" if len(labels) > 20 else ""))
     merged = written.replace(merges)
     if merged.nunique() < 2:
-        raise UsageError(f"{_where(spec)}: field 'preprocess.target_classes' leaves a single class "
+        raise UsageError(f"{dataset_name(spec)}: field 'preprocess.target_classes' leaves a single class "
                          f"({merged.dropna().iloc[0]!r}); classification needs at least 2")
     frame[spec.target] = merged
     return {k: {"as": c, "rows": int((written == k).sum())} for k, c in merges.items() if k != c}
@@ -385,7 +240,7 @@ def _refuse_infinite(spec, frame: pd.DataFrame) -> None:
     bad = [c for c in numeric.columns if np.isinf(numeric[c].to_numpy(dtype=float, na_value=np.nan)).any()]
     if bad:
         count = int(np.isinf(numeric[bad[0]].to_numpy(dtype=float, na_value=np.nan)).sum())
-        raise UsageError(f"{_where(spec)}: column {bad[0]!r} has {counted(count, 'infinite value')}; only finite numbers "
+        raise UsageError(f"{dataset_name(spec)}: column {bad[0]!r} has {counted(count, 'infinite value')}; only finite numbers "
                          "or missing values are allowed")
 
 
@@ -411,17 +266,17 @@ def encode_target(spec, y: pd.Series, task: str) -> tuple[np.ndarray, list[str]]
     if others and (task == "regression" or (spec.task != "classification" and task_of(numbers.dropna(), None) == "regression")):
         listed = ", ".join(map(repr, others[:NON_NUMBER_EXAMPLES])) + (", ..." if len(others) > NON_NUMBER_EXAMPLES else "")
         count = int(y.astype(str).isin(others).sum())
-        raise UsageError(f"{_where(spec)}: target column {spec.target!r} holds numbers but for {counted(count, 'value')} ({listed}); "
+        raise UsageError(f"{dataset_name(spec)}: target column {spec.target!r} holds numbers but for {counted(count, 'value')} ({listed}); "
                          f"list them under preprocess.missing_values ({{{spec.target}: [{listed}]}}) to leave those rows "
                          "out, or set task: classification to make every value a class")
     if task == "regression":
         if not pd.api.types.is_numeric_dtype(y):
             text = next((v for v in y.dropna() if as_number(pd.Series([v]), 1.0) is None), y.iloc[0])
-            raise UsageError(f"{_where(spec)}: target column {spec.target!r} is not numeric ({_short(text)}), "
+            raise UsageError(f"{dataset_name(spec)}: target column {spec.target!r} is not numeric ({_short(text)}), "
                              "so it cannot be a regression target; use task: classification or auto")
         values = y.to_numpy(dtype=np.float64)
         if len(values) and np.nanmin(values) == np.nanmax(values):   # every model would score perfectly
-            raise UsageError(f"{_where(spec)}: target column {spec.target!r} holds one value ({values[0]:g}) in every "
+            raise UsageError(f"{dataset_name(spec)}: target column {spec.target!r} holds one value ({values[0]:g}) in every "
                              "row: there is nothing to predict; check the column (or the rows the file keeps)")
         return values, []
     from sklearn.preprocessing import LabelEncoder
@@ -429,7 +284,7 @@ def encode_target(spec, y: pd.Series, task: str) -> tuple[np.ndarray, list[str]]
     encoder = LabelEncoder()
     codes = encoder.fit_transform(y.astype(str) if not pd.api.types.is_numeric_dtype(y) else y)
     if len(encoder.classes_) < 2:
-        raise UsageError(f"{_where(spec)}: field 'target' = {spec.target!r}: the column holds one value "
+        raise UsageError(f"{dataset_name(spec)}: field 'target' = {spec.target!r}: the column holds one value "
                          f"({_short(str(encoder.classes_[0]))}) in every row: there is nothing to predict (classification "
                          "needs at least 2 classes); check the column (or the rows the file keeps)")
     return codes.astype(np.int64), [str(c) for c in encoder.classes_]
@@ -463,7 +318,7 @@ def fit_features(spec, splits: list[pd.DataFrame]) -> tuple[list[np.ndarray], li
     numeric = [c for c in train.columns if c not in categorical]
     missing = [c for c in train.columns if any(frame[c].isna().any() for frame in splits)]
     if missing and prep.missing == "refuse":
-        raise UsageError(f"{_where(spec)}: column {missing[0]!r} has missing values; preprocess.missing: refuse "
+        raise UsageError(f"{dataset_name(spec)}: column {missing[0]!r} has missing values; preprocess.missing: refuse "
                          "allows none (impute, the default, or drop)")
     kept = [np.flatnonzero(~f.isna().any(axis=1).to_numpy()) if prep.missing == "drop" else np.arange(len(f))
             for f in splits]
@@ -472,8 +327,8 @@ def fit_features(spec, splits: list[pd.DataFrame]) -> tuple[list[np.ndarray], li
     splits = [f.iloc[k] for f, k in zip(splits, kept)]
     if any(len(f) == 0 for f in splits):
         if dropped:
-            raise UsageError(f"{_where(spec)}: preprocess.missing: drop leaves a split without rows; impute instead")
-        raise UsageError(f"{_where(spec)}: {spec.path} has {rows} row(s) with a target: too few to split into "
+            raise UsageError(f"{dataset_name(spec)}: preprocess.missing: drop leaves a split without rows; impute instead")
+        raise UsageError(f"{dataset_name(spec)}: {spec.path} has {rows} row(s) with a target: too few to split into "
                          "training, validation and test rows (each split needs one; learning needs far more)")
     encoder = (OneHotEncoder(handle_unknown="ignore", sparse_output=False) if prep.categorical == "onehot" else
                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1))

@@ -215,3 +215,45 @@ def number_pairs(values: pd.Series) -> bool:
     """Nearly all values are two numbers with a slash (blood pressure 120/80, a 3/4 ratio): text to
     pandas, and nothing a model can read as the two numbers they are."""
     return bool(values.astype(str).str.fullmatch(r"\s*\d+(?:\.\d+)?\s*/\s*\d+(?:\.\d+)?\s*").mean() >= NUMBER_SHARE)
+
+
+# Marks that only some exports write, read only in the columns a table's identity records
+# (tables.number_marks): a rule that reads a column otherwise would change the numbers of studies
+# already run on such a table, which are then another study, not more seeds of the old one.
+APOSTROPHES = r"[+-]?\d{1,3}(?:['\u2019]\d{3})+(?:[.,]\d+)?"   # 58'924.68, 1'250'000: Swiss thousands
+TRAILING_MINUS = r"\d[\d.,'\u2019]*[.,]\d+-"                  # 6.376,29- (SAP exports): a negative amount;
+#                                                           decimals required ("3-" is a school grade)
+# A cheap look at a file's text first: without any of these, no column has a mark.
+MARKS_ANYWHERE = r"\d['\u2019]\d{3}|[.,]\d+-"
+
+
+def marked_columns(text: pd.DataFrame, sep: str) -> dict[str, dict[str, str]]:
+    """{mark: {column: an example}} of the columns of `text` (a file read as text, separated by
+    with values written with one of these marks that then read as numbers (as people write them,
+    NUMBER_SHARE: a "12'000" in a column of words is left alone)."""
+    out: dict[str, dict[str, str]] = {}
+    commas = file_commas(text, sep)
+    for c in text.columns:
+        values = text[c].dropna().astype(str).str.strip()
+        # the minus first: 1'234.50- has its apostrophes looked at once it is -1'234.50
+        hits = {"trailing_minus": values.str.fullmatch(TRAILING_MINUS),
+                "apostrophes": unmarked(values, {"trailing_minus"}).str.fullmatch(APOSTROPHES)}
+        found = {mark: str(values[hit].iloc[0]) for mark, hit in hits.items() if hit.any()}
+        if found and as_number(unmarked(values, set(found)), NUMBER_SHARE, commas) is not None:
+            for mark, example in found.items():
+                out.setdefault(mark, {})[str(c)] = example
+    return out
+
+
+def unmarked(column: pd.Series, marks: set[str]) -> pd.Series:
+    """The column with `marks` written as other numbers are (6.376,29- as -6.376,29, 58'924.68 as
+    58924.68), for the reading of numbers that follows; other values as they were."""
+    text = column.astype(str).str.strip()
+    hit = pd.Series(False, index=column.index)
+    if "trailing_minus" in marks:
+        minus = column.notna() & text.str.fullmatch(TRAILING_MINUS)
+        text, hit = text.mask(minus, "-" + text.str[:-1]), hit | minus
+    if "apostrophes" in marks:
+        grouped = column.notna() & text.str.fullmatch(APOSTROPHES)
+        text, hit = text.mask(grouped, text.str.replace(r"['\u2019]", "", regex=True)), hit | grouped
+    return column.mask(hit, text)

@@ -29,7 +29,8 @@ LAYERS = [
     {"verdict_record"},                          # the answer as MLflow tags, note and verdicts.json
     {"written_numbers"},                         # numbers as people write them in text
     {"column_checks", "class_checks"},           # a table's columns judged: no signal, warnings; its classes
-    {"tables"},                                  # a user's table read and preprocessed
+    {"table_files"},                             # a table's file found and read (delimiter, encoding, marks)
+    {"tables"},                                  # a user's table prepared
     {"splits"},                                  # rows -> train/val/test tensors, scaled
     {"datasets"},                                # the loaders' registry: a dataset's rows
     {"study_schema"},                            # the study file's typed, validated objects

@@ -732,6 +732,41 @@ def test_points_group_thousands_in_a_file_of_decimal_commas(tmp_path):
     assert frame.loc[0, "a"] == 1.859 and record["dot_thousands"] == {}
 
 
+def test_swiss_apostrophes_and_sap_trailing_minus_are_read_as_numbers(tmp_path):
+    """A Swiss export writes 58'924.68, SAP writes a negative amount 6.376,29-: such columns were
+    text (and dropped as id-like). They are numbers now, said once per column, and only such a
+    table's identity changes (a grade "3-" or a "12'000" among words stays text)."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(40):
+        chf = f"{rng.integers(1, 99)}'{rng.integers(100, 999)}.{rng.integers(10, 99)}"
+        saldo = f"{rng.integers(1, 9)}.{rng.integers(100, 999)},{rng.integers(10, 99)}" + ("-" if i % 3 == 0 else "")
+        rate = f"{rng.normal():.2f}".replace(".", ",")   # decimal commas, as the file writes them
+        rows.append(f"{chf};{saldo};{['1', '2', '3-', '2+'][i % 4]};{rate};{'ab'[i % 2]}")
+    rows[0], rows[1] = "1'250'000;6.376,29-;3-;0,5;a", "999.50;120,00;2+;-0,5;b"
+    rows[2] = "4'100.00-;-;1;1,5;a"   # both marks on one value; a dash among numbers is missing
+    (tmp_path / "export.csv").write_text("chf;saldo;grade;rate;y\n" + "\n".join(rows) + "\n")
+    spec = DatasetSpec(name="table", path=str(tmp_path / "export.csv"), target="y")
+    frame, _, record = tables.read(spec)
+    assert frame.loc[0, ["chf", "saldo"]].tolist() == [1250000.0, -6376.29]
+    assert frame.loc[1, ["chf", "saldo"]].tolist() == [999.5, 120.0]
+    assert frame.loc[2, "chf"] == -4100.0 and np.isnan(frame.loc[2, "saldo"])
+    assert (frame["chf"].abs() >= 999).all() and (frame["saldo"] < 0).sum() == 14
+    assert not pd.api.types.is_numeric_dtype(frame["grade"]) and frame["rate"].tolist()[:2] == [0.5, -0.5]
+    warned = " ".join(record["warnings"])
+    assert "Column 'chf': values like \"1'250'000\" were read with the apostrophe as a thousands separator" in warned
+    assert "Column 'saldo': values like '6.376,29-' were read as negative numbers" in warned
+    assert _dataset_identity(spec, False)["number_marks"] == {"apostrophes": ["chf"], "trailing_minus": ["chf", "saldo"]}
+    # without such a column, as before: no key in the identity, text left as written
+    (tmp_path / "plain.csv").write_text("note,x,y\n" + "\n".join(f"about 12'000 CHF {i},{i % 7}.5,{'ab'[i % 2]}"
+                                                                  for i in range(30)) + "\n")
+    plain = DatasetSpec(name="table", path=str(tmp_path / "plain.csv"), target="y")
+    assert "number_marks" not in _dataset_identity(plain, False)
+    assert tables.read(plain)[2]["number_marks"] == {}
+
+
 def test_missing_values_that_yaml_or_the_file_do_not_hold_are_said(tmp_path):
     """`Churn: [no]` is YAML's false (pydantic would have marked a numeric column's zeros missing):
     refused with the quoting that works; a marker that matches no value is warned about."""

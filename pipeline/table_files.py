@@ -1,0 +1,215 @@
+"""A table's file found and read, before anything is prepared (tables.py): CSV in any encoding
+with its delimiter found (Excel's "sep=;" line, else the header's commonest of , ; tab |),
+Parquet (its category columns as plain values), workbooks refused with the advice to save a CSV,
+repeated column names said, and the marks that change how a column reads that only some exports
+write and the table's identity records (identity.py): points as thousands in a file of decimal
+commas (dot_thousands), Swiss apostrophes and SAP's trailing minus (number_marks)."""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import UsageError
+from .written_numbers import MARKS_ANYWHERE, dot_thousands_columns, marked_columns, unmarked
+
+# `spec` below is a study_schema.DatasetSpec, left unannotated (see tables.py).
+
+
+# Missing: pandas' CSV defaults ("", "NA", "N/A", "NULL", "NaN", "None", "n/a", "null", ...) plus
+# these; a lone "-" only in a column of numbers (written_numbers.DASHES).
+CSV_MISSING = ["?"]
+PARQUET = (".parquet", ".pq")
+WORKBOOKS = (".xlsx", ".xls", ".xlsm", ".xlsb", ".ods")   # refused with the advice to save a CSV
+
+
+def dataset_name(spec) -> str:
+    """How an error names the table: "dataset <its label>"."""
+    return f"dataset {spec.display}"
+
+
+def read_file(spec, path: Path) -> pd.DataFrame:
+    """The file's rows as pandas reads them, with what reading it found in `attrs`: the CSV's
+    separator, its repeated column names, and the columns read with a mark (dot_thousands,
+    number_marks), whose values are then written as other numbers are; every problem a one-line
+    UsageError."""
+    kind = "Parquet" if path.suffix.lower() in PARQUET else "CSV"
+    if path.suffix.lower() in WORKBOOKS or (kind == "CSV" and _zipped_workbook(path)):
+        raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: a spreadsheet workbook (Excel or "
+                         "OpenDocument), which is not read; save its sheet as CSV (or Parquet) and point path at that")
+    try:
+        if kind == "Parquet":
+            return _categories_as_values(pd.read_parquet(path))
+        # skipinitialspace: "39, ?, 77516" (UCI's adult) reads the "?" as missing and the numbers as numbers
+        sep, skip = _delimiter(path, spec.encoding or "utf-8")
+        frame = pd.read_csv(path, encoding=spec.encoding or "utf-8", na_values=CSV_MISSING, skipinitialspace=True,
+                            sep=sep, skiprows=skip)
+        frame.attrs["repeated_names"] = _repeated_names(path, spec.encoding or "utf-8", sep, list(frame.columns), skip)
+        frame.attrs["sep"] = sep   # a semicolon: a European export, whose commas are decimal ones
+        frame.attrs["dot_thousands"] = dots = dot_thousands(spec)
+        if dots:   # 60.900 read as 60.9: the file's text, read as numbers like any text column (_parse_numbers)
+            text = _read_text(path, spec.encoding or "utf-8", sep, skip)
+            for c in dots:
+                frame[c] = text[c]
+        frame.attrs["number_marks"] = marks = number_marks(spec)
+        _unmark(frame, marks)
+        return frame
+    except UnicodeDecodeError:
+        raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: not {spec.encoding or 'utf-8'} text "
+                         f"({_first_bad_byte(path, spec.encoding or 'utf-8')}); set encoding: (e.g. cp1252, a Windows export's, or latin-1) "
+                         "in the dataset entry") from None
+    except LookupError:
+        raise UsageError(f"{dataset_name(spec)}: field 'encoding' = {spec.encoding!r}: unknown encoding; e.g. utf-8, "
+                         "latin-1, cp1252") from None
+    except Exception as e:  # pandas and pyarrow raise many parser errors; all mean the same to the user
+        raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: not a readable {kind} file "
+                         f"({type(e).__name__})") from None
+
+
+def _first_bad_byte(path: Path, encoding: str) -> str:
+    """"byte 33 on line 1: b'\\xb0'": where the file stops being `encoding` (the decoder's own offset is
+    into whichever chunk pandas was reading)."""
+    if path.suffix.lower() in (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"):   # pandas reads it decompressed
+        return "in the decompressed file"
+    data = path.read_bytes()
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        return f"byte {e.start} on line {line}: {data[e.start:e.start + 1]!r}"
+    return "a byte it cannot decode"
+
+
+def _delimiter(path: Path, encoding: str) -> tuple[str, int]:
+    """The separator and the lines to skip before the header: Excel's "sep=;" first line names it
+    (and is skipped); else the separator the header line uses most: a comma, or a semicolon
+    (European spreadsheets, whose decimal comma rules the comma out), a tab or a pipe; a tie is a comma."""
+    with open(path, encoding=encoding, errors="replace", newline="") as f:
+        header = f.readline().lstrip("\ufeff")
+    named = re.fullmatch(r'"?sep=(.)"?\s*', header)
+    if named:
+        return named.group(1), 1
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
+    return max(counts, key=lambda sep: (counts[sep], sep == ",")), 0
+
+
+def _repeated_names(path: Path, encoding: str, sep: str, columns: list, skip: int = 0) -> dict[str, list]:
+    """Column names the CSV's header repeats: {name: what pandas named its later copies (a.1,
+    or a.2 when the file also has an a.1)}, so that the user knows which column is which. Blank
+    names are pandas' "Unnamed: i", not repeats."""
+    import csv
+
+    utf8 = encoding.lower().replace("-", "").replace("_", "") == "utf8"
+    with open(path, encoding="utf-8-sig" if utf8 else encoding, errors="replace", newline="") as f:
+        for _ in range(skip):
+            f.readline()
+        header = [name.strip() for name in next(csv.reader(f, delimiter=sep, skipinitialspace=True), [])]
+    if len(header) != len(columns):
+        return {}
+    positions: dict[str, list[int]] = {}
+    for i, name in enumerate(header):
+        if name:
+            positions.setdefault(name, []).append(i)
+    return {name: [columns[i] for i in where[1:]] for name, where in positions.items() if len(where) > 1}
+
+
+def _zipped_workbook(path: Path) -> bool:
+    """An .xlsx or .ods workbook is a zip archive, whatever its file is named: one with Office's
+    [Content_Types].xml or OpenDocument's mimetype entry (a zipped CSV is read by pandas)."""
+    import zipfile
+
+    with open(path, "rb") as f:
+        if f.read(4) != b"PK\x03\x04":
+            return False
+    try:
+        with zipfile.ZipFile(path) as z:
+            return bool({"[Content_Types].xml", "mimetype"} & set(z.namelist()))
+    except zipfile.BadZipFile:
+        return False
+
+
+def _categories_as_values(frame: pd.DataFrame) -> pd.DataFrame:
+    """Parquet's category columns as the values they hold (text as text, numbers as numbers), so
+    that they are tidied and judged like any other column (stripped, read as numbers, id-like)."""
+    for c in frame.columns:
+        if isinstance(frame[c].dtype, pd.CategoricalDtype):
+            kind = frame[c].cat.categories.dtype
+            if not pd.api.types.is_numeric_dtype(kind):
+                frame[c] = frame[c].astype(object)
+            else:   # integers stay integers (class names "0", not "0.0") unless a value is missing
+                frame[c] = frame[c].astype(kind if frame[c].notna().all() else float)
+    return frame
+
+
+def dot_thousands(spec) -> dict[str, str]:
+    """{column: an example} of a CSV's columns whose points group thousands (60.900 in a file that
+    writes decimal commas: written_numbers.dot_thousands_columns); {} for Parquet, comma-separated
+    files and files that cannot be read (reading them says why). Part of the study's identity
+    when not empty (a table read so before this rule is another study)."""
+    path = Path(spec.path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return {}
+    if path.suffix.lower() in (*PARQUET, *WORKBOOKS):
+        return {}
+    return dict(_dot_thousands_in(str(path.resolve()), stat.st_size, stat.st_mtime_ns, spec.encoding or "utf-8"))
+
+
+@functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
+def _dot_thousands_in(path: str, size: int, mtime_ns: int, encoding: str) -> dict[str, str]:
+    try:
+        sep, skip = _delimiter(Path(path), encoding)
+        return dot_thousands_columns(_read_text(Path(path), encoding, sep, skip), sep) if sep == ";" else {}
+    except Exception:   # not text, not CSV: reading the table raises the one-line error
+        return {}
+
+
+def _read_text(path: Path, encoding: str, sep: str, skip: int) -> pd.DataFrame:
+    """The CSV as _read_file reads it, every value as text."""
+    return pd.read_csv(path, encoding=encoding, na_values=CSV_MISSING, skipinitialspace=True, sep=sep, skiprows=skip,
+                       dtype=str)
+
+
+def number_marks(spec) -> dict[str, dict[str, str]]:
+    """{mark: {column: an example}} of a CSV's columns with values written with a mark that only
+    some exports use (written_numbers.APOSTROPHES, TRAILING_MINUS: 58'924.68, 6.376,29-), which read_file reads as
+    numbers; {} for Parquet and files that cannot be read (reading them says why). Part of the
+    study's identity when not empty: a table read before this rule (such a column was text, and
+    dropped as id-like) is another study."""
+    path = Path(spec.path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return {}
+    if path.suffix.lower() in (*PARQUET, *WORKBOOKS):
+        return {}
+    found = _number_marks_in(str(path.resolve()), stat.st_size, stat.st_mtime_ns, spec.encoding or "utf-8")
+    return {mark: dict(columns) for mark, columns in found}
+
+
+@functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
+def _number_marks_in(path: str, size: int, mtime_ns: int, encoding: str) -> tuple:
+    try:
+        with open(path, encoding=encoding, errors="replace") as f:
+            if not re.search(MARKS_ANYWHERE, f.read()):   # most files: no second reading
+                return ()
+        sep, skip = _delimiter(Path(path), encoding)
+        found = marked_columns(_read_text(Path(path), encoding, sep, skip), sep)
+    except Exception:   # not text, not CSV: reading the table raises the one-line error
+        return ()
+    return tuple((mark, tuple(columns.items())) for mark, columns in sorted(found.items()))
+
+
+def _unmark(frame: pd.DataFrame, marks: dict[str, dict[str, str]]) -> None:
+    """The columns number_marks names, with their marks written as other numbers are."""
+    per_column: dict[str, set[str]] = {}
+    for mark, columns in marks.items():
+        for c in columns:
+            per_column.setdefault(c, set()).add(mark)
+    for c, its in per_column.items():   # together: 1'234.50- is -1234.50
+        if c in frame.columns:
+            frame[c] = unmarked(frame[c], its)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from pathlib import Path
+from typing import Optional
 
 import pandas as pd
 
@@ -149,14 +150,21 @@ def dot_thousands(spec) -> dict[str, str]:
     writes decimal commas: written_numbers.dot_thousands_columns); {} for Parquet, comma-separated
     files and files that cannot be read (reading them says why). Part of the study's identity
     when not empty (a table read so before this rule is another study)."""
+    version = _csv_version(spec)
+    return dict(_dot_thousands_in(*version)) if version else {}
+
+
+def _csv_version(spec) -> Optional[tuple[str, int, int, str]]:
+    """(resolved path, size, modification time, encoding) of a CSV, which the file rules below
+    cache their answers by; None for Parquet, a workbook or a file that cannot be found."""
     path = Path(spec.path)
     try:
         stat = path.stat()
     except OSError:
-        return {}
+        return None
     if path.suffix.lower() in (*PARQUET, *WORKBOOKS):
-        return {}
-    return dict(_dot_thousands_in(str(path.resolve()), stat.st_size, stat.st_mtime_ns, spec.encoding or "utf-8"))
+        return None
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns, spec.encoding or "utf-8"
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
@@ -169,7 +177,7 @@ def _dot_thousands_in(path: str, size: int, mtime_ns: int, encoding: str) -> dic
 
 
 def _read_text(path: Path, encoding: str, sep: str, skip: int) -> pd.DataFrame:
-    """The CSV as _read_file reads it, every value as text."""
+    """The CSV as read_file reads it, every value as text."""
     return pd.read_csv(path, encoding=encoding, na_values=CSV_MISSING, skipinitialspace=True, sep=sep, skiprows=skip,
                        dtype=str)
 
@@ -180,15 +188,8 @@ def number_marks(spec) -> dict[str, dict[str, str]]:
     numbers; {} for Parquet and files that cannot be read (reading them says why). Part of the
     study's identity when not empty: a table read before this rule (such a column was text, and
     dropped as id-like) is another study."""
-    path = Path(spec.path)
-    try:
-        stat = path.stat()
-    except OSError:
-        return {}
-    if path.suffix.lower() in (*PARQUET, *WORKBOOKS):
-        return {}
-    found = _number_marks_in(str(path.resolve()), stat.st_size, stat.st_mtime_ns, spec.encoding or "utf-8")
-    return {mark: dict(columns) for mark, columns in found}
+    version = _csv_version(spec)
+    return {mark: dict(columns) for mark, columns in _number_marks_in(*version)} if version else {}
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file

@@ -178,10 +178,31 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
         else:   # before any grid cell: every worker then reads the chosen strengths from the study
             with ctx.clock("tuning"):
                 ostudy.set_user_attr(rt.STUDY_TUNED, tuning.tune_dataset(ctx, plan, data))
+    note_seeds_added(study, ostudy)
     _, given_up = grid.enqueue_missing(ostudy, study.grid_cells(seeds_reached(study, ostudy)), study.spec.max_retries,
                                        lifecycle.spent_attempt)
     _ensure_parent(ctx, plan, data, ostudy, owned)
+    if (seen := ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER)) and (parent := ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)):
+        ctx.tracker.set_tags(parent, {rt.SEEDS_ADDED_AFTER: json.dumps(seen)})   # the report reads it there
     return len(given_up)
+
+
+def note_seeds_added(study: Study, ostudy) -> None:
+    """Record a fixed-seed study given seeds it had no cell of while others had results (seeds: 3,
+    then 17): its tests assume the number of seeds was set before any look, and are optimistic
+    when an undecided look is why more were added (optional stopping; verdict_warnings says so).
+    Adaptive seeds plan their looks and correct for them: nothing to record."""
+    if study.adaptive:
+        return
+    tried, done = set(), set()
+    for t in ostudy.get_trials(deepcopy=False):
+        if (cell := grid.cell_of(t)) is not None:
+            tried.add(cell[1])
+            if t.state == TrialState.COMPLETE:
+                done.add(cell[1])
+    seen = list(ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER, []))
+    if done and set(study.seeds) - tried and (not seen or seen[-1] != len(done)):
+        ostudy.set_user_attr(rt.SEEDS_ADDED_AFTER, seen + [len(done)])
 
 
 def _say_looks_changed(study: Study, plan: DatasetPlan, ostudy) -> None:
@@ -521,5 +542,6 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
                                            ostudy.user_attrs.get(rt.STUDY_TEST_CLASS_ROWS),
                                            class_weighted=plan.dataset.class_weight is not None,
                                            leaky_columns=ostudy.user_attrs.get(rt.STUDY_LEAKY_COLUMNS, []),
-                                           train_chance=ostudy.user_attrs.get(rt.TRAIN_CHANCES, {}).get(metric)))
+                                           train_chance=ostudy.user_attrs.get(rt.TRAIN_CHANCES, {}).get(metric),
+                                           seeds_added_after=ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER, [])))
     return out

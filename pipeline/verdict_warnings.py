@@ -15,7 +15,19 @@ from .words import and_list, counted, named, plural
 
 def warnings(v: DatasetVerdicts) -> list[str]:
     """Every warning on a dataset's verdicts, for the console, the MLflow note and the report."""
-    return [w for w in (chance_warning(v), stray_warning(v), rope_warning(v)) if w]
+    return [w for w in (chance_warning(v), stray_warning(v), rope_warning(v), seeds_added_warning(v)) if w]
+
+
+def seeds_added_warning(v: DatasetVerdicts) -> str:
+    """Seeds added to a fixed-seed study once some had results: the tests' error rates hold for a
+    number of seeds set before any look; adding seeds because a look was undecided (as the seed
+    advice invites) makes wrong verdicts more likely than stated."""
+    if not v.seeds_added_after:
+        return ""
+    return (f"Seeds were added after results on {and_list([str(n) for n in v.seeds_added_after])} seeds were in: the "
+            "tests hold their 5% error rate for a number of seeds set before any look, so if an undecided look is "
+            "why seeds were added, wrong verdicts are more likely than that (optional stopping); adaptive seeds "
+            "(seeds: {start, step, max}) plan the looks and correct for them.")
 
 
 def stray_warning(v: DatasetVerdicts) -> str:

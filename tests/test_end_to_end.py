@@ -265,13 +265,17 @@ def test_mlflow_run_train_entry_point_logs_one_run(workdir, env):
 
 def test_an_extended_study_keeps_its_verdicts_on_one_parent(workdir, env):
     """Adding seeds opens a new dataset parent for the new cells; the verdicts go there, and the
-    older parent's verdict tags are retired (a search for verdict.l2 finds one run, the current)."""
+    older parent's verdict tags are retired (a search for verdict.l2 finds one run, the current).
+    Seeds added once results were in are said with the verdicts (optional stopping), by the console
+    and the report, each time seeds were added; not for a study run as written."""
     study = tiny_study_dict(name="grow", arms=["none", "l2"], seeds=2, epochs=2, datasets=[{"name": "wine"}])
     write_study(workdir / "g.yaml", study)
-    assert run_cli(["ablation", "--study", "g.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
+    first = run_cli(["ablation", "--study", "g.yaml", "--no-report"], cwd=workdir, env=env)
+    assert first.returncode == 0 and "Seeds were added" not in first.stdout + first.stderr
     write_study(workdir / "g.yaml", {**study, "seeds": 3})
     proc = run_cli(["ablation", "--study", "g.yaml", "--no-report"], cwd=workdir, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Seeds were added after results on 2 seeds were in: the tests hold their 5% error rate" in proc.stdout, proc.stdout
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name("grow").experiment_id
     old, new = sorted(client.search_runs([exp], "tags.kind = 'dataset'"), key=lambda r: r.info.start_time)
@@ -287,6 +291,12 @@ def test_an_extended_study_keeps_its_verdicts_on_one_parent(workdir, env):
     assert run_cli(["ablation", "--study", "g.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
     *older, newest = sorted(client.search_runs([exp], "tags.kind = 'dataset'"), key=lambda r: r.info.start_time)
     assert [r.data.tags["verdict"] for r in older] == [f"superseded: the study's verdicts are on run {newest.info.run_id}"] * 2
+    assert newest.data.tags["seeds_added_after"] == "[2, 3]"
+    report = run_cli(["report", "--study", "g.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert "Seeds were added after results on 2 and 3 seeds were in" in (workdir / "reports/grow/report.html").read_text()
+    again = run_cli(["ablation", "--study", "g.yaml", "--no-report"], cwd=workdir, env=env)   # nothing added: said as before
+    assert "Seeds were added after results on 2 and 3 seeds were in" in again.stdout, again.stdout
 
 
 @pytest.mark.slow

@@ -44,7 +44,8 @@ def analyze(data: ReportData) -> dict:
                                        class_weighted=plan.dataset.class_weight is not None,
                                        leaky_columns=leaky_columns_from_params(data.data_params.get(d["label"], {})),
                                        train_chance=train_chance_from_params(data.data_params.get(d["label"], {}),
-                                                                             d["metric_name"]))
+                                                                             d["metric_name"]),
+                                       seeds_added_after=data.seeds_added_after.get(d["label"], []))
                for plan, d in zip(study.plans, datasets)]
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for d, v, r in zip(datasets, decided, results):

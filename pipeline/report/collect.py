@@ -11,6 +11,7 @@ no summary covers in bulk (Tracker.curves, Tracker.run_artifacts).
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ class ReportData:
     data_params: dict = field(default_factory=dict)              # dataset -> its parent run's params (data_*, ...)
     parent_runs: dict = field(default_factory=dict)              # dataset -> its latest parent run's id
     parent_status: dict = field(default_factory=dict)            # dataset -> that run's status (RUNNING: training)
+    seeds_added_after: dict = field(default_factory=dict)        # dataset -> its parent's rt.SEEDS_ADDED_AFTER
     root_of_latest: Optional[str] = None   # the root run above this configuration's latest parent
 
     def own_roots(self, building: Optional[str] = None) -> list:
@@ -172,6 +174,7 @@ def _curves_and_histograms(data: ReportData, tracker: Tracker, trials: list[RunR
         data.data_params[p.tags.get(rt.DATASET_LABEL)] = p.params
         data.parent_runs[p.tags.get(rt.DATASET_LABEL)] = p.run_id
         data.parent_status[p.tags.get(rt.DATASET_LABEL)] = p.status
+        data.seeds_added_after[p.tags.get(rt.DATASET_LABEL)] = json.loads(p.tags.get(rt.SEEDS_ADDED_AFTER, "[]"))
         data.root_of_latest = p.tags.get(MLFLOW_PARENT_RUN_ID) or data.root_of_latest
     summaries = tracker.trial_summaries(parents)
     finished = set(data.runs.loc[data.runs["status"] == "FINISHED", "run_id"])

@@ -137,7 +137,8 @@ def _workers(text) -> int:
 
 def cmd_enqueue(args) -> int:
     """Distributed studies, step 1 (once, idempotent): create the study and enqueue the grid."""
-    from .orchestrate import finish_dataset, next_round, prepare, queue_state
+    from .orchestrate import finish_dataset, next_round, queue_state
+    from .preparation import prepare
     from .runtime import mask_credentials
     study = _study_from_args(args)
     ctx, data = prepare(study, args.storage, optional(args.tracking_uri), owned=False)

@@ -92,7 +92,7 @@ STUDY_TUNED = "tuned"            # {arm: Optuna params of its best tuning trial}
 STUDY_N_TEST = "n_test"          # rows of the test split (the chance margin's one-sample floor)
 STUDY_LOOKS = "looks"            # the seed counts the verdicts were last looked at (Study.looks)
 # a fixed-seed study given more seeds once some had results: the seed counts that had them each
-# time (orchestrate.note_seeds_added); also a tag of the dataset parent, for the report
+# time (preparation.note_seeds_added); also a tag of the dataset parent, for the report
 SEEDS_ADDED_AFTER = "seeds_added_after"
 STUDY_GRID = "grid"              # {"digest", "says"}: the grid the last enqueue made (joining.grid_record)
 STUDY_ENGINE = "engine"          # the engine the last enqueue's study file names (joining.another_engine)

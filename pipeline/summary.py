@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 from . import arms, grid, metric_numbers, path_words, short_answer, verdict_record, verdict_words, verdicts
 from .words import counted
 from . import runtree as rt
-from .orchestrate import RunContext, optuna_study_name
+from .preparation import RunContext, optuna_study_name
 from .study import Study
 from .task import metric_for
 from .tracking import Tracker

@@ -49,7 +49,7 @@ class DatasetResults:
     leaky_columns: list[str] = field(default_factory=list)
     # the constant prediction's metric on the training rows (None: unknown, judged by `chance`)
     train_chance: Optional[float] = None
-    # seed counts that had results when a fixed-seed study was given more (orchestrate.note_seeds_added)
+    # seed counts that had results when a fixed-seed study was given more (preparation.note_seeds_added)
     seeds_added_after: list[int] = field(default_factory=list)
 
 

@@ -59,7 +59,7 @@ def a_worker_in_process(workdir: Path, env: dict, name: str, execution: Optional
 
     from pipeline.storage import get_storage
     from pipeline.lifecycle import DatasetCells
-    from pipeline.orchestrate import dataset_tags, optuna_study_name, prepare
+    from pipeline.preparation import dataset_tags, optuna_study_name, prepare
     from pipeline.study import load_study
 
     write_study(workdir / f"{name}.yaml", tiny_study_dict(name=name, seeds=1, arms=["none", "l2"],

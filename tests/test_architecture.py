@@ -52,6 +52,7 @@ LAYERS = [
                                                  # dataset's cells; what a dataset's parent run and the console say
                                                  # of its data; a worker's checks that it joins the enqueued study;
                                                  # the checks made before anything is written
+    {"preparation"},                             # the prepare stage: root run, Optuna studies, grid, parents
     {"orchestrate"},                             # the stages in order
     {"summary"},                                 # the console summary and verdicts on parent runs
     {"report.collect"}, {"report.analysis"}, {"report.figures"}, {"report.render"}, {"report"},

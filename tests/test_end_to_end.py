@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from pipeline.storage import get_storage
-from pipeline.orchestrate import optuna_study_name
+from pipeline.preparation import optuna_study_name
 from pipeline.study import load_study
 
 from .conftest import ROOT, run_cli, tiny_study_dict, write_study

@@ -27,7 +27,7 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from pipeline.cli import main
-from pipeline.orchestrate import optuna_study_name
+from pipeline.preparation import optuna_study_name
 from pipeline.runtime import EXIT_UNREACHABLE
 from pipeline.study import load_study
 

@@ -18,7 +18,7 @@ from sqlalchemy.pool import NullPool
 
 from pipeline import grid, joining
 from pipeline.storage import GRACE_S, get_storage
-from pipeline.orchestrate import optuna_study_name
+from pipeline.preparation import optuna_study_name
 from pipeline.runtime import worker_pid
 from pipeline.study import load_study
 
@@ -539,7 +539,8 @@ def test_a_worker_goes_back_to_a_dataset_whose_cells_a_stopped_worker_left(workd
     attempts that trained spend retries: stops, and deaths before training (a popped-ahead
     population), never give a cell up."""
     from pipeline import lifecycle
-    from pipeline.orchestrate import _still_open, prepare, run_worker_loop
+    from pipeline.orchestrate import _still_open, run_worker_loop
+    from pipeline.preparation import prepare
 
     write_study(workdir / "left.yaml", tiny_study_dict(name="left", seeds=2, arms=["none", "l2"]))
     study = load_study(workdir / "left.yaml")
@@ -589,7 +590,8 @@ def test_a_call_that_trained_is_never_taken_for_an_empty_rerun(workdir, env, cap
     parents an earlier `enqueue` left open give the new root no child run, yet it trained. Waiting
     cells of a dataset without a parent run do not keep a worker waiting forever."""
     from pipeline.cli import _discard_empty_root
-    from pipeline.orchestrate import _still_open, prepare, run_ablation
+    from pipeline.orchestrate import _still_open, run_ablation
+    from pipeline.preparation import prepare
 
     write_study(workdir / "twice.yaml", tiny_study_dict(name="twice", seeds=1, arms=["none", "l2"],
                                                          datasets=[{"name": "wine"}]))

@@ -1425,7 +1425,7 @@ def test_an_arm_added_to_an_adaptive_study_runs_on_the_seeds_its_dataset_reached
     import optuna
 
     from pipeline import grid, lifecycle
-    from pipeline.orchestrate import seeds_reached
+    from pipeline.preparation import seeds_reached
     from pipeline.study import build_study
 
     raw = {"name": "grow", "arms": ["none", "l2", "dropout"], "seeds": {"start": 3, "step": 3, "max": 9},

@@ -1,0 +1,254 @@
+"""The prepare stage (orchestrate.py runs the stages in order): everything a study's cells need
+before any worker pops one, made idempotently, so that any command may run it again.
+
+    connect   validate everything that can be validated (preflight.py: datasets, device, both stores)
+              and take the identity the storage holds the study under (joining.adopted)
+    prepare   the MLflow root run; per dataset its Optuna study (with what the console and the
+              report read back: task, chance levels, test rows), tuning, the grid enqueued (with
+              adaptive seeds on the seeds the dataset reached), and its parent run
+
+RunContext, what every later stage carries, and the names of the datasets' Optuna studies live here too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Optional
+
+from optuna.trial import TrialState
+
+from . import grid, joining, lifecycle, preflight
+from . import runtree as rt
+from .dataset_record import (chance_level, chance_levels, data_line, leaky_columns, split_params, test_class_rows,
+                             train_chance_levels, train_chance_params)
+from .runtime import Stopwatch, git_commit, mask_credentials, process_alive, worker_id
+from .splits import Splits
+from .storage import exclusive
+from .study import DatasetPlan, Study
+from .task import metric_for
+from .tracking import Tracker, dataset_input
+from .words import counted
+
+
+@dataclass
+class RunContext:
+    """What every stage after connect carries: the study (under the identity its storage holds it
+    by), its MLflow store, experiment and root run, the Optuna storage, and the time line."""
+    study: Study
+    tracker: Tracker
+    experiment_id: str
+    root_id: str
+    storage: str
+    clock: Stopwatch = field(default_factory=Stopwatch)
+    trained_nothing: bool = False   # run_ablation: no trial of any dataset ended during the call
+
+
+def optuna_study_name(study: Study, plan: DatasetPlan) -> str:
+    return grid.study_name(study.name, plan.label, plan.config_hash)
+
+
+def open_dataset_study(ctx_or_storage, study: Study, plan: DatasetPlan, data: Splits):
+    """The dataset's grid study; its direction is the primary metric's."""
+    storage = ctx_or_storage if isinstance(ctx_or_storage, str) else ctx_or_storage.storage
+    return grid.open_study(storage, optuna_study_name(study, plan), metric_for(data.task, data.metric).direction)
+
+
+def connect(study: Study, storage: str, tracking: Optional[str]) -> tuple[dict, Tracker]:
+    """Validate everything that can be validated before writing: device, datasets, both stores.
+    Returns (datasets by label, tracker)."""
+    return preflight.validate_inputs(study, storage, tracking), Tracker(tracking)
+
+
+def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = True,
+            clock: Optional[Stopwatch] = None) -> tuple[RunContext, dict]:
+    """Create the experiment, the root run, every dataset's Optuna study with its grid enqueued,
+    and the parent runs, so that workers only pop cells. Idempotent."""
+    clock = clock or Stopwatch()
+    with clock("loading"):
+        data, tracker = connect(study, storage, tracking)
+        study = joining.adopted(study, storage)   # after connect: the storage answers
+    # one enqueue at a time: two at once would both add a missing cell, and both open runs
+    with clock("bookkeeping"), exclusive(storage, study.name):
+        ctx = RunContext(study, tracker, _experiment(study, tracker), "", storage, clock)
+        ctx.root_id = _root_run(ctx)
+        print(f"study {study.name}: {counted(len(study.plans), 'dataset')} x {counted(len(study.arms), 'arm')} x "
+              + (f"up to {len(study.seeds)} seeds (adaptive)" if study.adaptive else counted(len(study.seeds), 'seed'))
+              + f"; tracking {mask_credentials(tracker.uri)}, "
+              f"optuna {mask_credentials(storage)}", flush=True)
+        say_strengths(study)
+        for plan in study.plans:
+            d = data[plan.label]
+            given_up = prepare_dataset(ctx, plan, d, owned)
+            print(f"[{plan.label}] {d.sizes_line()}; config {plan.config_hash}"
+                  + (f"; gave up on {counted(given_up, 'failed cell')} after retries" if given_up else ""), flush=True)
+            if d.preprocessing:
+                print(f"[{plan.label}] data: {data_line(d)}", flush=True)
+    return ctx, data
+
+
+def say_strengths(study: Study) -> None:
+    """Each arm's strengths, once for the datasets that share them: "strengths: ..." when every
+    dataset does, else "[digits, wine] strengths: ..." per group."""
+    groups: dict[str, list[str]] = {}
+    for plan in study.plans:
+        if line := study.strengths_line(plan):
+            groups.setdefault(line, []).append(plan.label)
+    for line, labels in groups.items():
+        where = "" if len(groups) == 1 and len(labels) == len(study.plans) else f"[{', '.join(labels)}] "
+        print(f"{where}strengths: {line}", flush=True)
+
+
+def _experiment(study: Study, tracker: Tracker) -> str:
+    experiment_id = tracker.experiment_for(study.name)
+    if os.environ.get("MLFLOW_RUN_ID") and experiment_id == "0":
+        print(f"note: `mlflow run` put this study in MLflow's Default experiment (nesting needs one "
+              f"experiment); add --experiment-name {study.name} to keep studies apart", flush=True)
+    return experiment_id
+
+
+def _root_run(ctx: RunContext) -> str:
+    """The study's root run, after closing root and dataset runs that a dead process of this
+    machine left RUNNING."""
+    import torch
+
+    tracker, study = ctx.tracker, ctx.study
+    for run in tracker.running(ctx.experiment_id, **{rt.STUDY: study.name}):
+        worker = run.data.tags.get(rt.WORKER)
+        if run.data.tags.get(rt.KIND) in (rt.ROOT, rt.DATASET) and worker and not process_alive(worker):
+            tracker.end_run(run.info.run_id, "KILLED")
+    seeds = study.seeds
+    consecutive = seeds == list(range(seeds[0], seeds[0] + len(seeds)))
+    root = tracker.root_run(ctx.experiment_id, study.name, {
+        "study_file": study.source_text[:5000], rt.GIT_COMMIT: git_commit(),
+        "optuna_storage": mask_credentials(ctx.storage), "python": sys.version.split()[0],
+        "torch": torch.__version__, **({rt.WORKER: worker_id()} if tracker.owns_root() else {}),
+        # what this run studies, with the command line's overrides (`mlflow run` shows its own
+        # parameters beside them, "unset" where the study file decides)
+        "arms": ", ".join(study.arms), "datasets": ", ".join(p.label for p in study.plans),
+        "seeds_used": (f"{seeds[0]}-{seeds[-1]}" if consecutive and len(seeds) > 1 else ", ".join(map(str, seeds)))
+        + (" (adaptive: up to these)" if study.adaptive else "")})
+    tracker.log_text(root, study.source_text, "study.yaml")   # the whole file (the tag holds 5000 characters)
+    return root
+
+
+def dataset_tags(study: Study, plan: DatasetPlan, data: Splits) -> dict[str, str]:
+    return {rt.STUDY: study.name, rt.DATASET_LABEL: plan.label, rt.DATASET_GROUP: plan.base,
+            rt.N_TRAIN: str(len(data.x_train)), rt.CONFIG_HASH: plan.config_hash,
+            rt.TASK: data.task, rt.METRIC_NAME: metric_for(data.task, data.metric).name}
+
+
+def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: bool = True) -> int:
+    """Create (or load) the dataset's Optuna study, clean up after dead workers, tune, enqueue
+    the missing cells and, when there is work, create the MLflow parent run. Idempotent.
+    Returns how many cells were given up on after their retries."""
+    study = ctx.study
+    known = joining.configurations(study, plan, ctx.storage)   # one read of the study names
+    if known and plan.config_hash not in known:   # say so once, when it starts
+        print(f"note: [{plan.label}] settings (or a table file's contents) differ from the storage's earlier configuration(s) of study "
+              f"{study.name!r} ({', '.join(known)}): this one ({plan.config_hash}) starts afresh (the earlier runs stay, "
+              "apart; distributed workers join this one with this study file and flags)", file=sys.stderr, flush=True)
+    ostudy = open_dataset_study(ctx, study, plan, data)
+    for key, value in ((rt.STUDY, study.name), (rt.DATASET_LABEL, plan.label), (rt.CONFIG_HASH, plan.config_hash),
+                       (rt.TASK, data.task), (rt.METRIC_NAME, metric_for(data.task, data.metric).name),
+                       (rt.CHANCE, chance_level(data)), (rt.CHANCES, chance_levels(data)),
+                       (rt.TRAIN_CHANCES, train_chance_levels(data)),
+                       (rt.STUDY_N_TEST, len(data.x_test)), (rt.STUDY_TEST_CLASS_ROWS, test_class_rows(data)),
+                       (rt.STUDY_LEAKY_COLUMNS, leaky_columns(data)),
+                       (rt.STUDY_EXPERIMENT, ctx.experiment_id), (rt.STUDY_TRACKING, joining.recorded_uri(ctx.tracker.uri)),
+                       (rt.STUDY_GRID, joining.grid_record(study)), (rt.STUDY_ENGINE, plan.execution.engine)):
+        ostudy.set_user_attr(key, value)
+    _say_looks_changed(study, plan, ostudy)
+    lifecycle.reap(ostudy, ctx.tracker)
+    if study.spec.tune is not None:
+        from . import tuning
+
+        if rt.STUDY_TUNED in ostudy.user_attrs:
+            tuning.say_tuned(ctx, plan, data)
+        else:   # before any grid cell: every worker then reads the chosen strengths from the study
+            with ctx.clock("tuning"):
+                ostudy.set_user_attr(rt.STUDY_TUNED, tuning.tune_dataset(ctx, plan, data))
+    note_seeds_added(study, ostudy)
+    _, given_up = grid.enqueue_missing(ostudy, study.grid_cells(seeds_reached(study, ostudy)), study.spec.max_retries,
+                                       lifecycle.spent_attempt)
+    ensure_parent(ctx, plan, data, ostudy, owned)
+    if (seen := ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER)) and (parent := ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)):
+        ctx.tracker.set_tags(parent, {rt.SEEDS_ADDED_AFTER: json.dumps(seen)})   # the report reads it there
+    return len(given_up)
+
+
+def _say_looks_changed(study: Study, plan: DatasetPlan, ostudy) -> None:
+    """A note when adaptive seeds' looks (start, step, max) differ from those the dataset's results
+    were judged at: each look's α is recomputed over the same seeds, after the data was seen (a
+    choice made knowing the answer, which the sequential design's error rate does not cover)."""
+    before, now = ostudy.user_attrs.get(rt.STUDY_LOOKS), study.looks()
+    if study.view_flags():   # --seeds: a view of the study, not its design
+        return
+    if study.adaptive and before and before != now and grid.cells_done(ostudy)[0]:
+        print(f"note: [{plan.label}] seeds: the looks changed from {', '.join(map(str, before))} to "
+              f"{', '.join(map(str, now))} seeds after results were seen: each look's α is recomputed over the same "
+              "seeds, and a design chosen knowing the results is not what the error rate covers; fix start, step "
+              "and max before the first run", file=sys.stderr, flush=True)
+    if before != now:
+        ostudy.set_user_attr(rt.STUDY_LOOKS, now)
+
+
+def seeds_reached(study: Study, ostudy) -> list[int]:
+    """The seeds every cell of the dataset trains on: all of the file's, or, with adaptive seeds,
+    those its dataset's rounds reached (the first look's on a new study), so
+    that an arm or path point added to the file later runs on the seeds the others ran on: the
+    looks compare arms on the seeds both have."""
+    if not study.adaptive:
+        return study.seeds
+    order = {seed: i for i, seed in enumerate(study.seeds)}
+    ran = max((order[cell[1]] + 1 for cell in grid.latest_by_cell(ostudy.get_trials(deepcopy=False))
+               if cell[1] in order), default=0)
+    # the others' seeds exactly: where the looks changed and they ran to between two, next_round
+    # takes them on to the next look once the verdicts ask for it (not every arm at once now)
+    return study.seeds_at(max(ran, study.looks()[0]))
+
+
+def note_seeds_added(study: Study, ostudy) -> None:
+    """Record a fixed-seed study given seeds it had no cell of while others had results (seeds: 3,
+    then 17): its tests assume the number of seeds was set before any look, and are optimistic
+    when an undecided look is why more were added (optional stopping; verdict_warnings says so).
+    Adaptive seeds plan their looks and correct for them: nothing to record."""
+    if study.adaptive:
+        return
+    tried, done = set(), set()
+    for t in ostudy.get_trials(deepcopy=False):
+        if (cell := grid.cell_of(t)) is not None:
+            tried.add(cell[1])
+            if t.state == TrialState.COMPLETE:
+                done.add(cell[1])
+    seen = list(ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER, []))
+    if done and set(study.seeds) - tried and (not seen or seen[-1] != len(done)):
+        ostudy.set_user_attr(rt.SEEDS_ADDED_AFTER, seen + [len(done)])
+
+
+def ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, owned: bool) -> None:
+    """The dataset's MLflow parent run, created when there is work and none is open."""
+    study = ctx.study
+    existing = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)
+    # a parent from before these were logged: the report reads them (and says what the console says)
+    later = {**({rt.STUDY_TEST_CLASS_ROWS: json.dumps(rows)} if (rows := test_class_rows(data)) else {}),
+             **({rt.STUDY_LEAKY_COLUMNS: json.dumps(leaks)} if (leaks := leaky_columns(data)) else {}),
+             **train_chance_params(data)}
+    if existing and later:
+        ctx.tracker.add_missing_params(existing, later)
+    if existing and ctx.tracker.run_status(existing) == "RUNNING":
+        return  # a parent is open (another enqueue or a running study): workers attach to it
+    if grid.has_waiting(ostudy):
+        # Tagged with its owner only when this process will close it; distributed parents belong
+        # to no process and are closed by whichever worker sees the grid done.
+        owner = {rt.WORKER: worker_id()} if owned else {}
+        parent_id = ctx.tracker.dataset_parent(
+            ctx.experiment_id, ctx.root_id, plan.label,
+            {**dataset_tags(study, plan, data), rt.OPTUNA_STUDY: ostudy.study_name, **owner},
+            params={"dataset": plan.label, "dataset_spec": plan.dataset.model_dump_json(),
+                    "training": plan.training.model_dump_json(), "execution": plan.execution.model_dump_json(),
+                    "optuna_storage": mask_credentials(ctx.storage), **split_params(data)},
+            dataset_input=dataset_input(data))
+        ostudy.set_user_attr(rt.STUDY_PARENT_RUN, parent_id)

@@ -170,9 +170,10 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
         else:   # before any grid cell: every worker then reads the chosen strengths from the study
             with ctx.clock("tuning"):
                 ostudy.set_user_attr(rt.STUDY_TUNED, tuning.tune_dataset(ctx, plan, data))
-    note_seeds_added(study, ostudy)
-    _, given_up = grid.enqueue_missing(ostudy, study.grid_cells(seeds_reached(study, ostudy)), study.spec.max_retries,
-                                       lifecycle.spent_attempt)
+    trials = ostudy.get_trials(deepcopy=False)   # read once (a big study's read takes seconds on PostgreSQL)
+    note_seeds_added(study, ostudy, trials)
+    _, given_up = grid.enqueue_missing(ostudy, study.grid_cells(seeds_reached(study, trials)), study.spec.max_retries,
+                                       lifecycle.spent_attempt, trials)
     ensure_parent(ctx, plan, data, ostudy, owned)
     if (seen := ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER)) and (parent := ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)):
         ctx.tracker.set_tags(parent, {rt.SEEDS_ADDED_AFTER: json.dumps(seen)})   # the report reads it there
@@ -195,22 +196,22 @@ def _say_looks_changed(study: Study, plan: DatasetPlan, ostudy) -> None:
         ostudy.set_user_attr(rt.STUDY_LOOKS, now)
 
 
-def seeds_reached(study: Study, ostudy) -> list[int]:
+def seeds_reached(study: Study, trials: list) -> list[int]:
     """The seeds every cell of the dataset trains on: all of the file's, or, with adaptive seeds,
     those its dataset's rounds reached (the first look's on a new study), so
     that an arm or path point added to the file later runs on the seeds the others ran on: the
-    looks compare arms on the seeds both have."""
+    looks compare arms on the seeds both have. `trials`: the dataset study's."""
     if not study.adaptive:
         return study.seeds
     order = {seed: i for i, seed in enumerate(study.seeds)}
-    ran = max((order[cell[1]] + 1 for cell in grid.latest_by_cell(ostudy.get_trials(deepcopy=False))
+    ran = max((order[cell[1]] + 1 for cell in grid.latest_by_cell(trials)
                if cell[1] in order), default=0)
     # the others' seeds exactly: where the looks changed and they ran to between two, next_round
     # takes them on to the next look once the verdicts ask for it (not every arm at once now)
     return study.seeds_at(max(ran, study.looks()[0]))
 
 
-def note_seeds_added(study: Study, ostudy) -> None:
+def note_seeds_added(study: Study, ostudy, trials: list) -> None:
     """Record a fixed-seed study given seeds it had no cell of while others had results (seeds: 3,
     then 17): its tests assume the number of seeds was set before any look, and are optimistic
     when an undecided look is why more were added (optional stopping; verdict_warnings says so).
@@ -218,7 +219,7 @@ def note_seeds_added(study: Study, ostudy) -> None:
     if study.adaptive:
         return
     tried, done = set(), set()
-    for t in ostudy.get_trials(deepcopy=False):
+    for t in trials:
         if (cell := grid.cell_of(t)) is not None:
             tried.add(cell[1])
             if t.state == TrialState.COMPLETE:

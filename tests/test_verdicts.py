@@ -1432,10 +1432,10 @@ def test_an_arm_added_to_an_adaptive_study_runs_on_the_seeds_its_dataset_reached
            "datasets": [{"name": "wine"}]}
     study = build_study(raw, "grow.yaml")
     ostudy = optuna.create_study(storage=optuna.storages.InMemoryStorage())
-    assert seeds_reached(study, ostudy) == study.seeds[:3]
+    assert seeds_reached(study, ostudy.trials) == study.seeds[:3]
     grid.enqueue_missing(ostudy, [(arm, s, "") for arm in ("none", "l2") for s in study.seeds[:6]], 1, lifecycle.spent_attempt)
-    assert seeds_reached(study, ostudy) == study.seeds[:6]
+    assert seeds_reached(study, ostudy.trials) == study.seeds[:6]
     grid.enqueue_missing(ostudy, [(arm, s, "") for arm in ("none", "l2") for s in study.seeds[6:8]], 1, lifecycle.spent_attempt)
-    assert seeds_reached(study, ostudy) == study.seeds[:8]
+    assert seeds_reached(study, ostudy.trials) == study.seeds[:8]
     fixed = build_study({**raw, "seeds": 4}, "grow.yaml")
-    assert seeds_reached(fixed, ostudy) == fixed.seeds
+    assert seeds_reached(fixed, ostudy.trials) == fixed.seeds

@@ -142,6 +142,7 @@ def cmd_enqueue(args) -> int:
     from .runtime import mask_credentials
     study = _study_from_args(args)
     ctx, data = prepare(study, args.storage, optional(args.tracking_uri), owned=False)
+    study = ctx.study   # under the identity the storage holds it by (joining.adopted)
     grown = next_round(ctx, data, owned=False)   # adaptive seeds: the next round, once the last one is done
     if study.adaptive and not grown:
         for plan in study.plans:

@@ -212,11 +212,20 @@ def seeds_reached(study: Study, trials: list) -> list[int]:
 
 
 def note_seeds_added(study: Study, ostudy, trials: list) -> None:
-    """Record a fixed-seed study given seeds it had no cell of while others had results (seeds: 3,
-    then 17): its tests assume the number of seeds was set before any look, and are optimistic
-    when an undecided look is why more were added (optional stopping; verdict_warnings says so).
-    Adaptive seeds plan their looks and correct for them: nothing to record."""
-    if study.adaptive:
+    """Record a fixed-seed study whose file was given more seeds, ones it had no cell of, while
+    others had results (seeds: 3, then 17): its tests assume the number of seeds was set before
+    any look, and are optimistic when an undecided look is why more were added (optional
+    stopping; verdict_warnings says so). Not a `--seeds` view (recorded nowhere), nor the file's
+    own seeds run after such a view (`--seeds 3`, then the file's 10: planned before the look),
+    nor adaptive seeds (they plan their looks). The file's count of seeds is kept on the Optuna
+    study to tell (rt.STUDY_FILE_SEEDS); a study prepared before it was kept records nothing
+    the first time."""
+    if study.adaptive or any(flag == "seeds" for flag, _ in study.overrides):
+        return
+    before = ostudy.user_attrs.get(rt.STUDY_FILE_SEEDS)
+    if before != len(study.seeds):
+        ostudy.set_user_attr(rt.STUDY_FILE_SEEDS, len(study.seeds))
+    if before is None or len(study.seeds) <= before:
         return
     tried, done = set(), set()
     for t in trials:
@@ -224,9 +233,8 @@ def note_seeds_added(study: Study, ostudy, trials: list) -> None:
             tried.add(cell[1])
             if t.state == TrialState.COMPLETE:
                 done.add(cell[1])
-    seen = list(ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER, []))
-    if done and set(study.seeds) - tried and (not seen or seen[-1] != len(done)):
-        ostudy.set_user_attr(rt.SEEDS_ADDED_AFTER, seen + [len(done)])
+    if done and set(study.seeds) - tried:
+        ostudy.set_user_attr(rt.SEEDS_ADDED_AFTER, [*ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER, []), len(done)])
 
 
 def ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, owned: bool) -> None:

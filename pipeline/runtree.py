@@ -94,6 +94,7 @@ STUDY_LOOKS = "looks"            # the seed counts the verdicts were last looked
 # a fixed-seed study given more seeds once some had results: the seed counts that had them each
 # time (preparation.note_seeds_added); also a tag of the dataset parent, for the report
 SEEDS_ADDED_AFTER = "seeds_added_after"
+STUDY_FILE_SEEDS = "file_seeds"   # how many seeds the study file had at its last prepare (not a --seeds view's)
 STUDY_GRID = "grid"              # {"digest", "says"}: the grid the last enqueue made (joining.grid_record)
 STUDY_ENGINE = "engine"          # the engine the last enqueue's study file names (joining.another_engine)
 STUDY_TRACKING = "mlflow_tracking_uri"   # where the study's runs are (passwords masked), for workers' checks

@@ -171,7 +171,11 @@ def _csv_version(spec) -> Optional[tuple[str, int, int, str]]:
 def _dot_thousands_in(path: str, size: int, mtime_ns: int, encoding: str) -> dict[str, str]:
     try:
         sep, skip = _delimiter(Path(path), encoding)
-        return dot_thousands_columns(_read_text(Path(path), encoding, sep, skip), sep) if sep == ";" else {}
+        if sep != ";":
+            return {}
+        text = _read_text(Path(path), encoding, sep, skip)
+        _unmark(text, {mark: dict(columns) for mark, columns in _number_marks_in(path, size, mtime_ns, encoding)})
+        return dot_thousands_columns(text, sep)   # 7.672- counts as the 7.672 it is
     except Exception:   # not text, not CSV: reading the table raises the one-line error
         return {}
 

@@ -267,19 +267,23 @@ def test_an_extended_study_keeps_its_verdicts_on_one_parent(workdir, env):
     """Adding seeds opens a new dataset parent for the new cells; the verdicts go there, and the
     older parent's verdict tags are retired (a search for verdict.l2 finds one run, the current).
     Seeds added once results were in are said with the verdicts (optional stopping), by the console
-    and the report, each time seeds were added; not for a study run as written."""
+    and the report, each time the file's seeds grew; not for a study run as its file says, even
+    after a `--seeds` view of fewer seeds (a quick look, then the seeds planned), nor by a view."""
     study = tiny_study_dict(name="grow", arms=["none", "l2"], seeds=2, epochs=2, datasets=[{"name": "wine"}])
     write_study(workdir / "g.yaml", study)
+    look = run_cli(["ablation", "--study", "g.yaml", "--seeds", "1", "--no-report"], cwd=workdir, env=env)
     first = run_cli(["ablation", "--study", "g.yaml", "--no-report"], cwd=workdir, env=env)
-    assert first.returncode == 0 and "Seeds were added" not in first.stdout + first.stderr
+    assert look.returncode == 0 and first.returncode == 0 and "[wine] trained 2," in first.stdout, first.stdout
+    assert "Seeds were added" not in look.stdout + first.stdout
     write_study(workdir / "g.yaml", {**study, "seeds": 3})
     proc = run_cli(["ablation", "--study", "g.yaml", "--no-report"], cwd=workdir, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Seeds were added after results on 2 seeds were in: the tests hold their 5% error rate" in proc.stdout, proc.stdout
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name("grow").experiment_id
-    old, new = sorted(client.search_runs([exp], "tags.kind = 'dataset'"), key=lambda r: r.info.start_time)
-    assert new.data.tags["verdict.l2"] in ("better", "worse", "equivalent", "undecided")
+    # the view's parent (it records no verdicts), the first run's, the extended one's
+    looked, old, new = sorted(client.search_runs([exp], "tags.kind = 'dataset'"), key=lambda r: r.info.start_time)
+    assert "verdict" not in looked.data.tags and new.data.tags["verdict.l2"] in ("better", "worse", "equivalent", "undecided")
     assert not any(k.startswith("verdict.") for k in old.data.tags)
     assert old.data.tags["verdict"] == f"superseded: the study's verdicts are on run {new.info.run_id}"
     assert [r.info.run_id for r in client.search_runs([exp], "tags.`verdict.l2` != ''")] == [new.info.run_id]
@@ -289,12 +293,14 @@ def test_an_extended_study_keeps_its_verdicts_on_one_parent(workdir, env):
     # extended again: both older parents point at the newest (not one at the next, a chain)
     write_study(workdir / "g.yaml", {**study, "seeds": 4})
     assert run_cli(["ablation", "--study", "g.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
-    *older, newest = sorted(client.search_runs([exp], "tags.kind = 'dataset'"), key=lambda r: r.info.start_time)
+    _, *older, newest = sorted(client.search_runs([exp], "tags.kind = 'dataset'"), key=lambda r: r.info.start_time)
     assert [r.data.tags["verdict"] for r in older] == [f"superseded: the study's verdicts are on run {newest.info.run_id}"] * 2
     assert newest.data.tags["seeds_added_after"] == "[2, 3]"
     report = run_cli(["report", "--study", "g.yaml", "--no-pdf"], cwd=workdir, env=env)
     assert report.returncode == 0, report.stderr[-2000:]
     assert "Seeds were added after results on 2 and 3 seeds were in" in (workdir / "reports/grow/report.html").read_text()
+    view = run_cli(["ablation", "--study", "g.yaml", "--seeds", "5", "--no-report"], cwd=workdir, env=env)
+    assert view.returncode == 0 and "[wine] trained 2," in view.stdout, view.stdout   # a view records nothing
     again = run_cli(["ablation", "--study", "g.yaml", "--no-report"], cwd=workdir, env=env)   # nothing added: said as before
     assert "Seeds were added after results on 2 and 3 seeds were in" in again.stdout, again.stdout
 

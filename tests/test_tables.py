@@ -744,10 +744,11 @@ def test_swiss_apostrophes_and_sap_trailing_minus_are_read_as_numbers(tmp_path):
         chf = f"{rng.integers(1, 99)}'{rng.integers(100, 999)}.{rng.integers(10, 99)}"
         saldo = f"{rng.integers(1, 9)}.{rng.integers(100, 999)},{rng.integers(10, 99)}" + ("-" if i % 3 == 0 else "")
         rate = f"{rng.normal():.2f}".replace(".", ",")   # decimal commas, as the file writes them
-        rows.append(f"{chf};{saldo};{['1', '2', '3-', '2+'][i % 4]};{rate};{'ab'[i % 2]}")
-    rows[0], rows[1] = "1'250'000;6.376,29-;3-;0,5;a", "999.50;120,00;2+;-0,5;b"
-    rows[2] = "4'100.00-;-;1;1,5;a"   # both marks on one value; a dash among numbers is missing
-    (tmp_path / "export.csv").write_text("chf;saldo;grade;rate;y\n" + "\n".join(rows) + "\n")
+        betrag = f"{rng.integers(1, 9)}.{rng.integers(100, 999)}" + ("-" if i % 3 == 0 else "")   # 7.672-: thousands
+        rows.append(f"{chf};{saldo};{['1', '2', '3-', '2+'][i % 4]};{rate};{betrag};{'ab'[i % 2]}")
+    rows[0], rows[1] = "1'250'000;6.376,29-;3-;0,5;7.672-;a", "999.50;120,00;2+;-0,5;3.136;b"
+    rows[2] = "4'100.00-;-;1;1,5;2.831;a"   # both marks on one value; a dash among numbers is missing
+    (tmp_path / "export.csv").write_text("chf;saldo;grade;rate;betrag;y\n" + "\n".join(rows) + "\n")
     spec = DatasetSpec(name="table", path=str(tmp_path / "export.csv"), target="y")
     frame, _, record = tables.read(spec)
     assert frame.loc[0, ["chf", "saldo"]].tolist() == [1250000.0, -6376.29]
@@ -755,10 +756,13 @@ def test_swiss_apostrophes_and_sap_trailing_minus_are_read_as_numbers(tmp_path):
     assert frame.loc[2, "chf"] == -4100.0 and np.isnan(frame.loc[2, "saldo"])
     assert (frame["chf"].abs() >= 999).all() and (frame["saldo"] < 0).sum() == 14
     assert not pd.api.types.is_numeric_dtype(frame["grade"]) and frame["rate"].tolist()[:2] == [0.5, -0.5]
+    # a file of decimal commas: SAP's 7.672- is -7672 as 3.136 beside it is 3136, however many carry the minus
+    assert frame["betrag"].tolist()[:3] == [-7672.0, 3136.0, 2831.0] and (frame["betrag"].abs() > 1000).all()
     warned = " ".join(record["warnings"])
     assert "Column 'chf': values like \"1'250'000\" were read with the apostrophe as a thousands separator" in warned
     assert "Column 'saldo': values like '6.376,29-' were read as negative numbers" in warned
-    assert _dataset_identity(spec, False)["number_marks"] == {"apostrophes": ["chf"], "trailing_minus": ["chf", "saldo"]}
+    assert _dataset_identity(spec, False)["number_marks"] == {"apostrophes": ["chf"], "trailing_minus": ["betrag", "chf", "saldo"]}
+    assert _dataset_identity(spec, False)["dot_thousands"] == ["betrag"]
     # without such a column, as before: no key in the identity, text left as written
     (tmp_path / "plain.csv").write_text("note,x,y\n" + "\n".join(f"about 12'000 CHF {i},{i % 7}.5,{'ab'[i % 2]}"
                                                                   for i in range(30)) + "\n")
@@ -990,3 +994,33 @@ def test_a_copy_of_the_table_elsewhere_is_the_same_study_and_older_studies_resum
     assert report.returncode == 0, report.stderr
     rows = pd.read_csv(tmp_path / "reports/moved/trials.csv")
     assert len(rows) == 4 and "another configuration" not in report.stderr, report.stderr
+
+
+def test_an_adaptive_study_enqueued_before_the_path_left_its_identity_keeps_it(tmp_path, monkeypatch):
+    """`enqueue` of an adaptive study whose round is still busy closes nothing and adds no round:
+    under its old identity (a new, empty Optuna study beside the old one made every later
+    command start afresh)."""
+    import subprocess
+    import sys
+
+    import optuna
+
+    from pipeline.storage import get_storage
+
+    from .conftest import run_cli, study_env, write_study
+
+    x = np.random.default_rng(2).normal(size=(60, 3))
+    pd.DataFrame(x, columns=["a", "b", "c"]).assign(y=(x[:, 0] > 0).astype(int)).to_csv(tmp_path / "t.csv", index=False)
+    monkeypatch.chdir(tmp_path)
+    write_study(tmp_path / "s.yaml", {"name": "grows", "arms": ["none", "l2"], "seeds": {"start": 2, "step": 1, "max": 3},
+                                      "epochs": 2, "model": {"hidden": [4]},
+                                      "datasets": [{"name": "csv", "label": "t", "path": "t.csv", "target": "y"}]})
+    env, storage = study_env(tmp_path), f"journal:{tmp_path / 'shared.journal'}"
+    where = ["--study", "s.yaml", "--storage", storage, "--tracking-uri", env["MLFLOW_TRACKING_URI"]]
+    before = subprocess.run([sys.executable, "-c", _BEFORE_PATHS_LEFT, "enqueue", *where], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert before.returncode == 0, before.stdout + before.stderr
+    again = run_cli(["enqueue", *where], cwd=tmp_path, env=env)
+    assert again.returncode == 0 and "4 cells waiting" in again.stdout, again.stdout + again.stderr
+    names = [n for n in optuna.get_all_study_names(get_storage(storage)) if n.startswith("grows.t.")]
+    assert len(names) == 1, names

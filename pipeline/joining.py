@@ -83,6 +83,11 @@ def other_configurations(study: Study, plan: DatasetPlan, storage: str) -> list[
 def _no_such_configuration(study: Study, plan: DatasetPlan, storage: str) -> str:
     others = other_configurations(study, plan, storage)
     where = f"study {study.name!r}, dataset {plan.label}"
+    if others and plan.dataset.path is not None:   # a table: its path counted in studies enqueued before
+        return (f"{where}: the storage holds configuration(s) {', '.join(others)} of it, not this one ({plan.config_hash}): "
+                "this worker's study file or flags (--epochs), or a table file's contents (sha256: a copy must be "
+                "byte-identical; a study enqueued by an older version hashed its path too), differ from the enqueue's; "
+                "run every worker with the study file, data and flags the enqueue used")
     if others:
         return (f"{where}: the storage holds configuration(s) {', '.join(others)} of it, not this one ({plan.config_hash}): "
                 "this worker's study file or flags (--epochs), or a table file's contents (sha256: a copy must be "

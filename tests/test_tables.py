@@ -982,6 +982,12 @@ def test_a_copy_of_the_table_elsewhere_is_the_same_study_and_older_studies_resum
     before = subprocess.run([sys.executable, "-c", _BEFORE_PATHS_LEFT, "enqueue", *where], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
     assert before.returncode == 0 and f"config {plans[0].located_hash}" in before.stdout, before.stdout + before.stderr
+    # such a study hashed the path: a worker whose file names a copy elsewhere is refused, and told why
+    write_study(tmp_path / "elsewhere.yaml", {**spec, "datasets": [{**spec["datasets"][0], "path": str(tmp_path / "copy.csv")}]})
+    refused = run_cli(["worker", *where, "--study", "elsewhere.yaml"], cwd=tmp_path, env=env)
+    assert refused.returncode == 2 and "a study enqueued by an older version hashed its path too" in refused.stderr, \
+        refused.stderr
+    assert len(refused.stderr.strip().splitlines()[-1]) < 400, refused.stderr
     worker = run_cli(["worker", *where], cwd=tmp_path, env=env)
     assert worker.returncode == 0 and "[clinic] worker" in worker.stdout and "trained 4" in worker.stdout, \
         worker.stdout + worker.stderr

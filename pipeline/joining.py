@@ -60,20 +60,20 @@ def refuse_missing_journal(storage: str) -> None:
 def configurations(study: Study, plan: DatasetPlan, storage: str) -> list[str]:
     """The configuration hashes of this study and dataset the storage holds, plan's included (not
     their tuning studies, <hash>.tune.<arm>, nor a dataset labelled like this one plus a dot)."""
+    return sorted(_hashes_among(optuna.get_all_study_names(get_storage(storage)), study, plan))
+
+
+def _hashes_among(names: list[str], study: Study, plan: DatasetPlan) -> set[str]:
+    """The configuration hashes of the plan's dataset among Optuna study names."""
     prefix = f"{study.name}.{plan.label}."
-    return sorted(rest for n in optuna.get_all_study_names(get_storage(storage))
-                  if n.startswith(prefix) and "." not in (rest := n[len(prefix):]))
+    return {rest for n in names if n.startswith(prefix) and "." not in (rest := n[len(prefix):])}
 
 
 def adopted(study: Study, storage: str) -> Study:
     """The study under the identities the Optuna storage holds it by (Study.adopted): a study
     started before a table's path left the identity resumes under its old hash."""
     names = optuna.get_all_study_names(get_storage(storage))   # one read for every dataset
-    known: dict[str, set[str]] = {}
-    for plan in study.plans:
-        prefix = f"{study.name}.{plan.label}."
-        known[plan.label] = {rest for n in names if n.startswith(prefix) and "." not in (rest := n[len(prefix):])}
-    return study.adopted(known)
+    return study.adopted({plan.label: _hashes_among(names, study, plan) for plan in study.plans})
 
 
 def other_configurations(study: Study, plan: DatasetPlan, storage: str) -> list[str]:
@@ -83,16 +83,13 @@ def other_configurations(study: Study, plan: DatasetPlan, storage: str) -> list[
 def _no_such_configuration(study: Study, plan: DatasetPlan, storage: str) -> str:
     others = other_configurations(study, plan, storage)
     where = f"study {study.name!r}, dataset {plan.label}"
-    if others and plan.dataset.path is not None:   # a table: its path counted in studies enqueued before
-        return (f"{where}: the storage holds configuration(s) {', '.join(others)} of it, not this one ({plan.config_hash}): "
-                "this worker's study file or flags (--epochs), or a table file's contents (sha256: a copy must be "
-                "byte-identical; a study enqueued by an older version hashed its path too), differ from the enqueue's; "
-                "run every worker with the study file, data and flags the enqueue used")
     if others:
+        table = plan.dataset.path is not None   # its path counted in studies enqueued before (said, in 400 characters)
         return (f"{where}: the storage holds configuration(s) {', '.join(others)} of it, not this one ({plan.config_hash}): "
                 "this worker's study file or flags (--epochs), or a table file's contents (sha256: a copy must be "
-                "byte-identical), differ from the enqueue's; run every worker with the study file, data and flags the "
-                "enqueue used (or enqueue this configuration first)")
+                f"byte-identical{'; a study enqueued by an older version hashed its path too' if table else ''}), differ "
+                "from the enqueue's; run every worker with the study file, data and flags the enqueue used"
+                + ("" if table else " (or enqueue this configuration first)"))
     return f"{where}: no Optuna study of it in the storage; create it first with: python -m pipeline enqueue ..."
 
 

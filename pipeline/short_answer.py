@@ -93,7 +93,7 @@ def _leak(v: DatasetVerdicts) -> str:
 
 def _leaning_worse(v: DatasetVerdicts, mine: dict[str, float]) -> list[str]:
     """In short's sentence on undecided arms whose mean is worse than none's by more than the
-    ROPE, with an affordable number of seeds to tell ("~17 seeds would likely show it worse" is
+    ROPE, with an affordable number of seeds to tell ("~17 seeds could show it worse" is
     not hidden under "still undecided")."""
     leaning = [a for a in v.arms_with("undecided") if v.paired[a].needed_for == "worse"
                and abs(v.paired[a].mean_diff) >= v.paired[a].rope and (v.paired[a].seeds_needed or 0) <= AFFORDABLE_SEEDS]

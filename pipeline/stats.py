@@ -95,6 +95,7 @@ class Paired:
     alpha: float = ALPHA           # the level it was judged at (adaptive seeds: its look's share)
     family: int = 0                # comparisons in its Holm family (1: its p is not adjusted)
     baseline_mean: float = math.nan  # the baseline's mean over the pairs (a size to read a difference against)
+    decide_chance: float = math.nan  # for an undecided one: the chance its seeds_needed reach needed_for (predictive)
 
     @property
     def too_few(self) -> bool:
@@ -242,6 +243,45 @@ def estimate_seeds_needed(p: Paired, alpha: float) -> None:
     the level it was judged by these seeds did not decide it."""
     n, p.needed_for = seeds_needed(p.mean_diff, p.sd, p.rope, alpha)
     p.seeds_needed = max(n, p.n + 1) if n else n
+    if p.seeds_needed and p.seeds_needed <= AFFORDABLE_SEEDS:
+        p.decide_chance = chance_to_decide(p.mean_diff, p.sd, p.n, p.seeds_needed, p.rope, alpha, p.needed_for,
+                                           floor=p.sd if p.floored else 0.0)
+
+
+# Beyond this many seeds a decision is out of reach for a study: the words say why, and no chance is worked out.
+AFFORDABLE_SEEDS = 100
+CHANCE_DRAWS = 20_000
+
+
+def chance_to_decide(mean: float, sd: float, n0: int, n: int, rope: float, alpha: float, what: str,
+                     floor: float = 0.0) -> float:
+    """The chance that n seeds in all (these n0 and n - n0 more) reach `what` ("better" | "worse" |
+    "equivalent") at `alpha`, given what these n0 say: the predictive probability (Spiegelhalter,
+    Freedman & Blackburn 1986). seeds_needed takes the observed difference and spread as the truth
+    (80% power at them), which flatters a difference seen on a few seeds; this averages over where
+    the truth may lie instead: with the flat prior behind the t-test's own interval, the true spread
+    is sigma^2 ~ (n0 - 1) s^2 / chi2(n0 - 1) and the true difference delta ~ N(mean, sigma^2 / n0).
+    The new seeds' mean and sum of squares are drawn from their exact distributions, and the final
+    test runs on all n seeds' mean and spread (its sd at least `floor`, as paired_test floors it).
+    Monte Carlo with a fixed seed: the same numbers give the same chance. nan when the spread is
+    zero (a sign test's case) or nothing is to be added."""
+    if not (sd > 0) or n0 < 2 or n <= n0 or math.isnan(mean):
+        return math.nan
+    rng, n1 = np.random.default_rng(0), n - n0
+    sigma = sd * np.sqrt((n0 - 1) / rng.chisquare(n0 - 1, CHANCE_DRAWS))
+    delta = rng.normal(mean, sigma / math.sqrt(n0))
+    new_mean = rng.normal(delta, sigma / math.sqrt(n1))
+    new_ss = sigma ** 2 * rng.chisquare(n1 - 1, CHANCE_DRAWS) if n1 > 1 else 0.0
+    final = (n0 * mean + n1 * new_mean) / n
+    ss = (n0 - 1) * sd ** 2 + new_ss + n0 * n1 / n * (mean - new_mean) ** 2   # all n seeds' sum of squares
+    se = np.maximum(np.sqrt(ss / (n - 1)), floor) / math.sqrt(n)
+    if what == "equivalent":   # the TOST: both one-sided tests at 2.5% a side at most, as seeds_needed asks
+        crit = stats.t.ppf(1 - min(alpha, ALPHA / 2), n - 1)
+        hit = ((final + rope) / se > crit) & ((rope - final) / se > crit)
+    else:
+        crit = stats.t.ppf(1 - alpha / 2, n - 1)
+        hit = final / se > crit if what == "better" else final / se < -crit
+    return float(np.mean(hit))
 
 
 def spending(looks: Sequence[int], alpha: float = ALPHA) -> list[float]:

@@ -26,6 +26,8 @@ def verdict_record(v: DatasetVerdicts) -> dict:
                 "p_holm": p.p_t_holm, "p_equivalence_holm": p.p_tost_holm, "rope": p.rope,
                 "p_better": p.p_better, "p_equivalent": p.p_equivalent, "p_worse": p.p_worse,
                 "seeds_needed": p.seeds_needed, "needed_for": p.needed_for, "negligible": p.negligible,
+                # the chance those seeds reach needed_for, given the seeds so far (predictive), or null
+                "decide_chance": None if math.isnan(p.decide_chance) else p.decide_chance,
                 "alpha": p.alpha}
     closed = {arm: {"none_gap": g.none_gap, "arm_gap": g.arm_gap, "share_closed": g.share,
                     "share_ci": [g.share_low, g.share_high], "fully": g.fully,

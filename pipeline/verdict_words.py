@@ -46,24 +46,29 @@ def sentence(arm: str, p: stats.Paired, metric: str, name: str = "") -> str:
     return f"{name}{p.verdict}"
 
 
-# Beyond this many seeds a decision is out of reach for a study, and the estimate says why.
-AFFORDABLE_SEEDS = 100
+AFFORDABLE_SEEDS = stats.AFFORDABLE_SEEDS   # beyond, a decision is out of reach for a study, and the words say why
 
 
 def seeds_to_decide(p: stats.Paired) -> str:
-    """How many seeds an undecided comparison needs and what they would likely show, e.g. "~14
-    seeds would likely show it worse"; it says when the difference they would show is smaller
-    than the ROPE (a better that may not matter), and an estimate past AFFORDABLE_SEEDS says that
-    the difference is too small for its spread."""
+    """How many seeds an undecided comparison needs, what they could show and how likely they are
+    to, e.g. "~14 seeds could show it worse (35% chance, given these 4 seeds)": the number has 80%
+    power if the difference so far were the truth, the chance averages over where the truth may
+    lie (stats.chance_to_decide), so a difference seen on a few seeds is not taken at its word. It
+    says when the difference they would show is smaller than the ROPE (a better that may not
+    matter), and an estimate past AFFORDABLE_SEEDS says that the difference is too small for its
+    spread."""
     n = p.seeds_needed
     many = f"more than {stats.MAX_SEEDS:,}" if n > stats.MAX_SEEDS else f"~{n}"
     what = p.needed_for
     if what in ("better", "worse") and not math.isnan(p.rope) and abs(p.mean_diff) < p.rope:
         what += ", though its mean difference so far is smaller than the ROPE"   # not "will be negligible"
-    text = f"{many} seeds would likely show it {what}"
-    rough = f"a rough estimate from {p.n} seeds" if p.n < ROUGH_BELOW else ""   # the spread itself is a guess
+    text = f"{many} seeds could show it {what}"
+    if not math.isnan(p.decide_chance):   # the chance says how rough the estimate is, for few seeds too
+        rough = f"{percent(p.decide_chance)} chance, given these {p.n} seeds"
+    else:   # a sign test's estimate (no spread): the spread itself is a guess from few seeds
+        rough = f"a rough estimate from {p.n} seeds" if p.n < ROUGH_BELOW else ""
     if p.alpha < 0.999 * stats.ALPHA:   # adaptive seeds: estimated at the full alpha, a later look tests at less
-        rough = "; ".join(filter(None, [rough, "more at an adaptive look's share of alpha"]))
+        rough = "; ".join(filter(None, [rough, "more seeds, and less chance, at an adaptive look's share of alpha"]))
     if n > AFFORDABLE_SEEDS:
         why = ("its spread across seeds is wide next to the ROPE" if p.needed_for == "equivalent"
                else "its mean difference is tiny next to its spread across seeds"
@@ -74,6 +79,11 @@ def seeds_to_decide(p: stats.Paired) -> str:
 
 
 ROUGH_BELOW = 5   # seeds: an estimate of seeds needed from fewer says so
+
+
+def percent(chance: float) -> str:
+    """A chance to a whole percent; never "0%" or "100%" for a chance that is only near them."""
+    return "under 1%" if chance < 0.005 else "over 99%" if chance > 0.995 else f"{round(100 * chance)}%"
 
 
 def test_rows_note(v: DatasetVerdicts) -> str:

@@ -457,8 +457,11 @@ def test_report_states_the_same_verdicts_as_the_console(built):
     assert len(answers) == 2 and all(html_mod.escape(a, quote=False) in page for a in answers)
     verdicts_shown = re.findall(r'<td class="l (better|worse|equivalent|undecided|not enough seeds)">', page)
     assert len(verdicts_shown) == 2 * 3 * 2   # 3 datasets x 2 arms, in the summary and per dataset
-    if "undecided" in verdicts_shown:
-        assert re.search(r"~\d+ \((better|worse|equivalent)\)", page)
+    # the seeds an undecided one needs, and the chance they decide it, as the console says them
+    chance = r"(\d+%|under 1%|over 99%) chance"
+    said = set(re.findall(rf"~(\d+) seeds could show it (better|worse|equivalent)[^(]*\({chance}, given these", proc.stdout))
+    cells = set(re.findall(rf"~(\d+) \((better|worse|equivalent); {chance}\)", page))
+    assert said == cells and (bool(cells) or "undecided" not in verdicts_shown), (said, cells)
     assert "P(better) / P(same) / P(worse)" in page and "How the verdicts are reached" in page
     # the notes define the ROPE and the gap in the study's metrics (wine: accuracy; synthetic: MSE)
     text = html_mod.unescape(page)

@@ -240,3 +240,43 @@ def test_a_rope_written_in_points_is_refused_for_bounded_metrics():
     assert stats.rope_problem(0.02, "accuracy") is None and stats.rope_problem(5, "mse") is None
     assert stats.rope_problem("5%", "accuracy") is None and stats.rope_problem(None, "roc_auc") is None
     assert "half of it or more" in stats.rope_problem("200%", "mse") and stats.rope_problem("49.5%", "mse") is None
+
+
+def test_the_chance_that_more_seeds_decide_is_the_predictive_probability():
+    """chance_to_decide against a brute simulation of the same prior with the real tests: the
+    truth drawn from what the seeds so far say, every new seed drawn, and scipy's t-test or
+    statsmodels' TOST run on all the seeds. The estimate of seeds needed takes the difference so
+    far as the truth; from 3 seeds the chance those seeds decide is well below the 80% it aims at."""
+    from statsmodels.stats.weightstats import ttost_paired
+
+    rng = np.random.default_rng(11)
+
+    def brute(d0, n, rope, alpha, what, reps=2000):
+        n0, s = len(d0), d0.std(ddof=1)
+        hits = 0
+        for _ in range(reps):
+            sigma = s * math.sqrt((n0 - 1) / rng.chisquare(n0 - 1))
+            seeds = np.concatenate([d0, rng.normal(rng.normal(d0.mean(), sigma / math.sqrt(n0)), sigma, n - n0)])
+            if what == "equivalent":
+                hits += ttost_paired(seeds, np.zeros(n), -rope, rope)[0] < min(alpha, stats.ALPHA / 2)
+            else:
+                t, p = sst.ttest_1samp(seeds, 0.0)
+                hits += p < alpha and (t > 0) == (what == "better")
+        return hits / reps
+
+    cases = [(np.array([0.012, 0.031, -0.004]), 0.01, stats.ALPHA / 4),                # 3 seeds, leaning better
+             (np.array([0.004, -0.01, 0.002, 0.011, -0.003, 0.0, 0.006]), 0.006, stats.ALPHA / 4),  # near zero: equivalent
+             (np.array([-0.02, -0.035, 0.004, -0.012, -0.027]), 0.01, stats.ALPHA / 16)]      # leaning worse
+    for d0, rope, alpha in cases:
+        n, what = stats.seeds_needed(d0.mean(), d0.std(ddof=1), rope, alpha)
+        n = max(n, len(d0) + 1)
+        chance = stats.chance_to_decide(d0.mean(), d0.std(ddof=1), len(d0), n, rope, alpha, what)
+        assert abs(chance - brute(d0, n, rope, alpha, what)) < 0.035, (d0, n, what, chance)
+    d0, rope, alpha = cases[0]
+    n, what = stats.seeds_needed(d0.mean(), d0.std(ddof=1), rope, alpha)
+    assert what == "better" and stats.chance_to_decide(d0.mean(), d0.std(ddof=1), 3, n, rope, alpha, what) < 0.7
+    # the same numbers give the same chance (a fixed seed), and a decide() of an undecided one records it
+    p = stats.paired_test([0.91, 0.93, 0.90, 0.92], [0.90, 0.91, 0.91, 0.905], rope=0.01)
+    stats.decide([p])
+    again = stats.chance_to_decide(p.mean_diff, p.sd, p.n, p.seeds_needed, p.rope, stats.ALPHA, p.needed_for)
+    assert p.verdict == "undecided" and 0 < p.decide_chance < 1 and p.decide_chance == again

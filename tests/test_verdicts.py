@@ -67,7 +67,7 @@ def test_undecided_says_how_many_seeds_would_decide():
     [v] = verdicts.decide_study([verdicts.DatasetResults("pima", "classification", noisy)])
     p = v.paired["l2"]
     assert p.verdict == "undecided" and p.seeds_needed and p.seeds_needed > 4
-    assert f"~{p.seeds_needed} seeds would likely show it {p.needed_for}" in verdict_words.sentence("l2", p, "accuracy")
+    assert f"~{p.seeds_needed} seeds could show it {p.needed_for}" in verdict_words.sentence("l2", p, "accuracy")
     # the family is the whole study: a second dataset makes the correction stricter
     two = verdicts.decide_study([verdicts.DatasetResults("pima", "classification", noisy),
                                  verdicts.DatasetResults("again", "classification", noisy)])
@@ -82,10 +82,13 @@ def test_undecided_says_how_many_seeds_would_decide():
                                                      "next to its mean difference)")   # 0.6 pt: beyond this ROPE
     assert "mean difference is tiny next to its spread" in verdict_words.seeds_to_decide(dataclasses.replace(q, rope=0.01))
     # more seeds would find a difference smaller than the ROPE: "worse", but perhaps not by enough to matter
-    inside = dataclasses.replace(p, mean_diff=-0.004, needed_for="worse", seeds_needed=14, rope=0.01)
-    assert verdict_words.seeds_to_decide(inside) == ("~14 seeds would likely show it worse, though its mean difference "
-                                                     "so far is smaller than the ROPE (a rough estimate from 4 seeds)")
-    assert verdict_words.seeds_to_decide(dataclasses.replace(inside, n=5)).endswith("smaller than the ROPE")
+    inside = dataclasses.replace(p, mean_diff=-0.004, needed_for="worse", seeds_needed=14, rope=0.01, decide_chance=0.347)
+    assert verdict_words.seeds_to_decide(inside) == ("~14 seeds could show it worse, though its mean difference "
+                                                     "so far is smaller than the ROPE (35% chance, given these 4 seeds)")
+    # no chance (a spread of zero: the sign test's count): a few seeds' estimate is said to be rough
+    signs = dataclasses.replace(inside, decide_chance=math.nan)
+    assert verdict_words.seeds_to_decide(signs).endswith("smaller than the ROPE (a rough estimate from 4 seeds)")
+    assert verdict_words.seeds_to_decide(dataclasses.replace(signs, n=5)).endswith("smaller than the ROPE")
 
 
 def test_a_test_split_coarser_than_the_rope_is_noted():
@@ -177,7 +180,8 @@ def test_a_later_look_keeps_the_comparisons_decided_before_in_its_holm_family():
                                                                                        0.02, seeds=10))],
                                 list(range(10)), [5, 10])
     assert w.paired["l2"].verdict == "undecided"
-    assert verdict_words.seeds_to_decide(w.paired["l2"]).endswith("(more at an adaptive look's share of alpha)")
+    assert verdict_words.seeds_to_decide(w.paired["l2"]).endswith(
+        "% chance, given these 10 seeds; more seeds, and less chance, at an adaptive look's share of alpha)")
     assert "later look" not in verdict_words.seeds_to_decide(verdicts.decide_study([verdicts.DatasetResults(
         "w", "classification", _values(rng, {"none": 0.0, "l2": 0.004}, 0.02, seeds=10))])[0].paired["l2"])
     same = stats.paired_test([0.93, 0.95], [0.91, 0.93], rope=0.01)
@@ -1381,7 +1385,7 @@ def test_one_seed_far_worse_than_the_others_is_named_as_unstable_training():
 
 def test_in_short_says_which_undecided_arm_leans_worse():
     """Pima with raw features: dropout 5 points below none on average, undecided at 5 seeds (~9
-    would likely show it worse). In short said only "still undecided"; it now names the arm that
+    seeds could show it worse). In short said only "still undecided"; it now names the arm that
     leans worse and by how much, and says it is not decided. A lean within the ROPE is not named."""
     none = {0: 0.74, 1: 0.76, 2: 0.75, 3: 0.77, 4: 0.745}
     values = {"none": none, "dropout": {0: 0.64, 1: 0.75, 2: 0.66, 3: 0.76, 4: 0.69},

@@ -143,6 +143,7 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
     env.filters["f"] = fmt_number
     env.filters["p"] = fmt_p
     env.filters["counted"] = lambda n, word: counted(n, word)
+    env.filters["chance"] = verdict_words.percent   # 0.62 -> "62%" (never 0% or 100% for a near one)
     env.filters["sentence"] = lambda s: s if str(s).rstrip().endswith((".", "!", "?")) else f"{s}."   # console lines end bare
     # the difference to none as the console writes it (metric_numbers.amount): one convention everywhere
     env.globals["difference"] = metric_numbers.difference

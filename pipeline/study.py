@@ -147,6 +147,11 @@ class Study:
         """The arm's points as cells and runs name them (variant_id): "" for its own strengths, or its path's."""
         return [variant_id(v) for v in self.variants(arm)]
 
+    def listed_points(self) -> dict[str, set[str]]:
+        """Each arm's points as the study file lists them now (point_ids): a run at another point, e.g.
+        at the arm's own strengths before a path was added, is not one of the study's."""
+        return {arm: set(self.point_ids(arm)) for arm in self.arms}
+
     def strengths_line(self, plan: DatasetPlan) -> str:
         """What each regularized arm trains with on `plan`'s dataset, as the console says it at the
         start ("dropout: dropout=0.2; L2: l2=0.001 (penalty); ..."); "" when the study tunes them

@@ -85,9 +85,7 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
     hashes = {plan.label: plan.config_hash for plan in study.plans}
     metrics = {plan.label: plan.dataset.metric for plan in study.plans}
     rows, other_configs, outside, unreadable = [], 0, [], 0
-    # each arm's points as the study file lists them now: its own strengths, or its path's points
-    # (a path added later leaves the arm's earlier runs at its own strengths out, as the console does)
-    points = {arm: set(study.point_ids(arm)) for arm in study.arms}
+    points = study.listed_points()   # a path added later leaves earlier runs at its own strengths out, as the console does
     for r in trials:
         if r.tags.get(rt.DATASET_LABEL) not in hashes:
             continue  # a dataset this view (--datasets) leaves out
@@ -118,7 +116,7 @@ def _outside(study: Study, rows: list[dict]) -> dict:
     are on."""
     if not rows:
         return {}
-    listed = {arm: set(study.point_ids(arm)) for arm in study.arms}
+    listed = study.listed_points()
     return {"runs": len(rows), "seeds": sorted({r["seed"] for r in rows} - set(study.seeds)),
             "arms": sorted({str(r["arm"]) for r in rows} - set(study.arms)),
             "points": sorted({f"{r['arm']} at {r['variant'] or 'its own strengths'}" for r in rows

@@ -74,7 +74,10 @@ def judge_chance(d, v) -> None:
         v.room_step = step
     if room < 2 * margin:   # the metric tops out too close above the constant, or one row is too coarse
         v.little_room = True
-        return
+        # no margin above the constant can be judged, but a mean no higher than the constant's
+        # (balanced accuracy 0.5 throughout) did not beat ignoring the features: a comparison of two
+        # such arms would be "practically the same" about models that learned nothing on these rows
+        margin = LITTLE_ROOM_MARGIN
     v.chance_margin = margin
     # one seed cannot tell not learning from overfitting below the constant (overfits_below_chance
     # needs a CI): such a study is "not enough seeds", not "learned nothing"
@@ -93,6 +96,10 @@ def judge_chance(d, v) -> None:
     if d.values.get(arms.BASELINE):
         v.none_summary = stats.summarize(list(d.values[arms.BASELINE].values()), m.bounds)
     v.misfit_train = _misfit_train(d, v)
+
+
+# Where the metric leaves no room for a margin (little_room): at chance is a mean at or below the constant's.
+LITTLE_ROOM_MARGIN = 1e-9
 
 
 def train_constant(d, v) -> tuple[float, float]:

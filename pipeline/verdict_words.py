@@ -192,7 +192,9 @@ def gap_closed_sentence(v: DatasetVerdicts, arm: str) -> str:
     closes = (f"{name} closes {how_much}the train-test gap that none leaves open "
               f"(gap {none_gap} with none, {arm_gap} with {name})")
     if g.no_gain in ("same", "undecided"):   # closed from the training side: the test metric did not gain (yet)
+        leans_worse = arm in v.paired and v.paired[arm].mean_diff < 0   # "not clearly better" would hint it might be
         test = ("practically the same as none's: a narrower gap, not a better model" if g.no_gain == "same" else
+                "worse than none's so far, not yet decided (undecided)" if leans_worse else
                 "not clearly better than none's yet (undecided)")
         closes += f", by fitting the training data worse (train {m.label} {train}); its test {m.label} is {test}"
     return closes

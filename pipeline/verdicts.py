@@ -99,7 +99,7 @@ class GapClosed:
     train_none: float = math.nan
     train_arm: float = math.nan
     no_gain: str = ""
-    fits_worse: bool = False   # the arm's training metric is worse than none's (_train_shift < 0)
+    fits_worse: bool = False   # the arm's training metric is worse than none's, by at least half the narrowing
 
 
 @dataclass
@@ -154,7 +154,7 @@ class DatasetVerdicts:
     # selection barely tells them apart, and the arm's verdict is one of near-equals'
     flat_paths: dict[str, int] = field(default_factory=dict)
     # arm -> (none's, its training metric) where its gap leaned narrower, undecided, while it fits the training data worse than none by more
-    # than the ROPE: what narrowing there is comes from the training side (gap_closed has the rest)
+    # than the ROPE and by half the narrowing: what narrowing there is comes from the training side (gap_closed has the rest)
     train_fit_worse: dict[str, tuple[float, float]] = field(default_factory=dict)
     # arm -> its path's points that differ in l2_mode alone, against each other (penalty or weight decay?)
     modes: dict[str, list[HeadToHead]] = field(default_factory=dict)
@@ -289,7 +289,7 @@ def _gap_closed(d: DatasetResults, v: DatasetVerdicts, used: set[int]) -> None:
         # harm removed: the gap closed is real
         verdict = primary.verdict if primary is not None else ""
         train_none, train_arm = _train_mean(d, arms.BASELINE, seeds), _train_mean(d, arm, seeds)
-        fits_worse = _train_shift(d, train_none, train_arm) < 0
+        fits_worse = _mostly_from_training(_train_shift(d, train_none, train_arm), float(b.mean() - m.mean()))
         no_gain = ("worse" if verdict == "worse" and not primary.negligible else
                    "at chance" if arm in v.at_chance and verdict != "better" else
                    "" if not fits_worse else
@@ -306,8 +306,17 @@ def _narrower_from_training(d: DatasetResults, v: DatasetVerdicts, arm: str, p: 
     if p.verdict != "undecided" or not p.mean_diff > 0:   # practically unchanged: no narrowing to explain
         return
     train_none, train_arm = _train_mean(d, arms.BASELINE, seeds), _train_mean(d, arm, seeds)
-    if _train_shift(d, train_none, train_arm) < -v.rope:
+    shift = _train_shift(d, train_none, train_arm)
+    if shift < -v.rope and _mostly_from_training(shift, p.mean_diff):
         v.train_fit_worse[arm] = (train_none, train_arm)
+
+
+def _mostly_from_training(shift: float, narrowing: float) -> bool:
+    """Whether a gap narrower by `narrowing` got so mostly from a worse training fit (`shift`,
+    _train_shift's: negative = worse): the narrowing is the training metric's loss plus the test
+    metric's gain, so "from the training side" needs the loss to be at least half of it (a training
+    MSE 0.001 worse beside a test MSE 0.005 better is a better model, not a worse fit)."""
+    return shift < 0 and -shift >= 0.5 * narrowing
 
 
 def _train_shift(d: DatasetResults, train_none: float, train_arm: float) -> float:

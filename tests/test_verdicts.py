@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sst
 
-from pipeline import (head_to_head, metric_numbers, path_points, path_summary, path_words, short_answer, stats,
+from pipeline import (chance, head_to_head, metric_numbers, path_points, path_summary, path_words, short_answer, stats,
                       verdict_record,
                       verdict_warnings, verdict_words, verdicts)
 
@@ -59,6 +59,33 @@ def test_verdicts_name_winners_equivalents_and_undecided():
     [w] = verdicts.decide_study([verdicts.DatasetResults("linear", "regression", mse, rope_setting=0.005)])
     assert w.paired["l2"].verdict == "better" and w.rope == 0.005
     assert verdict_words.sentence("l2", w.paired["l2"], w.metric).startswith("L2: better, -0.03")
+
+
+
+def test_a_narrower_gap_is_put_on_the_training_side_only_when_most_of_it_is():
+    """The narrowing is the training metric's loss plus the test metric's gain. L2 here fits the
+    training data a little worse (MSE +0.001, beyond the ROPE) while its test MSE gains 0.005: a
+    better model, not a worse fit, so "comes from the training side" is not said. dropout+L2 closes
+    the gap by fitting the training data far worse while its test MSE leans worse: its sentence
+    says the test MSE is worse so far, not "not clearly better"."""
+    rng = np.random.default_rng(8)
+    seeds = range(6)
+    test = {"none": [0.010 + rng.normal(0, 4e-4) for _ in seeds], "l2": [0.005 + rng.normal(0, 6e-3) for _ in seeds],
+            "dropout_l2": [0.011 + rng.normal(0, 6e-3) for _ in seeds]}
+    train = {"none": [0.002 + rng.normal(0, 1e-4) for _ in seeds], "l2": [0.003 + rng.normal(0, 1e-4) for _ in seeds]}
+    gap = {arm: [t - x for t, x in zip(test[arm], train[arm])] for arm in train}   # MSE: the gap is test - train
+    gap["dropout_l2"] = [0.002 + rng.normal(0, 2e-4) for _ in seeds]
+    as_seeds = lambda table: {arm: dict(zip(seeds, vals)) for arm, vals in table.items()}   # noqa: E731
+    [v] = verdicts.decide_study([verdicts.DatasetResults("synthetic_linear", "regression", as_seeds(test),
+                                                         rope_setting=0.0005, secondary={"gap_metric": as_seeds(gap)})])
+    lean = v.secondary["l2"]["gap_metric"]
+    assert lean.verdict == "undecided" and lean.mean_diff > 0 and np.mean(train["l2"]) - np.mean(train["none"]) > v.rope
+    assert "l2" not in v.train_fit_worse and "training side" not in "; ".join(verdict_words.secondary_sentences(v, "l2"))
+    closed = v.gap_closed["dropout_l2"]
+    assert v.paired["dropout_l2"].verdict == "undecided" and v.paired["dropout_l2"].mean_diff < 0
+    assert closed.fits_worse and closed.no_gain == "undecided"
+    said = "; ".join(verdict_words.secondary_sentences(v, "dropout_l2"))
+    assert "by fitting the training data worse" in said and "its test MSE is worse than none's so far, not yet decided" in said
 
 
 def test_undecided_says_how_many_seeds_would_decide():
@@ -421,11 +448,11 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
                                                             **common)])
     assert lone.at_chance == ["l1"] and "none learned" not in verdict_warnings.chance_warning(lone)
     assert "none has no finished runs on these seeds" in verdict_warnings.chance_warning(lone)
-    # accuracy at a 99.3% majority class leaves no room to tell: nothing is called at chance, and the
-    # warning names a metric that can
+    # accuracy at a 99.3% majority class leaves no room for a margin: only a mean at the constant's
+    # (none's 0.993) is at chance, L2 a row above it is not, and the warning names a metric that can tell
     rare = {"none": {s: 0.993 for s in seeds}, "l2": {s: 0.995 for s in seeds}}
     [little] = verdicts.decide_study([verdicts.DatasetResults("rare", "classification", rare, chance=0.993)])
-    assert little.little_room and not little.at_chance and little.paired["l2"].verdict != verdicts.AT_CHANCE
+    assert little.little_room and little.at_chance == ["none"] and little.paired["l2"].verdict != verdicts.AT_CHANCE
     assert "choose metric: balanced_accuracy" in verdict_warnings.chance_warning(little)
     # balanced accuracy with 2 test rows of the rare class: one row moves it 25 points, the chance
     # margin (25.25) leaves less than two of it below 1: nothing is judged, and the warning says why
@@ -433,11 +460,20 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     few = {"none": {s: 0.75 for s in seeds}, "l2": {s: 0.5 for s in seeds}}
     [coarse] = verdicts.decide_study([verdicts.DatasetResults("few", "classification", few, chance=0.5,
                                                               metric="balanced_accuracy", test_class_rows=[2, 40, 2])])
-    assert coarse.little_room and not coarse.at_chance and coarse.paired["l2"].verdict != verdicts.AT_CHANCE
-    assert coarse.room_step == 0.25 and math.isnan(coarse.chance_margin)
+    assert coarse.little_room and coarse.at_chance == ["l2"] and coarse.paired["l2"].verdict != verdicts.AT_CHANCE
+    assert coarse.room_step == 0.25 and coarse.chance_margin == chance.LITTLE_ROOM_MARGIN
     warning = verdict_warnings.chance_warning(coarse)
     assert "One test row of the rarest class (2 rows) moves test balanced accuracy by 25.0 pt" in warning
     assert "raise the dataset's test_fraction and, if not set already, stratify: true" in warning and "choose metric" not in warning
+    # ... where no arm's mean rose above the constant's (a fraud table: every arm predicts the majority
+    # class, now and then missing one of its rows too), every comparison is at chance, not "practically
+    # the same", and In short says that nothing was learned
+    blank = {"none": {s: 0.5 - 0.005 * (s % 2) for s in seeds}, "l2": {s: 0.5 - 0.005 * (s % 3 == 0) for s in seeds},
+             "dropout": {s: 0.5 for s in seeds}}
+    [nothing] = verdicts.decide_study([verdicts.DatasetResults("fraud", "classification", blank, chance=0.5,
+                                                               metric="balanced_accuracy", test_class_rows=[2, 96, 2])])
+    assert nothing.little_room and {p.verdict for p in nothing.paired.values()} == {verdicts.AT_CHANCE}
+    assert "the models learned little or nothing" in " ".join(short_answer.in_short([nothing], {}))
     # with 3 such rows (16.7 points a row) there is room: l2 at 0.5 is at chance
     [enough] = verdicts.decide_study([verdicts.DatasetResults("few", "classification", few, chance=0.5,
                                                               metric="balanced_accuracy", test_class_rows=[3, 40, 2])])

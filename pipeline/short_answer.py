@@ -40,7 +40,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             groups["too few"].append(v.label)
             continue
         mine = means.get(v.label, {})
-        out += _helped(v, mine) + _leaning_worse(v, mine)
+        out += _helped(v, mine) + _leanings(v, mine)
         undid, hurt = [a for a in v.winners if a in v.at_chance], [a for a in v.arms_with("worse") if not v.paired[a].negligible]
         open_here = len(v.arms_with("undecided")) + len(v.arms_with("not enough seeds"))
         if hurt:   # with nothing better, said in the same sentence (not again as "On X, no regularizer helped")
@@ -91,18 +91,26 @@ def _leak(v: DatasetVerdicts) -> str:
             "(preprocess.drop_columns) for an answer about the task itself.")
 
 
-def _leaning_worse(v: DatasetVerdicts, mine: dict[str, float]) -> list[str]:
-    """In short's sentence on undecided arms whose mean is worse than none's by more than the
-    ROPE, with an affordable number of seeds to tell ("~17 seeds could show it worse" is
-    not hidden under "still undecided")."""
-    leaning = [a for a in v.arms_with("undecided") if v.paired[a].needed_for == "worse"
-               and abs(v.paired[a].mean_diff) >= v.paired[a].rope and (v.paired[a].seeds_needed or 0) <= AFFORDABLE_SEEDS]
-    if not leaning:
-        return []
-    changes = "; ".join(f"{v.name(a)} {_change(v.metric, mine, a)}" if len(leaning) > 1 else _change(v.metric, mine, a)
-                        for a in leaning)
-    return [f"On {v.label}, {and_list(list(map(v.name, leaning)))} {'leans' if len(leaning) == 1 else 'lean'} worse "
-            f"so far, not yet decided: {changes}."]
+def _leanings(v: DatasetVerdicts, mine: dict[str, float]) -> list[str]:
+    """In short's sentence on undecided arms whose mean differs from none's by more than the ROPE,
+    with an affordable number of seeds to tell ("~17 seeds could show it worse" is not hidden under
+    "still undecided"), either way: a lean worse warns, a lean better is what a user would add seeds
+    for. Both are said to be undecided; "" when there is none."""
+    def leaning(way: str) -> list[str]:
+        return [a for a in v.arms_with("undecided") if v.paired[a].needed_for == way
+                and abs(v.paired[a].mean_diff) >= v.paired[a].rope and (v.paired[a].seeds_needed or 0) <= AFFORDABLE_SEEDS]
+
+    def lean(arms_: list[str], way: str) -> tuple[str, str]:
+        changes = "; ".join(f"{v.name(a)} {_change(v.metric, mine, a)}" if len(arms_) > 1 else _change(v.metric, mine, a)
+                            for a in arms_)
+        return f"{and_list(list(map(v.name, arms_)))} {'leans' if len(arms_) == 1 else 'lean'} {way} so far", changes
+
+    better, worse = leaning("better"), leaning("worse")
+    if better and worse:   # one sentence for the dataset: "On X, not yet decided: A leans better so far, ...; B ..."
+        return [f"On {v.label}, not yet decided: " + "; ".join(", ".join(lean(arms_, way))
+                                                             for arms_, way in ((better, "better"), (worse, "worse"))) + "."]
+    return [f"On {v.label}, {words}, not yet decided: {changes}."
+            for arms_, way in ((better, "better"), (worse, "worse")) if arms_ for words, changes in [lean(arms_, way)]]
 
 
 def _settled_so_far(v: DatasetVerdicts) -> str:

@@ -654,9 +654,13 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
     before, after = means["linear"]["none"], means["linear"]["l2"]
     assert short[2] == (f"On linear, L2 helped: test MSE {before:.3g} → {after:.3g} "
                         f"({abs(after / before - 1):.0%} lower).")
+    # an undecided arm ahead of none by more than the ROPE is named as leaning better, not yet decided
+    lead, ahead = (100 * means["pima"][a] for a in ("none", "l2"))
+    assert decided[3].paired["l2"].verdict == "undecided" and ahead - lead > 1
+    assert short[3] == f"On pima, L2 leans better so far, not yet decided: test accuracy {lead:.1f}% → {ahead:.1f}%."
     # a dataset where one arm hurt is not one where "nothing mattered", and it says so in one sentence
-    assert short[3].startswith("On iris, L1 made it worse: test accuracy ") and short[3].endswith("; no regularizer helped.")
-    assert short[4:] == [
+    assert short[4].startswith("On iris, L1 made it worse: test accuracy ") and short[4].endswith("; no regularizer helped.")
+    assert short[5:] == [
         "On wine, no regularizer made a difference that matters (beyond the study's ROPE).",
         "On pima, no regularizer has helped yet.",
         "On tiny, there are too few seeds to compare the arms (at least 2; 6 or more let the Wilcoxon test check "
@@ -1433,6 +1437,13 @@ def test_in_short_says_which_undecided_arm_leans_worse():
         "On pima, dropout leans worse so far, not yet decided: test accuracy 75.3% → 70.0%.",
         "On pima, L2 made no difference that matters; no other regularizer has helped yet.",
         "1 comparison is still undecided: more seeds would tell (each comparison says how many)."]
+    # one arm leaning each way: one sentence for the dataset, each arm with its change
+    both = {**values, "l1": {0: 0.80, 1: 0.77, 2: 0.82, 3: 0.78, 4: 0.81}}
+    [b] = verdicts.decide_study([dataclasses.replace(d, values=both)])
+    assert (b.paired["l1"].verdict, b.paired["l1"].needed_for) == ("undecided", "better")
+    assert short_answer.in_short([b], short_answer.mean_values([dataclasses.replace(d, values=both)]))[0] == (
+        "On pima, not yet decided: L1 leans better so far, test accuracy 75.3% → 79.6%; dropout leans worse so far, "
+        "test accuracy 75.3% → 70.0%.")
     slight = {**values, "dropout": {s: x - 0.009 + 0.012 * (s % 2) for s, x in none.items()}}   # -0.4 pt
     [w] = verdicts.decide_study([verdicts.DatasetResults("pima", "classification", slight, n_test=154)])
     assert not any("leans worse" in line for line in short_answer.in_short([w], {}))

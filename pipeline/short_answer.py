@@ -61,7 +61,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         settled = _settled_so_far(v)
         if not v.winners and open_here and settled:   # what is settled is said, not hidden under "not yet"
             out.append(f"On {v.label}, {settled}" + ("." if hurt else "; no other regularizer has helped yet."))
-        elif not v.winners and not hurt:   # every comparison settled and none mattered, or some still open
+        elif not v.winners and not hurt and not _leaning(v, "better"):   # all settled, none mattered; or some open
             groups["unsettled" if open_here else "settled"].append(v.label)
         out += _modes(v)
     for key, words in (("settled", "no regularizer made a difference that matters (beyond the study's ROPE)"),
@@ -96,21 +96,24 @@ def _leanings(v: DatasetVerdicts, mine: dict[str, float]) -> list[str]:
     with an affordable number of seeds to tell ("~17 seeds could show it worse" is not hidden under
     "still undecided"), either way: a lean worse warns, a lean better is what a user would add seeds
     for. Both are said to be undecided; "" when there is none."""
-    def leaning(way: str) -> list[str]:
-        return [a for a in v.arms_with("undecided") if v.paired[a].needed_for == way
-                and abs(v.paired[a].mean_diff) >= v.paired[a].rope and (v.paired[a].seeds_needed or 0) <= AFFORDABLE_SEEDS]
-
     def lean(arms_: list[str], way: str) -> tuple[str, str]:
         changes = "; ".join(f"{v.name(a)} {_change(v.metric, mine, a)}" if len(arms_) > 1 else _change(v.metric, mine, a)
                             for a in arms_)
         return f"{and_list(list(map(v.name, arms_)))} {'leans' if len(arms_) == 1 else 'lean'} {way} so far", changes
 
-    better, worse = leaning("better"), leaning("worse")
+    better, worse = _leaning(v, "better"), _leaning(v, "worse")
     if better and worse:   # one sentence for the dataset: "On X, not yet decided: A leans better so far, ...; B ..."
         return [f"On {v.label}, not yet decided: " + "; ".join(", ".join(lean(arms_, way))
                                                              for arms_, way in ((better, "better"), (worse, "worse"))) + "."]
     return [f"On {v.label}, {words}, not yet decided: {changes}."
             for arms_, way in ((better, "better"), (worse, "worse")) if arms_ for words, changes in [lean(arms_, way)]]
+
+
+def _leaning(v: DatasetVerdicts, way: str) -> list[str]:
+    """The undecided arms whose estimate leans `way` ("better" | "worse") by more than the ROPE,
+    with an affordable number of seeds to tell."""
+    return [a for a in v.arms_with("undecided") if v.paired[a].needed_for == way
+            and abs(v.paired[a].mean_diff) >= v.paired[a].rope and (v.paired[a].seeds_needed or 0) <= AFFORDABLE_SEEDS]
 
 
 def _settled_so_far(v: DatasetVerdicts) -> str:

@@ -662,7 +662,6 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
     assert short[4].startswith("On iris, L1 made it worse: test accuracy ") and short[4].endswith("; no regularizer helped.")
     assert short[5:] == [
         "On wine, no regularizer made a difference that matters (beyond the study's ROPE).",
-        "On pima, no regularizer has helped yet.",
         "On tiny, there are too few seeds to compare the arms (at least 2; 6 or more let the Wilcoxon test check "
         "the t-test).",
         "On noise, the models learned little or nothing, so there is no answer about regularization there.",

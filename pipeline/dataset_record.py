@@ -70,6 +70,13 @@ def leaky_columns(data: Splits) -> list[str]:
     return [str(c) for c in (*record.get("target_copies", {}), *record.get("target_separators", {}))]
 
 
+def far_targets(data: Splits) -> list[float]:
+    """The few target values far from the others that make most of its squared spread (column_checks'
+    heavy tail: a unit slip or a typo looks like this), which MSE follows; [] for other datasets."""
+    tail = (data.preprocessing or {}).get("heavy_tailed_target") or {}
+    return [float(x) for x in tail.get("far_values", [])] if tail.get("far_share", 0.0) >= 0.5 else []
+
+
 def split_params(data: Splits) -> dict:
     """What a run's data was, as params of the run that describes it (a dataset parent, or a
     `train` command's run): split sizes, features, provenance, chance levels, class weights and
@@ -106,6 +113,7 @@ def data_params(data: Splits) -> dict:
             "data_target_scale": json.dumps(record.get("target_scale")),
             "data_warnings": _json_fit(record.get("warnings", [])),
             **({rt.STUDY_LEAKY_COLUMNS: _json_fit(leaks)} if (leaks := leaky_columns(data)) else {}),
+            **({rt.STUDY_FAR_TARGETS: json.dumps(far)} if (far := far_targets(data)) else {}),
             **({"data_merged_classes": _json_fit(_merges(data))} if record.get("merged_classes") else {}),
             "class_names": _json_fit(data.class_names)}
 
@@ -280,6 +288,11 @@ def data_warnings(params: dict) -> list[str]:
 def leaky_columns_from_params(params: dict) -> list[str]:
     """leaky_columns, from the dataset parent's params."""
     return [str(c) for c in _kept(_loads(params, rt.STUDY_LEAKY_COLUMNS, []))]
+
+
+def far_targets_from_params(params: dict) -> list[float]:
+    """far_targets, from the dataset parent's params."""
+    return [float(x) for x in _loads(params, rt.STUDY_FAR_TARGETS, [])]
 
 
 def data_paragraph(params: dict) -> str:

@@ -318,5 +318,6 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
                                            class_weighted=plan.dataset.class_weight is not None,
                                            leaky_columns=ostudy.user_attrs.get(rt.STUDY_LEAKY_COLUMNS, []),
                                            train_chance=ostudy.user_attrs.get(rt.TRAIN_CHANCES, {}).get(metric),
-                                           seeds_added_after=ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER, [])))
+                                           seeds_added_after=ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER, []),
+                                           far_targets=ostudy.user_attrs.get(rt.STUDY_FAR_TARGETS, [])))
     return out

@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 
 from . import grid, joining, lifecycle, preflight
 from . import runtree as rt
-from .dataset_record import (chance_level, chance_levels, data_line, leaky_columns, split_params, test_class_rows,
+from .dataset_record import (chance_level, chance_levels, data_line, far_targets, leaky_columns, split_params, test_class_rows,
                              train_chance_levels, train_chance_params)
 from .runtime import Stopwatch, git_commit, mask_credentials, process_alive, worker_id
 from .splits import Splits
@@ -156,7 +156,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
                        (rt.CHANCE, chance_level(data)), (rt.CHANCES, chance_levels(data)),
                        (rt.TRAIN_CHANCES, train_chance_levels(data)),
                        (rt.STUDY_N_TEST, len(data.x_test)), (rt.STUDY_TEST_CLASS_ROWS, test_class_rows(data)),
-                       (rt.STUDY_LEAKY_COLUMNS, leaky_columns(data)),
+                       (rt.STUDY_LEAKY_COLUMNS, leaky_columns(data)), (rt.STUDY_FAR_TARGETS, far_targets(data)),
                        (rt.STUDY_EXPERIMENT, ctx.experiment_id), (rt.STUDY_TRACKING, joining.recorded_uri(ctx.tracker.uri)),
                        (rt.STUDY_GRID, joining.grid_record(study)), (rt.STUDY_ENGINE, plan.execution.engine)):
         ostudy.set_user_attr(key, value)
@@ -244,6 +244,7 @@ def ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, owne
     # a parent from before these were logged: the report reads them (and says what the console says)
     later = {**({rt.STUDY_TEST_CLASS_ROWS: json.dumps(rows)} if (rows := test_class_rows(data)) else {}),
              **({rt.STUDY_LEAKY_COLUMNS: json.dumps(leaks)} if (leaks := leaky_columns(data)) else {}),
+             **({rt.STUDY_FAR_TARGETS: json.dumps(far)} if (far := far_targets(data)) else {}),
              **train_chance_params(data)}
     if existing and later:
         ctx.tracker.add_missing_params(existing, later)

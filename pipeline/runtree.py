@@ -100,3 +100,4 @@ STUDY_ENGINE = "engine"          # the engine the last enqueue's study file name
 STUDY_TRACKING = "mlflow_tracking_uri"   # where the study's runs are (passwords masked), for workers' checks
 STUDY_TEST_CLASS_ROWS = "test_class_rows"   # [rows of the test split's smallest class, of its largest, classes]
 STUDY_LEAKY_COLUMNS = "leaky_columns"       # feature columns that give the target away (dataset_record.leaky_columns)
+STUDY_FAR_TARGETS = "far_target_values"     # a few target values that make most of its squared spread (far_targets)

@@ -53,8 +53,8 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         undecided, out_of_reach, untested = undecided + open_here - few - far, out_of_reach + far, untested + few
         level = [a for a in v.at_chance if not (a == arms.BASELINE and a in v.below_chance) and a not in undid]
         if arms.BASELINE in v.below_chance and not undid:   # "undid/lessened none's overfitting" said it
-            out.append(f"On {v.label}, none did worse than always predicting {constant_prediction(v)}: it overfits "
-                       "(see the warning).")
+            out.append(f"On {v.label}, none did worse than always predicting {constant_prediction(v)}: it overfits"
+                       + (", or a few extreme target rows mislead" if v.far_targets else "") + " (see the warning).")
         if level:   # some arms only: all of them is "nothing learned" above
             out.append(f"On {v.label}, {and_list(list(map(v.name, level)))} scored no better than "
                        f"always predicting {constant_prediction(v)} (see the warning).")

@@ -1030,3 +1030,34 @@ def test_an_adaptive_study_enqueued_before_the_path_left_its_identity_keeps_it(t
     assert again.returncode == 0 and "4 cells waiting" in again.stdout, again.stdout + again.stderr
     names = [n for n in optuna.get_all_study_names(get_storage(storage)) if n.startswith("grows.t.")]
     assert len(names) == 1, names
+
+
+def test_rents_typed_in_cents_are_pointed_back_to_before_overfitting_is_blamed(tmp_path):
+    """Two rents of 240 typed in cents: none scores worse than the training mean, which reads as
+    overfitting so bad that ignoring the features does better. The data warning names the two rows;
+    the verdict's warning and In short now point back to them (a typo explains it as well), in the
+    console and in the report, which reads them from the dataset's parent run."""
+    import html
+
+    from .conftest import run_cli, study_env, write_study
+
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(240):
+        area = rng.uniform(25, 140)
+        rooms, district = max(1, int(area // 30)), ["Mitte", "Nord", "Ost", "West"][i % 4]
+        rent = 8 * area + 30 * rooms + (200 if district == "Mitte" else 0) + rng.normal(0, 60)
+        rows.append((f"{area:.1f} m2", rooms, district, round(rent * (100 if i in (17, 101) else 1))))
+    pd.DataFrame(rows, columns=["area_m2", "rooms", "district", "rent"]).to_csv(tmp_path / "rent.csv", index=False)
+    write_study(tmp_path / "s.yaml", {"name": "rent", "arms": ["none", "l2"], "seeds": 3, "epochs": 30,
+                                      "model": {"hidden": [16]}, "optimizer": {"name": "adam", "lr": 0.01},
+                                      "datasets": [{"name": "table", "label": "rent", "path": "rent.csv", "target": "rent"}]})
+    done = run_cli(["ablation", "--study", "s.yaml", "--no-pdf"], cwd=tmp_path, env=study_env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    far = re.search(r"2 rows far from the others \(([0-9 ]+) and ([0-9 ]+);", done.stdout + done.stderr)
+    assert far, done.stdout   # the data warning
+    pointed = f"But 2 target rows far from the others ({far[1]} and {far[2]}; see the data warning) make most of the squared error"
+    warning = next(line for line in done.stdout.splitlines() if "WARNING: none scored worse than always predicting" in line)
+    assert pointed in warning and "this is their doing, not overfitting, so check them first" in warning
+    assert "it overfits, or a few extreme target rows mislead (see the warning)" in done.stdout
+    assert pointed in html.unescape((tmp_path / "reports/rent/report.html").read_text())

@@ -16,8 +16,8 @@ import pandas as pd
 from .. import (arms, head_to_head, metric_numbers, path_points, path_words, short_answer, stats, verdict_warnings,
                verdict_words, verdicts)
 from .. import runtree as rt
-from ..dataset_record import (chance_from_params, data_paragraph, data_warnings, leaky_columns_from_params,
-                              train_chance_from_params)
+from ..dataset_record import (chance_from_params, data_paragraph, data_warnings, far_targets_from_params,
+                              leaky_columns_from_params, train_chance_from_params)
 from ..errors import UsageError
 from ..path_summary import summarize_path
 from ..task import METRICS, metric_for, task_for
@@ -45,7 +45,8 @@ def analyze(data: ReportData) -> dict:
                                        leaky_columns=leaky_columns_from_params(data.data_params.get(d["label"], {})),
                                        train_chance=train_chance_from_params(data.data_params.get(d["label"], {}),
                                                                              d["metric_name"]),
-                                       seeds_added_after=data.seeds_added_after.get(d["label"], []))
+                                       seeds_added_after=data.seeds_added_after.get(d["label"], []),
+                                       far_targets=far_targets_from_params(data.data_params.get(d["label"], {})))
                for plan, d in zip(study.plans, datasets)]
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for d, v, r in zip(datasets, decided, results):

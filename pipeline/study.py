@@ -285,8 +285,9 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         except ValidationError as e:
             raise UsageError(format_validation_error(f"{source} (dataset {d.display})", e, Training,
                                                       ("datasets", i))) from None
+    sizes: set[str] = set()   # "pima@50": one training size of a dataset that train_sizes runs at several
     if datasets not in (None, ""):
-        keep = _selected(spec, datasets)
+        keep, sizes = _selected(spec, datasets)
         spec = spec.model_copy(update={"datasets": [spec.datasets[i] for i in keep]})
         as_run["datasets"] = [as_run["datasets"][i] for i in keep]
         settings = [settings[i] for i in keep]
@@ -299,7 +300,8 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         sized = ([(d.model_copy(update={"train_size": size, "label": f"{d.display}@{size}"}), d.display)
                   for size in spec.train_sizes] if spec.train_sizes else [(d, "")])
         plans += [DatasetPlan(ds, t, config_hash(spec, ds, t), ex, rope, group=group,
-                              located_hash=config_hash(spec, ds, t, located=True)) for ds, group in sized]
+                              located_hash=config_hash(spec, ds, t, located=True)) for ds, group in sized
+                  if not sizes or ds.display in sizes or not any(s.startswith(f"{group}@") for s in sizes)]
     overrides = tuple((flag, str(value).strip()) for flag, value in
                       (("seeds", seeds), ("epochs", epochs), ("datasets", datasets)) if value not in (None, ""))
     if text is None or overrides:   # what ran, as YAML; the file's own text (its comments too) when it ran as written
@@ -448,11 +450,14 @@ def _execution_block(node: dict, legacy: tuple[str, ...], source: str, where: st
     return block
 
 
-def _selected(spec: StudyFile, datasets: str) -> list[int]:
-    """Indices of the datasets --datasets keeps."""
+def _selected(spec: StudyFile, datasets: str) -> tuple[list[int], set[str]]:
+    """Indices of the datasets --datasets keeps, and the training sizes it names as the console labels
+    them ("pima@50": that size alone; "pima": every size train_sizes lists)."""
     wanted = [d.strip() for d in datasets.split(",") if d.strip()]
     known = [d.display for d in spec.datasets]
-    unknown = [w for w in wanted if w not in known]
+    sized = [f"{d.display}@{size}" for d in spec.datasets for size in spec.train_sizes]
+    unknown = [w for w in wanted if w not in known and w not in sized]
     if unknown:
-        raise UsageError(f"--datasets = {unknown[0]!r}: not in the study; allowed: {', '.join(known)}")
-    return [i for i, d in enumerate(spec.datasets) if d.display in wanted]
+        raise UsageError(f"--datasets = {unknown[0]!r}: not in the study; allowed: {', '.join(known + sized)}")
+    sizes = {w for w in wanted if w in sized and w.rsplit("@", 1)[0] not in wanted}   # "pima" beside "pima@50": all of pima
+    return [i for i, d in enumerate(spec.datasets) if d.display in wanted or any(s.startswith(f"{d.display}@") for s in sizes)], sizes

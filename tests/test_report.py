@@ -276,6 +276,13 @@ def test_train_size_axis_runs_each_size_and_plots_it(workdir, env):
     # Across datasets: two independent blocks, not four dataset@size rows
     assert "Average rank over 2 datasets" in html
     assert "digits (2 sizes), wine (2 sizes) count once each" in html
+    # one size as the console labels it is a --datasets view of its own; a size not run is refused
+    view = run_cli(["ablation", "--study", "s.yaml", "--datasets", "digits@40", "--no-report"], cwd=workdir, env=env)
+    assert view.returncode == 0 and "[digits@40] nothing to train" in view.stdout, view.stderr[-2000:]
+    assert not any(f"[{other}]" in view.stdout for other in ("digits@80", "wine@40", "wine@80"))
+    wrong = run_cli(["ablation", "--study", "s.yaml", "--datasets", "digits@50"], cwd=workdir, env=env)
+    assert wrong.returncode == 2 and wrong.stderr.strip().endswith(
+        "--datasets = 'digits@50': not in the study; allowed: digits, wine, digits@40, digits@80, wine@40, wine@80")
 
 
 def test_reference_points_beside_published_mlp_figures(workdir, env):

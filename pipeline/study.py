@@ -455,7 +455,7 @@ def _selected(spec: StudyFile, datasets: str) -> tuple[list[int], set[str]]:
     them ("pima@50": that size alone; "pima": every size train_sizes lists)."""
     wanted = [d.strip() for d in datasets.split(",") if d.strip()]
     known = [d.display for d in spec.datasets]
-    sized = [f"{d.display}@{size}" for d in spec.datasets for size in spec.train_sizes]
+    sized = [f"{d.display}@{size}" for d in spec.datasets for size in spec.train_sizes or ()]
     unknown = [w for w in wanted if w not in known and w not in sized]
     if unknown:
         raise UsageError(f"--datasets = {unknown[0]!r}: not in the study; allowed: {', '.join(known + sized)}")

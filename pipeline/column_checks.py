@@ -206,7 +206,7 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
         if n == 0 and already:   # pandas read "N/A" as missing before the markers were compared
             out.append(f"preprocess.missing_values for column {c!r}: {', '.join(map(repr, already))} "
                        f"{plural(len(already), 'is')} read as missing already (blank, '?', 'N/A', 'NA', 'null' and the "
-                       "like; a dash among numbers), so the entry is not needed"
+                       "like; a lone dash among numbers or in the target), so the entry is not needed"
                        + ("" if len(already) == len(markers) else
                           f"; {', '.join(repr(m) for m in markers if m not in already)} matched no value") + ".")
         elif n == 0:
@@ -228,8 +228,8 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
                    + (f" If time matters, derive numbers from {', '.join(map(str, dates))} in the file (days since an "
                       "event, month, weekday)." if dates else ""))
     if record["rows_without_target"]:
-        out.append(f"{counted(record['rows_without_target'], 'row')} {plural(record['rows_without_target'], 'has')} no value in target {spec.target!r} (blank, '?', a dash "
-                   f"among numbers, or a value listed under preprocess.missing_values) and {plural(record['rows_without_target'], 'was')} "
+        out.append(f"{counted(record['rows_without_target'], 'row')} {plural(record['rows_without_target'], 'has')} no value in target {spec.target!r} (blank, '?', "
+                   f"'N/A', a lone dash, or a value listed under preprocess.missing_values) and {plural(record['rows_without_target'], 'was')} "
                    "left out of every split.")
     for c, found in record.get("percent_mixed", {}).items():
         with_sign, plain = found["examples"]

@@ -6,7 +6,8 @@ with scikit-learn, everything fit on the training split only.
     tidy        what messy files need, with no option to set:
                 - text values lose leading and trailing spaces (" sick" is "sick"); a text value
                   that is then empty or "?" (the UCI convention) is missing, as are pandas'
-                  usual markers in a CSV ("", "NA", "N/A", "null", "NaN", ...)
+                  usual markers in a CSV ("", "NA", "N/A", "null", "NaN", ...) and a lone "-" in
+                  the target (unless its labels are signs: "+", "++")
                 - a text column of numbers as people write them is read as numbers (the rules
                   are written_numbers.py's): thousands separators (66,645; 2 556 with a space or thin space), a currency sign
                   ($1,200.50, 12,50 €), a percent sign (34.8% -> 34.8, the number as written),
@@ -92,7 +93,7 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
               "repeated_names": frame.attrs.get("repeated_names", {}), "dot_thousands": frame.attrs.get("dot_thousands", {})}
     marks = frame.attrs.get("number_marks", {})
     frame = frame.drop(columns=list(prep.drop_columns))
-    _strip_text(frame)
+    _strip_text(frame, spec.target)
     # the user's markers twice: before reading numbers, so that "unknown" in a column of numbers does
     # not keep it text; after, so that a marker 0 matches "0" read as a number
     marked = _mark_missing(frame, prep.missing_values)
@@ -151,13 +152,22 @@ def _refuse_conflicting_lists(spec) -> None:
                          "it lists feature columns only")
 
 
-def _strip_text(frame: pd.DataFrame) -> None:
+def _strip_text(frame: pd.DataFrame, target=None) -> None:
     """Every text value without surrounding spaces (features and target: " sick" is "sick"); one
-    that is then empty or "?" is missing. Non-text values in a mixed column stay as they are."""
+    that is then empty or "?" is missing, and so is a lone dash in the target (as among numbers),
+    unless its labels are signs ("+", "++": a test read "-"). Non-text values in a mixed column
+    stay as they are."""
     for c in frame.columns:
         if is_text(frame[c]):
             stripped = frame[c].map(lambda v: v.strip() if isinstance(v, str) else v)
-            frame[c] = stripped.mask(stripped.isin(TEXT_MISSING))
+            dashes = DASHES if c == target and not _sign_labels(stripped) else []
+            frame[c] = stripped.mask(stripped.isin(TEXT_MISSING + dashes))
+
+
+def _sign_labels(values: pd.Series) -> bool:
+    """Some value is written in signs alone with a plus among them ("+", "++", "+/-"), so that a
+    "-" beside it is a result, not a missing value."""
+    return bool(values.dropna().astype(str).str.fullmatch(r"[-+±/]*[+±][-+±/]*").any())
 
 
 def _merge_classes(spec, frame: pd.DataFrame) -> dict[str, dict]:

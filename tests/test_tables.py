@@ -248,8 +248,33 @@ def test_numbers_in_any_convention_and_a_few_odd_values_are_read_as_numbers(tmp_
     (tmp_path / "dash.csv").write_text("a,y\n" + "".join(f"{i * 0.37:.2f},{i % 7}\n" for i in range(30)) + "5.1,-\n")
     _, y, dash = tables.read(DatasetSpec(name="table", path=str(tmp_path / "dash.csv"), target="y"))
     assert len(y) == 30 and dash["rows_without_target"] == 1
-    assert dash["warnings"] == ["1 row has no value in target 'y' (blank, '?', a dash among numbers, or a value "
+    assert dash["warnings"] == ["1 row has no value in target 'y' (blank, '?', 'N/A', a lone dash, or a value "
                                 "listed under preprocess.missing_values) and was left out of every split."]
+
+
+def test_a_lone_dash_in_a_text_target_is_missing_as_n_a_and_question_marks_are(tmp_path):
+    """A survey's "-" beside Yes/No was a class of its own ("training classes: - 27%, No 56%, Yes
+    17%"); it is missing, as 'N/A' and '?' are: the rows are left out and said, and refused under
+    missing: refuse. A target of signs ("+", "++", "-": a test's result) keeps its "-"."""
+    rng = np.random.default_rng(0)
+    labels = ["Yes", "No"] * 20 + ["-"] * 5 + [" - "] + ["N/A", "?", "--"]
+    pd.DataFrame({"a": rng.normal(size=len(labels)), "b": rng.normal(size=len(labels)), "y": labels}).to_csv(
+        tmp_path / "survey.csv", index=False)
+    s = load(DatasetSpec(name="table", path=str(tmp_path / "survey.csv"), target="y"), 0)
+    assert s.class_names == ["No", "Yes"] and s.preprocessing["rows_without_target"] == 9
+    assert "9 rows have no value in target 'y' (blank, '?', 'N/A', a lone dash" in s.preprocessing["warnings"][0]
+    with pytest.raises(UsageError, match=r"target column 'y' has 9 missing values; preprocess.missing: refuse"):
+        load(DatasetSpec(name="table", path=str(tmp_path / "survey.csv"), target="y", preprocess={"missing": "refuse"}), 0)
+    # listed under missing_values, the dash is said to be read as missing already
+    _, _, listed = tables.read(DatasetSpec(name="table", path=str(tmp_path / "survey.csv"), target="y",
+                                           preprocess={"missing_values": {"y": ["-"]}}))
+    assert any("'-' is read as missing already" in w for w in listed["warnings"])
+    # a feature's "-" is still a category, and a target of signs keeps it as a class
+    signs = ["+", "-", "++"] * 14
+    pd.DataFrame({"urine": signs[::-1], "a": rng.normal(size=42), "y": signs}).to_csv(tmp_path / "urine.csv", index=False)
+    x, y, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "urine.csv"), target="y"))
+    assert sorted(y.unique()) == ["+", "++", "-"] and record["rows_without_target"] == 0
+    assert sorted(x["urine"].unique()) == ["+", "++", "-"]
 
 
 def test_a_small_table_keeps_its_categories_and_warns_when_one_hot_is_wide(tmp_path):
@@ -797,7 +822,8 @@ def test_missing_values_that_yaml_or_the_file_do_not_hold_are_said(tmp_path):
                                            preprocess={"missing_values": {"agents": ["N/A", "unknown"]}}))
     assert [w for w in record["warnings"] if "agents" in w] == [
         "preprocess.missing_values for column 'agents': 'N/A' is read as missing already (blank, '?', 'N/A', 'NA', "
-        "'null' and the like; a dash among numbers), so the entry is not needed; 'unknown' matched no value."]
+        "'null' and the like; a lone dash among numbers or in the target), so the entry is not needed; 'unknown' matched "
+        "no value."]
 
 
 def test_target_labels_spelt_apart_are_read_as_one_class_when_the_study_file_says(tmp_path):

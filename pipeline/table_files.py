@@ -67,7 +67,17 @@ def read_file(spec, path: Path) -> pd.DataFrame:
                          "latin-1, cp1252") from None
     except Exception as e:  # pandas and pyarrow raise many parser errors; all mean the same to the user
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: not a readable {kind} file "
-                         f"({type(e).__name__})") from None
+                         f"({_unreadable(e)})") from None
+
+
+def _unreadable(e: Exception) -> str:
+    """What the parser said, on one short line: "ParserError: Expected 3 fields in line 4, saw 4",
+    with the usual cause of that one (a value holding the separator, unquoted)."""
+    said = (str(e).strip().splitlines() or [""])[0].removeprefix("Error tokenizing data. C error: ")
+    said = said if len(said) <= 160 else said[:157] + "..."
+    hint = ("; a value that holds the separator (1,234 in a comma-separated file) must be quoted (\"1,234\") or "
+            "written without it" if re.match(r"Expected \d+ fields", said) else "")
+    return f"{type(e).__name__}: {said}{hint}" if said else type(e).__name__
 
 
 def _first_bad_byte(path: Path, encoding: str) -> str:

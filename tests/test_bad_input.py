@@ -110,6 +110,9 @@ CASES = [
      [], "column 'b' is not numeric"),
     ("table-infinite", _with("datasets", [{"name": "table", "path": "inf.csv", "target": "y"}]), [],
      "column 'y' has 1 infinite value"),
+    ("table-unquoted-comma", _with("datasets", [{"name": "table", "path": "ragged.csv", "target": "y"}]), [],
+     "not a readable CSV file (ParserError: Expected 3 fields in line 4, saw 4; a value that holds the separator "
+     "(1,234 in a comma-separated file) must be quoted"),
     ("table-latin1", _with("datasets", [{"name": "table", "path": "latin.csv", "target": "Ziel"}]), [],
      "not utf-8 text"),
     ("table-one-class", _with("datasets", [{"name": "table", "path": "one.csv", "target": "y"}]), [], "field 'target' = 'y': the column holds one value"),
@@ -174,6 +177,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(workdir, env, monkey
     (workdir / "tiny.csv").write_text("Glucose;Outcome\n1,5;0\n2,5;1\n")
     (workdir / "latin.csv").write_bytes("Größe,Ziel\n1,a\n2,b\n3,a\n4,b\n".encode("latin-1"))
     (workdir / "one.csv").write_text("a,y\n1,x\n2,x\n3,x\n4,x\n")
+    (workdir / "ragged.csv").write_text("a,b,y\n1,2,x\n3,4,y\n1,234,5,x\n6,7,y\n")   # 1,234 unquoted
     (workdir / "flat.csv").write_text("a,y\n1,72.5 kg\n2,72.5 kg\n3,72.5 kg\n4,72.5 kg\n5,\n")
     path = workdir / "study.yaml"
     if isinstance(study, str):

@@ -49,7 +49,8 @@ def few_rows_warning(names: list[str], train: np.ndarray, test: np.ndarray, metr
     """Under a metric that scores every class alike (balanced accuracy, macro F1), a class of a few
     training rows weighs 1/classes of it: the models can hardly learn it from so few rows, and its
     few test rows swing the metric (the opposite of accuracy's rare-class warning: accuracy is
-    offered as the choice of a user to whom the class matters less, not as the way out)."""
+    offered as the choice of a user to whom the class matters less, not as the way out). Reading the
+    class as a related one is offered only beside two others or more (of two, one would be left)."""
     few = [i for i in np.argsort(train, kind="stable") if 0 < train[i] < FEW_ROWS]
     if not few:
         return []
@@ -59,7 +60,8 @@ def few_rows_warning(names: list[str], train: np.ndarray, test: np.ndarray, metr
     return [f"{'A class' if one else 'Classes'} with few rows under {metric_label}, where each of the {len(train)} "
             f"classes weighs 1/{len(train)}: {listed}; the models can hardly learn {'it' if one else 'them'} from "
             f"so few rows{_one_row(names, train, test, min(few, key=lambda i: test[i] or np.inf))}; "
-            + ("" if all(names[i] in merged for i in few) else   # already a merge of labels: not that advice again
+            # already a merge of labels: not that advice again; of two classes, a merge would leave one
+            + ("" if all(names[i] in merged for i in few) or len(train) <= 2 else
                f"read {'it' if one else 'them'} as a related class (preprocess.target_classes: {{rare: related}}), ")
             + "collect more rows"
             + ("" if weighted else f", set class_weight: balanced so that training does not ignore {'it' if one else 'them'}")

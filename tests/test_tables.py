@@ -911,6 +911,13 @@ def test_target_labels_spelt_apart_are_read_as_one_class_when_the_study_file_say
                                        class_weight="balanced", preprocess={"target_classes": {"maybe": "Maybe"}}), 0)
            .preprocessing["warnings"] if "few rows" in w]
     assert "class_weight" not in w   # set already
+    # of two classes, reading the rare one as the other would leave one class (refused): not advised
+    pd.DataFrame({"tenure": rng.normal(size=n), "Churn": ["Stay"] * 190 + ["Leave"] * 10}).to_csv(
+        tmp_path / "two.csv", index=False)
+    [w] = [w for w in load(DatasetSpec(name="table", path=str(tmp_path / "two.csv"), target="Churn",
+                                       metric="balanced_accuracy"), 0).preprocessing["warnings"] if "few rows" in w]
+    assert w.startswith("A class with few rows under balanced accuracy, where each of the 2 classes weighs 1/2: 'Leave' (")
+    assert "target_classes" not in w and "related class" not in w and "; collect more rows, set class_weight" in w
     # an empty target_classes leaves a preprocess block's identity as it was before the field
     study = tmp_path / "s.yaml"
     base = {"name": "s", "seeds": 2, "datasets": [{**spec, "preprocess": {"drop_columns": ["calls"]}}]}

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .metric_numbers import quantity
 from .words import and_list, counted, plural
-from .written_numbers import DASHES, is_text, number_pairs, numbers_not_read
+from .written_numbers import DASHES, is_text, markers_among_numbers, number_pairs, numbers_not_read
 
 MAX_CLASSES_FOR_AUTO = 20   # an integer target with at most this many values is a class label
 
@@ -64,6 +64,7 @@ def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
     record["categorical"] = spec.preprocess.categorical
     record["wide_categorical_columns"] = _wide_categoricals(frame) if spec.preprocess.categorical == "onehot" else {}
     record["numbers_not_read"] = numbers_not_read(frame)
+    record["markers_among_numbers"] = {c: found for c in frame.columns if (found := markers_among_numbers(frame[c]))}
     variants = {c: _case_variants(frame[c]) for c in frame.columns if is_text(frame[c])}
     record["case_variants"] = {c: v for c, v in variants.items() if v}
     record["misspelt_values"] = {c: found for c in frame.columns if is_text(frame[c]) and (found := misspelt(frame[c]))}
@@ -231,6 +232,12 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
         out.append(f"{counted(record['rows_without_target'], 'row')} {plural(record['rows_without_target'], 'has')} no value in target {spec.target!r} (blank, '?', "
                    f"'N/A', a lone dash, or a value listed under preprocess.missing_values) and {plural(record['rows_without_target'], 'was')} "
                    "left out of every split.")
+    return out + _number_warnings(record) + _value_warnings(spec, record, y)
+
+
+def _number_warnings(record: dict) -> list[str]:
+    """The warnings about how columns of numbers were read (or why one was not)."""
+    out = []
     for c, found in record.get("percent_mixed", {}).items():
         with_sign, plain = found["examples"]
         out.append(f"Column {c!r} has {counted(found['with'], 'value')} with a percent sign ({with_sign!r}) and {found['without']} "
@@ -256,7 +263,13 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
                    "list them under preprocess.missing_values to silence this.")
     for c, why in record.get("numbers_not_read", {}).items():
         out.append(f"Column {c!r} reads as categories, not numbers: {why}.")
-    return out + _value_warnings(spec, record, y)
+    for c, found in record.get("markers_among_numbers", {}).items():
+        words = ", ".join(json.dumps(m, ensure_ascii=False) for m in found["markers"])
+        out.append(f"Column {c!r} holds numbers but for {counted(found['count'], 'value')} ({words}; {found['share']:.0%}), "
+                   "too many to be read as missing unasked, so it reads as categories, not numbers; if "
+                   f"{'it means' if len(found['markers']) == 1 else 'they mean'} missing: preprocess.missing_values: "
+                   f"{{{c}: [{words}]}}.")
+    return out
 
 
 def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
@@ -267,8 +280,8 @@ def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
                    + "; ".join(" / ".join(map(repr, v)) for v in variants[:3]) + (", ..." if len(variants) > 3 else "")
                    + "; write them one way in the file if they are the same.")
     for c, distinct in record["wide_categorical_columns"].items():
-        if c in record.get("numbers_not_read", {}):
-            continue   # ordinal codes of numbers would be wrong advice: the file needs the fix above
+        if c in record.get("numbers_not_read", {}) or c in record.get("markers_among_numbers", {}):
+            continue   # ordinal codes of numbers would be wrong advice: the file (or missing_values) needs the fix above
         out.append(f"Column {c!r} has {distinct} distinct values in {len(y)} rows: one-hot encoding makes up to "
                    f"{distinct} columns; consider preprocess.categorical: ordinal or dropping it.")
     if record["duplicate_rows"]:

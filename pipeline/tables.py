@@ -16,7 +16,9 @@ with scikit-learn, everything fit on the training split only.
                   settled by values only a decimal explains (0,459; 1,5) or, for a column of
                   1,234-like values alone, by a semicolon-separated file (else "1,234" is 1234;
                   written_numbers.file_commas), a lone "-" as missing. When at least 90% of a feature
-                  column's values are such numbers, the rest are read as missing, with a warning
+                  column's values are such numbers, the rest are read as missing, with a warning (under
+                  that, a few repeated words among numbers are warned of with the missing_values
+                  line that reads them as missing)
                 - columns that cannot carry signal are dropped (column_checks.py judges them, and
                   words the warnings below), each with its reason, judged on the
                   distinct rows (a file appended twice keeps its ids unique): constant or empty;

@@ -199,6 +199,31 @@ def numbers_not_read(frame: pd.DataFrame) -> dict:
     return out
 
 
+# A text column of numbers but for a few repeated words is numbers with a "missing" code of its own
+# ("unknown" on 15% of an income column), too common for NUMBER_SHARE to read it as missing unasked:
+# at least MARKER_SHARE of its values numbers, of MARKER_NUMBERS distinct values or more (1, 2, 3
+# beside A and B are codes), and the rest at most MARKERS distinct words, each on two rows or more.
+MARKER_SHARE = 0.5
+MARKER_NUMBERS = 10
+MARKERS = 3
+
+
+def markers_among_numbers(column: pd.Series) -> Optional[dict]:
+    """The few words a text column of numbers writes where a number is missing, left text (and the
+    column categories) for being too many to read as missing unasked: {"markers": [the words, commonest
+    first], "count": their rows, "share": of the column's values}; None for any other column."""
+    if not is_text(column):
+        return None
+    numbers = as_number(column, MARKER_SHARE)
+    if numbers is None or numbers.nunique() < MARKER_NUMBERS:
+        return None
+    rest = column[numbers.isna() & column.notna() & ~column.isin(DASHES)].astype(str)
+    counts = rest.value_counts()
+    if rest.empty or len(counts) > MARKERS or counts.min() < 2:
+        return None
+    return {"markers": list(counts.index), "count": len(rest), "share": len(rest) / int(column.notna().sum())}
+
+
 def percent_mixed(column: pd.Series) -> Optional[dict]:
     """A text column whose numbers are written with a percent sign and without ("44%", "0.82"): read
     as written (44 and 0.82), which is right when the plain ones are percents too and 100x off when

@@ -277,6 +277,33 @@ def test_a_lone_dash_in_a_text_target_is_missing_as_n_a_and_question_marks_are(t
     assert sorted(x["urine"].unique()) == ["+", "++", "-"]
 
 
+def test_a_column_of_numbers_with_a_common_missing_word_gets_the_missing_values_line(tmp_path):
+    """'unknown' on 15% of an income column is too common to be read as missing unasked (that is
+    for under 10%): the column is categories, and the warning gives the missing_values line that
+    reads it as numbers, not the advice to encode it as ordinal codes. Codes (1, 2, 3 beside A and
+    B) and numbers beside many different words are not told so."""
+    rng = np.random.default_rng(4)
+    n = 100
+    income = [str(v) for v in rng.integers(20000, 90000, n)]
+    for i in rng.choice(n, 15, replace=False):
+        income[i] = "unknown"
+    grade = [str(v) for v in rng.integers(1, 4, n - 30)] + ["A", "B"] * 15
+    size = [str(v) for v in rng.integers(0, 500, n - 30)] + [f"w{i % 6}" for i in range(30)]   # six words
+    pd.DataFrame({"income": income, "grade": grade, "size": size, "y": rng.integers(0, 2, n)}).to_csv(
+        tmp_path / "t.csv", index=False)
+    spec = dict(name="table", path=str(tmp_path / "t.csv"), target="y")
+    r = load(DatasetSpec(**spec), 0).preprocessing
+    assert r["encoded_columns"] == ["income", "grade", "size"] and list(r["markers_among_numbers"]) == ["income"]
+    assert [w for w in r["warnings"] if "income" in w] == [
+        "Column 'income' holds numbers but for 15 values (\"unknown\"; 15%), too many to be read as missing unasked, "
+        "so it reads as categories, not numbers; if it means missing: preprocess.missing_values: "
+        "{income: [\"unknown\"]}."]
+    # the line works as written: the column is numbers, and nothing is said of it
+    r = load(DatasetSpec(**spec, preprocess={"missing_values": {"income": ["unknown"]}}), 0).preprocessing
+    assert r["numeric_columns"] == ["income"] and r["marked_missing"] == {"income": 15}
+    assert not [w for w in r["warnings"] if "income" in w]
+
+
 def test_a_small_table_keeps_its_categories_and_warns_when_one_hot_is_wide(tmp_path):
     """On 40 rows, 21 cities or blood pressures like "120/80" are categories, not free text; a column
     that would become many one-hot columns is warned about, also when keep_columns keeps it."""

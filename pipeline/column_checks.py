@@ -30,8 +30,10 @@ PROSE_WORDS = 3              # ... and at least this many words a value on avera
 DATE_SHARE = 0.95            # a text column this share of whose values read as dates in one format
 DATE_CATEGORIES = 20         # dates with at most this many distinct values (2019-01..2019-04) are
 #                              categories; more are dropped
-ID_WORDS = re.compile(r"(?:^|[\s_.-])(?:id|ids|uuid|guid|key|index|idx|no|nr)$", re.IGNORECASE)
-ID_CAMEL = re.compile(r"[a-z](?:Id|ID)$|^Unnamed: \d+$")   # patientId, PatientID, pandas' saved index
+# the last word of a name (patient_id, order_number, Order No.) or a camelCase suffix (patientId,
+# PatientID, recordNo, OrderNumber, CustomerNr), and pandas' saved index; not number_of_rooms, Nodes
+ID_WORDS = re.compile(r"(?:^|[\s_.-])(?:id|ids|uuid|guid|key|index|idx|no|nr|number)\.?$", re.IGNORECASE)
+ID_CAMEL = re.compile(r"[a-z](?:Id|ID|No|Nr|Number)\.?$|^Unnamed: \d+$")
 
 # Zeros that may mean "not measured" (warned): in a measurement with this many distinct other
 # values, the smallest of which is at least this share of their median.
@@ -148,7 +150,7 @@ def no_signal(name, column: pd.Series) -> Optional[str]:
         return None
     # a number is an id only when it cannot be a measurement: unique integers on every row that are
     # the row numbers (0..n-1 or 1..n, in file order: a shuffled rank is a feature) or whose column
-    # is named like an id (patient_id, ID, recordNo)
+    # is named like an id (patient_id, ID, recordNo, order_number)
     integral = (pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_float_dtype(column.dtype)) \
         and bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
     if not (integral and rows >= MIN_ROWS_TO_JUDGE and len(values) == rows and values.is_unique):

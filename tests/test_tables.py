@@ -138,6 +138,20 @@ def test_measurements_and_small_integers_are_kept(tmp_path):
     assert kept["numeric_columns"] == ["weight", "customerID", "rank"]
 
 
+def test_ids_named_in_camel_case_or_with_a_number_word_are_dropped(tmp_path):
+    """Shuffled unique integers named CustomerNo, recordNo, OrderNumber, order_number or 'Order No.'
+    are ids (they were kept as features); numbers whose names only start with such a word, or hold
+    it inside another (number_of_rooms, Nodes, Notes, Casino), are measurements."""
+    rng = np.random.default_rng(2)
+    n = 40
+    ids = ["CustomerNo", "recordNo", "OrderNumber", "order_number", "Order No.", "CustomerNr"]
+    kept = ["number_of_rooms", "Nodes", "Notes", "Casino", "NumberOfKids"]
+    frame = pd.DataFrame({c: rng.permutation(n) * 7 + 1000 for c in ids + kept})
+    frame.assign(y=rng.integers(0, 2, n)).to_csv(tmp_path / "orders.csv", index=False)
+    _, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "orders.csv"), target="y"))
+    assert record["auto_dropped_columns"] == {c: "id-like: unique integers named like an id" for c in ids}
+
+
 def test_a_file_of_ids_only_is_refused_with_the_reasons(tmp_path):
     (tmp_path / "ids.csv").write_text("id,y\n" + "".join(f"{i},{i % 2}\n" for i in range(30)))
     with pytest.raises(UsageError, match=r"no feature columns besides 'y' \(dropped as carrying no signal: "

@@ -34,6 +34,15 @@ DATE_CATEGORIES = 20         # dates with at most this many distinct values (201
 # PatientID, recordNo, OrderNumber, CustomerNr), and pandas' saved index; not number_of_rooms, Nodes
 ID_WORDS = re.compile(r"(?:^|[\s_.-])(?:id|ids|uuid|guid|key|index|idx|no|nr|number)\.?$", re.IGNORECASE)
 ID_CAMEL = re.compile(r"[a-z](?:Id|ID|No|Nr|Number)\.?$|^Unnamed: \d+$")
+# ... and as it was before CustomerNo and order_number were ids (identity: such tables only restart)
+_ID_WORDS_BEFORE = re.compile(r"(?:^|[\s_.-])(?:id|ids|uuid|guid|key|index|idx|no|nr)$", re.IGNORECASE)
+_ID_CAMEL_BEFORE = re.compile(r"[a-z](?:Id|ID)$|^Unnamed: \d+$")
+
+
+def newly_id_named(name: str) -> bool:
+    """A column name the id rule matches now and did not before (CustomerNo, order_number)."""
+    return bool((ID_WORDS.search(name) or ID_CAMEL.search(name))
+                and not (_ID_WORDS_BEFORE.search(name) or _ID_CAMEL_BEFORE.search(name)))
 
 # Zeros that may mean "not measured" (warned): in a measurement with this many distinct other
 # values, the smallest of which is at least this share of their median.

@@ -13,7 +13,7 @@ from typing import Any
 
 from .datasets import REGISTRY as DATASETS
 from .errors import UsageError
-from .table_files import dot_thousands, number_marks
+from .table_files import dot_thousands, later_rules, number_marks
 from .datasets import legacy_normalization, normalization
 
 # Bump when training semantics change, so old studies are never resumed with new code.
@@ -71,7 +71,8 @@ TABLE_PATH = "(its contents: data_sha256)"
 # a value only a decimal explains (0,459) or a semicolon-separated file (a column of 1,716s alone);
 # units with a power (3489 m2) are units. Later rules are hashed only for the tables they read
 # otherwise (no restart for the rest): points as thousands in a file of decimal commas ("dot_thousands");
-# Swiss apostrophes (58'924.68) and SAP's trailing minus (6.376,29-) ("number_marks").
+# Swiss apostrophes (58'924.68) and SAP's trailing minus (6.376,29-) ("number_marks"); a lone dash in
+# the target read as missing ("target_dashes") and ids named CustomerNo or order_number ("id_names").
 TABLE_RULES = 4
 NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding", "metric", "standardize_target", "class_weight", "stratify")
 # ... and the preprocess block's fields added after it (hashed only when set).
@@ -101,6 +102,7 @@ def _dataset_identity(dataset, tuned: bool, located: bool = False) -> dict:
             dump["dot_thousands"] = sorted(dots)
         if marks := number_marks(dataset):
             dump["number_marks"] = {mark: sorted(columns) for mark, columns in marks.items()}
+        dump.update(later_rules(dataset))
     if dataset.stratify and dataset.train_size:   # the training subset in the classes' shares (splits._interleaved)
         dump["train_order"] = "stratified"
     return dump

@@ -15,7 +15,8 @@ from typing import Optional
 import pandas as pd
 
 from .errors import UsageError
-from .written_numbers import MARKS_ANYWHERE, dot_thousands_columns, marked_columns, unmarked
+from .column_checks import newly_id_named
+from .written_numbers import DASHES, MARKS_ANYWHERE, dot_thousands_columns, marked_columns, sign_labels, unmarked
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated (see tables.py).
 
@@ -194,6 +195,33 @@ def _read_text(path: Path, encoding: str, sep: str, skip: int) -> pd.DataFrame:
     """The CSV as read_file reads it, every value as text."""
     return pd.read_csv(path, encoding=encoding, na_values=CSV_MISSING, skipinitialspace=True, sep=sep, skiprows=skip,
                        dtype=str)
+
+
+def later_rules(spec) -> dict:
+    """Identity entries for two rules that read some CSVs otherwise than before, for those tables
+    alone (the rest keep their identity, as with dot_thousands): a lone dash in the target, now
+    missing where it was a class ("target_dashes"), and columns only the wider id rule names like ids
+    (CustomerNo, order_number: dropped if they hold unique integers; "id_names"). {} for Parquet,
+    workbooks and files that cannot be read."""
+    version = _csv_version(spec)
+    return dict(_later_rules_in(*version, spec.target)) if version and spec.target else {}
+
+
+@functools.lru_cache(maxsize=16)   # identity asks for it per plan (train_sizes: several)
+def _later_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
+    try:
+        sep, skip = _delimiter(Path(path), encoding)
+        text = _read_text(Path(path), encoding, sep, skip)
+    except Exception:   # not text, not CSV: reading the table raises the one-line error
+        return ()
+    out = []
+    if names := sorted(str(c) for c in text.columns if c != target and newly_id_named(str(c))):
+        out.append(("id_names", names))
+    if target in text.columns:
+        labels = text[target].dropna().str.strip()
+        if labels.isin(DASHES).any() and not sign_labels(labels):
+            out.append(("target_dashes", True))
+    return tuple(out)
 
 
 def number_marks(spec) -> dict[str, dict[str, str]]:

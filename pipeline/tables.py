@@ -55,7 +55,8 @@ from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
 from .table_files import dataset_name, read_file
-from .written_numbers import DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers
+from .written_numbers import (DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers,
+                              sign_labels)
 from .words import counted, plural
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports this module
@@ -162,14 +163,8 @@ def _strip_text(frame: pd.DataFrame, target=None) -> None:
     for c in frame.columns:
         if is_text(frame[c]):
             stripped = frame[c].map(lambda v: v.strip() if isinstance(v, str) else v)
-            dashes = DASHES if c == target and not _sign_labels(stripped) else []
+            dashes = DASHES if c == target and not sign_labels(stripped) else []
             frame[c] = stripped.mask(stripped.isin(TEXT_MISSING + dashes))
-
-
-def _sign_labels(values: pd.Series) -> bool:
-    """Some value is written in signs alone with a plus among them ("+", "++", "+/-"), so that a
-    "-" beside it is a result, not a missing value."""
-    return bool(values.dropna().astype(str).str.fullmatch(r"[-+±/]*[+±][-+±/]*").any())
 
 
 def _merge_classes(spec, frame: pd.DataFrame) -> dict[str, dict]:

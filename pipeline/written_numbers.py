@@ -282,3 +282,9 @@ def unmarked(column: pd.Series, marks: set[str]) -> pd.Series:
         grouped = column.notna() & text.str.fullmatch(APOSTROPHES)
         text, hit = text.mask(grouped, text.str.replace(r"['\u2019]", "", regex=True)), hit | grouped
     return column.mask(hit, text)
+
+
+def sign_labels(values: pd.Series) -> bool:
+    """Some value is written in signs alone with a plus among them ("+", "++", "+/-"), so that a
+    "-" beside it is a result, not a missing value."""
+    return bool(values.dropna().astype(str).str.fullmatch(r"[-+±/]*[+±][-+±/]*").any())

@@ -289,6 +289,15 @@ def test_a_lone_dash_in_a_text_target_is_missing_as_n_a_and_question_marks_are(t
     x, y, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "urine.csv"), target="y"))
     assert sorted(y.unique()) == ["+", "++", "-"] and record["rows_without_target"] == 0
     assert sorted(x["urine"].unique()) == ["+", "++", "-"]
+    # identity: the survey, read otherwise than before, is another study; the urine table (read as
+    # before) and a table with no dash in its target keep theirs (no key); so does "a" beside CustomerNo
+    from pipeline.identity import _dataset_identity
+
+    assert _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "survey.csv"), target="y"), False)["target_dashes"]
+    assert "target_dashes" not in _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "urine.csv"), target="y"), False)
+    pd.DataFrame({"CustomerNo": range(42), "patient_id": range(42), "y": signs}).to_csv(tmp_path / "ids.csv", index=False)
+    ids = _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "ids.csv"), target="y"), False)
+    assert ids["id_names"] == ["CustomerNo"] and "target_dashes" not in ids   # patient_id was an id before
 
 
 def test_a_column_of_numbers_with_a_common_missing_word_gets_the_missing_values_line(tmp_path):

@@ -65,11 +65,12 @@ def summarize_path(d: DatasetResults, arm: str) -> Path:
             v, *val.get(v, (math.nan, math.nan)),
             stats.summarize([x["test"] for x in by_seed.values()], m.bounds),
             stats.summarize([x["gap"] for x in by_seed.values()]), vs_none, v in near))
-    # identical numbers on every seed (l2_mode penalty and weight_decay train alike): the choice
+    # identical numbers on every seed, the training side's too (l2_mode penalty and weight_decay train
+    # alike; the same accuracy alone can be a coarse metric's coincidence): the choice
     # between them is the list's order, not the data
     mine = variants.get(chosen, {})
     path.tied = [v for v in order if v != chosen and mine and variants[v].keys() == mine.keys()
-                 and all(variants[v][s]["val"] == mine[s]["val"] and variants[v][s]["test"] == mine[s]["test"] for s in mine)]
+                 and all(variants[v][s][k] == mine[s][k] for s in mine for k in ("val", "test", "gap"))]
     # at an end of an ordered path, with the next point inward clearly worse on validation: the
     # best may lie beyond what was tried (a flat end, within one SE, does not point anywhere)
     if se_known and ordered and len(ordered) >= 3 and chosen in (ordered[0], ordered[-1]):

@@ -55,10 +55,10 @@ def mode_rows(v: DatasetVerdicts, arm: str) -> list[dict]:
 
 def path_header(path: Path) -> str:
     """What selected the arm's point, where it lies on the path, and the one-SE choice."""
-    edge = {"strongest": "; it is the strongest tried and the next one is clearly worse on validation: the best "
-                         "may lie beyond, extend the path",
-            "weakest": "; it is the weakest tried and the next one is clearly worse on validation: the best may lie "
-                       "below, extend the path (none is the arm at zero)"}.get(path.edge, "")
+    edge = {"strongest": "; it is the strongest tried and the next one is worse on validation by more than one "
+                         "SE: the best may lie beyond, extend the path",
+            "weakest": "; it is the weakest tried and the next one is worse on validation by more than one SE: the "
+                       "best may lie below, extend the path (none is the arm at zero)"}.get(path.edge, "")
     flat = sum(pt.within_se for pt in path.points)
     near = (f"; {flat} of {len(path.points)} points are within one SE of it on validation (it barely tells them "
             "apart)" if flat > 1 else "")
@@ -66,7 +66,7 @@ def path_header(path: Path) -> str:
         return "no point of it has a finished run yet"
     one_se = ("; it is also the strongest within one SE" if path.one_se and path.one_se == path.chosen else
               f"; strongest within one SE: {path.one_se}" if path.one_se else "")
-    tied = (f"; tied with {and_list(path.tied)} on every seed (the same numbers: these settings train alike), so "
+    tied = (f"; tied with {and_list(path.tied)} on every seed (the same validation, test and training values), so "
             "which one is named is only the list's order" if path.tied else "")
     return (f"{path.chosen} selected on validation (its test values are the arm's above){tied}{edge}{near}{one_se}")
 

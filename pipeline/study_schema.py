@@ -348,6 +348,18 @@ class Paths(_Strict):
     dropout_l2: dict[Literal["dropout", "l2"], list[Union[Probability, list[Probability], float]]] = {}
     l2_mode: list[Literal["penalty", "weight_decay", "decoupled"]] = []
 
+    @model_validator(mode="after")
+    def _each_point_once(self) -> "Paths":
+        """A point listed twice (0.001 and 1e-3 too) would train its cells twice under one name, the
+        second run of each taken for a retry: refused, naming it."""
+        lists = {name: getattr(self, name) for name in ("dropout", "l1", "l2", "l2_mode")}
+        lists.update({f"dropout_l2.{k}": v for k, v in self.dropout_l2.items()})
+        for name, values in lists.items():
+            written = [variant_id({"": v})[1:] for v in values]
+            if twice := next((w for i, w in enumerate(written) if w in written[:i]), None):
+                raise ValueError(f"paths.{name} lists {twice} twice; list each point once")
+        return self
+
     def variants(self, arm: str) -> list[dict]:
         """The arm's variants as overrides {component: value, "l2_mode": mode}; [{}] without a path."""
         from itertools import product

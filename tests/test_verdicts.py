@@ -745,7 +745,11 @@ def test_a_path_over_l2_modes_names_no_strongest_point():
     d = verdicts.DatasetResults("p", "classification", {"none": {s: 0.9 for s in range(3)}}, paths=alike,
                                 selected={"l2": "l2_mode=penalty"})
     assert ("l2_mode=penalty selected on validation (its test values are the arm's above); tied with "
-            "l2_mode=weight_decay on every seed") in path_words.path_lines(d)[0]
+            "l2_mode=weight_decay on every seed (the same validation, test and training values)") in path_words.path_lines(d)[0]
+    # the same accuracy on a coarse split, but another training fit (gap): not tied, not "alike"
+    refit = {s: {**x, "gap": 0.03} for s, x in alike["l2"]["l2_mode=weight_decay"].items()}
+    apart = {"l2": {**alike["l2"], "l2_mode=weight_decay": refit}}
+    assert "tied" not in path_words.path_lines(dataclasses.replace(d, paths=apart))[0]
     assert "tied" not in path_words.path_lines(verdicts.DatasetResults(
         "p", "classification", {"none": {s: 0.9 for s in range(3)}}, paths=modes, selected={"l2": "l2_mode=penalty"}))[0]
 
@@ -984,7 +988,7 @@ def test_a_path_whose_best_point_is_at_an_end_says_to_extend_it():
         vals = {"l1=1e-05": 0.90, "l1=0.0001": 0.91, "l1=0.001": 0.92}
         d = verdicts.DatasetResults("p", "classification", {"none": {s: 0.9 for s in range(3)}},
                                     paths={"l1": {v: point(vals[v]) for v in order}}, selected={"l1": "l1=0.001"})
-        assert ("it is the strongest tried and the next one is clearly worse on validation: the best may lie beyond, "
+        assert ("it is the strongest tried and the next one is worse on validation by more than one SE: the best may lie beyond, "
                 "extend the path") in path_words.path_lines(d)[0]
     middle = verdicts.DatasetResults("p", "classification", {"none": {s: 0.9 for s in range(3)}},
                                      paths={"l1": {v: point(0.9) for v in order}}, selected={"l1": "l1=0.0001"})

@@ -63,7 +63,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             out.append(f"On {v.label}, {settled}" + ("." if hurt else "; no other regularizer has helped yet."))
         elif not v.winners and not hurt and not _leaning(v, "better"):   # all settled, none mattered; or some open
             groups["unsettled" if open_here else "settled"].append(v.label)
-        out += _modes(v)
+        out += _modes(v, mine.get(arms.BASELINE, math.nan))
     for key, words in (("settled", "no regularizer made a difference that matters (beyond the study's ROPE)"),
                        ("unsettled", "no regularizer has helped yet"),
                        ("too few", "there are too few seeds to compare the arms (at least 2; 6 or more let the "
@@ -162,12 +162,14 @@ def _open_counts(undecided: int, untested: int, out_of_reach: int) -> list[str]:
                f"number of seeds can settle (more than {AFFORDABLE_SEEDS}; each comparison says why)."] * bool(out_of_reach))
 
 
-def _modes(v: DatasetVerdicts) -> list[str]:
+def _modes(v: DatasetVerdicts, none: float = math.nan) -> list[str]:
     """In short's sentence on a path over l2_mode: its modes against each other at the same
     strength (verdicts' `modes`), the tutorial's "the penalty in the loss or the optimizer's weight
     decay?". Modes that train alike are said once, then compared as one; what holds at several
     strengths alike is said once for all of them ("at l2=0.001 and l2=0.01"); the same whatever
-    order the study file lists the modes in."""
+    order the study file lists the modes in. `none`: none's mean test value, to say when the mode
+    that won did so by staying at none's level (decoupled decay too weak to act) while the others
+    fell below it: "beat" alone reads as decoupled helping."""
     out = []
     for arm, pairs in v.modes.items():
         alike = _alike(pairs)
@@ -187,7 +189,8 @@ def _modes(v: DatasetVerdicts) -> list[str]:
                 means = _pair_means(h, METRICS[v.metric].higher_is_better)
                 winner, loser = (one, other) if better in one else (other, one)
                 key = (f"{and_list(list(winner))} beat {and_list(list(loser))}",
-                       f" ({_change_between(v.metric, means[worse], means[better])})")
+                       f" ({_change_between(v.metric, means[worse], means[better])}"
+                       f"{_beside_none(v, none, means[better], means[worse], winner, loser)})")
             elif h.paired.verdict == AT_CHANCE:
                 key = (f"{and_list(list(one))} and {and_list(list(other))} both did no better than a constant "
                        "prediction", "")
@@ -203,6 +206,19 @@ def _modes(v: DatasetVerdicts) -> list[str]:
             out.append(f"On {v.label}, {arms.label(arm)} as a penalty in the loss or the optimizer's decay (l2_mode): "
                        f"{'; '.join(sentences)}.")
     return out
+
+
+def _beside_none(v: DatasetVerdicts, none: float, won: float, lost: float, winner, loser) -> str:
+    """"; none scores 93.5%: decoupled is about none's level there, penalty below it" where the
+    winning mode's mean is within the ROPE of none's and the losing one's below it by more; "" otherwise."""
+    if not (math.isfinite(none) and abs(won - none) < v.rope):
+        return ""
+    sign = 1.0 if METRICS[v.metric].higher_is_better else -1.0
+    if not sign * (lost - none) < -v.rope:
+        return ""
+    level = f"{100 * none:.1f}%" if METRICS[v.metric].share else quantity(none)
+    return (f"; none scores {level}: {and_list(list(winner))} is about none's level there, {and_list(list(loser))} "
+            "below it")
 
 
 def _alike(pairs: list) -> dict[str, tuple[str, tuple[str, ...]]]:

@@ -301,7 +301,10 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
                 continue   # no value (ROC AUC of a one-class split): as if not run
             if arm in paths and variant in paths[arm] and seed in study.seeds:
                 paths[arm][variant][seed] = {"test": final["test_metric"], "val": final.get("final_val_metric", math.nan),
-                                             "gap": final.get("gap_metric", math.nan)}
+                                             "gap": final.get("gap_metric", math.nan),
+                                             # what L1 and L2 do to the weights, along the path (path_summary)
+                                             "sparsity": final.get("sparsity_lt_0.001", math.nan),
+                                             "norm": final.get("weight_l2_total", math.nan)}
                 finals[(arm, variant, seed)] = final
         hib = metric_for(task, metric).higher_is_better
         selected = {arm: path_points.select_variant(v, hib) if len(v) > 1 else next(iter(v)) for arm, v in paths.items()}

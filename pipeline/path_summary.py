@@ -27,6 +27,10 @@ class PathPoint:
     gap: stats.Summary            # the train-test gap over seeds
     vs_none: Optional[stats.Paired]   # paired with none on the shared seeds, uncorrected (descriptive)
     within_se: bool               # its validation mean within one SE of the best's
+    # what the arm does to the weights along the path: the share of |w| < 1e-3 (arms with L1) and
+    # the total weight norm (arms with L2) over seeds; None for an arm without that component
+    sparsity: Optional[stats.Summary] = None
+    norm: Optional[stats.Summary] = None
 
 
 @dataclass
@@ -37,6 +41,12 @@ class Path:
     one_se: str = ""      # the strongest within one SE of the chosen; "" where "strongest" means nothing
     edge: str = ""        # "strongest" / "weakest": the chosen is at that end, its neighbour clearly worse
     tied: list[str] = field(default_factory=list)   # points with the chosen's numbers on every seed
+
+
+def _weights(by_seed: dict, key: str) -> Optional[stats.Summary]:
+    """A weight measure's summary over seeds, None where no run recorded it (paths read before)."""
+    values = [x.get(key, math.nan) for x in by_seed.values()]
+    return stats.summarize(values) if values and all(math.isfinite(x) for x in values) else None
 
 
 def summarize_path(d: DatasetResults, arm: str) -> Path:
@@ -64,7 +74,9 @@ def summarize_path(d: DatasetResults, arm: str) -> Path:
         path.points.append(PathPoint(
             v, *val.get(v, (math.nan, math.nan)),
             stats.summarize([x["test"] for x in by_seed.values()], m.bounds),
-            stats.summarize([x["gap"] for x in by_seed.values()]), vs_none, v in near))
+            stats.summarize([x["gap"] for x in by_seed.values()]), vs_none, v in near,
+            *(_weights(by_seed, key) if component in arms.ARMS[arm].components else None
+              for key, component in (("sparsity", "l1"), ("norm", "l2")))))
     # identical numbers on every seed, the training side's too (l2_mode penalty and weight_decay train
     # alike; the same accuracy alone can be a coarse metric's coincidence): the choice
     # between them is the list's order, not the data

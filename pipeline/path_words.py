@@ -33,7 +33,9 @@ def path_lines(d: DatasetResults, v: Optional[DatasetVerdicts] = None) -> list[s
         width = max([22, *(len(row["variant"]) for row in rows)])   # "l2=0.001,l2_mode=weight_decay" is longer
         for row in rows:
             lines.append(f"      {row['variant']:<{width}} val {row['val']:<16} test {row['test']:<24} "
-                         f"vs none {row['vs_none']:<22} gap {row['gap']:<24} ({row['n']} seeds)")
+                         f"vs none {row['vs_none']:<22} gap {row['gap']:<24} "
+                         + "".join(f"{name} {row[key]} " for key, name in (("sparsity", "|w|<1e-3"), ("norm", "norm"))
+                                   if row[key]) + f"({row['n']} seeds)")
         for row in mode_rows(v, arm) if v is not None else []:
             said = row["said"] if row["identical"] else f"{row['said']}, {row['diff']}"
             p = "" if row["identical"] or row["p"] == "-" else \
@@ -88,6 +90,9 @@ def path_rows(path: Path, m) -> list[dict]:
                      "vs_none": (difference(pt.vs_none, m.name)
                                  if pt.vs_none is not None else "-"),
                      "gap": f"{value(pt.gap.mean)} {ci(pt.gap)}".strip(),   # a level, unsigned
+                     # L1's sparsity and L2's weight norm as the strength grows ("" for an arm without them)
+                     "sparsity": "" if pt.sparsity is None else f"{100 * pt.sparsity.mean:.1f}%",
+                     "norm": "" if pt.norm is None else f"{pt.norm.mean:.3g}",
                      "n": pt.test.n, "chosen": pt.variant == path.chosen, "one_se": pt.variant == path.one_se,
                      "within_se": pt.within_se})
     return rows

@@ -237,6 +237,14 @@ def test_degraded_study_still_reports(workdir, env):
     assert proc.returncode == 0, proc.stderr[-3000:]
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name("nonone")
+    # the path lines say what L1 did to the weights at each strength: the runs' mean share of |w| < 1e-3
+    l1_runs = client.search_runs([exp.experiment_id], "tags.kind = 'trial' and tags.regularizer = 'l1'")
+    shares = {}
+    for r in l1_runs:
+        shares.setdefault(r.data.tags["variant"], []).append(r.data.metrics["sparsity_lt_0.001"])
+    said = dict(re.findall(r"^\s+(l1=[0-9.e-]+) .* \|w\|<1e-3 ([0-9.]+)% \(2 seeds\)$", proc.stdout, re.MULTILINE))
+    assert set(said) == set(shares) == {"l1=1e-05", "l1=0.001"}, proc.stdout
+    assert all(float(said[v]) == pytest.approx(100 * sum(x) / len(x), abs=0.051) for v, x in shares.items())
     nones = client.search_runs([exp.experiment_id], "tags.kind = 'trial' and tags.regularizer = 'none'")
     assert len(nones) == 2
     for run in nones:
@@ -247,6 +255,7 @@ def test_degraded_study_still_reports(workdir, env):
     assert "No paired comparison with none" in html and "The regularizers against each other" in html
     assert re.search(r"<td class=\"l nw\">L1 \(l1=[0-9.e-]+\) − L2</td>", html), html[html.find("against each other"):][:3000]
     assert "Regularization paths" in html and 'alt="wine: regularization paths"' in html
+    assert "<th>weights |w| &lt; 1e-3</th>" in html and all(f"<td>{said[v]}%</td>" in html for v in said)
     # another configuration of the same study (other epochs): its root run is not this report's provenance
     roots = {r.info.run_id for r in client.search_runs([exp.experiment_id], "tags.kind = 'root'")}
     assert run_cli(["ablation", "--study", "n.yaml", "--epochs", "1", "--no-report"], cwd=workdir, env=env).returncode == 0

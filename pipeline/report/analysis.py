@@ -141,7 +141,7 @@ def _other_metrics(cell: pd.DataFrame, primary: str) -> str:
 
 def _paths(study, sub: pd.DataFrame, hib: bool) -> tuple[dict, dict]:
     """Regularization paths of one dataset's finished runs: {arm: {variant: {seed: {test, val,
-    gap}}}} for arms with several variants, and per arm the variant that stands for it (selected
+    gap, sparsity, norm}}}} for arms with several variants, and per arm the variant that stands for it (selected
     on validation, path_points.select_variant; "" for an arm without a path)."""
     paths, selected = {}, {}
     for arm in study.arms:
@@ -149,8 +149,9 @@ def _paths(study, sub: pd.DataFrame, hib: bool) -> tuple[dict, dict]:
         if len(names) == 1:
             selected[arm] = names[0]
             continue
-        paths[arm] = {v: {int(r.seed): {"test": r.test_metric, "val": r.final_val_metric, "gap": r.gap_metric}
-                          for r in sub[(sub["arm"] == arm) & (sub["variant"] == v)].itertuples()} for v in names}
+        paths[arm] = {v: {int(r["seed"]): {"test": r["test_metric"], "val": r["final_val_metric"], "gap": r["gap_metric"],
+                                           "sparsity": r["sparsity_lt_0.001"], "norm": r["weight_l2_total"]}
+                          for r in sub[(sub["arm"] == arm) & (sub["variant"] == v)].to_dict("records")} for v in names}
         selected[arm] = path_points.select_variant(paths[arm], hib)
     return paths, selected
 

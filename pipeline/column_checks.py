@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .metric_numbers import quantity
-from .words import and_list, counted, plural
+from .words import and_list, counted, plural, yaml_key
 from .written_numbers import DASHES, is_text, markers_among_numbers, number_pairs, numbers_not_read
 
 MAX_CLASSES_FOR_AUTO = 20   # an integer target with at most this many values is a class label
@@ -279,7 +279,7 @@ def _number_warnings(record: dict) -> list[str]:
         out.append(f"Column {c!r} holds numbers but for {counted(found['count'], 'value')} ({words}; {found['share']:.0%}), "
                    "too many to be read as missing unasked, so it reads as categories, not numbers; if "
                    f"{'it means' if len(found['markers']) == 1 else 'they mean'} missing: preprocess.missing_values: "
-                   f"{{{c}: [{words}]}}.")
+                   f"{{{yaml_key(c)}: [{words}]}}.")
     return out
 
 
@@ -308,7 +308,7 @@ def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
     zeros = record.get("zeros_like_missing", {})
     if zeros:
         found = ", ".join(f"{c} ({z['zeros']} zeros; the smallest other value {z['next']:g})" for c, z in zeros.items())
-        marks = ", ".join(f"{c}: [0]" for c in zeros)
+        marks = ", ".join(f"{yaml_key(c)}: [0]" for c in zeros)
         out.append(f"Zeros far below the other values, which may mean 'not measured': {found}. If they do, mark them "
                    f"as missing: preprocess.missing_values: {{{marks}}}.")
     for c, share in record.get("mostly_missing", {}).items():

@@ -57,7 +57,7 @@ from .column_checks import MAX_CLASSES_FOR_AUTO
 from .table_files import dataset_name, read_file
 from .written_numbers import (DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers,
                               sign_labels)
-from .words import counted, plural
+from .words import counted, plural, yaml_key
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports this module
 # (for its registry), so importing study here, even for type checking, would make a cycle.
@@ -274,7 +274,7 @@ def encode_target(spec, y: pd.Series, task: str) -> tuple[np.ndarray, list[str]]
         listed = ", ".join(map(repr, others[:NON_NUMBER_EXAMPLES])) + (", ..." if len(others) > NON_NUMBER_EXAMPLES else "")
         count = int(y.astype(str).isin(others).sum())
         raise UsageError(f"{dataset_name(spec)}: target column {spec.target!r} holds numbers but for {counted(count, 'value')} ({listed}); "
-                         f"list them under preprocess.missing_values ({{{spec.target}: [{listed}]}}) to leave those rows "
+                         f"list them under preprocess.missing_values ({{{yaml_key(spec.target)}: [{listed}]}}) to leave those rows "
                          "out, or set task: classification to make every value a class")
     if task == "regression":
         if not pd.api.types.is_numeric_dtype(y):

@@ -30,3 +30,17 @@ def and_list(items: list[str]) -> str:
     """ "a", "a and b", "a, b and c"."""
     items = list(items)
     return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
+
+
+def yaml_key(name: str) -> str:
+    """A column name as a key of a YAML flow mapping the user can paste: as written when YAML reads
+    it back the same, else quoted ("Umsatz (€) " with its trailing space; "no", which YAML reads as false)."""
+    import json
+
+    import yaml
+
+    try:
+        plain = yaml.safe_load(f"{{{name}: 1}}") == {name: 1}
+    except yaml.YAMLError:
+        plain = False
+    return name if plain else json.dumps(name, ensure_ascii=False)

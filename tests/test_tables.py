@@ -1144,3 +1144,23 @@ def test_rents_typed_in_cents_are_pointed_back_to_before_overfitting_is_blamed(t
     assert pointed in warning and "this is their doing, not overfitting, so check them first" in warning
     assert "it overfits, or a few extreme target rows mislead (see the warning)" in done.stdout
     assert pointed in html.unescape((tmp_path / "reports/rent/report.html").read_text())
+
+
+def test_a_suggested_missing_values_line_can_be_pasted_for_a_column_named_with_spaces(tmp_path):
+    """An export's header 'Umsatz (€) ' with its trailing space: the refusal of its 'k.A.' suggested
+    {Umsatz (€) : ['k.A.']}, which YAML reads as the name without its trailing space (and the
+    study then failed on a column the file does not have). The key is quoted where YAML needs it,
+    and the line pasted as written reads the column."""
+    import yaml
+
+    rng = np.random.default_rng(2)
+    sales = [str(round(x)) for x in rng.normal(50000, 9000, 200)]
+    sales[::20] = ["k.A."] * 10
+    pd.DataFrame({"Fläche": rng.uniform(80, 300, 200).round(1), " Umsatz (€) ": sales}).to_csv(tmp_path / "f.csv", index=False)
+    with pytest.raises(UsageError) as e:
+        load(DatasetSpec(name="table", path=str(tmp_path / "f.csv"), target="Umsatz (€) "), 0)
+    line = re.search(r"preprocess\.missing_values \((\{.*?\})\)", str(e.value))[1]
+    assert line == "{\"Umsatz (€) \": ['k.A.']}", str(e.value)
+    pasted = load(DatasetSpec(name="table", path=str(tmp_path / "f.csv"), target="Umsatz (€) ",
+                              preprocess={"missing_values": yaml.safe_load(line)}), 0)
+    assert pasted.task == "regression" and pasted.preprocessing["rows_without_target"] == 10

@@ -98,3 +98,24 @@ def _rare_class_warning(names: list[str], counts: np.ndarray, weighted: bool) ->
             f"getting {'them all' if len(rare) > 1 else 'it'} wrong costs about that "
             "share of accuracy, so the arms are compared mostly on the common classes; metric: balanced_accuracy (or "
             f"macro_f1) scores every class alike{_weights_advice(weighted)}"]
+
+
+# A target of whole numbers read as classes (task: auto) with at least this many values, most of a
+# run of integers (1 to 14 days), is likely a count: warned, with task: regression as the way out.
+COUNT_CLASSES = 8
+
+
+def count_target_warning(names: list[str], target: str) -> list[str]:
+    """A warning when task: auto read a target of whole numbers as classes that look like a count
+    (at least COUNT_CLASSES values covering most of the integers between the smallest and largest:
+    a stay of 1 to 14 days), which accuracy scores as if 13 for 14 were as wrong as 1; [] otherwise."""
+    try:
+        values = sorted(int(n) for n in names)
+    except ValueError:
+        return []
+    if len(values) < COUNT_CLASSES or len(values) < 0.7 * (values[-1] - values[0] + 1):
+        return []
+    return [f"Target {target!r} has {len(values)} whole-number values ({values[0]} to {values[-1]}), read as "
+            f"{len(values)} classes (task: auto), each as far from the others as any: accuracy counts a {values[-1] - 1} "
+            f"predicted for a {values[-1]} as wrong as a {values[0]}. If it is a count or an amount, set task: regression; if they are "
+            "codes, task: classification silences this."]

@@ -1164,3 +1164,23 @@ def test_a_suggested_missing_values_line_can_be_pasted_for_a_column_named_with_s
     pasted = load(DatasetSpec(name="table", path=str(tmp_path / "f.csv"), target="Umsatz (€) ",
                               preprocess={"missing_values": yaml.safe_load(line)}), 0)
     assert pasted.task == "regression" and pasted.preprocessing["rows_without_target"] == 10
+
+
+def test_a_count_target_read_as_classes_is_warned_about(tmp_path):
+    """Days in hospital, 1 to 14: task: auto reads 14 whole-number values as 14 classes (at most 20
+    are class labels), and accuracy then scores a 13 for a 14 as wrong as a 1. The warning says so
+    and names task: regression; codes (a few values far apart) and task: classification are not warned."""
+    rng = np.random.default_rng(5)
+    age = rng.uniform(20, 90, 300)
+    days = np.clip(np.round(age / 8 + rng.normal(0, 2, 300)), 1, 14).astype(int)
+    pd.DataFrame({"age": age.round(), "days": days, "code": rng.choice([10, 250, 3000], 300)}).to_csv(
+        tmp_path / "stay.csv", index=False)
+    stay = load(DatasetSpec(name="table", path=str(tmp_path / "stay.csv"), target="days"), 0)
+    assert stay.task == "classification" and len(stay.class_names) >= 12
+    said = [w for w in stay.preprocessing["warnings"] if "whole-number values" in w]
+    assert said and said[0].startswith(f"Target 'days' has {len(stay.class_names)} whole-number values (1 to 14), read as")
+    assert "If it is a count or an amount, set task: regression" in said[0]
+    told = load(DatasetSpec(name="table", path=str(tmp_path / "stay.csv"), target="days", task="classification"), 0)
+    assert not any("whole-number values" in w for w in told.preprocessing["warnings"])
+    codes = load(DatasetSpec(name="table", path=str(tmp_path / "stay.csv"), target="code"), 0)
+    assert not any("whole-number values" in w for w in codes.preprocessing["warnings"])

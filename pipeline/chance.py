@@ -83,7 +83,9 @@ def judge_chance(d, v) -> None:
     # needs a CI): such a study is "not enough seeds", not "learned nothing"
     v.at_chance = [arm for arm, by_seed in d.values.items()
                    if len(by_seed) >= 2 and no_better(v, list(by_seed.values()), m.higher_is_better)]
-    v.below_chance = [arm for arm in v.at_chance if overfits_below_chance(d, v, arm, list(d.values[arm]))]
+    # below the constant by a fraction of a row is no overfitting to speak of: not judged without room
+    v.below_chance = [] if v.little_room else [arm for arm in v.at_chance
+                                               if overfits_below_chance(d, v, arm, list(d.values[arm]))]
     # fitting: at least halfway from the constant to a perfect score on its training rows (an MSE
     # half the constant's, accuracy halfway to 1), not just past the margin (that is undertraining)
     oriented = 1.0 if m.higher_is_better else -1.0

@@ -109,13 +109,16 @@ def count_target_warning(names: list[str], target: str) -> list[str]:
     """A warning when task: auto read a target of whole numbers as classes that look like a count
     (at least COUNT_CLASSES values covering most of the integers between the smallest and largest:
     a stay of 1 to 14 days), which accuracy scores as if 13 for 14 were as wrong as 1; [] otherwise."""
-    try:
-        values = sorted(int(n) for n in names)
+    try:   # "1.0": a target of whole numbers with a blank row is read as floats
+        numbers = [float(n) for n in names]
     except ValueError:
         return []
+    if not all(x.is_integer() for x in numbers):
+        return []
+    values = sorted(int(x) for x in numbers)
     if len(values) < COUNT_CLASSES or len(values) < 0.7 * (values[-1] - values[0] + 1):
         return []
     return [f"Target {target!r} has {len(values)} whole-number values ({values[0]} to {values[-1]}), read as "
-            f"{len(values)} classes (task: auto), each as far from the others as any: accuracy counts a {values[-1] - 1} "
-            f"predicted for a {values[-1]} as wrong as a {values[0]}. If it is a count or an amount, set task: regression; if they are "
+            f"{len(values)} classes (task: auto), each as far from the others as any: a classification metric counts a "
+            f"{values[-1] - 1} predicted for a {values[-1]} as wrong as a {values[0]}. If it is a count or an amount, set task: regression; if they are "
             "codes, task: classification silences this."]

@@ -16,7 +16,8 @@ import pandas as pd
 
 from .errors import UsageError
 from .column_checks import newly_id_named
-from .written_numbers import DASHES, MARKS_ANYWHERE, dot_thousands_columns, marked_columns, sign_labels, unmarked
+from .written_numbers import (DASHES, MARKS_ANYWHERE, NUMBER_SHARE, as_number, dot_thousands_columns, marked_columns,
+                              sign_labels, unmarked)
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated (see tables.py).
 
@@ -219,7 +220,9 @@ def _later_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: 
         out.append(("id_names", names))
     if target in text.columns:
         labels = text[target].dropna().str.strip()
-        if labels.isin(DASHES).any() and not sign_labels(labels):
+        # a numeric target read its dashes as missing before too (as_number): not another reading
+        numeric = as_number(labels[~labels.isin(DASHES)], NUMBER_SHARE) is not None
+        if labels.isin(DASHES).any() and not numeric and not sign_labels(labels):
             out.append(("target_dashes", True))
     return tuple(out)
 

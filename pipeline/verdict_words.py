@@ -83,7 +83,8 @@ ROUGH_BELOW = 5   # seeds: an estimate of seeds needed from fewer says so
 
 def percent(chance: float) -> str:
     """A chance to a whole percent; never "0%" or "100%" for a chance that is only near them."""
-    return "under 1%" if chance < 0.005 else "over 99%" if chance > 0.995 else f"{round(100 * chance)}%"
+    whole = round(100 * chance)
+    return "under 1%" if whole < 1 else "over 99%" if whole > 99 else f"{whole}%"
 
 
 def test_rows_note(v: DatasetVerdicts) -> str:

@@ -268,7 +268,7 @@ def _gap_closed(d: DatasetResults, v: DatasetVerdicts, used: set[int]) -> None:
     """The weight-decay tutorial's point, checked on the seeds the verdicts used: where none leaves
     a gap wider than the ROPE open and an arm's gap is significantly narrower, the share of none's
     gap the arm closes (fully: its mean gap is within the ROPE), and whether it did so by fitting
-    the training data worse (any amount: the narrowing is then partly that). An undecided gap that
+    the training data worse (by at least half the narrowing: _mostly_from_training). An undecided gap that
     leaned narrower goes to _narrower_from_training instead, which asks for more than the ROPE:
     there the training fit must be worse enough to say where a narrowing not shown came from."""
     gaps = d.secondary.get("gap_metric", {})

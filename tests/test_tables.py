@@ -298,6 +298,10 @@ def test_a_lone_dash_in_a_text_target_is_missing_as_n_a_and_question_marks_are(t
     pd.DataFrame({"CustomerNo": range(42), "patient_id": range(42), "y": signs}).to_csv(tmp_path / "ids.csv", index=False)
     ids = _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "ids.csv"), target="y"), False)
     assert ids["id_names"] == ["CustomerNo"] and "target_dashes" not in ids   # patient_id was an id before
+    # a numeric target read its dashes as missing before this rule too: the same study as before
+    prices = [str(100 + i) for i in range(40)] + ["-", "-"]
+    pd.DataFrame({"a": rng.normal(size=42), "y": prices}).to_csv(tmp_path / "prices.csv", index=False)
+    assert "target_dashes" not in _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "prices.csv"), target="y"), False)
 
 
 def test_a_column_of_numbers_with_a_common_missing_word_gets_the_missing_values_line(tmp_path):
@@ -1182,5 +1186,11 @@ def test_a_count_target_read_as_classes_is_warned_about(tmp_path):
     assert "If it is a count or an amount, set task: regression" in said[0]
     told = load(DatasetSpec(name="table", path=str(tmp_path / "stay.csv"), target="days", task="classification"), 0)
     assert not any("whole-number values" in w for w in told.preprocessing["warnings"])
+    # a blank day or two: the classes are read as floats ("1.0"), still whole numbers
+    frame = pd.read_csv(tmp_path / "stay.csv").astype({"days": float})
+    frame.loc[[3, 7], "days"] = np.nan
+    frame.to_csv(tmp_path / "blank.csv", index=False)
+    blanks = load(DatasetSpec(name="table", path=str(tmp_path / "blank.csv"), target="days"), 0)
+    assert any("whole-number values (1 to 14)" in w for w in blanks.preprocessing["warnings"]), blanks.class_names
     codes = load(DatasetSpec(name="table", path=str(tmp_path / "stay.csv"), target="code"), 0)
     assert not any("whole-number values" in w for w in codes.preprocessing["warnings"])

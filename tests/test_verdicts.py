@@ -116,6 +116,9 @@ def test_undecided_says_how_many_seeds_would_decide():
     signs = dataclasses.replace(inside, decide_chance=math.nan)
     assert verdict_words.seeds_to_decide(signs).endswith("smaller than the ROPE (a rough estimate from 4 seeds)")
     assert verdict_words.seeds_to_decide(dataclasses.replace(signs, n=5)).endswith("smaller than the ROPE")
+    # a chance is never written 0% or 100% when it is only near them (20,000 draws can land on 0.005)
+    assert [verdict_words.percent(c) for c in (0.0, 0.005, 0.0051, 0.5, 0.9949, 0.995, 1.0)] == [
+        "under 1%", "under 1%", "1%", "50%", "99%", "over 99%", "over 99%"]
 
 
 def test_a_test_split_coarser_than_the_rope_is_noted():
@@ -474,6 +477,12 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
                                                                metric="balanced_accuracy", test_class_rows=[2, 96, 2])])
     assert nothing.little_room and {p.verdict for p in nothing.paired.values()} == {verdicts.AT_CHANCE}
     assert "the models learned little or nothing" in " ".join(short_answer.in_short([nothing], {}))
+    # ... also with training values far above the constant: half a row below it is not "overfitting"
+    fitted = {"gap_metric": {arm: {s: 0.9 - x for s, x in by_seed.items()} for arm, by_seed in blank.items()}}
+    [trained] = verdicts.decide_study([verdicts.DatasetResults("fraud", "classification", blank, chance=0.5, secondary=fitted,
+                                                               metric="balanced_accuracy", test_class_rows=[2, 96, 2])])
+    assert trained.below_chance == [] and {p.verdict for p in trained.paired.values()} == {verdicts.AT_CHANCE}
+    assert "overfits" not in " ".join(short_answer.in_short([trained], {}))
     # with 3 such rows (16.7 points a row) there is room: l2 at 0.5 is at chance
     [enough] = verdicts.decide_study([verdicts.DatasetResults("few", "classification", few, chance=0.5,
                                                               metric="balanced_accuracy", test_class_rows=[3, 40, 2])])

@@ -216,8 +216,7 @@ def _beside_none(v: DatasetVerdicts, none: float, won: float, lost: float, winne
     sign = 1.0 if METRICS[v.metric].higher_is_better else -1.0
     if not sign * (lost - none) < -v.rope:
         return ""
-    level = f"{100 * none:.1f}%" if METRICS[v.metric].share else quantity(none)
-    return (f"; none scores {level}: {and_list(list(winner))} is about none's level there, {and_list(list(loser))} "
+    return (f"; none scores {_level(v.metric, none)}: {and_list(list(winner))} is about none's level there, {and_list(list(loser))} "
             "below it")
 
 
@@ -249,13 +248,18 @@ def _change(metric: str, means: dict[str, float], arm: str) -> str:
     return _change_between(metric, means.get(arms.BASELINE, math.nan), means.get(arm, math.nan))
 
 
+def _level(metric: str, x: float) -> str:
+    """A mean test value as In short writes it: "93.5%" for a share, else "0.124"."""
+    return f"{100 * x:.1f}%" if METRICS[metric].share else quantity(x)
+
+
 def _change_between(metric: str, base: float, value: float) -> str:
     """From `base` (none's mean, say) to `value`, as _change writes it."""
     m = METRICS[metric]
     if math.isnan(base) or math.isnan(value):
         return f"test {m.label}"
     if m.share:
-        return f"test {m.label} {100 * base:.1f}% → {100 * value:.1f}%"
+        return f"test {m.label} {_level(metric, base)} → {_level(metric, value)}"
     # a relative change for errors and losses (positive, on the data's scale); not for R², which can be negative
     relative = (f" ({abs(value / base - 1):.0%} {'higher' if value > base else 'lower'})"
                 if base > 0 and not m.higher_is_better else "")

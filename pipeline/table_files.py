@@ -192,10 +192,10 @@ def _dot_thousands_in(path: str, size: int, mtime_ns: int, encoding: str) -> dic
         return {}
 
 
-def _read_text(path: Path, encoding: str, sep: str, skip: int) -> pd.DataFrame:
-    """The CSV as read_file reads it, every value as text."""
+def _read_text(path: Path, encoding: str, sep: str, skip: int, **only) -> pd.DataFrame:
+    """The CSV as read_file reads it, every value as text; `only`: read_csv's nrows or usecols."""
     return pd.read_csv(path, encoding=encoding, na_values=CSV_MISSING, skipinitialspace=True, sep=sep, skiprows=skip,
-                       dtype=str)
+                       dtype=str, **only)
 
 
 def later_rules(spec) -> dict:
@@ -210,16 +210,17 @@ def later_rules(spec) -> dict:
 
 @functools.lru_cache(maxsize=16)   # identity asks for it per plan (train_sizes: several)
 def _later_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
-    try:
+    try:   # the header and the target column alone: every study start asks (identity), for every CSV
         sep, skip = _delimiter(Path(path), encoding)
-        text = _read_text(Path(path), encoding, sep, skip)
+        columns = _read_text(Path(path), encoding, sep, skip, nrows=0).columns
+        labels = (_read_text(Path(path), encoding, sep, skip, usecols=[target])[target].dropna().str.strip()
+                  if target in columns else None)
     except Exception:   # not text, not CSV: reading the table raises the one-line error
         return ()
     out = []
-    if names := sorted(str(c) for c in text.columns if c != target and newly_id_named(str(c))):
+    if names := sorted(str(c) for c in columns if c != target and newly_id_named(str(c))):
         out.append(("id_names", names))
-    if target in text.columns:
-        labels = text[target].dropna().str.strip()
+    if labels is not None:
         # a numeric target read its dashes as missing before too (as_number): not another reading
         numeric = as_number(labels[~labels.isin(DASHES)], NUMBER_SHARE) is not None
         if labels.isin(DASHES).any() and not numeric and not sign_labels(labels):

@@ -403,82 +403,151 @@ def sizes(ctx: FigureContext, group: str) -> Optional[str]:
 # --- the registry: the page shows the figures of each scope in this order --------------------------
 
 def paths(ctx: FigureContext, d: dict) -> Optional[str]:
-    """Per arm with a regularization path: the test metric and the train-test gap against the
-    strength (mean and 95% CI over seeds; log axis for L1/L2), none as a band, the strength
-    selected on validation (star) and the strongest within one SE of it (diamond)."""
+    """Per arm with a regularization path, three panels against the strength (mean and 95% CI over
+    seeds; log axis for L1/L2, p for dropout): the test metric, the train-test gap and what the
+    strength does to the weights (L1: the share of |w| < 1e-3; else the weights' norm), none as a
+    band, the strength selected on validation (star) and the strongest within one SE of it (diamond)."""
     import matplotlib.pyplot as plt
-
-    from .. import stats
 
     if not d.get("paths"):
         return None
-    fig, axes = plt.subplots(2, len(d["paths"]), figsize=(3.4 * len(d["paths"]), 5.0), squeeze=False)
+    fig, axes = plt.subplots(3, len(d["paths"]), figsize=(3.4 * len(d["paths"]), 7.2), squeeze=False)
     bounds = METRICS[d["metric_name"]].bounds
-    base = {"test": stats.summarize(list(d["values"].get(arms.BASELINE, {}).values()), bounds),
-            "gap": stats.summarize(list(d.get("secondary", {}).get("gap_metric", {}).get(arms.BASELINE, {}).values()))}
     for col, (arm, variants) in enumerate(d["paths"].items()):
         order = path_points.strength_order(list(variants)) or list(variants)
-        lines, numeric = _path_lines(order)
-        x_of = {i: x for _, members, xs in lines for i, x in zip(members, xs)}
-        simple = d["path_tables"][arm]["one_se"]
-        for row, key, title in ((0, "test", f"test {d['metric']}"), (1, "gap", "gap (better on train by)")):
+        lines, axis = _path_lines(order)
+        marks = [(d["path_tables"][arm]["one_se"], "D", "strongest within 1 SE"),
+                 (d["selected"].get(arm), "*", "selected on validation")]
+        weights = "sparsity" if "l1" in arms.ARMS[arm].components else "norm"
+        for row, key in enumerate(("test", "gap", weights)):
             ax = axes[row, col]
             sums = [stats.summarize([x[key] for x in variants[v].values()], bounds if key == "test" else (-math.inf, math.inf))
                     for v in order]
-            means = [s_.mean for s_ in sums]
-            for n, (name, members, xs) in enumerate(lines):   # one line per setting of the other path keys
-                ax.errorbar(xs, [means[i] for i in members],
-                            yerr=[[means[i] - sums[i].ci_low for i in members], [sums[i].ci_high - means[i] for i in members]],
-                            marker="o", color=ctx.color(arm), capsize=3, linestyle=LINE_STYLES[n % len(LINE_STYLES)],
-                            label=name or None)
-            if base[key].n:   # none's band on both rows: the gap panel read without it
-                ax.axhspan(base[key].ci_low, base[key].ci_high, color="gray", alpha=0.2, label="none (95% CI)")
-                ax.axhline(base[key].mean, color="gray", lw=0.8)
-            # the one-SE diamond first: the star drawn over it stays visible where both mark one point
-            for v, marker, label in ((simple, "D", "strongest within 1 SE"), (d["selected"].get(arm), "*", "selected on validation")):
-                if v in order:
-                    i = order.index(v)
-                    # a hollow diamond: the star inside it stays visible where both mark one point
-                    ax.plot(x_of[i], means[i], marker=marker, color="black", ms=9 if marker == "*" else 15,
-                            mfc="black" if marker == "*" else "none", linestyle="none", label=label, zorder=5)
-            if numeric:
-                ax.set_xscale("log")
-                strength = next((k for k in ("l1", "l2") if all(f"{k}=" in v for v in order)), "")
-                ax.set_xlabel(f"{strength.upper()} strength (log scale)" if strength else "strength", fontsize=7)
-            else:
-                ax.set_xticks(list(range(len(order))))
-                ax.set_xticklabels(order, rotation=30, ha="right", fontsize=7)
+            band = stats.summarize(list((d["values"] if key == "test" else d.get("secondary", {}).get(PATH_SECONDARY[key], {}))
+                                        .get(arms.BASELINE, {}).values()))
+            _path_panel(ax, ctx.color(arm), lines, sums, band, [(order.index(v), m, label) for v, m, label in marks if v in order])
+            if key != weights:   # the weights' panel keeps its own scale: none's sparsity may be far from L1's
+                _leave_out_far_points(ax, lines, sums, band, order.index(d["selected"][arm]) if d["selected"].get(arm) in order else None)
+            _path_axes(ax, order, axis)
+            title, ylabel = {"test": (f"test {d['metric']}", f"test {d['metric']}"),
+                             "gap": ("gap (better on train by)", f"train-test gap ({d['metric']})"),
+                             "sparsity": ("weights with |w| < 1e-3", "share of weights"),
+                             "norm": ("weight norm", "L2 norm of the weights")}[key]
             ax.set_title(f"{arms.label(arm)}: {title}", fontsize=8)
-            ax.set_ylabel(f"test {d['metric']}" if key == "test" else f"train-test gap ({d['metric']})", fontsize=7)
-        # below the panels: inside, it covered the error bars of the strongest points
-        axes[1, col].legend(*axes[0, col].get_legend_handles_labels(), fontsize=6, loc="upper center",
-                            bbox_to_anchor=(0.5, -0.32 if numeric else -0.55), ncol=2, frameon=False)
+            ax.set_ylabel(ylabel, fontsize=7)
+            if key == "sparsity":   # a share, written in % as the path lines and tables write it
+                from matplotlib.ticker import PercentFormatter
+                ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+        _path_legend(axes[2, col], axes[0, col], axis)
     fig.tight_layout()
     return _png(fig)
+
+
+# none's band on a path panel: its values among the secondary outcomes
+PATH_SECONDARY = {"gap": "gap_metric", "sparsity": "sparsity_lt_0.001", "norm": "weight_l2_total"}
+
+
+def _path_panel(ax, color, lines, sums, band, marks) -> None:
+    """One panel of a path: a line per setting of the other path keys, none's band, and the
+    selected (star) and one-SE (diamond) points as (position, marker, label)."""
+    means = [s_.mean for s_ in sums]
+    for n, (name, members, xs) in enumerate(lines):
+        ax.errorbar(xs, [means[i] for i in members],
+                    yerr=[[means[i] - sums[i].ci_low for i in members], [sums[i].ci_high - means[i] for i in members]],
+                    marker="o", color=color, capsize=3, linestyle=LINE_STYLES[n % len(LINE_STYLES)], label=name or None)
+    if band.n:   # on every row: a gap or a norm is read beside none's
+        ax.axhspan(band.ci_low, band.ci_high, color="gray", alpha=0.2, label="none (95% CI)")
+        ax.axhline(band.mean, color="gray", lw=0.8)
+    x_of = {i: x for _, members, xs in lines for i, x in zip(members, xs)}
+    # the one-SE diamond first, hollow: the star drawn over it stays visible where both mark one point
+    for i, marker, label in marks:
+        ax.plot(x_of[i], means[i], marker=marker, color="black", ms=9 if marker == "*" else 15,
+                mfc="black" if marker == "*" else "none", linestyle="none", label=label, zorder=5, clip_on=False)
+
+
+def _leave_out_far_points(ax, lines, sums, band, selected: Optional[int]) -> None:
+    """Keep the y axis on the points that matter: a point whose mean lies more than three times the
+    height of the selected point's interval and none's band together beyond them (an underfit
+    strength, 30 points below the rest) would flatten every other point into a line. Such points
+    are left off the scale and marked at its edge with their mean."""
+    ref = [(s_.ci_low, s_.ci_high) for s_ in ([sums[selected]] if selected is not None else []) + ([band] if band.n else [])]
+    ref = [(lo, hi) for lo, hi in ref if math.isfinite(lo) and math.isfinite(hi)]
+    if not ref:
+        return
+    lo, hi = min(r[0] for r in ref), max(r[1] for r in ref)
+    reach = 3 * max(hi - lo, 1e-12)
+    far = {i for i, s_ in enumerate(sums) if math.isfinite(s_.mean) and not lo - reach <= s_.mean <= hi + reach}
+    if not far:
+        return
+    kept = [(s_.ci_low, s_.ci_high) for i, s_ in enumerate(sums) if i not in far and math.isfinite(s_.ci_low)] + ref
+    bottom, top = min(k[0] for k in kept), max(k[1] for k in kept)
+    pad = 0.12 * max(top - bottom, 1e-12)
+    ax.set_ylim(bottom - pad, top + pad)
+    x_of = {i: x for _, members, xs in lines for i, x in zip(members, xs)}
+    for i in sorted(far):
+        below = sums[i].mean < bottom
+        edge = bottom - pad if below else top + pad
+        ax.plot(x_of[i], edge, marker="v" if below else "^", color="black", ms=7, clip_on=False, zorder=6)
+        ax.annotate(f"{sums[i].mean:.3g}", (x_of[i], edge), xytext=(0, 7 if below else -9), textcoords="offset points",
+                    ha="center", fontsize=6)
+
+
+def _path_axes(ax, order: list[str], axis: str) -> None:
+    """The x axis of a path panel: a strength on a log scale, dropout's p, or the variants' names."""
+    if axis == "log":
+        ax.set_xscale("log")
+        strength = next((k for k in ("l1", "l2") if all(f"{k}=" in v for v in order)), "")
+        ax.set_xlabel(f"{strength.upper()} strength (log scale)" if strength else "strength", fontsize=7)
+    elif axis == "linear":
+        ax.set_xlabel("dropout p", fontsize=7)
+    else:
+        ax.set_xticks(list(range(len(order))))
+        ax.set_xticklabels(order, rotation=30, ha="right", fontsize=7)
+
+
+def _path_legend(ax, source, axis: str) -> None:
+    """The legend below an arm's last panel (inside, it covered the error bars of the strongest
+    points), its diamond drawn at a legend's size."""
+    from matplotlib.lines import Line2D
+
+    handles, labels = source.get_legend_handles_labels()
+    handles = [Line2D([], [], marker="D", color="black", mfc="none", ms=7, linestyle="none")
+               if label == "strongest within 1 SE" else h for h, label in zip(handles, labels)]
+    ax.legend(handles, labels, fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.3 if axis else -0.55),
+              ncol=2, frameon=False)
 
 
 LINE_STYLES = ("-", "--", ":", "-.")
 
 
-def _path_lines(order: list[str]) -> tuple[list[tuple[str, list[int], list]], bool]:
-    """The lines of a path's plot, (name, variant positions, x values) each, and whether x is a
-    strength (log axis): with one L1/L2 strength taking several values, one line per setting of the other path
-    keys (l2 x l2_mode: one line per mode, named "l2_mode=decoupled"), x the strength; else one
-    line through positions 0..n-1, the variant names as labels."""
+def _path_lines(order: list[str]) -> tuple[list[tuple[str, list[int], list]], str]:
+    """The lines of a path's plot, (name, variant positions, x values) each, and the x axis: "log"
+    with one L1/L2 strength taking several values (one line per setting of the other path keys:
+    l2 x l2_mode gives one line per mode, named "l2_mode=decoupled"), "linear" for a path over
+    dropout's p alone, else "" (one line through positions 0..n-1, the variant names as labels)."""
     keys = [path_points.variant_keys(v) for v in order]
     strengths = [k for k in ("l1", "l2") if keys and all(k in kk for kk in keys)]
+    if keys and all(set(k) == {"dropout"} for k in keys):
+        xs = _floats([k["dropout"] for k in keys])   # per-layer p ("0.2/0.5") stays names
+        if len(set(xs)) == len(xs) >= 2:
+            return [("", list(range(len(order))), xs)], "linear"
     if keys and len(strengths) == 1 and all(set(k) == set(keys[0]) for k in keys):
         s = strengths[0]
-        try:
-            xs = [float(k[s]) for k in keys]
-        except ValueError:
-            xs = []
+        xs = _floats([k[s] for k in keys])
         if len(set(xs)) >= 2:   # a strength with one value is no axis: the names say more
             groups: dict[str, list[int]] = {}
             for i, k in enumerate(keys):
                 groups.setdefault(",".join(f"{n}={v}" for n, v in k.items() if n != s), []).append(i)
-            return [(name, members, [xs[i] for i in members]) for name, members in groups.items()], True
-    return [("", list(range(len(order))), list(range(len(order))))], False
+            return [(name, members, [xs[i] for i in members]) for name, members in groups.items()], "log"
+    return [("", list(range(len(order))), list(range(len(order))))], ""
+
+
+def _floats(texts: list[str]) -> list[float]:
+    """The texts as numbers, or [] where one is not a number."""
+    try:
+        return [float(t) for t in texts]
+    except ValueError:
+        return []
 
 
 FIGURES: list[Figure] = [
@@ -487,7 +556,7 @@ FIGURES: list[Figure] = [
     Figure("weights", "dataset", "{key}: weight magnitudes and sparsity", weights),
     Figure("tuning", "dataset", "{key}: tuning history and sensitivity", tuning),
     Figure("paths", "dataset", "{key}: regularization paths", paths, section="paths",   # under the path tables
-           heading="Regularization paths: metric and gap against strength"),
+           heading="Regularization paths: metric, gap and weights against strength"),
     Figure("forest", "study", "forest plot of paired differences to none", forest, section="summary",
            heading="Paired differences to none, every dataset"),
     Figure("cd", "study", "critical difference diagram", critical_difference, section="across"),

@@ -9,7 +9,6 @@ weight decay?": its points that differ in l2_mode alone, against each other (mod
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from itertools import combinations
 from typing import Optional
@@ -75,7 +74,7 @@ def _compared(values: dict[str, dict[int, float]], first: str, second: str, high
     if len(seeds) < 2:
         return None
     a, b = [values[first][s] for s in seeds], [values[second][s] for s in seeds]
-    same = all(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(a, b))   # NaN on the same seeds too
+    same = all(stats.same_result(x, y) for x, y in zip(a, b))   # NaN on the same seeds too
     return HeadToHead(first, second, stats.paired_test(a, b, higher_is_better, rope=rope, resolution=resolution,
                                                        wilcoxon=False), identical=same)
 

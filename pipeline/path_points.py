@@ -12,6 +12,8 @@ from typing import Optional
 
 import numpy as np
 
+from . import stats
+
 
 def variant_keys(variant: str) -> dict[str, str]:
     """A path point's id as its settings: "l2=0.001,l2_mode=penalty" -> {"l2": "0.001", "l2_mode": "penalty"}."""
@@ -74,8 +76,13 @@ def within_one_se(variants: dict[str, dict[int, dict]], chosen: str,
 
 def select_variant(variants: dict[str, dict[int, dict]], higher_is_better: bool) -> str:
     """The path point that stands for the arm: the best mean *validation* metric over its seeds
-    (selecting on test values and then testing them would be a selection on the same data). The
-    first point while none has a value (a path added to a study, its cells still waiting)."""
+    (selecting on test values and then testing them would be a selection on the same data). Points
+    equal but for float rounding (l2_mode penalty and decoupled under plain SGD) go by the list's
+    order, not by that noise. The first point while none has a value (a path added to a study, its
+    cells still waiting)."""
     means = {v: float(np.mean([x["val"] for x in by_seed.values()])) for v, by_seed in variants.items() if by_seed}
     means = {v: m for v, m in means.items() if math.isfinite(m)}   # a NaN would win max() when listed first
-    return (max if higher_is_better else min)(means, key=means.get) if means else next(iter(variants), "")
+    if not means:
+        return next(iter(variants), "")
+    best = (max if higher_is_better else min)(means.values())
+    return next(v for v, m in means.items() if stats.same_result(m, best))

@@ -43,11 +43,6 @@ class Path:
     tied: list[str] = field(default_factory=list)   # points with the chosen's numbers on every seed
 
 
-def _same(a: float, b: float) -> bool:
-    """Equal, or both missing (a gap not recorded by runs from before it was)."""
-    return a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b))
-
-
 def _weights(by_seed: dict, key: str) -> Optional[stats.Summary]:
     """A weight measure's summary over seeds, None where no run recorded it (paths read before)."""
     values = [x.get(key, math.nan) for x in by_seed.values()]
@@ -87,7 +82,7 @@ def summarize_path(d: DatasetResults, arm: str) -> Path:
     # between them is the list's order, not the data
     mine = variants.get(chosen, {})
     path.tied = [v for v in order if v != chosen and mine and variants[v].keys() == mine.keys()
-                 and all(_same(variants[v][s][k], mine[s][k]) for s in mine for k in ("val", "test", "gap"))]
+                 and all(stats.same_result(variants[v][s][k], mine[s][k]) for s in mine for k in ("val", "test", "gap"))]
     # at an end of an ordered path, with the next point inward clearly worse on validation: the
     # best may lie beyond what was tried (a flat end, within one SE, does not point anywhere)
     if se_known and ordered and len(ordered) >= 3 and chosen in (ordered[0], ordered[-1]):

@@ -61,6 +61,16 @@ def summarize(values: Sequence[float], bounds: tuple[float, float] = (-math.inf,
 
 # A spread of paired differences this small relative to the values is floating-point noise, not spread.
 FLOAT_NOISE = 1e-9
+# Two results this close (relative) are one result computed two ways: an L2 penalty and the optimizer's
+# weight decay under plain SGD train alike but for the order of float additions (1e-8 apart after training)
+SAME_RESULT = 1e-6
+
+
+def same_result(a: float, b: float) -> bool:
+    """Equal but for float rounding, or both missing (a gap not recorded by runs from before it was)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return math.isclose(a, b, rel_tol=SAME_RESULT, abs_tol=1e-12)
 
 
 def min_wilcoxon_p(n: int) -> float:

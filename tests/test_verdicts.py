@@ -761,6 +761,18 @@ def test_a_path_over_l2_modes_names_no_strongest_point():
     assert "tied" not in path_words.path_lines(dataclasses.replace(d, paths=apart))[0]
     assert "tied" not in path_words.path_lines(verdicts.DatasetResults(
         "p", "classification", {"none": {s: 0.9 for s in range(3)}}, paths=modes, selected={"l2": "l2_mode=penalty"}))[0]
+    # under plain SGD penalty and decoupled train alike but for float rounding (1e-8 apart): the
+    # list's order picks, not the noise, and they are tied; the modes head to head are identical
+    noisy = {s: {k: x + 1e-8 for k, x in v.items()} for s, v in alike["l2"]["l2_mode=penalty"].items()}
+    sgd = {"l2": {"l2_mode=penalty": alike["l2"]["l2_mode=penalty"], "l2_mode=decoupled": noisy}}
+    assert path_points.select_variant(sgd["l2"], True) == "l2_mode=penalty"
+    assert path_points.select_variant(modes["l2"], False) == "l2_mode=decoupled"   # a real difference still counts
+    d = verdicts.DatasetResults("p", "classification", {"none": {s: 0.9 for s in range(3)}}, paths=sgd,
+                                selected={"l2": path_points.select_variant(sgd["l2"], True)})
+    assert "tied with l2_mode=decoupled on every seed" in path_words.path_lines(d)[0]
+    [h] = head_to_head.modes_head_to_head({v: {s: x["test"] for s, x in by.items()} for v, by in sgd["l2"].items()},
+                               [("l2_mode=penalty", "l2_mode=decoupled")], True, 0.01, 0.001, set())
+    assert h.identical
 
 
 def test_penalty_against_weight_decay_is_answered_head_to_head():

@@ -76,7 +76,21 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
                                    "give the target away)")):
         if groups[key]:
             out.append(f"On {and_list(groups[key])}, {words}.")
-    return out + _open_counts(undecided, untested, out_of_reach)
+    return _named_once(out, [v.label for v in decided]) + _open_counts(undecided, untested, out_of_reach)
+
+
+def _named_once(sentences: list[str], labels: list[str]) -> list[str]:
+    """Consecutive sentences about one dataset name it once: "On X, L2 helped: .... Not yet decided:
+    ..." (each began "On X, ", up to three times in a row)."""
+    out, previous = [], None
+    for s in sentences:
+        prefix = max((f"On {label}, " for label in labels if s.startswith(f"On {label}, ")), key=len, default=None)
+        rest = s[len(prefix):] if prefix else s
+        # "None did worse" would read as "nobody": a sentence about the arm none keeps the name
+        again = prefix and prefix == previous and not rest.startswith(f"{arms.BASELINE} ")
+        out.append(rest[:1].upper() + rest[1:] if again else s)
+        previous = prefix
+    return out
 
 
 def _leak(v: DatasetVerdicts) -> str:

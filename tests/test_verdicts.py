@@ -659,7 +659,8 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
     short = short_answer.in_short(decided, means)
     base, l2, drop = (100 * means["digits"][a] for a in ("none", "l2", "dropout"))
     assert short[0] == f"On digits, L2 helped: test accuracy {base:.1f}% → {l2:.1f}%."
-    assert short[1] == f"On digits, dropout made it worse: test accuracy {base:.1f}% → {drop:.1f}%."
+    # the same dataset's next sentence does not name it again
+    assert short[1] == f"Dropout made it worse: test accuracy {base:.1f}% → {drop:.1f}%."
     before, after = means["linear"]["none"], means["linear"]["l2"]
     assert short[2] == (f"On linear, L2 helped: test MSE {before:.3g} → {after:.3g} "
                         f"({abs(after / before - 1):.0%} lower).")
@@ -696,7 +697,7 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
                                                              "them apart")
     assert short_answer.in_short(decided, short_answer.mean_values(more)) == [
         "On weak, dropout made it worse: test accuracy 80.4% → 50.0%; no regularizer helped.",
-        "On weak, dropout scored no better than always predicting the majority class (see the warning).",
+        "Dropout scored no better than always predicting the majority class (see the warning).",
         "On far, no regularizer has helped yet.",
         "On leak, every arm was perfect on every seed, so nothing tells them apart (a feature may give the target away).",
         "1 comparison is undecided beyond what a practical number of seeds can settle (more than 100; each "
@@ -715,7 +716,7 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
         "On far, columns 'score' and 'outcome_code' may give the target away (see the data warnings); if so, what "
         "follows compares regularizers on a model that can read the answer: drop them (preprocess.drop_columns) for an "
         "answer about the task itself.",
-        "On far, no regularizer has helped yet.",
+        "No regularizer has helped yet.",
         "1 comparison is undecided beyond what a practical number of seeds can settle (more than 100; each "
         "comparison says why)."]
     # an arm with one seed beside others with four: no estimate to point to, so not among the undecided
@@ -808,7 +809,7 @@ def test_penalty_against_weight_decay_is_answered_head_to_head():
     assert [r["pair"] for r in rows] == ["penalty − weight_decay", "penalty − decoupled", "weight_decay − decoupled"]
     assert [r["said"] for r in rows][1:] == ["decoupled better"] * 2
     short = short_answer.in_short([v], short_answer.mean_values([d]))
-    modes = ("On digits, L2 as a penalty in the loss or the optimizer's decay (l2_mode): penalty and weight_decay gave "
+    modes = ("L2 as a penalty in the loss or the optimizer's decay (l2_mode): penalty and weight_decay gave "
              "the same numbers on every seed (they train alike); decoupled beat penalty and weight_decay (test accuracy "
              "90.1% → 93.1%).")
     assert modes in short, short
@@ -1414,7 +1415,7 @@ def test_the_overfitting_warning_names_every_arm_in_short_points_to_it_for():
     assert set(v.below_chance) == {"none", "l1"}
     warning = verdict_warnings.chance_warning(v)
     assert "dropout learned more than the constant; L1 scores worse than the constant too" in warning
-    assert any(s.startswith("On rents, L1 scored no better than always predicting the training mean")
+    assert any(s.startswith("L1 scored no better than always predicting the training mean")
                for s in short_answer.in_short([v], short_answer.mean_values([d])))
 
 
@@ -1469,7 +1470,7 @@ def test_in_short_says_which_undecided_arm_leans_worse():
     assert v.paired["dropout"].verdict == "undecided" and v.paired["dropout"].needed_for == "worse"
     assert short_answer.in_short([v], short_answer.mean_values([d])) == [
         "On pima, dropout leans worse so far, not yet decided: test accuracy 75.3% → 70.0%.",
-        "On pima, L2 made no difference that matters; no other regularizer has helped yet.",
+        "L2 made no difference that matters; no other regularizer has helped yet.",
         "1 comparison is still undecided: more seeds would tell (each comparison says how many)."]
     # one arm leaning each way: one sentence for the dataset, each arm with its change
     both = {**values, "l1": {0: 0.80, 1: 0.77, 2: 0.82, 3: 0.78, 4: 0.81}}

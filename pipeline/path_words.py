@@ -61,9 +61,11 @@ def path_header(path: Path) -> str:
                          "SE: the best may lie beyond, extend the path",
             "weakest": "; it is the weakest tried and the next one is worse on validation by more than one SE: the "
                        "best may lie below, extend the path (none is the arm at zero)"}.get(path.edge, "")
-    flat = sum(pt.within_se for pt in path.points)
-    near = (f"; {flat} of {len(path.points)} points are within one SE of it on validation (it barely tells them "
-            "apart)" if flat > 1 else "")
+    # a point with an earlier one's numbers (a mode that trains alike) is not another point near it
+    flat = sum(pt.within_se for pt in path.points if pt.variant not in path.copies)
+    distinct = len(path.points) - len(path.copies)
+    near = (f"; {flat} of {distinct} {'distinct ' if path.copies else ''}points are within one SE of it on validation "
+            "(it barely tells them apart)" if flat > 1 else "")
     if not path.chosen:
         return "no point of it has a finished run yet"
     one_se = ("; it is also the strongest within one SE" if path.one_se and path.one_se == path.chosen else

@@ -774,6 +774,15 @@ def test_a_path_over_l2_modes_names_no_strongest_point():
     [h] = head_to_head.modes_head_to_head({v: {s: x["test"] for s, x in by.items()} for v, by in sgd["l2"].items()},
                                [("l2_mode=penalty", "l2_mode=decoupled")], True, 0.01, 0.001, set())
     assert h.identical
+    # l2 x l2_mode under Adam: penalty and weight_decay train alike at every strength; "N of M points
+    # within one SE" counts each pair once
+    grid = {f"l2={l2},l2_mode={mode}": point(0.90 + (mode == "decoupled") * 0.001 - 2 * l2, 0.91 - 2 * l2)
+            for l2 in (0.001, 0.002) for mode in ("penalty", "weight_decay", "decoupled")}
+    d = verdicts.DatasetResults("p", "classification", {"none": {s: 0.9 for s in range(3)}}, paths={"l2": grid},
+                                selected={"l2": path_points.select_variant(grid, True)})
+    path = path_summary.summarize_path(d, "l2")
+    assert path.copies == ["l2=0.001,l2_mode=weight_decay", "l2=0.002,l2_mode=weight_decay"]
+    assert "; 4 of 4 distinct points are within one SE of it" in path_words.path_lines(d)[0]
 
 
 def test_penalty_against_weight_decay_is_answered_head_to_head():

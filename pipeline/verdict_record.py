@@ -8,7 +8,7 @@ import math
 
 from . import runtree as rt
 from . import stats
-from .verdict_words import answer_lines, headline, secondary_sentences, sentence
+from .verdict_words import answer_lines, headline, secondary_sentences, seeds_to_decide, sentence
 from .task import METRICS
 from .verdicts import SECONDARY, DatasetVerdicts
 
@@ -97,6 +97,8 @@ def verdict_tags(v: DatasetVerdicts) -> dict[str, str]:
             tags[f"verdict.{arm}.variant"] = v.selected[arm]
         if p.negligible:   # better/worse by less than the ROPE: searchable, as the headline says it
             tags[f"verdict.{arm}.negligible"] = "yes"
+        if p.verdict == "undecided" and p.seeds_needed:   # the advice and its chance, beside the word
+            tags[f"verdict.{arm}.seeds_to_decide"] = seeds_to_decide(p)
         for key, q in v.secondary.get(arm, {}).items():
             word = {o.key: o for o in SECONDARY}[key].words
             tags[f"verdict.{arm}.{key}"] = {"better": word[0], "worse": word[1]}.get(q.verdict, q.verdict)

@@ -225,6 +225,9 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
             out.append(f"preprocess.missing_values for column {c!r} ({', '.join(map(repr, markers))}) "
                        "matched no value: values are compared as the file writes them, spaces trimmed and case kept "
                        "('No' is not 'no'), numbers as numbers.")
+    if totals := record.get("totals_row"):
+        out.append(f"Dropped the file's last row: a totals row ({totals['label']!r} in column {totals['column']!r}, "
+                   f"{', '.join(totals['sums'])} {'the sum' if len(totals['sums']) == 1 else 'the sums'} of the rows above): an export's footer, not an example.")
     for name, later in record.get("repeated_names", {}).items():
         out.append(f"The header names {len(later) + 1} columns {name!r}: the first is {name!r}, the others "
                    f"{', '.join(map(repr, later))} (as pandas renames them); rename them in the file if they hold "

@@ -16,8 +16,8 @@ import pandas as pd
 
 from .errors import UsageError
 from .column_checks import newly_id_named
-from .written_numbers import (DASHES, MARKS_ANYWHERE, NUMBER_SHARE, as_number, dot_thousands_columns, marked_columns,
-                              sign_labels, unmarked)
+from .written_numbers import (DASHES, MARKS_ANYWHERE, NUMBER_SHARE, as_number, dot_thousands_columns, file_commas,
+                              is_text, marked_columns, read_numbers, sign_labels, unmarked)
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated (see tables.py).
 
@@ -27,6 +27,9 @@ from .written_numbers import (DASHES, MARKS_ANYWHERE, NUMBER_SHARE, as_number, d
 CSV_MISSING = ["?"]
 PARQUET = (".parquet", ".pq")
 WORKBOOKS = (".xlsx", ".xls", ".xlsm", ".xlsb", ".ods")   # refused with the advice to save a CSV
+# What an export's footer row of totals writes in a field of its own (case and a colon aside)
+TOTAL_WORDS = frozenset({"total", "totals", "grand total", "sum", "summe", "gesamt", "gesamtsumme", "insgesamt",
+                         "somme", "totaal", "totale", "totalt", "suma", "total general", "total général"})
 
 
 def dataset_name(spec) -> str:
@@ -202,7 +205,8 @@ def later_rules(spec) -> dict:
     """Identity entries for two rules that read some CSVs otherwise than before, for those tables
     alone (the rest keep their identity, as with dot_thousands): a lone dash in the target, now
     missing where it was a class ("target_dashes"), and columns only the wider id rule names like ids
-    (CustomerNo, order_number: dropped if they hold unique integers; "id_names"). {} for Parquet,
+    (CustomerNo, order_number: dropped if they hold unique integers; "id_names"), and the total word
+    of a last line that may be an export's totals row (drop_totals_row; "totals_row"). {} for Parquet,
     workbooks and files that cannot be read."""
     version = _csv_version(spec)
     return dict(_later_rules_in(*version, spec.target)) if version and spec.target else {}
@@ -218,6 +222,8 @@ def _later_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: 
     except Exception:   # not text, not CSV: reading the table raises the one-line error
         return ()
     out = []
+    if label := _totals_label_in(path, size, mtime_ns, encoding):
+        out.append(("totals_row", label))
     if names := sorted(str(c) for c in columns if c != target and newly_id_named(str(c))):
         out.append(("id_names", names))
     if labels is not None:
@@ -260,3 +266,54 @@ def _unmark(frame: pd.DataFrame, marks: dict[str, dict[str, str]]) -> None:
     for c, its in per_column.items():   # together: 1'234.50- is -1234.50
         if c in frame.columns:
             frame[c] = unmarked(frame[c], its)
+
+
+@functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
+def _totals_label_in(path: str, size: int, mtime_ns: int, encoding: str) -> Optional[str]:
+    """The total word ("Total", "Summe:") a CSV's last non-empty line writes as a field of its own,
+    as written; None where it writes none. Its end alone is read: every study start asks."""
+    try:
+        sep, _ = _delimiter(Path(path), encoding)
+        with open(path, "rb") as f:
+            f.seek(max(0, size - 8192))
+            tail = f.read().decode(encoding, errors="replace")
+    except Exception:   # not text, not CSV: reading the table raises the one-line error
+        return None
+    lines = [line for line in tail.splitlines() if line.strip(f' \t"{sep}')]
+    fields = [field.strip().strip('"').strip() for field in (lines[-1].split(sep) if lines else [])]
+    return next((field for field in fields if field.rstrip(":").strip().casefold() in TOTAL_WORDS), None)
+
+
+def drop_totals_row(spec, frame: pd.DataFrame, sep: str) -> tuple[pd.DataFrame, dict]:
+    """The rows without an export's footer of totals, and what it was ({} when none): the file's last
+    non-empty row, with a total word as a value of its own ("Total" in Region) and in some column
+    the sum of the rows above (to 0.1%). A CSV's rule alone (its identity records the word:
+    later_rules' "totals_row")."""
+    version = _csv_version(spec)
+    label = _totals_label_in(*version) if version else None
+    filled = frame.notna().any(axis=1)
+    if label is None or filled.sum() < 4:
+        return frame, {}
+    at = filled[filled].index[-1]
+    row, above = frame.loc[at], frame.loc[:at].iloc[:-1]
+    word = label.rstrip(":").strip().casefold()
+    where = [c for c in frame.columns if isinstance(row[c], str) and row[c].rstrip(":").strip().casefold() == word]
+    commas = file_commas(frame, sep)
+    sums = [str(c) for c in frame.columns
+            if c not in where and _is_sum(frame[c].loc[[at]], above[c], commas, c in frame.attrs.get("dot_thousands", {}))]
+    if not where or not sums:
+        return frame, {}
+    return frame.drop(index=at), {"label": row[where[0]], "column": str(where[0]), "sums": sums}
+
+
+def _is_sum(value: pd.Series, above: pd.Series, commas: str, dots: bool) -> bool:
+    """Whether `value` (one row's) is the sum of the column's values `above` it, read as numbers."""
+    both = pd.concat([above, value])
+    if is_text(both):
+        both = read_numbers(both, NUMBER_SHARE, commas, dot_groups=dots)[0]
+    elif not pd.api.types.is_numeric_dtype(both) or pd.api.types.is_bool_dtype(both):
+        return False
+    if both is None or pd.isna(both.iloc[-1]) or both.iloc[:-1].notna().sum() < 2:
+        return False
+    total = float(both.iloc[:-1].sum())
+    return total != 0 and abs(float(both.iloc[-1]) - total) <= 1e-3 * abs(total)

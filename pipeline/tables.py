@@ -19,6 +19,8 @@ with scikit-learn, everything fit on the training split only.
                   column's values are such numbers, the rest are read as missing, with a warning (under
                   that, a few repeated words among numbers are warned of with the missing_values
                   line that reads them as missing)
+                - an export's footer of totals (the last row: "Total" in a column, sums in others) is
+                  dropped (table_files.drop_totals_row), with a warning
                 - columns that cannot carry signal are dropped (column_checks.py judges them, and
                   words the warnings below), each with its reason, judged on the
                   distinct rows (a file appended twice keeps its ids unique): constant or empty;
@@ -54,7 +56,7 @@ from . import class_checks, column_checks
 from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
-from .table_files import dataset_name, read_file
+from .table_files import dataset_name, drop_totals_row, read_file
 from .written_numbers import (DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers,
                               sign_labels)
 from .words import counted, plural, yaml_key
@@ -97,6 +99,7 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     marks = frame.attrs.get("number_marks", {})
     frame = frame.drop(columns=list(prep.drop_columns))
     _strip_text(frame, spec.target)
+    frame, record["totals_row"] = drop_totals_row(spec, frame, sep)
     # the user's markers twice: before reading numbers, so that "unknown" in a column of numbers does
     # not keep it text; after, so that a marker 0 matches "0" read as a number
     marked = _mark_missing(frame, prep.missing_values)
@@ -361,7 +364,7 @@ def outcome_record(spec, splits, record: dict) -> dict:
     out, class balance, and the warnings on the width and the classes."""
     out = {**record, "rows_out": sum(splits.sizes().values()), "splits": splits.sizes()}
     if spec.train_size:   # the training rows beyond train_size: read and kept, but not trained on
-        out["rows_left_out"] = max(0, out["rows_in"] - record.get("rows_without_target", 0)
+        out["rows_left_out"] = max(0, out["rows_in"] - record.get("rows_without_target", 0) - bool(record.get("totals_row"))
                                    - record.get("rows_dropped_for_missing", 0) - out["rows_out"])
     if splits.target_scale is not None:
         out["target_scale"] = [round(v, 6) for v in splits.target_scale]

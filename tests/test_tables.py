@@ -1194,3 +1194,39 @@ def test_a_count_target_read_as_classes_is_warned_about(tmp_path):
     assert any("whole-number values (1 to 14)" in w for w in blanks.preprocessing["warnings"]), blanks.class_names
     codes = load(DatasetSpec(name="table", path=str(tmp_path / "stay.csv"), target="code"), 0)
     assert not any("whole-number values" in w for w in codes.preprocessing["warnings"])
+
+
+def test_an_exports_totals_row_is_dropped_with_a_warning_and_only_its_tables_identity_changes(tmp_path):
+    """A spreadsheet export's footer ("Total" in a text column, the sums of the rows above, here
+    with a trailing empty column) is not an example: it was read as a row of Region 'Total' and a
+    Revenue 200x the median (a heavy tail the warning took for a typo). It is dropped, said, and
+    recorded in the identity; a last row that only says "Total" is kept."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(0)
+    units, price = rng.integers(1, 100, 60), rng.uniform(1, 50, 60).round(2)
+    revenue = (units * price).round(2)
+    lines = ["Region,Units,Price,Revenue,"] + [f"{r},{u},{p},{v}," for r, u, p, v in
+                                                zip(rng.choice(["North", "South"], 60), units, price, revenue)]
+    (tmp_path / "export.csv").write_text("\n".join(lines + [f"Total,{units.sum()},,{revenue.sum():.2f},", ",,,,", ""]))
+    spec = DatasetSpec(name="table", path=str(tmp_path / "export.csv"), target="Revenue")
+    frame, y, r = tables.read(spec)
+    assert len(frame) == 60 and y.max() == revenue.max() and set(frame["Region"]) == {"North", "South"}
+    assert r["totals_row"] == {"label": "Total", "column": "Region", "sums": ["Units", "Revenue"]}
+    assert not r.get("heavy_tailed_target") and not frame["Price"].isna().any()
+    assert ("Dropped the file's last row: a totals row ('Total' in column 'Region', Units, Revenue the sums of the "
+            "rows above): an export's footer, not an example.") in r["warnings"]
+    assert _dataset_identity(spec, False)["totals_row"] == "Total"
+    # a European export: the label in a column of numbers otherwise, the sum written 1.234,56 €
+    euro = ["Nr;Menge;Umsatz"] + [f"{i};{u};{str(v).replace('.', ',')} €" for i, (u, v) in enumerate(zip(units, revenue))]
+    (tmp_path / "euro.csv").write_text("\n".join(euro + [f"Summe:;;{revenue.sum():,.2f} €".replace(",", "X").replace(".", ",").replace("X", ".")]))
+    frame, y, r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "euro.csv"), target="Menge"))
+    assert len(frame) == 60 and r["totals_row"]["sums"] == ["Umsatz"] and not r["non_numbers_as_missing"]
+    # "Total" on the last row of a table whose values are not its sums: a row like the others
+    (tmp_path / "plain.csv").write_text("\n".join(lines + ["Total,3,2.5,7.5,"]))
+    spec = DatasetSpec(name="table", path=str(tmp_path / "plain.csv"), target="Revenue")
+    frame, _, r = tables.read(spec)
+    assert len(frame) == 61 and not r["totals_row"]
+    assert _dataset_identity(spec, False)["totals_row"] == "Total"   # the identity reads the last line alone
+    (tmp_path / "none.csv").write_text("\n".join(lines))
+    assert "totals_row" not in _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "none.csv"), target="Revenue"), False)

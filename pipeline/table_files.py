@@ -60,6 +60,9 @@ def read_file(spec, path: Path) -> pd.DataFrame:
             text = _read_text(path, spec.encoding or "utf-8", sep, skip)
             for c in dots:
                 frame[c] = text[c]
+        if none_labels(spec):   # "None" a class of a target of words, not pandas' missing marker
+            raw = _read_text(path, spec.encoding or "utf-8", sep, skip, usecols=[spec.target], keep_default_na=False)
+            frame[spec.target] = frame[spec.target].mask(raw[spec.target].str.strip() == "None", "None")
         frame.attrs["number_marks"] = marks = number_marks(spec)
         _unmark(frame, marks)
         return frame
@@ -196,7 +199,8 @@ def _dot_thousands_in(path: str, size: int, mtime_ns: int, encoding: str) -> dic
 
 
 def _read_text(path: Path, encoding: str, sep: str, skip: int, **only) -> pd.DataFrame:
-    """The CSV as read_file reads it, every value as text; `only`: read_csv's nrows or usecols."""
+    """The CSV as read_file reads it, every value as text; `only`: read_csv's nrows, usecols or
+    keep_default_na."""
     return pd.read_csv(path, encoding=encoding, na_values=CSV_MISSING, skipinitialspace=True, sep=sep, skiprows=skip,
                        dtype=str, **only)
 
@@ -226,6 +230,8 @@ def _later_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: 
         out.append(("totals_row", label))
     if names := sorted(str(c) for c in columns if c != target and newly_id_named(str(c))):
         out.append(("id_names", names))
+    if none_labels_in(path, size, mtime_ns, encoding, target):
+        out.append(("target_none", True))
     if labels is not None:
         # a numeric target read its dashes as missing before too (as_number): not another reading
         numeric = as_number(labels[~labels.isin(DASHES)], NUMBER_SHARE) is not None
@@ -317,3 +323,27 @@ def _is_sum(value: pd.Series, above: pd.Series, commas: str, dots: bool) -> bool
         return False
     total = float(both.iloc[:-1].sum())
     return total != 0 and abs(float(both.iloc[-1]) - total) <= 1e-3 * abs(total)
+
+
+def none_labels(spec) -> bool:
+    """Whether a CSV's target is words, "None" among them (severity None, Mild, Severe; a masonry
+    type): then "None" is a class, where pandas reads it as missing (and the rows were left out).
+    Part of the identity when true ("target_none"): such a table read before is another study."""
+    version = _csv_version(spec)
+    return bool(version and spec.target) and none_labels_in(*version, spec.target)
+
+
+@functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
+def none_labels_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> bool:
+    try:   # the target column alone, as written
+        sep, skip = _delimiter(Path(path), encoding)
+        if target not in _read_text(Path(path), encoding, sep, skip, nrows=0).columns:
+            return False
+        raw = _read_text(Path(path), encoding, sep, skip, usecols=[target], keep_default_na=False)[target].str.strip()
+    except Exception:   # not text, not CSV: reading the table raises the one-line error
+        return False
+    if not (raw == "None").any():
+        return False
+    labels = _read_text(Path(path), encoding, sep, skip, usecols=[target])[target].dropna().str.strip()
+    labels = labels[~labels.isin(["", *CSV_MISSING, *DASHES])]
+    return len(labels) > 0 and as_number(labels, NUMBER_SHARE) is None

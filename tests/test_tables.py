@@ -1230,3 +1230,27 @@ def test_an_exports_totals_row_is_dropped_with_a_warning_and_only_its_tables_ide
     assert _dataset_identity(spec, False)["totals_row"] == "Total"   # the identity reads the last line alone
     (tmp_path / "none.csv").write_text("\n".join(lines))
     assert "totals_row" not in _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "none.csv"), target="Revenue"), False)
+
+
+def test_none_in_a_target_of_words_is_a_class_and_only_such_tables_change_identity(tmp_path):
+    """pandas reads "None" as missing: a severity target of None, Mild and Severe lost its None rows
+    (40% of them, left out as rows without a target, the warning naming blanks and 'N/A'), and the
+    study compared the arms on two classes of three. Among numbers "None" stays missing."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=100)
+    labels = np.where(x > 0.5, "Severe", np.where(x > -0.3, "Mild", "None"))
+    pd.DataFrame({"x": x, "severity": labels}).to_csv(tmp_path / "severity.csv", index=False)
+    spec = DatasetSpec(name="table", path=str(tmp_path / "severity.csv"), target="severity")
+    frame, y, r = tables.read(spec)
+    assert len(frame) == 100 and (y == "None").sum() == (labels == "None").sum() > 30
+    assert not r.get("rows_without_target")
+    assert _dataset_identity(spec, False)["target_none"] is True
+    # a target of numbers: "None" and "NA" are missing, as before, and the identity is unchanged
+    price = np.where(np.arange(100) % 10 == 0, "None", (x * 100 + 500).round(1).astype(str))
+    pd.DataFrame({"x": x, "price": price}).to_csv(tmp_path / "prices.csv", index=False)
+    spec = DatasetSpec(name="table", path=str(tmp_path / "prices.csv"), target="price")
+    frame, y, r = tables.read(spec)
+    assert len(frame) == 90 and r["rows_without_target"] == 10
+    assert "target_none" not in _dataset_identity(spec, False)

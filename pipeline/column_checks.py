@@ -315,7 +315,8 @@ def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
         out.append(f"Zeros far below the other values, which may mean 'not measured': {found}. If they do, mark them "
                    f"as missing: preprocess.missing_values: {{{marks}}}.")
     for c, share in record.get("mostly_missing", {}).items():
-        out.append(f"Column {c!r} is missing on {share:.0%} of its rows: imputed (with a column saying which rows had "
+        said = f"{share:.0%}" if share < 0.995 else "over 99%"   # never "100%" of a column that has values
+        out.append(f"Column {c!r} is missing on {said} of its rows: imputed (with a column saying which rows had "
                    "it), it tells the model little more than whether it was recorded.")
     if tail := record.get("heavy_tailed_target", {}):
         out.append(_heavy_tail_warning(spec, tail))

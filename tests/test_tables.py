@@ -1254,3 +1254,13 @@ def test_none_in_a_target_of_words_is_a_class_and_only_such_tables_change_identi
     frame, y, r = tables.read(spec)
     assert len(frame) == 90 and r["rows_without_target"] == 10
     assert "target_none" not in _dataset_identity(spec, False)
+
+
+def test_a_column_with_a_few_values_among_hundreds_of_rows_is_never_said_missing_on_100_percent(tmp_path):
+    """House prices' PoolQC: 3 values in 600 rows was "missing on 100% of its rows"."""
+    rng = np.random.default_rng(0)
+    pool = np.where(np.arange(600) < 3, "Ex", "NA")
+    pd.DataFrame({"x": rng.normal(size=600), "PoolQC": pool, "y": rng.normal(size=600)}).to_csv(tmp_path / "h.csv", index=False)
+    _, _, r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "h.csv"), target="y"))
+    said = [w for w in r["warnings"] if "'PoolQC' is missing on" in w]
+    assert said and "over 99% of its rows" in said[0] and "100%" not in said[0]

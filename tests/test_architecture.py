@@ -16,7 +16,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
 # own layer or above. (TYPE_CHECKING-only imports are for annotations and are not counted.)
 LAYERS = [
     {"errors", "runtree", "arms", "task", "words"},      # vocabulary: the names everything else uses
-    {"stats", "references", "path_points"},      # statistics, published figures, a path's points
+    {"stats", "references"},                     # statistics, published figures
+    {"path_points"},                             # a path's points: ids, order, selection (ties by stats)
     {"metric_numbers"},                          # a metric's numbers written: units, direction, digits
     {"head_to_head", "chance"},                  # the regularized arms against each other; arms no
                                                  # better than a constant prediction, one test row's step

@@ -87,7 +87,26 @@ def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
     record["mostly_missing"] = {c: share for c in frame.columns if (share := float(frame[c].isna().mean())) >= MOSTLY_MISSING}
     squared = spec.metric in (None, "mse", "rmse", "r2")   # MAE (or a class metric) does not square the tail
     record["heavy_tailed_target"] = heavy_tail(y) if spec.task != "classification" and squared else {}
+    record["id_like_target"] = id_like_target(y, spec.target)
     record["warnings"] = _warnings(spec, record, y)
+
+
+def id_like_target(y: pd.Series, name) -> str:
+    """Why a target looks like a row id, which no column can predict ("" if it does not): a
+    different whole number on every row, named like an id or filling a whole range (100 to 399,
+    each once, in any order: a price or a count repeats or leaves gaps)."""
+    values = y.dropna()
+    if len(values) < MIN_ROWS_TO_JUDGE or len(values) < len(y) or not values.is_unique \
+            or not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return ""
+    numbers = values.to_numpy(dtype=float)
+    if not np.all(np.mod(numbers, 1) == 0):
+        return ""
+    if numbers.max() - numbers.min() + 1 == len(numbers):
+        return f"every whole number from {numbers.min():.0f} to {numbers.max():.0f}, each on one row"
+    if ID_WORDS.search(str(name)) or ID_CAMEL.search(str(name)):
+        return "a different whole number on every row, named like an id"
+    return ""
 
 
 def heavy_tail(y: pd.Series) -> dict:
@@ -244,7 +263,7 @@ def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
                       "event, month, weekday)." if dates else ""))
     if record["rows_without_target"]:
         out.append(f"{counted(record['rows_without_target'], 'row')} {plural(record['rows_without_target'], 'has')} no value in target {spec.target!r} (blank, '?', "
-                   f"'N/A', a lone dash, or a value listed under preprocess.missing_values) and {plural(record['rows_without_target'], 'was')} "
+                   f"'NA', 'N/A', 'null', a lone dash, 'None' among numbers, or a value listed under preprocess.missing_values) and {plural(record['rows_without_target'], 'was')} "
                    "left out of every split.")
     return out + _number_warnings(record) + _value_warnings(spec, record, y)
 
@@ -316,10 +335,15 @@ def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
                    f"as missing: preprocess.missing_values: {{{marks}}}.")
     for c, share in record.get("mostly_missing", {}).items():
         said = f"{share:.0%}" if share < 0.995 else "over 99%"   # never "100%" of a column that has values
+        # an export's "NA" for "no pool" is that information itself: the indicator keeps it
         out.append(f"Column {c!r} is missing on {said} of its rows: imputed (with a column saying which rows had "
-                   "it), it tells the model little more than whether it was recorded.")
+                   "it), it tells the model little more than whether it was recorded (where a blank or NA means "
+                   "'none', as a house table's NA for 'no pool', that column is the information, and it is kept).")
     if tail := record.get("heavy_tailed_target", {}):
         out.append(_heavy_tail_warning(spec, tail))
+    if why := record.get("id_like_target"):
+        out.append(f"Target {spec.target!r} looks like a row id ({why}): no column can predict it, so every arm "
+                   "will learn nothing; check that target: names the column to predict.")
     if is_text(y):
         for variants in _case_variants(y):
             out.append(f"Target {spec.target!r} has labels that differ only by case, kept as separate classes: "

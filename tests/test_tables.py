@@ -262,8 +262,31 @@ def test_numbers_in_any_convention_and_a_few_odd_values_are_read_as_numbers(tmp_
     (tmp_path / "dash.csv").write_text("a,y\n" + "".join(f"{i * 0.37:.2f},{i % 7}\n" for i in range(30)) + "5.1,-\n")
     _, y, dash = tables.read(DatasetSpec(name="table", path=str(tmp_path / "dash.csv"), target="y"))
     assert len(y) == 30 and dash["rows_without_target"] == 1
-    assert dash["warnings"] == ["1 row has no value in target 'y' (blank, '?', 'N/A', a lone dash, or a value "
-                                "listed under preprocess.missing_values) and was left out of every split."]
+    assert dash["warnings"] == ["1 row has no value in target 'y' (blank, '?', 'NA', 'N/A', 'null', a lone dash, "
+                                "'None' among numbers, or a value listed under preprocess.missing_values) and was left "
+                                "out of every split."]
+
+
+def test_a_target_that_looks_like_a_row_id_is_warned_of(tmp_path):
+    """A shuffled Id (each of 100..399 once) given as the target ran as a regression that learned
+    nothing, without a word; now a warning says it looks like a row id. Whole-number targets that
+    repeat or leave gaps (a price in dollars, a count) are not warned of, nor a unique integer
+    target that is not named like an id."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=300)
+    targets = {"Id": rng.permutation(300) + 100, "order_id": rng.choice(10**6, 300, replace=False),
+               "price": np.round(50_000 + 1_000 * x + rng.normal(size=300) * 100).astype(int),
+               "count": rng.poisson(5, 300), "units": rng.choice(10**6, 300, replace=False)}
+    said = {}
+    for name, y in targets.items():
+        pd.DataFrame({"a": x, "b": rng.normal(size=300), name: y}).to_csv(tmp_path / f"{name}.csv", index=False)
+        _, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / f"{name}.csv"), target=name))
+        said[name] = [w for w in record["warnings"] if "looks like a row id" in w]
+    assert said["Id"] == ["Target 'Id' looks like a row id (every whole number from 100 to 399, each on one row): no "
+                          "column can predict it, so every arm will learn nothing; check that target: names the column "
+                          "to predict."]
+    assert "a different whole number on every row, named like an id" in said["order_id"][0]
+    assert said["price"] == said["count"] == said["units"] == []
 
 
 def test_a_lone_dash_in_a_text_target_is_missing_as_n_a_and_question_marks_are(tmp_path):
@@ -276,7 +299,7 @@ def test_a_lone_dash_in_a_text_target_is_missing_as_n_a_and_question_marks_are(t
         tmp_path / "survey.csv", index=False)
     s = load(DatasetSpec(name="table", path=str(tmp_path / "survey.csv"), target="y"), 0)
     assert s.class_names == ["No", "Yes"] and s.preprocessing["rows_without_target"] == 9
-    assert "9 rows have no value in target 'y' (blank, '?', 'N/A', a lone dash" in s.preprocessing["warnings"][0]
+    assert "9 rows have no value in target 'y' (blank, '?', 'NA', 'N/A', 'null', a lone dash" in s.preprocessing["warnings"][0]
     with pytest.raises(UsageError, match=r"target column 'y' has 9 missing values; preprocess.missing: refuse"):
         load(DatasetSpec(name="table", path=str(tmp_path / "survey.csv"), target="y", preprocess={"missing": "refuse"}), 0)
     # listed under missing_values, the dash is said to be read as missing already

@@ -23,6 +23,7 @@ MAX_CLASSES_FOR_AUTO = 20   # an integer target with at most this many values is
 # Columns without signal, judged on the distinct rows. Below MIN_ROWS_TO_JUDGE rows uniqueness says
 # nothing (4 rows of 1..4).
 MIN_ROWS_TO_JUDGE = 20
+BIG_TARGET_STD = 1000.0   # a regression target this spread has an MSE in the millions: rmse is suggested
 MIN_CLASS_ROWS_TO_JUDGE = 10   # a feature separating the classes is warned about with this many rows in each
 FREE_TEXT_SHARE = 0.5        # text with more distinct values than this share of its rows ...
 PROSE_WORDS = 3              # ... and at least this many words a value on average: "felt unwell on
@@ -88,6 +89,10 @@ def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
     squared = spec.metric in (None, "mse", "rmse", "r2")   # MAE (or a class metric) does not square the tail
     record["heavy_tailed_target"] = heavy_tail(y) if spec.task != "classification" and squared else {}
     record["id_like_target"] = id_like_target(y, spec.target)
+    # a price's MSE (5.3e+09, a ROPE of 2.66e+08) says little to its reader: its root is in dollars
+    big = spec.task != "classification" and spec.metric in (None, "mse") and pd.api.types.is_numeric_dtype(y) \
+        and not pd.api.types.is_bool_dtype(y) and y.nunique() > MAX_CLASSES_FOR_AUTO and float(y.std()) >= BIG_TARGET_STD
+    record["squared_units"] = float(y.std()) if big else None
     record["warnings"] = _warnings(spec, record, y)
 
 
@@ -341,6 +346,10 @@ def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
                    "'none', as a house table's NA for 'no pool', that column is the information, and it is kept).")
     if tail := record.get("heavy_tailed_target", {}):
         out.append(_heavy_tail_warning(spec, tail))
+    if std := record.get("squared_units"):
+        out.append(f"Target {spec.target!r} runs in the thousands (standard deviation {quantity(std)}): MSE, the "
+                   f"default metric, is in its units squared (about {quantity(std ** 2)} for predicting the mean), "
+                   "which reads poorly; metric: rmse writes the same errors in the target's own units.")
     if why := record.get("id_like_target"):
         out.append(f"Target {spec.target!r} looks like a row id ({why}): no column can predict it, so every arm "
                    "will learn nothing; check that target: names the column to predict.")

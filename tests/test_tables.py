@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline import column_checks, tables
+from pipeline import column_checks, metric_numbers, tables
 from pipeline.datasets import load
 from pipeline.errors import UsageError
 from pipeline.study import DatasetSpec
@@ -1287,3 +1287,25 @@ def test_a_column_with_a_few_values_among_hundreds_of_rows_is_never_said_missing
     _, _, r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "h.csv"), target="y"))
     said = [w for w in r["warnings"] if "'PoolQC' is missing on" in w]
     assert said and "over 99% of its rows" in said[0] and "100%" not in said[0]
+
+
+def test_a_target_in_the_thousands_gets_rmse_suggested_under_mse(tmp_path):
+    """House prices scored by MSE read '5.3e+09' with a ROPE of '±2.66e+08 MSE': a target whose
+    spread runs in the thousands gets metric: rmse suggested (its own units) under the default MSE,
+    not under rmse or mae, nor for a target of ordinary size."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=200)
+    price = np.round(180_000 * np.exp(0.4 * x + 0.1 * rng.normal(size=200)))
+    pd.DataFrame({"a": x, "b": rng.normal(size=200), "SalePrice": price, "small": price / 1e5}).to_csv(
+        tmp_path / "house.csv", index=False)
+
+    def said(**spec):
+        _, y, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "house.csv"), **spec))
+        return [w for w in record["warnings"] if "metric: rmse" in w], float(y.std())
+
+    [warning], std = said(target="SalePrice", preprocess={"drop_columns": ["small"]})
+    assert warning.startswith(f"Target 'SalePrice' runs in the thousands (standard deviation {metric_numbers.quantity(std)}): "
+                              "MSE, the default metric, is in its units squared")
+    assert said(target="SalePrice", metric="rmse", preprocess={"drop_columns": ["small"]})[0] == []
+    assert said(target="SalePrice", metric="mae", preprocess={"drop_columns": ["small"]})[0] == []
+    assert said(target="small", preprocess={"drop_columns": ["SalePrice"]})[0] == []

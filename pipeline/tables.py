@@ -84,16 +84,17 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     if not path.is_file():
         where = "" if path.is_absolute() else f" (relative paths are read from the working directory: {path.resolve()})"
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: file does not exist{where}")
-    frame = read_file(spec, path)
+    frame = _names_as_the_study_writes_them(spec, read_file(spec, path))
     sep = frame.attrs.get("sep", ",")
+    if frame.dropna(how="all").empty:
+        raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: the file has a header but no rows of data")
     if spec.target not in frame.columns:
         raise UsageError(f"{dataset_name(spec)}: field 'target' = {spec.target!r}: no such column{_closest(spec.target, frame)}; "
-                         "columns are " + _short(", ".join(map(str, frame.columns)), 200))
+                         "columns are " + _listed_columns(frame))
     unknown = [c for c in (*prep.drop_columns, *prep.keep_columns, *prep.missing_values) if c not in frame.columns]
     if unknown:
         raise UsageError(f"{dataset_name(spec)}: field 'preprocess' names column {unknown[0]!r}, which {spec.path} "
-                         f"does not have{_closest(unknown[0], frame)}; columns are "
-                         + _short(", ".join(map(str, frame.columns)), 200))
+                         f"does not have{_closest(unknown[0], frame)}; columns are " + _listed_columns(frame))
     record = {"rows_in": len(frame), "columns_in": len(frame.columns) - 1, "dropped_columns": list(prep.drop_columns),
               "repeated_names": frame.attrs.get("repeated_names", {}), "dot_thousands": frame.attrs.get("dot_thousands", {})}
     marks = frame.attrs.get("number_marks", {})
@@ -134,6 +135,25 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
         raise UsageError(f"{dataset_name(spec)}: {spec.path} has no feature columns besides {spec.target!r}{why}")
     column_checks.judge(spec, frame, y, record)
     return frame.reset_index(drop=True), y.reset_index(drop=True), record
+
+
+def _listed_columns(frame: pd.DataFrame, limit: int = 200) -> str:
+    """The header's names, each quoted (a name's own spaces and commas show), cut near `limit` characters."""
+    text = ", ".join(repr(str(c)) for c in frame.columns)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _names_as_the_study_writes_them(spec, frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with a header name that differs from the study file's only by spaces around it
+    ("Umsatz (€) " in an export's header, `target: Umsatz (€)` in the study) renamed as the study
+    writes it; an exact name, or one matched by several columns, is left as it is."""
+    names = {spec.target, *spec.preprocess.drop_columns, *spec.preprocess.keep_columns, *spec.preprocess.missing_values}
+    renamed = {}
+    for name in names - set(map(str, frame.columns)):
+        found = [c for c in frame.columns if str(c).strip() == str(name).strip()]
+        if len(found) == 1 and found[0] not in renamed:
+            renamed[found[0]] = name
+    return frame.rename(columns=renamed) if renamed else frame
 
 
 def _closest(name: str, frame_or_names) -> str:

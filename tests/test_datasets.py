@@ -87,6 +87,10 @@ def test_csv_loader_and_its_errors(tmp_path):
 
     reg = load(DatasetSpec(name="csv", path=good, target="a"), 0)
     assert reg.task == "regression"
+    # an export's header with spaces around its names: the study's names match them without quotes
+    spaced = write_csv(tmp_path / "spaced.csv", "\n".join(["a, b ,c,Outcome "] + rows[1:]))
+    s = load(DatasetSpec(name="csv", path=spaced, target="Outcome", preprocess={"drop_columns": ["b"]}), 0)
+    assert s.task == "classification" and s.n_features == 2 and sum(s.sizes().values()) == 80
 
     cases = [
         (DatasetSpec(name="csv", path=str(tmp_path / "nope.csv"), target="Outcome"), "does not exist"),
@@ -99,7 +103,10 @@ def test_csv_loader_and_its_errors(tmp_path):
         (DatasetSpec(name="csv", path=write_csv(tmp_path / "inf.csv", "a,y\n1,1.5\n2,inf\n3,0.2\n4,0.1\n"), target="y"),
          "column 'y' has 1 infinite value"),
         (DatasetSpec(name="csv", path=good, target="Outcome", preprocess={"drop_columns": ["zz"]}),
-         r"column 'zz', which .* does not have; columns are 'a, "),
+         r"column 'zz', which .* does not have; columns are 'a', 'b', 'c', 'Outcome'$"),
+        # a header alone: no rows, said so (it said "no feature columns", the empty ones dropped)
+        (DatasetSpec(name="csv", path=write_csv(tmp_path / "header.csv", "a,b,y\n"), target="y"),
+         r"field 'path' = '.*header.csv': the file has a header but no rows of data$"),
     ]
     for spec, message in cases:
         with pytest.raises(UsageError, match=message) as err:

@@ -288,6 +288,9 @@ def _number_warnings(record: dict) -> list[str]:
     for c, example in record.get("number_marks", {}).get("apostrophes", {}).items():
         out.append(f"Column {c!r}: values like {example!r} were read with the apostrophe as a thousands separator "
                    "(as Swiss exports write them).")
+    for c, example in record.get("number_marks", {}).get("exponent_comma", {}).items():
+        out.append(f"Column {c!r}: values like {example!r} were read as numbers in scientific notation with a decimal "
+                   "comma (as a spreadsheet's scientific format writes them where commas are decimal).")
     for c, example in record.get("number_marks", {}).get("trailing_minus", {}).items():
         out.append(f"Column {c!r}: values like {example!r} were read as negative numbers (a minus sign after the "
                    "number, as SAP exports write them).")

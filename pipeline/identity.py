@@ -71,7 +71,7 @@ TABLE_PATH = "(its contents: data_sha256)"
 # a value only a decimal explains (0,459) or a semicolon-separated file (a column of 1,716s alone);
 # units with a power (3489 m2) are units. Later rules are hashed only for the tables they read
 # otherwise (no restart for the rest): points as thousands in a file of decimal commas ("dot_thousands");
-# Swiss apostrophes (58'924.68) and SAP's trailing minus (6.376,29-) ("number_marks"); a lone dash in
+# Swiss apostrophes (58'924.68), SAP's trailing minus (6.376,29-) and 3,29E+05 ("number_marks"); a lone dash in
 # the target read as missing ("target_dashes") and ids named CustomerNo or order_number ("id_names");
 # a last line writing a total word, an export's totals row ("totals_row"); "None" a class of a target of
 # words ("target_none").

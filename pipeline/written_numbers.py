@@ -248,8 +248,9 @@ def number_pairs(values: pd.Series) -> bool:
 APOSTROPHES = r"[+-]?\d{1,3}(?:['\u2019]\d{3})+(?:[.,]\d+)?"   # 58'924.68, 1'250'000: Swiss thousands
 TRAILING_MINUS = r"\d[\d.,'\u2019]*[.,]\d+-"                  # 6.376,29- (SAP exports): a negative amount;
 #                                                           decimals required ("3-" is a school grade)
+EXPONENT_COMMA = r"[+-]?\d+,\d+[eE][+-]?\d+"          # 3,29E+05: Excel's scientific format, decimal comma
 # A cheap look at a file's text first: without any of these, no column has a mark.
-MARKS_ANYWHERE = r"\d['\u2019]\d{3}|[.,]\d+-"
+MARKS_ANYWHERE = r"\d['\u2019]\d{3}|[.,]\d+-|\d,\d+[eE][+-]?\d"
 
 
 def marked_columns(text: pd.DataFrame, sep: str) -> dict[str, dict[str, str]]:
@@ -262,7 +263,8 @@ def marked_columns(text: pd.DataFrame, sep: str) -> dict[str, dict[str, str]]:
         values = text[c].dropna().astype(str).str.strip()
         # the minus first: 1'234.50- has its apostrophes looked at once it is -1'234.50
         hits = {"trailing_minus": values.str.fullmatch(TRAILING_MINUS),
-                "apostrophes": unmarked(values, {"trailing_minus"}).str.fullmatch(APOSTROPHES)}
+                "apostrophes": unmarked(values, {"trailing_minus"}).str.fullmatch(APOSTROPHES),
+                "exponent_comma": values.str.fullmatch(EXPONENT_COMMA)}
         found = {mark: str(values[hit].iloc[0]) for mark, hit in hits.items() if hit.any()}
         if found and as_number(unmarked(values, set(found)), NUMBER_SHARE, commas) is not None:
             for mark, example in found.items():
@@ -272,7 +274,7 @@ def marked_columns(text: pd.DataFrame, sep: str) -> dict[str, dict[str, str]]:
 
 def unmarked(column: pd.Series, marks: set[str]) -> pd.Series:
     """The column with `marks` written as other numbers are (6.376,29- as -6.376,29, 58'924.68 as
-    58924.68), for the reading of numbers that follows; other values as they were."""
+    58924.68, 3,29E+05 as 3.29E+05), for the reading of numbers that follows; other values as they were."""
     text = column.astype(str).str.strip()
     hit = pd.Series(False, index=column.index)
     if "trailing_minus" in marks:
@@ -281,6 +283,9 @@ def unmarked(column: pd.Series, marks: set[str]) -> pd.Series:
     if "apostrophes" in marks:
         grouped = column.notna() & text.str.fullmatch(APOSTROPHES)
         text, hit = text.mask(grouped, text.str.replace(r"['\u2019]", "", regex=True)), hit | grouped
+    if "exponent_comma" in marks:
+        exponent = column.notna() & text.str.fullmatch(EXPONENT_COMMA)
+        text, hit = text.mask(exponent, text.str.replace(",", ".", regex=False)), hit | exponent
     return column.mask(hit, text)
 
 

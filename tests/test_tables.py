@@ -871,6 +871,15 @@ def test_swiss_apostrophes_and_sap_trailing_minus_are_read_as_numbers(tmp_path):
     plain = DatasetSpec(name="table", path=str(tmp_path / "plain.csv"), target="y")
     assert "number_marks" not in _dataset_identity(plain, False)
     assert tables.read(plain)[2]["number_marks"] == {}
+    # a spreadsheet's scientific format where commas are decimal: 3,29E+05 (it stayed text)
+    values = [f"{v:.2E}".replace(".", ",") for v in rng.lognormal(10, 2, 40)]
+    (tmp_path / "sci.csv").write_text("wert;rate;y\n" + "\n".join(
+        f"{w};{rng.normal():.2f};{'ab'[i % 2]}".replace(".", ",") for i, w in enumerate(values)) + "\n")
+    sci = DatasetSpec(name="table", path=str(tmp_path / "sci.csv"), target="y")
+    frame, _, record = tables.read(sci)
+    assert frame["wert"].tolist() == [float(v.replace(",", ".")) for v in values]
+    assert f"Column 'wert': values like {values[0]!r} were read as numbers in scientific notation" in " ".join(record["warnings"])
+    assert _dataset_identity(sci, False)["number_marks"] == {"exponent_comma": ["wert"]}
 
 
 def test_missing_values_that_yaml_or_the_file_do_not_hold_are_said(tmp_path):

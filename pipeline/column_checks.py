@@ -544,6 +544,8 @@ def _case_variants(y: pd.Series) -> list[list[str]]:
 # list), and "?" (table_files.CSV_MISSING)
 READ_AS_MISSING = frozenset(["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
                              "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null", "?"])
+
+
 def merge_advice(y: pd.Series, *groups: list[str]) -> str:
     """The study-file setting that reads each group's labels as its commonest one:
     'preprocess.target_classes: {"no": "No"}' (JSON strings are YAML's double-quoted ones; a label

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from . import arms as arms_mod
 from .datasets import KIND_OPTIONS
@@ -27,6 +27,16 @@ def _check_seed_range(seeds: list[int]) -> list[int]:
     return seeds
 
 Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+def _above_zero(strength: float) -> float:
+    if not strength > 0:
+        raise ValueError(f"{strength:g} is not allowed: a path's strengths are greater than 0 (strength 0 is the arm "
+                         "none, which every point is compared with and drawn beside)")
+    return strength
+
+
+PathStrength = Annotated[float, AfterValidator(_above_zero)]
 
 
 class _Strict(BaseModel):
@@ -343,8 +353,8 @@ class Paths(_Strict):
     dropout_l2 takes every combination of its own lists. l2_mode makes the modes variants too."""
 
     dropout: list[Union[Probability, list[Probability]]] = []
-    l1: list[Annotated[float, Field(gt=0.0)]] = []
-    l2: list[Annotated[float, Field(gt=0.0)]] = []
+    l1: list[PathStrength] = []
+    l2: list[PathStrength] = []
     dropout_l2: dict[Literal["dropout", "l2"], list[Union[Probability, list[Probability], float]]] = {}
     l2_mode: list[Literal["penalty", "weight_decay", "decoupled"]] = []
 

@@ -127,6 +127,8 @@ CASES = [
     ("long-value", _with("optimizer.name", "x" * 500), [], "..."),
     ("csv-no-target", _with("datasets", [{"name": "csv", "path": "good.csv"}]), [], "target"),
     # tuning chooses the strength a path varies: the tuning budget would be spent for nothing
+    ("path-strength-zero", {**tiny_study_dict(), "paths": {"l1": [0, 1e-3]}}, [],
+     "field 'paths.l1.0' = 0: 0 is not allowed: a path's strengths are greater than 0 (strength 0 is the arm none"),
     ("path-point-twice", {**tiny_study_dict(), "paths": {"l2": [1e-3, 0.001]}}, [],
      "field 'paths': paths.l2 lists 0.001 twice; list each point once"),
     ("tune-and-path", {**tiny_study_dict(), "tune": {"trials": 2, "seeds": [100]}, "paths": {"l2": [1e-3, 1e-2]}}, [],

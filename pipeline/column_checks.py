@@ -1,12 +1,12 @@
 """What a table's columns look like, judged before any model sees them: the columns that cannot
 carry signal (dropped, each with its reason) and what the user should be warned of (repeated header
 names, rows without a target, values read as missing, case variants, wide categoricals, repeated
-rows, copies of the target, zeros that may mean "not measured"). Reading and encoding the table is
-tables.py's; this module only looks at the columns it is given and says what it found."""
+rows, copies of the target, zeros that may mean "not measured"), recorded in the reading record.
+Reading and encoding the table is tables.py's, the warnings' words column_warnings.py's; this
+module only looks at the columns it is given and records what it found."""
 
 from __future__ import annotations
 
-import json
 import re
 import warnings
 from typing import Optional
@@ -14,9 +14,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .metric_numbers import quantity
-from .words import and_list, counted, plural, yaml_key
-from .written_numbers import DASHES, is_text, markers_among_numbers, number_pairs, numbers_not_read
+from .written_numbers import is_text, markers_among_numbers, number_pairs, numbers_not_read
 
 MAX_CLASSES_FOR_AUTO = 20   # an integer target with at most this many values is a class label
 
@@ -67,7 +65,6 @@ FAR_ROWS_SHOWN = 5
 WIDE_CATEGORIES = 100
 
 
-
 def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
     """Add to the reading record what the kept feature columns and the target look like, and the
     warnings for the user (`record["warnings"]`)."""
@@ -77,7 +74,7 @@ def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
     record["wide_categorical_columns"] = _wide_categoricals(frame) if spec.preprocess.categorical == "onehot" else {}
     record["numbers_not_read"] = numbers_not_read(frame)
     record["markers_among_numbers"] = {c: found for c in frame.columns if (found := markers_among_numbers(frame[c]))}
-    variants = {c: _case_variants(frame[c]) for c in frame.columns if is_text(frame[c])}
+    variants = {c: case_variants(frame[c]) for c in frame.columns if is_text(frame[c])}
     record["case_variants"] = {c: v for c, v in variants.items() if v}
     record["misspelt_values"] = {c: found for c in frame.columns if is_text(frame[c]) and (found := misspelt(frame[c]))}
     record["mixed_booleans"] = {c: found for c in frame.columns if is_text(frame[c]) and (found := mixed_booleans(frame[c]))}
@@ -93,7 +90,6 @@ def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
     big = spec.task != "classification" and spec.metric in (None, "mse") and pd.api.types.is_numeric_dtype(y) \
         and not pd.api.types.is_bool_dtype(y) and y.nunique() > MAX_CLASSES_FOR_AUTO and float(y.std()) >= BIG_TARGET_STD
     record["squared_units"] = float(y.std()) if big else None
-    record["warnings"] = _warnings(spec, record, y)
 
 
 def id_like_target(y: pd.Series, name) -> str:
@@ -135,31 +131,6 @@ def heavy_tail(y: pd.Series) -> dict:
             "positive": bool((values > 0).all()), "median": median,
             "far_values": values[far.index].tolist() if named else [],
             "far_share": float(squares[far.index].sum() / squares.sum()) if named else 0.0}
-
-
-def _heavy_tail_warning(spec, tail: dict) -> str:
-    """What a heavy-tailed target does to MSE, the rows to check, and what to do if they are
-    real: its logarithm first (the models then train and are scored alike), MAE with its catch."""
-    ratio = f"; its most extreme value is {tail['max_over_median']:.3g}x the median" if tail["max_over_median"] > 0 \
-        else ""   # not beside a median of the other sign (or 0)
-    rows = tail.get("far_values", [])
-    shown = (", ".join(quantity(x, 4) for x in rows[:FAR_ROWS_SHOWN]) + ", ..." if len(rows) > FAR_ROWS_SHOWN
-             else and_list([quantity(x, 4) for x in rows]))
-    one = len(rows) == 1
-    few = (f"{counted(len(rows), 'row')} far from the others ({shown}; the median is {quantity(tail['median'], 4)}) "
-           f"{'makes' if one else 'make'} {tail.get('far_share', 0):.0%} of its squared spread, so MSE and the verdicts "
-           f"follow {'it' if one else 'them'}: check "
-           f"{'it' if one else 'them'} first (a unit slip or a typo is fixed in the file); if "
-           f"{'it is' if one else 'they are'} real, " if rows else
-           "a few rows make most of the squared error, so MSE and the verdicts follow them; ")
-    # (only under a squared metric: MAE does not square the tail, and judge does not call it heavy then)
-    catch = "the models still train on squared error, which the extreme rows pull away from what MAE rewards"
-    if tail.get("positive"):
-        return (f"Target {spec.target!r} is heavy-tailed (skewness {tail['skew']:.1f}{ratio}): {few}train on its "
-                "logarithm (a new column of the file, with the original dropped under preprocess.drop_columns: it "
-                f"would give the target away). metric: mae would score absolute errors instead, but {catch}.")
-    return (f"Target {spec.target!r} is heavy-tailed (skewness {tail['skew']:.1f}{ratio}): {few}consider metric: mae: "
-            f"it scores absolute errors, though {catch}.")
 
 
 def no_signal(name, column: pd.Series) -> Optional[str]:
@@ -229,164 +200,6 @@ def _looks_like_dates(values: pd.Series) -> bool:
         return any(pd.to_datetime(text, format=f, errors="coerce").notna().mean() >= DATE_SHARE for f in formats)
 
 
-def listed(reasons: dict) -> str:
-    return ", ".join(f"{c} ({why})" for c, why in reasons.items())
-
-
-def _warnings(spec, record: dict, y: pd.Series) -> list[str]:
-    """One short sentence for each thing the user should know about the file."""
-    out = []
-    for c, n in record.get("marked_missing", {}).items():
-        markers = spec.preprocess.missing_values[c]
-        already = [m for m in markers if str(m) in READ_AS_MISSING or str(m) in DASHES]
-        if n == 0 and already:   # pandas read "N/A" as missing before the markers were compared
-            out.append(f"preprocess.missing_values for column {c!r}: {', '.join(map(repr, already))} "
-                       f"{plural(len(already), 'is')} read as missing already (blank, '?', 'N/A', 'NA', 'null' and the "
-                       "like; a lone dash among numbers or in the target), so the entry is not needed"
-                       + ("" if len(already) == len(markers) else
-                          f"; {', '.join(repr(m) for m in markers if m not in already)} matched no value") + ".")
-        elif n == 0:
-            out.append(f"preprocess.missing_values for column {c!r} ({', '.join(map(repr, markers))}) "
-                       "matched no value: values are compared as the file writes them, spaces trimmed and case kept "
-                       "('No' is not 'no'), numbers as numbers.")
-    if totals := record.get("totals_row"):
-        out.append(f"Dropped the file's last row: a totals row ({totals['label']!r} in column {totals['column']!r}, "
-                   f"{', '.join(totals['sums'])} {'the sum' if len(totals['sums']) == 1 else 'the sums'} of the rows above): an export's footer, not an example.")
-    for name, later in record.get("repeated_names", {}).items():
-        out.append(f"The header names {len(later) + 1} columns {name!r}: the first is {name!r}, the others "
-                   f"{', '.join(map(repr, later))} (as pandas renames them); rename them in the file if they hold "
-                   "different things.")
-    # a blank header over an empty column is a spreadsheet's trailing separator, not a choice to confirm
-    auto = {c: why for c, why in record["auto_dropped_columns"].items()
-            if not (why == "empty" and str(c).startswith("Unnamed: "))}
-    if auto:
-        dates = [c for c, why in auto.items() if why == "dates"]   # one warning, with what to do about dates
-        out.append(f"Dropped {counted(len(auto), 'column')} that cannot carry signal: {listed(auto)}; list one under "
-                   "preprocess.keep_columns to keep it (listing them under drop_columns silences this, but changes the "
-                   "study's configuration: its cells train again)."
-                   + (f" If time matters, derive numbers from {', '.join(map(str, dates))} in the file (days since an "
-                      "event, month, weekday)." if dates else ""))
-    if record["rows_without_target"]:
-        out.append(f"{counted(record['rows_without_target'], 'row')} {plural(record['rows_without_target'], 'has')} no value in target {spec.target!r} (blank, '?', "
-                   f"'NA', 'N/A', 'null', a lone dash, 'None' among numbers, or a value listed under preprocess.missing_values) and {plural(record['rows_without_target'], 'was')} "
-                   "left out of every split.")
-    return out + _number_warnings(record) + _value_warnings(spec, record, y)
-
-
-def _number_warnings(record: dict) -> list[str]:
-    """The warnings about how columns of numbers were read (or why one was not)."""
-    out = []
-    for c, found in record.get("percent_mixed", {}).items():
-        with_sign, plain = found["examples"]
-        out.append(f"Column {c!r} has {counted(found['with'], 'value')} with a percent sign ({with_sign!r}) and {found['without']} "
-                   f"without ({plain!r}), read as written: if the plain ones are fractions (0.82 for 82%), they are 100x "
-                   "off the others; write every value one way in the file.")
-    for c, example in record.get("dot_thousands", {}).items():
-        out.append(f"Column {c!r}: values like {example!r} were read with the point as a thousands separator "
-                   f"({example} as {example.replace('.', '')}), as this file writes decimal commas; if they are decimals, "
-                   "write them with a decimal comma in the file.")
-    for c, example in record.get("number_marks", {}).get("apostrophes", {}).items():
-        out.append(f"Column {c!r}: values like {example!r} were read with the apostrophe as a thousands separator "
-                   "(as Swiss exports write them).")
-    for c, example in record.get("number_marks", {}).get("exponent_comma", {}).items():
-        out.append(f"Column {c!r}: values like {example!r} were read as numbers in scientific notation with a decimal "
-                   "comma (as a spreadsheet's scientific format writes them where commas are decimal).")
-    for c, example in record.get("number_marks", {}).get("trailing_minus", {}).items():
-        out.append(f"Column {c!r}: values like {example!r} were read as negative numbers (a minus sign after the "
-                   "number, as SAP exports write them).")
-    for c, example in record.get("decimal_commas", {}).items():
-        out.append(f"Column {c!r}: values like {example} were read with a decimal comma (1,716 as 1.716, not 1716); "
-                   "if they are thousands, write them without the comma in the file.")
-    for c, found in record["non_numbers_as_missing"].items():
-        more = ", ..." if found["distinct"] > len(found["examples"]) else ""
-        examples = ", ".join(map(repr, found["examples"])) + more
-        out.append(f"Column {c!r}: {counted(found['count'], 'value')} that {plural(found['count'], 'is')} not numbers ({examples}) read as missing; "
-                   "list them under preprocess.missing_values to silence this.")
-    for c, why in record.get("numbers_not_read", {}).items():
-        out.append(f"Column {c!r} reads as categories, not numbers: {why}.")
-    for c, found in record.get("markers_among_numbers", {}).items():
-        words = ", ".join(json.dumps(m, ensure_ascii=False) for m in found["markers"])
-        out.append(f"Column {c!r} holds numbers but for {counted(found['count'], 'value')} ({words}; {found['share']:.0%}), "
-                   "too many to be read as missing unasked, so it reads as categories, not numbers; if "
-                   f"{'it means' if len(found['markers']) == 1 else 'they mean'} missing: preprocess.missing_values: "
-                   f"{{{yaml_key(c)}: [{words}]}}.")
-    return out
-
-
-def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
-    """The warnings about what the columns' values look like (after the reading's)."""
-    out = []
-    for c, variants in record.get("case_variants", {}).items():
-        out.append(f"Column {c!r} has values that differ only by case, kept as separate categories: "
-                   + "; ".join(" / ".join(map(repr, v)) for v in variants[:3]) + (", ..." if len(variants) > 3 else "")
-                   + "; write them one way in the file if they are the same.")
-    for c, distinct in record["wide_categorical_columns"].items():
-        if c in record.get("numbers_not_read", {}) or c in record.get("markers_among_numbers", {}):
-            continue   # ordinal codes of numbers would be wrong advice: the file (or missing_values) needs the fix above
-        out.append(f"Column {c!r} has {distinct} distinct values in {len(y)} rows: one-hot encoding makes up to "
-                   f"{distinct} columns; consider preprocess.categorical: ordinal or dropping it.")
-    if record["duplicate_rows"]:
-        out.append(f"{counted(record['duplicate_rows'], 'row')} {'repeats' if record['duplicate_rows'] == 1 else 'repeat'} an earlier row exactly (features and target); copies "
-                   "can land in both training and test splits and inflate test scores.")
-    for c, how in record["target_copies"].items():
-        out.append(f"Column {c!r} gives the target away ({how}): if it is derived from the target, drop it under "
-                   "preprocess.drop_columns, or every arm will score perfectly and the study can tell nothing apart.")
-    for c, how in record.get("target_separators", {}).items():
-        out.append(f"Column {c!r} alone separates the target's classes ({how}): if it is recorded after the outcome or "
-                   "derived from it, drop it under preprocess.drop_columns; a model that reads the answer from it "
-                   "tells nothing about regularization on the task itself.")
-    zeros = record.get("zeros_like_missing", {})
-    if zeros:
-        found = ", ".join(f"{c} ({z['zeros']} zeros; the smallest other value {z['next']:g})" for c, z in zeros.items())
-        marks = ", ".join(f"{yaml_key(c)}: [0]" for c in zeros)
-        out.append(f"Zeros far below the other values, which may mean 'not measured': {found}. If they do, mark them "
-                   f"as missing: preprocess.missing_values: {{{marks}}}.")
-    for c, share in record.get("mostly_missing", {}).items():
-        said = f"{share:.0%}" if share < 0.995 else "over 99%"   # never "100%" of a column that has values
-        # an export's "NA" for "no pool" is that information itself: the indicator keeps it
-        out.append(f"Column {c!r} is missing on {said} of its rows: imputed (with a column saying which rows had "
-                   "it), it tells the model little more than whether it was recorded (where a blank or NA means "
-                   "'none', as a house table's NA for 'no pool', that column is the information, and it is kept).")
-    if tail := record.get("heavy_tailed_target", {}):
-        out.append(_heavy_tail_warning(spec, tail))
-    if std := record.get("squared_units"):
-        out.append(f"Target {spec.target!r} runs in the thousands (standard deviation {quantity(std)}): MSE, the "
-                   f"default metric, is in its units squared (about {quantity(std ** 2)} for predicting the mean), "
-                   "which reads poorly; metric: rmse writes the same errors in the target's own units.")
-    if why := record.get("id_like_target"):
-        out.append(f"Target {spec.target!r} looks like a row id ({why}): no column can predict it, so every arm "
-                   "will learn nothing; check that target: names the column to predict.")
-    if is_text(y):
-        for variants in _case_variants(y):
-            out.append(f"Target {spec.target!r} has labels that differ only by case, kept as separate classes: "
-                       + " / ".join(map(repr, variants)) + f"; if they are one class: {merge_advice(y, variants)}.")
-    return out + _spelling_warnings(spec, record, y)
-
-
-def _spelling_warnings(spec, record: dict, y: pd.Series) -> list[str]:
-    """Values that look like another value of the column written differently: kept apart, each
-    its own category (or class), which the user likely meant as one."""
-    out = []
-
-    def pairs(found: list) -> str:
-        return "; ".join(f"{rare!r} ({counted(n, 'row')}) beside {common!r} ({m})" for rare, n, common, m in found[:3]) \
-            + ("; ..." if len(found) > 3 else "")
-
-    for c, found in record.get("misspelt_values", {}).items():
-        out.append(f"Column {c!r} has rare values that look like misspellings of common ones, kept as separate "
-                   f"categories: {pairs(found)}; correct them in the file if they are the same.")
-    for c, spellings in record.get("mixed_booleans", {}).items():
-        out.append(f"Column {c!r} writes yes/no in more than one way ({', '.join(map(repr, spellings))}): each spelling "
-                   "is its own category; write one pair in the file.")
-    if is_text(y):
-        found = misspelt(y)
-        if found:
-            out.append(f"Target {spec.target!r} has rare labels that look like misspellings of common ones, kept as "
-                       f"separate classes: {pairs(found)}; if they are the same: "
-                       + merge_advice(y, *[[common, rare] for rare, _, common, _ in found[:3]]) + ".")
-    return out
-
-
 MISSPELT_MAX_ROWS = 2      # a value this rare (or rarer than MISSPELT_SHARE of the rows, beside one
 MISSPELT_SHARE = 0.01      # MISSPELT_FAR times as common: 3 'setosa_lik' by 387, not 500 Iraq by 3000 Iran) ...
 MISSPELT_FAR = 50
@@ -448,16 +261,6 @@ def mixed_booleans(column: pd.Series) -> list[str]:
         return []
     used = [pair for pair in BOOLEAN_PAIRS if pair & folded]
     return values if len(used) > 1 else []
-
-
-def width_warning(n_features: int, n_train: int) -> list[str]:
-    """More features (after encoding) than training rows: a model can fit the training rows
-    exactly, the d2l weight-decay setting, where the gap and what regularization does to it matter most."""
-    if n_features <= n_train:
-        return []
-    return [f"The model sees {n_features} features (after encoding) for {counted(n_train, 'training row')}: it can "
-            "fit the training rows exactly, so expect a wide train-test gap, which is what regularization is for; "
-            "fewer features (preprocess.drop_columns) would help too."]
 
 
 def zeros_like_missing(column: pd.Series) -> dict:
@@ -532,7 +335,7 @@ def _separates_classes(column: pd.Series, y: pd.Series) -> str:
     return f"one range of values for each class: {said}" + (", ..." if len(ranges) > 3 else "")
 
 
-def _case_variants(y: pd.Series) -> list[list[str]]:
+def case_variants(y: pd.Series) -> list[list[str]]:
     """Groups of labels (a target's, or a text feature's values) equal but for case ("Sick", "sick")."""
     groups: dict[str, list[str]] = {}
     for label in sorted(map(str, y.dropna().unique())):
@@ -546,14 +349,3 @@ READ_AS_MISSING = frozenset(["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN
                              "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null", "?"])
 
 
-def merge_advice(y: pd.Series, *groups: list[str]) -> str:
-    """The study-file setting that reads each group's labels as its commonest one:
-    'preprocess.target_classes: {"no": "No"}' (JSON strings are YAML's double-quoted ones; a label
-    outside ASCII kept as it is, so that it reads back as written)."""
-    counts = y.value_counts()
-    pairs = []
-    for labels in groups:
-        keep = max(labels, key=lambda label: counts.get(label, 0))
-        pairs += [f"{json.dumps(label, ensure_ascii=False)}: {json.dumps(keep, ensure_ascii=False)}"
-                  for label in labels if label != keep]
-    return "preprocess.target_classes: {" + ", ".join(pairs) + "}"

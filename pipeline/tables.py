@@ -52,7 +52,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from . import class_checks, column_checks
+from . import class_checks, column_checks, column_warnings
 from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
@@ -122,19 +122,25 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
             if c != spec.target and c not in prep.keep_columns and (why := column_checks.no_signal(c, distinct[c]))}
     record["auto_dropped_columns"] = auto
     frame = frame.drop(columns=list(auto))
-    y = frame.pop(spec.target)
-    missing_target = y.isna()
-    if missing_target.any():
-        if prep.missing == "refuse":
-            raise UsageError(f"{dataset_name(spec)}: target column {spec.target!r} has {int(missing_target.sum())} missing "
-                             f"{plural(int(missing_target.sum()), 'value')}; preprocess.missing: refuse allows none (impute or drop drops those rows)")
-        frame, y = frame[~missing_target], y[~missing_target]
-    record["rows_without_target"] = int(missing_target.sum())
+    frame, y, record["rows_without_target"] = _without_missing_target(spec, frame)
     if frame.shape[1] == 0:
-        why = f" (dropped as carrying no signal: {column_checks.listed(auto)})" if auto else ""
+        why = f" (dropped as carrying no signal: {column_warnings.listed(auto)})" if auto else ""
         raise UsageError(f"{dataset_name(spec)}: {spec.path} has no feature columns besides {spec.target!r}{why}")
     column_checks.judge(spec, frame, y, record)
+    record["warnings"] = column_warnings.warnings_for(spec, record, y)
     return frame.reset_index(drop=True), y.reset_index(drop=True), record
+
+
+def _without_missing_target(spec, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, int]:
+    """The feature rows and the target where the target has a value, and how many rows had none
+    (refused under preprocess.missing: refuse)."""
+    y = frame.pop(spec.target)
+    missing = y.isna()
+    n = int(missing.sum())
+    if n and spec.preprocess.missing == "refuse":
+        raise UsageError(f"{dataset_name(spec)}: target column {spec.target!r} has {n} missing {plural(n, 'value')}; "
+                         "preprocess.missing: refuse allows none (impute or drop drops those rows)")
+    return (frame[~missing], y[~missing], n) if n else (frame, y, 0)
 
 
 def _listed_columns(frame: pd.DataFrame, limit: int = 200) -> str:
@@ -388,7 +394,7 @@ def outcome_record(spec, splits, record: dict) -> dict:
                                    - record.get("rows_dropped_for_missing", 0) - out["rows_out"])
     if splits.target_scale is not None:
         out["target_scale"] = [round(v, 6) for v in splits.target_scale]
-    wide = column_checks.width_warning(int(splits.x_train.shape[1]), len(splits.x_train))
+    wide = column_warnings.width_warning(int(splits.x_train.shape[1]), len(splits.x_train))
     if wide:
         out["warnings"] = [*out.get("warnings", []), *wide]
     if splits.task == "classification":

@@ -29,7 +29,8 @@ LAYERS = [
     {"short_answer"},                            # In short: the answer in a few plain sentences
     {"verdict_record"},                          # the answer as MLflow tags, note and verdicts.json
     {"written_numbers"},                         # numbers as people write them in text
-    {"column_checks", "class_checks"},           # a table's columns judged: no signal, warnings; its classes
+    {"column_checks", "class_checks"},           # a table's columns judged: no signal, what to warn of; its classes
+    {"column_warnings"},                         # those findings in words: the warnings a user reads
     {"table_files"},                             # a table's file found and read (delimiter, encoding, marks)
     {"tables"},                                  # a user's table prepared
     {"splits"},                                  # rows -> train/val/test tensors, scaled

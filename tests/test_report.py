@@ -769,3 +769,13 @@ def test_loss_curves_that_span_decades_get_a_log_axis():
     assert spans_decades([np.array([0.5, 1e-3, 2e-14]), np.array([0.5, 0.01, 3e-4])])
     assert not spans_decades([np.array([0.7, 0.4, 0.3]), np.array([0.69, 0.5, 0.45])])
     assert not spans_decades([np.array([1.0, 1e-5, 0.0])]) and not spans_decades([])
+
+
+def test_a_tie_with_none_is_written_without_a_minus_sign():
+    """breast_cancer's dropout tied none on every seed's mean: its effect size, -1e-17 from float
+    rounding, read "-0.00" in the paired table. A value that rounds to zero has no sign; a small
+    real one keeps it."""
+    from pipeline.report.render import fmt_number
+
+    assert fmt_number(-1e-17, 2) == "0.00" and fmt_number(-0.0, 2) == "0.00" and fmt_number(-0.0) == "0.0000"
+    assert fmt_number(-0.006, 2) == "-0.01" and fmt_number(-0.25, 3) == "-0.250" and fmt_number(-1e-5) == "-1.00e-05"

@@ -123,8 +123,10 @@ def fmt_number(x, digits=4):
     if isinstance(x, float) and math.isinf(x):
         return "∞" if x > 0 else "−∞"
     if digits == 4 and isinstance(x, (int, float)):
-        return metric_numbers.table_value(float(x))
-    return f"{x:.{digits}f}"
+        return metric_numbers.table_value(float(x) + 0.0)   # + 0.0: -0.0 becomes 0.0
+    text = f"{x:.{digits}f}"
+    # a tiny negative (an effect size of -1e-17 where arm and none tie) rounds to "-0.00": no sign
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def fmt_p(p):

@@ -779,3 +779,27 @@ def test_a_tie_with_none_is_written_without_a_minus_sign():
 
     assert fmt_number(-1e-17, 2) == "0.00" and fmt_number(-0.0, 2) == "0.00" and fmt_number(-0.0) == "0.0000"
     assert fmt_number(-0.006, 2) == "-0.01" and fmt_number(-0.25, 3) == "-0.250" and fmt_number(-1e-5) == "-1.00e-05"
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    """A tiny tuned study (wine; none, dropout, L1; 2 tuning trials on one tuning seed): its report."""
+    from .conftest import study_env
+
+    work = tmp_path_factory.mktemp("tuned")
+    write_study(work / "tun.yaml", tiny_study_dict(name="tun", seeds=2, arms=["none", "dropout", "l1"], epochs=2,
+                                                   tune={"trials": 2, "seeds": [100], "prune": False},
+                                                   datasets=[{"name": "wine"}]))
+    proc = run_cli(["ablation", "--study", "tun.yaml", "--no-pdf"], cwd=work, env=study_env(work))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (work / "reports/tun/report.html").read_text()
+    return html[html.index('id="tuning"'):html.index('id="datasets"')]
+
+
+def test_the_tuning_table_names_only_the_strengths_each_arm_tuned(tuned):
+    """The dropout arm's runs carry l1 and l2 params of 0: its chosen strengths read
+    "dropout=0.297,0.452; l1=0; l2=0" as if it had tuned L1 and L2 to nothing."""
+    rows = {m[0]: m[1] for m in re.findall(r'<td class="l">(dropout|L1)</td>.*?<td class="l">([^<]*)</td></tr>', tuned, re.S)}
+    assert set(rows) == {"dropout", "L1"}, tuned
+    assert rows["dropout"].startswith("dropout=") and "l1=" not in rows["dropout"] and "l2=" not in rows["dropout"]
+    assert rows["L1"].startswith("l1=") and "dropout=" not in rows["L1"] and "l2=" not in rows["L1"]

@@ -243,7 +243,8 @@ def _one_per_cell(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _chosen_strengths(trials: list[RunRecord], hashes: dict) -> dict:
-    """(dataset, arm) -> the strengths the grid trained with, from its runs that used tuned values."""
+    """(dataset, arm) -> the strengths the grid trained with, from its runs that used tuned values:
+    those of the arm's own components (a dropout arm's runs carry l1 and l2 params of 0 too)."""
     chosen = {}
     for r in trials:
         tags = r.tags
@@ -251,7 +252,8 @@ def _chosen_strengths(trials: list[RunRecord], hashes: dict) -> dict:
             continue
         key = (tags.get(rt.DATASET_LABEL), tags.get(rt.ARM))
         if hashes.get(key[0]) == tags.get(rt.CONFIG_HASH) and key not in chosen:
-            chosen[key] = {k: r.params.get(k) for k in ("dropout", "l1", "l2")}
+            own = arms.ARMS[key[1]].components if key[1] in arms.ARMS else ("dropout", "l1", "l2")
+            chosen[key] = {k: r.params.get(k) for k in ("dropout", "l1", "l2") if k in own}
     return chosen
 
 

@@ -803,3 +803,8 @@ def test_the_tuning_table_names_only_the_strengths_each_arm_tuned(tuned):
     assert set(rows) == {"dropout", "L1"}, tuned
     assert rows["dropout"].startswith("dropout=") and "l1=" not in rows["dropout"] and "l2=" not in rows["dropout"]
     assert rows["L1"].startswith("l1=") and "dropout=" not in rows["L1"] and "l2=" not in rows["L1"]
+
+
+def test_the_tuning_paragraph_says_one_tuning_seed_as_a_seed(tuned):
+    """`tune: {seeds: [100]}` read "tuned ... using seeds 100", which says a hundred seeds."""
+    assert "with tuning seed 100;" in tuned and "seeds 100" not in tuned

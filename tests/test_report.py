@@ -808,3 +808,8 @@ def test_the_tuning_table_names_only_the_strengths_each_arm_tuned(tuned):
 def test_the_tuning_paragraph_says_one_tuning_seed_as_a_seed(tuned):
     """`tune: {seeds: [100]}` read "tuned ... using seeds 100", which says a hundred seeds."""
     assert "with tuning seed 100;" in tuned and "seeds 100" not in tuned
+
+
+def test_the_tuning_paragraph_says_pruning_only_where_the_study_prunes(tuned):
+    """`tune: {prune: false}` runs Optuna's NopPruner, but the paragraph said "median pruning"."""
+    assert "median pruning" not in tuned and "no pruning: tune.prune is off" in tuned

@@ -813,3 +813,25 @@ def test_the_tuning_paragraph_says_one_tuning_seed_as_a_seed(tuned):
 def test_the_tuning_paragraph_says_pruning_only_where_the_study_prunes(tuned):
     """`tune: {prune: false}` runs Optuna's NopPruner, but the paragraph said "median pruning"."""
     assert "median pruning" not in tuned and "no pruning: tune.prune is off" in tuned
+
+
+def test_training_set_sizes_count_once_across_datasets(workdir, env):
+    """The sizes of one dataset share its data and seeds: the probability of improvement counted
+    each size as a dataset (digits and wine at two sizes: "4 datasets", digits twice the weight
+    of a dataset without sizes), and a study of one dataset at several sizes was told that the
+    Friedman test "needs two arms present in every dataset", which it had."""
+    write_study(workdir / "s.yaml", tiny_study_dict(name="sizes1", seeds=2, arms=["none", "l2"], epochs=2,
+                                                    train_sizes=[40, 80],
+                                                    datasets=[{"name": "digits"}, {"name": "wine"}]))
+    proc = run_cli(["ablation", "--study", "s.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (workdir / "reports/sizes1/report.html").read_text()
+    across = html[html.index('id="across"'):html.index('id="failed"')]
+    assert re.search(r'<td class="l">L2</td><td>[\d.]+</td><td>\[[\d., ]+\]</td><td>2</td>', across), across[:1500]
+    view = run_cli(["report", "--study", "s.yaml", "--datasets", "digits", "--no-pdf", "--reports-dir",
+                    str(workdir / "view")], cwd=workdir, env=env)
+    assert view.returncode == 0, view.stderr[-3000:]
+    html = next((workdir / "view").rglob("report.html")).read_text()
+    across = html[html.index('id="across"'):html.index('id="failed"')]
+    assert "need two arms present in every dataset" not in across and "P(beats none on a seed)" not in across
+    assert "One dataset at 2 training-set sizes, which are not independent datasets" in across

@@ -67,6 +67,7 @@ def analyze(data: ReportData) -> dict:
     return {"datasets": datasets, "summary": _said_once([_summary_row(d) for d in datasets]),
             "in_short": short_answer.in_short(decided, short_answer.mean_values(results)),
             "across": _across(data, datasets), "improvement": _improvement(study, datasets),
+            "n_independent": len({plan.base for plan in study.plans}),   # a dataset's sizes count once
             "n_seeds": n_seeds, "looks": study.looks() if study.adaptive else None, "seeds_header": _seeds_header(study, datasets),
             "min_wilcoxon_p": min_p, "too_few_seeds": min_p >= stats.ALPHA, "min_p_seeds": used or study.looks()[0],
             "look_alphas": [f"{x:.4f}" for x in stats.spending(study.looks())] if study.adaptive else [],
@@ -193,19 +194,24 @@ def _summary_row(d: dict) -> dict:
 
 def _improvement(study, datasets: list[dict]) -> list[dict]:
     """Per arm: the probability that it beats none on a seed, averaged over datasets, with a
-    stratified bootstrap interval (stats.probability_of_improvement)."""
+    stratified bootstrap interval (stats.probability_of_improvement). A dataset split by
+    training-set size is one stratum, its sizes' pairs pooled: the sizes are not independent
+    datasets (as in _across), and would otherwise outweigh a dataset without sizes."""
     out = []
     for arm in study.arms:
         if arm == arms.BASELINE:
             continue
-        strata = []
-        for d in datasets:
+        strata: dict[str, tuple[list, list, bool]] = {}
+        for plan, d in zip(study.plans, datasets):
             base, mine = d["values"].get(arms.BASELINE, {}), d["values"].get(arm, {})
             seeds = sorted(set(base) & set(mine))
             if seeds:
-                strata.append(([mine[s] for s in seeds], [base[s] for s in seeds], d["hib"]))
+                a, b, _ = strata.setdefault(plan.base, ([], [], d["hib"]))
+                a.extend(mine[s] for s in seeds)
+                b.extend(base[s] for s in seeds)
         if strata:
-            out.append({"arm": arm, "label": arms.label(arm), "result": stats.probability_of_improvement(strata)})
+            out.append({"arm": arm, "label": arms.label(arm),
+                        "result": stats.probability_of_improvement(list(strata.values()))})
     return out
 
 

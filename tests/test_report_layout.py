@@ -203,3 +203,21 @@ def test_pdf_tables_leave_no_row_alone_on_a_page(tmp_path):
             else:
                 assert all(n >= 2 and head for n, head in shown), (above, shown)
     assert ("", 2) in seen   # the sweep did split the long table
+
+
+def test_pdf_path_tables_stay_within_the_margins(tmp_path):
+    """A regularization path's table (strength, validation, test, vs none, gap, weight measure,
+    seeds; "selected, strongest within one SE" under a strength) ran past the page's right edge in
+    the PDF of studies/paths.yaml, its seeds column cut off: it is a .wide table, and wraps."""
+    write_study(tmp_path / "p.yaml", tiny_study_dict(name="pth", seeds=3, arms=["none", "l1", "l2"], epochs=3,
+                                                     paths={"l2": [1e-5, 1e-4, 1e-3, 1e-2, 3e-2],
+                                                            "l1": [1e-5, 1e-4, 3e-4, 1e-3]},
+                                                     datasets=[{"name": "digits", "train_size": 150}]))
+    proc = run_cli(["ablation", "--study", "p.yaml"], cwd=tmp_path, env=study_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    pdf = tmp_path / "reports/pth/report.pdf"
+    bbox = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "weight norm" in subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+    for n, (width, body) in enumerate(re.findall(r'<page width="([\d.]+)"[^>]*>(.*?)</page>', bbox, re.S), 1):
+        widest = max((float(x) for x in re.findall(r'xMax="([\d.]+)"', body)), default=0.0)
+        assert widest <= float(width) - MARGIN_X + 0.5, f"page {n}: text reaches {widest:.1f} pt"

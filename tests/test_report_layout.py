@@ -205,19 +205,37 @@ def test_pdf_tables_leave_no_row_alone_on_a_page(tmp_path):
     assert ("", 2) in seen   # the sweep did split the long table
 
 
-def test_pdf_path_tables_stay_within_the_margins(tmp_path):
+@pytest.fixture(scope="module")
+def path_report(tmp_path_factory):
+    """A study with L1 and L2 paths (digits, 3 seeds) run end to end: its report folder."""
+    work = tmp_path_factory.mktemp("paths")
+    write_study(work / "p.yaml", tiny_study_dict(name="pth", seeds=3, arms=["none", "l1", "l2"], epochs=3,
+                                                 paths={"l2": [1e-5, 1e-4, 1e-3, 1e-2, 3e-2],
+                                                        "l1": [1e-5, 1e-4, 3e-4, 1e-3]},
+                                                 datasets=[{"name": "digits", "train_size": 150}]))
+    proc = run_cli(["ablation", "--study", "p.yaml"], cwd=work, env=study_env(work))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return work / "reports" / "pth"
+
+
+def test_pdf_path_tables_stay_within_the_margins(path_report):
     """A regularization path's table (strength, validation, test, vs none, gap, weight measure,
     seeds; "selected, strongest within one SE" under a strength) ran past the page's right edge in
     the PDF of studies/paths.yaml, its seeds column cut off: it is a .wide table, and wraps."""
-    write_study(tmp_path / "p.yaml", tiny_study_dict(name="pth", seeds=3, arms=["none", "l1", "l2"], epochs=3,
-                                                     paths={"l2": [1e-5, 1e-4, 1e-3, 1e-2, 3e-2],
-                                                            "l1": [1e-5, 1e-4, 3e-4, 1e-3]},
-                                                     datasets=[{"name": "digits", "train_size": 150}]))
-    proc = run_cli(["ablation", "--study", "p.yaml"], cwd=tmp_path, env=study_env(tmp_path))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    pdf = tmp_path / "reports/pth/report.pdf"
+    pdf = path_report / "report.pdf"
     bbox = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "weight norm" in subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
     for n, (width, body) in enumerate(re.findall(r'<page width="([\d.]+)"[^>]*>(.*?)</page>', bbox, re.S), 1):
         widest = max((float(x) for x in re.findall(r'xMax="([\d.]+)"', body)), default=0.0)
         assert widest <= float(width) - MARGIN_X + 0.5, f"page {n}: text reaches {widest:.1f} pt"
+
+
+def test_the_summary_names_the_strength_that_stands_for_a_path(path_report):
+    """The summary's comparison rows said "L1 ... practically the same" without the strength the
+    verdict is about, while the answer beside it and the dataset's own table name it (l1=1e-05):
+    with four strengths on the path, the row alone did not say which one was compared."""
+    html = (path_report / "report.html").read_text()
+    summary = html[html.index('id="summary"'):html.index("How the verdicts are reached")]
+    for arm, key in (("L1", "l1"), ("L2", "l2")):
+        assert re.search(rf'<td class="l">digits</td><td class="l">{arm}<br><span class="muted">{key}=[\d.e-]+</span></td>',
+                         summary), summary[-3000:]

@@ -835,3 +835,16 @@ def test_training_set_sizes_count_once_across_datasets(workdir, env):
     across = html[html.index('id="across"'):html.index('id="failed"')]
     assert "need two arms present in every dataset" not in across and "P(beats none on a seed)" not in across
     assert "One dataset at 2 training-set sizes, which are not independent datasets" in across
+
+
+def test_other_test_metrics_are_written_as_the_table_writes_values():
+    """digits' "other test metrics" read "macro F1 0.946" beside "balanced accuracy 0.9469" and
+    "log loss 0.09745" beside "0.1052" (4 significant digits, trailing zeros dropped); the table's
+    own columns keep 4 decimals."""
+    import pandas as pd
+
+    from pipeline.report.analysis import _other_metrics
+
+    cell = pd.DataFrame({"test_accuracy": [0.95, 0.95], "test_macro_f1": [0.946, 0.946],
+                         "test_log_loss": [0.09746, 0.09746], "test_balanced_accuracy": [0.9469, 0.9469]})
+    assert _other_metrics(cell, "accuracy") == "balanced accuracy 0.9469, macro F1 0.9460, log loss 0.0975"

@@ -130,13 +130,14 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
 
 
 def _other_metrics(cell: pd.DataFrame, primary: str) -> str:
-    """The mean test value of every other metric of the family the runs logged, e.g. "R² 0.945,
-    MAE 798" beside a primary MSE."""
+    """The mean test value of every other metric of the family the runs logged, e.g. "R² 0.9450,
+    MAE 798.12" beside a primary MSE, written as the table's own columns are
+    (metric_numbers.table_value: 0.9460, not 0.946 beside 0.9469)."""
     parts = []
     for name, m in METRICS.items():
         column = f"test_{name}"
         if name != primary and column in cell and cell[column].notna().any():
-            parts.append(f"{m.label} {float(cell[column].mean()):.4g}")
+            parts.append(f"{m.label} {metric_numbers.table_value(float(cell[column].mean()))}")
     return ", ".join(parts)
 
 

@@ -239,3 +239,25 @@ def test_the_summary_names_the_strength_that_stands_for_a_path(path_report):
     for arm, key in (("L1", "l1"), ("L2", "l2")):
         assert re.search(rf'<td class="l">digits</td><td class="l">{arm}<br><span class="muted">{key}=[\d.e-]+</span></td>',
                          summary), summary[-3000:]
+
+
+def test_pdf_wide_tables_with_long_differences_fit_the_text_block(tmp_path):
+    """The default study's synthetic_linear paired table ("-0.00291 MSE [-0.00549, -0.000329]" in
+    a cell that did not wrap, 12 columns) reached 578 pt in the PDF, past the 561 pt margin. The
+    template's own CSS in WeasyPrint, on that table's header and rows."""
+    from weasyprint import HTML
+
+    css = re.search(r"<style>(.*?)</style>", (ROOT / "pipeline/templates/report.html.j2").read_text(), re.S).group(1)
+    head = "".join(f"<th>{h}</th>" for h in ("pairs", "mean diff [95% CI]", "effect size d<sub>z</sub>", "t-test p",
+                                             "Holm", "Wilcoxon p", "Holm", "min. Wilcoxon p", "TOST p", "Holm"))
+    diffs = ("+0.0132 MSE [0.00222, 0.0241]", "-0.00291 MSE [-0.00549, -0.000329]", "-0.0402 MSE [-0.0543, -0.0261]")
+    rows = "".join(f"<tr><td class='l'>dropout+L2</td><td>10</td><td class='nw'>{d}</td><td>-0.81</td>"
+                   + "<td>0.0311</td>" * 7 + "<td class='l undecided'>undecided</td></tr>" for d in diffs)
+    pdf = tmp_path / "wide.pdf"
+    HTML(string=f"<html><head><style>{css}</style></head><body><table class='wide keep'><thead><tr>"
+                f"<th class='l'>arm vs none</th>{head}<th class='l'>verdict</th></tr></thead><tbody>{rows}</tbody>"
+                "</table></body></html>").write_pdf(pdf)
+    bbox = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    width = float(re.search(r'<page width="([\d.]+)"', bbox).group(1))
+    widest = max(float(x) for x in re.findall(r'xMax="([\d.]+)"', bbox))
+    assert "-0.000329]" in bbox and widest <= width - MARGIN_X + 0.5, f"the table reaches {widest:.1f} pt"

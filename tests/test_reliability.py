@@ -720,3 +720,26 @@ def test_a_run_mlflow_created_twice_is_closed_as_a_duplicate(workdir, env, monke
     assert run.data.tags["fail_reason"].startswith(f"a second run of this trial, whose own run is {named.run_id} ")
     assert client.get_run(named.run_id).info.status == "FINISHED"
     assert [t.state for t in ostudy.get_trials() if t.number == trial.number] == [TrialState.COMPLETE]
+
+
+def test_a_distributed_studys_report_stores_and_prints_the_side_by_side_view(workdir, env):
+    """enqueue + worker + report: the report is what records a distributed study's verdicts, so it
+    also stores the parents' numbers side by side as a shared view and prints its link, as
+    `ablation` does (a distributed study had the verdict tags and metrics but never that view)."""
+    write_study(workdir / "d.yaml", tiny_study_dict(name="dist", arms=["none", "l2"], seeds=2, epochs=3))
+    storage = ["--storage", f"journal:{workdir / 'optuna.journal'}"]
+    for command in ("enqueue", "worker"):
+        proc = run_cli([command, "--study", "d.yaml", *storage], cwd=workdir, env=env)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    report = run_cli(["report", "--study", "d.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert report.returncode == 0, report.stderr[-2000:]
+    link = next((line for line in report.stdout.splitlines() if line.startswith("Each dataset's differences to none")),
+                None)
+    assert link is not None, report.stdout[-2000:]
+    key = re.search(r"viewStateShareKey=([\w-]+)", link).group(1)
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("dist")
+    assert f"mlflow.sharedViewState.{key}" in client.get_experiment(exp.experiment_id).tags
+    # a view (--seeds) records nothing, and prints no link to the study's verdicts
+    view = run_cli(["report", "--study", "d.yaml", "--seeds", "1", "--no-pdf"], cwd=workdir, env=env)
+    assert view.returncode == 0 and "Each dataset's differences" not in view.stdout, view.stderr[-2000:]

@@ -110,11 +110,14 @@ def interval(p: stats.Paired, metric: str) -> str:
 
 
 def _end(x: float, metric: str, big: float, rope: float) -> str:
-    """A CI's end as `number` writes it, with more digits where it would read as the ROPE's edge
-    though it lies on one side of it (1.002 pt beside a ROPE of 1.0 pt: "1.002", not "1.0"):
-    inside the ROPE or past it decides between "negligible" and "better". In number's style
+    """A CI's end as `number` writes it, with more digits where it would read as zero or as the
+    ROPE's edge though it lies on one side of it (-0.04 pt, not "0.0", whether the interval holds
+    zero; 1.002 pt beside a ROPE of 1.0 pt: "1.002", not "1.0": inside the ROPE or past it decides
+    between "negligible" and "better"). In number's style
     (2 502 beside a ROPE of 2 500); an end at the edge but for float error stays as it is."""
     text = number(x, metric, signed=False, big=big)
+    if x != 0 and text.strip("+-0.") == "":   # "+1.7 pt [0.0, 3.5]" beside p 0.055: the end's side is the point
+        return next((mine for extra in range(1, 5) if (mine := _with_digits(x, metric, big, extra)).strip("+-0.")), text)
     if math.isnan(rope) or math.isclose(abs(x), rope, rel_tol=1e-9) or \
             number(abs(x), metric, False, big) != number(rope, metric, False, big):
         return text

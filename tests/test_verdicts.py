@@ -634,7 +634,10 @@ def test_differences_are_written_in_the_metrics_own_direction_and_units():
     assert metric_numbers.interval(p, "mse") == " [-0.02, -0.004]"
     tiny = dataclasses.replace(p, mean_diff=-0.0004, ci_low=-0.0004, ci_high=0.0)
     assert metric_numbers.amount(tiny.mean_diff, "accuracy") == "0.0 pt"
-    assert metric_numbers.interval(tiny, "accuracy") == " [0.0, 0.0]"
+    # an end that rounds to zero keeps its side: "[0.0, 3.5]" hid that the interval holds zero
+    assert metric_numbers.interval(tiny, "accuracy") == " [-0.04, 0.0]"
+    assert metric_numbers.interval(dataclasses.replace(p, ci_low=-0.0004, ci_high=0.035), "accuracy") == " [-0.04, 3.5]"
+    assert metric_numbers.interval(dataclasses.replace(p, ci_low=1e-19, ci_high=0.035), "accuracy") == " [0.0, 3.5]"
     assert metric_numbers.amount(0.0, "mse") == "0 MSE" and metric_numbers.rope_text(0.01, "accuracy") == "1.0 pt"
 
 

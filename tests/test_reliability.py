@@ -1,6 +1,7 @@
 """Crash safety and scale-out, for real: SIGKILL and SIGTERM in the middle of a trial, parallel
 workers on one machine, and three workers on a PostgreSQL-backed study with an MLflow server."""
 
+import html as html_mod
 import os
 import re
 import signal
@@ -350,6 +351,10 @@ def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, 
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (workdir / "reports/dist/report.html").read_text()
     assert "Summary" in html and mlflow_server in html  # run links point at the server
+    # a distributed study's console answer comes from `report` alone: the summary ablation prints
+    short = next(line for line in proc.stdout.splitlines() if line.startswith("In short: "))
+    assert html_mod.escape(short[len("In short: "):], quote=False) in html and "Verdicts (each arm vs none" in proc.stdout
+    assert re.search(r"^    L2( \(.*\))?: ", proc.stdout, re.MULTILINE), proc.stdout[-3000:]
     assert "postgres@" not in html or "***" not in html  # no password to mask here; nothing leaked
 
 

@@ -22,11 +22,10 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from .. import verdict_words
 from ..runtime import mask_credentials
 from ..study import Study
 from .. import runtree as rt
-from ..summary import log_study_verdicts, root_note
+from ..summary import format_summary, log_study_verdicts, root_note
 from ..tracking import Tracker
 from . import analysis, collect, figures, render
 
@@ -83,9 +82,8 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     _study_figures(drawn, out / "figures")
     (out / INPUTS_FILE).write_text(digest + "\n", encoding="utf-8")
     _share_views(tracker, data, study, results)
-    if say_verdicts:
-        for line in verdict_lines(results):
-            print(line, flush=True)
+    if say_verdicts:   # what `ablation` prints at its end: a distributed study's user sees it here alone
+        print(format_summary(study, results["results"], results["decided"], results["in_short"]), flush=True)
         from ..ui_links import overview_link
 
         for experiment_id in sorted({r.experiment_id for r in data.own_roots()}):
@@ -164,12 +162,6 @@ def _share_views(tracker: Tracker, data: collect.ReportData, study, results: dic
     except Exception as e:   # noqa: BLE001 (MLflow raises many kinds; none should fail a written report)
         print(f"note: the report's links into the MLflow UI may open nothing: storing their views failed "
               f"({type(e).__name__})", file=sys.stderr, flush=True)
-
-
-def verdict_lines(results: dict) -> list[str]:
-    """Each dataset's answer as the report states it, with its warning, for the console."""
-    return [line for d in results["datasets"] if d.get("verdicts") is not None
-            for line in verdict_words.answer_lines(d["verdicts"])]
 
 
 def _say_missing(data: collect.ReportData, results: dict) -> None:

@@ -66,6 +66,7 @@ def analyze(data: ReportData) -> dict:
     min_p = stats.min_wilcoxon_p(used or study.looks()[0])
     return {"datasets": datasets, "summary": _said_once([_summary_row(d) for d in datasets]),
             "in_short": short_answer.in_short(decided, short_answer.mean_values(results)),
+            "results": results, "decided": decided,   # for the console's summary (the `report` command)
             "across": _across(data, datasets), "improvement": _improvement(study, datasets),
             "n_independent": len({plan.base for plan in study.plans}),   # a dataset's sizes count once
             "n_seeds": n_seeds, "looks": study.looks() if study.adaptive else None, "seeds_header": _seeds_header(study, datasets),

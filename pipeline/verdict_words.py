@@ -81,6 +81,19 @@ def seeds_to_decide(p: stats.Paired) -> str:
 ROUGH_BELOW = 5   # seeds: an estimate of seeds needed from fewer says so
 
 
+def seeds_cell(p: stats.Paired) -> str:
+    """seeds_to_decide for a table's cell: "~15 (better, mean within the ROPE so far; 84% chance)";
+    "" when no estimate applies."""
+    if not p.seeds_needed:
+        return ""
+    many = f"> {p.seeds_needed - 1}" if p.seeds_needed > 10000 else f"~{p.seeds_needed}"
+    what = p.needed_for
+    if what in ("better", "worse") and not math.isnan(p.rope) and abs(p.mean_diff) < p.rope:
+        what += ", mean within the ROPE so far"   # as the sentence's "though its mean difference ... smaller"
+    chance = "" if math.isnan(p.decide_chance) else f"; {percent(p.decide_chance)} chance"
+    return f"{many} ({what}{chance})"
+
+
 def percent(chance: float) -> str:
     """A chance to a whole percent; never "0%" or "100%" for a chance that is only near them."""
     whole = round(100 * chance)

@@ -112,6 +112,9 @@ def test_undecided_says_how_many_seeds_would_decide():
     inside = dataclasses.replace(p, mean_diff=-0.004, needed_for="worse", seeds_needed=14, rope=0.01, decide_chance=0.347)
     assert verdict_words.seeds_to_decide(inside) == ("~14 seeds could show it worse, though its mean difference "
                                                      "so far is smaller than the ROPE (35% chance, given these 4 seeds)")
+    # the report's cell keeps the caveat the sentence gives
+    assert verdict_words.seeds_cell(inside) == "~14 (worse, mean within the ROPE so far; 35% chance)"
+    assert verdict_words.seeds_cell(dataclasses.replace(inside, mean_diff=-0.02, decide_chance=math.nan)) == "~14 (worse)"
     # the same advice on the dataset's MLflow parent run, beside verdict.l2 = undecided
     tags = verdict_record.verdict_tags(dataclasses.replace(t, paired={"l2": inside}))
     assert tags["verdict.l2"] == "undecided" and tags["verdict.l2.seeds_to_decide"] == verdict_words.seeds_to_decide(inside)

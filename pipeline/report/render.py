@@ -145,10 +145,10 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
     env.filters["f"] = fmt_number
     env.filters["p"] = fmt_p
     env.filters["counted"] = lambda n, word: counted(n, word)
-    env.filters["chance"] = verdict_words.percent   # 0.62 -> "62%" (never 0% or 100% for a near one)
     env.filters["sentence"] = lambda s: s if str(s).rstrip().endswith((".", "!", "?")) else f"{s}."   # console lines end bare
     # the difference to none as the console writes it (metric_numbers.amount): one convention everywhere
     env.globals["difference"] = metric_numbers.difference
+    env.globals["seeds_cell"] = verdict_words.seeds_cell   # "~15 (better, mean within the ROPE so far; 84% chance)"
     # Cohen's d_z with the sign of the difference beside it (a lower-is-better metric's flips back)
     env.globals["effect_size"] = lambda p, metric: math.copysign(1.0, metric_numbers.shown(1.0, metric)) * p.effect_size
     df = data.runs

@@ -848,3 +848,13 @@ def test_other_test_metrics_are_written_as_the_table_writes_values():
     cell = pd.DataFrame({"test_accuracy": [0.95, 0.95], "test_macro_f1": [0.946, 0.946],
                          "test_log_loss": [0.09746, 0.09746], "test_balanced_accuracy": [0.9469, 0.9469]})
     assert _other_metrics(cell, "accuracy") == "balanced accuracy 0.9469, macro F1 0.9460, log loss 0.0975"
+
+
+def test_the_arms_table_writes_tuned_strengths_to_three_digits():
+    """A tuned arm's strengths as trained ("dropout=0.296558/0.452126, l1=0.000725701") beside the
+    tuning table's 3 significant digits: the arms table writes them that way too."""
+    from pipeline.report.analysis import _three_digits
+
+    assert _three_digits("dropout=0.296558/0.452126, l1=0.000725701") == "dropout=0.297/0.452, l1=0.000726"
+    assert _three_digits("dropout=0.5, l2=3.14159e-05 (weight_decay)") == "dropout=0.5, l2=3.14e-05 (weight_decay)"
+    assert _three_digits("l2=0.001 (penalty)") == "l2=0.001 (penalty)"

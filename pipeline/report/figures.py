@@ -247,7 +247,13 @@ def tuning(ctx: FigureContext, d: dict) -> Optional[str]:
     if not len(sub):
         return None
     tuned = [a for a in ctx.data.study.arms if a in set(sub["arm"])]
-    fig, axes = plt.subplots(1, 1 + len(tuned), figsize=(3.0 * (1 + len(tuned)), 2.9), squeeze=False)
+    # three panels a row: five in one were shrunk to 3 pt text on a PDF page
+    cols = min(3, 1 + len(tuned))
+    rows = math.ceil((1 + len(tuned)) / cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.9 * rows), squeeze=False)
+    axes = grid.reshape(1, -1)
+    for spare in axes[0, 1 + len(tuned):]:
+        spare.axis("off")
     ax = axes[0, 0]
     for arm in tuned:
         t = sub[(sub["arm"] == arm)].sort_values("number")
@@ -255,7 +261,8 @@ def tuning(ctx: FigureContext, d: dict) -> Optional[str]:
         best = (vals.cummax() if d["hib"] else vals.cummin()).ffill()
         ax.step(t["number"], best, where="post", label=arms.label(arm), color=ctx.color(arm))
     ax.set_title("best validation metric so far", fontsize=8)
-    ax.set_xlabel("tuning trial")
+    ax.set_xlabel("tuning trial", fontsize=7)
+    ax.set_ylabel(f"validation {d['metric']}", fontsize=7)
     ax.legend(fontsize=6)
     for ax, arm in zip(axes[0, 1:], tuned):
         t = sub[(sub["arm"] == arm) & (sub["status"] == "FINISHED")]
@@ -270,7 +277,9 @@ def tuning(ctx: FigureContext, d: dict) -> Optional[str]:
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # narrow decades overlap
         ax.tick_params(labelsize=7)
-        ax.set_title(f"{arms.label(arm)}: val metric vs {'mean p' if col == 'dropout' else col}", fontsize=8)
+        ax.set_xlabel("dropout p (mean over layers)" if col == "dropout" else f"{col.upper()} strength (log scale)", fontsize=7)
+        ax.set_ylabel(f"validation {d['metric']}", fontsize=7)
+        ax.set_title(f"{arms.label(arm)}: validation vs {'mean p' if col == 'dropout' else col}", fontsize=8)
     fig.tight_layout()
     return _png(fig)
 

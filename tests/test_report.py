@@ -285,6 +285,7 @@ def test_train_size_axis_runs_each_size_and_plots_it(workdir, env):
     # Across datasets: two independent blocks, not four dataset@size rows
     assert "Average rank over 2 datasets" in html
     assert "digits (2 sizes), wine (2 sizes) count once each" in html
+    assert "2 datasets (4 with their training-set sizes) · arms:" in html   # the header counted 4 datasets
     # one size as the console labels it is a --datasets view of its own; a size not run is refused
     view = run_cli(["ablation", "--study", "s.yaml", "--datasets", "digits@40", "--no-report"], cwd=workdir, env=env)
     assert view.returncode == 0 and "[digits@40] nothing to train" in view.stdout, view.stderr[-2000:]

@@ -301,6 +301,18 @@ class Progress:
             counts = f"{through}/{self.total} done ({self.failed} failed)"
         return f"[{self.label}]{self.who} {self.what}: {counts}, {elapsed:.0f} s{left}"
 
+    def settle(self) -> None:
+        """Nothing is left to pop: the total becomes what this worker went through, and the last
+        line says so (with other workers the bar stayed at "5/8", cells the others took, as if
+        three were missing)."""
+        with self._lock:
+            through = self.done + self.failed + self.taken_over
+            if through >= self.total:
+                return
+            self._set_total(through)
+            if self.bar is None and through:
+                print(self.line(1.0), flush=True)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()

@@ -78,6 +78,9 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
             with signals_deferred():   # recorded or ended on a signal, never both
                 pending.append(bookkeeper.submit(_record, ctx, endings, progress, beat))
                 current = None
+        for f in pending:   # every population recorded: the count is final
+            f.result()
+        progress.settle()
     except (Interrupted, StoreUnreachable) as e:
         stopped, outage = (stopped or 0, None) if isinstance(e, Interrupted) else (None, e)
         raise

@@ -149,7 +149,7 @@ def cmd_enqueue(args) -> int:
             finish_dataset(ctx, plan, data[plan.label])
     if ctx.tracker.owns_root() and not ctx.tracker.discard_if_empty(ctx.experiment_id, ctx.root_id):
         ctx.tracker.end_run(ctx.root_id, "FINISHED")  # the tree exists; workers attach to its parents
-    waiting, training = queue_state(ctx, data)
+    waiting, training, silent = queue_state(ctx, data)
     uris = [(u, mask_credentials(u)) for u in (args.storage, ctx.tracker.uri)]
     masked = " (passwords masked)" if any(u != shown for u, shown in uris) else ""
     flags = _override_flags(study)
@@ -159,7 +159,10 @@ def cmd_enqueue(args) -> int:
                             "without results" if study.adaptive else "")
               + f". The report: python -m pipeline report --study {args.study}{flags} --tracking-uri {uris[1][1]}{masked}")
         return 0
-    print(f"{counted(waiting, 'cell')} waiting" + (f", {training} in training" if training else "")
+    # "in training" alone read as alive: a killed worker's cells stay RUNNING until a worker takes them over
+    quiet = (f" ({len(silent)} of them by a worker silent for {max(silent):.0f} s: dead or cut off, a live worker "
+             "takes them over)") if silent else ""
+    print(f"{counted(waiting, 'cell')} waiting" + (f", {training} in training{quiet}" if training else "")
           + f"; start workers with: python -m pipeline worker --study {args.study}{flags} "
           f"--storage {uris[0][1]} --tracking-uri {uris[1][1]}{masked}"
           + ("\n(adaptive seeds: run enqueue again when the workers are done, until it says nothing is left to train)"

@@ -54,14 +54,19 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, who: str = ""
     return worker.work_cells(ctx, cells, data, who)
 
 
-def queue_state(ctx: RunContext, data: dict) -> tuple[int, int]:
-    """(waiting, training) cells over the study's datasets, as an `enqueue` leaves them."""
+def queue_state(ctx: RunContext, data: dict) -> tuple[int, int, list[float]]:
+    """(waiting, training) cells over the study's datasets, as an `enqueue` leaves them, and the
+    seconds of silence of those in training that missed two heartbeats (a dead or cut-off
+    worker's, which a live worker takes over; [] on storages without heartbeats)."""
     waiting = training = 0
+    silent = []
     for plan in ctx.study.plans:
         ostudy = open_dataset_study(ctx, ctx.study, plan, data[plan.label])
         waiting += len(ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
         training += len(ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-    return waiting, training
+        # two beats missed: not beating (grid.dead_trials); failed once GRACE_S passes
+        silent += [age for age in grid.heartbeat_ages(ostudy).values() if age >= 2 * grid.HEARTBEAT_S]
+    return waiting, training, silent
 
 
 # --- finish ----------------------------------------------------------------------------------

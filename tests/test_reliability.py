@@ -754,3 +754,30 @@ def test_a_distributed_studys_report_stores_and_prints_the_side_by_side_view(wor
     # a view (--seeds) records nothing, and prints no link to the study's verdicts
     view = run_cli(["report", "--study", "d.yaml", "--seeds", "1", "--no-pdf"], cwd=workdir, env=env)
     assert view.returncode == 0 and "Each dataset's differences" not in view.stdout, view.stderr[-2000:]
+
+
+def test_enqueue_says_which_cells_in_training_have_gone_silent(workdir, env):
+    """enqueue as a status check said "15 in training" for the cells of a worker killed seconds
+    before (RUNNING until a live worker takes them over): it now says how many of them come from
+    a worker whose heartbeat went silent, and for how long."""
+    import sqlalchemy
+
+    write_study(workdir / "q.yaml", tiny_study_dict(name="quiet", seeds=2, epochs=2, datasets=[{"name": "wine"}]))
+    url = f"sqlite:///{workdir / 'optuna.db'}"
+    first = run_cli(["enqueue", "--study", "q.yaml", "--storage", url], cwd=workdir, env=env)
+    assert first.returncode == 0 and "waiting;" in first.stdout and "in training" not in first.stdout, first.stdout
+    storage = get_storage(url)
+    [name] = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+    ostudy = optuna.load_study(study_name=name, storage=storage)
+    popped = ostudy.get_trials(states=(TrialState.WAITING,))[:2]
+    for t in popped:   # a worker on another machine popped them; one of its trials' beats went quiet
+        storage.set_trial_state_values(t._trial_id, TrialState.RUNNING)
+        storage.set_trial_user_attr(t._trial_id, "worker", "elsewhere:123:abcd")
+        storage.record_heartbeat(t._trial_id)
+    with storage.engine.begin() as conn:   # 20 s: two beats missed, not yet the grace period's 30
+        conn.execute(sqlalchemy.text(f"UPDATE trial_heartbeats SET heartbeat = datetime('now', '-20 seconds') "
+                                     f"WHERE trial_id = {popped[0]._trial_id}"))
+    again = run_cli(["enqueue", "--study", "q.yaml", "--storage", url], cwd=workdir, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert re.search(r", 2 in training \(1 of them by a worker silent for 2\d s: dead or cut off, a live worker takes "
+                     r"them over\); start workers with", again.stdout), again.stdout

@@ -160,9 +160,11 @@ def retire_old_verdicts(tracker: Tracker, study: Study, current: dict[str, str],
     hashes = {p.label: p.config_hash for p in study.plans}
     for p in parents:
         label = p.tags.get(rt.DATASET_LABEL)
+        # an older parent that never held verdicts (a `--seeds 3` look, or an enqueue's whose report
+        # was a view) gets the pointer too: its trials count in the study
         if (label in current and p.run_id != current[label] and p.tags.get(rt.CONFIG_HASH) == hashes.get(label)
-                and rt.VERDICT in p.tags and p.tags[rt.VERDICT] != f"{SUPERSEDED} run {current[label]}"):
-            if not p.tags[rt.VERDICT].startswith(SUPERSEDED):
+                and p.tags.get(rt.VERDICT) != f"{SUPERSEDED} run {current[label]}"):
+            if rt.VERDICT in p.tags and not p.tags[rt.VERDICT].startswith(SUPERSEDED):
                 tracker.delete_tags(p.run_id, [k for k in p.tags if k.startswith(rt.VERDICT + ".")])
                 # its metrics cannot be deleted: NaN as their latest, so sorting and searching skip it
                 arms_judged = {k.split(".")[1] for k in p.tags if k.startswith(rt.VERDICT + ".")}

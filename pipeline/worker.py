@@ -78,9 +78,6 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
             with signals_deferred():   # recorded or ended on a signal, never both
                 pending.append(bookkeeper.submit(_record, ctx, endings, progress, beat))
                 current = None
-        for f in pending:   # every population recorded: the count is final
-            f.result()
-        progress.settle()
     except (Interrupted, StoreUnreachable) as e:
         stopped, outage = (stopped or 0, None) if isinstance(e, Interrupted) else (None, e)
         raise
@@ -96,9 +93,11 @@ def _finish(ctx, popped: list, pending: list, counts: dict, why: tuple, helpers)
     bookkeeper, progress = helpers
     stopped, outage = why
     try:
-        ahead = _wind_down(ctx, popped, pending, counts, outage)
+        ahead = _wind_down(ctx, popped, pending, counts, outage)   # every population recorded
         if stopped is not None:   # one line, not one per cell
             lifecycle.interrupted_line(stopped, ahead, progress.who)
+        elif outage is None:   # nothing left to pop: the count is final
+            progress.settle()
     finally:
         bookkeeper.shutdown()
         progress.close()

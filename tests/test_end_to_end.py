@@ -281,9 +281,11 @@ def test_an_extended_study_keeps_its_verdicts_on_one_parent(workdir, env):
     assert "Seeds were added after results on 2 seeds were in: the tests hold their 5% error rate" in proc.stdout, proc.stdout
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name("grow").experiment_id
-    # the view's parent (it records no verdicts), the first run's, the extended one's
+    # the view's parent (it records no verdicts, and points at the current one too: its trials count), the
+    # first run's, the extended one's
     looked, old, new = sorted(client.search_runs([exp], "tags.kind = 'dataset'"), key=lambda r: r.info.start_time)
-    assert "verdict" not in looked.data.tags and new.data.tags["verdict.l2"] in ("better", "worse", "equivalent", "undecided")
+    assert looked.data.tags["verdict"] == f"superseded: the study's verdicts are on run {new.info.run_id}"
+    assert new.data.tags["verdict.l2"] in ("better", "worse", "equivalent", "undecided")
     assert not any(k.startswith("verdict.") for k in old.data.tags)
     assert old.data.tags["verdict"] == f"superseded: the study's verdicts are on run {new.info.run_id}"
     assert [r.info.run_id for r in client.search_runs([exp], "tags.`verdict.l2` != ''")] == [new.info.run_id]
@@ -293,8 +295,8 @@ def test_an_extended_study_keeps_its_verdicts_on_one_parent(workdir, env):
     # extended again: both older parents point at the newest (not one at the next, a chain)
     write_study(workdir / "g.yaml", {**study, "seeds": 4})
     assert run_cli(["ablation", "--study", "g.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
-    _, *older, newest = sorted(client.search_runs([exp], "tags.kind = 'dataset'"), key=lambda r: r.info.start_time)
-    assert [r.data.tags["verdict"] for r in older] == [f"superseded: the study's verdicts are on run {newest.info.run_id}"] * 2
+    *older, newest = sorted(client.search_runs([exp], "tags.kind = 'dataset'"), key=lambda r: r.info.start_time)
+    assert [r.data.tags["verdict"] for r in older] == [f"superseded: the study's verdicts are on run {newest.info.run_id}"] * 3
     assert newest.data.tags["seeds_added_after"] == "[2, 3]"
     report = run_cli(["report", "--study", "g.yaml", "--no-pdf"], cwd=workdir, env=env)
     assert report.returncode == 0, report.stderr[-2000:]

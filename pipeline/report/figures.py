@@ -210,6 +210,7 @@ def weights(ctx: FigureContext, d: dict) -> Optional[str]:
     if not len(sub):
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    top = 0.0   # the largest bin any arm has weights in: the axis ends there, not at the empty bins past it
     for arm in ctx.data.study.arms:
         hists = [ctx.data.histograms.get(r) for r in sub[sub["arm"] == arm]["run_id"]]
         hists = [h for h in hists if h]
@@ -218,9 +219,12 @@ def weights(ctx: FigureContext, d: dict) -> Optional[str]:
         counts = np.sum([h["counts"] for h in hists], axis=0).astype(float)
         edges = [float(e) for e in hists[0]["edges"][1:]]  # upper edges; the first bin is [0, 1e-6)
         frac = counts / counts.sum()
-        axes[0].step(edges, frac[1:] if len(frac) == len(edges) + 1 else frac[:len(edges)],
-                     where="pre", label=arms.label(arm), color=ctx.color(arm))
+        shares = frac[1:] if len(frac) == len(edges) + 1 else frac[:len(edges)]
+        axes[0].step(edges, shares, where="pre", label=arms.label(arm), color=ctx.color(arm))
+        top = max([top, *(e for e, s in zip(edges, shares) if s > 0 and math.isfinite(e))])
     axes[0].set_xscale("log")
+    if top > 0:
+        axes[0].set_xlim(right=top * 1.5)
     axes[0].set_title("|w| distribution (all layers)")
     axes[0].set_xlabel("|w|")
     axes[0].set_ylabel("share of the weights", fontsize=8)

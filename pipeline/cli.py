@@ -239,12 +239,16 @@ def _share_verdicts_view(study, tracking: Optional[str]) -> None:
     from .tracking import Tracker
     from .ui_links import verdicts_view, view_link
 
-    tracker = Tracker(tracking)
-    exp = tracker._client.get_experiment_by_name(study.name)
-    if exp is None:   # runs in another experiment (mlflow run without --experiment-name)
+    try:   # the report is written and recorded: a view that cannot be stored is a note, not a failure
+        tracker = Tracker(tracking)
+        exp = tracker._client.get_experiment_by_name(study.name)
+        if exp is None:   # runs in another experiment (mlflow run without --experiment-name)
+            return
+        key, state = verdicts_view(study.name, study.arms)
+        tracker.share_views(exp.experiment_id, {key: state})
+    except Exception as e:
+        print(f"note: the side-by-side view was not stored ({type(e).__name__}: {str(e)[:200]})", file=sys.stderr)
         return
-    key, state = verdicts_view(study.name, study.arms)
-    tracker.share_views(exp.experiment_id, {key: state})
     print(f"Each dataset's differences to none, side by side: {view_link(tracker.uri, exp.experiment_id, key)}")
 
 

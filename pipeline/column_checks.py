@@ -105,9 +105,15 @@ def id_like_target(y: pd.Series, name) -> str:
         return ""
     if numbers.max() - numbers.min() + 1 == len(numbers):
         return f"every whole number from {numbers.min():.0f} to {numbers.max():.0f}, each on one row"
-    if ID_WORDS.search(str(name)) or ID_CAMEL.search(str(name)):
+    if TARGET_ID.search(str(name)) or TARGET_ID_CAMEL.search(str(name)):
         return "a different whole number on every row, named like an id"
     return ""
+
+
+# A target named like an id: narrower than a feature's ID_WORDS (a sales_number or passengerNumber
+# to predict is a count, not a row's name)
+TARGET_ID = re.compile(r"(?:^|[\s_.-])(?:id|ids|uuid|guid)$", re.IGNORECASE)
+TARGET_ID_CAMEL = re.compile(r"[a-z](?:Id|ID)$")
 
 
 def heavy_tail(y: pd.Series) -> dict:

@@ -75,8 +75,9 @@ def _compared(values: dict[str, dict[int, float]], first: str, second: str, high
         return None
     a, b = [values[first][s] for s in seeds], [values[second][s] for s in seeds]
     same = all(stats.same_result(x, y) for x, y in zip(a, b))   # NaN on the same seeds too
-    return HeadToHead(first, second, stats.paired_test(a, b, higher_is_better, rope=rope, resolution=resolution,
-                                                       wilcoxon=False), identical=same)
+    # tested as the equal numbers they are: float rounding (1e-8 apart) is no difference to find
+    return HeadToHead(first, second, stats.paired_test(a, a if same else b, higher_is_better, rope=rope,
+                                                       resolution=resolution, wilcoxon=False), identical=same)
 
 
 def head_to_head_row(h, metric: str, name=arms.label) -> dict:

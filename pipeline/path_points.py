@@ -74,6 +74,20 @@ def within_one_se(variants: dict[str, dict[int, dict]], chosen: str,
     return val, [v for v, (m, _) in val.items() if (m >= top - se if higher_is_better else m <= top + se)]
 
 
+def alike(one: dict, other: dict) -> bool:
+    """Two path points with the same numbers on every seed, the training side's too (l2_mode
+    penalty and weight_decay train alike; the same accuracy alone can be a coarse metric's
+    coincidence): the choice between them is the list's order, not the data."""
+    return bool(one) and one.keys() == other.keys() and all(
+        stats.same_result(one[s][k], other[s][k]) for s in one for k in ("val", "test", "gap"))
+
+
+def copies(variants: dict[str, dict[int, dict]]) -> list[str]:
+    """The points with an earlier point's numbers on every seed (alike), in the path's order."""
+    order = list(variants)
+    return [v for i, v in enumerate(order) if any(alike(variants[u], variants[v]) for u in order[:i])]
+
+
 def select_variant(variants: dict[str, dict[int, dict]], higher_is_better: bool) -> str:
     """The path point that stands for the arm: the best mean *validation* metric over its seeds
     (selecting on test values and then testing them would be a selection on the same data). Points

@@ -12,7 +12,7 @@ from typing import Optional
 
 
 from . import arms, stats
-from .path_points import strength_order, within_one_se
+from .path_points import alike, copies, strength_order, within_one_se
 from .task import metric_for
 from .chance import resolution
 from .verdicts import DatasetResults, rope_of
@@ -42,14 +42,6 @@ class Path:
     edge: str = ""        # "strongest" / "weakest": the chosen is at that end, its neighbour clearly worse
     tied: list[str] = field(default_factory=list)   # points with the chosen's numbers on every seed
     copies: list[str] = field(default_factory=list)  # points with an earlier point's numbers on every seed
-
-
-def _alike(one: dict, other: dict) -> bool:
-    """Two path points with the same numbers on every seed, the training side's too (l2_mode
-    penalty and weight_decay train alike; the same accuracy alone can be a coarse metric's
-    coincidence): the choice between them is the list's order, not the data."""
-    return bool(one) and one.keys() == other.keys() and all(
-        stats.same_result(one[s][k], other[s][k]) for s in one for k in ("val", "test", "gap"))
 
 
 def _weights(by_seed: dict, key: str) -> Optional[stats.Summary]:
@@ -86,8 +78,8 @@ def summarize_path(d: DatasetResults, arm: str) -> Path:
             stats.summarize([x["gap"] for x in by_seed.values()]), vs_none, v in near,
             *(_weights(by_seed, key) if component in arms.ARMS[arm].components else None
               for key, component in (("sparsity", "l1"), ("norm", "l2")))))
-    path.tied = [v for v in order if v != chosen and _alike(variants.get(chosen, {}), variants[v])]
-    path.copies = [v for i, v in enumerate(order) if any(_alike(variants[u], variants[v]) for u in order[:i])]
+    path.tied = [v for v in order if v != chosen and alike(variants.get(chosen, {}), variants[v])]
+    path.copies = [v for v in order if v in copies(variants)]
     # at an end of an ordered path, with the next point inward clearly worse on validation: the
     # best may lie beyond what was tried (a flat end, within one SE, does not point anywhere)
     if se_known and ordered and len(ordered) >= 3 and chosen in (ordered[0], ordered[-1]):

@@ -364,6 +364,9 @@ class Paths(_Strict):
         second run of each taken for a retry: refused, naming it."""
         lists = {name: getattr(self, name) for name in ("dropout", "l1", "l2", "l2_mode")}
         lists.update({f"dropout_l2.{k}": v for k, v in self.dropout_l2.items()})
+        for strength in self.dropout_l2.get("l2", []):   # as paths.l2's (PathStrength)
+            if not isinstance(strength, list):
+                _above_zero(strength)
         for name, values in lists.items():
             written = [variant_id({"": v})[1:] for v in values]
             if twice := next((w for i, w in enumerate(written) if w in written[:i]), None):

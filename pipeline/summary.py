@@ -147,7 +147,10 @@ def log_verdicts(tracker: Tracker, parent_id: str, v: verdicts.DatasetVerdicts, 
         tracker.delete_tags(parent_id, stale)
     tracker.log_values(parent_id, verdict_record.verdict_metrics(v))
     tracker.log_dict(parent_id, verdict_record.verdict_record(v), "verdicts.json")
-    return bool(before) and before != {k: x for k, x in tags.items() if k.startswith(rt.VERDICT + ".")}
+    # the advice's words (seeds_to_decide) are no verdict: a new wording or chance is no change
+    def verdicts_in(t: dict) -> dict:
+        return {k: x for k, x in t.items() if k.startswith(rt.VERDICT + ".") and not k.endswith(".seeds_to_decide")}
+    return bool(before) and verdicts_in(before) != verdicts_in(tags)
 
 
 def retire_old_verdicts(tracker: Tracker, study: Study, current: dict[str, str], parents: list) -> None:

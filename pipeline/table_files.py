@@ -32,6 +32,16 @@ TOTAL_WORDS = frozenset({"total", "totals", "grand total", "sum", "summe", "gesa
                          "somme", "totaal", "totale", "totalt", "suma", "total general", "total général"})
 
 
+def header_name(columns, name: str) -> Optional[str]:
+    """The header's column that the study's `name` means: that name, or the one column that
+    differs from it only by spaces around it ("Umsatz (€) " for `target: Umsatz (€)`); None
+    where there is none (or several)."""
+    if name in columns:
+        return name
+    found = [c for c in columns if str(c).strip() == str(name).strip()]
+    return found[0] if len(found) == 1 else None
+
+
 def dataset_name(spec) -> str:
     """How an error names the table: "dataset <its label>"."""
     return f"dataset {spec.display}"
@@ -61,8 +71,9 @@ def read_file(spec, path: Path) -> pd.DataFrame:
             for c in dots:
                 frame[c] = text[c]
         if none_labels(spec):   # "None" a class of a target of words, not pandas' missing marker
-            raw = _read_text(path, spec.encoding or "utf-8", sep, skip, usecols=[spec.target], keep_default_na=False)
-            frame[spec.target] = frame[spec.target].mask(raw[spec.target].str.strip() == "None", "None")
+            target = header_name(frame.columns, spec.target)
+            raw = _read_text(path, spec.encoding or "utf-8", sep, skip, usecols=[target], keep_default_na=False)
+            frame[target] = frame[target].mask(raw[target].str.strip() == "None", "None")
         frame.attrs["number_marks"] = marks = number_marks(spec)
         _unmark(frame, marks)
         return frame
@@ -221,6 +232,7 @@ def _later_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: 
     try:   # the header and the target column alone: every study start asks (identity), for every CSV
         sep, skip = _delimiter(Path(path), encoding)
         columns = _read_text(Path(path), encoding, sep, skip, nrows=0).columns
+        target = header_name(columns, target) or target   # as the header writes it (spaces around it)
         labels = (_read_text(Path(path), encoding, sep, skip, usecols=[target])[target].dropna().str.strip()
                   if target in columns else None)
     except Exception:   # not text, not CSV: reading the table raises the one-line error
@@ -303,7 +315,7 @@ def drop_totals_row(spec, frame: pd.DataFrame, sep: str) -> tuple[pd.DataFrame, 
     at = filled[filled].index[-1]
     row, above = frame.loc[at], frame.loc[:at].iloc[:-1]
     word = label.rstrip(":").strip().casefold()
-    where = [c for c in frame.columns if isinstance(row[c], str) and row[c].rstrip(":").strip().casefold() == word]
+    where = [c for c in frame.columns if isinstance(row[c], str) and row[c].strip().rstrip(":").strip().casefold() == word]
     commas = file_commas(frame, sep)
     sums = [str(c) for c in frame.columns
             if c not in where and _is_sum(frame[c].loc[[at]], above[c], commas, c in frame.attrs.get("dot_thousands", {}))]
@@ -337,7 +349,8 @@ def none_labels(spec) -> bool:
 def none_labels_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> bool:
     try:   # the target column alone, as written
         sep, skip = _delimiter(Path(path), encoding)
-        if target not in _read_text(Path(path), encoding, sep, skip, nrows=0).columns:
+        target = header_name(_read_text(Path(path), encoding, sep, skip, nrows=0).columns, target)
+        if target is None:
             return False
         raw = _read_text(Path(path), encoding, sep, skip, usecols=[target], keep_default_na=False)[target].str.strip()
     except Exception:   # not text, not CSV: reading the table raises the one-line error

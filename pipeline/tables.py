@@ -56,7 +56,7 @@ from . import class_checks, column_checks, column_warnings
 from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
-from .table_files import dataset_name, drop_totals_row, read_file
+from .table_files import dataset_name, drop_totals_row, header_name, read_file
 from .written_numbers import (DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers,
                               sign_labels)
 from .words import counted, plural, yaml_key
@@ -98,9 +98,10 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     record = {"rows_in": len(frame), "columns_in": len(frame.columns) - 1, "dropped_columns": list(prep.drop_columns),
               "repeated_names": frame.attrs.get("repeated_names", {}), "dot_thousands": frame.attrs.get("dot_thousands", {})}
     marks = frame.attrs.get("number_marks", {})
+    # before drop_columns: the total word often stands in a column the user drops (a row number, a name)
+    frame, record["totals_row"] = drop_totals_row(spec, frame, sep)
     frame = frame.drop(columns=list(prep.drop_columns))
     _strip_text(frame, spec.target)
-    frame, record["totals_row"] = drop_totals_row(spec, frame, sep)
     # the user's markers twice: before reading numbers, so that "unknown" in a column of numbers does
     # not keep it text; after, so that a marker 0 matches "0" read as a number
     marked = _mark_missing(frame, prep.missing_values)
@@ -156,9 +157,8 @@ def _names_as_the_study_writes_them(spec, frame: pd.DataFrame) -> pd.DataFrame:
     names = {spec.target, *spec.preprocess.drop_columns, *spec.preprocess.keep_columns, *spec.preprocess.missing_values}
     renamed = {}
     for name in names - set(map(str, frame.columns)):
-        found = [c for c in frame.columns if str(c).strip() == str(name).strip()]
-        if len(found) == 1 and found[0] not in renamed:
-            renamed[found[0]] = name
+        if (found := header_name(frame.columns, name)) is not None and found not in renamed:
+            renamed[found] = name
     return frame.rename(columns=renamed) if renamed else frame
 
 

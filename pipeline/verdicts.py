@@ -19,7 +19,7 @@ import numpy as np
 from . import arms, stats
 from .chance import judge_chance, largest_step, no_better, overfits_below_chance, resolution, train_values
 from .head_to_head import HeadToHead, head_to_head, modes_head_to_head
-from .path_points import mode_pairs, strength_order, within_one_se
+from .path_points import copies, mode_pairs, strength_order, within_one_se
 from .stats import AT_CHANCE
 from .task import metric_for
 
@@ -379,8 +379,9 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
         if order:
             v.path_place[a] = "weakest" if point == order[0] else "stronger"
         val, near = within_one_se(d.paths[a], point, hib)
-        if len(val) > 1 and len(near) == len(val):
-            v.flat_paths[a] = len(val)
+        distinct = len(val) - len(set(copies(d.paths[a])) & set(val))   # modes that train alike count once
+        if distinct > 1 and len(near) == len(val):
+            v.flat_paths[a] = distinct
     judge_chance(d, v)
     for a in v.selected:
         if pairs := mode_pairs(list(d.paths[a])):

@@ -34,10 +34,9 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
     batch = cells.plan.execution.population_size if population else 1
     progress = Progress(cells.plan.label, len(cells.ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))),
                         who=who)
-    # One bookkeeping thread keeps MLflow and Optuna off the training's path: while a population
-    # trains, it records the previous one and pops and opens the next (both are writes that
-    # Python and the stores spend CPU on, several ms a trial on SQLite). Training waits for it
-    # only when the bookkeeping of a population takes longer than its training.
+    # One bookkeeping thread keeps MLflow and Optuna off the training's path: while a population trains,
+    # it records the previous one and pops and opens the next (writes that cost CPU, several ms a trial
+    # on SQLite). Training waits for it only when a population's bookkeeping outlasts its training.
     bookkeeper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bookkeeper")
     pending: list = []
     upcoming = None   # the next population, popped and opened ahead (a future)
@@ -50,6 +49,7 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
                     raise f.exception()
             if upcoming is None:
                 if not (grid.has_waiting(cells.ostudy) or retried(ctx, cells.ostudy, progress)):
+                    progress.drained = True   # nothing left to pop: _finish settles the count
                     break
                 upcoming = bookkeeper.submit(_open_ahead, ctx, cells, batch)
             with ctx.clock("bookkeeping"):   # waiting for the bookkeeper holds training up
@@ -96,7 +96,7 @@ def _finish(ctx, popped: list, pending: list, counts: dict, why: tuple, helpers)
         ahead = _wind_down(ctx, popped, pending, counts, outage)   # every population recorded
         if stopped is not None:   # one line, not one per cell
             lifecycle.interrupted_line(stopped, ahead, progress.who)
-        elif outage is None:   # nothing left to pop: the count is final
+        elif progress.drained:   # nothing was left to pop (not an error): the count is final
             progress.settle()
     finally:
         bookkeeper.shutdown()

@@ -129,6 +129,8 @@ CASES = [
     # tuning chooses the strength a path varies: the tuning budget would be spent for nothing
     ("path-strength-zero", {**tiny_study_dict(), "paths": {"l1": [0, 1e-3]}}, [],
      "field 'paths.l1.0' = 0: 0 is not allowed: a path's strengths are greater than 0 (strength 0 is the arm none"),
+    ("path-combined-strength-zero", {**tiny_study_dict(), "paths": {"dropout_l2": {"dropout": [0.2], "l2": [0.0, 1e-3]}}}, [],
+     "field 'paths': 0 is not allowed: a path's strengths are greater than 0"),
     ("path-point-twice", {**tiny_study_dict(), "paths": {"l2": [1e-3, 0.001]}}, [],
      "field 'paths': paths.l2 lists 0.001 twice; list each point once"),
     ("tune-and-path", {**tiny_study_dict(), "tune": {"trials": 2, "seeds": [100]}, "paths": {"l2": [1e-3, 1e-2]}}, [],

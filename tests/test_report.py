@@ -680,6 +680,14 @@ def test_an_underfit_strength_does_not_flatten_the_path_panel():
         else:
             assert (bottom, top) == auto and not ax.texts
         plt.close(fig)
+    # the selected point and none the same on every seed (a tiny test split): no spread to call others far by
+    flat = [stats.summarize(v) for v in ([[0.9667] * 3] * 3 + [[0.90, 0.93, 0.95]])]
+    fig, ax = plt.subplots()
+    _path_panel(ax, "C0", [("", [0, 1, 2, 3], [1e-5, 1e-4, 1e-3, 1e-2])], flat, flat[0], [(0, "*", "selected")])
+    auto = ax.get_ylim()
+    _leave_out_far_points(ax, lines, flat, flat[0], 0)
+    assert ax.get_ylim() == auto and not ax.texts
+    plt.close(fig)
 
 
 def test_runs_from_before_every_split_had_every_metric_are_left_out_in_another_metric():

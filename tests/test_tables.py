@@ -275,6 +275,7 @@ def test_a_target_that_looks_like_a_row_id_is_warned_of(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=300)
     targets = {"Id": rng.permutation(300) + 100, "order_id": rng.choice(10**6, 300, replace=False),
+               "sales_number": rng.choice(10**6, 300, replace=False),   # a count to predict, named with "number"
                "price": np.round(50_000 + 1_000 * x + rng.normal(size=300) * 100).astype(int),
                "count": rng.poisson(5, 300), "units": rng.choice(10**6, 300, replace=False)}
     said = {}
@@ -286,7 +287,7 @@ def test_a_target_that_looks_like_a_row_id_is_warned_of(tmp_path):
                           "column can predict it, so every arm will learn nothing; check that target: names the column "
                           "to predict."]
     assert "a different whole number on every row, named like an id" in said["order_id"][0]
-    assert said["price"] == said["count"] == said["units"] == []
+    assert said["price"] == said["count"] == said["units"] == said["sales_number"] == []
 
 
 def test_a_lone_dash_in_a_text_target_is_missing_as_n_a_and_question_marks_are(tmp_path):
@@ -1254,6 +1255,10 @@ def test_an_exports_totals_row_is_dropped_with_a_warning_and_only_its_tables_ide
     (tmp_path / "euro.csv").write_text("\n".join(euro + [f"Summe:;;{revenue.sum():,.2f} €".replace(",", "X").replace(".", ",").replace("X", ".")]))
     frame, y, r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "euro.csv"), target="Menge"))
     assert len(frame) == 60 and r["totals_row"]["sums"] == ["Umsatz"] and not r["non_numbers_as_missing"]
+    # its label in a column the user drops (the row number): still the footer
+    frame, y, r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "euro.csv"), target="Menge",
+                                          preprocess={"drop_columns": ["Nr"]}))
+    assert len(frame) == 60 and r["totals_row"]["column"] == "Nr" and list(frame.columns) == ["Umsatz"]
     # "Total" on the last row of a table whose values are not its sums: a row like the others
     (tmp_path / "plain.csv").write_text("\n".join(lines + ["Total,3,2.5,7.5,"]))
     spec = DatasetSpec(name="table", path=str(tmp_path / "plain.csv"), target="Revenue")
@@ -1279,6 +1284,10 @@ def test_none_in_a_target_of_words_is_a_class_and_only_such_tables_change_identi
     assert len(frame) == 100 and (y == "None").sum() == (labels == "None").sum() > 30
     assert not r.get("rows_without_target")
     assert _dataset_identity(spec, False)["target_none"] is True
+    # the header writes the target's name with a space after it: the study's name matches it, None too
+    (tmp_path / "spaced.csv").write_text((tmp_path / "severity.csv").read_text().replace("x,severity", "x,severity ", 1))
+    _, y, _ = tables.read(DatasetSpec(name="table", path=str(tmp_path / "spaced.csv"), target="severity"))
+    assert len(y) == 100 and (y == "None").sum() == (labels == "None").sum()
     # a target of numbers: "None" and "NA" are missing, as before, and the identity is unchanged
     price = np.where(np.arange(100) % 10 == 0, "None", (x * 100 + 500).round(1).astype(str))
     pd.DataFrame({"x": x, "price": price}).to_csv(tmp_path / "prices.csv", index=False)

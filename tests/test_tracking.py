@@ -405,3 +405,6 @@ def test_a_parent_run_holds_the_latest_summarys_verdict_tags_and_no_others(tmp_p
         "L1 is better than none"
     record = json.loads(open(client.download_artifacts(parent, "verdicts.json", str(tmp_path))).read())
     assert record["arms"]["l1"].get("variant") is None
+    # the seeds advice's words are no verdict: its tag alone changing is no "changed verdicts"
+    client.set_tag(parent, "verdict.l1.seeds_to_decide", "~9 seeds could show it better (an older wording)")
+    assert log_verdicts(tracker, parent, plain) is False

@@ -437,7 +437,7 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
             sums = [stats.summarize([x[key] for x in variants[v].values()], bounds if key == "test" else (-math.inf, math.inf))
                     for v in order]
             band = stats.summarize(list((d["values"] if key == "test" else d.get("secondary", {}).get(PATH_SECONDARY[key], {}))
-                                        .get(arms.BASELINE, {}).values()))
+                                        .get(arms.BASELINE, {}).values()), bounds if key == "test" else (-math.inf, math.inf))
             _path_panel(ax, ctx.color(arm), lines, sums, band, [(order.index(v), m, label) for v, m, label in marks if v in order])
             if key != weights:   # the weights' panel keeps its own scale: none's sparsity may be far from L1's
                 _leave_out_far_points(ax, lines, sums, band, order.index(d["selected"][arm]) if d["selected"].get(arm) in order else None)
@@ -488,11 +488,15 @@ def _leave_out_far_points(ax, lines, sums, band, selected: Optional[int]) -> Non
     if not ref:
         return
     lo, hi = min(r[0] for r in ref), max(r[1] for r in ref)
-    reach = 3 * max(hi - lo, 1e-12)
+    if hi - lo <= 1e-9 * max(1.0, abs(hi)):   # no spread to measure by (every seed the same): nothing is far
+        return
+    reach = 3 * (hi - lo)
     far = {i for i, s_ in enumerate(sums) if math.isfinite(s_.mean) and not lo - reach <= s_.mean <= hi + reach}
     if not far:
         return
-    kept = [(s_.ci_low, s_.ci_high) for i, s_ in enumerate(sums) if i not in far and math.isfinite(s_.ci_low)] + ref
+    # a kept point's interval, or its mean alone where one seed gives none: on the scale either way
+    kept = [(s_.ci_low, s_.ci_high) if math.isfinite(s_.ci_low) else (s_.mean, s_.mean)
+            for i, s_ in enumerate(sums) if i not in far and math.isfinite(s_.mean)] + ref
     bottom, top = min(k[0] for k in kept), max(k[1] for k in kept)
     pad = 0.12 * max(top - bottom, 1e-12)
     ax.set_ylim(bottom - pad, top + pad)

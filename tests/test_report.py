@@ -477,7 +477,7 @@ def test_report_states_the_same_verdicts_as_the_console(built):
     # the seeds an undecided one needs, and the chance they decide it, as the console says them
     chance = r"(\d+%|under 1%|over 99%) chance"
     said = set(re.findall(rf"~(\d+) seeds could show it (better|worse|equivalent)[^(]*\({chance}, given these", proc.stdout))
-    cells = set(re.findall(rf"~(\d+) \((better|worse|equivalent); {chance}\)", page))
+    cells = set(re.findall(rf"~(\d+) \((better|worse|equivalent)(?:, mean within the ROPE so far)?; {chance}\)", page))
     assert said == cells and (bool(cells) or "undecided" not in verdicts_shown), (said, cells)
     assert "P(better) / P(same) / P(worse)" in page and "How the verdicts are reached" in page
     # the notes define the ROPE and the gap in the study's metrics (wine: accuracy; synthetic: MSE)

@@ -227,29 +227,7 @@ def cmd_report(args) -> int:
                          pdf=not args.no_pdf, record=not view, say_verdicts=True)
     for p in paths:
         print(f"report: {p}")
-    if paths and not view:
-        _share_verdicts_view(study, optional(args.tracking_uri))
     return 0 if paths else 1
-
-
-def _share_verdicts_view(study, tracking: Optional[str]) -> None:
-    """The shared view of the dataset runs' numbers side by side, and its link, as `ablation`
-    stores and prints them: a distributed study (enqueue, workers) gets its recorded verdicts
-    from `report` alone, and would otherwise never get this view."""
-    from .tracking import Tracker
-    from .ui_links import verdicts_view, view_link
-
-    try:   # the report is written and recorded: a view that cannot be stored is a note, not a failure
-        tracker = Tracker(tracking)
-        exp = tracker._client.get_experiment_by_name(study.name)
-        if exp is None:   # runs in another experiment (mlflow run without --experiment-name)
-            return
-        key, state = verdicts_view(study.name, study.arms)
-        tracker.share_views(exp.experiment_id, {key: state})
-    except Exception as e:
-        print(f"note: the side-by-side view was not stored ({type(e).__name__}: {str(e)[:200]})", file=sys.stderr)
-        return
-    print(f"Each dataset's differences to none, side by side: {view_link(tracker.uri, exp.experiment_id, key)}")
 
 
 def cmd_train(args) -> int:

@@ -52,6 +52,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
         print(f"note: {note}", file=sys.stderr, flush=True)
     if data.runs.empty:
         return []
+    study_view = record and say_verdicts   # `report` of the study itself (not a --seeds view): as `ablation` prints
     record = record and not collect.interim_note(data)   # an unfinished study's verdicts are not its answer
     out = Path(out_dir) / study.report_folder
     digest = inputs_digest(data, pdf)
@@ -81,13 +82,9 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     _figures_on_parents(tracker if record else None, data, results, drawn, out / "figures")
     _study_figures(drawn, out / "figures")
     (out / INPUTS_FILE).write_text(digest + "\n", encoding="utf-8")
-    _share_views(tracker, data, study, results)
-    if say_verdicts:   # what `ablation` prints at its end: a distributed study's user sees it here alone
-        print(format_summary(study, results["results"], results["decided"], results["in_short"]), flush=True)
-        from ..ui_links import overview_link
-
-        for experiment_id in sorted({r.experiment_id for r in data.own_roots()}):
-            print(f"the study in the MLflow UI: {overview_link(tracker.uri, experiment_id, study.name)}", flush=True)
+    _share_views(tracker, data, study, results, side_by_side=study_view)
+    if say_verdicts:
+        _say_summary(tracker, data, study, results, side_by_side=study_view)
     if record:
         _record(tracker, data, results, paths, root_run_id or data.root_of_latest)
     return paths
@@ -143,16 +140,21 @@ def _unchanged_report(out: Path, digest: str, pdf: bool) -> list[Path]:
     return files if recorded == digest and all(f.exists() for f in files) else []
 
 
-def _share_views(tracker: Tracker, data: collect.ReportData, study, results: dict) -> None:
+def _share_views(tracker: Tracker, data: collect.ReportData, study, results: dict, side_by_side: bool = False) -> None:
     """The shared views the report's links open: the study's overview (which only grows) and
     each dataset and arm's trials (ui_links.trials_view), in the experiments that hold those
     runs. Also for a view of the study or an interim report: they record no result, and without
-    them the links would open nothing. A store this user may not write to gets a note, not a
-    failed report (its files are written by now)."""
+    them the links would open nothing. `side_by_side`: the parents' numbers side by side too, as
+    `ablation` stores them (a distributed study's `report` is what records its verdicts). A store
+    this user may not write to gets a note, not a failed report (its files are written by now)."""
+    from ..ui_links import verdicts_view
+
     views: dict[str, dict] = {}
     for group in render.trial_groups(data):
         for link in group["links"]:
             views.setdefault(link["experiment_id"], {}).update(link["view"])
+    for experiment_id in {r.experiment_id for r in data.own_roots()} if side_by_side else ():
+        views.setdefault(experiment_id, {}).update([verdicts_view(study.name, study.arms)])
     try:
         for experiment_id in {r.experiment_id for r in data.own_roots()}:
             tracker.share_overview(experiment_id, study.name, [(p.label, p.config_hash) for p in study.plans],
@@ -162,6 +164,19 @@ def _share_views(tracker: Tracker, data: collect.ReportData, study, results: dic
     except Exception as e:   # noqa: BLE001 (MLflow raises many kinds; none should fail a written report)
         print(f"note: the report's links into the MLflow UI may open nothing: storing their views failed "
               f"({type(e).__name__})", file=sys.stderr, flush=True)
+
+
+def _say_summary(tracker: Tracker, data: collect.ReportData, study, results: dict, side_by_side: bool) -> None:
+    """What `ablation` prints at its end (a distributed study's user sees it here alone): the
+    summary, and the links to the study and, for the study itself, its parents side by side."""
+    from ..ui_links import overview_link, verdicts_view, view_link
+
+    print(format_summary(study, results["results"], results["decided"], results["in_short"]), flush=True)
+    for experiment_id in sorted({r.experiment_id for r in data.own_roots()}):
+        print(f"the study in the MLflow UI: {overview_link(tracker.uri, experiment_id, study.name)}", flush=True)
+        if side_by_side:
+            print(f"Each dataset's differences to none, side by side: "
+                  f"{view_link(tracker.uri, experiment_id, verdicts_view(study.name, study.arms)[0])}", flush=True)
 
 
 def _say_missing(data: collect.ReportData, results: dict) -> None:

@@ -70,7 +70,10 @@ NON_NUMBER_EXAMPLES = 3      # distinct values named in the warning of a column 
 
 
 def _short(value, limit: int = 60) -> str:
-    text = repr(value)
+    return _cut(repr(value), limit)
+
+
+def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
@@ -146,8 +149,7 @@ def _without_missing_target(spec, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd
 
 def _listed_columns(frame: pd.DataFrame, limit: int = 200) -> str:
     """The header's names, each quoted (a name's own spaces and commas show), cut near `limit` characters."""
-    text = ", ".join(repr(str(c)) for c in frame.columns)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return _cut(", ".join(repr(str(c)) for c in frame.columns), limit)
 
 
 def _names_as_the_study_writes_them(spec, frame: pd.DataFrame) -> pd.DataFrame:

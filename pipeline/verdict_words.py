@@ -60,7 +60,7 @@ def seeds_to_decide(p: stats.Paired) -> str:
     n = p.seeds_needed
     many = f"more than {stats.MAX_SEEDS:,}" if n > stats.MAX_SEEDS else f"~{n}"
     what = p.needed_for
-    if what in ("better", "worse") and not math.isnan(p.rope) and abs(p.mean_diff) < p.rope:
+    if _within_rope_so_far(p):
         what += ", though its mean difference so far is smaller than the ROPE"   # not "will be negligible"
     text = f"{many} seeds could show it {what}"
     if not math.isnan(p.decide_chance):   # the chance says how rough the estimate is, for few seeds too
@@ -81,14 +81,20 @@ def seeds_to_decide(p: stats.Paired) -> str:
 ROUGH_BELOW = 5   # seeds: an estimate of seeds needed from fewer says so
 
 
+def _within_rope_so_far(p: stats.Paired) -> bool:
+    """More seeds could show it better or worse, though its mean difference so far is inside the
+    ROPE: a difference that may not matter (seeds_to_decide and seeds_cell say so)."""
+    return p.needed_for in ("better", "worse") and not math.isnan(p.rope) and abs(p.mean_diff) < p.rope
+
+
 def seeds_cell(p: stats.Paired) -> str:
     """seeds_to_decide for a table's cell: "~15 (better, mean within the ROPE so far; 84% chance)";
     "" when no estimate applies."""
     if not p.seeds_needed:
         return ""
-    many = f"> {p.seeds_needed - 1}" if p.seeds_needed > 10000 else f"~{p.seeds_needed}"
+    many = f"> {p.seeds_needed - 1}" if p.seeds_needed > stats.MAX_SEEDS else f"~{p.seeds_needed}"
     what = p.needed_for
-    if what in ("better", "worse") and not math.isnan(p.rope) and abs(p.mean_diff) < p.rope:
+    if _within_rope_so_far(p):
         what += ", mean within the ROPE so far"   # as the sentence's "though its mean difference ... smaller"
     chance = "" if math.isnan(p.decide_chance) else f"; {percent(p.decide_chance)} chance"
     return f"{many} ({what}{chance})"

@@ -661,7 +661,7 @@ def test_an_underfit_strength_does_not_flatten_the_path_panel():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from pipeline import stats
-    from pipeline.report.figures import _leave_out_far_points, _path_lines, _path_panel
+    from pipeline.report.figures import _leave_out_far_points, _path_lines, _path_panel, _x_of
 
     order = ["l2=1e-05", "l2=0.0001", "l2=0.001", "l2=0.01", "l2=0.1"]
     lines, _ = _path_lines(order)
@@ -672,7 +672,7 @@ def test_an_underfit_strength_does_not_flatten_the_path_panel():
         fig, ax = plt.subplots()
         _path_panel(ax, "C0", lines if far else [("", [0, 1, 2, 3], [1e-5, 1e-4, 1e-3, 1e-2])], sums, band, [(3, "*", "selected")])
         auto = ax.get_ylim()
-        _leave_out_far_points(ax, lines, sums, band, 3)
+        _leave_out_far_points(ax, _x_of(lines), sums, band, 3)
         bottom, top = ax.get_ylim()
         if far:
             assert 0.36 < bottom < min(s.ci_low for s in sums[:4]) and top > max(s.ci_high for s in sums[:4])
@@ -685,7 +685,7 @@ def test_an_underfit_strength_does_not_flatten_the_path_panel():
     fig, ax = plt.subplots()
     _path_panel(ax, "C0", [("", [0, 1, 2, 3], [1e-5, 1e-4, 1e-3, 1e-2])], flat, flat[0], [(0, "*", "selected")])
     auto = ax.get_ylim()
-    _leave_out_far_points(ax, lines, flat, flat[0], 0)
+    _leave_out_far_points(ax, _x_of(lines), flat, flat[0], 0)
     assert ax.get_ylim() == auto and not ax.texts
     plt.close(fig)
 

@@ -440,7 +440,8 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
                                         .get(arms.BASELINE, {}).values()), bounds if key == "test" else (-math.inf, math.inf))
             _path_panel(ax, ctx.color(arm), lines, sums, band, [(order.index(v), m, label) for v, m, label in marks if v in order])
             if key != weights:   # the weights' panel keeps its own scale: none's sparsity may be far from L1's
-                _leave_out_far_points(ax, lines, sums, band, order.index(d["selected"][arm]) if d["selected"].get(arm) in order else None)
+                _leave_out_far_points(ax, _x_of(lines), sums, band,
+                                      order.index(d["selected"][arm]) if d["selected"].get(arm) in order else None)
             _path_axes(ax, order, axis)
             title, ylabel = {"test": (f"test {d['metric']}", f"test {d['metric']}"),
                              "gap": ("gap (better on train by)", f"train-test gap ({d['metric']})"),
@@ -471,14 +472,19 @@ def _path_panel(ax, color, lines, sums, band, marks) -> None:
     if band.n:   # on every row: a gap or a norm is read beside none's
         ax.axhspan(band.ci_low, band.ci_high, color="gray", alpha=0.2, label="none (95% CI)")
         ax.axhline(band.mean, color="gray", lw=0.8)
-    x_of = {i: x for _, members, xs in lines for i, x in zip(members, xs)}
+    x_of = _x_of(lines)
     # the one-SE diamond first, hollow: the star drawn over it stays visible where both mark one point
     for i, marker, label in marks:
         ax.plot(x_of[i], means[i], marker=marker, color="black", ms=9 if marker == "*" else 15,
                 mfc="black" if marker == "*" else "none", linestyle="none", label=label, zorder=5, clip_on=False)
 
 
-def _leave_out_far_points(ax, lines, sums, band, selected: Optional[int]) -> None:
+def _x_of(lines) -> dict[int, float]:
+    """Each path point's x on its panel, from _path_lines' lines."""
+    return {i: x for _, members, xs in lines for i, x in zip(members, xs)}
+
+
+def _leave_out_far_points(ax, x_of: dict[int, float], sums, band, selected: Optional[int]) -> None:
     """Keep the y axis on the points that matter: a point whose mean lies more than three times the
     height of the selected point's interval and none's band together beyond them (an underfit
     strength, 30 points below the rest) would flatten every other point into a line. Such points
@@ -500,7 +506,6 @@ def _leave_out_far_points(ax, lines, sums, band, selected: Optional[int]) -> Non
     bottom, top = min(k[0] for k in kept), max(k[1] for k in kept)
     pad = 0.12 * max(top - bottom, 1e-12)
     ax.set_ylim(bottom - pad, top + pad)
-    x_of = {i: x for _, members, xs in lines for i, x in zip(members, xs)}
     for i in sorted(far):
         below = sums[i].mean < bottom
         edge = bottom - pad if below else top + pad

@@ -96,13 +96,9 @@ def id_like_target(y: pd.Series, name) -> str:
     """Why a target looks like a row id, which no column can predict ("" if it does not): a
     different whole number on every row, named like an id or filling a whole range (100 to 399,
     each once, in any order: a price or a count repeats or leaves gaps)."""
-    values = y.dropna()
-    if len(values) < MIN_ROWS_TO_JUDGE or len(values) < len(y) or not values.is_unique \
-            or not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+    if not unique_whole_numbers(y):
         return ""
-    numbers = values.to_numpy(dtype=float)
-    if not np.all(np.mod(numbers, 1) == 0):
-        return ""
+    numbers = y.to_numpy(dtype=float)
     if numbers.max() - numbers.min() + 1 == len(numbers):
         return f"every whole number from {numbers.min():.0f} to {numbers.max():.0f}, each on one row"
     if TARGET_ID.search(str(name)) or TARGET_ID_CAMEL.search(str(name)):
@@ -161,15 +157,22 @@ def no_signal(name, column: pd.Series) -> Optional[str]:
     # a number is an id only when it cannot be a measurement: unique integers on every row that are
     # the row numbers (0..n-1 or 1..n, in file order: a shuffled rank is a feature) or whose column
     # is named like an id (patient_id, ID, recordNo, order_number)
-    integral = (pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_float_dtype(column.dtype)) \
-        and bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
-    if not (integral and rows >= MIN_ROWS_TO_JUDGE and len(values) == rows and values.is_unique):
+    if not unique_whole_numbers(column):
         return None
     if values.iloc[0] in (0, 1) and np.array_equal(values.to_numpy(dtype=float), values.iloc[0] + np.arange(rows)):
         return "id-like: row numbers"
     if ID_WORDS.search(str(name)) or ID_CAMEL.search(str(name)):
         return "id-like: unique integers named like an id"
     return None
+
+
+def unique_whole_numbers(column: pd.Series) -> bool:
+    """A different whole number on every row (no blank), with MIN_ROWS_TO_JUDGE rows or more: what
+    an id looks like (no_signal), in a feature or in the target (id_like_target)."""
+    values = column.dropna()
+    integral = (pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_float_dtype(column.dtype)) \
+        and bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+    return integral and len(column) >= MIN_ROWS_TO_JUDGE and len(values) == len(column) and values.is_unique
 
 
 def _is_prose(values: pd.Series) -> bool:

@@ -254,9 +254,10 @@ def ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, owne
         # Tagged with its owner only when this process will close it; distributed parents belong
         # to no process and are closed by whichever worker sees the grid done.
         owner = {rt.WORKER: worker_id()} if owned else {}
+        seeds_view = {rt.OPENED_BY_VIEW: f"--seeds {dict(study.overrides)['seeds']}"} if "seeds" in dict(study.overrides) else {}
         parent_id = ctx.tracker.dataset_parent(
             ctx.experiment_id, ctx.root_id, plan.label,
-            {**dataset_tags(study, plan, data), rt.OPTUNA_STUDY: ostudy.study_name, **owner},
+            {**dataset_tags(study, plan, data), rt.OPTUNA_STUDY: ostudy.study_name, **owner, **seeds_view},
             params={"dataset": plan.label, "dataset_spec": plan.dataset.model_dump_json(),
                     "training": plan.training.model_dump_json(), "execution": plan.execution.model_dump_json(),
                     "optuna_storage": mask_credentials(ctx.storage), **split_params(data)},

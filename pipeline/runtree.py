@@ -19,6 +19,8 @@ DATASET_LABEL = "dataset"        # the plan's label, e.g. digits@100
 DATASET_GROUP = "dataset_group"  # the dataset's own label when a size axis splits it
 N_TRAIN = "n_train"
 CONFIG_HASH = "config_hash"
+OPENED_BY_VIEW = "opened_by_view"   # a dataset parent a `--seeds` view opened ("--seeds 5"): its cells may be seeds
+                                     # the study file has not, so it holds the study's verdicts only where no other does
 TASK = "task"
 METRIC_NAME = "metric_name"
 CHANCE = "chance_test_metric"    # the primary metric of a constant prediction (task.constant_prediction_scores)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import statistics
 from typing import Optional, Sequence
 
-from . import arms, grid, metric_numbers, path_words, short_answer, verdict_record, verdict_words, verdicts
+from . import arms, metric_numbers, path_words, short_answer, verdict_record, verdict_words, verdicts
 from .words import counted
 from . import runtree as rt
-from .preparation import RunContext, optuna_study_name
+from .preparation import RunContext
 from .study import Study
 from .task import metric_for
 from .tracking import Tracker
@@ -97,14 +97,7 @@ def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on
     ctx.tracker.share_views(ctx.experiment_id, {key: state})
     if ctx.root_id:
         ctx.tracker.set_tags(ctx.root_id, {rt.NOTE: root_note(ctx.study, short)})
-    plans, on = {p.label: p for p in ctx.study.plans}, {}
-    for v in decided:
-        plan = plans.get(v.label)
-        ostudy = grid.load_existing(ctx.storage, optuna_study_name(ctx.study, plan)) if plan else None
-        parent = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN) if ostudy else None
-        if parent:
-            on[v.label] = (parent, v)
-    return log_study_verdicts(ctx.tracker, ctx.study, on)
+    return log_study_verdicts(ctx.tracker, ctx.study, {v.label: v for v in decided})
 
 
 def root_note(study: Study, short: Sequence[str]) -> str:
@@ -118,15 +111,29 @@ def root_note(study: Study, short: Sequence[str]) -> str:
     return "\n".join(lines)[:8000]   # MLflow's limit for a tag's value
 
 
-def log_study_verdicts(tracker: Tracker, study: Study, on: dict[str, tuple[str, verdicts.DatasetVerdicts]]) -> list[str]:
-    """Each dataset's verdicts on its current parent run ({label: (parent run id, verdicts)}), and
-    the older parents retired: the study's dataset runs read once for both. Returns the datasets
-    whose verdict tags changed."""
+def log_study_verdicts(tracker: Tracker, study: Study, decided: dict[str, verdicts.DatasetVerdicts]) -> list[str]:
+    """Each dataset's verdicts ({label: verdicts}) on its current parent run (verdict_parents),
+    and the other parents of its configuration retired: the study's dataset runs read once for
+    both. Returns the datasets whose verdict tags changed."""
     parents = tracker.study_runs(study.name, rt.DATASET)
     tags = {p.run_id: p.tags for p in parents}
-    changed = [label for label, (parent, v) in on.items() if log_verdicts(tracker, parent, v, tags.get(parent))]
-    retire_old_verdicts(tracker, study, {label: parent for label, (parent, _) in on.items()}, parents)
+    current = {label: parent for label, parent in verdict_parents(study, parents).items() if label in decided}
+    changed = [label for label, parent in current.items() if log_verdicts(tracker, parent, decided[label], tags.get(parent))]
+    retire_old_verdicts(tracker, study, current, parents)
     return changed
+
+
+def verdict_parents(study: Study, parents: list) -> dict[str, str]:
+    """Each dataset's parent run that holds the study's verdicts ({label: run id}): the latest of
+    its configuration that a run of the study file's seeds opened; one a `--seeds` view opened (its
+    cells may be seeds the file has not: `--seeds 5` on a 3-seed study) only where no other is.
+    `parents`: the study's dataset runs."""
+    hashes = {p.label: p.config_hash for p in study.plans}
+    mine = [p for p in parents if p.tags.get(rt.CONFIG_HASH) == hashes.get(p.tags.get(rt.DATASET_LABEL), "")]
+    current = {}
+    for p in sorted(mine, key=lambda p: (rt.OPENED_BY_VIEW not in p.tags, p.start_time or 0, p.run_id)):
+        current[p.tags[rt.DATASET_LABEL]] = p.run_id   # the last one wins
+    return current
 
 
 def log_verdicts(tracker: Tracker, parent_id: str, v: verdicts.DatasetVerdicts, tags_now: Optional[dict] = None) -> bool:
@@ -155,7 +162,8 @@ def log_verdicts(tracker: Tracker, parent_id: str, v: verdicts.DatasetVerdicts, 
 
 def retire_old_verdicts(tracker: Tracker, study: Study, current: dict[str, str], parents: list) -> None:
     """An extended study (more seeds, a resumed round) has a newer parent run per dataset that
-    holds the study's verdicts; the older parents of the same configuration keep their trials but
+    holds the study's verdicts (verdict_parents: not one a `--seeds` view opened, while there are
+    others); the other parents of the same configuration keep their trials but
     lose their verdict tags (a search for tags.verdict.l2 would find both) and metrics (NaN), with
     a pointer to the current one (parents retired before point at it too, not at the one that
     retired them). `current`: {dataset label: parent run id that holds the verdicts}; `parents`:
@@ -172,9 +180,11 @@ def retire_old_verdicts(tracker: Tracker, study: Study, current: dict[str, str],
                 # its metrics cannot be deleted: NaN as their latest, so sorting and searching skip it
                 arms_judged = {k.split(".")[1] for k in p.tags if k.startswith(rt.VERDICT + ".")}
                 tracker.log_values(p.run_id, verdict_record.retired_metrics(arms_judged))
-            tracker.set_tags(p.run_id, {rt.VERDICT: f"{SUPERSEDED} run {current[label]}",
-                                        rt.NOTE: f"This run's trials count in the study; its verdicts are on the newer "
-                                                 f"dataset run {current[label]}."})
+            view = p.tags.get(rt.OPENED_BY_VIEW)
+            tracker.set_tags(p.run_id, {rt.VERDICT: f"{SUPERSEDED} run {current[label]}", rt.NOTE: (
+                f"A view (`{view}`) opened this run: its trials count in the study where the study file has their "
+                f"seeds; the study's verdicts are on the dataset run {current[label]}." if view else
+                f"This run's trials count in the study; its verdicts are on the newer dataset run {current[label]}.")})
 
 
 SUPERSEDED = "superseded: the study's verdicts are on"

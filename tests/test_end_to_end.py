@@ -305,6 +305,16 @@ def test_an_extended_study_keeps_its_verdicts_on_one_parent(workdir, env):
     assert view.returncode == 0 and "[wine] trained 2," in view.stdout, view.stdout   # a view records nothing
     again = run_cli(["ablation", "--study", "g.yaml", "--no-report"], cwd=workdir, env=env)   # nothing added: said as before
     assert "Seeds were added after results on 2 and 3 seeds were in" in again.stdout, again.stdout
+    # the view opened a newer parent (for seed 4, which the file has not): the study's verdicts stay on
+    # the parent of the file's seeds, and the view's points there, saying who opened it; so does the report
+    *_, current, opened = sorted(client.search_runs([exp], "tags.kind = 'dataset'"), key=lambda r: r.info.start_time)
+    assert current.info.run_id == newest.info.run_id and opened.data.tags["opened_by_view"] == "--seeds 5"
+    assert current.data.tags["verdict.l2"] in ("better", "worse", "equivalent", "undecided")
+    assert opened.data.tags["verdict"] == f"superseded: the study's verdicts are on run {current.info.run_id}"
+    assert "A view (`--seeds 5`) opened this run" in opened.data.tags["mlflow.note.content"]
+    assert run_cli(["report", "--study", "g.yaml", "--no-pdf"], cwd=workdir, env=env).returncode == 0
+    assert [r.info.run_id for r in client.search_runs([exp], "tags.`verdict.l2` != ''")] == [current.info.run_id]
+    assert client.list_artifacts(current.info.run_id, "figures") and not client.list_artifacts(opened.info.run_id, "figures")
 
 
 @pytest.mark.slow

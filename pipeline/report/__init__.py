@@ -98,8 +98,7 @@ def _record(tracker: Tracker, data: collect.ReportData, results: dict, paths: li
             tracker.log_artifact(root, str(p), "report")
         tracker.set_tags(root, {rt.NOTE: root_note(data.study, results["in_short"])})
     log_study_verdicts(tracker, data.study, {   # what the report decided, on each dataset's parent run too
-        d["label"]: (data.parent_runs[d["label"]], d["verdicts"]) for d in results["datasets"]
-        if d["label"] in data.parent_runs and d.get("verdicts") is not None})
+        d["label"]: d["verdicts"] for d in results["datasets"] if d.get("verdicts") is not None})
 
 
 # Beside the report: the digest of what it was built from (inputs_digest).

@@ -23,6 +23,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from .. import arms
 from .. import runtree as rt
 from ..study import Study
+from ..summary import verdict_parents
 from ..task import METRICS, metric_for, read_in, readable_in
 from ..tracking import RunRecord, Tracker
 
@@ -63,7 +64,7 @@ class ReportData:
     tuning: pd.DataFrame = field(default_factory=pd.DataFrame)   # tuning trials, when the study tunes
     chosen: dict = field(default_factory=dict)                   # (dataset, arm) -> strengths used by the grid
     data_params: dict = field(default_factory=dict)              # dataset -> its parent run's params (data_*, ...)
-    parent_runs: dict = field(default_factory=dict)              # dataset -> its latest parent run's id
+    parent_runs: dict = field(default_factory=dict)              # dataset -> the parent run that holds its verdicts
     parent_status: dict = field(default_factory=dict)            # dataset -> that run's status (RUNNING: training)
     seeds_added_after: dict = field(default_factory=dict)        # dataset -> its parent's rt.SEEDS_ADDED_AFTER
     root_of_latest: Optional[str] = None   # the root run above this configuration's latest parent
@@ -170,10 +171,10 @@ def _curves_and_histograms(data: ReportData, tracker: Tracker, trials: list[RunR
     data.foreign_roots = {p.tags.get(MLFLOW_PARENT_RUN_ID) for p in every} - mine - {None}
     for p in sorted(parents, key=lambda p: p.start_time or 0):   # the latest parent's view of its data
         data.data_params[p.tags.get(rt.DATASET_LABEL)] = p.params
-        data.parent_runs[p.tags.get(rt.DATASET_LABEL)] = p.run_id
         data.parent_status[p.tags.get(rt.DATASET_LABEL)] = p.status
         data.seeds_added_after[p.tags.get(rt.DATASET_LABEL)] = json.loads(p.tags.get(rt.SEEDS_ADDED_AFTER, "[]"))
         data.root_of_latest = p.tags.get(MLFLOW_PARENT_RUN_ID) or data.root_of_latest
+    data.parent_runs = verdict_parents(data.study, parents)   # its figures go there too
     summaries = tracker.trial_summaries(parents)
     finished = set(data.runs.loc[data.runs["status"] == "FINISHED", "run_id"])
     uris = {r.run_id: r.artifact_uri for r in trials if r.run_id in finished}

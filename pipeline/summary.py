@@ -180,6 +180,8 @@ def retire_old_verdicts(tracker: Tracker, study: Study, current: dict[str, str],
                 # its metrics cannot be deleted: NaN as their latest, so sorting and searching skip it
                 arms_judged = {k.split(".")[1] for k in p.tags if k.startswith(rt.VERDICT + ".")}
                 tracker.log_values(p.run_id, verdict_record.retired_metrics(arms_judged))
+                # and its verdicts.json (a downloaded copy would read as the study's answer)
+                tracker.log_dict(p.run_id, {"superseded": True, "verdicts_on_run": current[label]}, "verdicts.json")
             view = p.tags.get(rt.OPENED_BY_VIEW)
             tracker.set_tags(p.run_id, {rt.VERDICT: f"{SUPERSEDED} run {current[label]}", rt.NOTE: (
                 f"A view (`{view}`) opened this run: its trials count in the study where the study file has their "

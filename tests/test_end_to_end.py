@@ -292,6 +292,9 @@ def test_an_extended_study_keeps_its_verdicts_on_one_parent(workdir, env):
     # its numbers too: NaN as the latest (MLflow cannot delete a metric); the current parent's are numbers
     assert math.isnan(old.data.metrics["vs_none.l2"]) and math.isnan(old.data.metrics["p_holm.l2"])
     assert math.isfinite(new.data.metrics["vs_none.l2"])
+    assert mlflow.artifacts.load_dict(f"{old.info.artifact_uri}/verdicts.json") == {"superseded": True,
+                                                                                   "verdicts_on_run": new.info.run_id}
+    assert mlflow.artifacts.load_dict(f"{new.info.artifact_uri}/verdicts.json")["dataset"] == "wine"
     # extended again: both older parents point at the newest (not one at the next, a chain)
     write_study(workdir / "g.yaml", {**study, "seeds": 4})
     assert run_cli(["ablation", "--study", "g.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
@@ -315,6 +318,9 @@ def test_an_extended_study_keeps_its_verdicts_on_one_parent(workdir, env):
     assert run_cli(["report", "--study", "g.yaml", "--no-pdf"], cwd=workdir, env=env).returncode == 0
     assert [r.info.run_id for r in client.search_runs([exp], "tags.`verdict.l2` != ''")] == [current.info.run_id]
     assert client.list_artifacts(current.info.run_id, "figures") and not client.list_artifacts(opened.info.run_id, "figures")
+    root_of = {r.info.run_id: r.data.tags["mlflow.parentRunId"] for r in (current, opened)}   # the report's files too
+    assert client.list_artifacts(root_of[current.info.run_id], "report")
+    assert not client.list_artifacts(root_of[opened.info.run_id], "report")
 
 
 @pytest.mark.slow

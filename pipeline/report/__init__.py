@@ -86,7 +86,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     if say_verdicts:
         _say_summary(tracker, data, study, results, side_by_side=study_view)
     if record:
-        _record(tracker, data, results, paths, root_run_id or data.root_of_latest)
+        _record(tracker, data, results, paths, root_run_id or data.root_of_current)
     return paths
 
 

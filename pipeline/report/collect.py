@@ -67,7 +67,7 @@ class ReportData:
     parent_runs: dict = field(default_factory=dict)              # dataset -> the parent run that holds its verdicts
     parent_status: dict = field(default_factory=dict)            # dataset -> that run's status (RUNNING: training)
     seeds_added_after: dict = field(default_factory=dict)        # dataset -> its parent's rt.SEEDS_ADDED_AFTER
-    root_of_latest: Optional[str] = None   # the root run above this configuration's latest parent
+    root_of_current: Optional[str] = None   # the root run above the latest parent that holds verdicts
 
     def own_roots(self, building: Optional[str] = None) -> list:
         """The study's root runs but those above other configurations' runs only (foreign_roots),
@@ -173,8 +173,10 @@ def _curves_and_histograms(data: ReportData, tracker: Tracker, trials: list[RunR
         data.data_params[p.tags.get(rt.DATASET_LABEL)] = p.params
         data.parent_status[p.tags.get(rt.DATASET_LABEL)] = p.status
         data.seeds_added_after[p.tags.get(rt.DATASET_LABEL)] = json.loads(p.tags.get(rt.SEEDS_ADDED_AFTER, "[]"))
-        data.root_of_latest = p.tags.get(MLFLOW_PARENT_RUN_ID) or data.root_of_latest
-    data.parent_runs = verdict_parents(data.study, parents)   # its figures go there too
+    data.parent_runs = verdict_parents(data.study, parents)   # its figures go there too, and the report's files
+    for p in sorted(parents, key=lambda p: p.start_time or 0):   # on the root run above the latest of them
+        if p.run_id in data.parent_runs.values():
+            data.root_of_current = p.tags.get(MLFLOW_PARENT_RUN_ID) or data.root_of_current
     summaries = tracker.trial_summaries(parents)
     finished = set(data.runs.loc[data.runs["status"] == "FINISHED", "run_id"])
     uris = {r.run_id: r.artifact_uri for r in trials if r.run_id in finished}

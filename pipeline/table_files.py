@@ -12,10 +12,11 @@ import re
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import pandas as pd
 
 from .errors import UsageError
-from .column_checks import newly_id_named
+from .column_checks import READ_AS_MISSING, newly_id_named
 from .written_numbers import (DASHES, MARKS_ANYWHERE, NUMBER_SHARE, as_number, dot_thousands_columns, file_commas,
                               is_text, marked_columns, read_numbers, sign_labels, unmarked)
 
@@ -59,24 +60,7 @@ def read_file(spec, path: Path) -> pd.DataFrame:
     try:
         if kind == "Parquet":
             return _categories_as_values(pd.read_parquet(path))
-        # skipinitialspace: "39, ?, 77516" (UCI's adult) reads the "?" as missing and the numbers as numbers
-        sep, skip = _delimiter(path, spec.encoding or "utf-8")
-        frame = pd.read_csv(path, encoding=spec.encoding or "utf-8", na_values=CSV_MISSING, skipinitialspace=True,
-                            sep=sep, skiprows=skip)
-        frame.attrs["repeated_names"] = _repeated_names(path, spec.encoding or "utf-8", sep, list(frame.columns), skip)
-        frame.attrs["sep"] = sep   # a semicolon: a European export, whose commas are decimal ones
-        frame.attrs["dot_thousands"] = dots = dot_thousands(spec)
-        if dots:   # 60.900 read as 60.9: the file's text, read as numbers like any text column (_parse_numbers)
-            text = _read_text(path, spec.encoding or "utf-8", sep, skip)
-            for c in dots:
-                frame[c] = text[c]
-        if none_labels(spec):   # "None" a class of a target of words, not pandas' missing marker
-            target = header_name(frame.columns, spec.target)
-            raw = _read_text(path, spec.encoding or "utf-8", sep, skip, usecols=[target], keep_default_na=False)
-            frame[target] = frame[target].mask(raw[target].str.strip() == "None", "None")
-        frame.attrs["number_marks"] = marks = number_marks(spec)
-        _unmark(frame, marks)
-        return frame
+        return _read_csv(path, spec.encoding or "utf-8", spec.target)
     except UnicodeDecodeError:
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: not {spec.encoding or 'utf-8'} text "
                          f"({_first_bad_byte(path, spec.encoding or 'utf-8')}); set encoding: (e.g. cp1252, a Windows export's, or latin-1) "
@@ -87,6 +71,29 @@ def read_file(spec, path: Path) -> pd.DataFrame:
     except Exception as e:  # pandas and pyarrow raise many parser errors; all mean the same to the user
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: not a readable {kind} file "
                          f"({_unreadable(e)})") from None
+
+
+def _read_csv(path: Path, encoding: str, target) -> pd.DataFrame:
+    """A CSV's rows as read_file reads them (identity's later_rules reads some files so too)."""
+    # skipinitialspace: "39, ?, 77516" (UCI's adult) reads the "?" as missing and the numbers as numbers
+    sep, skip = _delimiter(path, encoding)
+    frame = pd.read_csv(path, encoding=encoding, na_values=CSV_MISSING, skipinitialspace=True, sep=sep, skiprows=skip)
+    frame.attrs["repeated_names"] = _repeated_names(path, encoding, sep, list(frame.columns), skip)
+    frame.attrs["sep"] = sep   # a semicolon: a European export, whose commas are decimal ones
+    version = _file_version(path, encoding)
+    frame.attrs["dot_thousands"] = dots = dict(_dot_thousands_in(*version)) if version else {}
+    if dots:   # 60.900 read as 60.9: the file's text, read as numbers like any text column (_parse_numbers)
+        text = _read_text(path, encoding, sep, skip)
+        for c in dots:
+            frame[c] = text[c]
+    rows = _none_rows_in(*version, target) if version and target is not None else ()
+    if rows:   # "None" a class of a target of words, not pandas' missing marker
+        name = header_name(frame.columns, target)
+        frame[name] = frame[name].mask(np.isin(np.arange(len(frame)), rows), "None")
+    frame.attrs["number_marks"] = marks = \
+        {mark: dict(columns) for mark, columns in _number_marks_in(*version)} if version else {}
+    _unmark(frame, marks)
+    return frame
 
 
 def _unreadable(e: Exception) -> str:
@@ -186,14 +193,17 @@ def dot_thousands(spec) -> dict[str, str]:
 def _csv_version(spec) -> Optional[tuple[str, int, int, str]]:
     """(resolved path, size, modification time, encoding) of a CSV, which the file rules below
     cache their answers by; None for Parquet, a workbook or a file that cannot be found."""
-    path = Path(spec.path)
+    return _file_version(Path(spec.path), spec.encoding or "utf-8")
+
+
+def _file_version(path: Path, encoding: str) -> Optional[tuple[str, int, int, str]]:
     try:
         stat = path.stat()
     except OSError:
         return None
     if path.suffix.lower() in (*PARQUET, *WORKBOOKS):
         return None
-    return str(path.resolve()), stat.st_size, stat.st_mtime_ns, spec.encoding or "utf-8"
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns, encoding
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
@@ -229,14 +239,9 @@ def later_rules(spec) -> dict:
 
 @functools.lru_cache(maxsize=16)   # identity asks for it per plan (train_sizes: several)
 def _later_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
-    try:   # the header and the target column alone: every study start asks (identity), for every CSV
-        sep, skip = _delimiter(Path(path), encoding)
-        columns = _read_text(Path(path), encoding, sep, skip, nrows=0).columns
-        target = header_name(columns, target) or target   # as the header writes it (spaces around it)
-        labels = (_read_text(Path(path), encoding, sep, skip, usecols=[target])[target].dropna().str.strip()
-                  if target in columns else None)
-    except Exception:   # not text, not CSV: reading the table raises the one-line error
-        return ()
+    columns, raw = _target_text_in(path, size, mtime_ns, encoding, target)
+    target = header_name(columns, target) or target   # as the header writes it (spaces around it)
+    labels = None if raw is None else _as_pandas_reads(raw).str.strip()
     out = []
     if label := _totals_label_in(path, size, mtime_ns, encoding):
         out.append(("totals_row", label))
@@ -345,18 +350,38 @@ def none_labels(spec) -> bool:
     return bool(version and spec.target) and none_labels_in(*version, spec.target)
 
 
-@functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
 def none_labels_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> bool:
-    try:   # the target column alone, as written
-        sep, skip = _delimiter(Path(path), encoding)
-        target = header_name(_read_text(Path(path), encoding, sep, skip, nrows=0).columns, target)
-        if target is None:
-            return False
-        raw = _read_text(Path(path), encoding, sep, skip, usecols=[target], keep_default_na=False)[target].str.strip()
-    except Exception:   # not text, not CSV: reading the table raises the one-line error
-        return False
-    if not (raw == "None").any():
-        return False
-    labels = _read_text(Path(path), encoding, sep, skip, usecols=[target])[target].dropna().str.strip()
+    return bool(_none_rows_in(path, size, mtime_ns, encoding, target))
+
+
+@functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
+def _none_rows_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple[int, ...]:
+    """The rows (positions) whose target writes "None", in a CSV whose target is words; () where it
+    is not, or has none."""
+    raw = _target_text_in(path, size, mtime_ns, encoding, target)[1]
+    if raw is None or not (none := raw.str.strip() == "None").any():
+        return ()
+    labels = _as_pandas_reads(raw).str.strip()
     labels = labels[~labels.isin(["", *CSV_MISSING, *DASHES])]
-    return len(labels) > 0 and as_number(labels, NUMBER_SHARE) is None
+    return tuple(np.flatnonzero(none.to_numpy())) if len(labels) and as_number(labels, NUMBER_SHARE) is None else ()
+
+
+@functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
+def _target_text_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
+    """(the header's columns, the target column as the file writes it: text, pandas' missing
+    markers kept; None where there is no such column). ((), None) for a file that cannot be read."""
+    try:   # the header and the target column alone: every study start asks (identity), for every CSV
+        sep, skip = _delimiter(Path(path), encoding)
+        columns = _read_text(Path(path), encoding, sep, skip, nrows=0).columns
+        name = header_name(columns, target)   # as the header writes it (spaces around it)
+        raw = None if name is None else \
+            _read_text(Path(path), encoding, sep, skip, usecols=[name], keep_default_na=False)[name]
+    except Exception:   # not text, not CSV: reading the table raises the one-line error
+        return (), None
+    return tuple(columns), raw
+
+
+def _as_pandas_reads(raw: pd.Series) -> pd.Series:
+    """A column read with keep_default_na=False as read_csv reads it by default: its missing
+    markers (column_checks.READ_AS_MISSING, "?" among them) left out."""
+    return raw[raw.notna() & ~raw.isin(READ_AS_MISSING)]

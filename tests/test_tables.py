@@ -1297,6 +1297,25 @@ def test_none_in_a_target_of_words_is_a_class_and_only_such_tables_change_identi
     assert "target_none" not in _dataset_identity(spec, False)
 
 
+def test_the_target_column_is_read_once_for_none_labels_and_identity(tmp_path):
+    """Whether "None" is a class, which rows write it, and the identity's target rules all come from
+    one reading of the target column as the file writes it (it was read three times)."""
+    from pipeline import table_files
+    from pipeline.identity import _dataset_identity
+
+    x = np.random.default_rng(1).normal(size=60)
+    labels = np.where(x > 0.5, "Severe", np.where(x > -0.3, "Mild", "None"))
+    labels[:3] = ["NA", "", "-"]   # pandas' missing markers and a dash: missing, still
+    pd.DataFrame({"x": x, "severity": labels}).to_csv(tmp_path / "s.csv", index=False)
+    spec = DatasetSpec(name="table", path=str(tmp_path / "s.csv"), target="severity")
+    table_files._target_text_in.cache_clear()
+    _, y, r = tables.read(spec)
+    identity = _dataset_identity(spec, False)
+    assert (y == "None").sum() == (labels == "None").sum() > 10 and r["rows_without_target"] == 3
+    assert identity["target_none"] is True and identity["target_dashes"] is True
+    assert table_files._target_text_in.cache_info().misses == 1
+
+
 def test_a_column_with_a_few_values_among_hundreds_of_rows_is_never_said_missing_on_100_percent(tmp_path):
     """House prices' PoolQC: 3 values in 600 rows was "missing on 100% of its rows"."""
     rng = np.random.default_rng(0)

@@ -60,9 +60,8 @@ def warnings_for(spec, record: dict, y: pd.Series) -> list[str]:
             out.append(f"preprocess.missing_values for column {c!r} ({', '.join(map(repr, markers))}) "
                        "matched no value: values are compared as the file writes them, spaces trimmed and case kept "
                        "('No' is not 'no'), numbers as numbers.")
-    if totals := record.get("totals_row"):
-        out.append(f"Dropped the file's last row: a totals row ({totals['label']!r} in column {totals['column']!r}, "
-                   f"{', '.join(totals['sums'])} {'the sum' if len(totals['sums']) == 1 else 'the sums'} of the rows above): an export's footer, not an example.")
+    if footer := record.get("totals_row"):
+        out.append(_footer_warning(footer))
     for name, later in record.get("repeated_names", {}).items():
         out.append(f"The header names {len(later) + 1} columns {name!r}: the first is {name!r}, the others "
                    f"{', '.join(map(repr, later))} (as pandas renames them); rename them in the file if they hold "
@@ -206,6 +205,19 @@ def width_warning(n_features: int, n_train: int) -> list[str]:
     return [f"The model sees {n_features} features (after encoding) for {counted(n_train, 'training row')}: it can "
             "fit the training rows exactly, so expect a wide train-test gap, which is what regularization is for; "
             "fewer features (preprocess.drop_columns) would help too."]
+
+
+def _footer_warning(rows: list[dict]) -> str:
+    """The warning of the export's footer rows dropped (table_files.drop_totals_row)."""
+    def said(row: dict) -> str:
+        what = {"sum": ("sum", "sums"), "mean": ("mean", "means")}[row["kind"]][len(row["sums"]) > 1]
+        return f"{row['label']!r} in column {row['column']!r}, {', '.join(row['sums'])} the {what} of the rows above"
+
+    if len(rows) == 1:
+        kind = "a totals row" if rows[0]["kind"] == "sum" else "a row of means"
+        return f"Dropped the file's last row: {kind} ({said(rows[0])}): an export's footer, not an example."
+    return (f"Dropped the file's last {len(rows)} rows: an export's footer of summaries ("
+            + "; ".join(map(said, rows)) + "), not examples.")
 
 
 def merge_advice(y: pd.Series, *groups: list[str]) -> str:

@@ -31,6 +31,11 @@ WORKBOOKS = (".xlsx", ".xls", ".xlsm", ".xlsb", ".ods")   # refused with the adv
 # What an export's footer row of totals writes in a field of its own (case and a colon aside)
 TOTAL_WORDS = frozenset({"total", "totals", "grand total", "sum", "summe", "gesamt", "gesamtsumme", "insgesamt",
                          "somme", "totaal", "totale", "totalt", "suma", "total general", "total général"})
+# ... and a footer row of means (its columns' means, rounded as it writes them)
+AVERAGE_WORDS = frozenset({"average", "avg", "avg.", "mean", "durchschnitt", "mittelwert", "moyenne", "media",
+                           "promedio", "gemiddelde", "gemiddeld", "genomsnitt", "gjennomsnit", "średnia"})
+FOOTER_ROWS = 2          # an export's summary footer: a totals row, an averages row, or both
+MIN_ABOVE_FOOTER = 3     # rows above a footer that its sums or means can be checked against
 
 
 def header_name(columns, name: str) -> Optional[str]:
@@ -243,7 +248,7 @@ def _later_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: 
     target = header_name(columns, target) or target   # as the header writes it (spaces around it)
     labels = None if raw is None else _as_pandas_reads(raw).str.strip()
     out = []
-    if label := _totals_label_in(path, size, mtime_ns, encoding):
+    if label := _footer_in(path, size, mtime_ns, encoding, target):
         out.append(("totals_row", label))
     if names := sorted(str(c) for c in columns if c != target and newly_id_named(str(c))):
         out.append(("id_names", names))
@@ -293,8 +298,8 @@ def _unmark(frame: pd.DataFrame, marks: dict[str, dict[str, str]]) -> None:
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
 def _totals_label_in(path: str, size: int, mtime_ns: int, encoding: str) -> Optional[str]:
-    """The total word ("Total", "Summe:") a CSV's last non-empty line writes as a field of its own,
-    as written; None where it writes none. Its end alone is read: every study start asks."""
+    """The summary word ("Total", "Summe:", "Average") a CSV's last non-empty line writes as a field
+    of its own, as written; None where it writes none. Its end alone is read: every study start asks."""
     try:
         sep, _ = _delimiter(Path(path), encoding)
         with open(path, "rb") as f:
@@ -304,42 +309,87 @@ def _totals_label_in(path: str, size: int, mtime_ns: int, encoding: str) -> Opti
         return None
     lines = [line for line in tail.splitlines() if line.strip(f' \t"{sep}')]
     fields = [field.strip().strip('"').strip() for field in (lines[-1].split(sep) if lines else [])]
-    return next((field for field in fields if field.rstrip(":").strip().casefold() in TOTAL_WORDS), None)
+    return next((field for field in fields if _summary_kind(field)), None)
 
 
-def drop_totals_row(spec, frame: pd.DataFrame, sep: str) -> tuple[pd.DataFrame, dict]:
-    """The rows without an export's footer of totals, and what it was ({} when none): the file's last
-    non-empty row, with a total word as a value of its own ("Total" in Region) and in some column
-    the sum of the rows above (to 0.1%). A CSV's rule alone (its identity records the word:
-    later_rules' "totals_row")."""
+@functools.lru_cache(maxsize=16)   # identity asks for it per plan
+def _footer_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> Optional[str]:
+    """The labels of the footer rows drop_totals_row drops from this CSV ("Total", or "Total,
+    Average" for two), as the identity records them; None where it drops none. The file is read
+    whole only when its last line writes a summary word."""
+    if _totals_label_in(path, size, mtime_ns, encoding) is None:
+        return None
+    try:
+        frame = _read_csv(Path(path), encoding, target)
+    except Exception:   # reading the table raises the one-line error
+        return None
+    return ", ".join(str(row["label"]) for row in _footer_rows(frame, frame.attrs["sep"])[1]) or None
+
+
+def _summary_kind(value) -> str:
+    """"sum" for a total word ("Total", "Summe:"), "mean" for an average word ("Average",
+    "Mittelwert"), "" for any other value."""
+    word = value.strip().rstrip(":").strip().casefold() if isinstance(value, str) else ""
+    return "sum" if word in TOTAL_WORDS else "mean" if word in AVERAGE_WORDS else ""
+
+
+def drop_totals_row(spec, frame: pd.DataFrame, sep: str) -> tuple[pd.DataFrame, list]:
+    """The rows without an export's footer of summaries, and what each dropped row was ([] when none):
+    the file's last non-empty rows (up to FOOTER_ROWS: "Total" then "Average"), each with a summary
+    word as a value of its own and in some column the sum (a total word) or the mean (an average word)
+    of the rows above the footer. A CSV's rule alone (its identity records the labels: later_rules'
+    "totals_row")."""
     version = _csv_version(spec)
-    label = _totals_label_in(*version) if version else None
+    if not (version and _totals_label_in(*version)):
+        return frame, []
+    at, rows = _footer_rows(frame, sep)
+    return frame.drop(index=at), rows
+
+
+def _footer_rows(frame: pd.DataFrame, sep: str) -> tuple[list, list[dict]]:
+    """The index of the footer rows (drop_totals_row) and for each {"label", "column", "kind": sum
+    or mean, "sums": the columns that hold it}; the most rows that all are summaries of the rows
+    above them, at least MIN_ABOVE_FOOTER rows."""
     filled = frame.notna().any(axis=1)
-    if label is None or filled.sum() < 4:
-        return frame, {}
-    at = filled[filled].index[-1]
-    row, above = frame.loc[at], frame.loc[:at].iloc[:-1]
-    word = label.rstrip(":").strip().casefold()
-    where = [c for c in frame.columns if isinstance(row[c], str) and row[c].strip().rstrip(":").strip().casefold() == word]
-    commas = file_commas(frame, sep)
-    sums = [str(c) for c in frame.columns
-            if c not in where and _is_sum(frame[c].loc[[at]], above[c], commas, c in frame.attrs.get("dot_thousands", {}))]
-    if not where or not sums:
-        return frame, {}
-    return frame.drop(index=at), {"label": row[where[0]], "column": str(where[0]), "sums": sums}
+    last = list(filled[filled].index)
+    commas, dots = file_commas(frame, sep), frame.attrs.get("dot_thousands", {})
+    for k in range(min(FOOTER_ROWS, len(last) - MIN_ABOVE_FOOTER), 0, -1):
+        above = frame.loc[:last[-k]].iloc[:-1]
+        rows = [_summary_row(frame.loc[at], above, commas, dots) for at in last[-k:]]
+        if all(rows):
+            return last[-k:], rows
+    return [], []
 
 
-def _is_sum(value: pd.Series, above: pd.Series, commas: str, dots: bool) -> bool:
-    """Whether `value` (one row's) is the sum of the column's values `above` it, read as numbers."""
-    both = pd.concat([above, value])
+def _summary_row(row: pd.Series, above: pd.DataFrame, commas: str, dots: dict) -> dict:
+    """What `row` summarizes of the rows `above` it: its summary word's column and the columns that
+    hold the sum or mean the word says; {} where it has no such word or no column does."""
+    where = [c for c in row.index if _summary_kind(row[c])]
+    if not where:
+        return {}
+    kind = _summary_kind(row[where[0]])
+    sums = [str(c) for c in row.index if c not in where and _summarizes(row[[c]], above[c], commas, c in dots, kind)]
+    return {"label": row[where[0]], "column": str(where[0]), "kind": kind, "sums": sums} if sums else {}
+
+
+def _summarizes(value: pd.Series, above: pd.Series, commas: str, dots: bool, kind: str) -> bool:
+    """Whether `value` (one row's) is the sum (kind "sum") or the mean ("mean") of the column's
+    values `above` it, read as numbers: to 0.1%, or a mean rounded to the decimals it writes (3.46)."""
+    both = pd.concat([above, value], ignore_index=True)
     if is_text(both):
         both = read_numbers(both, NUMBER_SHARE, commas, dot_groups=dots)[0]
     elif not pd.api.types.is_numeric_dtype(both) or pd.api.types.is_bool_dtype(both):
         return False
     if both is None or pd.isna(both.iloc[-1]) or both.iloc[:-1].notna().sum() < 2:
         return False
-    total = float(both.iloc[:-1].sum())
-    return total != 0 and abs(float(both.iloc[-1]) - total) <= 1e-3 * abs(total)
+    written, numbers = float(both.iloc[-1]), both.iloc[:-1].dropna().astype(float)
+    summary = float(numbers.sum()) if kind == "sum" else float(numbers.mean())
+    if summary == 0:
+        return False
+    if abs(written - summary) <= 1e-3 * abs(summary):
+        return True
+    decimals = next((d for d in range(7) if round(written, d) == written), 0)   # 3.0: 0, not a rounded mean
+    return kind == "mean" and decimals > 0 and round(summary, decimals) == written
 
 
 def none_labels(spec) -> bool:

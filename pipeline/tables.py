@@ -19,8 +19,8 @@ with scikit-learn, everything fit on the training split only.
                   column's values are such numbers, the rest are read as missing, with a warning (under
                   that, a few repeated words among numbers are warned of with the missing_values
                   line that reads them as missing)
-                - an export's footer of totals (the last row: "Total" in a column, sums in others) is
-                  dropped (table_files.drop_totals_row), with a warning
+                - an export's footer of summaries (the last row or two: "Total" in a column, sums in
+                  others; "Average", means) is dropped (table_files.drop_totals_row), with a warning
                 - columns that cannot carry signal are dropped (column_checks.py judges them, and
                   words the warnings below), each with its reason, judged on the
                   distinct rows (a file appended twice keeps its ids unique): constant or empty;
@@ -392,7 +392,7 @@ def outcome_record(spec, splits, record: dict) -> dict:
     out, class balance, and the warnings on the width and the classes."""
     out = {**record, "rows_out": sum(splits.sizes().values()), "splits": splits.sizes()}
     if spec.train_size:   # the training rows beyond train_size: read and kept, but not trained on
-        out["rows_left_out"] = max(0, out["rows_in"] - record.get("rows_without_target", 0) - bool(record.get("totals_row"))
+        out["rows_left_out"] = max(0, out["rows_in"] - record.get("rows_without_target", 0) - len(record.get("totals_row") or [])
                                    - record.get("rows_dropped_for_missing", 0) - out["rows_out"])
     if splits.target_scale is not None:
         out["target_scale"] = [round(v, 6) for v in splits.target_scale]

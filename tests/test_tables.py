@@ -1233,7 +1233,7 @@ def test_an_exports_totals_row_is_dropped_with_a_warning_and_only_its_tables_ide
     """A spreadsheet export's footer ("Total" in a text column, the sums of the rows above, here
     with a trailing empty column) is not an example: it was read as a row of Region 'Total' and a
     Revenue 200x the median (a heavy tail the warning took for a typo). It is dropped, said, and
-    recorded in the identity; a last row that only says "Total" is kept."""
+    recorded in the identity; a last row that only says "Total" is kept, and its table keeps its identity."""
     from pipeline.identity import _dataset_identity
 
     rng = np.random.default_rng(0)
@@ -1245,7 +1245,7 @@ def test_an_exports_totals_row_is_dropped_with_a_warning_and_only_its_tables_ide
     spec = DatasetSpec(name="table", path=str(tmp_path / "export.csv"), target="Revenue")
     frame, y, r = tables.read(spec)
     assert len(frame) == 60 and y.max() == revenue.max() and set(frame["Region"]) == {"North", "South"}
-    assert r["totals_row"] == {"label": "Total", "column": "Region", "sums": ["Units", "Revenue"]}
+    assert r["totals_row"] == [{"label": "Total", "column": "Region", "kind": "sum", "sums": ["Units", "Revenue"]}]
     assert not r.get("heavy_tailed_target") and not frame["Price"].isna().any()
     assert ("Dropped the file's last row: a totals row ('Total' in column 'Region', Units, Revenue the sums of the "
             "rows above): an export's footer, not an example.") in r["warnings"]
@@ -1254,19 +1254,59 @@ def test_an_exports_totals_row_is_dropped_with_a_warning_and_only_its_tables_ide
     euro = ["Nr;Menge;Umsatz"] + [f"{i};{u};{str(v).replace('.', ',')} €" for i, (u, v) in enumerate(zip(units, revenue))]
     (tmp_path / "euro.csv").write_text("\n".join(euro + [f"Summe:;;{revenue.sum():,.2f} €".replace(",", "X").replace(".", ",").replace("X", ".")]))
     frame, y, r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "euro.csv"), target="Menge"))
-    assert len(frame) == 60 and r["totals_row"]["sums"] == ["Umsatz"] and not r["non_numbers_as_missing"]
+    assert len(frame) == 60 and r["totals_row"][0]["sums"] == ["Umsatz"] and not r["non_numbers_as_missing"]
     # its label in a column the user drops (the row number): still the footer
     frame, y, r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "euro.csv"), target="Menge",
                                           preprocess={"drop_columns": ["Nr"]}))
-    assert len(frame) == 60 and r["totals_row"]["column"] == "Nr" and list(frame.columns) == ["Umsatz"]
+    assert len(frame) == 60 and r["totals_row"][0]["column"] == "Nr" and list(frame.columns) == ["Umsatz"]
     # "Total" on the last row of a table whose values are not its sums: a row like the others
     (tmp_path / "plain.csv").write_text("\n".join(lines + ["Total,3,2.5,7.5,"]))
     spec = DatasetSpec(name="table", path=str(tmp_path / "plain.csv"), target="Revenue")
     frame, _, r = tables.read(spec)
     assert len(frame) == 61 and not r["totals_row"]
-    assert _dataset_identity(spec, False)["totals_row"] == "Total"   # the identity reads the last line alone
+    assert "totals_row" not in _dataset_identity(spec, False)   # a row kept: read as before, the same study
     (tmp_path / "none.csv").write_text("\n".join(lines))
     assert "totals_row" not in _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "none.csv"), target="Revenue"), False)
+
+
+def test_an_exports_footer_of_means_or_of_totals_and_means_is_dropped_and_recorded_in_the_identity(tmp_path):
+    """An export's summary row of means ("Average", rounded to the decimals it writes), and a footer
+    of two rows ("Total" then "Mean"), are dropped as a totals row is, with a warning, and only a
+    table that loses rows changes its identity: a real last row of a 'Mean' method is kept."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(3)
+    units, price = rng.integers(1, 100, 40), rng.uniform(1, 50, 40).round(2)
+    lines = ["Region,Units,Price"] + [f"{r},{u},{p}" for r, u, p in zip(rng.choice(["North", "South"], 40), units, price)]
+
+    def read(name: str, footer: list[str]):
+        (tmp_path / name).write_text("\n".join(lines + footer) + "\n")
+        spec = DatasetSpec(name="table", path=str(tmp_path / name), target="Price")
+        return (*tables.read(spec), _dataset_identity(spec, False))
+
+    frame, y, r, identity = read("avg.csv", [f"Average:,{units.mean():.1f},{price.mean():.2f}"])
+    assert len(frame) == 40 and set(frame["Region"]) == {"North", "South"} and y.max() == price.max()
+    assert r["totals_row"] == [{"label": "Average:", "column": "Region", "kind": "mean", "sums": ["Units", "Price"]}]
+    assert ("Dropped the file's last row: a row of means ('Average:' in column 'Region', Units, Price the means of "
+            "the rows above): an export's footer, not an example.") in r["warnings"]
+    assert identity["totals_row"] == "Average:"
+    frame, _, r, identity = read("both.csv", [f"Total,{units.sum()},{price.sum():.2f}",
+                                              f"Mean,{units.mean():.3f},{price.mean():.2f}"])
+    assert len(frame) == 40 and [row["label"] for row in r["totals_row"]] == ["Total", "Mean"]
+    assert ("Dropped the file's last 2 rows: an export's footer of summaries ('Total' in column 'Region', Units, Price "
+            "the sums of the rows above; 'Mean' in column 'Region', Units, Price the means of the rows above), not "
+            "examples.") in r["warnings"]
+    assert identity["totals_row"] == "Total, Mean"
+    # a "Total" row that is an example (not the sums) above a footer of means: the means row alone is dropped
+    frame, _, r, identity = read("one.csv", ["Total,3,2.5", f"Average,{(units.sum() + 3) / 41:.2f},"])
+    assert len(frame) == 41 and r["totals_row"][0]["label"] == "Average" and identity["totals_row"] == "Average"
+    # "Mean" on a last row whose numbers are not the means (a method column): kept, and the identity unchanged
+    frame, _, r, identity = read("method.csv", ["Mean,5,7.25"])
+    assert len(frame) == 41 and not r["totals_row"] and "totals_row" not in identity
+    # a 0/1 column's mean 0.5 written as 0 or 1 is not a rounded mean: an integer matches to 0.1% only
+    (tmp_path / "flags.csv").write_text("\n".join(["kind,flag,y"] + [f"a,{i % 2},{i}.5" for i in range(40)] + ["Mean,1,3.5"]))
+    frame, _, r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "flags.csv"), target="y"))
+    assert len(frame) == 41 and not r["totals_row"]
 
 
 def test_none_in_a_target_of_words_is_a_class_and_only_such_tables_change_identity(tmp_path):

@@ -38,6 +38,9 @@ _ID_WORDS_BEFORE = re.compile(r"(?:^|[\s_.-])(?:id|ids|uuid|guid|key|index|idx|n
 _ID_CAMEL_BEFORE = re.compile(r"[a-z](?:Id|ID)$|^Unnamed: \d+$")
 
 
+ID_NAMED = "id-like: unique integers named like an id"   # no_signal's reason for a column only its name makes an id
+
+
 def newly_id_named(name: str) -> bool:
     """A column name the id rule matches now and did not before (CustomerNo, order_number)."""
     return bool((ID_WORDS.search(name) or ID_CAMEL.search(name))
@@ -162,7 +165,7 @@ def no_signal(name, column: pd.Series) -> Optional[str]:
     if values.iloc[0] in (0, 1) and np.array_equal(values.to_numpy(dtype=float), values.iloc[0] + np.arange(rows)):
         return "id-like: row numbers"
     if ID_WORDS.search(str(name)) or ID_CAMEL.search(str(name)):
-        return "id-like: unique integers named like an id"
+        return ID_NAMED
     return None
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import UsageError
-from .column_checks import READ_AS_MISSING, newly_id_named
+from .column_checks import ID_NAMED, READ_AS_MISSING, newly_id_named, no_signal
 from .written_numbers import (DASHES, MARKS_ANYWHERE, NUMBER_SHARE, as_number, dot_thousands_columns, file_commas,
                               is_text, marked_columns, read_numbers, sign_labels, unmarked)
 
@@ -235,11 +235,15 @@ def later_rules(spec) -> dict:
     """Identity entries for two rules that read some CSVs otherwise than before, for those tables
     alone (the rest keep their identity, as with dot_thousands): a lone dash in the target, now
     missing where it was a class ("target_dashes"), and columns only the wider id rule names like ids
-    (CustomerNo, order_number: dropped if they hold unique integers; "id_names"), and the total word
-    of a last line that may be an export's totals row (drop_totals_row; "totals_row"). {} for Parquet,
-    workbooks and files that cannot be read."""
+    (CustomerNo, order_number) and that are dropped for it: unique integers, not the row numbers
+    ("id_names"), and the labels of an export's footer rows dropped (drop_totals_row; "totals_row").
+    {} for Parquet, workbooks and files that cannot be read."""
     version = _csv_version(spec)
-    return dict(_later_rules_in(*version, spec.target)) if version and spec.target else {}
+    if not (version and spec.target):
+        return {}
+    prep = spec.preprocess
+    ids = _id_names_in(*version, spec.target, tuple(prep.drop_columns), tuple(prep.keep_columns))
+    return {**dict(_later_rules_in(*version, spec.target)), **({"id_names": list(ids)} if ids else {})}
 
 
 @functools.lru_cache(maxsize=16)   # identity asks for it per plan (train_sizes: several)
@@ -250,8 +254,6 @@ def _later_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: 
     out = []
     if label := _footer_in(path, size, mtime_ns, encoding, target):
         out.append(("totals_row", label))
-    if names := sorted(str(c) for c in columns if c != target and newly_id_named(str(c))):
-        out.append(("id_names", names))
     if none_labels_in(path, size, mtime_ns, encoding, target):
         out.append(("target_none", True))
     if labels is not None:
@@ -260,6 +262,38 @@ def _later_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: 
         if labels.isin(DASHES).any() and not numeric and not sign_labels(labels):
             out.append(("target_dashes", True))
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=16)   # identity asks for it per plan
+def _id_names_in(path: str, size: int, mtime_ns: int, encoding: str, target: str, drop: tuple, keep: tuple) -> tuple:
+    """The columns only the wider id names drop (no_signal's ID_NAMED: unique whole numbers, not the row
+    numbers, which the narrower rule dropped too) and the study neither drops nor keeps.
+    The file is read whole only where the header has such a name. Read as tables.read reads it but
+    for other columns' numbers and the missing_values markers (a column that marks some of its values
+    missing is no id, so at worst it is named here when it is kept)."""
+    columns = _target_text_in(path, size, mtime_ns, encoding, target)[0]
+    target = header_name(columns, target)
+    chosen = {str(name).strip() for name in drop + keep}
+    named = [c for c in columns if c != target and newly_id_named(str(c)) and str(c).strip() not in chosen]
+    if not named:
+        return ()
+    try:
+        frame = _read_csv(Path(path), encoding, target)
+    except Exception:   # reading the table raises the one-line error
+        return ()
+    sep, dots = frame.attrs["sep"], frame.attrs["dot_thousands"]
+    frame = frame.drop(index=_footer_rows(frame, sep)[0]) if _totals_label_in(path, size, mtime_ns, encoding) else frame
+    frame = frame.drop(columns=[c for c in frame.columns if str(c).strip() in {str(name).strip() for name in drop}])
+    commas = file_commas(frame, sep)
+    for c in frame.columns:
+        if is_text(frame[c]):
+            frame[c] = frame[c].map(lambda v: v.strip() if isinstance(v, str) else v).replace(["", "?"], np.nan)
+    for c in named:
+        if is_text(frame[c]) and (numbers := read_numbers(frame[c], NUMBER_SHARE, commas,
+                                                          dot_groups=c in dots)[0]) is not None:
+            frame[c] = numbers
+    distinct = frame.drop_duplicates()
+    return tuple(sorted(str(c) for c in named if no_signal(c, distinct[c]) == ID_NAMED))
 
 
 def number_marks(spec) -> dict[str, dict[str, str]]:

@@ -152,6 +152,32 @@ def test_ids_named_in_camel_case_or_with_a_number_word_are_dropped(tmp_path):
     assert record["auto_dropped_columns"] == {c: "id-like: unique integers named like an id" for c in ids}
 
 
+def test_only_a_column_the_wider_id_names_drop_changes_the_identity(tmp_path):
+    """The identity's "id_names" names the columns only the wider id names (CustomerNo, order_number)
+    drop: unique integers that are not the row numbers (dropped before too), and that the study
+    neither drops nor keeps; a column so named that is a measurement, or repeats, keeps the identity."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(4)
+    n = 40
+    columns = {"CustomerNo": rng.permutation(n) * 7 + 1000,       # an id: dropped, read otherwise than before
+               "order_number": np.arange(1, n + 1),              # the row numbers: dropped before too
+               "room_number": rng.integers(1, 5, n),             # repeats: a measurement, kept
+               "InvoiceNo": [f"{v:,}" for v in rng.permutation(n) * 1000 + 5000],   # "1,234" text: an id too
+               "weight_no": rng.normal(size=n).round(3)}         # not whole numbers: kept
+    pd.DataFrame({**columns, "y": rng.integers(0, 2, n)}).to_csv(tmp_path / "t.csv", index=False)
+    spec = dict(name="table", path=str(tmp_path / "t.csv"), target="y")
+    _, _, record = tables.read(DatasetSpec(**spec))
+    dropped = {c for c, why in record["auto_dropped_columns"].items() if why == column_checks.ID_NAMED}
+    assert dropped == {"CustomerNo", "InvoiceNo"}
+    assert _dataset_identity(DatasetSpec(**spec), False)["id_names"] == ["CustomerNo", "InvoiceNo"]
+    chosen = DatasetSpec(**spec, preprocess={"drop_columns": ["CustomerNo"], "keep_columns": ["InvoiceNo"]})
+    assert "id_names" not in _dataset_identity(chosen, False)   # the study's own choice: read as before
+    pd.DataFrame({c: columns[c] for c in ["order_number", "room_number", "weight_no"]}).assign(y=1).to_csv(
+        tmp_path / "m.csv", index=False)
+    assert "id_names" not in _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "m.csv"), target="y"), False)
+
+
 def test_a_file_of_ids_only_is_refused_with_the_reasons(tmp_path):
     (tmp_path / "ids.csv").write_text("id,y\n" + "".join(f"{i},{i % 2}\n" for i in range(30)))
     with pytest.raises(UsageError, match=r"no feature columns besides 'y' \(dropped as carrying no signal: "
@@ -319,7 +345,7 @@ def test_a_lone_dash_in_a_text_target_is_missing_as_n_a_and_question_marks_are(t
 
     assert _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "survey.csv"), target="y"), False)["target_dashes"]
     assert "target_dashes" not in _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "urine.csv"), target="y"), False)
-    pd.DataFrame({"CustomerNo": range(42), "patient_id": range(42), "y": signs}).to_csv(tmp_path / "ids.csv", index=False)
+    pd.DataFrame({"CustomerNo": rng.permutation(42), "patient_id": range(42), "y": signs}).to_csv(tmp_path / "ids.csv", index=False)
     ids = _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "ids.csv"), target="y"), False)
     assert ids["id_names"] == ["CustomerNo"] and "target_dashes" not in ids   # patient_id was an id before
     # a numeric target read its dashes as missing before this rule too: the same study as before

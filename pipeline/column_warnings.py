@@ -221,13 +221,14 @@ def _footer_warning(rows: list[dict]) -> str:
 
 
 def merge_advice(y: pd.Series, *groups: list[str]) -> str:
-    """The study-file setting that reads each group's labels as its commonest one:
-    'preprocess.target_classes: {"no": "No"}' (JSON strings are YAML's double-quoted ones; a label
-    outside ASCII kept as it is, so that it reads back as written)."""
+    """The study-file setting that reads each group's labels as its commonest one, of equally common
+    ones the first the file writes: 'preprocess.target_classes: {"no": "No"}' (JSON strings are
+    YAML's double-quoted ones; a label outside ASCII kept as it is, so that it reads back as written)."""
     counts = y.value_counts()
+    first = {label: i for i, label in enumerate(pd.unique(y.dropna()))}
     pairs = []
     for labels in groups:
-        keep = max(labels, key=lambda label: counts.get(label, 0))
+        keep = min(labels, key=lambda label: (-counts.get(label, 0), first.get(label, len(first))))
         pairs += [f"{json.dumps(label, ensure_ascii=False)}: {json.dumps(keep, ensure_ascii=False)}"
                   for label in labels if label != keep]
     return "preprocess.target_classes: {" + ", ".join(pairs) + "}"

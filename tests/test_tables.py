@@ -1363,6 +1363,21 @@ def test_none_in_a_target_of_words_is_a_class_and_only_such_tables_change_identi
     assert "target_none" not in _dataset_identity(spec, False)
 
 
+def test_case_variants_are_merged_into_the_commonest_spelling_ties_by_the_first_the_file_writes(tmp_path):
+    """The advice for labels that differ only by case reads them as the commonest spelling; of two as
+    common, the one the file writes first (not the one that sorts first: uppercase)."""
+    rng = np.random.default_rng(5)
+
+    def advice(labels: list[str]) -> str:
+        pd.DataFrame({"x": rng.normal(size=len(labels)), "y": labels}).to_csv(tmp_path / "t.csv", index=False)
+        warned = " ".join(tables.read(DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target="y"))[2]["warnings"])
+        return " ".join(re.findall(r"preprocess\.target_classes: (\{[^}]*\})", warned))
+
+    assert advice(["yes", "no"] * 15 + ["Yes", "No"] * 15) == '{"No": "no"} {"Yes": "yes"}'
+    assert advice(["No", "Yes"] * 15 + ["no", "yes"] * 15) == '{"no": "No"} {"yes": "Yes"}'
+    assert advice(["yes"] * 10 + ["YES"] * 12 + ["Yes"] * 12 + ["no"] * 30) == '{"Yes": "YES", "yes": "YES"}'
+
+
 def test_the_target_column_is_read_once_for_none_labels_and_identity(tmp_path):
     """Whether "None" is a class, which rows write it, and the identity's target rules all come from
     one reading of the target column as the file writes it (it was read three times)."""

@@ -309,14 +309,24 @@ def number_marks(spec) -> dict[str, dict[str, str]]:
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
 def _number_marks_in(path: str, size: int, mtime_ns: int, encoding: str) -> tuple:
     try:
-        with open(path, encoding=encoding, errors="replace") as f:
-            if not re.search(MARKS_ANYWHERE, f.read()):   # most files: no second reading
-                return ()
         sep, skip = _delimiter(Path(path), encoding)
+        with open(path, encoding=encoding, errors="replace") as f:
+            if not may_have_marks(f.read(), sep):   # most files: no second reading
+                return ()
         found = marked_columns(_read_text(Path(path), encoding, sep, skip), sep)
     except Exception:   # not text, not CSV: reading the table raises the one-line error
         return ()
     return tuple((mark, tuple(columns.items())) for mark, columns in sorted(found.items()))
+
+
+def may_have_marks(text: str, sep: str) -> bool:
+    """Whether a CSV's text may hold a value with a mark (written_numbers.MARKS_ANYWHERE), a cheap
+    look before reading it twice. In a comma-separated file a comma in a value is quoted, so a mark
+    with a comma is looked for after a quote: "12,5e-3" is one, a field 12 beside 5e-3 (or a date
+    beside a number: 4,2020-01-05) is not."""
+    if sep != ",":
+        return re.search(MARKS_ANYWHERE, text) is not None
+    return re.search(r"\d['\u2019]\d{3}|\.\d+-|\"[^\"]*(?:,\d+-|\d,\d+[eE][+-]?\d)", text) is not None
 
 
 def _unmark(frame: pd.DataFrame, marks: dict[str, dict[str, str]]) -> None:

@@ -1378,6 +1378,21 @@ def test_case_variants_are_merged_into_the_commonest_spelling_ties_by_the_first_
     assert advice(["yes"] * 10 + ["YES"] * 12 + ["Yes"] * 12 + ["no"] * 30) == '{"Yes": "YES", "yes": "YES"}'
 
 
+def test_a_comma_separated_file_is_read_twice_for_marks_only_where_a_value_may_hold_one(tmp_path):
+    """The cheap look for marks (3,29E+05, 6.376,29-) in a comma-separated file: its commas split
+    fields unless quoted, so 12 beside 5e-3, or a number beside a date, is no mark; quoted, it may be,
+    and read so. Other separators keep the plain look."""
+    from pipeline.table_files import may_have_marks, number_marks
+
+    assert not may_have_marks("a,b,c\n12,5e-3,x\n4,2020-01-05,y\n", ",")
+    assert may_have_marks('a,b\n"3,29E+05",x\n', ",") and may_have_marks('a,b\n"6.376,29-",1\n', ",")
+    assert may_have_marks("a,b\n58'924.68,1\n", ",") and may_have_marks("a;b\n12,5e-3;1\n", ";")
+    rows = [f'"{i},{i % 7}E+0{i % 4}",{i}' for i in range(1, 30)]
+    (tmp_path / "e.csv").write_text("\n".join(["amount,y", *rows]) + "\n")
+    assert number_marks(DatasetSpec(name="table", path=str(tmp_path / "e.csv"), target="y")) == \
+        {"exponent_comma": {"amount": "1,1E+01"}}
+
+
 def test_the_target_column_is_read_once_for_none_labels_and_identity(tmp_path):
     """Whether "None" is a class, which rows write it, and the identity's target rules all come from
     one reading of the target column as the file writes it (it was read three times)."""

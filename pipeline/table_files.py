@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import UsageError
-from .column_checks import ID_NAMED, READ_AS_MISSING, newly_id_named, no_signal
+from .column_checks import ID_NAMED, READ_AS_MISSING, newly_id_named, no_signal, unique_whole_numbers
 from .written_numbers import (DASHES, MARKS_ANYWHERE, NUMBER_SHARE, as_number, dot_thousands_columns, file_commas,
                               is_text, marked_columns, read_numbers, sign_labels, unmarked)
 
@@ -236,14 +236,17 @@ def later_rules(spec) -> dict:
     alone (the rest keep their identity, as with dot_thousands): a lone dash in the target, now
     missing where it was a class ("target_dashes"), and columns only the wider id rule names like ids
     (CustomerNo, order_number) and that are dropped for it: unique integers, not the row numbers
-    ("id_names"), and the labels of an export's footer rows dropped (drop_totals_row; "totals_row").
+    ("id_names"), the labels of an export's footer rows dropped (drop_totals_row; "totals_row"), and
+    the empty rows (a spacer line) left out where they changed how the columns are judged ("empty_rows").
     {} for Parquet, workbooks and files that cannot be read."""
     version = _csv_version(spec)
     if not (version and spec.target):
         return {}
     prep = spec.preprocess
-    ids = _id_names_in(*version, spec.target, tuple(prep.drop_columns), tuple(prep.keep_columns))
-    return {**dict(_later_rules_in(*version, spec.target)), **({"id_names": list(ids)} if ids else {})}
+    chosen = (tuple(prep.drop_columns), tuple(prep.keep_columns))
+    ids, empty = _id_names_in(*version, spec.target, *chosen), _empty_rows_in(*version, spec.target, *chosen)
+    return {**dict(_later_rules_in(*version, spec.target)), **({"id_names": list(ids)} if ids else {}),
+            **({"empty_rows": empty} if empty else {})}
 
 
 @functools.lru_cache(maxsize=16)   # identity asks for it per plan (train_sizes: several)
@@ -277,23 +280,66 @@ def _id_names_in(path: str, size: int, mtime_ns: int, encoding: str, target: str
     named = [c for c in columns if c != target and newly_id_named(str(c)) and str(c).strip() not in chosen]
     if not named:
         return ()
-    try:
-        frame = _read_csv(Path(path), encoding, target)
-    except Exception:   # reading the table raises the one-line error
+    if (tidied := _tidied(path, size, mtime_ns, encoding, target, drop)) is None:
         return ()
-    sep, dots = frame.attrs["sep"], frame.attrs["dot_thousands"]
-    frame = frame.drop(index=_footer_rows(frame, sep)[0]) if _totals_label_in(path, size, mtime_ns, encoding) else frame
-    frame = frame.drop(columns=[c for c in frame.columns if str(c).strip() in {str(name).strip() for name in drop}])
-    commas = file_commas(frame, sep)
-    for c in frame.columns:
-        if is_text(frame[c]):
-            frame[c] = frame[c].map(lambda v: v.strip() if isinstance(v, str) else v).replace(["", "?"], np.nan)
+    frame = tidied[0]
+    commas, dots = file_commas(frame, frame.attrs["sep"]), frame.attrs["dot_thousands"]
     for c in named:
         if is_text(frame[c]) and (numbers := read_numbers(frame[c], NUMBER_SHARE, commas,
                                                           dot_groups=c in dots)[0]) is not None:
             frame[c] = numbers
     distinct = frame.drop_duplicates()
     return tuple(sorted(str(c) for c in named if no_signal(c, distinct[c]) == ID_NAMED))
+
+
+def _tidied(path: str, size: int, mtime_ns: int, encoding: str, target: str, drop: tuple) -> Optional[tuple]:
+    """(the CSV as tables.read has it when it judges its columns, but for the numbers in text and the
+    missing_values markers: its empty rows, footer rows and the study's drop_columns left out, text
+    stripped ("" and "?" missing); how many empty rows it had); None for a file that cannot be read."""
+    try:
+        frame = _read_csv(Path(path), encoding, target)
+    except Exception:   # reading the table raises the one-line error
+        return None
+    filled = frame.notna().any(axis=1)
+    frame = frame[filled]
+    if _totals_label_in(path, size, mtime_ns, encoding):
+        frame = frame.drop(index=_footer_rows(frame, frame.attrs["sep"])[0])
+    frame = frame.drop(columns=[c for c in frame.columns if str(c).strip() in {str(name).strip() for name in drop}])
+    for c in frame.columns:
+        if is_text(frame[c]):
+            frame[c] = frame[c].map(lambda v: v.strip() if isinstance(v, str) else v).replace(["", "?"], np.nan)
+    return frame, int((~filled).sum())
+
+
+@functools.lru_cache(maxsize=16)   # identity asks for it per plan
+def _empty_rows_in(path: str, size: int, mtime_ns: int, encoding: str, target: str, drop: tuple, keep: tuple) -> int:
+    """The empty rows (only separators: an export's spacer line) of a CSV whose reading they changed,
+    0 for the others. Such a row is left out now; before, it was a row without a target that made
+    each column look blank somewhere, so a constant column, or one different on every row (an
+    id: text, or whole numbers), was kept. Counted where some column the study neither drops nor
+    keeps is such a column without them (whatever no_signal then says of it). Read whole only where
+    a line is separators alone."""
+    try:
+        sep = _delimiter(Path(path), encoding)[0]
+        with open(path, encoding=encoding, errors="replace") as f:
+            if not re.search(rf'(?m)^[ \t"]*{re.escape(sep)}[ \t"{re.escape(sep)}]*$', f.read()):
+                return 0
+    except Exception:   # reading the table raises the one-line error
+        return 0
+    frame, empty = _tidied(path, size, mtime_ns, encoding, target, drop) or (None, 0)
+    if not empty:
+        return 0
+    chosen = {str(name).strip() for name in keep} | {str(header_name(frame.columns, target))}
+    commas, distinct = file_commas(frame, frame.attrs["sep"]), frame.drop_duplicates()
+    for c in [c for c in distinct.columns if str(c).strip() not in chosen]:
+        column = distinct[c]
+        if is_text(column):
+            numbers = read_numbers(column, NUMBER_SHARE, commas, dot_groups=c in frame.attrs["dot_thousands"])[0]
+            column = column if numbers is None else numbers
+        text_id = is_text(column) and column.notna().all() and column.is_unique
+        if column.nunique(dropna=False) <= 1 or text_id or unique_whole_numbers(column):
+            return empty
+    return 0
 
 
 def number_marks(spec) -> dict[str, dict[str, str]]:

@@ -89,7 +89,10 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: file does not exist{where}")
     frame = _names_as_the_study_writes_them(spec, read_file(spec, path))
     sep = frame.attrs.get("sep", ",")
-    if frame.dropna(how="all").empty:
+    # a row of separators alone (an export's spacer line) is no row: kept, it made every column look
+    # blank somewhere (a constant column a yes/blank flag, an id not unique on every row)
+    frame = frame[frame.notna().any(axis=1)]
+    if frame.empty:
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: the file has a header but no rows of data")
     if spec.target not in frame.columns:
         raise UsageError(f"{dataset_name(spec)}: field 'target' = {spec.target!r}: no such column{_closest(spec.target, frame)}; "

@@ -178,6 +178,30 @@ def test_only_a_column_the_wider_id_names_drop_changes_the_identity(tmp_path):
     assert "id_names" not in _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "m.csv"), target="y"), False)
 
 
+def test_an_exports_spacer_rows_are_no_rows_and_change_only_the_identity_of_tables_they_misjudged(tmp_path):
+    """A line of separators alone (an export's spacer before its footer, or between blocks) was a row
+    without a target that made every column blank somewhere: a constant site was kept as a yes/blank
+    flag and a patient_id as a feature, and `missing: refuse` refused the file. It is no row now;
+    the identity counts such rows only where a column is constant or unique without them."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(7)
+    lines = [f"A,{i * 7 % 40 + 100},{rng.normal():.3f},{['red', 'blue'][i % 2]},{i % 2}" for i in range(40)]
+    (tmp_path / "c.csv").write_text("\n".join(["site,patient_id,x,colour,y", *lines[:20], ",,,,", *lines[20:], ",,,,"]) + "\n")
+    spec = DatasetSpec(name="table", path=str(tmp_path / "c.csv"), target="y", preprocess={"missing": "refuse"})
+    x, y, r = tables.read(spec)
+    assert r["auto_dropped_columns"] == {"site": "constant", "patient_id": "id-like: unique integers named like an id"}
+    assert len(x) == len(y) == r["rows_in"] == 40 and r["rows_without_target"] == 0
+    assert _dataset_identity(spec, False)["empty_rows"] == 2
+    assert "empty_rows" not in _dataset_identity(spec.model_copy(update={"preprocess": spec.preprocess.model_copy(
+        update={"drop_columns": ["site", "patient_id"]})}), False)   # x and colour are judged alike either way
+    # a spacer in a table whose columns it did not misjudge (measurements, repeated categories): the same study
+    lines = [f"{rng.normal():.3f},{['red', 'blue'][i % 2]},{i % 2}" for i in range(40)]
+    (tmp_path / "m.csv").write_text("\n".join(["x,colour,y", *lines[:20], ",,", *lines[20:]]) + "\n")
+    spec = DatasetSpec(name="table", path=str(tmp_path / "m.csv"), target="y")
+    assert len(tables.read(spec)[0]) == 40 and "empty_rows" not in _dataset_identity(spec, False)
+
+
 def test_a_file_of_ids_only_is_refused_with_the_reasons(tmp_path):
     (tmp_path / "ids.csv").write_text("id,y\n" + "".join(f"{i},{i % 2}\n" for i in range(30)))
     with pytest.raises(UsageError, match=r"no feature columns besides 'y' \(dropped as carrying no signal: "

@@ -210,11 +210,13 @@ def width_warning(n_features: int, n_train: int) -> list[str]:
 def _footer_warning(rows: list[dict]) -> str:
     """The warning of the export's footer rows dropped (table_files.drop_totals_row)."""
     def said(row: dict) -> str:
+        if not row["sums"]:
+            return f"{row['label']!r} in column {row['column']!r}, no other value"
         what = {"sum": ("sum", "sums"), "mean": ("mean", "means")}[row["kind"]][len(row["sums"]) > 1]
         return f"{row['label']!r} in column {row['column']!r}, {', '.join(row['sums'])} the {what} of the rows above"
 
     if len(rows) == 1:
-        kind = "a totals row" if rows[0]["kind"] == "sum" else "a row of means"
+        kind = "a footer's label" if not rows[0]["sums"] else "a totals row" if rows[0]["kind"] == "sum" else "a row of means"
         return f"Dropped the file's last row: {kind} ({said(rows[0])}): an export's footer, not an example."
     return (f"Dropped the file's last {len(rows)} rows: an export's footer of summaries ("
             + "; ".join(map(said, rows)) + "), not examples.")

@@ -453,13 +453,16 @@ def _footer_rows(frame: pd.DataFrame, sep: str) -> tuple[list, list[dict]]:
 
 def _summary_row(row: pd.Series, above: pd.DataFrame, commas: str, dots: dict) -> dict:
     """What `row` summarizes of the rows `above` it: its summary word's column and the columns that
-    hold the sum or mean the word says; {} where it has no such word or no column does."""
+    hold the sum or mean the word says (none where the word is its only value: a footer's label line,
+    "Grand Total" and blanks, whose blanks made an id column look blank somewhere); {} where it has
+    no such word, or other values of which none is such a sum or mean."""
     where = [c for c in row.index if _summary_kind(row[c])]
     if not where:
         return {}
     kind = _summary_kind(row[where[0]])
     sums = [str(c) for c in row.index if c not in where and _summarizes(row[[c]], above[c], commas, c in dots, kind)]
-    return {"label": row[where[0]], "column": str(where[0]), "kind": kind, "sums": sums} if sums else {}
+    alone = row.drop(index=where[:1]).isna().all()
+    return {"label": row[where[0]], "column": str(where[0]), "kind": kind, "sums": sums} if sums or alone else {}
 
 
 def _summarizes(value: pd.Series, above: pd.Series, commas: str, dots: bool, kind: str) -> bool:

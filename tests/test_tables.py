@@ -1359,6 +1359,26 @@ def test_an_exports_footer_of_means_or_of_totals_and_means_is_dropped_and_record
     assert len(frame) == 41 and not r["totals_row"]
 
 
+def test_a_footer_line_of_its_label_alone_is_dropped(tmp_path):
+    """"Grand Total" and blanks on the last line: no example (no target), and kept it made the row
+    numbers look blank on a row, so the id was kept as a feature. Dropped as a footer, said, and in
+    the identity; a "Total" that is the target's value on a row with features stays."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(8)
+    lines = ["id,v,t"] + [f"{i},{rng.normal():.2f},{['x', 'y'][i % 2]}" for i in range(30)]
+    (tmp_path / "g.csv").write_text("\n".join(lines + ["Grand Total,,"]) + "\n")
+    spec = DatasetSpec(name="table", path=str(tmp_path / "g.csv"), target="t")
+    x, _, r = tables.read(spec)
+    assert len(x) == 30 and r["auto_dropped_columns"] == {"id": "id-like: row numbers"} and not r["rows_without_target"]
+    assert ("Dropped the file's last row: a footer's label ('Grand Total' in column 'id', no other value): an "
+            "export's footer, not an example.") in r["warnings"]
+    assert _dataset_identity(spec, False)["totals_row"] == "Grand Total"
+    (tmp_path / "k.csv").write_text("\n".join(lines + ["30,0.5,Total"]) + "\n")
+    spec = DatasetSpec(name="table", path=str(tmp_path / "k.csv"), target="t")
+    assert len(tables.read(spec)[0]) == 31 and "totals_row" not in _dataset_identity(spec, False)
+
+
 def test_none_in_a_target_of_words_is_a_class_and_only_such_tables_change_identity(tmp_path):
     """pandas reads "None" as missing: a severity target of None, Mild and Severe lost its None rows
     (40% of them, left out as rows without a target, the warning naming blanks and 'N/A'), and the

@@ -72,9 +72,10 @@ TABLE_PATH = "(its contents: data_sha256)"
 # units with a power (3489 m2) are units. Later rules are hashed only for the tables they read
 # otherwise (no restart for the rest): points as thousands in a file of decimal commas ("dot_thousands");
 # Swiss apostrophes (58'924.68), SAP's trailing minus (6.376,29-) and 3,29E+05 ("number_marks"); a lone dash in
-# the target read as missing ("target_dashes") and ids named CustomerNo or order_number ("id_names");
-# a last line writing a total word, an export's totals row ("totals_row"); "None" a class of a target of
-# words ("target_none").
+# the target read as missing ("target_dashes"); ids named CustomerNo or order_number, where such a
+# column is dropped as an id ("id_names"); an export's footer rows of totals or means, where they are
+# dropped ("totals_row", the labels dropped); "None" a class of a target of words ("target_none"); lines
+# of separators alone left out, where one made a column look blank somewhere ("empty_rows").
 TABLE_RULES = 4
 NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding", "metric", "standardize_target", "class_weight", "stratify")
 # ... and the preprocess block's fields added after it (hashed only when set).

@@ -316,11 +316,11 @@ def seeds_needed(mean: float, sd: float, rope: float, alpha: float, power: float
     t (Phillips 1990: P(both one-sided tests reject) >= 1 - P(miss low) - P(miss high))."""
     from statsmodels.stats.power import TTestPower
 
-    if sd == 0 and mean != 0 and not math.isnan(mean):   # the same difference every seed: a sign test's n
-        options = [(math.floor(1 - math.log2(alpha)) + 1, "better" if mean > 0 else "worse")]
-        if rope > 0 and abs(mean) < rope:   # 1 / 2^n a side below min(alpha, 2.5%)
+    if sd == 0 and not math.isnan(mean):   # the same difference every seed: a sign test's n
+        options = [(math.floor(1 - math.log2(alpha)) + 1, "better" if mean > 0 else "worse")] if mean != 0 else []
+        if rope > 0 and abs(mean) < rope:   # 1 / 2^n a side below min(alpha, 2.5%); none at all too (trains alike)
             options.append((math.floor(-math.log2(min(alpha, ALPHA / 2))) + 1, "equivalent"))
-        return min(options)
+        return min(options) if options else (None, "")
     if not (sd > 0) or math.isnan(mean):
         return None, ""
     options = []
@@ -329,6 +329,11 @@ def seeds_needed(mean: float, sd: float, rope: float, alpha: float, power: float
             warnings.simplefilter("ignore")
             n = TTestPower().solve_power(effect_size=abs(mean) / sd, alpha=alpha, power=power, alternative="two-sided")
         n = float(np.asarray(n).ravel()[0]) if n is not None else math.nan
+        # nan for a large effect too, and near 2 seeds a root found among nan powers can be short (3 seeds
+        # at effect size 5, which have 47% power): where its n is not the first with the power, search
+        if not (math.isfinite(n) and _t_power(abs(mean) / sd, alpha, max(2, math.ceil(n))) >= power
+                and (math.ceil(n) <= 2 or _t_power(abs(mean) / sd, alpha, math.ceil(n) - 1) < power)):
+            n = _t_seeds(abs(mean) / sd, alpha, power)
         options.append((max(2, math.ceil(n)) if math.isfinite(n) else MAX_SEEDS + 1, "better" if mean > 0 else "worse"))
     if rope > 0 and abs(mean) < rope:   # equivalence also asks the 95% CI inside the ROPE: 2.5% a side at most
         options.append((_tost_seeds(mean, sd, rope, min(alpha, ALPHA / 2), power), "equivalent"))
@@ -336,6 +341,22 @@ def seeds_needed(mean: float, sd: float, rope: float, alpha: float, power: float
         return None, ""
     n, what = min(options)
     return (n if n <= MAX_SEEDS else MAX_SEEDS + 1), what
+
+
+def _t_power(effect: float, alpha: float, n: int) -> float:
+    """The two-sided paired t-test's power at n seeds, as TTestPower computes it, but with a tail
+    that scipy's noncentral t gives as nan (far from the effect: of no weight) counted as 0."""
+    df, nc = n - 1, effect * math.sqrt(n)
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    return float(np.nan_to_num(stats.nct.sf(crit, df, nc)) + np.nan_to_num(stats.nct.cdf(-crit, df, nc)))
+
+
+def _t_seeds(effect: float, alpha: float, power: float) -> float:
+    """The smallest n at which the two-sided paired t-test has `power` for effect size `effect`,
+    where TTestPower's root finder fails: nan for a tiny effect (too many seeds) and for a large
+    one (nan powers deep in the noncentral t's tail); inf beyond MAX_SEEDS."""
+    n = _smallest_n(lambda k: _t_power(effect, alpha, k), power)
+    return math.inf if n is None else float(n)
 
 
 def _tost_seeds(mean: float, sd: float, rope: float, alpha: float, power: float) -> int:
@@ -346,14 +367,20 @@ def _tost_seeds(mean: float, sd: float, rope: float, alpha: float, power: float)
         miss_high = stats.nct.sf(-crit, df, (mean - rope) / se)
         return 1 - miss_low - miss_high
 
-    lo, hi = 2, 4
-    while tost_power(hi) < power:
+    n = _smallest_n(tost_power, power)
+    return MAX_SEEDS + 1 if n is None else n
+
+
+def _smallest_n(power_at, power: float) -> Optional[int]:
+    """The smallest n of 2 or more with power_at(n) >= power (power grows with n); None past MAX_SEEDS."""
+    lo, hi = 2, 2
+    while power_at(hi) < power:
         if hi > MAX_SEEDS:
-            return MAX_SEEDS + 1
-        lo, hi = hi, hi * 2
-    while lo < hi:   # the smallest n with enough power (it grows with n)
+            return None
+        lo, hi = hi + 1, hi * 2
+    while lo < hi:
         mid = (lo + hi) // 2
-        if tost_power(mid) >= power:
+        if power_at(mid) >= power:
             hi = mid
         else:
             lo = mid + 1

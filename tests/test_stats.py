@@ -280,3 +280,42 @@ def test_the_chance_that_more_seeds_decide_is_the_predictive_probability():
     stats.decide([p])
     again = stats.chance_to_decide(p.mean_diff, p.sd, p.n, p.seeds_needed, p.rope, stats.ALPHA, p.needed_for)
     assert p.verdict == "undecided" and 0 < p.decide_chance < 1 and p.decide_chance == again
+
+
+def test_a_large_difference_needs_few_seeds_not_more_than_ten_thousand():
+    """Two seeds of an L1 far too strong on wine: accuracy -76.1 pt [-119.5, -32.8], sd 4.8 pt
+    (effect size 15.8), undecided at Holm over 6 comparisons. statsmodels' TTestPower gives nan
+    there (scipy's noncentral t returns nan deep in its lower tail, and the root finder gives up),
+    which seeds_needed read as "a tiny effect": "more than 10,000 seeds could show it worse (its
+    spread across seeds is wide next to its mean difference)". A third seed has 99.8% power."""
+    alpha = stats.ALPHA / 6
+    n, what = stats.seeds_needed(-0.7614, 0.04821, 0.01, alpha)
+
+    def power(k, es=0.7614 / 0.04821):   # the two-sided paired t-test's; the far tail is nil here
+        crit = sst.t.ppf(1 - alpha / 2, k - 1)
+        return sst.nct.sf(crit, k - 1, es * math.sqrt(k))
+    assert what == "worse" and n == 3 and power(2) < 0.8 <= power(3)
+    # more effect never asks for more seeds
+    needed = [stats.seeds_needed(es, 1.0, 0.0, alpha)[0] for es in (0.5, 1, 2, 5, 8, 10, 15.8, 30, 100)]
+    assert needed == sorted(needed, reverse=True) and needed[-1] == 2, needed
+
+
+def test_an_arm_that_trains_like_none_is_told_the_seeds_that_show_it_equivalent():
+    """L2 at 1e-12 trains exactly as none does: the same test MSE on every seed, no spread and no
+    step to floor it. On 2 seeds the sign test (1/2^n a side) cannot call it practically the same,
+    so it is undecided; as any undecided comparison it gets the seeds that would decide it (it got
+    none: seeds_needed's sign-test case asked for a difference other than zero), and that many
+    seeds of the same results are called equivalent, one fewer not (Holm over 4 such comparisons,
+    four datasets: 1/2^n x 4 below 0.05)."""
+    mse = [0.8435, 0.9120, 0.7710, 0.8804, 0.8011, 0.8650, 0.7932]
+
+    def family(n):
+        ps = [stats.paired_test(mse[:n], mse[:n], higher_is_better=False, rope=0.04) for _ in range(4)]
+        stats.decide(ps)
+        return ps[0]
+    two = family(2)
+    assert two.verdict == "undecided" and two.p_tost == 0.25
+    assert (two.seeds_needed, two.needed_for) == (7, "equivalent")
+    for n, verdict in ((6, "undecided"), (7, "equivalent")):
+        p = family(n)
+        assert p.verdict == verdict and p.p_tost_holm == pytest.approx(4 * 0.5 ** n)

@@ -161,7 +161,7 @@ def paired_test(arm: Sequence[float], baseline: Sequence[float], higher_is_bette
     # `wilcoxon=False` where no table shows it (the arms against each other, path points): scipy's
     # exact test with ties is a permutation test, ~0.3 s a comparison
     p_w = (float(stats.wilcoxon(d).pvalue) if np.any(d != 0) else 1.0) if wilcoxon else math.nan
-    out = Paired(n, mean, float(lo), float(hi), p_t, p_w, float(effect), min_wilcoxon_p(int(np.sum(d != 0)) or n), sd=sd,
+    out = Paired(n, mean, float(lo), float(hi), p_t, p_w, float(effect), min_wilcoxon_p(int(np.sum(d != 0))), sd=sd,
                  floored=floored, baseline_mean=float(b.mean()))
     if rope > 0:
         _practical(out, d, rope)

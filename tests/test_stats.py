@@ -319,3 +319,14 @@ def test_an_arm_that_trains_like_none_is_told_the_seeds_that_show_it_equivalent(
     for n, verdict in ((6, "undecided"), (7, "equivalent")):
         p = family(n)
         assert p.verdict == verdict and p.p_tost_holm == pytest.approx(4 * 0.5 ** n)
+
+
+def test_the_smallest_wilcoxon_p_counts_only_the_seeds_that_differ():
+    """The report's "min. Wilcoxon p" column is 2 / 2^n, n the pairs that differ (ties drop out,
+    its footnote says). An arm identical to none on all 10 seeds has no pair that differs: the
+    signed-rank test cannot give anything but 1 (scipy's p beside it), not 2 / 2^10 = 0.002."""
+    same = stats.paired_test(L2 + L2[:2], L2 + L2[:2], rope=0.01, resolution=1 / 449)
+    assert same.n == 10 and same.p_wilcoxon == 1.0
+    assert same.min_p_wilcoxon == 1.0
+    nine = stats.paired_test(L2 + [0.5, 0.6], NONE + [0.5, 0.7], rope=0.01)   # 9 of 10 differ
+    assert nine.min_p_wilcoxon == pytest.approx(2 / 2 ** 9)

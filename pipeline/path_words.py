@@ -66,8 +66,8 @@ def path_header(path: Path) -> str:
     distinct = len(path.points) - len(path.copies)
     near = (f"; {flat} of {distinct} {'distinct ' if path.copies else ''}points are within one SE of it on validation "
             "(it barely tells them apart)" if flat > 1 else "")
-    if not path.chosen:
-        return "no point of it has a finished run yet"
+    if not any(pt.test.n for pt in path.points if pt.variant == path.chosen):   # the first point, standing in
+        return "no point of it has a finished run (failed, or not trained yet): no point is selected"
     one_se = ("; it is also the strongest within one SE" if path.one_se and path.one_se == path.chosen else
               f"; strongest within one SE: {path.one_se}" if path.one_se else "")
     tied = (f"; tied with {and_list(path.tied)} on every seed (the same validation, test and training values), so "

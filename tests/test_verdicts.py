@@ -1545,3 +1545,14 @@ def test_an_arm_added_to_an_adaptive_study_runs_on_the_seeds_its_dataset_reached
     assert seeds_reached(study, ostudy.trials) == study.seeds[:8]
     fixed = build_study({**raw, "seeds": 4}, "grow.yaml")
     assert seeds_reached(fixed, ostudy.trials) == fixed.seeds
+
+
+def test_a_path_whose_every_point_failed_selects_none_of_them():
+    """Every strength of L2's path diverged on every seed (the statistics audit's case): the
+    path's line says no point is selected, not "l2=1.7 selected on validation" for a point with
+    no finished run (select_variant's stand-in for a path whose cells are still waiting)."""
+    d = verdicts.DatasetResults("wine", "classification", {"none": {s: 0.97 for s in range(3)}},
+                                paths={"l2": {"l2=1.7": {}, "l2=1.8": {}}},
+                                selected={"l2": path_points.select_variant({"l2=1.7": {}, "l2=1.8": {}}, True)})
+    head = path_words.path_lines(d)[0]
+    assert "no point of it has a finished run" in head and "selected on validation" not in head, head

@@ -70,7 +70,10 @@ def seeds_to_decide(p: stats.Paired) -> str:
     if p.alpha < 0.999 * stats.ALPHA:   # adaptive seeds: estimated at the full alpha, a later look tests at less
         rough = "; ".join(filter(None, [rough, "more seeds, and less chance, at an adaptive look's share of alpha"]))
     if n > AFFORDABLE_SEEDS:
-        why = ("its spread across seeds is wide next to the ROPE" if p.needed_for == "equivalent"
+        why = (("one test row's step is wide next to the ROPE" if p.needed_for == "equivalent" else
+                "its mean difference is tiny next to one test row's step")   # the floor, not the seeds' spread
+               + " on a small test split: more test rows would tell sooner than more seeds" if p.floored else
+               "its spread across seeds is wide next to the ROPE" if p.needed_for == "equivalent"
                else "its mean difference is tiny next to its spread across seeds"
                if math.isnan(p.rope) or abs(p.mean_diff) < p.rope else
                "its spread across seeds is wide next to its mean difference")   # not "tiny": beyond the ROPE
@@ -150,6 +153,9 @@ def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
         return f"{outcome.label} {outcome.words[0]} by {size}{ci}{small}"
     if p.verdict == "worse":
         return f"{outcome.label} {outcome.words[1]} by {size}{ci}{small}"
+    if p.mean_diff == 0:   # no direction to name ("wider by 0.0 pt [0.0, 0.0]" named one)
+        how = "the same on every seed" if p.n >= 2 and p.sd == 0 else f"{size} on average{ci}"
+        return f"{outcome.label} {'practically unchanged' if p.verdict == 'equivalent' else p.verdict} ({how})"
     direction = outcome.words[0] if p.mean_diff > 0 else outcome.words[1]
     if p.verdict == "equivalent":   # within the ROPE, but which way it leaned is said
         return f"{outcome.label} practically unchanged ({direction} by {size}{ci})"

@@ -1556,3 +1556,22 @@ def test_a_path_whose_every_point_failed_selects_none_of_them():
                                 selected={"l2": path_points.select_variant({"l2=1.7": {}, "l2=1.8": {}}, True)})
     head = path_words.path_lines(d)[0]
     assert "no point of it has a finished run" in head and "selected on validation" not in head, head
+
+
+def test_an_arm_that_trains_like_none_on_a_small_test_split_is_told_what_blocks_it():
+    """The statistics audit's case: L2 at a strength that changes nothing, on a 28-row test split
+    (one row is 3.6 pt, the ROPE 1 pt). The seeds advice names the test row's step, not a spread
+    across seeds (there is none), and secondary outcomes with no difference name no direction
+    ("wider by 0.0 pt" and "larger by 0.00 [0.00, 0.00]" were said)."""
+    same = {s: 3.0 for s in range(10)}
+    d = verdicts.DatasetResults("bc", "classification", {"none": {s: 0.9 for s in range(10)}, "l2": {s: 0.9 for s in range(10)}},
+                                rope_setting=0.01, n_test=28, secondary={
+                                    "weight_l2_total": {"none": same, "l2": same},
+                                    "gap_metric": {arm: {s: 0.05 + 0.01 * s for s in range(10)} for arm in ("none", "l2")}})
+    [v] = verdicts.decide_study([d])
+    advice = verdict_words.seeds_to_decide(v.paired["l2"])
+    assert "one test row's step is wide next to the ROPE on a small test split" in advice, advice
+    assert "spread" not in advice
+    said = verdict_words.secondary_sentences(v, "l2")
+    assert said[0].startswith("train-test gap undecided (0.0 pt on average [-"), said
+    assert said[1] == "weight norm practically unchanged (the same on every seed)", said

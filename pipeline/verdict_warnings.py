@@ -21,10 +21,12 @@ def warnings(v: DatasetVerdicts) -> list[str]:
 def seeds_added_warning(v: DatasetVerdicts) -> str:
     """Seeds added to a fixed-seed study once some had results: the tests' error rates hold for a
     number of seeds set before any look; adding seeds because a look was undecided (as the seed
-    advice invites) makes wrong verdicts more likely than stated."""
-    if not v.seeds_added_after:
+    advice invites) makes wrong verdicts more likely than stated. Not for verdicts on no more seeds
+    than there were then (a `--seeds 3` view of seeds planned before that look)."""
+    before = [n for n in v.seeds_added_after if n < v.seeds_used]
+    if not before:
         return ""
-    return (f"Seeds were added after results on {and_list([str(n) for n in v.seeds_added_after])} seeds were in: the "
+    return (f"Seeds were added after results on {and_list([str(n) for n in before])} seeds were in: the "
             "tests hold their 5% error rate for a number of seeds set before any look, so if an undecided look is "
             "why seeds were added, wrong verdicts are more likely than that (optional stopping); adaptive seeds "
             "(seeds: {start, step, max}) plan the looks and correct for them.")

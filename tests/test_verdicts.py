@@ -1575,3 +1575,17 @@ def test_an_arm_that_trains_like_none_on_a_small_test_split_is_told_what_blocks_
     said = verdict_words.secondary_sentences(v, "l2")
     assert said[0].startswith("train-test gap undecided (0.0 pt on average [-"), said
     assert said[1] == "weight norm practically unchanged (the same on every seed)", said
+
+
+def test_seeds_added_after_a_look_are_warned_of_only_where_the_verdicts_use_them():
+    """A 3-seed study given more seeds once its results were in: verdicts on 5 seeds carry the
+    optional-stopping warning; a `--seeds 2` view of it (seeds planned before that look) does not
+    (it said "Seeds were added after results on 3 seeds were in" above verdicts on 2)."""
+    def told(seeds: int) -> bool:
+        d = verdicts.DatasetResults("wine", "classification",
+                                    {arm: {s: 0.9 + 0.01 * (s % 3) + (0.02 if arm == "l2" else 0) for s in range(seeds)}
+                                     for arm in ("none", "l2")}, seeds_added_after=[3])
+        [v] = verdicts.decide_study([d])
+        return any(w.startswith("Seeds were added after results on 3 seeds") for w in verdict_warnings.warnings(v))
+
+    assert told(5) and not told(2) and not told(3)

@@ -141,7 +141,7 @@ def _squeeze(text: str) -> str:
 
 
 def test_no_pdf_page_ends_with_a_heading(pdf_pages):
-    """Every heading (h1-h3: the PDF's outline) has text or a figure below it on its page: none is left
+    """Every heading (h1-h4: the PDF's outline) has text or a figure below it on its page: none is left
     alone at the foot of a page, as "2. Per dataset" was above the first dataset's page break."""
     pages, outline = pdf_pages
     headings = [(title, n) for title, n in outline if _squeeze(title)]
@@ -162,6 +162,59 @@ def test_no_pdf_page_ends_with_a_heading(pdf_pages):
         bottom = max(t[1] + t[3] for t in texts[start:end + 1])
         below = [t for t in texts[end + 1:] + page["images"] if t[1] >= bottom - 1 and t[1] < footer]
         assert below, f"page {n} ends with the heading {title!r}"
+
+
+class _Headings(HTMLParser):
+    """The page's headings in order: (level, text, the id of the dataset section it is in or "")."""
+
+    def __init__(self):
+        super().__init__()
+        self.headings, self.section, self.open = [], "", None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "section" and "dataset" in (dict(attrs).get("class") or ""):
+            self.section = dict(attrs).get("id") or f"section at heading {len(self.headings)}"
+        elif re.fullmatch(r"h[1-6]", tag):
+            self.open = [int(tag[1]), "", self.section]
+
+    def handle_endtag(self, tag):
+        if tag == "section":
+            self.section = ""
+        elif self.open and tag == f"h{self.open[0]}":
+            self.headings.append(tuple(self.open))
+            self.open = None
+
+    def handle_data(self, data):
+        if self.open:
+            self.open[1] += data
+
+
+def test_headings_nest_and_the_pdf_outline_follows_them(report, tmp_path):
+    """A dataset's heading and its subsections were all h3, so the PDF's outline listed "The
+    regularizers against each other" beside the datasets instead of under each: a dataset is h3 under
+    "2. Per dataset" (h2), its subsections and figure headings h4; no heading skips a level."""
+    parser = _Headings()
+    parser.feed((report / "report.html").read_text())
+    levels = [level for level, _, _ in parser.headings]
+    assert levels[0] == 1 and all(b <= a + 1 for a, b in zip(levels, levels[1:])), parser.headings
+    sections = sorted({s for _, _, s in parser.headings if s})
+    assert len(sections) == 2   # the two datasets
+    for section in sections:
+        inside = [(level, text) for level, text, s in parser.headings if s == section]
+        assert inside[0][0] == 3 and all(level == 4 for level, _ in inside[1:]) and len(inside) >= 2, inside
+    # the PDF's outline (poppler) nests the same way: each dataset's entry holds its subsections
+    subprocess.run(["pdftohtml", "-xml", "-i", "-q", str(report / "report.pdf"), str(tmp_path / "r")], check=True)
+    outline = ET.parse(tmp_path / "r.xml").getroot().find("outline")
+    top = outline.find("outline")   # under the title: the numbered sections
+    items = list(top)
+    per_dataset = next(i for i, e in enumerate(items) if e.tag == "item" and e.text.startswith("2. Per dataset"))
+    datasets = list(items[per_dataset + 1])
+    titles = [e.text for e in datasets if e.tag == "item"]
+    assert len(titles) == 2 and not any(t.startswith("The regularizers") for t in titles), titles
+    for i, e in enumerate(datasets):
+        if e.tag == "item":
+            assert datasets[i + 1].tag == "outline"
+            assert "The regularizers against each other" in [x.text for x in datasets[i + 1].iter("item")]
 
 
 def test_pdf_tables_and_figures_stay_within_the_margins(pdf_pages):

@@ -867,3 +867,40 @@ def test_the_arms_table_writes_tuned_strengths_to_three_digits():
     assert _three_digits("dropout=0.296558/0.452126, l1=0.000725701") == "dropout=0.297/0.452, l1=0.000726"
     assert _three_digits("dropout=0.5, l2=3.14159e-05 (weight_decay)") == "dropout=0.5, l2=3.14e-05 (weight_decay)"
     assert _three_digits("l2=0.001 (penalty)") == "l2=0.001 (penalty)"
+
+
+def test_a_dataset_s_data_warnings_are_marked_in_the_summary(built):
+    """What reading a table warned about (Pima's zeros that mean 'not measured', a column that gives
+    the target away) was only in the dataset's own section: the summary's answer row, all a reader
+    of the summary sees, said nothing. The row now names each warning's gist and links to the
+    section that has it in full; a dataset without data warnings gets no marker."""
+    from pipeline.report import analysis, collect, render
+    from pipeline.study import load_study
+    from pipeline.tracking import Tracker
+
+    work, env, _ = built
+    data = collect.collect(load_study(work / "rep.yaml"), Tracker(env["MLFLOW_TRACKING_URI"]))
+    zeros = ("Zeros far below the other values, which may mean 'not measured': Glucose (5 zeros; the smallest other "
+             "value 44). If they do, mark them as missing: preprocess.missing_values: {Glucose: [0]}.")
+    leak = "Column 'outcome_code' gives the target away (a copy of it): if it is derived from the target, drop it."
+    data.data_params["wine"]["data_warnings"] = json.dumps([zeros, leak])
+    a = analysis.analyze(data)
+    for medium in ("html", "pdf"):
+        page = render.render(data, a, {}, render.provenance(data), medium=medium)
+        summary = page[page.index('id="summary"'):page.index("How the verdicts are reached")]
+        rows = {label: summary[summary.index(f'<td class="l">{label}</td>'):] for label in ("wine", "synthetic_linear")}
+        wine = rows["wine"][:rows["wine"].index("</tr>")]
+        assert ("<b>2 data warnings</b>, in full in <a href=\"#dataset-2\">wine's section</a>: Zeros far below the "
+                "other values, which may mean &#39;not measured&#39;; Column &#39;outcome_code&#39; gives the target "
+                "away (a copy of it).</div>") in wine
+        assert "data warning" not in rows["synthetic_linear"][:rows["synthetic_linear"].index("</tr>")]
+        # the link leads to the dataset's section, which has them in full
+        section = page[page.index('<section class="dataset" id="dataset-2">'):]
+        assert section.startswith('<section class="dataset" id="dataset-2">\n<h3>wine ')
+        assert html_mod.escape(zeros).replace("&#x27;", "&#39;") in section[:section.index("</section>")]
+    # the marker names one warning as one; a long one is cut at a word (≤ GIST_CHARS)
+    assert analysis.gist("Column 'a': values like '1.716' were read with the point as a thousands separator. "
+                         "If not, fix it.") == ("Column 'a': values like '1.716' were read with the point as a "
+                                                "thousands separator")
+    long = analysis.gist("Target 'price' is heavy-tailed " + "and very long " * 20 + ": so")
+    assert long.endswith("…") and len(long) <= analysis.GIST_CHARS and " an…" not in long

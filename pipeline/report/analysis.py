@@ -49,11 +49,13 @@ def analyze(data: ReportData) -> dict:
                                        far_targets=far_targets_from_params(data.data_params.get(d["label"], {})))
                for plan, d in zip(study.plans, datasets)]
     decided = verdicts.decide_study(results, study.seeds, study.looks())
-    for d, v, r in zip(datasets, decided, results):
+    for i, (d, v, r) in enumerate(zip(datasets, decided, results), 1):
+        d["anchor"] = f"dataset-{i}"   # the section's id (a label is user text, not an id)
         d["path_tables"] = _path_tables(r, v)
         d["head_to_head"] = [head_to_head.head_to_head_row(h, v.metric, v.name) for h in v.head_to_head]
         d["data"] = data_paragraph(data.data_params.get(d["label"], {}))
-        d["warnings"] = verdict_warnings.warnings(v) + data_warnings(data.data_params.get(d["label"], {}))
+        d["data_warnings"] = data_warnings(data.data_params.get(d["label"], {}))
+        d["warnings"] = verdict_warnings.warnings(v) + d["data_warnings"]
         d["notes"] = [n for n in (verdict_words.test_rows_note(v), path_words.flat_paths_note(v)) if n]
         d.update(paired=v.paired, verdicts=v, rope=v.rope, headline=verdict_words.headline(v).split(": ", 1)[1],
                  sentences={arm: verdict_words.sentence(arm, p, v.metric, v.name(arm)) for arm, p in v.paired.items()},
@@ -197,7 +199,22 @@ def _summary_row(d: dict) -> dict:
             "rope_text": ("–" if math.isnan(d["rope"]) else
                           metric_numbers.rope_text(d["rope"], v.metric) + (f" of {d['metric']}" if METRICS[v.metric].share else "")),
             "warnings": verdict_warnings.warnings(d["verdicts"]), "notes": d["notes"],
+            # what reading the table warned about, in full in the dataset's section: here its gist and a link there
+            "data_warnings": [gist(w) for w in d["data_warnings"]], "anchor": d["anchor"],
             "verdicts": v, "best_label": v.name(d["best"]) if d["best"] else "-"}
+
+
+GIST_CHARS = 100
+
+
+def gist(warning: str) -> str:
+    """A data warning's opening, for the summary's answer row: up to its first ": " or ". " (the
+    zeros that may mean 'not measured', the column that gives the target away), or its first
+    sentence where that clause alone says too little ("Column 'x'"); at most GIST_CHARS."""
+    head = FIRST_CLAUSE.split(warning, maxsplit=1)[0]
+    if len(head) < 25:
+        head = re.split(r"\.(?:\s|$)", warning, maxsplit=1)[0]
+    return head if len(head) <= GIST_CHARS else head[:GIST_CHARS - 1].rsplit(" ", 1)[0] + "…"
 
 
 def _improvement(study, datasets: list[dict]) -> list[dict]:

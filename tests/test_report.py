@@ -116,11 +116,12 @@ def test_trials_csv_and_the_trial_lists(built):
     assert html.count(f'dropout<br><span class="muted">{strengths["dropout"]}</span>') == 3
     assert html.count(f'L2<br><span class="muted">{strengths["l2"]}</span>') == 3
     assert f"\nstrengths: dropout: {strengths['dropout']}; L2: {strengths['l2']}\n" in proc.stdout
-    listing = html[html.index("<h3>Every trial run</h3>"):]
-    assert listing.count('<details class="trials"') == 1 and "<summary>27 trial runs</summary>" in listing
+    listing = html[html.index('<h3 id="trials">Every trial run</h3>'):]
+    assert listing.count('<details class="trials"') == 1
+    assert "<summary>27 trial runs <span class=\"muted\">(click a column's header to sort by it)</span></summary>" in listing
     assert all(f"/runs/{t.info.run_id}?" in listing for t in trials)
     assert "<details" not in html[:html.index('id="failed"')]  # the verdicts and figures stay open
-    groups = html[html.index('id="runs"'):html.index("<h3>Every trial run</h3>")]
+    groups = html[html.index('id="runs"'):html.index('<h3 id="trials">Every trial run</h3>')]
     links = re.findall(r'href="([^"]*viewStateShareKey=ablation-trials-[^"]*)"', groups)
     assert len(links) == len(set(links)) == 3 * 3  # one per dataset and arm
     # each opens a shared view stored in the experiment: that arm's 3 seeds, by seed, ungrouped
@@ -163,6 +164,47 @@ def test_pdf_lists_a_bounded_number_of_trials(built):
     assert f"The first {render.PDF_ROWS} of 270 failed trial runs" in page
     assert f"The first {render.PDF_ROWS} of 540 trial runs" in page and "<details" not in page
     assert html.count('class="id"') == 270 + 540 and html.count('<details class="trials">') == 2
+    # the PDF says it before the list, in its heading too (the outline's entry), not only after 60 rows
+    listing = page[page.index('<h3 id="trials">'):]
+    assert listing.startswith(f'<h3 id="trials">Trial runs: the first {render.PDF_ROWS} of 540</h3>')
+    assert listing.index(f"The first {render.PDF_ROWS} of 540 trial runs") < listing.index("<table")
+    assert '<h3 id="trials">Every trial run</h3>' in html and "<script>" not in page
+    # the HTML's long lists scroll under their header and sort (table.long, the page's script)
+    assert html.count('<table class="trials long">') == 2 and html.count("<script>") == 1
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs it)")
+def test_a_long_trial_list_keeps_its_header_in_view_and_sorts_by_a_column(built):
+    """The HTML's list of every trial (27 here, 3,200 in a large study): opened, it scrolls inside
+    itself with its header row in view, and a click on a header sorts by that column (numbers as
+    numbers, ties in the study's order), a second click the other way round."""
+    from playwright.sync_api import sync_playwright
+
+    work, _, _ = built
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1200, "height": 500})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((work / "reports/rep/report.html").as_uri())
+        table = page.query_selector_all("details.trials table")[-1]   # every trial (no failures here)
+        page.evaluate("t => { t.closest('details').open = true; t.scrollIntoView(); t.scrollTop = 100; }", table)
+        top, head_top, scrolled = page.evaluate("""t => [t.getBoundingClientRect().top,
+            t.querySelector('th').getBoundingClientRect().top, t.scrollTop]""", table)
+        rows = ("t => Array.from(t.tBodies[0].rows).map(r => [r.cells[0].textContent, r.cells[2].textContent, "
+                "r.cells[4].textContent])")
+        before = page.evaluate(rows, table)
+        table.query_selector_all("th")[2].click()   # seed
+        by_seed = page.evaluate(rows, table)
+        table.query_selector_all("th")[4].click()   # test metric
+        table.query_selector_all("th")[4].click()
+        by_metric_down = page.evaluate(rows, table)
+        browser.close()
+    assert not errors and scrolled == 100 and abs(head_top - top) <= 1   # scrolled, its header still at its top
+    assert [int(r[1]) for r in by_seed] == sorted(int(r[1]) for r in before)
+    assert by_seed[:9] == [r for r in before if r[1] == "0"]   # a stable sort: the study's order within a seed
+    values = [float(r[2].replace(" ", "")) for r in by_metric_down]
+    assert values == sorted(values, reverse=True) and len(values) == 27
 
 
 def test_pdf_has_the_summary_numbers_and_every_page_renders(built, tmp_path):
@@ -386,7 +428,7 @@ def test_report_run_links_open_the_run_with_its_epoch_curves_in_the_mlflow_ui(bu
         overview = re.search(r'href="(http://127\.0\.0\.1:5000/[^"]*viewStateShareKey=ablation-[0-9a-f]+&[^"]*)"', html)
         page.goto(overview.group(1).replace("&amp;", "&").replace("http://127.0.0.1:5000", base))
         page.get_by_text("Group: wine", exact=True).wait_for(timeout=60_000)
-        runs = html[html.index('id="runs"'):html.index("<h3>Every trial run</h3>")]
+        runs = html[html.index('id="runs"'):html.index('<h3 id="trials">Every trial run</h3>')]
         row = re.search(r"<tr><td class=\"l\">wine</td><td class=\"l\">L2</td>.*?</tr>", runs, re.S).group(0)
         arm_link = re.search(r'href="([^"]*)"', row).group(1).replace("&amp;", "&")
         page.goto(arm_link.replace("http://127.0.0.1:5000", base))

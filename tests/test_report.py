@@ -946,3 +946,32 @@ def test_a_dataset_s_data_warnings_are_marked_in_the_summary(built):
                                                 "thousands separator")
     long = analysis.gist("Target 'price' is heavy-tailed " + "and very long " * 20 + ": so")
     assert long.endswith("…") and len(long) <= analysis.GIST_CHARS and " an…" not in long
+
+
+def test_the_sparsity_bars_have_no_legend_on_them_and_the_histogram_s_colours(built):
+    """The weights figure's bars of small weights had a legend of their own in the axes' corner, over
+    the bars that reach the top (Pima's L2): they now have none, and each arm's bars are drawn in its
+    colour in the |w| histogram beside them (seaborn had desaturated it), whose legend names it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import to_rgb
+
+    from pipeline.report import analysis, collect, figures
+    from pipeline.study import load_study
+    from pipeline.tracking import Tracker
+
+    work, env, _ = built
+    data = collect.collect(load_study(work / "rep.yaml"), Tracker(env["MLFLOW_TRACKING_URI"]))
+    a = analysis.analyze(data)
+    ctx = figures.FigureContext.of(data, a)
+    d = next(d for d in a["datasets"] if d["label"] == "wine")
+    fig, ax = plt.subplots()
+    figures.sparsity_bars(ax, figures._finished(ctx, d), ctx)
+    bars = [p for p in ax.patches if p.get_height() > 0 or p.get_width() > 0]
+    assert ax.get_legend() is None and len(bars) == 3 * 3   # 3 thresholds x 3 arms
+    # seaborn draws hue by hue: each arm's 3 bars in its histogram colour, in the study's order
+    colours = [to_rgb(b.get_facecolor()) for b in bars]
+    assert colours == [to_rgb(ctx.color(arm)) for arm in ("none", "dropout", "l2") for _ in range(3)]
+    plt.close(fig)

@@ -204,7 +204,6 @@ def weights(ctx: FigureContext, d: dict) -> Optional[str]:
     """Weight magnitudes and sparsity (the L1 effect): the |w| histogram per arm, and bars of the
     fraction of weights under three thresholds."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
     sub = _finished(ctx, d)
     if not len(sub):
@@ -229,15 +228,23 @@ def weights(ctx: FigureContext, d: dict) -> Optional[str]:
     axes[0].set_xlabel("|w|")
     axes[0].set_ylabel("share of the weights", fontsize=8)
     axes[0].legend(fontsize=7)
+    sparsity_bars(axes[1], sub, ctx)
+    return _png(fig)
+
+
+def sparsity_bars(ax, sub: pd.DataFrame, ctx: FigureContext) -> None:
+    """The fraction of weights under each threshold, a bar per arm in the histogram's colours. No
+    legend of its own: the histogram's beside it names the colours, and one here sat on the bars
+    (Pima's L2 bars reach the top of the axis, under the legend's corner)."""
+    import seaborn as sns
+
     sp = sub.melt(id_vars=["regularizer"], value_vars=["sparsity_lt_0.0001", "sparsity_lt_0.001", "sparsity_lt_0.01"],
                   var_name="threshold", value_name="fraction")
     sp["threshold"] = sp["threshold"].str.replace("sparsity_lt_", "|w| < ")
     sns.barplot(data=sp, x="threshold", y="fraction", hue="regularizer", hue_order=ctx.order, palette=ctx.palette,
-                ax=axes[1], errorbar=None)
-    axes[1].set_title("fraction of small weights")
-    axes[1].set_xlabel("")
-    axes[1].legend(fontsize=7)
-    return _png(fig)
+                ax=ax, errorbar=None, legend=False, saturation=1)   # the histogram's colours, not desaturated
+    ax.set_title("fraction of small weights (colours as on the left)")
+    ax.set_xlabel("")
 
 
 def tuning(ctx: FigureContext, d: dict) -> Optional[str]:

@@ -314,3 +314,29 @@ def test_pdf_wide_tables_with_long_differences_fit_the_text_block(tmp_path):
     width = float(re.search(r'<page width="([\d.]+)"', bbox).group(1))
     widest = max(float(x) for x in re.findall(r'xMax="([\d.]+)"', bbox))
     assert "-0.000329]" in bbox and widest <= width - MARGIN_X + 0.5, f"the table reaches {widest:.1f} pt"
+
+
+def test_pdf_keeps_a_head_to_head_heading_its_lead_and_its_table_together(tmp_path):
+    """The default study's quadrants: "The regularizers against each other" and two lines of its
+    paragraph ended page 10, the rest and the table began page 11. The template's own CSS in
+    WeasyPrint: wherever the page ends, the heading, its lead paragraph and the short table it
+    leads into (.keep) share a page."""
+    from weasyprint import HTML
+
+    css = re.search(r"<style>(.*?)</style>", (ROOT / "pipeline/templates/report.html.j2").read_text(), re.S).group(1)
+    lead = " ".join(["Each pair of arms other than none on the seeds both ran, paired by seed."] * 6)
+    rows = "".join(f"<tr><td class='l'>pair{i}</td><td>+0.{i} pt</td></tr>" for i in range(6))
+    pdf, split = tmp_path / "h2h.pdf", set()
+    for above in range(760, 1000, 20):   # px of other content above: the page's end moves through the block
+        HTML(string=f"<html><head><style>{css}</style></head><body><div style='height: {above}px'></div>"
+                    f"<h4>Heading four</h4><p class='muted lead'>{lead} leadend</p><table class='keep'><thead><tr>"
+                    f"<th class='l'>pair</th><th>difference</th></tr></thead><tbody>{rows}</tbody></table>"
+                    "</body></html>").write_pdf(pdf)
+        pages = [subprocess.run(["pdftotext", "-f", str(n), "-l", str(n), str(pdf), "-"], capture_output=True,
+                                text=True).stdout for n in (1, 2)]
+        holding = [n for n, text in enumerate(pages) if "Heading four" in text]
+        assert len(holding) == 1, above
+        page = pages[holding[0]]
+        assert "leadend" in page and "Each pair" in page and len(re.findall(r"pair\d", page)) == 6, (above, pages)
+        split.add(holding[0])
+    assert split == {0, 1}   # the sweep did move the block to the next page

@@ -95,7 +95,7 @@ def path_rows(path: Path, m) -> list[dict]:
                      # L1's sparsity and L2's weight norm as the strength grows ("" for an arm without them)
                      "sparsity": "" if pt.sparsity is None else f"{100 * pt.sparsity.mean:.1f}%",
                      "norm": "" if pt.norm is None else f"{pt.norm.mean:.3g}",
-                     "n": pt.test.n, "chosen": pt.variant == path.chosen, "one_se": pt.variant == path.one_se,
+                     "n": pt.test.n, "chosen": pt.variant == path.chosen and pt.test.n > 0, "one_se": pt.variant == path.one_se,
                      "within_se": pt.within_se})
     return rows
 

@@ -975,3 +975,20 @@ def test_the_sparsity_bars_have_no_legend_on_them_and_the_histogram_s_colours(bu
     colours = [to_rgb(b.get_facecolor()) for b in bars]
     assert colours == [to_rgb(ctx.color(arm)) for arm in ("none", "dropout", "l2") for _ in range(3)]
     plt.close(fig)
+
+
+def test_a_path_whose_every_point_failed_still_gets_its_report(tmp_path):
+    """Every strength on L2's path diverges (the statistics audit's case): the report is built
+    (the path figure's log axis had no data and stopped `ablation` with a traceback, no
+    report.html), the path's table marks no point as selected, and no caption describes a
+    figure that is not drawn."""
+    from .conftest import study_env
+
+    study = tiny_study_dict(name="allfail", seeds=2, arms=["none", "l2"], epochs=2, datasets=[{"name": "wine"}])
+    write_study(tmp_path / "a.yaml", {**study, "optimizer": {"name": "sgd", "lr": 1.0}, "paths": {"l2": [1.0e8, 1.0e9]}})
+    proc = run_cli(["ablation", "--study", "a.yaml", "--no-pdf"], cwd=tmp_path, env=study_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("FAILED: diverged") == 4 and "no point of it has a finished run" in proc.stdout
+    html = (tmp_path / "reports/allfail/report.html").read_text()
+    assert "no point of it has a finished run (failed, or not trained yet): no point is selected" in html
+    assert 'class="chosen"' not in html and "The figure: each point" not in html

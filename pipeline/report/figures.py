@@ -429,11 +429,14 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
     band, the strength selected on validation (star) and the strongest within one SE of it (diamond)."""
     import matplotlib.pyplot as plt
 
-    if not d.get("paths"):
+    # an arm whose every point failed has nothing to draw (its path table says so; its log axis
+    # had no data and stopped the report)
+    drawn = {arm: variants for arm, variants in (d.get("paths") or {}).items() if any(variants.values())}
+    if not drawn:
         return None
-    fig, axes = plt.subplots(3, len(d["paths"]), figsize=(3.4 * len(d["paths"]), 7.2), squeeze=False)
+    fig, axes = plt.subplots(3, len(drawn), figsize=(3.4 * len(drawn), 7.2), squeeze=False)
     bounds = METRICS[d["metric_name"]].bounds
-    for col, (arm, variants) in enumerate(d["paths"].items()):
+    for col, (arm, variants) in enumerate(drawn.items()):
         order = path_points.strength_order(list(variants)) or list(variants)
         lines, axis = _path_lines(order)
         marks = [(d["path_tables"][arm]["one_se"], "D", "strongest within 1 SE"),

@@ -70,11 +70,34 @@ def leaky_columns(data: Splits) -> list[str]:
     return [str(c) for c in (*record.get("target_copies", {}), *record.get("target_separators", {}))]
 
 
-def far_targets(data: Splits) -> list[float]:
-    """The few target values far from the others that make most of its squared spread (column_checks'
-    heavy tail: a unit slip or a typo looks like this), which MSE follows; [] for other datasets."""
+def far_targets(data: Splits) -> dict:
+    """The few target values far from the others (column_checks' heavy tail: a unit slip or a typo
+    looks like this) where they make most of a split's squared spread about the training mean:
+    the test split's (the test MSE follows them; a constant predicting that mean is judged by it)
+    or the training split's (they pull the fit and that mean). {"values": those in such a split,
+    "in": "test", "training" or "training and test"}; {} for other datasets (or far rows that
+    make no split's squared error: the data warning still names them)."""
     tail = (data.preprocessing or {}).get("heavy_tailed_target") or {}
-    return [float(x) for x in tail.get("far_values", [])] if tail.get("far_share", 0.0) >= 0.5 else []
+    far = np.asarray(tail.get("far_values", []), dtype=float)
+    if not far.size:
+        return {}
+    train, test = (np.asarray(data.in_target_units(y.double().numpy()), dtype=float) for y in (data.y_train, data.y_test))
+    mean, where, values = float(train.mean()), [], set()
+    for name, y in (("training", train), ("test", test)):
+        hit = np.isclose(y[:, None], far[None, :], rtol=1e-5, atol=0).any(axis=1)   # float32 on the way
+        squares = (y - mean) ** 2
+        if hit.any() and squares[hit].sum() >= 0.5 * squares.sum():
+            where.append(name)
+            values |= {float(x) for x in far if np.isclose(y, x, rtol=1e-5, atol=0).any()}
+    return {"values": [float(x) for x in far if float(x) in values], "in": " and ".join(where)} if where else {}
+
+
+def far_record(stored) -> tuple[list[float], str]:
+    """far_targets as stored (the Optuna study's attribute, the parent's param) as (values, where
+    they are); a list from before `in` was kept: (values, "")."""
+    if isinstance(stored, dict):
+        return [float(x) for x in stored.get("values", [])], stored.get("in", "")
+    return [float(x) for x in stored or []], ""
 
 
 def split_params(data: Splits) -> dict:
@@ -290,9 +313,9 @@ def leaky_columns_from_params(params: dict) -> list[str]:
     return [str(c) for c in _kept(_loads(params, rt.STUDY_LEAKY_COLUMNS, []))]
 
 
-def far_targets_from_params(params: dict) -> list[float]:
-    """far_targets, from the dataset parent's params."""
-    return [float(x) for x in _loads(params, rt.STUDY_FAR_TARGETS, [])]
+def far_targets_from_params(params: dict) -> tuple[list[float], str]:
+    """far_targets, from the dataset parent's params (far_record)."""
+    return far_record(_loads(params, rt.STUDY_FAR_TARGETS, []))
 
 
 def data_paragraph(params: dict) -> str:

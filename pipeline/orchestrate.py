@@ -22,7 +22,7 @@ from optuna.trial import TrialState
 
 from . import grid, joining, lifecycle, path_points, preflight, verdicts, worker
 from . import runtree as rt
-from .dataset_record import divergence_hint
+from .dataset_record import divergence_hint, far_record
 from .errors import UsageError
 from .lifecycle import DatasetCells
 from .preparation import RunContext, connect, dataset_tags, ensure_parent, open_dataset_study, optuna_study_name, prepare
@@ -327,5 +327,6 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
                                            leaky_columns=ostudy.user_attrs.get(rt.STUDY_LEAKY_COLUMNS, []),
                                            train_chance=ostudy.user_attrs.get(rt.TRAIN_CHANCES, {}).get(metric),
                                            seeds_added_after=ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER, []),
-                                           far_targets=ostudy.user_attrs.get(rt.STUDY_FAR_TARGETS, [])))
+                                           **dict(zip(("far_targets", "far_in"),
+                                                      far_record(ostudy.user_attrs.get(rt.STUDY_FAR_TARGETS))))))
     return out

@@ -205,8 +205,11 @@ def _worse_than_constant(v: DatasetVerdicts, constant: str, score: str) -> str:
     if v.far_targets:   # a typo or a unit slip in the target looks just like this: point back to the rows
         n = len(v.far_targets)
         shown = and_list([quantity(x, 4) for x in v.far_targets]) if n <= 3 else ", ".join(quantity(x, 4) for x in v.far_targets[:3]) + ", ..."
+        where = {"test": " of the test split", "training": " of the training split, pulling the fit and the training "
+                 "mean the constant predicts",
+                 "training and test": " of both the training and the test split"}.get(v.far_in, "")
         return words + (f". But {counted(n, 'target row')} far from the others ({shown}"
-                        f"; see the data warning) {'makes' if n == 1 else 'make'} most of the squared error: if "
+                        f"; see the data warning) {'makes' if n == 1 else 'make'} most of the squared error{where}: if "
                         f"{'it is a typo or a unit slip' if n == 1 else 'they are typos or unit slips'}, this is "
                         f"{'its' if n == 1 else 'their'} doing, not overfitting, so check {'it' if n == 1 else 'them'} "
                         "first (otherwise, more training rows or stronger regularization are what this data needs)")

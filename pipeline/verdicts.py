@@ -51,8 +51,10 @@ class DatasetResults:
     train_chance: Optional[float] = None
     # seed counts that had results when a fixed-seed study was given more (preparation.note_seeds_added)
     seeds_added_after: list[int] = field(default_factory=list)
-    # a few target values far from the others that make most of its squared spread (dataset_record.far_targets)
+    # a few target values far from the others that make most of a split's squared spread
+    # (dataset_record.far_targets), and which: "test", "training", "training and test" ("": not kept)
     far_targets: list[float] = field(default_factory=list)
+    far_in: str = ""
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,7 @@ class DatasetVerdicts:
     leaky_columns: list[str] = field(default_factory=list)   # as DatasetResults'
     seeds_added_after: list[int] = field(default_factory=list)   # as DatasetResults'
     far_targets: list[float] = field(default_factory=list)   # as DatasetResults'
+    far_in: str = ""                                         # as DatasetResults'
     # arm -> (seed, its value, the other seeds' lowest, highest): one seed far worse than the arm's
     # others (stray_seeds), a sign of unstable training that makes most of its comparisons' spread
     stray_seeds: dict[str, tuple[int, float, float, float]] = field(default_factory=dict)
@@ -371,7 +374,7 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
     v = DatasetVerdicts(d.label, d.task, rope_of(d), m.name, chance=d.chance, n_test=d.n_test,
                         test_class_rows=d.test_class_rows, class_weighted=d.class_weighted,
                         leaky_columns=list(d.leaky_columns), seeds_added_after=list(d.seeds_added_after),
-                        far_targets=list(d.far_targets),
+                        far_targets=list(d.far_targets), far_in=d.far_in,
                         selected={a: p for a, p in d.selected.items() if p and len(d.paths.get(a, {})) > 1})
     hib = m.higher_is_better
     for a, point in v.selected.items():

@@ -1486,3 +1486,44 @@ def test_a_target_in_the_thousands_gets_rmse_suggested_under_mse(tmp_path):
     assert said(target="SalePrice", metric="rmse", preprocess={"drop_columns": ["small"]})[0] == []
     assert said(target="SalePrice", metric="mae", preprocess={"drop_columns": ["small"]})[0] == []
     assert said(target="small", preprocess={"drop_columns": ["SalePrice"]})[0] == []
+
+
+def test_far_target_rows_are_said_to_make_the_squared_error_of_the_split_they_are_in():
+    """Two rents typed in cents make most of the whole target's squared spread; what the verdicts'
+    warning may say depends on where they fell: in the test split they make most of the test MSE
+    (a constant predicting the training mean is judged by it), in the training split they pull the
+    fit and that mean, and in neither (the validation split) the verdicts' warning says nothing of
+    them (it said "make most of the squared error" of a test split that did not hold them)."""
+    import torch
+
+    from pipeline import dataset_record, verdict_warnings, verdicts
+    from pipeline.splits import Splits
+
+    def where(train: list, test: list) -> dict:
+        scale = (900.0, 300.0)   # a standardized target: the far values are in the file's units
+        t = lambda v: (torch.tensor(v, dtype=torch.float32) - scale[0]) / scale[1]   # noqa: E731
+        data = Splits("rent", "regression", torch.zeros(len(train), 1), t(train), torch.zeros(2, 1), t([800.0, 95000.0]),
+                      torch.zeros(len(test), 1), t(test), target_scale=scale,
+                      preprocessing={"heavy_tailed_target": {"far_values": [95000.0, 87000.0], "far_share": 0.99}})
+        return dataset_record.far_targets(data)
+
+    usual = [700.0 + 10 * i for i in range(30)]
+    assert where(usual + [87000.0], usual[:10]) == {"values": [87000.0], "in": "training"}
+    assert where(usual, usual[:10] + [87000.0]) == {"values": [87000.0], "in": "test"}
+    assert where(usual + [87000.0], usual[:10] + [87000.0]) == {"values": [87000.0], "in": "training and test"}
+    assert where(usual, usual[:10]) == {}   # 95,000 is in the validation split only
+    # a list kept before "in" was: its values, and no split named
+    assert dataset_record.far_record([95000.0]) == ([95000.0], "") and dataset_record.far_record(None) == ([], "")
+    said = {}
+    for far_in in ("training", "test", ""):   # none overfits (its training MSE far below the constant's)
+        seeds = range(5)
+        d = verdicts.DatasetResults("rent", "regression", {"none": {s: 30000 + 800 * s for s in seeds},
+                                                          "l2": {s: 10100 + 50 * s for s in seeds}},
+                                    chance=10000.0, train_chance=770000.0, far_targets=[87000.0], far_in=far_in,
+                                    secondary={"gap_metric": {"none": {s: 30000 + 800 * s - 400000 for s in seeds},
+                                                              "l2": {s: 10100 + 50 * s - 420000 for s in seeds}}})
+        [v] = verdicts.decide_study([d])
+        said[far_in] = next(w for w in verdict_warnings.warnings(v) if "far from the others" in w)
+    assert "makes most of the squared error of the training split, pulling the fit and the training mean" in said["training"]
+    assert "makes most of the squared error of the test split:" in said["test"]
+    assert "makes most of the squared error: if" in said[""]

@@ -46,7 +46,8 @@ def analyze(data: ReportData) -> dict:
                                        train_chance=train_chance_from_params(data.data_params.get(d["label"], {}),
                                                                              d["metric_name"]),
                                        seeds_added_after=data.seeds_added_after.get(d["label"], []),
-                                       far_targets=far_targets_from_params(data.data_params.get(d["label"], {})))
+                                       **dict(zip(("far_targets", "far_in"),
+                                                  far_targets_from_params(data.data_params.get(d["label"], {})))))
                for plan, d in zip(study.plans, datasets)]
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for i, (d, v, r) in enumerate(zip(datasets, decided, results), 1):

@@ -109,6 +109,7 @@ class Ending:
     attrs: dict = field(default_factory=dict)
     artifacts: dict = field(default_factory=dict)
     summary: str = ""         # the console line's text for a finished trial
+    untrained: bool = False   # popped ahead, ended before its training started (rt.UNTRAINED)
 
 
 def open_runs(tracker: Tracker, experiment_id: str, trials: list[LiveTrial]) -> list[LiveTrial]:
@@ -149,7 +150,7 @@ def end(tracker: Tracker, endings: list[Ending]) -> list[bool]:
             tracker.finish_trials([(e.trial.run_id, e.history, e.metrics, e.artifacts) for e in finished])
         for e in endings:
             if e.outcome is not Outcome.FINISHED:
-                _close_run(tracker, e.trial, e.outcome, e.history, e.error)
+                _close_run(tracker, e.trial, e.outcome, e.history, e.error, e.untrained)
         with batched_writes(endings[0].trial.ostudy) as refused:   # one journal append
             turned_down = []
             for e in endings:
@@ -159,10 +160,11 @@ def end(tracker: Tracker, endings: list[Ending]) -> list[bool]:
 
 
 def _close_run(tracker: Tracker, t: LiveTrial, outcome: Outcome, history: dict,
-               error: Optional[BaseException] = None) -> None:
+               error: Optional[BaseException] = None, untrained: bool = False) -> None:
     if t.run_id is not None:
         tracker.fail_trial(t.run_id, outcome.mlflow_status,
-                           {rt.FAIL_REASON: reason_text(outcome, error)[:4000], rt.OUTCOME: outcome.name}, history)
+                           {rt.FAIL_REASON: reason_text(outcome, error)[:4000], rt.OUTCOME: outcome.name,
+                            **({rt.UNTRAINED: "yes"} if untrained else {})}, history)
 
 
 def _tell(e: Ending) -> bool:

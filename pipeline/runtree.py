@@ -42,6 +42,7 @@ TUNE_TRIAL = "tune_trial"
 FAIL_REASON = "fail_reason"
 OUTCOME = "outcome"              # lifecycle.Outcome name of a run that did not finish
 STORE_OUTAGE = "store_outage"    # tag: its worker stopped (a store did not answer) before recording it
+UNTRAINED = "untrained"          # tag "yes": popped ahead and ended before it trained (a stop, a store outage)
 ATTEMPT = "attempt"              # 1 for a cell's first try, 2 for the next, ...: every try, stops and deaths
                                  # before training too (max_retries counts only the tries that trained)
 PREVIOUS_ATTEMPT = "previous_attempt_run"   # a retry's link to the run of the attempt it replaces

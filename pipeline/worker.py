@@ -226,7 +226,7 @@ def _end_untrained(ctx, opened, outage: Optional[StoreUnreachable] = None) -> in
     trials, beat = opened
     ending = Outcome.INTERRUPTED if outage is None else Outcome.STORE_OUTAGE
     try:
-        lifecycle.end(ctx.tracker, [Ending(t, ending, error=outage) for t in trials])
+        lifecycle.end(ctx.tracker, [Ending(t, ending, error=outage, untrained=True) for t in trials])
         return len(trials)
     except StoreUnreachable as e:
         _left_by_outage(ctx, trials, e, what="popped cell")

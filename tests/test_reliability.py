@@ -156,9 +156,16 @@ def test_sigterm_stops_cleanly_and_marks_runs_killed(workdir, env):
     # on the console one line says what the signal stopped, not one line per cell
     said = re.findall(r"  interrupted: .*", out)
     assert len(said) == 1 and re.match(r"  interrupted: \d+ cells? stopped in training", said[0]) and " interrupted\n" not in out, out
-    for t in interrupted:  # the whole population in training when the signal came
+    for t in interrupted:  # the whole population in training when the signal came, and one popped ahead
         run = next(r for r in runs if r.info.run_id == t.user_attrs["mlflow_run_id"])
         assert run.info.status == "KILLED" and run.data.tags["fail_reason"] == "interrupted"
+        # a cell popped ahead, not yet training, says so on its run (and the report, below)
+        assert (run.data.tags.get("untrained") == "yes") == ("training_started" not in t.user_attrs), t.number
+    if untrained := [t for t in interrupted if "training_started" not in t.user_attrs]:   # not after the last population
+        rerun = run_cli(["ablation", "--study", "crash.yaml", "--no-pdf"], cwd=workdir, env=env)
+        assert rerun.returncode == 0, rerun.stderr[-2000:]
+        html = (workdir / "reports/crash/report.html").read_text()
+        assert (f"{len(untrained)} of them never started" if len(untrained) > 1 else "One of them never started") in html
 
 
 def assert_exactly_once(study, ostudies, runs):

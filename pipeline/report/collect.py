@@ -36,7 +36,7 @@ FINAL_KEYS = ("test_metric", "final_train_metric", "final_val_metric", "gap_metr
 CURVE_KEYS = ("train_data_loss", "val_loss")
 STRENGTH_KEYS = ("dropout", "l1", "l2", "l2_mode")   # as the trial's MLflow params; blank where its arm has none
 RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "dataset", "arm", "variant", "seed", "attempt", "status", "task",
-               "metric_name", "fail_reason", "outcome", "device", "engine", "worker", "group", "n_train", "start", "end",
+               "metric_name", "fail_reason", "outcome", "untrained", "device", "engine", "worker", "group", "n_train", "start", "end",
                "strengths", *STRENGTH_KEYS, *FINAL_KEYS)
 TUNING_COLUMNS = ("dataset", "arm", "number", "status", "reason", "objective", "l1", "l2", "dropout")
 # Trial runs written before the engine tag existed all came from the population engine.
@@ -203,6 +203,7 @@ def _trial_row(r: RunRecord, metric: Optional[str]) -> Optional[dict]:
         "attempt": int(tags.get(rt.ATTEMPT) or 1),
         "task": task, "metric_name": metric_for(task, metric).name,
         "fail_reason": tags.get(rt.FAIL_REASON, ""), "outcome": tags.get(rt.OUTCOME, ""),
+        "untrained": tags.get(rt.UNTRAINED) == "yes",   # popped ahead, stopped before it trained
         "device": tags.get(rt.DEVICE, ""), "engine": tags.get(rt.ENGINE) or LEGACY_ENGINE,
         "worker": tags.get(rt.WORKER, ""),   # host:pid:token of the process that trained it
         "group": tags.get(rt.DATASET_GROUP, label), "n_train": int(tags.get(rt.N_TRAIN, 0) or 0),

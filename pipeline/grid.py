@@ -378,10 +378,12 @@ def heartbeat_ages(ostudy: optuna.Study) -> dict[int, float]:
     return backend.heartbeat_ages(ostudy._study_id)
 
 
-def states_and_runs(ostudy: optuna.Study) -> dict[int, tuple[TrialState, Optional[str], Optional[str], Optional[str]]]:
-    """{trial number: (its state, the MLflow run id it names, its recorded outcome and fail reason)}."""
+def states_and_runs(ostudy: optuna.Study) -> dict[int, tuple[TrialState, Optional[str], Optional[str], Optional[str], bool]]:
+    """{trial number: (its state, the MLflow run id it names, its recorded outcome and fail reason,
+    whether its training started)}."""
     return {t.number: (t.state, t.user_attrs.get(rt.TRIAL_RUN_ID), t.user_attrs.get(rt.TRIAL_OUTCOME),
-                       t.user_attrs.get(rt.TRIAL_FAIL_REASON)) for t in ostudy.get_trials(deepcopy=False)}
+                       t.user_attrs.get(rt.TRIAL_FAIL_REASON), rt.TRIAL_TRAINING in t.user_attrs)
+            for t in ostudy.get_trials(deepcopy=False)}
 
 
 def spent(ostudy: optuna.Study, spends_budget) -> int:

@@ -256,11 +256,14 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
         suspects = [r for r in runs if int(r.data.tags.get(rt.OPTUNA_TRIAL, -1)) not in running]
         trials = grid.states_and_runs(ostudy) if suspects else {}
         for run in suspects:
-            state, own, outcome, reason = trials.get(int(run.data.tags.get(rt.OPTUNA_TRIAL, -1)),
-                                                     (TrialState.FAIL, None, None, None))
+            state, own, outcome, reason, trained = trials.get(int(run.data.tags.get(rt.OPTUNA_TRIAL, -1)),
+                                                              (TrialState.FAIL, None, None, None, True))
             if state == TrialState.FAIL or (state != TrialState.RUNNING and run.info.run_id != own):
                 ended, why = _stray_ending(run.info.run_id, own, outcome, reason)
-                tracker.fail_trial(run.info.run_id, ended.mlflow_status, {rt.FAIL_REASON: why, rt.OUTCOME: ended.name})
+                # a dead worker's cell popped ahead, its training not started: as worker._end_untrained tags it
+                untrained = {rt.UNTRAINED: "yes"} if run.info.run_id == own and not trained else {}
+                tracker.fail_trial(run.info.run_id, ended.mlflow_status, {rt.FAIL_REASON: why, rt.OUTCOME: ended.name,
+                                                                          **untrained})
     return len(dead)
 
 

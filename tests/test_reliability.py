@@ -121,6 +121,8 @@ def test_sigkill_mid_trial_then_rerun_finishes_with_the_same_numbers(workdir, en
         else:  # died while training or logging: failed, its run KILLED, the cell trained again
             assert killed.state == TrialState.FAIL and killed.user_attrs["fail_reason"] == "worker died"
             assert run is None or run.info.status == "KILLED"
+            # popped ahead, not training yet: its run says so (the report counts it apart)
+            assert run is None or (run.data.tags.get("untrained") == "yes") == ("training_started" not in killed.user_attrs)
     # MLflow: one FINISHED child per cell, the killed trial's run KILLED, nothing left RUNNING
     trials = [r for r in runs if r.data.tags.get("kind") == "trial"]
     finished = Counter(r.info.run_name for r in trials if r.info.status == "FINISHED")

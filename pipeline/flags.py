@@ -81,7 +81,7 @@ def train_study(args) -> dict:
         "optimizer": {"name": args.optimizer, "lr": args.lr, "momentum": args.momentum},
         "batch_size": args.batch_size, "epochs": args.epochs,
         "strengths": {"dropout": strength(args, "dropout"), "l1": strength(args, "l1"), "l2": strength(args, "l2"),
-                      "l2_mode": args.l2_mode, "penalize_bias": args.penalize_bias},
+                      "l2_mode": args.l2_mode, "penalize_bias": args.penalize_bias == "yes"},
     }
     if args.early_stopping:
         raw["early_stopping"] = {"patience": args.early_stopping}

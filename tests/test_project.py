@@ -45,3 +45,32 @@ def test_runs_record_the_commit_of_the_pipelines_code_wherever_they_run(tmp_path
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)   # another repository, no commit
     monkeypatch.chdir(tmp_path)
     assert git_commit() == head + ("-dirty" if dirty else "")
+
+
+def test_mlflow_run_train_decays_the_biases_as_a_tutorials_weight_decay_does(tmp_path):
+    """`optim.Adam(model.parameters(), weight_decay=...)` decays the biases too: the train entry
+    point takes penalize_bias (and test_fraction, a flag of `train` too), which MLflow passed as
+    an unknown `--penalize_bias yes` before, failing the run."""
+    import shutil
+    import subprocess
+
+    from .conftest import study_env
+
+    project = tmp_path / "project"   # mlflow run executes in the project folder: a copy, so nothing lands in ours
+    shutil.copytree(ROOT / "pipeline", project / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("MLproject", "conda.yaml"):
+        shutil.copy(ROOT / name, project / name)
+    env = study_env(tmp_path)
+    proc = subprocess.run(["mlflow", "run", ".", "-e", "train", "--env-manager", "local", "--experiment-name",
+                           "single", "-P", "dataset=wine", "-P", "regularizer=l2", "-P", "l2_mode=weight_decay",
+                           "-P", "penalize_bias=yes", "-P", "test_fraction=0.5", "-P", "epochs=2"],
+                          cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    from mlflow import MlflowClient
+
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    [run] = client.search_runs([client.get_experiment_by_name("single").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert run.data.params["penalize_bias"] == "yes" and run.data.params["effective_penalize_bias"] == "True"
+    assert int(run.data.params["n_test"]) == 89   # half of wine's 178 rows
+    assert parser().parse_args(["train", "--penalize-bias"]).penalize_bias == "yes"   # the flag alone, as before

@@ -35,8 +35,9 @@ def format_validation_error(source: str, err: ValidationError, model: Optional[t
         import difflib
 
         allowed = [str(x) for x in first.get("ctx", {}).get("expected", "").replace("'", "").replace(" or ", ", ").split(", ")]
-        close = difflib.get_close_matches(first["input"], allowed, n=1)
-        msg = (f"did you mean {close[0]!r}? " if close else "") + msg
+        same = [a for a in allowed if a.lower() == first["input"].lower()]   # SGD, ReLU: the tutorials' spelling
+        close = same or difflib.get_close_matches(first["input"], allowed, n=1)
+        msg = TUTORIAL_VALUES.get((loc, first["input"].lower())) or (f"did you mean {close[0]!r}? " if close else "") + msg
     value = first.get("input")
     shown = "" if isinstance(value, dict) or value is None else f" = {shorten(value)}"
     if isinstance(value, bool):   # YAML's yes/no/on/off are booleans too: say what the file holds
@@ -59,8 +60,10 @@ def unknown_field(model: type, loc: list, within: tuple = ()) -> str:
     allowed = list(model.model_fields) if model is not None else []
     if model in (StudyFile, DatasetSpec):   # training settings are taken out before validation
         allowed += [*TRAINING_KEYS, "execution"] + (["rope"] if model is DatasetSpec else [])
-    name = str(loc[-1])
     where = ".".join(str(p) for p in loc)
+    if str(loc[-1]) == "weight_decay":
+        return f"field '{where}' is unknown ({WEIGHT_DECAY})"
+    name = TUTORIAL_FIELDS.get(str(loc[-1]), str(loc[-1]))   # learning_rate: said where lr is
     close = difflib.get_close_matches(name, allowed, n=1)
     # a field written in the wrong place (missing_values outside preprocess, dropout outside
     # strengths): its place is the fix, before any look-alike here ('dropout' is not 'root')
@@ -74,6 +77,16 @@ def unknown_field(model: type, loc: list, within: tuple = ()) -> str:
         return f"field '{where}' is unknown here; it belongs at {home!r}"
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"field '{where}' is unknown{hint}; allowed: {', '.join(sorted(set(allowed)))}"
+
+
+# PyTorch's and the tutorials' words for settings of a study file, and where they are here.
+WEIGHT_DECAY = ("the optimizer's weight_decay is the l2 arm's strength here: strengths: {l2: <its value>, "
+                "l2_mode: weight_decay}, with penalize_bias: true to decay the biases too, as "
+                "weight_decay on model.parameters() does")
+TUTORIAL_FIELDS = {"learning_rate": "lr", "lr_rate": "lr", "num_epochs": "epochs",
+                   "n_epochs": "epochs", "dropout_rate": "dropout", "dropout_p": "dropout"}
+TUTORIAL_VALUES = {("optimizer.name", "adamw"): "AdamW is Adam with decoupled weight decay here: optimizer: {name: adam} "
+                   "and strengths: {l2: <its weight_decay>, l2_mode: decoupled}"}
 
 
 @functools.lru_cache(maxsize=1)

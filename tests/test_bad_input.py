@@ -80,6 +80,20 @@ CASES = [
      [], "(dataset digits): field 'strengths.lr' is unknown here; it belongs at 'datasets.1.optimizer.lr'"),
     ("typo-nested", _with("optimizer", {"name": "adam", "lrr": 0.1}), [],
      "field 'optimizer.lrr' is unknown (did you mean 'lr'?); allowed: lr, momentum, name"),
+    # PyTorch's and the tutorials' words say where the setting is here
+    ("weight-decay-in-optimizer", _with("optimizer", {"name": "adam", "lr": 0.01, "weight_decay": 0.01}), [],
+     "field 'optimizer.weight_decay' is unknown (the optimizer's weight_decay is the l2 arm's strength here: "
+     "strengths: {l2: <its value>, l2_mode: weight_decay}, with penalize_bias: true to decay the biases too"),
+    ("weight-decay-in-strengths", _with("strengths", {"weight_decay": 0.01}), [],
+     "field 'strengths.weight_decay' is unknown (the optimizer's weight_decay is the l2 arm's strength here"),
+    ("adamw", _with("optimizer", {"name": "adamw"}), [], "field 'optimizer.name' = 'adamw': AdamW is Adam with "
+     "decoupled weight decay here: optimizer: {name: adam} and strengths: {l2: <its weight_decay>, l2_mode: decoupled}"),
+    ("optimizer-in-capitals", _with("optimizer", {"name": "SGD"}), [], "field 'optimizer.name' = 'SGD': did you mean 'sgd'?"),
+    ("learning-rate", _with("optimizer", {"name": "sgd", "learning_rate": 0.1}), [],
+     "field 'optimizer.learning_rate' is unknown here; it belongs at 'optimizer.lr'"),
+    ("learning-rate-at-the-top", {**tiny_study_dict(), "learning_rate": 0.1}, [],
+     "field 'learning_rate' is unknown here; it belongs at 'optimizer.lr'"),
+    ("num-epochs", {**tiny_study_dict(), "num_epochs": 3}, [], "field 'num_epochs' is unknown here; it belongs at 'epochs'"),
     ("bool-as-number", _with("epochs", True), [], "field 'epochs' = true (YAML reads yes, no, on and off as true or "
                                                    "false): expected a number, not true"),
     ("yes-for-a-word", _with("datasets", [{"name": "wine", "class_weight": True}]), [],

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .errors import UsageError
-from .flags import as_flags, optional, train_study, unused_strengths
+from .flags import as_flags, optional, train_study, tutorial_flag_hint, unused_strengths
 from .words import and_list, counted, plural
 
 EXIT_USAGE = 2
@@ -399,7 +399,11 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    args = parser().parse_args(argv)
+    top = parser()
+    args, unknown = top.parse_known_args(argv)
+    if unknown:   # argparse's own line, and for `train` what a tutorial's flag is called here
+        hint = tutorial_flag_hint(unknown) if getattr(args, "func", None) is cmd_train else None
+        top.error(f"unrecognized arguments: {' '.join(unknown)}" + (f"; {hint}" if hint else ""))
     from .runtime import EXIT_UNREACHABLE, Interrupted, StoreUnreachable
 
     try:

@@ -103,6 +103,26 @@ TRAIN_FLAGS = {"optimizer.lr": "--lr", "optimizer.momentum": "--momentum", "opti
                "early_stopping.patience": "--early-stopping", "name": "--experiment", "datasets.0": "--dataset"}
 
 
+# The tutorials' (and PyTorch's) names for `train`'s settings, and how `train` spells them.
+WEIGHT_DECAY_FLAGS = ("weight decay is --regularizer l2 --l2 <its value> --l2-mode weight_decay, with --penalize-bias "
+                      "to decay the biases too, as weight_decay on model.parameters() does (under mlflow run: "
+                      "-P regularizer=l2 -P l2=... -P l2_mode=weight_decay -P penalize_bias=yes)")
+TUTORIAL_FLAGS = {"weight-decay": WEIGHT_DECAY_FLAGS, "learning-rate": "the learning rate is --lr",
+                  "lr-rate": "the learning rate is --lr", "num-epochs": "it is --epochs", "n-epochs": "it is --epochs",
+                  "dropout-rate": "it is --dropout", "dropout-p": "it is --dropout", "hidden-sizes": "it is --hidden",
+                  "hidden-layers": "it is --hidden"}
+
+
+def tutorial_flag_hint(unknown: list[str]) -> Optional[str]:
+    """What a tutorial's flag among `train`'s unrecognized arguments is called here (`--weight-decay`,
+    or mlflow run's `--weight_decay` from `-P weight_decay=...`), or None."""
+    for arg in unknown:
+        name = arg.split("=")[0].lstrip("-").replace("_", "-").lower()
+        if arg.startswith("-") and name in TUTORIAL_FLAGS:
+            return f"{arg.split('=')[0]}: {TUTORIAL_FLAGS[name]}"
+    return None
+
+
 def as_flags(message: str) -> str:
     """A one-cell study's error ("train: field 'optimizer.lr' = -1.0: ...") with the flag's name."""
     match = re.match(r"train: field '([^']+)'(.*)", message, re.S)

@@ -472,3 +472,22 @@ def test_a_flag_is_never_taken_for_a_longer_one(capsys):
         with pytest.raises(SystemExit) as stop:
             main(["ablation", "--study", "studies/default.yaml", flag, "3"])
         assert stop.value.code == 2 and f"unrecognized arguments: {flag} 3" in capsys.readouterr().err
+
+
+def test_a_tutorials_flag_for_train_says_what_it_is_called_here(capsys):
+    """`--weight-decay 0.01` (or mlflow run's `--weight_decay` from `-P weight_decay=0.01`) and
+    `--learning-rate`: argparse's usage and line, which then says how `train` spells it."""
+    from pipeline.cli import main
+
+    for argv, said in ((["--weight-decay", "0.01"], "unrecognized arguments: --weight-decay 0.01; --weight-decay: "
+                        "weight decay is --regularizer l2 --l2 <its value> --l2-mode weight_decay, with --penalize-bias"),
+                       (["--weight_decay", "0.01"], "-P regularizer=l2 -P l2=... -P l2_mode=weight_decay -P penalize_bias=yes"),
+                       (["--learning-rate=0.5"], "unrecognized arguments: --learning-rate=0.5; --learning-rate: the "
+                        "learning rate is --lr")):
+        with pytest.raises(SystemExit) as e:
+            main(["train", *argv])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err.startswith("usage: ") and said in err.splitlines()[-1], err
+    with pytest.raises(SystemExit):   # any other unknown flag: argparse's line as it was
+        main(["train", "--bogus", "1"])
+    assert capsys.readouterr().err.splitlines()[-1].endswith("error: unrecognized arguments: --bogus 1")

@@ -74,3 +74,19 @@ def test_mlflow_run_train_decays_the_biases_as_a_tutorials_weight_decay_does(tmp
     assert run.data.params["penalize_bias"] == "yes" and run.data.params["effective_penalize_bias"] == "True"
     assert int(run.data.params["n_test"]) == 89   # half of wine's 178 rows
     assert parser().parse_args(["train", "--penalize-bias"]).penalize_bias == "yes"   # the flag alone, as before
+
+
+def test_the_readmes_table_of_a_tutorials_regularizers_holds():
+    """README "The tutorials, reproduced": a tutorial's `lam * sum(p.pow(2).sum())` over
+    model.parameters() is l2 = 2 * lam with penalize_bias, its `lam * sum(p.abs().sum())` is l1 = lam."""
+    import torch
+
+    from pipeline.model import MLP, l1_penalty, l2_penalty
+
+    readme = (ROOT / "README.md").read_text()
+    assert "`strengths: {l2: 2 * lam, penalize_bias: true}`" in readme and "`strengths: {l1: lam, penalize_bias: true}`" in readme
+    model, lam = MLP(5, [4, 3], 2, init_generator=torch.Generator().manual_seed(0)), 1e-3
+    every = list(model.parameters())
+    assert len(model.penalized(True)) == len(every)
+    assert l2_penalty(model.penalized(True), 2 * lam).item() == pytest.approx(lam * sum(p.pow(2).sum() for p in every).item())
+    assert l1_penalty(model.penalized(True), lam).item() == pytest.approx(lam * sum(p.abs().sum() for p in every).item())

@@ -46,6 +46,7 @@ and the report show.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -371,23 +372,58 @@ def fit_features(spec, splits: list[pd.DataFrame]) -> tuple[list[np.ndarray], li
             raise UsageError(f"{dataset_name(spec)}: preprocess.missing: drop leaves a split without rows; impute instead")
         raise UsageError(f"{dataset_name(spec)}: {spec.path} has {rows} row(s) with a target: too few to split into "
                          "training, validation and test rows (each split needs one; learning needs far more)")
-    encoder = (OneHotEncoder(handle_unknown="ignore", sparse_output=False) if prep.categorical == "onehot" else
+    # one-hot columns sparse until their size is known: dense, 10,000 cities of 200,000 rows are 8 GB
+    encoder = (OneHotEncoder(handle_unknown="ignore", sparse_output=True) if prep.categorical == "onehot" else
                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1))
     transformer = ColumnTransformer([
         ("numeric", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), numeric),
         ("categorical", make_pipeline(SimpleImputer(strategy="most_frequent", keep_empty_features=True), encoder),
          categorical),
-    ], verbose_feature_names_out=False)
+    ], verbose_feature_names_out=False, sparse_threshold=1.0)
     # text for every categorical value (a column mixing 1 and "x" encodes as text), missing kept missing
     as_text = [f.astype({c: "object" for c in categorical}).apply(
         lambda col: col.map(lambda v: v if pd.isna(v) else str(v)) if col.name in categorical else col) for f in splits]
     arrays = [transformer.fit_transform(as_text[0])] + [transformer.transform(f) for f in as_text[1:]]
+    if prep.categorical == "onehot" and categorical:
+        _refuse_too_wide(spec, categorical, transformer.named_transformers_["categorical"][-1].categories_,
+                         int(arrays[0].shape[1]), sum(a.shape[0] for a in arrays))
     record = {"columns_out": int(arrays[0].shape[1]), "numeric_columns": numeric, "encoded_columns": categorical,
               "imputed_columns": missing if prep.missing == "impute" else [],
               "missing_indicators": [str(n).removeprefix("missingindicator_")
                                      for n in transformer.get_feature_names_out() if str(n).startswith("missingindicator_")],
               "rows_dropped_for_missing": int(dropped)}
-    return [np.asarray(a, dtype=np.float64) for a in arrays], kept, record
+    # float32, as training reads them (splits.py): each split dense once, not as float64 and again as float32
+    return [a.astype(np.float32).toarray() if hasattr(a, "toarray") else np.asarray(a, dtype=np.float32)
+            for a in arrays], kept, record
+
+
+def _refuse_too_wide(spec, categorical: list, categories: list, width: int, rows: int) -> None:
+    """A one-hot encoding whose dense float32 features would not fit in the memory free now is
+    refused in one line naming its widest columns (else numpy's MemoryError, deep in scikit-learn)."""
+    need, free = 4 * width * rows, free_memory()
+    if free is None or need <= free:
+        return
+    widest = sorted(zip(categorical, map(len, categories)), key=lambda cn: -cn[1])[:3]
+    named = ", ".join(f"{c!r} ({n:,} values)" for c, n in widest)
+    raise UsageError(f"{dataset_name(spec)}: one-hot encoding makes {width:,} feature columns of {rows:,} rows, "
+                     f"{need / 2**30:.1f} GiB as float32, more than the {free / 2**30:.1f} GiB of memory free; widest: "
+                     f"{named}: list them under preprocess.drop_columns, or set preprocess.categorical: ordinal")
+
+
+def free_memory() -> Optional[int]:
+    """Bytes of memory available now (Linux's MemAvailable, else the machine's physical memory);
+    None where neither can be read."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def outcome_record(spec, splits, record: dict) -> dict:

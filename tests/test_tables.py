@@ -1527,3 +1527,20 @@ def test_far_target_rows_are_said_to_make_the_squared_error_of_the_split_they_ar
     assert "makes most of the squared error of the training split, pulling the fit and the training mean" in said["training"]
     assert "makes most of the squared error of the test split:" in said["test"]
     assert "makes most of the squared error: if" in said[""]
+
+def test_a_one_hot_encoding_too_big_for_memory_is_refused_in_one_line_naming_its_widest_columns(tmp_path, monkeypatch):
+    # an email column of 40 values on 60 rows (not unique, so kept as a category) beside a small one:
+    # dense, a 200,000-row file's such column is over 100 GiB, and numpy's MemoryError came from deep in scikit-learn
+    rng = np.random.default_rng(0)
+    path = tmp_path / "emails.csv"
+    pd.DataFrame({"email": [f"user{i % 40}@example.com" for i in range(60)], "plan": rng.choice(["a", "b"], 60),
+                  "x": rng.normal(size=60), "y": rng.integers(0, 2, 60)}).to_csv(path, index=False)
+    spec = DatasetSpec(name="table", path=str(path), target="y")
+    assert load(spec, 0).x_train.dtype == torch.float32   # fits: encoded as before
+    monkeypatch.setattr(tables, "free_memory", lambda: 1000, raising=False)
+    with pytest.raises(UsageError, match=r"one-hot encoding makes \d+ feature columns of 60 rows, .* more than the "
+                       r"0\.0 GiB of memory free; widest: 'email' \(\d+ values\), 'plan' \(2 values\): list them under "
+                       r"preprocess.drop_columns, or set preprocess.categorical: ordinal$"):
+        load(spec, 0)
+    monkeypatch.setattr(tables, "free_memory", lambda: None)   # unknown: nothing refused
+    assert load(spec, 0).n_features > 20

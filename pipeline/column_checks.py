@@ -81,8 +81,9 @@ def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
     record["case_variants"] = {c: v for c, v in variants.items() if v}
     record["misspelt_values"] = {c: found for c in frame.columns if is_text(frame[c]) and (found := misspelt(frame[c]))}
     record["mixed_booleans"] = {c: found for c in frame.columns if is_text(frame[c]) and (found := mixed_booleans(frame[c]))}
-    record["target_copies"] = {c: how for c in frame.columns if (how := _copy_of_target(frame[c], y))}
-    record["target_separators"] = {c: how for c in frame.columns
+    # each judged only where a look at all columns at once leaves it possible (2,000 columns: 13 s before)
+    record["target_copies"] = {c: how for c in may_copy_target(frame, y) if (how := _copy_of_target(frame[c], y))}
+    record["target_separators"] = {c: how for c in apart_by_class(frame, y)
                                    if c not in record["target_copies"] and (how := _separates_classes(frame[c], y))}
     record["zeros_like_missing"] = {c: found for c in frame.columns if (found := zeros_like_missing(frame[c]))}
     record["mostly_missing"] = {c: share for c in frame.columns if (share := float(frame[c].isna().mean())) >= MOSTLY_MISSING}
@@ -292,6 +293,33 @@ def zeros_like_missing(column: pd.Series) -> dict:
     if smallest <= 1 or smallest < ZERO_CODE_GAP * float(rest.median()):
         return {}
     return {"zeros": zeros, "next": smallest}
+
+
+def may_copy_target(frame: pd.DataFrame, y: pd.Series) -> list:
+    """The columns _copy_of_target may find a copy of the target in: those of no more distinct values
+    than the target (one per class), and numeric ones beside a numeric target of many values (a
+    linear or monotone function of it)."""
+    many = pd.api.types.is_numeric_dtype(y) and y.nunique() > MAX_CLASSES_FOR_AUTO
+    distinct = (frame if y.notna().all() else frame[y.notna()]).nunique()   # on the rows with a target
+    return [c for c in frame.columns if distinct[c] <= y.nunique() or (many and pd.api.types.is_numeric_dtype(frame[c]))]
+
+
+def apart_by_class(frame: pd.DataFrame, y: pd.Series) -> list:
+    """The numeric columns _separates_classes may find sorting the target's classes into ranges:
+    those whose classes' ranges of values (on rows where both have a value) neither overlap nor
+    touch; all of them at once, by one groupby (a column at a time, 2,000 columns took 9 s)."""
+    numeric = [c for c in frame.columns
+               if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])]
+    if not numeric or y.nunique() < 2:
+        return []
+    grouped = frame[numeric].groupby(y, observed=True, sort=False)   # rows without a target left out
+    low, high = grouped.min(), grouped.max()
+    out = []
+    for c in numeric:
+        ranges = sorted(zip(low[c].dropna().astype(float), high[c].dropna().astype(float)))
+        if len(ranges) >= 2 and all(lo2 > hi1 for (_, hi1), (lo2, _) in zip(ranges, ranges[1:])):
+            out.append(c)
+    return out
 
 
 def _copy_of_target(column: pd.Series, y: pd.Series) -> str:

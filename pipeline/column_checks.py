@@ -75,8 +75,9 @@ def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
     record["duplicate_rows"] = int(pd.concat([frame, y], axis=1).duplicated().sum())
     record["categorical"] = spec.preprocess.categorical
     record["wide_categorical_columns"] = _wide_categoricals(frame) if spec.preprocess.categorical == "onehot" else {}
-    record["numbers_not_read"] = numbers_not_read(frame)
-    record["markers_among_numbers"] = {c: found for c in frame.columns if (found := markers_among_numbers(frame[c]))}
+    digits = [c for c in frame.columns if may_be_numbers(frame[c])]
+    record["numbers_not_read"] = numbers_not_read(frame[digits])
+    record["markers_among_numbers"] = {c: found for c in digits if (found := markers_among_numbers(frame[c]))}
     variants = {c: case_variants(frame[c]) for c in frame.columns if is_text(frame[c])}
     record["case_variants"] = {c: v for c, v in variants.items() if v}
     record["misspelt_values"] = {c: found for c in frame.columns if is_text(frame[c]) and (found := misspelt(frame[c]))}
@@ -94,6 +95,16 @@ def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
     big = spec.task != "classification" and spec.metric in (None, "mse") and pd.api.types.is_numeric_dtype(y) \
         and not pd.api.types.is_bool_dtype(y) and y.nunique() > MAX_CLASSES_FOR_AUTO and float(y.std()) >= BIG_TARGET_STD
     record["squared_units"] = float(y.std()) if big else None
+
+
+def may_be_numbers(column: pd.Series) -> bool:
+    """Whether some value of a column could read as a number (written_numbers): one with a digit, or
+    "inf"; judged on its distinct values. A column of words (segment, channel, yes/no) cannot, and
+    is not parsed row by row again and again (200,000 rows: about 2 s a column)."""
+    if not is_text(column):
+        return True
+    distinct = pd.Series(column.dropna().unique()).astype(str)
+    return bool(distinct.str.contains(r"\d|inf", case=False, regex=True).any())
 
 
 def id_like_target(y: pd.Series, name) -> str:

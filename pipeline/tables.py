@@ -113,8 +113,7 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     # the user's markers twice: before reading numbers, so that "unknown" in a column of numbers does
     # not keep it text; after, so that a marker 0 matches "0" read as a number
     marked = _mark_missing(frame, prep.missing_values)
-    record["percent_mixed"] = {c: found for c in frame.columns
-                               if c != spec.target and is_text(frame[c]) and (found := percent_mixed(frame[c]))}
+    record["percent_mixed"] = _percents_mixed(frame, spec.target)
     record["parsed_numeric_columns"], record["non_numbers_as_missing"], record["decimal_commas"], \
         record["dashes_as_missing"] = _parse_numbers(frame, spec.target, sep, set(record["dot_thousands"]))
     record["number_marks"] = {mark: {c: example for c, example in columns.items() if c in frame and not is_text(frame[c])}
@@ -138,6 +137,12 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     column_checks.judge(spec, frame, y, record)
     record["warnings"] = column_warnings.warnings_for(spec, record, y)
     return frame.reset_index(drop=True), y.reset_index(drop=True), record
+
+
+def _percents_mixed(frame: pd.DataFrame, target) -> dict:
+    """The feature columns of numbers written with a percent sign and without (written_numbers.percent_mixed)."""
+    return {c: found for c in frame.columns if c != target and is_text(frame[c]) and column_checks.may_be_numbers(frame[c])
+            and (found := percent_mixed(frame[c]))}
 
 
 def _without_missing_target(spec, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, int]:
@@ -260,7 +265,7 @@ def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",", dots: frozenset 
     parsed, non_numbers, decimals, dashes = [], {}, {}, {}
     commas = file_commas(frame, sep)
     for c in frame.columns:
-        if not is_text(frame[c]):
+        if not is_text(frame[c]) or not column_checks.may_be_numbers(frame[c]):   # words: no number to read
             continue
         numbers, note = read_numbers(frame[c], NUMBER_SHARE if c != target else 1.0, commas, dot_groups=c in dots)
         if numbers is None:

@@ -111,7 +111,8 @@ def strengths_text(name: str, dropout: Any, l1: Any, l2: Any, l2_mode: str = "pe
         if c == "dropout":
             ps = dropout.split(",") if isinstance(dropout, str) else dropout if isinstance(dropout, (list, tuple)) \
                 else [dropout]
-            ps = list(dict.fromkeys(float(x) for x in ps))
+            ps = [float(x) for x in ps]
+            ps = ps[:1] if len(set(ps)) == 1 else ps   # equal layers are one p; else every layer, in order
             parts.append("dropout=" + "/".join(f"{x:g}" for x in ps))
         elif c == "l2":
             parts.append(f"l2={float(l2):g} ({l2_mode})")

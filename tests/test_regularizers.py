@@ -173,3 +173,14 @@ def test_weight_stats_thresholds():
     assert s["sparsity_lt_0.001"] == pytest.approx(3 / 8)
     assert s["sparsity_lt_0.01"] == pytest.approx(4 / 8)
     assert s["weight_l2_layer1"] == pytest.approx(math.sqrt(5e-5 ** 2 + 4 + 9 + 16))
+
+
+def test_strengths_are_written_per_layer_unless_every_layer_has_the_same_p():
+    """The console, the report and trials.csv write dropout per hidden layer: mnist.yaml's
+    [0.5, 0.5, 0.0, 0.0] was written "dropout=0.5/0" (repeats removed), [0.2, 0.5, 0.2] would
+    have been "0.2/0.5"; equal layers stay one p."""
+    from pipeline.arms import strengths_text
+
+    assert strengths_text("dropout", [0.5, 0.5, 0.0, 0.0], 0, 0) == "dropout=0.5/0.5/0/0"
+    assert strengths_text("dropout", "0.2,0.5,0.2", 0, 0) == "dropout=0.2/0.5/0.2"
+    assert strengths_text("dropout_l2", [0.3, 0.3], 0, 0.01, "weight_decay") == "dropout=0.3, l2=0.01 (weight_decay)"

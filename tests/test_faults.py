@@ -476,3 +476,35 @@ def test_a_worker_started_twice_under_the_same_name(stores, workdir, env):
     assert len(names) == 2 and {n.split(":")[1] for n in names} == {"2"}, f"{context}: {names}\n" + "\n".join(outputs)
     assert not retries["failed"], (f"{context}: a twin took the other's trials for dead: "
                                    f"{[(t.number, t.user_attrs) for t in retries['failed']]}\n" + "\n".join(outputs))
+
+
+# --- a worker cut off from the stores past the grace period -------------------------------------
+
+def test_a_worker_cut_off_past_the_grace_period_records_nothing_twice(stores, workdir, env):
+    """A network partition: a worker that is alive but reaches no store (here: paused, SIGSTOP,
+    its heartbeats with it) for longer than the grace period. Another worker takes its trials for
+    dead, fails them and trains their cells; when the first comes back (SIGCONT) it finishes what
+    it was training and finds those trials taken over: it records no second result, its runs end
+    KILLED, and it stops with exit 0. Every cell is recorded exactly once."""
+    from pipeline.storage import GRACE_S
+
+    context = f"FAULT_SEED={SEED} partition"
+    grid = Grid(stores, workdir, env, "partition", context, epochs=30)   # still training when paused
+    grid.enqueue()
+    cut_off = grid.start()
+    grid.wait_for_training()
+    cut_off.send_signal(signal.SIGSTOP)
+    try:
+        held = {t.number for t in grid.running_with_run()}
+        assert held, f"{context}: the paused worker holds no trial"
+        other = grid.start()
+        out = grid.finish(other, timeout=GRACE_S * 6)   # it waits for the silent trials, then retrains them
+        taken = [t for t in grid.ostudy().trials if t.number in held]
+        assert all(t.state == TrialState.FAIL and t.user_attrs["outcome"] == "WORKER_DIED" for t in taken), \
+            f"{context}: {[(t.number, t.state.name, t.user_attrs) for t in taken]}\n{out}"
+    finally:
+        cut_off.send_signal(signal.SIGCONT)
+    said = grid.finish(cut_off)
+    retries = grid.check()   # one COMPLETE trial and one FINISHED run a cell; the taken trials' runs KILLED
+    assert held <= {t.number for t in retries["failed"]}, context
+    assert "taken over by another worker" in said, f"{context}\n{said}"

@@ -508,3 +508,94 @@ def test_a_worker_cut_off_past_the_grace_period_records_nothing_twice(stores, wo
     retries = grid.check()   # one COMPLETE trial and one FINISHED run a cell; the taken trials' runs KILLED
     assert held <= {t.number for t in retries["failed"]}, context
     assert "taken over by another worker" in said, f"{context}\n{said}"
+
+
+# --- an answer lost ---------------------------------------------------------------------------
+
+class AnswerLosingProxy:
+    """An HTTP proxy in front of the MLflow server that forwards every request, but closes the
+    connection instead of passing on the answer to the first create of each trial run: the run is
+    created, the answer lost, and MLflow's HTTP client sends the create again (a server killed
+    between its commit and its reply does the same). A run's end (runs/update) is answered after
+    `slow_ends` s: a worker's last population is still being recorded when it last reaps."""
+
+    def __init__(self, target: str, slow_ends: float = 0.0):
+        import http.client
+        import http.server
+        import json
+        import threading
+
+        host, port = target.split("//")[1].split(":")
+        lost = self.lost = []
+
+        class Forward(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _body(self) -> bytes:
+                if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                    return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                chunks = []
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                self.rfile.readline()
+                return b"".join(chunks)
+
+            def forward(self):
+                body = self._body()
+                upstream = http.client.HTTPConnection(host, int(port), timeout=120)
+                upstream.request(self.command, self.path, body=body, headers={
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "transfer-encoding")})
+                answer = upstream.getresponse()
+                data = answer.read()
+                upstream.close()
+                if self.path.endswith("/runs/update"):
+                    time.sleep(slow_ends)
+                if self.path.endswith("/runs/create") and answer.status == 200:
+                    sent = json.loads(body)
+                    if {"key": "kind", "value": "trial"} in sent.get("tags", []) and sent["run_name"] not in lost:
+                        lost.append(sent["run_name"])
+                        self.close_connection = True   # created; the answer never comes
+                        return
+                self.send_response(answer.status)
+                for k, v in answer.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_run_created_twice_because_its_answer_was_lost_ends_as_a_duplicate(stores, workdir, env):
+    """A store's answer lost: the MLflow server creates every trial's run, but the first answer
+    to each create is lost, MLflow's HTTP client creates it again, and each trial has a second
+    run, RUNNING. By the time the worker is done each of those is KILLED as a DUPLICATE, those of
+    its last population too (slow to record here, so that they are still RUNNING at the reap of
+    its drained loop: the reap after the dataset's records landed closes them)."""
+    grid = Grid(stores, workdir, env, "answer-lost", "answer lost")
+    grid.enqueue()
+    proxy = AnswerLosingProxy(stores.server.url, slow_ends=1.0)
+    try:
+        grid.args[-1] = proxy.url
+        out = grid.finish(grid.start())
+    finally:
+        proxy.close()
+    retries = grid.check()   # among others: no run is RUNNING, every cell has one FINISHED run
+    assert not retries["failed"], out
+    doubles = [r for r in grid.runs() if r.data.tags.get("outcome") == "DUPLICATE"]
+    assert len(proxy.lost) == len(grid.study.cells()) == len(doubles), (proxy.lost, out)
+    assert all(r.info.status == "KILLED" and r.data.tags["fail_reason"].startswith("a second run of this trial")
+               for r in doubles), out

@@ -378,6 +378,17 @@ def heartbeat_ages(ostudy: optuna.Study) -> dict[int, float]:
     return backend.heartbeat_ages(ostudy._study_id)
 
 
+def beat_before_restart(ostudy: optuna.Study, trials: list[FrozenTrial]) -> set[int]:
+    """The numbers of those RUNNING `trials` whose last heartbeat came before the database last
+    started: their worker stopped beating when the database went away (PostgreSQL; none on
+    other storages)."""
+    backend = _backend(ostudy)
+    if not trials or not heartbeats_enabled(ostudy._storage) or not isinstance(backend, RetryingRDBStorage):
+        return set()
+    ages, uptime = backend.heartbeat_ages(ostudy._study_id), backend.database_uptime()
+    return {t.number for t in trials if ages.get(t._trial_id, -math.inf) > uptime}
+
+
 def states_and_runs(ostudy: optuna.Study) -> dict[int, tuple[TrialState, Optional[str], Optional[str], Optional[str], bool]]:
     """{trial number: (its state, the MLflow run id it names, its recorded outcome and fail reason,
     whether its training started)}."""

@@ -234,12 +234,13 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
         r for r in tracker.running(experiment_id, **{rt.OPTUNA_STUDY: ostudy.study_name})
         if r.data.tags.get(rt.KIND) in (rt.TRIAL, rt.TUNING_TRIAL)]
     unlinked = _runs_of_unlinked(runs, dead)
+    cut_off = grid.beat_before_restart(ostudy, dead)
     for t in dead:   # set_* are False when another worker reaped it first
         linked = t.user_attrs.get(rt.TRIAL_RUN_ID)
         run = tracker.run(linked) if linked else unlinked.get(t.number)
         if run is not None and _recover(ostudy, t, run):
             continue
-        outcome, reason = _death(t, run)
+        outcome, reason = _death(t, run, t.number in cut_off)
         tid = grid.trial_id(t)
         if grid.set_attrs(ostudy, tid, {rt.TRIAL_FAIL_REASON: reason, rt.TRIAL_OUTCOME: outcome.name,
                                         **({rt.TRIAL_RUN_ID: run.info.run_id} if run is not None and not linked else {})}):
@@ -278,14 +279,23 @@ def _stray_ending(run_id: str, own: Optional[str], outcome: Optional[str], reaso
     return ended, reason if ended is not Outcome.WORKER_DIED and reason else "worker died (killed or crashed)"
 
 
-def _death(t, run) -> tuple[Outcome, str]:
+def _death(t, run, beat_before_restart: bool = False) -> tuple[Outcome, str]:
     """How a dead worker's trial ends, with its reason: STORE_OUTAGE when its worker said, on
     the trial or else on its run (whichever store still answered), that it stopped because a
-    store did not answer (worker._left_by_outage); else WORKER_DIED."""
+    store did not answer (worker._left_by_outage), or when its last heartbeat came before the
+    database last started (both stores on one PostgreSQL: neither took a note); else WORKER_DIED.
+    (A worker that died for its own reasons unreaped until a database restart passes for one
+    the outage stopped: its cell gets one try more than max_retries, at most, per restart.)"""
     note = t.user_attrs.get(rt.TRIAL_OUTAGE) or (run.data.tags.get(rt.STORE_OUTAGE) if run is not None else None)
+    if not note and beat_before_restart:
+        note = RESTARTED_UNDER_IT
     if note:
         return Outcome.STORE_OUTAGE, f"{Outcome.STORE_OUTAGE.reason}: {note}"[:1000]
     return Outcome.WORKER_DIED, Outcome.WORKER_DIED.reason
+
+
+RESTARTED_UNDER_IT = ("the Optuna storage's database restarted after this trial's last heartbeat (its worker stopped "
+                      "when it went away)")
 
 
 def _runs_of_unlinked(runs: list, dead: list) -> dict:

@@ -296,6 +296,20 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
         finally:
             session.close()
 
+    def database_uptime(self) -> float:
+        """Seconds since the database server last started, by its clock (PostgreSQL's
+        pg_postmaster_start_time); inf where the database does not say."""
+        import sqlalchemy
+
+        if self.engine.dialect.name != "postgresql":
+            return math.inf
+        session = self.scoped_session()
+        try:
+            return float(session.execute(sqlalchemy.text(
+                "SELECT EXTRACT(EPOCH FROM now() - pg_postmaster_start_time())")).scalar())
+        finally:
+            session.close()
+
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("outage", None)
@@ -311,7 +325,8 @@ for _name in ("create_new_study", "delete_study", "set_study_user_attr", "set_st
               "get_study_system_attrs", "get_all_studies", "_create_new_trial", "_set_trial_param", "get_trial_param",
               "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr",
               "set_trial_system_attr", "get_trial_id_from_study_id_trial_number", "get_trial", "_get_trials",
-              "_get_best_trial_id", "record_heartbeat", "_get_stale_trial_ids", "heartbeat_ages"):
+              "_get_best_trial_id", "record_heartbeat", "_get_stale_trial_ids", "heartbeat_ages",
+              "database_uptime"):
     setattr(RetryingRDBStorage, _name, _retrying(getattr(RetryingRDBStorage, _name)))
 
 

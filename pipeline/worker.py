@@ -146,7 +146,8 @@ def _left_by_outage(ctx, trials: list[LiveTrial], outage: StoreUnreachable, what
                     ctx.tracker.set_tags(t.run_id, {rt.STORE_OUTAGE: note})
     except Exception:
         print(f"  {counted(len(trials), what)} not recorded, nor why (neither store answers); the worker "
-              "that reaps them counts an attempt for each that was training", flush=True)
+              "that reaps them counts an attempt for each that was training, unless the Optuna storage's "
+              "database restarted meanwhile", flush=True)
 
 
 def _mark_training(ostudy, trials: list[LiveTrial]) -> None:

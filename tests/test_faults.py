@@ -372,13 +372,14 @@ def test_a_store_down_past_the_limit_stops_the_worker_with_one_line(store, comma
     store is back, the same command finishes the study: the cells that were in flight are
     trained again. "postgres" takes both stores away (the server's database is PostgreSQL too);
     "optuna" only Optuna's (MLflow on a local SQLite file). Where one store still answers, the
-    worker says on it why its trials were left, and they are retried without spending an
-    attempt: with max_retries 0, no cell is given up. "marking": the store goes just as the
+    worker says on it why its trials were left; where neither does, the reaper finds their last
+    heartbeats older than the database's restart. Either way they are retried without spending
+    an attempt: with max_retries 0, no cell is given up. "marking": the store goes just as the
     worker marks a population as training (a failpoint stops it there), so that the mark fails,
     as one whose answer was lost does: the population it ends untrained is STORE_OUTAGE too."""
     context = f"store={store} command={command} moment={moment}"
     name = f"down-{store}" + ("-marking" if moment == "marking" else "")   # the Optuna studies share one database
-    grid = Grid(stores, workdir, env, name, context, **({} if store == "postgres" else {"max_retries": 0}))
+    grid = Grid(stores, workdir, env, name, context, max_retries=0)
     if store == "optuna":
         grid.tracking = f"sqlite:///{workdir / f'{name}.db'}"
         grid.args[-1] = grid.tracking
@@ -414,19 +415,18 @@ def test_a_store_down_past_the_limit_stops_the_worker_with_one_line(store, comma
     again = grid.finish(grid.start(command))
     retries = grid.check()   # with max_retries 0: no cell was given up
     assert retries["failed"] or retries["recovered"], f"{context}: no cell was in flight when it stopped?"
-    if store != "postgres":
-        assert "gave up" not in again, f"{context}\n{again}"
-        trained = [t for t in retries["failed"] if "training_started" in t.user_attrs or marking]
-        assert all(t.user_attrs["outcome"] == "STORE_OUTAGE" for t in trained), \
-            f"{context}: {[(t.number, t.user_attrs) for t in trained]}"
-        outage = [t for t in retries["failed"] if t.user_attrs["fail_reason"].startswith("store outage: the ")]
-        # what was training when the store went, at least: said and retried unspent (a pause that
-        # lands between two populations leaves only untrained ones, popped and said so too)
-        assert outage and {t.number for t in trained} <= {t.number for t in outage}, \
-            f"{context}: {[(t.number, t.user_attrs) for t in retries['failed']]}"
-        kept = {r.info.run_id: r for r in retries["killed"]}   # their runs say so too
-        assert all(kept[t.user_attrs["mlflow_run_id"]].data.tags["outcome"] == "STORE_OUTAGE" for t in outage
-                   if t.user_attrs.get("mlflow_run_id") in kept), context
+    assert "gave up" not in again, f"{context}\n{again}"
+    trained = [t for t in retries["failed"] if "training_started" in t.user_attrs or marking]
+    assert all(t.user_attrs["outcome"] == "STORE_OUTAGE" for t in trained), \
+        f"{context}: {[(t.number, t.user_attrs) for t in trained]}"
+    outage = [t for t in retries["failed"] if t.user_attrs["fail_reason"].startswith("store outage: the ")]
+    # what was training when the store went, at least: said and retried unspent (a pause that
+    # lands between two populations leaves only untrained ones, popped and said so too)
+    assert outage and {t.number for t in trained} <= {t.number for t in outage}, \
+        f"{context}: {[(t.number, t.user_attrs) for t in retries['failed']]}"
+    kept = {r.info.run_id: r for r in retries["killed"]}   # their runs say so too
+    assert all(kept[t.user_attrs["mlflow_run_id"]].data.tags["outcome"] == "STORE_OUTAGE" for t in outage
+               if t.user_attrs.get("mlflow_run_id") in kept), context
 
 
 # --- a worker started twice under the same name ------------------------------------------------------

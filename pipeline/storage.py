@@ -38,6 +38,7 @@ logging.getLogger("optuna.storages._rdb.storage").addFilter(
     lambda record: "Falling back to a slower alternative" not in record.getMessage())
 HEARTBEAT_S = 5     # a running trial records a heartbeat this often (RDB storages)
 GRACE_S = 30        # ... and is failed as stale when none came for this long (its worker died)
+IDLE_IN_TRANSACTION_S = GRACE_S   # PostgreSQL ends a session of ours left inside a transaction this long
 
 
 def get_storage(url: str) -> optuna.storages.BaseStorage:
@@ -62,7 +63,8 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
     import sqlalchemy.exc as sa
 
     # pool_pre_ping: a pooled connection that a database restart broke is replaced, not used.
-    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else \
+        {"pool_pre_ping": True, **_session_limits(url)}
     for attempt in range(3):
         try:
             return RetryingRDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
@@ -73,6 +75,17 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
             if attempt == 2:
                 raise
             time.sleep(0.5 * (attempt + 1))
+
+
+def _session_limits(url: str) -> dict:
+    """PostgreSQL: a session left inside a transaction for IDLE_IN_TRANSACTION_S is ended by the
+    server. A worker paused or cut off from the database (a network partition) in the middle of
+    one, popping a trial say, held that trial's row lock: every other worker's write to it
+    waited until it came back, or until TCP gave up on it (hours). Its own next call finds the
+    connection gone and is retried (RetryingRDBStorage). Options the URL sets are left alone."""
+    if not url.startswith("postgresql") or "options=" in url:
+        return {}
+    return {"connect_args": {"options": f"-c idle_in_transaction_session_timeout={int(IDLE_IN_TRANSACTION_S * 1000)}"}}
 
 
 # --- one append for many journal writes ---------------------------------------------------------

@@ -790,3 +790,35 @@ def test_enqueue_says_which_cells_in_training_have_gone_silent(workdir, env):
     assert again.returncode == 0, again.stderr[-2000:]
     assert re.search(r", 2 in training \(1 of them by a worker silent for 2\d s: dead or cut off, a live worker takes "
                      r"them over\); start workers with", again.stdout), again.stdout
+
+
+def test_a_worker_paused_inside_a_transaction_holds_no_other_worker_up(postgres, monkeypatch):
+    """A worker paused, or cut off by a network partition, in the middle of a transaction (popping
+    a trial: its row locked) held up every other worker's write to that trial until it came back,
+    or until TCP gave up on it (hours). PostgreSQL now ends a session of ours idle inside a
+    transaction after IDLE_IN_TRANSACTION_S (1 s here): the other write goes through."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import sqlalchemy
+
+    from pipeline import storage
+
+    monkeypatch.setattr(storage, "IDLE_IN_TRANSACTION_S", 1.0)
+    optuna_storage = get_storage(f"{postgres}/optuna")
+    ostudy = optuna.create_study(study_name="locks", storage=optuna_storage)
+    ostudy.enqueue_trial({"x": 1})
+    [waiting] = ostudy.get_trials(states=(TrialState.WAITING,))
+    paused = optuna_storage.engine.connect()   # the paused worker, stopped holding the trial's row lock
+    transaction = paused.begin()
+    paused.execute(sqlalchemy.text("SELECT * FROM trials WHERE trial_id = :t FOR UPDATE"), {"t": waiting._trial_id})
+    with ThreadPoolExecutor(1) as other:
+        try:
+            popped = other.submit(optuna_storage.set_trial_state_values, waiting._trial_id, TrialState.RUNNING)
+            assert popped.result(timeout=20), "the other worker did not get the trial"
+        finally:
+            try:
+                transaction.rollback()   # without the limit: lets the other worker go on
+            except sqlalchemy.exc.DBAPIError:
+                pass   # the server ended the paused session
+            paused.close()
+    assert [t.state for t in ostudy.get_trials()] == [TrialState.RUNNING]

@@ -1,9 +1,10 @@
 """Fault injection against a real PostgreSQL and a real `mlflow server` (issue 19): a worker
 SIGKILLed at a random moment (while training, halfway through writing its MLflow runs, between
 MLflow and Optuna), a PostgreSQL restart, an MLflow server restart, a store down for longer than
-the limit, and a worker started twice under the same name. After each, every cell of the grid
-has exactly one COMPLETE Optuna trial and one FINISHED MLflow run, no run is left RUNNING, and
-the retries are recorded (attempt numbers, the dead attempts' runs KILLED).
+the limit, a worker started twice under the same name, a worker cut off past the grace period
+(a partition) that comes back, and answers lost (a run created twice). After each, every cell
+of the grid has exactly one COMPLETE Optuna trial and one FINISHED MLflow run, no run is left
+RUNNING, and the retries are recorded (attempt numbers, the dead attempts' runs KILLED).
 
 The random moments come from FAULT_SEED (drawn when unset) and every failure message names it:
 `FAULT_SEED=<seed> pytest tests/test_faults.py` replays the same moments (exactly for the

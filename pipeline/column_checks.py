@@ -14,7 +14,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .written_numbers import is_text, markers_among_numbers, number_pairs, numbers_not_read
+from .written_numbers import MARKER_SHARE, as_number, is_text, markers_among_numbers, number_pairs, numbers_not_read
 
 MAX_CLASSES_FOR_AUTO = 20   # an integer target with at most this many values is a class label
 
@@ -26,6 +26,9 @@ MIN_CLASS_ROWS_TO_JUDGE = 10   # a feature separating the classes is warned abou
 FREE_TEXT_SHARE = 0.5        # text with more distinct values than this share of its rows ...
 PROSE_WORDS = 3              # ... and at least this many words a value on average: "felt unwell on
 #                              day 3" is free text; 21 cities in 40 rows or "120/80" are categories
+NEARLY_UNIQUE_SHARE = 0.95   # text with at least this share of its values distinct (an email column
+#                              with a few repeats) is an identifier or free text: hardly any value is
+#                              seen twice in training, and one-hot makes a column per row
 DATE_SHARE = 0.95            # a text column this share of whose values read as dates in one format
 DATE_CATEGORIES = 20         # dates with at most this many distinct values (2019-01..2019-04) are
 #                              categories; more are dropped
@@ -168,6 +171,8 @@ def no_signal(name, column: pd.Series) -> Optional[str]:
             return "id-like: different text on every row"
         if len(values) >= MIN_ROWS_TO_JUDGE and distinct > FREE_TEXT_SHARE * len(values) and _is_prose(values):
             return f"free text: {distinct} distinct values in {len(values)} rows"
+        if len(values) >= MIN_ROWS_TO_JUDGE and distinct >= NEARLY_UNIQUE_SHARE * len(values) and not _numbers_of_a_kind(values):
+            return nearly_unique(distinct, len(values))
         return None
     # a number is an id only when it cannot be a measurement: unique integers on every row that are
     # the row numbers (0..n-1 or 1..n, in file order: a shuffled rank is a feature) or whose column
@@ -179,6 +184,21 @@ def no_signal(name, column: pd.Series) -> Optional[str]:
     if ID_WORDS.search(str(name)) or ID_CAMEL.search(str(name)):
         return ID_NAMED
     return None
+
+
+def _numbers_of_a_kind(values: pd.Series) -> bool:
+    """Text that is numbers kept text for a reason its own warning gives (two units, both decimal marks,
+    pairs like 120/80, a word among half of numbers or more): not an identifier to drop."""
+    return bool(numbers_not_read(values.to_frame())) or as_number(values, MARKER_SHARE) is not None
+
+
+def nearly_unique(distinct: int, rows: int) -> str:
+    """no_signal's reason for text nearly unique on every row (an id or free text, not a category)."""
+    return (f"{NEARLY_UNIQUE_WORDS}: {distinct:,} distinct values in {rows:,} rows (at least "
+            f"{NEARLY_UNIQUE_SHARE:.0%} distinct: an identifier or free text, not a category)")
+
+
+NEARLY_UNIQUE_WORDS = "nearly unique text"
 
 
 def unique_whole_numbers(column: pd.Series) -> bool:

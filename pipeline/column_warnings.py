@@ -104,6 +104,10 @@ def _number_warnings(record: dict) -> list[str]:
     for c, example in record.get("number_marks", {}).get("trailing_minus", {}).items():
         out.append(f"Column {c!r}: values like {example!r} were read as negative numbers (a minus sign after the "
                    "number, as SAP exports write them).")
+    for c, example in record.get("zero_codes", {}).items():
+        out.append(f"Column {c!r} writes codes with leading zeros ({example!r}): kept as text, a category per code, "
+                   f"not read as numbers ({example} as {int(example)}, a ZIP code as an amount); if they are amounts, "
+                   "write them without leading zeros in the file.")
     for c, example in record.get("decimal_commas", {}).items():
         out.append(f"Column {c!r}: values like {example} were read with a decimal comma (1,716 as 1.716, not 1716); "
                    "if they are thousands, write them without the comma in the file.")

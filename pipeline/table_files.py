@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import UsageError
-from .column_checks import ID_NAMED, READ_AS_MISSING, newly_id_named, no_signal, unique_whole_numbers
+from .column_checks import (ID_NAMED, MIN_ROWS_TO_JUDGE, NEARLY_UNIQUE_SHARE, NEARLY_UNIQUE_WORDS, READ_AS_MISSING,
+                            newly_id_named, no_signal, unique_whole_numbers)
 from .written_numbers import (DASHES, MARKS_ANYWHERE, NUMBER_SHARE, as_number, dot_thousands_columns, file_commas,
                               is_text, marked_columns, read_numbers, sign_labels, unmarked)
 
@@ -98,7 +99,43 @@ def _read_csv(path: Path, encoding: str, target) -> pd.DataFrame:
     frame.attrs["number_marks"] = marks = \
         {mark: dict(columns) for mark, columns in _number_marks_in(*version)} if version else {}
     _unmark(frame, marks)
+    frame.attrs["zero_codes"] = codes = dict(_zero_codes_in(*version, target)) if version and target is not None else {}
+    if codes:   # 02139 read as 2139: the file's text, kept as text (tables.read does not read it as numbers)
+        text = _read_text(path, encoding, sep, skip)
+        for c in codes:
+            frame[c] = text[c]
     return frame
+
+
+ZERO_CODE = r"0\d+"   # a digit string with a leading zero (ZIP 02139, 00501; not 0 or 0.5)
+
+
+@functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
+def _zero_codes_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
+    """((column, an example), ...) of a CSV's feature columns of digit strings some of which have a
+    leading zero (ZIP codes 02139, 00501): codes, which pandas reads as numbers without their zeros.
+    Read whole only where a field starts with 0 and a digit. Part of the identity when not empty."""
+    try:
+        sep, skip = _delimiter(Path(path), encoding)
+        with open(path, encoding=encoding, errors="replace") as f:
+            head = f.read()
+        # literal first characters: a scan at each separator and line, not at every position
+        if not (re.match(r'[ \t"]*0\d', head) or re.search(rf'{re.escape(sep)}[ \t"]*0\d', head)
+                or re.search(r'\n[ \t"]*0\d', head)):
+            return ()
+        text = _read_text(Path(path), encoding, sep, skip)
+    except Exception:   # not text, not CSV: reading the table raises the one-line error
+        return ()
+    name = header_name(text.columns, target)
+    out = []
+    for c in text.columns:
+        values = text[c].dropna().str.strip()
+        if c == name or values.empty or not values.str.fullmatch(r"\d+").all():
+            continue
+        zeros = values[values.str.fullmatch(ZERO_CODE)]
+        if len(zeros):
+            out.append((str(c), str(zeros.iloc[0])))
+    return tuple(out)
 
 
 def _unreadable(e: Exception) -> str:
@@ -237,16 +274,21 @@ def later_rules(spec) -> dict:
     missing where it was a class ("target_dashes"), and columns only the wider id rule names like ids
     (CustomerNo, order_number) and that are dropped for it: unique integers, not the row numbers
     ("id_names"), the labels of an export's footer rows dropped (drop_totals_row; "totals_row"), and
-    the empty rows (a spacer line) left out where they changed how the columns are judged ("empty_rows").
-    {} for Parquet, workbooks and files that cannot be read."""
+    the empty rows (a spacer line) left out where they changed how the columns are judged ("empty_rows"),
+    text columns dropped as nearly unique ("nearly_unique") and codes with leading zeros kept as text
+    ("zero_codes"). {} for Parquet, workbooks and files that cannot be read."""
     version = _csv_version(spec)
     if not (version and spec.target):
         return {}
     prep = spec.preprocess
     chosen = (tuple(prep.drop_columns), tuple(prep.keep_columns))
     ids, empty = _id_names_in(*version, spec.target, *chosen), _empty_rows_in(*version, spec.target, *chosen)
+    nearly = _nearly_unique_in(*version, spec.target, *chosen)
+    dropped = {str(name).strip() for name in prep.drop_columns}
+    codes = sorted(c for c, _ in _zero_codes_in(*version, spec.target) if c.strip() not in dropped)
     return {**dict(_later_rules_in(*version, spec.target)), **({"id_names": list(ids)} if ids else {}),
-            **({"empty_rows": empty} if empty else {})}
+            **({"empty_rows": empty} if empty else {}), **({"nearly_unique": list(nearly)} if nearly else {}),
+            **({"zero_codes": codes} if codes else {})}
 
 
 @functools.lru_cache(maxsize=16)   # identity asks for it per plan (train_sizes: several)
@@ -310,6 +352,30 @@ def _tidied(path: str, size: int, mtime_ns: int, encoding: str, target: str, dro
         if is_text(frame[c]):
             frame[c] = frame[c].map(lambda v: v.strip() if isinstance(v, str) else v).replace(["", "?"], np.nan)
     return frame, int((~filled).sum())
+
+
+@functools.lru_cache(maxsize=16)   # identity asks for it per plan
+def _nearly_unique_in(path: str, size: int, mtime_ns: int, encoding: str, target: str, drop: tuple, keep: tuple) -> tuple:
+    """The text columns dropped as nearly unique (column_checks.NEARLY_UNIQUE_SHARE distinct, not every
+    row: an email column with a few repeats), which were kept as categories before that rule, and
+    the study neither drops nor keeps. Judged as _id_names_in judges ids: a candidate's numbers read."""
+    if (tidied := _tidied(path, size, mtime_ns, encoding, target, drop)) is None:
+        return ()
+    frame = tidied[0]
+    chosen = {str(name).strip() for name in keep} | {str(header_name(frame.columns, target))}
+    distinct = frame.drop_duplicates()
+    counts, present = distinct.nunique(), distinct.notna().sum()
+    named = [c for c in distinct.columns if str(c).strip() not in chosen and is_text(distinct[c])
+             and present[c] >= MIN_ROWS_TO_JUDGE and counts[c] >= NEARLY_UNIQUE_SHARE * present[c]]
+    commas = file_commas(frame, frame.attrs["sep"]) if named else ""
+    found = []
+    for c in named:
+        column = distinct[c]
+        numbers = None if c in frame.attrs["zero_codes"] else \
+            read_numbers(column, NUMBER_SHARE, commas, dot_groups=c in frame.attrs["dot_thousands"])[0]
+        if numbers is None and (no_signal(c, column) or "").startswith(NEARLY_UNIQUE_WORDS):
+            found.append(str(c))
+    return tuple(sorted(found))
 
 
 @functools.lru_cache(maxsize=16)   # identity asks for it per plan

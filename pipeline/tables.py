@@ -15,7 +15,8 @@ with scikit-learn, everything fit on the training split only.
                   the column (3556 kg, 3489 m2), decimal commas (1,52) in a column with no "."
                   settled by values only a decimal explains (0,459; 1,5) or, for a column of
                   1,234-like values alone, by a semicolon-separated file (else "1,234" is 1234;
-                  written_numbers.file_commas), a lone "-" as missing. When at least 90% of a feature
+                  written_numbers.file_commas), a lone "-" as missing; not a CSV column of digit codes
+                  some of which have a leading zero (ZIP 02139, 00501: categories, with a warning). When at least 90% of a feature
                   column's values are such numbers, the rest are read as missing, with a warning (under
                   that, a few repeated words among numbers are warned of with the missing_values
                   line that reads them as missing)
@@ -26,7 +27,9 @@ with scikit-learn, everything fit on the training split only.
                   distinct rows (a file appended twice keeps its ids unique): constant or empty;
                   id-like (text unique on every row; integers unique on every row that are the
                   row numbers in file order or named like an id); free text (over half the values
-                  distinct and three words or more a value on average); dates (over 20 distinct
+                  distinct and three words or more a value on average); nearly unique text (95% of
+                  its values distinct or more: an email column with a few repeats, an identifier,
+                  not a category; preprocess.keep_columns keeps it); dates (over 20 distinct
                   dates; warned: derive features from them in the file; fewer are categories)
                 - warnings, not changes: rows repeated exactly, target labels that differ only
                   by case (kept as separate classes), a categorical column that one-hot encoding
@@ -105,21 +108,13 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     record = {"rows_in": len(frame), "columns_in": len(frame.columns) - 1, "dropped_columns": list(prep.drop_columns),
               "repeated_names": frame.attrs.get("repeated_names", {}), "dot_thousands": frame.attrs.get("dot_thousands", {})}
     marks = frame.attrs.get("number_marks", {})
+    codes = frame.attrs.get("zero_codes", {})   # 02139: text, not a number
     # before drop_columns: the total word often stands in a column the user drops (a row number, a name)
     frame, record["totals_row"] = drop_totals_row(spec, frame, sep)
     frame.attrs = {}   # read: pandas deep-copies a frame's attrs into every column taken (2,000 columns: 2.5 s)
     frame = frame.drop(columns=list(prep.drop_columns))
     _strip_text(frame, spec.target)
-    # the user's markers twice: before reading numbers, so that "unknown" in a column of numbers does
-    # not keep it text; after, so that a marker 0 matches "0" read as a number
-    marked = _mark_missing(frame, prep.missing_values)
-    record["percent_mixed"] = _percents_mixed(frame, spec.target)
-    record["parsed_numeric_columns"], record["non_numbers_as_missing"], record["decimal_commas"], \
-        record["dashes_as_missing"] = _parse_numbers(frame, spec.target, sep, set(record["dot_thousands"]))
-    record["number_marks"] = {mark: {c: example for c, example in columns.items() if c in frame and not is_text(frame[c])}
-                              for mark, columns in marks.items()}   # said where the column is numbers
-    again = _mark_missing(frame, prep.missing_values)
-    record["marked_missing"] = {c: marked[c] + again[c] for c in prep.missing_values}
+    _read_values(spec, frame, sep, record, marks, codes)
     record["merged_classes"] = _merge_classes(spec, frame)
     _refuse_infinite(spec, frame)
     # Which columns carry no signal is decided on the whole file, before the split (splits.py):
@@ -137,6 +132,22 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     column_checks.judge(spec, frame, y, record)
     record["warnings"] = column_warnings.warnings_for(spec, record, y)
     return frame.reset_index(drop=True), y.reset_index(drop=True), record
+
+
+def _read_values(spec, frame: pd.DataFrame, sep: str, record: dict, marks: dict, codes: dict) -> None:
+    """The user's missing markers and the numbers written as text read, in place, into `record`."""
+    prep = spec.preprocess
+    # the user's markers twice: before reading numbers, so that "unknown" in a column of numbers does
+    # not keep it text; after, so that a marker 0 matches "0" read as a number
+    marked = _mark_missing(frame, prep.missing_values)
+    record["percent_mixed"] = _percents_mixed(frame, spec.target)
+    record["parsed_numeric_columns"], record["non_numbers_as_missing"], record["decimal_commas"], \
+        record["dashes_as_missing"] = _parse_numbers(frame, spec.target, sep, set(record["dot_thousands"]), set(codes))
+    record["zero_codes"] = {c: example for c, example in codes.items() if c in frame}
+    record["number_marks"] = {mark: {c: example for c, example in columns.items() if c in frame and not is_text(frame[c])}
+                              for mark, columns in marks.items()}   # said where the column is numbers
+    again = _mark_missing(frame, prep.missing_values)
+    record["marked_missing"] = {c: marked[c] + again[c] for c in prep.missing_values}
 
 
 def _percents_mixed(frame: pd.DataFrame, target) -> dict:
@@ -257,15 +268,17 @@ def _mark_missing(frame: pd.DataFrame, markers: dict) -> dict[str, int]:
     return matched
 
 
-def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",", dots: frozenset = frozenset()) -> tuple[list[str], dict, dict, dict]:
+def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",", dots: frozenset = frozenset(),
+                   codes: frozenset = frozenset()) -> tuple[list[str], dict, dict, dict]:
     """Text columns of numbers as people write them become floats: their names; for each column
     whose few values that are not numbers became missing, how many and which (a few examples); the
     decimal-comma readings; and how many dashes ("-", "--") each read as missing. `dots`: the
-    columns whose points group thousands (tables.dot_thousands)."""
+    columns whose points group thousands (tables.dot_thousands); `codes`: digit codes with leading
+    zeros, left text (table_files.ZERO_CODE)."""
     parsed, non_numbers, decimals, dashes = [], {}, {}, {}
     commas = file_commas(frame, sep)
     for c in frame.columns:
-        if not is_text(frame[c]) or not column_checks.may_be_numbers(frame[c]):   # words: no number to read
+        if not is_text(frame[c]) or c in codes or not column_checks.may_be_numbers(frame[c]):   # words: no number to read
             continue
         numbers, note = read_numbers(frame[c], NUMBER_SHARE if c != target else 1.0, commas, dot_groups=c in dots)
         if numbers is None:

@@ -1589,3 +1589,73 @@ def test_a_column_of_words_is_not_read_for_numbers_and_one_with_a_digit_or_inf_i
     frame = pd.DataFrame({"tier": words, "n": ["1,234", "2,345", "3", "4", "5", "6"] * 50})
     numbers = tables._parse_numbers(frame, target=None)
     assert numbers[0] == ["n"] and frame["tier"].equals(words) and frame["n"].iloc[0] == 1234.0
+
+
+def test_a_nearly_unique_text_column_is_dropped_with_the_field_that_keeps_it_and_only_its_tables_identity_changes(tmp_path):
+    """An email column where a few values repeat was kept as a category: one-hot made a column per row,
+    each seen about once in training. At least 95% distinct, it is dropped as an identifier or free
+    text, said with the column, the counts and preprocess.keep_columns; a table without one keeps its identity."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(0)
+    n = 400
+    emails = [f"user{i}@example.com" for i in range(n)]
+    emails[1] = emails[0]   # one repeat: not different on every row, so not the id-like rule's
+    city = rng.choice([f"city{k}" for k in range(30)], n)   # 30 levels: a category, kept
+    frame = pd.DataFrame({"email": emails, "city": city, "x": rng.normal(size=n), "y": rng.integers(0, 2, n)})
+    frame.to_csv(tmp_path / "emails.csv", index=False)
+    spec = DatasetSpec(name="table", path=str(tmp_path / "emails.csv"), target="y")
+    s = load(spec, 0)
+    r = s.preprocessing
+    assert r["auto_dropped_columns"] == {"email": "nearly unique text: 399 distinct values in 400 rows (at least 95% "
+                                                  "distinct: an identifier or free text, not a category)"}
+    assert r["encoded_columns"] == ["city"] and s.n_features == 1 + 30
+    said = next(w for w in r["warnings"] if w.startswith("Dropped"))
+    assert "email (nearly unique text" in said and "preprocess.keep_columns to keep it" in said
+    assert _dataset_identity(spec, False)["nearly_unique"] == ["email"]
+    kept = DatasetSpec(name="table", path=str(tmp_path / "emails.csv"), target="y",
+                       preprocess={"keep_columns": ["email"]})
+    assert load(kept, 0).preprocessing["encoded_columns"] == ["email", "city"]
+    assert "nearly_unique" not in _dataset_identity(kept, False)
+    # 90% distinct: a wide category as before (warned), and the table's identity is what it was
+    frame["email"] = [f"user{i % 360}@example.com" for i in range(n)]
+    frame.to_csv(tmp_path / "repeats.csv", index=False)
+    spec = DatasetSpec(name="table", path=str(tmp_path / "repeats.csv"), target="y")
+    _, _, r = tables.read(spec)
+    assert not r["auto_dropped_columns"] and r["wide_categorical_columns"] == {"email": 360}
+    assert "nearly_unique" not in _dataset_identity(spec, False)
+
+
+def test_codes_with_leading_zeros_stay_text_with_a_warning_and_only_their_tables_identity_changes(tmp_path):
+    """ZIP codes 02139 and 00501 were read as the numbers 2139 and 501: the zeros lost and a code a
+    numeric feature. A column of digit strings some of which start with 0 is kept as text, a category
+    per code, said in a warning and recorded in the identity; counts with a 0 and ZIPs without
+    leading zeros read as numbers as before, and their table keeps its identity."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(0)
+    n = 200
+    zips, visits = rng.choice(["02139", "00501", "90210", "10001", "60601"], n), rng.integers(0, 12, n)
+    x, y = rng.normal(size=n).round(3), rng.integers(0, 2, n)
+
+    def lines(codes):
+        return "\n".join(["zip,visits,x,y"] + [f"{z},{v},{a},{b}" for z, v, a, b in zip(codes, visits, x, y)]) + "\n"
+
+    (tmp_path / "zips.csv").write_text(lines(zips))
+    spec = DatasetSpec(name="table", path=str(tmp_path / "zips.csv"), target="y")
+    frame, _, r = tables.read(spec)
+    assert r["zero_codes"] == {"zip": "00501"} and set(frame["zip"]) == {"02139", "00501", "90210", "10001", "60601"}
+    assert ("Column 'zip' writes codes with leading zeros ('00501'): kept as text, a category per code, not read as "
+            "numbers (00501 as 501, a ZIP code as an amount); if they are amounts, write them without leading zeros "
+            "in the file.") in r["warnings"]
+    s = load(spec, 0)
+    assert s.preprocessing["encoded_columns"] == ["zip"] and s.preprocessing["numeric_columns"] == ["visits", "x"]
+    assert _dataset_identity(spec, False)["zero_codes"] == ["zip"]
+    dropped = DatasetSpec(name="table", path=str(tmp_path / "zips.csv"), target="y", preprocess={"drop_columns": ["zip"]})
+    assert "zero_codes" not in _dataset_identity(dropped, False)
+    # no leading zero: numbers as before, the same study
+    (tmp_path / "plain.csv").write_text(lines([z.replace("0", "1", 1) if z.startswith("0") else z for z in zips]))
+    plain = DatasetSpec(name="table", path=str(tmp_path / "plain.csv"), target="y")
+    frame, _, r = tables.read(plain)
+    assert not r["zero_codes"] and pd.api.types.is_numeric_dtype(frame["zip"]) and "zero_codes" not in _dataset_identity(plain, False)
+

@@ -33,7 +33,8 @@ with scikit-learn, everything fit on the training split only.
                   dates; warned: derive features from them in the file; fewer are categories)
                 - warnings, not changes: rows repeated exactly, target labels that differ only
                   by case (kept as separate classes), a categorical column that one-hot encoding
-                  would make into many columns
+                  would make into many columns (over MAX_LEVELS, 1,000, refused unless
+                  preprocess.keep_columns lists it)
     target      task auto (a non-numeric or small-integer target is a class), labels encoded
                 with their names kept; once split, its training classes are warned of
                 (class_checks.py: a majority or rare class under accuracy, classes of few rows)
@@ -130,6 +131,7 @@ def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
         why = f" (dropped as carrying no signal: {column_warnings.listed(auto)})" if auto else ""
         raise UsageError(f"{dataset_name(spec)}: {spec.path} has no feature columns besides {spec.target!r}{why}")
     column_checks.judge(spec, frame, y, record)
+    _refuse_many_levels(spec, record)
     record["warnings"] = column_warnings.warnings_for(spec, record, y)
     return frame.reset_index(drop=True), y.reset_index(drop=True), record
 
@@ -416,6 +418,30 @@ def fit_features(spec, splits: list[pd.DataFrame]) -> tuple[list[np.ndarray], li
     # float32, as training reads them (splits.py): each split dense once, not as float64 and again as float32
     return [a.astype(np.float32).toarray() if hasattr(a, "toarray") else np.asarray(a, dtype=np.float32)
             for a in arrays], kept, record
+
+
+MAX_LEVELS = 1000   # one-hot columns a single categorical column may make unasked (a 12,000-employer column
+#                     is a model 12,000 inputs wide, most values seen a few times in training)
+
+
+def _refuse_many_levels(spec, record: dict) -> None:
+    """A categorical column of more than MAX_LEVELS values under one-hot encoding, which the study does
+    not keep by name, is refused in one line naming it, its values and the ways out."""
+    many = {c: n for c, n in record["wide_categorical_columns"].items()
+            if n > MAX_LEVELS and c not in spec.preprocess.keep_columns}
+    if not many:
+        return
+    one = len(many) == 1
+    named = ", ".join(f"{c!r} ({n:,} values)" for c, n in sorted(many.items(), key=lambda cn: -cn[1])[:3])
+    it = "it" if one else "them"
+    numbers = [c for c in many if c in record.get("markers_among_numbers", {})]
+    read = (f" (or, if its words mean missing, read {numbers[0]!r} as numbers under preprocess.missing_values)"
+            if numbers else "")
+    raise UsageError(f"{dataset_name(spec)}: one-hot encoding makes a feature column of each distinct value, at most "
+                     f"{MAX_LEVELS:,} for one column unasked; {'column' if one else 'columns'} {named} "
+                     f"{'has' if one else 'have'} more: list {it} under preprocess.drop_columns, set "
+                     f"preprocess.categorical: ordinal, or list {it} under preprocess.keep_columns to encode {it} "
+                     f"anyway{read}")
 
 
 def _refuse_too_wide(spec, categorical: list, categories: list, width: int, rows: int) -> None:

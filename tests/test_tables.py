@@ -1659,3 +1659,40 @@ def test_codes_with_leading_zeros_stay_text_with_a_warning_and_only_their_tables
     frame, _, r = tables.read(plain)
     assert not r["zero_codes"] and pd.api.types.is_numeric_dtype(frame["zip"]) and "zero_codes" not in _dataset_identity(plain, False)
 
+
+@pytest.mark.slow
+def test_a_category_of_over_a_thousand_values_is_refused_in_one_line_unless_the_study_keeps_it(tmp_path, monkeypatch, capsys):
+    """An employer column of 1,500 values whose one-hot fits in memory gave a model 1,500 inputs wide,
+    with a warning among others. It is refused before anything is written, at the command line too
+    (exit 2, one line naming the column, its values, what is allowed and the ways out);
+    keep_columns encodes it, ordinal encodes it as one column, and 1,000 values pass with the warning."""
+    rng = np.random.default_rng(0)
+    n = 6000
+    employers = [f"employer {k}" for k in range(1500)]   # each on 4 rows: not nearly unique
+    frame = pd.DataFrame({"employer": [employers[i % 1500] for i in range(n)], "x": rng.normal(size=n),
+                          "y": rng.integers(0, 2, n)})
+    frame.to_csv(tmp_path / "credit.csv", index=False)
+    spec = DatasetSpec(name="table", path=str(tmp_path / "credit.csv"), target="y")
+    refusal = ("dataset table: one-hot encoding makes a feature column of each distinct value, at most 1,000 for one "
+               "column unasked; column 'employer' (1,500 values) has more: list it under preprocess.drop_columns, set "
+               "preprocess.categorical: ordinal, or list it under preprocess.keep_columns to encode it anyway")
+    with pytest.raises(UsageError, match="^" + re.escape(refusal) + "$"):
+        tables.read(spec)
+    from pipeline.cli import main
+
+    (tmp_path / "s.yaml").write_text("name: wide\narms: [none, l2]\nseeds: 1\ndatasets:\n  - name: table\n    path: credit.csv\n"
+                                      "    target: y\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    before = set(tmp_path.iterdir())
+    assert main(["ablation", "--study", "s.yaml", "--no-pdf"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "error: " + refusal and set(tmp_path.iterdir()) == before   # nothing half-written
+    kept = DatasetSpec(name="table", path=str(tmp_path / "credit.csv"), target="y", preprocess={"keep_columns": ["employer"]})
+    assert tables.read(kept)[2]["wide_categorical_columns"] == {"employer": 1500}
+    ordinal = DatasetSpec(name="table", path=str(tmp_path / "credit.csv"), target="y", preprocess={"categorical": "ordinal"})
+    assert load(ordinal, 0).n_features == 2
+    frame["employer"] = [employers[i % 1000] for i in range(n)]
+    frame.to_csv(tmp_path / "thousand.csv", index=False)
+    r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "thousand.csv"), target="y"))[2]
+    assert "Column 'employer' has 1000 distinct values in 6000 rows" in " ".join(r["warnings"])

@@ -136,11 +136,19 @@ def _quadrants(spec, split_seed):
     return x, y, None, None, f"generated with numpy seed {split_seed}: 200 points, label = same sign"
 
 
+# A table file this big takes seconds to read and tidy (60 MB: 20-40 s): a line says so before, so that
+# the command does not look stuck
+BIG_TABLE_BYTES = 10 * 2**20
+
+
 def _table(spec, split_seed):
     from . import tables
 
-    frame, y, record = tables.read(spec)
     path = Path(spec.path)
+    size = path.stat().st_size if path.is_file() else 0
+    if size >= BIG_TABLE_BYTES:
+        print(f"[{spec.display}] reading {path.name} ({size / 2**20:.0f} MB)...", flush=True)
+    frame, y, record = tables.read(spec)
     return frame, y, None, None, f"{path.suffix.lstrip('.').upper() or 'table'} file {path.resolve()} (target column {spec.target!r})", record
 
 

@@ -1722,3 +1722,19 @@ def test_numbers_are_read_once_per_distinct_value_and_weighed_by_their_rows(tmp_
     assert got["dose"].tolist() == expected and got["dose"].max() < 11   # 1,250 as 1.25, not 1250
     assert r["non_numbers_as_missing"]["amount"] == {"count": 9, "distinct": 3, "examples": ["unknown", "n.a.", "later"]}
     assert got["amount"].isna().sum() == 9 and got["amount"].dropna().tolist() == [float(v) for v in amount[:180]]
+
+
+def test_a_big_table_file_says_it_is_being_read_before_the_seconds_it_takes(tmp_path, monkeypatch, capsys):
+    """A 60 MB CSV took 20-40 s to read and tidy with nothing on the console; a file over
+    BIG_TABLE_BYTES (10 MiB) now says so first, named with its size, and a small one says nothing."""
+    from pipeline import datasets
+
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"x": rng.normal(size=3000), "y": rng.integers(0, 2, 3000)}).to_csv(tmp_path / "credit.csv", index=False)
+    spec = DatasetSpec(name="table", label="credit", path=str(tmp_path / "credit.csv"), target="y")
+    load(spec, 0)
+    assert capsys.readouterr().out == ""
+    size = (tmp_path / "credit.csv").stat().st_size
+    monkeypatch.setattr(datasets, "BIG_TABLE_BYTES", size)   # a small file stands in for a 60 MB one
+    load(spec, 0)
+    assert capsys.readouterr().out == f"[credit] reading credit.csv ({size / 2**20:.0f} MB)...\n"

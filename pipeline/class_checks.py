@@ -69,6 +69,24 @@ def few_rows_warning(names: list[str], train: np.ndarray, test: np.ndarray, metr
             "metric: accuracy (each class counted by its share)"]
 
 
+def rare_unweighted_warning(names: list[str], counts: np.ndarray, metric_label: str) -> list[str]:
+    """Under a metric that scores every class alike, with the plain (unweighted) loss: classes under
+    RARE of the training rows (of FEW_ROWS rows or more; fewer are few_rows_warning's) weigh little in
+    training, which may settle on never predicting them, and the metric then scores that as chance
+    on them. Said before training, with class_weight: balanced as the remedy."""
+    share = counts / max(int(counts.sum()), 1)
+    rare = [i for i in np.argsort(share, kind="stable") if counts[i] >= FEW_ROWS and share[i] < min(RARE, 0.5 / len(counts))]
+    if not rare:
+        return []
+    one = len(rare) == 1
+    listed = ", ".join(f"{names[i]!r} ({share[i]:.1%})" for i in rare[:5]) + (", ..." if len(rare) > 5 else "")
+    return [f"{'A rare class' if one else 'Rare classes'} of the training rows under {metric_label}: {listed}; the plain "
+            f"loss counts {'it' if one else 'them'} by {'its' if one else 'their'} share, so the models may settle on "
+            f"never predicting {'it' if one else 'them'}, which {metric_label}, weighing each of the {len(counts)} classes "
+            f"1/{len(counts)}, scores as chance on {'it' if one else 'them'}; class_weight: balanced trains for "
+            f"{'it' if one else 'them'} (the metric is unchanged)"]
+
+
 def _one_row(names: list[str], train: np.ndarray, test: np.ndarray, i: int) -> str:
     """", and a prediction on one of the 2 test rows of 'x' moves the metric by about 16.7 pt" (balanced accuracy's
     step there; macro F1's is about as large) for the listed class of fewest test rows, or "" when

@@ -499,6 +499,8 @@ def outcome_record(spec, splits, record: dict) -> dict:
             merged = frozenset(m["as"] for m in record.get("merged_classes", {}).values())
             warned += class_checks.few_rows_warning(names, counts, test, metric.label, merged,
                                                      weighted=splits.class_weight is not None)
+            if splits.class_weight is None:
+                warned += class_checks.rare_unweighted_warning(names, counts, metric.label)
         if warned:
             out["warnings"] = [*out.get("warnings", []), *warned]
     return out

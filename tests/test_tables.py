@@ -1738,3 +1738,30 @@ def test_a_big_table_file_says_it_is_being_read_before_the_seconds_it_takes(tmp_
     monkeypatch.setattr(datasets, "BIG_TABLE_BYTES", size)   # a small file stands in for a 60 MB one
     load(spec, 0)
     assert capsys.readouterr().out == f"[credit] reading credit.csv ({size / 2**20:.0f} MB)...\n"
+
+
+def test_a_rare_class_under_balanced_accuracy_is_warned_about_before_training_unless_weighted(tmp_path):
+    """A churn table of 3% positives under balanced_accuracy (the metric that counts the class) and the
+    plain loss: training may settle on never predicting it, scored as chance. Said with the data line's
+    warnings, naming the class and class_weight: balanced; not once weighted, and not for classes of
+    under 10 training rows (the few-rows warning's)."""
+    rng = np.random.default_rng(0)
+    n = 2000
+    x = rng.normal(size=n)
+    pd.DataFrame({"x": x, "z": rng.normal(size=n), "churn": np.where(x > 1.9, "yes", "no")}).to_csv(
+        tmp_path / "churn.csv", index=False)
+    spec = dict(name="table", path=str(tmp_path / "churn.csv"), target="churn", metric="balanced_accuracy")
+    s = load(DatasetSpec(**spec), 0)
+    [warned] = [w for w in s.preprocessing["warnings"] if "rare class" in w.lower()]
+    share = s.preprocessing["class_balance"]["yes"]
+    assert warned == (f"A rare class of the training rows under balanced accuracy: 'yes' ({share:.1%}); the plain loss "
+                      "counts it by its share, so the models may settle on never predicting it, which balanced accuracy, "
+                      "weighing each of the 2 classes 1/2, scores as chance on it; class_weight: balanced trains for it "
+                      "(the metric is unchanged)")
+    assert 0.02 < share < 0.05
+    assert not [w for w in load(DatasetSpec(**spec, class_weight="balanced"), 0).preprocessing["warnings"]
+                if "rare class" in w.lower()]
+    assert not [w for w in load(DatasetSpec(**{**spec, "metric": "macro_f1"}, class_weight="balanced"), 0)
+                .preprocessing["warnings"] if "rare class" in w.lower()]
+    assert [w for w in load(DatasetSpec(**{**spec, "metric": "macro_f1"}), 0).preprocessing["warnings"]
+            if w.startswith("A rare class of the training rows under macro F1: 'yes'")]

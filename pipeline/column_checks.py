@@ -59,6 +59,9 @@ ZERO_CODE_GAP = 0.1
 # with sigma 1 has 6) is heavy-tailed: a few rows make most of its squared error.
 MOSTLY_MISSING = 0.8
 HEAVY_TAIL_SKEW = 5.0
+# A non-negative numeric feature of at least this share of zeros and skewness HEAVY_TAIL_SKEW (a
+# balance: zero for most, thousands for a few) is warned of with log1p, which keeps its zeros at 0
+MANY_ZEROS = 0.1
 # Rows of a heavy-tailed target this many times the median distance from the median are far from
 # the others (a rent typed in cents is ~900; a log-normal of sigma 1.6 has 0.3% of its rows there,
 # of sigma 1 none); up to FAR_ROWS are counted, the farthest FAR_ROWS_SHOWN written
@@ -90,6 +93,7 @@ def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
     record["target_separators"] = {c: how for c in apart_by_class(frame, y)
                                    if c not in record["target_copies"] and (how := _separates_classes(frame[c], y))}
     record["zeros_like_missing"] = {c: found for c in frame.columns if (found := zeros_like_missing(frame[c]))}
+    record["zero_heavy_tails"] = zero_heavy_tails(frame)
     record["mostly_missing"] = {c: share for c in frame.columns if (share := float(frame[c].isna().mean())) >= MOSTLY_MISSING}
     squared = spec.metric in (None, "mse", "rmse", "r2")   # MAE (or a class metric) does not square the tail
     record["heavy_tailed_target"] = heavy_tail(y) if spec.task != "classification" and squared else {}
@@ -324,6 +328,23 @@ def zeros_like_missing(column: pd.Series) -> dict:
     if smallest <= 1 or smallest < ZERO_CODE_GAP * float(rest.median()):
         return {}
     return {"zeros": zeros, "next": smallest}
+
+
+def zero_heavy_tails(frame: pd.DataFrame) -> dict:
+    """Numeric feature columns of non-negative values (more than MAX_CLASSES_FOR_AUTO of them), at least
+    MANY_ZEROS zeros and skewness HEAVY_TAIL_SKEW or more: scaled as they are, a few rows set the
+    scale and the rest sit near one value. {column: {"skew": s, "zeros": share}}; all columns at once."""
+    numeric = frame.select_dtypes(include="number").select_dtypes(exclude="bool")
+    if numeric.empty:
+        return {}
+    present = numeric.notna().sum()
+    zeros = (numeric == 0).sum() / present.clip(lower=1)
+    possible = [c for c in numeric.columns if zeros[c] >= MANY_ZEROS and not (numeric[c] < 0).any()]
+    if not possible:
+        return {}
+    skew, distinct = numeric[possible].skew(), numeric[possible].nunique()
+    return {c: {"skew": float(skew[c]), "zeros": float(zeros[c])} for c in possible
+            if distinct[c] > MAX_CLASSES_FOR_AUTO and skew[c] >= HEAVY_TAIL_SKEW}
 
 
 def may_copy_target(frame: pd.DataFrame, y: pd.Series) -> list:

@@ -155,6 +155,11 @@ def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
         marks = ", ".join(f"{yaml_key(c)}: [0]" for c in zeros)
         out.append(f"Zeros far below the other values, which may mean 'not measured': {found}. If they do, mark them "
                    f"as missing: preprocess.missing_values: {{{marks}}}.")
+    for c, tail in record.get("zero_heavy_tails", {}).items():
+        out.append(f"Column {c!r} is heavy-tailed (skewness {tail['skew']:.1f}) with many zeros ({tail['zeros']:.0%} of its "
+                   "values): scaled as it is, a few large rows set its scale and the rest sit near one value; "
+                   f"log1p({c}) (log(1 + x), which keeps the zeros at 0) as a new column of the file, with the original "
+                   "dropped under preprocess.drop_columns, spreads it out.")
     for c, share in record.get("mostly_missing", {}).items():
         said = f"{share:.0%}" if share < 0.995 else "over 99%"   # never "100%" of a column that has values
         # an export's "NA" for "no pool" is that information itself: the indicator keeps it

@@ -1765,3 +1765,27 @@ def test_a_rare_class_under_balanced_accuracy_is_warned_about_before_training_un
                 .preprocessing["warnings"] if "rare class" in w.lower()]
     assert [w for w in load(DatasetSpec(**{**spec, "metric": "macro_f1"}), 0).preprocessing["warnings"]
             if w.startswith("A rare class of the training rows under macro F1: 'yes'")]
+
+
+def test_a_heavy_tailed_feature_of_many_zeros_gets_log1p_suggested(tmp_path):
+    """A balance column, zero for 40% of the customers and log-normal for the rest, was scaled as it is
+    with no word: a few rows set its scale. It is warned of with log1p, which keeps the zeros at 0;
+    a skewed column without zeros, one with negatives, a near-normal one with zeros and a count of
+    few values are not."""
+    rng = np.random.default_rng(0)
+    n = 1000
+    balance = np.where(rng.random(n) < 0.4, 0.0, rng.lognormal(6, 1.8, n)).round(2)
+    frame = pd.DataFrame({"balance": balance, "income": rng.lognormal(6, 1.8, n).round(2),
+                          "change": np.where(rng.random(n) < 0.4, 0.0, rng.lognormal(6, 1.8, n) * rng.choice([-1, 1], n)),
+                          "age": np.where(rng.random(n) < 0.2, 0, rng.integers(20, 80, n)),
+                          "visits": np.where(rng.random(n) < 0.9, 0, rng.integers(1, 3, n)), "y": rng.integers(0, 2, n)})
+    frame.to_csv(tmp_path / "bank.csv", index=False)
+    r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "bank.csv"), target="y"))[2]
+    assert list(r["zero_heavy_tails"]) == ["balance"] and r["zero_heavy_tails"]["balance"]["zeros"] == pytest.approx(
+        (balance == 0).mean())
+    skew = pd.Series(balance).skew()
+    assert skew >= 5 and (f"Column 'balance' is heavy-tailed (skewness {skew:.1f}) with many zeros "
+                          f"({(balance == 0).mean():.0%} of its values): scaled as it is, a few large rows set its scale and "
+                          "the rest sit near one value; log1p(balance) (log(1 + x), which keeps the zeros at 0) as a new "
+                          "column of the file, with the original dropped under preprocess.drop_columns, spreads it out."
+                          ) in r["warnings"]

@@ -119,9 +119,10 @@ def _zero_codes_in(path: str, size: int, mtime_ns: int, encoding: str, target: s
         sep, skip = _delimiter(Path(path), encoding)
         with open(path, encoding=encoding, errors="replace") as f:
             head = f.read()
-        # literal first characters: a scan at each separator and line, not at every position
-        if not (re.match(r'[ \t"]*0\d', head) or re.search(rf'{re.escape(sep)}[ \t"]*0\d', head)
-                or re.search(r'\n[ \t"]*0\d', head)):
+        # a whole field 0\d+ (quoted or not; not the ",058" of a quoted "64,058"), looked for from a
+        # literal first character: a scan at each separator and line, not at every position
+        field = rf'[ \t]*(?:"[ \t]*0\d+[ \t]*"|0\d+)[ \t]*(?:{re.escape(sep)}|\r?\n|$)'
+        if not (re.match(field, head) or re.search(re.escape(sep) + field, head) or re.search(r"\n" + field, head)):
             return ()
         text = _read_text(Path(path), encoding, sep, skip)
     except Exception:   # not text, not CSV: reading the table raises the one-line error
@@ -335,10 +336,12 @@ def _id_names_in(path: str, size: int, mtime_ns: int, encoding: str, target: str
     return tuple(sorted(str(c) for c in named if no_signal(c, distinct[c]) == ID_NAMED))
 
 
-def _tidied(path: str, size: int, mtime_ns: int, encoding: str, target: str, drop: tuple) -> Optional[tuple]:
+def _tidied(path: str, size: int, mtime_ns: int, encoding: str, target: str, drop: tuple,
+            strip: bool = True) -> Optional[tuple]:
     """(the CSV as tables.read has it when it judges its columns, but for the numbers in text and the
     missing_values markers: its empty rows, footer rows and the study's drop_columns left out, text
-    stripped ("" and "?" missing); how many empty rows it had); None for a file that cannot be read."""
+    stripped ("" and "?" missing; not when `strip` is false: a row at a time, the slow part); how
+    many empty rows it had); None for a file that cannot be read."""
     try:
         frame = _read_csv(Path(path), encoding, target)
     except Exception:   # reading the table raises the one-line error
@@ -348,7 +351,7 @@ def _tidied(path: str, size: int, mtime_ns: int, encoding: str, target: str, dro
     if _totals_label_in(path, size, mtime_ns, encoding):
         frame = frame.drop(index=_footer_rows(frame, frame.attrs["sep"])[0])
     frame = frame.drop(columns=[c for c in frame.columns if str(c).strip() in {str(name).strip() for name in drop}])
-    for c in frame.columns:
+    for c in frame.columns if strip else []:
         if is_text(frame[c]):
             frame[c] = frame[c].map(lambda v: v.strip() if isinstance(v, str) else v).replace(["", "?"], np.nan)
     return frame, int((~filled).sum())
@@ -358,15 +361,22 @@ def _tidied(path: str, size: int, mtime_ns: int, encoding: str, target: str, dro
 def _nearly_unique_in(path: str, size: int, mtime_ns: int, encoding: str, target: str, drop: tuple, keep: tuple) -> tuple:
     """The text columns dropped as nearly unique (column_checks.NEARLY_UNIQUE_SHARE distinct, not every
     row: an email column with a few repeats), which were kept as categories before that rule, and
-    the study neither drops nor keeps. Judged as _id_names_in judges ids: a candidate's numbers read."""
-    if (tidied := _tidied(path, size, mtime_ns, encoding, target, drop)) is None:
+    the study neither drops nor keeps. Judged as _id_names_in judges ids: a candidate's numbers read.
+    The text is stripped only where the file as read has a column near that share (0.9; stripping
+    merges few values): the common case costs one reading, not a strip of every text value."""
+    def candidates(frame: pd.DataFrame, share: float) -> list:
+        chosen = {str(name).strip() for name in keep} | {str(header_name(frame.columns, target))}
+        distinct = frame.drop_duplicates()
+        counts, present = distinct.nunique(), distinct.notna().sum()
+        return [c for c in distinct.columns if str(c).strip() not in chosen and is_text(distinct[c])
+                and present[c] >= MIN_ROWS_TO_JUDGE and counts[c] >= share * present[c]]
+
+    raw = _tidied(path, size, mtime_ns, encoding, target, drop, strip=False)
+    if raw is None or not candidates(raw[0], 0.9 * NEARLY_UNIQUE_SHARE):
         return ()
-    frame = tidied[0]
-    chosen = {str(name).strip() for name in keep} | {str(header_name(frame.columns, target))}
+    frame = _tidied(path, size, mtime_ns, encoding, target, drop)[0]
+    named = candidates(frame, NEARLY_UNIQUE_SHARE)
     distinct = frame.drop_duplicates()
-    counts, present = distinct.nunique(), distinct.notna().sum()
-    named = [c for c in distinct.columns if str(c).strip() not in chosen and is_text(distinct[c])
-             and present[c] >= MIN_ROWS_TO_JUDGE and counts[c] >= NEARLY_UNIQUE_SHARE * present[c]]
     commas = file_commas(frame, frame.attrs["sep"]) if named else ""
     found = []
     for c in named:

@@ -1,7 +1,8 @@
 """What a table's columns look like, judged before any model sees them: the columns that cannot
 carry signal (dropped, each with its reason) and what the user should be warned of (repeated header
 names, rows without a target, values read as missing, case variants, wide categoricals, repeated
-rows, copies of the target, zeros that may mean "not measured"), recorded in the reading record.
+rows, copies of the target, zeros that may mean "not measured", heavy tails of many zeros), recorded
+in the reading record.
 Reading and encoding the table is tables.py's, the warnings' words column_warnings.py's; this
 module only looks at the columns it is given and records what it found."""
 

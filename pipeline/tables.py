@@ -37,7 +37,8 @@ with scikit-learn, everything fit on the training split only.
                   preprocess.keep_columns lists it)
     target      task auto (a non-numeric or small-integer target is a class), labels encoded
                 with their names kept; once split, its training classes are warned of
-                (class_checks.py: a majority or rare class under accuracy, classes of few rows)
+                (class_checks.py: a majority or rare class under accuracy, classes of few rows, a rare
+                class under balanced accuracy or macro F1 trained with the plain loss)
     features    a ColumnTransformer fit on the training rows: numeric columns imputed by the
                 median with missing-indicator columns, categorical ones imputed by the most
                 frequent value and one-hot encoded (categories unseen in training ignored)

@@ -193,7 +193,11 @@ def no_signal(name, column: pd.Series) -> Optional[str]:
 
 def _numbers_of_a_kind(values: pd.Series) -> bool:
     """Text that is numbers kept text for a reason its own warning gives (two units, both decimal marks,
-    pairs like 120/80, a word among half of numbers or more): not an identifier to drop."""
+    pairs like 120/80, a word among half of numbers or more): not an identifier to drop. Where under
+    MARKER_SHARE of the values even start like a number (an email column), neither can be: not read."""
+    starts = values.astype(str).str.match(r"\s*[-+\u2212(]?\s*[$€£¥]?\s*[-+\u2212(]?\s*(?:[\d.]|inf|nan)", case=False)
+    if starts.mean() < MARKER_SHARE:
+        return False
     return bool(numbers_not_read(values.to_frame())) or as_number(values, MARKER_SHARE) is not None
 
 

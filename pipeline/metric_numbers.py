@@ -98,15 +98,48 @@ def largest(p: stats.Paired, metric: str) -> float:
     return max((abs(shown(x, metric)) for x in (p.mean_diff, p.ci_low, p.ci_high) if not math.isnan(x)), default=0.0)
 
 
+def widest(metric: str) -> float:
+    """The most two values of the metric can differ by (1 for a share: 100 points); inf where
+    the metric is unbounded on a side (losses, R²)."""
+    low, high = METRICS[metric].bounds
+    return high - low
+
+
+def past_bounds(p: stats.Paired, metric: str) -> bool:
+    """Whether the difference's 95% CI reaches past what two values of the metric can differ by
+    (accuracy from 2-3 seeds: -131 pt): `interval` writes it cut there and marked (CUT_MARK)."""
+    return max(abs(p.ci_low), abs(p.ci_high)) > widest(metric) if math.isfinite(p.ci_low) else False
+
+
+CUT_MARK = "*"   # after an interval cut at the metric's bounds (past_bounds); bounds_words says why
+
+
+def bounds_words(p: stats.Paired, metric: str) -> str:
+    """Why an interval is cut (past_bounds), for a verdict's sentence; "" when it is not."""
+    if not past_bounds(p, metric):
+        return ""
+    m = METRICS[metric]
+    limit = abs(shown(widest(metric), metric))
+    ends = [shown(x, metric) for x in (p.ci_low, p.ci_high)]
+    side = "".join(sign for sign, past in (("-", min(ends) < -limit), ("+", max(ends) > limit)) if past)
+    return (f"its 95% CI reaches past {'±' if len(side) == 2 else side}{limit:g}{' pt' if m.share else ''}, further than "
+            f"a difference in {m.label} can go, so it is cut there ({CUT_MARK}): {p.n} seeds are too few to say how large "
+            "the difference is")
+
+
 def interval(p: stats.Paired, metric: str) -> str:
-    """The 95% CI of the difference, in the same units and direction as `amount`."""
+    """The 95% CI of the difference, in the same units and direction as `amount`; cut to what two
+    values of the metric can differ by (±100 pt for a share) and marked where it reaches past that."""
     if math.isnan(p.ci_low):
         return ""
     if p.n >= 2 and p.sd == 0:   # the sign test's case: no interval beyond the value, and "[2.0, 2.0]" would read as certain
         return " (the same on every seed)"
-    ends = sorted(shown(x, metric) for x in (p.ci_low, p.ci_high))
+    limit = abs(shown(widest(metric), metric))   # 100 (points) for a share; inf for an unbounded metric
+    ends = sorted(min(max(shown(x, metric), -limit), limit) for x in (p.ci_low, p.ci_high))
     rope = abs(shown(p.rope, metric)) if math.isfinite(p.rope) else math.nan
-    return " [" + ", ".join(_end(e, metric, largest(p, metric), rope) for e in ends) + "]"
+    big = min(largest(p, metric), limit)
+    return (" [" + ", ".join(_end(e, metric, big, rope) for e in ends) + "]"
+            + (CUT_MARK if past_bounds(p, metric) else ""))
 
 
 def _end(x: float, metric: str, big: float, rope: float) -> str:

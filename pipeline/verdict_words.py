@@ -7,7 +7,7 @@ import math
 
 from . import arms, stats
 from .chance import largest_step
-from .metric_numbers import amount, difference, number, p_text, rope_text, same_decimals
+from .metric_numbers import amount, bounds_words, difference, number, p_text, rope_text, same_decimals
 from .path_words import flat_paths_note
 from .task import METRICS
 from .verdict_warnings import warnings
@@ -24,6 +24,7 @@ def sentence(arm: str, p: stats.Paired, metric: str, name: str = "") -> str:
     at = f" at α {p.alpha:.4f}, on {p.n} seeds" if p.alpha < stats.ALPHA - 1e-12 else ""
     diff = difference(p, metric)
     rope = rope_text(p.rope, metric)
+    cut = f"; {words}" if (words := bounds_words(p, metric)) else ""   # an interval cut at the metric's bounds
     if p.negligible:
         # its 95% CI inside the ROPE is uncorrected: where the equivalence test does not pass Holm, say so
         unsure = (f"; equivalence not shown after Holm (p {p_text(p.p_tost_holm)}), so the smallness is not certain"
@@ -34,7 +35,7 @@ def sentence(arm: str, p: stats.Paired, metric: str, name: str = "") -> str:
         # real, but its CI reaches out of the ROPE with the mean inside it: the size may not matter
         small = (f"; its mean difference is within the ROPE (±{rope}), so it may be too small to matter"
                  if mean_within_rope(p) else "")
-        return f"{name}{p.verdict}, {diff} ({_holm(p)}p {p_text(p.p_t_holm)}{at}){small}"
+        return f"{name}{p.verdict}, {diff} ({_holm(p)}p {p_text(p.p_t_holm)}{at}){cut}{small}"
     if p.verdict == "equivalent":
         return (f"{name}practically the same, {diff}, within ±{rope} "
                 f"(equivalence {_holm(p)}p {p_text(p.p_tost_holm)}{at})")
@@ -42,7 +43,7 @@ def sentence(arm: str, p: stats.Paired, metric: str, name: str = "") -> str:
         return f"{name}no better than a constant prediction, as none ({diff}): neither learned anything to compare"
     if p.verdict == "undecided":
         more = f"; {seeds_to_decide(p)}" if p.seeds_needed else ""
-        return f"{name}undecided, {diff} ({_holm(p)}p {p_text(p.p_t_holm)}{at}){more}"
+        return f"{name}undecided, {diff} ({_holm(p)}p {p_text(p.p_t_holm)}{at}){cut}{more}"
     return f"{name}{p.verdict}"
 
 

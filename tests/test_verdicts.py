@@ -1589,3 +1589,29 @@ def test_seeds_added_after_a_look_are_warned_of_only_where_the_verdicts_use_them
         return any(w.startswith("Seeds were added after results on 3 seeds") for w in verdict_warnings.warnings(v))
 
     assert told(5) and not told(2) and not told(3)
+
+
+def test_an_interval_past_what_accuracy_can_differ_by_is_cut_marked_and_said():
+    """A regularized arm that diverged on 2 of 3 seeds (20% and 30% beside none's 90%): the t-interval
+    of the difference is [-140.5, 54.5] points, past the -100 points two accuracies can differ by.
+    The console and the report write it cut there and marked, and the sentence says that 3 seeds are
+    too few to say how large the difference is; the statistics stay exact (p-values, verdicts.json)."""
+    values = {"none": {0: 0.90, 1: 0.88, 2: 0.91}, "l2": {0: 0.20, 1: 0.90, 2: 0.30},
+              "l1": {0: 0.91, 1: 0.89, 2: 0.915}}
+    [v] = verdicts.decide_study([verdicts.DatasetResults("wine", "classification", values, n_test=300, chance=0.4)])
+    p = v.paired["l2"]
+    assert p.ci_low < -1 and p.p_t == pytest.approx(sst.ttest_rel([0.20, 0.90, 0.30], [0.90, 0.88, 0.91]).pvalue)
+    assert metric_numbers.difference(p, "accuracy") == "-43.0 pt [-100.0, 54.5]*"
+    said = verdict_words.sentence("l2", p, v.metric)
+    assert said.startswith("L2: undecided, -43.0 pt [-100.0, 54.5]* (Holm p ") and (
+        "; its 95% CI reaches past -100 pt, further than a difference in accuracy can go, so it is cut there (*): "
+        "3 seeds are too few to say how large the difference is; ~") in said, said
+    # an interval inside the bounds is not marked, nor one of an unbounded metric (MSE)
+    assert not metric_numbers.difference(v.paired["l1"], "accuracy").endswith("*")
+    assert "cut there" not in verdict_words.sentence("l1", v.paired["l1"], v.metric)
+    mse = stats.paired_test([0.2, 0.9, 0.3], [0.9, 0.88, 0.91], higher_is_better=False, rope=0.01)
+    assert mse.ci_high > 1 and not metric_numbers.difference(mse, "mse").endswith("*")
+    assert metric_numbers.bounds_words(mse, "mse") == ""
+    # the record keeps every digit
+    assert verdict_record.verdict_record(v)["arms"]["l2"]["primary"]["ci"][0] == p.ci_low
+

@@ -34,9 +34,7 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
             std = statistics.stdev(vals) if len(vals) > 1 else float("nan")
             lines.append(f"{d.label:<18} {arms.label(arm):<12} {names[d.label]:<{width}} {_num(mean)} {_num(std)} {len(vals):>6}")
     decided = decided or verdicts.decide_study(results, study.seeds, study.looks())
-    family = sum(verdicts.holm_counted(p) for v in decided for p in v.paired.values())
-    holm = {0: "no comparison to correct", 1: "one comparison, so no Holm correction"}.get(
-        family, f"Holm over all {family} comparisons")
+    holm = verdict_words.holm_family(decided)
     lines += ["", f"Verdicts (each arm vs none on the same seeds; {holm}"
                   + (f", at each look its share of alpha (seeds {', '.join(map(str, study.looks()))})"
                      if study.adaptive else "") + "; ROPE: the difference that counts as practically none):"]

@@ -11,8 +11,8 @@ from .metric_numbers import amount, bounds_words, difference, number, p_text, ro
 from .path_words import flat_paths_note
 from .task import METRICS
 from .verdict_warnings import warnings
-from .verdicts import AT_CHANCE, SECONDARY, DatasetVerdicts, Secondary
-from .words import and_list, counted
+from .verdicts import AT_CHANCE, SECONDARY, DatasetVerdicts, Secondary, holm_counted
+from .words import and_list, counted, plural
 
 
 def sentence(arm: str, p: stats.Paired, metric: str, name: str = "") -> str:
@@ -278,6 +278,24 @@ def headline(v: DatasetVerdicts) -> str:
         if which:
             parts.append(f"{', '.join(which)} {words}")
     return f"{v.label}: " + "; ".join(parts)
+
+
+def holm_family(decided: list[DatasetVerdicts]) -> str:
+    """The study's Holm family for the console's verdicts header: "Holm over all 16 comparisons",
+    and the comparisons left out of it (an arm and none both at chance; fewer than 2 seeds), so
+    that "one comparison" is not read as one arm studied."""
+    compared = [p for v in decided for p in v.paired.values()]
+    n = sum(holm_counted(p) for p in compared)
+    chance = sum(p.verdict == AT_CHANCE for p in compared)
+    untested = len(compared) - n - chance
+    words = {0: "no comparison to correct", 1: "one comparison, so no Holm correction"}.get(
+        n, f"Holm over all {n} comparisons")
+    other = "other " if n else ""
+    left = ([f"{chance} {other}{plural(chance, 'arm')} not compared with none: {'it' if chance == 1 else 'they'} and "
+             "none did no better than a constant prediction"] * bool(chance)
+            + [f"{untested} {other}{plural(untested, 'comparison')} not tested: fewer than 2 seeds on both sides"]
+            * bool(untested))
+    return words + (f" ({'; '.join(left)})" if left else "")
 
 
 def _holm(p: stats.Paired) -> str:

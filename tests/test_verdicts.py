@@ -1615,3 +1615,27 @@ def test_an_interval_past_what_accuracy_can_differ_by_is_cut_marked_and_said():
     # the record keeps every digit
     assert verdict_record.verdict_record(v)["arms"]["l2"]["primary"]["ci"][0] == p.ci_low
 
+
+def test_the_holm_family_says_which_arms_were_left_out_at_chance(tmp_path):
+    """Only L1 learned; dropout and L2 scored the constant's level, as none: one comparison is
+    tested. The console's header says the other two arms were not compared because they and none
+    were at chance ("one comparison, so no Holm correction" read as one arm studied)."""
+    from pipeline import summary
+    from pipeline.study import load_study
+
+    from .conftest import tiny_study_dict, write_study
+
+    study = load_study(write_study(tmp_path / "s.yaml", tiny_study_dict(seeds=4, arms=["none", "dropout", "l1", "l2"])))
+    flat = {s: 0.40 + 0.005 * (s % 2) for s in range(4)}
+    values = {"none": flat, "dropout": dict(flat), "l2": dict(flat), "l1": {s: 0.60 + 0.004 * s for s in range(4)}}
+    d = verdicts.DatasetResults("digits", "classification", values, n_test=400, chance=0.40)
+    [v] = verdicts.decide_study([d])
+    assert {a: p.verdict for a, p in v.paired.items()} == {"dropout": verdicts.AT_CHANCE, "l2": verdicts.AT_CHANCE,
+                                                          "l1": "better"}
+    said = summary.format_summary(study, [d], [v])
+    assert ("Verdicts (each arm vs none on the same seeds; one comparison, so no Holm correction (2 other arms not "
+            "compared with none: they and none did no better than a constant prediction); ROPE") in said, said
+    values["l1"] = flat   # nothing learned: no comparison, and why
+    [w] = verdicts.decide_study([d])
+    assert verdict_words.holm_family([w]) == ("no comparison to correct (3 arms not compared with none: they and none "
+                                              "did no better than a constant prediction)")

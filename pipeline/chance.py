@@ -80,9 +80,13 @@ def judge_chance(d, v) -> None:
         margin = LITTLE_ROOM_MARGIN
     v.chance_margin = margin
     # one seed cannot tell not learning from overfitting below the constant (overfits_below_chance
-    # needs a CI): such a study is "not enough seeds", not "learned nothing"
+    # needs a CI): its comparison is "not enough seeds", not "learned nothing". But one seed within the
+    # margin of the constant on either side (the others diverged) learned nothing on that seed: said so
+    v.one_seed = [arm for arm, by_seed in d.values.items()
+                  if len(by_seed) == 1 and abs(next(iter(by_seed.values())) - v.chance) < margin]
     v.at_chance = [arm for arm, by_seed in d.values.items()
-                   if len(by_seed) >= 2 and no_better(v, list(by_seed.values()), m.higher_is_better)]
+                   if (len(by_seed) >= 2 and no_better(v, list(by_seed.values()), m.higher_is_better))
+                   or arm in v.one_seed]
     # below the constant by a fraction of a row is no overfitting to speak of: not judged without room
     v.below_chance = [] if v.little_room else [arm for arm in v.at_chance
                                                if overfits_below_chance(d, v, arm, list(d.values[arm]))]

@@ -79,25 +79,26 @@ def chance_warning(v: DatasetVerdicts) -> str:
     if arms.BASELINE in v.below_chance:
         return _worse_than_constant(v, constant, score)
     memorizes = _memorizes(v)
+    every = _every_arm(v)
     if set(v.at_chance) >= compared and memorizes:
-        return (f"Every arm scored no better than always predicting {constant} ({score}) on the test rows, though none "
+        return (f"{every} scored no better than always predicting {constant} ({score}) on the test rows, though none "
                 f"(unregularized) fits its training rows ({memorizes}): the models memorize the training rows rather than learn what "
                 "generalizes, and no regularizer at these strengths changed that; try stronger regularization, fewer "
                 f"features or more rows{hint}")
     if set(v.at_chance) >= compared and v.misfit_train is not None:
-        return (f"Every arm scored no better than always predicting {constant} ({score}), and none did worse than it "
+        return (f"{every} scored no better than always predicting {constant} ({score}), and none did worse than it "
                 f"on its training rows too (train MAE {quantity(v.misfit_train, 4)}): the models train on squared error, which the "
                 "few extreme targets pull away from the median that MAE favours. Their comparisons say little about "
                 "regularization under MAE; train on the target's logarithm (a new column of the file, with the "
                 "original dropped), so that the models fit what they are scored on (under metric: mse the verdicts "
                 "would follow the few extreme rows instead)")
-    if set(v.at_chance) >= compared and (far := _far_worse(v, constant, score)):
+    if set(v.at_chance) >= compared and not v.one_seed and (far := _far_worse(v, constant, score)):
         return far
     if set(v.at_chance) >= compared:
-        return (f"Every arm scored no better than always predicting {constant} ({score}): the models learned little "
+        return (f"{every} scored no better than always predicting {constant} ({score}): the models learned little "
                 "or nothing here, so their comparisons say nothing about regularization; check the target, the "
                 f"features, the learning rate and the epochs{hint}")
-    names = f"The arm{'s' if len(v.at_chance) > 1 else ''} {', '.join(map(v.name, v.at_chance))}"
+    names = f"The arm{'s' if len(v.at_chance) > 1 else ''} {_at_chance_names(v)}"
     if not v.paired:   # none has no runs to pair with: the data and the strength are both suspects
         return (f"{names} scored no better than always predicting {constant} ({score}), and none has no finished runs "
                 "on these seeds to tell whether the data or the regularization is the cause; run none too"
@@ -122,6 +123,19 @@ def chance_warning(v: DatasetVerdicts) -> str:
         return (f"{names} scored no better than always predicting {constant} ({score}), and none is not clearly above "
                 f"it either (test {m.label} {quantity(s.mean, 4)}{ci}), {why}")
     return _too_strong(v, f"{names} scored no better than always predicting {constant} ({score}) while none learned")
+
+
+def _at_chance_names(v: DatasetVerdicts) -> str:
+    """"none, L1, dropout+L2 (on its one finished seed)": the arms at chance, those judged on the one
+    seed that finished (the others diverged or failed) named as such."""
+    return ", ".join(v.name(a) + (" (on its one finished seed)" if a in v.one_seed else "") for a in v.at_chance)
+
+
+def _every_arm(v: DatasetVerdicts) -> str:
+    """"Every arm", or "Every arm (dropout+L2 on its one finished seed)" where some were judged on one seed."""
+    one = v.one_seed
+    return "Every arm" + (f" ({and_list(list(map(v.name, one)))} on {'its' if len(one) == 1 else 'their'} one "
+                          "finished seed)" if one else "")
 
 
 def _too_strong(v: DatasetVerdicts, said: str) -> str:

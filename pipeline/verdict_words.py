@@ -44,6 +44,8 @@ def sentence(arm: str, p: stats.Paired, metric: str, name: str = "") -> str:
     if p.verdict == "undecided":
         more = f"; {seeds_to_decide(p)}" if p.seeds_needed else ""
         return f"{name}undecided, {diff} ({_holm(p)}p {p_text(p.p_t_holm)}{at}){cut}{more}"
+    if p.verdict == "not enough seeds":
+        return f"{name}not enough seeds ({counted(p.n, 'seed')} with results for both it and none; a comparison needs 2)"
     return f"{name}{p.verdict}"
 
 
@@ -273,7 +275,8 @@ def headline(v: DatasetVerdicts) -> str:
         if small[verdict]:
             parts.append(f"{', '.join(small[verdict])} {verdict} than none by less than the ROPE (negligible)")
     for verdict, words in (("worse", "worse than none"), ("equivalent", "practically the same as none"),
-                           ("undecided", "undecided"), (AT_CHANCE, "at chance level, as none")):
+                           ("undecided", "undecided"), (AT_CHANCE, "at chance level, as none"),
+                           ("not enough seeds", "not compared: fewer than 2 seeds with results beside none's")):
         which = [v.name(a) for a in v.arms_with(verdict) if not v.paired[a].negligible]
         if which:
             parts.append(f"{', '.join(which)} {words}")

@@ -126,6 +126,7 @@ class DatasetVerdicts:
     stopped: str = ""        # "decided" | "maximum reached" | "more seeds to come" | "no results" (adaptive studies)
     chance: Optional[float] = None                           # what a constant prediction scores
     at_chance: list[str] = field(default_factory=list)       # arms whose mean is that within a margin, or worse
+    one_seed: list[str] = field(default_factory=list)        # of at_chance: judged on their one finished seed
     little_room: bool = False   # the metric leaves almost no room above the constant (accuracy, rare class)
     room_step: float = 0.0      # one test row's step when it, not the ROPE, set the chance margin
     below_chance: list[str] = field(default_factory=list)   # of at_chance: overfitting, clearly worse than the constant

@@ -1616,6 +1616,35 @@ def test_an_interval_past_what_accuracy_can_differ_by_is_cut_marked_and_said():
     assert verdict_record.verdict_record(v)["arms"]["l2"]["primary"]["ci"][0] == p.ci_low
 
 
+def test_an_arm_left_with_one_finished_seed_at_the_constant_is_named_at_chance():
+    """A wine-quality table at a learning rate that makes training diverge: none, L1 and L2 score the
+    majority class's 41% on 3 seeds, dropout+L2 diverged on 2 and scores 40.5% on its third. That
+    one seed is no better than the constant either (the README's "at chance" has no seed count): the
+    warning says every arm learned nothing, naming the one-seed arm, instead of "while other arms
+    learned"; its comparison stays "not enough seeds". One seed far below the constant (possibly
+    overfitting) or above the margin is not called at chance."""
+    flat = {s: 0.4067 + 0.0025 * (s % 2) for s in range(3)}
+    values = {"none": flat, "l1": dict(flat), "l2": dict(flat), "dropout_l2": {2: 0.405}}
+    [v] = verdicts.decide_study([verdicts.DatasetResults("winequality", "classification", values, n_test=400,
+                                                         chance=0.41)])
+    assert v.one_seed == ["dropout_l2"] and "dropout_l2" in v.at_chance
+    assert v.paired["dropout_l2"].verdict == "not enough seeds"
+    warned = verdict_warnings.chance_warning(v)
+    assert warned.startswith("Every arm (dropout+L2 on its one finished seed) scored no better than always predicting "
+                             "the majority class"), warned
+    assert "learned nothing" not in verdict_words.headline(v) and "dropout+L2 not compared: fewer than 2 seeds" in \
+        verdict_words.headline(v)
+    assert verdict_words.sentence("dropout_l2", v.paired["dropout_l2"], v.metric) == (
+        "dropout+L2: not enough seeds (1 seed with results for both it and none; a comparison needs 2)")
+    assert short_answer.in_short([v], short_answer.mean_values([verdicts.DatasetResults(
+        "winequality", "classification", values)])) == [
+        "On winequality, the models learned little or nothing, so there is no answer about regularization there."]
+    for lone in (0.30, 0.45):   # far below the constant, or above it by more than the margin
+        [w] = verdicts.decide_study([verdicts.DatasetResults("winequality", "classification",
+                                                             {**values, "dropout_l2": {2: lone}}, n_test=400, chance=0.41)])
+        assert "dropout_l2" not in w.at_chance and not w.one_seed
+
+
 def test_the_holm_family_says_which_arms_were_left_out_at_chance(tmp_path):
     """Only L1 learned; dropout and L2 scored the constant's level, as none: one comparison is
     tested. The console's header says the other two arms were not compared because they and none

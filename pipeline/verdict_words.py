@@ -7,7 +7,7 @@ import math
 
 from . import arms, stats
 from .chance import largest_step
-from .metric_numbers import amount, bounds_words, difference, number, p_text, rope_text, same_decimals
+from .metric_numbers import amount, bounds_words, difference, number, p_text, quantity, rope_text, same_decimals
 from .path_words import flat_paths_note
 from .task import METRICS
 from .verdict_warnings import warnings
@@ -61,11 +61,11 @@ def seeds_to_decide(p: stats.Paired) -> str:
     matter), and an estimate past AFFORDABLE_SEEDS says that the difference is too small for its
     spread."""
     n = p.seeds_needed
-    many = f"more than {stats.MAX_SEEDS:,}" if n > stats.MAX_SEEDS else f"~{n}"
-    what = p.needed_for
-    if _within_rope_so_far(p):
-        what += ", though its mean difference so far is smaller than the ROPE"   # not "will be negligible"
-    text = f"{many} seeds could show it {what}"
+    # thousands spaced, as every number the verdicts write ("1,514" reads as a list)
+    many = f"more than {quantity(stats.MAX_SEEDS)}" if n > stats.MAX_SEEDS else f"~{quantity(n, 6)}"
+    text = f"{many} seeds could show it {p.needed_for}"
+    # after the chance, which is of showing it, not of its being smaller; not "will be negligible"
+    tail = ", though its mean difference so far is smaller than the ROPE" if _within_rope_so_far(p) else ""
     if not math.isnan(p.decide_chance):   # the chance says how rough the estimate is, for few seeds too
         rough = f"{percent(p.decide_chance)} chance, given these {p.n} seeds"
     else:   # a sign test's estimate (no spread): the spread itself is a guess from few seeds
@@ -80,8 +80,8 @@ def seeds_to_decide(p: stats.Paired) -> str:
                else "its mean difference is tiny next to its spread across seeds"
                if math.isnan(p.rope) or abs(p.mean_diff) < p.rope else
                "its spread across seeds is wide next to its mean difference")   # not "tiny": beyond the ROPE
-        return text + f" (beyond a practical study: {why}" + (f"; {rough})" if rough else ")")
-    return text + (f" ({rough})" if rough else "")
+        return text + f" (beyond a practical study: {why}" + (f"; {rough})" if rough else ")") + tail
+    return text + (f" ({rough})" if rough else "") + tail
 
 
 ROUGH_BELOW = 5   # seeds: an estimate of seeds needed from fewer says so

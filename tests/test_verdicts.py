@@ -110,8 +110,9 @@ def test_undecided_says_how_many_seeds_would_decide():
     assert "mean difference is tiny next to its spread" in verdict_words.seeds_to_decide(dataclasses.replace(q, rope=0.01))
     # more seeds would find a difference smaller than the ROPE: "worse", but perhaps not by enough to matter
     inside = dataclasses.replace(p, mean_diff=-0.004, needed_for="worse", seeds_needed=14, rope=0.01, decide_chance=0.347)
-    assert verdict_words.seeds_to_decide(inside) == ("~14 seeds could show it worse, though its mean difference "
-                                                     "so far is smaller than the ROPE (35% chance, given these 4 seeds)")
+    # the chance is of showing it worse, so it stands beside that, not beside "smaller than the ROPE"
+    assert verdict_words.seeds_to_decide(inside) == ("~14 seeds could show it worse (35% chance, given these 4 seeds), "
+                                                     "though its mean difference so far is smaller than the ROPE")
     # the report's cell keeps the caveat the sentence gives
     assert verdict_words.seeds_cell(inside) == "~14 (worse, mean within the ROPE so far; 35% chance)"
     assert verdict_words.seeds_cell(dataclasses.replace(inside, mean_diff=-0.02, decide_chance=math.nan)) == "~14 (worse)"
@@ -120,7 +121,8 @@ def test_undecided_says_how_many_seeds_would_decide():
     assert tags["verdict.l2"] == "undecided" and tags["verdict.l2.seeds_to_decide"] == verdict_words.seeds_to_decide(inside)
     # no chance (a spread of zero: the sign test's count): a few seeds' estimate is said to be rough
     signs = dataclasses.replace(inside, decide_chance=math.nan)
-    assert verdict_words.seeds_to_decide(signs).endswith("smaller than the ROPE (a rough estimate from 4 seeds)")
+    assert verdict_words.seeds_to_decide(signs).endswith("(a rough estimate from 4 seeds), though its mean difference "
+                                                         "so far is smaller than the ROPE")
     assert verdict_words.seeds_to_decide(dataclasses.replace(signs, n=5)).endswith("smaller than the ROPE")
     # a chance is never written 0% or 100% when it is only near them (20,000 draws can land on 0.005)
     assert [verdict_words.percent(c) for c in (0.0, 0.005, 0.0051, 0.5, 0.9949, 0.995, 1.0)] == [
@@ -1668,3 +1670,13 @@ def test_the_holm_family_says_which_arms_were_left_out_at_chance(tmp_path):
     [w] = verdicts.decide_study([d])
     assert verdict_words.holm_family([w]) == ("no comparison to correct (3 arms not compared with none: they and none "
                                               "did no better than a constant prediction)")
+
+
+def test_seeds_beyond_a_thousand_are_written_as_every_other_number():
+    """quadrants' dropout+L2 in the default study: "~1514 seeds could show it equivalent" beside
+    "+1 340 MAE" and "more than 10,000" elsewhere; thousands are spaced, as metric_numbers writes them."""
+    p = stats.Paired(10, -0.004, -0.05, 0.04, 0.8, 0.8, -0.1, 0.002, sd=0.06, rope=0.01, verdict="undecided",
+                     seeds_needed=1514, needed_for="equivalent", decide_chance=math.nan)
+    assert verdict_words.seeds_to_decide(p).startswith("~1 514 seeds could show it equivalent (beyond a practical study")
+    far = dataclasses.replace(p, seeds_needed=stats.MAX_SEEDS + 1)
+    assert verdict_words.seeds_to_decide(far).startswith("more than 10 000 seeds could show it equivalent")

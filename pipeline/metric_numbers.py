@@ -127,6 +127,13 @@ def bounds_words(p: stats.Paired, metric: str) -> str:
             "the difference is")
 
 
+def shown_ends(p: stats.Paired, metric: str) -> list[float]:
+    """The 95% CI's ends as `interval` writes them, low first: shown (points for a share, arm minus
+    none) and cut to what two values of the metric can differ by (±100 pt for a share)."""
+    limit = abs(shown(widest(metric), metric))   # inf for an unbounded metric
+    return sorted(min(max(shown(x, metric), -limit), limit) for x in (p.ci_low, p.ci_high))
+
+
 def interval(p: stats.Paired, metric: str) -> str:
     """The 95% CI of the difference, in the same units and direction as `amount`; cut to what two
     values of the metric can differ by (±100 pt for a share) and marked where it reaches past that."""
@@ -134,10 +141,9 @@ def interval(p: stats.Paired, metric: str) -> str:
         return ""
     if p.n >= 2 and p.sd == 0:   # the sign test's case: no interval beyond the value, and "[2.0, 2.0]" would read as certain
         return " (the same on every seed)"
-    limit = abs(shown(widest(metric), metric))   # 100 (points) for a share; inf for an unbounded metric
-    ends = sorted(min(max(shown(x, metric), -limit), limit) for x in (p.ci_low, p.ci_high))
+    ends = shown_ends(p, metric)
     rope = abs(shown(p.rope, metric)) if math.isfinite(p.rope) else math.nan
-    big = min(largest(p, metric), limit)
+    big = min(largest(p, metric), abs(shown(widest(metric), metric)))
     return (" [" + ", ".join(_end(e, metric, big, rope) for e in ends) + "]"
             + (CUT_MARK if past_bounds(p, metric) else ""))
 

@@ -8,6 +8,7 @@ import math
 
 from . import runtree as rt
 from . import stats
+from .metric_numbers import shown, shown_ends
 from .verdict_words import answer_lines, headline, secondary_sentences, seeds_to_decide, sentence
 from .task import METRICS
 from .verdicts import SECONDARY, DatasetVerdicts
@@ -55,14 +56,13 @@ def verdict_metrics(v: DatasetVerdicts) -> dict[str, float]:
     """Each arm's comparison with none as numbers on the parent run, sortable and comparable in
     the MLflow UI's tables and charts (the tags hold the words): vs_none.<arm>, arm minus none as
     the console writes it (points for shares; 4 significant digits), with .ci_low and .ci_high
-    (95%), p_holm.<arm> (the t-test's, after Holm) and p_equivalence_holm.<arm> (the TOST's)."""
-    sign = 1.0 if METRICS[v.metric].higher_is_better else -1.0
-    scale = 100.0 if METRICS[v.metric].share else 1.0
+    (95%, cut at ±100 pt for a share as the console cuts it: verdicts.json has the exact ends),
+    p_holm.<arm> (the t-test's, after Holm) and p_equivalence_holm.<arm> (the TOST's)."""
     out = {}
     for arm, p in v.paired.items():
-        low, high = sorted([sign * scale * p.ci_low, sign * scale * p.ci_high])
+        low, high = shown_ends(p, v.metric)
         # p_equivalence_holm: what decides "practically the same"
-        values = (sign * scale * p.mean_diff, low, high, p.p_t_holm, p.p_tost_holm)
+        values = (shown(p.mean_diff, v.metric), low, high, p.p_t_holm, p.p_tost_holm)
         out.update({name.format(arm=arm): x for name, x in zip(ARM_METRICS, values)})
     # NaN where nothing was tested: a value logged before must not stay the latest. Four significant
     # digits, readable in the UI's columns (verdicts.json has every digit)

@@ -1614,8 +1614,10 @@ def test_an_interval_past_what_accuracy_can_differ_by_is_cut_marked_and_said():
     mse = stats.paired_test([0.2, 0.9, 0.3], [0.9, 0.88, 0.91], higher_is_better=False, rope=0.01)
     assert mse.ci_high > 1 and not metric_numbers.difference(mse, "mse").endswith("*")
     assert metric_numbers.bounds_words(mse, "mse") == ""
-    # the record keeps every digit
+    # the record keeps every digit; the parent run's metrics are as the console writes them
     assert verdict_record.verdict_record(v)["arms"]["l2"]["primary"]["ci"][0] == p.ci_low
+    logged = verdict_record.verdict_metrics(v)
+    assert (logged["vs_none.l2"], logged["vs_none.l2.ci_low"], logged["vs_none.l2.ci_high"]) == (-43.0, -100.0, 54.45)
 
 
 def test_an_arm_left_with_one_finished_seed_at_the_constant_is_named_at_chance():

@@ -156,6 +156,9 @@ def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
         return f"{outcome.label} {outcome.words[0]} by {size}{ci}{small}"
     if p.verdict == "worse":
         return f"{outcome.label} {outcome.words[1]} by {size}{ci}{small}"
+    if p.verdict == "not enough seeds":   # was "train-test gap not enough seeds (0.0 pt on average)" of one seed
+        seen = "no difference" if p.mean_diff == 0 else f"{outcome.words[0 if p.mean_diff > 0 else 1]} by {size}"
+        return f"{outcome.label} not tested ({seen} on {counted(p.n, 'seed')})"
     if p.mean_diff == 0:   # no direction to name ("wider by 0.0 pt [0.0, 0.0]" named one)
         how = "the same on every seed" if p.n >= 2 and p.sd == 0 else f"{size} on average{ci}"
         return f"{outcome.label} {'practically unchanged' if p.verdict == 'equivalent' else p.verdict} ({how})"

@@ -1682,3 +1682,14 @@ def test_seeds_beyond_a_thousand_are_written_as_every_other_number():
     assert verdict_words.seeds_to_decide(p).startswith("~1 514 seeds could show it equivalent (beyond a practical study")
     far = dataclasses.replace(p, seeds_needed=stats.MAX_SEEDS + 1)
     assert verdict_words.seeds_to_decide(far).startswith("more than 10 000 seeds could show it equivalent")
+
+
+def test_a_secondary_outcome_on_one_seed_says_it_was_not_tested():
+    """dropout+L2 with one finished seed: "train-test gap not enough seeds (0.0 pt on average)" said
+    an average of one value; it says what that seed showed, untested."""
+    d = verdicts.DatasetResults("w", "classification", {"none": {0: 0.41, 1: 0.40}, "dropout_l2": {1: 0.405}},
+                                secondary={"gap_metric": {"none": {0: 0.02, 1: 0.03}, "dropout_l2": {1: 0.03}},
+                                           "weight_l2_total": {"none": {0: 30.0, 1: 31.0}, "dropout_l2": {1: 0.5}}})
+    [v] = verdicts.decide_study([d])
+    assert verdict_words.secondary_sentences(v, "dropout_l2") == [
+        "train-test gap not tested (no difference on 1 seed)", "weight norm not tested (smaller by 30.5 on 1 seed)"]

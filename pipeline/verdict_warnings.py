@@ -121,7 +121,7 @@ def chance_warning(v: DatasetVerdicts) -> str:
                if memorizes else "the models barely learn here, so this says little about regularization; train "
                "longer or with a larger learning rate first")
         return (f"{names} scored no better than always predicting {constant} ({score}), and none is not clearly above "
-                f"it either (test {m.label} {quantity(s.mean, 4)}{ci}), {why}")
+                f"it either (test {m.label} {quantity(s.mean, 4)}{ci}){', ' if memorizes else ': '}{why}")
     return _too_strong(v, f"{names} scored no better than always predicting {constant} ({score}) while none learned")
 
 

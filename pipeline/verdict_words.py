@@ -43,10 +43,19 @@ def sentence(arm: str, p: stats.Paired, metric: str, name: str = "") -> str:
         return f"{name}no better than a constant prediction, as none ({diff}): neither learned anything to compare"
     if p.verdict == "undecided":
         more = f"; {seeds_to_decide(p)}" if p.seeds_needed else ""
-        return f"{name}undecided, {diff} ({_holm(p)}p {p_text(p.p_t_holm)}{at}){cut}{more}"
+        return f"{name}undecided, {diff} ({_holm(p)}p {p_text(p.p_t_holm)}{at}{_clear_before_holm(p)}){cut}{more}"
     if p.verdict == "not enough seeds":
         return f"{name}not enough seeds ({counted(p.n, 'seed')} with results for both it and none; a comparison needs 2)"
     return f"{name}{p.verdict}"
+
+
+def _clear_before_holm(p: stats.Paired) -> str:
+    """For an undecided comparison whose 95% CI (its own, uncorrected) is clear of zero: that only
+    Holm's correction keeps it undecided ("+0.8 pt [0.3, 1.4] ... undecided" read as a contradiction).
+    Not at an adaptive look (its alpha is smaller still) nor without spread (a sign test's p)."""
+    if p.family > 1 and p.sd > 0 and p.alpha >= stats.ALPHA - 1e-12 and not (p.ci_low <= 0 <= p.ci_high):
+        return f"; its CI is not corrected for the {p.family} comparisons, Holm's p is"
+    return ""
 
 
 AFFORDABLE_SEEDS = stats.AFFORDABLE_SEEDS   # beyond, a decision is out of reach for a study, and the words say why

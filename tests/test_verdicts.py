@@ -1702,3 +1702,21 @@ def test_none_not_clearly_above_the_constant_is_one_sentence_with_its_reason():
     weak = {"none": {0: 0.075, 1: 0.185, 2: 0.125}, "l1": {0: 0.075, 1: 0.155, 2: 0.125}}
     [wk] = verdicts.decide_study([verdicts.DatasetResults("fmnist", "classification", weak, chance=0.11, n_test=200)])
     assert "over 3 seeds): the models barely learn here, so this says little" in verdict_warnings.chance_warning(wk)
+
+
+def test_an_undecided_interval_clear_of_zero_says_it_is_not_corrected():
+    """The default study's digits: "L2: undecided, +0.8 pt [0.3, 1.4] (Holm p 0.0662)" read as a
+    contradiction on the console (the report's footnote explains it). The sentence says that the
+    CI is not corrected for the study's comparisons and Holm's p is; not where the CI holds zero, nor
+    for a lone comparison (its CI clear of zero is a verdict)."""
+    rng = np.random.default_rng(4)
+    values = _values(rng, {"none": 0.0, "l2": 0.008, "l1": 0.0, "dropout": 0.0, "dropout_l2": 0.0}, 0.01, seeds=10)
+    [v] = verdicts.decide_study([verdicts.DatasetResults("digits", "classification", values)])
+    p = v.paired["l2"]
+    assert p.verdict == "undecided" and p.ci_low > 0 and p.p_t < 0.05 <= p.p_t_holm, p
+    said = verdict_words.sentence("l2", p, v.metric)
+    assert f"(Holm p {metric_numbers.p_text(p.p_t_holm)}; its CI is not corrected for the 4 comparisons, Holm's p is)" \
+        in said, said
+    for arm in ("l1", "dropout", "dropout_l2"):
+        q = v.paired[arm]
+        assert (q.ci_low <= 0 <= q.ci_high) == ("not corrected" not in verdict_words.sentence(arm, q, v.metric))

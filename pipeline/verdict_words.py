@@ -292,6 +292,8 @@ def headline(v: DatasetVerdicts) -> str:
         which = [v.name(a) for a in v.arms_with(verdict) if not v.paired[a].negligible]
         if which:
             parts.append(f"{', '.join(which)} {words}")
+    if v.no_runs:   # every seed failed or diverged: not compared, and not left unsaid
+        parts.append(f"{', '.join(map(v.name, v.no_runs))} {'has' if len(v.no_runs) == 1 else 'have'} no finished run")
     return f"{v.label}: " + "; ".join(parts)
 
 

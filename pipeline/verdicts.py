@@ -127,6 +127,7 @@ class DatasetVerdicts:
     chance: Optional[float] = None                           # what a constant prediction scores
     at_chance: list[str] = field(default_factory=list)       # arms whose mean is that within a margin, or worse
     one_seed: list[str] = field(default_factory=list)        # of at_chance: judged on their one finished seed
+    no_runs: list[str] = field(default_factory=list)         # arms with no finished run (every seed failed or diverged)
     little_room: bool = False   # the metric leaves almost no room above the constant (accuracy, rare class)
     room_step: float = 0.0      # one test row's step when it, not the ROPE, set the chance margin
     below_chance: list[str] = field(default_factory=list)   # of at_chance: overfitting, clearly worse than the constant
@@ -395,6 +396,7 @@ def _empty(d: DatasetResults) -> DatasetVerdicts:
                      and no_better(v, list(by_seed.values()), hib)}
             v.modes[a] = modes_head_to_head(tests, pairs, hib, v.rope, resolution(d), blank)
     v.stray_seeds = stray_seeds(d.values, v.rope, hib, floor=largest_step(d))
+    v.no_runs = [a for a, by_seed in d.values.items() if not by_seed and a != arms.BASELINE]
     best = 1.0 if m.higher_is_better else 0.0   # every higher-is-better metric tops out at 1, every loss at 0
     scored = [x for by_seed in d.values.values() for x in by_seed.values()]
     v.perfect = bool(scored) and all(abs(x - best) <= 1e-12 for x in scored)

@@ -1720,3 +1720,12 @@ def test_an_undecided_interval_clear_of_zero_says_it_is_not_corrected():
     for arm in ("l1", "dropout", "dropout_l2"):
         q = v.paired[arm]
         assert (q.ci_low <= 0 <= q.ci_high) == ("not corrected" not in verdict_words.sentence(arm, q, v.metric))
+
+
+def test_an_arm_whose_every_seed_failed_is_named_in_the_answer():
+    """dropout diverged on every seed of a wine-quality table: the summary table showed it with 0
+    seeds, and the verdicts never named it, as if it had not been studied."""
+    values = {"none": {s: 0.55 + 0.01 * s for s in range(3)}, "l2": {s: 0.56 + 0.01 * s for s in range(3)}, "dropout": {}}
+    [v] = verdicts.decide_study([verdicts.DatasetResults("winequality", "classification", values)])
+    assert v.no_runs == ["dropout"] and "dropout" not in v.paired
+    assert verdict_words.headline(v).endswith("; dropout has no finished run"), verdict_words.headline(v)

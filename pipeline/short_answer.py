@@ -168,8 +168,8 @@ def _helped(v: DatasetVerdicts, mine: dict[str, float]) -> list[str]:
 
 
 def _open_counts(undecided: int, untested: int, out_of_reach: int) -> list[str]:
-    return ([f"{counted(undecided, 'comparison')} {plural(undecided, 'is')} still undecided: more seeds would tell "
-             "(each comparison says how many)."] * bool(undecided)
+    return ([f"{counted(undecided, 'comparison')} {plural(undecided, 'is')} still undecided: more seeds could "
+             f"decide {'it' if undecided == 1 else 'them'} (each comparison says how many, and how likely)."] * bool(undecided)
             + [f"{counted(untested, 'comparison')} could not be tested: fewer than 2 seeds with a result on both "
                "sides."] * bool(untested)
             + [f"{counted(out_of_reach, 'comparison')} {plural(out_of_reach, 'is')} undecided beyond what a practical "

@@ -686,7 +686,8 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
         "On tiny, there are too few seeds to compare the arms (at least 2; 6 or more let the Wilcoxon test check "
         "the t-test).",
         "On noise, the models learned little or nothing, so there is no answer about regularization there.",
-        "1 comparison is still undecided: more seeds would tell (each comparison says how many)."]
+        "1 comparison is still undecided: more seeds could decide it (each comparison says how many, and how "
+        "likely)."]
     # every arm perfect (a leak); an arm at chance while none learned; an undecided comparison out of reach
     perfect = {arm: {s: 1.0 for s in range(5)} for arm in ("none", "l2")}
     weak = {"none": {s: 0.8 + 0.01 * (s % 2) for s in range(5)}, "dropout": {s: 0.5 for s in range(5)}}
@@ -1493,7 +1494,8 @@ def test_in_short_says_which_undecided_arm_leans_worse():
     assert short_answer.in_short([v], short_answer.mean_values([d])) == [
         "On pima, dropout leans worse so far, not yet decided: test accuracy 75.3% → 70.0%.",
         "L2 made no difference that matters; no other regularizer has helped yet.",
-        "1 comparison is still undecided: more seeds would tell (each comparison says how many)."]
+        "1 comparison is still undecided: more seeds could decide it (each comparison says how many, and how "
+        "likely)."]
     # one arm leaning each way: one sentence for the dataset, each arm with its change
     both = {**values, "l1": {0: 0.80, 1: 0.77, 2: 0.82, 3: 0.78, 4: 0.81}}
     [b] = verdicts.decide_study([dataclasses.replace(d, values=both)])
@@ -1729,3 +1731,11 @@ def test_an_arm_whose_every_seed_failed_is_named_in_the_answer():
     [v] = verdicts.decide_study([verdicts.DatasetResults("winequality", "classification", values)])
     assert v.no_runs == ["dropout"] and "dropout" not in v.paired
     assert verdict_words.headline(v).endswith("; dropout has no finished run"), verdict_words.headline(v)
+
+
+def test_in_short_does_not_promise_that_more_seeds_decide():
+    """"9 comparisons are still undecided: more seeds would tell" promised what each comparison gives
+    a chance of (52% to 84% in the default study)."""
+    assert short_answer._open_counts(9, 0, 0) == [
+        "9 comparisons are still undecided: more seeds could decide them (each comparison says how many, and how "
+        "likely)."]

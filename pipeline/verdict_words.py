@@ -261,7 +261,8 @@ def best_arm(v: DatasetVerdicts):
 def headline(v: DatasetVerdicts) -> str:
     """The dataset's answer in one line."""
     if not v.paired:
-        return f"{v.label}: no comparison with none (it has no finished runs on shared seeds)"
+        # "it has no finished runs" left unclear whether "it" was none or the arms
+        return f"{v.label}: no comparison with none (no seed has a finished run of both none and another arm)"
     labels = [v.name(a) for a in v.winners]
     small = {verdict: [v.name(a) for a, p in v.paired.items() if p.negligible and p.verdict == verdict]
              for verdict in ("better", "worse")}

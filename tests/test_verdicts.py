@@ -1739,3 +1739,10 @@ def test_in_short_does_not_promise_that_more_seeds_decide():
     assert short_answer._open_counts(9, 0, 0) == [
         "9 comparisons are still undecided: more seeds could decide them (each comparison says how many, and how "
         "likely)."]
+
+
+def test_a_dataset_without_pairs_says_what_is_missing():
+    """Every seed of none failed: "no comparison with none (it has no finished runs on shared seeds)"
+    left "it" to guess."""
+    [v] = verdicts.decide_study([verdicts.DatasetResults("w", "classification", {"none": {}, "l2": {0: 0.9, 1: 0.91}})])
+    assert verdict_words.headline(v) == "w: no comparison with none (no seed has a finished run of both none and another arm)"

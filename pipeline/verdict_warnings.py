@@ -139,6 +139,13 @@ def _every_arm(v: DatasetVerdicts) -> str:
 
 
 def _too_strong(v: DatasetVerdicts, said: str) -> str:
+    """Arms at chance while none learned: their strength is the suspect (_strength_words), unless
+    one finished a single seed, whose others may have diverged: then the learning rate first."""
+    return _strength_words(v, said) + (f"; {and_list(list(map(v.name, v.one_seed)))} finished one seed only: if the "
+                                       "others diverged, a smaller learning rate comes first" if v.one_seed else "")
+
+
+def _strength_words(v: DatasetVerdicts, said: str) -> str:
     """Arms at chance while none learned: their strength is the suspect, by where on its path the
     selected point lies (the best of each path on validation, still at chance)."""
     places = {v.path_place.get(a, "") for a in v.at_chance}

@@ -1746,3 +1746,16 @@ def test_a_dataset_without_pairs_says_what_is_missing():
     left "it" to guess."""
     [v] = verdicts.decide_study([verdicts.DatasetResults("w", "classification", {"none": {}, "l2": {0: 0.9, 1: 0.91}})])
     assert verdict_words.headline(v) == "w: no comparison with none (no seed has a finished run of both none and another arm)"
+
+
+def test_an_arm_at_chance_on_its_one_seed_beside_a_none_that_learned_points_at_divergence_too():
+    """none and L2 learned (60-64%); dropout finished one seed of three, at the majority class's 41%:
+    "its regularization is likely too strong" alone would blame the strength for what a learning
+    rate that diverged on the other seeds may have done."""
+    values = {"none": {s: 0.6 + 0.01 * s for s in range(3)}, "l2": {s: 0.62 + 0.01 * s for s in range(3)},
+              "dropout": {1: 0.405}}
+    [v] = verdicts.decide_study([verdicts.DatasetResults("wq", "classification", values, n_test=400, chance=0.41)])
+    warned = verdict_warnings.chance_warning(v)
+    assert warned.startswith("The arm dropout (on its one finished seed) scored no better than always predicting the "
+                             "majority class (test accuracy 0.41) while none learned: ") and warned.endswith(
+        "; dropout finished one seed only: if the others diverged, a smaller learning rate comes first"), warned

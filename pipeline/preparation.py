@@ -257,7 +257,8 @@ def ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, owne
         seeds_view = {rt.OPENED_BY_VIEW: f"--seeds {dict(study.overrides)['seeds']}"} if "seeds" in dict(study.overrides) else {}
         parent_id = ctx.tracker.dataset_parent(
             ctx.experiment_id, ctx.root_id, plan.label,
-            {**dataset_tags(study, plan, data), rt.OPTUNA_STUDY: ostudy.study_name, **owner, **seeds_view},
+            {**dataset_tags(study, plan, data), rt.OPTUNA_STUDY: ostudy.study_name, **owner, **seeds_view,
+             rt.UI_ORDER: rt.ui_order(rt.DATASET, position=plan.position)},
             params={"dataset": plan.label, "dataset_spec": plan.dataset.model_dump_json(),
                     "training": plan.training.model_dump_json(), "execution": plan.execution.model_dump_json(),
                     "optuna_storage": mask_credentials(ctx.storage), **split_params(data)},

@@ -39,6 +39,7 @@ class DatasetPlan:
     rope: Optional[Union[float, str]] = None   # this dataset's ROPE setting (None: the metric's default)
     group: str = ""    # the dataset's own label when a train_sizes axis splits it into plans
     located_hash: str = ""   # the identity as studies started before hashed it (identity.LOCATION_DEFAULTS)
+    position: int = 0  # its place among the whole file's plans (--datasets keeps it): the UI lists parents so
 
     @property
     def label(self) -> str:
@@ -286,8 +287,10 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
             raise UsageError(format_validation_error(f"{source} (dataset {d.display})", e, Training,
                                                       ("datasets", i))) from None
     sizes: set[str] = set()   # "pima@50": one training size of a dataset that train_sizes runs at several
+    kept = list(range(len(spec.datasets)))
     if datasets not in (None, ""):
         keep, sizes = _selected(spec, datasets)
+        kept = keep
         spec = spec.model_copy(update={"datasets": [spec.datasets[i] for i in keep]})
         as_run["datasets"] = [as_run["datasets"][i] for i in keep]
         settings = [settings[i] for i in keep]
@@ -295,12 +298,15 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
     notes += _settings_that_do_nothing(spec, settings, source)
     plans = []
     cells = sum(len(spec.paths.variants(arm)) for arm in spec.arms) * len(seed_list(spec.seeds))
-    for d, (t, ex, rope) in zip(spec.datasets, settings):
+    per_file_dataset = max(len(spec.train_sizes or ()), 1)
+    for index, d, (t, ex, rope) in zip(kept, spec.datasets, settings):
         ex = ex.resolved(cells)
         sized = ([(d.model_copy(update={"train_size": size, "label": f"{d.display}@{size}"}), d.display)
                   for size in spec.train_sizes] if spec.train_sizes else [(d, "")])
         plans += [DatasetPlan(ds, t, config_hash(spec, ds, t), ex, rope, group=group,
-                              located_hash=config_hash(spec, ds, t, located=True)) for ds, group in sized
+                              located_hash=config_hash(spec, ds, t, located=True),
+                              position=index * per_file_dataset + size_index)
+                  for size_index, (ds, group) in enumerate(sized)
                   if not sizes or ds.display in sizes or not any(s.startswith(f"{group}@") for s in sizes)]
     overrides = tuple((flag, str(value).strip()) for flag, value in
                       (("seeds", seeds), ("epochs", epochs), ("datasets", datasets)) if value not in (None, ""))

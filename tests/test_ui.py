@@ -93,3 +93,28 @@ def _open_group(page, text: str) -> None:
     """Click the expander of the group row whose name cell shows `text`."""
     cell = page.locator("span.ag-cell-value", has_text=text).first
     cell.locator("span[role=button]").first.click()
+
+
+def test_the_ui_lists_the_datasets_in_the_study_files_order(workdir, env):
+    """The overview's sort (tags.ui_order ascending, as the shared view asks the UI for it): the
+    root, then the dataset parents in the file's order, even one a `--datasets` run opened first
+    (MLflow breaks ties newest first: equal tags listed the file backwards), then each dataset's
+    trials seed by seed, none first within a seed."""
+    from .conftest import tiny_study_dict, write_study
+
+    files = ["wine", "synthetic_linear", "digits"]
+    write_study(workdir / "order.yaml", tiny_study_dict(name="order", arms=["none", "l2"], epochs=1,
+                                                        datasets=[{"name": d, "train_size": 60} for d in files]))
+    for extra in (["--datasets", "digits"], []):
+        proc = run_cli(["ablation", "--study", "order.yaml", "--no-report", *extra], cwd=workdir, env=env)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("order").experiment_id
+    runs = client.search_runs([exp], "tags.study = 'order'", order_by=["tags.`ui_order` ASC"])
+    kinds = [r.data.tags["kind"] for r in runs]
+    assert kinds == ["root"] * 2 + ["dataset"] * 3 + ["trial"] * 12, kinds   # a root per call
+    assert [r.info.run_name for r in runs if r.data.tags["kind"] == "dataset"] == files
+    for d in files:
+        assert [r.info.run_name for r in runs if r.data.tags.get("dataset") == d and r.data.tags["kind"] == "trial"] == \
+            [f"{d}/none/seed0", f"{d}/l2/seed0", f"{d}/none/seed1", f"{d}/l2/seed1"]

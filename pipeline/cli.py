@@ -270,7 +270,7 @@ def cmd_train(args) -> int:
     f = result.final
     from .task import metric_for
 
-    print(f"{plan.label}/{cfg.arm}/seed{cfg.seed}: {metric_for(data.task, data.metric).label} train={f['final_train_metric']:.4f} "
+    print(f"{single_run_name(plan.label, cfg)}: {metric_for(data.task, data.metric).label} train={f['final_train_metric']:.4f} "
           f"val={f['final_val_metric']:.4f} test={f['test_metric']:.4f} gap={f['gap_metric']:+.4f}  (mlflow run {run_id})")
     return 0
 
@@ -279,16 +279,19 @@ def _single_run(args, study, plan, cfg, data):
     """The run a `train` command logs to: the `mlflow run -e train` run, or a new one. Under
     `mlflow run` the entry point's parameters are already logged as given (e.g. dropout=0.5 for
     a run whose arm has no dropout); what was trained is logged beside them."""
+    from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
+
     from . import runtree as rt
     from .dataset_record import split_params
     from .tracking import Tracker, dataset_input
 
     tracker = Tracker(optional(args.tracking_uri))
-    run_id = os.environ.get("MLFLOW_RUN_ID")
+    run_id, name = os.environ.get("MLFLOW_RUN_ID"), single_run_name(plan.label, cfg)
     if not run_id:
-        run_id = tracker.single_run(tracker.experiment_for(study.name), f"{plan.label}/{cfg.arm}/seed{cfg.seed}")
+        run_id = tracker.single_run(tracker.experiment_for(study.name), name)
+    # `mlflow run`'s project run is renamed: MLflow gave it random words ("bemused-cat-123")
     tracker.set_tags(run_id, {rt.STUDY: study.name, rt.KIND: rt.SINGLE, rt.DATASET_LABEL: plan.label,
-                              rt.ARM: cfg.arm, rt.SEED: cfg.seed, rt.CONFIG_HASH: plan.config_hash})
+                              rt.ARM: cfg.arm, rt.SEED: cfg.seed, rt.CONFIG_HASH: plan.config_hash, MLFLOW_RUN_NAME: name})
     given = tracker.run(run_id).data.params
     params = {}
     for key, value in {**cfg.params(), "dataset": plan.label, "dataset_spec": plan.dataset.model_dump_json(),
@@ -300,6 +303,15 @@ def _single_run(args, study, plan, cfg, data):
     tracker.log_params(run_id, params)
     tracker.log_input(run_id, dataset_input(data))
     return tracker, run_id
+
+
+def single_run_name(label: str, cfg) -> str:
+    """A `train` run's name, as a path's trial run is named: "wine/l2@l2=0.001/seed0",
+    "digits/none/seed3": what it trained on, with which strengths, at which seed."""
+    from .arms import strengths_id
+
+    strengths = strengths_id(cfg.arm, cfg.dropout, cfg.l1, cfg.l2, cfg.l2_mode, cfg.penalize_bias)
+    return f"{label}/{cfg.arm}" + (f"@{strengths}" if strengths else "") + f"/seed{cfg.seed}"
 
 
 def _add_study_args(p: argparse.ArgumentParser, report: bool = False, trains: bool = True) -> None:

@@ -71,6 +71,8 @@ def test_mlflow_run_train_decays_the_biases_as_a_tutorials_weight_decay_does(tmp
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     [run] = client.search_runs([client.get_experiment_by_name("single").experiment_id])
     assert run.info.status == "FINISHED"
+    # named as a path's trial run, not with MLflow's random words ("bemused-cat-123")
+    assert run.info.run_name == "wine/l2@l2=0.001,l2_mode=weight_decay,penalize_bias=true/seed0"
     assert run.data.params["penalize_bias"] == "yes" and run.data.params["effective_penalize_bias"] == "True"
     assert int(run.data.params["n_test"]) == 89   # half of wine's 178 rows
     assert parser().parse_args(["train", "--penalize-bias"]).penalize_bias == "yes"   # the flag alone, as before

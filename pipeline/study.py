@@ -170,7 +170,23 @@ class Study:
                 continue
             c = arms_mod.cell_strengths(arm, t.strengths, len(t.model.hidden))
             parts.append(f"{arms_mod.label(arm)}: {arms_mod.strengths_text(arm, c.dropout, c.l1, c.l2, t.strengths.l2_mode)}")
-        return "; ".join(parts)
+        return "; ".join(parts + [bias] if (bias := self._bias_words(plan)) else parts)
+
+    def _bias_words(self, plan: DatasetPlan) -> str:
+        """Whether L1/L2 reach the biases, where an arm has them: "biases not penalized
+        (penalize_bias: false)"; "decayed" under a weight-decay l2_mode (a tutorial's
+        weight_decay decays them, this study by default does not)."""
+        strengths = plan.training.strengths
+        components = {c for arm in self.arms for c in arms_mod.ARMS[arm].components}
+        modes = {v.get("l2_mode", strengths.l2_mode) for arm in self.arms if "l2" in arms_mod.ARMS[arm].components
+                 for v in self.variants(arm)}
+        verbs = (["penalized"] if "l1" in components or "penalty" in modes else []) + \
+            (["decayed"] if modes - {"penalty"} else [])
+        if not verbs:
+            return ""
+        if strengths.penalize_bias:
+            return f"biases {' and '.join(verbs)} too (penalize_bias: true)"
+        return f"biases not {' or '.join(verbs)} (penalize_bias: false)"
 
     def grid_cells(self, seeds: Optional[list[int]] = None) -> list[tuple[str, int, str]]:
         """Every cell (arm, seed, variant id) to train: cells() for each variant of each arm."""

@@ -332,7 +332,7 @@ def test_train_command_reads_a_messy_table_as_a_study_would(workdir, env):
     used = sum(map(int, sizes.groups()))
     assert sizes.group(1) == "30" and f"[table] data: rows 120 -> {used} ({120 - used} training rows left out by " \
         "train_size);" in sub.stdout
-    assert "[table] strengths: L2: l2=0.001 (penalty)\n" in sub.stdout
+    assert "[table] strengths: L2: l2=0.001 (penalty); biases not penalized (penalize_bias: false)\n" in sub.stdout
     assert "changes nothing" not in sub.stderr
     # a strength flag given at its default value for an arm that does not read it is noted too
     plain = run_cli([*flags, "--l2", "1e-3"], cwd=workdir, env=env)

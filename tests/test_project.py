@@ -66,6 +66,7 @@ def test_mlflow_run_train_decays_the_biases_as_a_tutorials_weight_decay_does(tmp
                            "-P", "penalize_bias=yes", "-P", "test_fraction=0.5", "-P", "epochs=2"],
                           cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "[wine] strengths: L2: l2=0.001 (weight_decay); biases decayed too (penalize_bias: true)\n" in proc.stdout
     from mlflow import MlflowClient
 
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])

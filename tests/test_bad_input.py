@@ -491,3 +491,39 @@ def test_a_tutorials_flag_for_train_says_what_it_is_called_here(capsys):
     with pytest.raises(SystemExit):   # any other unknown flag: argparse's line as it was
         main(["train", "--bogus", "1"])
     assert capsys.readouterr().err.splitlines()[-1].endswith("error: unrecognized arguments: --bogus 1")
+
+
+def test_a_tutorials_name_for_a_dataset_or_the_baseline_says_how_it_is_spelt_here(workdir, monkeypatch, capsys):
+    """FashionMNIST, fashion-mnist (torchvision's and the tutorials' spellings), Pima's diabetes
+    and an arm named baseline or no_reg: one line naming the right spelling, exit 2, nothing
+    written; in a study file and as `train`'s flags alike. A name like no built-in one is not
+    given a loose look-alike (iris is not digits), but the way to read any other data."""
+    pima = ("the Pima diabetes tutorial's diabetes.csv is read as a table here: dataset csv, path: the file, "
+            "target: Outcome, as studies/pima.yaml has it")
+    baseline = "(the baseline, no regularizer, is the arm 'none' here)"
+    cases = [(_with("datasets.0.name", "FashionMNIST"), "'FashionMNIST' (did you mean 'fashion_mnist'?)"),
+             (_with("datasets.0.name", "fashion-mnist"), "'fashion-mnist' (did you mean 'fashion_mnist'?)"),
+             (_with("datasets.0.name", "MNIST"), "'MNIST' (did you mean 'mnist'?)"),
+             (_with("datasets.0.name", "load_breast_cancer"), "(did you mean 'breast_cancer'?)"),
+             (_with("datasets.0.name", "pima"), f"unknown dataset 'pima' ({pima}); allowed: "),
+             (_with("datasets.0.name", "diabetes"), f"unknown dataset 'diabetes' ({pima}); allowed: "),
+             (_with("datasets.0.name", "iris"), "unknown dataset 'iris'; allowed: breast_cancer, csv, digits, "
+              "fashion_mnist, mnist, quadrants, synthetic_highdim, synthetic_linear, table, wine; any other data: "
+              "dataset csv with the file's path and target column"),
+             (_with("arms", ["baseline", "l2"]), f"field 'arms' = ['baseline', 'l2']: unknown arm 'baseline' {baseline}"),
+             (_with("arms", ["none", "no_reg"]), f"unknown arm 'no_reg' {baseline}")]
+    monkeypatch.chdir(workdir)
+    for study, said in cases:
+        write_study(workdir / "study.yaml", study)
+        before = set(p.name for p in workdir.iterdir())
+        code = main(["ablation", "--study", "study.yaml"])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and err.startswith("error: study.yaml: ") and said in err, err
+        assert set(p.name for p in workdir.iterdir()) == before
+    for argv, said in ((["--dataset", "FashionMNIST"], "error: --dataset = 'FashionMNIST': unknown dataset 'FashionMNIST' "
+                        "(did you mean 'fashion_mnist'?)"),
+                       (["--dataset", "pima"], pima), (["--regularizer", "baseline"], baseline)):
+        assert main(["train", *argv]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and said in err, err
+    assert not (workdir / "mlflow.db").exists()

@@ -234,11 +234,15 @@ def cmd_report(args) -> int:
 def cmd_train(args) -> int:
     """One trial, every hyperparameter a flag: the tutorial use case."""
     from . import runtree as rt
-    from .datasets import load
+    from .datasets import REGISTRY as DATASETS, load
     from .study import build_study
 
+    raw = train_study(args)
+    spec, info = raw["datasets"][0], DATASETS.get(args.dataset)
+    if info is not None and info.is_table and spec.get("path") and Path(spec["path"]).is_file():
+        spec["label"] = Path(spec["path"]).stem[:100]   # its runs say which table, not "csv"
     try:
-        study = build_study(train_study(args), "train")
+        study = build_study(raw, "train")
     except UsageError as e:   # the one-cell study's field names, as the flags the user typed
         raise UsageError(as_flags(str(e))) from None
     plan = study.plans[0]

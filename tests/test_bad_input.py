@@ -312,14 +312,16 @@ def test_train_command_reads_a_messy_table_as_a_study_would(workdir, env):
     assert not (workdir / "mlflow.db").exists()
     proc = run_cli([*flags, "--preprocess", "{missing_values: {b: [0]}}", "--dropout", "0.3"], cwd=workdir, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "[table] data: rows 120 -> 120; columns 3 -> 4; imputed: b; marked missing: b (" in proc.stdout
+    # the run and the console name the table by its file, not "table"
+    assert "[t] data: rows 120 -> 120; columns 3 -> 4; imputed: b; marked missing: b (" in proc.stdout
     assert "class weights: sick " in proc.stdout
-    assert re.search(r"table/none/seed0: balanced accuracy train=\d\.\d{4} val=", proc.stdout), proc.stdout
+    assert re.search(r"\nt/none/seed0: balanced accuracy train=\d\.\d{4} val=", proc.stdout), proc.stdout
     # a strength the regularizer does not read is said, not silently ignored
     assert ("note: --dropout 0.3 changes nothing for --regularizer none (it trains without a regularizer); "
             "--regularizer dropout or dropout_l2 reads it") in proc.stderr
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     [run] = client.search_runs([client.get_experiment_by_name("train").experiment_id])
+    assert run.info.run_name == "t/none/seed0" and run.data.tags["dataset"] == "t"
     p = run.data.params
     assert json.loads(p["data_marked_missing"]) == {"b": int((frame["b"] == 0).sum())} and p["n_features"] == "4"
     assert sum(int(p[f"n_{s}"]) for s in ("train", "val", "test")) == 120
@@ -330,9 +332,9 @@ def test_train_command_reads_a_messy_table_as_a_study_would(workdir, env):
     assert sub.returncode == 0, sub.stderr[-2000:]
     sizes = re.search(r"rows: train (\d+), val (\d+), test (\d+)", sub.stdout)
     used = sum(map(int, sizes.groups()))
-    assert sizes.group(1) == "30" and f"[table] data: rows 120 -> {used} ({120 - used} training rows left out by " \
+    assert sizes.group(1) == "30" and f"[t] data: rows 120 -> {used} ({120 - used} training rows left out by " \
         "train_size);" in sub.stdout
-    assert "[table] strengths: L2: l2=0.001 (penalty); biases not penalized (penalize_bias: false)\n" in sub.stdout
+    assert "[t] strengths: L2: l2=0.001 (penalty); biases not penalized (penalize_bias: false)\n" in sub.stdout
     assert "changes nothing" not in sub.stderr
     # a strength flag given at its default value for an arm that does not read it is noted too
     plain = run_cli([*flags, "--l2", "1e-3"], cwd=workdir, env=env)

@@ -29,8 +29,13 @@ def format_validation_error(source: str, err: ValidationError, model: Optional[t
         msg = "a dropout rate is the share of units dropped: from 0 up to, not including, 1"
     elif loc == "name" and first["type"] == "string_pattern_mismatch":   # it names MLflow experiments and folders
         msg = "letters, digits, '_', '.' and '-' only (it names the MLflow experiment and the report's folder), e.g. churn_study_v2"
-    elif first["type"] == "list_type" and isinstance(first.get("input"), str):   # drop_columns: id
+    elif first["type"] == "list_type" and isinstance(first.get("input"), (str, int, float)) \
+            and not isinstance(first.get("input"), bool):   # drop_columns: id, hidden: 64
         msg = f"a list, e.g. [{first['input']}]"
+    elif first["type"] in ("model_type", "dict_type") and isinstance(first.get("input"), (str, int, float)):
+        msg = mapping_expected(loc, first["input"])   # optimizer: adam
+    elif first["type"] == "missing" and loc.startswith("datasets.") and loc.endswith(".name"):
+        msg = "every dataset entry needs its name: - name: digits (`python -m pipeline datasets` lists them)"
     elif first["type"] == "literal_error" and isinstance(first.get("input"), str):   # metric: balanced_acc
         import difflib
 
@@ -77,6 +82,20 @@ def unknown_field(model: type, loc: list, within: tuple = ()) -> str:
         return f"field '{where}' is unknown here; it belongs at {home!r}"
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"field '{where}' is unknown{hint}; allowed: {', '.join(sorted(set(allowed)))}"
+
+
+# a setting written as one value where it is a block of fields: what that block looks like
+MAPPING_EXAMPLES = {"model": "{hidden: [64, 64], activation: relu}", "strengths": "{dropout: 0.3, l2: 0.001}",
+                    "early_stopping": "{patience: 5}", "execution": "{engine: population}",
+                    "tune": "{trials: 20, seeds: [1000]}", "seeds": "{start: 5, step: 5, max: 40}"}
+
+
+def mapping_expected(loc: str, value: Any) -> str:
+    """A block of fields written as one value ("optimizer: adam"): what it looks like."""
+    last = loc.split(".")[-1]
+    if last == "optimizer":
+        return f"a block of fields: optimizer: {{name: {value}, lr: <its learning rate>}}"
+    return f"a block of fields, e.g. {last}: {MAPPING_EXAMPLES.get(last, '{<field>: <value>}')}"
 
 
 # PyTorch's and the tutorials' words for settings of a study file, and where they are here.

@@ -529,3 +529,23 @@ def test_a_tutorials_name_for_a_dataset_or_the_baseline_says_how_it_is_spelt_her
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and said in err, err
     assert not (workdir / "mlflow.db").exists()
+
+
+def test_a_block_written_as_one_value_says_what_the_block_looks_like(workdir, monkeypatch, capsys):
+    """A first study file's shapes: `optimizer: adam`, `hidden: 64`, a dataset entry without its
+    name: one line showing the shape, not pydantic's "valid dictionary or instance of
+    OptimizerSpec", "valid list" or "Field required"; exit 2, nothing written."""
+    cases = [({"optimizer": "adam"}, "field 'optimizer' = 'adam': a block of fields: optimizer: "
+              "{name: adam, lr: <its learning rate>}"),
+             ({"model": {"hidden": 64}}, "field 'model.hidden' = 64: a list, e.g. [64]"),
+             ({"strengths": 0.1}, "field 'strengths' = 0.1: a block of fields, e.g. strengths: {dropout: 0.3, l2: 0.001}"),
+             ({"datasets": [{"dataset": "digits"}]}, "field 'datasets.0.name': every dataset entry needs its name: "
+              "- name: digits (`python -m pipeline datasets` lists them)")]
+    monkeypatch.chdir(workdir)
+    for change, said in cases:
+        write_study(workdir / "study.yaml", {**tiny_study_dict(), **change})
+        before = set(p.name for p in workdir.iterdir())
+        assert main(["ablation", "--study", "study.yaml"]) == 2
+        err = capsys.readouterr().err
+        assert err == f"error: study.yaml: {said}\n", err
+        assert set(p.name for p in workdir.iterdir()) == before

@@ -74,6 +74,9 @@ def test_the_printed_link_shows_the_study_at_a_glance(workdir, env):
             row.wait_for(timeout=60_000)
             box = row.bounding_box()
             assert box and box["y"] + box["height"] < 900, f"{d}'s group is below the first screen"
+        # in the study file's order (default.yaml's), as the ui_order tag sorts the parents
+        tops = [rows[d].bounding_box()["y"] for d in ("digits", "breast_cancer", "synthetic_linear", "quadrants")]
+        assert tops == sorted(tops), tops
         rest = page.get_by_text("Additional runs")   # the root run: no dataset tag
         assert rest.bounding_box()["y"] < 900
         assert page.get_by_text("quadrants/none/seed0", exact=True).count() == 0   # groups start closed

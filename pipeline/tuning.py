@@ -59,7 +59,9 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
             break
         if parent is None:
             parent = ctx.tracker.dataset_parent(ctx.experiment_id, ctx.root_id, f"{plan.label}/tuning",
-                                                {**tags, rt.WORKER: worker_id()}, params={}, kind=rt.TUNING)
+                                                {**tags, rt.WORKER: worker_id(),
+                                                 rt.UI_ORDER: rt.ui_order(rt.TUNING, position=plan.position)},
+                                                params={}, kind=rt.TUNING)
         before = spent()
         _tuning_round(ctx, plan, data, [(ostudies[arm], arm, n) for arm, n in wanted.items() if n > 0], parent, tags)
         progress.update(done=spent() - before)

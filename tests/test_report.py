@@ -115,7 +115,8 @@ def test_trials_csv_and_the_trial_lists(built):
     strengths = {r["arm"]: r["strengths"] for r in rows if r["arm"] != "none"}
     assert html.count(f'dropout<br><span class="muted">{strengths["dropout"]}</span>') == 3
     assert html.count(f'L2<br><span class="muted">{strengths["l2"]}</span>') == 3
-    assert f"\nstrengths: dropout: {strengths['dropout']}; L2: {strengths['l2']}\n" in proc.stdout
+    assert (f"\nstrengths: dropout: {strengths['dropout']}; L2: {strengths['l2']}; "
+            "biases not penalized (penalize_bias: false)\n") in proc.stdout
     listing = html[html.index('<h3 id="trials">Every trial run</h3>'):]
     assert listing.count('<details class="trials"') == 1
     assert "<summary>27 trial runs <span class=\"muted\">(click a column's header to sort by it)</span></summary>" in listing

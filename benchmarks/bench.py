@@ -593,9 +593,11 @@ def _gpu_studies() -> list[tuple]:
     ten = {**mnist, "execution": {"device": "cuda", "population_size": 10}}
     t_auto, t_ten = median_results([lambda: _study_time(auto, ROOT, "training"),
                                     lambda: _study_time(ten, ROOT, "training")], 3)
+    print("part 9 so far: mnist.yaml training s, auto / 10:", t_auto, t_ten, file=sys.stderr, flush=True)
     tuned = yaml.safe_load((ROOT / "studies/tuned.yaml").read_text())
     t_gpu, t_cpu = median_results([lambda: _study_time({**tuned, "execution": {"device": "cuda"}}, ROOT),
                                    lambda: _study_time({**tuned, "execution": {"device": "cpu"}}, ROOT)], 3)
+    print("part 9 so far: tuned.yaml tuning s, cuda / cpu:", t_gpu, t_cpu, file=sys.stderr, flush=True)
     return [("9  studies/mnist.yaml training, population_size auto, s", t_auto, t_auto / t_ten, "ratio to K=10"),
             ("9  studies/mnist.yaml training, population_size 10, s", t_ten, 1.0, ""),
             ("9  tuned.yaml tuning stage on CUDA, s", t_gpu, t_gpu / t_cpu, "ratio to the CPU (device: auto picks the CPU here)"),

@@ -21,7 +21,8 @@ from .words import and_list, counted, plural
 EXIT_USAGE = 2
 TRACKING_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)"
 UNREACHABLE_ADVICE = ("the cells this process was training are trained again by another worker or the next run "
-                      "(this try spends none of their max_retries, unless neither store answered to record why it stopped); "
+                      "(this try spends none of their max_retries, unless neither store answered to record why it stopped "
+                      "and the database did not restart meanwhile); "
                       "rerun the same command once it answers")
 
 

@@ -75,7 +75,9 @@ TABLE_PATH = "(its contents: data_sha256)"
 # the target read as missing ("target_dashes"); ids named CustomerNo or order_number, where such a
 # column is dropped as an id ("id_names"); an export's footer rows of totals or means, where they are
 # dropped ("totals_row", the labels dropped); "None" a class of a target of words ("target_none"); lines
-# of separators alone left out, where one made a column look blank somewhere ("empty_rows").
+# of separators alone left out, where one made a column look blank somewhere ("empty_rows"); text
+# columns at least 95% distinct dropped ("nearly_unique"); digit codes with leading zeros, ZIP codes,
+# kept as text ("zero_codes").
 TABLE_RULES = 4
 NEW_DATASET_FIELDS = ("normalize", "preprocess", "encoding", "metric", "standardize_target", "class_weight", "stratify")
 # ... and the preprocess block's fields added after it (hashed only when set).

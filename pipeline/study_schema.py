@@ -253,7 +253,8 @@ class Preprocess(_Strict):
     missing_values: dict[str, list[Union[float, str]]] = {}    # per column, values that mean "missing" (Pima's 0s)
     categorical: Literal["onehot", "ordinal"] = "onehot"        # non-numeric columns; unseen categories ignored
     drop_columns: list[str] = []                                # ids, leaks, free text
-    keep_columns: list[str] = []   # kept even where tables.py would drop them (id-like, free text, dates)
+    keep_columns: list[str] = []   # kept even where tables.py would drop or refuse them (id-like, nearly unique
+    #                                or free text, dates, a category of over 1,000 values)
     # target labels read as another class: {"no ": "No", "Sick": "sick"} merges what the file spells
     # apart; labels as the file writes them (spaces trimmed), numbers as written (3, 0.5)
     target_classes: dict[str, str] = {}

@@ -58,6 +58,12 @@ from pipeline.train import TrialConfig, train  # noqa: E402
 EPOCHS = (1, 3)  # part 1 times each trainer at these epoch counts; per epoch = the slope
 
 
+def _pythonpath(root: Path) -> str:
+    """A CLI subprocess's PYTHONPATH: the checkout first, then the caller's (a GPU machine's carried
+    wheels: without them the CLI finds no optuna there)."""
+    return os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
+
+
 def median_time(fn, repeats: int) -> float:
     return median_times([fn], repeats)[0]
 
@@ -160,7 +166,7 @@ def bench_small(repeats: int) -> list[tuple]:
 
 def run_pipeline(args: list[str], cwd: Path, tracking: str = "", module: bool = True) -> tuple[float, str, int]:
     """`python -m pipeline ARGS` (or `python ARGS` with module=False) in cwd: wall time, stdout, peak RSS."""
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking or f"sqlite:///{cwd / 'mlflow.db'}", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking or f"sqlite:///{cwd / 'mlflow.db'}", "PYTHONPATH": _pythonpath(ROOT)}
     env.pop("MLFLOW_RUN_ID", None)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     t = time.perf_counter()
@@ -226,7 +232,7 @@ def bench_memory() -> list[tuple]:
         code = ("import resource, runpy, sys; sys.argv=['pipeline','ablation','--study','s.yaml','--no-report'];"
                 "import pipeline.cli as c; rc=c.main(sys.argv[1:]);"
                 "print('PEAK_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
-        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}", "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}", "PYTHONPATH": _pythonpath(ROOT)}
         out = subprocess.run([sys.executable, "-c", code], cwd=tmp, env=env, capture_output=True, text=True, check=True).stdout
         peak_mb = int(out.split("PEAK_KB")[1].split()[0]) / 1024
     return [("4  peak RSS, MNIST 5 arms x 3 seeds, MB", peak_mb, peak_mb / 1536, "target < 1.5 GB (ratio to 1536 MB)")]
@@ -463,7 +469,7 @@ def _study_time(study: dict, root: Path, key: str = "tuning") -> float:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "s.yaml").write_text(yaml.safe_dump(study))
-        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}", "PYTHONPATH": str(root)}
+        env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp / 'mlflow.db'}", "PYTHONPATH": _pythonpath(root)}
         env.pop("MLFLOW_RUN_ID", None)
         subprocess.run([sys.executable, "-m", "pipeline", "ablation", "--study", "s.yaml", "--no-report"],
                        cwd=tmp, env=env, capture_output=True, text=True, check=True)
@@ -584,6 +590,21 @@ def _cuda_matmul_flops(tf32: bool, n: int = 8192) -> float:
         torch.backends.cuda.matmul.allow_tf32 = old
 
 
+# a whole study per repeat: on a short GPU lease one each (a device call cut at its limit still
+# returns the studies measured so far, each printed as it ends)
+GPU_STUDY_REPEATS = int(os.environ.get("GPU_STUDY_REPEATS", "1"))
+
+
+def _said(what: str, fn):
+    def measured():
+        t0 = time.perf_counter()
+        value = fn()
+        print(f"part 9 so far: {what}: {value:.2f} s (the whole run {time.perf_counter() - t0:.1f} s)",
+              file=sys.stderr, flush=True)
+        return value
+    return measured
+
+
 def _gpu_studies() -> list[tuple]:
     """The MNIST study end to end on CUDA (training time, auto against 10), tuning on CUDA."""
     mnist = yaml.safe_load((ROOT / "studies/mnist.yaml").read_text())
@@ -591,13 +612,14 @@ def _gpu_studies() -> list[tuple]:
         d.update(root=str(MNIST_ROOT), download=False)
     auto = {**mnist, "execution": {"device": "cuda"}}
     ten = {**mnist, "execution": {"device": "cuda", "population_size": 10}}
-    t_auto, t_ten = median_results([lambda: _study_time(auto, ROOT, "training"),
-                                    lambda: _study_time(ten, ROOT, "training")], 3)
-    print("part 9 so far: mnist.yaml training s, auto / 10:", t_auto, t_ten, file=sys.stderr, flush=True)
+    t_auto, t_ten = median_results([_said("mnist.yaml training, auto", lambda: _study_time(auto, ROOT, "training")),
+                                    _said("mnist.yaml training, 10", lambda: _study_time(ten, ROOT, "training"))],
+                                   GPU_STUDY_REPEATS)
     tuned = yaml.safe_load((ROOT / "studies/tuned.yaml").read_text())
-    t_gpu, t_cpu = median_results([lambda: _study_time({**tuned, "execution": {"device": "cuda"}}, ROOT),
-                                   lambda: _study_time({**tuned, "execution": {"device": "cpu"}}, ROOT)], 3)
-    print("part 9 so far: tuned.yaml tuning s, cuda / cpu:", t_gpu, t_cpu, file=sys.stderr, flush=True)
+    t_gpu, t_cpu = median_results(
+        [_said("tuned.yaml tuning, cuda", lambda: _study_time({**tuned, "execution": {"device": "cuda"}}, ROOT)),
+         _said("tuned.yaml tuning, cpu", lambda: _study_time({**tuned, "execution": {"device": "cpu"}}, ROOT))],
+        GPU_STUDY_REPEATS)
     return [("9  studies/mnist.yaml training, population_size auto, s", t_auto, t_auto / t_ten, "ratio to K=10"),
             ("9  studies/mnist.yaml training, population_size 10, s", t_ten, 1.0, ""),
             ("9  tuned.yaml tuning stage on CUDA, s", t_gpu, t_gpu / t_cpu, "ratio to the CPU (device: auto picks the CPU here)"),

@@ -92,7 +92,9 @@ def study_env(workdir: Path) -> dict:
     e.pop("MLFLOW_RUN_ID", None)
     e.pop("MLFLOW_EXPERIMENT_ID", None)
     e["MLFLOW_TRACKING_URI"] = f"sqlite:///{workdir / 'mlflow.db'}"
-    e["PYTHONPATH"] = str(ROOT)
+    # this checkout first, then the caller's PYTHONPATH (a GPU machine's carried wheels: without it
+    # the CLI found no optuna there)
+    e["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), e.get("PYTHONPATH", "")) if p)
     e["PATH"] = f"{Path(sys.executable).parent}:{e.get('PATH', '')}"
     e["PYTHONUNBUFFERED"] = "1"
     return e

@@ -78,6 +78,9 @@ def test_batched_tuning_spends_each_budget_exactly_and_resumes_after_a_crash(wor
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     runs = {r.info.run_id: r for r in client.search_runs([e.experiment_id for e in client.search_experiments()],
                                                          "tags.kind = 'tuning_trial'", max_results=1000)}
+    parents = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.kind = 'tuning'")
+    # listed after the dataset parents, at the dataset's place in the file (here the first)
+    assert parents and {p.data.tags["ui_order"] for p in parents} == {"2.000000"}
     pruned = 0
     for arm, trials in after.items():
         assert len(spending(trials)) == 14, arm

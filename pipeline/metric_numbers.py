@@ -120,11 +120,18 @@ def bounds_words(p: stats.Paired, metric: str) -> str:
         return ""
     m = METRICS[metric]
     limit = abs(shown(widest(metric), metric))
-    ends = [shown(x, metric) for x in (p.ci_low, p.ci_high)]
-    side = "".join(sign for sign, past in (("-", min(ends) < -limit), ("+", max(ends) > limit)) if past)
+    side = "".join(sign for sign, past in zip("-+", cut_sides(p, metric)) if past)
     return (f"its 95% CI reaches past {'±' if len(side) == 2 else side}{limit:g}{' pt' if m.share else ''}, further than "
             f"a difference in {m.label} can go, so it is cut there ({CUT_MARK}): {p.n} seeds are too few to say how large "
             "the difference is")
+
+
+def cut_sides(p: stats.Paired, metric: str) -> tuple[bool, bool]:
+    """Which of the 95% CI's ends as shown (low, high: points for a share, arm minus none) reach
+    past what two values of the metric can differ by, so that `shown_ends` cuts them."""
+    limit = abs(shown(widest(metric), metric))   # inf for an unbounded metric
+    ends = sorted(shown(x, metric) for x in (p.ci_low, p.ci_high))
+    return ends[0] < -limit, ends[1] > limit
 
 
 def shown_ends(p: stats.Paired, metric: str) -> list[float]:

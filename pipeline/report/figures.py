@@ -300,12 +300,21 @@ def tuning(ctx: FigureContext, d: dict) -> Optional[str]:
 def forest(ctx: FigureContext, only: Optional[str] = None) -> Optional[str]:
     """Paired differences to none with their 95% CIs: one panel per dataset (metrics differ in
     scale); `only` a dataset label: that dataset's panel alone (the figure on its parent run)."""
+    fig = forest_figure(ctx, only)
+    return None if fig is None else _png(fig)
+
+
+def forest_figure(ctx: FigureContext, only: Optional[str] = None):
+    """forest's matplotlib figure, None where no dataset has a comparison with none. Each CI is
+    drawn as the tables write it: cut at what two values of the metric can differ by (±100 pt
+    for a share, metric_numbers.shown_ends), an arrowhead at an end cut there."""
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
     with_pairs = [d for d in ctx.analysis["datasets"] if d["paired"] and only in (None, d["label"])]
     if not with_pairs:
         return None
+    cut = False   # any CI cut at its metric's bounds: the caption says what the arrowheads mean
     heights = [0.3 * len(d["paired"]) + 0.6 for d in with_pairs]
     fig, axes = plt.subplots(len(with_pairs), 1, figsize=(7, sum(heights) + 0.4), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
@@ -315,8 +324,13 @@ def forest(ctx: FigureContext, only: Optional[str] = None) -> Optional[str]:
         for i, (arm, p) in enumerate(items):   # in the units and direction the tables write (metric_numbers.shown)
             y = len(items) - 1 - i
             color = ctx.palette.get(arms.label(arm), "gray")
-            if not math.isnan(p.ci_low):
-                ax.plot(sorted(metric_numbers.shown(x, metric) for x in (p.ci_low, p.ci_high)), [y, y], color=color, lw=2)
+            if not math.isnan(p.ci_low):   # [-140.5, 54.5] pt of accuracy is drawn as written: [-100.0, 54.5]*
+                ends = metric_numbers.shown_ends(p, metric)
+                ax.plot(ends, [y, y], color=color, lw=2)
+                for end, past, marker in zip(ends, metric_numbers.cut_sides(p, metric), "<>"):
+                    if past:   # an arrowhead where the interval goes on past what a difference can be
+                        ax.plot(end, y, marker=marker, color=color, ms=8, linestyle="none", clip_on=False)
+                        cut = True
             # the verdict beside its interval: an uncorrected CI clear of zero may still be undecided
             # after Holm; open marker for a comparison without a verdict
             decided = p.verdict in stats.FINAL
@@ -339,9 +353,12 @@ def forest(ctx: FigureContext, only: Optional[str] = None) -> Optional[str]:
     tested = sum(verdicts.holm_counted(p) for d in ctx.analysis["datasets"] for p in d["paired"].values())
     axes[-1, 0].set_xlabel("paired difference to none with each comparison's own 95% CI"
                            + (f" (the verdicts also correct for the study's {tested} comparisons, by Holm)" if tested > 1 else "")
-                           + "\nshaded: the ROPE (practically no difference); open marker: no verdict yet", fontsize=8)
+                           + "\nshaded: the ROPE (practically no difference); open marker: no verdict yet"
+                           + ("\n◀ ▶: a CI cut at the most a difference can be (±100 points for a share), as * in the tables"
+                              if cut else ""),
+                           fontsize=8)
     fig.tight_layout()
-    return _png(fig)
+    return fig
 
 
 def _verdict_word(p) -> str:

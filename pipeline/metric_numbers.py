@@ -134,6 +134,16 @@ def cut_sides(p: stats.Paired, metric: str) -> tuple[bool, bool]:
     return ends[0] < -limit, ends[1] > limit
 
 
+def cut_note(metric: str) -> str:
+    """What CUT_MARK means, under a table whose intervals `interval` cut and marked (a path's
+    differences to none): "* an interval marked so reaches past ±100 pt, ..."."""
+    m = METRICS[metric]
+    limit = abs(shown(widest(metric), metric))
+    return (f"{CUT_MARK} an interval marked so reaches past ±{limit:g}{' pt' if m.share else ''}, further than a "
+            f"difference in {m.label} can go, and is cut there: its seeds are too few to say how large the difference "
+            "is")
+
+
 def shown_ends(p: stats.Paired, metric: str) -> list[float]:
     """The 95% CI's ends as `interval` writes them, low first: shown (points for a share, arm minus
     none) and cut to what two values of the metric can differ by (±100 pt for a share)."""

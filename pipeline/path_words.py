@@ -11,7 +11,7 @@ from typing import Optional
 
 from . import arms, stats
 from .head_to_head import head_to_head_row
-from .metric_numbers import difference
+from .metric_numbers import cut_note, difference, past_bounds
 from .path_points import mode_name
 from .path_summary import Path, summarize_path
 from .task import metric_for
@@ -41,7 +41,18 @@ def path_lines(d: DatasetResults, v: Optional[DatasetVerdicts] = None) -> list[s
             p = "" if row["identical"] or row["p"] == "-" else \
                 f"{'Holm ' if len(v.modes[arm]) > 1 else ''}{'equivalence ' if row['test'] == 'equivalence' else ''}p {row['p']}, "
             lines.append(f"      l2_mode {row['pair']}: {said} ({p}{row['n']} seeds)")
+        if note := path_cut_note(path, v, m.name):
+            lines.append(f"      {note}")
     return lines
+
+
+def path_cut_note(path: Path, v: Optional[DatasetVerdicts], metric: str) -> str:
+    """The note under a path's rows when one of its intervals (a point's difference to none, or,
+    given the verdicts `v`, an l2_mode pair's) is cut at the metric's bounds and marked; ""
+    otherwise. The verdicts' own intervals say so in their sentences."""
+    pairs = [pt.vs_none for pt in path.points if pt.vs_none is not None]
+    pairs += [h.paired for h in (v.modes.get(path.arm, []) if v is not None else []) if not h.identical]
+    return cut_note(metric) if any(past_bounds(p, metric) for p in pairs) else ""
 
 
 def mode_rows(v: DatasetVerdicts, arm: str) -> list[dict]:

@@ -66,3 +66,76 @@ def test_the_forest_draws_a_cut_interval_cut_and_marks_its_end():
     assert not [line for line in within.axes[0].get_lines() if line.get_marker() in ("<", ">")]
     assert all(math.isfinite(x) and -100 <= x <= 100 for line in within.axes[0].get_lines() for x in line.get_xdata())
     plt.close(within)
+
+
+# --- a study read back from a real MLflow store ---------------------------------------------------
+
+def _study_in_mlflow(tmp_path, none: dict, points: dict, gaps: dict | None = None, sparsity: dict | None = None):
+    """A wine study of none and an L1 path over `points` ({l1 strength: {seed: test accuracy}},
+    the first point best on validation), logged as trial runs (the tags and final metrics the
+    workers write) into a SQLite MLflow store, then read back as the report reads it: (ReportData,
+    analysis, Tracker). gaps/sparsity: {arm or strength: {seed: value}} (default 0.05 and 0.1)."""
+    from mlflow import MlflowClient
+
+    from pipeline import runtree as rt
+    from pipeline.report import analysis, collect
+    from pipeline.study import load_study
+    from pipeline.tracking import Tracker
+
+    from .conftest import write_study
+
+    write_study(tmp_path / "cut.yaml", {"name": "cut", "arms": ["none", "l1"], "seeds": len(none), "epochs": 1,
+                                        "paths": {"l1": list(points)},
+                                        "datasets": [{"name": "wine"}]})
+    study = load_study(tmp_path / "cut.yaml")
+    [plan] = study.plans
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("cut")
+    variants = dict(zip(points, study.point_ids("l1")))
+    cells = [("none", "", none, "none")] + [("l1", variants[s], values, s) for s, values in points.items()]
+    for rank, (arm, variant, values, key) in enumerate(cells):
+        for seed, test in values.items():
+            tags = {rt.STUDY: "cut", rt.KIND: rt.TRIAL, rt.DATASET_LABEL: plan.label, rt.CONFIG_HASH: plan.config_hash,
+                    rt.ARM: arm, rt.SEED: str(seed), rt.VARIANT: variant, rt.TASK: "classification",
+                    rt.METRIC_NAME: "accuracy"}
+            run = client.create_run(experiment, run_name=f"wine/{arm}/seed{seed}", tags=tags).info.run_id
+            gap = (gaps or {}).get(key, {}).get(seed, 0.05)
+            for name, value in {"test_metric": test, "final_val_metric": 0.95 - 0.01 * rank, "gap_metric": gap,
+                                "final_train_metric": min(1.0, test + gap), "weight_l2_total": 3.0 + rank,
+                                "sparsity_lt_0.001": (sparsity or {}).get(key, {}).get(seed, 0.1)}.items():
+                client.log_metric(run, name, value)
+            client.set_terminated(run, "FINISHED")
+    tracker = Tracker(uri)
+    data = collect.collect(study, tracker)
+    return data, analysis.analyze(data), tracker
+
+
+def test_a_path_s_cut_interval_has_its_footnote_on_the_console_and_in_the_report(tmp_path):
+    """An L1 path whose strongest point diverged on 2 of 3 seeds: its difference to none is
+    written [-100.0, 54.5]*, and the path table (report) and lines (console) now say what the * means,
+    as the verdicts' CI footnote does; the selected point's row is not cut and the verdict section
+    does not claim a cut of its own. A path without a cut interval has no such note."""
+    from pipeline import path_words
+    from pipeline.report import render
+
+    none = {0: 0.90, 1: 0.88, 2: 0.91}
+    data, a, _ = _study_in_mlflow(tmp_path, none, {1e-4: {0: 0.91, 1: 0.89, 2: 0.915}, 1e-1: {0: 0.20, 1: 0.90, 2: 0.30}})
+    [d] = a["datasets"]
+    rows = d["path_tables"]["l1"]["rows"]
+    assert [r["vs_none"] for r in rows][1] == "-43.0 pt [-100.0, 54.5]*" and not rows[0]["vs_none"].endswith("*")
+    note = ("* an interval marked so reaches past ±100 pt, further than a difference in accuracy can go, and is cut "
+            "there: its seeds are too few to say how large the difference is")
+    assert d["path_tables"]["l1"]["cut_note"] == note
+    console = path_words.path_lines(a["results"][0], a["decided"][0])
+    assert console[-1] == f"      {note}" and "[-100.0, 54.5]*" in console[-2]
+    html = render.render(data, a, {}, render.provenance(data))
+    path_part = html[html.index("<h4>Regularization paths</h4>"):]
+    assert f'<p class="muted">{note}.</p>' in path_part
+    assert path_part.index("[-100.0, 54.5]*") < path_part.index(note)
+    assert "An interval marked * (here and in the tables below)" not in html   # the verdicts' CIs are not cut
+    calm = tmp_path / "calm"
+    calm.mkdir()
+    data, a, _ = _study_in_mlflow(calm, none, {1e-4: {0: 0.91, 1: 0.89, 2: 0.915}, 1e-1: {0: 0.85, 1: 0.86, 2: 0.84}})
+    assert a["datasets"][0]["path_tables"]["l1"]["cut_note"] == ""
+    assert "an interval marked so" not in render.render(data, a, {}, render.provenance(data))

@@ -134,6 +134,15 @@ def cut_sides(p: stats.Paired, metric: str) -> tuple[bool, bool]:
     return ends[0] < -limit, ends[1] > limit
 
 
+def outcome_widest(key: str, metric: str) -> float:
+    """The most an arm's and none's values of a secondary outcome (verdicts.SECONDARY) can differ
+    by, as a fraction: two train-test gaps of a share each lie in [-1, 1] (2: 200 pt), two shares
+    of weights in [0, 1] (1: 100 pt); a loss's gap and a weight norm have no such bound (inf)."""
+    if key == "gap_metric":
+        return 2 * widest(metric)
+    return 1.0 if key.startswith("sparsity") else math.inf
+
+
 def cut_note(metric: str) -> str:
     """What CUT_MARK means, under a table whose intervals `interval` cut and marked (a path's
     differences to none): "* an interval marked so reaches past ±100 pt, ..."."""

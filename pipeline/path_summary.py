@@ -13,7 +13,7 @@ from typing import Optional
 
 from . import arms, stats
 from .path_points import alike, copies, strength_order, within_one_se
-from .task import metric_for
+from .task import Metric, metric_for
 from .chance import resolution
 from .verdicts import DatasetResults, rope_of
 
@@ -44,10 +44,20 @@ class Path:
     copies: list[str] = field(default_factory=list)  # points with an earlier point's numbers on every seed
 
 
-def _weights(by_seed: dict, key: str) -> Optional[stats.Summary]:
+def value_bounds(key: str, m: Metric) -> tuple[float, float]:
+    """The values a path point's measure `key` (test, gap, sparsity, norm) can take: its 95% CI
+    over seeds is cut there, as the test metric's always was (the mean cannot lie outside, so the
+    cut CI keeps its coverage). A train-test gap lies within what two values of the metric can
+    differ by (±1 for a share: the gap 0.40 [-0.64, 1.44] of 3 seeds is [-0.64, 1.00]), a share of
+    weights in [0, 1], a weight norm from 0; a loss's gap has no bound."""
+    low, high = m.bounds
+    return {"test": m.bounds, "gap": (low - high, high - low), "sparsity": (0.0, 1.0), "norm": (0.0, math.inf)}[key]
+
+
+def _weights(by_seed: dict, key: str, m: Metric) -> Optional[stats.Summary]:
     """A weight measure's summary over seeds, None where no run recorded it (paths read before)."""
     values = [x.get(key, math.nan) for x in by_seed.values()]
-    return stats.summarize(values) if values and all(math.isfinite(x) for x in values) else None
+    return stats.summarize(values, value_bounds(key, m)) if values and all(math.isfinite(x) for x in values) else None
 
 
 def summarize_path(d: DatasetResults, arm: str) -> Path:
@@ -74,9 +84,9 @@ def summarize_path(d: DatasetResults, arm: str) -> Path:
                    if len(shared) >= 2 else None)
         path.points.append(PathPoint(
             v, *val.get(v, (math.nan, math.nan)),
-            stats.summarize([x["test"] for x in by_seed.values()], m.bounds),
-            stats.summarize([x["gap"] for x in by_seed.values()]), vs_none, v in near,
-            *(_weights(by_seed, key) if component in arms.ARMS[arm].components else None
+            *(stats.summarize([x[key] for x in by_seed.values()], value_bounds(key, m)) for key in ("test", "gap")),
+            vs_none, v in near,
+            *(_weights(by_seed, key, m) if component in arms.ARMS[arm].components else None
               for key, component in (("sparsity", "l1"), ("norm", "l2")))))
     path.tied = [v for v in order if v != chosen and alike(variants.get(chosen, {}), variants[v])]
     path.copies = [v for v in order if v in copies(variants)]

@@ -7,7 +7,8 @@ import math
 
 from . import arms, stats
 from .chance import largest_step
-from .metric_numbers import amount, bounds_words, difference, number, p_text, quantity, rope_text, same_decimals
+from .metric_numbers import (CUT_MARK, amount, bounds_words, difference, number, outcome_widest, p_text, quantity,
+                             rope_text, same_decimals)
 from .path_words import flat_paths_note
 from .task import METRICS
 from .verdict_warnings import warnings
@@ -140,7 +141,25 @@ def test_rows_note(v: DatasetVerdicts) -> str:
 
 
 def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
-    """E.g. "train-test gap narrower by 8.3 pt [6.9, 9.7]" (the difference as a magnitude)."""
+    """E.g. "train-test gap narrower by 8.3 pt [6.9, 9.7]" (the difference as a magnitude). A CI
+    that reaches past what two values of the outcome can differ by (two gaps of a share: ±200 pt,
+    two shares of weights: ±100 pt) is cut there and marked, and the sentence says so, as the
+    primary metric's (metric_numbers.bounds_words)."""
+    ends = sorted(x * (1 if p.mean_diff >= 0 else -1) for x in (p.ci_low, p.ci_high))   # the magnitude's direction
+    limit = outcome_widest(outcome.key, metric)
+    past = "".join(sign for sign, beyond in zip("-+", (ends[0] < -limit, ends[1] > limit)) if beyond)
+    said = _secondary_words(outcome, p, metric, [min(max(e, -limit), limit) for e in ends], bool(past))
+    if not past:
+        return said
+    past = "±" if len(past) == 2 else past
+    what = f"two train-test gaps in {METRICS[metric].label}" if outcome.key == "gap_metric" else "two shares of weights"
+    return (f"{said}; its 95% CI reaches past {past}{100 * limit:g} pt, further than {what} can differ, so it is cut there "
+            f"({CUT_MARK}): {p.n} seeds are too few to say how large the difference is")
+
+
+def _secondary_words(outcome: Secondary, p: stats.Paired, metric: str, ends: list[float], cut: bool) -> str:
+    """secondary_sentence's words, its CI's `ends` (in the magnitude's direction) as written,
+    marked where they are `cut`."""
     fine = abs(p.mean_diff) * 100 < 0.05   # a difference under 0.05 pt keeps its first digits ("0.012", not "0.0")
     # a CI narrower than 0.2 pt to two decimals: "0.68 [0.62, 0.74]", not "0.7 [0.6, 0.7]"
     narrow = not fine and abs(p.ci_high - p.ci_low) * 100 < 0.2
@@ -150,14 +169,13 @@ def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
             return f"{x:.2f}"
         return f"{x:.2g}" if fine and 0.001 <= abs(x) < 0.05 else number(x, "accuracy", signed=False)
 
-    ends = sorted(x * (1 if p.mean_diff >= 0 else -1) for x in (p.ci_low, p.ci_high))
     if outcome.key == "gap_metric" and METRICS[metric].share or outcome.key.startswith("sparsity"):
         unit, scale, fmt = (" pt", 100, points) if outcome.key == "gap_metric" else (" pt of |w| < 1e-3", 100, points)
     else:   # the size and its CI's ends to the same decimals: "4.00 [3.95, 4.06]", not "4 [3.95, 4.06]"
         unit, scale = (f" {METRICS[metric].label}" if outcome.key == "gap_metric" else ""), 1
         fmt = same_decimals([p.mean_diff, *ends])
     size = fmt(abs(p.mean_diff) * scale) + unit
-    ci = "" if math.isnan(p.ci_low) else " [" + ", ".join(fmt(e * scale) for e in ends) + "]"
+    ci = "" if math.isnan(p.ci_low) else " [" + ", ".join(fmt(e * scale) for e in ends) + "]" + (CUT_MARK if cut else "")
     small = " (by less than the ROPE)" if p.negligible else ""   # real, but within what the study counts as nothing
     if outcome.key == "weight_l2_total" and math.isfinite(p.baseline_mean):   # a norm means little without none's
         small += f", from none's {same_decimals([p.baseline_mean])(p.baseline_mean)}"

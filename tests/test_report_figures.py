@@ -139,3 +139,41 @@ def test_a_path_s_cut_interval_has_its_footnote_on_the_console_and_in_the_report
     data, a, _ = _study_in_mlflow(calm, none, {1e-4: {0: 0.91, 1: 0.89, 2: 0.915}, 1e-1: {0: 0.85, 1: 0.86, 2: 0.84}})
     assert a["datasets"][0]["path_tables"]["l1"]["cut_note"] == ""
     assert "an interval marked so" not in render.render(data, a, {}, render.provenance(data))
+
+
+def _errorbar_ys(ax) -> list[float]:
+    """The y values an errorbar's bars span on a panel, read back from its line collections."""
+    return [float(y) for c in ax.collections for segment in c.get_segments() for _, y in segment]
+
+
+def test_a_path_s_gap_and_sparsity_cis_stay_within_what_they_can_be(tmp_path):
+    """An L1 path point whose seeds disagree (training accuracy 1.0, 0.5, 1.0 at a test accuracy of
+    0.5: gaps 0.5, 0.0, 0.5; 0%, 0%, 50% of weights below 1e-3): the t-intervals of the means are
+    [-0.38, 1.05] and [-0.55, 0.88], past the [-1, 1] a gap of a share and the [0, 1] a share can
+    be. The path table, the console line and the path figure's error bars now end at 1.0000 and 0%
+    (as the test metric's CI always ended at its bounds); the other point's intervals are untouched."""
+    from pipeline import path_words, stats
+
+    gaps, shares = [0.5, 0.0, 0.5], [0.0, 0.0, 0.5]
+    (gap_low, gap_high), (share_low, share_high) = stats.t_interval(gaps), stats.t_interval(shares)
+    assert gap_high > 1 and share_low < 0
+    data, a, _ = _study_in_mlflow(tmp_path, {0: 0.90, 1: 0.88, 2: 0.91},
+                                  {1e-4: {0: 0.91, 1: 0.89, 2: 0.915}, 1e-1: {0: 0.5, 1: 0.5, 2: 0.5}},
+                                  gaps={1e-1: dict(enumerate(gaps))}, sparsity={1e-1: dict(enumerate(shares))})
+    [d] = a["datasets"]
+    path = path_words.summarize_path(a["results"][0], "l1")
+    loose = path.points[1]
+    assert (loose.gap.ci_low, loose.gap.ci_high) == (pytest.approx(gap_low), 1.0)
+    assert (loose.sparsity.ci_low, loose.sparsity.ci_high) == (0.0, pytest.approx(share_high))
+    written = f"0.3333 [{gap_low:.4f}, 1.0000]"
+    assert d["path_tables"]["l1"]["rows"][1]["gap"] == written
+    assert d["path_tables"]["l1"]["rows"][0]["gap"] == "0.0500 [0.0500, 0.0500]"
+    assert f"gap {written}" in path_words.path_lines(a["results"][0], a["decided"][0])[2]
+    ctx = figures.FigureContext.of(data, a)
+    fig = figures.paths_figure(ctx, d)
+    gap_panel, sparsity_panel = fig.axes[1], fig.axes[2]
+    assert gap_panel.get_title() == "L1: gap (better on train by)" and max(_errorbar_ys(gap_panel)) == 1.0
+    assert min(_errorbar_ys(gap_panel)) == pytest.approx(gap_low)
+    assert sparsity_panel.get_title() == "L1: weights with |w| < 1e-3" and min(_errorbar_ys(sparsity_panel)) == 0.0
+    assert max(_errorbar_ys(sparsity_panel)) == pytest.approx(share_high)
+    plt.close(fig)

@@ -1622,6 +1622,47 @@ def test_an_interval_past_what_accuracy_can_differ_by_is_cut_marked_and_said():
     assert (logged["vs_none.l2"], logged["vs_none.l2.ci_low"], logged["vs_none.l2.ci_high"]) == (-43.0, -100.0, 54.45)
 
 
+def test_a_secondary_outcome_s_interval_past_what_it_can_be_is_cut_marked_and_said():
+    """Secondary outcomes are bounded too: two shares of weights below 1e-3 differ by at most 100
+    pt, two train-test gaps of accuracy (each in [-1, 1]) by at most 200 pt. L1 at 90%, 10%, 50%
+    sparse beside none's 0% on 3 seeds has a CI of [-49.4, 149.4] pt, written [-49.4, 100.0]* with
+    the reason, as the primary metric's; a gap of 2 seeds reaching past 200 pt is cut likewise. A
+    weight norm and an MSE's gap have no such bound: their intervals are as they were. A path
+    point's weight norm (from 0) has its CI cut at 0, as its test metric's at the metric's bounds."""
+    outcome = {o.key: o for o in verdicts.SECONDARY}
+
+    def judged(arm, base, higher_is_better=True):
+        p = stats.paired_test(arm, base, higher_is_better, rope=0.01)
+        stats.decide([p], estimate_seeds=False)
+        return p
+
+    sparse = judged([0.9, 0.1, 0.5], [0.0, 0.0, 0.0])
+    assert sparse.ci_high > 1
+    assert verdict_words.secondary_sentence(outcome["sparsity_lt_0.001"], sparse, "accuracy") == (
+        "weights undecided (sparser by 50.0 pt of |w| < 1e-3 [-49.4, 100.0]*); its 95% CI reaches past +100 pt, "
+        "further than two shares of weights can differ, so it is cut there (*): 3 seeds are too few to say how large "
+        "the difference is")
+    gap = judged([0.0, 0.3], [0.3, 0.3], higher_is_better=False)
+    assert gap.ci_low < -1.7 and gap.ci_high > 2
+    assert verdict_words.secondary_sentence(outcome["gap_metric"], gap, "accuracy") == (
+        "train-test gap undecided (narrower by 15.0 pt [-175.6, 200.0]*); its 95% CI reaches past +200 pt, further "
+        "than two train-test gaps in accuracy can differ, so it is cut there (*): 2 seeds are too few to say how large "
+        "the difference is")
+    assert verdict_words.secondary_sentence(outcome["gap_metric"], gap, "mse") == \
+        "train-test gap undecided (narrower by 0.15 MSE [-1.76, 2.06])"
+    norm = judged([0.2, 9.0, 0.1], [3.0, 3.0, 3.0], higher_is_better=False)
+    assert "*" not in verdict_words.secondary_sentence(outcome["weight_l2_total"], norm, "accuracy")
+    # within the bounds: as before, no mark and no reason
+    assert verdict_words.secondary_sentence(outcome["sparsity_lt_0.001"], judged([0.6, 0.62, 0.65], [0.0, 0.01, 0.0]),
+                                            "accuracy").startswith("weights sparser by 62.0 pt of |w| < 1e-3 [")
+    # a path point's weight norm of 1, 1 and 10 over 3 seeds: its t-interval reaches below 0
+    point = {s: {"test": 0.9, "val": 0.9, "gap": 0.02, "norm": norm_, "sparsity": 0.1} for s, norm_ in enumerate([1.0, 1.0, 10.0])}
+    d = verdicts.DatasetResults("p", "classification", {"none": {s: 0.9 for s in range(3)}},
+                                paths={"l2": {"l2=0.001": point, "l2=0.01": point}}, selected={"l2": "l2=0.001"})
+    weights = path_summary.summarize_path(d, "l2").points[0].norm
+    assert stats.t_interval([1.0, 1.0, 10.0])[0] < 0 and weights.ci_low == 0.0 and weights.ci_high > 10
+
+
 def test_an_arm_left_with_one_finished_seed_at_the_constant_is_named_at_chance():
     """A wine-quality table at a learning rate that makes training diverge: none, L1 and L2 score the
     majority class's 41% on 3 seeds, dropout+L2 diverged on 2 and scores 40.5% on its third. That

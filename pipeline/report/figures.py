@@ -22,7 +22,7 @@ from typing import Callable, Optional
 import numpy as np
 import pandas as pd
 
-from .. import arms, metric_numbers, path_points, stats, verdicts
+from .. import arms, metric_numbers, path_points, path_summary, stats, verdicts
 from ..task import METRICS
 from .collect import ReportData
 
@@ -444,6 +444,12 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
     seeds; log axis for L1/L2, p for dropout): the test metric, the train-test gap and what the
     strength does to the weights (L1: the share of |w| < 1e-3; else the weights' norm), none as a
     band, the strength selected on validation (star) and the strongest within one SE of it (diamond)."""
+    fig = paths_figure(ctx, d)
+    return None if fig is None else _png(fig)
+
+
+def paths_figure(ctx: FigureContext, d: dict):
+    """paths' matplotlib figure, None where no path point has a finished run."""
     import matplotlib.pyplot as plt
 
     # an arm whose every point failed has nothing to draw (its path table says so; its log axis
@@ -452,7 +458,7 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
     if not drawn:
         return None
     fig, axes = plt.subplots(3, len(drawn), figsize=(3.4 * len(drawn), 7.2), squeeze=False)
-    bounds = METRICS[d["metric_name"]].bounds
+    metric = METRICS[d["metric_name"]]
     for col, (arm, variants) in enumerate(drawn.items()):
         order = path_points.strength_order(list(variants)) or list(variants)
         lines, axis = _path_lines(order)
@@ -461,10 +467,12 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
         weights = "sparsity" if "l1" in arms.ARMS[arm].components else "norm"
         for row, key in enumerate(("test", "gap", weights)):
             ax = axes[row, col]
-            sums = [stats.summarize([x[key] for x in variants[v].values()], bounds if key == "test" else (-math.inf, math.inf))
-                    for v in order]
+            # each mean's 95% CI cut to what the measure can be (a gap of a share within ±1, a share of
+            # weights in [0, 1], a norm from 0), as the path table writes it
+            bounds = path_summary.value_bounds(key, metric)
+            sums = [stats.summarize([x[key] for x in variants[v].values()], bounds) for v in order]
             band = stats.summarize(list((d["values"] if key == "test" else d.get("secondary", {}).get(PATH_SECONDARY[key], {}))
-                                        .get(arms.BASELINE, {}).values()), bounds if key == "test" else (-math.inf, math.inf))
+                                        .get(arms.BASELINE, {}).values()), bounds)
             _path_panel(ax, ctx.color(arm), lines, sums, band, [(order.index(v), m, label) for v, m, label in marks if v in order])
             if key != weights:   # the weights' panel keeps its own scale: none's sparsity may be far from L1's
                 _leave_out_far_points(ax, _x_of(lines), sums, band,
@@ -481,7 +489,7 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
                 ax.yaxis.set_major_formatter(PercentFormatter(1.0))
         _path_legend(axes[2, col], axes[0, col], axis)
     fig.tight_layout()
-    return _png(fig)
+    return fig
 
 
 # none's band on a path panel: its values among the secondary outcomes

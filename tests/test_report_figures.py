@@ -70,11 +70,13 @@ def test_the_forest_draws_a_cut_interval_cut_and_marks_its_end():
 
 # --- a study read back from a real MLflow store ---------------------------------------------------
 
-def _study_in_mlflow(tmp_path, none: dict, points: dict, gaps: dict | None = None, sparsity: dict | None = None):
+def _study_in_mlflow(tmp_path, none: dict, points: dict, gaps: dict | None = None, sparsity: dict | None = None,
+                     losses: dict | None = None):
     """A wine study of none and an L1 path over `points` ({l1 strength: {seed: test accuracy}},
     the first point best on validation), logged as trial runs (the tags and final metrics the
     workers write) into a SQLite MLflow store, then read back as the report reads it: (ReportData,
-    analysis, Tracker). gaps/sparsity: {arm or strength: {seed: value}} (default 0.05 and 0.1)."""
+    analysis, Tracker). gaps/sparsity/losses: {arm or strength: {seed: value}} (default 0.05, 0.1 and
+    0.3; a loss is logged as its curve, the same on each of 3 epochs)."""
     from mlflow import MlflowClient
 
     from pipeline import runtree as rt
@@ -105,6 +107,9 @@ def _study_in_mlflow(tmp_path, none: dict, points: dict, gaps: dict | None = Non
                                 "final_train_metric": min(1.0, test + gap), "weight_l2_total": 3.0 + rank,
                                 "sparsity_lt_0.001": (sparsity or {}).get(key, {}).get(seed, 0.1)}.items():
                 client.log_metric(run, name, value)
+            for epoch in range(3):
+                for name in ("train_data_loss", "val_loss"):
+                    client.log_metric(run, name, (losses or {}).get(key, {}).get(seed, 0.3), step=epoch)
             client.set_terminated(run, "FINISHED")
     tracker = Tracker(uri)
     data = collect.collect(study, tracker)
@@ -176,4 +181,30 @@ def test_a_path_s_gap_and_sparsity_cis_stay_within_what_they_can_be(tmp_path):
     assert min(_errorbar_ys(gap_panel)) == pytest.approx(gap_low)
     assert sparsity_panel.get_title() == "L1: weights with |w| < 1e-3" and min(_errorbar_ys(sparsity_panel)) == 0.0
     assert max(_errorbar_ys(sparsity_panel)) == pytest.approx(share_high)
+    plt.close(fig)
+
+
+def test_a_loss_band_ends_at_zero():
+    """A learning curve's 95% band over seeds whose one seed's loss is far above the others' (0.1,
+    0.1, 2.0): the t-band reached down to -2.0, a loss no model can have; it now ends at 0, its top
+    and the mean line as they were. The other arm's band (no spread) is untouched."""
+    import tempfile
+    from pathlib import Path
+
+    from pipeline import stats
+
+    with tempfile.TemporaryDirectory() as folder:
+        data, a, _ = _study_in_mlflow(Path(folder), {0: 0.90, 1: 0.88, 2: 0.91},
+                                      {1e-4: {0: 0.91, 1: 0.89, 2: 0.915}, 1e-1: {0: 0.85, 1: 0.86, 2: 0.84}},
+                                      losses={"none": {0: 0.1, 1: 0.1, 2: 2.0}})
+        ctx = figures.FigureContext.of(data, a)
+        fig = figures.curves_figure(ctx, a["datasets"][0])
+    low, high = stats.t_interval([0.1, 0.1, 2.0])
+    assert low < -1.9
+    for ax in fig.axes:
+        none_band, l1_band = (c.get_paths()[0].vertices[:, 1] for c in ax.collections)
+        assert none_band.min() == 0.0 and none_band.max() == pytest.approx(high)
+        assert none_band.min() <= ax.get_ylim()[0] + 0.2 and ax.get_ylim()[0] > -0.5   # the axis does not go to -2
+        assert l1_band.min() == pytest.approx(0.3) and l1_band.max() == pytest.approx(0.3)
+        assert list(ax.get_lines()[0].get_ydata()) == pytest.approx([2.2 / 3] * 3)
     plt.close(fig)

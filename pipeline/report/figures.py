@@ -152,6 +152,13 @@ def seeds(ctx: FigureContext, d: dict) -> Optional[str]:
 
 def curves(ctx: FigureContext, d: dict) -> Optional[str]:
     """Learning curves: mean and 95% t-band over seeds, per arm."""
+    fig = curves_figure(ctx, d)
+    return None if fig is None else _png(fig)
+
+
+def curves_figure(ctx: FigureContext, d: dict):
+    """curves' matplotlib figure, None where the dataset has no finished run. A loss is never
+    below 0 (cross-entropy, MSE): a band that reaches past it ends there."""
     import matplotlib.pyplot as plt
     from scipy import stats as sst
 
@@ -175,7 +182,8 @@ def curves(ctx: FigureContext, d: dict) -> Optional[str]:
             ax.plot(x, mean, label=arms.label(arm), color=ctx.color(arm), marker="o" if n_ep < 3 else None)   # 1 epoch: a dot
             if len(arr) > 1:
                 half = sst.t.ppf(0.975, len(arr) - 1) * arr.std(0, ddof=1) / math.sqrt(len(arr))
-                ax.fill_between(x, mean - half, mean + half, alpha=0.2, color=ctx.color(arm))
+                # one seed far above the rest (3 seeds: 0.1, 0.1, 2.0) took the band down to -2.0
+                ax.fill_between(x, np.maximum(mean - half, 0.0), mean + half, alpha=0.2, color=ctx.color(arm))
         log = spans_decades(drawn)   # none at 2e-14 beside L2 at 3e-4 (d2l): both 0 on a linear axis
         if log:
             ax.set_yscale("log")
@@ -186,7 +194,7 @@ def curves(ctx: FigureContext, d: dict) -> Optional[str]:
     for ax in axes:   # each panel's own legend: the training panel was read without one
         if ax.get_lines():
             ax.legend(fontsize=7)
-    return _png(fig)
+    return fig
 
 
 LOSS_NAMES = {"classification": "cross-entropy", "regression": "MSE (in training units)"}

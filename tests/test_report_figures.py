@@ -139,6 +139,9 @@ def test_a_path_s_cut_interval_has_its_footnote_on_the_console_and_in_the_report
     assert f'<p class="muted">{note}.</p>' in path_part
     assert path_part.index("[-100.0, 54.5]*") < path_part.index(note)
     assert "An interval marked * (here and in the tables below)" not in html   # the verdicts' CIs are not cut
+    # a level's CI (test, gap) is ended at its bounds without a mark, as the arm tables' test CIs: said once
+    assert ("Test and gap: each point's own 95% CI over seeds, ended at what the value can be (a share within "
+            "[0, 1], its gap within ±1), as in the figure.") in path_part
     calm = tmp_path / "calm"
     calm.mkdir()
     data, a, _ = _study_in_mlflow(calm, none, {1e-4: {0: 0.91, 1: 0.89, 2: 0.915}, 1e-1: {0: 0.85, 1: 0.86, 2: 0.84}})

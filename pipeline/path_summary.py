@@ -48,7 +48,7 @@ def value_bounds(key: str, m: Metric) -> tuple[float, float]:
     """The values a path point's measure `key` (test, gap, sparsity, norm) can take: its 95% CI
     over seeds is cut there, as the test metric's always was (the mean cannot lie outside, so the
     cut CI keeps its coverage). A train-test gap lies within what two values of the metric can
-    differ by (±1 for a share: the gap 0.40 [-0.64, 1.44] of 3 seeds is [-0.64, 1.00]), a share of
+    differ by (±1 for a share: the gap 0.33 [-0.38, 1.05] of 3 seeds is [-0.38, 1.00]), a share of
     weights in [0, 1], a weight norm from 0; a loss's gap has no bound."""
     low, high = m.bounds
     return {"test": m.bounds, "gap": (low - high, high - low), "sparsity": (0.0, 1.0), "norm": (0.0, math.inf)}[key]

@@ -186,29 +186,47 @@ def _comma_reading(text: pd.Series, file_commas: str = "", rows: Optional[pd.Ser
 def numbers_not_read(frame: pd.DataFrame) -> dict:
     """Text feature columns that are numbers written two ways, which no one reading can settle
     (kept as categories): {column: why, with examples}. Mixed units (73.5 lb, 33.3 kg) would mix
-    scales; mixed decimal marks (5.5, 12,4) leave 1,234 ambiguous. The user fixes the file."""
+    scales; mixed decimal marks (5.5, 12,4) leave 1,234 ambiguous. The user fixes the file. Judged
+    on each column's distinct values, each weighed by its rows (spellings)."""
     out = {}
     for c in frame.columns:
         if not is_text(frame[c]):
             continue
-        text = frame[c].dropna().astype(str)
+        text, rows = spellings(frame[c])
         if text.empty:
             continue
         units = text.str.extract(UNIT)
         with_unit = units[1].notna()
-        if with_unit.mean() >= NUMBER_SHARE and units[1].nunique() > 1:
+        if _share(with_unit, rows) >= NUMBER_SHARE and units[1].nunique() > 1:
             shown = ", ".join(sorted(units[1].dropna().unique())[:4])
             out[c] = f"numbers in different units ({shown}), which would mix scales: convert them to one unit"
             continue
-        if number_pairs(text):
+        if number_pairs(text, rows):
             out[c] = f"pairs of numbers like {text.iloc[0]!r}: split them into two numeric columns in the file"
             continue
         points, commas = text.str.fullmatch(r"[+-]?\d+\.\d+"), text.str.fullmatch(DECIMAL_COMMA)
         numberlike = text.str.fullmatch(r"[+-]?\d+(?:[.,]\d+)?")
-        if points.any() and commas.any() and numberlike.mean() >= NUMBER_SHARE:
+        if points.any() and commas.any() and _share(numberlike, rows) >= NUMBER_SHARE:
             examples = f"{text[points].iloc[0]!r} and {text[commas].iloc[0]!r}"
             out[c] = f"numbers with decimal points and decimal commas ({examples}): write one decimal mark"
     return out
+
+
+def spellings(column: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """A column's distinct values as text (str of each), in the order they first appear, and the rows
+    of each: what a check judges once a spelling, not once a row (200,000 rows of a few thousand
+    spellings: its regular expressions run on those), counting rows where rows decide (_share)."""
+    codes, uniques = pd.factorize(column.dropna().astype(str))
+    return pd.Series(uniques, dtype=object), pd.Series(np.bincount(codes, minlength=len(uniques)))
+
+
+def _share(hit: pd.Series, rows: Optional[pd.Series]) -> float:
+    """The share of rows whose value `hit` marks: of the spellings weighed by their `rows`, or of the
+    values themselves where `rows` is None."""
+    if rows is None:
+        return float(hit.mean())
+    total = int(rows.sum())
+    return float(rows[hit.to_numpy(dtype=bool)].sum() / total) if total else 0.0
 
 
 # A text column of numbers but for a few repeated words is numbers with a "missing" code of its own
@@ -239,19 +257,24 @@ def markers_among_numbers(column: pd.Series) -> Optional[dict]:
 def percent_mixed(column: pd.Series) -> Optional[dict]:
     """A text column whose numbers are written with a percent sign and without ("44%", "0.82"): read
     as written (44 and 0.82), which is right when the plain ones are percents too and 100x off when
-    they are fractions; only the file can say. {"with": n, "without": n, "examples": [a, b]} or None."""
-    text = column.dropna().astype(str).str.strip()
+    they are fractions; only the file can say. {"with": n, "without": n, "examples": [a, b]} or None.
+    Judged on the column's distinct values, each weighed by its rows (spellings)."""
+    distinct, rows = spellings(column)
+    text = distinct.str.strip()
     pct = text.str.fullmatch(r"[+-]?\d[\d.,]*\s*%")
     plain = text.str.fullmatch(r"[+-]?\d*[.,]?\d+") & (pd.to_numeric(text.str.replace(",", "."), errors="coerce") != 0)
     if not (pct.any() and plain.any()):
         return None
-    return {"with": int(pct.sum()), "without": int(plain.sum()), "examples": [text[pct].iloc[0], text[plain].iloc[0]]}
+    return {"with": int(rows[pct.to_numpy(dtype=bool)].sum()), "without": int(rows[plain.to_numpy(dtype=bool)].sum()),
+            "examples": [text[pct].iloc[0], text[plain].iloc[0]]}
 
 
-def number_pairs(values: pd.Series) -> bool:
+def number_pairs(values: pd.Series, rows: Optional[pd.Series] = None) -> bool:
     """Nearly all values are two numbers with a slash (blood pressure 120/80, a 3/4 ratio): text to
-    pandas, and nothing a model can read as the two numbers they are."""
-    return bool(values.astype(str).str.fullmatch(r"\s*\d+(?:\.\d+)?\s*/\s*\d+(?:\.\d+)?\s*").mean() >= NUMBER_SHARE)
+    pandas, and nothing a model can read as the two numbers they are. `rows`: each value's rows, where
+    `values` are a column's spellings."""
+    pairs = values.astype(str).str.fullmatch(r"\s*\d+(?:\.\d+)?\s*/\s*\d+(?:\.\d+)?\s*")
+    return bool(_share(pairs, rows) >= NUMBER_SHARE)
 
 
 # Marks that only some exports write, read only in the columns a table's identity records

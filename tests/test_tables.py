@@ -1724,6 +1724,34 @@ def test_numbers_are_read_once_per_distinct_value_and_weighed_by_their_rows(tmp_
     assert got["amount"].isna().sum() == 9 and got["amount"].dropna().tolist() == [float(v) for v in amount[:180]]
 
 
+def test_numbers_written_two_ways_and_mixed_percents_are_judged_once_per_spelling_and_counted_in_rows(tmp_path, monkeypatch):
+    """numbers_not_read and percent_mixed ran their regular expressions on every row (a 200,000-row
+    table: 2-3 s and 4-5 s of its reading); they judge each distinct spelling once now, and what
+    decides still counts rows: two units on 95 of 100 rows written in 2 of 7 spellings are two units,
+    as are both decimal marks and 120/80 pairs, and the percents' counts are rows (97 with the sign)."""
+    from pipeline import written_numbers
+
+    rng = np.random.default_rng(8)
+    words = ["unknown", "later", "n.a.", "refused", "pending"]
+    frame = pd.DataFrame({"weight": ["70 kg"] * 50 + ["150 lb"] * 45 + words,
+                          "dist": ["5.5"] * 50 + ["12,4"] * 45 + words,
+                          "bp": ["120/80"] * 60 + ["130/85"] * 35 + words,
+                          "pct": ["44%"] * 60 + ["0.82"] * 3 + ["12%"] * 37,
+                          "x": rng.normal(size=100), "y": rng.integers(0, 2, 100)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    judged, spellings = [], written_numbers.spellings
+    monkeypatch.setattr(written_numbers, "spellings", lambda column: judged.append(column.name) or spellings(column))
+    got, _, r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target="y"))
+    assert r["numbers_not_read"] == {
+        "weight": "numbers in different units (kg, lb), which would mix scales: convert them to one unit",
+        "dist": "numbers with decimal points and decimal commas ('5.5' and '12,4'): write one decimal mark",
+        "bp": "pairs of numbers like '120/80': split them into two numeric columns in the file"}
+    assert r["percent_mixed"] == {"pct": {"with": 97, "without": 3, "examples": ["44%", "0.82"]}}
+    assert got["pct"].tolist() == [44.0] * 60 + [0.82] * 3 + [12.0] * 37
+    assert {"weight", "dist", "bp", "pct"} <= set(judged)
+    assert spellings(frame["weight"])[1].tolist() == [50, 45, 1, 1, 1, 1, 1]   # 7 spellings, their rows
+
+
 def test_a_big_table_file_says_it_is_being_read_before_the_seconds_it_takes(tmp_path, monkeypatch, capsys):
     """A 60 MB CSV took 20-40 s to read and tidy with nothing on the console; a file over
     BIG_TABLE_BYTES (10 MiB) now says so first, named with its size, and a small one says nothing."""
@@ -1789,3 +1817,4 @@ def test_a_heavy_tailed_feature_of_many_zeros_gets_log1p_suggested(tmp_path):
                           "the rest sit near one value; log1p(balance) (log(1 + x), which keeps the zeros at 0) as a new "
                           "column of the file, with the original dropped under preprocess.drop_columns, spreads it out."
                           ) in r["warnings"]
+

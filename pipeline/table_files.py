@@ -65,7 +65,7 @@ def read_file(spec, path: Path) -> pd.DataFrame:
                          "OpenDocument), which is not read; save its sheet as CSV (or Parquet) and point path at that")
     try:
         if kind == "Parquet":
-            return _categories_as_values(pd.read_parquet(path))
+            return _read_parquet(path)
         return _read_csv(path, spec.encoding or "utf-8", spec.target)
     except UnicodeDecodeError:
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: not {spec.encoding or 'utf-8'} text "
@@ -211,6 +211,14 @@ def _zipped_workbook(path: Path) -> bool:
         return False
 
 
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """A Parquet file's rows as read_file reads them (identity's later_rules reads some files so too),
+    with the attrs a CSV's reading sets, as tables.read takes them for Parquet."""
+    frame = _categories_as_values(pd.read_parquet(path))
+    frame.attrs.update(sep=",", dot_thousands={}, zero_codes={})
+    return frame
+
+
 def _categories_as_values(frame: pd.DataFrame) -> pd.DataFrame:
     """Parquet's category columns as the values they hold (text as text, numbers as numbers), so
     that they are tidied and judged like any other column (stripped, read as numbers, id-like)."""
@@ -270,19 +278,22 @@ def _read_text(path: Path, encoding: str, sep: str, skip: int, **only) -> pd.Dat
 
 
 def later_rules(spec) -> dict:
-    """Identity entries for two rules that read some CSVs otherwise than before, for those tables
+    """Identity entries for rules that read some tables otherwise than before, for those tables
     alone (the rest keep their identity, as with dot_thousands): a lone dash in the target, now
     missing where it was a class ("target_dashes"), and columns only the wider id rule names like ids
     (CustomerNo, order_number) and that are dropped for it: unique integers, not the row numbers
     ("id_names"), the labels of an export's footer rows dropped (drop_totals_row; "totals_row"), and
     the empty rows (a spacer line) left out where they changed how the columns are judged ("empty_rows"),
     text columns dropped as nearly unique ("nearly_unique") and codes with leading zeros kept as text
-    ("zero_codes"). {} for Parquet, workbooks and files that cannot be read."""
+    ("zero_codes"); for a Parquet file, those of them that can read it otherwise (_parquet_rules_in).
+    {} for workbooks and files that cannot be read."""
+    prep = spec.preprocess
+    chosen = (tuple(prep.drop_columns), tuple(prep.keep_columns))
+    if spec.target and (version := _parquet_version(spec)):
+        return dict(_parquet_rules_in(*version, spec.target, *chosen))
     version = _csv_version(spec)
     if not (version and spec.target):
         return {}
-    prep = spec.preprocess
-    chosen = (tuple(prep.drop_columns), tuple(prep.keep_columns))
     ids, empty = _id_names_in(*version, spec.target, *chosen), _empty_rows_in(*version, spec.target, *chosen)
     nearly = _nearly_unique_in(*version, spec.target, *chosen)
     dropped = {str(name).strip() for name in prep.drop_columns}
@@ -290,6 +301,90 @@ def later_rules(spec) -> dict:
     return {**dict(_later_rules_in(*version, spec.target)), **({"id_names": list(ids)} if ids else {}),
             **({"empty_rows": empty} if empty else {}), **({"nearly_unique": list(nearly)} if nearly else {}),
             **({"zero_codes": codes} if codes else {})}
+
+
+def _parquet_version(spec) -> Optional[tuple[str, int, int, str]]:
+    """_csv_version's (path, size, modification time, "") for a Parquet file; None for any other."""
+    path = Path(spec.path)
+    if path.suffix.lower() not in PARQUET:
+        return None
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return str(path.resolve()), stat.st_size, stat.st_mtime_ns, ""
+
+
+@functools.lru_cache(maxsize=16)   # identity asks for it per plan
+def _parquet_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: str, drop: tuple, keep: tuple) -> tuple:
+    """later_rules' entries for a Parquet file: the rules that read a Parquet table otherwise than before
+    they were written, judged as for a CSV. A lone dash in a target of words ("target_dashes"), the
+    wider id names ("id_names"), rows missing in every column ("empty_rows") and nearly unique text
+    ("nearly_unique") apply to any table; the others cannot change a Parquet file's reading (its
+    footer rows, "None", leading zeros and number marks are a CSV reader's). Each rule reads the
+    file only where its metadata (column names and types, null counts) leaves it possible, so a
+    table none applies to keeps its identity for the cost of reading its metadata."""
+    columns, text, _ = _parquet_schema_in(path, size, mtime_ns)
+    name = header_name(columns, target)
+    out = []
+    if name is not None and name in text and _dashes_newly_missing(_parquet_labels(path, name)):
+        out.append(("target_dashes", True))
+    if ids := _id_names_in(path, size, mtime_ns, encoding, target, drop, keep):
+        out.append(("id_names", list(ids)))
+    if empty := _empty_rows_in(path, size, mtime_ns, encoding, target, drop, keep):
+        out.append(("empty_rows", empty))
+    if nearly := _nearly_unique_in(path, size, mtime_ns, encoding, target, drop, keep):
+        out.append(("nearly_unique", list(nearly)))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=16)   # identity asks for it per rule
+def _parquet_schema_in(path: str, size: int, mtime_ns: int) -> tuple:
+    """(a Parquet file's columns as read_file reads them (its saved pandas index not among them), those
+    of text (strings, or categories of strings), those that may hold a missing value: a null counted
+    somewhere, or not counted); ((), (), ()) for a file that cannot be read (reading it says why)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(path)
+        schema, meta = parquet.schema_arrow, parquet.metadata
+        index = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
+        columns = tuple(c for c in schema.names if c not in index)
+
+        def is_words(kind) -> bool:
+            kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+            return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+
+        text = tuple(c for c in columns if is_words(schema.field(c).type))
+        whole = set(columns)   # columns whose every row group counts no null
+        for group in range(meta.num_row_groups):
+            for i in range(meta.num_columns):
+                chunk = meta.row_group(group).column(i)
+                stats = chunk.statistics
+                if stats is None or not stats.has_null_count or stats.null_count:
+                    whole.discard(chunk.path_in_schema)
+        blanks = tuple(c for c in columns if c not in whole)
+    except Exception:   # reading the table raises the one-line error
+        return (), (), ()
+    return columns, text, blanks
+
+
+def _parquet_labels(path: str, name: str) -> pd.Series:
+    """A Parquet file's target column as tables.read sees its labels: text, stripped, without the
+    missing ones ("" and "?" too, tables.TEXT_MISSING)."""
+    column = _categories_as_values(pd.read_parquet(path, columns=[name]))[name]
+    labels = column.dropna().astype(str).str.strip()
+    return labels[~labels.isin(["", *CSV_MISSING])]
+
+
+def _dashes_newly_missing(labels: pd.Series) -> bool:
+    """Whether a target's labels (stripped, missing ones left out) have a lone dash that is missing now
+    and was a class before (tables._strip_text): not among numbers (read as missing before too,
+    as_number) nor beside signs ("+", "++": a test's result)."""
+    if labels is None or not labels.isin(DASHES).any():
+        return False
+    return as_number(labels[~labels.isin(DASHES)], NUMBER_SHARE) is None and not sign_labels(labels)
 
 
 @functools.lru_cache(maxsize=16)   # identity asks for it per plan (train_sizes: several)
@@ -304,10 +399,8 @@ def _later_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: 
         out.append(("target_none", True))
     # a numeric target read its dashes as missing before too (as_number): not another reading; read as
     # numbers only where it has a dash (200,000 labels: 2 s at every study start)
-    if labels is not None and labels.isin(DASHES).any():
-        numeric = as_number(labels[~labels.isin(DASHES)], NUMBER_SHARE) is not None
-        if not numeric and not sign_labels(labels):
-            out.append(("target_dashes", True))
+    if _dashes_newly_missing(labels):
+        out.append(("target_dashes", True))
     return tuple(out)
 
 
@@ -318,7 +411,7 @@ def _id_names_in(path: str, size: int, mtime_ns: int, encoding: str, target: str
     The file is read whole only where the header has such a name. Read as tables.read reads it but
     for other columns' numbers and the missing_values markers (a column that marks some of its values
     missing is no id, so at worst it is named here when it is kept)."""
-    columns = _target_text_in(path, size, mtime_ns, encoding, target)[0]
+    columns = _header_in(path, size, mtime_ns, encoding, target)
     target = header_name(columns, target)
     chosen = {str(name).strip() for name in drop + keep}
     named = [c for c in columns if c != target and newly_id_named(str(c)) and str(c).strip() not in chosen]
@@ -336,19 +429,27 @@ def _id_names_in(path: str, size: int, mtime_ns: int, encoding: str, target: str
     return tuple(sorted(str(c) for c in named if no_signal(c, distinct[c]) == ID_NAMED))
 
 
+def _header_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
+    """A CSV's header or a Parquet file's columns, read without the rows."""
+    if Path(path).suffix.lower() in PARQUET:
+        return _parquet_schema_in(path, size, mtime_ns)[0]
+    return _target_text_in(path, size, mtime_ns, encoding, target)[0]
+
+
 def _tidied(path: str, size: int, mtime_ns: int, encoding: str, target: str, drop: tuple,
             strip: bool = True) -> Optional[tuple]:
-    """(the CSV as tables.read has it when it judges its columns, but for the numbers in text and the
-    missing_values markers: its empty rows, footer rows and the study's drop_columns left out, text
-    stripped ("" and "?" missing; not when `strip` is false: a row at a time, the slow part); how
-    many empty rows it had); None for a file that cannot be read."""
+    """(the CSV or Parquet file as tables.read has it when it judges its columns, but for the numbers
+    in text and the missing_values markers: its empty rows, footer rows and the study's drop_columns
+    left out, text stripped ("" and "?" missing; not when `strip` is false: a row at a time, the slow
+    part); how many empty rows it had); None for a file that cannot be read."""
+    parquet = Path(path).suffix.lower() in PARQUET
     try:
-        frame = _read_csv(Path(path), encoding, target)
+        frame = _read_parquet(Path(path)) if parquet else _read_csv(Path(path), encoding, target)
     except Exception:   # reading the table raises the one-line error
         return None
     filled = frame.notna().any(axis=1)
     frame = frame[filled]
-    if _totals_label_in(path, size, mtime_ns, encoding):
+    if not parquet and _totals_label_in(path, size, mtime_ns, encoding):
         frame = frame.drop(index=_footer_rows(frame, frame.attrs["sep"])[0])
     frame = frame.drop(columns=[c for c in frame.columns if str(c).strip() in {str(name).strip() for name in drop}])
     for c in frame.columns if strip else []:
@@ -363,7 +464,8 @@ def _nearly_unique_in(path: str, size: int, mtime_ns: int, encoding: str, target
     row: an email column with a few repeats), which were kept as categories before that rule, and
     the study neither drops nor keeps. Judged as _id_names_in judges ids: a candidate's numbers read.
     The text is stripped only where the file as read has a column near that share (0.9; stripping
-    merges few values): the common case costs one reading, not a strip of every text value."""
+    merges few values): the common case costs one reading, not a strip of every text value; a Parquet
+    file is read only where it has a column of text besides the target and the kept ones."""
     def candidates(frame: pd.DataFrame, share: float) -> list:
         chosen = {str(name).strip() for name in keep} | {str(header_name(frame.columns, target))}
         distinct = frame.drop_duplicates()
@@ -371,6 +473,11 @@ def _nearly_unique_in(path: str, size: int, mtime_ns: int, encoding: str, target
         return [c for c in distinct.columns if str(c).strip() not in chosen and is_text(distinct[c])
                 and present[c] >= MIN_ROWS_TO_JUDGE and counts[c] >= share * present[c]]
 
+    if Path(path).suffix.lower() in PARQUET:
+        columns, text, _ = _parquet_schema_in(path, size, mtime_ns)
+        chosen = {str(name).strip() for name in drop + keep} | {str(header_name(columns, target))}
+        if not any(str(c).strip() not in chosen for c in text):
+            return ()
     raw = _tidied(path, size, mtime_ns, encoding, target, drop, strip=False)
     if raw is None or not candidates(raw[0], 0.9 * NEARLY_UNIQUE_SHARE):
         return ()
@@ -395,14 +502,20 @@ def _empty_rows_in(path: str, size: int, mtime_ns: int, encoding: str, target: s
     each column look blank somewhere, so a constant column, or one different on every row (an
     id: text, or whole numbers), was kept. Counted where some column the study neither drops nor
     keeps is such a column without them (whatever no_signal then says of it). Read whole only where
-    a line is separators alone."""
-    try:
-        sep = _delimiter(Path(path), encoding)[0]
-        with open(path, encoding=encoding, errors="replace") as f:
-            if not re.search(rf'(?m)^[ \t"]*{re.escape(sep)}[ \t"{re.escape(sep)}]*$', f.read()):
-                return 0
-    except Exception:   # reading the table raises the one-line error
-        return 0
+    a line is separators alone, or, in a Parquet file, where every column may be missing somewhere
+    (a row missing in all of them, left out as for a CSV)."""
+    if Path(path).suffix.lower() in PARQUET:
+        columns, _, blanks = _parquet_schema_in(path, size, mtime_ns)
+        if not columns or len(blanks) < len(columns):
+            return 0
+    else:
+        try:
+            sep = _delimiter(Path(path), encoding)[0]
+            with open(path, encoding=encoding, errors="replace") as f:
+                if not re.search(rf'(?m)^[ \t"]*{re.escape(sep)}[ \t"{re.escape(sep)}]*$', f.read()):
+                    return 0
+        except Exception:   # reading the table raises the one-line error
+            return 0
     frame, empty = _tidied(path, size, mtime_ns, encoding, target, drop) or (None, 0)
     if not empty:
         return 0

@@ -1818,3 +1818,58 @@ def test_a_heavy_tailed_feature_of_many_zeros_gets_log1p_suggested(tmp_path):
                           "column of the file, with the original dropped under preprocess.drop_columns, spreads it out."
                           ) in r["warnings"]
 
+
+def test_a_parquet_tables_identity_records_the_rules_that_read_it_otherwise_and_no_other(tmp_path, monkeypatch):
+    """A Parquet table's identity recorded none of the later rules (later_rules was {} for Parquet): an
+    email column dropped as nearly unique since kept the old identity, so a resumed study mixed trials
+    of two preparations. The rules that read any table otherwise (nearly unique text, the wider id
+    names, a lone dash in a target of words, a row missing in every column) are recorded for a Parquet
+    file as for a CSV; a Parquet table none of them reads otherwise keeps its identity exactly (what
+    the code before gave it: no later rule)."""
+    from pipeline import identity
+
+    def identities(frame: pd.DataFrame, name: str, **preprocess) -> tuple[dict, dict, dict]:
+        """(the identity now, as the code before this rule had it, tables.read's record)."""
+        frame.to_parquet(tmp_path / name, index=False)
+        spec = DatasetSpec(name="table", path=str(tmp_path / name), target="y", preprocess=preprocess)
+        now = identity._dataset_identity(spec, False)
+        with monkeypatch.context() as before:
+            before.setattr(identity, "later_rules", lambda spec: {})
+            old = identity._dataset_identity(spec, False)
+        return now, old, tables.read(spec)[2]
+
+    rng = np.random.default_rng(3)
+    n = 200
+    base = pd.DataFrame({"city": rng.choice([f"city{k}" for k in range(30)], n), "x": rng.normal(size=n),
+                         "order_number": np.arange(1, n + 1),    # the row numbers: an id before this rule too
+                         "y": rng.choice(["yes", "no"], n)})
+    emails = [f"user{i}@example.com" for i in range(n)]
+    emails[1] = emails[0]                                         # one repeat: not text unique on every row
+    # read otherwise than before: another study, its identity naming the rule
+    for frame, name, key, value, dropped in (
+            (base.assign(email=emails), "emails.parquet", "nearly_unique", ["email"], "email"),
+            (base.assign(email=pd.Series(emails).astype("category")), "categories.parquet", "nearly_unique", ["email"], "email"),
+            (base.assign(CustomerNo=rng.permutation(n) * 7 + 1000), "ids.parquet", "id_names", ["CustomerNo"], "CustomerNo"),
+            (base.assign(y=["-"] * 5 + list(base["y"][5:])), "dashes.parquet", "target_dashes", True, None)):
+        now, old, record = identities(frame, name)
+        assert now == {**old, key: value}, name
+        assert dropped is None or dropped in record["auto_dropped_columns"]
+    assert record["rows_without_target"] == 5   # the dashes: left out now, a class before
+    spacer = pd.concat([base.drop(columns="order_number").assign(site="A"), pd.DataFrame([{}])], ignore_index=True)
+    now, old, record = identities(spacer, "spacer.parquet")
+    assert now == {**old, "empty_rows": 1} and record["auto_dropped_columns"] == {"site": "constant"}
+    # the study's own choice of the column: read as before
+    for chosen in ({"keep_columns": ["email"]}, {"drop_columns": ["email"]}):
+        now, old, _ = identities(base.assign(email=emails), "chosen.parquet", **chosen)
+        assert now == old, chosen
+    # read as before: the same identity, whatever looks like a rule's (a wide category, row numbers,
+    # dashes among numbers or beside signs, a row missing where no column is judged otherwise)
+    for frame, name in ((base, "base.parquet"),
+                        (base.assign(email=[f"user{i % 180}@example.com" for i in range(n)]), "repeats.parquet"),
+                        (base.assign(y=["-"] * 5 + [str(100 + i % 40) for i in range(n - 5)]), "prices.parquet"),
+                        (base.assign(y=["+", "-", "++"] * 66 + ["+", "-"]), "signs.parquet"),
+                        (pd.concat([base.drop(columns="order_number"), pd.DataFrame([{}])], ignore_index=True),
+                         "blank.parquet"),
+                        (base.assign(x=[np.nan] + list(base["x"][1:])), "some_missing.parquet")):
+        now, old, _ = identities(frame, name)
+        assert now == old, name

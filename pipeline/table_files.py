@@ -119,10 +119,7 @@ def _zero_codes_in(path: str, size: int, mtime_ns: int, encoding: str, target: s
         sep, skip = _delimiter(Path(path), encoding)
         with open(path, encoding=encoding, errors="replace") as f:
             head = f.read()
-        # a whole field 0\d+ (quoted or not; not the ",058" of a quoted "64,058"), looked for from a
-        # literal first character: a scan at each separator and line, not at every position
-        field = rf'[ \t]*(?:"[ \t]*0\d+[ \t]*"|0\d+)[ \t]*(?:{re.escape(sep)}|\r?\n|$)'
-        if not (re.match(field, head) or re.search(re.escape(sep) + field, head) or re.search(r"\n" + field, head)):
+        if not _may_have_zero_codes(head, sep):
             return ()
         text = _read_text(Path(path), encoding, sep, skip)
     except Exception:   # not text, not CSV: reading the table raises the one-line error
@@ -137,6 +134,24 @@ def _zero_codes_in(path: str, size: int, mtime_ns: int, encoding: str, target: s
         if len(zeros):
             out.append((str(c), str(zeros.iloc[0])))
     return tuple(out)
+
+
+def _may_have_zero_codes(text: str, sep: str) -> bool:
+    """Whether a CSV's text has a whole field 0\\d+ (quoted or not) outside a quoted value: not the ",058"
+    of "64,058", nor the ",023" of "$1,023,946", whose separator stands inside quotes (an odd number
+    of quotes before it, lines of quoted values too). Looked for from a literal first character (a
+    scan at each separator, then at each line, not at every position: an alternation of the two
+    scanned a 43 MB file in 0.8 s, these in 0.4 s); the quotes counted up to each hit, in order."""
+    field = rf'[ \t]*(?:"[ \t]*0\d+[ \t]*"|0\d+)(?=[ \t]*(?:{re.escape(sep)}|\r?\n|$))'
+    if re.match(field, text):
+        return True
+    hits = sorted(hit.start() for first in (re.escape(sep), r"\n") for hit in re.finditer(first + field, text))
+    quotes, counted = 0, 0
+    for at in hits:
+        quotes, counted = quotes + text.count('"', counted, at), at
+        if quotes % 2 == 0:
+            return True
+    return False
 
 
 def _unreadable(e: Exception) -> str:

@@ -582,7 +582,13 @@ def may_have_marks(text: str, sep: str) -> bool:
         return True
     if sep != ",":
         return re.search(rest, text) is not None
-    return re.search(r"\.\d+-|\"[^\"]*(?:,\d+-|\d,\d+[eE][+-]?\d)", text) is not None
+    if re.search(r"\.\d+-", text):
+        return True
+    # a comma mark after a quote with no quote between ("[^"]*,\d+-) is one after the file's first
+    # quote: searched from there, from each comma (the quote's scan to the next quote, backtracking at
+    # each character, took 1.8 s of a 43 MB file)
+    first = text.find('"')
+    return first >= 0 and re.compile(r",(?:\d+-|(?<=\d,)\d+[eE][+-]?\d)").search(text, first + 1) is not None
 
 
 def _unmark(frame: pd.DataFrame, marks: dict[str, dict[str, str]]) -> None:

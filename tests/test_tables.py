@@ -1434,6 +1434,9 @@ def test_a_comma_separated_file_is_read_twice_for_marks_only_where_a_value_may_h
     # the apostrophe looked for only where the text has one (a 60 MB file: 2 s of regular expression)
     assert may_have_marks("a;b\n1\u2019250\u2019000;1\n", ";") and may_have_marks("a;b\nx;6.376,29-\n", ";")
     assert not may_have_marks("name,b\nO'Brien,1\n'12,2\n", ",") and not may_have_marks("a;b\nO'Brien;12\n", ";")
+    # a comma mark is looked for after the file's first quote: none before it, any after it (from each comma)
+    assert not may_have_marks('a,b,c\n12,5e-3,x\n"q",1,2\n', ",") and may_have_marks('a,b,c\n"q",12,3e-3\n', ",")
+    assert may_have_marks('a,b\n"q",1\n"x 7,25-",2\n', ",") and not may_have_marks('a,b\nx,25-\n', ",")
     rows = [f'"{i},{i % 7}E+0{i % 4}",{i}' for i in range(1, 30)]
     (tmp_path / "e.csv").write_text("\n".join(["amount,y", *rows]) + "\n")
     assert number_marks(DatasetSpec(name="table", path=str(tmp_path / "e.csv"), target="y")) == \

@@ -1,7 +1,7 @@
 """Riding out a tracking server's restart: MLflow's own HTTP retries (urllib3, every request)
 sized to $PIPELINE_OUTAGE_S (configure_http_retries); past them one line, StoreUnreachable, and
 no more retries for this process (ServerClient wraps the client's calls); a console line when
-the retries start and one when the server answers again (retry_notice)."""
+the retries start and one when a call through server_calls succeeds again (retry_notice)."""
 
 from __future__ import annotations
 
@@ -54,13 +54,18 @@ def _connection_failure(e: BaseException) -> bool:
 def server_calls(uri: str):
     """Requests to a tracking server: when MLflow's retries are used up, StoreUnreachable with
     one line, and no more retries for this process (it is stopping; its finally blocks should
-    not wait out the limit again)."""
+    not wait out the limit again); when the server answers (a result, or an API error), the
+    console's "answers again" line if its retries had started (retry_notice): for every kind of
+    call, the client's, the report's own REST reads and artifact uploads alike."""
     from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_MAX_RETRIES
+    from mlflow.exceptions import MlflowException
 
     try:
         yield
     except Exception as e:
         if isinstance(e, StoreUnreachable) or not _connection_failure(e):
+            if isinstance(e, MlflowException):   # the server's own answer (an error): it answers again
+                retry_notice.answered()
             raise
         os.environ[MLFLOW_HTTP_REQUEST_MAX_RETRIES.name] = _http_retries_set[MLFLOW_HTTP_REQUEST_MAX_RETRIES.name] = "0"
         reason = _http_reason(e.__cause__ or e.__context__ or e)
@@ -70,6 +75,7 @@ def server_calls(uri: str):
         raise StoreUnreachable(f"the MLflow server {mask_credentials(uri)} {what} for {outage_limit_s():.0f} s "
                                f"({reason})" + ("; its log says why" if what != "did not answer" else ""),
                                store="mlflow") from None
+    retry_notice.answered()
 
 
 def hurry_stores(limit_s: float = LAST_WORDS_S) -> None:
@@ -105,9 +111,7 @@ class ServerClient:
 
         def call(*args, **kwargs):
             with server_calls(self._uri):
-                result = attr(*args, **kwargs)
-            retry_notice.answered()
-            return result
+                return attr(*args, **kwargs)
         return call
 
 

@@ -5,6 +5,7 @@ artifact store. Checked by reading both back through MlflowClient, on SQLite and
 import json
 import math
 import os
+import re
 
 import mlflow.artifacts
 import pytest
@@ -408,3 +409,36 @@ def test_a_parent_run_holds_the_latest_summarys_verdict_tags_and_no_others(tmp_p
     # the seeds advice's words are no verdict: its tag alone changing is no "changed verdicts"
     client.set_tag(parent, "verdict.l1.seeds_to_decide", "~9 seeds could show it better (an older wording)")
     assert log_verdicts(tracker, parent, plain) is False
+
+
+@pytest.mark.slow
+def test_a_report_read_that_rides_out_a_server_restart_says_the_server_answers_again(tmp_path, capsys):
+    """The report's own REST reads (get-history-bulk, runs/search as JSON) went around the
+    client: a read that rode out a restart left "does not answer" standing with no "answers
+    again" (until some later client call, with its time). Against a real `mlflow server`, killed
+    and started again on the same port while a bulk read retries."""
+    import threading
+
+    from .conftest import MlflowServer
+
+    server = MlflowServer(["server", "--backend-store-uri", f"sqlite:///{tmp_path / 'srv.db'}",
+                           "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
+                          tmp_path / "server.log", cwd=tmp_path)
+    tracker = Tracker(server.start())
+    try:
+        client = MlflowClient(tracker.uri)
+        run = client.create_run(client.create_experiment("restart")).info.run_id
+        client.log_batch(run, metrics=[Metric("train_loss", v, 0, s) for s, v in enumerate([0.9, 0.4])])
+        capsys.readouterr()
+        server.kill()
+        restart = threading.Timer(1.0, server.start)
+        restart.start()
+        assert tracker.read_histories([run], ("train_loss",)) == {run: {"train_loss": [0.9, 0.4]}}
+        restart.join()
+        out = capsys.readouterr().out
+        down = f"the MLflow server {tracker.uri} does not answer; MLflow retries"
+        assert down in out and re.search(rf"the MLflow server {tracker.uri} answers again \(after \d+ s\)",
+                                         out[out.index(down):]), out
+        assert tracker.study_runs("nothing", "trial") == [] and "does not answer" not in capsys.readouterr().out
+    finally:
+        server.stop()

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .errors import UsageError
-from .flags import as_flags, optional, train_study, tutorial_flag_hint, unused_strengths
+from .flags import as_flags, note_as_flags, optional, train_study, tutorial_flag_hint, unused_strengths
 from .words import and_list, counted, plural
 
 EXIT_USAGE = 2
@@ -35,9 +35,15 @@ def _study_from_args(args, trains: bool = True):
                        datasets=optional(args.datasets))
     if trains:
         study.require_comparison(args.study)
-    for note in study.notes:
-        print(f"note: {note}", file=sys.stderr, flush=True)
+    _say_notes(study.notes)
     return study
+
+
+def _say_notes(notes: Sequence[str]) -> None:
+    """Settings that change nothing (or are deprecated), one line each before anything is
+    trained: a study file's, and `train`'s flags'."""
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr, flush=True)
 
 
 def cmd_datasets(args) -> int:
@@ -247,8 +253,7 @@ def cmd_train(args) -> int:
     except UsageError as e:   # the one-cell study's field names, as the flags the user typed
         raise UsageError(as_flags(str(e))) from None
     plan = study.plans[0]
-    for note in unused_strengths(args, study.arms[0]):
-        print(f"note: {note}", file=sys.stderr, flush=True)
+    _say_notes([*map(note_as_flags, study.notes), *unused_strengths(args, study.arms[0])])
     data = load(plan.dataset, study.spec.split_seed)
     print(f"[{plan.label}] {data.sizes_line()}", flush=True)
     if line := study.strengths_line(plan):

@@ -9,6 +9,7 @@ from typing import Optional
 
 from . import arms
 from .errors import UsageError
+from .study_schema import DatasetSpec
 
 # MLproject passes every parameter: its defaults are this word (the UI shows it as the run's
 # param; an empty string showed as '') and mean "not given", as an empty string does.
@@ -58,7 +59,11 @@ def unused_strengths(args, arm: str) -> list[str]:
 
 def train_study(args) -> dict:
     """The `train` command's flags as a one-cell study."""
-    dataset = {"name": args.dataset, "val_fraction": args.val_fraction, "test_fraction": args.test_fraction}
+    dataset = {"name": args.dataset, "val_fraction": args.val_fraction}
+    # the default is left unset (the same identity): a dataset with a test split of its own notes a
+    # test_fraction it was given (mnist), and `mlflow run` passes this flag at its default every time
+    if args.test_fraction != DatasetSpec.model_fields["test_fraction"].default:
+        dataset["test_fraction"] = args.test_fraction
     for key in ("path", "target", "root", "train_size", "normalize", "task", "metric", "class_weight", "encoding",
                 "preprocess", "download"):
         value = given(getattr(args, key))
@@ -123,12 +128,19 @@ def tutorial_flag_hint(unknown: list[str]) -> Optional[str]:
     return None
 
 
+# The one-cell study's fields that hold one flag's value as a list of one (--regularizer l2: arms: [l2]).
+ONE_ITEM_FIELDS = ("arms", "seeds")
+
+
 def as_flags(message: str) -> str:
-    """A one-cell study's error ("train: field 'optimizer.lr' = -1.0: ...") with the flag's name."""
+    """A one-cell study's error ("train: field 'optimizer.lr' = -1.0: ...") with the flag's name,
+    and the value as the flag took it ("--regularizer = 'l3'", not the study's ['l3'])."""
     match = re.match(r"train: field '([^']+)'(.*)", message, re.S)
     if not match:
         return message
     field = match.group(1)
+    if field in ONE_ITEM_FIELDS:
+        return TRAIN_FLAGS[field] + re.sub(r"^ = \[(.*?)\]", r" = \1", match.group(2))
     if field in TRAIN_FLAGS:
         return f"{TRAIN_FLAGS[field]}{match.group(2)}"
     inner = next(((k, f) for k, f in TRAIN_FLAGS.items() if field.startswith(k + ".")), None)
@@ -136,6 +148,22 @@ def as_flags(message: str) -> str:
         return message
     rest = field[len(inner[0]) + 1:]   # an item of a list flag (--hidden 0,8), or a field in a mapping flag
     return f"{inner[1]}{match.group(2)}" if rest.split(".")[0].isdigit() else f"{inner[1]}: field '{rest}'{match.group(2)}"
+
+
+def note_as_flags(note: str) -> str:
+    """A one-cell study's note (a setting that changes nothing: "train: option 'root' is read by
+    ...", "train: arm 'l2' has l2 0 (strengths), so it trains exactly as none") in the flags the
+    user typed: "--root is read by ...", "--regularizer l2 with --l2 0 trains exactly as none"."""
+    note = note.replace(" (it is part of the study's identity; leave it out of new studies)", "")
+    note = note.replace("the study's identity", "the run's config_hash")
+    if note.startswith("train: field '"):
+        return as_flags(note)
+    if option := re.match(r"train: option '(\w+)'(.*)", note, re.S):
+        return TRAIN_FLAGS.get(f"datasets.0.{option.group(1)}", f"--{option.group(1)}") + option.group(2)
+    if off := re.match(r"train: arm '(\w+)' has (.+?) 0 \(strengths\), so it (.*)", note, re.S):
+        zeros = " and ".join(f"--{c} 0" for c in off.group(2).split(" and "))
+        return f"--regularizer {off.group(1)} with {zeros} {off.group(3)}"
+    return note.removeprefix("train: ")
 
 
 def number(text: str, flag: str):

@@ -270,7 +270,8 @@ def test_train_command_rejects_bad_values(workdir, env, monkeypatch, capsys):
     from pipeline.cli import main
 
     proc = run_cli(["train", "--dataset", "digits", "--regularizer", "l3"], cwd=workdir, env=env)
-    assert proc.returncode == 2 and "error: --regularizer = ['l3']: unknown arm 'l3'" in proc.stderr
+    # the value as the flag took it, not the one-cell study's list (['l3'])
+    assert proc.returncode == 2 and "error: --regularizer = 'l3': unknown arm 'l3'" in proc.stderr
     proc = run_cli(["train", "--dropout", "0.5,x"], cwd=workdir, env=env)
     assert proc.returncode == 2 and "--dropout" in proc.stderr
     monkeypatch.chdir(workdir)
@@ -279,6 +280,46 @@ def test_train_command_rejects_bad_values(workdir, env, monkeypatch, capsys):
                             (["--hidden", "0,8"], "error: --hidden = 0: Input should be greater than 0")):
         assert main(["train", *flags]) == 2 and capsys.readouterr().err.strip() == expected
     assert not (workdir / "mlflow.db").exists()
+
+
+def test_train_says_the_notes_a_study_file_would_get_in_its_flags(workdir, env, monkeypatch, capsys):
+    """A setting that changes nothing is noted by `train` as `ablation` notes it in a study file,
+    in the flags the user typed: an option another kind of dataset reads (--root on wine), SGD's
+    momentum beside Adam, a regularizer whose strength is 0 (beside a strength it does not read).
+    The run is trained all the same. Flags left at their defaults (mlflow run passes every one,
+    --test-fraction 0.25 included) are no note, on a dataset with a test split of its own too."""
+    from pipeline.cli import main, parser
+    from pipeline.flags import train_study
+    from pipeline.study import build_study
+
+    proc = run_cli(["train", "--dataset", "wine", "--root", "data", "--optimizer", "adam", "--momentum", "0.9",
+                    "--lr", "0.01", "--regularizer", "l2", "--l2", "0", "--dropout", "0.3", "--epochs", "1"],
+                   cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    notes = [line for line in proc.stderr.splitlines() if line.startswith("note: ")]
+    assert notes == ["note: --momentum = 0.9 is SGD's: Adam does not read it (its betas are torch's defaults, 0.9 and "
+                     "0.999); it changes nothing but the run's config_hash",
+                     "note: --root is read by the fashion_mnist and mnist datasets only: it changes nothing for wine",
+                     "note: --regularizer l2 with --l2 0 trains exactly as none",
+                     "note: --dropout 0.3 changes nothing for --regularizer l2 (it trains l2); --regularizer dropout "
+                     "or dropout_l2 reads it"], proc.stderr
+    assert re.search(r"\nwine/l2@l2=0/seed0: accuracy train=", proc.stdout), proc.stdout
+
+    def notes_of(*flags):
+        return build_study(train_study(parser().parse_args(["train", *flags])), "train").notes
+
+    mlproject = ["--regularizer", "none", "--momentum", "0.0", "--test-fraction", "0.25", "--download", "yes",
+                 "--root", "unset", "--preprocess", "unset", "--encoding", "unset", "--path", "unset"]
+    assert notes_of("--dataset", "mnist", *mlproject) == () and notes_of("--dataset", "wine", *mlproject) == ()
+    assert notes_of("--dataset", "mnist", "--test-fraction", "0.3") == (
+        "train: option 'test_fraction' changes nothing for mnist: it has a test split of its own (it is part of "
+        "the study's identity; leave it out of new studies)",)
+    monkeypatch.chdir(workdir)   # an alias of the baseline, and a seed out of range: the value as typed
+    for flags, said in ((["--regularizer", "Baseline"], "error: --regularizer = 'baseline': unknown arm 'baseline' "
+                         "(the baseline, no regularizer, is the arm 'none' here); allowed: none, dropout, l1, l2, "
+                         "dropout_l2"),
+                        (["--seed", "-1"], "error: --seed = -1: seed -1 is out of range")):
+        assert main(["train", *flags]) == 2 and capsys.readouterr().err.startswith(said)
 
 
 def test_train_flags_keep_none_as_a_value():

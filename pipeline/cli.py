@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -103,16 +104,37 @@ def cmd_ablation(args) -> int:
             print(f"report built in {seconds:.1f} s")
     if not (report and rebuilt):
         _discard_empty_root(ctx, changed)
-    from .ui_links import overview_link, ui_command, verdicts_view, view_link
+    from .ui_links import overview_link, verdicts_view, view_link
 
     overview = overview_link(ctx.tracker.uri, ctx.experiment_id, study.name)
-    served = ctx.tracker.uri.startswith(("http://", "https://"))   # the tracking server serves its own UI
-    print(f"\nBrowse the runs: {overview}" if served else
-          f"\nBrowse the runs: {ui_command(ctx.tracker.uri)} (or: make ui), then {overview}")
+    serve = _ui_command(ctx.tracker.uri)
+    print(f"\nBrowse the runs: {serve}, then {overview}" if serve else f"\nBrowse the runs: {overview}")
     if not view:   # each dataset's differences to none as columns (record_verdicts stored the view)
         print(f"Each dataset's differences to none, side by side: "
               f"{view_link(ctx.tracker.uri, ctx.experiment_id, verdicts_view(study.name, study.arms)[0])}")
     return 0
+
+
+def _ui_command(uri: str) -> Optional[str]:
+    """The command that serves the MLflow UI on this store where the printed links expect it
+    (127.0.0.1:5000), from any directory and shell: with this environment's own `mlflow` (a venv's
+    is not on the PATH of a shell that did not activate it; `make ablation` ran in one), and
+    `make ui` beside it where that opens the same store. None where the links open a server of
+    its own (the tracking server, or $PIPELINE_UI_URL's)."""
+    from .runtime import mask_credentials
+    from .tracking import tracking_uri
+    from .ui_links import links_are_local, ui_command
+
+    if not links_are_local(uri):
+        return None
+    local = os.path.abspath(uri) if "://" not in uri and not uri.startswith("file:") else uri   # a folder
+    command = ui_command(local)
+    mlflow = Path(sys.executable).parent / "mlflow"
+    if mlflow.is_file():
+        command = (os.path.relpath(mlflow) if mlflow.is_relative_to(Path.cwd()) else str(mlflow)) + command[len("mlflow"):]
+    shown = mask_credentials(command) + (" (password masked)" if mask_credentials(command) != command else "")
+    makefile = Path("Makefile").read_text(errors="replace") if Path("Makefile").is_file() else ""
+    return shown + (" (or: make ui)" if uri == tracking_uri() and re.search(r"(?m)^ui:", makefile) else "")
 
 
 def _discard_empty_root(ctx, changed: Sequence[str] = ()) -> None:
@@ -235,6 +257,10 @@ def cmd_report(args) -> int:
                          pdf=not args.no_pdf, record=not view, say_verdicts=True)
     for p in paths:
         print(f"report: {p}")
+    from .tracking import tracking_uri
+
+    if paths and (serve := _ui_command(tracking_uri(optional(args.tracking_uri)))):   # its links need a UI served
+        print(f"to open these links, serve the MLflow UI: {serve}")
     return 0 if paths else 1
 
 

@@ -703,3 +703,30 @@ def test_a_leaky_column_is_named_beside_the_verdicts(workdir, env):
     assert said in short or perfect in short, short
     html = next((workdir / "reports/leaky").rglob("report.html")).read_text()
     assert (said if said in short else perfect).replace("'", "&#39;") in html
+
+
+def test_the_end_of_a_study_gives_the_command_that_opens_its_store_in_the_ui(workdir, env):
+    """`ablation` and `report` end with the command that serves the MLflow UI their links open,
+    for the store used (a relative SQLite path made absolute, so the command works from any
+    directory) and with this environment's own mlflow (a venv's is not on a fresh shell's PATH);
+    `make ui` beside it only where a Makefile's ui target would open that same store. None where
+    the links open a server of their own ($PIPELINE_UI_URL). `report` printed no command before."""
+    import sys
+
+    write_study(workdir / "s.yaml", tiny_study_dict(datasets=[{"name": "wine"}], arms=["none", "l2"], seeds=2, epochs=2))
+    mlflow = Path(sys.executable).parent / "mlflow"
+    store = f"sqlite:///{workdir / 'rel.db'}"
+    command = f"{mlflow} ui --backend-store-uri {store} --host 127.0.0.1 --workers 1"
+    proc = run_cli(["ablation", "--study", "s.yaml", "--no-report", "--tracking-uri", "sqlite:///rel.db"],
+                   cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"\nBrowse the runs: {command}, then http://127.0.0.1:5000/#/experiments/" in proc.stdout, proc.stdout[-1500:]
+    assert mlflow.is_file() and MlflowClient(store).get_experiment_by_name("tiny") is not None   # the store it names
+
+    (workdir / "Makefile").write_text("ui:\n\tmlflow ui\n")   # a checkout's: `make ui` opens $MLFLOW_TRACKING_URI
+    for extra, said in (({}, f"to open these links, serve the MLflow UI: {command} (or: make ui)\n"),
+                        ({"PIPELINE_UI_URL": "http://mlflow.example:5000"}, None)):
+        report = run_cli(["report", "--study", "s.yaml", "--no-pdf"], cwd=workdir,
+                         env={**env, "MLFLOW_TRACKING_URI": "sqlite:///rel.db", **extra})
+        assert report.returncode == 0, report.stderr[-2000:]
+        assert said in report.stdout if said else "serve the MLflow UI" not in report.stdout, report.stdout[-1500:]

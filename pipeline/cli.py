@@ -117,10 +117,11 @@ def cmd_ablation(args) -> int:
 
 def _ui_command(uri: str) -> Optional[str]:
     """The command that serves the MLflow UI on this store where the printed links expect it
-    (127.0.0.1:5000), from any directory and shell: with this environment's own `mlflow` (a venv's
-    is not on the PATH of a shell that did not activate it; `make ablation` ran in one), and
-    `make ui` beside it where that opens the same store. None where the links open a server of
-    its own (the tracking server, or $PIPELINE_UI_URL's)."""
+    (127.0.0.1:5000): the store's path absolute (a relative SQLite path run elsewhere would open a
+    new, empty database without a word), with this environment's own `mlflow` (a venv's is not on
+    the PATH of a shell that did not activate it; `make ablation` ran in one), shown relative to
+    the working directory when it is under it; and `make ui` beside it where that opens the same
+    store. None where the links open a server of its own (the tracking server, or $PIPELINE_UI_URL's)."""
     from .runtime import mask_credentials
     from .tracking import tracking_uri
     from .ui_links import links_are_local, ui_command

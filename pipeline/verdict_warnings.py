@@ -140,9 +140,12 @@ def _every_arm(v: DatasetVerdicts) -> str:
 
 def _too_strong(v: DatasetVerdicts, said: str) -> str:
     """Arms at chance while none learned: their strength is the suspect (_strength_words), unless
-    one finished a single seed, whose others may have diverged: then the learning rate first."""
-    return _strength_words(v, said) + (f"; {and_list(list(map(v.name, v.one_seed)))} finished one seed only: if the "
-                                       "others diverged, a smaller learning rate comes first" if v.one_seed else "")
+    one finished fewer seeds than the others, whose missing ones may have diverged: then the
+    learning rate first."""
+    lost = [f"{and_list(list(map(v.name, v.one_seed)))} finished one seed only"] if v.one_seed else []
+    lost += [f"{v.name(a)} finished {n} of {most} seeds" for a, (n, most) in v.few_seeds.items()]
+    return _strength_words(v, said) + (f"; {and_list(lost)}: if the others diverged, a smaller learning rate "
+                                       "comes first" if lost else "")
 
 
 def _strength_words(v: DatasetVerdicts, said: str) -> str:

@@ -1800,3 +1800,18 @@ def test_an_arm_at_chance_on_its_one_seed_beside_a_none_that_learned_points_at_d
     assert warned.startswith("The arm dropout (on its one finished seed) scored no better than always predicting the "
                              "majority class (test accuracy 0.41) while none learned: ") and warned.endswith(
         "; dropout finished one seed only: if the others diverged, a smaller learning rate comes first"), warned
+
+
+def test_an_arm_at_chance_that_lost_some_seeds_points_at_divergence_too():
+    """none and L2 learned on 5 seeds; dropout finished 2 of them, both at the majority class's
+    level: its missing seeds point at a learning rate that diverged as much as at its strength. An
+    arm at chance on every seed it was given is blamed on its strength alone."""
+    values = {"none": {s: 0.6 + 0.01 * s for s in range(5)}, "l2": {s: 0.62 + 0.01 * s for s in range(5)},
+              "dropout": {1: 0.405, 3: 0.41}}
+    [v] = verdicts.decide_study([verdicts.DatasetResults("wq", "classification", values, n_test=400, chance=0.41)])
+    assert v.at_chance == ["dropout"] and v.few_seeds == {"dropout": (2, 5)}
+    warned = verdict_warnings.chance_warning(v)
+    assert warned.endswith("; dropout finished 2 of 5 seeds: if the others diverged, a smaller learning rate comes first"), warned
+    values["dropout"] = {s: 0.41 for s in range(5)}
+    [v] = verdicts.decide_study([verdicts.DatasetResults("wq", "classification", values, n_test=400, chance=0.41)])
+    assert v.few_seeds == {} and "learning rate" not in verdict_warnings.chance_warning(v)

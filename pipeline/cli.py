@@ -128,8 +128,7 @@ def _ui_command(uri: str) -> Optional[str]:
 
     if not links_are_local(uri):
         return None
-    local = os.path.abspath(uri) if "://" not in uri and not uri.startswith("file:") else uri   # a folder
-    command = ui_command(local)
+    command = ui_command(uri)
     mlflow = Path(sys.executable).parent / "mlflow"
     if mlflow.is_file():
         command = (os.path.relpath(mlflow) if mlflow.is_relative_to(Path.cwd()) else str(mlflow)) + command[len("mlflow"):]

@@ -13,11 +13,13 @@ def run_link(tracking_uri: str, experiment_id: str, run_id: str = "") -> str:
 
 def ui_command(tracking_uri: str) -> str:
     """The `mlflow ui` command that serves a local store from any directory (a relative SQLite
-    path would open a new, empty database elsewhere), with one worker (see `make ui`)."""
+    path or folder would open a new, empty store elsewhere), with one worker (see `make ui`)."""
     import os
 
     if tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
         tracking_uri = "sqlite:///" + os.path.abspath(tracking_uri[len("sqlite:///"):])
+    elif "://" not in tracking_uri and not tracking_uri.startswith("file:"):   # a folder store
+        tracking_uri = os.path.abspath(tracking_uri)
     return f"mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1 --workers 1"
 
 

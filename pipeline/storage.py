@@ -10,6 +10,7 @@ import functools
 import logging
 import math
 import os
+import sys
 import threading
 import time
 import warnings
@@ -69,6 +70,14 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
         try:
             return RetryingRDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
                                       grace_period=GRACE_S)
+        except sa.OperationalError as e:
+            # a pooler in front of PostgreSQL (PgBouncer, Neon's or Supabase's) refuses startup
+            # options it does not know: connect without the session limit rather than not at all
+            if "startup parameter" not in str(e) or "connect_args" not in engine_kwargs:
+                raise
+            print("note: the Optuna storage's server refuses the option idle_in_transaction_session_timeout "
+                  "(a connection pooler such as PgBouncer?); connecting without it", file=sys.stderr, flush=True)
+            engine_kwargs = {k: v for k, v in engine_kwargs.items() if k != "connect_args"}
         except (sa.IntegrityError, sa.ProgrammingError):
             # two processes creating Optuna's tables in a fresh database at once (two enqueues, a
             # Kubernetes Job's pods): the slower one's CREATE collides; the tables exist on a retry

@@ -822,3 +822,40 @@ def test_a_worker_paused_inside_a_transaction_holds_no_other_worker_up(postgres,
                 pass   # the server ended the paused session
             paused.close()
     assert [t.state for t in ostudy.get_trials()] == [TrialState.RUNNING]
+
+
+def test_a_pooler_that_refuses_the_session_option_still_connects(capsys):
+    """PgBouncer (as Neon's and Supabase's poolers) refuses startup options it does not know, and
+    the storage asks every PostgreSQL session for idle_in_transaction_session_timeout: through a
+    real PgBouncer the storage connects without it, says so in one line, and works."""
+    import shutil
+    import socket
+
+    from .conftest import free_port, postgres_server
+
+    bouncer = shutil.which("pgbouncer") or ("/usr/sbin/pgbouncer" if Path("/usr/sbin/pgbouncer").exists() else None)
+    if bouncer is None:
+        pytest.skip("PgBouncer is not installed (.ci/run installs it)")
+    with postgres_server() as pg:
+        port = free_port()
+        ini = pg.dir / "pgbouncer.ini"
+        ini.write_text(f"[databases]\n* = host=127.0.0.1 port={pg.port} user=postgres\n[pgbouncer]\n"
+                       f"listen_addr = 127.0.0.1\nlisten_port = {port}\nauth_type = any\npool_mode = session\n"
+                       f"unix_socket_dir =\nlogfile = {pg.dir / 'pgbouncer.log'}\n")
+        if pg.as_user:   # as root, PgBouncer runs as postgres (it refuses root), as the server does
+            subprocess.run(["chown", "postgres", str(ini)], check=True)
+        proc = subprocess.Popen([*pg.as_user, bouncer, str(ini)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(100):   # until it listens
+                with socket.socket() as s:
+                    if s.connect_ex(("127.0.0.1", port)) == 0:
+                        break
+                time.sleep(0.1)
+            storage = get_storage(f"postgresql://postgres@127.0.0.1:{port}/optuna")
+            assert "refuses the option idle_in_transaction_session_timeout" in capsys.readouterr().err
+            ostudy = optuna.create_study(study_name="pooled", storage=storage)
+            ostudy.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+            assert [t.state for t in ostudy.trials] == [TrialState.COMPLETE] * 2
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)

@@ -88,7 +88,7 @@ def judge_chance(d, v) -> None:
                    if (len(by_seed) >= 2 and no_better(v, list(by_seed.values()), m.higher_is_better))
                    or arm in v.one_seed]
     most = max(map(len, d.values.values()), default=0)
-    v.few_seeds = {arm: (len(d.values[arm]), most) for arm in v.at_chance if 2 <= len(d.values[arm]) < most}
+    v.few_seeds = {arm: (len(d.values[arm]), most) for arm in v.at_chance if len(d.values[arm]) < most}
     # below the constant by a fraction of a row is no overfitting to speak of: not judged without room
     v.below_chance = [] if v.little_room else [arm for arm in v.at_chance
                                                if overfits_below_chance(d, v, arm, list(d.values[arm]))]

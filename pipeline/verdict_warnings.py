@@ -128,22 +128,29 @@ def chance_warning(v: DatasetVerdicts) -> str:
 def _at_chance_names(v: DatasetVerdicts) -> str:
     """"none, L1, dropout+L2 (on its one finished seed)": the arms at chance, those judged on the one
     seed that finished (the others diverged or failed) named as such."""
-    return ", ".join(v.name(a) + (" (on its one finished seed)" if a in v.one_seed else "") for a in v.at_chance)
+    return ", ".join(v.name(a) + (" (on its one finished seed)" if a in _left_with_one(v) else "") for a in v.at_chance)
 
 
 def _every_arm(v: DatasetVerdicts) -> str:
     """"Every arm", or "Every arm (dropout+L2 on its one finished seed)" where some were judged on one seed."""
-    one = v.one_seed
+    one = _left_with_one(v)
     return "Every arm" + (f" ({and_list(list(map(v.name, one)))} on {'its' if len(one) == 1 else 'their'} one "
                           "finished seed)" if one else "")
+
+
+def _left_with_one(v: DatasetVerdicts) -> list[str]:
+    """The arms at chance on the one seed they finished where others finished more (in a study of
+    one seed, every arm has one and none lost any)."""
+    return [a for a, (n, _) in v.few_seeds.items() if n == 1]
 
 
 def _too_strong(v: DatasetVerdicts, said: str) -> str:
     """Arms at chance while none learned: their strength is the suspect (_strength_words), unless
     one finished fewer seeds than the others, whose missing ones may have diverged: then the
     learning rate first."""
-    lost = [f"{and_list(list(map(v.name, v.one_seed)))} finished one seed only"] if v.one_seed else []
-    lost += [f"{v.name(a)} finished {n} of {most} seeds" for a, (n, most) in v.few_seeds.items()]
+    single = list(map(v.name, _left_with_one(v)))
+    lost = [f"{and_list(single)} finished one seed only"] if single else []
+    lost += [f"{v.name(a)} finished {n} of {most} seeds" for a, (n, most) in v.few_seeds.items() if n > 1]
     return _strength_words(v, said) + (f"; {and_list(lost)}: if the others diverged, a smaller learning rate "
                                        "comes first" if lost else "")
 

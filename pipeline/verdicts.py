@@ -127,8 +127,8 @@ class DatasetVerdicts:
     chance: Optional[float] = None                           # what a constant prediction scores
     at_chance: list[str] = field(default_factory=list)       # arms whose mean is that within a margin, or worse
     one_seed: list[str] = field(default_factory=list)        # of at_chance: judged on their one finished seed
-    # of at_chance: arm -> (its finished seeds, the most any arm finished), where it finished fewer
-    # (2 or more: one_seed holds the single ones): its other seeds failed or diverged
+    # of at_chance: arm -> (its finished seeds, the most any arm finished), where it finished fewer:
+    # its other seeds failed or diverged (in a study of one seed, none did)
     few_seeds: dict[str, tuple[int, int]] = field(default_factory=dict)
     no_runs: list[str] = field(default_factory=list)         # arms with no finished run (every seed failed or diverged)
     little_room: bool = False   # the metric leaves almost no room above the constant (accuracy, rare class)

@@ -1815,3 +1815,14 @@ def test_an_arm_at_chance_that_lost_some_seeds_points_at_divergence_too():
     values["dropout"] = {s: 0.41 for s in range(5)}
     [v] = verdicts.decide_study([verdicts.DatasetResults("wq", "classification", values, n_test=400, chance=0.41)])
     assert v.few_seeds == {} and "learning rate" not in verdict_warnings.chance_warning(v)
+
+
+def test_a_study_of_one_seed_is_not_told_that_other_seeds_diverged():
+    """With one seed in the study (--seeds 1), an arm at chance had no other seeds to lose: its
+    warning says nothing of seeds that diverged or of "its one finished seed"."""
+    values = {"none": {0: 0.62}, "l1": {0: 0.41}, "l2": {0: 0.63}}
+    [v] = verdicts.decide_study([verdicts.DatasetResults("wq", "classification", values, n_test=400, chance=0.41)])
+    assert v.at_chance == ["l1"] and v.few_seeds == {}
+    warned = verdict_warnings.chance_warning(v)
+    assert warned.startswith("The arm L1 scored no better than always predicting the majority class")
+    assert "diverged" not in warned and "finished" not in warned, warned

@@ -185,7 +185,18 @@ def _names_as_the_study_writes_them(spec, frame: pd.DataFrame) -> pd.DataFrame:
     for name in names - set(map(str, frame.columns)):
         if (found := header_name(frame.columns, name)) is not None and found not in renamed:
             renamed[found] = name
-    return frame.rename(columns=renamed) if renamed else frame
+    if not renamed:
+        return frame
+    frame = frame.rename(columns=renamed)
+    # what reading the file found per column, under the names the columns now have ("ZIP " -> "ZIP":
+    # its codes kept as text, its points read as thousands)
+    attrs = frame.attrs
+    for key in ("zero_codes", "dot_thousands"):
+        if attrs.get(key):
+            attrs[key] = {renamed.get(c, c): v for c, v in attrs[key].items()}
+    if attrs.get("number_marks"):
+        attrs["number_marks"] = {m: {renamed.get(c, c): v for c, v in cols.items()} for m, cols in attrs["number_marks"].items()}
+    return frame
 
 
 def _closest(name: str, frame_or_names) -> str:

@@ -1661,6 +1661,11 @@ def test_codes_with_leading_zeros_stay_text_with_a_warning_and_only_their_tables
     plain = DatasetSpec(name="table", path=str(tmp_path / "plain.csv"), target="y")
     frame, _, r = tables.read(plain)
     assert not r["zero_codes"] and pd.api.types.is_numeric_dtype(frame["zip"]) and "zero_codes" not in _dataset_identity(plain, False)
+    # a header with a space after the name, which the study writes without it: still codes, kept as text
+    (tmp_path / "spaced.csv").write_text(lines(zips).replace("zip,", "ZIP ,", 1))
+    spaced = DatasetSpec(name="table", path=str(tmp_path / "spaced.csv"), target="y", preprocess={"keep_columns": ["ZIP"]})
+    frame, _, r = tables.read(spaced)
+    assert r["zero_codes"] == {"ZIP": "00501"} and "00501" in set(frame["ZIP"])
 
 
 @pytest.mark.slow

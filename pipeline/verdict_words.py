@@ -320,18 +320,27 @@ def holm_family(decided: list[DatasetVerdicts]) -> str:
     """The study's Holm family for the console's verdicts header: "Holm over all 16 comparisons",
     and the comparisons left out of it (an arm and none both at chance; fewer than 2 seeds), so
     that "one comparison" is not read as one arm studied."""
+    n = sum(holm_counted(p) for v in decided for p in v.paired.values())
+    words = {0: "no comparison to correct", 1: "one comparison, so no Holm correction"}.get(
+        n, f"Holm over all {n} comparisons")
+    left = left_out_of_holm(decided)
+    return words + (f" ({'; '.join(left)})" if left else "")
+
+
+def left_out_of_holm(decided: list[DatasetVerdicts], chance_where: str = "") -> list[str]:
+    """The comparisons the study's Holm family leaves out, in words (the console's verdicts header
+    and the report's notes): arms that, like none, did no better than a constant prediction, and
+    comparisons with fewer than 2 seeds shared with none. `chance_where` points to where those
+    arms are named (the report: " (at chance, below)")."""
     compared = [p for v in decided for p in v.paired.values()]
     n = sum(holm_counted(p) for p in compared)
     chance = sum(p.verdict == AT_CHANCE for p in compared)
     untested = len(compared) - n - chance
-    words = {0: "no comparison to correct", 1: "one comparison, so no Holm correction"}.get(
-        n, f"Holm over all {n} comparisons")
     other = "other " if n else ""
-    left = ([f"{chance} {other}{plural(chance, 'arm')} not compared with none: {'it' if chance == 1 else 'they'} and "
-             "none did no better than a constant prediction"] * bool(chance)
-            + [f"{untested} {other}{plural(untested, 'comparison')} not tested: fewer than 2 seeds on both sides"]
+    return ([f"{chance} {other}{plural(chance, 'arm')} not compared with none: {'it' if chance == 1 else 'they'} and "
+             f"none did no better than a constant prediction{chance_where}"] * bool(chance)
+            + [f"{untested} {other}{plural(untested, 'comparison')} not tested: fewer than 2 seeds shared with none"]
             * bool(untested))
-    return words + (f" ({'; '.join(left)})" if left else "")
 
 
 def _holm(p: stats.Paired) -> str:

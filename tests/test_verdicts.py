@@ -1715,6 +1715,12 @@ def test_the_holm_family_says_which_arms_were_left_out_at_chance(tmp_path):
     [w] = verdicts.decide_study([d])
     assert verdict_words.holm_family([w]) == ("no comparison to correct (3 arms not compared with none: they and none "
                                               "did no better than a constant prediction)")
+    # the report says the same, pointing to where those arms are named; a comparison on one shared seed is untested
+    values["l1"] = {0: 0.61}
+    [u] = verdicts.decide_study([d])
+    assert verdict_words.left_out_of_holm([u], " (at chance, below)") == [
+        "2 arms not compared with none: they and none did no better than a constant prediction (at chance, below)",
+        "1 comparison not tested: fewer than 2 seeds shared with none"]
 
 
 def test_seeds_beyond_a_thousand_are_written_as_every_other_number():

@@ -77,6 +77,7 @@ def analyze(data: ReportData) -> dict:
             "look_alphas": [f"{x:.4f}" for x in stats.spending(study.looks())] if study.adaptive else [],
             "n_comparisons": sum(verdicts.holm_counted(p) for d in datasets for p in d["paired"].values()),
             "secondary_families": verdict_words.secondary_families(decided),
+            "holm_left": verdict_words.left_out_of_holm(decided, " (at chance, below)"),
             # the notes that explain shares and the one-row floor, only where the study has them
             "any_share": any(METRICS[d["metric_name"]].share for d in datasets),
             "any_floored": any(p.floored for d in datasets for p in d["paired"].values()),

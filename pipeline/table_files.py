@@ -369,7 +369,8 @@ def _parquet_schema_in(path: str, size: int, mtime_ns: int) -> tuple:
 
         def is_words(kind) -> bool:
             kind = kind.value_type if pa.types.is_dictionary(kind) else kind
-            return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+            view = getattr(pa.types, "is_string_view", None)   # pyarrow 16 and later
+            return pa.types.is_string(kind) or pa.types.is_large_string(kind) or bool(view and view(kind))
 
         text = tuple(c for c in columns if is_words(schema.field(c).type))
         whole = set(columns)   # columns whose every row group counts no null

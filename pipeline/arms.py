@@ -121,21 +121,29 @@ def strengths_text(name: str, dropout: Any, l1: Any, l2: Any, l2_mode: str = "pe
     return ", ".join(parts)
 
 
+def variant_id(overrides: dict) -> str:
+    """A variant's name in cells, run names and tags: "" for the arm's own strengths, else e.g.
+    "l2=0.001" or "dropout=0.2,l2=0.0001" or "l2=0.001,l2_mode=decoupled"."""
+    def text(v):
+        return "/".join(f"{x:g}" for x in v) if isinstance(v, list) else (f"{v:g}" if isinstance(v, float) else str(v))
+    return ",".join(f"{k}={text(v)}" for k, v in overrides.items())
+
+
 def strengths_id(name: str, dropout: Any, l1: float, l2: float, l2_mode: str = "penalty",
                  penalize_bias: bool = False) -> str:
-    """What arm `name` trains with, as a path's point is written in run names
-    (study_schema.variant_id): "l2=0.001", "dropout=0.2/0.5,l2=0.01,l2_mode=decoupled"; l2_mode
-    and penalize_bias only where they differ from the defaults; "" for none."""
+    """What arm `name` trains with, as a path's point is written in run names (variant_id):
+    "l2=0.001", "dropout=0.2/0.5,l2=0.01,l2_mode=decoupled"; l2_mode and penalize_bias only where
+    they differ from the defaults; "" for none."""
     components = ARMS[name].components
     ps = [float(p) for p in dropout]
-    ps = ps[:1] if len(set(ps)) == 1 else ps   # equal layers are one p, as strengths_text writes them
-    values = {"dropout": "/".join(f"{p:g}" for p in ps), "l1": f"{float(l1):g}", "l2": f"{float(l2):g}"}
-    parts = [f"{c}={values[c]}" for c in components]
+    values = {"dropout": ps[:1] if len(set(ps)) == 1 else ps,   # equal layers are one p, as strengths_text writes them
+              "l1": float(l1), "l2": float(l2)}
+    overrides = {c: values[c] for c in components}
     if "l2" in components and l2_mode != "penalty":
-        parts.append(f"l2_mode={l2_mode}")
+        overrides["l2_mode"] = l2_mode
     if penalize_bias and {"l1", "l2"} & set(components):
-        parts.append("penalize_bias=true")
-    return ",".join(parts)
+        overrides["penalize_bias"] = "true"
+    return variant_id(overrides)
 
 
 # --- tuning ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origi
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from . import arms as arms_mod
+from .arms import variant_id
 from .datasets import KIND_OPTIONS
 from .datasets import REGISTRY as DATASETS
 from .tables import written_label
@@ -423,14 +424,6 @@ class Paths(_Strict):
             axes["l2_mode"] = self.l2_mode
         names = list(axes)
         return [dict(zip(names, values)) for values in product(*axes.values())] if axes else [{}]
-
-
-def variant_id(overrides: dict) -> str:
-    """A variant's name in cells, run names and tags: "" for the arm's own strengths, else e.g.
-    "l2=0.001" or "dropout=0.2,l2=0.0001" or "l2=0.001,l2_mode=decoupled"."""
-    def text(v):
-        return "/".join(f"{x:g}" for x in v) if isinstance(v, list) else (f"{v:g}" if isinstance(v, float) else str(v))
-    return ",".join(f"{k}={text(v)}" for k, v in overrides.items())
 
 
 class AdaptiveSeeds(_Strict):

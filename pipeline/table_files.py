@@ -59,7 +59,7 @@ def read_file(spec, path: Path) -> pd.DataFrame:
     separator, its repeated column names, and the columns read with a mark (dot_thousands,
     number_marks), whose values are then written as other numbers are; every problem a one-line
     UsageError."""
-    kind = "Parquet" if path.suffix.lower() in PARQUET else "CSV"
+    kind = "Parquet" if _is_parquet(path) else "CSV"
     if path.suffix.lower() in WORKBOOKS or (kind == "CSV" and _zipped_workbook(path)):
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: a spreadsheet workbook (Excel or "
                          "OpenDocument), which is not read; save its sheet as CSV (or Parquet) and point path at that")
@@ -263,13 +263,23 @@ def _csv_version(spec) -> Optional[tuple[str, int, int, str]]:
 
 
 def _file_version(path: Path, encoding: str) -> Optional[tuple[str, int, int, str]]:
+    if path.suffix.lower() in (*PARQUET, *WORKBOOKS):
+        return None
+    return _stamped(path, encoding)
+
+
+def _stamped(path: Path, encoding: str) -> Optional[tuple[str, int, int, str]]:
+    """(resolved path, size, modification time, encoding): what the file rules cache by; None
+    for a file that cannot be found."""
     try:
         stat = path.stat()
     except OSError:
         return None
-    if path.suffix.lower() in (*PARQUET, *WORKBOOKS):
-        return None
     return str(path.resolve()), stat.st_size, stat.st_mtime_ns, encoding
+
+
+def _is_parquet(path) -> bool:
+    return Path(path).suffix.lower() in PARQUET
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
@@ -320,14 +330,7 @@ def later_rules(spec) -> dict:
 
 def _parquet_version(spec) -> Optional[tuple[str, int, int, str]]:
     """_csv_version's (path, size, modification time, "") for a Parquet file; None for any other."""
-    path = Path(spec.path)
-    if path.suffix.lower() not in PARQUET:
-        return None
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return str(path.resolve()), stat.st_size, stat.st_mtime_ns, ""
+    return _stamped(Path(spec.path), "") if _is_parquet(spec.path) else None
 
 
 @functools.lru_cache(maxsize=16)   # identity asks for it per plan
@@ -447,7 +450,7 @@ def _id_names_in(path: str, size: int, mtime_ns: int, encoding: str, target: str
 
 def _header_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
     """A CSV's header or a Parquet file's columns, read without the rows."""
-    if Path(path).suffix.lower() in PARQUET:
+    if _is_parquet(path):
         return _parquet_schema_in(path, size, mtime_ns)[0]
     return _target_text_in(path, size, mtime_ns, encoding, target)[0]
 
@@ -458,7 +461,7 @@ def _tidied(path: str, size: int, mtime_ns: int, encoding: str, target: str, dro
     in text and the missing_values markers: its empty rows, footer rows and the study's drop_columns
     left out, text stripped ("" and "?" missing; not when `strip` is false: a row at a time, the slow
     part); how many empty rows it had); None for a file that cannot be read."""
-    parquet = Path(path).suffix.lower() in PARQUET
+    parquet = _is_parquet(path)
     try:
         frame = _read_parquet(Path(path)) if parquet else _read_csv(Path(path), encoding, target)
     except Exception:   # reading the table raises the one-line error
@@ -482,24 +485,23 @@ def _nearly_unique_in(path: str, size: int, mtime_ns: int, encoding: str, target
     The text is stripped only where the file as read has a column near that share (0.9; stripping
     merges few values): the common case costs one reading, not a strip of every text value; a Parquet
     file is read only where it has a column of text besides the target and the kept ones."""
-    def candidates(frame: pd.DataFrame, share: float) -> list:
-        chosen = {str(name).strip() for name in keep} | {str(header_name(frame.columns, target))}
-        distinct = frame.drop_duplicates()
+    def candidates(distinct: pd.DataFrame, share: float) -> list:   # of the file's distinct rows
+        chosen = {str(name).strip() for name in keep} | {str(header_name(distinct.columns, target))}
         counts, present = distinct.nunique(), distinct.notna().sum()
         return [c for c in distinct.columns if str(c).strip() not in chosen and is_text(distinct[c])
                 and present[c] >= MIN_ROWS_TO_JUDGE and counts[c] >= share * present[c]]
 
-    if Path(path).suffix.lower() in PARQUET:
+    if _is_parquet(path):
         columns, text, _ = _parquet_schema_in(path, size, mtime_ns)
         chosen = {str(name).strip() for name in drop + keep} | {str(header_name(columns, target))}
         if not any(str(c).strip() not in chosen for c in text):
             return ()
     raw = _tidied(path, size, mtime_ns, encoding, target, drop, strip=False)
-    if raw is None or not candidates(raw[0], 0.9 * NEARLY_UNIQUE_SHARE):
+    if raw is None or not candidates(raw[0].drop_duplicates(), 0.9 * NEARLY_UNIQUE_SHARE):
         return ()
     frame = _tidied(path, size, mtime_ns, encoding, target, drop)[0]
-    named = candidates(frame, NEARLY_UNIQUE_SHARE)
     distinct = frame.drop_duplicates()
+    named = candidates(distinct, NEARLY_UNIQUE_SHARE)
     commas = file_commas(frame, frame.attrs["sep"]) if named else ""
     found = []
     for c in named:
@@ -520,7 +522,7 @@ def _empty_rows_in(path: str, size: int, mtime_ns: int, encoding: str, target: s
     keeps is such a column without them (whatever no_signal then says of it). Read whole only where
     a line is separators alone, or, in a Parquet file, where every column may be missing somewhere
     (a row missing in all of them, left out as for a CSV)."""
-    if Path(path).suffix.lower() in PARQUET:
+    if _is_parquet(path):
         columns, _, blanks = _parquet_schema_in(path, size, mtime_ns)
         if not columns or len(blanks) < len(columns):
             return 0

@@ -226,7 +226,12 @@ def _share(hit: pd.Series, rows: Optional[pd.Series]) -> float:
     if rows is None:
         return float(hit.mean())
     total = int(rows.sum())
-    return float(rows[hit.to_numpy(dtype=bool)].sum() / total) if total else 0.0
+    return _rows(hit, rows) / total if total else 0.0
+
+
+def _rows(hit: pd.Series, rows: pd.Series) -> int:
+    """The rows of the spellings `hit` marks."""
+    return int(rows[hit.to_numpy(dtype=bool)].sum())
 
 
 # A text column of numbers but for a few repeated words is numbers with a "missing" code of its own
@@ -265,7 +270,7 @@ def percent_mixed(column: pd.Series) -> Optional[dict]:
     plain = text.str.fullmatch(r"[+-]?\d*[.,]?\d+") & (pd.to_numeric(text.str.replace(",", "."), errors="coerce") != 0)
     if not (pct.any() and plain.any()):
         return None
-    return {"with": int(rows[pct.to_numpy(dtype=bool)].sum()), "without": int(rows[plain.to_numpy(dtype=bool)].sum()),
+    return {"with": _rows(pct, rows), "without": _rows(plain, rows),
             "examples": [text[pct].iloc[0], text[plain].iloc[0]]}
 
 

@@ -105,10 +105,30 @@ def widest(metric: str) -> float:
     return high - low
 
 
+def _limit(metric: str) -> float:
+    """widest as shown: 100 (points) for a share; inf for an unbounded metric."""
+    return abs(shown(widest(metric), metric))
+
+
+def _beyond(metric: str) -> str:
+    """"100 pt, further than a difference in test accuracy can go": what a cut interval reaches past."""
+    m = METRICS[metric]
+    return f"{_limit(metric):g}{' pt' if m.share else ''}, further than a difference in {m.label} can go"
+
+
+def cut_words(sides: tuple[bool, bool], beyond: str, n: int) -> str:
+    """Why an interval is cut, for a sentence: "its 95% CI reaches past ±100 pt, further than ..., so it
+    is cut there (*): 3 seeds are too few ...". `sides`: which ends (low, high) are cut; `beyond`:
+    what they reach past, after its sign (_beyond; a secondary outcome's own)."""
+    side = "".join(sign for sign, past in zip("-+", sides) if past)
+    return (f"its 95% CI reaches past {'±' if len(side) == 2 else side}{beyond}, so it is cut there ({CUT_MARK}): "
+            f"{n} seeds are too few to say how large the difference is")
+
+
 def past_bounds(p: stats.Paired, metric: str) -> bool:
     """Whether the difference's 95% CI reaches past what two values of the metric can differ by
     (accuracy from 2-3 seeds: -131 pt): `interval` writes it cut there and marked (CUT_MARK)."""
-    return max(abs(p.ci_low), abs(p.ci_high)) > widest(metric) if math.isfinite(p.ci_low) else False
+    return math.isfinite(p.ci_low) and any(cut_sides(p, metric))
 
 
 CUT_MARK = "*"   # after an interval cut at the metric's bounds (past_bounds); bounds_words says why
@@ -118,20 +138,14 @@ def bounds_words(p: stats.Paired, metric: str) -> str:
     """Why an interval is cut (past_bounds), for a verdict's sentence; "" when it is not."""
     if not past_bounds(p, metric):
         return ""
-    m = METRICS[metric]
-    limit = abs(shown(widest(metric), metric))
-    side = "".join(sign for sign, past in zip("-+", cut_sides(p, metric)) if past)
-    return (f"its 95% CI reaches past {'±' if len(side) == 2 else side}{limit:g}{' pt' if m.share else ''}, further than "
-            f"a difference in {m.label} can go, so it is cut there ({CUT_MARK}): {p.n} seeds are too few to say how large "
-            "the difference is")
+    return cut_words(cut_sides(p, metric), _beyond(metric), p.n)
 
 
 def cut_sides(p: stats.Paired, metric: str) -> tuple[bool, bool]:
     """Which of the 95% CI's ends as shown (low, high: points for a share, arm minus none) reach
     past what two values of the metric can differ by, so that `shown_ends` cuts them."""
-    limit = abs(shown(widest(metric), metric))   # inf for an unbounded metric
     ends = sorted(shown(x, metric) for x in (p.ci_low, p.ci_high))
-    return ends[0] < -limit, ends[1] > limit
+    return ends[0] < -_limit(metric), ends[1] > _limit(metric)
 
 
 def outcome_widest(key: str, metric: str) -> float:
@@ -146,17 +160,14 @@ def outcome_widest(key: str, metric: str) -> float:
 def cut_note(metric: str) -> str:
     """What CUT_MARK means, under a table whose intervals `interval` cut and marked (a path's
     differences to none): "* an interval marked so reaches past ±100 pt, ..."."""
-    m = METRICS[metric]
-    limit = abs(shown(widest(metric), metric))
-    return (f"{CUT_MARK} an interval marked so reaches past ±{limit:g}{' pt' if m.share else ''}, further than a "
-            f"difference in {m.label} can go, and is cut there: its seeds are too few to say how large the difference "
-            "is")
+    return (f"{CUT_MARK} an interval marked so reaches past ±{_beyond(metric)}, and is cut there: its seeds are "
+            "too few to say how large the difference is")
 
 
 def shown_ends(p: stats.Paired, metric: str) -> list[float]:
     """The 95% CI's ends as `interval` writes them, low first: shown (points for a share, arm minus
     none) and cut to what two values of the metric can differ by (±100 pt for a share)."""
-    limit = abs(shown(widest(metric), metric))   # inf for an unbounded metric
+    limit = _limit(metric)
     return sorted(min(max(shown(x, metric), -limit), limit) for x in (p.ci_low, p.ci_high))
 
 
@@ -169,7 +180,7 @@ def interval(p: stats.Paired, metric: str) -> str:
         return " (the same on every seed)"
     ends = shown_ends(p, metric)
     rope = abs(shown(p.rope, metric)) if math.isfinite(p.rope) else math.nan
-    big = min(largest(p, metric), abs(shown(widest(metric), metric)))
+    big = min(largest(p, metric), _limit(metric))
     return (" [" + ", ".join(_end(e, metric, big, rope) for e in ends) + "]"
             + (CUT_MARK if past_bounds(p, metric) else ""))
 

@@ -7,7 +7,7 @@ import math
 
 from . import arms, stats
 from .chance import largest_step
-from .metric_numbers import (CUT_MARK, amount, bounds_words, difference, number, outcome_widest, p_text, quantity,
+from .metric_numbers import (CUT_MARK, amount, bounds_words, cut_words, difference, number, outcome_widest, p_text, quantity,
                              rope_text, same_decimals)
 from .path_words import flat_paths_note
 from .task import METRICS
@@ -147,14 +147,12 @@ def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
     primary metric's (metric_numbers.bounds_words)."""
     ends = sorted(x * (1 if p.mean_diff >= 0 else -1) for x in (p.ci_low, p.ci_high))   # the magnitude's direction
     limit = outcome_widest(outcome.key, metric)
-    past = "".join(sign for sign, beyond in zip("-+", (ends[0] < -limit, ends[1] > limit)) if beyond)
-    said = _secondary_words(outcome, p, metric, [min(max(e, -limit), limit) for e in ends], bool(past))
-    if not past:
+    sides = (ends[0] < -limit, ends[1] > limit)
+    said = _secondary_words(outcome, p, metric, [min(max(e, -limit), limit) for e in ends], any(sides))
+    if not any(sides):
         return said
-    past = "±" if len(past) == 2 else past
     what = f"two train-test gaps in {METRICS[metric].label}" if outcome.key == "gap_metric" else "two shares of weights"
-    return (f"{said}; its 95% CI reaches past {past}{100 * limit:g} pt, further than {what} can differ, so it is cut there "
-            f"({CUT_MARK}): {p.n} seeds are too few to say how large the difference is")
+    return f"{said}; " + cut_words(sides, f"{100 * limit:g} pt, further than {what} can differ", p.n)
 
 
 def _secondary_words(outcome: Secondary, p: stats.Paired, metric: str, ends: list[float], cut: bool) -> str:

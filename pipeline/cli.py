@@ -132,7 +132,8 @@ def _ui_command(uri: str) -> Optional[str]:
     mlflow = Path(sys.executable).parent / "mlflow"
     if mlflow.is_file():
         command = (os.path.relpath(mlflow) if mlflow.is_relative_to(Path.cwd()) else str(mlflow)) + command[len("mlflow"):]
-    shown = mask_credentials(command) + (" (password masked)" if mask_credentials(command) != command else "")
+    masked = mask_credentials(command)
+    shown = masked + (" (password masked)" if masked != command else "")
     makefile = Path("Makefile").read_text(errors="replace") if Path("Makefile").is_file() else ""
     return shown + (" (or: make ui)" if uri == tracking_uri() and re.search(r"(?m)^ui:", makefile) else "")
 

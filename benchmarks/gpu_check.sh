@@ -51,13 +51,26 @@ device() {
         $py -c 'import torch, platform; print("torch", torch.__version__, "python", platform.python_version(),
 "cuda", torch.cuda.is_available() and torch.cuda.get_device_name())'
     } 2>&1 | tee "$out/device.txt"
+    # GPU_PROFILE="ab:120 step:90 ...": benchmarks/gpu_profile.py's sections first, each with its
+    # own time limit in seconds (none by default)
+    local s
+    for s in ${GPU_PROFILE:-}; do
+        timeout "${s#*:}" $py benchmarks/gpu_profile.py "${s%%:*}" 2>&1 | tee -a "$out/profile.log"
+        echo "profile ${s%%:*} exit: ${PIPESTATUS[0]}" | tee -a "$out/profile.log"
+    done
     # the CUDA-only tests first, then part 9, then the rest of the three files (their CPU tests
     # ran in CI already; here they show nothing breaks beside a GPU): what runs out of time is last
     timeout ${GPU_TESTS_S:-150} $py -m pytest -q -rs -p no:cacheprovider tests/test_execution.py tests/test_tuning.py \
         tests/test_population.py -k cuda 2>&1 | tee "$out/tests-cuda.log"
     echo "CUDA tests exit: ${PIPESTATUS[0]}" | tee -a "$out/tests-cuda.log"
-    timeout ${GPU_BENCH_S:-300} $py benchmarks/bench.py --only 9 2>&1 | tee "$out/bench9.log"
-    echo "bench exit: ${PIPESTATUS[0]}" | tee -a "$out/bench9.log"
+    for s in ${GPU_PROFILE_AFTER:-}; do   # the same, after the CUDA tests
+        timeout "${s#*:}" $py benchmarks/gpu_profile.py "${s%%:*}" 2>&1 | tee -a "$out/profile.log"
+        echo "profile ${s%%:*} exit: ${PIPESTATUS[0]}" | tee -a "$out/profile.log"
+    done
+    if [ "${GPU_BENCH_S:-300}" -gt 0 ]; then
+        timeout ${GPU_BENCH_S:-300} $py benchmarks/bench.py --only 9 2>&1 | tee "$out/bench9.log"
+        echo "bench exit: ${PIPESTATUS[0]}" | tee -a "$out/bench9.log"
+    fi
     [ "${GPU_REST_S:-60}" -gt 0 ] || return 0   # GPU_REST_S=0: a short lease, the CPU tests skipped
     timeout ${GPU_REST_S:-60} $py -m pytest -q -x -p no:cacheprovider tests/test_execution.py tests/test_tuning.py \
         tests/test_population.py -k "not cuda" $($py -c "import xdist" 2>/dev/null && echo -n 4) 2>&1 | tee "$out/tests-rest.log"

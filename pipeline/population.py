@@ -12,6 +12,7 @@ parameters is K independent optimizers.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterable, Optional, Union
 
 import torch
@@ -37,12 +38,17 @@ def compatible(a: TrialConfig, b: TrialConfig) -> bool:
 
 
 # MKL's batched GEMM on CPU takes a slow path for narrow outputs: [10, 32, 128] x [10, 128, 10]
-# costs 3x as much as x [10, 128, 16] (BENCHMARKS.md, session 4). So the output
+# costs 3x as much as x [10, 128, 16] (BENCHMARKS.md, session 4). So on the CPU the output
 # layer is stored with at least MIN_OUT columns; the extra ones start at zero, get zero
 # gradient (the loss sees only the real outputs), so every optimizer and penalty leaves them zero.
+# cuBLAS has no such path: on CUDA the padding would only add work.
 MIN_OUT = 16
 GATHER_BYTES = 64 << 20  # gather a whole epoch's batches at once when they fit in this
-EVAL_ELEMENTS = 8 << 20  # activations per evaluation block, all models together (32 MB)
+# activations per evaluation block, all models together: 32 MB on the CPU; on CUDA 512 MB, since
+# 32 MB there cut MNIST's validation split at K = 256 into 147 blocks of 41 rows (launch-bound,
+# and matmuls too thin for full tiles: BENCHMARKS.md, GPU)
+EVAL_ELEMENTS = 8 << 20
+EVAL_ELEMENTS_CUDA = 128 << 20
 
 
 class Population:
@@ -61,7 +67,7 @@ class Population:
                 bound = 1.0 / math.sqrt(a)
                 ws[layer].append((torch.rand((b, a), generator=g) * 2 * bound - bound).t())
                 bs[layer].append(torch.rand((b,), generator=g) * 2 * bound - bound)
-        pad = max(MIN_OUT - n_out, 0)
+        pad = max(MIN_OUT - n_out, 0) if device.type == "cpu" else 0
         ws[-1] = [nn.functional.pad(w, (0, pad)) for w in ws[-1]]
         bs[-1] = [nn.functional.pad(b, (0, pad)) for b in bs[-1]]
         self.W = [torch.stack(w).contiguous().to(device).requires_grad_() for w in ws]
@@ -135,7 +141,7 @@ def _evaluate(pop: Population, x: torch.Tensor, y: torch.Tensor, task: Task, kee
     activations of all K models stay within EVAL_ELEMENTS floats (MNIST's validation split at
     K = 10 would otherwise hold ~130 MB; a large CSV's, gigabytes)."""
     widest = max(x.shape[1], *(w.shape[2] for w in pop.W))
-    rows = max(1, EVAL_ELEMENTS // (pop.k * widest))
+    rows = max(1, (EVAL_ELEMENTS_CUDA if x.device.type == "cuda" else EVAL_ELEMENTS) // (pop.k * widest))
     loss_sum = torch.zeros(pop.k, dtype=torch.float64, device=x.device)
     loss_weight = torch.zeros(pop.k, dtype=torch.float64, device=x.device)
     hits = torch.zeros(pop.k, dtype=torch.float64, device=x.device)
@@ -190,13 +196,16 @@ def _shifted(on_epoch: EpochHook, offset: int) -> EpochHook:
 def _train_one_population(cfgs: list[TrialConfig], data: Splits, device: torch.device,
                           on_epoch: Optional[EpochHook]) -> list[Union[TrainResult, Diverged]]:
     run = _PopulationRun(cfgs, data, device)
-    for epoch in range(1, cfgs[0].epochs + 1):
-        if not bool(run.training.any()):
-            break
-        rows = run.end_epoch(epoch, *run.train_epoch())
-        if on_epoch is not None:
-            for j in on_epoch(epoch, rows):
-                run.training[j] = False   # pruned: frozen from now on
+    try:
+        for epoch in range(1, cfgs[0].epochs + 1):
+            if not bool(run.training.any()):
+                break
+            rows = run.end_epoch(epoch, *run.train_epoch())
+            if on_epoch is not None:
+                for j in on_epoch(epoch, rows):
+                    run.training[j] = False   # pruned: frozen from now on
+    finally:
+        run.stop_drawing()
     return run.results()
 
 
@@ -245,6 +254,11 @@ class _PopulationRun:
         self.k = k = len(cfgs)
         self.pop = Population(cfgs, data.n_features, data.n_outputs, device)
         self.g_order = [streams.order_generator(c.seed) for c in cfgs]
+        # On CUDA the next epoch's batch orders are drawn on the CPU while this epoch trains: K
+        # randperms of the training rows cost ~0.1-0.2 s at K = 256 on MNIST, a tenth of the
+        # epoch, with the GPU idle. Each model's orders are still its stream's randperms in turn.
+        self.order_drawer = ThreadPoolExecutor(1, "epoch-orders") if device.type == "cuda" else None
+        self.next_order = None
         self.l1 = torch.tensor([c.l1 for c in cfgs], device=device).view(k, 1, 1)
         self.l2 = torch.tensor([c.l2 for c in cfgs], device=device).view(k, 1, 1)
         self.use_l1, self.use_l2 = bool((self.l1 > 0).any()), bool((self.l2 > 0).any())
@@ -278,7 +292,7 @@ class _PopulationRun:
         on = training.view(k, 1, 1)
         l1_on = torch.where(on, self.l1, 0.0) if self.use_l1 else None
         l2_on = torch.where(on, self.l2, 0.0)
-        order = torch.stack([torch.randperm(self.n, generator=g) for g in self.g_order]).to(self.device)
+        order = self._epoch_order()
         # Small data: every model's epoch gathered at once; a step then takes a view of it.
         # Large data (MNIST: 600 MB for K = 10) is gathered step by step.
         x_epoch = self.x_tr[order] if self.gather_epochs else None
@@ -311,6 +325,22 @@ class _PopulationRun:
         losses = torch.stack(step_losses)                                   # [steps, K]
         penalties = torch.stack(step_penalties) if step_penalties else torch.zeros_like(losses)
         return losses, penalties, batch_sizes, torch.stack(step_weights) if step_weights else None
+
+    def _draw_orders(self) -> torch.Tensor:
+        order = torch.stack([torch.randperm(self.n, generator=g) for g in self.g_order])
+        return order.pin_memory() if self.device.type == "cuda" else order   # for a copy that does not wait
+
+    def _epoch_order(self) -> torch.Tensor:
+        """Every model's batch order for this epoch, [K, n] on the device."""
+        if self.order_drawer is None:
+            return self._draw_orders().to(self.device)
+        ready = self.next_order if self.next_order is not None else self.order_drawer.submit(self._draw_orders)
+        self.next_order = self.order_drawer.submit(self._draw_orders)   # the next epoch's, meanwhile
+        return ready.result().to(self.device, non_blocking=True)
+
+    def stop_drawing(self) -> None:
+        if self.order_drawer is not None:
+            self.order_drawer.shutdown(wait=True, cancel_futures=True)
 
     @torch.no_grad()
     def _penalty_gradients(self, l1_on: Optional[torch.Tensor], l2_on: torch.Tensor) -> None:

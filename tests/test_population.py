@@ -175,6 +175,26 @@ def test_a_cells_numbers_do_not_depend_on_its_population():
     assert all(torch.equal(s[1][0], f[1][1]) for s, f in zip(solo, first))
 
 
+def test_epoch_orders_drawn_ahead_in_a_thread_are_each_models_own_stream():
+    """On CUDA the next epoch's batch orders are drawn on a thread while an epoch trains; the
+    orders are still every model's randperms in turn. Checked on the CPU by giving a run the
+    drawer that CUDA runs get: the same orders as drawn at each epoch's start."""
+    from concurrent.futures import ThreadPoolExecutor
+    from pipeline.population import _PopulationRun
+
+    data = load(DatasetSpec(name="digits", train_size=200), 0)
+    cfgs = [TrialConfig(arm="none", seed=s, dropout=(0.0,), hidden=(8,), epochs=3) for s in (4, 1, 9)]
+    ahead, plain = (_PopulationRun(cfgs, data, torch.device("cpu")) for _ in range(2))
+    ahead.order_drawer = ThreadPoolExecutor(1)
+    try:
+        drawn = [ahead._epoch_order() for _ in range(3)]
+    finally:
+        ahead.stop_drawing()
+    for order in drawn:
+        assert torch.equal(order, plain._epoch_order())
+    assert not torch.equal(drawn[0], drawn[1]) and sorted(drawn[2][1].tolist()) == list(range(plain.n))
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here (run on a GPU machine)")
 def test_on_cuda_both_engines_draw_the_same_dropout_masks():
     """Dropout masks are a function of the trial alone on every device: on CUDA too, the

@@ -233,6 +233,9 @@ def section_step() -> None:
 
     s = Step(k, x_tr, y_tr)
     show("gather only", cuda_ms(lambda: s.batch()))
+    order = torch.stack([torch.randperm(len(x_tr), device="cuda") for _ in range(k)])
+    show("gather, a column slice of a [K, n] order as index (before)", cuda_ms(lambda: x_tr[order[:, 256:512]]))
+    show("gather, index_select of the same (the engine)", cuda_ms(lambda: population._rows(x_tr, order[:, 256:512])))
     show("matmuls only (7 bmm)", cuda_ms(s.matmuls_only))
     show("forward + loss", cuda_ms(s.forward_only))
     show("forward + backward", cuda_ms(s.forward_backward))

@@ -3,7 +3,8 @@ the fp32 matmul limit). Run by `benchmarks/gpu_check.sh device`, one section per
 a section cut at its time limit does not take the others with it:
 
   ab       the engine itself, per model-epoch at the auto size (MNIST 784-256-256-10, batch 256,
-           SGD, as part 9): this code against the previous epoch-order and evaluation settings
+           SGD, as part 9, bench.epoch_seconds): this code against the previous epoch-order and
+           evaluation settings
   step     one step's parts, timed apart on stand-alone tensors (the same shapes): the matmuls
            alone, forward, forward + backward, the whole step; then variants of the step
            (weights stored [K, out, in], bmm then add, the output layer padded to 16, tf32,
@@ -91,17 +92,15 @@ def section_ab(repeats: int) -> None:
     say(f"ab: K={k}, fp32 limit {limit:.5f} s/model-epoch")
 
     def per_model_epoch(previous: bool, precision: str = "fp32") -> float:
-        def run(epochs):
-            saved = _previous_settings() if previous else None
-            try:
-                population.train_population([TrialConfig(seed=s, epochs=epochs, precision=precision, **BASE)
-                                             for s in range(k)], data)
-                torch.cuda.synchronize()
-            finally:
-                if saved:
-                    _restore(saved)
-        lo, hi = bench.median_times([lambda: run(1), lambda: run(3)], repeats)
-        return bench.slope_and_intercept(lo, hi)[0] / k
+        saved = _previous_settings() if previous else None
+        try:
+            return bench.epoch_seconds([TrialConfig(seed=s, precision=precision, **BASE) for s in range(k)], data,
+                                       epochs=2 + 2 * repeats) / k
+        finally:
+            if saved:
+                _restore(saved)
+
+    per_model_epoch(False)   # cuBLAS and the allocator warmed before either side is timed
 
     for label, previous in (("previous settings", True), ("this code", False)):
         t = per_model_epoch(previous)

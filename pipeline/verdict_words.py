@@ -108,7 +108,7 @@ def seeds_cell(p: stats.Paired) -> str:
     "" when no estimate applies."""
     if not p.seeds_needed:
         return ""
-    many = f"> {p.seeds_needed - 1}" if p.seeds_needed > stats.MAX_SEEDS else f"~{p.seeds_needed}"
+    many = f"> {quantity(stats.MAX_SEEDS)}" if p.seeds_needed > stats.MAX_SEEDS else f"~{quantity(p.seeds_needed, 6)}"
     what = p.needed_for
     if _within_rope_so_far(p):
         what += ", mean within the ROPE so far"   # as the sentence's "though its mean difference ... smaller"

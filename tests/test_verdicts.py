@@ -1731,6 +1731,8 @@ def test_seeds_beyond_a_thousand_are_written_as_every_other_number():
     assert verdict_words.seeds_to_decide(p).startswith("~1 514 seeds could show it equivalent (beyond a practical study")
     far = dataclasses.replace(p, seeds_needed=stats.MAX_SEEDS + 1)
     assert verdict_words.seeds_to_decide(far).startswith("more than 10 000 seeds could show it equivalent")
+    # and the report's column writes them the same way
+    assert verdict_words.seeds_cell(p) == "~1 514 (equivalent)" and verdict_words.seeds_cell(far) == "> 10 000 (equivalent)"
 
 
 def test_a_secondary_outcome_on_one_seed_says_it_was_not_tested():

@@ -13,7 +13,7 @@ from typing import Any
 
 from .datasets import REGISTRY as DATASETS
 from .errors import UsageError
-from .table_files import dot_thousands, later_rules, number_marks
+from .table_identity import dot_thousands, later_rules, number_marks
 from .datasets import legacy_normalization, normalization
 
 # Bump when training semantics change, so old studies are never resumed with new code.

@@ -10,6 +10,7 @@ from typing import Any, Optional, get_args
 from pydantic import BaseModel, ValidationError
 
 from .study_schema import TRAINING_KEYS, DatasetSpec, StudyFile, Training, field_kinds
+from .tutorial_words import TUTORIAL_FIELDS, TUTORIAL_VALUES, WEIGHT_DECAY
 
 
 def format_validation_error(source: str, err: ValidationError, model: Optional[type] = None,
@@ -96,16 +97,6 @@ def mapping_expected(loc: str, value: Any) -> str:
     if last == "optimizer":
         return f"a block of fields: optimizer: {{name: {value}, lr: <its learning rate>}}"
     return f"a block of fields, e.g. {last}: {MAPPING_EXAMPLES.get(last, '{<field>: <value>}')}"
-
-
-# PyTorch's and the tutorials' words for settings of a study file, and where they are here.
-WEIGHT_DECAY = ("the optimizer's weight_decay is the l2 arm's strength here: strengths: {l2: <its value>, "
-                "l2_mode: weight_decay}, with penalize_bias: true to decay the biases too, as "
-                "weight_decay on model.parameters() does")
-TUTORIAL_FIELDS = {"learning_rate": "lr", "lr_rate": "lr", "num_epochs": "epochs",
-                   "n_epochs": "epochs", "dropout_rate": "dropout", "dropout_p": "dropout"}
-TUTORIAL_VALUES = {("optimizer.name", "adamw"): "AdamW is Adam with decoupled weight decay here: optimizer: {name: adam} "
-                   "and strengths: {l2: <its weight_decay>, l2_mode: decoupled}"}
 
 
 @functools.lru_cache(maxsize=1)

@@ -15,6 +15,7 @@ from .datasets import KIND_OPTIONS
 from .datasets import REGISTRY as DATASETS
 from .tables import written_label
 from .task import METRICS
+from .tutorial_words import ANY_TABLE, not_a_dataset, not_an_arm
 
 # Seeds are the streams every random draw of a trial comes from, and an Optuna param of its
 # trial (an IntDistribution from 0 to grid.SEED_HIGH).
@@ -181,56 +182,6 @@ CPU_POPULATION_SIZE = 10
 CUDA_POPULATION_CAP = 256
 
 
-# what tutorials call the unregularized model
-BASELINE_WORDS = ("baseline", "base", "noreg", "noregularization", "noregularisation", "noregularizer",
-                  "unregularized", "unregularised", "vanilla", "plain", "control")
-
-
-def _not_an_arm(name: str) -> str:
-    """What a tutorial's regularizer that is not an arm of its own is here: weight decay is how
-    L2 applies its strength, hand-written masks are the dropout arm, L1 with L2 is a new arm."""
-    bare = _bare(name)
-    if bare in BASELINE_WORDS:
-        return f"the baseline, no regularizer, is the arm {arms_mod.BASELINE!r} here"
-    if bare in ("weightdecay", "wd", "adamw", "decoupled", "l2weightdecay", "l2wd", "decay"):
-        return ("weight decay is the l2 arm's l2_mode: strengths: {l2_mode: weight_decay} (decoupled: AdamW's); "
-                "against the loss penalty on the same seeds: paths: {l2_mode: [penalty, weight_decay]}")
-    if "dropout" in bare and any(w in bare for w in ("manual", "mask", "hand", "nn", "custom", "torch")):
-        return "the dropout arm is the tutorials' hand-written masks and nn.Dropout alike: the same maths, one arm"
-    if "elastic" in bare or bare in ("l1l2", "l2l1"):
-        return ("L1 with L2 is not a built-in arm; a new arm is one register(Arm(...)) line in pipeline/arms.py, "
-                "as the README's elastic-net example shows")
-    return ""
-
-
-PIMA = ("the Pima diabetes tutorial's diabetes.csv is read as a table here: dataset csv, path: the file, "
-        "target: Outcome, as studies/pima.yaml has it")
-# a tutorial's dataset by its bare name (lower case, letters and digits only) when it is not a built-in one's
-TUTORIAL_DATASETS = {"pima": PIMA, "diabetes": PIMA, "pimadiabetes": PIMA, "pimaindians": PIMA,
-                     "pimaindiansdiabetes": PIMA, "diabetescsv": PIMA}
-ANY_TABLE = "any other data: dataset csv with the file's path and target column"
-
-
-def _bare(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
-
-
-def _not_a_dataset(name: str) -> str:
-    """The built-in dataset a tutorial's spelling means (FashionMNIST, fashion-mnist, scikit-learn's
-    load_digits), what its own data is here (Pima's diabetes.csv), or a close typo's dataset; ""
-    when none (a loose look-alike, iris for digits, would mislead)."""
-    import difflib
-
-    bare = _bare(name).removeprefix("load").removeprefix("fetch")   # scikit-learn's loader names
-    same = [known for known in DATASETS if _bare(known) == bare]
-    if same:
-        return f"did you mean {same[0]!r}?"
-    if bare in TUTORIAL_DATASETS:
-        return TUTORIAL_DATASETS[bare]
-    close = difflib.get_close_matches(name.lower(), list(DATASETS), n=1, cutoff=0.7)
-    return f"did you mean {close[0]!r}?" if close else ""
-
-
 def auto_population_size(device: str, cells: int) -> int:
     """population_size: auto, for the device setting and a dataset's number of grid cells."""
     import torch
@@ -313,7 +264,7 @@ class DatasetSpec(_Strict):
     @classmethod
     def _known_dataset(cls, name: str) -> str:
         if name not in DATASETS:
-            why = _not_a_dataset(name)
+            why = not_a_dataset(name)
             raise ValueError(f"unknown dataset {name!r}{f' ({why})' if why else ''}; allowed: {', '.join(sorted(DATASETS))}"
                              + ("" if why else f"; {ANY_TABLE}"))
         return name
@@ -507,7 +458,7 @@ class StudyFile(_Strict):
             import difflib
 
             close = difflib.get_close_matches(unknown[0], arms_mod.names(), n=1)
-            hint = f" ({why})" if (why := _not_an_arm(unknown[0])) else f" (did you mean {close[0]!r}?)" if close else ""
+            hint = f" ({why})" if (why := not_an_arm(unknown[0])) else f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(f"unknown arm {unknown[0]!r}{hint}; allowed: {', '.join(arms_mod.names())}")
         if len(set(arms)) != len(arms):
             raise ValueError("arms must not repeat")

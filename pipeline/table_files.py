@@ -2,8 +2,9 @@
 with its delimiter found (Excel's "sep=;" line, else the header's commonest of , ; tab |),
 Parquet (its category columns as plain values), workbooks refused with the advice to save a CSV,
 repeated column names said, and the marks that change how a column reads that only some exports
-write and the table's identity records (identity.py): points as thousands in a file of decimal
-commas (dot_thousands), Swiss apostrophes and SAP's trailing minus (number_marks)."""
+write and the table's identity records (table_identity.py, for identity.py): points as thousands in a
+file of decimal commas (dot_thousands), Swiss apostrophes and SAP's trailing minus (number_marks).
+The cached scans here (_dot_thousands_in, _zero_codes_in, ...) serve both reading and the identity."""
 
 from __future__ import annotations
 
@@ -16,10 +17,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import UsageError
-from .column_checks import (ID_NAMED, MIN_ROWS_TO_JUDGE, NEARLY_UNIQUE_SHARE, NEARLY_UNIQUE_WORDS, READ_AS_MISSING,
-                            newly_id_named, no_signal, unique_whole_numbers)
+from .column_checks import READ_AS_MISSING
 from .written_numbers import (DASHES, MARKS_ANYWHERE, NUMBER_SHARE, as_number, dot_thousands_columns, file_commas,
-                              is_text, marked_columns, read_numbers, sign_labels, unmarked)
+                              is_text, marked_columns, read_numbers, unmarked)
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated (see tables.py).
 
@@ -247,18 +247,10 @@ def _categories_as_values(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def dot_thousands(spec) -> dict[str, str]:
-    """{column: an example} of a CSV's columns whose points group thousands (60.900 in a file that
-    writes decimal commas: written_numbers.dot_thousands_columns); {} for Parquet, comma-separated
-    files and files that cannot be read (reading them says why). Part of the study's identity
-    when not empty (a table read so before this rule is another study)."""
-    version = _csv_version(spec)
-    return dict(_dot_thousands_in(*version)) if version else {}
-
-
 def _csv_version(spec) -> Optional[tuple[str, int, int, str]]:
     """(resolved path, size, modification time, encoding) of a CSV, which the file rules below
-    cache their answers by; None for Parquet, a workbook or a file that cannot be found."""
+    cache their answers by (table_identity.py's too); None for Parquet, a workbook or a file that cannot
+    be found."""
     return _file_version(Path(spec.path), spec.encoding or "utf-8")
 
 
@@ -300,264 +292,6 @@ def _read_text(path: Path, encoding: str, sep: str, skip: int, **only) -> pd.Dat
     keep_default_na."""
     return pd.read_csv(path, encoding=encoding, na_values=CSV_MISSING, skipinitialspace=True, sep=sep, skiprows=skip,
                        dtype=str, **only)
-
-
-def later_rules(spec) -> dict:
-    """Identity entries for rules that read some tables otherwise than before, for those tables
-    alone (the rest keep their identity, as with dot_thousands): a lone dash in the target, now
-    missing where it was a class ("target_dashes"), and columns only the wider id rule names like ids
-    (CustomerNo, order_number) and that are dropped for it: unique integers, not the row numbers
-    ("id_names"), the labels of an export's footer rows dropped (drop_totals_row; "totals_row"), and
-    the empty rows (a spacer line) left out where they changed how the columns are judged ("empty_rows"),
-    text columns dropped as nearly unique ("nearly_unique") and codes with leading zeros kept as text
-    ("zero_codes"); for a Parquet file, those of them that can read it otherwise (_parquet_rules_in).
-    {} for workbooks and files that cannot be read."""
-    prep = spec.preprocess
-    chosen = (tuple(prep.drop_columns), tuple(prep.keep_columns))
-    if spec.target and (version := _parquet_version(spec)):
-        return dict(_parquet_rules_in(*version, spec.target, *chosen))
-    version = _csv_version(spec)
-    if not (version and spec.target):
-        return {}
-    ids, empty = _id_names_in(*version, spec.target, *chosen), _empty_rows_in(*version, spec.target, *chosen)
-    nearly = _nearly_unique_in(*version, spec.target, *chosen)
-    dropped = {str(name).strip() for name in prep.drop_columns}
-    codes = sorted(c for c, _ in _zero_codes_in(*version, spec.target) if c.strip() not in dropped)
-    return {**dict(_later_rules_in(*version, spec.target)), **({"id_names": list(ids)} if ids else {}),
-            **({"empty_rows": empty} if empty else {}), **({"nearly_unique": list(nearly)} if nearly else {}),
-            **({"zero_codes": codes} if codes else {})}
-
-
-def _parquet_version(spec) -> Optional[tuple[str, int, int, str]]:
-    """_csv_version's (path, size, modification time, "") for a Parquet file; None for any other."""
-    return _stamped(Path(spec.path), "") if _is_parquet(spec.path) else None
-
-
-@functools.lru_cache(maxsize=16)   # identity asks for it per plan
-def _parquet_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: str, drop: tuple, keep: tuple) -> tuple:
-    """later_rules' entries for a Parquet file: the rules that read a Parquet table otherwise than before
-    they were written, judged as for a CSV. A lone dash in a target of words ("target_dashes"), the
-    wider id names ("id_names"), rows missing in every column ("empty_rows") and nearly unique text
-    ("nearly_unique") apply to any table; the others cannot change a Parquet file's reading (its
-    footer rows, "None", leading zeros and number marks are a CSV reader's). Each rule reads the
-    file only where its metadata (column names and types, null counts) leaves it possible, so a
-    table none applies to keeps its identity for the cost of reading its metadata."""
-    columns, text, _ = _parquet_schema_in(path, size, mtime_ns)
-    name = header_name(columns, target)
-    out = []
-    if name is not None and name in text and _dashes_newly_missing(_parquet_labels(path, name)):
-        out.append(("target_dashes", True))
-    if ids := _id_names_in(path, size, mtime_ns, encoding, target, drop, keep):
-        out.append(("id_names", list(ids)))
-    if empty := _empty_rows_in(path, size, mtime_ns, encoding, target, drop, keep):
-        out.append(("empty_rows", empty))
-    if nearly := _nearly_unique_in(path, size, mtime_ns, encoding, target, drop, keep):
-        out.append(("nearly_unique", list(nearly)))
-    return tuple(out)
-
-
-@functools.lru_cache(maxsize=16)   # identity asks for it per rule
-def _parquet_schema_in(path: str, size: int, mtime_ns: int) -> tuple:
-    """(a Parquet file's columns as read_file reads them (its saved pandas index not among them), those
-    of text (strings, or categories of strings), those that may hold a missing value: a null counted
-    somewhere, or not counted); ((), (), ()) for a file that cannot be read (reading it says why)."""
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        parquet = pq.ParquetFile(path)
-        schema, meta = parquet.schema_arrow, parquet.metadata
-        index = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
-        columns = tuple(c for c in schema.names if c not in index)
-
-        def is_words(kind) -> bool:
-            kind = kind.value_type if pa.types.is_dictionary(kind) else kind
-            view = getattr(pa.types, "is_string_view", None)   # pyarrow 16 and later
-            return pa.types.is_string(kind) or pa.types.is_large_string(kind) or bool(view and view(kind))
-
-        text = tuple(c for c in columns if is_words(schema.field(c).type))
-        whole = set(columns)   # columns whose every row group counts no null
-        for group in range(meta.num_row_groups):
-            for i in range(meta.num_columns):
-                chunk = meta.row_group(group).column(i)
-                stats = chunk.statistics
-                if stats is None or not stats.has_null_count or stats.null_count:
-                    whole.discard(chunk.path_in_schema)
-        blanks = tuple(c for c in columns if c not in whole)
-    except Exception:   # reading the table raises the one-line error
-        return (), (), ()
-    return columns, text, blanks
-
-
-def _parquet_labels(path: str, name: str) -> pd.Series:
-    """A Parquet file's target column as tables.read sees its labels: text, stripped, without the
-    missing ones ("" and "?" too, tables.TEXT_MISSING)."""
-    column = _categories_as_values(pd.read_parquet(path, columns=[name]))[name]
-    labels = column.dropna().astype(str).str.strip()
-    return labels[~labels.isin(["", *CSV_MISSING])]
-
-
-def _dashes_newly_missing(labels: pd.Series) -> bool:
-    """Whether a target's labels (stripped, missing ones left out) have a lone dash that is missing now
-    and was a class before (tables._strip_text): not among numbers (read as missing before too,
-    as_number) nor beside signs ("+", "++": a test's result)."""
-    if labels is None or not labels.isin(DASHES).any():
-        return False
-    return as_number(labels[~labels.isin(DASHES)], NUMBER_SHARE) is None and not sign_labels(labels)
-
-
-@functools.lru_cache(maxsize=16)   # identity asks for it per plan (train_sizes: several)
-def _later_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
-    columns, raw = _target_text_in(path, size, mtime_ns, encoding, target)
-    target = header_name(columns, target) or target   # as the header writes it (spaces around it)
-    labels = None if raw is None else _as_pandas_reads(raw).str.strip()
-    out = []
-    if label := _footer_in(path, size, mtime_ns, encoding, target):
-        out.append(("totals_row", label))
-    if none_labels_in(path, size, mtime_ns, encoding, target):
-        out.append(("target_none", True))
-    # a numeric target read its dashes as missing before too (as_number): not another reading; read as
-    # numbers only where it has a dash (200,000 labels: 2 s at every study start)
-    if _dashes_newly_missing(labels):
-        out.append(("target_dashes", True))
-    return tuple(out)
-
-
-@functools.lru_cache(maxsize=16)   # identity asks for it per plan
-def _id_names_in(path: str, size: int, mtime_ns: int, encoding: str, target: str, drop: tuple, keep: tuple) -> tuple:
-    """The columns only the wider id names drop (no_signal's ID_NAMED: unique whole numbers, not the row
-    numbers, which the narrower rule dropped too) and the study neither drops nor keeps.
-    The file is read whole only where the header has such a name. Read as tables.read reads it but
-    for other columns' numbers and the missing_values markers (a column that marks some of its values
-    missing is no id, so at worst it is named here when it is kept)."""
-    columns = _header_in(path, size, mtime_ns, encoding, target)
-    target = header_name(columns, target)
-    chosen = {str(name).strip() for name in drop + keep}
-    named = [c for c in columns if c != target and newly_id_named(str(c)) and str(c).strip() not in chosen]
-    if not named:
-        return ()
-    if (tidied := _tidied(path, size, mtime_ns, encoding, target, drop)) is None:
-        return ()
-    frame = tidied[0]
-    commas, dots = file_commas(frame, frame.attrs["sep"]), frame.attrs["dot_thousands"]
-    for c in named:
-        if is_text(frame[c]) and (numbers := read_numbers(frame[c], NUMBER_SHARE, commas,
-                                                          dot_groups=c in dots)[0]) is not None:
-            frame[c] = numbers
-    distinct = frame.drop_duplicates()
-    return tuple(sorted(str(c) for c in named if no_signal(c, distinct[c]) == ID_NAMED))
-
-
-def _header_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
-    """A CSV's header or a Parquet file's columns, read without the rows."""
-    if _is_parquet(path):
-        return _parquet_schema_in(path, size, mtime_ns)[0]
-    return _target_text_in(path, size, mtime_ns, encoding, target)[0]
-
-
-def _tidied(path: str, size: int, mtime_ns: int, encoding: str, target: str, drop: tuple,
-            strip: bool = True) -> Optional[tuple]:
-    """(the CSV or Parquet file as tables.read has it when it judges its columns, but for the numbers
-    in text and the missing_values markers: its empty rows, footer rows and the study's drop_columns
-    left out, text stripped ("" and "?" missing; not when `strip` is false: a row at a time, the slow
-    part); how many empty rows it had); None for a file that cannot be read."""
-    parquet = _is_parquet(path)
-    try:
-        frame = _read_parquet(Path(path)) if parquet else _read_csv(Path(path), encoding, target)
-    except Exception:   # reading the table raises the one-line error
-        return None
-    filled = frame.notna().any(axis=1)
-    frame = frame[filled]
-    if not parquet and _totals_label_in(path, size, mtime_ns, encoding):
-        frame = frame.drop(index=_footer_rows(frame, frame.attrs["sep"])[0])
-    frame = frame.drop(columns=[c for c in frame.columns if str(c).strip() in {str(name).strip() for name in drop}])
-    for c in frame.columns if strip else []:
-        if is_text(frame[c]):
-            frame[c] = frame[c].map(lambda v: v.strip() if isinstance(v, str) else v).replace(["", "?"], np.nan)
-    return frame, int((~filled).sum())
-
-
-@functools.lru_cache(maxsize=16)   # identity asks for it per plan
-def _nearly_unique_in(path: str, size: int, mtime_ns: int, encoding: str, target: str, drop: tuple, keep: tuple) -> tuple:
-    """The text columns dropped as nearly unique (column_checks.NEARLY_UNIQUE_SHARE distinct, not every
-    row: an email column with a few repeats), which were kept as categories before that rule, and
-    the study neither drops nor keeps. Judged as _id_names_in judges ids: a candidate's numbers read.
-    The text is stripped only where the file as read has a column near that share (0.9; stripping
-    merges few values): the common case costs one reading, not a strip of every text value; a Parquet
-    file is read only where it has a column of text besides the target and the kept ones."""
-    def candidates(distinct: pd.DataFrame, share: float) -> list:   # of the file's distinct rows
-        chosen = {str(name).strip() for name in keep} | {str(header_name(distinct.columns, target))}
-        counts, present = distinct.nunique(), distinct.notna().sum()
-        return [c for c in distinct.columns if str(c).strip() not in chosen and is_text(distinct[c])
-                and present[c] >= MIN_ROWS_TO_JUDGE and counts[c] >= share * present[c]]
-
-    if _is_parquet(path):
-        columns, text, _ = _parquet_schema_in(path, size, mtime_ns)
-        chosen = {str(name).strip() for name in drop + keep} | {str(header_name(columns, target))}
-        if not any(str(c).strip() not in chosen for c in text):
-            return ()
-    raw = _tidied(path, size, mtime_ns, encoding, target, drop, strip=False)
-    if raw is None or not candidates(raw[0].drop_duplicates(), 0.9 * NEARLY_UNIQUE_SHARE):
-        return ()
-    frame = _tidied(path, size, mtime_ns, encoding, target, drop)[0]
-    distinct = frame.drop_duplicates()
-    named = candidates(distinct, NEARLY_UNIQUE_SHARE)
-    commas = file_commas(frame, frame.attrs["sep"]) if named else ""
-    found = []
-    for c in named:
-        column = distinct[c]
-        numbers = None if c in frame.attrs["zero_codes"] else \
-            read_numbers(column, NUMBER_SHARE, commas, dot_groups=c in frame.attrs["dot_thousands"])[0]
-        if numbers is None and (no_signal(c, column) or "").startswith(NEARLY_UNIQUE_WORDS):
-            found.append(str(c))
-    return tuple(sorted(found))
-
-
-@functools.lru_cache(maxsize=16)   # identity asks for it per plan
-def _empty_rows_in(path: str, size: int, mtime_ns: int, encoding: str, target: str, drop: tuple, keep: tuple) -> int:
-    """The empty rows (only separators: an export's spacer line) of a CSV whose reading they changed,
-    0 for the others. Such a row is left out now; before, it was a row without a target that made
-    each column look blank somewhere, so a constant column, or one different on every row (an
-    id: text, or whole numbers), was kept. Counted where some column the study neither drops nor
-    keeps is such a column without them (whatever no_signal then says of it). Read whole only where
-    a line is separators alone, or, in a Parquet file, where every column may be missing somewhere
-    (a row missing in all of them, left out as for a CSV)."""
-    if _is_parquet(path):
-        columns, _, blanks = _parquet_schema_in(path, size, mtime_ns)
-        if not columns or len(blanks) < len(columns):
-            return 0
-    else:
-        try:
-            sep = _delimiter(Path(path), encoding)[0]
-            with open(path, encoding=encoding, errors="replace") as f:
-                if not re.search(rf'(?m)^[ \t"]*{re.escape(sep)}[ \t"{re.escape(sep)}]*$', f.read()):
-                    return 0
-        except Exception:   # reading the table raises the one-line error
-            return 0
-    frame, empty = _tidied(path, size, mtime_ns, encoding, target, drop) or (None, 0)
-    if not empty:
-        return 0
-    chosen = {str(name).strip() for name in keep} | {str(header_name(frame.columns, target))}
-    commas, distinct = file_commas(frame, frame.attrs["sep"]), frame.drop_duplicates()
-    for c in [c for c in distinct.columns if str(c).strip() not in chosen]:
-        column = distinct[c]
-        if is_text(column):
-            numbers = read_numbers(column, NUMBER_SHARE, commas, dot_groups=c in frame.attrs["dot_thousands"])[0]
-            column = column if numbers is None else numbers
-        text_id = is_text(column) and column.notna().all() and column.is_unique
-        if column.nunique(dropna=False) <= 1 or text_id or unique_whole_numbers(column):
-            return empty
-    return 0
-
-
-def number_marks(spec) -> dict[str, dict[str, str]]:
-    """{mark: {column: an example}} of a CSV's columns with values written with a mark that only
-    some exports use (written_numbers.APOSTROPHES, TRAILING_MINUS: 58'924.68, 6.376,29-), which read_file reads as
-    numbers; {} for Parquet and files that cannot be read (reading them says why). Part of the
-    study's identity when not empty: a table read before this rule (such a column was text, and
-    dropped as id-like) is another study."""
-    version = _csv_version(spec)
-    return {mark: dict(columns) for mark, columns in _number_marks_in(*version)} if version else {}
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
@@ -619,20 +353,6 @@ def _totals_label_in(path: str, size: int, mtime_ns: int, encoding: str) -> Opti
     lines = [line for line in tail.splitlines() if line.strip(f' \t"{sep}')]
     fields = [field.strip().strip('"').strip() for field in (lines[-1].split(sep) if lines else [])]
     return next((field for field in fields if _summary_kind(field)), None)
-
-
-@functools.lru_cache(maxsize=16)   # identity asks for it per plan
-def _footer_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> Optional[str]:
-    """The labels of the footer rows drop_totals_row drops from this CSV ("Total", or "Total,
-    Average" for two), as the identity records them; None where it drops none. The file is read
-    whole only when its last line writes a summary word."""
-    if _totals_label_in(path, size, mtime_ns, encoding) is None:
-        return None
-    try:
-        frame = _read_csv(Path(path), encoding, target)
-    except Exception:   # reading the table raises the one-line error
-        return None
-    return ", ".join(str(row["label"]) for row in _footer_rows(frame, frame.attrs["sep"])[1]) or None
 
 
 def _summary_kind(value) -> str:
@@ -702,18 +422,6 @@ def _summarizes(value: pd.Series, above: pd.Series, commas: str, dots: bool, kin
         return True
     decimals = next((d for d in range(7) if round(written, d) == written), 0)   # 3.0: 0, not a rounded mean
     return kind == "mean" and decimals > 0 and round(summary, decimals) == written
-
-
-def none_labels(spec) -> bool:
-    """Whether a CSV's target is words, "None" among them (severity None, Mild, Severe; a masonry
-    type): then "None" is a class, where pandas reads it as missing (and the rows were left out).
-    Part of the identity when true ("target_none"): such a table read before is another study."""
-    version = _csv_version(spec)
-    return bool(version and spec.target) and none_labels_in(*version, spec.target)
-
-
-def none_labels_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> bool:
-    return bool(_none_rows_in(path, size, mtime_ns, encoding, target))
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file

@@ -32,9 +32,11 @@ LAYERS = [
     {"column_checks", "class_checks"},           # a table's columns judged: no signal, what to warn of; its classes
     {"column_warnings"},                         # those findings in words: the warnings a user reads
     {"table_files"},                             # a table's file found and read (delimiter, encoding, marks)
+    {"table_identity"},                          # what a study's identity records of a table file (later rules)
     {"tables"},                                  # a user's table prepared
     {"splits"},                                  # rows -> train/val/test tensors, scaled
     {"datasets"},                                # the loaders' registry: a dataset's rows
+    {"tutorial_words"},                          # a tutorial's words for a study file's, as hints
     {"study_schema"},                            # the study file's typed, validated objects
     {"identity"},                                # what a study's configuration hash covers
     {"study_errors"},                            # a study file's validation errors in one line

@@ -1426,7 +1426,8 @@ def test_a_comma_separated_file_is_read_twice_for_marks_only_where_a_value_may_h
     """The cheap look for marks (3,29E+05, 6.376,29-) in a comma-separated file: its commas split
     fields unless quoted, so 12 beside 5e-3, or a number beside a date, is no mark; quoted, it may be,
     and read so. Other separators keep the plain look."""
-    from pipeline.table_files import may_have_marks, number_marks
+    from pipeline.table_files import may_have_marks
+    from pipeline.table_identity import number_marks
 
     assert not may_have_marks("a,b,c\n12,5e-3,x\n4,2020-01-05,y\n", ",")
     assert may_have_marks('a,b\n"3,29E+05",x\n', ",") and may_have_marks('a,b\n"6.376,29-",1\n', ",")

@@ -11,6 +11,12 @@
 # With the device tool: run(command="benchmarks/gpu_check.sh device", carry=[".whl", ".mnist"],
 # timeout_s=560). Without CUDA, `device` still runs: the CUDA tests skip and part 9 says so,
 # which is how this script itself is checked on a CPU machine.
+#
+# Time limits, in seconds, for a short lease: GPU_TESTS_S (CUDA tests, 150), GPU_BENCH_S (part 9,
+# 300; 0 skips it), GPU_REST_S (the three files' CPU tests, 60; 0 skips them). GPU_PROFILE and
+# GPU_PROFILE_AFTER: benchmarks/gpu_profile.py's sections, before and after the CUDA tests, each
+# with its own limit, e.g. GPU_PROFILE="ab:120 step:90 gemm:40 profile:60" GPU_PROFILE_AFTER="studies:260".
+# On 2026-12-04 the whole of it took ~290 s and ~370 s of two calls (BENCHMARKS.md).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 here=$(pwd)

@@ -65,7 +65,7 @@ def read_file(spec, path: Path) -> pd.DataFrame:
                          "OpenDocument), which is not read; save its sheet as CSV (or Parquet) and point path at that")
     try:
         if kind == "Parquet":
-            return _read_parquet(path)
+            return _read_parquet(path, spec.target)
         return _read_csv(path, spec.encoding or "utf-8", spec.target)
     except UnicodeDecodeError:
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: not {spec.encoding or 'utf-8'} text "
@@ -124,6 +124,12 @@ def _zero_codes_in(path: str, size: int, mtime_ns: int, encoding: str, target: s
         text = _read_text(Path(path), encoding, sep, skip)
     except Exception:   # not text, not CSV: reading the table raises the one-line error
         return ()
+    return _code_columns(text, target)
+
+
+def _code_columns(text: pd.DataFrame, target: str) -> tuple:
+    """((column, an example), ...) of the columns of text other than the target whose every value
+    is a digit string and some start with 0 (ZERO_CODE)."""
     name = header_name(text.columns, target)
     out = []
     for c in text.columns:
@@ -134,6 +140,23 @@ def _zero_codes_in(path: str, size: int, mtime_ns: int, encoding: str, target: s
         if len(zeros):
             out.append((str(c), str(zeros.iloc[0])))
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
+def _parquet_zero_codes_in(path: str, size: int, mtime_ns: int, target: str) -> tuple:
+    """_zero_codes_in for a Parquet file: its columns of text (strings) holding codes with leading
+    zeros. Parquet keeps 02139 as text, but tables.read took a column of digit strings for numbers.
+    Reads the text columns only, and only where the file has some besides the target."""
+    columns, text, _ = _parquet_schema_in(path, size, mtime_ns)
+    name = header_name(columns, target)
+    candidates = [c for c in text if c != name]
+    if not candidates:
+        return ()
+    try:
+        frame = _categories_as_values(pd.read_parquet(path, columns=candidates))
+    except Exception:   # reading the table raises the one-line error
+        return ()
+    return _code_columns(frame, target)
 
 
 def _may_have_zero_codes(text: str, sep: str) -> bool:
@@ -226,12 +249,48 @@ def _zipped_workbook(path: Path) -> bool:
         return False
 
 
-def _read_parquet(path: Path) -> pd.DataFrame:
+def _read_parquet(path: Path, target) -> pd.DataFrame:
     """A Parquet file's rows as read_file reads them (identity's later_rules reads some files so too),
-    with the attrs a CSV's reading sets, as tables.read takes them for Parquet."""
+    with the attrs a CSV's reading sets, as tables.read takes them for Parquet: its codes with
+    leading zeros (_parquet_zero_codes_in) among them."""
     frame = _categories_as_values(pd.read_parquet(path))
-    frame.attrs.update(sep=",", dot_thousands={}, zero_codes={})
+    version = _stamped(path, "")
+    codes = dict(_parquet_zero_codes_in(*version[:3], target)) if version and target is not None else {}
+    frame.attrs.update(sep=",", dot_thousands={}, zero_codes=codes)
     return frame
+
+
+@functools.lru_cache(maxsize=16)   # identity asks for it per rule, reading for its codes
+def _parquet_schema_in(path: str, size: int, mtime_ns: int) -> tuple:
+    """(a Parquet file's columns as read_file reads them (its saved pandas index not among them), those
+    of text (strings, or categories of strings), those that may hold a missing value: a null counted
+    somewhere, or not counted); ((), (), ()) for a file that cannot be read (reading it says why)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(path)
+        schema, meta = parquet.schema_arrow, parquet.metadata
+        index = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
+        columns = tuple(c for c in schema.names if c not in index)
+
+        def is_words(kind) -> bool:
+            kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+            view = getattr(pa.types, "is_string_view", None)   # pyarrow 16 and later
+            return pa.types.is_string(kind) or pa.types.is_large_string(kind) or bool(view and view(kind))
+
+        text = tuple(c for c in columns if is_words(schema.field(c).type))
+        whole = set(columns)   # columns whose every row group counts no null
+        for group in range(meta.num_row_groups):
+            for i in range(meta.num_columns):
+                chunk = meta.row_group(group).column(i)
+                stats = chunk.statistics
+                if stats is None or not stats.has_null_count or stats.null_count:
+                    whole.discard(chunk.path_in_schema)
+        blanks = tuple(c for c in columns if c not in whole)
+    except Exception:   # reading the table raises the one-line error
+        return (), (), ()
+    return columns, text, blanks
 
 
 def _categories_as_values(frame: pd.DataFrame) -> pd.DataFrame:

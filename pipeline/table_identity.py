@@ -24,7 +24,7 @@ from .column_checks import (ID_NAMED, MIN_ROWS_TO_JUDGE, NEARLY_UNIQUE_SHARE, NE
                             no_signal, unique_whole_numbers)
 from .table_files import (CSV_MISSING, _as_pandas_reads, _categories_as_values, _csv_version, _delimiter,
                           _dot_thousands_in, _footer_rows, _is_parquet, _none_rows_in, _number_marks_in, _read_csv,
-                          _read_parquet, _stamped, _target_text_in, _totals_label_in, _zero_codes_in, header_name)
+                          _parquet_schema_in, _parquet_zero_codes_in, _read_parquet, _stamped, _target_text_in, _totals_label_in, _zero_codes_in, header_name)
 from .written_numbers import DASHES, NUMBER_SHARE, as_number, file_commas, is_text, read_numbers, sign_labels
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated (see tables.py).
@@ -96,9 +96,10 @@ def _parquet_version(spec) -> Optional[tuple[str, int, int, str]]:
 def _parquet_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: str, drop: tuple, keep: tuple) -> tuple:
     """later_rules' entries for a Parquet file: the rules that read a Parquet table otherwise than before
     they were written, judged as for a CSV. A lone dash in a target of words ("target_dashes"), the
-    wider id names ("id_names"), rows missing in every column ("empty_rows") and nearly unique text
-    ("nearly_unique") apply to any table; the others cannot change a Parquet file's reading (its
-    footer rows, "None", leading zeros and number marks are a CSV reader's). Each rule reads the
+    wider id names ("id_names"), rows missing in every column ("empty_rows"), nearly unique text
+    ("nearly_unique") and text codes with leading zeros ("zero_codes") apply to any table; the
+    others cannot change a Parquet file's reading (its footer rows, "None" and number marks are a
+    CSV reader's). Each rule reads the
     file only where its metadata (column names and types, null counts) leaves it possible, so a
     table none applies to keeps its identity for the cost of reading its metadata."""
     columns, text, _ = _parquet_schema_in(path, size, mtime_ns)
@@ -112,40 +113,10 @@ def _parquet_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target
         out.append(("empty_rows", empty))
     if nearly := _nearly_unique_in(path, size, mtime_ns, encoding, target, drop, keep):
         out.append(("nearly_unique", list(nearly)))
+    dropped = {str(c).strip() for c in drop}
+    if codes := sorted(c for c, _ in _parquet_zero_codes_in(path, size, mtime_ns, target) if c.strip() not in dropped):
+        out.append(("zero_codes", codes))
     return tuple(out)
-
-
-@functools.lru_cache(maxsize=16)   # identity asks for it per rule
-def _parquet_schema_in(path: str, size: int, mtime_ns: int) -> tuple:
-    """(a Parquet file's columns as read_file reads them (its saved pandas index not among them), those
-    of text (strings, or categories of strings), those that may hold a missing value: a null counted
-    somewhere, or not counted); ((), (), ()) for a file that cannot be read (reading it says why)."""
-    try:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        parquet = pq.ParquetFile(path)
-        schema, meta = parquet.schema_arrow, parquet.metadata
-        index = {c for c in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(c, str)}
-        columns = tuple(c for c in schema.names if c not in index)
-
-        def is_words(kind) -> bool:
-            kind = kind.value_type if pa.types.is_dictionary(kind) else kind
-            view = getattr(pa.types, "is_string_view", None)   # pyarrow 16 and later
-            return pa.types.is_string(kind) or pa.types.is_large_string(kind) or bool(view and view(kind))
-
-        text = tuple(c for c in columns if is_words(schema.field(c).type))
-        whole = set(columns)   # columns whose every row group counts no null
-        for group in range(meta.num_row_groups):
-            for i in range(meta.num_columns):
-                chunk = meta.row_group(group).column(i)
-                stats = chunk.statistics
-                if stats is None or not stats.has_null_count or stats.null_count:
-                    whole.discard(chunk.path_in_schema)
-        blanks = tuple(c for c in columns if c not in whole)
-    except Exception:   # reading the table raises the one-line error
-        return (), (), ()
-    return columns, text, blanks
 
 
 def _parquet_labels(path: str, name: str) -> pd.Series:
@@ -236,7 +207,7 @@ def _tidied(path: str, size: int, mtime_ns: int, encoding: str, target: str, dro
     part); how many empty rows it had); None for a file that cannot be read."""
     parquet = _is_parquet(path)
     try:
-        frame = _read_parquet(Path(path)) if parquet else _read_csv(Path(path), encoding, target)
+        frame = _read_parquet(Path(path), target) if parquet else _read_csv(Path(path), encoding, target)
     except Exception:   # reading the table raises the one-line error
         return None
     filled = frame.notna().any(axis=1)

@@ -1634,7 +1634,7 @@ def test_codes_with_leading_zeros_stay_text_with_a_warning_and_only_their_tables
     """ZIP codes 02139 and 00501 were read as the numbers 2139 and 501: the zeros lost and a code a
     numeric feature. A column of digit strings some of which start with 0 is kept as text, a category
     per code, said in a warning and recorded in the identity; counts with a 0 and ZIPs without
-    leading zeros read as numbers as before, and their table keeps its identity."""
+    leading zeros read as numbers as before, and their table keeps its identity. CSV and Parquet alike."""
     from pipeline.identity import _dataset_identity
 
     rng = np.random.default_rng(0)
@@ -1667,6 +1667,17 @@ def test_codes_with_leading_zeros_stay_text_with_a_warning_and_only_their_tables
     spaced = DatasetSpec(name="table", path=str(tmp_path / "spaced.csv"), target="y", preprocess={"keep_columns": ["ZIP"]})
     frame, _, r = tables.read(spaced)
     assert r["zero_codes"] == {"ZIP": "00501"} and "00501" in set(frame["ZIP"])
+    # a Parquet file keeps 02139 as text, which was then read as the number 2139 all the same: kept
+    # as codes too, and only a file with such codes changes identity
+    table = pd.DataFrame({"zip": zips, "visits": visits, "x": x, "y": y})
+    table.to_parquet(tmp_path / "zips.parquet")
+    table.assign(zip=pd.read_csv(tmp_path / "plain.csv", dtype=str)["zip"]).to_parquet(tmp_path / "plain.parquet")
+    coded, plain = (DatasetSpec(name="table", path=str(tmp_path / f), target="y") for f in ("zips.parquet", "plain.parquet"))
+    frame, _, r = tables.read(coded)
+    assert r["zero_codes"] == {"zip": "00501"} and "00501" in set(frame["zip"]) and "Column 'zip' writes codes" in " ".join(r["warnings"])
+    assert load(coded, 0).preprocessing["encoded_columns"] == ["zip"] and _dataset_identity(coded, False)["zero_codes"] == ["zip"]
+    frame, _, r = tables.read(plain)
+    assert not r["zero_codes"] and pd.api.types.is_numeric_dtype(frame["zip"]) and "zero_codes" not in _dataset_identity(plain, False)
 
 
 @pytest.mark.slow

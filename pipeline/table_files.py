@@ -156,6 +156,8 @@ def _parquet_zero_codes_in(path: str, size: int, mtime_ns: int, target: str) -> 
         frame = _categories_as_values(pd.read_parquet(path, columns=candidates))
     except Exception:   # reading the table raises the one-line error
         return ()
+    # Parquet keeps "" and "?" as text, which tables.read takes for missing, as a CSV's reading does
+    frame = frame.apply(lambda column: column.mask(column.str.strip().isin(["", *CSV_MISSING])))
     return _code_columns(frame, target)
 
 

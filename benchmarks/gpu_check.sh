@@ -15,7 +15,7 @@
 # Time limits, in seconds, for a short lease: GPU_TESTS_S (CUDA tests, 150), GPU_BENCH_S (part 9,
 # 300; 0 skips it), GPU_REST_S (the three files' CPU tests, 60; 0 skips them). GPU_PROFILE and
 # GPU_PROFILE_AFTER: benchmarks/gpu_profile.py's sections, before and after the CUDA tests, each
-# with its own limit, e.g. GPU_PROFILE="ab:120 step:90 gemm:40 profile:60" GPU_PROFILE_AFTER="studies:260".
+# with its own limit (120 s where none is given), e.g. GPU_PROFILE="ab:120 step:90 gemm:40 profile:60" GPU_PROFILE_AFTER="studies:260".
 # On 2026-12-04 the whole of it took ~290 s and ~370 s of two calls (BENCHMARKS.md).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -61,7 +61,7 @@ device() {
     # own time limit in seconds (none by default)
     local s
     for s in ${GPU_PROFILE:-}; do
-        timeout "${s#*:}" $py benchmarks/gpu_profile.py "${s%%:*}" 2>&1 | tee -a "$out/profile.log"
+        timeout "$([[ $s == *:* ]] && echo "${s#*:}" || echo 120)" $py benchmarks/gpu_profile.py "${s%%:*}" 2>&1 | tee -a "$out/profile.log"
         echo "profile ${s%%:*} exit: ${PIPESTATUS[0]}" | tee -a "$out/profile.log"
     done
     # the CUDA-only tests first, then part 9, then the rest of the three files (their CPU tests
@@ -70,7 +70,7 @@ device() {
         tests/test_population.py -k cuda 2>&1 | tee "$out/tests-cuda.log"
     echo "CUDA tests exit: ${PIPESTATUS[0]}" | tee -a "$out/tests-cuda.log"
     for s in ${GPU_PROFILE_AFTER:-}; do   # the same, after the CUDA tests
-        timeout "${s#*:}" $py benchmarks/gpu_profile.py "${s%%:*}" 2>&1 | tee -a "$out/profile.log"
+        timeout "$([[ $s == *:* ]] && echo "${s#*:}" || echo 120)" $py benchmarks/gpu_profile.py "${s%%:*}" 2>&1 | tee -a "$out/profile.log"
         echo "profile ${s%%:*} exit: ${PIPESTATUS[0]}" | tee -a "$out/profile.log"
     done
     if [ "${GPU_BENCH_S:-300}" -gt 0 ]; then

@@ -142,6 +142,7 @@ class Step:
                    / a ** 0.5).requires_grad_() for a, b in zip(dims[:-1], dims[1:])]
         self.B = [torch.zeros(k, 1, b, device="cuda", requires_grad=True) for b in dims[1:]]
         self.params = self.W + self.B
+        self.opt = population.StackedSGD(self.params, lr=0.1, momentum=0.0)   # the engine's update
         self.steps = 64
         self.idx = torch.randint(len(x_tr), (self.steps, k, BATCH), device="cuda")
         self.i = 0
@@ -186,15 +187,18 @@ class Step:
             self.loss(*self.batch())
 
     def forward_backward(self):
-        for p in self.params:
-            p.grad = None
-        self.loss(*self.batch()).sum().backward()
+        self._gradients(*self.batch())
 
     def full(self):
-        self.forward_backward()
-        with torch.no_grad():
-            torch._fused_sgd_(self.params, [p.grad for p in self.params], [], weight_decay=0.0, momentum=0.0,
-                              lr=0.1, dampening=0.0, nesterov=False, maximize=False, is_first_step=False)
+        self._train(*self.batch())
+
+    def _gradients(self, x, y):
+        self.opt.zero_grad()
+        self.loss(x, y).sum().backward()
+
+    def _train(self, x, y):
+        self._gradients(x, y)
+        self.opt.step()
 
     def graphed(self):
         """full() captured once as a CUDA graph (static batch indices), replayed."""
@@ -203,20 +207,13 @@ class Step:
         s.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(s):
             for _ in range(3):
-                self._static_full(x_static, y_static)
+                self._train(x_static, y_static)
         torch.cuda.current_stream().wait_stream(s)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            self._static_full(x_static, y_static)
+            self._train(x_static, y_static)
         return graph.replay
 
-    def _static_full(self, x, y):
-        for p in self.params:
-            p.grad = None
-        self.loss(x, y).sum().backward()
-        with torch.no_grad():
-            torch._fused_sgd_(self.params, [p.grad for p in self.params], [], weight_decay=0.0, momentum=0.0,
-                              lr=0.1, dampening=0.0, nesterov=False, maximize=False, is_first_step=False)
 
 
 def section_step() -> None:

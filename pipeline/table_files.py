@@ -27,6 +27,7 @@ from .written_numbers import (DASHES, MARKS_ANYWHERE, NUMBER_SHARE, as_number, d
 # Missing: pandas' CSV defaults ("", "NA", "N/A", "NULL", "NaN", "None", "n/a", "null", ...) plus
 # these; a lone "-" only in a column of numbers (written_numbers.DASHES).
 CSV_MISSING = ["?"]
+TEXT_MISSING = ["", *CSV_MISSING]   # a text value that is this once stripped (Parquet, " ? " in a CSV)
 PARQUET = (".parquet", ".pq")
 WORKBOOKS = (".xlsx", ".xls", ".xlsm", ".xlsb", ".ods")   # refused with the advice to save a CSV
 # What an export's footer row of totals writes in a field of its own (case and a colon aside)
@@ -157,7 +158,7 @@ def _parquet_zero_codes_in(path: str, size: int, mtime_ns: int, target: str) -> 
     except Exception:   # reading the table raises the one-line error
         return ()
     # Parquet keeps "" and "?" as text, which tables.read takes for missing, as a CSV's reading does
-    frame = frame.apply(lambda column: column.mask(column.str.strip().isin(["", *CSV_MISSING])))
+    frame = frame.apply(lambda column: column.mask(column.str.strip().isin(TEXT_MISSING)))
     return _code_columns(frame, target)
 
 

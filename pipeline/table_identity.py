@@ -22,7 +22,7 @@ import pandas as pd
 
 from .column_checks import (ID_NAMED, MIN_ROWS_TO_JUDGE, NEARLY_UNIQUE_SHARE, NEARLY_UNIQUE_WORDS, newly_id_named,
                             no_signal, unique_whole_numbers)
-from .table_files import (CSV_MISSING, _as_pandas_reads, _categories_as_values, _csv_version, _delimiter,
+from .table_files import (TEXT_MISSING, _as_pandas_reads, _categories_as_values, _csv_version, _delimiter,
                           _dot_thousands_in, _footer_rows, _is_parquet, _none_rows_in, _number_marks_in, _read_csv,
                           _parquet_schema_in, _parquet_zero_codes_in, _read_parquet, _stamped, _target_text_in, _totals_label_in, _zero_codes_in, header_name)
 from .written_numbers import DASHES, NUMBER_SHARE, as_number, file_commas, is_text, read_numbers, sign_labels
@@ -121,10 +121,10 @@ def _parquet_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target
 
 def _parquet_labels(path: str, name: str) -> pd.Series:
     """A Parquet file's target column as tables.read sees its labels: text, stripped, without the
-    missing ones ("" and "?" too, tables.TEXT_MISSING)."""
+    missing ones ("" and "?" too, TEXT_MISSING)."""
     column = _categories_as_values(pd.read_parquet(path, columns=[name]))[name]
     labels = column.dropna().astype(str).str.strip()
-    return labels[~labels.isin(["", *CSV_MISSING])]
+    return labels[~labels.isin(TEXT_MISSING)]
 
 
 def _dashes_newly_missing(labels: pd.Series) -> bool:
@@ -217,7 +217,7 @@ def _tidied(path: str, size: int, mtime_ns: int, encoding: str, target: str, dro
     frame = frame.drop(columns=[c for c in frame.columns if str(c).strip() in {str(name).strip() for name in drop}])
     for c in frame.columns if strip else []:
         if is_text(frame[c]):
-            frame[c] = frame[c].map(lambda v: v.strip() if isinstance(v, str) else v).replace(["", "?"], np.nan)
+            frame[c] = frame[c].map(lambda v: v.strip() if isinstance(v, str) else v).replace(TEXT_MISSING, np.nan)
     return frame, int((~filled).sum())
 
 

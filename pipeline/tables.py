@@ -62,7 +62,7 @@ from . import class_checks, column_checks, column_warnings
 from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
-from .table_files import dataset_name, drop_totals_row, header_name, read_file
+from .table_files import TEXT_MISSING, dataset_name, drop_totals_row, header_name, read_file
 from .written_numbers import (DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers,
                               sign_labels)
 from .words import counted, plural, yaml_key
@@ -71,7 +71,6 @@ from .words import counted, plural, yaml_key
 # (for its registry), so importing study here, even for type checking, would make a cycle.
 
 
-TEXT_MISSING = ["", "?"]     # a text value that is this once stripped (Parquet, " ? " in a CSV)
 NON_NUMBER_EXAMPLES = 3      # distinct values named in the warning of a column read as numbers
 
 

@@ -245,11 +245,20 @@ def cmd_dashboard(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .preflight import check_tracking_reachable
+    from .preflight import check_tracking_reachable, missing_local_store
     from .report import build_report
+    from .runtime import install_signal_handlers, mask_credentials
+    from .tracking import tracking_uri
+
     study = _study_from_args(args, trains=False)
+    install_signal_handlers()   # an interrupt lands between whole reports (report._write_report)
     if optional(args.tracking_uri):
         check_tracking_reachable(args.tracking_uri)
+    if missing := missing_local_store(tracking_uri(optional(args.tracking_uri))):   # opening it would create it
+        print(f"note: no MLflow store at {mask_credentials(tracking_uri(optional(args.tracking_uri)))} ({missing}): no report "
+              "written; run the study first, or give the store its runs are in (--tracking-uri or $MLFLOW_TRACKING_URI)",
+              file=sys.stderr)
+        return 1
     view = study.view_flags()   # --epochs alone is a configuration of its own, and is recorded on it
     if view:
         print(f"note: a view with {view}: written to {Path(args.reports_dir) / study.report_folder} "
@@ -258,8 +267,6 @@ def cmd_report(args) -> int:
                          pdf=not args.no_pdf, record=not view, say_verdicts=True)
     for p in paths:
         print(f"report: {p}")
-    from .tracking import tracking_uri
-
     if paths and (serve := _ui_command(tracking_uri(optional(args.tracking_uri)))):   # its links need a UI served
         print(f"to open these links, serve the MLflow UI: {serve}")
     return 0 if paths else 1
@@ -292,13 +299,19 @@ def cmd_train(args) -> int:
     from .train import train
     from .trainer_common import TrialConfig
 
+    from .lifecycle import Outcome, reason_text
+    from .runtime import Interrupted, install_signal_handlers
+
     cfg = TrialConfig.for_cell(plan.training, study.arms[0], args.seed, plan.execution.device)
     tracker, run_id = _single_run(args, study, plan, cfg, data)
+    install_signal_handlers()
     try:
         result = train(cfg, data)
+    except Interrupted:   # main says so; the run is not left RUNNING
+        outcome = Outcome.INTERRUPTED
+        tracker.fail_trial(run_id, outcome.mlflow_status, {rt.FAIL_REASON: reason_text(outcome), rt.OUTCOME: outcome.name})
+        raise
     except Exception as e:
-        from .lifecycle import Outcome, reason_text
-
         outcome = Outcome.of_error(e)
         tracker.fail_trial(run_id, outcome.mlflow_status, {rt.FAIL_REASON: reason_text(outcome, e), rt.OUTCOME: outcome.name})
         print(f"trial failed: {e}", file=sys.stderr)
@@ -473,7 +486,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     except StoreUnreachable as e:
         print(f"error: {e}; {UNREACHABLE_ADVICE}", file=sys.stderr)
         return EXIT_UNREACHABLE
-    except Interrupted as e:
-        print(f"interrupted by {e}: runs still training are marked KILLED, finished ones kept; rerun the same command to resume",
-              file=sys.stderr)
+    except (Interrupted, KeyboardInterrupt) as e:   # KeyboardInterrupt: Ctrl-C before a command's handlers
+        print(f"interrupted by {str(e) or 'SIGINT'}: {INTERRUPTED_SAYS.get(args.command, 'nothing was changed')}", file=sys.stderr)
         return 130
+
+
+# What an interrupted command left (main)
+INTERRUPTED_SAYS = {
+    "ablation": "runs still training are marked KILLED, finished ones kept; rerun the same command to resume",
+    "worker": "runs still training are marked KILLED, finished ones kept; rerun the same command to resume",
+    "enqueue": "rerun the same command (it enqueues each cell once)",
+    "report": "the report's files are those of one build, this one's or the one before (rerun the command to rebuild them)",
+    "train": "its run, if it had started, is marked KILLED",
+}

@@ -50,6 +50,24 @@ def check_tracking_reachable(uri: str) -> None:
     _check_host_allowed(uri)
 
 
+def missing_local_store(uri: str) -> Optional[str]:
+    """Why a local store (a SQLite file, a folder) is not there, or None: for a command that only
+    reads (report), where MLflow would create an empty store at a mistyped path."""
+    import os
+    from urllib.parse import unquote, urlparse
+
+    if uri.startswith("sqlite:"):
+        path = unquote(urlparse(uri).path)   # sqlite:///rel.db -> /rel.db; sqlite:////abs.db -> //abs.db
+        path = path[1:] if path.startswith("/") else path
+        if not path or ":memory:" in uri:
+            return None
+        return None if os.path.exists(path) else f"the file {os.path.abspath(path)} does not exist"
+    if uri.startswith("file:") or "://" not in uri:   # a folder store
+        path = unquote(urlparse(uri).path) if uri.startswith("file:") else uri
+        return None if os.path.isdir(path) else f"the folder {os.path.abspath(path)} does not exist"
+    return None
+
+
 def _check_host_allowed(uri: str) -> None:
     """MLflow 3.5+ servers answer /health to anyone but refuse API calls whose Host header is not
     in their --allowed-hosts (localhost and private IPs by default): a server reached by its

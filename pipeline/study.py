@@ -259,6 +259,10 @@ def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optiona
     """Read, override and validate a study file. Raises UsageError with a one-line message."""
     path = Path(path)
     source = str(path)
+    if path.is_dir():
+        files = sorted(p.name for p in path.glob("*.y*ml"))[:5]
+        raise UsageError(f"study file {source!r} is a directory; give one YAML file" +
+                         (f" in it ({', '.join(files)})" if files else ""))
     if not path.is_file():
         where = "" if path.is_absolute() else f" (relative paths are read from the working directory: {path.resolve()})"
         raise UsageError(f"study file {source!r} does not exist{where}")

@@ -64,6 +64,10 @@ def read_file(spec, path: Path) -> pd.DataFrame:
     if path.suffix.lower() in WORKBOOKS or (kind == "CSV" and _zipped_workbook(path)):
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: a spreadsheet workbook (Excel or "
                          "OpenDocument), which is not read; save its sheet as CSV (or Parquet) and point path at that")
+    if kind == "CSV" and (wide := _wide_unicode(path, spec.encoding)):   # read as bytes, it would be garbage
+        field = f"field 'encoding' = {spec.encoding!r}" if spec.encoding else f"field 'path' = {spec.path!r}"
+        raise UsageError(f"{dataset_name(spec)}: {field}: the file is {wide.upper()} text (it starts with a {wide.upper()} "
+                         f"byte order mark, as Excel's \"Unicode text\" saves); set encoding: {wide} in the dataset entry")
     try:
         if kind == "Parquet":
             return _read_parquet(path, spec.target)
@@ -78,6 +82,16 @@ def read_file(spec, path: Path) -> pd.DataFrame:
     except Exception as e:  # pandas and pyarrow raise many parser errors; all mean the same to the user
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: not a readable {kind} file "
                          f"({_unreadable(e)})") from None
+
+
+def _wide_unicode(path: Path, encoding: Optional[str]) -> Optional[str]:
+    """'utf-16' or 'utf-32' for a file that starts with that byte order mark while `encoding` reads
+    it otherwise (utf-8 fails on its first byte; latin-1 would read every other character as a NUL)."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    wide = "utf-32" if head in (b"\xff\xfe\0\0", b"\0\0\xfe\xff") else \
+        "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else None
+    return wide if wide and not (encoding or "").lower().replace("_", "-").startswith(wide) else None
 
 
 def _read_csv(path: Path, encoding: str, target) -> pd.DataFrame:

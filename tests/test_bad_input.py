@@ -33,6 +33,7 @@ def _with(path, value):
     return study
 
 
+DIRECTORY = object()   # CASES: --study names a folder (of study files)
 CSV_NOT_NUMERIC = "a,b,Outcome\n1,x,0\n2,y,1\n3,z,0\n4,w,1\n"
 CSV_GOOD = "a,b,Outcome\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20))
 
@@ -69,6 +70,18 @@ CASES = [
     ("dropout-layers", _with("strengths.dropout", [0.1, 0.2, 0.3]), [], "one p per hidden layer"),
     ("zero-epochs", _with("epochs", 0), [], "epochs"),
     ("zero-seeds", _with("seeds", 0), [], "seeds"),
+    # a field written in several ways says them all, not the first pydantic tried ("a valid integer")
+    ("seeds-in-words", _with("seeds", "two"), [], "field 'seeds' = 'two': allowed: a number of seeds (seeds: 10), the "
+     "seeds themselves (seeds: [0, 1, 7]) or adaptive seeds (seeds: {start: 5, step: 5, max: 40})"),
+    ("negative-rope-share", _with("rope", "-5%"), [], "field 'rope' = '-5%': allowed: a width in the metric's units, "
+     "above 0 (rope: 0.01), or a share of none's mean (rope: 5%)"),
+    ("study-a-directory", DIRECTORY, [], "is a directory; give one YAML file in it (a.yaml)"),
+    # Excel's "Unicode text": latin-1, which the utf-8 error suggested, read it as garbage names
+    ("utf16-table", _with("datasets", [{"name": "table", "path": "u16.csv", "target": "y"}]), [],
+     "field 'path' = 'u16.csv': the file is UTF-16 text (it starts with a UTF-16 byte order mark, as Excel's "
+     "\"Unicode text\" saves); set encoding: utf-16 in the dataset entry"),
+    ("utf16-read-as-latin1", _with("datasets", [{"name": "table", "path": "u16.csv", "target": "y", "encoding": "latin-1"}]),
+     [], "field 'encoding' = 'latin-1': the file is UTF-16 text"),
     ("typo-field", {**tiny_study_dict(), "epoch": 3}, [], "field 'epoch' is unknown (did you mean 'epochs'?); allowed: "),
     ("misplaced-field", _with("datasets", [{"name": "wine", "missing_values": {"a": [0]}}]), [],
      "field 'datasets.0.missing_values' is unknown here; it belongs at 'datasets.0.preprocess.missing_values'"),
@@ -197,10 +210,14 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(workdir, env, monkey
     (workdir / "tiny.csv").write_text("Glucose;Outcome\n1,5;0\n2,5;1\n")
     (workdir / "latin.csv").write_bytes("Größe,Ziel\n1,a\n2,b\n3,a\n4,b\n".encode("latin-1"))
     (workdir / "one.csv").write_text("a,y\n1,x\n2,x\n3,x\n4,x\n")
+    (workdir / "u16.csv").write_bytes("a\ty\n1\tx\n2\ty\n3\tx\n4\ty\n".encode("utf-16"))
     (workdir / "ragged.csv").write_text("a,b,y\n1,2,x\n3,4,y\n1,234,5,x\n6,7,y\n")   # 1,234 unquoted
     (workdir / "flat.csv").write_text("a,y\n1,72.5 kg\n2,72.5 kg\n3,72.5 kg\n4,72.5 kg\n5,\n")
     path = workdir / "study.yaml"
-    if isinstance(study, str):
+    if study is DIRECTORY:
+        path.mkdir()
+        (path / "a.yaml").write_text("name: a\n")
+    elif isinstance(study, str):
         path.write_text(study)
     elif isinstance(study, bytes):
         path.write_bytes(study)

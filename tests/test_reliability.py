@@ -140,6 +140,24 @@ def test_sigkill_mid_trial_then_rerun_finishes_with_the_same_numbers(workdir, en
     assert got == expected
 
 
+def test_ctrl_c_in_train_marks_its_run_killed_in_one_line(workdir, env):
+    """`train` stopped by Ctrl-C while it trains: one line and exit 130, its MLflow run KILLED as
+    interrupted (it was left RUNNING under a traceback)."""
+    proc = start(["train", "--dataset", "digits", "--epochs", "100000", "--batch-size", "8"], workdir, env)
+    client, deadline = MlflowClient(env["MLFLOW_TRACKING_URI"]), time.time() + 240
+    while not (experiment := (workdir / "mlflow.db").exists() and client.get_experiment_by_name("train")) \
+            or not client.search_runs([experiment.experiment_id], "attributes.status = 'RUNNING'"):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.2)
+    time.sleep(1.0)   # into its epochs
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
+    assert err.strip().splitlines()[-1] == "interrupted by SIGINT: its run, if it had started, is marked KILLED", err
+    [run] = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "KILLED" and run.data.tags["outcome"] == "INTERRUPTED", (run.info, run.data.tags)
+
+
 def test_sigterm_stops_cleanly_and_marks_runs_killed(workdir, env):
     study_file = write_study(workdir / "crash.yaml", SLOW_STUDY)
     storage = get_storage(f"journal:{workdir / 'optuna.journal'}")

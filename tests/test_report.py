@@ -993,3 +993,60 @@ def test_a_path_whose_every_point_failed_still_gets_its_report(tmp_path):
     html = (tmp_path / "reports/allfail/report.html").read_text()
     assert "no point of it has a finished run (failed, or not trained yet): no point is selected" in html
     assert 'class="chosen"' not in html and "The figure: each point" not in html
+
+
+def _folder(path) -> dict:
+    """{relative path: bytes} of every file under a report folder."""
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def test_an_interrupted_or_killed_report_leaves_the_earlier_one_whole(built, tmp_path):
+    """A report is written in a folder of its own, PDF included, and only then replaces the earlier
+    report's files, in renames an interrupt waits for: Ctrl-C (or SIGTERM) while it builds, or a
+    SIGKILL, leaves the earlier report's files as they were, all matching; Ctrl-C says so in one
+    line, and the next build clears what a killed one left. Before, the new HTML stood beside the
+    earlier PDF, without figures, under a traceback. A store that does not exist is not created by
+    `report` (a mistyped path made an empty one)."""
+    import os
+    import signal
+    import time
+
+    work, env, _ = built
+    command = ["report", "--study", "rep.yaml", "--reports-dir", str(tmp_path)]
+    first = run_cli(command, cwd=work, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    folder = tmp_path / "rep"
+    before = _folder(folder)
+    assert {"report.html", "report.pdf", "trials.csv", ".inputs"} <= set(before) and any(k.startswith("figures/") for k in before)
+    from .conftest import pipeline_command
+
+    stopped = subprocess.Popen(pipeline_command() + command, cwd=work, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env={**env, "PIPELINE_FAILPOINT": "report_files:1:stop"})
+    deadline = time.time() + 240
+    while open(f"/proc/{stopped.pid}/stat").read().split(")")[-1].split()[0] != "T":   # its new files are written
+        assert stopped.poll() is None and time.time() < deadline, stopped.communicate()
+        time.sleep(0.1)
+    assert any(folder.glob(".building-*/report.pdf")), "the new files are not staged"
+    stopped.send_signal(signal.SIGINT)
+    stopped.send_signal(signal.SIGCONT)
+    out, err = stopped.communicate(timeout=120)
+    assert stopped.returncode == 130 and "Traceback" not in err, err[-2000:]
+    assert err.strip().splitlines()[-1] == ("interrupted by SIGINT: the report's files are those of one build, this one's "
+                                            "or the one before (rerun the command to rebuild them)"), err[-2000:]
+    assert _folder(folder) == before and not list(folder.glob(".building-*"))
+
+    killed = run_cli(command, cwd=work, env={**env, "PIPELINE_FAILPOINT": "report_files:1"})
+    assert killed.returncode == -signal.SIGKILL
+    now = _folder(folder)
+    assert {k: v for k, v in now.items() if not k.startswith(".building-")} == before
+    assert any(k.startswith(".building-") for k in now), "a killed build leaves its folder (cleared by the next)"
+    started = time.time_ns()
+    again = run_cli(command, cwd=work, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert not list(folder.glob(".building-*")) and set(_folder(folder)) == set(before)
+    assert all(os.stat(folder / name).st_mtime_ns >= started for name in ("report.html", "report.pdf", ".inputs"))
+
+    nowhere = run_cli(["report", "--study", "rep.yaml"], cwd=work, env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/typo.db"})
+    assert nowhere.returncode == 1 and not (tmp_path / "typo.db").exists()
+    assert f"no MLflow store at sqlite:///{tmp_path}/typo.db (the file {tmp_path}/typo.db does not exist): no report written" \
+        in nowhere.stderr, nowhere.stderr

@@ -19,6 +19,7 @@ import json
 import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -66,22 +67,24 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     _say_missing(data, results)
     drawn, prov = figures.draw_all(data, results), render.provenance(data, building=root_run_id)
     html = render.render(data, results, drawn, prov)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / INPUTS_FILE).unlink(missing_ok=True)   # written last: a crash in between leaves no claim
-    shutil.rmtree(out / "figures", ignore_errors=True)   # an earlier report's: datasets may differ
-    if not pdf:
-        (out / "report.pdf").unlink(missing_ok=True)      # an earlier report's would not match this one
-    paths = [_write_atomically(out / "report.html", lambda tmp: tmp.write_text(html, encoding="utf-8")),
-             _write_atomically(out / "trials.csv", lambda tmp: tmp.write_text(render.trials_csv(data), encoding="utf-8"))]
-    if pdf:
-        from weasyprint import HTML
 
-        page = render.render(data, results, drawn, prov, medium="pdf")  # trial lists bounded
-        paths.append(_write_atomically(out / "report.pdf",
-                                       lambda tmp: HTML(string=page, base_url=str(out)).write_pdf(tmp)))
-    _figures_on_parents(tracker if record else None, data, results, drawn, out / "figures")
-    _study_figures(drawn, out / "figures")
-    (out / INPUTS_FILE).write_text(digest + "\n", encoding="utf-8")
+    def write(stage: Path) -> None:
+        (stage / "report.html").write_text(html, encoding="utf-8")
+        (stage / "trials.csv").write_text(render.trials_csv(data), encoding="utf-8")
+        if pdf:
+            from weasyprint import HTML
+
+            page = render.render(data, results, drawn, prov, medium="pdf")  # trial lists bounded
+            HTML(string=page, base_url=str(out)).write_pdf(stage / "report.pdf")
+        _dataset_figures(data, results, drawn, stage / "figures")
+        _study_figures(drawn, stage / "figures")
+
+    _write_report(out, digest, write)
+    paths = [out / name for name in REPORT_FILES if (out / name).exists()]
+    if record:   # each dataset's figures on its parent run, so that the UI alone answers "which arm helped here"
+        for label, parent in data.parent_runs.items():
+            if (where := out / "figures" / _file_safe(label)).is_dir():
+                tracker.log_folder(parent, str(where), "figures")
     _share_views(tracker, data, study, results, side_by_side=study_view)
     if say_verdicts:
         _say_summary(tracker, data, study, results, side_by_side=study_view)
@@ -103,6 +106,55 @@ def _record(tracker: Tracker, data: collect.ReportData, results: dict, paths: li
 
 # Beside the report: the digest of what it was built from (inputs_digest).
 INPUTS_FILE = ".inputs"
+REPORT_FILES = ("report.html", "trials.csv", "report.pdf")
+STAGE_PREFIX = ".building-"   # + this process's id: where a report is written before it replaces the last
+
+
+def _write_report(out: Path, digest: str, write) -> None:
+    """The report's files in `out`, all or none: `write(stage)` writes them into a folder of their
+    own inside `out` (the PDF's seconds included), then they replace the earlier report's files
+    (and figures/; a file this report has none of, a PDF under --no-pdf, is removed) in a few
+    renames that SIGINT and SIGTERM wait for. A crash or an interrupt before leaves the earlier
+    report as it was: the files in `out` always match each other. The digest (`.inputs`) is
+    written last, so a crash in the renames leaves no claim that they are current."""
+    import os
+
+    from ..runtime import failpoint, signals_deferred
+
+    out.mkdir(parents=True, exist_ok=True)
+    for left in out.glob(STAGE_PREFIX + "*"):   # a build that was killed (SIGKILL, power) left its folder
+        if not _process_alive(left.name[len(STAGE_PREFIX):].split("-")[0]):
+            shutil.rmtree(left, ignore_errors=True)
+    stage = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=out))
+    try:
+        write(stage)
+        failpoint("report_files")   # tests/test_report.py: a report stopped with its files written, not in place
+        with signals_deferred():
+            (out / INPUTS_FILE).unlink(missing_ok=True)
+            for name in REPORT_FILES:
+                if (stage / name).exists():
+                    os.replace(stage / name, out / name)
+                else:
+                    (out / name).unlink(missing_ok=True)   # an earlier report's would not match this one
+            if (out / "figures").exists():   # an earlier report's: datasets may differ
+                os.replace(out / "figures", stage / "earlier-figures")
+            if (stage / "figures").exists():
+                os.replace(stage / "figures", out / "figures")
+            (out / INPUTS_FILE).write_text(digest + "\n", encoding="utf-8")
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _process_alive(pid: str) -> bool:
+    import os
+
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:   # someone else's
+        return True
+    return True
 
 
 def inputs_digest(data: collect.ReportData, pdf: bool) -> str:
@@ -201,13 +253,11 @@ def console_notes(data: collect.ReportData) -> list[str]:
     return notes
 
 
-def _figures_on_parents(tracker: Optional[Tracker], data: collect.ReportData, results: dict, drawn: dict,
-                        folder: Path) -> None:
+def _dataset_figures(data: collect.ReportData, results: dict, drawn: dict, folder: Path) -> None:
     """Each dataset's figures (its paired differences to none, and the page's figures of that
-    dataset) as PNG files in reports/<study>/figures/<dataset>/ and, given a tracker, as artifacts
-    under figures/ on its MLflow parent run, so that the UI alone answers "which arm helped here"."""
+    dataset) as PNG files in figures/<dataset>/ (build_report logs them on its parent run too)."""
     scopes = {f.name: f.scope for f in figures.FIGURES}
-    for label, parent in data.parent_runs.items():
+    for label in data.parent_runs:
         mine = {name: uri for (name, key), uri in drawn.items() if key == label and scopes.get(name) == "dataset"}
         differences = figures.differences_for(data, results, label)
         if differences:
@@ -218,8 +268,6 @@ def _figures_on_parents(tracker: Optional[Tracker], data: collect.ReportData, re
         where.mkdir(parents=True, exist_ok=True)
         for name, uri in mine.items():
             _write_png(where / f"{name}.png", uri)
-        if tracker is not None:
-            tracker.log_folder(parent, str(where), "figures")
 
 
 def _study_figures(drawn: dict, folder: Path) -> None:
@@ -244,9 +292,3 @@ def _write_png(path: Path, uri: str) -> None:
     path.write_bytes(base64.b64decode(uri.split(",", 1)[1]))
 
 
-def _write_atomically(path: Path, write) -> Path:
-    """Write next to the target and rename, so a crash never leaves a half-written report."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    write(tmp)
-    tmp.replace(path)
-    return path

@@ -62,11 +62,21 @@ def few_rows_warning(names: list[str], train: np.ndarray, test: np.ndarray, metr
             f"so few rows{_one_row(names, train, test, min(few, key=lambda i: test[i] or np.inf))}; "
             # already a merge of labels: not that advice again; of two classes, a merge would leave one
             + ("" if all(names[i] in merged for i in few) or len(train) <= 2 else
-               f"read {'it' if one else 'them'} as a related class (preprocess.target_classes: {{rare: related}}), ")
+               f"read {'it' if one else 'them'} as a related class "
+               f"(preprocess.target_classes: {_merge_example(names, [names[i] for i in few])}), ")
             + "collect more rows"
             + ("" if weighted else f", set class_weight: balanced so that training does not ignore {'it' if one else 'them'}")
             + f", or, if {'it matters' if one else 'they matter'} less to you than 1/{len(train)} of the score, choose "
             "metric: accuracy (each class counted by its share)"]
+
+
+def _merge_example(names: list[str], few: list[str]) -> str:
+    """target_classes for the first rare class, the class it is read as left for the user to choose
+    among the others: a placeholder that would run as written (`{rare: related}`) made a new class."""
+    others = [repr(n) for n in names if n not in few]
+    listed = ", ".join(others[:3]) + ", ..." if len(others) > 3 else \
+        " or ".join([", ".join(others[:-1]), others[-1]] if len(others) > 1 else others)
+    return f"{{{few[0]!r}: <the related class: {listed}>}}"
 
 
 def rare_unweighted_warning(names: list[str], counts: np.ndarray, metric_label: str) -> list[str]:
@@ -121,6 +131,28 @@ def _rare_class_warning(names: list[str], counts: np.ndarray, weighted: bool) ->
 # A target of whole numbers read as classes (task: auto) with at least this many values, most of a
 # run of integers (1 to 14 days), is likely a count: warned, with task: regression as the way out.
 COUNT_CLASSES = 8
+
+
+def quantity_target_warning(names: list[str], target: str, rows: int) -> list[str]:
+    """A warning when task: classification reads a target of numbers that look like a quantity as
+    classes: more distinct values than task: auto would read as classes (MAX_CLASSES_FOR_AUTO), and
+    fractions (19.99) or values for a third of the training rows or more (a price: 180 values for
+    200 rows); [] otherwise (codes, grades of 2.5, a few counts)."""
+    from .column_checks import MAX_CLASSES_FOR_AUTO
+
+    try:
+        numbers = [float(n) for n in names]
+    except ValueError:
+        return []
+    fractions = not all(x.is_integer() for x in numbers)
+    if len(numbers) <= MAX_CLASSES_FOR_AUTO or not (fractions or len(numbers) >= 0.3 * rows):
+        return []
+    example = next((n for n in names if not float(n).is_integer()), names[-1]) if fractions else names[-1]
+    return [f"Target {target!r} is numbers, {len(numbers)} distinct values for {counted(rows, 'training row')} "
+            f"({'fractions such as ' + example if fractions else f'{names[0]} to {names[-1]}'}), each read as a class "
+            f"(task: classification): most classes have a row or two to learn from, and a prediction one step off "
+            f"counts as wrong as any. If it is a quantity, task: regression (or auto) predicts it as a number; if "
+            f"it is a code, leave task: classification."]
 
 
 def count_target_warning(names: list[str], target: str) -> list[str]:

@@ -284,11 +284,11 @@ def cmd_train(args) -> int:
         spec["label"] = Path(spec["path"]).stem[:100]   # its runs say which table, not "csv"
     try:
         study = build_study(raw, "train")
+        plan = study.plans[0]
+        _say_notes([*map(note_as_flags, study.notes), *unused_strengths(args, study.arms[0])])
+        data = load(plan.dataset, study.spec.split_seed)
     except UsageError as e:   # the one-cell study's field names, as the flags the user typed
         raise UsageError(as_flags(str(e))) from None
-    plan = study.plans[0]
-    _say_notes([*map(note_as_flags, study.notes), *unused_strengths(args, study.arms[0])])
-    data = load(plan.dataset, study.spec.split_seed)
     print(f"[{plan.label}] {data.sizes_line()}", flush=True)
     if line := study.strengths_line(plan):
         print(f"[{plan.label}] strengths: {line}", flush=True)

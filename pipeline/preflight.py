@@ -101,14 +101,18 @@ def validate_inputs(study: Study, storage: str, tracking: Optional[str]) -> dict
     data = {plan.label: datasets_mod.load(plan.dataset, study.spec.split_seed) for plan in study.plans}
     for plan in study.plans:
         check_population_memory(plan, data[plan.label])
-        # the metric is known once the data is (a table's task may be auto)
-        if problem := rope_problem(plan.rope, metric_for(data[plan.label].task, data[plan.label].metric).name):
-            raise UsageError(f"dataset {plan.label}: {problem}")
+        check_rope(plan, data[plan.label])
     # Both stores before writing to either, so a bad URL leaves nothing half-written
     # (MlflowClient creates a SQLite store the moment it is constructed).
     check_tracking_reachable(tracking_uri(tracking))
     check_storage(storage)
     return data
+
+
+def check_rope(plan: DatasetPlan, data: Splits) -> None:
+    """The ROPE against the metric, known once the data is (a table's task may be auto)."""
+    if problem := rope_problem(plan.rope, metric_for(data.task, data.metric).name):
+        raise UsageError(f"dataset {plan.label}: {problem}")
 
 
 MAX_CELLS = 1_000_000   # a grid beyond this is a typo (seeds: 1e9), not a study

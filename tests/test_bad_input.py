@@ -296,6 +296,17 @@ def test_train_command_rejects_bad_values(workdir, env, monkeypatch, capsys):
                             (["--val-fraction", "2"], "error: --val-fraction = 2.0: Input should be less than 1"),
                             (["--hidden", "0,8"], "error: --hidden = 0: Input should be greater than 0")):
         assert main(["train", *flags]) == 2 and capsys.readouterr().err.strip() == expected
+    # a table's problems too, as flags: no study file, no study identity in the advice
+    (workdir / "tables").mkdir()
+    (workdir / "u16.csv").write_bytes("a\ty\n1\tx\n2\ty\n3\tx\n4\ty\n".encode("utf-16"))
+    for flags, expected in (
+            (["--path", "tables", "--target", "y"], "error: --path = 'tables': a directory, not a CSV or Parquet file "
+             f"(relative paths are read from the working directory: {workdir / 'tables'})"),
+            (["--path", "u16.csv"], "error: --dataset table needs --path (the CSV or Parquet file) and --target (the column "
+             "to predict)"),
+            (["--path", "u16.csv", "--target", "y"], "error: --path = 'u16.csv': the file is UTF-16 text (it starts with a "
+             "UTF-16 byte order mark, as Excel's \"Unicode text\" saves); add --encoding utf-16")):
+        assert main(["train", "--dataset", "table", *flags]) == 2 and capsys.readouterr().err.strip() == expected
     assert not (workdir / "mlflow.db").exists()
 
 

@@ -1050,3 +1050,21 @@ def test_an_interrupted_or_killed_report_leaves_the_earlier_one_whole(built, tmp
     assert nowhere.returncode == 1 and not (tmp_path / "typo.db").exists()
     assert f"no MLflow store at sqlite:///{tmp_path}/typo.db (the file {tmp_path}/typo.db does not exist): no report written" \
         in nowhere.stderr, nowhere.stderr
+
+
+def test_report_refuses_a_study_file_ablation_refuses(built, tmp_path):
+    """A dataset with no run of the file's configuration is checked as `ablation` checks it: a
+    train_size beyond the data got a report (exit 0) that replaced the study's own, saying "no
+    comparison" for it; now ablation's one line, exit 2, and the report's folder untouched."""
+    work, env, _ = built
+    first = run_cli(["report", "--study", "rep.yaml", "--no-pdf", "--reports-dir", str(tmp_path)], cwd=work, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = _folder(tmp_path / "rep")
+    study = yaml.safe_load((work / "rep.yaml").read_text())
+    study["datasets"][0]["train_size"] = 100000
+    write_study(work / "too-big.yaml", study)
+    proc = run_cli(["report", "--study", "too-big.yaml", "--no-pdf", "--reports-dir", str(tmp_path)], cwd=work, env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: dataset ") and \
+        "field 'train_size' = 100000: only " in proc.stderr and "training samples are available" in proc.stderr
+    assert _folder(tmp_path / "rep") == before

@@ -1033,6 +1033,8 @@ def test_target_labels_spelt_apart_are_read_as_one_class_when_the_study_file_say
     [w] = [w for w in few.preprocessing["warnings"] if "few rows" in w]
     assert w.startswith("A class with few rows under balanced accuracy, where each of the 3 classes weighs 1/3: "
                         "'Maybe' (") and "target_classes" in w
+    # the class to read it as is the user's choice among the others: a placeholder ({rare: related}) ran as a new class
+    assert "read it as a related class (preprocess.target_classes: {'Maybe': <the related class: 'Leave' or 'Stay'>})" in w, w
     assert not [w for w in load(DatasetSpec(name="table", path=str(tmp_path / "three.csv"), target="Churn"), 0)
                 .preprocessing["warnings"] if "few rows" in w]
     # a class made by merging labels is not told to be merged again
@@ -1277,6 +1279,14 @@ def test_a_count_target_read_as_classes_is_warned_about(tmp_path):
     assert any("whole-number values (1 to 14)" in w for w in blanks.preprocessing["warnings"]), blanks.class_names
     codes = load(DatasetSpec(name="table", path=str(tmp_path / "stay.csv"), target="code"), 0)
     assert not any("whole-number values" in w for w in codes.preprocessing["warnings"])
+    # task: classification on a price (fractions, a value for nearly every row): said, with task: regression
+    frame["price"] = (age * 3.1 + rng.normal(0, 5, 300)).round(2)
+    frame.to_csv(tmp_path / "price.csv", index=False)
+    priced = load(DatasetSpec(name="table", path=str(tmp_path / "price.csv"), target="price", task="classification"), 0)
+    [said] = [w for w in priced.preprocessing["warnings"] if "is numbers" in w]
+    assert said.startswith(f"Target 'price' is numbers, {len(priced.class_names)} distinct values for ") and \
+        "If it is a quantity, task: regression (or auto) predicts it as a number" in said, said
+    assert not any("is numbers" in w for w in told.preprocessing["warnings"])   # 14 days: a few classes, each well filled
 
 
 def test_an_exports_totals_row_is_dropped_with_a_warning_and_only_its_tables_identity_changes(tmp_path):

@@ -53,6 +53,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
         print(f"note: {note}", file=sys.stderr, flush=True)
     if data.runs.empty:
         return []
+    _refuse_what_ablation_would(study, data)
     study_view = record and say_verdicts   # `report` of the study itself (not a --seeds view): as `ablation` prints
     record = record and not collect.interim_note(data)   # an unfinished study's verdicts are not its answer
     out = Path(out_dir) / study.report_folder
@@ -91,6 +92,21 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     if record:
         _record(tracker, data, results, paths, root_run_id or data.root_of_current)
     return paths
+
+
+def _refuse_what_ablation_would(study: Study, data: collect.ReportData) -> None:
+    """A dataset with no run of this configuration may be one `ablation` refuses (a train_size beyond
+    its rows, a ROPE in the wrong units): its data are loaded and checked as ablation checks them, so
+    that such a study file gets ablation's one-line error (exit 2, nothing written), not a report
+    that replaces the study's own with "no comparison" for it. The datasets with runs passed these
+    checks when they ran (the same identity: the same data and settings)."""
+    from ..datasets import load
+    from ..preflight import check_rope
+
+    ran = set(data.runs["dataset"])
+    for plan in study.plans:
+        if plan.label not in ran:
+            check_rope(plan, load(plan.dataset, study.spec.split_seed))
 
 
 def _record(tracker: Tracker, data: collect.ReportData, results: dict, paths: list[Path], root: Optional[str]) -> None:

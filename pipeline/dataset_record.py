@@ -198,6 +198,12 @@ def share(x: float) -> str:
     return "<1%" if 0 < x < 0.005 else f"{x:.0%}"
 
 
+def _parsed_and_kept(parsed: list, dropped: dict) -> list:
+    """The columns read as numbers from text that were then kept: an id of numbers behind a footer's
+    'Summe' is said dropped, not also read."""
+    return [c for c in parsed if c not in dropped]
+
+
 def data_line(data: Splits) -> str:
     """One console line on a table's preprocessing (long lists cut to their first few names)."""
     r = data.preprocessing
@@ -213,8 +219,8 @@ def data_line(data: Splits) -> str:
     if r.get("auto_dropped_columns"):
         parts.append("dropped as carrying no signal: "
                      + _some([f"{c} ({why})" for c, why in r["auto_dropped_columns"].items()]))
-    if r.get("parsed_numeric_columns"):
-        parts.append(f"numbers read from text: {_some(_with_dashes(r['parsed_numeric_columns'], r.get('dashes_as_missing', {})))}")
+    if parsed := _parsed_and_kept(r.get("parsed_numeric_columns", []), r.get("auto_dropped_columns", {})):
+        parts.append(f"numbers read from text: {_some(_with_dashes(parsed, r.get('dashes_as_missing', {})))}")
     if r.get("merged_classes"):
         parts.append("target labels read as another class: " + _some([f"{k} -> {v}" for k, v in _merges(data).items()]))
     if r.get("target_scale"):
@@ -349,7 +355,7 @@ def data_paragraph(params: dict) -> str:
     if merged:
         text += " Target labels read as another class (preprocess.target_classes): " + ", ".join(
             f"{k} as {v}" for k, v in merged.items()) + "."
-    parsed = _loads(params, "data_parsed_numeric_columns", [])
+    parsed = _parsed_and_kept(_loads(params, "data_parsed_numeric_columns", []), _loads(params, "data_auto_dropped_columns", {}))
     if parsed:
         text += (" Columns of numbers read from text (thousands separators, %, currency, or a dash for missing): "
                  + ", ".join(_with_dashes(parsed, _loads(params, "data_dashes_as_missing", {}))) + ".")

@@ -1933,3 +1933,23 @@ def test_a_quoted_amount_over_a_million_is_no_code_with_a_leading_zero_and_costs
     assert codes("a.csv") == () and reads == []
     assert dict(codes("z.csv"))["zip"] in {"02139", "00501"} and reads == ["z.csv"]
     assert dict(codes("lines.csv")) == {"zip": "02139"}
+
+
+def test_an_id_behind_a_footers_label_is_said_dropped_not_also_read_as_numbers(tmp_path):
+    """A German export: 'Summe' in the id column's footer made the ids text until the footer row
+    was dropped; the console line then listed Kunde Nr among the numbers read from text, beside
+    "dropped as carrying no signal". It is said dropped alone."""
+    from pipeline import dataset_record
+
+    rng = np.random.default_rng(3)
+    sales = rng.uniform(100, 9000, 60).round(2)
+    lines = ["Kunde Nr;Umsatz;Alter;Gruppe"] + [f"{1000 + i};{v:,.2f};{rng.integers(20, 70)};{'AB'[i % 2]}"
+                                                 .replace(",", "_").replace(".", ",").replace("_", ".")
+                                                 for i, v in enumerate(sales)]
+    lines.append(f"Summe;{sales.sum():,.2f};;".replace(",", "_").replace(".", ",").replace("_", "."))
+    (tmp_path / "euro.csv").write_text("\n".join(lines) + "\n")
+    data = load(DatasetSpec(name="table", path=str(tmp_path / "euro.csv"), target="Gruppe"), 0)
+    record, line = data.preprocessing, dataset_record.data_line(data)
+    assert "Kunde Nr" in record["auto_dropped_columns"] and "Kunde Nr" in record["parsed_numeric_columns"], record
+    assert "dropped as carrying no signal: Kunde Nr (id-like" in line and "numbers read from text: Umsatz" in line, line
+    assert line.split("numbers read from text: ")[1].split(";")[0] == "Umsatz", line

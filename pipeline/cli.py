@@ -121,7 +121,8 @@ def _ui_command(uri: str) -> Optional[str]:
     new, empty database without a word), with this environment's own `mlflow` (a venv's is not on
     the PATH of a shell that did not activate it; `make ablation` ran in one), shown relative to
     the working directory when it is under it; and `make ui` beside it where that opens the same
-    store. None where the links open a server of its own (the tracking server, or $PIPELINE_UI_URL's)."""
+    store and `make setup` has run (else `make ui` would first build a virtual environment, minutes
+    and gigabytes, for a user who ran the pipeline in one of their own). None where the links open a server of its own (the tracking server, or $PIPELINE_UI_URL's)."""
     from .runtime import mask_credentials
     from .tracking import tracking_uri
     from .ui_links import links_are_local, ui_command
@@ -135,7 +136,8 @@ def _ui_command(uri: str) -> Optional[str]:
     masked = mask_credentials(command)
     shown = masked + (" (password masked)" if masked != command else "")
     makefile = Path("Makefile").read_text(errors="replace") if Path("Makefile").is_file() else ""
-    return shown + (" (or: make ui)" if uri == tracking_uri() and re.search(r"(?m)^ui:", makefile) else "")
+    made = Path(".venv/.installed").is_file()   # the Makefile's setup stamp
+    return shown + (" (or: make ui)" if uri == tracking_uri() and made and re.search(r"(?m)^ui:", makefile) else "")
 
 
 def _discard_empty_root(ctx, changed: Sequence[str] = ()) -> None:

@@ -4,7 +4,7 @@ Parquet (its category columns as plain values), workbooks refused with the advic
 repeated column names said, and the marks that change how a column reads that only some exports
 write and the table's identity records (table_identity.py, for identity.py): points as thousands in a
 file of decimal commas (dot_thousands), Swiss apostrophes and SAP's trailing minus (number_marks).
-The cached scans here (_dot_thousands_in, _zero_codes_in, ...) serve both reading and the identity."""
+The cached scans here (dot_thousands_in, zero_codes_in, ...) serve both reading and the identity."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def read_file(spec, path: Path) -> pd.DataFrame:
     separator, its repeated column names, and the columns read with a mark (dot_thousands,
     number_marks), whose values are then written as other numbers are; every problem a one-line
     UsageError."""
-    kind = "Parquet" if _is_parquet(path) else "CSV"
+    kind = "Parquet" if is_parquet(path) else "CSV"
     if path.suffix.lower() in WORKBOOKS or (kind == "CSV" and _zipped_workbook(path)):
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: a spreadsheet workbook (Excel or "
                          "OpenDocument), which is not read; save its sheet as CSV (or Parquet) and point path at that")
@@ -70,8 +70,8 @@ def read_file(spec, path: Path) -> pd.DataFrame:
                          f"byte order mark, as Excel's \"Unicode text\" saves); set encoding: {wide} in the dataset entry")
     try:
         if kind == "Parquet":
-            return _read_parquet(path, spec.target)
-        return _read_csv(path, spec.encoding or "utf-8", spec.target)
+            return read_parquet_rows(path, spec.target)
+        return read_csv_rows(path, spec.encoding or "utf-8", spec.target)
     except UnicodeDecodeError:
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: not {spec.encoding or 'utf-8'} text "
                          f"({_first_bad_byte(path, spec.encoding or 'utf-8')}); set encoding: (e.g. cp1252, a Windows export's, or latin-1) "
@@ -94,27 +94,27 @@ def _wide_unicode(path: Path, encoding: Optional[str]) -> Optional[str]:
     return wide if wide and not (encoding or "").lower().replace("_", "-").startswith(wide) else None
 
 
-def _read_csv(path: Path, encoding: str, target) -> pd.DataFrame:
+def read_csv_rows(path: Path, encoding: str, target) -> pd.DataFrame:
     """A CSV's rows as read_file reads them (identity's later_rules reads some files so too)."""
     # skipinitialspace: "39, ?, 77516" (UCI's adult) reads the "?" as missing and the numbers as numbers
-    sep, skip = _delimiter(path, encoding)
+    sep, skip = csv_delimiter(path, encoding)
     frame = pd.read_csv(path, encoding=encoding, na_values=CSV_MISSING, skipinitialspace=True, sep=sep, skiprows=skip)
     frame.attrs["repeated_names"] = _repeated_names(path, encoding, sep, list(frame.columns), skip)
     frame.attrs["sep"] = sep   # a semicolon: a European export, whose commas are decimal ones
     version = _file_version(path, encoding)
-    frame.attrs["dot_thousands"] = dots = dict(_dot_thousands_in(*version)) if version else {}
+    frame.attrs["dot_thousands"] = dots = dict(dot_thousands_in(*version)) if version else {}
     if dots:   # 60.900 read as 60.9: the file's text, read as numbers like any text column (_parse_numbers)
         text = _read_text(path, encoding, sep, skip)
         for c in dots:
             frame[c] = text[c]
-    rows = _none_rows_in(*version, target) if version and target is not None else ()
+    rows = none_rows_in(*version, target) if version and target is not None else ()
     if rows:   # "None" a class of a target of words, not pandas' missing marker
         name = header_name(frame.columns, target)
         frame[name] = frame[name].mask(np.isin(np.arange(len(frame)), rows), "None")
     frame.attrs["number_marks"] = marks = \
-        {mark: dict(columns) for mark, columns in _number_marks_in(*version)} if version else {}
+        {mark: dict(columns) for mark, columns in number_marks_in(*version)} if version else {}
     _unmark(frame, marks)
-    frame.attrs["zero_codes"] = codes = dict(_zero_codes_in(*version, target)) if version and target is not None else {}
+    frame.attrs["zero_codes"] = codes = dict(zero_codes_in(*version, target)) if version and target is not None else {}
     if codes:   # 02139 read as 2139: the file's text, kept as text (tables.read does not read it as numbers)
         text = _read_text(path, encoding, sep, skip)
         for c in codes:
@@ -126,12 +126,12 @@ ZERO_CODE = r"0\d+"   # a digit string with a leading zero (ZIP 02139, 00501; no
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
-def _zero_codes_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
+def zero_codes_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
     """((column, an example), ...) of a CSV's feature columns of digit strings some of which have a
     leading zero (ZIP codes 02139, 00501): codes, which pandas reads as numbers without their zeros.
     Read whole only where a field starts with 0 and a digit. Part of the identity when not empty."""
     try:
-        sep, skip = _delimiter(Path(path), encoding)
+        sep, skip = csv_delimiter(Path(path), encoding)
         with open(path, encoding=encoding, errors="replace") as f:
             head = f.read()
         if not _may_have_zero_codes(head, sep):
@@ -158,17 +158,17 @@ def _code_columns(text: pd.DataFrame, target: str) -> tuple:
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
-def _parquet_zero_codes_in(path: str, size: int, mtime_ns: int, target: str) -> tuple:
-    """_zero_codes_in for a Parquet file: its columns of text (strings) holding codes with leading
+def parquet_zero_codes_in(path: str, size: int, mtime_ns: int, target: str) -> tuple:
+    """zero_codes_in for a Parquet file: its columns of text (strings) holding codes with leading
     zeros. Parquet keeps 02139 as text, but tables.read took a column of digit strings for numbers.
     Reads the text columns only, and only where the file has some besides the target."""
-    columns, text, _ = _parquet_schema_in(path, size, mtime_ns)
+    columns, text, _ = parquet_schema_in(path, size, mtime_ns)
     name = header_name(columns, target)
     candidates = [c for c in text if c != name]
     if not candidates:
         return ()
     try:
-        frame = _categories_as_values(pd.read_parquet(path, columns=candidates))
+        frame = categories_as_values(pd.read_parquet(path, columns=candidates))
     except Exception:   # reading the table raises the one-line error
         return ()
     # Parquet keeps "" and "?" as text, which tables.read takes for missing, as a CSV's reading does
@@ -218,7 +218,7 @@ def _first_bad_byte(path: Path, encoding: str) -> str:
     return "a byte it cannot decode"
 
 
-def _delimiter(path: Path, encoding: str) -> tuple[str, int]:
+def csv_delimiter(path: Path, encoding: str) -> tuple[str, int]:
     """The separator and the lines to skip before the header: Excel's "sep=;" first line names it
     (and is skipped); else the separator the header line uses most: a comma, or a semicolon
     (European spreadsheets, whose decimal comma rules the comma out), a tab or a pipe; a tie is a comma."""
@@ -266,19 +266,19 @@ def _zipped_workbook(path: Path) -> bool:
         return False
 
 
-def _read_parquet(path: Path, target) -> pd.DataFrame:
+def read_parquet_rows(path: Path, target) -> pd.DataFrame:
     """A Parquet file's rows as read_file reads them (identity's later_rules reads some files so too),
     with the attrs a CSV's reading sets, as tables.read takes them for Parquet: its codes with
-    leading zeros (_parquet_zero_codes_in) among them."""
-    frame = _categories_as_values(pd.read_parquet(path))
-    version = _stamped(path, "")
-    codes = dict(_parquet_zero_codes_in(*version[:3], target)) if version and target is not None else {}
+    leading zeros (parquet_zero_codes_in) among them."""
+    frame = categories_as_values(pd.read_parquet(path))
+    version = file_stamp(path, "")
+    codes = dict(parquet_zero_codes_in(*version[:3], target)) if version and target is not None else {}
     frame.attrs.update(sep=",", dot_thousands={}, zero_codes=codes)
     return frame
 
 
 @functools.lru_cache(maxsize=16)   # identity asks for it per rule, reading for its codes
-def _parquet_schema_in(path: str, size: int, mtime_ns: int) -> tuple:
+def parquet_schema_in(path: str, size: int, mtime_ns: int) -> tuple:
     """(a Parquet file's columns as read_file reads them (its saved pandas index not among them), those
     of text (strings, or categories of strings), those that may hold a missing value: a null counted
     somewhere, or not counted); ((), (), ()) for a file that cannot be read (reading it says why)."""
@@ -310,7 +310,7 @@ def _parquet_schema_in(path: str, size: int, mtime_ns: int) -> tuple:
     return columns, text, blanks
 
 
-def _categories_as_values(frame: pd.DataFrame) -> pd.DataFrame:
+def categories_as_values(frame: pd.DataFrame) -> pd.DataFrame:
     """Parquet's category columns as the values they hold (text as text, numbers as numbers), so
     that they are tidied and judged like any other column (stripped, read as numbers, id-like)."""
     for c in frame.columns:
@@ -323,7 +323,7 @@ def _categories_as_values(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _csv_version(spec) -> Optional[tuple[str, int, int, str]]:
+def csv_version(spec) -> Optional[tuple[str, int, int, str]]:
     """(resolved path, size, modification time, encoding) of a CSV, which the file rules below
     cache their answers by (table_identity.py's too); None for Parquet, a workbook or a file that cannot
     be found."""
@@ -333,10 +333,10 @@ def _csv_version(spec) -> Optional[tuple[str, int, int, str]]:
 def _file_version(path: Path, encoding: str) -> Optional[tuple[str, int, int, str]]:
     if path.suffix.lower() in (*PARQUET, *WORKBOOKS):
         return None
-    return _stamped(path, encoding)
+    return file_stamp(path, encoding)
 
 
-def _stamped(path: Path, encoding: str) -> Optional[tuple[str, int, int, str]]:
+def file_stamp(path: Path, encoding: str) -> Optional[tuple[str, int, int, str]]:
     """(resolved path, size, modification time, encoding): what the file rules cache by; None
     for a file that cannot be found."""
     try:
@@ -346,18 +346,18 @@ def _stamped(path: Path, encoding: str) -> Optional[tuple[str, int, int, str]]:
     return str(path.resolve()), stat.st_size, stat.st_mtime_ns, encoding
 
 
-def _is_parquet(path) -> bool:
+def is_parquet(path) -> bool:
     return Path(path).suffix.lower() in PARQUET
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
-def _dot_thousands_in(path: str, size: int, mtime_ns: int, encoding: str) -> dict[str, str]:
+def dot_thousands_in(path: str, size: int, mtime_ns: int, encoding: str) -> dict[str, str]:
     try:
-        sep, skip = _delimiter(Path(path), encoding)
+        sep, skip = csv_delimiter(Path(path), encoding)
         if sep != ";":
             return {}
         text = _read_text(Path(path), encoding, sep, skip)
-        _unmark(text, {mark: dict(columns) for mark, columns in _number_marks_in(path, size, mtime_ns, encoding)})
+        _unmark(text, {mark: dict(columns) for mark, columns in number_marks_in(path, size, mtime_ns, encoding)})
         return dot_thousands_columns(text, sep)   # 7.672- counts as the 7.672 it is
     except Exception:   # not text, not CSV: reading the table raises the one-line error
         return {}
@@ -371,9 +371,9 @@ def _read_text(path: Path, encoding: str, sep: str, skip: int, **only) -> pd.Dat
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
-def _number_marks_in(path: str, size: int, mtime_ns: int, encoding: str) -> tuple:
+def number_marks_in(path: str, size: int, mtime_ns: int, encoding: str) -> tuple:
     try:
-        sep, skip = _delimiter(Path(path), encoding)
+        sep, skip = csv_delimiter(Path(path), encoding)
         with open(path, encoding=encoding, errors="replace") as f:
             if not may_have_marks(f.read(), sep):   # most files: no second reading
                 return ()
@@ -416,11 +416,11 @@ def _unmark(frame: pd.DataFrame, marks: dict[str, dict[str, str]]) -> None:
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
-def _totals_label_in(path: str, size: int, mtime_ns: int, encoding: str) -> Optional[str]:
+def totals_label_in(path: str, size: int, mtime_ns: int, encoding: str) -> Optional[str]:
     """The summary word ("Total", "Summe:", "Average") a CSV's last non-empty line writes as a field
     of its own, as written; None where it writes none. Its end alone is read: every study start asks."""
     try:
-        sep, _ = _delimiter(Path(path), encoding)
+        sep, _ = csv_delimiter(Path(path), encoding)
         with open(path, "rb") as f:
             f.seek(max(0, size - 8192))
             tail = f.read().decode(encoding, errors="replace")
@@ -444,14 +444,14 @@ def drop_totals_row(spec, frame: pd.DataFrame, sep: str) -> tuple[pd.DataFrame, 
     word as a value of its own and in some column the sum (a total word) or the mean (an average word)
     of the rows above the footer. A CSV's rule alone (its identity records the labels: later_rules'
     "totals_row")."""
-    version = _csv_version(spec)
-    if not (version and _totals_label_in(*version)):
+    version = csv_version(spec)
+    if not (version and totals_label_in(*version)):
         return frame, []
-    at, rows = _footer_rows(frame, sep)
+    at, rows = footer_rows(frame, sep)
     return frame.drop(index=at), rows
 
 
-def _footer_rows(frame: pd.DataFrame, sep: str) -> tuple[list, list[dict]]:
+def footer_rows(frame: pd.DataFrame, sep: str) -> tuple[list, list[dict]]:
     """The index of the footer rows (drop_totals_row) and for each {"label", "column", "kind": sum
     or mean, "sums": the columns that hold it}; the most rows that all are summaries of the rows
     above them, at least MIN_ABOVE_FOOTER rows."""
@@ -501,23 +501,23 @@ def _summarizes(value: pd.Series, above: pd.Series, commas: str, dots: bool, kin
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
-def _none_rows_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple[int, ...]:
+def none_rows_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple[int, ...]:
     """The rows (positions) whose target writes "None", in a CSV whose target is words; () where it
     is not, or has none."""
-    raw = _target_text_in(path, size, mtime_ns, encoding, target)[1]
+    raw = target_text_in(path, size, mtime_ns, encoding, target)[1]
     if raw is None or not (none := raw.str.strip() == "None").any():
         return ()
-    labels = _as_pandas_reads(raw).str.strip()
+    labels = as_pandas_reads(raw).str.strip()
     labels = labels[~labels.isin(["", *CSV_MISSING, *DASHES])]
     return tuple(np.flatnonzero(none.to_numpy())) if len(labels) and as_number(labels, NUMBER_SHARE) is None else ()
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
-def _target_text_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
+def target_text_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
     """(the header's columns, the target column as the file writes it: text, pandas' missing
     markers kept; None where there is no such column). ((), None) for a file that cannot be read."""
     try:   # the header and the target column alone: every study start asks (identity), for every CSV
-        sep, skip = _delimiter(Path(path), encoding)
+        sep, skip = csv_delimiter(Path(path), encoding)
         columns = _read_text(Path(path), encoding, sep, skip, nrows=0).columns
         name = header_name(columns, target)   # as the header writes it (spaces around it)
         raw = None if name is None else \
@@ -527,7 +527,7 @@ def _target_text_in(path: str, size: int, mtime_ns: int, encoding: str, target: 
     return tuple(columns), raw
 
 
-def _as_pandas_reads(raw: pd.Series) -> pd.Series:
+def as_pandas_reads(raw: pd.Series) -> pd.Series:
     """A column read with keep_default_na=False as read_csv reads it by default: its missing
     markers (column_checks.READ_AS_MISSING, "?" among them) left out."""
     return raw[raw.notna() & ~raw.isin(READ_AS_MISSING)]

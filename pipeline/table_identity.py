@@ -7,8 +7,8 @@ marks (number_marks), and the rest (later_rules: "target_dashes", "id_names", "t
 otherwise). The scans below answer that for one file, cached by (path, size, modification time,
 encoding): every study start asks, so each looks cheaply first (the header, the file's end, a
 regular expression, Parquet metadata) and reads the file whole only where the rule may apply.
-Reading the file, and the cached scans that reading shares with the identity (_dot_thousands_in,
-_number_marks_in, _zero_codes_in, _none_rows_in, _target_text_in, _totals_label_in), is table_files.py's."""
+Reading the file, and the cached scans that reading shares with the identity (dot_thousands_in,
+number_marks_in, zero_codes_in, none_rows_in, target_text_in, totals_label_in), is table_files.py's."""
 
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ import pandas as pd
 
 from .column_checks import (ID_NAMED, MIN_ROWS_TO_JUDGE, NEARLY_UNIQUE_SHARE, NEARLY_UNIQUE_WORDS, newly_id_named,
                             no_signal, unique_whole_numbers)
-from .table_files import (TEXT_MISSING, _as_pandas_reads, _categories_as_values, _csv_version, _delimiter,
-                          _dot_thousands_in, _footer_rows, _is_parquet, _none_rows_in, _number_marks_in, _read_csv,
-                          _parquet_schema_in, _parquet_zero_codes_in, _read_parquet, _stamped, _target_text_in, _totals_label_in, _zero_codes_in, header_name)
+from .table_files import (TEXT_MISSING, as_pandas_reads, categories_as_values, csv_delimiter, csv_version,
+                          dot_thousands_in, file_stamp, footer_rows, header_name, is_parquet, none_rows_in,
+                          number_marks_in, parquet_schema_in, parquet_zero_codes_in, read_csv_rows, read_parquet_rows,
+                          target_text_in, totals_label_in, zero_codes_in)
 from .written_numbers import DASHES, NUMBER_SHARE, as_number, file_commas, is_text, read_numbers, sign_labels
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated (see tables.py).
@@ -35,8 +36,8 @@ def dot_thousands(spec) -> dict[str, str]:
     writes decimal commas: written_numbers.dot_thousands_columns); {} for Parquet, comma-separated
     files and files that cannot be read (reading them says why). Part of the study's identity
     when not empty (a table read so before this rule is another study)."""
-    version = _csv_version(spec)
-    return dict(_dot_thousands_in(*version)) if version else {}
+    version = csv_version(spec)
+    return dict(dot_thousands_in(*version)) if version else {}
 
 
 def number_marks(spec) -> dict[str, dict[str, str]]:
@@ -45,20 +46,20 @@ def number_marks(spec) -> dict[str, dict[str, str]]:
     numbers; {} for Parquet and files that cannot be read (reading them says why). Part of the
     study's identity when not empty: a table read before this rule (such a column was text, and
     dropped as id-like) is another study."""
-    version = _csv_version(spec)
-    return {mark: dict(columns) for mark, columns in _number_marks_in(*version)} if version else {}
+    version = csv_version(spec)
+    return {mark: dict(columns) for mark, columns in number_marks_in(*version)} if version else {}
 
 
 def none_labels(spec) -> bool:
     """Whether a CSV's target is words, "None" among them (severity None, Mild, Severe; a masonry
     type): then "None" is a class, where pandas reads it as missing (and the rows were left out).
     Part of the identity when true ("target_none"): such a table read before is another study."""
-    version = _csv_version(spec)
+    version = csv_version(spec)
     return bool(version and spec.target) and none_labels_in(*version, spec.target)
 
 
 def none_labels_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> bool:
-    return bool(_none_rows_in(path, size, mtime_ns, encoding, target))
+    return bool(none_rows_in(path, size, mtime_ns, encoding, target))
 
 
 def later_rules(spec) -> dict:
@@ -75,21 +76,21 @@ def later_rules(spec) -> dict:
     chosen = (tuple(prep.drop_columns), tuple(prep.keep_columns))
     if spec.target and (version := _parquet_version(spec)):
         return dict(_parquet_rules_in(*version, spec.target, *chosen))
-    version = _csv_version(spec)
+    version = csv_version(spec)
     if not (version and spec.target):
         return {}
     ids, empty = _id_names_in(*version, spec.target, *chosen), _empty_rows_in(*version, spec.target, *chosen)
     nearly = _nearly_unique_in(*version, spec.target, *chosen)
     dropped = {str(name).strip() for name in prep.drop_columns}
-    codes = sorted(c for c, _ in _zero_codes_in(*version, spec.target) if c.strip() not in dropped)
+    codes = sorted(c for c, _ in zero_codes_in(*version, spec.target) if c.strip() not in dropped)
     return {**dict(_later_rules_in(*version, spec.target)), **({"id_names": list(ids)} if ids else {}),
             **({"empty_rows": empty} if empty else {}), **({"nearly_unique": list(nearly)} if nearly else {}),
             **({"zero_codes": codes} if codes else {})}
 
 
 def _parquet_version(spec) -> Optional[tuple[str, int, int, str]]:
-    """_csv_version's (path, size, modification time, "") for a Parquet file; None for any other."""
-    return _stamped(Path(spec.path), "") if _is_parquet(spec.path) else None
+    """csv_version's (path, size, modification time, "") for a Parquet file; None for any other."""
+    return file_stamp(Path(spec.path), "") if is_parquet(spec.path) else None
 
 
 @functools.lru_cache(maxsize=16)   # identity asks for it per plan
@@ -102,7 +103,7 @@ def _parquet_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target
     CSV reader's). Each rule reads the
     file only where its metadata (column names and types, null counts) leaves it possible, so a
     table none applies to keeps its identity for the cost of reading its metadata."""
-    columns, text, _ = _parquet_schema_in(path, size, mtime_ns)
+    columns, text, _ = parquet_schema_in(path, size, mtime_ns)
     name = header_name(columns, target)
     out = []
     if name is not None and name in text and _dashes_newly_missing(_parquet_labels(path, name)):
@@ -114,7 +115,7 @@ def _parquet_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target
     if nearly := _nearly_unique_in(path, size, mtime_ns, encoding, target, drop, keep):
         out.append(("nearly_unique", list(nearly)))
     dropped = {str(c).strip() for c in drop}
-    if codes := sorted(c for c, _ in _parquet_zero_codes_in(path, size, mtime_ns, target) if c.strip() not in dropped):
+    if codes := sorted(c for c, _ in parquet_zero_codes_in(path, size, mtime_ns, target) if c.strip() not in dropped):
         out.append(("zero_codes", codes))
     return tuple(out)
 
@@ -122,7 +123,7 @@ def _parquet_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target
 def _parquet_labels(path: str, name: str) -> pd.Series:
     """A Parquet file's target column as tables.read sees its labels: text, stripped, without the
     missing ones ("" and "?" too, TEXT_MISSING)."""
-    column = _categories_as_values(pd.read_parquet(path, columns=[name]))[name]
+    column = categories_as_values(pd.read_parquet(path, columns=[name]))[name]
     labels = column.dropna().astype(str).str.strip()
     return labels[~labels.isin(TEXT_MISSING)]
 
@@ -138,9 +139,9 @@ def _dashes_newly_missing(labels: pd.Series) -> bool:
 
 @functools.lru_cache(maxsize=16)   # identity asks for it per plan (train_sizes: several)
 def _later_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
-    columns, raw = _target_text_in(path, size, mtime_ns, encoding, target)
+    columns, raw = target_text_in(path, size, mtime_ns, encoding, target)
     target = header_name(columns, target) or target   # as the header writes it (spaces around it)
-    labels = None if raw is None else _as_pandas_reads(raw).str.strip()
+    labels = None if raw is None else as_pandas_reads(raw).str.strip()
     out = []
     if label := _footer_in(path, size, mtime_ns, encoding, target):
         out.append(("totals_row", label))
@@ -158,13 +159,13 @@ def _footer_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) 
     """The labels of the footer rows drop_totals_row drops from this CSV ("Total", or "Total,
     Average" for two), as the identity records them; None where it drops none. The file is read
     whole only when its last line writes a summary word."""
-    if _totals_label_in(path, size, mtime_ns, encoding) is None:
+    if totals_label_in(path, size, mtime_ns, encoding) is None:
         return None
     try:
-        frame = _read_csv(Path(path), encoding, target)
+        frame = read_csv_rows(Path(path), encoding, target)
     except Exception:   # reading the table raises the one-line error
         return None
-    return ", ".join(str(row["label"]) for row in _footer_rows(frame, frame.attrs["sep"])[1]) or None
+    return ", ".join(str(row["label"]) for row in footer_rows(frame, frame.attrs["sep"])[1]) or None
 
 
 @functools.lru_cache(maxsize=16)   # identity asks for it per plan
@@ -194,9 +195,9 @@ def _id_names_in(path: str, size: int, mtime_ns: int, encoding: str, target: str
 
 def _header_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
     """A CSV's header or a Parquet file's columns, read without the rows."""
-    if _is_parquet(path):
-        return _parquet_schema_in(path, size, mtime_ns)[0]
-    return _target_text_in(path, size, mtime_ns, encoding, target)[0]
+    if is_parquet(path):
+        return parquet_schema_in(path, size, mtime_ns)[0]
+    return target_text_in(path, size, mtime_ns, encoding, target)[0]
 
 
 def _tidied(path: str, size: int, mtime_ns: int, encoding: str, target: str, drop: tuple,
@@ -205,15 +206,15 @@ def _tidied(path: str, size: int, mtime_ns: int, encoding: str, target: str, dro
     in text and the missing_values markers: its empty rows, footer rows and the study's drop_columns
     left out, text stripped ("" and "?" missing; not when `strip` is false: a row at a time, the slow
     part); how many empty rows it had); None for a file that cannot be read."""
-    parquet = _is_parquet(path)
+    parquet = is_parquet(path)
     try:
-        frame = _read_parquet(Path(path), target) if parquet else _read_csv(Path(path), encoding, target)
+        frame = read_parquet_rows(Path(path), target) if parquet else read_csv_rows(Path(path), encoding, target)
     except Exception:   # reading the table raises the one-line error
         return None
     filled = frame.notna().any(axis=1)
     frame = frame[filled]
-    if not parquet and _totals_label_in(path, size, mtime_ns, encoding):
-        frame = frame.drop(index=_footer_rows(frame, frame.attrs["sep"])[0])
+    if not parquet and totals_label_in(path, size, mtime_ns, encoding):
+        frame = frame.drop(index=footer_rows(frame, frame.attrs["sep"])[0])
     frame = frame.drop(columns=[c for c in frame.columns if str(c).strip() in {str(name).strip() for name in drop}])
     for c in frame.columns if strip else []:
         if is_text(frame[c]):
@@ -235,8 +236,8 @@ def _nearly_unique_in(path: str, size: int, mtime_ns: int, encoding: str, target
         return [c for c in distinct.columns if str(c).strip() not in chosen and is_text(distinct[c])
                 and present[c] >= MIN_ROWS_TO_JUDGE and counts[c] >= share * present[c]]
 
-    if _is_parquet(path):
-        columns, text, _ = _parquet_schema_in(path, size, mtime_ns)
+    if is_parquet(path):
+        columns, text, _ = parquet_schema_in(path, size, mtime_ns)
         chosen = {str(name).strip() for name in drop + keep} | {str(header_name(columns, target))}
         if not any(str(c).strip() not in chosen for c in text):
             return ()
@@ -266,13 +267,13 @@ def _empty_rows_in(path: str, size: int, mtime_ns: int, encoding: str, target: s
     keeps is such a column without them (whatever no_signal then says of it). Read whole only where
     a line is separators alone, or, in a Parquet file, where every column may be missing somewhere
     (a row missing in all of them, left out as for a CSV)."""
-    if _is_parquet(path):
-        columns, _, blanks = _parquet_schema_in(path, size, mtime_ns)
+    if is_parquet(path):
+        columns, _, blanks = parquet_schema_in(path, size, mtime_ns)
         if not columns or len(blanks) < len(columns):
             return 0
     else:
         try:
-            sep = _delimiter(Path(path), encoding)[0]
+            sep = csv_delimiter(Path(path), encoding)[0]
             with open(path, encoding=encoding, errors="replace") as f:
                 if not re.search(rf'(?m)^[ \t"]*{re.escape(sep)}[ \t"{re.escape(sep)}]*$', f.read()):
                     return 0

@@ -1465,12 +1465,12 @@ def test_the_target_column_is_read_once_for_none_labels_and_identity(tmp_path):
     labels[:3] = ["NA", "", "-"]   # pandas' missing markers and a dash: missing, still
     pd.DataFrame({"x": x, "severity": labels}).to_csv(tmp_path / "s.csv", index=False)
     spec = DatasetSpec(name="table", path=str(tmp_path / "s.csv"), target="severity")
-    table_files._target_text_in.cache_clear()
+    table_files.target_text_in.cache_clear()
     _, y, r = tables.read(spec)
     identity = _dataset_identity(spec, False)
     assert (y == "None").sum() == (labels == "None").sum() > 10 and r["rows_without_target"] == 3
     assert identity["target_none"] is True and identity["target_dashes"] is True
-    assert table_files._target_text_in.cache_info().misses == 1
+    assert table_files.target_text_in.cache_info().misses == 1
 
 
 def test_a_column_with_a_few_values_among_hundreds_of_rows_is_never_said_missing_on_100_percent(tmp_path):
@@ -1927,7 +1927,7 @@ def test_a_quoted_amount_over_a_million_is_no_code_with_a_leading_zero_and_costs
 
     def codes(name: str) -> tuple:
         stat = (tmp_path / name).stat()
-        return table_files._zero_codes_in(str(tmp_path / name), stat.st_size, stat.st_mtime_ns, "utf-8", "y")
+        return table_files.zero_codes_in(str(tmp_path / name), stat.st_size, stat.st_mtime_ns, "utf-8", "y")
 
     assert '"$1,023,946"' in (tmp_path / "a.csv").read_text()
     assert codes("a.csv") == () and reads == []

@@ -431,7 +431,8 @@ def bench_idle_look(n: int = 12_800, in_flight: int = 50, repeats: int = 5) -> l
                 state=TrialState.COMPLETE, value=0.5, params={"seed": i}, distributions={"seed": grid.IntDistribution(0, grid.SEED_HIGH)},
                 user_attrs={rt.CELL_ARM: "l2", rt.CELL_SEED: i, rt.ATTEMPT: 1, rt.TRIAL_RUN_ID: f"{i:032x}", **result})
                 for i in range(start, min(n, start + 1000))])
-        grid.enqueue_missing(ostudy, [("none", n + i) for i in range(in_flight)], max_retries=2)
+        grid.enqueue_missing(ostudy, [("none", n + i) for i in range(in_flight)], max_retries=2,
+                             spent_attempt=lifecycle.spent_attempt)
         popped = grid.pop_cells(ostudy, in_flight)
         grid.claim(ostudy, [cell[0] for cell in popped])
         beat = grid.heartbeat(ostudy, [cell[0] for cell in popped]).start()
@@ -444,7 +445,7 @@ def bench_idle_look(n: int = 12_800, in_flight: int = 50, repeats: int = 5) -> l
         try:
             def look():
                 lifecycle.reap(ostudy, tracker)
-                grid.retry_failed(ostudy, 2, lifecycle.retry_now)
+                grid.retry_failed(ostudy, 2, lifecycle.retry_now, lifecycle.spent_attempt)
 
             def every_trial_twice():
                 grid.states_and_runs(ostudy)

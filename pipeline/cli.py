@@ -213,9 +213,10 @@ def cmd_worker(args) -> int:
     from .runtime import mask_credentials
     from .tracking import tracking_uri
 
+    uri = tracking_uri(optional(args.tracking_uri))
     print(f"no cell is left to train here; the report: python -m pipeline report --study {args.study}"
-          f"{_override_flags(study)} --tracking-uri {mask_credentials(tracking_uri(optional(args.tracking_uri)))}",
-          flush=True)
+          f"{_override_flags(study)} --tracking-uri {mask_credentials(uri)}"
+          + (" (password masked)" if mask_credentials(uri) != uri else ""), flush=True)
     return 0
 
 
@@ -476,7 +477,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     top = parser()
     args, unknown = top.parse_known_args(argv)
     if unknown:   # argparse's own line, and for `train` what a tutorial's flag is called here
-        hint = tutorial_flag_hint(unknown) if getattr(args, "func", None) is cmd_train else None
+        hint = tutorial_flag_hint(unknown) if getattr(args, "func", None) is cmd_train else \
+            "report reads the runs from MLflow alone: leave --storage out" \
+            if getattr(args, "func", None) is cmd_report and "--storage" in unknown else None
         top.error(f"unrecognized arguments: {' '.join(unknown)}" + (f"; {hint}" if hint else ""))
     from .runtime import EXIT_UNREACHABLE, Interrupted, StoreUnreachable
 

@@ -180,12 +180,13 @@ def _torchvision(cls_name: str):
             lines = [line.strip() for line in str(e).splitlines() if line.strip()]
             first = lines[0] if lines else type(e).__name__
             cause = lines[-1] if lines else first   # a download's cause (the URL error) is its last line
+            shown = f"{raw}/" if raw.is_absolute() else f"{raw}/ (relative to the working directory: {raw.resolve()}/)"
             if "not found" in first.lower() and not spec.download:
-                raise UsageError(f"{where}: {cls_name} files not found in {raw}/ (train-images-idx3-ubyte, "
+                raise UsageError(f"{where}: {cls_name} files not found in {shown} (train-images-idx3-ubyte, "
                                  "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, "
                                  "or their .gz); set download: true to fetch them") from None
             if "not found" in first.lower() or "download" in first.lower():
-                raise UsageError(f"{where}: {cls_name} files not found in {raw}/ and could not be downloaded "
+                raise UsageError(f"{where}: {cls_name} files not found in {shown} and could not be downloaded "
                                  f"({cause}); put the four IDX files (or their .gz) there, or set root: to a folder "
                                  f"that has {cls_name}/raw/") from None
             raise UsageError(f"{where}: the {cls_name} files in {raw}/ cannot be read ({first}): "

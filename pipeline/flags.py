@@ -141,6 +141,7 @@ def as_flags(message: str) -> str:
         message = f"train: field 'datasets.0.{table.group(1)}'{table.group(2)}"
         message = message.replace("; a table's contents are part of its study's identity, so every command, report too, "
                                   "needs the file", "").replace("set encoding: ", "add --encoding ").replace(" in the dataset entry", "")
+        message = message.replace("set download: true", "add --download yes")
     match = re.match(r"train: field '([^']+)'(.*)", message, re.S)
     if not match:
         return message

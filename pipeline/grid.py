@@ -128,12 +128,12 @@ def retryable_failures(ostudy: optuna.Study, retry_now: Callable[[FrozenTrial], 
 
 
 def retry_failed(ostudy: optuna.Study, max_retries: int, retry_now: Callable[[FrozenTrial], bool],
-                 spent_attempt: Callable[[FrozenTrial], bool]) -> tuple[int, dict[str, set[str]], list]:
+                 spent_attempt: Callable[[FrozenTrial], bool]) -> tuple[int, dict[str, set[str]], list, list]:
     """Enqueue again every cell of this study whose trials all failed, the latest for a reason
     retry_now accepts (its worker died or was stopped, not the training itself), with retries left
     (enqueue_missing): the cells it has ever had, whatever the study file says now. Returns how
-    many were enqueued, for the console {worker of those failed trials: their fail reasons}, and
-    the cells given up on (their retries spent)."""
+    many were enqueued, for the console {worker of those failed trials: their fail reasons}, the
+    cells given up on (their retries spent) and the cells retried."""
     latest = latest_by_cell(ostudy.get_trials(deepcopy=False))
     cells = sorted(c for c, t in latest.items() if t.state == TrialState.FAIL and retry_now(t))
     added, given_up = enqueue_missing(ostudy, cells, max_retries, spent_attempt)
@@ -141,7 +141,7 @@ def retry_failed(ostudy: optuna.Study, max_retries: int, retry_now: Callable[[Fr
     for c in set(cells) - set(given_up):
         attrs = latest[c].user_attrs
         whose.setdefault(attrs.get(rt.WORKER, "?"), set()).add(attrs.get(rt.TRIAL_FAIL_REASON, "?"))
-    return added, whose, given_up
+    return added, whose, given_up, [c for c in cells if c not in set(given_up)]
 
 
 def cells_done(ostudy: optuna.Study) -> tuple[int, int]:

@@ -253,6 +253,7 @@ class Progress:
         # who: " worker 2:" when several workers share the console
         self.label, self.total, self.what, self.who = label, total, what, who.rstrip(":")
         self.done = self.failed = self.taken_over = 0
+        self.cells: set = set()   # the grid's cells `total` counts (worker.work_cells, worker.retried)
         self.drained = False   # the worker found nothing left to pop (set by worker.work_cells)
         self.started, self.next_line = time.perf_counter(), 0.1
         self._lock = threading.Lock()

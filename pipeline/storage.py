@@ -362,7 +362,9 @@ def check_storage(url: str) -> None:
 def storage_error(storage: str, e: Exception) -> UsageError:
     # SQLAlchemy/driver errors carry long multi-line texts (and the URL); the user needs one line.
     first = str(e).splitlines()[0][:200] if str(e) else ""
-    hint = "; SQLAlchemy names PostgreSQL postgresql://, not postgres://" if storage.startswith("postgres://") else ""
+    hint = "; SQLAlchemy names PostgreSQL postgresql://, not postgres://" if storage.startswith("postgres://") else \
+        (f"; a storage is a URL: journal:{storage} for a journal file, sqlite:///{storage} for SQLite, or "
+         "postgresql://user@host/db" if "://" not in storage and not storage.startswith(JOURNAL_PREFIX) else "")
     return UsageError(f"--storage = {mask_credentials(storage)!r}: cannot open the Optuna storage "
                       f"({type(e).__name__}: {mask_credentials(first)}){hint}")
 

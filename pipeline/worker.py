@@ -32,8 +32,9 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
     counts = {"trained": 0, "failed": 0, "taken_over": 0}
     population = cells.plan.execution.engine == "population"
     batch = cells.plan.execution.population_size if population else 1
-    progress = Progress(cells.plan.label, len(cells.ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))),
-                        who=who)
+    waiting = cells.ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    progress = Progress(cells.plan.label, len(waiting), who=who)
+    progress.cells = {grid.cell_of(t) for t in waiting}   # what its total counts (retried grows it by others)
     # One bookkeeping thread keeps MLflow and Optuna off the training's path: while a population trains,
     # it records the previous one and pops and opens the next (writes that cost CPU, several ms a trial
     # on SQLite). Training waits for it only when a population's bookkeeping outlasts its training.
@@ -175,8 +176,8 @@ def retried(ctx, ostudy, progress: Optional[Progress] = None) -> bool:
             return grid.has_waiting(ostudy)
         # as enqueue: two idle workers would both re-queue a cell (quiet: a short wait, not an enqueue's)
         with exclusive(ctx.storage, ctx.study.name, say=lambda *_, **__: None):
-            again, whose, given_up = grid.retry_failed(ostudy, ctx.study.spec.max_retries, lifecycle.retry_now,
-                                                       lifecycle.spent_attempt)
+            again, whose, given_up, cells = grid.retry_failed(ostudy, ctx.study.spec.max_retries, lifecycle.retry_now,
+                                                              lifecycle.spent_attempt)
         handled.update(fresh)
         if given_up and given_up != _SAID_GIVEN_UP.get(ostudy.study_name):   # once per study and set of cells
             _SAID_GIVEN_UP[ostudy.study_name] = given_up
@@ -186,11 +187,22 @@ def retried(ctx, ostudy, progress: Optional[Progress] = None) -> bool:
                   "worker died while training it); raise max_retries in the study file and run enqueue again to train "
                   "them", flush=True)
         if again:
-            said = "; ".join(f"{w}: {', '.join(sorted(reasons))}" for w, reasons in sorted(whose.items()))
+            said = "; ".join(f"{w}: {', '.join(sorted(map(_reason_said, reasons)))}" for w, reasons in sorted(whose.items()))
             print(f"  {counted(again, 'cell')} {plural(again, 'is')} enqueued again ({ostudy.study_name}), left by {said}", flush=True)
-            if progress is not None:
-                progress.grow(again)
+            if progress is not None:   # cells it counted already (waiting when it started, popped by the dead one) once
+                new = [c for c in cells if c not in progress.cells]
+                progress.cells.update(new)
+                progress.grow(min(again, len(new)))
         return grid.has_waiting(ostudy)
+
+
+def _reason_said(reason: str) -> str:
+    """A failed trial's reason for the console: "worker died" is what the record says of a worker
+    whose heartbeat stopped, which a paused or cut-off one does too (it finds its cells taken over
+    when it comes back)."""
+    if reason == lifecycle.Outcome.WORKER_DIED.reason:
+        return "worker died, or is paused or cut off (its process is gone or its heartbeat stopped)"
+    return reason
 
 
 def _open_ahead(ctx, cells: DatasetCells, batch: int) -> tuple[list[LiveTrial], grid.heartbeat]:

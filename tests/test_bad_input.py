@@ -174,6 +174,9 @@ CASES = [
     ("unreachable-storage", tiny_study_dict(), ["--storage", "postgresql://alice:s3cret@127.0.0.1:9/optuna"], "--storage"),
     ("postgres-scheme", tiny_study_dict(), ["--storage", "postgres://alice:s3cret@127.0.0.1:9/optuna"],
      "SQLAlchemy names PostgreSQL postgresql://, not postgres://"),
+    ("storage-a-bare-path", tiny_study_dict(), ["--storage", "optuna.journal"],
+     "; a storage is a URL: journal:optuna.journal for a journal file, sqlite:///optuna.journal for SQLite, or "
+     "postgresql://user@host/db"),
     ("unreachable-tracking", tiny_study_dict(), ["--tracking-uri", "http://127.0.0.1:9"], "--tracking-uri"),
     ("unknown-tracking-scheme", tiny_study_dict(), ["--tracking-uri", "bogus://x"], "unknown scheme 'bogus'"),
     ("adaptive-seeds", _with("seeds", {"start": 10, "step": 5, "max": 5}), [], "seeds.max = 5 is below seeds.start"),
@@ -279,6 +282,10 @@ def test_report_with_a_tracking_uri_mlflow_cannot_open(workdir, monkeypatch, cap
     code = main(["report", "--study", "s.yaml", "--tracking-uri", "bogus://x"])
     err = capsys.readouterr().err
     assert code == 2 and err.strip().count("\n") == 0 and "unknown scheme 'bogus'" in err
+    with pytest.raises(SystemExit) as stopped:   # a worker's command line, reused
+        main(["report", "--study", "s.yaml", "--storage", "journal:optuna.journal"])
+    assert stopped.value.code == 2 and capsys.readouterr().err.strip().endswith(
+        "unrecognized arguments: --storage journal:optuna.journal; report reads the runs from MLflow alone: leave --storage out")
     assert set(p.name for p in workdir.iterdir()) == before
 
 
@@ -299,6 +306,11 @@ def test_train_command_rejects_bad_values(workdir, env, monkeypatch, capsys):
     # a table's problems too, as flags: no study file, no study identity in the advice
     (workdir / "tables").mkdir()
     (workdir / "u16.csv").write_bytes("a\ty\n1\tx\n2\ty\n3\tx\n4\ty\n".encode("utf-16"))
+    assert main(["train", "--dataset", "fashion_mnist", "--root", "no-such", "--download", "no"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: --root = 'no-such': FashionMNIST files not found in no-such/FashionMNIST/raw/ (relative to the working "
+        f"directory: {workdir}/no-such/FashionMNIST/raw/) (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+        "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, or their .gz); add --download yes to fetch them")
     for flags, expected in (
             (["--path", "tables", "--target", "y"], "error: --path = 'tables': a directory, not a CSV or Parquet file "
              f"(relative paths are read from the working directory: {workdir / 'tables'})"),

@@ -440,6 +440,34 @@ def test_a_paused_worker_whose_trials_were_taken_over_carries_on(workdir, env, m
     assert set(finished.values()) == {1} and len(finished) == 2
 
 
+def test_a_dead_workers_cells_grow_a_progress_total_once(workdir, env, capsys):
+    """A worker's total is the cells waiting when it started. Cells another worker popped from
+    those, died with, and that come back enqueued again were counted twice ("10/14 done" of a
+    10-cell grid); only cells the total did not count grow it. The console says a silent worker
+    may be paused or cut off, not only dead (it was "worker died" for a paused one)."""
+    from pipeline.lifecycle import Outcome
+    from pipeline.runtime import Progress
+    from pipeline.worker import retried
+
+    study, ctx, splits, ostudy, cells = a_worker_in_process(workdir, env, "twice")
+    started_with = ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    mine, late = Progress("twice", len(started_with)), Progress("twice", 0)
+    mine.cells = {grid.cell_of(t) for t in started_with}   # as worker.work_cells starts it
+    for trial, *_ in grid.pop_cells(ostudy, 2):   # another worker pops both, and dies
+        grid.set_attrs(ostudy, trial._trial_id, {"worker": "elsewhere:1:x", "outcome": Outcome.WORKER_DIED.name,
+                                                 "fail_reason": Outcome.WORKER_DIED.reason})
+        ostudy.tell(trial, state=TrialState.FAIL)
+    assert retried(ctx, ostudy, mine) and mine.total == 2
+    assert "2 cells are enqueued again (twice.wine." in capsys.readouterr().out
+    for trial, *_ in grid.pop_cells(ostudy, 2):   # and again, for a worker that started with none waiting
+        grid.set_attrs(ostudy, trial._trial_id, {"worker": "elsewhere:1:x", "outcome": Outcome.WORKER_DIED.name,
+                                                 "fail_reason": Outcome.WORKER_DIED.reason})
+        ostudy.tell(trial, state=TrialState.FAIL)
+    assert retried(ctx, ostudy, late) and late.total == 2
+    assert re.search(r"2 cells are enqueued again \(twice\.wine\.\w+\), left by elsewhere:1:x: worker died, or is "
+                     r"paused or cut off \(its process is gone or its heartbeat stopped\)", capsys.readouterr().out)
+
+
 def test_a_dead_workers_cells_are_trained_again_by_a_live_one(workdir, env):
     """Two workers on one journal storage; one is killed (SIGKILL) mid-training. The other keeps
     watching while trials run elsewhere, notices the dead one (its process is gone), fails its

@@ -133,19 +133,17 @@ def _rare_class_warning(names: list[str], counts: np.ndarray, weighted: bool) ->
 COUNT_CLASSES = 8
 
 
-def quantity_target_warning(names: list[str], target: str, rows: int) -> list[str]:
+def quantity_target_warning(names: list[str], target: str, rows: int, auto_classes: int) -> list[str]:
     """A warning when task: classification reads a target of numbers that look like a quantity as
-    classes: more distinct values than task: auto would read as classes (MAX_CLASSES_FOR_AUTO), and
+    classes: more distinct values than task: auto would read as classes (`auto_classes`), and
     fractions (19.99) or values for a third of the training rows or more (a price: 180 values for
     200 rows); [] otherwise (codes, grades of 2.5, a few counts)."""
-    from .column_checks import MAX_CLASSES_FOR_AUTO
-
     try:
         numbers = [float(n) for n in names]
     except ValueError:
         return []
     fractions = not all(x.is_integer() for x in numbers)
-    if len(numbers) <= MAX_CLASSES_FOR_AUTO or not (fractions or len(numbers) >= 0.3 * rows):
+    if len(numbers) <= auto_classes or not (fractions or len(numbers) >= 0.3 * rows):
         return []
     example = next((n for n in names if not float(n).is_integer()), names[-1]) if fractions else names[-1]
     return [f"Target {target!r} is numbers, {len(numbers)} distinct values for {counted(rows, 'training row')} "

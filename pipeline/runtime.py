@@ -15,6 +15,7 @@ import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
+from typing import Optional
 
 
 def mask_credentials(url: str) -> str:
@@ -249,11 +250,11 @@ class Progress:
     grows by the cells of a dead worker enqueued again, and cells another worker took over while
     this one was paused are counted as such, not as failed."""
 
-    def __init__(self, label: str, total: int, what: str = "cells", who: str = ""):
+    def __init__(self, label: str, total: int, what: str = "cells", who: str = "", cells: Optional[set] = None):
         # who: " worker 2:" when several workers share the console
         self.label, self.total, self.what, self.who = label, total, what, who.rstrip(":")
         self.done = self.failed = self.taken_over = 0
-        self.cells: set = set()   # the grid's cells `total` counts (worker.work_cells, worker.retried)
+        self.cells = cells or set()   # the grid's cells `total` counts (worker.retried grows it by others only)
         self.drained = False   # the worker found nothing left to pop (set by worker.work_cells)
         self.started, self.next_line = time.perf_counter(), 0.1
         self._lock = threading.Lock()

@@ -506,7 +506,7 @@ def outcome_record(spec, splits, record: dict) -> dict:
         if spec.task != "classification":   # auto read whole numbers as classes
             warned += class_checks.count_target_warning(names, spec.target)
         else:   # the user's task: said when the labels look like a quantity
-            warned += class_checks.quantity_target_warning(names, spec.target, int(counts.sum()))
+            warned += class_checks.quantity_target_warning(names, spec.target, int(counts.sum()), MAX_CLASSES_FOR_AUTO)
         if metric.name in ("balanced_accuracy", "macro_f1"):
             test = np.bincount(splits.y_test.numpy(), minlength=splits.n_classes)
             merged = frozenset(m["as"] for m in record.get("merged_classes", {}).values())

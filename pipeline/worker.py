@@ -33,8 +33,7 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
     population = cells.plan.execution.engine == "population"
     batch = cells.plan.execution.population_size if population else 1
     waiting = cells.ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-    progress = Progress(cells.plan.label, len(waiting), who=who)
-    progress.cells = {grid.cell_of(t) for t in waiting}   # what its total counts (retried grows it by others)
+    progress = Progress(cells.plan.label, len(waiting), who=who, cells={grid.cell_of(t) for t in waiting})
     # One bookkeeping thread keeps MLflow and Optuna off the training's path: while a population trains,
     # it records the previous one and pops and opens the next (writes that cost CPU, several ms a trial
     # on SQLite). Training waits for it only when a population's bookkeeping outlasts its training.

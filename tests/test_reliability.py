@@ -451,8 +451,8 @@ def test_a_dead_workers_cells_grow_a_progress_total_once(workdir, env, capsys):
 
     study, ctx, splits, ostudy, cells = a_worker_in_process(workdir, env, "twice")
     started_with = ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))
-    mine, late = Progress("twice", len(started_with)), Progress("twice", 0)
-    mine.cells = {grid.cell_of(t) for t in started_with}   # as worker.work_cells starts it
+    mine = Progress("twice", len(started_with), cells={grid.cell_of(t) for t in started_with})   # as work_cells does
+    late = Progress("twice", 0)
     for trial, *_ in grid.pop_cells(ostudy, 2):   # another worker pops both, and dies
         grid.set_attrs(ostudy, trial._trial_id, {"worker": "elsewhere:1:x", "outcome": Outcome.WORKER_DIED.name,
                                                  "fail_reason": Outcome.WORKER_DIED.reason})

@@ -73,7 +73,7 @@ def few_rows_warning(names: list[str], train: np.ndarray, test: np.ndarray, metr
 def _merge_example(names: list[str], few: list[str]) -> str:
     """target_classes for the first rare class, the class it is read as left for the user to choose
     among the others: a placeholder that would run as written (`{rare: related}`) made a new class."""
-    others = [repr(n) for n in names if n not in few]
+    others = [repr(n) for n in names if n not in few] or [repr(n) for n in few[1:]]   # every class rare: the others
     listed = ", ".join(others[:3]) + ", ..." if len(others) > 3 else \
         " or ".join([", ".join(others[:-1]), others[-1]] if len(others) > 1 else others)
     return f"{{{few[0]!r}: <the related class: {listed}>}}"

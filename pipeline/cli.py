@@ -303,24 +303,30 @@ def cmd_train(args) -> int:
     from .trainer_common import TrialConfig
 
     from .lifecycle import Outcome, reason_text
-    from .runtime import Interrupted, install_signal_handlers
+    from .runtime import Interrupted, install_signal_handlers, signals_deferred
 
     cfg = TrialConfig.for_cell(plan.training, study.arms[0], args.seed, plan.execution.device)
-    tracker, run_id = _single_run(args, study, plan, cfg, data)
     install_signal_handlers()
+    run_id = None
     try:
+        with signals_deferred():   # the run is opened whole, then an interrupt ends it
+            tracker, run_id = _single_run(args, study, plan, cfg, data)
         result = train(cfg, data)
     except Interrupted:   # main says so; the run is not left RUNNING
-        outcome = Outcome.INTERRUPTED
-        tracker.fail_trial(run_id, outcome.mlflow_status, {rt.FAIL_REASON: reason_text(outcome), rt.OUTCOME: outcome.name})
+        if run_id is not None:
+            outcome = Outcome.INTERRUPTED
+            with signals_deferred():
+                tracker.fail_trial(run_id, outcome.mlflow_status, {rt.FAIL_REASON: reason_text(outcome),
+                                                                   rt.OUTCOME: outcome.name})
         raise
     except Exception as e:
         outcome = Outcome.of_error(e)
         tracker.fail_trial(run_id, outcome.mlflow_status, {rt.FAIL_REASON: reason_text(outcome, e), rt.OUTCOME: outcome.name})
         print(f"trial failed: {e}", file=sys.stderr)
         return 1
-    tracker.finish_trial(run_id, result.history, result.final, tags={rt.DEVICE: result.device},
-                         artifacts={rt.WEIGHT_HISTOGRAM: result.weight_histogram})
+    with signals_deferred():
+        tracker.finish_trial(run_id, result.history, result.final, tags={rt.DEVICE: result.device},
+                             artifacts={rt.WEIGHT_HISTOGRAM: result.weight_histogram})
     f = result.final
     from .task import metric_for
 

@@ -137,11 +137,13 @@ def as_flags(message: str) -> str:
     and the value as the flag took it ("--regularizer = 'l3'", not the study's ['l3'])."""
     if message.startswith("train: field 'datasets.0': ") and "needs both 'path' and 'target'" in message:
         return "--dataset table needs --path (the CSV or Parquet file) and --target (the column to predict)"
+    if message.startswith("dataset "):   # a torchvision folder's, whichever says where (the flag, the default)
+        message = message.replace("set download: true", "add --download yes").replace(
+            "set root: to a folder", "give --root a folder").replace("(field 'root' not set)", "(--root not given)")
     if table := re.match(r"dataset [^:]+: field '(\w+)'(.*)", message, re.S):   # the data's, as load() says it
         message = f"train: field 'datasets.0.{table.group(1)}'{table.group(2)}"
         message = message.replace("; a table's contents are part of its study's identity, so every command, report too, "
                                   "needs the file", "").replace("set encoding: ", "add --encoding ").replace(" in the dataset entry", "")
-        message = message.replace("set download: true", "add --download yes")
     match = re.match(r"train: field '([^']+)'(.*)", message, re.S)
     if not match:
         return message

@@ -62,6 +62,8 @@ def missing_local_store(uri: str) -> Optional[str]:
         if not path or ":memory:" in uri:
             return None
         return None if os.path.exists(path) else f"the file {os.path.abspath(path)} does not exist"
+    if uri.startswith("databricks"):   # databricks, databricks-uc, databricks://profile: no folder
+        return None
     if uri.startswith("file:") or "://" not in uri:   # a folder store
         path = unquote(urlparse(uri).path) if uri.startswith("file:") else uri
         return None if os.path.isdir(path) else f"the folder {os.path.abspath(path)} does not exist"

@@ -364,7 +364,7 @@ def storage_error(storage: str, e: Exception) -> UsageError:
     first = str(e).splitlines()[0][:200] if str(e) else ""
     hint = "; SQLAlchemy names PostgreSQL postgresql://, not postgres://" if storage.startswith("postgres://") else \
         (f"; a storage is a URL: journal:{storage} for a journal file, sqlite:///{storage} for SQLite, or "
-         "postgresql://user@host/db" if "://" not in storage and not storage.startswith(JOURNAL_PREFIX) else "")
+         "postgresql://user@host/db" if ":" not in storage else "")   # a bare path (not sqlite:x, not C:\\x)
     return UsageError(f"--storage = {mask_credentials(storage)!r}: cannot open the Optuna storage "
                       f"({type(e).__name__}: {mask_credentials(first)}){hint}")
 

@@ -44,10 +44,10 @@ def format_validation_error(source: str, err: ValidationError, model: Optional[t
         same = [a for a in allowed if a.lower() == first["input"].lower()]   # SGD, ReLU: the tutorials' spelling
         close = same or difflib.get_close_matches(first["input"], allowed, n=1)
         msg = TUTORIAL_VALUES.get((loc, first["input"].lower())) or (f"did you mean {close[0]!r}? " if close else "") + msg
-    named = [p for p in loc.split(".") if not p.isdigit()]
-    if named and named[-1] in FIELD_FORMS and first["type"] in GENERIC_TYPES:   # pydantic names one way it tried
-        forms = f"allowed: {FIELD_FORMS[named[-1]]}"
-        msg = forms if first["type"].endswith(("_parsing", "_type", "literal_error")) else f"{msg}; {forms}"
+    field = ".".join(p for p in loc.split(".") if not p.isdigit()).removeprefix("datasets.")   # a dataset's own too
+    if field in FIELD_FORMS and first["type"] in GENERIC_TYPES:   # pydantic names one way it tried
+        forms = f"allowed: {FIELD_FORMS[field]}"
+        msg = forms if first["type"].endswith(("_parsing", "_type", "literal_error", "_from_float")) else f"{msg}; {forms}"
     value = first.get("input")
     shown = "" if isinstance(value, dict) or value is None else f" = {shorten(value)}"
     if isinstance(value, bool):   # YAML's yes/no/on/off are booleans too: say what the file holds
@@ -65,7 +65,7 @@ FIELD_FORMS = {
     "rope": "a width in the metric's units, above 0 (rope: 0.01), or a share of none's mean (rope: 5%)",
     "train_size": "a number of training rows (train_size: 500) or a share of them, above 0 up to 1 (train_size: 0.25)",
     "train_sizes": "numbers of training rows, 2 or more, or shares of them, above 0 up to 1 (train_sizes: [100, 0.5, 1.0])",
-    "population_size": "auto, or a number of models trained together, above 0",
+    "execution.population_size": "auto, or a number of models trained together, above 0",
 }
 GENERIC_TYPES = {"int_parsing", "int_type", "float_parsing", "float_type", "int_from_float", "string_type",
                  "string_pattern_mismatch", "literal_error", "greater_than", "greater_than_equal", "less_than_equal", "list_type"}

@@ -8,6 +8,7 @@ The cached scans here (dot_thousands_in, zero_codes_in, ...) serve both reading 
 
 from __future__ import annotations
 
+import codecs
 import functools
 import re
 from pathlib import Path
@@ -91,7 +92,11 @@ def _wide_unicode(path: Path, encoding: Optional[str]) -> Optional[str]:
         head = handle.read(4)
     wide = "utf-32" if head in (b"\xff\xfe\0\0", b"\0\0\xfe\xff") else \
         "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else None
-    return wide if wide and not (encoding or "").lower().replace("_", "-").startswith(wide) else None
+    try:   # utf16, UTF_16, u16 are utf-16 to Python
+        given = codecs.lookup(encoding).name if encoding else ""
+    except LookupError:   # read_file says so
+        return None
+    return wide if wide and not given.startswith(wide) else None
 
 
 def read_csv_rows(path: Path, encoding: str, target) -> pd.DataFrame:

@@ -289,6 +289,22 @@ def test_report_with_a_tracking_uri_mlflow_cannot_open(workdir, monkeypatch, cap
     assert set(p.name for p in workdir.iterdir()) == before
 
 
+def test_a_store_that_is_not_there_is_told_apart_from_remote_ones(tmp_path):
+    """`report` refuses to create a local store it was pointed at by mistake; servers, databases and
+    Databricks (no '://' in 'databricks') are not local paths."""
+    from pipeline.preflight import missing_local_store
+    from pipeline.table_files import _wide_unicode
+
+    assert missing_local_store(f"sqlite:///{tmp_path}/x.db") == f"the file {tmp_path}/x.db does not exist"
+    assert missing_local_store(f"file://{tmp_path}/runs") == f"the folder {tmp_path}/runs does not exist"
+    assert missing_local_store(str(tmp_path / "runs")) == f"the folder {tmp_path}/runs does not exist"
+    assert all(missing_local_store(u) is None for u in (str(tmp_path), f"file://{tmp_path}", "databricks", "databricks-uc",
+                                                         "http://127.0.0.1:9", "postgresql://u@h/db", "sqlite:///:memory:"))
+    (tmp_path / "u16.csv").write_bytes("a,y\n1,x\n".encode("utf-16"))   # any of Python's names for it reads it
+    assert [_wide_unicode(tmp_path / "u16.csv", e) for e in (None, "latin-1", "utf16", "UTF_16", "u16", "utf-16-le")] == \
+        ["utf-16", "utf-16", None, None, None, None]
+
+
 def test_train_command_rejects_bad_values(workdir, env, monkeypatch, capsys):
     """Errors name the flag the user typed, not the one-cell study's field behind it."""
     from pipeline.cli import main

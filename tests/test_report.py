@@ -1035,6 +1035,23 @@ def test_an_interrupted_or_killed_report_leaves_the_earlier_one_whole(built, tmp
                                             "or the one before (rerun the command to rebuild them)"), err[-2000:]
     assert _folder(folder) == before and not list(folder.glob(".building-*"))
 
+    # an interrupt halfway through the renames waits for them: the new report is whole
+    started = time.time_ns()
+    swapped = subprocess.Popen(pipeline_command() + command, cwd=work, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env={**env, "PIPELINE_FAILPOINT": "report_swap:1:stop"})
+    while open(f"/proc/{swapped.pid}/stat").read().split(")")[-1].split()[0] != "T":
+        assert swapped.poll() is None and time.time() < deadline + 240, swapped.communicate()
+        time.sleep(0.1)
+    swapped.send_signal(signal.SIGINT)
+    swapped.send_signal(signal.SIGCONT)
+    _, err = swapped.communicate(timeout=120)
+    assert swapped.returncode == 130 and "Traceback" not in err, err[-2000:]
+    assert set(_folder(folder)) == set(before) and not list(folder.glob(".building-*"))
+    # every file of the new build (renames keep the time it was written), the digest written after them
+    assert all(os.stat(p).st_mtime_ns >= started for p in folder.rglob("*") if p.is_file()), \
+        [(str(p), os.stat(p).st_mtime_ns - started) for p in folder.rglob("*") if p.is_file()]
+    before = _folder(folder)
+
     killed = run_cli(command, cwd=work, env={**env, "PIPELINE_FAILPOINT": "report_files:1"})
     assert killed.returncode == -signal.SIGKILL
     now = _folder(folder)
@@ -1068,3 +1085,11 @@ def test_report_refuses_a_study_file_ablation_refuses(built, tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith("error: dataset ") and \
         "field 'train_size' = 100000: only " in proc.stderr and "training samples are available" in proc.stderr
     assert _folder(tmp_path / "rep") == before
+    # a dataset that never ran and whose files are not on this machine: said, not checked, not fetched
+    study["datasets"][0]["train_size"] = 150
+    study["datasets"].append({"name": "fashion_mnist", "root": str(tmp_path / "nowhere")})
+    write_study(work / "more.yaml", study)
+    more = run_cli(["report", "--study", "more.yaml", "--no-pdf", "--reports-dir", str(tmp_path)], cwd=work, env=env)
+    assert more.returncode == 0, more.stderr[-2000:]
+    assert "note: dataset fashion_mnist: its files are not on this machine, so it is not checked as ablation would" \
+        in more.stderr and not (tmp_path / "nowhere").exists()

@@ -100,13 +100,26 @@ def _refuse_what_ablation_would(study: Study, data: collect.ReportData) -> None:
     that such a study file gets ablation's one-line error (exit 2, nothing written), not a report
     that replaces the study's own with "no comparison" for it. The datasets with runs passed these
     checks when they ran (the same identity: the same data and settings)."""
-    from ..datasets import load
+    from ..datasets import REGISTRY, load
+    from ..errors import UsageError
     from ..preflight import check_rope
 
+    if collect.interim_note(data):   # workers still train: their enqueue checked every dataset
+        return
     ran = set(data.runs["dataset"])
     for plan in study.plans:
-        if plan.label not in ran:
-            check_rope(plan, load(plan.dataset, study.spec.split_seed))
+        if plan.label in ran:
+            continue
+        spec = plan.dataset.model_copy(update={"download": False})   # a report never fetches data
+        try:
+            loaded = load(spec, study.spec.split_seed)
+        except UsageError as e:   # a report machine without the files of a dataset that never ran: not checked
+            if REGISTRY[spec.name].is_table or "files not found" not in str(e):
+                raise
+            print(f"note: dataset {plan.label}: its files are not on this machine, so it is not checked as ablation "
+                  f"would check it ({str(e).split(': ', 1)[-1][:120]}...)", file=sys.stderr, flush=True)
+            continue
+        check_rope(plan, loaded)
 
 
 def _record(tracker: Tracker, data: collect.ReportData, results: dict, paths: list[Path], root: Optional[str]) -> None:
@@ -138,18 +151,21 @@ def _write_report(out: Path, digest: str, write) -> None:
     from ..runtime import failpoint, signals_deferred
 
     out.mkdir(parents=True, exist_ok=True)
-    for left in out.glob(STAGE_PREFIX + "*"):   # a build that was killed (SIGKILL, power) left its folder
-        if not _process_alive(left.name[len(STAGE_PREFIX):].split("-")[0]):
+    mine = f"{STAGE_PREFIX}{_host()}-"   # a folder shared by several machines: only this one's are judged here
+    for left in out.glob(mine + "*"):   # a build that was killed (SIGKILL, power) left its folder
+        pid = left.name[len(mine):].split("-")[0]
+        if pid == str(os.getpid()) or not _process_alive(pid):   # this process makes its own below
             shutil.rmtree(left, ignore_errors=True)
-    stage = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{os.getpid()}-", dir=out))
+    stage = Path(tempfile.mkdtemp(prefix=f"{mine}{os.getpid()}-", dir=out))
     try:
         write(stage)
         failpoint("report_files")   # tests/test_report.py: a report stopped with its files written, not in place
-        with signals_deferred():
+        with signals_deferred():   # (held where install_signal_handlers ran: the commands)
             (out / INPUTS_FILE).unlink(missing_ok=True)
             for name in REPORT_FILES:
                 if (stage / name).exists():
                     os.replace(stage / name, out / name)
+                    failpoint("report_swap")   # tests/test_report.py: an interrupt halfway through the renames
                 else:
                     (out / name).unlink(missing_ok=True)   # an earlier report's would not match this one
             if (out / "figures").exists():   # an earlier report's: datasets may differ
@@ -161,14 +177,20 @@ def _write_report(out: Path, digest: str, write) -> None:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def _host() -> str:
+    import socket
+
+    return re.sub(r"[^A-Za-z0-9.]+", "_", socket.gethostname())[:40]
+
+
 def _process_alive(pid: str) -> bool:
     import os
 
     try:
         os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
+    except (ValueError, OverflowError, ProcessLookupError):
         return False
-    except PermissionError:   # someone else's
+    except OSError:   # someone else's (EPERM)
         return True
     return True
 

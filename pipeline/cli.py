@@ -257,8 +257,9 @@ def cmd_report(args) -> int:
     install_signal_handlers()   # an interrupt lands between whole reports (report._write_report)
     if optional(args.tracking_uri):
         check_tracking_reachable(args.tracking_uri)
-    if missing := missing_local_store(tracking_uri(optional(args.tracking_uri))):   # opening it would create it
-        print(f"note: no MLflow store at {mask_credentials(tracking_uri(optional(args.tracking_uri)))} ({missing}): no report "
+    uri = tracking_uri(optional(args.tracking_uri))
+    if missing := missing_local_store(uri):   # opening it would create it
+        print(f"note: no MLflow store at {mask_credentials(uri)} ({missing}): no report "
               "written; run the study first, or give the store its runs are in (--tracking-uri or $MLFLOW_TRACKING_URI)",
               file=sys.stderr)
         return 1
@@ -270,7 +271,7 @@ def cmd_report(args) -> int:
                          pdf=not args.no_pdf, record=not view, say_verdicts=True)
     for p in paths:
         print(f"report: {p}")
-    if paths and (serve := _ui_command(tracking_uri(optional(args.tracking_uri)))):   # its links need a UI served
+    if paths and (serve := _ui_command(uri)):   # its links need a UI served
         print(f"to open these links, serve the MLflow UI: {serve}")
     return 0 if paths else 1
 

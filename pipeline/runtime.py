@@ -109,8 +109,11 @@ def process_alive(worker: str) -> bool:
     if worker.split(":")[0] != socket.gethostname() or worker == worker_id():
         return True  # another machine: leave it to heartbeats
     pid = worker_pid(worker)
-    if pid == os.getpid():
-        return False
+    return pid != os.getpid() and pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this id runs on this machine (someone else's counts)."""
     try:
         os.kill(pid, 0)
         return True

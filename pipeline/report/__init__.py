@@ -148,13 +148,13 @@ def _write_report(out: Path, digest: str, write) -> None:
     written last, so a crash in the renames leaves no claim that they are current."""
     import os
 
-    from ..runtime import failpoint, signals_deferred
+    from ..runtime import failpoint, pid_alive, signals_deferred
 
     out.mkdir(parents=True, exist_ok=True)
     mine = f"{STAGE_PREFIX}{_host()}-"   # a folder shared by several machines: only this one's are judged here
     for left in out.glob(mine + "*"):   # a build that was killed (SIGKILL, power) left its folder
         pid = left.name[len(mine):].split("-")[0]
-        if pid == str(os.getpid()) or not _process_alive(pid):   # this process makes its own below
+        if not pid.isdigit() or int(pid) == os.getpid() or not pid_alive(int(pid)):   # this process makes its own below
             shutil.rmtree(left, ignore_errors=True)
     stage = Path(tempfile.mkdtemp(prefix=f"{mine}{os.getpid()}-", dir=out))
     try:
@@ -181,18 +181,6 @@ def _host() -> str:
     import socket
 
     return re.sub(r"[^A-Za-z0-9.]+", "_", socket.gethostname())[:40]
-
-
-def _process_alive(pid: str) -> bool:
-    import os
-
-    try:
-        os.kill(int(pid), 0)
-    except (ValueError, OverflowError, ProcessLookupError):
-        return False
-    except OSError:   # someone else's (EPERM)
-        return True
-    return True
 
 
 def inputs_digest(data: collect.ReportData, pdf: bool) -> str:

@@ -6,7 +6,6 @@ code 2, before anything is written.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -15,12 +14,12 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
+from .cli_parser import parser
 from .errors import UsageError
 from .flags import as_flags, note_as_flags, optional, train_study, tutorial_flag_hint, unused_strengths
 from .words import and_list, counted, plural
 
 EXIT_USAGE = 2
-TRACKING_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)"
 UNREACHABLE_ADVICE = ("the cells this process was training are trained again by another worker or the next run "
                       "(this try spends none of their max_retries, unless neither store answered to record why it stopped "
                       "and the database did not restart meanwhile); "
@@ -321,6 +320,8 @@ def cmd_train(args) -> int:
                                                                    rt.OUTCOME: outcome.name})
         raise
     except Exception as e:
+        if run_id is None:   # no run was opened (MLflow refused it): nothing to mark, main says why
+            raise
         outcome = Outcome.of_error(e)
         tracker.fail_trial(run_id, outcome.mlflow_status, {rt.FAIL_REASON: reason_text(outcome, e), rt.OUTCOME: outcome.name})
         print(f"trial failed: {e}", file=sys.stderr)
@@ -344,8 +345,10 @@ def _single_run(args, study, plan, cfg, data):
 
     from . import runtree as rt
     from .dataset_record import split_params
-    from .tracking import Tracker, dataset_input
+    from .preflight import check_tracking_reachable
+    from .tracking import Tracker, dataset_input, tracking_uri
 
+    check_tracking_reachable(tracking_uri(optional(args.tracking_uri)))   # one line now, not 120 s of retries
     tracker = Tracker(optional(args.tracking_uri))
     run_id, name = os.environ.get("MLFLOW_RUN_ID"), single_run_name(plan.label, cfg)
     if not run_id:
@@ -375,133 +378,35 @@ def single_run_name(label: str, cfg) -> str:
     return f"{label}/{cfg.arm}" + (f"@{strengths}" if strengths else "") + f"/seed{cfg.seed}"
 
 
-def _add_study_args(p: argparse.ArgumentParser, report: bool = False, trains: bool = True) -> None:
-    """The flags of the commands that read a study file; `report`: it writes the report,
-    `trains`: it trains cells (per-trial lines)."""
-    p.add_argument("--study", default="studies/default.yaml", help="study file (YAML; default studies/default.yaml)")
-    p.add_argument("--seeds", default=None, help="override: a count (10) or a list (0,1,2)")
-    p.add_argument("--epochs", default=None, help="override: epochs for every dataset")
-    p.add_argument("--datasets", default=None, help="override: only these of the study's datasets, by label (digits,wine)")
-    p.add_argument("--tracking-uri", default=None, help=TRACKING_HELP)
-    if report:
-        p.add_argument("--reports-dir", default="reports", help="the report goes to <this>/<study>/ (default reports)")
-        p.add_argument("--no-pdf", action="store_true", help="write only the HTML report")
-    if trains:
-        p.add_argument("--verbose", action="store_true", help="one line per finished or interrupted trial (failures are always shown)")
-
-
-def _command(sub, name: str, says: str) -> argparse.ArgumentParser:
-    """A subcommand whose --help starts with what it does, as the command list says it."""
-    return sub.add_parser(name, help=says, description=says[0].upper() + says[1:] + ".")
-
-
-# long: one add_argument line per flag, each command's flags together
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m pipeline",
-                                  description="Regularizer ablation studies tracked in MLflow.",
-                                  epilog="Start with `python -m pipeline ablation` (the offline default study, "
-                                  "studies/default.yaml; `make ablation` runs it under `mlflow run`). "
-                                  "Each command's flags: python -m pipeline <command> --help")
-    sub = top.add_subparsers(dest="command", required=True)
-
-    p = _command(sub, "ablation", "run (or resume) a study: every dataset x arm x seed, then its verdicts and report")
-    _add_study_args(p, report=True)
-    p.add_argument("--storage", default=None, help="Optuna storage URL (default journal:optuna.journal, a journal file)")
-    p.add_argument("--workers", default=None, help="worker processes on this machine (default: the study's "
-                   "execution.workers, 1), popping cells from the same storage")
-    p.add_argument("--no-report", action="store_true", help="skip the report at the end")
-    p.add_argument("--report", default="yes", choices=["yes", "no"], help="build the report at the end (MLproject form of --no-report)")
-    p.set_defaults(func=cmd_ablation)
-
-    p = _command(sub, "enqueue", "distributed: create the study and enqueue its grid (idempotent)")
-    _add_study_args(p)
-    p.add_argument("--storage", required=True, help="shared Optuna storage, e.g. postgresql://user@host/db")
-    p.set_defaults(func=cmd_enqueue)
-
-    p = _command(sub, "worker", "distributed: pull grid cells from a shared storage until none is left")
-    _add_study_args(p)
-    p.add_argument("--storage", required=True, help="shared Optuna storage, e.g. postgresql://user@host/db")
-    p.set_defaults(func=cmd_worker)
-
-    p = _command(sub, "dashboard", "optuna-dashboard on the Optuna storage (tuning history, trials)")
-    p.add_argument("--storage", default=None, help="Optuna storage URL (default journal:optuna.journal)")
-    p.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
-    p.add_argument("--port", default=8080, type=int, help="default 8080")
-    p.set_defaults(func=cmd_dashboard)
-
-    p = _command(sub, "report", "build the HTML/PDF report of a study from its MLflow runs (nothing is trained)")
-    _add_study_args(p, report=True, trains=False)
-    p.set_defaults(func=cmd_report)
-
-    p = _command(sub, "train", "train one model and log it as one MLflow run (no study file)")
-    p.add_argument("--dataset", default="digits", help="a name `python -m pipeline datasets` lists (default digits)")
-    p.add_argument("--regularizer", default="none", help="none | dropout | l1 | l2 | dropout_l2 (default none)")
-    p.add_argument("--dropout", default=None, help="p, or one p per hidden layer (0.2,0.5); default 0.5")
-    p.add_argument("--l1", type=float, default=None, help="default 1e-4")
-    p.add_argument("--l2", type=float, default=None, help="default 1e-3")
-    p.add_argument("--l2-mode", default="penalty", help="penalty | weight_decay | decoupled (default penalty)")
-    p.add_argument("--penalize-bias", nargs="?", const="yes", default="no", choices=["yes", "no"],
-                   help="penalize (or decay) the biases too, as weight_decay on model.parameters() does (default no)")
-    p.add_argument("--hidden", default="64,64", help="hidden layer sizes, or none for a linear model (default 64,64)")
-    p.add_argument("--activation", default="relu", help="relu | tanh (default relu)")
-    p.add_argument("--optimizer", default="sgd", help="sgd | adam (default sgd)")
-    p.add_argument("--lr", type=float, default=0.1, help="learning rate (default 0.1)")
-    p.add_argument("--momentum", type=float, default=0.0, help="sgd only (default 0)")
-    p.add_argument("--batch-size", type=int, default=64, help="default 64")
-    p.add_argument("--epochs", type=int, default=20, help="default 20")
-    p.add_argument("--early-stopping", type=int, default=0, help="patience in epochs (0: off)")
-    p.add_argument("--seed", type=int, default=0, help="the model's seed: initial weights, batch order, dropout masks (default 0)")
-    p.add_argument("--split-seed", type=int, default=0, help="the train/val/test split's seed (default 0)")
-    p.add_argument("--train-size", default=None, help="count (500) or fraction (0.1) of the training split")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="share of the non-test rows held out for validation (default 0.2)")
-    p.add_argument("--test-fraction", type=float, default=0.25,
-                   help="share of the rows held out for testing, where the dataset has no test split (default 0.25)")
-    p.add_argument("--path", default=None, help="csv: the CSV or Parquet file")
-    p.add_argument("--target", default=None, help="csv: the target column")
-    p.add_argument("--root", default=None, help="torchvision datasets: data folder")
-    p.add_argument("--download", default="yes", choices=["yes", "no"], help="torchvision datasets: fetch when missing")
-    p.add_argument("--normalize", default=None, help="none | unit | global | per_feature (default: the dataset's)")
-    p.add_argument("--task", default=None, help="auto | classification | regression (tables: default auto)")
-    p.add_argument("--metric", default=None, help="the metric printed first (default: accuracy, MSE)")
-    p.add_argument("--class-weight", default=None, help="balanced: weigh classes in the loss")
-    p.add_argument("--encoding", default=None, help="tables: the CSV's text encoding (default utf-8)")
-    p.add_argument("--preprocess", default=None,
-                   help="tables: a YAML mapping as in a study file, e.g. '{categorical: ordinal}'")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
-    p.add_argument("--experiment", default="train", help="MLflow experiment name (default train; under `mlflow run`, its own)")
-    p.add_argument("--tracking-uri", default=None, help=TRACKING_HELP)
-    p.set_defaults(func=cmd_train)
-
-    p = _command(sub, "datasets", "list the datasets the registry knows")
-    p.add_argument("--json", action="store_true", help="as JSON")
-    p.set_defaults(func=cmd_datasets)
-    for command in sub.choices.values():   # `--seed 3` is no `--seeds 3`, nor `--dataset` a `--datasets`
-        command.allow_abbrev = False
-    return top
 
 
 def main(argv: Optional[list[str]] = None) -> int:
     top = parser()
     args, unknown = top.parse_known_args(argv)
     if unknown:   # argparse's own line, and for `train` what a tutorial's flag is called here
-        hint = tutorial_flag_hint(unknown) if getattr(args, "func", None) is cmd_train else \
+        hint = tutorial_flag_hint(unknown) if args.command == "train" else \
             "report reads the runs from MLflow alone: leave --storage out" \
-            if getattr(args, "func", None) is cmd_report and "--storage" in unknown else None
+            if args.command == "report" and "--storage" in unknown else None
         top.error(f"unrecognized arguments: {' '.join(unknown)}" + (f"; {hint}" if hint else ""))
     from .runtime import EXIT_UNREACHABLE, Interrupted, StoreUnreachable
 
     try:
-        return args.func(args)
+        return COMMANDS[args.command](args)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except StoreUnreachable as e:
-        print(f"error: {e}; {UNREACHABLE_ADVICE}", file=sys.stderr)
+        advice = UNREACHABLE_ADVICE if args.command in ("ablation", "worker", "enqueue") else "rerun the command once it answers"
+        print(f"error: {e}; {advice}", file=sys.stderr)
         return EXIT_UNREACHABLE
     except (Interrupted, KeyboardInterrupt) as e:   # KeyboardInterrupt: Ctrl-C before a command's handlers
         print(f"interrupted by {str(e) or 'SIGINT'}: {INTERRUPTED_SAYS.get(args.command, 'nothing was changed')}", file=sys.stderr)
         return 130
 
+
+# The function of each command the parser knows (cli_parser)
+COMMANDS = {"ablation": cmd_ablation, "enqueue": cmd_enqueue, "worker": cmd_worker, "dashboard": cmd_dashboard,
+            "report": cmd_report, "train": cmd_train, "datasets": cmd_datasets}
 
 # What an interrupted command left (main)
 INTERRUPTED_SAYS = {

@@ -12,7 +12,7 @@ import pandas as pd
 from .column_checks import (FAR_ROWS_SHOWN, READ_AS_MISSING, case_variants, misspelt)
 from .metric_numbers import quantity
 from .words import and_list, counted, plural, yaml_key
-from .written_numbers import DASHES, is_text
+from .written_numbers import DASHES, FILE_SETTLES, is_text
 
 
 def _heavy_tail_warning(spec, tail: dict) -> str:
@@ -108,9 +108,27 @@ def _number_warnings(record: dict) -> list[str]:
         out.append(f"Column {c!r} writes codes with leading zeros ({example!r}): kept as text, a category per code, "
                    f"not read as numbers ({example} as {int(example)}, a ZIP code as an amount); if they are amounts, "
                    "write them without leading zeros in the file.")
-    for c, example in record.get("decimal_commas", {}).items():
-        out.append(f"Column {c!r}: values like {example} were read with a decimal comma (1,716 as 1.716, not 1716); "
-                   "if they are thousands, write them without the comma in the file.")
+    return out + _decimal_comma_warnings(record.get("decimal_commas", {})) + _missing_number_warnings(record)
+
+
+def _decimal_comma_warnings(commas: dict) -> list[str]:
+    """The columns whose 1,716-like values were read as decimals: one line for those the file
+    settled (a European export has many), one each for those their own values settled."""
+    by_file = {c: example.removesuffix(f" ({FILE_SETTLES})") for c, example in commas.items()
+               if example.endswith(f"({FILE_SETTLES})")}
+    lines = [(f"Column {c!r}: values like {example}", "") for c, example in commas.items() if c not in by_file]
+    if len(by_file) == 1:
+        lines += [(f"Column {c!r}: values like {example} ({FILE_SETTLES})", "") for c, example in by_file.items()]
+    elif by_file:
+        lines.append(("Columns " + and_list([f"{c!r} ({example})" for c, example in by_file.items()]) + ": values like these",
+                      f" as {FILE_SETTLES}"))
+    return [f"{which} were read with a decimal comma (1,716 as 1.716, not 1716){why}; if they are thousands, write them "
+            "without the comma in the file." for which, why in lines]
+
+
+def _missing_number_warnings(record: dict) -> list[str]:
+    """Values read as missing, or columns of numbers read as categories."""
+    out = []
     for c, found in record["non_numbers_as_missing"].items():
         more = ", ..." if found["distinct"] > len(found["examples"]) else ""
         examples = ", ".join(map(repr, found["examples"])) + more

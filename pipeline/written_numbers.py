@@ -32,6 +32,7 @@ DOT_THOUSANDS = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"  # 1.234 or 1.234,5, in a c
 DOT_GROUPS = r"[+-]?\d{1,3}(?:\.\d{3})+"          # 60.900, 1.250.000: thousands, in a file of decimal commas
 NUMBER_SHARE = 0.9
 DECIMAL_SHARE = 0.1   # of a column's values with a comma, those only a decimal comma explains, to settle it
+FILE_SETTLES = "the file is semicolon-separated, or other columns have decimal commas"   # why 1,716 read as 1.716
 
 
 def is_text(column: pd.Series) -> bool:
@@ -179,7 +180,7 @@ def _comma_reading(text: pd.Series, file_commas: str = "", rows: Optional[pd.Ser
         return True, f"{example} (as the column's {only.iloc[0]!r} and others can only be)"
     if len(only):
         return False, ""
-    return (True, f"{example} (the file is semicolon-separated, or other columns have decimal commas)") \
+    return (True, f"{example} ({FILE_SETTLES})") \
         if file_commas == "decimal" else (False, "")
 
 

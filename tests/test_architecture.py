@@ -60,7 +60,8 @@ LAYERS = [
     {"orchestrate"},                             # the stages in order
     {"summary"},                                 # the console summary and verdicts on parent runs
     {"report.collect"}, {"report.analysis"}, {"report.figures"}, {"report.render"}, {"report"},
-    {"cli", "__init__"},                         # the command line
+    {"cli_parser"},                              # the command line's flags (argparse)
+    {"cli", "__init__"},                         # the command line: each command run
     {"__main__"},                                # python -m pipeline
 ]
 LONG_FUNCTION = 60

@@ -335,6 +335,9 @@ def test_train_command_rejects_bad_values(workdir, env, monkeypatch, capsys):
             (["--path", "u16.csv", "--target", "y"], "error: --path = 'u16.csv': the file is UTF-16 text (it starts with a "
              "UTF-16 byte order mark, as Excel's \"Unicode text\" saves); add --encoding utf-16")):
         assert main(["train", "--dataset", "table", *flags]) == 2 and capsys.readouterr().err.strip() == expected
+    # an MLflow server that does not answer: one line now (was MLflow's 120 s of retries, then a worker's advice)
+    assert main(["train", "--epochs", "1", "--tracking-uri", "http://127.0.0.1:9"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --tracking-uri = 'http://127.0.0.1:9': the MLflow server does not answer (URLError)"
     assert not (workdir / "mlflow.db").exists()
 
 

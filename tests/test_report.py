@@ -1085,6 +1085,11 @@ def test_report_refuses_a_study_file_ablation_refuses(built, tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith("error: dataset ") and \
         "field 'train_size' = 100000: only " in proc.stderr and "training samples are available" in proc.stderr
     assert _folder(tmp_path / "rep") == before
+    # the same with that dataset alone (no run of the configuration at all): the error, not "run the study first"
+    write_study(work / "too-big-alone.yaml", {**study, "datasets": study["datasets"][:1]})
+    alone = run_cli(["report", "--study", "too-big-alone.yaml", "--no-pdf", "--reports-dir", str(tmp_path)], cwd=work, env=env)
+    assert alone.returncode == 2 and "field 'train_size' = 100000: only " in alone.stderr, alone.stderr[-2000:]
+    assert "no trial runs" not in alone.stderr and _folder(tmp_path / "rep") == before
     # a dataset that never ran and whose files are not on this machine: said, not checked, not fetched
     study["datasets"][0]["train_size"] = 150
     study["datasets"].append({"name": "fashion_mnist", "root": str(tmp_path / "nowhere")})

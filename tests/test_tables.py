@@ -810,6 +810,15 @@ def test_a_european_export_reads_its_decimal_commas(tmp_path):
             + f"1,{rng.integers(100, 999)};{rng.integers(50, 4000)} m2;{'ab'[i % 2]}" for i in range(n)]
     rows[0] = "-0,459;0,31;1,716;3489 m2;a"
     (tmp_path / "eu.csv").write_text("f1;f2;gewicht;lot;y\n" + "\n".join(rows) + "\n")
+    # two such columns: one line names both (a European export has many)
+    (tmp_path / "eu2.csv").write_text("f1;f2;gewicht;lot;y;hoehe\n" + "\n".join(
+        f"{r};2,{rng.integers(100, 999)}" for r in rows) + "\n")
+    two = [w for w in tables.read(DatasetSpec(name="table", path=str(tmp_path / "eu2.csv"), target="y"))[2]["warnings"]
+           if "decimal comma" in w]
+    grouped = [w for w in two if w.startswith("Columns ")]   # those the file settled; one its own values settled: a line each
+    assert len(grouped) == 1 and grouped[0].startswith("Columns 'gewicht' ('1,716') and 'hoehe' ('2,") and \
+        "were read with a decimal comma (1,716 as 1.716, not 1716) as the file is semicolon-separated" in grouped[0], two
+    assert all(w.startswith("Column '") and "can only be" in w for w in two if w not in grouped), two
     frame, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "eu.csv"), target="y"))
     assert frame.loc[0, ["f1", "f2", "gewicht", "lot"]].tolist() == [-0.459, 0.31, 1.716, 3489.0]
     assert set(record["parsed_numeric_columns"]) == {"f1", "f2", "gewicht", "lot"} and record["non_numbers_as_missing"] == {}

@@ -49,11 +49,11 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     they are kept as they are (and logged to `mlflow run`'s project run, which carries them)."""
     tracker = Tracker(tracking)
     study = (data := collect.collect(study, tracker)).study   # under the identity its runs have (Study.adopted)
+    _refuse_what_ablation_would(study, data)   # before "run the study first": such a file gets ablation's error
     for note in console_notes(data):
         print(f"note: {note}", file=sys.stderr, flush=True)
     if data.runs.empty:
         return []
-    _refuse_what_ablation_would(study, data)
     study_view = record and say_verdicts   # `report` of the study itself (not a --seeds view): as `ablation` prints
     record = record and not collect.interim_note(data)   # an unfinished study's verdicts are not its answer
     out = Path(out_dir) / study.report_folder
@@ -99,7 +99,8 @@ def _refuse_what_ablation_would(study: Study, data: collect.ReportData) -> None:
     its rows, a ROPE in the wrong units): its data are loaded and checked as ablation checks them, so
     that such a study file gets ablation's one-line error (exit 2, nothing written), not a report
     that replaces the study's own with "no comparison" for it. The datasets with runs passed these
-    checks when they ran (the same identity: the same data and settings)."""
+    checks when they ran (the same identity: the same data and settings). A dataset whose files are
+    absent is said (not where no run exists at all: "run the study first" says it)."""
     from ..datasets import REGISTRY, load
     from ..errors import UsageError
     from ..preflight import check_rope
@@ -116,8 +117,9 @@ def _refuse_what_ablation_would(study: Study, data: collect.ReportData) -> None:
         except UsageError as e:   # a report machine without the files of a dataset that never ran: not checked
             if REGISTRY[spec.name].is_table or "files not found" not in str(e):
                 raise
-            print(f"note: dataset {plan.label}: its files are not on this machine, so it is not checked as ablation "
-                  f"would check it ({str(e).split(': ', 1)[-1][:120]}...)", file=sys.stderr, flush=True)
+            if not data.runs.empty:
+                print(f"note: dataset {plan.label}: its files are not on this machine, so it is not checked as ablation "
+                      f"would check it ({str(e).split(': ', 1)[-1][:120]}...)", file=sys.stderr, flush=True)
             continue
         check_rope(plan, loaded)
 

@@ -143,7 +143,14 @@ def data_params(data: Splits) -> dict:
 
 def _with_dashes(columns: list, dashes: dict) -> list[str]:
     """Column names, each with how many dashes in it were read as missing: "pressure (3 '-' as missing)"."""
-    return [f"{c} ({dashes[c]} '-' as missing)" if dashes.get(c) else str(c) for c in columns]
+    return [f"{name_shown(c)} ({dashes[c]} '-' as missing)" if dashes.get(c) else name_shown(c) for c in columns]
+
+
+def name_shown(column) -> str:
+    """A column's name in a list of names: quoted where it would not read back as itself (a space at
+    either end, as "Umsatz (€) " has; a comma or semicolon, which the list separates names with)."""
+    name = str(column)
+    return repr(name) if not name or name != name.strip() or "," in name or ";" in name else name
 
 
 def _merges(data: Splits) -> dict[str, str]:
@@ -213,12 +220,12 @@ def data_line(data: Splits) -> str:
     for key, words in (("imputed_columns", "imputed"), ("encoded_columns", encoded),
                        ("dropped_columns", "dropped")):
         if r.get(key):
-            parts.append(f"{words}: {_some(r[key])}")
+            parts.append(f"{words}: {_some([name_shown(c) for c in r[key]])}")
     if r.get("marked_missing"):
-        parts.append("marked missing: " + _some([f"{c} ({n})" for c, n in r["marked_missing"].items()]))
+        parts.append("marked missing: " + _some([f"{name_shown(c)} ({n})" for c, n in r["marked_missing"].items()]))
     if r.get("auto_dropped_columns"):
         parts.append("dropped as carrying no signal: "
-                     + _some([f"{c} ({why})" for c, why in r["auto_dropped_columns"].items()]))
+                     + _some([f"{name_shown(c)} ({why})" for c, why in r["auto_dropped_columns"].items()]))
     if parsed := _parsed_and_kept(r.get("parsed_numeric_columns", []), r.get("auto_dropped_columns", {})):
         parts.append(f"numbers read from text: {_some(_with_dashes(parsed, r.get('dashes_as_missing', {})))}")
     if r.get("merged_classes"):
@@ -330,10 +337,10 @@ def data_paragraph(params: dict) -> str:
         return ""
 
     def names(key: str) -> str:
-        return ", ".join(map(str, _loads(params, key, []))) or "none"
+        return ", ".join(map(name_shown, _loads(params, key, []))) or "none"
 
-    def pairs(key: str, shown=str) -> str:   # {name: value} as "name (value)"; a cut list's last entry as it is
-        return ", ".join(f"{c} ({shown(v)})" if not c.startswith("... and ") else c
+    def pairs(key: str, value=str) -> str:   # {name: value} as "name (value)"; a cut list's last entry as it is
+        return ", ".join(f"{name_shown(c)} ({value(v)})" if not c.startswith("... and ") else c
                          for c, v in _loads(params, key, {}).items())
 
     text = (f"{params['data_rows_in']} rows read, {params['data_rows_out']} used"

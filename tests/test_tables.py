@@ -1952,7 +1952,7 @@ def test_an_id_behind_a_footers_label_is_said_dropped_not_also_read_as_numbers(t
 
     rng = np.random.default_rng(3)
     sales = rng.uniform(100, 9000, 60).round(2)
-    lines = ["Kunde Nr;Umsatz;Alter;Gruppe"] + [f"{1000 + i};{v:,.2f};{rng.integers(20, 70)};{'AB'[i % 2]}"
+    lines = ["Kunde Nr;Umsatz (€) ;Alter;Gruppe"] + [f"{1000 + i};{v:,.2f};{rng.integers(20, 70)};{'AB'[i % 2]}"
                                                  .replace(",", "_").replace(".", ",").replace("_", ".")
                                                  for i, v in enumerate(sales)]
     lines.append(f"Summe;{sales.sum():,.2f};;".replace(",", "_").replace(".", ",").replace("_", "."))
@@ -1960,5 +1960,7 @@ def test_an_id_behind_a_footers_label_is_said_dropped_not_also_read_as_numbers(t
     data = load(DatasetSpec(name="table", path=str(tmp_path / "euro.csv"), target="Gruppe"), 0)
     record, line = data.preprocessing, dataset_record.data_line(data)
     assert "Kunde Nr" in record["auto_dropped_columns"] and "Kunde Nr" in record["parsed_numeric_columns"], record
-    assert "dropped as carrying no signal: Kunde Nr (id-like" in line and "numbers read from text: Umsatz" in line, line
-    assert line.split("numbers read from text: ")[1].split(";")[0] == "Umsatz", line
+    assert "dropped as carrying no signal: Kunde Nr (id-like" in line and "numbers read from text: 'Umsatz (€) '" in line, line
+    assert line.split("numbers read from text: ")[1].split(";")[0] == "'Umsatz (€) '", line   # its space shown
+    assert "Columns of numbers read from text (thousands separators, %, currency, or a dash for missing): 'Umsatz (€) '." \
+        in dataset_record.data_paragraph({k: str(v) for k, v in dataset_record.data_params(data).items()})

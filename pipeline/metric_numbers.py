@@ -176,8 +176,8 @@ def interval(p: stats.Paired, metric: str) -> str:
     values of the metric can differ by (±100 pt for a share) and marked where it reaches past that."""
     if math.isnan(p.ci_low):
         return ""
-    if p.n >= 2 and p.sd == 0:   # the sign test's case: no interval beyond the value, and "[2.0, 2.0]" would read as certain
-        return " (the same on every seed)"
+    if p.n >= 2 and (p.sd == 0 or p.identical):   # the sign test's case: no interval beyond the value, and "[2.0, 2.0]"
+        return " (the same on every seed)"                # would read as certain; "0.0 [-0.6, 0.6]" as if it had moved
     ends = shown_ends(p, metric)
     rope = abs(shown(p.rope, metric)) if math.isfinite(p.rope) else math.nan
     big = min(largest(p, metric), _limit(metric))

@@ -83,7 +83,11 @@ def path_header(path: Path) -> str:
               f"; strongest within one SE: {path.one_se}" if path.one_se else "")
     tied = (f"; tied with {and_list(path.tied)} on every seed (the same validation, test and training values), so "
             "which one is named is only the list's order" if path.tied else "")
-    return (f"{path.chosen} selected on validation (its test values are the arm's above){tied}{edge}{near}{one_se}")
+    # a strength too weak to move the metric: the arm's verdict is then none's against itself
+    as_none = ("; its test values are none's on every seed: at this strength the arm changed no test result, so its "
+               "verdict compares none with itself" if any(pt.variant == path.chosen and pt.vs_none is not None and
+                                                          pt.vs_none.identical for pt in path.points) else "")
+    return (f"{path.chosen} selected on validation (its test values are the arm's above){tied}{as_none}{edge}{near}{one_se}")
 
 
 def path_rows(path: Path, m) -> list[dict]:

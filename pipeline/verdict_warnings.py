@@ -104,9 +104,13 @@ def chance_warning(v: DatasetVerdicts) -> str:
                 "on these seeds to tell whether the data or the regularization is the cause; run none too"
                 f"{hint}")
     if arms.BASELINE in v.at_chance and memorizes:
+        # none is the unregularized one: a regularized arm beside it at chance did not stop the memorizing
+        others = [v.name(a) for a in v.at_chance if a != arms.BASELINE]
+        who = (f"none, unregularized, memorizes them, and {and_list(others)} at {'its' if len(others) == 1 else 'their'} "
+               "strength did not stop that" if others else "unregularized, the model memorizes them")
         return (f"{names} scored no better than always predicting {constant} ({score}) on the test rows while "
-                f"other arms learned, though it fits its training rows ({memorizes}): unregularized, the model "
-                "memorizes them; the arms that learned are regularization doing its job")
+                f"other arms learned, though none fits its training rows ({memorizes}): {who}; the arms that learned "
+                "are regularization doing its job")
     if arms.BASELINE in v.at_chance:
         return (f"{names} scored no better than always predicting {constant} ({score}) while other arms learned: "
                 "those are compared with a baseline that learned nothing; check the learning rate and the epochs"

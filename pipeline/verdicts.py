@@ -213,6 +213,9 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
         seed_order = sorted({s for d in datasets for vals in d.values.values() for s in vals})
     looks = looks or [len(seed_order)]
     out = [_empty(d) for d in datasets]
+    if len(looks) > 1:   # a share of none's mean is fixed at the first look, not taken from rounds that came after a look
+        for d, v in zip(datasets, out):
+            v.rope = rope_of(d, set(seed_order[:looks[0]]))
     for k, (n, alpha) in enumerate(zip(looks, stats.spending(looks))):
         new_seeds = set(seed_order[(looks[k - 1] if k else 0):n])
         family = []
@@ -365,10 +368,12 @@ def _share_ci(base: np.ndarray, mine: np.ndarray) -> tuple[float, float]:
     return 1 - high, 1 - low
 
 
-def rope_of(d: DatasetResults) -> float:
+def rope_of(d: DatasetResults, seeds: Optional[set[int]] = None) -> float:
     """The dataset's ROPE half-width in its metric's units: its `rope:`, else the metric's default,
-    a share of none's mean where it is one ("5%")."""
+    a share of none's mean where it is one ("5%"), over `seeds` where given (and none has one of them)."""
     base = d.values.get(arms.BASELINE, {})
+    if seeds is not None and seeds & set(base):
+        base = {s: x for s, x in base.items() if s in seeds}
     m = metric_for(d.task, d.metric)
     return stats.rope_width(m.default_rope if d.rope_setting is None else d.rope_setting, m.name,
                             float(np.mean(list(base.values()))) if base else math.nan)

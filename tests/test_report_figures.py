@@ -211,3 +211,47 @@ def test_a_loss_band_ends_at_zero():
         assert l1_band.min() == pytest.approx(0.3) and l1_band.max() == pytest.approx(0.3)
         assert list(ax.get_lines()[0].get_ydata()) == pytest.approx([2.2 / 3] * 3)
     plt.close(fig)
+    # on a log axis (the arms' losses decades apart), which has no 0, such a band ends at the arm's
+    # lowest seed: its end at 0 was drawn as spikes down to the panel's bottom
+    with tempfile.TemporaryDirectory() as folder:
+        data, a, _ = _study_in_mlflow(Path(folder), {0: 0.90, 1: 0.88, 2: 0.91},
+                                      {1e-4: {0: 0.91, 1: 0.89, 2: 0.915}, 1e-1: {0: 0.85, 1: 0.86, 2: 0.84}},
+                                      losses={"none": {0: 1e-4, 1: 1e-4, 2: 0.5}, 1e-4: {0: 1e-6, 1: 1e-6, 2: 1e-6}})
+        ctx = figures.FigureContext.of(data, a)
+        fig = figures.curves_figure(ctx, a["datasets"][0])
+    for ax in fig.axes:
+        none_band = ax.collections[0].get_paths()[0].vertices[:, 1]
+        assert ax.get_yscale() == "log" and none_band.min() == pytest.approx(1e-4)
+        assert none_band.max() == pytest.approx(stats.t_interval([1e-4, 1e-4, 0.5])[1])
+    plt.close(fig)
+
+
+def test_the_size_figure_draws_the_tables_t_interval(tmp_path):
+    """The training-size figure's band is each size's 95% t-interval over seeds, as the tables
+    give it, not seaborn's bootstrap band (which with 3 seeds spans little more than their range,
+    so that arms looked apart where the verdicts were undecided)."""
+    from pipeline import stats
+    from pipeline.report import analysis, collect
+    from pipeline.study import load_study
+    from pipeline.tracking import Tracker
+
+    from .conftest import run_cli, study_env, tiny_study_dict, write_study
+
+    write_study(tmp_path / "s.yaml", tiny_study_dict(name="sz", seeds=3, arms=["none", "l2"], epochs=2,
+                                                     train_sizes=[40, 100], datasets=[{"name": "wine"}]))
+    env = study_env(tmp_path)
+    proc = run_cli(["ablation", "--study", "s.yaml", "--no-report"], cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = collect.collect(load_study(tmp_path / "s.yaml"), Tracker(env["MLFLOW_TRACKING_URI"]))
+    ctx = figures.FigureContext.of(data, analysis.analyze(data))
+    [group] = ctx.ok["group"].unique()
+    fig = figures.sizes_figure(ctx, group)
+    test_panel = fig.axes[0]
+    rows = list(ctx.ok[(ctx.ok["arm"] == "none") & (ctx.ok["n_train"] == 40)]["test_metric"])
+    summary = stats.summarize(rows, (0.0, 1.0))
+    assert len(rows) == 3 and summary.ci_high > summary.ci_low
+    band = test_panel.collections[0].get_paths()[0].vertices
+    at_40 = band[band[:, 0] == 40][:, 1]
+    assert at_40.min() == pytest.approx(summary.ci_low) and at_40.max() == pytest.approx(summary.ci_high)
+    assert test_panel.get_xlabel() == "training samples (log scale)"
+    plt.close(fig)

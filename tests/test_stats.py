@@ -330,3 +330,19 @@ def test_the_smallest_wilcoxon_p_counts_only_the_seeds_that_differ():
     assert same.min_p_wilcoxon == 1.0
     nine = stats.paired_test(L2 + [0.5, 0.6], NONE + [0.5, 0.7], rope=0.01)   # 9 of 10 differ
     assert nine.min_p_wilcoxon == pytest.approx(2 / 2 ** 9)
+
+
+def test_wilcoxon_ties_differences_of_the_same_test_rows():
+    """Accuracies are float32: two seeds one test row better than none differ from each other by
+    about 1e-8, and the signed-rank test ranked them apart (0.25 where the exact test on whole rows
+    gives 0.375; a QA audit's digits L2 of 8 seeds). Differences are ranked to 7 significant digits,
+    as the Friedman ranks are; an identical arm is also identical with float noise (p 1, no pair)."""
+    rows = np.array([3, 1, -1, -4, 2, 2, 1, 1])
+    none = (np.array([300, 310, 305, 298, 302, 307, 311, 299]) / np.float32(360)).astype(np.float32)
+    arm = ((none * np.float32(360) + rows) / np.float32(360)).astype(np.float32)
+    exact = sst.wilcoxon(rows).pvalue
+    assert exact == pytest.approx(0.375) and sst.wilcoxon(arm.astype(float) - none.astype(float)).pvalue != pytest.approx(exact)
+    p = stats.paired_test(arm.astype(float).tolist(), none.astype(float).tolist(), resolution=1 / 360)
+    assert p.p_wilcoxon == pytest.approx(exact) and p.min_p_wilcoxon == pytest.approx(2 / 2 ** 8)
+    noise = stats.paired_test((none.astype(float) + 1e-12).tolist(), none.astype(float).tolist(), resolution=1 / 360)
+    assert noise.p_wilcoxon == 1.0 and noise.min_p_wilcoxon == 1.0 and noise.identical

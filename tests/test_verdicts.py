@@ -257,6 +257,19 @@ def test_an_adaptive_dataset_without_readable_runs_is_not_called_decided():
     assert (g.paired["dropout"].n, g.paired["dropout"].verdict, g.looks) == (3, "better", 2)
 
 
+def test_an_adaptive_share_rope_is_fixed_at_the_first_look():
+    """A ROPE of "10%" of none's MSE took none's mean over every seed run, so a look at 3 seeds was
+    judged with a margin from the 9 that ran after it (a QA audit: +-0.0512 from 9 seeds where the
+    look's own were +-0.0559). It is taken at the first look and kept for the later ones."""
+    none = {s: 1.0 + 0.5 * (s >= 3) for s in range(9)}   # later seeds worse: the share grows with them
+    l2 = {s: x - 0.01 * (1 + s % 2) for s, x in none.items()}
+    d = verdicts.DatasetResults("r", "regression", {"none": none, "l2": l2}, metric="mse", rope_setting="10%")
+    [v] = verdicts.decide_study([d], list(range(9)), [3, 6, 9])
+    assert v.rope == pytest.approx(0.1) and v.paired["l2"].rope == pytest.approx(0.1)
+    [fixed] = verdicts.decide_study([d], list(range(9)))   # fixed seeds: one look, at all of them
+    assert fixed.rope == pytest.approx(0.1 * np.mean(list(none.values())))
+
+
 def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
     """The weight-decay tutorial in the report's words: none overfits (a gap well beyond the
     ROPE), L2 brings the gap within it: "L2 closes the train-test gap that none leaves open".
@@ -595,7 +608,14 @@ def test_models_that_memorize_their_training_rows_are_not_said_to_have_learned_n
     learns = {**flat, "l2": {s: 0.5 + 0.01 * rng.standard_normal() for s in range(6)}}
     [w] = verdicts.decide_study([verdicts.DatasetResults("houses", "regression", learns, chance=1.0,
                                                          secondary={"gap_metric": fit})])
-    assert "unregularized, the model memorizes them" in verdict_warnings.chance_warning(w)
+    # dropout at chance beside none is a regularized arm: "unregularized, the model" named both (a QA audit)
+    assert set(w.at_chance) == {"none", "dropout"}
+    assert "though none fits its training rows (train MSE" in verdict_warnings.chance_warning(w) and \
+        "none, unregularized, memorizes them, and dropout at its strength did not stop that" in verdict_warnings.chance_warning(w)
+    alone = {**learns, "dropout": learns["l2"]}
+    [x] = verdicts.decide_study([verdicts.DatasetResults("houses", "regression", alone, chance=1.0,
+                                                         secondary={"gap_metric": fit})])
+    assert x.at_chance == ["none"] and "unregularized, the model memorizes them" in verdict_warnings.chance_warning(x)
 
 
 def test_a_real_but_negligible_difference_is_not_the_best_arm():

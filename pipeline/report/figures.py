@@ -158,7 +158,8 @@ def curves(ctx: FigureContext, d: dict) -> Optional[str]:
 
 def curves_figure(ctx: FigureContext, d: dict):
     """curves' matplotlib figure, None where the dataset has no finished run. A loss is never
-    below 0 (cross-entropy, MSE): a band that reaches past it ends there."""
+    below 0 (cross-entropy, MSE): a band that reaches past it ends there, on a log axis (which has
+    no 0) at the arm's lowest seed."""
     import matplotlib.pyplot as plt
     from scipy import stats as sst
 
@@ -168,7 +169,7 @@ def curves_figure(ctx: FigureContext, d: dict):
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=False)
     for ax, key, title in ((axes[0], "train_data_loss", "training loss (the data's, penalty left out)"),
                            (axes[1], "val_loss", "validation loss")):
-        drawn = []
+        drawn, bands = [], []
         for arm in ctx.data.study.arms:
             series = [ctx.data.curves[r][key] for r in sub[sub["arm"] == arm]["run_id"] if r in ctx.data.curves]
             series = [s for s in series if s]
@@ -182,9 +183,12 @@ def curves_figure(ctx: FigureContext, d: dict):
             ax.plot(x, mean, label=arms.label(arm), color=ctx.color(arm), marker="o" if n_ep < 3 else None)   # 1 epoch: a dot
             if len(arr) > 1:
                 half = sst.t.ppf(0.975, len(arr) - 1) * arr.std(0, ddof=1) / math.sqrt(len(arr))
-                # one seed far above the rest (3 seeds: 0.1, 0.1, 2.0) took the band down to -2.0
-                ax.fill_between(x, np.maximum(mean - half, 0.0), mean + half, alpha=0.2, color=ctx.color(arm))
+                bands.append((x, mean - half, mean + half, arr.min(0), ctx.color(arm)))
         log = spans_decades(drawn)   # none at 2e-14 beside L2 at 3e-4 (d2l): both 0 on a linear axis
+        for x, low, high, lowest, color in bands:
+            # one seed far above the rest (3 seeds: 0.1, 0.1, 2.0) took the band down to -2.0; on a log
+            # axis its end at 0 was drawn as spikes to the panel's bottom
+            ax.fill_between(x, np.where(low > 0, low, lowest) if log else np.maximum(low, 0.0), high, alpha=0.2, color=color)
         if log:
             ax.set_yscale("log")
         ax.set_title(title)
@@ -420,7 +424,16 @@ def cd_diagram(labels: list[str], ranks: list[float], cd: float) -> str:
 # --- per training-set-size group -------------------------------------------------------------------
 
 def sizes(ctx: FigureContext, group: str) -> Optional[str]:
-    """Test metric and gap against training-set size, per arm (needs at least two sizes)."""
+    """Test metric and gap against training-set size, per arm (needs at least two sizes): the mean
+    over seeds and its 95% t-interval, as the tables give it (seaborn's bootstrap band spans little
+    more than the seeds' range with 3 to 5 seeds: two arms' bands looked apart where the tables
+    were undecided)."""
+    fig = sizes_figure(ctx, group)
+    return None if fig is None else _png(fig)
+
+
+def sizes_figure(ctx: FigureContext, group: str):
+    """sizes' matplotlib figure, None where the group has one training-set size."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -430,19 +443,22 @@ def sizes(ctx: FigureContext, group: str) -> Optional[str]:
     from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-    metric = f"test {METRICS[sub['metric_name'].iloc[0]].label}"
+    m = METRICS[sub["metric_name"].iloc[0]]
     sizes_used = sorted(sub["n_train"].unique())
-    for ax, col, title in ((axes[0], "test_metric", metric), (axes[1], "gap_metric", "gap (better on train by)")):
+    for ax, col, key, title in ((axes[0], "test_metric", "test", f"test {m.label}"),
+                                (axes[1], "gap_metric", "gap", "gap (better on train by)")):
+        bounds = path_summary.value_bounds(key, m)
         sns.lineplot(data=sub, x="n_train", y=col, hue="regularizer", hue_order=ctx.order, palette=ctx.palette,
-                     marker="o", errorbar=("ci", 95), n_boot=200, seed=0, ax=ax)
+                     marker="o", errorbar=lambda v, b=bounds: (stats.summarize(v, b).ci_low, stats.summarize(v, b).ci_high),
+                     ax=ax)
         ax.set_xscale("log")   # ticks at the sizes trained, as plain numbers (log's minor labels overlapped)
         ax.xaxis.set_major_locator(FixedLocator(sizes_used))
         ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
         ax.xaxis.set_minor_locator(NullLocator())
-        ax.set_xlabel("training samples")
-        ax.set_ylabel("")
+        ax.set_xlabel("training samples (log scale)")
+        ax.set_ylabel("mean and 95% CI over seeds", fontsize=8)
         ax.set_title(f"{group}: {title} vs training-set size", fontsize=9)
-    return _png(fig)
+    return fig
 
 
 # --- the registry: the page shows the figures of each scope in this order --------------------------

@@ -26,13 +26,18 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
     here when the caller has not)."""
     names = {d.label: "test_" + metric_for(d.task, d.metric).name for d in results}
     width = max([14, *map(len, names.values())])
-    lines = [f"{'dataset':<18} {'regularizer':<12} {'metric':<{width}} {'mean':>9} {'std':>9} {'seeds':>6}"]
+    # a path's arm by the point that stands for it ("L2 (l2=1e-05)"), as the verdicts name it
+    regs = {(d.label, arm): arms.label(arm) + (f" ({d.selected[arm]})" if d.selected.get(arm) and len(d.paths.get(arm, {})) > 1
+                                                else "") for d in results for arm in d.values}
+    reg_width = max([12, *map(len, regs.values())])
+    lines = [f"{'dataset':<18} {'regularizer':<{reg_width}} {'metric':<{width}} {'mean':>9} {'std':>9} {'seeds':>6}"]
     for d in results:
         for arm, by_seed in d.values.items():
             vals = list(by_seed.values())
             mean = statistics.fmean(vals) if vals else float("nan")
             std = statistics.stdev(vals) if len(vals) > 1 else float("nan")
-            lines.append(f"{d.label:<18} {arms.label(arm):<12} {names[d.label]:<{width}} {_num(mean)} {_num(std)} {len(vals):>6}")
+            lines.append(f"{d.label:<18} {regs[d.label, arm]:<{reg_width}} {names[d.label]:<{width}} {_num(mean)} "
+                         f"{_num(std)} {len(vals):>6}")
     decided = decided or verdicts.decide_study(results, study.seeds, study.looks())
     holm = verdict_words.holm_family(decided)
     lines += ["", f"Verdicts (each arm vs none on the same seeds; {holm}"

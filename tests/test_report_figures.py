@@ -211,7 +211,7 @@ def test_a_loss_band_ends_at_zero():
         assert l1_band.min() == pytest.approx(0.3) and l1_band.max() == pytest.approx(0.3)
         assert list(ax.get_lines()[0].get_ydata()) == pytest.approx([2.2 / 3] * 3)
     plt.close(fig)
-    # on a log axis (the arms' losses decades apart), which has no 0, such a band ends at the arm's
+    # on a log axis (the arms' losses decades apart) such a band ends at the arm's
     # lowest seed: its end at 0 was drawn as spikes down to the panel's bottom
     with tempfile.TemporaryDirectory() as folder:
         data, a, _ = _study_in_mlflow(Path(folder), {0: 0.90, 1: 0.88, 2: 0.91},

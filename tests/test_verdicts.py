@@ -1199,6 +1199,40 @@ def test_an_arm_on_a_path_is_named_with_the_strength_its_verdict_is_about():
     assert [p.vs_none.rope for p in summarize_path(d, "l1").points] == [v.rope, v.rope]
 
 
+def test_a_path_point_with_nones_test_values_says_it_compares_none_with_itself(tmp_path):
+    """A QA audit's paths study: l2=1e-05 had none's validation and test accuracy on every seed, and
+    was selected (the first of the tied points), so "L2 (l2=1e-05) practically the same as none" was
+    none against itself, unsaid; its difference read "0.0 pt [-0.6, 0.6]" (the one-row floor) as if
+    the values had moved. The path says so, the difference reads "the same on every seed", and the
+    console's table of means names the point that stands for the arm."""
+    from pipeline import summary
+    from pipeline.study import load_study
+
+    from .conftest import tiny_study_dict, write_study
+
+    none = {0: 0.9324, 1: 0.9354, 2: 0.9243}
+    points = {"l2=1e-05": {s: {"test": x, "val": 0.93, "gap": 0.06} for s, x in none.items()},
+              "l2=0.01": {s: {"test": x + 0.007, "val": 0.92, "gap": 0.05} for s, x in none.items()}}
+    d = verdicts.DatasetResults("digits", "classification", {"none": none, "l2": {s: x for s, x in none.items()}},
+                                paths={"l2": points}, selected={"l2": "l2=1e-05"}, n_test=449)
+    [v] = verdicts.decide_study([d])
+    p = v.paired["l2"]
+    assert p.identical and p.floored and p.ci_high > 0   # judged with the floor, written as what it is
+    assert verdict_words.sentence("l2", p, v.metric, v.name("l2")).startswith(
+        "L2 (l2=1e-05): practically the same, 0.0 pt (the same on every seed)")
+    header = next(line for line in path_words.path_lines(d, v) if "L2 path:" in line)
+    assert "its test values are none's on every seed: at this strength the arm changed no test result, so its verdict " \
+        "compares none with itself" in header
+    moved = {**points, "l2=1e-05": {s: {**x, "test": x["test"] + 0.002 * s} for s, x in points["l2=1e-05"].items()}}
+    d2 = dataclasses.replace(d, paths={"l2": moved}, values={"none": none, "l2": {s: x["test"] for s, x in moved["l2=1e-05"].items()}})
+    [v2] = verdicts.decide_study([d2])
+    assert "compares none with itself" not in " ".join(path_words.path_lines(d2, v2)) and not v2.paired["l2"].identical
+    write_study(tmp_path / "s.yaml", tiny_study_dict(seeds=3))
+    table = summary.format_summary(load_study(tmp_path / "s.yaml"), [d], [v]).splitlines()
+    assert table[0].split()[:2] == ["dataset", "regularizer"] and any(
+        line.split()[:4] == ["digits", "L2", "(l2=1e-05)", "test_accuracy"] for line in table), table[:4]
+
+
 def test_what_the_review_of_paths_and_pairs_found():
     """Two arms that both score no better than a constant are not "practically the same" against
     each other (nothing to test); a path whose chosen point has one seed claims no "within one SE",

@@ -126,6 +126,13 @@ def _finished(ctx: FigureContext, d: dict) -> pd.DataFrame:
     return sub[sub["variant"] == sub["arm"].map(d.get("selected", {})).fillna("")]
 
 
+def _point_names(d: dict, sep: str = " ") -> dict[str, str]:
+    """An arm's label with the path point that stands for it ("L2 (l2=1e-05)"), for the arms of a
+    path: its figures show that point's runs, and a bare "L2" hid which."""
+    return {arms.label(arm): f"{arms.label(arm)}{sep}({point})" for arm, point in d.get("selected", {}).items()
+            if point and len(d.get("paths", {}).get(arm, {})) > 1}
+
+
 # --- per dataset ---------------------------------------------------------------------------------
 
 def seeds(ctx: FigureContext, d: dict) -> Optional[str]:
@@ -147,6 +154,8 @@ def seeds(ctx: FigureContext, d: dict) -> Optional[str]:
         ax.set_title(title)
         ax.set_xlabel("")
         ax.set_ylabel("")
+        if names := _point_names(d, "\n"):
+            ax.set_xticks(ax.get_xticks(), [names.get(t.get_text(), t.get_text()) for t in ax.get_xticklabels()])
     return _png(fig)
 
 
@@ -158,8 +167,9 @@ def curves(ctx: FigureContext, d: dict) -> Optional[str]:
 
 def curves_figure(ctx: FigureContext, d: dict):
     """curves' matplotlib figure, None where the dataset has no finished run. A loss is never
-    below 0 (cross-entropy, MSE): a band that reaches past it ends there, on a log axis (which has
-    no 0) at the arm's lowest seed."""
+    below 0 (cross-entropy, MSE): a band that reaches past it ends there. On a log axis a band
+    that reaches below the arm's lowest seed ends at that seed: the t-band is symmetric in the
+    loss, and its lower end near 0 was drawn as spikes decades down."""
     import matplotlib.pyplot as plt
     from scipy import stats as sst
 
@@ -180,21 +190,21 @@ def curves_figure(ctx: FigureContext, d: dict):
             mean = arr.mean(0)
             drawn.append(mean)
             x = np.arange(1, n_ep + 1)
-            ax.plot(x, mean, label=arms.label(arm), color=ctx.color(arm), marker="o" if n_ep < 3 else None)   # 1 epoch: a dot
+            ax.plot(x, mean, label=_point_names(d).get(arms.label(arm), arms.label(arm)), color=ctx.color(arm),
+                    marker="o" if n_ep < 3 else None)   # 1 epoch: a dot
             if len(arr) > 1:
                 half = sst.t.ppf(0.975, len(arr) - 1) * arr.std(0, ddof=1) / math.sqrt(len(arr))
                 bands.append((x, mean - half, mean + half, arr.min(0), ctx.color(arm)))
         log = spans_decades(drawn)   # none at 2e-14 beside L2 at 3e-4 (d2l): both 0 on a linear axis
         for x, low, high, lowest, color in bands:
-            # one seed far above the rest (3 seeds: 0.1, 0.1, 2.0) took the band down to -2.0; on a log
-            # axis its end at 0 was drawn as spikes to the panel's bottom
-            ax.fill_between(x, np.where(low > 0, low, lowest) if log else np.maximum(low, 0.0), high, alpha=0.2, color=color)
+            # one seed far above the rest (3 seeds: 0.1, 0.1, 2.0) took the band down to -2.0
+            ax.fill_between(x, np.maximum(low, lowest) if log else np.maximum(low, 0.0), high, alpha=0.2, color=color)
         if log:
             ax.set_yscale("log")
         ax.set_title(title)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(LOSS_NAMES.get(d.get("task"), "loss") + ", mean and 95% CI over seeds" + (" (log scale)" if log else ""),
-                      fontsize=8)
+        ax.set_ylabel(LOSS_NAMES.get(d.get("task"), "loss") + ", mean and 95% CI over seeds"
+                      + (" (log scale;\nthe band no lower than the lowest seed)" if log else ""), fontsize=8)
     for ax in axes:   # each panel's own legend: the training panel was read without one
         if ax.get_lines():
             ax.legend(fontsize=7)
@@ -231,13 +241,14 @@ def weights(ctx: FigureContext, d: dict) -> Optional[str]:
         edges = [float(e) for e in hists[0]["edges"][1:]]  # upper edges; the first bin is [0, 1e-6)
         frac = counts / counts.sum()
         shares = frac[1:] if len(frac) == len(edges) + 1 else frac[:len(edges)]
-        axes[0].step(edges, shares, where="pre", label=arms.label(arm), color=ctx.color(arm))
+        axes[0].step(edges, shares, where="pre", label=_point_names(d).get(arms.label(arm), arms.label(arm)),
+                     color=ctx.color(arm))
         top = max([top, *(e for e, s in zip(edges, shares) if s > 0 and math.isfinite(e))])
     axes[0].set_xscale("log")
     if top > 0:
         axes[0].set_xlim(right=top * 1.5)
     axes[0].set_title("|w| distribution (all layers)")
-    axes[0].set_xlabel("|w|")
+    axes[0].set_xlabel("|w| (log scale; the value at 1e-6 is every |w| below it)", fontsize=8)
     axes[0].set_ylabel("share of the weights", fontsize=8)
     axes[0].legend(fontsize=7)
     sparsity_bars(axes[1], sub, ctx)
@@ -486,6 +497,7 @@ def paths_figure(ctx: FigureContext, d: dict):
     for col, (arm, variants) in enumerate(drawn.items()):
         order = path_points.strength_order(list(variants)) or list(variants)
         lines, axis = _path_lines(order)
+        lines = _same_lines_named(lines, [variants[v] for v in order])
         marks = [(d["path_tables"][arm]["one_se"], "D", "strongest within 1 SE"),
                  (d["selected"].get(arm), "*", "selected on validation")]
         weights = "sparsity" if "l1" in arms.ARMS[arm].components else "norm"
@@ -536,6 +548,17 @@ def _path_panel(ax, color, lines, sums, band, marks) -> None:
     for i, marker, label in marks:
         ax.plot(x_of[i], means[i], marker=marker, color="black", ms=9 if marker == "*" else 15,
                 mfc="black" if marker == "*" else "none", linestyle="none", label=label, zorder=5, clip_on=False)
+
+
+def _same_lines_named(lines, points: list[dict]) -> list:
+    """_path_lines' lines, one with an earlier line's numbers on every seed at every point (l2_mode
+    weight_decay beside penalty under plain SGD) named so: it is drawn exactly under that one."""
+    out = []
+    for name, members, xs in lines:
+        same = next((earlier for earlier, others, _ in lines[:len(out)] if name and len(others) == len(members)
+                     and all(path_points.alike(points[i], points[j]) for i, j in zip(others, members))), None)
+        out.append((f"{name} (the same numbers as {same}, under it)" if same else name, members, xs))
+    return out
 
 
 def _x_of(lines) -> dict[int, float]:

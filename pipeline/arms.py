@@ -50,11 +50,13 @@ def unregister(name: str) -> None:
     ARMS.pop(name, None)
 
 
+# colours: indexes into seaborn's colorblind palette (blue, orange, green, reddish purple, sky
+# blue); its vermillion (3) beside dropout's orange was hard to tell apart in thin lines
 register(Arm("none", "none", (), 0))
 register(Arm("dropout", "dropout", ("dropout",), 1))
 register(Arm("l1", "L1", ("l1",), 2))
-register(Arm("l2", "L2", ("l2",), 3))
-register(Arm("dropout_l2", "dropout+L2", ("dropout", "l2"), 4))
+register(Arm("l2", "L2", ("l2",), 4))
+register(Arm("dropout_l2", "dropout+L2", ("dropout", "l2"), 9))
 
 BASELINE = "none"
 

@@ -845,12 +845,37 @@ def tuned(tmp_path_factory):
     proc = run_cli(["ablation", "--study", "tun.yaml", "--no-pdf"], cwd=work, env=study_env(work))
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (work / "reports/tun/report.html").read_text()
-    return html[html.index('id="tuning"'):html.index('id="datasets"')]
+    return html[html.index('id="tuning"'):html.index('id="datasets"')], work
+
+
+def test_the_tuning_figure_stars_the_strength_the_grid_trained(tuned):
+    """The sensitivity panels did not say which trial the grid took its strengths from; the star
+    now marks it, at the strength the grid's trial runs logged."""
+    import matplotlib.pyplot as plt
+    from mlflow import MlflowClient
+
+    from pipeline.report import analysis, collect, figures
+    from pipeline.study import load_study
+    from pipeline.tracking import Tracker
+
+    _, work = tuned
+    uri = f"sqlite:///{work / 'mlflow.db'}"
+    data = collect.collect(load_study(work / "tun.yaml"), Tracker(uri))
+    [d] = analysis.analyze(data)["datasets"]
+    fig = figures.tuning_figure(figures.FigureContext.of(data, analysis.analyze(data)), d)
+    client = MlflowClient(uri)
+    for ax, arm, param in zip(fig.axes[1:], ("dropout", "l1"), ("dropout", "l1")):
+        [star] = [line for line in ax.get_lines() if line.get_marker() == "*"]
+        run = client.get_run(data.runs[data.runs["arm"] == arm]["run_id"].iloc[0])
+        trained = [float(x) for x in run.data.params[param].split(",")]
+        assert star.get_xdata()[0] == pytest.approx(sum(trained) / len(trained)), (arm, run.data.params)
+    plt.close(fig)
 
 
 def test_the_tuning_table_names_only_the_strengths_each_arm_tuned(tuned):
     """The dropout arm's runs carry l1 and l2 params of 0: its chosen strengths read
     "dropout=0.297,0.452; l1=0; l2=0" as if it had tuned L1 and L2 to nothing."""
+    tuned, _ = tuned
     rows = {m[0]: m[1] for m in re.findall(r'<td class="l">(dropout|L1)</td>.*?<td class="l">([^<]*)</td></tr>', tuned, re.S)}
     assert set(rows) == {"dropout", "L1"}, tuned
     assert rows["dropout"].startswith("dropout=") and "l1=" not in rows["dropout"] and "l2=" not in rows["dropout"]
@@ -859,11 +884,13 @@ def test_the_tuning_table_names_only_the_strengths_each_arm_tuned(tuned):
 
 def test_the_tuning_paragraph_says_one_tuning_seed_as_a_seed(tuned):
     """`tune: {seeds: [100]}` read "tuned ... using seeds 100", which says a hundred seeds."""
+    tuned, _ = tuned
     assert "with tuning seed 100;" in tuned and "seeds 100" not in tuned
 
 
 def test_the_tuning_paragraph_says_pruning_only_where_the_study_prunes(tuned):
     """`tune: {prune: false}` runs Optuna's NopPruner, but the paragraph said "median pruning"."""
+    tuned, _ = tuned
     assert "median pruning" not in tuned and "no pruning: tune.prune is off" in tuned
 
 

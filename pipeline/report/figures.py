@@ -24,6 +24,7 @@ import pandas as pd
 
 from .. import arms, metric_numbers, path_points, path_summary, stats, verdicts
 from ..task import METRICS
+from ..words import and_list
 from .collect import ReportData
 
 SCOPES = ("dataset", "study", "size-group")
@@ -273,6 +274,14 @@ def sparsity_bars(ax, sub: pd.DataFrame, ctx: FigureContext) -> None:
 def tuning(ctx: FigureContext, d: dict) -> Optional[str]:
     """When the study tuned: optimization history (budgets equal, converged?) and, per arm, the
     validation metric against its tuned strength (the U-shape)."""
+    fig = tuning_figure(ctx, d)
+    return None if fig is None else _png(fig)
+
+
+def tuning_figure(ctx: FigureContext, d: dict):
+    """tuning's matplotlib figure, None where the dataset was not tuned. The trial the grid took its
+    strengths from is starred; the best-so-far lines differ in style (two arms at the same best
+    drew one line)."""
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
@@ -289,11 +298,12 @@ def tuning(ctx: FigureContext, d: dict) -> Optional[str]:
     for spare in axes[0, 1 + len(tuned):]:
         spare.axis("off")
     ax = axes[0, 0]
-    for arm in tuned:
+    for n, arm in enumerate(tuned):
         t = sub[(sub["arm"] == arm)].sort_values("number")
         vals = t["objective"].where(t["status"] == "FINISHED")
         best = (vals.cummax() if d["hib"] else vals.cummin()).ffill()
-        ax.step(t["number"], best, where="post", label=arms.label(arm), color=ctx.color(arm))
+        ax.step(t["number"], best, where="post", label=arms.label(arm), color=ctx.color(arm),
+                linestyle=LINE_STYLES[n % len(LINE_STYLES)])
     ax.set_title("best validation metric so far", fontsize=8)
     ax.set_xlabel("tuning trial", fontsize=7)
     ax.set_ylabel(f"validation {d['metric']}", fontsize=7)
@@ -302,20 +312,27 @@ def tuning(ctx: FigureContext, d: dict) -> Optional[str]:
         t = sub[(sub["arm"] == arm) & (sub["status"] == "FINISHED")]
         col = arms.ARMS[arm].tuned_component or "l2"
         ax.scatter(t[col], t["objective"], color=ctx.color(arm), s=14)
+        if len(t):   # the trial the grid took its strengths from (Optuna's best: the first of those tied)
+            ts = t.sort_values("number")   # by position: the frame's index repeats across datasets
+            chosen = ts.iloc[int((np.argmax if d["hib"] else np.argmin)(ts["objective"].to_numpy()))]
+            ax.plot(chosen[col], chosen["objective"], marker="*", color="black", ms=10, linestyle="none",
+                    label="chosen", zorder=5)
         pruned = sub[(sub["arm"] == arm) & (sub["status"] != "FINISHED")]
         if len(pruned):
             ax.scatter(pruned[col], [np.nanmin(t["objective"]) if len(t) else 0] * len(pruned),
                        marker="x", color="gray", s=12, label="pruned/failed")
-            ax.legend(fontsize=6)
+        ax.legend(fontsize=6)
         if col != "dropout":
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # narrow decades overlap
         ax.tick_params(labelsize=7)
         ax.set_xlabel("dropout p (mean over layers)" if col == "dropout" else f"{col.upper()} strength (log scale)", fontsize=7)
         ax.set_ylabel(f"validation {d['metric']}", fontsize=7)
-        ax.set_title(f"{arms.label(arm)}: validation vs {'mean p' if col == 'dropout' else col}", fontsize=8)
+        others = [c for c in arms.ARMS[arm].components if c != col]   # dropout+L2: its p was tuned too, not drawn
+        ax.set_title(f"{arms.label(arm)}: validation vs {'mean p' if col == 'dropout' else col}"
+                     + (f" ({and_list(others)} tuned too)" if others else ""), fontsize=8)
     fig.tight_layout()
-    return _png(fig)
+    return fig
 
 
 # --- the whole study -------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ better); `shown` turns them back."""
 from __future__ import annotations
 
 import math
+import re
 
 from . import stats
 from .task import METRICS
@@ -19,8 +20,10 @@ def shown(x: float, metric: str) -> float:
 
 
 def rope_text(rope: float, metric: str) -> str:
-    """The ROPE's half-width in the units `amount` writes, e.g. "1.0 pt" or "0.0402 MSE"."""
-    return amount(rope if METRICS[metric].higher_is_better else -rope, metric, signed=False)
+    """The ROPE's half-width in the units `amount` writes, e.g. "1.0 pt" or "0.0402 MSE"; a setting
+    as the user wrote it, without the trailing zeros an interval's ends keep ("0.45 MSE", not 0.450)."""
+    text = amount(rope if METRICS[metric].higher_is_better else -rope, metric, signed=False)
+    return text if METRICS[metric].share else re.sub(r"\.?0+(?=(e[+-]\d+)? )", "", text, count=1) if "." in text else text
 
 
 def default_rope_words(metric: str) -> str:
@@ -48,7 +51,8 @@ def amount(x: float, metric: str, signed: bool = True, big: float = 0.0) -> str:
 
 
 def number(x: float, metric: str, signed: bool, big: float = 0.0) -> str:
-    """A shown value's digits: shares to 0.1 pt, others to 3 significant digits; never "-0.0".
+    """A shown value's digits: shares to 0.1 pt, others to 3 significant digits, trailing zeros kept
+    (an interval's ends alike: [-1.04, 2.50], not [-1.04, 2.5]); never "-0.0".
     Thousands are written out with spaces (+1 340 MAE [3.32, 2 680], not +1.34e+03 [3.32, 2.68e+03];
     a comma would read as a list); from ten million, or beside such a number (`big`), powers of ten,
     so that one interval is written one way."""
@@ -58,8 +62,10 @@ def number(x: float, metric: str, signed: bool, big: float = 0.0) -> str:
         text = f"{x:+.1f}" if signed else f"{x:.1f}"
     elif 1e3 <= rounded and max(rounded, abs(float(f"{big:.3g}"))) < 1e7:
         text = spaced(x, signed)
+    elif x == 0:
+        text = "0"
     else:
-        text = f"{x:+.3g}" if signed else f"{x:.3g}"
+        text = (f"{x:+#.3g}" if signed else f"{x:#.3g}").rstrip(".")   # '#' keeps 2.50's zero, and 100's point
     return text.lstrip("+-") if text.strip("+-0.") == "" else text
 
 
@@ -211,7 +217,7 @@ def _with_digits(x: float, metric: str, big: float, extra: int) -> str:
     rounded = float(f"{x:.{3 + extra}g}")
     if 1e3 <= abs(rounded) and max(abs(rounded), abs(float(f"{big:.3g}"))) < 1e7:
         return f"{rounded:,.0f}".replace(",", " ")
-    return f"{x:.{3 + extra}g}"
+    return f"{x:#.{3 + extra}g}".rstrip(".")
 
 
 def difference(p: stats.Paired, metric: str) -> str:

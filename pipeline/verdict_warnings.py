@@ -104,13 +104,7 @@ def chance_warning(v: DatasetVerdicts) -> str:
                 "on these seeds to tell whether the data or the regularization is the cause; run none too"
                 f"{hint}")
     if arms.BASELINE in v.at_chance and memorizes:
-        # none is the unregularized one: a regularized arm beside it at chance did not stop the memorizing
-        others = [v.name(a) for a in v.at_chance if a != arms.BASELINE]
-        who = (f"none, unregularized, memorizes them, and {and_list(others)} at {'its' if len(others) == 1 else 'their'} "
-               "strength did not stop that" if others else "unregularized, the model memorizes them")
-        return (f"{names} scored no better than always predicting {constant} ({score}) on the test rows while "
-                f"other arms learned, though none fits its training rows ({memorizes}): {who}; the arms that learned "
-                "are regularization doing its job")
+        return _memorizing_beside_learners(v, names, f"{constant} ({score})", memorizes)
     if arms.BASELINE in v.at_chance:
         return (f"{names} scored no better than always predicting {constant} ({score}) while other arms learned: "
                 "those are compared with a baseline that learned nothing; check the learning rate and the epochs"
@@ -127,6 +121,16 @@ def chance_warning(v: DatasetVerdicts) -> str:
         return (f"{names} scored no better than always predicting {constant} ({score}), and none is not clearly above "
                 f"it either (test {m.label} {quantity(s.mean, 4)}{ci}){', ' if memorizes else ': '}{why}")
     return _too_strong(v, f"{names} scored no better than always predicting {constant} ({score}) while none learned")
+
+
+def _memorizing_beside_learners(v: DatasetVerdicts, names: str, constant: str, memorizes: str) -> str:
+    """none at chance though it fits its training rows, while other arms learned. none is the
+    unregularized one: a regularized arm beside it at chance did not stop the memorizing."""
+    others = [v.name(a) for a in v.at_chance if a != arms.BASELINE]
+    who = (f"none, unregularized, memorizes them, and {and_list(others)} at {'its' if len(others) == 1 else 'their'} "
+           "strength did not stop that" if others else "unregularized, the model memorizes them")
+    return (f"{names} scored no better than always predicting {constant} on the test rows while other arms learned, "
+            f"though none fits its training rows ({memorizes}): {who}; the arms that learned are regularization doing its job")
 
 
 def _at_chance_names(v: DatasetVerdicts) -> str:

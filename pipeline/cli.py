@@ -299,18 +299,18 @@ def cmd_train(args) -> int:
         from .dataset_record import data_line
 
         print(f"[{plan.label}] data: {data_line(data)}", flush=True)
-    from .train import train
-    from .trainer_common import TrialConfig
-
     from .lifecycle import Outcome, reason_text
     from .runtime import Interrupted, install_signal_handlers, signals_deferred
+    from .train import train
+    from .trainer_common import TrialConfig
 
     cfg = TrialConfig.for_cell(plan.training, study.arms[0], args.seed, plan.execution.device)
     install_signal_handlers()
     run_id = None
     try:
         with signals_deferred():   # the run is opened whole, then an interrupt ends it
-            tracker, run_id = _single_run(args, study, plan, cfg, data)
+            tracker, run_id = _single_run(args, study, plan, cfg)
+            _describe_single_run(tracker, run_id, study, plan, cfg, data)   # failing, it marks the run FAILED
         result = train(cfg, data)
     except Interrupted:   # main says so; the run is not left RUNNING
         if run_id is not None:
@@ -337,22 +337,29 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _single_run(args, study, plan, cfg, data):
-    """The run a `train` command logs to: the `mlflow run -e train` run, or a new one. Under
-    `mlflow run` the entry point's parameters are already logged as given (e.g. dropout=0.5 for
-    a run whose arm has no dropout); what was trained is logged beside them."""
+def _single_run(args, study, plan, cfg):
+    """(tracker, the run a `train` command logs to): the `mlflow run -e train` run, or a new one."""
+    from .preflight import check_tracking_reachable
+    from .tracking import Tracker, tracking_uri
+
+    check_tracking_reachable(tracking_uri(optional(args.tracking_uri)))   # one line now, not 120 s of retries
+    tracker = Tracker(optional(args.tracking_uri))
+    run_id = os.environ.get("MLFLOW_RUN_ID") or tracker.single_run(tracker.experiment_for(study.name),
+                                                                   single_run_name(plan.label, cfg))
+    return tracker, run_id
+
+
+def _describe_single_run(tracker, run_id: str, study, plan, cfg, data) -> None:
+    """A `train` run's tags, params and dataset. Under `mlflow run` the entry point's parameters
+    are already logged as given (e.g. dropout=0.5 for a run whose arm has no dropout); what was
+    trained is logged beside them."""
     from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 
     from . import runtree as rt
     from .dataset_record import split_params
-    from .preflight import check_tracking_reachable
-    from .tracking import Tracker, dataset_input, tracking_uri
+    from .tracking import dataset_input
 
-    check_tracking_reachable(tracking_uri(optional(args.tracking_uri)))   # one line now, not 120 s of retries
-    tracker = Tracker(optional(args.tracking_uri))
-    run_id, name = os.environ.get("MLFLOW_RUN_ID"), single_run_name(plan.label, cfg)
-    if not run_id:
-        run_id = tracker.single_run(tracker.experiment_for(study.name), name)
+    name = single_run_name(plan.label, cfg)
     # `mlflow run`'s project run is renamed: MLflow gave it random words ("bemused-cat-123")
     tracker.set_tags(run_id, {rt.STUDY: study.name, rt.KIND: rt.SINGLE, rt.DATASET_LABEL: plan.label,
                               rt.ARM: cfg.arm, rt.SEED: cfg.seed, rt.CONFIG_HASH: plan.config_hash, MLFLOW_RUN_NAME: name})
@@ -366,7 +373,6 @@ def _single_run(args, study, plan, cfg, data):
             params[f"effective_{key}"] = value
     tracker.log_params(run_id, params)
     tracker.log_input(run_id, dataset_input(data))
-    return tracker, run_id
 
 
 def single_run_name(label: str, cfg) -> str:

@@ -60,7 +60,7 @@ def _weights(by_seed: dict, key: str, m: Metric) -> Optional[stats.Summary]:
     return stats.summarize(values, value_bounds(key, m)) if values and all(math.isfinite(x) for x in values) else None
 
 
-def summarize_path(d: DatasetResults, arm: str) -> Path:
+def summarize_path(d: DatasetResults, arm: str, rope: Optional[float] = None) -> Path:
     """One arm's path (see the module's docstring). The strongest within one SE is the usual
     choice of the most regularized model that is as good; whatever order the study file lists the
     strengths in, "strongest" is by value."""
@@ -73,7 +73,8 @@ def summarize_path(d: DatasetResults, arm: str) -> Path:
     # one seed of the chosen point (or a NaN among them) gives no standard error: nothing is
     # "within one SE" or "clearly worse" then
     se_known = chosen in val and math.isfinite(val[chosen][1])
-    base, rope = d.values.get(arms.BASELINE, {}), rope_of(d)
+    # `rope`: the verdicts' (an adaptive study's is fixed at its first look), else the dataset's
+    base, rope = d.values.get(arms.BASELINE, {}), rope_of(d) if rope is None else rope
     path = Path(arm, chosen=chosen, one_se=next((v for v in reversed(ordered) if v in near), "")
                 if ordered and se_known else "")
     for v in order:

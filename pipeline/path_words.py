@@ -27,7 +27,7 @@ def path_lines(d: DatasetResults, v: Optional[DatasetVerdicts] = None) -> list[s
     m = metric_for(d.task, d.metric)
     lines = []
     for arm in d.paths:
-        path = summarize_path(d, arm)
+        path = summarize_path(d, arm, v.rope if v is not None else None)
         lines.append(f"    {arms.label(arm)} path: {path_header(path)}")
         rows = path_rows(path, m)
         width = max([22, *(len(row["variant"]) for row in rows)])   # "l2=0.001,l2_mode=weight_decay" is longer

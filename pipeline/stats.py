@@ -165,10 +165,12 @@ def paired_test(arm: Sequence[float], baseline: Sequence[float], higher_is_bette
     # exact test with ties is a permutation test, ~0.3 s a comparison
     # ranks of differences equal but for float rounding are tied: one test row's difference on two
     # seeds, 1e-8 apart from float32 accuracy, was ranked apart (0.25 where it is 0.375)
-    tied = _close_ties(d, SAME_RESULT * scale)
+    tied = _close_ties(d, SAME_RESULT * np.maximum(np.abs(a), np.abs(b)))   # each pair's own scale: a diverged seed's
+                                                                            # 5e4 does not tie the others' 0.02
     p_w = (float(stats.wilcoxon(tied).pvalue) if np.any(tied != 0) else 1.0) if wilcoxon else math.nan
     out = Paired(n, mean, float(lo), float(hi), p_t, p_w, float(effect), min_wilcoxon_p(int(np.sum(tied != 0))), sd=sd,
-                 floored=floored, baseline_mean=float(b.mean()), identical=own == 0 and mean == 0)
+                 floored=floored, baseline_mean=float(b.mean()),
+                 identical=all(same_result(float(x), float(y)) for x, y in zip(a, b)))
     if rope > 0:
         _practical(out, d, rope)
     return out
@@ -426,19 +428,20 @@ def rope_width(setting: Union[float, str, None], metric: str, baseline_mean: flo
     return float(setting)
 
 
-def _close_ties(d: np.ndarray, tol: float) -> np.ndarray:
-    """Differences whose sizes lie within `tol` of the next smaller one share their group's mean size
-    (a signed-rank test ranks them as ties), and those within `tol` of 0 are 0. A grid (rounding to
-    some digits) would split two such values that straddle one of its steps."""
+def _close_ties(d: np.ndarray, tol: np.ndarray) -> np.ndarray:
+    """Differences equal but for float rounding, tied: each is 0 where its size is within its pair's
+    `tol`, else it shares its group's mean size (a signed-rank test ranks the group as ties), a
+    group being the sizes within tolerance of its smallest (not chained from one to the next). A
+    grid (rounding to some digits) would split two such values that straddle one of its steps."""
     size = np.abs(d)
-    order = np.argsort(size)
-    out = size.copy()
+    out = np.where(size <= tol, 0.0, size)
+    rest = [i for i in np.argsort(size) if out[i] > 0]
     start = 0
-    for i in range(1, len(d) + 1):
-        if i == len(d) or size[order[i]] - size[order[i - 1]] > tol:
-            group = order[start:i]
-            out[group] = 0.0 if size[group[0]] <= tol else size[group].mean()
-            start = i
+    for k in range(1, len(rest) + 1):
+        if k == len(rest) or size[rest[k]] - size[rest[start]] > max(tol[rest[start]], tol[rest[k]]):
+            group = rest[start:k]
+            out[group] = size[group].mean()
+            start = k
     return np.sign(d) * out
 
 

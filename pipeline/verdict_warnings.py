@@ -125,10 +125,20 @@ def chance_warning(v: DatasetVerdicts) -> str:
 
 def _memorizing_beside_learners(v: DatasetVerdicts, names: str, constant: str, memorizes: str) -> str:
     """none at chance though it fits its training rows, while other arms learned. none is the
-    unregularized one: a regularized arm beside it at chance did not stop the memorizing."""
-    others = [v.name(a) for a in v.at_chance if a != arms.BASELINE]
-    who = (f"none, unregularized, memorizes them, and {and_list(others)} at {'its' if len(others) == 1 else 'their'} "
-           "strength did not stop that" if others else "unregularized, the model memorizes them")
+    unregularized one: a regularized arm beside it at chance that fits its training rows too did not
+    stop the memorizing; one that fits neither is too strong to learn."""
+    others = [a for a in v.at_chance if a != arms.BASELINE]
+    still = [v.name(a) for a in others if a in v.fits_train]
+    neither = [v.name(a) for a in others if a not in v.fits_train]
+
+    def its(names: list) -> str:
+        return "its" if len(names) == 1 else "their"
+
+    who = ("; ".join(["none, unregularized, memorizes them"]
+                     + [f"{and_list(still)} at {its(still)} strength did not stop that"] * bool(still)
+                     + [f"{and_list(neither)} {'fits' if len(neither) == 1 else 'fit'} neither, too strong at "
+                        f"{its(neither)} strength to learn"] * bool(neither))
+           if others else "unregularized, the model memorizes them")
     return (f"{names} scored no better than always predicting {constant} on the test rows while other arms learned, "
             f"though none fits its training rows ({memorizes}): {who}; the arms that learned are regularization doing its job")
 

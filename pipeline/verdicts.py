@@ -212,10 +212,9 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
     if seed_order is None:
         seed_order = sorted({s for d in datasets for vals in d.values.values() for s in vals})
     looks = looks or [len(seed_order)]
-    out = [_empty(d) for d in datasets]
-    if len(looks) > 1:   # a share of none's mean is fixed at the first look, not taken from rounds that came after a look
-        for d, v in zip(datasets, out):
-            v.rope = rope_of(d, set(seed_order[:looks[0]]))
+    # adaptive: a share of none's mean is fixed at the first look, not taken from rounds that came after a look
+    first = set(seed_order[:looks[0]]) if len(looks) > 1 else None
+    out = [_empty(d, first) for d in datasets]
     for k, (n, alpha) in enumerate(zip(looks, stats.spending(looks))):
         new_seeds = set(seed_order[(looks[k - 1] if k else 0):n])
         family = []
@@ -379,9 +378,9 @@ def rope_of(d: DatasetResults, seeds: Optional[set[int]] = None) -> float:
                             float(np.mean(list(base.values()))) if base else math.nan)
 
 
-def _empty(d: DatasetResults) -> DatasetVerdicts:
+def _empty(d: DatasetResults, rope_seeds: Optional[set[int]] = None) -> DatasetVerdicts:
     m = metric_for(d.task, d.metric)
-    v = DatasetVerdicts(d.label, d.task, rope_of(d), m.name, chance=d.chance, n_test=d.n_test,
+    v = DatasetVerdicts(d.label, d.task, rope_of(d, rope_seeds), m.name, chance=d.chance, n_test=d.n_test,
                         test_class_rows=d.test_class_rows, class_weighted=d.class_weighted,
                         leaky_columns=list(d.leaky_columns), seeds_added_after=list(d.seeds_added_after),
                         far_targets=list(d.far_targets), far_in=d.far_in,

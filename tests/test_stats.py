@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sst
 
-from pipeline import stats
+from pipeline import metric_numbers, stats
 
 # a fixed table: test accuracy of two arms on the same 8 seeds
 NONE = [0.91, 0.90, 0.92, 0.89, 0.93, 0.90, 0.91, 0.92]
@@ -335,7 +335,7 @@ def test_the_smallest_wilcoxon_p_counts_only_the_seeds_that_differ():
 def test_wilcoxon_ties_differences_of_the_same_test_rows():
     """Accuracies are float32: two seeds one test row better than none differ from each other by
     about 1e-8, and the signed-rank test ranked them apart (0.25 where the exact test on whole rows
-    gives 0.375; a QA audit's digits L2 of 8 seeds). Differences are ranked to 7 significant digits,
+    gives 0.375; a QA audit's digits L2 of 8 seeds). Differences within float rounding of each other tie,
     as the Friedman ranks are; an identical arm is also identical with float noise (p 1, no pair)."""
     rows = np.array([3, 1, -1, -4, 2, 2, 1, 1])
     none = (np.array([300, 310, 305, 298, 302, 307, 311, 299]) / np.float32(360)).astype(np.float32)
@@ -346,3 +346,13 @@ def test_wilcoxon_ties_differences_of_the_same_test_rows():
     assert p.p_wilcoxon == pytest.approx(exact) and p.min_p_wilcoxon == pytest.approx(2 / 2 ** 8)
     noise = stats.paired_test((none.astype(float) + 1e-12).tolist(), none.astype(float).tolist(), resolution=1 / 360)
     assert noise.p_wilcoxon == 1.0 and noise.min_p_wilcoxon == 1.0 and noise.identical
+    # each pair's own scale: one diverged seed (MSE 5e4) does not make the others' 0.02 differences ties
+    # of 0 (p 1, too few to test), and ties do not chain from one difference to the next
+    none8 = [0.50, 0.52, 0.51, 0.49, 0.50, 0.48, 0.5, 0.51]
+    diverged = stats.paired_test([0.48, 0.50, 0.49, 0.47, 0.49, 0.46, 0.47, 5e4], none8, higher_is_better=False)
+    assert diverged.min_p_wilcoxon == pytest.approx(2 / 2 ** 8) and diverged.p_wilcoxon < 0.5
+    chained = stats._close_ties(np.array([0.5e-6, 1.4e-6, 2.3e-6, 3.2e-6, 4.1e-6]), np.full(5, 1e-6))
+    assert chained[0] == 0 and len(set(chained[1:])) == 2
+    # float32 noise of 6e-8 around none's values is no difference either: written "the same on every seed"
+    near = stats.paired_test([0.9 + 6e-8, 0.8 - 6e-8, 0.85], [0.9, 0.8, 0.85], resolution=1 / 300)
+    assert near.identical and metric_numbers.interval(near, "accuracy") == " (the same on every seed)"

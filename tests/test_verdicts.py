@@ -268,6 +268,12 @@ def test_an_adaptive_share_rope_is_fixed_at_the_first_look():
     assert v.rope == pytest.approx(0.1) and v.paired["l2"].rope == pytest.approx(0.1)
     [fixed] = verdicts.decide_study([d], list(range(9)))   # fixed seeds: one look, at all of them
     assert fixed.rope == pytest.approx(0.1 * np.mean(list(none.values())))
+    # a path's points are compared with none under the same first-look ROPE (they took every seed's)
+    points = {"l2=0.01": {s: {"test": x, "val": x, "gap": 0.01} for s, x in l2.items()},
+              "l2=0.1": {s: {"test": x + 0.05, "val": x + 0.05, "gap": 0.01} for s, x in l2.items()}}
+    on_path = dataclasses.replace(d, paths={"l2": points}, selected={"l2": "l2=0.01"})
+    [w] = verdicts.decide_study([on_path], list(range(9)), [3, 6, 9])
+    assert [pt.vs_none.rope for pt in path_summary.summarize_path(on_path, "l2", w.rope).points] == pytest.approx([0.1, 0.1])
 
 
 def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
@@ -611,7 +617,13 @@ def test_models_that_memorize_their_training_rows_are_not_said_to_have_learned_n
     # dropout at chance beside none is a regularized arm: "unregularized, the model" named both (a QA audit)
     assert set(w.at_chance) == {"none", "dropout"}
     assert "though none fits its training rows (train MSE" in verdict_warnings.chance_warning(w) and \
-        "none, unregularized, memorizes them, and dropout at its strength did not stop that" in verdict_warnings.chance_warning(w)
+        "none, unregularized, memorizes them; dropout at its strength did not stop that;" in verdict_warnings.chance_warning(w)
+    # dropout at chance without fitting its training rows (a gap of 0): too strong, not memorizing
+    [y] = verdicts.decide_study([verdicts.DatasetResults("houses", "regression", learns, chance=1.0, secondary={
+        "gap_metric": {**fit, "dropout": {s: 0.0 for s in range(6)}}})])
+    assert set(y.at_chance) == {"none", "dropout"} and "dropout" not in y.fits_train
+    assert "none, unregularized, memorizes them; dropout fits neither, too strong at its strength to learn;" in \
+        verdict_warnings.chance_warning(y) and "did not stop" not in verdict_warnings.chance_warning(y)
     alone = {**learns, "dropout": learns["l2"]}
     [x] = verdicts.decide_study([verdicts.DatasetResults("houses", "regression", alone, chance=1.0,
                                                          secondary={"gap_metric": fit})])

@@ -267,7 +267,7 @@ def _path_tables(r: verdicts.DatasetResults, v: verdicts.DatasetVerdicts) -> dic
     m = metric_for(r.task, r.metric)
     out = {}
     for arm in r.paths:
-        path = summarize_path(r, arm)
+        path = summarize_path(r, arm, v.rope)
         out[arm] = {"label": arms.label(arm), "header": path_words.path_header(path),
                     "rows": path_words.path_rows(path, m), "one_se": path.one_se, "modes": path_words.mode_rows(v, arm),
                     "cut_note": path_words.path_cut_note(path, v, m.name)}   # what a row's * means, where one has it

@@ -312,9 +312,9 @@ def tuning_figure(ctx: FigureContext, d: dict):
         t = sub[(sub["arm"] == arm) & (sub["status"] == "FINISHED")]
         col = arms.ARMS[arm].tuned_component or "l2"
         ax.scatter(t[col], t["objective"], color=ctx.color(arm), s=14)
-        if len(t):   # the trial the grid took its strengths from (Optuna's best: the first of those tied)
+        if t["objective"].notna().any():   # the trial the grid took its strengths from (Optuna's best)
             ts = t.sort_values("number")   # by position: the frame's index repeats across datasets
-            chosen = ts.iloc[int((np.argmax if d["hib"] else np.argmin)(ts["objective"].to_numpy()))]
+            chosen = ts.iloc[int((np.nanargmax if d["hib"] else np.nanargmin)(ts["objective"].to_numpy(dtype=float)))]
             ax.plot(chosen[col], chosen["objective"], marker="*", color="black", ms=10, linestyle="none",
                     label="chosen", zorder=5)
         pruned = sub[(sub["arm"] == arm) & (sub["status"] != "FINISHED")]
@@ -364,7 +364,9 @@ def forest_figure(ctx: FigureContext, only: Optional[str] = None):
         for i, (arm, p) in enumerate(items):   # in the units and direction the tables write (metric_numbers.shown)
             y = len(items) - 1 - i
             color = ctx.palette.get(arms.label(arm), "gray")
-            if not math.isnan(p.ci_low):   # [-140.5, 54.5] pt of accuracy is drawn as written: [-100.0, 54.5]*
+            # [-140.5, 54.5] pt of accuracy is drawn as written: [-100.0, 54.5]*; none's own values on
+            # every seed as the tables write them, without the floored interval
+            if not math.isnan(p.ci_low) and not p.identical:
                 ends = metric_numbers.shown_ends(p, metric)
                 ax.plot(ends, [y, y], color=color, lw=2)
                 for end, past, marker in zip(ends, metric_numbers.cut_sides(p, metric), "<>"):
@@ -376,7 +378,7 @@ def forest_figure(ctx: FigureContext, only: Optional[str] = None):
             decided = p.verdict in stats.FINAL
             ax.plot(metric_numbers.shown(p.mean_diff, metric), y, "o", color=color,
                     markerfacecolor=color if decided else "white")
-            ax.text(1.01, y, _verdict_word(p), transform=ax.get_yaxis_transform(), fontsize=7, va="center",
+            ax.text(1.01, y, _verdict_word(p) + (" (the same on every seed)" if p.identical else ""), transform=ax.get_yaxis_transform(), fontsize=7, va="center",
                     color="black" if decided else "0.45")
         rope = metric_numbers.shown(d["rope"], metric) if not math.isnan(d["rope"]) else math.nan
         if not math.isnan(rope):
@@ -385,7 +387,8 @@ def forest_figure(ctx: FigureContext, only: Optional[str] = None):
         # each tick its own number (a price's 2 000 000): matplotlib's shared offset ("1e7") sits on the caption
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: metric_numbers.quantity(x, 4)))
         ax.set_yticks(range(len(items)))
-        ax.set_yticklabels([arms.label(a) for a, _ in reversed(items)], fontsize=8)
+        names = _point_names(d)
+        ax.set_yticklabels([names.get(arms.label(a), arms.label(a)) for a, _ in reversed(items)], fontsize=8)
         ax.set_ylim(-0.6, len(items) - 0.4)
         better = "positive" if m.higher_is_better else "negative"
         unit = "points" if m.share else m.label

@@ -20,7 +20,7 @@ from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, Metric, Param, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME, MLFLOW_USER
 
-from . import runtree
+from . import arms, runtree
 
 
 def now_ms() -> int:
@@ -57,7 +57,8 @@ class NewRun:
         """Its tags as strings, with the link to its parent, its kind and who ran it (the UI's
         "Created by", which MLflow's fluent API fills in from the same lookup)."""
         return {MLFLOW_PARENT_RUN_ID: self.parent_id, runtree.KIND: self.kind, MLFLOW_USER: _user(),
-                runtree.UI_ORDER: runtree.ui_order(self.kind, self.tags.get(runtree.SEED), self.tags.get(runtree.ARM, "")),
+                runtree.UI_ORDER: runtree.ui_order(self.kind, self.tags.get(runtree.SEED), arm := self.tags.get(runtree.ARM, ""),
+                                                   arm_rank=list(arms.ARMS).index(arm) if arm in arms.ARMS else len(arms.ARMS)),
                 **{k: str(v) for k, v in self.tags.items()}}
 
     def param_list(self) -> list[Param]:

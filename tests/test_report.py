@@ -35,6 +35,26 @@ def built(tmp_path_factory):
     return work, env, proc
 
 
+def test_the_reports_ui_links_say_what_they_open_and_how_to_serve_them(built):
+    """A UI audit: each arm's view link read "experiment 1" (twenty of them alike), the root run's id
+    was plain text, and the page said "start it with make ui", which in a checkout without `make
+    setup` builds a virtual environment first. The links now name their arm and dataset, the root
+    run is a link, and the page gives the `mlflow ui` command that serves this store."""
+    work, _, _ = built
+    html = (work / "reports/rep/report.html").read_text()
+    rows = re.findall(r'<td class="l"><a href="(http://127\.0\.0\.1:5000/[^"]+)">([^<]+)</a></td></tr>', html)
+    assert {text for _, text in rows} >= {"none on wine", "dropout on wine", "L2 on synthetic_linear"}, rows
+    assert not re.search(r">experiment \d+</a>", html)
+    from mlflow import MlflowClient
+
+    [root] = [r for r in MlflowClient(f"sqlite:///{work / 'mlflow.db'}").search_runs(
+        [e.experiment_id for e in MlflowClient(f"sqlite:///{work / 'mlflow.db'}").search_experiments()],
+        "tags.kind = 'root' AND tags.study = 'rep'")]
+    assert f'/runs/{root.info.run_id}?workflowType=machine_learning">{root.info.run_id}</a>' in html
+    assert f"<code>mlflow ui --backend-store-uri sqlite:///{work / 'mlflow.db'} --host 127.0.0.1 --workers 1</code>" in html
+    assert "start it with make ui" not in html
+
+
 def test_report_files_are_written_logged_and_escaped(built):
     work, env, proc = built
     html_path, pdf_path = work / "reports/rep/report.html", work / "reports/rep/report.pdf"

@@ -117,7 +117,7 @@ def test_runs_opened_and_finished_in_bulk_read_back_as_mlflow_writes_them(tracki
     art = {"weight_histogram.json": {"layer0": {"counts": [1, 2, 3]}}}
 
     ref = client.create_run(exp, run_name="wine/l2/seed3", tags={
-        MLFLOW_PARENT_RUN_ID: parent, "kind": "trial", "ui_order": "3.000003.1.l2",
+        MLFLOW_PARENT_RUN_ID: parent, "kind": "trial", "ui_order": "3.000003.3.l2",
         **{k: str(v) for k, v in tags.items()}}).info.run_id
     client.log_batch(ref, params=[Param(k, param_value(v)) for k, v in params.items()])
     client.log_inputs(ref, [ds])
@@ -313,12 +313,17 @@ def test_the_shared_overview_groups_datasets_and_keeps_configurations_apart(tmp_
                                        "tag.dataset.linear@0.5,tag.config_hash.b1": False,
                                        "tag.dataset.digits,tag.config_hash.a1": False}
     assert [k["groupByData"] for k in state["groupBy"]["groupByKeys"]] == [rt.DATASET_LABEL, rt.CONFIG_HASH]
-    # its order: the root, the parents, then the trials seed by seed, none first within a seed
-    order = [rt.ui_order(rt.TRIAL, 1, "dropout"), rt.ui_order(rt.TRIAL, 0, "l2"), rt.ui_order(rt.DATASET),
-             rt.ui_order(rt.TRIAL, 1, "none"), rt.ui_order(rt.ROOT), rt.ui_order(rt.TRIAL, 0, "none")]
-    assert sorted(order) == [rt.ui_order(rt.ROOT), rt.ui_order(rt.DATASET), rt.ui_order(rt.TRIAL, 0, "none"),
-                             rt.ui_order(rt.TRIAL, 0, "l2"), rt.ui_order(rt.TRIAL, 1, "none"),
-                             rt.ui_order(rt.TRIAL, 1, "dropout")]
+    # its order: the root, the parents, then the trials seed by seed, none first within a seed, then
+    # the arms in the registry's order (it was their names': dropout_l2 before l1)
+    from pipeline import arms
+
+    def trial(seed, arm):
+        return rt.ui_order(rt.TRIAL, seed, arm, arm_rank=list(arms.ARMS).index(arm))
+
+    order = [trial(1, "dropout"), trial(0, "l2"), rt.ui_order(rt.DATASET), trial(0, "dropout_l2"), trial(0, "l1"),
+             trial(1, "none"), rt.ui_order(rt.ROOT), trial(0, "none")]
+    assert sorted(order) == [rt.ui_order(rt.ROOT), rt.ui_order(rt.DATASET), trial(0, "none"), trial(0, "l1"),
+                             trial(0, "l2"), trial(0, "dropout_l2"), trial(1, "none"), trial(1, "dropout")]
 
 
 def test_params_are_added_to_an_old_run_without_touching_its_own(tmp_path):

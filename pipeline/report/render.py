@@ -22,7 +22,7 @@ from ..references import PLAUSIBLE_GAP, reference_points
 from ..runtime import mask_credentials
 from ..task import metric_for
 from ..tuning import tied_at_best, too_many_ties
-from ..ui_links import links_are_local, overview_link, quote_filter, run_link, trials_view, ui_base, view_link
+from ..ui_links import links_are_local, overview_link, quote_filter, run_link, trials_view, ui_base, ui_command, view_link
 from ..words import and_list, counted
 from .collect import ReportData, interim_note, outside_note
 from .figures import FIGURES, size_groups
@@ -56,9 +56,11 @@ def provenance(data: ReportData, building: Optional[str] = None) -> dict:
         "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "tracking_uri": mask_credentials(data.tracking_uri),
         "ui_base": ui_base(data.tracking_uri), "links_local": links_are_local(data.tracking_uri),
+        # what serves them, as the console prints it (`make ui` alone would build a venv where setup did not run)
+        "ui_command": mask_credentials(ui_command(data.tracking_uri)),
         "overview": [(e, overview_link(data.tracking_uri, e, data.study.name)) for e in sorted({r.experiment_id for r in roots})],
         "root_runs": [{"run_id": r.run_id, "experiment_id": r.experiment_id,
-                       "start": _utc(r.start_time),
+                       "link": run_link(data.tracking_uri, r.experiment_id, r.run_id), "start": _utc(r.start_time),
                        "status": "running: it built this report" if r.run_id == building else r.status}
                       for r in roots],
     }

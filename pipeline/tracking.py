@@ -323,8 +323,8 @@ class Tracker(TrackingReads):
         --epochs 2), the groups are (dataset, configuration): never averaged together.
         `groups`: (label, config_hash) of each plan, added to those of the study's dataset parent
         runs. The UI pages runs 100 at a time; UI_ORDER puts the root, the parents and the first
-        seeds of every dataset and arm on the first page; its columns: the verdict, arm, seed and
-        the test value of each metric the study reads (`metrics`: names, e.g. accuracy). A view of
+        seeds of every dataset and arm on the first page; its columns: the verdict, arm, seed, the
+        try (attempt) and how a try that did not finish ended (outcome), and the test value of each metric the study reads (`metrics`: names, e.g. accuracy). A view of
         the study (`--datasets digits`) only adds columns to what an earlier call stored, never
         drops them. Returns the share key."""
         key = overview_key(study_name)
@@ -350,7 +350,9 @@ class Tracker(TrackingReads):
                              "groupByKeys": [{"mode": "tag", "groupByData": k}
                                              for k in (rt.DATASET_LABEL, rt.CONFIG_HASH)[:1 + by_config]]},
                  "groupsExpanded": {k: False for k in closed},
-                 "selectedColumns": [f"tags.`{t}`" for t in ("verdict", rt.ARM, rt.SEED)]
+                 # attempt and outcome: a stopped cell's KILLED run beside its rerun's (one row each, alike
+                 # but for the status icon) says which try it was and how it ended
+                 "selectedColumns": [f"tags.`{t}`" for t in ("verdict", rt.ARM, rt.SEED, rt.ATTEMPT, rt.OUTCOME)]
                  + [f"metrics.`test_{m}`" for m in dict.fromkeys(metrics)]}
         self._client.set_experiment_tag(experiment_id, rt.SHARED_VIEW_PREFIX + key, json.dumps(state))
         return key

@@ -305,6 +305,9 @@ def test_the_shared_overview_groups_datasets_and_keeps_configurations_apart(tmp_
     assert state["groupsExpanded"] == {"tag.dataset.digits": False, "tag.dataset.linear@0.5": False}
     assert [k["groupByData"] for k in state["groupBy"]["groupByKeys"]] == [rt.DATASET_LABEL]
     assert state["selectedColumns"][-2:] == ["metrics.`test_accuracy`", "metrics.`test_mse`"]
+    # which try a row is and how it ended: a stopped cell's KILLED run sat beside its rerun's, alike but
+    # for the status icon (a UI audit)
+    assert state["selectedColumns"][:5] == [f"tags.`{t}`" for t in ("verdict", rt.ARM, rt.SEED, rt.ATTEMPT, rt.OUTCOME)]
 
     parent("digits", "a2")
     tracker.share_overview(exp, "s", [("digits", "a2"), ("linear@0.5", "b1")], ["accuracy"])

@@ -23,7 +23,9 @@ def rope_text(rope: float, metric: str) -> str:
     """The ROPE's half-width in the units `amount` writes, e.g. "1.0 pt" or "0.0402 MSE"; a setting
     as the user wrote it, without the trailing zeros an interval's ends keep ("0.45 MSE", not 0.450)."""
     text = amount(rope if METRICS[metric].higher_is_better else -rope, metric, signed=False)
-    return text if METRICS[metric].share else re.sub(r"\.?0+(?=(e[+-]\d+)? )", "", text, count=1) if "." in text else text
+    if METRICS[metric].share or "." not in text:
+        return text
+    return re.sub(r"\.?0+(?=(e[+-]\d+)? )", "", text, count=1)   # the mantissa's trailing zeros: 0.450 -> 0.45
 
 
 def default_rope_words(metric: str) -> str:
@@ -182,8 +184,8 @@ def interval(p: stats.Paired, metric: str) -> str:
     values of the metric can differ by (±100 pt for a share) and marked where it reaches past that."""
     if math.isnan(p.ci_low):
         return ""
-    if p.n >= 2 and (p.sd == 0 or p.identical):   # the sign test's case: no interval beyond the value, and "[2.0, 2.0]"
-        return " (the same on every seed)"                # would read as certain; "0.0 [-0.6, 0.6]" as if it had moved
+    if p.same_every_seed:   # "[2.0, 2.0]" would read as certain; "0.0 [-0.6, 0.6]" as if the values had moved
+        return " (the same on every seed)"
     ends = shown_ends(p, metric)
     rope = abs(shown(p.rope, metric)) if math.isfinite(p.rope) else math.nan
     big = min(largest(p, metric), _limit(metric))

@@ -51,20 +51,19 @@ GIT_COMMIT = "git_commit"
 UI_ORDER = "ui_order"            # sorts the MLflow UI's overview: root, parents, then trials seed by seed
 
 
-RANKS = "123456789abcdefghijklmnopqrstuvwxyz"   # an arm's place after none, one character: they sort as numbers
+RANKS = "0123456789abcdefghijklmnopqrstuvwxyz"   # an arm's place, one character: they sort as numbers
 
 
-def ui_order(kind: str, seed=None, arm: str = "", position=None, arm_rank: int = 1) -> str:
+def ui_order(kind: str, seed=None, arm: str = "", position=None, arm_rank: int = 0) -> str:
     """The UI_ORDER value of a run: ascending, the root comes first, then the dataset and tuning
     parents (by `position`, their place in the study file: without it the UI lists equal tags
     newest first, the file's last dataset on top), then the trials seed-major (seed 0 of every
     dataset and arm, then seed 1, ...), so the UI's first page of 100 runs holds trials of every
-    dataset; within a seed the baseline `none` first, the arms it is compared with after it, by
-    `arm_rank` (their place in the arms' registry: none, dropout, L1, L2, dropout+L2, as the
-    report lists them; it was the names' alphabet, dropout_l2 before l1)."""
+    dataset; within a seed by `arm_rank`, the arm's place in the arms' registry (none, dropout,
+    L1, L2, dropout+L2, as the report lists them; it was the names' alphabet, dropout_l2 before l1)."""
     rank = {ROOT: "0", DATASET: "1", TUNING: "2", TRIAL: "3", TUNING_TRIAL: "4"}.get(kind, "5")
     if seed not in (None, ""):
-        return f"{rank}.{int(seed):06d}.{0 if arm == 'none' else RANKS[min(max(arm_rank - 1, 0), len(RANKS) - 1)]}.{arm}"
+        return f"{rank}.{int(seed):06d}.{RANKS[min(arm_rank, len(RANKS) - 1)]}.{arm}"
     return rank if position is None else f"{rank}.{int(position):06d}"
 
 

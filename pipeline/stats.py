@@ -115,6 +115,12 @@ class Paired:
         return self.n < 2 or self.min_p_wilcoxon >= ALPHA
 
     @property
+    def same_every_seed(self) -> bool:
+        """Every seed's difference the same (no spread: the sign test's case), or none at all
+        (identical): written so, with no interval beside it."""
+        return self.n >= 2 and (self.sd == 0 or self.identical)
+
+    @property
     def negligible(self) -> bool:
         """Better or worse, but its whole 95% CI lies inside the ROPE: a real difference that does
         not matter by the study's own standard (the TOST would say so with more seeds, or fewer

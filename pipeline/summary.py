@@ -7,7 +7,7 @@ from __future__ import annotations
 import statistics
 from typing import Optional, Sequence
 
-from . import arms, metric_numbers, path_words, short_answer, verdict_record, verdict_words, verdicts
+from . import metric_numbers, path_words, short_answer, verdict_record, verdict_words, verdicts
 from .words import counted
 from . import runtree as rt
 from .preparation import RunContext
@@ -26,9 +26,9 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
     here when the caller has not)."""
     names = {d.label: "test_" + metric_for(d.task, d.metric).name for d in results}
     width = max([14, *map(len, names.values())])
+    decided = decided or verdicts.decide_study(results, study.seeds, study.looks())
     # a path's arm by the point that stands for it ("L2 (l2=1e-05)"), as the verdicts name it
-    regs = {(d.label, arm): arms.label(arm) + (f" ({d.selected[arm]})" if d.selected.get(arm) and len(d.paths.get(arm, {})) > 1
-                                                else "") for d in results for arm in d.values}
+    regs = {(d.label, arm): v.name(arm) for d, v in zip(results, decided) for arm in d.values}
     reg_width = max([12, *map(len, regs.values())])
     lines = [f"{'dataset':<18} {'regularizer':<{reg_width}} {'metric':<{width}} {'mean':>9} {'std':>9} {'seeds':>6}"]
     for d in results:
@@ -38,7 +38,6 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
             std = statistics.stdev(vals) if len(vals) > 1 else float("nan")
             lines.append(f"{d.label:<18} {regs[d.label, arm]:<{reg_width}} {names[d.label]:<{width}} {_num(mean)} "
                          f"{_num(std)} {len(vals):>6}")
-    decided = decided or verdicts.decide_study(results, study.seeds, study.looks())
     holm = verdict_words.holm_family(decided)
     lines += ["", f"Verdicts (each arm vs none on the same seeds; {holm}"
                   + (f", at each look its share of alpha (seeds {', '.join(map(str, study.looks()))})"

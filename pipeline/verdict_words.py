@@ -185,7 +185,7 @@ def _secondary_words(outcome: Secondary, p: stats.Paired, metric: str, ends: lis
         seen = "no difference" if p.mean_diff == 0 else f"{outcome.words[0 if p.mean_diff > 0 else 1]} by {size}"
         return f"{outcome.label} not tested ({seen} on {counted(p.n, 'seed')})"
     if p.mean_diff == 0:   # no direction to name ("wider by 0.0 pt [0.0, 0.0]" named one)
-        how = "the same on every seed" if p.n >= 2 and (p.sd == 0 or p.identical) else f"{size} on average{ci}"
+        how = "the same on every seed" if p.same_every_seed else f"{size} on average{ci}"
         return f"{outcome.label} {'practically unchanged' if p.verdict == 'equivalent' else p.verdict} ({how})"
     direction = outcome.words[0] if p.mean_diff > 0 else outcome.words[1]
     if p.verdict == "equivalent":   # within the ROPE, but which way it leaned is said

@@ -128,10 +128,10 @@ def _finished(ctx: FigureContext, d: dict) -> pd.DataFrame:
 
 
 def _point_names(d: dict, sep: str = " ") -> dict[str, str]:
-    """An arm's label with the path point that stands for it ("L2 (l2=1e-05)"), for the arms of a
-    path: its figures show that point's runs, and a bare "L2" hid which."""
-    return {arms.label(arm): f"{arms.label(arm)}{sep}({point})" for arm, point in d.get("selected", {}).items()
-            if point and len(d.get("paths", {}).get(arm, {})) > 1}
+    """{label: the arm as its verdicts name it ("L2 (l2=1e-05)", DatasetVerdicts.name)} for the arms
+    of a path: its figures show that point's runs, and a bare "L2" hid which. `sep` before the point."""
+    v = d["verdicts"]
+    return {arms.label(arm): v.name(arm).replace(" (", sep + "(", 1) for arm in v.selected}
 
 
 # --- per dataset ---------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def curves_figure(ctx: FigureContext, d: dict):
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=False)
     for ax, key, title in ((axes[0], "train_data_loss", "training loss (the data's, penalty left out)"),
                            (axes[1], "val_loss", "validation loss")):
-        drawn, bands = [], []
+        drawn, bands, names = [], [], _point_names(d)
         for arm in ctx.data.study.arms:
             series = [ctx.data.curves[r][key] for r in sub[sub["arm"] == arm]["run_id"] if r in ctx.data.curves]
             series = [s for s in series if s]
@@ -191,7 +191,7 @@ def curves_figure(ctx: FigureContext, d: dict):
             mean = arr.mean(0)
             drawn.append(mean)
             x = np.arange(1, n_ep + 1)
-            ax.plot(x, mean, label=_point_names(d).get(arms.label(arm), arms.label(arm)), color=ctx.color(arm),
+            ax.plot(x, mean, label=names.get(arms.label(arm), arms.label(arm)), color=ctx.color(arm),
                     marker="o" if n_ep < 3 else None)   # 1 epoch: a dot
             if len(arr) > 1:
                 half = sst.t.ppf(0.975, len(arr) - 1) * arr.std(0, ddof=1) / math.sqrt(len(arr))
@@ -233,6 +233,7 @@ def weights(ctx: FigureContext, d: dict) -> Optional[str]:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     top = 0.0   # the largest bin any arm has weights in: the axis ends there, not at the empty bins past it
+    names = _point_names(d)
     for arm in ctx.data.study.arms:
         hists = [ctx.data.histograms.get(r) for r in sub[sub["arm"] == arm]["run_id"]]
         hists = [h for h in hists if h]
@@ -242,8 +243,7 @@ def weights(ctx: FigureContext, d: dict) -> Optional[str]:
         edges = [float(e) for e in hists[0]["edges"][1:]]  # upper edges; the first bin is [0, 1e-6)
         frac = counts / counts.sum()
         shares = frac[1:] if len(frac) == len(edges) + 1 else frac[:len(edges)]
-        axes[0].step(edges, shares, where="pre", label=_point_names(d).get(arms.label(arm), arms.label(arm)),
-                     color=ctx.color(arm))
+        axes[0].step(edges, shares, where="pre", label=names.get(arms.label(arm), arms.label(arm)), color=ctx.color(arm))
         top = max([top, *(e for e, s in zip(edges, shares) if s > 0 and math.isfinite(e))])
     axes[0].set_xscale("log")
     if top > 0:
@@ -480,8 +480,7 @@ def sizes_figure(ctx: FigureContext, group: str):
                                 (axes[1], "gap_metric", "gap", "gap (better on train by)")):
         bounds = path_summary.value_bounds(key, m)
         sns.lineplot(data=sub, x="n_train", y=col, hue="regularizer", hue_order=ctx.order, palette=ctx.palette,
-                     marker="o", errorbar=lambda v, b=bounds: (stats.summarize(v, b).ci_low, stats.summarize(v, b).ci_high),
-                     ax=ax)
+                     marker="o", errorbar=lambda v, b=bounds: ((s := stats.summarize(v, b)).ci_low, s.ci_high), ax=ax)
         ax.set_xscale("log")   # ticks at the sizes trained, as plain numbers (log's minor labels overlapped)
         ax.xaxis.set_major_locator(FixedLocator(sizes_used))
         ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))

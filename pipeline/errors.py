@@ -17,6 +17,34 @@ class Diverged(Exception):
         self.epoch = epoch
 
 
+class Interrupted(BaseException):
+    """SIGTERM/SIGINT: stop after marking the current runs KILLED (runtime's handler raises it)."""
+
+
+# The signal last raised as Interrupted in this process. Python swallows an exception raised
+# where it cannot propagate: a signal that lands in a __del__ or a weakref callback (SQLAlchemy's
+# class registry has some) prints "Exception ignored in ..." and the code goes on. The trainers
+# look here once an epoch (stop_if_interrupted), so such a signal still stops them.
+_raised: dict = {"signal": None}
+
+
+def interrupted(signal_name: str) -> Interrupted:
+    """The Interrupted to raise for a signal, remembered for stop_if_interrupted."""
+    _raised["signal"] = signal_name
+    return Interrupted(signal_name)
+
+
+def stop_if_interrupted() -> None:
+    """Raise Interrupted again if one was raised in this process: it may have been swallowed."""
+    if _raised["signal"]:
+        raise Interrupted(_raised["signal"])
+
+
+def forget_interrupts() -> None:
+    """A command starts with no signal received (runtime.install_signal_handlers)."""
+    _raised["signal"] = None
+
+
 def failure_reason(e: BaseException) -> str:
     """The reason a failed trial records: "diverged", or the error's type and message."""
     return "diverged" if isinstance(e, Diverged) else f"{type(e).__name__}: {e}"

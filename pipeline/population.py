@@ -20,7 +20,7 @@ from torch import nn
 
 from . import streams
 from .splits import Splits
-from .errors import Diverged
+from .errors import Diverged, stop_if_interrupted
 from .model import weight_histogram
 from .study_schema import CPU_POPULATION_SIZE
 from .task import Task, compute
@@ -204,6 +204,7 @@ def _train_one_population(cfgs: list[TrialConfig], data: Splits, device: torch.d
     run = _PopulationRun(cfgs, data, device)
     try:
         for epoch in range(1, cfgs[0].epochs + 1):
+            stop_if_interrupted()   # a signal whose exception was swallowed still stops training
             if not bool(run.training.any()):
                 break
             rows = run.end_epoch(epoch, *run.train_epoch())

@@ -17,14 +17,12 @@ from collections import defaultdict
 from contextlib import contextmanager
 from typing import Optional
 
+from .errors import Interrupted, forget_interrupts, interrupted
+
 
 def mask_credentials(url: str) -> str:
     """postgresql://user:secret@host/db -> postgresql://user:***@host/db"""
     return re.sub(r"(//[^/:@]+):[^/@]*@", r"\1:***@", url)
-
-
-class Interrupted(BaseException):
-    """SIGTERM/SIGINT: stop after marking the current runs KILLED."""
 
 
 _deferred = {"active": 0, "pending": None}
@@ -35,7 +33,7 @@ def _raise_interrupted(signum, frame):
     if _deferred["active"]:
         _deferred["pending"] = name  # raised when the bookkeeping in progress is done
         return
-    raise Interrupted(name)
+    raise interrupted(name)
 
 
 class signals_deferred:
@@ -54,11 +52,25 @@ class signals_deferred:
         _deferred["active"] -= 1
         pending, _deferred["pending"] = _deferred["pending"], None
         if pending and not _deferred["active"] and exc[0] is None:
-            raise Interrupted(pending)
+            raise interrupted(pending)
         return False
 
 
+def _quiet_about_interrupts(previous):
+    """sys.unraisablehook that passes over an Interrupted raised where Python swallows exceptions
+    (a __del__, a weakref callback): the trainers raise it again (errors.stop_if_interrupted), so
+    its traceback would only frighten the user who pressed Ctrl-C."""
+    def hook(unraisable) -> None:
+        if not isinstance(unraisable.exc_value, Interrupted):
+            previous(unraisable)
+    hook.quiet_about_interrupts = True
+    return hook
+
+
 def install_signal_handlers() -> None:
+    forget_interrupts()
+    if not getattr(sys.unraisablehook, "quiet_about_interrupts", False):
+        sys.unraisablehook = _quiet_about_interrupts(sys.unraisablehook)
     signal.signal(signal.SIGTERM, _raise_interrupted)
     signal.signal(signal.SIGINT, _raise_interrupted)
 

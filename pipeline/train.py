@@ -16,7 +16,7 @@ from torch import nn
 
 from . import streams
 from .splits import Splits
-from .errors import Diverged
+from .errors import Diverged, stop_if_interrupted
 from .model import MLP, l1_penalty, l2_penalty, weight_histogram
 from .task import Task, compute
 from .trainer_common import (EarlyStopper, TrainResult, TrialConfig, cpu_threads, epoch_metric, epoch_metric_key,
@@ -88,6 +88,7 @@ def _train(cfg: TrialConfig, data: Splits, on_epoch: Optional[Callable[[int, dic
 
     epoch = 0
     for epoch in range(1, cfg.epochs + 1):
+        stop_if_interrupted()   # a signal whose exception was swallowed still stops training
         model.train()
         order = torch.randperm(n, generator=g_order).to(device)
         data_sum = pen_sum = data_weight = 0.0

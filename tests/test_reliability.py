@@ -158,6 +158,49 @@ def test_ctrl_c_in_train_marks_its_run_killed_in_one_line(workdir, env):
     assert run.info.status == "KILLED" and run.data.tags["outcome"] == "INTERRUPTED", (run.info, run.data.tags)
 
 
+@pytest.mark.parametrize("engine", ["reference", "population"])
+def test_a_signal_python_swallows_still_stops_training(engine, monkeypatch):
+    """A signal that lands where Python cannot raise (a __del__ or a weakref callback: CI caught
+    one in SQLAlchemy's class registry) is swallowed with a traceback, and the code goes on: `train
+    --epochs 100000` trained on after Ctrl-C. Now the next epoch stops, and nothing is printed."""
+    from pipeline.errors import forget_interrupts
+    from pipeline.population import train_population
+    from pipeline.runtime import Interrupted, install_signal_handlers
+    from pipeline.train import train
+    from pipeline.trainer_common import TrialConfig
+
+    from .test_regularizers import toy_splits
+
+    class SignalledWhileDeleted:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1.0)   # the handler runs here and raises Interrupted into __del__
+
+    swallowed_shown, seen = [], []
+    monkeypatch.setattr(sys, "unraisablehook", swallowed_shown.append)
+
+    def on_epoch(epoch, rows):
+        if epoch == 2:
+            SignalledWhileDeleted()   # deleted at once
+        seen.append(epoch)   # reached: the Interrupted did not come out of __del__
+        return []
+
+    cfg = TrialConfig(arm="none", seed=0, hidden=(8,), dropout=(0.0,), epochs=50, batch_size=32)
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    install_signal_handlers()
+    try:
+        with pytest.raises(Interrupted, match="SIGINT"):
+            if engine == "reference":
+                train(cfg, toy_splits(), on_epoch=on_epoch)
+            else:
+                train_population([cfg, cfg], toy_splits(), on_epoch=on_epoch)
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+        forget_interrupts()
+    assert seen == [1, 2] and swallowed_shown == [], (seen, swallowed_shown)
+
+
 def test_sigterm_stops_cleanly_and_marks_runs_killed(workdir, env):
     study_file = write_study(workdir / "crash.yaml", SLOW_STUDY)
     storage = get_storage(f"journal:{workdir / 'optuna.journal'}")

@@ -352,7 +352,8 @@ def data_paragraph(params: dict) -> str:
     dropped = _loads(params, "data_dropped_columns", [])
     if dropped:
         text += f"Dropped as the study file lists: {names('data_dropped_columns')}. "
-    text += (f"Imputed (training median or most frequent value, with missing-indicator columns): "
+    text += (f"Imputed (numbers by the training median, with missing-indicator columns; text and categories "
+             "with their gaps a category of their own, '(missing)'): "
              f"{names('data_imputed_columns')}. Encoded (one-hot, or ordinal): {names('data_encoded_columns')}.")
     if _loads(params, "data_marked_missing", {}):
         text += " Values treated as missing: " + pairs("data_marked_missing") + "."

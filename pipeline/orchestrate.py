@@ -23,7 +23,7 @@ from optuna.trial import TrialState
 from . import grid, joining, lifecycle, path_points, preflight, verdicts, worker
 from . import runtree as rt
 from .dataset_record import divergence_hint, far_record
-from .errors import UsageError
+from .errors import UsageError, stop_if_interrupted
 from .lifecycle import DatasetCells
 from .preparation import RunContext, connect, dataset_tags, ensure_parent, open_dataset_study, optuna_study_name, prepare
 from .runtime import EXIT_UNREACHABLE, Interrupted, StoreUnreachable, die_with_parent, install_signal_handlers, worker_id
@@ -132,6 +132,7 @@ def run_worker_loop(ctx: RunContext, data: dict, who: str = "", say_done: bool =
         plans, first = [p for p in ctx.study.plans if _still_open(ctx, p, data[p.label])], False
         if plans:
             time.sleep(HEARTBEAT_S)
+            stop_if_interrupted()   # watching others' cells: a swallowed signal stops it here too
 
 
 def _still_open(ctx: RunContext, plan: DatasetPlan, data: Splits) -> bool:

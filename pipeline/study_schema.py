@@ -201,7 +201,7 @@ class Preprocess(_Strict):
     """How a table (csv, parquet) is prepared; everything is fit on the training rows only
     (tables.py). The defaults work on a typical messy table."""
 
-    missing: Literal["impute", "drop", "refuse"] = "impute"   # impute: median / most frequent, with indicator columns
+    missing: Literal["impute", "drop", "refuse"] = "impute"   # impute: numbers the median (+ indicator), text a "(missing)" category
     missing_values: dict[str, list[Union[float, str]]] = {}    # per column, values that mean "missing" (Pima's 0s)
     categorical: Literal["onehot", "ordinal"] = "onehot"        # non-numeric columns; unseen categories ignored
     drop_columns: list[str] = []                                # ids, leaks, free text

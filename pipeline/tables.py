@@ -40,8 +40,9 @@ with scikit-learn, everything fit on the training split only.
                 (class_checks.py: a majority or rare class under accuracy, classes of few rows, a rare
                 class under balanced accuracy or macro F1 trained with the plain loss)
     features    a ColumnTransformer fit on the training rows: numeric columns imputed by the
-                median with missing-indicator columns, categorical ones imputed by the most
-                frequent value and one-hot encoded (categories unseen in training ignored)
+                median with missing-indicator columns, categorical ones with their gaps a category of
+                their own (MISSING_CATEGORY: a blank smoker flag is information, and "None" among
+                words is read as missing) and one-hot encoded (categories unseen in training ignored)
 
 What was done is returned as a record (rows and columns in and out, encoded, imputed, parsed and
 automatically dropped columns, values read as missing for not being numbers, duplicate rows, wide
@@ -377,6 +378,12 @@ def _numbers_but_for(y: pd.Series) -> tuple[Optional[pd.Series], list[str]]:
 
 # --- the features --------------------------------------------------------------------------------
 
+# A categorical column's gaps, as a category of their own. Imputing the most frequent value instead
+# made a yes-or-blank flag constant (every blank a yes) and dropped the "None" of None/Mild/Severe,
+# which pandas reads as missing. A later reading rule: table_identity's "text_missing".
+MISSING_CATEGORY = "(missing)"
+
+
 def fit_features(spec, splits: list[pd.DataFrame]) -> tuple[list[np.ndarray], list[np.ndarray], dict]:
     """Fit the preprocessing on the training rows (splits[0]) and apply it to every split: the
     float arrays, the positions of the rows kept in each split (all but those dropped for
@@ -409,7 +416,8 @@ def fit_features(spec, splits: list[pd.DataFrame]) -> tuple[list[np.ndarray], li
                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1))
     transformer = ColumnTransformer([
         ("numeric", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), numeric),
-        ("categorical", make_pipeline(SimpleImputer(strategy="most_frequent", keep_empty_features=True), encoder),
+        ("categorical", make_pipeline(SimpleImputer(strategy="constant", fill_value=MISSING_CATEGORY,
+                                                     keep_empty_features=True), encoder),
          categorical),
     ], verbose_feature_names_out=False, sparse_threshold=1.0)
     # text for every categorical value (a column mixing 1 and "x" encodes as text), missing kept missing

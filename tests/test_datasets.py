@@ -147,8 +147,8 @@ def test_a_messy_table_is_read_faithfully(tmp_path):
     assert record["rows_in"] == record["rows_out"] == 120 and record["columns_in"] == 4
     assert record["encoded_columns"] == ["smoker"] and set(record["imputed_columns"]) == {"Glucose", "BMI", "smoker"}
     assert record["marked_missing"] == {"Glucose": 10} and record["dropped_columns"] == ["patient_id"]
-    # columns: Glucose, BMI, their two missing indicators, smoker one-hot (3 categories)
-    assert record["columns_out"] == a.n_features == 7
+    # columns: Glucose, BMI, their two missing indicators, smoker one-hot (3 categories and its gap, "(missing)")
+    assert record["columns_out"] == a.n_features == 8
     assert sum(record["class_balance"].values()) == pytest.approx(1.0)
     # fit on the training rows only: an imputed Glucose is the median of the training rows' measured values
     train_rows = frame.iloc[_train_positions(frame, a)]

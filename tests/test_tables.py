@@ -1836,6 +1836,42 @@ def test_a_rare_class_under_balanced_accuracy_is_warned_about_before_training_un
             if w.startswith("A rare class of the training rows under macro F1: 'yes'")]
 
 
+def test_a_text_columns_gaps_are_a_category_of_their_own_and_change_only_their_tables_identity(tmp_path):
+    """A yes-or-blank flag and "None" among words (pandas reads it as missing) keep what they say:
+    their gaps are a category of their own. Imputed by the most frequent value, every blank flag was
+    a yes (the column constant, the best predictor gone) and every None a Mild. A table read so
+    otherwise records it in its identity; one with gaps in numbers alone, or whose text gaps the
+    study drops, keeps it. CSV and Parquet alike."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(0)
+    n = 300
+    smoker, severity = rng.random(n) < 0.4, rng.choice(["None", "Mild", "Mild", "Severe"], n)
+    x = rng.normal(size=n).round(3).astype(object)
+    x[::7] = ""
+    y = np.where(smoker, "sick", "well")
+    table = pd.DataFrame({"smoker": np.where(smoker, "yes", ""), "severity": severity, "x": x, "y": y})
+    table.to_csv(tmp_path / "flags.csv", index=False)
+    table.replace({"": None, "None": None}).to_parquet(tmp_path / "flags.parquet")
+    for name in ("flags.csv", "flags.parquet"):
+        spec = DatasetSpec(name="table", path=str(tmp_path / name), target="y")
+        s = load(spec, 0)
+        # smoker: yes and (missing); severity: Mild, Severe and (missing); x and its missing indicator
+        assert s.preprocessing["columns_out"] == 7 and set(s.preprocessing["imputed_columns"]) == {"smoker", "severity", "x"}, s.preprocessing
+        features, classes = s.x_test.numpy(), s.y_test.numpy()
+        assert any(len(set(features[:, j])) == 2 and len(set(zip(features[:, j], classes))) == 2
+                   for j in range(features.shape[1])), "no feature tells a smoker from a blank"
+        assert _dataset_identity(spec, False)["text_missing"] == ["severity", "smoker"]
+        dropped = DatasetSpec(name="table", path=str(tmp_path / name), target="y",
+                              preprocess={"drop_columns": ["smoker", "severity"]})
+        assert "text_missing" not in _dataset_identity(dropped, False)
+    table.assign(smoker=np.where(smoker, "yes", "no"), severity="Mild").to_csv(tmp_path / "numbers.csv", index=False)
+    assert "text_missing" not in _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "numbers.csv"), target="y"), False)
+    marked = DatasetSpec(name="table", path=str(tmp_path / "numbers.csv"), target="y",
+                         preprocess={"missing_values": {"smoker": ["no"]}})
+    assert _dataset_identity(marked, False)["text_missing"] == ["smoker"]
+
+
 def test_a_heavy_tailed_feature_of_many_zeros_gets_log1p_suggested(tmp_path):
     """A balance column, zero for 40% of the customers and log-normal for the rest, was scaled as it is
     with no word: a few rows set its scale. It is warned of with log1p, which keeps the zeros at 0;

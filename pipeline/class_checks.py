@@ -5,6 +5,8 @@ column_checks.py judges the columns before that."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from .words import counted, plural
@@ -54,29 +56,34 @@ def few_rows_warning(names: list[str], train: np.ndarray, test: np.ndarray, metr
     few = [i for i in np.argsort(train, kind="stable") if 0 < train[i] < FEW_ROWS]
     if not few:
         return []
+    # the metric averages over the classes the test split has (scikit-learn): 7 of 8 weigh 1/7 each
+    scored = int((test > 0).sum()) or len(train)
+    weighs = (f"each of the {len(train)} classes weighs 1/{len(train)}" if scored == len(train) else
+              f"each of the {scored} classes with test rows weighs 1/{scored}")
     listed = ", ".join(f"{names[i]!r} ({counted(int(train[i]), 'training row')}, {int(test[i])} test)"
                        for i in few[:5]) + (", ..." if len(few) > 5 else "")
     one = len(few) == 1
-    return [f"{'A class' if one else 'Classes'} with few rows under {metric_label}, where each of the {len(train)} "
-            f"classes weighs 1/{len(train)}: {listed}; the models can hardly learn {'it' if one else 'them'} from "
-            f"so few rows{_one_row(names, train, test, min(few, key=lambda i: test[i] or np.inf))}; "
+    return [f"{'A class' if one else 'Classes'} with few rows under {metric_label}, where {weighs}: {listed}; the "
+            f"models can hardly learn {'it' if one else 'them'} from "
+            f"so few rows{_one_row(names, scored, test, min(few, key=lambda i: test[i] or np.inf))}; "
             # already a merge of labels: not that advice again; of two classes, a merge would leave one
             + ("" if all(names[i] in merged for i in few) or len(train) <= 2 else
                f"read {'it' if one else 'them'} as a related class "
                f"(preprocess.target_classes: {_merge_example(names, [names[i] for i in few])}), ")
             + "collect more rows"
             + ("" if weighted else f", set class_weight: balanced so that training does not ignore {'it' if one else 'them'}")
-            + f", or, if {'it matters' if one else 'they matter'} less to you than 1/{len(train)} of the score, choose "
+            + f", or, if {'it matters' if one else 'they matter'} less to you than 1/{scored} of the score, choose "
             "metric: accuracy (each class counted by its share)"]
 
 
 def _merge_example(names: list[str], few: list[str]) -> str:
     """target_classes for the first rare class, the class it is read as left for the user to choose
     among the others: a placeholder that would run as written (`{rare: related}`) made a new class."""
-    others = [repr(n) for n in names if n not in few] or [repr(n) for n in few[1:]]   # every class rare: the others
+    # written as the study file writes them ("NO", as the other target_classes advice), not Python's 'NO'
+    others = [json.dumps(n) for n in names if n not in few] or [json.dumps(n) for n in few[1:]]   # every class rare: the others
     listed = ", ".join(others[:3]) + ", ..." if len(others) > 3 else \
         " or ".join([", ".join(others[:-1]), others[-1]] if len(others) > 1 else others)
-    return f"{{{few[0]!r}: <the related class: {listed}>}}"
+    return f"{{{json.dumps(few[0])}: <the related class: {listed}>}}"
 
 
 def rare_unweighted_warning(names: list[str], counts: np.ndarray, metric_label: str) -> list[str]:
@@ -97,15 +104,15 @@ def rare_unweighted_warning(names: list[str], counts: np.ndarray, metric_label: 
             f"{'it' if one else 'them'} (the metric is unchanged)"]
 
 
-def _one_row(names: list[str], train: np.ndarray, test: np.ndarray, i: int) -> str:
+def _one_row(names: list[str], scored: int, test: np.ndarray, i: int) -> str:
     """", and a prediction on one of the 2 test rows of 'x' moves the metric by about 16.7 pt" (balanced accuracy's
-    step there; macro F1's is about as large) for the listed class of fewest test rows, or "" when
-    none of them has any."""
+    step there, of `scored` classes with test rows; macro F1's is about as large) for the listed class
+    of fewest test rows, or "" when none of them has any."""
     if not test[i]:
         return ""
     rows = f"one of the {int(test[i])} test rows" if test[i] > 1 else "the one test row"
     return (f", and a prediction on {rows} of {names[i]!r} moves the metric by about "
-            f"{100 / (len(train) * int(test[i])):.1f} pt")
+            f"{100 / (scored * int(test[i])):.1f} pt")
 
 
 def _weights_advice(weighted: bool) -> str:

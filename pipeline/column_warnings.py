@@ -63,8 +63,11 @@ def warnings_for(spec, record: dict, y: pd.Series) -> list[str]:
     if footer := record.get("totals_row"):
         out.append(_footer_warning(footer))
     for name, later in record.get("repeated_names", {}).items():
+        # the target's name twice: the other is a feature, the target itself if it is a copy
+        target = (" (the first is the target, and the others are features: if one is a copy of the target, every arm "
+                  "reads the answer from it; drop it with preprocess.drop_columns)" if name == str(spec.target).strip() else "")
         out.append(f"The header names {len(later) + 1} columns {name!r}: the first is {name!r}, the others "
-                   f"{', '.join(map(repr, later))} (as pandas renames them); rename them in the file if they hold "
+                   f"{', '.join(map(repr, later))} (as pandas renames them){target}; rename them in the file if they hold "
                    "different things.")
     # a blank header over an empty column is a spreadsheet's trailing separator, not a choice to confirm
     auto = {c: why for c, why in record["auto_dropped_columns"].items()

@@ -98,7 +98,8 @@ def split_and_scale(spec, split_seed: int, data: Loaded, *, normalization: str, 
     if spec.stratify and task != "classification":
         raise UsageError(f"dataset {spec.display}: field 'stratify' = true keeps each class's share in every split; "
                          f"this dataset's task is {task}: remove it")
-    (x_train, y_train), (x_val, y_val), (x_test, y_test) = _split(spec, split_seed, data.x, data.y, data.x_test, data.y_test)
+    (x_train, y_train), (x_val, y_val), (x_test, y_test) = _split(spec, split_seed, data.x, data.y, data.x_test, data.y_test,
+                                                              tuple(data.class_names))
     data.x = data.y = None  # the splits are copies: free the whole set before scaling (MNIST: 190 MB)
     preprocessing = data.preprocessing
     if data.is_table:
@@ -214,7 +215,7 @@ def _rows(a, idx):
     return a.iloc[idx].reset_index(drop=True) if hasattr(a, "iloc") else a[idx]
 
 
-def _split(spec, split_seed: int, x, y, x_test, y_test) -> list[tuple]:
+def _split(spec, split_seed: int, x, y, x_test, y_test, names: tuple = ()) -> list[tuple]:
     """(train, val, test) pairs of (features, targets): the test split the dataset's own or
     test_fraction of the rows, val_fraction of the rest, the training subset of train_size."""
     rng = np.random.default_rng(split_seed)
@@ -222,13 +223,13 @@ def _split(spec, split_seed: int, x, y, x_test, y_test) -> list[tuple]:
         order = rng.permutation(len(x))
         n_test = max(1, int(round(spec.test_fraction * len(x))))
         if spec.stratify:
-            order = _stratified(spec, "test_fraction", order, y, n_test, rng)
+            order = _stratified(spec, ("test_fraction", names), order, y, n_test, rng)
         x_test, y_test = _rows(x, order[:n_test]), y[order[:n_test]]
         x, y = _rows(x, order[n_test:]), y[order[n_test:]]
     order = rng.permutation(len(x))
     n_val = max(1, int(round(spec.val_fraction * len(x))))
     if spec.stratify:
-        order = _stratified(spec, "val_fraction", order, y, n_val, rng)
+        order = _stratified(spec, ("val_fraction", names), order, y, n_val, rng)
     train_idx = order[n_val:]
     if spec.stratify and spec.train_size:   # every training subset in the classes' shares, still nested
         train_idx = _interleaved(train_idx, y)
@@ -248,9 +249,10 @@ def _interleaved(idx: np.ndarray, y) -> np.ndarray:
     return idx[np.argsort(position, kind="stable")]
 
 
-def _stratified(spec, field_name: str, order: np.ndarray, y, n_first: int, rng) -> np.ndarray:
+def _stratified(spec, split: tuple[str, tuple], order: np.ndarray, y, n_first: int, rng) -> np.ndarray:
     """`order` rearranged so that its first `n_first` rows hold every class in its share of the
     rows (scikit-learn's stratified split, seeded from the split's generator): `stratify: true`.
+    `split`: the field that sizes it, and the class names (a refusal names the class as the file does).
     (The training rows stay in shuffled order; a train_size subset is stratified by _interleaved.)"""
     from sklearn.model_selection import train_test_split
 
@@ -258,11 +260,15 @@ def _stratified(spec, field_name: str, order: np.ndarray, y, n_first: int, rng) 
     try:
         first, rest = train_test_split(order, train_size=n_first, stratify=labels,
                                        random_state=int(rng.integers(2**31 - 1)))
-    except ValueError as e:   # a class of one row, or fewer rows in the split than classes
+    except ValueError:   # a class of one row, or fewer rows in the split than classes
+        field_name, names = split
         counts = np.bincount(labels.astype(np.int64))
+        rarest = int(np.flatnonzero(counts == counts[counts > 0].min())[0])
+        why = (f"the rarest class, {(names[rarest] if rarest < len(names) else rarest)!r}, has "
+               f"{counted(int(counts[rarest]), 'row')}, and a stratified split needs 2 of each" if counts[rarest] < 2 else
+               f"{min(n_first, len(order) - n_first)} rows on one side of the split, for {int((counts > 0).sum())} classes")
         raise UsageError(f"dataset {spec.display}: field 'stratify' = true: {field_name} cannot hold every class in "
-                         f"its share ({str(e).splitlines()[0]}; the rarest class has "
-                         f"{counted(int(counts[counts > 0].min()), 'row')}): drop the rarest classes, or remove stratify") from None
+                         f"its share ({why}): drop the rarest classes, or remove stratify") from None
     return np.concatenate([first, rest])
 
 

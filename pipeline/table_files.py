@@ -80,6 +80,8 @@ def read_file(spec, path: Path) -> pd.DataFrame:
     except LookupError:
         raise UsageError(f"{dataset_name(spec)}: field 'encoding' = {spec.encoding!r}: unknown encoding; e.g. utf-8, "
                          "latin-1, cp1252") from None
+    except pd.errors.EmptyDataError:   # nothing but blanks: pandas says "No columns to parse from file"
+        raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: the file is empty (no header, no rows)") from None
     except Exception as e:  # pandas and pyarrow raise many parser errors; all mean the same to the user
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: not a readable {kind} file "
                          f"({_unreadable(e)})") from None
@@ -226,13 +228,15 @@ def _first_bad_byte(path: Path, encoding: str) -> str:
 def csv_delimiter(path: Path, encoding: str) -> tuple[str, int]:
     """The separator and the lines to skip before the header: Excel's "sep=;" first line names it
     (and is skipped); else the separator the header line uses most: a comma, or a semicolon
-    (European spreadsheets, whose decimal comma rules the comma out), a tab or a pipe; a tie is a comma."""
+    (European spreadsheets, whose decimal comma rules the comma out), a tab or a pipe; a tie is a comma.
+    Quoted names do not count ("Umsatz, netto";"Umsatz, brutto";Kategorie is semicolon-separated)."""
     with open(path, encoding=encoding, errors="replace", newline="") as f:
         header = f.readline().lstrip("\ufeff")
     named = re.fullmatch(r'"?sep=(.)"?\s*', header)
     if named:
         return named.group(1), 1
-    counts = {sep: header.count(sep) for sep in (",", ";", "\t", "|")}
+    unquoted = re.sub(r'"[^"]*"', "", header)   # "" inside a quoted name: two quoted runs, both left out
+    counts = {sep: unquoted.count(sep) for sep in (",", ";", "\t", "|")}
     return max(counts, key=lambda sep: (counts[sep], sep == ",")), 0
 
 

@@ -165,6 +165,9 @@ def _without_missing_target(spec, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd
     y = frame.pop(spec.target)
     missing = y.isna()
     n = int(missing.sum())
+    if n == len(y):   # before the features are judged: "no feature columns" would blame them
+        raise UsageError(f"{dataset_name(spec)}: target column {spec.target!r} has no values: each of its {n} rows is "
+                         "blank or a missing marker (NA, ?, ...); check that target: names the column to predict")
     if n and spec.preprocess.missing == "refuse":
         raise UsageError(f"{dataset_name(spec)}: target column {spec.target!r} has {n} missing {plural(n, 'value')}; "
                          "preprocess.missing: refuse allows none (impute or drop drops those rows)")

@@ -142,6 +142,10 @@ CASES = [
      "(1,234 in a comma-separated file) must be quoted"),
     ("table-latin1", _with("datasets", [{"name": "table", "path": "latin.csv", "target": "Ziel"}]), [],
      "not utf-8 text"),
+    ("table-empty", _with("datasets", [{"name": "table", "path": "empty.csv", "target": "y"}]), [],
+     "field 'path' = 'empty.csv': the file is empty (no header, no rows)"),
+    ("table-target-blank", _with("datasets", [{"name": "table", "path": "blank.csv", "target": "y"}]), [],
+     "target column 'y' has no values: each of its 40 rows is blank or a missing marker (NA, ?, ...)"),
     ("table-one-class", _with("datasets", [{"name": "table", "path": "one.csv", "target": "y"}]), [], "field 'target' = 'y': the column holds one value"),
     ("table-constant-number", _with("datasets", [{"name": "table", "path": "flat.csv", "target": "y"}]), [],
      "target column 'y' holds one value (72.5) in every row: there is nothing to predict"),
@@ -213,6 +217,8 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(workdir, env, monkey
     (workdir / "tiny.csv").write_text("Glucose;Outcome\n1,5;0\n2,5;1\n")
     (workdir / "latin.csv").write_bytes("Größe,Ziel\n1,a\n2,b\n3,a\n4,b\n".encode("latin-1"))
     (workdir / "one.csv").write_text("a,y\n1,x\n2,x\n3,x\n4,x\n")
+    (workdir / "empty.csv").write_text("\n  \n")
+    (workdir / "blank.csv").write_text("a,y\n" + "".join(f"{i},{'NA' if i % 2 else ''}\n" for i in range(40)))   # a an id
     (workdir / "u16.csv").write_bytes("a\ty\n1\tx\n2\ty\n3\tx\n4\ty\n".encode("utf-16"))
     (workdir / "ragged.csv").write_text("a,b,y\n1,2,x\n3,4,y\n1,234,5,x\n6,7,y\n")   # 1,234 unquoted
     (workdir / "flat.csv").write_text("a,y\n1,72.5 kg\n2,72.5 kg\n3,72.5 kg\n4,72.5 kg\n5,\n")

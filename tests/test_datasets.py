@@ -351,5 +351,5 @@ def test_stratify_keeps_each_class_s_share_in_the_test_and_validation_splits(tmp
         load(DatasetSpec(name="synthetic_linear", stratify=True), 0)
     lone = write_csv(tmp_path / "lone.csv", rows + "3,3,single\n")
     with pytest.raises(UsageError, match=r"field 'stratify' = true: test_fraction cannot hold every class in its share "
-                                         r"\(.*the rarest class has 1 row\)"):
+                                         r"\(the rarest class, 'single', has 1 row, and a stratified split needs 2 of each\)"):
         load(DatasetSpec(name="csv", path=lone, target="y", stratify=True), 0)

@@ -640,6 +640,11 @@ def test_a_header_that_repeats_a_name_is_warned_about(tmp_path):
     assert record["repeated_names"] == {"a": ["a.2"]} and "a.2" in list(frame.columns) + list(record["auto_dropped_columns"])
     assert ("The header names 2 columns 'a': the first is 'a', the others 'a.2' (as pandas renames them); rename "
             "them in the file if they hold different things.") in record["warnings"]
+    # the target's name twice: which one is the target is said
+    (tmp_path / "target_twice.csv").write_text("y,b,y\n" + "".join(f"{i % 2},{i % 7},{(i // 2) % 2}\n" for i in range(40)))
+    _, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "target_twice.csv"), target="y"))
+    assert ("The header names 2 columns 'y': the first is 'y', the others 'y.1' (as pandas renames them) (the first is "
+            "the target, and the others are features: if one is a copy of the target") in " ".join(record["warnings"])
 
 
 def test_accuracy_on_a_table_of_one_large_class_is_warned_about(tmp_path):
@@ -704,6 +709,11 @@ def test_what_a_practitioners_own_exports_needed(tmp_path):
     assert x["Größe"].iloc[1] == pytest.approx(1.51) and x["Gewicht"].iloc[0] == pytest.approx(70.5)
     assert set(record["auto_dropped_columns"]) == {"Unnamed: 4", "Unnamed: 5"}
     assert not any("cannot carry signal" in w for w in record["warnings"])
+    # quoted names with commas decide no separator: as many commas as semicolons was a comma file
+    (tmp_path / "quoted.csv").write_text('"Umsatz, netto";"Umsatz, brutto";Kategorie\n'
+                                         + "".join(f"{i},5;{2 * i},0;{'AB'[i % 2]}\n" for i in range(40)))
+    x, y, _ = tables.read(DatasetSpec(name="table", path=str(tmp_path / "quoted.csv"), target="Kategorie"))
+    assert list(x.columns) == ["Umsatz, netto", "Umsatz, brutto"] and x["Umsatz, netto"].iloc[3] == 3.5 and set(y) == {"A", "B"}
 
 
 def test_a_rare_class_of_a_multiclass_table_is_warned_about_under_accuracy(tmp_path):
@@ -1043,7 +1053,15 @@ def test_target_labels_spelt_apart_are_read_as_one_class_when_the_study_file_say
     assert w.startswith("A class with few rows under balanced accuracy, where each of the 3 classes weighs 1/3: "
                         "'Maybe' (") and "target_classes" in w
     # the class to read it as is the user's choice among the others: a placeholder ({rare: related}) ran as a new class
-    assert "read it as a related class (preprocess.target_classes: {'Maybe': <the related class: 'Leave' or 'Stay'>})" in w, w
+    assert 'read it as a related class (preprocess.target_classes: {"Maybe": <the related class: "Leave" or "Stay">})' in w, w
+    # a class without test rows is not in the metric's mean (scikit-learn's): the step is of the other three
+    pd.DataFrame({"tenure": rng.normal(size=n), "calls": rng.normal(size=n), "Churn": three[:-1] + ["Odd"]}).to_csv(
+        tmp_path / "odd.csv", index=False)
+    odd = load(DatasetSpec(name="table", path=str(tmp_path / "odd.csv"), target="Churn", metric="balanced_accuracy"), 0)
+    assert sorted(set(odd.y_test.tolist())) == [0, 1, 3] and odd.class_names[2] == "Odd"   # Odd has no test row
+    [w] = [w for w in odd.preprocessing["warnings"] if "few rows" in w]
+    assert w.startswith("Classes with few rows under balanced accuracy, where each of the 3 classes with test rows "
+                        "weighs 1/3: 'Odd' (1 training row, 0 test), 'Maybe' (") and "moves the metric by about 33.3 pt" in w, w
     assert not [w for w in load(DatasetSpec(name="table", path=str(tmp_path / "three.csv"), target="Churn"), 0)
                 .preprocessing["warnings"] if "few rows" in w]
     # a class made by merging labels is not told to be merged again

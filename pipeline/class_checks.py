@@ -47,17 +47,19 @@ FEW_ROWS = 10
 
 
 def few_rows_warning(names: list[str], train: np.ndarray, test: np.ndarray, metric_label: str,
-                     merged: frozenset = frozenset(), weighted: bool = False) -> list[str]:
+                     merged: frozenset = frozenset(), weighted: bool = False, over_test_classes: bool = False) -> list[str]:
     """Under a metric that scores every class alike (balanced accuracy, macro F1), a class of a few
     training rows weighs 1/classes of it: the models can hardly learn it from so few rows, and its
     few test rows swing the metric (the opposite of accuracy's rare-class warning: accuracy is
     offered as the choice of a user to whom the class matters less, not as the way out). Reading the
-    class as a related one is offered only beside two others or more (of two, one would be left)."""
+    class as a related one is offered only beside two others or more (of two, one would be left).
+    `over_test_classes`: the metric averages over the classes the test split has (balanced accuracy,
+    task._from_confusion; macro F1 averages over every class)."""
     few = [i for i in np.argsort(train, kind="stable") if 0 < train[i] < FEW_ROWS]
     if not few:
         return []
-    # the metric averages over the classes the test split has (scikit-learn): 7 of 8 weigh 1/7 each
-    scored = int((test > 0).sum()) or len(train)
+    # balanced accuracy: 7 classes of 8 in the test split weigh 1/7 each
+    scored = (int((test > 0).sum()) if over_test_classes else 0) or len(train)
     weighs = (f"each of the {len(train)} classes weighs 1/{len(train)}" if scored == len(train) else
               f"each of the {scored} classes with test rows weighs 1/{scored}")
     listed = ", ".join(f"{names[i]!r} ({counted(int(train[i]), 'training row')}, {int(test[i])} test)"
@@ -80,10 +82,14 @@ def _merge_example(names: list[str], few: list[str]) -> str:
     """target_classes for the first rare class, the class it is read as left for the user to choose
     among the others: a placeholder that would run as written (`{rare: related}`) made a new class."""
     # written as the study file writes them ("NO", as the other target_classes advice), not Python's 'NO'
-    others = [json.dumps(n) for n in names if n not in few] or [json.dumps(n) for n in few[1:]]   # every class rare: the others
+    others = [_written(n) for n in names if n not in few] or [_written(n) for n in few[1:]]   # every class rare: the others
     listed = ", ".join(others[:3]) + ", ..." if len(others) > 3 else \
         " or ".join([", ".join(others[:-1]), others[-1]] if len(others) > 1 else others)
-    return f"{{{json.dumps(few[0])}: <the related class: {listed}>}}"
+    return f"{{{_written(few[0])}: <the related class: {listed}>}}"
+
+
+def _written(label: str) -> str:
+    return json.dumps(label, ensure_ascii=False)   # "Kündigung", not "K\u00fcndigung"
 
 
 def rare_unweighted_warning(names: list[str], counts: np.ndarray, metric_label: str) -> list[str]:

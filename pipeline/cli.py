@@ -394,10 +394,14 @@ def main(argv: Optional[list[str]] = None) -> int:
             "report reads the runs from MLflow alone: leave --storage out" \
             if args.command == "report" and "--storage" in unknown else None
         top.error(f"unrecognized arguments: {' '.join(unknown)}" + (f"; {hint}" if hint else ""))
+    from .errors import forget_interrupts, stop_if_interrupted
     from .runtime import EXIT_UNREACHABLE, Interrupted, StoreUnreachable
 
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        if code == 0:   # a signal whose exception Python swallowed where no trainer looked again (a report's __del__)
+            stop_if_interrupted()
+        return code
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -407,6 +411,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_UNREACHABLE
     except (Interrupted, KeyboardInterrupt) as e:   # KeyboardInterrupt: Ctrl-C before a command's handlers
         print(f"interrupted by {str(e) or 'SIGINT'}: {INTERRUPTED_SAYS.get(args.command, 'nothing was changed')}", file=sys.stderr)
+        forget_interrupts()   # said: a later command in this process (a notebook's) starts afresh
         return 130
 
 

@@ -77,8 +77,8 @@ TABLE_PATH = "(its contents: data_sha256)"
 # dropped ("totals_row", the labels dropped); "None" a class of a target of words ("target_none"); lines
 # of separators alone left out, where one made a column look blank somewhere ("empty_rows"); text
 # columns at least 95% distinct dropped ("nearly_unique"); digit codes with leading zeros, ZIP codes,
-# kept as text ("zero_codes"); a categorical column's gaps a category of their own, where one has a gap
-# or a missing_values marker ("text_missing"). A Parquet table's identity records those that can read it otherwise
+# kept as text ("zero_codes"); a categorical column's gaps a category of their own ("text_missing": the
+# columns, read as tables.read reads them, _gapped_categories). A Parquet table's identity records those that can read it otherwise
 # (target_dashes, id_names, empty_rows: a row missing in every column, nearly_unique; the others are a
 # CSV reader's): it recorded none before, so a Parquet study started then and read otherwise now
 # starts afresh; a Parquet table none of them reads otherwise keeps its identity.
@@ -112,9 +112,38 @@ def _dataset_identity(dataset, tuned: bool, located: bool = False) -> dict:
         if marks := number_marks(dataset):
             dump["number_marks"] = {mark: sorted(columns) for mark, columns in marks.items()}
         dump.update(later_rules(dataset))
+        if gapped := _gapped_categories(dataset):
+            dump["text_missing"] = list(gapped)
     if dataset.stratify and dataset.train_size:   # the training subset in the classes' shares (splits._interleaved)
         dump["train_order"] = "stratified"
     return dump
+
+
+def _gapped_categories(dataset) -> tuple:
+    """The categorical columns (text, booleans, dates: column_checks.is_categorical) whose gaps are
+    imputed, as tables.read reads the table (its markers, drops and parsing): their gaps became a
+    category of their own (tables.MISSING_CATEGORY), where the most frequent value was imputed before.
+    Exact, where a scan of the file would have to repeat tables.read's rules; () where the table
+    cannot be read (reading it to train says why) or its gaps are not imputed (drop, refuse)."""
+    if dataset.preprocess.missing != "impute":
+        return ()
+    try:
+        stat = Path(dataset.path).stat()
+    except OSError:
+        return ()
+    return _gapped_categories_in(dataset.model_dump_json(), str(Path(dataset.path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)   # a plan is built several times per command: read a table once
+def _gapped_categories_in(dataset_json: str, path: str, size: int, mtime_ns: int) -> tuple:
+    from . import column_checks, tables
+    from .study_schema import DatasetSpec
+
+    try:
+        frame = tables.read(DatasetSpec.model_validate_json(dataset_json))[0]
+    except UsageError:
+        return ()
+    return tuple(sorted(str(c) for c in frame.columns if column_checks.is_categorical(frame[c]) and frame[c].isna().any()))
 
 
 def table_digest(dataset) -> str:

@@ -3,7 +3,7 @@ not change when a later reading rule is added, or every study started before it 
 including those whose table the rule reads just as before. So the identity records a later rule only
 for the tables that rule reads otherwise than before: points as thousands (dot_thousands), number
 marks (number_marks), and the rest (later_rules: "target_dashes", "id_names", "totals_row",
-"target_none", "empty_rows", "nearly_unique", "zero_codes", "text_missing"; for a Parquet file those that can read it
+"target_none", "empty_rows", "nearly_unique", "zero_codes"; for a Parquet file those that can read it
 otherwise). The scans below answer that for one file, cached by (path, size, modification time,
 encoding): every study start asks, so each looks cheaply first (the header, the file's end, a
 regular expression, Parquet metadata) and reads the file whole only where the rule may apply.
@@ -69,16 +69,13 @@ def later_rules(spec) -> dict:
     (CustomerNo, order_number) and that are dropped for it: unique integers, not the row numbers
     ("id_names"), the labels of an export's footer rows dropped (drop_totals_row; "totals_row"), and
     the empty rows (a spacer line) left out where they changed how the columns are judged ("empty_rows"),
-    text columns dropped as nearly unique ("nearly_unique"), codes with leading zeros kept as text
-    ("zero_codes") and categorical columns with gaps, now a category of their own ("text_missing");
-    for a Parquet file, those of them that can read it otherwise (_parquet_rules_in).
+    text columns dropped as nearly unique ("nearly_unique") and codes with leading zeros kept as text
+    ("zero_codes"); for a Parquet file, those of them that can read it otherwise (_parquet_rules_in).
     {} for workbooks and files that cannot be read."""
     prep = spec.preprocess
     chosen = (tuple(prep.drop_columns), tuple(prep.keep_columns))
-    marked = tuple(sorted(str(c).strip() for c in prep.missing_values))
     if spec.target and (version := _parquet_version(spec)):
-        return {**dict(_parquet_rules_in(*version, spec.target, *chosen)),
-                **_text_missing(_text_missing_in(*version, spec.target, chosen[0], marked))}
+        return dict(_parquet_rules_in(*version, spec.target, *chosen))
     version = csv_version(spec)
     if not (version and spec.target):
         return {}
@@ -88,49 +85,7 @@ def later_rules(spec) -> dict:
     codes = sorted(c for c, _ in zero_codes_in(*version, spec.target) if c.strip() not in dropped)
     return {**dict(_later_rules_in(*version, spec.target)), **({"id_names": list(ids)} if ids else {}),
             **({"empty_rows": empty} if empty else {}), **({"nearly_unique": list(nearly)} if nearly else {}),
-            **({"zero_codes": codes} if codes else {}),
-            **_text_missing(_text_missing_in(*version, spec.target, chosen[0], marked))}
-
-
-def _text_missing(columns: tuple) -> dict:
-    return {"text_missing": list(columns)} if columns else {}
-
-
-@functools.lru_cache(maxsize=16)   # identity asks for it per plan
-def _text_missing_in(path: str, size: int, mtime_ns: int, encoding: str, target: str, drop: tuple,
-                     marked: tuple) -> tuple:
-    """The columns tables.read encodes as categories (text that does not read as numbers) with a
-    gap: missing as read, or named in missing_values (`marked`; so a few more than have one). Their
-    gaps were imputed by the most frequent value before tables.MISSING_CATEGORY. Read from the
-    file whole, once with _nearly_unique_in (_unstripped); a Parquet file only where its metadata
-    leaves a null possible besides the target."""
-    if is_parquet(path):
-        columns, _, blanks = parquet_schema_in(path, size, mtime_ns)
-        chosen = {str(name).strip() for name in drop} | {str(header_name(columns, target))}
-        if not any(str(c).strip() not in chosen for c in blanks):
-            return ()
-    if (raw := _unstripped(path, size, mtime_ns, encoding, target, drop)) is None:
-        return ()
-    frame = raw[0]
-    target = header_name(frame.columns, target)
-    commas = file_commas(frame, frame.attrs["sep"])
-    found = []
-    for c in frame.columns:
-        if c == target or not is_text(frame[c]):
-            continue
-        stripped = frame[c].str.strip()
-        gaps = frame[c].isna() | stripped.isin(TEXT_MISSING)
-        if not (gaps.any() or str(c).strip() in marked):
-            continue
-        if c in frame.attrs["zero_codes"] or read_numbers(stripped.where(~gaps), NUMBER_SHARE, commas,
-                                                           dot_groups=c in frame.attrs["dot_thousands"])[0] is None:
-            found.append(str(c))
-    return tuple(sorted(found))
-
-
-@functools.lru_cache(maxsize=4)   # _nearly_unique_in and _text_missing_in read the file once (not changed by either)
-def _unstripped(path: str, size: int, mtime_ns: int, encoding: str, target: str, drop: tuple) -> Optional[tuple]:
-    return _tidied(path, size, mtime_ns, encoding, target, drop, strip=False)
+            **({"zero_codes": codes} if codes else {})}
 
 
 def _parquet_version(spec) -> Optional[tuple[str, int, int, str]]:
@@ -286,7 +241,7 @@ def _nearly_unique_in(path: str, size: int, mtime_ns: int, encoding: str, target
         chosen = {str(name).strip() for name in drop + keep} | {str(header_name(columns, target))}
         if not any(str(c).strip() not in chosen for c in text):
             return ()
-    raw = _unstripped(path, size, mtime_ns, encoding, target, drop)
+    raw = _tidied(path, size, mtime_ns, encoding, target, drop, strip=False)
     if raw is None or not candidates(raw[0].drop_duplicates(), 0.9 * NEARLY_UNIQUE_SHARE):
         return ()
     frame = _tidied(path, size, mtime_ns, encoding, target, drop)[0]

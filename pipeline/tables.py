@@ -522,7 +522,8 @@ def outcome_record(spec, splits, record: dict) -> dict:
             test = np.bincount(splits.y_test.numpy(), minlength=splits.n_classes)
             merged = frozenset(m["as"] for m in record.get("merged_classes", {}).values())
             warned += class_checks.few_rows_warning(names, counts, test, metric.label, merged,
-                                                     weighted=splits.class_weight is not None)
+                                                     weighted=splits.class_weight is not None,
+                                                     over_test_classes=metric.name == "balanced_accuracy")
             if splits.class_weight is None:
                 warned += class_checks.rare_unweighted_warning(names, counts, metric.label)
         if warned:

@@ -201,6 +201,19 @@ def test_a_signal_python_swallows_still_stops_training(engine, monkeypatch):
     assert seen == [1, 2] and swallowed_shown == [], (seen, swallowed_shown)
 
 
+def test_a_command_that_ends_after_a_swallowed_signal_says_it_was_interrupted(capsys):
+    """A signal swallowed where no trainer looks again (a report's __del__) no longer ends the
+    command with 0 as if nothing happened: it says so and exits 130, once; the next command in the
+    process (a notebook's) starts afresh."""
+    from pipeline.cli import main
+    from pipeline.errors import interrupted
+
+    interrupted("SIGTERM")   # what the handler leaves, its exception swallowed
+    assert main(["datasets"]) == 130
+    assert capsys.readouterr().err.strip() == "interrupted by SIGTERM: nothing was changed"
+    assert main(["datasets"]) == 0 and "digits" in capsys.readouterr().out
+
+
 def test_sigterm_stops_cleanly_and_marks_runs_killed(workdir, env):
     study_file = write_study(workdir / "crash.yaml", SLOW_STUDY)
     storage = get_storage(f"journal:{workdir / 'optuna.journal'}")

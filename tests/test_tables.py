@@ -1062,6 +1062,10 @@ def test_target_labels_spelt_apart_are_read_as_one_class_when_the_study_file_say
     [w] = [w for w in odd.preprocessing["warnings"] if "few rows" in w]
     assert w.startswith("Classes with few rows under balanced accuracy, where each of the 3 classes with test rows "
                         "weighs 1/3: 'Odd' (1 training row, 0 test), 'Maybe' (") and "moves the metric by about 33.3 pt" in w, w
+    # macro F1 averages over every class (task._from_confusion: 0 where a class is neither true nor predicted)
+    f1 = load(DatasetSpec(name="table", path=str(tmp_path / "odd.csv"), target="Churn", metric="macro_f1"), 0)
+    [w] = [w for w in f1.preprocessing["warnings"] if "few rows" in w]
+    assert "where each of the 4 classes weighs 1/4: 'Odd'" in w and "moves the metric by about 25.0 pt" in w, w
     assert not [w for w in load(DatasetSpec(name="table", path=str(tmp_path / "three.csv"), target="Churn"), 0)
                 .preprocessing["warnings"] if "few rows" in w]
     # a class made by merging labels is not told to be merged again
@@ -1888,6 +1892,19 @@ def test_a_text_columns_gaps_are_a_category_of_their_own_and_change_only_their_t
     marked = DatasetSpec(name="table", path=str(tmp_path / "numbers.csv"), target="y",
                          preprocess={"missing_values": {"smoker": ["no"]}})
     assert _dataset_identity(marked, False)["text_missing"] == ["smoker"]
+    # as tables.read has them, whatever the file's types: blanks written as "" (no null in Parquet's
+    # metadata), booleans and dates with gaps; not where gaps are dropped rather than imputed
+    odd = pd.DataFrame({"flag": np.where(smoker, "yes", ""), "sure": pd.array(np.where(smoker, True, None), dtype="boolean"),
+                        "seen": pd.to_datetime(np.where(smoker, "2024-01-02", None)), "x": rng.normal(size=n), "y": y})
+    odd.to_parquet(tmp_path / "odd.parquet")
+    odd.assign(sure=odd["sure"].astype(object).where(smoker, "")).drop(columns="seen").to_csv(tmp_path / "odd.csv", index=False)
+    for name, gapped in (("odd.parquet", ["flag", "seen", "sure"]), ("odd.csv", ["flag", "sure"])):
+        spec = DatasetSpec(name="table", path=str(tmp_path / name), target="y", preprocess={"keep_columns": ["seen"]}
+                           if name.endswith("parquet") else {})
+        assert _dataset_identity(spec, False)["text_missing"] == gapped, name
+        assert sorted(load(spec, 0).preprocessing["imputed_columns"]) == gapped, name
+        dropped = DatasetSpec(name="table", path=str(tmp_path / name), target="y", preprocess={"missing": "drop"})
+        assert "text_missing" not in _dataset_identity(dropped, False)
 
 
 def test_a_heavy_tailed_feature_of_many_zeros_gets_log1p_suggested(tmp_path):

@@ -140,7 +140,7 @@ def _gapped_categories_in(dataset_json: str, path: str, size: int, mtime_ns: int
     from .study_schema import DatasetSpec
 
     try:
-        frame = tables.read(DatasetSpec.model_validate_json(dataset_json))[0]
+        frame = tables.read_ahead(DatasetSpec.model_validate_json(dataset_json))
     except UsageError:
         return ()
     return tuple(sorted(str(c) for c in frame.columns if column_checks.is_categorical(frame[c]) and frame[c].isna().any()))

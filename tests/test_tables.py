@@ -1858,7 +1858,7 @@ def test_a_rare_class_under_balanced_accuracy_is_warned_about_before_training_un
             if w.startswith("A rare class of the training rows under macro F1: 'yes'")]
 
 
-def test_a_text_columns_gaps_are_a_category_of_their_own_and_change_only_their_tables_identity(tmp_path):
+def test_a_text_columns_gaps_are_a_category_of_their_own_and_change_only_their_tables_identity(tmp_path, monkeypatch):
     """A yes-or-blank flag and "None" among words (pandas reads it as missing) keep what they say:
     their gaps are a category of their own. Imputed by the most frequent value, every blank flag was
     a yes (the column constant, the best predictor gone) and every None a Mild. A table read so
@@ -1875,15 +1875,19 @@ def test_a_text_columns_gaps_are_a_category_of_their_own_and_change_only_their_t
     table = pd.DataFrame({"smoker": np.where(smoker, "yes", ""), "severity": severity, "x": x, "y": y})
     table.to_csv(tmp_path / "flags.csv", index=False)
     table.replace({"": None, "None": None}).to_parquet(tmp_path / "flags.parquet")
+    reads = []
+    monkeypatch.setattr(tables, "_read", lambda spec, read=tables._read: reads.append(spec.path) or read(spec))
     for name in ("flags.csv", "flags.parquet"):
         spec = DatasetSpec(name="table", path=str(tmp_path / name), target="y")
+        identity = _dataset_identity(spec, False)
         s = load(spec, 0)
+        assert reads.count(spec.path) == 1, reads   # the identity's reading is the one loading uses
         # smoker: yes and (missing); severity: Mild, Severe and (missing); x and its missing indicator
         assert s.preprocessing["columns_out"] == 7 and set(s.preprocessing["imputed_columns"]) == {"smoker", "severity", "x"}, s.preprocessing
         features, classes = s.x_test.numpy(), s.y_test.numpy()
         assert any(len(set(features[:, j])) == 2 and len(set(zip(features[:, j], classes))) == 2
                    for j in range(features.shape[1])), "no feature tells a smoker from a blank"
-        assert _dataset_identity(spec, False)["text_missing"] == ["severity", "smoker"]
+        assert identity["text_missing"] == ["severity", "smoker"]
         dropped = DatasetSpec(name="table", path=str(tmp_path / name), target="y",
                               preprocess={"drop_columns": ["smoker", "severity"]})
         assert "text_missing" not in _dataset_identity(dropped, False)

@@ -20,9 +20,11 @@ from .conftest import ROOT, tiny_study_dict
 # (its `metric:` left the identity of untuned studies at the same time, changing it once more; and
 # the file's contents joined it: identity.table_digest). Its path then left the identity
 # (identity.LOCATION_DEFAULTS): the identity as hashed before is its plan's located_hash, under
-# which the commands find its earlier study (Study.adopted).
+# which the commands find its earlier study (Study.adopted). Its smoker column has blanks, which became a
+# category of their own (identity's "text_missing"): another preparation, so another identity again (it
+# was fa96cc0911a3).
 SHIPPED = {"default.yaml": "24e055cb0495", "mnist.yaml": "533262f9d568", "tuned.yaml": "79a968307eae",
-           "messy_table.yaml": "fa96cc0911a3", "paths.yaml": "8d4831af5183"}
+           "messy_table.yaml": "7448a8f553f0", "paths.yaml": "8d4831af5183"}
 
 
 @pytest.mark.parametrize("name,identity", sorted(SHIPPED.items()))

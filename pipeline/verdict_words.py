@@ -214,13 +214,16 @@ def secondary_sentences(v: DatasetVerdicts, arm: str) -> list[str]:
 
 def _train_change(metric: str, values: tuple[float, float]) -> str:
     """none's training metric → an arm's: "99.1% → 95.3%", "0.0012 → 0.0031": to the decimals that
-    show their difference (two significant digits of it), not "100 → 100"."""
+    show their difference (two significant digits of it), not "100 → 100", and two significant digits
+    of the smaller (none's 0.0032 written so beside every arm, not 0.003 beside one of them)."""
     share = METRICS[metric].share
     scale = 100.0 if share else 1.0
     step = scale * abs(values[0] - values[1])
     decimals = max(0, 1 - math.floor(math.log10(step))) if step > 0 and math.isfinite(step) else None
     if share:   # in percent: to 0.1, finer where that would write "100.0% → 100.0%"
         return " → ".join(f"{scale * x:.{min(max(decimals or 1, 1), 4)}f}%" for x in values)
+    if decimals is not None and (smallest := min((abs(x) for x in values if x != 0 and math.isfinite(x)), default=0.0)):
+        decimals = max(decimals, 1 - math.floor(math.log10(smallest)))
     if decimals is None or decimals > 8 or max(abs(x) for x in values) >= 1e7:
         return " → ".join(f"{x:.3g}" for x in values)
     return " → ".join(f"{x:,.{decimals}f}".replace(",", " ") for x in values)   # 318 131 → 764 865

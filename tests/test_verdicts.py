@@ -353,6 +353,8 @@ def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
     assert verdict_words._train_change("accuracy", (0.99912, 0.99905)) == "99.9120% → 99.9050%"
     assert verdict_words._train_change("accuracy", (0.991, 0.953)) == "99.1% → 95.3%"
     assert verdict_words._train_change("mse", (100.0, 100.002)) == "100.0000 → 100.0020"
+    # none's value to two significant digits whatever the arm beside it (0.003 in one line, 0.0032 in the next)
+    assert [verdict_words._train_change("mse", (0.003214, arm)) for arm in (0.015, 0.0051)] == ["0.0032 → 0.0150", "0.0032 → 0.0051"]
     assert "weights sparser by 64.3 pt of |w| < 1e-3" in "; ".join(verdict_words.secondary_sentences(v, "l1"))
     tags = verdict_record.verdict_tags(v)
     assert tags["verdict.l1.sparsity_lt_0.001"] == "sparser" and tags["verdict.l2.gap_metric"] == "narrower"

@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
 LAYERS = [
     {"errors", "runtree", "arms", "task", "words"},      # vocabulary: the names everything else uses
     {"stats", "references"},                     # statistics, published figures
-    {"path_points"},                             # a path's points: ids, order, selection (ties by stats)
+    {"path_points", "ranks"},                    # a path's points: ids, order, selection (ties by stats);
+                                                 # the arms ranked across datasets (Friedman, Nemenyi)
     {"metric_numbers"},                          # a metric's numbers written: units, direction, digits
     {"head_to_head", "chance"},                  # the regularized arms against each other; arms no
                                                  # better than a constant prediction, one test row's step

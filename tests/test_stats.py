@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sst
 
-from pipeline import metric_numbers, stats
+from pipeline import metric_numbers, ranks, stats
 
 # a fixed table: test accuracy of two arms on the same 8 seeds
 NONE = [0.91, 0.90, 0.92, 0.89, 0.93, 0.90, 0.91, 0.92]
@@ -46,7 +46,7 @@ def test_means_equal_but_for_float_rounding_tie_in_the_ranks():
     """breast_cancer's none and dropout got the same test rows right; their means differ in the
     8th digit (float32 sums in another order). They tie (rank 1.5 each), not 1 and 2."""
     scores = np.array([[0.9521126807, 0.9521126747, 0.90], [0.8, 0.9, 0.7]])
-    assert stats.average_ranks(scores, [True, True]).tolist() == [(1.5 + 2) / 2, (1.5 + 1) / 2, 3.0]
+    assert ranks.average_ranks(scores, [True, True]).tolist() == [(1.5 + 2) / 2, (1.5 + 1) / 2, 3.0]
 
 
 def test_identical_arms_are_no_difference():
@@ -78,22 +78,22 @@ def test_smallest_attainable_wilcoxon_p():
 def test_friedman_against_the_textbook_formula():
     # 4 datasets x 3 arms, higher is better; ranks per row by hand
     scores = np.array([[0.90, 0.92, 0.91], [0.80, 0.85, 0.83], [0.70, 0.71, 0.75], [0.60, 0.66, 0.62]])
-    ranks = np.array([[3, 1, 2], [3, 1, 2], [3, 2, 1], [3, 1, 2]], dtype=float)
-    res = stats.friedman(scores, [True] * 4)
-    assert res.avg_ranks == pytest.approx(ranks.mean(0).tolist())
-    n, k = ranks.shape
-    chi2 = 12 * n / (k * (k + 1)) * (np.sum(ranks.mean(0) ** 2) - k * (k + 1) ** 2 / 4)
+    by_hand = np.array([[3, 1, 2], [3, 1, 2], [3, 2, 1], [3, 1, 2]], dtype=float)
+    res = ranks.friedman(scores, [True] * 4)
+    assert res.avg_ranks == pytest.approx(by_hand.mean(0).tolist())
+    n, k = by_hand.shape
+    chi2 = 12 * n / (k * (k + 1)) * (np.sum(by_hand.mean(0) ** 2) - k * (k + 1) ** 2 / 4)
     assert res.statistic == pytest.approx(chi2)
     assert res.p_value == pytest.approx(sst.chi2.sf(chi2, k - 1))
     assert res.descriptive_only  # fewer than 8 datasets
     # lower-is-better datasets are ranked the other way round
-    assert stats.friedman(-scores, [False] * 4).avg_ranks == pytest.approx(res.avg_ranks)
+    assert ranks.friedman(-scores, [False] * 4).avg_ranks == pytest.approx(res.avg_ranks)
 
 
 def test_nemenyi_critical_difference_matches_demsar():
     # Demsar (2006), section 3.2.2: k=4 classifiers, N=14 data sets, q_0.05 = 2.569 -> CD = 1.25
-    assert stats.nemenyi_cd(4, 14) == pytest.approx(1.25, abs=0.01)
-    assert stats.nemenyi_cd(5, 10) == pytest.approx(2.728 * math.sqrt(5 * 6 / 60), rel=1e-3)
+    assert ranks.nemenyi_cd(4, 14) == pytest.approx(1.25, abs=0.01)
+    assert ranks.nemenyi_cd(5, 10) == pytest.approx(2.728 * math.sqrt(5 * 6 / 60), rel=1e-3)
 
 
 def test_verdicts():
@@ -173,12 +173,12 @@ def test_probability_of_improvement_with_a_stratified_bootstrap():
     resamples seeds within each dataset (stratified), as rliable does."""
     better = (L2, NONE, True)                            # L2 wins on all 8 seeds
     mixed = ([1, 2, 3, 4], [2, 2, 1, 5], False)          # lower is better: wins on 0 and 3, tie on 1
-    imp = stats.probability_of_improvement([better, mixed], reps=4000)
+    imp = ranks.probability_of_improvement([better, mixed], reps=4000)
     assert imp.n_datasets == 2 and imp.probability == pytest.approx((1.0 + (2 + 0.5) / 4) / 2)
     assert imp.ci_low <= imp.probability <= imp.ci_high and imp.ci_high <= 1.0
     assert imp.ci_low > 0.5 and imp.ci_high - imp.ci_low < 0.45
     # a dataset where every seed wins has no spread, so the interval comes from the other alone
-    solo = stats.probability_of_improvement([better])
+    solo = ranks.probability_of_improvement([better])
     assert (solo.probability, solo.ci_low, solo.ci_high) == (1.0, 1.0, 1.0)
 
 

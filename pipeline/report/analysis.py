@@ -1,7 +1,7 @@
 """Report, step 2: ReportData -> per-dataset tables, the verdicts of every arm against the
 baseline (pipeline/verdicts.py: the same decision the console summary prints), the summary rows
 and the across-datasets view (ranks, and the probability of improvement, honest with few
-datasets). The statistics themselves live in pipeline/stats.py."""
+datasets). The statistics themselves live in pipeline/stats.py and pipeline/ranks.py."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .. import (arms, head_to_head, metric_numbers, path_points, path_words, short_answer, stats, verdict_warnings,
-               verdict_words, verdicts)
+from .. import (arms, head_to_head, metric_numbers, path_points, path_words, ranks, short_answer, stats,
+               verdict_warnings, verdict_words, verdicts)
 from .. import runtree as rt
 from ..dataset_record import (chance_from_params, data_paragraph, data_warnings, far_targets_from_params,
                               leaky_columns_from_params, train_chance_from_params)
@@ -221,7 +221,7 @@ def gist(warning: str) -> str:
 
 def _improvement(study, datasets: list[dict]) -> list[dict]:
     """Per arm: the probability that it beats none on a seed, averaged over datasets, with a
-    stratified bootstrap interval (stats.probability_of_improvement). A dataset split by
+    stratified bootstrap interval (ranks.probability_of_improvement). A dataset split by
     training-set size is one stratum, its sizes' pairs pooled: the sizes are not independent
     datasets (as in _across), and would otherwise outweigh a dataset without sizes."""
     out = []
@@ -238,7 +238,7 @@ def _improvement(study, datasets: list[dict]) -> list[dict]:
                 b.extend(base[s] for s in seeds)
         if strata:
             out.append({"arm": arm, "label": arms.label(arm),
-                        "result": stats.probability_of_improvement(list(strata.values()))})
+                        "result": ranks.probability_of_improvement(list(strata.values()))})
     return out
 
 
@@ -258,7 +258,7 @@ def _across(data: ReportData, datasets: list[dict]) -> dict | None:
                         for a in common] for ds in blocks.values()])
     return {"arms": common, "labels": [arms.label(a) for a in common],
             "pooled": [f"{name} ({len(ds)} sizes)" for name, ds in blocks.items() if len(ds) > 1],
-            "result": stats.friedman(scores, [ds[0]["hib"] for ds in blocks.values()])}
+            "result": ranks.friedman(scores, [ds[0]["hib"] for ds in blocks.values()])}
 
 
 def _path_tables(r: verdicts.DatasetResults, v: verdicts.DatasetVerdicts) -> dict[str, dict]:

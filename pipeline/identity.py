@@ -125,22 +125,21 @@ def _gapped_categories(dataset) -> tuple:
     category of their own (tables.MISSING_CATEGORY), where the most frequent value was imputed before.
     Exact, where a scan of the file would have to repeat tables.read's rules; () where the table
     cannot be read (reading it to train says why) or its gaps are not imputed (drop, refuse)."""
-    if dataset.preprocess.missing != "impute":
+    from . import tables
+
+    if dataset.preprocess.missing != "impute" or (version := tables.version_of(dataset)) is None:
         return ()
-    try:
-        stat = Path(dataset.path).stat()
-    except OSError:
-        return ()
-    return _gapped_categories_in(dataset.model_dump_json(), str(Path(dataset.path).resolve()), stat.st_size, stat.st_mtime_ns)
+    return _gapped_categories_in(version)
 
 
 @functools.lru_cache(maxsize=16)   # a plan is built several times per command: read a table once
-def _gapped_categories_in(dataset_json: str, path: str, size: int, mtime_ns: int) -> tuple:
+def _gapped_categories_in(version: tuple) -> tuple:
+    """_gapped_categories of a table version (tables.version_of: the dataset as JSON first)."""
     from . import column_checks, tables
     from .study_schema import DatasetSpec
 
     try:
-        frame = tables.read_ahead(DatasetSpec.model_validate_json(dataset_json))
+        frame = tables.read_ahead(DatasetSpec.model_validate_json(version[0]))
     except UsageError:
         return ()
     return tuple(sorted(str(c) for c in frame.columns if column_checks.is_categorical(frame[c]) and frame[c].isna().any()))

@@ -88,7 +88,8 @@ def _cut(text: str, limit: int) -> str:
 _handed_over: dict = {}
 
 
-def _version_of(spec) -> Optional[tuple]:
+def version_of(spec) -> Optional[tuple]:
+    """(the spec as JSON, the file's resolved path, size, modification time); None without a file."""
     try:
         stat = Path(spec.path).stat()
     except OSError:
@@ -101,14 +102,14 @@ def read_ahead(spec) -> pd.DataFrame:
     be changed): kept for the `read` that loads the table next."""
     out = _read(spec)
     _handed_over.clear()
-    if (version := _version_of(spec)) is not None:
+    if (version := version_of(spec)) is not None:
         _handed_over[version] = out
     return out[0]
 
 
 def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     """The feature columns, the target and the reading record; every problem a one-line UsageError."""
-    if _handed_over and (out := _handed_over.pop(_version_of(spec), None)) is not None:
+    if _handed_over and (out := _handed_over.pop(version_of(spec), None)) is not None:
         return out
     return _read(spec)
 
@@ -412,7 +413,7 @@ def _numbers_but_for(y: pd.Series) -> tuple[Optional[pd.Series], list[str]]:
 
 # A categorical column's gaps, as a category of their own. Imputing the most frequent value instead
 # made a yes-or-blank flag constant (every blank a yes) and dropped the "None" of None/Mild/Severe,
-# which pandas reads as missing. A later reading rule: table_identity's "text_missing".
+# which pandas reads as missing. A later reading rule: identity's "text_missing" (_gapped_categories).
 MISSING_CATEGORY = "(missing)"
 
 

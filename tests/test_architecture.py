@@ -60,7 +60,7 @@ LAYERS = [
     {"preparation"},                             # the prepare stage: root run, Optuna studies, grid, parents
     {"orchestrate"},                             # the stages in order
     {"summary"},                                 # the console summary and verdicts on parent runs
-    {"report.collect"}, {"report.analysis"}, {"report.figures"}, {"report.render"}, {"report"},
+    {"report.collect"}, {"report.analysis"}, {"report.path_figure"}, {"report.figures"}, {"report.render"}, {"report"},
     {"cli_parser"},                              # the command line's flags (argparse)
     {"cli", "__init__"},                         # the command line: each command run
     {"__main__"},                                # python -m pipeline

@@ -703,20 +703,20 @@ def test_a_path_over_two_keys_is_one_line_per_setting_of_the_other():
     """l2 x l2_mode: one line per mode against the strength on a log axis (not one zig-zag
     through alternating categories); a path over dropout alone is its p on a linear axis, per-layer
     p are positions with names."""
-    from pipeline.report.figures import _path_lines
+    from pipeline.report.path_figure import path_lines
 
     order = ["l2=0.0001,l2_mode=penalty", "l2=0.0001,l2_mode=decoupled", "l2=0.001,l2_mode=penalty",
              "l2=0.001,l2_mode=decoupled"]
-    lines, axis = _path_lines(order)
+    lines, axis = path_lines(order)
     assert axis == "log" and lines == [("l2_mode=penalty", [0, 2], [1e-4, 1e-3]), ("l2_mode=decoupled", [1, 3], [1e-4, 1e-3])]
-    assert _path_lines(["l1=1e-05", "l1=0.0001"]) == ([("", [0, 1], [1e-5, 1e-4])], "log")
-    assert _path_lines(["dropout=0.1", "dropout=0.3"]) == ([("", [0, 1], [0.1, 0.3])], "linear")
-    assert _path_lines(["dropout=0.2/0.5", "dropout=0.5/0.5"]) == ([("", [0, 1], [0, 1])], "")
+    assert path_lines(["l1=1e-05", "l1=0.0001"]) == ([("", [0, 1], [1e-5, 1e-4])], "log")
+    assert path_lines(["dropout=0.1", "dropout=0.3"]) == ([("", [0, 1], [0.1, 0.3])], "linear")
+    assert path_lines(["dropout=0.2/0.5", "dropout=0.5/0.5"]) == ([("", [0, 1], [0, 1])], "")
     # one L2 strength under two modes is no strength axis: positions with the variant names
-    assert _path_lines(["l2=0.001,l2_mode=penalty", "l2=0.001,l2_mode=decoupled"]) == ([("", [0, 1], [0, 1])], "")
+    assert path_lines(["l2=0.001,l2_mode=penalty", "l2=0.001,l2_mode=decoupled"]) == ([("", [0, 1], [0, 1])], "")
 
 
-def test_an_underfit_strength_does_not_flatten_the_path_panel():
+def test_an_underfit_strength_does_not_flatten_the_panel():
     """An L2 path whose strongest point underfits (test accuracy 0.35 beside 0.93-0.95): the y axis
     stays on the other points and none's band, and the far point is marked at the bottom edge with
     its mean; a path without such a point keeps matplotlib's own limits."""
@@ -724,16 +724,16 @@ def test_an_underfit_strength_does_not_flatten_the_path_panel():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from pipeline import stats
-    from pipeline.report.figures import _leave_out_far_points, _path_lines, _path_panel, _x_of
+    from pipeline.report.path_figure import _leave_out_far_points, _panel, _x_of, path_lines
 
     order = ["l2=1e-05", "l2=0.0001", "l2=0.001", "l2=0.01", "l2=0.1"]
-    lines, _ = _path_lines(order)
+    lines, _ = path_lines(order)
     seeds = [[0.930, 0.935, 0.928], [0.934, 0.938, 0.931], [0.941, 0.944, 0.939], [0.945, 0.950, 0.943], [0.35, 0.36, 0.34]]
     band = stats.summarize([0.929, 0.933, 0.930])
     for values, far in ((seeds, True), (seeds[:4], False)):
         sums = [stats.summarize(v) for v in values]
         fig, ax = plt.subplots()
-        _path_panel(ax, "C0", lines if far else [("", [0, 1, 2, 3], [1e-5, 1e-4, 1e-3, 1e-2])], sums, band, [(3, "*", "selected")])
+        _panel(ax, "C0", lines if far else [("", [0, 1, 2, 3], [1e-5, 1e-4, 1e-3, 1e-2])], sums, band, [(3, "*", "selected")])
         auto = ax.get_ylim()
         _leave_out_far_points(ax, _x_of(lines), sums, band, 3)
         bottom, top = ax.get_ylim()
@@ -746,7 +746,7 @@ def test_an_underfit_strength_does_not_flatten_the_path_panel():
     # the selected point and none the same on every seed (a tiny test split): no spread to call others far by
     flat = [stats.summarize(v) for v in ([[0.9667] * 3] * 3 + [[0.90, 0.93, 0.95]])]
     fig, ax = plt.subplots()
-    _path_panel(ax, "C0", [("", [0, 1, 2, 3], [1e-5, 1e-4, 1e-3, 1e-2])], flat, flat[0], [(0, "*", "selected")])
+    _panel(ax, "C0", [("", [0, 1, 2, 3], [1e-5, 1e-4, 1e-3, 1e-2])], flat, flat[0], [(0, "*", "selected")])
     auto = ax.get_ylim()
     _leave_out_far_points(ax, _x_of(lines), flat, flat[0], 0)
     assert ax.get_ylim() == auto and not ax.texts

@@ -15,7 +15,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.image import imread  # noqa: E402
 
 from pipeline import arms, metric_numbers, verdicts  # noqa: E402
-from pipeline.report import figures  # noqa: E402
+from pipeline.report import figures, path_figure  # noqa: E402
 
 # L2 diverged on 2 of 3 seeds beside none's 90%: its CI is [-140.5, 54.5] pt, written [-100.0, 54.5]*
 DIVERGED = {"none": {0: 0.90, 1: 0.88, 2: 0.91}, "l2": {0: 0.20, 1: 0.90, 2: 0.30}, "l1": {0: 0.91, 1: 0.89, 2: 0.915}}
@@ -178,7 +178,7 @@ def test_a_path_s_gap_and_sparsity_cis_stay_within_what_they_can_be(tmp_path):
     assert d["path_tables"]["l1"]["rows"][0]["gap"] == "0.0500 [0.0500, 0.0500]"
     assert f"gap {written}" in path_words.path_lines(a["results"][0], a["decided"][0])[2]
     ctx = figures.FigureContext.of(data, a)
-    fig = figures.paths_figure(ctx, d)
+    fig = path_figure.draw(ctx, d)
     gap_panel, sparsity_panel = fig.axes[1], fig.axes[2]
     assert gap_panel.get_title() == "L1: gap (better on train by)" and max(_errorbar_ys(gap_panel)) == 1.0
     assert min(_errorbar_ys(gap_panel)) == pytest.approx(gap_low)

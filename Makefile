@@ -19,7 +19,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade -q pip
-	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install --progress-bar off -r requirements.txt
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $@
 

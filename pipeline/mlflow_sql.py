@@ -305,3 +305,44 @@ def runs_with_tags(client: MlflowClient, tags: dict[str, str]) -> Optional[list[
                                       SqlLatestMetric.is_nan).where(SqlLatestMetric.run_uuid.in_(chunk))):
                 runs[run]["metrics"][key] = math.nan if is_nan else value
     return list(runs.values())
+
+
+def recover_interrupted_creation(uri: str) -> Optional[str]:
+    """A SQLite store whose creation a killed process cut short (kill -9 in the ~3 s MLflow takes
+    to create and migrate its tables): MLflow's migration left a table `_alembic_tmp_<name>` behind,
+    and every later command stopped on "table _alembic_tmp_... already exists". A store that holds
+    no run and no experiment but Default, nothing a user could lose, is moved aside (to
+    `<file>.interrupted`) for MLflow to create afresh; the note that says so is returned. A store
+    with runs (an upgrade cut short) is left as it is, with one line on what to do (UsageError).
+    None where there is nothing to recover: not SQLite, no file yet, or no table left behind."""
+    import sqlite3
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from .errors import UsageError
+
+    if not uri.startswith("sqlite:"):
+        return None
+    path = Path(make_url(uri).database or "")
+    if not path.name or not path.is_file():
+        return None
+    with sqlite3.connect(path) as db:   # not read-only: a hot journal is rolled back first, as MLflow would
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        left = sorted(t for t in tables if t.startswith("_alembic_tmp_"))
+        if not left:
+            return None
+        def count(table: str) -> int:
+            return db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0] if table in tables else 0
+        held = count("runs") + max(count("experiments") - 1, 0) + count("registered_models")
+    if held:
+        raise UsageError(f"the MLflow store {path} was left mid-upgrade by a process stopped while MLflow migrated its "
+                         f"tables (it left {', '.join(left)} behind); back the file up, then drop "
+                         f"{'that table' if len(left) == 1 else 'those tables'} where the table of the same name without "
+                         "_alembic_tmp_ exists (sqlite3), and rerun")
+    aside = path.with_name(path.name + ".interrupted")
+    for suffix in ("-journal", "-wal", "-shm", ""):   # a journal left beside a new store would be applied to it
+        if (side := path.with_name(path.name + suffix)).exists():
+            side.replace(aside.with_name(aside.name + suffix))
+    return (f"note: {path} was left half-created by a process stopped while MLflow created its tables; it held no "
+            f"runs: moved to {aside.name}, and MLflow creates the store afresh")

@@ -81,8 +81,9 @@ def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = T
         say_strengths(study)
         for plan in study.plans:
             d = data[plan.label]
-            given_up = prepare_dataset(ctx, plan, d, owned)
+            given_up, done, cells = prepare_dataset(ctx, plan, d, owned)
             print(f"[{plan.label}] {d.sizes_line()}; config {plan.config_hash}"
+                  + (f"; resuming: {done} of the {cells} cells were done already" if 0 < done < cells else "")
                   + (f"; gave up on {counted(given_up, 'failed cell')} after retries" if given_up else ""), flush=True)
             if d.preprocessing:
                 print(f"[{plan.label}] data: {data_line(d)}", flush=True)
@@ -103,9 +104,13 @@ def say_strengths(study: Study) -> None:
 
 def _experiment(study: Study, tracker: Tracker) -> str:
     experiment_id = tracker.experiment_for(study.name)
-    if os.environ.get("MLFLOW_RUN_ID") and experiment_id == "0":
-        print(f"note: `mlflow run` put this study in MLflow's Default experiment (nesting needs one "
-              f"experiment); add --experiment-name {study.name} to keep studies apart", flush=True)
+    if os.environ.get("MLFLOW_RUN_ID") and experiment_id == "0":   # a study that lived there before
+        print(f"note: this study's runs are in MLflow's Default experiment, where `mlflow run` put them "
+              f"before; add --experiment-name {study.name} to keep studies apart", flush=True)
+    elif name := tracker.project_pointer(experiment_id, study.name):
+        print(f"note: `mlflow run` put its project run in MLflow's Default experiment; this study's runs are "
+              f"in the experiment '{name}' (the links below), the project run points there; with "
+              f"--experiment-name {name} they nest under it", flush=True)
     return experiment_id
 
 
@@ -140,10 +145,10 @@ def dataset_tags(study: Study, plan: DatasetPlan, data: Splits) -> dict[str, str
             rt.TASK: data.task, rt.METRIC_NAME: metric_for(data.task, data.metric).name}
 
 
-def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: bool = True) -> int:
+def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: bool = True) -> tuple[int, int, int]:
     """Create (or load) the dataset's Optuna study, clean up after dead workers, tune, enqueue
     the missing cells and, when there is work, create the MLflow parent run. Idempotent.
-    Returns how many cells were given up on after their retries."""
+    Returns (cells given up on after their retries, cells done before this call, cells planned)."""
     study = ctx.study
     known = joining.configurations(study, plan, ctx.storage)   # one read of the study names
     if known and plan.config_hash not in known:   # say so once, when it starts
@@ -160,7 +165,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
                        (rt.STUDY_EXPERIMENT, ctx.experiment_id), (rt.STUDY_TRACKING, joining.recorded_uri(ctx.tracker.uri)),
                        (rt.STUDY_GRID, joining.grid_record(study)), (rt.STUDY_ENGINE, plan.execution.engine)):
         ostudy.set_user_attr(key, value)
-    _say_looks_changed(study, plan, ostudy)
+    looks_before = _say_looks_changed(study, plan, ostudy)
     lifecycle.reap(ostudy, ctx.tracker)
     if study.spec.tune is not None:
         from . import tuning
@@ -171,22 +176,24 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
             with ctx.clock("tuning"):
                 ostudy.set_user_attr(rt.STUDY_TUNED, tuning.tune_dataset(ctx, plan, data))
     trials = ostudy.get_trials(deepcopy=False)   # read once (a big study's read takes seconds on PostgreSQL)
-    note_seeds_added(study, ostudy, trials)
-    _, given_up = grid.enqueue_missing(ostudy, study.grid_cells(seeds_reached(study, trials)), study.spec.max_retries,
-                                       lifecycle.spent_attempt, trials)
+    note_seeds_added(study, ostudy, trials, looks_before)
+    cells = study.grid_cells(seeds_reached(study, trials))
+    _, given_up = grid.enqueue_missing(ostudy, cells, study.spec.max_retries, lifecycle.spent_attempt, trials)
+    done = {c for c, t in grid.latest_by_cell(trials).items() if t.state == TrialState.COMPLETE}
     ensure_parent(ctx, plan, data, ostudy, owned)
     if (seen := ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER)) and (parent := ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)):
         ctx.tracker.set_tags(parent, {rt.SEEDS_ADDED_AFTER: json.dumps(seen)})   # the report reads it there
-    return len(given_up)
+    return len(given_up), sum((c if len(c) == 3 else (*c, "")) in done for c in cells), len(cells)
 
 
-def _say_looks_changed(study: Study, plan: DatasetPlan, ostudy) -> None:
+def _say_looks_changed(study: Study, plan: DatasetPlan, ostudy) -> Optional[list[int]]:
     """A note when adaptive seeds' looks (start, step, max) differ from those the dataset's results
     were judged at: each look's α is recomputed over the same seeds, after the data was seen (a
-    choice made knowing the answer, which the sequential design's error rate does not cover)."""
+    choice made knowing the answer, which the sequential design's error rate does not cover).
+    Returns the looks recorded before (a fixed study's: its number of seeds), None if none were."""
     before, now = ostudy.user_attrs.get(rt.STUDY_LOOKS), study.looks()
     if study.view_flags():   # --seeds: a view of the study, not its design
-        return
+        return before
     if study.adaptive and before and before != now and grid.cells_done(ostudy)[0]:
         print(f"note: [{plan.label}] seeds: the looks changed from {', '.join(map(str, before))} to "
               f"{', '.join(map(str, now))} seeds after results were seen: each look's α is recomputed over the same "
@@ -194,6 +201,7 @@ def _say_looks_changed(study: Study, plan: DatasetPlan, ostudy) -> None:
               "and max before the first run", file=sys.stderr, flush=True)
     if before != now:
         ostudy.set_user_attr(rt.STUDY_LOOKS, now)
+    return before
 
 
 def seeds_reached(study: Study, trials: list) -> list[int]:
@@ -211,21 +219,24 @@ def seeds_reached(study: Study, trials: list) -> list[int]:
     return study.seeds_at(max(ran, study.looks()[0]))
 
 
-def note_seeds_added(study: Study, ostudy, trials: list) -> None:
-    """Record a fixed-seed study whose file was given more seeds, ones it had no cell of, while
-    others had results (seeds: 3, then 17): its tests assume the number of seeds was set before
-    any look, and are optimistic when an undecided look is why more were added (optional
-    stopping; verdict_warnings says so). Not a `--seeds` view (recorded nowhere), nor the file's
-    own seeds run after such a view (`--seeds 3`, then the file's 10: planned before the look),
-    nor adaptive seeds (they plan their looks). The file's count of seeds is kept on the Optuna
-    study to tell (rt.STUDY_FILE_SEEDS); a study prepared before it was kept records nothing
-    the first time."""
-    if study.adaptive or any(flag == "seeds" for flag, _ in study.overrides):
+def note_seeds_added(study: Study, ostudy, trials: list, looks_before: Optional[list[int]] = None) -> None:
+    """Record a study whose seed design the file changed so that it has seeds it had no cell of,
+    while others had results: more fixed seeds (seeds: 3, then 17), adaptive seeds stopped and
+    turned into more fixed ones, fixed seeds turned adaptive, an adaptive max raised. Its tests
+    assume the design was set before any look, and are optimistic when an undecided look is why
+    seeds were added (optional stopping; verdict_warnings says so). Not a `--seeds` view (recorded
+    nowhere), nor the file's own seeds run after such a view (`--seeds 3`, then the file's 10:
+    planned before the look), nor adaptive seeds' own rounds (they plan their looks). The file's
+    count of seeds (rt.STUDY_FILE_SEEDS) and its looks (rt.STUDY_LOOKS, `looks_before`: as they
+    were) are kept on the Optuna study to tell; a study prepared before they were kept records
+    nothing the first time."""
+    if any(flag == "seeds" for flag, _ in study.overrides):
         return
     before = ostudy.user_attrs.get(rt.STUDY_FILE_SEEDS)
-    if before != len(study.seeds):
+    if not study.adaptive and before != len(study.seeds):
         ostudy.set_user_attr(rt.STUDY_FILE_SEEDS, len(study.seeds))
-    if before is None or len(study.seeds) <= before:
+    more_fixed = not study.adaptive and before is not None and len(study.seeds) > before
+    if not more_fixed and not (looks_before and looks_before != study.looks()):
         return
     tried, done = set(), set()
     for t in trials:

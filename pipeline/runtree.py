@@ -71,6 +71,8 @@ def ui_order(kind: str, seed=None, arm: str = "", position=None, arm_rank: int =
 SHARED_VIEW_PREFIX = "mlflow.sharedViewState."
 VERDICT = "verdict"            # a dataset parent's answer; verdict.<arm>[.<outcome>] each comparison's
 NOTE = "mlflow.note.content"   # a run's description in the UI (Markdown): a dataset parent's answer
+ANSWER = "answer"              # "current" on the parents that hold the study's verdicts as last summarized:
+                               # the side-by-side view shows those only (not other configurations', views')
 
 # --- MLflow: artifacts ----------------------------------------------------------------------
 WEIGHT_HISTOGRAM = "weight_histogram.json"

@@ -277,6 +277,10 @@ def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optiona
         problem = str(getattr(e, "problem", e))
         hint = ("; check that line's indentation (the keys of one block start in the same column, spaces only)"
                 if "expected <block end>" in problem or "mapping values are not allowed" in problem else "")
+        # a bracket or quote left open is found where the text stops fitting: name where it opened too
+        opened, context = getattr(e, "context_mark", None), getattr(e, "context", None)
+        if mark and opened and context and opened.line != mark.line:
+            hint += f" ({context} that starts at line {opened.line + 1})"
         raise UsageError(f"{source}: malformed YAML{where}: {problem}{hint}") from None
     return build_study(raw, source, seeds=seeds, epochs=epochs, datasets=datasets, text=text)
 

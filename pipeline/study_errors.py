@@ -66,6 +66,8 @@ FIELD_FORMS = {
     "train_size": "a number of training rows (train_size: 500) or a share of them, above 0 up to 1 (train_size: 0.25)",
     "train_sizes": "numbers of training rows, 2 or more, or shares of them, above 0 up to 1 (train_sizes: [100, 0.5, 1.0])",
     "execution.population_size": "auto, or a number of models trained together, above 0",
+    "epochs": "a whole number of passes over the training data, 1 or more (epochs: 20)",
+    "batch_size": "a whole number of rows per step, 1 or more (batch_size: 64)",
 }
 GENERIC_TYPES = {"int_parsing", "int_type", "float_parsing", "float_type", "int_from_float", "string_type",
                  "string_pattern_mismatch", "literal_error", "greater_than", "greater_than_equal", "less_than_equal", "list_type"}

@@ -122,7 +122,19 @@ def log_study_verdicts(tracker: Tracker, study: Study, decided: dict[str, verdic
     current = {label: parent for label, parent in verdict_parents(study, parents).items() if label in decided}
     changed = [label for label, parent in current.items() if log_verdicts(tracker, parent, decided[label], tags.get(parent))]
     retire_old_verdicts(tracker, study, current, parents)
+    mark_the_answer(tracker, set(current.values()), parents)
     return changed
+
+
+def mark_the_answer(tracker: Tracker, current: set[str], parents: list) -> None:
+    """The side-by-side view's rows (ui_links.verdicts_view): the parents in `current` tagged as
+    the study's answer, every other parent of the study that was untagged (another configuration's,
+    which held the answer before the study file changed, a view's, a retired one)."""
+    for p in parents:
+        if p.run_id in current and p.tags.get(rt.ANSWER) != "current":
+            tracker.set_tags(p.run_id, {rt.ANSWER: "current"})
+        elif p.run_id not in current and rt.ANSWER in p.tags:
+            tracker.delete_tags(p.run_id, [rt.ANSWER])
 
 
 def verdict_parents(study: Study, parents: list) -> dict[str, str]:

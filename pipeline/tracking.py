@@ -20,6 +20,7 @@ import json
 import logging
 import math
 import os
+import sys
 import threading
 import uuid
 from typing import Optional
@@ -27,13 +28,15 @@ from typing import Optional
 from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag
 from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
-from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
+from mlflow.tracking.default_experiment import DEFAULT_EXPERIMENT_ID
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME, MLFLOW_RUN_NOTE
 
 from . import runtree as rt
 from .runtime import failpoint, mask_credentials, outage_limit_s
 from .tracking_server import ServerClient, configure_http_retries, retry_notice, server_calls
 from .ui_links import overview_key, quote_filter
-from .mlflow_sql import NewRun, create_runs, finish_runs, insert_new_metrics, now_ms, param_value
+from .mlflow_sql import (NewRun, create_runs, finish_runs, insert_new_metrics, now_ms, param_value,
+                         recover_interrupted_creation)
 from .tracking_reads import SUMMARIES_DIR, RunRecord, TrackingReads, local_artifact_dir
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -103,6 +106,8 @@ class Tracker(TrackingReads):
 
     def __init__(self, uri: Optional[str] = None):
         self.uri = tracking_uri(uri)
+        if note := recover_interrupted_creation(self.uri):
+            print(note, file=sys.stderr, flush=True)
         self._client = MlflowClient(self.uri)
         if self.uri.startswith(("http://", "https://")):
             configure_http_retries(outage_limit_s())
@@ -113,15 +118,24 @@ class Tracker(TrackingReads):
             # a worker's log. The pipeline prints its own links (ui_links) where they help.
             os.environ.setdefault(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name, "true")
         self._artifact_uris: dict[str, str] = {}  # run id -> artifact URI, for the runs we started
+        self.project_root: Optional[str] = None   # `mlflow run`'s project run where it is the study's root
         self._summaries = TrialSummaries()
 
     # --- experiment and root ---------------------------------------------------------------
     def experiment_for(self, study_name: str) -> str:
-        """The study's experiment. Under `mlflow run` the project run already lives in some
-        experiment; nesting only shows within one experiment, so we use that one."""
+        """The study's experiment. Under `mlflow run --experiment-name X` the project run lives in
+        X and is the study's root (nesting only shows within one experiment). Without a name MLflow
+        puts its project run in the Default experiment; the study then keeps its own experiment,
+        where an earlier `make ablation` put its runs and where the links lead, and the project run
+        only points to it (project_pointer). A study that already lives in Default stays there."""
         project_run = os.environ.get("MLFLOW_RUN_ID")
         if project_run:
-            return self._client.get_run(project_run).info.experiment_id
+            hosting = self._client.get_run(project_run).info.experiment_id
+            if hosting != DEFAULT_EXPERIMENT_ID or self._client.search_runs(
+                    [hosting], f"tags.{rt.STUDY} = '{quote_filter(study_name)}' AND tags.{rt.KIND} = '{rt.ROOT}'",
+                    max_results=1):
+                self.project_root = project_run
+                return hosting
         exp = self._client.get_experiment_by_name(study_name)
         if exp is not None:
             return exp.experiment_id
@@ -146,16 +160,31 @@ class Tracker(TrackingReads):
             return False
 
     def root_run(self, experiment_id: str, study_name: str, tags: dict[str, str]) -> str:
-        run_id = os.environ.get("MLFLOW_RUN_ID")
+        run_id = self.project_root
         all_tags = {rt.STUDY: study_name, rt.KIND: rt.ROOT, rt.UI_ORDER: rt.ui_order(rt.ROOT), **tags}
         if run_id:   # `mlflow run`'s project run, named like ours instead of MLflow's random words
             self.set_tags(run_id, {**all_tags, MLFLOW_RUN_NAME: f"ablation {study_name}"})
             return run_id
         return self._client.create_run(experiment_id, run_name=f"ablation {study_name}", tags=all_tags).info.run_id
 
+    def project_pointer(self, experiment_id: str, study_name: str) -> Optional[str]:
+        """Under `mlflow run` without --experiment-name (experiment_for kept the study in its own
+        experiment): the project run in Default named and described as a pointer to where the study's
+        runs are. The experiment's name, or None where there is no such project run."""
+        project_run = os.environ.get("MLFLOW_RUN_ID")
+        if not project_run or self.project_root:
+            return None
+        name = self._client.get_experiment(experiment_id).name
+        self.set_tags(project_run, {rt.STUDY: study_name, MLFLOW_RUN_NAME: f"ablation {study_name} (runs in {name})",
+                                    MLFLOW_RUN_NOTE: f"This study's runs are in the experiment `{name}` (id "
+                                    f"{experiment_id}), under its root run `ablation {study_name}`. `mlflow run` "
+                                    f"put this project run in the Default experiment; with --experiment-name "
+                                    f"{name} the study's runs nest under it."})
+        return name
+
     def owns_root(self) -> bool:
         """True when we created the root run (and so must end it); `mlflow run` ends its own."""
-        return not os.environ.get("MLFLOW_RUN_ID")
+        return self.project_root is None
 
     def single_run(self, experiment_id: str, name: str) -> str:
         """A run outside any study tree (`python -m pipeline train`)."""

@@ -82,13 +82,15 @@ def trials_view(filter_string: str, metrics: list[str]) -> tuple[str, dict]:
 def verdicts_view(study_name: str, arms: list[str]) -> tuple[str, dict]:
     """A shared view of a study's dataset parent runs, one row per dataset, with each arm's
     difference to none (the vs_none.<arm> metrics, as the console writes it) and its Holm p as
-    columns: the answer's numbers side by side, sortable (verdict_record.verdict_metrics). A
-    superseded parent (an extended study's older one) shows its pointer as the verdict and no
-    numbers. Its share key is stable: the link keeps working as the study grows."""
+    columns: the answer's numbers side by side, sortable (verdict_record.verdict_metrics). Its
+    share key is stable: the link keeps working as the study grows. Its rows are the
+    parents that hold the study's answer as last summarized (summary.mark_the_answer): one per
+    dataset, not another configuration's, a view's, or a retired one beside them."""
     from .arms import BASELINE
-    from .runtree import DATASET, KIND, STUDY, UI_ORDER, VERDICT
+    from .runtree import ANSWER, DATASET, KIND, STUDY, UI_ORDER, VERDICT
     compared = [a for a in arms if a != BASELINE]
-    state = {"searchFilter": f"tags.{STUDY} = '{quote_filter(study_name)}' AND tags.{KIND} = '{DATASET}'",
+    state = {"searchFilter": f"tags.{STUDY} = '{quote_filter(study_name)}' AND tags.{KIND} = '{DATASET}' "
+                             f"AND tags.{ANSWER} = 'current'",
              "orderByKey": f"tags.`{UI_ORDER}`", "orderByAsc": True, "groupBy": None, "groupsExpanded": {},
              "selectedColumns": [f"tags.`{VERDICT}`"] + [f"metrics.`{key}.{a}`" for a in compared
                                                         for key in ("vs_none", "p_holm")]}

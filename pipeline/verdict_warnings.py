@@ -29,7 +29,7 @@ def seeds_added_warning(v: DatasetVerdicts) -> str:
     return (f"Seeds were added after results on {and_list([str(n) for n in before])} seeds were in: the "
             "tests hold their 5% error rate for a number of seeds set before any look, so if an undecided look is "
             "why seeds were added, wrong verdicts are more likely than that (optional stopping); adaptive seeds "
-            "(seeds: {start, step, max}) plan the looks and correct for them.")
+            "(seeds: {start, step, max}), set before the first run and kept, plan the looks and correct for them.")
 
 
 def stray_warning(v: DatasetVerdicts) -> str:

@@ -41,6 +41,8 @@ CSV_GOOD = "a,b,Outcome\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(20)
 CASES = [
     ("missing-file", None, [], "does not exist"),
     ("malformed-yaml", "name: x\ndatasets: [digits\n", [], "malformed YAML"),
+    ("unclosed-bracket", "name: x\narms: [none, l2\ndatasets:\n  - name: wine\n", [],
+     "malformed YAML at line 4: expected ',' or ']', but got ':' (while parsing a flow sequence that starts at line 2)"),
     ("misspelt-metric", _with("datasets.0.metric", "balanced_acc"), [], "did you mean 'balanced_accuracy'? Input should be"),
     ("a-key-twice", "name: x\nseeds: 3\ndatasets: [digits]\nseeds: 4\n", [],
      "malformed YAML at line 4: 'seeds' is written twice in one mapping (YAML would keep only the last)"),
@@ -112,6 +114,8 @@ CASES = [
     ("yes-for-a-word", _with("datasets", [{"name": "wine", "class_weight": True}]), [],
      "field 'datasets.0.class_weight' = true (YAML reads yes, no, on and off as true or false): Input should be 'balanced'"),
     ("quoted-number", _with("epochs", "5"), [], "field 'epochs' = '5': expected a number, not the text '5'"),
+    ("no-epochs", _with("epochs", 0), [], "field 'epochs' = 0: Input should be greater than 0; allowed: a whole number "
+                                          "of passes over the training data, 1 or more (epochs: 20)"),
     ("bool-in-a-list", _with("model.hidden", [True]), [], "field 'model.hidden' = [True]: expected numbers, not true"),
     ("dropout-on-a-linear-model", {**_with("model.hidden", []), "arms": ["none", "dropout", "l2"]}, [],
      "field 'model.hidden' = []: a linear model has no hidden units for dropout to drop, so arm 'dropout' would "

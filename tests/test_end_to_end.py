@@ -127,6 +127,7 @@ def test_mlflow_run_ablation_builds_the_run_tree_and_resumes(workdir, env):
     assert again.returncode == 0, again.stderr
     assert "digits/l1/seed1" in again.stdout and "trained 1, failed 0" in again.stdout  # --verbose: per-trial lines
     assert "[digits] cells: 1/1 done (0 failed)" in again.stdout   # progress, as plain lines in a log
+    assert re.search(r"\[digits\] .*; resuming: 9 of the 10 cells were done already", again.stdout), again.stdout
     assert "[synthetic_linear] nothing to train: all 10 cells were done already" in again.stdout  # untouched
     after = trial_runs(client, [exp.experiment_id])
     assert len(after) == 21
@@ -321,6 +322,40 @@ def test_an_extended_study_keeps_its_verdicts_on_one_parent(workdir, env):
     root_of = {r.info.run_id: r.data.tags["mlflow.parentRunId"] for r in (current, opened)}   # the report's files too
     assert client.list_artifacts(root_of[current.info.run_id], "report")
     assert not client.list_artifacts(root_of[opened.info.run_id], "report")
+    # the printed side-by-side view: the current parent alone (not the view's, nor the retired ones)
+    from pipeline.ui_links import verdicts_view
+
+    side_by_side = verdicts_view("grow", ["none", "l2"])[1]["searchFilter"]
+    assert [r.info.run_id for r in client.search_runs([exp], side_by_side)] == [current.info.run_id]
+    # another configuration (the study file's epochs changed): its parent alone, then the first again
+    write_study(workdir / "g.yaml", {**study, "seeds": 4, "epochs": 3})
+    assert run_cli(["ablation", "--study", "g.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
+    [other] = [r for r in client.search_runs([exp], side_by_side)]
+    assert other.info.run_id != current.info.run_id and other.data.tags["config_hash"] != current.data.tags["config_hash"]
+    write_study(workdir / "g.yaml", {**study, "seeds": 4})
+    assert run_cli(["report", "--study", "g.yaml", "--no-pdf"], cwd=workdir, env=env).returncode == 0
+    assert [r.info.run_id for r in client.search_runs([exp], side_by_side)] == [current.info.run_id]
+
+
+def test_an_adaptive_study_turned_into_more_fixed_seeds_is_warned_of(workdir, env):
+    """Adaptive seeds stopped (decided, or at their max) and the file then given more fixed seeds:
+    the seeds were added after the results were seen, as when a fixed study's seeds grow, and the
+    verdicts say so (they tested at the full alpha as if this were the first look)."""
+    study = tiny_study_dict(name="turned", arms=["none", "l2"], seeds={"start": 2, "step": 2, "max": 4}, epochs=2,
+                            datasets=[{"name": "wine"}])
+    write_study(workdir / "t.yaml", study)
+    first = run_cli(["ablation", "--study", "t.yaml", "--no-report"], cwd=workdir, env=env)
+    assert first.returncode == 0 and "Seeds were added" not in first.stdout, first.stdout + first.stderr[-2000:]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("turned").experiment_id
+    seeds_done = len({r.data.tags["seed"] for r in trial_runs(client, [exp])})
+    assert seeds_done in (2, 4)   # decided at the first look, or at the max
+    write_study(workdir / "t.yaml", {**study, "seeds": 6})
+    proc = run_cli(["ablation", "--study", "t.yaml", "--no-report"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"Seeds were added after results on {seeds_done} seeds were in" in proc.stdout, proc.stdout
+    [parent] = [r for r in client.search_runs([exp], "tags.kind = 'dataset' AND tags.answer = 'current'")]
+    assert parent.data.tags["seeds_added_after"] == f"[{seeds_done}]"
 
 
 @pytest.mark.slow

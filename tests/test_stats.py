@@ -356,3 +356,20 @@ def test_wilcoxon_ties_differences_of_the_same_test_rows():
     # float32 noise of 6e-8 around none's values is no difference either: written "the same on every seed"
     near = stats.paired_test([0.9 + 6e-8, 0.8 - 6e-8, 0.85], [0.9, 0.8, 0.85], resolution=1 / 300)
     assert near.identical and metric_numbers.interval(near, "accuracy") == " (the same on every seed)"
+
+
+def test_the_wilcoxon_p_is_scipys_own_with_ties_and_zeros():
+    """stats.wilcoxon_p runs scipy's exact permutation test for tied differences with the statistic
+    on every sign pattern at once (scipy's own calls it 2^n times: 1.6 s at 13 seeds): the same
+    p-values as scipy.stats.wilcoxon, ties, zeros, a single nonzero difference and no ties alike."""
+    from scipy import stats as sst
+
+    from pipeline.stats import wilcoxon_p
+
+    rng = np.random.default_rng(3)
+    cases = [np.array([0.0, 0.01]), np.array([0.01, 0.01, -0.01]), rng.normal(size=9), rng.normal(size=20),
+             rng.integers(-2, 3, size=13) * 0.01, rng.integers(-3, 4, size=25) * 0.5]
+    cases += [rng.integers(-3, 4, size=n) * 0.01 for n in (4, 6, 8, 10)]
+    for d in cases:
+        if np.any(d != 0):
+            assert wilcoxon_p(d) == pytest.approx(float(sst.wilcoxon(d).pvalue), rel=1e-12, abs=0), d

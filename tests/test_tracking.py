@@ -450,3 +450,77 @@ def test_a_report_read_that_rides_out_a_server_restart_says_the_server_answers_a
         assert tracker.study_runs("nothing", "trial") == [] and "does not answer" not in capsys.readouterr().out
     finally:
         server.stop()
+
+
+def test_mlflow_run_without_an_experiment_name_keeps_the_study_in_its_own_experiment(workdir, env, monkeypatch):
+    """`mlflow run . -e ablation` without --experiment-name starts its project run in MLflow's
+    Default experiment. The study's runs stay in its own experiment (where `make ablation` put them,
+    and where the printed links lead), the project run points there; with a name the project run
+    is the study's root, and a study whose runs already live in Default stays there."""
+    from pipeline import runtree as rt
+
+    from .conftest import run_cli, tiny_study_dict, write_study
+
+    write_study(workdir / "s.yaml", tiny_study_dict(name="s", arms=["none", "l2"], seeds=1, epochs=1,
+                                                    datasets=[{"name": "wine"}]))
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    for attempt in range(2):   # the first trains the study, the second finds it done
+        project = client.create_run("0").info.run_id   # as `mlflow run` does before it starts the command
+        proc = run_cli(["ablation", "--study", "s.yaml", "--no-report"], cwd=workdir, env={**env, "MLFLOW_RUN_ID": project})
+        assert proc.returncode == 0, proc.stderr
+        exp = client.get_experiment_by_name("s").experiment_id
+        assert "this study's runs are in the experiment 's' (the links below)" in proc.stdout
+        assert f"/#/experiments/{exp}/runs?viewStateShareKey=" in proc.stdout and "/#/experiments/0/" not in proc.stdout
+        pointer = client.get_run(project).data.tags
+        assert pointer["mlflow.runName"] == "ablation s (runs in s)" and "experiment `s`" in pointer["mlflow.note.content"]
+        assert rt.KIND not in pointer   # not a root: the report's search passes it by
+    assert client.search_runs(["0"], f"tags.{rt.KIND} != ''") == []
+    assert len(client.search_runs([exp], f"tags.{rt.KIND} = 'trial'")) == 2
+
+    # named: the project run is the root; a study already rooted in Default stays there
+    tracker = Tracker(env["MLFLOW_TRACKING_URI"])
+    named = client.create_experiment("mine")
+    monkeypatch.setenv("MLFLOW_RUN_ID", client.create_run(named).info.run_id)
+    assert tracker.experiment_for("s") == named and not tracker.owns_root()
+    client.create_run("0", tags={rt.STUDY: "old", rt.KIND: rt.ROOT})
+    monkeypatch.setenv("MLFLOW_RUN_ID", client.create_run("0").info.run_id)
+    old, new = Tracker(env["MLFLOW_TRACKING_URI"]), Tracker(env["MLFLOW_TRACKING_URI"])
+    assert old.experiment_for("old") == "0" and not old.owns_root()
+    assert new.experiment_for("new") == client.get_experiment_by_name("new").experiment_id and new.owns_root()
+
+
+def _cut_short_store(path, with_run: bool) -> None:
+    """A SQLite store as a process killed while MLflow migrated it leaves it: the copy of a table
+    that a migration in SQLite's batch mode makes, `_alembic_tmp_<table>`, left behind. Made in
+    another process, as the killed one was (MLflow keeps an engine per store in a process)."""
+    import subprocess
+    import sys
+
+    code = (f"from mlflow import MlflowClient; import sqlite3; c = MlflowClient('sqlite:///{path}'); "
+            + ("c.create_run(c.create_experiment('mine')); " if with_run else "c.search_experiments(); ")
+            + f"db = sqlite3.connect('{path}'); "
+            "db.execute('CREATE TABLE _alembic_tmp_endpoints AS SELECT * FROM endpoints WHERE 0'); db.commit()")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_a_store_whose_creation_a_kill_cut_short_is_created_afresh(tmp_path, capsys):
+    """kill -9 in the seconds MLflow takes to create a SQLite store's tables left a migration's
+    copy of a table behind, and every later command stopped on "table _alembic_tmp_... already
+    exists" (a QA audit: 2 kills in 9). A store with nothing in it is moved aside and created
+    afresh; one that holds runs (an upgrade cut short) is left alone, with one line on what to do."""
+    from pipeline.errors import UsageError
+
+    empty = tmp_path / "mlflow.db"
+    _cut_short_store(empty, with_run=False)
+    tracker = Tracker(f"sqlite:///{empty}")
+    assert tracker.experiment_for("s") and (tmp_path / "mlflow.db.interrupted").is_file()
+    assert "was left half-created by a process stopped while MLflow created its tables" in capsys.readouterr().err
+    assert Tracker(f"sqlite:///{empty}").experiment_for("s") == tracker.experiment_for("s")   # and it stays
+
+    kept = tmp_path / "kept" / "mlflow.db"
+    kept.parent.mkdir()
+    _cut_short_store(kept, with_run=True)
+    before = kept.read_bytes()
+    with pytest.raises(UsageError, match=r"left mid-upgrade .* \(it left _alembic_tmp_\w+ behind\); back the file up"):
+        Tracker(f"sqlite:///{kept}")
+    assert kept.read_bytes() == before and not (kept.parent / "mlflow.db.interrupted").exists()

@@ -1902,3 +1902,27 @@ def test_a_study_of_one_seed_is_not_told_that_other_seeds_diverged():
     warned = verdict_warnings.chance_warning(v)
     assert warned.startswith("The arm L1 scored no better than always predicting the majority class")
     assert "diverged" not in warned and "finished" not in warned, warned
+
+
+def test_in_short_says_a_harm_smaller_than_the_rope_as_it_says_such_a_help():
+    """An arm worse than none, its mean within the ROPE though its CI reaches past it, is said to
+    have made it worse "by less than the ROPE on average", as a help of that size is; and none's and
+    the arm's means get a second decimal where their 0.1s would differ by another amount than the
+    verdict's (95.5% → 94.6% beside -0.8 pt)."""
+    none = {s: 0.9546 + (0.001 if s % 2 else -0.001) for s in range(16)}
+    worse = {s: none[s] - 0.0082 + (0.005 if s % 2 else -0.005) for s in range(16)}
+    better = {s: none[s] + 0.0082 + (0.005 if s % 2 else -0.005) for s in range(16)}
+    for arm, values, words in (("l2", worse, "L2 made it worse, by less than the ROPE on average: "),
+                               ("l1", better, "L1 helped, by less than the ROPE on average: ")):
+        results = [verdicts.DatasetResults("d", "classification", {"none": none, arm: values})]
+        [decided] = verdicts.decide_study(results)
+        p = decided.paired[arm]
+        assert p.verdict in ("better", "worse") and not p.negligible and abs(p.mean_diff) < p.rope
+        assert verdict_words.sentence(arm, p, "accuracy").split(", ")[1].startswith("-0.8 pt [" if arm == "l2" else "+0.8 pt [")
+        short = short_answer.in_short([decided], short_answer.mean_values(results))
+        assert short[0] == f"On d, {words}test accuracy " + ("95.46% → 94.64%; no regularizer helped." if arm == "l2"
+                                                             else "95.5% → 96.3%.")   # 0.8 either way: one decimal
+    both = [verdicts.DatasetResults("d", "classification", {"none": none, "l2": worse,
+                                                            "l1": {s: v - 0.02 for s, v in worse.items()}})]
+    short = short_answer.in_short(verdicts.decide_study(both), short_answer.mean_values(both))
+    assert short[0].startswith("On d, L2 and L1 made it worse (L2 by less than the ROPE on average): L2 test accuracy ")

@@ -22,7 +22,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
     regularizer helped (and by how much, none's mean test value to the arm's), where one made
     things worse, where nothing mattered, what is still undecided and where the models learned
     too little to say. `means`: {dataset: {arm: mean test value over seeds}}."""
-    out, undecided, out_of_reach, untested = [], 0, 0, 0
+    out, undecided, out_of_reach, untested, at_max = [], 0, 0, 0, 0
     groups: dict[str, list[str]] = {"settled": [], "unsettled": [], "too few": [],
                                     "nothing learned": [], "misfit": [], "perfect": []}
     for v in decided:
@@ -51,6 +51,8 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         far = sum(1 for a in v.arms_with("undecided") if (v.paired[a].seeds_needed or 0) > AFFORDABLE_SEEDS)
         few = len(v.arms_with("not enough seeds"))   # no estimate: nothing to test yet
         undecided, out_of_reach, untested = undecided + open_here - few - far, out_of_reach + far, untested + few
+        if v.adaptive and v.stopped == "maximum reached":   # adaptive seeds ran out: "more seeds could decide" is no longer the plan
+            at_max, undecided = at_max + open_here - few - far, undecided - (open_here - few - far)
         level = [a for a in v.at_chance if not (a == arms.BASELINE and a in v.below_chance) and a not in undid]
         if arms.BASELINE in v.below_chance and not undid:   # "undid/lessened none's overfitting" said it
             out.append(f"On {v.label}, none did worse than always predicting {constant_prediction(v)}: it overfits"
@@ -76,7 +78,10 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
                                    "give the target away)")):
         if groups[key]:
             out.append(f"On {and_list(groups[key])}, {words}.")
-    return _named_once(out, [v.label for v in decided]) + _open_counts(undecided, untested, out_of_reach)
+    return (_named_once(out, [v.label for v in decided]) + _open_counts(undecided, untested, out_of_reach)
+            + [f"{counted(at_max, 'comparison')} {plural(at_max, 'is')} still undecided at the adaptive seeds' maximum "
+               "(each comparison says how many seeds it would need; raising max now would be a choice made knowing the "
+               "results)."] * bool(at_max))
 
 
 def _named_once(sentences: list[str], labels: list[str]) -> list[str]:

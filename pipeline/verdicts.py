@@ -124,6 +124,7 @@ class DatasetVerdicts:
     looks: int = 0           # how many looks (rounds of seeds) were evaluated
     seeds_used: int = 0      # seeds of the last look evaluated
     stopped: str = ""        # "decided" | "maximum reached" | "more seeds to come" | "no results" (adaptive studies)
+    adaptive: bool = False   # looked at in rounds (adaptive seeds), not once at a fixed number of seeds
     chance: Optional[float] = None                           # what a constant prediction scores
     at_chance: list[str] = field(default_factory=list)       # arms whose mean is that within a margin, or worse
     one_seed: list[str] = field(default_factory=list)        # of at_chance: judged on their one finished seed
@@ -243,6 +244,7 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
         # no look evaluated: no run of the dataset can be read (all failed, or none recorded the metric)
         v.stopped = ("no results" if not v.looks else "decided" if v.decided else
                      "maximum reached" if v.seeds_used >= looks[-1] else "more seeds to come")
+        v.adaptive = len(looks) > 1
         _rank_winners(d, v)
     _decide_secondary(datasets, out, seed_order)
     return out

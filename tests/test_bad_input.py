@@ -42,7 +42,7 @@ CASES = [
     ("missing-file", None, [], "does not exist"),
     ("malformed-yaml", "name: x\ndatasets: [digits\n", [], "malformed YAML"),
     ("unclosed-bracket", "name: x\narms: [none, l2\ndatasets:\n  - name: wine\n", [],
-     "malformed YAML at line 4: expected ',' or ']', but got ':' (while parsing a flow sequence that starts at line 2)"),
+     "malformed YAML at line 3: expected ',' or ']', but got ':' (while parsing a flow sequence that starts at line 2)"),
     ("misspelt-metric", _with("datasets.0.metric", "balanced_acc"), [], "did you mean 'balanced_accuracy'? Input should be"),
     ("a-key-twice", "name: x\nseeds: 3\ndatasets: [digits]\nseeds: 4\n", [],
      "malformed YAML at line 4: 'seeds' is written twice in one mapping (YAML would keep only the last)"),

@@ -1926,3 +1926,18 @@ def test_in_short_says_a_harm_smaller_than_the_rope_as_it_says_such_a_help():
                                                             "l1": {s: v - 0.02 for s, v in worse.items()}})]
     short = short_answer.in_short(verdicts.decide_study(both), short_answer.mean_values(both))
     assert short[0].startswith("On d, L2 and L1 made it worse (L2 by less than the ROPE on average): L2 test accuracy ")
+
+
+def test_in_short_does_not_promise_more_seeds_past_the_adaptive_maximum():
+    """Adaptive seeds that reached their max with a comparison still undecided: In short says it is
+    undecided at the maximum, not that "more seeds could decide it" (the design has no more)."""
+    rng = np.random.default_rng(0)
+    none = {s: 0.5 + rng.normal(0, 0.05) for s in range(6)}
+    values = {"none": none, "l2": {s: none[s] + 0.03 + rng.normal(0, 0.03) for s in range(6)}}
+    results = [verdicts.DatasetResults("d", "classification", values)]
+    for looks, said in (([3, 6], "still undecided at the adaptive seeds' maximum"), ([3, 6, 9], "more seeds could decide it")):
+        [v] = verdicts.decide_study(results, list(range(9)), looks)
+        assert v.paired["l2"].verdict == "undecided", v.paired["l2"]
+        assert v.stopped == ("maximum reached" if looks[-1] == 6 else "more seeds to come")
+        short = " ".join(short_answer.in_short([v], short_answer.mean_values(results)))
+        assert said in short and ("more seeds could decide" in short) == (looks[-1] == 9), short

@@ -338,7 +338,13 @@ def dead_trials(ostudy: optuna.Study) -> list[FrozenTrial]:
             min((datetime.datetime.now() - t.datetime_start).total_seconds(), calm) >= ORPHAN_S
         if (age is not None and min(age, calm) > GRACE_S) or orphan or (worker and not process_alive(worker)):
             dead.append(t)
-    return dead
+    # a worker whose heartbeat went silent past the grace period is gone with all its trials: its
+    # other population (one trains while the next is popped ahead, each beating on its own clock)
+    # goes too once it has missed two beats, not half a minute later in a second takeover
+    silent = {t.user_attrs.get(rt.TRIAL_WORKER) for t in dead if (age := ages.get(t._trial_id)) is not None
+              and min(age, calm) > GRACE_S} - {None}
+    return dead + [t for t in running if t not in dead and t.user_attrs.get(rt.TRIAL_WORKER) in silent
+                   and min(ages.get(t._trial_id, math.inf), calm) >= 2 * HEARTBEAT_S]
 
 
 def _running_once_named(ostudy: optuna.Study) -> list[FrozenTrial]:

@@ -143,6 +143,19 @@ def joined_tracker(tracking: str | None, ostudy: optuna.Study) -> Tracker:
     return tracker
 
 
+def study_tracker(study: Study, storage: str, tracking: str | None) -> Tracker:
+    """The MLflow store of `enqueue` or `ablation`, refused (one line, before anything is written)
+    where the study's runs are in another one: an enqueue run as a status check from another folder
+    without --tracking-uri rewrote the shared study's experiment and store, and workers started
+    after it wrote their runs into another study's experiment. As joined_tracker checks a worker."""
+    names = set(optuna.get_all_study_names(get_storage(storage)))
+    for plan in study.plans:
+        name = grid.study_name(study.name, plan.label, plan.config_hash)
+        if name in names and (ostudy := grid.load_existing(storage, name)) and ostudy.user_attrs.get(rt.STUDY_PARENT_RUN):
+            return joined_tracker(tracking, ostudy)   # one dataset's parent is enough: they share the store
+    return Tracker(tracking)
+
+
 def recorded_uri(uri: str) -> str:
     """The tracking URI as the Optuna study records it for workers' errors: passwords masked, a
     relative SQLite path made absolute (another folder's worker needs the whole path)."""

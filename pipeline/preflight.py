@@ -30,6 +30,8 @@ def check_tracking_reachable(uri: str) -> None:
     if scheme not in TRACKING_SCHEMES:
         raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: unknown scheme {scheme!r}; allowed: a folder, "
                          "file:, sqlite:, postgresql:, mysql:, mssql:, http(s): (an MLflow server) or databricks")
+    if scheme in ("postgresql", "mysql", "mssql"):
+        return _check_database_answers(uri)
     if not uri.startswith(("http://", "https://")):
         return
     import urllib.error
@@ -48,6 +50,25 @@ def check_tracking_reachable(uri: str) -> None:
         raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the MLflow server does not answer "
                          f"({type(e).__name__})") from None
     _check_host_allowed(uri)
+
+
+def _check_database_answers(uri: str) -> None:
+    """A database tracking URI (direct, not through `mlflow server`): connected to once, so that a
+    wrong password or an unreachable host is one line instead of MLflow's two minutes of retries
+    and a long traceback. Its reply to the connection is enough: MLflow creates its tables itself."""
+    import sqlalchemy
+
+    from .storage import CONNECT_TIMEOUT_S
+
+    args = {"connect_timeout": CONNECT_TIMEOUT_S} if uri.startswith("postgresql") and "connect_timeout=" not in uri else {}
+    try:
+        engine = sqlalchemy.create_engine(uri, connect_args=args, poolclass=sqlalchemy.pool.NullPool)
+        with engine.connect():
+            pass
+    except Exception as e:
+        said = " ".join((str(getattr(e, "orig", None) or e).strip().splitlines() or [""])[0].split())
+        raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the database cannot be reached or refuses us "
+                         f"({type(getattr(e, 'orig', None) or e).__name__}: {mask_credentials(said)[:200]})") from None
 
 
 def missing_local_store(uri: str) -> Optional[str]:

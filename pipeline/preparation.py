@@ -68,8 +68,11 @@ def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = T
     and the parent runs, so that workers only pop cells. Idempotent."""
     clock = clock or Stopwatch()
     with clock("loading"):
-        data, tracker = connect(study, storage, tracking)
-        study = joining.adopted(study, storage)   # after connect: the storage answers
+        data = preflight.validate_inputs(study, storage, tracking)
+        study = joining.adopted(study, storage)   # after the checks: the storage answers
+        # a study enqueued with another MLflow store (an `enqueue` as a status check without its
+        # --tracking-uri): refused before MLflow creates a store here or an attribute is rewritten
+        tracker = joining.study_tracker(study, storage, tracking)
     # one enqueue at a time: two at once would both add a missing cell, and both open runs
     with clock("bookkeeping"), exclusive(storage, study.name):
         ctx = RunContext(study, tracker, _experiment(study, tracker), "", storage, clock)

@@ -6,6 +6,7 @@ data leave no answer (a leak, nothing learned, a perfect score)."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 from . import arms
 from .metric_numbers import quantity
@@ -22,7 +23,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
     regularizer helped (and by how much, none's mean test value to the arm's), where one made
     things worse, where nothing mattered, what is still undecided and where the models learned
     too little to say. `means`: {dataset: {arm: mean test value over seeds}}."""
-    out, undecided, out_of_reach, untested, at_max = [], 0, 0, 0, 0
+    out, counts = [], Counter()   # the open comparisons: "undecided", "out of reach", "untested", "at max"
     groups: dict[str, list[str]] = {"settled": [], "unsettled": [], "too few": [],
                                     "nothing learned": [], "misfit": [], "perfect": []}
     for v in decided:
@@ -48,11 +49,9 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             out.append(f"On {v.label}, {' and '.join(map(v.name, hurt))} made it worse{_small_harm(v, hurt)}: "
                        + "; ".join(f"{v.name(a)} {_change(v.metric, mine, a)}" if len(hurt) > 1 else _change(v.metric, mine, a)
                                    for a in hurt) + tail + ".")
-        far = sum(1 for a in v.arms_with("undecided") if (v.paired[a].seeds_needed or 0) > AFFORDABLE_SEEDS)
-        few = len(v.arms_with("not enough seeds"))   # no estimate: nothing to test yet
-        undecided, out_of_reach, untested = undecided + open_here - few - far, out_of_reach + far, untested + few
-        if v.adaptive and v.stopped == "maximum reached":   # adaptive seeds ran out: "more seeds could decide" is no longer the plan
-            at_max, undecided = at_max + open_here - few - far, undecided - (open_here - few - far)
+        few, far = len(v.arms_with("not enough seeds")), sum((v.paired[a].seeds_needed or 0) > AFFORDABLE_SEEDS for a in v.arms_with("undecided"))
+        maxed = v.adaptive and v.stopped == "maximum reached"   # adaptive seeds ran out: no "more seeds could decide"
+        counts.update({"at max" if maxed else "undecided": open_here - few - far, "out of reach": far, "untested": few})
         level = [a for a in v.at_chance if not (a == arms.BASELINE and a in v.below_chance) and a not in undid]
         if arms.BASELINE in v.below_chance and not undid:   # "undid/lessened none's overfitting" said it
             out.append(f"On {v.label}, none did worse than always predicting {constant_prediction(v)}: it overfits"
@@ -78,10 +77,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
                                    "give the target away)")):
         if groups[key]:
             out.append(f"On {and_list(groups[key])}, {words}.")
-    return (_named_once(out, [v.label for v in decided]) + _open_counts(undecided, untested, out_of_reach)
-            + [f"{counted(at_max, 'comparison')} {plural(at_max, 'is')} still undecided at the adaptive seeds' maximum "
-               "(each comparison says how many seeds it would need; raising max now would be a choice made knowing the "
-               "results)."] * bool(at_max))
+    return _named_once(out, [v.label for v in decided]) + _open_counts(counts)
 
 
 def _named_once(sentences: list[str], labels: list[str]) -> list[str]:
@@ -183,13 +179,17 @@ def _helped(v: DatasetVerdicts, mine: dict[str, float]) -> list[str]:
     return out
 
 
-def _open_counts(undecided: int, untested: int, out_of_reach: int) -> list[str]:
+def _open_counts(counts: Counter) -> list[str]:
+    undecided, untested, out_of_reach, at_max = (counts[k] for k in ("undecided", "untested", "out of reach", "at max"))
     return ([f"{counted(undecided, 'comparison')} {plural(undecided, 'is')} still undecided: more seeds could "
              f"decide {'it' if undecided == 1 else 'them'} (each comparison says how many, and how likely)."] * bool(undecided)
             + [f"{counted(untested, 'comparison')} could not be tested: fewer than 2 seeds with a result on both "
                "sides."] * bool(untested)
             + [f"{counted(out_of_reach, 'comparison')} {plural(out_of_reach, 'is')} undecided beyond what a practical "
-               f"number of seeds can settle (more than {AFFORDABLE_SEEDS}; each comparison says why)."] * bool(out_of_reach))
+               f"number of seeds can settle (more than {AFFORDABLE_SEEDS}; each comparison says why)."] * bool(out_of_reach)
+            + [f"{counted(at_max, 'comparison')} {plural(at_max, 'is')} still undecided at the adaptive seeds' maximum "
+               "(each comparison says how many seeds it would need; raising max now would be a choice made knowing the "
+               "results)."] * bool(at_max))
 
 
 def _modes(v: DatasetVerdicts, none: float = math.nan) -> list[str]:

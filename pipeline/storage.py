@@ -40,6 +40,7 @@ logging.getLogger("optuna.storages._rdb.storage").addFilter(
 HEARTBEAT_S = 5     # a running trial records a heartbeat this often (RDB storages)
 GRACE_S = 30        # ... and is failed as stale when none came for this long (its worker died)
 IDLE_IN_TRANSACTION_S = GRACE_S   # PostgreSQL ends a session of ours left inside a transaction this long
+CONNECT_TIMEOUT_S = 10            # a PostgreSQL connection not made in this long is an error (retried as one)
 
 
 def get_storage(url: str) -> optuna.storages.BaseStorage:
@@ -73,11 +74,14 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
         except sa.OperationalError as e:
             # a pooler in front of PostgreSQL (PgBouncer, Neon's or Supabase's) refuses startup
             # options it does not know: connect without the session limit rather than not at all
-            if "startup parameter" not in str(e) or "connect_args" not in engine_kwargs:
+            if "startup parameter" not in str(e) or "options" not in engine_kwargs.get("connect_args", {}):
                 raise
             print("note: the Optuna storage's server refuses the option idle_in_transaction_session_timeout "
                   "(a connection pooler such as PgBouncer?); connecting without it", file=sys.stderr, flush=True)
-            engine_kwargs = {k: v for k, v in engine_kwargs.items() if k != "connect_args"}
+            # and without prepared statements: a pooler in transaction mode hands the next transaction
+            # another server session, where psycopg's "_pg3_0" already exists (workers crashed)
+            args = {k: v for k, v in engine_kwargs["connect_args"].items() if k != "options"}
+            engine_kwargs = {**engine_kwargs, "connect_args": {**args, "prepare_threshold": None}}
         except (sa.IntegrityError, sa.ProgrammingError):
             # two processes creating Optuna's tables in a fresh database at once (two enqueues, a
             # Kubernetes Job's pods): the slower one's CREATE collides; the tables exist on a retry
@@ -92,9 +96,14 @@ def _session_limits(url: str) -> dict:
     one, popping a trial say, held that trial's row lock: every other worker's write to it
     waited until it came back, or until TCP gave up on it (hours). Its own next call finds the
     connection gone and is retried (RetryingRDBStorage). Options the URL sets are left alone."""
-    if not url.startswith("postgresql") or "options=" in url:
+    if not url.startswith("postgresql"):
         return {}
-    return {"connect_args": {"options": f"-c idle_in_transaction_session_timeout={int(IDLE_IN_TRANSACTION_S * 1000)}"}}
+    # a host that accepts the connection and never answers (a half-open firewall, a frozen server)
+    # kept a starting worker silent for the driver's 130 s
+    args = {} if "connect_timeout=" in url else {"connect_timeout": CONNECT_TIMEOUT_S}
+    if "options=" not in url:
+        args["options"] = f"-c idle_in_transaction_session_timeout={int(IDLE_IN_TRANSACTION_S * 1000)}"
+    return {"connect_args": args} if args else {}
 
 
 # --- one append for many journal writes ---------------------------------------------------------

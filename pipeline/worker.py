@@ -54,17 +54,16 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
                 upcoming = bookkeeper.submit(_open_ahead, ctx, cells, batch)
             with ctx.clock("bookkeeping"):   # waiting for the bookkeeper holds training up
                 trials, beat = upcoming.result()
+                # marked on this thread, before training starts (the bookkeeper may still be recording the last
+                # population): a death from here on counts as an attempt of these cells (lifecycle.spent_attempt),
+                # not of the next ones popped ahead. None marked: all taken over while this worker was paused
+                if trials and not any(_mark_training(cells.ostudy, trials)):
+                    trials = []
             current, upcoming = (trials, beat), None
             if not trials:
                 current = None
                 beat.stop()
                 continue  # none left (another worker was faster), or taken over meanwhile
-            # on this thread, before training starts (the bookkeeper may still be recording the last
-            # population): a death from here on counts as an attempt of these cells
-            # (lifecycle.spent_attempt), not of the next ones popped ahead
-            with ctx.clock("bookkeeping"):
-                failpoint("mark_training")   # tests/test_faults.py: a store goes just as training is marked
-                _mark_training(cells.ostudy, trials)
             upcoming = bookkeeper.submit(_open_ahead, ctx, cells, batch)
             try:
                 endings = _train(ctx, trials, data, population)
@@ -150,9 +149,11 @@ def _left_by_outage(ctx, trials: list[LiveTrial], outage: StoreUnreachable, what
               "database restarted meanwhile", flush=True)
 
 
-def _mark_training(ostudy, trials: list[LiveTrial]) -> None:
-    """Mark popped trials as training (one append on a journal)."""
-    grid.set_trial_attrs(ostudy, [(t.trial, {rt.TRIAL_TRAINING: True}) for t in trials])
+def _mark_training(ostudy, trials: list[LiveTrial]) -> list[bool]:
+    """Mark popped trials as training (one append on a journal); per trial, False when another
+    worker failed it meanwhile (taken over while this one was paused past the grace period)."""
+    failpoint("mark_training")   # tests/test_faults.py: a store goes just as training is marked
+    return grid.set_trial_attrs(ostudy, [(t.trial, {rt.TRIAL_TRAINING: True}) for t in trials])
 
 
 _SAID_GIVEN_UP: dict[str, list] = {}   # the given-up cells a worker already named, per Optuna study

@@ -659,3 +659,41 @@ def test_a_block_written_as_one_value_says_what_the_block_looks_like(workdir, mo
         err = capsys.readouterr().err
         assert err == f"error: study.yaml: {said}\n", err
         assert set(p.name for p in workdir.iterdir()) == before
+
+
+def test_a_database_host_that_never_answers_is_an_error_in_seconds():
+    """A host that accepts the connection and never answers (a half-open firewall, a frozen
+    server): the storage check said nothing for the driver's 130 s, then stopped. It is one
+    line within about storage.CONNECT_TIMEOUT_S now, the password masked."""
+    import socket
+    import time
+
+    from pipeline import storage
+    from pipeline.errors import UsageError
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)   # accepts (the kernel completes the handshake) and never says a word
+        url = f"postgresql://optuna:secret@127.0.0.1:{silent.getsockname()[1]}/optuna"
+        started = time.monotonic()
+        with pytest.raises(UsageError) as e:
+            storage.check_storage(url)
+        took = time.monotonic() - started
+    assert took < 3 * storage.CONNECT_TIMEOUT_S, took
+    assert "secret" not in str(e.value) and len(str(e.value).splitlines()) == 1, str(e.value)
+
+
+def test_a_database_tracking_uri_that_refuses_us_is_one_line(workdir, env):
+    """A direct postgresql:// tracking URI that cannot be reached (or refuses the password) was two
+    minutes of MLflow's retries and a 190-line traceback: one line now, exit 2, the password
+    masked, nothing written."""
+    from .conftest import free_port
+
+    write_study(workdir / "s.yaml", tiny_study_dict(seeds=1, epochs=1, datasets=[{"name": "wine"}]))
+    uri = f"postgresql://mlflow:secret@127.0.0.1:{free_port()}/mlflow"
+    proc = run_cli(["ablation", "--study", "s.yaml", "--tracking-uri", uri], cwd=workdir, env=env)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("error: --tracking-uri = 'postgresql://mlflow:***@127.0.0.1:") and "cannot be reached" in line
+    assert "secret" not in proc.stdout + proc.stderr
+    assert sorted(p.name for p in workdir.iterdir()) == ["s.yaml"]

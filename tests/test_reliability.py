@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from sqlalchemy.pool import NullPool
 
 from pipeline import grid, joining
+from pipeline import storage as storage_module
 from pipeline.storage import GRACE_S, get_storage
 from pipeline.preparation import optuna_study_name
 from pipeline.runtime import worker_pid
@@ -447,6 +448,44 @@ def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, 
     assert "postgres@" not in html or "***" not in html  # no password to mask here; nothing leaked
 
 
+def test_a_paused_worker_does_not_train_a_population_taken_over_meanwhile(workdir, env):
+    """A worker paused (SIGSTOP) with its next population popped ahead, which another worker took
+    over meanwhile: on waking it trained those cells anyway (11 s of a QA audit's 500 epochs,
+    their curves on runs tagged untrained) and then dropped the results. It leaves them now, and
+    trains the cells again as their next attempt."""
+    from mlflow import MlflowClient
+
+    from .test_faults import stopped_itself
+
+    write_study(workdir / "p.yaml", tiny_study_dict(name="pause", seeds=2, epochs=2, arms=["none", "l2"],
+                                                    datasets=[{"name": "wine"}], execution={"population_size": 2}))
+    storage = f"journal:{workdir / 'optuna.journal'}"
+    common = ["--study", "p.yaml", "--storage", storage]
+    assert run_cli(["enqueue", *common], cwd=workdir, env=env).returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "worker", *common], cwd=workdir, text=True,
+                            env={**env, "PIPELINE_FAILPOINT": "mark_training:2:stop"},   # before the second population
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        stopped_itself(proc)
+        study = load_study(workdir / "p.yaml")
+        ostudy = optuna.load_study(study_name=optuna_study_name(study, study.plans[0]), storage=get_storage(storage))
+        ahead = [t for t in ostudy.get_trials(states=(TrialState.RUNNING,)) if "training_started" not in t.user_attrs]
+        assert len(ahead) == 2
+        for t in ahead:   # what another worker's reaper does to a paused worker's trials
+            ostudy._storage.set_trial_user_attr(t._trial_id, "fail_reason", "worker died")
+            ostudy._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    for t in ahead:   # popped ahead, never trained: no curve on their runs
+        assert client.get_metric_history(t.user_attrs["mlflow_run_id"], "train_loss") == []
+    ostudy = optuna.load_study(study_name=ostudy.study_name, storage=get_storage(storage))
+    done = [t for t in ostudy.get_trials() if t.state == TrialState.COMPLETE]
+    assert len(done) == 4 and {t.user_attrs["attempt"] for t in done} == {1, 2}
+
+
 def test_a_paused_worker_whose_trials_were_taken_over_carries_on(workdir, env, monkeypatch):
     """A worker paused past the grace period (SIGSTOP, a suspended laptop) finds that another
     worker failed its trials meanwhile. It must not crash, and must not leave a FINISHED run for
@@ -628,6 +667,15 @@ def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
         assert not (workdir / "mlflow.db").exists()
         ostudy = optuna.load_study(study_name=ostudy.study_name, storage=get_storage(storage))
         assert [(t.number, t.state) for t in ostudy.get_trials()] == before   # nothing popped
+    # an enqueue as a status check, from another folder without --tracking-uri (or with another store):
+    # refused before it rewrote the shared study's store and experiment (workers then wrote elsewhere)
+    attrs = dict(ostudy.user_attrs)
+    for flags, said in (([], "(no --tracking-uri given): no MLflow store there"),
+                        (["--tracking-uri", other], "this MLflow store does not hold the study's runs")):
+        proc = run_cli(["enqueue", *common, *flags], cwd=workdir, env=env)
+        assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert not (workdir / "mlflow.db").exists()
+        assert optuna.load_study(study_name=ostudy.study_name, storage=get_storage(storage)).user_attrs == attrs
     # another engine joins (the engine is not the configuration), with a note on what it risks
     reference = load_study(write_study(workdir / "ref.yaml", tiny_study_dict(
         name="team", seeds=2, epochs=1, arms=["none", "l2"], datasets=[{"name": "wine"}],
@@ -752,6 +800,30 @@ def test_processes_opening_a_fresh_postgresql_storage_at_once_all_open_it(tmp_pa
     gate.touch()
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert all(p.returncode == 0 for p in procs), [e[-1500:] for e in errors if e]
+
+
+def test_a_silent_workers_other_population_is_taken_over_with_the_first(tmp_path):
+    """A worker holds two populations (one training, one popped ahead), each beating on its own
+    clock. Once one has been silent past the grace period, the worker is gone: its other
+    population, two beats missed but not yet the grace period, was taken over half a minute later
+    in a second round (a QA audit: +10 s, then +41 s). Now both at once; another worker's trials
+    as silent as that second population, and the dead worker's population that still beats, stay."""
+    import sqlalchemy
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    storage = get_storage(url)
+    ostudy = optuna.create_study(study_name="beats", storage=storage)
+    trials = {}
+    for name, worker, silent_s in (("training", "elsewhere:1:a", 40), ("ahead", "elsewhere:1:a", 20),
+                                   ("beating", "elsewhere:1:a", 0), ("other", "elsewhere:2:b", 20)):
+        trials[name] = ostudy.ask()
+        storage.set_trial_user_attr(trials[name]._trial_id, "worker", worker)
+        storage.record_heartbeat(trials[name]._trial_id)
+        with storage.engine.begin() as conn:   # its last beat, silent_s ago by the database's clock
+            conn.execute(sqlalchemy.text(f"UPDATE trial_heartbeats SET heartbeat = datetime('now', '-{silent_s} seconds') "
+                                         f"WHERE trial_id = {trials[name]._trial_id}"))
+    dead = sorted(t.number for t in grid.dead_trials(ostudy))
+    assert dead == sorted(trials[n].number for n in ("training", "ahead"))
 
 
 def test_silence_while_the_storage_was_away_is_no_sign_of_death(tmp_path, capsys, monkeypatch):
@@ -926,10 +998,13 @@ def test_a_worker_paused_inside_a_transaction_holds_no_other_worker_up(postgres,
     assert [t.state for t in ostudy.get_trials()] == [TrialState.RUNNING]
 
 
-def test_a_pooler_that_refuses_the_session_option_still_connects(capsys):
+@pytest.mark.parametrize("pool_mode", ["session", "transaction"])
+def test_a_pooler_that_refuses_the_session_option_still_connects(pool_mode, capsys):
     """PgBouncer (as Neon's and Supabase's poolers) refuses startup options it does not know, and
     the storage asks every PostgreSQL session for idle_in_transaction_session_timeout: through a
-    real PgBouncer the storage connects without it, says so in one line, and works."""
+    real PgBouncer the storage connects without it, says so in one line, and works. In transaction
+    mode too, with two clients: psycopg's prepared statements ("_pg3_0") met on a server session
+    the pooler handed the other client, and workers crashed; behind a pooler none are prepared."""
     import shutil
     import socket
 
@@ -942,7 +1017,7 @@ def test_a_pooler_that_refuses_the_session_option_still_connects(capsys):
         port = free_port()
         ini = pg.dir / "pgbouncer.ini"
         ini.write_text(f"[databases]\n* = host=127.0.0.1 port={pg.port} user=postgres\n[pgbouncer]\n"
-                       f"listen_addr = 127.0.0.1\nlisten_port = {port}\nauth_type = any\npool_mode = session\n"
+                       f"listen_addr = 127.0.0.1\nlisten_port = {port}\nauth_type = any\npool_mode = {pool_mode}\n"
                        f"unix_socket_dir =\nlogfile = {pg.dir / 'pgbouncer.log'}\n")
         if pg.as_user:   # as root, PgBouncer runs as postgres (it refuses root), as the server does
             subprocess.run(["chown", "postgres", str(ini)], check=True)
@@ -956,8 +1031,11 @@ def test_a_pooler_that_refuses_the_session_option_still_connects(capsys):
             storage = get_storage(f"postgresql://postgres@127.0.0.1:{port}/optuna")
             assert "refuses the option idle_in_transaction_session_timeout" in capsys.readouterr().err
             ostudy = optuna.create_study(study_name="pooled", storage=storage)
-            ostudy.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
-            assert [t.state for t in ostudy.trials] == [TrialState.COMPLETE] * 2
+            other = optuna.load_study(study_name="pooled", storage=storage_module._storage(storage.url))   # another client
+            for _ in range(8):   # past psycopg's prepare_threshold (5) on both, in turns
+                for s in (ostudy, other):
+                    s.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+            assert [t.state for t in ostudy.trials] == [TrialState.COMPLETE] * 16
         finally:
             proc.terminate()
             proc.wait(timeout=10)

@@ -2,6 +2,7 @@
 undecided and what would decide them, from per-seed values (no training needed)."""
 
 import dataclasses
+from collections import Counter
 import math
 import re
 
@@ -1853,7 +1854,7 @@ def test_an_arm_whose_every_seed_failed_is_named_in_the_answer():
 def test_in_short_does_not_promise_that_more_seeds_decide():
     """"9 comparisons are still undecided: more seeds would tell" promised what each comparison gives
     a chance of (52% to 84% in the default study)."""
-    assert short_answer._open_counts(9, 0, 0) == [
+    assert short_answer._open_counts(Counter(undecided=9)) == [
         "9 comparisons are still undecided: more seeds could decide them (each comparison says how many, and how "
         "likely)."]
 

@@ -327,7 +327,9 @@ def dead_trials(ostudy: optuna.Study) -> list[FrozenTrial]:
     ages, calm = heartbeat_ages(ostudy), answering_for(ostudy)
     if ages and all(min(age, calm) > GRACE_S for age in ages.values()):
         time.sleep(SECOND_LOOK_S)
-        ages, running = heartbeat_ages(ostudy), ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        # the trials before their beats, as above: one popped in between has a beat to read
+        running = ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        ages = heartbeat_ages(ostudy)
     dead = []
     for t in running:
         age = ages.get(t._trial_id)

@@ -307,15 +307,36 @@ def runs_with_tags(client: MlflowClient, tags: dict[str, str]) -> Optional[list[
     return list(runs.values())
 
 
+SETTLE_S = 5.0   # a store file this recently written may be one another process is creating
+
+
+def _left_behind(path) -> tuple[list[str], int]:
+    """(the `_alembic_tmp_` tables in a SQLite file, how many rows it holds beyond an empty store's:
+    the migration's version, the Default experiment and the default workspace); ([], 0) for a file
+    that is not SQLite or is locked past a minute."""
+    import sqlite3
+    from contextlib import closing
+
+    try:
+        with closing(sqlite3.connect(path, timeout=60)) as db:   # not read-only: a hot journal is rolled back first, as MLflow would
+            tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            if not (left := sorted(t for t in tables if t.startswith("_alembic_tmp_"))):
+                return [], 0   # the usual case: no row counted (a big store's metrics would take seconds)
+            rows = {t: db.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables if t != "alembic_version"}
+    except sqlite3.Error:
+        return [], 0
+    return left, sum(rows.values()) - sum(min(rows.get(t, 0), 1) for t in ("experiments", "workspaces"))   # the defaults
+
+
 def recover_interrupted_creation(uri: str) -> Optional[str]:
     """A SQLite store whose creation a killed process cut short (kill -9 in the ~3 s MLflow takes
     to create and migrate its tables): MLflow's migration left a table `_alembic_tmp_<name>` behind,
     and every later command stopped on "table _alembic_tmp_... already exists". A store that holds
-    no run and no experiment but Default, nothing a user could lose, is moved aside (to
-    `<file>.interrupted`) for MLflow to create afresh; the note that says so is returned. A store
-    with runs (an upgrade cut short) is left as it is, with one line on what to do (UsageError).
+    no row but the migration's version and the Default experiment, nothing a user could lose, is
+    moved aside (to `<file>.interrupted`, or .interrupted.1, ...) for MLflow to create afresh; the
+    note that says so is returned. A store with anything in it (an upgrade cut short) is left as it
+    is, with one line on what to do (UsageError).
     None where there is nothing to recover: not SQLite, no file yet, or no table left behind."""
-    import sqlite3
     from pathlib import Path
 
     from sqlalchemy.engine import make_url
@@ -327,20 +348,18 @@ def recover_interrupted_creation(uri: str) -> Optional[str]:
     path = Path(make_url(uri).database or "")
     if not path.name or not path.is_file():
         return None
-    with sqlite3.connect(path) as db:   # not read-only: a hot journal is rolled back first, as MLflow would
-        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        left = sorted(t for t in tables if t.startswith("_alembic_tmp_"))
-        if not left:
-            return None
-        def count(table: str) -> int:
-            return db.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0] if table in tables else 0
-        held = count("runs") + max(count("experiments") - 1, 0) + count("registered_models")
+    left, held = _left_behind(path)
+    if left and (young := time.time() - path.stat().st_mtime) < SETTLE_S:
+        time.sleep(SETTLE_S - young)   # another process may be creating it right now (`make ui` beside a run)
+        left, held = _left_behind(path)
+    if not left:
+        return None
     if held:
         raise UsageError(f"the MLflow store {path} was left mid-upgrade by a process stopped while MLflow migrated its "
                          f"tables (it left {', '.join(left)} behind); back the file up, then drop "
                          f"{'that table' if len(left) == 1 else 'those tables'} where the table of the same name without "
                          "_alembic_tmp_ exists (sqlite3), and rerun")
-    aside = path.with_name(path.name + ".interrupted")
+    aside = next(p for n in range(1000) if not (p := path.with_name(path.name + ".interrupted" + (f".{n}" if n else ""))).exists())
     for suffix in ("-journal", "-wal", "-shm", ""):   # a journal left beside a new store would be applied to it
         if (side := path.with_name(path.name + suffix)).exists():
             side.replace(aside.with_name(aside.name + suffix))

@@ -239,7 +239,8 @@ def note_seeds_added(study: Study, ostudy, trials: list, looks_before: Optional[
     if not study.adaptive and before != len(study.seeds):
         ostudy.set_user_attr(rt.STUDY_FILE_SEEDS, len(study.seeds))
     more_fixed = not study.adaptive and before is not None and len(study.seeds) > before
-    if not more_fixed and not (looks_before and looks_before != study.looks()):
+    # a design that reaches past the old one's last look (not another step, nor a lower max)
+    if not more_fixed and not (looks_before and study.looks()[-1] > looks_before[-1]):
         return
     tried, done = set(), set()
     for t in trials:

@@ -149,12 +149,12 @@ def paired_test(arm: Sequence[float], baseline: Sequence[float], higher_is_bette
     if n < 2:
         return Paired(n, float(d.mean()) if n else math.nan, math.nan, math.nan, math.nan, math.nan,
                       math.nan, min_wilcoxon_p(n), baseline_mean=float(b.mean()) if n else math.nan)
-    own = float(d.std(ddof=1))
-    scale = max(float(np.abs(a).max()), float(np.abs(b).max()), 1e-300)
-    mean = float(d.mean())
-    if own <= FLOAT_NOISE * scale:
+    own, mean = float(d.std(ddof=1)), float(d.mean())
+    # each pair by its own size: a diverged seed's 5e4 on both sides does not make the others' 0.02 noise
+    noise = FLOAT_NOISE * np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-300)
+    if np.all(np.abs(d - mean) <= noise):
         own = 0.0   # 0.95 - 0.93 and 0.93 - 0.91 differ in the 17th digit: one difference, not a tiny spread
-        mean = 0.0 if abs(mean) <= FLOAT_NOISE * scale else mean   # and noise around zero is no difference
+        mean = 0.0 if np.all(np.abs(d) <= noise) else mean   # and noise around zero is no difference
     sd, floored = max(own, resolution), resolution > own
     if sd == 0:
         # the same difference on every seed, in a metric without a step to floor the spread (ROC AUC,

@@ -63,6 +63,7 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
 
         return BatchingJournalStorage(JournalFileBackend(url[len(JOURNAL_PREFIX):]))
     import sqlalchemy.exc as sa
+    from sqlalchemy.engine import make_url
 
     # pool_pre_ping: a pooled connection that a database restart broke is replaced, not used.
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else \
@@ -81,7 +82,8 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
             # and without prepared statements: a pooler in transaction mode hands the next transaction
             # another server session, where psycopg's "_pg3_0" already exists (workers crashed)
             args = {k: v for k, v in engine_kwargs["connect_args"].items() if k != "options"}
-            engine_kwargs = {**engine_kwargs, "connect_args": {**args, "prepare_threshold": None}}
+            unprepared = {"prepare_threshold": None} if make_url(url).get_dialect().driver == "psycopg" else {}   # psycopg 3's
+            engine_kwargs = {**engine_kwargs, "connect_args": {**args, **unprepared}}
         except (sa.IntegrityError, sa.ProgrammingError):
             # two processes creating Optuna's tables in a fresh database at once (two enqueues, a
             # Kubernetes Job's pods): the slower one's CREATE collides; the tables exist on a retry

@@ -56,9 +56,8 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
                 trials, beat = upcoming.result()
                 # marked on this thread, before training starts (the bookkeeper may still be recording the last
                 # population): a death from here on counts as an attempt of these cells (lifecycle.spent_attempt),
-                # not of the next ones popped ahead. None marked: all taken over while this worker was paused
-                if trials and not any(_mark_training(cells.ostudy, trials)):
-                    trials = []
+                # not of the next ones popped ahead. Those not marked were taken over while this worker was paused
+                trials = [t for t, marked in zip(trials, _mark_training(cells.ostudy, trials) if trials else []) if marked]
             current, upcoming = (trials, beat), None
             if not trials:
                 current = None

@@ -812,6 +812,11 @@ def test_a_rerun_with_nothing_new_keeps_the_report(built, tmp_path):
     with_pdf = run_cli(command[:-3] + ["--reports-dir", str(tmp_path)], cwd=work, env=env)
     assert with_pdf.returncode == 0 and "kept as it is" not in with_pdf.stderr
     assert (tmp_path / "rep/report.pdf").read_bytes().startswith(b"%PDF") and html.stat().st_mtime_ns > stamp
+    # under `mlflow run --experiment-name rep`, whose project run is the rerun's root: the kept files go to it
+    project = client.create_run(client.get_experiment_by_name("rep").experiment_id).info.run_id
+    under = run_cli(command[:-3] + ["--reports-dir", str(tmp_path)], cwd=work, env={**env, "MLFLOW_RUN_ID": project})
+    assert under.returncode == 0 and "kept as it is" in under.stderr, under.stderr[-2000:]
+    assert {f.path for f in client.list_artifacts(project, "report")} >= {"report/report.html", "report/trials.csv"}
 
 
 def test_the_summary_says_a_repeated_note_once():

@@ -385,3 +385,7 @@ def test_results_equal_but_for_float32_rounding_are_one_result():
     p = stats.paired_test(arm, none, higher_is_better=False, rope=0.01)
     assert p.sd == 0 and p.mean_diff == 0 and p.same_every_seed and p.identical
     assert p.p_tost == 0.5 ** 3 and math.isnan(p.p_equivalent)
+    # each pair by its own size: one seed diverged alike on both sides (5e4) leaves the others' spread as it is
+    q = stats.paired_test([.10, .12, .09, .11, .13, 5e4], [.11, .10, .095, .125, .10, 5e4], higher_is_better=False, rope=.01)
+    assert q.sd == pytest.approx(float(np.std([-.01, .02, -.005, -.015, .03, 0], ddof=1)), rel=1e-6)
+    assert not q.same_every_seed

@@ -1942,3 +1942,37 @@ def test_in_short_does_not_promise_more_seeds_past_the_adaptive_maximum():
         assert v.stopped == ("maximum reached" if looks[-1] == 6 else "more seeds to come")
         short = " ".join(short_answer.in_short([v], short_answer.mean_values(results)))
         assert said in short and ("more seeds could decide" in short) == (looks[-1] == 9), short
+
+
+def test_a_seed_design_change_is_recorded_only_where_it_reaches_past_the_old_one():
+    """The optional-stopping record (seeds_added_after) for a study file's seed design changed once
+    results were in: a design that reaches past the old one's last look (more fixed seeds, adaptive
+    turned into more fixed seeds, a higher max) is recorded with the seeds done then; another step
+    or a lower max adds no seed the old design had not planned, and is not."""
+    import optuna
+
+    from pipeline import runtree as rt
+    from pipeline.preparation import note_seeds_added
+    from pipeline.study import build_study
+
+    from .conftest import tiny_study_dict
+
+    def recorded(before_seeds, after_seeds, done: int):
+        ostudy = optuna.create_study()
+        for seed in range(done):
+            ostudy.add_trial(optuna.trial.create_trial(value=0.9, user_attrs={rt.CELL_ARM: "none", rt.CELL_SEED: seed}))
+        before = build_study(tiny_study_dict(seeds=before_seeds, datasets=[{"name": "wine"}]), "s.yaml")
+        if not before.adaptive:
+            ostudy.set_user_attr(rt.STUDY_FILE_SEEDS, len(before.seeds))
+        after = build_study(tiny_study_dict(seeds=after_seeds, datasets=[{"name": "wine"}]), "s.yaml")
+        note_seeds_added(after, ostudy, ostudy.get_trials(), before.looks())
+        return ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER)
+
+    adaptive = {"start": 3, "step": 3, "max": 12}
+    assert recorded(3, 6, 3) == [3]
+    assert recorded(adaptive, 16, 12) == [12]
+    assert recorded(adaptive, {**adaptive, "max": 18}, 6) == [6]
+    assert recorded(3, adaptive, 3) == [3]
+    assert recorded(adaptive, {**adaptive, "step": 2}, 6) is None
+    assert recorded(adaptive, {**adaptive, "max": 9}, 6) is None
+    assert recorded(6, 6, 6) is None

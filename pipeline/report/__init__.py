@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import shutil
 import sys
@@ -54,14 +55,14 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
         print(f"note: {note}", file=sys.stderr, flush=True)
     if data.runs.empty:
         return []
-    study_view = record and say_verdicts   # `report` of the study itself (not a --seeds view): as `ablation` prints
     record = record and not collect.interim_note(data)   # an unfinished study's verdicts are not its answer
+    study_view = record and say_verdicts   # the study's own recorded answer, not a view or an interim look
     out = Path(out_dir) / study.report_folder
     digest = inputs_digest(data, pdf)
     if reuse and (kept := _unchanged_report(out, digest, pdf)):
         print(f"note: nothing the report is built from changed since {out / 'report.html'} was built: kept as it is "
               "(`python -m pipeline report` rebuilds it)", file=sys.stderr, flush=True)
-        for p in kept if record and root_run_id and not tracker.owns_root() else []:   # ours is deleted (cli)
+        for p in kept if record and root_run_id and root_run_id == os.environ.get("MLFLOW_RUN_ID") else []:   # mlflow run's
             tracker.log_artifact(root_run_id, str(p), "report")
         return kept
     results = analysis.analyze(data)

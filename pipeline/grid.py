@@ -69,13 +69,18 @@ def cell_of(trial: FrozenTrial) -> Optional[tuple[str, int, str]]:
     return None
 
 
+def full_cell(cell: tuple) -> tuple[str, int, str]:
+    """A grid cell as (arm, seed, variant): Study.grid_cells gives (arm, seed) for an arm's own point."""
+    return cell if len(cell) == 3 else (*cell, "")
+
+
 def enqueue_missing(ostudy: optuna.Study, cells: list[tuple], max_retries: int,
                     spent_attempt: Callable[[FrozenTrial], bool], trials: Optional[list] = None) -> tuple[int, list]:
     """Enqueue every cell ((arm, seed) or (arm, seed, variant)) with no COMPLETE, WAITING or
     RUNNING trial and fewer than 1 + max_retries failures that `spent_attempt` counts (lifecycle's:
     not a stop, not a death before training). Returns (number enqueued, cells given up on).
     `trials`: the study's, when the caller has just read them."""
-    cells = [c if len(c) == 3 else (*c, "") for c in cells]
+    cells = [full_cell(c) for c in cells]
     trials = ostudy.get_trials(deepcopy=False) if trials is None else trials
     by_cell: dict[tuple[str, int, str], list[TrialState]] = {}
     spent: dict[tuple[str, int, str], int] = {}

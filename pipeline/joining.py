@@ -148,10 +148,9 @@ def study_tracker(study: Study, storage: str, tracking: str | None) -> Tracker:
     where the study's runs are in another one: an enqueue run as a status check from another folder
     without --tracking-uri rewrote the shared study's experiment and store, and workers started
     after it wrote their runs into another study's experiment. As joined_tracker checks a worker."""
-    names = set(optuna.get_all_study_names(get_storage(storage)))
     for plan in study.plans:
-        name = grid.study_name(study.name, plan.label, plan.config_hash)
-        if name in names and (ostudy := grid.load_existing(storage, name)) and ostudy.user_attrs.get(rt.STUDY_PARENT_RUN):
+        ostudy = grid.load_existing(storage, grid.study_name(study.name, plan.label, plan.config_hash))
+        if ostudy is not None and ostudy.user_attrs.get(rt.STUDY_PARENT_RUN):
             return joined_tracker(tracking, ostudy)   # one dataset's parent is enough: they share the store
     return Tracker(tracking)
 

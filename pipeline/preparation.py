@@ -186,7 +186,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
     ensure_parent(ctx, plan, data, ostudy, owned)
     if (seen := ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER)) and (parent := ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)):
         ctx.tracker.set_tags(parent, {rt.SEEDS_ADDED_AFTER: json.dumps(seen)})   # the report reads it there
-    return len(given_up), sum((c if len(c) == 3 else (*c, "")) in done for c in cells), len(cells)
+    return len(given_up), sum(grid.full_cell(c) in done for c in cells), len(cells)
 
 
 def _say_looks_changed(study: Study, plan: DatasetPlan, ostudy) -> Optional[list[int]]:

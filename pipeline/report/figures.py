@@ -25,7 +25,8 @@ import pandas as pd
 from .. import arms, metric_numbers, path_summary, stats, verdicts
 from ..task import METRICS
 from ..words import and_list
-from . import path_figure
+from .path_figure import LINE_STYLES
+from .path_figure import draw as draw_paths
 from .collect import ReportData
 
 SCOPES = ("dataset", "study", "size-group")
@@ -304,7 +305,7 @@ def tuning_figure(ctx: FigureContext, d: dict):
         vals = t["objective"].where(t["status"] == "FINISHED")
         best = (vals.cummax() if d["hib"] else vals.cummin()).ffill()
         ax.step(t["number"], best, where="post", label=arms.label(arm), color=ctx.color(arm),
-                linestyle=path_figure.LINE_STYLES[n % len(path_figure.LINE_STYLES)])
+                linestyle=LINE_STYLES[n % len(LINE_STYLES)])
     ax.set_title("best validation metric so far", fontsize=8)
     ax.set_xlabel("tuning trial", fontsize=7)
     ax.set_ylabel(f"validation {d['metric']}", fontsize=7)
@@ -499,7 +500,7 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
     seeds; log axis for L1/L2, p for dropout): the test metric, the train-test gap and what the
     strength does to the weights (L1: the share of |w| < 1e-3; else the weights' norm), none as a
     band, the strength selected on validation (star) and the strongest within one SE of it (diamond)."""
-    fig = path_figure.draw(ctx, d)
+    fig = draw_paths(ctx, d)
     return None if fig is None else _png(fig)
 
 

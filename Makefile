@@ -11,6 +11,10 @@ STUDY ?= studies/default.yaml
 EXPERIMENT ?= $(or $(shell sed -n -E 's/^name:[[:space:]]*["'"'"']?([^"'"'"'\#[:space:]]+).*/\1/p' $(STUDY) 2>/dev/null | head -n1),default-ablation)
 PORT ?= 5000
 export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
+# another PORT: the links the pipeline prints and writes into reports open the UI there
+ifneq ($(PORT),5000)
+export PIPELINE_UI_URL ?= http://127.0.0.1:$(PORT)
+endif
 
 .PHONY: setup ablation test test-fast ui dashboard bench report clean
 
@@ -41,7 +45,7 @@ test-fast: setup
 # ("'SqlUserRoleAssignment' is not defined" in its log). See README.
 UI_URL := http://127.0.0.1:$(PORT)
 ui: setup
-	@echo "Open the link the ablation printed last (the study's overview; it assumes port 5000 unless PIPELINE_UI_URL is set), or $(UI_URL)/#/?workflowType=machine_learning for every experiment (MLflow 3 opens experiments in its GenAI view otherwise: choose 'Model training' at the top left)"
+	@echo "Open the link the ablation printed last (the study's overview; on port 5000 unless it ran with the same PORT or PIPELINE_UI_URL), or $(UI_URL)/#/?workflowType=machine_learning for every experiment (MLflow 3 opens experiments in its GenAI view otherwise: choose 'Model training' at the top left)"
 	@(for i in $$(seq 120); do curl -sf $(UI_URL)/health >/dev/null && break; sleep 1; done; \
 	  curl -sf -X POST -H 'Content-Type: application/json' -d '{"experiment_ids": ["0"], "max_results": 1}' \
 	    $(UI_URL)/ajax-api/2.0/mlflow/runs/search >/dev/null) &

@@ -124,7 +124,7 @@ def _ui_command(uri: str) -> Optional[str]:
     and gigabytes, for a user who ran the pipeline in one of their own). None where the links open a server of its own (the tracking server, or $PIPELINE_UI_URL's)."""
     from .runtime import mask_credentials
     from .tracking import tracking_uri
-    from .ui_links import links_are_local, ui_command
+    from .ui_links import LOCAL_PORT, links_are_local, local_port, ui_base, ui_command
 
     if not links_are_local(uri):
         return None
@@ -136,7 +136,9 @@ def _ui_command(uri: str) -> Optional[str]:
     shown = masked + (" (password masked)" if masked != command else "")
     makefile = Path("Makefile").read_text(errors="replace") if Path("Makefile").is_file() else ""
     made = Path(".venv/.installed").is_file()   # the Makefile's setup stamp
-    return shown + (" (or: make ui)" if uri == tracking_uri() and made and re.search(r"(?m)^ui:", makefile) else "")
+    port = local_port(ui_base(uri))
+    make = "make ui" + (f" PORT={port}" if port != LOCAL_PORT else "")
+    return shown + (f" (or: {make})" if uri == tracking_uri() and made and re.search(r"(?m)^ui:", makefile) else "")
 
 
 def _discard_empty_root(ctx, changed: Sequence[str] = ()) -> None:

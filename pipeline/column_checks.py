@@ -15,7 +15,7 @@ from typing import Optional
 import numpy as np
 import pandas as pd
 
-from .written_numbers import MARKER_SHARE, as_number, is_text, markers_among_numbers, number_pairs, numbers_not_read
+from .written_numbers import MARKER_SHARE, as_number, is_text, markers_among_numbers, number_pairs, numbers_not_read, partly_numbers
 
 MAX_CLASSES_FOR_AUTO = 20   # an integer target with at most this many values is a class label
 
@@ -85,6 +85,8 @@ def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
     digits = [c for c in frame.columns if may_be_numbers(frame[c])]
     record["numbers_not_read"] = numbers_not_read(frame[digits])
     record["markers_among_numbers"] = {c: found for c in digits if (found := markers_among_numbers(frame[c]))}
+    said = record["numbers_not_read"].keys() | record["markers_among_numbers"].keys()
+    record["partly_numbers"] = {c: found for c in digits if c not in said and (found := partly_numbers(frame[c]))}
     variants = {c: case_variants(frame[c]) for c in frame.columns if is_text(frame[c])}
     record["case_variants"] = {c: v for c, v in variants.items() if v}
     record["misspelt_values"] = {c: found for c in frame.columns if is_text(frame[c]) and (found := misspelt(frame[c]))}

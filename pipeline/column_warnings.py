@@ -145,6 +145,12 @@ def _missing_number_warnings(record: dict) -> list[str]:
                    "too many to be read as missing unasked, so it reads as categories, not numbers; if "
                    f"{'it means' if len(found['markers']) == 1 else 'they mean'} missing: preprocess.missing_values: "
                    f"{{{yaml_key(c)}: [{words}]}}.")
+    for c, found in record.get("partly_numbers", {}).items():
+        words = ", ".join(json.dumps(m, ensure_ascii=False) for m in found["common"])
+        out.append(f"Column {c!r} is {found['share']:.0%} numbers (like {found['example']!r}) and {found['others']:,} other "
+                   f"values ({words}{', ...' if found['others'] > len(found['common']) else ''}), so it reads as categories, "
+                   "one per distinct number: if the other values mean missing, list them under "
+                   f"preprocess.missing_values: {{{yaml_key(c)}: [...]}} to read the column as numbers; else drop it or split it in the file.")
     return out
 
 
@@ -156,7 +162,7 @@ def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
                    + "; ".join(" / ".join(map(repr, v)) for v in variants[:3]) + (", ..." if len(variants) > 3 else "")
                    + "; write them one way in the file if they are the same.")
     for c, distinct in record["wide_categorical_columns"].items():
-        if c in record.get("numbers_not_read", {}) or c in record.get("markers_among_numbers", {}):
+        if any(c in record.get(k, {}) for k in ("numbers_not_read", "markers_among_numbers", "partly_numbers")):
             continue   # ordinal codes of numbers would be wrong advice: the file (or missing_values) needs the fix above
         out.append(f"Column {c!r} has {distinct} distinct values in {len(y)} rows: one-hot encoding makes up to "
                    f"{distinct} columns; consider preprocess.categorical: ordinal or dropping it.")

@@ -145,7 +145,9 @@ def retry_failed(ostudy: optuna.Study, max_retries: int, retry_now: Callable[[Fr
     whose: dict[str, set[str]] = {}
     for c in set(cells) - set(given_up):
         attrs = latest[c].user_attrs
-        whose.setdefault(attrs.get(rt.WORKER, "?"), set()).add(attrs.get(rt.TRIAL_FAIL_REASON, "?"))
+        # a trial failed before a worker put its name on it (popped ahead, its worker gone): named so
+        whose.setdefault(attrs.get(rt.WORKER, "a worker that had not named itself yet"), set()).add(
+            attrs.get(rt.TRIAL_FAIL_REASON, "no reason recorded"))
     return added, whose, given_up, [c for c in cells if c not in set(given_up)]
 
 

@@ -135,9 +135,19 @@ def joined_tracker(tracking: str | None, ostudy: optuna.Study) -> Tracker:
     if _local_store_missing(uri):
         raise UsageError(f"{given}: no MLflow store there, and the study's runs are in another one{hint}; pass the "
                          "--tracking-uri the enqueue used")
+    from mlflow.exceptions import MlflowException
+
     tracker = Tracker(tracking)
     parent = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)
-    if parent is not None and not tracker.has_run(parent):
+    try:
+        held = parent is None or tracker.has_run(parent)
+    except MlflowException as e:   # a proxy that wants credentials is not a store without the runs
+        said = " ".join((str(e).strip().splitlines() or [""])[0].split())
+        refused = e.error_code in ("PERMISSION_DENIED", "UNAUTHENTICATED")
+        raise UsageError(f"{given}: reading the study's parent run {parent} failed ({e.error_code}: "
+                         f"{mask_credentials(said)[:160]})" + ("; check the credentials MLflow sends (MLFLOW_TRACKING_USERNAME "
+                         "and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)" if refused else "")) from None
+    if not held:
         raise UsageError(f"{given}: this MLflow store does not hold the study's runs (its parent run {parent}){hint}; "
                          "pass the --tracking-uri the enqueue used")
     return tracker

@@ -72,13 +72,15 @@ def queue_state(ctx: RunContext, data: dict) -> tuple[int, int, list[float]]:
 # --- finish ----------------------------------------------------------------------------------
 
 def finish_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, status: str = "FINISHED") -> None:
-    """End the dataset's parent run once no cell is waiting or running (any worker may do it)."""
+    """End the dataset's parent run once no cell is waiting or running, nor due for a retry (any
+    worker may do it): a SIGTERMed worker's cells, failed just now, are enqueued again first (a
+    parent closed before them gave a report built meanwhile a verdict without them)."""
     with ctx.clock("bookkeeping"):
         ostudy = open_dataset_study(ctx, ctx.study, plan, data)
         parent_id = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)
         if parent_id is not None:   # this worker's trial summaries, also when others still train
             ctx.tracker.flush_summaries(parent_id)
-        if parent_id is not None and (status != "FINISHED" or not grid.busy(ostudy)):
+        if parent_id is not None and (status != "FINISHED" or not (grid.busy(ostudy) or worker.retried(ctx, ostudy))):
             ctx.tracker.end_if_running(parent_id, status)
 
 

@@ -38,7 +38,7 @@ def check_tracking_reachable(uri: str) -> None:
     import urllib.request
 
     try:
-        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5).read()
+        urllib.request.urlopen(_as_mlflow_asks(uri.rstrip("/") + "/health"), timeout=5).read()
     except urllib.error.HTTPError as e:   # something answers there, but not as an MLflow server does
         if e.code in (401, 403):   # a proxy in front of it that wants credentials
             raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the server refuses us (HTTP {e.code} at "
@@ -58,7 +58,7 @@ def _check_database_answers(uri: str) -> None:
     and a long traceback. Its reply to the connection is enough: MLflow creates its tables itself."""
     import sqlalchemy
 
-    from .storage import CONNECT_TIMEOUT_S
+    from .storage import CONNECT_TIMEOUT_S, driver_missing
 
     args = {"connect_timeout": CONNECT_TIMEOUT_S} if uri.startswith("postgresql") and "connect_timeout=" not in uri else {}
     try:
@@ -66,6 +66,8 @@ def _check_database_answers(uri: str) -> None:
         with engine.connect():
             pass
     except Exception as e:
+        if missing := driver_missing(e):
+            raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: {missing}") from None
         said = " ".join((str(getattr(e, "orig", None) or e).strip().splitlines() or [""])[0].split())
         raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the database cannot be reached or refuses us "
                          f"({type(getattr(e, 'orig', None) or e).__name__}: {mask_credentials(said)[:200]})") from None
@@ -91,6 +93,23 @@ def missing_local_store(uri: str) -> Optional[str]:
     return None
 
 
+def _as_mlflow_asks(url: str):
+    """A request for `url` with the credentials MLflow's client sends ($MLFLOW_TRACKING_TOKEN as a
+    bearer token, else $MLFLOW_TRACKING_USERNAME and _PASSWORD as basic auth): a proxy that guards
+    /health too would otherwise refuse this check though MLflow itself gets in."""
+    import base64
+    import os
+    import urllib.request
+
+    headers = {}
+    if token := os.environ.get("MLFLOW_TRACKING_TOKEN"):
+        headers["Authorization"] = f"Bearer {token}"
+    elif user := os.environ.get("MLFLOW_TRACKING_USERNAME"):
+        pair = f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
+        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+    return urllib.request.Request(url, headers=headers)
+
+
 def _check_host_allowed(uri: str) -> None:
     """MLflow 3.5+ servers answer /health to anyone but refuse API calls whose Host header is not
     in their --allowed-hosts (localhost and private IPs by default): a server reached by its
@@ -101,13 +120,18 @@ def _check_host_allowed(uri: str) -> None:
 
     probe = uri.rstrip("/") + "/api/2.0/mlflow/experiments/get-by-name?experiment_name=pipeline-probe"
     try:
-        urllib.request.urlopen(probe, timeout=10).read()
+        urllib.request.urlopen(_as_mlflow_asks(probe), timeout=10).read()
     except urllib.error.HTTPError as e:
         if e.code == 403 and b"Invalid Host header" in e.read():
             host = urlparse(uri).netloc.rsplit("@", 1)[-1]
             raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the MLflow server refuses requests addressed "
                              f"to {host} (403, Invalid Host header); start it with --allowed-hosts {host} (MLflow allows "
                              "localhost and private IP addresses unless told)") from None
+        if e.code in (401, 403):   # /health let us in, the API does not: MLflow's traceback otherwise
+            raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the MLflow server refuses its API to us "
+                             f"(HTTP {e.code} reading an experiment); give MLflow the credentials of a user who may read "
+                             "and write experiments (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or "
+                             "MLFLOW_TRACKING_TOKEN)") from None
     except Exception:
         return   # anything else is MLflow's to report, as before
 

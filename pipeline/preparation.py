@@ -180,6 +180,8 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
                 ostudy.set_user_attr(rt.STUDY_TUNED, tuning.tune_dataset(ctx, plan, data))
     trials = ostudy.get_trials(deepcopy=False)   # read once (a big study's read takes seconds on PostgreSQL)
     note_seeds_added(study, ostudy, trials, looks_before)
+    if not study.view_flags() and looks_before != study.looks():
+        ostudy.set_user_attr(rt.STUDY_LOOKS, study.looks())
     cells = study.grid_cells(seeds_reached(study, trials))
     _, given_up = grid.enqueue_missing(ostudy, cells, study.spec.max_retries, lifecycle.spent_attempt, trials)
     done = {c for c, t in grid.latest_by_cell(trials).items() if t.state == TrialState.COMPLETE}
@@ -193,7 +195,9 @@ def _say_looks_changed(study: Study, plan: DatasetPlan, ostudy) -> Optional[list
     """A note when adaptive seeds' looks (start, step, max) differ from those the dataset's results
     were judged at: each look's α is recomputed over the same seeds, after the data was seen (a
     choice made knowing the answer, which the sequential design's error rate does not cover).
-    Returns the looks recorded before (a fixed study's: its number of seeds), None if none were."""
+    Returns the looks recorded before (a fixed study's: its number of seeds), None if none were;
+    prepare_dataset records the new ones once note_seeds_added has judged the change (a crash
+    between the two lost the record of seeds added after a look)."""
     before, now = ostudy.user_attrs.get(rt.STUDY_LOOKS), study.looks()
     if study.view_flags():   # --seeds: a view of the study, not its design
         return before
@@ -202,8 +206,6 @@ def _say_looks_changed(study: Study, plan: DatasetPlan, ostudy) -> Optional[list
               f"{', '.join(map(str, now))} seeds after results were seen: each look's α is recomputed over the same "
               "seeds, and a design chosen knowing the results is not what the error rate covers; fix start, step "
               "and max before the first run", file=sys.stderr, flush=True)
-    if before != now:
-        ostudy.set_user_attr(rt.STUDY_LOOKS, now)
     return before
 
 
@@ -236,20 +238,20 @@ def note_seeds_added(study: Study, ostudy, trials: list, looks_before: Optional[
     if any(flag == "seeds" for flag, _ in study.overrides):
         return
     before = ostudy.user_attrs.get(rt.STUDY_FILE_SEEDS)
-    if not study.adaptive and before != len(study.seeds):
-        ostudy.set_user_attr(rt.STUDY_FILE_SEEDS, len(study.seeds))
     more_fixed = not study.adaptive and before is not None and len(study.seeds) > before
     # a design that reaches past the old one's last look (not another step, nor a lower max)
-    if not more_fixed and not (looks_before and study.looks()[-1] > looks_before[-1]):
-        return
-    tried, done = set(), set()
-    for t in trials:
-        if (cell := grid.cell_of(t)) is not None:
-            tried.add(cell[1])
-            if t.state == TrialState.COMPLETE:
-                done.add(cell[1])
-    if done and set(study.seeds) - tried:
-        ostudy.set_user_attr(rt.SEEDS_ADDED_AFTER, [*ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER, []), len(done)])
+    if more_fixed or (looks_before and study.looks()[-1] > looks_before[-1]):
+        tried, done = set(), set()
+        for t in trials:
+            if (cell := grid.cell_of(t)) is not None:
+                tried.add(cell[1])
+                if t.state == TrialState.COMPLETE:
+                    done.add(cell[1])
+        seen = ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER, [])
+        if done and set(study.seeds) - tried and seen[-1:] != [len(done)]:   # once per look (a rerun after a crash)
+            ostudy.set_user_attr(rt.SEEDS_ADDED_AFTER, [*seen, len(done)])
+    if not study.adaptive and before != len(study.seeds):   # after the record it decides (a crash between: judged again)
+        ostudy.set_user_attr(rt.STUDY_FILE_SEEDS, len(study.seeds))
 
 
 def ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, owned: bool) -> None:

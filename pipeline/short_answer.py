@@ -47,7 +47,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         if hurt:   # with nothing better, said in the same sentence (not again as "On X, no regularizer helped")
             tail = "" if v.winners else "; no regularizer has helped yet" if open_here else "; no regularizer helped"
             out.append(f"On {v.label}, {' and '.join(map(v.name, hurt))} made it worse{_small_harm(v, hurt)}: "
-                       + "; ".join(f"{v.name(a)} {_change(v.metric, mine, a)}" if len(hurt) > 1 else _change(v.metric, mine, a)
+                       + "; ".join(f"{v.name(a)} {_change(v, mine, a)}" if len(hurt) > 1 else _change(v, mine, a)
                                    for a in hurt) + tail + ".")
         few, far = len(v.arms_with("not enough seeds")), sum((v.paired[a].seeds_needed or 0) > AFFORDABLE_SEEDS for a in v.arms_with("undecided"))
         maxed = v.adaptive and v.stopped == "maximum reached"   # adaptive seeds ran out: no "more seeds could decide"
@@ -123,7 +123,7 @@ def _leanings(v: DatasetVerdicts, mine: dict[str, float]) -> list[str]:
     "still undecided"), either way: a lean worse warns, a lean better is what a user would add seeds
     for. Both are said to be undecided; "" when there is none."""
     def lean(arms_: list[str], way: str) -> tuple[str, str]:
-        changes = "; ".join(f"{v.name(a)} {_change(v.metric, mine, a)}" if len(arms_) > 1 else _change(v.metric, mine, a)
+        changes = "; ".join(f"{v.name(a)} {_change(v, mine, a)}" if len(arms_) > 1 else _change(v, mine, a)
                             for a in arms_)
         return f"{and_list(list(map(v.name, arms_)))} {'leans' if len(arms_) == 1 else 'lean'} {way} so far", changes
 
@@ -167,15 +167,15 @@ def _helped(v: DatasetVerdicts, mine: dict[str, float]) -> list[str]:
                + (f"; {and_list(small)} by less than the ROPE on average" if small else "") + ")") if rest else ""
         out.append(f"On {v.label}, {v.name(first)} helped"
                    + (", by less than the ROPE on average" if mean_within_rope(v.paired[first]) else "")
-                   + f": {_change(v.metric, mine, first)}{too}.")
+                   + f": {_change(v, mine, first)}{too}.")
     back, less = [a for a in undid if a not in v.below_chance], [a for a in undid if a in v.below_chance]
     if back:   # back at the constant's level (and those that only lessened it, named)
         out.append(f"On {v.label}, {and_list(list(map(v.name, back)))} undid none's overfitting: "
-                   f"{_change(v.metric, mine, back[0])}, about what always predicting {constant_prediction(v)} "
+                   f"{_change(v, mine, back[0])}, about what always predicting {constant_prediction(v)} "
                    "scores, not better" + (f" ({and_list(list(map(v.name, less)))} lessened it)" if less else "") + ".")
     elif less:
         out.append(f"On {v.label}, {and_list(list(map(v.name, less)))} lessened none's overfitting: "
-                   f"{_change(v.metric, mine, less[0])}, still worse than always predicting {constant_prediction(v)}.")
+                   f"{_change(v, mine, less[0])}, still worse than always predicting {constant_prediction(v)}.")
     return out
 
 
@@ -273,9 +273,15 @@ def _pair_means(h, higher_is_better: bool) -> dict[str, float]:
     return {mode_name(h.first)[0]: first, mode_name(h.second)[0]: m}
 
 
-def _change(metric: str, means: dict[str, float], arm: str) -> str:
-    """E.g. "test accuracy 93.6% -> 95.1%" or "test MSE 0.124 -> 0.0843 (32% lower)"."""
-    return _change_between(metric, means.get(arms.BASELINE, math.nan), means.get(arm, math.nan))
+def _change(v: DatasetVerdicts, means: dict[str, float], arm: str) -> str:
+    """E.g. "test accuracy 93.6% -> 95.1%" or "test MSE 0.124 -> 0.0843 (32% lower)": none's and
+    the arm's means over the seeds both have (the verdict's pairs), so the two numbers differ by
+    the verdict's difference though a seed failed on one side; `means` (over all seeds) otherwise."""
+    p = v.paired.get(arm)
+    if p is not None and p.n and math.isfinite(p.baseline_mean):
+        sign = 1.0 if METRICS[v.metric].higher_is_better else -1.0
+        return _change_between(v.metric, p.baseline_mean, p.baseline_mean + sign * p.mean_diff)
+    return _change_between(v.metric, means.get(arms.BASELINE, math.nan), means.get(arm, math.nan))
 
 
 def _level(metric: str, x: float) -> str:

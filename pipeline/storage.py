@@ -41,6 +41,14 @@ HEARTBEAT_S = 5     # a running trial records a heartbeat this often (RDB storag
 GRACE_S = 30        # ... and is failed as stale when none came for this long (its worker died)
 IDLE_IN_TRANSACTION_S = GRACE_S   # PostgreSQL ends a session of ours left inside a transaction this long
 CONNECT_TIMEOUT_S = 10            # a PostgreSQL connection not made in this long is an error (retried as one)
+# A database that says it is not ready (PostgreSQL starting up, or full) has a process's first
+# connection retried for up to STARTUP_WAIT_S; one that took CONNECT_TIMEOUT_S to answer nothing
+# (a serverless one waking from a cold start) is tried once more (a half-open firewall's silence is
+# an error in seconds, not minutes); one that refuses it (nothing listens: a mistyped port) or turns
+# the login down is an error at once.
+STARTUP_WAIT_S = 60.0
+NOT_READY = ("is starting up", "too many clients", "connection slots are reserved")
+TIMED_OUT = "timeout expired"
 
 
 def get_storage(url: str) -> optuna.storages.BaseStorage:
@@ -68,11 +76,23 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
     # pool_pre_ping: a pooled connection that a database restart broke is replaced, not used.
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else \
         {"pool_pre_ping": True, **_session_limits(url)}
-    for attempt in range(3):
+    attempt, collisions, started = 0, 0, time.monotonic()
+    while True:
         try:
-            return RetryingRDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
-                                      grace_period=GRACE_S)
+            storage = RetryingRDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S,
+                                         grace_period=GRACE_S)
+            if attempt:
+                print(f"  the Optuna storage answers (after {time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+            return storage
         except sa.OperationalError as e:
+            waited = time.monotonic() - started
+            if (any(s in str(e) for s in NOT_READY) and waited < STARTUP_WAIT_S) or (TIMED_OUT in str(e) and not attempt):
+                if not attempt:
+                    print(f"  the Optuna storage is not ready ({_first_line(e)}); trying again"
+                      + ("" if TIMED_OUT in str(e) else f" for up to {STARTUP_WAIT_S:.0f} s"), file=sys.stderr, flush=True)
+                attempt += 1
+                time.sleep(min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (attempt - 1), STARTUP_WAIT_S - waited))
+                continue
             # a pooler in front of PostgreSQL (PgBouncer, Neon's or Supabase's) refuses startup
             # options it does not know: connect without the session limit rather than not at all
             if "startup parameter" not in str(e) or "options" not in engine_kwargs.get("connect_args", {}):
@@ -87,9 +107,10 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
         except (sa.IntegrityError, sa.ProgrammingError):
             # two processes creating Optuna's tables in a fresh database at once (two enqueues, a
             # Kubernetes Job's pods): the slower one's CREATE collides; the tables exist on a retry
-            if attempt == 2:
+            collisions += 1
+            if collisions == 3:
                 raise
-            time.sleep(0.5 * (attempt + 1))
+            time.sleep(0.5 * collisions)
 
 
 def _session_limits(url: str) -> dict:
@@ -370,8 +391,27 @@ def check_storage(url: str) -> None:
         raise storage_error(url, e) from None
 
 
+# The database driver a URL names, when it is not installed: the package that brings it.
+DRIVERS = {"MySQLdb": "mysqlclient (or write mysql+pymysql:// and install PyMySQL)", "pyodbc": "pyodbc",
+           "oracledb": "oracledb", "psycopg2": "psycopg2-binary (or write postgresql+psycopg://: psycopg 3 is installed)",
+           "pymysql": "PyMySQL"}
+
+
+def driver_missing(e: BaseException) -> Optional[str]:
+    """What to install when SQLAlchemy could not load a URL's driver (a MySQL URL here: "No
+    module named 'MySQLdb'"); None for any other error (a refused connection, an unknown scheme:
+    storage_error's hints)."""
+    while e.__cause__ is not None and not isinstance(e, ModuleNotFoundError):
+        e = e.__cause__   # Optuna's "Failed to import DB access module" says which module only in its cause
+    if isinstance(e, ModuleNotFoundError):
+        return f"its database driver is not installed (no module {e.name!r}): pip install {DRIVERS.get(e.name, e.name)}"
+    return None
+
+
 def storage_error(storage: str, e: Exception) -> UsageError:
     # SQLAlchemy/driver errors carry long multi-line texts (and the URL); the user needs one line.
+    if missing := driver_missing(e):
+        return UsageError(f"--storage = {mask_credentials(storage)!r}: cannot open the Optuna storage: {missing}")
     first = str(e).splitlines()[0][:200] if str(e) else ""
     hint = "; SQLAlchemy names PostgreSQL postgresql://, not postgres://" if storage.startswith("postgres://") else \
         (f"; a storage is a URL: journal:{storage} for a journal file, sqlite:///{storage} for SQLite, or "

@@ -486,7 +486,7 @@ def _refuse_many_levels(spec, record: dict) -> None:
     one = len(many) == 1
     named = ", ".join(f"{c!r} ({n:,} values)" for c, n in sorted(many.items(), key=lambda cn: -cn[1])[:3])
     it = "it" if one else "them"
-    numbers = [c for c in many if c in record.get("markers_among_numbers", {})]
+    numbers = [c for c in many if c in record.get("markers_among_numbers", {}) or c in record.get("partly_numbers", {})]
     read = (f" (or, if its words mean missing, read {numbers[0]!r} as numbers under preprocess.missing_values)"
             if numbers else "")
     raise UsageError(f"{dataset_name(spec)}: one-hot encoding makes a feature column of each distinct value, at most "

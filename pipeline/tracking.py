@@ -152,12 +152,16 @@ class Tracker(TrackingReads):
             self.log_params(run_id, missing)
 
     def has_run(self, run_id: str) -> bool:
+        """Whether the store holds the run; an error other than its absence (a proxy's 403, say)
+        is raised, not read as "no such run"."""
         from mlflow.exceptions import MlflowException
 
         try:
             return self._client.get_run(run_id) is not None
-        except MlflowException:
-            return False
+        except MlflowException as e:
+            if e.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return False
+            raise
 
     def root_run(self, experiment_id: str, study_name: str, tags: dict[str, str]) -> str:
         run_id = self.project_root

@@ -20,7 +20,17 @@ def ui_command(tracking_uri: str) -> str:
         tracking_uri = "sqlite:///" + os.path.abspath(tracking_uri[len("sqlite:///"):])
     elif "://" not in tracking_uri and not tracking_uri.startswith("file:"):   # a folder store
         tracking_uri = os.path.abspath(tracking_uri)
-    return f"mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1 --workers 1"
+    port = local_port(ui_base(tracking_uri))   # `make ui PORT=5001` sets PIPELINE_UI_URL to match
+    return f"mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1" + \
+        (f" --port {port}" if port and port != LOCAL_PORT else "") + " --workers 1"
+
+
+def local_port(base: str) -> int:
+    """The port of a UI address on this machine (127.0.0.1 or localhost), 0 for one elsewhere."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(base)
+    return (parts.port or 80) if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost") else 0
 
 
 def ui_base(tracking_uri: str) -> str:
@@ -34,12 +44,16 @@ def ui_base(tracking_uri: str) -> str:
 
 
 UI_URL_VARIABLE = "PIPELINE_UI_URL"
-LOCAL_UI = "http://127.0.0.1:5000"
+LOCAL_PORT = 5000
+LOCAL_UI = f"http://127.0.0.1:{LOCAL_PORT}"
 
 
 def links_are_local(tracking_uri: str) -> bool:
-    """Whether the UI links open only on the machine that serves `mlflow ui` (the report says so)."""
-    return ui_base(tracking_uri) == LOCAL_UI
+    """Whether the UI links open only on the machine that serves `mlflow ui` (the report says so):
+    `mlflow ui`'s default address, or another port of this machine ($PIPELINE_UI_URL of make's PORT),
+    not a tracking server's."""
+    base = ui_base(tracking_uri)
+    return base == LOCAL_UI or (bool(local_port(base)) and not tracking_uri.startswith(("http://", "https://")))
 
 
 def quote_filter(s: str) -> str:

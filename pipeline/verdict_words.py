@@ -174,6 +174,8 @@ def _secondary_words(outcome: Secondary, p: stats.Paired, metric: str, ends: lis
         fmt = same_decimals([p.mean_diff, *ends])
     size = fmt(abs(p.mean_diff) * scale) + unit
     ci = "" if math.isnan(p.ci_low) else " [" + ", ".join(fmt(e * scale) for e in ends) + "]" + (CUT_MARK if cut else "")
+    if p.same_every_seed:   # "smaller by 0.00528 [0.00528, 0.00528]" beside "undecided" read as a contradiction
+        ci = " on every seed"
     small = " (by less than the ROPE)" if p.negligible else ""   # real, but within what the study counts as nothing
     if outcome.key == "weight_l2_total" and math.isfinite(p.baseline_mean):   # a norm means little without none's
         small += f", from none's {same_decimals([p.baseline_mean])(p.baseline_mean)}"

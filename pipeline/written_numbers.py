@@ -260,6 +260,28 @@ def markers_among_numbers(column: pd.Series) -> Optional[dict]:
     return {"markers": list(counts.index), "count": len(rest), "share": len(rest) / int(column.notna().sum())}
 
 
+# A text column that is categories though a good share of its values are numbers of many values
+# ("3089 €" on 48% of rows, the rest "auf Anfrage", "VB", ...): neither rule above reads it, and
+# one-hot encoding makes a column of each price. Warned of, not changed: which words mean missing
+# only the user knows.
+PARTLY_SHARE = 0.25
+
+
+def partly_numbers(column: pd.Series) -> Optional[dict]:
+    """A text column of PARTLY_SHARE numbers or more (MARKER_NUMBERS distinct ones at least) that
+    stays categories: {"share": of its values that are numbers, "example": one, "others": the
+    distinct other values, "common": the commonest of them (up to three)}; None for any other."""
+    if not is_text(column):
+        return None
+    numbers = as_number(column, PARTLY_SHARE)
+    if numbers is None or numbers.nunique() < MARKER_NUMBERS:
+        return None
+    present = column.notna() & ~column.isin(DASHES)
+    rest = column[numbers.isna() & present].astype(str).value_counts()
+    return {"share": 1 - int(rest.sum()) / max(int(present.sum()), 1), "example": str(column[numbers.notna()].iloc[0]),
+            "others": len(rest), "common": list(rest.index[:3])}
+
+
 def percent_mixed(column: pd.Series) -> Optional[dict]:
     """A text column whose numbers are written with a percent sign and without ("44%", "0.82"): read
     as written (44 and 0.82), which is right when the plain ones are percents too and 100x off when

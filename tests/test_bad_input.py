@@ -187,6 +187,11 @@ CASES = [
      "postgresql://user@host/db"),
     ("unreachable-tracking", tiny_study_dict(), ["--tracking-uri", "http://127.0.0.1:9"], "--tracking-uri"),
     ("unknown-tracking-scheme", tiny_study_dict(), ["--tracking-uri", "bogus://x"], "unknown scheme 'bogus'"),
+    # a database whose driver is not installed: what to install, not "cannot be reached"
+    ("storage-driver-missing", tiny_study_dict(), ["--storage", "mysql://alice:s3cret@db/optuna"],
+     "cannot open the Optuna storage: its database driver is not installed (no module 'MySQLdb'): pip install mysqlclient"),
+    ("tracking-driver-missing", tiny_study_dict(), ["--tracking-uri", "mssql://alice:s3cret@db/mlflow"],
+     "--tracking-uri = 'mssql://alice:***@db/mlflow': its database driver is not installed (no module 'pyodbc'): pip install pyodbc"),
     ("adaptive-seeds", _with("seeds", {"start": 10, "step": 5, "max": 5}), [], "seeds.max = 5 is below seeds.start"),
     ("adaptive-typo", _with("seeds", {"start": 5, "stride": 5}), [], "stride"),
     ("bad-rope", _with("rope", "five"), [], "rope"),
@@ -255,16 +260,32 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(workdir, env, monkey
     assert set(p.name for p in workdir.iterdir()) == before  # no mlflow.db, optuna.db or reports
 
 
-@pytest.mark.parametrize("status", [404, 401])
+@pytest.mark.parametrize("status", [404, 401, "credentials"])
 def test_a_tracking_uri_where_something_else_answers(workdir, monkeypatch, capsys, status):
     """A web server that is not MLflow's (a wrong port), or a proxy that wants credentials: one line
-    that says which, not "does not answer" (it did) nor MLflow's traceback of an HTTP 501."""
+    that says which, not "does not answer" (it did) nor MLflow's traceback of an HTTP 501. Given the
+    credentials MLflow sends ($MLFLOW_TRACKING_USERNAME, _PASSWORD), the check sends them too: a
+    proxy that guards /health as well lets it through (and MLflow's own calls meet what is behind)."""
+    import base64
     import http.server
     import threading
 
+    if status == "credentials":
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "alice")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "s3cret")
+    let_in = "Basic " + base64.b64encode(b"alice:s3cret").decode()
+
     class Answer(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            self.send_error(status)
+            if self.headers.get("Authorization") == let_in:   # let in, but with no rights (a read-only user's 403)
+                if self.path == "/health":
+                    self.send_response(200)
+                    self.end_headers()
+                    self.wfile.write(b"OK")
+                else:
+                    self.send_error(403)
+                return
+            self.send_error(401 if status == "credentials" else status)
 
         def log_message(self, *args):
             pass
@@ -280,7 +301,10 @@ def test_a_tracking_uri_where_something_else_answers(workdir, monkeypatch, capsy
         server.shutdown()
     err = capsys.readouterr().err
     said = ("the server refuses us (HTTP 401 at /health); give MLflow its credentials" if status == 401 else
-            "what answers there is not an MLflow server (HTTP 404 at /health)")
+            "what answers there is not an MLflow server (HTTP 404 at /health)" if status == 404 else
+            # past /health, which the credentials opened: the API's 403 in one line, not MLflow's traceback
+            "the MLflow server refuses its API to us (HTTP 403 reading an experiment); give MLflow the credentials of "
+            "a user who may read and write experiments")
     assert code == 2 and err.strip().count("\n") == 0 and said in err, err
     assert set(p.name for p in workdir.iterdir()) == before
 

@@ -761,8 +761,11 @@ def test_the_end_of_a_study_gives_the_command_that_opens_its_store_in_the_ui(wor
     (workdir / "Makefile").write_text("ui:\n\tmlflow ui\n")   # a checkout's: `make ui` opens $MLFLOW_TRACKING_URI
     # before `make setup`, `make ui` would build a venv first (minutes, gigabytes): not offered
     (workdir / ".venv").mkdir()
+    elsewhere = command.replace(" --workers", " --port 5077 --workers")   # `make ablation PORT=5077`'s links
     for extra, said in (({}, f"to open these links, serve the MLflow UI: {command}\n"),
                         ({}, f"to open these links, serve the MLflow UI: {command} (or: make ui)\n"),
+                        ({"PIPELINE_UI_URL": "http://127.0.0.1:5077"},
+                         f"to open these links, serve the MLflow UI: {elsewhere} (or: make ui PORT=5077)\n"),
                         ({"PIPELINE_UI_URL": "http://mlflow.example:5000"}, None)):
         if "make ui" in (said or ""):
             (workdir / ".venv/.installed").touch()

@@ -22,6 +22,7 @@ from pipeline import storage as storage_module
 from pipeline.storage import GRACE_S, get_storage
 from pipeline.preparation import optuna_study_name
 from pipeline.runtime import worker_pid
+from pipeline.runtree import STUDY_PARENT_RUN
 from pipeline.study import load_study
 
 from .conftest import ROOT, a_worker_in_process, mlflow_serving, pipeline_command, run_cli, tiny_study_dict, write_study
@@ -650,7 +651,11 @@ def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
     assert len(before) == 4 and {s for _, s in before} == {TrialState.WAITING}
     other = f"sqlite:///{workdir / 'other.db'}"   # another store, with an experiment 1 of its own
     MlflowClient(other).create_experiment("something else")
+    guarded = _refusing_proxy()   # /health answers, the API wants credentials: not "a store without the runs"
     for flags, said in (
+            (["--tracking-uri", guarded], f"--tracking-uri = '{guarded}': reading the study's parent run "
+                                          f"{ostudy.user_attrs[STUDY_PARENT_RUN]} failed (PERMISSION_DENIED: "),
+            (["--tracking-uri", guarded], "check the credentials MLflow sends (MLFLOW_TRACKING_USERNAME"),
             ([], "the tracking store 'sqlite:///mlflow.db' (no --tracking-uri given): no MLflow store there, and the "
                  f"study's runs are in another one (the enqueue used --tracking-uri {tracking}); pass the "
                  "--tracking-uri the enqueue used"),
@@ -709,7 +714,7 @@ def test_a_worker_goes_back_to_a_dataset_whose_cells_a_stopped_worker_left(workd
     attempts that trained spend retries: stops, and deaths before training (a popped-ahead
     population), never give a cell up."""
     from pipeline import lifecycle
-    from pipeline.orchestrate import _still_open, run_worker_loop
+    from pipeline.orchestrate import _still_open, finish_dataset, run_worker_loop
     from pipeline.preparation import prepare
 
     write_study(workdir / "left.yaml", tiny_study_dict(name="left", seeds=2, arms=["none", "l2"]))
@@ -749,10 +754,16 @@ def test_a_worker_goes_back_to_a_dataset_whose_cells_a_stopped_worker_left(workd
     # none waits, which is all the watch looked at; the cells are enqueued again and trained here
     stopped(ostudies[0])
     assert not grid.others_running(ostudies[0]) and not grid.has_waiting(ostudies[0])
-    assert _still_open(ctx, digits, data[digits.label])
+    # a worker done with its own cells closes the parent only once none is due for a retry: closed
+    # before these are enqueued again, a report built meanwhile recorded a verdict without them
+    finish_dataset(ctx, digits, data[digits.label])
+    parent = ostudies[0].user_attrs["mlflow_parent_run_id"]
+    assert ctx.tracker._client.get_run(parent).info.status == "RUNNING"
     assert "4 cells are enqueued again" in capsys.readouterr().out
+    assert _still_open(ctx, digits, data[digits.label])
     run_worker_loop(ctx, data)
     assert grid.cells_done(ostudies[0]) == (4, 4) and grid.cells_done(ostudies[1]) == (0, 4)
+    assert ctx.tracker._client.get_run(parent).info.status == "FINISHED"
 
 
 def test_a_call_that_trained_is_never_taken_for_an_empty_rerun(workdir, env, capsys):
@@ -996,6 +1007,97 @@ def test_a_worker_paused_inside_a_transaction_holds_no_other_worker_up(postgres,
                 pass   # the server ended the paused session
             paused.close()
     assert [t.state for t in ostudy.get_trials()] == [TrialState.RUNNING]
+
+
+def _refusing_proxy() -> str:
+    """The address of a guarded MLflow server's front (in this process, for the test's life): /health
+    answers 200, an experiment that does not exist is not found (404), and every other call is
+    refused (403), as MLflow's basic-auth app does for a user without rights on the experiment."""
+    import http.server
+    import threading
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path.rstrip("/") == "/health":
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"OK")
+            elif "/experiments/get-by-name" in self.path:
+                body = b'{"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no such experiment"}'
+                self.send_response(404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            else:
+                self.send_error(403, "Forbidden")
+
+        do_POST = do_GET
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_port}"
+
+
+def test_a_database_waking_from_a_cold_start_is_waited_for_and_a_refusing_one_is_not(postgres, capsys):
+    """A serverless PostgreSQL (Neon's, say) accepts a connection while it wakes and answers only
+    seconds later: the first connection timed out and the worker stopped with "cannot open the
+    Optuna storage". Behind a proxy that holds its first connection unanswered (as one does while
+    its database wakes) and forwards the next to a real server, the storage tries again, says so,
+    and works. A port where nothing listens is an error at once (a mistyped URL)."""
+    import socket
+    import threading
+
+    from pipeline.errors import UsageError
+
+    target = int(postgres.rsplit(":", 1)[1])
+    listener = socket.create_server(("127.0.0.1", 0))
+    port, held = listener.getsockname()[1], []
+
+    def pipe(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            a.close()
+            b.close()
+
+    def serve() -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            if not held:
+                held.append(client)   # asleep: accepted, never answered
+                continue
+            server = socket.create_connection(("127.0.0.1", target))
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=pipe, args=(a, b), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        storage = get_storage(f"postgresql://postgres@127.0.0.1:{port}/optuna?connect_timeout=1")
+        said = capsys.readouterr().err
+        assert held and "the Optuna storage is not ready (" in said and "timeout expired" in said, said
+        assert "the Optuna storage answers (after" in said, said
+        ostudy = optuna.create_study(study_name="woken", storage=storage)
+        ostudy.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+        assert [t.state for t in ostudy.trials] == [TrialState.COMPLETE] * 2
+    finally:
+        listener.close()
+    with socket.socket() as s:   # a free port: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(UsageError, match="cannot open the Optuna storage"):
+        storage_module.check_storage(f"postgresql://postgres@127.0.0.1:{closed}/optuna")
+    assert time.monotonic() - started < 5 and "not ready" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("pool_mode", ["session", "transaction"])

@@ -382,7 +382,8 @@ def test_a_column_of_numbers_with_a_common_missing_word_gets_the_missing_values_
     """'unknown' on 15% of an income column is too common to be read as missing unasked (that is
     for under 10%): the column is categories, and the warning gives the missing_values line that
     reads it as numbers, not the advice to encode it as ordinal codes. Codes (1, 2, 3 beside A and
-    B) and numbers beside many different words are not told so."""
+    B) are not told so. Numbers beside many different words (prices on 48% of the rows, "on request"
+    and a dozen others) are told they became a category per number, and how to read them as numbers."""
     rng = np.random.default_rng(4)
     n = 100
     income = [str(v) for v in rng.integers(20000, 90000, n)]
@@ -390,11 +391,20 @@ def test_a_column_of_numbers_with_a_common_missing_word_gets_the_missing_values_
         income[i] = "unknown"
     grade = [str(v) for v in rng.integers(1, 4, n - 30)] + ["A", "B"] * 15
     size = [str(v) for v in rng.integers(0, 500, n - 30)] + [f"w{i % 6}" for i in range(30)]   # six words
-    pd.DataFrame({"income": income, "grade": grade, "size": size, "y": rng.integers(0, 2, n)}).to_csv(
+    words = [f"on request {i % 13}" for i in range(52)]
+    price = [f"{v} €" for v in rng.integers(1000, 5000, 48)] + words
+    pd.DataFrame({"income": income, "grade": grade, "size": size, "price": price, "y": rng.integers(0, 2, n)}).to_csv(
         tmp_path / "t.csv", index=False)
     spec = dict(name="table", path=str(tmp_path / "t.csv"), target="y")
     r = load(DatasetSpec(**spec), 0).preprocessing
-    assert r["encoded_columns"] == ["income", "grade", "size"] and list(r["markers_among_numbers"]) == ["income"]
+    assert r["encoded_columns"] == ["income", "grade", "size", "price"] and list(r["markers_among_numbers"]) == ["income"]
+    assert "grade" not in r["partly_numbers"] and "income" not in r["partly_numbers"]
+    said = [w for w in r["warnings"] if "'price'" in w]
+    assert len(said) == 1 and said[0].startswith("Column 'price' is 48% numbers (like '") and \
+        "and 13 other values (\"on request 0\"" in said[0] and "preprocess.missing_values: {price: [...]}" in said[0], said
+    assert not [w for w in r["warnings"] if "price" in w and "ordinal" in w]   # not the one-hot advice
+    listed = load(DatasetSpec(**spec, preprocess={"missing_values": {"price": sorted(set(words))}}), 0).preprocessing
+    assert "price" in listed["numeric_columns"] and listed["marked_missing"]["price"] == 52
     assert [w for w in r["warnings"] if "income" in w] == [
         "Column 'income' holds numbers but for 15 values (\"unknown\"; 15%), too many to be read as missing unasked, "
         "so it reads as categories, not numbers; if it means missing: preprocess.missing_values: "

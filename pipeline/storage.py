@@ -428,6 +428,53 @@ def heartbeats_enabled(storage: optuna.storages.BaseStorage) -> bool:
 
 # --- one enqueue at a time -----------------------------------------------------------------------
 
+# The PostgreSQL enqueue lock's session is ended by the server once it has said nothing for
+# LOCK_IDLE_S, and its holder says something every LOCK_PING_S: a holder frozen with the lock
+# (SIGSTOP, a suspended laptop, a network cut) held up every other enqueue and every takeover of
+# a dead worker's cells until TCP gave up (hours); now for LOCK_IDLE_S.
+LOCK_IDLE_S, LOCK_PING_S = GRACE_S, HEARTBEAT_S
+
+
+@contextmanager
+def _advisory_lock(url: str, key: int, name: str, say):
+    """exclusive's PostgreSQL lock: a session advisory lock (released if the process dies with its
+    connection), on a session the server ends when its holder stops pinging it."""
+    from sqlalchemy import text
+
+    # autocommit: the session lock is held without a transaction open for the enqueue's length
+    with get_storage(url).engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        try:   # PostgreSQL 14 or later (an older server, or a pooler that refuses it: the lock as before)
+            conn.execute(text(f"SET idle_session_timeout = {int(LOCK_IDLE_S * 1000)}"))
+        except Exception:
+            conn.rollback()
+        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+            say(f"waiting for another enqueue of {name} to finish", flush=True)
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        done = threading.Event()
+
+        def ping() -> None:   # this thread alone uses the connection until `done`
+            while not done.wait(LOCK_PING_S):
+                try:
+                    conn.execute(text("SELECT 1"))
+                except Exception:   # gone (a restart, or this process was frozen past LOCK_IDLE_S)
+                    return
+
+        pinger = threading.Thread(target=ping, name="enqueue-lock-ping", daemon=True)
+        pinger.start()
+        try:
+            yield
+        finally:
+            done.set()
+            pinger.join(timeout=2 * LOCK_PING_S)
+            if pinger.is_alive():   # a ping stuck on a database away: the connection is dropped, and its lock
+                conn.invalidate()
+            else:
+                try:   # back to the pool as it came
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.execute(text("RESET idle_session_timeout"))
+                except Exception:   # the connection is gone (a database restart): so is its lock
+                    pass
+
 @contextmanager
 def exclusive(url: str, name: str, say=print):
     """Hold a lock named `name` on the storage while the block runs: two `enqueue`s of one study at
@@ -439,20 +486,8 @@ def exclusive(url: str, name: str, say=print):
 
     key = int.from_bytes(hashlib.sha1(name.encode()).digest()[:8], "big", signed=True)
     if url.startswith("postgresql"):
-        from sqlalchemy import text
-
-        # autocommit: the session lock is held without a transaction open for the enqueue's length
-        with get_storage(url).engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-                say(f"waiting for another enqueue of {name} to finish", flush=True)
-                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-            try:
-                yield
-            finally:
-                try:
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                except Exception:   # the connection is gone (a database restart): so is its lock
-                    pass
+        with _advisory_lock(url, key, name, say):
+            yield
         return
     path = (url[len(JOURNAL_PREFIX):] if url.startswith(JOURNAL_PREFIX) else
             url[len("sqlite:///"):] if url.startswith("sqlite:///") and ":memory:" not in url else None)

@@ -1009,6 +1009,44 @@ def test_a_worker_paused_inside_a_transaction_holds_no_other_worker_up(postgres,
     assert [t.state for t in ostudy.get_trials()] == [TrialState.RUNNING]
 
 
+def test_an_enqueue_lock_holder_frozen_with_it_holds_the_others_up_for_seconds_not_hours(postgres, monkeypatch):
+    """The enqueue lock (a PostgreSQL session advisory lock) that every enqueue and every takeover
+    of a dead worker's cells takes: a holder frozen with it (SIGSTOP here; a suspended laptop or a
+    network cut alike) kept its session, so every other worker waited until TCP gave up (hours).
+    The server now ends a lock session that says nothing for LOCK_IDLE_S, and a live holder pings
+    it: one that works longer than that keeps the lock."""
+    import threading
+
+    from pipeline.storage import exclusive
+
+    url = f"{postgres}/optuna"
+    monkeypatch.setattr(storage_module, "LOCK_IDLE_S", 2.0)
+    monkeypatch.setattr(storage_module, "LOCK_PING_S", 0.5)
+    script = ("import os, signal, sys, time\nfrom pipeline import storage\n"
+              "storage.LOCK_IDLE_S, storage.LOCK_PING_S = 2.0, 0.5\n"
+              f"with storage.exclusive({url!r}, 'locked'):\n"
+              "    print('held', flush=True)\n"
+              "    os.kill(os.getpid(), signal.SIGSTOP) if sys.argv[1] == 'freeze' else time.sleep(5)\n")
+    for how in ("freeze", "work"):
+        holder = subprocess.Popen([sys.executable, "-c", script, how], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        watchdog = threading.Timer(30, holder.kill)   # its death frees the lock: a failure, not a hang
+        watchdog.start()
+        try:
+            assert holder.stdout.readline().strip() == "held"
+            said, started = [], time.monotonic()
+            with exclusive(url, "locked", say=lambda text, **_: said.append(text)):
+                waited = time.monotonic() - started
+            assert said == ["waiting for another enqueue of locked to finish"], how
+            if how == "freeze":   # the server ended the frozen holder's session: LOCK_IDLE_S and a little
+                assert waited < 10, waited
+            else:                 # pinged past LOCK_IDLE_S: held until it let go (5 s)
+                assert waited > 3.5 and holder.wait(timeout=30) == 0, waited
+        finally:
+            watchdog.cancel()
+            holder.send_signal(signal.SIGCONT)
+            assert holder.wait(timeout=30) == 0   # thawed, its lost lock is no error
+
+
 def _refusing_proxy() -> str:
     """The address of a guarded MLflow server's front (in this process, for the test's life): /health
     answers 200, an experiment that does not exist is not found (404), and every other call is

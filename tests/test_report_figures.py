@@ -1,6 +1,7 @@
 """The report's figures draw what its text says: a difference's 95% CI cut at the metric's bounds
 (the tables' [-100.0, 54.5]*) is drawn cut there, with an arrowhead and a caption that says why."""
 
+import dataclasses
 import io
 import math
 
@@ -185,6 +186,25 @@ def test_a_path_s_gap_and_sparsity_cis_stay_within_what_they_can_be(tmp_path):
     assert sparsity_panel.get_title() == "L1: weights with |w| < 1e-3" and min(_errorbar_ys(sparsity_panel)) == 0.0
     assert max(_errorbar_ys(sparsity_panel)) == pytest.approx(share_high)
     plt.close(fig)
+
+
+def test_the_seed_points_of_a_big_study_do_not_cover_its_boxes():
+    """At 600 seeds an arm's black points, drawn at full size and opacity, covered its box: past 30
+    seeds they are smaller and see-through; up to 30 they are as before."""
+    def strip(n: int):
+        values = {arm: {s: 0.9 + 0.01 * math.sin(s + i) for s in range(n)} for i, arm in enumerate(("none", "l2"))}
+        ctx = dataclasses.replace(_context(values), ok=pd.DataFrame([{"dataset": "wine", "arm": arm, "variant": "", "regularizer": arms.label(arm),
+                                "test_metric": x, "gap_metric": 0.01} for arm, by_seed in values.items()
+                               for x in by_seed.values()]))
+        ctx.analysis["datasets"][0].update(selected={}, hib=True)
+        fig = figures.seeds_figure(ctx, ctx.analysis["datasets"][0])
+        points = [c for c in fig.axes[0].collections if len(c.get_offsets()) == n]
+        plt.close(fig)
+        assert len(points) == 2   # one strip per arm, every seed in it
+        return points[0].get_alpha() or 1.0, float(points[0].get_sizes()[0])
+
+    few, many = strip(10), strip(600)
+    assert few[0] == 1.0 and many[0] <= 0.3 and many[1] < few[1] / 4
 
 
 def test_a_loss_band_ends_at_zero():

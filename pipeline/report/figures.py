@@ -140,6 +140,12 @@ def _point_names(d: dict, sep: str = " ") -> dict[str, str]:
 
 def seeds(ctx: FigureContext, d: dict) -> Optional[str]:
     """Every seed visible: box plot of the test metric and the gap, with the points on top."""
+    fig = seeds_figure(ctx, d)
+    return None if fig is None else _png(fig)
+
+
+def seeds_figure(ctx: FigureContext, d: dict):
+    """seeds' matplotlib figure, None where the dataset has no finished run."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -148,18 +154,22 @@ def seeds(ctx: FigureContext, d: dict) -> Optional[str]:
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     gap = f"train - test {d['metric']}" if d["hib"] else f"test - train {d['metric']}"
+    # many seeds: smaller, see-through points, so that they do not cover the boxes (600 seeds did)
+    most = int(sub.groupby("regularizer", observed=True).size().max())
+    size, alpha = (3, 1.0) if most <= 30 else (max(1.0, 3 * (30 / most) ** 0.5), max(0.25, (30 / most) ** 0.5))
     for ax, col, title in ((axes[0], "test_metric", f"test {d['metric']}"),
                            (axes[1], "gap_metric", f"generalization gap ({gap}: better on train by)")):
         sns.boxplot(data=sub, x="regularizer", y=col, order=ctx.order, hue="regularizer", palette=ctx.palette,
                     ax=ax, fliersize=0, width=0.5, legend=False)
         with _seeded_numpy():   # seaborn jitters with numpy's global generator: the same picture every time
-            sns.stripplot(data=sub, x="regularizer", y=col, order=ctx.order, color="black", size=3, ax=ax, jitter=0.15)
+            sns.stripplot(data=sub, x="regularizer", y=col, order=ctx.order, color="black", size=size, alpha=alpha,
+                          ax=ax, jitter=0.15)
         ax.set_title(title)
         ax.set_xlabel("")
         ax.set_ylabel("")
         if names := _point_names(d, "\n"):
             ax.set_xticks(ax.get_xticks(), [names.get(t.get_text(), t.get_text()) for t in ax.get_xticklabels()])
-    return _png(fig)
+    return fig
 
 
 def curves(ctx: FigureContext, d: dict) -> Optional[str]:

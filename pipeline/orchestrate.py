@@ -119,9 +119,13 @@ def run_worker_loop(ctx: RunContext, data: dict, who: str = "", say_done: bool =
             moved = counts["trained"] or counts["failed"] or counts["taken_over"]
             if first or moved:
                 taken = f", {counts['taken_over']} taken over by another worker" if counts["taken_over"] else ""
-                done, cells = grid.cells_done(open_dataset_study(ctx, ctx.study, plan, data[plan.label]))
+                ostudy = open_dataset_study(ctx, ctx.study, plan, data[plan.label])
+                done, cells = grid.cells_done(ostudy)
                 if not moved and done == cells:
                     print(f"[{plan.label}]{who} nothing to train: all {cells} cells were done already", flush=True)
+                elif not moved and grid.others_running(ostudy):   # they popped them all ("trained 0" read as a stall)
+                    print(f"[{plan.label}]{who} nothing left to pop: other workers train the rest ({done} of the "
+                          f"{cells} cells done so far)", flush=True)
                 else:
                     print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}{taken}; "
                           f"{done} of the {cells} cells enqueued so far are done (all workers)", flush=True)

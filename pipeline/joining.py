@@ -122,13 +122,19 @@ def _describe(cells: list) -> str:
     return f"seeds {shown} and arms {', '.join(arms)}" + (f" ({points} path points)" if points else "")
 
 
-def joined_tracker(tracking: str | None, ostudy: optuna.Study) -> Tracker:
+def joined_tracker(tracking: str | None, ostudy: optuna.Study, storage: str = "") -> Tracker:
     """The MLflow store the study's runs are in, as this worker reaches it: refused when it is a
     local store that does not exist yet (MLflow would create an empty one) or one without the
     dataset's parent run (an experiment id alone proves nothing: every store has experiment 0).
-    The enqueue's URI is named (it may differ by host name and still be right)."""
+    The enqueue's URI is named (it may differ by host name and still be right). `storage`: the
+    Optuna storage of an `enqueue` or `ablation` (study_tracker), whose store may be one deleted to
+    start over."""
     uri = tracking_uri(tracking)
     recorded = ostudy.user_attrs.get(rt.STUDY_TRACKING)
+    if storage and _local_store_missing(uri) and recorded == recorded_uri(uri):   # mlflow.db deleted, the journal kept
+        raise UsageError(f"the MLflow store {mask_credentials(uri)!r} that held this study's runs is gone, while the Optuna "
+                         f"storage {mask_credentials(storage)!r} still holds its trials: to start over, delete that storage "
+                         "too (or pass another --storage); to go on, put the store back")
     hint = f" (the enqueue used --tracking-uri {recorded})" if recorded else ""
     given = f"--tracking-uri = {mask_credentials(uri)!r}" if tracking else \
         f"the tracking store {mask_credentials(uri)!r} (no --tracking-uri given)"
@@ -161,7 +167,7 @@ def study_tracker(study: Study, storage: str, tracking: str | None) -> Tracker:
     for plan in study.plans:
         ostudy = grid.load_existing(storage, grid.study_name(study.name, plan.label, plan.config_hash))
         if ostudy is not None and ostudy.user_attrs.get(rt.STUDY_PARENT_RUN):
-            return joined_tracker(tracking, ostudy)   # one dataset's parent is enough: they share the store
+            return joined_tracker(tracking, ostudy, storage)   # one dataset's parent is enough: they share the store
     return Tracker(tracking)
 
 

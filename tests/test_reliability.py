@@ -636,6 +636,27 @@ def test_a_dead_workers_cells_are_trained_again_by_a_live_one(workdir, env):
     assert {n: link for n, link in links.items() if link} == {r.info.run_name: r.info.run_id for r in dead}, links
 
 
+def test_a_deleted_mlflow_store_beside_a_kept_journal_says_how_to_start_over(workdir, env):
+    """A user who deletes mlflow.db to start afresh and keeps optuna.journal was told to "pass the
+    --tracking-uri the enqueue used" (the one just deleted). Now: the store that held the runs is
+    gone, the storage still holds the trials, and how to start over or go on; exit 2, nothing
+    written. Deleting the journal too starts over."""
+    write_study(workdir / "fresh.yaml", tiny_study_dict(name="fresh", seeds=1, epochs=1, arms=["none", "l2"],
+                                                        datasets=[{"name": "wine"}]))
+    env = {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"}   # the defaults: mlflow.db, optuna.journal
+    assert run_cli(["ablation", "--study", "fresh.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
+    (workdir / "mlflow.db").unlink()
+    again = run_cli(["ablation", "--study", "fresh.yaml", "--no-report"], cwd=workdir, env=env)
+    assert again.returncode == 2 and "Traceback" not in again.stderr, again.stderr[-2000:]
+    assert again.stderr.strip() == (
+        "error: the MLflow store 'sqlite:///mlflow.db' that held this study's runs is gone, while the Optuna storage "
+        "'journal:optuna.journal' still holds its trials: to start over, delete that storage too (or pass another "
+        "--storage); to go on, put the store back"), again.stderr
+    assert not (workdir / "mlflow.db").exists()
+    (workdir / "optuna.journal").unlink()
+    assert run_cli(["ablation", "--study", "fresh.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
+
+
 def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
     """Mistakes a team makes starting workers, each one line and exit 2 before any cell is popped
     or any store created: no --tracking-uri (its runs would go to a new local mlflow.db), another

@@ -41,7 +41,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             groups["too few"].append(v.label)
             continue
         mine = means.get(v.label, {})
-        out += _helped(v, mine) + _leanings(v, mine)
+        out += _helped(v, mine) + _leanings(v, mine) + _inert(v)
         undid, hurt = [a for a in v.winners if a in v.at_chance], [a for a in v.arms_with("worse") if not v.paired[a].negligible]
         open_here = len(v.arms_with("undecided")) + len(v.arms_with("not enough seeds"))
         if hurt:   # with nothing better, said in the same sentence (not again as "On X, no regularizer helped")
@@ -142,10 +142,26 @@ def _leaning(v: DatasetVerdicts, way: str) -> list[str]:
             and abs(v.paired[a].mean_diff) >= v.paired[a].rope and (v.paired[a].seeds_needed or 0) <= AFFORDABLE_SEEDS]
 
 
+def _inert(v: DatasetVerdicts) -> list[str]:
+    """In short's sentence on arms whose test values are none's on every seed: at the strength tried
+    (or selected on a path) they changed nothing, and "made no difference that matters" read as the
+    regularizer being of no use, when a stronger setting (a point further along its path, within
+    one SE on validation) gave +0.8 pt."""
+    inert = [a for a, p in v.paired.items() if p.identical and p.n >= 2]
+    if not inert:
+        return []
+    one, on_path = len(inert) == 1, any(a in v.selected for a in inert)
+    return [f"On {v.label}, {and_list(list(map(v.name, inert)))} trained exactly as none did (the same test values "
+            f"on every seed): too weak to act at {'that strength' if one else 'those strengths'}, which says nothing "
+            f"of {'it' if one else 'them'} at a strength that acts" +
+            ("; the report's path shows its other strengths." if on_path else "; try a stronger one.")]
+
+
 def _settled_so_far(v: DatasetVerdicts) -> str:
     """"dropout made no difference that matters and L1 only a small one (better, within the ROPE)":
-    the arms already settled on a dataset whose other comparisons are open; "" when none is."""
-    same = [v.name(a) for a in v.arms_with("equivalent")]
+    the arms already settled on a dataset whose other comparisons are open (those that trained as
+    none did have _inert's sentence); "" when none is."""
+    same = [v.name(a) for a in v.arms_with("equivalent") if not v.paired[a].identical]
     small = [v.name(a) for a, p in v.paired.items() if p.negligible and p.verdict == "better"]
     if same and small:
         return (f"{and_list(same)} made no difference that matters and {and_list(small)} only a small one (better, "

@@ -549,7 +549,7 @@ def test_report_states_the_same_verdicts_as_the_console(built):
     assert "test minus train MSE and train minus test accuracy)" in text
     assert "P(beats none on a seed)" in page   # the across-datasets view for few datasets
     # the effect size has the sign of the difference beside it, MSE (lower is better) included
-    rows = re.findall(r'<td class="l">[^<]+</td><td>\d+</td><td class="nw">([+-]?[0-9.e+-]+) (pt|MSE)[^<]*'
+    rows = re.findall(r'<td class="l">[^<]+</td><td>\d+</td><td class="nw">([+-]?[0-9.e+-]+)\u00a0(pt|MSE)[^<]*'
                       r'(?:<sup>†</sup>)?</td><td>([-0-9.inf]+)(?:<sup>†</sup>)?</td>', page)
     assert {unit for _, unit, _ in rows} == {"pt", "MSE"} and len(rows) == 6
     assert all(float(diff) * float(dz) >= 0 for diff, _, dz in rows), rows
@@ -664,6 +664,9 @@ def test_the_report_puts_verdicts_and_figures_on_the_parent_runs(built, tmp_path
     assert ("are on seeds 1, 2, which the study file with --seeds 1 does not list, and are not included (without "
             "--seeds the report reads the study file's seeds)") in view.stderr
     assert (tmp_path / "v/rep/seeds-1/report.html").exists() and recorded() == before
+    # the page says so at its top too (a PDF passed on has no console beside it); the study's own does not
+    assert ('<div class="note" id="view"><b>A view of the study</b>, built with --seeds 1: its verdicts are its own'
+            in (tmp_path / "v/rep/seeds-1/report.html").read_text()) and 'id="view"' not in page
     assert not (tmp_path / "v/rep/report.html").exists()   # never in the study's own folder
     # the same for an ablation over fewer seeds: it trains nothing, prints and writes its view only
     shrunk = run_cli(["ablation", "--study", "rep.yaml", "--seeds", "2", "--no-pdf", "--reports-dir", str(tmp_path / "a")],
@@ -894,7 +897,17 @@ def test_the_tuning_figure_stars_the_strength_the_grid_trained(tuned):
         run = client.get_run(data.runs[data.runs["arm"] == arm]["run_id"].iloc[0])
         trained = [float(x) for x in run.data.params[param].split(",")]
         assert star.get_xdata()[0] == pytest.approx(sum(trained) / len(trained)), (arm, run.data.params)
-    plt.close(fig)
+    # L1's log axis is labelled however narrow its strengths (within one decade it had no label at all)
+    fig.canvas.draw()
+    low, high = fig.axes[2].get_xlim()
+    shown = [t.get_text() for t in fig.axes[2].get_xticklabels() if t.get_text() and low <= t.get_position()[0] <= high]
+    assert shown, [t.get_text() for t in fig.axes[2].get_xticklabels()]
+    ax = plt.figure().gca()
+    ax.set_xscale("log")
+    ax.scatter([1.5e-4, 3e-4, 7.3e-4], [0.9, 0.91, 0.9])
+    figures._label_a_narrow_log_axis(ax, [1.5e-4, 3e-4, 7.3e-4])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.00015", "0.00033", "0.00073"]
+    plt.close("all")
 
 
 def test_the_tuning_table_names_only_the_strengths_each_arm_tuned(tuned):

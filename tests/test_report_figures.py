@@ -138,7 +138,8 @@ def test_a_path_s_cut_interval_has_its_footnote_on_the_console_and_in_the_report
     html = render.render(data, a, {}, render.provenance(data))
     path_part = html[html.index("<h4>Regularization paths</h4>"):]
     assert f'<p class="muted">{note}.</p>' in path_part
-    assert path_part.index("[-100.0, 54.5]*") < path_part.index(note)
+    # the interval held together (a narrow PDF column broke it as "[-100.0," / "54.5]"), the unit with its number
+    assert path_part.index("-43.0\u00a0pt [-100.0,\u00a054.5]*") < path_part.index(note)
     assert "An interval marked * (here and in the tables below)" not in html   # the verdicts' CIs are not cut
     # a level's CI (test, gap) is ended at its bounds without a mark, as the arm tables' test CIs: said once
     assert ("Test and gap: each point's own 95% CI over seeds, ended at what the value can be (a share within "

@@ -202,6 +202,9 @@ def test_headings_nest_and_the_pdf_outline_follows_them(report, tmp_path):
     for section in sections:
         inside = [(level, text) for level, text, s in parser.headings if s == section]
         assert inside[0][0] == 3 and all(level == 4 for level, _ in inside[1:]) and len(inside) >= 2, inside
+        # its figures' headings name it: a PDF page holding only "test accuracy" box plots did not say whose
+        figs = [text for _, text in inside[1:] if " · " in text]
+        assert len(figs) >= 2 and all(t.rsplit(" · ", 1)[1] in inside[0][1] for t in figs), inside
     # the PDF's outline (poppler) nests the same way: each dataset's entry holds its subsections
     subprocess.run(["pdftohtml", "-xml", "-i", "-q", str(report / "report.pdf"), str(tmp_path / "r")], check=True)
     outline = ET.parse(tmp_path / "r.xml").getroot().find("outline")

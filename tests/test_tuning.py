@@ -228,3 +228,20 @@ def test_tuning_trials_tied_at_the_best_value_are_called_out():
     assert tie_warning(saturated, saturated.best_value).startswith(
         "4 of 6 complete tuning trials tie at the best validation value 1.0000")
     assert tie_warning(study_of([0.91, 0.95, 0.97, 0.97, 0.96]), 0.97) == ""   # 2 of 5: chosen on evidence
+    # the report's summary notes it beside the verdicts too (only the Tuning table's highlight said it)
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from pipeline import verdicts
+    from pipeline.report.analysis import _tied_tuning_note
+
+    trials = pd.DataFrame([{"dataset": "wine", "arm": arm, "status": "FINISHED", "objective": x}
+                           for arm, xs in (("l1", [1.0, 0.988, 1.0, 1.0]), ("l2", [0.91, 0.95, 0.97, 0.96]))
+                           for x in xs])
+    data = SimpleNamespace(tuning=trials, study=SimpleNamespace(arms=["none", "l1", "l2"]))
+    [v] = verdicts.decide_study([verdicts.DatasetResults("wine", "classification", {
+        arm: {s: 0.9 + 0.01 * s for s in range(3)} for arm in ("none", "l1", "l2")})])
+    assert _tied_tuning_note(data, "wine", v).startswith(
+        "L1's tuned strength was the first of several tuning trials tied at the best validation value (see Tuning)")
+    assert _tied_tuning_note(data, "iris", v) == ""

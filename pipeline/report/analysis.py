@@ -57,7 +57,8 @@ def analyze(data: ReportData) -> dict:
         d["data"] = data_paragraph(data.data_params.get(d["label"], {}))
         d["data_warnings"] = data_warnings(data.data_params.get(d["label"], {}))
         d["warnings"] = verdict_warnings.warnings(v) + d["data_warnings"]
-        d["notes"] = [n for n in (verdict_words.test_rows_note(v), path_words.flat_paths_note(v)) if n]
+        d["notes"] = [n for n in (verdict_words.test_rows_note(v), path_words.flat_paths_note(v),
+                                  _tied_tuning_note(data, d["label"], v)) if n]
         d.update(paired=v.paired, verdicts=v, rope=v.rope, headline=verdict_words.headline(v).split(": ", 1)[1],
                  sentences={arm: verdict_words.sentence(arm, p, v.metric, v.name(arm)) for arm, p in v.paired.items()},
                  effects={arm: verdict_words.secondary_sentences(v, arm) for arm in v.paired},
@@ -259,6 +260,30 @@ def _across(data: ReportData, datasets: list[dict]) -> dict | None:
     return {"arms": common, "labels": [arms.label(a) for a in common],
             "pooled": [f"{name} ({len(ds)} sizes)" for name, ds in blocks.items() if len(ds) > 1],
             "result": ranks.friedman(scores, [ds[0]["hib"] for ds in blocks.values()])}
+
+
+def _tied_tuning_note(data: ReportData, label: str, v) -> str:
+    """A note where half or more of an arm's complete tuning trials tied at the best validation
+    value: the strength its verdict is at was the first of them, not a choice on evidence (only the
+    Tuning table's highlight and the console said so, and the verdicts read as L1's at its best)."""
+    from ..tuning import tied_at_best, too_many_ties
+
+    if not len(data.tuning):
+        return ""
+    mine = data.tuning[data.tuning["dataset"] == label]
+    hib = METRICS[v.metric].higher_is_better if v.metric in METRICS else True
+    tied = []
+    for arm in [a for a in data.study.arms if a in set(mine["arm"])]:
+        done = mine.loc[(mine["arm"] == arm) & (mine["status"] == "FINISHED"), "objective"].dropna().tolist()
+        if done and too_many_ties(tied_at_best(done, max(done) if hib else min(done)), len(done)):
+            tied.append(v.name(arm))
+    if not tied:
+        return ""
+    one = len(tied) == 1
+    return (f"{and_list(tied)}'s tuned {'strength was' if one else 'strengths were'} the first of several tuning trials "
+            "tied at the best validation value (see Tuning): the verdict is at a strength the validation split could "
+            "not tell from the others, not one chosen on evidence; a larger validation split or a finer metric "
+            "(log_loss) would choose")
 
 
 def _path_tables(r: verdicts.DatasetResults, v: verdicts.DatasetVerdicts) -> dict[str, dict]:

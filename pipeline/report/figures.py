@@ -290,6 +290,17 @@ def tuning(ctx: FigureContext, d: dict) -> Optional[str]:
     return None if fig is None else _png(fig)
 
 
+def _label_a_narrow_log_axis(ax, values) -> None:
+    """A log axis whose values lie within one decade (tuned L1 strengths from 1.5e-4 to 7.3e-4) has
+    no power of ten to label, and showed no tick label at all: three labelled ticks across them."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x) & (x > 0)]
+    if not len(x) or np.log10(x.max() / x.min()) >= 1:
+        return
+    ticks = np.geomspace(x.min(), x.max(), 3) if x.max() > x.min() else x[:1]
+    ax.set_xticks(ticks, [f"{t:.2g}" for t in ticks])
+
+
 def tuning_figure(ctx: FigureContext, d: dict):
     """tuning's matplotlib figure, None where the dataset was not tuned. The trial the grid took its
     strengths from is starred; the best-so-far lines differ in style (two arms at the same best
@@ -319,7 +330,8 @@ def tuning_figure(ctx: FigureContext, d: dict):
     ax.set_title("best validation metric so far", fontsize=8)
     ax.set_xlabel("tuning trial", fontsize=7)
     ax.set_ylabel(f"validation {d['metric']}", fontsize=7)
-    ax.legend(fontsize=6)
+    # below the panel: inside, it covered a line at the top (every arm ends near the best)
+    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=min(3, len(tuned)), frameon=False)
     for ax, arm in zip(axes[0, 1:], tuned):
         t = sub[(sub["arm"] == arm) & (sub["status"] == "FINISHED")]
         col = arms.ARMS[arm].tuned_component or "l2"
@@ -337,6 +349,7 @@ def tuning_figure(ctx: FigureContext, d: dict):
         if col != "dropout":
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # narrow decades overlap
+            _label_a_narrow_log_axis(ax, sub[sub["arm"] == arm][col])
         ax.tick_params(labelsize=7)
         ax.set_xlabel("dropout p (mean over layers)" if col == "dropout" else f"{col.upper()} strength (log scale)", fontsize=7)
         ax.set_ylabel(f"validation {d['metric']}", fontsize=7)

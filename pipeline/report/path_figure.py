@@ -25,16 +25,18 @@ def draw(ctx: "FigureContext", d: dict):
     drawn = {arm: variants for arm, variants in (d.get("paths") or {}).items() if any(variants.values())}
     if not drawn:
         return None
-    fig, axes = plt.subplots(3, len(drawn), figsize=(3.4 * len(drawn), 7.2), squeeze=False)
+    # an arm a row, its three panels across: three arms as columns (10 inches wide) were shrunk to
+    # 3-4 pt text on a PDF page; a row of three fits the page at the size it was drawn
+    fig, axes = plt.subplots(len(drawn), 3, figsize=(7.8, 2.9 * len(drawn)), squeeze=False)
     metric = METRICS[d["metric_name"]]
-    for col, (arm, variants) in enumerate(drawn.items()):
+    for row, (arm, variants) in enumerate(drawn.items()):
         order = path_points.strength_order(list(variants)) or list(variants)
         lines, axis = path_lines(order)
         lines = _same_lines_named(lines, [variants[v] for v in order])
         marks = [(d["path_tables"][arm]["one_se"], "D", "strongest within 1 SE"),
                  (d["selected"].get(arm), "*", "selected on validation")]
         weights = "sparsity" if "l1" in arms.ARMS[arm].components else "norm"
-        for row, key in enumerate(("test", "gap", weights)):
+        for col, key in enumerate(("test", "gap", weights)):
             ax = axes[row, col]
             # each mean's 95% CI cut to what the measure can be (a gap of a share within ±1, a share of
             # weights in [0, 1], a norm from 0), as the path table writes it
@@ -56,7 +58,7 @@ def draw(ctx: "FigureContext", d: dict):
             if key == "sparsity":   # a share, written in % as the path lines and tables write it
                 from matplotlib.ticker import PercentFormatter
                 ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        _legend(axes[2, col], axes[0, col], axis)
+        _legend(axes[row, 1], axes[row, 0], axis)
     fig.tight_layout()
     return fig
 
@@ -140,10 +142,11 @@ def _axes(ax, order: list[str], axis: str) -> None:
     else:
         ax.set_xticks(list(range(len(order))))
         ax.set_xticklabels(order, rotation=30, ha="right", fontsize=7)
+    ax.margins(x=0.08)   # the last point's hollow diamond and caps inside the axes, not cut at its edge
 
 
 def _legend(ax, source, axis: str) -> None:
-    """The legend below an arm's last panel (inside, it covered the error bars of the strongest
+    """The legend below an arm's middle panel (inside, it covered the error bars of the strongest
     points), its diamond drawn at a legend's size."""
     from matplotlib.lines import Line2D
 
@@ -151,7 +154,7 @@ def _legend(ax, source, axis: str) -> None:
     handles = [Line2D([], [], marker="D", color="black", mfc="none", ms=7, linestyle="none")
                if label == "strongest within 1 SE" else h for h, label in zip(handles, labels)]
     ax.legend(handles, labels, fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.3 if axis else -0.55),
-              ncol=2, frameon=False)
+              ncol=4, frameon=False)
 
 
 LINE_STYLES = ("-", "--", ":", "-.")

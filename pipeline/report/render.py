@@ -38,6 +38,14 @@ OPEN_ROWS = 20
 
 # --- provenance ----------------------------------------------------------------------------------
 
+
+def unbroken(text) -> str:
+    """A table cell's difference with its parts held together: "+0.2 pt [-0.1, 0.6]" may wrap only
+    between the amount and its interval in a narrow PDF column ("[-0.1," / "0.6]" read as two
+    numbers); the spaces inside an interval and before a unit become non-breaking."""
+    text = re.sub(r"\[([^\]]*)\]", lambda m: "[" + m.group(1).replace(" ", "\u00a0") + "]", str(text))
+    return re.sub(r"(\S) (pt|MSE|MAE|RMSE)\b", "\\1\u00a0\\2", text)
+
 def provenance(data: ReportData, building: Optional[str] = None) -> dict:
     """Where the results come from; `building`: the root run that builds this report while it
     runs (its status is then RUNNING by necessity, and said so)."""
@@ -147,6 +155,7 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
     env.filters["f"] = fmt_number
     env.filters["p"] = fmt_p
     env.filters["counted"] = lambda n, word: counted(n, word)
+    env.filters["nb"] = unbroken   # a difference cell wraps before its interval, never inside it
     env.filters["sentence"] = lambda s: s if str(s).rstrip().endswith((".", "!", "?")) else f"{s}."   # console lines end bare
     # the difference to none as the console writes it (metric_numbers.amount): one convention everywhere
     env.globals["difference"] = metric_numbers.difference

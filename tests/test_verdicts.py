@@ -310,6 +310,12 @@ def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
                        "; ".join(verdict_words.secondary_sentences(v, "dropout")))
     share, low, high = (int(x) for x in closed.groups())
     assert low < share < high and 50 <= share <= 62 and not v.gap_closed["dropout"].fully
+    assert "past 100%" not in "; ".join(verdict_words.secondary_sentences(v, "dropout"))
+    # an interval that reaches past 100% says what that means ("[83%, 142%]" read as a typo)
+    over = dataclasses.replace(v.gap_closed["dropout"], share=1.13, share_low=0.83, share_high=1.42)
+    said = verdict_words.gap_closed_sentence(dataclasses.replace(v, gap_closed={**v.gap_closed, "dropout": over}), "dropout")
+    assert said.startswith("dropout closes 113% [83%, 142%] of the train-test gap") and \
+        "; past 100%: its test score may match or beat its training score" in said, said
     # ... all of it from the training side: its test MSE is practically the same as none's
     assert v.paired["dropout"].verdict == "equivalent" and v.gap_closed["dropout"].no_gain == "same"
     assert re.search(r"of the train-test gap that none leaves open \(gap [^)]*\), by fitting the training data worse "

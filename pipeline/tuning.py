@@ -149,10 +149,28 @@ def _tuning_study(ctx, plan: DatasetPlan, arm: str, data) -> optuna.Study:
 
 def _tuning_round(ctx, plan: DatasetPlan, data, asks: list[tuple], parent: str, tags: dict) -> None:
     """Ask each (study, arm, n) for n trials, open their runs, train them together, record."""
-    asked = [_ask(ctx, plan, ostudy, arm, parent, tags) for ostudy, arm, n in asks for _ in range(n)]
+    asked = []
+    for ostudy, arm, n in asks:
+        spent = grid.spent(ostudy, Outcome.spends)
+        for k in range(n):
+            _seed_for(ostudy, ctx.study.spec.tune, spent + k)
+            asked.append(_ask(ctx, plan, ostudy, arm, parent, tags))
     opened = lifecycle.open_runs(ctx.tracker, ctx.experiment_id, asked)
     if opened:
         lifecycle.end(ctx.tracker, _train_round(ctx, plan, data, opened))
+
+
+def _seed_for(ostudy: optuna.Study, tune, index: int) -> None:
+    """A fresh TPE sampler for the arm's `index`-th trial that spends its budget, seeded by the
+    study file's sampler_seed and that index: what TPE proposes is then a function of the study's
+    recorded trials, whatever this process asked before. One sampler for the whole tuning carried
+    its random stream in memory: a run resumed after an interruption restarted it from the seed,
+    repeated start-up draws already tried and chose other strengths than an uninterrupted run.
+    Start-up trial i is drawn alike whether asked in a round of ten or alone (tune.batch 1)."""
+    import numpy as np
+
+    seed = None if tune.sampler_seed is None else int(np.random.SeedSequence([tune.sampler_seed, index]).generate_state(1)[0])
+    ostudy.sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True, n_startup_trials=TPE_STARTUP)
 
 
 def _ask(ctx, plan: DatasetPlan, ostudy: optuna.Study, arm: str, parent: str, tags: dict) -> LiveTrial:

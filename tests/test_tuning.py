@@ -111,6 +111,28 @@ def test_batched_tuning_spends_each_budget_exactly_and_resumes_after_a_crash(wor
         {a: [(t.number, t.state) for t in ts] for a, ts in after.items()}   # nothing asked
 
 
+def test_a_tuning_interrupted_after_its_first_round_chooses_as_an_uninterrupted_one(tmp_path, env):
+    """A run killed while it records its third round (rounds of 10, 2, 2, 2 trials an arm; the
+    first two recorded) and run again asks what an uninterrupted run asks: the same strengths,
+    trial for trial, and the same choice. One TPE sampler for the whole tuning kept its random
+    stream in memory (TPE's own draws from the second round on), and the resumed process restarted
+    it from the seed: other strengths (tune.batch 1 even repeated the start-up draws)."""
+    runs = {}
+    for name, failpoint in (("whole", None), ("resumed", "optuna_tell:26")):   # 20 + 4 tells in rounds one and two
+        workdir = tmp_path / name
+        workdir.mkdir()
+        spec, here = tuned_study("resume"), {**env, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}
+        spec["tune"] = {**spec["tune"], "batch": 2}
+        if failpoint:
+            assert run_tuning(workdir, {**here, "PIPELINE_FAILPOINT": failpoint}, spec).returncode != 0
+            cut = tuning_trials(workdir, spec)
+            assert all(len(spending(t)) == 12 for t in cut.values()), cut   # rounds one and two recorded
+        assert run_tuning(workdir, here, spec).returncode == 0
+        runs[name] = ({arm: [t.params for t in spending(ts)] for arm, ts in tuning_trials(workdir, spec).items()},
+                      chosen(workdir))
+    assert runs["resumed"] == runs["whole"]
+
+
 @pytest.mark.slow
 def test_tuning_prunes_on_the_chosen_metric(workdir, env):
     """metric: log_loss (lower is better, unlike the default accuracy): what each tuning trial

@@ -40,6 +40,11 @@ def stop_if_interrupted() -> None:
         raise Interrupted(_raised["signal"])
 
 
+def interrupt_received() -> str:
+    """The signal an Interrupted was raised for in this process ("" when none was)."""
+    return _raised["signal"] or ""
+
+
 def forget_interrupts() -> None:
     """A command starts with no signal received (runtime.install_signal_handlers)."""
     _raised["signal"] = None

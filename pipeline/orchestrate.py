@@ -180,17 +180,29 @@ def next_round(ctx: RunContext, data: dict, owned: bool = True) -> list[str]:
 
 def _worker_process(study: Study, storage: str, tracking: str, experiment_id: str, root_id: str,
                     number: int, parent_pid: int, say_done: bool = True) -> None:
-    install_signal_handlers()
+    install_signal_handlers(once=True)
     try:   # a signal while the data loads ends the worker as quietly as one while it trains
         die_with_parent(parent_pid)
         data, tracker = connect(study, storage, tracking)
         ctx = RunContext(study, tracker, experiment_id, root_id, storage)
         run_worker_loop(ctx, data, who=f" worker {number}:", say_done=say_done)
     except Interrupted:
-        sys.exit(130)
+        _exit_quietly(130)
     except StoreUnreachable as e:   # one line, as the command line prints it; the parent goes on
         print(f"worker {number}: error: {e}", file=sys.stderr, flush=True)
-        sys.exit(EXIT_UNREACHABLE)
+        _exit_quietly(EXIT_UNREACHABLE)
+    _exit_quietly(0)
+
+
+def _exit_quietly(code: int) -> None:
+    """A worker process's exit, deaf to further signals: the parent's SIGTERM to its workers, met
+    while multiprocessing shut this one down after a Ctrl-C, raised Interrupted there and printed
+    a traceback of three chained exceptions."""
+    import signal
+
+    for name in ("SIGINT", "SIGTERM"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    sys.exit(code)
 
 
 def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional[str] = None,
@@ -217,8 +229,8 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
             if workers == 1 or not queue_state(ctx, data)[0]:
                 run_worker_loop(ctx, data, say_done=first)
             else:
+                spawned = workers   # before: an interrupted call's timing line names them too
                 _run_local_workers(ctx, data, workers, say_done=first)
-                spawned = workers
             if not next_round(ctx, data):
                 break
             first = False
@@ -264,7 +276,10 @@ def _run_local_workers(ctx: RunContext, data: dict, workers: int, say_done: bool
             if p.is_alive():
                 p.terminate()
         for p in procs:
-            p.join()
+            p.join(timeout=60)   # it ends its runs KILLED; one that stopped listening (exiting, deaf) is killed
+            if p.is_alive():
+                p.kill()
+                p.join()
         raise
     gave_up = [str(i + 1) for i, p in enumerate(procs) if p.exitcode == EXIT_UNREACHABLE]
     if gave_up:   # each said which store in its own line

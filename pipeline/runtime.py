@@ -17,7 +17,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from typing import Optional
 
-from .errors import Interrupted, forget_interrupts, interrupted
+from .errors import Interrupted, forget_interrupts, interrupt_received, interrupted
 
 
 def mask_credentials(url: str) -> str:
@@ -67,12 +67,22 @@ def _quiet_about_interrupts(previous):
     return hook
 
 
-def install_signal_handlers() -> None:
+def install_signal_handlers(once: bool = False) -> None:
+    """SIGTERM and SIGINT raise Interrupted. `once` (a worker process of `ablation --workers N`):
+    only the first does; later ones are ignored, so that the runs it is ending are ended. A Ctrl-C
+    reaches the workers and the command alike, and the command's SIGTERM to each worker then landed
+    in the middle of that (or of its exit: three chained tracebacks)."""
     forget_interrupts()
     if not getattr(sys.unraisablehook, "quiet_about_interrupts", False):
         sys.unraisablehook = _quiet_about_interrupts(sys.unraisablehook)
-    signal.signal(signal.SIGTERM, _raise_interrupted)
-    signal.signal(signal.SIGINT, _raise_interrupted)
+    handler = _raise_interrupted_once if once else _raise_interrupted
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _raise_interrupted_once(signum, frame):
+    if not interrupt_received():
+        _raise_interrupted(signum, frame)
 
 
 def die_with_parent(parent_pid: int) -> None:

@@ -352,6 +352,23 @@ def _gone(pid: int) -> bool:
         return True
 
 
+def test_ctrl_c_on_local_workers_stops_them_without_a_traceback(workdir, env):
+    """Ctrl-C in a terminal signals the whole process group: `ablation --workers 2` and both of its
+    workers. The command then sent each worker SIGTERM while it was already exiting, which raised
+    in multiprocessing's exit and printed three chained tracebacks. Exit 130, one line, twice."""
+    study_file = write_study(workdir / "crash.yaml", {**SLOW_STUDY, "seeds": 3})
+    study = load_study(study_file)
+    storage = get_storage(f"journal:{workdir / 'optuna.journal'}")
+    for attempt in range(2):
+        proc = subprocess.Popen([*pipeline_command(), "ablation", "--study", "crash.yaml", "--workers", "2", "--no-report"],
+                                cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        wait_for_running_trial(storage, study)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 130 and "Traceback" not in err, (attempt, err[-3000:])
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads process states from /proc")
 def test_workers_stop_when_the_command_that_started_them_is_killed(workdir, env):
     """SIGKILL on `ablation --workers 2` leaves no worker training unseen (they used to finish the

@@ -528,10 +528,12 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
 
 
 FIGURES: list[Figure] = [
-    Figure("seeds", "dataset", "{key}: test metric and gap per seed", seeds),
-    Figure("curves", "dataset", "{key}: learning curves", curves),
-    Figure("weights", "dataset", "{key}: weight magnitudes and sparsity", weights),
-    Figure("tuning", "dataset", "{key}: tuning history and sensitivity", tuning),
+    # a dataset's figures each under a heading that names the dataset (show_figures adds it): a PDF
+    # page that held only box plots titled "test accuracy" did not say whose they were
+    Figure("seeds", "dataset", "{key}: test metric and gap per seed", seeds, heading="Each seed: test metric and gap"),
+    Figure("curves", "dataset", "{key}: learning curves", curves, heading="Learning curves"),
+    Figure("weights", "dataset", "{key}: weight magnitudes and sparsity", weights, heading="Weights: magnitudes and sparsity"),
+    Figure("tuning", "dataset", "{key}: tuning history and sensitivity", tuning, heading="Tuning: history and sensitivity"),
     Figure("paths", "dataset", "{key}: regularization paths", paths, section="paths",   # under the path tables
            heading="Regularization paths: metric, gap and weights against strength"),
     Figure("forest", "study", "forest plot of paired differences to none", forest, section="summary",

@@ -475,6 +475,7 @@ def _advisory_lock(url: str, key: int, name: str, say):
                 except Exception:   # the connection is gone (a database restart): so is its lock
                     pass
 
+
 @contextmanager
 def exclusive(url: str, name: str, say=print):
     """Hold a lock named `name` on the storage while the block runs: two `enqueue`s of one study at

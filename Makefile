@@ -9,7 +9,8 @@ BIN := $(VENV)/bin
 STUDY ?= studies/default.yaml
 # the MLflow experiment of `make ablation`: the study file's `name:` (as the pipeline names it)
 EXPERIMENT ?= $(or $(shell sed -n -E 's/^name:[[:space:]]*["'"'"']?([^"'"'"'\#[:space:]]+).*/\1/p' $(STUDY) 2>/dev/null | head -n1),default-ablation)
-PORT ?= 5000
+# only as typed (make ui PORT=5077): hosting platforms and containers set PORT in the environment
+PORT := $(if $(filter command line,$(origin PORT)),$(PORT),5000)
 export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db
 # another PORT: the links the pipeline prints and writes into reports open the UI there
 ifneq ($(PORT),5000)

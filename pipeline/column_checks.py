@@ -85,7 +85,7 @@ def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
     digits = [c for c in frame.columns if may_be_numbers(frame[c])]
     record["numbers_not_read"] = numbers_not_read(frame[digits])
     record["markers_among_numbers"] = {c: found for c in digits if (found := markers_among_numbers(frame[c]))}
-    said = record["numbers_not_read"].keys() | record["markers_among_numbers"].keys()
+    said = record["numbers_not_read"].keys() | record["markers_among_numbers"].keys() | record.get("zero_codes", {}).keys()
     record["partly_numbers"] = {c: found for c in digits if c not in said and (found := partly_numbers(frame[c]))}
     variants = {c: case_variants(frame[c]) for c in frame.columns if is_text(frame[c])}
     record["case_variants"] = {c: v for c, v in variants.items() if v}

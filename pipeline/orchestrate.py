@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from typing import Optional
@@ -231,6 +232,8 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
             else:
                 spawned = workers   # before: an interrupted call's timing line names them too
                 _run_local_workers(ctx, data, workers, say_done=first)
+                # cells of a worker that died, enqueued again as it was reaped: trained here, not left waiting
+                run_worker_loop(ctx, data, say_done=False)
             if not next_round(ctx, data):
                 break
             first = False
@@ -267,16 +270,23 @@ def _run_local_workers(ctx: RunContext, data: dict, workers: int, say_done: bool
                                                          ctx.experiment_id, ctx.root_id, i + 1, os.getpid(), say_done))
              for i in range(workers)]
     try:
-        for p in procs:
-            p.start()
+        # started deaf to Ctrl-C (an ignored signal survives the spawn's exec) until their own handlers are
+        # in: one during their imports printed a KeyboardInterrupt traceback; this process stops them then
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            for p in procs:
+                p.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
         for p in procs:
             p.join()
     except Interrupted:
         for p in procs:
             if p.is_alive():
                 p.terminate()
+        deadline = time.monotonic() + 60   # they end their runs KILLED; one that stopped listening is killed
         for p in procs:
-            p.join(timeout=60)   # it ends its runs KILLED; one that stopped listening (exiting, deaf) is killed
+            p.join(timeout=max(0.0, deadline - time.monotonic()))
             if p.is_alive():
                 p.kill()
                 p.join()

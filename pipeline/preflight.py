@@ -34,22 +34,26 @@ def check_tracking_reachable(uri: str) -> None:
         return _check_database_answers(uri)
     if not uri.startswith(("http://", "https://")):
         return
-    import urllib.error
-    import urllib.request
-
     try:
-        urllib.request.urlopen(_as_mlflow_asks(uri.rstrip("/") + "/health"), timeout=5).read()
-    except urllib.error.HTTPError as e:   # something answers there, but not as an MLflow server does
-        if e.code in (401, 403):   # a proxy in front of it that wants credentials
-            raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the server refuses us (HTTP {e.code} at "
-                             "/health); give MLflow its credentials (MLFLOW_TRACKING_USERNAME and "
-                             "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)") from None
-        raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: what answers there is not an MLflow "
-                         f"server (HTTP {e.code} at /health); start one with `mlflow server` or check the port") from None
+        answer = _ask_as_mlflow(uri, "/health", timeout=5)
     except Exception as e:
         raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the MLflow server does not answer "
-                         f"({type(e).__name__})") from None
+                         f"({_cause_name(e)})") from None
+    if answer.status_code in (401, 403):   # a proxy in front of it that wants credentials
+        raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the server refuses us (HTTP {answer.status_code} "
+                         "at /health); give MLflow its credentials (MLFLOW_TRACKING_USERNAME and "
+                         "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)")
+    if not answer.ok:   # something answers there, but not as an MLflow server does
+        raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: what answers there is not an MLflow "
+                         f"server (HTTP {answer.status_code} at /health); start one with `mlflow server` or check the port")
     _check_host_allowed(uri)
+
+
+def _cause_name(e: BaseException) -> str:
+    """The type of what went wrong under MLflow's wrapping (ConnectionError, ReadTimeout)."""
+    while e.__cause__ is not None or e.__context__ is not None:
+        e = e.__cause__ or e.__context__
+    return type(e).__name__
 
 
 def _check_database_answers(uri: str) -> None:
@@ -93,47 +97,39 @@ def missing_local_store(uri: str) -> Optional[str]:
     return None
 
 
-def _as_mlflow_asks(url: str):
-    """A request for `url` with the credentials MLflow's client sends ($MLFLOW_TRACKING_TOKEN as a
-    bearer token, else $MLFLOW_TRACKING_USERNAME and _PASSWORD as basic auth): a proxy that guards
-    /health too would otherwise refuse this check though MLflow itself gets in."""
-    import base64
-    import os
-    import urllib.request
+def _ask_as_mlflow(uri: str, endpoint: str, timeout: float, **kwargs):
+    """A GET of `endpoint` on the MLflow server, sent by MLflow's own HTTP client with the
+    credentials and headers it would send (the environment's, ~/.mlflow/credentials, an auth
+    plugin's), once, without retries: the response, whatever its status. A proxy that guards
+    /health too refused this check when it went without them, though MLflow itself got in."""
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
 
-    headers = {}
-    if token := os.environ.get("MLFLOW_TRACKING_TOKEN"):
-        headers["Authorization"] = f"Bearer {token}"
-    elif user := os.environ.get("MLFLOW_TRACKING_USERNAME"):
-        pair = f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
-    return urllib.request.Request(url, headers=headers)
+    return http_request(get_default_host_creds(uri), endpoint, "GET", max_retries=0, timeout=timeout,
+                        raise_on_status=False, **kwargs)
 
 
 def _check_host_allowed(uri: str) -> None:
     """MLflow 3.5+ servers answer /health to anyone but refuse API calls whose Host header is not
     in their --allowed-hosts (localhost and private IPs by default): a server reached by its
     name from another machine says 403 to every call. One line that says what to start it with."""
-    import urllib.error
-    import urllib.request
     from urllib.parse import urlparse
 
-    probe = uri.rstrip("/") + "/api/2.0/mlflow/experiments/get-by-name?experiment_name=pipeline-probe"
     try:
-        urllib.request.urlopen(_as_mlflow_asks(probe), timeout=10).read()
-    except urllib.error.HTTPError as e:
-        if e.code == 403 and b"Invalid Host header" in e.read():
-            host = urlparse(uri).netloc.rsplit("@", 1)[-1]
-            raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the MLflow server refuses requests addressed "
-                             f"to {host} (403, Invalid Host header); start it with --allowed-hosts {host} (MLflow allows "
-                             "localhost and private IP addresses unless told)") from None
-        if e.code in (401, 403):   # /health let us in, the API does not: MLflow's traceback otherwise
-            raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the MLflow server refuses its API to us "
-                             f"(HTTP {e.code} reading an experiment); give MLflow the credentials of a user who may read "
-                             "and write experiments (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or "
-                             "MLFLOW_TRACKING_TOKEN)") from None
+        answer = _ask_as_mlflow(uri, "/api/2.0/mlflow/experiments/get-by-name", timeout=10,
+                                params={"experiment_name": "pipeline-probe"})
     except Exception:
         return   # anything else is MLflow's to report, as before
+    if answer.status_code == 403 and "Invalid Host header" in answer.text:
+        host = urlparse(uri).netloc.rsplit("@", 1)[-1]
+        raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the MLflow server refuses requests addressed "
+                         f"to {host} (403, Invalid Host header); start it with --allowed-hosts {host} (MLflow allows "
+                         "localhost and private IP addresses unless told)")
+    if answer.status_code in (401, 403):   # /health let us in, the API does not (with MLflow's own credentials)
+        raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the MLflow server refuses its API to us "
+                         f"(HTTP {answer.status_code} reading an experiment); give MLflow the credentials of a user who "
+                         "may read and write experiments (MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or "
+                         "MLFLOW_TRACKING_TOKEN)")
 
 
 def validate_inputs(study: Study, storage: str, tracking: Optional[str]) -> dict:

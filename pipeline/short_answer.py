@@ -154,7 +154,8 @@ def _inert(v: DatasetVerdicts) -> list[str]:
     return [f"On {v.label}, {and_list(list(map(v.name, inert)))} trained exactly as none did (the same test values "
             f"on every seed): too weak to act at {'that strength' if one else 'those strengths'}, which says nothing "
             f"of {'it' if one else 'them'} at a strength that acts" +
-            ("; the report's path shows its other strengths." if on_path else "; try a stronger one.")]
+            (f"; the report's path shows {'its' if one else 'their'} other strengths." if on_path else
+             f"; try {'a stronger one' if one else 'stronger ones'}.")]
 
 
 def _settled_so_far(v: DatasetVerdicts) -> str:

@@ -91,7 +91,7 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
                     print(f"  the Optuna storage is not ready ({_first_line(e)}); trying again"
                       + ("" if TIMED_OUT in str(e) else f" for up to {STARTUP_WAIT_S:.0f} s"), file=sys.stderr, flush=True)
                 attempt += 1
-                time.sleep(min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (attempt - 1), STARTUP_WAIT_S - waited))
+                time.sleep(max(0.0, min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (attempt - 1), STARTUP_WAIT_S - waited)))
                 continue
             # a pooler in front of PostgreSQL (PgBouncer, Neon's or Supabase's) refuses startup
             # options it does not know: connect without the session limit rather than not at all
@@ -456,7 +456,9 @@ def _advisory_lock(url: str, key: int, name: str, say):
             while not done.wait(LOCK_PING_S):
                 try:
                     conn.execute(text("SELECT 1"))
-                except Exception:   # gone (a restart, or this process was frozen past LOCK_IDLE_S)
+                except Exception as e:   # gone (a restart, or this process was frozen past LOCK_IDLE_S)
+                    print(f"warning: the enqueue lock's connection was lost ({_first_line(e)}); another enqueue or "
+                          "takeover may run beside this one", file=sys.stderr, flush=True)
                     return
 
         pinger = threading.Thread(target=ping, name="enqueue-lock-ping", daemon=True)
@@ -465,15 +467,12 @@ def _advisory_lock(url: str, key: int, name: str, say):
             yield
         finally:
             done.set()
-            pinger.join(timeout=2 * LOCK_PING_S)
-            if pinger.is_alive():   # a ping stuck on a database away: the connection is dropped, and its lock
-                conn.invalidate()
-            else:
-                try:   # back to the pool as it came
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                    conn.execute(text("RESET idle_session_timeout"))
-                except Exception:   # the connection is gone (a database restart): so is its lock
-                    pass
+            pinger.join()   # never two threads on one connection (a ping on a database away ends as a call would)
+            try:   # back to the pool as it came
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.execute(text("RESET idle_session_timeout"))
+            except Exception:   # the connection is gone (a database restart): so is its lock
+                pass
 
 
 @contextmanager

@@ -253,7 +253,7 @@ def gap_closed_sentence(v: DatasetVerdicts, arm: str) -> str:
     how_much = "" if g.fully else f"{g.share:.0%}{ci} of "
     closes = (f"{name} closes {how_much}the train-test gap that none leaves open "
               f"(gap {none_gap} with none, {arm_gap} with {name})")
-    if how_much and not math.isnan(g.share_high) and g.share_high > 1:   # "[68%, 101%]" read as a typo
+    if how_much and not math.isnan(g.share_high) and round(100 * g.share_high) > 100:   # "[68%, 101%]" read as a typo
         closes += "; past 100%: its test score may match or beat its training score"
     if g.no_gain in ("same", "undecided"):   # closed from the training side: the test metric did not gain (yet)
         leans_worse = arm in v.paired and v.paired[arm].mean_diff < 0   # "not clearly better" would hint it might be

@@ -278,6 +278,8 @@ def partly_numbers(column: pd.Series) -> Optional[dict]:
         return None
     present = column.notna() & ~column.isin(DASHES)
     rest = column[numbers.isna() & present].astype(str).value_counts()
+    if rest.empty:   # every value a number, kept as text on purpose (ZIP codes 02139, 00501)
+        return None
     return {"share": 1 - int(rest.sum()) / max(int(present.sum()), 1), "example": str(column[numbers.notna()].iloc[0]),
             "others": len(rest), "common": list(rest.index[:3])}
 

@@ -371,7 +371,7 @@ def test_train_command_rejects_bad_values(workdir, env, monkeypatch, capsys):
         assert main(["train", "--dataset", "table", *flags]) == 2 and capsys.readouterr().err.strip() == expected
     # an MLflow server that does not answer: one line now (was MLflow's 120 s of retries, then a worker's advice)
     assert main(["train", "--epochs", "1", "--tracking-uri", "http://127.0.0.1:9"]) == 2
-    assert capsys.readouterr().err.strip() == "error: --tracking-uri = 'http://127.0.0.1:9': the MLflow server does not answer (URLError)"
+    assert capsys.readouterr().err.strip() == "error: --tracking-uri = 'http://127.0.0.1:9': the MLflow server does not answer (ConnectionRefusedError)"
     assert not (workdir / "mlflow.db").exists()
 
 

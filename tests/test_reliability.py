@@ -1060,6 +1060,11 @@ def test_an_enqueue_lock_holder_frozen_with_it_holds_the_others_up_for_seconds_n
     from pipeline.storage import exclusive
 
     url = f"{postgres}/optuna"
+    with get_storage(url).engine.connect() as conn:
+        from sqlalchemy import text
+
+        if int(conn.execute(text("SHOW server_version_num")).scalar()) < 140000:
+            pytest.skip("idle_session_timeout needs PostgreSQL 14 or later")
     monkeypatch.setattr(storage_module, "LOCK_IDLE_S", 2.0)
     monkeypatch.setattr(storage_module, "LOCK_PING_S", 0.5)
     script = ("import os, signal, sys, time\nfrom pipeline import storage\n"

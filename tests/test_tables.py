@@ -405,6 +405,11 @@ def test_a_column_of_numbers_with_a_common_missing_word_gets_the_missing_values_
     assert not [w for w in r["warnings"] if "price" in w and "ordinal" in w]   # not the one-hot advice
     listed = load(DatasetSpec(**spec, preprocess={"missing_values": {"price": sorted(set(words))}}), 0).preprocessing
     assert "price" in listed["numeric_columns"] and listed["marked_missing"]["price"] == 52
+    # ZIP codes with leading zeros are all numbers, kept as text on purpose: not "partly numbers"
+    pd.DataFrame({"zip": [f"0{1000 + i % 40}" for i in range(n)], "a": rng.normal(size=n), "y": rng.integers(0, 2, n)}
+                 ).to_csv(tmp_path / "z.csv", index=False)
+    zips = load(DatasetSpec(name="table", path=str(tmp_path / "z.csv"), target="y"), 0).preprocessing
+    assert "zip" in zips["encoded_columns"] and not zips["partly_numbers"], zips["warnings"]
     assert [w for w in r["warnings"] if "income" in w] == [
         "Column 'income' holds numbers but for 15 values (\"unknown\"; 15%), too many to be read as missing unasked, "
         "so it reads as categories, not numbers; if it means missing: preprocess.missing_values: "

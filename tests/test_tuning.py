@@ -111,7 +111,7 @@ def test_batched_tuning_spends_each_budget_exactly_and_resumes_after_a_crash(wor
         {a: [(t.number, t.state) for t in ts] for a, ts in after.items()}   # nothing asked
 
 
-def test_a_tuning_interrupted_after_its_first_round_chooses_as_an_uninterrupted_one(tmp_path, env):
+def test_a_tuning_interrupted_in_its_third_round_chooses_as_an_uninterrupted_one(tmp_path, env):
     """A run killed while it records its third round (rounds of 10, 2, 2, 2 trials an arm; the
     first two recorded) and run again asks what an uninterrupted run asks: the same strengths,
     trial for trial, and the same choice. One TPE sampler for the whole tuning kept its random

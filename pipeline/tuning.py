@@ -54,7 +54,8 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
     progress.update(done=spent())   # resumed ones
     parent = None
     while True:
-        wanted = {arm: _round_size(o, tune) for arm, o in ostudies.items()}
+        spent_now = {arm: grid.spent(o, Outcome.spends) for arm, o in ostudies.items()}
+        wanted = {arm: _round_size(spent_now[arm], tune) for arm in ostudies}
         if all(n <= 0 for n in wanted.values()):
             break
         if parent is None:
@@ -63,7 +64,8 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
                                                  rt.UI_ORDER: rt.ui_order(rt.TUNING, position=plan.position)},
                                                 params={}, kind=rt.TUNING)
         before = spent()
-        _tuning_round(ctx, plan, data, [(ostudies[arm], arm, n) for arm, n in wanted.items() if n > 0], parent, tags)
+        _tuning_round(ctx, plan, data, [(ostudies[arm], arm, n, spent_now[arm]) for arm, n in wanted.items() if n > 0],
+                      parent, tags)
         progress.update(done=spent() - before)
     chosen = say_chosen(ostudies, tune.trials)
     progress.close()
@@ -99,6 +101,12 @@ def tied_at_best(values, best: float) -> int:
     return sum(1 for v in values if v is not None and abs(v - best) <= 1e-12 * max(1.0, abs(best)))
 
 
+def ties_at_best(values: list, higher_is_better: bool) -> int:
+    """How many complete trials' values tie at the best of them (0 when none completed): the
+    Tuning table's count and the note beside the verdicts alike."""
+    return tied_at_best(values, max(values) if higher_is_better else min(values)) if values else 0
+
+
 def too_many_ties(ties: int, complete: int) -> bool:
     """Half or more of the complete trials (and at least two) tie at the best value: the choice
     among them is the first one's, not evidence (the console warns, the report highlights it)."""
@@ -122,13 +130,13 @@ def tie_warning(ostudy: optuna.Study, best: float) -> str:
 TPE_STARTUP = 10
 
 
-def _round_size(ostudy: optuna.Study, tune) -> int:
+def _round_size(spent: int, tune) -> int:
     """How many trials the next round asks of an arm: what its budget has left, at most
     tune.batch_size, or while TPE is still in its random start-up, the start-up trials left
     (drawn from the seeded sampler in the same order whether asked together or one by one, so
     asking them together changes nothing TPE proposes). tune.batch 1 is one trial at a time
-    throughout, the tuning before issue 14 (the pruner then sees every earlier trial)."""
-    spent = grid.spent(ostudy, Outcome.spends)
+    throughout, the tuning before issue 14 (the pruner then sees every earlier trial). `spent`: the
+    arm's trials that spent its budget so far."""
     if tune.batch_size == 1:
         return min(1, tune.trials - spent)
     return min(tune.trials - spent, max(tune.batch_size, TPE_STARTUP - spent))
@@ -148,10 +156,10 @@ def _tuning_study(ctx, plan: DatasetPlan, arm: str, data) -> optuna.Study:
 
 
 def _tuning_round(ctx, plan: DatasetPlan, data, asks: list[tuple], parent: str, tags: dict) -> None:
-    """Ask each (study, arm, n) for n trials, open their runs, train them together, record."""
+    """Ask each (study, arm, n, its trials that spent the budget so far) for n trials, open their
+    runs, train them together, record."""
     asked = []
-    for ostudy, arm, n in asks:
-        spent = grid.spent(ostudy, Outcome.spends)
+    for ostudy, arm, n, spent in asks:
         for k in range(n):
             _seed_for(ostudy, ctx.study.spec.tune, spent + k)
             asked.append(_ask(ctx, plan, ostudy, arm, parent, tags))

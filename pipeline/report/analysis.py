@@ -266,7 +266,7 @@ def _tied_tuning_note(data: ReportData, label: str, v) -> str:
     """A note where half or more of an arm's complete tuning trials tied at the best validation
     value: the strength its verdict is at was the first of them, not a choice on evidence (only the
     Tuning table's highlight and the console said so, and the verdicts read as L1's at its best)."""
-    from ..tuning import tied_at_best, too_many_ties
+    from ..tuning import ties_at_best, too_many_ties
 
     if not len(data.tuning):
         return ""
@@ -275,7 +275,7 @@ def _tied_tuning_note(data: ReportData, label: str, v) -> str:
     tied = []
     for arm in [a for a in data.study.arms if a in set(mine["arm"])]:
         done = mine.loc[(mine["arm"] == arm) & (mine["status"] == "FINISHED"), "objective"].dropna().tolist()
-        if done and too_many_ties(tied_at_best(done, max(done) if hib else min(done)), len(done)):
+        if too_many_ties(ties_at_best(done, hib), len(done)):
             tied.append(v.name(arm))
     if not tied:
         return ""

@@ -21,7 +21,7 @@ from .. import runtree as rt
 from ..references import PLAUSIBLE_GAP, reference_points
 from ..runtime import mask_credentials
 from ..task import metric_for
-from ..tuning import tied_at_best, too_many_ties
+from ..tuning import ties_at_best, too_many_ties
 from ..ui_links import links_are_local, overview_link, quote_filter, run_link, trials_view, ui_base, ui_command, view_link
 from ..words import and_list, counted
 from .collect import ReportData, interim_note, outside_note
@@ -255,11 +255,10 @@ def _tuning_rows(data: ReportData) -> list[dict]:
         for (label, arm), t in sorted(groups, key=lambda g: (labels.index(g[0][0]) if g[0][0] in labels else len(labels),
                                                              order.index(g[0][1]) if g[0][1] in order else len(order))):
             done = t.loc[t["status"] == "FINISHED", "objective"].dropna()
-            best = (done.max() if _higher_is_better(data, label) else done.min()) if len(done) else None
             rows.append({"dataset": label, "arm": arms.label(arm), "trials": len(t), "complete": len(done),
                          "pruned": int((t["reason"] == "pruned").sum()),
                          "failed": int(((t["status"] != "FINISHED") & (t["reason"] != "pruned")).sum()),
-                         "tied": tied_at_best(done.tolist(), best) if best is not None else 0,
+                         "tied": ties_at_best(done.tolist(), _higher_is_better(data, label)),
                          "chosen": {k: re.sub(r"\d+\.\d+(?:e-?\d+)?", lambda m: f"{float(m.group()):.3g}", str(v))
                                     for k, v in data.chosen.get((label, arm), {}).items()}})
     for row in rows:

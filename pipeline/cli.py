@@ -65,16 +65,30 @@ def _verbosity(args) -> None:
 
 
 def cmd_ablation(args) -> int:
-    from .orchestrate import install_signal_handlers, run_ablation, study_results
-    from .short_answer import in_short, mean_values
-    from .summary import format_summary, record_verdicts
-    from .verdicts import decide_study
+    from .errors import Interrupted
+    from .orchestrate import install_signal_handlers, run_ablation
     study = _study_from_args(args)
     install_signal_handlers()
     _verbosity(args)
     workers = optional(args.workers)
     ctx = run_ablation(study, storage=optional(args.storage), tracking=optional(args.tracking_uri),
                        workers=None if workers is None else _workers(workers))
+    try:
+        return _answer(args, ctx)
+    except (Interrupted, KeyboardInterrupt) as e:   # every run had ended: main's "still training" would be wrong
+        e.says = INTERRUPTED_ANSWERING
+        raise
+
+
+def _answer(args, ctx) -> int:
+    """`ablation`'s part after training: the verdicts, In short, their record in MLflow, the report
+    and the links to browse it all."""
+    from .orchestrate import study_results
+    from .short_answer import in_short, mean_values
+    from .summary import format_summary, record_verdicts
+    from .runtime import failpoint
+    from .verdicts import decide_study
+    failpoint("answering")   # tests/test_reliability.py: Ctrl-C once every run has ended
     print()
     study = ctx.study   # under the identity the storage holds it by (joining.adopted)
     results = study_results(study, ctx.storage)
@@ -412,7 +426,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         print(f"error: {e}; {advice}", file=sys.stderr)
         return EXIT_UNREACHABLE
     except (Interrupted, KeyboardInterrupt) as e:   # KeyboardInterrupt: Ctrl-C before a command's handlers
-        print(f"interrupted by {str(e) or 'SIGINT'}: {INTERRUPTED_SAYS.get(args.command, 'nothing was changed')}", file=sys.stderr)
+        says = getattr(e, "says", None) or INTERRUPTED_SAYS.get(args.command, "nothing was changed")
+        print(f"interrupted by {str(e) or 'SIGINT'}: {says}", file=sys.stderr)
         forget_interrupts()   # said: a later command in this process (a notebook's) starts afresh
         return 130
 
@@ -429,3 +444,6 @@ INTERRUPTED_SAYS = {
     "report": "the report's files are those of one build, this one's or the one before (rerun the command to rebuild them)",
     "train": "its run, if it had started, is marked KILLED",
 }
+# ... and an `ablation` interrupted once its training had ended (cmd_ablation)
+INTERRUPTED_ANSWERING = ("every run had ended and is kept; the verdicts or the report may not all be written: rerun the "
+                         "same command (it trains nothing again) to write them")

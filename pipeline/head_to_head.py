@@ -82,7 +82,8 @@ def _compared(values: dict[str, dict[int, float]], first: str, second: str, high
 
 def head_to_head_row(h, metric: str, name=arms.label) -> dict:
     """One pair of regularized arms (head_to_head.HeadToHead) as the report's table row: the
-    difference first minus second in the metric's units, which arm it favours, its Holm p; the
+    difference first minus second in the metric's units, which arm it favours (`aside`: what else
+    the reader needs beside it, or ""), its Holm p; the
     arms named by `name` (DatasetVerdicts.name: with the path point that stands for each)."""
     p, first, second = h.paired, name(h.first), name(h.second)
     alike = h.identical and p.verdict != stats.AT_CHANCE   # a fact, whatever the seeds let the tests decide
@@ -100,7 +101,10 @@ def head_to_head_row(h, metric: str, name=arms.label) -> dict:
         said = "both no better than a constant prediction: nothing to compare"
     else:
         said = p.verdict
+    aside = ""   # an interval clear of zero beside "practically the same" read as a contradiction
+    if p.verdict == "equivalent" and not h.identical and p.sd > 0 and not p.ci_low <= 0 <= p.ci_high:
+        aside = f"{first if p.ci_low > 0 else second} ahead by less than the ROPE, not shown after Holm (the CI is this pair's own)"
     p_value = "-" if p.verdict == stats.AT_CHANCE else p_text(p.p_tost_holm if p.verdict == "equivalent" else p.p_t_holm)
     return {"pair": f"{first} − {second}", "diff": "0 on every seed" if h.identical else difference(p, metric),
-            "said": said, "p": p_value, "n": p.n, "test": "equivalence" if p.verdict == "equivalent" else "t",
+            "said": said, "aside": aside, "p": p_value, "n": p.n, "test": "equivalence" if p.verdict == "equivalent" else "t",
             "identical": alike}

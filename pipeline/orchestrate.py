@@ -24,12 +24,13 @@ from optuna.trial import TrialState
 from . import grid, joining, lifecycle, path_points, preflight, verdicts, worker
 from . import runtree as rt
 from .dataset_record import divergence_hint, far_record
+from .enqueue_lock import exclusive
 from .errors import UsageError, stop_if_interrupted
 from .lifecycle import DatasetCells
 from .preparation import RunContext, connect, dataset_tags, ensure_parent, open_dataset_study, optuna_study_name, prepare
 from .runtime import EXIT_UNREACHABLE, Interrupted, StoreUnreachable, die_with_parent, install_signal_handlers, worker_id
 from .splits import Splits
-from .storage import DEFAULT_STORAGE, HEARTBEAT_S, exclusive
+from .storage import DEFAULT_STORAGE, HEARTBEAT_S
 from .study import DatasetPlan, Study, variant_id
 from .task import metric_for, read_in, readable_in
 from .tracking import dataset_input
@@ -75,13 +76,17 @@ def queue_state(ctx: RunContext, data: dict) -> tuple[int, int, list[float]]:
 def finish_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, status: str = "FINISHED") -> None:
     """End the dataset's parent run once no cell is waiting or running, nor due for a retry (any
     worker may do it): a SIGTERMed worker's cells, failed just now, are enqueued again first (a
-    parent closed before them gave a report built meanwhile a verdict without them)."""
+    parent closed before them gave a report built meanwhile a verdict without them). Interrupted
+    here (`status` KILLED) while workers elsewhere still train, it is left to them: closed KILLED,
+    their results landed under a parent that read as abandoned, and the last of them closes it."""
     with ctx.clock("bookkeeping"):
         ostudy = open_dataset_study(ctx, ctx.study, plan, data)
         parent_id = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)
         if parent_id is not None:   # this worker's trial summaries, also when others still train
             ctx.tracker.flush_summaries(parent_id)
-        if parent_id is not None and (status != "FINISHED" or not (grid.busy(ostudy) or worker.retried(ctx, ostudy))):
+        done = not grid.others_running(ostudy) if status != "FINISHED" else \
+            not (grid.busy(ostudy) or worker.retried(ctx, ostudy))
+        if parent_id is not None and done:
             ctx.tracker.end_if_running(parent_id, status)
 
 

@@ -37,7 +37,7 @@ def path_lines(d: DatasetResults, v: Optional[DatasetVerdicts] = None) -> list[s
                          + "".join(f"{name} {row[key]} " for key, name in (("sparsity", "|w|<1e-3"), ("norm", "norm"))
                                    if row[key]) + f"({row['n']} seeds)")
         for row in mode_rows(v, arm) if v is not None else []:
-            said = row["said"] if row["identical"] else f"{row['said']}, {row['diff']}"
+            said = row["said"] if row["identical"] else f"{row['said']}, {row['diff']}" + (f"; {row['aside']}" if row["aside"] else "")
             p = "" if row["identical"] or row["p"] == "-" else \
                 f"{'Holm ' if len(v.modes[arm]) > 1 else ''}{'equivalence ' if row['test'] == 'equivalence' else ''}p {row['p']}, "
             lines.append(f"      l2_mode {row['pair']}: {said} ({p}{row['n']} seeds)")

@@ -24,9 +24,9 @@ from . import grid, joining, lifecycle, preflight
 from . import runtree as rt
 from .dataset_record import (chance_level, chance_levels, data_line, far_targets, leaky_columns, split_params, test_class_rows,
                              train_chance_levels, train_chance_params)
+from .enqueue_lock import exclusive
 from .runtime import Stopwatch, git_commit, mask_credentials, process_alive, worker_id
 from .splits import Splits
-from .storage import exclusive
 from .study import DatasetPlan, Study
 from .task import metric_for
 from .tracking import Tracker, dataset_input

@@ -63,7 +63,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         if not v.winners and open_here and settled:   # what is settled is said, not hidden under "not yet"
             out.append(f"On {v.label}, {settled}" + ("." if hurt else "; no other regularizer has helped yet."))
         elif not v.winners and not hurt and not _leaning(v, "better"):   # all settled, none mattered; or some open
-            groups["unsettled" if open_here else "settled"].append(v.label)
+            out += _none_mattered(v, open_here, groups)
         out += _modes(v, mine.get(arms.BASELINE, math.nan))
     for key, words in (("settled", "no regularizer made a difference that matters (beyond the study's ROPE)"),
                        ("unsettled", "no regularizer has helped yet"),
@@ -147,7 +147,7 @@ def _inert(v: DatasetVerdicts) -> list[str]:
     (or selected on a path) they changed nothing, and "made no difference that matters" read as the
     regularizer being of no use, when a stronger setting (a point further along its path, within
     one SE on validation) gave +0.8 pt."""
-    inert = [a for a, p in v.paired.items() if p.identical and p.n >= 2]
+    inert = _inert_arms(v)
     if not inert:
         return []
     one, on_path = len(inert) == 1, any(a in v.selected for a in inert)
@@ -156,6 +156,24 @@ def _inert(v: DatasetVerdicts) -> list[str]:
             f"of {'it' if one else 'them'} at a strength that acts" +
             (f"; the report's path shows {'its' if one else 'their'} other strengths." if on_path else
              f"; try {'a stronger one' if one else 'stronger ones'}.")]
+
+
+def _none_mattered(v: DatasetVerdicts, open_here: int, groups: dict[str, list[str]]) -> list[str]:
+    """A dataset where no regularizer helped nor hurt: named in its group of datasets ("unsettled":
+    some comparisons still open; "settled"), whose sentence In short writes once for them all; or,
+    where some arms trained exactly as none did, a sentence of its own naming the others ("no
+    regularizer made a difference" would take back _inert's "too weak to act"), or none at all."""
+    inert = _inert_arms(v)
+    if open_here or not inert:
+        groups["unsettled" if open_here else "settled"].append(v.label)
+        return []
+    others = [v.name(a) for a in v.paired if a not in inert]
+    return [f"On {v.label}, {and_list(others)} made no difference that matters (beyond the study's ROPE)."] if others else []
+
+
+def _inert_arms(v: DatasetVerdicts) -> list[str]:
+    """The arms whose test values are none's on every seed (two seeds at least)."""
+    return [a for a, p in v.paired.items() if p.identical and p.n >= 2]
 
 
 def _settled_so_far(v: DatasetVerdicts) -> str:

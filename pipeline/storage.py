@@ -268,8 +268,8 @@ class _Outage:
         with self.lock:
             if self.since is None:
                 self.since = started
-                print(f"  the Optuna storage does not answer ({_first_line(e)}); retrying for up to {limit:.0f} s",
-                      flush=True)
+                print(f"  the Optuna storage does not answer ({_first_line(e)}); retrying each call for up to "
+                      f"{limit:.0f} s", flush=True)
             waited = time.monotonic() - started
             if self.gave_up or waited >= limit:
                 self.gave_up = True
@@ -424,85 +424,3 @@ def heartbeats_enabled(storage: optuna.storages.BaseStorage) -> bool:
     """RDB storages record heartbeats (see get_storage); journal storages do not. (Optuna 5 has
     no is_heartbeat_enabled method any more: a storage with a heartbeat interval has them.)"""
     return getattr(storage, "get_heartbeat_interval", lambda: None)() is not None
-
-
-# --- one enqueue at a time -----------------------------------------------------------------------
-
-# The PostgreSQL enqueue lock's session is ended by the server once it has said nothing for
-# LOCK_IDLE_S, and its holder says something every LOCK_PING_S: a holder frozen with the lock
-# (SIGSTOP, a suspended laptop, a network cut) held up every other enqueue and every takeover of
-# a dead worker's cells until TCP gave up (hours); now for LOCK_IDLE_S.
-LOCK_IDLE_S, LOCK_PING_S = GRACE_S, HEARTBEAT_S
-
-
-@contextmanager
-def _advisory_lock(url: str, key: int, name: str, say):
-    """exclusive's PostgreSQL lock: a session advisory lock (released if the process dies with its
-    connection), on a session the server ends when its holder stops pinging it."""
-    from sqlalchemy import text
-
-    # autocommit: the session lock is held without a transaction open for the enqueue's length
-    with get_storage(url).engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        try:   # PostgreSQL 14 or later (an older server, or a pooler that refuses it: the lock as before)
-            conn.execute(text(f"SET idle_session_timeout = {int(LOCK_IDLE_S * 1000)}"))
-        except Exception:
-            conn.rollback()
-        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-            say(f"waiting for another enqueue of {name} to finish", flush=True)
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-        done = threading.Event()
-
-        def ping() -> None:   # this thread alone uses the connection until `done`
-            while not done.wait(LOCK_PING_S):
-                try:
-                    conn.execute(text("SELECT 1"))
-                except Exception as e:   # gone (a restart, or this process was frozen past LOCK_IDLE_S)
-                    print(f"warning: the enqueue lock's connection was lost ({_first_line(e)}); another enqueue or "
-                          "takeover may run beside this one", file=sys.stderr, flush=True)
-                    return
-
-        pinger = threading.Thread(target=ping, name="enqueue-lock-ping", daemon=True)
-        pinger.start()
-        try:
-            yield
-        finally:
-            done.set()
-            pinger.join()   # never two threads on one connection (a ping on a database away ends as a call would)
-            try:   # back to the pool as it came
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.execute(text("RESET idle_session_timeout"))
-            except Exception:   # the connection is gone (a database restart): so is its lock
-                pass
-
-
-@contextmanager
-def exclusive(url: str, name: str, say=print):
-    """Hold a lock named `name` on the storage while the block runs: two `enqueue`s of one study at
-    once (a Kubernetes Job's init containers, one per pod) would each find a cell missing and add
-    it, and each open a root and a parent run. PostgreSQL: a session advisory lock (released if
-    the process dies with its connection); a journal or SQLite file: flock on a file beside it
-    (released by the kernel); other storages: none. `say` is told once when another holds it."""
-    import hashlib
-
-    key = int.from_bytes(hashlib.sha1(name.encode()).digest()[:8], "big", signed=True)
-    if url.startswith("postgresql"):
-        with _advisory_lock(url, key, name, say):
-            yield
-        return
-    path = (url[len(JOURNAL_PREFIX):] if url.startswith(JOURNAL_PREFIX) else
-            url[len("sqlite:///"):] if url.startswith("sqlite:///") and ":memory:" not in url else None)
-    if path is None:
-        yield
-        return
-    import fcntl
-
-    with open(os.path.abspath(path) + ".enqueue.lock", "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:   # one lock file per storage file: any study's enqueue on it
-            say(f"waiting for another enqueue on {url} to finish", flush=True)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

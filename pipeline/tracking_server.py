@@ -130,8 +130,8 @@ class _RetryNotice(logging.Handler):
 
         if record.getMessage().startswith("Retrying") and self.since is None:
             self.since = time.monotonic()
-            print(f"  the MLflow server {mask_credentials(self.uri)} does not answer; MLflow retries for up to "
-                  f"{outage_limit_s():.0f} s", flush=True)
+            print(f"  the MLflow server {mask_credentials(self.uri)} does not answer; MLflow retries each call for up "
+                  f"to {outage_limit_s():.0f} s", flush=True)
 
     def answered(self) -> None:
         import time

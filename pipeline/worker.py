@@ -16,9 +16,9 @@ from optuna.trial import TrialState
 
 from . import grid, lifecycle
 from . import runtree as rt
+from .enqueue_lock import exclusive
 from .lifecycle import DatasetCells, Ending, LiveTrial, Outcome
 from .runtime import Interrupted, Progress, StoreUnreachable, failpoint, signals_deferred
-from .storage import exclusive
 from .tracking_server import hurry_stores
 from .train import train
 from .words import counted, plural

@@ -49,6 +49,7 @@ LAYERS = [
     {"runtime"},                                 # signals, stopwatch, worker identity
     {"mlflow_sql", "tracking_server", "ui_links", "storage"},  # MLflow's SQL tables, server restarts,
                                                  # UI links; Optuna's storages
+    {"enqueue_lock"},                            # one enqueue at a time on a storage (expires with its holder)
     {"tracking_reads"},                          # reading runs, histories and artifacts back
     {"tracking"},                                # the MLflow run tree
     {"grid"},                                    # the grid in Optuna: queue, heartbeats, dead workers
@@ -60,7 +61,8 @@ LAYERS = [
     {"preparation"},                             # the prepare stage: root run, Optuna studies, grid, parents
     {"orchestrate"},                             # the stages in order
     {"summary"},                                 # the console summary and verdicts on parent runs
-    {"report.collect"}, {"report.analysis"}, {"report.path_figure"}, {"report.figures"}, {"report.render"}, {"report"},
+    {"report.collect"}, {"report.analysis"}, {"report.figure_context"}, {"report.path_figure"}, {"report.figures"},
+    {"report.render"}, {"report"},
     {"cli_parser"},                              # the command line's flags (argparse)
     {"cli", "__init__"},                         # the command line: each command run
     {"__main__"},                                # python -m pipeline

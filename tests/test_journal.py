@@ -161,7 +161,7 @@ def test_two_enqueues_on_one_journal_take_turns(tmp_path):
     """The enqueue lock of a journal storage (flock on a file beside it): a second holder waits,
     says so once, and gets it when the first lets go; the lock is the storage file's, whichever
     study asks (journal and SQLite alike)."""
-    from pipeline.storage import exclusive
+    from pipeline.enqueue_lock import exclusive
 
     url = f"journal:{tmp_path / 'optuna.journal'}"
     order, said = [], []

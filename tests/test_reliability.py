@@ -344,6 +344,31 @@ def test_parallel_workers_train_each_cell_exactly_once(workdir, env):
     assert rerun.returncode == 0 and "nothing to train: all" in rerun.stdout and "worker 1" not in rerun.stdout
 
 
+def test_ctrl_c_after_training_says_that_nothing_was_left_training(workdir, env):
+    """Ctrl-C on `ablation` while it writes its verdicts and report said "runs still training are
+    marked KILLED", when every run had ended: it says so, and that a rerun writes what is missing
+    without training again."""
+    write_study(workdir / "tiny.yaml", tiny_study_dict(datasets=[{"name": "digits", "train_size": 120}]))
+    proc = start(["ablation", "--study", "tiny.yaml", "--no-report"], workdir, {**env, "PIPELINE_FAILPOINT": "answering:1:stop"})
+    deadline = time.time() + 240
+    while Path(f"/proc/{proc.pid}/stat").read_text().split(")")[-1].split()[0] != "T":   # training has ended
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
+    assert err.strip().splitlines()[-1] == (
+        "interrupted by SIGINT: every run had ended and is kept; the verdicts or the report may not all be written: "
+        "rerun the same command (it trains nothing again) to write them"), err[-2000:]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    trials = [r for r in client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+              if r.data.tags.get("kind") == "trial"]
+    assert len(trials) == 10 and {r.info.status for r in trials} == {"FINISHED"}
+    again = run_cli(["ablation", "--study", "tiny.yaml", "--no-report"], cwd=workdir, env=env)
+    assert again.returncode == 0 and "nothing to train: all" in again.stdout and "In short" in again.stdout, again.stdout[-2000:]
+
+
 def _gone(pid: int) -> bool:
     """The process exited (a zombie waiting for its reaper counts as gone)."""
     try:
@@ -581,6 +606,42 @@ def test_a_dead_workers_cells_grow_a_progress_total_once(workdir, env, capsys):
     assert retried(ctx, ostudy, late) and late.total == 2
     assert re.search(r"2 cells are enqueued again \(twice\.wine\.\w+\), left by elsewhere:1:x: worker died, or is "
                      r"paused or cut off \(its process is gone or its heartbeat stopped\)", capsys.readouterr().out)
+
+
+def test_an_interrupted_ablation_leaves_the_parent_to_a_worker_that_still_trains(workdir, env):
+    """`ablation` here and a `worker` elsewhere (two processes) on one journal study. Ctrl-C on
+    `ablation` closed the dataset's parent KILLED while the worker went on training, so the
+    worker's results, and the cells it trained again for the interrupted ones, landed under a
+    parent that read as abandoned. The parent is left open; the worker ends it FINISHED."""
+    spec = {**SLOW_STUDY, "name": "both", "seeds": 3, "execution": {"population_size": 2}}
+    study_file = write_study(workdir / "both.yaml", spec)
+    study = load_study(study_file)
+    storage = f"journal:{workdir / 'optuna.journal'}"
+    assert run_cli(["enqueue", "--study", "both.yaml", "--storage", storage], cwd=workdir, env=env).returncode == 0
+    main = start(["ablation", "--study", "both.yaml", "--storage", storage, "--no-report"], workdir, env)
+    other = start(["worker", "--study", "both.yaml", "--storage", storage], workdir, env)
+    name = optuna_study_name(study, study.plans[0])
+    deadline = time.time() + 180
+    try:
+        while True:   # both train
+            assert main.poll() is None and other.poll() is None and time.time() < deadline, "both never trained at once"
+            running = optuna.load_study(study_name=name, storage=get_storage(storage)).get_trials(states=(TrialState.RUNNING,))
+            if {main.pid, other.pid} <= {worker_pid(t.user_attrs.get("worker", "")) for t in running}:
+                break
+            time.sleep(0.02)
+        main.send_signal(signal.SIGINT)
+        _, err = main.communicate(timeout=120)
+        out, other_err = other.communicate(timeout=300)
+    finally:
+        for proc in (main, other):
+            if proc.poll() is None:
+                proc.kill()
+    assert main.returncode == 130 and other.returncode == 0, (err[-2000:], other_err[-2000:])
+    study, ostudy, runs = cells_and_runs(env, study_file, get_storage(storage))
+    complete = Counter((t.user_attrs["arm"], t.user_attrs["seed"]) for t in ostudy.get_trials(states=(TrialState.COMPLETE,)))
+    assert set(complete) == set(study.cells()) and set(complete.values()) == {1}
+    [parent] = [r for r in runs if r.info.run_id == ostudy.user_attrs[STUDY_PARENT_RUN]]
+    assert parent.info.status == "FINISHED", parent.info
 
 
 def test_a_dead_workers_cells_are_trained_again_by_a_live_one(workdir, env):
@@ -1057,7 +1118,8 @@ def test_an_enqueue_lock_holder_frozen_with_it_holds_the_others_up_for_seconds_n
     it: one that works longer than that keeps the lock."""
     import threading
 
-    from pipeline.storage import exclusive
+    from pipeline import enqueue_lock
+    from pipeline.enqueue_lock import exclusive
 
     url = f"{postgres}/optuna"
     with get_storage(url).engine.connect() as conn:
@@ -1065,11 +1127,11 @@ def test_an_enqueue_lock_holder_frozen_with_it_holds_the_others_up_for_seconds_n
 
         if int(conn.execute(text("SHOW server_version_num")).scalar()) < 140000:
             pytest.skip("idle_session_timeout needs PostgreSQL 14 or later")
-    monkeypatch.setattr(storage_module, "LOCK_IDLE_S", 2.0)
-    monkeypatch.setattr(storage_module, "LOCK_PING_S", 0.5)
-    script = ("import os, signal, sys, time\nfrom pipeline import storage\n"
-              "storage.LOCK_IDLE_S, storage.LOCK_PING_S = 2.0, 0.5\n"
-              f"with storage.exclusive({url!r}, 'locked'):\n"
+    monkeypatch.setattr(enqueue_lock, "LOCK_IDLE_S", 2.0)
+    monkeypatch.setattr(enqueue_lock, "LOCK_PING_S", 0.5)
+    script = ("import os, signal, sys, time\nfrom pipeline import enqueue_lock\n"
+              "enqueue_lock.LOCK_IDLE_S, enqueue_lock.LOCK_PING_S = 2.0, 0.5\n"
+              f"with enqueue_lock.exclusive({url!r}, 'locked'):\n"
               "    print('held', flush=True)\n"
               "    os.kill(os.getpid(), signal.SIGSTOP) if sys.argv[1] == 'freeze' else time.sleep(5)\n")
     for how in ("freeze", "work"):

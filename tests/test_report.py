@@ -882,7 +882,7 @@ def test_the_tuning_figure_stars_the_strength_the_grid_trained(tuned):
     import matplotlib.pyplot as plt
     from mlflow import MlflowClient
 
-    from pipeline.report import analysis, collect, figures
+    from pipeline.report import analysis, collect, figure_context, figures
     from pipeline.study import load_study
     from pipeline.tracking import Tracker
 
@@ -890,7 +890,7 @@ def test_the_tuning_figure_stars_the_strength_the_grid_trained(tuned):
     uri = f"sqlite:///{work / 'mlflow.db'}"
     data = collect.collect(load_study(work / "tun.yaml"), Tracker(uri))
     [d] = analysis.analyze(data)["datasets"]
-    fig = figures.tuning_figure(figures.FigureContext.of(data, analysis.analyze(data)), d)
+    fig = figures.tuning_figure(figure_context.FigureContext.of(data, analysis.analyze(data)), d)
     client = MlflowClient(uri)
     for ax, arm, param in zip(fig.axes[1:], ("dropout", "l1"), ("dropout", "l1")):
         [star] = [line for line in ax.get_lines() if line.get_marker() == "*"]
@@ -912,11 +912,14 @@ def test_the_tuning_figure_stars_the_strength_the_grid_trained(tuned):
 
 def test_the_tuning_table_names_only_the_strengths_each_arm_tuned(tuned):
     """The dropout arm's runs carry l1 and l2 params of 0: its chosen strengths read
-    "dropout=0.297,0.452; l1=0; l2=0" as if it had tuned L1 and L2 to nothing."""
+    "dropout=0.297,0.452; l1=0; l2=0" as if it had tuned L1 and L2 to nothing (and per-layer p
+    with a comma, where the arms table writes "0.297/0.452")."""
     tuned, _ = tuned
     rows = {m[0]: m[1] for m in re.findall(r'<td class="l">(dropout|L1)</td>.*?<td class="l">([^<]*)</td></tr>', tuned, re.S)}
     assert set(rows) == {"dropout", "L1"}, tuned
     assert rows["dropout"].startswith("dropout=") and "l1=" not in rows["dropout"] and "l2=" not in rows["dropout"]
+    # one p per hidden layer, written as the arms table writes it ("0.297/0.452"; MLflow's param has a comma)
+    assert re.fullmatch(r"dropout=0\.\d+/0\.\d+", rows["dropout"]), rows["dropout"]
     assert rows["L1"].startswith("l1=") and "dropout=" not in rows["L1"] and "l2=" not in rows["L1"]
 
 
@@ -1024,14 +1027,14 @@ def test_the_sparsity_bars_have_no_legend_on_them_and_the_histogram_s_colours(bu
     import matplotlib.pyplot as plt
     from matplotlib.colors import to_rgb
 
-    from pipeline.report import analysis, collect, figures
+    from pipeline.report import analysis, collect, figure_context, figures
     from pipeline.study import load_study
     from pipeline.tracking import Tracker
 
     work, env, _ = built
     data = collect.collect(load_study(work / "rep.yaml"), Tracker(env["MLFLOW_TRACKING_URI"]))
     a = analysis.analyze(data)
-    ctx = figures.FigureContext.of(data, a)
+    ctx = figure_context.FigureContext.of(data, a)
     d = next(d for d in a["datasets"] if d["label"] == "wine")
     fig, ax = plt.subplots()
     figures.sparsity_bars(ax, figures._finished(ctx, d), ctx)

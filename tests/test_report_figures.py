@@ -16,18 +16,18 @@ import pandas as pd  # noqa: E402
 from matplotlib.image import imread  # noqa: E402
 
 from pipeline import arms, metric_numbers, verdicts  # noqa: E402
-from pipeline.report import figures, path_figure  # noqa: E402
+from pipeline.report import figure_context, figures, path_figure  # noqa: E402
 
 # L2 diverged on 2 of 3 seeds beside none's 90%: its CI is [-140.5, 54.5] pt, written [-100.0, 54.5]*
 DIVERGED = {"none": {0: 0.90, 1: 0.88, 2: 0.91}, "l2": {0: 0.20, 1: 0.90, 2: 0.30}, "l1": {0: 0.91, 1: 0.89, 2: 0.915}}
 
 
-def _context(values: dict) -> figures.FigureContext:
+def _context(values: dict) -> figure_context.FigureContext:
     """The forest's input as analysis.analyze gives it, for one wine dataset of `values`."""
     [v] = verdicts.decide_study([verdicts.DatasetResults("wine", "classification", values, n_test=300, chance=0.4)])
     d = {"label": "wine", "metric": "accuracy", "paired": v.paired, "verdicts": v, "rope": v.rope}
     names = list(values)
-    return figures.FigureContext(None, {"datasets": [d]}, pd.DataFrame(), figures.arm_palette(names),
+    return figure_context.FigureContext(None, {"datasets": [d]}, pd.DataFrame(), figure_context.arm_palette(names),
                                  [arms.label(a) for a in names])
 
 
@@ -179,7 +179,7 @@ def test_a_path_s_gap_and_sparsity_cis_stay_within_what_they_can_be(tmp_path):
     assert d["path_tables"]["l1"]["rows"][1]["gap"] == written
     assert d["path_tables"]["l1"]["rows"][0]["gap"] == "0.0500 [0.0500, 0.0500]"
     assert f"gap {written}" in path_words.path_lines(a["results"][0], a["decided"][0])[2]
-    ctx = figures.FigureContext.of(data, a)
+    ctx = figure_context.FigureContext.of(data, a)
     fig = path_figure.draw(ctx, d)
     gap_panel, sparsity_panel = fig.axes[1], fig.axes[2]
     assert gap_panel.get_title() == "L1: gap (better on train by)" and max(_errorbar_ys(gap_panel)) == 1.0
@@ -221,7 +221,7 @@ def test_a_loss_band_ends_at_zero():
         data, a, _ = _study_in_mlflow(Path(folder), {0: 0.90, 1: 0.88, 2: 0.91},
                                       {1e-4: {0: 0.91, 1: 0.89, 2: 0.915}, 1e-1: {0: 0.85, 1: 0.86, 2: 0.84}},
                                       losses={"none": {0: 0.1, 1: 0.1, 2: 2.0}})
-        ctx = figures.FigureContext.of(data, a)
+        ctx = figure_context.FigureContext.of(data, a)
         fig = figures.curves_figure(ctx, a["datasets"][0])
     low, high = stats.t_interval([0.1, 0.1, 2.0])
     assert low < -1.9
@@ -238,7 +238,7 @@ def test_a_loss_band_ends_at_zero():
         data, a, _ = _study_in_mlflow(Path(folder), {0: 0.90, 1: 0.88, 2: 0.91},
                                       {1e-4: {0: 0.91, 1: 0.89, 2: 0.915}, 1e-1: {0: 0.85, 1: 0.86, 2: 0.84}},
                                       losses={"none": {0: 1e-4, 1: 1e-4, 2: 0.5}, 1e-4: {0: 1e-6, 1: 1e-6, 2: 1e-6}})
-        ctx = figures.FigureContext.of(data, a)
+        ctx = figure_context.FigureContext.of(data, a)
         fig = figures.curves_figure(ctx, a["datasets"][0])
     for ax in fig.axes:
         none_band = ax.collections[0].get_paths()[0].vertices[:, 1]
@@ -264,7 +264,7 @@ def test_the_size_figure_draws_the_tables_t_interval(tmp_path):
     proc = run_cli(["ablation", "--study", "s.yaml", "--no-report"], cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     data = collect.collect(load_study(tmp_path / "s.yaml"), Tracker(env["MLFLOW_TRACKING_URI"]))
-    ctx = figures.FigureContext.of(data, analysis.analyze(data))
+    ctx = figure_context.FigureContext.of(data, analysis.analyze(data))
     [group] = ctx.ok["group"].unique()
     fig = figures.sizes_figure(ctx, group)
     test_panel = fig.axes[0]

@@ -343,3 +343,20 @@ def test_pdf_keeps_a_head_to_head_heading_its_lead_and_its_table_together(tmp_pa
         assert "leadend" in page and "Each pair" in page and len(re.findall(r"pair\d", page)) == 6, (above, pages)
         split.add(holding[0])
     assert split == {0, 1}   # the sweep did move the block to the next page
+
+
+def test_a_narrow_pdf_cell_wraps_a_difference_only_before_its_interval(tmp_path):
+    """The template's `nb` filter in a column as narrow as its longest unbroken part: "+1 340 MAE"
+    could wrap after "+1" (a spaced thousand) and "-0.0213 log loss" after "log" (a unit of two
+    words), which read as other numbers. Each line is the amount with its unit, or its interval."""
+    from weasyprint import HTML
+
+    from pipeline.report.render import unbroken
+
+    cells = ("+1 340 MAE [-8, 2]", "-0.0213 log loss [-0.04, 0]", "+0.0214 R² [0.01, 0.03]", "+0.2 pt [-0.1, 0.6]")
+    tables = "".join(f"<table style='width: 1mm; font-size: 9pt'><tr><td>{unbroken(c)}</td></tr></table>" for c in cells)
+    pdf = tmp_path / "narrow.pdf"
+    HTML(string=f"<html><body>{tables}</body></html>").write_pdf(pdf)
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    lines = [" ".join(line.replace("\u00a0", " ").split()) for line in text.splitlines() if line.strip()]
+    assert lines == [part for c in cells for part in (c[:c.index(" [")], c[c.index(" [") + 1:])], lines

@@ -1197,6 +1197,18 @@ def test_the_regularizers_against_each_other():
     assert row["said"] == "L2 better" and row["pair"] == "L1 − L2" and row["diff"].startswith("-1.9 pt [")
     assert head_to_head.head_to_head_row(pairs[("dropout", "l1")], "accuracy")["said"] == "practically the same"
     assert {arm: p.verdict for arm, p in v.paired.items()} == before
+    # practically the same, but the pair's own CI is clear of zero (Holm over 3 pairs is not): the
+    # row says which arm is ahead and why that is no verdict, or "[0.0, 0.4]" reads as a contradiction
+    swing = 0.002 * np.array([1, -1] * 4)
+    close = {"dropout": dict(enumerate(shared + 0.002 + swing)), "l1": dict(enumerate(shared)),
+             "l2": dict(enumerate(shared + rng.normal(0, 0.05, 8)))}
+    h = next(h for h in head_to_head.head_to_head(close, True, rope=0.01, resolution=0.0, at_chance=set())
+             if h.second == "l1")
+    assert h.paired.verdict == "equivalent" and 0 < h.paired.ci_low and h.paired.p_t_holm >= 0.05
+    row = head_to_head.head_to_head_row(h, "accuracy")
+    assert (row["said"], row["aside"]) == ("practically the same", "dropout ahead by less than the ROPE, not shown after "
+                                                                   "Holm (the CI is this pair's own)")
+    assert head_to_head.head_to_head_row(pairs[("dropout", "l1")], "accuracy")["aside"] == ""
 
 
 def test_an_arm_on_a_path_is_named_with_the_strength_its_verdict_is_about():
@@ -1996,3 +2008,24 @@ def test_a_seed_design_change_is_recorded_only_where_it_reaches_past_the_old_one
     assert recorded(adaptive, {**adaptive, "step": 2}, 6) is None
     assert recorded(adaptive, {**adaptive, "max": 9}, 6) is None
     assert recorded(6, 6, 6) is None
+
+
+def test_in_short_does_not_call_every_regularizer_useless_beside_one_too_weak_to_act():
+    """Every comparison settled and none mattered, but L1 trained exactly as none did: In short said
+    "L1 ... trained exactly as none did: too weak to act at that strength" and then "no regularizer
+    made a difference that matters", which takes it back. The second sentence names the others."""
+    rng = np.random.default_rng(3)
+    values = _values(rng, {"none": 0.0, "dropout": 0.0005, "l2": -0.0005}, 0.002)
+    values["l1"] = dict(values["none"])
+    d = verdicts.DatasetResults("wine", "classification", values)
+    [v] = verdicts.decide_study([d])
+    assert [v.paired[a].verdict for a in ("dropout", "l1", "l2")] == ["equivalent"] * 3
+    assert short_answer.in_short([v], short_answer.mean_values([d])) == [
+        "On wine, L1 trained exactly as none did (the same test values on every seed): too weak to act at that strength, "
+        "which says nothing of it at a strength that acts; try a stronger one.",
+        "Dropout and L2 made no difference that matters (beyond the study's ROPE)."]
+    # all of them too weak: nothing more to say of the dataset
+    alike = {arm: dict(values["none"]) for arm in ("none", "l1", "l2")}
+    d = verdicts.DatasetResults("wine", "classification", alike)
+    said = short_answer.in_short(verdicts.decide_study([d]), short_answer.mean_values([d]))
+    assert len(said) == 1 and said[0].startswith("On wine, L1 and L2 trained exactly as none did"), said

@@ -28,6 +28,7 @@ from ..words import and_list
 from .path_figure import LINE_STYLES
 from .path_figure import draw as draw_paths
 from .collect import ReportData
+from .figure_context import FigureContext
 
 SCOPES = ("dataset", "study", "size-group")
 
@@ -43,31 +44,6 @@ class Figure:
 
     def alt_for(self, key: str) -> str:
         return self.alt.format(key=key)
-
-
-@dataclass(frozen=True)
-class FigureContext:
-    data: ReportData
-    analysis: dict
-    ok: pd.DataFrame   # finished runs, the arm's label in column "regularizer"
-    palette: dict      # arm label -> color (arms.ARMS[arm].color in seaborn's "colorblind" palette)
-    order: list        # arm labels in the study's order
-
-    @classmethod
-    def of(cls, data: ReportData, analysis: dict) -> "FigureContext":
-        ok = data.runs[data.runs["status"] == "FINISHED"].copy()
-        ok["regularizer"] = ok["arm"].map(arms.label)
-        return cls(data, analysis, ok, arm_palette(data.study.arms), [arms.label(a) for a in data.study.arms])
-
-    def color(self, arm: str):
-        return self.palette[arms.label(arm)]
-
-
-def arm_palette(arm_names) -> dict:
-    import seaborn as sns
-
-    colors = sns.color_palette("colorblind", 10)
-    return {arms.label(a): colors[arms.ARMS[a].color % 10] for a in arm_names}
 
 
 def size_groups(study) -> list[str]:

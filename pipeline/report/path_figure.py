@@ -7,16 +7,14 @@ figures.paths draws it into the page; this module builds the matplotlib figure a
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from .. import arms, path_points, path_summary, stats
 from ..task import METRICS
-
-if TYPE_CHECKING:
-    from .figures import FigureContext
+from .figure_context import FigureContext
 
 
-def draw(ctx: "FigureContext", d: dict):
+def draw(ctx: FigureContext, d: dict):
     """The paths figure in matplotlib, None where no path point has a finished run."""
     import matplotlib.pyplot as plt
 

@@ -20,7 +20,7 @@ from ..datasets import normalization
 from .. import runtree as rt
 from ..references import PLAUSIBLE_GAP, reference_points
 from ..runtime import mask_credentials
-from ..task import metric_for
+from ..task import METRICS, metric_for
 from ..tuning import ties_at_best, too_many_ties
 from ..ui_links import links_are_local, overview_link, quote_filter, run_link, trials_view, ui_base, ui_command, view_link
 from ..words import and_list, counted
@@ -39,12 +39,19 @@ OPEN_ROWS = 20
 # --- provenance ----------------------------------------------------------------------------------
 
 
+# the units a difference cell ends in: "pt" for shares, the metric's label otherwise ("log loss", "R²")
+_UNITS = "|".join(sorted({re.escape(m.label) for m in METRICS.values() if not m.share} | {"pt"}, key=len, reverse=True))
+
+
 def unbroken(text) -> str:
     """A table cell's difference with its parts held together: "+0.2 pt [-0.1, 0.6]" may wrap only
     between the amount and its interval in a narrow PDF column ("[-0.1," / "0.6]" read as two
-    numbers); the spaces inside an interval and before a unit become non-breaking."""
+    numbers); the spaces inside an interval, inside a spaced thousand ("+1 340") and before a unit
+    ("pt", "log loss") become non-breaking."""
     text = re.sub(r"\[([^\]]*)\]", lambda m: "[" + m.group(1).replace(" ", "\u00a0") + "]", str(text))
-    return re.sub(r"(\S) (pt|MSE|MAE|RMSE)\b", "\\1\u00a0\\2", text)
+    text = re.sub(r"(?<=\d) (?=\d{3}\b)", "\u00a0", text)
+    return re.sub(r"(?<=\S) (%s)(?!\w)" % _UNITS, lambda m: "\u00a0" + m.group(1).replace(" ", "\u00a0"), text)
+
 
 def provenance(data: ReportData, building: Optional[str] = None) -> dict:
     """Where the results come from; `building`: the root run that builds this report while it
@@ -259,7 +266,8 @@ def _tuning_rows(data: ReportData) -> list[dict]:
                          "pruned": int((t["reason"] == "pruned").sum()),
                          "failed": int(((t["status"] != "FINISHED") & (t["reason"] != "pruned")).sum()),
                          "tied": ties_at_best(done.tolist(), _higher_is_better(data, label)),
-                         "chosen": {k: re.sub(r"\d+\.\d+(?:e-?\d+)?", lambda m: f"{float(m.group()):.3g}", str(v))
+                         # per-layer dropout "0.297/0.452", as strengths_text writes it elsewhere (MLflow: "0.297,0.452")
+                         "chosen": {k: re.sub(r"\d+\.\d+(?:e-?\d+)?", lambda m: f"{float(m.group()):.3g}", str(v)).replace(",", "/")
                                     for k, v in data.chosen.get((label, arm), {}).items()}})
     for row in rows:
         row["too_many_ties"] = too_many_ties(row["tied"], row["complete"])

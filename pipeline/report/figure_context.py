@@ -1,0 +1,36 @@
+"""Report, the figures' context: what every figure function gets as ctx (the data, the analysis,
+the finished runs, the arm colors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .. import arms
+from .collect import ReportData
+
+
+@dataclass(frozen=True)
+class FigureContext:
+    data: ReportData
+    analysis: dict
+    ok: pd.DataFrame   # finished runs, the arm's label in column "regularizer"
+    palette: dict      # arm label -> color (arms.ARMS[arm].color in seaborn's "colorblind" palette)
+    order: list        # arm labels in the study's order
+
+    @classmethod
+    def of(cls, data: ReportData, analysis: dict) -> "FigureContext":
+        ok = data.runs[data.runs["status"] == "FINISHED"].copy()
+        ok["regularizer"] = ok["arm"].map(arms.label)
+        return cls(data, analysis, ok, arm_palette(data.study.arms), [arms.label(a) for a in data.study.arms])
+
+    def color(self, arm: str):
+        return self.palette[arms.label(arm)]
+
+
+def arm_palette(arm_names) -> dict:
+    import seaborn as sns
+
+    colors = sns.color_palette("colorblind", 10)
+    return {arms.label(a): colors[arms.ARMS[a].color % 10] for a in arm_names}

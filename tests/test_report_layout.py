@@ -360,3 +360,23 @@ def test_a_narrow_pdf_cell_wraps_a_difference_only_before_its_interval(tmp_path)
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     lines = [" ".join(line.replace("\u00a0", " ").split()) for line in text.splitlines() if line.strip()]
     assert lines == [part for c in cells for part in (c[:c.index(" [")], c[c.index(" [") + 1:])], lines
+
+
+def test_pdf_keeps_a_study_file_shorter_than_a_page_on_one_page(tmp_path):
+    """"Study file as run" split across two PDF pages wherever the page ended: a reader who prints
+    page 12 has half of it. The template's CSS in WeasyPrint: a 40-line file stays whole wherever
+    the content above ends; one longer than a page still goes on to the next."""
+    from weasyprint import HTML
+
+    css = re.search(r"<style>(.*?)</style>", (ROOT / "pipeline/templates/report.html.j2").read_text(), re.S).group(1)
+
+    def pages_holding(lines: int, above: int) -> list[int]:
+        text = "\n".join(f"line{i:03d}: value" for i in range(lines))
+        pdf = tmp_path / "pre.pdf"
+        HTML(string=f"<html><head><style>{css}</style></head><body><div style='height: {above}px'></div>"
+                    f"<pre>{text}</pre></body></html>").write_pdf(pdf)
+        pages = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout.split("\f")
+        return [n for n, page in enumerate(pages) if "line" in page]
+
+    assert all(len(pages_holding(40, above)) == 1 for above in range(300, 1000, 100))
+    assert len(pages_holding(150, 200)) > 1

@@ -409,7 +409,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         hint = tutorial_flag_hint(unknown) if args.command == "train" else \
             "report reads the runs from MLflow alone: leave --storage out" \
             if args.command == "report" and "--storage" in unknown else None
-        top.error(f"unrecognized arguments: {' '.join(unknown)}" + (f"; {hint}" if hint else ""))
+        # the command's own usage line, not the top level's (which lists the commands, not its flags)
+        top.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}" + (f"; {hint}" if hint else ""))
     from .errors import forget_interrupts, stop_if_interrupted
     from .runtime import EXIT_UNREACHABLE, Interrupted, StoreUnreachable
 

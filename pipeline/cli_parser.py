@@ -103,4 +103,5 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="as JSON")
     for command in sub.choices.values():   # `--seed 3` is no `--seeds 3`, nor `--dataset` a `--datasets`
         command.allow_abbrev = False
+    top.commands = dict(sub.choices)   # each command's parser, for errors with its own usage line (cli.main)
     return top

@@ -25,7 +25,7 @@ from .errors import UsageError
 from .identity import config_hash
 from .study_errors import format_validation_error
 from .study_schema import (LEGACY_EXECUTION_KEYS, TRAINING_KEYS, AdaptiveSeeds, AnalysisSettings, DatasetSpec,
-                           Execution, StudyFile, Training, seed_list, variant_id)
+                           SEED_MAX, Execution, StudyFile, Training, seed_list, variant_id)
 from .words import plural
 
 @dataclass(frozen=True)
@@ -220,6 +220,9 @@ def parse_seeds(text: str) -> Union[int, list[int]]:
         seeds = 0
     if (isinstance(seeds, int) and seeds < 1) or (isinstance(seeds, list) and not seeds):
         raise UsageError(f"--seeds = {text!r}: expected a count of seeds (at least 1) like 10, or a list like 0,1,2")
+    if isinstance(seeds, list) and (len(set(seeds)) < len(seeds) or not 0 <= min(seeds) <= max(seeds) <= SEED_MAX):
+        # the flag's error, not the study file's ("study.yaml: field 'seeds' = [0, 0]")
+        raise UsageError(f"--seeds = {text!r}: seeds are distinct integers from 0 to {SEED_MAX}, like 0,1,2")
     return seeds
 
 

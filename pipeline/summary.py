@@ -122,7 +122,11 @@ def log_study_verdicts(tracker: Tracker, study: Study, decided: dict[str, verdic
     current = {label: parent for label, parent in verdict_parents(study, parents).items() if label in decided}
     changed = [label for label, parent in current.items() if log_verdicts(tracker, parent, decided[label], tags.get(parent))]
     retire_old_verdicts(tracker, study, current, parents)
-    mark_the_answer(tracker, set(current.values()), parents)
+    # the file shrunk from the command line (--epochs 1: a quick look) keeps its verdicts to its own
+    # parents: the study's answer stays the file's, unless none holds it yet
+    held = any(p.tags.get(rt.ANSWER) == "current" for p in parents if p.run_id not in current.values())
+    if not (study.overrides and held):
+        mark_the_answer(tracker, set(current.values()), parents)
     return changed
 
 

@@ -173,6 +173,8 @@ CASES = [
     ("cli-seeds", tiny_study_dict(), ["--seeds", "abc"], "--seeds"),
     ("cli-epochs", tiny_study_dict(), ["--epochs", "0"], "error: --epochs = '0': expected a positive integer"),
     ("cli-negative-seeds", tiny_study_dict(), ["--seeds", "-3"], "error: --seeds = '-3': expected a count"),
+    # the flag is named, not the study file ("study.yaml: field 'seeds' = [0, 0]")
+    ("cli-repeated-seeds", tiny_study_dict(), ["--seeds", "0,0"], "error: --seeds = '0,0': seeds are distinct integers from 0"),
     ("cli-datasets", tiny_study_dict(), ["--datasets", "imagenet"], "--datasets = 'imagenet'"),
     ("tuning-seed-reused", {**tiny_study_dict(), "tune": {"seeds": [1]}}, [], "tune.seeds"),
     ("negative-seed", _with("seeds", [1, -3]), [], "seed -3 is out of range: seeds are integers from 0 to 2147483647"),
@@ -195,8 +197,13 @@ CASES = [
     ("adaptive-seeds", _with("seeds", {"start": 10, "step": 5, "max": 5}), [], "seeds.max = 5 is below seeds.start"),
     ("adaptive-typo", _with("seeds", {"start": 5, "stride": 5}), [], "stride"),
     ("bad-rope", _with("rope", "five"), [], "rope"),
-    ("rope-in-points", _with("rope", 5), [], "field 'rope' = 5: accuracy differences are fractions (0.01 is one point)"),
-    ("rope-all-of-it", _with("rope", "200%"), [], "field 'rope' = '200%': an arm within ±200% of none's mean"),
+    # the top level's rope is blamed as such, not as a field of the dataset's entry
+    ("rope-in-points", _with("rope", 5), [], "field 'rope' = 5 (the top-level rope, which dataset digits uses): accuracy "
+     "differences are fractions (0.01 is one point)"),
+    ("rope-in-points-of-a-dataset", _with("datasets", [{"name": "digits", "rope": 5}]), [],
+     "dataset digits: field 'rope' = 5: accuracy differences are fractions (0.01 is one point)"),
+    ("rope-all-of-it", _with("rope", "200%"), [], "field 'rope' = '200%' (the top-level rope, which dataset digits uses): "
+     "an arm within ±200% of none's mean"),
     ("normalize-vs-standardize", _with("datasets", [{"name": "digits", "normalize": "per_feature", "standardize": False}]),
      [], "fields 'normalize' = 'per_feature' and 'standardize' = false disagree; normalize replaces standardize"),
     ("dropout-above-one", _with("strengths", {"dropout": 1.2}), [],
@@ -607,7 +614,9 @@ def test_a_flag_is_never_taken_for_a_longer_one(capsys):
     for flag in ("--seed", "--dataset"):
         with pytest.raises(SystemExit) as stop:
             main(["ablation", "--study", "studies/default.yaml", flag, "3"])
-        assert stop.value.code == 2 and f"unrecognized arguments: {flag} 3" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        # the command's usage (its flags), not the top level's list of commands
+        assert stop.value.code == 2 and f"unrecognized arguments: {flag} 3" in err and "--workers" in err, err
 
 
 def test_a_tutorials_flag_for_train_says_what_it_is_called_here(capsys):

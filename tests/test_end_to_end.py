@@ -335,6 +335,14 @@ def test_an_extended_study_keeps_its_verdicts_on_one_parent(workdir, env):
     write_study(workdir / "g.yaml", {**study, "seeds": 4})
     assert run_cli(["report", "--study", "g.yaml", "--no-pdf"], cwd=workdir, env=env).returncode == 0
     assert [r.info.run_id for r in client.search_runs([exp], side_by_side)] == [current.info.run_id]
+    # the file shrunk from the command line (--epochs): its parent gets its own verdicts, but the
+    # side-by-side view keeps the study file's answer (it moved there until the file ran again)
+    shrunk = run_cli(["ablation", "--study", "g.yaml", "--epochs", "1", "--no-report"], cwd=workdir, env=env)
+    assert shrunk.returncode == 0, shrunk.stderr[-2000:]
+    assert [r.info.run_id for r in client.search_runs([exp], side_by_side)] == [current.info.run_id]
+    small = max(client.search_runs([exp], "tags.kind = 'dataset'"), key=lambda r: r.info.start_time)
+    assert small.data.tags["config_hash"] not in (current.data.tags["config_hash"], other.data.tags["config_hash"])
+    assert small.data.tags["verdict.l2"] in ("better", "worse", "equivalent", "undecided") and "answer" not in small.data.tags
 
 
 def test_an_adaptive_study_turned_into_more_fixed_seeds_is_warned_of(workdir, env):

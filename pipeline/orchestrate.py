@@ -215,9 +215,14 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
                  workers: Optional[int] = None) -> RunContext:
     """Prepare, train every missing cell (in this process, or in `workers` processes popping
     cells from the same storage), then close the runs."""
+    named = "field 'execution.workers'" if workers is None else "--workers"
     workers = study.spec.execution.workers if workers is None else workers
     if workers < 1:
         raise UsageError(f"--workers = {workers}: expected 1 or more")
+    cores = os.cpu_count() or 1
+    if workers > max(8, 4 * cores):   # --workers 100000 spawned processes until the machine froze
+        raise UsageError(f"{named} = {workers}: at most {max(8, 4 * cores)} on this machine ({cores} cores; each worker "
+                         "process loads the data and trains on cores of its own); more machines: see `worker`")
     if storage is None:
         storage = DEFAULT_STORAGE
     elif workers > 1 and storage.startswith("sqlite"):

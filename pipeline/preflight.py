@@ -4,6 +4,7 @@ stores (the MLflow tracking URI answers and lets this host in; the Optuna storag
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 from . import datasets as datasets_mod
@@ -32,6 +33,10 @@ def check_tracking_reachable(uri: str) -> None:
                          "file:, sqlite:, postgresql:, mysql:, mssql:, http(s): (an MLflow server) or databricks")
     if scheme in ("postgresql", "mysql", "mssql"):
         return _check_database_answers(uri)
+    if scheme == "sqlite" and (folder := os.path.dirname(uri[len("sqlite:///"):])) and not os.path.isdir(folder):
+        # MLflow would create every folder on the way, a typo's included
+        raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: folder {folder} does not exist; create it "
+                         "first, or give a path in an existing folder")
     if not uri.startswith(("http://", "https://")):
         return
     try:
@@ -185,7 +190,8 @@ def check_population_memory(plan: DatasetPlan, data: Splits) -> None:
     sizes = [data.n_features, *t.model.hidden, max(data.n_outputs, 16)]
     params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     copies = 4 if t.optimizer.name == "adam" else 3   # weights, gradients, and 1 or 2 optimizer buffers
-    activations = t.batch_size * sum(sizes[1:]) * 4   # outputs, masks, gradients, slack
+    # outputs, masks, gradients, slack; a batch larger than the training rows is all of them
+    activations = min(t.batch_size, len(data.x_train)) * sum(sizes[1:]) * 4
     need = 4 * k * (params * copies + activations)
     device = resolve_device(ex.device)
     have = memory_available(device)

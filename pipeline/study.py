@@ -25,7 +25,7 @@ from .errors import UsageError
 from .identity import config_hash
 from .study_errors import format_validation_error
 from .study_schema import (LEGACY_EXECUTION_KEYS, TRAINING_KEYS, AdaptiveSeeds, AnalysisSettings, DatasetSpec,
-                           SEED_MAX, Execution, StudyFile, Training, seed_list, variant_id)
+                           MAX_EPOCHS, MAX_SEED_COUNT, SEED_MAX, Execution, StudyFile, Training, seed_list, variant_id)
 from .words import plural
 
 @dataclass(frozen=True)
@@ -220,6 +220,8 @@ def parse_seeds(text: str) -> Union[int, list[int]]:
         seeds = 0
     if (isinstance(seeds, int) and seeds < 1) or (isinstance(seeds, list) and not seeds):
         raise UsageError(f"--seeds = {text!r}: expected a count of seeds (at least 1) like 10, or a list like 0,1,2")
+    if isinstance(seeds, int) and seeds > MAX_SEED_COUNT:
+        raise UsageError(f"--seeds = {text!r}: at most {MAX_SEED_COUNT:_} seeds".replace("_", " "))
     if isinstance(seeds, list) and (len(set(seeds)) < len(seeds) or not 0 <= min(seeds) <= max(seeds) <= SEED_MAX):
         # the flag's error, not the study file's ("study.yaml: field 'seeds' = [0, 0]")
         raise UsageError(f"--seeds = {text!r}: seeds are distinct integers from 0 to {SEED_MAX}, like 0,1,2")
@@ -376,6 +378,9 @@ def _settings_that_do_nothing(spec: StudyFile, settings: list, source: str) -> l
         notes.append(f"{source}: paths for {', '.join(map(repr, unused))}, which 'arms' does not list: not run")
     if spec.paths.l2_mode and not any("l2" in arms_mod.ARMS[a].components for a in spec.arms):
         notes.append(f"{source}: paths.l2_mode set, but no arm in 'arms' has L2: not used")
+    # (a study of one arm, `train`'s, compares nothing anyway; `arms: [none]` alone is refused)
+    if len(spec.arms) > 1 and not isinstance(spec.seeds, AdaptiveSeeds) and len(seed_list(spec.seeds)) == 1:
+        notes.append(f"{source}: one seed trains every cell, but compares no arm with none (a comparison needs 2 seeds)")
     if spec.tune is not None:
         used = {c for arm in spec.arms for c in arms_mod.ARMS[arm].components}
         idle = [name for name in ("dropout", "l1", "l2") if name in spec.tune.model_fields_set and name not in used]
@@ -413,8 +418,8 @@ def _apply_overrides(raw: dict, seeds: Optional[str], epochs: Optional[str]) -> 
             n = int(epochs)
         except ValueError:
             n = 0
-        if n < 1:
-            raise UsageError(f"--epochs = {epochs!r}: expected a positive integer")
+        if not 1 <= n <= MAX_EPOCHS:
+            raise UsageError(f"--epochs = {epochs!r}: expected a positive integer, at most {MAX_EPOCHS:_}".replace("_", " "))
         raw["epochs"] = n
         for d in raw.get("datasets") or []:
             if isinstance(d, dict):
@@ -489,6 +494,8 @@ def _selected(spec: StudyFile, datasets: str) -> tuple[list[int], set[str]]:
     wanted = [d.strip() for d in datasets.split(",") if d.strip()]
     known = [d.display for d in spec.datasets]
     sized = [f"{d.display}@{size}" for d in spec.datasets for size in spec.train_sizes or ()]
+    if not wanted:   # "," or " , ": a study of no dataset, which still opened its stores
+        raise UsageError(f"--datasets = {datasets!r}: names no dataset; allowed: {', '.join(known + sized)}")
     unknown = [w for w in wanted if w not in known and w not in sized]
     if unknown:
         raise UsageError(f"--datasets = {unknown[0]!r}: not in the study; allowed: {', '.join(known + sized)}")

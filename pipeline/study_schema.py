@@ -20,6 +20,9 @@ from .tutorial_words import ANY_TABLE, not_a_dataset, not_an_arm
 # Seeds are the streams every random draw of a trial comes from, and an Optuna param of its
 # trial (an IntDistribution from 0 to grid.SEED_HIGH).
 SEED_MAX = 2**31 - 1
+# Upper bounds that only a typo reaches (epochs: 1e12 trained for ever; seeds: 1e12 died of a
+# MemoryError listing them): a grid is refused past preflight.MAX_CELLS anyway.
+MAX_EPOCHS, MAX_SEED_COUNT = 1_000_000, 1_000_000
 
 
 def _check_seed_range(seeds: list[int]) -> list[int]:
@@ -121,7 +124,7 @@ class Training(_Strict):
     optimizer: OptimizerSpec = OptimizerSpec()
     strengths: Strengths = Strengths()
     batch_size: int = Field(default=64, gt=0)
-    epochs: int = Field(default=20, gt=0)
+    epochs: int = Field(default=20, gt=0, le=MAX_EPOCHS)
     early_stopping: Optional[EarlyStopping] = None
     # fp32: full float32 matmuls everywhere. tf32: TensorFloat-32 matmuls on CUDA (Ampere and
     # later: ~7x the fp32 throughput, 10-bit mantissa inputs), so the numbers change; no effect
@@ -237,6 +240,18 @@ class Preprocess(_Strict):
         return {written_label(k).strip(): written_label(v).strip() for k, v in value.items()}   # 1.0 is "1", as read
 
 
+def _one_is_ambiguous(value: Any) -> Any:
+    """`train_size: 1` reads as all rows (1.0) to some and as one row to others: neither is assumed."""
+    if isinstance(value, int) and not isinstance(value, bool) and value == 1:
+        raise ValueError("1 is ambiguous: write 1.0 for every training row, or a count of at least 2")
+    return value
+
+
+# A training-set size: a count of rows (at least 2), or a fraction of the training split.
+TrainSize = Annotated[Union[Annotated[int, Field(gt=1)], Annotated[float, Field(gt=0.0, le=1.0)]],
+                      BeforeValidator(_one_is_ambiguous)]
+
+
 class DatasetSpec(_Strict):
     """One dataset of the study and its loading options (see `python -m pipeline datasets`)."""
 
@@ -247,7 +262,7 @@ class DatasetSpec(_Strict):
     task: Optional[Literal["auto", "classification", "regression"]] = None  # table/csv: default auto
     root: Optional[str] = None          # torchvision datasets: data folder
     download: bool = True               # torchvision datasets: download when missing
-    train_size: Optional[Union[Annotated[int, Field(gt=0)], Annotated[float, Field(gt=0.0, le=1.0)]]] = None
+    train_size: Optional[TrainSize] = None
     val_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)
     test_fraction: float = Field(default=0.25, gt=0.0, lt=1.0)
     standardize: bool = True            # per-feature standardization (normalize: per_feature) unless images
@@ -384,7 +399,7 @@ class AdaptiveSeeds(_Strict):
 
     start: int = Field(default=5, ge=2)
     step: int = Field(default=5, gt=0)
-    max: int = Field(default=40, ge=2)
+    max: int = Field(default=40, ge=2, le=MAX_SEED_COUNT)
 
     @model_validator(mode="after")
     def _max_after_start(self) -> "AdaptiveSeeds":
@@ -403,6 +418,8 @@ class AdaptiveSeeds(_Strict):
 def _rope_not_quoted(value: Any) -> Any:
     """A quoted number ('5') is neither a width nor a share: pydantic would read it as ±5 in the
     metric's units, while its author likely meant 5% (an MSE of 0.3 then "practically" anything)."""
+    if isinstance(value, str) and re.fullmatch(r"\s*0*(\.0*)?%\s*", value):   # as `rope: 0` is refused
+        raise ValueError("a share of 0% calls only identical arms practically the same; write e.g. '5%'")
     if isinstance(value, str) and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*", value, re.IGNORECASE):
         raise ValueError(f"expected a width in the metric's units (a number without quotes, e.g. 0.01 is one point of "
                          f"accuracy) or a share of none's mean such as '{value.strip()}%', not the text {value!r}")
@@ -418,11 +435,11 @@ class AnalysisSettings(_Strict):
 
 
 class StudyFile(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$")   # not "." nor "..": a report folder
     description: str = ""
     datasets: list[DatasetSpec] = Field(min_length=1)
     arms: list[str] = Field(default_factory=lambda: list(arms_mod.names()), min_length=1)
-    seeds: Union[Annotated[int, Field(gt=0)], Annotated[list[int], Field(min_length=1)], AdaptiveSeeds] = 5
+    seeds: Union[Annotated[int, Field(gt=0, le=MAX_SEED_COUNT)], Annotated[list[int], Field(min_length=1)], AdaptiveSeeds] = 5
     split_seed: int = Field(default=0, ge=0, le=SEED_MAX)   # numpy seeds its split with it
     execution: Execution = Execution()
     rope: Optional[RopeSetting] = None   # default per metric: stats.DEFAULT_ROPE
@@ -430,7 +447,7 @@ class StudyFile(_Strict):
     max_retries: int = Field(default=1, ge=0)
     # Training-set-size axis: each dataset is run at each size (counts, or fractions of its
     # training split). Sizes are nested: a larger size adds samples to a smaller one's.
-    train_sizes: Optional[list[Union[Annotated[int, Field(gt=1)], Annotated[float, Field(gt=0.0, le=1.0)]]]] = None
+    train_sizes: Optional[Annotated[list[TrainSize], Field(min_length=1)]] = None
     tune: Optional[Tune] = None
 
     @model_validator(mode="after")
@@ -485,6 +502,14 @@ class StudyFile(_Strict):
         if isinstance(seeds, list) and len(set(seeds)) != len(seeds):
             raise ValueError("seeds must not repeat")
         return _check_seed_range(seeds) if isinstance(seeds, list) else seeds
+
+    @field_validator("train_sizes")
+    @classmethod
+    def _unique_sizes(cls, sizes: Optional[list]) -> Optional[list]:
+        twice = [x for i, x in enumerate(sizes or []) if x in sizes[:i]]
+        if twice:   # one label, digits@50, for both: trained twice over and named twice in the verdicts
+            raise ValueError(f"lists {twice[0]!r} twice; list each size once")
+        return sizes
 
     @model_validator(mode="after")
     def _unique_labels(self) -> "StudyFile":

@@ -133,7 +133,25 @@ CASES = [
      "tiny.csv has 2 row(s) with a target: too few to split into training, validation and test rows"),
     ("csv-missing-column", _with("datasets", [{"name": "csv", "path": "good.csv", "target": "Label"}]), [], "no such column"),
     ("name-with-spaces", _with("name", "churn study/v2"), [],
-     "field 'name' = 'churn study/v2': letters, digits, '_', '.' and '-' only (it names the MLflow experiment"),
+     "field 'name' = 'churn study/v2': letters, digits, '_', '.' and '-' only, not dots alone (it names the MLflow"),
+    # a bad-input audit's cases: each was accepted (or a traceback), some ran for ever or wrote outside the study
+    ("name-dots-alone", _with("name", ".."), [], "field 'name' = '..': letters, digits, '_', '.' and '-' only, not dots alone"),
+    ("train-sizes-twice", _with("train_sizes", [50, 50]), [], "field 'train_sizes' = [50, 50]: lists 50 twice; list each size once"),
+    ("train-sizes-empty", _with("train_sizes", []), [], "field 'train_sizes' = []: list one size or more, or leave train_sizes out"),
+    ("train-size-one", _with("datasets", [{"name": "wine", "train_size": 1}]), [],
+     "field 'datasets.0.train_size' = 1: 1 is ambiguous: write 1.0 for every training row, or a count of at least 2"),
+    ("rope-zero-share", _with("rope", "0%"), [], "field 'rope' = '0%': a share of 0% calls only identical arms practically the same"),
+    ("epochs-a-typo", _with("epochs", 10**12), [], "field 'epochs' = 1000000000000: at most 1 000 000 epochs"),
+    ("seeds-a-typo", _with("seeds", 10**12), [], "field 'seeds' = 1000000000000: at most 1 000 000 seeds"),
+    ("cli-epochs-a-typo", tiny_study_dict(), ["--epochs", "1000000000000"], "--epochs = '1000000000000': expected a positive "
+     "integer, at most 1 000 000"),
+    ("cli-seeds-a-typo", tiny_study_dict(), ["--seeds", "100000000000"], "--seeds = '100000000000': at most 1 000 000 seeds"),
+    ("cli-datasets-none", tiny_study_dict(), ["--datasets", ","], "--datasets = ',': names no dataset; allowed: digits, "
+     "synthetic_linear"),
+    ("cli-workers-past-the-machine", tiny_study_dict(), ["--workers", "100000"], "--workers = 100000: at most "),
+    ("workers-past-the-machine", _with("execution", {"workers": 100000}), [], "field 'execution.workers' = 100000: at most "),
+    ("tracking-in-no-folder", tiny_study_dict(), ["--tracking-uri", "sqlite:////nonexistent-dir/sub/m.db"],
+     "--tracking-uri = 'sqlite:////nonexistent-dir/sub/m.db': folder /nonexistent-dir/sub does not exist"),
     ("columns-not-a-list", _with("datasets", [{"name": "csv", "path": "good.csv", "target": "Outcome",
                                                "preprocess": {"drop_columns": "a"}}]), [],
      "field 'datasets.0.preprocess.drop_columns' = 'a': a list, e.g. [a]"),
@@ -156,7 +174,8 @@ CASES = [
     ("table-unknown-drop", _with("datasets", [{"name": "table", "path": "good.csv", "target": "Outcome",
                                                "preprocess": {"drop_columns": ["zz"]}}]), [], "column 'zz'"),
     ("study-latin1", "name: x\ndescription: Gr\xf6\xdfe\ndatasets: [wine]\n".encode("latin-1"), [], "not UTF-8 text"),
-    ("absurd-grid", _with("seeds", 10**7), [], "the grid would have 100,000,000 cells"),
+    ("absurd-grid", _with("seeds", 400_000), [], "the grid would have 4,000,000 cells"),
+    ("absurd-seeds", _with("seeds", 10**7), [], "field 'seeds' = 10000000: at most 1 000 000 seeds"),
     ("population-too-big", {**tiny_study_dict(), "model": {"hidden": [20000, 20000]},
                             "execution": {"population_size": 10000}}, [], "execution.population_size"),
     ("long-value", _with("optimizer.name", "x" * 500), [], "..."),
@@ -527,6 +546,10 @@ def test_execution_settings_are_not_the_identity(tmp_path):
     assert [p.config_hash for p in moved.plans] == [p.config_hash for p in base.plans]
     assert moved.plans[0].execution.engine == "reference" and moved.spec.execution.workers == 2
     assert not base.notes and not moved.notes
+    # one seed: valid (a quick look at the runs), but said before it trains that it compares nothing
+    one = load_study(write_study(tmp_path / "c.yaml", tiny_study_dict(seeds=1)))
+    assert one.notes == (f"{tmp_path / 'c.yaml'}: one seed trains every cell, but compares no arm with none (a comparison "
+                         "needs 2 seeds)",)
     # the old spellings: top level engine/population_size/device, per dataset engine/population_size
     legacy = tiny_study_dict(engine="reference", population_size=4, device="cpu")
     legacy["datasets"][1]["engine"] = "population"
@@ -722,7 +745,7 @@ def test_a_database_tracking_uri_that_refuses_us_is_one_line(workdir, env):
     masked, nothing written."""
     from .conftest import free_port
 
-    write_study(workdir / "s.yaml", tiny_study_dict(seeds=1, epochs=1, datasets=[{"name": "wine"}]))
+    write_study(workdir / "s.yaml", tiny_study_dict(seeds=2, epochs=1, datasets=[{"name": "wine"}]))
     uri = f"postgresql://mlflow:secret@127.0.0.1:{free_port()}/mlflow"
     proc = run_cli(["ablation", "--study", "s.yaml", "--tracking-uri", uri], cwd=workdir, env=env)
     assert proc.returncode == 2, proc.stderr[-2000:]

@@ -65,7 +65,7 @@ def _verbosity(args) -> None:
 
 
 def cmd_ablation(args) -> int:
-    from .errors import Interrupted
+    from .errors import Interrupted, stop_if_interrupted
     from .orchestrate import install_signal_handlers, run_ablation
     study = _study_from_args(args)
     install_signal_handlers()
@@ -74,7 +74,9 @@ def cmd_ablation(args) -> int:
     ctx = run_ablation(study, storage=optional(args.storage), tracking=optional(args.tracking_uri),
                        workers=None if workers is None else _workers(workers))
     try:
-        return _answer(args, ctx)
+        code = _answer(args, ctx)
+        stop_if_interrupted()   # a signal swallowed in the report (a __del__): said as this phase's, below
+        return code
     except (Interrupted, KeyboardInterrupt) as e:   # every run had ended: main's "still training" would be wrong
         e.says = INTERRUPTED_ANSWERING
         raise

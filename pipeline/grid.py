@@ -174,6 +174,19 @@ def others_running(ostudy: optuna.Study) -> bool:
                for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 
 
+def others_alive(ostudy: optuna.Study) -> bool:
+    """Some trial is RUNNING in another worker that may still be alive: one that named it (a
+    trial popped and not yet named is not counted), whose process is not known gone on this
+    machine and whose heartbeat, where the storage keeps them, is not stale. (dead_trials is the
+    reaper's stricter reading, which waits for the storage to have answered a while.)"""
+    me, ages = worker_id(), heartbeat_ages(ostudy)
+    for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker, age = t.user_attrs.get(rt.TRIAL_WORKER), ages.get(t._trial_id)
+        if worker and worker != me and process_alive(worker) and not (age is not None and age > GRACE_S):
+            return True
+    return False
+
+
 def has_waiting(ostudy: optuna.Study) -> bool:
     return bool(ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
 

@@ -103,7 +103,9 @@ def head_to_head_row(h, metric: str, name=arms.label) -> dict:
         said = p.verdict
     aside = ""   # an interval clear of zero beside "practically the same" read as a contradiction
     if p.verdict == "equivalent" and not h.identical and p.sd > 0 and not p.ci_low <= 0 <= p.ci_high:
-        aside = f"{first if p.ci_low > 0 else second} ahead by less than the ROPE, not shown after Holm (the CI is this pair's own)"
+        ahead = first if p.ci_low > 0 else second
+        aside = (f"{ahead} ahead by less than the ROPE: a real difference, too small to matter" if p.p_t_holm < p.alpha
+                 else f"{ahead} ahead by less than the ROPE, not shown after Holm (the CI is this pair's own)")
     p_value = "-" if p.verdict == stats.AT_CHANCE else p_text(p.p_tost_holm if p.verdict == "equivalent" else p.p_t_holm)
     return {"pair": f"{first} − {second}", "diff": "0 on every seed" if h.identical else difference(p, metric),
             "said": said, "aside": aside, "p": p_value, "n": p.n, "test": "equivalence" if p.verdict == "equivalent" else "t",

@@ -77,15 +77,18 @@ def finish_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, status: str
     """End the dataset's parent run once no cell is waiting or running, nor due for a retry (any
     worker may do it): a SIGTERMed worker's cells, failed just now, are enqueued again first (a
     parent closed before them gave a report built meanwhile a verdict without them). Interrupted
-    here (`status` KILLED) while workers elsewhere still train, it is left to them: closed KILLED,
-    their results landed under a parent that read as abandoned, and the last of them closes it."""
+    here (`status` KILLED) while live workers elsewhere still train, it is left to them: closed
+    KILLED, their results landed under a parent that read as abandoned, and the last of them
+    closes it. Not with adaptive seeds: their rounds' owner closes the parents, and it stopped."""
     with ctx.clock("bookkeeping"):
         ostudy = open_dataset_study(ctx, ctx.study, plan, data)
         parent_id = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)
         if parent_id is not None:   # this worker's trial summaries, also when others still train
             ctx.tracker.flush_summaries(parent_id)
-        done = not grid.others_running(ostudy) if status != "FINISHED" else \
-            not (grid.busy(ostudy) or worker.retried(ctx, ostudy))
+        if status == "FINISHED":
+            done = not (grid.busy(ostudy) or worker.retried(ctx, ostudy))
+        else:
+            done = ctx.study.adaptive or not grid.others_alive(ostudy)
         if parent_id is not None and done:
             ctx.tracker.end_if_running(parent_id, status)
 

@@ -380,7 +380,7 @@ def _settings_that_do_nothing(spec: StudyFile, settings: list, source: str) -> l
         notes.append(f"{source}: paths.l2_mode set, but no arm in 'arms' has L2: not used")
     # (a study of one arm, `train`'s, compares nothing anyway; `arms: [none]` alone is refused)
     if len(spec.arms) > 1 and not isinstance(spec.seeds, AdaptiveSeeds) and len(seed_list(spec.seeds)) == 1:
-        notes.append(f"{source}: one seed trains every cell, but compares no arm with none (a comparison needs 2 seeds)")
+        notes.append(f"{source}: with one seed no arm is compared with none (a comparison needs 2 seeds)")
     if spec.tune is not None:
         used = {c for arm in spec.arms for c in arms_mod.ARMS[arm].components}
         idle = [name for name in ("dropout", "l1", "l2") if name in spec.tune.model_fields_set and name not in used]

@@ -31,7 +31,7 @@ def format_validation_error(source: str, err: ValidationError, model: Optional[t
     elif loc == "name" and first["type"] == "string_pattern_mismatch":   # it names MLflow experiments and folders
         msg = ("letters, digits, '_', '.' and '-' only, not dots alone (it names the MLflow experiment and the report's "
                "folder), e.g. churn_study_v2")
-    elif first["type"] == "less_than_equal" and loc in ("seeds", "epochs", "seeds.max"):   # only a typo gets there
+    elif first["type"] == "less_than_equal" and loc in ("seeds", "epochs"):   # only a typo gets there
         msg = f"at most {first['ctx']['le']:_} {'epochs' if loc == 'epochs' else 'seeds'}".replace("_", " ")
     elif first["type"] == "too_short" and loc == "train_sizes":
         msg = "list one size or more, or leave train_sizes out"

@@ -418,7 +418,7 @@ class AdaptiveSeeds(_Strict):
 def _rope_not_quoted(value: Any) -> Any:
     """A quoted number ('5') is neither a width nor a share: pydantic would read it as ±5 in the
     metric's units, while its author likely meant 5% (an MSE of 0.3 then "practically" anything)."""
-    if isinstance(value, str) and re.fullmatch(r"\s*0*(\.0*)?%\s*", value):   # as `rope: 0` is refused
+    if isinstance(value, str) and re.fullmatch(r"\s*(0+(\.0*)?|\.0+)%\s*", value):   # as `rope: 0` is refused
         raise ValueError("a share of 0% calls only identical arms practically the same; write e.g. '5%'")
     if isinstance(value, str) and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*", value, re.IGNORECASE):
         raise ValueError(f"expected a width in the metric's units (a number without quotes, e.g. 0.01 is one point of "

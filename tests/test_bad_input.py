@@ -548,8 +548,7 @@ def test_execution_settings_are_not_the_identity(tmp_path):
     assert not base.notes and not moved.notes
     # one seed: valid (a quick look at the runs), but said before it trains that it compares nothing
     one = load_study(write_study(tmp_path / "c.yaml", tiny_study_dict(seeds=1)))
-    assert one.notes == (f"{tmp_path / 'c.yaml'}: one seed trains every cell, but compares no arm with none (a comparison "
-                         "needs 2 seeds)",)
+    assert one.notes == (f"{tmp_path / 'c.yaml'}: with one seed no arm is compared with none (a comparison needs 2 seeds)",)
     # the old spellings: top level engine/population_size/device, per dataset engine/population_size
     legacy = tiny_study_dict(engine="reference", population_size=4, device="cpu")
     legacy["datasets"][1]["engine"] = "population"

@@ -157,6 +157,30 @@ def test_a_popped_trial_is_judged_dead_only_once_nobody_named_it_in_time(enqueue
     assert time.monotonic() - started >= 3.5   # judged only once ORPHAN_S passed
 
 
+def test_only_a_live_worker_s_trials_keep_an_interrupted_ablation_s_parent_open(enqueued):
+    """An interrupted `ablation` leaves a dataset's parent open to workers that still train
+    (grid.others_alive): a trial named by a worker whose process here is gone, or one popped and
+    never named, is no such worker, and would have kept the parent RUNNING until a rerun."""
+    import os
+    import socket
+    import subprocess
+
+    from pipeline.runtime import worker_id
+
+    path, ostudy = enqueued
+    other = _worker_study(path, "s")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    (a, *_), (b, *_), (c, *_) = grid.pop_cells(other, 3)
+    grid.set_attrs(other, a._trial_id, {"worker": f"{socket.gethostname()}:{gone.pid}:dead"})
+    grid.set_attrs(other, b._trial_id, {"worker": worker_id()})   # this process's own: ended by itself
+    assert not grid.others_alive(ostudy)   # c popped, never named
+    grid.set_attrs(other, c._trial_id, {"worker": f"{socket.gethostname()}:{os.getppid()}:alive"})
+    assert grid.others_alive(ostudy)
+    grid.set_attrs(other, c._trial_id, {"worker": "another-host:12:abcd"})   # elsewhere: taken as alive
+    assert grid.others_alive(ostudy)
+
+
 def test_two_enqueues_on_one_journal_take_turns(tmp_path):
     """The enqueue lock of a journal storage (flock on a file beside it): a second holder waits,
     says so once, and gets it when the first lets go; the lock is the storage file's, whichever

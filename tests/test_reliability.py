@@ -719,7 +719,7 @@ def test_a_deleted_mlflow_store_beside_a_kept_journal_says_how_to_start_over(wor
     --tracking-uri the enqueue used" (the one just deleted). Now: the store that held the runs is
     gone, the storage still holds the trials, and how to start over or go on; exit 2, nothing
     written. Deleting the journal too starts over."""
-    write_study(workdir / "fresh.yaml", tiny_study_dict(name="fresh", seeds=1, epochs=1, arms=["none", "l2"],
+    write_study(workdir / "fresh.yaml", tiny_study_dict(name="fresh", seeds=2, epochs=1, arms=["none", "l2"],
                                                         datasets=[{"name": "wine"}]))
     env = {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"}   # the defaults: mlflow.db, optuna.journal
     assert run_cli(["ablation", "--study", "fresh.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0

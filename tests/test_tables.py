@@ -1758,7 +1758,7 @@ def test_a_category_of_over_a_thousand_values_is_refused_in_one_line_unless_the_
         tables.read(spec)
     from pipeline.cli import main
 
-    (tmp_path / "s.yaml").write_text("name: wide\narms: [none, l2]\nseeds: 1\ndatasets:\n  - name: table\n    path: credit.csv\n"
+    (tmp_path / "s.yaml").write_text("name: wide\narms: [none, l2]\nseeds: 2\ndatasets:\n  - name: table\n    path: credit.csv\n"
                                       "    target: y\n")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -1209,6 +1209,12 @@ def test_the_regularizers_against_each_other():
     assert (row["said"], row["aside"]) == ("practically the same", "dropout ahead by less than the ROPE, not shown after "
                                                                    "Holm (the CI is this pair's own)")
     assert head_to_head.head_to_head_row(pairs[("dropout", "l1")], "accuracy")["aside"] == ""
+    # the same pair alone (no Holm to pass): its t-test shows the difference, which is too small to matter
+    [alone] = head_to_head.head_to_head({a: close[a] for a in ("dropout", "l1")}, True, rope=0.01, resolution=0.0,
+                                        at_chance=set())
+    assert alone.paired.verdict == "equivalent" and alone.paired.p_t_holm < 0.05, alone.paired
+    assert head_to_head.head_to_head_row(alone, "accuracy")["aside"] == ("dropout ahead by less than the ROPE: a real "
+                                                                         "difference, too small to matter")
 
 
 def test_an_arm_on_a_path_is_named_with_the_strength_its_verdict_is_about():

@@ -223,8 +223,9 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
     if workers < 1:
         raise UsageError(f"--workers = {workers}: expected 1 or more")
     cores = os.cpu_count() or 1
-    if workers > max(8, 4 * cores):   # --workers 100000 spawned processes until the machine froze
-        raise UsageError(f"{named} = {workers}: at most {max(8, 4 * cores)} on this machine ({cores} cores; each worker "
+    most = max(8, 4 * cores)
+    if workers > most:   # --workers 100000 spawned processes until the machine froze
+        raise UsageError(f"{named} = {workers}: at most {most} on this machine ({cores} cores; each worker "
                          "process loads the data and trains on cores of its own); more machines: see `worker`")
     if storage is None:
         storage = DEFAULT_STORAGE

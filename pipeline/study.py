@@ -23,6 +23,7 @@ from . import arms as arms_mod
 from .datasets import REGISTRY as DATASETS
 from .errors import UsageError
 from .identity import config_hash
+from .metric_numbers import quantity
 from .study_errors import format_validation_error
 from .study_schema import (LEGACY_EXECUTION_KEYS, TRAINING_KEYS, AdaptiveSeeds, AnalysisSettings, DatasetSpec,
                            MAX_EPOCHS, MAX_SEED_COUNT, SEED_MAX, Execution, StudyFile, Training, seed_list, variant_id)
@@ -221,7 +222,7 @@ def parse_seeds(text: str) -> Union[int, list[int]]:
     if (isinstance(seeds, int) and seeds < 1) or (isinstance(seeds, list) and not seeds):
         raise UsageError(f"--seeds = {text!r}: expected a count of seeds (at least 1) like 10, or a list like 0,1,2")
     if isinstance(seeds, int) and seeds > MAX_SEED_COUNT:
-        raise UsageError(f"--seeds = {text!r}: at most {MAX_SEED_COUNT:_} seeds".replace("_", " "))
+        raise UsageError(f"--seeds = {text!r}: at most {quantity(MAX_SEED_COUNT)} seeds")
     if isinstance(seeds, list) and (len(set(seeds)) < len(seeds) or not 0 <= min(seeds) <= max(seeds) <= SEED_MAX):
         # the flag's error, not the study file's ("study.yaml: field 'seeds' = [0, 0]")
         raise UsageError(f"--seeds = {text!r}: seeds are distinct integers from 0 to {SEED_MAX}, like 0,1,2")
@@ -419,7 +420,7 @@ def _apply_overrides(raw: dict, seeds: Optional[str], epochs: Optional[str]) -> 
         except ValueError:
             n = 0
         if not 1 <= n <= MAX_EPOCHS:
-            raise UsageError(f"--epochs = {epochs!r}: expected a positive integer, at most {MAX_EPOCHS:_}".replace("_", " "))
+            raise UsageError(f"--epochs = {epochs!r}: expected a positive integer, at most {quantity(MAX_EPOCHS)}")
         raw["epochs"] = n
         for d in raw.get("datasets") or []:
             if isinstance(d, dict):

@@ -9,6 +9,7 @@ from typing import Any, Optional, get_args
 
 from pydantic import BaseModel, ValidationError
 
+from .metric_numbers import quantity
 from .study_schema import TRAINING_KEYS, DatasetSpec, StudyFile, Training, field_kinds
 from .tutorial_words import TUTORIAL_FIELDS, TUTORIAL_VALUES, WEIGHT_DECAY
 
@@ -32,7 +33,7 @@ def format_validation_error(source: str, err: ValidationError, model: Optional[t
         msg = ("letters, digits, '_', '.' and '-' only, not dots alone (it names the MLflow experiment and the report's "
                "folder), e.g. churn_study_v2")
     elif first["type"] == "less_than_equal" and loc in ("seeds", "epochs"):   # only a typo gets there
-        msg = f"at most {first['ctx']['le']:_} {'epochs' if loc == 'epochs' else 'seeds'}".replace("_", " ")
+        msg = f"at most {quantity(first['ctx']['le'])} {'epochs' if loc == 'epochs' else 'seeds'}"
     elif first["type"] == "too_short" and loc == "train_sizes":
         msg = "list one size or more, or leave train_sizes out"
     elif first["type"] == "list_type" and isinstance(first.get("input"), (str, int, float)) \

@@ -530,8 +530,17 @@ def test_overrides_and_config_hash(tmp_path):
 
 
 def test_shipped_study_files_are_valid():
+    """Every study file in studies/ loads without a note; one of this workspace's shared data
+    (studies/pima.yaml reads ../shared/data, outside the repository) only where that data is, as in
+    a clone beside it: elsewhere (a clone in /tmp) it is refused for that file alone."""
+    from pipeline.errors import UsageError
+
     for path in sorted(Path(__file__).resolve().parents[1].glob("studies/*.yaml")):
-        study = load_study(path)
+        try:
+            study = load_study(path)
+        except UsageError as e:
+            assert "'../shared/" in str(e) and "file does not exist" in str(e), (path, str(e))
+            continue
         assert study.plans and study.cells() and not study.notes, path
         yaml.safe_load(study.source_text)
 

@@ -72,7 +72,7 @@ def cmd_ablation(args) -> int:
     _verbosity(args)
     workers = optional(args.workers)
     ctx = run_ablation(study, storage=optional(args.storage), tracking=optional(args.tracking_uri),
-                       workers=None if workers is None else _workers(workers))
+                       workers=None if workers is None else _workers(workers), source=args.study)
     try:
         code = _answer(args, ctx)
         stop_if_interrupted()   # a signal swallowed in the report (a __del__): said as this phase's, below

@@ -12,7 +12,7 @@ import sys
 import threading
 from contextlib import contextmanager
 
-from .storage import GRACE_S, HEARTBEAT_S, JOURNAL_PREFIX, _first_line, get_storage
+from .storage import GRACE_S, HEARTBEAT_S, JOURNAL_PREFIX, root_cause_line, get_storage
 
 
 # The PostgreSQL enqueue lock's session is ended by the server once it has said nothing for
@@ -44,7 +44,7 @@ def _advisory_lock(url: str, key: int, name: str, say):
                 try:
                     conn.execute(text("SELECT 1"))
                 except Exception as e:   # gone (a restart, or this process was frozen past LOCK_IDLE_S)
-                    print(f"warning: the enqueue lock's connection was lost ({_first_line(e)}); another enqueue or "
+                    print(f"warning: the enqueue lock's connection was lost ({root_cause_line(e)}); another enqueue or "
                           "takeover may run beside this one", file=sys.stderr, flush=True)
                     return
 

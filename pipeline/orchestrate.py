@@ -215,10 +215,10 @@ def _exit_quietly(code: int) -> None:
 
 
 def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional[str] = None,
-                 workers: Optional[int] = None) -> RunContext:
+                 workers: Optional[int] = None, source: str = "study file") -> RunContext:
     """Prepare, train every missing cell (in this process, or in `workers` processes popping
-    cells from the same storage), then close the runs."""
-    named = "field 'execution.workers'" if workers is None else "--workers"
+    cells from the same storage), then close the runs. `source` names the study file in errors."""
+    named = f"{source}: field 'execution.workers'" if workers is None else "--workers"
     workers = study.spec.execution.workers if workers is None else workers
     if workers < 1:
         raise UsageError(f"--workers = {workers}: expected 1 or more")

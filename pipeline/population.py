@@ -24,7 +24,7 @@ from .errors import Diverged, stop_if_interrupted
 from .model import weight_histogram
 from .study_schema import CPU_POPULATION_SIZE
 from .task import Task, compute
-from .trainer_common import (EarlyStopper, TrainResult, TrialConfig, cpu_threads, epoch_metric, epoch_metric_key,
+from .trainer_common import (EarlyStopper, History, TrainResult, TrialConfig, cpu_threads, epoch_metric, epoch_metric_key,
                              history_keys, loss_task, matmul_precision, memory_available, release_free_memory, summarize_final,
                              training_device)
 
@@ -279,7 +279,7 @@ class _PopulationRun:
         self.x_va, self.y_va = data.x_val.to(device), data.y_val.to(device)
         self.n = len(self.x_tr)
         self.gather_epochs = k * self.x_tr.numel() * self.x_tr.element_size() <= GATHER_BYTES
-        self.history = [{key: [] for key in history_keys(data.task, data.metric)} for _ in range(k)]
+        self.history = [History(history_keys(data.task, data.metric)) for _ in range(k)]
         self.primary, self.y_va_np = epoch_metric(data.task, data.metric), data.in_target_units(data.y_val.numpy())
         self.alive = torch.ones(k, dtype=torch.bool, device=device)      # not diverged
         self.training = torch.ones(k, dtype=torch.bool, device=device)   # alive and not early-stopped
@@ -393,8 +393,7 @@ class _PopulationRun:
             if outputs is not None:
                 row[epoch_metric_key(self.primary)] = compute(
                     self.primary, self.y_va_np, self.data.in_target_units(torch.cat([o[j] for o in outputs]).numpy()))
-            for key, v in row.items():
-                self.history[j][key].append(v)
+            self.history[j].add(row)
             rows[j] = row
             self.epochs_run[j] = epoch
             improved, stop = self.stoppers[j].update(row["val_loss"], epoch)

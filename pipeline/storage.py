@@ -88,7 +88,7 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
             waited = time.monotonic() - started
             if (any(s in str(e) for s in NOT_READY) and waited < STARTUP_WAIT_S) or (TIMED_OUT in str(e) and not attempt):
                 if not attempt:
-                    print(f"  the Optuna storage is not ready ({_first_line(e)}); trying again"
+                    print(f"  the Optuna storage is not ready ({root_cause_line(e)}); trying again"
                       + ("" if TIMED_OUT in str(e) else f" for up to {STARTUP_WAIT_S:.0f} s"), file=sys.stderr, flush=True)
                 attempt += 1
                 time.sleep(max(0.0, min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (attempt - 1), STARTUP_WAIT_S - waited)))
@@ -268,13 +268,13 @@ class _Outage:
         with self.lock:
             if self.since is None:
                 self.since = started
-                print(f"  the Optuna storage does not answer ({_first_line(e)}); retrying each call for up to "
+                print(f"  the Optuna storage does not answer ({root_cause_line(e)}); retrying each call for up to "
                       f"{limit:.0f} s", flush=True)
             waited = time.monotonic() - started
             if self.gave_up or waited >= limit:
                 self.gave_up = True
                 raise StoreUnreachable(f"the Optuna storage {mask_credentials(url)} did not answer for "
-                                       f"{limit:.0f} s ({_first_line(e)})", store="optuna") from None
+                                       f"{limit:.0f} s ({root_cause_line(e)})", store="optuna") from None
         return min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** (tries - 1), limit - waited)
 
     def answered(self) -> None:
@@ -292,7 +292,7 @@ class _Outage:
             return math.inf if self.ended is None else time.monotonic() - self.ended
 
 
-def _first_line(e: BaseException) -> str:
+def root_cause_line(e: BaseException) -> str:
     """The root cause's type and first line, credentials masked (driver errors span lines)."""
     root = e
     while root.__cause__ is not None:

@@ -13,6 +13,7 @@ from . import arms as arms_mod
 from .arms import variant_id
 from .datasets import KIND_OPTIONS
 from .datasets import REGISTRY as DATASETS
+from .metric_numbers import quantity
 from .tables import written_label
 from .task import METRICS
 from .tutorial_words import ANY_TABLE, not_a_dataset, not_an_arm
@@ -492,7 +493,10 @@ class StudyFile(_Strict):
             except ValidationError as e:
                 first = e.errors()[0]
                 where = ".".join(str(p) for p in first["loc"])
-                raise ValueError(f"{where + ': ' if where else ''}{first['msg'].removeprefix('Value error, ')}; "
+                msg = first['msg'].removeprefix('Value error, ')
+                if first["type"] == "less_than_equal":   # only a typo gets there, as for seeds: N
+                    where, msg = f"{where} = {first['input']}", f"at most {quantity(first['ctx']['le'])} seeds"
+                raise ValueError(f"{where + ': ' if where else ''}{msg}; "
                                  "adaptive seeds are {start: 5, step: 5, max: 40}") from None
         return seeds
 

@@ -296,8 +296,7 @@ class Tracker(TrackingReads):
     def fail_trial(self, run_id: str, status: str, tags: dict[str, str],
                    history: dict[str, list[float]] | None = None) -> None:
         """End a run that did not finish: the epochs it completed, its tags (the reason)."""
-        metrics = [Metric(k, float(v), now_ms(), s) for k, series in (history or {}).items()
-                   for s, v in enumerate(series, start=1) if v == v and abs(v) != float("inf")]
+        metrics = epoch_metrics(history or {}, now_ms(), finite_only=True)
         self._artifact_uris.pop(run_id, None)  # no artifact for a failed run
         self._summaries.forget(run_id)
         self.log_metrics(run_id, metrics, tags)
@@ -431,9 +430,17 @@ class Tracker(TrackingReads):
 
 
 def trial_metrics(history: dict[str, list[float]], final: dict[str, float], ts: int) -> list[Metric]:
-    """A trial's per-epoch series (step = epoch) and its final values (step 0)."""
-    return [Metric(key, float(v), ts, step) for key, series in history.items() for step, v in enumerate(series, start=1)
-            ] + [Metric(key, float(v), ts, 0) for key, v in final.items()]
+    """A trial's per-epoch series (step = epoch, at the time the epoch ended where the trainer
+    kept it: a History) and its final values (step 0, at `ts`)."""
+    return epoch_metrics(history, ts) + [Metric(key, float(v), ts, 0) for key, v in final.items()]
+
+
+def epoch_metrics(history: dict[str, list[float]], ts: int, finite_only: bool = False) -> list[Metric]:
+    """Per-epoch series as metrics; an epoch without a kept end time is stamped `ts`."""
+    ended = getattr(history, "ended_ms", [])
+    return [Metric(key, float(v), ended[step - 1] if step <= len(ended) else ts, step)
+            for key, series in history.items() for step, v in enumerate(series, start=1)
+            if not finite_only or math.isfinite(v)]
 
 
 def dataset_input(splits, context: str = "train") -> DatasetInput:

@@ -19,7 +19,7 @@ from .splits import Splits
 from .errors import Diverged, stop_if_interrupted
 from .model import MLP, l1_penalty, l2_penalty, weight_histogram
 from .task import Task, compute
-from .trainer_common import (EarlyStopper, TrainResult, TrialConfig, cpu_threads, epoch_metric, epoch_metric_key,
+from .trainer_common import (EarlyStopper, History, TrainResult, TrialConfig, cpu_threads, epoch_metric, epoch_metric_key,
                              history_keys, loss_task, matmul_precision, release_free_memory,
                              summarize_final, training_device)
 
@@ -82,7 +82,7 @@ def _train(cfg: TrialConfig, data: Splits, on_epoch: Optional[Callable[[int, dic
     x_tr, y_tr = data.x_train.to(device), data.y_train.to(device)
     x_va, y_va = data.x_val.to(device), data.y_val.to(device)
     n = len(x_tr)
-    history: dict[str, list[float]] = {k: [] for k in history_keys(data.task, data.metric)}
+    history = History(history_keys(data.task, data.metric))
     primary, y_va_np = epoch_metric(data.task, data.metric), data.in_target_units(data.y_val.numpy())
     best_state = None
 
@@ -129,8 +129,7 @@ def _train(cfg: TrialConfig, data: Splits, on_epoch: Optional[Callable[[int, dic
                "val_metric": val_metric * data.squared_error_scale}   # MSE in the target's units
         if primary is not None:
             row[epoch_metric_key(primary)] = compute(primary, y_va_np, data.in_target_units(torch.cat(outputs).numpy()))
-        for k, v in row.items():
-            history[k].append(v)
+        history.add(row)
         if on_epoch is not None:
             on_epoch(epoch, row)
         improved, stop = stopper.update(val_loss, epoch)

@@ -52,6 +52,23 @@ def history_keys(task: str, metric: Optional[str]) -> tuple[str, ...]:
     return HISTORY_KEYS + ((epoch_metric_key(extra),) if extra else ())
 
 
+class History(dict):
+    """A trial's per-epoch series (key -> values, index = epoch - 1) and when each epoch ended
+    (`ended_ms`, ms since the Unix epoch): logged as each metric's timestamp, so the MLflow UI's
+    wall-time and relative-time axes show training as it went, not every epoch at the run's end.
+    Compares as the plain dict of its series (the engines' equivalence tests compare those)."""
+
+    def __init__(self, keys: tuple[str, ...] = ()):
+        super().__init__({key: [] for key in keys})
+        self.ended_ms: list[int] = []
+
+    def add(self, row: dict[str, float]) -> None:
+        """One epoch's values, ended now."""
+        for key, value in row.items():
+            self.setdefault(key, []).append(value)
+        self.ended_ms.append(int(time.time() * 1000))
+
+
 @dataclass(frozen=True)
 class TrialConfig:
     """Everything one training run needs, flat, so it can be logged as MLflow params."""

@@ -37,7 +37,7 @@ from .study import DatasetPlan
 from .task import metric_for
 from .tracking import NewRun
 from .train import train
-from .trainer_common import TrialConfig, epoch_metric, epoch_metric_key
+from .trainer_common import History, TrialConfig, epoch_metric, epoch_metric_key
 
 
 def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
@@ -202,7 +202,7 @@ class _Round:
 
     def __init__(self, trials: list[LiveTrial], data):
         self.trials = trials
-        self.histories: list[dict] = [{} for _ in trials]
+        self.histories = [History() for _ in trials]
         self.pruned: set[int] = set()
         # Pruning compares each epoch's validation value of the primary metric (which chooses the
         # tuned strengths): val_metric for the task's default, else the val_<name> series.
@@ -211,8 +211,7 @@ class _Round:
 
     def report(self, i: int, epoch: int, row: dict) -> bool:
         """Trial i's first seed finished `epoch` with `row`: record it; True when it is pruned."""
-        for k, v in row.items():
-            self.histories[i].setdefault(k, []).append(v)
+        self.histories[i].add(row)
         trial = self.trials[i].trial
         trial.report(row[self.key], epoch)
         if trial.should_prune():

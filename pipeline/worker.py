@@ -21,6 +21,7 @@ from .lifecycle import DatasetCells, Ending, LiveTrial, Outcome
 from .runtime import Interrupted, Progress, StoreUnreachable, failpoint, signals_deferred
 from .tracking_server import hurry_stores
 from .train import train
+from .trainer_common import History
 from .words import counted, plural
 
 
@@ -254,7 +255,7 @@ def _end_untrained(ctx, opened, outage: Optional[StoreUnreachable] = None) -> in
 def _train(ctx, trials: list[LiveTrial], data, population: bool) -> list[Ending]:
     """Train popped cells, together (population engine) or one by one (reference trainer);
     returns their endings. A signal ends them INTERRUPTED and is re-raised."""
-    histories = [dict() for _ in trials]
+    histories = [History() for _ in trials]
     done: list[Ending] = []
     try:
         with ctx.clock("training"):
@@ -297,11 +298,10 @@ def _train_populations(trials: list[LiveTrial], data) -> list[Ending]:
     return [lifecycle.cell_ending(t, r, seconds) for t, r in zip(trials, results)]
 
 
-def _train_one(t: LiveTrial, data, history: dict):
+def _train_one(t: LiveTrial, data, history: History):
     """Reference trainer: one cell; its result, or the error with the epochs it completed."""
     def keep_history(epoch, row):
-        for k, v in row.items():
-            history.setdefault(k, []).append(v)
+        history.add(row)
 
     try:
         return train(t.payload, data, on_epoch=keep_history)

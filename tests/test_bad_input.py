@@ -143,13 +143,15 @@ CASES = [
     ("rope-zero-share", _with("rope", "0%"), [], "field 'rope' = '0%': a share of 0% calls only identical arms practically the same"),
     ("epochs-a-typo", _with("epochs", 10**12), [], "field 'epochs' = 1000000000000: at most 1 000 000 epochs"),
     ("seeds-a-typo", _with("seeds", 10**12), [], "field 'seeds' = 1000000000000: at most 1 000 000 seeds"),
+    ("adaptive-seeds-a-typo", _with("seeds", {"start": 2, "max": 10**7}), [],
+     "field 'seeds': max = 10000000: at most 1 000 000 seeds; adaptive seeds are {start: 5, step: 5, max: 40}"),
     ("cli-epochs-a-typo", tiny_study_dict(), ["--epochs", "1000000000000"], "--epochs = '1000000000000': expected a positive "
      "integer, at most 1 000 000"),
     ("cli-seeds-a-typo", tiny_study_dict(), ["--seeds", "100000000000"], "--seeds = '100000000000': at most 1 000 000 seeds"),
     ("cli-datasets-none", tiny_study_dict(), ["--datasets", ","], "--datasets = ',': names no dataset; allowed: digits, "
      "synthetic_linear"),
     ("cli-workers-past-the-machine", tiny_study_dict(), ["--workers", "100000"], "--workers = 100000: at most "),
-    ("workers-past-the-machine", _with("execution", {"workers": 100000}), [], "field 'execution.workers' = 100000: at most "),
+    ("workers-past-the-machine", _with("execution", {"workers": 100000}), [], "study.yaml: field 'execution.workers' = 100000: at most "),
     ("tracking-in-no-folder", tiny_study_dict(), ["--tracking-uri", "sqlite:////nonexistent-dir/sub/m.db"],
      "--tracking-uri = 'sqlite:////nonexistent-dir/sub/m.db': folder /nonexistent-dir/sub does not exist"),
     ("columns-not-a-list", _with("datasets", [{"name": "csv", "path": "good.csv", "target": "Outcome",

@@ -90,8 +90,11 @@ def test_mlflow_run_ablation_builds_the_run_tree_and_resumes(workdir, env):
         assert {"lr", "l1", "l2", "dropout", "hidden", "batch_size", "optimizer"} <= set(params)
         assert float(params["l2"]) == (1e-3 if tags["regularizer"] in ("l2", "dropout_l2") else 0.0)
         assert {"test_metric", "final_train_metric", "final_val_metric", "gap_metric", "sparsity_lt_0.001", "weight_l2_layer0"} <= set(metrics)
-        history = client.get_metric_history(t.info.run_id, "val_loss")
-        assert sorted(m.step for m in history) == [1, 2, 3]
+        history = sorted(client.get_metric_history(t.info.run_id, "val_loss"), key=lambda m: m.step)
+        assert [m.step for m in history] == [1, 2, 3]
+        # stamped when each epoch ended: in order, inside the run's lifetime
+        stamps = [m.timestamp for m in history]
+        assert t.info.start_time <= stamps[0] <= stamps[1] <= stamps[2] <= t.info.end_time
         assert len(client.get_metric_history(t.info.run_id, "train_penalty")) == 3
         assert t.inputs.dataset_inputs and t.inputs.dataset_inputs[0].dataset.name == tags["dataset"]
 

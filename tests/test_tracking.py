@@ -15,6 +15,7 @@ from mlflow.exceptions import MlflowException
 
 from pipeline.mlflow_sql import insert_new_metrics
 from pipeline.tracking import NewRun, Tracker
+from pipeline.trainer_common import History
 
 INF = float("inf")
 METRICS = [
@@ -25,6 +26,19 @@ METRICS = [
     Metric("late", 9.0, 999, 2),  # a higher step wins over a later timestamp
     Metric("test_metric", 0.75, 1006, 0), Metric("gap", math.nan, 1006, 0),
 ]
+
+
+def _history(values: list[float], ended_ms: list[int]) -> History:
+    """A trainer's per-epoch record of val_metric, with the given epoch end times."""
+    history = History(("val_metric",))
+    for v in values:
+        history.add({"val_metric": v})
+    history.ended_ms[:] = ended_ms
+    return history
+
+
+def _series(client, run_id: str, key: str) -> list[tuple[int, int, float]]:
+    return sorted((m.step, m.timestamp, m.value) for m in client.get_metric_history(run_id, key))
 
 
 def _same(a: float, b: float) -> bool:
@@ -62,13 +76,23 @@ def test_bulk_metrics_and_artifacts_read_back_as_mlflow_writes_them(tracking_uri
     # A trial run as the pipeline writes it: params and tags at the start, then results.
     run = tracker.start_trial(exp, NewRun(bulk, "digits/l2/seed0", tags={"device": "cpu"},
                                           params={"lr": 0.1, "hidden": [16, 16]}))
-    tracker.finish_trial(run, {"val_metric": [0.5, 0.6]}, {"test_metric": 0.55}, tags={"note": "x"},
+    tracker.finish_trial(run, _history([0.5, 0.6], ended_ms=[1000, 2000]), {"test_metric": 0.55}, tags={"note": "x"},
                          artifacts={"weight_histogram.json": {"layer0": {"counts": [1, 2, 3]}}})
     got = client.get_run(run)
     assert got.info.status == "FINISHED"
     assert got.data.metrics == {"val_metric": 0.6, "test_metric": 0.55}
     assert got.data.params == {"lr": "0.1", "hidden": "[16, 16]"} and got.data.tags["note"] == "x"
-    assert [m.value for m in client.get_metric_history(run, "val_metric")] == [0.5, 0.6]
+    # each epoch at the time it ended (MLflow's wall-time axis), the final values when written
+    assert _series(client, run, "val_metric") == [(1, 1000, 0.5), (2, 2000, 0.6)]
+    assert _series(client, run, "test_metric")[0][1] > 2000
+    # the same through the bulk path (one transaction for many runs) and for a run that failed
+    batch = [tracker.start_trial(exp, NewRun(bulk, f"digits/l2/seed{s}", {}, {})) for s in (1, 2, 3)]
+    tracker.finish_trials([(batch[0], _history([0.1, 0.2], ended_ms=[3000, 4000]), {"test_metric": 0.3}, {}),
+                           (batch[1], _history([0.4], ended_ms=[5000]), {"test_metric": 0.5}, {})])
+    tracker.fail_trial(batch[2], "FAILED", {"why": "diverged"}, _history([0.7, INF], ended_ms=[6000, 7000]))
+    assert _series(client, batch[0], "val_metric") == [(1, 3000, 0.1), (2, 4000, 0.2)]
+    assert _series(client, batch[1], "val_metric") == [(1, 5000, 0.4)]
+    assert _series(client, batch[2], "val_metric") == [(1, 6000, 0.7)]   # the diverged epoch is not logged
     assert mlflow.artifacts.load_dict(f"{got.info.artifact_uri}/weight_histogram.json") == \
         {"layer0": {"counts": [1, 2, 3]}}
 

@@ -4,6 +4,7 @@ per-dataset settings and builds the `Study` everything downstream receives."""
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
 
@@ -253,15 +254,30 @@ TrainSize = Annotated[Union[Annotated[int, Field(gt=1)], Annotated[float, Field(
                       BeforeValidator(_one_is_ambiguous)]
 
 
+def _expanded(value: Optional[str]) -> Optional[str]:
+    """A file or folder with ~ and $VARIABLES expanded, as a shell would: one study file can name
+    each machine's copy ($DATA/pima/diabetes.csv). An unset variable is an error, not a folder
+    named '$DATA'. (Paths are not part of a study's identity: the file's contents are.)"""
+    if value is None:
+        return None
+    out = os.path.expandvars(os.path.expanduser(value))
+    if unset := re.search(r"\$\{?([A-Za-z_]\w*)", out):
+        raise ValueError(f"${unset.group(1)} is not set in the environment; set it, or write the path out")
+    return out
+
+
+Location = Annotated[Optional[str], AfterValidator(_expanded)]
+
+
 class DatasetSpec(_Strict):
     """One dataset of the study and its loading options (see `python -m pipeline datasets`)."""
 
     name: str
     label: Optional[str] = Field(default=None, min_length=1, max_length=100)  # free text, escaped in reports
-    path: Optional[str] = None          # table/csv: the file (.csv, or .parquet)
+    path: Location = None               # table/csv: the file (.csv, or .parquet)
     target: Optional[str] = None        # table/csv: the target column
     task: Optional[Literal["auto", "classification", "regression"]] = None  # table/csv: default auto
-    root: Optional[str] = None          # torchvision datasets: data folder
+    root: Location = None               # torchvision datasets: data folder
     download: bool = True               # torchvision datasets: download when missing
     train_size: Optional[TrainSize] = None
     val_fraction: float = Field(default=0.2, gt=0.0, lt=1.0)

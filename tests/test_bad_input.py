@@ -143,6 +143,8 @@ CASES = [
     ("rope-zero-share", _with("rope", "0%"), [], "field 'rope' = '0%': a share of 0% calls only identical arms practically the same"),
     ("epochs-a-typo", _with("epochs", 10**12), [], "field 'epochs' = 1000000000000: at most 1 000 000 epochs"),
     ("seeds-a-typo", _with("seeds", 10**12), [], "field 'seeds' = 1000000000000: at most 1 000 000 seeds"),
+    ("path-variable-unset", _with("datasets", [{"name": "csv", "path": "$NO_SUCH_DATA_DIR/good.csv", "target": "Outcome"}]),
+     [], "field 'datasets.0.path' = '$NO_SUCH_DATA_DIR/good.csv': $NO_SUCH_DATA_DIR is not set in the environment"),
     ("adaptive-seeds-a-typo", _with("seeds", {"start": 2, "max": 10**7}), [],
      "field 'seeds': max = 10000000: at most 1 000 000 seeds; adaptive seeds are {start: 5, step: 5, max: 40}"),
     ("cli-epochs-a-typo", tiny_study_dict(), ["--epochs", "1000000000000"], "--epochs = '1000000000000': expected a positive "

@@ -1189,10 +1189,14 @@ def test_a_copy_of_the_table_elsewhere_is_the_same_study_and_older_studies_resum
     monkeypatch.chdir(tmp_path)   # where the commands run: relative paths are read from there
     spec = {"name": "moved", "arms": ["none", "l2"], "seeds": 2, "epochs": 2, "model": {"hidden": [4]},
             "datasets": [{"name": "csv", "label": "clinic", "path": "a/clinic.csv", "target": "y"}]}
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("TABLES", str(tmp_path / "a"))   # each machine's copy, named by a variable
     plans = [build_study({**spec, "datasets": [{**spec["datasets"][0], "path": path}]}, "s.yaml").plans[0]
-             for path in ("a/clinic.csv", str(tmp_path / "copy.csv"), str(tmp_path / "a/../a/clinic.csv"))]
+             for path in ("a/clinic.csv", str(tmp_path / "copy.csv"), str(tmp_path / "a/../a/clinic.csv"),
+                          "$TABLES/clinic.csv", "${TABLES}/clinic.csv", "~/a/clinic.csv")]
     assert len({p.config_hash for p in plans}) == 1, "a copy elsewhere or another spelling is another study"
-    assert len({p.located_hash for p in plans}) == 3 and plans[0].located_hash != plans[0].config_hash
+    assert len({p.located_hash for p in plans}) == 4 and plans[0].located_hash != plans[0].config_hash
+    assert {p.dataset.path for p in plans[3:]} == {str(tmp_path / "a/clinic.csv")}   # expanded as a shell would
 
     write_study(tmp_path / "s.yaml", spec)
     env, storage = study_env(tmp_path), f"journal:{tmp_path / 'shared.journal'}"

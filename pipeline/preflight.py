@@ -149,7 +149,7 @@ def validate_inputs(study: Study, storage: str, tracking: Optional[str]) -> dict
     data = {plan.label: datasets_mod.load(plan.dataset, study.spec.split_seed) for plan in study.plans}
     for plan in study.plans:
         check_population_memory(plan, data[plan.label])
-        check_rope(plan, data[plan.label], study.spec.rope)
+        check_rope(plan, data[plan.label])
     # Both stores before writing to either, so a bad URL leaves nothing half-written
     # (MlflowClient creates a SQLite store the moment it is constructed).
     check_tracking_reachable(tracking_uri(tracking))
@@ -157,12 +157,12 @@ def validate_inputs(study: Study, storage: str, tracking: Optional[str]) -> dict
     return data
 
 
-def check_rope(plan: DatasetPlan, data: Splits, top_level: object = None) -> None:
+def check_rope(plan: DatasetPlan, data: Splits) -> None:
     """The ROPE against the metric, known once the data is (a table's task may be auto). One the
-    dataset took from the top level (`top_level`: the study's own rope) is said to be that one:
-    "dataset digits: field 'rope'" read as a field of the dataset's entry, which had none."""
+    dataset took from the top level is said to be that one: "dataset digits: field 'rope'" read
+    as a field of the dataset's entry, which had none."""
     if problem := rope_problem(plan.rope, metric_for(data.task, data.metric).name):
-        if plan.rope == top_level:
+        if plan.rope_from_top_level:
             field, rest = problem.split(": ", 1)
             raise UsageError(f"{field} (the top-level rope, which dataset {plan.label} uses): {rest}")
         raise UsageError(f"dataset {plan.label}: {problem}")

@@ -38,6 +38,7 @@ class DatasetPlan:
     config_hash: str
     execution: Execution = Execution()
     rope: Optional[Union[float, str]] = None   # this dataset's ROPE setting (None: the metric's default)
+    rope_from_top_level: bool = False   # the study's top-level rope, the dataset's entry having none (errors say so)
     group: str = ""    # the dataset's own label when a train_sizes axis splits it into plans
     located_hash: str = ""   # the identity as studies started before hashed it (identity.LOCATION_DEFAULTS)
     position: int = 0  # its place among the whole file's plans (--datasets keeps it): the UI lists parents so
@@ -312,7 +313,7 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         try:
             rope = AnalysisSettings.model_validate(analysis).rope
             settings.append((Training.model_validate(training), Execution.model_validate(execution),
-                             spec.rope if rope is None else rope))
+                             (spec.rope, spec.rope is not None) if rope is None else (rope, False)))
         except ValidationError as e:
             raise UsageError(format_validation_error(f"{source} (dataset {d.display})", e, Training,
                                                       ("datasets", i))) from None
@@ -329,11 +330,11 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
     plans = []
     cells = sum(len(spec.paths.variants(arm)) for arm in spec.arms) * len(seed_list(spec.seeds))
     per_file_dataset = max(len(spec.train_sizes or ()), 1)
-    for index, d, (t, ex, rope) in zip(kept, spec.datasets, settings):
+    for index, d, (t, ex, (rope, inherited)) in zip(kept, spec.datasets, settings):
         ex = ex.resolved(cells)
         sized = ([(d.model_copy(update={"train_size": size, "label": f"{d.display}@{size}"}), d.display)
                   for size in spec.train_sizes] if spec.train_sizes else [(d, "")])
-        plans += [DatasetPlan(ds, t, config_hash(spec, ds, t), ex, rope, group=group,
+        plans += [DatasetPlan(ds, t, config_hash(spec, ds, t), ex, rope, inherited, group=group,
                               located_hash=config_hash(spec, ds, t, located=True),
                               position=index * per_file_dataset + size_index)
                   for size_index, (ds, group) in enumerate(sized)

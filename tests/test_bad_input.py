@@ -225,6 +225,8 @@ CASES = [
      "differences are fractions (0.01 is one point)"),
     ("rope-in-points-of-a-dataset", _with("datasets", [{"name": "digits", "rope": 5}]), [],
      "dataset digits: field 'rope' = 5: accuracy differences are fractions (0.01 is one point)"),
+    ("rope-in-points-of-a-dataset-as-the-top-level", {**tiny_study_dict(), "rope": 5, "datasets": [{"name": "digits", "rope": 5}]},
+     [], "dataset digits: field 'rope' = 5: accuracy differences are fractions"),   # its own, though equal
     ("rope-all-of-it", _with("rope", "200%"), [], "field 'rope' = '200%' (the top-level rope, which dataset digits uses): "
      "an arm within ±200% of none's mean"),
     ("normalize-vs-standardize", _with("datasets", [{"name": "digits", "normalize": "per_feature", "standardize": False}]),

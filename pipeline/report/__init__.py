@@ -122,7 +122,7 @@ def _refuse_what_ablation_would(study: Study, data: collect.ReportData) -> None:
                 print(f"note: dataset {plan.label}: its files are not on this machine, so it is not checked as ablation "
                       f"would check it ({str(e).split(': ', 1)[-1][:120]}...)", file=sys.stderr, flush=True)
             continue
-        check_rope(plan, loaded, study.spec.rope)
+        check_rope(plan, loaded)
 
 
 def _record(tracker: Tracker, data: collect.ReportData, results: dict, paths: list[Path], root: Optional[str]) -> None:

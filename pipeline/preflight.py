@@ -67,19 +67,23 @@ def _check_database_answers(uri: str) -> None:
     and a long traceback. Its reply to the connection is enough: MLflow creates its tables itself."""
     import sqlalchemy
 
-    from .storage import CONNECT_TIMEOUT_S, driver_missing
+    from .storage import CONNECT_TIMEOUT_S, CREATE_TABLES_HINT, driver_missing
 
     args = {"connect_timeout": CONNECT_TIMEOUT_S} if uri.startswith("postgresql") and "connect_timeout=" not in uri else {}
     try:
         engine = sqlalchemy.create_engine(uri, connect_args=args, poolclass=sqlalchemy.pool.NullPool)
-        with engine.connect():
-            pass
+        with engine.connect() as connection:
+            # MLflow creates its tables on first use: a role that may not would fail there, in a traceback
+            cannot_create = uri.startswith("postgresql") and connection.execute(sqlalchemy.text(
+                "select to_regclass('public.experiments') is null and not has_schema_privilege('public', 'CREATE')")).scalar()
     except Exception as e:
         if missing := driver_missing(e):
             raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: {missing}") from None
         said = " ".join((str(getattr(e, "orig", None) or e).strip().splitlines() or [""])[0].split())
         raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: the database cannot be reached or refuses us "
                          f"({type(getattr(e, 'orig', None) or e).__name__}: {mask_credentials(said)[:200]})") from None
+    if cannot_create:
+        raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: MLflow's tables are not there yet and {CREATE_TABLES_HINT}")
 
 
 def missing_local_store(uri: str) -> Optional[str]:

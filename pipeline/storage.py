@@ -408,12 +408,19 @@ def driver_missing(e: BaseException) -> Optional[str]:
     return None
 
 
+# PostgreSQL 15+: only a database's owner may create tables in its public schema (a database
+# createdb made as postgres refuses every other role)
+CREATE_TABLES_HINT = ("this role may not create tables there: make it the database's owner (createdb -O <role>, "
+                      "or ALTER DATABASE <db> OWNER TO <role>; since PostgreSQL 15 others may not)")
+
+
 def storage_error(storage: str, e: Exception) -> UsageError:
     # SQLAlchemy/driver errors carry long multi-line texts (and the URL); the user needs one line.
     if missing := driver_missing(e):
         return UsageError(f"--storage = {mask_credentials(storage)!r}: cannot open the Optuna storage: {missing}")
     first = str(e).splitlines()[0][:200] if str(e) else ""
     hint = "; SQLAlchemy names PostgreSQL postgresql://, not postgres://" if storage.startswith("postgres://") else \
+        (f"; {CREATE_TABLES_HINT}" if "permission denied for schema public" in str(e) else "") or \
         (f"; a storage is a URL: journal:{storage} for a journal file, sqlite:///{storage} for SQLite, or "
          "postgresql://user@host/db" if ":" not in storage else "")   # a bare path (not sqlite:x, not C:\\x)
     return UsageError(f"--storage = {mask_credentials(storage)!r}: cannot open the Optuna storage "

@@ -25,6 +25,7 @@ from pipeline.runtime import worker_pid
 from pipeline.runtree import STUDY_PARENT_RUN
 from pipeline.study import load_study
 
+from .conftest import _pg_bin as conftest_pg_bin
 from .conftest import ROOT, a_worker_in_process, mlflow_serving, pipeline_command, run_cli, tiny_study_dict, write_study
 
 pytestmark = pytest.mark.slow
@@ -1286,3 +1287,40 @@ def test_a_pooler_that_refuses_the_session_option_still_connects(pool_mode, caps
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+def test_the_readmes_database_setup_works_and_a_database_the_role_does_not_own_is_refused_with_the_fix(postgres):
+    """The README's `createuser` + `createdb -O`: the role owns its database and Optuna creates its
+    tables there. A database created by postgres for another role (the README's old `createdb`)
+    refuses that role's tables since PostgreSQL 15: the error says what to do."""
+    from pipeline.errors import UsageError
+
+    bin_dir = conftest_pg_bin()
+    server = postgres.rsplit("@", 1)[1]
+    host, port = server.split(":")
+
+    def as_postgres(tool: str, *args: str) -> None:
+        subprocess.run([str(bin_dir / tool), "-h", host, "-p", port, "-U", "postgres", *args], check=True,
+                       capture_output=True)
+
+    as_postgres("createuser", "owner_role")
+    as_postgres("createdb", "-O", "owner_role", "owned")
+    ostudy = optuna.create_study(study_name="owned", storage=get_storage(f"postgresql://owner_role@{server}/owned"))
+    ostudy.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+    assert ostudy.trials[0].state == TrialState.COMPLETE
+    major = int(subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True, text=True).stdout.split()[-1]
+                .split(".")[0])
+    as_postgres("createuser", "guest_role")
+    as_postgres("createdb", "not_owned")   # owned by postgres
+    if major < 15:
+        pytest.skip(f"PostgreSQL {major} lets every role create tables in public")
+    with pytest.raises(UsageError) as refused:
+        storage_module.check_storage(f"postgresql://guest_role@{server}/not_owned")   # as preflight checks it
+    assert "permission denied for schema public" in str(refused.value), refused.value
+    assert "make it the database's owner (createdb -O <role>, or ALTER DATABASE <db> OWNER TO <role>" in str(refused.value)
+    # the same database as a direct MLflow store: said before MLflow's traceback, not after
+    from pipeline.preflight import check_tracking_reachable
+
+    with pytest.raises(UsageError, match="MLflow's tables are not there yet and this role may not create tables there"):
+        check_tracking_reachable(f"postgresql://guest_role@{server}/not_owned")
+    check_tracking_reachable(f"postgresql://owner_role@{server}/owned")   # its owner may

@@ -30,7 +30,7 @@ from .splits import Splits
 from .study import DatasetPlan, Study
 from .task import metric_for
 from .tracking import Tracker, dataset_input
-from .words import counted
+from .words import counted, plural
 
 
 @dataclass
@@ -84,9 +84,13 @@ def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = T
         say_strengths(study)
         for plan in study.plans:
             d = data[plan.label]
-            given_up, done, cells = prepare_dataset(ctx, plan, d, owned)
+            given_up, done, cells, reaped = prepare_dataset(ctx, plan, d, owned)
             print(f"[{plan.label}] {d.sizes_line()}; config {plan.config_hash}"
                   + (f"; resuming: {done} of the {cells} cells were done already" if 0 < done < cells else "")
+                  # an `enqueue` as a status check takes them over: said, not a silent change of the counts
+                  + (f"; {counted(reaped, 'cell')} in training by a worker that died or is cut off "
+                     f"{plural(reaped, 'was')} taken over (enqueued again, or completed from "
+                     f"{plural(reaped, 'its')} finished {plural(reaped, 'run')})" if reaped else "")
                   + (f"; gave up on {counted(given_up, 'failed cell')} after retries" if given_up else ""), flush=True)
             if d.preprocessing:
                 print(f"[{plan.label}] data: {data_line(d)}", flush=True)
@@ -169,7 +173,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
                        (rt.STUDY_GRID, joining.grid_record(study)), (rt.STUDY_ENGINE, plan.execution.engine)):
         ostudy.set_user_attr(key, value)
     looks_before = _say_looks_changed(study, plan, ostudy)
-    lifecycle.reap(ostudy, ctx.tracker)
+    reaped = lifecycle.reap(ostudy, ctx.tracker)
     if study.spec.tune is not None:
         from . import tuning
 
@@ -188,7 +192,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
     ensure_parent(ctx, plan, data, ostudy, owned)
     if (seen := ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER)) and (parent := ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)):
         ctx.tracker.set_tags(parent, {rt.SEEDS_ADDED_AFTER: json.dumps(seen)})   # the report reads it there
-    return len(given_up), sum(grid.full_cell(c) in done for c in cells), len(cells)
+    return len(given_up), sum(grid.full_cell(c) in done for c in cells), len(cells), reaped
 
 
 def _say_looks_changed(study: Study, plan: DatasetPlan, ostudy) -> Optional[list[int]]:

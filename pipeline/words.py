@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-IRREGULAR = {"was": "were", "is": "are", "has": "have", "gives": "give", "this": "these", "it": "they"}
+IRREGULAR = {"was": "were", "is": "are", "has": "have", "gives": "give", "this": "these", "it": "they", "its": "their"}
 
 
 def plural(n: int, word: str) -> str:

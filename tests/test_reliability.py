@@ -1077,6 +1077,17 @@ def test_enqueue_says_which_cells_in_training_have_gone_silent(workdir, env):
     assert again.returncode == 0, again.stderr[-2000:]
     assert re.search(r", 2 in training \(1 of them by a worker silent for 2\d s: dead or cut off, a live worker takes "
                      r"them over\); start workers with", again.stdout), again.stdout
+    # past the grace period the enqueue takes it over itself: said, not a count that changed silently
+    with storage.engine.begin() as conn:
+        for t, silent_s in zip(popped, (GRACE_S + 5, 15)):
+            conn.execute(sqlalchemy.text(f"UPDATE trial_heartbeats SET heartbeat = datetime('now', '-{silent_s} seconds') "
+                                         f"WHERE trial_id = {t._trial_id}"))
+    taken = run_cli(["enqueue", "--study", "q.yaml", "--storage", url], cwd=workdir, env=env)
+    assert taken.returncode == 0, taken.stderr[-2000:]
+    # both: once one of its trials is silent past the grace period, its worker's others that missed two beats go too
+    assert "; 2 cells in training by a worker that died or is cut off were taken over (enqueued again, or completed " \
+           "from their finished runs)" in taken.stdout, taken.stdout
+    assert "\n10 cells waiting; start workers with" in taken.stdout, taken.stdout
 
 
 def test_a_worker_paused_inside_a_transaction_holds_no_other_worker_up(postgres, monkeypatch):

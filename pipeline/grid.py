@@ -409,12 +409,14 @@ def heartbeat_ages(ostudy: optuna.Study) -> dict[int, float]:
 def beat_before_restart(ostudy: optuna.Study, trials: list[FrozenTrial]) -> set[int]:
     """The numbers of those RUNNING `trials` whose last heartbeat came before the database last
     started: their worker stopped beating when the database went away (PostgreSQL; none on
-    other storages)."""
+    other storages). Where this process saw it go away, a beat older than that by more than the
+    grace period stopped before it: that worker had died already (its cells are WORKER_DIED)."""
     backend = _backend(ostudy)
     if not trials or not heartbeats_enabled(ostudy._storage) or not isinstance(backend, RetryingRDBStorage):
         return set()
     ages, uptime = backend.heartbeat_ages(ostudy._study_id), backend.database_uptime()
-    return {t.number for t in trials if ages.get(t._trial_id, -math.inf) > uptime}
+    went = backend.outage.went_away_ago()
+    return {t.number for t in trials if uptime < ages.get(t._trial_id, -math.inf) <= went + GRACE_S}
 
 
 def states_and_runs(ostudy: optuna.Study) -> dict[int, tuple[TrialState, Optional[str], Optional[str], Optional[str], bool]]:

@@ -285,7 +285,8 @@ def _death(t, run, beat_before_restart: bool = False) -> tuple[Outcome, str]:
     store did not answer (worker._left_by_outage), or when its last heartbeat came before the
     database last started (both stores on one PostgreSQL: neither took a note); else WORKER_DIED.
     (A worker that died for its own reasons unreaped until a database restart passes for one
-    the outage stopped: its cell gets one try more than max_retries, at most, per restart.)"""
+    the outage stopped only where the reaping process did not see the outage itself: a worker
+    that started after it. Its cell gets one try more than max_retries, at most, per restart.)"""
     note = t.user_attrs.get(rt.TRIAL_OUTAGE) or (run.data.tags.get(rt.STORE_OUTAGE) if run is not None else None)
     if not note and beat_before_restart:
         note = RESTARTED_UNDER_IT

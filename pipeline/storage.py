@@ -260,6 +260,7 @@ class _Outage:
     def __init__(self):
         self.lock, self.since, self.gave_up = threading.Lock(), None, False
         self.ended = None   # when it last answered again (monotonic)
+        self.went = None    # when it last went away, as first seen here (monotonic)
 
     def failed(self, url: str, e: BaseException, started: float, tries: int) -> float:
         """A call first tried at `started` failed for the `tries`-th time: how long to wait
@@ -267,7 +268,7 @@ class _Outage:
         limit = outage_limit_s()
         with self.lock:
             if self.since is None:
-                self.since = started
+                self.since = self.went = started
                 print(f"  the Optuna storage does not answer ({root_cause_line(e)}); retrying each call for up to "
                       f"{limit:.0f} s", flush=True)
             waited = time.monotonic() - started
@@ -282,6 +283,11 @@ class _Outage:
             if self.since is not None:
                 print(f"  the Optuna storage answers again (after {time.monotonic() - self.since:.0f} s)", flush=True)
                 self.since, self.ended = None, time.monotonic()
+
+    def went_away_ago(self) -> float:
+        """Seconds since the storage last went away as this process saw it (inf: never here)."""
+        with self.lock:
+            return math.inf if self.went is None else time.monotonic() - self.went
 
     def answering_for(self) -> float:
         """Seconds since this process saw the storage answer again after it did not (inf when it

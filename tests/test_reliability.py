@@ -1335,3 +1335,39 @@ def test_the_readmes_database_setup_works_and_a_database_the_role_does_not_own_i
     with pytest.raises(UsageError, match="MLflow's tables are not there yet and this role may not create tables there"):
         check_tracking_reachable(f"postgresql://guest_role@{server}/not_owned")
     check_tracking_reachable(f"postgresql://owner_role@{server}/owned")   # its owner may
+
+
+def test_a_worker_dead_before_a_database_restart_is_not_taken_for_one_the_restart_stopped():
+    """After a PostgreSQL restart, trials whose last beat came before it were all failed as
+    STORE_OUTAGE (spending no retry), a worker SIGKILLed a minute before the restart too. A process
+    that saw the database go away tells them apart: a beat that stopped more than the grace period
+    before the outage is a worker that had died already."""
+    import threading
+
+    import sqlalchemy
+
+    from .conftest import postgres_server
+
+    with postgres_server() as pg:
+        storage = get_storage(f"{pg.url}/optuna")
+        ostudy = optuna.create_study(study_name="restarted", storage=storage)
+        trials = [ostudy.ask() for _ in range(2)]
+        for t in trials:
+            storage.record_heartbeat(t._trial_id)
+        pg.stop()
+        answered = threading.Thread(target=lambda: storage.get_trial(trials[0]._trial_id))   # sees the outage
+        answered.start()
+        time.sleep(2)
+        pg.start()
+        answered.join(timeout=60)
+        assert not answered.is_alive()
+        engine = sqlalchemy.create_engine(f"{pg.url}/optuna", poolclass=NullPool)
+        with engine.begin() as conn:   # the first beat stopped just before the restart, the other 90 s before it
+            for t, before_s in zip(trials, (1, GRACE_S + 60)):
+                conn.execute(sqlalchemy.text(f"UPDATE trial_heartbeats SET heartbeat = pg_postmaster_start_time() "
+                                             f"- interval '{before_s} seconds' WHERE trial_id = {t._trial_id}"))
+        running = ostudy.get_trials(states=(TrialState.RUNNING,))
+        assert grid.beat_before_restart(ostudy, running) == {trials[0].number}
+        storage.outage.went = None   # a process that never saw the outage cannot tell: both, as before
+        assert grid.beat_before_restart(ostudy, running) == {t.number for t in trials}
+        engine.dispose()

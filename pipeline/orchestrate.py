@@ -11,13 +11,15 @@ Optuna lives in grid.py (its storages in storage.py), a trial's birth and end in
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import multiprocessing
 import os
 import signal
 import sys
+import threading
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 from optuna.trial import TrialState
 
@@ -28,9 +30,10 @@ from .enqueue_lock import exclusive
 from .errors import UsageError, stop_if_interrupted
 from .lifecycle import DatasetCells
 from .preparation import RunContext, connect, dataset_tags, ensure_parent, open_dataset_study, optuna_study_name, prepare
-from .runtime import EXIT_UNREACHABLE, Interrupted, StoreUnreachable, die_with_parent, install_signal_handlers, worker_id
+from .runtime import (EXIT_UNREACHABLE, Interrupted, Stopwatch, StoreUnreachable, die_with_parent, install_signal_handlers,
+                      worker_id)
 from .splits import Splits
-from .storage import DEFAULT_STORAGE, HEARTBEAT_S
+from .storage import DEFAULT_STORAGE, GRACE_S, HEARTBEAT_S
 from .study import DatasetPlan, Study, variant_id
 from .task import metric_for, read_in, readable_in
 from .tracking import dataset_input
@@ -41,10 +44,11 @@ __all__ = ["install_signal_handlers", "run_ablation", "run_worker", "study_resul
 
 # --- work ------------------------------------------------------------------------------------
 
-def work_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, who: str = "") -> dict:
+def work_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, who: str = "",
+                 watch: Callable[[str], None] = lambda label: None) -> dict:
     """Pop waiting cells of one dataset and train them until none is left (worker.work_cells).
     Any number of workers may run this at once on the same storage: each waiting trial is popped
-    by exactly one."""
+    by exactly one. `watch`: OthersWatch, called between populations."""
     ostudy = open_dataset_study(ctx, ctx.study, plan, data)
     parent_id = ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)
     if parent_id is None or not (grid.has_waiting(ostudy) or worker.retried(ctx, ostudy)):
@@ -53,7 +57,7 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, who: str = ""
                          ostudy.user_attrs.get(rt.STUDY_TUNED) or {}, plan.execution.device,
                          {arm: {variant_id(v): v for v in ctx.study.variants(arm)} for arm in ctx.study.arms},
                          (data.n_features, data.n_outputs))
-    return worker.work_cells(ctx, cells, data, who)
+    return worker.work_cells(ctx, cells, data, who, watch)
 
 
 def queue_state(ctx: RunContext, data: dict) -> tuple[int, int, list[float]]:
@@ -122,9 +126,10 @@ def run_worker_loop(ctx: RunContext, data: dict, who: str = "", say_done: bool =
     the cells of one that dies are trained again here (a worker ends when the grid is done).
     `say_done`: say which datasets had nothing to train (not again at an adaptive round's start)."""
     plans, first = list(ctx.study.plans), say_done
+    watch = OthersWatch(ctx, data)
     while plans:
         for plan in plans:
-            counts = work_dataset(ctx, plan, data[plan.label], who)
+            counts = work_dataset(ctx, plan, data[plan.label], who, watch)
             moved = counts["trained"] or counts["failed"] or counts["taken_over"]
             if first or moved:
                 taken = f", {counts['taken_over']} taken over by another worker" if counts["taken_over"] else ""
@@ -148,6 +153,38 @@ def run_worker_loop(ctx: RunContext, data: dict, who: str = "", say_done: bool =
         if plans:
             time.sleep(HEARTBEAT_S)
             stop_if_interrupted()   # watching others' cells: a swallowed signal stops it here too
+
+
+class OthersWatch:
+    """While a worker trains one dataset, the study's other datasets are looked at every GRACE_S,
+    on a thread of its own, for cells of workers that died: taken over at once (their runs end
+    KILLED, their cells wait again for the next worker to come back to that dataset), not once
+    this worker has nothing left to pop anywhere, minutes later in a big study."""
+
+    def __init__(self, ctx: RunContext, data: dict):
+        # its own stopwatch: the time line's bookkeeping is what held training up, not this
+        self.ctx, self.data = dataclasses.replace(ctx, clock=Stopwatch()), data
+        self.due, self.thread = time.monotonic() + GRACE_S, None
+
+    def __call__(self, training: str) -> None:
+        """`training`: the dataset this worker trains now (its own reaping looks at it)."""
+        if len(self.ctx.study.plans) < 2 or time.monotonic() < self.due or \
+                (self.thread is not None and self.thread.is_alive()):
+            return
+        self.due = time.monotonic() + GRACE_S
+        self.thread = threading.Thread(target=self._take_over, args=(training,), name="others-watch", daemon=True)
+        self.thread.start()
+
+    def _take_over(self, training: str) -> None:
+        try:
+            for plan in self.ctx.study.plans:
+                if plan.label == training:
+                    continue
+                ostudy = open_dataset_study(self.ctx, self.ctx.study, plan, self.data[plan.label])
+                if ostudy.user_attrs.get(rt.STUDY_PARENT_RUN) is not None and grid.others_running(ostudy):
+                    worker.retried(self.ctx, ostudy)
+        except Exception:  # noqa: BLE001 - a store's trouble is met (and said) by the training thread's next call
+            pass
 
 
 def _still_open(ctx: RunContext, plan: DatasetPlan, data: Splits) -> bool:

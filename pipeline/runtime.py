@@ -288,6 +288,8 @@ class Progress:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, desc=f"[{label}]{self.who} {what}", unit=what.rstrip("s"), leave=True)
+        elif total and self.who:   # a worker's first line came a tenth of the way in: minutes of silence on big models
+            print(f"[{label}]{self.who} {what}: starting on the {total} waiting", flush=True)
 
     def grow(self, n: int) -> None:
         """`n` more cells to do (a dead worker's, enqueued again)."""
@@ -325,6 +327,8 @@ class Progress:
         if self.taken_over:   # not "done": another worker trained those
             counts = (f"{through}/{self.total} settled ({self.done} trained here, {self.failed} failed, "
                       f"{self.taken_over} taken over by another worker)")
+        elif self.who:   # one of several workers on the grid: its share of what it found waiting ("10/28" read
+            counts = f"{through} done here ({self.failed} failed) of the {self.total} waiting"   # as a shifting total)
         else:
             counts = f"{through}/{self.total} done ({self.failed} failed)"
         return f"[{self.label}]{self.who} {self.what}: {counts}, {elapsed:.0f} s{left}"
@@ -337,9 +341,11 @@ class Progress:
             through = self.done + self.failed + self.taken_over
             if through >= self.total:
                 return
+            others, found = self.total - through, self.line(1.0)   # "of the 28 waiting", before the total shrinks
             self._set_total(through)
             if self.bar is None and through:
-                print(self.line(1.0), flush=True)
+                print(f"{found}; other workers popped the other {others}" if self.who and not self.taken_over
+                      else self.line(1.0), flush=True)
 
     def close(self) -> None:
         if self.bar is not None:

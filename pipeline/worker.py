@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Optional
+from typing import Callable, Optional
 
 from optuna.trial import TrialState
 
@@ -25,11 +25,12 @@ from .trainer_common import History
 from .words import counted, plural
 
 
-def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
+def work_cells(ctx, cells: DatasetCells, data, who: str = "", watch: Callable[[str], None] = lambda label: None) -> dict:
     """Pop the waiting cells of one dataset and train them until none is left; returns how many
     trained, failed and were taken over by another worker while this one was paused. `ctx` is the
     orchestrator's RunContext (study, tracker, experiment, clock); `who` names the worker (" worker 2:")
-    in its progress lines when several share this console."""
+    in its progress lines when several share this console; `watch(label)` is called before each
+    population (the other datasets' dead workers: orchestrate.OthersWatch)."""
     counts = {"trained": 0, "failed": 0, "taken_over": 0}
     population = cells.plan.execution.engine == "population"
     batch = cells.plan.execution.population_size if population else 1
@@ -60,6 +61,7 @@ def work_cells(ctx, cells: DatasetCells, data, who: str = "") -> dict:
                 # not of the next ones popped ahead. Those not marked were taken over while this worker was paused
                 trials = [t for t, marked in zip(trials, _mark_training(cells.ostudy, trials) if trials else []) if marked]
             current, upcoming = (trials, beat), None
+            watch(cells.plan.label)
             if not trials:
                 current = None
                 beat.stop()

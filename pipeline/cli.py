@@ -67,7 +67,10 @@ def _verbosity(args) -> None:
 def cmd_ablation(args) -> int:
     from .errors import Interrupted, stop_if_interrupted
     from .orchestrate import install_signal_handlers, run_ablation
+    from .preflight import check_reports_dir
     study = _study_from_args(args)
+    if not args.no_report and args.report == "yes":   # before training, not after it
+        check_reports_dir(args.reports_dir)
     install_signal_handlers()
     _verbosity(args)
     workers = optional(args.workers)
@@ -249,13 +252,15 @@ def cmd_dashboard(args) -> int:
     """optuna-dashboard on the study's Optuna storage (the default journal file included)."""
     import shutil
 
-    from .storage import DEFAULT_STORAGE, JOURNAL_PREFIX
+    from .joining import refuse_missing_storage
+    from .storage import DEFAULT_STORAGE, JOURNAL_PREFIX, check_storage
 
     storage = optional(args.storage) or DEFAULT_STORAGE
     target = ["--storage-class", "JournalFileStorage", storage[len(JOURNAL_PREFIX):]] \
         if storage.startswith(JOURNAL_PREFIX) else [storage]
-    if storage.startswith(JOURNAL_PREFIX) and not os.path.exists(target[-1]):
-        raise UsageError(f"--storage = {storage!r}: no such journal file; run a study first")
+    refuse_missing_storage(storage, "run a study first")
+    check_storage(storage)   # a database that refuses us: one line here, not the dashboard's traceback
+    _check_can_serve(args.host, args.port)
     exe = shutil.which("optuna-dashboard") or os.path.join(os.path.dirname(sys.executable), "optuna-dashboard")
     print(f"optuna-dashboard on {storage}: http://{args.host}:{args.port}/", flush=True)
     # exec, not a child process: stopping this command (SIGTERM from a supervisor or a test) must
@@ -264,13 +269,33 @@ def cmd_dashboard(args) -> int:
     return 0   # not reached
 
 
+def _check_can_serve(host: str, port: int) -> None:
+    """The dashboard's address, tried before it starts (its server printed a traceback or five
+    gunicorn errors for a port out of range, one in use, a host that does not resolve)."""
+    import errno
+    import socket
+
+    if not 0 < port < 65536:
+        raise UsageError(f"--port = {port}: expected a port from 1 to 65535")
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise UsageError(f"--port = {port}: in use on {host} (another program serves there); pick another "
+                             "with --port") from None
+        raise UsageError(f"--host = {host!r}: cannot serve there ({(e.strerror or str(e)).split(' (while')[0]}); "
+                         "give an address of this machine (127.0.0.1, or 0.0.0.0 for every one)") from None
+
+
 def cmd_report(args) -> int:
-    from .preflight import check_tracking_reachable, missing_local_store
+    from .preflight import check_reports_dir, check_tracking_reachable, missing_local_store
     from .report import build_report
     from .runtime import install_signal_handlers, mask_credentials
     from .tracking import tracking_uri
 
     study = _study_from_args(args, trains=False)
+    check_reports_dir(args.reports_dir)
     install_signal_handlers()   # an interrupt lands between whole reports (report._write_report)
     if optional(args.tracking_uri):
         check_tracking_reachable(args.tracking_uri)
@@ -293,10 +318,11 @@ def cmd_report(args) -> int:
     return 0 if paths else 1
 
 
-def cmd_train(args) -> int:
-    """One trial, every hyperparameter a flag: the tutorial use case."""
-    from . import runtree as rt
+def _one_cell_study(args):
+    """`train`'s flags as a one-cell study: (study, its plan, its data), every problem said as the
+    flag the user typed."""
     from .datasets import REGISTRY as DATASETS, load
+    from .preflight import check_device
     from .study import build_study
 
     raw = train_study(args)
@@ -305,11 +331,19 @@ def cmd_train(args) -> int:
         spec["label"] = Path(spec["path"]).stem[:100]   # its runs say which table, not "csv"
     try:
         study = build_study(raw, "train")
+        check_device(study, "train: ")
         plan = study.plans[0]
         _say_notes([*map(note_as_flags, study.notes), *unused_strengths(args, study.arms[0])])
-        data = load(plan.dataset, study.spec.split_seed)
+        return study, plan, load(plan.dataset, study.spec.split_seed)
     except UsageError as e:   # the one-cell study's field names, as the flags the user typed
         raise UsageError(as_flags(str(e))) from None
+
+
+def cmd_train(args) -> int:
+    """One trial, every hyperparameter a flag: the tutorial use case."""
+    from . import runtree as rt
+
+    study, plan, data = _one_cell_study(args)
     print(f"[{plan.label}] {data.sizes_line()}", flush=True)
     if line := study.strengths_line(plan):
         print(f"[{plan.label}] strengths: {line}", flush=True)

@@ -51,10 +51,12 @@ def another_engine(plan: DatasetPlan, ostudy: optuna.Study) -> str:
             "execution settings")
 
 
-def refuse_missing_journal(storage: str) -> None:
-    """A worker joins a study that exists: a journal file that does not is a mistyped path."""
-    if storage.startswith(JOURNAL_PREFIX) and not Path(storage[len(JOURNAL_PREFIX):]).exists():
-        raise UsageError(f"--storage = {storage!r}: no such journal file; `enqueue` creates it (check the path)")
+def refuse_missing_storage(storage: str, creates: str = "`enqueue` creates it") -> None:
+    """A worker (or the dashboard) opens a study that exists: a journal or SQLite file that does not
+    is a mistyped path, which opening it would create (an empty SQLite file left behind)."""
+    for prefix, kind in ((JOURNAL_PREFIX, "journal"), ("sqlite:///", "SQLite")):
+        if storage.startswith(prefix) and ":memory:" not in storage and not Path(storage[len(prefix):]).exists():
+            raise UsageError(f"--storage = {storage!r}: no such {kind} file; {creates} (check the path)")
 
 
 def configurations(study: Study, plan: DatasetPlan, storage: str) -> list[str]:

@@ -351,7 +351,7 @@ def _run_local_workers(ctx: RunContext, data: dict, workers: int, say_done: bool
 
 def run_worker(study: Study, storage: str, tracking: Optional[str]) -> None:
     """Join a prepared study from any machine and train cells until none is waiting."""
-    joining.refuse_missing_journal(storage)   # opening a journal path creates the file: a typo would too
+    joining.refuse_missing_storage(storage)   # opening a file storage creates the file: a typo's would too
     data = preflight.validate_inputs(study, storage, tracking)
     study = joining.adopted(study, storage)
     ostudies = joining.joined_studies(study, study.plans, storage)   # the enqueue's configuration and grid

@@ -5,6 +5,7 @@ stores (the MLflow tracking URI answers and lets this host in; the Optuna storag
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Optional
 
 from . import datasets as datasets_mod
@@ -33,10 +34,13 @@ def check_tracking_reachable(uri: str) -> None:
                          "file:, sqlite:, postgresql:, mysql:, mssql:, http(s): (an MLflow server) or databricks")
     if scheme in ("postgresql", "mysql", "mssql"):
         return _check_database_answers(uri)
-    if scheme == "sqlite" and (folder := os.path.dirname(uri[len("sqlite:///"):])) and not os.path.isdir(folder):
-        # MLflow would create every folder on the way, a typo's included
-        raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: folder {folder} does not exist; create it "
-                         "first, or give a path in an existing folder")
+    if scheme in ("", "file") and os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() not in ("true", "1"):
+        # MLflow 3 refuses its folder store (a traceback, after the Optuna storage was created)
+        raise UsageError(f"--tracking-uri = {uri!r}: MLflow keeps its folder store in maintenance mode and refuses it; "
+                         "use a database, e.g. sqlite:///mlflow.db (`mlflow migrate-filestore` moves old runs), or set "
+                         "MLFLOW_ALLOW_FILE_STORE=true")
+    if scheme == "sqlite":
+        return _check_sqlite_file(uri)
     if not uri.startswith(("http://", "https://")):
         return
     try:
@@ -52,6 +56,39 @@ def check_tracking_reachable(uri: str) -> None:
         raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: what answers there is not an MLflow "
                          f"server (HTTP {answer.status_code} at /health); start one with `mlflow server` or check the port")
     _check_host_allowed(uri)
+
+
+def _check_sqlite_file(uri: str) -> None:
+    """A SQLite store MLflow can open: its folder exists (MLflow would create every folder on the
+    way, a typo's included), and the path is a SQLite file or nothing yet, where we may write
+    (MLflow retried a folder or a read-only place for two minutes, then printed a traceback)."""
+    path = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
+    if not path or ":memory:" in uri or path.startswith("file:"):
+        return
+    said, folder = f"--tracking-uri = {mask_credentials(uri)!r}", os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise UsageError(f"{said}: folder {folder} does not exist; create it first, or give a path in an existing folder")
+    if os.path.isdir(path):
+        raise UsageError(f"{said}: {path} is a folder; name a database file in it, e.g. sqlite:///{path.rstrip('/')}/mlflow.db")
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            head = f.read(16)
+        if head and head != b"SQLite format 3\x00":
+            raise UsageError(f"{said}: {path} is not a SQLite database (another kind of file); name a new file or an MLflow database")
+    if not os.access(path if os.path.exists(path) else folder, os.W_OK):
+        raise UsageError(f"{said}: {path if os.path.exists(path) else 'folder ' + folder} is not writable here")
+
+
+def check_reports_dir(folder: str) -> None:
+    """--reports-dir: a folder, or a path to one, where we may write (a file there, or a read-only
+    place, was a traceback once the report was built: after the whole study, for ablation)."""
+    path = Path(folder)
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise UsageError(f"--reports-dir = {folder!r}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--reports-dir = {folder!r}: {'the folder ' if existing != path else ''}{existing} is not "
+                         "writable here; give a folder you may write to")
 
 
 def _cause_name(e: BaseException) -> str:
@@ -141,13 +178,19 @@ def _check_host_allowed(uri: str) -> None:
                          "MLFLOW_TRACKING_TOKEN)")
 
 
-def validate_inputs(study: Study, storage: str, tracking: Optional[str]) -> dict:
-    """connect's checks, without opening the tracking store: the datasets by label."""
+def check_device(study: Study, where: str = "") -> None:
+    """device: cuda where there is none, refused before anything is written (`train` logged a
+    FAILED run). `where`: the message's prefix ("train: ", which as_flags turns into --device)."""
     import torch
 
     for plan in study.plans:
         if plan.execution.device == "cuda" and not torch.cuda.is_available():
-            raise UsageError("field 'execution.device' = 'cuda': no CUDA device is available here; use auto or cpu")
+            raise UsageError(f"{where}field 'execution.device' = 'cuda': no CUDA device is available here; use auto or cpu")
+
+
+def validate_inputs(study: Study, storage: str, tracking: Optional[str]) -> dict:
+    """connect's checks, without opening the tracking store: the datasets by label."""
+    check_device(study)
     check_grid_size(study)
     # Every dataset first, so bad data fails before anything is written.
     data = {plan.label: datasets_mod.load(plan.dataset, study.spec.split_seed) for plan in study.plans}

@@ -427,6 +427,8 @@ def storage_error(storage: str, e: Exception) -> UsageError:
     first = str(e).splitlines()[0][:200] if str(e) else ""
     hint = "; SQLAlchemy names PostgreSQL postgresql://, not postgres://" if storage.startswith("postgres://") else \
         (f"; {CREATE_TABLES_HINT}" if "permission denied for schema public" in str(e) else "") or \
+        ("; a storage is journal:<file>, sqlite:///<file>, postgresql://user@host/db or mysql://user@host/db"
+         if "Can't load plugin" in str(e) else "") or \
         (f"; a storage is a URL: journal:{storage} for a journal file, sqlite:///{storage} for SQLite, or "
          "postgresql://user@host/db" if ":" not in storage else "")   # a bare path (not sqlite:x, not C:\\x)
     return UsageError(f"--storage = {mask_credentials(storage)!r}: cannot open the Optuna storage "

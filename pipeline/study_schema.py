@@ -47,7 +47,7 @@ PathStrength = Annotated[float, AfterValidator(_above_zero)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)   # lr: .inf trained one diverging run
 
     @field_validator("*", mode="before")
     @classmethod

@@ -156,6 +156,20 @@ CASES = [
     ("workers-past-the-machine", _with("execution", {"workers": 100000}), [], "study.yaml: field 'execution.workers' = 100000: at most "),
     ("tracking-in-no-folder", tiny_study_dict(), ["--tracking-uri", "sqlite:////nonexistent-dir/sub/m.db"],
      "--tracking-uri = 'sqlite:////nonexistent-dir/sub/m.db': folder /nonexistent-dir/sub does not exist"),
+    # MLflow's tracebacks, after the Optuna storage was created: one line now, before anything is written
+    ("tracking-a-folder-store", tiny_study_dict(), ["--tracking-uri", "file:///nonexistent/mlruns"],
+     "--tracking-uri = 'file:///nonexistent/mlruns': MLflow keeps its folder store in maintenance mode and refuses it; "
+     "use a database, e.g. sqlite:///mlflow.db"),
+    ("tracking-not-a-database", tiny_study_dict(), ["--tracking-uri", "sqlite:///good.csv"],
+     "--tracking-uri = 'sqlite:///good.csv': good.csv is not a SQLite database (another kind of file)"),
+    ("tracking-a-folder-as-sqlite", tiny_study_dict(), ["--tracking-uri", "sqlite:////tmp"],
+     "--tracking-uri = 'sqlite:////tmp': /tmp is a folder; name a database file in it, e.g. sqlite:////tmp/mlflow.db"),
+    ("lr-infinite", _with("optimizer", {"name": "sgd", "lr": float("inf")}), [],
+     "field 'optimizer.lr' = inf: Input should be a finite number"),
+    ("reports-dir-a-file", tiny_study_dict(), ["--reports-dir", "good.csv/reports"],
+     "--reports-dir = 'good.csv/reports': good.csv is a file, not a folder"),
+    ("storage-scheme-typo", tiny_study_dict(), ["--storage", "sqllite:///o.db"],
+     "a storage is journal:<file>, sqlite:///<file>, postgresql://user@host/db or mysql://user@host/db"),
     ("columns-not-a-list", _with("datasets", [{"name": "csv", "path": "good.csv", "target": "Outcome",
                                                "preprocess": {"drop_columns": "a"}}]), [],
      "field 'datasets.0.preprocess.drop_columns' = 'a': a list, e.g. [a]"),
@@ -401,6 +415,12 @@ def test_train_command_rejects_bad_values(workdir, env, monkeypatch, capsys):
             (["--path", "u16.csv", "--target", "y"], "error: --path = 'u16.csv': the file is UTF-16 text (it starts with a "
              "UTF-16 byte order mark, as Excel's \"Unicode text\" saves); add --encoding utf-16")):
         assert main(["train", "--dataset", "table", *flags]) == 2 and capsys.readouterr().err.strip() == expected
+    for flags, expected in ((["--lr", "inf"], "error: --lr = inf: Input should be a finite number"),
+                            (["--regularizer", "l2", "--l2", "inf"], "error: --l2 = inf: Input should be a finite number")):
+        assert main(["train", "--epochs", "1", *flags]) == 2 and capsys.readouterr().err.strip() == expected
+    if not torch.cuda.is_available():   # refused before a run is opened (a FAILED run was logged)
+        assert main(["train", "--epochs", "1", "--device", "cuda"]) == 2
+        assert capsys.readouterr().err.strip() == "error: --device = 'cuda': no CUDA device is available here; use auto or cpu"
     # an MLflow server that does not answer: one line now (was MLflow's 120 s of retries, then a worker's advice)
     assert main(["train", "--epochs", "1", "--tracking-uri", "http://127.0.0.1:9"]) == 2
     assert capsys.readouterr().err.strip() == "error: --tracking-uri = 'http://127.0.0.1:9': the MLflow server does not answer (ConnectionRefusedError)"
@@ -767,3 +787,33 @@ def test_a_database_tracking_uri_that_refuses_us_is_one_line(workdir, env):
     assert line.startswith("error: --tracking-uri = 'postgresql://mlflow:***@127.0.0.1:") and "cannot be reached" in line
     assert "secret" not in proc.stdout + proc.stderr
     assert sorted(p.name for p in workdir.iterdir()) == ["s.yaml"]
+
+
+def test_the_dashboard_refuses_what_it_cannot_open_or_serve_in_one_line(workdir, monkeypatch, capsys):
+    """optuna-dashboard printed a traceback (or five gunicorn errors) for a storage it could not
+    open, a port out of range or in use, a host that is not this machine's; a mistyped SQLite
+    path was created, empty. Each is one line now, checked before it starts."""
+    import socket
+
+    from pipeline.cli import main
+
+    from pipeline.storage import get_storage
+
+    monkeypatch.chdir(workdir)
+    (workdir / "notes.txt").write_text("not a database")
+    get_storage("journal:ok.journal")   # a storage that opens, for the address's cases
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        busy = taken.getsockname()[1]
+        for flags, expected in (
+                (["--storage", "sqlite:///never.db"], "--storage = 'sqlite:///never.db': no such SQLite file; run a study first"),
+                (["--storage", "sqlite:///notes.txt"], "--storage = 'sqlite:///notes.txt': cannot open the Optuna storage"),
+                (["--storage", "sqllite:///x.db"], "a storage is journal:<file>, sqlite:///<file>, postgresql://"),
+                (["--storage", "journal:none.journal"], "no such journal file; run a study first"),
+                (["--port", "70000"], "--port = 70000: expected a port from 1 to 65535"),
+                (["--port", str(busy)], f"--port = {busy}: in use on 127.0.0.1"),
+                (["--host", "no.such.host.invalid"], "--host = 'no.such.host.invalid': cannot serve there")):
+            storage = [] if "--storage" in flags else ["--storage", "journal:ok.journal"]
+            assert main(["dashboard", *storage, *flags]) == 2, flags
+            err = capsys.readouterr().err.strip()
+            assert len(err.splitlines()) == 1 and expected in err, (flags, err)
+    assert sorted(p.name for p in workdir.iterdir()) == ["notes.txt", "ok.journal"]   # nothing created

@@ -809,6 +809,9 @@ def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
     typo = run_cli(["worker", "--study", "team.yaml", "--storage", "journal:typo.journal", "--tracking-uri", tracking],
                    cwd=workdir, env=env)
     assert typo.returncode == 2 and "no such journal file" in typo.stderr and not (workdir / "typo.journal").exists()
+    typo = run_cli(["worker", "--study", "team.yaml", "--storage", "sqlite:///typo.db", "--tracking-uri", tracking],
+                   cwd=workdir, env=env)   # an empty SQLite file was left behind
+    assert typo.returncode == 2 and "no such SQLite file" in typo.stderr and not (workdir / "typo.db").exists()
 
 
 def test_a_worker_goes_back_to_a_dataset_whose_cells_a_stopped_worker_left(workdir, env, capsys):

@@ -185,7 +185,17 @@ def config_hash(spec, dataset, training, located: bool = False) -> str:
     """The identity of one dataset's study (see the rule above): `spec` a study.StudyFile,
     `dataset` a study.DatasetSpec, `training` its merged study.Training. `located`: as studies
     started before hashed it, with the data's location (LOCATION_DEFAULTS)."""
-    return fingerprint({
+    return fingerprint(_identity(spec, dataset, training, located))
+
+
+def identity_record(spec, dataset, training) -> dict:
+    """What config_hash hashes, as JSON: recorded on the dataset's Optuna study, so that a worker
+    whose configuration differs is told which settings differ (settings_differences)."""
+    return json.loads(json.dumps(_identity(spec, dataset, training), default=str))
+
+
+def _identity(spec, dataset, training, located: bool = False) -> dict:
+    return {
         "schema": SCHEMA_VERSION,
         "study": spec.name,
         "dataset": _dataset_identity(dataset, tuned=spec.tune is not None, located=located),
@@ -195,4 +205,21 @@ def config_hash(spec, dataset, training, located: bool = False) -> str:
         # tuned strengths are a deterministic function of the tune block (seeded TPE, seeded training)
         "tune": spec.tune.model_dump(mode="json", exclude={"batch"} if spec.tune.batch is None else None)
         if spec.tune else None,
-    })
+    }
+
+
+def settings_differences(theirs: dict, mine: dict, most: int = 3) -> list[str]:
+    """The settings two identity records differ in, "training.epochs 300 there, 250 here"."""
+    def flat(record, prefix=""):
+        out = {}
+        for key, value in record.items():
+            if isinstance(value, dict) and value:
+                out.update(flat(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    a, b = flat(theirs), flat(mine)
+    said = [f"{key} {json.dumps(a.get(key))} there, {json.dumps(b.get(key))} here"
+            for key in sorted(a.keys() | b.keys()) if a.get(key) != b.get(key)]
+    return said[:most] + ([f"{len(said) - most} more"] if len(said) > most else [])

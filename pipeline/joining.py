@@ -15,6 +15,7 @@ import optuna
 from . import grid
 from . import runtree as rt
 from .errors import UsageError
+from .identity import identity_record, settings_differences
 from .runtime import mask_credentials
 from .storage import JOURNAL_PREFIX, get_storage
 from .study import DatasetPlan, Study
@@ -85,6 +86,9 @@ def other_configurations(study: Study, plan: DatasetPlan, storage: str) -> list[
 def _no_such_configuration(study: Study, plan: DatasetPlan, storage: str) -> str:
     others = other_configurations(study, plan, storage)
     where = f"study {study.name!r}, dataset {plan.label}"
+    if said := _what_differs(study, plan, storage, others):
+        return (f"{where}: the storage holds configuration(s) {', '.join(others)} of it, not this one ({plan.config_hash}): "
+                f"{said}; run every worker with the study file, data and flags the enqueue used")
     if others:
         table = plan.dataset.path is not None   # its path counted in studies enqueued before (said, in 400 characters)
         return (f"{where}: the storage holds configuration(s) {', '.join(others)} of it, not this one ({plan.config_hash}): "
@@ -93,6 +97,18 @@ def _no_such_configuration(study: Study, plan: DatasetPlan, storage: str) -> str
                 "from the enqueue's; run every worker with the study file, data and flags the enqueue used"
                 + ("" if table else " (or enqueue this configuration first)"))
     return f"{where}: no Optuna study of it in the storage; create it first with: python -m pipeline enqueue ..."
+
+
+def _what_differs(study: Study, plan: DatasetPlan, storage: str, others: list[str]) -> str:
+    """The settings this worker's configuration differs in from each of the storage's (newest
+    enqueues record them: rt.STUDY_SETTINGS); "" when none records them."""
+    mine, said = identity_record(study.spec, plan.dataset, plan.training), []
+    for other in others[:2]:
+        name = f"{study.name}.{plan.label}.{other}"
+        theirs = optuna.load_study(study_name=name, storage=get_storage(storage)).user_attrs.get(rt.STUDY_SETTINGS)
+        if theirs and (differences := settings_differences(theirs, mine)):   # none: it hashed something else
+            said.append(f"{other} differs in {', '.join(differences)}")
+    return "; ".join(said)
 
 
 def grid_record(study: Study) -> dict:

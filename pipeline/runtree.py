@@ -108,6 +108,7 @@ STUDY_LOOKS = "looks"            # the seed counts the verdicts were last looked
 SEEDS_ADDED_AFTER = "seeds_added_after"
 STUDY_FILE_SEEDS = "file_seeds"   # how many seeds the study file had at its last prepare (not a --seeds view's)
 STUDY_GRID = "grid"              # {"digest", "says"}: the grid the last enqueue made (joining.grid_record)
+STUDY_SETTINGS = "settings"      # what its configuration hash hashes (identity.identity_record), to say what differs
 STUDY_ENGINE = "engine"          # the engine the last enqueue's study file names (joining.another_engine)
 STUDY_TRACKING = "mlflow_tracking_uri"   # where the study's runs are (passwords masked), for workers' checks
 STUDY_TEST_CLASS_ROWS = "test_class_rows"   # [rows of the test split's smallest class, of its largest, classes]

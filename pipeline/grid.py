@@ -416,6 +416,7 @@ def beat_before_restart(ostudy: optuna.Study, trials: list[FrozenTrial]) -> set[
         return set()
     ages, uptime = backend.heartbeat_ages(ostudy._study_id), backend.database_uptime()
     went = backend.outage.went_away_ago()
+    went = went if went >= uptime else math.inf   # an outage seen after the restart is another one: unknown
     return {t.number for t in trials if uptime < ages.get(t._trial_id, -math.inf) <= went + GRACE_S}
 
 

@@ -125,8 +125,15 @@ def run_worker_loop(ctx: RunContext, data: dict, who: str = "", say_done: bool =
     """Every dataset's waiting cells; then, while other workers still train some, keep watching:
     the cells of one that dies are trained again here (a worker ends when the grid is done).
     `say_done`: say which datasets had nothing to train (not again at an adaptive round's start)."""
-    plans, first = list(ctx.study.plans), say_done
     watch = OthersWatch(ctx, data)
+    try:
+        _each_dataset(ctx, data, who, say_done, watch)
+    finally:
+        watch.close()
+
+
+def _each_dataset(ctx: RunContext, data: dict, who: str, first: bool, watch: OthersWatch) -> None:
+    plans = list(ctx.study.plans)
     while plans:
         for plan in plans:
             counts = work_dataset(ctx, plan, data[plan.label], who, watch)
@@ -159,32 +166,38 @@ class OthersWatch:
     """While a worker trains one dataset, the study's other datasets are looked at every GRACE_S,
     on a thread of its own, for cells of workers that died: taken over at once (their runs end
     KILLED, their cells wait again for the next worker to come back to that dataset), not once
-    this worker has nothing left to pop anywhere, minutes later in a big study."""
+    this worker has nothing left to pop anywhere, minutes later in a big study. Called with the
+    dataset it trains (whose own reaping looks at it); close() stops it."""
 
     def __init__(self, ctx: RunContext, data: dict):
         # its own stopwatch: the time line's bookkeeping is what held training up, not this
         self.ctx, self.data = dataclasses.replace(ctx, clock=Stopwatch()), data
-        self.due, self.thread = time.monotonic() + GRACE_S, None
+        self.training, self.stop, self.thread = "", threading.Event(), None
 
     def __call__(self, training: str) -> None:
-        """`training`: the dataset this worker trains now (its own reaping looks at it)."""
-        if len(self.ctx.study.plans) < 2 or time.monotonic() < self.due or \
-                (self.thread is not None and self.thread.is_alive()):
-            return
-        self.due = time.monotonic() + GRACE_S
-        self.thread = threading.Thread(target=self._take_over, args=(training,), name="others-watch", daemon=True)
-        self.thread.start()
+        self.training = training   # read for each dataset: the main thread may move on during a pass
+        if self.thread is None and len(self.ctx.study.plans) > 1:
+            self.thread = threading.Thread(target=self._watch, name="others-watch", daemon=True)
+            self.thread.start()
 
-    def _take_over(self, training: str) -> None:
-        try:
-            for plan in self.ctx.study.plans:
-                if plan.label == training:
-                    continue
-                ostudy = open_dataset_study(self.ctx, self.ctx.study, plan, self.data[plan.label])
-                if ostudy.user_attrs.get(rt.STUDY_PARENT_RUN) is not None and grid.others_running(ostudy):
-                    worker.retried(self.ctx, ostudy)
-        except Exception:  # noqa: BLE001 - a store's trouble is met (and said) by the training thread's next call
-            pass
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread is not None:   # a pass in progress ends within seconds (dead_trials' second look at most)
+            self.thread.join(timeout=grid.SECOND_LOOK_S + 5)
+
+    def _watch(self) -> None:
+        while not self.stop.wait(GRACE_S):
+            try:
+                for plan in self.ctx.study.plans:
+                    if self.stop.is_set():
+                        return
+                    if plan.label == self.training:
+                        continue
+                    ostudy = open_dataset_study(self.ctx, self.ctx.study, plan, self.data[plan.label])
+                    if ostudy.user_attrs.get(rt.STUDY_PARENT_RUN) is not None and grid.others_running(ostudy):
+                        worker.retried(self.ctx, ostudy)
+            except Exception:  # noqa: BLE001 - a store's trouble is met (and said) by the training thread's next call
+                pass
 
 
 def _still_open(ctx: RunContext, plan: DatasetPlan, data: Splits) -> bool:
@@ -410,6 +423,8 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
                                            leaky_columns=ostudy.user_attrs.get(rt.STUDY_LEAKY_COLUMNS, []),
                                            train_chance=ostudy.user_attrs.get(rt.TRAIN_CHANCES, {}).get(metric),
                                            seeds_added_after=ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER, []),
+                                           ran=bool(finals) or bool(ostudy.get_trials(deepcopy=False, states=(
+                                               TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))),
                                            **dict(zip(("far_targets", "far_in"),
                                                       far_record(ostudy.user_attrs.get(rt.STUDY_FAR_TARGETS))))))
     return out

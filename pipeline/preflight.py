@@ -34,7 +34,8 @@ def check_tracking_reachable(uri: str) -> None:
                          "file:, sqlite:, postgresql:, mysql:, mssql:, http(s): (an MLflow server) or databricks")
     if scheme in ("postgresql", "mysql", "mssql"):
         return _check_database_answers(uri)
-    if scheme in ("", "file") and os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() not in ("true", "1"):
+    if scheme in ("", "file") and not uri.startswith("databricks") and \
+            os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() not in ("true", "1"):
         # MLflow 3 refuses its folder store (a traceback, after the Optuna storage was created)
         raise UsageError(f"--tracking-uri = {uri!r}: MLflow keeps its folder store in maintenance mode and refuses it; "
                          "use a database, e.g. sqlite:///mlflow.db (`mlflow migrate-filestore` moves old runs), or set "
@@ -71,8 +72,11 @@ def _check_sqlite_file(uri: str) -> None:
     if os.path.isdir(path):
         raise UsageError(f"{said}: {path} is a folder; name a database file in it, e.g. sqlite:///{path.rstrip('/')}/mlflow.db")
     if os.path.exists(path):
-        with open(path, "rb") as f:
-            head = f.read(16)
+        try:
+            with open(path, "rb") as f:
+                head = f.read(16)
+        except OSError as e:
+            raise UsageError(f"{said}: {path} cannot be read ({e.strerror})") from None
         if head and head != b"SQLite format 3\x00":
             raise UsageError(f"{said}: {path} is not a SQLite database (another kind of file); name a new file or an MLflow database")
     if not os.access(path if os.path.exists(path) else folder, os.W_OK):
@@ -83,7 +87,10 @@ def check_reports_dir(folder: str) -> None:
     """--reports-dir: a folder, or a path to one, where we may write (a file there, or a read-only
     place, was a traceback once the report was built: after the whole study, for ablation)."""
     path = Path(folder)
-    existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    try:
+        existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    except OSError as e:   # a folder on the way we may not look into
+        raise UsageError(f"--reports-dir = {folder!r}: {e.filename or folder} cannot be reached here ({e.strerror})") from None
     if not existing.is_dir():
         raise UsageError(f"--reports-dir = {folder!r}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):

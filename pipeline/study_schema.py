@@ -205,6 +205,7 @@ LEGACY_EXECUTION_KEYS = ("engine", "population_size", "device")
 class Preprocess(_Strict):
     """How a table (csv, parquet) is prepared; everything is fit on the training rows only
     (tables.py). The defaults work on a typical messy table."""
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=True)   # missing_values: [.inf] is a marker
 
     missing: Literal["impute", "drop", "refuse"] = "impute"   # impute: numbers the median (+ indicator), text a "(missing)" category
     missing_values: dict[str, list[Union[float, str]]] = {}    # per column, values that mean "missing" (Pima's 0s)
@@ -258,12 +259,11 @@ def _expanded(value: Optional[str]) -> Optional[str]:
     """A file or folder with ~ and $VARIABLES expanded, as a shell would: one study file can name
     each machine's copy ($DATA/pima/diabetes.csv). An unset variable is an error, not a folder
     named '$DATA'. (Paths are not part of a study's identity: the file's contents are.)"""
-    if value is None:
-        return None
-    out = os.path.expandvars(os.path.expanduser(value))
-    if unset := re.search(r"\$\{?([A-Za-z_]\w*)", out):
-        raise ValueError(f"${unset.group(1)} is not set in the environment; set it, or write the path out")
-    return out
+    if value is None or os.path.exists(value):   # a file named with a '$' or '~' as it is
+        return value
+    if unset := [name for name in re.findall(r"\$\{?([A-Za-z_]\w*)", value) if name not in os.environ]:
+        raise ValueError(f"${unset[0]} is not set in the environment; set it, or write the path out")
+    return os.path.expandvars(os.path.expanduser(value))
 
 
 Location = Annotated[Optional[str], AfterValidator(_expanded)]

@@ -31,7 +31,7 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
     regs = {(d.label, arm): v.name(arm) for d, v in zip(results, decided) for arm in d.values}
     reg_width = max([12, *map(len, regs.values())])
     lines = [f"{'dataset':<18} {'regularizer':<{reg_width}} {'metric':<{width}} {'mean':>9} {'std':>9} {'seeds':>6}"]
-    unrun = [d.label for d in results if not any(d.values.values())]   # rows of nan, under a metric guessed
+    unrun = [d.label for d in results if not d.ran]   # rows of nan, under a metric guessed
     for d in results:
         if d.label in unrun:
             continue
@@ -42,7 +42,7 @@ def format_summary(study: Study, results: list[verdicts.DatasetResults],
             lines.append(f"{d.label:<18} {regs[d.label, arm]:<{reg_width}} {names[d.label]:<{width}} {_num(mean)} "
                          f"{_num(std)} {len(vals):>6}")
     if unrun:
-        lines.append(f"not run yet: {', '.join(unrun)} (no finished run of this configuration)")
+        lines.append(f"not run yet: {', '.join(unrun)} (no run of this configuration ended)")
     holm = verdict_words.holm_family(decided)
     lines += ["", f"Verdicts (each arm vs none on the same seeds; {holm}"
                   + (f", at each look its share of alpha (seeds {', '.join(map(str, study.looks()))})"

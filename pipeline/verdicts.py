@@ -55,6 +55,7 @@ class DatasetResults:
     # (dataset_record.far_targets), and which: "test", "training", "training and test" ("": not kept)
     far_targets: list[float] = field(default_factory=list)
     far_in: str = ""
+    ran: bool = True   # some cell of it ended (finished or failed): False for a dataset no worker reached yet
 
 
 @dataclass(frozen=True)

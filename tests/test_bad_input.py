@@ -380,6 +380,10 @@ def test_a_store_that_is_not_there_is_told_apart_from_remote_ones(tmp_path):
     assert missing_local_store(str(tmp_path / "runs")) == f"the folder {tmp_path}/runs does not exist"
     assert all(missing_local_store(u) is None for u in (str(tmp_path), f"file://{tmp_path}", "databricks", "databricks-uc",
                                                          "http://127.0.0.1:9", "postgresql://u@h/db", "sqlite:///:memory:"))
+    from pipeline.preflight import check_tracking_reachable
+
+    for uri in ("databricks", "databricks-uc", "databricks://profile"):   # Databricks' own forms, no folder store
+        check_tracking_reachable(uri)
     (tmp_path / "u16.csv").write_bytes("a,y\n1,x\n".encode("utf-16"))   # any of Python's names for it reads it
     assert [_wide_unicode(tmp_path / "u16.csv", e) for e in (None, "latin-1", "utf16", "UTF_16", "u16", "utf-16-le")] == \
         ["utf-16", "utf-16", None, None, None, None]

@@ -1378,6 +1378,8 @@ def test_a_worker_dead_before_a_database_restart_is_not_taken_for_one_the_restar
         assert grid.beat_before_restart(ostudy, running) == {trials[0].number}
         storage.outage.went = None   # a process that never saw the outage cannot tell: both, as before
         assert grid.beat_before_restart(ostudy, running) == {t.number for t in trials}
+        storage.outage.went = time.monotonic()   # a later blip it saw, after the restart: not this outage, as unknown
+        assert grid.beat_before_restart(ostudy, running) == {t.number for t in trials}
         engine.dispose()
 
 

@@ -1197,6 +1197,9 @@ def test_a_copy_of_the_table_elsewhere_is_the_same_study_and_older_studies_resum
     assert len({p.config_hash for p in plans}) == 1, "a copy elsewhere or another spelling is another study"
     assert len({p.located_hash for p in plans}) == 4 and plans[0].located_hash != plans[0].config_hash
     assert {p.dataset.path for p in plans[3:]} == {str(tmp_path / "a/clinic.csv")}   # expanded as a shell would
+    shutil.copy(tmp_path / "a/clinic.csv", tmp_path / "cost$eur.csv")   # a file named with a '$' is read as it is
+    named = build_study({**spec, "datasets": [{**spec["datasets"][0], "path": "cost$eur.csv"}]}, "s.yaml").plans[0]
+    assert named.dataset.path == "cost$eur.csv" and named.config_hash == plans[0].config_hash
 
     write_study(tmp_path / "s.yaml", spec)
     env, storage = study_env(tmp_path), f"journal:{tmp_path / 'shared.journal'}"

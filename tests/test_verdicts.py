@@ -1284,10 +1284,13 @@ def test_a_path_point_with_nones_test_values_says_it_compares_none_with_itself(t
         line.split()[:4] == ["digits", "L2", "(l2=1e-05)", "test_accuracy"] for line in table), table[:4]
     # a dataset with no finished run (a study run with --datasets so far): named once, not rows of nan
     # under a metric guessed (a regression table's were "test_accuracy")
-    unrun = verdicts.DatasetResults("synthetic_linear", "regression", {"none": {}, "l2": {}})
+    unrun = verdicts.DatasetResults("synthetic_linear", "regression", {"none": {}, "l2": {}}, ran=False)
     table = summary.format_summary(load_study(tmp_path / "s.yaml"), [d, unrun]).splitlines()
     assert not any(line.startswith("synthetic_linear ") for line in table) and not any("nan" in line for line in table)
-    assert "not run yet: synthetic_linear (no finished run of this configuration)" in table
+    assert "not run yet: synthetic_linear (no run of this configuration ended)" in table
+    diverged = dataclasses.replace(unrun, ran=True)   # it ran, every cell diverged: its rows and notes stay
+    table = summary.format_summary(load_study(tmp_path / "s.yaml"), [d, diverged]).splitlines()
+    assert any(line.startswith("synthetic_linear ") for line in table) and not any("not run yet" in line for line in table)
 
 
 def test_what_the_review_of_paths_and_pairs_found():

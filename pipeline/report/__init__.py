@@ -262,7 +262,7 @@ def _say_summary(tracker: Tracker, data: collect.ReportData, study, results: dic
 def _say_missing(data: collect.ReportData, results: dict) -> None:
     """The arms short of the study's seeds, on the console as the page says them (not while
     workers still train: the interim note says that)."""
-    unrun = {r.label for r in results["results"] if not any(r.values.values())}   # format_summary says them
+    unrun = {r.label for r in results["results"] if not r.ran}   # format_summary says them
     for d in results["datasets"] if not collect.interim_note(data) else []:
         if d.get("missing") and d["label"] not in unrun:
             print(f"note: {d['label']}: missing results: {'; '.join(d['missing'])}", file=sys.stderr, flush=True)

@@ -46,6 +46,7 @@ def analyze(data: ReportData) -> dict:
                                        train_chance=train_chance_from_params(data.data_params.get(d["label"], {}),
                                                                              d["metric_name"]),
                                        seeds_added_after=data.seeds_added_after.get(d["label"], []),
+                                       ran=d["tried"],
                                        **dict(zip(("far_targets", "far_in"),
                                                   far_targets_from_params(data.data_params.get(d["label"], {})))))
                for plan, d in zip(study.plans, datasets)]
@@ -132,6 +133,7 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
                for a in rows if expected and a["summary"].n < expected]
     return {"label": label, "task": task, "hib": metric.higher_is_better, "metric": metric.label,
             "metric_name": metric.name, "arms": rows, "values": values, "secondary": secondary, "missing": missing,
+            "tried": bool(len(tried)),   # a run of it ended, finished or not (all diverged is not "not run")
             "paths": paths, "selected": selected}
 
 

@@ -68,8 +68,10 @@ def cmd_ablation(args) -> int:
     from .errors import Interrupted, stop_if_interrupted
     from .orchestrate import install_signal_handlers, run_ablation
     from .preflight import check_reports_dir
+    if args.no_report and args.report == "yes":   # one would be ignored silently
+        raise UsageError("--no-report and --report yes disagree; give one of them")
     study = _study_from_args(args)
-    if not args.no_report and args.report == "yes":   # before training, not after it
+    if not args.no_report and args.report != "no":   # before training, not after it
         check_reports_dir(args.reports_dir)
     install_signal_handlers()
     _verbosity(args)
@@ -101,7 +103,7 @@ def _answer(args, ctx) -> int:
     short = in_short(decided, mean_values(results))   # the console's last line and the root run's description
     print(format_summary(study, results, decided, short))
     view = study.view_flags()
-    report = not args.no_report and args.report == "yes"
+    report = not args.no_report and args.report != "no"
     if view:   # other seeds or datasets than the file: the same parents, whose record is the study file's
         print(f"note: a view with {view}: its verdicts are printed"
               + (f" and its report written to {Path(args.reports_dir) / study.report_folder}" if report else "")

@@ -43,7 +43,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", default=None, help="worker processes on this machine (default: the study's "
                    "execution.workers, 1), popping cells from the same storage")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
-    p.add_argument("--report", default="yes", choices=["yes", "no"], help="build the report at the end (MLproject form of --no-report)")
+    p.add_argument("--report", default=None, choices=["yes", "no"], help="build the report at the end (default yes; "
+                   "MLproject form of --no-report)")
 
     p = _command(sub, "enqueue", "distributed: create the study and enqueue its grid (idempotent)")
     _study_flags(p)

@@ -168,6 +168,8 @@ CASES = [
      "field 'optimizer.lr' = inf: Input should be a finite number"),
     ("reports-dir-a-file", tiny_study_dict(), ["--reports-dir", "good.csv/reports"],
      "--reports-dir = 'good.csv/reports': good.csv is a file, not a folder"),
+    ("report-flags-disagree", tiny_study_dict(), ["--no-report", "--report", "yes"],
+     "--no-report and --report yes disagree; give one of them"),
     ("storage-scheme-typo", tiny_study_dict(), ["--storage", "sqllite:///o.db"],
      "a storage is journal:<file>, sqlite:///<file>, postgresql://user@host/db or mysql://user@host/db"),
     ("columns-not-a-list", _with("datasets", [{"name": "csv", "path": "good.csv", "target": "Outcome",

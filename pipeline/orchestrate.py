@@ -133,6 +133,7 @@ def run_worker_loop(ctx: RunContext, data: dict, who: str = "", say_done: bool =
 
 
 def _each_dataset(ctx: RunContext, data: dict, who: str, first: bool, watch: OthersWatch) -> None:
+    """run_worker_loop's rounds: every dataset once, then those still open, until none is."""
     plans = list(ctx.study.plans)
     while plans:
         for plan in plans:

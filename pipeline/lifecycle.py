@@ -234,19 +234,19 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
         r for r in tracker.running(experiment_id, **{rt.OPTUNA_STUDY: ostudy.study_name})
         if r.data.tags.get(rt.KIND) in (rt.TRIAL, rt.TUNING_TRIAL)]
     unlinked = _runs_of_unlinked(runs, dead)
-    cut_off, ended = grid.beat_before_restart(ostudy, dead), 0
+    cut_off, taken = grid.beat_before_restart(ostudy, dead), 0
     for t in dead:   # set_* are False when another worker reaped it first
         linked = t.user_attrs.get(rt.TRIAL_RUN_ID)
         run = tracker.run(linked) if linked else unlinked.get(t.number)
         if run is not None and _recover(ostudy, t, run):
-            ended += 1
+            taken += 1
             continue
         outcome, reason = _death(t, run, t.number in cut_off)
         tid = grid.trial_id(t)
         if grid.set_attrs(ostudy, tid, {rt.TRIAL_FAIL_REASON: reason, rt.TRIAL_OUTCOME: outcome.name,
                                         **({rt.TRIAL_RUN_ID: run.info.run_id} if run is not None and not linked else {})}) \
                 and grid.set_state(ostudy, tid, TrialState.FAIL):
-            ended += 1
+            taken += 1
     if runs:
         # The runs first, then their trials: a run found RUNNING was opened after its trial was
         # popped, so the trial is RUNNING or ended by then. Closed here: the runs of FAILed
@@ -267,7 +267,7 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
                 untrained = {rt.UNTRAINED: "yes"} if run.info.run_id == own and not trained else {}
                 tracker.fail_trial(run.info.run_id, ended.mlflow_status, {rt.FAIL_REASON: why, rt.OUTCOME: ended.name,
                                                                           **untrained})
-    return ended
+    return taken
 
 
 def _stray_ending(run_id: str, own: Optional[str], outcome: Optional[str], reason: Optional[str]) -> tuple[Outcome, str]:

@@ -63,8 +63,8 @@ def _check_sqlite_file(uri: str) -> None:
     """A SQLite store MLflow can open: its folder exists (MLflow would create every folder on the
     way, a typo's included), and the path is a SQLite file or nothing yet, where we may write
     (MLflow retried a folder or a read-only place for two minutes, then printed a traceback)."""
-    path = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else ""
-    if not path or ":memory:" in uri or path.startswith("file:"):
+    path = sqlite_path(uri)
+    if not path:
         return
     said, folder = f"--tracking-uri = {mask_credentials(uri)!r}", os.path.dirname(path) or "."
     if not os.path.isdir(folder):
@@ -130,6 +130,16 @@ def _check_database_answers(uri: str) -> None:
         raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: MLflow's tables are not there yet and {CREATE_TABLES_HINT}")
 
 
+def sqlite_path(uri: str) -> str:
+    """The file a sqlite: URI names ("" for an in-memory database): sqlite:///rel.db is rel.db,
+    sqlite:////abs.db /abs.db, with %-escapes decoded and a ?query left out."""
+    from urllib.parse import unquote, urlparse
+
+    path = unquote(urlparse(uri).path)   # sqlite:///rel.db -> /rel.db; sqlite:////abs.db -> //abs.db
+    path = path[1:] if path.startswith("/") else path
+    return "" if ":memory:" in uri else path
+
+
 def missing_local_store(uri: str) -> Optional[str]:
     """Why a local store (a SQLite file, a folder) is not there, or None: for a command that only
     reads (report), where MLflow would create an empty store at a mistyped path."""
@@ -137,9 +147,8 @@ def missing_local_store(uri: str) -> Optional[str]:
     from urllib.parse import unquote, urlparse
 
     if uri.startswith("sqlite:"):
-        path = unquote(urlparse(uri).path)   # sqlite:///rel.db -> /rel.db; sqlite:////abs.db -> //abs.db
-        path = path[1:] if path.startswith("/") else path
-        if not path or ":memory:" in uri:
+        path = sqlite_path(uri)
+        if not path:
             return None
         return None if os.path.exists(path) else f"the file {os.path.abspath(path)} does not exist"
     if uri.startswith("databricks"):   # databricks, databricks-uc, databricks://profile: no folder

@@ -283,6 +283,8 @@ def best_arm(v: DatasetVerdicts):
 
 def headline(v: DatasetVerdicts) -> str:
     """The dataset's answer in one line."""
+    if not v.ran:   # its task and metric are not known yet either: nothing about a comparison
+        return f"{v.label}: not run yet (no run of this configuration ended)"
     if not v.paired:
         # "it has no finished runs" left unclear whether "it" was none or the arms
         return f"{v.label}: no comparison with none (no seed has a finished run of both none and another arm)"

@@ -127,6 +127,7 @@ class DatasetVerdicts:
     stopped: str = ""        # "decided" | "maximum reached" | "more seeds to come" | "no results" (adaptive studies)
     adaptive: bool = False   # looked at in rounds (adaptive seeds), not once at a fixed number of seeds
     chance: Optional[float] = None                           # what a constant prediction scores
+    ran: bool = True         # some cell of it ended (DatasetResults.ran): False, nothing to say of it but that
     at_chance: list[str] = field(default_factory=list)       # arms whose mean is that within a margin, or worse
     one_seed: list[str] = field(default_factory=list)        # of at_chance: judged on their one finished seed
     # of at_chance: arm -> (its finished seeds, the most any arm finished), where it finished fewer:
@@ -383,7 +384,7 @@ def rope_of(d: DatasetResults, seeds: Optional[set[int]] = None) -> float:
 
 def _empty(d: DatasetResults, rope_seeds: Optional[set[int]] = None) -> DatasetVerdicts:
     m = metric_for(d.task, d.metric)
-    v = DatasetVerdicts(d.label, d.task, rope_of(d, rope_seeds), m.name, chance=d.chance, n_test=d.n_test,
+    v = DatasetVerdicts(d.label, d.task, rope_of(d, rope_seeds), m.name, chance=d.chance, n_test=d.n_test, ran=d.ran,
                         test_class_rows=d.test_class_rows, class_weighted=d.class_weighted,
                         leaky_columns=list(d.leaky_columns), seeds_added_after=list(d.seeds_added_after),
                         far_targets=list(d.far_targets), far_in=d.far_in,

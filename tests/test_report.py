@@ -957,6 +957,30 @@ def test_training_set_sizes_count_once_across_datasets(workdir, env):
     assert "One dataset at 2 training-set sizes, which are not independent datasets" in across
 
 
+def test_a_dataset_not_run_yet_is_said_so_not_guessed_a_classification(workdir, env):
+    """A study run with --datasets so far: the report's section of a dataset no run of which ended
+    was a classification under test accuracy with a ROPE in points (synthetic_linear is a
+    regression) and a table of dashes; the console said "no comparison with none"."""
+    write_study(workdir / "s.yaml", tiny_study_dict(name="partly", arms=["none", "l2"]))
+    proc = run_cli(["ablation", "--study", "s.yaml", "--datasets", "digits", "--no-report"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_cli(["report", "--study", "s.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "synthetic_linear: not run yet (no run of this configuration ended)" in proc.stdout.splitlines()
+    assert "no comparison with none" not in proc.stdout and "synthetic_linear: missing results" not in proc.stderr
+    html = (workdir / "reports/partly/report.html").read_text()
+    summary = html[html.index('id="summary"'):html.index('id="datasets"')]
+    row = summary[summary.index("<td class=\"l\">synthetic_linear</td>"):]
+    assert re.match(r'<td class="l">synthetic_linear</td><td class="l">not run yet[^<]*</td><td>–</td>',
+                    row), row[:300]
+    section = html[html.index('<section class="dataset" id="dataset-2">'):]
+    section = section[:section.index("</section>")]
+    assert "synthetic_linear <span class=\"muted\">(not run yet)</span>" in section
+    assert "classification" not in section and "<table" not in section and "Missing results" not in section
+    digits = html[html.index('<section class="dataset" id="dataset-1">'):html.index('id="dataset-2"')]
+    assert "(classification, primary metric: test accuracy" in digits and "<table" in digits
+
+
 def test_other_test_metrics_are_written_as_the_table_writes_values():
     """digits' "other test metrics" read "macro F1 0.946" beside "balanced accuracy 0.9469" and
     "log loss 0.09745" beside "0.1052" (4 significant digits, trailing zeros dropped); the table's

@@ -1288,9 +1288,11 @@ def test_a_path_point_with_nones_test_values_says_it_compares_none_with_itself(t
     table = summary.format_summary(load_study(tmp_path / "s.yaml"), [d, unrun]).splitlines()
     assert not any(line.startswith("synthetic_linear ") for line in table) and not any("nan" in line for line in table)
     assert "not run yet: synthetic_linear (no run of this configuration ended)" in table
+    assert "synthetic_linear: not run yet (no run of this configuration ended)" in table   # its verdict line
     diverged = dataclasses.replace(unrun, ran=True)   # it ran, every cell diverged: its rows and notes stay
     table = summary.format_summary(load_study(tmp_path / "s.yaml"), [d, diverged]).splitlines()
     assert any(line.startswith("synthetic_linear ") for line in table) and not any("not run yet" in line for line in table)
+    assert any(line.startswith("synthetic_linear: no comparison with none") for line in table)
 
 
 def test_what_the_review_of_paths_and_pairs_found():

@@ -201,7 +201,7 @@ def _seeds_header(study, datasets: list[dict]) -> str:
 def _summary_row(d: dict) -> dict:
     v = d["verdicts"]
     return {"label": d["label"], "metric": d["metric"], "answer": d["headline"], "rope": d["rope"],
-            "rope_text": ("–" if math.isnan(d["rope"]) else
+            "rope_text": ("–" if math.isnan(d["rope"]) or not v.ran else   # not run: its metric is a guess
                           metric_numbers.rope_text(d["rope"], v.metric) + (f" of {d['metric']}" if METRICS[v.metric].share else "")),
             "warnings": verdict_warnings.warnings(d["verdicts"]), "notes": d["notes"],
             # what reading the table warned about, in full in the dataset's section: here its gist and a link there

@@ -18,12 +18,25 @@ from .verdicts import AT_CHANCE, DatasetResults, DatasetVerdicts
 from .words import and_list, counted, named, plural
 
 
+# In short's sentence on the datasets of each group (in_short), written once for them all
+GROUP_WORDS = (("settled", "no regularizer made a difference that matters (beyond the study's ROPE)"),
+               ("unsettled", "no regularizer has helped yet"),
+               ("too few", "there are too few seeds to compare the arms (at least 2; 6 or more let the "
+                           "Wilcoxon test check the t-test)"),
+               ("nothing learned", "the models learned little or nothing, so there is no answer about "
+                                   "regularization there"),
+               ("misfit", "every arm did worse than always predicting the training median under MAE, "
+                          "so there is no answer about regularization there in that metric (see the warning)"),
+               ("perfect", "every arm was perfect on every seed, so nothing tells them apart (a feature may "
+                           "give the target away)"))
+
+
 def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]]) -> list[str]:
     """The study's answer for a reader who is not a statistician, a few sentences: where a
     regularizer helped (and by how much, none's mean test value to the arm's), where one made
     things worse, where nothing mattered, what is still undecided and where the models learned
     too little to say. `means`: {dataset: {arm: mean test value over seeds}}."""
-    out, counts = [], Counter()   # the open comparisons: "undecided", "out of reach", "untested", "at max"
+    out, caveats, counts = [], [], Counter()   # the open comparisons: "undecided", "out of reach", "untested", "at max"
     groups: dict[str, list[str]] = {"settled": [], "unsettled": [], "too few": [],
                                     "nothing learned": [], "misfit": [], "perfect": []}
     for v in decided:
@@ -64,20 +77,13 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             out.append(f"On {v.label}, {settled}" + ("." if hurt else "; no other regularizer has helped yet."))
         elif not v.winners and not hurt and not _leaning(v, "better"):   # all settled, none mattered; or some open
             out += _none_mattered(v, open_here, groups)
+        # after the sentence it qualifies: a dataset in a group gets that sentence at the end
+        (caveats if any(v.label in g for g in groups.values()) else out).extend(_chosen_among_equals(v))
         out += _modes(v, mine.get(arms.BASELINE, math.nan))
-    for key, words in (("settled", "no regularizer made a difference that matters (beyond the study's ROPE)"),
-                       ("unsettled", "no regularizer has helped yet"),
-                       ("too few", "there are too few seeds to compare the arms (at least 2; 6 or more let the "
-                                   "Wilcoxon test check the t-test)"),
-                       ("nothing learned", "the models learned little or nothing, so there is no answer about "
-                                           "regularization there"),
-                       ("misfit", "every arm did worse than always predicting the training median under MAE, "
-                                  "so there is no answer about regularization there in that metric (see the warning)"),
-                       ("perfect", "every arm was perfect on every seed, so nothing tells them apart (a feature may "
-                                   "give the target away)")):
+    for key, words in GROUP_WORDS:
         if groups[key]:
             out.append(f"On {and_list(groups[key])}, {words}.")
-    return _named_once(out, [v.label for v in decided]) + _open_counts(counts)
+    return _named_once(out + caveats, [v.label for v in decided]) + _open_counts(counts)
 
 
 def _named_once(sentences: list[str], labels: list[str]) -> list[str]:
@@ -169,6 +175,21 @@ def _none_mattered(v: DatasetVerdicts, open_here: int, groups: dict[str, list[st
         return []
     others = [v.name(a) for a in v.paired if a not in inert]
     return [f"On {v.label}, {and_list(others)} made no difference that matters (beyond the study's ROPE)."] if others else []
+
+
+def _chosen_among_equals(v: DatasetVerdicts) -> list[str]:
+    """In short's caveat on arms whose strength was chosen among near-equals (path_words.
+    flat_paths_note): "L1 (l1=1e-05) made no difference that matters" read as L1's answer, when
+    a stronger point within one SE on validation was +0.8 pt; the note under the answer said so,
+    the sentence a reader skims did not. (A path over settings, l2_mode's, has _modes' sentence.)"""
+    flat = [a for a in v.paired if a in v.flat_paths and a in v.path_place]
+    if not flat:
+        return []
+    one = len(flat) == 1
+    return [f"On {v.label}, {and_list(list(map(v.name, flat)))} {'was' if one else 'were'} chosen on validation "
+            f"among {f'{v.flat_paths[flat[0]]} strengths' if one else 'strengths'} that it barely tells apart (all "
+            f"within one SE), so {'its verdict is about that strength' if one else 'their verdicts are about those strengths'}"
+            " alone: the report's path shows how the others compare with none."]
 
 
 def _inert_arms(v: DatasetVerdicts) -> list[str]:

@@ -1506,6 +1506,10 @@ def test_a_path_point_selected_among_near_equals_is_noted_under_the_answer():
     assert v.flat_paths == {"l1": 3}
     assert ("    note: L1 (l1=1e-05) was selected among 3 strengths that validation barely tells apart (all within "
             "one SE): the verdict is that strength's alone") in "\n".join(verdict_words.answer_lines(v))
+    # In short, the paragraph a reader skims, says it too ("L1 (l1=1e-05) made no difference" read as L1's answer)
+    short = " ".join(short_answer.in_short([v], short_answer.mean_values([d])))
+    assert ("L1 (l1=1e-05) was chosen on validation among 3 strengths that it barely tells apart (all within one SE), so its verdict is "
+            "about that strength alone: the report's path shows how the others compare with none.") in short, short
     # a path over l2_mode holds settings, not strengths
     # (two modes that train alike are one setting: the tie note says that, not this one)
     modes = {"l2_mode=penalty": point(0.9215, 0.9205), "l2_mode=decoupled": point(0.9210, 0.9203)}
@@ -1517,6 +1521,7 @@ def test_a_path_point_selected_among_near_equals_is_noted_under_the_answer():
     clear = {**flat, "l1=0.0003": point(0.90, 0.926, 0.001), "l1=0.001": point(0.88, 0.928, 0.001)}
     [w] = verdicts.decide_study([dataclasses.replace(d, paths={"l1": clear})])
     assert not w.flat_paths and not path_words.flat_paths_note(w)
+    assert "barely tells apart" not in " ".join(short_answer.in_short([w], short_answer.mean_values([d])))
 
 
 def test_one_interval_is_written_one_way():

@@ -14,15 +14,22 @@ def run_link(tracking_uri: str, experiment_id: str, run_id: str = "") -> str:
 def ui_command(tracking_uri: str) -> str:
     """The `mlflow ui` command that serves a local store from any directory (a relative SQLite
     path or folder would open a new, empty store elsewhere), with one worker (see `make ui`)."""
-    import os
-
-    if tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
-        tracking_uri = "sqlite:///" + os.path.abspath(tracking_uri[len("sqlite:///"):])
-    elif "://" not in tracking_uri and not tracking_uri.startswith("file:"):   # a folder store
-        tracking_uri = os.path.abspath(tracking_uri)
+    tracking_uri = absolute_store_uri(tracking_uri)
     port = local_port(ui_base(tracking_uri))   # `make ui PORT=5001` sets PIPELINE_UI_URL to match
     return f"mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1" + \
         (f" --port {port}" if port and port != LOCAL_PORT else "") + " --workers 1"
+
+
+def absolute_store_uri(tracking_uri: str) -> str:
+    """A local store's URI with its path absolute (sqlite:///mlflow.db says nothing of where it is
+    to a report's reader, nor to a shell in another directory); any other URI as it is."""
+    import os
+
+    if tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
+        return "sqlite:///" + os.path.abspath(tracking_uri[len("sqlite:///"):])
+    if "://" not in tracking_uri and not tracking_uri.startswith("file:"):   # a folder store
+        return os.path.abspath(tracking_uri)
+    return tracking_uri
 
 
 def local_port(base: str) -> int:

@@ -35,7 +35,7 @@ def built(tmp_path_factory):
     return work, env, proc
 
 
-def test_the_reports_ui_links_say_what_they_open_and_how_to_serve_them(built):
+def test_the_reports_ui_links_say_what_they_open_and_how_to_serve_them(built, monkeypatch):
     """A UI audit: each arm's view link read "experiment 1" (twenty of them alike), the root run's id
     was plain text, and the page said "start it with make ui", which in a checkout without `make
     setup` builds a virtual environment first. The links now name their arm and dataset, the root
@@ -53,6 +53,16 @@ def test_the_reports_ui_links_say_what_they_open_and_how_to_serve_them(built):
     assert f'/runs/{root.info.run_id}?workflowType=machine_learning">{root.info.run_id}</a>' in html
     assert f"<code>mlflow ui --backend-store-uri sqlite:///{work / 'mlflow.db'} --host 127.0.0.1 --workers 1</code>" in html
     assert "start it with make ui" not in html
+    # provenance gave a relative store (sqlite:///mlflow.db, as `make ablation` names it) as it was typed:
+    # a reader of the shared report could not tell where the store is
+    assert f'<th class="l">tracking URI</th><td class="l">sqlite:///{work / "mlflow.db"}</td>' in html
+    from pipeline.report import collect, render
+    from pipeline.study import load_study
+    from pipeline.tracking import Tracker
+    data = collect.collect(load_study(work / "rep.yaml"), Tracker(f"sqlite:///{work / 'mlflow.db'}"))
+    monkeypatch.chdir(work)
+    data.tracking_uri = "sqlite:///mlflow.db"
+    assert render.provenance(data)["tracking_uri"] == f"sqlite:///{work / 'mlflow.db'}"
 
 
 def test_report_files_are_written_logged_and_escaped(built):

@@ -22,7 +22,7 @@ from ..references import PLAUSIBLE_GAP, reference_points
 from ..runtime import mask_credentials
 from ..task import METRICS, metric_for
 from ..tuning import ties_at_best, too_many_ties
-from ..ui_links import links_are_local, overview_link, quote_filter, run_link, trials_view, ui_base, ui_command, view_link
+from ..ui_links import absolute_store_uri, links_are_local, overview_link, quote_filter, run_link, trials_view, ui_base, ui_command, view_link
 from ..words import and_list, counted
 from .collect import ReportData, interim_note, outside_note
 from .figures import FIGURES, size_groups
@@ -69,7 +69,7 @@ def provenance(data: ReportData, building: Optional[str] = None) -> dict:
         "first_run": _utc(df["start"].min()) if len(df) else "-",
         "last_run": _utc(df["end"].max()) if len(df) else "-",
         "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "tracking_uri": mask_credentials(data.tracking_uri),
+        "tracking_uri": mask_credentials(absolute_store_uri(data.tracking_uri)),   # read elsewhere: where it is
         "ui_base": ui_base(data.tracking_uri), "links_local": links_are_local(data.tracking_uri),
         # what serves them, as the console prints it (`make ui` alone would build a venv where setup did not run)
         "ui_command": mask_credentials(ui_command(data.tracking_uri)),

@@ -190,6 +190,7 @@ def curves_figure(ctx: FigureContext, d: dict):
             ax.fill_between(x, np.maximum(low, lowest) if log else np.maximum(low, 0.0), high, alpha=0.2, color=color)
         if log:
             ax.set_yscale("log")
+            plain_log_labels(ax.yaxis)
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(LOSS_NAMES.get(d.get("task"), "loss") + ", mean and 95% CI over seeds"
@@ -197,15 +198,33 @@ def curves_figure(ctx: FigureContext, d: dict):
     for ax in axes:   # each panel's own legend: the training panel was read without one
         if ax.get_lines():
             ax.legend(fontsize=7)
+    fig.tight_layout()   # a log panel's labels are wider: the right one's ran into the left panel
     return fig
+
+
+def plain_log_labels(axis) -> None:
+    """A log axis labelled in plain numbers (0.3, 2; 1e-05 where small), its minor ticks at 2, 3 and
+    5 too where it spans less than two decades (matplotlib wrote 2 x 10^0, and the label ran into
+    the next panel)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    def minor(v, _):
+        mantissa = v / 10 ** math.floor(math.log10(v)) if v > 0 else 0.0
+        return f"{v:g}" if any(math.isclose(mantissa, m, rel_tol=1e-6) for m in (2, 3, 5)) else ""
+
+    low, high = axis.get_view_interval()
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_formatter(FuncFormatter(minor) if low > 0 and high / low < 100 else NullFormatter())
 
 
 LOSS_NAMES = {"classification": "cross-entropy", "regression": "MSE (in training units)"}
 
 
-def spans_decades(curves: list, decades: float = 2.0) -> bool:
+def spans_decades(curves: list, decades: float = 1.0) -> bool:
     """Whether positive curves span more than `decades` powers of ten (a loss fitted to ~0 beside
-    one that is not), which only a log axis shows; never with a value at or below 0."""
+    one that is not), which only a log axis shows; never with a value at or below 0. One decade:
+    digits' validation loss falls from 2.25 to 0.22 in five epochs, and on a linear axis the 35
+    epochs after, where the arms part and overfitting shows, were a few pixels high."""
     values = np.concatenate([np.ravel(c) for c in curves]) if curves else np.array([])
     values = values[np.isfinite(values)]
     return bool(len(values)) and bool((values > 0).all()) and float(values.max() / values.min()) > 10 ** decades

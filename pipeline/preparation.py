@@ -192,8 +192,6 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
     _, given_up = grid.enqueue_missing(ostudy, cells, study.spec.max_retries, lifecycle.spent_attempt, trials)
     done = {c for c, t in grid.latest_by_cell(trials).items() if t.state == TrialState.COMPLETE}
     ensure_parent(ctx, plan, data, ostudy, owned)
-    if (seen := ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER)) and (parent := ostudy.user_attrs.get(rt.STUDY_PARENT_RUN)):
-        ctx.tracker.set_tags(parent, {rt.SEEDS_ADDED_AFTER: json.dumps(seen)})   # the report reads it there
     return len(given_up), sum(grid.full_cell(c) in done for c in cells), len(cells), reaped
 
 
@@ -271,6 +269,11 @@ def ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, owne
              **train_chance_params(data)}
     if existing and later:
         ctx.tracker.add_missing_params(existing, later)
+    # seeds added after results: the report reads it on the parents, the one open now and any an
+    # adaptive round opens later (an adaptive max raised adds its seeds in such a round)
+    added = {rt.SEEDS_ADDED_AFTER: json.dumps(seen)} if (seen := ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER)) else {}
+    if existing and added:
+        ctx.tracker.set_tags(existing, added)
     if existing and ctx.tracker.run_status(existing) == "RUNNING":
         return  # a parent is open (another enqueue or a running study): workers attach to it
     if grid.has_waiting(ostudy):
@@ -280,7 +283,7 @@ def ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, owne
         seeds_view = {rt.OPENED_BY_VIEW: f"--seeds {dict(study.overrides)['seeds']}"} if "seeds" in dict(study.overrides) else {}
         parent_id = ctx.tracker.dataset_parent(
             ctx.experiment_id, ctx.root_id, plan.label,
-            {**dataset_tags(study, plan, data), rt.OPTUNA_STUDY: ostudy.study_name, **owner, **seeds_view,
+            {**dataset_tags(study, plan, data), rt.OPTUNA_STUDY: ostudy.study_name, **owner, **seeds_view, **added,
              rt.UI_ORDER: rt.ui_order(rt.DATASET, position=plan.position)},
             params={"dataset": plan.label, "dataset_spec": plan.dataset.model_dump_json(),
                     "training": plan.training.model_dump_json(), "execution": plan.execution.model_dump_json(),

@@ -369,6 +369,28 @@ def test_an_adaptive_study_turned_into_more_fixed_seeds_is_warned_of(workdir, en
     assert parent.data.tags["seeds_added_after"] == f"[{seeds_done}]"
 
 
+def test_an_adaptive_max_raised_after_its_last_look_is_warned_of_in_the_report(workdir, env):
+    """An adaptive study at its maximum, undecided, and the max then raised: the next round opens a
+    new parent. The record of seeds added after results went onto the parent open when the study
+    was prepared (the old one), so the report and the current parent lost the optional-stopping
+    warning the console printed (a tuning/adaptive audit)."""
+    study = tiny_study_dict(name="raised", arms=["none", "l2"], seeds={"start": 2, "step": 2, "max": 2}, epochs=2,
+                            strengths={"l2": 0.05}, rope=0.0001, datasets=[{"name": "wine"}])
+    write_study(workdir / "r.yaml", study)
+    first = run_cli(["ablation", "--study", "r.yaml", "--no-report"], cwd=workdir, env=env)
+    assert first.returncode == 0 and "2 seeds: maximum reached" in first.stdout, first.stdout + first.stderr[-2000:]
+    write_study(workdir / "r.yaml", {**study, "seeds": {"start": 2, "step": 2, "max": 4}})
+    proc = run_cli(["ablation", "--study", "r.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert proc.returncode == 0 and "adding seeds up to 4" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    assert "Seeds were added after results on 2 seeds were in" in proc.stdout
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("raised").experiment_id
+    parents = client.search_runs([exp], "tags.kind = 'dataset'")
+    assert len(parents) == 2 and all(p.data.tags.get("seeds_added_after") == "[2]" for p in parents)
+    html = (workdir / "reports/raised/report.html").read_text()
+    assert "Seeds were added after results on 2 seeds were in" in html
+
+
 @pytest.mark.slow
 def test_adaptive_seeds_add_rounds_until_decided_and_resume(workdir, env):
     """seeds: {start, step, max}: a dataset whose comparisons are all decided stops; one still

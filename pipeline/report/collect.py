@@ -172,7 +172,11 @@ def _curves_and_histograms(data: ReportData, tracker: Tracker, trials: list[RunR
     for p in sorted(parents, key=lambda p: p.start_time or 0):   # the latest parent's view of its data
         data.data_params[p.tags.get(rt.DATASET_LABEL)] = p.params
         data.parent_status[p.tags.get(rt.DATASET_LABEL)] = p.status
-        data.seeds_added_after[p.tags.get(rt.DATASET_LABEL)] = json.loads(p.tags.get(rt.SEEDS_ADDED_AFTER, "[]"))
+        # the record only grows: the longest of the parents' (one opened by a version that tagged only the
+        # parent open when the seeds were added lacks it)
+        added = json.loads(p.tags.get(rt.SEEDS_ADDED_AFTER, "[]"))
+        label = p.tags.get(rt.DATASET_LABEL)
+        data.seeds_added_after[label] = max(data.seeds_added_after.get(label, []), added, key=len)
     data.parent_runs = verdict_parents(data.study, parents)   # its figures go there too, and the report's files
     for p in sorted(parents, key=lambda p: p.start_time or 0):   # on the root run above the latest of them
         if p.run_id in data.parent_runs.values():

@@ -64,6 +64,12 @@ class Outcome(Enum):
         return reason not in (cls.WORKER_DIED.reason, cls.INTERRUPTED.reason)
 
     @classmethod
+    def run_spent(cls, reason: str) -> bool:
+        """Whether an MLflow run of a tuning trial, by its fail reason tag ("" when it finished),
+        spent a trial of the budget: not one interrupted, or whose worker died (asked again)."""
+        return not any(reason == o.reason for o in cls if not o.spends_budget)
+
+    @classmethod
     def recorded(cls, outcome_name: Optional[str]) -> "Outcome":
         """The outcome a failed trial recorded (WORKER_DIED for one that recorded none)."""
         return cls[outcome_name] if outcome_name in cls.__members__ else cls.WORKER_DIED

@@ -26,7 +26,7 @@ from .dataset_record import (chance_level, chance_levels, data_line, far_targets
                              train_chance_levels, train_chance_params)
 from .enqueue_lock import exclusive
 from .identity import identity_record
-from .runtime import Stopwatch, git_commit, mask_credentials, process_alive, worker_id
+from .runtime import Interrupted, Stopwatch, StoreUnreachable, git_commit, mask_credentials, process_alive, worker_id
 from .splits import Splits
 from .study import DatasetPlan, Study
 from .task import metric_for
@@ -78,24 +78,35 @@ def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = T
     with clock("bookkeeping"), exclusive(storage, study.name):
         ctx = RunContext(study, tracker, _experiment(study, tracker), "", storage, clock)
         ctx.root_id = _root_run(ctx)
-        print(f"study {study.name}: {counted(len(study.plans), 'dataset')} x {counted(len(study.arms), 'arm')} x "
-              + (f"up to {len(study.seeds)} seeds (adaptive)" if study.adaptive else counted(len(study.seeds), 'seed'))
-              + f"; tracking {mask_credentials(tracker.uri)}, "
-              f"optuna {mask_credentials(storage)}", flush=True)
-        say_strengths(study)
-        for plan in study.plans:
-            d = data[plan.label]
-            given_up, done, cells, reaped = prepare_dataset(ctx, plan, d, owned)
-            print(f"[{plan.label}] {d.sizes_line()}; config {plan.config_hash}"
-                  + (f"; resuming: {done} of the {cells} cells were done already" if 0 < done < cells else "")
-                  # an `enqueue` as a status check takes them over: said, not a silent change of the counts
-                  + (f"; {counted(reaped, 'cell')} in training by a worker that died or is cut off "
-                     f"{plural(reaped, 'was')} taken over (enqueued again, or completed from "
-                     f"{plural(reaped, 'its')} finished {plural(reaped, 'run')})" if reaped else "")
-                  + (f"; gave up on {counted(given_up, 'failed cell')} after retries" if given_up else ""), flush=True)
-            if d.preprocessing:
-                print(f"[{plan.label}] data: {data_line(d)}", flush=True)
+        try:
+            _prepare_datasets(ctx, data, owned)
+        except BaseException as e:   # Ctrl-C while tuning: the root was left RUNNING (a rerun closed it KILLED)
+            if tracker.owns_root() and not isinstance(e, StoreUnreachable):   # that one's rerun closes it
+                tracker.end_if_running(ctx.root_id, "KILLED" if isinstance(e, (Interrupted, KeyboardInterrupt)) else "FAILED")
+            raise
     return ctx, data
+
+
+def _prepare_datasets(ctx: RunContext, data: dict, owned: bool) -> None:
+    """prepare's part after the root run: say the study, then prepare each dataset."""
+    study, tracker = ctx.study, ctx.tracker
+    print(f"study {study.name}: {counted(len(study.plans), 'dataset')} x {counted(len(study.arms), 'arm')} x "
+          + (f"up to {len(study.seeds)} seeds (adaptive)" if study.adaptive else counted(len(study.seeds), 'seed'))
+          + f"; tracking {mask_credentials(tracker.uri)}, "
+          f"optuna {mask_credentials(ctx.storage)}", flush=True)
+    say_strengths(study)
+    for plan in study.plans:
+        d = data[plan.label]
+        given_up, done, cells, reaped = prepare_dataset(ctx, plan, d, owned)
+        print(f"[{plan.label}] {d.sizes_line()}; config {plan.config_hash}"
+              + (f"; resuming: {done} of the {cells} cells were done already" if 0 < done < cells else "")
+              # an `enqueue` as a status check takes them over: said, not a silent change of the counts
+              + (f"; {counted(reaped, 'cell')} in training by a worker that died or is cut off "
+                 f"{plural(reaped, 'was')} taken over (enqueued again, or completed from "
+                 f"{plural(reaped, 'its')} finished {plural(reaped, 'run')})" if reaped else "")
+              + (f"; gave up on {counted(given_up, 'failed cell')} after retries" if given_up else ""), flush=True)
+        if d.preprocessing:
+            print(f"[{plan.label}] data: {data_line(d)}", flush=True)
 
 
 def say_strengths(study: Study) -> None:
@@ -130,7 +141,7 @@ def _root_run(ctx: RunContext) -> str:
     tracker, study = ctx.tracker, ctx.study
     for run in tracker.running(ctx.experiment_id, **{rt.STUDY: study.name}):
         worker = run.data.tags.get(rt.WORKER)
-        if run.data.tags.get(rt.KIND) in (rt.ROOT, rt.DATASET) and worker and not process_alive(worker):
+        if run.data.tags.get(rt.KIND) in (rt.ROOT, rt.DATASET, rt.TUNING) and worker and not process_alive(worker):
             tracker.end_run(run.info.run_id, "KILLED")
     seeds = study.seeds
     consecutive = seeds == list(range(seeds[0], seeds[0] + len(seeds)))

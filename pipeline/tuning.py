@@ -32,7 +32,7 @@ from . import arms, grid, lifecycle
 from . import runtree as rt
 from .lifecycle import Ending, LiveTrial, Outcome
 from .population import train_population
-from .runtime import Interrupted, Progress, worker_id
+from .runtime import Interrupted, Progress, failpoint, worker_id
 from .study import DatasetPlan
 from .task import metric_for
 from .tracking import NewRun
@@ -53,20 +53,25 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
 
     progress.update(done=spent())   # resumed ones
     parent = None
-    while True:
-        spent_now = {arm: grid.spent(o, Outcome.spends) for arm, o in ostudies.items()}
-        wanted = {arm: _round_size(spent_now[arm], tune) for arm in ostudies}
-        if all(n <= 0 for n in wanted.values()):
-            break
-        if parent is None:
-            parent = ctx.tracker.dataset_parent(ctx.experiment_id, ctx.root_id, f"{plan.label}/tuning",
-                                                {**tags, rt.WORKER: worker_id(),
-                                                 rt.UI_ORDER: rt.ui_order(rt.TUNING, position=plan.position)},
-                                                params={}, kind=rt.TUNING)
-        before = spent()
-        _tuning_round(ctx, plan, data, [(ostudies[arm], arm, n, spent_now[arm]) for arm, n in wanted.items() if n > 0],
-                      parent, tags)
-        progress.update(done=spent() - before)
+    try:
+        while True:
+            spent_now = {arm: grid.spent(o, Outcome.spends) for arm, o in ostudies.items()}
+            wanted = {arm: _round_size(spent_now[arm], tune) for arm in ostudies}
+            if all(n <= 0 for n in wanted.values()):
+                break
+            if parent is None:
+                parent = ctx.tracker.dataset_parent(ctx.experiment_id, ctx.root_id, f"{plan.label}/tuning",
+                                                    {**tags, rt.WORKER: worker_id(),
+                                                     rt.UI_ORDER: rt.ui_order(rt.TUNING, position=plan.position)},
+                                                    params={}, kind=rt.TUNING)
+            before = spent()
+            _tuning_round(ctx, plan, data, [(ostudies[arm], arm, n, spent_now[arm]) for arm, n in wanted.items() if n > 0],
+                          parent, tags)
+            progress.update(done=spent() - before)
+    except (Interrupted, KeyboardInterrupt):   # the tuning parent stayed RUNNING for good (its rerun opens another)
+        if parent is not None:
+            ctx.tracker.end_if_running(parent, "KILLED")
+        raise
     chosen = say_chosen(ostudies, tune.trials)
     progress.close()
     if parent is not None:
@@ -130,6 +135,29 @@ def tie_warning(ostudy: optuna.Study, best: float) -> str:
 TPE_STARTUP = 10
 
 
+# The median pruner compares a trial with this many complete ones (told at their round's end)
+PRUNER_STARTUP = 3
+
+
+def method_words(tune) -> str:
+    """How the tuning searched, as the report says it: "TPE, median pruning" was written of a budget
+    of 8 trials, all of them TPE's random start-up trials in one round, where the pruner had no
+    complete trial to compare with."""
+    search = (f"random search: all {tune.trials} trials per arm are TPE's random start-up trials (its model "
+              f"proposes from the {TPE_STARTUP + 1}th)" if tune.trials <= TPE_STARTUP else
+              f"TPE: its first {TPE_STARTUP} trials per arm at random, the other {tune.trials - TPE_STARTUP} proposed "
+              f"by its model, {tune.batch_size} at a time" + (" per arm" if tune.batch_size > 1 else ""))
+    one_round = tune.batch_size > 1 and tune.trials <= TPE_STARTUP
+    if not tune.prune:
+        pruning = "no pruning: tune.prune is off"
+    elif one_round or tune.trials <= PRUNER_STARTUP:
+        pruning = (f"median pruning on, though it could stop no trial: it compares a trial with {PRUNER_STARTUP} "
+                   "complete ones" + (", and every trial trained in one round" if one_round else ""))
+    else:
+        pruning = "median pruning"
+    return f"{search}; {pruning}"
+
+
 def _round_size(spent: int, tune) -> int:
     """How many trials the next round asks of an arm: what its budget has left, at most
     tune.batch_size, or while TPE is still in its random start-up, the start-up trials left
@@ -148,7 +176,7 @@ def _tuning_study(ctx, plan: DatasetPlan, arm: str, data) -> optuna.Study:
     ostudy = grid.open_study(ctx.storage, name, metric_for(data.task, data.metric).direction,
                              sampler=optuna.samplers.TPESampler(seed=tune.sampler_seed, constant_liar=True,
                                                                  n_startup_trials=TPE_STARTUP),
-                             pruner=(optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+                             pruner=(optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP, n_warmup_steps=1)
                                      if tune.prune else optuna.pruners.NopPruner()))
     ostudy.set_user_attr(rt.STUDY_EXPERIMENT, ctx.experiment_id)
     lifecycle.reap(ostudy, ctx.tracker)
@@ -235,6 +263,7 @@ def _train_round(ctx, plan: DatasetPlan, data, trials: list[LiveTrial]) -> list[
     time); their endings. A signal ends them all INTERRUPTED and is re-raised."""
     state = _Round(trials, data)
     try:
+        failpoint("train_round")   # tests/test_tuning.py: Ctrl-C while a round trains
         if plan.execution.engine == "population":
             results = _train_populations(state, data, plan.execution.population_size)
         else:

@@ -2,6 +2,7 @@
 together, pruned per trial, with every arm's budget exact, also across a crash; the chosen
 strengths depend on the study file alone, not on population_size or the engine."""
 
+import re
 from pathlib import Path
 
 import optuna
@@ -134,6 +135,73 @@ def test_a_tuning_interrupted_in_its_third_round_chooses_as_an_uninterrupted_one
 
 
 @pytest.mark.slow
+def test_ctrl_c_while_tuning_ends_every_run_and_its_trials_cost_no_budget(workdir, env):
+    """Ctrl-C in the middle of a tuning round (a tuning/adaptive audit): the root run and the
+    dataset's tuning parent stayed RUNNING (the tuning parent for good: the rerun opened another),
+    and the report's tuning table counted the stopped trials as trials and failures ("16 trials,
+    8 failed" of a budget of 8 that all finished)."""
+    import signal
+    import subprocess
+    import time
+
+    from .conftest import pipeline_command
+
+    spec = tuned_study("stopped")
+    write_study(workdir / "s.yaml", spec)
+    proc = subprocess.Popen([*pipeline_command(), "ablation", "--study", "s.yaml", "--no-report"], cwd=workdir,
+                            env={**env, "PIPELINE_FAILPOINT": "train_round:1:stop"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while Path(f"/proc/{proc.pid}/stat").read_text().split(")")[-1].split()[0] != "T":   # round one's runs are open
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("stopped").experiment_id
+
+    def status(kind: str) -> list[str]:
+        return sorted(r.info.status for r in client.search_runs([exp], f"tags.kind = '{kind}'", max_results=1000))
+
+    assert status("root") == ["KILLED"] and status("tuning") == ["KILLED"], (status("root"), status("tuning"))
+    assert "RUNNING" not in status("tuning_trial")
+    again = run_cli(["ablation", "--study", "s.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert status("root") == ["FINISHED", "KILLED"] and status("tuning") == ["FINISHED", "KILLED"]
+    trials = tuning_trials(workdir, spec)
+    html = (workdir / "reports/stopped/report.html").read_text()
+    assert ("tuned with Optuna (TPE: its first 10 trials per arm at random, the other 4 proposed by its model, 6 at "
+            "a time per arm; median pruning) on the validation set") in html
+    tuning = html[html.index("<th>tied at the best</th>"):]
+    for arm in TUNED_ARMS:
+        # round one's runs, ended KILLED "interrupted" (their trials spent nothing and were asked again)
+        stopped = len(client.search_runs([exp], f"tags.kind = 'tuning_trial' AND tags.regularizer = '{arm}' AND "
+                                                "tags.fail_reason = 'interrupted'", max_results=1000))
+        assert stopped >= 1 and len(spending(trials[arm])) == 14
+        cells = re.search(rf'<td class="l">{arms.label(arm)}</td><td>(\d+)(?:<br><span class="muted">and (\d+) '
+                          rf'stopped[^<]*</span>)?</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>', tuning)
+        assert cells, tuning[:2000]
+        assert [int(x) for x in cells.groups()] == [14, stopped, 14 - int(cells.group(4)), int(cells.group(4)), 0]
+
+
+def test_the_report_says_how_the_tuning_searched_at_its_budget():
+    """"TPE, median pruning" was written of 8 trials an arm: all TPE's random start-up trials, in one
+    round, with no complete trial for the pruner to compare with (a tuning/adaptive audit)."""
+    from pipeline.study_schema import Tune
+    from pipeline.tuning import method_words
+
+    assert method_words(Tune(trials=8)) == (
+        "random search: all 8 trials per arm are TPE's random start-up trials (its model proposes from the 11th); "
+        "median pruning on, though it could stop no trial: it compares a trial with 3 complete ones, and every "
+        "trial trained in one round")
+    assert method_words(Tune(trials=20)) == ("TPE: its first 10 trials per arm at random, the other 10 proposed by "
+                                             "its model, 4 at a time per arm; median pruning")
+    assert method_words(Tune(trials=8, batch=1, prune=False)).endswith("; no pruning: tune.prune is off")
+    assert method_words(Tune(trials=8, batch=1)).endswith("; median pruning")   # one at a time: it sees the earlier ones
+
+
 def test_tuning_prunes_on_the_chosen_metric(workdir, env):
     """metric: log_loss (lower is better, unlike the default accuracy): what each tuning trial
     reports to the pruner per epoch is its run's val_log_loss series, and the study minimizes."""

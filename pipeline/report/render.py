@@ -18,10 +18,11 @@ import pandas as pd
 from .. import arms, metric_numbers, path_points, stats, verdict_words
 from ..datasets import normalization
 from .. import runtree as rt
+from ..lifecycle import Outcome
 from ..references import PLAUSIBLE_GAP, reference_points
 from ..runtime import mask_credentials
 from ..task import METRICS, metric_for
-from ..tuning import ties_at_best, too_many_ties
+from ..tuning import method_words, ties_at_best, too_many_ties
 from ..ui_links import absolute_store_uri, links_are_local, overview_link, quote_filter, run_link, trials_view, ui_base, ui_command, view_link
 from ..words import and_list, counted
 from .collect import ReportData, interim_note, outside_note
@@ -181,7 +182,8 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
     sized = [g for g in size_groups(data.study)
              if any((f.name, g) in drawn for f in FIGURES if f.scope == "size-group")]
     return env.get_template("report.html.j2").render(
-        tuning=_tuning_rows(data), references=reference_points(
+        tuning=_tuning_rows(data), tuning_method=method_words(data.study.spec.tune) if data.study.spec.tune else "",
+        references=reference_points(
             data.study.plans, analysis, n_train, {p.label: normalization(p.dataset) for p in data.study.plans}),
         plausible_gap=PLAUSIBLE_GAP, figures=FIGURES, drawn=drawn, size_groups=sized,
         study=data.study, a=analysis, prov=prov, failed=failed, retries=retries, trials=trials, groups=trial_groups(data),
@@ -261,9 +263,13 @@ def _tuning_rows(data: ReportData) -> list[dict]:
         groups = data.tuning.groupby(["dataset", "arm"], sort=False)
         for (label, arm), t in sorted(groups, key=lambda g: (labels.index(g[0][0]) if g[0][0] in labels else len(labels),
                                                              order.index(g[0][1]) if g[0][1] in order else len(order))):
+            # the budget's trials; those stopped (Ctrl-C, a dead worker) spent none and were asked again:
+            # counted as failed they made "16 trials, 8 failed" of a budget of 8 that all finished
+            spent = t["reason"].fillna("").map(Outcome.run_spent)
+            stopped, t = int((~spent).sum()), t[spent]
             done = t.loc[t["status"] == "FINISHED", "objective"].dropna()
             rows.append({"dataset": label, "arm": arms.label(arm), "trials": len(t), "complete": len(done),
-                         "pruned": int((t["reason"] == "pruned").sum()),
+                         "pruned": int((t["reason"] == "pruned").sum()), "stopped": stopped,
                          "failed": int(((t["status"] != "FINISHED") & (t["reason"] != "pruned")).sum()),
                          "tied": ties_at_best(done.tolist(), _higher_is_better(data, label)),
                          # per-layer dropout "0.297/0.452", as strengths_text writes it elsewhere (MLflow: "0.297,0.452")

@@ -269,3 +269,13 @@ def postgres():
     """A throwaway PostgreSQL server's URL (add /optuna or /mlflow for a database)."""
     with postgres_server() as pg:
         yield pg.url
+
+
+def stopped_itself(proc, timeout: float = 120) -> None:
+    """Until `proc` stopped itself (a PIPELINE_FAILPOINT name:n:stop)."""
+    import time
+
+    deadline = time.time() + timeout
+    while Path(f"/proc/{proc.pid}/stat").read_text().split(")")[-1].split()[0] != "T":
+        assert proc.poll() is None and time.time() < deadline, f"it did not stop itself (exit {proc.returncode})"
+        time.sleep(0.05)

@@ -33,7 +33,7 @@ from pipeline.runtime import EXIT_UNREACHABLE
 from pipeline.runtree import TRIAL_TRAINING
 from pipeline.study import load_study
 
-from .conftest import MlflowServer, pipeline_command, postgres_server, tiny_study_dict, write_study
+from .conftest import MlflowServer, pipeline_command, postgres_server, stopped_itself, tiny_study_dict, write_study
 
 pytestmark = pytest.mark.slow
 
@@ -359,14 +359,6 @@ def test_workers_ride_out_a_restart(store, stores, workdir, env):
 
 
 # --- a store down for longer than the limit ----------------------------------------------------------
-
-def stopped_itself(proc: subprocess.Popen, timeout: float = 120) -> None:
-    """Until `proc` stopped itself (a PIPELINE_FAILPOINT name:n:stop)."""
-    deadline = time.time() + timeout
-    while Path(f"/proc/{proc.pid}/stat").read_text().split(")")[-1].split()[0] != "T":
-        assert proc.poll() is None and time.time() < deadline, f"it did not stop itself (exit {proc.returncode})"
-        time.sleep(0.05)
-
 
 @pytest.mark.parametrize("store,command,moment", [("postgres", "worker", "training"), ("mlflow", "ablation", "training"),
                                                   ("optuna", "worker", "training"), ("optuna", "worker", "marking")])

@@ -26,7 +26,7 @@ from pipeline.runtree import STUDY_PARENT_RUN
 from pipeline.study import load_study
 
 from .conftest import _pg_bin as conftest_pg_bin
-from .conftest import ROOT, a_worker_in_process, mlflow_serving, pipeline_command, run_cli, tiny_study_dict, write_study
+from .conftest import ROOT, a_worker_in_process, mlflow_serving, pipeline_command, run_cli, stopped_itself, tiny_study_dict, write_study
 
 pytestmark = pytest.mark.slow
 
@@ -354,10 +354,7 @@ def test_ctrl_c_after_training_says_that_nothing_was_left_training(workdir, env)
     without training again."""
     write_study(workdir / "tiny.yaml", tiny_study_dict(datasets=[{"name": "digits", "train_size": 120}]))
     proc = start(["ablation", "--study", "tiny.yaml", "--no-report"], workdir, {**env, "PIPELINE_FAILPOINT": "answering:1:stop"})
-    deadline = time.time() + 240
-    while Path(f"/proc/{proc.pid}/stat").read_text().split(")")[-1].split()[0] != "T":   # training has ended
-        assert proc.poll() is None and time.time() < deadline, proc.communicate()
-        time.sleep(0.1)
+    stopped_itself(proc, timeout=240)   # training has ended
     proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=120)

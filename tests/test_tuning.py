@@ -142,19 +142,15 @@ def test_ctrl_c_while_tuning_ends_every_run_and_its_trials_cost_no_budget(workdi
     8 failed" of a budget of 8 that all finished)."""
     import signal
     import subprocess
-    import time
 
-    from .conftest import pipeline_command
+    from .conftest import pipeline_command, stopped_itself
 
     spec = tuned_study("stopped")
     write_study(workdir / "s.yaml", spec)
     proc = subprocess.Popen([*pipeline_command(), "ablation", "--study", "s.yaml", "--no-report"], cwd=workdir,
                             env={**env, "PIPELINE_FAILPOINT": "train_round:1:stop"},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 240
-    while Path(f"/proc/{proc.pid}/stat").read_text().split(")")[-1].split()[0] != "T":   # round one's runs are open
-        assert proc.poll() is None and time.time() < deadline, proc.communicate()
-        time.sleep(0.1)
+    stopped_itself(proc, timeout=240)   # round one's runs are open
     proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=120)

@@ -180,6 +180,13 @@ def test_ctrl_c_while_tuning_ends_every_run_and_its_trials_cost_no_budget(workdi
                           rf'stopped[^<]*</span>)?</td><td>(\d+)</td><td>(\d+)</td><td>(\d+)</td>', tuning)
         assert cells, tuning[:2000]
         assert [int(x) for x in cells.groups()] == [14, stopped, 14 - int(cells.group(4)), int(cells.group(4)), 0]
+        # the best validation value in tuning (picked as the best) beside the grid's seeds' mean at the chosen strengths
+        best = max(t.value for t in trials[arm] if t.state == TrialState.COMPLETE)
+        grid_val = [r.data.metrics["final_val_metric"] for r in client.search_runs(
+            [exp], f"tags.kind = 'trial' AND tags.regularizer = '{arm}'")]
+        row = tuning[tuning.index(f'<td class="l">{arms.label(arm)}</td>'):]
+        assert re.search(r'<td class="nw">(\d\.\d{4}) → (\d\.\d{4})</td></tr>', row[:row.index("</tr>") + 5]).groups() == (
+            f"{best:.4f}", f"{sum(grid_val) / len(grid_val):.4f}")
 
 
 def test_the_report_says_how_the_tuning_searched_at_its_budget():

@@ -268,10 +268,15 @@ def _tuning_rows(data: ReportData) -> list[dict]:
             spent = t["reason"].fillna("").map(Outcome.run_spent)
             stopped, t = int((~spent).sum()), t[spent]
             done = t.loc[t["status"] == "FINISHED", "objective"].dropna()
+            hib = _higher_is_better(data, label)
+            grid = data.runs[(data.runs["dataset"] == label) & (data.runs["arm"] == arm) & (data.runs["status"] == "FINISHED")]
             rows.append({"dataset": label, "arm": arms.label(arm), "trials": len(t), "complete": len(done),
+                         # the best of the trials, picked for being best, against the grid's seeds afresh
+                         "tuned_val": (done.max() if hib else done.min()) if len(done) else math.nan,
+                         "grid_val": float(grid["final_val_metric"].mean()) if len(grid) else math.nan,
                          "pruned": int((t["reason"] == "pruned").sum()), "stopped": stopped,
                          "failed": int(((t["status"] != "FINISHED") & (t["reason"] != "pruned")).sum()),
-                         "tied": ties_at_best(done.tolist(), _higher_is_better(data, label)),
+                         "tied": ties_at_best(done.tolist(), hib),
                          # per-layer dropout "0.297/0.452", as strengths_text writes it elsewhere (MLflow: "0.297,0.452")
                          "chosen": {k: re.sub(r"\d+\.\d+(?:e-?\d+)?", lambda m: f"{float(m.group()):.3g}", str(v)).replace(",", "/")
                                     for k, v in data.chosen.get((label, arm), {}).items()}})

@@ -927,7 +927,8 @@ def test_the_tuning_table_names_only_the_strengths_each_arm_tuned(tuned):
     "dropout=0.297,0.452; l1=0; l2=0" as if it had tuned L1 and L2 to nothing (and per-layer p
     with a comma, where the arms table writes "0.297/0.452")."""
     tuned, _ = tuned
-    rows = {m[0]: m[1] for m in re.findall(r'<td class="l">(dropout|L1)</td>.*?<td class="l">([^<]*)</td></tr>', tuned, re.S)}
+    rows = {m[0]: m[1] for m in re.findall(r'<td class="l">(dropout|L1)</td>.*?<td class="l">([^<]*)</td><td class="nw">[^<]*</td></tr>',
+                                            tuned, re.S)}
     assert set(rows) == {"dropout", "L1"}, tuned
     assert rows["dropout"].startswith("dropout=") and "l1=" not in rows["dropout"] and "l2=" not in rows["dropout"]
     # one p per hidden layer, written as the arms table writes it ("0.297/0.452"; MLflow's param has a comma)

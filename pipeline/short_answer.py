@@ -336,7 +336,10 @@ def _change(v: DatasetVerdicts, means: dict[str, float], arm: str) -> str:
     p = v.paired.get(arm)
     if p is not None and p.n and math.isfinite(p.baseline_mean):
         sign = 1.0 if METRICS[v.metric].higher_is_better else -1.0
-        return _change_between(v.metric, p.baseline_mean, p.baseline_mean + sign * p.mean_diff)
+        # adaptive seeds: an arm decided at an earlier look than the study's last is told over that
+        # look's seeds, which the tables' means (over every seed run) do not show
+        over = f" (means over the {p.n} seeds of its verdict)" if v.adaptive and p.n < v.seeds_used else ""
+        return _change_between(v.metric, p.baseline_mean, p.baseline_mean + sign * p.mean_diff) + over
     return _change_between(v.metric, means.get(arms.BASELINE, math.nan), means.get(arm, math.nan))
 
 

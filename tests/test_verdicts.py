@@ -258,6 +258,25 @@ def test_an_adaptive_dataset_without_readable_runs_is_not_called_decided():
     assert (g.paired["dropout"].n, g.paired["dropout"].verdict, g.looks) == (3, "better", 2)
 
 
+def test_in_short_says_when_an_arm_was_decided_on_fewer_seeds_than_the_tables_show():
+    """Adaptive seeds: dropout decided at the first look (3 seeds), L2 undecided to the last (6).
+    In short's "72.5% -> 75.1%" were dropout's means at its look, beside a table over every seed
+    (72.2% -> 75.0% on 25 seeds in a tuning/adaptive audit), and nothing said which."""
+    rng = np.random.default_rng(1)
+    none = {s: 0.80 + 0.02 * rng.standard_normal() for s in range(6)}
+    dropout = {s: x + 0.10 + 0.002 * rng.standard_normal() for s, x in none.items()}
+    l2 = {s: x + 0.01 + 0.03 * rng.standard_normal() for s, x in none.items()}
+    d = verdicts.DatasetResults("pima", "classification", {"none": none, "dropout": dropout, "l2": l2})
+    [v] = verdicts.decide_study([d], list(range(6)), [3, 6])
+    assert (v.seeds_used, v.paired["dropout"].n, v.paired["dropout"].verdict, v.paired["l2"].n) == (6, 3, "better", 6)
+    short = short_answer.in_short([v], short_answer.mean_values([d]))
+    first3 = [np.mean([none[s] for s in range(3)]), np.mean([dropout[s] for s in range(3)])]
+    assert short[0] == (f"On pima, dropout helped: test accuracy {100 * first3[0]:.1f}% → {100 * first3[1]:.1f}% "
+                        "(means over the 3 seeds of its verdict)."), short
+    [fixed] = verdicts.decide_study([d], list(range(6)))   # fixed seeds: every verdict on all of them, nothing to say
+    assert "seeds of its verdict" not in " ".join(short_answer.in_short([fixed], short_answer.mean_values([d])))
+
+
 def test_an_adaptive_share_rope_is_fixed_at_the_first_look():
     """A ROPE of "10%" of none's MSE took none's mean over every seed run, so a look at 3 seeds was
     judged with a margin from the 9 that ran after it (a QA audit: +-0.0512 from 9 seeds where the

@@ -216,14 +216,18 @@ def _conclude(tracker: Tracker, e: Ending, check: bool) -> bool:
     return False
 
 
-def interrupted_line(training: int, ahead: int = 0, who: str = "") -> None:
+def interrupted_line(training: int, ahead: int = 0, who: str = "", tuning: bool = False) -> None:
     """One console line for the cells a signal stopped (not one per cell: a population popped
     ahead has not even started): they are trained again on the next run, or by another worker.
-    `who` (" worker 2") names the worker where several share the console."""
-    parts = [f"{counted(training, 'cell')} stopped in training"] * bool(training) + \
-            [f"{counted(ahead, 'cell')} popped ahead, not started"] * bool(ahead)
+    `who` (" worker 2") names the worker where several share the console. `tuning`: a tuning
+    round's trials (they spend none of the budget and are asked again), not grid cells."""
+    what = "tuning trial" if tuning else "cell"
+    parts = [f"{counted(training, what)} stopped in training"] * bool(training) + \
+            [f"{counted(ahead, what)} popped ahead, not started"] * bool(ahead)
+    again = ("asked again on the next run (they spend none of the budget)" if tuning
+             else "trained again on the next run (or by another worker)")
     if parts:
-        print(f"  {who.strip() + ' ' if who else ''}interrupted: {' and '.join(parts)}; trained again on the next run (or by another worker)", flush=True)
+        print(f"  {who.strip() + ' ' if who else ''}interrupted: {' and '.join(parts)}; {again}", flush=True)
 
 
 def reap(ostudy: optuna.Study, tracker: Tracker) -> int:

@@ -389,6 +389,12 @@ def _settings_that_do_nothing(spec: StudyFile, settings: list, source: str) -> l
         if idle:
             notes.append(f"{source}: tune.{' and tune.'.join(idle)} set, but no arm in 'arms' has "
                          f"{' or '.join(idle)}: not used")
+        # a strength written beside tune: was silently replaced by the tuned one
+        hand = [f"strengths.{k}" for k in ("dropout", "l1", "l2", "dropout_l2")
+                if any(k in t.strengths.model_fields_set for t, _, _ in settings) and (k in used or k in spec.arms)]
+        if hand:
+            notes.append(f"{source}: {' and '.join(hand)} set, but tune chooses the strengths of every arm: "
+                         f"{'it is' if len(hand) == 1 else 'they are'} not used")
     return list(dict.fromkeys(notes))
 
 

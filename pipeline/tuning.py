@@ -94,11 +94,19 @@ def say_chosen(ostudies: dict[str, optuna.Study], trials: int, when: str = "") -
         best = grid.best_params(ostudy)
         if best is not None:
             chosen[arm] = best[0]
-            shown = {k: float(f"{v:.3g}") for k, v in best[0].items()}
-            print(f"  tuned {arms.label(arm):<11} {shown} val={best[1]:.4f} ({trials} trials{when})", flush=True)
+            print(f"  tuned {arms.label(arm):<11} {chosen_text(best[0])} val={best[1]:.4f} ({trials} trials{when})", flush=True)
             if warning := tie_warning(ostudy, best[1]):
                 print(f"  warning: {arms.label(arm)}: {warning}", flush=True)
     return chosen
+
+
+def chosen_text(params: dict) -> str:
+    """Optuna's params of a tuning trial as the report writes them: "dropout=0.681/0.254; l2=0.0811"
+    (the console printed {'dropout_0': 0.681, 'dropout_1': 0.254, 'l2': 0.0811})."""
+    merged: dict[str, list[str]] = {}
+    for key, value in params.items():
+        merged.setdefault(key.split("_")[0] if key.startswith("dropout_") else key, []).append(f"{value:.3g}")
+    return "; ".join(f"{k}={'/'.join(v)}" for k, v in merged.items())
 
 
 def tied_at_best(values, best: float) -> int:
@@ -270,7 +278,7 @@ def _train_round(ctx, plan: DatasetPlan, data, trials: list[LiveTrial]) -> list[
             results = _train_references(state, data)
     except Interrupted:
         lifecycle.end(ctx.tracker, [Ending(t, Outcome.INTERRUPTED, history=h) for t, h in zip(trials, state.histories)])
-        lifecycle.interrupted_line(len(trials))
+        lifecycle.interrupted_line(len(trials), tuning=True)
         raise
     return [state.ending(i, r) for i, r in enumerate(results)]
 

@@ -621,7 +621,13 @@ def test_an_option_of_another_kind_of_dataset_is_noted(tmp_path):
 def test_settings_that_change_nothing_are_noted_even_in_tuning(tmp_path):
     tuned = {**tiny_study_dict(), "arms": ["none", "l2"], "tune": {"trials": 2, "seeds": [100], "l1": [1e-5, 1e-3]}}
     assert load_study(write_study(tmp_path / "t.yaml", tuned)).notes == (
-        f"{tmp_path / 't.yaml'}: tune.l1 set, but no arm in 'arms' has l1: not used",)
+        f"{tmp_path / 't.yaml'}: tune.l1 set, but no arm in 'arms' has l1: not used",
+        # a strength written beside tune was replaced by the tuned one without a word (a tuning audit);
+        # the file's dropout and l1 belong to no arm here: not its concern
+        f"{tmp_path / 't.yaml'}: strengths.l2 set, but tune chooses the strengths of every arm: it is not used")
+    untouched = {k: v for k, v in tuned.items() if k != "strengths"}
+    untouched["tune"] = {"trials": 2, "seeds": [100]}
+    assert load_study(write_study(tmp_path / "u.yaml", untouched)).notes == ()
 
 
 def test_settings_that_change_nothing_are_noted():

@@ -18,6 +18,7 @@ from pipeline.study import DatasetSpec, load_study
 from pipeline.train import train
 from pipeline.storage import get_storage
 from pipeline.trainer_common import TrialConfig
+from pipeline.tuning import chosen_text
 
 from .conftest import run_cli, tiny_study_dict, write_study
 
@@ -107,7 +108,8 @@ def test_batched_tuning_spends_each_budget_exactly_and_resumes_after_a_crash(wor
     lines = [line for line in proc.stdout.splitlines() if "chosen earlier" in line]
     assert len(lines) == len(after), proc.stdout[-3000:]
     for arm, params in chosen(workdir).items():
-        assert any(arms.label(arm) in line and all(k in line for k in params) for line in lines), (arm, lines)
+        # as the report writes them ("dropout=0.681/0.254", not {'dropout_0': 0.681, 'dropout_1': 0.254})
+        assert any(arms.label(arm) in line and f" {chosen_text(params)} val=" in line for line in lines), (arm, lines)
     assert {a: [(t.number, t.state) for t in ts] for a, ts in tuning_trials(workdir, spec).items()} == \
         {a: [(t.number, t.state) for t in ts] for a, ts in after.items()}   # nothing asked
 
@@ -153,8 +155,11 @@ def test_ctrl_c_while_tuning_ends_every_run_and_its_trials_cost_no_budget(workdi
     stopped_itself(proc, timeout=240)   # round one's runs are open
     proc.send_signal(signal.SIGINT)
     proc.send_signal(signal.SIGCONT)
-    _, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
+    assert ("interrupted: 20 tuning trials stopped in training; asked again on the next run (they spend none of the "
+            "budget)") in out, out[-2000:]   # not "20 cells": the grid's
+    assert chosen_text({"dropout_0": 0.68123, "dropout_1": 0.254, "l2": 0.0811}) == "dropout=0.681/0.254; l2=0.0811"
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     exp = client.get_experiment_by_name("stopped").experiment_id
 

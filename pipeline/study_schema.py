@@ -472,9 +472,13 @@ class StudyFile(_Strict):
         if self.tune is not None:
             grid = set(seed_list(self.seeds))
             shared = sorted(grid & set(self.tune.seeds))
-            if shared:
-                raise ValueError(f"tune.seeds {shared} are also grid seeds; the grid must be evaluated on "
-                                 "seeds not used in tuning")
+            if shared:   # the grid's seeds said as they were given (--seeds 1001 is a count: seeds 0 to 1000)
+                given = (f"a count, seeds 0 to {len(grid) - 1}" if isinstance(self.seeds, int) else
+                         f"adaptive, up to seeds 0 to {len(grid) - 1}" if isinstance(self.seeds, AdaptiveSeeds) else
+                         "those listed")
+                raise ValueError(f"tune.seeds {shared} are also grid seeds (the grid's seeds: {given}); the grid must "
+                                 f"be evaluated on seeds not used in tuning: tune.seeds "
+                                 f"{[max(grid) + 1000 + i for i in range(len(self.tune.seeds))]} would do")
         return self
 
     @field_validator("arms", mode="before")

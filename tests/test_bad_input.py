@@ -13,6 +13,7 @@ import yaml
 from mlflow import MlflowClient
 
 from pipeline.cli import main
+from pipeline.errors import UsageError
 from pipeline.study import load_study
 
 from .conftest import run_cli, tiny_study_dict, write_study
@@ -565,7 +566,6 @@ def test_shipped_study_files_are_valid():
     """Every study file in studies/ loads without a note; one of this workspace's shared data
     (studies/pima.yaml reads ../shared/data, outside the repository) only where that data is, as in
     a clone beside it: elsewhere (a clone in /tmp) it is refused for that file alone."""
-    from pipeline.errors import UsageError
 
     for path in sorted(Path(__file__).resolve().parents[1].glob("studies/*.yaml")):
         try:
@@ -616,6 +616,19 @@ def test_an_option_of_another_kind_of_dataset_is_noted(tmp_path):
     assert load_study(path).notes == (f"{path} (dataset wine): option 'root' is read by the fashion_mnist and mnist "
                                       "datasets only: it changes nothing for wine (it is part of the study's identity; "
                                       "leave it out of new studies)",)
+
+
+def test_tuning_seeds_among_the_grids_say_what_the_grid_runs(tmp_path):
+    """`--seeds 1001` is a count (seeds 0 to 1000), so tune.seeds [1000] clashed, and the error
+    said only "are also grid seeds", blaming the file for what the flag did (a tuning audit)."""
+    path = write_study(tmp_path / "t.yaml", {**tiny_study_dict(), "arms": ["none", "l2"],
+                                              "tune": {"trials": 2, "seeds": [1000, 1001]}})
+    with pytest.raises(UsageError) as e:
+        load_study(path, seeds="1001")
+    assert str(e.value) == (f"{path}: tune.seeds [1000] are also grid seeds (the grid's seeds: a count, seeds 0 to "
+                            "1000); the grid must be evaluated on seeds not used in tuning: tune.seeds [2000, 2001] would do")
+    with pytest.raises(UsageError, match=r"tune.seeds \[1001\] are also grid seeds \(the grid's seeds: those listed\)"):
+        load_study(path, seeds="0,1001")
 
 
 def test_settings_that_change_nothing_are_noted_even_in_tuning(tmp_path):

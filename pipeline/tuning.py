@@ -28,6 +28,8 @@ import statistics
 import optuna
 from optuna.trial import TrialState
 
+from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
+
 from . import arms, grid, lifecycle
 from . import runtree as rt
 from .lifecycle import Ending, LiveTrial, Outcome
@@ -63,7 +65,7 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
                 parent = ctx.tracker.dataset_parent(ctx.experiment_id, ctx.root_id, f"{plan.label}/tuning",
                                                     {**tags, rt.WORKER: worker_id(),
                                                      rt.UI_ORDER: rt.ui_order(rt.TUNING, position=plan.position)},
-                                                    params={}, kind=rt.TUNING)
+                                                    params=_tuning_params(tune, tuned_arms), kind=rt.TUNING)
             before = spent()
             _tuning_round(ctx, plan, data, [(ostudies[arm], arm, n, spent_now[arm]) for arm, n in wanted.items() if n > 0],
                           parent, tags)
@@ -75,8 +77,32 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
     chosen = say_chosen(ostudies, tune.trials)
     progress.close()
     if parent is not None:
+        _record_choice(ctx.tracker, parent, plan.label, ostudies, tune)
         ctx.tracker.end_run(parent, "FINISHED")
     return chosen
+
+
+def _tuning_params(tune, tuned_arms: list[str]) -> dict[str, str]:
+    """The tuning parent's params: its budget and search space (the run recorded nothing, and a
+    reader of the MLflow UI pieced them together from the trials)."""
+    return {"tuned_arms": ", ".join(tuned_arms), "trials_per_arm": str(tune.trials), "batch": str(tune.batch_size),
+            "tuning_seeds": ", ".join(map(str, tune.seeds)), "prune": str(tune.prune), "sampler_seed": str(tune.sampler_seed),
+            **{f"range_{k}": f"{lo:g} to {hi:g}" for k, (lo, hi) in (("dropout", tune.dropout), ("l1", tune.l1), ("l2", tune.l2))},
+            "method": method_words(tune)}
+
+
+def _record_choice(tracker, parent: str, label: str, ostudies: dict, tune) -> None:
+    """Each arm's chosen strengths (params chosen.<arm>), its best validation value (metrics
+    best_val.<arm>) and the same in the run's description."""
+    lines = []
+    for arm, ostudy in ostudies.items():
+        if (best := grid.best_params(ostudy)) is not None:
+            tracker.log_params(parent, {f"chosen.{arm}": chosen_text(best[0])})
+            tracker.log_values(parent, {f"best_val.{arm}": best[1]})
+            lines.append(f"- {arms.label(arm)}: {chosen_text(best[0])} (best validation value {best[1]:.4f})")
+    tracker.set_tags(parent, {MLFLOW_RUN_NOTE: f"Tuning of {label}: {tune.trials} trials per arm ({method_words(tune)}) "
+                              f"on tuning seeds {', '.join(map(str, tune.seeds))}; the grid trains each arm at these "
+                              "strengths:\n\n" + "\n".join(lines)})
 
 
 def say_tuned(ctx, plan: DatasetPlan, data) -> None:

@@ -171,6 +171,10 @@ def test_ctrl_c_while_tuning_ends_every_run_and_its_trials_cost_no_budget(workdi
     again = run_cli(["ablation", "--study", "s.yaml", "--no-pdf"], cwd=workdir, env=env)
     assert again.returncode == 0, again.stderr[-3000:]
     assert status("root") == ["FINISHED", "KILLED"] and status("tuning") == ["FINISHED", "KILLED"]
+    # the tuning parent records the budget, the search and each arm's choice (it recorded nothing)
+    [parent] = client.search_runs([exp], "tags.kind = 'tuning' AND attributes.status = 'FINISHED'")
+    assert {k: parent.data.params[k] for k in ("trials_per_arm", "batch", "tuning_seeds", "range_l2")} == {
+        "trials_per_arm": "14", "batch": "6", "tuning_seeds": "100, 101", "range_l2": "1e-05 to 0.1"}
     trials = tuning_trials(workdir, spec)
     html = (workdir / "reports/stopped/report.html").read_text()
     assert ("tuned with Optuna (TPE: its first 10 trials per arm at random, the other 4 proposed by its model, 6 at "
@@ -187,6 +191,10 @@ def test_ctrl_c_while_tuning_ends_every_run_and_its_trials_cost_no_budget(workdi
         assert [int(x) for x in cells.groups()] == [14, stopped, 14 - int(cells.group(4)), int(cells.group(4)), 0]
         # the best validation value in tuning (picked as the best) beside the grid's seeds' mean at the chosen strengths
         best = max(t.value for t in trials[arm] if t.state == TrialState.COMPLETE)
+        assert parent.data.params[f"chosen.{arm}"] == chosen_text(chosen(workdir)[arm])
+        assert parent.data.metrics[f"best_val.{arm}"] == pytest.approx(best)
+        assert f"- {arms.label(arm)}: {chosen_text(chosen(workdir)[arm])} (best validation value {best:.4f})" in \
+            parent.data.tags["mlflow.note.content"]
         grid_val = [r.data.metrics["final_val_metric"] for r in client.search_runs(
             [exp], f"tags.kind = 'trial' AND tags.regularizer = '{arm}'")]
         row = tuning[tuning.index(f'<td class="l">{arms.label(arm)}</td>'):]

@@ -1760,6 +1760,17 @@ def test_an_interval_past_what_accuracy_can_differ_by_is_cut_marked_and_said():
     assert verdict_record.verdict_record(v)["arms"]["l2"]["primary"]["ci"][0] == p.ci_low
     logged = verdict_record.verdict_metrics(v)
     assert (logged["vs_none.l2"], logged["vs_none.l2.ci_low"], logged["vs_none.l2.ci_high"]) == (-43.0, -100.0, 54.45)
+    # equal means but for float32 rounding read -5.96e-07 pt in the MLflow UI's side-by-side view, sorted as
+    # worse (a report audit): a share's points go to 1e-5 pt first; an MSE keeps its digits
+    # (breast_cancer's test accuracies as stored, 135, 136 and 134 of 142 rows in float32)
+    a, b, c = 0.9507042169570923, 0.9577465057373047, 0.9436619877815247
+    none = dict(enumerate([a, a, a, b, b, a, b, a, c, a]))
+    dropout = dict(enumerate([c, b, a, a, 0.9647887349128723, a, a, a, a, a]))
+    [n] = verdicts.decide_study([verdicts.DatasetResults("b", "classification", {"none": none, "dropout": dropout})])
+    assert metric_numbers.shown(n.paired["dropout"].mean_diff, "accuracy") == pytest.approx(-5.96e-7, rel=1e-3)
+    assert str(verdict_record.verdict_metrics(n)["vs_none.dropout"]) == "0.0"
+    [r] = verdicts.decide_study([verdicts.DatasetResults("b", "regression", {"none": none, "l2": dropout}, metric="mse")])
+    assert verdict_record.verdict_metrics(r)["vs_none.l2"] == pytest.approx(-5.96e-9, rel=1e-3)   # an MSE keeps its digits
 
 
 def test_a_secondary_outcome_s_interval_past_what_it_can_be_is_cut_marked_and_said():

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from .. import arms, metric_numbers, path_summary, stats, verdicts
+from ..lifecycle import Outcome
 from ..task import METRICS
 from ..words import and_list
 from .path_figure import LINE_STYLES
@@ -336,7 +337,8 @@ def tuning_figure(ctx: FigureContext, d: dict):
             chosen = ts.iloc[int((np.nanargmax if d["hib"] else np.nanargmin)(ts["objective"].to_numpy(dtype=float)))]
             ax.plot(chosen[col], chosen["objective"], marker="*", color="black", ms=10, linestyle="none",
                     label="chosen", zorder=5)
-        pruned = sub[(sub["arm"] == arm) & (sub["status"] != "FINISHED")]
+        # those a Ctrl-C or a dead worker stopped spent nothing and were asked again: not "failed"
+        pruned = sub[(sub["arm"] == arm) & (sub["status"] != "FINISHED") & sub["reason"].fillna("").map(Outcome.run_spent).astype(bool)]
         if len(pruned):
             ax.scatter(pruned[col], [np.nanmin(t["objective"]) if len(t) else 0] * len(pruned),
                        marker="x", color="gray", s=12, label="pruned/failed")

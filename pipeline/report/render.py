@@ -265,7 +265,7 @@ def _tuning_rows(data: ReportData) -> list[dict]:
                                                              order.index(g[0][1]) if g[0][1] in order else len(order))):
             # the budget's trials; those stopped (Ctrl-C, a dead worker) spent none and were asked again:
             # counted as failed they made "16 trials, 8 failed" of a budget of 8 that all finished
-            spent = t["reason"].fillna("").map(Outcome.run_spent)
+            spent = t["reason"].fillna("").map(Outcome.run_spent).astype(bool)
             stopped, t = int((~spent).sum()), t[spent]
             done = t.loc[t["status"] == "FINISHED", "objective"].dropna()
             hib = _higher_is_better(data, label)

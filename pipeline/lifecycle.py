@@ -64,10 +64,17 @@ class Outcome(Enum):
         return reason not in (cls.WORKER_DIED.reason, cls.INTERRUPTED.reason)
 
     @classmethod
-    def run_spent(cls, reason: str) -> bool:
-        """Whether an MLflow run of a tuning trial, by its fail reason tag ("" when it finished),
-        spent a trial of the budget: not one interrupted, or whose worker died (asked again)."""
-        return not any(reason == o.reason for o in cls if not o.spends_budget)
+    def of_run(cls, outcome_name: str, reason: str) -> Optional["Outcome"]:
+        """How an MLflow run ended, by its outcome tag, or for a run from before that tag by its
+        fail reason's start ("worker died (killed or crashed)", "store outage: ..."); None for one
+        that finished (neither tag)."""
+        if outcome_name in cls.__members__:
+            return cls[outcome_name]
+        if not reason:
+            return None
+        starts = {o: o.reason.split(":")[0] for o in cls}
+        starts[cls.DUPLICATE] = "a second run of this trial"
+        return next((o for o, start in starts.items() if reason.startswith(start)), cls.ERROR)
 
     @classmethod
     def recorded(cls, outcome_name: Optional[str]) -> "Outcome":
@@ -230,6 +237,16 @@ def interrupted_line(training: int, ahead: int = 0, who: str = "", tuning: bool 
         print(f"  {who.strip() + ' ' if who else ''}interrupted: {' and '.join(parts)}; {again}", flush=True)
 
 
+def close_quietly(tracker: Tracker, run_ids: list[str], status: str) -> None:
+    """End runs left RUNNING by a call that is stopping, without hiding why it stops: a store that
+    fails here (locked, a server's 5xx) is left to the rerun, which closes a dead process's runs."""
+    for run_id in run_ids:
+        try:
+            tracker.end_if_running(run_id, status)
+        except Exception:   # noqa: BLE001 (the exception being raised is the one to report)
+            pass
+
+
 def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
     """Clean up after workers that died, so their cells are trained again and no MLflow run is
     left RUNNING: each of their trials is recovered from its FINISHED MLflow run when it got that
@@ -257,6 +274,11 @@ def reap(ostudy: optuna.Study, tracker: Tracker) -> int:
                                         **({rt.TRIAL_RUN_ID: run.info.run_id} if run is not None and not linked else {})}) \
                 and grid.set_state(ostudy, tid, TrialState.FAIL):
             taken += 1
+            if run is not None and run.info.status == "FINISHED":   # a tuning trial's (nothing to recover it from):
+                # asked again, so its run is no result; FINISHED, the report counted it as a trial of the budget
+                tracker.fail_trial(run.info.run_id, outcome.mlflow_status, {
+                    rt.FAIL_REASON: f"{reason}; its run had finished, but Optuna was not told: asked again",
+                    rt.OUTCOME: outcome.name})
     if runs:
         # The runs first, then their trials: a run found RUNNING was opened after its trial was
         # popped, so the trial is RUNNING or ended by then. Closed here: the runs of FAILed

@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
+from mlflow.exceptions import MlflowException
 from optuna.trial import TrialState
 
 from . import grid, joining, lifecycle, preflight
@@ -45,6 +46,7 @@ class RunContext:
     storage: str
     clock: Stopwatch = field(default_factory=Stopwatch)
     trained_nothing: bool = False   # run_ablation: no trial of any dataset ended during the call
+    opened: list = field(default_factory=list)   # the dataset parents this call opened for itself (owned)
 
 
 def optuna_study_name(study: Study, plan: DatasetPlan) -> str:
@@ -81,10 +83,12 @@ def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = T
         try:
             _prepare_datasets(ctx, data, owned)
         except BaseException as e:   # Ctrl-C while tuning: the root was left RUNNING (a rerun closed it KILLED)
-            if tracker.owns_root() and not isinstance(e, StoreUnreachable):   # that one's rerun closes it
-                tracker.end_if_running(ctx.root_id, "KILLED" if isinstance(e, (Interrupted, KeyboardInterrupt)) else "FAILED")
+            if not isinstance(e, StoreUnreachable):   # that one's rerun closes them
+                status = "KILLED" if isinstance(e, (Interrupted, KeyboardInterrupt)) else "FAILED"
+                lifecycle.close_quietly(tracker, [*ctx.opened, *([ctx.root_id] if tracker.owns_root() else [])], status)
             raise
     return ctx, data
+
 
 
 def _prepare_datasets(ctx: RunContext, data: dict, owned: bool) -> None:
@@ -284,7 +288,10 @@ def ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, owne
     # adaptive round opens later (an adaptive max raised adds its seeds in such a round)
     added = {rt.SEEDS_ADDED_AFTER: json.dumps(seen)} if (seen := ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER)) else {}
     if existing and added:
-        ctx.tracker.set_tags(existing, added)
+        try:
+            ctx.tracker.set_tags(existing, added)
+        except MlflowException:   # deleted in the UI: the parent opened below (or a later round's) holds it
+            pass
     if existing and ctx.tracker.run_status(existing) == "RUNNING":
         return  # a parent is open (another enqueue or a running study): workers attach to it
     if grid.has_waiting(ostudy):
@@ -301,3 +308,5 @@ def ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, owne
                     "optuna_storage": mask_credentials(ctx.storage), **split_params(data)},
             dataset_input=dataset_input(data))
         ostudy.set_user_attr(rt.STUDY_PARENT_RUN, parent_id)
+        if owned:
+            ctx.opened.append(parent_id)

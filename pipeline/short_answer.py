@@ -187,7 +187,7 @@ def _chosen_among_equals(v: DatasetVerdicts) -> list[str]:
         return []
     one = len(flat) == 1
     return [f"On {v.label}, {and_list(list(map(v.name, flat)))} {'was' if one else 'were'} chosen on validation "
-            f"among {f'{v.flat_paths[flat[0]]} strengths' if one else 'strengths'} that it barely tells apart (all "
+            f"among {f'{v.flat_paths[flat[0]]} strengths' if one else 'strengths'} that validation barely tells apart (all "
             f"within one SE), so {'its verdict is about that strength' if one else 'their verdicts are about those strengths'}"
             " alone: the report's path shows how the others compare with none."]
 

@@ -303,7 +303,13 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
     try:
         spec = StudyFile.model_validate(raw)
     except ValidationError as e:
-        raise UsageError(format_validation_error(source, e, StudyFile)) from None
+        message = format_validation_error(source, e, StudyFile)
+        if seeds not in (None, "") and "are also grid seeds" in message:   # the flag's doing, not the file's
+            tuning = sorted((raw.get("tune") or {}).get("seeds") or [1000])
+            raise UsageError(f"--seeds = {seeds!r}: the grid's seeds would include the tuning seeds {tuning}, which the "
+                             f"test set must not see through a tuned choice; a count up to {tuning[0]} (seeds 0 to "
+                             f"{tuning[0] - 1}), or a list without them") from None
+        raise UsageError(message) from None
     try:   # the top level's settings first, so that their errors are not blamed on a dataset
         Training.model_validate(top_training)
     except ValidationError as e:
@@ -394,7 +400,8 @@ def _settings_that_do_nothing(spec: StudyFile, settings: list, source: str) -> l
                 if any(k in t.strengths.model_fields_set for t, _, _ in settings) and (k in used or k in spec.arms)]
         if hand:
             notes.append(f"{source}: {' and '.join(hand)} set, but tune chooses the strengths of every arm: "
-                         f"{'it is' if len(hand) == 1 else 'they are'} not used")
+                         f"{'it is' if len(hand) == 1 else 'they are'} replaced by the tuned "
+                         f"{'value' if len(hand) == 1 else 'values'} (used only where tuning finds none)")
     return list(dict.fromkeys(notes))
 
 

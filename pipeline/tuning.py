@@ -34,7 +34,7 @@ from . import arms, grid, lifecycle
 from . import runtree as rt
 from .lifecycle import Ending, LiveTrial, Outcome
 from .population import train_population
-from .runtime import Interrupted, Progress, failpoint, worker_id
+from .runtime import Interrupted, Progress, StoreUnreachable, failpoint, worker_id
 from .study import DatasetPlan
 from .task import metric_for
 from .tracking import NewRun
@@ -70,9 +70,9 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
             _tuning_round(ctx, plan, data, [(ostudies[arm], arm, n, spent_now[arm]) for arm, n in wanted.items() if n > 0],
                           parent, tags)
             progress.update(done=spent() - before)
-    except (Interrupted, KeyboardInterrupt):   # the tuning parent stayed RUNNING for good (its rerun opens another)
-        if parent is not None:
-            ctx.tracker.end_if_running(parent, "KILLED")
+    except BaseException as e:   # the tuning parent stayed RUNNING for good (its rerun opens another)
+        if parent is not None and not isinstance(e, StoreUnreachable):
+            lifecycle.close_quietly(ctx.tracker, [parent], "KILLED" if isinstance(e, (Interrupted, KeyboardInterrupt)) else "FAILED")
         raise
     chosen = say_chosen(ostudies, tune.trials)
     progress.close()
@@ -181,7 +181,7 @@ def method_words(tune) -> str:
               f"proposes from the {TPE_STARTUP + 1}th)" if tune.trials <= TPE_STARTUP else
               f"TPE: its first {TPE_STARTUP} trials per arm at random, the other {tune.trials - TPE_STARTUP} proposed "
               f"by its model, {tune.batch_size} at a time" + (" per arm" if tune.batch_size > 1 else ""))
-    one_round = tune.batch_size > 1 and tune.trials <= TPE_STARTUP
+    one_round = tune.batch_size > 1 and tune.trials <= max(tune.batch_size, TPE_STARTUP)   # _round_size's first round
     if not tune.prune:
         pruning = "no pruning: tune.prune is off"
     elif one_round or tune.trials <= PRUNER_STARTUP:

@@ -277,5 +277,8 @@ def stopped_itself(proc, timeout: float = 120) -> None:
 
     deadline = time.time() + timeout
     while Path(f"/proc/{proc.pid}/stat").read_text().split(")")[-1].split()[0] != "T":
-        assert proc.poll() is None and time.time() < deadline, f"it did not stop itself (exit {proc.returncode})"
+        if proc.poll() is not None:   # it ended first: what it said
+            out, err = proc.communicate()
+            raise AssertionError(f"it did not stop itself (exit {proc.returncode}): {(out or '')[-1500:]}{(err or '')[-1500:]}")
+        assert time.time() < deadline, "it did not stop itself in time"
         time.sleep(0.05)

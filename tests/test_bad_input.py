@@ -623,12 +623,19 @@ def test_tuning_seeds_among_the_grids_say_what_the_grid_runs(tmp_path):
     said only "are also grid seeds", blaming the file for what the flag did (a tuning audit)."""
     path = write_study(tmp_path / "t.yaml", {**tiny_study_dict(), "arms": ["none", "l2"],
                                               "tune": {"trials": 2, "seeds": [1000, 1001]}})
-    with pytest.raises(UsageError) as e:
+    with pytest.raises(UsageError) as e:   # the flag's doing: said of the flag, with what a view may give
         load_study(path, seeds="1001")
+    assert str(e.value) == ("--seeds = '1001': the grid's seeds would include the tuning seeds [1000, 1001], which the "
+                            "test set must not see through a tuned choice; a count up to 1000 (seeds 0 to 999), or a "
+                            "list without them")
+    with pytest.raises(UsageError, match=r"--seeds = '0,1001': the grid's seeds would include the tuning seeds"):
+        load_study(path, seeds="0,1001")
+    write_study(path, {**tiny_study_dict(), "arms": ["none", "l2"], "seeds": 1001,
+                       "tune": {"trials": 2, "seeds": [1000, 1001]}})
+    with pytest.raises(UsageError) as e:   # the file's own seeds
+        load_study(path)
     assert str(e.value) == (f"{path}: tune.seeds [1000] are also grid seeds (the grid's seeds: a count, seeds 0 to "
                             "1000); the grid must be evaluated on seeds not used in tuning: tune.seeds [2000, 2001] would do")
-    with pytest.raises(UsageError, match=r"tune.seeds \[1001\] are also grid seeds \(the grid's seeds: those listed\)"):
-        load_study(path, seeds="0,1001")
 
 
 def test_settings_that_change_nothing_are_noted_even_in_tuning(tmp_path):
@@ -637,7 +644,8 @@ def test_settings_that_change_nothing_are_noted_even_in_tuning(tmp_path):
         f"{tmp_path / 't.yaml'}: tune.l1 set, but no arm in 'arms' has l1: not used",
         # a strength written beside tune was replaced by the tuned one without a word (a tuning audit);
         # the file's dropout and l1 belong to no arm here: not its concern
-        f"{tmp_path / 't.yaml'}: strengths.l2 set, but tune chooses the strengths of every arm: it is not used")
+        f"{tmp_path / 't.yaml'}: strengths.l2 set, but tune chooses the strengths of every arm: it is replaced by the "
+        "tuned value (used only where tuning finds none)")
     untouched = {k: v for k, v in tuned.items() if k != "strengths"}
     untouched["tune"] = {"trials": 2, "seeds": [100]}
     assert load_study(write_study(tmp_path / "u.yaml", untouched)).notes == ()

@@ -112,6 +112,16 @@ def test_batched_tuning_spends_each_budget_exactly_and_resumes_after_a_crash(wor
         assert any(arms.label(arm) in line and f" {chosen_text(params)} val=" in line for line in lines), (arm, lines)
     assert {a: [(t.number, t.state) for t in ts] for a, ts in tuning_trials(workdir, spec).items()} == \
         {a: [(t.number, t.state) for t in ts] for a, ts in after.items()}   # nothing asked
+    # the report's tuning table: the budget's 14 trials an arm, the dead process's apart (their runs were
+    # closed "worker died (killed or crashed)", which counted as trials and failures)
+    report = run_cli(["report", "--study", "s.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert report.returncode == 0, report.stderr[-3000:]
+    html = (workdir / "reports/crash/report.html").read_text()
+    table = html[html.index("<th>tied at the best</th>"):]
+    for arm, trials in after.items():
+        died = sum(t.state == TrialState.FAIL for t in trials)
+        assert re.search(rf'<td class="l">{arms.label(arm)}</td><td>14<br><span class="muted">and {died} stopped '
+                         r'\(interrupted, or their worker died\)[^<]*</span></td><td>\d+</td><td>\d+</td><td>0</td>', table), table[:3000]
 
 
 def test_a_tuning_interrupted_in_its_third_round_chooses_as_an_uninterrupted_one(tmp_path, env):
@@ -202,6 +212,49 @@ def test_ctrl_c_while_tuning_ends_every_run_and_its_trials_cost_no_budget(workdi
             f"{best:.4f}", f"{sum(grid_val) / len(grid_val):.4f}")
 
 
+def test_ctrl_c_while_tuning_the_second_dataset_leaves_no_run_running(workdir, env):
+    """The first dataset tuned and its parent opened, Ctrl-C in the second's tuning: that parent
+    stayed RUNNING (the interrupt came from preparing the study, before the training's own
+    handling), beside a root and a tuning parent now closed."""
+    import signal
+    import subprocess
+
+    from .conftest import pipeline_command, stopped_itself
+
+    spec = tiny_study_dict(name="second", arms=["none", "l2"], seeds=2, epochs=2,
+                           datasets=[{"name": "wine"}, {"name": "digits", "train_size": 120}],
+                           tune={"trials": 2, "seeds": [100]})
+    write_study(workdir / "s.yaml", spec)
+    proc = subprocess.Popen([*pipeline_command(), "ablation", "--study", "s.yaml", "--no-report"], cwd=workdir,
+                            env={**env, "PIPELINE_FAILPOINT": "train_round:2:stop"},   # digits' first round
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stopped_itself(proc, timeout=240)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([client.get_experiment_by_name("second").experiment_id], max_results=1000)
+    ended = {(r.data.tags["kind"], r.data.tags.get("dataset"), r.info.status) for r in runs if r.data.tags["kind"] != "tuning_trial"}
+    assert ended == {("root", None, "KILLED"), ("tuning", "wine", "FINISHED"), ("dataset", "wine", "KILLED"),
+                     ("tuning", "digits", "KILLED")}, ended
+    assert all(r.info.status != "RUNNING" for r in runs)
+
+
+def test_a_runs_ending_is_read_from_its_outcome_tag_or_its_reason():
+    """The report's tuning table tells the trials that spent the budget from those stopped by their
+    runs' tags: the outcome tag, or for runs from before it the reason's start (the reaper writes
+    "worker died (killed or crashed)", an outage "store outage: ...", not the bare reason)."""
+    from pipeline.lifecycle import Outcome
+
+    assert Outcome.of_run("STORE_OUTAGE", "store outage: the MLflow store did not answer") is Outcome.STORE_OUTAGE
+    assert Outcome.of_run("", "worker died (killed or crashed)") is Outcome.WORKER_DIED
+    assert Outcome.of_run("", "store outage: optuna did not answer for 60 s") is Outcome.STORE_OUTAGE
+    assert Outcome.of_run("", "a second run of this trial, whose own run is abc") is Outcome.DUPLICATE
+    assert Outcome.of_run("", "pruned") is Outcome.PRUNED and Outcome.of_run("", "RuntimeError: boom") is Outcome.ERROR
+    assert Outcome.of_run("", "") is None   # finished
+
+
 def test_the_report_says_how_the_tuning_searched_at_its_budget():
     """"TPE, median pruning" was written of 8 trials an arm: all TPE's random start-up trials, in one
     round, with no complete trial for the pruner to compare with (a tuning/adaptive audit)."""
@@ -216,6 +269,8 @@ def test_the_report_says_how_the_tuning_searched_at_its_budget():
                                              "its model, 4 at a time per arm; median pruning")
     assert method_words(Tune(trials=8, batch=1, prune=False)).endswith("; no pruning: tune.prune is off")
     assert method_words(Tune(trials=8, batch=1)).endswith("; median pruning")   # one at a time: it sees the earlier ones
+    assert "it compares a trial with 3 complete ones, and every trial trained in one round" in method_words(
+        Tune(trials=20, batch=32))   # a batch past the budget: one round too
 
 
 def test_tuning_prunes_on_the_chosen_metric(workdir, env):

@@ -1527,7 +1527,7 @@ def test_a_path_point_selected_among_near_equals_is_noted_under_the_answer():
             "one SE): the verdict is that strength's alone") in "\n".join(verdict_words.answer_lines(v))
     # In short, the paragraph a reader skims, says it too ("L1 (l1=1e-05) made no difference" read as L1's answer)
     short = " ".join(short_answer.in_short([v], short_answer.mean_values([d])))
-    assert ("L1 (l1=1e-05) was chosen on validation among 3 strengths that it barely tells apart (all within one SE), so its verdict is "
+    assert ("L1 (l1=1e-05) was chosen on validation among 3 strengths that validation barely tells apart (all within one SE), so its verdict is "
             "about that strength alone: the report's path shows how the others compare with none.") in short, short
     # a path over l2_mode holds settings, not strengths
     # (two modes that train alike are one setting: the tie note says that, not this one)

@@ -38,7 +38,7 @@ STRENGTH_KEYS = ("dropout", "l1", "l2", "l2_mode")   # as the trial's MLflow par
 RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "dataset", "arm", "variant", "seed", "attempt", "status", "task",
                "metric_name", "fail_reason", "outcome", "untrained", "device", "engine", "worker", "group", "n_train", "start", "end",
                "strengths", *STRENGTH_KEYS, *FINAL_KEYS)
-TUNING_COLUMNS = ("dataset", "arm", "number", "status", "reason", "objective", "l1", "l2", "dropout")
+TUNING_COLUMNS = ("dataset", "arm", "number", "status", "reason", "outcome", "task", "objective", "l1", "l2", "dropout")
 # Trial runs written before the engine tag existed all came from the population engine.
 LEGACY_ENGINE = "population"
 
@@ -275,7 +275,8 @@ def collect_tuning(study: Study, tracker: Tracker, hashes: dict) -> pd.DataFrame
         dropout = [float(v) for k, v in params.items() if k.startswith("tuned_dropout_")]
         rows.append({"dataset": tags[rt.DATASET_LABEL], "arm": tags.get(rt.ARM),
                      "number": int(tags.get(rt.TUNE_TRIAL, 0)),
-                     "status": r.status, "reason": tags.get(rt.FAIL_REASON, ""),
+                     "status": r.status, "reason": tags.get(rt.FAIL_REASON, ""), "outcome": tags.get(rt.OUTCOME, ""),
+                     "task": tags.get(rt.TASK, ""),   # the direction of its objective, before any grid run
                      "objective": r.metrics.get("tune_objective", math.nan),
                      "l1": float(params.get("tuned_l1", "nan")), "l2": float(params.get("tuned_l2", "nan")),
                      "dropout": statistics.fmean(dropout) if dropout else math.nan})

@@ -265,10 +265,12 @@ def _tuning_rows(data: ReportData) -> list[dict]:
                                                              order.index(g[0][1]) if g[0][1] in order else len(order))):
             # the budget's trials; those stopped (Ctrl-C, a dead worker) spent none and were asked again:
             # counted as failed they made "16 trials, 8 failed" of a budget of 8 that all finished
-            spent = t["reason"].fillna("").map(Outcome.run_spent).astype(bool)
-            stopped, t = int((~spent).sum()), t[spent]
+            ended = [Outcome.of_run(o, r) for o, r in zip(t["outcome"].fillna(""), t["reason"].fillna(""))]
+            spent = pd.Series([e is None or e.spends_budget for e in ended], index=t.index, dtype=bool)
+            stopped = sum(e is not None and not e.spends_budget and e is not Outcome.DUPLICATE for e in ended)
+            t = t[spent]
             done = t.loc[t["status"] == "FINISHED", "objective"].dropna()
-            hib = _higher_is_better(data, label)
+            hib = _higher_is_better(data, label, t)
             grid = data.runs[(data.runs["dataset"] == label) & (data.runs["arm"] == arm) & (data.runs["status"] == "FINISHED")]
             rows.append({"dataset": label, "arm": arms.label(arm), "trials": len(t), "complete": len(done),
                          # the best of the trials, picked for being best, against the grid's seeds afresh
@@ -285,9 +287,12 @@ def _tuning_rows(data: ReportData) -> list[dict]:
     return rows
 
 
-def _higher_is_better(data: ReportData, label: str) -> bool:
-    """The direction of the dataset's tuning objective (its primary metric)."""
+def _higher_is_better(data: ReportData, label: str, tuning: Optional[pd.DataFrame] = None) -> bool:
+    """The direction of the dataset's tuning objective (its primary metric): its task from its grid
+    runs, else from its tuning runs (tuning comes before any grid run: an interim report of a
+    regression took the worst MSE for the best)."""
     rows = data.runs[data.runs["dataset"] == label]
-    task = rows["task"].iloc[0] if len(rows) else "classification"
+    known = [] if tuning is None else [x for x in tuning["task"] if x]
+    task = rows["task"].iloc[0] if len(rows) else (known[0] if known else "classification")
     plan = next(p for p in data.study.plans if p.label == label)
     return metric_for(task, plan.dataset.metric).higher_is_better

@@ -98,7 +98,7 @@ def _answer(args, ctx) -> int:
     failpoint("answering")   # tests/test_reliability.py: Ctrl-C once every run has ended
     print()
     study = ctx.study   # under the identity the storage holds it by (joining.adopted)
-    results = study_results(study, ctx.storage)
+    results = study_results(study, ctx.storage, ctx.tracker)
     decided = decide_study(results, study.seeds, study.looks())
     short = in_short(decided, mean_values(results))   # the console's last line and the root run's description
     print(format_summary(study, results, decided, short))

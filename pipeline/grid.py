@@ -449,13 +449,13 @@ def best_params(ostudy: optuna.Study) -> Optional[tuple[dict, float]]:
     return dict(best.params), best.value
 
 
-def complete_results(ostudy: optuna.Study) -> list[tuple[str, int, str, dict]]:
+def complete_results(ostudy: optuna.Study) -> list[tuple[str, int, str, dict, Optional[str]]]:
     """(arm, seed, variant, its final metrics: rt.RESULT_ATTRS and the per-metric values of
-    rt.TRIAL_METRICS) of every complete grid trial."""
+    rt.TRIAL_METRICS, its MLflow run id) of every complete grid trial."""
     out = []
     for t in ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         c = cell_of(t)
         if c is not None and "test_metric" in t.user_attrs:
             out.append((*c, {**{k: t.user_attrs[k] for k in rt.RESULT_ATTRS if k in t.user_attrs},
-                             **t.user_attrs.get(rt.TRIAL_METRICS, {})}))
+                             **t.user_attrs.get(rt.TRIAL_METRICS, {})}, t.user_attrs.get(rt.TRIAL_RUN_ID)))
     return out

@@ -419,9 +419,11 @@ class DatasetCells:
 
 
 def per_metric(final: dict) -> dict[str, float]:
-    """The per-metric final values (test_mae, final_train_mae, ...; not the losses or *_metric)."""
+    """The per-metric final values (test_mae, final_train_log_loss, ...; not the training losses
+    test_loss, final_val_loss, nor *_metric). log_loss ends in "_loss" too: it was left out, and a
+    study switched to `metric: log_loss` read no trial from Optuna (the report read MLflow's)."""
     return {k: v for k, v in final.items() if k.startswith(rt.SPLIT_PREFIXES)
-            and not k.endswith(("_loss", "_metric"))}
+            and not (k.endswith("_metric") or (k.endswith("_loss") and not k.endswith("_log_loss")))}
 
 
 def cell_ending(t: LiveTrial, result, seconds: float) -> Ending:

@@ -223,7 +223,7 @@ def next_round(ctx: RunContext, data: dict, owned: bool = True) -> list[str]:
     grown = []
     # as prepare: two enqueues at once would both find a dataset undecided and not busy
     with ctx.clock("bookkeeping"), exclusive(ctx.storage, study.name):
-        for v in verdicts.decide_study(study_results(study, ctx.storage), study.seeds, study.looks()):
+        for v in verdicts.decide_study(study_results(study, ctx.storage, ctx.tracker), study.seeds, study.looks()):
             plan = plans[v.label]
             ostudy = open_dataset_study(ctx, study, plan, data[plan.label])
             if v.stopped != "more seeds to come" or grid.busy(ostudy):
@@ -379,8 +379,22 @@ def run_worker(study: Study, storage: str, tracking: Optional[str]) -> None:
 
 # --- results read back from Optuna (adaptive rounds, the console summary) ---------------------
 
-def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.DatasetResults]:
-    """Every complete cell's test metric, per dataset and arm, from the Optuna storage."""
+def _readable(results: list, metric: str, own: str, tracker, study: Study, plan) -> list[tuple]:
+    """complete_results' trials, with the values of those that did not record `metric` on the trial
+    read from their MLflow runs' metrics (one search of the dataset's trial runs, only then)."""
+    missing = {run_id for *_, final, run_id in results if run_id and not readable_in(final, metric, own)}
+    logged = {}
+    if missing and tracker is not None:
+        logged = {r.run_id: r.metrics for r in tracker.study_runs(
+            study.name, rt.TRIAL, f"tags.{rt.CONFIG_HASH} = '{plan.config_hash}'") if r.run_id in missing}
+    return [(arm, seed, variant, {**final, **lifecycle.per_metric(logged.get(run_id, {}))})
+            for arm, seed, variant, final, run_id in results]
+
+
+def study_results(study: Study, storage: Optional[str] = None, tracker=None) -> list[verdicts.DatasetResults]:
+    """Every complete cell's test metric, per dataset and arm, from the Optuna storage (with
+    `tracker`, a trial that did not record the study file's metric there is read from its MLflow
+    run: trials from before log_loss was kept on the trial, as the report reads them)."""
     out = []
     for plan in study.plans:
         ostudy = grid.load_existing(storage or DEFAULT_STORAGE, optuna_study_name(study, plan))
@@ -394,8 +408,8 @@ def study_results(study: Study, storage: Optional[str] = None) -> list[verdicts.
         paths: dict[str, dict[str, dict[int, dict]]] = {arm: {variant: {} for variant in study.point_ids(arm)}
                                                         for arm in study.arms}
         finals: dict[tuple, dict] = {}
-        for arm, seed, variant, final in grid.complete_results(ostudy):
-            own = metric if study.spec.tune else metric_for(task).name   # see the comment above
+        own = metric if study.spec.tune else metric_for(task).name   # see the comment above
+        for arm, seed, variant, final in _readable(grid.complete_results(ostudy), metric, own, tracker, study, plan):
             if not readable_in(final, metric, own):
                 continue   # not recorded in this metric: left out, as the report does
             final = {**final, **read_in(final, task, metric, own)}

@@ -369,6 +369,41 @@ def test_an_adaptive_study_turned_into_more_fixed_seeds_is_warned_of(workdir, en
     assert parent.data.tags["seeds_added_after"] == f"[{seeds_done}]"
 
 
+def test_a_study_switched_to_log_loss_answers_alike_on_the_console_the_report_and_mlflow(workdir, env):
+    """`metric: log_loss` added after the runs (a study-evolution audit): the trials kept every
+    per-metric value but log_loss (it ends in "_loss", as the training losses left out do), so
+    `ablation` read no trial ("no comparison with none") while the report it wrote, reading MLflow,
+    answered, and the second rerun wrote "no comparison" onto MLflow's current answer. Trials
+    recorded so (before the fix) are read from their MLflow runs."""
+    from pipeline import grid
+    from pipeline.orchestrate import _readable
+    from pipeline.tracking import Tracker
+
+    study = tiny_study_dict(name="switch", arms=["none", "l2"], seeds=3, datasets=[{"name": "digits", "train_size": 120}],
+                            strengths={"l2": 0.05})
+    write_study(workdir / "s.yaml", study)
+    assert run_cli(["ablation", "--study", "s.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
+    write_study(workdir / "s.yaml", {**study, "datasets": [{"name": "digits", "train_size": 120, "metric": "log_loss"}]})
+    proc = run_cli(["ablation", "--study", "s.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert proc.returncode == 0 and "nothing to train" in proc.stdout, proc.stderr[-2000:]
+    [line] = [x for x in proc.stdout.splitlines() if x.startswith("    L2: ")]
+    assert "no comparison" not in proc.stdout and "log loss" in line, proc.stdout[-2000:]
+    html = (workdir / "reports/switch/report.html").read_text()
+    assert line.strip()[:40] in html.replace("&#39;", "'"), line   # the report says what the console says
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    [parent] = client.search_runs([client.get_experiment_by_name("switch").experiment_id],
+                                  "tags.kind = 'dataset' AND tags.answer = 'current'")
+    assert parent.data.tags["verdict.l2"] in ("better", "worse", "equivalent", "undecided")
+    # a trial recorded without its log_loss values (as before the fix): read from its MLflow run
+    plan = load_study(workdir / "s.yaml").plans[0]
+    ostudy = optuna.load_study(study_name=optuna_study_name(load_study(workdir / "s.yaml"), plan),
+                               storage=get_storage(f"journal:{workdir / 'optuna.journal'}"))
+    results = grid.complete_results(ostudy)
+    stripped = [(*r[:3], {k: v for k, v in r[3].items() if "log_loss" not in k}, r[4]) for r in results]
+    read = _readable(stripped, "log_loss", "accuracy", Tracker(env["MLFLOW_TRACKING_URI"]), load_study(workdir / "s.yaml"), plan)
+    assert [f["test_log_loss"] for *_, f in read] == pytest.approx([f["test_log_loss"] for *_, f, _ in results])
+
+
 def test_an_adaptive_max_raised_after_its_last_look_is_warned_of_in_the_report(workdir, env):
     """An adaptive study at its maximum, undecided, and the max then raised: the next round opens a
     new parent. The record of seeds added after results went onto the parent open when the study

@@ -257,6 +257,7 @@ def note_seeds_added(study: Study, ostudy, trials: list, looks_before: Optional[
     if any(flag == "seeds" for flag, _ in study.overrides):
         return
     before = ostudy.user_attrs.get(rt.STUDY_FILE_SEEDS)
+    most = ostudy.user_attrs.get(rt.STUDY_FILE_SEEDS_MOST)
     more_fixed = not study.adaptive and before is not None and len(study.seeds) > before
     # a design that reaches past the old one's last look (not another step, nor a lower max)
     if more_fixed or (looks_before and study.looks()[-1] > looks_before[-1]):
@@ -267,10 +268,18 @@ def note_seeds_added(study: Study, ostudy, trials: list, looks_before: Optional[
                 if t.state == TrialState.COMPLETE:
                     done.add(cell[1])
         seen = ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER, [])
-        if done and set(study.seeds) - tried and seen[-1:] != [len(done)]:   # once per look (a rerun after a crash)
-            ostudy.set_user_attr(rt.SEEDS_ADDED_AFTER, [*seen, len(done)])
+        # seeds no earlier design of the file asked for: a `--seeds 8` view may have trained them after the
+        # file's 4 were seen (they had cells, and the warning was lost); where the most is not known (a study
+        # prepared before it was kept), seeds that had no cell (10 -> 3 -> 10 planned them before the look)
+        added = len(study.seeds) > most if most is not None and more_fixed else bool(set(study.seeds) - tried)
+        # the look they were added after: the file's seeds (a view's beyond them came after that look too)
+        looked = min(len(done), before) if more_fixed else len(done)
+        if done and added and seen[-1:] != [looked]:   # once per look (a rerun after a crash)
+            ostudy.set_user_attr(rt.SEEDS_ADDED_AFTER, [*seen, looked])
     if not study.adaptive and before != len(study.seeds):   # after the record it decides (a crash between: judged again)
         ostudy.set_user_attr(rt.STUDY_FILE_SEEDS, len(study.seeds))
+    if not study.adaptive and len(study.seeds) > (most or 0):
+        ostudy.set_user_attr(rt.STUDY_FILE_SEEDS_MOST, max(len(study.seeds), before or 0))
 
 
 def ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, owned: bool) -> None:

@@ -107,6 +107,7 @@ STUDY_LOOKS = "looks"            # the seed counts the verdicts were last looked
 # time (preparation.note_seeds_added); also a tag of the dataset parent, for the report
 SEEDS_ADDED_AFTER = "seeds_added_after"
 STUDY_FILE_SEEDS = "file_seeds"   # how many seeds the study file had at its last prepare (not a --seeds view's)
+STUDY_FILE_SEEDS_MOST = "file_seeds_most"   # the most seeds the study file ever had (preparation.note_seeds_added)
 STUDY_GRID = "grid"              # {"digest", "says"}: the grid the last enqueue made (joining.grid_record)
 STUDY_SETTINGS = "settings"      # what its configuration hash hashes (identity.identity_record), to say what differs
 STUDY_ENGINE = "engine"          # the engine the last enqueue's study file names (joining.another_engine)

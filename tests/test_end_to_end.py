@@ -369,6 +369,20 @@ def test_an_adaptive_study_turned_into_more_fixed_seeds_is_warned_of(workdir, en
     assert parent.data.tags["seeds_added_after"] == f"[{seeds_done}]"
 
 
+def test_seeds_a_view_trained_after_the_files_results_are_still_added_after_them(workdir, env):
+    """The file's 3 seeds run, a `--seeds 6` view trains seeds 3 to 5, then the file asks for 6: the
+    seeds were added after results on 3 were seen, but every one had a cell, so no warning was
+    recorded (a study-evolution audit)."""
+    study = tiny_study_dict(name="viewed", arms=["none", "l2"], seeds=3, epochs=2, datasets=[{"name": "wine"}])
+    write_study(workdir / "v.yaml", study)
+    assert run_cli(["ablation", "--study", "v.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
+    assert run_cli(["ablation", "--study", "v.yaml", "--seeds", "6", "--no-report"], cwd=workdir, env=env).returncode == 0
+    write_study(workdir / "v.yaml", {**study, "seeds": 6})
+    proc = run_cli(["ablation", "--study", "v.yaml", "--no-report"], cwd=workdir, env=env)
+    assert proc.returncode == 0 and "nothing to train" in proc.stdout, proc.stderr[-2000:]
+    assert "WARNING: Seeds were added after results on 3 seeds were in" in proc.stdout, proc.stdout[-2000:]
+
+
 def test_a_study_switched_to_log_loss_answers_alike_on_the_console_the_report_and_mlflow(workdir, env):
     """`metric: log_loss` added after the runs (a study-evolution audit): the trials kept every
     per-metric value but log_loss (it ends in "_loss", as the training losses left out do), so

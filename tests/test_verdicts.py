@@ -2039,13 +2039,15 @@ def test_a_seed_design_change_is_recorded_only_where_it_reaches_past_the_old_one
 
     from .conftest import tiny_study_dict
 
-    def recorded(before_seeds, after_seeds, done: int, runs: int = 1):
+    def recorded(before_seeds, after_seeds, done: int, runs: int = 1, most=None):
         ostudy = optuna.create_study()
         for seed in range(done):
             ostudy.add_trial(optuna.trial.create_trial(value=0.9, user_attrs={rt.CELL_ARM: "none", rt.CELL_SEED: seed}))
         before = build_study(tiny_study_dict(seeds=before_seeds, datasets=[{"name": "wine"}]), "s.yaml")
         if not before.adaptive:
             ostudy.set_user_attr(rt.STUDY_FILE_SEEDS, len(before.seeds))
+        if most is not None:
+            ostudy.set_user_attr(rt.STUDY_FILE_SEEDS_MOST, most)
         after = build_study(tiny_study_dict(seeds=after_seeds, datasets=[{"name": "wine"}]), "s.yaml")
         for _ in range(runs):   # a rerun after a crash before the looks were saved judges it again
             note_seeds_added(after, ostudy, ostudy.get_trials(), before.looks())
@@ -2060,6 +2062,10 @@ def test_a_seed_design_change_is_recorded_only_where_it_reaches_past_the_old_one
     assert recorded(adaptive, {**adaptive, "step": 2}, 6) is None
     assert recorded(adaptive, {**adaptive, "max": 9}, 6) is None
     assert recorded(6, 6, 6) is None
+    # the file's 4 seeds seen, a `--seeds 8` view trained seeds 4 to 7, then the file asks for 8: added after
+    # results (a study-evolution audit: every seed had a cell, so nothing was recorded)
+    assert recorded(4, 8, 8, most=4) == [4]
+    assert recorded(3, 10, 10, most=10) is None   # 10, shrunk to 3, back to 10: planned before any look
 
 
 def test_in_short_does_not_call_every_regularizer_useless_beside_one_too_weak_to_act():

@@ -72,6 +72,15 @@ def _hashes_among(names: list[str], study: Study, plan: DatasetPlan) -> set[str]
     return {rest for n in names if n.startswith(prefix) and "." not in (rest := n[len(prefix):])}
 
 
+def unnamed_labels(study: Study, storage: str) -> list[str]:
+    """The dataset labels this study's storage holds grid studies of that no plan of the file names
+    (a dataset renamed, or removed): <study>.<label>.<hash>, tuning studies aside."""
+    prefix, mine = f"{study.name}.", {plan.label for plan in study.plans}
+    labels = {n[len(prefix):].rsplit(".", 1)[0] for n in optuna.get_all_study_names(get_storage(storage))
+              if n.startswith(prefix) and ".tune." not in n and "." in n[len(prefix):]}
+    return sorted(labels - mine)
+
+
 def adopted(study: Study, storage: str) -> Study:
     """The study under the identities the Optuna storage holds it by (Study.adopted): a study
     started before a table's path left the identity resumes under its old hash."""

@@ -178,6 +178,11 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
         print(f"note: [{plan.label}] settings (or a table file's contents) differ from the storage's earlier configuration(s) of study "
               f"{study.name!r} ({', '.join(known)}): this one ({plan.config_hash}) starts afresh (the earlier runs stay, "
               "apart; distributed workers join this one with this study file and flags)", file=sys.stderr, flush=True)
+    elif not known and "datasets" not in dict(study.overrides) and (unnamed := joining.unnamed_labels(study, ctx.storage)):
+        # a label is part of the identity: `label: bc` on breast_cancer retrained it all without a word
+        print(f"note: [{plan.label}] a dataset label new to study {study.name!r}: it starts afresh (a label is part of "
+              f"a dataset's identity); the storage also holds {', '.join(unnamed)}, which this file no longer names: a "
+              "renamed dataset trains again under its new label (its earlier runs stay, apart)", file=sys.stderr, flush=True)
     ostudy = open_dataset_study(ctx, study, plan, data)
     for key, value in ((rt.STUDY, study.name), (rt.DATASET_LABEL, plan.label), (rt.CONFIG_HASH, plan.config_hash),
                        (rt.TASK, data.task), (rt.METRIC_NAME, metric_for(data.task, data.metric).name),

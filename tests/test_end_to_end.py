@@ -381,6 +381,12 @@ def test_seeds_a_view_trained_after_the_files_results_are_still_added_after_them
     proc = run_cli(["ablation", "--study", "v.yaml", "--no-report"], cwd=workdir, env=env)
     assert proc.returncode == 0 and "nothing to train" in proc.stdout, proc.stderr[-2000:]
     assert "WARNING: Seeds were added after results on 3 seeds were in" in proc.stdout, proc.stdout[-2000:]
+    # a label renamed: the dataset starts afresh, which was done without a word (the label is in its identity)
+    write_study(workdir / "v.yaml", {**study, "seeds": 6, "datasets": [{"name": "wine", "label": "vino"}]})
+    renamed = run_cli(["ablation", "--study", "v.yaml", "--no-report", "--seeds", "2"], cwd=workdir, env=env)
+    assert renamed.returncode == 0 and (
+        "note: [vino] a dataset label new to study 'viewed': it starts afresh (a label is part of a dataset's identity); "
+        "the storage also holds wine, which this file no longer names") in renamed.stderr, renamed.stderr[-2000:]
 
 
 def test_a_study_switched_to_log_loss_answers_alike_on_the_console_the_report_and_mlflow(workdir, env):

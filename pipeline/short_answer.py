@@ -157,9 +157,12 @@ def _inert(v: DatasetVerdicts) -> list[str]:
     if not inert:
         return []
     one, on_path = len(inert) == 1, any(a in v.selected for a in inert)
-    return [f"On {v.label}, {and_list(list(map(v.name, inert)))} trained exactly as none did (the same test values "
-            f"on every seed): too weak to act at {'that strength' if one else 'those strengths'}, which says nothing "
-            f"of {'it' if one else 'them'} at a strength that acts" +
+    # the test values alone are none's (its weights and other metrics may differ): "trained exactly as
+    # none did" said more than that (a study-evolution audit)
+    return [f"On {v.label}, {and_list(list(map(v.name, inert)))} scored exactly as none did (the same test "
+            f"{METRICS[v.metric].label} on every seed): too weak at {'that strength' if one else 'those strengths'} "
+            f"to change the test predictions that count, which says nothing of {'it' if one else 'them'} at a strength "
+            "that does" +
             (f"; the report's path shows {'its' if one else 'their'} other strengths." if on_path else
              f"; try {'a stronger one' if one else 'stronger ones'}.")]
 
@@ -167,7 +170,7 @@ def _inert(v: DatasetVerdicts) -> list[str]:
 def _none_mattered(v: DatasetVerdicts, open_here: int, groups: dict[str, list[str]]) -> list[str]:
     """A dataset where no regularizer helped nor hurt: named in its group of datasets ("unsettled":
     some comparisons still open; "settled"), whose sentence In short writes once for them all; or,
-    where some arms trained exactly as none did, a sentence of its own naming the others ("no
+    where some arms scored exactly as none did, a sentence of its own naming the others ("no
     regularizer made a difference" would take back _inert's "too weak to act"), or none at all."""
     inert = _inert_arms(v)
     if open_here or not inert:

@@ -942,9 +942,9 @@ def test_penalty_against_weight_decay_is_answered_head_to_head():
     assert len(v.modes["l2"]) == 6 and [h for h in v.modes["l2"] if h.identical] == [v.modes["l2"][0], v.modes["l2"][3]]
     # the selected point trained as none did: said first, so that "practically the same" is not read as L2 of no use
     assert short_answer.in_short([v], short_answer.mean_values([d]))[:2] == [
-        "On digits, L2 (l2=0.001,l2_mode=penalty) trained exactly as none did (the same test values on every seed): too "
-        "weak to act at that strength, which says nothing of it at a strength that acts; the report's path shows its "
-        "other strengths.",
+        "On digits, L2 (l2=0.001,l2_mode=penalty) scored exactly as none did (the same test accuracy on every seed): "
+        "too weak at that strength to change the test predictions that count, which says nothing of it at a strength "
+        "that does; the report's path shows its other strengths.",
         "L2 as a penalty in the loss or the optimizer's decay (l2_mode): penalty and weight_decay gave the "
         "same numbers on every seed at l2=0.001 and l2=0.01 "
         "(they train alike); penalty and weight_decay did practically the same as decoupled at l2=0.001 and l2=0.01."]
@@ -2069,7 +2069,7 @@ def test_a_seed_design_change_is_recorded_only_where_it_reaches_past_the_old_one
 
 
 def test_in_short_does_not_call_every_regularizer_useless_beside_one_too_weak_to_act():
-    """Every comparison settled and none mattered, but L1 trained exactly as none did: In short said
+    """Every comparison settled and none mattered, but L1 scored exactly as none did: In short said
     "L1 ... trained exactly as none did: too weak to act at that strength" and then "no regularizer
     made a difference that matters", which takes it back. The second sentence names the others."""
     rng = np.random.default_rng(3)
@@ -2079,11 +2079,11 @@ def test_in_short_does_not_call_every_regularizer_useless_beside_one_too_weak_to
     [v] = verdicts.decide_study([d])
     assert [v.paired[a].verdict for a in ("dropout", "l1", "l2")] == ["equivalent"] * 3
     assert short_answer.in_short([v], short_answer.mean_values([d])) == [
-        "On wine, L1 trained exactly as none did (the same test values on every seed): too weak to act at that strength, "
-        "which says nothing of it at a strength that acts; try a stronger one.",
+        "On wine, L1 scored exactly as none did (the same test accuracy on every seed): too weak at that strength to "
+        "change the test predictions that count, which says nothing of it at a strength that does; try a stronger one.",
         "Dropout and L2 made no difference that matters (beyond the study's ROPE)."]
     # all of them too weak: nothing more to say of the dataset
     alike = {arm: dict(values["none"]) for arm in ("none", "l1", "l2")}
     d = verdicts.DatasetResults("wine", "classification", alike)
     said = short_answer.in_short(verdicts.decide_study([d]), short_answer.mean_values([d]))
-    assert len(said) == 1 and said[0].startswith("On wine, L1 and L2 trained exactly as none did"), said
+    assert len(said) == 1 and said[0].startswith("On wine, L1 and L2 scored exactly as none did"), said

@@ -12,7 +12,7 @@ from . import arms
 from .metric_numbers import quantity
 from .path_points import mode_name
 from .task import METRICS
-from .verdict_warnings import constant_prediction
+from .verdict_warnings import constant_prediction, seeds_added_warning
 from .verdict_words import AFFORDABLE_SEEDS, mean_within_rope
 from .verdicts import AT_CHANCE, DatasetResults, DatasetVerdicts
 from .words import and_list, counted, named, plural
@@ -78,7 +78,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         elif not v.winners and not hurt and not _leaning(v, "better"):   # all settled, none mattered; or some open
             out += _none_mattered(v, open_here, groups)
         # after the sentence it qualifies: a dataset in a group gets that sentence at the end
-        (caveats if any(v.label in g for g in groups.values()) else out).extend(_chosen_among_equals(v))
+        (caveats if any(v.label in g for g in groups.values()) else out).extend(_chosen_among_equals(v) + _added_after(v))
         out += _modes(v, mine.get(arms.BASELINE, math.nan))
     for key, words in GROUP_WORDS:
         if groups[key]:
@@ -178,6 +178,16 @@ def _none_mattered(v: DatasetVerdicts, open_here: int, groups: dict[str, list[st
         return []
     others = [v.name(a) for a in v.paired if a not in inert]
     return [f"On {v.label}, {and_list(others)} made no difference that matters (beyond the study's ROPE)."] if others else []
+
+
+def _added_after(v: DatasetVerdicts) -> list[str]:
+    """In short's caveat where seeds were added after results were seen (optional stopping): the
+    warning was on the verdict lines and in the report alone, not in the paragraph a reader (and
+    the root run's description) stops at."""
+    if not seeds_added_warning(v):
+        return []
+    return [f"On {v.label}, seeds were added after results were seen: if an undecided look is why, these verdicts "
+            "are less sure than they read (see the warning)."]
 
 
 def _chosen_among_equals(v: DatasetVerdicts) -> list[str]:

@@ -1730,7 +1730,12 @@ def test_seeds_added_after_a_look_are_warned_of_only_where_the_verdicts_use_them
                                     {arm: {s: 0.9 + 0.01 * (s % 3) + (0.02 if arm == "l2" else 0) for s in range(seeds)}
                                      for arm in ("none", "l2")}, seeds_added_after=[3])
         [v] = verdicts.decide_study([d])
-        return any(w.startswith("Seeds were added after results on 3 seeds") for w in verdict_warnings.warnings(v))
+        warned = any(w.startswith("Seeds were added after results on 3 seeds") for w in verdict_warnings.warnings(v))
+        # In short says it too: the paragraph a reader (and the root run's description) stops at did not
+        short = " ".join(short_answer.in_short([v], short_answer.mean_values([d])))
+        assert warned == ("eeds were added after results were seen: if an undecided look is why, these verdicts are "
+                          "less sure than they read (see the warning)." in short), short
+        return warned
 
     assert told(5) and not told(2) and not told(3)
 

@@ -36,7 +36,8 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
     regularizer helped (and by how much, none's mean test value to the arm's), where one made
     things worse, where nothing mattered, what is still undecided and where the models learned
     too little to say. `means`: {dataset: {arm: mean test value over seeds}}."""
-    out, caveats, counts = [], [], Counter()   # the open comparisons: "undecided", "out of reach", "untested", "at max"
+    out, counts = [], Counter()   # the open comparisons: "undecided", "out of reach", "untested", "at max"
+    ends, deferred = {}, {}   # where each dataset's own sentences end; caveats that follow its group's sentence
     groups: dict[str, list[str]] = {"settled": [], "unsettled": [], "too few": [],
                                     "nothing learned": [], "misfit": [], "perfect": []}
     for v in decided:
@@ -53,7 +54,7 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         if all(p.verdict == "not enough seeds" for p in v.paired.values()):
             groups["too few"].append(v.label)
             continue
-        mine = means.get(v.label, {})
+        mine, start = means.get(v.label, {}), len(out)
         out += _helped(v, mine) + _leanings(v, mine) + _inert(v)
         undid, hurt = [a for a in v.winners if a in v.at_chance], [a for a in v.arms_with("worse") if not v.paired[a].negligible]
         open_here = len(v.arms_with("undecided")) + len(v.arms_with("not enough seeds"))
@@ -77,13 +78,35 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             out.append(f"On {v.label}, {settled}" + ("." if hurt else "; no other regularizer has helped yet."))
         elif not v.winners and not hurt and not _leaning(v, "better"):   # all settled, none mattered; or some open
             out += _none_mattered(v, open_here, groups)
-        # after the sentence it qualifies: a dataset in a group gets that sentence at the end
-        (caveats if any(v.label in g for g in groups.values()) else out).extend(_chosen_among_equals(v) + _added_after(v))
+        # after the sentence it qualifies: a dataset in a group gets that sentence later (_with_groups)
+        caveats = _chosen_among_equals(v) + _added_after(v)
+        if any(v.label in g for g in groups.values()):
+            deferred[v.label] = caveats
+        else:
+            out += caveats
         out += _modes(v, mine.get(arms.BASELINE, math.nan))
+        if len(out) > start:
+            ends[v.label] = len(out)
+    return _named_once(_with_groups(out, groups, ends, deferred), [v.label for v in decided]) + _open_counts(counts)
+
+
+def _with_groups(out: list[str], groups: dict[str, list[str]], ends: dict[str, int], deferred: dict) -> list[str]:
+    """In short's sentences with each group's ("On digits and wine, no regularizer has helped yet."):
+    a group of one dataset that has sentences of its own right after them (it came at the end, the
+    dataset named twice, apart), the others at the end; then its caveats (`deferred`)."""
+    tail, inserts = [], []
     for key, words in GROUP_WORDS:
-        if groups[key]:
-            out.append(f"On {and_list(groups[key])}, {words}.")
-    return _named_once(out + caveats, [v.label for v in decided]) + _open_counts(counts)
+        labels = groups[key]
+        if not labels:
+            continue
+        sentence = f"On {and_list(labels)}, {words}."
+        if len(labels) == 1 and labels[0] in ends:
+            inserts.append((ends[labels[0]], [sentence, *deferred.pop(labels[0], [])]))
+        else:
+            tail.append(sentence)
+    for at, sentences in sorted(inserts, reverse=True):
+        out[at:at] = sentences
+    return out + tail + [s for caveats in deferred.values() for s in caveats]
 
 
 def _named_once(sentences: list[str], labels: list[str]) -> list[str]:

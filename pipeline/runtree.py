@@ -70,6 +70,7 @@ def ui_order(kind: str, seed=None, arm: str = "", position=None, arm_rank: int =
 # --- MLflow: the UI's shared view of a study (an experiment tag the UI reads) ------------------
 SHARED_VIEW_PREFIX = "mlflow.sharedViewState."
 VERDICT = "verdict"            # a dataset parent's answer; verdict.<arm>[.<outcome>] each comparison's
+ROPE_SETTING = "rope_setting"  # the ROPE setting a dataset parent's verdicts were given under (summary._say_rope_changed)
 NOTE = "mlflow.note.content"   # a run's description in the UI (Markdown): a dataset parent's answer
 ANSWER = "answer"              # "current" on the parents that hold the study's verdicts as last summarized:
                                # the side-by-side view shows those only (not other configurations', views')

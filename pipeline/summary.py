@@ -5,6 +5,7 @@ recorded on each dataset's MLflow parent run."""
 from __future__ import annotations
 
 import statistics
+import sys
 from typing import Optional, Sequence
 
 from . import metric_numbers, path_words, short_answer, verdict_record, verdict_words, verdicts
@@ -12,7 +13,7 @@ from .words import counted
 from . import runtree as rt
 from .preparation import RunContext
 from .study import Study
-from .task import metric_for
+from .task import METRICS, metric_for
 from .tracking import Tracker
 from .ui_links import verdicts_view
 
@@ -125,6 +126,7 @@ def log_study_verdicts(tracker: Tracker, study: Study, decided: dict[str, verdic
     parents = tracker.study_runs(study.name, rt.DATASET)
     tags = {p.run_id: p.tags for p in parents}
     current = {label: parent for label, parent in verdict_parents(study, parents).items() if label in decided}
+    _say_rope_changed(tracker, study, current, decided, tags)
     changed = [label for label, parent in current.items() if log_verdicts(tracker, parent, decided[label], tags.get(parent))]
     retire_old_verdicts(tracker, study, current, parents)
     # the file shrunk from the command line (--epochs 1: a quick look) keeps its verdicts to its own
@@ -133,6 +135,25 @@ def log_study_verdicts(tracker: Tracker, study: Study, decided: dict[str, verdic
     if not (study.overrides and held):
         mark_the_answer(tracker, set(current.values()), parents)
     return changed
+
+
+def _say_rope_changed(tracker: Tracker, study: Study, current: dict[str, str], decided: dict, tags: dict) -> None:
+    """A note where a dataset's ROPE setting differs from the one its parent's verdicts were given
+    under (rt.ROPE_SETTING, recorded here): the verdicts moved with it without a word, and a margin
+    chosen after seeing the results is as post hoc as seeds added after them. The setting, not the
+    width: a share of none's mean ("5%") moves with the seeds."""
+    for label, parent in current.items():
+        plan, v = next(p for p in study.plans if p.label == label), decided[label]
+        setting = str(plan.rope if plan.rope is not None else METRICS[v.metric].default_rope)
+        was = (tags.get(parent) or {}).get(rt.ROPE_SETTING)
+        if was is not None and was != setting:
+            def shown(s: str) -> str:
+                return f"{s} of none's mean" if s.endswith("%") else f"±{metric_numbers.rope_text(float(s), v.metric)}"
+            print(f"note: [{label}] the ROPE changed after verdicts were given under it ({shown(was)} -> {shown(setting)}): "
+                  "the verdicts moved with it; a margin chosen knowing the results is not what the equivalence tests' "
+                  "error rates cover: set it before the first run", file=sys.stderr, flush=True)
+        if was != setting:
+            tracker.set_tags(parent, {rt.ROPE_SETTING: setting})
 
 
 def mark_the_answer(tracker: Tracker, current: set[str], parents: list) -> None:

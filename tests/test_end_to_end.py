@@ -387,6 +387,14 @@ def test_seeds_a_view_trained_after_the_files_results_are_still_added_after_them
     assert renamed.returncode == 0 and (
         "note: [vino] a dataset label new to study 'viewed': it starts afresh (a label is part of a dataset's identity); "
         "the storage also holds wine, which this file no longer names") in renamed.stderr, renamed.stderr[-2000:]
+    # the ROPE changed after verdicts were given: they moved with it without a word
+    assert run_cli(["ablation", "--study", "v.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
+    write_study(workdir / "v.yaml", {**study, "seeds": 6, "rope": 0.02, "datasets": [{"name": "wine", "label": "vino"}]})
+    moved = run_cli(["ablation", "--study", "v.yaml", "--no-report"], cwd=workdir, env=env)
+    assert moved.returncode == 0 and ("note: [vino] the ROPE changed after verdicts were given under it (±1.0 pt -> "
+                                      "±2.0 pt): the verdicts moved with it") in moved.stderr, moved.stderr[-2000:]
+    again = run_cli(["ablation", "--study", "v.yaml", "--no-report"], cwd=workdir, env=env)
+    assert again.returncode == 0 and "ROPE changed" not in again.stderr   # said once
 
 
 def test_a_study_switched_to_log_loss_answers_alike_on_the_console_the_report_and_mlflow(workdir, env):

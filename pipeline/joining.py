@@ -74,11 +74,15 @@ def _hashes_among(names: list[str], study: Study, plan: DatasetPlan) -> set[str]
 
 def unnamed_labels(study: Study, storage: str) -> list[str]:
     """The dataset labels this study's storage holds grid studies of that no plan of the file names
-    (a dataset renamed, or removed): <study>.<label>.<hash>, tuning studies aside."""
+    (a dataset renamed, or removed), as those studies record them (a name <study>.<label>.<hash>
+    cannot tell study "abl"'s label "quick.digits" from study "abl.quick"'s "digits")."""
     prefix, mine = f"{study.name}.", {plan.label for plan in study.plans}
-    labels = {n[len(prefix):].rsplit(".", 1)[0] for n in optuna.get_all_study_names(get_storage(storage))
-              if n.startswith(prefix) and ".tune." not in n and "." in n[len(prefix):]}
-    return sorted(labels - mine)
+    names = {n for n in optuna.get_all_study_names(get_storage(storage)) if n.startswith(prefix) and ".tune." not in n}
+    if not names:
+        return []
+    labels = {s.user_attrs.get(rt.DATASET_LABEL) for s in optuna.get_all_study_summaries(get_storage(storage), False)
+              if s.study_name in names and s.user_attrs.get(rt.STUDY) == study.name}
+    return sorted(labels - mine - {None})
 
 
 def adopted(study: Study, storage: str) -> Study:

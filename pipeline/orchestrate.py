@@ -385,8 +385,8 @@ def _readable(results: list, metric: str, own: str, tracker, study: Study, plan)
     missing = {run_id for *_, final, run_id in results if run_id and not readable_in(final, metric, own)}
     logged = {}
     if missing and tracker is not None:
-        logged = {r.run_id: r.metrics for r in tracker.study_runs(
-            study.name, rt.TRIAL, f"tags.{rt.CONFIG_HASH} = '{plan.config_hash}'") if r.run_id in missing}
+        logged = {r.run_id: r.metrics for r in tracker.study_runs(study.name, rt.TRIAL, **{rt.CONFIG_HASH: plan.config_hash})
+                  if r.run_id in missing}
     return [(arm, seed, variant, {**final, **lifecycle.per_metric(logged.get(run_id, {}))})
             for arm, seed, variant, final, run_id in results]
 

@@ -180,9 +180,10 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
               "apart; distributed workers join this one with this study file and flags)", file=sys.stderr, flush=True)
     elif not known and "datasets" not in dict(study.overrides) and (unnamed := joining.unnamed_labels(study, ctx.storage)):
         # a label is part of the identity: `label: bc` on breast_cancer retrained it all without a word
-        print(f"note: [{plan.label}] a dataset label new to study {study.name!r}: it starts afresh (a label is part of "
-              f"a dataset's identity); the storage also holds {', '.join(unnamed)}, which this file no longer names: a "
-              "renamed dataset trains again under its new label (its earlier runs stay, apart)", file=sys.stderr, flush=True)
+        print(f"note: [{plan.label}] a dataset label new to study {study.name!r}: it starts afresh; the storage also "
+              f"holds {', '.join(unnamed)}, which this file no longer names: if one of them was renamed {plan.label}, it "
+              "trains again under the new label (a label is part of a dataset's identity; the earlier runs stay, apart)",
+              file=sys.stderr, flush=True)
     ostudy = open_dataset_study(ctx, study, plan, data)
     for key, value in ((rt.STUDY, study.name), (rt.DATASET_LABEL, plan.label), (rt.CONFIG_HASH, plan.config_hash),
                        (rt.TASK, data.task), (rt.METRIC_NAME, metric_for(data.task, data.metric).name),
@@ -264,27 +265,30 @@ def note_seeds_added(study: Study, ostudy, trials: list, looks_before: Optional[
     before = ostudy.user_attrs.get(rt.STUDY_FILE_SEEDS)
     most = ostudy.user_attrs.get(rt.STUDY_FILE_SEEDS_MOST)
     more_fixed = not study.adaptive and before is not None and len(study.seeds) > before
+    tried, done = set(), set()
+    for t in trials:
+        if (cell := grid.cell_of(t)) is not None:
+            tried.add(cell[1])
+            if t.state == TrialState.COMPLETE:
+                done.add(cell[1])
+    # the most seeds an earlier design of the file planned, fixed counts and adaptive maxima alike
+    # (file_seeds is a fixed design's: after adaptive rounds it is stale)
+    planned = max((x for x in (most, looks_before[-1] if looks_before else None) if x is not None), default=None)
     # a design that reaches past the old one's last look (not another step, nor a lower max)
     if more_fixed or (looks_before and study.looks()[-1] > looks_before[-1]):
-        tried, done = set(), set()
-        for t in trials:
-            if (cell := grid.cell_of(t)) is not None:
-                tried.add(cell[1])
-                if t.state == TrialState.COMPLETE:
-                    done.add(cell[1])
         seen = ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER, [])
         # seeds no earlier design of the file asked for: a `--seeds 8` view may have trained them after the
         # file's 4 were seen (they had cells, and the warning was lost); where the most is not known (a study
         # prepared before it was kept), seeds that had no cell (10 -> 3 -> 10 planned them before the look)
-        added = len(study.seeds) > most if most is not None and more_fixed else bool(set(study.seeds) - tried)
-        # the look they were added after: the file's seeds (a view's beyond them came after that look too)
-        looked = min(len(done), before) if more_fixed else len(done)
+        added = len(study.seeds) > planned if most is not None and more_fixed else bool(set(study.seeds) - tried)
+        # the look they were added after: the earlier designs' (a view's seeds beyond them came after it too)
+        looked = min(len(done), planned) if more_fixed and planned else len(done)
         if done and added and seen[-1:] != [looked]:   # once per look (a rerun after a crash)
             ostudy.set_user_attr(rt.SEEDS_ADDED_AFTER, [*seen, looked])
     if not study.adaptive and before != len(study.seeds):   # after the record it decides (a crash between: judged again)
         ostudy.set_user_attr(rt.STUDY_FILE_SEEDS, len(study.seeds))
-    if not study.adaptive and len(study.seeds) > (most or 0):
-        ostudy.set_user_attr(rt.STUDY_FILE_SEEDS_MOST, max(len(study.seeds), before or 0))
+    if study.looks()[-1] > (most or 0):   # a study from before `most` was kept starts from the seeds it tried
+        ostudy.set_user_attr(rt.STUDY_FILE_SEEDS_MOST, max(study.looks()[-1], before or 0, 0 if most else len(tried)))
 
 
 def ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, owned: bool) -> None:

@@ -84,9 +84,9 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
             deferred[v.label] = caveats
         else:
             out += caveats
-        out += _modes(v, mine.get(arms.BASELINE, math.nan))
-        if len(out) > start:
+        if len(out) > start:   # its group's sentence goes here: after its verdicts, before l2_mode's
             ends[v.label] = len(out)
+        out += _modes(v, mine.get(arms.BASELINE, math.nan))
     return _named_once(_with_groups(out, groups, ends, deferred), [v.label for v in decided]) + _open_counts(counts)
 
 
@@ -102,8 +102,8 @@ def _with_groups(out: list[str], groups: dict[str, list[str]], ends: dict[str, i
         sentence = f"On {and_list(labels)}, {words}."
         if len(labels) == 1 and labels[0] in ends:
             inserts.append((ends[labels[0]], [sentence, *deferred.pop(labels[0], [])]))
-        else:
-            tail.append(sentence)
+        else:   # then its datasets' caveats, before another group's sentence
+            tail += [sentence, *(s for label in labels for s in deferred.pop(label, []))]
     for at, sentences in sorted(inserts, reverse=True):
         out[at:at] = sentences
     return out + tail + [s for caveats in deferred.values() for s in caveats]

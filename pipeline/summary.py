@@ -126,7 +126,7 @@ def log_study_verdicts(tracker: Tracker, study: Study, decided: dict[str, verdic
     parents = tracker.study_runs(study.name, rt.DATASET)
     tags = {p.run_id: p.tags for p in parents}
     current = {label: parent for label, parent in verdict_parents(study, parents).items() if label in decided}
-    _say_rope_changed(tracker, study, current, decided, tags)
+    _say_rope_changed(tracker, study, current, decided, parents)
     changed = [label for label, parent in current.items() if log_verdicts(tracker, parent, decided[label], tags.get(parent))]
     retire_old_verdicts(tracker, study, current, parents)
     # the file shrunk from the command line (--epochs 1: a quick look) keeps its verdicts to its own
@@ -137,22 +137,29 @@ def log_study_verdicts(tracker: Tracker, study: Study, decided: dict[str, verdic
     return changed
 
 
-def _say_rope_changed(tracker: Tracker, study: Study, current: dict[str, str], decided: dict, tags: dict) -> None:
-    """A note where a dataset's ROPE setting differs from the one its parent's verdicts were given
-    under (rt.ROPE_SETTING, recorded here): the verdicts moved with it without a word, and a margin
-    chosen after seeing the results is as post hoc as seeds added after them. The setting, not the
-    width: a share of none's mean ("5%") moves with the seeds."""
+def _say_rope_changed(tracker: Tracker, study: Study, current: dict[str, str], decided: dict, parents: list) -> None:
+    """A note where a dataset's ROPE setting differs from the one its verdicts were last given
+    under (rt.ROPE_SETTING, "<metric>:<setting>", on the latest parent of its configuration that
+    has it: a new parent, opened for added seeds or a round, has none yet): the verdicts moved with
+    it without a word, and a margin chosen after seeing the results is as post hoc as seeds added
+    after them. The setting, not the width (a share of none's mean, "5%", moves with the seeds); in
+    the same metric only (another metric has another default)."""
+    hashes = {p.label: p.config_hash for p in study.plans}
     for label, parent in current.items():
         plan, v = next(p for p in study.plans if p.label == label), decided[label]
-        setting = str(plan.rope if plan.rope is not None else METRICS[v.metric].default_rope)
-        was = (tags.get(parent) or {}).get(rt.ROPE_SETTING)
-        if was is not None and was != setting:
+        rope = plan.rope if plan.rope is not None else METRICS[v.metric].default_rope
+        setting = f"{v.metric}:" + (f"{float(rope[:-1]):g}%" if isinstance(rope, str) else f"{float(rope):g}")
+        mine = [p for p in parents if p.tags.get(rt.DATASET_LABEL) == label and p.tags.get(rt.CONFIG_HASH) == hashes[label]
+                and rt.ROPE_SETTING in p.tags]
+        was = max(mine, key=lambda p: (p.start_time or 0, p.run_id)).tags[rt.ROPE_SETTING] if mine else None
+        if was is not None and was != setting and was.split(":")[0] == v.metric:
             def shown(s: str) -> str:
+                s = s.split(":", 1)[1]
                 return f"{s} of none's mean" if s.endswith("%") else f"±{metric_numbers.rope_text(float(s), v.metric)}"
             print(f"note: [{label}] the ROPE changed after verdicts were given under it ({shown(was)} -> {shown(setting)}): "
                   "the verdicts moved with it; a margin chosen knowing the results is not what the equivalence tests' "
                   "error rates cover: set it before the first run", file=sys.stderr, flush=True)
-        if was != setting:
+        if next((p.tags.get(rt.ROPE_SETTING) for p in parents if p.run_id == parent), None) != setting:
             tracker.set_tags(parent, {rt.ROPE_SETTING: setting})
 
 

@@ -94,15 +94,15 @@ class TrackingReads:
         filt = " AND ".join(["attributes.status = 'RUNNING'"] + [f"tags.{k} = '{quote_filter(v)}'" for k, v in tags.items()])
         return self.search([experiment_id], filt)
 
-    def study_runs(self, study_name: str, kind: str, extra_filter: str = "") -> list[RunRecord]:
-        """Every run of a study of one kind, across all experiments and root runs, as RunRecords:
-        from MLflow's SQL tables when it can (mlflow_sql.runs_with_tags), from a server's JSON
-        (_search_json), else through MlflowClient.search_runs."""
-        found = None if extra_filter else runs_with_tags(self._client, {rt.STUDY: study_name, rt.KIND: kind})
+    def study_runs(self, study_name: str, kind: str, extra_filter: str = "", **tags: str) -> list[RunRecord]:
+        """Every run of a study of one kind (and these other tag values), across all experiments
+        and root runs, as RunRecords: from MLflow's SQL tables when it can (mlflow_sql.runs_with_tags),
+        from a server's JSON (_search_json), else through MlflowClient.search_runs."""
+        found = None if extra_filter else runs_with_tags(self._client, {rt.STUDY: study_name, rt.KIND: kind, **tags})
         if found is not None:
             return [RunRecord(**r) for r in found]
         exp_ids = [e.experiment_id for e in self._client.search_experiments()]
-        filt = f"tags.{rt.STUDY} = '{quote_filter(study_name)}' AND tags.{rt.KIND} = '{kind}'"
+        filt = " AND ".join(f"tags.{k} = '{quote_filter(v)}'" for k, v in {rt.STUDY: study_name, rt.KIND: kind, **tags}.items())
         if extra_filter:
             filt += f" AND {extra_filter}"
         if self._rest_creds() is None:

@@ -385,8 +385,17 @@ def test_seeds_a_view_trained_after_the_files_results_are_still_added_after_them
     write_study(workdir / "v.yaml", {**study, "seeds": 6, "datasets": [{"name": "wine", "label": "vino"}]})
     renamed = run_cli(["ablation", "--study", "v.yaml", "--no-report", "--seeds", "2"], cwd=workdir, env=env)
     assert renamed.returncode == 0 and (
-        "note: [vino] a dataset label new to study 'viewed': it starts afresh (a label is part of a dataset's identity); "
-        "the storage also holds wine, which this file no longer names") in renamed.stderr, renamed.stderr[-2000:]
+        "note: [vino] a dataset label new to study 'viewed': it starts afresh; the storage also holds wine, which this "
+        "file no longer names: if one of them was renamed vino, it trains again under the new label") in renamed.stderr, \
+        renamed.stderr[-2000:]
+    # another study whose name extends this one's ("viewed.quick") is not this study's labels (a review)
+    from pipeline.joining import unnamed_labels
+
+    other = optuna.create_study(study_name="viewed.quick.digits.0123456789ab",
+                                storage=get_storage(f"journal:{workdir / 'optuna.journal'}"))
+    other.set_user_attr("study", "viewed.quick")
+    other.set_user_attr("dataset", "digits")
+    assert unnamed_labels(load_study(workdir / "v.yaml"), f"journal:{workdir / 'optuna.journal'}") == ["wine"]
     # the ROPE changed after verdicts were given: they moved with it without a word
     assert run_cli(["ablation", "--study", "v.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
     write_study(workdir / "v.yaml", {**study, "seeds": 6, "rope": 0.02, "datasets": [{"name": "wine", "label": "vino"}]})

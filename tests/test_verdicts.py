@@ -2087,6 +2087,9 @@ def test_a_seed_design_change_is_recorded_only_where_it_reaches_past_the_old_one
     # results (a study-evolution audit: every seed had a cell, so nothing was recorded)
     assert recorded(4, 8, 8, most=4) == [4]
     assert recorded(3, 10, 10, most=10) is None   # 10, shrunk to 3, back to 10: planned before any look
+    assert recorded(3, 12, 10, most=10) == [10]   # past the most planned: after the results on 10
+    # after adaptive rounds the fixed count is stale: their max counts as planned (a review)
+    assert recorded(5, 20, 20, most=20) is None
 
 
 def test_in_short_does_not_call_every_regularizer_useless_beside_one_too_weak_to_act():

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from . import arms, grid
 from . import runtree as rt
 from .errors import Diverged
-from .runtime import VERBOSE, failpoint, signals_deferred, worker_id
+from .runtime import VERBOSE, Interrupted, StoreUnreachable, failpoint, signals_deferred, worker_id
 from .storage import batched_writes
 from .tracking import NewRun, Tracker
 from .trainer_common import TrialConfig, resolve_device, training_device
@@ -237,9 +237,13 @@ def interrupted_line(training: int, ahead: int = 0, who: str = "", tuning: bool 
         print(f"  {who.strip() + ' ' if who else ''}interrupted: {' and '.join(parts)}; {again}", flush=True)
 
 
-def close_quietly(tracker: Tracker, run_ids: list[str], status: str) -> None:
-    """End runs left RUNNING by a call that is stopping, without hiding why it stops: a store that
-    fails here (locked, a server's 5xx) is left to the rerun, which closes a dead process's runs."""
+def close_quietly(tracker: Tracker, run_ids: list[str], why: BaseException) -> None:
+    """End runs left RUNNING by a call that is stopping (KILLED for a signal, FAILED for an error),
+    without hiding why it stops: a store that fails here (locked, a server's 5xx) is left to the
+    rerun, which closes a dead process's runs. Not after a store outage: that rerun closes them."""
+    if isinstance(why, StoreUnreachable):
+        return
+    status = "KILLED" if isinstance(why, (Interrupted, KeyboardInterrupt)) else "FAILED"
     for run_id in run_ids:
         try:
             tracker.end_if_running(run_id, status)

@@ -27,7 +27,7 @@ from .dataset_record import (chance_level, chance_levels, data_line, far_targets
                              train_chance_levels, train_chance_params)
 from .enqueue_lock import exclusive
 from .identity import identity_record
-from .runtime import Interrupted, Stopwatch, StoreUnreachable, git_commit, mask_credentials, process_alive, worker_id
+from .runtime import Stopwatch, git_commit, mask_credentials, process_alive, worker_id
 from .splits import Splits
 from .study import DatasetPlan, Study
 from .task import metric_for
@@ -83,9 +83,7 @@ def prepare(study: Study, storage: str, tracking: Optional[str], owned: bool = T
         try:
             _prepare_datasets(ctx, data, owned)
         except BaseException as e:   # Ctrl-C while tuning: the root was left RUNNING (a rerun closed it KILLED)
-            if not isinstance(e, StoreUnreachable):   # that one's rerun closes them
-                status = "KILLED" if isinstance(e, (Interrupted, KeyboardInterrupt)) else "FAILED"
-                lifecycle.close_quietly(tracker, [*ctx.opened, *([ctx.root_id] if tracker.owns_root() else [])], status)
+            lifecycle.close_quietly(tracker, [*ctx.opened, *([ctx.root_id] if tracker.owns_root() else [])], e)
             raise
     return ctx, data
 

@@ -34,7 +34,7 @@ from . import arms, grid, lifecycle
 from . import runtree as rt
 from .lifecycle import Ending, LiveTrial, Outcome
 from .population import train_population
-from .runtime import Interrupted, Progress, StoreUnreachable, failpoint, worker_id
+from .runtime import Interrupted, Progress, failpoint, worker_id
 from .study import DatasetPlan
 from .task import metric_for
 from .tracking import NewRun
@@ -71,8 +71,7 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
                           parent, tags)
             progress.update(done=spent() - before)
     except BaseException as e:   # the tuning parent stayed RUNNING for good (its rerun opens another)
-        if parent is not None and not isinstance(e, StoreUnreachable):
-            lifecycle.close_quietly(ctx.tracker, [parent], "KILLED" if isinstance(e, (Interrupted, KeyboardInterrupt)) else "FAILED")
+        lifecycle.close_quietly(ctx.tracker, [parent] if parent is not None else [], e)
         raise
     chosen = say_chosen(ostudies, tune.trials)
     progress.close()

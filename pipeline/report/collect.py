@@ -22,6 +22,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from .. import arms
 from .. import runtree as rt
+from ..lifecycle import Outcome
 from ..study import Study
 from ..summary import verdict_parents
 from ..task import METRICS, metric_for, read_in, readable_in
@@ -38,7 +39,8 @@ STRENGTH_KEYS = ("dropout", "l1", "l2", "l2_mode")   # as the trial's MLflow par
 RUN_COLUMNS = ("run_id", "experiment_id", "run_name", "dataset", "arm", "variant", "seed", "attempt", "status", "task",
                "metric_name", "fail_reason", "outcome", "untrained", "device", "engine", "worker", "group", "n_train", "start", "end",
                "strengths", *STRENGTH_KEYS, *FINAL_KEYS)
-TUNING_COLUMNS = ("dataset", "arm", "number", "status", "reason", "outcome", "task", "objective", "l1", "l2", "dropout")
+TUNING_COLUMNS = ("dataset", "arm", "number", "status", "reason", "outcome", "spent", "stopped", "task", "objective",
+                  "l1", "l2", "dropout")
 # Trial runs written before the engine tag existed all came from the population engine.
 LEGACY_ENGINE = "population"
 
@@ -273,9 +275,13 @@ def collect_tuning(study: Study, tracker: Tracker, hashes: dict) -> pd.DataFrame
         if hashes.get(tags.get(rt.DATASET_LABEL)) != tags.get(rt.CONFIG_HASH):
             continue
         dropout = [float(v) for k, v in params.items() if k.startswith("tuned_dropout_")]
+        ended = Outcome.of_run(tags.get(rt.OUTCOME, ""), tags.get(rt.FAIL_REASON, ""))
         rows.append({"dataset": tags[rt.DATASET_LABEL], "arm": tags.get(rt.ARM),
                      "number": int(tags.get(rt.TUNE_TRIAL, 0)),
                      "status": r.status, "reason": tags.get(rt.FAIL_REASON, ""), "outcome": tags.get(rt.OUTCOME, ""),
+                     # spent a trial of the budget; stopped (Ctrl-C, a dead worker): spent none, asked again
+                     "spent": ended is None or ended.spends_budget,
+                     "stopped": ended is not None and not ended.spends_budget and ended is not Outcome.DUPLICATE,
                      "task": tags.get(rt.TASK, ""),   # the direction of its objective, before any grid run
                      "objective": r.metrics.get("tune_objective", math.nan),
                      "l1": float(params.get("tuned_l1", "nan")), "l2": float(params.get("tuned_l2", "nan")),

@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 
 from .. import arms, metric_numbers, path_summary, stats, verdicts
-from ..lifecycle import Outcome
 from ..task import METRICS
 from ..words import and_list
 from .path_figure import LINE_STYLES
@@ -338,8 +337,7 @@ def tuning_figure(ctx: FigureContext, d: dict):
             ax.plot(chosen[col], chosen["objective"], marker="*", color="black", ms=10, linestyle="none",
                     label="chosen", zorder=5)
         # those a Ctrl-C or a dead worker stopped spent nothing and were asked again: not "failed"
-        spent = [(e := Outcome.of_run(o, r)) is None or e.spends_budget for o, r in zip(sub["outcome"].fillna(""), sub["reason"].fillna(""))]
-        pruned = sub[(sub["arm"] == arm) & (sub["status"] != "FINISHED") & pd.Series(spent, index=sub.index, dtype=bool)]
+        pruned = sub[(sub["arm"] == arm) & (sub["status"] != "FINISHED") & sub["spent"].astype(bool)]
         if len(pruned):
             ax.scatter(pruned[col], [np.nanmin(t["objective"]) if len(t) else 0] * len(pruned),
                        marker="x", color="gray", s=12, label="pruned/failed")

@@ -18,7 +18,6 @@ import pandas as pd
 from .. import arms, metric_numbers, path_points, stats, verdict_words
 from ..datasets import normalization
 from .. import runtree as rt
-from ..lifecycle import Outcome
 from ..references import PLAUSIBLE_GAP, reference_points
 from ..runtime import mask_credentials
 from ..task import METRICS, metric_for
@@ -265,10 +264,7 @@ def _tuning_rows(data: ReportData) -> list[dict]:
                                                              order.index(g[0][1]) if g[0][1] in order else len(order))):
             # the budget's trials; those stopped (Ctrl-C, a dead worker) spent none and were asked again:
             # counted as failed they made "16 trials, 8 failed" of a budget of 8 that all finished
-            ended = [Outcome.of_run(o, r) for o, r in zip(t["outcome"].fillna(""), t["reason"].fillna(""))]
-            spent = pd.Series([e is None or e.spends_budget for e in ended], index=t.index, dtype=bool)
-            stopped = sum(e is not None and not e.spends_budget and e is not Outcome.DUPLICATE for e in ended)
-            t = t[spent]
+            stopped, t = int(t["stopped"].sum()), t[t["spent"].astype(bool)]
             done = t.loc[t["status"] == "FINISHED", "objective"].dropna()
             hib = _higher_is_better(data, label, t)
             grid = data.runs[(data.runs["dataset"] == label) & (data.runs["arm"] == arm) & (data.runs["status"] == "FINISHED")]

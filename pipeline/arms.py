@@ -46,10 +46,6 @@ def register(arm: Arm) -> Arm:
     return arm
 
 
-def unregister(name: str) -> None:
-    ARMS.pop(name, None)
-
-
 # colours: indexes into seaborn's colorblind palette (blue, orange, green, reddish purple, sky
 # blue); its vermillion (3) beside dropout's orange was hard to tell apart in thin lines
 register(Arm("none", "none", (), 0))

@@ -50,9 +50,6 @@ def register(name: str, task: str, description: str, images: bool = False, is_ta
     return wrap
 
 
-NORMALIZATIONS = ("none", "unit", "global", "per_feature")
-
-
 def normalization(spec) -> str:
     """How features are scaled: the `normalize` option, else pixels as the tutorials do (to
     [0, 1], "unit"), else per-feature standardization (`standardize: false`: none). Per-feature

@@ -48,8 +48,3 @@ def interrupt_received() -> str:
 def forget_interrupts() -> None:
     """A command starts with no signal received (runtime.install_signal_handlers)."""
     _raised["signal"] = None
-
-
-def failure_reason(e: BaseException) -> str:
-    """The reason a failed trial records: "diverged", or the error's type and message."""
-    return "diverged" if isinstance(e, Diverged) else f"{type(e).__name__}: {e}"

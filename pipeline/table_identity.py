@@ -50,15 +50,10 @@ def number_marks(spec) -> dict[str, dict[str, str]]:
     return {mark: dict(columns) for mark, columns in number_marks_in(*version)} if version else {}
 
 
-def none_labels(spec) -> bool:
+def none_labels_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> bool:
     """Whether a CSV's target is words, "None" among them (severity None, Mild, Severe; a masonry
     type): then "None" is a class, where pandas reads it as missing (and the rows were left out).
     Part of the identity when true ("target_none"): such a table read before is another study."""
-    version = csv_version(spec)
-    return bool(version and spec.target) and none_labels_in(*version, spec.target)
-
-
-def none_labels_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> bool:
     return bool(none_rows_in(path, size, mtime_ns, encoding, target))
 
 

@@ -211,10 +211,6 @@ class TrackingReads:
             out.update(zip(rest, _parallel(lambda r: self._read_json(artifact_uris[r], path), rest)))
         return out
 
-    def load_dict(self, run, path: str) -> Optional[dict]:
-        """A JSON artifact of a run (as log_dict wrote it), or None when it cannot be read."""
-        return self._read_json(run.info.artifact_uri, path)
-
     def _read_json(self, uri: str, path: str) -> Optional[dict]:
         """A JSON artifact under the artifact URI `uri`, or None when it cannot be read."""
         import tempfile

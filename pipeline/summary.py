@@ -166,12 +166,33 @@ def _say_rope_changed(tracker: Tracker, study: Study, current: dict[str, str], d
 def mark_the_answer(tracker: Tracker, current: set[str], parents: list) -> None:
     """The side-by-side view's rows (ui_links.verdicts_view): the parents in `current` tagged as
     the study's answer, every other parent of the study that was untagged (another configuration's,
-    which held the answer before the study file changed, a view's, a retired one)."""
+    which held the answer before the study file changed, a view's, a retired one). One that held it
+    for another configuration, or for a dataset the file no longer has, says so atop its description
+    (its verdict tags stay: they are that configuration's answer, and going back makes it current again)."""
+    now = {p.tags.get(rt.DATASET_LABEL): p for p in parents if p.run_id in current}
     for p in parents:
         if p.run_id in current and p.tags.get(rt.ANSWER) != "current":
             tracker.set_tags(p.run_id, {rt.ANSWER: "current"})
         elif p.run_id not in current and rt.ANSWER in p.tags:
             tracker.delete_tags(p.run_id, [rt.ANSWER])
+            if why := _not_the_answer(p, now.get(p.tags.get(rt.DATASET_LABEL))):
+                tracker.set_tags(p.run_id, {rt.NOTE: f"{why}\n\n{p.tags.get(rt.NOTE, '')}"[:8000]})
+
+
+NOT_CURRENT = "**Not the study's current answer**"
+
+
+def _not_the_answer(p, now) -> str:
+    """The line atop a dataset parent's description once the study file's configuration is another
+    (the run `now` holds the dataset's answer) or lacks the dataset (`now` None); "" for another
+    parent of the same configuration (retire_old_verdicts points it at the current one)."""
+    label, mine = p.tags.get(rt.DATASET_LABEL), p.tags.get(rt.CONFIG_HASH)
+    if now is None:
+        return f"{NOT_CURRENT}: the study file no longer has the dataset `{label}`; these verdicts are from when it had."
+    if mine == now.tags.get(rt.CONFIG_HASH):
+        return ""
+    return (f"{NOT_CURRENT}: these verdicts are of another configuration of the study (`{rt.CONFIG_HASH}` {mine}); "
+            f"the study file's are on the dataset run {now.run_id}.")
 
 
 def verdict_parents(study: Study, parents: list) -> dict[str, str]:

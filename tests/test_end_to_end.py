@@ -335,9 +335,19 @@ def test_an_extended_study_keeps_its_verdicts_on_one_parent(workdir, env):
     assert run_cli(["ablation", "--study", "g.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
     [other] = [r for r in client.search_runs([exp], side_by_side)]
     assert other.info.run_id != current.info.run_id and other.data.tags["config_hash"] != current.data.tags["config_hash"]
+    # the parent that held the answer says atop its description that it no longer does (its verdict tags stay)
+    note = client.get_run(current.info.run_id).data.tags["mlflow.note.content"]
+    assert note.startswith(f"**Not the study's current answer**: these verdicts are of another configuration of the "
+                           f"study (`config_hash` {current.data.tags['config_hash']}); the study file's are on the "
+                           f"dataset run {other.info.run_id}.\n\n**"), note[:400]
+    assert client.get_run(current.info.run_id).data.tags["verdict.l2"] == current.data.tags["verdict.l2"]
     write_study(workdir / "g.yaml", {**study, "seeds": 4})
     assert run_cli(["report", "--study", "g.yaml", "--no-pdf"], cwd=workdir, env=env).returncode == 0
     assert [r.info.run_id for r in client.search_runs([exp], side_by_side)] == [current.info.run_id]
+    notes = {r: client.get_run(r).data.tags["mlflow.note.content"] for r in (current.info.run_id, other.info.run_id)}
+    assert "Not the study's current answer" not in notes[current.info.run_id]   # its answer again: rewritten
+    assert notes[other.info.run_id].startswith("**Not the study's current answer**") and \
+        notes[other.info.run_id].count("Not the study's current answer") == 1
     # the file shrunk from the command line (--epochs): its parent gets its own verdicts, but the
     # side-by-side view keeps the study file's answer (it moved there until the file ran again)
     shrunk = run_cli(["ablation", "--study", "g.yaml", "--epochs", "1", "--no-report"], cwd=workdir, env=env)
@@ -398,6 +408,12 @@ def test_seeds_a_view_trained_after_the_files_results_are_still_added_after_them
     assert unnamed_labels(load_study(workdir / "v.yaml"), f"journal:{workdir / 'optuna.journal'}") == ["wine"]
     # the ROPE changed after verdicts were given: they moved with it without a word
     assert run_cli(["ablation", "--study", "v.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])   # the old label's parent: no longer the answer, and says why
+    [old] = [r for r in client.search_runs([client.get_experiment_by_name("viewed").experiment_id],
+                                           "tags.kind = 'dataset' AND tags.dataset = 'wine'")
+             if not r.data.tags["verdict"].startswith("superseded")]   # the wine parent that held the answer
+    assert "answer" not in old.data.tags and old.data.tags["mlflow.note.content"].startswith(
+        "**Not the study's current answer**: the study file no longer has the dataset `wine`"), old.data.tags
     write_study(workdir / "v.yaml", {**study, "seeds": 6, "rope": 0.02, "datasets": [{"name": "wine", "label": "vino"}]})
     moved = run_cli(["ablation", "--study", "v.yaml", "--no-report"], cwd=workdir, env=env)
     assert moved.returncode == 0 and ("note: [vino] the ROPE changed after verdicts were given under it (±1.0 pt -> "

@@ -9,7 +9,7 @@ import sys
 from typing import Optional, Sequence
 
 from . import metric_numbers, path_words, short_answer, verdict_record, verdict_words, verdicts
-from .words import counted
+from .words import and_list, counted, plural
 from . import runtree as rt
 from .preparation import RunContext
 from .study import Study
@@ -132,8 +132,11 @@ def log_study_verdicts(tracker: Tracker, study: Study, decided: dict[str, verdic
     # the file shrunk from the command line (--epochs 1: a quick look) keeps its verdicts to its own
     # parents: the study's answer stays the file's, unless none holds it yet
     held = any(p.tags.get(rt.ANSWER) == "current" for p in parents if p.run_id not in current.values())
-    if not (study.overrides and held):
-        mark_the_answer(tracker, set(current.values()), parents)
+    if not (study.overrides and held) and (dropped := mark_the_answer(tracker, set(current.values()), parents)):
+        print(f"note: the study file no longer has {plural(len(dropped), 'dataset')} {and_list(dropped)}: "
+              f"{plural(len(dropped), 'its')} runs stay, apart, and {plural(len(dropped), 'its')} verdicts are no "
+              "longer the study's answer; Holm's correction now counts this file's datasets' comparisons only, so "
+              "the others' verdicts may have moved", file=sys.stderr, flush=True)
     return changed
 
 
@@ -163,13 +166,14 @@ def _say_rope_changed(tracker: Tracker, study: Study, current: dict[str, str], d
             tracker.set_tags(parent, {rt.ROPE_SETTING: setting})
 
 
-def mark_the_answer(tracker: Tracker, current: set[str], parents: list) -> None:
+def mark_the_answer(tracker: Tracker, current: set[str], parents: list) -> list[str]:
     """The side-by-side view's rows (ui_links.verdicts_view): the parents in `current` tagged as
     the study's answer, every other parent of the study that was untagged (another configuration's,
     which held the answer before the study file changed, a view's, a retired one). One that held it
     for another configuration, or for a dataset the file no longer has, says so atop its description
-    (its verdict tags stay: they are that configuration's answer, and going back makes it current again)."""
-    now = {p.tags.get(rt.DATASET_LABEL): p for p in parents if p.run_id in current}
+    (its verdict tags stay: they are that configuration's answer, and going back makes it current again).
+    Returns the labels of the datasets the file no longer has whose parents held the answer until now."""
+    now, dropped = {p.tags.get(rt.DATASET_LABEL): p for p in parents if p.run_id in current}, []
     for p in parents:
         if p.run_id in current and p.tags.get(rt.ANSWER) != "current":
             tracker.set_tags(p.run_id, {rt.ANSWER: "current"})
@@ -177,6 +181,9 @@ def mark_the_answer(tracker: Tracker, current: set[str], parents: list) -> None:
             tracker.delete_tags(p.run_id, [rt.ANSWER])
             if why := _not_the_answer(p, now.get(p.tags.get(rt.DATASET_LABEL))):
                 tracker.set_tags(p.run_id, {rt.NOTE: f"{why}\n\n{p.tags.get(rt.NOTE, '')}"[:8000]})
+            if p.tags.get(rt.DATASET_LABEL) not in now:
+                dropped.append(p.tags.get(rt.DATASET_LABEL))
+    return sorted(set(dropped) - {None})
 
 
 NOT_CURRENT = "**Not the study's current answer**"

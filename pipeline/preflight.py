@@ -63,9 +63,11 @@ def _check_sqlite_file(uri: str) -> None:
     """A SQLite store MLflow can open: its folder exists (MLflow would create every folder on the
     way, a typo's included), and the path is a SQLite file or nothing yet, where we may write
     (MLflow retried a folder or a read-only place for two minutes, then printed a traceback)."""
+    from .storage import IN_MEMORY, in_memory_sqlite
+
+    if in_memory_sqlite(uri):
+        raise UsageError(f"--tracking-uri = {uri!r}: {IN_MEMORY}, e.g. sqlite:///mlflow.db")
     path = sqlite_path(uri)
-    if not path:
-        return
     said, folder = f"--tracking-uri = {mask_credentials(uri)!r}", os.path.dirname(path) or "."
     if not os.path.isdir(folder):
         raise UsageError(f"{said}: folder {folder} does not exist; create it first, or give a path in an existing folder")

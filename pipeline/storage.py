@@ -390,7 +390,21 @@ for _name in ("create_new_study", "delete_study", "set_study_user_attr", "set_st
     setattr(RetryingRDBStorage, _name, _retrying(getattr(RetryingRDBStorage, _name)))
 
 
+def in_memory_sqlite(url: str) -> bool:
+    """sqlite:// (no file) or sqlite:///:memory:: a database each connection opens empty, gone when
+    the command exits (MLflow's and Optuna's pools open several: "no such table" two minutes later)."""
+    from urllib.parse import urlparse
+
+    return url.split(":", 1)[0].split("+")[0] == "sqlite" and (":memory:" in url or not urlparse(url).path.strip("/"))
+
+
+IN_MEMORY = ("an in-memory SQLite database, which each connection opens empty and which is gone when the command "
+             "exits; name a file")
+
+
 def check_storage(url: str) -> None:
+    if in_memory_sqlite(url):
+        raise UsageError(f"--storage = {url!r}: {IN_MEMORY}, e.g. sqlite:///optuna.db (or journal:optuna.journal)")
     try:
         get_storage(url)
     except Exception as e:

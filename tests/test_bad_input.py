@@ -228,6 +228,12 @@ CASES = [
      "; a storage is a URL: journal:optuna.journal for a journal file, sqlite:///optuna.journal for SQLite, or "
      "postgresql://user@host/db"),
     ("unreachable-tracking", tiny_study_dict(), ["--tracking-uri", "http://127.0.0.1:9"], "--tracking-uri"),
+    # in-memory SQLite: every connection opens it empty ("no such table" after two minutes of retries, a traceback)
+    ("in-memory-tracking", tiny_study_dict(), ["--tracking-uri", "sqlite://"],
+     "error: --tracking-uri = 'sqlite://': an in-memory SQLite database, which each connection opens empty and which "
+     "is gone when the command exits; name a file, e.g. sqlite:///mlflow.db"),
+    ("in-memory-storage", tiny_study_dict(), ["--storage", "sqlite:///:memory:"],
+     "error: --storage = 'sqlite:///:memory:': an in-memory SQLite database"),
     ("unknown-tracking-scheme", tiny_study_dict(), ["--tracking-uri", "bogus://x"], "unknown scheme 'bogus'"),
     # a database whose driver is not installed: what to install, not "cannot be reached"
     ("storage-driver-missing", tiny_study_dict(), ["--storage", "mysql://alice:s3cret@db/optuna"],

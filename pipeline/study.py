@@ -52,6 +52,18 @@ class DatasetPlan:
         return self.group or self.label
 
 
+def file_safe(label: str) -> str:
+    """A dataset label as a file or folder name: as written when it is one already, else its
+    other characters replaced and a digest of the label added, so that two labels never share a
+    folder ("wine é" and "wine è" were both "wine_": one dataset's figures over the other's)."""
+    import hashlib
+
+    safe = re.sub(r"[^A-Za-z0-9_.@-]+", "_", label)
+    if safe == label and label.strip(".") and not label.startswith("-"):
+        return label
+    return f"{safe.strip('.-') or 'dataset'}-{hashlib.sha256(label.encode()).hexdigest()[:8]}"
+
+
 @dataclass(frozen=True)
 class Study:
     spec: StudyFile
@@ -84,8 +96,9 @@ class Study:
         import hashlib
 
         def words(flag: str, value: str) -> str:
-            items = sorted(x.strip() for x in value.split(",")) if flag == "datasets" else [value]
-            return re.sub(r"[^A-Za-z0-9_.@-]+", "+", ",".join(items))
+            if flag == "datasets":   # each label as its figures' folder is named: "a b" is no view of a and b
+                return "+".join(sorted(file_safe(x.strip()) for x in value.split(",")))
+            return re.sub(r"[^A-Za-z0-9_.@-]+", "+", value)
 
         view = "_".join(f"{flag}-{words(flag, value)}" for flag, value in self.overrides)
         if len(view) > 100:

@@ -221,6 +221,8 @@ CASES = [
     ("huge-tuning-seed", {**tiny_study_dict(), "tune": {"seeds": [2**31]}}, [], "tune.seeds"),
     ("tuning-bad-range", {**tiny_study_dict(), "tune": {"l2": [0.0, 0.1]}}, [], "tune.l2"),
     ("duplicate-labels", _with("datasets", [{"name": "digits"}, {"name": "digits"}]), [], "unique"),
+    ("label-with-a-comma", _with("datasets", [{"name": "digits", "label": "a,b"}]), [],
+     "a label may not contain ',': --datasets separates labels with commas"),
     ("unreachable-storage", tiny_study_dict(), ["--storage", "postgresql://alice:s3cret@127.0.0.1:9/optuna"], "--storage"),
     ("postgres-scheme", tiny_study_dict(), ["--storage", "postgres://alice:s3cret@127.0.0.1:9/optuna"],
      "SQLAlchemy names PostgreSQL postgresql://, not postgres://"),
@@ -559,6 +561,14 @@ def test_overrides_and_config_hash(tmp_path):
     many = load_study(base, seeds=",".join(map(str, range(150))), datasets="synthetic_linear, digits").report_folder
     assert many.startswith("tiny/seeds-0+1+2") and len(many) < 120
     assert load_study(base, datasets="synthetic_linear,digits").report_folder == "tiny/datasets-digits+synthetic_linear"
+    # labels that are no file names get a digest: two never share a figures folder or a view folder
+    from pipeline.study import file_safe
+
+    assert file_safe("digits@50") == "digits@50" and file_safe("wine é") != file_safe("wine è")
+    assert file_safe("wine é").startswith("wine_-") and file_safe("a b") not in ("a_b", "a+b") and file_safe("..") != ".."
+    spaced = write_study(tmp_path / "s.yaml", {**tiny_study_dict(), "datasets": [
+        {"name": "digits", "label": "a b"}, {"name": "wine", "label": "a"}, {"name": "breast_cancer", "label": "b"}]})
+    assert load_study(spaced, datasets="a b").report_folder != load_study(spaced, datasets="a,b").report_folder
     # arm spellings users write are accepted
     c = write_study(tmp_path / "c.yaml", {**tiny_study_dict(), "arms": ["None", "L1", "dropout+L2"]})
     assert load_study(c).arms == ["none", "l1", "dropout_l2"]

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Optional
 
 from ..runtime import mask_credentials
-from ..study import Study
+from ..study import Study, file_safe
 from .. import runtree as rt
 from ..summary import format_summary, log_study_verdicts, root_note
 from ..tracking import Tracker
@@ -85,7 +85,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     paths = [out / name for name in REPORT_FILES if (out / name).exists()]
     if record:   # each dataset's figures on its parent run, so that the UI alone answers "which arm helped here"
         for label, parent in data.parent_runs.items():
-            if (where := out / "figures" / _file_safe(label)).is_dir():
+            if (where := out / "figures" / file_safe(label)).is_dir():
                 tracker.log_folder(parent, str(where), "figures")
     _share_views(tracker, data, study, results, side_by_side=study_view)
     if say_verdicts:
@@ -294,7 +294,7 @@ def _dataset_figures(data: collect.ReportData, results: dict, drawn: dict, folde
             mine = {"differences": differences, **mine}
         if not mine:
             continue
-        where = folder / _file_safe(label)
+        where = folder / file_safe(label)
         where.mkdir(parents=True, exist_ok=True)
         for name, uri in mine.items():
             _write_png(where / f"{name}.png", uri)
@@ -308,13 +308,8 @@ def _study_figures(drawn: dict, folder: Path) -> None:
         if scopes.get(name) == "dataset":
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        stem = f"{name}-{_file_safe(key)}" if key else name
+        stem = f"{name}-{file_safe(key)}" if key else name
         _write_png(folder / f"{stem}.png", uri)
-
-
-def _file_safe(label: str) -> str:
-    """A dataset label as a file or folder name."""
-    return re.sub(r"[^A-Za-z0-9_.@-]+", "_", label)
 
 
 def _write_png(path: Path, uri: str) -> None:

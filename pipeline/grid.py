@@ -442,10 +442,15 @@ def spent(ostudy: optuna.Study, spends_budget) -> int:
 
 
 def best_params(ostudy: optuna.Study) -> Optional[tuple[dict, float]]:
-    """(params, value) of the best complete trial, or None."""
-    if not ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    """(params, value) of the best complete trial, of tied ones the first (lowest number), or None.
+    Not Optuna's best_trial: its SQL storages take ORDER BY value LIMIT 1, which breaks ties as the
+    database likes (on PostgreSQL the tuned strengths, and the grid's numbers, varied run to run);
+    its journal storage keeps the first, as this does on every storage."""
+    complete = [t for t in ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.value is not None]
+    if not complete:
         return None
-    best = ostudy.best_trial
+    sign = 1 if ostudy.direction == optuna.study.StudyDirection.MAXIMIZE else -1
+    best = max(complete, key=lambda t: (sign * t.value, -t.number))
     return dict(best.params), best.value
 
 

@@ -199,7 +199,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
         from . import tuning
 
         if rt.STUDY_TUNED in ostudy.user_attrs:
-            tuning.say_tuned(ctx, plan, data)
+            tuning.say_tuned(ctx, plan, data, ostudy.user_attrs[rt.STUDY_TUNED])
         else:   # before any grid cell: every worker then reads the chosen strengths from the study
             with ctx.clock("tuning"):
                 ostudy.set_user_attr(rt.STUDY_TUNED, tuning.tune_dataset(ctx, plan, data))

@@ -24,6 +24,7 @@ which strengths are chosen (on CPU; tests/test_tuning.py).
 from __future__ import annotations
 
 import statistics
+from typing import Optional
 
 import optuna
 from optuna.trial import TrialState
@@ -104,23 +105,31 @@ def _record_choice(tracker, parent: str, label: str, ostudies: dict, tune) -> No
                               "strengths:\n\n" + "\n".join(lines)})
 
 
-def say_tuned(ctx, plan: DatasetPlan, data) -> None:
-    """Print the strengths an earlier run of this dataset's tuning chose (a resumed study trains
-    its grid with them: its console should say which they are)."""
+def say_tuned(ctx, plan: DatasetPlan, data, stored: dict) -> None:
+    """Print the strengths an earlier run of this dataset's tuning chose, `stored` on the grid's
+    study (a resumed study trains its grid with them: its console should say which they are)."""
     tuned_arms = [arm for arm in ctx.study.arms if arms.ARMS[arm].components]
     say_chosen({arm: _tuning_study(ctx, plan, arm, data) for arm in tuned_arms}, ctx.study.spec.tune.trials,
-               ", chosen earlier")
+               ", chosen earlier", stored)
 
 
-def say_chosen(ostudies: dict[str, optuna.Study], trials: int, when: str = "") -> dict[str, dict]:
-    """Print each arm's best strengths (and a warning when ties chose them); {arm: best params}."""
+def say_chosen(ostudies: dict[str, optuna.Study], trials: int, when: str = "",
+               stored: Optional[dict] = None) -> dict[str, dict]:
+    """Print each arm's best strengths (and a warning when ties chose them); {arm: best params}.
+    `stored`: the choice the grid trained with, where it was made already (on PostgreSQL, before
+    best_params broke ties by trial number, it may be another of the tied trials)."""
     chosen: dict[str, dict] = {}
     for arm, ostudy in ostudies.items():
         best = grid.best_params(ostudy)
         if best is not None:
-            chosen[arm] = best[0]
-            print(f"  tuned {arms.label(arm):<11} {chosen_text(best[0])} val={best[1]:.4f} ({trials} trials{when})", flush=True)
-            if warning := tie_warning(ostudy, best[1]):
+            params, value = best
+            if stored and stored.get(arm) not in (None, params):
+                params = stored[arm]
+                value = next((t.value for t in ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                              if t.params == params), value)
+            chosen[arm] = params
+            print(f"  tuned {arms.label(arm):<11} {chosen_text(params)} val={value:.4f} ({trials} trials{when})", flush=True)
+            if warning := tie_warning(ostudy, value):
                 print(f"  warning: {arms.label(arm)}: {warning}", flush=True)
     return chosen
 

@@ -406,3 +406,27 @@ def test_tuning_trials_tied_at_the_best_value_are_called_out():
     assert _tied_tuning_note(data, "wine", v).startswith(
         "L1's tuned strength was the first of several tuning trials tied at the best validation value (see Tuning)")
     assert _tied_tuning_note(data, "iris", v) == ""
+
+
+@pytest.mark.parametrize("store", ["journal", "postgres"])
+def test_tied_tuning_trials_choose_the_first_on_every_storage(tmp_path, request, store):
+    """Optuna's SQL storages take the best trial by ORDER BY value LIMIT 1, which breaks ties as the
+    database likes: on PostgreSQL the tuned strengths (and so the grid's numbers) differed run to
+    run and from a journal's, which keeps the first (a distributed-tuning audit). The first tied
+    trial is the choice everywhere, and a rerun names the strengths its grid trained."""
+    from optuna.distributions import FloatDistribution
+
+    from pipeline.tuning import say_chosen
+
+    url = f"journal:{tmp_path / 'o.journal'}" if store == "journal" else request.getfixturevalue("postgres") + "/optuna"
+    values = [0.5, 0.8, 0.7, 0.8, 0.8, 0.6, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]
+    s = optuna.create_study(storage=get_storage(url), direction="maximize", study_name="ties",
+                            sampler=optuna.samplers.RandomSampler(seed=0))
+    asked = [s.ask({"l2": FloatDistribution(1e-9, 1.0, log=True)}) for _ in values]
+    for t in reversed(asked):   # told in another order than asked, as a round's trials are: the rows' order
+        s.tell(t, values[t.number])
+    first = s.trials[values.index(0.8)]
+    assert grid.best_params(s) == (first.params, 0.8)
+    # a study whose grid trained other strengths (chosen before this rule): the console names those
+    stored = {"l2": s.trials[13].params}
+    assert say_chosen({"l2": s}, 14, ", chosen earlier", stored) == stored

@@ -192,10 +192,11 @@ def _workers(text) -> int:
 
 def cmd_enqueue(args) -> int:
     """Distributed studies, step 1 (once, idempotent): create the study and enqueue the grid."""
-    from .orchestrate import finish_dataset, next_round, queue_state
+    from .orchestrate import finish_dataset, install_signal_handlers, next_round, queue_state
     from .preparation import prepare
     from .runtime import mask_credentials
     study = _study_from_args(args)
+    install_signal_handlers()   # Ctrl-C or SIGTERM while tuning: its runs end KILLED, as under ablation
     ctx, data = prepare(study, args.storage, optional(args.tracking_uri), owned=False)
     study = ctx.study   # under the identity the storage holds it by (joining.adopted)
     grown = next_round(ctx, data, owned=False)   # adaptive seeds: the next round, once the last one is done

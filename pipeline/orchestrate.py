@@ -143,7 +143,10 @@ def _each_dataset(ctx: RunContext, data: dict, who: str, first: bool, watch: Oth
                 taken = f", {counts['taken_over']} taken over by another worker" if counts["taken_over"] else ""
                 ostudy = open_dataset_study(ctx, ctx.study, plan, data[plan.label])
                 done, cells = grid.cells_done(ostudy)
-                if not moved and done == cells:
+                if not moved and cells == 0:   # an enqueue stopped before it enqueued them (while tuning)
+                    print(f"[{plan.label}]{who} no cell of it is enqueued: the enqueue stopped before it enqueued "
+                          "them (a tuned study tunes first); run enqueue again", flush=True)
+                elif not moved and done == cells:
                     print(f"[{plan.label}]{who} nothing to train: all {cells} cells were done already", flush=True)
                 elif not moved and grid.others_running(ostudy):   # they popped them all ("trained 0" read as a stall)
                     print(f"[{plan.label}]{who} nothing left to pop: other workers train the rest ({done} of the "
@@ -367,6 +370,13 @@ def run_worker(study: Study, storage: str, tracking: Optional[str]) -> None:
     """Join a prepared study from any machine and train cells until none is waiting."""
     joining.refuse_missing_storage(storage)   # opening a file storage creates the file: a typo's would too
     data = preflight.validate_inputs(study, storage, tracking)
+    # an enqueue still preparing the study (a tuned one tunes each dataset before enqueuing its grid)
+    # holds its lock: wait for it, or this worker found a dataset with no cell and called it done
+    def waiting(*_, **__) -> None:
+        print(f"waiting for the enqueue of study {study.name!r} to finish (it tunes, then enqueues the grid)", flush=True)
+
+    with exclusive(storage, study.name, say=waiting):
+        pass
     study = joining.adopted(study, storage)
     ostudies = joining.joined_studies(study, study.plans, storage)   # the enqueue's configuration and grid
     last = ostudies[study.plans[-1].label]

@@ -430,3 +430,49 @@ def test_tied_tuning_trials_choose_the_first_on_every_storage(tmp_path, request,
     # a study whose grid trained other strengths (chosen before this rule): the console names those
     stored = {"l2": s.trials[13].params}
     assert say_chosen({"l2": s}, 14, ", chosen earlier", stored) == stored
+
+
+@pytest.mark.slow
+def test_a_worker_started_while_the_enqueue_tunes_waits_for_it_and_a_stopped_enqueue_ends_its_runs(workdir, env):
+    """A distributed-tuning audit: a worker started while `enqueue` still tuned a dataset found it
+    with no cell, said "nothing to train: all 0 cells were done already" and exited 0 (a Job's
+    workers completed with the grid untrained); and `enqueue` had no signal handlers, so SIGTERM
+    while tuning left the root, the tuning parent and its runs RUNNING (exit 143, no word)."""
+    import signal
+    import subprocess
+    import time
+
+    from .conftest import pipeline_command, stopped_itself
+
+    write_study(workdir / "s.yaml", tuned_study("waited"))
+    storage = ["--storage", f"journal:{workdir / 'optuna.journal'}"]
+    enqueue = subprocess.Popen([*pipeline_command(), "enqueue", "--study", "s.yaml", *storage], cwd=workdir,
+                               env={**env, "PIPELINE_FAILPOINT": "train_round:1:stop"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stopped_itself(enqueue, timeout=240)   # tuning: the study's Optuna studies exist, no grid cell yet
+    worker = subprocess.Popen([*pipeline_command(), "worker", "--study", "s.yaml", *storage], cwd=workdir, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(15)
+    assert worker.poll() is None, worker.communicate()   # waiting, not done
+    enqueue.send_signal(signal.SIGCONT)
+    out, err = enqueue.communicate(timeout=300)
+    assert enqueue.returncode == 0 and "6 cells waiting" in out, (out + err)[-2000:]
+    out, err = worker.communicate(timeout=300)
+    assert worker.returncode == 0, err[-2000:]
+    assert "waiting for the enqueue of study 'waited' to finish (it tunes, then enqueues the grid)" in out, out[-2000:]
+    assert "trained 6, failed 0; 6 of the 6 cells enqueued so far are done" in out, out[-2000:]
+    # SIGTERM while tuning (another study: this one is tuned): exit 130, nothing left RUNNING
+    write_study(workdir / "t.yaml", tuned_study("termed"))
+    proc = subprocess.Popen([*pipeline_command(), "enqueue", "--study", "t.yaml", *storage], cwd=workdir,
+                            env={**env, "PIPELINE_FAILPOINT": "train_round:1:stop"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stopped_itself(proc, timeout=240)
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGCONT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, (out + err)[-2000:]
+    assert "interrupted: 20 tuning trials stopped in training" in out, out[-2000:]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("termed").experiment_id
+    statuses = {r.info.status for r in client.search_runs([exp], "", max_results=1000)}
+    assert statuses == {"KILLED"}, statuses

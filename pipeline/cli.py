@@ -72,7 +72,7 @@ def cmd_ablation(args) -> int:
         raise UsageError("--no-report and --report yes disagree; give one of them")
     study = _study_from_args(args)
     if not args.no_report and args.report != "no":   # before training, not after it
-        check_reports_dir(args.reports_dir)
+        check_reports_dir(args.reports_dir, study.report_folder)
     install_signal_handlers()
     _verbosity(args)
     workers = optional(args.workers)
@@ -298,7 +298,7 @@ def cmd_report(args) -> int:
     from .tracking import tracking_uri
 
     study = _study_from_args(args, trains=False)
-    check_reports_dir(args.reports_dir)
+    check_reports_dir(args.reports_dir, study.report_folder)
     install_signal_handlers()   # an interrupt lands between whole reports (report._write_report)
     if optional(args.tracking_uri):
         check_tracking_reachable(args.tracking_uri)

@@ -85,10 +85,12 @@ def _check_sqlite_file(uri: str) -> None:
         raise UsageError(f"{said}: {path if os.path.exists(path) else 'folder ' + folder} is not writable here")
 
 
-def check_reports_dir(folder: str) -> None:
+def check_reports_dir(folder: str, study_folder: str = "") -> None:
     """--reports-dir: a folder, or a path to one, where we may write (a file there, or a read-only
-    place, was a traceback once the report was built: after the whole study, for ablation)."""
-    path = Path(folder)
+    place, was a traceback once the report was built: after the whole study, for ablation), and
+    so is the study's own folder in it (`study_folder`, Study.report_folder), where the report is
+    written: a file of the study's name there, or a read-only folder, was the same traceback."""
+    path = Path(folder) / study_folder
     try:
         existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
     except OSError as e:   # a folder on the way we may not look into

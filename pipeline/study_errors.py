@@ -30,8 +30,8 @@ def format_validation_error(source: str, err: ValidationError, model: Optional[t
     if "dropout" in loc.split(".")[-2:] and first["type"] in ("less_than", "greater_than_equal"):   # .dropout or .dropout.1
         msg = "a dropout rate is the share of units dropped: from 0 up to, not including, 1"
     elif loc == "name" and first["type"] == "string_pattern_mismatch":   # it names MLflow experiments and folders
-        msg = ("letters, digits, '_', '.' and '-' only, not dots alone (it names the MLflow experiment and the report's "
-               "folder), e.g. churn_study_v2")
+        msg = ("ASCII letters, digits, '_', '.' and '-' only, not dots alone (it names the MLflow experiment and the "
+               "report's folder), e.g. churn_study_v2")
     elif first["type"] == "less_than_equal" and loc in ("seeds", "epochs"):   # only a typo gets there
         msg = f"at most {quantity(first['ctx']['le'])} {'epochs' if loc == 'epochs' else 'seeds'}"
     elif first["type"] == "too_short" and loc == "train_sizes":

@@ -459,7 +459,8 @@ class AnalysisSettings(_Strict):
 
 
 class StudyFile(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$")   # not "." nor "..": a report folder
+    # not "." nor "..": a report folder; at most 100 characters: the report's folders within a file name's 255 bytes
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$", max_length=100)
     description: str = ""
     datasets: list[DatasetSpec] = Field(min_length=1)
     arms: list[str] = Field(default_factory=lambda: list(arms_mod.names()), min_length=1)

@@ -134,9 +134,9 @@ CASES = [
      "tiny.csv has 2 row(s) with a target: too few to split into training, validation and test rows"),
     ("csv-missing-column", _with("datasets", [{"name": "csv", "path": "good.csv", "target": "Label"}]), [], "no such column"),
     ("name-with-spaces", _with("name", "churn study/v2"), [],
-     "field 'name' = 'churn study/v2': letters, digits, '_', '.' and '-' only, not dots alone (it names the MLflow"),
+     "field 'name' = 'churn study/v2': ASCII letters, digits, '_', '.' and '-' only, not dots alone (it names the MLflow"),
     # a bad-input audit's cases: each was accepted (or a traceback), some ran for ever or wrote outside the study
-    ("name-dots-alone", _with("name", ".."), [], "field 'name' = '..': letters, digits, '_', '.' and '-' only, not dots alone"),
+    ("name-dots-alone", _with("name", ".."), [], "field 'name' = '..': ASCII letters, digits, '_', '.' and '-' only, not dots alone"),
     ("train-sizes-twice", _with("train_sizes", [50, 50]), [], "field 'train_sizes' = [50, 50]: lists 50 twice; list each size once"),
     ("train-sizes-empty", _with("train_sizes", []), [], "field 'train_sizes' = []: list one size or more, or leave train_sizes out"),
     ("train-size-one", _with("datasets", [{"name": "wine", "train_size": 1}]), [],
@@ -169,6 +169,10 @@ CASES = [
      "field 'optimizer.lr' = inf: Input should be a finite number"),
     ("reports-dir-a-file", tiny_study_dict(), ["--reports-dir", "good.csv/reports"],
      "--reports-dir = 'good.csv/reports': good.csv is a file, not a folder"),
+    # the study's own folder in it a file: a traceback once the study had trained (an odd-environments audit)
+    ("report-folder-a-file", tiny_study_dict(name="good.csv"), ["--reports-dir", "."],
+     "--reports-dir = '.': good.csv is a file, not a folder"),
+    ("name-too-long", _with("name", "q" * 300), [], "field 'name' = 'qqqq"),
     ("report-flags-disagree", tiny_study_dict(), ["--no-report", "--report", "yes"],
      "--no-report and --report yes disagree; give one of them"),
     ("storage-scheme-typo", tiny_study_dict(), ["--storage", "sqllite:///o.db"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -152,7 +153,7 @@ def _ui_command(uri: str) -> Optional[str]:
     command = ui_command(uri)
     mlflow = Path(sys.executable).parent / "mlflow"
     if mlflow.is_file():
-        command = (os.path.relpath(mlflow) if mlflow.is_relative_to(Path.cwd()) else str(mlflow)) + command[len("mlflow"):]
+        command = shlex.quote(os.path.relpath(mlflow) if mlflow.is_relative_to(Path.cwd()) else str(mlflow)) + command[len("mlflow"):]
     masked = mask_credentials(command)
     shown = masked + (" (password masked)" if masked != command else "")
     makefile = Path("Makefile").read_text(errors="replace") if Path("Makefile").is_file() else ""

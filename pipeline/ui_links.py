@@ -16,7 +16,10 @@ def ui_command(tracking_uri: str) -> str:
     path or folder would open a new, empty store elsewhere), with one worker (see `make ui`)."""
     tracking_uri = absolute_store_uri(tracking_uri)
     port = local_port(ui_base(tracking_uri))   # `make ui PORT=5001` sets PIPELINE_UI_URL to match
-    return f"mlflow ui --backend-store-uri {tracking_uri} --host 127.0.0.1" + \
+    import shlex
+
+    # quoted for a shell: a store under "my studies/" was two arguments to paste
+    return f"mlflow ui --backend-store-uri {shlex.quote(tracking_uri)} --host 127.0.0.1" + \
         (f" --port {port}" if port and port != LOCAL_PORT else "") + " --workers 1"
 
 

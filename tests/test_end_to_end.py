@@ -873,6 +873,12 @@ def test_the_end_of_a_study_gives_the_command_that_opens_its_store_in_the_ui(wor
     import sys
 
     write_study(workdir / "s.yaml", tiny_study_dict(datasets=[{"name": "wine"}], arms=["none", "l2"], seeds=2, epochs=2))
+    import shlex
+
+    from pipeline.ui_links import ui_command
+
+    spaced = "sqlite:////tmp/my stüdies/mlflow.db"   # pasted into a shell: one argument (an odd-environments audit)
+    assert shlex.split(ui_command(spaced))[:4] == ["mlflow", "ui", "--backend-store-uri", spaced]
     mlflow = Path(sys.executable).parent / "mlflow"
     store = f"sqlite:///{workdir / 'rel.db'}"
     command = f"{mlflow} ui --backend-store-uri {store} --host 127.0.0.1 --workers 1"

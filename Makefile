@@ -8,7 +8,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STUDY ?= studies/default.yaml
 # the MLflow experiment of `make ablation`: the study file's `name:` (as the pipeline names it)
-EXPERIMENT ?= $(or $(shell sed -n -E 's/^name:[[:space:]]*["'"'"']?([^"'"'"'\#[:space:]]+).*/\1/p' $(STUDY) 2>/dev/null | head -n1),default-ablation)
+# (a UTF-8 byte order mark before the first line, which the pipeline reads past, is skipped too)
+EXPERIMENT ?= $(or $(shell sed -n -E '1s/^\xEF\xBB\xBF//; s/^name:[[:space:]]*["'"'"']?([^"'"'"'\#[:space:]]+).*/\1/p' $(STUDY) 2>/dev/null | head -n1),default-ablation)
 # only as typed (make ui PORT=5077): hosting platforms and containers set PORT in the environment
 PORT := $(if $(filter command line,$(origin PORT)),$(PORT),5000)
 export MLFLOW_TRACKING_URI ?= sqlite:///mlflow.db

@@ -93,3 +93,17 @@ def test_the_readmes_table_of_a_tutorials_regularizers_holds():
     assert len(model.penalized(True)) == len(every)
     assert l2_penalty(model.penalized(True), 2 * lam).item() == pytest.approx(lam * sum(p.pow(2).sum() for p in every).item())
     assert l1_penalty(model.penalized(True), lam).item() == pytest.approx(lam * sum(p.abs().sum() for p in every).item())
+
+
+def test_make_ablation_names_the_experiment_after_the_study_files_name(tmp_path):
+    """`make ablation STUDY=...` passes the study's `name:` as MLflow's experiment; a file saved with
+    a UTF-8 byte order mark (which the pipeline reads past) gave default-ablation, so a whole study
+    landed in another study's experiment (an odd-environments audit)."""
+    import subprocess
+
+    for name, text in (("plain", b"name: plain_one\nseeds: 2\n"), ("bom", b"\xef\xbb\xbfname: 'bommed'\nseeds: 2\n"),
+                       ("none", b"seeds: 2\n")):
+        (tmp_path / f"{name}.yaml").write_bytes(text)
+        out = subprocess.run(["make", "-n", "ablation", f"STUDY={tmp_path / name}.yaml"], cwd=ROOT, capture_output=True,
+                             text=True, check=True).stdout
+        assert f"--experiment-name {dict(plain='plain_one', bom='bommed', none='default-ablation')[name]} " in out, out

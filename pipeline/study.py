@@ -248,11 +248,14 @@ class _StudyLoader(yaml.SafeLoader):
     (pydantic then turns it into a number, but not where a field also takes text, such as
     preprocess.missing_values). YAML 1.2 floats: 1e-4, 1E5, -2.5e+3, .5 are numbers. A key written
     twice in one mapping is refused (PyYAML would keep the last silently: `seeds: 3` then
-    `seeds: 4`, or two pasted `target_classes:` lines, one of them lost)."""
+    `seeds: 4`, or two pasted `target_classes:` lines, one of them lost). A merge key (`<<: *base`)
+    is YAML's, as SafeLoader reads it: the keys written beside it override the merged ones."""
 
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":   # no value of its own: SafeLoader's flatten_mapping merges it
+                continue
             key = self.construct_object(key_node, deep=True)
             if isinstance(key, (str, int, float, bool)) and key in seen:
                 raise yaml.constructor.ConstructorError(
@@ -290,13 +293,15 @@ def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optiona
         text = path.read_text(encoding="utf-8")
         raw = read_yaml(text)
     except UnicodeDecodeError as e:
-        raise UsageError(f"{source}: not UTF-8 text (byte {e.start}); save the study file as UTF-8") from None
+        line = path.read_bytes()[:e.start].count(b"\n") + 1
+        raise UsageError(f"{source}: not UTF-8 text (line {line}, byte {e.start}); save the study file as UTF-8") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         problem = str(getattr(e, "problem", e))
         hint = ("; check that line's indentation (the keys of one block start in the same column, spaces only)"
-                if "expected <block end>" in problem or "mapping values are not allowed" in problem else "")
+                if "expected <block end>" in problem or "mapping values are not allowed" in problem else
+                "; YAML indents with spaces, not tabs" if "'\\t'" in problem else "")
         # a bracket or quote left open is found where the text stops fitting: name where it opened too
         opened, context = getattr(e, "context_mark", None), getattr(e, "context", None)
         if mark and opened and context and opened.line != mark.line:

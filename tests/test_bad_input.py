@@ -45,6 +45,8 @@ CASES = [
     ("unclosed-bracket", "name: x\narms: [none, l2\ndatasets:\n  - name: wine\n", [],
      "malformed YAML at line 3: expected ',' or ']', but got ':' (while parsing a flow sequence that starts at line 2)"),
     ("misspelt-metric", _with("datasets.0.metric", "balanced_acc"), [], "did you mean 'balanced_accuracy'? Input should be"),
+    ("tab-indented", "name: x\ndatasets:\n\t- name: wine\n", [],
+     "malformed YAML at line 3: found character '\\t' that cannot start any token; YAML indents with spaces, not tabs"),
     ("a-key-twice", "name: x\nseeds: 3\ndatasets: [digits]\nseeds: 4\n", [],
      "malformed YAML at line 4: 'seeds' is written twice in one mapping (YAML would keep only the last)"),
     ("target-classes-twice", "name: x\ndatasets:\n  - name: table\n    path: t.csv\n    target: y\n    preprocess:\n"
@@ -198,7 +200,7 @@ CASES = [
      "target column 'y' holds one value (72.5) in every row: there is nothing to predict"),
     ("table-unknown-drop", _with("datasets", [{"name": "table", "path": "good.csv", "target": "Outcome",
                                                "preprocess": {"drop_columns": ["zz"]}}]), [], "column 'zz'"),
-    ("study-latin1", "name: x\ndescription: Gr\xf6\xdfe\ndatasets: [wine]\n".encode("latin-1"), [], "not UTF-8 text"),
+    ("study-latin1", "name: x\ndescription: Gr\xf6\xdfe\ndatasets: [wine]\n".encode("latin-1"), [], "not UTF-8 text (line 2, byte 23)"),
     ("absurd-grid", _with("seeds", 400_000), [], "the grid would have 4,000,000 cells"),
     ("absurd-seeds", _with("seeds", 10**7), [], "field 'seeds' = 10000000: at most 1 000 000 seeds"),
     ("population-too-big", {**tiny_study_dict(), "model": {"hidden": [20000, 20000]},
@@ -544,6 +546,20 @@ def test_train_command_reads_a_messy_table_as_a_study_would(workdir, env):
     # a strength flag given at its default value for an arm that does not read it is noted too
     plain = run_cli([*flags, "--l2", "1e-3"], cwd=workdir, env=env)
     assert plain.returncode == 0 and "note: --l2 0.001 changes nothing for --regularizer none" in plain.stderr
+
+
+def test_a_study_file_may_merge_a_yaml_anchor(tmp_path):
+    """`<<: *base` was refused ("could not determine a constructor for the tag ...merge"), though
+    anchors and aliases were read: YAML's merge keys, the keys beside them overriding (an
+    odd-environments audit); a key written twice is still refused."""
+    path = tmp_path / "m.yaml"
+    path.write_text("name: merged\nseeds: 2\ndatasets:\n  - &wine {name: wine, train_size: 50, label: w1}\n"
+                    "  - <<: *wine\n    train_size: 80\n    label: w2\n")
+    assert [(p.label, p.dataset.train_size) for p in load_study(path).plans] == [("w1", 50), ("w2", 80)]
+    path.write_text("name: merged\nseeds: 2\ndatasets:\n  - &wine {name: wine, label: w1}\n"
+                    "  - <<: *wine\n    label: w2\n    label: w3\n")
+    with pytest.raises(UsageError, match="'label' is written twice in one mapping"):
+        load_study(path)
 
 
 def test_overrides_and_config_hash(tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from types import SimpleNamespace
 from functools import lru_cache
@@ -308,6 +309,33 @@ def runs_with_tags(client: MlflowClient, tags: dict[str, str]) -> Optional[list[
 
 
 SETTLE_S = 5.0   # a store file this recently written may be one another process is creating
+
+
+@contextmanager
+def store_creation_lock(uri: str):
+    """While a process of this pipeline opens a SQLite store (MLflow creates and migrates a new
+    one's tables, ~3 s), no other does: two `ablation`s started at once in a fresh folder both
+    migrated it, and one stopped with a traceback ("table entity_associations already exists").
+    An flock on the store's folder (no lock file beside it; the kernel releases it with the
+    process); milliseconds where the store exists. Other stores: nothing."""
+    import fcntl
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    folder = os.path.dirname(os.path.abspath(make_url(uri).database or "")) if uri.startswith("sqlite:") else ""
+    try:
+        handle = os.open(folder, os.O_RDONLY) if folder else None
+    except OSError:   # a folder we may not open: MLflow says what is wrong with it
+        handle = None
+    if handle is None:
+        yield
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)   # releases the lock
 
 
 def _left_behind(path) -> tuple[list[str], int]:

@@ -36,7 +36,7 @@ from .runtime import failpoint, mask_credentials, outage_limit_s
 from .tracking_server import ServerClient, configure_http_retries, retry_notice, server_calls
 from .ui_links import overview_key, quote_filter
 from .mlflow_sql import (NewRun, create_runs, finish_runs, insert_new_metrics, now_ms, param_value,
-                         recover_interrupted_creation)
+                         recover_interrupted_creation, store_creation_lock)
 from .tracking_reads import SUMMARIES_DIR, RunRecord, TrackingReads, local_artifact_dir
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -106,9 +106,10 @@ class Tracker(TrackingReads):
 
     def __init__(self, uri: Optional[str] = None):
         self.uri = tracking_uri(uri)
-        if note := recover_interrupted_creation(self.uri):
-            print(note, file=sys.stderr, flush=True)
-        self._client = MlflowClient(self.uri)
+        with store_creation_lock(self.uri):   # MlflowClient opens the store: creates a new one's tables
+            if note := recover_interrupted_creation(self.uri):
+                print(note, file=sys.stderr, flush=True)
+            self._client = MlflowClient(self.uri)
         if self.uri.startswith(("http://", "https://")):
             configure_http_retries(outage_limit_s())
             self._client = ServerClient(self._client, self.uri)

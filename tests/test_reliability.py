@@ -306,6 +306,25 @@ def hold_first_worker_until_another_works(storage, study, timeout=90):
             os.kill(first, signal.SIGCONT)
 
 
+@pytest.mark.slow
+def test_two_ablations_started_at_once_in_a_fresh_folder_both_finish(workdir, env):
+    """Both opened the new mlflow.db and migrated it at once: one stopped with a traceback ("table
+    entity_associations already exists"; an odd-environments audit, 3 times in 3). The store's
+    creation is one process's at a time; the cells are trained once between them."""
+    write_study(workdir / "s.yaml", tiny_study_dict(name="race", arms=["none", "l2"], seeds=2, epochs=1,
+                                                    datasets=[{"name": "wine"}]))
+    assert not (workdir / "mlflow.db").exists()
+    procs = [subprocess.Popen([*pipeline_command(), "ablation", "--study", "s.yaml", "--no-report"], cwd=workdir,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-1500:] for _, err in outs]
+    assert not any("Traceback" in err for _, err in outs)
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([client.get_experiment_by_name("race").experiment_id], "tags.kind = 'trial'")
+    assert sorted((r.data.tags["regularizer"], r.data.tags["seed"]) for r in runs if r.info.status == "FINISHED") == \
+        [("l2", "0"), ("l2", "1"), ("none", "0"), ("none", "1")]
+
+
 def test_parallel_workers_train_each_cell_exactly_once(workdir, env):
     spec = tiny_study_dict(name="par", seeds=3, epochs=4, execution={"population_size": 2})  # small batches: every worker gets cells
     study_file = write_study(workdir / "par.yaml", spec)

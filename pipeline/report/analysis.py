@@ -22,7 +22,7 @@ from ..errors import UsageError
 from ..path_summary import summarize_path
 from ..task import METRICS, metric_for, task_for
 from ..words import and_list, counted
-from .collect import ReportData
+from .collect import ReportData, interim_note
 
 
 def higher_is_better(task: str) -> bool:
@@ -70,7 +70,7 @@ def analyze(data: ReportData) -> dict:
     used = max((d["verdicts"].seeds_used for d in datasets), default=0) if study.adaptive else n_seeds
     min_p = stats.min_wilcoxon_p(used or study.looks()[0])
     return {"datasets": datasets, "summary": _said_once([_summary_row(d) for d in datasets]),
-            "in_short": short_answer.in_short(decided, short_answer.mean_values(results)),
+            "in_short": _interim_first(data, short_answer.in_short(decided, short_answer.mean_values(results))),
             "results": results, "decided": decided,   # for the console's summary (the `report` command)
             "across": _across(data, datasets), "improvement": _improvement(study, datasets),
             "n_independent": len({plan.base for plan in study.plans}),   # a dataset's sizes count once
@@ -299,3 +299,14 @@ def _path_tables(r: verdicts.DatasetResults, v: verdicts.DatasetVerdicts) -> dic
                     "rows": path_words.path_rows(path, m), "one_se": path.one_se, "modes": path_words.mode_rows(v, arm),
                     "cut_note": path_words.path_cut_note(path, v, m.name)}   # what a row's * means, where one has it
     return out
+
+
+INTERIM_FIRST = ("Interim, while cells still train: these verdicts are on the cells finished so far and may change "
+                 "when the rest come in (an equivalence or a difference seen on part of the seeds is often not the "
+                 "one all of them give).")
+
+
+def _interim_first(data: ReportData, sentences: list[str]) -> list[str]:
+    """In short, said first to be interim where it is: a distributed-tuning audit's interim report
+    read "no regularizer helped" and "L1 practically the same" that the finished study did not say."""
+    return [INTERIM_FIRST, *sentences] if interim_note(data) and sentences else sentences

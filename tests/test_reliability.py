@@ -770,6 +770,10 @@ def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
     ostudy = optuna.load_study(study_name=optuna_study_name(study, study.plans[0]), storage=get_storage(storage))
     before = [(t.number, t.state) for t in ostudy.get_trials()]
     assert len(before) == 4 and {s for _, s in before} == {TrialState.WAITING}
+    # a report now: the cells wait for workers, not "run the study first" (a distributed-tuning audit)
+    early = run_cli(["report", "--study", "team.yaml", "--tracking-uri", tracking, "--no-pdf"], cwd=workdir, env=env)
+    assert early.returncode == 1 and ("its cells are enqueued and wait for workers (its dataset runs are RUNNING); "
+                                      "no report written: start workers") in early.stderr, early.stderr[-1500:]
     other = f"sqlite:///{workdir / 'other.db'}"   # another store, with an experiment 1 of its own
     MlflowClient(other).create_experiment("something else")
     guarded = _refusing_proxy()   # /health answers, the API wants credentials: not "a store without the runs"

@@ -271,14 +271,19 @@ def _say_missing(data: collect.ReportData, results: dict) -> None:
 def console_notes(data: collect.ReportData) -> list[str]:
     """What the page says about runs it could not show, for the console too."""
     notes = []
-    if data.runs.empty:
+    waiting = data.runs.empty and any(status == "RUNNING" for status in data.parent_status.values())
+    if waiting:   # an enqueue's parents, no worker done yet: not a study never run
+        notes.append(f"no trial run of study {data.study.name!r} (this configuration) has ended yet in "
+                     f"{mask_credentials(data.tracking_uri)}: its cells are enqueued and wait for workers (its dataset "
+                     "runs are RUNNING); no report written: start workers, and build the report once some cells are done")
+    elif data.runs.empty:
         notes.append(f"no trial runs of study {data.study.name!r} (this configuration) in {mask_credentials(data.tracking_uri)}: "
                      "no report written; run the study first"
                      + (f" ({data.other_configs} run(s) exist under other settings, never mixed in)"
                         if data.other_configs else ""))
     if outside := collect.outside_note(data):
         notes.append(outside)
-    if interim := collect.interim_note(data):
+    if (interim := collect.interim_note(data)) and not waiting:
         notes.append(interim)
     return notes
 

@@ -111,6 +111,9 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
     if len(df):
         data.chosen = _chosen_strengths(trials, hashes)
         _curves_and_histograms(data, tracker, trials, hashes)
+    else:   # no run ended: an enqueue's parents, RUNNING while its cells wait for workers, tell it from a study never run
+        data.parent_status = {p.tags.get(rt.DATASET_LABEL): p.status for p in tracker.study_runs(study.name, rt.DATASET)
+                              if hashes.get(p.tags.get(rt.DATASET_LABEL)) == p.tags.get(rt.CONFIG_HASH)}
     return data
 
 

@@ -82,7 +82,8 @@ def _check_sqlite_file(uri: str) -> None:
         if head and head != b"SQLite format 3\x00":
             raise UsageError(f"{said}: {path} is not a SQLite database (another kind of file); name a new file or an MLflow database")
     if not os.access(path if os.path.exists(path) else folder, os.W_OK):
-        raise UsageError(f"{said}: {path if os.path.exists(path) else 'folder ' + folder} is not writable here")
+        raise UsageError(f"{said}: {os.path.abspath(path) if os.path.exists(path) else 'folder ' + os.path.abspath(folder)} "
+                         "is not writable here")
 
 
 def check_reports_dir(folder: str, study_folder: str = "") -> None:
@@ -219,9 +220,25 @@ def validate_inputs(study: Study, storage: str, tracking: Optional[str]) -> dict
         check_rope(plan, data[plan.label])
     # Both stores before writing to either, so a bad URL leaves nothing half-written
     # (MlflowClient creates a SQLite store the moment it is constructed).
-    check_tracking_reachable(tracking_uri(tracking))
+    try:
+        check_tracking_reachable(tracking_uri(tracking))
+    except UsageError as e:
+        raise UsageError(named_as_given(str(e), tracking)) from None
     check_storage(storage)
     return data
+
+
+def named_as_given(message: str, tracking: Optional[str]) -> str:
+    """A tracking store's error named as the user gave the store: $MLFLOW_TRACKING_URI, or the
+    default, where no --tracking-uri was (the error blamed a flag nobody typed)."""
+    flag = "--tracking-uri = "
+    if tracking or not message.startswith(flag):
+        return message
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return "$MLFLOW_TRACKING_URI = " + message[len(flag):]
+    uri, rest = message[len(flag):].split(": ", 1)
+    return (f"the default tracking store {uri} (no --tracking-uri given, no $MLFLOW_TRACKING_URI set): {rest}; "
+            "give one with --tracking-uri")
 
 
 def check_rope(plan: DatasetPlan, data: Splits) -> None:

@@ -372,6 +372,21 @@ def test_a_tracking_uri_where_something_else_answers(workdir, monkeypatch, capsy
     assert set(p.name for p in workdir.iterdir()) == before
 
 
+def test_a_tracking_store_not_given_by_the_flag_is_named_as_it_was_given(workdir, env, monkeypatch):
+    """$MLFLOW_TRACKING_URI, or the default store, that cannot be used was blamed on --tracking-uri,
+    a flag nobody typed (an odd-environments audit)."""
+    write_study(workdir / "s.yaml", tiny_study_dict())
+    proc = run_cli(["ablation", "--study", "s.yaml"], cwd=workdir, env={**env, "MLFLOW_TRACKING_URI": "bogus://x"})
+    assert proc.returncode == 2 and proc.stderr.startswith("error: $MLFLOW_TRACKING_URI = 'bogus://x': unknown scheme"), proc.stderr
+    from pipeline.preflight import named_as_given
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    said = named_as_given("--tracking-uri = 'sqlite:///mlflow.db': folder /x is not writable here", None)
+    assert said == ("the default tracking store 'sqlite:///mlflow.db' (no --tracking-uri given, no $MLFLOW_TRACKING_URI "
+                    "set): folder /x is not writable here; give one with --tracking-uri")
+    assert named_as_given("--tracking-uri = 'x': y", "x") == "--tracking-uri = 'x': y"
+
+
 def test_report_with_a_tracking_uri_mlflow_cannot_open(workdir, monkeypatch, capsys):
     write_study(workdir / "s.yaml", tiny_study_dict())
     before = set(p.name for p in workdir.iterdir())

@@ -38,6 +38,7 @@ from .population import train_population
 from .runtime import Interrupted, Progress, failpoint, worker_id
 from .study import DatasetPlan
 from .task import metric_for
+from .words import counted, plural
 from .tracking import NewRun
 from .train import train
 from .trainer_common import History, TrialConfig, epoch_metric, epoch_metric_key
@@ -48,13 +49,18 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
     study, tune = ctx.study, ctx.study.spec.tune
     tags = {rt.STUDY: study.name, rt.DATASET_LABEL: plan.label, rt.CONFIG_HASH: plan.config_hash, rt.TASK: data.task}
     tuned_arms = [arm for arm in study.arms if arms.ARMS[arm].components]   # none has nothing to tune
-    ostudies = {arm: _tuning_study(ctx, plan, arm, data) for arm in tuned_arms}
+    reaped: list[int] = []
+    ostudies = {arm: _tuning_study(ctx, plan, arm, data, reaped) for arm in tuned_arms}
     progress = Progress(f"{plan.label} tuning", len(tuned_arms) * tune.trials, "trials")
 
     def spent() -> int:
         return sum(min(grid.spent(o, Outcome.spends), tune.trials) for o in ostudies.values())
 
-    progress.update(done=spent())   # resumed ones
+    if (done := spent()) or sum(reaped):   # resumed: said, as the grid's "resuming" is
+        print(f"[{plan.label}] tuning resumes: {done} of the {len(tuned_arms) * tune.trials} trials were done"
+              + (f"; {counted(sum(reaped), 'trial')} of a process that died {plural(sum(reaped), 'was')} ended and "
+                 f"{plural(sum(reaped), 'is')} asked again (spending none of the budget)" if sum(reaped) else ""), flush=True)
+    progress.update(done=done)   # resumed ones
     parent = None
     try:
         while True:
@@ -212,7 +218,8 @@ def _round_size(spent: int, tune) -> int:
     return min(tune.trials - spent, max(tune.batch_size, TPE_STARTUP - spent))
 
 
-def _tuning_study(ctx, plan: DatasetPlan, arm: str, data) -> optuna.Study:
+def _tuning_study(ctx, plan: DatasetPlan, arm: str, data, reaped: Optional[list] = None) -> optuna.Study:
+    """An arm's tuning study, a dead process's trials in it ended (how many: appended to `reaped`)."""
     tune = ctx.study.spec.tune
     name = f"{grid.study_name(ctx.study.name, plan.label, plan.config_hash)}.tune.{arm}"
     ostudy = grid.open_study(ctx.storage, name, metric_for(data.task, data.metric).direction,
@@ -221,7 +228,9 @@ def _tuning_study(ctx, plan: DatasetPlan, arm: str, data) -> optuna.Study:
                              pruner=(optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP, n_warmup_steps=1)
                                      if tune.prune else optuna.pruners.NopPruner()))
     ostudy.set_user_attr(rt.STUDY_EXPERIMENT, ctx.experiment_id)
-    lifecycle.reap(ostudy, ctx.tracker)
+    ended = lifecycle.reap(ostudy, ctx.tracker)
+    if reaped is not None:
+        reaped.append(ended)
     return ostudy
 
 

@@ -132,7 +132,8 @@ def log_study_verdicts(tracker: Tracker, study: Study, decided: dict[str, verdic
     # the file shrunk from the command line (--epochs 1: a quick look) keeps its verdicts to its own
     # parents: the study's answer stays the file's, unless none holds it yet
     held = any(p.tags.get(rt.ANSWER) == "current" for p in parents if p.run_id not in current.values())
-    if not (study.overrides and held) and (dropped := mark_the_answer(tracker, set(current.values()), parents)):
+    if not (study.overrides and held) and \
+            (dropped := mark_the_answer(tracker, set(current.values()), parents, {p.label for p in study.plans})):
         print(f"note: the study file no longer has {plural(len(dropped), 'dataset')} {and_list(dropped)}: "
               f"{plural(len(dropped), 'its')} runs stay, apart, and {plural(len(dropped), 'its')} verdicts are no "
               "longer the study's answer; Holm's correction now counts this file's datasets' comparisons only, so "
@@ -166,23 +167,26 @@ def _say_rope_changed(tracker: Tracker, study: Study, current: dict[str, str], d
             tracker.set_tags(parent, {rt.ROPE_SETTING: setting})
 
 
-def mark_the_answer(tracker: Tracker, current: set[str], parents: list) -> list[str]:
+def mark_the_answer(tracker: Tracker, current: set[str], parents: list, labels: set[str]) -> list[str]:
     """The side-by-side view's rows (ui_links.verdicts_view): the parents in `current` tagged as
     the study's answer, every other parent of the study that was untagged (another configuration's,
     which held the answer before the study file changed, a view's, a retired one). One that held it
-    for another configuration, or for a dataset the file no longer has, says so atop its description
-    (its verdict tags stay: they are that configuration's answer, and going back makes it current again).
-    Returns the labels of the datasets the file no longer has whose parents held the answer until now."""
+    for another configuration, or for a dataset the file (its `labels`) no longer has, says so atop
+    its description (its verdict tags stay: they are that configuration's answer, and going back
+    makes it current again). A dataset of the file with no current parent yet (its settings changed,
+    a report before the rerun) keeps the answer it had until one holds it. Returns the labels of
+    the datasets the file no longer has whose parents held the answer until now."""
     now, dropped = {p.tags.get(rt.DATASET_LABEL): p for p in parents if p.run_id in current}, []
     for p in parents:
+        label = p.tags.get(rt.DATASET_LABEL)
         if p.run_id in current and p.tags.get(rt.ANSWER) != "current":
             tracker.set_tags(p.run_id, {rt.ANSWER: "current"})
-        elif p.run_id not in current and rt.ANSWER in p.tags:
+        elif p.run_id not in current and rt.ANSWER in p.tags and (label in now or label not in labels):
             tracker.delete_tags(p.run_id, [rt.ANSWER])
-            if why := _not_the_answer(p, now.get(p.tags.get(rt.DATASET_LABEL))):
+            if why := _not_the_answer(p, now.get(label)):
                 tracker.set_tags(p.run_id, {rt.NOTE: f"{why}\n\n{p.tags.get(rt.NOTE, '')}"[:8000]})
-            if p.tags.get(rt.DATASET_LABEL) not in now:
-                dropped.append(p.tags.get(rt.DATASET_LABEL))
+            if label not in labels:
+                dropped.append(label)
     return sorted(set(dropped) - {None})
 
 

@@ -379,6 +379,37 @@ def test_an_adaptive_study_turned_into_more_fixed_seeds_is_warned_of(workdir, en
     assert parent.data.tags["seeds_added_after"] == f"[{seeds_done}]"
 
 
+def test_a_dataset_changed_but_not_rerun_keeps_its_answer_and_one_dropped_is_said_once(workdir, env):
+    """A review: a report after one dataset's settings changed (before the rerun) took its earlier
+    parent for a dataset the file no longer had: the answer tag went, its description and the
+    console said "the study file no longer has" a dataset it has, for good."""
+    study = tiny_study_dict(name="two", arms=["none", "l2"], seeds=2, epochs=1,
+                            datasets=[{"name": "wine"}, {"name": "breast_cancer", "train_size": 80}])
+    write_study(workdir / "t.yaml", study)
+    assert run_cli(["ablation", "--study", "t.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("two").experiment_id
+
+    def answer(label: str):
+        [p] = client.search_runs([exp], f"tags.kind = 'dataset' AND tags.dataset = '{label}' AND tags.answer = 'current'")
+        return p
+
+    before = answer("breast_cancer")
+    write_study(workdir / "t.yaml", {**study, "datasets": [{"name": "wine"}, {"name": "breast_cancer", "train_size": 60}]})
+    changed = run_cli(["report", "--study", "t.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert changed.returncode == 0 and "no longer has" not in changed.stderr, changed.stderr[-2000:]
+    kept = answer("breast_cancer")
+    assert kept.info.run_id == before.info.run_id and "Not the study's current answer" not in kept.data.tags["mlflow.note.content"]
+    write_study(workdir / "t.yaml", {**study, "datasets": [{"name": "wine"}]})
+    dropped = run_cli(["report", "--study", "t.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert dropped.returncode == 0 and "note: the study file no longer has dataset breast_cancer" in dropped.stderr, \
+        dropped.stderr[-2000:]
+    note = client.get_run(before.info.run_id).data.tags["mlflow.note.content"]
+    assert note.startswith("**Not the study's current answer**: the study file no longer has the dataset `breast_cancer`")
+    again = run_cli(["report", "--study", "t.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert again.returncode == 0 and "no longer has" not in again.stderr   # said once
+
+
 def test_seeds_a_view_trained_after_the_files_results_are_still_added_after_them(workdir, env):
     """The file's 3 seeds run, a `--seeds 6` view trains seeds 3 to 5, then the file asks for 6: the
     seeds were added after results on 3 were seen, but every one had a cell, so no warning was

@@ -233,11 +233,16 @@ def cmd_worker(args) -> int:
     study = _study_from_args(args)
     install_signal_handlers()
     _verbosity(args)
-    run_worker(study, args.storage, optional(args.tracking_uri))
-    from .runtime import mask_credentials
+    unenqueued = run_worker(study, args.storage, optional(args.tracking_uri))
+    from .runtime import EXIT_UNREACHABLE, mask_credentials
     from .tracking import tracking_uri
 
     uri = tracking_uri(optional(args.tracking_uri))
+    if unenqueued:   # a Job's worker pool would complete with their grids untrained
+        print(f"error: no cell of {and_list(unenqueued)} is enqueued (an enqueue stopped before it enqueued them): run "
+              f"the enqueue command again, then the workers (exit {EXIT_UNREACHABLE}: try again later)",
+              file=sys.stderr, flush=True)
+        return EXIT_UNREACHABLE
     print(f"no cell is left to train here; the report: python -m pipeline report --study {args.study}"
           f"{_override_flags(study)} --tracking-uri {mask_credentials(uri)}"
           + (" (password masked)" if mask_credentials(uri) != uri else ""), flush=True)

@@ -31,7 +31,7 @@ from .errors import UsageError, stop_if_interrupted
 from .lifecycle import DatasetCells
 from .preparation import RunContext, connect, dataset_tags, ensure_parent, open_dataset_study, optuna_study_name, prepare
 from .runtime import (EXIT_UNREACHABLE, Interrupted, Stopwatch, StoreUnreachable, die_with_parent, install_signal_handlers,
-                      worker_id)
+                      mask_credentials, worker_id)
 from .splits import Splits
 from .storage import DEFAULT_STORAGE, GRACE_S, HEARTBEAT_S
 from .study import DatasetPlan, Study, variant_id
@@ -138,6 +138,10 @@ def _each_dataset(ctx: RunContext, data: dict, who: str, first: bool, watch: Oth
     while plans:
         for plan in plans:
             counts = work_dataset(ctx, plan, data[plan.label], who, watch)
+            if first and not any(counts[k] for k in ("trained", "failed", "taken_over")) \
+                    and not grid.cells_done(open_dataset_study(ctx, ctx.study, plan, data[plan.label]))[1] \
+                    and after_an_enqueue(ctx.storage, ctx.study.name):   # tuning it: its grid comes once it is done
+                counts = work_dataset(ctx, plan, data[plan.label], who, watch)
             moved = counts["trained"] or counts["failed"] or counts["taken_over"]
             if first or moved:
                 taken = f", {counts['taken_over']} taken over by another worker" if counts["taken_over"] else ""
@@ -146,6 +150,7 @@ def _each_dataset(ctx: RunContext, data: dict, who: str, first: bool, watch: Oth
                 if not moved and cells == 0:   # an enqueue stopped before it enqueued them (while tuning)
                     print(f"[{plan.label}]{who} no cell of it is enqueued: the enqueue stopped before it enqueued "
                           "them (a tuned study tunes first); run enqueue again", flush=True)
+                    ctx.unenqueued.append(plan.label)
                 elif not moved and done == cells:
                     print(f"[{plan.label}]{who} nothing to train: all {cells} cells were done already", flush=True)
                 elif not moved and grid.others_running(ostudy):   # they popped them all ("trained 0" read as a stall)
@@ -366,25 +371,41 @@ def _run_local_workers(ctx: RunContext, data: dict, workers: int, say_done: bool
         lifecycle.reap(open_dataset_study(ctx, study, plan, data[plan.label]), ctx.tracker)
 
 
-def run_worker(study: Study, storage: str, tracking: Optional[str]) -> None:
-    """Join a prepared study from any machine and train cells until none is waiting."""
+def run_worker(study: Study, storage: str, tracking: Optional[str]) -> list[str]:
+    """Join a prepared study from any machine and train cells until none is waiting. Returns the
+    datasets it found no cell of enqueued (an enqueue stopped before it enqueued them)."""
     joining.refuse_missing_storage(storage)   # opening a file storage creates the file: a typo's would too
     data = preflight.validate_inputs(study, storage, tracking)
-    # an enqueue still preparing the study (a tuned one tunes each dataset before enqueuing its grid)
-    # holds its lock: wait for it, or this worker found a dataset with no cell and called it done
-    def waiting(*_, **__) -> None:
-        print(f"waiting for the enqueue of study {study.name!r} to finish (it tunes, then enqueues the grid)", flush=True)
-
-    with exclusive(storage, study.name, say=waiting):
-        pass
-    study = joining.adopted(study, storage)
-    ostudies = joining.joined_studies(study, study.plans, storage)   # the enqueue's configuration and grid
+    try:
+        study = joining.adopted(study, storage)
+        ostudies = joining.joined_studies(study, study.plans, storage)   # the enqueue's configuration and grid
+    except UsageError:   # not there yet: an enqueue still preparing it (tuning a dataset before it) creates it
+        if not after_an_enqueue(storage, study.name):
+            raise
+        study = joining.adopted(study, storage)
+        ostudies = joining.joined_studies(study, study.plans, storage)
     last = ostudies[study.plans[-1].label]
     tracker = joining.joined_tracker(tracking, last)                 # and its MLflow store
     ctx = RunContext(study, tracker, last.user_attrs.get(rt.STUDY_EXPERIMENT), "", storage)
     for plan in study.plans:
         lifecycle.reap(open_dataset_study(ctx, study, plan, data[plan.label]), tracker)
     run_worker_loop(ctx, data, who=f" worker {worker_id()}:")
+    return ctx.unenqueued
+
+
+def after_an_enqueue(storage: str, name: str) -> bool:
+    """Wait for an enqueue that holds the lock of study `name` on `storage` (on a journal or
+    SQLite file, of any study in it) to finish: it prepares dataset after dataset, a tuned one's
+    tuning before its grid. Whether there was one to wait for."""
+    waited = []
+
+    def waiting(*_, **__) -> None:
+        waited.append(True)
+        print(f"waiting for an enqueue on {mask_credentials(storage)} to finish (a tuned study tunes each dataset "
+              "before it enqueues its grid)", flush=True)
+
+    with exclusive(storage, name, say=waiting):
+        return bool(waited)
 
 
 # --- results read back from Optuna (adaptive rounds, the console summary) ---------------------

@@ -47,6 +47,7 @@ class RunContext:
     clock: Stopwatch = field(default_factory=Stopwatch)
     trained_nothing: bool = False   # run_ablation: no trial of any dataset ended during the call
     opened: list = field(default_factory=list)   # the dataset parents this call opened for itself (owned)
+    unenqueued: list = field(default_factory=list)   # a worker's datasets with no cell enqueued (an enqueue stopped)
 
 
 def optuna_study_name(study: Study, plan: DatasetPlan) -> str:

@@ -524,8 +524,9 @@ def _execution_block(node: dict, legacy: tuple[str, ...], source: str, where: st
 def _selected(spec: StudyFile, datasets: str) -> tuple[list[int], set[str]]:
     """Indices of the datasets --datasets keeps, and the training sizes it names as the console labels
     them ("pima@50": that size alone; "pima": every size train_sizes lists)."""
-    wanted = [d.strip() for d in datasets.split(",") if d.strip()]
     known = [d.display for d in spec.datasets]
+    # a label with a comma in it ("sales,2024", a CSV's file name) is chosen by itself, as written
+    wanted = [datasets.strip()] if datasets.strip() in known else [d.strip() for d in datasets.split(",") if d.strip()]
     sized = [f"{d.display}@{size}" for d in spec.datasets for size in spec.train_sizes or ()]
     if not wanted:   # "," or " , ": a study of no dataset, which still opened its stores
         raise UsageError(f"--datasets = {datasets!r}: names no dataset; allowed: {', '.join(known + sized)}")

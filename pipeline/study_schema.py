@@ -301,13 +301,6 @@ class DatasetSpec(_Strict):
                              + ("" if why else f"; {ANY_TABLE}"))
         return name
 
-    @field_validator("label")
-    @classmethod
-    def _label_choosable(cls, label: Optional[str]) -> Optional[str]:
-        if label is not None and "," in label:   # --datasets a,b is two labels: this one could never be chosen
-            raise ValueError("a label may not contain ',': --datasets separates labels with commas")
-        return label
-
     @model_validator(mode="after")
     def _table_needs_path(self) -> "DatasetSpec":
         if DATASETS[self.name].is_table and (not self.path or not self.target):

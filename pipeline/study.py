@@ -251,7 +251,22 @@ class _StudyLoader(yaml.SafeLoader):
     `seeds: 4`, or two pasted `target_classes:` lines, one of them lost). A merge key (`<<: *base`)
     is YAML's, as SafeLoader reads it: the keys written beside it override the merged ones."""
 
-    def construct_mapping(self, node, deep=False):
+    def construct_document(self, node):
+        # every mapping checked as written, before any is built: flatten_mapping rewrites a merge's
+        # source in place (its merged keys join its own), which then read as a key written twice
+        stack, checked = [node], set()
+        while stack:
+            if id(n := stack.pop()) in checked:
+                continue
+            checked.add(id(n))
+            if isinstance(n, yaml.MappingNode):
+                self._refuse_keys_twice(n)
+                stack.extend(value for _, value in n.value)
+            elif isinstance(n, yaml.SequenceNode):
+                stack.extend(n.value)
+        return super().construct_document(node)
+
+    def _refuse_keys_twice(self, node) -> None:
         seen = set()
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":   # no value of its own: SafeLoader's flatten_mapping merges it
@@ -263,7 +278,6 @@ class _StudyLoader(yaml.SafeLoader):
                     "write it once, with every entry in it", key_node.start_mark)
             if isinstance(key, (str, int, float, bool)):
                 seen.add(key)
-        return super().construct_mapping(node, deep=deep)
 
 
 _StudyLoader.add_implicit_resolver(

@@ -569,6 +569,11 @@ def test_a_study_file_may_merge_a_yaml_anchor(tmp_path):
     path.write_text("name: merged\nseeds: 2\ndatasets:\n  - &wine {name: wine, train_size: 50, label: w1}\n"
                     "  - <<: *wine\n    train_size: 80\n    label: w2\n")
     assert [(p.label, p.dataset.train_size) for p in load_study(path).plans] == [("w1", 50), ("w2", 80)]
+    # a merge whose source merges itself (flatten_mapping rewrites it in place: read as a key written twice)
+    from pipeline.study import read_yaml
+
+    assert read_yaml("base: &b {name: wine, train_size: 50}\npool: {inner: &w {<<: *b, train_size: 80}}\n"
+                     "other: {<<: *w, label: x}\n")["other"] == {"name": "wine", "train_size": 80, "label": "x"}
     path.write_text("name: merged\nseeds: 2\ndatasets:\n  - &wine {name: wine, label: w1}\n"
                     "  - <<: *wine\n    label: w2\n    label: w3\n")
     with pytest.raises(UsageError, match="'label' is written twice in one mapping"):

@@ -452,8 +452,8 @@ class AnalysisSettings(_Strict):
 
 
 class StudyFile(_Strict):
-    # not "." nor "..": a report folder; at most 100 characters: the report's folders within a file name's 255 bytes
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$", max_length=100)
+    # not "." nor "..": a report folder; at most 200 characters: the report's folder within a file name's 255 bytes
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]*[A-Za-z0-9_-][A-Za-z0-9_.-]*$", max_length=200)
     description: str = ""
     datasets: list[DatasetSpec] = Field(min_length=1)
     arms: list[str] = Field(default_factory=lambda: list(arms_mod.names()), min_length=1)

@@ -705,9 +705,10 @@ def test_the_report_puts_verdicts_and_figures_on_the_parent_runs(built, tmp_path
         assert "verdict" not in client.get_run(wine.info.run_id).data.tags   # not recorded
         assert 'id="interim"' in (tmp_path / "m/rep/report.html").read_text()
         # In short says so first, on the console and the page (an interim "no regularizer helped" read as final)
-        assert "In short: Interim, while cells still train: these verdicts are on the cells finished so far" in \
+        assert "In short: Interim, the study unfinished (cells still train, or it stopped before its end): these " \
+            "verdicts are on the cells finished so far" in \
             " ".join(mid.stdout.split()), mid.stdout[-2000:]
-        assert "<b>In short.</b> Interim, while cells still train" in (tmp_path / "m/rep/report.html").read_text()
+        assert "<b>In short.</b> Interim, the study unfinished" in (tmp_path / "m/rep/report.html").read_text()
     finally:
         client.update_run(wine.info.run_id, "FINISHED")
     final = run_cli(["report", "--study", "rep.yaml", "--no-pdf", "--reports-dir", str(tmp_path / "m")], cwd=work, env=env)

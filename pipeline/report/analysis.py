@@ -301,9 +301,9 @@ def _path_tables(r: verdicts.DatasetResults, v: verdicts.DatasetVerdicts) -> dic
     return out
 
 
-INTERIM_FIRST = ("Interim, while cells still train: these verdicts are on the cells finished so far and may change "
-                 "when the rest come in (an equivalence or a difference seen on part of the seeds is often not the "
-                 "one all of them give).")
+INTERIM_FIRST = ("Interim, the study unfinished (cells still train, or it stopped before its end): these verdicts "
+                 "are on the cells finished so far and may change when the rest come in (an equivalence or a "
+                 "difference seen on part of the seeds is often not the one all of them give).")
 
 
 def _interim_first(data: ReportData, sentences: list[str]) -> list[str]:

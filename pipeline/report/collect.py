@@ -112,8 +112,10 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
         data.chosen = _chosen_strengths(trials, hashes)
         _curves_and_histograms(data, tracker, trials, hashes)
     else:   # no run ended: an enqueue's parents, RUNNING while its cells wait for workers, tell it from a study never run
-        data.parent_status = {p.tags.get(rt.DATASET_LABEL): p.status for p in tracker.study_runs(study.name, rt.DATASET)
-                              if hashes.get(p.tags.get(rt.DATASET_LABEL)) == p.tags.get(rt.CONFIG_HASH)}
+        for p in tracker.study_runs(study.name, rt.DATASET):   # RUNNING where any is (an earlier one may be KILLED)
+            if hashes.get(label := p.tags.get(rt.DATASET_LABEL)) == p.tags.get(rt.CONFIG_HASH) and \
+                    data.parent_status.get(label) != "RUNNING":
+                data.parent_status[label] = p.status
     return data
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from .cli_parser import parser
-from .errors import UsageError
+from .errors import Unprepared, UsageError
 from .flags import as_flags, note_as_flags, optional, train_study, tutorial_flag_hint, unused_strengths
 from .words import and_list, counted, plural
 
@@ -464,6 +464,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         if code == 0:   # a signal whose exception Python swallowed where no trainer looked again (a report's __del__)
             stop_if_interrupted()
         return code
+    except Unprepared as e:   # a UsageError, but one that rerunning the enqueue mends
+        print(f"error: {e} (exit {EXIT_UNREACHABLE}: try again later)", file=sys.stderr)
+        return EXIT_UNREACHABLE
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE

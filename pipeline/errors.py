@@ -9,6 +9,11 @@ class UsageError(Exception):
     """
 
 
+class Unprepared(UsageError):
+    """A worker's study that an enqueue stopped before preparing all of it (while tuning a dataset):
+    one line, exit 75 (EX_TEMPFAIL: run the enqueue again, then the workers), not bad input's 2."""
+
+
 class Diverged(Exception):
     """A trial's loss became NaN or infinite; the trial fails, the study goes on."""
 

@@ -14,24 +14,34 @@ import optuna
 
 from . import grid
 from . import runtree as rt
-from .errors import UsageError
+from .errors import Unprepared, UsageError
 from .identity import identity_record, settings_differences
 from .runtime import mask_credentials
 from .storage import JOURNAL_PREFIX, get_storage
 from .study import DatasetPlan, Study
 from .tracking import Tracker, tracking_uri
+from .words import and_list, plural
 
 
 def joined_studies(study: Study, plans: list[DatasetPlan], storage: str) -> dict[str, optuna.Study]:
     """{dataset label: its Optuna study}, each checked to exist and to be this worker's grid."""
-    found = {}
+    found, missing = {}, []
     for plan in plans:
         name = grid.study_name(study.name, plan.label, plan.config_hash)
         ostudy = grid.load_existing(storage, name)
-        if ostudy is None:
+        if ostudy is None and configurations(study, plan, storage):   # another configuration of it: said why
             raise UsageError(_no_such_configuration(study, plan, storage))
+        if ostudy is None:
+            missing.append(plan)
+            continue
         _refuse_another_grid(study, plan, ostudy)
         found[plan.label] = ostudy
+    if missing and found:   # the enqueue prepares dataset after dataset (a tuned one's tuning first): it stopped
+        raise Unprepared(f"study {study.name!r}: the enqueue stopped before it prepared "
+                         f"{plural(len(missing), 'dataset')} {and_list([p.label for p in missing])} (the storage holds "
+                         f"{and_list(list(found))}): run the enqueue command again, then the workers")
+    if missing:
+        raise UsageError(_no_such_configuration(study, missing[0], storage))
     notes = list(dict.fromkeys(note for plan in plans if (note := another_engine(plan, found[plan.label]))))
     for note in notes:   # one line per engine pair, not one per dataset
         print(note, file=sys.stderr, flush=True)

@@ -56,10 +56,14 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
     def spent() -> int:
         return sum(min(grid.spent(o, Outcome.spends), tune.trials) for o in ostudies.values())
 
-    if (done := spent()) or sum(reaped):   # resumed: said, as the grid's "resuming" is
+    # trials an earlier process left (stopped, or ended here as its death's): asked again, spending nothing
+    stopped = sum(1 for o in ostudies.values() for t in o.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+                  if not Outcome.spends(t.user_attrs.get(rt.TRIAL_OUTCOME), t.user_attrs.get(rt.TRIAL_FAIL_REASON)))
+    if (done := spent()) or stopped:   # resumed: said, as the grid's "resuming" is
         print(f"[{plan.label}] tuning resumes: {done} of the {len(tuned_arms) * tune.trials} trials were done"
-              + (f"; {counted(sum(reaped), 'trial')} of a process that died {plural(sum(reaped), 'was')} ended and "
-                 f"{plural(sum(reaped), 'is')} asked again (spending none of the budget)" if sum(reaped) else ""), flush=True)
+              + (f"; {counted(stopped, 'trial')} an earlier run stopped or left behind "
+                 + (f"({sum(reaped)} of a process that died, ended just now) " if sum(reaped) else "")
+                 + f"{plural(stopped, 'is')} asked again, spending none of the budget" if stopped else ""), flush=True)
     progress.update(done=done)   # resumed ones
     parent = None
     try:

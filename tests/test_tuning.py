@@ -77,8 +77,9 @@ def test_batched_tuning_spends_each_budget_exactly_and_resumes_after_a_crash(wor
     proc = run_tuning(workdir, env, spec)
     assert proc.returncode == 0, proc.stderr[-3000:]
     # said, as the grid's resuming is (a distributed-tuning audit: the rerun's progress started midway, unexplained)
-    assert ("[digits] tuning resumes: 0 of the 28 trials were done; 20 trials of a process that died were ended and "
-            "are asked again (spending none of the budget)") in proc.stdout, proc.stdout[-2000:]
+    assert ("[digits] tuning resumes: 0 of the 28 trials were done; 20 trials an earlier run stopped or left behind "
+            "(20 of a process that died, ended just now) are asked again, spending none of the budget") in proc.stdout, \
+        proc.stdout[-2000:]
     after = tuning_trials(workdir, spec)
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     runs = {r.info.run_id: r for r in client.search_runs([e.experiment_id for e in client.search_experiments()],
@@ -183,6 +184,9 @@ def test_ctrl_c_while_tuning_ends_every_run_and_its_trials_cost_no_budget(workdi
     assert "RUNNING" not in status("tuning_trial")
     again = run_cli(["ablation", "--study", "s.yaml", "--no-pdf"], cwd=workdir, env=env)
     assert again.returncode == 0, again.stderr[-3000:]
+    # stopped in the first round, none spent: the rerun still says it resumes (a re-verification)
+    assert ("[digits] tuning resumes: 0 of the 28 trials were done; 20 trials an earlier run stopped or left behind are "
+            "asked again, spending none of the budget") in again.stdout, again.stdout[-2000:]
     assert status("root") == ["FINISHED", "KILLED"] and status("tuning") == ["FINISHED", "KILLED"]
     # the tuning parent records the budget, the search and each arm's choice (it recorded nothing)
     [parent] = client.search_runs([exp], "tags.kind = 'tuning' AND attributes.status = 'FINISHED'")
@@ -486,3 +490,18 @@ def test_a_worker_started_while_the_enqueue_tunes_waits_for_it_and_a_stopped_enq
     assert late.returncode == 75 and "[digits] worker" in late.stdout and "no cell of it is enqueued: the enqueue " \
         "stopped before it enqueued them" in late.stdout, (late.stdout + late.stderr)[-2000:]
     assert "error: no cell of digits is enqueued (an enqueue stopped before it enqueued them)" in late.stderr
+    # stopped while tuning the first of two datasets: the second's study does not exist yet (a re-verification:
+    # exit 2, "create it first", naming the second): exit 75 and what to do
+    spec = tuned_study("partial")
+    write_study(workdir / "p.yaml", {**spec, "datasets": [*spec["datasets"], {"name": "wine"}]})
+    proc = subprocess.Popen([*pipeline_command(), "enqueue", "--study", "p.yaml", *storage], cwd=workdir,
+                            env={**env, "PIPELINE_FAILPOINT": "train_round:1:stop"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stopped_itself(proc, timeout=240)
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGCONT)
+    assert proc.wait(timeout=120) == 130
+    partial = run_cli(["worker", "--study", "p.yaml", *storage], cwd=workdir, env=env)
+    assert partial.returncode == 75 and partial.stderr.strip().splitlines()[-1] == (
+        "error: study 'partial': the enqueue stopped before it prepared dataset wine (the storage holds digits): run "
+        "the enqueue command again, then the workers (exit 75: try again later)"), partial.stderr[-2000:]

@@ -439,6 +439,28 @@ def test_tied_tuning_trials_choose_the_first_on_every_storage(tmp_path, request,
     assert say_chosen({"l2": s}, 14, ", chosen earlier", stored) == stored
 
 
+def enqueue_stopped_while_tuning(workdir, env, study_file: str, storage: list[str]):
+    """An `enqueue` of `study_file`, stopped by its failpoint in its first tuning round (its runs open)."""
+    import subprocess
+
+    from .conftest import pipeline_command, stopped_itself
+
+    proc = subprocess.Popen([*pipeline_command(), "enqueue", "--study", study_file, *storage], cwd=workdir,
+                            env={**env, "PIPELINE_FAILPOINT": "train_round:1:stop"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stopped_itself(proc, timeout=240)
+    return proc
+
+
+def terminated(proc) -> tuple[str, str]:
+    """SIGTERM to a process stopped by its failpoint: what it said."""
+    import signal
+
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGCONT)
+    return proc.communicate(timeout=120)
+
+
 @pytest.mark.slow
 def test_a_worker_started_while_the_enqueue_tunes_waits_for_it_and_a_stopped_enqueue_ends_its_runs(workdir, env):
     """A distributed-tuning audit: a worker started while `enqueue` still tuned a dataset found it
@@ -449,14 +471,11 @@ def test_a_worker_started_while_the_enqueue_tunes_waits_for_it_and_a_stopped_enq
     import subprocess
     import time
 
-    from .conftest import pipeline_command, stopped_itself
+    from .conftest import pipeline_command
 
     write_study(workdir / "s.yaml", tuned_study("waited"))
     storage = ["--storage", f"journal:{workdir / 'optuna.journal'}"]
-    enqueue = subprocess.Popen([*pipeline_command(), "enqueue", "--study", "s.yaml", *storage], cwd=workdir,
-                               env={**env, "PIPELINE_FAILPOINT": "train_round:1:stop"},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stopped_itself(enqueue, timeout=240)   # tuning: the study's Optuna studies exist, no grid cell yet
+    enqueue = enqueue_stopped_while_tuning(workdir, env, "s.yaml", storage)   # its Optuna studies exist, no grid cell yet
     worker = subprocess.Popen([*pipeline_command(), "worker", "--study", "s.yaml", *storage], cwd=workdir, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(15)
@@ -471,13 +490,8 @@ def test_a_worker_started_while_the_enqueue_tunes_waits_for_it_and_a_stopped_enq
     assert "trained 6, failed 0; 6 of the 6 cells enqueued so far are done" in out, out[-2000:]
     # SIGTERM while tuning (another study: this one is tuned): exit 130, nothing left RUNNING
     write_study(workdir / "t.yaml", tuned_study("termed"))
-    proc = subprocess.Popen([*pipeline_command(), "enqueue", "--study", "t.yaml", *storage], cwd=workdir,
-                            env={**env, "PIPELINE_FAILPOINT": "train_round:1:stop"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stopped_itself(proc, timeout=240)
-    proc.send_signal(signal.SIGTERM)
-    proc.send_signal(signal.SIGCONT)
-    out, err = proc.communicate(timeout=120)
+    proc = enqueue_stopped_while_tuning(workdir, env, "t.yaml", storage)
+    out, err = terminated(proc)
     assert proc.returncode == 130 and "Traceback" not in err, (out + err)[-2000:]
     assert "interrupted: 20 tuning trials stopped in training" in out, out[-2000:]
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
@@ -494,13 +508,9 @@ def test_a_worker_started_while_the_enqueue_tunes_waits_for_it_and_a_stopped_enq
     # exit 2, "create it first", naming the second): exit 75 and what to do
     spec = tuned_study("partial")
     write_study(workdir / "p.yaml", {**spec, "datasets": [*spec["datasets"], {"name": "wine"}]})
-    proc = subprocess.Popen([*pipeline_command(), "enqueue", "--study", "p.yaml", *storage], cwd=workdir,
-                            env={**env, "PIPELINE_FAILPOINT": "train_round:1:stop"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stopped_itself(proc, timeout=240)
-    proc.send_signal(signal.SIGTERM)
-    proc.send_signal(signal.SIGCONT)
-    assert proc.wait(timeout=120) == 130
+    proc = enqueue_stopped_while_tuning(workdir, env, "p.yaml", storage)
+    terminated(proc)
+    assert proc.returncode == 130
     partial = run_cli(["worker", "--study", "p.yaml", *storage], cwd=workdir, env=env)
     assert partial.returncode == 75 and partial.stderr.strip().splitlines()[-1] == (
         "error: study 'partial': the enqueue stopped before it prepared dataset wine (the storage holds digits): run "

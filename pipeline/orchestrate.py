@@ -68,8 +68,10 @@ def queue_state(ctx: RunContext, data: dict) -> tuple[int, int, list[float]]:
     silent = []
     for plan in ctx.study.plans:
         ostudy = open_dataset_study(ctx, ctx.study, plan, data[plan.label])
-        waiting += len(ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
-        training += len(ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        # one read for both: a cell a worker popped between two reads was counted waiting and training
+        states = [t.state for t in ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))]
+        waiting += states.count(TrialState.WAITING)
+        training += states.count(TrialState.RUNNING)
         # two beats missed: not beating (grid.dead_trials); failed once GRACE_S passes
         silent += [age for age in grid.heartbeat_ages(ostudy).values() if age >= 2 * grid.HEARTBEAT_S]
     return waiting, training, silent

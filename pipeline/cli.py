@@ -403,7 +403,8 @@ def _single_run(args, study, plan, cfg):
     from .preflight import check_tracking_reachable
     from .tracking import Tracker, tracking_uri
 
-    check_tracking_reachable(tracking_uri(optional(args.tracking_uri)))   # one line now, not 120 s of retries
+    # one line now, not 120 s of retries
+    check_tracking_reachable(tracking_uri(optional(args.tracking_uri)), typed=bool(optional(args.tracking_uri)))
     tracker = Tracker(optional(args.tracking_uri))
     run_id = os.environ.get("MLFLOW_RUN_ID") or tracker.single_run(tracker.experiment_for(study.name),
                                                                    single_run_name(plan.label, cfg))

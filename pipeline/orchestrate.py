@@ -140,11 +140,11 @@ def _each_dataset(ctx: RunContext, data: dict, who: str, first: bool, watch: Oth
     while plans:
         for plan in plans:
             counts = work_dataset(ctx, plan, data[plan.label], who, watch)
-            if first and not any(counts[k] for k in ("trained", "failed", "taken_over")) \
-                    and not grid.cells_done(open_dataset_study(ctx, ctx.study, plan, data[plan.label]))[1] \
+            moved = counts["trained"] or counts["failed"] or counts["taken_over"]
+            if first and not moved and not grid.cells_done(open_dataset_study(ctx, ctx.study, plan, data[plan.label]))[1] \
                     and after_an_enqueue(ctx.storage, ctx.study.name):   # tuning it: its grid comes once it is done
                 counts = work_dataset(ctx, plan, data[plan.label], who, watch)
-            moved = counts["trained"] or counts["failed"] or counts["taken_over"]
+                moved = counts["trained"] or counts["failed"] or counts["taken_over"]
             if first or moved:
                 taken = f", {counts['taken_over']} taken over by another worker" if counts["taken_over"] else ""
                 ostudy = open_dataset_study(ctx, ctx.study, plan, data[plan.label])

@@ -22,10 +22,20 @@ from .words import counted
 TRACKING_SCHEMES = {"", "file", "sqlite", "postgresql", "mysql", "mssql", "http", "https", "databricks"}
 
 
-def check_tracking_reachable(uri: str) -> None:
+def check_tracking_reachable(uri: str, typed: bool = True) -> None:
     """Fail fast (one line, exit 2) on a URI MLflow has no store for, and on an MLflow server that
     does not answer, instead of MLflow's traceback or minutes of retries; local stores need no
-    other check."""
+    other check. `typed`: the user gave it as --tracking-uri; else the error names it as given
+    ($MLFLOW_TRACKING_URI, or the default store: named_as_given)."""
+    try:
+        _check_tracking(uri)
+    except UsageError as e:
+        if typed:
+            raise
+        raise UsageError(named_as_given(str(e), None)) from None
+
+
+def _check_tracking(uri: str) -> None:
     from urllib.parse import urlparse
 
     scheme = urlparse(uri).scheme.split("+")[0]
@@ -220,10 +230,7 @@ def validate_inputs(study: Study, storage: str, tracking: Optional[str]) -> dict
         check_rope(plan, data[plan.label])
     # Both stores before writing to either, so a bad URL leaves nothing half-written
     # (MlflowClient creates a SQLite store the moment it is constructed).
-    try:
-        check_tracking_reachable(tracking_uri(tracking))
-    except UsageError as e:
-        raise UsageError(named_as_given(str(e), tracking)) from None
+    check_tracking_reachable(tracking_uri(tracking), typed=bool(tracking))
     check_storage(storage)
     return data
 

@@ -38,10 +38,10 @@ from .population import train_population
 from .runtime import Interrupted, Progress, failpoint, worker_id
 from .study import DatasetPlan
 from .task import metric_for
-from .words import counted, plural
 from .tracking import NewRun
 from .train import train
 from .trainer_common import History, TrialConfig, epoch_metric, epoch_metric_key
+from .words import counted, plural
 
 
 def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:

@@ -376,6 +376,8 @@ def test_a_tracking_store_not_given_by_the_flag_is_named_as_it_was_given(workdir
     write_study(workdir / "s.yaml", tiny_study_dict())
     proc = run_cli(["ablation", "--study", "s.yaml"], cwd=workdir, env={**env, "MLFLOW_TRACKING_URI": "bogus://x"})
     assert proc.returncode == 2 and proc.stderr.startswith("error: $MLFLOW_TRACKING_URI = 'bogus://x': unknown scheme"), proc.stderr
+    train = run_cli(["train", "--dataset", "wine", "--epochs", "1"], cwd=workdir, env={**env, "MLFLOW_TRACKING_URI": "bogus://x"})
+    assert train.returncode == 2 and "error: $MLFLOW_TRACKING_URI = 'bogus://x': unknown scheme" in train.stderr, train.stderr
     from pipeline.preflight import named_as_given
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -298,7 +298,8 @@ def _check_can_serve(host: str, port: int) -> None:
 
 
 def cmd_report(args) -> int:
-    from .preflight import check_reports_dir, check_tracking_reachable, missing_local_store
+    from .preflight import check_reports_dir, check_tracking_reachable
+    from .store_paths import missing_local_store
     from .report import build_report
     from .runtime import install_signal_handlers, mask_credentials
     from .tracking import tracking_uri

@@ -12,6 +12,7 @@ import sys
 import threading
 from contextlib import contextmanager
 
+from .store_paths import sqlite_file
 from .storage import GRACE_S, HEARTBEAT_S, JOURNAL_PREFIX, root_cause_line, get_storage
 
 
@@ -76,8 +77,7 @@ def exclusive(url: str, name: str, say=print):
         with _advisory_lock(url, key, name, say):
             yield
         return
-    path = (url[len(JOURNAL_PREFIX):] if url.startswith(JOURNAL_PREFIX) else
-            url[len("sqlite:///"):] if url.startswith("sqlite:///") and ":memory:" not in url else None)
+    path = url[len(JOURNAL_PREFIX):] if url.startswith(JOURNAL_PREFIX) else (sqlite_file(url) or None)
     if path is None:
         yield
         return

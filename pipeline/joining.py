@@ -17,6 +17,7 @@ from . import runtree as rt
 from .errors import Unprepared, UsageError
 from .identity import identity_record, settings_differences
 from .runtime import mask_credentials
+from .store_paths import absolute_sqlite_url, missing_local_store, sqlite_file
 from .storage import JOURNAL_PREFIX, get_storage
 from .study import DatasetPlan, Study
 from .tracking import Tracker, tracking_uri
@@ -65,9 +66,10 @@ def another_engine(plan: DatasetPlan, ostudy: optuna.Study) -> str:
 def refuse_missing_storage(storage: str, creates: str = "`enqueue` creates it") -> None:
     """A worker (or the dashboard) opens a study that exists: a journal or SQLite file that does not
     is a mistyped path, which opening it would create (an empty SQLite file left behind)."""
-    for prefix, kind in ((JOURNAL_PREFIX, "journal"), ("sqlite:///", "SQLite")):
-        if storage.startswith(prefix) and ":memory:" not in storage and not Path(storage[len(prefix):]).exists():
-            raise UsageError(f"--storage = {storage!r}: no such {kind} file; {creates} (check the path)")
+    path, kind = (storage[len(JOURNAL_PREFIX):], "journal") if storage.startswith(JOURNAL_PREFIX) else \
+        (sqlite_file(storage), "SQLite")
+    if path and not Path(path).exists():
+        raise UsageError(f"--storage = {storage!r}: no such {kind} file; {creates} (check the path)")
 
 
 def configurations(study: Study, plan: DatasetPlan, storage: str) -> list[str]:
@@ -172,14 +174,14 @@ def joined_tracker(tracking: str | None, ostudy: optuna.Study, storage: str = ""
     start over."""
     uri = tracking_uri(tracking)
     recorded = ostudy.user_attrs.get(rt.STUDY_TRACKING)
-    if storage and _local_store_missing(uri) and recorded == recorded_uri(uri):   # mlflow.db deleted, the journal kept
+    if storage and missing_local_store(uri) is not None and recorded == recorded_uri(uri):   # mlflow.db deleted, the journal kept
         raise UsageError(f"the MLflow store {mask_credentials(uri)!r} that held this study's runs is gone, while the Optuna "
                          f"storage {mask_credentials(storage)!r} still holds its trials: to start over, delete that storage "
                          "too (or pass another --storage); to go on, put the store back")
     hint = f" (the enqueue used --tracking-uri {recorded})" if recorded else ""
     given = f"--tracking-uri = {mask_credentials(uri)!r}" if tracking else \
         f"the tracking store {mask_credentials(uri)!r} (no --tracking-uri given)"
-    if _local_store_missing(uri):
+    if missing_local_store(uri) is not None:
         raise UsageError(f"{given}: no MLflow store there, and the study's runs are in another one{hint}; pass the "
                          "--tracking-uri the enqueue used")
     from mlflow.exceptions import MlflowException
@@ -215,20 +217,4 @@ def study_tracker(study: Study, storage: str, tracking: str | None) -> Tracker:
 def recorded_uri(uri: str) -> str:
     """The tracking URI as the Optuna study records it for workers' errors: passwords masked, a
     relative SQLite path made absolute (another folder's worker needs the whole path)."""
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        uri = f"sqlite:///{Path(uri[len('sqlite:///'):]).resolve()}"
-    return mask_credentials(uri)
-
-
-def _local_store_missing(uri: str) -> bool:
-    """A SQLite file or a local folder store that does not exist (yet); other stores (servers,
-    databases, databricks) are checked by reading from them."""
-    from urllib.parse import unquote, urlparse
-
-    if uri.startswith("sqlite:///"):
-        return not Path(unquote(uri[len("sqlite:///"):].split("?", 1)[0])).exists()
-    if uri.startswith("file:"):
-        return not Path(unquote(urlparse(uri).path)).exists()
-    if "://" in uri or uri.split("/")[0].endswith(":") or uri.startswith("databricks"):
-        return False
-    return not Path(uri).exists()   # a plain folder path
+    return mask_credentials(absolute_sqlite_url(uri))

@@ -22,6 +22,7 @@ from mlflow.entities import DatasetInput, Metric, Param, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME, MLFLOW_USER
 
 from . import arms, runtree
+from .store_paths import sqlite_file
 
 
 def now_ms() -> int:
@@ -324,10 +325,8 @@ def store_creation_lock(uri: str):
     import importlib
     import os
 
-    from sqlalchemy.engine import make_url
-
-    sqlite = uri.split(":", 1)[0].split("+")[0] == "sqlite"
-    folder = os.path.dirname(os.path.abspath(make_url(uri).database or "")) if sqlite else ""
+    path = sqlite_file(uri)
+    folder = os.path.dirname(os.path.abspath(path)) if path else ""
     try:
         handle = os.open(folder, os.O_RDONLY) if folder else None
     except OSError:   # a folder we may not open: MLflow says what is wrong with it
@@ -375,13 +374,9 @@ def recover_interrupted_creation(uri: str) -> Optional[str]:
     None where there is nothing to recover: not SQLite, no file yet, or no table left behind."""
     from pathlib import Path
 
-    from sqlalchemy.engine import make_url
-
     from .errors import UsageError
 
-    if not uri.startswith("sqlite:"):
-        return None
-    path = Path(make_url(uri).database or "")
+    path = Path(sqlite_file(uri) or "")
     if not path.name or not path.is_file():
         return None
     left, held = _left_behind(path)

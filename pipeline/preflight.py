@@ -12,6 +12,7 @@ from . import datasets as datasets_mod
 from .errors import UsageError
 from .runtime import mask_credentials
 from .splits import Splits
+from .store_paths import IN_MEMORY, sqlite_file
 from .stats import rope_problem
 from .storage import check_storage
 from .study import DatasetPlan, Study
@@ -73,11 +74,12 @@ def _check_sqlite_file(uri: str) -> None:
     """A SQLite store MLflow can open: its folder exists (MLflow would create every folder on the
     way, a typo's included), and the path is a SQLite file or nothing yet, where we may write
     (MLflow retried a folder or a read-only place for two minutes, then printed a traceback)."""
-    from .storage import IN_MEMORY, in_memory_sqlite
-
-    if in_memory_sqlite(uri):
+    path = sqlite_file(uri)
+    if path == "":
         raise UsageError(f"--tracking-uri = {uri!r}: {IN_MEMORY}, e.g. sqlite:///mlflow.db")
-    path = sqlite_path(uri)
+    if path is None:   # sqlite:mlflow.db: SQLAlchemy's traceback otherwise
+        raise UsageError(f"--tracking-uri = {uri!r}: not a SQLite URL; write sqlite:///relative/path.db or "
+                         "sqlite:////absolute/path.db")
     said, folder = f"--tracking-uri = {mask_credentials(uri)!r}", os.path.dirname(path) or "."
     if not os.path.isdir(folder):
         raise UsageError(f"{said}: folder {folder} does not exist; create it first, or give a path in an existing folder")
@@ -143,35 +145,6 @@ def _check_database_answers(uri: str) -> None:
                          f"({type(getattr(e, 'orig', None) or e).__name__}: {mask_credentials(said)[:200]})") from None
     if cannot_create:
         raise UsageError(f"--tracking-uri = {mask_credentials(uri)!r}: MLflow's tables are not there yet and {CREATE_TABLES_HINT}")
-
-
-def sqlite_path(uri: str) -> str:
-    """The file a sqlite: URI names ("" for an in-memory database): sqlite:///rel.db is rel.db,
-    sqlite:////abs.db /abs.db, with %-escapes decoded and a ?query left out."""
-    from urllib.parse import unquote, urlparse
-
-    path = unquote(urlparse(uri).path)   # sqlite:///rel.db -> /rel.db; sqlite:////abs.db -> //abs.db
-    path = path[1:] if path.startswith("/") else path
-    return "" if ":memory:" in uri else path
-
-
-def missing_local_store(uri: str) -> Optional[str]:
-    """Why a local store (a SQLite file, a folder) is not there, or None: for a command that only
-    reads (report), where MLflow would create an empty store at a mistyped path."""
-    import os
-    from urllib.parse import unquote, urlparse
-
-    if uri.startswith("sqlite:"):
-        path = sqlite_path(uri)
-        if not path:
-            return None
-        return None if os.path.exists(path) else f"the file {os.path.abspath(path)} does not exist"
-    if uri.startswith("databricks"):   # databricks, databricks-uc, databricks://profile: no folder
-        return None
-    if uri.startswith("file:") or "://" not in uri:   # a folder store
-        path = unquote(urlparse(uri).path) if uri.startswith("file:") else uri
-        return None if os.path.isdir(path) else f"the folder {os.path.abspath(path)} does not exist"
-    return None
 
 
 def _ask_as_mlflow(uri: str, endpoint: str, timeout: float, **kwargs):

@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .errors import UsageError
 from .runtime import StoreUnreachable, caused_by, mask_credentials, outage_limit_s
+from .store_paths import IN_MEMORY, absolute_sqlite_url, in_memory, is_sqlite
 
 
 # A journal file: appends instead of SQL transactions (Optuna's SQLite storage spent ~70 ms of
@@ -59,8 +60,8 @@ def get_storage(url: str) -> optuna.storages.BaseStorage:
     that changed directory the journal of its previous one."""
     if url.startswith(JOURNAL_PREFIX):
         url = JOURNAL_PREFIX + os.path.abspath(url[len(JOURNAL_PREFIX):])
-    elif url.startswith("sqlite:///") and not url.startswith("sqlite:////") and ":memory:" not in url:   # relative
-        url = "sqlite:///" + os.path.abspath(url[len("sqlite:///"):])
+    else:
+        url = absolute_sqlite_url(url)
     return _storage(url)
 
 
@@ -74,7 +75,7 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
     from sqlalchemy.engine import make_url
 
     # pool_pre_ping: a pooled connection that a database restart broke is replaced, not used.
-    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else \
+    engine_kwargs = {"connect_args": {"timeout": 60}} if is_sqlite(url) else \
         {"pool_pre_ping": True, **_session_limits(url)}
     attempt, collisions, started = 0, 0, time.monotonic()
     while True:
@@ -390,20 +391,8 @@ for _name in ("create_new_study", "delete_study", "set_study_user_attr", "set_st
     setattr(RetryingRDBStorage, _name, _retrying(getattr(RetryingRDBStorage, _name)))
 
 
-def in_memory_sqlite(url: str) -> bool:
-    """sqlite:// (no file) or sqlite:///:memory:: a database each connection opens empty, gone when
-    the command exits (MLflow's and Optuna's pools open several: "no such table" two minutes later)."""
-    from urllib.parse import urlparse
-
-    return url.split(":", 1)[0].split("+")[0] == "sqlite" and (":memory:" in url or not urlparse(url).path.strip("/"))
-
-
-IN_MEMORY = ("an in-memory SQLite database, which each connection opens empty and which is gone when the command "
-             "exits; name a file")
-
-
 def check_storage(url: str) -> None:
-    if in_memory_sqlite(url):
+    if in_memory(url):
         raise UsageError(f"--storage = {url!r}: {IN_MEMORY}, e.g. sqlite:///optuna.db (or journal:optuna.journal)")
     try:
         get_storage(url)

@@ -3,6 +3,7 @@ stores on its experiment), the trials of one dataset and arm (a shared view the 
 
 from __future__ import annotations
 
+from .store_paths import absolute_sqlite_url, is_sqlite
 
 def run_link(tracking_uri: str, experiment_id: str, run_id: str = "") -> str:
     """A link into the MLflow UI. Its "Model training" view (workflowType=machine_learning)
@@ -28,8 +29,8 @@ def absolute_store_uri(tracking_uri: str) -> str:
     to a report's reader, nor to a shell in another directory); any other URI as it is."""
     import os
 
-    if tracking_uri.startswith("sqlite:///") and not tracking_uri.startswith("sqlite:////"):
-        return "sqlite:///" + os.path.abspath(tracking_uri[len("sqlite:///"):])
+    if is_sqlite(tracking_uri):
+        return absolute_sqlite_url(tracking_uri)
     if "://" not in tracking_uri and not tracking_uri.startswith("file:"):   # a folder store
         return os.path.abspath(tracking_uri)
     return tracking_uri

@@ -47,6 +47,7 @@ LAYERS = [
     {"trainer_common"},                          # what both trainers share
     {"train", "population"},                     # reference trainer, population engine
     {"runtime"},                                 # signals, stopwatch, worker identity
+    {"store_paths"},                             # where a local store is: a SQLite URL's file, a folder
     {"mlflow_sql", "tracking_server", "ui_links", "storage"},  # MLflow's SQL tables, server restarts,
                                                  # UI links; Optuna's storages
     {"enqueue_lock"},                            # one enqueue at a time on a storage (expires with its holder)

@@ -241,6 +241,9 @@ CASES = [
     ("in-memory-storage", tiny_study_dict(), ["--storage", "sqlite:///:memory:"],
      "error: --storage = 'sqlite:///:memory:': an in-memory SQLite database"),
     ("unknown-tracking-scheme", tiny_study_dict(), ["--tracking-uri", "bogus://x"], "unknown scheme 'bogus'"),
+    ("sqlite-without-slashes", tiny_study_dict(), ["--tracking-uri", "sqlite:mlflow.db"],
+     "error: --tracking-uri = 'sqlite:mlflow.db': not a SQLite URL; write sqlite:///relative/path.db or "
+     "sqlite:////absolute/path.db"),
     # a database whose driver is not installed: what to install, not "cannot be reached"
     ("storage-driver-missing", tiny_study_dict(), ["--storage", "mysql://alice:s3cret@db/optuna"],
      "cannot open the Optuna storage: its database driver is not installed (no module 'MySQLdb'): pip install mysqlclient"),
@@ -404,8 +407,17 @@ def test_report_with_a_tracking_uri_mlflow_cannot_open(workdir, monkeypatch, cap
 def test_a_store_that_is_not_there_is_told_apart_from_remote_ones(tmp_path):
     """`report` refuses to create a local store it was pointed at by mistake; servers, databases and
     Databricks (no '://' in 'databricks') are not local paths."""
-    from pipeline.preflight import missing_local_store
+    from pipeline.store_paths import absolute_sqlite_url, missing_local_store, sqlite_file
     from pipeline.table_files import _wide_unicode
+
+    # one rule for every SQLite URL (the store, the storage, their locks, printed paths): a driver,
+    # %-escapes and a ?query as SQLAlchemy reads them; in memory is ""; not SQLite is None
+    assert [sqlite_file(u) for u in ("sqlite:///a b/x.db", "sqlite+pysqlite:///my%20d/x.db?timeout=3", "sqlite:////abs.db",
+                                     "sqlite://", "sqlite:///:memory:", "sqlite:///", "journal:x", "sqlite:x.db")] == \
+        ["a b/x.db", "my d/x.db", "/abs.db", "", "", "", None, None]
+    assert absolute_sqlite_url("sqlite+pysqlite:///d/x.db?timeout=3") == f"sqlite+pysqlite:///{Path.cwd()}/d/x.db?timeout=3"
+    assert [absolute_sqlite_url(u) for u in ("sqlite:////abs.db", "sqlite://", "postgresql://u@h/db")] == \
+        ["sqlite:////abs.db", "sqlite://", "postgresql://u@h/db"]
 
     assert missing_local_store(f"sqlite:///{tmp_path}/x.db") == f"the file {tmp_path}/x.db does not exist"
     assert missing_local_store(f"file://{tmp_path}/runs") == f"the folder {tmp_path}/runs does not exist"

@@ -420,23 +420,27 @@ def test_tied_tuning_trials_choose_the_first_on_every_storage(tmp_path, request,
     """Optuna's SQL storages take the best trial by ORDER BY value LIMIT 1, which breaks ties as the
     database likes: on PostgreSQL the tuned strengths (and so the grid's numbers) differed run to
     run and from a journal's, which keeps the first (a distributed-tuning audit). The first tied
-    trial is the choice everywhere, and a rerun names the strengths its grid trained. (These few
-    trials do not make PostgreSQL pick another here, so Optuna's best_trial passes this too; the
-    audit's tuned studies, heartbeats and pruning reports among their writes, did, five runs in five,
-    and the re-verification found equal choices after the fix: this holds the rule on both storages.)"""
+    trial is the choice everywhere, and a rerun names the strengths its grid trained. With the other
+    arms' tuning studies in the same database (three here), PostgreSQL's plan picks a later tied
+    trial (checked below: Optuna's best_trial does; alone in a fresh database it picks the first)."""
     from optuna.distributions import FloatDistribution
 
     from pipeline.tuning import say_chosen
 
     url = f"journal:{tmp_path / 'o.journal'}" if store == "journal" else request.getfixturevalue("postgres") + "/optuna"
     values = [0.5, 0.8, 0.7, 0.8, 0.8, 0.6, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]
-    s = optuna.create_study(storage=get_storage(url), direction="maximize", study_name="ties",
-                            sampler=optuna.samplers.RandomSampler(seed=0))
-    asked = [s.ask({"l2": FloatDistribution(1e-9, 1.0, log=True)}) for _ in values]
-    for t in reversed(asked):   # told in another order than asked, as a round's trials may be
-        s.tell(t, values[t.number])
+    for arm in ("dropout", "l1", "l2", "dropout+l2"):   # the last is the one looked at
+        s = optuna.create_study(storage=get_storage(url), direction="maximize", study_name=f"tune.{arm}",
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+        asked = [s.ask({"l2": FloatDistribution(1e-9, 1.0, log=True)}) for _ in values]
+        for t in reversed(asked):   # told in another order than asked, as a round's trials may be
+            t.report(0.1, 0)
+            t.set_user_attr("epochs", 1)
+            s.tell(t, values[t.number])
     first = s.trials[values.index(0.8)]
     assert grid.best_params(s) == (first.params, 0.8)
+    if store == "postgres":   # the hazard is there: the database's pick is not the first
+        assert s.best_trial.number != first.number, "PostgreSQL picks the first tie here: this no longer shows the hazard"
     # a study whose grid trained other strengths (chosen before this rule): the console names those
     stored = {"l2": s.trials[13].params}
     assert say_chosen({"l2": s}, 14, ", chosen earlier", stored) == stored

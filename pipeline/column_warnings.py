@@ -69,6 +69,13 @@ def warnings_for(spec, record: dict, y: pd.Series) -> list[str]:
         out.append(f"The header names {len(later) + 1} columns {name!r}: the first is {name!r}, the others "
                    f"{', '.join(map(repr, later))} (as pandas renames them){target}; rename them in the file if they hold "
                    "different things.")
+    if short := record.get("short_rows"):
+        n = short["rows"]
+        out.append(f"{counted(n, 'row')} of the file {plural(n, 'has')} fewer fields than the header's "
+                   f"{record['columns_in'] + 1} (the first at line {short['line']}, with {short['fields']}): pandas reads "
+                   "such a row's values into the first columns and leaves the rest blank; if a separator is missing "
+                   "there (a value cut or left out), mend those lines in the file, or the values stand in the wrong "
+                   "columns.")
     # a blank header over an empty column is a spreadsheet's trailing separator, not a choice to confirm
     auto = {c: why for c, why in record["auto_dropped_columns"].items()
             if not (why == "empty" and str(c).startswith("Unnamed: "))}

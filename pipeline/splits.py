@@ -16,7 +16,7 @@ import torch
 
 from .errors import UsageError
 from .task import constant_prediction_scores
-from .words import counted, plural
+from .words import counted, named, plural
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports datasets.py
 # (for its registry), which imports this module, so importing it here would make a cycle.
@@ -106,9 +106,13 @@ def split_and_scale(spec, split_seed: int, data: Loaded, *, normalization: str, 
         (x_train, x_val, x_test), (y_train, y_val, y_test), features = _table_features(
             spec, [x_train, x_val, x_test], [y_train, y_val, y_test])
         preprocessing = {**preprocessing, **features}
-    y_train, y_val, y_test, n_classes = _class_labels(spec, task, y_train, y_val, y_test)
+    y_train, y_val, y_test, classes = _class_labels(spec, task, y_train, y_val, y_test)
+    n_classes, class_names = len(classes), _names_of(classes, data.class_names)
+    if data.is_table and len(class_names) < len(data.class_names):   # missing: drop took every row of a class
+        preprocessing = {**preprocessing, "warnings": [*preprocessing.get("warnings", []), _vanished_warning(
+            [n for n in data.class_names if n not in class_names], len(data.class_names))]}
     if task == "classification" and len(np.unique(y_train)) < 2:
-        raise UsageError(f"dataset {spec.display}: the training split has a single class ({len(y_train)} rows); "
+        raise UsageError(f"dataset {spec.display}: the training split has a single class ({counted(len(y_train), 'row')}); "
                          "lower val_fraction or test_fraction, raise train_size"
                          + ("" if spec.stratify else ", or set stratify: true"))
     x_train, x_val, x_test = (_own_float32(a) for a in (x_train, x_val, x_test))
@@ -129,7 +133,7 @@ def split_and_scale(spec, split_seed: int, data: Loaded, *, normalization: str, 
         x_train=torch.as_tensor(x_train), y_train=target(y_train),
         x_val=torch.as_tensor(x_val), y_val=target(y_val),
         x_test=torch.as_tensor(x_test), y_test=target(y_test),
-        n_classes=n_classes, provenance=data.provenance, class_names=data.class_names, target_scale=target_scale,
+        n_classes=n_classes, provenance=data.provenance, class_names=class_names, target_scale=target_scale,
     )
     splits.metric = _primary_metric(spec, task, n_classes)
     if spec.class_weight == "balanced":
@@ -266,7 +270,7 @@ def _stratified(spec, split: tuple[str, tuple], order: np.ndarray, y, n_first: i
         rarest = int(np.flatnonzero(counts == counts[counts > 0].min())[0])
         why = (f"the rarest class, {(names[rarest] if rarest < len(names) else rarest)!r}, has "
                f"{counted(int(counts[rarest]), 'row')}, and a stratified split needs 2 of each" if counts[rarest] < 2 else
-               f"{min(n_first, len(order) - n_first)} rows on one side of the split, for {int((counts > 0).sum())} classes")
+               f"{counted(min(n_first, len(order) - n_first), 'row')} on one side of the split, for {int((counts > 0).sum())} classes")
         raise UsageError(f"dataset {spec.display}: field 'stratify' = true: {field_name} cannot hold every class in "
                          f"its share ({why}): drop the rarest classes, or remove stratify") from None
     return np.concatenate([first, rest])
@@ -281,15 +285,31 @@ def _table_features(spec, xs: list, ys: list) -> tuple[list, list, dict]:
 
 def _class_labels(spec, task: str, *ys) -> tuple:
     """Classification targets as 0..C-1 (arbitrary labels, e.g. -1/1 or 1..3, mapped in sorted
-    order) and the number of classes; regression targets as they are."""
+    order) and the labels they were, in that order; regression targets as they are (no labels)."""
     if task != "classification":
-        return (*ys, 0)
+        return (*ys, [])
     classes = np.unique(np.concatenate(ys))
     lookup = {c: i for i, c in enumerate(classes.tolist())}
     mapped = [np.array([lookup[v] for v in a.tolist()], dtype=np.int64) for a in ys]
     if len(classes) < 2:
         raise UsageError(f"dataset {spec.display}: the target has a single class; classification needs at least 2")
-    return (*mapped, len(classes))
+    return (*mapped, classes.tolist())
+
+
+def _names_of(classes: list, names: list[str]) -> list[str]:
+    """The names of the classes left, in their new order: a table's labels are codes into its
+    names, and a class whose every row preprocess.missing: drop took shifts the codes after it
+    (each name then stood on the next class's rows)."""
+    if not names or not classes or len(classes) == len(names):
+        return names
+    return [names[int(c)] for c in classes]
+
+
+def _vanished_warning(gone: list[str], had: int) -> str:
+    n = len(gone)
+    return (f"{named('Class', gone)} of the target's {had} {plural(n, 'has')} no rows left: preprocess.missing: drop "
+            f"dropped every one (each had a missing value); the study classifies the other {had - n} "
+            f"(impute keeps {plural(n, 'it')})")
 
 
 def _refuse_non_finite(spec, *arrays) -> None:

@@ -69,6 +69,8 @@ def read_file(spec, path: Path) -> pd.DataFrame:
         field = f"field 'encoding' = {spec.encoding!r}" if spec.encoding else f"field 'path' = {spec.path!r}"
         raise UsageError(f"{dataset_name(spec)}: {field}: the file is {wide.upper()} text (it starts with a {wide.upper()} "
                          f"byte order mark, as Excel's \"Unicode text\" saves); set encoding: {wide} in the dataset entry")
+    if kind == "Parquet":
+        _refuse_nested(spec, path)
     try:
         if kind == "Parquet":
             return read_parquet_rows(path, spec.target)
@@ -85,6 +87,33 @@ def read_file(spec, path: Path) -> pd.DataFrame:
     except Exception as e:  # pandas and pyarrow raise many parser errors; all mean the same to the user
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: not a readable {kind} file "
                          f"({_unreadable(e)})") from None
+
+
+def _refuse_nested(spec, path: Path) -> None:
+    """A Parquet column of lists, structs or maps, unless the study drops it: one value per cell is
+    what a feature is (pandas' arrays in it were a traceback: unhashable type)."""
+    version = file_stamp(path, "")
+    dropped = {str(c).strip() for c in spec.preprocess.drop_columns}
+    nested = [c for c in (parquet_kinds_in(*version[:3])[0] if version else ()) if c.strip() not in dropped]
+    if nested:
+        raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: column {nested[0]!r} holds lists or records "
+                         "(Parquet nested values), which are not read; give each element a column of its own, or list it "
+                         "under preprocess.drop_columns")
+
+
+@functools.lru_cache(maxsize=16)
+def parquet_kinds_in(path: str, size: int, mtime_ns: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(a Parquet file's columns of nested values (lists, structs, maps), its columns of durations),
+    from its schema; ((), ()) for a file that cannot be read (reading it says why)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pq.read_schema(path)
+    except Exception:
+        return (), ()
+    return (tuple(f.name for f in schema if pa.types.is_nested(f.type)),
+            tuple(f.name for f in schema if pa.types.is_duration(f.type)))
 
 
 def _wide_unicode(path: Path, encoding: Optional[str]) -> Optional[str]:
@@ -107,6 +136,9 @@ def read_csv_rows(path: Path, encoding: str, target) -> pd.DataFrame:
     sep, skip = csv_delimiter(path, encoding)
     frame = pd.read_csv(path, encoding=encoding, na_values=CSV_MISSING, skipinitialspace=True, sep=sep, skiprows=skip)
     frame.attrs["repeated_names"] = _repeated_names(path, encoding, sep, list(frame.columns), skip)
+    # a short row ends in blanks: only then is the file read again for its fields
+    frame.attrs["short_rows"] = _short_rows(path, encoding, sep, skip, frame.shape[1]) \
+        if len(frame) and frame.iloc[:, -1].isna().any() else {}
     frame.attrs["sep"] = sep   # a semicolon: a European export, whose commas are decimal ones
     version = _file_version(path, encoding)
     frame.attrs["dot_thousands"] = dots = dict(dot_thousands_in(*version)) if version else {}
@@ -260,6 +292,34 @@ def _repeated_names(path: Path, encoding: str, sep: str, columns: list, skip: in
     return {name: [columns[i] for i in where[1:]] for name, where in positions.items() if len(where) > 1}
 
 
+def _short_rows(path: Path, encoding: str, sep: str, skip: int, width: int) -> dict:
+    """{"rows", "line", "fields"}: how many rows have fewer fields than the header, the first one's
+    line and field count ({} for none). pandas reads such a row into the first columns and leaves
+    the rest blank ("64,bad" of age,income,label: bad an income, no label), where a row with more
+    fields is an error. A last line of one field is a footer's label, not counted."""
+    import csv
+
+    utf8 = encoding.lower().replace("-", "").replace("_", "") == "utf8"
+    short, first = [], None
+    with open(path, encoding="utf-8-sig" if utf8 else encoding, errors="replace", newline="") as f:
+        for _ in range(skip):
+            f.readline()
+        reader = csv.reader(f, delimiter=sep, skipinitialspace=True)
+        next(reader, None)   # the header
+        last = None
+        for fields in reader:
+            if not fields:   # a blank line: no row to pandas either
+                continue
+            last = len(fields)
+            if last < width:
+                short.append(last)
+                first = first or (reader.line_num + skip, last)
+    if short and last == 1 and short[-1] == 1:
+        short.pop()
+        first = first if short else None
+    return {"rows": len(short), "line": first[0], "fields": first[1]} if short else {}
+
+
 def _zipped_workbook(path: Path) -> bool:
     """An .xlsx or .ods workbook is a zip archive, whatever its file is named: one with Office's
     [Content_Types].xml or OpenDocument's mimetype entry (a zipped CSV is read by pandas)."""
@@ -280,6 +340,9 @@ def read_parquet_rows(path: Path, target) -> pd.DataFrame:
     with the attrs a CSV's reading sets, as tables.read takes them for Parquet: its codes with
     leading zeros (parquet_zero_codes_in) among them."""
     frame = categories_as_values(pd.read_parquet(path))
+    for c in frame.columns:   # durations are quantities: seconds (as text, each was a category of its own)
+        if pd.api.types.is_timedelta64_dtype(frame[c]):
+            frame[c] = frame[c].dt.total_seconds()
     version = file_stamp(path, "")
     codes = dict(parquet_zero_codes_in(*version[:3], target)) if version and target is not None else {}
     frame.attrs.update(sep=",", dot_thousands={}, zero_codes=codes)
@@ -479,14 +542,20 @@ def _summary_row(row: pd.Series, above: pd.DataFrame, commas: str, dots: dict) -
     """What `row` summarizes of the rows `above` it: its summary word's column and the columns that
     hold the sum or mean the word says (none where the word is its only value: a footer's label line,
     "Grand Total" and blanks, whose blanks made an id column look blank somewhere); {} where it has
-    no such word, or other values of which none is such a sum or mean."""
-    where = [c for c in row.index if _summary_kind(row[c])]
+    no such word, or other values of which none is such a sum or mean. A word its column writes
+    above is a value of that column, no label ("mean" among mean/max/sum pooling)."""
+    where = [c for c in row.index if _summary_kind(row[c]) and not _written_above(row[c], above[c])]
     if not where:
         return {}
     kind = _summary_kind(row[where[0]])
     sums = [str(c) for c in row.index if c not in where and _summarizes(row[[c]], above[c], commas, c in dots, kind)]
     alone = row.drop(index=where[:1]).isna().all()
     return {"label": row[where[0]], "column": str(where[0]), "kind": kind, "sums": sums} if sums or alone else {}
+
+
+def _written_above(word: str, above: pd.Series) -> bool:
+    said = above[above.map(lambda v: isinstance(v, str))]
+    return bool(said.str.strip().str.rstrip(":").str.strip().str.casefold().eq(word.strip().rstrip(":").strip().casefold()).any())
 
 
 def _summarizes(value: pd.Series, above: pd.Series, commas: str, dots: bool, kind: str) -> bool:

@@ -4,7 +4,7 @@ including those whose table the rule reads just as before. So the identity recor
 for the tables that rule reads otherwise than before: points as thousands (dot_thousands), number
 marks (number_marks), and the rest (later_rules: "target_dashes", "id_names", "totals_row",
 "target_none", "empty_rows", "nearly_unique", "zero_codes"; for a Parquet file those that can read it
-otherwise). The scans below answer that for one file, cached by (path, size, modification time,
+otherwise, and "durations", its columns of durations read as seconds). The scans below answer that for one file, cached by (path, size, modification time,
 encoding): every study start asks, so each looks cheaply first (the header, the file's end, a
 regular expression, Parquet metadata) and reads the file whole only where the rule may apply.
 Reading the file, and the cached scans that reading shares with the identity (dot_thousands_in,
@@ -24,7 +24,7 @@ from .column_checks import (ID_NAMED, MIN_ROWS_TO_JUDGE, NEARLY_UNIQUE_SHARE, NE
                             no_signal, unique_whole_numbers)
 from .table_files import (TEXT_MISSING, as_pandas_reads, categories_as_values, csv_delimiter, csv_version,
                           dot_thousands_in, file_stamp, footer_rows, header_name, is_parquet, none_rows_in,
-                          number_marks_in, parquet_schema_in, parquet_zero_codes_in, read_csv_rows, read_parquet_rows,
+                          number_marks_in, parquet_kinds_in, parquet_schema_in, parquet_zero_codes_in, read_csv_rows, read_parquet_rows,
                           target_text_in, totals_label_in, zero_codes_in)
 from .written_numbers import DASHES, NUMBER_SHARE, as_number, file_commas, is_text, read_numbers, sign_labels
 
@@ -112,6 +112,8 @@ def _parquet_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target
     dropped = {str(c).strip() for c in drop}
     if codes := sorted(c for c, _ in parquet_zero_codes_in(path, size, mtime_ns, target) if c.strip() not in dropped):
         out.append(("zero_codes", codes))
+    if durations := sorted(c for c in parquet_kinds_in(path, size, mtime_ns)[1] if c.strip() not in dropped):
+        out.append(("durations", durations))   # read as seconds, where they were categories
     return tuple(out)
 
 

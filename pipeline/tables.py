@@ -138,7 +138,8 @@ def _read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
         raise UsageError(f"{dataset_name(spec)}: field 'preprocess' names column {unknown[0]!r}, which {spec.path} "
                          f"does not have{_closest(unknown[0], frame)}; columns are " + _listed_columns(frame))
     record = {"rows_in": len(frame), "columns_in": len(frame.columns) - 1, "dropped_columns": list(prep.drop_columns),
-              "repeated_names": frame.attrs.get("repeated_names", {}), "dot_thousands": frame.attrs.get("dot_thousands", {})}
+              "repeated_names": frame.attrs.get("repeated_names", {}), "dot_thousands": frame.attrs.get("dot_thousands", {}),
+              "short_rows": frame.attrs.get("short_rows", {})}
     marks = frame.attrs.get("number_marks", {})
     codes = frame.attrs.get("zero_codes", {})   # 02139: text, not a number
     # before drop_columns: the total word often stands in a column the user drops (a row number, a name)
@@ -249,6 +250,10 @@ def _refuse_conflicting_lists(spec) -> None:
     if both:
         raise UsageError(f"{dataset_name(spec)}: column {both[0]!r} is in both preprocess.drop_columns and "
                          "preprocess.keep_columns; list it in one of them")
+    marked = [c for c in prep.drop_columns if c in prep.missing_values]
+    if marked:
+        raise UsageError(f"{dataset_name(spec)}: column {marked[0]!r} is in both preprocess.drop_columns and "
+                         "preprocess.missing_values: a dropped column has no values to mark; list it in one of them")
     if spec.target in prep.drop_columns:
         raise UsageError(f"{dataset_name(spec)}: field 'preprocess.drop_columns' lists the target column {spec.target!r}; "
                          "it lists feature columns only")
@@ -390,12 +395,14 @@ def encode_target(spec, y: pd.Series, task: str) -> tuple[np.ndarray, list[str]]
     from sklearn.preprocessing import LabelEncoder
 
     encoder = LabelEncoder()
+    if pd.api.types.is_bool_dtype(y):   # pandas' nullable boolean: False and True, not 0.0 and 1.0
+        y = y.astype(bool)
     codes = encoder.fit_transform(y.astype(str) if not pd.api.types.is_numeric_dtype(y) else y)
     if len(encoder.classes_) < 2:
         raise UsageError(f"{dataset_name(spec)}: field 'target' = {spec.target!r}: the column holds one value "
                          f"({_short(str(encoder.classes_[0]))}) in every row: there is nothing to predict (classification "
                          "needs at least 2 classes); check the column (or the rows the file keeps)")
-    return codes.astype(np.int64), [str(c) for c in encoder.classes_]
+    return codes.astype(np.int64), [written_label(c) for c in encoder.classes_]   # 1, not 1.0 (a blank made them floats)
 
 
 def _numbers_but_for(y: pd.Series) -> tuple[Optional[pd.Series], list[str]]:

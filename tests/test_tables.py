@@ -2061,3 +2061,64 @@ def test_an_id_behind_a_footers_label_is_said_dropped_not_also_read_as_numbers(t
     assert line.split("numbers read from text: ")[1].split(";")[0] == "'Umsatz (€) '", line   # its space shown
     assert "Columns of numbers read from text (thousands separators, %, currency, or a dash for missing): 'Umsatz (€) '." \
         in dataset_record.data_paragraph({k: str(v) for k, v in dataset_record.data_params(data).items()})
+
+
+def test_what_the_tables_audit_found(tmp_path):
+    """A class whose every row missing: drop took keeps the others' names on their rows (each name
+    stood on the next class's); a dropped column under missing_values, and a Parquet column of
+    lists, are one line each; a summary word that is a value of its column ("mean" pooling) is no
+    footer; rows with fewer fields than the header are said; Parquet durations are seconds (and
+    only such a table's identity changes); integer labels with a blank, and nullable booleans,
+    keep their names (1, not 1.0; True, not 1.0)."""
+    from pipeline.table_identity import later_rules
+
+    rng = np.random.default_rng(0)
+    rows = [[f"{rng.random():.3f}", f"{rng.random():.3f}", c] for c in ["apple"] * 30 + ["banana"] * 30]
+    rows += [["0.123", "", "aardvark"]] * 10   # every aardvark row has a blank
+    pd.DataFrame(rows, columns=["x1", "x2", "label"]).to_csv(tmp_path / "fruit.csv", index=False)
+    s = load(DatasetSpec(name="table", path=str(tmp_path / "fruit.csv"), target="label",
+                         preprocess={"missing": "drop"}), 0)
+    assert s.class_names == ["apple", "banana"] and s.n_classes == 2
+    assert set(s.preprocessing["class_balance"]) == {"apple", "banana"}
+    assert any(w.startswith("Class 'aardvark' of the target's 3 has no rows left: preprocess.missing: drop")
+               for w in s.preprocessing["warnings"])
+    assert s.y_train.numpy().tolist().count(0) > 0   # apple's rows are class 0 and named so
+
+    with pytest.raises(UsageError, match=r"column 'x2' is in both preprocess.drop_columns and preprocess.missing_values"):
+        tables.read(DatasetSpec(name="table", path=str(tmp_path / "fruit.csv"), target="label",
+                                preprocess={"drop_columns": ["x2"], "missing_values": {"x2": ["u"]}}))
+
+    frame = pd.DataFrame({"a": rng.random(40), "y": rng.choice(["A", "B"], 40), "l": [[0, i] for i in range(40)],
+                          "t": pd.to_timedelta(rng.integers(1, 500, 40), unit="s")})
+    frame.to_parquet(tmp_path / "nested.parquet")
+    with pytest.raises(UsageError, match=r"column 'l' holds lists or records \(Parquet nested values\), which are not "
+                                         r"read; give each element a column of its own, or list it under preprocess.drop_columns"):
+        tables.read(DatasetSpec(name="table", path=str(tmp_path / "nested.parquet"), target="y"))
+    spec = DatasetSpec(name="table", path=str(tmp_path / "nested.parquet"), target="y", preprocess={"drop_columns": ["l"]})
+    x, _, record = tables.read(spec)
+    assert x["t"].tolist() == frame["t"].dt.total_seconds().tolist() and "t" not in record["auto_dropped_columns"]
+    assert later_rules(spec) == {"durations": ["t"]}
+    frame.drop(columns=["l", "t"]).to_parquet(tmp_path / "plain.parquet")
+    assert later_rules(DatasetSpec(name="table", path=str(tmp_path / "plain.parquet"), target="y")) == {}
+
+    pooling = pd.DataFrame({"pooling": rng.choice(["mean", "max", "sum"], 59), "dropout": rng.choice([0.1, 0.3, 0.5], 59),
+                            "good": rng.choice(["yes", "no"], 59)})
+    last = pd.DataFrame({"pooling": ["mean"], "dropout": [round(pooling["dropout"].mean(), 1)], "good": ["yes"]})
+    pd.concat([pooling, last]).to_csv(tmp_path / "pooling.csv", index=False)
+    _, y, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "pooling.csv"), target="good"))
+    assert len(y) == 60 and not record["totals_row"]
+
+    (tmp_path / "short.csv").write_text("age,income,label\n" + "".join(
+        f"{20 + i},{1000 * i},{'good' if i % 2 else 'bad'}\n" for i in range(30)) + "64,bad\n51,bad\n")
+    warned = [w for w in tables.read(DatasetSpec(name="table", path=str(tmp_path / "short.csv"), target="label"))[2]["warnings"]
+              if "fewer fields" in w]
+    assert warned == ["2 rows of the file have fewer fields than the header's 3 (the first at line 32, with 2): pandas "
+                      "reads such a row's values into the first columns and leaves the rest blank; if a separator is "
+                      "missing there (a value cut or left out), mend those lines in the file, or the values stand in "
+                      "the wrong columns."]
+
+    (tmp_path / "ints.csv").write_text("x,y\n" + "".join(f"{i},{i % 3}\n" for i in range(45)) + "7,\n")
+    assert load(DatasetSpec(name="table", path=str(tmp_path / "ints.csv"), target="y"), 0).class_names == ["0", "1", "2"]
+    pd.DataFrame({"x": rng.random(40), "y": pd.array([bool(i % 2) for i in range(39)] + [None], dtype="boolean")}
+                 ).to_parquet(tmp_path / "flags.parquet")
+    assert load(DatasetSpec(name="table", path=str(tmp_path / "flags.parquet"), target="y"), 0).class_names == ["False", "True"]

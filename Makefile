@@ -55,8 +55,9 @@ ui: setup
 
 # optuna-dashboard on the study's Optuna storage (STORAGE=postgresql://... for another)
 STORAGE ?= journal:optuna.journal
+DASHBOARD_PORT ?= 8080
 dashboard: setup
-	$(BIN)/python -m pipeline dashboard --storage $(STORAGE) --port 8080
+	$(BIN)/python -m pipeline dashboard --storage $(STORAGE) --port $(DASHBOARD_PORT)
 
 bench: setup
 	$(BIN)/python benchmarks/bench.py

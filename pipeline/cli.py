@@ -145,22 +145,28 @@ def _ui_command(uri: str) -> Optional[str]:
     store and `make setup` has run (else `make ui` would first build a virtual environment, minutes
     and gigabytes, for a user who ran the pipeline in one of their own). None where the links open a server of its own (the tracking server, or $PIPELINE_UI_URL's)."""
     from .runtime import mask_credentials
-    from .tracking import tracking_uri
-    from .ui_links import LOCAL_PORT, links_are_local, local_port, ui_base, ui_command
+    from .tracking import DEFAULT_TRACKING_URI, tracking_uri
+    from .ui_links import LOCAL_PORT, absolute_store_uri, links_are_local, local_port, ui_base, ui_command
 
     if not links_are_local(uri):
         return None
     command = ui_command(uri)
     mlflow = Path(sys.executable).parent / "mlflow"
     if mlflow.is_file():
-        command = shlex.quote(os.path.relpath(mlflow) if mlflow.is_relative_to(Path.cwd()) else str(mlflow)) + command[len("mlflow"):]
+        # relative where the user's shell is this folder: not under `mlflow run <path>` (its caller's may be another)
+        near = mlflow.is_relative_to(Path.cwd()) and not os.environ.get("MLFLOW_RUN_ID")
+        command = shlex.quote(os.path.relpath(mlflow) if near else str(mlflow)) + command[len("mlflow"):]
     masked = mask_credentials(command)
     shown = masked + (" (password masked)" if masked != command else "")
     makefile = Path("Makefile").read_text(errors="replace") if Path("Makefile").is_file() else ""
     made = Path(".venv/.installed").is_file()   # the Makefile's setup stamp
     port = local_port(ui_base(uri))
     make = "make ui" + (f" PORT={port}" if port != LOCAL_PORT else "")
-    return shown + (f" (or: {make})" if uri == tracking_uri() and made and re.search(r"(?m)^ui:", makefile) else "")
+    # `make ui` opens $MLFLOW_TRACKING_URI, else this folder's mlflow.db; under `mlflow run` MLflow set
+    # that variable (its caller's store), which the user's shell lacks: then only this folder's store
+    chosen = uri == tracking_uri() and (not os.environ.get("MLFLOW_RUN_ID") or
+                                         absolute_store_uri(uri) == absolute_store_uri(DEFAULT_TRACKING_URI))
+    return shown + (f" (or: {make})" if chosen and made and re.search(r"(?m)^ui:", makefile) else "")
 
 
 def _discard_empty_root(ctx, changed: Sequence[str] = ()) -> None:
@@ -271,6 +277,9 @@ def cmd_dashboard(args) -> int:
     check_storage(storage)   # a database that refuses us: one line here, not the dashboard's traceback
     _check_can_serve(args.host, args.port)
     exe = shutil.which("optuna-dashboard") or os.path.join(os.path.dirname(sys.executable), "optuna-dashboard")
+    if not os.access(exe, os.X_OK):   # a pip install of the package alone: a traceback from execv
+        raise UsageError("dashboard: optuna-dashboard is not installed in this environment; pip install optuna-dashboard "
+                         "(requirements.txt has it)")
     print(f"optuna-dashboard on {storage}: http://{args.host}:{args.port}/", flush=True)
     # exec, not a child process: stopping this command (SIGTERM from a supervisor or a test) must
     # stop the dashboard too, not leave it serving as an orphan
@@ -466,6 +475,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         if code == 0:   # a signal whose exception Python swallowed where no trainer looked again (a report's __del__)
             stop_if_interrupted()
         return code
+    except BrokenPipeError:   # `datasets --json | head`: the reader left; no traceback at exit (Python's docs' way)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Unprepared as e:   # a UsageError, but one that rerunning the enqueue mends
         print(f"error: {e} (exit {EXIT_UNREACHABLE}: try again later)", file=sys.stderr)
         return EXIT_UNREACHABLE

@@ -178,12 +178,13 @@ def joined_tracker(tracking: str | None, ostudy: optuna.Study, storage: str = ""
         raise UsageError(f"the MLflow store {mask_credentials(uri)!r} that held this study's runs is gone, while the Optuna "
                          f"storage {mask_credentials(storage)!r} still holds its trials: to start over, delete that storage "
                          "too (or pass another --storage); to go on, put the store back")
-    hint = f" (the enqueue used --tracking-uri {recorded})" if recorded else ""
-    given = f"--tracking-uri = {mask_credentials(uri)!r}" if tracking else \
-        f"the tracking store {mask_credentials(uri)!r} (no --tracking-uri given)"
+    given = _store_as_given(uri, tracking)
+    # an ablation or enqueue may start the study afresh in this store instead (a worker joins)
+    fix = ("; pass that store as --tracking-uri" if recorded else "; pass the store the study was started with as --tracking-uri") + \
+        (", or another --storage (-P storage= under mlflow run) to start the study afresh in this one" if storage else "")
+    hint = f" (the study was started with the tracking store {recorded})" if recorded else ""
     if missing_local_store(uri) is not None:
-        raise UsageError(f"{given}: no MLflow store there, and the study's runs are in another one{hint}; pass the "
-                         "--tracking-uri the enqueue used")
+        raise UsageError(f"{given}: no MLflow store there, and the study's runs are in another one{hint}{fix}")
     from mlflow.exceptions import MlflowException
 
     tracker = Tracker(tracking)
@@ -197,9 +198,20 @@ def joined_tracker(tracking: str | None, ostudy: optuna.Study, storage: str = ""
                          f"{mask_credentials(said)[:160]})" + ("; check the credentials MLflow sends (MLFLOW_TRACKING_USERNAME "
                          "and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)" if refused else "")) from None
     if not held:
-        raise UsageError(f"{given}: this MLflow store does not hold the study's runs (its parent run {parent}){hint}; "
-                         "pass the --tracking-uri the enqueue used")
+        raise UsageError(f"{given}: this MLflow store does not hold the study's runs (its parent run {parent}){hint}{fix}")
     return tracker
+
+
+def _store_as_given(uri: str, tracking: str | None) -> str:
+    """The tracking store named as the user chose it: a flag, $MLFLOW_TRACKING_URI (`mlflow run` sets
+    it to the caller's store), or the default."""
+    import os
+
+    if tracking:
+        return f"--tracking-uri = {mask_credentials(uri)!r}"
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return f"$MLFLOW_TRACKING_URI = {mask_credentials(uri)!r}"
+    return f"the default tracking store {mask_credentials(uri)!r} (no --tracking-uri given, no $MLFLOW_TRACKING_URI set)"
 
 
 def study_tracker(study: Study, storage: str, tracking: str | None) -> Tracker:

@@ -33,6 +33,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME, MLFLOW_RUN_NOTE
 
 from . import runtree as rt
 from .runtime import failpoint, mask_credentials, outage_limit_s
+from .store_paths import sqlite_file
 from .tracking_server import ServerClient, configure_http_retries, retry_notice, server_calls
 from .ui_links import overview_key, quote_filter
 from .mlflow_sql import (NewRun, create_runs, finish_runs, insert_new_metrics, now_ms, param_value,
@@ -123,6 +124,19 @@ class Tracker(TrackingReads):
         self._summaries = TrialSummaries()
 
     # --- experiment and root ---------------------------------------------------------------
+    def _artifacts_beside_store(self, study_name: str) -> Optional[str]:
+        """A new experiment's artifact folder on a SQLite store: mlruns/<study> beside the database
+        file, not MLflow's ./mlruns in whatever folder the command ran in (a store given by path
+        elsewhere left its figures and weight histograms behind in the working folder, and a
+        `make clean` there took them from the report). None for other stores: the server's or
+        the database's own artifact root."""
+        from .study import file_safe
+
+        path = sqlite_file(self.uri)
+        if not path:
+            return None
+        return os.path.join(os.path.dirname(os.path.abspath(path)), "mlruns", file_safe(study_name))
+
     def experiment_for(self, study_name: str) -> str:
         """The study's experiment. Under `mlflow run --experiment-name X` the project run lives in
         X and is the study's root (nesting only shows within one experiment). Without a name MLflow
@@ -141,7 +155,7 @@ class Tracker(TrackingReads):
         if exp is not None:
             return exp.experiment_id
         try:
-            return self._client.create_experiment(study_name)
+            return self._client.create_experiment(study_name, artifact_location=self._artifacts_beside_store(study_name))
         except Exception:  # another worker created it first
             return self._client.get_experiment_by_name(study_name).experiment_id
 

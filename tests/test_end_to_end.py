@@ -934,3 +934,9 @@ def test_the_end_of_a_study_gives_the_command_that_opens_its_store_in_the_ui(wor
                          env={**env, "MLFLOW_TRACKING_URI": "sqlite:///rel.db", **extra})
         assert report.returncode == 0, report.stderr[-2000:]
         assert said in report.stdout if said else "serve the MLflow UI" not in report.stdout, report.stdout[-1500:]
+    # under `mlflow run <path>` MLflow set $MLFLOW_TRACKING_URI (its caller's store), which the user's
+    # shell lacks: `make ui` would open this folder's mlflow.db, not that store (a packaging audit)
+    project = MlflowClient(store).create_run("0").info.run_id
+    under = run_cli(["report", "--study", "s.yaml", "--no-pdf"], cwd=workdir,
+                    env={**env, "MLFLOW_TRACKING_URI": "sqlite:///rel.db", "MLFLOW_RUN_ID": project})
+    assert under.returncode == 0 and f"serve the MLflow UI: {command}\n" in under.stdout, under.stdout[-1500:]

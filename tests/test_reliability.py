@@ -743,6 +743,17 @@ def test_a_deleted_mlflow_store_beside_a_kept_journal_says_how_to_start_over(wor
                                                         datasets=[{"name": "wine"}]))
     env = {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"}   # the defaults: mlflow.db, optuna.journal
     assert run_cli(["ablation", "--study", "fresh.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
+    # the runs' files beside the store, not in the folder a command ran in (a packaging audit)
+    assert MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}").get_experiment_by_name("fresh").artifact_location == \
+        str(workdir / "mlruns" / "fresh")
+    # the store named as chosen: $MLFLOW_TRACKING_URI (mlflow run sets it), and the fix that fits an ablation
+    moved = run_cli(["ablation", "--study", "fresh.yaml", "--no-report"], cwd=workdir,
+                    env={**env, "MLFLOW_TRACKING_URI": "sqlite:///other.db"})
+    assert moved.returncode == 2 and moved.stderr.strip() == (
+        "error: $MLFLOW_TRACKING_URI = 'sqlite:///other.db': no MLflow store there, and the study's runs are in another "
+        f"one (the study was started with the tracking store sqlite:///{workdir / 'mlflow.db'}); pass that store as "
+        "--tracking-uri, or another --storage (-P storage= under mlflow run) to start the study afresh in this one"), \
+        moved.stderr
     (workdir / "mlflow.db").unlink()
     again = run_cli(["ablation", "--study", "fresh.yaml", "--no-report"], cwd=workdir, env=env)
     assert again.returncode == 2 and "Traceback" not in again.stderr, again.stderr[-2000:]
@@ -781,9 +792,9 @@ def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
             (["--tracking-uri", guarded], f"--tracking-uri = '{guarded}': reading the study's parent run "
                                           f"{ostudy.user_attrs[STUDY_PARENT_RUN]} failed (PERMISSION_DENIED: "),
             (["--tracking-uri", guarded], "check the credentials MLflow sends (MLFLOW_TRACKING_USERNAME"),
-            ([], "the tracking store 'sqlite:///mlflow.db' (no --tracking-uri given): no MLflow store there, and the "
-                 f"study's runs are in another one (the enqueue used --tracking-uri {tracking}); pass the "
-                 "--tracking-uri the enqueue used"),
+            ([], "the default tracking store 'sqlite:///mlflow.db' (no --tracking-uri given, no $MLFLOW_TRACKING_URI set): "
+                 f"no MLflow store there, and the study's runs are in another one (the study was started with the "
+                 f"tracking store {tracking}); pass that store as --tracking-uri"),
             (["--tracking-uri", other], f"--tracking-uri = '{other}': this MLflow store does not hold the study's runs"),
             (["--tracking-uri", tracking, "--seeds", "1"],
              "dataset wine: the enqueued grid has seeds 0, 1 and arms l2, none; this worker's study file and flags "
@@ -802,8 +813,10 @@ def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
     # an enqueue as a status check, from another folder without --tracking-uri (or with another store):
     # refused before it rewrote the shared study's store and experiment (workers then wrote elsewhere)
     attrs = dict(ostudy.user_attrs)
-    for flags, said in (([], "(no --tracking-uri given): no MLflow store there"),
-                        (["--tracking-uri", other], "this MLflow store does not hold the study's runs")):
+    for flags, said in (([], "(no --tracking-uri given, no $MLFLOW_TRACKING_URI set): no MLflow store there"),
+                        (["--tracking-uri", other], "this MLflow store does not hold the study's runs (its parent run "),
+                        (["--tracking-uri", other], "pass that store as --tracking-uri, or another --storage (-P storage= "
+                                                    "under mlflow run) to start the study afresh in this one")):
         proc = run_cli(["enqueue", *common, *flags], cwd=workdir, env=env)
         assert proc.returncode == 2 and said in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
         assert not (workdir / "mlflow.db").exists()

@@ -276,3 +276,16 @@ def test_the_size_figure_draws_the_tables_t_interval(tmp_path):
     assert at_40.min() == pytest.approx(summary.ci_low) and at_40.max() == pytest.approx(summary.ci_high)
     assert test_panel.get_xlabel() == "training samples (log scale)"
     plt.close(fig)
+
+
+def test_weights_without_histograms_say_where_they_were(tmp_path, monkeypatch):
+    """A study whose runs' artifact folder is gone (deleted with `make clean` in another folder, a
+    packaging audit) drew an empty |w| panel and a matplotlib warning: the panel says why."""
+    data, a, _ = _study_in_mlflow(tmp_path, {0: 0.90, 1: 0.88, 2: 0.91}, {1e-4: {0: 0.91, 1: 0.89, 2: 0.915}})
+    data.histograms = {}
+    ctx = figure_context.FigureContext.of(data, a)
+    said = []
+    monkeypatch.setattr(figures, "_png", lambda fig: said.append([t.get_text() for t in fig.axes[0].texts]) or "png")
+    assert figures.weights(ctx, a["datasets"][0]) == "png"
+    assert said == [["no weight histograms found: they are files of the runs\n(MLflow artifacts), missing from the "
+                     "runs' artifact folder"]]

@@ -241,11 +241,13 @@ def weights(ctx: FigureContext, d: dict) -> Optional[str]:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     top = 0.0   # the largest bin any arm has weights in: the axis ends there, not at the empty bins past it
     names = _point_names(d)
+    drawn = 0
     for arm in ctx.data.study.arms:
         hists = [ctx.data.histograms.get(r) for r in sub[sub["arm"] == arm]["run_id"]]
         hists = [h for h in hists if h]
         if not hists:
             continue
+        drawn += 1
         counts = np.sum([h["counts"] for h in hists], axis=0).astype(float)
         edges = [float(e) for e in hists[0]["edges"][1:]]  # upper edges; the first bin is [0, 1e-6)
         frac = counts / counts.sum()
@@ -258,7 +260,11 @@ def weights(ctx: FigureContext, d: dict) -> Optional[str]:
     axes[0].set_title("|w| distribution (all layers)")
     axes[0].set_xlabel("|w| (log scale; the value at 1e-6 is every |w| below it)", fontsize=8)
     axes[0].set_ylabel("share of the weights", fontsize=8)
-    axes[0].legend(fontsize=7)
+    if drawn:
+        axes[0].legend(fontsize=7)
+    else:   # an empty panel read as a bug: say where the histograms were to be
+        axes[0].text(0.5, 0.5, "no weight histograms found: they are files of the runs\n(MLflow artifacts), missing "
+                     "from the runs' artifact folder", ha="center", va="center", fontsize=8, transform=axes[0].transAxes)
     sparsity_bars(axes[1], sub, ctx)
     return _png(fig)
 

@@ -275,19 +275,22 @@ class Progress:
     grows by the cells of a dead worker enqueued again, and cells another worker took over while
     this one was paused are counted as such, not as failed."""
 
-    def __init__(self, label: str, total: int, what: str = "cells", who: str = "", cells: Optional[set] = None):
-        # who: " worker 2:" when several workers share the console
+    def __init__(self, label: str, total: int, what: str = "cells", who: str = "", cells: Optional[set] = None,
+                 already: int = 0):
+        # who: " worker 2:" when several workers share the console; already: done before this call (a
+        # resumed stage), counted but not timed ("0 s, about 0 s left" was its first line's estimate)
         self.label, self.total, self.what, self.who = label, total, what, who.rstrip(":")
-        self.done = self.failed = self.taken_over = 0
+        self.done, self.failed, self.taken_over, self.already = already, 0, 0, already
         self.cells = cells or set()   # the grid's cells `total` counts (worker.retried grows it by others only)
         self.drained = False   # the worker found nothing left to pop (set by worker.work_cells)
-        self.started, self.next_line = time.perf_counter(), 0.1
+        self.started, self.next_line = time.perf_counter(), (already / total if total else 0) // 0.1 * 0.1 + 0.1
         self._lock = threading.Lock()
         self.bar = None
         if total and sys.stdout.isatty():
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=f"[{label}]{self.who} {what}", unit=what.rstrip("s"), leave=True)
+            self.bar = tqdm(total=total, initial=already, desc=f"[{label}]{self.who} {what}", unit=what.rstrip("s"),
+                            leave=True)
         elif total and self.who:   # a worker's first line came a tenth of the way in: minutes of silence on big models
             print(f"[{label}]{self.who} {what}: starting on the {total} waiting", flush=True)
 
@@ -320,9 +323,9 @@ class Progress:
 
     def line(self, fraction: float) -> str:
         elapsed = time.perf_counter() - self.started
-        eta = elapsed / fraction * (1 - fraction) if fraction > 0 else float("nan")
+        timed = fraction - self.already / self.total if self.total else 0.0   # this call's share
         # with other workers on the grid this one trains only its share of the total: no estimate
-        left = f", about {eta:.0f} s left" if fraction < 1 and not self.who else ""
+        left = f", about {elapsed / timed * (1 - fraction):.0f} s left" if 0 < timed and fraction < 1 and not self.who else ""
         through = self.done + self.failed + self.taken_over
         if self.taken_over:   # not "done": another worker trained those
             counts = (f"{through}/{self.total} settled ({self.done} trained here, {self.failed} failed, "

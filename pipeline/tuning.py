@@ -51,7 +51,6 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
     tuned_arms = [arm for arm in study.arms if arms.ARMS[arm].components]   # none has nothing to tune
     reaped: list[int] = []
     ostudies = {arm: _tuning_study(ctx, plan, arm, data, reaped) for arm in tuned_arms}
-    progress = Progress(f"{plan.label} tuning", len(tuned_arms) * tune.trials, "trials")
 
     def spent() -> int:
         return sum(min(grid.spent(o, Outcome.spends), tune.trials) for o in ostudies.values())
@@ -64,7 +63,7 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
               + (f"; {counted(stopped, 'trial')} an earlier run stopped or left behind "
                  + (f"({sum(reaped)} of a process that died, ended just now) " if sum(reaped) else "")
                  + f"{plural(stopped, 'is')} asked again, spending none of the budget" if stopped else ""), flush=True)
-    progress.update(done=done)   # resumed ones
+    progress = Progress(f"{plan.label} tuning", len(tuned_arms) * tune.trials, "trials", already=done)
     parent = None
     try:
         while True:

@@ -377,6 +377,21 @@ def test_on_cuda_batched_tuning_end_to_end(workdir, env):
     assert runs and all(r.data.params["device"] == "cuda" and r.data.params["precision"] == "tf32" for r in runs)
 
 
+def test_a_resumed_tuning_estimates_its_time_from_this_calls_trials(capsys):
+    """A rerun that found 8 of 20 trials done printed "10/20 done, 0 s, about 0 s left" after its
+    first two (the eight counted as this call's work): the estimate is from this call's trials."""
+    import time
+
+    from pipeline.runtime import Progress
+
+    progress = Progress("wine tuning", 20, "trials", already=8)
+    time.sleep(0.3)
+    progress.update(done=2)   # 2 trials in 0.3 s or more: 10 left take 1.5 s or more
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("[wine tuning] trials: 10/20 done (0 failed), ")
+    assert int(re.search(r"about (\d+) s left$", line).group(1)) >= 1, line
+
+
 def test_tuning_trials_tied_at_the_best_value_are_called_out():
     """A validation split of 85 rows gives accuracy in steps of 1/85: trials of very different
     strengths tie at 1.0, and the first is kept. Half or more tied: a warning; otherwise none."""

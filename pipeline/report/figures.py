@@ -166,7 +166,10 @@ def curves_figure(ctx: FigureContext, d: dict):
     if not len(sub):
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=False)
-    for ax, key, title in ((axes[0], "train_data_loss", "training loss (the data's, penalty left out)"),
+    # as trained: dropout on, over the epoch's batches (a dropout arm's sits above its validation loss,
+    # no negative gap: the gap figures are eval-mode numbers)
+    for ax, key, title in ((axes[0], "train_data_loss", "training loss as trained (dropout on, mean of the epoch's batches; "
+                                                        "penalty left out)"),
                            (axes[1], "val_loss", "validation loss")):
         drawn, bands, names = [], [], _point_names(d)
         for arm in ctx.data.study.arms:

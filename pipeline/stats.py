@@ -258,7 +258,10 @@ def verdict(p: Paired, adjusted_p: float, adjusted_p_tost: float = math.nan, alp
     undecided: the seeds run cannot tell."""
     if p.n < 2 or math.isnan(adjusted_p):
         return "not enough seeds"
-    if adjusted_p_tost < alpha and -p.rope < p.ci_low and p.ci_high < p.rope:
+    # no spread: the interval is a point, so its 95% (2.5% a side) is the sign test's 1/2^n a side
+    # (5 identical seeds passed at 1/32, where seeds_needed, as the interval would, asks for 6)
+    inside = -p.rope < p.ci_low and p.ci_high < p.rope and (p.sd > 0 or p.p_tost < ALPHA / 2)
+    if adjusted_p_tost < alpha and inside:
         return "equivalent"
     if adjusted_p < alpha and not (p.ci_low <= 0 <= p.ci_high):
         return "better" if p.mean_diff > 0 else "worse"

@@ -15,7 +15,24 @@ from .words import and_list, counted, named, plural
 
 def warnings(v: DatasetVerdicts) -> list[str]:
     """Every warning on a dataset's verdicts, for the console, the MLflow note and the report."""
-    return [w for w in (chance_warning(v), stray_warning(v), rope_warning(v), seeds_added_warning(v)) if w]
+    return [w for w in (chance_warning(v), stray_warning(v), rope_warning(v), seeds_added_warning(v), lost_seeds_warning(v))
+            if w]
+
+
+def lost_seeds_warning(v: DatasetVerdicts) -> str:
+    """Arms that finished fewer seeds than others (their other seeds failed, diverged or scored no
+    value): each comparison uses the seeds both sides finished, so a verdict stands on the seeds
+    that trained well, flattering the arm if the lost ones were its worse draws. The arms at
+    chance say it in the chance warning."""
+    lost = {a: counts for a, counts in v.lost_seeds.items() if a not in v.few_seeds}
+    if not lost:
+        return ""
+    most = max(m for _, m in lost.values())
+    said = f"{and_list([v.name(a) for a in lost])} finished {and_list([str(n) for n, _ in lost.values()])}" + \
+        ("" if len(lost) == 1 else ", in that order,")
+    return (f"Seeds lost: {said} of the {most} seeds another arm finished (the rest failed, diverged or scored no "
+            "value; the trial runs' fail_reason tags say why). A comparison uses the seeds both sides finished, so "
+            "if the lost ones were the worse draws, it flatters the arm that lost them.")
 
 
 def seeds_added_warning(v: DatasetVerdicts) -> str:

@@ -134,6 +134,9 @@ class DatasetVerdicts:
     # its other seeds failed or diverged (in a study of one seed, none did)
     few_seeds: dict[str, tuple[int, int]] = field(default_factory=dict)
     no_runs: list[str] = field(default_factory=list)         # arms with no finished run (every seed failed or diverged)
+    # any arm (none too) -> (its seeds with a value, the most any arm has): its comparisons use only the
+    # seeds that finished, which flatter it if the lost ones were its worse draws
+    lost_seeds: dict[str, tuple[int, int]] = field(default_factory=dict)
     little_room: bool = False   # the metric leaves almost no room above the constant (accuracy, rare class)
     room_step: float = 0.0      # one test row's step when it, not the ROPE, set the chance margin
     below_chance: list[str] = field(default_factory=list)   # of at_chance: overfitting, clearly worse than the constant
@@ -408,6 +411,8 @@ def _empty(d: DatasetResults, rope_seeds: Optional[set[int]] = None) -> DatasetV
             v.modes[a] = modes_head_to_head(tests, pairs, hib, v.rope, resolution(d), blank)
     v.stray_seeds = stray_seeds(d.values, v.rope, hib, floor=largest_step(d))
     v.no_runs = [a for a, by_seed in d.values.items() if not by_seed and a != arms.BASELINE]
+    most = max((len(by_seed) for by_seed in d.values.values()), default=0)
+    v.lost_seeds = {a: (len(by_seed), most) for a, by_seed in d.values.items() if 0 < len(by_seed) < most}
     best = 1.0 if m.higher_is_better else 0.0   # every higher-is-better metric tops out at 1, every loss at 0
     scored = [x for by_seed in d.values.values() for x in by_seed.values()]
     v.perfect = bool(scored) and all(abs(x - best) <= 1e-12 for x in scored)

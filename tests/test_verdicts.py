@@ -2111,3 +2111,21 @@ def test_in_short_does_not_call_every_regularizer_useless_beside_one_too_weak_to
     d = verdicts.DatasetResults("wine", "classification", alike)
     said = short_answer.in_short(verdicts.decide_study([d]), short_answer.mean_values([d]))
     assert len(said) == 1 and said[0].startswith("On wine, L1 and L2 scored exactly as none did"), said
+
+
+def test_an_arm_that_lost_seeds_is_said_to_be_judged_on_those_that_finished():
+    """L2 finished 7 of 10 seeds (3 failed or diverged): its verdict, "better", stood on the seeds
+    that trained well, with no word of the others (a second statistics audit); an arm that lost
+    none is not named, and the sentence names the counts."""
+    from pipeline import verdict_warnings
+
+    rng = np.random.default_rng(0)
+    base = 0.9 + rng.normal(0, 0.01, 10)
+    values = {"none": {s: base[s] for s in range(10)}, "l2": {s: base[s] + 0.02 + rng.normal(0, .005) for s in range(7)},
+              "dropout": {s: base[s] + rng.normal(0, .005) for s in range(10)}}
+    [v] = verdicts.decide_study([verdicts.DatasetResults("d", "classification", values)])
+    assert v.paired["l2"].verdict == "better" and v.paired["l2"].n == 7 and v.lost_seeds == {"l2": (7, 10)}
+    assert verdict_warnings.warnings(v) == [
+        "Seeds lost: L2 finished 7 of the 10 seeds another arm finished (the rest failed, diverged or scored no value; "
+        "the trial runs' fail_reason tags say why). A comparison uses the seeds both sides finished, so if the lost ones "
+        "were the worse draws, it flatters the arm that lost them."]

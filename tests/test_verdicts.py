@@ -2126,6 +2126,6 @@ def test_an_arm_that_lost_seeds_is_said_to_be_judged_on_those_that_finished():
     [v] = verdicts.decide_study([verdicts.DatasetResults("d", "classification", values)])
     assert v.paired["l2"].verdict == "better" and v.paired["l2"].n == 7 and v.lost_seeds == {"l2": (7, 10)}
     assert verdict_warnings.warnings(v) == [
-        "Seeds lost: L2 finished 7 of the 10 seeds another arm finished (the rest failed, diverged or scored no value; "
-        "the trial runs' fail_reason tags say why). A comparison uses the seeds both sides finished, so if the lost ones "
-        "were the worse draws, it flatters the arm that lost them."]
+        "Seeds missing: L2 finished 7 of the 10 seeds another arm finished (the rest failed, diverged, scored no value or are "
+        "still to train; failed trial runs' fail_reason tags say why). A comparison uses the seeds both sides finished, so "
+        "if the lost ones were the worse draws, it flatters the arm that lost them."]

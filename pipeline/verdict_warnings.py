@@ -30,8 +30,8 @@ def lost_seeds_warning(v: DatasetVerdicts) -> str:
     most = max(m for _, m in lost.values())
     said = f"{and_list([v.name(a) for a in lost])} finished {and_list([str(n) for n, _ in lost.values()])}" + \
         ("" if len(lost) == 1 else ", in that order,")
-    return (f"Seeds missing: {said} of the {most} seeds another arm finished (the rest failed, diverged, scored no value or are still to "
-            "train; failed trial runs' fail_reason tags say why). A comparison uses the seeds both sides finished, so "
+    return (f"Seeds missing: {said} of the {most} seeds another arm finished (the rest failed, diverged, scored no "
+            "value or are still to train; failed trial runs' fail_reason tags say why). A comparison uses the seeds both sides finished, so "
             "if the lost ones were the worse draws, it flatters the arm that lost them.")
 
 

@@ -75,11 +75,13 @@ def full_cell(cell: tuple) -> tuple[str, int, str]:
 
 
 def enqueue_missing(ostudy: optuna.Study, cells: list[tuple], max_retries: int,
-                    spent_attempt: Callable[[FrozenTrial], bool], trials: Optional[list] = None) -> tuple[int, list]:
+                    spent_attempt: Callable[[FrozenTrial], bool], trials: Optional[list] = None,
+                    repeats: Callable[[FrozenTrial], bool] = lambda t: False) -> tuple[int, list]:
     """Enqueue every cell ((arm, seed) or (arm, seed, variant)) with no COMPLETE, WAITING or
     RUNNING trial and fewer than 1 + max_retries failures that `spent_attempt` counts (lifecycle's:
-    not a stop, not a death before training). Returns (number enqueued, cells given up on).
-    `trials`: the study's, when the caller has just read them."""
+    not a stop, not a death before training), unless its latest failure `repeats` (lifecycle's:
+    training diverged, which the same seed does again). Returns (number enqueued, cells given up
+    on). `trials`: the study's, when the caller has just read them."""
     cells = [full_cell(c) for c in cells]
     trials = ostudy.get_trials(deepcopy=False) if trials is None else trials
     by_cell: dict[tuple[str, int, str], list[TrialState]] = {}
@@ -97,7 +99,7 @@ def enqueue_missing(ostudy: optuna.Study, cells: list[tuple], max_retries: int,
             if any(s in (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING) for s in states):
                 continue
             failures = states.count(TrialState.FAIL)   # every earlier try: the attempt's number
-            if spent.get(cell, 0) > max_retries:
+            if spent.get(cell, 0) > max_retries or (cell in last_failed and repeats(last_failed[cell])):
                 given_up.append(cell)
                 continue
             arm, seed, variant = cell

@@ -364,6 +364,14 @@ def spent_attempt(t) -> bool:
     return t.user_attrs.get(rt.TRIAL_FAIL_REASON) != Outcome.INTERRUPTED.reason   # recorded before outcomes were
 
 
+def repeats(t) -> bool:
+    """Whether a failed trial would fail again if its cell were retried: training diverged (a NaN or
+    infinite loss). A cell's draws are its seed's alone, so a retry trains it the same way and
+    diverges at the same step (a rerun retried them all, to the same end)."""
+    return t.user_attrs.get(rt.TRIAL_OUTCOME) == Outcome.DIVERGED.name or \
+        t.user_attrs.get(rt.TRIAL_FAIL_REASON) == Outcome.DIVERGED.reason
+
+
 def retry_now(t) -> bool:
     """Whether a failed trial's cell is retried at once, by the workers still running: when its
     worker died or was stopped (the outcomes that spend no budget), not when training failed."""

@@ -32,7 +32,7 @@ from .splits import Splits
 from .study import DatasetPlan, Study
 from .task import metric_for
 from .tracking import Tracker, dataset_input
-from .words import counted, plural
+from .words import and_list, counted, plural
 
 
 @dataclass
@@ -107,7 +107,7 @@ def _prepare_datasets(ctx: RunContext, data: dict, owned: bool) -> None:
               + (f"; {counted(reaped, 'cell')} in training by a worker that died or is cut off "
                  f"{plural(reaped, 'was')} taken over (enqueued again, or completed from "
                  f"{plural(reaped, 'its')} finished {plural(reaped, 'run')})" if reaped else "")
-              + (f"; gave up on {counted(given_up, 'failed cell')} after retries" if given_up else ""), flush=True)
+              + _given_up_words(*given_up), flush=True)
         if d.preprocessing:
             print(f"[{plan.label}] data: {data_line(d)}", flush=True)
 
@@ -209,10 +209,24 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
     if not study.view_flags() and looks_before != study.looks():
         ostudy.set_user_attr(rt.STUDY_LOOKS, study.looks())
     cells = study.grid_cells(seeds_reached(study, trials))
-    _, given_up = grid.enqueue_missing(ostudy, cells, study.spec.max_retries, lifecycle.spent_attempt, trials)
-    done = {c for c, t in grid.latest_by_cell(trials).items() if t.state == TrialState.COMPLETE}
+    _, given_up = grid.enqueue_missing(ostudy, cells, study.spec.max_retries, lifecycle.spent_attempt, trials,
+                                       lifecycle.repeats)
+    latest = grid.latest_by_cell(trials)
+    done = {c for c, t in latest.items() if t.state == TrialState.COMPLETE}
+    diverged = sum(lifecycle.repeats(latest[c]) for c in given_up if c in latest)
     ensure_parent(ctx, plan, data, ostudy, owned)
-    return len(given_up), sum(grid.full_cell(c) in done for c in cells), len(cells), reaped
+    return (len(given_up), diverged), sum(grid.full_cell(c) in done for c in cells), len(cells), reaped
+
+
+def _given_up_words(given_up: int, diverged: int) -> str:
+    """The failed cells a run does not train again: those that diverged (the same seed diverges
+    again), and those whose retries are spent."""
+    if not given_up:
+        return ""
+    parts = ([f"{diverged} diverged (not retried: the same seed trains the same way and diverges again; lower "
+              "the learning rate)"] if diverged else []) + \
+        ([f"{given_up - diverged} after {plural(given_up - diverged, 'its')} retries"] if given_up > diverged else [])
+    return f"; gave up on {counted(given_up, 'failed cell')}: {and_list(parts)}"
 
 
 def _say_looks_changed(study: Study, plan: DatasetPlan, ostudy) -> Optional[list[int]]:

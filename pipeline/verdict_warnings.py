@@ -15,8 +15,34 @@ from .words import and_list, counted, named, plural
 
 def warnings(v: DatasetVerdicts) -> list[str]:
     """Every warning on a dataset's verdicts, for the console, the MLflow note and the report."""
-    return [w for w in (chance_warning(v), stray_warning(v), rope_warning(v), seeds_added_warning(v), lost_seeds_warning(v))
-            if w]
+    return [w for w in (divergence_warning(v), chance_warning(v), stray_warning(v), rope_warning(v),
+                        seeds_added_warning(v), lost_seeds_warning(v), unpaired_warning(v)) if w]
+
+
+def divergence_warning(v: DatasetVerdicts) -> str:
+    """Every cell diverged, or some arms on every seed: what to change, where the report and the
+    MLflow note are read (the console's hint at training time was the only word of it)."""
+    if not v.diverged:
+        return ""
+    if sum(v.diverged.values()) == v.cells:
+        return ("Every cell diverged (a NaN or infinite loss), so there is nothing to compare: lower the learning "
+                "rate (optimizer: {lr: ...})" + ("; for a regression target, see the dataset's data paragraph: one "
+                                                "trained on as it is may need standardize_target: true" if v.task == "regression" else "") + ".")
+    whole = [a for a in v.no_runs if v.diverged.get(a)]
+    if not whole:
+        return ""
+    return (f"{and_list([v.name(a) for a in whole])} diverged on every seed (a NaN or infinite loss) while other arms "
+            f"trained: {plural(len(whole), 'its')} strength, or the learning rate, is too high for "
+            f"{plural(len(whole), 'it')}; lower one (the seed advice cannot help: a retry diverges the same way).")
+
+
+def unpaired_warning(v: DatasetVerdicts) -> str:
+    """Arms with finished seeds of which none finished too: no pair to compare (the arm had no
+    line and no verdict, without a word)."""
+    if not v.unpaired:
+        return ""
+    return (f"{and_list([v.name(a) for a in v.unpaired])} {plural(len(v.unpaired), 'is')} not compared with none: "
+            "no seed finished on both sides (the others failed or diverged), and a comparison pairs seeds.")
 
 
 def lost_seeds_warning(v: DatasetVerdicts) -> str:
@@ -24,15 +50,19 @@ def lost_seeds_warning(v: DatasetVerdicts) -> str:
     value): each comparison uses the seeds both sides finished, so a verdict stands on the seeds
     that trained well, flattering the arm if the lost ones were its worse draws. The arms at
     chance say it in the chance warning."""
-    lost = {a: counts for a, counts in v.lost_seeds.items() if a not in v.few_seeds}
+    lost = {a: counts for a, counts in v.lost_seeds.items() if a not in v.unpaired}
     if not lost:
         return ""
     most = max(m for _, m in lost.values())
-    said = f"{and_list([v.name(a) for a in lost])} finished {and_list([str(n) for n, _ in lost.values()])}" + \
-        ("" if len(lost) == 1 else ", in that order,")
-    return (f"Seeds missing: {said} of the {most} seeds another arm finished (the rest failed, diverged, scored no "
-            "value or are still to train; failed trial runs' fail_reason tags say why). A comparison uses the seeds both sides finished, so "
-            "if the lost ones were the worse draws, it flatters the arm that lost them.")
+
+    def why(a: str) -> str:
+        n = min(v.diverged.get(a, 0), most - lost[a][0])
+        return f" ({n} diverged)" if n else ""
+    said = and_list([f"{v.name(a)} finished {n}{why(a)}" for a, (n, _) in lost.items()])
+    lr = " Seeds that diverge say the learning rate is too high for that arm: lower it." if any(map(why, lost)) else ""
+    return (f"Seeds missing, of the {most} another arm finished: {said} (the rest failed, diverged, scored no value "
+            "or are still to train; failed trial runs' fail_reason tags say why). A comparison uses the seeds both sides "
+            f"finished, so if the lost ones were the worse draws, it flatters the arm that lost them.{lr}")
 
 
 def seeds_added_warning(v: DatasetVerdicts) -> str:
@@ -133,8 +163,9 @@ def chance_warning(v: DatasetVerdicts) -> str:
         ci = f", 95% CI [{quantity(s.ci_low, 4)}, {quantity(s.ci_high, 4)}] over {s.n} seeds" if s.n > 1 else f" on {s.n} seed"
         why = (f"though it fits its training rows ({memorizes}): the models memorize more than they learn here, so "
                "this says little about regularization at these strengths; try stronger ones, fewer features or more rows"
-               if memorizes else "the models barely learn here, so this says little about regularization; train "
-               "longer or with a larger learning rate first")
+               if memorizes else "the models barely learn here, so this says little about regularization; " +
+               ("some cells diverged, so the learning rate is too high rather than too low: lower it first"
+                if v.diverged else "train longer or with a larger learning rate first"))
         return (f"{names} scored no better than always predicting {constant} ({score}), and none is not clearly above "
                 f"it either (test {m.label} {quantity(s.mean, 4)}{ci}){', ' if memorizes else ': '}{why}")
     return _too_strong(v, f"{names} scored no better than always predicting {constant} ({score}) while none learned")

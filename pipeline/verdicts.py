@@ -56,6 +56,8 @@ class DatasetResults:
     far_targets: list[float] = field(default_factory=list)
     far_in: str = ""
     ran: bool = True   # some cell of it ended (finished or failed): False for a dataset no worker reached yet
+    # arm -> the seeds whose cell diverged (a NaN or infinite loss) and has no value: why a seed is missing
+    diverged: dict[str, list[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -137,6 +139,10 @@ class DatasetVerdicts:
     # any arm (none too) -> (its seeds with a value, the most any arm has): its comparisons use only the
     # seeds that finished, which flatter it if the lost ones were its worse draws
     lost_seeds: dict[str, tuple[int, int]] = field(default_factory=dict)
+    diverged: dict[str, int] = field(default_factory=dict)   # arm -> its seeds that diverged (DatasetResults')
+    # arms with finished seeds none of which none finished too: no pair, so no comparison
+    unpaired: list[str] = field(default_factory=list)
+    cells: int = 0   # the cells that ended with a value or diverged (for "every cell diverged")
     little_room: bool = False   # the metric leaves almost no room above the constant (accuracy, rare class)
     room_step: float = 0.0      # one test row's step when it, not the ROPE, set the chance margin
     below_chance: list[str] = field(default_factory=list)   # of at_chance: overfitting, clearly worse than the constant
@@ -413,6 +419,10 @@ def _empty(d: DatasetResults, rope_seeds: Optional[set[int]] = None) -> DatasetV
     v.no_runs = [a for a, by_seed in d.values.items() if not by_seed and a != arms.BASELINE]
     most = max((len(by_seed) for by_seed in d.values.values()), default=0)
     v.lost_seeds = {a: (len(by_seed), most) for a, by_seed in d.values.items() if 0 < len(by_seed) < most}
+    v.diverged = {a: len(seeds) for a, seeds in d.diverged.items() if seeds}
+    base = set(d.values.get(arms.BASELINE, {}))
+    v.unpaired = [a for a, by_seed in d.values.items() if a != arms.BASELINE and by_seed and base and not set(by_seed) & base]
+    v.cells = sum(len(by_seed) for by_seed in d.values.values()) + sum(v.diverged.values())
     best = 1.0 if m.higher_is_better else 0.0   # every higher-is-better metric tops out at 1, every loss at 0
     scored = [x for by_seed in d.values.values() for x in by_seed.values()]
     v.perfect = bool(scored) and all(abs(x - best) <= 1e-12 for x in scored)

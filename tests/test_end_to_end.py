@@ -159,11 +159,11 @@ def test_failing_trials_do_not_stop_the_study(workdir, env):
                                                             load_study(workdir / "div.yaml").plans[0]),
                                storage=get_storage(f"journal:{workdir / 'optuna.journal'}"))
     assert all(t.state == TrialState.FAIL and t.user_attrs["fail_reason"] == "diverged" for t in ostudy.trials)
-    # failed cells are retried on the next run, up to max_retries (default 1), then given up on
+    # diverged cells are not retried: the same seed trains the same way and diverges again (a rerun
+    # retried them all, to the same end; a failing-trials audit)
     proc = run_cli(["ablation", "--study", "div.yaml", "--no-report"], cwd=workdir, env=env)
-    assert "trained 0, failed 4" in proc.stdout
-    proc = run_cli(["ablation", "--study", "div.yaml", "--no-report"], cwd=workdir, env=env)
-    assert "gave up on 4 failed cells after retries" in proc.stdout and "trained 0, failed 0" in proc.stdout
+    assert ("gave up on 4 failed cells: 4 diverged (not retried: the same seed trains the same way and diverges "
+            "again; lower the learning rate)") in proc.stdout and "trained 0, failed 0" in proc.stdout, proc.stdout
 
     # prices around 20,000 trained on as they are: SGD diverges at any usual rate, and the hint
     # names the target's scale and the setting that fixes it

@@ -2126,6 +2126,43 @@ def test_an_arm_that_lost_seeds_is_said_to_be_judged_on_those_that_finished():
     [v] = verdicts.decide_study([verdicts.DatasetResults("d", "classification", values)])
     assert v.paired["l2"].verdict == "better" and v.paired["l2"].n == 7 and v.lost_seeds == {"l2": (7, 10)}
     assert verdict_warnings.warnings(v) == [
-        "Seeds missing: L2 finished 7 of the 10 seeds another arm finished (the rest failed, diverged, scored no value or are "
+        "Seeds missing, of the 10 another arm finished: L2 finished 7 (the rest failed, diverged, scored no value or are "
         "still to train; failed trial runs' fail_reason tags say why). A comparison uses the seeds both sides finished, so "
         "if the lost ones were the worse draws, it flatters the arm that lost them."]
+
+
+def test_divergence_is_said_where_the_verdicts_are_read():
+    """A failing-trials audit: the console's hint at training time was the only word of cells that
+    diverged. Now the verdicts' warnings (console summary, report, MLflow note) say which seeds
+    diverged and what to change; an arm at chance that lost seeds is named too; an arm whose
+    finished seeds none never finished is said not compared (it vanished from the verdicts); the
+    advice of a model that barely learns is not "a larger learning rate" where cells diverged."""
+    from pipeline import verdict_warnings
+
+    rng = np.random.default_rng(1)
+    base = 0.9 + rng.normal(0, 0.01, 4)
+    values = {"none": {s: base[s] for s in (1, 2, 3)}, "l2": {s: base[s] + 0.01 for s in (1, 2)},
+              "dropout": {0: 0.9}, "l1": {}}
+    [v] = verdicts.decide_study([verdicts.DatasetResults(
+        "d", "classification", values, diverged={"none": [0], "l2": [0, 3], "dropout": [1, 2, 3], "l1": [0, 1, 2, 3]})])
+    said = verdict_warnings.warnings(v)
+    assert "dropout" not in v.paired and v.unpaired == ["dropout"]
+    assert said[0] == ("L1 diverged on every seed (a NaN or infinite loss) while other arms trained: its strength, or "
+                       "the learning rate, is too high for it; lower one (the seed advice cannot help: a retry diverges "
+                       "the same way).")
+    assert ("Seeds missing, of the 3 another arm finished: L2 finished 2 (1 diverged) (the rest failed" in said[1]
+            and said[1].endswith("Seeds that diverge say the learning rate is too high for that arm: lower it."))
+    assert said[2] == ("dropout is not compared with none: no seed finished on both sides (the others failed or "
+                       "diverged), and a comparison pairs seeds.")
+    everything = {arm: list(range(3)) for arm in ("none", "l2")}
+    [gone] = verdicts.decide_study([verdicts.DatasetResults("r", "regression", {"none": {}, "l2": {}}, diverged=everything)],
+                                   [0, 1, 2])
+    assert verdict_warnings.warnings(gone)[0].startswith(
+        "Every cell diverged (a NaN or infinite loss), so there is nothing to compare: lower the learning rate "
+        "(optimizer: {lr: ...}); for a regression target")
+    # none and an arm barely above a constant's 50%, cells diverged: not "a larger learning rate"
+    low = {"none": {0: 0.53, 1: 0.50, 2: 0.56}, "l2": {s: 0.5 for s in range(3)}, "dropout": {s: 0.7 + 0.01 * s for s in range(3)}}
+    [weak] = verdicts.decide_study([verdicts.DatasetResults("w", "classification", low, chance=0.5, n_test=1000,
+                                                            diverged={"l2": [3]})])
+    warned = verdict_warnings.chance_warning(weak)
+    assert "lower it first" in warned and "larger learning rate" not in warned, warned

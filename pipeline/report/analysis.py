@@ -46,7 +46,7 @@ def analyze(data: ReportData) -> dict:
                                        train_chance=train_chance_from_params(data.data_params.get(d["label"], {}),
                                                                              d["metric_name"]),
                                        seeds_added_after=data.seeds_added_after.get(d["label"], []),
-                                       ran=d["tried"],
+                                       ran=d["tried"], diverged=d["diverged"],
                                        **dict(zip(("far_targets", "far_in"),
                                                   far_targets_from_params(data.data_params.get(d["label"], {})))))
                for plan, d in zip(study.plans, datasets)]
@@ -131,7 +131,10 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
     expected = len(study.seeds) if not study.adaptive else None   # adaptive: each dataset runs what it needs
     missing = [f"{a['label']}: {a['summary'].n} of {expected} seeds finished"
                for a in rows if expected and a["summary"].n < expected]
-    return {"label": label, "task": task, "hib": metric.higher_is_better, "metric": metric.label,
+    gone = tried[(tried["status"] == "FAILED") & (tried["fail_reason"] == "diverged")]
+    diverged = {arm: sorted({int(s) for s in gone[gone["arm"] == arm]["seed"]} & set(study.seeds) - set(values[arm]))
+                for arm in study.arms}
+    return {"label": label, "task": task, "hib": metric.higher_is_better, "metric": metric.label, "diverged": diverged,
             "metric_name": metric.name, "arms": rows, "values": values, "secondary": secondary, "missing": missing,
             "tried": bool(len(tried)),   # a run of it ended, finished or not (all diverged is not "not run")
             "paths": paths, "selected": selected}

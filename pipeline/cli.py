@@ -51,11 +51,15 @@ def cmd_datasets(args) -> int:
     from .datasets import describe
 
     rows = describe()
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    for r in rows:
-        print(f"{r['name']:<18} {r['task']:<15} {r['description']}")
+    try:
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            for r in rows:
+                print(f"{r['name']:<18} {r['task']:<15} {r['description']}")
+        sys.stdout.flush()
+    except BrokenPipeError:   # `datasets --json | head -c 50`: the reader left; no traceback at exit (Python's docs' way)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
@@ -475,9 +479,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         if code == 0:   # a signal whose exception Python swallowed where no trainer looked again (a report's __del__)
             stop_if_interrupted()
         return code
-    except BrokenPipeError:   # `datasets --json | head`: the reader left; no traceback at exit (Python's docs' way)
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
     except Unprepared as e:   # a UsageError, but one that rerunning the enqueue mends
         print(f"error: {e} (exit {EXIT_UNREACHABLE}: try again later)", file=sys.stderr)
         return EXIT_UNREACHABLE

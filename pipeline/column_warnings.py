@@ -72,7 +72,7 @@ def warnings_for(spec, record: dict, y: pd.Series) -> list[str]:
     if short := record.get("short_rows"):
         n = short["rows"]
         out.append(f"{counted(n, 'row')} of the file {plural(n, 'has')} fewer fields than the header's "
-                   f"{record['columns_in'] + 1} (the first at line {short['line']}, with {short['fields']}): pandas reads "
+                   f"{short.get('width', record['columns_in'] + 1)} (the first at line {short['line']}, with {short['fields']}): pandas reads "
                    "such a row's values into the first columns and leaves the rest blank; if a separator is missing "
                    "there (a value cut or left out), mend those lines in the file, or the values stand in the wrong "
                    "columns.")

@@ -229,4 +229,4 @@ def study_tracker(study: Study, storage: str, tracking: str | None) -> Tracker:
 def recorded_uri(uri: str) -> str:
     """The tracking URI as the Optuna study records it for workers' errors: passwords masked, a
     relative SQLite path made absolute (another folder's worker needs the whole path)."""
-    return mask_credentials(absolute_sqlite_url(uri))
+    return mask_credentials(absolute_sqlite_url(uri, resolve=True))

@@ -109,8 +109,9 @@ def split_and_scale(spec, split_seed: int, data: Loaded, *, normalization: str, 
     y_train, y_val, y_test, classes = _class_labels(spec, task, y_train, y_val, y_test)
     n_classes, class_names = len(classes), _names_of(classes, data.class_names)
     if data.is_table and len(class_names) < len(data.class_names):   # missing: drop took every row of a class
+        dropped = spec.preprocess.missing == "drop" and preprocessing.get("rows_dropped_for_missing", 0) > 0
         preprocessing = {**preprocessing, "warnings": [*preprocessing.get("warnings", []), _vanished_warning(
-            [n for n in data.class_names if n not in class_names], len(data.class_names))]}
+            [n for n in data.class_names if n not in class_names], len(data.class_names), dropped)]}
     if task == "classification" and len(np.unique(y_train)) < 2:
         raise UsageError(f"dataset {spec.display}: the training split has a single class ({counted(len(y_train), 'row')}); "
                          "lower val_fraction or test_fraction, raise train_size"
@@ -305,11 +306,14 @@ def _names_of(classes: list, names: list[str]) -> list[str]:
     return [names[int(c)] for c in classes]
 
 
-def _vanished_warning(gone: list[str], had: int) -> str:
-    n = len(gone)
-    return (f"{named('Class', gone)} of the target's {had} {plural(n, 'has')} no rows left: preprocess.missing: drop "
-            f"dropped every one (each had a missing value); the study classifies the other {had - n} "
-            f"(impute keeps {plural(n, 'it')})")
+def _vanished_warning(gone: list[str], had: int, dropped: bool) -> str:
+    """A class with no rows in any split: preprocess.missing: drop took them all, or train_size
+    left out the few the training split had (and the others had none)."""
+    n, them = len(gone), "it" if len(gone) == 1 else "them"
+    why = (f"preprocess.missing: drop dropped every one (each had a missing value); impute keeps {them}" if dropped else
+           f"train_size left out every training row of {them}, and the validation and test rows hold none")
+    return (f"{named('Class', gone)} of the target's {had} {plural(n, 'has')} no rows left: {why}; the study "
+            f"classifies the other {had - n}")
 
 
 def _refuse_non_finite(spec, *arrays) -> None:

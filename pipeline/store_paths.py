@@ -38,15 +38,16 @@ def in_memory(url: str) -> bool:
     return sqlite_file(url) == ""
 
 
-def absolute_sqlite_url(url: str) -> str:
+def absolute_sqlite_url(url: str, resolve: bool = False) -> str:
     """A SQLite URL with a relative file made absolute (a worker, a report's reader or a shell in
     another folder needs the whole path; a cache keyed by the URL must not hand a process that
-    changed folder another file); any other URL as it is."""
+    changed folder another file); any other URL as it is. `resolve`: symbolic links too (the form
+    a study records for workers: /tmp through /private/tmp on macOS, as recorded before)."""
     path = sqlite_file(url)
     if not path or os.path.isabs(path) or ":///" not in url:
         return url
     head, written = url.split(":///", 1)   # the file as written, %-escapes and ?query kept
-    return f"{head}:///{os.path.abspath(written)}"
+    return f"{head}:///{os.path.realpath(written) if resolve else os.path.abspath(written)}"
 
 
 def missing_local_store(uri: str) -> Optional[str]:

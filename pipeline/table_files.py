@@ -96,9 +96,10 @@ def _refuse_nested(spec, path: Path) -> None:
     dropped = {str(c).strip() for c in spec.preprocess.drop_columns}
     nested = [c for c in (parquet_kinds_in(*version[:3])[0] if version else ()) if c.strip() not in dropped]
     if nested:
+        fix = ("a target is one value per row" if nested[0].strip() == str(spec.target).strip() else
+               "give each element a column of its own, or list it under preprocess.drop_columns")
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: column {nested[0]!r} holds lists or records "
-                         "(Parquet nested values), which are not read; give each element a column of its own, or list it "
-                         "under preprocess.drop_columns")
+                         f"(Parquet nested values), which are not read; {fix}")
 
 
 @functools.lru_cache(maxsize=16)
@@ -293,10 +294,13 @@ def _repeated_names(path: Path, encoding: str, sep: str, columns: list, skip: in
 
 
 def _short_rows(path: Path, encoding: str, sep: str, skip: int, width: int) -> dict:
-    """{"rows", "line", "fields"}: how many rows have fewer fields than the header, the first one's
-    line and field count ({} for none). pandas reads such a row into the first columns and leaves
-    the rest blank ("64,bad" of age,income,label: bad an income, no label), where a row with more
-    fields is an error. A last line of one field is a footer's label, not counted."""
+    """{"rows", "line", "fields", "tail"}: how many rows have fewer fields than the header, the first
+    one's line and field count, and how many of the last rows are among them (a footer's, which
+    tables.read leaves out when it drops the footer); {} for none. pandas reads such a row into the
+    first columns and leaves the rest blank ("64,bad" of age,income,label: bad an income, no label),
+    where a row with more fields is an error. The header's trailing blank names (a separator at its
+    end: empty columns, dropped) are no fields a row lacks; a last line of one field is a footer's
+    label, not counted."""
     import csv
 
     utf8 = encoding.lower().replace("-", "").replace("_", "") == "utf8"
@@ -305,8 +309,11 @@ def _short_rows(path: Path, encoding: str, sep: str, skip: int, width: int) -> d
         for _ in range(skip):
             f.readline()
         reader = csv.reader(f, delimiter=sep, skipinitialspace=True)
-        next(reader, None)   # the header
-        last = None
+        header = next(reader, [])
+        while header and not header[-1].strip() and len(header) > 1:   # "age,income,label," read as 4 columns
+            header.pop()
+        width = min(width, len(header))
+        last, tail = None, 0
         for fields in reader:
             if not fields:   # a blank line: no row to pandas either
                 continue
@@ -314,10 +321,12 @@ def _short_rows(path: Path, encoding: str, sep: str, skip: int, width: int) -> d
             if last < width:
                 short.append(last)
                 first = first or (reader.line_num + skip, last)
+            tail = tail + 1 if last < width else 0
     if short and last == 1 and short[-1] == 1:
         short.pop()
+        tail -= 1
         first = first if short else None
-    return {"rows": len(short), "line": first[0], "fields": first[1]} if short else {}
+    return {"rows": len(short), "line": first[0], "fields": first[1], "tail": tail, "width": width} if short else {}
 
 
 def _zipped_workbook(path: Path) -> bool:

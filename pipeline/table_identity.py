@@ -99,6 +99,9 @@ def _parquet_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target
     file only where its metadata (column names and types, null counts) leaves it possible, so a
     table none applies to keeps its identity for the cost of reading its metadata."""
     columns, text, _ = parquet_schema_in(path, size, mtime_ns)
+    dropped = {str(c).strip() for c in drop}
+    if any(c.strip() not in dropped for c in parquet_kinds_in(path, size, mtime_ns)[0]):
+        return ()   # a column of lists, the target's too: reading refuses it in one line (its rows do not hash)
     name = header_name(columns, target)
     out = []
     if name is not None and name in text and _dashes_newly_missing(_parquet_labels(path, name)):
@@ -109,7 +112,6 @@ def _parquet_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target
         out.append(("empty_rows", empty))
     if nearly := _nearly_unique_in(path, size, mtime_ns, encoding, target, drop, keep):
         out.append(("nearly_unique", list(nearly)))
-    dropped = {str(c).strip() for c in drop}
     if codes := sorted(c for c, _ in parquet_zero_codes_in(path, size, mtime_ns, target) if c.strip() not in dropped):
         out.append(("zero_codes", codes))
     if durations := sorted(c for c in parquet_kinds_in(path, size, mtime_ns)[1] if c.strip() not in dropped):

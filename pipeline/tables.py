@@ -144,6 +144,9 @@ def _read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     codes = frame.attrs.get("zero_codes", {})   # 02139: text, not a number
     # before drop_columns: the total word often stands in a column the user drops (a row number, a name)
     frame, record["totals_row"] = drop_totals_row(spec, frame, sep)
+    if (short := record["short_rows"]) and record["totals_row"]:   # a footer's short row is dropped with it
+        left = short["rows"] - min(short["tail"], len(record["totals_row"]))
+        record["short_rows"] = {**short, "rows": left} if left else {}
     frame.attrs = {}   # read: pandas deep-copies a frame's attrs into every column taken (2,000 columns: 2.5 s)
     frame = frame.drop(columns=list(prep.drop_columns))
     _strip_text(frame, spec.target)

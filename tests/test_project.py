@@ -107,3 +107,14 @@ def test_make_ablation_names_the_experiment_after_the_study_files_name(tmp_path)
         out = subprocess.run(["make", "-n", "ablation", f"STUDY={tmp_path / name}.yaml"], cwd=ROOT, capture_output=True,
                              text=True, check=True).stdout
         assert f"--experiment-name {dict(plain='plain_one', bom='bommed', none='default-ablation')[name]} " in out, out
+
+
+def test_datasets_piped_into_a_reader_that_leaves_prints_no_traceback():
+    """`python -m pipeline datasets --json | head -c 50`: the reader left before the list was
+    written, and Python printed a BrokenPipeError traceback (a packaging audit)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(f"{sys.executable} -m pipeline datasets --json | true", shell=True, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr[-1500:]

@@ -2080,9 +2080,18 @@ def test_what_the_tables_audit_found(tmp_path):
                          preprocess={"missing": "drop"}), 0)
     assert s.class_names == ["apple", "banana"] and s.n_classes == 2
     assert set(s.preprocessing["class_balance"]) == {"apple", "banana"}
-    assert any(w.startswith("Class 'aardvark' of the target's 3 has no rows left: preprocess.missing: drop")
+    assert any(w.startswith("Class 'aardvark' of the target's 3 has no rows left: preprocess.missing: drop dropped every "
+                            "one (each had a missing value); impute keeps it; the study classifies the other 2")
                for w in s.preprocessing["warnings"])
     assert s.y_train.numpy().tolist().count(0) > 0   # apple's rows are class 0 and named so
+    # a class train_size left out (a rare one, none in validation or test): not blamed on missing: drop
+    rows = [[f"{rng.random():.3f}", c] for c in ["apple"] * 100 + ["banana"] * 100 + ["cherry"] * 2]
+    pd.DataFrame(rows, columns=["x1", "label"]).to_csv(tmp_path / "rare.csv", index=False)
+    lost = [w for seed in range(6) for w in load(DatasetSpec(name="table", path=str(tmp_path / "rare.csv"), target="label",
+                                                             train_size=20), seed).preprocessing.get("warnings", [])
+            if "no rows left" in w]
+    assert lost and all(w == "Class 'cherry' of the target's 3 has no rows left: train_size left out every training row "
+                        "of it, and the validation and test rows hold none; the study classifies the other 2" for w in lost)
 
     with pytest.raises(UsageError, match=r"column 'x2' is in both preprocess.drop_columns and preprocess.missing_values"):
         tables.read(DatasetSpec(name="table", path=str(tmp_path / "fruit.csv"), target="label",
@@ -2098,6 +2107,12 @@ def test_what_the_tables_audit_found(tmp_path):
     x, _, record = tables.read(spec)
     assert x["t"].tolist() == frame["t"].dt.total_seconds().tolist() and "t" not in record["auto_dropped_columns"]
     assert later_rules(spec) == {"durations": ["t"]}
+    # the list column as the target: the identity's scans left it to reading (they hashed its rows: a traceback)
+    listed = DatasetSpec(name="table", path=str(tmp_path / "nested.parquet"), target="l")
+    assert later_rules(listed) == {}
+    with pytest.raises(UsageError, match=r"column 'l' holds lists or records \(Parquet nested values\), which are not "
+                                         r"read; a target is one value per row"):
+        tables.read(listed)
     frame.drop(columns=["l", "t"]).to_parquet(tmp_path / "plain.parquet")
     assert later_rules(DatasetSpec(name="table", path=str(tmp_path / "plain.parquet"), target="y")) == {}
 
@@ -2116,6 +2131,14 @@ def test_what_the_tables_audit_found(tmp_path):
                       "reads such a row's values into the first columns and leaves the rest blank; if a separator is "
                       "missing there (a value cut or left out), mend those lines in the file, or the values stand in "
                       "the wrong columns."]
+    # not short: a header's trailing separator (an empty column, dropped), a footer's row (dropped as one)
+    rows = "".join(f"{i},{2 * i},{'p' if i % 2 else 'q'}\n" for i in range(1, 31))
+    (tmp_path / "trail.csv").write_text("a,b,y,\n" + rows)
+    (tmp_path / "foot.csv").write_text("a,b,y\n" + rows + "Total,930\n")
+    for name in ("trail.csv", "foot.csv"):
+        x, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / name), target="y"))
+        assert not record["short_rows"] and not any("fewer fields" in w for w in record["warnings"]), name
+    assert record["totals_row"] and len(x) == 30
 
     (tmp_path / "ints.csv").write_text("x,y\n" + "".join(f"{i},{i % 3}\n" for i in range(45)) + "7,\n")
     assert load(DatasetSpec(name="table", path=str(tmp_path / "ints.csv"), target="y"), 0).class_names == ["0", "1", "2"]

@@ -168,8 +168,8 @@ def curves_figure(ctx: FigureContext, d: dict):
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=False)
     # as trained: dropout on, over the epoch's batches (a dropout arm's sits above its validation loss,
     # no negative gap: the gap figures are eval-mode numbers)
-    for ax, key, title in ((axes[0], "train_data_loss", "training loss as trained (dropout on, mean of the epoch's batches; "
-                                                        "penalty left out)"),
+    for ax, key, title in ((axes[0], "train_data_loss", "training loss as trained (penalty left out;\n"
+                                                        "dropout on, mean of the epoch's batches)"),
                            (axes[1], "val_loss", "validation loss")):
         drawn, bands, names = [], [], _point_names(d)
         for arm in ctx.data.study.arms:

@@ -180,7 +180,9 @@ def joined_tracker(tracking: str | None, ostudy: optuna.Study, storage: str = ""
                          "too (or pass another --storage); to go on, put the store back")
     given = _store_as_given(uri, tracking)
     # an ablation or enqueue may start the study afresh in this store instead (a worker joins)
-    fix = ("; pass that store as --tracking-uri" if recorded else "; pass the store the study was started with as --tracking-uri") + \
+    moved = bool(recorded) and missing_local_store(recorded) is not None   # the recorded one is gone too: moved
+    fix = ("; that store is not there either: if it was moved, pass its new place as --tracking-uri" if moved else
+           "; pass that store as --tracking-uri" if recorded else "; pass the store the study was started with as --tracking-uri") + \
         (", or another --storage (-P storage= under mlflow run) to start the study afresh in this one" if storage else "")
     hint = f" (the study was started with the tracking store {recorded})" if recorded else ""
     if missing_local_store(uri) is not None:

@@ -754,6 +754,13 @@ def test_a_deleted_mlflow_store_beside_a_kept_journal_says_how_to_start_over(wor
         f"one (the study was started with the tracking store sqlite:///{workdir / 'mlflow.db'}); pass that store as "
         "--tracking-uri, or another --storage (-P storage= under mlflow run) to start the study afresh in this one"), \
         moved.stderr
+    # the store moved away: its recorded place is empty too, so not "pass that store" (a re-verification)
+    (workdir / "mlflow.db").rename(workdir / "moved.db")
+    away = run_cli(["ablation", "--study", "fresh.yaml", "--no-report"], cwd=workdir,
+                   env={**env, "MLFLOW_TRACKING_URI": "sqlite:///other.db"})
+    assert away.returncode == 2 and "that store is not there either: if it was moved, pass its new place as " \
+        "--tracking-uri" in away.stderr, away.stderr
+    (workdir / "moved.db").rename(workdir / "mlflow.db")
     (workdir / "mlflow.db").unlink()
     again = run_cli(["ablation", "--study", "fresh.yaml", "--no-report"], cwd=workdir, env=env)
     assert again.returncode == 2 and "Traceback" not in again.stderr, again.stderr[-2000:]

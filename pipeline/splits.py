@@ -53,7 +53,8 @@ class Splits:
         if self.target_scale is None:
             return a
         mean, std = self.target_scale
-        return a * std + mean
+        with np.errstate(over="ignore"):   # a diverged model's predictions overflow to inf: its metrics say so
+            return a * std + mean
 
     @property
     def squared_error_scale(self) -> float:

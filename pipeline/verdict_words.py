@@ -122,11 +122,19 @@ def percent(chance: float) -> str:
     return "under 1%" if whole < 1 else "over 99%" if whole > 99 else f"{whole}%"
 
 
+FEW_TEST_ROWS = 10   # fewer: the test metric is a handful of predictions, whatever the ROPE
+
+
 def test_rows_note(v: DatasetVerdicts) -> str:
     """A note when the test split is so small that one prediction moves the primary metric by
     more than the ROPE (a row of accuracy; a row of the rarest class in balanced accuracy): every
     seed is scored on the same rows, so the verdicts compare the arms on them (the seeds vary the
-    training, not the test data); "" otherwise."""
+    training, not the test data); "" otherwise. A test split of a few rows is said whatever the
+    metric (1 row: every arm's R² 0, read as memorizing)."""
+    if v.n_test is not None and v.n_test < FEW_TEST_ROWS and v.paired:
+        return (f"The test split has {counted(v.n_test, 'row')}: every seed is scored on {plural(v.n_test, 'it')}, so the "
+                "verdicts say how the arms compare on so few predictions, not how they generalize; a larger "
+                "test_fraction (or more data) would say more")
     step = largest_step(v)
     if not step or not v.paired or not (v.rope > 0) or step <= v.rope:
         return ""

@@ -2166,3 +2166,18 @@ def test_divergence_is_said_where_the_verdicts_are_read():
                                                             diverged={"l2": [3]})])
     warned = verdict_warnings.chance_warning(weak)
     assert "lower it first" in warned and "larger learning rate" not in warned, warned
+
+
+def test_a_test_split_of_a_few_rows_is_said_whatever_the_metric():
+    """A regression table with a 1-row test split: every arm's R² was 0 and the warning blamed
+    memorizing, with no word of the split (a failing-trials audit). Under 10 test rows the note
+    says the verdicts are about those few predictions; at 40 rows of MSE, nothing."""
+    from pipeline.verdict_words import test_rows_note
+
+    values = {"none": {s: 1.0 + 0.1 * s for s in range(3)}, "l2": {s: 1.05 + 0.1 * s for s in range(3)}}
+    [few] = verdicts.decide_study([verdicts.DatasetResults("r", "regression", values, n_test=1)])
+    assert test_rows_note(few) == ("The test split has 1 row: every seed is scored on it, so the verdicts say how the arms "
+                                   "compare on so few predictions, not how they generalize; a larger test_fraction (or "
+                                   "more data) would say more")
+    [enough] = verdicts.decide_study([verdicts.DatasetResults("r", "regression", values, n_test=40)])
+    assert test_rows_note(enough) == ""

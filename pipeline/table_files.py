@@ -515,8 +515,13 @@ def totals_label_in(path: str, size: int, mtime_ns: int, encoding: str) -> Optio
 def _summary_kind(value) -> str:
     """"sum" for a total word ("Total", "Summe:"), "mean" for an average word ("Average",
     "Mittelwert"), "" for any other value."""
-    word = value.strip().rstrip(":").strip().casefold() if isinstance(value, str) else ""
+    word = _summary_word(value)
     return "sum" if word in TOTAL_WORDS else "mean" if word in AVERAGE_WORDS else ""
+
+
+def _summary_word(value) -> str:
+    """A value as a summary word is compared: "Summe: " is "summe"; "" for a value that is no text."""
+    return value.strip().rstrip(":").strip().casefold() if isinstance(value, str) else ""
 
 
 def drop_totals_row(spec, frame: pd.DataFrame, sep: str) -> tuple[pd.DataFrame, list]:
@@ -563,8 +568,7 @@ def _summary_row(row: pd.Series, above: pd.DataFrame, commas: str, dots: dict) -
 
 
 def _written_above(word: str, above: pd.Series) -> bool:
-    said = above[above.map(lambda v: isinstance(v, str))]
-    return bool(said.str.strip().str.rstrip(":").str.strip().str.casefold().eq(word.strip().rstrip(":").strip().casefold()).any())
+    return bool(above.map(_summary_word).eq(_summary_word(word)).any())
 
 
 def _summarizes(value: pd.Series, above: pd.Series, commas: str, dots: bool, kind: str) -> bool:

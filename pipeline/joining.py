@@ -17,7 +17,7 @@ from . import runtree as rt
 from .errors import Unprepared, UsageError
 from .identity import identity_record, settings_differences
 from .runtime import mask_credentials
-from .store_paths import absolute_sqlite_url, missing_local_store, sqlite_file
+from .store_paths import absolute_sqlite_url, missing_local_store, sqlite_file, store_as_chosen
 from .storage import JOURNAL_PREFIX, get_storage
 from .study import DatasetPlan, Study
 from .tracking import Tracker, tracking_uri
@@ -178,7 +178,7 @@ def joined_tracker(tracking: str | None, ostudy: optuna.Study, storage: str = ""
         raise UsageError(f"the MLflow store {mask_credentials(uri)!r} that held this study's runs is gone, while the Optuna "
                          f"storage {mask_credentials(storage)!r} still holds its trials: to start over, delete that storage "
                          "too (or pass another --storage); to go on, put the store back")
-    given = _store_as_given(uri, tracking)
+    given = store_as_chosen(repr(mask_credentials(uri)), typed=bool(tracking))
     # an ablation or enqueue may start the study afresh in this store instead (a worker joins)
     moved = bool(recorded) and missing_local_store(recorded) is not None   # the recorded one is gone too: moved
     fix = ("; that store is not there either: if it was moved, pass its new place as --tracking-uri" if moved else
@@ -202,18 +202,6 @@ def joined_tracker(tracking: str | None, ostudy: optuna.Study, storage: str = ""
     if not held:
         raise UsageError(f"{given}: this MLflow store does not hold the study's runs (its parent run {parent}){hint}{fix}")
     return tracker
-
-
-def _store_as_given(uri: str, tracking: str | None) -> str:
-    """The tracking store named as the user chose it: a flag, $MLFLOW_TRACKING_URI (`mlflow run` sets
-    it to the caller's store), or the default."""
-    import os
-
-    if tracking:
-        return f"--tracking-uri = {mask_credentials(uri)!r}"
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return f"$MLFLOW_TRACKING_URI = {mask_credentials(uri)!r}"
-    return f"the default tracking store {mask_credentials(uri)!r} (no --tracking-uri given, no $MLFLOW_TRACKING_URI set)"
 
 
 def study_tracker(study: Study, storage: str, tracking: str | None) -> Tracker:

@@ -12,7 +12,7 @@ from . import datasets as datasets_mod
 from .errors import UsageError
 from .runtime import mask_credentials
 from .splits import Splits
-from .store_paths import IN_MEMORY, sqlite_file
+from .store_paths import IN_MEMORY, sqlite_file, store_as_chosen
 from .stats import rope_problem
 from .storage import check_storage
 from .study import DatasetPlan, Study
@@ -214,11 +214,9 @@ def named_as_given(message: str, tracking: Optional[str]) -> str:
     flag = "--tracking-uri = "
     if tracking or not message.startswith(flag):
         return message
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return "$MLFLOW_TRACKING_URI = " + message[len(flag):]
-    uri, rest = message[len(flag):].split(": ", 1)
-    return (f"the default tracking store {uri} (no --tracking-uri given, no $MLFLOW_TRACKING_URI set): {rest}; "
-            "give one with --tracking-uri")
+    quoted, rest = message[len(flag):].split(": ", 1)
+    named = store_as_chosen(quoted, typed=False)
+    return f"{named}: {rest}" + ("; give one with --tracking-uri" if named.startswith("the default") else "")
 
 
 def check_rope(plan: DatasetPlan, data: Splits) -> None:

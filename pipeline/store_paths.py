@@ -66,3 +66,14 @@ def missing_local_store(uri: str) -> Optional[str]:
     else:
         path = uri    # a plain folder path
     return None if os.path.isdir(path) else f"the folder {os.path.abspath(path)} does not exist"
+
+
+def store_as_chosen(quoted: str, typed: bool) -> str:
+    """The tracking store named as the user chose it (`quoted`: its URI, masked and quoted): the
+    flag, $MLFLOW_TRACKING_URI (`mlflow run` sets it to the caller's store), or the default. An
+    error that blamed --tracking-uri where nobody typed it sent users looking for a flag."""
+    if typed:
+        return f"--tracking-uri = {quoted}"
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return f"$MLFLOW_TRACKING_URI = {quoted}"
+    return f"the default tracking store {quoted} (no --tracking-uri given, no $MLFLOW_TRACKING_URI set)"

@@ -458,11 +458,11 @@ def study_results(study: Study, storage: Optional[str] = None, tracker=None) -> 
         hib = metric_for(task, metric).higher_is_better
         selected = {arm: path_points.select_variant(v, hib) if len(v) > 1 else next(iter(v)) for arm, v in paths.items()}
         values = {arm: {seed: x["test"] for seed, x in paths[arm][selected[arm]].items()} for arm in study.arms}
-        diverged: dict[str, list[int]] = {}   # seeds whose cell diverged and has no value: why they are missing
+        diverged: dict[str, set[int]] = {}   # seeds whose cell diverged and has no value: why they are missing
         for t in ostudy.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
             if (c := grid.cell_of(t)) and lifecycle.repeats(t) and c[0] in values and c[1] in study.seeds \
-                    and c[1] not in values[c[0]] and c[1] not in diverged.get(c[0], []):
-                diverged.setdefault(c[0], []).append(c[1])
+                    and c[1] not in values[c[0]]:
+                diverged.setdefault(c[0], set()).add(c[1])
         secondary = {o.key: {arm: {seed: finals[(arm, selected[arm], seed)][o.key] for seed in values[arm]
                                    if o.key in finals[(arm, selected[arm], seed)]} for arm in study.arms}
                      for o in verdicts.SECONDARY}
@@ -476,7 +476,7 @@ def study_results(study: Study, storage: Optional[str] = None, tracker=None) -> 
                                            leaky_columns=ostudy.user_attrs.get(rt.STUDY_LEAKY_COLUMNS, []),
                                            train_chance=ostudy.user_attrs.get(rt.TRAIN_CHANCES, {}).get(metric),
                                            seeds_added_after=ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER, []),
-                                           diverged=diverged, ran=bool(finals) or bool(ostudy.get_trials(deepcopy=False, states=(
+                                           diverged={arm: sorted(seeds) for arm, seeds in diverged.items()}, ran=bool(finals) or bool(ostudy.get_trials(deepcopy=False, states=(
                                                TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))),
                                            **dict(zip(("far_targets", "far_in"),
                                                       far_record(ostudy.user_attrs.get(rt.STUDY_FAR_TARGETS))))))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import functools
 import re
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -93,13 +94,17 @@ def _refuse_nested(spec, path: Path) -> None:
     """A Parquet column of lists, structs or maps, unless the study drops it: one value per cell is
     what a feature is (pandas' arrays in it were a traceback: unhashable type)."""
     version = file_stamp(path, "")
-    dropped = {str(c).strip() for c in spec.preprocess.drop_columns}
-    nested = [c for c in (parquet_kinds_in(*version[:3])[0] if version else ()) if c.strip() not in dropped]
-    if nested:
+    if nested := (nested_kept(*version[:3], tuple(spec.preprocess.drop_columns)) if version else []):
         fix = ("a target is one value per row" if nested[0].strip() == str(spec.target).strip() else
                "give each element a column of its own, or list it under preprocess.drop_columns")
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: column {nested[0]!r} holds lists or records "
                          f"(Parquet nested values), which are not read; {fix}")
+
+
+def nested_kept(path: str, size: int, mtime_ns: int, drop: tuple) -> list[str]:
+    """The Parquet file's columns of nested values that `drop` (preprocess.drop_columns) keeps."""
+    dropped = {str(c).strip() for c in drop}
+    return [c for c in parquet_kinds_in(path, size, mtime_ns)[0] if c.strip() not in dropped]
 
 
 @functools.lru_cache(maxsize=16)
@@ -273,17 +278,25 @@ def csv_delimiter(path: Path, encoding: str) -> tuple[str, int]:
     return max(counts, key=lambda sep: (counts[sep], sep == ",")), 0
 
 
-def _repeated_names(path: Path, encoding: str, sep: str, columns: list, skip: int = 0) -> dict[str, list]:
-    """Column names the CSV's header repeats: {name: what pandas named its later copies (a.1,
-    or a.2 when the file also has an a.1)}, so that the user knows which column is which. Blank
-    names are pandas' "Unnamed: i", not repeats."""
+@contextmanager
+def _csv_records(path: Path, encoding: str, sep: str, skip: int):
+    """The CSV's records from its header on, as pandas reads them: a UTF-8 byte-order mark left
+    out, the `skip` lines above the header skipped, spaces after a separator ignored."""
     import csv
 
     utf8 = encoding.lower().replace("-", "").replace("_", "") == "utf8"
     with open(path, encoding="utf-8-sig" if utf8 else encoding, errors="replace", newline="") as f:
         for _ in range(skip):
             f.readline()
-        header = [name.strip() for name in next(csv.reader(f, delimiter=sep, skipinitialspace=True), [])]
+        yield csv.reader(f, delimiter=sep, skipinitialspace=True)
+
+
+def _repeated_names(path: Path, encoding: str, sep: str, columns: list, skip: int = 0) -> dict[str, list]:
+    """Column names the CSV's header repeats: {name: what pandas named its later copies (a.1,
+    or a.2 when the file also has an a.1)}, so that the user knows which column is which. Blank
+    names are pandas' "Unnamed: i", not repeats."""
+    with _csv_records(path, encoding, sep, skip) as reader:
+        header = [name.strip() for name in next(reader, [])]
     if len(header) != len(columns):
         return {}
     positions: dict[str, list[int]] = {}
@@ -301,14 +314,8 @@ def _short_rows(path: Path, encoding: str, sep: str, skip: int, width: int) -> d
     where a row with more fields is an error. The header's trailing blank names (a separator at its
     end: empty columns, dropped) are no fields a row lacks; a last line of one field is a footer's
     label, not counted."""
-    import csv
-
-    utf8 = encoding.lower().replace("-", "").replace("_", "") == "utf8"
     short, first = [], None
-    with open(path, encoding="utf-8-sig" if utf8 else encoding, errors="replace", newline="") as f:
-        for _ in range(skip):
-            f.readline()
-        reader = csv.reader(f, delimiter=sep, skipinitialspace=True)
+    with _csv_records(path, encoding, sep, skip) as reader:
         header = next(reader, [])
         while header and not header[-1].strip() and len(header) > 1:   # "age,income,label," read as 4 columns
             header.pop()

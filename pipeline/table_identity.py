@@ -23,7 +23,7 @@ import pandas as pd
 from .column_checks import (ID_NAMED, MIN_ROWS_TO_JUDGE, NEARLY_UNIQUE_SHARE, NEARLY_UNIQUE_WORDS, newly_id_named,
                             no_signal, unique_whole_numbers)
 from .table_files import (TEXT_MISSING, as_pandas_reads, categories_as_values, csv_delimiter, csv_version,
-                          dot_thousands_in, file_stamp, footer_rows, header_name, is_parquet, none_rows_in,
+                          dot_thousands_in, file_stamp, footer_rows, header_name, is_parquet, nested_kept, none_rows_in,
                           number_marks_in, parquet_kinds_in, parquet_schema_in, parquet_zero_codes_in, read_csv_rows, read_parquet_rows,
                           target_text_in, totals_label_in, zero_codes_in)
 from .written_numbers import DASHES, NUMBER_SHARE, as_number, file_commas, is_text, read_numbers, sign_labels
@@ -100,7 +100,7 @@ def _parquet_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target
     table none applies to keeps its identity for the cost of reading its metadata."""
     columns, text, _ = parquet_schema_in(path, size, mtime_ns)
     dropped = {str(c).strip() for c in drop}
-    if any(c.strip() not in dropped for c in parquet_kinds_in(path, size, mtime_ns)[0]):
+    if nested_kept(path, size, mtime_ns, drop):
         return ()   # a column of lists, the target's too: reading refuses it in one line (its rows do not hash)
     name = header_name(columns, target)
     out = []

@@ -9,13 +9,13 @@ import math
 from . import arms
 from .metric_numbers import amount, quantity
 from .task import METRICS
-from .verdicts import DatasetVerdicts
+from .verdicts import EXPLODED, DatasetVerdicts
 from .words import and_list, counted, named, plural
 
 
 def warnings(v: DatasetVerdicts) -> list[str]:
     """Every warning on a dataset's verdicts, for the console, the MLflow note and the report."""
-    return [w for w in (divergence_warning(v), chance_warning(v), stray_warning(v), rope_warning(v),
+    return [w for w in (divergence_warning(v), exploded_warning(v), chance_warning(v), stray_warning(v), rope_warning(v),
                         seeds_added_warning(v), lost_seeds_warning(v), unpaired_warning(v)) if w]
 
 
@@ -24,16 +24,33 @@ def divergence_warning(v: DatasetVerdicts) -> str:
     MLflow note are read (the console's hint at training time was the only word of it)."""
     if not v.diverged:
         return ""
+    how = "a NaN or infinite loss" + (", or a finite one that exploded" if v.exploded else "")
     if sum(v.diverged.values()) == v.cells:
-        return ("Every cell diverged (a NaN or infinite loss), so there is nothing to compare: lower the learning "
+        return (f"Every cell diverged ({how}), so there is nothing to compare: lower the learning "
                 "rate (optimizer: {lr: ...})" + ("; for a regression target, see the dataset's data paragraph: one "
                                                 "trained on as it is may need standardize_target: true" if v.task == "regression" else "") + ".")
     whole = [a for a in v.no_runs if v.diverged.get(a)]
     if not whole:
         return ""
-    return (f"{and_list([v.name(a) for a in whole])} diverged on every seed (a NaN or infinite loss) while other arms "
+    return (f"{and_list([v.name(a) for a in whole])} diverged on every seed ({how}) while other arms "
             f"trained: {plural(len(whole), 'its')} strength, or the learning rate, is too high for "
             f"{plural(len(whole), 'it')}; lower one (the seed advice cannot help: a retry diverges the same way).")
+
+
+def exploded_warning(v: DatasetVerdicts) -> str:
+    """Runs that finished with a finite test error over EXPLODED times the constant prediction's:
+    which, and that they count as diverged (their trial runs finished, so nothing else says it)."""
+    if not v.exploded:
+        return ""
+    m = METRICS[v.metric]
+    runs = [f"{v.name(a)} seed {s} (test {m.label} {quantity(x)})" for a, by_seed in v.exploded.items()
+            for s, x in sorted(by_seed.items())]
+    limit = (f"below -{EXPLODED:.0f} (an error over {EXPLODED:.0f} times the constant prediction's)" if m.higher_is_better
+             else f"over {EXPLODED:.0f} times the constant prediction's ({quantity(v.chance, 4)})")
+    return (f"{and_list(runs)} exploded: {'a' if len(runs) == 1 else 'each a'} finite test {m.label} {limit}, a loss "
+            f"that blew up without overflowing. {'It is' if len(runs) == 1 else 'They are'} counted as diverged and left out of the "
+            "comparisons, the ROPE and the means (the trial runs finished: their tags do not say it); lower the "
+            "learning rate.")
 
 
 def unpaired_warning(v: DatasetVerdicts) -> str:

@@ -21,7 +21,7 @@ from .chance import judge_chance, largest_step, no_better, overfits_below_chance
 from .head_to_head import HeadToHead, head_to_head, modes_head_to_head
 from .path_points import copies, mode_pairs, strength_order, within_one_se
 from .stats import AT_CHANCE
-from .task import metric_for
+from .task import METRICS, metric_for
 
 
 @dataclass
@@ -58,6 +58,45 @@ class DatasetResults:
     ran: bool = True   # some cell of it ended (finished or failed): False for a dataset no worker reached yet
     # arm -> the seeds whose cell diverged (a NaN or infinite loss) and has no value: why a seed is missing
     diverged: dict[str, list[int]] = field(default_factory=dict)
+    # arm -> {seed: test value} of runs whose loss exploded without overflowing (exploded_seeds): taken
+    # out of `values` and `secondary` and counted as diverged
+    exploded: dict[str, dict[int, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        found = exploded_seeds(self.values, metric_for(self.task, self.metric).name, self.chance)
+        if not found:
+            return
+
+        def kept(by_arm: dict) -> dict:
+            return {a: {s: x for s, x in by_seed.items() if s not in found.get(a, {})} for a, by_seed in by_arm.items()}
+        self.values = kept(self.values)
+        self.secondary = {key: kept(by_arm) for key, by_arm in self.secondary.items()}
+        self.diverged = {a: sorted(set(self.diverged.get(a, [])) | set(found.get(a, {})))
+                         for a in {*self.diverged, *found}}
+        self.exploded = {**self.exploded, **found}
+
+
+# a finite test error this many times the constant prediction's (R² below minus this) is a loss that
+# blew up without overflowing (a test MSE of 4e19 where the constant scores 1), not a draw of seed
+# noise: one such seed of none made the default ROPE (5% of none's mean) 2e18 wide, every arm
+# "practically the same". An overfit model misses by a few times the constant's error, not 1000.
+EXPLODED = 1000.0
+
+
+def exploded_seeds(values: dict[str, dict[int, float]], metric: str, chance: Optional[float]) -> dict[str, dict[int, float]]:
+    """{arm: {seed: value}} of the runs whose test error exploded (EXPLODED); {} where the constant's
+    score is unknown, and for share metrics (bounded: an exploded classifier is at chance)."""
+    m = METRICS[metric]
+    if chance is None or not math.isfinite(chance) or m.share:
+        return {}
+    if m.higher_is_better:   # R² (1 - MSE / the targets' spread)
+        def blown(x: float) -> bool: return x < -EXPLODED
+    elif chance > 0:
+        def blown(x: float) -> bool: return x > EXPLODED * chance
+    else:
+        return {}
+    found = {a: {s: x for s, x in by_seed.items() if blown(x)} for a, by_seed in values.items()}
+    return {a: by_seed for a, by_seed in found.items() if by_seed}
 
 
 @dataclass(frozen=True)
@@ -140,6 +179,7 @@ class DatasetVerdicts:
     # seeds that finished, which flatter it if the lost ones were its worse draws
     lost_seeds: dict[str, tuple[int, int]] = field(default_factory=dict)
     diverged: dict[str, int] = field(default_factory=dict)   # arm -> its seeds that diverged (DatasetResults')
+    exploded: dict[str, dict[int, float]] = field(default_factory=dict)   # of those, the finite ones (DatasetResults')
     # arms with finished seeds none of which none finished too: no pair, so no comparison
     unpaired: list[str] = field(default_factory=list)
     cells: int = 0   # the cells that ended with a value or diverged (for "every cell diverged")
@@ -420,6 +460,7 @@ def _empty(d: DatasetResults, rope_seeds: Optional[set[int]] = None) -> DatasetV
     most = max((len(by_seed) for by_seed in d.values.values()), default=0)
     v.lost_seeds = {a: (len(by_seed), most) for a, by_seed in d.values.items() if 0 < len(by_seed) < most}
     v.diverged = {a: len(seeds) for a, seeds in d.diverged.items() if seeds}
+    v.exploded = {a: dict(by_seed) for a, by_seed in d.exploded.items()}
     base = set(d.values.get(arms.BASELINE, {}))
     v.unpaired = [a for a, by_seed in d.values.items() if a != arms.BASELINE and by_seed and base and not set(by_seed) & base]
     v.cells = sum(len(by_seed) for by_seed in d.values.values()) + sum(v.diverged.values())

@@ -2131,6 +2131,35 @@ def test_an_arm_that_lost_seeds_is_said_to_be_judged_on_those_that_finished():
         "if the lost ones were the worse draws, it flatters the arm that lost them."]
 
 
+def test_a_run_whose_loss_exploded_without_overflowing_counts_as_diverged():
+    """A failing-trials audit: a run that finished with test MSE 4e19 (a finite loss that blew up)
+    counted as a result; on none it made the default ROPE (5% of none's mean) 4e17 wide and every
+    comparison undecided, with a stray-seed warning as the only word. It is now left out of the
+    values, the secondary outcomes and the ROPE, counted as diverged, and named."""
+    from pipeline import verdict_warnings
+
+    values = {"none": {1: 1.0, 2: 1.1, 3: 0.95, 4: 1.05, 5: 4e19}, "l2": {1: 0.8, 2: 0.85, 3: 0.78, 4: 0.82, 5: 0.81}}
+    gaps = {"gap_metric": {"none": {s: 0.1 for s in range(1, 6)}, "l2": {s: 0.05 for s in range(1, 6)}}}
+    d = verdicts.DatasetResults("reg", "regression", values, None, gaps, "mse", chance=1.3)
+    assert set(d.values["none"]) == {1, 2, 3, 4} and set(d.secondary["gap_metric"]["none"]) == {1, 2, 3, 4}
+    assert d.diverged == {"none": [5]} and d.exploded == {"none": {5: 4e19}}
+    assert values["none"][5] == 4e19   # the caller's dict is not changed (the report's trial tables show the run)
+    [v] = verdicts.decide_study([d])
+    assert v.rope == pytest.approx(0.05 * np.mean([1.0, 1.1, 0.95, 1.05])) and v.paired["l2"].verdict == "better"
+    said = verdict_warnings.warnings(v)
+    assert said[0] == ("none seed 5 (test MSE 4e+19) exploded: a finite test MSE over 1000 times the constant prediction's "
+                       "(1.3), a loss that blew up without overflowing. It is counted as diverged and left out of the "
+                       "comparisons, the ROPE and the means (the trial runs finished: their tags do not say it); lower the "
+                       "learning rate.")
+    assert "none finished 4 (1 diverged)" in said[1] and not any("far worse than the others" in w for w in said)
+    # R² is 1 - MSE / spread: below -1000 is the same explosion; a bad but finite fit (-5) is kept
+    r2 = verdicts.DatasetResults("reg", "regression", {"none": {1: 0.5, 2: -5.0, 3: -3e12}}, metric="r2", chance=0.0)
+    assert r2.exploded == {"none": {3: -3e12}} and set(r2.values["none"]) == {1, 2}
+    # a share metric is bounded (an exploded classifier scores at chance), and an unknown chance judges nothing
+    assert verdicts.DatasetResults("c", "classification", {"none": {1: 0.0}}, chance=0.5).exploded == {}
+    assert verdicts.DatasetResults("r", "regression", values, metric="mse").exploded == {}
+
+
 def test_divergence_is_said_where_the_verdicts_are_read():
     """A failing-trials audit: the console's hint at training time was the only word of cells that
     diverged. Now the verdicts' warnings (console summary, report, MLflow note) say which seeds

@@ -53,6 +53,7 @@ def analyze(data: ReportData) -> dict:
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for i, (d, v, r) in enumerate(zip(datasets, decided, results), 1):
         d["anchor"] = f"dataset-{i}"   # the section's id (a label is user text, not an id)
+        d["values"], d["secondary"] = r.values, r.secondary   # exploded runs left out, as the verdicts do
         d["path_tables"] = _path_tables(r, v)
         d["head_to_head"] = [head_to_head.head_to_head_row(h, v.metric, v.name) for h in v.head_to_head]
         d["data"] = data_paragraph(data.data_params.get(d["label"], {}))

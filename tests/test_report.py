@@ -204,6 +204,31 @@ def test_pdf_lists_a_bounded_number_of_trials(built):
     assert html.count('<table class="trials long">') == 2 and html.count("<script>") == 1
 
 
+def test_a_run_whose_loss_exploded_is_left_out_of_the_reports_tables_as_of_its_verdicts(built):
+    """A finished run with a finite test MSE of 1e20 (a loss that blew up without overflowing):
+    the verdicts count it as diverged (verdicts.exploded_seeds), and the report's arm table, means
+    and missing-results list leave it out too, where a warning names it."""
+    from pipeline.report import analysis, collect, render
+    from pipeline.study import load_study
+    from pipeline.tracking import Tracker
+
+    work, env, _ = built
+    data = collect.collect(load_study(work / "rep.yaml"), Tracker(env["MLFLOW_TRACKING_URI"]))
+    runs = data.runs
+    blown = runs.index[(runs["dataset"] == "synthetic_linear") & (runs["arm"] == "none") & (runs["seed"].astype(int) == 1)]
+    assert len(blown) == 1
+    data.runs.loc[blown, "test_metric"] = 1e20
+    a = analysis.analyze(data)
+    d = next(x for x in a["datasets"] if x["label"] == "synthetic_linear")
+    assert set(d["values"]["none"]) == {0, 2} and d["exploded"] == {"none": {1: 1e20}} and 1 in d["diverged"]["none"]
+    none_row = next(x for x in d["arms"] if x["arm"] == "none")
+    assert none_row["summary"].n == 2 and none_row["summary"].mean < 1e3
+    assert "none: 2 of 3 seeds finished" in d["missing"]
+    assert d["verdicts"].rope < 1 and any(w.startswith("none seed 1 (test MSE 1e+20) exploded") for w in d["warnings"])
+    html = render.render(data, a, {}, render.provenance(data))
+    assert "none seed 1 (test MSE 1e+20) exploded" in html
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs it)")
 def test_a_long_trial_list_keeps_its_header_in_view_and_sorts_by_a_column(built):
     """The HTML's list of every trial (27 here, 3,200 in a large study): opened, it scrolls inside

@@ -46,14 +46,13 @@ def analyze(data: ReportData) -> dict:
                                        train_chance=train_chance_from_params(data.data_params.get(d["label"], {}),
                                                                              d["metric_name"]),
                                        seeds_added_after=data.seeds_added_after.get(d["label"], []),
-                                       ran=d["tried"], diverged=d["diverged"],
+                                       ran=d["tried"], diverged=d["diverged"], exploded=d["exploded"],
                                        **dict(zip(("far_targets", "far_in"),
                                                   far_targets_from_params(data.data_params.get(d["label"], {})))))
                for plan, d in zip(study.plans, datasets)]
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for i, (d, v, r) in enumerate(zip(datasets, decided, results), 1):
         d["anchor"] = f"dataset-{i}"   # the section's id (a label is user text, not an id)
-        d["values"], d["secondary"] = r.values, r.secondary   # exploded runs left out, as the verdicts do
         d["path_tables"] = _path_tables(r, v)
         d["head_to_head"] = [head_to_head.head_to_head_row(h, v.metric, v.name) for h in v.head_to_head]
         d["data"] = data_paragraph(data.data_params.get(d["label"], {}))
@@ -116,9 +115,14 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
     rows, values = [], {}
     secondary: dict = {o.key: {} for o in verdicts.SECONDARY}
     paths, selected = _paths(study, sub, metric.higher_is_better)
+    # a path: the point selected on validation; no value (ROC AUC of a one-class split): as if not run, as the console
+    cells = {arm: sub[(sub["arm"] == arm) & (sub["variant"] == selected[arm]) & sub["test_metric"].notna()] for arm in study.arms}
+    # runs whose loss exploded count as diverged, in the tables as in the verdicts (verdicts.exploded_seeds)
+    exploded = verdicts.exploded_seeds({arm: dict(zip(c["seed"].astype(int), c["test_metric"].astype(float)))
+                                        for arm, c in cells.items()}, metric.name,
+                                       chance_from_params(data.data_params.get(label, {}), task, metric.name))
     for arm in study.arms:
-        cell = sub[(sub["arm"] == arm) & (sub["variant"] == selected[arm])]   # a path: the point selected on validation
-        cell = cell[cell["test_metric"].notna()]   # no value (ROC AUC of a one-class split): as if not run, as the console
+        cell = cells[arm][~cells[arm]["seed"].astype(int).isin(list(exploded.get(arm, {})))]
         values[arm] = dict(zip(cell["seed"].astype(int), cell["test_metric"].astype(float)))
         for key, by_arm in secondary.items():
             known = cell[cell[key].notna()]
@@ -133,9 +137,10 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
     missing = [f"{a['label']}: {a['summary'].n} of {expected} seeds finished"
                for a in rows if expected and a["summary"].n < expected]
     gone = tried[(tried["status"] == "FAILED") & (tried["fail_reason"] == "diverged")]
-    diverged = {arm: sorted({int(s) for s in gone[gone["arm"] == arm]["seed"]} & set(study.seeds) - set(values[arm]))
-                for arm in study.arms}
+    diverged = {arm: sorted(({int(s) for s in gone[gone["arm"] == arm]["seed"]} & set(study.seeds) - set(values[arm]))
+                            | set(exploded.get(arm, {}))) for arm in study.arms}
     return {"label": label, "task": task, "hib": metric.higher_is_better, "metric": metric.label, "diverged": diverged,
+            "exploded": exploded,
             "metric_name": metric.name, "arms": rows, "values": values, "secondary": secondary, "missing": missing,
             "tried": bool(len(tried)),   # a run of it ended, finished or not (all diverged is not "not run")
             "paths": paths, "selected": selected}

@@ -230,6 +230,47 @@ def test_a_run_whose_loss_exploded_is_left_out_of_the_reports_tables_as_of_its_v
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs it)")
+def test_the_report_reads_on_a_phone_and_by_keyboard(built):
+    """An accessibility audit at 390 px: the summary's verdict column began at x = 664 (scrolled out
+    of view, and scrolled to, its dataset and arm were gone); a run id broke into 8 lines; scrolling
+    tables and the sort headers took no keyboard focus; a negligible "better" was drawn as a win;
+    the page had no main landmark and no way to its sections. Chromium at phone width."""
+    from playwright.sync_api import sync_playwright
+
+    work, _, _ = built
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.goto((work / "reports/rep/report.html").as_uri())
+        verdicts = page.query_selector_all("table.wide")[0]
+        heads = page.evaluate("t => Array.from(t.tHead.rows[0].cells).map(c => [c.textContent, c.getBoundingClientRect().right])",
+                              verdicts)
+        page.evaluate("t => { t.scrollIntoView(); t.scrollLeft = 300; }", verdicts)
+        scrolled, first, box = page.evaluate("""t => [t.scrollLeft, t.tBodies[0].rows[0].cells[0].getBoundingClientRect().left,
+                                                      t.getBoundingClientRect().left]""", verdicts)
+        page.evaluate("() => document.querySelectorAll('details.trials').forEach(d => d.open = true)")
+        id_lines = page.evaluate("() => document.querySelector('table.trials td.id a').getClientRects().length")
+        unfocusable = page.evaluate("""() => Array.from(document.querySelectorAll('table')).filter(t =>
+            (t.scrollWidth > t.clientWidth || t.scrollHeight > t.clientHeight) && t.tabIndex !== 0).length""")
+        sections = page.evaluate("() => Array.from(document.querySelectorAll('nav.toc a')).map(a => a.getAttribute('href'))")
+        targets = page.evaluate("ids => ids.map(i => !!document.getElementById(i.slice(1)))", sections)
+        in_main = page.evaluate("() => !!document.querySelector('main h1') && !!document.querySelector('main #provenance')")
+        weight = page.evaluate("""() => { const t = document.createElement('table'), c = t.insertRow().insertCell();
+            c.className = 'l better negligible'; document.querySelector('main').appendChild(t);
+            return [getComputedStyle(c).fontWeight, getComputedStyle(c).color]; }""")
+        head = page.query_selector_all("table.trials thead th")[2]
+        head.focus()
+        page.keyboard.press("Enter")
+        sorted_by_key = head.get_attribute("aria-sort")
+        browser.close()
+    assert [h for h, _ in heads[:3]] == ["dataset", "arm vs none", "verdict"] and heads[2][1] <= 390, heads
+    assert scrolled == 300 and abs(first - box) <= 1   # the dataset's cell stays at the table's left edge
+    assert id_lines == 1 and unfocusable == 0 and in_main
+    assert sections[0] == "#summary" and "#dataset-3" in sections and "#provenance" in sections and all(targets)
+    assert weight == ["400", "rgb(85, 85, 85)"] and sorted_by_key == "ascending"
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs it)")
 def test_a_long_trial_list_keeps_its_header_in_view_and_sorts_by_a_column(built):
     """The HTML's list of every trial (27 here, 3,200 in a large study): opened, it scrolls inside
     itself with its header row in view, and a click on a header sorts by that column (numbers as
@@ -277,8 +318,9 @@ def test_pdf_has_the_summary_numbers_and_every_page_renders(built, tmp_path):
         by_arm.setdefault(r.data.tags["regularizer"], []).append(r.data.metrics["test_metric"])
     best = max(sum(v) / len(v) for v in by_arm.values())
     assert f"{best:.4f}" in text
-    pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True,
-                                                             text=True, check=True).stdout).group(1))
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
+    assert re.search(r"Tagged:\s+yes", info)   # a screen reader gets its headings, tables and alt text (an audit)
     subprocess.run(["pdftoppm", "-r", "30", "-png", str(pdf), str(tmp_path / "page")], check=True)
     assert len(list(tmp_path.glob("page*.png"))) == pages >= 3
 

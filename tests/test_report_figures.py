@@ -231,6 +231,8 @@ def test_a_loss_band_ends_at_zero():
         assert none_band.min() <= ax.get_ylim()[0] + 0.2 and ax.get_ylim()[0] > -0.5   # the axis does not go to -2
         assert l1_band.min() == pytest.approx(0.3) and l1_band.max() == pytest.approx(0.3)
         assert list(ax.get_lines()[0].get_ydata()) == pytest.approx([2.2 / 3] * 3)
+        # each arm its own line style, not colour alone (an accessibility audit): none solid, L1 dotted
+        assert [line.get_linestyle() for line in ax.get_lines()] == ["-", ":"]
     plt.close(fig)
     # on a log axis (the arms' losses decades apart) such a band ends at the arm's
     # lowest seed: its end at 0 was drawn as spikes down to the panel's bottom

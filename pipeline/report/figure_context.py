@@ -28,6 +28,16 @@ class FigureContext:
     def color(self, arm: str):
         return self.palette[arms.label(arm)]
 
+    def line(self, arm: str):
+        """The arm's line style, stable per arm: lines told apart by colour alone (none's blue beside
+        dropout+L2's sky blue) were one line to a reader who does not see those colours apart."""
+        place = list(arms.ARMS).index(arm) if arm in arms.ARMS else 0
+        return ARM_LINES[place % len(ARM_LINES)]
+
+
+# none solid, dropout dashed, L1 dotted, L2 dash-dot, dropout+L2 dash-dot-dot (arms.ARMS' order)
+ARM_LINES = ("-", "--", ":", "-.", (0, (5, 1.5, 1, 1.5, 1, 1.5)))
+
 
 def arm_palette(arm_names) -> dict:
     import seaborn as sns

@@ -25,7 +25,6 @@ import pandas as pd
 from .. import arms, metric_numbers, path_summary, stats, verdicts
 from ..task import METRICS
 from ..words import and_list
-from .path_figure import LINE_STYLES
 from .path_figure import draw as draw_paths
 from .collect import ReportData
 from .figure_context import FigureContext
@@ -183,7 +182,7 @@ def curves_figure(ctx: FigureContext, d: dict):
             drawn.append(mean)
             x = np.arange(1, n_ep + 1)
             ax.plot(x, mean, label=names.get(arms.label(arm), arms.label(arm)), color=ctx.color(arm),
-                    marker="o" if n_ep < 3 else None)   # 1 epoch: a dot
+                    linestyle=ctx.line(arm), marker="o" if n_ep < 3 else None)   # 1 epoch: a dot
             if len(arr) > 1:
                 half = sst.t.ppf(0.975, len(arr) - 1) * arr.std(0, ddof=1) / math.sqrt(len(arr))
                 bands.append((x, mean - half, mean + half, arr.min(0), ctx.color(arm)))
@@ -255,7 +254,8 @@ def weights(ctx: FigureContext, d: dict) -> Optional[str]:
         edges = [float(e) for e in hists[0]["edges"][1:]]  # upper edges; the first bin is [0, 1e-6)
         frac = counts / counts.sum()
         shares = frac[1:] if len(frac) == len(edges) + 1 else frac[:len(edges)]
-        axes[0].step(edges, shares, where="pre", label=names.get(arms.label(arm), arms.label(arm)), color=ctx.color(arm))
+        axes[0].step(edges, shares, where="pre", label=names.get(arms.label(arm), arms.label(arm)), color=ctx.color(arm),
+                     linestyle=ctx.line(arm))
         top = max([top, *(e for e, s in zip(edges, shares) if s > 0 and math.isfinite(e))])
     axes[0].set_xscale("log")
     if top > 0:
@@ -325,12 +325,11 @@ def tuning_figure(ctx: FigureContext, d: dict):
     for spare in axes[0, 1 + len(tuned):]:
         spare.axis("off")
     ax = axes[0, 0]
-    for n, arm in enumerate(tuned):
+    for arm in tuned:
         t = sub[(sub["arm"] == arm)].sort_values("number")
         vals = t["objective"].where(t["status"] == "FINISHED")
         best = (vals.cummax() if d["hib"] else vals.cummin()).ffill()
-        ax.step(t["number"], best, where="post", label=arms.label(arm), color=ctx.color(arm),
-                linestyle=LINE_STYLES[n % len(LINE_STYLES)])
+        ax.step(t["number"], best, where="post", label=arms.label(arm), color=ctx.color(arm), linestyle=ctx.line(arm))
     ax.set_title("best validation metric so far", fontsize=8)
     ax.set_xlabel("tuning trial", fontsize=7)
     ax.set_ylabel(f"validation {d['metric']}", fontsize=7)

@@ -476,6 +476,8 @@ def study_results(study: Study, storage: Optional[str] = None, tracker=None) -> 
                                            leaky_columns=ostudy.user_attrs.get(rt.STUDY_LEAKY_COLUMNS, []),
                                            train_chance=ostudy.user_attrs.get(rt.TRAIN_CHANCES, {}).get(metric),
                                            seeds_added_after=ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER, []),
+                                           n_val=ostudy.user_attrs.get(rt.STUDY_N_VAL),
+                                           val_chooses=study.chosen_on_validation(plan),
                                            diverged={arm: sorted(seeds) for arm, seeds in diverged.items()}, ran=bool(finals) or bool(ostudy.get_trials(deepcopy=False, states=(
                                                TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))),
                                            **dict(zip(("far_targets", "far_in"),

@@ -103,6 +103,7 @@ STUDY_EXPERIMENT = "mlflow_experiment_id"
 STUDY_PARENT_RUN = "mlflow_parent_run_id"
 STUDY_TUNED = "tuned"            # {arm: Optuna params of its best tuning trial}
 STUDY_N_TEST = "n_test"          # rows of the test split (the chance margin's one-sample floor)
+STUDY_N_VAL = "n_val"            # rows of the validation split (what tuning, paths and early stopping choose on)
 STUDY_LOOKS = "looks"            # the seed counts the verdicts were last looked at (Study.looks)
 # a fixed-seed study given more seeds once some had results: the seed counts that had them each
 # time (preparation.note_seeds_added); also a tag of the dataset parent, for the report

@@ -144,6 +144,12 @@ class Study:
             raise UsageError(f"{source}: field 'paths' varies the strength of {', '.join(map(repr, on_path))}, which "
                              "'tune' chooses; a study either tunes an arm's strengths or runs a path over them: remove one")
 
+    def chosen_on_validation(self, plan: DatasetPlan) -> tuple[str, ...]:
+        """What the dataset's validation split chooses besides a path's point (verdicts know paths):
+        the tuned strengths, the epoch early stopping keeps."""
+        return (("the tuned strengths",) if self.spec.tune is not None else ()) + \
+            (("early stopping's epoch",) if plan.training.early_stopping is not None else ())
+
     def looks(self) -> list[int]:
         """Seed counts at which verdicts are looked at: one look at all seeds unless adaptive."""
         return self.adaptive.looks() if self.adaptive else [len(self.seeds)]

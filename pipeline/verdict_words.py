@@ -148,6 +148,16 @@ def test_rows_note(v: DatasetVerdicts) -> str:
             "carries over to new data; a larger test_fraction (or more data) would say more")
 
 
+def val_rows_note(v: DatasetVerdicts) -> str:
+    """A note when a validation split of a few rows chose something the verdicts rest on (tuned
+    strengths, a path's point, early stopping's epoch): a choice among so few predictions is
+    mostly chance (a 3-row split ties most strengths); "" otherwise, and where it chose nothing."""
+    if v.n_val is None or v.n_val >= FEW_TEST_ROWS or not v.val_chooses or not v.paired:
+        return ""
+    return (f"The validation split has {counted(v.n_val, 'row')}, and it chose {and_list(list(v.val_chooses))}: a "
+            "choice among so few predictions is mostly chance; a larger val_fraction (or more data) would choose on more")
+
+
 def secondary_sentence(outcome: Secondary, p: stats.Paired, metric: str) -> str:
     """E.g. "train-test gap narrower by 8.3 pt [6.9, 9.7]" (the difference as a magnitude). A CI
     that reaches past what two values of the outcome can differ by (two gaps of a share: ±200 pt,
@@ -276,7 +286,7 @@ def answer_lines(v: DatasetVerdicts, rounds: str = "") -> list[str]:
     """The dataset's answer (then `rounds`, what adaptive seeds did) with its ROPE, and its warning
     when there is one: console lines."""
     rope = f"  (ROPE ±{rope_text(v.rope, v.metric)})" if v.paired and not math.isnan(v.rope) else ""
-    notes = [n for n in (test_rows_note(v), flat_paths_note(v)) if n]
+    notes = [n for n in (test_rows_note(v), val_rows_note(v), flat_paths_note(v)) if n]
     return [headline(v) + rounds + rope] + [f"    WARNING: {w}" for w in warnings(v)] + [f"    note: {n}" for n in notes]
 
 

@@ -61,6 +61,8 @@ class DatasetResults:
     # arm -> {seed: test value} of runs whose loss exploded without overflowing (exploded_seeds): taken
     # out of `values` and `secondary` and counted as diverged
     exploded: dict[str, dict[int, float]] = field(default_factory=dict)
+    n_val: Optional[int] = None      # rows of the validation split
+    val_chooses: tuple[str, ...] = ()   # what the validation split chooses besides a path's point (Study.chosen_on_validation)
 
     def __post_init__(self) -> None:
         found = exploded_seeds(self.values, metric_for(self.task, self.metric).name, self.chance)
@@ -200,6 +202,8 @@ class DatasetVerdicts:
     # below the constant, how far below
     none_summary: Optional[stats.Summary] = None
     n_test: Optional[int] = None   # rows of the test split (how coarse a share metric is)
+    n_val: Optional[int] = None    # rows of the validation split, and what it chose (a path's point too)
+    val_chooses: tuple[str, ...] = ()
     test_class_rows: Optional[list[int]] = None   # as DatasetResults'
     class_weighted: bool = False                   # as DatasetResults'
     leaky_columns: list[str] = field(default_factory=list)   # as DatasetResults'
@@ -434,6 +438,8 @@ def rope_of(d: DatasetResults, seeds: Optional[set[int]] = None) -> float:
 def _empty(d: DatasetResults, rope_seeds: Optional[set[int]] = None) -> DatasetVerdicts:
     m = metric_for(d.task, d.metric)
     v = DatasetVerdicts(d.label, d.task, rope_of(d, rope_seeds), m.name, chance=d.chance, n_test=d.n_test, ran=d.ran,
+                        n_val=d.n_val, val_chooses=tuple(d.val_chooses) + (("the paths' strengths",) if any(
+                            len(by_variant) > 1 for by_variant in d.paths.values()) else ()),
                         test_class_rows=d.test_class_rows, class_weighted=d.class_weighted,
                         leaky_columns=list(d.leaky_columns), seeds_added_after=list(d.seeds_added_after),
                         far_targets=list(d.far_targets), far_in=d.far_in,

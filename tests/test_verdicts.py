@@ -2197,6 +2197,39 @@ def test_divergence_is_said_where_the_verdicts_are_read():
     assert "lower it first" in warned and "larger learning rate" not in warned, warned
 
 
+def test_a_validation_split_of_a_few_rows_that_chose_something_is_said(workdir, env):
+    """A 60-row table at val_fraction 0.1: early stopping kept its epoch on 4 validation rows, with
+    no word of it (the failing-trials audit's list). The console and the report now say so; a
+    path's point chosen on them is said too, and a split that chose nothing is not."""
+    import pandas as pd
+
+    from pipeline.verdict_words import val_rows_note
+    from .conftest import run_cli, write_study
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 3))
+    pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "label": (x[:, 0] + 0.3 * rng.normal(size=60) > 0).astype(int)}) \
+        .to_csv(workdir / "t.csv", index=False)
+    write_study(workdir / "s.yaml", {"name": "fewval", "seeds": 3, "arms": ["none", "l2"], "epochs": 4,
+                                     "early_stopping": {"patience": 2},
+                                     "datasets": [{"name": "table", "path": "t.csv", "target": "label", "val_fraction": 0.1}]})
+    proc = run_cli(["ablation", "--study", "s.yaml"], cwd=workdir, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    said = ("The validation split has 4 rows, and it chose early stopping's epoch: a choice among so few predictions is "
+            "mostly chance; a larger val_fraction (or more data) would choose on more")
+    assert f"    note: {said}" in proc.stdout.splitlines()
+    assert said.replace("'", "&#39;") in (workdir / "reports/fewval/report.html").read_text()
+    values = {"none": {s: 0.8 + 0.01 * s for s in range(3)}, "l2": {s: 0.82 + 0.01 * s for s in range(3)}}
+    path = {"l2": {"l2=1e-4": {s: {"test": 0.8, "val": 0.7} for s in range(3)},
+                   "l2=1e-2": {s: {"test": 0.81, "val": 0.75} for s in range(3)}}}
+    [v] = verdicts.decide_study([verdicts.DatasetResults("d", "classification", values, paths=path, n_val=1)])
+    assert val_rows_note(v).startswith("The validation split has 1 row, and it chose the paths' strengths:")
+    [v] = verdicts.decide_study([verdicts.DatasetResults("d", "classification", values, n_val=1)])
+    assert val_rows_note(v) == ""   # it chose nothing
+    [v] = verdicts.decide_study([verdicts.DatasetResults("d", "classification", values, paths=path, n_val=10)])
+    assert val_rows_note(v) == ""
+
+
 def test_a_test_split_of_a_few_rows_is_said_whatever_the_metric():
     """A regression table with a 1-row test split: every arm's R² was 0 and the warning blamed
     memorizing, with no word of the split (a failing-trials audit). Under 10 test rows the note

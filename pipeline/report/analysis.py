@@ -39,7 +39,7 @@ def analyze(data: ReportData) -> dict:
     results = [verdicts.DatasetResults(d["label"], d["task"], d["values"], plan.rope, d["secondary"], d["metric_name"],
                                        d["paths"], d["selected"],
                                        chance_from_params(data.data_params.get(d["label"], {}), d["task"], d["metric_name"]),
-                                       _n_test(data.data_params.get(d["label"], {})),
+                                       _n_rows(data.data_params.get(d["label"], {})),
                                        _test_class_rows(data.data_params.get(d["label"], {})),
                                        class_weighted=plan.dataset.class_weight is not None,
                                        leaky_columns=leaky_columns_from_params(data.data_params.get(d["label"], {})),
@@ -47,6 +47,8 @@ def analyze(data: ReportData) -> dict:
                                                                              d["metric_name"]),
                                        seeds_added_after=data.seeds_added_after.get(d["label"], []),
                                        ran=d["tried"], diverged=d["diverged"], exploded=d["exploded"],
+                                       n_val=_n_rows(data.data_params.get(d["label"], {}), "n_val"),
+                                       val_chooses=study.chosen_on_validation(plan),
                                        **dict(zip(("far_targets", "far_in"),
                                                   far_targets_from_params(data.data_params.get(d["label"], {})))))
                for plan, d in zip(study.plans, datasets)]
@@ -58,7 +60,7 @@ def analyze(data: ReportData) -> dict:
         d["data"] = data_paragraph(data.data_params.get(d["label"], {}))
         d["data_warnings"] = data_warnings(data.data_params.get(d["label"], {}))
         d["warnings"] = verdict_warnings.warnings(v) + d["data_warnings"]
-        d["notes"] = [n for n in (verdict_words.test_rows_note(v), path_words.flat_paths_note(v),
+        d["notes"] = [n for n in (verdict_words.test_rows_note(v), verdict_words.val_rows_note(v), path_words.flat_paths_note(v),
                                   _tied_tuning_note(data, d["label"], v)) if n]
         d.update(paired=v.paired, verdicts=v, rope=v.rope, headline=verdict_words.headline(v).split(": ", 1)[1],
                  sentences={arm: verdict_words.sentence(arm, p, v.metric, v.name(arm)) for arm, p in v.paired.items()},
@@ -96,9 +98,10 @@ def _test_class_rows(params: dict) -> Optional[list[int]]:
         return None
 
 
-def _n_test(params: dict) -> Optional[int]:
+def _n_rows(params: dict, split: str = "n_test") -> Optional[int]:
+    """A split's rows as the dataset parent's params record them (n_test, n_val); None if not."""
     try:
-        return int(params["n_test"])
+        return int(params[split])
     except (KeyError, ValueError):
         return None
 

@@ -374,7 +374,7 @@ def cmd_train(args) -> int:
         from .dataset_record import data_line
 
         print(f"[{plan.label}] data: {data_line(data)}", flush=True)
-    from .lifecycle import Outcome, reason_text
+    from .lifecycle import Outcome, ending_tags
     from .runtime import Interrupted, install_signal_handlers, signals_deferred
     from .train import train
     from .trainer_common import TrialConfig
@@ -391,14 +391,13 @@ def cmd_train(args) -> int:
         if run_id is not None:
             outcome = Outcome.INTERRUPTED
             with signals_deferred():
-                tracker.fail_trial(run_id, outcome.mlflow_status, {rt.FAIL_REASON: reason_text(outcome),
-                                                                   rt.OUTCOME: outcome.name})
+                tracker.fail_trial(run_id, outcome.mlflow_status, ending_tags(outcome))
         raise
     except Exception as e:
         if run_id is None:   # no run was opened (MLflow refused it): nothing to mark, main says why
             raise
         outcome = Outcome.of_error(e)
-        tracker.fail_trial(run_id, outcome.mlflow_status, {rt.FAIL_REASON: reason_text(outcome, e), rt.OUTCOME: outcome.name})
+        tracker.fail_trial(run_id, outcome.mlflow_status, ending_tags(outcome, e))
         print(f"trial failed: {e}", file=sys.stderr)
         return 1
     with signals_deferred():

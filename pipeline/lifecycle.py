@@ -82,6 +82,13 @@ class Outcome(Enum):
         return cls[outcome_name] if outcome_name in cls.__members__ else cls.WORKER_DIED
 
 
+def ending_tags(outcome: Outcome, error: Optional[BaseException] = None) -> dict[str, str]:
+    """The MLflow tags of a run that did not finish: why (fail_reason), its outcome, and for a
+    diverged one the epoch its loss became NaN or infinite."""
+    return {rt.FAIL_REASON: reason_text(outcome, error)[:4000], rt.OUTCOME: outcome.name,
+            **({rt.DIVERGED_AT: str(error.epoch)} if isinstance(error, Diverged) else {})}
+
+
 def reason_text(outcome: Outcome, error: Optional[BaseException] = None) -> str:
     if outcome is Outcome.ERROR and error is not None:
         return f"{type(error).__name__}: {error}"
@@ -176,8 +183,7 @@ def _close_run(tracker: Tracker, t: LiveTrial, outcome: Outcome, history: dict,
                error: Optional[BaseException] = None, untrained: bool = False) -> None:
     if t.run_id is not None:
         tracker.fail_trial(t.run_id, outcome.mlflow_status,
-                           {rt.FAIL_REASON: reason_text(outcome, error)[:4000], rt.OUTCOME: outcome.name,
-                            **({rt.UNTRAINED: "yes"} if untrained else {})}, history)
+                           {**ending_tags(outcome, error), **({rt.UNTRAINED: "yes"} if untrained else {})}, history)
 
 
 def _tell(e: Ending) -> bool:

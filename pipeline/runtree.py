@@ -41,6 +41,7 @@ TUNED = "tuned"                  # "yes" on grid runs that use tuned strengths
 TUNE_TRIAL = "tune_trial"
 FAIL_REASON = "fail_reason"
 OUTCOME = "outcome"              # lifecycle.Outcome name of a run that did not finish
+DIVERGED_AT = "diverged_at_epoch"   # tag: the epoch whose loss became NaN or infinite (fail_reason stays "diverged")
 STORE_OUTAGE = "store_outage"    # tag: its worker stopped (a store did not answer) before recording it
 UNTRAINED = "untrained"          # tag "yes": popped ahead and ended before it trained (a stop, a store outage)
 ATTEMPT = "attempt"              # 1 for a cell's first try, 2 for the next, ...: every try, stops and deaths

@@ -155,6 +155,11 @@ def test_failing_trials_do_not_stop_the_study(workdir, env):
     runs = trial_runs(client, [exp.experiment_id])
     assert len(runs) == 4 and all(r.info.status == "FAILED" for r in runs)
     assert all(r.data.tags["fail_reason"] == "diverged" for r in runs)
+    # which epoch's loss was not finite (its own tag: fail_reason stays "diverged" for filters)
+    assert all(r.data.tags["diverged_at_epoch"] in ("1", "2") for r in runs), [r.data.tags.get("diverged_at_epoch") for r in runs]
+    for r in runs:   # the run holds the epochs before it, none after
+        epochs = [m.step for m in client.get_metric_history(r.info.run_id, "train_data_loss")]
+        assert max(epochs, default=0) < int(r.data.tags["diverged_at_epoch"]), (epochs, r.data.tags["diverged_at_epoch"])
     ostudy = optuna.load_study(study_name=optuna_study_name(load_study(workdir / "div.yaml"),
                                                             load_study(workdir / "div.yaml").plans[0]),
                                storage=get_storage(f"journal:{workdir / 'optuna.journal'}"))

@@ -229,6 +229,24 @@ def test_a_run_whose_loss_exploded_is_left_out_of_the_reports_tables_as_of_its_v
     assert "none seed 1 (test MSE 1e+20) exploded" in html
 
 
+def test_an_arm_the_ranks_leave_out_is_named_with_where_it_has_no_results(built):
+    """The average ranks across datasets need every arm on every dataset: an arm whose runs all
+    failed on one dataset vanished from them without a word (a failing-trials audit)."""
+    from pipeline.report import analysis, collect, render
+    from pipeline.study import load_study
+    from pipeline.tracking import Tracker
+
+    work, env, _ = built
+    data = collect.collect(load_study(work / "rep.yaml"), Tracker(env["MLFLOW_TRACKING_URI"]))
+    gone = (data.runs["dataset"] == "wine") & (data.runs["arm"] == "dropout")
+    data.runs.loc[gone, "status"] = "FAILED"
+    a = analysis.analyze(data)
+    assert a["across"]["labels"] == ["none", "L2"] and a["across"]["left_out"] == ["dropout (none on wine)"]
+    html = render.render(data, a, {}, render.provenance(data))
+    assert ("Left out of the ranks, which need every arm's results on every dataset: dropout (none on wine) (their "
+            "runs failed, diverged or have not run).") in html
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs it)")
 def test_the_report_reads_on_a_phone_and_by_keyboard(built):
     """An accessibility audit at 390 px: the summary's verdict column began at x = 664 (scrolled out

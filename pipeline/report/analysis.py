@@ -262,8 +262,9 @@ def _across(data: ReportData, datasets: list[dict]) -> dict | None:
     and the training-set sizes of one dataset are not: each dataset counts once, its arms scored
     by their mean over its sizes."""
     study = data.study
-    common = [a for a in study.arms if all(any(x["arm"] == a and x["summary"].n > 0 for x in d["arms"])
-                                           for d in datasets)]
+    lacking = {a: [d["label"] for d in datasets if not any(x["arm"] == a and x["summary"].n > 0 for x in d["arms"])]
+               for a in study.arms}
+    common = [a for a in study.arms if not lacking[a]]
     blocks: dict[str, list[dict]] = {}
     for plan, d in zip(study.plans, datasets):
         blocks.setdefault(plan.base, []).append(d)
@@ -273,6 +274,8 @@ def _across(data: ReportData, datasets: list[dict]) -> dict | None:
                         for a in common] for ds in blocks.values()])
     return {"arms": common, "labels": [arms.label(a) for a in common],
             "pooled": [f"{name} ({len(ds)} sizes)" for name, ds in blocks.items() if len(ds) > 1],
+            # arms the ranks leave out, and where they have no finished run (they vanished without a word)
+            "left_out": [f"{arms.label(a)} (none on {and_list(where)})" for a, where in lacking.items() if where],
             "result": ranks.friedman(scores, [ds[0]["hib"] for ds in blocks.values()])}
 
 

@@ -355,11 +355,14 @@ def _far_worse(v: DatasetVerdicts, constant: str, score: str) -> str:
     if v.task != "regression" or METRICS[v.metric].higher_is_better or s is None or not v.chance or v.chance <= 0 \
             or s.mean < FAR_WORSE * v.chance:
         return ""
+    cause = ("; cells diverged here too (see the warnings), so the learning rate is too high for this target's scale: "
+             "lower it, or train on a standardized target (standardize_target: true in the dataset entry)"
+             if v.diverged else
+             "; a few extreme targets among the training rows pull a squared-error fit this far (see the data warnings: "
+             "look at the largest values of the target), else check the features, the learning rate and the epochs")
     return (f"Every arm scored far worse than always predicting {constant} ({score}; none test "
             f"{METRICS[v.metric].label} {quantity(s.mean, 4)}, {s.mean / v.chance:.0f}x): the models learned nothing that "
-            "carries to the test rows, so their comparisons say nothing about regularization; a few extreme targets "
-            "among the training rows pull a squared-error fit this far (see the data warnings: look at the largest "
-            "values of the target), else check the features, the learning rate and the epochs")
+            f"carries to the test rows, so their comparisons say nothing about regularization{cause}")
 
 
 def constant_prediction(v: DatasetVerdicts) -> str:

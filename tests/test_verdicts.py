@@ -496,6 +496,13 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     assert verdict_warnings.chance_warning(r).startswith(
         "Every arm scored far worse than always predicting the training mean (test MSE 1.6e+07; none test MSE 5e+08, 31x)")
     assert "a few extreme targets among the training rows" in verdict_warnings.chance_warning(r)
+    # where cells diverged as well, the learning rate for the target's scale is the cause to name (a
+    # failing-trials audit: a raw-scale target that partly diverged was blamed on extreme targets)
+    [r] = verdicts.decide_study([verdicts.DatasetResults("prices", "regression", mse, chance=1.6e7, diverged={"l2": [9]})])
+    said = verdict_warnings.chance_warning(r)
+    assert "extreme targets" not in said and said.endswith(
+        "cells diverged here too (see the warnings), so the learning rate is too high for this target's scale: lower "
+        "it, or train on a standardized target (standardize_target: true in the dataset entry)")
     near = {"none": {s: 1.7e7 + s for s in seeds}, "l2": {s: 1.7e7 - s for s in seeds}}   # at chance, not far worse
     [n] = verdicts.decide_study([verdicts.DatasetResults("prices", "regression", near, chance=1.6e7)])
     assert verdict_warnings.chance_warning(n).startswith("Every arm scored no better than always predicting the training mean")

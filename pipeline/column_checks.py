@@ -78,8 +78,12 @@ WIDE_CATEGORIES = 100
 def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
     """Add to the reading record what the kept feature columns and the target look like, and the
     warnings for the user (`record["warnings"]`)."""
-    # counted on the columns kept: two rows that differ only in an id are one example to the model
-    record["duplicate_rows"] = int(pd.concat([frame, y], axis=1).duplicated().sum())
+    # counted on the columns kept: two rows that differ only in an id are one example to the model;
+    # under missing: drop, among the rows it keeps (copies it drops are no examples twice)
+    rows = pd.concat([frame, y], axis=1)
+    if spec.preprocess.missing == "drop":
+        rows = rows[~frame.isna().any(axis=1)]
+    record["duplicate_rows"] = int(rows.duplicated().sum())
     record["categorical"] = spec.preprocess.categorical
     record["wide_categorical_columns"] = _wide_categoricals(frame) if spec.preprocess.categorical == "onehot" else {}
     digits = [c for c in frame.columns if may_be_numbers(frame[c])]

@@ -967,6 +967,22 @@ def test_swiss_apostrophes_and_sap_trailing_minus_are_read_as_numbers(tmp_path):
     assert _dataset_identity(sci, False)["number_marks"] == {"exponent_comma": ["wert"]}
 
 
+def test_duplicate_rows_that_missing_drop_removes_are_not_counted(tmp_path):
+    """The duplicate-row warning counted copies that preprocess.missing: drop then removed (a
+    tables audit): under drop, only the rows kept count; under impute, every copy does."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=40), "b": rng.normal(size=40), "y": [0, 1] * 20})
+    frame.loc[[3, 5, 7], ["a", "b", "y"]] = [[np.nan, 1.0, 0], [np.nan, 1.0, 0], [np.nan, 1.0, 0]]   # two copies, with a blank
+    frame.loc[[10, 11], ["a", "b", "y"]] = [[2.0, 2.0, 1], [2.0, 2.0, 1]]                          # one copy, complete
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    counted = {}
+    for missing in ("drop", "impute"):
+        _, _, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "d.csv"), target="y",
+                                               preprocess={"missing": missing}))
+        counted[missing] = record["duplicate_rows"]
+    assert counted == {"drop": 1, "impute": 3}
+
+
 def test_missing_values_that_yaml_or_the_file_do_not_hold_are_said(tmp_path):
     """`Churn: [no]` is YAML's false (pydantic would have marked a numeric column's zeros missing):
     refused with the quoting that works; a marker that matches no value is warned about."""

@@ -201,6 +201,7 @@ def validate_inputs(study: Study, storage: str, tracking: Optional[str]) -> dict
     for plan in study.plans:
         check_population_memory(plan, data[plan.label])
         check_rope(plan, data[plan.label])
+        check_metric_defined(plan, data[plan.label])
     # Both stores before writing to either, so a bad URL leaves nothing half-written
     # (MlflowClient creates a SQLite store the moment it is constructed).
     check_tracking_reachable(tracking_uri(tracking), typed=bool(tracking))
@@ -228,6 +229,22 @@ def check_rope(plan: DatasetPlan, data: Splits) -> None:
             field, rest = problem.split(": ", 1)
             raise UsageError(f"{field} (the top-level rope, which dataset {plan.label} uses): {rest}")
         raise UsageError(f"dataset {plan.label}: {problem}")
+
+
+def check_metric_defined(plan: DatasetPlan, data: Splits) -> None:
+    """ROC AUC needs both classes among the test rows: with one, every run finished with no value,
+    the console said "0 of 2 seeds finished" and the report's figure crashed (a metrics audit)."""
+    import numpy as np
+
+    if metric_for(data.task, data.metric).name != "roc_auc" or data.y_test is None:
+        return
+    present = np.unique(data.y_test.numpy() if hasattr(data.y_test, "numpy") else data.y_test)
+    if len(present) < 2:
+        names = data.class_names or [str(i) for i in range(data.n_classes)]
+        only = names[int(present[0])] if len(present) and int(present[0]) < len(names) else "none"
+        raise UsageError(f"dataset {plan.label}: field 'metric' = 'roc_auc': the test split's {counted(len(data.y_test), 'row')} "
+                         f"are all of one class ({only}), where ROC AUC is undefined; set stratify: true in the dataset "
+                         "entry (each split keeps each class's share), or a larger test_fraction, or another metric")
 
 
 MAX_CELLS = 1_000_000   # a grid beyond this is a typo (seeds: 1e9), not a study

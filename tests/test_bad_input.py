@@ -373,6 +373,31 @@ def test_a_tracking_uri_where_something_else_answers(workdir, monkeypatch, capsy
     assert set(p.name for p in workdir.iterdir()) == before
 
 
+def test_roc_auc_on_a_test_split_of_one_class_is_refused_before_training(workdir, env):
+    """5 positives in 300 rows, split without stratify: the test split held none, every run
+    finished without a ROC AUC, the console said "0 of 2 seeds finished" and the report crashed
+    (a metrics audit). Refused in one line naming the fix; nothing written. With stratify it trains."""
+    y = np.zeros(300, dtype=int)
+    y[[3, 50, 120, 200, 250]] = 1
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300), "y": y}).to_csv(workdir / "rare.csv", index=False)
+    entry = {"name": "table", "label": "rare", "path": "rare.csv", "target": "y", "metric": "roc_auc"}
+    for split_seed in range(10):   # one whose test split misses the positives
+        write_study(workdir / "s.yaml", tiny_study_dict(name="auc", arms=["none", "l2"], split_seed=split_seed,
+                                                        datasets=[entry]))
+        proc = run_cli(["ablation", "--study", "s.yaml", "--no-report"], cwd=workdir, env=env)
+        if proc.returncode == 2:
+            break
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(
+        "error: dataset rare: field 'metric' = 'roc_auc': the test split's 75 rows are all of one class (0), where ROC "
+        "AUC is undefined; set stratify: true"), proc.stderr
+    assert not (workdir / "mlflow.db").exists() and not list(workdir.glob("optuna*"))
+    write_study(workdir / "s.yaml", tiny_study_dict(name="auc", arms=["none", "l2"], split_seed=split_seed,
+                                                    datasets=[{**entry, "stratify": True}]))
+    proc = run_cli(["ablation", "--study", "s.yaml", "--no-report"], cwd=workdir, env=env)
+    assert proc.returncode == 0 and "test_roc_auc" in proc.stdout, proc.stderr[-2000:]
+
+
 def test_a_tracking_store_not_given_by_the_flag_is_named_as_it_was_given(workdir, env, monkeypatch):
     """$MLFLOW_TRACKING_URI, or the default store, that cannot be used was blamed on --tracking-uri,
     a flag nobody typed (an odd-environments audit)."""

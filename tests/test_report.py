@@ -229,6 +229,23 @@ def test_a_run_whose_loss_exploded_is_left_out_of_the_reports_tables_as_of_its_v
     assert "none seed 1 (test MSE 1e+20) exploded" in html
 
 
+def test_runs_that_finished_without_a_value_are_said_so_and_draw_no_crash(built):
+    """Runs that finished with no test metric (ROC AUC on a test split of one class, from before
+    that was refused): "0 of 3 seeds finished" said they had not finished, and the seeds figure
+    crashed inside seaborn (a metrics audit)."""
+    from pipeline.report import analysis, collect, figure_context, figures
+    from pipeline.study import load_study
+    from pipeline.tracking import Tracker
+
+    work, env, _ = built
+    data = collect.collect(load_study(work / "rep.yaml"), Tracker(env["MLFLOW_TRACKING_URI"]))
+    data.runs.loc[data.runs["dataset"] == "wine", "test_metric"] = float("nan")
+    a = analysis.analyze(data)
+    wine = next(d for d in a["datasets"] if d["label"] == "wine")
+    assert "none: 0 of 3 seeds finished with a value (3 more without a test accuracy)" in wine["missing"]
+    assert figures.seeds_figure(figure_context.FigureContext.of(data, a), wine) is None
+
+
 def test_an_arm_the_ranks_leave_out_is_named_with_where_it_has_no_results(built):
     """The average ranks across datasets need every arm on every dataset: an arm whose runs all
     failed on one dataset vanished from them without a word (a failing-trials audit)."""

@@ -137,7 +137,11 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
                      "train": float(cell["final_train_metric"].mean()) if len(cell) else math.nan,
                      "others": _other_metrics(cell, metric.name)})
     expected = len(study.seeds) if not study.adaptive else None   # adaptive: each dataset runs what it needs
+    # finished without a value of the metric (ROC AUC where the test rows hold one class): not "not finished"
+    valueless = {arm: int(((sub["arm"] == arm) & (sub["variant"] == selected[arm]) & sub["test_metric"].isna()).sum())
+                 for arm in study.arms}
     missing = [f"{a['label']}: {a['summary'].n} of {expected} seeds finished"
+               + (f" with a value ({valueless[a['arm']]} more without a test {metric.label})" if valueless[a["arm"]] else "")
                for a in rows if expected and a["summary"].n < expected]
     gone = tried[(tried["status"] == "FAILED") & (tried["fail_reason"] == "diverged")]
     diverged = {arm: sorted(({int(s) for s in gone[gone["arm"] == arm]["seed"]} & set(study.seeds) - set(values[arm]))

@@ -125,6 +125,7 @@ def seeds_figure(ctx: FigureContext, d: dict):
     import seaborn as sns
 
     sub = _finished(ctx, d)
+    sub = sub[sub["test_metric"].notna()]   # finished without a value (ROC AUC of one test class): seaborn crashed
     if not len(sub):
         return None
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))

@@ -535,6 +535,11 @@ def test_models_that_learned_nothing_are_at_chance_not_equivalent():
     [little] = verdicts.decide_study([verdicts.DatasetResults("rare", "classification", rare, chance=0.993)])
     assert little.little_room and little.at_chance == ["none"] and little.paired["l2"].verdict != verdicts.AT_CHANCE
     assert "choose metric: balanced_accuracy" in verdict_warnings.chance_warning(little)
+    # the constant's score as float32 computes it (74/75 is 0.98666668 where the constant's is
+    # 0.98666667): every arm exactly at the constant is at chance (a metrics audit: "undecided")
+    exact = {arm: {s: float(np.float32(74 / 75)) for s in seeds} for arm in ("none", "dropout")}
+    [same] = verdicts.decide_study([verdicts.DatasetResults("rare", "classification", exact, chance=74 / 75, n_test=75)])
+    assert same.little_room and same.at_chance == ["none", "dropout"] and same.paired["dropout"].verdict == verdicts.AT_CHANCE
     # balanced accuracy with 2 test rows of the rare class: one row moves it 25 points, the chance
     # margin (25.25) leaves less than two of it below 1: nothing is judged, and the warning says why
     # (not "choose balanced_accuracy", which it is)

@@ -147,7 +147,8 @@ def _say_rope_changed(tracker: Tracker, study: Study, current: dict[str, str], d
     has it: a new parent, opened for added seeds or a round, has none yet): the verdicts moved with
     it without a word, and a margin chosen after seeing the results is as post hoc as seeds added
     after them. The setting, not the width (a share of none's mean, "5%", moves with the seeds); in
-    the same metric only (another metric has another default)."""
+    the same metric only (another metric has another default). A metric changed since is said
+    instead (chosen after the results, as post hoc), and the parent's metric_name follows it."""
     hashes = {p.label: p.config_hash for p in study.plans}
     for label, parent in current.items():
         plan, v = next(p for p in study.plans if p.label == label), decided[label]
@@ -156,7 +157,12 @@ def _say_rope_changed(tracker: Tracker, study: Study, current: dict[str, str], d
         mine = [p for p in parents if p.tags.get(rt.DATASET_LABEL) == label and p.tags.get(rt.CONFIG_HASH) == hashes[label]
                 and rt.ROPE_SETTING in p.tags]
         was = max(mine, key=lambda p: (p.start_time or 0, p.run_id)).tags[rt.ROPE_SETTING] if mine else None
-        if was is not None and was != setting and was.split(":")[0] == v.metric:
+        if was is not None and was.split(":")[0] != v.metric:   # choosing the metric after the results is as post hoc
+            print(f"note: [{label}] the primary metric changed after verdicts were given in another "
+                  f"({was.split(':')[0]} -> {v.metric}): the verdicts are now in it; a metric chosen knowing the "
+                  "results is not what the tests' error rates cover: choose it before the first run",
+                  file=sys.stderr, flush=True)
+        elif was is not None and was != setting:
             def shown(s: str) -> str:
                 s = s.split(":", 1)[1]
                 return f"{s} of none's mean" if s.endswith("%") else f"±{metric_numbers.rope_text(float(s), v.metric)}"
@@ -164,7 +170,8 @@ def _say_rope_changed(tracker: Tracker, study: Study, current: dict[str, str], d
                   "the verdicts moved with it; a margin chosen knowing the results is not what the equivalence tests' "
                   "error rates cover: set it before the first run", file=sys.stderr, flush=True)
         if next((p.tags.get(rt.ROPE_SETTING) for p in parents if p.run_id == parent), None) != setting:
-            tracker.set_tags(parent, {rt.ROPE_SETTING: setting})
+            # the parent's metric_name too: it kept the metric the runs were first trained under
+            tracker.set_tags(parent, {rt.ROPE_SETTING: setting, rt.METRIC_NAME: v.metric})
 
 
 def mark_the_answer(tracker: Tracker, current: set[str], parents: list, labels: set[str]) -> list[str]:

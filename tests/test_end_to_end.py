@@ -478,6 +478,9 @@ def test_a_study_switched_to_log_loss_answers_alike_on_the_console_the_report_an
     write_study(workdir / "s.yaml", {**study, "datasets": [{"name": "digits", "train_size": 120, "metric": "log_loss"}]})
     proc = run_cli(["ablation", "--study", "s.yaml", "--no-pdf"], cwd=workdir, env=env)
     assert proc.returncode == 0 and "nothing to train" in proc.stdout, proc.stderr[-2000:]
+    # chosen after the results, as a ROPE would be: said (a metrics audit), once
+    assert ("note: [digits] the primary metric changed after verdicts were given in another (accuracy -> log_loss): "
+            "the verdicts are now in it") in proc.stderr, proc.stderr[-2000:]
     [line] = [x for x in proc.stdout.splitlines() if x.startswith("    L2: ")]
     assert "no comparison" not in proc.stdout and "log loss" in line, proc.stdout[-2000:]
     html = (workdir / "reports/switch/report.html").read_text()
@@ -486,6 +489,9 @@ def test_a_study_switched_to_log_loss_answers_alike_on_the_console_the_report_an
     [parent] = client.search_runs([client.get_experiment_by_name("switch").experiment_id],
                                   "tags.kind = 'dataset' AND tags.answer = 'current'")
     assert parent.data.tags["verdict.l2"] in ("better", "worse", "equivalent", "undecided")
+    assert parent.data.tags["metric_name"] == "log_loss"   # it kept accuracy, the runs' first metric
+    again = run_cli(["ablation", "--study", "s.yaml", "--no-report"], cwd=workdir, env=env)
+    assert again.returncode == 0 and "primary metric changed" not in again.stderr
     # a trial recorded without its log_loss values (as before the fix): read from its MLflow run
     plan = load_study(workdir / "s.yaml").plans[0]
     ostudy = optuna.load_study(study_name=optuna_study_name(load_study(workdir / "s.yaml"), plan),

@@ -135,6 +135,8 @@ def test_rows_note(v: DatasetVerdicts) -> str:
         return (f"The test split has {counted(v.n_test, 'row')}: every seed is scored on {plural(v.n_test, 'it')}, so the "
                 "verdicts say how the arms compare on so few predictions, not how they generalize; a larger "
                 "test_fraction (or more data) would say more")
+    if METRICS[v.metric].name == "roc_auc":
+        return _auc_rows_note(v)
     step = largest_step(v)
     if not step or not v.paired or not (v.rope > 0) or step <= v.rope:
         return ""
@@ -146,6 +148,21 @@ def test_rows_note(v: DatasetVerdicts) -> str:
     return (f"{rows} by {100 * step:.1f} pt, more than the ROPE (±{rope_text(v.rope, v.metric)}). Every seed is "
             "scored on these same rows, so the verdicts say how the arms compare on them, not how surely that "
             "carries over to new data; a larger test_fraction (or more data) would say more")
+
+
+def _auc_rows_note(v: DatasetVerdicts) -> str:
+    """test_rows_note for ROC AUC: no step of its own (it ranks pairs), but one row of the rarer
+    class ranked above or below every other class's row moves it by up to 1 / its rows (a test
+    split with one positive: AUC 85.8% -> 100% from that one row, read as "L2 helped")."""
+    if not v.test_class_rows or not v.paired or not (v.rope > 0):
+        return ""
+    rare = v.test_class_rows[0]
+    if rare <= 0 or 1 / rare <= v.rope:
+        return ""
+    return (f"The test split's rarer class has {counted(rare, 'row')}: {'that row' if rare == 1 else 'one of them'}, ranked "
+            f"otherwise, moves test ROC AUC by up to {100 / rare:.1f} pt, more than the ROPE (±{rope_text(v.rope, v.metric)}). "
+            "Every seed is scored on these same rows, so the verdicts say how the arms rank them, not how surely that "
+            "carries over to new data; a larger test_fraction, stratify: true (or more data) would say more")
 
 
 def val_rows_note(v: DatasetVerdicts) -> str:

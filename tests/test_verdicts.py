@@ -2255,3 +2255,15 @@ def test_a_test_split_of_a_few_rows_is_said_whatever_the_metric():
                                    "more data) would say more")
     [enough] = verdicts.decide_study([verdicts.DatasetResults("r", "regression", values, n_test=40)])
     assert test_rows_note(enough) == ""
+    # ROC AUC ranks pairs, so it has no step of its own: one positive test row decided it (85.8% ->
+    # 100%, "L2 helped", with no word; a metrics audit). Said where one rare row moves it past the ROPE
+    auc = {"none": {s: 0.858 + 0.001 * s for s in range(3)}, "l2": {s: 1.0 for s in range(3)}}
+    [one] = verdicts.decide_study([verdicts.DatasetResults("rare", "classification", auc, metric="roc_auc", n_test=75,
+                                                           test_class_rows=[1, 74, 2], chance=0.5)])
+    assert test_rows_note(one) == (
+        "The test split's rarer class has 1 row: that row, ranked otherwise, moves test ROC AUC by up to 100.0 pt, more "
+        "than the ROPE (±1.0 pt). Every seed is scored on these same rows, so the verdicts say how the arms rank them, not "
+        "how surely that carries over to new data; a larger test_fraction, stratify: true (or more data) would say more")
+    [many] = verdicts.decide_study([verdicts.DatasetResults("rare", "classification", auc, metric="roc_auc", n_test=400,
+                                                            test_class_rows=[150, 250, 2], chance=0.5)])
+    assert test_rows_note(many) == ""

@@ -225,7 +225,9 @@ def _conclude(tracker: Tracker, e: Ending, check: bool) -> bool:
         return True
     # interrupted cells are counted in one line where the signal stopped them (interrupted_line)
     if outcome is not Outcome.PRUNED and (outcome is not Outcome.INTERRUPTED or VERBOSE["on"]):
-        print(f"  {t.name:<28} {'FAILED: ' if outcome.spends_budget else ''}{reason_text(outcome, e.error)}", flush=True)
+        ahead = " (popped ahead, not started)" if e.untrained else ""   # as interrupted_line counts them apart
+        print(f"  {t.name:<28} {'FAILED: ' if outcome.spends_budget else ''}{reason_text(outcome, e.error)}{ahead}",
+              flush=True)
     return False
 
 

@@ -548,3 +548,19 @@ def test_a_store_whose_creation_a_kill_cut_short_is_created_afresh(tmp_path, cap
     with pytest.raises(UsageError, match=r"left mid-upgrade .* \(it left _alembic_tmp_\w+ behind\); back the file up"):
         Tracker(f"sqlite:///{kept}")
     assert kept.read_bytes() == before and not (kept.parent / "mlflow.db.interrupted").exists()
+
+
+def test_verbose_says_which_interrupted_cells_had_not_started(monkeypatch, capsys):
+    """--verbose printed "interrupted" for every cell a signal stopped, the popped-ahead ones that
+    never started too, where the one-line count (interrupted_line) tells them apart."""
+    from pipeline import lifecycle
+    from pipeline.runtime import VERBOSE
+
+    monkeypatch.setitem(VERBOSE, "on", True)
+    for name, untrained in (("digits/l2/seed3", True), ("digits/l2/seed1", False)):
+        trial = lifecycle.LiveTrial(ostudy=None, trial=None, name=name, run=None)
+        assert lifecycle._conclude(None, lifecycle.Ending(trial, lifecycle.Outcome.INTERRUPTED, untrained=untrained),
+                                   check=False) is False
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"  {'digits/l2/seed3':<28} interrupted (popped ahead, not started)",
+                     f"  {'digits/l2/seed1':<28} interrupted"]

@@ -424,6 +424,13 @@ def _readable(results: list, metric: str, own: str, tracker, study: Study, plan)
             for arm, seed, variant, final, run_id in results]
 
 
+def _chance_of(ostudy, metric: str) -> Optional[float]:
+    """The constant prediction's `metric` as the Optuna study records it; CHANCE (the primary
+    metric's at the last prepare) only where that was this metric, as the report's params are read."""
+    attrs = ostudy.user_attrs
+    return attrs.get(rt.CHANCES, {}).get(metric, attrs.get(rt.CHANCE) if attrs.get(rt.METRIC_NAME) == metric else None)
+
+
 def study_results(study: Study, storage: Optional[str] = None, tracker=None) -> list[verdicts.DatasetResults]:
     """Every complete cell's test metric, per dataset and arm, from the Optuna storage (with
     `tracker`, a trial that did not record the study file's metric there is read from its MLflow
@@ -468,8 +475,7 @@ def study_results(study: Study, storage: Optional[str] = None, tracker=None) -> 
                      for o in verdicts.SECONDARY}
         out.append(verdicts.DatasetResults(plan.label, task, values, plan.rope, secondary, metric,
                                            {a: v for a, v in paths.items() if len(v) > 1}, selected,
-                                           ostudy.user_attrs.get(rt.CHANCES, {}).get(metric,
-                                                                                     ostudy.user_attrs.get(rt.CHANCE)),
+                                           _chance_of(ostudy, metric),
                                            ostudy.user_attrs.get(rt.STUDY_N_TEST),
                                            ostudy.user_attrs.get(rt.STUDY_TEST_CLASS_ROWS),
                                            class_weighted=plan.dataset.class_weight is not None,

@@ -201,7 +201,7 @@ def validate_inputs(study: Study, storage: str, tracking: Optional[str]) -> dict
     for plan in study.plans:
         check_population_memory(plan, data[plan.label])
         check_rope(plan, data[plan.label])
-        check_metric_defined(plan, data[plan.label])
+        check_metric_defined(study, plan, data[plan.label])
     # Both stores before writing to either, so a bad URL leaves nothing half-written
     # (MlflowClient creates a SQLite store the moment it is constructed).
     check_tracking_reachable(tracking_uri(tracking), typed=bool(tracking))
@@ -231,20 +231,26 @@ def check_rope(plan: DatasetPlan, data: Splits) -> None:
         raise UsageError(f"dataset {plan.label}: {problem}")
 
 
-def check_metric_defined(plan: DatasetPlan, data: Splits) -> None:
+def check_metric_defined(study: Study, plan: DatasetPlan, data: Splits) -> None:
     """ROC AUC needs both classes among the test rows: with one, every run finished with no value,
-    the console said "0 of 2 seeds finished" and the report's figure crashed (a metrics audit)."""
+    the console said "0 of 2 seeds finished" and the report's figure crashed (a metrics audit).
+    Among the validation rows too where they choose something (tuning, a path's point, early
+    stopping: a NaN validation AUC chooses nothing)."""
     import numpy as np
 
-    if metric_for(data.task, data.metric).name != "roc_auc" or data.y_test is None:
+    if metric_for(data.task, data.metric).name != "roc_auc":
         return
-    present = np.unique(data.y_test.numpy() if hasattr(data.y_test, "numpy") else data.y_test)
-    if len(present) < 2:
-        names = data.class_names or [str(i) for i in range(data.n_classes)]
-        only = names[int(present[0])] if len(present) and int(present[0]) < len(names) else "none"
-        raise UsageError(f"dataset {plan.label}: field 'metric' = 'roc_auc': the test split's {counted(len(data.y_test), 'row')} "
-                         f"are all of one class ({only}), where ROC AUC is undefined; set stratify: true in the dataset "
-                         "entry (each split keeps each class's share), or a larger test_fraction, or another metric")
+    chooses = study.chosen_on_validation(plan) or any(len(study.variants(a)) > 1 for a in study.arms)
+    for split, y in (("test", data.y_test), ("validation", data.y_val if chooses else None)):
+        present = np.unique(np.asarray(y)) if y is not None else np.array([0, 1])
+        if len(present) < 2:
+            names = data.class_names or [str(i) for i in range(data.n_classes)]
+            only = names[int(present[0])] if len(present) and int(present[0]) < len(names) else "none"
+            fix = ("a larger test_fraction" if split == "test" else "a larger val_fraction") + \
+                ("" if plan.dataset.stratify else ", stratify: true in the dataset entry (each split keeps each class's share)")
+            raise UsageError(f"dataset {plan.label}: field 'metric' = 'roc_auc': the {split} split's "
+                             f"{counted(len(y), 'row')} are all of one class ({only}), where ROC AUC is undefined; set "
+                             f"{fix}, or choose another metric")
 
 
 MAX_CELLS = 1_000_000   # a grid beyond this is a typo (seeds: 1e9), not a study

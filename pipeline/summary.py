@@ -157,6 +157,8 @@ def _say_rope_changed(tracker: Tracker, study: Study, current: dict[str, str], d
         mine = [p for p in parents if p.tags.get(rt.DATASET_LABEL) == label and p.tags.get(rt.CONFIG_HASH) == hashes[label]
                 and rt.ROPE_SETTING in p.tags]
         was = max(mine, key=lambda p: (p.start_time or 0, p.run_id)).tags[rt.ROPE_SETTING] if mine else None
+        if was is not None and ":" not in was:   # written before the tag named its metric: nothing to compare
+            was = None
         if was is not None and was.split(":")[0] != v.metric:   # choosing the metric after the results is as post hoc
             print(f"note: [{label}] the primary metric changed after verdicts were given in another "
                   f"({was.split(':')[0]} -> {v.metric}): the verdicts are now in it; a metric chosen knowing the "

@@ -37,20 +37,25 @@ def divergence_warning(v: DatasetVerdicts) -> str:
             f"{plural(len(whole), 'it')}; lower one (the seed advice cannot help: a retry diverges the same way).")
 
 
+EXPLODED_SHOWN = 5   # runs named in the warning; the rest counted
+
+
 def exploded_warning(v: DatasetVerdicts) -> str:
-    """Runs that finished with a finite test error over EXPLODED times the constant prediction's:
-    which, and that they count as diverged (their trial runs finished, so nothing else says it)."""
+    """Runs that finished with a test error that blew up (verdicts.exploded_rule): which, and that
+    they count as diverged (their trial runs finished, so nothing else says it)."""
     if not v.exploded:
         return ""
     m = METRICS[v.metric]
     runs = [f"{v.name(a)} seed {s} (test {m.label} {quantity(x)})" for a, by_seed in v.exploded.items()
             for s, x in sorted(by_seed.items())]
-    limit = (f"below -{EXPLODED:.0f} (an error over {EXPLODED:.0f} times the constant prediction's)" if m.higher_is_better
-             else f"over {EXPLODED:.0f} times the constant prediction's ({quantity(v.chance, 4)})")
-    return (f"{and_list(runs)} exploded: {'a' if len(runs) == 1 else 'each a'} finite test {m.label} {limit}, a loss "
-            f"that blew up without overflowing. {'It is' if len(runs) == 1 else 'They are'} counted as diverged and left out of the "
-            "comparisons, the ROPE and the means (the trial runs finished: their tags do not say it); lower the "
-            "learning rate.")
+    named = runs if len(runs) <= EXPLODED_SHOWN else runs[:EXPLODED_SHOWN] + [f"{len(runs) - EXPLODED_SHOWN} more"]
+    squared = "" if m.name in ("mse", "log_loss") else " (on MSE's scale)"
+    return (f"{and_list(named)} exploded: a test {m.label} whose error is over {EXPLODED:.0f} times the constant "
+            f"prediction's ({quantity(v.chance, 4)}) and the median run's{squared}, a loss that blew up without a NaN in "
+            f"training. {'It is' if len(runs) == 1 else 'They are'} counted as diverged and left out of the comparisons, "
+            "the ROPE, the means and the figures (the trial runs finished: their tags do not say it); lower the learning "
+            "rate" + (", or train on a standardized target (standardize_target: true)" if v.task == "regression" else "")
+            + ".")
 
 
 def unpaired_warning(v: DatasetVerdicts) -> str:

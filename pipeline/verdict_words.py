@@ -156,13 +156,13 @@ def _auc_rows_note(v: DatasetVerdicts) -> str:
     split with one positive: AUC 85.8% -> 100% from that one row, read as "L2 helped")."""
     if not v.test_class_rows or not v.paired or not (v.rope > 0):
         return ""
-    rare = v.test_class_rows[0]
-    if rare <= 0 or 1 / rare <= v.rope:
+    rare = v.test_class_rows[0]   # "up to": the worst case, so said only where the class is a handful of rows
+    if rare <= 0 or rare >= FEW_TEST_ROWS or 1 / rare <= v.rope:
         return ""
     return (f"The test split's rarer class has {counted(rare, 'row')}: {'that row' if rare == 1 else 'one of them'}, ranked "
             f"otherwise, moves test ROC AUC by up to {100 / rare:.1f} pt, more than the ROPE (±{rope_text(v.rope, v.metric)}). "
             "Every seed is scored on these same rows, so the verdicts say how the arms rank them, not how surely that "
-            "carries over to new data; a larger test_fraction, stratify: true (or more data) would say more")
+            "carries over to new data; a larger test_fraction (or more data) would say more")
 
 
 def val_rows_note(v: DatasetVerdicts) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 
@@ -58,45 +58,59 @@ class DatasetResults:
     ran: bool = True   # some cell of it ended (finished or failed): False for a dataset no worker reached yet
     # arm -> the seeds whose cell diverged (a NaN or infinite loss) and has no value: why a seed is missing
     diverged: dict[str, list[int]] = field(default_factory=dict)
-    # arm -> {seed: test value} of runs whose loss exploded without overflowing (exploded_seeds): taken
-    # out of `values` and `secondary` and counted as diverged
+    # arm -> {seed: test value} of runs whose loss blew up (exploded_seeds): taken out of `values`,
+    # `secondary` and `paths` (any point's) and counted as diverged
     exploded: dict[str, dict[int, float]] = field(default_factory=dict)
     n_val: Optional[int] = None      # rows of the validation split
     val_chooses: tuple[str, ...] = ()   # what the validation split chooses besides a path's point (Study.chosen_on_validation)
 
     def __post_init__(self) -> None:
-        found = exploded_seeds(self.values, metric_for(self.task, self.metric).name, self.chance)
-        if not found:
-            return
+        blown = exploded_rule(self.values, metric_for(self.task, self.metric).name, self.chance)
+        found = {a: {s: x for s, x in by_seed.items() if blown(x)} for a, by_seed in self.values.items()}
+        found = {a: by_seed for a, by_seed in found.items() if by_seed}
+        if found:
+            def kept(by_arm: dict) -> dict:
+                return {a: {s: x for s, x in by_seed.items() if s not in found.get(a, {})} for a, by_seed in by_arm.items()}
+            self.values = kept(self.values)
+            self.secondary = {key: kept(by_arm) for key, by_arm in self.secondary.items()}
+            self.diverged = {a: sorted(set(self.diverged.get(a, [])) | set(found.get(a, {})))
+                             for a in {*self.diverged, *found}}
+            self.exploded = {a: {**self.exploded.get(a, {}), **found.get(a, {})} for a in {*self.exploded, *found}}
+        # a path's other points too: its table and figure, and the within-one-SE and mode comparisons
+        self.paths = {a: {point: {s: x for s, x in by_seed.items() if not blown(x.get("test", 0.0))}
+                          for point, by_seed in points.items()} for a, points in self.paths.items()}
 
-        def kept(by_arm: dict) -> dict:
-            return {a: {s: x for s, x in by_seed.items() if s not in found.get(a, {})} for a, by_seed in by_arm.items()}
-        self.values = kept(self.values)
-        self.secondary = {key: kept(by_arm) for key, by_arm in self.secondary.items()}
-        self.diverged = {a: sorted(set(self.diverged.get(a, [])) | set(found.get(a, {})))
-                         for a in {*self.diverged, *found}}
-        self.exploded = {**self.exploded, **found}
 
-
-# a finite test error this many times the constant prediction's (R² below minus this) is a loss that
-# blew up without overflowing (a test MSE of 4e19 where the constant scores 1), not a draw of seed
-# noise: one such seed of none made the default ROPE (5% of none's mean) 2e18 wide, every arm
-# "practically the same". An overfit model misses by a few times the constant's error, not 1000.
+# a squared test error this many times both the constant prediction's and the dataset's median run's
+# is a loss that blew up (a test MSE of 4e19 where the constant and the other seeds score about 1),
+# not a draw of seed noise: one such seed of none made the default ROPE (5% of none's mean) 2e18 wide,
+# every arm "practically the same". An overfit model misses by a few times the constant's error. The
+# median: where every run misses by as much (a target far from 0 trained on unstandardized, the
+# models barely moved from 0), none stands out, and the far-worse warning says what it is.
 EXPLODED = 1000.0
 
 
-def exploded_seeds(values: dict[str, dict[int, float]], metric: str, chance: Optional[float]) -> dict[str, dict[int, float]]:
-    """{arm: {seed: value}} of the runs whose test error exploded (EXPLODED); {} where the constant's
-    score is unknown, and for share metrics (bounded: an exploded classifier is at chance)."""
+def exploded_rule(values: dict[str, dict[int, float]], metric: str, chance: Optional[float]) -> Callable[[float], bool]:
+    """Whether a test value exploded (EXPLODED): MSE and log loss as they are, RMSE and MAE squared
+    (an RMSE 31.6 times is an MSE 1000 times), R² as 1 - R² (MSE over the spread). Never where the
+    constant's score is unknown, nor for share metrics (bounded: an exploded classifier is at chance)."""
     m = METRICS[metric]
     if chance is None or not math.isfinite(chance) or m.share:
-        return {}
-    if m.higher_is_better:   # R² (1 - MSE / the targets' spread)
-        def blown(x: float) -> bool: return x < -EXPLODED
-    elif chance > 0:
-        def blown(x: float) -> bool: return x > EXPLODED * chance
-    else:
-        return {}
+        return lambda x: False
+    power = 2.0 if m.name in ("rmse", "mae") else 1.0
+
+    def error(x: float) -> float:   # on MSE's scale
+        return (1.0 - x if m.higher_is_better else x) ** power
+    scored = [error(x) for by_seed in values.values() for x in by_seed.values() if not math.isnan(x)]
+    base = max(error(chance), float(np.median(scored)) if scored else 0.0)
+    if not base > 0:
+        return lambda x: False
+    return lambda x: not math.isnan(x) and error(x) > EXPLODED * base
+
+
+def exploded_seeds(values: dict[str, dict[int, float]], metric: str, chance: Optional[float]) -> dict[str, dict[int, float]]:
+    """{arm: {seed: value}} of the runs whose test value exploded (exploded_rule)."""
+    blown = exploded_rule(values, metric, chance)
     found = {a: {s: x for s, x in by_seed.items() if blown(x)} for a, by_seed in values.items()}
     return {a: by_seed for a, by_seed in found.items() if by_seed}
 

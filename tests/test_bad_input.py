@@ -381,17 +381,30 @@ def test_roc_auc_on_a_test_split_of_one_class_is_refused_before_training(workdir
     y[[3, 50, 120, 200, 250]] = 1
     rng = np.random.default_rng(0)
     pd.DataFrame({"a": rng.normal(size=300), "b": rng.normal(size=300), "y": y}).to_csv(workdir / "rare.csv", index=False)
-    entry = {"name": "table", "label": "rare", "path": "rare.csv", "target": "y", "metric": "roc_auc"}
-    for split_seed in range(10):   # one whose test split misses the positives
+    from pipeline import datasets
+
+    entry = {"name": "table", "label": "rare", "path": str(workdir / "rare.csv"), "target": "y", "metric": "roc_auc"}
+    for split_seed in range(20):   # one whose test split misses the positives (the split alone, no training)
         write_study(workdir / "s.yaml", tiny_study_dict(name="auc", arms=["none", "l2"], split_seed=split_seed,
                                                         datasets=[entry]))
-        proc = run_cli(["ablation", "--study", "s.yaml", "--no-report"], cwd=workdir, env=env)
-        if proc.returncode == 2:
+        if len(np.unique(datasets.load(load_study(workdir / "s.yaml").plans[0].dataset, split_seed).y_test.numpy())) < 2:
             break
-    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(
+    proc = run_cli(["ablation", "--study", "s.yaml", "--no-report"], cwd=workdir, env=env)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (
         "error: dataset rare: field 'metric' = 'roc_auc': the test split's 75 rows are all of one class (0), where ROC "
-        "AUC is undefined; set stratify: true"), proc.stderr
+        "AUC is undefined; set a larger test_fraction, stratify: true in the dataset entry (each split keeps each "
+        "class's share), or choose another metric"), proc.stderr
     assert not (workdir / "mlflow.db").exists() and not list(workdir.glob("optuna*"))
+    # the validation split's too, where it chooses something (here early stopping's epoch)
+    for val_seed in range(40):
+        write_study(workdir / "v.yaml", tiny_study_dict(name="auc", arms=["none", "l2"], split_seed=val_seed,
+                                                        early_stopping={"patience": 2}, datasets=[entry]))
+        got = datasets.load(load_study(workdir / "v.yaml").plans[0].dataset, val_seed)
+        if len(np.unique(got.y_test.numpy())) == 2 and len(np.unique(got.y_val.numpy())) < 2:
+            break
+    proc = run_cli(["ablation", "--study", "v.yaml", "--no-report"], cwd=workdir, env=env)
+    assert proc.returncode == 2 and "the validation split's" in proc.stderr and "a larger val_fraction" in proc.stderr, \
+        proc.stderr[-1000:]
     write_study(workdir / "s.yaml", tiny_study_dict(name="auc", arms=["none", "l2"], split_seed=split_seed,
                                                     datasets=[{**entry, "stratify": True}]))
     proc = run_cli(["ablation", "--study", "s.yaml", "--no-report"], cwd=workdir, env=env)

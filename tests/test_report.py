@@ -119,6 +119,8 @@ def test_trials_csv_and_the_trial_lists(built):
         rows = list(csv.DictReader(f))
     assert len(rows) == len(trials) == 3 * 3 * 3
     assert {r["run_id"] for r in rows} == {t.info.run_id for t in trials}
+    # the page links the file beside it (an accessibility audit: "beside this report" was plain text)
+    assert '<a href="trials.csv">trials.csv</a>' in (work / "reports/rep/report.html").read_text()
     by_id = {t.info.run_id: t for t in trials}
     for r in rows:
         t = by_id[r["run_id"]]
@@ -223,10 +225,15 @@ def test_a_run_whose_loss_exploded_is_left_out_of_the_reports_tables_as_of_its_v
     assert set(d["values"]["none"]) == {0, 2} and d["exploded"] == {"none": {1: 1e20}} and 1 in d["diverged"]["none"]
     none_row = next(x for x in d["arms"] if x["arm"] == "none")
     assert none_row["summary"].n == 2 and none_row["summary"].mean < 1e3
-    assert "none: 2 of 3 seeds finished" in d["missing"]
+    assert "none: 2 of 3 seeds finished (1 more blew up: counted as diverged)" in d["missing"]
     assert d["verdicts"].rope < 1 and any(w.startswith("none seed 1 (test MSE 1e+20) exploded") for w in d["warnings"])
     html = render.render(data, a, {}, render.provenance(data))
     assert "none seed 1 (test MSE 1e+20) exploded" in html
+    # nor drawn: the seeds figure, the curves and the weights read the figures' context (a review)
+    from pipeline.report import figure_context
+
+    run = data.runs.loc[blown, "run_id"].iloc[0]
+    assert a["exploded_runs"] == {run} and run not in set(figure_context.FigureContext.of(data, a).ok["run_id"])
 
 
 def test_runs_that_finished_without_a_value_are_said_so_and_draw_no_crash(built):
@@ -258,9 +265,9 @@ def test_an_arm_the_ranks_leave_out_is_named_with_where_it_has_no_results(built)
     gone = (data.runs["dataset"] == "wine") & (data.runs["arm"] == "dropout")
     data.runs.loc[gone, "status"] = "FAILED"
     a = analysis.analyze(data)
-    assert a["across"]["labels"] == ["none", "L2"] and a["across"]["left_out"] == ["dropout (none on wine)"]
+    assert a["across"]["labels"] == ["none", "L2"] and a["across"]["left_out"] == ["dropout (no finished run on wine)"]
     html = render.render(data, a, {}, render.provenance(data))
-    assert ("Left out of the ranks, which need every arm's results on every dataset: dropout (none on wine) (their "
+    assert ("Left out of the ranks, which need every arm's results on every dataset: dropout (no finished run on wine) (their "
             "runs failed, diverged or have not run).") in html
 
 

@@ -2159,14 +2159,31 @@ def test_a_run_whose_loss_exploded_without_overflowing_counts_as_diverged():
     [v] = verdicts.decide_study([d])
     assert v.rope == pytest.approx(0.05 * np.mean([1.0, 1.1, 0.95, 1.05])) and v.paired["l2"].verdict == "better"
     said = verdict_warnings.warnings(v)
-    assert said[0] == ("none seed 5 (test MSE 4e+19) exploded: a finite test MSE over 1000 times the constant prediction's "
-                       "(1.3), a loss that blew up without overflowing. It is counted as diverged and left out of the "
-                       "comparisons, the ROPE and the means (the trial runs finished: their tags do not say it); lower the "
-                       "learning rate.")
+    assert said[0] == ("none seed 5 (test MSE 4e+19) exploded: a test MSE whose error is over 1000 times the constant "
+                       "prediction's (1.3) and the median run's, a loss that blew up without a NaN in training. It is "
+                       "counted as diverged and left out of the comparisons, the ROPE, the means and the figures (the trial "
+                       "runs finished: their tags do not say it); lower the learning rate, or train on a standardized "
+                       "target (standardize_target: true).")
     assert "none finished 4 (1 diverged)" in said[1] and not any("far worse than the others" in w for w in said)
-    # R² is 1 - MSE / spread: below -1000 is the same explosion; a bad but finite fit (-5) is kept
+    # R² is 1 - MSE / spread: an error 1000 times the constant's is the same explosion; a bad fit (-5) is kept
     r2 = verdicts.DatasetResults("reg", "regression", {"none": {1: 0.5, 2: -5.0, 3: -3e12}}, metric="r2", chance=0.0)
     assert r2.exploded == {"none": {3: -3e12}} and set(r2.values["none"]) == {1, 2}
+    # ... against the constant's own R² (a review): on a test split of little spread the constant scores
+    # -2000, and arms at -1300 to -1600 beat it
+    low = {"none": {1: -1300.0, 2: -1600.0}, "l2": {1: -1400.0, 2: -1500.0}}
+    assert verdicts.DatasetResults("reg", "regression", low, metric="r2", chance=-2000.0).exploded == {}
+    # every run 4000 times the constant's MSE (a target far from 0 trained on unstandardized, the models
+    # barely moved from 0): none stands out from the median run, so none is called exploded (a review)
+    far = {"none": {s: 4000.0 + s for s in range(3)}, "l2": {s: 4100.0 + s for s in range(3)}}
+    assert verdicts.DatasetResults("reg", "regression", far, metric="mse", chance=1.0).exploded == {}
+    # RMSE on MSE's scale (a review: 1000 times an RMSE is 10^6 times an MSE): 40x exploded, 20x not
+    rmse = {"none": {1: 1.0, 2: 1.1, 3: 40.0}, "l2": {1: 0.9, 2: 1.0, 3: 20.0}}
+    assert verdicts.DatasetResults("reg", "regression", rmse, metric="rmse", chance=1.0).exploded == {"none": {3: 40.0}}
+    # a path's other points: their blown-up seeds are left out of the path too
+    path = {"l2": {"l2=1e-4": {s: {"test": 0.8, "val": 0.8} for s in (1, 2, 3, 4, 5)},
+                   "l2=1e-1": {**{s: {"test": 0.9, "val": 0.9} for s in (1, 2, 3, 4)}, 5: {"test": 5e18, "val": 5e18}}}}
+    d = verdicts.DatasetResults("reg", "regression", values, None, gaps, "mse", path, {"l2": "l2=1e-4"}, chance=1.3)
+    assert set(d.paths["l2"]["l2=1e-1"]) == {1, 2, 3, 4} and set(d.paths["l2"]["l2=1e-4"]) == {1, 2, 3, 4, 5}
     # a share metric is bounded (an exploded classifier scores at chance), and an unknown chance judges nothing
     assert verdicts.DatasetResults("c", "classification", {"none": {1: 0.0}}, chance=0.5).exploded == {}
     assert verdicts.DatasetResults("r", "regression", values, metric="mse").exploded == {}
@@ -2263,7 +2280,7 @@ def test_a_test_split_of_a_few_rows_is_said_whatever_the_metric():
     assert test_rows_note(one) == (
         "The test split's rarer class has 1 row: that row, ranked otherwise, moves test ROC AUC by up to 100.0 pt, more "
         "than the ROPE (±1.0 pt). Every seed is scored on these same rows, so the verdicts say how the arms rank them, not "
-        "how surely that carries over to new data; a larger test_fraction, stratify: true (or more data) would say more")
+        "how surely that carries over to new data; a larger test_fraction (or more data) would say more")
     [many] = verdicts.decide_study([verdicts.DatasetResults("rare", "classification", auc, metric="roc_auc", n_test=400,
                                                             test_class_rows=[150, 250, 2], chance=0.5)])
     assert test_rows_note(many) == ""

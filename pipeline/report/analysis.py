@@ -33,28 +33,16 @@ def analyze(data: ReportData) -> dict:
     study, df = data.study, data.runs
     ok = df[df["status"] == "FINISHED"]
     datasets = [_dataset_entry(data, ok, plan.label) for plan in study.plans]
+    # runs that blew up (verdicts.exploded_rule): counted as diverged, in no table or figure
+    exploded_runs = {run for d in datasets for run in d.pop("exploded_runs")}
     for plan, d in zip(study.plans, datasets):   # a ROPE changed for the report, not trained with
         if problem := stats.rope_problem(plan.rope, d["metric_name"]):
             raise UsageError(f"dataset {plan.label}: {problem}")
-    results = [verdicts.DatasetResults(d["label"], d["task"], d["values"], plan.rope, d["secondary"], d["metric_name"],
-                                       d["paths"], d["selected"],
-                                       chance_from_params(data.data_params.get(d["label"], {}), d["task"], d["metric_name"]),
-                                       _n_rows(data.data_params.get(d["label"], {})),
-                                       _test_class_rows(data.data_params.get(d["label"], {})),
-                                       class_weighted=plan.dataset.class_weight is not None,
-                                       leaky_columns=leaky_columns_from_params(data.data_params.get(d["label"], {})),
-                                       train_chance=train_chance_from_params(data.data_params.get(d["label"], {}),
-                                                                             d["metric_name"]),
-                                       seeds_added_after=data.seeds_added_after.get(d["label"], []),
-                                       ran=d["tried"], diverged=d["diverged"], exploded=d["exploded"],
-                                       n_val=_n_rows(data.data_params.get(d["label"], {}), "n_val"),
-                                       val_chooses=study.chosen_on_validation(plan),
-                                       **dict(zip(("far_targets", "far_in"),
-                                                  far_targets_from_params(data.data_params.get(d["label"], {})))))
-               for plan, d in zip(study.plans, datasets)]
+    results = [_results(data, plan, d) for plan, d in zip(study.plans, datasets)]
     decided = verdicts.decide_study(results, study.seeds, study.looks())
     for i, (d, v, r) in enumerate(zip(datasets, decided, results), 1):
         d["anchor"] = f"dataset-{i}"   # the section's id (a label is user text, not an id)
+        d["paths"] = r.paths   # a blown-up run at any point left out (DatasetResults)
         d["path_tables"] = _path_tables(r, v)
         d["head_to_head"] = [head_to_head.head_to_head_row(h, v.metric, v.name) for h in v.head_to_head]
         d["data"] = data_paragraph(data.data_params.get(d["label"], {}))
@@ -74,6 +62,7 @@ def analyze(data: ReportData) -> dict:
     return {"datasets": datasets, "summary": _said_once([_summary_row(d) for d in datasets]),
             "in_short": _interim_first(data, short_answer.in_short(decided, short_answer.mean_values(results))),
             "results": results, "decided": decided,   # for the console's summary (the `report` command)
+            "exploded_runs": exploded_runs,
             "across": _across(data, datasets), "improvement": _improvement(study, datasets),
             "n_independent": len({plan.base for plan in study.plans}),   # a dataset's sizes count once
             "n_seeds": n_seeds, "looks": study.looks() if study.adaptive else None, "seeds_header": _seeds_header(study, datasets),
@@ -96,6 +85,21 @@ def _test_class_rows(params: dict) -> Optional[list[int]]:
         return [int(x) for x in rows] if len(rows) == 3 else None
     except (KeyError, ValueError, TypeError):
         return None
+
+
+def _results(data: ReportData, plan, d: dict) -> verdicts.DatasetResults:
+    """A dataset's entry as what its verdicts are computed from, with what its parent's params say."""
+    params = data.data_params.get(d["label"], {})
+    return verdicts.DatasetResults(d["label"], d["task"], d["values"], plan.rope, d["secondary"], d["metric_name"],
+                                   d["paths"], d["selected"], chance_from_params(params, d["task"], d["metric_name"]),
+                                   _n_rows(params), _test_class_rows(params),
+                                   class_weighted=plan.dataset.class_weight is not None,
+                                   leaky_columns=leaky_columns_from_params(params),
+                                   train_chance=train_chance_from_params(params, d["metric_name"]),
+                                   seeds_added_after=data.seeds_added_after.get(d["label"], []),
+                                   ran=d["tried"], diverged=d["diverged"], exploded=d["exploded"],
+                                   n_val=_n_rows(params, "n_val"), val_chooses=data.study.chosen_on_validation(plan),
+                                   **dict(zip(("far_targets", "far_in"), far_targets_from_params(params))))
 
 
 def _n_rows(params: dict, split: str = "n_test") -> Optional[int]:
@@ -142,12 +146,15 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
                  for arm in study.arms}
     missing = [f"{a['label']}: {a['summary'].n} of {expected} seeds finished"
                + (f" with a value ({valueless[a['arm']]} more without a test {metric.label})" if valueless[a["arm"]] else "")
+               + (f" ({len(exploded[a['arm']])} more blew up: counted as diverged)" if exploded.get(a["arm"]) else "")
                for a in rows if expected and a["summary"].n < expected]
     gone = tried[(tried["status"] == "FAILED") & (tried["fail_reason"] == "diverged")]
     diverged = {arm: sorted(({int(s) for s in gone[gone["arm"] == arm]["seed"]} & set(study.seeds) - set(values[arm]))
                             | set(exploded.get(arm, {}))) for arm in study.arms}
     return {"label": label, "task": task, "hib": metric.higher_is_better, "metric": metric.label, "diverged": diverged,
-            "exploded": exploded,
+            "exploded": exploded, "exploded_runs": [run for arm, c in cells.items()
+                                                    for run, seed in zip(c["run_id"], c["seed"].astype(int))
+                                                    if seed in exploded.get(arm, {})],
             "metric_name": metric.name, "arms": rows, "values": values, "secondary": secondary, "missing": missing,
             "tried": bool(len(tried)),   # a run of it ended, finished or not (all diverged is not "not run")
             "paths": paths, "selected": selected}
@@ -279,7 +286,7 @@ def _across(data: ReportData, datasets: list[dict]) -> dict | None:
     return {"arms": common, "labels": [arms.label(a) for a in common],
             "pooled": [f"{name} ({len(ds)} sizes)" for name, ds in blocks.items() if len(ds) > 1],
             # arms the ranks leave out, and where they have no finished run (they vanished without a word)
-            "left_out": [f"{arms.label(a)} (none on {and_list(where)})" for a, where in lacking.items() if where],
+            "left_out": [f"{arms.label(a)} (no finished run on {and_list(where)})" for a, where in lacking.items() if where],
             "result": ranks.friedman(scores, [ds[0]["hib"] for ds in blocks.values()])}
 
 

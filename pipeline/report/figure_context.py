@@ -22,6 +22,7 @@ class FigureContext:
     @classmethod
     def of(cls, data: ReportData, analysis: dict) -> "FigureContext":
         ok = data.runs[data.runs["status"] == "FINISHED"].copy()
+        ok = ok[~ok["run_id"].isin(analysis.get("exploded_runs", ()))]   # counted as diverged: drawn nowhere
         ok["regularizer"] = ok["arm"].map(arms.label)
         return cls(data, analysis, ok, arm_palette(data.study.arms), [arms.label(a) for a in data.study.arms])
 
@@ -33,6 +34,12 @@ class FigureContext:
         dropout+L2's sky blue) were one line to a reader who does not see those colours apart."""
         place = list(arms.ARMS).index(arm) if arm in arms.ARMS else 0
         return ARM_LINES[place % len(ARM_LINES)]
+
+    def dashes(self) -> dict:
+        """line() as seaborn's `dashes` by arm label: "" solid, else (on, off, ...) lengths."""
+        named = {"-": "", "--": (4, 2), ":": (1, 2), "-.": (4, 2, 1, 2)}
+        return {arms.label(a): named[s] if isinstance(s, str) else s[1]
+                for a in self.data.study.arms for s in [self.line(a)]}
 
 
 # none solid, dropout dashed, L1 dotted, L2 dash-dot, dropout+L2 dash-dot-dot (arms.ARMS' order)

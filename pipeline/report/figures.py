@@ -510,7 +510,7 @@ def sizes_figure(ctx: FigureContext, group: str):
                                 (axes[1], "gap_metric", "gap", "gap (better on train by)")):
         bounds = path_summary.value_bounds(key, m)
         sns.lineplot(data=sub, x="n_train", y=col, hue="regularizer", hue_order=ctx.order, palette=ctx.palette,
-                     marker="o", errorbar=lambda v, b=bounds: ((s := stats.summarize(v, b)).ci_low, s.ci_high), ax=ax)
+                     style="regularizer", style_order=ctx.order, dashes=ctx.dashes(), marker="o", errorbar=lambda v, b=bounds: ((s := stats.summarize(v, b)).ci_low, s.ci_high), ax=ax)
         ax.set_xscale("log")   # ticks at the sizes trained, as plain numbers (log's minor labels overlapped)
         ax.xaxis.set_major_locator(FixedLocator(sizes_used))
         ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))

@@ -77,8 +77,13 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
             from weasyprint import HTML
 
             page = render.render(data, results, drawn, prov, medium="pdf")  # trial lists bounded
-            # tagged: a screen reader gets its headings, tables and figures' alt text (about 10% slower)
-            HTML(string=page, base_url=str(out)).write_pdf(stage / "report.pdf", pdf_tags=True)
+            # tagged: a screen reader gets its headings, tables and figures' alt text (about 10% slower);
+            # a WeasyPrint without the option (older than the 70.0 requirements.txt pins) writes it untagged
+            document = HTML(string=page, base_url=str(out))
+            try:
+                document.write_pdf(stage / "report.pdf", pdf_tags=True)
+            except TypeError:
+                document.write_pdf(stage / "report.pdf")
         _dataset_figures(data, results, drawn, stage / "figures")
         _study_figures(drawn, stage / "figures")
 

@@ -281,7 +281,7 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
     round's new seeds)."""
     if seed_order is None:
         seed_order = sorted({s for d in datasets for vals in d.values.values() for s in vals})
-    looks = looks or [len(seed_order)]
+    looks = looks or [max(len(seed_order), 1)]   # no value at all (every run failed or blew up): one empty look
     # adaptive: a share of none's mean is fixed at the first look, not taken from rounds that came after a look
     first = set(seed_order[:looks[0]]) if len(looks) > 1 else None
     out = [_empty(d, first) for d in datasets]

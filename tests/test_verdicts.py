@@ -2184,6 +2184,12 @@ def test_a_run_whose_loss_exploded_without_overflowing_counts_as_diverged():
                    "l2=1e-1": {**{s: {"test": 0.9, "val": 0.9} for s in (1, 2, 3, 4)}, 5: {"test": 5e18, "val": 5e18}}}}
     d = verdicts.DatasetResults("reg", "regression", values, None, gaps, "mse", path, {"l2": "l2=1e-4"}, chance=1.3)
     assert set(d.paths["l2"]["l2=1e-1"]) == {1, 2, 3, 4} and set(d.paths["l2"]["l2=1e-4"]) == {1, 2, 3, 4, 5}
+    # no value at all and no seed order given (library use): no look to take, no crash (a review);
+    # every run blown up alike is no explosion against the median run (the far-worse warning's case)
+    [empty] = verdicts.decide_study([verdicts.DatasetResults("r", "regression", {"none": {}, "l2": {}}, metric="mse")])
+    assert empty.stopped == "no results" and not empty.paired
+    alike = verdicts.DatasetResults("r", "regression", {"none": {1: 5e19}, "l2": {1: 6e19}}, metric="mse", chance=1.0)
+    assert alike.exploded == {}
     # a share metric is bounded (an exploded classifier scores at chance), and an unknown chance judges nothing
     assert verdicts.DatasetResults("c", "classification", {"none": {1: 0.0}}, chance=0.5).exploded == {}
     assert verdicts.DatasetResults("r", "regression", values, metric="mse").exploded == {}

@@ -73,17 +73,8 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     def write(stage: Path) -> None:
         (stage / "report.html").write_text(html, encoding="utf-8")
         (stage / "trials.csv").write_text(render.trials_csv(data), encoding="utf-8")
-        if pdf:
-            from weasyprint import HTML
-
-            page = render.render(data, results, drawn, prov, medium="pdf")  # trial lists bounded
-            # tagged: a screen reader gets its headings, tables and figures' alt text (about 10% slower);
-            # a WeasyPrint without the option (older than the 70.0 requirements.txt pins) writes it untagged
-            document = HTML(string=page, base_url=str(out))
-            try:
-                document.write_pdf(stage / "report.pdf", pdf_tags=True)
-            except TypeError:
-                document.write_pdf(stage / "report.pdf")
+        if pdf:   # trial lists bounded
+            _write_pdf(render.render(data, results, drawn, prov, medium="pdf"), out, stage / "report.pdf")
         _dataset_figures(data, results, drawn, stage / "figures")
         _study_figures(drawn, stage / "figures")
 
@@ -263,6 +254,19 @@ def _say_summary(tracker: Tracker, data: collect.ReportData, study, results: dic
         if side_by_side:
             print(f"Each dataset's differences to none, side by side: "
                   f"{view_link(tracker.uri, experiment_id, verdicts_view(study.name, study.arms)[0])}", flush=True)
+
+
+def _write_pdf(page: str, base: Path, path: Path) -> None:
+    """The PDF, tagged: a screen reader gets its headings, tables and figures' alt text (about 10%
+    slower); a WeasyPrint without the option (older than the 70.0 requirements.txt pins) writes it
+    untagged."""
+    from weasyprint import HTML
+
+    document = HTML(string=page, base_url=str(base))
+    try:
+        document.write_pdf(path, pdf_tags=True)
+    except TypeError:
+        document.write_pdf(path)
 
 
 def _say_missing(data: collect.ReportData, results: dict) -> None:

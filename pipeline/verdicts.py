@@ -66,8 +66,7 @@ class DatasetResults:
 
     def __post_init__(self) -> None:
         blown = exploded_rule(self.values, metric_for(self.task, self.metric).name, self.chance)
-        found = {a: {s: x for s, x in by_seed.items() if blown(x)} for a, by_seed in self.values.items()}
-        found = {a: by_seed for a, by_seed in found.items() if by_seed}
+        found = _blown_in(self.values, blown)
         if found:
             def kept(by_arm: dict) -> dict:
                 return {a: {s: x for s, x in by_seed.items() if s not in found.get(a, {})} for a, by_seed in by_arm.items()}
@@ -110,7 +109,11 @@ def exploded_rule(values: dict[str, dict[int, float]], metric: str, chance: Opti
 
 def exploded_seeds(values: dict[str, dict[int, float]], metric: str, chance: Optional[float]) -> dict[str, dict[int, float]]:
     """{arm: {seed: value}} of the runs whose test value exploded (exploded_rule)."""
-    blown = exploded_rule(values, metric, chance)
+    return _blown_in(values, exploded_rule(values, metric, chance))
+
+
+def _blown_in(values: dict[str, dict[int, float]], blown: Callable[[float], bool]) -> dict[str, dict[int, float]]:
+    """{arm: {seed: value}} of the values `blown` holds exploded, arms without one left out."""
     found = {a: {s: x for s, x in by_seed.items() if blown(x)} for a, by_seed in values.items()}
     return {a: by_seed for a, by_seed in found.items() if by_seed}
 

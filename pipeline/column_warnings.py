@@ -251,7 +251,7 @@ def width_warning(n_features: int, n_train: int) -> list[str]:
 
 
 def _footer_warning(rows: list[dict]) -> str:
-    """The warning of the export's footer rows dropped (table_files.drop_totals_row)."""
+    """The warning of the export's footer rows dropped (table_footers.drop_totals_row)."""
     def said(row: dict) -> str:
         if not row["sums"]:
             return f"{row['label']!r} in column {row['column']!r}, no other value"

@@ -8,7 +8,8 @@ otherwise, and "durations", its columns of durations read as seconds). The scans
 encoding): every study start asks, so each looks cheaply first (the header, the file's end, a
 regular expression, Parquet metadata) and reads the file whole only where the rule may apply.
 Reading the file, and the cached scans that reading shares with the identity (dot_thousands_in,
-number_marks_in, zero_codes_in, none_rows_in, target_text_in, totals_label_in), is table_files.py's."""
+number_marks_in, zero_codes_in, none_rows_in, target_text_in), is table_files.py's; the footer's scan
+(totals_label_in) table_footers.py's."""
 
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ import pandas as pd
 from .column_checks import (ID_NAMED, MIN_ROWS_TO_JUDGE, NEARLY_UNIQUE_SHARE, NEARLY_UNIQUE_WORDS, newly_id_named,
                             no_signal, unique_whole_numbers)
 from .table_files import (TEXT_MISSING, as_pandas_reads, categories_as_values, csv_delimiter, csv_version,
-                          dot_thousands_in, file_stamp, footer_rows, header_name, is_parquet, nested_kept, none_rows_in,
+                          dot_thousands_in, file_stamp, header_name, is_parquet, nested_kept, none_rows_in,
                           number_marks_in, parquet_kinds_in, parquet_schema_in, parquet_zero_codes_in, read_csv_rows, read_parquet_rows,
-                          target_text_in, totals_label_in, zero_codes_in)
+                          target_text_in, zero_codes_in)
+from .table_footers import footer_rows, totals_label_in
 from .written_numbers import DASHES, NUMBER_SHARE, as_number, file_commas, is_text, read_numbers, sign_labels
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated (see tables.py).

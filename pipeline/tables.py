@@ -21,7 +21,7 @@ with scikit-learn, everything fit on the training split only.
                   that, a few repeated words among numbers are warned of with the missing_values
                   line that reads them as missing)
                 - an export's footer of summaries (the last row or two: "Total" in a column, sums in
-                  others; "Average", means) is dropped (table_files.drop_totals_row), with a warning
+                  others; "Average", means) is dropped (table_footers.drop_totals_row), with a warning
                 - columns that cannot carry signal are dropped (column_checks.py judges them, and
                   words the warnings below), each with its reason, judged on the
                   distinct rows (a file appended twice keeps its ids unique): constant or empty;
@@ -63,7 +63,8 @@ from . import class_checks, column_checks, column_warnings
 from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
-from .table_files import TEXT_MISSING, dataset_name, drop_totals_row, header_name, read_file
+from .table_files import TEXT_MISSING, dataset_name, header_name, read_file
+from .table_footers import drop_totals_row
 from .written_numbers import (DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers,
                               sign_labels)
 from .words import counted, plural, yaml_key

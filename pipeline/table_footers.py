@@ -1,0 +1,119 @@
+"""An export's footer of summaries found under a CSV's rows: a totals row ("Total", "Summe:") and
+an averages row ("Average", "Mittelwert"), each a summary word as a field of its own and in some
+column the sum or the mean of the rows above it. tables.py drops them (drop_totals_row, with a
+warning); table_identity.py records their labels ("totals_row"). CSV only: Parquet writes no footer."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+
+from .table_files import csv_delimiter, csv_version
+from .written_numbers import NUMBER_SHARE, file_commas, is_text, read_numbers
+
+# What an export's footer row of totals writes in a field of its own (case and a colon aside)
+TOTAL_WORDS = frozenset({"total", "totals", "grand total", "sum", "summe", "gesamt", "gesamtsumme", "insgesamt",
+                         "somme", "totaal", "totale", "totalt", "suma", "total general", "total général"})
+# ... and a footer row of means (its columns' means, rounded as it writes them)
+AVERAGE_WORDS = frozenset({"average", "avg", "avg.", "mean", "durchschnitt", "mittelwert", "moyenne", "media",
+                           "promedio", "gemiddelde", "gemiddeld", "genomsnitt", "gjennomsnit", "średnia"})
+FOOTER_ROWS = 2          # an export's summary footer: a totals row, an averages row, or both
+MIN_ABOVE_FOOTER = 3     # rows above a footer that its sums or means can be checked against
+
+
+@functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
+def totals_label_in(path: str, size: int, mtime_ns: int, encoding: str) -> Optional[str]:
+    """The summary word ("Total", "Summe:", "Average") a CSV's last non-empty line writes as a field
+    of its own, as written; None where it writes none. Its end alone is read: every study start asks."""
+    try:
+        sep, _ = csv_delimiter(Path(path), encoding)
+        with open(path, "rb") as f:
+            f.seek(max(0, size - 8192))
+            tail = f.read().decode(encoding, errors="replace")
+    except Exception:   # not text, not CSV: reading the table raises the one-line error
+        return None
+    lines = [line for line in tail.splitlines() if line.strip(f' \t"{sep}')]
+    fields = [field.strip().strip('"').strip() for field in (lines[-1].split(sep) if lines else [])]
+    return next((field for field in fields if _summary_kind(field)), None)
+
+
+def _summary_kind(value) -> str:
+    """"sum" for a total word ("Total", "Summe:"), "mean" for an average word ("Average",
+    "Mittelwert"), "" for any other value."""
+    word = _summary_word(value)
+    return "sum" if word in TOTAL_WORDS else "mean" if word in AVERAGE_WORDS else ""
+
+
+def _summary_word(value) -> str:
+    """A value as a summary word is compared: "Summe: " is "summe"; "" for a value that is no text."""
+    return value.strip().rstrip(":").strip().casefold() if isinstance(value, str) else ""
+
+
+def drop_totals_row(spec, frame: pd.DataFrame, sep: str) -> tuple[pd.DataFrame, list]:
+    """The rows without an export's footer of summaries, and what each dropped row was ([] when none):
+    the file's last non-empty rows (up to FOOTER_ROWS: "Total" then "Average"), each with a summary
+    word as a value of its own and in some column the sum (a total word) or the mean (an average word)
+    of the rows above the footer. A CSV's rule alone (its identity records the labels: later_rules'
+    "totals_row")."""
+    version = csv_version(spec)
+    if not (version and totals_label_in(*version)):
+        return frame, []
+    at, rows = footer_rows(frame, sep)
+    return frame.drop(index=at), rows
+
+
+def footer_rows(frame: pd.DataFrame, sep: str) -> tuple[list, list[dict]]:
+    """The index of the footer rows (drop_totals_row) and for each {"label", "column", "kind": sum
+    or mean, "sums": the columns that hold it}; the most rows that all are summaries of the rows
+    above them, at least MIN_ABOVE_FOOTER rows."""
+    filled = frame.notna().any(axis=1)
+    last = list(filled[filled].index)
+    commas, dots = file_commas(frame, sep), frame.attrs.get("dot_thousands", {})
+    for k in range(min(FOOTER_ROWS, len(last) - MIN_ABOVE_FOOTER), 0, -1):
+        above = frame.loc[:last[-k]].iloc[:-1]
+        rows = [_summary_row(frame.loc[at], above, commas, dots) for at in last[-k:]]
+        if all(rows):
+            return last[-k:], rows
+    return [], []
+
+
+def _summary_row(row: pd.Series, above: pd.DataFrame, commas: str, dots: dict) -> dict:
+    """What `row` summarizes of the rows `above` it: its summary word's column and the columns that
+    hold the sum or mean the word says (none where the word is its only value: a footer's label line,
+    "Grand Total" and blanks, whose blanks made an id column look blank somewhere); {} where it has
+    no such word, or other values of which none is such a sum or mean. A word its column writes
+    above is a value of that column, no label ("mean" among mean/max/sum pooling)."""
+    where = [c for c in row.index if _summary_kind(row[c]) and not _written_above(row[c], above[c])]
+    if not where:
+        return {}
+    kind = _summary_kind(row[where[0]])
+    sums = [str(c) for c in row.index if c not in where and _summarizes(row[[c]], above[c], commas, c in dots, kind)]
+    alone = row.drop(index=where[:1]).isna().all()
+    return {"label": row[where[0]], "column": str(where[0]), "kind": kind, "sums": sums} if sums or alone else {}
+
+
+def _written_above(word: str, above: pd.Series) -> bool:
+    return bool(above.map(_summary_word).eq(_summary_word(word)).any())
+
+
+def _summarizes(value: pd.Series, above: pd.Series, commas: str, dots: bool, kind: str) -> bool:
+    """Whether `value` (one row's) is the sum (kind "sum") or the mean ("mean") of the column's
+    values `above` it, read as numbers: to 0.1%, or a mean rounded to the decimals it writes (3.46)."""
+    both = pd.concat([above, value], ignore_index=True)
+    if is_text(both):
+        both = read_numbers(both, NUMBER_SHARE, commas, dot_groups=dots)[0]
+    elif not pd.api.types.is_numeric_dtype(both) or pd.api.types.is_bool_dtype(both):
+        return False
+    if both is None or pd.isna(both.iloc[-1]) or both.iloc[:-1].notna().sum() < 2:
+        return False
+    written, numbers = float(both.iloc[-1]), both.iloc[:-1].dropna().astype(float)
+    summary = float(numbers.sum()) if kind == "sum" else float(numbers.mean())
+    if summary == 0:
+        return False
+    if abs(written - summary) <= 1e-3 * abs(summary):
+        return True
+    decimals = next((d for d in range(7) if round(written, d) == written), 0)   # 3.0: 0, not a rounded mean
+    return kind == "mean" and decimals > 0 and round(summary, decimals) == written

@@ -65,7 +65,10 @@ class DatasetResults:
     val_chooses: tuple[str, ...] = ()   # what the validation split chooses besides a path's point (Study.chosen_on_validation)
 
     def __post_init__(self) -> None:
-        blown = exploded_rule(self.values, metric_for(self.task, self.metric).name, self.chance)
+        # judged with the runs a caller already took out (the report's tables): the median run the rule
+        # compares with is the whole dataset's, so the console's and the report's verdicts agree
+        judged = {a: {**self.exploded.get(a, {}), **by_seed} for a, by_seed in self.values.items()}
+        blown = exploded_rule(judged, metric_for(self.task, self.metric).name, self.chance)
         found = _blown_in(self.values, blown)
         if found:
             def kept(by_arm: dict) -> dict:

@@ -2190,6 +2190,14 @@ def test_a_run_whose_loss_exploded_without_overflowing_counts_as_diverged():
     assert empty.stopped == "no results" and not empty.paired
     alike = verdicts.DatasetResults("r", "regression", {"none": {1: 5e19}, "l2": {1: 6e19}}, metric="mse", chance=1.0)
     assert alike.exploded == {}
+    # values a caller already took out (the report's tables) count toward the median run: the second look
+    # finds what the first found (without them the median fell from 3000 to 2, and 3000 "exploded" too)
+    raw = {"none": {1: 1.0, 2: 1.0, 3: 1.0, 4: 3000.0}, "l2": {1: 1e7, 2: 1e7, 3: 1e7}}
+    once = verdicts.DatasetResults("r", "regression", raw, metric="mse", chance=1.0)
+    assert once.exploded == {"l2": {1: 1e7, 2: 1e7, 3: 1e7}} and 4 in once.values["none"]
+    kept = {"none": raw["none"], "l2": {}}
+    again = verdicts.DatasetResults("r", "regression", kept, metric="mse", chance=1.0, exploded=once.exploded)
+    assert again.values == once.values and again.exploded == once.exploded
     # a share metric is bounded (an exploded classifier scores at chance), and an unknown chance judges nothing
     assert verdicts.DatasetResults("c", "classification", {"none": {1: 0.0}}, chance=0.5).exploded == {}
     assert verdicts.DatasetResults("r", "regression", values, metric="mse").exploded == {}

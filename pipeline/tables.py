@@ -258,9 +258,10 @@ def _refuse_conflicting_lists(spec) -> None:
     if marked:
         raise UsageError(f"{dataset_name(spec)}: column {marked[0]!r} is in both preprocess.drop_columns and "
                          "preprocess.missing_values: a dropped column has no values to mark; list it in one of them")
-    if spec.target in prep.drop_columns:
-        raise UsageError(f"{dataset_name(spec)}: field 'preprocess.drop_columns' lists the target column {spec.target!r}; "
-                         "it lists feature columns only")
+    for field, listed in (("drop_columns", prep.drop_columns), ("keep_columns", prep.keep_columns)):
+        if spec.target in listed:   # keep_columns too: the target is always kept, so listing it means a mix-up
+            raise UsageError(f"{dataset_name(spec)}: field 'preprocess.{field}' lists the target column {spec.target!r}; "
+                             "it lists feature columns only")
 
 
 def _strip_text(frame: pd.DataFrame, target=None) -> None:

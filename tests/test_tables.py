@@ -546,6 +546,8 @@ def test_a_target_of_numbers_with_a_few_text_values_is_refused_with_the_fix(tmp_
         load(DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target="y", task="regression"), 0)
     with pytest.raises(UsageError, match="field 'preprocess.drop_columns' lists the target column 'y'"):
         load(DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target="y", preprocess={"drop_columns": ["y"]}), 0)
+    with pytest.raises(UsageError, match="field 'preprocess.keep_columns' lists the target column 'y'"):
+        load(DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target="y", preprocess={"keep_columns": ["y"]}), 0)
 
 
 def test_many_long_class_names_fit_the_params_and_the_report_reads_them(tmp_path):

@@ -629,6 +629,20 @@ def test_a_feature_that_gives_the_target_away_is_warned_about(tmp_path):
     pd.DataFrame({"level": level[:27], "x": rng.normal(size=27), "grade": labels[:27]}).to_csv(tmp_path / "few.csv", index=False)
     _, _, few = tables.read(DatasetSpec(name="table", path=str(tmp_path / "few.csv"), target="grade"))
     assert few["target_separators"] == {}
+    # a column blank on exactly one class's rows (a date of death, blank for every survivor): imputed, the
+    # blank is a value of its own (the missing indicator) that reads the class off; under missing: drop
+    # those rows go, and a column blank on most of a class's rows but not all is a predictor, not a leak
+    died = pd.DataFrame({"x": rng.normal(size=120), "days_to_death": np.where(y == 1, rng.uniform(1, 90, 120), np.nan),
+                         "follow_up": np.where((y == 1) | (np.arange(120) % 10 == 0), 1.0, np.nan), "target": y})
+    died.to_csv(tmp_path / "died.csv", index=False)
+    _, _, record_died = tables.read(DatasetSpec(name="table", path=str(tmp_path / "died.csv"), target="target"))
+    assert record_died["target_separators"] == {
+        "days_to_death": f"its blanks are the {int((y == 0).sum())} rows of class 0, and only those"}
+    assert any(w.startswith("Column 'days_to_death' alone separates the target's classes (its blanks are the ")
+               for w in record_died["warnings"])
+    dropped = tables.read(DatasetSpec(name="table", path=str(tmp_path / "died.csv"), target="target",
+                                      preprocess={"missing": "drop"}))[2]
+    assert "days_to_death" not in dropped["target_separators"]
     assert ("Column 'leak' gives the target away (each of its values goes with one class of the target, and each "
             "class with one value): if it is derived from the target, drop it under preprocess.drop_columns, or every "
             "arm will score perfectly and the study can tell nothing apart.") in record["warnings"]

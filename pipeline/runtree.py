@@ -109,6 +109,9 @@ STUDY_LOOKS = "looks"            # the seed counts the verdicts were last looked
 # a fixed-seed study given more seeds once some had results: the seed counts that had them each
 # time (preparation.note_seeds_added); also a tag of the dataset parent, for the report
 SEEDS_ADDED_AFTER = "seeds_added_after"
+# what changed after verdicts were given under it (the primary metric, the ROPE), JSON list of words
+# ("the primary metric (accuracy -> f1)"), on the dataset parent (summary._say_rope_changed)
+CHOSEN_AFTER = "chosen_after"
 STUDY_FILE_SEEDS = "file_seeds"   # how many seeds the study file had at its last prepare (not a --seeds view's)
 STUDY_FILE_SEEDS_MOST = "file_seeds_most"   # the most seeds the study file ever had (preparation.note_seeds_added)
 STUDY_GRID = "grid"              # {"digest", "says"}: the grid the last enqueue made (joining.grid_record)

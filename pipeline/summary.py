@@ -4,6 +4,7 @@ recorded on each dataset's MLflow parent run."""
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 from typing import Optional, Sequence
@@ -15,6 +16,7 @@ from .preparation import RunContext
 from .study import Study
 from .task import METRICS, metric_for
 from .tracking import Tracker
+from .tracking_reads import chosen_after
 from .ui_links import verdicts_view
 
 
@@ -142,38 +144,69 @@ def log_study_verdicts(tracker: Tracker, study: Study, decided: dict[str, verdic
 
 
 def _say_rope_changed(tracker: Tracker, study: Study, current: dict[str, str], decided: dict, parents: list) -> None:
-    """A note where a dataset's ROPE setting differs from the one its verdicts were last given
-    under (rt.ROPE_SETTING, "<metric>:<setting>", on the latest parent of its configuration that
-    has it: a new parent, opened for added seeds or a round, has none yet): the verdicts moved with
-    it without a word, and a margin chosen after seeing the results is as post hoc as seeds added
-    after them. The setting, not the width (a share of none's mean, "5%", moves with the seeds); in
-    the same metric only (another metric has another default). A metric changed since is said
-    instead (chosen after the results, as post hoc), and the parent's metric_name follows it."""
-    hashes = {p.label: p.config_hash for p in study.plans}
+    """A note where a dataset's primary metric or ROPE setting differs from the one its verdicts were
+    last given under (change_since_verdicts): the verdicts moved with it without a word, and a choice
+    made after seeing the results is as post hoc as seeds added after them. Recorded on the parent
+    (rt.CHOSEN_AFTER), so that the verdicts' warnings say it wherever they are read; the parent's
+    rt.ROPE_SETTING and metric_name follow the verdicts' (metric_name kept the first metric)."""
     for label, parent in current.items():
-        plan, v = next(p for p in study.plans if p.label == label), decided[label]
-        rope = plan.rope if plan.rope is not None else METRICS[v.metric].default_rope
-        setting = f"{v.metric}:" + (f"{float(rope[:-1]):g}%" if isinstance(rope, str) else f"{float(rope):g}")
-        mine = [p for p in parents if p.tags.get(rt.DATASET_LABEL) == label and p.tags.get(rt.CONFIG_HASH) == hashes[label]
-                and rt.ROPE_SETTING in p.tags]
-        was = max(mine, key=lambda p: (p.start_time or 0, p.run_id)).tags[rt.ROPE_SETTING] if mine else None
-        if was is not None and ":" not in was:   # written before the tag named its metric: nothing to compare
-            was = None
-        if was is not None and was.split(":")[0] != v.metric:   # choosing the metric after the results is as post hoc
+        v = decided[label]
+        change = change_since_verdicts(study, label, v.metric, parents)
+        if change and change.startswith("the primary metric"):
             print(f"note: [{label}] the primary metric changed after verdicts were given in another "
-                  f"({was.split(':')[0]} -> {v.metric}): the verdicts are now in it; a metric chosen knowing the "
+                  f"({change.split('(', 1)[1][:-1]}): the verdicts are now in it; a metric chosen knowing the "
                   "results is not what the tests' error rates cover: choose it before the first run",
                   file=sys.stderr, flush=True)
-        elif was is not None and was != setting:
-            def shown(s: str) -> str:
-                s = s.split(":", 1)[1]
-                return f"{s} of none's mean" if s.endswith("%") else f"±{metric_numbers.rope_text(float(s), v.metric)}"
-            print(f"note: [{label}] the ROPE changed after verdicts were given under it ({shown(was)} -> {shown(setting)}): "
+        elif change:
+            print(f"note: [{label}] the ROPE changed after verdicts were given under it ({change.split('(', 1)[1][:-1]}): "
                   "the verdicts moved with it; a margin chosen knowing the results is not what the equivalence tests' "
                   "error rates cover: set it before the first run", file=sys.stderr, flush=True)
+        v.chosen_after = chosen_after_now(study, label, v.metric, parents)   # the MLflow note says it too
+        setting = _rope_setting(study, label, v.metric)
+        tags = {rt.CHOSEN_AFTER: json.dumps(v.chosen_after[-20:])} if change else {}
         if next((p.tags.get(rt.ROPE_SETTING) for p in parents if p.run_id == parent), None) != setting:
-            # the parent's metric_name too: it kept the metric the runs were first trained under
-            tracker.set_tags(parent, {rt.ROPE_SETTING: setting, rt.METRIC_NAME: v.metric})
+            tags.update({rt.ROPE_SETTING: setting, rt.METRIC_NAME: v.metric})
+        if tags:
+            tracker.set_tags(parent, tags)
+
+
+def change_since_verdicts(study: Study, label: str, metric: str, parents: list) -> Optional[str]:
+    """The primary metric or the ROPE setting, in words ("the ROPE (5% of none's mean -> ±0.01)"),
+    where it differs from the one the dataset's verdicts were last given under (rt.ROPE_SETTING,
+    "<metric>:<setting>", on the latest parent of its configuration that has it: a new parent, opened
+    for added seeds or a round, has none yet); None where neither changed. The setting, not the width
+    (a share of none's mean, "5%", moves with the seeds); a ROPE in the same metric only (another
+    metric has another default)."""
+    config = next(p.config_hash for p in study.plans if p.label == label)
+    mine = [p for p in parents if p.tags.get(rt.DATASET_LABEL) == label and p.tags.get(rt.CONFIG_HASH) == config
+            and rt.ROPE_SETTING in p.tags]
+    was = max(mine, key=lambda p: (p.start_time or 0, p.run_id)).tags[rt.ROPE_SETTING] if mine else None
+    setting = _rope_setting(study, label, metric)
+    if was is None or ":" not in was or was == setting:   # no colon: written before the tag named its metric
+        return None
+    if was.split(":")[0] != metric:   # choosing the metric after the results is as post hoc
+        return f"the primary metric ({was.split(':')[0]} -> {metric})"
+
+    def shown(s: str) -> str:
+        s = s.split(":", 1)[1]
+        return f"{s} of none's mean" if s.endswith("%") else f"±{metric_numbers.rope_text(float(s), metric)}"
+    return f"the ROPE ({shown(was)} -> {shown(setting)})"
+
+
+def chosen_after_now(study: Study, label: str, metric: str, parents: list) -> list[str]:
+    """What changed after the dataset's verdicts were given: as recorded on its parents
+    (tracking_reads.chosen_after), and the change this look makes (change_since_verdicts)."""
+    config = next(p.config_hash for p in study.plans if p.label == label)
+    before = chosen_after(parents, label, config)
+    change = change_since_verdicts(study, label, metric, parents)
+    return [*before, change] if change and change not in before else before
+
+
+def _rope_setting(study: Study, label: str, metric: str) -> str:
+    """A dataset's ROPE setting as rt.ROPE_SETTING records it: "<metric>:<share>%" or "<metric>:<width>"."""
+    plan = next(p for p in study.plans if p.label == label)
+    rope = plan.rope if plan.rope is not None else METRICS[metric].default_rope
+    return f"{metric}:" + (f"{float(rope[:-1]):g}%" if isinstance(rope, str) else f"{float(rope):g}")
 
 
 def mark_the_answer(tracker: Tracker, current: set[str], parents: list, labels: set[str]) -> list[str]:

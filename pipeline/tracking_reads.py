@@ -259,6 +259,19 @@ class TrackingReads:
         return response.json()
 
 
+def chosen_after(parents: list, label: str, config_hash: str) -> list[str]:
+    """What changed after a dataset's verdicts were given (rt.CHOSEN_AFTER), over the parents of its
+    configuration (one opened later, for added seeds, has none of its own), in the order said."""
+    said: dict[str, None] = {}
+    for p in sorted(parents, key=lambda p: p.start_time or 0):
+        if p.tags.get(rt.DATASET_LABEL) == label and p.tags.get(rt.CONFIG_HASH) == config_hash:
+            try:
+                said.update(dict.fromkeys(str(x) for x in json.loads(p.tags.get(rt.CHOSEN_AFTER, "[]"))))
+            except ValueError:
+                continue
+    return list(said)
+
+
 def _metric_order(m) -> tuple:
     """Rows of one metric in step order, then timestamp, then the stored value (a NaN is stored
     as 0): the order of get_metric_history's query once sorted by step."""

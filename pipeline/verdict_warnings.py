@@ -16,7 +16,7 @@ from .words import and_list, counted, named, plural
 def warnings(v: DatasetVerdicts) -> list[str]:
     """Every warning on a dataset's verdicts, for the console, the MLflow note and the report."""
     return [w for w in (divergence_warning(v), exploded_warning(v), chance_warning(v), stray_warning(v), rope_warning(v),
-                        seeds_added_warning(v), lost_seeds_warning(v), unpaired_warning(v)) if w]
+                        seeds_added_warning(v), chosen_after_warning(v), lost_seeds_warning(v), unpaired_warning(v)) if w]
 
 
 def divergence_warning(v: DatasetVerdicts) -> str:
@@ -99,6 +99,17 @@ def seeds_added_warning(v: DatasetVerdicts) -> str:
             "tests hold their 5% error rate for a number of seeds set before any look, so if an undecided look is "
             "why seeds were added, wrong verdicts are more likely than that (optional stopping); adaptive seeds "
             "(seeds: {start, step, max}), set before the first run and kept, plan the looks and correct for them.")
+
+
+def chosen_after_warning(v: DatasetVerdicts) -> str:
+    """The primary metric or the ROPE changed after verdicts were given under the earlier one
+    (summary._say_rope_changed said it once on the console): a choice made knowing the results is as
+    post hoc as seeds added after them, and whoever reads the report or the MLflow note should know."""
+    if not v.chosen_after:
+        return ""
+    return (f"Changed after verdicts were given: {and_list(v.chosen_after)}. The tests' error rates hold for a "
+            "metric and a ROPE set before the first result; chosen knowing the results, they no longer do, so "
+            "read these verdicts as a look, not a test.")
 
 
 def stray_warning(v: DatasetVerdicts) -> str:

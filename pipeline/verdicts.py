@@ -51,6 +51,8 @@ class DatasetResults:
     train_chance: Optional[float] = None
     # seed counts that had results when a fixed-seed study was given more (preparation.note_seeds_added)
     seeds_added_after: list[int] = field(default_factory=list)
+    # what changed after verdicts were given under it (rt.CHOSEN_AFTER: the metric, the ROPE), in words
+    chosen_after: list[str] = field(default_factory=list)
     # a few target values far from the others that make most of a split's squared spread
     # (dataset_record.far_targets), and which: "test", "training", "training and test" ("": not kept)
     far_targets: list[float] = field(default_factory=list)
@@ -228,6 +230,7 @@ class DatasetVerdicts:
     class_weighted: bool = False                   # as DatasetResults'
     leaky_columns: list[str] = field(default_factory=list)   # as DatasetResults'
     seeds_added_after: list[int] = field(default_factory=list)   # as DatasetResults'
+    chosen_after: list[str] = field(default_factory=list)   # as DatasetResults'
     far_targets: list[float] = field(default_factory=list)   # as DatasetResults'
     far_in: str = ""                                         # as DatasetResults'
     # arm -> (seed, its value, the other seeds' lowest, highest): one seed far worse than the arm's
@@ -462,6 +465,7 @@ def _empty(d: DatasetResults, rope_seeds: Optional[set[int]] = None) -> DatasetV
                             len(by_variant) > 1 for by_variant in d.paths.values()) else ()),
                         test_class_rows=d.test_class_rows, class_weighted=d.class_weighted,
                         leaky_columns=list(d.leaky_columns), seeds_added_after=list(d.seeds_added_after),
+                        chosen_after=list(d.chosen_after),
                         far_targets=list(d.far_targets), far_in=d.far_in,
                         selected={a: p for a, p in d.selected.items() if p and len(d.paths.get(a, {})) > 1})
     hib = m.higher_is_better

@@ -459,6 +459,8 @@ def test_seeds_a_view_trained_after_the_files_results_are_still_added_after_them
                                       "±2.0 pt): the verdicts moved with it") in moved.stderr, moved.stderr[-2000:]
     again = run_cli(["ablation", "--study", "v.yaml", "--no-report"], cwd=workdir, env=env)
     assert again.returncode == 0 and "ROPE changed" not in again.stderr and "no longer has" not in again.stderr   # said once
+    # ... and kept with the verdicts wherever they are read: the console's warnings on every later look
+    assert "WARNING: Changed after verdicts were given: the ROPE (±1.0 pt -> ±2.0 pt)." in again.stdout, again.stdout[-2000:]
 
 
 def test_a_study_switched_to_log_loss_answers_alike_on_the_console_the_report_and_mlflow(workdir, env):
@@ -492,6 +494,17 @@ def test_a_study_switched_to_log_loss_answers_alike_on_the_console_the_report_an
     assert parent.data.tags["metric_name"] == "log_loss"   # it kept accuracy, the runs' first metric
     again = run_cli(["ablation", "--study", "s.yaml", "--no-report"], cwd=workdir, env=env)
     assert again.returncode == 0 and "primary metric changed" not in again.stderr
+    # the console said it once; the report, the parent's note and every later console summary keep it
+    changed = "Changed after verdicts were given: the primary metric (accuracy -> log_loss)."
+    assert changed in html.replace("&gt;", ">") and changed in parent.data.tags["mlflow.note.content"]
+    assert f"WARNING: {changed}" in again.stdout, again.stdout[-2000:]
+    # a `report` that is the first to see a change says it on its page too (it records after it renders)
+    write_study(workdir / "s.yaml", {**study, "datasets": [{"name": "digits", "train_size": 120, "metric": "log_loss",
+                                                            "rope": 0.2}]})
+    reported = run_cli(["report", "--study", "s.yaml", "--no-pdf"], cwd=workdir, env=env)
+    page = (workdir / "reports/switch/report.html").read_text().replace("&gt;", ">")
+    assert reported.returncode == 0 and "the ROPE changed after verdicts" in reported.stderr, reported.stderr[-2000:]
+    assert "Changed after verdicts were given: the primary metric (accuracy -> log_loss) and the ROPE (" in page
     # a trial recorded without its log_loss values (as before the fix): read from its MLflow run
     plan = load_study(workdir / "s.yaml").plans[0]
     ostudy = optuna.load_study(study_name=optuna_study_name(load_study(workdir / "s.yaml"), plan),

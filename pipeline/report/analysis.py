@@ -20,6 +20,7 @@ from ..dataset_record import (chance_from_params, data_paragraph, data_warnings,
                               leaky_columns_from_params, train_chance_from_params)
 from ..errors import UsageError
 from ..path_summary import summarize_path
+from ..summary import chosen_after_now
 from ..task import METRICS, metric_for, task_for
 from ..words import and_list, counted
 from .collect import ReportData, interim_note
@@ -97,6 +98,7 @@ def _results(data: ReportData, plan, d: dict) -> verdicts.DatasetResults:
                                    leaky_columns=leaky_columns_from_params(params),
                                    train_chance=train_chance_from_params(params, d["metric_name"]),
                                    seeds_added_after=data.seeds_added_after.get(d["label"], []),
+                                   chosen_after=chosen_after_now(data.study, d["label"], d["metric_name"], data.dataset_parents),
                                    ran=d["tried"], diverged=d["diverged"], exploded=d["exploded"],
                                    n_val=_n_rows(params, "n_val"), val_chooses=data.study.chosen_on_validation(plan),
                                    **dict(zip(("far_targets", "far_in"), far_targets_from_params(params))))

@@ -55,13 +55,15 @@ def read_file(spec, path: Path) -> pd.DataFrame:
     number_marks), whose values are then written as other numbers are; every problem a one-line
     UsageError."""
     kind = "Parquet" if is_parquet(path) else "CSV"
-    if path.suffix.lower() in WORKBOOKS or (kind == "CSV" and _zipped_workbook(path)):
+    if path.suffix.lower() in WORKBOOKS or (kind == "CSV" and (_zipped_workbook(path) or _first_bytes(path, 8) == OLE2)):
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: a spreadsheet workbook (Excel or "
                          "OpenDocument), which is not read; save its sheet as CSV (or Parquet) and point path at that")
     if kind == "CSV" and (wide := _wide_unicode(path, spec.encoding)):   # read as bytes, it would be garbage
         field = f"field 'encoding' = {spec.encoding!r}" if spec.encoding else f"field 'path' = {spec.path!r}"
         raise UsageError(f"{dataset_name(spec)}: {field}: the file is {wide.upper()} text (it starts with a {wide.upper()} "
                          f"byte order mark, as Excel's \"Unicode text\" saves); set encoding: {wide} in the dataset entry")
+    if kind == "CSV" and (other := _written_as(path)):   # else "not utf-8 text", or "a header but no rows"
+        raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: {other}")
     if kind == "Parquet":
         _refuse_nested(spec, path)
     try:
@@ -341,9 +343,41 @@ def _short_rows(path: Path, encoding: str, sep: str, skip: int, width: int) -> d
     return {"rows": len(short), "line": first[0], "fields": first[1], "tail": tail, "width": width} if short else {}
 
 
+OLE2 = bytes.fromhex("D0CF11E0A1B11AE1")   # an old Office file's first bytes (.xls, .doc), however named
+
+
+COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"),
+              (b"PK\x03\x04", "zip"))   # first bytes; a zip that is a workbook is said as one first
+
+
+def _first_bytes(path: Path, n: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError:   # reading the table says why
+        return b""
+
+
+def _written_as(path: Path) -> Optional[str]:
+    """What a file to be read as CSV is written as instead, where its first bytes say so, with the way
+    to a file that is read: Parquet named otherwise, a compressed file (its delimiter, marks and footer
+    are found in the text: pandas would read some of them, the rest unseen), JSON; None otherwise."""
+    head = _first_bytes(path, 4096)
+    if head.startswith(b"PAR1"):
+        return "a Parquet file (it starts with PAR1), not CSV; give it a .parquet suffix, which is read as Parquet"
+    if packed := next((kind for magic, kind in COMPRESSED if head.startswith(magic)), None):
+        return f"{packed}-compressed, not CSV text; unpack it and point path at the CSV"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    first = text.split(b"\n", 1)[0].rstrip()
+    if (text[:1] == b"[" and text[1:].lstrip()[:1] in (b"{", b"[")) or (first[:1] == b"{" and first[-1:] == b"}"):
+        return ("JSON, which is not read; save it as CSV (pandas: pd.read_json(path).to_csv(\"data.csv\", "
+                "index=False); JSON lines: read_json(path, lines=True)) and point path at that")
+    return None
+
+
 def _zipped_workbook(path: Path) -> bool:
     """An .xlsx or .ods workbook is a zip archive, whatever its file is named: one with Office's
-    [Content_Types].xml or OpenDocument's mimetype entry (a zipped CSV is read by pandas)."""
+    [Content_Types].xml or OpenDocument's mimetype entry (a zipped CSV: _written_as)."""
     import zipfile
 
     with open(path, "rb") as f:

@@ -731,6 +731,24 @@ def test_what_a_practitioners_own_exports_needed(tmp_path):
         with pytest.raises(UsageError, match=r"a spreadsheet workbook \(Excel or OpenDocument\), which is not read; "
                                              r"save its sheet as CSV"):
             tables.read(DatasetSpec(name="table", path=str(tmp_path / name), target="Churned"))
+    # other formats named .csv (or nothing) said as what they are, not "not utf-8 text" or "a header but no
+    # rows" (an audit): an old .xls, Parquet, gzip (however named: pandas read a .csv.gz, but the delimiter
+    # and the marks were searched in its compressed bytes), JSON and JSON lines
+    import gzip
+
+    (tmp_path / "old.csv").write_bytes(bytes.fromhex("D0CF11E0A1B11AE1") + bytes(600))
+    frame.head(30).to_parquet(tmp_path / "pq.csv")
+    (tmp_path / "zipped.csv").write_bytes(gzip.compress(frame.head(30).to_csv(index=False).encode()))
+    (tmp_path / "zipped.csv.gz").write_bytes((tmp_path / "zipped.csv").read_bytes())   # pandas read it, the scans not
+    frame.head(30).to_json(tmp_path / "records.csv", orient="records")
+    frame.head(30).to_json(tmp_path / "lines", orient="records", lines=True)
+    for name, said in (("old.csv", r"a spreadsheet workbook \(Excel or OpenDocument\), which is not read"),
+                       ("pq.csv", r"a Parquet file \(it starts with PAR1\), not CSV; give it a \.parquet suffix"),
+                       ("zipped.csv", r"gzip-compressed, not CSV text; unpack it"),
+                       ("zipped.csv.gz", r"gzip-compressed, not CSV text; unpack it"),
+                       ("records.csv", r"JSON, which is not read; save it as CSV"), ("lines", r"JSON, which is not read")):
+        with pytest.raises(UsageError, match=rf"field 'path' = '.*{name}': {said}"):
+            tables.read(DatasetSpec(name="table", path=str(tmp_path / name), target="price"))
 
     rows = "".join(f"{1.5 + i / 100:.2f};{70 + i % 9},5;{'Köln' if i % 2 else 'Bonn'};{'hoch' if i % 3 else 'tief'};;\r\n"
                    .replace(".", ",", 1) for i in range(40))

@@ -14,6 +14,12 @@ class Unprepared(UsageError):
     one line, exit 75 (EX_TEMPFAIL: run the enqueue again, then the workers), not bad input's 2."""
 
 
+class NotEnqueued(UsageError):
+    """A worker's study that the storage holds no configuration of: no enqueue has created it yet
+    (one started at the same time still loads its data), or the worker names another storage or
+    study. The worker waits a while for it (orchestrate.joined_when_enqueued), then exits 2."""
+
+
 class Diverged(Exception):
     """A trial's loss became NaN or infinite; the trial fails, the study goes on."""
 

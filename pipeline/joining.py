@@ -14,7 +14,7 @@ import optuna
 
 from . import grid
 from . import runtree as rt
-from .errors import Unprepared, UsageError
+from .errors import NotEnqueued, Unprepared, UsageError
 from .identity import identity_record, settings_differences
 from .runtime import mask_credentials
 from .store_paths import absolute_sqlite_url, missing_local_store, sqlite_file, store_as_chosen
@@ -41,8 +41,8 @@ def joined_studies(study: Study, plans: list[DatasetPlan], storage: str) -> dict
         raise Unprepared(f"study {study.name!r}: the enqueue stopped before it prepared "
                          f"{plural(len(missing), 'dataset')} {and_list([p.label for p in missing])} (the storage holds "
                          f"{and_list(list(found))}): run the enqueue command again, then the workers")
-    if missing:
-        raise UsageError(_no_such_configuration(study, missing[0], storage))
+    if missing:   # no configuration of it at all (another one's was refused above): not enqueued yet
+        raise NotEnqueued(_no_such_configuration(study, missing[0], storage))
     notes = list(dict.fromkeys(note for plan in plans if (note := another_engine(plan, found[plan.label]))))
     for note in notes:   # one line per engine pair, not one per dataset
         print(note, file=sys.stderr, flush=True)

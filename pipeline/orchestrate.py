@@ -27,7 +27,7 @@ from . import grid, joining, lifecycle, path_points, preflight, verdicts, worker
 from . import runtree as rt
 from .dataset_record import divergence_hint, far_record
 from .enqueue_lock import exclusive
-from .errors import UsageError, stop_if_interrupted
+from .errors import NotEnqueued, UsageError, stop_if_interrupted
 from .lifecycle import DatasetCells
 from .preparation import RunContext, connect, dataset_tags, ensure_parent, open_dataset_study, optuna_study_name, prepare
 from .runtime import (EXIT_UNREACHABLE, Interrupted, Stopwatch, StoreUnreachable, die_with_parent, install_signal_handlers,
@@ -379,14 +379,7 @@ def run_worker(study: Study, storage: str, tracking: Optional[str]) -> list[str]
     datasets it found no cell of enqueued (an enqueue stopped before it enqueued them)."""
     joining.refuse_missing_storage(storage)   # opening a file storage creates the file: a typo's would too
     data = preflight.validate_inputs(study, storage, tracking)
-    try:
-        study = joining.adopted(study, storage)
-        ostudies = joining.joined_studies(study, study.plans, storage)   # the enqueue's configuration and grid
-    except UsageError:   # not there yet: an enqueue still preparing it (tuning a dataset before it) creates it
-        if not after_an_enqueue(storage, study.name):
-            raise
-        study = joining.adopted(study, storage)
-        ostudies = joining.joined_studies(study, study.plans, storage)
+    study, ostudies = joined_when_enqueued(study, storage)   # the enqueue's configuration and grid
     last = ostudies[study.plans[-1].label]
     tracker = joining.joined_tracker(tracking, last)                 # and its MLflow store
     ctx = RunContext(study, tracker, last.user_attrs.get(rt.STUDY_EXPERIMENT), "", storage)
@@ -394,6 +387,45 @@ def run_worker(study: Study, storage: str, tracking: Optional[str]) -> list[str]
         lifecycle.reap(open_dataset_study(ctx, study, plan, data[plan.label]), tracker)
     run_worker_loop(ctx, data, who=f" worker {worker_id()}:")
     return ctx.unenqueued
+
+
+JOIN_WAIT_ENV = "PIPELINE_JOIN_WAIT_S"
+DEFAULT_JOIN_WAIT_S = 120.0   # an enqueue started with the workers loads its data first (MNIST: ~10 s)
+JOIN_POLL_S = 2.0
+
+
+def joined_when_enqueued(study: Study, storage: str) -> tuple[Study, dict]:
+    """(the study under the storage's identities, {label: its Optuna study}) once an enqueue has
+    prepared it: a worker started with the enqueue (a script, a Job) may look before the enqueue
+    holds its lock (it loads the data first), so a study not in the storage yet is waited for, up
+    to $PIPELINE_JOIN_WAIT_S, saying so; an enqueue that holds the lock is waited for as long as
+    it takes. Then joining's one-line errors (exit 2; 75 for an enqueue stopped half-way)."""
+    deadline, said = time.monotonic() + _join_wait_s(), False
+    while True:
+        try:
+            study = joining.adopted(study, storage)
+            return study, joining.joined_studies(study, study.plans, storage)
+        except NotEnqueued:
+            if after_an_enqueue(storage, study.name):
+                continue
+            if time.monotonic() >= deadline:
+                raise
+            if not said:
+                print(f"study {study.name!r} is not in {mask_credentials(storage)} yet: waiting up to "
+                      f"{_join_wait_s():.0f} s for its enqueue (started with the workers, it loads its data first)",
+                      flush=True)
+                said = True
+            time.sleep(JOIN_POLL_S)
+        except UsageError:   # an enqueue still preparing it (tuning a dataset before it) creates the rest
+            if not after_an_enqueue(storage, study.name):
+                raise
+
+
+def _join_wait_s() -> float:
+    try:
+        return max(0.0, float(os.environ.get(JOIN_WAIT_ENV, DEFAULT_JOIN_WAIT_S)))
+    except ValueError:
+        return DEFAULT_JOIN_WAIT_S
 
 
 def after_an_enqueue(storage: str, name: str) -> bool:

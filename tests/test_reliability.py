@@ -773,6 +773,32 @@ def test_a_deleted_mlflow_store_beside_a_kept_journal_says_how_to_start_over(wor
     assert run_cli(["ablation", "--study", "fresh.yaml", "--no-report"], cwd=workdir, env=env).returncode == 0
 
 
+def test_a_worker_started_before_its_enqueue_waits_for_it(workdir, env):
+    """A script that starts the enqueue and the workers at once: the enqueue loads its data before it
+    holds its lock, and the worker stopped with "create it first" (exit 2). It now waits for the
+    study (up to $PIPELINE_JOIN_WAIT_S, saying so) and trains the grid; with no enqueue coming, the
+    same one-line error once the wait is over."""
+    write_study(workdir / "early.yaml", tiny_study_dict(name="early", seeds=2, epochs=1, arms=["none", "l2"],
+                                                        datasets=[{"name": "wine"}]))
+    (workdir / "optuna.journal").touch()   # the shared storage exists (a database would); the study not yet
+    storage, tracking = f"journal:{workdir / 'optuna.journal'}", f"sqlite:///{workdir / 'early.db'}"
+    common = ["--study", "early.yaml", "--storage", storage, "--tracking-uri", tracking]
+    gone = run_cli(["worker", *common], cwd=workdir, env={**env, "PIPELINE_JOIN_WAIT_S": "0"})
+    assert gone.returncode == 2 and gone.stderr.strip().endswith(
+        "no Optuna study of it in the storage; create it first with: python -m pipeline enqueue ..."), gone.stderr[-2000:]
+    worker = start(["worker", *common], workdir, {**env, "PIPELINE_JOIN_WAIT_S": "300"})
+    try:
+        time.sleep(8)   # it has looked, found nothing and waits (its imports take a few seconds)
+        assert worker.poll() is None
+        assert run_cli(["enqueue", *common], cwd=workdir, env=env).returncode == 0
+        out, err = worker.communicate(timeout=300)
+    finally:
+        worker.kill()
+    assert worker.returncode == 0, err[-2000:]
+    assert f"study 'early' is not in {storage} yet: waiting up to 300 s for its enqueue" in out, out[-2000:]
+    assert re.search(r"\[wine\] worker \S+: trained 4, failed 0", out), out[-2000:]
+
+
 def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
     """Mistakes a team makes starting workers, each one line and exit 2 before any cell is popped
     or any store created: no --tracking-uri (its runs would go to a new local mlflow.db), another

@@ -83,8 +83,8 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
     except BaseException as e:   # the tuning parent stayed RUNNING for good (its rerun opens another)
         lifecycle.close_quietly(ctx.tracker, [parent] if parent is not None else [], e)
         raise
+    progress.close()   # first: on a terminal the "tuned ..." lines landed on the finished bar's line
     chosen = say_chosen(ostudies, tune.trials)
-    progress.close()
     if parent is not None:
         _record_choice(ctx.tracker, parent, plan.label, ostudies, tune)
         ctx.tracker.end_run(parent, "FINISHED")

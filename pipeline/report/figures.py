@@ -27,7 +27,7 @@ from ..task import METRICS
 from ..words import and_list
 from .path_figure import draw as draw_paths
 from .collect import ReportData
-from .figure_context import FigureContext
+from .figure_context import PAGE_WIDTH, READABLE, SMALL, TEXT, FigureContext
 
 SCOPES = ("dataset", "study", "size-group")
 
@@ -56,9 +56,7 @@ def draw_all(data: ReportData, analysis: dict) -> dict[tuple[str, str], str]:
     import matplotlib
 
     matplotlib.use("Agg")
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    theme()
     ctx = FigureContext.of(data, analysis)
     targets = {"dataset": [(d["label"], (d,)) for d in analysis["datasets"]],
                "study": [("", ())],
@@ -70,6 +68,13 @@ def draw_all(data: ReportData, analysis: dict) -> dict[tuple[str, str], str]:
             if uri:
                 drawn[(fig.name, key)] = uri
     return drawn
+
+
+def theme() -> None:
+    """seaborn's look for the report's figures, no text in them below SMALL points."""
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper", rc=READABLE)
 
 
 def differences_for(data: ReportData, analysis: dict, label: str) -> Optional[str]:
@@ -128,23 +133,26 @@ def seeds_figure(ctx: FigureContext, d: dict):
     sub = sub[sub["test_metric"].notna()]   # finished without a value (ROC AUC of one test class): seaborn crashed
     if not len(sub):
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.6))
     gap = f"train - test {d['metric']}" if d["hib"] else f"test - train {d['metric']}"
     # many seeds: smaller, see-through points, so that they do not cover the boxes (600 seeds did)
     most = int(sub.groupby("regularizer", observed=True).size().max())
     size, alpha = (3, 1.0) if most <= 30 else (max(1.0, 3 * (30 / most) ** 0.5), max(0.25, (30 / most) ** 0.5))
     for ax, col, title in ((axes[0], "test_metric", f"test {d['metric']}"),
-                           (axes[1], "gap_metric", f"generalization gap ({gap}: better on train by)")):
+                           (axes[1], "gap_metric", f"generalization gap\n({gap}: better on train by)")):
         sns.boxplot(data=sub, x="regularizer", y=col, order=ctx.order, hue="regularizer", palette=ctx.palette,
                     ax=ax, fliersize=0, width=0.5, legend=False)
         with _seeded_numpy():   # seaborn jitters with numpy's global generator: the same picture every time
             sns.stripplot(data=sub, x="regularizer", y=col, order=ctx.order, color="black", size=size, alpha=alpha,
                           ax=ax, jitter=0.15)
-        ax.set_title(title)
+        ax.set_title(title, fontsize=TEXT)
         ax.set_xlabel("")
         ax.set_ylabel("")
         if names := _point_names(d, "\n"):
             ax.set_xticks(ax.get_xticks(), [names.get(t.get_text(), t.get_text()) for t in ax.get_xticklabels()])
+        if len(ctx.order) > 3:   # five arms' names at a readable size ran into each other
+            ax.tick_params(axis="x", labelrotation=30)
+    fig.tight_layout()
     return fig
 
 
@@ -165,7 +173,7 @@ def curves_figure(ctx: FigureContext, d: dict):
     sub = _finished(ctx, d)
     if not len(sub):
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=False)
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.9), sharey=False)
     # as trained: dropout on, over the epoch's batches (a dropout arm's sits above its validation loss,
     # no negative gap: the gap figures are eval-mode numbers)
     for ax, key, title in ((axes[0], "train_data_loss", "training loss as trained (penalty left out;\n"
@@ -197,10 +205,10 @@ def curves_figure(ctx: FigureContext, d: dict):
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(LOSS_NAMES.get(d.get("task"), "loss") + ", mean and 95% CI over seeds"
-                      + (" (log scale;\nthe band no lower than the lowest seed)" if log else ""), fontsize=8)
+                      + (" (log scale;\nthe band no lower than the lowest seed)" if log else ""), fontsize=SMALL)
     for ax in axes:   # each panel's own legend: the training panel was read without one
         if ax.get_lines():
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=SMALL)
     fig.tight_layout()   # a log panel's labels are wider: the right one's ran into the left panel
     return fig
 
@@ -236,12 +244,18 @@ def spans_decades(curves: list, decades: float = 1.0) -> bool:
 def weights(ctx: FigureContext, d: dict) -> Optional[str]:
     """Weight magnitudes and sparsity (the L1 effect): the |w| histogram per arm, and bars of the
     fraction of weights under three thresholds."""
+    fig = weights_figure(ctx, d)
+    return None if fig is None else _png(fig)
+
+
+def weights_figure(ctx: FigureContext, d: dict):
+    """weights' matplotlib figure, None where the dataset has no finished run."""
     import matplotlib.pyplot as plt
 
     sub = _finished(ctx, d)
     if not len(sub):
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.6))
     top = 0.0   # the largest bin any arm has weights in: the axis ends there, not at the empty bins past it
     names = _point_names(d)
     drawn = 0
@@ -261,16 +275,17 @@ def weights(ctx: FigureContext, d: dict) -> Optional[str]:
     axes[0].set_xscale("log")
     if top > 0:
         axes[0].set_xlim(right=top * 1.5)
-    axes[0].set_title("|w| distribution (all layers)")
-    axes[0].set_xlabel("|w| (log scale; the value at 1e-6 is every |w| below it)", fontsize=8)
-    axes[0].set_ylabel("share of the weights", fontsize=8)
+    axes[0].set_title("|w| distribution (all layers)", fontsize=TEXT)
+    axes[0].set_xlabel("|w| (log scale; the value at 1e-6\nis every |w| below it)", fontsize=SMALL)
+    axes[0].set_ylabel("share of the weights", fontsize=SMALL)
     if drawn:
-        axes[0].legend(fontsize=7)
+        axes[0].legend(fontsize=SMALL)
     else:   # an empty panel read as a bug: say where the histograms were to be
         axes[0].text(0.5, 0.5, "no weight histograms found: they are files of the runs\n(MLflow artifacts), missing "
-                     "from the runs' artifact folder", ha="center", va="center", fontsize=8, transform=axes[0].transAxes)
+                     "from the runs' artifact folder", ha="center", va="center", fontsize=SMALL, transform=axes[0].transAxes)
     sparsity_bars(axes[1], sub, ctx)
-    return _png(fig)
+    fig.tight_layout()
+    return fig
 
 
 def sparsity_bars(ax, sub: pd.DataFrame, ctx: FigureContext) -> None:
@@ -284,7 +299,7 @@ def sparsity_bars(ax, sub: pd.DataFrame, ctx: FigureContext) -> None:
     sp["threshold"] = sp["threshold"].str.replace("sparsity_lt_", "|w| < ")
     sns.barplot(data=sp, x="threshold", y="fraction", hue="regularizer", hue_order=ctx.order, palette=ctx.palette,
                 ax=ax, errorbar=None, legend=False, saturation=1)   # the histogram's colours, not desaturated
-    ax.set_title("fraction of small weights (colours as on the left)")
+    ax.set_title("fraction of small weights\n(colours as on the left)", fontsize=TEXT)
     ax.set_xlabel("")
 
 
@@ -318,10 +333,10 @@ def tuning_figure(ctx: FigureContext, d: dict):
     if not len(sub):
         return None
     tuned = [a for a in ctx.data.study.arms if a in set(sub["arm"])]
-    # three panels a row: five in one were shrunk to 3 pt text on a PDF page
-    cols = min(3, 1 + len(tuned))
+    # two panels a row: five in one were shrunk to 3 pt text on a PDF page, three to 6 pt on a phone
+    cols = min(2, 1 + len(tuned))
     rows = math.ceil((1 + len(tuned)) / cols)
-    fig, grid = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.9 * rows), squeeze=False)
+    fig, grid = plt.subplots(rows, cols, figsize=(PAGE_WIDTH / 2 * cols, 3.3 * rows), squeeze=False)
     axes = grid.reshape(1, -1)
     for spare in axes[0, 1 + len(tuned):]:
         spare.axis("off")
@@ -331,11 +346,11 @@ def tuning_figure(ctx: FigureContext, d: dict):
         vals = t["objective"].where(t["status"] == "FINISHED")
         best = (vals.cummax() if d["hib"] else vals.cummin()).ffill()
         ax.step(t["number"], best, where="post", label=arms.label(arm), color=ctx.color(arm), linestyle=ctx.line(arm))
-    ax.set_title("best validation metric so far", fontsize=8)
-    ax.set_xlabel("tuning trial", fontsize=7)
-    ax.set_ylabel(f"validation {d['metric']}", fontsize=7)
+    ax.set_title("best validation metric so far", fontsize=TEXT)
+    ax.set_xlabel("tuning trial", fontsize=TEXT)
+    ax.set_ylabel(f"validation {d['metric']}", fontsize=TEXT)
     # below the panel: inside, it covered a line at the top (every arm ends near the best)
-    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=min(3, len(tuned)), frameon=False)
+    ax.legend(fontsize=SMALL, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=min(2, len(tuned)), frameon=False)
     for ax, arm in zip(axes[0, 1:], tuned):
         t = sub[(sub["arm"] == arm) & (sub["status"] == "FINISHED")]
         col = arms.ARMS[arm].tuned_component or "l2"
@@ -350,17 +365,17 @@ def tuning_figure(ctx: FigureContext, d: dict):
         if len(pruned):
             ax.scatter(pruned[col], [np.nanmin(t["objective"]) if len(t) else 0] * len(pruned),
                        marker="x", color="gray", s=12, label="pruned/failed")
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=SMALL)
         if col != "dropout":
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # narrow decades overlap
             _label_a_narrow_log_axis(ax, sub[sub["arm"] == arm][col])
-        ax.tick_params(labelsize=7)
-        ax.set_xlabel("dropout p (mean over layers)" if col == "dropout" else f"{col.upper()} strength (log scale)", fontsize=7)
-        ax.set_ylabel(f"validation {d['metric']}", fontsize=7)
+        ax.tick_params(labelsize=SMALL)
+        ax.set_xlabel("dropout p (mean over layers)" if col == "dropout" else f"{col.upper()} strength (log scale)", fontsize=TEXT)
+        ax.set_ylabel(f"validation {d['metric']}", fontsize=TEXT)
         others = [c for c in arms.ARMS[arm].components if c != col]   # dropout+L2: its p was tuned too, not drawn
         ax.set_title(f"{arms.label(arm)}: validation vs {'mean p' if col == 'dropout' else col}"
-                     + (f" ({and_list(others)} tuned too)" if others else ""), fontsize=8)
+                     + (f"\n({and_list(others)} tuned too)" if others else ""), fontsize=TEXT)
     fig.tight_layout()
     return fig
 
@@ -385,8 +400,8 @@ def forest_figure(ctx: FigureContext, only: Optional[str] = None):
     if not with_pairs:
         return None
     cut = False   # any CI cut at its metric's bounds: the caption says what the arrowheads mean
-    heights = [0.3 * len(d["paired"]) + 0.6 for d in with_pairs]
-    fig, axes = plt.subplots(len(with_pairs), 1, figsize=(7, sum(heights) + 0.4), squeeze=False,
+    heights = [0.34 * len(d["paired"]) + 0.8 for d in with_pairs]
+    fig, axes = plt.subplots(len(with_pairs), 1, figsize=(PAGE_WIDTH - 1.8, sum(heights) + 1.2), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
     for ax, d in zip(axes[:, 0], with_pairs):
         items, metric = list(d["paired"].items()), d["verdicts"].metric
@@ -408,7 +423,7 @@ def forest_figure(ctx: FigureContext, only: Optional[str] = None):
             decided = p.verdict in stats.FINAL
             ax.plot(metric_numbers.shown(p.mean_diff, metric), y, "o", color=color,
                     markerfacecolor=color if decided else "white")
-            ax.text(1.01, y, _verdict_word(p) + (" (the same on every seed)" if p.identical else ""), transform=ax.get_yaxis_transform(), fontsize=7, va="center",
+            ax.text(1.01, y, _verdict_word(p) + ("\n(the same on every seed)" if p.identical else ""), transform=ax.get_yaxis_transform(), fontsize=SMALL, va="center",
                     color="black" if decided else "0.45")
         rope = metric_numbers.shown(d["rope"], metric) if not math.isnan(d["rope"]) else math.nan
         if not math.isnan(rope):
@@ -418,18 +433,18 @@ def forest_figure(ctx: FigureContext, only: Optional[str] = None):
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: metric_numbers.quantity(x, 4)))
         ax.set_yticks(range(len(items)))
         names = _point_names(d)
-        ax.set_yticklabels([names.get(arms.label(a), arms.label(a)) for a, _ in reversed(items)], fontsize=8)
+        ax.set_yticklabels([names.get(arms.label(a), arms.label(a)) for a, _ in reversed(items)], fontsize=SMALL)
         ax.set_ylim(-0.6, len(items) - 0.4)
         better = "positive" if m.higher_is_better else "negative"
         unit = "points" if m.share else m.label
-        ax.set_title(f"{d['label']}: test {d['metric']}, arm − none in {unit} ({better} = better)", fontsize=9, loc="left")
+        ax.set_title(f"{d['label']}: test {d['metric']}, arm − none\nin {unit} ({better} = better)", fontsize=TEXT, loc="left")
     tested = sum(verdicts.holm_counted(p) for d in ctx.analysis["datasets"] for p in d["paired"].values())
     axes[-1, 0].set_xlabel("paired difference to none with each comparison's own 95% CI"
-                           + (f" (the verdicts also correct for the study's {tested} comparisons, by Holm)" if tested > 1 else "")
-                           + "\nshaded: the ROPE (practically no difference); open marker: no verdict yet"
-                           + ("\n◀ ▶: a CI cut at the most a difference can be (±100 points for a share), as * in the tables"
+                           + (f"\n(the verdicts also correct for the study's {tested} comparisons, by Holm)" if tested > 1 else "")
+                           + "\nshaded: the ROPE (practically no difference);\nopen marker: no verdict yet"
+                           + ("\n◀ ▶: a CI cut at the most a difference can be\n(±100 points for a share), as * in the tables"
                               if cut else ""),
-                           fontsize=8)
+                           fontsize=SMALL)
     fig.tight_layout()
     return fig
 
@@ -450,23 +465,28 @@ def critical_difference(ctx: FigureContext) -> Optional[str]:
 def cd_diagram(labels: list[str], ranks: list[float], cd: float) -> str:
     """Critical-difference diagram (Demsar 2006): arms on a rank axis, the CD as a bar, and arms
     whose average ranks differ by less than the CD joined by a line."""
+    return _png(cd_figure(labels, ranks, cd))
+
+
+def cd_figure(labels: list[str], ranks: list[float], cd: float):
+    """cd_diagram's matplotlib figure."""
     import matplotlib.pyplot as plt
 
     k = len(labels)
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.32 * k))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 1.2 + 0.36 * k))
     ax.set_xlim(0.5, k + 0.5)
     ax.set_ylim(-0.9 - 0.8 * k, 2)
     ax.invert_xaxis()
     ax.axhline(0, color="black", lw=1)
     for r in range(1, k + 1):
         ax.plot([r, r], [0, 0.15], color="black", lw=1)
-        ax.text(r, 0.3, str(r), ha="center", fontsize=8)
+        ax.text(r, 0.3, str(r), ha="center", fontsize=SMALL)
     order = np.argsort(ranks)
     for i, j in enumerate(order):
         y = -0.9 - 0.8 * i   # below the clique bars, a line of text apart
         ax.plot([ranks[j], ranks[j]], [0, y], color="gray", lw=0.8)
         ax.text(ranks[j] + (0.06 if ranks[j] > (k + 1) / 2 else -0.06), y, f"{labels[j]} ({ranks[j]:.2f})",
-                va="center", fontsize=8, ha="left" if ranks[j] > (k + 1) / 2 else "right",
+                va="center", fontsize=SMALL, ha="left" if ranks[j] > (k + 1) / 2 else "right",
                 bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
     # cliques: maximal runs of arms (sorted by rank) within the CD
     srt = sorted(ranks)
@@ -477,9 +497,9 @@ def cd_diagram(labels: list[str], ranks: list[float], cd: float) -> str:
             ax.plot([srt[i], srt[j]], [-0.25 - 0.12 * level, -0.25 - 0.12 * level], color="black", lw=3)
             level, reach = level + 1, j
     ax.plot([1, 1 + cd], [1.3, 1.3], color="black", lw=2)
-    ax.text(1 + cd / 2, 1.5, f"CD = {cd:.2f}", ha="center", fontsize=8)
+    ax.text(1 + cd / 2, 1.5, f"CD = {cd:.2f}", ha="center", fontsize=SMALL)
     ax.axis("off")
-    return _png(fig)
+    return fig
 
 
 # --- per training-set-size group -------------------------------------------------------------------
@@ -503,7 +523,7 @@ def sizes_figure(ctx: FigureContext, group: str):
         return None
     from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.6))
     m = METRICS[sub["metric_name"].iloc[0]]
     sizes_used = sorted(sub["n_train"].unique())
     for ax, col, key, title in ((axes[0], "test_metric", "test", f"test {m.label}"),
@@ -516,8 +536,9 @@ def sizes_figure(ctx: FigureContext, group: str):
         ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("training samples (log scale)")
-        ax.set_ylabel("mean and 95% CI over seeds", fontsize=8)
-        ax.set_title(f"{group}: {title} vs training-set size", fontsize=9)
+        ax.set_ylabel("mean and 95% CI over seeds", fontsize=SMALL)
+        ax.set_title(f"{group}: {title}\nvs training-set size", fontsize=TEXT)
+    fig.tight_layout()
     return fig
 
 

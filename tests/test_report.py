@@ -1170,14 +1170,16 @@ def test_a_dataset_s_data_warnings_are_marked_in_the_summary(built):
 
 def test_the_sparsity_bars_have_no_legend_on_them_and_the_histogram_s_colours(built):
     """The weights figure's bars of small weights had a legend of their own in the axes' corner, over
-    the bars that reach the top (Pima's L2): they now have none, and each arm's bars are drawn in its
-    colour in the |w| histogram beside them (seaborn had desaturated it), whose legend names it."""
+    the bars that reach the top (Pima's L2): their legend is now below the axes, and each arm's bars
+    are drawn in its colour in the |w| histogram beside them (seaborn had desaturated it) and in a
+    hatching of its own, so that they are not told apart by colour alone (an accessibility audit)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.colors import to_rgb
 
+    from pipeline import arms
     from pipeline.report import analysis, collect, figure_context, figures
     from pipeline.study import load_study
     from pipeline.tracking import Tracker
@@ -1190,10 +1192,18 @@ def test_the_sparsity_bars_have_no_legend_on_them_and_the_histogram_s_colours(bu
     fig, ax = plt.subplots()
     figures.sparsity_bars(ax, figures._finished(ctx, d), ctx)
     bars = [p for p in ax.patches if p.get_height() > 0 or p.get_width() > 0]
-    assert ax.get_legend() is None and len(bars) == 3 * 3   # 3 thresholds x 3 arms
+    assert len(bars) == 3 * 3   # 3 thresholds x 3 arms
+    fig.canvas.draw()
+    legend = ax.get_legend().get_window_extent()
+    assert legend.y1 <= ax.get_window_extent().y0   # below the axes, not on the bars
     # seaborn draws hue by hue: each arm's 3 bars in its histogram colour, in the study's order
     colours = [to_rgb(b.get_facecolor()) for b in bars]
     assert colours == [to_rgb(ctx.color(arm)) for arm in ("none", "dropout", "l2") for _ in range(3)]
+    hatches = [b.get_hatch() or "" for b in bars]
+    assert hatches == [figures.ARM_HATCHES[list(arms.ARMS).index(arm)] for arm in ("none", "dropout", "l2") for _ in range(3)]
+    assert len(set(hatches)) == 3   # each arm its own
+    assert [(t.get_text(), p.get_hatch() or "") for t, p in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)] \
+        == [("none", ""), ("dropout", figures.ARM_HATCHES[1]), ("L2", figures.ARM_HATCHES[3])]
     plt.close(fig)
 
 

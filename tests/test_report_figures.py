@@ -336,3 +336,18 @@ def test_every_figure_s_text_is_readable_where_it_is_shown(tmp_path):
         assert not small, (name, small)
         assert width <= PDF_INCHES, (name, width)
         plt.close(fig)
+
+
+def test_the_sparsity_bars_are_told_apart_by_hatching_not_colour_alone(tmp_path):
+    """The bars of small weights were told apart by colour alone ("colours as on the left"): each
+    arm's bars now have a hatching of their own, and a legend below the axes says whose is which."""
+    data, a, _ = _study_in_mlflow(tmp_path, {0: 0.90, 1: 0.88, 2: 0.91}, {1e-4: {0: 0.91, 1: 0.89, 2: 0.915}})
+    ctx = figure_context.FigureContext.of(data, a)
+    fig, ax = plt.subplots()
+    figures.sparsity_bars(ax, figures._finished(ctx, a["datasets"][0]), ctx)
+    by_arm = [{bar.get_hatch() or "" for bar in bars} for bars in ax.containers]
+    assert len(by_arm) == 2 and all(len(h) == 1 for h in by_arm) and by_arm[0] != by_arm[1]
+    assert "colour" not in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["none", "L1"]
+    assert [h.get_hatch() or "" for h in ax.get_legend().legend_handles] == [h for [h] in map(list, by_arm)]
+    plt.close(fig)

@@ -228,6 +228,9 @@ def plain_log_labels(axis) -> None:
     axis.set_minor_formatter(FuncFormatter(minor) if low > 0 and high / low < 100 else NullFormatter())
 
 
+# each arm's hatching on a bar, in arms.ARMS' order (none plain, dropout, L1, L2, dropout+L2)
+ARM_HATCHES = ("", "//", "..", "\\\\", "xx")
+
 LOSS_NAMES = {"classification": "cross-entropy", "regression": "MSE (in training units)"}
 
 
@@ -289,17 +292,30 @@ def weights_figure(ctx: FigureContext, d: dict):
 
 
 def sparsity_bars(ax, sub: pd.DataFrame, ctx: FigureContext) -> None:
-    """The fraction of weights under each threshold, a bar per arm in the histogram's colours. No
-    legend of its own: the histogram's beside it names the colours, and one here sat on the bars
-    (Pima's L2 bars reach the top of the axis, under the legend's corner)."""
+    """The fraction of weights under each threshold, a bar per arm in the histogram's colours and
+    each arm's own hatching (ARM_HATCHES): bars told apart by colour alone ("colours as on the
+    left") were one bar to a reader who does not see those colours apart. Its legend below the axes:
+    one on the axes sat on the bars (Pima's L2 bars reach the top of the axis)."""
     import seaborn as sns
+    from matplotlib.patches import Patch
 
     sp = sub.melt(id_vars=["regularizer"], value_vars=["sparsity_lt_0.0001", "sparsity_lt_0.001", "sparsity_lt_0.01"],
                   var_name="threshold", value_name="fraction")
     sp["threshold"] = sp["threshold"].str.replace("sparsity_lt_", "|w| < ")
     sns.barplot(data=sp, x="threshold", y="fraction", hue="regularizer", hue_order=ctx.order, palette=ctx.palette,
                 ax=ax, errorbar=None, legend=False, saturation=1)   # the histogram's colours, not desaturated
-    ax.set_title("fraction of small weights\n(colours as on the left)", fontsize=TEXT)
+    present = [label for label in ctx.order if label in set(sp["regularizer"])]
+    by_label = {arms.label(a): a for a in ctx.data.study.arms} if ctx.data else {}
+    hatches = {label: ARM_HATCHES[list(arms.ARMS).index(by_label.get(label, "none")) % len(ARM_HATCHES)]
+               for label in present}
+    for label, bars in zip(present, ax.containers):   # seaborn draws hue by hue, in hue_order
+        for bar in bars:
+            bar.set_hatch(hatches[label])
+            bar.set_edgecolor("0.15")
+            bar.set_linewidth(0.5)
+    ax.legend(handles=[Patch(facecolor=ctx.palette[label], edgecolor="0.15", hatch=hatches[label], label=label)
+                       for label in present], loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
+    ax.set_title("fraction of small weights", fontsize=TEXT)
     ax.set_xlabel("")
 
 

@@ -1221,7 +1221,7 @@ def test_a_path_whose_every_point_failed_still_gets_its_report(tmp_path):
     assert proc.stdout.count("FAILED: diverged") == 4 and "no point of it has a finished run" in proc.stdout
     html = (tmp_path / "reports/allfail/report.html").read_text()
     assert "no point of it has a finished run (failed, or not trained yet): no point is selected" in html
-    assert 'class="chosen"' not in html and "The figure: each point" not in html
+    assert 'class="chosen"' not in html and "★ selected on validation, ◇" not in html
 
 
 def _folder(path) -> dict:

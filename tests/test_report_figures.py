@@ -351,3 +351,14 @@ def test_the_sparsity_bars_are_told_apart_by_hatching_not_colour_alone(tmp_path)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["none", "L1"]
     assert [h.get_hatch() or "" for h in ax.get_legend().legend_handles] == [h for [h] in map(list, by_arm)]
     plt.close(fig)
+
+
+def test_the_forest_s_words_give_each_arm_s_difference_and_its_legend():
+    """The forest plot's alt text was "forest plot of paired differences to none": it now names each
+    arm's verdict and difference as the tables write them, and its caption says the legend that was
+    only inside the image (filled and open dots, the ROPE's shading, the arrowheads)."""
+    from pipeline.report import figure_words
+
+    alt, caption = figure_words.forest(_context(DIVERGED))
+    assert "wine: L2 undecided, -43.0 pt [-100.0, 54.5]*" in alt and "L1 " in alt
+    assert all(w in caption for w in ("filled dot", "open one", "ROPE", "◀"))

@@ -380,3 +380,51 @@ def test_pdf_keeps_a_study_file_shorter_than_a_page_on_one_page(tmp_path):
 
     assert all(len(pages_holding(40, above)) == 1 for above in range(300, 1000, 100))
     assert len(pages_holding(150, 200)) > 1
+
+
+class _Figures(HTMLParser):
+    """Each <img>: (its alt, the caption of the <figure> it is in or None), in order."""
+
+    def __init__(self):
+        super().__init__()
+        self.images, self.figure, self.caption = [], None, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "figure":
+            self.figure = []
+        elif tag == "img":
+            self.images.append([dict(attrs).get("alt") or "", None if self.figure is None else ""])
+        elif tag == "figcaption" and self.figure is not None:
+            self.caption = ""
+
+    def handle_endtag(self, tag):
+        if tag == "figcaption" and self.caption is not None and self.images:
+            self.images[-1][1] = self.caption
+            self.caption = None
+        elif tag == "figure":
+            self.figure = None
+
+    def handle_data(self, data):
+        if self.caption is not None:
+            self.caption += data
+
+
+def test_every_figure_says_what_it_shows_in_words(report):
+    """An accessibility audit: the figures' alt texts were titles ("wine: learning curves") and they
+    had no caption; the forest plot's legend was only inside its PNG. Each image is now in a
+    <figure> with a <figcaption> (how to read it), its alt text says more than its title (the arms,
+    the axes, the result), and the forest's caption says its legend."""
+    from pipeline.report import figures
+
+    parser = _Figures()
+    parser.feed((report / "report.html").read_text(encoding="utf-8"))
+    titles = {f.alt_for(key) for f in figures.FIGURES for key in ("", "digits", "synthetic_linear")}
+    assert len(parser.images) >= 2 * 3 + 2
+    for alt, caption in parser.images:
+        assert caption and len(caption) > 60, (alt, caption)
+        assert alt not in titles and len(alt) > 80 and max(len(t) for t in titles) < len(alt), alt
+    forest_alt, forest_caption = next(i for i in parser.images if i[0].startswith("Forest plot"))
+    assert "ROPE" in forest_caption and "open one" in forest_caption and "filled dot" in forest_caption
+    assert all(arm in forest_alt for arm in ("dropout", "L1", "L2", "dropout+L2")) and "digits:" in forest_alt
+    weights = [alt for alt, _ in parser.images if "fraction of weights below" in alt]
+    assert len(weights) == 2 and all("Below 1e-3: none " in alt for alt in weights)

@@ -25,6 +25,7 @@ import pandas as pd
 from .. import arms, metric_numbers, path_summary, stats, verdicts
 from ..task import METRICS
 from ..words import and_list
+from . import figure_words
 from .path_figure import draw as draw_paths
 from .collect import ReportData
 from .figure_context import PAGE_WIDTH, READABLE, SMALL, TEXT, FigureContext
@@ -40,6 +41,7 @@ class Figure:
     draw: Callable[..., Optional[str]]  # see the module docstring
     section: str = ""                   # study scope: the part of the page it sits in, "summary" | "across"
     heading: str = ""                   # a heading above the image, if any
+    words: Optional[Callable[..., tuple[str, str]]] = None   # draw's arguments -> (alt text, caption): figure_words
 
     def alt_for(self, key: str) -> str:
         return self.alt.format(key=key)
@@ -58,16 +60,32 @@ def draw_all(data: ReportData, analysis: dict) -> dict[tuple[str, str], str]:
     matplotlib.use("Agg")
     theme()
     ctx = FigureContext.of(data, analysis)
-    targets = {"dataset": [(d["label"], (d,)) for d in analysis["datasets"]],
-               "study": [("", ())],
-               "size-group": [(g, (g,)) for g in size_groups(data.study)]}
     drawn = {}
     for fig in FIGURES:
-        for key, args in targets[fig.scope]:
+        for key, args in _targets(data, analysis)[fig.scope]:
             uri = fig.draw(ctx, *args)
             if uri:
                 drawn[(fig.name, key)] = uri
     return drawn
+
+
+def _targets(data: ReportData, analysis: dict) -> dict:
+    """Per scope, what its figures are drawn for: [(key, the draw function's arguments after ctx)]."""
+    return {"dataset": [(d["label"], (d,)) for d in analysis["datasets"]],
+            "study": [("", ())],
+            "size-group": [(g, (g,)) for g in size_groups(data.study)]}
+
+
+def describe_all(data: ReportData, analysis: dict, drawn: dict) -> dict[tuple[str, str], tuple[str, str]]:
+    """(figure name, key) -> (alt text, caption) for each figure of `drawn`: its words function's,
+    else its alt (a title) for both."""
+    ctx = FigureContext.of(data, analysis)
+    said = {}
+    for fig in FIGURES:
+        for key, args in _targets(data, analysis)[fig.scope]:
+            if (fig.name, key) in drawn:
+                said[(fig.name, key)] = fig.words(ctx, *args) if fig.words else (fig.alt_for(key), fig.alt_for(key))
+    return said
 
 
 def theme() -> None:
@@ -572,14 +590,17 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
 FIGURES: list[Figure] = [
     # a dataset's figures each under a heading that names the dataset (show_figures adds it): a PDF
     # page that held only box plots titled "test accuracy" did not say whose they were
-    Figure("seeds", "dataset", "{key}: test metric and gap per seed", seeds, heading="Each seed: test metric and gap"),
-    Figure("curves", "dataset", "{key}: learning curves", curves, heading="Learning curves"),
-    Figure("weights", "dataset", "{key}: weight magnitudes and sparsity", weights, heading="Weights: magnitudes and sparsity"),
-    Figure("tuning", "dataset", "{key}: tuning history and sensitivity", tuning, heading="Tuning: history and sensitivity"),
+    Figure("seeds", "dataset", "{key}: test metric and gap per seed", seeds, heading="Each seed: test metric and gap",
+           words=figure_words.seeds),
+    Figure("curves", "dataset", "{key}: learning curves", curves, heading="Learning curves", words=figure_words.curves),
+    Figure("weights", "dataset", "{key}: weight magnitudes and sparsity", weights, heading="Weights: magnitudes and sparsity",
+           words=figure_words.weights),
+    Figure("tuning", "dataset", "{key}: tuning history and sensitivity", tuning, heading="Tuning: history and sensitivity",
+           words=figure_words.tuning),
     Figure("paths", "dataset", "{key}: regularization paths", paths, section="paths",   # under the path tables
-           heading="Regularization paths: metric, gap and weights against strength"),
+           heading="Regularization paths: metric, gap and weights against strength", words=figure_words.paths),
     Figure("forest", "study", "forest plot of paired differences to none", forest, section="summary",
-           heading="Paired differences to none, every dataset"),
-    Figure("cd", "study", "critical difference diagram", critical_difference, section="across"),
-    Figure("sizes", "size-group", "{key}: metric and gap against training-set size", sizes),
+           heading="Paired differences to none, every dataset", words=figure_words.forest),
+    Figure("cd", "study", "critical difference diagram", critical_difference, section="across", words=figure_words.cd),
+    Figure("sizes", "size-group", "{key}: metric and gap against training-set size", sizes, words=figure_words.sizes),
 ]

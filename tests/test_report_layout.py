@@ -447,6 +447,23 @@ def test_every_data_table_has_a_caption_and_its_headers_say_their_scope(report):
         assert rows and all(re.match(r'<th scope="row"', cell) for cell in rows), (rows, table[:300])
 
 
+def test_every_section_is_numbered_in_the_page_s_order(report):
+    """"Tuning", "Training-set size" and "Reference points" were unnumbered h2s between numbered
+    sections: every h2 is numbered now, 1, 2, 3 ... in the order of the page and of its contents line."""
+    from pipeline.report.render import section_numbers
+
+    parser = _Headings()
+    html = (report / "report.html").read_text(encoding="utf-8")
+    parser.feed(html)
+    numbers = [re.match(r"(\d+)\. ", text) for level, text, _ in parser.headings if level == 2]
+    assert all(numbers) and [int(m.group(1)) for m in numbers] == list(range(1, len(numbers) + 1)), parser.headings
+    toc = re.findall(r'<a href="#[\w-]+">(\d+)\. ', html[html.index('<nav class="toc'):html.index("</nav>")])
+    assert [int(n) for n in toc] == list(range(1, len(numbers) + 1))
+    assert section_numbers(True, True, True) == {"summary": 1, "tuning": 2, "datasets": 3, "sizes": 4, "references": 5,
+                                                 "across": 6, "failed": 7, "provenance": 8}
+    assert section_numbers(False, False, False)["provenance"] == 5
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (.ci/run installs it)")
 def test_no_scrolled_text_shows_left_of_a_sticky_first_column(report):
     """An accessibility audit at 390 px: a wide table scrolled sideways showed a 2-px sliver of the

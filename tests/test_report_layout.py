@@ -50,7 +50,9 @@ def test_html_fits_a_phone_and_figures_are_sharper_than_shown(report):
             scroll: document.documentElement.scrollWidth, body: document.body.scrollWidth,
             tables: [...document.querySelectorAll('table')].map(t => ({right: t.getBoundingClientRect().right,
                                                                         inner: t.scrollWidth, shown: t.clientWidth})),
-            images: [...document.querySelectorAll('img')].map(i => i.getBoundingClientRect().right)})""")
+            images: [...document.querySelectorAll('figure')].map(f => ({right: f.getBoundingClientRect().right,
+                inner: f.scrollWidth, shown: f.clientWidth, focus: f.tabIndex, img: f.querySelector('img').width,
+                natural: f.querySelector('img').naturalWidth}))})""")
         page.set_viewport_size({"width": 1280, "height": 800})
         wide = page.evaluate("""() => [...document.querySelectorAll('img')].map(i => ({
             shown: i.getBoundingClientRect().width, natural: i.naturalWidth, room: i.parentElement.clientWidth}))""")
@@ -61,7 +63,12 @@ def test_html_fits_a_phone_and_figures_are_sharper_than_shown(report):
     assert phone["scroll"] <= PHONE + 1 and phone["body"] <= PHONE + 1, phone["scroll"]
     assert all(t["right"] <= PHONE + 1 for t in phone["tables"])
     assert any(t["inner"] > t["shown"] for t in phone["tables"])   # the summary's comparisons: wider than a phone
-    assert len(phone["images"]) >= 2 * 3 + 2 and all(right <= PHONE + 1 for right in phone["images"])
+    # a figure's box stays within the phone; the figure in it keeps its size (its text 9 pt and up, not
+    # shrunk to 4-5 pt) and scrolls sideways in the box, which the keyboard can focus
+    assert len(phone["images"]) >= 2 * 3 + 2 and all(f["right"] <= PHONE + 1 for f in phone["images"])
+    assert all(abs(f["img"] - f["natural"] / 1.5) <= 1 for f in phone["images"]), phone["images"]
+    assert all(f["inner"] <= f["shown"] + 1 or f["focus"] == 0 for f in phone["images"]), phone["images"]
+    assert any(f["inner"] > f["shown"] for f in phone["images"])
     # figures drawn at 150 dpi are shown at 100 px per figure inch, as large as they were at 100 dpi
     # (never wider than the page): 1.5 image pixels per CSS pixel, sharp in print and on dense screens
     for img in wide:

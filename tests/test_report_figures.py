@@ -357,8 +357,6 @@ def test_the_forest_s_words_give_each_arm_s_difference_and_its_legend():
     """The forest plot's alt text was "forest plot of paired differences to none": it now names each
     arm's verdict and difference as the tables write them, and its caption says the legend that was
     only inside the image (filled and open dots, the ROPE's shading, the arrowheads)."""
-    from pipeline.report import figure_words
-
-    alt, caption = figure_words.forest(_context(DIVERGED))
+    alt, caption = figures.forest_words(_context(DIVERGED))
     assert "wine: L2 undecided, -43.0 pt [-100.0, 54.5]*" in alt and "L1 " in alt
     assert all(w in caption for w in ("filled dot", "open one", "ROPE", "◀"))

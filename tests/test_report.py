@@ -55,7 +55,7 @@ def test_the_reports_ui_links_say_what_they_open_and_how_to_serve_them(built, mo
     assert "start it with make ui" not in html
     # provenance gave a relative store (sqlite:///mlflow.db, as `make ablation` names it) as it was typed:
     # a reader of the shared report could not tell where the store is
-    assert f'<th class="l">tracking URI</th><td class="l">sqlite:///{work / "mlflow.db"}</td>' in html
+    assert f'<th scope="row" class="l">tracking URI</th><td class="l">sqlite:///{work / "mlflow.db"}</td>' in html
     from pipeline.report import collect, render
     from pipeline.study import load_study
     from pipeline.tracking import Tracker
@@ -95,7 +95,7 @@ def test_report_files_are_written_logged_and_escaped(built):
     assert re.search(r"MAE \d[\d.]*, R² 0\.\d+", html) and re.search(r"balanced accuracy 0\.\d+, macro F1 0\.\d+", html)
     assert 'id="references"' not in html  # no MNIST / Fashion-MNIST in this study
     # one engine, one device: the engines are listed, and there is nothing to warn about
-    assert '<th class="l">engine(s)</th><td class="l">population</td>' in html
+    assert '<th scope="row" class="l">engine(s)</th><td class="l">population</td>' in html
     assert "These results mix runs" not in html and 'id="mixed"' not in html
     assert "running: it built this report" in html   # its root run, still running by necessity
     # the three files are artifacts of the study's root run
@@ -435,9 +435,9 @@ def test_degraded_study_still_reports(workdir, env):
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (workdir / "reports/nonone/report.html").read_text()
     assert "No paired comparison with none" in html and "The regularizers against each other" in html
-    assert re.search(r"<td class=\"l nw\">L1 \(l1=[0-9.e-]+\) − L2</td>", html), html[html.find("against each other"):][:3000]
-    assert "Regularization paths" in html and 'alt="wine: regularization paths"' in html
-    assert "<th>weights |w| &lt; 1e-3</th>" in html and all(f"<td>{said[v]}%</td>" in html for v in said)
+    assert re.search(r"<th scope=\"row\" class=\"l rh nw\">L1 \(l1=[0-9.e-]+\) − L2</th>", html), html[html.find("against each other"):][:3000]
+    assert "Regularization paths" in html and 'alt="wine: regularization paths of L1' in html
+    assert "<th scope=\"col\">weights |w| &lt; 1e-3</th>" in html and all(f"<td>{said[v]}%</td>" in html for v in said)
     # another configuration of the same study (other epochs): its root run is not this report's provenance
     roots = {r.info.run_id for r in client.search_runs([exp.experiment_id], "tags.kind = 'root'")}
     assert run_cli(["ablation", "--study", "n.yaml", "--epochs", "1", "--no-report"], cwd=workdir, env=env).returncode == 0
@@ -463,7 +463,7 @@ def test_train_size_axis_runs_each_size_and_plots_it(workdir, env):
         assert r.data.tags["dataset_group"] == r.data.tags["dataset"].split("@")[0]
     assert by_label == {"digits@40": {"40"}, "digits@80": {"80"}, "wine@40": {"40"}, "wine@80": {"80"}}
     html = (workdir / "reports/sizes/report.html").read_text()
-    assert "Training-set size" in html and "digits: metric and gap against training-set size" in html
+    assert "Training-set size" in html and "alt=\"digits: the test metric (left) and the gap (right) against the training-set size (40, 80 samples)" in html
     # Across datasets: two independent blocks, not four dataset@size rows
     assert "Average rank over 2 datasets" in html
     assert "digits (2 sizes), wine (2 sizes) count once each" in html
@@ -569,7 +569,7 @@ def test_report_run_links_open_the_run_with_its_epoch_curves_in_the_mlflow_ui(bu
         page.goto(overview.group(1).replace("&amp;", "&").replace("http://127.0.0.1:5000", base))
         page.get_by_text("Group: wine", exact=True).wait_for(timeout=60_000)
         runs = html[html.index('id="runs"'):html.index('<h3 id="trials">Every trial run</h3>')]
-        row = re.search(r"<tr><td class=\"l\">wine</td><td class=\"l\">L2</td>.*?</tr>", runs, re.S).group(0)
+        row = re.search(r"<tr><th scope=\"row\" class=\"l rh\">wine</th><td class=\"l\">L2</td>.*?</tr>", runs, re.S).group(0)
         arm_link = re.search(r'href="([^"]*)"', row).group(1).replace("&amp;", "&")
         page.goto(arm_link.replace("http://127.0.0.1:5000", base))
         for seed in range(3):
@@ -600,7 +600,7 @@ def test_report_warns_when_it_mixes_engines(workdir, env):
     assert ("These results mix runs from engines population (2 runs) and reference (4 runs); "
             "on CPU the engines agree up to float rounding, which a training close to diverging") in warning
     assert "devices" not in warning  # every run here is on the CPU
-    assert '<th class="l">engine(s)</th><td class="l">population, reference</td>' in html
+    assert '<th scope="row" class="l">engine(s)</th><td class="l">population, reference</td>' in html
     assert "6 trial runs" in html
     # the 2-seed study file leaves seed 2's runs out, and says so on the console and the page
     proc = run_cli(["report", "--study", "ref.yaml", "--no-pdf"], cwd=workdir, env=env)
@@ -640,7 +640,7 @@ def test_a_new_figure_is_one_function_and_one_registry_line(built, tmp_path):
     wine = wine[:wine.index("</section>")]
     assert wine.count(marker) == 1 and 'alt="wine: run count"' in wine
     assert html.count(marker) == 1 and "never shown" not in html
-    assert wine.index("wine: weight magnitudes and sparsity") < wine.index("wine: run count")
+    assert wine.index("Weights: magnitudes and sparsity · wine") < wine.index("wine: run count")
 
 
 def test_report_states_the_same_verdicts_as_the_console(built):
@@ -668,7 +668,7 @@ def test_report_states_the_same_verdicts_as_the_console(built):
     assert "test minus train MSE and train minus test accuracy)" in text
     assert "P(beats none on a seed)" in page   # the across-datasets view for few datasets
     # the effect size has the sign of the difference beside it, MSE (lower is better) included
-    rows = re.findall(r'<td class="l">[^<]+</td><td>\d+</td><td class="nw">([+-]?[0-9.e+-]+)\u00a0(pt|MSE)[^<]*'
+    rows = re.findall(r'<th scope="row" class="l rh">[^<]+</th><td>\d+</td><td class="nw">([+-]?[0-9.e+-]+)\u00a0(pt|MSE)[^<]*'
                       r'(?:<sup>†</sup>)?</td><td>([-0-9.inf]+)(?:<sup>†</sup>)?</td>', page)
     assert {unit for _, unit, _ in rows} == {"pt", "MSE"} and len(rows) == 6
     assert all(float(diff) * float(dz) >= 0 for diff, _, dz in rows), rows
@@ -1074,7 +1074,7 @@ def test_training_set_sizes_count_once_across_datasets(workdir, env):
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (workdir / "reports/sizes1/report.html").read_text()
     across = html[html.index('id="across"'):html.index('id="failed"')]
-    assert re.search(r'<td class="l">L2</td><td>[\d.]+</td><td>\[[\d., ]+\]</td><td>2</td>', across), across[:1500]
+    assert re.search(r'<th scope="row" class="l rh">L2</th><td>[\d.]+</td><td>\[[\d., ]+\]</td><td>2</td>', across), across[:1500]
     view = run_cli(["report", "--study", "s.yaml", "--datasets", "digits", "--no-pdf", "--reports-dir",
                     str(workdir / "view")], cwd=workdir, env=env)
     assert view.returncode == 0, view.stderr[-3000:]
@@ -1097,8 +1097,8 @@ def test_a_dataset_not_run_yet_is_said_so_not_guessed_a_classification(workdir, 
     assert "no comparison with none" not in proc.stdout and "synthetic_linear: missing results" not in proc.stderr
     html = (workdir / "reports/partly/report.html").read_text()
     summary = html[html.index('id="summary"'):html.index('id="datasets"')]
-    row = summary[summary.index("<td class=\"l\">synthetic_linear</td>"):]
-    assert re.match(r'<td class="l">synthetic_linear</td><td class="l">not run yet[^<]*</td><td>–</td>',
+    row = summary[summary.index("<th scope=\"row\" class=\"l rh\">synthetic_linear</th>"):]
+    assert re.match(r'<th scope="row" class="l rh">synthetic_linear</th><td class="l">not run yet[^<]*</td><td>–</td>',
                     row), row[:300]
     section = html[html.index('<section class="dataset" id="dataset-2">'):]
     section = section[:section.index("</section>")]
@@ -1150,7 +1150,7 @@ def test_a_dataset_s_data_warnings_are_marked_in_the_summary(built):
     for medium in ("html", "pdf"):
         page = render.render(data, a, {}, render.provenance(data), medium=medium)
         summary = page[page.index('id="summary"'):page.index("How the verdicts are reached")]
-        rows = {label: summary[summary.index(f'<td class="l">{label}</td>'):] for label in ("wine", "synthetic_linear")}
+        rows = {label: summary[summary.index(f'<th scope="row" class="l rh">{label}</th>'):] for label in ("wine", "synthetic_linear")}
         wine = rows["wine"][:rows["wine"].index("</tr>")]
         assert ("<b>2 data warnings</b>, in full in <a href=\"#dataset-2\">wine's section</a>: Zeros far below the "
                 "other values, which may mean &#39;not measured&#39;; Column &#39;outcome_code&#39; gives the target "
@@ -1170,14 +1170,16 @@ def test_a_dataset_s_data_warnings_are_marked_in_the_summary(built):
 
 def test_the_sparsity_bars_have_no_legend_on_them_and_the_histogram_s_colours(built):
     """The weights figure's bars of small weights had a legend of their own in the axes' corner, over
-    the bars that reach the top (Pima's L2): they now have none, and each arm's bars are drawn in its
-    colour in the |w| histogram beside them (seaborn had desaturated it), whose legend names it."""
+    the bars that reach the top (Pima's L2): their legend is now below the axes, and each arm's bars
+    are drawn in its colour in the |w| histogram beside them (seaborn had desaturated it) and in a
+    hatching of its own, so that they are not told apart by colour alone (an accessibility audit)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.colors import to_rgb
 
+    from pipeline import arms
     from pipeline.report import analysis, collect, figure_context, figures
     from pipeline.study import load_study
     from pipeline.tracking import Tracker
@@ -1190,10 +1192,18 @@ def test_the_sparsity_bars_have_no_legend_on_them_and_the_histogram_s_colours(bu
     fig, ax = plt.subplots()
     figures.sparsity_bars(ax, figures._finished(ctx, d), ctx)
     bars = [p for p in ax.patches if p.get_height() > 0 or p.get_width() > 0]
-    assert ax.get_legend() is None and len(bars) == 3 * 3   # 3 thresholds x 3 arms
+    assert len(bars) == 3 * 3   # 3 thresholds x 3 arms
+    fig.canvas.draw()
+    legend = ax.get_legend().get_window_extent()
+    assert legend.y1 <= ax.get_window_extent().y0   # below the axes, not on the bars
     # seaborn draws hue by hue: each arm's 3 bars in its histogram colour, in the study's order
     colours = [to_rgb(b.get_facecolor()) for b in bars]
     assert colours == [to_rgb(ctx.color(arm)) for arm in ("none", "dropout", "l2") for _ in range(3)]
+    hatches = [b.get_hatch() or "" for b in bars]
+    assert hatches == [figures.ARM_HATCHES[list(arms.ARMS).index(arm)] for arm in ("none", "dropout", "l2") for _ in range(3)]
+    assert len(set(hatches)) == 3   # each arm its own
+    assert [(t.get_text(), p.get_hatch() or "") for t, p in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)] \
+        == [("none", ""), ("dropout", figures.ARM_HATCHES[1]), ("L2", figures.ARM_HATCHES[3])]
     plt.close(fig)
 
 
@@ -1211,7 +1221,7 @@ def test_a_path_whose_every_point_failed_still_gets_its_report(tmp_path):
     assert proc.stdout.count("FAILED: diverged") == 4 and "no point of it has a finished run" in proc.stdout
     html = (tmp_path / "reports/allfail/report.html").read_text()
     assert "no point of it has a finished run (failed, or not trained yet): no point is selected" in html
-    assert 'class="chosen"' not in html and "The figure: each point" not in html
+    assert 'class="chosen"' not in html and "★ selected on validation, ◇" not in html
 
 
 def _folder(path) -> dict:

@@ -54,7 +54,7 @@ def test_the_forest_draws_a_cut_interval_cut_and_marks_its_end():
     assert not [line for line in _lines_at(ax, y["L1"]) if line.get_marker() in ("<", ">")]
     low, high = ax.get_xlim()
     assert -115 < low <= -100 and high > 54.45   # matplotlib's margin past the cut end, not out to -140
-    assert ax.get_xlabel().endswith("\n◀ ▶: a CI cut at the most a difference can be (±100 points for a share), "
+    assert ax.get_xlabel().endswith("\n◀ ▶: a CI cut at the most a difference can be\n(±100 points for a share), "
                                     "as * in the tables")
     # the PNG the report shows is drawn from it (real output, readable back)
     png = figures.forest(ctx)
@@ -184,7 +184,7 @@ def test_a_path_s_gap_and_sparsity_cis_stay_within_what_they_can_be(tmp_path):
     gap_panel, sparsity_panel = fig.axes[1], fig.axes[2]
     assert gap_panel.get_title() == "L1: gap (better on train by)" and max(_errorbar_ys(gap_panel)) == 1.0
     assert min(_errorbar_ys(gap_panel)) == pytest.approx(gap_low)
-    assert sparsity_panel.get_title() == "L1: weights with |w| < 1e-3" and min(_errorbar_ys(sparsity_panel)) == 0.0
+    assert sparsity_panel.get_title() == "L1: share of |w| < 1e-3" and min(_errorbar_ys(sparsity_panel)) == 0.0
     assert max(_errorbar_ys(sparsity_panel)) == pytest.approx(share_high)
     plt.close(fig)
 
@@ -291,3 +291,72 @@ def test_weights_without_histograms_say_where_they_were(tmp_path, monkeypatch):
     assert figures.weights(ctx, a["datasets"][0]) == "png"
     assert said == [["no weight histograms found: they are files of the runs\n(MLflow artifacts), missing from the "
                      "runs' artifact folder"]]
+
+
+# --- readable at the size shown (an accessibility audit: 6-7 pt legends, shrunk further on a page) --
+
+# the widest figure the PDF shows unshrunk: its 186 mm text block at 100 CSS px per figure inch (the
+# template's figure_width), less savefig's 0.1 in of tight padding on each side
+PDF_INCHES = (210 - 24) / 25.4 * 96 / 100 - 0.2
+
+
+def _too_small_or_wide(fig) -> tuple[list, float]:
+    """The figure's visible texts smaller than figure_context.SMALL pt (text, size), and its drawn
+    width in inches."""
+    from matplotlib.text import Text
+
+    fig.canvas.draw()
+    small = [(t.get_text(), t.get_fontsize()) for t in fig.findobj(Text)
+             if t.get_visible() and t.get_text().strip() and t.get_fontsize() < figure_context.SMALL]
+    return small, fig.get_tightbbox(fig.canvas.get_renderer()).width
+
+
+def test_every_figure_s_text_is_readable_where_it_is_shown(tmp_path):
+    """The tuning history's legend was 6 pt, a path's labels 7 pt, on figures up to 10 in wide that
+    the PDF shrank to its 7.3 in: every text of every figure is now at least SMALL (9) pt, on a
+    figure no wider than the PDF shows at the size drawn (the report's theme, as draw_all sets it)."""
+    import numpy as np
+
+    figures.theme()
+    data, a, _ = _study_in_mlflow(tmp_path, {0: 0.90, 1: 0.88, 2: 0.91},
+                                  {1e-4: {0: 0.91, 1: 0.89, 2: 0.915}, 1e-1: {0: 0.5, 1: 0.6, 2: 0.55}})
+    data.histograms = {r: {"counts": [5, 10, 20, 40, 25], "edges": [0, 1e-6, 1e-4, 1e-2, 1, 10]}
+                       for r in data.runs["run_id"]}
+    data.tuning = pd.DataFrame([{"dataset": "wine", "arm": "l1", "number": n, "objective": 0.9 + 0.01 * n,
+                                 "status": "FINISHED", "spent": True, "l1": 10 ** -(n + 3)} for n in range(3)])
+    ctx = figure_context.FigureContext.of(data, a)
+    [d] = a["datasets"]
+    built = {"seeds": figures.seeds_figure(ctx, d), "curves": figures.curves_figure(ctx, d),
+             "weights": figures.weights_figure(ctx, d), "tuning": figures.tuning_figure(ctx, d),
+             "paths": path_figure.draw(ctx, d), "forest": figures.forest_figure(_context(DIVERGED)),
+             "cd": figures.cd_figure(["none", "dropout", "L1", "L2", "dropout+L2"], list(np.linspace(1.5, 4.2, 5)), 2.7)}
+    for name, fig in built.items():
+        assert fig is not None, name
+        small, width = _too_small_or_wide(fig)
+        assert not small, (name, small)
+        assert width <= PDF_INCHES, (name, width)
+        plt.close(fig)
+
+
+def test_the_sparsity_bars_are_told_apart_by_hatching_not_colour_alone(tmp_path):
+    """The bars of small weights were told apart by colour alone ("colours as on the left"): each
+    arm's bars now have a hatching of their own, and a legend below the axes says whose is which."""
+    data, a, _ = _study_in_mlflow(tmp_path, {0: 0.90, 1: 0.88, 2: 0.91}, {1e-4: {0: 0.91, 1: 0.89, 2: 0.915}})
+    ctx = figure_context.FigureContext.of(data, a)
+    fig, ax = plt.subplots()
+    figures.sparsity_bars(ax, figures._finished(ctx, a["datasets"][0]), ctx)
+    by_arm = [{bar.get_hatch() or "" for bar in bars} for bars in ax.containers]
+    assert len(by_arm) == 2 and all(len(h) == 1 for h in by_arm) and by_arm[0] != by_arm[1]
+    assert "colour" not in ax.get_title()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["none", "L1"]
+    assert [h.get_hatch() or "" for h in ax.get_legend().legend_handles] == [h for [h] in map(list, by_arm)]
+    plt.close(fig)
+
+
+def test_the_forest_s_words_give_each_arm_s_difference_and_its_legend():
+    """The forest plot's alt text was "forest plot of paired differences to none": it now names each
+    arm's verdict and difference as the tables write them, and its caption says the legend that was
+    only inside the image (filled and open dots, the ROPE's shading, the arrowheads)."""
+    alt, caption = figures.forest_words(_context(DIVERGED))
+    assert "wine: L2 undecided, -43.0 pt [-100.0, 54.5]*" in alt and "L1 " in alt
+    assert all(w in caption for w in ("filled dot", "open one", "ROPE", "◀"))

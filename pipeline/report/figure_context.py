@@ -11,6 +11,18 @@ from .. import arms
 from .collect import ReportData
 
 
+# Text sizes in every figure, in points at the size drawn: figures are drawn no wider than PAGE_WIDTH
+# inches, so the PDF (a 186 mm text block) and a screen (100 px per inch, see the template) show them
+# at least this large; a phone scrolls a figure sideways at that size (the template's CSS). 6-7 pt
+# legends and labels, shrunk further on a page, were unreadable (an accessibility audit).
+TEXT = 10    # titles and axis labels
+SMALL = 9    # tick labels, legends, notes on a panel: the smallest text a figure has
+PAGE_WIDTH = 6.9   # inches: the PDF's text block is 7.3 in, and 100 px per inch 1.04 in
+# seaborn's "paper" context with no text below SMALL (its ticks and legends were 8.8 pt)
+READABLE = {"font.size": TEXT, "axes.titlesize": TEXT, "axes.labelsize": TEXT, "xtick.labelsize": SMALL,
+            "ytick.labelsize": SMALL, "legend.fontsize": SMALL, "legend.title_fontsize": SMALL}
+
+
 @dataclass(frozen=True)
 class FigureContext:
     data: ReportData

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -27,7 +28,7 @@ from ..task import METRICS
 from ..words import and_list
 from .path_figure import draw as draw_paths
 from .collect import ReportData
-from .figure_context import FigureContext
+from .figure_context import PAGE_WIDTH, READABLE, SMALL, TEXT, FigureContext
 
 SCOPES = ("dataset", "study", "size-group")
 
@@ -40,6 +41,7 @@ class Figure:
     draw: Callable[..., Optional[str]]  # see the module docstring
     section: str = ""                   # study scope: the part of the page it sits in, "summary" | "across"
     heading: str = ""                   # a heading above the image, if any
+    words: Optional[Callable[..., tuple[str, str]]] = None   # draw's arguments -> (alt text, caption): "in words" below
 
     def alt_for(self, key: str) -> str:
         return self.alt.format(key=key)
@@ -56,20 +58,41 @@ def draw_all(data: ReportData, analysis: dict) -> dict[tuple[str, str], str]:
     import matplotlib
 
     matplotlib.use("Agg")
-    import seaborn as sns
-
-    sns.set_theme(style="whitegrid", context="paper")
+    theme()
     ctx = FigureContext.of(data, analysis)
-    targets = {"dataset": [(d["label"], (d,)) for d in analysis["datasets"]],
-               "study": [("", ())],
-               "size-group": [(g, (g,)) for g in size_groups(data.study)]}
     drawn = {}
     for fig in FIGURES:
-        for key, args in targets[fig.scope]:
+        for key, args in _targets(data, analysis)[fig.scope]:
             uri = fig.draw(ctx, *args)
             if uri:
                 drawn[(fig.name, key)] = uri
     return drawn
+
+
+def _targets(data: ReportData, analysis: dict) -> dict:
+    """Per scope, what its figures are drawn for: [(key, the draw function's arguments after ctx)]."""
+    return {"dataset": [(d["label"], (d,)) for d in analysis["datasets"]],
+            "study": [("", ())],
+            "size-group": [(g, (g,)) for g in size_groups(data.study)]}
+
+
+def describe_all(data: ReportData, analysis: dict, drawn: dict) -> dict[tuple[str, str], tuple[str, str]]:
+    """(figure name, key) -> (alt text, caption) for each figure of `drawn`: its words function's,
+    else its alt (a title) for both."""
+    ctx = FigureContext.of(data, analysis)
+    said = {}
+    for fig in FIGURES:
+        for key, args in _targets(data, analysis)[fig.scope]:
+            if (fig.name, key) in drawn:
+                said[(fig.name, key)] = fig.words(ctx, *args) if fig.words else (fig.alt_for(key), fig.alt_for(key))
+    return said
+
+
+def theme() -> None:
+    """seaborn's look for the report's figures, no text in them below SMALL points."""
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper", rc=READABLE)
 
 
 def differences_for(data: ReportData, analysis: dict, label: str) -> Optional[str]:
@@ -128,23 +151,26 @@ def seeds_figure(ctx: FigureContext, d: dict):
     sub = sub[sub["test_metric"].notna()]   # finished without a value (ROC AUC of one test class): seaborn crashed
     if not len(sub):
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.6))
     gap = f"train - test {d['metric']}" if d["hib"] else f"test - train {d['metric']}"
     # many seeds: smaller, see-through points, so that they do not cover the boxes (600 seeds did)
     most = int(sub.groupby("regularizer", observed=True).size().max())
     size, alpha = (3, 1.0) if most <= 30 else (max(1.0, 3 * (30 / most) ** 0.5), max(0.25, (30 / most) ** 0.5))
     for ax, col, title in ((axes[0], "test_metric", f"test {d['metric']}"),
-                           (axes[1], "gap_metric", f"generalization gap ({gap}: better on train by)")):
+                           (axes[1], "gap_metric", f"generalization gap\n({gap}: better on train by)")):
         sns.boxplot(data=sub, x="regularizer", y=col, order=ctx.order, hue="regularizer", palette=ctx.palette,
                     ax=ax, fliersize=0, width=0.5, legend=False)
         with _seeded_numpy():   # seaborn jitters with numpy's global generator: the same picture every time
             sns.stripplot(data=sub, x="regularizer", y=col, order=ctx.order, color="black", size=size, alpha=alpha,
                           ax=ax, jitter=0.15)
-        ax.set_title(title)
+        ax.set_title(title, fontsize=TEXT)
         ax.set_xlabel("")
         ax.set_ylabel("")
         if names := _point_names(d, "\n"):
             ax.set_xticks(ax.get_xticks(), [names.get(t.get_text(), t.get_text()) for t in ax.get_xticklabels()])
+        if len(ctx.order) > 3:   # five arms' names at a readable size ran into each other
+            ax.tick_params(axis="x", labelrotation=30)
+    fig.tight_layout()
     return fig
 
 
@@ -165,7 +191,7 @@ def curves_figure(ctx: FigureContext, d: dict):
     sub = _finished(ctx, d)
     if not len(sub):
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=False)
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.9), sharey=False)
     # as trained: dropout on, over the epoch's batches (a dropout arm's sits above its validation loss,
     # no negative gap: the gap figures are eval-mode numbers)
     for ax, key, title in ((axes[0], "train_data_loss", "training loss as trained (penalty left out;\n"
@@ -197,10 +223,10 @@ def curves_figure(ctx: FigureContext, d: dict):
         ax.set_title(title)
         ax.set_xlabel("epoch")
         ax.set_ylabel(LOSS_NAMES.get(d.get("task"), "loss") + ", mean and 95% CI over seeds"
-                      + (" (log scale;\nthe band no lower than the lowest seed)" if log else ""), fontsize=8)
+                      + (" (log scale;\nthe band no lower than the lowest seed)" if log else ""), fontsize=SMALL)
     for ax in axes:   # each panel's own legend: the training panel was read without one
         if ax.get_lines():
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=SMALL)
     fig.tight_layout()   # a log panel's labels are wider: the right one's ran into the left panel
     return fig
 
@@ -220,6 +246,9 @@ def plain_log_labels(axis) -> None:
     axis.set_minor_formatter(FuncFormatter(minor) if low > 0 and high / low < 100 else NullFormatter())
 
 
+# each arm's hatching on a bar, in arms.ARMS' order (none plain, dropout, L1, L2, dropout+L2)
+ARM_HATCHES = ("", "//", "..", "\\\\", "xx")
+
 LOSS_NAMES = {"classification": "cross-entropy", "regression": "MSE (in training units)"}
 
 
@@ -236,12 +265,18 @@ def spans_decades(curves: list, decades: float = 1.0) -> bool:
 def weights(ctx: FigureContext, d: dict) -> Optional[str]:
     """Weight magnitudes and sparsity (the L1 effect): the |w| histogram per arm, and bars of the
     fraction of weights under three thresholds."""
+    fig = weights_figure(ctx, d)
+    return None if fig is None else _png(fig)
+
+
+def weights_figure(ctx: FigureContext, d: dict):
+    """weights' matplotlib figure, None where the dataset has no finished run."""
     import matplotlib.pyplot as plt
 
     sub = _finished(ctx, d)
     if not len(sub):
         return None
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.6))
     top = 0.0   # the largest bin any arm has weights in: the axis ends there, not at the empty bins past it
     names = _point_names(d)
     drawn = 0
@@ -261,30 +296,44 @@ def weights(ctx: FigureContext, d: dict) -> Optional[str]:
     axes[0].set_xscale("log")
     if top > 0:
         axes[0].set_xlim(right=top * 1.5)
-    axes[0].set_title("|w| distribution (all layers)")
-    axes[0].set_xlabel("|w| (log scale; the value at 1e-6 is every |w| below it)", fontsize=8)
-    axes[0].set_ylabel("share of the weights", fontsize=8)
+    axes[0].set_title("|w| distribution (all layers)", fontsize=TEXT)
+    axes[0].set_xlabel("|w| (log scale; the value at 1e-6\nis every |w| below it)", fontsize=SMALL)
+    axes[0].set_ylabel("share of the weights", fontsize=SMALL)
     if drawn:
-        axes[0].legend(fontsize=7)
+        axes[0].legend(fontsize=SMALL)
     else:   # an empty panel read as a bug: say where the histograms were to be
         axes[0].text(0.5, 0.5, "no weight histograms found: they are files of the runs\n(MLflow artifacts), missing "
-                     "from the runs' artifact folder", ha="center", va="center", fontsize=8, transform=axes[0].transAxes)
+                     "from the runs' artifact folder", ha="center", va="center", fontsize=SMALL, transform=axes[0].transAxes)
     sparsity_bars(axes[1], sub, ctx)
-    return _png(fig)
+    fig.tight_layout()
+    return fig
 
 
 def sparsity_bars(ax, sub: pd.DataFrame, ctx: FigureContext) -> None:
-    """The fraction of weights under each threshold, a bar per arm in the histogram's colours. No
-    legend of its own: the histogram's beside it names the colours, and one here sat on the bars
-    (Pima's L2 bars reach the top of the axis, under the legend's corner)."""
+    """The fraction of weights under each threshold, a bar per arm in the histogram's colours and
+    each arm's own hatching (ARM_HATCHES): bars told apart by colour alone ("colours as on the
+    left") were one bar to a reader who does not see those colours apart. Its legend below the axes:
+    one on the axes sat on the bars (Pima's L2 bars reach the top of the axis)."""
     import seaborn as sns
+    from matplotlib.patches import Patch
 
     sp = sub.melt(id_vars=["regularizer"], value_vars=["sparsity_lt_0.0001", "sparsity_lt_0.001", "sparsity_lt_0.01"],
                   var_name="threshold", value_name="fraction")
     sp["threshold"] = sp["threshold"].str.replace("sparsity_lt_", "|w| < ")
     sns.barplot(data=sp, x="threshold", y="fraction", hue="regularizer", hue_order=ctx.order, palette=ctx.palette,
                 ax=ax, errorbar=None, legend=False, saturation=1)   # the histogram's colours, not desaturated
-    ax.set_title("fraction of small weights (colours as on the left)")
+    present = [label for label in ctx.order if label in set(sp["regularizer"])]
+    by_label = {arms.label(a): a for a in ctx.data.study.arms} if ctx.data else {}
+    hatches = {label: ARM_HATCHES[list(arms.ARMS).index(by_label.get(label, "none")) % len(ARM_HATCHES)]
+               for label in present}
+    for label, bars in zip(present, ax.containers):   # seaborn draws hue by hue, in hue_order
+        for bar in bars:
+            bar.set_hatch(hatches[label])
+            bar.set_edgecolor("0.15")
+            bar.set_linewidth(0.5)
+    ax.legend(handles=[Patch(facecolor=ctx.palette[label], edgecolor="0.15", hatch=hatches[label], label=label)
+                       for label in present], loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, frameon=False)
+    ax.set_title("fraction of small weights", fontsize=TEXT)
     ax.set_xlabel("")
 
 
@@ -318,10 +367,10 @@ def tuning_figure(ctx: FigureContext, d: dict):
     if not len(sub):
         return None
     tuned = [a for a in ctx.data.study.arms if a in set(sub["arm"])]
-    # three panels a row: five in one were shrunk to 3 pt text on a PDF page
-    cols = min(3, 1 + len(tuned))
+    # two panels a row: five in one were shrunk to 3 pt text on a PDF page, three to 6 pt on a phone
+    cols = min(2, 1 + len(tuned))
     rows = math.ceil((1 + len(tuned)) / cols)
-    fig, grid = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.9 * rows), squeeze=False)
+    fig, grid = plt.subplots(rows, cols, figsize=(PAGE_WIDTH / 2 * cols, 3.3 * rows), squeeze=False)
     axes = grid.reshape(1, -1)
     for spare in axes[0, 1 + len(tuned):]:
         spare.axis("off")
@@ -331,11 +380,11 @@ def tuning_figure(ctx: FigureContext, d: dict):
         vals = t["objective"].where(t["status"] == "FINISHED")
         best = (vals.cummax() if d["hib"] else vals.cummin()).ffill()
         ax.step(t["number"], best, where="post", label=arms.label(arm), color=ctx.color(arm), linestyle=ctx.line(arm))
-    ax.set_title("best validation metric so far", fontsize=8)
-    ax.set_xlabel("tuning trial", fontsize=7)
-    ax.set_ylabel(f"validation {d['metric']}", fontsize=7)
+    ax.set_title("best validation metric so far", fontsize=TEXT)
+    ax.set_xlabel("tuning trial", fontsize=TEXT)
+    ax.set_ylabel(f"validation {d['metric']}", fontsize=TEXT)
     # below the panel: inside, it covered a line at the top (every arm ends near the best)
-    ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=min(3, len(tuned)), frameon=False)
+    ax.legend(fontsize=SMALL, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=min(2, len(tuned)), frameon=False)
     for ax, arm in zip(axes[0, 1:], tuned):
         t = sub[(sub["arm"] == arm) & (sub["status"] == "FINISHED")]
         col = arms.ARMS[arm].tuned_component or "l2"
@@ -350,17 +399,17 @@ def tuning_figure(ctx: FigureContext, d: dict):
         if len(pruned):
             ax.scatter(pruned[col], [np.nanmin(t["objective"]) if len(t) else 0] * len(pruned),
                        marker="x", color="gray", s=12, label="pruned/failed")
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=SMALL)
         if col != "dropout":
             ax.set_xscale("log")
             ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # narrow decades overlap
             _label_a_narrow_log_axis(ax, sub[sub["arm"] == arm][col])
-        ax.tick_params(labelsize=7)
-        ax.set_xlabel("dropout p (mean over layers)" if col == "dropout" else f"{col.upper()} strength (log scale)", fontsize=7)
-        ax.set_ylabel(f"validation {d['metric']}", fontsize=7)
+        ax.tick_params(labelsize=SMALL)
+        ax.set_xlabel("dropout p (mean over layers)" if col == "dropout" else f"{col.upper()} strength (log scale)", fontsize=TEXT)
+        ax.set_ylabel(f"validation {d['metric']}", fontsize=TEXT)
         others = [c for c in arms.ARMS[arm].components if c != col]   # dropout+L2: its p was tuned too, not drawn
         ax.set_title(f"{arms.label(arm)}: validation vs {'mean p' if col == 'dropout' else col}"
-                     + (f" ({and_list(others)} tuned too)" if others else ""), fontsize=8)
+                     + (f"\n({and_list(others)} tuned too)" if others else ""), fontsize=TEXT)
     fig.tight_layout()
     return fig
 
@@ -385,8 +434,8 @@ def forest_figure(ctx: FigureContext, only: Optional[str] = None):
     if not with_pairs:
         return None
     cut = False   # any CI cut at its metric's bounds: the caption says what the arrowheads mean
-    heights = [0.3 * len(d["paired"]) + 0.6 for d in with_pairs]
-    fig, axes = plt.subplots(len(with_pairs), 1, figsize=(7, sum(heights) + 0.4), squeeze=False,
+    heights = [0.34 * len(d["paired"]) + 0.8 for d in with_pairs]
+    fig, axes = plt.subplots(len(with_pairs), 1, figsize=(PAGE_WIDTH - 1.8, sum(heights) + 1.2), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
     for ax, d in zip(axes[:, 0], with_pairs):
         items, metric = list(d["paired"].items()), d["verdicts"].metric
@@ -408,7 +457,7 @@ def forest_figure(ctx: FigureContext, only: Optional[str] = None):
             decided = p.verdict in stats.FINAL
             ax.plot(metric_numbers.shown(p.mean_diff, metric), y, "o", color=color,
                     markerfacecolor=color if decided else "white")
-            ax.text(1.01, y, _verdict_word(p) + (" (the same on every seed)" if p.identical else ""), transform=ax.get_yaxis_transform(), fontsize=7, va="center",
+            ax.text(1.01, y, _verdict_word(p) + ("\n(the same on every seed)" if p.identical else ""), transform=ax.get_yaxis_transform(), fontsize=SMALL, va="center",
                     color="black" if decided else "0.45")
         rope = metric_numbers.shown(d["rope"], metric) if not math.isnan(d["rope"]) else math.nan
         if not math.isnan(rope):
@@ -418,18 +467,18 @@ def forest_figure(ctx: FigureContext, only: Optional[str] = None):
         ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: metric_numbers.quantity(x, 4)))
         ax.set_yticks(range(len(items)))
         names = _point_names(d)
-        ax.set_yticklabels([names.get(arms.label(a), arms.label(a)) for a, _ in reversed(items)], fontsize=8)
+        ax.set_yticklabels([names.get(arms.label(a), arms.label(a)) for a, _ in reversed(items)], fontsize=SMALL)
         ax.set_ylim(-0.6, len(items) - 0.4)
         better = "positive" if m.higher_is_better else "negative"
         unit = "points" if m.share else m.label
-        ax.set_title(f"{d['label']}: test {d['metric']}, arm − none in {unit} ({better} = better)", fontsize=9, loc="left")
+        ax.set_title(f"{d['label']}: test {d['metric']}, arm − none\nin {unit} ({better} = better)", fontsize=TEXT, loc="left")
     tested = sum(verdicts.holm_counted(p) for d in ctx.analysis["datasets"] for p in d["paired"].values())
     axes[-1, 0].set_xlabel("paired difference to none with each comparison's own 95% CI"
-                           + (f" (the verdicts also correct for the study's {tested} comparisons, by Holm)" if tested > 1 else "")
-                           + "\nshaded: the ROPE (practically no difference); open marker: no verdict yet"
-                           + ("\n◀ ▶: a CI cut at the most a difference can be (±100 points for a share), as * in the tables"
+                           + (f"\n(the verdicts also correct for the study's {tested} comparisons, by Holm)" if tested > 1 else "")
+                           + "\nshaded: the ROPE (practically no difference);\nopen marker: no verdict yet"
+                           + ("\n◀ ▶: a CI cut at the most a difference can be\n(±100 points for a share), as * in the tables"
                               if cut else ""),
-                           fontsize=8)
+                           fontsize=SMALL)
     fig.tight_layout()
     return fig
 
@@ -450,23 +499,28 @@ def critical_difference(ctx: FigureContext) -> Optional[str]:
 def cd_diagram(labels: list[str], ranks: list[float], cd: float) -> str:
     """Critical-difference diagram (Demsar 2006): arms on a rank axis, the CD as a bar, and arms
     whose average ranks differ by less than the CD joined by a line."""
+    return _png(cd_figure(labels, ranks, cd))
+
+
+def cd_figure(labels: list[str], ranks: list[float], cd: float):
+    """cd_diagram's matplotlib figure."""
     import matplotlib.pyplot as plt
 
     k = len(labels)
-    fig, ax = plt.subplots(figsize=(7, 1.2 + 0.32 * k))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 1.2 + 0.36 * k))
     ax.set_xlim(0.5, k + 0.5)
     ax.set_ylim(-0.9 - 0.8 * k, 2)
     ax.invert_xaxis()
     ax.axhline(0, color="black", lw=1)
     for r in range(1, k + 1):
         ax.plot([r, r], [0, 0.15], color="black", lw=1)
-        ax.text(r, 0.3, str(r), ha="center", fontsize=8)
+        ax.text(r, 0.3, str(r), ha="center", fontsize=SMALL)
     order = np.argsort(ranks)
     for i, j in enumerate(order):
         y = -0.9 - 0.8 * i   # below the clique bars, a line of text apart
         ax.plot([ranks[j], ranks[j]], [0, y], color="gray", lw=0.8)
         ax.text(ranks[j] + (0.06 if ranks[j] > (k + 1) / 2 else -0.06), y, f"{labels[j]} ({ranks[j]:.2f})",
-                va="center", fontsize=8, ha="left" if ranks[j] > (k + 1) / 2 else "right",
+                va="center", fontsize=SMALL, ha="left" if ranks[j] > (k + 1) / 2 else "right",
                 bbox={"facecolor": "white", "edgecolor": "none", "pad": 0.5})
     # cliques: maximal runs of arms (sorted by rank) within the CD
     srt = sorted(ranks)
@@ -477,9 +531,9 @@ def cd_diagram(labels: list[str], ranks: list[float], cd: float) -> str:
             ax.plot([srt[i], srt[j]], [-0.25 - 0.12 * level, -0.25 - 0.12 * level], color="black", lw=3)
             level, reach = level + 1, j
     ax.plot([1, 1 + cd], [1.3, 1.3], color="black", lw=2)
-    ax.text(1 + cd / 2, 1.5, f"CD = {cd:.2f}", ha="center", fontsize=8)
+    ax.text(1 + cd / 2, 1.5, f"CD = {cd:.2f}", ha="center", fontsize=SMALL)
     ax.axis("off")
-    return _png(fig)
+    return fig
 
 
 # --- per training-set-size group -------------------------------------------------------------------
@@ -503,7 +557,7 @@ def sizes_figure(ctx: FigureContext, group: str):
         return None
     from matplotlib.ticker import FixedLocator, NullLocator, StrMethodFormatter
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.6))
     m = METRICS[sub["metric_name"].iloc[0]]
     sizes_used = sorted(sub["n_train"].unique())
     for ax, col, key, title in ((axes[0], "test_metric", "test", f"test {m.label}"),
@@ -516,9 +570,133 @@ def sizes_figure(ctx: FigureContext, group: str):
         ax.xaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
         ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("training samples (log scale)")
-        ax.set_ylabel("mean and 95% CI over seeds", fontsize=8)
-        ax.set_title(f"{group}: {title} vs training-set size", fontsize=9)
+        ax.set_ylabel("mean and 95% CI over seeds", fontsize=SMALL)
+        ax.set_title(f"{group}: {title}\nvs training-set size", fontsize=TEXT)
+    fig.tight_layout()
     return fig
+
+
+# --- the figures in words -------------------------------------------------------------------------
+# Each figure's alt text (what it shows, which arms, which axes, and the main result where the analysis
+# already has it) and its caption (how to read it: the legend, the marks, the line styles and
+# hatchings, which a PNG alone gave only to those who see its colours): one function per figure, with
+# that figure's arguments, returning (alt, caption); Figure.words names it.
+
+# figure_context.ARM_LINES and figures.ARM_HATCHES in words, in arms.ARMS' order
+LINE_WORDS = ("solid", "dashed", "dotted", "dash-dot", "dash-dot-dot")
+HATCH_WORDS = ("plain", "striped /", "dotted", "striped \\", "cross-hatched")
+
+
+def _study_arms(ctx: FigureContext) -> list[str]:
+    return list(ctx.data.study.arms) if ctx.data is not None else []
+
+
+def _styled(ctx: FigureContext, words: tuple, only=None) -> str:
+    """ "none solid, dropout dashed, ..." for the study's arms (those of `only`)."""
+    return and_list([f"{arms.label(a)} {words[list(arms.ARMS).index(a) % len(words)]}" for a in only or _study_arms(ctx)])
+
+
+def three_digits(strengths) -> str:
+    """A strength as the tables write it: 3 significant digits, per-layer dropout "0.297/0.452"
+    (MLflow's "0.297,0.452")."""
+    return re.sub(r"\d+\.\d+(?:e-?\d+)?", lambda m: f"{float(m.group()):.3g}", str(strengths)).replace(",", "/")
+
+
+def _written(x: float) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else metric_numbers.table_value(float(x))
+
+
+def seeds_words(ctx: FigureContext, d: dict) -> tuple[str, str]:
+    rows = [r for r in d["arms"] if r["summary"].n]
+    alt = (f"{d['label']}: box plots of the test {d['metric']} (left) and of the generalization gap (right) of "
+           f"{and_list([r['label'] for r in rows])}, every seed a dot.")
+    if rows:
+        ranked = sorted(rows, key=lambda r: r["summary"].mean, reverse=d["hib"])
+        alt += (f" Best mean test {d['metric']}: {ranked[0]['label']} ({_written(ranked[0]['summary'].mean)}); "
+                f"worst: {ranked[-1]['label']} ({_written(ranked[-1]['summary'].mean)}).")
+    return alt, ("Each box spans the middle half of an arm's seeds with the median across it; each dot is one "
+                 "seed. The gap is how much better the model does on its training data than on test data.")
+
+
+def curves_words(ctx: FigureContext, d: dict) -> tuple[str, str]:
+    return (f"{d['label']}: learning curves against epoch, training loss (left) and validation loss (right), a line "
+            f"per arm ({and_list([arms.label(a) for a in _study_arms(ctx)])}) with its 95% band over seeds.",
+            f"Each line is an arm's mean over seeds, its shaded band the 95% CI. Line styles: {_styled(ctx, LINE_WORDS)}. "
+            "The training loss is as trained: the penalty left out, dropout on, the mean of the epoch's batches.")
+
+
+def weights_words(ctx: FigureContext, d: dict) -> tuple[str, str]:
+    shares = [f"{r['label']} {100 * r['sparsity']:.1f}%" for r in d["arms"]
+              if r.get("sparsity") is not None and not math.isnan(r["sparsity"])]
+    return (f"{d['label']}: left, the share of weights at each size |w| on a log axis, a line per arm; right, bars "
+            "of the fraction of weights below 1e-4, 1e-3 and 1e-2, a bar per arm."
+            + (f" Below 1e-3: {and_list(shares)}." if shares else ""),
+            f"Left, line styles: {_styled(ctx, LINE_WORDS)}. Right, each arm's bars in its colour and hatching: "
+            f"{_styled(ctx, HATCH_WORDS)}.")
+
+
+def tuning_words(ctx: FigureContext, d: dict) -> tuple[str, str]:
+    trials = ctx.data.tuning
+    sub = trials[trials["dataset"] == d["label"]] if len(trials) else trials
+    tuned = [a for a in _study_arms(ctx) if len(sub) and a in set(sub["arm"])]
+    chosen = [f"{arms.label(a)} " + ", ".join(f"{k}={three_digits(v)}" for k, v in ctx.data.chosen.get((d["label"], a), {}).items())
+              for a in tuned if ctx.data.chosen.get((d["label"], a))]
+    return (f"{d['label']}: tuning of {and_list([arms.label(a) for a in tuned])}. First panel: the best validation "
+            f"{d['metric']} so far against the tuning trial, a line per arm; then a panel per arm: each trial's "
+            f"validation {d['metric']} against its tuned strength."
+            + (f" Strengths chosen: {'; '.join(chosen)}." if chosen else ""),
+            f"First panel, line styles: {_styled(ctx, LINE_WORDS, tuned)}. In the other panels each dot is a trial; the star "
+            "marks the trial the grid took its strengths from, a grey cross a pruned or failed trial.")
+
+
+def paths_words(ctx: FigureContext, d: dict) -> tuple[str, str]:
+    drawn = [a for a, variants in (d.get("paths") or {}).items() if any(variants.values())]
+    picked = [f"{arms.label(a)} at {d['selected'][a]}" for a in drawn if d.get("selected", {}).get(a)]
+    one_se = [f"{arms.label(a)} at {d['path_tables'][a]['one_se']}" for a in drawn
+              if d.get("path_tables", {}).get(a, {}).get("one_se")]
+    return (f"{d['label']}: regularization paths of {and_list([arms.label(a) for a in drawn])}, a row per arm: the test "
+            f"{d['metric']}, the train-test gap and the weights (L1: the share below 1e-3; else their norm) against the "
+            "strength." + (f" Selected on validation: {and_list(picked)}." if picked else "")
+            + (f" Strongest within one standard error: {and_list(one_se)}." if one_se else ""),
+            "Each point is a strength's mean and 95% CI over seeds (not its difference to none: the table has those); "
+            "the grey band is none's 95% CI, its line none's mean. ★ selected on validation, ◇ the strongest "
+            "strength within one standard error of it.")
+
+
+def forest_words(ctx: FigureContext) -> tuple[str, str]:
+    said = []
+    for d in ctx.analysis["datasets"]:
+        if d["paired"]:
+            v = d["verdicts"]
+            said.append(f"{d['label']}: " + "; ".join(f"{v.name(arm)} {_verdict_word(p)}, "
+                                                       f"{metric_numbers.difference(p, v.metric)}"
+                                                       for arm, p in d["paired"].items()))
+    return ("Forest plot: each arm's paired difference to none in the test metric with its 95% CI, a panel per "
+            "dataset. " + ". ".join(said) + ".",
+            "Legend: each dot is an arm's mean paired difference to none (arm minus none, in the metric's units, "
+            "points for a share such as accuracy), its bar that comparison's own 95% CI; a filled dot has a verdict, "
+            "an open one none yet; the verdict is written to the right. The grey shading is the ROPE, the region of "
+            "practically no difference; the vertical line is no difference. An arrowhead ◀ or ▶ marks a CI cut at "
+            "the most a difference can be (±100 points for a share), as * does in the tables.")
+
+
+def cd_words(ctx: FigureContext) -> tuple[str, str]:
+    across = ctx.analysis["across"]
+    result = across["result"]
+    ranked = sorted(zip(across["labels"], result.avg_ranks), key=lambda x: x[1])
+    return (f"Critical difference diagram: the arms' average ranks over {result.n_datasets} datasets (1 = best): "
+            + ", ".join(f"{label} {rank:.2f}" for label, rank in ranked)
+            + f"; critical difference {result.critical_difference:.2f}.",
+            "Each arm sits at its average rank (1, the best, at the right). A thick bar joins arms whose ranks differ "
+            "by less than the critical difference (Nemenyi, the bar marked CD): the ranks do not tell them apart.")
+
+
+def sizes_words(ctx: FigureContext, group: str) -> tuple[str, str]:
+    sub = ctx.ok[ctx.ok["group"] == group]
+    counts = ", ".join(str(int(n)) for n in sorted(sub["n_train"].unique()))
+    return (f"{group}: the test metric (left) and the gap (right) against the training-set size ({counts} samples), "
+            f"a line per arm ({and_list(ctx.order)}), mean and 95% CI over seeds.",
+            f"Each line is an arm's mean over seeds, its shaded band the 95% CI. Line styles: {_styled(ctx, LINE_WORDS)}.")
 
 
 # --- the registry: the page shows the figures of each scope in this order --------------------------
@@ -535,14 +713,17 @@ def paths(ctx: FigureContext, d: dict) -> Optional[str]:
 FIGURES: list[Figure] = [
     # a dataset's figures each under a heading that names the dataset (show_figures adds it): a PDF
     # page that held only box plots titled "test accuracy" did not say whose they were
-    Figure("seeds", "dataset", "{key}: test metric and gap per seed", seeds, heading="Each seed: test metric and gap"),
-    Figure("curves", "dataset", "{key}: learning curves", curves, heading="Learning curves"),
-    Figure("weights", "dataset", "{key}: weight magnitudes and sparsity", weights, heading="Weights: magnitudes and sparsity"),
-    Figure("tuning", "dataset", "{key}: tuning history and sensitivity", tuning, heading="Tuning: history and sensitivity"),
+    Figure("seeds", "dataset", "{key}: test metric and gap per seed", seeds, heading="Each seed: test metric and gap",
+           words=seeds_words),
+    Figure("curves", "dataset", "{key}: learning curves", curves, heading="Learning curves", words=curves_words),
+    Figure("weights", "dataset", "{key}: weight magnitudes and sparsity", weights, heading="Weights: magnitudes and sparsity",
+           words=weights_words),
+    Figure("tuning", "dataset", "{key}: tuning history and sensitivity", tuning, heading="Tuning: history and sensitivity",
+           words=tuning_words),
     Figure("paths", "dataset", "{key}: regularization paths", paths, section="paths",   # under the path tables
-           heading="Regularization paths: metric, gap and weights against strength"),
+           heading="Regularization paths: metric, gap and weights against strength", words=paths_words),
     Figure("forest", "study", "forest plot of paired differences to none", forest, section="summary",
-           heading="Paired differences to none, every dataset"),
-    Figure("cd", "study", "critical difference diagram", critical_difference, section="across"),
-    Figure("sizes", "size-group", "{key}: metric and gap against training-set size", sizes),
+           heading="Paired differences to none, every dataset", words=forest_words),
+    Figure("cd", "study", "critical difference diagram", critical_difference, section="across", words=cd_words),
+    Figure("sizes", "size-group", "{key}: metric and gap against training-set size", sizes, words=sizes_words),
 ]

@@ -11,7 +11,7 @@ from typing import Optional
 
 from .. import arms, path_points, path_summary, stats
 from ..task import METRICS
-from .figure_context import FigureContext
+from .figure_context import PAGE_WIDTH, SMALL, TEXT, FigureContext
 
 
 def draw(ctx: FigureContext, d: dict):
@@ -24,9 +24,9 @@ def draw(ctx: FigureContext, d: dict):
     if not drawn:
         return None
     # an arm a row, its three panels across: three arms as columns (10 inches wide) were shrunk to
-    # 3-4 pt text on a PDF page; a row of three fits the page at the size it was drawn
-    fig, axes = plt.subplots(len(drawn), 3, figsize=(7.8, 2.9 * len(drawn)), squeeze=False)
-    metric = METRICS[d["metric_name"]]
+    # 3-4 pt text on a PDF page; a row of three, PAGE_WIDTH wide, fits the page at the size it was drawn
+    fig, axes = plt.subplots(len(drawn), 3, figsize=(PAGE_WIDTH, 3.4 * len(drawn)), squeeze=False)
+    metric, legends = METRICS[d["metric_name"]], []
     for row, (arm, variants) in enumerate(drawn.items()):
         order = path_points.strength_order(list(variants)) or list(variants)
         lines, axis = path_lines(order)
@@ -47,17 +47,21 @@ def draw(ctx: FigureContext, d: dict):
                 _leave_out_far_points(ax, _x_of(lines), sums, band,
                                       order.index(d["selected"][arm]) if d["selected"].get(arm) in order else None)
             _axes(ax, order, axis)
-            title, ylabel = {"test": (f"test {d['metric']}", f"test {d['metric']}"),
-                             "gap": ("gap (better on train by)", f"train-test gap ({d['metric']})"),
-                             "sparsity": ("weights with |w| < 1e-3", "share of weights"),
-                             "norm": ("weight norm", "L2 norm of the weights")}[key]
-            ax.set_title(f"{arms.label(arm)}: {title}", fontsize=8)
-            ax.set_ylabel(ylabel, fontsize=7)
+            # the title says what the y axis is: a y label beside it took a third of a narrow panel
+            title = {"test": f"test {d['metric']}", "gap": "gap (better on train by)",
+                     "sparsity": "share of |w| < 1e-3", "norm": "weight norm (L2)"}[key]
+            ax.set_title(f"{arms.label(arm)}: {title}", fontsize=TEXT)
             if key == "sparsity":   # a share, written in % as the path lines and tables write it
                 from matplotlib.ticker import PercentFormatter
                 ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-        _legend(axes[row, 1], axes[row, 0], axis)
-    fig.tight_layout()
+        legends.append(_legend(axes[row, 1], axes[row, 0], axis))
+    # the legends, wider than a panel, left out of the panels' spacing (counted, they squeezed the
+    # panels to a third of the width), with room for them below each row; the saved image holds them
+    for legend in legends:
+        legend.set_in_layout(False)
+    fig.tight_layout(h_pad=5.5)
+    for legend in legends:
+        legend.set_in_layout(True)
     return fig
 
 
@@ -126,7 +130,7 @@ def _leave_out_far_points(ax, x_of: dict[int, float], sums, band, selected: Opti
         edge = bottom - pad if below else top + pad
         ax.plot(x_of[i], edge, marker="v" if below else "^", color="black", ms=7, clip_on=False, zorder=6)
         ax.annotate(f"{sums[i].mean:.3g}", (x_of[i], edge), xytext=(0, 7 if below else -9), textcoords="offset points",
-                    ha="center", fontsize=6)
+                    ha="center", fontsize=SMALL)
 
 
 def _axes(ax, order: list[str], axis: str) -> None:
@@ -134,16 +138,16 @@ def _axes(ax, order: list[str], axis: str) -> None:
     if axis == "log":
         ax.set_xscale("log")
         strength = next((k for k in ("l1", "l2") if all(f"{k}=" in v for v in order)), "")
-        ax.set_xlabel(f"{strength.upper()} strength (log scale)" if strength else "strength", fontsize=7)
+        ax.set_xlabel(f"{strength.upper()} strength\n(log scale)" if strength else "strength", fontsize=TEXT)
     elif axis == "linear":
-        ax.set_xlabel("dropout p", fontsize=7)
+        ax.set_xlabel("dropout p", fontsize=TEXT)
     else:
         ax.set_xticks(list(range(len(order))))
-        ax.set_xticklabels(order, rotation=30, ha="right", fontsize=7)
+        ax.set_xticklabels(order, rotation=30, ha="right", fontsize=SMALL)
     ax.margins(x=0.08)   # the last point's hollow diamond and caps inside the axes, not cut at its edge
 
 
-def _legend(ax, source, axis: str) -> None:
+def _legend(ax, source, axis: str):
     """The legend below an arm's middle panel (inside, it covered the error bars of the strongest
     points), its diamond drawn at a legend's size."""
     from matplotlib.lines import Line2D
@@ -151,8 +155,8 @@ def _legend(ax, source, axis: str) -> None:
     handles, labels = source.get_legend_handles_labels()
     handles = [Line2D([], [], marker="D", color="black", mfc="none", ms=7, linestyle="none")
                if label == "strongest within 1 SE" else h for h, label in zip(handles, labels)]
-    ax.legend(handles, labels, fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.3 if axis else -0.55),
-              ncol=4, frameon=False)
+    return ax.legend(handles, labels, fontsize=SMALL, loc="upper center", bbox_to_anchor=(0.5, -0.4 if axis else -0.6),
+                     ncol=2, frameon=False)
 
 
 LINE_STYLES = ("-", "--", ":", "-.")

@@ -25,7 +25,7 @@ from ..tuning import method_words, ties_at_best, too_many_ties
 from ..ui_links import absolute_store_uri, links_are_local, overview_link, quote_filter, run_link, trials_view, ui_base, ui_command, view_link
 from ..words import and_list, counted
 from .collect import ReportData, interim_note, outside_note
-from .figures import FIGURES, size_groups
+from .figures import FIGURES, describe_all, size_groups, three_digits
 
 PACKAGES = ("torch", "torchvision", "mlflow", "optuna", "numpy", "pandas", "scipy", "seaborn",
             "matplotlib", "scikit-learn", "weasyprint")
@@ -180,15 +180,24 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
     n_train = df.groupby("dataset")["n_train"].max().to_dict() if len(df) else {}
     sized = [g for g in size_groups(data.study)
              if any((f.name, g) in drawn for f in FIGURES if f.scope == "size-group")]
+    tuning, references = _tuning_rows(data), reference_points(
+        data.study.plans, analysis, n_train, {p.label: normalization(p.dataset) for p in data.study.plans})
     return env.get_template("report.html.j2").render(
-        tuning=_tuning_rows(data), tuning_method=method_words(data.study.spec.tune) if data.study.spec.tune else "",
-        references=reference_points(
-            data.study.plans, analysis, n_train, {p.label: normalization(p.dataset) for p in data.study.plans}),
-        plausible_gap=PLAUSIBLE_GAP, figures=FIGURES, drawn=drawn, size_groups=sized,
+        tuning=tuning, tuning_method=method_words(data.study.spec.tune) if data.study.spec.tune else "",
+        references=references, num=section_numbers(bool(tuning), bool(sized), bool(references)),
+        plausible_gap=PLAUSIBLE_GAP, figures=FIGURES, drawn=drawn, size_groups=sized, said=describe_all(data, analysis, drawn),
         study=data.study, a=analysis, prov=prov, failed=failed, retries=retries, trials=trials, groups=trial_groups(data),
         medium=medium, pdf_rows=PDF_ROWS, open_rows=OPEN_ROWS,
         arm_label=arms.label, alpha=stats.ALPHA, affordable=verdict_words.AFFORDABLE_SEEDS, n_runs=len(df), other_configs=data.other_configs,
         outside=outside_note(data), interim=interim_note(data))
+
+
+def section_numbers(tuning: bool, sizes: bool, references: bool) -> dict[str, int]:
+    """The page's sections (their ids) numbered in the order the page shows them, those it has: the
+    tuning, training-set size and reference sections were unnumbered h2s between numbered ones."""
+    shown = ["summary"] + ["tuning"] * tuning + ["datasets"] + ["sizes"] * sizes + ["references"] * references \
+        + ["across", "failed", "provenance"]
+    return {name: n for n, name in enumerate(shown, 1)}
 
 
 def trial_groups(data: ReportData) -> list[dict]:
@@ -276,8 +285,7 @@ def _tuning_rows(data: ReportData) -> list[dict]:
                          "failed": int(((t["status"] != "FINISHED") & (t["reason"] != "pruned")).sum()),
                          "tied": ties_at_best(done.tolist(), hib),
                          # per-layer dropout "0.297/0.452", as strengths_text writes it elsewhere (MLflow: "0.297,0.452")
-                         "chosen": {k: re.sub(r"\d+\.\d+(?:e-?\d+)?", lambda m: f"{float(m.group()):.3g}", str(v)).replace(",", "/")
-                                    for k, v in data.chosen.get((label, arm), {}).items()}})
+                         "chosen": {k: three_digits(v) for k, v in data.chosen.get((label, arm), {}).items()}})
     for row in rows:
         row["too_many_ties"] = too_many_ties(row["tied"], row["complete"])
     return rows

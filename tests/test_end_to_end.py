@@ -793,13 +793,13 @@ def test_regularization_paths_are_paired_cells_and_both_engines_agree(workdir, e
             assert a.data.metrics[key] == pytest.approx(b.data.metrics[key], rel=1e-4, abs=1e-6), (name, key)
     assert main(["report", "--study", "population.yaml", "--no-pdf"]) == 0
     html = (workdir / "reports/paths-population/report.html").read_text()
-    assert "selected on validation" in html and 'alt="wine: regularization paths"' in html
+    assert "selected on validation" in html and 'alt="wine: regularization paths of' in html
     # the pair named with the path points that stand for each arm
     assert "The regularizers against each other" in html and \
-        re.search(r'<td class="l nw">dropout \(dropout=0\.[25]\) − L2 \(l2=[0-9.e-]+,l2_mode=\w+\)</td>', html)
+        re.search(r'<th scope="row" class="l rh nw">dropout \(dropout=0\.[25]\) − L2 \(l2=[0-9.e-]+,l2_mode=\w+\)</th>', html)
     # the l2_modes against each other at each strength (not across strengths)
     assert "L2's l2_modes against each other at the same strength" in html
-    assert re.findall(r'<td class="l nw">(penalty − decoupled at l2=[0-9.e-]+)</td>', html) == \
+    assert re.findall(r'<th scope="row" class="l rh nw">(penalty − decoupled at l2=[0-9.e-]+)</th>', html) == \
         ["penalty − decoupled at l2=0.0001", "penalty − decoupled at l2=0.03"]
     decoupled = runs["population"]["wine/l2@l2=0.03,l2_mode=decoupled/seed0"]
     assert decoupled.data.params["l2_mode"] == "decoupled" and decoupled.data.tags["variant"] == "l2=0.03,l2_mode=decoupled"

@@ -289,7 +289,8 @@ def console_notes(data: collect.ReportData) -> list[str]:
     elif data.runs.empty:
         notes.append(f"no trial runs of study {data.study.name!r} (this configuration) in {mask_credentials(data.tracking_uri)}: "
                      "no report written; run the study first"
-                     + (f" ({data.other_configs} run(s) exist under other settings, never mixed in)"
+                     + (f" ({data.other_configs} run(s) exist under other settings, never mixed in"
+                        f"{collect.other_epochs_hint(data)})"
                         if data.other_configs else ""))
     if outside := collect.outside_note(data):
         notes.append(outside)

@@ -27,6 +27,7 @@ from ..study import Study
 from ..summary import verdict_parents
 from ..task import METRICS, metric_for, read_in, readable_in
 from ..tracking import RunRecord, Tracker
+from ..words import counted
 
 # every metric of the task's family on the test split too (test_r2 beside a primary MSE)
 TEST_METRICS = tuple(f"test_{name}" for name in METRICS)
@@ -56,6 +57,7 @@ class ReportData:
     foreign_roots: set = field(default_factory=set)  # of those, the ids above other configurations' runs only
     tracking_uri: str = ""
     other_configs: int = 0   # trial runs of this study under other settings (not mixed in)
+    other_epochs: dict = field(default_factory=dict)   # of those, {epochs: runs} trained for other epochs (--epochs)
     # trial runs of this configuration on seeds or arms the study file (as given) does not list,
     # e.g. after `ablation --seeds 7` on a 5-seed study: {"runs": n, "seeds": [...], "arms": [...]}
     outside: dict = field(default_factory=dict)
@@ -89,12 +91,15 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
     hashes = {plan.label: plan.config_hash for plan in study.plans}
     metrics = {plan.label: plan.dataset.metric for plan in study.plans}
     rows, other_configs, outside, unreadable = [], 0, [], 0
+    epochs, other_epochs = {plan.label: plan.training.epochs for plan in study.plans}, {}
     points = study.listed_points()   # a path added later leaves earlier runs at its own strengths out, as the console does
     for r in trials:
         if r.tags.get(rt.DATASET_LABEL) not in hashes:
             continue  # a dataset this view (--datasets) leaves out
         if hashes[r.tags.get(rt.DATASET_LABEL)] != r.tags.get(rt.CONFIG_HASH):
             other_configs += 1
+            if (e := r.params.get("epochs")) and e != str(epochs[r.tags.get(rt.DATASET_LABEL)]):   # an --epochs run's
+                other_epochs[e] = other_epochs.get(e, 0) + 1
             continue  # another configuration of this study: never mix settings
         row = _trial_row(r, metrics.get(r.tags.get(rt.DATASET_LABEL)))
         if row is not None and row.pop("unreadable"):
@@ -106,7 +111,7 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
     every = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     df = _one_per_cell(every.copy())
     data = ReportData(study, df, roots=tracker.study_runs(study.name, rt.ROOT), tracking_uri=tracker.uri,
-                      other_configs=other_configs, outside=_outside(study, outside), unreadable=unreadable,
+                      other_configs=other_configs, other_epochs=other_epochs, outside=_outside(study, outside), unreadable=unreadable,
                       retries=every[~every["run_id"].isin(set(df["run_id"]))].reset_index(drop=True))
     data.tuning = collect_tuning(study, tracker, hashes)
     if len(df):
@@ -165,6 +170,16 @@ def outside_note(data: ReportData) -> str:
     listing = f"the study file with --seeds {seeds_flag}" if seeds_flag else "the study file"
     return (f"{o['runs']} trial run(s) of this configuration are on {where}, which {listing} does not "
             f"list, and are not included{how}") + (f". {older}" if older else "")
+
+
+def other_epochs_hint(data: ReportData) -> str:
+    """Where runs under other settings were trained for other epochs (`ablation --epochs 2`, a quick
+    look): how many, and the flag that reports them ("" where none were)."""
+    if not data.other_epochs:
+        return ""
+    e, n = max(data.other_epochs.items(), key=lambda kv: kv[1])
+    epochs = counted(int(e), "epoch") if e.isdigit() else f"{e} epochs"
+    return f"; {n} of them trained for {epochs}, not the study file's: `report --epochs {e}` reports those"
 
 
 def _curves_and_histograms(data: ReportData, tracker: Tracker, trials: list[RunRecord], hashes: dict) -> None:

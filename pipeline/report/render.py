@@ -24,7 +24,7 @@ from ..task import METRICS, metric_for
 from ..tuning import method_words, ties_at_best, too_many_ties
 from ..ui_links import absolute_store_uri, links_are_local, overview_link, quote_filter, run_link, trials_view, ui_base, ui_command, view_link
 from ..words import and_list, counted
-from .collect import ReportData, interim_note, outside_note
+from .collect import ReportData, interim_note, other_epochs_hint, outside_note
 from .figures import FIGURES, describe_all, size_groups, three_digits
 
 PACKAGES = ("torch", "torchvision", "mlflow", "optuna", "numpy", "pandas", "scipy", "seaborn",
@@ -189,6 +189,7 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
         study=data.study, a=analysis, prov=prov, failed=failed, retries=retries, trials=trials, groups=trial_groups(data),
         medium=medium, pdf_rows=PDF_ROWS, open_rows=OPEN_ROWS,
         arm_label=arms.label, alpha=stats.ALPHA, affordable=verdict_words.AFFORDABLE_SEEDS, n_runs=len(df), other_configs=data.other_configs,
+        other_epochs=other_epochs_hint(data),
         outside=outside_note(data), interim=interim_note(data))
 
 

@@ -116,10 +116,42 @@ def parquet_kinds_in(path: str, size: int, mtime_ns: int) -> tuple[tuple[str, ..
             tuple(f.name for f in schema if pa.types.is_duration(f.type)))
 
 
+# suffixes pandas reads a CSV decompressed by (compression="infer"); the scans here read them so too
+PACKED = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zip": "zip"}
+
+
+@contextmanager
+def open_bytes(path):
+    """A CSV's bytes, decompressed where its suffix says it is packed (PACKED), as pandas reads it:
+    the scans of its text must see what pandas reads, not the compressed bytes."""
+    kind = PACKED.get(Path(path).suffix.lower())
+    if kind == "zip":
+        import zipfile
+
+        with zipfile.ZipFile(path) as z, z.open(next(n for n in z.namelist() if not n.endswith("/"))) as f:
+            yield f
+        return
+    import bz2
+    import gzip
+    import lzma
+
+    with {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}.get(kind, open)(path, "rb") as f:
+        yield f
+
+
+@contextmanager
+def open_text(path, encoding: str, newline: Optional[str] = None):
+    """A CSV's text (open_bytes), undecodable bytes replaced: the scans look, reading says what is wrong."""
+    import io
+
+    with open_bytes(path) as raw:
+        yield io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline=newline)
+
+
 def _wide_unicode(path: Path, encoding: Optional[str]) -> Optional[str]:
     """'utf-16' or 'utf-32' for a file that starts with that byte order mark while `encoding` reads
     it otherwise (utf-8 fails on its first byte; latin-1 would read every other character as a NUL)."""
-    with open(path, "rb") as handle:
+    with open_bytes(path) as handle:
         head = handle.read(4)
     wide = "utf-32" if head in (b"\xff\xfe\0\0", b"\0\0\xfe\xff") else \
         "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else None
@@ -171,7 +203,7 @@ def zero_codes_in(path: str, size: int, mtime_ns: int, encoding: str, target: st
     Read whole only where a field starts with 0 and a digit. Part of the identity when not empty."""
     try:
         sep, skip = csv_delimiter(Path(path), encoding)
-        with open(path, encoding=encoding, errors="replace") as f:
+        with open_text(path, encoding) as f:
             head = f.read()
         if not _may_have_zero_codes(head, sep):
             return ()
@@ -246,7 +278,7 @@ def _unreadable(e: Exception) -> str:
 def _first_bad_byte(path: Path, encoding: str) -> str:
     """"byte 33 on line 1: b'\\xb0'": where the file stops being `encoding` (the decoder's own offset is
     into whichever chunk pandas was reading)."""
-    if path.suffix.lower() in (".gz", ".bz2", ".zip", ".xz", ".zst", ".tar"):   # pandas reads it decompressed
+    if path.suffix.lower() in (*PACKED, ".zst", ".tar"):   # pandas reads it decompressed
         return "in the decompressed file"
     data = path.read_bytes()
     try:
@@ -262,7 +294,7 @@ def csv_delimiter(path: Path, encoding: str) -> tuple[str, int]:
     (and is skipped); else the separator the header line uses most: a comma, or a semicolon
     (European spreadsheets, whose decimal comma rules the comma out), a tab or a pipe; a tie is a comma.
     Quoted names do not count ("Umsatz, netto";"Umsatz, brutto";Kategorie is semicolon-separated)."""
-    with open(path, encoding=encoding, errors="replace", newline="") as f:
+    with open_text(path, encoding, newline="") as f:
         header = f.readline().lstrip("\ufeff")
     named = re.fullmatch(r'"?sep=(.)"?\s*', header)
     if named:
@@ -279,7 +311,7 @@ def _csv_records(path: Path, encoding: str, sep: str, skip: int):
     import csv
 
     utf8 = encoding.lower().replace("-", "").replace("_", "") == "utf8"
-    with open(path, encoding="utf-8-sig" if utf8 else encoding, errors="replace", newline="") as f:
+    with open_text(path, "utf-8-sig" if utf8 else encoding, newline="") as f:
         for _ in range(skip):
             f.readline()
         yield csv.reader(f, delimiter=sep, skipinitialspace=True)
@@ -365,8 +397,10 @@ def _written_as(path: Path) -> Optional[str]:
     head = _first_bytes(path, 4096)
     if head.startswith(b"PAR1"):
         return "a Parquet file (it starts with PAR1), not CSV; give it a .parquet suffix, which is read as Parquet"
-    if packed := next((kind for magic, kind in COMPRESSED if head.startswith(magic)), None):
-        return f"{packed}-compressed, not CSV text; unpack it and point path at the CSV"
+    packed = next((kind for magic, kind in COMPRESSED if head.startswith(magic)), None)
+    if packed and PACKED.get(path.suffix.lower()) != packed:   # named so, pandas and the scans read it unpacked
+        return (f"{packed}-compressed, not CSV text; name it with its suffix (data.csv"
+                f"{next((s for s, k in PACKED.items() if k == packed), '.' + packed)}), which is read, or unpack it")
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     first = text.split(b"\n", 1)[0].rstrip()
     if (text[:1] == b"[" and text[1:].lstrip()[:1] in (b"{", b"[")) or (first[:1] == b"{" and first[-1:] == b"}"):
@@ -501,7 +535,7 @@ def _read_text(path: Path, encoding: str, sep: str, skip: int, **only) -> pd.Dat
 def number_marks_in(path: str, size: int, mtime_ns: int, encoding: str) -> tuple:
     try:
         sep, skip = csv_delimiter(Path(path), encoding)
-        with open(path, encoding=encoding, errors="replace") as f:
+        with open_text(path, encoding) as f:
             if not may_have_marks(f.read(), sep):   # most files: no second reading
                 return ()
         found = marked_columns(_read_text(Path(path), encoding, sep, skip), sep)

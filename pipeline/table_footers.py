@@ -11,7 +11,7 @@ from typing import Optional
 
 import pandas as pd
 
-from .table_files import csv_delimiter, csv_version
+from .table_files import PACKED, csv_delimiter, csv_version, open_bytes
 from .written_numbers import NUMBER_SHARE, file_commas, is_text, read_numbers
 
 # What an export's footer row of totals writes in a field of its own (case and a colon aside)
@@ -30,9 +30,10 @@ def totals_label_in(path: str, size: int, mtime_ns: int, encoding: str) -> Optio
     of its own, as written; None where it writes none. Its end alone is read: every study start asks."""
     try:
         sep, _ = csv_delimiter(Path(path), encoding)
-        with open(path, "rb") as f:
-            f.seek(max(0, size - 8192))
-            tail = f.read().decode(encoding, errors="replace")
+        with open_bytes(path) as f:
+            if Path(path).suffix.lower() not in PACKED:   # a packed file's end is read through the rest
+                f.seek(max(0, size - 8192))
+            tail = f.read()[-8192:].decode(encoding, errors="replace")
     except Exception:   # not text, not CSV: reading the table raises the one-line error
         return None
     lines = [line for line in tail.splitlines() if line.strip(f' \t"{sep}')]

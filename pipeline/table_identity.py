@@ -25,7 +25,7 @@ from .column_checks import (ID_NAMED, MIN_ROWS_TO_JUDGE, NEARLY_UNIQUE_SHARE, NE
                             no_signal, unique_whole_numbers)
 from .table_files import (TEXT_MISSING, as_pandas_reads, categories_as_values, csv_delimiter, csv_version,
                           dot_thousands_in, file_stamp, header_name, is_parquet, nested_kept, none_rows_in,
-                          number_marks_in, parquet_kinds_in, parquet_schema_in, parquet_zero_codes_in, read_csv_rows, read_parquet_rows,
+                          number_marks_in, open_text, parquet_kinds_in, parquet_schema_in, parquet_zero_codes_in, read_csv_rows, read_parquet_rows,
                           target_text_in, zero_codes_in)
 from .table_footers import footer_rows, totals_label_in
 from .written_numbers import DASHES, NUMBER_SHARE, as_number, file_commas, is_text, read_numbers, sign_labels
@@ -275,7 +275,7 @@ def _empty_rows_in(path: str, size: int, mtime_ns: int, encoding: str, target: s
     else:
         try:
             sep = csv_delimiter(Path(path), encoding)[0]
-            with open(path, encoding=encoding, errors="replace") as f:
+            with open_text(path, encoding) as f:
                 if not re.search(rf'(?m)^[ \t"]*{re.escape(sep)}[ \t"{re.escape(sep)}]*$', f.read()):
                     return 0
         except Exception:   # reading the table raises the one-line error

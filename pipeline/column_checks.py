@@ -100,7 +100,7 @@ def judge(spec, frame: pd.DataFrame, y: pd.Series, record: dict) -> None:
     record["target_separators"] = {c: how for c in apart_by_class(frame, y)
                                    if c not in record["target_copies"] and (how := _separates_classes(frame[c], y))}
     if spec.preprocess.missing == "impute":   # imputed, a blank is a value of its own (its missing indicator)
-        record["target_separators"].update(blanks_of_one_class(frame.drop(columns=[*record["target_copies"]]), y))
+        record["target_separators"].update(blanks_of_one_class(frame.drop(columns=[*record["target_copies"]]), y, spec.task))
     record["zeros_like_missing"] = {c: found for c in frame.columns if (found := zeros_like_missing(frame[c]))}
     record["zero_heavy_tails"] = zero_heavy_tails(frame)
     record["mostly_missing"] = {c: share for c in frame.columns if (share := float(frame[c].isna().mean())) >= MOSTLY_MISSING}
@@ -387,28 +387,28 @@ def apart_by_class(frame: pd.DataFrame, y: pd.Series) -> list:
     return out
 
 
-def blanks_of_one_class(frame: pd.DataFrame, y: pd.Series) -> dict[str, str]:
+def blanks_of_one_class(frame: pd.DataFrame, y: pd.Series, task: Optional[str] = None) -> dict[str, str]:
     """{column: how} of the columns whose blanks fall on exactly the rows of one class of a class
     target (a date of death left blank for every survivor): imputed, the blank is a value of its own,
     which reads that class off. At least MIN_CLASS_ROWS_TO_JUDGE rows blank and as many not, among
-    MIN_ROWS_TO_JUDGE rows with a target; all columns at once, by one groupby (apart_by_class's way)."""
+    MIN_ROWS_TO_JUDGE rows with a target; all columns at once, by one groupby (apart_by_class's way).
+    A class target: the study's task, or (not given) one of at most MAX_CLASSES_FOR_AUTO numbers."""
     known = y.notna()
     blank, y = frame[known].isna(), y[known]
-    if len(y) < MIN_ROWS_TO_JUDGE or y.nunique() < 2 or \
-            (pd.api.types.is_numeric_dtype(y) and y.nunique() > MAX_CLASSES_FOR_AUTO):   # a regression target
+    many = pd.api.types.is_numeric_dtype(y) and y.nunique() > MAX_CLASSES_FOR_AUTO
+    if len(y) < MIN_ROWS_TO_JUDGE or y.nunique() < 2 or task == "regression" or (many and task != "classification"):
         return {}
     total = blank.sum()
     judged = total.index[(total >= MIN_CLASS_ROWS_TO_JUDGE) & (total <= len(y) - MIN_CLASS_ROWS_TO_JUDGE)]
     if not len(judged):
         return {}
-    per_class = blank[judged].groupby(y, observed=True).sum()
-    sizes = y.value_counts()
+    per_class = blank[judged].groupby(y, observed=True).sum()   # classes x columns
+    whole = per_class.eq(total[judged], axis=1) & per_class.eq(y.value_counts().reindex(per_class.index), axis=0)
     out = {}
-    for c in judged:
-        whole = [k for k in per_class.index if per_class.at[k, c] == total[c] == sizes[k]]
-        if whole:
-            name = repr(whole[0]) if isinstance(whole[0], str) else whole[0]
-            out[str(c)] = f"its blanks are the {int(total[c])} rows of class {name}, and only those"
+    for c in whole.columns[whole.any()]:
+        k = whole.index[whole[c]][0]
+        name = repr(k) if isinstance(k, str) else k
+        out[str(c)] = f"its blanks are the {int(total[c])} rows of class {name}, and only those"
     return out
 
 

@@ -34,7 +34,7 @@ from .runtime import (EXIT_UNREACHABLE, Interrupted, Stopwatch, StoreUnreachable
                       mask_credentials, worker_id)
 from .splits import Splits
 from .storage import DEFAULT_STORAGE, GRACE_S, HEARTBEAT_S
-from .tracking_reads import chosen_after
+from .tracking_reads import chosen_after_now
 from .study import DatasetPlan, Study, variant_id
 from .task import metric_for, read_in, readable_in
 from .tracking import dataset_input
@@ -516,7 +516,7 @@ def study_results(study: Study, storage: Optional[str] = None, tracker=None) -> 
                                            leaky_columns=ostudy.user_attrs.get(rt.STUDY_LEAKY_COLUMNS, []),
                                            train_chance=ostudy.user_attrs.get(rt.TRAIN_CHANCES, {}).get(metric),
                                            seeds_added_after=ostudy.user_attrs.get(rt.SEEDS_ADDED_AFTER, []),
-                                           chosen_after=chosen_after(parents, plan.label, plan.config_hash),
+                                           chosen_after=chosen_after_now(study, plan.label, metric, parents),   # a view's pending change too
                                            n_val=ostudy.user_attrs.get(rt.STUDY_N_VAL),
                                            val_chooses=study.chosen_on_validation(plan),
                                            diverged={arm: sorted(seeds) for arm, seeds in diverged.items()}, ran=bool(finals) or bool(ostudy.get_trials(deepcopy=False, states=(

@@ -14,9 +14,9 @@ from .words import and_list, counted, plural
 from . import runtree as rt
 from .preparation import RunContext
 from .study import Study
-from .task import METRICS, metric_for
+from .task import metric_for
 from .tracking import Tracker
-from .tracking_reads import chosen_after
+from .tracking_reads import change_since_verdicts, chosen_after_now, rope_setting
 from .ui_links import verdicts_view
 
 
@@ -162,51 +162,12 @@ def _say_rope_changed(tracker: Tracker, study: Study, current: dict[str, str], d
                   "the verdicts moved with it; a margin chosen knowing the results is not what the equivalence tests' "
                   "error rates cover: set it before the first run", file=sys.stderr, flush=True)
         v.chosen_after = chosen_after_now(study, label, v.metric, parents)   # the MLflow note says it too
-        setting = _rope_setting(study, label, v.metric)
+        setting = rope_setting(study, label, v.metric)
         tags = {rt.CHOSEN_AFTER: json.dumps(v.chosen_after[-20:])} if change else {}
         if next((p.tags.get(rt.ROPE_SETTING) for p in parents if p.run_id == parent), None) != setting:
             tags.update({rt.ROPE_SETTING: setting, rt.METRIC_NAME: v.metric})
         if tags:
             tracker.set_tags(parent, tags)
-
-
-def change_since_verdicts(study: Study, label: str, metric: str, parents: list) -> Optional[str]:
-    """The primary metric or the ROPE setting, in words ("the ROPE (5% of none's mean -> ±0.01)"),
-    where it differs from the one the dataset's verdicts were last given under (rt.ROPE_SETTING,
-    "<metric>:<setting>", on the latest parent of its configuration that has it: a new parent, opened
-    for added seeds or a round, has none yet); None where neither changed. The setting, not the width
-    (a share of none's mean, "5%", moves with the seeds); a ROPE in the same metric only (another
-    metric has another default)."""
-    config = next(p.config_hash for p in study.plans if p.label == label)
-    mine = [p for p in parents if p.tags.get(rt.DATASET_LABEL) == label and p.tags.get(rt.CONFIG_HASH) == config
-            and rt.ROPE_SETTING in p.tags]
-    was = max(mine, key=lambda p: (p.start_time or 0, p.run_id)).tags[rt.ROPE_SETTING] if mine else None
-    setting = _rope_setting(study, label, metric)
-    if was is None or ":" not in was or was == setting:   # no colon: written before the tag named its metric
-        return None
-    if was.split(":")[0] != metric:   # choosing the metric after the results is as post hoc
-        return f"the primary metric ({was.split(':')[0]} -> {metric})"
-
-    def shown(s: str) -> str:
-        s = s.split(":", 1)[1]
-        return f"{s} of none's mean" if s.endswith("%") else f"±{metric_numbers.rope_text(float(s), metric)}"
-    return f"the ROPE ({shown(was)} -> {shown(setting)})"
-
-
-def chosen_after_now(study: Study, label: str, metric: str, parents: list) -> list[str]:
-    """What changed after the dataset's verdicts were given: as recorded on its parents
-    (tracking_reads.chosen_after), and the change this look makes (change_since_verdicts)."""
-    config = next(p.config_hash for p in study.plans if p.label == label)
-    before = chosen_after(parents, label, config)
-    change = change_since_verdicts(study, label, metric, parents)
-    return [*before, change] if change and change not in before else before
-
-
-def _rope_setting(study: Study, label: str, metric: str) -> str:
-    """A dataset's ROPE setting as rt.ROPE_SETTING records it: "<metric>:<share>%" or "<metric>:<width>"."""
-    plan = next(p for p in study.plans if p.label == label)
-    rope = plan.rope if plan.rope is not None else METRICS[metric].default_rope
-    return f"{metric}:" + (f"{float(rope[:-1]):g}%" if isinstance(rope, str) else f"{float(rope):g}")
 
 
 def mark_the_answer(tracker: Tracker, current: set[str], parents: list, labels: set[str]) -> list[str]:

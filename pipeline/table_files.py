@@ -117,7 +117,7 @@ def parquet_kinds_in(path: str, size: int, mtime_ns: int) -> tuple[tuple[str, ..
 
 
 # suffixes pandas reads a CSV decompressed by (compression="infer"); the scans here read them so too
-PACKED = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zip": "zip"}
+PACKED = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zip": "zip"}
 
 
 @contextmanager
@@ -128,8 +128,11 @@ def open_bytes(path):
     if kind == "zip":
         import zipfile
 
-        with zipfile.ZipFile(path) as z, z.open(next(n for n in z.namelist() if not n.endswith("/"))) as f:
-            yield f
+        with zipfile.ZipFile(path) as z:
+            if not (names := [n for n in z.namelist() if not n.endswith("/")]):
+                raise ValueError("an empty zip archive")   # read_file: "not a readable CSV file (...)"
+            with z.open(names[0]) as f:
+                yield f
         return
     import bz2
     import gzip
@@ -151,8 +154,11 @@ def open_text(path, encoding: str, newline: Optional[str] = None):
 def _wide_unicode(path: Path, encoding: Optional[str]) -> Optional[str]:
     """'utf-16' or 'utf-32' for a file that starts with that byte order mark while `encoding` reads
     it otherwise (utf-8 fails on its first byte; latin-1 would read every other character as a NUL)."""
-    with open_bytes(path) as handle:
-        head = handle.read(4)
+    try:
+        with open_bytes(path) as handle:
+            head = handle.read(4)
+    except Exception:   # a packed file that does not unpack: reading it says so in one line
+        return None
     wide = "utf-32" if head in (b"\xff\xfe\0\0", b"\0\0\xfe\xff") else \
         "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else None
     try:   # utf16, UTF_16, u16 are utf-16 to Python
@@ -378,8 +384,17 @@ def _short_rows(path: Path, encoding: str, sep: str, skip: int, width: int) -> d
 OLE2 = bytes.fromhex("D0CF11E0A1B11AE1")   # an old Office file's first bytes (.xls, .doc), however named
 
 
-COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"),
-              (b"PK\x03\x04", "zip"))   # first bytes; a zip that is a workbook is said as one first
+COMPRESSED = ((rb"\x1f\x8b", "gzip"), (rb"BZh[1-9]1AY&SY", "bzip2"), (rb"\xfd7zXZ\x00", "xz"), (rb"\x28\xb5\x2f\xfd", "zstd"),
+              (rb"PK\x03\x04", "zip"))   # first bytes (patterns); a zip that is a workbook is said as one first
+
+
+def _last_bytes(path: Path, n: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - n))
+            return f.read(n)
+    except OSError:   # reading the table says why
+        return b""
 
 
 def _first_bytes(path: Path, n: int) -> bytes:
@@ -395,15 +410,15 @@ def _written_as(path: Path) -> Optional[str]:
     to a file that is read: Parquet named otherwise, a compressed file (its delimiter, marks and footer
     are found in the text: pandas would read some of them, the rest unseen), JSON; None otherwise."""
     head = _first_bytes(path, 4096)
-    if head.startswith(b"PAR1"):
+    if head.startswith(b"PAR1") and _last_bytes(path, 4) == b"PAR1":   # not a header "PAR1,..." (a column's name)
         return "a Parquet file (it starts with PAR1), not CSV; give it a .parquet suffix, which is read as Parquet"
-    packed = next((kind for magic, kind in COMPRESSED if head.startswith(magic)), None)
+    packed = next((kind for magic, kind in COMPRESSED if re.match(magic, head)), None)
     if packed and PACKED.get(path.suffix.lower()) != packed:   # named so, pandas and the scans read it unpacked
-        return (f"{packed}-compressed, not CSV text; name it with its suffix (data.csv"
-                f"{next((s for s, k in PACKED.items() if k == packed), '.' + packed)}), which is read, or unpack it")
+        suffix = next((s for s, k in PACKED.items() if k == packed), None)
+        return f"{packed}-compressed, not CSV text; " + (f"name it with its suffix (data.csv{suffix}), which is read, or "
+                                                          "unpack it" if suffix else "unpack it (or gzip it as data.csv.gz)")
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    first = text.split(b"\n", 1)[0].rstrip()
-    if (text[:1] == b"[" and text[1:].lstrip()[:1] in (b"{", b"[")) or (first[:1] == b"{" and first[-1:] == b"}"):
+    if (text[:1] == b"[" and text[1:].lstrip()[:1] in (b"{", b"[")) or (text[:1] == b"{" and text[1:].lstrip()[:1] == b'"'):
         return ("JSON, which is not read; save it as CSV (pandas: pd.read_json(path).to_csv(\"data.csv\", "
                 "index=False); JSON lines: read_json(path, lines=True)) and point path at that")
     return None

@@ -69,7 +69,7 @@ class DatasetResults:
     def __post_init__(self) -> None:
         # judged with the runs a caller already took out (the report's tables): the median run the rule
         # compares with is the whole dataset's, so the console's and the report's verdicts agree
-        judged = {a: {**self.exploded.get(a, {}), **by_seed} for a, by_seed in self.values.items()}
+        judged = {a: {**self.exploded.get(a, {}), **self.values.get(a, {})} for a in {*self.values, *self.exploded}}
         blown = exploded_rule(judged, metric_for(self.task, self.metric).name, self.chance)
         found = _blown_in(self.values, blown)
         if found:

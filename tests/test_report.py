@@ -446,7 +446,7 @@ def test_degraded_study_still_reports(workdir, env):
     assert proc.returncode == 0 and other not in (workdir / "reports/nonone/report.html").read_text()
     # ... and the runs left out say which flag reports them (a packaging audit: nothing said so)
     assert re.search(r"\d+ trial run\(s\) of this study under other settings \(other configuration hashes\) are not "
-                     r"included; \d+ of them trained for 1 epoch, not the study file's: `report --epochs 1` reports those",
+                     r"included; \d+ of them trained for 1 epoch, not the study file's: report --epochs 1 reports those",
                      (workdir / "reports/nonone/report.html").read_text().replace("&#39;", "'"))
     assert all(r in (workdir / "reports/nonone/report.html").read_text() for r in roots)
     assert (workdir / "reports/degraded/report.pdf").stat().st_size > 5000

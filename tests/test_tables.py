@@ -643,6 +643,11 @@ def test_a_feature_that_gives_the_target_away_is_warned_about(tmp_path):
     dropped = tables.read(DatasetSpec(name="table", path=str(tmp_path / "died.csv"), target="target",
                                       preprocess={"missing": "drop"}))[2]
     assert "days_to_death" not in dropped["target_separators"]
+    # the study's task decides what a class is (a review): none for a regression, any count for a classification
+    assert column_checks.blanks_of_one_class(died[["days_to_death"]], died["target"], "regression") == {}
+    many = pd.Series(np.arange(600) % 30)   # 30 integer labels: a classification by the task alone
+    blank = pd.DataFrame({"only_0": np.where(many == 0, np.nan, 1.0)})
+    assert column_checks.blanks_of_one_class(blank, many) == {} and column_checks.blanks_of_one_class(blank, many, "classification")
     assert ("Column 'leak' gives the target away (each of its values goes with one class of the target, and each "
             "class with one value): if it is derived from the target, drop it under preprocess.drop_columns, or every "
             "arm will score perfectly and the study can tell nothing apart.") in record["warnings"]
@@ -746,6 +751,20 @@ def test_what_a_practitioners_own_exports_needed(tmp_path):
                        ("records.csv", r"JSON, which is not read; save it as CSV"), ("lines", r"JSON, which is not read")):
         with pytest.raises(UsageError, match=rf"field 'path' = '.*{name}': {said}"):
             tables.read(DatasetSpec(name="table", path=str(tmp_path / name), target="price"))
+    # a review: a .gz that is no gzip and an empty zip are one line, not a traceback; zstd (not read) is told to
+    # unpack; headers that begin like those formats' bytes ("PAR1,...", "BZh,...", "{a},{b}") are CSVs
+    (tmp_path / "plain.csv.gz").write_text("a,b\n1,2\n")
+    with zipfile.ZipFile(tmp_path / "empty.csv.zip", "w"):
+        pass
+    (tmp_path / "z.csv.zst").write_bytes(bytes.fromhex("28b52ffd") + bytes(50))
+    for name, said in (("plain.csv.gz", r"not a readable CSV file \(BadGzipFile"),
+                       ("empty.csv.zip", r"not a readable CSV file \(ValueError: an empty zip archive\)"),
+                       ("z.csv.zst", r"zstd-compressed, not CSV text; unpack it \(or gzip it as data\.csv\.gz\)")):
+        with pytest.raises(UsageError, match=rf"field 'path' = '.*{name}': {said}"):
+            tables.read(DatasetSpec(name="table", path=str(tmp_path / name), target="price"))
+    for header in ("PAR1", "BZh", "{a}"):
+        (tmp_path / "h.csv").write_text(f"{header},price\n" + "".join(f"{i % 7},{i}\n" for i in range(30)))
+        assert len(tables.read(DatasetSpec(name="table", path=str(tmp_path / "h.csv"), target="price"))[1]) == 30, header
 
     rows = "".join(f"{1.5 + i / 100:.2f};{70 + i % 9},5;{'Köln' if i % 2 else 'Bonn'};{'hoch' if i % 3 else 'tief'};;\r\n"
                    .replace(".", ",", 1) for i in range(40))

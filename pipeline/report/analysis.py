@@ -20,7 +20,7 @@ from ..dataset_record import (chance_from_params, data_paragraph, data_warnings,
                               leaky_columns_from_params, train_chance_from_params)
 from ..errors import UsageError
 from ..path_summary import summarize_path
-from ..summary import chosen_after_now
+from ..tracking_reads import chosen_after_now
 from ..task import METRICS, metric_for, task_for
 from ..words import and_list, counted
 from .collect import ReportData, interim_note

@@ -179,7 +179,7 @@ def other_epochs_hint(data: ReportData) -> str:
         return ""
     e, n = max(data.other_epochs.items(), key=lambda kv: kv[1])
     epochs = counted(int(e), "epoch") if e.isdigit() else f"{e} epochs"
-    return f"; {n} of them trained for {epochs}, not the study file's: `report --epochs {e}` reports those"
+    return f"; {n} of them trained for {epochs}, not the study file's: report --epochs {e} reports those"
 
 
 def _curves_and_histograms(data: ReportData, tracker: Tracker, trials: list[RunRecord], hashes: dict) -> None:

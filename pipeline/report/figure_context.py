@@ -18,6 +18,8 @@ from .collect import ReportData
 TEXT = 10    # titles and axis labels
 SMALL = 9    # tick labels, legends, notes on a panel: the smallest text a figure has
 PAGE_WIDTH = 6.9   # inches: the PDF's text block is 7.3 in, and 100 px per inch 1.04 in
+PAGE_HEIGHT = 9.0  # inches: the most a figure is drawn tall, so that the PDF page holds it with its heading (A4's
+                   # text block is ~10.6 in: a 4-arm paths figure at 13.6 in was cut off)
 # seaborn's "paper" context with no text below SMALL (its ticks and legends were 8.8 pt)
 READABLE = {"font.size": TEXT, "axes.titlesize": TEXT, "axes.labelsize": TEXT, "xtick.labelsize": SMALL,
             "ytick.labelsize": SMALL, "legend.fontsize": SMALL, "legend.title_fontsize": SMALL}

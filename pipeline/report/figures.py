@@ -28,7 +28,7 @@ from ..task import METRICS
 from ..words import and_list
 from .path_figure import draw as draw_paths
 from .collect import ReportData
-from .figure_context import PAGE_WIDTH, READABLE, SMALL, TEXT, FigureContext
+from .figure_context import PAGE_HEIGHT, PAGE_WIDTH, READABLE, SMALL, TEXT, FigureContext
 
 SCOPES = ("dataset", "study", "size-group")
 
@@ -370,7 +370,7 @@ def tuning_figure(ctx: FigureContext, d: dict):
     # two panels a row: five in one were shrunk to 3 pt text on a PDF page, three to 6 pt on a phone
     cols = min(2, 1 + len(tuned))
     rows = math.ceil((1 + len(tuned)) / cols)
-    fig, grid = plt.subplots(rows, cols, figsize=(PAGE_WIDTH / 2 * cols, 3.3 * rows), squeeze=False)
+    fig, grid = plt.subplots(rows, cols, figsize=(PAGE_WIDTH / 2 * cols, min(3.3 * rows, PAGE_HEIGHT)), squeeze=False)
     axes = grid.reshape(1, -1)
     for spare in axes[0, 1 + len(tuned):]:
         spare.axis("off")
@@ -435,7 +435,7 @@ def forest_figure(ctx: FigureContext, only: Optional[str] = None):
         return None
     cut = False   # any CI cut at its metric's bounds: the caption says what the arrowheads mean
     heights = [0.34 * len(d["paired"]) + 0.8 for d in with_pairs]
-    fig, axes = plt.subplots(len(with_pairs), 1, figsize=(PAGE_WIDTH - 1.8, sum(heights) + 1.2), squeeze=False,
+    fig, axes = plt.subplots(len(with_pairs), 1, figsize=(PAGE_WIDTH - 1.8, min(sum(heights) + 1.2, PAGE_HEIGHT)), squeeze=False,
                              gridspec_kw={"height_ratios": heights})
     for ax, d in zip(axes[:, 0], with_pairs):
         items, metric = list(d["paired"].items()), d["verdicts"].metric
@@ -507,7 +507,7 @@ def cd_figure(labels: list[str], ranks: list[float], cd: float):
     import matplotlib.pyplot as plt
 
     k = len(labels)
-    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 1.2 + 0.36 * k))
+    fig, ax = plt.subplots(figsize=(PAGE_WIDTH, min(1.2 + 0.36 * k, PAGE_HEIGHT)))
     ax.set_xlim(0.5, k + 0.5)
     ax.set_ylim(-0.9 - 0.8 * k, 2)
     ax.invert_xaxis()

@@ -11,7 +11,7 @@ from typing import Optional
 
 from .. import arms, path_points, path_summary, stats
 from ..task import METRICS
-from .figure_context import PAGE_WIDTH, SMALL, TEXT, FigureContext
+from .figure_context import PAGE_HEIGHT, PAGE_WIDTH, SMALL, TEXT, FigureContext
 
 
 def draw(ctx: FigureContext, d: dict):
@@ -25,7 +25,7 @@ def draw(ctx: FigureContext, d: dict):
         return None
     # an arm a row, its three panels across: three arms as columns (10 inches wide) were shrunk to
     # 3-4 pt text on a PDF page; a row of three, PAGE_WIDTH wide, fits the page at the size it was drawn
-    fig, axes = plt.subplots(len(drawn), 3, figsize=(PAGE_WIDTH, 3.4 * len(drawn)), squeeze=False)
+    fig, axes = plt.subplots(len(drawn), 3, figsize=(PAGE_WIDTH, min(3.4 * len(drawn), PAGE_HEIGHT)), squeeze=False)
     metric, legends = METRICS[d["metric_name"]], []
     for row, (arm, variants) in enumerate(drawn.items()):
         order = path_points.strength_order(list(variants)) or list(variants)

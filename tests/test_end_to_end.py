@@ -242,10 +242,11 @@ def test_tuned_study_with_size_axis_through_mlflow_run(workdir, env):
             assert {int(r.data.tags["seed"]) for r in cells}.isdisjoint({100})
     assert pruned >= 1
     html = (project / "reports/tuned/report.html").read_text()
-    assert "every arm got the same budget" in html and "<th>tied at the best</th>" in html
+    assert "every arm got the same budget" in html and '<th scope="col">tied at the best</th>' in html
     chosen = re.findall(r"l2=([0-9.e-]+)", html[html.index('id="tuning"'):html.index('id="datasets"')])
     assert chosen and all(len(v.replace("0.", "").replace("e-", "").lstrip("0")) <= 4 for v in chosen)   # 3 digits
-    assert "tuning history and sensitivity" in html and "metric and gap against training-set size" in html
+    # the figures, by their alt texts (what each shows, in words)
+    assert ": tuning of " in html and "the best validation" in html and "against the training-set size (" in html
 
 
 def test_mlflow_run_train_entry_point_logs_one_run(workdir, env):

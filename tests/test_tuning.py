@@ -121,7 +121,7 @@ def test_batched_tuning_spends_each_budget_exactly_and_resumes_after_a_crash(wor
     report = run_cli(["report", "--study", "s.yaml", "--no-pdf"], cwd=workdir, env=env)
     assert report.returncode == 0, report.stderr[-3000:]
     html = (workdir / "reports/crash/report.html").read_text()
-    table = html[html.index("<th>tied at the best</th>"):]
+    table = html[html.index('<th scope="col">tied at the best</th>'):]
     for arm, trials in after.items():
         died = sum(t.state == TrialState.FAIL for t in trials)
         assert re.search(rf'<td class="l">{arms.label(arm)}</td><td>14<br><span class="muted">and {died} stopped '
@@ -196,7 +196,7 @@ def test_ctrl_c_while_tuning_ends_every_run_and_its_trials_cost_no_budget(workdi
     html = (workdir / "reports/stopped/report.html").read_text()
     assert ("tuned with Optuna (TPE: its first 10 trials per arm at random, the other 4 proposed by its model, 6 at "
             "a time per arm; median pruning) on the validation set") in html
-    tuning = html[html.index("<th>tied at the best</th>"):]
+    tuning = html[html.index('<th scope="col">tied at the best</th>'):]
     for arm in TUNED_ARMS:
         # round one's runs, ended KILLED "interrupted" (their trials spent nothing and were asked again)
         stopped = len(client.search_runs([exp], f"tags.kind = 'tuning_trial' AND tags.regularizer = '{arm}' AND "

@@ -429,9 +429,8 @@ def _zipped_workbook(path: Path) -> bool:
     [Content_Types].xml or OpenDocument's mimetype entry (a zipped CSV: _written_as)."""
     import zipfile
 
-    with open(path, "rb") as f:
-        if f.read(4) != b"PK\x03\x04":
-            return False
+    if _first_bytes(path, 4) != b"PK\x03\x04":
+        return False
     try:
         with zipfile.ZipFile(path) as z:
             return bool({"[Content_Types].xml", "mimetype"} & set(z.namelist()))

@@ -63,7 +63,8 @@ LAYERS = [
     {"preparation"},                             # the prepare stage: root run, Optuna studies, grid, parents
     {"orchestrate"},                             # the stages in order
     {"summary"},                                 # the console summary and verdicts on parent runs
-    {"report.collect"}, {"report.analysis"}, {"report.figure_context"}, {"report.path_figure"}, {"report.figures"},
+    {"report.collect"}, {"report.analysis"}, {"report.figure_context"}, {"report.path_figure"}, {"report.figure_words"},
+    {"report.figures"},
     {"report.render"}, {"report"},
     {"cli_parser"},                              # the command line's flags (argparse)
     {"cli", "__init__"},                         # the command line: each command run

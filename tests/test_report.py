@@ -1128,11 +1128,17 @@ def test_other_test_metrics_are_written_as_the_table_writes_values():
 def test_the_arms_table_writes_tuned_strengths_to_three_digits():
     """A tuned arm's strengths as trained ("dropout=0.296558/0.452126, l1=0.000725701") beside the
     tuning table's 3 significant digits: the arms table writes them that way too."""
-    from pipeline.report.analysis import _three_digits
+    from pipeline.report.analysis import three_digits
 
-    assert _three_digits("dropout=0.296558/0.452126, l1=0.000725701") == "dropout=0.297/0.452, l1=0.000726"
-    assert _three_digits("dropout=0.5, l2=3.14159e-05 (weight_decay)") == "dropout=0.5, l2=3.14e-05 (weight_decay)"
-    assert _three_digits("l2=0.001 (penalty)") == "l2=0.001 (penalty)"
+    assert three_digits("dropout=0.296558/0.452126, l1=0.000725701") == "dropout=0.297/0.452, l1=0.000726"
+    assert three_digits("dropout=0.5, l2=3.14159e-05 (weight_decay)") == "dropout=0.5, l2=3.14e-05 (weight_decay)"
+    assert three_digits("l2=0.001 (penalty)") == "l2=0.001 (penalty)"
+    # the tuning table's chosen strengths (MLflow params) by the same rule, per-layer dropout with "/":
+    # its own regex had written "2.50000e+00" as "2.5e+00"
+    from pipeline.report.figure_words import three_digits as chosen
+
+    assert chosen("0.296558,0.452126") == "0.297/0.452"
+    assert chosen(3.14159e-05) == "3.14e-05" and chosen("1e-05") == "1e-05" and chosen("2.50000e+00") == "2.5"
 
 
 def test_a_dataset_s_data_warnings_are_marked_in_the_summary(built):
@@ -1204,10 +1210,10 @@ def test_the_sparsity_bars_have_no_legend_on_them_and_the_histogram_s_colours(bu
     colours = [to_rgb(b.get_facecolor()) for b in bars]
     assert colours == [to_rgb(ctx.color(arm)) for arm in ("none", "dropout", "l2") for _ in range(3)]
     hatches = [b.get_hatch() or "" for b in bars]
-    assert hatches == [figures.ARM_HATCHES[list(arms.ARMS).index(arm)] for arm in ("none", "dropout", "l2") for _ in range(3)]
+    assert hatches == [figure_context.ARM_HATCHES[list(arms.ARMS).index(arm)] for arm in ("none", "dropout", "l2") for _ in range(3)]
     assert len(set(hatches)) == 3   # each arm its own
     assert [(t.get_text(), p.get_hatch() or "") for t, p in zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles)] \
-        == [("none", ""), ("dropout", figures.ARM_HATCHES[1]), ("L2", figures.ARM_HATCHES[3])]
+        == [("none", ""), ("dropout", figure_context.ARM_HATCHES[1]), ("L2", figure_context.ARM_HATCHES[3])]
     plt.close(fig)
 
 

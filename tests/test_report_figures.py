@@ -16,7 +16,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.image import imread  # noqa: E402
 
 from pipeline import arms, metric_numbers, verdicts  # noqa: E402
-from pipeline.report import figure_context, figures, path_figure  # noqa: E402
+from pipeline.report import figure_context, figure_words, figures, path_figure  # noqa: E402
 
 # L2 diverged on 2 of 3 seeds beside none's 90%: its CI is [-140.5, 54.5] pt, written [-100.0, 54.5]*
 DIVERGED = {"none": {0: 0.90, 1: 0.88, 2: 0.91}, "l2": {0: 0.20, 1: 0.90, 2: 0.30}, "l1": {0: 0.91, 1: 0.89, 2: 0.915}}
@@ -357,6 +357,6 @@ def test_the_forest_s_words_give_each_arm_s_difference_and_its_legend():
     """The forest plot's alt text was "forest plot of paired differences to none": it now names each
     arm's verdict and difference as the tables write them, and its caption says the legend that was
     only inside the image (filled and open dots, the ROPE's shading, the arrowheads)."""
-    alt, caption = figures.forest_words(_context(DIVERGED))
+    alt, caption = figure_words.forest_words(_context(DIVERGED))
     assert "wine: L2 undecided, -43.0 pt [-100.0, 54.5]*" in alt and "L1 " in alt
     assert all(w in caption for w in ("filled dot", "open one", "ROPE", "◀"))

@@ -8,6 +8,7 @@ The steps, one module each, in the order the data flows:
     collect.py   MLflow (through tracking.Tracker) -> ReportData: runs, curves, histograms, tuning
     analysis.py  ReportData -> per-dataset tables, paired tests to none (Holm), across-dataset ranks
     figures.py   -> PNG figures: one function each, listed in FIGURES in the order the page shows them
+                    (figure_words.py: each figure's alt text and caption)
     render.py    -> provenance and the HTML (templates/report.html.j2); build_report adds the PDF
 """
 

@@ -137,7 +137,7 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
             known = cell[cell[key].notna()]
             by_arm[arm] = dict(zip(known["seed"].astype(int), known[key].astype(float)))
         rows.append({"arm": arm, "label": arms.label(arm), "summary": stats.summarize(cell["test_metric"].tolist(), metric.bounds),
-                     "strengths": "; ".join(dict.fromkeys(_three_digits(x) for x in cell["strengths"] if x)),   # as trained
+                     "strengths": "; ".join(dict.fromkeys(three_digits(x) for x in cell["strengths"] if x)),   # as trained
                      "gap": float(cell["gap_metric"].mean()) if len(cell) else math.nan,
                      "sparsity": float(cell["sparsity_lt_0.001"].mean()) if len(cell) else math.nan,
                      "train": float(cell["final_train_metric"].mean()) if len(cell) else math.nan,
@@ -162,7 +162,7 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
             "paths": paths, "selected": selected}
 
 
-def _three_digits(strengths: str) -> str:
+def three_digits(strengths: str) -> str:
     """A run's strengths with each number to 3 significant digits, as the tuning table writes them:
     a tuned "dropout=0.296558/0.452126, l1=0.000725701" is "dropout=0.297/0.452, l1=0.000726"."""
     return re.sub(r"(?<![\w.])\d+\.\d+(?:e[+-]?\d+)?|(?<![\w.])\d+e[+-]?\d+", lambda m: f"{float(m.group()):.3g}", strengths)

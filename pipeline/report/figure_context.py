@@ -59,6 +59,9 @@ class FigureContext:
 # none solid, dropout dashed, L1 dotted, L2 dash-dot, dropout+L2 dash-dot-dot (arms.ARMS' order)
 ARM_LINES = ("-", "--", ":", "-.", (0, (5, 1.5, 1, 1.5, 1, 1.5)))
 
+# each arm's hatching on a bar, in arms.ARMS' order (none plain, dropout, L1, L2, dropout+L2)
+ARM_HATCHES = ("", "//", "..", "\\\\", "xx")
+
 
 def arm_palette(arm_names) -> dict:
     import seaborn as sns

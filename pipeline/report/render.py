@@ -25,7 +25,8 @@ from ..tuning import method_words, ties_at_best, too_many_ties
 from ..ui_links import absolute_store_uri, links_are_local, overview_link, quote_filter, run_link, trials_view, ui_base, ui_command, view_link
 from ..words import and_list, counted
 from .collect import ReportData, interim_note, other_epochs_hint, outside_note
-from .figures import FIGURES, describe_all, size_groups, three_digits
+from .figure_words import three_digits
+from .figures import FIGURES, describe_all, size_groups
 
 PACKAGES = ("torch", "torchvision", "mlflow", "optuna", "numpy", "pandas", "scipy", "seaborn",
             "matplotlib", "scikit-learn", "weasyprint")

@@ -152,16 +152,16 @@ def _say_rope_changed(tracker: Tracker, study: Study, current: dict[str, str], d
     for label, parent in current.items():
         v = decided[label]
         change = change_since_verdicts(study, label, v.metric, parents)
-        if change and change.startswith("the primary metric"):
+        if change and change.what == "metric":
             print(f"note: [{label}] the primary metric changed after verdicts were given in another "
-                  f"({change.split('(', 1)[1][:-1]}): the verdicts are now in it; a metric chosen knowing the "
+                  f"({change.was} -> {change.now}): the verdicts are now in it; a metric chosen knowing the "
                   "results is not what the tests' error rates cover: choose it before the first run",
                   file=sys.stderr, flush=True)
         elif change:
-            print(f"note: [{label}] the ROPE changed after verdicts were given under it ({change.split('(', 1)[1][:-1]}): "
+            print(f"note: [{label}] the ROPE changed after verdicts were given under it ({change.was} -> {change.now}): "
                   "the verdicts moved with it; a margin chosen knowing the results is not what the equivalence tests' "
                   "error rates cover: set it before the first run", file=sys.stderr, flush=True)
-        v.chosen_after = chosen_after_now(study, label, v.metric, parents)   # the MLflow note says it too
+        v.chosen_after = chosen_after_now(study, label, v.metric, parents, change)   # the MLflow note says it too
         setting = rope_setting(study, label, v.metric)
         tags = {rt.CHOSEN_AFTER: json.dumps(v.chosen_after[-20:])} if change else {}
         if next((p.tags.get(rt.ROPE_SETTING) for p in parents if p.run_id == parent), None) != setting:

@@ -274,9 +274,22 @@ def chosen_after(parents: list, label: str, config_hash: str) -> list[str]:
     return list(said)
 
 
-def change_since_verdicts(study, label: str, metric: str, parents: list) -> Optional[str]:
-    """The primary metric or the ROPE setting, in words ("the ROPE (5% of none's mean -> ±0.01)"),
-    where it differs from the one the dataset's verdicts were last given under (rt.ROPE_SETTING,
+@dataclass(frozen=True)
+class VerdictsChange:
+    """What changed after a dataset's verdicts were given: the primary metric or the ROPE setting,
+    from `was` to `now` as a reader reads them ("accuracy", "5% of none's mean", "±0.01")."""
+    what: str   # "metric" | "rope"
+    was: str
+    now: str
+
+    @property
+    def words(self) -> str:
+        """As the parent's rt.CHOSEN_AFTER records it: "the ROPE (5% of none's mean -> ±0.01)"."""
+        return f"{'the primary metric' if self.what == 'metric' else 'the ROPE'} ({self.was} -> {self.now})"
+
+
+def change_since_verdicts(study, label: str, metric: str, parents: list) -> Optional[VerdictsChange]:
+    """The primary metric or the ROPE setting where it differs from the one the dataset's verdicts were last given under (rt.ROPE_SETTING,
     "<metric>:<setting>", on the latest parent of its configuration that has it: a new parent, opened
     for added seeds or a round, has none yet); None where neither changed. The setting, not the width
     (a share of none's mean, "5%", moves with the seeds); a ROPE in the same metric only (another
@@ -289,21 +302,23 @@ def change_since_verdicts(study, label: str, metric: str, parents: list) -> Opti
     if was is None or ":" not in was or was == setting:   # no colon: written before the tag named its metric
         return None
     if was.split(":")[0] != metric:   # choosing the metric after the results is as post hoc
-        return f"the primary metric ({was.split(':')[0]} -> {metric})"
+        return VerdictsChange("metric", was.split(":")[0], metric)
 
     def shown(s: str) -> str:
         s = s.split(":", 1)[1]
         return f"{s} of none's mean" if s.endswith("%") else f"±{metric_numbers.rope_text(float(s), metric)}"
-    return f"the ROPE ({shown(was)} -> {shown(setting)})"
+    return VerdictsChange("rope", shown(was), shown(setting))
 
 
-def chosen_after_now(study, label: str, metric: str, parents: list) -> list[str]:
-    """What changed after the dataset's verdicts were given: as recorded on its parents
-    (tracking_reads.chosen_after), and the change this look makes (change_since_verdicts)."""
+def chosen_after_now(study, label: str, metric: str, parents: list,
+                     change: Optional[VerdictsChange] = None) -> list[str]:
+    """What changed after the dataset's verdicts were given, in words: as recorded on its parents
+    (tracking_reads.chosen_after), and the change this look makes (change_since_verdicts; given
+    where the caller has it)."""
     config = next(p.config_hash for p in study.plans if p.label == label)
     before = chosen_after(parents, label, config)
-    change = change_since_verdicts(study, label, metric, parents)
-    return [*before, change] if change and change not in before else before
+    change = change or change_since_verdicts(study, label, metric, parents)
+    return [*before, change.words] if change and change.words not in before else before
 
 
 def rope_setting(study, label: str, metric: str) -> str:

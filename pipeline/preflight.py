@@ -281,6 +281,12 @@ def check_population_memory(plan: DatasetPlan, data: Splits) -> None:
     device = resolve_device(ex.device)
     have = memory_available(device)
     if have and need > 0.8 * have:
-        raise UsageError(f"dataset {plan.label}: field 'execution.population_size' = {k}: the population needs about "
-                         f"{need / 2**30:.1f} GiB ({k} models of {params:,} parameters), more than 80% of the "
-                         f"{have / 2**30:.1f} GiB of {device.type} memory here; lower population_size or the model")
+        fits = int(0.8 * have // (need / k))
+        if not fits:   # the model, not the population: population_size (perhaps never written) was blamed
+            raise UsageError(f"dataset {plan.label}: field 'model.hidden' = {list(t.model.hidden)}: one model needs about "
+                             f"{need / k / 2**30:.1f} GiB ({params:,} parameters), more than 80% of the "
+                             f"{have / 2**30:.1f} GiB of {device.type} memory here; make the model smaller")
+        raise UsageError(f"dataset {plan.label}: field 'execution.population_size' = {k}{' (auto)' if ex.population_auto else ''}: "
+                         f"the population needs about {need / 2**30:.1f} GiB ({k} models of {params:,} parameters), more than 80% "
+                         f"of the {have / 2**30:.1f} GiB of {device.type} memory here; population_size: {fits} fits, or make "
+                         "the model smaller")

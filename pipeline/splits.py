@@ -225,6 +225,7 @@ def _split(spec, split_seed: int, x, y, x_test, y_test, names: tuple = ()) -> li
     """(train, val, test) pairs of (features, targets): the test split the dataset's own or
     test_fraction of the rows, val_fraction of the rest, the training subset of train_size."""
     rng = np.random.default_rng(split_seed)
+    _enough_to_train(spec, len(x), own_test=x_test is not None)
     if x_test is None:
         order = rng.permutation(len(x))
         n_test = max(1, int(round(spec.test_fraction * len(x))))
@@ -241,6 +242,20 @@ def _split(spec, split_seed: int, x, y, x_test, y_test, names: tuple = ()) -> li
         train_idx = _interleaved(train_idx, y)
     train_idx = train_idx[:_take(len(train_idx), spec.train_size, "train_size", spec.display)]
     return [(_rows(x, train_idx), y[train_idx]), (_rows(x, order[:n_val]), y[order[:n_val]]), (x_test, y_test)]
+
+
+def _enough_to_train(spec, rows: int, own_test: bool) -> None:
+    """The fractions leave at least 2 training rows (as train_size must): val_fraction 0.999 was a
+    traceback, 0.998 trained on one row, test_fraction 0.999 "a single class (0 rows)"."""
+    def training_rows(val: float, test: float) -> int:
+        left = rows if own_test else rows - max(1, int(round(test * rows)))
+        return left - max(1, int(round(val * left)))
+
+    train = training_rows(spec.val_fraction, spec.test_fraction)
+    if train < 2 and training_rows(0.2, 0.25) >= 2:   # else the data is too small (tables.py says so)
+        fields = f"field 'val_fraction' = {spec.val_fraction:g}" + ("" if own_test else f" with 'test_fraction' = {spec.test_fraction:g}")
+        raise UsageError(f"dataset {spec.display}: {fields} leaves {max(train, 0)} of its {rows} rows to train on; "
+                         f"at least 2 are needed: lower {'it (default 0.2)' if own_test else 'them (defaults 0.2 and 0.25)'}")
 
 
 def _interleaved(idx: np.ndarray, y) -> np.ndarray:

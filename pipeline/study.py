@@ -290,6 +290,15 @@ _StudyLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
     list("-+0123456789."))
+# YAML 1.1's integers without its octal (0123 was 83, and a ZIP code marker 00000 the number 0) and
+# base-60 (1:30 was 90) forms: a digit string with a leading zero, or with colons, is text as written.
+_StudyLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:int"]
+    for first, resolvers in _StudyLoader.yaml_implicit_resolvers.items()}
+_StudyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0x[0-9a-fA-F_]+|[-+]?0|[-+]?[1-9][0-9_]*)$"),
+    list("-+0123456789"))
 
 
 def read_yaml(text: str) -> Any:
@@ -530,6 +539,9 @@ def _execution_block(node: dict, legacy: tuple[str, ...], source: str, where: st
         raise UsageError(f"{source}: field '{where}execution' = {block!r}: expected a mapping like "
                          "{engine: population, population_size: 10, device: auto, workers: 1}")
     block = dict(block)
+    if where and "workers" in block:   # ablation's processes serve every dataset: one per dataset was ignored
+        raise UsageError(f"{source}: field '{where}execution.workers' = {block['workers']!r}: workers is set for the whole "
+                         "study (the top level's execution: block), not per dataset")
     for key in legacy:
         if key in node:
             if key in block:

@@ -17,7 +17,7 @@ from .tutorial_words import TUTORIAL_FIELDS, TUTORIAL_VALUES, WEIGHT_DECAY
 def format_validation_error(source: str, err: ValidationError, model: Optional[type] = None,
                              within: tuple = ()) -> str:
     """`within`: where in the file `model` was validated, ("datasets", 1) for a dataset's settings."""
-    first = err.errors()[0]
+    first = _the_branch_written(err.errors())
     if first["type"] == "extra_forbidden" and model is not None:
         loc = [p for p in first['loc'] if not str(p).startswith('function-')]
         return f"{source}: {unknown_field(model, loc, within)}"
@@ -39,8 +39,8 @@ def format_validation_error(source: str, err: ValidationError, model: Optional[t
     elif first["type"] == "list_type" and isinstance(first.get("input"), (str, int, float)) \
             and not isinstance(first.get("input"), bool):   # drop_columns: id, hidden: 64
         msg = f"a list, e.g. [{first['input']}]"
-    elif first["type"] in ("model_type", "dict_type") and isinstance(first.get("input"), (str, int, float)):
-        msg = mapping_expected(loc, first["input"])   # optimizer: adam
+    elif first["type"] in ("model_type", "dict_type") and (first.get("input") is None or isinstance(first["input"], (str, int, float))):
+        msg = mapping_expected(loc, first["input"])   # optimizer: adam; `optimizer:` left empty (null)
     elif first["type"] == "missing" and loc.startswith("datasets.") and loc.endswith(".name"):
         msg = "every dataset entry needs its name: - name: digits (`python -m pipeline datasets` lists them)"
     elif first["type"] == "literal_error" and isinstance(first.get("input"), str):   # metric: balanced_acc
@@ -60,6 +60,17 @@ def format_validation_error(source: str, err: ValidationError, model: Optional[t
         shown = f" = {str(value).lower()} (YAML reads yes, no, on and off as true or false)"
     where = f" field '{loc}'{shown}:" if loc else ""
     return f"{source}:{where} {msg}"
+
+
+def _the_branch_written(errors: list) -> dict:
+    """The error to say: pydantic's first, except where a list was given to a number-or-list field
+    (strengths.dropout: [0.5, 1.2]): the number branch said "Input should be a valid number" of it,
+    where the list branch's error names the item that is wrong."""
+    first = errors[0]
+    if first["type"] in ("float_type", "int_type") and isinstance(first.get("input"), list):
+        return next((e for e in errors[1:] if e["loc"][:len(first["loc"]) - 1] == first["loc"][:-1]
+                     and len(e["loc"]) > len(first["loc"])), first)
+    return first
 
 
 # The fields that can be written several ways, and those ways: pydantic's message names only the
@@ -113,7 +124,7 @@ def unknown_field(model: type, loc: list, within: tuple = ()) -> str:
 
 
 # a setting written as one value where it is a block of fields: what that block looks like
-MAPPING_EXAMPLES = {"model": "{hidden: [64, 64], activation: relu}", "strengths": "{dropout: 0.3, l2: 0.001}",
+MAPPING_EXAMPLES = {"model": "{hidden: [64, 64], activation: relu}", "optimizer": "{name: adam, lr: 0.001}", "strengths": "{dropout: 0.3, l2: 0.001}",
                     "early_stopping": "{patience: 5}", "execution": "{engine: population}",
                     "tune": "{trials: 20, seeds: [1000]}", "seeds": "{start: 5, step: 5, max: 40}"}
 
@@ -121,6 +132,8 @@ MAPPING_EXAMPLES = {"model": "{hidden: [64, 64], activation: relu}", "strengths"
 def mapping_expected(loc: str, value: Any) -> str:
     """A block of fields written as one value ("optimizer: adam"): what it looks like."""
     last = loc.split(".")[-1]
+    if value is None:   # `model:` with nothing under it (the block's lines not indented, or left out)
+        return f"empty; write its block of fields, e.g. {last}: {MAPPING_EXAMPLES.get(last, '{<field>: <value>}')}, or leave {last} out"
     if last == "optimizer":
         return f"a block of fields: optimizer: {{name: {value}, lr: <its learning rate>}}"
     return f"a block of fields, e.g. {last}: {MAPPING_EXAMPLES.get(last, '{<field>: <value>}')}"

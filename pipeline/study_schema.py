@@ -8,7 +8,8 @@ import os
 import re
 from typing import Annotated, Any, Literal, Optional, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationError,
+                      field_validator, model_validator)
 
 from . import arms as arms_mod
 from .arms import variant_id
@@ -237,6 +238,9 @@ class Preprocess(_Strict):
         if not isinstance(value, dict):
             return value
         for label in (*value, *value.values()):
+            if label is None or isinstance(label, (list, dict)):   # null was the class "None", [b] the class "['b']"
+                raise ValueError(f"lists {label!r}: each entry maps a label as the file writes it to the class it is "
+                                 "read as, both text or numbers (\"no \": \"No\")")
             if isinstance(label, bool):
                 raise ValueError(f"lists {str(label).lower()}: YAML reads unquoted yes, no, on, off, true and false as "
                                  f"booleans; quote labels as the file writes them (\"{'yes' if label else 'no'}\")")
@@ -306,10 +310,21 @@ class DatasetSpec(_Strict):
         if DATASETS[self.name].is_table and (not self.path or not self.target):
             raise ValueError(f"the {self.name} dataset needs both 'path' and 'target'")
         # normalize replaced standardize: both written and disagreeing, one would be ignored silently
+        # (standardize: false beside normalize: unit says the same twice; beside global it was ignored)
         if self.normalize is not None and "standardize" in self.model_fields_set \
-                and self.standardize != (self.normalize == "per_feature"):
+                and (self.normalize != "per_feature" if self.standardize else self.normalize in ("per_feature", "global")):
             raise ValueError(f"fields 'normalize' = {self.normalize!r} and 'standardize' = "
                              f"{str(self.standardize).lower()} disagree; normalize replaces standardize: remove standardize")
+        return self
+
+    @model_validator(mode="after")
+    def _task_of_its_kind(self) -> "DatasetSpec":
+        """`task:` chooses how a table's target is read; a built-in dataset's task is its own
+        (synthetic_linear as classification made each of its 600 float targets a class, silently)."""
+        own = DATASETS[self.name].task
+        if not DATASETS[self.name].is_table and self.task not in (None, "auto", own):
+            raise ValueError(f"field 'task' = {self.task!r}: {self.name} is a {own} dataset; task: is read for "
+                             "tables (csv, parquet) only, so leave it out here")
         return self
 
     def options_of_another_kind(self) -> list[str]:
@@ -336,7 +351,7 @@ class Tune(_Strict):
     l1: tuple[float, float] = (1e-6, 1e-2)         # log-uniform
     l2: tuple[float, float] = (1e-5, 1e-1)         # log-uniform
     prune: bool = True
-    sampler_seed: int = 0
+    sampler_seed: int = Field(default=0, ge=0, le=2**32 - 1)   # numpy's seed range (TPE's sampler)
     # Trials asked from Optuna at once per arm and trained together (tuning.py); unset:
     # DEFAULT_TUNE_BATCH. It decides which trials TPE has seen when it proposes the next ones, so
     # it is part of the identity (hashed only when set, like NEW_DATASET_FIELDS); 1 is the old
@@ -347,9 +362,20 @@ class Tune(_Strict):
     def batch_size(self) -> int:
         return self.batch or DEFAULT_TUNE_BATCH
 
+    @field_validator("dropout", "l1", "l2", mode="before")
+    @classmethod
+    def _a_pair(cls, value: Any, info) -> Any:
+        """tune.dropout: [0.3] said "field 'tune.dropout.1' = [0.3]: Field required"."""
+        if isinstance(value, (list, tuple)) and len(value) != 2:
+            raise ValueError(f"a range [low, high] of two numbers, e.g. {info.field_name}: "
+                             f"{list(cls.model_fields[info.field_name].default)}")
+        return value
+
     @field_validator("seeds")
     @classmethod
     def _seed_range(cls, seeds: list[int]) -> list[int]:
+        if twice := next((s for i, s in enumerate(seeds) if s in seeds[:i]), None):   # tuned the same seed twice
+            raise ValueError(f"lists seed {twice} twice; list each tuning seed once")
         return _check_seed_range(seeds)
 
     @model_validator(mode="after")
@@ -376,15 +402,32 @@ class Paths(_Strict):
     dropout_l2: dict[Literal["dropout", "l2"], list[Union[Probability, list[Probability], float]]] = {}
     l2_mode: list[Literal["penalty", "weight_decay", "decoupled"]] = []
 
+    @field_validator("dropout_l2", mode="before")
+    @classmethod
+    def _combined_axes(cls, value: Any) -> Any:
+        """dropout_l2's axes as paths.dropout's and paths.l2's: a dropout p from 0 up to 1 (a number,
+        or a per-layer list), an L2 strength above 0 (a list under l2 crashed training after the
+        stores were written; a p of -0.5 trained)."""
+        axes = {"dropout": TypeAdapter(list[Union[Probability, list[Probability]]]), "l2": TypeAdapter(list[PathStrength])}
+        for axis, adapter in axes.items():
+            if isinstance(value, dict) and axis in value:
+                try:
+                    adapter.validate_python(value[axis])
+                except ValidationError as e:
+                    first = e.errors()[0]
+                    what = "a dropout p from 0 up to (not including) 1 per point, or a list of one per hidden layer" \
+                        if axis == "dropout" else "one L2 strength above 0 per point"
+                    said = first["msg"].removeprefix("Value error, ") if first["type"] == "value_error" else \
+                        f"expected a list of numbers, {what} ({first['msg'].lower()})"
+                    raise ValueError(f"its {axis} = {value[axis]!r}: {said}") from None
+        return value
+
     @model_validator(mode="after")
     def _each_point_once(self) -> "Paths":
         """A point listed twice (0.001 and 1e-3 too) would train its cells twice under one name, the
         second run of each taken for a retry: refused, naming it."""
         lists = {name: getattr(self, name) for name in ("dropout", "l1", "l2", "l2_mode")}
         lists.update({f"dropout_l2.{k}": v for k, v in self.dropout_l2.items()})
-        for strength in self.dropout_l2.get("l2", []):   # as paths.l2's (PathStrength)
-            if not isinstance(strength, list):
-                _above_zero(strength)
         for name, values in lists.items():
             written = [variant_id({"": v})[1:] for v in values]
             if twice := next((w for i, w in enumerate(written) if w in written[:i]), None):
@@ -542,6 +585,17 @@ class StudyFile(_Strict):
         dup = {x for x in labels if labels.count(x) > 1}
         if dup:
             raise ValueError(f"dataset labels must be unique, {sorted(dup)} repeat; give each a 'label'")
+        return self
+
+    @model_validator(mode="after")
+    def _one_training_size(self) -> "StudyFile":
+        """train_sizes sets every dataset's training size: a dataset's own train_size was ignored
+        (its author may have meant the sizes as shares of it)."""
+        sized = next((d for d in self.datasets if d.train_size is not None), None)
+        if self.train_sizes and sized:
+            raise ValueError(f"field 'datasets[{sized.display}].train_size' = {sized.train_size!r} beside 'train_sizes' = "
+                             f"{self.train_sizes}: train_sizes sets each dataset's training size (counts, or shares of its "
+                             "training split); remove one of them")
         return self
 
 

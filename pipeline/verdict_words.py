@@ -132,7 +132,7 @@ def test_rows_note(v: DatasetVerdicts) -> str:
     training, not the test data); "" otherwise. A test split of a few rows is said whatever the
     metric (1 row: every arm's R² 0, read as memorizing)."""
     if v.n_test is not None and v.n_test < FEW_TEST_ROWS and v.paired:
-        return (f"The test split has {counted(v.n_test, 'row')}: every seed is scored on {plural(v.n_test, 'it')}, so the "
+        return (f"The test split has {counted(v.n_test, 'row')}: every seed is scored on {'it' if v.n_test == 1 else 'them'}, so the "
                 "verdicts say how the arms compare on so few predictions, not how they generalize; a larger "
                 "test_fraction (or more data) would say more")
     if METRICS[v.metric].name == "roc_auc":

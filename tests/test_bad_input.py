@@ -211,7 +211,7 @@ CASES = [
     ("path-strength-zero", {**tiny_study_dict(), "paths": {"l1": [0, 1e-3]}}, [],
      "field 'paths.l1.0' = 0: 0 is not allowed: a path's strengths are greater than 0 (strength 0 is the arm none"),
     ("path-combined-strength-zero", {**tiny_study_dict(), "paths": {"dropout_l2": {"dropout": [0.2], "l2": [0.0, 1e-3]}}}, [],
-     "field 'paths': 0 is not allowed: a path's strengths are greater than 0"),
+     "field 'paths.dropout_l2': its l2 = [0.0, 0.001]: 0 is not allowed: a path's strengths are greater than 0"),
     ("path-point-twice", {**tiny_study_dict(), "paths": {"l2": [1e-3, 0.001]}}, [],
      "field 'paths': paths.l2 lists 0.001 twice; list each point once"),
     ("tune-and-path", {**tiny_study_dict(), "tune": {"trials": 2, "seeds": [100]}, "paths": {"l2": [1e-3, 1e-2]}}, [],
@@ -275,6 +275,38 @@ CASES = [
     ("zero-population", _with("execution", {"population_size": 0}), [], "execution.population_size"),
     ("execution-twice", {**tiny_study_dict(), "engine": "reference", "execution": {"engine": "population"}}, [],
      "given twice"),
+    # a review of the study file's schema: each was a traceback after the stores were written, trained
+    # something else than written, or was ignored
+    ("dropout-l2-path-list-of-l2", {**tiny_study_dict(), "paths": {"dropout_l2": {"l2": [[0.1, 0.2], 0.3]}}}, [],
+     "field 'paths.dropout_l2': its l2 = [[0.1, 0.2], 0.3]: expected a list of numbers, one L2 strength above 0 per point"),
+    ("dropout-l2-path-negative-p", {**tiny_study_dict(), "paths": {"dropout_l2": {"dropout": [-0.5, 0.2]}}}, [],
+     "its dropout = [-0.5, 0.2]: expected a list of numbers, a dropout p from 0 up to (not including) 1"),
+    ("tune-sampler-seed", {**tiny_study_dict(), "tune": {"trials": 2, "sampler_seed": -1}}, [],
+     "field 'tune.sampler_seed' = -1: Input should be greater than or equal to 0"),
+    ("tune-seeds-twice", {**tiny_study_dict(), "tune": {"trials": 2, "seeds": [1000, 1000]}}, [],
+     "field 'tune.seeds' = [1000, 1000]: lists seed 1000 twice"),
+    ("tune-range-of-one", {**tiny_study_dict(), "tune": {"dropout": [0.3]}}, [],
+     "field 'tune.dropout' = [0.3]: a range [low, high] of two numbers, e.g. dropout: [0.0, 0.8]"),
+    ("per-layer-dropout-out-of-range", _with("strengths", {"dropout": [0.5, 1.2]}), [],
+     "field 'strengths.dropout.1' = 1.2: a dropout rate is the share of units dropped"),
+    ("task-on-a-built-in", _with("datasets", [{"name": "synthetic_linear", "task": "classification"}]), [],
+     "field 'task' = 'classification': synthetic_linear is a regression dataset; task: is read for tables"),
+    ("standardize-false-normalize-global", _with("datasets", [{"name": "wine", "standardize": False, "normalize": "global"}]),
+     [], "fields 'normalize' = 'global' and 'standardize' = false disagree"),
+    ("train-size-beside-train-sizes", _with("train_sizes", [0.5, 1.0]), [],
+     "field 'datasets[digits].train_size' = 120 beside 'train_sizes' = [0.5, 1.0]"),
+    ("workers-per-dataset", _with("datasets", [{"name": "wine", "execution": {"workers": 4}}]), [],
+     "field 'datasets[wine].execution.workers' = 4: workers is set for the whole study"),
+    ("target-class-null", _with("datasets", [{"name": "csv", "path": "good.csv", "target": "Outcome",
+                                              "preprocess": {"target_classes": {"1": None}}}]), [],
+     "lists None: each entry maps a label as the file writes it to the class it is read as"),
+    ("val-fraction-leaves-no-rows", _with("datasets", [{"name": "synthetic_linear", "val_fraction": 0.999}]), [],
+     "field 'val_fraction' = 0.999 leaves 0 of its 500 rows to train on; at least 2 are needed: lower it"),
+    ("test-fraction-leaves-no-rows", _with("datasets", [{"name": "quadrants", "test_fraction": 0.999}]), [],
+     "field 'val_fraction' = 0.2 with 'test_fraction' = 0.999 leaves 0 of its 200 rows to train on"),
+    ("empty-optimizer-block", _with("optimizer", None), [],
+     "field 'optimizer': empty; write its block of fields, e.g. optimizer: {name: adam, lr: 0.001}, or leave optimizer out"),
+    ("one-model-too-big", _with("model.hidden", [10**9]), [], "field 'model.hidden' = [1000000000]: one model needs about"),
 ]
 SUBPROCESS_CASES = {"malformed-yaml", "unknown-dataset", "csv-missing-column", "unreachable-storage"}
 if not torch.cuda.is_available():
@@ -630,6 +662,25 @@ def test_a_study_file_may_merge_a_yaml_anchor(tmp_path):
                     "  - <<: *wine\n    label: w2\n    label: w3\n")
     with pytest.raises(UsageError, match="'label' is written twice in one mapping"):
         load_study(path)
+
+
+def test_leading_zeros_and_colons_are_text_as_written(tmp_path):
+    """YAML 1.1 read an unquoted 00000 as the number 0 and 0123 as octal 83 (1:30 as 90): a ZIP code
+    column's marker `missing_values: {zip: [00000]}` then matched nothing (a schema review). They are
+    text now, as the file writes them; other integers, hex and YAML 1.2 floats read as before."""
+    from pipeline.study import read_yaml
+
+    assert read_yaml("a: [00000, 0123, 1:30, 0, -5, 1_000, 0x1F, 1e-4, 007.5]")["a"] == \
+        ["00000", "0123", "1:30", 0, -5, 1000, 31, 1e-4, 7.5]
+    rows = "".join(f"{'00000' if i % 5 == 0 else f'{2100 + i % 6:05d}'},{i % 7},{i % 2}\n" for i in range(60))
+    (tmp_path / "z.csv").write_text("zip,a,y\n" + rows)
+    path = tmp_path / "z.yaml"
+    path.write_text(f"name: z\nseeds: 2\ndatasets:\n  - {{name: table, path: {tmp_path / 'z.csv'}, target: y, "
+                    "preprocess: {missing_values: {zip: [00000]}}}\n")
+    from pipeline.tables import read
+
+    features, _, record = read(load_study(path).plans[0].dataset)
+    assert features["zip"].isna().sum() == 12 and set(features["zip"].dropna()) == {f"0{2100 + i}" for i in range(6)}
 
 
 def test_overrides_and_config_hash(tmp_path):

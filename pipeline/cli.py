@@ -253,6 +253,13 @@ def cmd_worker(args) -> int:
               f"the enqueue command again, then the workers (exit {EXIT_UNREACHABLE}: try again later)",
               file=sys.stderr, flush=True)
         return EXIT_UNREACHABLE
+    masked = " (password masked)" if mask_credentials(uri) != uri or mask_credentials(args.storage) != args.storage else ""
+    if study.adaptive:   # the round ran: deciding on it and adding the next is enqueue's (the report is not the end yet)
+        print(f"no cell is left to train here; adaptive seeds: the next round, if any dataset is still undecided, comes "
+              f"from the enqueue command again: python -m pipeline enqueue --study {args.study}{_override_flags(study)} "
+              f"--storage {mask_credentials(args.storage)} --tracking-uri {mask_credentials(uri)}{masked}, then the "
+              "workers (it says when every dataset is decided; then the report)", flush=True)
+        return 0
     print(f"no cell is left to train here; the report: python -m pipeline report --study {args.study}"
           f"{_override_flags(study)} --tracking-uri {mask_credentials(uri)}"
           + (" (password masked)" if mask_credentials(uri) != uri else ""), flush=True)

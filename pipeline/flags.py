@@ -135,8 +135,11 @@ ONE_ITEM_FIELDS = ("arms", "seeds")
 def as_flags(message: str) -> str:
     """A one-cell study's error ("train: field 'optimizer.lr' = -1.0: ...") with the flag's name,
     and the value as the flag took it ("--regularizer = 'l3'", not the study's ['l3'])."""
-    if message.startswith("train: field 'datasets.0': ") and "needs both 'path' and 'target'" in message:
-        return "--dataset table needs --path (the CSV or Parquet file) and --target (the column to predict)"
+    if message.startswith("train: field 'datasets.0': ") and (named := re.search(r"the (\w+) dataset needs both 'path' and 'target'", message)):
+        return f"--dataset {named.group(1)} needs --path (the CSV or Parquet file) and --target (the column to predict)"
+    if message.startswith("train: field 'early_stopping.patience'"):   # 0 is the flag's "off", which the field's "> 0" hid
+        return re.sub(r": Input should be .*", ": patience in epochs, 1 or more (0: off)",
+                      message.replace("train: field 'early_stopping.patience'", "--early-stopping"))
     if message.startswith("dataset "):   # a torchvision folder's, whichever says where (the flag, the default)
         message = message.replace("set download: true", "add --download yes").replace(
             "set root: to a folder", "give --root a folder").replace("(field 'root' not set)", "(--root not given)")

@@ -159,6 +159,12 @@ def cells_done(ostudy: optuna.Study) -> tuple[int, int]:
     return sum(t.state == TrialState.COMPLETE for t in latest.values()), len(latest)
 
 
+def cells_given_up(ostudy: optuna.Study) -> int:
+    """Cells whose latest trial failed (diverged, or erred with its retries spent, or waiting for a
+    rerun's retry): nothing a worker pops."""
+    return sum(t.state == TrialState.FAIL for t in latest_by_cell(ostudy.get_trials(deepcopy=False)).values())
+
+
 def latest_by_cell(trials) -> dict[tuple[str, int, str], FrozenTrial]:
     """The latest (highest-numbered) of the given grid trials of each cell."""
     latest: dict[tuple[str, int, str], FrozenTrial] = {}

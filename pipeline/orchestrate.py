@@ -159,6 +159,9 @@ def _each_dataset(ctx: RunContext, data: dict, who: str, first: bool, watch: Oth
                 elif not moved and grid.others_running(ostudy):   # they popped them all ("trained 0" read as a stall)
                     print(f"[{plan.label}]{who} nothing left to pop: other workers train the rest ({done} of the "
                           f"{cells} cells done so far)", flush=True)
+                elif not moved and done + (failed := grid.cells_given_up(ostudy)) == cells:   # "trained 0, failed 0" read as a stall
+                    print(f"[{plan.label}]{who} nothing to train: {done} of the {cells} cells done, the other {failed} failed "
+                          "(diverged, which a retry repeats, or out of retries: max_retries)", flush=True)
                 else:
                     print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}{taken}; "
                           f"{done} of the {cells} cells enqueued so far are done (all workers)", flush=True)

@@ -12,8 +12,8 @@ from . import arms
 from .metric_numbers import quantity
 from .path_points import mode_name
 from .task import METRICS
-from .verdict_warnings import constant_prediction, seeds_added_warning
-from .verdict_words import AFFORDABLE_SEEDS, mean_within_rope
+from .verdict_warnings import constant_prediction, seeds_added_warning, warnings
+from .verdict_words import AFFORDABLE_SEEDS, mean_within_rope, no_comparison
 from .verdicts import AT_CHANCE, DatasetResults, DatasetVerdicts
 from .words import and_list, counted, named, plural
 
@@ -87,6 +87,9 @@ def in_short(decided: list[DatasetVerdicts], means: dict[str, dict[str, float]])
         if len(out) > start:   # its group's sentence goes here: after its verdicts, before l2_mode's
             ends[v.label] = len(out)
         out += _modes(v, mine.get(arms.BASELINE, math.nan))
+    # a dataset that ran without a comparison: In short said nothing of it, as if it had not been in the study
+    out += [f"On {v.label}, there is no answer: {no_comparison(v)} (see the warning)." if warnings(v) else
+            f"On {v.label}, there is no answer: {no_comparison(v)}." for v in decided if v.ran and not v.paired]
     return _named_once(_with_groups(out, groups, ends, deferred), [v.label for v in decided]) + _open_counts(counts)
 
 

@@ -97,7 +97,7 @@ class Study:
 
         def words(flag: str, value: str) -> str:
             if flag == "datasets":   # each label as its figures' folder is named: "a b" is no view of a and b
-                return "+".join(sorted(file_safe(x.strip()) for x in value.split(",")))
+                return "+".join(sorted({file_safe(x.strip()) for x in value.split(",")}))   # digits,digits is digits
             return re.sub(r"[^A-Za-z0-9_.@-]+", "+", value)
 
         view = "_".join(f"{flag}-{words(flag, value)}" for flag, value in self.overrides)
@@ -558,7 +558,8 @@ def _selected(spec: StudyFile, datasets: str) -> tuple[list[int], set[str]]:
     them ("pima@50": that size alone; "pima": every size train_sizes lists)."""
     known = [d.display for d in spec.datasets]
     # a label with a comma in it ("sales,2024", a CSV's file name) is chosen by itself, as written
-    wanted = [datasets.strip()] if datasets.strip() in known else [d.strip() for d in datasets.split(",") if d.strip()]
+    # each once: "digits,digits" was a view of its own, reported apart as datasets-digits+digits
+    wanted = [datasets.strip()] if datasets.strip() in known else list(dict.fromkeys(d.strip() for d in datasets.split(",") if d.strip()))
     sized = [f"{d.display}@{size}" for d in spec.datasets for size in spec.train_sizes or ()]
     if not wanted:   # "," or " , ": a study of no dataset, which still opened its stores
         raise UsageError(f"--datasets = {datasets!r}: names no dataset; allowed: {', '.join(known + sized)}")

@@ -88,7 +88,8 @@ WILCOXON_SEEDS = 6   # pairs that differ, for the Wilcoxon test's smallest p (2 
 
 
 def _num(x: float) -> str:
-    return f"{metric_numbers.table_value(x):>9}"
+    """A table's cell; "–" where there is no value (no seed finished; one seed has no std), as the report writes it."""
+    return f"{'–' if x != x else metric_numbers.table_value(x):>9}"
 
 
 def record_verdicts(ctx: RunContext, decided: list[verdicts.DatasetVerdicts], on_parents: bool = True,

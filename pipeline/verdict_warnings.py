@@ -29,7 +29,16 @@ def divergence_warning(v: DatasetVerdicts) -> str:
         return (f"Every cell diverged ({how}), so there is nothing to compare: lower the learning "
                 "rate (optimizer: {lr: ...})" + ("; for a regression target, see the dataset's data paragraph: one "
                                                 "trained on as it is may need standardize_target: true" if v.task == "regression" else "") + ".")
+    if v.no_baseline and v.diverged.get(arms.BASELINE):   # the others trained: nothing to compare them with
+        return (f"none diverged on every seed ({how}) while other arms trained, so no arm is compared with it: the "
+                "learning rate is too high for the unregularized model (the others' regularization kept them stable); "
+                "lower it (optimizer: {lr: ...}).")
     whole = [a for a in v.no_runs if v.diverged.get(a)]
+    if not whole and v.seeds_diverged:   # whole seeds (an adaptive round) lost, every arm alike: no other warning sees it
+        lost = v.seeds_diverged
+        return (f"{plural(len(lost), 'Seed')} {and_list(list(map(str, lost)))} diverged on every arm ({how}) "
+                f"while other seeds trained, so the comparisons rest on those others: the learning rate is near the edge "
+                "of stability for this data; lower it (optimizer: {lr: ...}).")
     if not whole:
         return ""
     return (f"{and_list([v.name(a) for a in whole])} diverged on every seed ({how}) while other arms "

@@ -307,6 +307,18 @@ def answer_lines(v: DatasetVerdicts, rounds: str = "") -> list[str]:
     return [headline(v) + rounds + rope] + [f"    WARNING: {w}" for w in warnings(v)] + [f"    note: {n}" for n in notes]
 
 
+def no_comparison(v: DatasetVerdicts) -> str:
+    """Why a dataset that ran has no comparison with none, in words: every cell diverged, none did
+    (or failed) on every seed, the other arms did, or no seed has both."""
+    if v.cells and sum(v.diverged.values()) == v.cells:
+        return "every cell diverged"
+    if v.no_baseline:
+        return "none " + ("diverged on every seed" if v.diverged.get(arms.BASELINE) else "has no finished run")
+    if v.no_runs and not v.unpaired:   # every other arm failed or diverged on every seed
+        return f"{and_list([v.name(a) for a in v.no_runs])} {plural(len(v.no_runs), 'has')} no finished run"
+    return "no seed has a finished run of both none and another arm"
+
+
 def best_arm(v: DatasetVerdicts):
     """The arm the report stars: the best of those better than none, where the seeds tell it
     from the others, and only if it beats a constant prediction too (one that only undid none's
@@ -322,7 +334,7 @@ def headline(v: DatasetVerdicts) -> str:
         return f"{v.label}: not run yet (no run of this configuration ended)"
     if not v.paired:
         # "it has no finished runs" left unclear whether "it" was none or the arms
-        return f"{v.label}: no comparison with none (no seed has a finished run of both none and another arm)"
+        return f"{v.label}: no comparison with none ({no_comparison(v)})"
     labels = [v.name(a) for a in v.winners]
     small = {verdict: [v.name(a) for a, p in v.paired.items() if p.negligible and p.verdict == verdict]
              for verdict in ("better", "worse")}

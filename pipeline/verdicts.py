@@ -199,6 +199,8 @@ class DatasetVerdicts:
     # its other seeds failed or diverged (in a study of one seed, none did)
     few_seeds: dict[str, tuple[int, int]] = field(default_factory=dict)
     no_runs: list[str] = field(default_factory=list)         # arms with no finished run (every seed failed or diverged)
+    no_baseline: bool = False   # none has no finished run: nothing is compared (said why: verdict_words.no_comparison)
+    seeds_diverged: list[int] = field(default_factory=list)   # seeds on which every arm diverged, where others trained
     # any arm (none too) -> (its seeds with a value, the most any arm has): its comparisons use only the
     # seeds that finished, which flatter it if the lost ones were its worse draws
     lost_seeds: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -287,7 +289,8 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
     still undecided, on the first looks[k] seeds, at its share of alpha (stats.spending); a
     comparison keeps the verdict it reached; a dataset whose comparisons are all decided stops.
     A look is evaluated for a dataset once its round ran (some arm has a value on one of the
-    round's new seeds)."""
+    round's new seeds, or, where the dataset has values, the round's cells diverged: a round that
+    diverged whole was skipped, and adaptive seeds asked for the same round again for ever)."""
     if seed_order is None:
         seed_order = sorted({s for d in datasets for vals in d.values.values() for s in vals})
     looks = looks or [max(len(seed_order), 1)]   # no value at all (every run failed or blew up): one empty look
@@ -298,7 +301,9 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
         new_seeds = set(seed_order[(looks[k - 1] if k else 0):n])
         family = []
         for d, v in zip(datasets, out):
-            if (k and v.decided) or not any(new_seeds & set(vals) for vals in d.values.values()):
+            has_values = any(d.values.values())
+            ran = [*d.values.values(), *(d.diverged.values() if has_values else ())]
+            if (k and v.decided) or not any(new_seeds & set(seeds) for seeds in ran):
                 continue
             v.looks, v.seeds_used = k + 1, n
             family += _compare(d, v, set(seed_order[:n]))
@@ -487,6 +492,9 @@ def _empty(d: DatasetResults, rope_seeds: Optional[set[int]] = None) -> DatasetV
             v.modes[a] = modes_head_to_head(tests, pairs, hib, v.rope, resolution(d), blank)
     v.stray_seeds = stray_seeds(d.values, v.rope, hib, floor=largest_step(d))
     v.no_runs = [a for a, by_seed in d.values.items() if not by_seed and a != arms.BASELINE]
+    v.no_baseline = not d.values.get(arms.BASELINE)
+    valued = set().union(*d.values.values())
+    v.seeds_diverged = sorted(set().union(*d.diverged.values()) - valued) if valued else []
     most = max((len(by_seed) for by_seed in d.values.values()), default=0)
     v.lost_seeds = {a: (len(by_seed), most) for a, by_seed in d.values.items() if 0 < len(by_seed) < most}
     v.diverged = {a: len(seeds) for a, seeds in d.diverged.items() if seeds}

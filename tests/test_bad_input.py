@@ -515,7 +515,9 @@ def test_train_command_rejects_bad_values(workdir, env, monkeypatch, capsys):
     monkeypatch.chdir(workdir)
     for flags, expected in ((["--lr", "-1"], "error: --lr = -1.0: Input should be greater than 0"),
                             (["--val-fraction", "2"], "error: --val-fraction = 2.0: Input should be less than 1"),
-                            (["--hidden", "0,8"], "error: --hidden = 0: Input should be greater than 0")):
+                            (["--hidden", "0,8"], "error: --hidden = 0: Input should be greater than 0"),
+                            # 0 is the flag's "off": "greater than 0" said otherwise
+                            (["--early-stopping", "-1"], "error: --early-stopping = -1: patience in epochs, 1 or more (0: off)")):
         assert main(["train", *flags]) == 2 and capsys.readouterr().err.strip() == expected
     # a table's problems too, as flags: no study file, no study identity in the advice
     (workdir / "tables").mkdir()
@@ -533,6 +535,8 @@ def test_train_command_rejects_bad_values(workdir, env, monkeypatch, capsys):
             (["--path", "u16.csv", "--target", "y"], "error: --path = 'u16.csv': the file is UTF-16 text (it starts with a "
              "UTF-16 byte order mark, as Excel's \"Unicode text\" saves); add --encoding utf-16")):
         assert main(["train", "--dataset", "table", *flags]) == 2 and capsys.readouterr().err.strip() == expected
+    assert main(["train", "--dataset", "csv"]) == 2   # the name typed, not "table"
+    assert capsys.readouterr().err.strip().startswith("error: --dataset csv needs --path")
     for flags, expected in ((["--lr", "inf"], "error: --lr = inf: Input should be a finite number"),
                             (["--regularizer", "l2", "--l2", "inf"], "error: --l2 = inf: Input should be a finite number")):
         assert main(["train", "--epochs", "1", *flags]) == 2 and capsys.readouterr().err.strip() == expected
@@ -702,6 +706,9 @@ def test_overrides_and_config_hash(tmp_path):
     many = load_study(base, seeds=",".join(map(str, range(150))), datasets="synthetic_linear, digits").report_folder
     assert many.startswith("tiny/seeds-0+1+2") and len(many) < 120
     assert load_study(base, datasets="synthetic_linear,digits").report_folder == "tiny/datasets-digits+synthetic_linear"
+    twice = load_study(base, datasets="digits,digits,synthetic_linear")   # each once (it was a view of its own)
+    assert [p.label for p in twice.plans] == ["digits", "synthetic_linear"]
+    assert twice.report_folder == "tiny/datasets-digits+synthetic_linear"
     # labels that are no file names get a digest: two never share a figures folder or a view folder
     from pipeline.study import file_safe
 

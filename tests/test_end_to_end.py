@@ -628,6 +628,12 @@ def test_adaptive_seeds_add_rounds_until_decided_and_resume(workdir, env):
     changed = run_cli(["enqueue", "--study", "a.yaml", "--storage", "journal:optuna.journal"], cwd=workdir, env=env)
     assert changed.returncode == 0 and "the looks changed from 3, 6, 9 to 3, 5, 7, 9 seeds after results were seen" \
         in changed.stderr, changed.stderr[-2000:]
+    # a worker that ran out of cells points at the enqueue that decides on the round and adds the next
+    # (it pointed at the report, as if the study were done)
+    worked = run_cli(["worker", "--study", "a.yaml", "--storage", "journal:optuna.journal"], cwd=workdir, env=env)
+    assert worked.returncode == 0 and ("no cell is left to train here; adaptive seeds: the next round, if any dataset is "
+                                       "still undecided, comes from the enqueue command again: python -m pipeline enqueue "
+                                       "--study a.yaml --storage journal:optuna.journal") in worked.stdout, worked.stdout[-2000:]
 
 
 @pytest.mark.slow

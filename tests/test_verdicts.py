@@ -1976,9 +1976,46 @@ def test_in_short_does_not_promise_that_more_seeds_decide():
 
 def test_a_dataset_without_pairs_says_what_is_missing():
     """Every seed of none failed: "no comparison with none (it has no finished runs on shared seeds)"
-    left "it" to guess."""
+    left "it" to guess. A review of the verdicts found more: where none diverged on every seed while
+    the regularized arms trained, no warning said so (divergence_warning left none out), and In
+    short said nothing of such a dataset at all, as if it had not been in the study."""
     [v] = verdicts.decide_study([verdicts.DatasetResults("w", "classification", {"none": {}, "l2": {0: 0.9, 1: 0.91}})])
-    assert verdict_words.headline(v) == "w: no comparison with none (no seed has a finished run of both none and another arm)"
+    assert verdict_words.headline(v) == "w: no comparison with none (none has no finished run)"
+    [apart] = verdicts.decide_study([verdicts.DatasetResults("a", "classification", {"none": {0: 0.9}, "l2": {1: 0.91}})])
+    assert verdict_words.headline(apart) == "a: no comparison with none (no seed has a finished run of both none and another arm)"
+    [failed] = verdicts.decide_study([verdicts.DatasetResults("f", "classification", {"none": {0: 0.9, 1: 0.8}, "l2": {}})])
+    assert verdict_words.headline(failed) == "f: no comparison with none (L2 has no finished run)"
+    values = {"none": {}, "dropout": {s: 2.6 + 0.1 * s for s in range(3)}}
+    [div] = verdicts.decide_study([verdicts.DatasetResults("lin", "regression", values, diverged={"none": [0, 1, 2]})])
+    assert verdict_words.headline(div) == "lin: no comparison with none (none diverged on every seed)"
+    assert verdict_warnings.warnings(div)[0].startswith(
+        "none diverged on every seed (a NaN or infinite loss) while other arms trained, so no arm is compared with it")
+    rng = np.random.default_rng(2)
+    [ok] = verdicts.decide_study([verdicts.DatasetResults("digits", "classification", _values(rng, {"none": 0, "l2": 0.05}, 0.002))])
+    said = " ".join(short_answer.in_short([ok, div, v], {}))
+    assert "On lin, there is no answer: none diverged on every seed (see the warning)." in said
+    assert "On w, there is no answer: none has no finished run." in said and said.startswith("On digits, L2 helped")
+
+
+def test_an_adaptive_round_that_diverged_whole_is_a_look_and_the_next_round_follows():
+    """Adaptive seeds 3, 5, 7: every cell of the second round (seeds 3 and 4) diverged. The look was
+    skipped (no new seed had a value), so the dataset stayed at 3 seeds, "more seeds to come", and
+    next_round asked for the same round again, whose cells existed: stuck for good. A round whose
+    cells diverged is a look now (where the dataset has values at all); its seeds are warned of."""
+    rng = np.random.default_rng(4)
+    values = {arm: {s: x for s, x in by_seed.items() if s < 3} for arm, by_seed in _values(rng, {"none": 0, "l2": 0.0}, 0.01, 7).items()}
+    lost = {"none": [3, 4], "l2": [3, 4]}
+    [v] = verdicts.decide_study([verdicts.DatasetResults("r", "classification", values, diverged=lost)], list(range(7)), [3, 5, 7])
+    assert (v.looks, v.seeds_used, v.stopped) == (2, 5, "more seeds to come")   # the next round is look 3's
+    [end] = verdicts.decide_study([verdicts.DatasetResults("r", "classification", values, diverged={a: [3, 4, 5, 6] for a in lost})],
+                                  list(range(7)), [3, 5, 7])
+    assert end.stopped == "maximum reached" and end.seeds_diverged == [3, 4, 5, 6]
+    assert verdict_warnings.warnings(end)[0].startswith("Seeds 3, 4, 5 and 6 diverged on every arm (a NaN or infinite loss) "
+                                                        "while other seeds trained")
+    # a dataset whose every cell diverged still has no results: more rounds would diverge alike
+    [gone] = verdicts.decide_study([verdicts.DatasetResults("g", "classification", {"none": {}, "l2": {}}, diverged=lost)],
+                                   list(range(7)), [3, 5, 7])
+    assert gone.stopped == "no results"
 
 
 def test_an_arm_at_chance_on_its_one_seed_beside_a_none_that_learned_points_at_divergence_too():

@@ -467,12 +467,49 @@ def _chance_of(ostudy, metric: str) -> Optional[float]:
     return attrs.get(rt.CHANCES, {}).get(metric, attrs.get(rt.CHANCE) if attrs.get(rt.METRIC_NAME) == metric else None)
 
 
+def _finished_cells(study: Study, plan, ostudy, tracker, task: str, metric: str, deleted: set[str]) -> tuple:
+    """(paths: arm -> point -> seed -> its values, finals: (arm, point, seed) -> every final metric,
+    gone: (arm, point, seed) -> run id of a finished cell whose MLflow run was deleted) of a dataset's
+    finished cells with a value in `metric` (task.read_in)."""
+    paths: dict[str, dict[str, dict[int, dict]]] = {arm: {variant: {} for variant in study.point_ids(arm)}
+                                                    for arm in study.arms}
+    finals: dict[tuple, dict] = {}
+    own = metric if study.spec.tune else metric_for(task).name   # see study_results
+    complete = grid.complete_results(ostudy)
+    gone = {(arm, variant, seed): run_id for arm, seed, variant, _, run_id in complete if run_id in deleted}
+    complete = [r for r in complete if r[-1] not in deleted]   # as the report, which reads active runs
+    for arm, seed, variant, final in _readable(complete, metric, own, tracker, study, plan):
+        if not readable_in(final, metric, own):
+            continue   # not recorded in this metric: left out, as the report does
+        final = {**final, **read_in(final, task, metric, own)}
+        if math.isnan(final["test_metric"]):
+            continue   # no value (ROC AUC of a one-class split): as if not run
+        if arm in paths and variant in paths[arm] and seed in study.seeds:
+            paths[arm][variant][seed] = {"test": final["test_metric"], "val": final.get("final_val_metric", math.nan),
+                                         "gap": final.get("gap_metric", math.nan),
+                                         # what L1 and L2 do to the weights, along the path (path_summary)
+                                         "sparsity": final.get("sparsity_lt_0.001", math.nan),
+                                         "norm": final.get("weight_l2_total", math.nan)}
+            finals[(arm, variant, seed)] = final
+    return paths, finals, gone
+
+
+def _of_selected(cells: dict, selected: dict[str, str]) -> dict[str, dict[int, str]]:
+    """{(arm, point, seed): x} as arm -> {seed: x}, for the point that stands for each arm."""
+    out: dict[str, dict[int, str]] = {}
+    for (arm, point, seed), x in cells.items():
+        if selected.get(arm) == point:
+            out.setdefault(arm, {})[seed] = x
+    return out
+
+
 def study_results(study: Study, storage: Optional[str] = None, tracker=None) -> list[verdicts.DatasetResults]:
     """Every complete cell's test metric, per dataset and arm, from the Optuna storage (with
     `tracker`, a trial that did not record the study file's metric there is read from its MLflow
     run: trials from before log_loss was kept on the trial, as the report reads them)."""
     out = []
     parents = tracker.study_runs(study.name, rt.DATASET) if tracker is not None else []   # for chosen_after
+    deleted = tracker.deleted_runs(study.name, rt.TRIAL) if tracker is not None else set()
     for plan in study.plans:
         ostudy = grid.load_existing(storage or DEFAULT_STORAGE, optuna_study_name(study, plan))
         if ostudy is None:
@@ -482,23 +519,7 @@ def study_results(study: Study, storage: Optional[str] = None, tracker=None) -> 
         # one of an untuned study was trained under the task's default
         task = ostudy.user_attrs.get(rt.TASK, "classification")
         metric = metric_for(task, plan.dataset.metric).name
-        paths: dict[str, dict[str, dict[int, dict]]] = {arm: {variant: {} for variant in study.point_ids(arm)}
-                                                        for arm in study.arms}
-        finals: dict[tuple, dict] = {}
-        own = metric if study.spec.tune else metric_for(task).name   # see the comment above
-        for arm, seed, variant, final in _readable(grid.complete_results(ostudy), metric, own, tracker, study, plan):
-            if not readable_in(final, metric, own):
-                continue   # not recorded in this metric: left out, as the report does
-            final = {**final, **read_in(final, task, metric, own)}
-            if math.isnan(final["test_metric"]):
-                continue   # no value (ROC AUC of a one-class split): as if not run
-            if arm in paths and variant in paths[arm] and seed in study.seeds:
-                paths[arm][variant][seed] = {"test": final["test_metric"], "val": final.get("final_val_metric", math.nan),
-                                             "gap": final.get("gap_metric", math.nan),
-                                             # what L1 and L2 do to the weights, along the path (path_summary)
-                                             "sparsity": final.get("sparsity_lt_0.001", math.nan),
-                                             "norm": final.get("weight_l2_total", math.nan)}
-                finals[(arm, variant, seed)] = final
+        paths, finals, gone = _finished_cells(study, plan, ostudy, tracker, task, metric, deleted)
         hib = metric_for(task, metric).higher_is_better
         selected = {arm: path_points.select_variant(v, hib) if len(v) > 1 else next(iter(v)) for arm, v in paths.items()}
         values = {arm: {seed: x["test"] for seed, x in paths[arm][selected[arm]].items()} for arm in study.arms}
@@ -522,7 +543,9 @@ def study_results(study: Study, storage: Optional[str] = None, tracker=None) -> 
                                            chosen_after=chosen_after_now(study, plan.label, metric, parents),   # a view's pending change too
                                            n_val=ostudy.user_attrs.get(rt.STUDY_N_VAL),
                                            val_chooses=study.chosen_on_validation(plan),
-                                           diverged={arm: sorted(seeds) for arm, seeds in diverged.items()}, ran=bool(finals) or bool(ostudy.get_trials(deepcopy=False, states=(
+                                           diverged={arm: sorted(seeds) for arm, seeds in diverged.items()},
+                                           deleted=_of_selected(gone, selected),
+                                           ran=bool(finals) or bool(ostudy.get_trials(deepcopy=False, states=(
                                                TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))),
                                            **dict(zip(("far_targets", "far_in"),
                                                       far_record(ostudy.user_attrs.get(rt.STUDY_FAR_TARGETS))))))

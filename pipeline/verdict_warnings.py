@@ -16,7 +16,28 @@ from .words import and_list, counted, named, plural
 def warnings(v: DatasetVerdicts) -> list[str]:
     """Every warning on a dataset's verdicts, for the console, the MLflow note and the report."""
     return [w for w in (divergence_warning(v), exploded_warning(v), chance_warning(v), stray_warning(v), rope_warning(v),
-                        seeds_added_warning(v), chosen_after_warning(v), lost_seeds_warning(v), unpaired_warning(v)) if w]
+                        seeds_added_warning(v), chosen_after_warning(v), lost_seeds_warning(v), unpaired_warning(v),
+                        deleted_warning(v)) if w]
+
+
+DELETED_SHOWN = 3   # run ids named in the warning's restore command
+
+
+def deleted_warning(v: DatasetVerdicts) -> str:
+    """Finished cells whose MLflow run was deleted: left out, as the report (which reads active runs)
+    leaves them out; the console had counted them from Optuna, and disagreed with the report."""
+    if not v.deleted:
+        return ""
+    runs = [run for by_seed in v.deleted.values() for run in by_seed.values()]
+    named = and_list([f"{v.name(a)} seed{'s' if len(by_seed) > 1 else ''} {and_list(list(map(str, sorted(by_seed))))}"
+                      for a, by_seed in v.deleted.items()])
+    one = len(runs) == 1
+    it = "it" if one else "them"
+    return (f"The MLflow {plural(len(runs), 'run')} of {named} {plural(len(runs), 'was')} deleted, so "
+            f"{'it is' if one else 'they are'} left out here and in the report; a rerun does not train {it} again "
+            f"(the study has {it} done): restore {it} to count {it} (mlflow runs restore --run-id "
+            + ", ".join(runs[:DELETED_SHOWN]) + (f", and {len(runs) - DELETED_SHOWN} more" if len(runs) > DELETED_SHOWN else "")
+            + ").")
 
 
 def divergence_warning(v: DatasetVerdicts) -> str:

@@ -65,6 +65,8 @@ class DatasetResults:
     exploded: dict[str, dict[int, float]] = field(default_factory=dict)
     n_val: Optional[int] = None      # rows of the validation split
     val_chooses: tuple[str, ...] = ()   # what the validation split chooses besides a path's point (Study.chosen_on_validation)
+    # arm -> {seed: run id} of finished cells whose MLflow run was deleted: left out (the report reads active runs)
+    deleted: dict[str, dict[int, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # judged with the runs a caller already took out (the report's tables): the median run the rule
@@ -201,6 +203,7 @@ class DatasetVerdicts:
     no_runs: list[str] = field(default_factory=list)         # arms with no finished run (every seed failed or diverged)
     no_baseline: bool = False   # none has no finished run: nothing is compared (said why: verdict_words.no_comparison)
     seeds_diverged: list[int] = field(default_factory=list)   # seeds on which every arm diverged, where others trained
+    deleted: dict[str, dict[int, str]] = field(default_factory=dict)   # DatasetResults': runs deleted in MLflow, left out
     # any arm (none too) -> (its seeds with a value, the most any arm has): its comparisons use only the
     # seeds that finished, which flatter it if the lost ones were its worse draws
     lost_seeds: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -493,6 +496,7 @@ def _empty(d: DatasetResults, rope_seeds: Optional[set[int]] = None) -> DatasetV
     v.stray_seeds = stray_seeds(d.values, v.rope, hib, floor=largest_step(d))
     v.no_runs = [a for a, by_seed in d.values.items() if not by_seed and a != arms.BASELINE]
     v.no_baseline = not d.values.get(arms.BASELINE)
+    v.deleted = d.deleted
     valued = set().union(*d.values.values())
     v.seeds_diverged = sorted(set().union(*d.diverged.values()) - valued) if valued else []
     most = max((len(by_seed) for by_seed in d.values.values()), default=0)

@@ -564,3 +564,28 @@ def test_verbose_says_which_interrupted_cells_had_not_started(monkeypatch, capsy
     lines = capsys.readouterr().out.splitlines()
     assert lines == [f"  {'digits/l2/seed3':<28} interrupted (popped ahead, not started)",
                      f"  {'digits/l2/seed1':<28} interrupted"]
+
+
+def test_a_trial_run_deleted_in_mlflow_is_left_out_by_the_console_as_by_the_report(workdir, env):
+    """A finished cell's run deleted in the MLflow UI: the console read its value from Optuna and called
+    L2 "practically the same" on 3 seeds while the report, reading active runs, said "undecided" on 2
+    (a review). Both leave it out now, and the console says how to get it back."""
+    from .conftest import run_cli, tiny_study_dict, write_study
+
+    write_study(workdir / "s.yaml", tiny_study_dict(name="del", arms=["none", "l2"], seeds=3, epochs=2,
+                                                    datasets=[{"name": "wine"}]))
+    first = run_cli(["ablation", "--study", "s.yaml", "--no-report"], cwd=workdir, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    exp = client.get_experiment_by_name("del").experiment_id
+    [run] = client.search_runs([exp], "tags.kind = 'trial' AND tags.regularizer = 'l2' AND tags.seed = '0'")
+    client.delete_run(run.info.run_id)
+    again = run_cli(["ablation", "--study", "s.yaml", "--no-pdf"], cwd=workdir, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert re.search(r"wine +L2 +test_accuracy +\S+ +\S+ +2\n", again.stdout), again.stdout[-3000:]
+    assert (f"The MLflow run of L2 seed 0 was deleted, so it is left out here and in the report; a rerun does not train "
+            f"it again (the study has it done): restore it to count it (mlflow runs restore --run-id {run.info.run_id}).") \
+        in again.stdout
+    client.restore_run(run.info.run_id)   # restored: counted again, and nothing said
+    restored = run_cli(["ablation", "--study", "s.yaml", "--no-report"], cwd=workdir, env=env)
+    assert re.search(r"wine +L2 +test_accuracy +\S+ +\S+ +3\n", restored.stdout) and "was deleted" not in restored.stdout

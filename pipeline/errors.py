@@ -20,6 +20,12 @@ class NotEnqueued(UsageError):
     study. The worker waits a while for it (orchestrate.joined_when_enqueued), then exits 2."""
 
 
+class AnotherConfiguration(NotEnqueued):
+    """A worker's study whose configuration the storage does not hold, but another one of it: the
+    worker's file or flags differ from the enqueue's, or the enqueue of this (changed) file, started
+    with the workers, has not created it yet. Said at once; waited for like NotEnqueued."""
+
+
 class Diverged(Exception):
     """A trial's loss became NaN or infinite; the trial fails, the study goes on."""
 

@@ -14,7 +14,7 @@ import optuna
 
 from . import grid
 from . import runtree as rt
-from .errors import NotEnqueued, Unprepared, UsageError
+from .errors import AnotherConfiguration, NotEnqueued, Unprepared, UsageError
 from .identity import identity_record, settings_differences
 from .runtime import mask_credentials
 from .store_paths import absolute_sqlite_url, missing_local_store, sqlite_file, store_as_chosen
@@ -31,7 +31,7 @@ def joined_studies(study: Study, plans: list[DatasetPlan], storage: str) -> dict
         name = grid.study_name(study.name, plan.label, plan.config_hash)
         ostudy = grid.load_existing(storage, name)
         if ostudy is None and configurations(study, plan, storage):   # another configuration of it: said why
-            raise UsageError(_no_such_configuration(study, plan, storage))
+            raise AnotherConfiguration(_no_such_configuration(study, plan, storage))
         if ostudy is None:
             missing.append(plan)
             continue

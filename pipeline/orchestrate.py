@@ -27,7 +27,7 @@ from . import grid, joining, lifecycle, path_points, preflight, verdicts, worker
 from . import runtree as rt
 from .dataset_record import divergence_hint, far_record
 from .enqueue_lock import exclusive
-from .errors import NotEnqueued, UsageError, stop_if_interrupted
+from .errors import AnotherConfiguration, NotEnqueued, UsageError, stop_if_interrupted
 from .lifecycle import DatasetCells
 from .preparation import RunContext, connect, dataset_tags, ensure_parent, open_dataset_study, optuna_study_name, prepare
 from .runtime import (EXIT_UNREACHABLE, Interrupted, Stopwatch, StoreUnreachable, die_with_parent, install_signal_handlers,
@@ -408,13 +408,15 @@ def joined_when_enqueued(study: Study, storage: str) -> tuple[Study, dict]:
         try:
             study = joining.adopted(study, storage)
             return study, joining.joined_studies(study, study.plans, storage)
-        except NotEnqueued:
+        except NotEnqueued as e:
             if after_an_enqueue(storage, study.name):
                 continue
             if time.monotonic() >= deadline:
                 raise
-            if not said:
-                print(f"study {study.name!r} is not in {mask_credentials(storage)} yet: waiting up to "
+            if not said:   # another configuration: why at once (a wrong file is seen before the wait ends)
+                print(f"{e}; waiting up to {_join_wait_s():.0f} s in case the enqueue of this one is starting (started "
+                      "with the workers, it loads its data first)" if isinstance(e, AnotherConfiguration) else
+                      f"study {study.name!r} is not in {mask_credentials(storage)} yet: waiting up to "
                       f"{_join_wait_s():.0f} s for its enqueue (started with the workers, it loads its data first)",
                       flush=True)
                 said = True

@@ -797,6 +797,22 @@ def test_a_worker_started_before_its_enqueue_waits_for_it(workdir, env):
     assert worker.returncode == 0, err[-2000:]
     assert f"study 'early' is not in {storage} yet: waiting up to 300 s for its enqueue" in out, out[-2000:]
     assert re.search(r"\[wine\] worker \S+: trained 4, failed 0", out), out[-2000:]
+    # the study file changed (epochs 2), its enqueue and workers started at once: the storage holds the
+    # old configuration only, and the worker stopped at once; it says which settings differ and waits
+    write_study(workdir / "early.yaml", tiny_study_dict(name="early", seeds=2, epochs=2, arms=["none", "l2"],
+                                                        datasets=[{"name": "wine"}]))
+    worker = start(["worker", *common], workdir, {**env, "PIPELINE_JOIN_WAIT_S": "300"})
+    try:
+        time.sleep(8)
+        assert worker.poll() is None
+        assert run_cli(["enqueue", *common], cwd=workdir, env=env).returncode == 0
+        out, err = worker.communicate(timeout=300)
+    finally:
+        worker.kill()
+    assert worker.returncode == 0, err[-2000:]
+    assert "differs in training.epochs 1 there, 2 here; run every worker with the study file, data and flags the enqueue " \
+           "used; waiting up to 300 s in case the enqueue of this one is starting" in out, out[-2000:]
+    assert re.search(r"\[wine\] worker \S+: trained 4, failed 0", out), out[-2000:]
 
 
 def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
@@ -807,7 +823,8 @@ def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
     write_study(workdir / "team.yaml", tiny_study_dict(name="team", seeds=2, epochs=1, arms=["none", "l2"],
                                                        datasets=[{"name": "wine"}]))
     storage, tracking = f"journal:{workdir / 'optuna.journal'}", f"sqlite:///{workdir / 'team.db'}"
-    env = {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"}
+    # another --epochs is waited for a while (its enqueue may be starting: the next test); not here
+    env = {**{k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"}, "PIPELINE_JOIN_WAIT_S": "0"}
     common = ["--study", "team.yaml", "--storage", storage]
     assert run_cli(["enqueue", *common, "--tracking-uri", tracking], cwd=workdir, env=env).returncode == 0
     study = load_study(workdir / "team.yaml")

@@ -35,7 +35,7 @@ from . import runtree as rt
 from .runtime import failpoint, mask_credentials, outage_limit_s
 from .store_paths import sqlite_file
 from .tracking_server import ServerClient, configure_http_retries, retry_notice, server_calls
-from .ui_links import overview_key, quote_filter
+from .ui_links import overview_key, tag_equals
 from .mlflow_sql import (NewRun, create_runs, finish_runs, insert_new_metrics, now_ms, param_value,
                          recover_interrupted_creation, store_creation_lock)
 from .tracking_reads import SUMMARIES_DIR, RunRecord, TrackingReads, local_artifact_dir
@@ -147,7 +147,7 @@ class Tracker(TrackingReads):
         if project_run:
             hosting = self._client.get_run(project_run).info.experiment_id
             if hosting != DEFAULT_EXPERIMENT_ID or self._client.search_runs(
-                    [hosting], f"tags.{rt.STUDY} = '{quote_filter(study_name)}' AND tags.{rt.KIND} = '{rt.ROOT}'",
+                    [hosting], f"{tag_equals(rt.STUDY, study_name)} AND tags.{rt.KIND} = '{rt.ROOT}'",
                     max_results=1):
                 self.project_root = project_run
                 return hosting
@@ -379,7 +379,7 @@ class Tracker(TrackingReads):
             earlier = json.loads(self._client.get_experiment(experiment_id).tags.get(rt.SHARED_VIEW_PREFIX + key, "{}"))
         except ValueError:   # not JSON: written by something else; replaced
             earlier = {}
-        parents = self._client.search_runs([experiment_id], f"tags.{rt.STUDY} = '{quote_filter(study_name)}' AND "
+        parents = self._client.search_runs([experiment_id], f"{tag_equals(rt.STUDY, study_name)} AND "
                                            f"tags.{rt.KIND} = '{rt.DATASET}'", max_results=5000)
         pairs = list(dict.fromkeys([*groups, *((r.data.tags.get(rt.DATASET_LABEL, ""), r.data.tags.get(rt.CONFIG_HASH, ""))
                                               for r in parents)]))
@@ -391,7 +391,7 @@ class Tracker(TrackingReads):
                                for label, config in pairs)
         metrics = list(dict.fromkeys([*(c[len("metrics.`test_"):-1] for c in earlier.get("selectedColumns", [])
                                         if c.startswith("metrics.`test_")), *metrics]))
-        state = {"searchFilter": f"tags.{rt.STUDY} = '{quote_filter(study_name)}'",
+        state = {"searchFilter": f"{tag_equals(rt.STUDY, study_name)}",
                  "orderByKey": f"tags.`{rt.UI_ORDER}`", "orderByAsc": True,
                  "groupBy": {"aggregateFunction": "average",
                              "groupByKeys": [{"mode": "tag", "groupByData": k}

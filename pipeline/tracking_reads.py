@@ -21,7 +21,7 @@ from . import runtree as rt
 from .mlflow_sql import metric_histories, runs_with_tags
 from .task import METRICS
 from .tracking_server import server_calls
-from .ui_links import quote_filter
+from .ui_links import tag_equals
 
 SEARCH_PAGE = 5000
 HTTP_THREADS = 8       # parallel requests to a tracking server (fallback reads, artifact downloads)
@@ -97,7 +97,7 @@ class TrackingReads:
         from mlflow.entities import ViewType
         from mlflow.exceptions import MlflowException
 
-        filt = f"tags.{rt.STUDY} = '{quote_filter(study_name)}' AND tags.{rt.KIND} = '{kind}'"
+        filt = f"{tag_equals(rt.STUDY, study_name)} AND tags.{rt.KIND} = '{kind}'"
         try:
             exp_ids = [e.experiment_id for e in self._client.search_experiments()]
             return {r.info.run_id for r in self._client.search_runs(exp_ids, filt, run_view_type=ViewType.DELETED_ONLY,
@@ -107,7 +107,7 @@ class TrackingReads:
 
     def running(self, experiment_id: str, **tags: str) -> list:
         """RUNNING runs of an experiment with these tag values."""
-        filt = " AND ".join(["attributes.status = 'RUNNING'"] + [f"tags.{k} = '{quote_filter(v)}'" for k, v in tags.items()])
+        filt = " AND ".join(["attributes.status = 'RUNNING'"] + [f"{tag_equals(k, v)}" for k, v in tags.items()])
         return self.search([experiment_id], filt)
 
     def study_runs(self, study_name: str, kind: str, extra_filter: str = "", **tags: str) -> list[RunRecord]:
@@ -118,7 +118,7 @@ class TrackingReads:
         if found is not None:
             return [RunRecord(**r) for r in found]
         exp_ids = [e.experiment_id for e in self._client.search_experiments()]
-        filt = " AND ".join(f"tags.{k} = '{quote_filter(v)}'" for k, v in {rt.STUDY: study_name, rt.KIND: kind, **tags}.items())
+        filt = " AND ".join(f"{tag_equals(k, v)}" for k, v in {rt.STUDY: study_name, rt.KIND: kind, **tags}.items())
         if extra_filter:
             filt += f" AND {extra_filter}"
         if self._rest_creds() is None:

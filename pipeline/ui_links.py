@@ -67,9 +67,20 @@ def links_are_local(tracking_uri: str) -> bool:
     return base == LOCAL_UI or (bool(local_port(base)) and not tracking_uri.startswith(("http://", "https://")))
 
 
-def quote_filter(s: str) -> str:
-    """Escape a value for an MLflow search filter string literal."""
-    return s.replace("'", "\\'")
+def filter_value(s: str) -> str:
+    """A value as an MLflow search filter's string literal, quotes included: MLflow's parser takes no
+    escape (a label "o'brien" as 'o\\'brien' matched nothing: its report's trial links opened empty
+    lists), so a value with a ' is written in double quotes. One with both kinds matches nothing as
+    either; such a label's filter is written with _ (any one character) for each quote, and
+    compared by LIKE: tag_equals."""
+    return f'"{s}"' if "'" in s and '"' not in s else f"'{s}'"
+
+
+def tag_equals(key: str, value: str) -> str:
+    """A filter clause: the tag `key` is `value` (filter_value; LIKE where it holds both quotes)."""
+    if "'" in value and '"' in value:
+        return f"tags.{key} LIKE '{value.replace(chr(34), '_').replace(chr(39), '_')}'"
+    return f"tags.{key} = {filter_value(value)}"
 
 
 
@@ -114,7 +125,7 @@ def verdicts_view(study_name: str, arms: list[str]) -> tuple[str, dict]:
     from .arms import BASELINE
     from .runtree import ANSWER, DATASET, KIND, STUDY, UI_ORDER, VERDICT
     compared = [a for a in arms if a != BASELINE]
-    state = {"searchFilter": f"tags.{STUDY} = '{quote_filter(study_name)}' AND tags.{KIND} = '{DATASET}' "
+    state = {"searchFilter": f"{tag_equals(STUDY, study_name)} AND tags.{KIND} = '{DATASET}' "
                              f"AND tags.{ANSWER} = 'current'",
              "orderByKey": f"tags.`{UI_ORDER}`", "orderByAsc": True, "groupBy": None, "groupsExpanded": {},
              "selectedColumns": [f"tags.`{VERDICT}`"] + [f"metrics.`{key}.{a}`" for a in compared

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-IRREGULAR = {"was": "were", "is": "are", "has": "have", "gives": "give", "this": "these", "it": "they", "its": "their"}
+IRREGULAR = {"was": "were", "is": "are", "has": "have", "gives": "give", "this": "these", "it": "they", "its": "their",
+             "epoch": "epochs"}   # not "epoches" (-ch + es: "batches")
 
 
 def plural(n: int, word: str) -> str:

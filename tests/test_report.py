@@ -824,6 +824,22 @@ def test_the_report_puts_verdicts_and_figures_on_the_parent_runs(built, tmp_path
         assert "<b>In short.</b> Interim, the study unfinished" in (tmp_path / "m/rep/report.html").read_text()
     finally:
         client.update_run(wine.info.run_id, "FINISHED")
+    # a Ctrl-C leaves the parent KILLED: interim while a cell never ended (such a report was recorded as the study's
+    # answer, Holm counting only what had run: a report review); a KILLED parent whose cells all ended is not
+    client.update_run(wine.info.run_id, "KILLED")
+    [cell] = client.search_runs([wine.info.experiment_id], "tags.kind = 'trial' AND tags.dataset = 'wine'", max_results=1)
+    try:
+        whole = run_cli(["report", "--study", "rep.yaml", "--no-pdf", "--reports-dir", str(tmp_path / "k")], cwd=work, env=env)
+        assert whole.returncode == 0 and "interim" not in whole.stderr, whole.stderr[-2000:]
+        client.delete_run(cell.info.run_id)
+        client.delete_tag(wine.info.run_id, "verdict")
+        cut = run_cli(["report", "--study", "rep.yaml", "--no-pdf", "--reports-dir", str(tmp_path / "k")], cwd=work, env=env)
+        assert cut.returncode == 0 and re.search(r"note: interim: wine stopped before its end \(\d+ of \d+ cells of the study "
+                                                 r"have finished runs; a KILLED parent run: the study was interrupted", cut.stderr)
+        assert "verdict" not in client.get_run(wine.info.run_id).data.tags   # not recorded
+    finally:
+        client.restore_run(cell.info.run_id)
+        client.update_run(wine.info.run_id, "FINISHED")
     final = run_cli(["report", "--study", "rep.yaml", "--no-pdf", "--reports-dir", str(tmp_path / "m")], cwd=work, env=env)
     assert final.returncode == 0 and "interim" not in final.stderr and "Interim" not in final.stdout
     assert "verdict" in client.get_run(wine.info.run_id).data.tags and \

@@ -589,3 +589,19 @@ def test_a_trial_run_deleted_in_mlflow_is_left_out_by_the_console_as_by_the_repo
     client.restore_run(run.info.run_id)   # restored: counted again, and nothing said
     restored = run_cli(["ablation", "--study", "s.yaml", "--no-report"], cwd=workdir, env=env)
     assert re.search(r"wine +L2 +test_accuracy +\S+ +\S+ +3\n", restored.stdout) and "was deleted" not in restored.stdout
+
+
+def test_a_tag_with_quotes_is_found_by_the_filters_the_links_and_reads_use(tmp_path):
+    """A dataset label "o'brien": its report's per-arm trial links (an MLflow filter 'o\\'brien') opened
+    empty lists, as MLflow's filter parser takes no escape (a report review). Each kind of quote, and
+    both, against a real store."""
+    from pipeline.ui_links import tag_equals
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'q.db'}")
+    exp = client.create_experiment("q")
+    labels = ["o'brien", 'say "hi"', """it's "x\"""", "plain", "o_brien"]
+    for label in labels:
+        client.set_tag(client.create_run(exp).info.run_id, "dataset", label)
+    for label in labels:
+        found = [r.data.tags["dataset"] for r in client.search_runs([exp], tag_equals("dataset", label))]
+        assert found == [label], (label, found)

@@ -2335,3 +2335,10 @@ def test_a_test_split_of_a_few_rows_is_said_whatever_the_metric():
     [many] = verdicts.decide_study([verdicts.DatasetResults("rare", "classification", auc, metric="roc_auc", n_test=400,
                                                             test_class_rows=[150, 250, 2], chance=0.5)])
     assert test_rows_note(many) == ""
+
+
+def test_words_count_epochs_and_batches():
+    """ "trained for 2 epoches" (-ch took -es, as batches do): a report review."""
+    from pipeline.words import counted
+
+    assert counted(2, "epoch") == "2 epochs" and counted(1, "epoch") == "1 epoch" and counted(3, "batch") == "3 batches"

@@ -27,7 +27,7 @@ from ..study import Study
 from ..summary import verdict_parents
 from ..task import METRICS, metric_for, read_in, readable_in
 from ..tracking import RunRecord, Tracker
-from ..words import counted
+from ..words import counted, plural
 
 # every metric of the task's family on the test split too (test_r2 beside a primary MSE)
 TEST_METRICS = tuple(f"test_{name}" for name in METRICS)
@@ -138,17 +138,35 @@ def _outside(study: Study, rows: list[dict]) -> dict:
 
 
 def interim_note(data: ReportData) -> str:
-    """What the report says when some dataset's parent run is still RUNNING: workers still train
-    its cells (or a study stopped before its end), so the verdicts are interim; "" otherwise."""
+    """What the report says when some dataset's parent run is still RUNNING (workers still train its
+    cells, or a study stopped before its end) or KILLED with cells that never ended (a Ctrl-C: the
+    report recorded such a study's verdicts as its answer, Holm counting only what had run), so the
+    verdicts are interim; "" otherwise."""
     training = [label for label, status in data.parent_status.items() if status == "RUNNING"]
-    if not training:
+    stopped = [label for label, status in data.parent_status.items() if status == "KILLED" and not _all_ended(data, label)]
+    if not training and not stopped:
         return ""
     study = data.study
     done = int((data.runs["status"] == "FINISHED").sum()) if len(data.runs) else 0
     total = "" if study.adaptive else f" of {len(study.plans) * len(study.grid_cells(study.seeds))}"
-    return (f"interim: {', '.join(training)} still training ({done}{total} cells of the study have finished runs; the parent "
-            "run is RUNNING: workers at work, or a study stopped before its end, which the same command resumes). "
-            "These verdicts are not recorded in MLflow; build the report again when the study is done")
+    what = " and ".join(part for part in (f"{', '.join(training)} still training" if training else "",
+                                          f"{', '.join(stopped)} stopped before {plural(len(stopped), 'its')} end"
+                                          if stopped else "") if part)
+    why = "; ".join(part for part in ("the parent run is RUNNING: workers at work, or a study stopped before its end, which "
+                                      "the same command resumes" if training else "",
+                                      "a KILLED parent run: the study was interrupted, and the same command resumes it"
+                                      if stopped else "") if part)
+    return (f"interim: {what} ({done}{total} cells of the study have finished runs; {why}). These verdicts are not "
+            "recorded in MLflow; build the report again when the study is done")
+
+
+def _all_ended(data: ReportData, label: str) -> bool:
+    """Whether every cell of the dataset's grid ended: finished, or failed for good (an adaptive
+    study's grid is not known here: not said to have ended)."""
+    if data.study.adaptive or not len(data.runs):
+        return False
+    ended = data.runs[(data.runs["dataset"] == label) & data.runs["status"].isin(["FINISHED", "FAILED"])]
+    return len(ended) >= len(data.study.grid_cells(data.study.seeds))
 
 
 def outside_note(data: ReportData) -> str:

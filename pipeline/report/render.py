@@ -22,7 +22,7 @@ from ..references import PLAUSIBLE_GAP, reference_points
 from ..runtime import mask_credentials
 from ..task import METRICS, metric_for
 from ..tuning import method_words, ties_at_best, too_many_ties
-from ..ui_links import absolute_store_uri, links_are_local, overview_link, quote_filter, run_link, trials_view, ui_base, ui_command, view_link
+from ..ui_links import absolute_store_uri, links_are_local, overview_link, run_link, tag_equals, trials_view, ui_base, ui_command, view_link
 from ..words import and_list, counted
 from .collect import ReportData, interim_note, other_epochs_hint, outside_note
 from .figure_words import three_digits
@@ -211,8 +211,8 @@ def trial_groups(data: ReportData) -> list[dict]:
         return []
     rows = []
     for (label, arm), g in in_study_order(data, df).groupby(["dataset", "arm"], sort=False):
-        filt = (f"tags.{rt.STUDY} = '{quote_filter(data.study.name)}' AND tags.{rt.KIND} = '{rt.TRIAL}' AND "
-                f"tags.{rt.DATASET_LABEL} = '{quote_filter(label)}' AND tags.{rt.ARM} = '{quote_filter(arm)}' AND "
+        filt = (f"{tag_equals(rt.STUDY, data.study.name)} AND tags.{rt.KIND} = '{rt.TRIAL}' AND "
+                f"{tag_equals(rt.DATASET_LABEL, label)} AND {tag_equals(rt.ARM, arm)} AND "
                 f"tags.{rt.CONFIG_HASH} = '{hashes.get(label, '')}'")
         key, state = trials_view(filt, sorted(set(g["metric_name"].dropna())))
         view = {key: state}

@@ -844,6 +844,11 @@ def test_the_report_puts_verdicts_and_figures_on_the_parent_runs(built, tmp_path
     assert final.returncode == 0 and "interim" not in final.stderr and "Interim" not in final.stdout
     assert "verdict" in client.get_run(wine.info.run_id).data.tags and \
         'id="interim"' not in (tmp_path / "m/rep/report.html").read_text()
+    # a --no-pdf build on the root the last build with a PDF used: that PDF, of other verdicts, is not left beside
+    # the new HTML (a report review)
+    reports = [{f.path for f in client.list_artifacts(r.info.run_id, "report")}
+               for r in client.search_runs([wine.info.experiment_id], "tags.kind = 'root'")]
+    assert "report/report.html" in set().union(*reports) and not any("report/report.pdf" in r for r in reports), reports
 
 
 def test_a_path_over_two_keys_is_one_line_per_setting_of_the_other():

@@ -811,10 +811,15 @@ def test_the_report_puts_verdicts_and_figures_on_the_parent_runs(built, tmp_path
     assert "under other settings" not in (tmp_path / "d/rep/datasets-wine/report.html").read_text()
     # while a dataset's parent run is RUNNING (workers still training), the report is interim: said, not recorded
     client.update_run(wine.info.run_id, "RUNNING")
+    [training] = client.search_runs([wine.info.experiment_id], "tags.kind = 'trial' AND tags.dataset = 'wine'", max_results=1)
+    client.update_run(training.info.run_id, "RUNNING")   # a trial in training: not listed among the failed (a review)
     try:
         client.delete_tag(wine.info.run_id, "verdict")
         mid = run_cli(["report", "--study", "rep.yaml", "--no-pdf", "--reports-dir", str(tmp_path / "m")], cwd=work, env=env)
-        assert mid.returncode == 0 and "note: interim: wine still training (27 of 27 cells of the study have finished runs" in mid.stderr
+        page = (tmp_path / "m/rep/report.html").read_text()
+        assert "1 trial was still running when this report was built" in page and "failed or was killed" not in page
+        assert training.info.run_id in page[page.index('id="running"'):page.index('id="retries"')]
+        assert mid.returncode == 0 and "note: interim: wine still training (26 of 27 cells of the study have finished runs" in mid.stderr
         assert "verdict" not in client.get_run(wine.info.run_id).data.tags   # not recorded
         assert 'id="interim"' in (tmp_path / "m/rep/report.html").read_text()
         # In short says so first, on the console and the page (an interim "no regularizer helped" read as final)
@@ -824,6 +829,7 @@ def test_the_report_puts_verdicts_and_figures_on_the_parent_runs(built, tmp_path
         assert "<b>In short.</b> Interim, the study unfinished" in (tmp_path / "m/rep/report.html").read_text()
     finally:
         client.update_run(wine.info.run_id, "FINISHED")
+        client.update_run(training.info.run_id, "FINISHED")
     # a Ctrl-C leaves the parent KILLED: interim while a cell never ended (such a report was recorded as the study's
     # answer, Holm counting only what had run: a report review); a KILLED parent whose cells all ended is not
     client.update_run(wine.info.run_id, "KILLED")

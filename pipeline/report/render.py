@@ -174,7 +174,9 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
     trials = in_study_order(data, df).to_dict("records")
     for r in trials:
         r["link"] = run_link(data.tracking_uri, r["experiment_id"], r["run_id"])
-    failed = [r for r in trials if r["status"] != "FINISHED"]
+    # RUNNING: in training (an interim report), or left so by a worker that died (its cell is taken over): not failed
+    failed = [r for r in trials if r["status"] not in ("FINISHED", "RUNNING")]
+    running = [r for r in trials if r["status"] == "RUNNING"]
     retries = in_study_order(data, data.retries).to_dict("records")
     for r in retries:
         r["link"] = run_link(data.tracking_uri, r["experiment_id"], r["run_id"])
@@ -187,7 +189,7 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
         tuning=tuning, tuning_method=method_words(data.study.spec.tune) if data.study.spec.tune else "",
         references=references, num=section_numbers(bool(tuning), bool(sized), bool(references)),
         plausible_gap=PLAUSIBLE_GAP, figures=FIGURES, drawn=drawn, size_groups=sized, said=describe_all(data, analysis, drawn),
-        study=data.study, a=analysis, prov=prov, failed=failed, retries=retries, trials=trials, groups=trial_groups(data),
+        study=data.study, a=analysis, prov=prov, failed=failed, running=running, retries=retries, trials=trials, groups=trial_groups(data),
         medium=medium, pdf_rows=PDF_ROWS, open_rows=OPEN_ROWS,
         arm_label=arms.label, alpha=stats.ALPHA, affordable=verdict_words.AFFORDABLE_SEEDS, n_runs=len(df), other_configs=data.other_configs,
         other_epochs=other_epochs_hint(data),

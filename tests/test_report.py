@@ -791,6 +791,11 @@ def test_the_report_puts_verdicts_and_figures_on_the_parent_runs(built, tmp_path
     assert ('<div class="note" id="view"><b>A view of the study</b>, built with --seeds 1: its verdicts are its own'
             in (tmp_path / "v/rep/seeds-1/report.html").read_text()) and 'id="view"' not in page
     assert not (tmp_path / "v/rep/report.html").exists()   # never in the study's own folder
+    # a view of more seeds than ran: those are not run yet, not run and lost (a report review)
+    more = run_cli(["report", "--study", "rep.yaml", "--seeds", "5", "--no-pdf", "--reports-dir", str(tmp_path / "v")],
+                   cwd=work, env=env)
+    assert more.returncode == 0 and "none: 3 of 5 seeds finished (seeds 3 and 4 not run yet)" in more.stderr, more.stderr
+    assert "5 seeds per arm (seeds 3 and 4 not run yet)" in (tmp_path / "v/rep/seeds-5/report.html").read_text()
     # the same for an ablation over fewer seeds: it trains nothing, prints and writes its view only
     shrunk = run_cli(["ablation", "--study", "rep.yaml", "--seeds", "2", "--no-pdf", "--reports-dir", str(tmp_path / "a")],
                      cwd=work, env=env)

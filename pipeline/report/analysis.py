@@ -146,9 +146,12 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
     # finished without a value of the metric (ROC AUC where the test rows hold one class): not "not finished"
     valueless = {arm: int(((sub["arm"] == arm) & (sub["variant"] == selected[arm]) & sub["test_metric"].isna()).sum())
                  for arm in study.arms}
+    # seeds no run of the dataset has (report --seeds 8 of a study run on 6): not run, rather than run and lost
+    not_run = sorted(set(study.seeds) - {int(s) for s in tried["seed"]}) if expected else []
     missing = [f"{a['label']}: {a['summary'].n} of {expected} seeds finished"
                + (f" with a value ({valueless[a['arm']]} more without a test {metric.label})" if valueless[a["arm"]] else "")
                + (f" ({len(exploded[a['arm']])} more blew up: counted as diverged)" if exploded.get(a["arm"]) else "")
+               + (f" ({_seed_words(not_run)} not run yet)" if not_run else "")
                for a in rows if expected and a["summary"].n < expected]
     gone = tried[(tried["status"] == "FAILED") & (tried["fail_reason"] == "diverged")]
     diverged = {arm: sorted(({int(s) for s in gone[gone["arm"] == arm]["seed"]} & set(study.seeds) - set(values[arm]))
@@ -158,6 +161,7 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
                                                     for run, seed in zip(c["run_id"], c["seed"].astype(int))
                                                     if seed in exploded.get(arm, {})],
             "metric_name": metric.name, "arms": rows, "values": values, "secondary": secondary, "missing": missing,
+            "not_run": not_run,
             "tried": bool(len(tried)),   # a run of it ended, finished or not (all diverged is not "not run")
             "paths": paths, "selected": selected}
 
@@ -209,6 +213,13 @@ def _said_once(rows: list[dict]) -> list[dict]:
     return rows
 
 
+def _seed_words(seeds: list[int]) -> str:
+    """ "seed 6", "seeds 6 and 7", "seeds 6 to 9" (a run of consecutive seeds)."""
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"seeds {seeds[0]} to {seeds[-1]}"
+    return f"{'seed' if len(seeds) == 1 else 'seeds'} {and_list([str(s) for s in seeds])}"
+
+
 FIRST_CLAUSE = re.compile(r"[:.](?:\s|$)")   # up to the first ": " or ". " (not the point in 0.0225)
 
 
@@ -216,7 +227,8 @@ def _seeds_header(study, datasets: list[dict]) -> str:
     """The header's seed count: the file's seeds per arm, or, with adaptive seeds, the seeds the
     datasets' comparisons reached (a dataset decided early stops short of the maximum)."""
     if not study.adaptive:
-        return f"{counted(len(study.seeds), 'seed')} per arm"
+        not_run = sorted(set().union(*(d.get("not_run", []) for d in datasets)))
+        return f"{counted(len(study.seeds), 'seed')} per arm" + (f" ({_seed_words(not_run)} not run yet)" if not_run else "")
     used = sorted({d["verdicts"].seeds_used for d in datasets if d["verdicts"].seeds_used})
     reached = (f"{used[0]} to {used[-1]} seeds per dataset" if len(used) > 1 else
                f"{counted(used[0], 'seed')} per arm" if used else "no seeds run yet")

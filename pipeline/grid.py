@@ -204,10 +204,14 @@ def busy(ostudy: optuna.Study) -> bool:
     return bool(ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING)))
 
 
-def pop_cells(ostudy: optuna.Study, limit: int) -> list:
+def pop_cells(ostudy: optuna.Study, limit: int, beat: Optional["heartbeat"] = None) -> list:
     """Pop up to `limit` waiting grid cells: [(trial, arm, seed, variant)]. Only enqueued trials are
     popped: Optuna's ask() would create a new trial when another worker took the last waiting
-    one, which a worker would then have to fail (a phantom FAIL trial in the study)."""
+    one, which a worker would then have to fail (a phantom FAIL trial in the study). `beat`: the
+    heartbeat each popped cell joins at once. An RDB pop reads every waiting trial (Optuna's),
+    ~1 s each from a queue of 3,000 on PostgreSQL: a population's first cells, RUNNING, unnamed and
+    silent until the last was popped, were reaped as orphans of a dead worker (ORPHAN_S) while
+    their worker lived (a distributed review)."""
     out = []
     while len(out) < limit:
         if isinstance(ostudy._storage, BatchingJournalStorage):   # several in one append
@@ -216,7 +220,10 @@ def pop_cells(ostudy: optuna.Study, limit: int) -> list:
             trial_ids = [ostudy._pop_waiting_trial_id()]   # atomic: WAITING -> RUNNING, or None
         if not trial_ids or trial_ids[0] is None:
             break
-        out += _cells_of(ostudy, trial_ids)
+        cells = _cells_of(ostudy, trial_ids)
+        if beat is not None:
+            beat.add([c[0] for c in cells])
+        out += cells
     return out
 
 
@@ -308,8 +315,19 @@ class heartbeat:
         self.thread: Optional[threading.Thread] = None
 
     def _beat_all(self):
-        for tid in self.trial_ids:
+        for tid in list(self.trial_ids):
             self.storage.record_heartbeat(tid)
+
+    def add(self, trials: list) -> None:
+        """More trials to beat for, beating for them now (each cell as it is popped: pop_cells)."""
+        ids = [t._trial_id for t in trials]
+        self.trial_ids.extend(ids)
+        if self.enabled:
+            for tid in ids:
+                try:
+                    self.storage.record_heartbeat(tid)
+                except Exception:  # as _beat: a missed beat only risks a retry
+                    pass
 
     def _beat(self):
         while not self.halt.wait(HEARTBEAT_S):

@@ -216,8 +216,8 @@ def _open_ahead(ctx, cells: DatasetCells, batch: int) -> tuple[list[LiveTrial], 
     beat = None
     try:
         with ctx.clock("recording_background"):
-            popped = grid.pop_cells(cells.ostudy, batch)
-            beat = grid.heartbeat(cells.ostudy, [cell[0] for cell in popped]).start()
+            beat = grid.heartbeat(cells.ostudy, []).start()   # each cell beats from its pop on (pop_cells)
+            popped = grid.pop_cells(cells.ostudy, batch, beat)
             return lifecycle.open_runs(ctx.tracker, ctx.experiment_id, [cells.born(*cell) for cell in popped]), beat
     except BaseException:
         if beat is not None:

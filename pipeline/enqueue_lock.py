@@ -63,6 +63,11 @@ def _advisory_lock(url: str, key: int, name: str, say):
                 pass
 
 
+def locks(url: str) -> bool:
+    """Whether exclusive() holds a real lock on this storage (PostgreSQL, a journal or SQLite file)."""
+    return url.startswith(("postgresql", JOURNAL_PREFIX)) or bool(sqlite_file(url))
+
+
 @contextmanager
 def exclusive(url: str, name: str, say=print):
     """Hold a lock named `name` on the storage while the block runs: two `enqueue`s of one study at

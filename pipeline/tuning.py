@@ -33,6 +33,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
 from . import arms, grid, lifecycle
 from . import runtree as rt
+from .enqueue_lock import locks
 from .lifecycle import Ending, LiveTrial, Outcome
 from .population import train_population
 from .runtime import Interrupted, Progress, failpoint, worker_id
@@ -51,6 +52,9 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
     tuned_arms = [arm for arm in study.arms if arms.ARMS[arm].components]   # none has nothing to tune
     reaped: list[int] = []
     ostudies = {arm: _tuning_study(ctx, plan, arm, data, reaped) for arm in tuned_arms}
+    if locks(ctx.storage):   # a dead process's tuning parent (this one opens its own below): ended, as its trials are
+        for run in ctx.tracker.running(ctx.experiment_id, **{**tags, rt.KIND: rt.TUNING}):
+            ctx.tracker.end_run(run.info.run_id, "KILLED")
 
     def spent() -> int:
         return sum(min(grid.spent(o, Outcome.spends), tune.trials) for o in ostudies.values())
@@ -231,7 +235,8 @@ def _tuning_study(ctx, plan: DatasetPlan, arm: str, data, reaped: Optional[list]
                              pruner=(optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP, n_warmup_steps=1)
                                      if tune.prune else optuna.pruners.NopPruner()))
     ostudy.set_user_attr(rt.STUDY_EXPERIMENT, ctx.experiment_id)
-    ended = lifecycle.reap(ostudy, ctx.tracker)
+    # tuning runs under the enqueue lock (preparation.prepare): a RUNNING trial here is a dead process's
+    ended = lifecycle.reap(ostudy, ctx.tracker, every_running=locks(ctx.storage))
     if reaped is not None:
         reaped.append(ended)
     return ostudy

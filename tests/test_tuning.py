@@ -73,6 +73,18 @@ def test_batched_tuning_spends_each_budget_exactly_and_resumes_after_a_crash(wor
     before = tuning_trials(workdir, spec)
     assert sum(len(spending(t)) for t in before.values()) == 0   # one append for the round: none got through
     assert sum(t.state == TrialState.RUNNING for ts in before.values() for t in ts) == 20   # all of round one
+    # as if the killed process had run on another host (a Job's next pod): this host cannot tell it died,
+    # and its trials and its tuning parent stayed RUNNING for good (a distributed review); tuning runs under
+    # the enqueue lock, so the rerun that holds it ends them
+    study, storage = load_study(workdir / "s.yaml"), get_storage(f"journal:{workdir / 'optuna.journal'}")
+    base = grid.study_name(study.name, study.plans[0].label, study.plans[0].config_hash)
+    for arm in TUNED_ARMS:
+        ostudy = optuna.load_study(study_name=f"{base}.tune.{arm}", storage=storage)
+        for t in ostudy.get_trials(states=(TrialState.RUNNING,)):
+            grid.set_attrs(ostudy, t._trial_id, {"worker": "another-host:12:abcd"})
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    everywhere = [e.experiment_id for e in client.search_experiments()]
+    assert client.search_runs(everywhere, "tags.kind = 'tuning' AND attributes.status = 'RUNNING'")
 
     proc = run_tuning(workdir, env, spec)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -81,7 +93,7 @@ def test_batched_tuning_spends_each_budget_exactly_and_resumes_after_a_crash(wor
             "(20 of a process that died, ended just now) are asked again, spending none of the budget") in proc.stdout, \
         proc.stdout[-2000:]
     after = tuning_trials(workdir, spec)
-    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    assert not client.search_runs(everywhere, "tags.kind = 'tuning' AND attributes.status = 'RUNNING'")
     runs = {r.info.run_id: r for r in client.search_runs([e.experiment_id for e in client.search_experiments()],
                                                          "tags.kind = 'tuning_trial'", max_results=1000)}
     parents = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.kind = 'tuning'")

@@ -96,7 +96,11 @@ def finish_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, status: str
             done = not (grid.busy(ostudy) or worker.retried(ctx, ostudy))
         else:
             done = ctx.study.adaptive or not grid.others_alive(ostudy)
-        if parent_id is not None and done:
+        if parent_id is not None and done and status == "FINISHED" and ctx.tracker.run_status(parent_id) == "KILLED":
+            # an interrupted `ablation` closed it while this worker, idle then, went on to train what it
+            # had left: the grid is done, and a KILLED parent read as a study stopped before its end
+            ctx.tracker.end_run(parent_id, "FINISHED")
+        elif parent_id is not None and done:
             ctx.tracker.end_if_running(parent_id, status)
 
 

@@ -1510,3 +1510,23 @@ def test_a_dead_workers_cells_are_taken_over_while_the_others_train_another_data
     latest = [r for r in runs if r.data.tags.get("kind") == "trial" and r.info.status == "FINISHED"]
     assert len(latest) == len(study.plans) * len(study.cells())
     assert all(r.info.status == "KILLED" for r in runs if r.data.tags.get("outcome") == "WORKER_DIED")
+
+
+def test_a_worker_that_finishes_a_grid_whose_parent_an_interrupted_ablation_closed_reopens_it_finished(workdir, env,
+                                                                                                       monkeypatch):
+    """An `ablation` stopped (SIGTERM) while a joined worker sat idle closed the dataset's parent KILLED
+    (no other worker had a RUNNING trial); the worker then trained the interrupted cells, and its own
+    finish left the KILLED parent as it was: a complete grid under a parent that read as a study stopped
+    before its end (a distributed review). The worker that finds the grid done makes it FINISHED."""
+    from pipeline.orchestrate import finish_dataset, run_worker_loop
+
+    monkeypatch.chdir(workdir)
+    study, ctx, splits, ostudy, _ = a_worker_in_process(workdir, env, "reopen")
+    run_worker_loop(ctx, {"wine": splits})
+    client, parent = MlflowClient(env["MLFLOW_TRACKING_URI"]), ostudy.user_attrs[STUDY_PARENT_RUN]
+    assert client.get_run(parent).info.status == "FINISHED"
+    client.set_terminated(parent, "KILLED")   # what the interrupted ablation did
+    finish_dataset(ctx, study.plans[0], splits)
+    assert client.get_run(parent).info.status == "FINISHED"
+    finish_dataset(ctx, study.plans[0], splits, status="KILLED")   # a KILLED finish leaves a finished parent alone
+    assert client.get_run(parent).info.status == "FINISHED"

@@ -71,7 +71,8 @@ def ui_order(kind: str, seed=None, arm: str = "", position=None, arm_rank: int =
 # --- MLflow: the UI's shared view of a study (an experiment tag the UI reads) ------------------
 SHARED_VIEW_PREFIX = "mlflow.sharedViewState."
 VERDICT = "verdict"            # a dataset parent's answer; verdict.<arm>[.<outcome>] each comparison's
-ROPE_SETTING = "rope_setting"  # the ROPE setting a dataset parent's verdicts were given under (summary._say_rope_changed)
+ROPE_SETTING = "rope_setting"  # the ROPE setting a dataset parent's verdicts were given under (summary._say_choices_changed)
+PATH_POINTS = "path_points"    # ... and the path points the study file listed then (JSON: {arm: [points]})
 NOTE = "mlflow.note.content"   # a run's description in the UI (Markdown): a dataset parent's answer
 ANSWER = "answer"              # "current" on the parents that hold the study's verdicts as last summarized:
                                # the side-by-side view shows those only (not other configurations', views')
@@ -110,7 +111,7 @@ STUDY_LOOKS = "looks"            # the seed counts the verdicts were last looked
 # time (preparation.note_seeds_added); also a tag of the dataset parent, for the report
 SEEDS_ADDED_AFTER = "seeds_added_after"
 # what changed after verdicts were given under it (the primary metric, the ROPE), JSON list of words
-# ("the primary metric (accuracy -> f1)"), on the dataset parent (summary._say_rope_changed)
+# ("the primary metric (accuracy -> f1)"), on the dataset parent (summary._say_choices_changed)
 CHOSEN_AFTER = "chosen_after"
 STUDY_FILE_SEEDS = "file_seeds"   # how many seeds the study file had at its last prepare (not a --seeds view's)
 STUDY_FILE_SEEDS_MOST = "file_seeds_most"   # the most seeds the study file ever had (preparation.note_seeds_added)

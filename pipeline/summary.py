@@ -16,7 +16,7 @@ from .preparation import RunContext
 from .study import Study
 from .task import metric_for
 from .tracking import Tracker
-from .tracking_reads import change_since_verdicts, chosen_after_now, rope_setting
+from .tracking_reads import changes_since_verdicts, chosen_after_now, points_setting, rope_setting
 from .ui_links import verdicts_view
 
 
@@ -129,7 +129,7 @@ def log_study_verdicts(tracker: Tracker, study: Study, decided: dict[str, verdic
     parents = tracker.study_runs(study.name, rt.DATASET)
     tags = {p.run_id: p.tags for p in parents}
     current = {label: parent for label, parent in verdict_parents(study, parents).items() if label in decided}
-    _say_rope_changed(tracker, study, current, decided, parents)
+    _say_choices_changed(tracker, study, current, decided, parents)
     changed = [label for label, parent in current.items() if log_verdicts(tracker, parent, decided[label], tags.get(parent))]
     retire_old_verdicts(tracker, study, current, parents)
     # the file shrunk from the command line (--epochs 1: a quick look) keeps its verdicts to its own
@@ -144,15 +144,22 @@ def log_study_verdicts(tracker: Tracker, study: Study, decided: dict[str, verdic
     return changed
 
 
-def _say_rope_changed(tracker: Tracker, study: Study, current: dict[str, str], decided: dict, parents: list) -> None:
-    """A note where a dataset's primary metric or ROPE setting differs from the one its verdicts were
-    last given under (change_since_verdicts): the verdicts moved with it without a word, and a choice
-    made after seeing the results is as post hoc as seeds added after them. Recorded on the parent
-    (rt.CHOSEN_AFTER), so that the verdicts' warnings say it wherever they are read; the parent's
-    rt.ROPE_SETTING and metric_name follow the verdicts' (metric_name kept the first metric)."""
+def _say_choices_changed(tracker: Tracker, study: Study, current: dict[str, str], decided: dict, parents: list) -> None:
+    """A note where a dataset's primary metric, ROPE setting or path points differ from those its
+    verdicts were last given under (changes_since_verdicts): the verdicts moved with them without a
+    word, and a choice made after seeing the results is as post hoc as seeds added after them.
+    Recorded on the parent (rt.CHOSEN_AFTER), so that the verdicts' warnings say it wherever they are
+    read; the parent's rt.ROPE_SETTING, rt.PATH_POINTS and metric_name follow the verdicts'
+    (metric_name kept the first metric)."""
     for label, parent in current.items():
         v = decided[label]
-        change = change_since_verdicts(study, label, v.metric, parents)
+        changes = changes_since_verdicts(study, label, v.metric, parents)
+        change = next((c for c in changes if c.what != "points"), None)
+        if points := next((c for c in changes if c.what == "points"), None):
+            print(f"note: [{label}] the path points changed after verdicts were given on them ({points.was} -> "
+                  f"{points.now}): the point that stands for each arm, and its verdict, may have moved; points chosen "
+                  "knowing the results are not what the tests' error rates cover: list them before the first run",
+                  file=sys.stderr, flush=True)
         if change and change.what == "metric":
             print(f"note: [{label}] the primary metric changed after verdicts were given in another "
                   f"({change.was} -> {change.now}): the verdicts are now in it; a metric chosen knowing the "
@@ -162,11 +169,14 @@ def _say_rope_changed(tracker: Tracker, study: Study, current: dict[str, str], d
             print(f"note: [{label}] the ROPE changed after verdicts were given under it ({change.was} -> {change.now}): "
                   "the verdicts moved with it; a margin chosen knowing the results is not what the equivalence tests' "
                   "error rates cover: set it before the first run", file=sys.stderr, flush=True)
-        v.chosen_after = chosen_after_now(study, label, v.metric, parents, change)   # the MLflow note says it too
+        v.chosen_after = chosen_after_now(study, label, v.metric, parents, changes)   # the MLflow note says it too
         setting = rope_setting(study, label, v.metric)
-        tags = {rt.CHOSEN_AFTER: json.dumps(v.chosen_after[-20:])} if change else {}
-        if next((p.tags.get(rt.ROPE_SETTING) for p in parents if p.run_id == parent), None) != setting:
+        tags = {rt.CHOSEN_AFTER: json.dumps(v.chosen_after[-20:])} if changes else {}
+        mine = next((p.tags for p in parents if p.run_id == parent), {})
+        if mine.get(rt.ROPE_SETTING) != setting:
             tags.update({rt.ROPE_SETTING: setting, rt.METRIC_NAME: v.metric})
+        if mine.get(rt.PATH_POINTS) != (listed := points_setting(study)):
+            tags[rt.PATH_POINTS] = listed
         if tags:
             tracker.set_tags(parent, tags)
 

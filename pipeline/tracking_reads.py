@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
-from . import metric_numbers
+from . import arms, metric_numbers
 from . import runtree as rt
 from .mlflow_sql import metric_histories, runs_with_tags
 from .task import METRICS
@@ -292,14 +292,17 @@ def chosen_after(parents: list, label: str, config_hash: str) -> list[str]:
 class VerdictsChange:
     """What changed after a dataset's verdicts were given: the primary metric or the ROPE setting,
     from `was` to `now` as a reader reads them ("accuracy", "5% of none's mean", "±0.01")."""
-    what: str   # "metric" | "rope"
+    what: str   # "metric" | "rope" | "points"
     was: str
     now: str
 
     @property
     def words(self) -> str:
         """As the parent's rt.CHOSEN_AFTER records it: "the ROPE (5% of none's mean -> ±0.01)"."""
-        return f"{'the primary metric' if self.what == 'metric' else 'the ROPE'} ({self.was} -> {self.now})"
+        return f"{CHANGED[self.what]} ({self.was} -> {self.now})"
+
+
+CHANGED = {"metric": "the primary metric", "rope": "the ROPE", "points": "the path points"}
 
 
 def change_since_verdicts(study, label: str, metric: str, parents: list) -> Optional[VerdictsChange]:
@@ -324,15 +327,57 @@ def change_since_verdicts(study, label: str, metric: str, parents: list) -> Opti
     return VerdictsChange("rope", shown(was), shown(setting))
 
 
+def points_since_verdicts(study, label: str, parents: list) -> Optional[VerdictsChange]:
+    """The path points the study file lists where they differ from those the dataset's verdicts were
+    last given under (rt.PATH_POINTS, as change_since_verdicts reads rt.ROPE_SETTING): a point taken
+    out after its results were seen moves which point stands for the arm, and the verdict with it
+    (one the validation split had chosen, dropped, gave another point's verdict without a word)."""
+    config = next(p.config_hash for p in study.plans if p.label == label)
+    mine = [p for p in parents if p.tags.get(rt.DATASET_LABEL) == label and p.tags.get(rt.CONFIG_HASH) == config
+            and rt.PATH_POINTS in p.tags]
+    was, now = (max(mine, key=lambda p: (p.start_time or 0, p.run_id)).tags[rt.PATH_POINTS] if mine else None,
+                points_setting(study))
+    if was is None or was == now:
+        return None
+    try:
+        return VerdictsChange("points", _points_words(json.loads(was)), _points_words(json.loads(now)))
+    except ValueError:   # not written by this code: nothing to compare
+        return None
+
+
+def points_setting(study) -> str:
+    """The path points the study file lists, as rt.PATH_POINTS records them: {arm: [points]} of each
+    arm with a path (JSON)."""
+    return json.dumps({arm: sorted(points) for arm, points in study.listed_points().items() if len(points) > 1},
+                      sort_keys=True)
+
+
+def _points_words(points: dict) -> str:
+    """ "L2 1e-05, 0.001, 0.01" (each arm's points by strength, as written where one number)."""
+    def strength(point: str) -> tuple:
+        try:
+            return 0, float(point.split("=", 1)[-1]), point
+        except ValueError:   # several keys (dropout_l2), or a mode
+            return 1, 0.0, point
+    return "; ".join(f"{arms.label(arm)} {', '.join(p.split('=', 1)[-1] for p in sorted(listed, key=strength))}"
+                     for arm, listed in points.items()) or "no path"
+
+
+def changes_since_verdicts(study, label: str, metric: str, parents: list) -> list[VerdictsChange]:
+    """change_since_verdicts and points_since_verdicts, those that changed."""
+    return [c for c in (change_since_verdicts(study, label, metric, parents), points_since_verdicts(study, label, parents))
+            if c is not None]
+
+
 def chosen_after_now(study, label: str, metric: str, parents: list,
-                     change: Optional[VerdictsChange] = None) -> list[str]:
+                     changes: Optional[list[VerdictsChange]] = None) -> list[str]:
     """What changed after the dataset's verdicts were given, in words: as recorded on its parents
-    (tracking_reads.chosen_after), and the change this look makes (change_since_verdicts; given
-    where the caller has it)."""
+    (tracking_reads.chosen_after), and the changes this look makes (changes_since_verdicts; given
+    where the caller has them)."""
     config = next(p.config_hash for p in study.plans if p.label == label)
     before = chosen_after(parents, label, config)
-    change = change or change_since_verdicts(study, label, metric, parents)
-    return [*before, change.words] if change and change.words not in before else before
+    changes = changes_since_verdicts(study, label, metric, parents) if changes is None else changes
+    return [*before, *(c.words for c in changes if c.words not in before)]
 
 
 def rope_setting(study, label: str, metric: str) -> str:

@@ -133,13 +133,13 @@ def seeds_added_warning(v: DatasetVerdicts) -> str:
 
 def chosen_after_warning(v: DatasetVerdicts) -> str:
     """The primary metric or the ROPE changed after verdicts were given under the earlier one
-    (summary._say_rope_changed said it once on the console): a choice made knowing the results is as
+    (summary._say_choices_changed said it once on the console): a choice made knowing the results is as
     post hoc as seeds added after them, and whoever reads the report or the MLflow note should know."""
     if not v.chosen_after:
         return ""
     return (f"Changed after verdicts were given: {and_list(v.chosen_after)}. The tests' error rates hold for a "
-            "metric and a ROPE set before the first result; chosen knowing the results, they no longer do, so "
-            "read these verdicts as a look, not a test.")
+            "metric, a ROPE and path points set before the first result; chosen knowing the results, they no longer "
+            "do, so read these verdicts as a look, not a test.")
 
 
 def stray_warning(v: DatasetVerdicts) -> str:

@@ -464,6 +464,33 @@ def test_seeds_a_view_trained_after_the_files_results_are_still_added_after_them
     assert "WARNING: Changed after verdicts were given: the ROPE (±1.0 pt -> ±2.0 pt)." in again.stdout, again.stdout[-2000:]
 
 
+def test_path_points_taken_out_after_the_verdicts_are_said_with_them(workdir, env):
+    """A path point dropped from the file after its results were seen (the point the validation split
+    had chosen, say) moved which point stands for the arm, and its verdict, without a word: the
+    configuration is the same, so `report` recorded the new answer (a report review). It is kept
+    with the verdicts now, as a changed ROPE or metric is."""
+    study = tiny_study_dict(name="pts", seeds=2, epochs=2, arms=["none", "l2"], datasets=[{"name": "wine"}],
+                            paths={"l2": [1e-5, 1e-3, 1e-2]})
+    write_study(workdir / "p.yaml", study)
+    first = run_cli(["ablation", "--study", "p.yaml", "--no-report"], cwd=workdir, env=env)
+    assert first.returncode == 0 and "Changed after verdicts" not in first.stdout, first.stderr[-2000:]
+    write_study(workdir / "p.yaml", {**study, "paths": {"l2": [1e-5, 1e-3]}})
+    again = run_cli(["ablation", "--study", "p.yaml", "--no-report"], cwd=workdir, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert ("note: [wine] the path points changed after verdicts were given on them (L2 1e-05, 0.001, 0.01 -> L2 1e-05, "
+            "0.001)") in again.stderr, again.stderr[-2000:]
+    assert ("WARNING: Changed after verdicts were given: the path points (L2 1e-05, 0.001, 0.01 -> L2 1e-05, 0.001)"
+            in again.stdout), again.stdout[-3000:]
+    parent = MlflowClient(env["MLFLOW_TRACKING_URI"]).search_runs(
+        [MlflowClient(env["MLFLOW_TRACKING_URI"]).get_experiment_by_name("pts").experiment_id],
+        "tags.kind = 'dataset' AND tags.answer = 'current'")[0]
+    assert "path points" in parent.data.tags["chosen_after"] and json.loads(parent.data.tags["path_points"]) == \
+        {"l2": ["l2=0.001", "l2=1e-05"]}
+    # unchanged since: said again (it stays with the verdicts), the console's note once
+    third = run_cli(["ablation", "--study", "p.yaml", "--no-report"], cwd=workdir, env=env)
+    assert "Changed after verdicts were given: the path points" in third.stdout and "path points changed" not in third.stderr
+
+
 def test_a_study_switched_to_log_loss_answers_alike_on_the_console_the_report_and_mlflow(workdir, env):
     """`metric: log_loss` added after the runs (a study-evolution audit): the trials kept every
     per-metric value but log_loss (it ends in "_loss", as the training losses left out do), so

@@ -94,6 +94,8 @@ def test_report_files_are_written_logged_and_escaped(built):
     # beside the primary metric, the family's others: R² and MAE for the regression set
     assert re.search(r"MAE \d[\d.]*, R² 0\.\d+", html) and re.search(r"balanced accuracy 0\.\d+, macro F1 0\.\d+", html)
     assert 'id="references"' not in html  # no MNIST / Fashion-MNIST in this study
+    # a study of a share (accuracy) and an MSE: its values are not all fractions (a report review)
+    assert "are a share's fractions (an accuracy of 0.9345" in html and "are fractions: an accuracy" not in html
     # one engine, one device: the engines are listed, and there is nothing to warn about
     assert '<th scope="row" class="l">engine(s)</th><td class="l">population</td>' in html
     assert "These results mix runs" not in html and 'id="mixed"' not in html

@@ -74,6 +74,7 @@ def analyze(data: ReportData) -> dict:
             "holm_left": verdict_words.left_out_of_holm(decided, " (at chance, below)"),
             # the notes that explain shares and the one-row floor, only where the study has them
             "any_share": any(METRICS[d["metric_name"]].share for d in datasets),
+            "all_share": all(METRICS[d["metric_name"]].share for d in datasets),
             "any_floored": any(p.floored for d in datasets for p in d["paired"].values()),
             # the study's metrics, for the notes that define the ROPE and the gap in them
             "rope_words": and_list(sorted({metric_numbers.default_rope_words(d["metric_name"]) for d in datasets})),

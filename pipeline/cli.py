@@ -468,13 +468,24 @@ def single_run_name(label: str, cfg) -> str:
 
 
 
+def _closest_flag(top, command: str, unknown: list[str]) -> Optional[str]:
+    """ "did you mean --seeds?" for a flag the command does not have (--seed, --epoch), or None."""
+    import difflib
+
+    flags = [s for a in top.commands[command]._actions for s in a.option_strings if s.startswith("--")]
+    for arg in unknown:
+        if arg.startswith("--") and (close := difflib.get_close_matches(arg.split("=")[0], flags, n=1)):
+            return f"did you mean {close[0]}?"
+    return None
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     top = parser()
     args, unknown = top.parse_known_args(argv)
     if unknown:   # argparse's own line, and for `train` what a tutorial's flag is called here
-        hint = tutorial_flag_hint(unknown) if args.command == "train" else \
-            "report reads the runs from MLflow alone: leave --storage out" \
-            if args.command == "report" and "--storage" in unknown else None
+        hint = (tutorial_flag_hint(unknown) if args.command == "train" else
+                "report reads the runs from MLflow alone: leave --storage out"
+                if args.command == "report" and "--storage" in unknown else None) or _closest_flag(top, args.command, unknown)
         # the command's own usage line, not the top level's (which lists the commands, not its flags)
         top.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}" + (f"; {hint}" if hint else ""))
     from .errors import forget_interrupts, stop_if_interrupted

@@ -876,6 +876,7 @@ def test_a_flag_is_never_taken_for_a_longer_one(capsys):
         err = capsys.readouterr().err
         # the command's usage (its flags), not the top level's list of commands
         assert stop.value.code == 2 and f"unrecognized arguments: {flag} 3" in err and "--workers" in err, err
+        assert err.rstrip().endswith(f"; did you mean {flag}s?"), err   # the flag it is close to (a review)
 
 
 def test_a_tutorials_flag_for_train_says_what_it_is_called_here(capsys):

@@ -289,8 +289,6 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
     cells from the same storage), then close the runs. `source` names the study file in errors."""
     named = f"{source}: field 'execution.workers'" if workers is None else "--workers"
     workers = study.spec.execution.workers if workers is None else workers
-    if workers < 1:
-        raise UsageError(f"--workers = {workers}: expected 1 or more")
     cores = os.cpu_count() or 1
     most = max(8, 4 * cores)
     if workers > most:   # --workers 100000 spawned processes until the machine froze
@@ -299,8 +297,8 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
     if storage is None:
         storage = DEFAULT_STORAGE
     elif workers > 1 and storage.startswith("sqlite"):
-        raise UsageError(f"--storage = {storage!r}: SQLite is not safe for parallel workers; use "
-                         f"{DEFAULT_STORAGE} or a postgresql:// URL")
+        raise UsageError(f"--storage = {storage!r}: SQLite is not safe for parallel workers ({named} = {workers}); use "
+                         f"{DEFAULT_STORAGE} or a postgresql:// URL, or one worker")
     started = time.perf_counter()
     ctx, data = prepare(study, storage, tracking)
     study = ctx.study   # under the identity the storage holds it by (joining.adopted)

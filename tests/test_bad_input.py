@@ -308,7 +308,7 @@ CASES = [
      "field 'optimizer': empty; write its block of fields, e.g. optimizer: {name: adam, lr: 0.001}, or leave optimizer out"),
     ("one-model-too-big", _with("model.hidden", [10**9]), [], "field 'model.hidden' = [1000000000]: one model needs about"),
     ("sqlite-for-the-file-s-workers", _with("execution", {"workers": 2}), ["--storage", "sqlite:///o.db"],
-     "SQLite is not safe for parallel workers (study.yaml: field 'execution.workers' = 2); use journal:optuna.journal"),
+     "study.yaml: field 'execution.workers' = 2); use journal:optuna.journal or a postgresql:// URL, or one worker"),
 ]
 SUBPROCESS_CASES = {"malformed-yaml", "unknown-dataset", "csv-missing-column", "unreachable-storage"}
 if not torch.cuda.is_available():

@@ -246,7 +246,7 @@ def _trial_row(r: RunRecord, metric: Optional[str]) -> Optional[dict]:
         "unreadable": r.status == "FINISHED" and not readable_in(r.metrics, name, own),
         "run_id": r.run_id, "experiment_id": r.experiment_id, "run_name": r.run_name,
         "dataset": label, "arm": tags.get(rt.ARM), "seed": seed, "status": r.status,
-        "attempt": int(tags.get(rt.ATTEMPT) or 1),
+        "attempt": int(tags[rt.ATTEMPT]) if str(tags.get(rt.ATTEMPT, "")).isdigit() else 1,   # a hand-edited tag: 1
         "task": task, "metric_name": metric_for(task, metric).name,
         "fail_reason": tags.get(rt.FAIL_REASON, ""), "outcome": tags.get(rt.OUTCOME, ""),
         "untrained": tags.get(rt.UNTRAINED) == "yes",   # popped ahead, stopped before it trained

@@ -286,15 +286,17 @@ class _StudyLoader(yaml.SafeLoader):
                 seen.add(key)
 
 
+# YAML 1.2's numbers, not 1.1's: floats with an exponent and no dot (1e-4), without the base-60 form
+# (1:30.5 was 90.5); integers without the octal (0123 was 83, and a ZIP code marker 00000 the number 0)
+# and base-60 (1:30 was 90) forms: a digit string with a leading zero, or with colons, is text as written.
+_StudyLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 _StudyLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    re.compile(r"^(?:[-+]?[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?\.[0-9][0-9_]*(?:[eE][-+]?[0-9]+)?"
+               r"|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
     list("-+0123456789."))
-# YAML 1.1's integers without its octal (0123 was 83, and a ZIP code marker 00000 the number 0) and
-# base-60 (1:30 was 90) forms: a digit string with a leading zero, or with colons, is text as written.
-_StudyLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:int"]
-    for first, resolvers in _StudyLoader.yaml_implicit_resolvers.items()}
 _StudyLoader.add_implicit_resolver(
     "tag:yaml.org,2002:int",
     re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0x[0-9a-fA-F_]+|[-+]?0|[-+]?[1-9][0-9_]*)$"),

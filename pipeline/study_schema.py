@@ -374,7 +374,7 @@ class Tune(_Strict):
     @field_validator("seeds")
     @classmethod
     def _seed_range(cls, seeds: list[int]) -> list[int]:
-        if twice := next((s for i, s in enumerate(seeds) if s in seeds[:i]), None):   # tuned the same seed twice
+        if (twice := next((s for i, s in enumerate(seeds) if s in seeds[:i]), None)) is not None:   # tuned twice (0 too)
             raise ValueError(f"lists seed {twice} twice; list each tuning seed once")
         return _check_seed_range(seeds)
 
@@ -414,12 +414,14 @@ class Paths(_Strict):
                 try:
                     adapter.validate_python(value[axis])
                 except ValidationError as e:
-                    first = e.errors()[0]
+                    # the error about a number, not the union's other branch ("a valid number" of a list)
+                    first = min(e.errors(), key=lambda x: (x["type"].endswith(("_type", "_parsing")), -len(x["loc"])))
                     what = "a dropout p from 0 up to (not including) 1 per point, or a list of one per hidden layer" \
                         if axis == "dropout" else "one L2 strength above 0 per point"
+                    item = "".join(f"[{p}]" for p in first["loc"] if isinstance(p, int))
                     said = first["msg"].removeprefix("Value error, ") if first["type"] == "value_error" else \
-                        f"expected a list of numbers, {what} ({first['msg'].lower()})"
-                    raise ValueError(f"its {axis} = {value[axis]!r}: {said}") from None
+                        f"{first['msg'].lower()}: expected {what}"
+                    raise ValueError(f"its {axis}{item} = {first.get('input', value[axis])!r}: {said}") from None
         return value
 
     @model_validator(mode="after")

@@ -211,7 +211,7 @@ CASES = [
     ("path-strength-zero", {**tiny_study_dict(), "paths": {"l1": [0, 1e-3]}}, [],
      "field 'paths.l1.0' = 0: 0 is not allowed: a path's strengths are greater than 0 (strength 0 is the arm none"),
     ("path-combined-strength-zero", {**tiny_study_dict(), "paths": {"dropout_l2": {"dropout": [0.2], "l2": [0.0, 1e-3]}}}, [],
-     "field 'paths.dropout_l2': its l2 = [0.0, 0.001]: 0 is not allowed: a path's strengths are greater than 0"),
+     "field 'paths.dropout_l2': its l2[0] = 0.0: 0 is not allowed: a path's strengths are greater than 0"),
     ("path-point-twice", {**tiny_study_dict(), "paths": {"l2": [1e-3, 0.001]}}, [],
      "field 'paths': paths.l2 lists 0.001 twice; list each point once"),
     ("tune-and-path", {**tiny_study_dict(), "tune": {"trials": 2, "seeds": [100]}, "paths": {"l2": [1e-3, 1e-2]}}, [],
@@ -278,13 +278,15 @@ CASES = [
     # a review of the study file's schema: each was a traceback after the stores were written, trained
     # something else than written, or was ignored
     ("dropout-l2-path-list-of-l2", {**tiny_study_dict(), "paths": {"dropout_l2": {"l2": [[0.1, 0.2], 0.3]}}}, [],
-     "field 'paths.dropout_l2': its l2 = [[0.1, 0.2], 0.3]: expected a list of numbers, one L2 strength above 0 per point"),
+     "field 'paths.dropout_l2': its l2[0] = [0.1, 0.2]: input should be a valid number: expected one L2 strength above 0 per point"),
     ("dropout-l2-path-negative-p", {**tiny_study_dict(), "paths": {"dropout_l2": {"dropout": [-0.5, 0.2]}}}, [],
-     "its dropout = [-0.5, 0.2]: expected a list of numbers, a dropout p from 0 up to (not including) 1"),
+     "its dropout[0] = -0.5: input should be greater than or equal to 0: expected a dropout p from 0 up to (not including) 1"),
     ("tune-sampler-seed", {**tiny_study_dict(), "tune": {"trials": 2, "sampler_seed": -1}}, [],
      "field 'tune.sampler_seed' = -1: Input should be greater than or equal to 0"),
     ("tune-seeds-twice", {**tiny_study_dict(), "tune": {"trials": 2, "seeds": [1000, 1000]}}, [],
      "field 'tune.seeds' = [1000, 1000]: lists seed 1000 twice"),
+    ("tune-seed-0-twice", {**tiny_study_dict(), "tune": {"trials": 2, "seeds": [0, 0]}}, [],
+     "field 'tune.seeds' = [0, 0]: lists seed 0 twice"),
     ("tune-range-of-one", {**tiny_study_dict(), "tune": {"dropout": [0.3]}}, [],
      "field 'tune.dropout' = [0.3]: a range [low, high] of two numbers, e.g. dropout: [0.0, 0.8]"),
     ("per-layer-dropout-out-of-range", _with("strengths", {"dropout": [0.5, 1.2]}), [],
@@ -676,8 +678,8 @@ def test_leading_zeros_and_colons_are_text_as_written(tmp_path):
     text now, as the file writes them; other integers, hex and YAML 1.2 floats read as before."""
     from pipeline.study import read_yaml
 
-    assert read_yaml("a: [00000, 0123, 1:30, 0, -5, 1_000, 0x1F, 1e-4, 007.5]")["a"] == \
-        ["00000", "0123", "1:30", 0, -5, 1000, 31, 1e-4, 7.5]
+    assert read_yaml("a: [00000, 0123, 1:30, 1:30.5, 0, -5, 1_000, 0x1F, 1e-4, 007.5, .5, -.inf]")["a"] == \
+        ["00000", "0123", "1:30", "1:30.5", 0, -5, 1000, 31, 1e-4, 7.5, 0.5, float("-inf")]
     rows = "".join(f"{'00000' if i % 5 == 0 else f'{2100 + i % 6:05d}'},{i % 7},{i % 2}\n" for i in range(60))
     (tmp_path / "z.csv").write_text("zip,a,y\n" + rows)
     path = tmp_path / "z.yaml"

@@ -340,26 +340,50 @@ def points_since_verdicts(study, label: str, parents: list) -> Optional[Verdicts
     if was is None or was == now:
         return None
     try:
-        return VerdictsChange("points", _points_words(json.loads(was)), _points_words(json.loads(now)))
+        was_points, now_points = json.loads(was), json.loads(now)
     except ValueError:   # not written by this code: nothing to compare
         return None
+    # the arms with a path then and now: an arm (and its path) added or taken out is judged as if it had
+    # been there from the start, or is gone, and moves no other arm's verdict
+    both = sorted(set(was_points) & set(now_points))
+    was_points, now_points = {a: was_points[a] for a in both}, {a: now_points[a] for a in both}
+    if was_points == now_points:
+        return None
+    return VerdictsChange("points", _points_words(was_points), _points_words(now_points))
+
+
+POINTS_TAG_MOST = 4000   # characters of rt.PATH_POINTS (MLflow cuts a tag past 8,000 without a word)
 
 
 def points_setting(study) -> str:
     """The path points the study file lists, as rt.PATH_POINTS records them: {arm: [points]} of each
-    arm with a path (JSON)."""
-    return json.dumps({arm: sorted(points) for arm, points in study.listed_points().items() if len(points) > 1},
-                      sort_keys=True)
+    arm with a path (JSON); an arm's long list as "#<how many>:<digest>" (a large path grid's ran
+    past MLflow's tag length)."""
+    import hashlib
+
+    listed = {arm: sorted(points) for arm, points in study.listed_points().items() if points != {""}}   # a path of one point too
+    text = json.dumps(listed, sort_keys=True)
+    if len(text) <= POINTS_TAG_MOST:
+        return text
+    return json.dumps({arm: [f"#{len(points)}:{hashlib.sha1(json.dumps(points).encode()).hexdigest()[:16]}"]
+                       for arm, points in listed.items()}, sort_keys=True)
 
 
 def _points_words(points: dict) -> str:
-    """ "L2 1e-05, 0.001, 0.01" (each arm's points by strength, as written where one number)."""
+    """ "L2 1e-05, 0.001, 0.01" (each arm's points by strength, the value alone where the point sets
+    one key; "dropout=0.1,l2=0.001" as written where it sets several; "12 points" where the tag kept
+    a digest)."""
     def strength(point: str) -> tuple:
         try:
             return 0, float(point.split("=", 1)[-1]), point
         except ValueError:   # several keys (dropout_l2), or a mode
             return 1, 0.0, point
-    return "; ".join(f"{arms.label(arm)} {', '.join(p.split('=', 1)[-1] for p in sorted(listed, key=strength))}"
+
+    def said(point: str) -> str:
+        if point.startswith("#"):
+            return f"{point[1:].split(':')[0]} points"
+        return point.split("=", 1)[-1] if point.count("=") == 1 else point
+    return "; ".join(f"{arms.label(arm)} {', '.join(said(p) for p in sorted(listed, key=strength))}"
                      for arm, listed in points.items()) or "no path"
 
 

@@ -35,9 +35,10 @@ def deleted_warning(v: DatasetVerdicts) -> str:
     it = "it" if one else "them"
     return (f"The MLflow {plural(len(runs), 'run')} of {named} {plural(len(runs), 'was')} deleted, so "
             f"{'it is' if one else 'they are'} left out here and in the report; a rerun does not train {it} again "
-            f"(the study has {it} done): restore {it} to count {it} (mlflow runs restore --run-id "
-            + ", ".join(runs[:DELETED_SHOWN]) + (f", and {len(runs) - DELETED_SHOWN} more" if len(runs) > DELETED_SHOWN else "")
-            + ").")
+            f"(the study has {it} done): restore {it} to count {it} (" + (
+                f"mlflow runs restore --run-id {runs[0]}" if one else
+                "mlflow runs restore --run-id <id>, for each of " + ", ".join(runs[:DELETED_SHOWN])
+                + (f" and {len(runs) - DELETED_SHOWN} more" if len(runs) > DELETED_SHOWN else "")) + ").")
 
 
 def divergence_warning(v: DatasetVerdicts) -> str:
@@ -50,7 +51,7 @@ def divergence_warning(v: DatasetVerdicts) -> str:
         return (f"Every cell diverged ({how}), so there is nothing to compare: lower the learning "
                 "rate (optimizer: {lr: ...})" + ("; for a regression target, see the dataset's data paragraph: one "
                                                 "trained on as it is may need standardize_target: true" if v.task == "regression" else "") + ".")
-    if v.no_baseline and v.diverged.get(arms.BASELINE):   # the others trained: nothing to compare them with
+    if v.no_baseline and v.baseline_diverged:   # the others trained: nothing to compare them with
         return (f"none diverged on every seed ({how}) while other arms trained, so no arm is compared with it: the "
                 "learning rate is too high for the unregularized model (the others' regularization kept them stable); "
                 "lower it (optimizer: {lr: ...}).")

@@ -313,7 +313,7 @@ def no_comparison(v: DatasetVerdicts) -> str:
     if v.cells and sum(v.diverged.values()) == v.cells:
         return "every cell diverged"
     if v.no_baseline:
-        return "none " + ("diverged on every seed" if v.diverged.get(arms.BASELINE) else "has no finished run")
+        return "none " + ("diverged on every seed" if v.baseline_diverged else "has no finished run")
     if v.no_runs and not v.unpaired:   # every other arm failed or diverged on every seed
         return f"{and_list([v.name(a) for a in v.no_runs])} {plural(len(v.no_runs), 'has')} no finished run"
     return "no seed has a finished run of both none and another arm"

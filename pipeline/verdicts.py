@@ -202,6 +202,7 @@ class DatasetVerdicts:
     few_seeds: dict[str, tuple[int, int]] = field(default_factory=dict)
     no_runs: list[str] = field(default_factory=list)         # arms with no finished run (every seed failed or diverged)
     no_baseline: bool = False   # none has no finished run: nothing is compared (said why: verdict_words.no_comparison)
+    baseline_diverged: bool = False   # ... because it diverged on every seed the other arms finished
     seeds_diverged: list[int] = field(default_factory=list)   # seeds on which every arm diverged, where others trained
     deleted: dict[str, dict[int, str]] = field(default_factory=dict)   # DatasetResults': runs deleted in MLflow, left out
     # any arm (none too) -> (its seeds with a value, the most any arm has): its comparisons use only the
@@ -498,7 +499,10 @@ def _empty(d: DatasetResults, rope_seeds: Optional[set[int]] = None) -> DatasetV
     v.no_baseline = not d.values.get(arms.BASELINE)
     v.deleted = d.deleted
     valued = set().union(*d.values.values())
-    v.seeds_diverged = sorted(set().union(*d.diverged.values()) - valued) if valued else []
+    v.baseline_diverged = v.no_baseline and bool(valued) and valued <= set(d.diverged.get(arms.BASELINE, []))
+    # seeds every arm diverged on (one that failed otherwise on some arm is not "diverged on every arm")
+    v.seeds_diverged = sorted(s for s in set().union(*d.diverged.values()) - valued
+                              if all(s in d.diverged.get(a, []) for a in d.values)) if valued else []
     most = max((len(by_seed) for by_seed in d.values.values()), default=0)
     v.lost_seeds = {a: (len(by_seed), most) for a, by_seed in d.values.items() if 0 < len(by_seed) < most}
     v.diverged = {a: len(seeds) for a, seeds in d.diverged.items() if seeds}

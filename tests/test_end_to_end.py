@@ -999,3 +999,29 @@ def test_the_end_of_a_study_gives_the_command_that_opens_its_store_in_the_ui(wor
     under = run_cli(["report", "--study", "s.yaml", "--no-pdf"], cwd=workdir,
                     env={**env, "MLFLOW_TRACKING_URI": "sqlite:///rel.db", "MLFLOW_RUN_ID": project})
     assert under.returncode == 0 and f"serve the MLflow UI: {command}\n" in under.stdout, under.stdout[-1500:]
+
+
+def test_path_points_changes_are_judged_on_the_arms_with_a_path_then_and_now(tmp_path):
+    """An arm (and its path) added to a study is judged as if it had been there from the start, so it is
+    no change of the other arms' points; a dropout_l2 point is said whole; a large grid's tag keeps a
+    digest within MLflow's tag length (a review of the day's diff)."""
+    from types import SimpleNamespace
+
+    from pipeline import runtree as rt
+    from pipeline.tracking_reads import points_setting, points_since_verdicts
+
+    def study(**paths):
+        return load_study(write_study(tmp_path / "p.yaml", tiny_study_dict(
+            name="pts", arms=["none", "l2", "dropout", "dropout_l2"], datasets=[{"name": "wine"}], paths=paths)))
+
+    before = study(l2=[1e-5, 1e-3])
+    parents = [SimpleNamespace(run_id="p", start_time=1, tags={
+        rt.DATASET_LABEL: "wine", rt.CONFIG_HASH: before.plans[0].config_hash, rt.PATH_POINTS: points_setting(before)})]
+    assert points_since_verdicts(study(l2=[1e-5, 1e-3], dropout=[0.1, 0.3]), "wine", parents) is None
+    combined = study(l2=[1e-5], dropout_l2={"dropout": [0.1], "l2": [1e-3, 1e-2]})
+    assert points_since_verdicts(combined, "wine", parents).words == "the path points (L2 1e-05, 0.001 -> L2 1e-05)"
+    parents[0].tags[rt.PATH_POINTS] = points_setting(combined)
+    changed = points_since_verdicts(study(l2=[1e-5], dropout_l2={"dropout": [0.1], "l2": [1e-3]}), "wine", parents)
+    assert changed.was == "dropout+L2 dropout=0.1,l2=0.001, dropout=0.1,l2=0.01; L2 1e-05"
+    big = study(l2=[round(1e-6 * 1.01 ** k, 12) for k in range(400)])
+    assert len(points_setting(big)) < 200 and json.loads(points_setting(big))["l2"][0].startswith("#400:")

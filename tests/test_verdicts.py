@@ -1990,6 +1990,9 @@ def test_a_dataset_without_pairs_says_what_is_missing():
     assert verdict_words.headline(div) == "lin: no comparison with none (none diverged on every seed)"
     assert verdict_warnings.warnings(div)[0].startswith(
         "none diverged on every seed (a NaN or infinite loss) while other arms trained, so no arm is compared with it")
+    # seed 0 of none failed otherwise: not "diverged on every seed" (a review of the day's diff)
+    [some] = verdicts.decide_study([verdicts.DatasetResults("lin", "regression", values, diverged={"none": [1, 2]})])
+    assert verdict_words.headline(some) == "lin: no comparison with none (none has no finished run)"
     rng = np.random.default_rng(2)
     [ok] = verdicts.decide_study([verdicts.DatasetResults("digits", "classification", _values(rng, {"none": 0, "l2": 0.05}, 0.002))])
     said = " ".join(short_answer.in_short([ok, div, v], {}))
@@ -2012,6 +2015,10 @@ def test_an_adaptive_round_that_diverged_whole_is_a_look_and_the_next_round_foll
     assert end.stopped == "maximum reached" and end.seeds_diverged == [3, 4, 5, 6]
     assert verdict_warnings.warnings(end)[0].startswith("Seeds 3, 4, 5 and 6 diverged on every arm (a NaN or infinite loss) "
                                                         "while other seeds trained")
+    # a seed where one arm failed otherwise (not diverged) is not said to have diverged on every arm
+    [mixed] = verdicts.decide_study([verdicts.DatasetResults("r", "classification", values, diverged={"none": [3, 4], "l2": [3]})],
+                                    list(range(7)), [3, 5, 7])
+    assert mixed.seeds_diverged == [3]
     # a dataset whose every cell diverged still has no results: more rounds would diverge alike
     [gone] = verdicts.decide_study([verdicts.DatasetResults("g", "classification", {"none": {}, "l2": {}}, diverged=lost)],
                                    list(range(7)), [3, 5, 7])

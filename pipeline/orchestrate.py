@@ -513,7 +513,7 @@ def study_results(study: Study, storage: Optional[str] = None, tracker=None) -> 
     run: trials from before log_loss was kept on the trial, as the report reads them)."""
     out = []
     parents = tracker.study_runs(study.name, rt.DATASET) if tracker is not None else []   # for chosen_after
-    deleted = tracker.deleted_runs(study.name, rt.TRIAL) if tracker is not None else set()
+    deleted = set(tracker.deleted_runs(study.name, rt.TRIAL)) if tracker is not None else set()
     for plan in study.plans:
         ostudy = grid.load_existing(storage or DEFAULT_STORAGE, optuna_study_name(study, plan))
         if ostudy is None:

@@ -91,19 +91,20 @@ class TrackingReads:
             if not token:
                 return runs
 
-    def deleted_runs(self, study_name: str, kind: str) -> set[str]:
-        """The ids of a study's runs of one kind that were deleted in MLflow (the UI's Delete, not
-        yet garbage-collected): the report reads active runs only, so the console leaves them out too."""
+    def deleted_runs(self, study_name: str, kind: str) -> dict[str, dict]:
+        """{run id: tags} of a study's runs of one kind that were deleted in MLflow (the UI's Delete, not
+        yet garbage-collected): the report reads active runs only, so the console leaves them out too,
+        and both say so."""
         from mlflow.entities import ViewType
         from mlflow.exceptions import MlflowException
 
-        filt = f"{tag_equals(rt.STUDY, study_name)} AND tags.{rt.KIND} = '{kind}'"
+        filt = f"{tag_equals(rt.STUDY, study_name)} AND tags.{rt.KIND} = '{kind}' AND attributes.status = 'FINISHED'"
         try:
             exp_ids = [e.experiment_id for e in self._client.search_experiments()]
-            return {r.info.run_id for r in self._client.search_runs(exp_ids, filt, run_view_type=ViewType.DELETED_ONLY,
-                                                                    max_results=5000)}
+            return {r.info.run_id: r.data.tags for r in self._client.search_runs(
+                exp_ids, filt, run_view_type=ViewType.DELETED_ONLY, max_results=5000)}
         except MlflowException:   # a server without the view (or the search): as before, Optuna's values stand
-            return set()
+            return {}
 
     def running(self, experiment_id: str, **tags: str) -> list:
         """RUNNING runs of an experiment with these tag values."""

@@ -586,6 +586,10 @@ def test_a_trial_run_deleted_in_mlflow_is_left_out_by_the_console_as_by_the_repo
     assert (f"The MLflow run of L2 seed 0 was deleted, so it is left out here and in the report; a rerun does not train "
             f"it again (the study has it done): restore it to count it (mlflow runs restore --run-id {run.info.run_id}).") \
         in again.stdout
+    # the report says it too, and so does the record it leaves on the dataset's parent (it rewrote the console's without)
+    assert "The MLflow run of L2 seed 0 was deleted" in (workdir / "reports/del/report.html").read_text()
+    [parent] = client.search_runs([exp], "tags.kind = 'dataset'")
+    assert "L2 seed 0 was deleted" in parent.data.tags["mlflow.note.content"]
     client.restore_run(run.info.run_id)   # restored: counted again, and nothing said
     restored = run_cli(["ablation", "--study", "s.yaml", "--no-report"], cwd=workdir, env=env)
     assert re.search(r"wine +L2 +test_accuracy +\S+ +\S+ +3\n", restored.stdout) and "was deleted" not in restored.stdout

@@ -102,7 +102,21 @@ def _results(data: ReportData, plan, d: dict) -> verdicts.DatasetResults:
                                    chosen_after=chosen_after_now(data.study, d["label"], d["metric_name"], data.dataset_parents),
                                    ran=d["tried"], diverged=d["diverged"], exploded=d["exploded"],
                                    n_val=_n_rows(params, "n_val"), val_chooses=data.study.chosen_on_validation(plan),
+                                   deleted=_deleted(data, d),
                                    **dict(zip(("far_targets", "far_in"), far_targets_from_params(params))))
+
+
+def _deleted(data: ReportData, d: dict) -> dict[str, dict[int, str]]:
+    """arm -> {seed: run id} of the dataset's finished cells whose run was deleted in MLflow, at the
+    point that stands for each arm, as orchestrate.study_results gives the console them."""
+    out: dict[str, dict[int, str]] = {}
+    for run, tags in data.deleted.items():
+        arm = tags.get(rt.ARM)
+        if tags.get(rt.DATASET_LABEL) == d["label"] and arm in d["selected"] and tags.get(rt.VARIANT, "") == d["selected"][arm] \
+                and str(tags.get(rt.SEED, "")).isdigit() and int(tags[rt.SEED]) in data.study.seeds \
+                and int(tags[rt.SEED]) not in d["values"].get(arm, {}):   # a cell with another finished run has its value
+            out.setdefault(arm, {})[int(tags[rt.SEED])] = run
+    return out
 
 
 def _n_rows(params: dict, split: str = "n_test") -> Optional[int]:

@@ -72,6 +72,7 @@ class ReportData:
     parent_status: dict = field(default_factory=dict)            # dataset -> that run's status (RUNNING: training)
     seeds_added_after: dict = field(default_factory=dict)        # dataset -> its parent's rt.SEEDS_ADDED_AFTER
     dataset_parents: list = field(default_factory=list)          # the dataset runs of this configuration
+    deleted: dict = field(default_factory=dict)                  # trial runs deleted in MLflow: {run id: tags}
     root_of_current: Optional[str] = None   # the root run above the latest parent that holds verdicts
 
     def own_roots(self, building: Optional[str] = None) -> list:
@@ -206,6 +207,8 @@ def _curves_and_histograms(data: ReportData, tracker: Tracker, trials: list[RunR
     every = tracker.study_runs(data.study.name, rt.DATASET)
     parents = [p for p in every if hashes.get(p.tags.get(rt.DATASET_LABEL)) == p.tags.get(rt.CONFIG_HASH)]
     data.dataset_parents = parents   # what changed after verdicts were given (summary.chosen_after_now)
+    data.deleted = {run: tags for run, tags in tracker.deleted_runs(data.study.name, rt.TRIAL).items()
+                    if hashes.get(tags.get(rt.DATASET_LABEL)) == tags.get(rt.CONFIG_HASH)}
     # roots whose dataset runs are all another configuration's (an `mlflow run` with other flags,
     # into another experiment) are no provenance of this report; a root without dataset runs of
     # its own (it resumed a parent another root opened) may have trained this one's cells: kept

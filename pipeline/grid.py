@@ -395,6 +395,14 @@ def dead_trials(ostudy: optuna.Study) -> list[FrozenTrial]:
                    and min(ages.get(t._trial_id, math.inf), calm) >= 2 * HEARTBEAT_S]
 
 
+def silent_trials(ostudy: optuna.Study) -> list[FrozenTrial]:
+    """The RUNNING trials without a fresh heartbeat (none within two beats; all where the storage
+    has none): those of a study only the enqueue lock's holder trains are a dead process's."""
+    ages = heartbeat_ages(ostudy)
+    return [t for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if ages.get(t._trial_id, math.inf) >= 2 * HEARTBEAT_S]
+
+
 def _running_once_named(ostudy: optuna.Study) -> list[FrozenTrial]:
     """The RUNNING trials, once live workers had up to ORPHAN_S to name those they just popped
     (within milliseconds: looked at again often rather than slept out)."""

@@ -266,8 +266,8 @@ def reap(ostudy: optuna.Study, tracker: Tracker, every_running: bool = False) ->
     runs still RUNNING whose Optuna trial failed (or ended with another run) end KILLED. Returns
     how many trials this call ended (not those another reaper ended first). `every_running`: every
     RUNNING trial is a dead process's (a tuning study, which only the holder of the enqueue lock
-    trains: one killed on another host left its trials RUNNING for good, beating or not)."""
-    dead = ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if every_running else grid.dead_trials(ostudy)
+    trains: one killed on another host left its trials RUNNING for good), unless it beats."""
+    dead = grid.silent_trials(ostudy) if every_running else grid.dead_trials(ostudy)
     experiment_id = ostudy.user_attrs.get(rt.STUDY_EXPERIMENT)
     # The study's trial runs still RUNNING, searched once: for the dead trials' unlinked runs and,
     # below, for runs to close (the runs first, then their trials; see there).

@@ -283,9 +283,13 @@ def check_population_memory(plan: DatasetPlan, data: Splits) -> None:
     if have and need > 0.8 * have:
         fits = int(0.8 * have // (need / k))
         if not fits:   # the model, not the population: population_size (perhaps never written) was blamed
-            raise UsageError(f"dataset {plan.label}: field 'model.hidden' = {list(t.model.hidden)}: one model needs about "
-                             f"{need / k / 2**30:.1f} GiB ({params:,} parameters), more than 80% of the "
-                             f"{have / 2**30:.1f} GiB of {device.type} memory here; make the model smaller")
+            # its activations (a batch x the layers' widths) or its weights, whichever is most of it
+            field, value, fix = (("batch_size", t.batch_size, "smaller batches") if activations > params * copies else
+                                 ("model.hidden", list(t.model.hidden), "a smaller model"))
+            raise UsageError(f"dataset {plan.label}: field '{field}' = {value}: one model needs about "
+                             f"{need / k / 2**30:.1f} GiB ({params:,} parameters, batches of "
+                             f"{min(t.batch_size, len(data.x_train)):,} rows), more than 80% of the {have / 2**30:.1f} GiB "
+                             f"of {device.type} memory here; train {fix}")
         raise UsageError(f"dataset {plan.label}: field 'execution.population_size' = {k}{' (auto)' if ex.population_auto else ''}: "
                          f"the population needs about {need / 2**30:.1f} GiB ({k} models of {params:,} parameters), more than 80% "
                          f"of the {have / 2**30:.1f} GiB of {device.type} memory here; population_size: {fits} fits, or make "

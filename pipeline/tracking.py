@@ -361,15 +361,20 @@ class Tracker(TrackingReads):
     def log_artifact(self, run_id: str, path: str, artifact_dir: Optional[str] = None) -> None:
         self._client.log_artifact(run_id, path, artifact_dir)
 
-    def delete_artifact(self, run_id: str, path: str) -> bool:
+    def delete_artifact(self, run_id: str, path: str) -> Optional[bool]:
         """Remove one artifact of a run (a report build's file that this build did not write: the
-        last build's PDF beside a --no-pdf build's HTML read as current); whether it is gone."""
+        last build's PDF beside a --no-pdf build's HTML read as current): True when it is not there
+        (now), False when it is and could not be removed, None when the listing failed (unknown)."""
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
         try:
             repo = get_artifact_repository(self._client.get_run(run_id).info.artifact_uri)
-            if path in {a.path for a in repo.list_artifacts(posixpath.dirname(path))}:
-                repo.delete_artifacts(path)
+            if path not in {a.path for a in repo.list_artifacts(posixpath.dirname(path))}:
+                return True
+        except Exception:
+            return None
+        try:
+            repo.delete_artifacts(path)
             return True
         except Exception:   # a store that cannot delete (some remote ones): said by the caller
             return False

@@ -109,7 +109,8 @@ class TrackingReads:
     def running(self, experiment_id: str, **tags: str) -> list:
         """RUNNING runs of an experiment with these tag values."""
         filt = " AND ".join(["attributes.status = 'RUNNING'"] + [f"{tag_equals(k, v)}" for k, v in tags.items()])
-        return self.search([experiment_id], filt)
+        # exactly these values: a value with both kinds of quote is searched by LIKE (tag_equals)
+        return [r for r in self.search([experiment_id], filt) if all(r.data.tags.get(k) == v for k, v in tags.items())]
 
     def study_runs(self, study_name: str, kind: str, extra_filter: str = "", **tags: str) -> list[RunRecord]:
         """Every run of a study of one kind (and these other tag values), across all experiments
@@ -122,9 +123,10 @@ class TrackingReads:
         filt = " AND ".join(f"{tag_equals(k, v)}" for k, v in {rt.STUDY: study_name, rt.KIND: kind, **tags}.items())
         if extra_filter:
             filt += f" AND {extra_filter}"
-        if self._rest_creds() is None:
-            return [RunRecord.of(r) for r in self.search(exp_ids, filt)]
-        return self._search_json(exp_ids, filt)
+        wanted = {rt.STUDY: study_name, rt.KIND: kind, **tags}   # exactly (tag_equals' LIKE for both quotes)
+        found = [RunRecord.of(r) for r in self.search(exp_ids, filt)] if self._rest_creds() is None else \
+            self._search_json(exp_ids, filt)
+        return [r for r in found if all(r.tags.get(k) == v for k, v in wanted.items())]
 
     def _search_json(self, experiment_ids: list[str], filter_string: str) -> list[RunRecord]:
         """search() against a tracking server, page after page, keeping its JSON as RunRecords.

@@ -52,7 +52,7 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
     tuned_arms = [arm for arm in study.arms if arms.ARMS[arm].components]   # none has nothing to tune
     reaped: list[int] = []
     ostudies = {arm: _tuning_study(ctx, plan, arm, data, reaped) for arm in tuned_arms}
-    if locks(ctx.storage):   # a dead process's tuning parent (this one opens its own below): ended, as its trials are
+    if sum(reaped) and locks(ctx.storage):   # the dead process's tuning parent (this one opens its own below)
         for run in ctx.tracker.running(ctx.experiment_id, **{**tags, rt.KIND: rt.TUNING}):
             ctx.tracker.end_run(run.info.run_id, "KILLED")
 
@@ -235,7 +235,8 @@ def _tuning_study(ctx, plan: DatasetPlan, arm: str, data, reaped: Optional[list]
                              pruner=(optuna.pruners.MedianPruner(n_startup_trials=PRUNER_STARTUP, n_warmup_steps=1)
                                      if tune.prune else optuna.pruners.NopPruner()))
     ostudy.set_user_attr(rt.STUDY_EXPERIMENT, ctx.experiment_id)
-    # tuning runs under the enqueue lock (preparation.prepare): a RUNNING trial here is a dead process's
+    # tuning runs under the enqueue lock (preparation.prepare): a RUNNING trial here is a dead process's,
+    # on any host, unless it beats (a holder whose lock a database restart took, still tuning)
     ended = lifecycle.reap(ostudy, ctx.tracker, every_running=locks(ctx.storage))
     if reaped is not None:
         reaped.append(ended)
@@ -251,8 +252,10 @@ def _tuning_round(ctx, plan: DatasetPlan, data, asks: list[tuple], parent: str, 
             _seed_for(ostudy, ctx.study.spec.tune, spent + k)
             asked.append(_ask(ctx, plan, ostudy, arm, parent, tags))
     opened = lifecycle.open_runs(ctx.tracker, ctx.experiment_id, asked)
-    if opened:
-        lifecycle.end(ctx.tracker, _train_round(ctx, plan, data, opened))
+    if opened:   # beating while they train, as grid cells do: the next enqueue tells a live tuner's trials apart
+        with grid.heartbeat(opened[0].ostudy, [t.trial for t in opened]):
+            endings = _train_round(ctx, plan, data, opened)
+        lifecycle.end(ctx.tracker, endings)
 
 
 def _seed_for(ostudy: optuna.Study, tune, index: int) -> None:

@@ -77,7 +77,8 @@ def filter_value(s: str) -> str:
 
 
 def tag_equals(key: str, value: str) -> str:
-    """A filter clause: the tag `key` is `value` (filter_value; LIKE where it holds both quotes)."""
+    """A filter clause: the tag `key` is `value` (filter_value; LIKE where it holds both quotes, which
+    may match more: the readers keep the exact values, tracking_reads)."""
     if "'" in value and '"' in value:
         return f"tags.{key} LIKE '{value.replace(chr(34), '_').replace(chr(39), '_')}'"
     return f"tags.{key} = {filter_value(value)}"

@@ -273,3 +273,17 @@ def test_each_popped_cell_beats_from_its_pop_on(tmp_path, monkeypatch):
         beat.stop()
     ids = [c[0]._trial_id for c in cells]
     assert len(ids) == 3 and seen == [[], ids[:1], ids[:2]]
+
+
+def test_under_the_enqueue_lock_only_silent_tuning_trials_are_a_dead_process_s(tmp_path):
+    """Tuning runs under the enqueue lock, so its RUNNING trials are a dead process's (one killed on
+    another host stayed RUNNING for good); but a holder whose lock a database restart took still
+    tunes, and its trials beat (a review of the day's diff): silent_trials leaves those alone."""
+    from pipeline import lifecycle
+    from pipeline.storage import get_storage
+
+    ostudy = optuna.create_study(study_name="t", storage=get_storage(f"sqlite:///{tmp_path / 'o.db'}"))
+    grid.enqueue_missing(ostudy, [("l2", s) for s in range(2)], 1, lifecycle.spent_attempt)
+    (alive, *_), (dead, *_) = grid.pop_cells(ostudy, 2)
+    with grid.heartbeat(ostudy, [alive]):
+        assert [t.number for t in grid.silent_trials(ostudy)] == [dead.number]

@@ -130,7 +130,7 @@ def _record(tracker: Tracker, data: collect.ReportData, results: dict, paths: li
         for p in paths:
             tracker.log_artifact(root, str(p), "report")
         for name in set(REPORT_FILES) - {p.name for p in paths}:   # the last build's, beside this one's (--no-pdf)
-            if not tracker.delete_artifact(root, f"report/{name}"):
+            if tracker.delete_artifact(root, f"report/{name}") is False:
                 print(f"note: the root run's report/{name} is from an earlier build (this store does not delete "
                       "artifacts)", file=sys.stderr, flush=True)
         tracker.set_tags(root, {rt.NOTE: root_note(data.study, results["in_short"])})

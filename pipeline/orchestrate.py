@@ -498,15 +498,6 @@ def _finished_cells(study: Study, plan, ostudy, tracker, task: str, metric: str,
     return paths, finals, gone
 
 
-def _of_selected(cells: dict, selected: dict[str, str]) -> dict[str, dict[int, str]]:
-    """{(arm, point, seed): x} as arm -> {seed: x}, for the point that stands for each arm."""
-    out: dict[str, dict[int, str]] = {}
-    for (arm, point, seed), x in cells.items():
-        if selected.get(arm) == point:
-            out.setdefault(arm, {})[seed] = x
-    return out
-
-
 def study_results(study: Study, storage: Optional[str] = None, tracker=None) -> list[verdicts.DatasetResults]:
     """Every complete cell's test metric, per dataset and arm, from the Optuna storage (with
     `tracker`, a trial that did not record the study file's metric there is read from its MLflow
@@ -548,7 +539,7 @@ def study_results(study: Study, storage: Optional[str] = None, tracker=None) -> 
                                            n_val=ostudy.user_attrs.get(rt.STUDY_N_VAL),
                                            val_chooses=study.chosen_on_validation(plan),
                                            diverged={arm: sorted(seeds) for arm, seeds in diverged.items()},
-                                           deleted=_of_selected(gone, selected),
+                                           deleted=verdicts.at_selected_points(gone, selected),
                                            ran=bool(finals) or bool(ostudy.get_trials(deepcopy=False, states=(
                                                TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))),
                                            **dict(zip(("far_targets", "far_in"),

@@ -410,7 +410,7 @@ class Tracker(TrackingReads):
                                for label, config in pairs)
         metrics = list(dict.fromkeys([*(c[len("metrics.`test_"):-1] for c in earlier.get("selectedColumns", [])
                                         if c.startswith("metrics.`test_")), *metrics]))
-        state = {"searchFilter": f"{tag_equals(rt.STUDY, study_name)}",
+        state = {"searchFilter": tag_equals(rt.STUDY, study_name),
                  "orderByKey": f"tags.`{rt.UI_ORDER}`", "orderByAsc": True,
                  "groupBy": {"aggregateFunction": "average",
                              "groupByKeys": [{"mode": "tag", "groupByData": k}

@@ -108,7 +108,7 @@ class TrackingReads:
 
     def running(self, experiment_id: str, **tags: str) -> list:
         """RUNNING runs of an experiment with these tag values."""
-        filt = " AND ".join(["attributes.status = 'RUNNING'"] + [f"{tag_equals(k, v)}" for k, v in tags.items()])
+        filt = " AND ".join(["attributes.status = 'RUNNING'"] + [tag_equals(k, v) for k, v in tags.items()])
         # exactly these values: a value with both kinds of quote is searched by LIKE (tag_equals)
         return [r for r in self.search([experiment_id], filt) if all(r.data.tags.get(k) == v for k, v in tags.items())]
 
@@ -120,10 +120,10 @@ class TrackingReads:
         if found is not None:
             return [RunRecord(**r) for r in found]
         exp_ids = [e.experiment_id for e in self._client.search_experiments()]
-        filt = " AND ".join(f"{tag_equals(k, v)}" for k, v in {rt.STUDY: study_name, rt.KIND: kind, **tags}.items())
+        wanted = {rt.STUDY: study_name, rt.KIND: kind, **tags}   # exactly (tag_equals' LIKE for both quotes)
+        filt = " AND ".join(tag_equals(k, v) for k, v in wanted.items())
         if extra_filter:
             filt += f" AND {extra_filter}"
-        wanted = {rt.STUDY: study_name, rt.KIND: kind, **tags}   # exactly (tag_equals' LIKE for both quotes)
         found = [RunRecord.of(r) for r in self.search(exp_ids, filt)] if self._rest_creds() is None else \
             self._search_json(exp_ids, filt)
         return [r for r in found if all(r.tags.get(k) == v for k, v in wanted.items())]

@@ -87,6 +87,16 @@ class DatasetResults:
                           for point, by_seed in points.items()} for a, points in self.paths.items()}
 
 
+
+def at_selected_points(cells: dict, selected: dict[str, str]) -> dict[str, dict[int, str]]:
+    """{(arm, point, seed): x} as arm -> {seed: x}, for the point that stands for each arm (`selected`,
+    as DatasetResults has it): the runs deleted in MLflow that the console and the report name."""
+    out: dict[str, dict[int, str]] = {}
+    for (arm, point, seed), x in cells.items():
+        if selected.get(arm) == point:
+            out.setdefault(arm, {})[seed] = x
+    return out
+
 # a squared test error this many times both the constant prediction's and the dataset's median run's
 # is a loss that blew up (a test MSE of 4e19 where the constant and the other seeds score about 1),
 # not a draw of seed noise: one such seed of none made the default ROPE (5% of none's mean) 2e18 wide,

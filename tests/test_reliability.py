@@ -786,30 +786,29 @@ def test_a_worker_started_before_its_enqueue_waits_for_it(workdir, env):
     gone = run_cli(["worker", *common], cwd=workdir, env={**env, "PIPELINE_JOIN_WAIT_S": "0"})
     assert gone.returncode == 2 and gone.stderr.strip().endswith(
         "no Optuna study of it in the storage; create it first with: python -m pipeline enqueue ..."), gone.stderr[-2000:]
-    worker = start(["worker", *common], workdir, {**env, "PIPELINE_JOIN_WAIT_S": "300"})
-    try:
-        time.sleep(8)   # it has looked, found nothing and waits (its imports take a few seconds)
-        assert worker.poll() is None
-        assert run_cli(["enqueue", *common], cwd=workdir, env=env).returncode == 0
-        out, err = worker.communicate(timeout=300)
-    finally:
-        worker.kill()
-    assert worker.returncode == 0, err[-2000:]
+
+    def worker_then_enqueue() -> str:
+        """A worker started first (it looks, finds nothing and waits: its imports take a few seconds),
+        then the enqueue; the worker's output once it trained the grid."""
+        worker = start(["worker", *common], workdir, {**env, "PIPELINE_JOIN_WAIT_S": "300"})
+        try:
+            time.sleep(8)
+            assert worker.poll() is None
+            assert run_cli(["enqueue", *common], cwd=workdir, env=env).returncode == 0
+            out, err = worker.communicate(timeout=300)
+        finally:
+            worker.kill()
+        assert worker.returncode == 0, err[-2000:]
+        return out
+
+    out = worker_then_enqueue()
     assert f"study 'early' is not in {storage} yet: waiting up to 300 s for its enqueue" in out, out[-2000:]
     assert re.search(r"\[wine\] worker \S+: trained 4, failed 0", out), out[-2000:]
     # the study file changed (epochs 2), its enqueue and workers started at once: the storage holds the
     # old configuration only, and the worker stopped at once; it says which settings differ and waits
     write_study(workdir / "early.yaml", tiny_study_dict(name="early", seeds=2, epochs=2, arms=["none", "l2"],
                                                         datasets=[{"name": "wine"}]))
-    worker = start(["worker", *common], workdir, {**env, "PIPELINE_JOIN_WAIT_S": "300"})
-    try:
-        time.sleep(8)
-        assert worker.poll() is None
-        assert run_cli(["enqueue", *common], cwd=workdir, env=env).returncode == 0
-        out, err = worker.communicate(timeout=300)
-    finally:
-        worker.kill()
-    assert worker.returncode == 0, err[-2000:]
+    out = worker_then_enqueue()
     assert "differs in training.epochs 1 there, 2 here; run every worker with the study file, data and flags the enqueue " \
            "used; waiting up to 300 s in case the enqueue of this one is starting" in out, out[-2000:]
     assert re.search(r"\[wine\] worker \S+: trained 4, failed 0", out), out[-2000:]

@@ -109,14 +109,11 @@ def _results(data: ReportData, plan, d: dict) -> verdicts.DatasetResults:
 def _deleted(data: ReportData, d: dict) -> dict[str, dict[int, str]]:
     """arm -> {seed: run id} of the dataset's finished cells whose run was deleted in MLflow, at the
     point that stands for each arm, as orchestrate.study_results gives the console them."""
-    out: dict[str, dict[int, str]] = {}
-    for run, tags in data.deleted.items():
-        arm = tags.get(rt.ARM)
-        if tags.get(rt.DATASET_LABEL) == d["label"] and arm in d["selected"] and tags.get(rt.VARIANT, "") == d["selected"][arm] \
-                and str(tags.get(rt.SEED, "")).isdigit() and int(tags[rt.SEED]) in data.study.seeds \
-                and int(tags[rt.SEED]) not in d["values"].get(arm, {}):   # a cell with another finished run has its value
-            out.setdefault(arm, {})[int(tags[rt.SEED])] = run
-    return out
+    cells = {(tags.get(rt.ARM), tags.get(rt.VARIANT, ""), int(tags[rt.SEED])): run for run, tags in data.deleted.items()
+             if tags.get(rt.DATASET_LABEL) == d["label"] and str(tags.get(rt.SEED, "")).isdigit()
+             and int(tags[rt.SEED]) in data.study.seeds
+             and int(tags[rt.SEED]) not in d["values"].get(tags.get(rt.ARM), {})}   # a cell with another finished run has its value
+    return verdicts.at_selected_points(cells, d["selected"])
 
 
 def _n_rows(params: dict, split: str = "n_test") -> Optional[int]:

@@ -10,7 +10,7 @@ import math
 
 from .. import arms, metric_numbers
 from ..words import and_list
-from . import analysis
+from .analysis import three_digits as _strength_digits
 from .figure_context import FigureContext
 
 
@@ -31,7 +31,7 @@ def _styled(ctx: FigureContext, words: tuple, only=None) -> str:
 def three_digits(strengths) -> str:
     """A chosen strength (an MLflow param) as the tables write it: 3 significant digits (analysis'
     rule), per-layer dropout "0.297/0.452" (MLflow's "0.296558,0.452126")."""
-    return analysis.three_digits(str(strengths)).replace(",", "/")
+    return _strength_digits(str(strengths)).replace(",", "/")
 
 
 def _written(x: float) -> str:

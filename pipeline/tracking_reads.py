@@ -308,16 +308,22 @@ class VerdictsChange:
 CHANGED = {"metric": "the primary metric", "rope": "the ROPE", "points": "the path points"}
 
 
+def _latest_given(study, label: str, parents: list, tag: str) -> Optional[str]:
+    """The `tag` a dataset's verdicts were last given under: on the latest parent of its configuration
+    that has it (a new parent, opened for added seeds or a round, has none yet); None where none has."""
+    config = next(p.config_hash for p in study.plans if p.label == label)
+    mine = [p for p in parents if p.tags.get(rt.DATASET_LABEL) == label and p.tags.get(rt.CONFIG_HASH) == config
+            and tag in p.tags]
+    return max(mine, key=lambda p: (p.start_time or 0, p.run_id)).tags[tag] if mine else None
+
+
 def change_since_verdicts(study, label: str, metric: str, parents: list) -> Optional[VerdictsChange]:
     """The primary metric or the ROPE setting where it differs from the one the dataset's verdicts were last given under (rt.ROPE_SETTING,
     "<metric>:<setting>", on the latest parent of its configuration that has it: a new parent, opened
     for added seeds or a round, has none yet); None where neither changed. The setting, not the width
     (a share of none's mean, "5%", moves with the seeds); a ROPE in the same metric only (another
     metric has another default)."""
-    config = next(p.config_hash for p in study.plans if p.label == label)
-    mine = [p for p in parents if p.tags.get(rt.DATASET_LABEL) == label and p.tags.get(rt.CONFIG_HASH) == config
-            and rt.ROPE_SETTING in p.tags]
-    was = max(mine, key=lambda p: (p.start_time or 0, p.run_id)).tags[rt.ROPE_SETTING] if mine else None
+    was = _latest_given(study, label, parents, rt.ROPE_SETTING)
     setting = rope_setting(study, label, metric)
     if was is None or ":" not in was or was == setting:   # no colon: written before the tag named its metric
         return None
@@ -335,11 +341,7 @@ def points_since_verdicts(study, label: str, parents: list) -> Optional[Verdicts
     last given under (rt.PATH_POINTS, as change_since_verdicts reads rt.ROPE_SETTING): a point taken
     out after its results were seen moves which point stands for the arm, and the verdict with it
     (one the validation split had chosen, dropped, gave another point's verdict without a word)."""
-    config = next(p.config_hash for p in study.plans if p.label == label)
-    mine = [p for p in parents if p.tags.get(rt.DATASET_LABEL) == label and p.tags.get(rt.CONFIG_HASH) == config
-            and rt.PATH_POINTS in p.tags]
-    was, now = (max(mine, key=lambda p: (p.start_time or 0, p.run_id)).tags[rt.PATH_POINTS] if mine else None,
-                points_setting(study))
+    was, now = _latest_given(study, label, parents, rt.PATH_POINTS), points_setting(study)
     if was is None or was == now:
         return None
     try:

@@ -228,13 +228,13 @@ def _split(spec, split_seed: int, x, y, x_test, y_test, names: tuple = ()) -> li
     _enough_to_train(spec, len(x), own_test=x_test is not None)
     if x_test is None:
         order = rng.permutation(len(x))
-        n_test = max(1, int(round(spec.test_fraction * len(x))))
+        n_test = split_sizes(len(x), spec.val_fraction, spec.test_fraction, own_test=False)[0]
         if spec.stratify:
             order = _stratified(spec, ("test_fraction", names), order, y, n_test, rng)
         x_test, y_test = _rows(x, order[:n_test]), y[order[:n_test]]
         x, y = _rows(x, order[n_test:]), y[order[n_test:]]
     order = rng.permutation(len(x))
-    n_val = max(1, int(round(spec.val_fraction * len(x))))
+    n_val = split_sizes(len(x), spec.val_fraction, spec.test_fraction, own_test=True)[1]   # of the rows left
     if spec.stratify:
         order = _stratified(spec, ("val_fraction", names), order, y, n_val, rng)
     train_idx = order[n_val:]
@@ -244,15 +244,19 @@ def _split(spec, split_seed: int, x, y, x_test, y_test, names: tuple = ()) -> li
     return [(_rows(x, train_idx), y[train_idx]), (_rows(x, order[:n_val]), y[order[:n_val]]), (x_test, y_test)]
 
 
+def split_sizes(rows: int, val: float, test: float, own_test: bool) -> tuple[int, int, int]:
+    """(test, validation, training) rows of `rows` as _split cuts them: test_fraction of them (at
+    least 1) unless the dataset has its own test split, then val_fraction of the rest (at least 1)."""
+    n_test = 0 if own_test else max(1, int(round(test * rows)))
+    n_val = max(1, int(round(val * (rows - n_test))))
+    return n_test, n_val, rows - n_test - n_val
+
+
 def _enough_to_train(spec, rows: int, own_test: bool) -> None:
     """The fractions leave at least 2 training rows (as train_size must): val_fraction 0.999 was a
     traceback, 0.998 trained on one row, test_fraction 0.999 "a single class (0 rows)"."""
-    def training_rows(val: float, test: float) -> int:
-        left = rows if own_test else rows - max(1, int(round(test * rows)))
-        return left - max(1, int(round(val * left)))
-
-    train = training_rows(spec.val_fraction, spec.test_fraction)
-    if train < 2 and training_rows(0.2, 0.25) >= 2:   # else the data is too small (tables.py says so)
+    train = split_sizes(rows, spec.val_fraction, spec.test_fraction, own_test)[2]
+    if train < 2 and split_sizes(rows, 0.2, 0.25, own_test)[2] >= 2:   # else the data is too small (tables.py says so)
         fields = f"field 'val_fraction' = {spec.val_fraction:g}" + ("" if own_test else f" with 'test_fraction' = {spec.test_fraction:g}")
         raise UsageError(f"dataset {spec.display}: {fields} leaves {max(train, 0)} of its {rows} rows to train on; "
                          f"at least 2 are needed: lower {'it (default 0.2)' if own_test else 'them (defaults 0.2 and 0.25)'}")

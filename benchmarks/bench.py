@@ -17,6 +17,8 @@ measured in turn (median_times). Results go to BENCHMARKS.md.
    share (the root run's time_* metrics, as part 3), and the HTML report's time and requests.
    `--only 6` runs just this part; `--scale-max 3200` leaves out the larger sizes. Then the
    workload issue 18 measured: the default study at 200, 3,200 and 12,800 trials on SQLite (6d).
+   6p: one worker of a distributed study on PostgreSQL at 500 and 2,500 cells, and a pop against
+   Optuna's own.
 7. Tuning (issue 14): the tuning stage of studies/tuned.yaml, batched through the population
    engine against one trial at a time (on this code, and as commit SEQUENTIAL_TUNING_COMMIT ran it).
 8. Population size on the CPU: the digits grid and MNIST at several K (what population_size:
@@ -410,6 +412,53 @@ def bench_default_scale(seeds: tuple[int, ...] = DEFAULT_SCALE_SEEDS) -> list[tu
     return rows
 
 
+PG_QUEUE_SIZES = (500, 2500)
+
+
+def bench_pg_queue(sizes: tuple[int, ...] = PG_QUEUE_SIZES) -> list[tuple]:
+    """Part 6p: distributed studies on PostgreSQL as their queue grows. One `worker` trains an
+    enqueued grid (quadrants, 5 arms, 1 epoch, an 8-unit MLP: bookkeeping, not training) of each
+    size in a throwaway PostgreSQL server (tests/conftest.py's): its ms per cell should not grow
+    with the queue. Then a pop of 10 cells from a queue of the largest size, the pipeline's
+    (grid.pop_cells) against Optuna's own pop (Study._pop_waiting_trial_id, which reads the whole
+    queue each time), median of 3."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from conftest import _pg_bin, postgres_server
+    import optuna
+    from pipeline import grid, lifecycle
+    from pipeline.storage import get_storage
+
+    if _pg_bin() is None:
+        print("note: PostgreSQL is not installed; skipping part 6p", file=sys.stderr)
+        return []
+    rows, per_cell = [], []
+    with postgres_server() as pg:
+        for i, n in enumerate(sizes):
+            subprocess.run([str(_pg_bin() / "createdb"), "-h", "127.0.0.1", "-p", str(pg.port), "-U", "postgres", f"q{i}"],
+                           check=True, capture_output=True)
+            with tempfile.TemporaryDirectory() as tmp:
+                tmp = Path(tmp)
+                (tmp / "s.yaml").write_text(yaml.safe_dump({"name": f"pgq{n}", "seeds": n // 5, "epochs": 1, "model": {
+                    "hidden": [8]}, "batch_size": 64, "datasets": [{"name": "quadrants"}]}))
+                stores = ["--study", "s.yaml", "--storage", f"{pg.url}/q{i}"]
+                enqueue, _, _ = run_pipeline(["enqueue", *stores], tmp)
+                wall, _, _ = run_pipeline(["worker", *stores], tmp)
+            print(f"part 6p, {n} cells: enqueue {enqueue:.1f} s, worker {wall:.1f} s", file=sys.stderr, flush=True)
+            per_cell.append(1000 * wall / n)
+            rows += [(f"6p postgresql {n:>5} cells: enqueue, ms/cell", 1000 * enqueue / n, None, ""),
+                     (f"6p postgresql {n:>5} cells: one worker, ms/cell", per_cell[-1], None, "its whole process")]
+        rows.append((f"6p worker ms/cell, {sizes[-1]} vs {sizes[0]} cells", per_cell[-1], per_cell[-1] / per_cell[0],
+                     "target <= 1.2 (flat)"))
+        ostudy = optuna.create_study(study_name="pops", storage=get_storage(f"{pg.url}/optuna"))
+        grid.enqueue_missing(ostudy, [(a, s) for a in grid.ARM_PARAM_CHOICES for s in range(sizes[-1] // 5)], 1,
+                             lifecycle.spent_attempt)
+        ours, optunas = median_times([lambda: grid.pop_cells(ostudy, 10),
+                                      lambda: [ostudy._pop_waiting_trial_id() for _ in range(10)]], 3)
+    rows.append((f"6p pop of 10 from {sizes[-1]} waiting: pipeline vs Optuna, s", ours, ours / optunas,
+                 f"Optuna's own pop {optunas:.2f} s"))
+    return rows
+
+
 def bench_idle_look(n: int = 12_800, in_flight: int = 50, repeats: int = 5) -> list[tuple]:
     """Part 6e: what a worker with nothing left to train reads every HEARTBEAT_S while other
     workers finish (lifecycle.reap, then grid.retry_failed), on a study of n COMPLETE trials
@@ -673,6 +722,7 @@ def main() -> None:
         if "sqlite" in args.scale_stores.split(","):
             rows += bench_default_scale(tuple(s for s in DEFAULT_SCALE_SEEDS if s * DEFAULT_CELLS_PER_SEED <= args.scale_max))
         rows += bench_idle_look(min(args.scale_max, 12_800))
+        rows += bench_pg_queue(tuple(n for n in PG_QUEUE_SIZES if n <= args.scale_max))
     if "7" in parts:
         rows += bench_tuning(args.repeats)
     if "8" in parts:

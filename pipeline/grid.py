@@ -27,6 +27,7 @@ from .storage import (GRACE_S, HEARTBEAT_S, RETRY_MAX_S, BatchingJournalStorage,
 
 SEED_HIGH = 2**31 - 1
 ORPHAN_S = 10       # a RUNNING trial no worker has named after this long was popped by a dead one
+POP_CHUNK = 32      # cells popped before they join the heartbeat (pop_cells)
 # A live worker beats again within a beat and a storage call's longest backoff of the storage's
 # return; every trial silent, the heartbeats are read again after this long (dead_trials)
 SECOND_LOOK_S = HEARTBEAT_S + RETRY_MAX_S + 2
@@ -196,26 +197,35 @@ def others_alive(ostudy: optuna.Study) -> bool:
 
 
 def has_waiting(ostudy: optuna.Study) -> bool:
-    return bool(ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+    return _any_in(ostudy, (TrialState.WAITING,))
 
 
 def busy(ostudy: optuna.Study) -> bool:
     """Some cell is still waiting or running."""
-    return bool(ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING)))
+    return _any_in(ostudy, (TrialState.WAITING, TrialState.RUNNING))
+
+
+def _any_in(ostudy: optuna.Study, states: tuple) -> bool:
+    backend = _backend(ostudy)
+    if isinstance(backend, RetryingRDBStorage):   # one id, not the whole queue built (a worker asks every population)
+        return bool(backend.trial_ids_in(ostudy._study_id, states, limit=1))
+    return bool(ostudy.get_trials(deepcopy=False, states=states))
 
 
 def pop_cells(ostudy: optuna.Study, limit: int, beat: Optional["heartbeat"] = None) -> list:
     """Pop up to `limit` waiting grid cells: [(trial, arm, seed, variant)]. Only enqueued trials are
     popped: Optuna's ask() would create a new trial when another worker took the last waiting
     one, which a worker would then have to fail (a phantom FAIL trial in the study). `beat`: the
-    heartbeat each popped cell joins at once. An RDB pop reads every waiting trial (Optuna's),
-    ~1 s each from a queue of 3,000 on PostgreSQL: a population's first cells, RUNNING, unnamed and
-    silent until the last was popped, were reaped as orphans of a dead worker (ORPHAN_S) while
-    their worker lived (a distributed review)."""
+    heartbeat each popped cell joins at once, POP_CHUNK at a time: a population's first cells,
+    RUNNING and unnamed until then, would otherwise be silent while the rest is popped, and
+    reaped as orphans of a dead worker (ORPHAN_S) while their worker lived (a distributed review)."""
     out = []
     while len(out) < limit:
+        want = min(limit - len(out), POP_CHUNK)
         if isinstance(ostudy._storage, BatchingJournalStorage):   # several in one append
-            trial_ids = ostudy._storage.pop_waiting(ostudy._study_id, limit - len(out))
+            trial_ids = ostudy._storage.pop_waiting(ostudy._study_id, want)
+        elif isinstance(_backend(ostudy), RetryingRDBStorage):   # a query of ids, not the whole queue read
+            trial_ids = _backend(ostudy).pop_waiting(ostudy._study_id, want)
         else:
             trial_ids = [ostudy._pop_waiting_trial_id()]   # atomic: WAITING -> RUNNING, or None
         if not trial_ids or trial_ids[0] is None:

@@ -357,6 +357,43 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
         finally:
             session.close()
 
+    def trial_ids_in(self, study_id: int, states: tuple, limit: Optional[int] = None) -> list[int]:
+        """The ids of a study's trials in `states`, oldest first, at most `limit`: one query of ids.
+        Optuna's reads build every unfinished trial whole on each call (its cache keeps finished
+        ones only): ~1 s for a queue of 3,000 waiting cells on PostgreSQL, paid on every pop."""
+        from optuna.storages._rdb import models
+
+        session = self.scoped_session()
+        try:
+            query = (session.query(models.TrialModel.trial_id).filter(models.TrialModel.study_id == study_id)
+                     .filter(models.TrialModel.state.in_(states)).order_by(models.TrialModel.trial_id))
+            return [tid for (tid,) in (query.limit(limit) if limit else query)]
+        finally:
+            session.close()
+
+    def pop_waiting(self, study_id: int, limit: int) -> list[int]:
+        """Move up to `limit` WAITING trials of a study to RUNNING: the ids this process owns now.
+        Each move is Optuna's own (the trial's row locked; one another worker moved first is not
+        ours), tried on the oldest waiting ids a query of ids returns, so a pop costs the same at
+        any queue length (Optuna's pop reads the whole queue first: Study._pop_waiting_trial_id)."""
+        owned: list[int] = []
+        tried: set[int] = set()
+        while len(owned) < limit:
+            ids = [t for t in self.trial_ids_in(study_id, (TrialState.WAITING,), 2 * (limit - len(owned)) + 8)
+                   if t not in tried]
+            if not ids:
+                break
+            for tid in ids:
+                tried.add(tid)
+                try:
+                    if self.set_trial_state_values(tid, TrialState.RUNNING):
+                        owned.append(tid)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    continue   # ended meanwhile (a worker reaped or failed it)
+                if len(owned) == limit:
+                    break
+        return owned
+
     def database_uptime(self) -> float:
         """Seconds since the database server last started, by its clock (PostgreSQL's
         pg_postmaster_start_time); inf where the database does not say."""
@@ -386,7 +423,7 @@ for _name in ("create_new_study", "delete_study", "set_study_user_attr", "set_st
               "get_study_system_attrs", "get_all_studies", "_create_new_trial", "_set_trial_param", "get_trial_param",
               "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr",
               "set_trial_system_attr", "get_trial_id_from_study_id_trial_number", "get_trial", "_get_trials",
-              "_get_best_trial_id", "record_heartbeat", "_get_stale_trial_ids", "heartbeat_ages",
+              "_get_best_trial_id", "record_heartbeat", "_get_stale_trial_ids", "heartbeat_ages", "trial_ids_in",
               "database_uptime"):
     setattr(RetryingRDBStorage, _name, _retrying(getattr(RetryingRDBStorage, _name)))
 

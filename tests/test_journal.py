@@ -248,22 +248,25 @@ def test_a_worker_marks_a_population_as_training_before_it_trains_and_not_the_on
 
 
 def test_each_popped_cell_beats_from_its_pop_on(tmp_path, monkeypatch):
-    """An RDB pop reads every waiting trial: ~1 s a pop from a queue of 3,000 on PostgreSQL, so a
-    population's first cells were RUNNING, unnamed and without a heartbeat for over ORPHAN_S while
-    the rest were popped, and another worker's reaper failed them as a dead worker's (a distributed
-    review). Each cell now beats from its own pop on: at every pop, those popped before it beat."""
+    """Optuna's RDB pop read every waiting trial: ~1 s a pop from a queue of 3,000 on PostgreSQL,
+    so a population's first cells were RUNNING, unnamed and without a heartbeat for over ORPHAN_S
+    while the rest were popped, and another worker's reaper failed them as a dead worker's (a
+    distributed review). Cells join the heartbeat as they are popped, POP_CHUNK at a time (one
+    here): at every pop, those popped before it beat."""
     from pipeline import lifecycle
     from pipeline.storage import get_storage
 
     ostudy = optuna.create_study(study_name="s", storage=get_storage(f"sqlite:///{tmp_path / 'o.db'}"))
     grid.enqueue_missing(ostudy, [("none", s) for s in range(4)], 1, lifecycle.spent_attempt)
-    pop, seen = ostudy._pop_waiting_trial_id, []
+    backend, seen = grid._backend(ostudy), []
+    pop = backend.pop_waiting
 
-    def popping():   # what another worker's reaper would read at this moment
+    def popping(study_id, limit):   # what another worker's reaper would read at this moment
         seen.append(sorted(grid.heartbeat_ages(ostudy)))
-        return pop()
+        return pop(study_id, limit)
 
-    ostudy._pop_waiting_trial_id = popping
+    monkeypatch.setattr(backend, "pop_waiting", popping)
+    monkeypatch.setattr(grid, "POP_CHUNK", 1)
     monkeypatch.setattr(grid, "ORPHAN_S", 2.0)   # past it, unnamed and beating: alive
     beat = grid.heartbeat(ostudy, []).start()
     try:

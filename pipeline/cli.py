@@ -148,7 +148,7 @@ def _ui_command(uri: str) -> Optional[str]:
     the working directory when it is under it; and `make ui` beside it where that opens the same
     store and `make setup` has run (else `make ui` would first build a virtual environment, minutes
     and gigabytes, for a user who ran the pipeline in one of their own). None where the links open a server of its own (the tracking server, or $PIPELINE_UI_URL's)."""
-    from .runtime import mask_credentials
+    from .runtime import shown_masked
     from .tracking import DEFAULT_TRACKING_URI, tracking_uri
     from .ui_links import LOCAL_PORT, absolute_store_uri, links_are_local, local_port, ui_base, ui_command
 
@@ -160,8 +160,7 @@ def _ui_command(uri: str) -> Optional[str]:
         # relative where the user's shell is this folder: not under `mlflow run <path>` (its caller's may be another)
         near = mlflow.is_relative_to(Path.cwd()) and not os.environ.get("MLFLOW_RUN_ID")
         command = shlex.quote(os.path.relpath(mlflow) if near else str(mlflow)) + command[len("mlflow"):]
-    masked = mask_credentials(command)
-    shown = masked + (" (password masked)" if masked != command else "")
+    shown = shown_masked(command)
     makefile = Path("Makefile").read_text(errors="replace") if Path("Makefile").is_file() else ""
     made = Path(".venv/.installed").is_file()   # the Makefile's setup stamp
     port = local_port(ui_base(uri))
@@ -205,7 +204,7 @@ def cmd_enqueue(args) -> int:
     """Distributed studies, step 1 (once, idempotent): create the study and enqueue the grid."""
     from .orchestrate import finish_dataset, install_signal_handlers, next_round, queue_state
     from .preparation import prepare
-    from .runtime import mask_credentials
+    from .runtime import shown_masked
     study = _study_from_args(args)
     install_signal_handlers()   # Ctrl-C or SIGTERM while tuning: its runs end KILLED, as under ablation
     ctx, data = prepare(study, args.storage, optional(args.tracking_uri), owned=False)
@@ -217,21 +216,20 @@ def cmd_enqueue(args) -> int:
     if ctx.tracker.owns_root() and not ctx.tracker.discard_if_empty(ctx.experiment_id, ctx.root_id):
         ctx.tracker.end_run(ctx.root_id, "FINISHED")  # the tree exists; workers attach to its parents
     waiting, training, silent = queue_state(ctx, data)
-    uris = [(u, mask_credentials(u)) for u in (args.storage, ctx.tracker.uri)]
-    masked = " (passwords masked)" if any(u != shown for u, shown in uris) else ""
     flags = _override_flags(study)
     if not (waiting or training):
         print("nothing to train: no cell of this configuration waits or trains (done, or given up on after its "
               "retries)" + ("; adaptive seeds add no round: each dataset is decided, at its maximum of seeds, or "
                             "without results" if study.adaptive else "")
-              + f". The report: python -m pipeline report --study {args.study}{flags} --tracking-uri {uris[1][1]}{masked}")
+              + ". The report: " + shown_masked(f"python -m pipeline report --study {args.study}{flags} --tracking-uri "
+                                                f"{ctx.tracker.uri}"))
         return 0
     # "in training" alone read as alive: a killed worker's cells stay RUNNING until a worker takes them over
     quiet = (f" ({len(silent)} of them by a worker silent for {max(silent):.0f} s: dead or cut off, a live worker "
              "takes them over)") if silent else ""
     print(f"{counted(waiting, 'cell')} waiting" + (f", {training} in training{quiet}" if training else "")
-          + f"; start workers with: python -m pipeline worker --study {args.study}{flags} "
-          f"--storage {uris[0][1]} --tracking-uri {uris[1][1]}{masked}"
+          + "; start workers with: " + shown_masked(f"python -m pipeline worker --study {args.study}{flags} "
+                                                   f"--storage {args.storage} --tracking-uri {ctx.tracker.uri}")
           + ("\n(adaptive seeds: run enqueue again when the workers are done, until it says nothing is left to train)"
              if study.adaptive else ""))
     return 0
@@ -244,7 +242,7 @@ def cmd_worker(args) -> int:
     install_signal_handlers()
     _verbosity(args)
     unenqueued = run_worker(study, args.storage, optional(args.tracking_uri))
-    from .runtime import EXIT_UNREACHABLE, mask_credentials
+    from .runtime import EXIT_UNREACHABLE, shown_masked
     from .tracking import tracking_uri
 
     uri = tracking_uri(optional(args.tracking_uri))
@@ -253,16 +251,15 @@ def cmd_worker(args) -> int:
               f"the enqueue command again, then the workers (exit {EXIT_UNREACHABLE}: try again later)",
               file=sys.stderr, flush=True)
         return EXIT_UNREACHABLE
-    masked = " (password masked)" if mask_credentials(uri) != uri or mask_credentials(args.storage) != args.storage else ""
     if study.adaptive:   # the round ran: deciding on it and adding the next is enqueue's (the report is not the end yet)
-        print(f"no cell is left to train here; adaptive seeds: the next round, if any dataset is still undecided, comes "
-              f"from the enqueue command again: python -m pipeline enqueue --study {args.study}{_override_flags(study)} "
-              f"--storage {mask_credentials(args.storage)} --tracking-uri {mask_credentials(uri)}{masked}, then the "
-              "workers (it says when every dataset is decided; then the report)", flush=True)
+        print("no cell is left to train here; adaptive seeds: the next round, if any dataset is still undecided, comes "
+              "from the enqueue command again: " + shown_masked(
+                  f"python -m pipeline enqueue --study {args.study}{_override_flags(study)} --storage {args.storage} "
+                  f"--tracking-uri {uri}") + ", then the workers (it says when every dataset is decided; then the report)",
+              flush=True)
         return 0
-    print(f"no cell is left to train here; the report: python -m pipeline report --study {args.study}"
-          f"{_override_flags(study)} --tracking-uri {mask_credentials(uri)}"
-          + (" (password masked)" if mask_credentials(uri) != uri else ""), flush=True)
+    print("no cell is left to train here; the report: " + shown_masked(
+        f"python -m pipeline report --study {args.study}{_override_flags(study)} --tracking-uri {uri}"), flush=True)
     return 0
 
 

@@ -20,9 +20,19 @@ from typing import Optional
 from .errors import Interrupted, forget_interrupts, interrupt_received, interrupted
 
 
+_CREDENTIALS = re.compile(r"(//[^/:@]+):[^/@]*@")
+
+
 def mask_credentials(url: str) -> str:
     """postgresql://user:secret@host/db -> postgresql://user:***@host/db"""
-    return re.sub(r"(//[^/:@]+):[^/@]*@", r"\1:***@", url)
+    return _CREDENTIALS.sub(r"\1:***@", url)
+
+
+def shown_masked(command: str) -> str:
+    """A command for the user to copy, the passwords in its URLs masked, and saying so where it
+    masked any (the user puts them back)."""
+    n = len(_CREDENTIALS.findall(command))
+    return mask_credentials(command) + ("" if not n else " (password masked)" if n == 1 else " (passwords masked)")
 
 
 _deferred = {"active": 0, "pending": None}

@@ -462,7 +462,7 @@ def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, 
     spec = tiny_study_dict(name="dist", seeds=3, epochs=30, execution={"population_size": 2},
                            model={"hidden": [64, 64]}, datasets=[{"name": "digits", "train_size": 400}, {"name": "wine"}])
     study_file = write_study(workdir / "dist.yaml", spec)
-    storage = f"{postgres}/optuna"
+    storage = f"{postgres.replace('postgres@', 'postgres:pw@')}/optuna"   # the server trusts: a password as users have
     common = ["--study", "dist.yaml", "--storage", storage, "--tracking-uri", mlflow_server]
     env = {k: v for k, v in env.items() if k != "MLFLOW_TRACKING_URI"}
     # two enqueues at once (a Kubernetes Job's init container runs in every pod): one waits for the
@@ -470,8 +470,8 @@ def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, 
     both = [start(["enqueue", *common], workdir, env) for _ in range(2)]
     said = [p.communicate(timeout=300) for p in both]
     assert all(p.returncode == 0 for p in both), [err[-3000:] for _, err in said]
-    for out, _ in said:
-        assert f"python -m pipeline worker {' '.join(common)}" in out   # the command to run, as is
+    for out, _ in said:   # the command to run, as is, the password masked
+        assert f"python -m pipeline worker {' '.join(common).replace(':pw@', ':***@')} (password masked)" in out
         assert "30 cells waiting" in out, out
     proc = run_cli(["enqueue", *common], cwd=workdir, env=env)
     assert proc.returncode == 0 and "30 cells waiting" in proc.stdout, proc.stderr[-3000:]
@@ -486,6 +486,7 @@ def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, 
     hold_first_worker_until_another_works(storage, load_study(study_file))
     outputs = [w.communicate(timeout=300) for w in workers]
     assert all(w.returncode == 0 for w in workers), [o[1][-2000:] for o in outputs]
+    assert not any(":pw@" in out + err for out, err in outputs + said)
     assert not any("View run" in out for out, _ in outputs)   # MLflow's two lines per run, silenced
 
     study = load_study(study_file)
@@ -510,7 +511,7 @@ def test_three_workers_on_postgres_and_an_mlflow_server(workdir, env, postgres, 
     short = next(line for line in proc.stdout.splitlines() if line.startswith("In short: "))
     assert html_mod.escape(short[len("In short: "):], quote=False) in html and "Verdicts (each arm vs none" in proc.stdout
     assert re.search(r"^    L2( \(.*\))?: ", proc.stdout, re.MULTILINE), proc.stdout[-3000:]
-    assert "postgres@" not in html or "***" not in html  # no password to mask here; nothing leaked
+    assert ":pw@" not in html + proc.stdout + done.stdout  # nothing leaked
 
 
 def test_a_paused_worker_does_not_train_a_population_taken_over_meanwhile(workdir, env):

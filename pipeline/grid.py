@@ -329,15 +329,9 @@ class heartbeat:
             self.storage.record_heartbeat(tid)
 
     def add(self, trials: list) -> None:
-        """More trials to beat for, beating for them now (each cell as it is popped: pop_cells)."""
-        ids = [t._trial_id for t in trials]
-        self.trial_ids.extend(ids)
-        if self.enabled:
-            for tid in ids:
-                try:
-                    self.storage.record_heartbeat(tid)
-                except Exception:  # as _beat: a missed beat only risks a retry
-                    pass
+        """More trials to beat for (each cell as it is popped: pop_cells), their first beat
+        recorded by the pop itself (RetryingRDBStorage.pop_waiting)."""
+        self.trial_ids.extend(t._trial_id for t in trials)
 
     def _beat(self):
         while not self.halt.wait(HEARTBEAT_S):

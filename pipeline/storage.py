@@ -375,7 +375,11 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
         """Move up to `limit` WAITING trials of a study to RUNNING: the ids this process owns now.
         Each move is Optuna's own (the trial's row locked; one another worker moved first is not
         ours), tried on the oldest waiting ids a query of ids returns, so a pop costs the same at
-        any queue length (Optuna's pop reads the whole queue first: Study._pop_waiting_trial_id)."""
+        any queue length (Optuna's pop reads the whole queue first: Study._pop_waiting_trial_id).
+        Each trial's first heartbeat is recorded as it is taken, by the database's clock: a worker
+        dying right after has left a beat that goes stale, where the only other sign was its
+        datetime_start, by the popping machine's clock in its local time zone (Optuna's), which a
+        reaper in another zone reads hours off."""
         owned: list[int] = []
         tried: set[int] = set()
         while len(owned) < limit:
@@ -388,11 +392,20 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
                 try:
                     if self.set_trial_state_values(tid, TrialState.RUNNING):
                         owned.append(tid)
+                        self._first_beat(tid)
                 except optuna.exceptions.UpdateFinishedTrialError:
                     continue   # ended meanwhile (a worker reaped or failed it)
                 if len(owned) == limit:
                     break
         return owned
+
+    def _first_beat(self, trial_id: int) -> None:
+        if self.heartbeat_interval is None:
+            return
+        try:
+            self.record_heartbeat(trial_id)
+        except Exception:  # noqa: BLE001 - as grid.heartbeat's beats: a missed beat only risks a retry
+            pass
 
     def database_uptime(self) -> float:
         """Seconds since the database server last started, by its clock (PostgreSQL's

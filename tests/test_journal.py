@@ -6,6 +6,7 @@ has its own worker id), as processes are."""
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from collections import Counter
@@ -278,7 +279,29 @@ def test_each_popped_cell_beats_from_its_pop_on(tmp_path, monkeypatch):
     assert len(ids) == 3 and seen == [[], ids[:1], ids[:2]]
 
 
-def test_under_the_enqueue_lock_only_silent_tuning_trials_are_a_dead_process_s(tmp_path):
+def test_a_worker_dead_right_after_its_pop_is_found_by_a_reaper_in_another_time_zone(tmp_path, monkeypatch):
+    """Optuna writes a trial's datetime_start by the popping machine's clock in its local time zone.
+    A worker that died between its pop and its cells' first beat left only that: a reaper whose
+    zone is behind the popper's read the trials as popped in the future, never orphans, and they
+    stayed RUNNING. The pop now records each trial's first heartbeat, by the database's clock."""
+    import sqlalchemy
+
+    from pipeline import lifecycle
+    from pipeline.storage import get_storage
+
+    ostudy = optuna.create_study(study_name="tz", storage=get_storage(f"sqlite:///{tmp_path / 'o.db'}"))
+    grid.enqueue_missing(ostudy, [("none", s) for s in range(2)], 1, lifecycle.spent_attempt)
+    popped = grid.pop_cells(ostudy, 2)   # and the worker dies: no name, no heartbeat thread
+    with grid._backend(ostudy).engine.begin() as db:   # popped in UTC+8, read in UTC
+        db.execute(sqlalchemy.text("UPDATE trials SET datetime_start = :t"),
+                   {"t": datetime.datetime.now() + datetime.timedelta(hours=8)})
+    for name, value in (("HEARTBEAT_S", 0.2), ("GRACE_S", 0.5), ("SECOND_LOOK_S", 0.3), ("ORPHAN_S", 0.5)):
+        monkeypatch.setattr(grid, name, value)
+    time.sleep(1.0)
+    assert sorted(t._trial_id for t in grid.dead_trials(ostudy)) == sorted(c[0]._trial_id for c in popped)
+
+
+def test_under_the_enqueue_lock_only_silent_tuning_trials_are_a_dead_process_s(tmp_path, monkeypatch):
     """Tuning runs under the enqueue lock, so its RUNNING trials are a dead process's (one killed on
     another host stayed RUNNING for good); but a holder whose lock a database restart took still
     tunes, and its trials beat (a review of the day's diff): silent_trials leaves those alone."""
@@ -287,6 +310,8 @@ def test_under_the_enqueue_lock_only_silent_tuning_trials_are_a_dead_process_s(t
 
     ostudy = optuna.create_study(study_name="t", storage=get_storage(f"sqlite:///{tmp_path / 'o.db'}"))
     grid.enqueue_missing(ostudy, [("l2", s) for s in range(2)], 1, lifecycle.spent_attempt)
-    (alive, *_), (dead, *_) = grid.pop_cells(ostudy, 2)
+    monkeypatch.setattr(grid, "HEARTBEAT_S", 0.2)
+    (alive, *_), (dead, *_) = grid.pop_cells(ostudy, 2)   # each beats once as it is popped
     with grid.heartbeat(ostudy, [alive]):
+        time.sleep(0.6)   # two beats missed by the dead one
         assert [t.number for t in grid.silent_trials(ostudy)] == [dead.number]

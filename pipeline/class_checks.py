@@ -6,6 +6,7 @@ column_checks.py judges the columns before that."""
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 
@@ -144,6 +145,7 @@ def _rare_class_warning(names: list[str], counts: np.ndarray, weighted: bool) ->
 # A target of whole numbers read as classes (task: auto) with at least this many values, most of a
 # run of integers (1 to 14 days), is likely a count: warned, with task: regression as the way out.
 COUNT_CLASSES = 8
+STEP_OF_AMOUNTS, STEPPED_CLASSES = 100, 5   # whole numbers in steps of 100 or more: amounts, from 5 values
 
 
 def quantity_target_warning(names: list[str], target: str, rows: int, auto_classes: int) -> list[str]:
@@ -169,7 +171,9 @@ def quantity_target_warning(names: list[str], target: str, rows: int, auto_class
 def count_target_warning(names: list[str], target: str) -> list[str]:
     """A warning when task: auto read a target of whole numbers as classes that look like a count
     (at least COUNT_CLASSES values covering most of the integers between the smallest and largest:
-    a stay of 1 to 14 days), which accuracy scores as if 13 for 14 were as wrong as 1; [] otherwise."""
+    a stay of 1 to 14 days), which accuracy scores as if 13 for 14 were as wrong as 1; or like an
+    amount rounded to a step (STEPPED_CLASSES values or more, most of a grid of 100 or more: prices
+    of 100,000 to 250,000 in steps of 25,000, a table review); [] otherwise."""
     try:   # "1.0": a target of whole numbers with a blank row is read as floats
         numbers = [float(n) for n in names]
     except ValueError:
@@ -177,9 +181,12 @@ def count_target_warning(names: list[str], target: str) -> list[str]:
     if not all(x.is_integer() for x in numbers):
         return []
     values = sorted(int(x) for x in numbers)
-    if len(values) < COUNT_CLASSES or len(values) < 0.7 * (values[-1] - values[0] + 1):
+    step = math.gcd(*(b - a for a, b in zip(values, values[1:]))) if len(values) > 1 else 1
+    fewest = COUNT_CLASSES if step < STEP_OF_AMOUNTS else STEPPED_CLASSES
+    if len(values) < fewest or len(values) < 0.7 * ((values[-1] - values[0]) // step + 1):
         return []
-    return [f"Target {target!r} has {len(values)} whole-number values ({values[0]} to {values[-1]}), read as "
+    steps = f" in steps of {step}" if step > 1 else ""
+    return [f"Target {target!r} has {len(values)} whole-number values ({values[0]} to {values[-1]}{steps}), read as "
             f"{len(values)} classes (task: auto), each as far from the others as any: a classification metric counts a "
-            f"{values[-1] - 1} predicted for a {values[-1]} as wrong as a {values[0]}. If it is a count or an amount, set task: regression; if they are "
+            f"{values[-2]} predicted for a {values[-1]} as wrong as a {values[0]}. If it is a count or an amount, set task: regression; if they are "
             "codes, task: classification silences this."]

@@ -310,6 +310,7 @@ def _one_slip(rare: str, common: str) -> bool:
 # spellings of a yes/no answer; a column that mixes two or more of these pairs means one thing
 # several ways ("yes", "no", "TRUE")
 BOOLEAN_PAIRS = ({"yes", "no"}, {"y", "n"}, {"true", "false"}, {"t", "f"}, {"1", "0"}, {"1.0", "0.0"})
+BOOLEAN_TRUE = {"yes", "y", "true", "t", "1", "1.0"}   # each pair's first
 
 
 def mixed_booleans(column: pd.Series) -> list[str]:

@@ -9,7 +9,7 @@ import json
 
 import pandas as pd
 
-from .column_checks import (FAR_ROWS_SHOWN, READ_AS_MISSING, case_variants, misspelt)
+from .column_checks import BOOLEAN_TRUE, FAR_ROWS_SHOWN, READ_AS_MISSING, case_variants, misspelt, mixed_booleans
 from .metric_numbers import quantity
 from .words import and_list, counted, plural, yaml_key
 from .written_numbers import DASHES, FILE_SETTLES, is_text
@@ -69,6 +69,9 @@ def warnings_for(spec, record: dict, y: pd.Series) -> list[str]:
         out.append(f"The header names {len(later) + 1} columns {name!r}: the first is {name!r}, the others "
                    f"{', '.join(map(repr, later))} (as pandas renames them){target}; rename them in the file if they hold "
                    "different things.")
+    if n := record.get("header_rows"):
+        out.append(f"{counted(n, 'row')} of the file repeat{'s' if n == 1 else ''} the header name for name (files joined "
+                   "one after another?): left out, not read as data.")
     if short := record.get("short_rows"):
         n = short["rows"]
         out.append(f"{counted(n, 'row')} of the file {plural(n, 'has')} fewer fields than the header's "
@@ -237,6 +240,11 @@ def _spelling_warnings(spec, record: dict, y: pd.Series) -> list[str]:
             out.append(f"Target {spec.target!r} has rare labels that look like misspellings of common ones, kept as "
                        f"separate classes: {pairs(found)}; if they are the same: "
                        + merge_advice(y, *[[common, rare] for rare, _, common, _ in found[:3]]) + ".")
+        if spellings := mixed_booleans(y):   # Yes/No beside Y/N: four classes where two were meant
+            sides = [[s for s in spellings if (s.casefold() in BOOLEAN_TRUE) == side] for side in (True, False)]
+            out.append(f"Target {spec.target!r} writes yes/no in more than one way ({', '.join(map(repr, spellings))}): "
+                       f"each spelling is a class of its own ({len(spellings)} classes); if they are the same: "
+                       + merge_advice(y, *[side for side in sides if len(side) > 1]) + ".")
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import functools
 import re
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
@@ -172,7 +173,7 @@ def read_csv_rows(path: Path, encoding: str, target) -> pd.DataFrame:
     """A CSV's rows as read_file reads them (identity's later_rules reads some files so too)."""
     # skipinitialspace: "39, ?, 77516" (UCI's adult) reads the "?" as missing and the numbers as numbers
     sep, skip = csv_delimiter(path, encoding)
-    frame = pd.read_csv(path, encoding=encoding, na_values=CSV_MISSING, skipinitialspace=True, sep=sep, skiprows=skip)
+    frame = _read_csv(path, encoding, sep, skip)
     frame.attrs["repeated_names"] = _repeated_names(path, encoding, sep, list(frame.columns), skip)
     version = _file_version(path, encoding)
     # a short row ends in blanks: only then is the file read again for its fields
@@ -541,8 +542,34 @@ def dot_thousands_in(path: str, size: int, mtime_ns: int, encoding: str) -> dict
 def _read_text(path: Path, encoding: str, sep: str, skip: int, **only) -> pd.DataFrame:
     """The CSV as read_file reads it, every value as text; `only`: read_csv's nrows, usecols or
     keep_default_na."""
-    return pd.read_csv(path, encoding=encoding, na_values=CSV_MISSING, skipinitialspace=True, sep=sep, skiprows=skip,
-                       dtype=str, **only)
+    return _read_csv(path, encoding, sep, skip, dtype=str, **only)
+
+
+def _read_csv(path: Path, encoding: str, sep: str, skip: int, **more) -> pd.DataFrame:
+    """pandas' read of a CSV, its first column never taken for the rows' index: where every row
+    (or the first) has one field more than the header, pandas made the first field the index and
+    every column took its neighbour's values (a trailing separator on each row, an unquoted 1,234
+    in each: trained on silently, a table review). A trailing empty field is dropped; a field past
+    the header's with a value is refused as any row with too many fields is, naming its line."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="Length of header or names does not match",
+                                category=pd.errors.ParserWarning)
+        try:
+            return pd.read_csv(path, encoding=encoding, na_values=CSV_MISSING, skipinitialspace=True, sep=sep,
+                               skiprows=skip, index_col=False, **more)
+        except pd.errors.ParserWarning:
+            line, fields, width = _first_long_row(path, encoding, sep, skip)
+            raise pd.errors.ParserError(f"Expected {width} fields in line {line}, saw {fields}") from None
+
+
+def _first_long_row(path: Path, encoding: str, sep: str, skip: int) -> tuple[int, int, int]:
+    """(line, its field count, the header's) of the first row with a value past the header's fields."""
+    with _csv_records(path, encoding, sep, skip) as reader:
+        width = len(next(reader, []))
+        for fields in reader:
+            if len(fields) > width and any(f.strip() for f in fields[width:]):
+                return reader.line_num + skip, len(fields), width
+    return 0, 0, width
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file

@@ -108,6 +108,30 @@ def read_ahead(spec) -> pd.DataFrame:
     return out[0]
 
 
+def _without_header_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The rows that repeat the header name for name (two exports joined with `cat`) left out, and
+    how many: kept, they were data (a class named after the target, every numeric column text with
+    one odd value, a table review)."""
+    first = frame.iloc[:, 0] if frame.shape[1] else None
+    if first is None or pd.api.types.is_numeric_dtype(first):   # a header's name makes its column text
+        return frame, 0
+    names = [str(c).strip() for c in frame.columns]
+    maybe = frame[first.astype(str).str.strip() == names[0]]
+    if maybe.empty:
+        return frame, 0
+    repeats = maybe.index[maybe.apply(lambda row: [str(v).strip() for v in row] == names, axis=1)]
+    if not len(repeats):
+        return frame, 0
+    frame = frame.drop(index=repeats)
+    as_text = {*frame.attrs.get("zero_codes", {}), *frame.attrs.get("dot_thousands", {})}   # text on purpose
+    for c in frame.columns:   # numbers again, as pandas reads a column of them without the header's name in it
+        if c not in as_text and not pd.api.types.is_numeric_dtype(frame[c]):
+            numbers = pd.to_numeric(frame[c], errors="coerce")
+            if numbers.notna().sum() == frame[c].notna().sum():
+                frame[c] = numbers
+    return frame, len(repeats)
+
+
 def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     """The feature columns, the target and the reading record; every problem a one-line UsageError."""
     if _handed_over and (out := _handed_over.pop(version_of(spec), None)) is not None:
@@ -129,6 +153,7 @@ def _read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     # a row of separators alone (an export's spacer line) is no row: kept, it made every column look
     # blank somewhere (a constant column a yes/blank flag, an id not unique on every row)
     frame = frame[frame.notna().any(axis=1)]
+    frame, header_rows = _without_header_rows(frame)
     if frame.empty:
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: the file has a header but no rows of data")
     if spec.target not in frame.columns:
@@ -140,7 +165,7 @@ def _read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
                          f"does not have{_closest(unknown[0], frame)}; columns are " + _listed_columns(frame))
     record = {"rows_in": len(frame), "columns_in": len(frame.columns) - 1, "dropped_columns": list(prep.drop_columns),
               "repeated_names": frame.attrs.get("repeated_names", {}), "dot_thousands": frame.attrs.get("dot_thousands", {}),
-              "short_rows": frame.attrs.get("short_rows", {})}
+              "short_rows": frame.attrs.get("short_rows", {}), "header_rows": header_rows}
     marks = frame.attrs.get("number_marks", {})
     codes = frame.attrs.get("zero_codes", {})   # 02139: text, not a number
     # before drop_columns: the total word often stands in a column the user drops (a row number, a name)
@@ -476,12 +501,19 @@ def fit_features(spec, splits: list[pd.DataFrame]) -> tuple[list[np.ndarray], li
                          int(arrays[0].shape[1]), sum(a.shape[0] for a in arrays))
     record = {"columns_out": int(arrays[0].shape[1]), "numeric_columns": numeric, "encoded_columns": categorical,
               "imputed_columns": missing if prep.missing == "impute" else [],
-              "missing_indicators": [str(n).removeprefix("missingindicator_")
-                                     for n in transformer.get_feature_names_out() if str(n).startswith("missingindicator_")],
+              "missing_indicators": _indicated(transformer, numeric),
               "rows_dropped_for_missing": int(dropped)}
     # float32, as training reads them (splits.py): each split dense once, not as float64 and again as float32
     return [a.astype(np.float32).toarray() if hasattr(a, "toarray") else np.asarray(a, dtype=np.float32)
             for a in arrays], kept, record
+
+
+def _indicated(transformer, numeric: list) -> list:
+    """The numeric columns given a missing-value indicator. From the imputer itself, not the output's
+    names: a one-hot column's name beside a column of that name (Sex's Sex_male beside a Sex_male
+    column, a table review) made sklearn's get_feature_names_out raise (names not unique)."""
+    indicator = getattr(transformer.named_transformers_["numeric"], "indicator_", None)
+    return [numeric[i] for i in indicator.features_] if indicator is not None else []
 
 
 MAX_LEVELS = 1000   # one-hot columns a single categorical column may make unasked (a 12,000-employer column

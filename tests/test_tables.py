@@ -2228,3 +2228,62 @@ def test_what_the_tables_audit_found(tmp_path):
     pd.DataFrame({"x": rng.random(40), "y": pd.array([bool(i % 2) for i in range(39)] + [None], dtype="boolean")}
                  ).to_parquet(tmp_path / "flags.parquet")
     assert load(DatasetSpec(name="table", path=str(tmp_path / "flags.parquet"), target="y"), 0).class_names == ["False", "True"]
+
+
+def test_what_the_second_table_review_found(tmp_path):
+    """A table review: (1) a separator at the end of every row, or an unquoted 1,234 in every row,
+    one field more than the header on each: pandas took the first field for the index and every
+    column its neighbour's values, trained on silently; a trailing empty field is dropped now and a
+    value past the header refused naming its line. (2) A one-hot column's name beside a column of
+    that name (Sex's Sex_male beside Sex_male, as Titanic exports keep) was a traceback. (3) A
+    target writing Yes/No and Y/N was four classes without a word. (4) Two exports joined with `cat`:
+    the second header was a row of data (a class named 'y', every column text). (5) Prices rounded
+    to 25,000: seven whole numbers, read as seven classes without a word (the count warning wanted
+    consecutive integers); HTTP-like codes far apart are not warned of."""
+    rng = np.random.default_rng(0)
+    n = 40
+    a, b = rng.integers(20, 80, n), rng.normal(size=n).round(2)
+    label = np.where(a > 50, "yes", "no")
+    (tmp_path / "trailing.csv").write_text("y,a,b\n" + "".join(f"{y},{x},{z},\n" for y, x, z in zip(label, a, b)))
+    s = load(DatasetSpec(name="csv", path=str(tmp_path / "trailing.csv"), target="y"), 0)
+    assert s.task == "classification" and s.class_names == ["no", "yes"] and s.n_features == 2
+    frame, y, _ = tables.read(DatasetSpec(name="csv", path=str(tmp_path / "trailing.csv"), target="y"))
+    assert list(frame["a"]) == list(a) and list(y) == list(label)   # each value under its own name
+
+    (tmp_path / "thousands.csv").write_text("b,amount,y\n" + "".join(
+        f"{z},{x},{100 + x:03d},{y}\n" for y, x, z in zip(label, a, b)))
+    with pytest.raises(UsageError, match=r"Expected 3 fields in line 2, saw 4; a value that holds the separator"):
+        load(DatasetSpec(name="csv", path=str(tmp_path / "thousands.csv"), target="y"), 0)
+
+    sex = rng.choice(["male", "female"], n)
+    pd.DataFrame({"Sex": sex, "Sex_male": (sex == "male").astype(int),
+                  "age": np.where(np.arange(n) % 7 == 0, np.nan, a), "y": label}).to_csv(tmp_path / "titanic.csv", index=False)
+    s = load(DatasetSpec(name="csv", path=str(tmp_path / "titanic.csv"), target="y"), 0)
+    assert s.n_features == 5   # Sex_male, age, age's missing indicator, Sex's two one-hot columns
+    assert s.preprocessing["missing_indicators"] == ["age"]
+
+    spelt = np.where(np.arange(n) % 4 == 0, np.where(label == "yes", "Y", "N"), np.where(label == "yes", "Yes", "No"))
+    pd.DataFrame({"a": a, "b": b, "y": spelt}).to_csv(tmp_path / "spelt.csv", index=False)
+    s = load(DatasetSpec(name="csv", path=str(tmp_path / "spelt.csv"), target="y"), 0)
+    said = next(w for w in s.preprocessing["warnings"] if w.startswith("Target 'y' writes yes/no in more than one way"))
+    assert "('N', 'No', 'Y', 'Yes'): each spelling is a class of its own (4 classes)" in said
+    assert said.endswith('preprocess.target_classes: {"Y": "Yes", "N": "No"}.'), said
+
+    lines = [f"{x},{z},{int(y == 'yes')}\n" for y, x, z in zip(label, a, b)]
+    (tmp_path / "joined.csv").write_text("a,b,y\n" + "".join(lines[:20]) + "a,b,y\n" + "".join(lines[20:]))
+    (tmp_path / "one.csv").write_text("a,b,y\n" + "".join(lines))
+    joined, one = (load(DatasetSpec(name="csv", path=str(tmp_path / f), target="y"), 0) for f in ("joined.csv", "one.csv"))
+    assert joined.class_names == one.class_names == ["0", "1"] and joined.n_features == one.n_features == 2
+    assert np.array_equal(joined.x_train, one.x_train) and np.array_equal(joined.y_test, one.y_test)
+    assert ("1 row of the file repeats the header name for name (files joined one after another?): left out, not read "
+            "as data.") in joined.preprocessing["warnings"]
+    assert not any("not numbers" in w for w in joined.preprocessing["warnings"])
+
+    price = 100_000 + 25_000 * np.clip((a - 20) // 9, 0, 6)
+    pd.DataFrame({"sqm": a, "price": price, "status": rng.choice([200, 404, 500], n)}).to_csv(tmp_path / "homes.csv", index=False)
+    homes = load(DatasetSpec(name="csv", path=str(tmp_path / "homes.csv"), target="price"), 0)
+    said = [w for w in homes.preprocessing["warnings"] if "whole-number values" in w]
+    assert said and said[0].startswith(f"Target 'price' has {len(homes.class_names)} whole-number values (100000 to 250000 "
+                                       "in steps of 25000), read as"), said
+    status = load(DatasetSpec(name="csv", path=str(tmp_path / "homes.csv"), target="status"), 0)
+    assert not any("whole-number values" in w for w in status.preprocessing["warnings"])

@@ -10,6 +10,7 @@ import functools
 import logging
 import math
 import os
+import random
 import sys
 import threading
 import time
@@ -373,9 +374,12 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
 
     def pop_waiting(self, study_id: int, limit: int) -> list[int]:
         """Move up to `limit` WAITING trials of a study to RUNNING: the ids this process owns now.
-        Each move is Optuna's own (the trial's row locked; one another worker moved first is not
-        ours), tried on the oldest waiting ids a query of ids returns, so a pop costs the same at
-        any queue length (Optuna's pop reads the whole queue first: Study._pop_waiting_trial_id).
+        Each move is one conditional update (`... WHERE state = 'WAITING'`: ours if it changed a
+        row), atomic on every SQL database: Optuna's moves lock the row with SELECT ... FOR UPDATE,
+        which SQLite ignores, so two processes popping one SQLite file both took a cell (a review:
+        77 of 300 popped twice). Tried on the oldest waiting ids a query of ids returns, in random
+        order (workers popping at once then rarely race for the same one), so a pop costs the same
+        at any queue length (Optuna's pop reads the whole queue first: Study._pop_waiting_trial_id).
         Each trial's first heartbeat is recorded as it is taken, by the database's clock: a worker
         dying right after has left a beat that goes stale, where the only other sign was its
         datetime_start, by the popping machine's clock in its local time zone (Optuna's), which a
@@ -387,17 +391,29 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
                    if t not in tried]
             if not ids:
                 break
+            random.shuffle(ids)
             for tid in ids:
                 tried.add(tid)
-                try:
-                    if self.set_trial_state_values(tid, TrialState.RUNNING):
-                        owned.append(tid)
-                        self._first_beat(tid)
-                except optuna.exceptions.UpdateFinishedTrialError:
-                    continue   # ended meanwhile (a worker reaped or failed it)
+                if self._take(tid):
+                    owned.append(tid)
+                    self._first_beat(tid)
                 if len(owned) == limit:
                     break
         return owned
+
+    def _take(self, trial_id: int) -> bool:
+        """WAITING -> RUNNING (its start time as Optuna writes it), if it still waits: True when
+        this call moved it. Retried whole: a move whose answer was lost reads False on its retry,
+        and the trial, RUNNING and unnamed, is reaped as an orphan (grid.dead_trials)."""
+        import sqlalchemy
+        from optuna.storages._rdb import models
+
+        table = models.TrialModel.__table__
+        with self.engine.begin() as db:
+            moved = db.execute(sqlalchemy.update(table).where(table.c.trial_id == trial_id)
+                               .where(table.c.state == TrialState.WAITING)
+                               .values(state=TrialState.RUNNING, datetime_start=datetime.datetime.now()))
+            return moved.rowcount == 1
 
     def _first_beat(self, trial_id: int) -> None:
         if self.heartbeat_interval is None:
@@ -436,7 +452,7 @@ for _name in ("create_new_study", "delete_study", "set_study_user_attr", "set_st
               "get_study_system_attrs", "get_all_studies", "_create_new_trial", "_set_trial_param", "get_trial_param",
               "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr",
               "set_trial_system_attr", "get_trial_id_from_study_id_trial_number", "get_trial", "_get_trials",
-              "_get_best_trial_id", "record_heartbeat", "_get_stale_trial_ids", "heartbeat_ages", "trial_ids_in",
+              "_get_best_trial_id", "record_heartbeat", "_get_stale_trial_ids", "heartbeat_ages", "trial_ids_in", "_take",
               "database_uptime"):
     setattr(RetryingRDBStorage, _name, _retrying(getattr(RetryingRDBStorage, _name)))
 

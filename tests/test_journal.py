@@ -301,6 +301,21 @@ def test_a_worker_dead_right_after_its_pop_is_found_by_a_reaper_in_another_time_
     assert sorted(t._trial_id for t in grid.dead_trials(ostudy)) == sorted(c[0]._trial_id for c in popped)
 
 
+def test_a_cell_enqueued_without_params_by_an_older_version_is_popped_with_them(tmp_path):
+    """Cells enqueued by an earlier version carry their cell in user attributes only; the pop gives
+    them their params. Optuna's cache writes a param only for a trial it has read, which the pop
+    by ids does not: a fresh worker's pop of such a cell was a KeyError (a review)."""
+    from pipeline.storage import _storage
+
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    old = optuna.create_study(study_name="q", storage=_storage.__wrapped__(url))
+    old.enqueue_trial({"arm": "none", "seed": 0}, user_attrs={rt.CELL: "none/seed0", rt.CELL_ARM: "none",
+                                                           rt.CELL_SEED: 0, rt.ATTEMPT: 1})
+    fresh = optuna.load_study(study_name="q", storage=_storage.__wrapped__(url))   # another process's
+    [(trial, arm, seed, _)] = grid.pop_cells(fresh, 1)
+    assert (arm, seed) == ("none", 0) and trial.params == {"arm": "none", "seed": 0}
+
+
 def test_under_the_enqueue_lock_only_silent_tuning_trials_are_a_dead_process_s(tmp_path, monkeypatch):
     """Tuning runs under the enqueue lock, so its RUNNING trials are a dead process's (one killed on
     another host stayed RUNNING for good); but a holder whose lock a database restart took still

@@ -301,7 +301,7 @@ def reap(ostudy: optuna.Study, tracker: Tracker, every_running: bool = False) ->
         # completes right after) is not touched.
         # Only runs whose trial is not RUNNING are suspects (a worker's idle loop reaps every few
         # seconds: reading every trial of a big study each time would cost the database seconds).
-        running = {t.number for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        running = {t.number for t in grid.trials_in(ostudy, (TrialState.RUNNING,))}
         suspects = [r for r in runs if int(r.data.tags.get(rt.OPTUNA_TRIAL, -1)) not in running]
         trials = grid.states_and_runs(ostudy) if suspects else {}
         for run in suspects:

@@ -325,8 +325,9 @@ def test_under_the_enqueue_lock_only_silent_tuning_trials_are_a_dead_process_s(t
 
     ostudy = optuna.create_study(study_name="t", storage=get_storage(f"sqlite:///{tmp_path / 'o.db'}"))
     grid.enqueue_missing(ostudy, [("l2", s) for s in range(2)], 1, lifecycle.spent_attempt)
-    monkeypatch.setattr(grid, "HEARTBEAT_S", 0.2)
+    # SQLite's clock counts whole seconds: a beat reads up to a second older than it is
+    monkeypatch.setattr(grid, "HEARTBEAT_S", 1.5)
     (alive, *_), (dead, *_) = grid.pop_cells(ostudy, 2)   # each beats once as it is popped
     with grid.heartbeat(ostudy, [alive]):
-        time.sleep(0.6)   # two beats missed by the dead one
+        time.sleep(3.5)   # two beats missed by the dead one
         assert [t.number for t in grid.silent_trials(ostudy)] == [dead.number]

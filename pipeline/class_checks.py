@@ -182,7 +182,9 @@ def count_target_warning(names: list[str], target: str) -> list[str]:
         return []
     values = sorted(int(x) for x in numbers)
     step = math.gcd(*(b - a for a, b in zip(values, values[1:]))) if len(values) > 1 else 1
-    fewest = COUNT_CLASSES if step < STEP_OF_AMOUNTS else STEPPED_CLASSES
+    if 1 < step < STEP_OF_AMOUNTS:   # 10, 20, ..., 80: grades or codes as often as amounts
+        return []
+    fewest = COUNT_CLASSES if step == 1 else STEPPED_CLASSES
     if len(values) < fewest or len(values) < 0.7 * ((values[-1] - values[0]) // step + 1):
         return []
     steps = f" in steps of {step}" if step > 1 else ""

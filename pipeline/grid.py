@@ -249,7 +249,7 @@ def pop_cells(ostudy: optuna.Study, limit: int, beat: Optional["heartbeat"] = No
 
 
 def _cells_of(ostudy: optuna.Study, trial_ids: list[int]) -> list:
-    out = []
+    out, cached = [], False
     for trial_id in trial_ids:
         trial = optuna.Trial(ostudy, trial_id)
         try:
@@ -259,8 +259,8 @@ def _cells_of(ostudy: optuna.Study, trial_ids: list[int]) -> list:
                 continue
             arm, seed, variant = cell
             if "seed" not in trial.params:   # enqueued by an earlier version, without its params
-                # Optuna's cache writes params only for trials it has read (our pop reads none)
-                ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if not cached:   # Optuna's cache writes params only for trials it has read (our pop reads none)
+                    cached = bool(ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
                 if arm in ARM_PARAM_CHOICES:
                     trial.suggest_categorical("arm", ARM_PARAM_CHOICES)
                 trial.suggest_int("seed", 0, SEED_HIGH)

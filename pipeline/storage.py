@@ -382,8 +382,8 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
         at any queue length (Optuna's pop reads the whole queue first: Study._pop_waiting_trial_id).
         Each trial's first heartbeat is recorded as it is taken, by the database's clock: a worker
         dying right after has left a beat that goes stale, where the only other sign was its
-        datetime_start, by the popping machine's clock in its local time zone (Optuna's), which a
-        reaper in another zone reads hours off."""
+        datetime_start, by the popping machine's clock, which a reaper whose clock runs behind
+        reads as a start in the future."""
         owned: list[int] = []
         tried: set[int] = set()
         while len(owned) < limit:
@@ -402,7 +402,7 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
         return owned
 
     def _take(self, trial_id: int) -> bool:
-        """WAITING -> RUNNING (its start time as Optuna writes it), if it still waits: True when
+        """WAITING -> RUNNING (its start time as Optuna 5 stores it: naive UTC), if it still waits: True when
         this call moved it. Retried whole: a move whose answer was lost reads False on its retry,
         and the trial, RUNNING and unnamed, is reaped as an orphan (grid.dead_trials)."""
         import sqlalchemy
@@ -412,7 +412,8 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
         with self.engine.begin() as db:
             moved = db.execute(sqlalchemy.update(table).where(table.c.trial_id == trial_id)
                                .where(table.c.state == TrialState.WAITING)
-                               .values(state=TrialState.RUNNING, datetime_start=datetime.datetime.now()))
+                               .values(state=TrialState.RUNNING, datetime_start=datetime.datetime.now(
+                                   datetime.timezone.utc).replace(tzinfo=None)))
             return moved.rowcount == 1
 
     def _first_beat(self, trial_id: int) -> None:

@@ -546,30 +546,51 @@ def _read_text(path: Path, encoding: str, sep: str, skip: int, **only) -> pd.Dat
 
 
 def _read_csv(path: Path, encoding: str, sep: str, skip: int, **more) -> pd.DataFrame:
-    """pandas' read of a CSV, its first column never taken for the rows' index: where every row
-    (or the first) has one field more than the header, pandas made the first field the index and
-    every column took its neighbour's values (a trailing separator on each row, an unquoted 1,234
-    in each: trained on silently, a table review). A trailing empty field is dropped; a field past
-    the header's with a value is refused as any row with too many fields is, naming its line."""
+    """pandas' read of a CSV, its first column taken for the rows' index only where it holds row
+    names: where every row (or the first) has one field more than the header, pandas made the
+    first field the index and every column took its neighbour's values (a trailing separator on
+    each row, an unquoted 1,234 in each: trained on silently, a table review). Fields past the
+    header's that are empty in every row are dropped (trailing separators); a header one name
+    short over rows that start with row names (R's write.table: 1, 2, 3, ... or unique words) has
+    them dropped as before; otherwise a field past the header's is refused as any row with too
+    many fields is, naming its line."""
+    read = functools.partial(pd.read_csv, path, encoding=encoding, na_values=CSV_MISSING, skipinitialspace=True,
+                             sep=sep, skiprows=skip)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message="Length of header or names does not match",
                                 category=pd.errors.ParserWarning)
         try:
-            return pd.read_csv(path, encoding=encoding, na_values=CSV_MISSING, skipinitialspace=True, sep=sep,
-                               skiprows=skip, index_col=False, **more)
+            return read(index_col=False, **more)
         except pd.errors.ParserWarning:
-            line, fields, width = _first_long_row(path, encoding, sep, skip)
-            raise pd.errors.ParserError(f"Expected {width} fields in line {line}, saw {fields}") from None
+            pass
+    width, long = _long_rows(path, encoding, sep, skip)
+    if not any(any(f.strip() for f in fields[width:]) for _, fields in long) and "usecols" not in more:
+        return read(index_col=False, usecols=range(width), **more)   # trailing separators
+    if _row_names(path, encoding, sep, skip, width):
+        return read(index_col=0, **more).reset_index(drop=True)
+    line, fields = next(((n, f) for n, f in long if any(x.strip() for x in f[width:])), long[0])
+    raise pd.errors.ParserError(f"Expected {width} fields in line {line}, saw {len(fields)}")
 
 
-def _first_long_row(path: Path, encoding: str, sep: str, skip: int) -> tuple[int, int, int]:
-    """(line, its field count, the header's) of the first row with a value past the header's fields."""
+def _long_rows(path: Path, encoding: str, sep: str, skip: int) -> tuple[int, list]:
+    """(the header's field count, [(line, fields)] of the rows with more)."""
     with _csv_records(path, encoding, sep, skip) as reader:
         width = len(next(reader, []))
-        for fields in reader:
-            if len(fields) > width and any(f.strip() for f in fields[width:]):
-                return reader.line_num + skip, len(fields), width
-    return 0, 0, width
+        return width, [(reader.line_num + skip, fields) for fields in reader if len(fields) > width]
+
+
+def _row_names(path: Path, encoding: str, sep: str, skip: int, width: int) -> bool:
+    """Whether every row has one field more than the header and starts with a row name: R's
+    default 1, 2, 3, ... in order, or words (not numbers) none of which repeats."""
+    with _csv_records(path, encoding, sep, skip) as reader:
+        next(reader, [])
+        rows = [fields for fields in reader if fields]
+    first = [fields[0].strip() for fields in rows]
+    if not rows or any(len(fields) != width + 1 for fields in rows):
+        return False
+    if first == [str(i) for i in range(1, len(rows) + 1)]:
+        return True
+    return len(set(first)) == len(first) and all(as_number(pd.Series([f]), 1.0) is None for f in first)
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file

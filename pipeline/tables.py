@@ -63,7 +63,7 @@ from . import class_checks, column_checks, column_warnings
 from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
-from .table_files import TEXT_MISSING, dataset_name, header_name, read_file
+from .table_files import TEXT_MISSING, ZERO_CODE, dataset_name, header_name, read_file
 from .table_footers import drop_totals_row
 from .written_numbers import (DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers,
                               sign_labels)
@@ -108,7 +108,7 @@ def read_ahead(spec) -> pd.DataFrame:
     return out[0]
 
 
-def _without_header_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+def _without_header_rows(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
     """The rows that repeat the header name for name (two exports joined with `cat`) left out, and
     how many: kept, they were data (a class named after the target, every numeric column text with
     one odd value, a table review)."""
@@ -126,6 +126,11 @@ def _without_header_rows(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     as_text = {*frame.attrs.get("zero_codes", {}), *frame.attrs.get("dot_thousands", {})}   # text on purpose
     for c in frame.columns:   # numbers again, as pandas reads a column of them without the header's name in it
         if c not in as_text and not pd.api.types.is_numeric_dtype(frame[c]):
+            text = frame[c].dropna().astype(str).str.strip()
+            if c != target and len(text) and text.str.fullmatch(r"\d+").all() and \
+                    (zeros := text[text.str.fullmatch(ZERO_CODE)]).size:   # codes (ZIP 02139), kept as read_file keeps them
+                frame.attrs.setdefault("zero_codes", {})[c] = str(zeros.iloc[0])
+                continue
             numbers = pd.to_numeric(frame[c], errors="coerce")
             if numbers.notna().sum() == frame[c].notna().sum():
                 frame[c] = numbers
@@ -153,7 +158,7 @@ def _read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     # a row of separators alone (an export's spacer line) is no row: kept, it made every column look
     # blank somewhere (a constant column a yes/blank flag, an id not unique on every row)
     frame = frame[frame.notna().any(axis=1)]
-    frame, header_rows = _without_header_rows(frame)
+    frame, header_rows = _without_header_rows(frame, header_name(frame.columns, spec.target))
     if frame.empty:
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: the file has a header but no rows of data")
     if spec.target not in frame.columns:

@@ -279,11 +279,12 @@ def test_each_popped_cell_beats_from_its_pop_on(tmp_path, monkeypatch):
     assert len(ids) == 3 and seen == [[], ids[:1], ids[:2]]
 
 
-def test_a_worker_dead_right_after_its_pop_is_found_by_a_reaper_in_another_time_zone(tmp_path, monkeypatch):
-    """Optuna writes a trial's datetime_start by the popping machine's clock in its local time zone.
-    A worker that died between its pop and its cells' first beat left only that: a reaper whose
-    zone is behind the popper's read the trials as popped in the future, never orphans, and they
-    stayed RUNNING. The pop now records each trial's first heartbeat, by the database's clock."""
+def test_a_worker_dead_right_after_its_pop_is_found_by_a_reaper_whose_clock_is_behind(tmp_path, monkeypatch):
+    """A trial's datetime_start is the popping machine's clock. A worker that died between its pop
+    and its cells' first beat left only that: a reaper whose clock runs behind the popper's read
+    the trials as popped in the future, never orphans, and they stayed RUNNING. The pop now
+    records each trial's first heartbeat, by the database's clock. Its start is stored as Optuna
+    5 stores it (naive UTC), read back as this machine's local time."""
     import sqlalchemy
 
     from pipeline import lifecycle
@@ -292,9 +293,11 @@ def test_a_worker_dead_right_after_its_pop_is_found_by_a_reaper_in_another_time_
     ostudy = optuna.create_study(study_name="tz", storage=get_storage(f"sqlite:///{tmp_path / 'o.db'}"))
     grid.enqueue_missing(ostudy, [("none", s) for s in range(2)], 1, lifecycle.spent_attempt)
     popped = grid.pop_cells(ostudy, 2)   # and the worker dies: no name, no heartbeat thread
-    with grid._backend(ostudy).engine.begin() as db:   # popped in UTC+8, read in UTC
+    started = {t._trial_id: t.datetime_start for t in ostudy.get_trials(deepcopy=False)}
+    assert all(abs((s - datetime.datetime.now()).total_seconds()) < 60 for s in started.values()), started
+    with grid._backend(ostudy).engine.begin() as db:   # a popper whose clock runs 2 minutes ahead
         db.execute(sqlalchemy.text("UPDATE trials SET datetime_start = :t"),
-                   {"t": datetime.datetime.now() + datetime.timedelta(hours=8)})
+                   {"t": datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) + datetime.timedelta(minutes=2)})
     for name, value in (("HEARTBEAT_S", 0.2), ("GRACE_S", 0.5), ("SECOND_LOOK_S", 0.3), ("ORPHAN_S", 0.5)):
         monkeypatch.setattr(grid, name, value)
     time.sleep(1.0)

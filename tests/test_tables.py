@@ -2250,6 +2250,14 @@ def test_what_the_second_table_review_found(tmp_path):
     frame, y, _ = tables.read(DatasetSpec(name="csv", path=str(tmp_path / "trailing.csv"), target="y"))
     assert list(frame["a"]) == list(a) and list(y) == list(label)   # each value under its own name
 
+    # two separators at the end of each row; R's write.table, its header one name short over row names
+    (tmp_path / "two.csv").write_text("y,a,b\n" + "".join(f"{y},{x},{z},,\n" for y, x, z in zip(label, a, b)))
+    (tmp_path / "r.csv").write_text('"a","b","y"\n' + "".join(f'"{i}",{x},{z},"{y}"\n' for i, (y, x, z) in
+                                                               enumerate(zip(label, a, b), 1)))
+    for name in ("two.csv", "r.csv"):
+        frame, y, _ = tables.read(DatasetSpec(name="csv", path=str(tmp_path / name), target="y"))
+        assert list(frame.columns) == ["a", "b"] and list(frame["a"]) == list(a) and list(y) == list(label), name
+
     (tmp_path / "thousands.csv").write_text("b,amount,y\n" + "".join(
         f"{z},{x},{100 + x:03d},{y}\n" for y, x, z in zip(label, a, b)))
     with pytest.raises(UsageError, match=r"Expected 3 fields in line 2, saw 4; a value that holds the separator"):
@@ -2278,6 +2286,12 @@ def test_what_the_second_table_review_found(tmp_path):
     assert ("1 row of the file repeats the header name for name (files joined one after another?): left out, not read "
             "as data.") in joined.preprocessing["warnings"]
     assert not any("not numbers" in w for w in joined.preprocessing["warnings"])
+    zips = [f"0{2100 + i % 7}" for i in range(n)]   # ZIP codes stay codes in a joined file as in one
+    coded = [f"{x},{z},{int(y == 'yes')}\n" for y, x, z in zip(label, zips, b)]
+    (tmp_path / "zips.csv").write_text("a,b,y\n" + "".join(coded[:20]) + "a,b,y\n" + "".join(coded[20:]))
+    (tmp_path / "zip.csv").write_text("a,b,y\n" + "".join(coded))
+    joined, one = (load(DatasetSpec(name="csv", path=str(tmp_path / f), target="y"), 0) for f in ("zips.csv", "zip.csv"))
+    assert np.array_equal(joined.x_train, one.x_train) and joined.n_features == one.n_features > 2
 
     price = 100_000 + 25_000 * np.clip((a - 20) // 9, 0, 6)
     pd.DataFrame({"sqm": a, "price": price, "status": rng.choice([200, 404, 500], n)}).to_csv(tmp_path / "homes.csv", index=False)
@@ -2287,3 +2301,5 @@ def test_what_the_second_table_review_found(tmp_path):
                                        "in steps of 25000), read as"), said
     status = load(DatasetSpec(name="csv", path=str(tmp_path / "homes.csv"), target="status"), 0)
     assert not any("whole-number values" in w for w in status.preprocessing["warnings"])
+    from pipeline.class_checks import count_target_warning
+    assert count_target_warning([str(g) for g in range(10, 90, 10)], "grade") == []   # steps under 100: grades, codes

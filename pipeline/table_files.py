@@ -563,28 +563,21 @@ def _read_csv(path: Path, encoding: str, sep: str, skip: int, **more) -> pd.Data
             return read(index_col=False, **more)
         except pd.errors.ParserWarning:
             pass
-    width, long = _long_rows(path, encoding, sep, skip)
+    with _csv_records(path, encoding, sep, skip) as reader:   # read once more, as records
+        width = len(next(reader, []))
+        rows = [(reader.line_num + skip, fields) for fields in reader if fields]
+    long = [(n, fields) for n, fields in rows if len(fields) > width]
     if not any(any(f.strip() for f in fields[width:]) for _, fields in long) and "usecols" not in more:
         return read(index_col=False, usecols=range(width), **more)   # trailing separators
-    if _row_names(path, encoding, sep, skip, width):
+    if _row_names([fields for _, fields in rows], width):
         return read(index_col=0, **more).reset_index(drop=True)
     line, fields = next(((n, f) for n, f in long if any(x.strip() for x in f[width:])), long[0])
     raise pd.errors.ParserError(f"Expected {width} fields in line {line}, saw {len(fields)}")
 
 
-def _long_rows(path: Path, encoding: str, sep: str, skip: int) -> tuple[int, list]:
-    """(the header's field count, [(line, fields)] of the rows with more)."""
-    with _csv_records(path, encoding, sep, skip) as reader:
-        width = len(next(reader, []))
-        return width, [(reader.line_num + skip, fields) for fields in reader if len(fields) > width]
-
-
-def _row_names(path: Path, encoding: str, sep: str, skip: int, width: int) -> bool:
+def _row_names(rows: list[list[str]], width: int) -> bool:
     """Whether every row has one field more than the header and starts with a row name: R's
     default 1, 2, 3, ... in order, or words (not numbers) none of which repeats."""
-    with _csv_records(path, encoding, sep, skip) as reader:
-        next(reader, [])
-        rows = [fields for fields in reader if fields]
     first = [fields[0].strip() for fields in rows]
     if not rows or any(len(fields) != width + 1 for fields in rows):
         return False

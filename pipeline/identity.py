@@ -77,7 +77,8 @@ TABLE_PATH = "(its contents: data_sha256)"
 # dropped ("totals_row", the labels dropped); "None" a class of a target of words ("target_none"); lines
 # of separators alone left out, where one made a column look blank somewhere ("empty_rows"); text
 # columns at least 95% distinct dropped ("nearly_unique"); digit codes with leading zeros, ZIP codes,
-# kept as text ("zero_codes"); a categorical column's gaps a category of their own ("text_missing": the
+# kept as text ("zero_codes"); a separator ending every row, read shifted before ("trailing_separators");
+# lines repeating the header, rows of data before ("header_rows": how many); a categorical column's gaps a category of their own ("text_missing": the
 # columns, read as tables.read reads them, _gapped_categories). A Parquet table's identity records those that can read it otherwise
 # (target_dashes, id_names, empty_rows: a row missing in every column, nearly_unique; the others are a
 # CSV reader's): it recorded none before, so a Parquet study started then and read otherwise now

@@ -324,6 +324,17 @@ def _csv_records(path: Path, encoding: str, sep: str, skip: int):
         yield csv.reader(f, delimiter=sep, skipinitialspace=True)
 
 
+def trailing_separator(path: Path, encoding: str) -> bool:
+    """Whether a CSV's first row of data has one field more than its header, an empty one: a
+    separator ending each row, which pandas' default read took for the rows' index (each column its
+    neighbour's values); _read_csv reads them right. Two lines are read."""
+    sep, skip = csv_delimiter(path, encoding)
+    with _csv_records(path, encoding, sep, skip) as reader:
+        width = len(next(reader, []))
+        first = next((fields for fields in reader if fields), [])
+    return len(first) == width + 1 and not first[-1].strip()
+
+
 def _repeated_names(path: Path, encoding: str, sep: str, columns: list, skip: int = 0) -> dict[str, list]:
     """Column names the CSV's header repeats: {name: what pandas named its later copies (a.1,
     or a.2 when the file also has an a.1)}, so that the user knows which column is which. Blank
@@ -656,6 +667,19 @@ def target_text_in(path: str, size: int, mtime_ns: int, encoding: str, target: s
     except Exception:   # not text, not CSV: reading the table raises the one-line error
         return (), None
     return tuple(columns), raw
+
+
+def header_repeats(frame: pd.DataFrame) -> pd.Index:
+    """The index of the rows that repeat the header name for name (two exports joined with `cat`;
+    tables.py leaves them out, table_identity.py records how many: "header_rows")."""
+    first = frame.iloc[:, 0] if frame.shape[1] else None
+    if first is None or pd.api.types.is_numeric_dtype(first):   # a header's name makes its column text
+        return frame.index[:0]
+    names = [str(c).strip() for c in frame.columns]
+    maybe = frame[first.astype(str).str.strip() == names[0]]
+    if maybe.empty:
+        return frame.index[:0]
+    return maybe.index[maybe.apply(lambda row: [str(v).strip() for v in row] == names, axis=1)]
 
 
 def as_pandas_reads(raw: pd.Series) -> pd.Series:

@@ -3,7 +3,7 @@ not change when a later reading rule is added, or every study started before it 
 including those whose table the rule reads just as before. So the identity records a later rule only
 for the tables that rule reads otherwise than before: points as thousands (dot_thousands), number
 marks (number_marks), and the rest (later_rules: "target_dashes", "id_names", "totals_row",
-"target_none", "empty_rows", "nearly_unique", "zero_codes"; for a Parquet file those that can read it
+"target_none", "empty_rows", "nearly_unique", "zero_codes", "trailing_separators", "header_rows"; for a Parquet file those that can read it
 otherwise, and "durations", its columns of durations read as seconds). The scans below answer that for one file, cached by (path, size, modification time,
 encoding): every study start asks, so each looks cheaply first (the header, the file's end, a
 regular expression, Parquet metadata) and reads the file whole only where the rule may apply.
@@ -24,8 +24,8 @@ import pandas as pd
 from .column_checks import (ID_NAMED, MIN_ROWS_TO_JUDGE, NEARLY_UNIQUE_SHARE, NEARLY_UNIQUE_WORDS, newly_id_named,
                             no_signal, unique_whole_numbers)
 from .table_files import (TEXT_MISSING, as_pandas_reads, categories_as_values, csv_delimiter, csv_version,
-                          dot_thousands_in, file_stamp, header_name, is_parquet, nested_kept, none_rows_in,
-                          number_marks_in, open_text, parquet_kinds_in, parquet_schema_in, parquet_zero_codes_in, read_csv_rows, read_parquet_rows,
+                          dot_thousands_in, file_stamp, header_name, header_repeats, is_parquet, nested_kept, none_rows_in,
+                          number_marks_in, open_text, trailing_separator, parquet_kinds_in, parquet_schema_in, parquet_zero_codes_in, read_csv_rows, read_parquet_rows,
                           target_text_in, zero_codes_in)
 from .table_footers import footer_rows, totals_label_in
 from .written_numbers import DASHES, NUMBER_SHARE, as_number, file_commas, is_text, read_numbers, sign_labels
@@ -152,7 +152,32 @@ def _later_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: 
     # numbers only where it has a dash (200,000 labels: 2 s at every study start)
     if _dashes_newly_missing(labels):
         out.append(("target_dashes", True))
-    return tuple(out)
+    return tuple(out) + _reshaped_in(path, size, mtime_ns, encoding, columns)
+
+
+def _reshaped_in(path: str, size: int, mtime_ns: int, encoding: str, columns: tuple) -> tuple:
+    """The entries of two rules that changed which values are a CSV's rows: a separator at the end of
+    every row, which pandas read shifted (the first field the index, each column its neighbour's
+    values: "trailing_separators"), and lines repeating the header, which were rows of data
+    ("header_rows": how many). The file is read whole only where a line other than the header
+    starts with the header's first name."""
+    try:
+        sep, _ = csv_delimiter(Path(path), encoding)
+        trailing = trailing_separator(Path(path), encoding)
+        with open_text(path, encoding) as f:
+            text = f.read().lstrip("\ufeff")
+    except Exception:   # reading the table raises the one-line error
+        return ()
+    out = (("trailing_separators", True),) if trailing else ()
+    first = re.escape(str(columns[0]).strip()) if columns else None
+    if first is None or len(re.findall(rf'(?m)^[ \t"]*{first}[ \t"]*{re.escape(sep)}', text)) < 2:
+        return out
+    try:
+        frame = read_csv_rows(Path(path), encoding, None)
+    except Exception:   # reading the table raises the one-line error
+        return out
+    repeats = len(header_repeats(frame[frame.notna().any(axis=1)]))
+    return out + ((("header_rows", repeats),) if repeats else ())
 
 
 @functools.lru_cache(maxsize=16)   # identity asks for it per plan

@@ -63,7 +63,7 @@ from . import class_checks, column_checks, column_warnings
 from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
-from .table_files import TEXT_MISSING, ZERO_CODE, dataset_name, header_name, read_file
+from .table_files import TEXT_MISSING, ZERO_CODE, dataset_name, header_name, header_repeats, read_file
 from .table_footers import drop_totals_row
 from .written_numbers import (DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers,
                               sign_labels)
@@ -112,14 +112,7 @@ def _without_header_rows(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame
     """The rows that repeat the header name for name (two exports joined with `cat`) left out, and
     how many: kept, they were data (a class named after the target, every numeric column text with
     one odd value, a table review)."""
-    first = frame.iloc[:, 0] if frame.shape[1] else None
-    if first is None or pd.api.types.is_numeric_dtype(first):   # a header's name makes its column text
-        return frame, 0
-    names = [str(c).strip() for c in frame.columns]
-    maybe = frame[first.astype(str).str.strip() == names[0]]
-    if maybe.empty:
-        return frame, 0
-    repeats = maybe.index[maybe.apply(lambda row: [str(v).strip() for v in row] == names, axis=1)]
+    repeats = header_repeats(frame)
     if not len(repeats):
         return frame, 0
     frame = frame.drop(index=repeats)

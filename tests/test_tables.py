@@ -2303,3 +2303,33 @@ def test_what_the_second_table_review_found(tmp_path):
     assert not any("whole-number values" in w for w in status.preprocessing["warnings"])
     from pipeline.class_checks import count_target_warning
     assert count_target_warning([str(g) for g in range(10, 90, 10)], "grade") == []   # steps under 100: grades, codes
+
+
+def test_identity_records_the_rows_the_second_review_reads_otherwise(tmp_path):
+    """A study on a file whose rows the second table review's rules read otherwise (a separator
+    ending every row: read shifted before; lines repeating the header: rows of data before) is
+    another study: its earlier cells trained on the old reading. Files those rules read as before
+    (R's row names, a last column with blanks, spacer lines, one header) keep their identity."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(3)
+    rows = [(f"{x}", f"{rng.normal():.2f}", "yes" if x > 50 else "no") for x in rng.integers(20, 80, 40)]
+    files = {"trailing.csv": "a,b,y\n" + "".join(f"{a},{b},{y},\n" for a, b, y in rows),
+             "joined.csv": "\ufeffa,b,y\n" + "".join(f"{a},{b},{y}\n" for a, b, y in rows[:20]) + "a, b ,y\n"
+                           + "".join(f"{a},{b},{y}\n" for a, b, y in rows[20:]) + '"a","b","y"\n',
+             "one.csv": "a,b,y\n" + "".join(f"{a},{b},{y}\n" for a, b, y in rows),
+             "blank_last.csv": "a,y,b\n" + "".join(f"{a},{y},{b if i % 3 else ''}\n" for i, (a, b, y) in enumerate(rows)),
+             "spacer.csv": "a,b,y\n" + "".join(f"{a},{b},{y}\n" for a, b, y in rows[:20]) + ",,\n"
+                           + "".join(f"{a},{b},{y}\n" for a, b, y in rows[20:]),
+             "r.csv": '"a","b","y"\n' + "".join(f'"{i}",{a},{b},"{y}"\n' for i, (a, b, y) in enumerate(rows, 1))}
+    ids = {}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        spec = DatasetSpec(name="table", path=str(tmp_path / name), target="y")
+        x, y, _ = tables.read(spec)
+        assert len(x) == 40 and list(y) == [r[2] for r in rows], name   # each read right now
+        ids[name] = _dataset_identity(spec, False)
+    assert ids["trailing.csv"]["trailing_separators"] is True and "header_rows" not in ids["trailing.csv"]
+    assert ids["joined.csv"]["header_rows"] == 2 and "trailing_separators" not in ids["joined.csv"]
+    for name in ("one.csv", "blank_last.csv", "spacer.csv", "r.csv"):
+        assert not {"trailing_separators", "header_rows"} & set(ids[name]), name

@@ -60,6 +60,9 @@ def warnings_for(spec, record: dict, y: pd.Series) -> list[str]:
             out.append(f"preprocess.missing_values for column {c!r} ({', '.join(map(repr, markers))}) "
                        "matched no value: values are compared as the file writes them, spaces trimmed and case kept "
                        "('No' is not 'no'), numbers as numbers.")
+    if notes := record.get("footer_notes"):
+        out.append(f"Dropped the file's last {'line' if len(notes) == 1 else f'{len(notes)} lines'} ("
+                   f"{', '.join(repr(note[:60]) for note in notes)}): text alone under the table, a note, not an example.")
     if footer := record.get("totals_row"):
         out.append(_footer_warning(footer))
     for name, later in record.get("repeated_names", {}).items():
@@ -259,7 +262,7 @@ def width_warning(n_features: int, n_train: int) -> list[str]:
 
 
 def _footer_warning(rows: list[dict]) -> str:
-    """The warning of the export's footer rows dropped (table_footers.drop_totals_row)."""
+    """The warning of the export's footer rows dropped (table_footers.drop_footer)."""
     def said(row: dict) -> str:
         if not row["sums"]:
             return f"{row['label']!r} in column {row['column']!r}, no other value"

@@ -166,6 +166,21 @@ def cells_given_up(ostudy: optuna.Study) -> int:
     return sum(t.state == TrialState.FAIL for t in latest_by_cell(ostudy.get_trials(deepcopy=False)).values())
 
 
+def cells_failed(ostudy: optuna.Study, max_retries: int, spent_attempt: Callable[[FrozenTrial], bool],
+                 repeats: Callable[[FrozenTrial], bool]) -> tuple[int, int]:
+    """(cells a rerun's enqueue_missing trains again, cells it gives up on) of those whose latest
+    trial failed: attempts left under max_retries and a failure a retry does not repeat, or not."""
+    trials = ostudy.get_trials(deepcopy=False)
+    latest = latest_by_cell(trials)
+    spent: dict[tuple[str, int, str], int] = {}
+    for t in trials:
+        if t.state == TrialState.FAIL and spent_attempt(t):
+            spent[cell_of(t)] = spent.get(cell_of(t), 0) + 1
+    failed = [c for c, t in latest.items() if t.state == TrialState.FAIL]
+    given_up = sum(spent.get(c, 0) > max_retries or repeats(latest[c]) for c in failed)
+    return len(failed) - given_up, given_up
+
+
 def latest_by_cell(trials) -> dict[tuple[str, int, str], FrozenTrial]:
     """The latest (highest-numbered) of the given grid trials of each cell."""
     latest: dict[tuple[str, int, str], FrozenTrial] = {}

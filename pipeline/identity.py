@@ -79,7 +79,8 @@ TABLE_PATH = "(its contents: data_sha256)"
 # columns at least 95% distinct dropped ("nearly_unique"); digit codes with leading zeros, ZIP codes,
 # kept as text ("zero_codes"); a separator ending every row, read shifted before ("trailing_separators");
 # lines repeating the header, rows of data before ("header_rows": how many); a categorical column's gaps a category of their own ("text_missing": the
-# columns, read as tables.read reads them, _gapped_categories). A Parquet table's identity records those that can read it otherwise
+# columns, read as tables.read reads them, _gapped_categories); a missing_values marker that writes a number
+# as text ("0"), which matches that number in a column of numbers ("number_markers": it matched none there). A Parquet table's identity records those that can read it otherwise
 # (target_dashes, id_names, empty_rows: a row missing in every column, nearly_unique; the others are a
 # CSV reader's): it recorded none before, so a Parquet study started then and read otherwise now
 # starts afresh; a Parquet table none of them reads otherwise keeps its identity.
@@ -113,11 +114,22 @@ def _dataset_identity(dataset, tuned: bool, located: bool = False) -> dict:
         if marks := number_marks(dataset):
             dump["number_marks"] = {mark: sorted(columns) for mark, columns in marks.items()}
         dump.update(later_rules(dataset))
+        if _number_markers(dataset):   # they matched nothing in a column of numbers before ("0" is 0 now)
+            dump["number_markers"] = True
         if gapped := _gapped_categories(dataset):
             dump["text_missing"] = list(gapped)
     if dataset.stratify and dataset.train_size:   # the training subset in the classes' shares (splits._interleaved)
         dump["train_order"] = "stratified"
     return dump
+
+
+def _number_markers(dataset) -> bool:
+    """Whether the table's missing_values write a number as text ("0", "-999"), which matches that
+    number in a column of numbers since tables.number_marker (it matched none there before). Said
+    without reading the table: a study with such a marker on a column of text starts afresh too."""
+    from .tables import number_marker
+
+    return any(number_marker(v) for values in dataset.preprocess.missing_values.values() for v in values)
 
 
 def _gapped_categories(dataset) -> tuple:

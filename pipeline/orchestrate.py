@@ -38,7 +38,7 @@ from .tracking_reads import chosen_after_now
 from .study import DatasetPlan, Study, variant_id
 from .task import metric_for, read_in, readable_in
 from .tracking import dataset_input
-from .words import plural
+from .words import counted, plural
 
 __all__ = ["install_signal_handlers", "run_ablation", "run_worker", "study_results"]
 
@@ -126,6 +126,19 @@ def log_timing(ctx: RunContext, total: float, workers: int = 1) -> None:
     print(f"time: {total:.1f} s ({parts})", flush=True)
 
 
+def _retried_on_rerun(ctx: RunContext, ostudy, failed: int) -> str:
+    """What becomes of a dataset's failed cells: those with attempts left are trained again by a
+    rerun (the console said nothing of it: a user took them for lost); diverged ones and those out
+    of retries are not. "" without failed cells."""
+    if not failed:
+        return ""
+    again, given_up = grid.cells_failed(ostudy, ctx.study.spec.max_retries, lifecycle.spent_attempt, lifecycle.repeats)
+    if not again:
+        return " (diverged, which a retry repeats, or out of retries: max_retries)" if given_up else ""
+    return (f"; rerunning the same command (ablation, or enqueue for workers) retries {counted(again, 'failed cell')}"
+            f" (max_retries: {ctx.study.spec.max_retries})" + (f"; {given_up} diverged or out of retries" if given_up else ""))
+
+
 # --- the commands ------------------------------------------------------------------------------
 
 def run_worker_loop(ctx: RunContext, data: dict, who: str = "", say_done: bool = True) -> None:
@@ -164,11 +177,12 @@ def _each_dataset(ctx: RunContext, data: dict, who: str, first: bool, watch: Oth
                     print(f"[{plan.label}]{who} nothing left to pop: other workers train the rest ({done} of the "
                           f"{cells} cells done so far)", flush=True)
                 elif not moved and done + (failed := grid.cells_given_up(ostudy)) == cells:   # "trained 0, failed 0" read as a stall
-                    print(f"[{plan.label}]{who} nothing to train: {done} of the {cells} cells done, the other {failed} failed "
-                          "(diverged, which a retry repeats, or out of retries: max_retries)", flush=True)
+                    print(f"[{plan.label}]{who} nothing to train: {done} of the {cells} cells done, the other {failed} failed"
+                          f"{_retried_on_rerun(ctx, ostudy, failed)}", flush=True)
                 else:
                     print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}{taken}; "
-                          f"{done} of the {cells} cells enqueued so far are done (all workers)", flush=True)
+                          f"{done} of the {cells} cells enqueued so far are done (all workers)"
+                          f"{_retried_on_rerun(ctx, ostudy, counts['failed'])}", flush=True)
             if counts["failed"] and not counts["trained"]:
                 hint = divergence_hint(open_dataset_study(ctx, ctx.study, plan, data[plan.label]), data[plan.label])
                 if hint:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import functools
+import itertools
 import re
 import warnings
 from contextlib import contextmanager
@@ -200,6 +201,7 @@ def read_csv_rows(path: Path, encoding: str, target) -> pd.DataFrame:
     return frame
 
 
+NOTE_LINES = 3   # lines of notes under a table ("Exported by ...", "Source: ...", "Confidential": table_footers)
 ZERO_CODE = r"0\d+"   # a digit string with a leading zero (ZIP 02139, 00501; not 0 or 0.5)
 
 
@@ -299,16 +301,28 @@ def _first_bad_byte(path: Path, encoding: str) -> str:
 def csv_delimiter(path: Path, encoding: str) -> tuple[str, int]:
     """The separator and the lines to skip before the header: Excel's "sep=;" first line names it
     (and is skipped); else the separator the header line uses most: a comma, or a semicolon
-    (European spreadsheets, whose decimal comma rules the comma out), a tab or a pipe; a tie is a comma.
-    Quoted names do not count ("Umsatz, netto";"Umsatz, brutto";Kategorie is semicolon-separated)."""
+    (European spreadsheets, whose decimal comma rules the comma out), a tab or a pipe. Quoted names
+    do not count ("Umsatz, netto";"Umsatz, brutto";Kategorie is semicolon-separated); where two tie,
+    the one the most of the next rows use as often decides, then any but the comma (unquoted
+    Umsatz, netto;Umsatz, brutto;y: names and decimals write commas); a header of one name is a comma's."""
     with open_text(path, encoding, newline="") as f:
         header = f.readline().lstrip("\ufeff")
-    named = re.fullmatch(r'"?sep=(.)"?\s*', header)
-    if named:
-        return named.group(1), 1
-    unquoted = re.sub(r'"[^"]*"', "", header)   # "" inside a quoted name: two quoted runs, both left out
-    counts = {sep: unquoted.count(sep) for sep in (",", ";", "\t", "|")}
-    return max(counts, key=lambda sep: (counts[sep], sep == ",")), 0
+        named = re.fullmatch(r'"?sep=(.)"?\s*', header)
+        if named:
+            return named.group(1), 1
+        counts = _separators(header)
+        tied = [sep for sep, n in counts.items() if n == max(counts.values())]
+        if len(tied) == 1 or not counts[tied[0]]:
+            return tied[0] if len(tied) == 1 else ",", 0
+        rows = [_separators(line) for line in itertools.islice(f, 50)]
+    return max(tied, key=lambda sep: (sum(row[sep] == counts[sep] for row in rows), sep != ",")), 0
+
+
+def _separators(line: str) -> dict[str, int]:
+    """How often a line writes each separator outside quotes ("" inside a quoted name: two quoted
+    runs, both left out)."""
+    unquoted = re.sub(r'"[^"]*"', "", line)
+    return {sep: unquoted.count(sep) for sep in (",", ";", "\t", "|")}
 
 
 @contextmanager
@@ -370,8 +384,9 @@ def _short_rows(path: Path, encoding: str, sep: str, skip: int, width: int) -> d
     first columns and leaves the rest blank ("64,bad" of age,income,label: bad an income, no label),
     where a row with more fields is an error. The header's trailing blank names (a separator at its
     end: empty columns, dropped) are no fields a row lacks; a last line of one field is a footer's
-    label, not counted."""
-    short, first = [], None
+    label, not counted, nor are the last lines (up to NOTE_LINES) of one field with a letter: notes
+    (table_footers.note_rows), dropped with the footer."""
+    short = []   # (line, fields, whether a note's: one field with a letter) of each short row
     with _csv_records(path, encoding, sep, skip) as reader:
         header = next(reader, [])
         while header and not header[-1].strip() and len(header) > 1:   # "age,income,label," read as 4 columns
@@ -383,14 +398,15 @@ def _short_rows(path: Path, encoding: str, sep: str, skip: int, width: int) -> d
                 continue
             last = len(fields)
             if last < width:
-                short.append(last)
-                first = first or (reader.line_num + skip, last)
+                short.append((reader.line_num + skip, last, last == 1 and bool(re.search(r"[^\W\d_]", fields[0]))))
             tail = tail + 1 if last < width else 0
-    if short and last == 1 and short[-1] == 1:
+    if short and last == 1:   # a footer's label line, or notes
         short.pop()
-        tail -= 1
-        first = first if short else None
-    return {"rows": len(short), "line": first[0], "fields": first[1], "tail": tail, "width": width} if short else {}
+        tail, notes = tail - 1, 1
+        while short and tail and short[-1][2] and notes < NOTE_LINES:
+            short.pop()
+            tail, notes = tail - 1, notes + 1
+    return {"rows": len(short), "line": short[0][0], "fields": short[0][1], "tail": tail, "width": width} if short else {}
 
 
 OLE2 = bytes.fromhex("D0CF11E0A1B11AE1")   # an old Office file's first bytes (.xls, .doc), however named

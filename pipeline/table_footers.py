@@ -1,17 +1,21 @@
-"""An export's footer of summaries found under a CSV's rows: a totals row ("Total", "Summe:") and
-an averages row ("Average", "Mittelwert"), each a summary word as a field of its own and in some
-column the sum or the mean of the rows above it. tables.py drops them (drop_totals_row, with a
-warning); table_identity.py records their labels ("totals_row"). CSV only: Parquet writes no footer."""
+"""An export's footer found under a CSV's rows: notes, lines of text alone ("Exported by SomeTool
+on 2026-01-01", "Source: ..."), and summaries: a totals row ("Total", "Summe:") and an averages row
+("Average", "Mittelwert"), each a summary word as a field of its own and in some column the sum or
+the mean of the rows above it. tables.py drops them (drop_footer, with a warning); table_identity.py
+records the summaries' labels ("totals_row") and the notes ("footer_notes"). CSV only: Parquet
+writes no footer."""
 
 from __future__ import annotations
 
+import csv
 import functools
+import re
 from pathlib import Path
 from typing import Optional
 
 import pandas as pd
 
-from .table_files import PACKED, csv_delimiter, csv_version, open_bytes
+from .table_files import NOTE_LINES, PACKED, csv_delimiter, open_bytes
 from .written_numbers import NUMBER_SHARE, file_commas, is_text, read_numbers
 
 # What an export's footer row of totals writes in a field of its own (case and a colon aside)
@@ -26,8 +30,28 @@ MIN_ABOVE_FOOTER = 3     # rows above a footer that its sums or means can be che
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
 def totals_label_in(path: str, size: int, mtime_ns: int, encoding: str) -> Optional[str]:
-    """The summary word ("Total", "Summe:", "Average") a CSV's last non-empty line writes as a field
-    of its own, as written; None where it writes none. Its end alone is read: every study start asks."""
+    """The summary word ("Total", "Summe:", "Average") a CSV's last non-empty line above its notes
+    (notes_in) writes as a field of its own, as written; None where it writes none."""
+    records = _tail_in(path, size, mtime_ns, encoding)
+    above = records[:len(records) - notes_in(path, size, mtime_ns, encoding)]
+    return next((field for field in above[-1] if _summary_kind(field)), None) if above else None
+
+
+@functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
+def notes_in(path: str, size: int, mtime_ns: int, encoding: str) -> int:
+    """How many of a CSV's last non-empty lines (up to NOTE_LINES) may be notes (_note): the first
+    field alone filled, with text. note_rows decides on the rows; this says where to look."""
+    records = _tail_in(path, size, mtime_ns, encoding)
+    n = 0
+    while n < min(NOTE_LINES, len(records) - 1) and _note(records[-1 - n]):
+        n += 1
+    return n
+
+
+@functools.lru_cache(maxsize=16)
+def _tail_in(path: str, size: int, mtime_ns: int, encoding: str) -> tuple[tuple[str, ...], ...]:
+    """A CSV's last non-empty lines as records (fields stripped), the first cut line left out. Its
+    end alone is read: every study start asks."""
     try:
         sep, _ = csv_delimiter(Path(path), encoding)
         with open_bytes(path) as f:
@@ -35,10 +59,20 @@ def totals_label_in(path: str, size: int, mtime_ns: int, encoding: str) -> Optio
                 f.seek(max(0, size - 8192))
             tail = f.read()[-8192:].decode(encoding, errors="replace")
     except Exception:   # not text, not CSV: reading the table raises the one-line error
-        return None
-    lines = [line for line in tail.splitlines() if line.strip(f' \t"{sep}')]
-    fields = [field.strip().strip('"').strip() for field in (lines[-1].split(sep) if lines else [])]
-    return next((field for field in fields if _summary_kind(field)), None)
+        return ()
+    lines = [line for line in tail.splitlines()[1:] if line.strip(f' \t"{sep}')]
+    try:
+        return tuple(tuple(field.strip().strip('"').strip() for field in fields)
+                     for fields in csv.reader(lines, delimiter=sep, skipinitialspace=True))
+    except csv.Error:   # a quote left open: reading the table says so
+        return ()
+
+
+def _note(fields: tuple[str, ...]) -> bool:
+    """Whether a line's fields (stripped; a row's values as text, "" for missing ones) are a note's:
+    the first alone filled, with a letter, and no summary word (a footer's label line, "Grand Total")."""
+    return len(fields) > 0 and bool(re.search(r"[^\W\d_]", fields[0])) and not _summary_kind(fields[0]) \
+        and not any(fields[1:])
 
 
 def _summary_kind(value) -> str:
@@ -53,21 +87,43 @@ def _summary_word(value) -> str:
     return value.strip().rstrip(":").strip().casefold() if isinstance(value, str) else ""
 
 
-def drop_totals_row(spec, frame: pd.DataFrame, sep: str) -> tuple[pd.DataFrame, list]:
-    """The rows without an export's footer of summaries, and what each dropped row was ([] when none):
-    the file's last non-empty rows (up to FOOTER_ROWS: "Total" then "Average"), each with a summary
-    word as a value of its own and in some column the sum (a total word) or the mean (an average word)
-    of the rows above the footer. A CSV's rule alone (its identity records the labels: later_rules'
-    "totals_row")."""
-    version = csv_version(spec)
-    if not (version and totals_label_in(*version)):
-        return frame, []
+def drop_footer(version: Optional[tuple], frame: pd.DataFrame, sep: str) -> tuple[pd.DataFrame, list[dict], list[str]]:
+    """The rows of a CSV (its csv_version) without an export's footer: its notes (note_rows), then
+    its summaries (footer_rows); with what each summary row was and the notes' text ([] when none).
+    A CSV's rule alone (its identity records both: later_rules' "totals_row" and "footer_notes")."""
+    if not version:
+        return frame, [], []
+    notes = note_rows(frame) if notes_in(*version) else []
+    written = [str(frame.at[at, frame.columns[0]]).strip() for at in notes]
+    frame = frame.drop(index=notes)
+    if not totals_label_in(*version):
+        return frame, [], written
     at, rows = footer_rows(frame, sep)
-    return frame.drop(index=at), rows
+    return frame.drop(index=at), rows, written
+
+
+def note_rows(frame: pd.DataFrame) -> list:
+    """The index of the notes under a table, in file order: its last filled rows (up to NOTE_LINES)
+    that are notes (_note) whose text the first column does not write above, under at least
+    MIN_ABOVE_FOOTER rows, most of them of two values or more. Kept, a note was a class of a target
+    in the first column ("Exported by SomeTool on ...": one row), or a text among its numbers."""
+    if frame.shape[1] < 2:
+        return []
+    counts = frame.notna().sum(axis=1)
+    filled = list(counts[counts > 0].index)
+    notes = []
+    for k in range(1, min(NOTE_LINES, len(filled) - MIN_ABOVE_FOOTER) + 1):
+        at, above = filled[-k], frame.loc[filled[:-k], frame.columns[0]]
+        fields = tuple("" if pd.isna(v) else str(v).strip() for v in frame.loc[at])
+        if not _note(fields) or above.astype(str).str.strip().eq(fields[0]).any():
+            break
+        notes.insert(0, at)
+    above = counts[filled[:len(filled) - len(notes)]]
+    return notes if notes and above.median() >= 2 else []
 
 
 def footer_rows(frame: pd.DataFrame, sep: str) -> tuple[list, list[dict]]:
-    """The index of the footer rows (drop_totals_row) and for each {"label", "column", "kind": sum
+    """The index of the footer rows (drop_footer) and for each {"label", "column", "kind": sum
     or mean, "sums": the columns that hold it}; the most rows that all are summaries of the rows
     above them, at least MIN_ABOVE_FOOTER rows."""
     filled = frame.notna().any(axis=1)

@@ -27,7 +27,7 @@ from .table_files import (TEXT_MISSING, as_pandas_reads, categories_as_values, c
                           dot_thousands_in, file_stamp, header_name, header_repeats, is_parquet, nested_kept, none_rows_in,
                           number_marks_in, open_text, trailing_separator, parquet_kinds_in, parquet_schema_in, parquet_zero_codes_in, read_csv_rows, read_parquet_rows,
                           target_text_in, zero_codes_in)
-from .table_footers import footer_rows, totals_label_in
+from .table_footers import drop_footer, notes_in, totals_label_in
 from .written_numbers import DASHES, NUMBER_SHARE, as_number, file_commas, is_text, read_numbers, sign_labels
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated (see tables.py).
@@ -64,7 +64,8 @@ def later_rules(spec) -> dict:
     alone (the rest keep their identity, as with dot_thousands): a lone dash in the target, now
     missing where it was a class ("target_dashes"), and columns only the wider id rule names like ids
     (CustomerNo, order_number) and that are dropped for it: unique integers, not the row numbers
-    ("id_names"), the labels of an export's footer rows dropped (drop_totals_row; "totals_row"), and
+    ("id_names"), the labels of an export's footer rows dropped (drop_footer; "totals_row") and its notes
+    ("footer_notes"), and
     the empty rows (a spacer line) left out where they changed how the columns are judged ("empty_rows"),
     text columns dropped as nearly unique ("nearly_unique") and codes with leading zeros kept as text
     ("zero_codes"); for a Parquet file, those of them that can read it otherwise (_parquet_rules_in).
@@ -143,9 +144,7 @@ def _later_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: 
     columns, raw = target_text_in(path, size, mtime_ns, encoding, target)
     target = header_name(columns, target) or target   # as the header writes it (spaces around it)
     labels = None if raw is None else as_pandas_reads(raw).str.strip()
-    out = []
-    if label := _footer_in(path, size, mtime_ns, encoding, target):
-        out.append(("totals_row", label))
+    out = list(_footer_in(path, size, mtime_ns, encoding, target))
     if none_labels_in(path, size, mtime_ns, encoding, target):
         out.append(("target_none", True))
     # a numeric target read its dashes as missing before too (as_number): not another reading; read as
@@ -181,17 +180,20 @@ def _reshaped_in(path: str, size: int, mtime_ns: int, encoding: str, columns: tu
 
 
 @functools.lru_cache(maxsize=16)   # identity asks for it per plan
-def _footer_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> Optional[str]:
-    """The labels of the footer rows drop_totals_row drops from this CSV ("Total", or "Total,
-    Average" for two), as the identity records them; None where it drops none. The file is read
-    whole only when its last line writes a summary word."""
-    if totals_label_in(path, size, mtime_ns, encoding) is None:
-        return None
+def _footer_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
+    """later_rules' entries of the footer drop_footer drops from this CSV: its notes ("footer_notes",
+    their text) and the labels of its summary rows ("totals_row": "Total", or "Total, Average" for
+    two). The file is read whole only when its last lines may be notes or write a summary word."""
+    version = (path, size, mtime_ns, encoding)
+    if not (notes_in(*version) or totals_label_in(*version)):
+        return ()
     try:
         frame = read_csv_rows(Path(path), encoding, target)
     except Exception:   # reading the table raises the one-line error
-        return None
-    return ", ".join(str(row["label"]) for row in footer_rows(frame, frame.attrs["sep"])[1]) or None
+        return ()
+    _, rows, notes = drop_footer(version, frame, frame.attrs["sep"])
+    label = ", ".join(str(row["label"]) for row in rows)
+    return ((("footer_notes", notes),) if notes else ()) + ((("totals_row", label),) if label else ())
 
 
 @functools.lru_cache(maxsize=16)   # identity asks for it per plan
@@ -239,8 +241,8 @@ def _tidied(path: str, size: int, mtime_ns: int, encoding: str, target: str, dro
         return None
     filled = frame.notna().any(axis=1)
     frame = frame[filled]
-    if not parquet and totals_label_in(path, size, mtime_ns, encoding):
-        frame = frame.drop(index=footer_rows(frame, frame.attrs["sep"])[0])
+    if not parquet:
+        frame = drop_footer((path, size, mtime_ns, encoding), frame, frame.attrs["sep"])[0]
     frame = frame.drop(columns=[c for c in frame.columns if str(c).strip() in {str(name).strip() for name in drop}])
     for c in frame.columns if strip else []:
         if is_text(frame[c]):

@@ -20,8 +20,9 @@ with scikit-learn, everything fit on the training split only.
                   column's values are such numbers, the rest are read as missing, with a warning (under
                   that, a few repeated words among numbers are warned of with the missing_values
                   line that reads them as missing)
-                - an export's footer of summaries (the last row or two: "Total" in a column, sums in
-                  others; "Average", means) is dropped (table_footers.drop_totals_row), with a warning
+                - an export's footer is dropped (table_footers.drop_footer), with a warning: notes
+                  (the last lines' text alone: "Exported by ...") and summaries (the last row or
+                  two: "Total" in a column, sums in others; "Average", means)
                 - columns that cannot carry signal are dropped (column_checks.py judges them, and
                   words the warnings below), each with its reason, judged on the
                   distinct rows (a file appended twice keeps its ids unique): constant or empty;
@@ -53,6 +54,7 @@ and the report show.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -63,8 +65,8 @@ from . import class_checks, column_checks, column_warnings
 from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
-from .table_files import TEXT_MISSING, ZERO_CODE, dataset_name, header_name, header_repeats, read_file
-from .table_footers import drop_totals_row
+from .table_files import TEXT_MISSING, ZERO_CODE, csv_version, dataset_name, header_name, header_repeats, read_file
+from .table_footers import drop_footer
 from .written_numbers import (DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers,
                               sign_labels)
 from .words import counted, plural, yaml_key
@@ -167,7 +169,7 @@ def _read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     marks = frame.attrs.get("number_marks", {})
     codes = frame.attrs.get("zero_codes", {})   # 02139: text, not a number
     # before drop_columns: the total word often stands in a column the user drops (a row number, a name)
-    frame, record["totals_row"] = drop_totals_row(spec, frame, sep)
+    frame, record["totals_row"], record["footer_notes"] = drop_footer(csv_version(spec), frame, sep)
     if (short := record["short_rows"]) and record["totals_row"]:   # a footer's short row is dropped with it
         left = short["rows"] - min(short["tail"], len(record["totals_row"]))
         record["short_rows"] = {**short, "rows": left} if left else {}
@@ -339,13 +341,23 @@ def written_label(v) -> str:
 
 
 def _mark_missing(frame: pd.DataFrame, markers: dict) -> dict[str, int]:
-    """The user's missing_values marked missing; how many values each column's markers matched."""
+    """The user's missing_values marked missing; how many values each column's markers matched. A
+    marker written as text that is a number ("0", "-999") matches that number in a column of
+    numbers too: it matched nothing there (Glucose: ["0"], warned of as "matched no value")."""
     matched = {}
     for column, values in markers.items():
         hit = frame[column].isin(values)
+        if not is_text(frame[column]) and (numbers := [float(v) for v in values if number_marker(v)]):
+            hit |= frame[column].isin(numbers)
         matched[column] = int(hit.sum())
         frame[column] = frame[column].mask(hit)
     return matched
+
+
+def number_marker(value) -> bool:
+    """Whether a missing_values marker is a number written as text ("0", "-999", "1e9"): it matches
+    that number in a column of numbers (_mark_missing; identity records such markers)."""
+    return isinstance(value, str) and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", value) is not None
 
 
 def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",", dots: frozenset = frozenset(),
@@ -377,12 +389,19 @@ def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",", dots: frozenset 
 
 
 def _refuse_infinite(spec, frame: pd.DataFrame) -> None:
-    numeric = frame.select_dtypes(include="number")
-    bad = [c for c in numeric.columns if np.isinf(numeric[c].to_numpy(dtype=float, na_value=np.nan)).any()]
-    if bad:
-        count = int(np.isinf(numeric[bad[0]].to_numpy(dtype=float, na_value=np.nan)).sum())
-        raise UsageError(f"{dataset_name(spec)}: column {bad[0]!r} has {counted(count, 'infinite value')}; only finite numbers "
-                         "or missing values are allowed")
+    """A numeric column with an infinite value, or one past the float32 range training reads (1e39:
+    infinite there, and the error named no column), refused naming it."""
+    limit = float(np.finfo(np.float32).max)
+    for c in frame.select_dtypes(include="number").columns:
+        written = frame[c].to_numpy(dtype=float, na_value=np.nan)
+        values = np.abs(written)
+        if (inf := int(np.isinf(values).sum())):
+            raise UsageError(f"{dataset_name(spec)}: column {c!r} has {counted(inf, 'infinite value')}; only finite numbers "
+                             "or missing values are allowed")
+        if (beyond := written[values > limit]).size:
+            raise UsageError(f"{dataset_name(spec)}: column {c!r} has {counted(beyond.size, 'value')} beyond the float32 range "
+                             f"training uses (±3.4e38): {beyond[0]:g}; rescale it (a log, other units) or drop it "
+                             "(preprocess.drop_columns)")
 
 
 # --- the target ----------------------------------------------------------------------------------
@@ -573,6 +592,7 @@ def outcome_record(spec, splits, record: dict) -> dict:
     out = {**record, "rows_out": sum(splits.sizes().values()), "splits": splits.sizes()}
     if spec.train_size:   # the training rows beyond train_size: read and kept, but not trained on
         out["rows_left_out"] = max(0, out["rows_in"] - record.get("rows_without_target", 0) - len(record.get("totals_row") or [])
+                                   - len(record.get("footer_notes") or [])
                                    - record.get("rows_dropped_for_missing", 0) - out["rows_out"])
     if splits.target_scale is not None:
         out["target_scale"] = [round(v, 6) for v in splits.target_scale]

@@ -186,6 +186,9 @@ CASES = [
      [], "column 'b' is not numeric"),
     ("table-infinite", _with("datasets", [{"name": "table", "path": "inf.csv", "target": "y"}]), [],
      "column 'y' has 1 infinite value"),
+    # infinite once read as float32 for training: the error named no column ("the training features have 1 non-finite value")
+    ("table-beyond-float32", _with("datasets", [{"name": "table", "path": "huge.csv", "target": "y"}]), [],
+     "column 'b' has 1 value beyond the float32 range training uses (±3.4e38): -2.5e+39; rescale it"),
     ("table-unquoted-comma", _with("datasets", [{"name": "table", "path": "ragged.csv", "target": "y"}]), [],
      "not a readable CSV file (ParserError: Expected 3 fields in line 4, saw 4; a value that holds the separator "
      "(1,234 in a comma-separated file) must be quoted"),
@@ -323,6 +326,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(workdir, env, monkey
     (workdir / "good.csv").write_text(CSV_GOOD)
     (workdir / "text.csv").write_text(CSV_NOT_NUMERIC)
     (workdir / "inf.csv").write_text("a,y\n1,1.5\n2,inf\n3,0.2\n4,0.1\n")
+    (workdir / "huge.csv").write_text("a,b,y\n" + "".join(f"{i % 7},{'-2.5e39' if i == 9 else i % 5},{i % 2}\n" for i in range(40)))
     (workdir / "tiny.csv").write_text("Glucose;Outcome\n1,5;0\n2,5;1\n")
     (workdir / "latin.csv").write_bytes("Größe,Ziel\n1,a\n2,b\n3,a\n4,b\n".encode("latin-1"))
     (workdir / "one.csv").write_text("a,y\n1,x\n2,x\n3,x\n4,x\n")

@@ -1585,3 +1585,34 @@ def test_a_worker_that_finishes_a_grid_whose_parent_an_interrupted_ablation_clos
     assert client.get_run(parent).info.status == "FINISHED"
     finish_dataset(ctx, study.plans[0], splits, status="KILLED")   # a KILLED finish leaves a finished parent alone
     assert client.get_run(parent).info.status == "FINISHED"
+
+
+def test_the_console_says_which_failed_cells_a_rerun_trains_again(workdir, env):
+    """A cell whose training failed (an error) is trained again by a rerun while it has attempts
+    left; one that diverged is not (the same seed diverges again). The console said "failed 3" and
+    nothing more: a user took the cells for lost. It now counts those a rerun retries, and the
+    count is what a rerun's enqueue puts back."""
+    from pipeline import lifecycle
+    from pipeline.orchestrate import _retried_on_rerun
+    from pipeline.preparation import prepare
+
+    write_study(workdir / "f.yaml", tiny_study_dict(name="f", seeds=2, arms=["none", "l2"]))
+    study = load_study(workdir / "f.yaml")
+    storage = f"journal:{workdir / 'optuna.journal'}"
+    ctx, _ = prepare(study, storage, env["MLFLOW_TRACKING_URI"])
+    ostudy = optuna.load_study(study_name=optuna_study_name(study, study.plans[0]), storage=get_storage(storage))
+    popped = grid.pop_cells(ostudy, 10)
+    assert len(popped) == 4
+    for (trial, *_), outcome in zip(popped, (lifecycle.Outcome.ERROR, lifecycle.Outcome.ERROR, lifecycle.Outcome.DIVERGED)):
+        grid.set_attrs(ostudy, trial._trial_id, {"outcome": outcome.name, "fail_reason": outcome.reason,
+                                                 "training_started": True})
+        ostudy.tell(trial, state=TrialState.FAIL)
+    ostudy.tell(popped[3][0], 1.0)
+    assert grid.cells_failed(ostudy, study.spec.max_retries, lifecycle.spent_attempt, lifecycle.repeats) == (2, 1)
+    said = _retried_on_rerun(ctx, ostudy, 3)
+    assert said == (f"; rerunning the same command (ablation, or enqueue for workers) retries 2 failed cells "
+                    f"(max_retries: {study.spec.max_retries}); 1 diverged or out of retries"), said
+    prepare(study, storage, env["MLFLOW_TRACKING_URI"])   # the rerun: those two are waiting again, the diverged one not
+    waiting = ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    assert sorted(grid.cell_of(t) for t in waiting) == sorted(grid.cell_of(t) for t, *_ in popped[:2])
+    assert _retried_on_rerun(ctx, ostudy, 0) == ""

@@ -779,6 +779,15 @@ def test_what_a_practitioners_own_exports_needed(tmp_path):
                                          + "".join(f"{i},5;{2 * i},0;{'AB'[i % 2]}\n" for i in range(40)))
     x, y, _ = tables.read(DatasetSpec(name="table", path=str(tmp_path / "quoted.csv"), target="Kategorie"))
     assert list(x.columns) == ["Umsatz, netto", "Umsatz, brutto"] and x["Umsatz, netto"].iloc[3] == 3.5 and set(y) == {"A", "B"}
+    # ... unquoted, the header writes as many commas as semicolons: the rows decide, then the semicolon
+    # (the comma was chosen: columns 'Umsatz', 'netto;Umsatz', 'brutto;Kategorie', no such target)
+    for rows, name in (("".join(f"{i % 9};{2 * i};{'AB'[i % 2]}\n" for i in range(40)), "whole.csv"),
+                       ("".join(f"{i % 9},5;{2 * i},0;{'AB'[i % 2]}\n" for i in range(40)), "decimal.csv")):
+        (tmp_path / name).write_text("Umsatz, netto;Umsatz, brutto;Kategorie\n" + rows)
+        x, y, _ = tables.read(DatasetSpec(name="table", path=str(tmp_path / name), target="Kategorie"))
+        assert list(x.columns) == ["Umsatz, netto", "Umsatz, brutto"] and x["Umsatz, brutto"].iloc[3] == 6 and set(y) == {"A", "B"}
+    (tmp_path / "commas.csv").write_text("a;b,c;d,y\n" + "".join(f"{i % 5},{i % 3},{'AB'[i % 2]}\n" for i in range(40)))
+    assert list(tables.read(DatasetSpec(name="table", path=str(tmp_path / "commas.csv"), target="y"))[0].columns) == ["a;b", "c;d"]
 
 
 def test_a_rare_class_of_a_multiclass_table_is_warned_about_under_accuracy(tmp_path):
@@ -2333,3 +2342,73 @@ def test_identity_records_the_rows_the_second_review_reads_otherwise(tmp_path):
     assert ids["joined.csv"]["header_rows"] == 2 and "trailing_separators" not in ids["joined.csv"]
     for name in ("one.csv", "blank_last.csv", "spacer.csv", "r.csv"):
         assert not {"trailing_separators", "header_rows"} & set(ids[name]), name
+
+
+def test_notes_under_a_table_are_dropped_with_its_footer(tmp_path):
+    """Text alone on the last lines of an export ("Exported by ...", "Source: ...") is a note, not
+    a row: with the target in the first column it was a class of one row (a table review), under a
+    totals row it hid the totals from the footer rule (kept as a class 'Total'). Dropped with a
+    warning, the rows read as the file without them, and such a file is another study; text its
+    first column writes above (a name) and a short row of data are not notes."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(5)
+    a, b = rng.integers(20, 80, 50), rng.normal(size=50).round(2)
+    label = np.where(a > 50, "yes", "no")
+    body = "y,a,b\n" + "".join(f"{y},{x},{z}\n" for y, x, z in zip(label, a, b))
+    files = {"plain.csv": body, "note.csv": body + "Exported by SomeTool on 2026-01-01\n",
+             "filled.csv": body + '"Exported by SomeTool, Inc.",,\n',
+             "two.csv": body + "\nSource: the shop\nConfidential\n",
+             "totals.csv": body + f"Total,{a.sum()},\nSource: the shop\n"}
+    read = {}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        spec = DatasetSpec(name="table", path=str(tmp_path / name), target="y")
+        read[name] = (*tables.read(spec), _dataset_identity(spec, False))
+    plain_x, plain_y = read["plain.csv"][:2]
+    for name, notes in {"note.csv": ["Exported by SomeTool on 2026-01-01"], "filled.csv": ["Exported by SomeTool, Inc."],
+                        "two.csv": ["Source: the shop", "Confidential"], "totals.csv": ["Source: the shop"]}.items():
+        x, y, record, identity = read[name]
+        pd.testing.assert_frame_equal(x, plain_x, check_dtype=False)   # a column with a note was float
+        assert y.equals(plain_y), name
+        assert record["footer_notes"] == notes and identity["footer_notes"] == notes, name
+        assert not record["short_rows"], name   # a note's line is no row with a field missing
+    assert read["totals.csv"][2]["totals_row"][0]["label"] == "Total" and read["totals.csv"][3]["totals_row"] == "Total"
+    assert "footer_notes" not in read["plain.csv"][3] and not read["plain.csv"][2]["footer_notes"]
+    s, plain = (load(DatasetSpec(name="table", path=str(tmp_path / f), target="y"), 0) for f in ("note.csv", "plain.csv"))
+    assert s.class_names == plain.class_names == ["no", "yes"] and np.array_equal(s.x_train, plain.x_train)
+    assert ("Dropped the file's last line ('Exported by SomeTool on 2026-01-01'): text alone under the table, a note, "
+            "not an example.") in s.preprocessing["warnings"]
+
+    # a name the first column writes above, alone on the last line: a row (its target missing), no note;
+    # a short row of data above a note is still warned of
+    (tmp_path / "names.csv").write_text("name,a,y\n" + "".join(f"n{i % 7},{x},{y}\n" for i, (x, y) in enumerate(zip(a, label)))
+                                        + "n3\n")
+    x, y, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "names.csv"), target="y"))
+    assert not record["footer_notes"] and record["rows_without_target"] == 1
+    (tmp_path / "short.csv").write_text(body + "yes,3\nSource: the shop\n")
+    x, y, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "short.csv"), target="y"))
+    assert record["footer_notes"] == ["Source: the shop"] and record["short_rows"]["line"] == 52 and len(x) == 51
+
+
+def test_a_number_written_as_text_in_missing_values_marks_that_number(tmp_path):
+    """missing_values: {Glucose: ["0"]} (quoted, as many write YAML) matched nothing in a column of
+    numbers, warned of as "matched no value" though the file writes 0; it marks the zeros as [0]
+    does now, and such a study is another than before this rule. A text column's markers and the
+    unquoted number keep their reading and identity."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(2)
+    glucose = np.where(np.arange(60) % 10 == 0, 0, rng.integers(60, 190, 60))
+    pd.DataFrame({"Glucose": glucose, "Pressure": rng.integers(50, 90, 60), "Outcome": (glucose > 120).astype(int)}).to_csv(
+        tmp_path / "p.csv", index=False)
+    spec = {"name": "table", "path": str(tmp_path / "p.csv"), "target": "Outcome"}
+    read = {str(m): (*tables.read(DatasetSpec(**spec, preprocess={"missing_values": {"Glucose": m}})),
+                     _dataset_identity(DatasetSpec(**spec, preprocess={"missing_values": {"Glucose": m}}), False))
+            for m in ([0], ["0"], ["0.0", "-999"])}
+    for m in ("['0']", "['0.0', '-999']"):
+        x, _, record, identity = read[m]
+        assert x.equals(read["[0]"][0]) and x["Glucose"].isna().sum() == 6, m
+        assert record["marked_missing"] == {"Glucose": 6} and identity["number_markers"] is True, m
+        assert not any("matched no value" in w for w in record["warnings"]), m
+    assert "number_markers" not in read["[0]"][3]

@@ -14,7 +14,8 @@ from typing import Any
 from .datasets import REGISTRY as DATASETS
 from .errors import UsageError
 from .table_identity import dot_thousands, later_rules, number_marks
-from .datasets import legacy_normalization, normalization
+from .datasets import legacy_normalization, normalization, target_standardized
+from .study_schema import DEFAULT_TUNE_BATCH
 
 # Bump when training semantics change, so old studies are never resumed with new code.
 SCHEMA_VERSION = 1
@@ -92,7 +93,9 @@ NEW_PREPROCESS_FIELDS = ("target_classes",)
 NEW_TRAINING_FIELDS = ("precision",)
 
 
-def _dataset_identity(dataset, tuned: bool, located: bool = False) -> dict:
+def _dataset_identity(dataset, tuned: bool, located: bool = False, as_written: bool = False) -> dict:
+    if not (located or as_written):
+        dataset = _defaults_unwritten(dataset)
     dump = dataset.model_dump(mode="json")
     if not located:
         dump.update(LOCATION_DEFAULTS, **({"path": TABLE_PATH} if dump.get("path") is not None else {}))
@@ -121,6 +124,30 @@ def _dataset_identity(dataset, tuned: bool, located: bool = False) -> dict:
     if dataset.stratify and dataset.train_size:   # the training subset in the classes' shares (splits._interleaved)
         dump["train_order"] = "stratified"
     return dump
+
+
+def _defaults_unwritten(dataset):
+    """The dataset with the settings written out at the value they default to as if unwritten
+    (`task: auto`, `encoding: utf-8`, `normalize: per_feature` on a table, `standardize_target:
+    true` on one), so that writing a default out is the same study. Studies started before hashed
+    them as written (a plan's written_hash): Study.adopted keeps that identity for a study its
+    stores hold under it."""
+    import codecs
+
+    unset = {}
+    if dataset.task == "auto":
+        unset["task"] = None
+    try:
+        if dataset.encoding and codecs.lookup(dataset.encoding).name == "utf-8":
+            unset["encoding"] = None
+    except LookupError:   # reading the table says so
+        pass
+    if dataset.normalize and dataset.normalize == normalization(dataset.model_copy(update={"normalize": None})):
+        unset["normalize"] = None
+    if dataset.standardize_target is not None and \
+            dataset.standardize_target == target_standardized(dataset.model_copy(update={"standardize_target": None})):
+        unset["standardize_target"] = None
+    return dataset.model_copy(update=unset) if unset else dataset
 
 
 def _number_markers(dataset) -> bool:
@@ -194,11 +221,12 @@ def _training_identity(training) -> dict:
     return dump
 
 
-def config_hash(spec, dataset, training, located: bool = False) -> str:
+def config_hash(spec, dataset, training, located: bool = False, as_written: bool = False) -> str:
     """The identity of one dataset's study (see the rule above): `spec` a study.StudyFile,
     `dataset` a study.DatasetSpec, `training` its merged study.Training. `located`: as studies
-    started before hashed it, with the data's location (LOCATION_DEFAULTS)."""
-    return fingerprint(_identity(spec, dataset, training, located))
+    started before hashed it, with the data's location (LOCATION_DEFAULTS) and the settings as
+    written; `as_written`: as studies started before _defaults_unwritten hashed it."""
+    return fingerprint(_identity(spec, dataset, training, located, as_written))
 
 
 def identity_record(spec, dataset, training) -> dict:
@@ -207,16 +235,19 @@ def identity_record(spec, dataset, training) -> dict:
     return json.loads(json.dumps(_identity(spec, dataset, training), default=str))
 
 
-def _identity(spec, dataset, training, located: bool = False) -> dict:
+def _identity(spec, dataset, training, located: bool = False, as_written: bool = False) -> dict:
+    # tune.batch written at its default is hashed as unset, as the dataset's defaults are
+    unset = spec.tune is not None and (spec.tune.batch is None or (spec.tune.batch == DEFAULT_TUNE_BATCH
+                                                                    and not (located or as_written)))
     return {
         "schema": SCHEMA_VERSION,
         "study": spec.name,
-        "dataset": _dataset_identity(dataset, tuned=spec.tune is not None, located=located),
+        "dataset": _dataset_identity(dataset, tuned=spec.tune is not None, located=located, as_written=as_written),
         "training": {**_training_identity(training), **LEGACY_IDENTITY["training"]},
         "split_seed": spec.split_seed,
         "device": LEGACY_IDENTITY["device"],
         # tuned strengths are a deterministic function of the tune block (seeded TPE, seeded training)
-        "tune": spec.tune.model_dump(mode="json", exclude={"batch"} if spec.tune.batch is None else None)
+        "tune": spec.tune.model_dump(mode="json", exclude={"batch"} if unset else None)
         if spec.tune else None,
     }
 

@@ -41,6 +41,7 @@ class DatasetPlan:
     rope_from_top_level: bool = False   # the study's top-level rope, the dataset's entry having none (errors say so)
     group: str = ""    # the dataset's own label when a train_sizes axis splits it into plans
     located_hash: str = ""   # the identity as studies started before hashed it (identity.LOCATION_DEFAULTS)
+    written_hash: str = ""   # ... and as those started before defaults written out were hashed as unset
     position: int = 0  # its place among the whole file's plans (--datasets keeps it): the UI lists parents so
 
     @property
@@ -107,14 +108,16 @@ class Study:
 
     def adopted(self, known: dict[str, set[str]]) -> "Study":
         """This study with each plan under the identity its stores know it by: `known`, the
-        configuration hashes they hold per dataset label. A plan they hold only under its
-        located_hash (started before the data's location left the identity) keeps that one, so
-        the study resumes there."""
+        configuration hashes they hold per dataset label. A plan they hold only under an earlier
+        identity keeps that one, so the study resumes there: its written_hash (started before
+        settings written out at their defaults were hashed as unset), or its located_hash
+        (started before the data's location left the identity, the settings as written)."""
         def identity(p: DatasetPlan) -> DatasetPlan:
             held = known.get(p.label, set())
-            return replace(p, config_hash=p.located_hash) if (
-                p.located_hash and p.located_hash != p.config_hash and p.located_hash in held
-                and p.config_hash not in held) else p
+            if p.config_hash in held:
+                return p
+            earlier = next((h for h in (p.written_hash, p.located_hash) if h and h in held), None)
+            return replace(p, config_hash=earlier) if earlier else p
 
         plans = tuple(identity(p) for p in self.plans)
         return self if plans == self.plans else replace(self, plans=plans)
@@ -390,7 +393,7 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         sized = ([(d.model_copy(update={"train_size": size, "label": f"{d.display}@{size}"}), d.display)
                   for size in spec.train_sizes] if spec.train_sizes else [(d, "")])
         plans += [DatasetPlan(ds, t, config_hash(spec, ds, t), ex, rope, inherited, group=group,
-                              located_hash=config_hash(spec, ds, t, located=True),
+                              located_hash=config_hash(spec, ds, t, located=True), written_hash=config_hash(spec, ds, t, as_written=True),
                               position=index * per_file_dataset + size_index)
                   for size_index, (ds, group) in enumerate(sized)
                   if not sizes or ds.display in sizes or not any(s.startswith(f"{group}@") for s in sizes)]

@@ -92,12 +92,15 @@ _handed_over: dict = {}
 
 
 def version_of(spec) -> Optional[tuple]:
-    """(the spec as JSON, the file's resolved path, size, modification time); None without a file."""
+    """(the spec as JSON, the file's resolved path, size, modification time); None without a file.
+    The JSON holds the fields set alone: validated again (identity._gapped_categories_in), a
+    whole dump sets `standardize` beside `normalize`, which the study file's check refuses (every
+    table with `normalize: global`, `unit` or `none` was a traceback)."""
     try:
         stat = Path(spec.path).stat()
     except OSError:
         return None
-    return spec.model_dump_json(), str(Path(spec.path).resolve()), stat.st_size, stat.st_mtime_ns
+    return spec.model_dump_json(exclude_unset=True), str(Path(spec.path).resolve()), stat.st_size, stat.st_mtime_ns
 
 
 def read_ahead(spec) -> pd.DataFrame:

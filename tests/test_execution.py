@@ -50,6 +50,32 @@ def test_precision_and_tune_batch_join_the_identity_only_when_set():
         build_study({**base, "precision": "fp16"}, "s")
 
 
+def test_a_setting_written_out_at_its_default_is_the_same_study(tmp_path):
+    """`task: auto`, `encoding: UTF-8`, `normalize: per_feature` and `standardize_target: true` on a
+    table, `normalize: unit` on images and `tune.batch: 4` are what their absence means: writing one
+    out started another study (every arm retrained). Now hashed as unset; a study started before
+    under the as-written identity (its written_hash) is the one the commands resume (Study.adopted).
+    A value that is not the default still changes the identity."""
+    (tmp_path / "t.csv").write_text("a,b,y\n" + "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(40)))
+    table = {"name": "table", "path": str(tmp_path / "t.csv"), "target": "y"}
+    base = tiny_study_dict(datasets=[table, {"name": "mnist"}], tune={"trials": 3, "seeds": [100]})
+    plain = build_study(base, "s").plans
+    written = build_study({**base, "tune": {**base["tune"], "batch": study_mod.DEFAULT_TUNE_BATCH}, "datasets": [
+        {**table, "task": "auto", "encoding": "UTF-8", "normalize": "per_feature", "standardize_target": True},
+        {"name": "mnist", "normalize": "unit"}]}, "s")
+    assert [p.config_hash for p in written.plans] == [p.config_hash for p in plain]
+    assert all(p.written_hash != p.config_hash for p in written.plans)   # as hashed before: another identity
+    assert all(p.written_hash == p.config_hash for p in plain)            # nothing written out: unchanged
+    # a study its stores hold under the as-written identity resumes there; under the new one, there
+    held = {p.label: {p.written_hash} for p in written.plans}
+    assert [p.config_hash for p in written.adopted(held).plans] == [p.written_hash for p in written.plans]
+    both = {p.label: {p.written_hash, p.config_hash} for p in written.plans}
+    assert [p.config_hash for p in written.adopted(both).plans] == [p.config_hash for p in plain]
+    for change in ({"task": "classification"}, {"encoding": "latin-1"}, {"normalize": "global"}, {"standardize_target": False}):
+        other = build_study({**base, "datasets": [{**table, **change}, {"name": "mnist"}]}, "s").plans[0]
+        assert other.config_hash != plain[0].config_hash, change
+
+
 def test_population_size_auto_is_the_default_and_a_number_wins():
     auto = build_study(tiny_study_dict(), "s").plans[0].execution
     assert auto.population_auto

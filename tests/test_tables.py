@@ -1237,7 +1237,7 @@ _BEFORE_PATHS_LEFT = """
 import sys
 import pipeline.study as study
 hashed = study.config_hash
-study.config_hash = lambda spec, dataset, training, located=False: hashed(spec, dataset, training, located=True)
+study.config_hash = lambda spec, dataset, training, located=False, as_written=False: hashed(spec, dataset, training, located=True)
 from pipeline.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -64,7 +64,7 @@ def warnings_for(spec, record: dict, y: pd.Series) -> list[str]:
         out.append(f"Dropped the file's last {'line' if len(notes) == 1 else f'{len(notes)} lines'} ("
                    f"{', '.join(repr(note[:60]) for note in notes)}): text alone under the table, a note, not an example.")
     if footer := record.get("totals_row"):
-        out.append(_footer_warning(footer))
+        out.append(_footer_warning(footer, notes=len(notes or [])))
     for name, later in record.get("repeated_names", {}).items():
         # the target's name twice: the other is a feature, the target itself if it is a copy
         target = (" (the first is the target, and the others are features: if one is a copy of the target, every arm "
@@ -261,8 +261,10 @@ def width_warning(n_features: int, n_train: int) -> list[str]:
             "fewer features (preprocess.drop_columns) would help too."]
 
 
-def _footer_warning(rows: list[dict]) -> str:
-    """The warning of the export's footer rows dropped (table_footers.drop_footer)."""
+def _footer_warning(rows: list[dict], notes: int = 0) -> str:
+    """The warning of the export's footer rows dropped (table_footers.drop_footer): the file's last
+    rows, or the last above its `notes` (dropped too, said before)."""
+    where = f"the last {{}} above {'that note' if notes == 1 else 'those notes'}" if notes else "the file's last {}"
     def said(row: dict) -> str:
         if not row["sums"]:
             return f"{row['label']!r} in column {row['column']!r}, no other value"
@@ -271,8 +273,8 @@ def _footer_warning(rows: list[dict]) -> str:
 
     if len(rows) == 1:
         kind = "a footer's label" if not rows[0]["sums"] else "a totals row" if rows[0]["kind"] == "sum" else "a row of means"
-        return f"Dropped the file's last row: {kind} ({said(rows[0])}): an export's footer, not an example."
-    return (f"Dropped the file's last {len(rows)} rows: an export's footer of summaries ("
+        return f"Dropped {where.format('row')}: {kind} ({said(rows[0])}): an export's footer, not an example."
+    return (f"Dropped {where.format(f'{len(rows)} rows')}: an export's footer of summaries ("
             + "; ".join(map(said, rows)) + "), not examples.")
 
 

@@ -117,8 +117,8 @@ def _dataset_identity(dataset, tuned: bool, located: bool = False, as_written: b
         if marks := number_marks(dataset):
             dump["number_marks"] = {mark: sorted(columns) for mark, columns in marks.items()}
         dump.update(later_rules(dataset))
-        if _number_markers(dataset):   # they matched nothing in a column of numbers before ("0" is 0 now)
-            dump["number_markers"] = True
+        if numbered := _number_markers(dataset):   # they matched nothing in a column of numbers before ("0" is 0 now)
+            dump["number_markers"] = list(numbered)
         if gapped := _gapped_categories(dataset):
             dump["text_missing"] = list(gapped)
     if dataset.stratify and dataset.train_size:   # the training subset in the classes' shares (splits._interleaved)
@@ -150,13 +150,16 @@ def _defaults_unwritten(dataset):
     return dataset.model_copy(update=unset) if unset else dataset
 
 
-def _number_markers(dataset) -> bool:
-    """Whether the table's missing_values write a number as text ("0", "-999"), which matches that
-    number in a column of numbers since tables.number_marker (it matched none there before). Said
-    without reading the table: a study with such a marker on a column of text starts afresh too."""
-    from .tables import number_marker
+def _number_markers(dataset) -> tuple:
+    """The columns where a missing_values marker that writes a number as text ("0", "-999") marks
+    values: it does as a number since tables.number_marker, and matched none there before. Read
+    (as tables.read reads the table) only where the study has such a marker."""
+    from . import tables
 
-    return any(number_marker(v) for values in dataset.preprocess.missing_values.values() for v in values)
+    if not any(tables.number_marker(v) for values in dataset.preprocess.missing_values.values() for v in values) \
+            or (version := tables.version_of(dataset)) is None:
+        return ()
+    return _read_findings_in(version)[1]
 
 
 def _gapped_categories(dataset) -> tuple:
@@ -169,20 +172,22 @@ def _gapped_categories(dataset) -> tuple:
 
     if dataset.preprocess.missing != "impute" or (version := tables.version_of(dataset)) is None:
         return ()
-    return _gapped_categories_in(version)
+    return _read_findings_in(version)[0]
 
 
 @functools.lru_cache(maxsize=16)   # a plan is built several times per command: read a table once
-def _gapped_categories_in(version: tuple) -> tuple:
-    """_gapped_categories of a table version (tables.version_of: the dataset as JSON first)."""
+def _read_findings_in(version: tuple) -> tuple[tuple, tuple]:
+    """(_gapped_categories, _number_markers) of a table version (tables.version_of: the dataset as
+    JSON first), from one reading; ((), ()) where it cannot be read (reading it to train says why)."""
     from . import column_checks, tables
     from .study_schema import DatasetSpec
 
     try:
-        frame = tables.read_ahead(DatasetSpec.model_validate_json(version[0]))
+        frame, _, record = tables.read_ahead(DatasetSpec.model_validate_json(version[0]))
     except UsageError:
-        return ()
-    return tuple(sorted(str(c) for c in frame.columns if column_checks.is_categorical(frame[c]) and frame[c].isna().any()))
+        return (), ()
+    gapped = tuple(sorted(str(c) for c in frame.columns if column_checks.is_categorical(frame[c]) and frame[c].isna().any()))
+    return gapped, tuple(sorted(str(c) for c in record.get("number_markers", {})))
 
 
 def table_digest(dataset) -> str:

@@ -133,10 +133,12 @@ def _retried_on_rerun(ctx: RunContext, ostudy, failed: int) -> str:
     if not failed:
         return ""
     again, given_up = grid.cells_failed(ostudy, ctx.study.spec.max_retries, lifecycle.spent_attempt, lifecycle.repeats)
+    not_again = (f"{counted(given_up, 'failed cell')} {plural(given_up, 'is')} not retried: diverged (a retry repeats "
+                 "it) or out of retries (max_retries)") if given_up else ""
     if not again:
-        return " (diverged, which a retry repeats, or out of retries: max_retries)" if given_up else ""
+        return f"; {not_again}" if given_up else ""
     return (f"; rerunning the same command (ablation, or enqueue for workers) retries {counted(again, 'failed cell')}"
-            f" (max_retries: {ctx.study.spec.max_retries})" + (f"; {given_up} diverged or out of retries" if given_up else ""))
+            f" (max_retries: {ctx.study.spec.max_retries})" + (f"; {not_again}" if given_up else ""))
 
 
 # --- the commands ------------------------------------------------------------------------------

@@ -201,7 +201,6 @@ def read_csv_rows(path: Path, encoding: str, target) -> pd.DataFrame:
     return frame
 
 
-NOTE_LINES = 3   # lines of notes under a table ("Exported by ...", "Source: ...", "Confidential": table_footers)
 ZERO_CODE = r"0\d+"   # a digit string with a leading zero (ZIP 02139, 00501; not 0 or 0.5)
 
 
@@ -303,8 +302,10 @@ def csv_delimiter(path: Path, encoding: str) -> tuple[str, int]:
     (and is skipped); else the separator the header line uses most: a comma, or a semicolon
     (European spreadsheets, whose decimal comma rules the comma out), a tab or a pipe. Quoted names
     do not count ("Umsatz, netto";"Umsatz, brutto";Kategorie is semicolon-separated); where two tie,
-    the one the most of the next rows use as often decides, then any but the comma (unquoted
-    Umsatz, netto;Umsatz, brutto;y: names and decimals write commas); a header of one name is a comma's."""
+    the one the most of the next rows use as often decides, then one that splits no bracket
+    ("size range (from;to),y" is comma-separated), then one no space follows (unquoted "Umsatz,
+    netto;Umsatz, brutto;y": names write ", " as prose does), then the comma; a header of one name
+    is a comma's."""
     with open_text(path, encoding, newline="") as f:
         header = f.readline().lstrip("\ufeff")
         named = re.fullmatch(r'"?sep=(.)"?\s*', header)
@@ -315,7 +316,13 @@ def csv_delimiter(path: Path, encoding: str) -> tuple[str, int]:
         if len(tied) == 1 or not counts[tied[0]]:
             return tied[0] if len(tied) == 1 else ",", 0
         rows = [_separators(line) for line in itertools.islice(f, 50)]
-    return max(tied, key=lambda sep: (sum(row[sep] == counts[sep] for row in rows), sep != ",")), 0
+    return max(tied, key=lambda sep: (sum(row[sep] == counts[sep] for row in rows), _brackets_whole(header, sep),
+                                      not re.search(rf"{re.escape(sep)} ", header), sep == ",")), 0
+
+
+def _brackets_whole(header: str, sep: str) -> bool:
+    """Whether every field of a header split at `sep` closes each bracket it opens."""
+    return all(field.count(a) == field.count(b) for field in header.split(sep) for a, b in ("()", "[]", "{}"))
 
 
 def _separators(line: str) -> dict[str, int]:
@@ -339,14 +346,18 @@ def _csv_records(path: Path, encoding: str, sep: str, skip: int):
 
 
 def trailing_separator(path: Path, encoding: str) -> bool:
-    """Whether a CSV's first row of data has one field more than its header, an empty one: a
-    separator ending each row, which pandas' default read took for the rows' index (each column its
-    neighbour's values); _read_csv reads them right. Two lines are read."""
+    """Whether a CSV's first row of data has one field more than its header, an empty one, and
+    every longer row's fields past the header are empty: separators ending the rows, which pandas'
+    default read took for the rows' index (each column its neighbour's values); _read_csv drops
+    them. Read whole only where the first row is so (R's row names over a blank last value read
+    as before: a later row's last field is filled)."""
     sep, skip = csv_delimiter(path, encoding)
     with _csv_records(path, encoding, sep, skip) as reader:
         width = len(next(reader, []))
         first = next((fields for fields in reader if fields), [])
-    return len(first) == width + 1 and not first[-1].strip()
+        if len(first) != width + 1 or first[-1].strip():
+            return False
+        return not any(any(f.strip() for f in fields[width:]) for fields in reader)
 
 
 def _repeated_names(path: Path, encoding: str, sep: str, columns: list, skip: int = 0) -> dict[str, list]:
@@ -384,9 +395,8 @@ def _short_rows(path: Path, encoding: str, sep: str, skip: int, width: int) -> d
     first columns and leaves the rest blank ("64,bad" of age,income,label: bad an income, no label),
     where a row with more fields is an error. The header's trailing blank names (a separator at its
     end: empty columns, dropped) are no fields a row lacks; a last line of one field is a footer's
-    label, not counted, nor are the last lines (up to NOTE_LINES) of one field with a letter: notes
-    (table_footers.note_rows), dropped with the footer."""
-    short = []   # (line, fields, whether a note's: one field with a letter) of each short row
+    label or a note, not counted ("popped": 1; tables.read subtracts the other notes it drops)."""
+    short = []   # (line, fields) of each short row
     with _csv_records(path, encoding, sep, skip) as reader:
         header = next(reader, [])
         while header and not header[-1].strip() and len(header) > 1:   # "age,income,label," read as 4 columns
@@ -398,15 +408,14 @@ def _short_rows(path: Path, encoding: str, sep: str, skip: int, width: int) -> d
                 continue
             last = len(fields)
             if last < width:
-                short.append((reader.line_num + skip, last, last == 1 and bool(re.search(r"[^\W\d_]", fields[0]))))
+                short.append((reader.line_num + skip, last))
             tail = tail + 1 if last < width else 0
-    if short and last == 1:   # a footer's label line, or notes
+    popped = int(bool(short) and last == 1 and short[-1][1] == 1)
+    if popped:
         short.pop()
-        tail, notes = tail - 1, 1
-        while short and tail and short[-1][2] and notes < NOTE_LINES:
-            short.pop()
-            tail, notes = tail - 1, notes + 1
-    return {"rows": len(short), "line": short[0][0], "fields": short[0][1], "tail": tail, "width": width} if short else {}
+        tail -= 1
+    return {"rows": len(short), "line": short[0][0], "fields": short[0][1], "tail": tail, "width": width,
+            "popped": popped} if short else {}
 
 
 OLE2 = bytes.fromhex("D0CF11E0A1B11AE1")   # an old Office file's first bytes (.xls, .doc), however named

@@ -15,8 +15,8 @@ from typing import Optional
 
 import pandas as pd
 
-from .table_files import NOTE_LINES, PACKED, csv_delimiter, open_bytes
-from .written_numbers import NUMBER_SHARE, file_commas, is_text, read_numbers
+from .table_files import PACKED, csv_delimiter, open_bytes
+from .written_numbers import NUMBER_SHARE, as_number, file_commas, is_text, read_numbers
 
 # What an export's footer row of totals writes in a field of its own (case and a colon aside)
 TOTAL_WORDS = frozenset({"total", "totals", "grand total", "sum", "summe", "gesamt", "gesamtsumme", "insgesamt",
@@ -26,6 +26,7 @@ AVERAGE_WORDS = frozenset({"average", "avg", "avg.", "mean", "durchschnitt", "mi
                            "promedio", "gemiddelde", "gemiddeld", "genomsnitt", "gjennomsnit", "średnia"})
 FOOTER_ROWS = 2          # an export's summary footer: a totals row, an averages row, or both
 MIN_ABOVE_FOOTER = 3     # rows above a footer that its sums or means can be checked against
+NOTE_LINES = 3           # lines of notes under a table ("Exported by ...", "Source: the shop")
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
@@ -104,7 +105,7 @@ def drop_footer(version: Optional[tuple], frame: pd.DataFrame, sep: str) -> tupl
 
 def note_rows(frame: pd.DataFrame) -> list:
     """The index of the notes under a table, in file order: its last filled rows (up to NOTE_LINES)
-    that are notes (_note) whose text the first column does not write above, under at least
+    that are notes (_note) unlike the first column's values above (_unlike), under at least
     MIN_ABOVE_FOOTER rows, most of them of two values or more. Kept, a note was a class of a target
     in the first column ("Exported by SomeTool on ...": one row), or a text among its numbers."""
     if frame.shape[1] < 2:
@@ -115,11 +116,24 @@ def note_rows(frame: pd.DataFrame) -> list:
     for k in range(1, min(NOTE_LINES, len(filled) - MIN_ABOVE_FOOTER) + 1):
         at, above = filled[-k], frame.loc[filled[:-k], frame.columns[0]]
         fields = tuple("" if pd.isna(v) else str(v).strip() for v in frame.loc[at])
-        if not _note(fields) or above.astype(str).str.strip().eq(fields[0]).any():
+        if not (_note(fields) and _unlike(fields[0], above)):
             break
         notes.insert(0, at)
     above = counts[filled[:len(filled) - len(notes)]]
     return notes if notes and above.median() >= 2 else []
+
+
+def _unlike(note: str, above: pd.Series) -> bool:
+    """Whether a note's text is unlike the values of the column it stands in: that column holds
+    numbers above it, or the note is words (two or more) longer than any of its values. A name
+    ("Zoe", "Zoe Smith" among names) or a class ("maybe" under yes and no) alone on the last row is
+    a row of data with blanks, as before (missing: refuse refuses it)."""
+    values = above.dropna()
+    if values.empty:
+        return False
+    if pd.api.types.is_numeric_dtype(values) or as_number(values.astype(str), NUMBER_SHARE) is not None:
+        return True
+    return len(note.split()) >= 2 and len(note) > int(values.astype(str).str.strip().str.len().max())
 
 
 def footer_rows(frame: pd.DataFrame, sep: str) -> tuple[list, list[dict]]:

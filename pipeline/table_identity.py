@@ -159,7 +159,7 @@ def _reshaped_in(path: str, size: int, mtime_ns: int, encoding: str, columns: tu
     every row, which pandas read shifted (the first field the index, each column its neighbour's
     values: "trailing_separators"), and lines repeating the header, which were rows of data
     ("header_rows": how many). The file is read whole only where a line other than the header
-    starts with the header's first name."""
+    writes the header's names."""
     try:
         sep, _ = csv_delimiter(Path(path), encoding)
         trailing = trailing_separator(Path(path), encoding)
@@ -168,8 +168,9 @@ def _reshaped_in(path: str, size: int, mtime_ns: int, encoding: str, columns: tu
     except Exception:   # reading the table raises the one-line error
         return ()
     out = (("trailing_separators", True),) if trailing else ()
-    first = re.escape(str(columns[0]).strip()) if columns else None
-    if first is None or len(re.findall(rf'(?m)^[ \t"]*{first}[ \t"]*{re.escape(sep)}', text)) < 2:
+    quoted = r'[ \t"]*'   # the header's names again, spaces and quotes aside: the whole line, not its first name
+    line = quoted + (quoted + re.escape(sep) + quoted).join(re.escape(str(c).strip()) for c in columns) + quoted
+    if not columns or len(re.findall(rf"(?m)^{line}{re.escape(sep)}?\s*$", text)) < 2:
         return out
     try:
         frame = read_csv_rows(Path(path), encoding, None)

@@ -93,7 +93,7 @@ _handed_over: dict = {}
 
 def version_of(spec) -> Optional[tuple]:
     """(the spec as JSON, the file's resolved path, size, modification time); None without a file.
-    The JSON holds the fields set alone: validated again (identity._gapped_categories_in), a
+    The JSON holds the fields set alone: validated again (identity._read_findings_in), a
     whole dump sets `standardize` beside `normalize`, which the study file's check refuses (every
     table with `normalize: global`, `unit` or `none` was a traceback)."""
     try:
@@ -103,14 +103,26 @@ def version_of(spec) -> Optional[tuple]:
     return spec.model_dump_json(exclude_unset=True), str(Path(spec.path).resolve()), stat.st_size, stat.st_mtime_ns
 
 
-def read_ahead(spec) -> pd.DataFrame:
-    """The feature columns as `read` has them, for the identity (identity._gapped_categories; not to
+def read_ahead(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
+    """`read`'s features, target and record, for the identity (identity._read_findings_in; not to
     be changed): kept for the `read` that loads the table next."""
     out = _read(spec)
     _handed_over.clear()
     if (version := version_of(spec)) is not None:
         _handed_over[version] = out
-    return out[0]
+    return out
+
+
+def _short_rows_left(short: dict, notes: int, totals: int) -> dict:
+    """The file's rows with fewer fields than the header once its footer is dropped: the dropped
+    notes' and then summaries' lines among its last short rows are not counted (a last line of one
+    field never was: table_files._short_rows' "popped", a note's where there are notes)."""
+    if not short:
+        return {}
+    gone = min(short["tail"], max(0, notes - short.get("popped", 0)))
+    gone += min(short["tail"] - gone, totals)
+    left = short["rows"] - gone
+    return {**short, "rows": left, "tail": short["tail"] - gone} if left else {}
 
 
 def _without_header_rows(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
@@ -173,9 +185,7 @@ def _read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     codes = frame.attrs.get("zero_codes", {})   # 02139: text, not a number
     # before drop_columns: the total word often stands in a column the user drops (a row number, a name)
     frame, record["totals_row"], record["footer_notes"] = drop_footer(csv_version(spec), frame, sep)
-    if (short := record["short_rows"]) and record["totals_row"]:   # a footer's short row is dropped with it
-        left = short["rows"] - min(short["tail"], len(record["totals_row"]))
-        record["short_rows"] = {**short, "rows": left} if left else {}
+    record["short_rows"] = _short_rows_left(record["short_rows"], len(record["footer_notes"]), len(record["totals_row"]))
     frame.attrs = {}   # read: pandas deep-copies a frame's attrs into every column taken (2,000 columns: 2.5 s)
     frame = frame.drop(columns=list(prep.drop_columns))
     _strip_text(frame, spec.target)
@@ -205,14 +215,15 @@ def _read_values(spec, frame: pd.DataFrame, sep: str, record: dict, marks: dict,
     prep = spec.preprocess
     # the user's markers twice: before reading numbers, so that "unknown" in a column of numbers does
     # not keep it text; after, so that a marker 0 matches "0" read as a number
-    marked = _mark_missing(frame, prep.missing_values)
+    record["number_markers"] = {}   # values only a marker written as text marks, as a number (identity's)
+    marked = _mark_missing(frame, prep.missing_values, record["number_markers"])
     record["percent_mixed"] = _percents_mixed(frame, spec.target)
     record["parsed_numeric_columns"], record["non_numbers_as_missing"], record["decimal_commas"], \
         record["dashes_as_missing"] = _parse_numbers(frame, spec.target, sep, set(record["dot_thousands"]), set(codes))
     record["zero_codes"] = {c: example for c, example in codes.items() if c in frame}
     record["number_marks"] = {mark: {c: example for c, example in columns.items() if c in frame and not is_text(frame[c])}
                               for mark, columns in marks.items()}   # said where the column is numbers
-    again = _mark_missing(frame, prep.missing_values)
+    again = _mark_missing(frame, prep.missing_values, record["number_markers"])
     record["marked_missing"] = {c: marked[c] + again[c] for c in prep.missing_values}
 
 
@@ -343,15 +354,20 @@ def written_label(v) -> str:
     return repr(float(v)) if isinstance(v, (float, np.floating)) else str(v)
 
 
-def _mark_missing(frame: pd.DataFrame, markers: dict) -> dict[str, int]:
+def _mark_missing(frame: pd.DataFrame, markers: dict, by_number: dict) -> dict[str, int]:
     """The user's missing_values marked missing; how many values each column's markers matched. A
     marker written as text that is a number ("0", "-999") matches that number in a column of
-    numbers too: it matched nothing there (Glucose: ["0"], warned of as "matched no value")."""
+    numbers too (not of booleans): it matched nothing there (Glucose: ["0"], warned of as "matched
+    no value"); `by_number` counts, per column, the values only that reading matched."""
     matched = {}
     for column, values in markers.items():
         hit = frame[column].isin(values)
-        if not is_text(frame[column]) and (numbers := [float(v) for v in values if number_marker(v)]):
-            hit |= frame[column].isin(numbers)
+        column_of = frame[column]
+        if pd.api.types.is_numeric_dtype(column_of) and not pd.api.types.is_bool_dtype(column_of) and \
+                (numbers := [float(v) for v in values if number_marker(v)]):
+            if (newly := column_of.isin(numbers) & ~hit).any():
+                by_number[column] = by_number.get(column, 0) + int(newly.sum())
+            hit |= newly
         matched[column] = int(hit.sum())
         frame[column] = frame[column].mask(hit)
     return matched
@@ -392,16 +408,23 @@ def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",", dots: frozenset 
 
 
 def _refuse_infinite(spec, frame: pd.DataFrame) -> None:
-    """A numeric column with an infinite value, or one past the float32 range training reads (1e39:
-    infinite there, and the error named no column), refused naming it."""
+    numeric = frame.select_dtypes(include="number")
+    bad = [c for c in numeric.columns if np.isinf(numeric[c].to_numpy(dtype=float, na_value=np.nan)).any()]
+    if bad:
+        count = int(np.isinf(numeric[bad[0]].to_numpy(dtype=float, na_value=np.nan)).sum())
+        raise UsageError(f"{dataset_name(spec)}: column {bad[0]!r} has {counted(count, 'infinite value')}; only finite numbers "
+                         "or missing values are allowed")
+
+
+def _refuse_beyond_float32(spec, frames: list[pd.DataFrame], numeric: list) -> None:
+    """A numeric feature kept for training with a value past the float32 range training reads
+    (1e39): infinite there, and the error named no column ("the training features have 1
+    non-finite value"). Judged on the features kept: a column dropped as constant or id-like was
+    never a problem, and a regression target is standardized in float64 first."""
     limit = float(np.finfo(np.float32).max)
-    for c in frame.select_dtypes(include="number").columns:
-        written = frame[c].to_numpy(dtype=float, na_value=np.nan)
-        values = np.abs(written)
-        if (inf := int(np.isinf(values).sum())):
-            raise UsageError(f"{dataset_name(spec)}: column {c!r} has {counted(inf, 'infinite value')}; only finite numbers "
-                             "or missing values are allowed")
-        if (beyond := written[values > limit]).size:
+    for c in numeric:
+        written = np.concatenate([f[c].to_numpy(dtype=float, na_value=np.nan) for f in frames])
+        if (beyond := written[np.abs(written) > limit]).size:
             raise UsageError(f"{dataset_name(spec)}: column {c!r} has {counted(beyond.size, 'value')} beyond the float32 range "
                              f"training uses (±3.4e38): {beyond[0]:g}; rescale it (a log, other units) or drop it "
                              "(preprocess.drop_columns)")
@@ -501,6 +524,7 @@ def fit_features(spec, splits: list[pd.DataFrame]) -> tuple[list[np.ndarray], li
             raise UsageError(f"{dataset_name(spec)}: preprocess.missing: drop leaves a split without rows; impute instead")
         raise UsageError(f"{dataset_name(spec)}: {spec.path} has {rows} row(s) with a target: too few to split into "
                          "training, validation and test rows (each split needs one; learning needs far more)")
+    _refuse_beyond_float32(spec, splits, numeric)
     # one-hot columns sparse until their size is known: dense, 10,000 cities of 200,000 rows are 8 GB
     encoder = (OneHotEncoder(handle_unknown="ignore", sparse_output=True) if prep.categorical == "onehot" else
                OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1))

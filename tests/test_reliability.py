@@ -1611,7 +1611,8 @@ def test_the_console_says_which_failed_cells_a_rerun_trains_again(workdir, env):
     assert grid.cells_failed(ostudy, study.spec.max_retries, lifecycle.spent_attempt, lifecycle.repeats) == (2, 1)
     said = _retried_on_rerun(ctx, ostudy, 3)
     assert said == (f"; rerunning the same command (ablation, or enqueue for workers) retries 2 failed cells "
-                    f"(max_retries: {study.spec.max_retries}); 1 diverged or out of retries"), said
+                    f"(max_retries: {study.spec.max_retries}); 1 failed cell is not retried: diverged (a retry repeats it) "
+                    "or out of retries (max_retries)"), said
     prepare(study, storage, env["MLFLOW_TRACKING_URI"])   # the rerun: those two are waiting again, the diverged one not
     waiting = ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))
     assert sorted(grid.cell_of(t) for t in waiting) == sorted(grid.cell_of(t) for t, *_ in popped[:2])

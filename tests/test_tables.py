@@ -788,6 +788,12 @@ def test_what_a_practitioners_own_exports_needed(tmp_path):
         assert list(x.columns) == ["Umsatz, netto", "Umsatz, brutto"] and x["Umsatz, brutto"].iloc[3] == 6 and set(y) == {"A", "B"}
     (tmp_path / "commas.csv").write_text("a;b,c;d,y\n" + "".join(f"{i % 5},{i % 3},{'AB'[i % 2]}\n" for i in range(40)))
     assert list(tables.read(DatasetSpec(name="table", path=str(tmp_path / "commas.csv"), target="y"))[0].columns) == ["a;b", "c;d"]
+    # ... and comma files whose rows write the other separator as often, as before: a bracket it would
+    # split (a review: "size range (from" was a column), then the comma
+    (tmp_path / "sizes.csv").write_text("size range (from;to),y\n" + "S;M,yes\nM;L,no\n" * 20)
+    (tmp_path / "pipes.csv").write_text("a|b,y\n" + "x|y,0\nz|w,1\n" * 20)
+    for name, columns in (("sizes.csv", ["size range (from;to)"]), ("pipes.csv", ["a|b"])):
+        assert list(tables.read(DatasetSpec(name="table", path=str(tmp_path / name), target="y"))[0].columns) == columns
 
 
 def test_a_rare_class_of_a_multiclass_table_is_warned_about_under_accuracy(tmp_path):
@@ -2342,6 +2348,12 @@ def test_identity_records_the_rows_the_second_review_reads_otherwise(tmp_path):
     assert ids["joined.csv"]["header_rows"] == 2 and "trailing_separators" not in ids["joined.csv"]
     for name in ("one.csv", "blank_last.csv", "spacer.csv", "r.csv"):
         assert not {"trailing_separators", "header_rows"} & set(ids[name]), name
+    # R's row names over a blank last value on the first row: read as before (a review)
+    (tmp_path / "r_blank.csv").write_text("a,b,y\n" + "".join(f"{i},{a},{b},{'' if i == 1 else y}\n"
+                                                             for i, (a, b, y) in enumerate(rows, 1)))
+    spec = DatasetSpec(name="table", path=str(tmp_path / "r_blank.csv"), target="y")
+    assert list(tables.read(spec)[1]) == [r[2] for r in rows[1:]]
+    assert "trailing_separators" not in _dataset_identity(spec, False)
 
 
 def test_notes_under_a_table_are_dropped_with_its_footer(tmp_path):
@@ -2358,7 +2370,8 @@ def test_notes_under_a_table_are_dropped_with_its_footer(tmp_path):
     body = "y,a,b\n" + "".join(f"{y},{x},{z}\n" for y, x, z in zip(label, a, b))
     files = {"plain.csv": body, "note.csv": body + "Exported by SomeTool on 2026-01-01\n",
              "filled.csv": body + '"Exported by SomeTool, Inc.",,\n',
-             "two.csv": body + "\nSource: the shop\nConfidential\n",
+             "two.csv": body + "\nSource: the shop\nPrepared by Finance\n",
+             "fields.csv": body + '"Exported by SomeTool","",\n',
              "totals.csv": body + f"Total,{a.sum()},\nSource: the shop\n"}
     read = {}
     for name, text in files.items():
@@ -2367,7 +2380,8 @@ def test_notes_under_a_table_are_dropped_with_its_footer(tmp_path):
         read[name] = (*tables.read(spec), _dataset_identity(spec, False))
     plain_x, plain_y = read["plain.csv"][:2]
     for name, notes in {"note.csv": ["Exported by SomeTool on 2026-01-01"], "filled.csv": ["Exported by SomeTool, Inc."],
-                        "two.csv": ["Source: the shop", "Confidential"], "totals.csv": ["Source: the shop"]}.items():
+                        "two.csv": ["Source: the shop", "Prepared by Finance"], "fields.csv": ["Exported by SomeTool"],
+                        "totals.csv": ["Source: the shop"]}.items():
         x, y, record, identity = read[name]
         pd.testing.assert_frame_equal(x, plain_x, check_dtype=False)   # a column with a note was float
         assert y.equals(plain_y), name
@@ -2389,6 +2403,16 @@ def test_notes_under_a_table_are_dropped_with_its_footer(tmp_path):
     (tmp_path / "short.csv").write_text(body + "yes,3\nSource: the shop\n")
     x, y, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "short.csv"), target="y"))
     assert record["footer_notes"] == ["Source: the shop"] and record["short_rows"]["line"] == 52 and len(x) == 51
+    # a review: rows of data that look alike are kept as before: a name alone (missing: refuse refuses
+    # its blanks), a class alone under a target of words, one-field rows that are no notes (warned of)
+    with pytest.raises(UsageError, match="target column 'y' has 1 missing value"):
+        tables.read(DatasetSpec(name="table", path=str(tmp_path / "names.csv"), target="y", preprocess={"missing": "refuse"}))
+    for name, tail in (("maybe.csv", "maybe,,\n"), ("ones.csv", "yes\nno\n")):
+        (tmp_path / name).write_text(body + tail)
+        x, y, record = tables.read(DatasetSpec(name="table", path=str(tmp_path / name), target="y"))
+        assert not record["footer_notes"] and len(x) == 50 + tail.count("\n"), name
+    assert "maybe" in set(tables.read(DatasetSpec(name="table", path=str(tmp_path / "maybe.csv"), target="y"))[1])
+    assert record["short_rows"]["rows"] == 1   # ones.csv: "yes", its last line's one field aside, as before
 
 
 def test_a_number_written_as_text_in_missing_values_marks_that_number(tmp_path):
@@ -2409,6 +2433,30 @@ def test_a_number_written_as_text_in_missing_values_marks_that_number(tmp_path):
     for m in ("['0']", "['0.0', '-999']"):
         x, _, record, identity = read[m]
         assert x.equals(read["[0]"][0]) and x["Glucose"].isna().sum() == 6, m
-        assert record["marked_missing"] == {"Glucose": 6} and identity["number_markers"] is True, m
+        assert record["marked_missing"] == {"Glucose": 6} and identity["number_markers"] == ["Glucose"], m
         assert not any("matched no value" in w for w in record["warnings"]), m
     assert "number_markers" not in read["[0]"][3]
+    # read as before, the same study: such a marker on a column of text, or matching no number; booleans
+    # are no numbers (a review: "0" marked every False)
+    frame = pd.DataFrame({"city": np.where(np.arange(60) % 9 == 0, "-1", rng.choice(["Bonn", "Köln"], 60)),
+                          "flag": np.arange(60) % 2 == 0, "Glucose": glucose, "Outcome": (glucose > 120).astype(int)})
+    frame.to_csv(tmp_path / "q.csv", index=False)
+    for markers in ({"city": ["unknown", "-1"]}, {"Glucose": ["-999"]}, {"flag": ["0", "1"]}):
+        quoted = DatasetSpec(name="table", path=str(tmp_path / "q.csv"), target="Outcome", preprocess={"missing_values": markers})
+        x, _, record = tables.read(quoted)
+        assert "number_markers" not in _dataset_identity(quoted, False), markers
+        assert record["marked_missing"] == {**{c: 0 for c in markers}, **({"city": 7} if "city" in markers else {})}, markers
+
+
+def test_values_past_float32_are_refused_only_in_a_feature_that_trains(tmp_path):
+    """A feature with 1e39 was infinite in training, refused without naming the column; it is named
+    now. A column dropped anyway (an id of such numbers) and a regression target (standardized in
+    float64 first) loaded before and still do (a review)."""
+    (tmp_path / "ids.csv").write_text("tx_id,a,y\n" + "".join(f"{i + 1}e39,{i % 7},{i % 2}\n" for i in range(40)))
+    (tmp_path / "target.csv").write_text("a,b,y\n" + "".join(f"{i % 7},{i % 5},{'1e39' if i == 3 else i}\n" for i in range(40)))
+    assert load(DatasetSpec(name="table", path=str(tmp_path / "ids.csv"), target="y"), 0).n_features == 1
+    target = load(DatasetSpec(name="table", path=str(tmp_path / "target.csv"), target="y"), 0)
+    assert target.task == "regression" and bool(torch.isfinite(target.y_train).all())
+    (tmp_path / "feature.csv").write_text("a,b,y\n" + "".join(f"{i % 7},{'-2.5e39' if i == 9 else i % 5},{i % 2}\n" for i in range(40)))
+    with pytest.raises(UsageError, match=r"column 'b' has 1 value beyond the float32 range training uses \(±3.4e38\): -2.5e\+39"):
+        load(DatasetSpec(name="table", path=str(tmp_path / "feature.csv"), target="y"), 0)

@@ -22,8 +22,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from . import runtree as rt
 from .runtime import process_alive, worker_id
-from .storage import (GRACE_S, HEARTBEAT_S, RETRY_MAX_S, BatchingJournalStorage, RetryingRDBStorage, batched_writes,
-                      get_storage, heartbeats_enabled, storage_error)
+from .storage import (GRACE_S, HEARTBEAT_S, RETRY_MAX_S, BatchingJournalStorage, RetryingRDBStorage, add_trials,
+                      batched_writes, get_storage, heartbeats_enabled, storage_error)
 
 SEED_HIGH = 2**31 - 1
 ORPHAN_S = 10       # a RUNNING trial no worker has named after this long was popped by a dead one
@@ -93,25 +93,24 @@ def enqueue_missing(ostudy: optuna.Study, cells: list[tuple], max_retries: int,
             by_cell.setdefault(c, []).append(t.state)
             spent[c] = spent.get(c, 0) + (t.state == TrialState.FAIL and spent_attempt(t))
     last_failed = latest_by_cell(t for t in trials if t.state == TrialState.FAIL)   # the retry's previous attempt
-    enqueued, given_up = 0, []
-    with batched_writes(ostudy):   # one append for all of them (journal storages)
-        for cell in cells:
-            states = by_cell.get(cell, [])
-            if any(s in (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING) for s in states):
-                continue
-            failures = states.count(TrialState.FAIL)   # every earlier try: the attempt's number
-            if spent.get(cell, 0) > max_retries or (cell in last_failed and repeats(last_failed[cell])):
-                given_up.append(cell)
-                continue
-            arm, seed, variant = cell
-            previous = last_failed[cell].user_attrs.get(rt.TRIAL_RUN_ID) if cell in last_failed else None
-            ostudy.add_trial(_waiting_cell(arm, seed, {
-                rt.CELL: cell_name(arm, seed, variant),
-                rt.CELL_ARM: arm, rt.CELL_SEED: seed, rt.ATTEMPT: failures + 1,
-                **({rt.CELL_VARIANT: variant} if variant else {}),
-                **({rt.PREVIOUS_ATTEMPT: previous} if previous else {})}))
-            enqueued += 1
-    return enqueued, given_up
+    waiting, given_up = [], []
+    for cell in cells:
+        states = by_cell.get(cell, [])
+        if any(s in (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING) for s in states):
+            continue
+        failures = states.count(TrialState.FAIL)   # every earlier try: the attempt's number
+        if spent.get(cell, 0) > max_retries or (cell in last_failed and repeats(last_failed[cell])):
+            given_up.append(cell)
+            continue
+        arm, seed, variant = cell
+        previous = last_failed[cell].user_attrs.get(rt.TRIAL_RUN_ID) if cell in last_failed else None
+        waiting.append(_waiting_cell(arm, seed, {
+            rt.CELL: cell_name(arm, seed, variant),
+            rt.CELL_ARM: arm, rt.CELL_SEED: seed, rt.ATTEMPT: failures + 1,
+            **({rt.CELL_VARIANT: variant} if variant else {}),
+            **({rt.PREVIOUS_ATTEMPT: previous} if previous else {})}))
+    add_trials(ostudy, waiting)   # a few transactions on SQL storages, one append on a journal
+    return len(waiting), given_up
 
 
 def cell_name(arm: str, seed: int, variant: str = "") -> str:

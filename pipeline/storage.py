@@ -51,6 +51,9 @@ CONNECT_TIMEOUT_S = 10            # a PostgreSQL connection not made in this lon
 STARTUP_WAIT_S = 60.0
 NOT_READY = ("is starting up", "too many clients", "connection slots are reserved")
 TIMED_OUT = "timeout expired"
+# Trials RetryingRDBStorage.create_trials adds in one transaction: the study's row stays locked
+# (no other trial of it created) for a fraction of a second, not for a whole grid's enqueue.
+ADD_CHUNK = 500
 
 
 def get_storage(url: str) -> optuna.storages.BaseStorage:
@@ -229,13 +232,33 @@ class BatchingJournalStorage(JournalStorage):
 @contextmanager
 def batched_writes(ostudy: optuna.Study):
     """Optuna writes of this thread inside the block land together (journal storages; other
-    storages write each at once, as usual). Yields a list of the writes the journal turned down
-    when they landed (empty on other storages, which raise at the call instead)."""
+    storages write each at once, as usual: add_trials adds trials together there). Yields a list
+    of the writes the journal turned down when they landed (empty on other storages, which raise
+    at the call instead)."""
     if isinstance(ostudy._storage, BatchingJournalStorage):   # Optuna does not wrap journal storages
         with ostudy._storage.batch() as refused:
             yield refused
     else:
         yield []
+
+
+def add_trials(ostudy: optuna.Study, trials: list[FrozenTrial]) -> None:
+    """Study.add_trial for each trial, in order: on PostgreSQL and SQLite in one transaction of a
+    few statements per ADD_CHUNK trials (RetryingRDBStorage.create_trials; Optuna's add_trial is a
+    transaction of ~15 statements each: ~20 ms a cell on PostgreSQL, 50 s for 2,500 cells), on a
+    journal in one append. Trials with values or intermediate values (none that the grid adds), and
+    other databases (MySQL: _landed is PostgreSQL's), take Optuna's way. Optuna's cache reads the
+    trials added together from the database, as it reads another process's."""
+    backend = getattr(ostudy._storage, "_backend", ostudy._storage)   # under Optuna's cache
+    if isinstance(backend, RetryingRDBStorage) and backend.engine.dialect.name in ("postgresql", "sqlite") and \
+            all(t.values is None and not t.intermediate_values for t in trials):
+        for t in trials:
+            t._validate()   # as Study.add_trial does
+        backend.create_trials(ostudy._study_id, trials)
+        return
+    with batched_writes(ostudy):
+        for t in trials:
+            ostudy.add_trial(t)
 
 
 # --- riding out a database restart ------------------------------------------------------------
@@ -336,7 +359,8 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
 
     A call is retried whole. Reads and attribute writes repeat harmlessly; a state change whose
     commit went through just before the connection broke fails on its retry as Optuna does for
-    a finished trial (UpdateFinishedTrialError), which the callers handle."""
+    a finished trial (UpdateFinishedTrialError), which the callers handle; a chunk of trials
+    added together (create_trials) whose commit went through is not added again (_landed)."""
 
     def __init__(self, *args, **kwargs):
         self.outage = _Outage()
@@ -424,6 +448,56 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
         except Exception:  # noqa: BLE001 - as grid.heartbeat's beats: a missed beat only risks a retry
             pass
 
+    def create_trials(self, study_id: int, templates: list[FrozenTrial]) -> None:
+        """Add a trial per template (no values or intermediate values) to a study, writing what
+        Optuna's create_new_trial writes for it (the same rows: number, state, datetimes, params
+        with their distributions, user and system attributes), ADD_CHUNK trials a transaction.
+        Each chunk is retried whole on a lost connection (_add_chunk), and written once."""
+        for start in range(0, len(templates), ADD_CHUNK):
+            self._add_chunk(study_id, templates[start:start + ADD_CHUNK], [])
+
+    def _add_chunk(self, study_id: int, templates: list[FrozenTrial], tried: list[int]) -> None:
+        """One transaction of create_trials; retried whole (_retrying), with `tried` holding the
+        trial ids the previous try had inserted. Numbered as Optuna numbers a trial: with the
+        study's row locked (FOR UPDATE on PostgreSQL, as Optuna's create_new_trial locks it; SQLite
+        has one writer at a time, from the first insert on), a trial's number is the count of the
+        study's trials before it, read after the insert."""
+        import sqlalchemy
+        from optuna.storages._rdb import models
+
+        trials, studies = models.TrialModel.__table__, models.StudyModel.__table__
+        with self.engine.begin() as db:
+            if db.execute(sqlalchemy.select(studies.c.study_id).where(studies.c.study_id == study_id)
+                          .with_for_update()).scalar() is None:
+                raise KeyError(f"No study with study_id {study_id} exists.")
+            if tried and self._landed(db, tried[0]):
+                return   # the previous try's commit went through; its answer was lost
+            _check_distributions(db, study_id, templates)
+            ids = list(db.execute(sqlalchemy.insert(trials).returning(trials.c.trial_id, sort_by_parameter_order=True),
+                                  [{"study_id": study_id, "number": None, "state": t.state,
+                                    "datetime_start": _naive_utc(t.datetime_start),
+                                    "datetime_complete": _naive_utc(t.datetime_complete)} for t in templates]).scalars())
+            tried[:] = ids
+            before = db.execute(sqlalchemy.select(sqlalchemy.func.count()).select_from(trials).where(
+                trials.c.study_id == study_id).where(trials.c.trial_id < min(ids))).scalar()
+            db.execute(sqlalchemy.update(trials).where(trials.c.trial_id == sqlalchemy.bindparam("tid"))
+                       .values(number=sqlalchemy.bindparam("n")),
+                       [{"tid": tid, "n": before + i} for i, tid in enumerate(sorted(ids))])
+            _insert_fields(db, ids, templates)
+
+    def _landed(self, db, trial_id: int) -> bool:
+        """Whether a trial id that an earlier try inserted exists: its transaction committed. Asked
+        after the study's lock is ours, so that transaction has ended. On PostgreSQL only: a
+        sequence never hands an id out twice, where SQLite gives a rolled-back row's id to the
+        next insert (and a SQLite file's commit that raised did not happen)."""
+        import sqlalchemy
+        from optuna.storages._rdb import models
+
+        if self.engine.dialect.name != "postgresql":
+            return False
+        trials = models.TrialModel.__table__
+        return db.execute(sqlalchemy.select(trials.c.trial_id).where(trials.c.trial_id == trial_id)).first() is not None
+
     def database_uptime(self) -> float:
         """Seconds since the database server last started, by its clock (PostgreSQL's
         pg_postmaster_start_time); inf where the database does not say."""
@@ -448,13 +522,60 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
         self.outage = _Outage()
 
 
+def _naive_utc(when: Optional[datetime.datetime]) -> Optional[datetime.datetime]:
+    """A trial's datetime as Optuna 5's RDB storage stores it (TrialModel's setters): naive UTC."""
+    return None if when is None else when.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def _check_distributions(db, study_id: int, templates: list[FrozenTrial]) -> None:
+    """ValueError, as Optuna's create_new_trial raises it, for a param whose distribution does
+    not fit the one the study has for that name already (one query for all the names)."""
+    import sqlalchemy
+    from optuna import distributions
+    from optuna.storages._rdb import models
+
+    params, trials = models.TrialParamModel.__table__, models.TrialModel.__table__
+    names = sorted({name for t in templates for name in t.distributions})
+    if not names:
+        return
+    known = {name: distributions.json_to_distribution(d) for name, d in db.execute(
+        sqlalchemy.select(params.c.param_name, sqlalchemy.func.min(params.c.distribution_json))
+        .join(trials, trials.c.trial_id == params.c.trial_id).where(trials.c.study_id == study_id)
+        .where(params.c.param_name.in_(names)).group_by(params.c.param_name))}
+    for t in templates:
+        for name, distribution in t.distributions.items():
+            distributions.check_distribution_compatibility(known.setdefault(name, distribution), distribution)
+
+
+def _insert_fields(db, trial_ids: list[int], templates: list[FrozenTrial]) -> None:
+    """The params and attributes of new trials, one insert a table (what Optuna's create_new_trial
+    writes row by row)."""
+    import json
+
+    import sqlalchemy
+    from optuna import distributions
+    from optuna.storages._rdb import models
+
+    params = [{"trial_id": tid, "param_name": name, "param_value": t.distributions[name].to_internal_repr(value),
+               "distribution_json": distributions.distribution_to_json(t.distributions[name])}
+              for tid, t in zip(trial_ids, templates) for name, value in t.params.items()]
+    user = [{"trial_id": tid, "key": k, "value_json": json.dumps(v)}
+            for tid, t in zip(trial_ids, templates) for k, v in t.user_attrs.items()]
+    system = [{"trial_id": tid, "key": k, "value_json": json.dumps(v)}
+              for tid, t in zip(trial_ids, templates) for k, v in t.system_attrs.items()]
+    for model, rows in ((models.TrialParamModel, params), (models.TrialUserAttributeModel, user),
+                        (models.TrialSystemAttributeModel, system)):
+        if rows:
+            db.execute(sqlalchemy.insert(model.__table__), rows)
+
+
 for _name in ("create_new_study", "delete_study", "set_study_user_attr", "set_study_system_attr",
               "get_study_id_from_name", "get_study_name_from_id", "get_study_directions", "get_study_user_attrs",
               "get_study_system_attrs", "get_all_studies", "_create_new_trial", "_set_trial_param", "get_trial_param",
               "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr",
               "set_trial_system_attr", "get_trial_id_from_study_id_trial_number", "get_trial", "_get_trials",
               "_get_best_trial_id", "record_heartbeat", "_get_stale_trial_ids", "heartbeat_ages", "trial_ids_in", "_take",
-              "database_uptime"):
+              "_add_chunk", "database_uptime"):
     setattr(RetryingRDBStorage, _name, _retrying(getattr(RetryingRDBStorage, _name)))
 
 

@@ -1236,6 +1236,123 @@ def test_workers_pop_an_sql_queue_each_cell_once_reading_ids_not_the_queue(datab
     assert not grid.has_waiting(ostudy) and grid.busy(ostudy)
 
 
+def _sql_storage(database: str, request, tmp_path):
+    url = f"{request.getfixturevalue('postgres')}/optuna" if database == "postgresql" else f"sqlite:///{tmp_path / 'o.db'}"
+    return url, get_storage(url)
+
+
+def _as_read(trials) -> list[tuple]:
+    """What a reader sees of each trial, by number."""
+    return [(t.number, t.state, t.params, t.distributions, t.user_attrs, t.system_attrs, t.datetime_start,
+             t.datetime_complete, t.values, t.intermediate_values) for t in sorted(trials, key=lambda t: t.number)]
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_cells_enqueued_together_read_back_as_optunas_one_by_one(database, request, tmp_path):
+    """Optuna's add_trial is a transaction of its own (~15 statements): enqueueing 2,500 cells took
+    44 s on a local PostgreSQL (benchmarks/bench.py part 6p). The cells are now written ADD_CHUNK to a
+    transaction of a few statements: read back through Optuna they are the trials its own add_trial
+    writes (numbers, params and distributions, attributes, state, datetimes), numbered 0..n-1 also
+    while another process adds trials to the study at once through Optuna."""
+    import datetime
+    import threading
+
+    import sqlalchemy
+    from optuna.distributions import FloatDistribution
+
+    from pipeline import lifecycle
+
+    url, storage = _sql_storage(database, request, tmp_path)
+    cells = [grid._waiting_cell(arm, seed, {"cell": f"{arm}/seed{seed}", "arm": arm, "seed": seed, "attempt": 1})
+             for arm in ("none", "l2", "a_new_arm") for seed in range(4)]
+    started = datetime.datetime(2026, 1, 2, 3, 4, 5, 678901)
+    odd = [optuna.trial.create_trial(state=TrialState.WAITING, params={"lr": 0.01}, system_attrs={"fixed_params": {"x": 1}},
+                                     distributions={"lr": FloatDistribution(1e-4, 1.0, log=True)}, user_attrs={"n": [1, 2]}),
+           optuna.trial.create_trial(state=TrialState.FAIL, params={}, distributions={}, user_attrs={},
+                                     )]
+    odd[1].datetime_start, odd[1].datetime_complete = started, started + datetime.timedelta(seconds=3)
+    one_by_one = optuna.create_study(study_name="one_by_one", storage=storage)
+    for t in cells + odd:
+        one_by_one.add_trial(t)
+    together = optuna.create_study(study_name="together", storage=storage)
+    commits, statements = [], []
+    sqlalchemy.event.listen(storage.engine, "commit", lambda conn: commits.append(threading.get_ident()))
+    sqlalchemy.event.listen(storage.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    storage_module.add_trials(together, cells + odd)
+    assert len(commits) == 1, f"{len(commits)} transactions for {len(cells + odd)} trials"
+    if database == "postgresql":   # on SQLite SQLAlchemy inserts the trials' rows one by one (in-process calls)
+        assert len(statements) <= 8, statements
+    reread = {name: optuna.load_study(study_name=name, storage=storage).get_trials() for name in ("one_by_one", "together")}
+    assert _as_read(reread["together"]) == _as_read(reread["one_by_one"])
+    assert [t.number for t in reread["together"]] == list(range(len(cells + odd)))
+
+    # a grid of 1,200 cells: 3 transactions (ADD_CHUNK), whatever another writer adds to the study meanwhile
+    grid_study = optuna.create_study(study_name="grid", storage=storage)
+    other = threading.Thread(target=lambda: [optuna.load_study(study_name="grid", storage=storage).enqueue_trial(
+        {"x": i}, user_attrs={"other": i}) for i in range(40)])
+    commits.clear()
+    statements.clear()
+    other.start()
+    added, _ = grid.enqueue_missing(grid_study, [(arm, s) for arm in grid.ARM_PARAM_CHOICES for s in range(240)], 1,
+                                    lifecycle.spent_attempt)
+    other.join()
+    # Optuna's read of the study's trials (its reads commit too), then one transaction per ADD_CHUNK cells
+    assert added == 1200 and commits.count(threading.get_ident()) == 1 + 3
+    trials = optuna.load_study(study_name="grid", storage=storage).get_trials()
+    assert sorted(t.number for t in trials) == list(range(1240)), "a number given twice, or one skipped"
+    assert [t.number for t in sorted(trials, key=lambda t: t._trial_id)] == list(range(1240)), "numbered out of order"
+    assert Counter(grid.cell_of(t) for t in trials if grid.cell_of(t)).most_common(1)[0][1] == 1
+    assert len(grid.pop_cells(grid_study, 1240)) == 1200   # the pop takes them (the others are not grid cells)
+
+
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_an_enqueue_cut_off_mid_way_is_written_whole_once_or_not_at_all(database, request, tmp_path):
+    """An enqueue's transaction cut off after its trials' rows were written: a lost connection (the
+    database restarted; here its server process ended) is retried and writes each cell once; any
+    other error leaves nothing of it. A try whose commit went through but whose answer was lost
+    (PostgreSQL) is not written again: its retry finds the trials it had inserted."""
+    import sqlite3
+
+    import sqlalchemy
+
+    from pipeline import lifecycle
+
+    url, storage = _sql_storage(database, request, tmp_path)
+    cells = [(arm, seed) for arm in grid.ARM_PARAM_CHOICES for seed in range(20)]
+    admin = sqlalchemy.create_engine(url, poolclass=NullPool)
+    failures = []
+
+    def cut(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT INTO trial_user_attributes") and failures:
+            error = failures.pop()
+            if error == "lost" and database == "postgresql":   # the server ends the session, as a restart does
+                with admin.connect() as other:
+                    assert other.execute(sqlalchemy.text("SELECT pg_terminate_backend(:pid, 10000)"),
+                                         {"pid": conn.connection.dbapi_connection.info.backend_pid}).scalar()
+            else:
+                raise sqlite3.OperationalError("disk I/O error") if error == "lost" else RuntimeError("a bug")
+
+    sqlalchemy.event.listen(storage.engine, "before_cursor_execute", cut)
+    ostudy = optuna.create_study(study_name="cut", storage=storage)
+    failures.append("bug")
+    with pytest.raises(RuntimeError, match="a bug"):
+        grid.enqueue_missing(ostudy, cells, 1, lifecycle.spent_attempt)
+    assert optuna.load_study(study_name="cut", storage=storage).get_trials() == [], "half an enqueue written"
+    failures.append("lost")
+    assert grid.enqueue_missing(ostudy, cells, 1, lifecycle.spent_attempt)[0] == 100
+    assert not failures, "the connection was not cut"
+    trials = optuna.load_study(study_name="cut", storage=storage).get_trials()
+    assert sorted(grid.cell_of(t)[:2] for t in trials) == sorted(cells), "a cell missing or written twice"
+    assert sorted(t.number for t in trials) == list(range(100))
+    if database == "postgresql":   # the retry of a try that committed, its answer lost: nothing more
+        tried: list[int] = []
+        more = [grid._waiting_cell("l2", 99, {"arm": "l2", "seed": 99})]
+        storage._add_chunk(ostudy._study_id, more, tried)
+        storage._add_chunk(ostudy._study_id, more, tried)
+        assert len(optuna.load_study(study_name="cut", storage=storage).get_trials()) == 101
+    admin.dispose()
+
+
 def test_a_worker_paused_inside_a_transaction_holds_no_other_worker_up(postgres, monkeypatch):
     """A worker paused, or cut off by a network partition, in the middle of a transaction (popping
     a trial: its row locked) held up every other worker's write to that trial until it came back,

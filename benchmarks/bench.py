@@ -419,9 +419,10 @@ def bench_pg_queue(sizes: tuple[int, ...] = PG_QUEUE_SIZES) -> list[tuple]:
     """Part 6p: distributed studies on PostgreSQL as their queue grows. One `worker` trains an
     enqueued grid (quadrants, 5 arms, 1 epoch, an 8-unit MLP: bookkeeping, not training) of each
     size in a throwaway PostgreSQL server (tests/conftest.py's): its ms per cell should not grow
-    with the queue. Then a pop of 10 cells from a queue of the largest size, the pipeline's
-    (grid.pop_cells) against Optuna's own pop (Study._pop_waiting_trial_id, which reads the whole
-    queue each time), median of 3."""
+    with the queue. Then the enqueue of the largest size's cells in process (grid.enqueue_missing,
+    ADD_CHUNK cells a transaction) against Optuna's add_trial a cell at the smallest size, and a pop
+    of 10 cells from that queue, the pipeline's (grid.pop_cells) against Optuna's own pop
+    (Study._pop_waiting_trial_id, which reads the whole queue each time), median of 3."""
     sys.path.insert(0, str(ROOT / "tests"))
     from conftest import _pg_bin, postgres_server
     import optuna
@@ -450,13 +451,35 @@ def bench_pg_queue(sizes: tuple[int, ...] = PG_QUEUE_SIZES) -> list[tuple]:
         rows.append((f"6p worker ms/cell, {sizes[-1]} vs {sizes[0]} cells", per_cell[-1], per_cell[-1] / per_cell[0],
                      "target <= 1.2 (flat)"))
         ostudy = optuna.create_study(study_name="pops", storage=get_storage(f"{pg.url}/optuna"))
+        started = time.perf_counter()
         grid.enqueue_missing(ostudy, [(a, s) for a in grid.ARM_PARAM_CHOICES for s in range(sizes[-1] // 5)], 1,
                              lifecycle.spent_attempt)
+        ours = (time.perf_counter() - started) / sizes[-1]
+        rows.append((f"6p enqueue of {sizes[-1]} cells (grid.enqueue_missing): pipeline vs Optuna, ms/cell",
+                     1000 * ours, ours / _optuna_add_trial_s(pg.url, sizes[0]),
+                     f"Optuna's add_trial, a transaction each, at {sizes[0]} cells"))
         ours, optunas = median_times([lambda: grid.pop_cells(ostudy, 10),
                                       lambda: [ostudy._pop_waiting_trial_id() for _ in range(10)]], 3)
     rows.append((f"6p pop of 10 from {sizes[-1]} waiting: pipeline vs Optuna, s", ours, ours / optunas,
                  f"Optuna's own pop {optunas:.2f} s"))
     return rows
+
+
+def _optuna_add_trial_s(url: str, n: int) -> float:
+    """Seconds a cell that Optuna's own add_trial (one transaction a trial) takes to enqueue n grid
+    cells into a PostgreSQL server's database optuna: what grid.enqueue_missing did until 2026-12-06."""
+    import optuna
+
+    from pipeline import grid
+    from pipeline.storage import get_storage
+
+    ostudy = optuna.create_study(study_name="one_by_one", storage=get_storage(f"{url}/optuna"))
+    cells = [grid._waiting_cell(a, s, {"cell": grid.cell_name(a, s), "arm": a, "seed": s, "attempt": 1})
+             for a in grid.ARM_PARAM_CHOICES for s in range(n // 5)]
+    started = time.perf_counter()
+    for cell in cells:
+        ostudy.add_trial(cell)
+    return (time.perf_counter() - started) / len(cells)
 
 
 def bench_idle_look(n: int = 12_800, in_flight: int = 50, repeats: int = 5) -> list[tuple]:

@@ -470,14 +470,15 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
             if db.execute(sqlalchemy.select(studies.c.study_id).where(studies.c.study_id == study_id)
                           .with_for_update()).scalar() is None:
                 raise KeyError(f"No study with study_id {study_id} exists.")
-            if tried and self._landed(db, tried[0]):
+            if tried and self._landed(db, study_id, tried[0]):
                 return   # the previous try's commit went through; its answer was lost
-            _check_distributions(db, study_id, templates)
             ids = list(db.execute(sqlalchemy.insert(trials).returning(trials.c.trial_id, sort_by_parameter_order=True),
                                   [{"study_id": study_id, "number": None, "state": t.state,
                                     "datetime_start": _naive_utc(t.datetime_start),
                                     "datetime_complete": _naive_utc(t.datetime_complete)} for t in templates]).scalars())
             tried[:] = ids
+            # after the insert, as Optuna checks: SQLite's transaction (its write lock) starts there
+            _check_distributions(db, study_id, templates)
             before = db.execute(sqlalchemy.select(sqlalchemy.func.count()).select_from(trials).where(
                 trials.c.study_id == study_id).where(trials.c.trial_id < min(ids))).scalar()
             db.execute(sqlalchemy.update(trials).where(trials.c.trial_id == sqlalchemy.bindparam("tid"))
@@ -485,7 +486,7 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
                        [{"tid": tid, "n": before + i} for i, tid in enumerate(sorted(ids))])
             _insert_fields(db, ids, templates)
 
-    def _landed(self, db, trial_id: int) -> bool:
+    def _landed(self, db, study_id: int, trial_id: int) -> bool:
         """Whether a trial id that an earlier try inserted exists: its transaction committed. Asked
         after the study's lock is ours, so that transaction has ended. On PostgreSQL only: a
         sequence never hands an id out twice, where SQLite gives a rolled-back row's id to the
@@ -496,7 +497,8 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
         if self.engine.dialect.name != "postgresql":
             return False
         trials = models.TrialModel.__table__
-        return db.execute(sqlalchemy.select(trials.c.trial_id).where(trials.c.trial_id == trial_id)).first() is not None
+        return db.execute(sqlalchemy.select(trials.c.trial_id).where(trials.c.trial_id == trial_id)
+                          .where(trials.c.study_id == study_id)).first() is not None
 
     def database_uptime(self) -> float:
         """Seconds since the database server last started, by its clock (PostgreSQL's

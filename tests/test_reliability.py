@@ -1353,6 +1353,34 @@ def test_an_enqueue_cut_off_mid_way_is_written_whole_once_or_not_at_all(database
     admin.dispose()
 
 
+def test_an_enqueue_checks_distributions_inside_its_transaction_on_sqlite(tmp_path):
+    """SQLite's transaction (its write lock) starts at the first insert: the distribution check,
+    made before it, let another writer add `seed` as a float in between, and the study then held
+    two kinds for one name (Optuna's next add_trial refused it; a review). Checked after the
+    insert now, as Optuna checks: the enqueue is refused whole."""
+    import sqlalchemy
+    from optuna.distributions import FloatDistribution
+
+    from pipeline import lifecycle
+
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    storage = get_storage(url)
+    ostudy = optuna.create_study(study_name="d", storage=storage)
+    other = optuna.storages.RDBStorage(url)   # another process's storage: its own connection
+    fired = []
+
+    def between(conn, cursor, statement, *rest):
+        if statement.startswith("INSERT INTO trials") and not fired:
+            fired.append(1)
+            optuna.load_study(study_name="d", storage=other).add_trial(optuna.trial.create_trial(
+                state=TrialState.WAITING, params={"seed": 0.5}, distributions={"seed": FloatDistribution(0, 1)}))
+
+    sqlalchemy.event.listen(storage.engine, "before_cursor_execute", between)
+    with pytest.raises(ValueError, match="different distribution kind"):
+        grid.enqueue_missing(ostudy, [("l2", 1)], 1, lifecycle.spent_attempt)
+    assert fired and len(optuna.load_study(study_name="d", storage=other).get_trials()) == 1   # the other's alone
+
+
 def test_a_worker_paused_inside_a_transaction_holds_no_other_worker_up(postgres, monkeypatch):
     """A worker paused, or cut off by a network partition, in the middle of a transaction (popping
     a trial: its row locked) held up every other worker's write to that trial until it came back,

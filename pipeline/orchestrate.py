@@ -126,13 +126,15 @@ def log_timing(ctx: RunContext, total: float, workers: int = 1) -> None:
     print(f"time: {total:.1f} s ({parts})", flush=True)
 
 
-def _retried_on_rerun(ctx: RunContext, ostudy, failed: int) -> str:
+def _retried_on_rerun(ctx: RunContext, ostudy, failed: int, all_failed: bool = False) -> str:
     """What becomes of a dataset's failed cells: those with attempts left are trained again by a
     rerun (the console said nothing of it: a user took them for lost); diverged ones and those out
-    of retries are not. "" without failed cells."""
+    of retries are not. `all_failed`: said after "the other N failed". "" without failed cells."""
     if not failed:
         return ""
     again, given_up = grid.cells_failed(ostudy, ctx.study.spec.max_retries, lifecycle.spent_attempt, lifecycle.repeats)
+    if not again and all_failed:
+        return " (diverged, which a retry repeats, or out of retries: max_retries)"
     not_again = (f"{counted(given_up, 'failed cell')} {plural(given_up, 'is')} not retried: diverged (a retry repeats "
                  "it) or out of retries (max_retries)") if given_up else ""
     if not again:
@@ -180,7 +182,7 @@ def _each_dataset(ctx: RunContext, data: dict, who: str, first: bool, watch: Oth
                           f"{cells} cells done so far)", flush=True)
                 elif not moved and done + (failed := grid.cells_given_up(ostudy)) == cells:   # "trained 0, failed 0" read as a stall
                     print(f"[{plan.label}]{who} nothing to train: {done} of the {cells} cells done, the other {failed} failed"
-                          f"{_retried_on_rerun(ctx, ostudy, failed)}", flush=True)
+                          f"{_retried_on_rerun(ctx, ostudy, failed, all_failed=True)}", flush=True)
                 else:
                     print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}{taken}; "
                           f"{done} of the {cells} cells enqueued so far are done (all workers)"

@@ -1758,7 +1758,10 @@ def test_the_console_says_which_failed_cells_a_rerun_trains_again(workdir, env):
     assert said == (f"; rerunning the same command (ablation, or enqueue for workers) retries 2 failed cells "
                     f"(max_retries: {study.spec.max_retries}); 1 failed cell is not retried: diverged (a retry repeats it) "
                     "or out of retries (max_retries)"), said
+    assert _retried_on_rerun(ctx, ostudy, 3, all_failed=True) == said   # retries left: said after "the other 3 failed" too
     prepare(study, storage, env["MLFLOW_TRACKING_URI"])   # the rerun: those two are waiting again, the diverged one not
     waiting = ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING,))
     assert sorted(grid.cell_of(t) for t in waiting) == sorted(grid.cell_of(t) for t, *_ in popped[:2])
     assert _retried_on_rerun(ctx, ostudy, 0) == ""
+    # the diverged cell alone is failed now: "nothing to train: ..., the other 1 failed (diverged, ...)"
+    assert _retried_on_rerun(ctx, ostudy, 1, all_failed=True) == " (diverged, which a retry repeats, or out of retries: max_retries)"

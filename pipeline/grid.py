@@ -99,7 +99,7 @@ def enqueue_missing(ostudy: optuna.Study, cells: list[tuple], max_retries: int,
         if any(s in (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING) for s in states):
             continue
         failures = states.count(TrialState.FAIL)   # every earlier try: the attempt's number
-        if spent.get(cell, 0) > max_retries or (cell in last_failed and repeats(last_failed[cell])):
+        if _gives_up(spent.get(cell, 0), last_failed.get(cell), max_retries, repeats):
             given_up.append(cell)
             continue
         arm, seed, variant = cell
@@ -176,8 +176,15 @@ def cells_failed(ostudy: optuna.Study, max_retries: int, spent_attempt: Callable
         if t.state == TrialState.FAIL and spent_attempt(t):
             spent[cell_of(t)] = spent.get(cell_of(t), 0) + 1
     failed = [c for c, t in latest.items() if t.state == TrialState.FAIL]
-    given_up = sum(spent.get(c, 0) > max_retries or repeats(latest[c]) for c in failed)
+    given_up = sum(_gives_up(spent.get(c, 0), latest[c], max_retries, repeats) for c in failed)
     return len(failed) - given_up, given_up
+
+
+def _gives_up(spent: int, last_failed: Optional[FrozenTrial], max_retries: int,
+              repeats: Callable[[FrozenTrial], bool]) -> bool:
+    """enqueue_missing's rule for a cell with failed trials: its attempts spent past max_retries,
+    or its latest failure one a retry repeats (diverged). cells_failed counts by the same rule."""
+    return spent > max_retries or (last_failed is not None and repeats(last_failed))
 
 
 def latest_by_cell(trials) -> dict[tuple[str, int, str], FrozenTrial]:

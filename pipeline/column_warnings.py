@@ -72,6 +72,9 @@ def warnings_for(spec, record: dict, y: pd.Series) -> list[str]:
         out.append(f"The header names {len(later) + 1} columns {name!r}: the first is {name!r}, the others "
                    f"{', '.join(map(repr, later))} (as pandas renames them){target}; rename them in the file if they hold "
                    "different things.")
+    if title := record.get("title"):
+        out.append(f"The file starts with a title above its header ({', '.join(map(repr, title[:2]))}"
+                   f"{', ...' if len(title) > 2 else ''}): skipped, not read as the header.")
     if n := record.get("header_rows"):
         out.append(f"{counted(n, 'row')} of the file repeat{'s' if n == 1 else ''} the header name for name (files joined "
                    "one after another?): left out, not read as data.")
@@ -121,6 +124,10 @@ def _number_warnings(record: dict) -> list[str]:
         out.append(f"Column {c!r}: values like {example!r} were read as negative numbers (a minus sign after the "
                    "number, as SAP exports write them).")
     for c, example in record.get("zero_codes", {}).items():
+        if not example.isdigit():   # a month (table_files.MONTH_YEAR)
+            out.append(f"Column {c!r} writes months with their year ({example!r}): kept as text, a category per month, "
+                       f"not read as the number {float(example.replace(',', '.')):g}.")
+            continue
         out.append(f"Column {c!r} writes codes with leading zeros ({example!r}): kept as text, a category per code, "
                    f"not read as numbers ({example} as {int(example)}, a ZIP code as an amount); if they are amounts, "
                    "write them without leading zeros in the file.")

@@ -78,8 +78,8 @@ TABLE_PATH = "(its contents: data_sha256)"
 # dropped ("totals_row", the labels dropped); "None" a class of a target of words ("target_none"); lines
 # of separators alone left out, where one made a column look blank somewhere ("empty_rows"); text
 # columns at least 95% distinct dropped ("nearly_unique"); digit codes with leading zeros, ZIP codes,
-# kept as text ("zero_codes"); a separator ending every row, read shifted before ("trailing_separators");
-# lines repeating the header, rows of data before ("header_rows": how many); a categorical column's gaps a category of their own ("text_missing": the
+# and months written 08.2023, kept as text ("zero_codes"); a separator ending every row, read shifted before ("trailing_separators");
+# lines repeating the header, rows of data before ("header_rows": how many); a title above the header ("title"); a categorical column's gaps a category of their own ("text_missing": the
 # columns, read as tables.read reads them, _gapped_categories); a missing_values marker that writes a number
 # as text ("0"), which matches that number in a column of numbers ("number_markers": it matched none there). A Parquet table's identity records those that can read it otherwise
 # (target_dashes, id_names, empty_rows: a row missing in every column, nearly_unique; the others are a
@@ -259,6 +259,19 @@ def _identity(spec, dataset, training, located: bool = False, as_written: bool =
 
 def settings_differences(theirs: dict, mine: dict, most: int = 3) -> list[str]:
     """The settings two identity records differ in, "training.epochs 300 there, 250 here"."""
+    a, b = _flat(theirs), _flat(mine)
+    said = [f"{key} {json.dumps(a.get(key))} there, {json.dumps(b.get(key))} here" for key in differing_keys(theirs, mine)]
+    return said[:most] + ([f"{len(said) - most} more"] if len(said) > most else [])
+
+
+def differing_keys(theirs: dict, mine: dict) -> list[str]:
+    """The dotted names of the settings two identity records differ in, sorted ("training.epochs")."""
+    a, b = _flat(theirs), _flat(mine)
+    return [key for key in sorted(a.keys() | b.keys()) if a.get(key) != b.get(key)]
+
+
+def _flat(record: dict) -> dict:
+    """An identity record's settings by dotted name."""
     def flat(record, prefix=""):
         out = {}
         for key, value in record.items():
@@ -268,7 +281,4 @@ def settings_differences(theirs: dict, mine: dict, most: int = 3) -> list[str]:
                 out[f"{prefix}{key}"] = value
         return out
 
-    a, b = flat(theirs), flat(mine)
-    said = [f"{key} {json.dumps(a.get(key))} there, {json.dumps(b.get(key))} here"
-            for key in sorted(a.keys() | b.keys()) if a.get(key) != b.get(key)]
-    return said[:most] + ([f"{len(said) - most} more"] if len(said) > most else [])
+    return flat(record)

@@ -15,7 +15,7 @@ import optuna
 from . import grid
 from . import runtree as rt
 from .errors import AnotherConfiguration, NotEnqueued, Unprepared, UsageError
-from .identity import identity_record, settings_differences
+from .identity import differing_keys, identity_record, settings_differences
 from .runtime import mask_credentials
 from .store_paths import absolute_sqlite_url, missing_local_store, sqlite_file, store_as_chosen
 from .storage import JOURNAL_PREFIX, get_storage
@@ -111,7 +111,7 @@ def other_configurations(study: Study, plan: DatasetPlan, storage: str) -> list[
 def _no_such_configuration(study: Study, plan: DatasetPlan, storage: str) -> str:
     others = other_configurations(study, plan, storage)
     where = f"study {study.name!r}, dataset {plan.label}"
-    if said := _what_differs(study, plan, storage, others):
+    if said := what_differs(study, plan, storage, others):
         return (f"{where}: the storage holds configuration(s) {', '.join(others)} of it, not this one ({plan.config_hash}): "
                 f"{said}; run every worker with the study file, data and flags the enqueue used")
     if others:
@@ -124,16 +124,40 @@ def _no_such_configuration(study: Study, plan: DatasetPlan, storage: str) -> str
     return f"{where}: no Optuna study of it in the storage; create it first with: python -m pipeline enqueue ..."
 
 
-def _what_differs(study: Study, plan: DatasetPlan, storage: str, others: list[str]) -> str:
-    """The settings this worker's configuration differs in from each of the storage's (newest
-    enqueues record them: rt.STUDY_SETTINGS); "" when none records them."""
+def what_differs(study: Study, plan: DatasetPlan, storage: str, others: list[str]) -> str:
+    """The settings this configuration differs in from each of the storage's `others` (up to two;
+    newer enqueues record them: rt.STUDY_SETTINGS), "abc123 differs in training.epochs 300 there,
+    250 here"; "" when none records them."""
     mine, said = identity_record(study.spec, plan.dataset, plan.training), []
-    for other in others[:2]:
-        name = f"{study.name}.{plan.label}.{other}"
-        theirs = optuna.load_study(study_name=name, storage=get_storage(storage)).user_attrs.get(rt.STUDY_SETTINGS)
-        if theirs and (differences := settings_differences(theirs, mine)):   # none: it hashed something else
+    for other, theirs in _recorded_settings(study, plan, storage, others):
+        if differences := settings_differences(theirs, mine):   # none: it hashed something else
             said.append(f"{other} differs in {', '.join(differences)}")
     return "; ".join(said)
+
+
+def strengths_hint(study: Study, plan: DatasetPlan, storage: str, others: list[str]) -> str:
+    """Where this configuration differs from one of the storage's `others` in regularizer strengths
+    alone (an untuned study): how to try a strength without retraining every arm (a strength is part
+    of the dataset's identity, so every arm, none's too, trains again under it; a path's points are
+    cells of the same study). "" otherwise."""
+    if study.spec.tune is not None:
+        return ""
+    mine = identity_record(study.spec, plan.dataset, plan.training)
+    if not any((keys := differing_keys(theirs, mine)) and all(k.startswith("training.strengths.") for k in keys)
+               for _, theirs in _recorded_settings(study, plan, storage, others)):
+        return ""
+    return ("; only regularizer strengths differ, and a new strength retrains every arm: to try one beside the others' "
+            "runs, keep strengths: as they were and list the strengths to try under paths: (e.g. paths: {l2: [0.001, 0.01]})")
+
+
+def _recorded_settings(study: Study, plan: DatasetPlan, storage: str, others: list[str]) -> list[tuple[str, dict]]:
+    """(configuration hash, identity record) of the first two of `others` that record one."""
+    out = []
+    for other in others[:2]:
+        name = f"{study.name}.{plan.label}.{other}"
+        if theirs := optuna.load_study(study_name=name, storage=get_storage(storage)).user_attrs.get(rt.STUDY_SETTINGS):
+            out.append((other, theirs))
+    return out
 
 
 def grid_record(study: Study) -> dict:

@@ -173,10 +173,12 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
     Returns (cells given up on after their retries, cells done before this call, cells planned)."""
     study = ctx.study
     known = joining.configurations(study, plan, ctx.storage)   # one read of the study names
-    if known and plan.config_hash not in known:   # say so once, when it starts
+    if known and plan.config_hash not in known:   # say so once, when it starts, with what differs
+        differs = joining.what_differs(study, plan, ctx.storage, known)
         print(f"note: [{plan.label}] settings (or a table file's contents) differ from the storage's earlier configuration(s) of study "
               f"{study.name!r} ({', '.join(known)}): this one ({plan.config_hash}) starts afresh (the earlier runs stay, "
-              "apart; distributed workers join this one with this study file and flags)", file=sys.stderr, flush=True)
+              "apart; distributed workers join this one with this study file and flags)" + (f"; {differs}" if differs else "")
+              + joining.strengths_hint(study, plan, ctx.storage, known), file=sys.stderr, flush=True)
     elif not known and "datasets" not in dict(study.overrides) and (unnamed := joining.unnamed_labels(study, ctx.storage)):
         # a label is part of the identity: `label: bc` on breast_cancer retrained it all without a word
         print(f"note: [{plan.label}] a dataset label new to study {study.name!r}: it starts afresh; the storage also "

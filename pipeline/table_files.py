@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import UsageError
+from .words import counted
 from .column_checks import READ_AS_MISSING
 from .written_numbers import (DASHES, MARKS_ANYWHERE, NUMBER_SHARE, as_number, dot_thousands_columns, marked_columns,
                               unmarked)
@@ -83,7 +84,7 @@ def read_file(spec, path: Path) -> pd.DataFrame:
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: the file is empty (no header, no rows)") from None
     except Exception as e:  # pandas and pyarrow raise many parser errors; all mean the same to the user
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: not a readable {kind} file "
-                         f"({_unreadable(e)})") from None
+                         f"({_unreadable(e)}){header_below(spec, path)}") from None
 
 
 def _refuse_nested(spec, path: Path) -> None:
@@ -173,8 +174,9 @@ def _wide_unicode(path: Path, encoding: Optional[str]) -> Optional[str]:
 def read_csv_rows(path: Path, encoding: str, target) -> pd.DataFrame:
     """A CSV's rows as read_file reads them (identity's later_rules reads some files so too)."""
     # skipinitialspace: "39, ?, 77516" (UCI's adult) reads the "?" as missing and the numbers as numbers
-    sep, skip = csv_delimiter(path, encoding)
+    sep, skip, title = csv_layout(path, encoding)
     frame = _read_csv(path, encoding, sep, skip)
+    frame.attrs["title"] = list(title)   # lines above the header, skipped
     frame.attrs["repeated_names"] = _repeated_names(path, encoding, sep, list(frame.columns), skip)
     version = _file_version(path, encoding)
     # a short row ends in blanks: only then is the file read again for its fields
@@ -202,13 +204,17 @@ def read_csv_rows(path: Path, encoding: str, target) -> pd.DataFrame:
 
 
 ZERO_CODE = r"0\d+"   # a digit string with a leading zero (ZIP 02139, 00501; not 0 or 0.5)
+# a month and its year (08.2023; 08,2023 where commas are decimal), which pandas reads as 8.2023:
+# kept as text, as 08/2023 always was, where some month writes its leading zero (no number does)
+MONTH_YEAR = r"(?:0?[1-9]|1[0-2])[.,](?:19|20)\d\d"
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
 def zero_codes_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
     """((column, an example), ...) of a CSV's feature columns of digit strings some of which have a
-    leading zero (ZIP codes 02139, 00501): codes, which pandas reads as numbers without their zeros.
-    Read whole only where a field starts with 0 and a digit. Part of the identity when not empty."""
+    leading zero (ZIP codes 02139, 00501): codes, which pandas reads as numbers without their zeros;
+    and of months written 08.2023 (code_example). Read whole only where a field starts with 0 and a
+    digit. Part of the identity when not empty."""
     try:
         sep, skip = csv_delimiter(Path(path), encoding)
         with open_text(path, encoding) as f:
@@ -222,18 +228,25 @@ def zero_codes_in(path: str, size: int, mtime_ns: int, encoding: str, target: st
 
 
 def _code_columns(text: pd.DataFrame, target: str) -> tuple:
-    """((column, an example), ...) of the columns of text other than the target whose every value
-    is a digit string and some start with 0 (ZERO_CODE)."""
+    """((column, an example), ...) of the columns of text other than the target that are codes (code_example)."""
     name = header_name(text.columns, target)
-    out = []
-    for c in text.columns:
-        values = text[c].dropna().str.strip()
-        if c == name or values.empty or not values.str.fullmatch(r"\d+").all():
-            continue
+    return tuple((str(c), example) for c in text.columns
+                 if c != name and (example := code_example(text[c].dropna().astype(str).str.strip())))
+
+
+def code_example(values: pd.Series) -> Optional[str]:
+    """A value with a leading zero of stripped text values that are codes, None where they are not:
+    every one a digit string and some start with 0 (ZERO_CODE, ZIP 02139), or every one a month
+    (MONTH_YEAR, 08.2023 or 10.2023) and some start with 0. Either is kept as text, not a number."""
+    if values.empty:
+        return None
+    if values.str.fullmatch(r"\d+").all():
         zeros = values[values.str.fullmatch(ZERO_CODE)]
-        if len(zeros):
-            out.append((str(c), str(zeros.iloc[0])))
-    return tuple(out)
+    elif values.str.fullmatch(MONTH_YEAR).all():
+        zeros = values[values.str.startswith("0")]
+    else:
+        return None
+    return str(zeros.iloc[0]) if len(zeros) else None
 
 
 @functools.lru_cache(maxsize=16)   # identity and reading ask for the same file
@@ -256,12 +269,13 @@ def parquet_zero_codes_in(path: str, size: int, mtime_ns: int, target: str) -> t
 
 
 def _may_have_zero_codes(text: str, sep: str) -> bool:
-    """Whether a CSV's text has a whole field 0\\d+ (quoted or not) outside a quoted value: not the ",058"
+    """Whether a CSV's text has a whole field 0\\d+ or 0\\d.2023 (quoted or not) outside a quoted value: not the ",058"
     of "64,058", nor the ",023" of "$1,023,946", whose separator stands inside quotes (an odd number
     of quotes before it, lines of quoted values too). Looked for from a literal first character (a
     scan at each separator, then at each line, not at every position: an alternation of the two
     scanned a 43 MB file in 0.8 s, these in 0.4 s); the quotes counted up to each hit, in order."""
-    field = rf'[ \t]*(?:"[ \t]*0\d+[ \t]*"|0\d+)(?=[ \t]*(?:{re.escape(sep)}|\r?\n|$))'
+    code = r"0\d+(?:[.,](?:19|20)\d\d)?"   # 02139, or a month 08.2023 (MONTH_YEAR)
+    field = rf'[ \t]*(?:"[ \t]*{code}[ \t]*"|{code})(?=[ \t]*(?:{re.escape(sep)}|\r?\n|$))'
     if re.match(field, text):
         return True
     hits = sorted(hit.start() for first in (re.escape(sep), r"\n") for hit in re.finditer(first + field, text))
@@ -298,8 +312,21 @@ def _first_bad_byte(path: Path, encoding: str) -> str:
 
 
 def csv_delimiter(path: Path, encoding: str) -> tuple[str, int]:
-    """The separator and the lines to skip before the header: Excel's "sep=;" first line names it
-    (and is skipped); else the separator the header line uses most: a comma, or a semicolon
+    """The separator and the lines to skip before the header (csv_layout)."""
+    sep, skip, _ = csv_layout(path, encoding)
+    return sep, skip
+
+
+TITLE_LINES = 20   # at most this many lines above the header are a title
+
+
+def csv_layout(path: Path, encoding: str) -> tuple[str, int, tuple[str, ...]]:
+    """The separator, the lines to skip before the header, and the title written above it (its lines
+    with text, separators and quotes stripped; () for most files). Excel's "sep=;" first line names the
+    separator (and is skipped). Lines above the header with one field or none under every separator
+    ("Sales report 2026", "Sales report 2026;;;", blank) are a title, where the line under them names
+    columns (two names or more, most of them not numbers: not a row of data under a header of one
+    name, which reads as before). Else the separator is the one the header line uses most: a comma, or a semicolon
     (European spreadsheets, whose decimal comma rules the comma out), a tab or a pipe. Quoted names
     do not count ("Umsatz, netto";"Umsatz, brutto";Kategorie is semicolon-separated); where two tie,
     the one the most of the next rows use as often decides, then one that splits no bracket
@@ -310,14 +337,55 @@ def csv_delimiter(path: Path, encoding: str) -> tuple[str, int]:
         header = f.readline().lstrip("\ufeff")
         named = re.fullmatch(r'"?sep=(.)"?\s*', header)
         if named:
-            return named.group(1), 1
+            return named.group(1), 1, ()
+        above, header = _title_above(header, f)
+        title = tuple(text for line in above if (text := re.sub(r'[,;\t|"]+', " ", line).strip()))
         counts = _separators(header)
         tied = [sep for sep, n in counts.items() if n == max(counts.values())]
         if len(tied) == 1 or not counts[tied[0]]:
-            return tied[0] if len(tied) == 1 else ",", 0
+            return tied[0] if len(tied) == 1 else ",", len(above), title
         rows = [_separators(line) for line in itertools.islice(f, 50)]
     return max(tied, key=lambda sep: (sum(row[sep] == counts[sep] for row in rows), _brackets_whole(header, sep),
-                                      not re.search(rf"{re.escape(sep)} ", header), sep == ",")), 0
+                                      not re.search(rf"{re.escape(sep)} ", header), sep == ",")), len(above), title
+
+
+def _title_above(first: str, f) -> tuple[list[str], str]:
+    """The lines above a CSV's header that are a title (csv_layout), and the header line; `f` is
+    read on from the second line only where the first has one field or none."""
+    above = []
+    line = first
+    while _names_in(line) <= 1:
+        above.append(line)
+        line = f.readline()
+        if not line or len(above) > TITLE_LINES:
+            return [], first
+    names = [n.strip() for n in re.split(r"[,;\t|]", re.sub(r'"[^"]*"', "q", line)) if n.strip()]
+    return (above, line) if sum(bool(re.fullmatch(r"[-+]?[\d.,]+", n)) for n in names) < len(names) / 2 else ([], first)
+
+
+def header_below(spec, path: Path) -> str:
+    """Where a line below a CSV's header names the study's target among the first lines (under a
+    title csv_layout did not take for one: "Sales report, Q3"): "; line 3 names 'y': ..." to end
+    the missing target's error with; "" for the rest."""
+    if is_parquet(path):
+        return ""
+    try:
+        sep, skip = csv_delimiter(path, spec.encoding or "utf-8")
+        with _csv_records(path, spec.encoding or "utf-8", sep, skip) as reader:
+            for fields in itertools.islice(reader, 1, TITLE_LINES + 1):
+                if header_name([f.strip() for f in fields], spec.target) is not None:
+                    line = reader.line_num + skip
+                    return (f"; line {line} of the file names {spec.target!r}: delete the {counted(line - 1, 'line')} "
+                            "above that header (a title?)")
+    except Exception:   # the missing target is said all the same
+        pass
+    return ""
+
+
+def _names_in(line: str) -> int:
+    """The most non-empty fields a line has under one separator (a quoted value one field)."""
+    unquoted = re.sub(r'"[^"]*"', "q", line)
+    return max(sum(bool(field.strip()) for field in unquoted.split(sep)) for sep in (",", ";", "\t", "|"))
 
 
 def _brackets_whole(header: str, sep: str) -> bool:

@@ -3,7 +3,7 @@ not change when a later reading rule is added, or every study started before it 
 including those whose table the rule reads just as before. So the identity records a later rule only
 for the tables that rule reads otherwise than before: points as thousands (dot_thousands), number
 marks (number_marks), and the rest (later_rules: "target_dashes", "id_names", "totals_row",
-"target_none", "empty_rows", "nearly_unique", "zero_codes", "trailing_separators", "header_rows"; for a Parquet file those that can read it
+"target_none", "empty_rows", "nearly_unique", "zero_codes", "trailing_separators", "header_rows", "title"; for a Parquet file those that can read it
 otherwise, and "durations", its columns of durations read as seconds). The scans below answer that for one file, cached by (path, size, modification time,
 encoding): every study start asks, so each looks cheaply first (the header, the file's end, a
 regular expression, Parquet metadata) and reads the file whole only where the rule may apply.
@@ -23,7 +23,7 @@ import pandas as pd
 
 from .column_checks import (ID_NAMED, MIN_ROWS_TO_JUDGE, NEARLY_UNIQUE_SHARE, NEARLY_UNIQUE_WORDS, newly_id_named,
                             no_signal, unique_whole_numbers)
-from .table_files import (TEXT_MISSING, as_pandas_reads, categories_as_values, csv_delimiter, csv_version,
+from .table_files import (TEXT_MISSING, as_pandas_reads, categories_as_values, csv_delimiter, csv_layout, csv_version,
                           dot_thousands_in, file_stamp, header_name, header_repeats, is_parquet, nested_kept, none_rows_in,
                           number_marks_in, open_text, trailing_separator, parquet_kinds_in, parquet_schema_in, parquet_zero_codes_in, read_csv_rows, read_parquet_rows,
                           target_text_in, zero_codes_in)
@@ -158,16 +158,17 @@ def _reshaped_in(path: str, size: int, mtime_ns: int, encoding: str, columns: tu
     """The entries of two rules that changed which values are a CSV's rows: a separator at the end of
     every row, which pandas read shifted (the first field the index, each column its neighbour's
     values: "trailing_separators"), and lines repeating the header, which were rows of data
-    ("header_rows": how many). The file is read whole only where a line other than the header
-    writes the header's names."""
+    ("header_rows": how many), and a title above the header, which was read as the header ("title": its
+    lines; such a file read as before only where that made a header of one name over rows of names).
+    The file is read whole only where a line other than the header writes the header's names."""
     try:
-        sep, _ = csv_delimiter(Path(path), encoding)
+        sep, _, title = csv_layout(Path(path), encoding)
         trailing = trailing_separator(Path(path), encoding)
         with open_text(path, encoding) as f:
             text = f.read().lstrip("\ufeff")
     except Exception:   # reading the table raises the one-line error
         return ()
-    out = (("trailing_separators", True),) if trailing else ()
+    out = ((("trailing_separators", True),) if trailing else ()) + ((("title", list(title)),) if title else ())
     quoted = r'[ \t"]*'   # the header's names again, spaces and quotes aside: the whole line, not its first name
     line = quoted + (quoted + re.escape(sep) + quoted).join(re.escape(str(c).strip()) for c in columns) + quoted
     if not columns or len(re.findall(rf"(?m)^{line}{re.escape(sep)}?\s*$", text)) < 2:

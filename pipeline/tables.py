@@ -65,7 +65,8 @@ from . import class_checks, column_checks, column_warnings
 from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
-from .table_files import TEXT_MISSING, ZERO_CODE, csv_version, dataset_name, header_name, header_repeats, read_file
+from .table_files import (TEXT_MISSING, code_example, csv_version, dataset_name, header_below, header_name, header_repeats,
+                          read_file)
 from .table_footers import drop_footer
 from .written_numbers import (DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers,
                               sign_labels)
@@ -136,10 +137,8 @@ def _without_header_rows(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame
     as_text = {*frame.attrs.get("zero_codes", {}), *frame.attrs.get("dot_thousands", {})}   # text on purpose
     for c in frame.columns:   # numbers again, as pandas reads a column of them without the header's name in it
         if c not in as_text and not pd.api.types.is_numeric_dtype(frame[c]):
-            text = frame[c].dropna().astype(str).str.strip()
-            if c != target and len(text) and text.str.fullmatch(r"\d+").all() and \
-                    (zeros := text[text.str.fullmatch(ZERO_CODE)]).size:   # codes (ZIP 02139), kept as read_file keeps them
-                frame.attrs.setdefault("zero_codes", {})[c] = str(zeros.iloc[0])
+            if c != target and (example := code_example(frame[c].dropna().astype(str).str.strip())):
+                frame.attrs.setdefault("zero_codes", {})[c] = example   # codes (ZIP 02139), kept as read_file keeps them
                 continue
             numbers = pd.to_numeric(frame[c], errors="coerce")
             if numbers.notna().sum() == frame[c].notna().sum():
@@ -173,14 +172,14 @@ def _read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: the file has a header but no rows of data")
     if spec.target not in frame.columns:
         raise UsageError(f"{dataset_name(spec)}: field 'target' = {spec.target!r}: no such column{_closest(spec.target, frame)}; "
-                         "columns are " + _listed_columns(frame))
+                         "columns are " + _listed_columns(frame) + header_below(spec, path))
     unknown = [c for c in (*prep.drop_columns, *prep.keep_columns, *prep.missing_values) if c not in frame.columns]
     if unknown:
         raise UsageError(f"{dataset_name(spec)}: field 'preprocess' names column {unknown[0]!r}, which {spec.path} "
                          f"does not have{_closest(unknown[0], frame)}; columns are " + _listed_columns(frame))
     record = {"rows_in": len(frame), "columns_in": len(frame.columns) - 1, "dropped_columns": list(prep.drop_columns),
               "repeated_names": frame.attrs.get("repeated_names", {}), "dot_thousands": frame.attrs.get("dot_thousands", {}),
-              "short_rows": frame.attrs.get("short_rows", {}), "header_rows": header_rows}
+              "short_rows": frame.attrs.get("short_rows", {}), "header_rows": header_rows, "title": frame.attrs.get("title", [])}
     marks = frame.attrs.get("number_marks", {})
     codes = frame.attrs.get("zero_codes", {})   # 02139: text, not a number
     # before drop_columns: the total word often stands in a column the user drops (a row number, a name)
@@ -385,7 +384,7 @@ def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",", dots: frozenset 
     whose few values that are not numbers became missing, how many and which (a few examples); the
     decimal-comma readings; and how many dashes ("-", "--") each read as missing. `dots`: the
     columns whose points group thousands (tables.dot_thousands); `codes`: digit codes with leading
-    zeros, left text (table_files.ZERO_CODE)."""
+    zeros and months (08.2023), left text (table_files.code_example)."""
     parsed, non_numbers, decimals, dashes = [], {}, {}, {}
     commas = file_commas(frame, sep)
     for c in frame.columns:

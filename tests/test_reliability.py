@@ -890,6 +890,7 @@ def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
     proc = run_cli(["enqueue", *common, "--tracking-uri", tracking, "--epochs", "3"], cwd=workdir, env=env)
     assert proc.returncode == 0 and (f"note: [wine] settings (or a table file's contents) differ from the storage's earlier configuration(s) of "
                                      f"study 'team' ({study.plans[0].config_hash}): this one") in proc.stderr, proc.stderr
+    assert re.search(rf"; {study.plans[0].config_hash} differs in training.epochs \d+ there, 3 here\n", proc.stderr), proc.stderr
     assert f"start workers with: python -m pipeline worker --study team.yaml --epochs 3 --storage {storage}" in proc.stdout
     typo = run_cli(["worker", "--study", "team.yaml", "--storage", "journal:typo.journal", "--tracking-uri", tracking],
                    cwd=workdir, env=env)

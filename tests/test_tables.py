@@ -1226,9 +1226,20 @@ def test_an_edited_table_file_is_another_study_not_more_seeds_of_the_old_one(tmp
     after = run_cli(args, cwd=tmp_path, env=env)
     assert after.returncode == 0, after.stderr
     assert "settings (or a table file's contents) differ from the storage's earlier configuration(s)" in after.stderr
+    assert re.search(r"; [0-9a-f]{12} differs in dataset.data_sha256 \"[0-9a-f]{12}\" there, \"[0-9a-f]{12}\" here\n",
+                     after.stderr) and "paths:" not in after.stderr, after.stderr
     assert "[clinic] trained 4" in after.stdout and "nothing to train" not in after.stdout
     hashes = re.findall(r"config ([0-9a-f]{12})", before.stdout + after.stdout)
     assert len(set(hashes)) == 2, hashes
+    # a strength changed: every arm trains again, and the note says how paths: would have spared them
+    write_study(tmp_path / "s.yaml", {"name": "edit", "arms": ["none", "l2"], "seeds": 2, "epochs": 2,
+                                      "model": {"hidden": [4]}, "strengths": {"l2": 0.01},
+                                      "datasets": [{"name": "csv", "label": "clinic", "path": "clinic.csv", "target": "y"}]})
+    again = run_cli(args, cwd=tmp_path, env=env)
+    assert again.returncode == 0 and "[clinic] trained 4" in again.stdout, again.stderr
+    assert re.search(r"differs in training.strengths.l2 0.001 there, 0.01 here; only regularizer strengths differ, and a "
+                     r"new strength retrains every arm: to try one beside the others' runs, keep strengths: as they were "
+                     r"and list the strengths to try under paths: \(e.g. paths: \{l2: \[0.001, 0.01\]\}\)\n", again.stderr), again.stderr
     assert build_study(absolute, "s.yaml").plans[0].config_hash != first
     # without the file no command can tell its study's runs from another file's: report too refuses
     for gone, said in ((tmp_path / "gone.csv", "file does not exist"), (tmp_path, "a directory, not a CSV or Parquet file")):
@@ -1841,6 +1852,73 @@ def test_codes_with_leading_zeros_stay_text_with_a_warning_and_only_their_tables
     assert load(coded, 0).preprocessing["encoded_columns"] == ["zip"] and _dataset_identity(coded, False)["zero_codes"] == ["zip"]
     frame, _, r = tables.read(plain)
     assert not r["zero_codes"] and pd.api.types.is_numeric_dtype(frame["zip"]) and "zero_codes" not in _dataset_identity(plain, False)
+
+
+def test_months_written_with_their_year_are_categories_not_numbers(tmp_path):
+    """08.2023 was read as the number 8.2023 (10.2020 as 10.202): a month a feature whose order is
+    the month's, the year a rounding error. A column of months with their year, some written with
+    a leading zero, is kept as text as 08/2023 always was (a category per month), said in a warning
+    and recorded in the identity; in a file of decimal commas (08,2023) and in Parquet alike. A
+    column of numbers like 1.2023 (no leading zero anywhere), and the target, read as before."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(1)
+    n = 120
+    months = [f"{m:02d}.20{yy}" for m, yy in zip(rng.integers(1, 13, n), rng.integers(20, 24, n))]
+    x, y = rng.normal(size=n).round(3), rng.integers(0, 2, n)
+    (tmp_path / "m.csv").write_text("month,x,y\n" + "".join(f"{m},{a},{b}\n" for m, a, b in zip(months, x, y)))
+    spec = DatasetSpec(name="table", path=str(tmp_path / "m.csv"), target="y")
+    frame, _, r = tables.read(spec)
+    assert set(frame["month"]) == set(months)
+    example = r["zero_codes"]["month"]
+    assert example.startswith("0") and example in months
+    assert (f"Column 'month' writes months with their year ({example!r}): kept as text, a category per month, not read "
+            f"as the number {float(example):g}.") in r["warnings"]
+    assert load(spec, 0).preprocessing["encoded_columns"] == ["month"] and _dataset_identity(spec, False)["zero_codes"] == ["month"]
+    # a semicolon export of decimal commas: 08,2023 is a month too, the other commas decimal ones
+    (tmp_path / "semi.csv").write_text("Monat;x;y\n" + "".join(f"{m.replace('.', ',')};{str(a).replace('.', ',')};{b}\n"
+                                                                for m, a, b in zip(months, x, y)))
+    frame, _, r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "semi.csv"), target="y"))
+    assert "Monat" in r["zero_codes"] and frame["Monat"].str.contains(",").all() and np.allclose(frame["x"], x)
+    pd.DataFrame({"month": months, "x": x, "y": y}).to_parquet(tmp_path / "m.parquet")
+    parquet = DatasetSpec(name="table", path=str(tmp_path / "m.parquet"), target="y")
+    assert set(tables.read(parquet)[0]["month"]) == set(months) and _dataset_identity(parquet, False)["zero_codes"] == ["month"]
+    # numbers that look like months but write no leading zero, and a target of months: as before
+    (tmp_path / "n.csv").write_text("v,x,y\n" + "".join(f"{m.lstrip('0')},{a},{b}\n" for m, a, b in zip(months, x, months)))
+    frame, target, r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "n.csv"), target="y", task="regression"))
+    assert not r["zero_codes"] and pd.api.types.is_numeric_dtype(frame["v"]) and pd.api.types.is_numeric_dtype(target)
+
+
+def test_a_title_above_the_header_is_skipped_with_a_warning(tmp_path):
+    """A spreadsheet's export that starts with a title ("Sales report 2026;;;", a blank line) was read
+    with the title for its header: "no such column 'y'". Lines of one field or none above a line of
+    names are skipped, said once, and recorded in the identity; the rows read as the same table
+    without the title. A title of two fields ("Sales report, Q3") is not taken for one: the error
+    names the line that holds the target. A header of one name over rows of numbers reads as before."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(2)
+    body = "".join(f"{a:.3f};{b:.3f};{int(a + b > 1)}\n" for a, b in rng.random((60, 2)))
+    (tmp_path / "plain.csv").write_text("a;b;y\n" + body)
+    (tmp_path / "title.csv").write_text('\ufeffSales report 2026;;\n"exported 2026-12-01";;\n;;\na;b;y\n' + body)
+    plain, titled = (DatasetSpec(name="table", path=str(tmp_path / f), target="y") for f in ("plain.csv", "title.csv"))
+    frame, y, r = tables.read(titled)
+    expected, expected_y, _ = tables.read(plain)
+    pd.testing.assert_frame_equal(frame, expected)
+    pd.testing.assert_series_equal(y, expected_y)
+    assert r["title"] == ["Sales report 2026", "exported 2026-12-01"] and r["rows_in"] == 60
+    assert ("The file starts with a title above its header ('Sales report 2026', 'exported 2026-12-01'): skipped, not "
+            "read as the header.") in r["warnings"]
+    assert _dataset_identity(titled, False)["title"] == ["Sales report 2026", "exported 2026-12-01"]
+    assert "title" not in _dataset_identity(plain, False)
+    # two fields in the title: not a title; the error says where the header is
+    (tmp_path / "two.csv").write_text("Sales report, Q3 2026\n\na,b,y\n" + body.replace(";", ","))
+    with pytest.raises(UsageError, match=r"line 3 of the file names 'y': delete the 2 lines above that header \(a title\?\)$"):
+        tables.read(DatasetSpec(name="table", path=str(tmp_path / "two.csv"), target="y"))
+    # a header of one name (and an unnamed column) over rows of numbers is a header, as before
+    (tmp_path / "one.csv").write_text("y,\n" + "".join(f"{i % 2},{i * 3 % 7}\n" for i in range(40)))
+    frame, y, r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "one.csv"), target="y"))
+    assert len(y) == 40 and not r["title"] and list(frame.columns) == ["Unnamed: 1"]
 
 
 @pytest.mark.slow

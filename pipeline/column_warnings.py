@@ -75,6 +75,9 @@ def warnings_for(spec, record: dict, y: pd.Series) -> list[str]:
     if title := record.get("title"):
         out.append(f"The file starts with a title above its header ({', '.join(map(repr, title[:2]))}"
                    f"{', ...' if len(title) > 2 else ''}): skipped, not read as the header.")
+    if units := record.get("units_row"):
+        out.append(f"The file's first row under the header writes units ({', '.join(f'{c}: {u!r}' for c, u in units.items())}): "
+                   "left out, not read as data.")
     if n := record.get("header_rows"):
         out.append(f"{counted(n, 'row')} of the file repeat{'s' if n == 1 else ''} the header name for name (files joined "
                    "one after another?): left out, not read as data.")

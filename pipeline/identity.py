@@ -79,7 +79,7 @@ TABLE_PATH = "(its contents: data_sha256)"
 # of separators alone left out, where one made a column look blank somewhere ("empty_rows"); text
 # columns at least 95% distinct dropped ("nearly_unique"); digit codes with leading zeros, ZIP codes,
 # and months written 08.2023, kept as text ("zero_codes"); a separator ending every row, read shifted before ("trailing_separators");
-# lines repeating the header, rows of data before ("header_rows": how many); a title above the header ("title"); a categorical column's gaps a category of their own ("text_missing": the
+# lines repeating the header, rows of data before ("header_rows": how many); a title above the header ("title"); a row of units under it, a row of data before ("units_row"); a categorical column's gaps a category of their own ("text_missing": the
 # columns, read as tables.read reads them, _gapped_categories); a missing_values marker that writes a number
 # as text ("0"), which matches that number in a column of numbers ("number_markers": it matched none there). A Parquet table's identity records those that can read it otherwise
 # (target_dashes, id_names, empty_rows: a row missing in every column, nearly_unique; the others are a

@@ -762,6 +762,35 @@ def target_text_in(path: str, size: int, mtime_ns: int, encoding: str, target: s
     return tuple(columns), raw
 
 
+UNIT_ROWS_CHECKED = 200   # the rows under a units row that show its columns are numbers
+
+
+def units_row(frame: pd.DataFrame) -> dict[str, str]:
+    """{column: unit} where a CSV's first row is a row of units under its header ("kg", "[mmHg]", as
+    measurement systems export), {} for the rest: two values or more, none of them a number, each in
+    a column whose values below are numbers (the target's too), every other column blank or "-"
+    there. Read as data, each unit was a value read as missing and the target's a class of one row."""
+    if len(frame) < 3:
+        return {}
+    written = {str(c): str(v).strip() for c, v in frame.iloc[0].items() if pd.notna(v) and str(v).strip() not in ("", "-")}
+    if len(written) < 2 or any(as_number(pd.Series([v], dtype=object), 1.0) is not None for v in written.values()):
+        return {}
+    below = frame.iloc[1:UNIT_ROWS_CHECKED + 1]
+    named = {str(c): c for c in frame.columns}
+    numbers = all(as_number(below[named[c]].astype(object), NUMBER_SHARE) is not None for c in written)
+    return written if numbers else {}
+
+
+@functools.lru_cache(maxsize=16)   # identity asks for it per plan
+def units_row_in(path: str, size: int, mtime_ns: int, encoding: str) -> tuple:
+    """units_row of a CSV as pairs, from its first rows read as text; () where it cannot be read."""
+    try:
+        sep, skip = csv_delimiter(Path(path), encoding)
+        return tuple(units_row(_read_text(Path(path), encoding, sep, skip, nrows=UNIT_ROWS_CHECKED + 1)).items())
+    except Exception:   # reading the table raises the one-line error
+        return ()
+
+
 def header_repeats(frame: pd.DataFrame) -> pd.Index:
     """The index of the rows that repeat the header name for name (two exports joined with `cat`;
     tables.py leaves them out, table_identity.py records how many: "header_rows")."""

@@ -3,7 +3,7 @@ not change when a later reading rule is added, or every study started before it 
 including those whose table the rule reads just as before. So the identity records a later rule only
 for the tables that rule reads otherwise than before: points as thousands (dot_thousands), number
 marks (number_marks), and the rest (later_rules: "target_dashes", "id_names", "totals_row",
-"target_none", "empty_rows", "nearly_unique", "zero_codes", "trailing_separators", "header_rows", "title"; for a Parquet file those that can read it
+"target_none", "empty_rows", "nearly_unique", "zero_codes", "trailing_separators", "header_rows", "title", "units_row"; for a Parquet file those that can read it
 otherwise, and "durations", its columns of durations read as seconds). The scans below answer that for one file, cached by (path, size, modification time,
 encoding): every study start asks, so each looks cheaply first (the header, the file's end, a
 regular expression, Parquet metadata) and reads the file whole only where the rule may apply.
@@ -26,7 +26,7 @@ from .column_checks import (ID_NAMED, MIN_ROWS_TO_JUDGE, NEARLY_UNIQUE_SHARE, NE
 from .table_files import (TEXT_MISSING, as_pandas_reads, categories_as_values, csv_delimiter, csv_layout, csv_version,
                           dot_thousands_in, file_stamp, header_name, header_repeats, is_parquet, nested_kept, none_rows_in,
                           number_marks_in, open_text, trailing_separator, parquet_kinds_in, parquet_schema_in, parquet_zero_codes_in, read_csv_rows, read_parquet_rows,
-                          target_text_in, zero_codes_in)
+                          target_text_in, units_row_in, zero_codes_in)
 from .table_footers import drop_footer, notes_in, totals_label_in
 from .written_numbers import DASHES, NUMBER_SHARE, as_number, file_commas, is_text, read_numbers, sign_labels
 
@@ -147,6 +147,8 @@ def _later_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: 
     out = list(_footer_in(path, size, mtime_ns, encoding, target))
     if none_labels_in(path, size, mtime_ns, encoding, target):
         out.append(("target_none", True))
+    if units := units_row_in(path, size, mtime_ns, encoding):   # a row of data before: the target's unit a class
+        out.append(("units_row", [list(pair) for pair in units]))
     # a numeric target read its dashes as missing before too (as_number): not another reading; read as
     # numbers only where it has a dash (200,000 labels: 2 s at every study start)
     if _dashes_newly_missing(labels):

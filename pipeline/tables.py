@@ -66,7 +66,7 @@ from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
 from .table_files import (TEXT_MISSING, code_example, csv_version, dataset_name, header_below, header_name, header_repeats,
-                          read_file)
+                          read_file, units_row)
 from .table_footers import drop_footer
 from .written_numbers import (DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers,
                               sign_labels)
@@ -133,7 +133,19 @@ def _without_header_rows(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame
     repeats = header_repeats(frame)
     if not len(repeats):
         return frame, 0
-    frame = frame.drop(index=repeats)
+    return _renumbered(frame.drop(index=repeats), target), len(repeats)
+
+
+def _without_units_row(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A CSV's row of units under the header (table_files.units_row) left out, and its units: kept,
+    each was a value read as missing, the target's a class of one row."""
+    units = units_row(frame) if "sep" in frame.attrs else {}
+    return (_renumbered(frame.iloc[1:].copy(), target), units) if units else (frame, {})
+
+
+def _renumbered(frame: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The text columns of numbers read as numbers again, as pandas reads a column of them, once the
+    rows that made them text are left out (codes with leading zeros kept text, as read_file keeps them)."""
     as_text = {*frame.attrs.get("zero_codes", {}), *frame.attrs.get("dot_thousands", {})}   # text on purpose
     for c in frame.columns:   # numbers again, as pandas reads a column of them without the header's name in it
         if c not in as_text and not pd.api.types.is_numeric_dtype(frame[c]):
@@ -143,7 +155,7 @@ def _without_header_rows(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame
             numbers = pd.to_numeric(frame[c], errors="coerce")
             if numbers.notna().sum() == frame[c].notna().sum():
                 frame[c] = numbers
-    return frame, len(repeats)
+    return frame
 
 
 def read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
@@ -168,6 +180,7 @@ def _read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     # blank somewhere (a constant column a yes/blank flag, an id not unique on every row)
     frame = frame[frame.notna().any(axis=1)]
     frame, header_rows = _without_header_rows(frame, header_name(frame.columns, spec.target))
+    frame, units = _without_units_row(frame, header_name(frame.columns, spec.target))
     if frame.empty:
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: the file has a header but no rows of data")
     if spec.target not in frame.columns:
@@ -179,7 +192,8 @@ def _read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
                          f"does not have{_closest(unknown[0], frame)}; columns are " + _listed_columns(frame))
     record = {"rows_in": len(frame), "columns_in": len(frame.columns) - 1, "dropped_columns": list(prep.drop_columns),
               "repeated_names": frame.attrs.get("repeated_names", {}), "dot_thousands": frame.attrs.get("dot_thousands", {}),
-              "short_rows": frame.attrs.get("short_rows", {}), "header_rows": header_rows, "title": frame.attrs.get("title", [])}
+              "short_rows": frame.attrs.get("short_rows", {}), "header_rows": header_rows, "title": frame.attrs.get("title", []),
+              "units_row": units}
     marks = frame.attrs.get("number_marks", {})
     codes = frame.attrs.get("zero_codes", {})   # 02139: text, not a number
     # before drop_columns: the total word often stands in a column the user drops (a row number, a name)

@@ -1889,6 +1889,19 @@ def test_months_written_with_their_year_are_categories_not_numbers(tmp_path):
     assert not r["zero_codes"] and pd.api.types.is_numeric_dtype(frame["v"]) and pd.api.types.is_numeric_dtype(target)
 
 
+def _read_as_without(tmp_path, plain: str, messy: str) -> tuple:
+    """(the plain file's spec, the messy one's, the messy one's reading record), both files written
+    and read, their features and targets checked to be the same."""
+    specs = []
+    for name, text in (("plain.csv", plain), ("messy.csv", messy)):
+        (tmp_path / name).write_text(text)
+        specs.append(DatasetSpec(name="table", path=str(tmp_path / name), target="y"))
+    (frame, y, record), (expected, expected_y, _) = tables.read(specs[1]), tables.read(specs[0])
+    pd.testing.assert_frame_equal(frame, expected)
+    pd.testing.assert_series_equal(y, expected_y)
+    return specs[0], specs[1], record
+
+
 def test_a_title_above_the_header_is_skipped_with_a_warning(tmp_path):
     """A spreadsheet's export that starts with a title ("Sales report 2026;;;", a blank line) was read
     with the title for its header: "no such column 'y'". Lines of one field or none above a line of
@@ -1899,13 +1912,8 @@ def test_a_title_above_the_header_is_skipped_with_a_warning(tmp_path):
 
     rng = np.random.default_rng(2)
     body = "".join(f"{a:.3f};{b:.3f};{int(a + b > 1)}\n" for a, b in rng.random((60, 2)))
-    (tmp_path / "plain.csv").write_text("a;b;y\n" + body)
-    (tmp_path / "title.csv").write_text('\ufeffSales report 2026;;\n"exported 2026-12-01";;\n;;\na;b;y\n' + body)
-    plain, titled = (DatasetSpec(name="table", path=str(tmp_path / f), target="y") for f in ("plain.csv", "title.csv"))
-    frame, y, r = tables.read(titled)
-    expected, expected_y, _ = tables.read(plain)
-    pd.testing.assert_frame_equal(frame, expected)
-    pd.testing.assert_series_equal(y, expected_y)
+    plain, titled, r = _read_as_without(tmp_path, "a;b;y\n" + body,
+                                        '\ufeffSales report 2026;;\n"exported 2026-12-01";;\n;;\na;b;y\n' + body)
     assert r["title"] == ["Sales report 2026", "exported 2026-12-01"] and r["rows_in"] == 60
     assert ("The file starts with a title above its header ('Sales report 2026', 'exported 2026-12-01'): skipped, not "
             "read as the header.") in r["warnings"]
@@ -1919,6 +1927,31 @@ def test_a_title_above_the_header_is_skipped_with_a_warning(tmp_path):
     (tmp_path / "one.csv").write_text("y,\n" + "".join(f"{i % 2},{i * 3 % 7}\n" for i in range(40)))
     frame, y, r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "one.csv"), target="y"))
     assert len(y) == 40 and not r["title"] and list(frame.columns) == ["Unnamed: 1"]
+
+
+def test_a_row_of_units_under_the_header_is_left_out_with_a_warning(tmp_path):
+    """A measurement system's export writes units under the header (kg, cm, [-]): read as data, each
+    unit was a value read as missing (a warning per column) and the target's unit a class of one row
+    (a three-class study of a 0/1 target). The row is left out, said once and recorded in the
+    identity; the table reads as the same file without it. A first row of words in columns of
+    words, or with a number in it, is data as before."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(3)
+    w, h = rng.uniform(50, 100, 80).round(1), rng.uniform(150, 200, 80).round(1)
+    body = "".join(f"{a},{b},{'ab'[i % 2]},{int(a / b > 0.45)}\n" for i, (a, b) in enumerate(zip(w, h)))
+    plain, units, r = _read_as_without(tmp_path, "weight,height,group,y\n" + body,
+                                       "weight,height,group,y\n[kg],[cm],-,[-]\n" + body)
+    assert r["units_row"] == {"weight": "[kg]", "height": "[cm]", "y": "[-]"}
+    assert ("The file's first row under the header writes units (weight: '[kg]', height: '[cm]', y: '[-]'): left out, "
+            "not read as data.") in r["warnings"] and not r["non_numbers_as_missing"]
+    assert _dataset_identity(units, False)["units_row"] == [["weight", "[kg]"], ["height", "[cm]"], ["y", "[-]"]]
+    assert "units_row" not in _dataset_identity(plain, False)
+    # words over a column of words, or a number in the row: data, as before
+    for name, first in (("words.csv", "kg,cm,a,\n"), ("number.csv", "kg,cm,a,1\n")):
+        (tmp_path / name).write_text("weight,height,group,y\n" + first + body.replace(",a,", ",kg,"))
+        frame, _, r = tables.read(DatasetSpec(name="table", path=str(tmp_path / name), target="y"))
+        assert not r["units_row"] and (len(frame) == 81 if name == "number.csv" else r["rows_without_target"] == 1)
 
 
 @pytest.mark.slow

@@ -171,8 +171,25 @@ def _wide_unicode(path: Path, encoding: Optional[str]) -> Optional[str]:
     return wide if wide and not given.startswith(wide) else None
 
 
+CACHED_READ_BYTES = 64 << 20   # files up to this size are read once per command (read_csv_rows): held in memory
+
+
 def read_csv_rows(path: Path, encoding: str, target) -> pd.DataFrame:
-    """A CSV's rows as read_file reads them (identity's later_rules reads some files so too)."""
+    """A CSV's rows as read_file reads them (identity's later_rules reads some files so too: read
+    once per file version and target, each caller given its own copy to change)."""
+    version = _file_version(path, encoding)
+    if version is None or version[1] > CACHED_READ_BYTES:
+        return _csv_rows(path, encoding, target)
+    return _csv_rows_of(*version, target).copy()   # attrs too (pandas deep-copies them)
+
+
+@functools.lru_cache(maxsize=2)
+def _csv_rows_of(path: str, size: int, mtime_ns: int, encoding: str, target) -> pd.DataFrame:
+    return _csv_rows(Path(path), encoding, target)
+
+
+def _csv_rows(path: Path, encoding: str, target) -> pd.DataFrame:
+    """read_csv_rows' reading."""
     # skipinitialspace: "39, ?, 77516" (UCI's adult) reads the "?" as missing and the numbers as numbers
     sep, skip, title = csv_layout(path, encoding)
     frame = _read_csv(path, encoding, sep, skip)

@@ -126,6 +126,10 @@ def _number_warnings(record: dict) -> list[str]:
     for c, example in record.get("number_marks", {}).get("trailing_minus", {}).items():
         out.append(f"Column {c!r}: values like {example!r} were read as negative numbers (a minus sign after the "
                    "number, as SAP exports write them).")
+    for c, found in record.get("limits", {}).items():
+        examples = ", ".join(map(repr, found["examples"]))
+        out.append(f"Column {c!r}: {counted(found['count'], 'value')} beyond a measurement's limit ({examples}) read as "
+                   f"the limit; if they mean missing: preprocess.missing_values: {{{yaml_key(c)}: [{examples}]}}.")
     for c, example in record.get("zero_codes", {}).items():
         if not example.isdigit():   # a month (table_files.MONTH_YEAR)
             out.append(f"Column {c!r} writes months with their year ({example!r}): kept as text, a category per month, "

@@ -81,7 +81,8 @@ TABLE_PATH = "(its contents: data_sha256)"
 # and months written 08.2023, kept as text ("zero_codes"); a separator ending every row, read shifted before ("trailing_separators");
 # lines repeating the header, rows of data before ("header_rows": how many); a title above the header ("title"); a row of units under it, a row of data before ("units_row"); a categorical column's gaps a category of their own ("text_missing": the
 # columns, read as tables.read reads them, _gapped_categories); a missing_values marker that writes a number
-# as text ("0"), which matches that number in a column of numbers ("number_markers": it matched none there). A Parquet table's identity records those that can read it otherwise
+# as text ("0"), which matches that number in a column of numbers ("number_markers": it matched none there);
+# values beyond a measurement's limit (<0.5) read as the limit in a column of numbers ("limits": categories or missing before). A Parquet table's identity records those that can read it otherwise
 # (target_dashes, id_names, empty_rows: a row missing in every column, nearly_unique; the others are a
 # CSV reader's): it recorded none before, so a Parquet study started then and read otherwise now
 # starts afresh; a Parquet table none of them reads otherwise keeps its identity.
@@ -121,6 +122,8 @@ def _dataset_identity(dataset, tuned: bool, located: bool = False, as_written: b
             dump["number_markers"] = list(numbered)
         if gapped := _gapped_categories(dataset):
             dump["text_missing"] = list(gapped)
+        if limited := _limited_columns(dataset):   # categories or missing before (<0.5 is 0.5 now)
+            dump["limits"] = list(limited)
     if dataset.stratify and dataset.train_size:   # the training subset in the classes' shares (splits._interleaved)
         dump["train_order"] = "stratified"
     return dump
@@ -175,19 +178,32 @@ def _gapped_categories(dataset) -> tuple:
     return _read_findings_in(version)[0]
 
 
+def _limited_columns(dataset) -> tuple:
+    """The feature columns whose values beyond a measurement's limit (<0.5) read as the limit
+    (written_numbers.LIMIT), as tables.read reads the table: such a column was categories, or those
+    values missing, before. Read only where the file may write such a value (table_files.limits_written)."""
+    from . import table_files, tables
+
+    if (version := tables.version_of(dataset)) is None or not table_files.limits_written(dataset):
+        return ()
+    return _read_findings_in(version)[2]
+
+
 @functools.lru_cache(maxsize=16)   # a plan is built several times per command: read a table once
-def _read_findings_in(version: tuple) -> tuple[tuple, tuple]:
-    """(_gapped_categories, _number_markers) of a table version (tables.version_of: the dataset as
-    JSON first), from one reading; ((), ()) where it cannot be read (reading it to train says why)."""
+def _read_findings_in(version: tuple) -> tuple[tuple, tuple, tuple]:
+    """(_gapped_categories, _number_markers, _limited_columns) of a table version (tables.version_of:
+    the dataset as JSON first), from one reading; ((), (), ()) where it cannot be read (reading it to
+    train says why)."""
     from . import column_checks, tables
     from .study_schema import DatasetSpec
 
     try:
         frame, _, record = tables.read_ahead(DatasetSpec.model_validate_json(version[0]))
     except UsageError:
-        return (), ()
+        return (), (), ()
     gapped = tuple(sorted(str(c) for c in frame.columns if column_checks.is_categorical(frame[c]) and frame[c].isna().any()))
-    return gapped, tuple(sorted(str(c) for c in record.get("number_markers", {})))
+    return gapped, tuple(sorted(str(c) for c in record.get("number_markers", {}))), \
+        tuple(sorted(str(c) for c in record.get("limits", {})))
 
 
 def table_digest(dataset) -> str:

@@ -808,6 +808,30 @@ def units_row_in(path: str, size: int, mtime_ns: int, encoding: str) -> tuple:
         return ()
 
 
+def limits_written(spec) -> bool:
+    """Whether a table may write a value beyond a measurement's limit (<0.5, written_numbers.LIMIT):
+    a Parquet file may (its text columns are not scanned), a CSV where its text has a < or > (≤ ≥)
+    before a number; False where it cannot be read (reading it says why)."""
+    if is_parquet(spec.path):
+        return True
+    version = csv_version(spec)
+    return bool(version) and _limits_written_in(*version)
+
+
+@functools.lru_cache(maxsize=16)   # identity asks for it per plan
+def _limits_written_in(path: str, size: int, mtime_ns: int, encoding: str) -> bool:
+    tail = ""   # a chunk's last characters, for a value cut between two chunks
+    try:
+        with open_text(path, encoding) as f:
+            for chunk in iter(lambda: f.read(1 << 22), ""):
+                if re.search(r"(?:<=?|>=?|≤|≥)[ \t]*[+-]?\.?\d", tail + chunk):
+                    return True
+                tail = chunk[-8:]
+    except Exception:   # reading the table raises the one-line error
+        return False
+    return False
+
+
 def header_repeats(frame: pd.DataFrame) -> pd.Index:
     """The index of the rows that repeat the header name for name (two exports joined with `cat`;
     tables.py leaves them out, table_identity.py records how many: "header_rows")."""

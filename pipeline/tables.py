@@ -69,7 +69,7 @@ from .table_files import (TEXT_MISSING, code_example, csv_version, dataset_name,
                           read_file, units_row)
 from .table_footers import drop_footer
 from .written_numbers import (DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers,
-                              sign_labels)
+                              sign_labels, without_limits)
 from .words import counted, plural, yaml_key
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated: study_schema.py imports this module
@@ -232,7 +232,8 @@ def _read_values(spec, frame: pd.DataFrame, sep: str, record: dict, marks: dict,
     marked = _mark_missing(frame, prep.missing_values, record["number_markers"])
     record["percent_mixed"] = _percents_mixed(frame, spec.target)
     record["parsed_numeric_columns"], record["non_numbers_as_missing"], record["decimal_commas"], \
-        record["dashes_as_missing"] = _parse_numbers(frame, spec.target, sep, set(record["dot_thousands"]), set(codes))
+        record["dashes_as_missing"], record["limits"] = _parse_numbers(frame, spec.target, sep, set(record["dot_thousands"]),
+                                                                      set(codes))
     record["zero_codes"] = {c: example for c, example in codes.items() if c in frame}
     record["number_marks"] = {mark: {c: example for c, example in columns.items() if c in frame and not is_text(frame[c])}
                               for mark, columns in marks.items()}   # said where the column is numbers
@@ -393,20 +394,25 @@ def number_marker(value) -> bool:
 
 
 def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",", dots: frozenset = frozenset(),
-                   codes: frozenset = frozenset()) -> tuple[list[str], dict, dict, dict]:
+                   codes: frozenset = frozenset()) -> tuple[list[str], dict, dict, dict, dict]:
     """Text columns of numbers as people write them become floats: their names; for each column
     whose few values that are not numbers became missing, how many and which (a few examples); the
-    decimal-comma readings; and how many dashes ("-", "--") each read as missing. `dots`: the
+    decimal-comma readings; how many dashes ("-", "--") each read as missing; and the values beyond
+    a measurement's limit (<0.5) each read as its limit (how many, a few examples). `dots`: the
     columns whose points group thousands (tables.dot_thousands); `codes`: digit codes with leading
     zeros and months (08.2023), left text (table_files.code_example)."""
-    parsed, non_numbers, decimals, dashes = [], {}, {}, {}
+    parsed, non_numbers, decimals, dashes, limits = [], {}, {}, {}, {}
     commas = file_commas(frame, sep)
     for c in frame.columns:
         if not is_text(frame[c]) or c in codes or not column_checks.may_be_numbers(frame[c]):   # words: no number to read
             continue
-        numbers, note = read_numbers(frame[c], NUMBER_SHARE if c != target else 1.0, commas, dot_groups=c in dots)
+        limited, marked = without_limits(frame[c]) if c != target else (None, None)
+        numbers, note = read_numbers(frame[c] if limited is None else limited, NUMBER_SHARE if c != target else 1.0,
+                                     commas, dot_groups=c in dots)
         if numbers is None:
             continue
+        if limited is not None and numbers[marked.index].notna().any():
+            limits[c] = {"count": len(marked), "examples": [str(v) for v in marked.unique()[:NON_NUMBER_EXAMPLES]]}
         if note:
             decimals[c] = note
         if frame[c].isin(DASHES).any():   # "-" for missing, said with its count (not as a number format)
@@ -417,7 +423,7 @@ def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",", dots: frozenset 
                               "examples": [str(v) for v in rest.unique()[:NON_NUMBER_EXAMPLES]]}
         frame[c] = numbers
         parsed.append(c)
-    return parsed, non_numbers, decimals, dashes
+    return parsed, non_numbers, decimals, dashes, limits
 
 
 def _refuse_infinite(spec, frame: pd.DataFrame) -> None:

@@ -30,6 +30,11 @@ DECIMAL_COMMA = r"[+-]?\d+,\d+"                     # 1,52: when no value of the
 EUROPEAN = r"[+-]?\d{1,3}(?:\.\d{3})+,\d+"          # 1.234,56: points are thousands, the comma decimal
 DOT_THOUSANDS = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"  # 1.234 or 1.234,5, in a column that has 1.234,56
 DOT_GROUPS = r"[+-]?\d{1,3}(?:\.\d{3})+"          # 60.900, 1.250.000: thousands, in a file of decimal commas
+# A measurement beyond what an assay reads (<0.5, > 100, <=3, ≥7): read as its limit in a feature
+# column of numbers that writes some so, fewer than LIMIT_SHARE of its values (more, or bins such as
+# <18 / 18-65 / >65: categories); never in a target (<=50K is a class).
+LIMIT = r"^\s*(?:<=?|>=?|≤|≥)\s*(?=[+-]?\.?\d)"
+LIMIT_SHARE = 0.5
 NUMBER_SHARE = 0.9
 DECIMAL_SHARE = 0.1   # of a column's values with a comma, those only a decimal comma explains, to settle it
 FILE_SETTLES = "the file is semicolon-separated, or other columns have decimal commas"   # why 1,716 read as 1.716
@@ -74,6 +79,16 @@ def read_numbers(column: pd.Series, share: float, file_commas: str = "",
         return None, ""
     per_value = numbers.astype(float).reindex(rows.index).to_numpy()
     return pd.Series(per_value[codes], index=present.index).reindex(column.index), note
+
+
+def without_limits(column: pd.Series) -> tuple[Optional[pd.Series], pd.Series]:
+    """(The text column with the marks of values beyond a measurement's limit taken off, <0.5 as 0.5,
+    or None where it writes none or too many (LIMIT_SHARE); the values so written.)"""
+    text = column.dropna().astype(str)
+    marked = text[text.str.contains(LIMIT, regex=True)]
+    if marked.empty or len(marked) > LIMIT_SHARE * len(text):
+        return None, marked
+    return column.mask(column.notna(), column.astype(str).str.replace(LIMIT, "", regex=True)), marked
 
 
 def _cleaned(column: pd.Series) -> pd.Series:

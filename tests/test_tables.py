@@ -1902,6 +1902,41 @@ def _read_as_without(tmp_path, plain: str, messy: str) -> tuple:
     return specs[0], specs[1], record
 
 
+def test_values_beyond_a_measurements_limit_read_as_the_limit_in_a_column_of_numbers(tmp_path):
+    """Lab tables write what an assay cannot measure as <0.5 or >100: 11% of a CRP column so made it
+    categories (a category per measured value), a few made those rows missing. In a feature column
+    of numbers that writes some values so (under half), they read as the limit, said once and
+    recorded in the identity. Bins (<18, 18-65, >65), a target (<=50K, >50K) and a column that the
+    study marks them missing in read as before, and a table without any keeps its identity."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(7)
+    n = 150
+    crp = rng.exponential(5, n)
+    written = np.where(crp < 0.5, "<0.5", np.where(crp > 20, "> 20", crp.round(1).astype(str)))
+    few = np.where(np.arange(n) % 30 == 0, "≤1", rng.uniform(1, 9, n).round(2).astype(str))
+    ages = rng.choice(["<18", "18-65", ">65"], n)
+    income = np.where(crp > 5, ">50K", "<=50K")
+    frame = pd.DataFrame({"crp": written, "ferritin": few, "age": ages, "y": income})
+    frame.to_csv(tmp_path / "lab.csv", index=False)
+    spec = DatasetSpec(name="table", path=str(tmp_path / "lab.csv"), target="y")
+    features, y, r = tables.read(spec)
+    assert np.allclose(features["crp"], np.where(crp < 0.5, 0.5, np.where(crp > 20, 20, crp.round(1))))
+    assert (features["ferritin"][np.arange(n) % 30 == 0] == 1).all() and not r["non_numbers_as_missing"]
+    assert set(features["age"]) == {"<18", "18-65", ">65"} and set(y) == {">50K", "<=50K"}
+    assert r["limits"]["crp"]["count"] == int((crp < 0.5).sum() + (crp > 20).sum()) and set(r["limits"]) == {"crp", "ferritin"}
+    assert any(w.startswith("Column 'crp': ") and "beyond a measurement's limit ('<0.5', '> 20') read as the limit; if they "
+               "mean missing: preprocess.missing_values: {crp: ['<0.5', '> 20']}." in w for w in r["warnings"]), r["warnings"]
+    assert _dataset_identity(spec, False)["limits"] == ["crp", "ferritin"]
+    marked = DatasetSpec(name="table", path=str(tmp_path / "lab.csv"), target="y",
+                         preprocess={"missing_values": {"crp": ["<0.5", "> 20"], "ferritin": ["≤1"]}})
+    features, _, r = tables.read(marked)
+    assert features["crp"].isna().sum() == int((crp < 0.5).sum() + (crp > 20).sum()) and not r["limits"]
+    assert "limits" not in _dataset_identity(marked, False)
+    frame.assign(crp=crp.round(1), ferritin=1.5).to_csv(tmp_path / "plain.csv", index=False)
+    assert "limits" not in _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "plain.csv"), target="y"), False)
+
+
 def test_a_title_above_the_header_is_skipped_with_a_warning(tmp_path):
     """A spreadsheet's export that starts with a title ("Sales report 2026;;;", a blank line) was read
     with the title for its header: "no such column 'y'". Lines of one field or none above a line of

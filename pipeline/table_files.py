@@ -24,7 +24,7 @@ from .errors import UsageError
 from .words import counted
 from .column_checks import READ_AS_MISSING
 from .written_numbers import (DASHES, MARKS_ANYWHERE, NUMBER_SHARE, as_number, dot_thousands_columns, marked_columns,
-                              unmarked)
+                              unmarked, without_limits)
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated (see tables.py).
 
@@ -782,11 +782,12 @@ def target_text_in(path: str, size: int, mtime_ns: int, encoding: str, target: s
 UNIT_ROWS_CHECKED = 200   # the rows under a units row that show its columns are numbers
 
 
-def units_row(frame: pd.DataFrame) -> dict[str, str]:
+def units_row(frame: pd.DataFrame, sep: str) -> dict[str, str]:
     """{column: unit} where a CSV's first row is a row of units under its header ("kg", "[mmHg]", as
     measurement systems export), {} for the rest: two values or more, none of them a number, each in
-    a column whose values below are numbers (the target's too), every other column blank or "-"
-    there. Read as data, each unit was a value read as missing and the target's a class of one row."""
+    a column whose values below are numbers (the target's too; as people write them, <0.5 and a
+    semicolon file's 1,3 too), every other column blank or "-" there. Read as data, each unit was a
+    value read as missing and the target's a class of one row."""
     if len(frame) < 3:
         return {}
     written = {str(c): str(v).strip() for c, v in frame.iloc[0].items() if pd.notna(v) and str(v).strip() not in ("", "-")}
@@ -794,8 +795,13 @@ def units_row(frame: pd.DataFrame) -> dict[str, str]:
         return {}
     below = frame.iloc[1:UNIT_ROWS_CHECKED + 1]
     named = {str(c): c for c in frame.columns}
-    numbers = all(as_number(below[named[c]].astype(object), NUMBER_SHARE) is not None for c in written)
-    return written if numbers else {}
+    commas = "decimal" if sep == ";" else ""   # a European export's (file_commas, without its evidence)
+
+    def numbers(column: pd.Series) -> bool:
+        limited = without_limits(column)[0]
+        return as_number(column if limited is None else limited, NUMBER_SHARE, commas) is not None
+
+    return written if all(numbers(below[named[c]].astype(object)) for c in written) else {}
 
 
 @functools.lru_cache(maxsize=16)   # identity asks for it per plan
@@ -803,7 +809,7 @@ def units_row_in(path: str, size: int, mtime_ns: int, encoding: str) -> tuple:
     """units_row of a CSV as pairs, from its first rows read as text; () where it cannot be read."""
     try:
         sep, skip = csv_delimiter(Path(path), encoding)
-        return tuple(units_row(_read_text(Path(path), encoding, sep, skip, nrows=UNIT_ROWS_CHECKED + 1)).items())
+        return tuple(units_row(_read_text(Path(path), encoding, sep, skip, nrows=UNIT_ROWS_CHECKED + 1), sep).items())
     except Exception:   # reading the table raises the one-line error
         return ()
 

@@ -139,7 +139,7 @@ def _without_header_rows(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame
 def _without_units_row(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, dict[str, str]]:
     """A CSV's row of units under the header (table_files.units_row) left out, and its units: kept,
     each was a value read as missing, the target's a class of one row."""
-    units = units_row(frame) if "sep" in frame.attrs else {}
+    units = units_row(frame, frame.attrs["sep"]) if "sep" in frame.attrs else {}
     return (_renumbered(frame.iloc[1:].copy(), target), units) if units else (frame, {})
 
 

@@ -1982,6 +1982,11 @@ def test_a_row_of_units_under_the_header_is_left_out_with_a_warning(tmp_path):
             "not read as data.") in r["warnings"] and not r["non_numbers_as_missing"]
     assert _dataset_identity(units, False)["units_row"] == [["weight", "[kg]"], ["height", "[cm]"], ["y", "[-]"]]
     assert "units_row" not in _dataset_identity(plain, False)
+    # a European lab export: decimal commas and values below a limit under the units, an id beside them
+    lab = "".join(f"{1000 + i};{'<0,5' if i % 7 == 0 else str(a).replace('.', ',')};{b};{'ab'[i % 2]}\n"
+                  for i, (a, b) in enumerate(zip(w, (w / h > 0.45).astype(int))))
+    _, _, r = _read_as_without(tmp_path, "Patient Nr;CRP;y;g\n" + lab, "Patient Nr;CRP;y;g\n;mg/l;[-];\n" + lab)
+    assert r["units_row"] == {"CRP": "mg/l", "y": "[-]"} and "Patient Nr" in r["auto_dropped_columns"]
     # words over a column of words, or a number in the row: data, as before
     for name, first in (("words.csv", "kg,cm,a,\n"), ("number.csv", "kg,cm,a,1\n")):
         (tmp_path / name).write_text("weight,height,group,y\n" + first + body.replace(",a,", ",kg,"))

@@ -275,18 +275,18 @@ def _identity(spec, dataset, training, located: bool = False, as_written: bool =
 
 def settings_differences(theirs: dict, mine: dict, most: int = 3) -> list[str]:
     """The settings two identity records differ in, "training.epochs 300 there, 250 here"."""
-    a, b = _flat(theirs), _flat(mine)
+    a, b = flat_record(theirs), flat_record(mine)
     said = [f"{key} {json.dumps(a.get(key))} there, {json.dumps(b.get(key))} here" for key in differing_keys(theirs, mine)]
     return said[:most] + ([f"{len(said) - most} more"] if len(said) > most else [])
 
 
 def differing_keys(theirs: dict, mine: dict) -> list[str]:
     """The dotted names of the settings two identity records differ in, sorted ("training.epochs")."""
-    a, b = _flat(theirs), _flat(mine)
+    a, b = flat_record(theirs), flat_record(mine)
     return [key for key in sorted(a.keys() | b.keys()) if a.get(key) != b.get(key)]
 
 
-def _flat(record: dict) -> dict:
+def flat_record(record: dict) -> dict:
     """An identity record's settings by dotted name."""
     def flat(record, prefix=""):
         out = {}

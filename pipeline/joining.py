@@ -7,6 +7,8 @@ its runs into a new local mlflow.db, against an experiment that is not there).""
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import optuna
 from . import grid
 from . import runtree as rt
 from .errors import AnotherConfiguration, NotEnqueued, Unprepared, UsageError
-from .identity import differing_keys, identity_record, settings_differences
+from .identity import differing_keys, flat_record, identity_record, settings_differences
 from .runtime import mask_credentials
 from .store_paths import absolute_sqlite_url, missing_local_store, sqlite_file, store_as_chosen
 from .storage import JOURNAL_PREFIX, get_storage
@@ -143,17 +145,28 @@ def strengths_hint(study: Study, plan: DatasetPlan, storage: str, others: list[s
     if study.spec.tune is not None:
         return ""
     mine = identity_record(study.spec, plan.dataset, plan.training)
-    if not any((keys := differing_keys(theirs, mine)) and all(k.startswith("training.strengths.") for k in keys)
-               for _, theirs in _recorded_settings(study, plan, storage, others)):
-        return ""
-    return ("; only regularizer strengths differ, and a new strength retrains every arm: to try one beside the others' "
-            "runs, keep strengths: as they were and list the strengths to try under paths: (e.g. paths: {l2: [0.001, 0.01]})")
+    for _, theirs in _recorded_settings(study, plan, storage, others, most=20):
+        keys = differing_keys(theirs, mine)
+        if keys and all(PATH_AXIS.fullmatch(k) for k in keys):
+            axis = PATH_AXIS.fullmatch(keys[0])
+            before, now = flat_record(theirs)[keys[0]], flat_record(mine)[keys[0]]
+            points = f"[{json.dumps(before)}, {json.dumps(now)}]"
+            example = "" if before is None or now is None else \
+                f" (e.g. paths: {{{axis[1]}: {{{axis[2]}: {points}}}}})" if axis[2] else f" (e.g. paths: {{{axis[1]}: {points}}})"
+            return ("; only regularizer strengths differ, and a new strength retrains every arm: to try one beside the "
+                    f"others' runs, keep strengths: as they were and list the strengths to try under paths:{example}")
+    return ""
 
 
-def _recorded_settings(study: Study, plan: DatasetPlan, storage: str, others: list[str]) -> list[tuple[str, dict]]:
-    """(configuration hash, identity record) of the first two of `others` that record one."""
+# the strengths a path can vary (study_schema.Paths): training.strengths.l2, training.strengths.dropout_l2.l2, ...
+PATH_AXIS = re.compile(r"training\.strengths\.(dropout|l1|l2|l2_mode|dropout_l2)(?:\.(dropout|l2))?")
+
+
+def _recorded_settings(study: Study, plan: DatasetPlan, storage: str, others: list[str],
+                       most: int = 2) -> list[tuple[str, dict]]:
+    """(configuration hash, identity record) of those of the first `most` of `others` that record one."""
     out = []
-    for other in others[:2]:
+    for other in others[:most]:
         name = f"{study.name}.{plan.label}.{other}"
         if theirs := optuna.load_study(study_name=name, storage=get_storage(storage)).user_attrs.get(rt.STUDY_SETTINGS):
             out.append((other, theirs))

@@ -245,10 +245,21 @@ def zero_codes_in(path: str, size: int, mtime_ns: int, encoding: str, target: st
 
 
 def _code_columns(text: pd.DataFrame, target: str) -> tuple:
-    """((column, an example), ...) of the columns of text other than the target that are codes (code_example)."""
+    """((column, an example), ...) of the columns of text other than the target that are codes
+    (code_example); months also where lines repeating the header write the column's name among
+    them (tables.read leaves those lines out, then keeps the months as text; digit codes were kept
+    so before months were, and their tables keep their identity)."""
     name = header_name(text.columns, target)
-    return tuple((str(c), example) for c in text.columns
-                 if c != name and (example := code_example(text[c].dropna().astype(str).str.strip())))
+    out = []
+    for c in text.columns:
+        values = text[c].dropna().astype(str).str.strip()
+        example = code_example(values) if c != name else None
+        if c != name and example is None and (repeated := values == str(c).strip()).any():
+            example = code_example(values[~repeated])
+            example = None if example is None or example.isdigit() else example
+        if example:
+            out.append((str(c), example))
+    return tuple(out)
 
 
 def code_example(values: pd.Series) -> Optional[str]:
@@ -368,32 +379,41 @@ def csv_layout(path: Path, encoding: str) -> tuple[str, int, tuple[str, ...]]:
 
 def _title_above(first: str, f) -> tuple[list[str], str]:
     """The lines above a CSV's header that are a title (csv_layout), and the header line; `f` is
-    read on from the second line only where the first has one field or none."""
+    read on from the second line only where the first has one field or none. A title line writes
+    its text in its first field (`,y` is pandas' header of a named index and one column) and, as the
+    header line, closes every quote it opens (a header name over two lines is one record)."""
     above = []
     line = first
     while _names_in(line) <= 1:
+        if line.count('"') % 2 or (re.sub(r'[,;\t|\s"]', "", line) and not re.match(r'\s*[^\s,;\t|]', line)):
+            return [], first
         above.append(line)
         line = f.readline()
         if not line or len(above) > TITLE_LINES:
             return [], first
     names = [n.strip() for n in re.split(r"[,;\t|]", re.sub(r'"[^"]*"', "q", line)) if n.strip()]
-    return (above, line) if sum(bool(re.fullmatch(r"[-+]?[\d.,]+", n)) for n in names) < len(names) / 2 else ([], first)
+    header = not line.count('"') % 2 and sum(bool(re.fullmatch(r"[-+]?[\d.,]+", n)) for n in names) < len(names) / 2
+    return (above, line) if header else ([], first)
 
 
 def header_below(spec, path: Path) -> str:
-    """Where a line below a CSV's header names the study's target among the first lines (under a
-    title csv_layout did not take for one: "Sales report, Q3"): "; line 3 names 'y': ..." to end
-    the missing target's error with; "" for the rest."""
+    """Where a record below a CSV's header names the study's target among the first ones and more
+    columns than the header (which is then a title csv_layout did not take for one: "Sales report,
+    Q3"): "; line 3 names 'y': ..." to end the missing target's error with; "" for the rest (a
+    value y in a column of y/n is no header)."""
     if is_parquet(path):
         return ""
     try:
         sep, skip = csv_delimiter(path, spec.encoding or "utf-8")
         with _csv_records(path, spec.encoding or "utf-8", sep, skip) as reader:
-            for fields in itertools.islice(reader, 1, TITLE_LINES + 1):
-                if header_name([f.strip() for f in fields], spec.target) is not None:
-                    line = reader.line_num + skip
+            width = sum(bool(f.strip()) for f in next(reader, []))
+            start = reader.line_num   # the physical lines before the next record (a quoted value spans several)
+            for fields in itertools.islice(reader, TITLE_LINES):
+                if sum(bool(f.strip()) for f in fields) > width and header_name([f.strip() for f in fields], spec.target):
+                    line = start + 1 + skip
                     return (f"; line {line} of the file names {spec.target!r}: delete the {counted(line - 1, 'line')} "
                             "above that header (a title?)")
+                start = reader.line_num
     except Exception:   # the missing target is said all the same
         pass
     return ""
@@ -788,10 +808,8 @@ def units_row(frame: pd.DataFrame, sep: str) -> dict[str, str]:
     a column whose values below are numbers (the target's too; as people write them, <0.5 and a
     semicolon file's 1,3 too), every other column blank or "-" there. Read as data, each unit was a
     value read as missing and the target's a class of one row."""
-    if len(frame) < 3:
-        return {}
-    written = {str(c): str(v).strip() for c, v in frame.iloc[0].items() if pd.notna(v) and str(v).strip() not in ("", "-")}
-    if len(written) < 2 or any(as_number(pd.Series([v], dtype=object), 1.0) is not None for v in written.values()):
+    written = _units_written(frame.iloc[0]) if len(frame) >= 3 else {}
+    if not written:
         return {}
     below = frame.iloc[1:UNIT_ROWS_CHECKED + 1]
     named = {str(c): c for c in frame.columns}
@@ -804,14 +822,42 @@ def units_row(frame: pd.DataFrame, sep: str) -> dict[str, str]:
     return written if all(numbers(below[named[c]].astype(object)) for c in written) else {}
 
 
+NOT_UNITS = {"n.a", "n/a", "na", "k.a", "n.v", "unknown", "missing", "none", "null", "nan"}   # a row of these is missing values
+
+
+def _units_written(row: pd.Series) -> dict[str, str]:
+    """{column: unit} of a row whose values may be units (units_row: two or more, each a unit, not
+    a number; blanks and "-" aside), {} for the rest."""
+    written = {str(c): str(v).strip() for c, v in row.items() if pd.notna(v) and str(v).strip() not in ("", "-")}
+    if len(written) < 2 or any(as_number(pd.Series([v], dtype=object), 1.0) is not None or not _unit_like(v)
+                               for v in written.values()):
+        return {}
+    return written
+
+
+def _unit_like(value: str) -> bool:
+    """Whether a value of a units row can be a unit: a letter or %, ‰, ° in it, or [-] (none), and not
+    a missing marker (n.a., #DIV/0!, a spreadsheet's error, --)."""
+    if re.fullmatch(r"[\[(]\s*-\s*[\])]", value):
+        return True
+    return bool(re.search(r"[^\W\d_]|[%‰°]", value)) and not value.startswith("#") and value not in READ_AS_MISSING \
+        and value.lower().rstrip(".") not in NOT_UNITS
+
+
 @functools.lru_cache(maxsize=16)   # identity asks for it per plan
-def units_row_in(path: str, size: int, mtime_ns: int, encoding: str) -> tuple:
-    """units_row of a CSV as pairs, from its first rows read as text; () where it cannot be read."""
+def units_row_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
+    """units_row of a CSV as pairs, judged where tables.read judges it (its rows as read_file reads
+    them, number marks read, spacer lines and repeated header lines left out); read whole only
+    where one of its first rows may be units. () where it cannot be read."""
     try:
         sep, skip = csv_delimiter(Path(path), encoding)
-        return tuple(units_row(_read_text(Path(path), encoding, sep, skip, nrows=UNIT_ROWS_CHECKED + 1), sep).items())
+        if not any(_units_written(row) for _, row in _read_text(Path(path), encoding, sep, skip, nrows=5).iterrows()):
+            return ()
+        frame = read_csv_rows(Path(path), encoding, target)
     except Exception:   # reading the table raises the one-line error
         return ()
+    frame = frame[frame.notna().any(axis=1)]
+    return tuple(units_row(frame.drop(index=header_repeats(frame)), sep).items())
 
 
 def limits_written(spec) -> bool:

@@ -142,12 +142,13 @@ def _dashes_newly_missing(labels: pd.Series) -> bool:
 @functools.lru_cache(maxsize=16)   # identity asks for it per plan (train_sizes: several)
 def _later_rules_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
     columns, raw = target_text_in(path, size, mtime_ns, encoding, target)
+    units = units_row_in(path, size, mtime_ns, encoding, target)   # as the study names it: read_csv_rows' reading shared
     target = header_name(columns, target) or target   # as the header writes it (spaces around it)
     labels = None if raw is None else as_pandas_reads(raw).str.strip()
     out = list(_footer_in(path, size, mtime_ns, encoding, target))
     if none_labels_in(path, size, mtime_ns, encoding, target):
         out.append(("target_none", True))
-    if units := units_row_in(path, size, mtime_ns, encoding):   # a row of data before: the target's unit a class
+    if units:   # a row of data before: the target's unit a class
         out.append(("units_row", [list(pair) for pair in units]))
     # a numeric target read its dashes as missing before too (as_number): not another reading; read as
     # numbers only where it has a dash (200,000 labels: 2 s at every study start)

@@ -1240,6 +1240,13 @@ def test_an_edited_table_file_is_another_study_not_more_seeds_of_the_old_one(tmp
     assert re.search(r"differs in training.strengths.l2 0.001 there, 0.01 here; only regularizer strengths differ, and a "
                      r"new strength retrains every arm: to try one beside the others' runs, keep strengths: as they were "
                      r"and list the strengths to try under paths: \(e.g. paths: \{l2: \[0.001, 0.01\]\}\)\n", again.stderr), again.stderr
+    # penalize_bias is no path's axis: no such hint
+    write_study(tmp_path / "s.yaml", {"name": "edit", "arms": ["none", "l2"], "seeds": 2, "epochs": 2,
+                                      "model": {"hidden": [4]}, "strengths": {"l2": 0.01, "penalize_bias": True},
+                                      "datasets": [{"name": "csv", "label": "clinic", "path": "clinic.csv", "target": "y"}]})
+    again = run_cli(args, cwd=tmp_path, env=env)
+    assert again.returncode == 0 and "differs in training.strengths.penalize_bias false there, true here" in again.stderr
+    assert "paths:" not in again.stderr, again.stderr
     assert build_study(absolute, "s.yaml").plans[0].config_hash != first
     # without the file no command can tell its study's runs from another file's: report too refuses
     for gone, said in ((tmp_path / "gone.csv", "file does not exist"), (tmp_path, "a directory, not a CSV or Parquet file")):
@@ -1883,6 +1890,12 @@ def test_months_written_with_their_year_are_categories_not_numbers(tmp_path):
     pd.DataFrame({"month": months, "x": x, "y": y}).to_parquet(tmp_path / "m.parquet")
     parquet = DatasetSpec(name="table", path=str(tmp_path / "m.parquet"), target="y")
     assert set(tables.read(parquet)[0]["month"]) == set(months) and _dataset_identity(parquet, False)["zero_codes"] == ["month"]
+    # two exports joined: the months stay text once the header line in the middle is left out, and
+    # the identity says so (the look for codes saw the column's name among its values)
+    lines = (tmp_path / "m.csv").read_text().splitlines(keepends=True)
+    (tmp_path / "joined.csv").write_text("".join(lines[:60] + lines[:1] + lines[60:]))
+    joined = DatasetSpec(name="table", path=str(tmp_path / "joined.csv"), target="y")
+    assert set(tables.read(joined)[0]["month"]) == set(months) and _dataset_identity(joined, False)["zero_codes"] == ["month"]
     # numbers that look like months but write no leading zero, and a target of months: as before
     (tmp_path / "n.csv").write_text("v,x,y\n" + "".join(f"{m.lstrip('0')},{a},{b}\n" for m, a, b in zip(months, x, months)))
     frame, target, r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "n.csv"), target="y", task="regression"))
@@ -1962,6 +1975,19 @@ def test_a_title_above_the_header_is_skipped_with_a_warning(tmp_path):
     (tmp_path / "one.csv").write_text("y,\n" + "".join(f"{i % 2},{i * 3 % 7}\n" for i in range(40)))
     frame, y, r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "one.csv"), target="y"))
     assert len(y) == 40 and not r["title"] and list(frame.columns) == ["Unnamed: 1"]
+    # as before, too: a header name over two lines (one record), pandas' header of a named index and
+    # one column (`,y` over rows of words); and no hint where y is a value in a column of y/n
+    rows = "".join(f"{100 + i},{'oslo' if i % 3 else 'rome'},{i % 2}\n" for i in range(40))
+    (tmp_path / "two_lines.csv").write_text('"Blood\npressure",city,y\n' + rows)
+    frame, y, r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "two_lines.csv"), target="y"))
+    assert list(frame.columns) == ["Blood\npressure", "city"] and len(y) == 40 and not r["title"]
+    (tmp_path / "series.csv").write_text(",y\n" + "".join(f"{'oslo' if i % 3 else 'rome'},{'yes' if i % 2 else 'no'}\n"
+                                                          for i in range(40)))
+    frame, y, r = tables.read(DatasetSpec(name="table", path=str(tmp_path / "series.csv"), target="y"))
+    assert list(frame.columns) == ["Unnamed: 0"] and set(y) == {"yes", "no"} and not r["title"]
+    (tmp_path / "yn.csv").write_text("age,smoker,outcome\n" + "".join(f"{30 + i},{'yn'[i % 2]},{i % 2}\n" for i in range(9)))
+    with pytest.raises(UsageError, match=r"columns are 'age', 'smoker', 'outcome'$"):
+        tables.read(DatasetSpec(name="table", path=str(tmp_path / "yn.csv"), target="y"))
 
 
 def test_a_row_of_units_under_the_header_is_left_out_with_a_warning(tmp_path):
@@ -1987,6 +2013,20 @@ def test_a_row_of_units_under_the_header_is_left_out_with_a_warning(tmp_path):
                   for i, (a, b) in enumerate(zip(w, (w / h > 0.45).astype(int))))
     _, _, r = _read_as_without(tmp_path, "Patient Nr;CRP;y;g\n" + lab, "Patient Nr;CRP;y;g\n;mg/l;[-];\n" + lab)
     assert r["units_row"] == {"CRP": "mg/l", "y": "[-]"} and "Patient Nr" in r["auto_dropped_columns"]
+    # judged where the table is read: over Swiss numbers (1'685.2), and under a spacer line
+    swiss = "".join(f"{int(a * 100):,}.5,{b},{c}\n".replace(",", "'", 1) for a, b, c in zip(w, h, (w / h > 0.45).astype(int)))
+    swiss = swiss.replace(".5,", ".5;").replace(",", ";")
+    for head in ("amount;height;y\n[CHF];[cm];[-]\n", "amount;height;y\n;;\n[CHF];[cm];[-]\n"):
+        (tmp_path / "swiss.csv").write_text(head + swiss)
+        spec = DatasetSpec(name="table", path=str(tmp_path / "swiss.csv"), target="y")
+        frame, y, r = tables.read(spec)
+        assert len(frame) == 80 and set(y) == {0, 1} and r["units_row"]["amount"] == "[CHF]"
+        assert _dataset_identity(spec, False)["units_row"][0] == ["amount", "[CHF]"]
+    # a first row of missing markers or a spreadsheet's errors is no row of units (its target blank: left out, as before)
+    for first in ("n.a.,n.a.,,\n", "#DIV/0!,#DIV/0!,,\n", "--,--,--,\n"):
+        (tmp_path / "marks.csv").write_text("weight,height,group,y\n" + first + body)
+        spec = DatasetSpec(name="table", path=str(tmp_path / "marks.csv"), target="y")
+        assert not tables.read(spec)[2]["units_row"] and "units_row" not in _dataset_identity(spec, False)
     # words over a column of words, or a number in the row: data, as before
     for name, first in (("words.csv", "kg,cm,a,\n"), ("number.csv", "kg,cm,a,1\n")):
         (tmp_path / name).write_text("weight,height,group,y\n" + first + body.replace(",a,", ",kg,"))

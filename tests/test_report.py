@@ -333,7 +333,7 @@ def test_a_long_trial_list_keeps_its_header_in_view_and_sorts_by_a_column(built)
         top, head_top, scrolled = page.evaluate("""t => [t.getBoundingClientRect().top,
             t.querySelector('th').getBoundingClientRect().top, t.scrollTop]""", table)
         rows = ("t => Array.from(t.tBodies[0].rows).map(r => [r.cells[0].textContent, r.cells[2].textContent, "
-                "r.cells[4].textContent])")
+                "r.cells[4].dataset.v, r.cells[4].textContent])")
         before = page.evaluate(rows, table)
         table.query_selector_all("th")[2].click()   # seed
         by_seed = page.evaluate(rows, table)
@@ -344,8 +344,9 @@ def test_a_long_trial_list_keeps_its_header_in_view_and_sorts_by_a_column(built)
     assert not errors and scrolled == 100 and abs(head_top - top) <= 1   # scrolled, its header still at its top
     assert [int(r[1]) for r in by_seed] == sorted(int(r[1]) for r in before)
     assert by_seed[:9] == [r for r in before if r[1] == "0"]   # a stable sort: the study's order within a seed
-    values = [float(r[2].replace(" ", "")) for r in by_metric_down]
+    values = [float(r[2]) for r in by_metric_down]   # as a number, its metric (accuracy, MSE) beside it
     assert values == sorted(values, reverse=True) and len(values) == 27
+    assert {r[3].split(" ", 1)[1] for r in by_metric_down} == {"accuracy", "MSE"}
 
 
 def test_pdf_has_the_summary_numbers_and_every_page_renders(built, tmp_path):

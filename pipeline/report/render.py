@@ -171,15 +171,11 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
     # Cohen's d_z with the sign of the difference beside it (a lower-is-better metric's flips back)
     env.globals["effect_size"] = lambda p, metric: math.copysign(1.0, metric_numbers.shown(1.0, metric)) * p.effect_size
     df = data.runs
-    trials = in_study_order(data, df).to_dict("records")
-    for r in trials:
-        r["link"] = run_link(data.tracking_uri, r["experiment_id"], r["run_id"])
+    trials = listed(data, df)
     # RUNNING: in training (an interim report), or left so by a worker that died (its cell is taken over): not failed
     failed = [r for r in trials if r["status"] not in ("FINISHED", "RUNNING")]
     running = [r for r in trials if r["status"] == "RUNNING"]
-    retries = in_study_order(data, data.retries).to_dict("records")
-    for r in retries:
-        r["link"] = run_link(data.tracking_uri, r["experiment_id"], r["run_id"])
+    retries = listed(data, data.retries)
     n_train = df.groupby("dataset")["n_train"].max().to_dict() if len(df) else {}
     sized = [g for g in size_groups(data.study)
              if any((f.name, g) in drawn for f in FIGURES if f.scope == "size-group")]
@@ -202,6 +198,18 @@ def section_numbers(tuning: bool, sizes: bool, references: bool) -> dict[str, in
     shown = ["summary"] + ["tuning"] * tuning + ["datasets"] + ["sizes"] * sizes + ["references"] * references \
         + ["across", "failed", "provenance"]
     return {name: n for n, name in enumerate(shown, 1)}
+
+
+def listed(data: ReportData, df: pd.DataFrame) -> list[dict]:
+    """Trial rows for a list of the page, in the study's order: each with its link into the MLflow
+    UI and the label of the metric its test value is in ("accuracy", "MSE": datasets differ)."""
+    rows = in_study_order(data, df).to_dict("records")
+    for r in rows:
+        r["link"] = run_link(data.tracking_uri, r["experiment_id"], r["run_id"])
+        r["metric"] = METRICS[r["metric_name"]].label if r.get("metric_name") in METRICS else "metric"
+        value = r.get("test_metric")
+        r["sort_value"] = value if isinstance(value, float) and math.isfinite(value) else None   # the list's sort reads it
+    return rows
 
 
 def trial_groups(data: ReportData) -> list[dict]:

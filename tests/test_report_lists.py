@@ -1,0 +1,69 @@
+"""The report's trial lists and run counts, built from trial runs logged into a real SQLite MLflow
+store (the tags and final metrics the workers write) and read back as the report reads them."""
+
+import pytest
+
+
+def _logged(tmp_path, runs: list[tuple]) -> tuple:
+    """A study of wine (accuracy) and synthetic_linear (MSE), arms none and l2, 2 seeds, with
+    `runs` logged as its trial runs: (dataset, arm, seed, attempt, status, test value). Returns
+    (ReportData, analysis)."""
+    from mlflow import MlflowClient
+
+    from pipeline import runtree as rt
+    from pipeline.report import analysis, collect
+    from pipeline.study import load_study
+    from pipeline.tracking import Tracker
+
+    from .conftest import write_study
+
+    write_study(tmp_path / "lists.yaml", {"name": "lists", "arms": ["none", "l2"], "seeds": 2, "epochs": 1,
+                                          "datasets": [{"name": "wine"}, {"name": "synthetic_linear"}]})
+    study = load_study(tmp_path / "lists.yaml")
+    plans = {p.label: p for p in study.plans}
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("lists")
+    for n, (label, arm, seed, attempt, status, test) in enumerate(runs):
+        task = "regression" if label == "synthetic_linear" else "classification"
+        tags = {rt.STUDY: "lists", rt.KIND: rt.TRIAL, rt.DATASET_LABEL: label, rt.CONFIG_HASH: plans[label].config_hash,
+                rt.ARM: arm, rt.SEED: str(seed), rt.ATTEMPT: str(attempt), rt.TASK: task,
+                rt.METRIC_NAME: "mse" if task == "regression" else "accuracy",
+                **({rt.FAIL_REASON: "diverged"} if status == "FAILED" else {})}
+        run = client.create_run(experiment, run_name=f"{label}/{arm}/seed{seed}", tags=tags, start_time=1000 + n).info.run_id
+        if status == "FINISHED":
+            for name, value in {"test_metric": test, "final_val_metric": test, "final_train_metric": test,
+                                "gap_metric": 0.01}.items():
+                client.log_metric(run, name, value)
+        client.set_terminated(run, status, end_time=2000 + n)
+    data = collect.collect(study, Tracker(uri))
+    return data, analysis.analyze(data)
+
+
+def _cells(values: dict) -> list[tuple]:
+    """{(dataset, arm): [test value per seed]} as finished first attempts."""
+    return [(label, arm, seed, 1, "FINISHED", v) for (label, arm), vs in values.items() for seed, v in enumerate(vs)]
+
+
+VALUES = {("wine", "none"): [0.91, 0.93], ("wine", "l2"): [0.92, 0.94],
+          ("synthetic_linear", "none"): [0.31, 0.29], ("synthetic_linear", "l2"): [0.30, 0.28]}
+
+
+@pytest.mark.parametrize("medium", ["html", "pdf"])
+def test_a_trial_list_names_the_metric_its_test_values_are_in(tmp_path, medium):
+    """Datasets differ in metric (accuracy, MSE): a list of one metric says it in its header ("test
+    accuracy"); a list over datasets of several names it beside each value, which still sorts as a number."""
+    from pipeline.report import render
+
+    data, a = _logged(tmp_path, _cells(VALUES) + [("wine", "l2", 1, 1, "FAILED", None)])
+    page = render.render(data, a, {}, render.provenance(data), medium=medium)
+    every = page[page.index('<h3 id="trials">'):]
+    assert '<th scope="col">test metric</th>' in every and "test metric, experiment and run</caption>" in every
+    assert '<td data-v="0.91">0.9100 <span class="muted">accuracy</span></td>' in every
+    assert '<td data-v="0.31">0.3100 <span class="muted">MSE</span></td>' in every
+    # the still-running list has wine's runs alone: one metric, said in its header, the values bare
+    data.runs.loc[(data.runs["dataset"] == "wine") & (data.runs["arm"] == "none"), "status"] = "RUNNING"
+    page = render.render(data, a, {}, render.provenance(data), medium=medium)
+    running = page[page.index('<h3 id="running">'):page.index('<h3 id="retries">')]
+    assert '<th scope="col">test accuracy</th>' in running and "test accuracy, experiment and run</caption>" in running
+    assert "<td>0.9100</td>" in running and "data-v" not in running and "test metric" not in running

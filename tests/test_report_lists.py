@@ -67,3 +67,16 @@ def test_a_trial_list_names_the_metric_its_test_values_are_in(tmp_path, medium):
     running = page[page.index('<h3 id="running">'):page.index('<h3 id="retries">')]
     assert '<th scope="col">test accuracy</th>' in running and "test accuracy, experiment and run</caption>" in running
     assert "<td>0.9100</td>" in running and "data-v" not in running and "test metric" not in running
+
+
+def test_a_number_asked_to_four_decimals_gets_four():
+    """fmt_number(x, 4) took the metric-value path (digits 4 was its default): 0.00123 stayed
+    "0.00123" and 12345.678 became "12 346". The metric-value style is the default alone; any
+    `digits` gives that many decimals (the α of a look, 4 significant in 0.0125 or 0.00123, is written as a value)."""
+    import numpy as np
+
+    from pipeline.report.render import fmt_number
+
+    assert fmt_number(0.00123, 4) == "0.0012" and fmt_number(12345.678, 4) == "12345.6780" and fmt_number(0.05, 4) == "0.0500"
+    assert fmt_number(12345.678) == "12 346" and fmt_number(0.00123) == "0.00123" and fmt_number(0.0125) == "0.0125"
+    assert fmt_number(np.int64(3)) == "3.0000" and fmt_number(np.float64(0.5), 2) == "0.50" and fmt_number(-1e-17, 4) == "0.0000"

@@ -132,7 +132,7 @@ def _utc(ms) -> str:
 
 # --- rendering -----------------------------------------------------------------------------------
 
-def fmt_number(x, digits=4):
+def fmt_number(x, digits: Optional[int] = None):
     """A number in the page: a metric's value (the default) as the console's table writes it
     (metric_numbers.table_value: 49 070, not 4.907e+04 or 49070.3100); with `digits`, a
     probability or a rank to that many decimals."""
@@ -140,7 +140,7 @@ def fmt_number(x, digits=4):
         return "–"
     if isinstance(x, float) and math.isinf(x):
         return "∞" if x > 0 else "−∞"
-    if digits == 4 and isinstance(x, (int, float)):
+    if digits is None:
         return metric_numbers.table_value(float(x) + 0.0)   # + 0.0: -0.0 becomes 0.0
     text = f"{x:.{digits}f}"
     # a tiny negative (an effect size of -1e-17 where arm and none tie) rounds to "-0.00": no sign

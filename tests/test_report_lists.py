@@ -80,3 +80,29 @@ def test_a_number_asked_to_four_decimals_gets_four():
     assert fmt_number(0.00123, 4) == "0.0012" and fmt_number(12345.678, 4) == "12345.6780" and fmt_number(0.05, 4) == "0.0500"
     assert fmt_number(12345.678) == "12 346" and fmt_number(0.00123) == "0.00123" and fmt_number(0.0125) == "0.0125"
     assert fmt_number(np.int64(3)) == "3.0000" and fmt_number(np.float64(0.5), 2) == "0.50" and fmt_number(-1e-17, 4) == "0.0000"
+
+
+def test_a_report_works_out_its_interim_note_and_trial_groups_once(tmp_path, monkeypatch):
+    """interim_note (a sentence that doubles as the interim flag) was worked out seven times a
+    report (the builder four, the analysis, each page), trial_groups three times (each page, the
+    shared views): once each now, the report's files as before."""
+    from pipeline.report import build_report, collect, render
+
+    data, _ = _logged(tmp_path, _cells(VALUES))
+    calls = {"interim_note": 0, "trial_groups": 0}
+
+    def counted(module, name):
+        real = getattr(module, name)
+
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        monkeypatch.setattr(module, name, call)
+
+    counted(collect, "interim_note")
+    counted(render, "trial_groups")
+    paths = build_report(data.study, f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "reports")
+    assert [p.name for p in paths] == ["report.html", "trials.csv", "report.pdf"]
+    assert calls == {"interim_note": 1, "trial_groups": 1}
+    html = paths[0].read_text()
+    assert "wine" in html and 'id="interim"' not in html and html.count("viewStateShareKey=ablation-trials-") == 4

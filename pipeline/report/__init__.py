@@ -56,7 +56,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
         print(f"note: {note}", file=sys.stderr, flush=True)
     if data.runs.empty:
         return []
-    record = record and not collect.interim_note(data)   # an unfinished study's verdicts are not its answer
+    record = record and not data.interim   # an unfinished study's verdicts are not its answer
     study_view = record and say_verdicts   # the study's own recorded answer, not a view or an interim look
     out = Path(out_dir) / study.report_folder
     digest = inputs_digest(data, pdf)
@@ -69,13 +69,14 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
     results = analysis.analyze(data)
     _say_missing(data, results)
     drawn, prov = figures.draw_all(data, results), render.provenance(data, building=root_run_id)
-    html = render.render(data, results, drawn, prov)
+    groups = render.trial_groups(data)   # the page's runs per dataset and arm, and the views their links open
+    html = render.render(data, results, drawn, prov, groups=groups)
 
     def write(stage: Path) -> None:
         (stage / "report.html").write_text(html, encoding="utf-8")
         (stage / "trials.csv").write_text(render.trials_csv(data), encoding="utf-8")
         if pdf:   # trial lists bounded
-            _write_pdf(render.render(data, results, drawn, prov, medium="pdf"), out, stage / "report.pdf")
+            _write_pdf(render.render(data, results, drawn, prov, medium="pdf", groups=groups), out, stage / "report.pdf")
         _dataset_figures(data, results, drawn, stage / "figures")
         _study_figures(drawn, stage / "figures")
 
@@ -85,7 +86,7 @@ def build_report(study: Study, tracking: Optional[str] = None, out_dir: str | Pa
         for label, parent in data.parent_runs.items():
             if (where := out / "figures" / file_safe(label)).is_dir():
                 tracker.log_folder(parent, str(where), "figures")
-    _share_views(tracker, data, study, results, side_by_side=study_view)
+    _share_views(tracker, data, study, results, groups, side_by_side=study_view)
     if say_verdicts:
         _say_summary(tracker, data, study, results, side_by_side=study_view)
     if record:
@@ -104,7 +105,7 @@ def _refuse_what_ablation_would(study: Study, data: collect.ReportData) -> None:
     from ..errors import UsageError
     from ..preflight import check_rope
 
-    if collect.interim_note(data):   # workers still train: their enqueue checked every dataset
+    if data.interim:   # workers still train: their enqueue checked every dataset
         return
     ran = set(data.runs["dataset"])
     for plan in study.plans:
@@ -222,17 +223,19 @@ def _unchanged_report(out: Path, digest: str, pdf: bool) -> list[Path]:
     return files if recorded == digest and all(f.exists() for f in files) else []
 
 
-def _share_views(tracker: Tracker, data: collect.ReportData, study, results: dict, side_by_side: bool = False) -> None:
+def _share_views(tracker: Tracker, data: collect.ReportData, study, results: dict, groups: list[dict],
+                 side_by_side: bool = False) -> None:
     """The shared views the report's links open: the study's overview (which only grows) and
     each dataset and arm's trials (ui_links.trials_view), in the experiments that hold those
     runs. Also for a view of the study or an interim report: they record no result, and without
     them the links would open nothing. `side_by_side`: the parents' numbers side by side too, as
     `ablation` stores them (a distributed study's `report` is what records its verdicts). A store
-    this user may not write to gets a note, not a failed report (its files are written by now)."""
+    this user may not write to gets a note, not a failed report (its files are written by now).
+    groups: render.trial_groups(data), the views of whose links are stored."""
     from ..ui_links import verdicts_view
 
     views: dict[str, dict] = {}
-    for group in render.trial_groups(data):
+    for group in groups:
         for link in group["links"]:
             views.setdefault(link["experiment_id"], {}).update(link["view"])
     for experiment_id in {r.experiment_id for r in data.own_roots()} if side_by_side else ():
@@ -278,7 +281,7 @@ def _say_missing(data: collect.ReportData, results: dict) -> None:
     """The arms short of the study's seeds, on the console as the page says them (not while
     workers still train: the interim note says that)."""
     unrun = {r.label for r in results["results"] if not r.ran}   # format_summary says them
-    for d in results["datasets"] if not collect.interim_note(data) else []:
+    for d in results["datasets"] if not data.interim else []:
         if d.get("missing") and d["label"] not in unrun:
             print(f"note: {d['label']}: missing results: {'; '.join(d['missing'])}", file=sys.stderr, flush=True)
 
@@ -299,7 +302,7 @@ def console_notes(data: collect.ReportData) -> list[str]:
                         if data.other_configs else ""))
     if outside := collect.outside_note(data):
         notes.append(outside)
-    if (interim := collect.interim_note(data)) and not waiting:
+    if (interim := data.interim) and not waiting:
         notes.append(interim)
     return notes
 

@@ -23,7 +23,7 @@ from ..path_summary import summarize_path
 from ..tracking_reads import chosen_after_now
 from ..task import METRICS, metric_for, task_for
 from ..words import and_list, counted
-from .collect import ReportData, interim_note
+from .collect import ReportData
 
 
 def higher_is_better(task: str) -> bool:
@@ -361,4 +361,4 @@ INTERIM_FIRST = ("Interim, the study unfinished (cells still train, or it stoppe
 def _interim_first(data: ReportData, sentences: list[str]) -> list[str]:
     """In short, said first to be interim where it is: a distributed-tuning audit's interim report
     read "no regularizer helped" and "L1 practically the same" that the finished study did not say."""
-    return [INTERIM_FIRST, *sentences] if interim_note(data) and sentences else sentences
+    return [INTERIM_FIRST, *sentences] if data.interim and sentences else sentences

@@ -15,6 +15,7 @@ import json
 import math
 import statistics
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Optional
 
 import pandas as pd
@@ -80,6 +81,12 @@ class ReportData:
         oldest first; `building`, the root that builds the report, always."""
         return sorted((r for r in self.roots if r.run_id not in self.foreign_roots or r.run_id == building),
                       key=lambda r: r.start_time or 0)
+
+    @cached_property
+    def interim(self) -> str:
+        """interim_note, worked out once (the builder, the analysis and the page all ask; `collect`
+        has filled everything it reads before any of them does): "" for a study that is done."""
+        return interim_note(self)
 
 
 def collect(study: Study, tracker: Tracker) -> ReportData:

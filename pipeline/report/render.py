@@ -24,7 +24,7 @@ from ..task import METRICS, metric_for
 from ..tuning import method_words, ties_at_best, too_many_ties
 from ..ui_links import absolute_store_uri, links_are_local, overview_link, run_link, tag_equals, trials_view, ui_base, ui_command, view_link
 from ..words import and_list, counted
-from .collect import ReportData, interim_note, other_epochs_hint, outside_note
+from .collect import ReportData, other_epochs_hint, outside_note
 from .figure_words import three_digits
 from .figures import FIGURES, describe_all, size_groups
 
@@ -153,10 +153,11 @@ def fmt_p(p):
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
-def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: str = "html") -> str:
+def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: str = "html",
+           groups: Optional[list[dict]] = None) -> str:
     """The page. drawn: (figure name, key) -> PNG data URI, as figures.draw_all returns it.
     medium "html" lists every trial (long lists collapsed); "pdf" lists at most PDF_ROWS of
-    each list and says where the rest is."""
+    each list and says where the rest is. groups: trial_groups(data), where the caller has them."""
     from jinja2 import Environment, PackageLoader, select_autoescape
 
     env = Environment(loader=PackageLoader("pipeline", "templates"), autoescape=select_autoescape(["html", "j2"]))
@@ -185,11 +186,11 @@ def render(data: ReportData, analysis: dict, drawn: dict, prov: dict, medium: st
         tuning=tuning, tuning_method=method_words(data.study.spec.tune) if data.study.spec.tune else "",
         references=references, num=section_numbers(bool(tuning), bool(sized), bool(references)),
         plausible_gap=PLAUSIBLE_GAP, figures=FIGURES, drawn=drawn, size_groups=sized, said=describe_all(data, analysis, drawn),
-        study=data.study, a=analysis, prov=prov, failed=failed, running=running, retries=retries, trials=trials, groups=trial_groups(data),
+        study=data.study, a=analysis, prov=prov, failed=failed, running=running, retries=retries, trials=trials, groups=trial_groups(data) if groups is None else groups,
         medium=medium, pdf_rows=PDF_ROWS, open_rows=OPEN_ROWS,
         arm_label=arms.label, alpha=stats.ALPHA, affordable=verdict_words.AFFORDABLE_SEEDS, n_runs=len(df), other_configs=data.other_configs,
         other_epochs=other_epochs_hint(data),
-        outside=outside_note(data), interim=interim_note(data))
+        outside=outside_note(data), interim=data.interim)
 
 
 def section_numbers(tuning: bool, sizes: bool, references: bool) -> dict[str, int]:

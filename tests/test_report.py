@@ -99,7 +99,7 @@ def test_report_files_are_written_logged_and_escaped(built):
     # one engine, one device: the engines are listed, and there is nothing to warn about
     assert '<th scope="row" class="l">engine(s)</th><td class="l">population</td>' in html
     assert "These results mix runs" not in html and 'id="mixed"' not in html
-    assert "running: it built this report" in html   # its root run, still running by necessity
+    assert "RUNNING while it built this report" in html   # its root run, running then by necessity
     # the three files are artifacts of the study's root run
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     root = client.search_runs([client.get_experiment_by_name("rep").experiment_id], "tags.kind = 'root'")[0]
@@ -962,6 +962,11 @@ def test_a_rerun_with_nothing_new_keeps_the_report(built, tmp_path):
     assert f"nothing the report is built from changed since {html} was built: kept as it is" in again.stderr
     assert "report built in" not in again.stdout and f"report: {html}" in again.stdout
     assert html.stat().st_mtime_ns == stamp
+    # the kept report's root run (the first rerun's) has finished since it built it: the page, kept
+    # as it is, said "running: it built this report" of it
+    kept = html.read_text()
+    [builder] = re.findall(r">(\w+)</a> \(experiment \d+, [^)]*, RUNNING while it built this report\)", kept)
+    assert client.get_run(builder).info.status == "FINISHED" and "running: it built" not in kept
     assert "this call added no run to MLflow" in again.stderr and "update the verdicts" not in again.stderr
     # another ROPE in the study file: nothing trained, but the parents' verdicts are rewritten, and
     # the note says so (a report built before shows the earlier ones); and back again

@@ -39,6 +39,9 @@ OPEN_ROWS = 20
 
 # --- provenance ----------------------------------------------------------------------------------
 
+# the status of the root run that builds the report: RUNNING then, FINISHED by the time a kept report is read
+BUILDING = "RUNNING while it built this report"
+
 
 # the units a difference cell ends in: "pt" for shares, the metric's label otherwise ("log loss", "R²")
 _UNITS = "|".join(sorted({re.escape(m.label) for m in METRICS.values() if not m.share} | {"pt"}, key=len, reverse=True))
@@ -56,7 +59,8 @@ def unbroken(text) -> str:
 
 def provenance(data: ReportData, building: Optional[str] = None) -> dict:
     """Where the results come from; `building`: the root run that builds this report while it
-    runs (its status is then RUNNING by necessity, and said so)."""
+    runs (its status is then RUNNING by necessity, and said so in words that stay true once it
+    has finished: a rerun that changed nothing keeps this report as it is, `ablation`'s reuse)."""
     df = data.runs
     roots = data.own_roots(building)
     return {
@@ -77,7 +81,7 @@ def provenance(data: ReportData, building: Optional[str] = None) -> dict:
         "overview": [(e, overview_link(data.tracking_uri, e, data.study.name)) for e in sorted({r.experiment_id for r in roots})],
         "root_runs": [{"run_id": r.run_id, "experiment_id": r.experiment_id,
                        "link": run_link(data.tracking_uri, r.experiment_id, r.run_id), "start": _utc(r.start_time),
-                       "status": "running: it built this report" if r.run_id == building else r.status}
+                       "status": BUILDING if r.run_id == building else r.status}
                       for r in roots],
     }
 

@@ -1,6 +1,8 @@
 """The report's trial lists and run counts, built from trial runs logged into a real SQLite MLflow
 store (the tags and final metrics the workers write) and read back as the report reads them."""
 
+import re
+
 import pytest
 
 
@@ -106,3 +108,30 @@ def test_a_report_works_out_its_interim_note_and_trial_groups_once(tmp_path, mon
     assert calls == {"interim_note": 1, "trial_groups": 1}
     html = paths[0].read_text()
     assert "wine" in html and 'id="interim"' not in html and html.count("viewStateShareKey=ablation-trials-") == 4
+
+
+@pytest.mark.parametrize("medium", ["html", "pdf"])
+def test_run_counts_say_the_cells_that_were_retried(tmp_path, medium):
+    """A cell that failed once and then finished counted as one run and nothing more: the runs per
+    dataset and arm, and the page's header, say how many cells were retried, only where some were."""
+    from pipeline.report import render
+
+    earlier = [("wine", "l2", 1, 1, "FAILED", None), ("synthetic_linear", "none", 0, 1, "KILLED", None),
+               ("synthetic_linear", "none", 0, 2, "FAILED", None)]
+    data, a = _logged(tmp_path, earlier + [(d, arm, seed, 2 if (d, arm, seed) in {("wine", "l2", 1)} else
+                                            3 if (d, arm, seed) == ("synthetic_linear", "none", 0) else 1, status, v)
+                                           for d, arm, seed, _, status, v in _cells(VALUES)])
+    assert len(data.runs) == 8 and len(data.retries) == 3
+    page = render.render(data, a, {}, render.provenance(data), medium=medium)
+    counts = page[page.index('<h3 id="runs">'):page.index('<h3 id="trials">')]
+    rows = re.findall(r'<th scope="row" class="l rh">([^<]+)</th><td class="l">([^<]+)</td><td>([^<]+)</td>', counts)
+    assert rows == [("wine", "none", "2"), ("wine", "L2", "2 (1 retried)"),
+                    ("synthetic_linear", "none", "2 (1 retried)"), ("synthetic_linear", "L2", "2")]
+    assert '"retried": cells trained more than once, whose earlier attempts are listed under' in counts
+    assert " · 8 trial runs (2 retried) · " in page
+    # a study without retries says nothing of them
+    calm = tmp_path / "calm"
+    calm.mkdir()
+    data, a = _logged(calm, _cells(VALUES))
+    page = render.render(data, a, {}, render.provenance(data), medium=medium)
+    assert " retried)" not in page and '"retried"' not in page and "No cell was retried" in page

@@ -219,11 +219,14 @@ def listed(data: ReportData, df: pd.DataFrame) -> list[dict]:
 
 def trial_groups(data: ReportData) -> list[dict]:
     """One line per dataset and arm: its trial runs, how many finished, failed or were killed,
-    and links to the MLflow UI showing those runs (one per experiment that holds them: a shared
-    view, ui_links.trials_view, which the report stores in that experiment)."""
+    how many of its cells were retried (trained more than once: the run counts once, its earlier
+    attempts are data.retries), and links to the MLflow UI showing those runs (one per experiment
+    that holds them: a shared view, ui_links.trials_view, which the report stores in that experiment)."""
     df, hashes = data.runs, {p.label: p.config_hash for p in data.study.plans}
     if not len(df):
         return []
+    retried = data.retries.drop_duplicates(["dataset", "arm", "variant", "seed"]).groupby(["dataset", "arm"]).size() \
+        if len(data.retries) else {}
     rows = []
     for (label, arm), g in in_study_order(data, df).groupby(["dataset", "arm"], sort=False):
         filt = (f"{tag_equals(rt.STUDY, data.study.name)} AND tags.{rt.KIND} = '{rt.TRIAL}' AND "
@@ -232,7 +235,8 @@ def trial_groups(data: ReportData) -> list[dict]:
         key, state = trials_view(filt, sorted(set(g["metric_name"].dropna())))
         view = {key: state}
         status = g["status"].value_counts()
-        rows.append({"dataset": label, "arm": arm, "runs": len(g), "finished": int(status.get("FINISHED", 0)),
+        rows.append({"dataset": label, "arm": arm, "runs": len(g), "retried": int(retried.get((label, arm), 0)),
+                     "finished": int(status.get("FINISHED", 0)),
                      "failed": int(status.get("FAILED", 0)), "killed": int(status.get("KILLED", 0)),
                      "other": int(len(g) - status.get("FINISHED", 0) - status.get("FAILED", 0) - status.get("KILLED", 0)),
                      "links": [{"experiment_id": e, "runs": int(n), "url": view_link(data.tracking_uri, e, key), "view": view}

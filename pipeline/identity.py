@@ -181,10 +181,10 @@ def _gapped_categories(dataset) -> tuple:
 def _limited_columns(dataset) -> tuple:
     """The feature columns whose values beyond a measurement's limit (<0.5) read as the limit
     (written_numbers.LIMIT), as tables.read reads the table: such a column was categories, or those
-    values missing, before. Read only where the file may write such a value (table_files.limits_written)."""
-    from . import table_files, tables
+    values missing, before. Read only where the file may write such a value (table_measures.limits_written)."""
+    from . import table_measures, tables
 
-    if (version := tables.version_of(dataset)) is None or not table_files.limits_written(dataset):
+    if (version := tables.version_of(dataset)) is None or not table_measures.limits_written(dataset):
         return ()
     return _read_findings_in(version)[2]
 

@@ -24,7 +24,7 @@ from .errors import UsageError
 from .words import counted
 from .column_checks import READ_AS_MISSING
 from .written_numbers import (DASHES, MARKS_ANYWHERE, NUMBER_SHARE, as_number, dot_thousands_columns, marked_columns,
-                              unmarked, without_limits)
+                              unmarked)
 
 # `spec` below is a study_schema.DatasetSpec, left unannotated (see tables.py).
 
@@ -202,7 +202,7 @@ def _csv_rows(path: Path, encoding: str, target) -> pd.DataFrame:
     frame.attrs["sep"] = sep   # a semicolon: a European export, whose commas are decimal ones
     frame.attrs["dot_thousands"] = dots = dict(dot_thousands_in(*version)) if version else {}
     if dots:   # 60.900 read as 60.9: the file's text, read as numbers like any text column (_parse_numbers)
-        text = _read_text(path, encoding, sep, skip)
+        text = read_text(path, encoding, sep, skip)
         for c in dots:
             frame[c] = text[c]
     rows = none_rows_in(*version, target) if version and target is not None else ()
@@ -214,7 +214,7 @@ def _csv_rows(path: Path, encoding: str, target) -> pd.DataFrame:
     _unmark(frame, marks)
     frame.attrs["zero_codes"] = codes = dict(zero_codes_in(*version, target)) if version and target is not None else {}
     if codes:   # 02139 read as 2139: the file's text, kept as text (tables.read does not read it as numbers)
-        text = _read_text(path, encoding, sep, skip)
+        text = read_text(path, encoding, sep, skip)
         for c in codes:
             frame[c] = text[c]
     return frame
@@ -238,7 +238,7 @@ def zero_codes_in(path: str, size: int, mtime_ns: int, encoding: str, target: st
             head = f.read()
         if not _may_have_zero_codes(head, sep):
             return ()
-        text = _read_text(Path(path), encoding, sep, skip)
+        text = read_text(Path(path), encoding, sep, skip)
     except Exception:   # not text, not CSV: reading the table raises the one-line error
         return ()
     return _code_columns(text, target)
@@ -673,14 +673,14 @@ def dot_thousands_in(path: str, size: int, mtime_ns: int, encoding: str) -> dict
         sep, skip = csv_delimiter(Path(path), encoding)
         if sep != ";":
             return {}
-        text = _read_text(Path(path), encoding, sep, skip)
+        text = read_text(Path(path), encoding, sep, skip)
         _unmark(text, {mark: dict(columns) for mark, columns in number_marks_in(path, size, mtime_ns, encoding)})
         return dot_thousands_columns(text, sep)   # 7.672- counts as the 7.672 it is
     except Exception:   # not text, not CSV: reading the table raises the one-line error
         return {}
 
 
-def _read_text(path: Path, encoding: str, sep: str, skip: int, **only) -> pd.DataFrame:
+def read_text(path: Path, encoding: str, sep: str, skip: int, **only) -> pd.DataFrame:
     """The CSV as read_file reads it, every value as text; `only`: read_csv's nrows, usecols or
     keep_default_na."""
     return _read_csv(path, encoding, sep, skip, dtype=str, **only)
@@ -734,7 +734,7 @@ def number_marks_in(path: str, size: int, mtime_ns: int, encoding: str) -> tuple
         with open_text(path, encoding) as f:
             if not may_have_marks(f.read(), sep):   # most files: no second reading
                 return ()
-        found = marked_columns(_read_text(Path(path), encoding, sep, skip), sep)
+        found = marked_columns(read_text(Path(path), encoding, sep, skip), sep)
     except Exception:   # not text, not CSV: reading the table raises the one-line error
         return ()
     return tuple((mark, tuple(columns.items())) for mark, columns in sorted(found.items()))
@@ -790,98 +790,13 @@ def target_text_in(path: str, size: int, mtime_ns: int, encoding: str, target: s
     markers kept; None where there is no such column). ((), None) for a file that cannot be read."""
     try:   # the header and the target column alone: every study start asks (identity), for every CSV
         sep, skip = csv_delimiter(Path(path), encoding)
-        columns = _read_text(Path(path), encoding, sep, skip, nrows=0).columns
+        columns = read_text(Path(path), encoding, sep, skip, nrows=0).columns
         name = header_name(columns, target)   # as the header writes it (spaces around it)
         raw = None if name is None else \
-            _read_text(Path(path), encoding, sep, skip, usecols=[name], keep_default_na=False)[name]
+            read_text(Path(path), encoding, sep, skip, usecols=[name], keep_default_na=False)[name]
     except Exception:   # not text, not CSV: reading the table raises the one-line error
         return (), None
     return tuple(columns), raw
-
-
-UNIT_ROWS_CHECKED = 200   # the rows under a units row that show its columns are numbers
-
-
-def units_row(frame: pd.DataFrame, sep: str) -> dict[str, str]:
-    """{column: unit} where a CSV's first row is a row of units under its header ("kg", "[mmHg]", as
-    measurement systems export), {} for the rest: two values or more, none of them a number, each in
-    a column whose values below are numbers (the target's too; as people write them, <0.5 and a
-    semicolon file's 1,3 too), every other column blank or "-" there. Read as data, each unit was a
-    value read as missing and the target's a class of one row."""
-    written = _units_written(frame.iloc[0]) if len(frame) >= 3 else {}
-    if not written:
-        return {}
-    below = frame.iloc[1:UNIT_ROWS_CHECKED + 1]
-    named = {str(c): c for c in frame.columns}
-    commas = "decimal" if sep == ";" else ""   # a European export's (file_commas, without its evidence)
-
-    def numbers(column: pd.Series) -> bool:
-        limited = without_limits(column)[0]
-        return as_number(column if limited is None else limited, NUMBER_SHARE, commas) is not None
-
-    return written if all(numbers(below[named[c]].astype(object)) for c in written) else {}
-
-
-NOT_UNITS = {"n.a", "n/a", "na", "k.a", "n.v", "unknown", "missing", "none", "null", "nan"}   # a row of these is missing values
-
-
-def _units_written(row: pd.Series) -> dict[str, str]:
-    """{column: unit} of a row whose values may be units (units_row: two or more, each a unit, not
-    a number; blanks and "-" aside), {} for the rest."""
-    written = {str(c): str(v).strip() for c, v in row.items() if pd.notna(v) and str(v).strip() not in ("", "-")}
-    if len(written) < 2 or any(as_number(pd.Series([v], dtype=object), 1.0) is not None or not _unit_like(v)
-                               for v in written.values()):
-        return {}
-    return written
-
-
-def _unit_like(value: str) -> bool:
-    """Whether a value of a units row can be a unit: a letter or %, ‰, ° in it, or [-] (none), and not
-    a missing marker (n.a., #DIV/0!, a spreadsheet's error, --)."""
-    if re.fullmatch(r"[\[(]\s*-\s*[\])]", value):
-        return True
-    return bool(re.search(r"[^\W\d_]|[%‰°]", value)) and not value.startswith("#") and value not in READ_AS_MISSING \
-        and value.lower().rstrip(".") not in NOT_UNITS
-
-
-@functools.lru_cache(maxsize=16)   # identity asks for it per plan
-def units_row_in(path: str, size: int, mtime_ns: int, encoding: str, target: str) -> tuple:
-    """units_row of a CSV as pairs, judged where tables.read judges it (its rows as read_file reads
-    them, number marks read, spacer lines and repeated header lines left out); read whole only
-    where one of its first rows may be units. () where it cannot be read."""
-    try:
-        sep, skip = csv_delimiter(Path(path), encoding)
-        if not any(_units_written(row) for _, row in _read_text(Path(path), encoding, sep, skip, nrows=5).iterrows()):
-            return ()
-        frame = read_csv_rows(Path(path), encoding, target)
-    except Exception:   # reading the table raises the one-line error
-        return ()
-    frame = frame[frame.notna().any(axis=1)]
-    return tuple(units_row(frame.drop(index=header_repeats(frame)), sep).items())
-
-
-def limits_written(spec) -> bool:
-    """Whether a table may write a value beyond a measurement's limit (<0.5, written_numbers.LIMIT):
-    a Parquet file may (its text columns are not scanned), a CSV where its text has a < or > (≤ ≥)
-    before a number; False where it cannot be read (reading it says why)."""
-    if is_parquet(spec.path):
-        return True
-    version = csv_version(spec)
-    return bool(version) and _limits_written_in(*version)
-
-
-@functools.lru_cache(maxsize=16)   # identity asks for it per plan
-def _limits_written_in(path: str, size: int, mtime_ns: int, encoding: str) -> bool:
-    tail = ""   # a chunk's last characters, for a value cut between two chunks
-    try:
-        with open_text(path, encoding) as f:
-            for chunk in iter(lambda: f.read(1 << 22), ""):
-                if re.search(r"(?:<=?|>=?|≤|≥)[ \t]*[+-]?\.?\d", tail + chunk):
-                    return True
-                tail = chunk[-8:]
-    except Exception:   # reading the table raises the one-line error
-        return False
-    return False
 
 
 def header_repeats(frame: pd.DataFrame) -> pd.Index:

@@ -66,7 +66,8 @@ from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
 from .table_files import (TEXT_MISSING, code_example, csv_version, dataset_name, header_below, header_name, header_repeats,
-                          read_file, units_row)
+                          read_file)
+from .table_measures import units_row
 from .table_footers import drop_footer
 from .written_numbers import (DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers,
                               sign_labels, without_limits)
@@ -137,7 +138,7 @@ def _without_header_rows(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame
 
 
 def _without_units_row(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, dict[str, str]]:
-    """A CSV's row of units under the header (table_files.units_row) left out, and its units: kept,
+    """A CSV's row of units under the header (table_measures.units_row) left out, and its units: kept,
     each was a value read as missing, the target's a class of one row."""
     units = units_row(frame, frame.attrs["sep"]) if "sep" in frame.attrs else {}
     return (_renumbered(frame.iloc[1:].copy(), target), units) if units else (frame, {})

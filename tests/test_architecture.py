@@ -33,7 +33,7 @@ LAYERS = [
     {"column_checks", "class_checks"},           # a table's columns judged: no signal, what to warn of; its classes
     {"column_warnings"},                         # those findings in words: the warnings a user reads
     {"table_files"},                             # a table's file found and read (delimiter, encoding, marks)
-    {"table_footers"},                           # an export's footer of totals/averages under a CSV's rows
+    {"table_footers", "table_measures"},         # an export's footer of totals/averages; a units row, limits (<0.5)
     {"table_identity"},                          # what a study's identity records of a table file (later rules)
     {"tables"},                                  # a user's table prepared
     {"splits"},                                  # rows -> train/val/test tensors, scaled

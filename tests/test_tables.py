@@ -2317,8 +2317,8 @@ def test_a_quoted_amount_over_a_million_is_no_code_with_a_leading_zero_and_costs
     pd.DataFrame({"amount": amounts, "x": rng.normal(size=n), "y": rng.integers(0, 2, n)}).to_csv(tmp_path / "a.csv", index=False)
     pd.DataFrame({"amount": amounts, "zip": zips, "y": rng.integers(0, 2, n)}).to_csv(tmp_path / "z.csv", index=False)
     (tmp_path / "lines.csv").write_text('note,zip,y\n"two\nlines",02139,1\n' + "".join(f"a,{z},{i % 2}\n" for i, z in enumerate(zips)))
-    reads, read_text = [], table_files._read_text
-    monkeypatch.setattr(table_files, "_read_text", lambda *a, **k: reads.append(a[0].name) or read_text(*a, **k))
+    reads, read_text = [], table_files.read_text
+    monkeypatch.setattr(table_files, "read_text", lambda *a, **k: reads.append(a[0].name) or read_text(*a, **k))
 
     def codes(name: str) -> tuple:
         stat = (tmp_path / name).stat()

@@ -126,6 +126,9 @@ def _number_warnings(record: dict) -> list[str]:
     for c, example in record.get("number_marks", {}).get("trailing_minus", {}).items():
         out.append(f"Column {c!r}: values like {example!r} were read as negative numbers (a minus sign after the "
                    "number, as SAP exports write them).")
+    for c, found in record.get("spreadsheet_errors", {}).items():
+        out.append(f"Column {c!r}: {counted(found['count'], 'spreadsheet error')} ({', '.join(map(repr, found['examples']))}: a "
+                   "formula that failed where the table was exported) read as missing.")
     for c, found in record.get("limits", {}).items():
         examples = ", ".join(map(repr, found["examples"]))
         out.append(f"Column {c!r}: {counted(found['count'], 'value')} beyond a measurement's limit ({examples}) read as "

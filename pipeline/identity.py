@@ -82,7 +82,8 @@ TABLE_PATH = "(its contents: data_sha256)"
 # lines repeating the header, rows of data before ("header_rows": how many); a title above the header ("title"); a row of units under it, a row of data before ("units_row"); a categorical column's gaps a category of their own ("text_missing": the
 # columns, read as tables.read reads them, _gapped_categories); a missing_values marker that writes a number
 # as text ("0"), which matches that number in a column of numbers ("number_markers": it matched none there);
-# values beyond a measurement's limit (<0.5) read as the limit in a column of numbers ("limits": categories or missing before). A Parquet table's identity records those that can read it otherwise
+# values beyond a measurement's limit (<0.5) read as the limit in a column of numbers ("limits": categories or missing before);
+# a spreadsheet's errors (#DIV/0!) missing, where they were a category or made a column categories ("spreadsheet_errors"). A Parquet table's identity records those that can read it otherwise
 # (target_dashes, id_names, empty_rows: a row missing in every column, nearly_unique; the others are a
 # CSV reader's): it recorded none before, so a Parquet study started then and read otherwise now
 # starts afresh; a Parquet table none of them reads otherwise keeps its identity.
@@ -124,6 +125,8 @@ def _dataset_identity(dataset, tuned: bool, located: bool = False, as_written: b
             dump["text_missing"] = list(gapped)
         if limited := _limited_columns(dataset):   # categories or missing before (<0.5 is 0.5 now)
             dump["limits"] = list(limited)
+        if errors := _spreadsheet_error_columns(dataset):   # a category before, or the column categories
+            dump["spreadsheet_errors"] = list(errors)
     if dataset.stratify and dataset.train_size:   # the training subset in the classes' shares (splits._interleaved)
         dump["train_order"] = "stratified"
     return dump
@@ -189,21 +192,33 @@ def _limited_columns(dataset) -> tuple:
     return _read_findings_in(version)[2]
 
 
+def _spreadsheet_error_columns(dataset) -> tuple:
+    """The columns whose spreadsheet errors (#DIV/0!) are missing now and that read otherwise before
+    (a category of them; a column of numbers with too many of them, categories; the target's, a
+    class), as tables.read reads the table. Read only where the file may write one."""
+    from . import table_measures, tables
+
+    if (version := tables.version_of(dataset)) is None or not table_measures.spreadsheet_errors_written(dataset):
+        return ()
+    return _read_findings_in(version)[3]
+
+
 @functools.lru_cache(maxsize=16)   # a plan is built several times per command: read a table once
-def _read_findings_in(version: tuple) -> tuple[tuple, tuple, tuple]:
-    """(_gapped_categories, _number_markers, _limited_columns) of a table version (tables.version_of:
-    the dataset as JSON first), from one reading; ((), (), ()) where it cannot be read (reading it to
-    train says why)."""
+def _read_findings_in(version: tuple) -> tuple[tuple, tuple, tuple, tuple]:
+    """(_gapped_categories, _number_markers, _limited_columns, _spreadsheet_error_columns) of a table
+    version (tables.version_of: the dataset as JSON first), from one reading; ((), (), (), ()) where it
+    cannot be read (reading it to train says why)."""
     from . import column_checks, tables
     from .study_schema import DatasetSpec
 
     try:
         frame, _, record = tables.read_ahead(DatasetSpec.model_validate_json(version[0]))
     except UsageError:
-        return (), (), ()
+        return (), (), (), ()
     gapped = tuple(sorted(str(c) for c in frame.columns if column_checks.is_categorical(frame[c]) and frame[c].isna().any()))
     return gapped, tuple(sorted(str(c) for c in record.get("number_markers", {}))), \
-        tuple(sorted(str(c) for c in record.get("limits", {})))
+        tuple(sorted(str(c) for c in record.get("limits", {}))), \
+        tuple(sorted(str(c) for c, found in record.get("spreadsheet_errors", {}).items() if found["read_otherwise"]))
 
 
 def table_digest(dataset) -> str:

@@ -82,21 +82,36 @@ def limits_written(spec) -> bool:
     """Whether a table may write a value beyond a measurement's limit (<0.5, written_numbers.LIMIT):
     a Parquet file may (its text columns are not scanned), a CSV where its text has a < or > (≤ ≥)
     before a number; False where it cannot be read (reading it says why)."""
+    return _written(spec, r"(?:<=?|>=?|≤|≥)[ \t]*[+-]?\.?\d")
+
+
+# A spreadsheet's error values, exported as text where a formula failed (=1/0): missing in any column
+SPREADSHEET_ERRORS = frozenset(["#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!", "#NULL!", "#SPILL!", "#CALC!",
+                                "#GETTING_DATA", "#FIELD!", "#BLOCKED!", "#CONNECT!", "#BUSY!", "#UNKNOWN!"])
+
+
+def spreadsheet_errors_written(spec) -> bool:
+    """Whether a table may write a spreadsheet's error value (SPREADSHEET_ERRORS), as limits_written."""
+    return _written(spec, "|".join(re.escape(e) for e in sorted(SPREADSHEET_ERRORS)))
+
+
+def _written(spec, pattern: str) -> bool:
     if is_parquet(spec.path):
         return True
     version = csv_version(spec)
-    return bool(version) and _limits_written_in(*version)
+    return bool(version) and _text_has(*version, pattern)
 
 
-@functools.lru_cache(maxsize=16)   # identity asks for it per plan
-def _limits_written_in(path: str, size: int, mtime_ns: int, encoding: str) -> bool:
+@functools.lru_cache(maxsize=32)   # identity asks for it per plan
+def _text_has(path: str, size: int, mtime_ns: int, encoding: str, pattern: str) -> bool:
+    """Whether a CSV's text matches `pattern` (of at most 16 characters) somewhere, read in chunks."""
     tail = ""   # a chunk's last characters, for a value cut between two chunks
     try:
         with open_text(path, encoding) as f:
             for chunk in iter(lambda: f.read(1 << 22), ""):
-                if re.search(r"(?:<=?|>=?|≤|≥)[ \t]*[+-]?\.?\d", tail + chunk):
+                if re.search(pattern, tail + chunk):
                     return True
-                tail = chunk[-8:]
+                tail = chunk[-16:]
     except Exception:   # reading the table raises the one-line error
         return False
     return False

@@ -67,7 +67,7 @@ from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
 from .table_files import (TEXT_MISSING, code_example, csv_version, dataset_name, header_below, header_name, header_repeats,
                           read_file)
-from .table_measures import units_row
+from .table_measures import SPREADSHEET_ERRORS, units_row
 from .table_footers import drop_footer
 from .written_numbers import (DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers,
                               sign_labels, without_limits)
@@ -231,6 +231,8 @@ def _read_values(spec, frame: pd.DataFrame, sep: str, record: dict, marks: dict,
     # not keep it text; after, so that a marker 0 matches "0" read as a number
     record["number_markers"] = {}   # values only a marker written as text marks, as a number (identity's)
     marked = _mark_missing(frame, prep.missing_values, record["number_markers"])
+    record["spreadsheet_errors"] = _without_spreadsheet_errors(frame, spec.target, file_commas(frame, sep),
+                                                               set(record["dot_thousands"]), set(codes))
     record["percent_mixed"] = _percents_mixed(frame, spec.target)
     record["parsed_numeric_columns"], record["non_numbers_as_missing"], record["decimal_commas"], \
         record["dashes_as_missing"], record["limits"] = _parse_numbers(frame, spec.target, sep, set(record["dot_thousands"]),
@@ -240,6 +242,23 @@ def _read_values(spec, frame: pd.DataFrame, sep: str, record: dict, marks: dict,
                               for mark, columns in marks.items()}   # said where the column is numbers
     again = _mark_missing(frame, prep.missing_values, record["number_markers"])
     record["marked_missing"] = {c: marked[c] + again[c] for c in prep.missing_values}
+
+
+def _without_spreadsheet_errors(frame: pd.DataFrame, target, commas: str, dots: set, codes: set) -> dict:
+    """A spreadsheet's error values (#DIV/0!, #VALUE!: table_measures.SPREADSHEET_ERRORS) marked missing
+    in place, in any column, the target's too: {column: how many, a few examples, and whether the
+    column read otherwise before (a category of them, or too many of them for a column of numbers,
+    as _parse_numbers reads it, with them: the identity records such columns)}."""
+    out = {}
+    for c in frame.columns:
+        if not is_text(frame[c]) or not (hit := frame[c].isin(SPREADSHEET_ERRORS)).any():
+            continue
+        numbers = c != target and c not in codes and column_checks.may_be_numbers(frame[c]) and \
+            read_numbers(frame[c], NUMBER_SHARE, commas, dot_groups=c in dots)[0] is not None
+        out[c] = {"count": int(hit.sum()), "examples": sorted(set(frame[c][hit]))[:NON_NUMBER_EXAMPLES],
+                  "read_otherwise": not numbers}
+        frame[c] = frame[c].mask(hit)
+    return out
 
 
 def _percents_mixed(frame: pd.DataFrame, target) -> dict:

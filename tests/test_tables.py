@@ -1950,6 +1950,38 @@ def test_values_beyond_a_measurements_limit_read_as_the_limit_in_a_column_of_num
     assert "limits" not in _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "plain.csv"), target="y"), False)
 
 
+def test_a_spreadsheets_error_values_are_missing_in_any_column(tmp_path):
+    """A spreadsheet exports a failed formula as #DIV/0! or #VALUE!: a few in a column of numbers
+    were read as missing with a warning to silence, 20% made the column categories, in a column of
+    words or the target each was a category (a class). They are missing in any column, said once per
+    column; the identity records the columns that read otherwise, not one whose numbers are the same."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(8)
+    n = 100
+    ratio = rng.uniform(0, 1, n).round(3).astype(str).astype(object)
+    ratio[::20] = "#DIV/0!"   # 5%
+    share = rng.uniform(0, 1, n).round(3).astype(str).astype(object)
+    share[::5] = "#VALUE!"   # 20%
+    words = rng.choice(["red", "blue"], n).astype(object)
+    words[3] = "#REF!"
+    y = rng.choice(["yes", "no"], n).astype(object)
+    y[7] = "#NAME?"
+    frame = pd.DataFrame({"ratio": ratio, "share": share, "colour": words, "y": y})
+    frame.to_csv(tmp_path / "sheet.csv", index=False)
+    spec = DatasetSpec(name="table", path=str(tmp_path / "sheet.csv"), target="y")
+    features, target, r = tables.read(spec)
+    assert features["ratio"].isna().sum() == 5 and features["share"].isna().sum() == 20
+    assert pd.api.types.is_numeric_dtype(features["share"]) and set(features["colour"].dropna()) == {"red", "blue"}
+    assert set(target) == {"yes", "no"} and len(target) == n - 1 and not r["non_numbers_as_missing"]
+    assert ("Column 'share': 20 spreadsheet errors ('#VALUE!': a formula that failed where the table was exported) read "
+            "as missing.") in r["warnings"]
+    assert _dataset_identity(spec, False)["spreadsheet_errors"] == ["colour", "share", "y"]
+    frame.assign(share=1.0, colour="red", y="no").to_csv(tmp_path / "few.csv", index=False)   # ratio's 5% alone
+    few = DatasetSpec(name="table", path=str(tmp_path / "few.csv"), target="y")
+    assert tables.read(few)[2]["spreadsheet_errors"]["ratio"]["count"] == 5 and "spreadsheet_errors" not in _dataset_identity(few, False)
+
+
 def test_a_title_above_the_header_is_skipped_with_a_warning(tmp_path):
     """A spreadsheet's export that starts with a title ("Sales report 2026;;;", a blank line) was read
     with the title for its header: "no such column 'y'". Lines of one field or none above a line of

@@ -211,14 +211,16 @@ def _read_findings_in(version: tuple) -> tuple[tuple, tuple, tuple, tuple]:
     from . import column_checks, tables
     from .study_schema import DatasetSpec
 
+    spec = DatasetSpec.model_validate_json(version[0])
     try:
-        frame, _, record = tables.read_ahead(DatasetSpec.model_validate_json(version[0]))
+        frame, _, record = tables.read_ahead(spec)
     except UsageError:
         return (), (), (), ()
     gapped = tuple(sorted(str(c) for c in frame.columns if column_checks.is_categorical(frame[c]) and frame[c].isna().any()))
     return gapped, tuple(sorted(str(c) for c in record.get("number_markers", {}))), \
         tuple(sorted(str(c) for c in record.get("limits", {}))), \
-        tuple(sorted(str(c) for c, found in record.get("spreadsheet_errors", {}).items() if found["read_otherwise"]))
+        tuple(sorted(str(c) for c, found in record.get("spreadsheet_errors", {}).items()   # not dropped either way
+                     if found["read_otherwise"] and (c in frame or c == spec.target)))
 
 
 def table_digest(dataset) -> str:

@@ -58,8 +58,8 @@ def _unit_like(value: str) -> bool:
     a missing marker (n.a., #DIV/0!, a spreadsheet's error, --)."""
     if re.fullmatch(r"[\[(]\s*-\s*[\])]", value):
         return True
-    return bool(re.search(r"[^\W\d_]|[%‰°]", value)) and not value.startswith("#") and value not in READ_AS_MISSING \
-        and value.lower().rstrip(".") not in NOT_UNITS
+    return bool(re.search(r"[^\W\d_]|[%‰°]", value)) and not re.fullmatch(r"#[A-Z][A-Z_/0]*[!?]", value) \
+        and value not in READ_AS_MISSING and value.lower().rstrip(".") not in NOT_UNITS
 
 
 @functools.lru_cache(maxsize=16)   # identity asks for it per plan
@@ -82,7 +82,7 @@ def limits_written(spec) -> bool:
     """Whether a table may write a value beyond a measurement's limit (<0.5, written_numbers.LIMIT):
     a Parquet file may (its text columns are not scanned), a CSV where its text has a < or > (≤ ≥)
     before a number; False where it cannot be read (reading it says why)."""
-    return _written(spec, r"(?:<=?|>=?|≤|≥)[ \t]*[+-]?\.?\d")
+    return _written(spec, r"(?:<=?|>=?|≤|≥)\s*[+-]?\.?\d")   # as LIMIT, any space
 
 
 # A spreadsheet's error values, exported as text where a formula failed (=1/0): missing in any column

@@ -236,7 +236,7 @@ def _read_values(spec, frame: pd.DataFrame, sep: str, record: dict, marks: dict,
     record["percent_mixed"] = _percents_mixed(frame, spec.target)
     record["parsed_numeric_columns"], record["non_numbers_as_missing"], record["decimal_commas"], \
         record["dashes_as_missing"], record["limits"] = _parse_numbers(frame, spec.target, sep, set(record["dot_thousands"]),
-                                                                      set(codes))
+                                                                      set(codes), prep.missing_values)
     record["zero_codes"] = {c: example for c, example in codes.items() if c in frame}
     record["number_marks"] = {mark: {c: example for c, example in columns.items() if c in frame and not is_text(frame[c])}
                               for mark, columns in marks.items()}   # said where the column is numbers
@@ -407,6 +407,12 @@ def _mark_missing(frame: pd.DataFrame, markers: dict, by_number: dict) -> dict[s
     return matched
 
 
+def _marks_a_limit(markers: list, limits: pd.Series) -> bool:
+    """Whether a column's missing_values markers name the number of one of its limits (0.5 for <0.5)."""
+    numbers = {float(v) for v in markers if number_marker(v)} | {v for v in markers if isinstance(v, (int, float))}
+    return bool(numbers) and bool(pd.to_numeric(limits.str.strip(), errors="coerce").isin(numbers).any())
+
+
 def number_marker(value) -> bool:
     """Whether a missing_values marker is a number written as text ("0", "-999", "1e9"): it matches
     that number in a column of numbers (_mark_missing; identity records such markers)."""
@@ -414,21 +420,28 @@ def number_marker(value) -> bool:
 
 
 def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",", dots: frozenset = frozenset(),
-                   codes: frozenset = frozenset()) -> tuple[list[str], dict, dict, dict, dict]:
+                   codes: frozenset = frozenset(), markers: Optional[dict] = None) -> tuple[list[str], dict, dict, dict, dict]:
     """Text columns of numbers as people write them become floats: their names; for each column
     whose few values that are not numbers became missing, how many and which (a few examples); the
     decimal-comma readings; how many dashes ("-", "--") each read as missing; and the values beyond
-    a measurement's limit (<0.5) each read as its limit (how many, a few examples). `dots`: the
+    a measurement's limit (<0.5) each read as its limit (how many, a few examples), unless `markers`
+    (the study's missing_values) mark a limit's number missing in its column. `dots`: the
     columns whose points group thousands (tables.dot_thousands); `codes`: digit codes with leading
     zeros and months (08.2023), left text (table_files.code_example)."""
     parsed, non_numbers, decimals, dashes, limits = [], {}, {}, {}, {}
+    markers = markers or {}
     commas = file_commas(frame, sep)
     for c in frame.columns:
         if not is_text(frame[c]) or c in codes or not column_checks.may_be_numbers(frame[c]):   # words: no number to read
             continue
         limited, marked = without_limits(frame[c]) if c != target else (None, None)
+        if limited is not None and _marks_a_limit(markers.get(c, []), limited[marked.index]):
+            limited = None   # the study marks <0.5's number missing: read as before, missing
         numbers, note = read_numbers(frame[c] if limited is None else limited, NUMBER_SHARE if c != target else 1.0,
                                      commas, dot_groups=c in dots)
+        if numbers is None and limited is not None:   # 1 year beside 2 years: no longer one unit throughout
+            limited = None
+            numbers, note = read_numbers(frame[c], NUMBER_SHARE, commas, dot_groups=c in dots)
         if numbers is None:
             continue
         if limited is not None and numbers[marked.index].notna().any():

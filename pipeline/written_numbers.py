@@ -31,7 +31,7 @@ EUROPEAN = r"[+-]?\d{1,3}(?:\.\d{3})+,\d+"          # 1.234,56: points are thous
 DOT_THOUSANDS = r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d+)?"  # 1.234 or 1.234,5, in a column that has 1.234,56
 DOT_GROUPS = r"[+-]?\d{1,3}(?:\.\d{3})+"          # 60.900, 1.250.000: thousands, in a file of decimal commas
 # A measurement beyond what an assay reads (<0.5, > 100, <=3, ≥7): read as its limit in a feature
-# column of numbers that writes some so, fewer than LIMIT_SHARE of its values (more, or bins such as
+# column of numbers that writes some so, fewer than LIMIT_SHARE of its values (half or more, or bins such as
 # <18 / 18-65 / >65: categories); never in a target (<=50K is a class).
 LIMIT = r"^\s*(?:<=?|>=?|≤|≥)\s*(?=[+-]?\.?\d)"
 LIMIT_SHARE = 0.5
@@ -83,10 +83,11 @@ def read_numbers(column: pd.Series, share: float, file_commas: str = "",
 
 def without_limits(column: pd.Series) -> tuple[Optional[pd.Series], pd.Series]:
     """(The text column with the marks of values beyond a measurement's limit taken off, <0.5 as 0.5,
-    or None where it writes none or too many (LIMIT_SHARE); the values so written.)"""
+    or None where it writes none or too many (LIMIT_SHARE of its values, dashes aside: missing); the
+    values so written.)"""
     text = column.dropna().astype(str)
     marked = text[text.str.contains(LIMIT, regex=True)]
-    if marked.empty or len(marked) > LIMIT_SHARE * len(text):
+    if marked.empty or len(marked) >= LIMIT_SHARE * (~text.isin(DASHES)).sum():
         return None, marked
     return column.mask(column.notna(), column.astype(str).str.replace(LIMIT, "", regex=True)), marked
 

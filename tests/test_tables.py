@@ -1948,6 +1948,19 @@ def test_values_beyond_a_measurements_limit_read_as_the_limit_in_a_column_of_num
     assert "limits" not in _dataset_identity(marked, False)
     frame.assign(crp=crp.round(1), ferritin=1.5).to_csv(tmp_path / "plain.csv", index=False)
     assert "limits" not in _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "plain.csv"), target="y"), False)
+    # as before: '<1 year' beside '2 years' (no longer one unit: missing), limits beside dashes alone or in half of a
+    # column (categories), and <0.5 where the study marks 0.5 missing; a no-break space after < is a limit all the same
+    years = np.where(np.arange(n) % 10 == 0, "<1 year", [f"{k} years" for k in rng.integers(2, 9, n)])
+    dashes = np.where(np.arange(n) % 5 < 2, "<0.5", "-")
+    half = np.where(np.arange(n) % 2 == 0, "<0.5", rng.uniform(1, 9, n).round(2).astype(str))
+    spaced = np.where(np.arange(n) % 30 == 0, "<\u00a00.5", rng.uniform(1, 9, n).round(2).astype(str))
+    pd.DataFrame({"years": years, "dashes": dashes, "half": half, "spaced": spaced, "y": income}).to_csv(tmp_path / "asis.csv", index=False)
+    for marks in ({}, {"missing_values": {"spaced": ["0.5"]}}):
+        spec = DatasetSpec(name="table", path=str(tmp_path / "asis.csv"), target="y", preprocess=marks)
+        features, _, r = tables.read(spec)
+        assert features["years"].isna().sum() == n // 10 and not pd.api.types.is_numeric_dtype(features["dashes"])
+        assert not pd.api.types.is_numeric_dtype(features["half"]) and features["spaced"].isna().sum() == (n // 30 if marks else 0)
+        assert _dataset_identity(spec, False).get("limits") == (None if marks else ["spaced"])
 
 
 def test_a_spreadsheets_error_values_are_missing_in_any_column(tmp_path):
@@ -1977,6 +1990,13 @@ def test_a_spreadsheets_error_values_are_missing_in_any_column(tmp_path):
     assert ("Column 'share': 20 spreadsheet errors ('#VALUE!': a formula that failed where the table was exported) read "
             "as missing.") in r["warnings"]
     assert _dataset_identity(spec, False)["spreadsheet_errors"] == ["colour", "share", "y"]
+    # a column dropped either way (all errors, or a different name on every row): read as before, the same study
+    names = np.array([f"name {i}" for i in range(n)], dtype=object)
+    names[9] = "#NAME?"
+    frame.assign(share="#DIV/0!", colour=names, y="no").to_csv(tmp_path / "dropped.csv", index=False)
+    dropped = DatasetSpec(name="table", path=str(tmp_path / "dropped.csv"), target="y")
+    assert set(tables.read(dropped)[2]["auto_dropped_columns"]) == {"share", "colour"}
+    assert "spreadsheet_errors" not in _dataset_identity(dropped, False)
     frame.assign(share=1.0, colour="red", y="no").to_csv(tmp_path / "few.csv", index=False)   # ratio's 5% alone
     few = DatasetSpec(name="table", path=str(tmp_path / "few.csv"), target="y")
     assert tables.read(few)[2]["spreadsheet_errors"]["ratio"]["count"] == 5 and "spreadsheet_errors" not in _dataset_identity(few, False)
@@ -2048,12 +2068,13 @@ def test_a_row_of_units_under_the_header_is_left_out_with_a_warning(tmp_path):
     # judged where the table is read: over Swiss numbers (1'685.2), and under a spacer line
     swiss = "".join(f"{int(a * 100):,}.5,{b},{c}\n".replace(",", "'", 1) for a, b, c in zip(w, h, (w / h > 0.45).astype(int)))
     swiss = swiss.replace(".5,", ".5;").replace(",", ";")
-    for head in ("amount;height;y\n[CHF];[cm];[-]\n", "amount;height;y\n;;\n[CHF];[cm];[-]\n"):
+    for head in ("amount;height;y\n[CHF];[cm];[-]\n", "amount;height;y\n;;\n[CHF];[cm];[-]\n", "amount;height;y\n#/uL;degC;[-]\n"):
         (tmp_path / "swiss.csv").write_text(head + swiss)
         spec = DatasetSpec(name="table", path=str(tmp_path / "swiss.csv"), target="y")
         frame, y, r = tables.read(spec)
-        assert len(frame) == 80 and set(y) == {0, 1} and r["units_row"]["amount"] == "[CHF]"
-        assert _dataset_identity(spec, False)["units_row"][0] == ["amount", "[CHF]"]
+        unit = head.split("\n")[-2].split(";")[0]
+        assert len(frame) == 80 and set(y) == {0, 1} and r["units_row"]["amount"] == unit
+        assert _dataset_identity(spec, False)["units_row"][0] == ["amount", unit]
     # a first row of missing markers or a spreadsheet's errors is no row of units (its target blank: left out, as before)
     for first in ("n.a.,n.a.,,\n", "#DIV/0!,#DIV/0!,,\n", "--,--,--,\n"):
         (tmp_path / "marks.csv").write_text("weight,height,group,y\n" + first + body)

@@ -45,8 +45,10 @@ NOT_UNITS = {"n.a", "n/a", "na", "k.a", "n.v", "unknown", "missing", "none", "nu
 
 def _units_written(row: pd.Series) -> dict[str, str]:
     """{column: unit} of a row whose values may be units (units_row: two or more, each a unit, not
-    a number; blanks and "-" aside), {} for the rest."""
-    written = {str(c): str(v).strip() for c, v in row.items() if pd.notna(v) and str(v).strip() not in ("", "-")}
+    a number; blanks and "-" aside), {} for the rest (a value that is no text: a number, a list)."""
+    if any(not isinstance(v, str) and not (v is None or (isinstance(v, float) and v != v)) for v in row.tolist()):
+        return {}
+    written = {str(c): v.strip() for c, v in row.items() if isinstance(v, str) and v.strip() not in ("", "-")}
     if len(written) < 2 or any(as_number(pd.Series([v], dtype=object), 1.0) is not None or not _unit_like(v)
                                for v in written.values()):
         return {}

@@ -140,7 +140,7 @@ def _without_header_rows(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame
 def _without_units_row(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, dict[str, str]]:
     """A CSV's row of units under the header (table_measures.units_row) left out, and its units: kept,
     each was a value read as missing, the target's a class of one row."""
-    units = units_row(frame, frame.attrs["sep"]) if "sep" in frame.attrs else {}
+    units = units_row(frame, frame.attrs["sep"])
     return (_renumbered(frame.iloc[1:].copy(), target), units) if units else (frame, {})
 
 
@@ -181,7 +181,7 @@ def _read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     # blank somewhere (a constant column a yes/blank flag, an id not unique on every row)
     frame = frame[frame.notna().any(axis=1)]
     frame, header_rows = _without_header_rows(frame, header_name(frame.columns, spec.target))
-    frame, units = _without_units_row(frame, header_name(frame.columns, spec.target))
+    frame, units = _without_units_row(frame, header_name(frame.columns, spec.target)) if csv_version(spec) else (frame, {})
     if frame.empty:
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: the file has a header but no rows of data")
     if spec.target not in frame.columns:

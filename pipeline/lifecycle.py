@@ -259,6 +259,19 @@ def close_quietly(tracker: Tracker, run_ids: list[str], why: BaseException) -> N
             pass
 
 
+def end_dead_process(tracker: Tracker, experiment_id: str, run) -> None:
+    """End KILLED a run of a process found dead (a tuning parent whose trials went silent, reaped
+    by the enqueue lock's holder) and the root and dataset runs that process opened (tagged with
+    its worker name). preparation._root_run closes those only for a dead process of this machine:
+    one that died on another host left its root RUNNING for good, beside its tuning parent KILLED."""
+    tracker.end_run(run.info.run_id, "KILLED")
+    if not (worker := run.data.tags.get(rt.WORKER)):
+        return
+    for other in tracker.running(experiment_id, **{rt.STUDY: run.data.tags.get(rt.STUDY, ""), rt.WORKER: worker}):
+        if other.data.tags.get(rt.KIND) in (rt.ROOT, rt.DATASET):
+            tracker.end_run(other.info.run_id, "KILLED")
+
+
 def reap(ostudy: optuna.Study, tracker: Tracker, every_running: bool = False) -> int:
     """Clean up after workers that died, so their cells are trained again and no MLflow run is
     left RUNNING: each of their trials is recovered from its FINISHED MLflow run when it got that

@@ -54,7 +54,7 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
     ostudies = {arm: _tuning_study(ctx, plan, arm, data, reaped) for arm in tuned_arms}
     if sum(reaped) and locks(ctx.storage):   # the dead process's tuning parent (this one opens its own below)
         for run in ctx.tracker.running(ctx.experiment_id, **{**tags, rt.KIND: rt.TUNING}):
-            ctx.tracker.end_run(run.info.run_id, "KILLED")
+            lifecycle.end_dead_process(ctx.tracker, ctx.experiment_id, run)   # with its root, on any host
 
     def spent() -> int:
         return sum(min(grid.spent(o, Outcome.spends), tune.trials) for o in ostudies.values())

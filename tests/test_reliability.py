@@ -1766,3 +1766,29 @@ def test_the_console_says_which_failed_cells_a_rerun_trains_again(workdir, env):
     assert _retried_on_rerun(ctx, ostudy, 0) == ""
     # the diverged cell alone is failed now: "nothing to train: ..., the other 1 failed (diverged, ...)"
     assert _retried_on_rerun(ctx, ostudy, 1, all_failed=True) == " (diverged, which a retry repeats, or out of retries: max_retries)"
+
+
+def test_an_enqueue_that_died_on_another_host_while_tuning_has_its_root_closed_with_its_tuning_parent(workdir, env):
+    """An enqueue SIGKILLed while tuning, on another host (here: a UTS namespace of another host
+    name): the next enqueue, which holds the enqueue lock, ends its tuning trials and its tuning
+    parent KILLED, and left its root RUNNING for good (only a dead process of this host's root was
+    closed)."""
+    if os.geteuid() != 0 or subprocess.run(["unshare", "--uts", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs root for a UTS namespace (unshare)")
+    write_study(workdir / "s.yaml", tiny_study_dict(name="elsewhere", arms=["none", "l2"], seeds=1, epochs=2,
+                                                    datasets=[{"name": "digits", "train_size": 120}],
+                                                    tune={"trials": 2, "seeds": [100]}))
+    args = ["enqueue", "--study", "s.yaml", "--storage", f"journal:{workdir / 'optuna.journal'}"]
+    other_host = ["unshare", "--uts", "sh", "-c", 'hostname another-host && exec "$@"', "sh", *pipeline_command()]
+    died = subprocess.run([*other_host, *args], cwd=workdir, env={**env, "PIPELINE_FAILPOINT": "optuna_tell:1"},
+                          capture_output=True, text=True, timeout=300)
+    assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
+    again = run_cli(args, cwd=workdir, env=env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([client.get_experiment_by_name("elsewhere").experiment_id], "tags.kind != 'tuning_trial'")
+    ended = sorted((r.data.tags["kind"], r.data.tags.get("worker", "").split(":")[0], r.info.status) for r in runs)
+    here = os.uname().nodename
+    assert ended == [("dataset", "", "RUNNING"), ("root", "another-host", "KILLED"), ("root", here, "FINISHED"),
+                     ("tuning", "another-host", "KILLED"), ("tuning", here, "FINISHED")], ended
+

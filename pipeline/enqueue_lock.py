@@ -29,15 +29,14 @@ def _advisory_lock(url: str, key: int, name: str, say):
     connection), on a session the server ends when its holder stops pinging it."""
     from sqlalchemy import text
 
+    said: list = []
+
+    def waiting() -> None:   # once, also when the wait is tried again over a lost connection
+        if not said:
+            said.append(say(f"waiting for another enqueue of {name} to finish", flush=True))
+
     # autocommit: the session lock is held without a transaction open for the enqueue's length
-    with get_storage(url).engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        try:   # PostgreSQL 14 or later (an older server, or a pooler that refuses it: the lock as before)
-            conn.execute(text(f"SET idle_session_timeout = {int(LOCK_IDLE_S * 1000)}"))
-        except Exception:
-            conn.rollback()
-        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-            say(f"waiting for another enqueue of {name} to finish", flush=True)
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+    with get_storage(url).locked_session(key, LOCK_IDLE_S, waiting) as conn:
         done = threading.Event()
 
         def ping() -> None:   # this thread alone uses the connection until `done`

@@ -514,6 +514,30 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
         finally:
             session.close()
 
+    def locked_session(self, key: int, idle_s: float, waiting):
+        """A connection (AUTOCOMMIT) holding PostgreSQL's session advisory lock `key`, on a session
+        the server ends after `idle_s` of silence (enqueue_lock.exclusive's; from PostgreSQL 14 on).
+        `waiting()` is called before it waits for another holder. Retried whole, as every call: a
+        connection lost while connecting or waiting (a restart, a session ended) held no lock, and
+        an enqueue or a takeover that waited crashed on it."""
+        import sqlalchemy
+
+        conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            try:   # an older server, or a pooler that refuses it: the lock as before
+                conn.execute(sqlalchemy.text(f"SET idle_session_timeout = {int(idle_s * 1000)}"))
+            except Exception as e:
+                if transient(e):
+                    raise
+                conn.rollback()
+            if not conn.execute(sqlalchemy.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                waiting()
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            return conn
+        except BaseException:
+            conn.close()
+            raise
+
     def __getstate__(self):
         state = super().__getstate__()
         state.pop("outage", None)
@@ -577,7 +601,8 @@ for _name in ("create_new_study", "delete_study", "set_study_user_attr", "set_st
               "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr",
               "set_trial_system_attr", "get_trial_id_from_study_id_trial_number", "get_trial", "_get_trials",
               "_get_best_trial_id", "record_heartbeat", "_get_stale_trial_ids", "heartbeat_ages", "trial_ids_in", "_take",
-              "_add_chunk", "database_uptime"):
+              "_add_chunk", "database_uptime",
+              "locked_session"):
     setattr(RetryingRDBStorage, _name, _retrying(getattr(RetryingRDBStorage, _name)))
 
 

@@ -1792,3 +1792,45 @@ def test_an_enqueue_that_died_on_another_host_while_tuning_has_its_root_closed_w
     assert ended == [("dataset", "", "RUNNING"), ("root", "another-host", "KILLED"), ("root", here, "FINISHED"),
                      ("tuning", "another-host", "KILLED"), ("tuning", here, "FINISHED")], ended
 
+
+def test_a_connection_lost_while_waiting_for_the_enqueue_lock_is_retried(postgres, capsys):
+    """The enqueue lock's connection bypassed the retried storage calls: an enqueue (or a worker
+    taking over a dead one's cells) waiting for the lock while its session ended (a database
+    restart; here pg_terminate_backend) crashed with the driver's error. It waits again now, as
+    every storage call rides out a lost connection, and says it waits once."""
+    import hashlib
+    import threading
+
+    import sqlalchemy
+
+    from pipeline.enqueue_lock import exclusive
+
+    url = f"{postgres}/optuna"
+    get_storage(url)
+    admin = sqlalchemy.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    key = int.from_bytes(hashlib.sha1(b"locked").digest()[:8], "big", signed=True)   # as exclusive names it
+    said, outcome = [], []
+
+    def enqueue() -> None:
+        try:
+            with exclusive(url, "locked", say=lambda text, **_: said.append(text)):
+                outcome.append("held")
+        except Exception as e:
+            outcome.append(e)
+
+    with admin.connect() as holder, admin.connect() as other:
+        holder.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        waiter = threading.Thread(target=enqueue)
+        waiter.start()
+        waiting = "SELECT pid FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_advisory_lock(%'"
+        deadline = time.monotonic() + 30
+        while not (pids := other.execute(sqlalchemy.text(waiting)).scalars().all()):
+            assert time.monotonic() < deadline and waiter.is_alive(), outcome
+            time.sleep(0.1)
+        other.execute(sqlalchemy.text("SELECT pg_terminate_backend(:p)"), {"p": pids[0]})
+        time.sleep(2)   # it tried again, and waits again
+        assert waiter.is_alive(), outcome
+        holder.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        waiter.join(30)
+    assert outcome == ["held"] and said == ["waiting for another enqueue of locked to finish"], (outcome, said)
+    assert "the Optuna storage answers again" in capsys.readouterr().out

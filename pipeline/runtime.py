@@ -60,8 +60,10 @@ class signals_deferred:
         if not self.main:
             return False
         _deferred["active"] -= 1
+        if _deferred["active"]:   # nested: the outermost raises it (an inner one dropped it)
+            return False
         pending, _deferred["pending"] = _deferred["pending"], None
-        if pending and not _deferred["active"] and exc[0] is None:
+        if pending and exc[0] is None:
             raise interrupted(pending)
         return False
 

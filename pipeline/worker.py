@@ -94,11 +94,12 @@ def _finish(ctx, popped: list, pending: list, counts: dict, why: tuple, helpers)
     bookkeeper, progress = helpers
     stopped, outage = why
     try:
-        ahead = _wind_down(ctx, popped, pending, counts, outage)   # every population recorded
-        if stopped is not None:   # one line, not one per cell
-            lifecycle.interrupted_line(stopped, ahead, progress.who)
-        elif progress.drained:   # nothing was left to pop (not an error): the count is final
-            progress.settle()
+        with signals_deferred():   # a second signal, held while the cells are ended, waits for the line too
+            ahead = _wind_down(ctx, popped, pending, counts, outage)   # every population recorded
+            if stopped is not None:   # one line, not one per cell
+                lifecycle.interrupted_line(stopped, ahead, progress.who)
+            elif progress.drained:   # nothing was left to pop (not an error): the count is final
+                progress.settle()
     finally:
         bookkeeper.shutdown()
         progress.close()
@@ -271,12 +272,15 @@ def _train(ctx, trials: list[LiveTrial], data, population: bool) -> list[Ending]
             return done
     except Interrupted as e:
         rest = trials[len(done):]
+        e.stopped = len(rest)   # said by work_cells, with the cells popped ahead, in one line
         try:
             lifecycle.end(ctx.tracker, done + [Ending(t, Outcome.INTERRUPTED, history=h)
                                                for t, h in zip(rest, histories[len(done):])])
         except StoreUnreachable as outage:   # said on the other store; ending them again (_wind_down) would
             _left_by_outage(ctx, trials, outage, what="stopped cell")   # close finished runs as killed
-        e.stopped = len(rest)   # said by work_cells, with the cells popped ahead, in one line
+        except Interrupted as again:   # a second signal, held until they were ended: they count as stopped
+            again.stopped = e.stopped
+            raise
         raise
 
 

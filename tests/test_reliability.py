@@ -1834,3 +1834,39 @@ def test_a_connection_lost_while_waiting_for_the_enqueue_lock_is_retried(postgre
         waiter.join(30)
     assert outcome == ["held"] and said == ["waiting for another enqueue of locked to finish"], (outcome, said)
     assert "the Optuna storage answers again" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("nth", [1, 2])
+def test_a_second_signal_while_the_stopped_cells_are_ended_waits_and_they_are_still_counted(nth, workdir, env):
+    """Ctrl-C in training, then SIGTERM while the worker ends the cells the first stopped (held at
+    its failpoint there): the cell in training (nth 1) or the one popped ahead (nth 2). The second
+    signal waits until they are ended, so no trial and no run is left RUNNING; but the line
+    counted only the cell popped ahead ("1 cell popped ahead, not started": the second signal
+    dropped the count of the one in training), or was not printed at all."""
+    write_study(workdir / "s.yaml", tiny_study_dict(name="twice", arms=["none", "l2"], seeds=2, epochs=400,
+                                                    model={"hidden": [128, 128]}, execution={"engine": "reference"},
+                                                    datasets=[{"name": "digits", "train_size": 600}]))
+    proc = start(["ablation", "--study", "s.yaml", "--no-report"], workdir,
+                 {**env, "PIPELINE_FAILPOINT": f"optuna_tell:{nth}:stop"})   # an ending's Optuna write
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    deadline = time.monotonic() + 240
+    while not ((exp := client.get_experiment_by_name("twice")) and client.search_runs(
+            [exp.experiment_id], "tags.kind = 'trial' AND attributes.status = 'RUNNING'")):
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    time.sleep(1.0)   # training (one cell takes several seconds)
+    proc.send_signal(signal.SIGINT)
+    stopped_itself(proc)   # ending a stopped cell: its run is closed, Optuna not told yet
+    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGCONT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err, (out + err)[-3000:]
+    assert ("interrupted: 1 cell stopped in training and 1 cell popped ahead, not started; trained again on the next "
+            "run") in out, out[-2000:]
+    assert not client.search_runs([exp.experiment_id], "attributes.status = 'RUNNING'")
+    study = load_study(workdir / "s.yaml")
+    ostudy = optuna.load_study(study_name=optuna_study_name(study, study.plans[0]),
+                               storage=get_storage(f"journal:{workdir / 'optuna.journal'}"))
+    assert sorted(t.user_attrs.get("outcome") for t in ostudy.get_trials(states=(TrialState.FAIL,))) == \
+        ["INTERRUPTED", "INTERRUPTED"]
+    assert not ostudy.get_trials(states=(TrialState.RUNNING,))

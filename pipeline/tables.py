@@ -180,8 +180,9 @@ def _read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     # a row of separators alone (an export's spacer line) is no row: kept, it made every column look
     # blank somewhere (a constant column a yes/blank flag, an id not unique on every row)
     frame = frame[frame.notna().any(axis=1)]
-    frame, header_rows = _without_header_rows(frame, header_name(frame.columns, spec.target))
-    frame, units = _without_units_row(frame, header_name(frame.columns, spec.target)) if csv_version(spec) else (frame, {})
+    target = header_name(frame.columns, spec.target)
+    frame, header_rows = _without_header_rows(frame, target)
+    frame, units = _without_units_row(frame, target) if csv_version(spec) else (frame, {})
     if frame.empty:
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: the file has a header but no rows of data")
     if spec.target not in frame.columns:
@@ -231,11 +232,12 @@ def _read_values(spec, frame: pd.DataFrame, sep: str, record: dict, marks: dict,
     # not keep it text; after, so that a marker 0 matches "0" read as a number
     record["number_markers"] = {}   # values only a marker written as text marks, as a number (identity's)
     marked = _mark_missing(frame, prep.missing_values, record["number_markers"])
-    record["spreadsheet_errors"] = _without_spreadsheet_errors(frame, spec.target, file_commas(frame, sep),
-                                                               set(record["dot_thousands"]), set(codes))
+    commas = file_commas(frame, sep)   # what the file's commas are, for the errors' columns and the numbers alike
+    record["spreadsheet_errors"] = _without_spreadsheet_errors(frame, spec.target, commas, set(record["dot_thousands"]),
+                                                               set(codes))
     record["percent_mixed"] = _percents_mixed(frame, spec.target)
     record["parsed_numeric_columns"], record["non_numbers_as_missing"], record["decimal_commas"], \
-        record["dashes_as_missing"], record["limits"] = _parse_numbers(frame, spec.target, sep, set(record["dot_thousands"]),
+        record["dashes_as_missing"], record["limits"] = _parse_numbers(frame, spec.target, commas, set(record["dot_thousands"]),
                                                                       set(codes), prep.missing_values)
     record["zero_codes"] = {c: example for c, example in codes.items() if c in frame}
     record["number_marks"] = {mark: {c: example for c, example in columns.items() if c in frame and not is_text(frame[c])}
@@ -419,18 +421,18 @@ def number_marker(value) -> bool:
     return isinstance(value, str) and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", value) is not None
 
 
-def _parse_numbers(frame: pd.DataFrame, target, sep: str = ",", dots: frozenset = frozenset(),
+def _parse_numbers(frame: pd.DataFrame, target, commas: str = "", dots: frozenset = frozenset(),
                    codes: frozenset = frozenset(), markers: Optional[dict] = None) -> tuple[list[str], dict, dict, dict, dict]:
     """Text columns of numbers as people write them become floats: their names; for each column
     whose few values that are not numbers became missing, how many and which (a few examples); the
     decimal-comma readings; how many dashes ("-", "--") each read as missing; and the values beyond
     a measurement's limit (<0.5) each read as its limit (how many, a few examples), unless `markers`
-    (the study's missing_values) mark a limit's number missing in its column. `dots`: the
+    (the study's missing_values) mark a limit's number missing in its column. `commas`: the file's
+    (written_numbers.file_commas). `dots`: the
     columns whose points group thousands (tables.dot_thousands); `codes`: digit codes with leading
     zeros and months (08.2023), left text (table_files.code_example)."""
     parsed, non_numbers, decimals, dashes, limits = [], {}, {}, {}, {}
     markers = markers or {}
-    commas = file_commas(frame, sep)
     for c in frame.columns:
         if not is_text(frame[c]) or c in codes or not column_checks.may_be_numbers(frame[c]):   # words: no number to read
             continue

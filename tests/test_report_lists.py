@@ -3,8 +3,6 @@ store (the tags and final metrics the workers write) and read back as the report
 
 import re
 
-import pytest
-
 
 def _logged(tmp_path, runs: list[tuple]) -> tuple:
     """A study of wine (accuracy) and synthetic_linear (MSE), arms none and l2, 2 seeds, with
@@ -51,24 +49,28 @@ VALUES = {("wine", "none"): [0.91, 0.93], ("wine", "l2"): [0.92, 0.94],
           ("synthetic_linear", "none"): [0.31, 0.29], ("synthetic_linear", "l2"): [0.30, 0.28]}
 
 
-@pytest.mark.parametrize("medium", ["html", "pdf"])
-def test_a_trial_list_names_the_metric_its_test_values_are_in(tmp_path, medium):
+MEDIA = ("html", "pdf")   # each test renders both pages from one logged store (a store costs seconds)
+
+
+def test_a_trial_list_names_the_metric_its_test_values_are_in(tmp_path):
     """Datasets differ in metric (accuracy, MSE): a list of one metric says it in its header ("test
     accuracy"); a list over datasets of several names it beside each value, which still sorts as a number."""
     from pipeline.report import render
 
     data, a = _logged(tmp_path, _cells(VALUES) + [("wine", "l2", 1, 1, "FAILED", None)])
-    page = render.render(data, a, {}, render.provenance(data), medium=medium)
-    every = page[page.index('<h3 id="trials">'):]
-    assert '<th scope="col">test metric</th>' in every and "test metric, experiment and run</caption>" in every
-    assert '<td data-v="0.91">0.9100 <span class="muted">accuracy</span></td>' in every
-    assert '<td data-v="0.31">0.3100 <span class="muted">MSE</span></td>' in every
+    for medium in MEDIA:
+        page = render.render(data, a, {}, render.provenance(data), medium=medium)
+        every = page[page.index('<h3 id="trials">'):]
+        assert '<th scope="col">test metric</th>' in every and "test metric, experiment and run</caption>" in every, medium
+        assert '<td data-v="0.91">0.9100 <span class="muted">accuracy</span></td>' in every, medium
+        assert '<td data-v="0.31">0.3100 <span class="muted">MSE</span></td>' in every, medium
     # the still-running list has wine's runs alone: one metric, said in its header, the values bare
     data.runs.loc[(data.runs["dataset"] == "wine") & (data.runs["arm"] == "none"), "status"] = "RUNNING"
-    page = render.render(data, a, {}, render.provenance(data), medium=medium)
-    running = page[page.index('<h3 id="running">'):page.index('<h3 id="retries">')]
-    assert '<th scope="col">test accuracy</th>' in running and "test accuracy, experiment and run</caption>" in running
-    assert "<td>0.9100</td>" in running and "data-v" not in running and "test metric" not in running
+    for medium in MEDIA:
+        page = render.render(data, a, {}, render.provenance(data), medium=medium)
+        running = page[page.index('<h3 id="running">'):page.index('<h3 id="retries">')]
+        assert '<th scope="col">test accuracy</th>' in running and "test accuracy, experiment and run</caption>" in running
+        assert "<td>0.9100</td>" in running and "data-v" not in running and "test metric" not in running, medium
 
 
 def test_a_number_asked_to_four_decimals_gets_four():
@@ -110,8 +112,7 @@ def test_a_report_works_out_its_interim_note_and_trial_groups_once(tmp_path, mon
     assert "wine" in html and 'id="interim"' not in html and html.count("viewStateShareKey=ablation-trials-") == 4
 
 
-@pytest.mark.parametrize("medium", ["html", "pdf"])
-def test_run_counts_say_the_cells_that_were_retried(tmp_path, medium):
+def test_run_counts_say_the_cells_that_were_retried(tmp_path):
     """A cell that failed once and then finished counted as one run and nothing more: the runs per
     dataset and arm, and the page's header, say how many cells were retried, only where some were."""
     from pipeline.report import render
@@ -122,16 +123,18 @@ def test_run_counts_say_the_cells_that_were_retried(tmp_path, medium):
                                             3 if (d, arm, seed) == ("synthetic_linear", "none", 0) else 1, status, v)
                                            for d, arm, seed, _, status, v in _cells(VALUES)])
     assert len(data.runs) == 8 and len(data.retries) == 3
-    page = render.render(data, a, {}, render.provenance(data), medium=medium)
-    counts = page[page.index('<h3 id="runs">'):page.index('<h3 id="trials">')]
-    rows = re.findall(r'<th scope="row" class="l rh">([^<]+)</th><td class="l">([^<]+)</td><td>([^<]+)</td>', counts)
-    assert rows == [("wine", "none", "2"), ("wine", "L2", "2 (1 retried)"),
-                    ("synthetic_linear", "none", "2 (1 retried)"), ("synthetic_linear", "L2", "2")]
-    assert '"retried": cells trained more than once, whose earlier attempts are listed under' in counts
-    assert " · 8 trial runs (2 retried) · " in page
+    for medium in MEDIA:
+        page = render.render(data, a, {}, render.provenance(data), medium=medium)
+        counts = page[page.index('<h3 id="runs">'):page.index('<h3 id="trials">')]
+        rows = re.findall(r'<th scope="row" class="l rh">([^<]+)</th><td class="l">([^<]+)</td><td>([^<]+)</td>', counts)
+        assert rows == [("wine", "none", "2"), ("wine", "L2", "2 (1 retried)"),
+                        ("synthetic_linear", "none", "2 (1 retried)"), ("synthetic_linear", "L2", "2")], medium
+        assert '"retried": cells trained more than once, whose earlier attempts are listed under' in counts, medium
+        assert " · 8 trial runs (2 retried) · " in page, medium
     # a study without retries says nothing of them
     calm = tmp_path / "calm"
     calm.mkdir()
     data, a = _logged(calm, _cells(VALUES))
-    page = render.render(data, a, {}, render.provenance(data), medium=medium)
-    assert " retried)" not in page and '"retried"' not in page and "No cell was retried" in page
+    for medium in MEDIA:
+        page = render.render(data, a, {}, render.provenance(data), medium=medium)
+        assert " retried)" not in page and '"retried"' not in page and "No cell was retried" in page, medium

@@ -16,10 +16,10 @@ from typing import Optional
 import optuna
 from optuna.trial import TrialState
 
-from . import arms, grid
+from . import alive_lock, arms, grid
 from . import runtree as rt
 from .errors import Diverged
-from .runtime import VERBOSE, Interrupted, StoreUnreachable, failpoint, signals_deferred, worker_id
+from .runtime import VERBOSE, Interrupted, StoreUnreachable, failpoint, process_alive, signals_deferred, worker_id
 from .storage import batched_writes
 from .tracking import NewRun, Tracker
 from .trainer_common import TrialConfig, resolve_device, training_device
@@ -270,6 +270,24 @@ def end_dead_process(tracker: Tracker, experiment_id: str, run) -> None:
     for other in tracker.running(experiment_id, **{rt.STUDY: run.data.tags.get(rt.STUDY, ""), rt.WORKER: worker}):
         if other.data.tags.get(rt.KIND) in (rt.ROOT, rt.DATASET):
             tracker.end_run(other.info.run_id, "KILLED")
+
+
+def end_dead_owners(tracker: Tracker, experiment_id: str, study_name: str, storage: str) -> None:
+    """End KILLED the root, dataset and tuning runs of a study that a dead process left RUNNING:
+    one whose process is gone from this machine, or, on any host, one that held its liveness lock
+    (alive_lock, runs tagged ALIVE_LOCK) and holds it no more. A rerun does it (preparation._root_run),
+    and a worker once the grid is done (orchestrate.run_worker): an `ablation` SIGKILLed on another
+    host while it trained left its root RUNNING for good, though the workers finished its cells."""
+    verdicts: dict[str, bool] = {}   # per worker: each lock is tried once
+    for run in tracker.running(experiment_id, **{rt.STUDY: study_name}):
+        tags = run.data.tags
+        if tags.get(rt.KIND) not in (rt.ROOT, rt.DATASET, rt.TUNING) or not (worker := tags.get(rt.WORKER)):
+            continue
+        if worker not in verdicts:
+            verdicts[worker] = not process_alive(worker) or \
+                (tags.get(rt.ALIVE_LOCK) == "yes" and alive_lock.gone(storage, worker))
+        if verdicts[worker]:
+            tracker.end_run(run.info.run_id, "KILLED")
 
 
 def reap(ostudy: optuna.Study, tracker: Tracker, every_running: bool = False) -> int:

@@ -409,6 +409,9 @@ def run_worker(study: Study, storage: str, tracking: Optional[str]) -> list[str]
     for plan in study.plans:
         lifecycle.reap(open_dataset_study(ctx, study, plan, data[plan.label]), tracker)
     run_worker_loop(ctx, data, who=f" worker {worker_id()}:")
+    # the grid is done: the runs of a process that opened them and died on any host (an `ablation`
+    # killed while it trained, its cells finished here) are closed, not left RUNNING for good
+    lifecycle.end_dead_owners(tracker, ctx.experiment_id, study.name, storage)
     return ctx.unenqueued
 
 

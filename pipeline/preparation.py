@@ -21,13 +21,13 @@ from typing import Optional
 from mlflow.exceptions import MlflowException
 from optuna.trial import TrialState
 
-from . import grid, joining, lifecycle, preflight
+from . import alive_lock, grid, joining, lifecycle, preflight
 from . import runtree as rt
 from .dataset_record import (chance_level, chance_levels, data_line, far_targets, leaky_columns, split_params, test_class_rows,
                              train_chance_levels, train_chance_params)
 from .enqueue_lock import exclusive
 from .identity import identity_record
-from .runtime import Stopwatch, git_commit, mask_credentials, process_alive, worker_id
+from .runtime import Stopwatch, git_commit, mask_credentials
 from .splits import Splits
 from .study import DatasetPlan, Study
 from .task import metric_for
@@ -137,21 +137,18 @@ def _experiment(study: Study, tracker: Tracker) -> str:
 
 
 def _root_run(ctx: RunContext) -> str:
-    """The study's root run, after closing root and dataset runs that a dead process of this
-    machine left RUNNING."""
+    """The study's root run, after closing root, dataset and tuning runs that a dead process left
+    RUNNING (of this machine, or of any that held its liveness lock)."""
     import torch
 
     tracker, study = ctx.tracker, ctx.study
-    for run in tracker.running(ctx.experiment_id, **{rt.STUDY: study.name}):
-        worker = run.data.tags.get(rt.WORKER)
-        if run.data.tags.get(rt.KIND) in (rt.ROOT, rt.DATASET, rt.TUNING) and worker and not process_alive(worker):
-            tracker.end_run(run.info.run_id, "KILLED")
+    lifecycle.end_dead_owners(tracker, ctx.experiment_id, study.name, ctx.storage)
     seeds = study.seeds
     consecutive = seeds == list(range(seeds[0], seeds[0] + len(seeds)))
     root = tracker.root_run(ctx.experiment_id, study.name, {
         "study_file": study.source_text[:5000], rt.GIT_COMMIT: git_commit(),
         "optuna_storage": mask_credentials(ctx.storage), "python": sys.version.split()[0],
-        "torch": torch.__version__, **({rt.WORKER: worker_id()} if tracker.owns_root() else {}),
+        "torch": torch.__version__, **(alive_lock.hold(ctx.storage) if tracker.owns_root() else {}),
         # what this run studies, with the command line's overrides (`mlflow run` shows its own
         # parameters beside them, "unset" where the study file decides)
         "arms": ", ".join(study.arms), "datasets": ", ".join(p.label for p in study.plans),
@@ -331,7 +328,7 @@ def ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, owne
     if grid.has_waiting(ostudy):
         # Tagged with its owner only when this process will close it; distributed parents belong
         # to no process and are closed by whichever worker sees the grid done.
-        owner = {rt.WORKER: worker_id()} if owned else {}
+        owner = alive_lock.hold(ctx.storage) if owned else {}
         seeds_view = {rt.OPENED_BY_VIEW: f"--seeds {dict(study.overrides)['seeds']}"} if "seeds" in dict(study.overrides) else {}
         parent_id = ctx.tracker.dataset_parent(
             ctx.experiment_id, ctx.root_id, plan.label,

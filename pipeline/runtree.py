@@ -33,6 +33,7 @@ TRAIN_CHANCES = "train_chance_by_metric"
 OPTUNA_STUDY = "optuna_study"
 OPTUNA_TRIAL = "optuna_trial"
 WORKER = "worker"
+ALIVE_LOCK = "alive_lock"     # "yes": its worker held alive_lock's lock when it opened the run (any host can tell its death)
 ARM = "regularizer"
 SEED = "seed"
 ENGINE = "engine"

@@ -31,12 +31,12 @@ from optuna.trial import TrialState
 
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
-from . import arms, grid, lifecycle
+from . import alive_lock, arms, grid, lifecycle
 from . import runtree as rt
 from .enqueue_lock import locks
 from .lifecycle import Ending, LiveTrial, Outcome
 from .population import train_population
-from .runtime import Interrupted, Progress, failpoint, worker_id
+from .runtime import Interrupted, Progress, failpoint
 from .study import DatasetPlan
 from .task import metric_for
 from .tracking import NewRun
@@ -77,7 +77,7 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
                 break
             if parent is None:
                 parent = ctx.tracker.dataset_parent(ctx.experiment_id, ctx.root_id, f"{plan.label}/tuning",
-                                                    {**tags, rt.WORKER: worker_id(),
+                                                    {**tags, **alive_lock.hold(ctx.storage),
                                                      rt.UI_ORDER: rt.ui_order(rt.TUNING, position=plan.position)},
                                                     params=_tuning_params(tune, tuned_arms), kind=rt.TUNING)
             before = spent()

@@ -51,7 +51,8 @@ LAYERS = [
     {"store_paths"},                             # where a local store is: a SQLite URL's file, a folder
     {"mlflow_sql", "tracking_server", "ui_links", "storage"},  # MLflow's SQL tables, server restarts,
                                                  # UI links; Optuna's storages
-    {"enqueue_lock"},                            # one enqueue at a time on a storage (expires with its holder)
+    {"enqueue_lock", "alive_lock"},              # one enqueue at a time on a storage (expires with its holder);
+                                                 # a process's liveness on any host (a lock it holds for life)
     {"tracking_reads"},                          # reading runs, histories and artifacts back
     {"tracking"},                                # the MLflow run tree
     {"grid"},                                    # the grid in Optuna: queue, heartbeats, dead workers

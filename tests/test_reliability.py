@@ -26,7 +26,8 @@ from pipeline.runtree import STUDY_PARENT_RUN
 from pipeline.study import load_study
 
 from .conftest import _pg_bin as conftest_pg_bin
-from .conftest import ROOT, a_worker_in_process, mlflow_serving, pipeline_command, run_cli, stopped_itself, tiny_study_dict, write_study
+from .conftest import (ROOT, a_worker_in_process, mlflow_serving, pipeline_command, postgres_server, run_cli, stopped_itself,
+                       tiny_study_dict, write_study)
 
 pytestmark = pytest.mark.slow
 
@@ -1791,6 +1792,93 @@ def test_an_enqueue_that_died_on_another_host_while_tuning_has_its_root_closed_w
     here = os.uname().nodename
     assert ended == [("dataset", "", "RUNNING"), ("root", "another-host", "KILLED"), ("root", here, "FINISHED"),
                      ("tuning", "another-host", "KILLED"), ("tuning", here, "FINISHED")], ended
+
+
+def on_another_host() -> list[str]:
+    """The command line of `python -m pipeline` on "another host": a UTS namespace of another host
+    name (its pid is the process's own: unshare and sh exec it)."""
+    if os.geteuid() != 0 or subprocess.run(["unshare", "--uts", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs root for a UTS namespace (unshare)")
+    return ["unshare", "--uts", "sh", "-c", 'hostname another-host && exec "$@"', "sh", *pipeline_command()]
+
+
+def roots_and_parents(env, name: str) -> list[tuple[str, str, str]]:
+    """(kind, host of its worker, status) of a study's root and dataset runs."""
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([client.get_experiment_by_name(name).experiment_id])
+    return sorted((r.data.tags["kind"], r.data.tags.get("worker", "").split(":")[0], r.info.status) for r in runs
+                  if r.data.tags.get("kind") in ("root", "dataset"))
+
+
+def test_an_ablation_killed_on_another_host_while_it_trains_has_its_root_closed_by_the_worker_that_finishes(
+        workdir, env, postgres):
+    """An `ablation` on PostgreSQL SIGKILLed while it trained its grid, on another host (a UTS
+    namespace): a worker here took over its cells and finished the grid, and its root run stayed
+    RUNNING for good (only a dead process of this host's was closed). Its liveness lock is free:
+    the worker that finishes closes it KILLED."""
+    other_host = on_another_host()
+    write_study(workdir / "s.yaml", tiny_study_dict(name="gone", arms=["none", "l2"], seeds=2, epochs=2,
+                                                    datasets=[{"name": "wine"}], execution={"population_size": 2}))
+    common = ["--study", "s.yaml", "--storage", f"{postgres}/optuna"]
+    died = subprocess.run([*other_host, "ablation", *common, "--no-report"], cwd=workdir, capture_output=True, text=True,
+                          env={**env, "PIPELINE_FAILPOINT": "mark_training:1"}, timeout=300)   # its first cells train
+    assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
+    worker = run_cli(["worker", *common], cwd=workdir, env=env)
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    assert roots_and_parents(env, "gone") == [("dataset", "another-host", "FINISHED"), ("root", "another-host", "KILLED")]
+
+
+def test_a_live_ablation_on_another_host_whose_cells_were_taken_over_keeps_its_root_open(workdir, env, postgres):
+    """An `ablation` on another host, paused while it trained (SIGSTOP): a worker here takes its
+    cells over (their heartbeats stopped) and finishes the grid, while the paused process trains
+    nothing; it is alive, so its root stays RUNNING, and it ends FINISHED once it goes on."""
+    other_host = on_another_host()
+    write_study(workdir / "s.yaml", tiny_study_dict(name="paused", arms=["none", "l2"], seeds=2, epochs=2,
+                                                    datasets=[{"name": "wine"}], execution={"population_size": 2}))
+    common = ["--study", "s.yaml", "--storage", f"{postgres}/optuna"]
+    paused = subprocess.Popen([*other_host, "ablation", *common, "--no-report"], cwd=workdir, text=True,
+                              env={**env, "PIPELINE_FAILPOINT": "mark_training:1:stop"},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        stopped_itself(paused)
+        worker = run_cli(["worker", *common], cwd=workdir, env=env)
+        assert worker.returncode == 0, worker.stderr[-2000:]
+        assert "taken over" in worker.stdout or "left by" in worker.stdout, worker.stdout[-2000:]
+        assert ("root", "another-host", "RUNNING") in roots_and_parents(env, "paused")
+    finally:
+        os.kill(paused.pid, signal.SIGCONT)
+    out, err = paused.communicate(timeout=300)
+    assert paused.returncode == 0, err[-2000:]
+    assert ("root", "another-host", "FINISHED") in roots_and_parents(env, "paused")
+
+
+def test_a_process_liveness_lock_is_taken_again_after_a_database_restart_and_freed_by_its_death():
+    """alive_lock: a database restart frees every lock, and a live process read as dead would have
+    its root closed; its holder takes it again, and a free lock counts only once the database has
+    been up for RETAKE_S. A SIGKILL frees it for good."""
+    from pipeline import alive_lock
+
+    with postgres_server() as pg:
+        url = f"{pg.url}/optuna"
+        holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pipeline import alive_lock, runtime; "
+                                   "alive_lock.hold(sys.argv[1]); print(runtime.worker_id(), flush=True); time.sleep(600)",
+                                   url], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        try:
+            worker = holder.stdout.readline().strip()
+            pg.stop()
+            pg.start()
+            assert not alive_lock.gone(url, worker)   # the database just started: not trusted yet
+            while get_storage(url).database_uptime() <= alive_lock.RETAKE_S:
+                time.sleep(1)
+            assert not alive_lock.gone(url, worker)   # taken again
+            holder.kill()
+            holder.wait()
+            deadline = time.monotonic() + 30
+            while not alive_lock.gone(url, worker):
+                assert time.monotonic() < deadline, "its lock outlived it"
+                time.sleep(0.5)
+        finally:
+            holder.kill()
 
 
 def test_a_connection_lost_while_waiting_for_the_enqueue_lock_is_retried(postgres, capsys):

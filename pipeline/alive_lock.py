@@ -1,0 +1,77 @@
+"""A process's liveness, readable from any host: a process that opens runs of its own (a study's
+root, its dataset and tuning parents) on a PostgreSQL storage holds, for its life, a session
+advisory lock named after it (its worker name), and tags those runs ALIVE_LOCK. PostgreSQL frees
+the lock when the process's connection closes: a SIGKILL or a crash at once, a lost machine once
+TCP gives up. A process that can take the lock knows its holder is gone, on whatever host it ran.
+
+Neither signal that was at hand tells it: a pid is known on its own host only, and a live process
+beats for no trial between cells, while it waits for others' cells, or while a paused one's cells
+are taken over (grid.dead_trials reaps those, and it lives on). The lock outlives a pause (no
+idle_session_timeout on its session); after a database restart, which frees every lock, its
+holder takes it again within a beat, and a free lock counts only on a database up longer than
+RETAKE_S."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+
+from . import runtree as rt
+from .runtime import worker_id
+from .storage import GRACE_S, HEARTBEAT_S, get_storage
+
+RETAKE_S = GRACE_S   # a holder pings every HEARTBEAT_S and takes its lock again after a restart well within this
+
+_held: set = set()   # (worker name, storage URL) of the locks this process holds
+
+
+def _key(worker: str) -> int:
+    return int.from_bytes(hashlib.sha1(f"alive {worker}".encode()).digest()[:8], "big", signed=True)
+
+
+def hold(url: str) -> dict[str, str]:
+    """Take this process's lock on a PostgreSQL storage, once per process, and keep it; the tags
+    of a run this process owns: its worker name, and ALIVE_LOCK where the lock is held."""
+    me = worker_id()
+    if url.startswith("postgresql") and (me, url) not in _held:
+        conn = get_storage(url).locked_session(_key(me), 0, lambda: None)   # 0: no idle limit (a pause keeps it)
+        _held.add((me, url))
+        threading.Thread(target=_keep, args=(url, me, conn), name="alive-lock", daemon=True).start()
+    return {rt.WORKER: me, **({rt.ALIVE_LOCK: "yes"} if (me, url) in _held else {})}
+
+
+def _keep(url: str, me: str, conn) -> None:
+    """Ping the lock's session; when it is gone (a database restart) take the lock again."""
+    from sqlalchemy import text
+
+    while True:
+        time.sleep(HEARTBEAT_S)
+        try:
+            conn.execute(text("SELECT 1"))
+        except Exception:   # noqa: BLE001 - gone with its lock: taken again (retried while the database is away)
+            try:
+                conn.close()
+            except Exception:   # noqa: BLE001
+                pass
+            try:
+                conn = get_storage(url).locked_session(_key(me), 0, lambda: None)
+            except Exception:   # noqa: BLE001 - still away past the retries: the next ping tries again
+                pass
+
+
+def gone(url: str, worker: str) -> bool:
+    """Whether the process named `worker`, which held its lock on this PostgreSQL storage (its runs
+    are tagged ALIVE_LOCK), is gone: its lock is free, on a database up longer than RETAKE_S."""
+    from sqlalchemy import text
+
+    if not url.startswith("postgresql") or worker == worker_id():
+        return False
+    storage = get_storage(url)
+    if storage.database_uptime() <= RETAKE_S:
+        return False
+    with storage.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _key(worker)}).scalar():
+            return False
+        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _key(worker)})
+        return True

@@ -350,11 +350,13 @@ TITLE_LINES = 20   # at most this many lines above the header are a title
 
 def csv_layout(path: Path, encoding: str) -> tuple[str, int, tuple[str, ...]]:
     """The separator, the lines to skip before the header, and the title written above it (its lines
-    with text, separators and quotes stripped; () for most files). Excel's "sep=;" first line names the
-    separator (and is skipped). Lines above the header with one field or none under every separator
-    ("Sales report 2026", "Sales report 2026;;;", blank) are a title, where the line under them names
-    columns (two names or more, most of them not numbers: not a row of data under a header of one
-    name, which reads as before). Else the separator is the one the header line uses most: a comma, or a semicolon
+    with text, separators and quotes stripped, a line of several fields as its fields joined by ", ";
+    () for most files). Excel's "sep=;" first line names the separator (and is skipped). Lines above
+    the header with one field or none under every separator ("Sales report 2026", "Sales report
+    2026;;;", blank) are a title, where the line under them names columns (two names or more, most of
+    them not numbers: not a row of data under a header of one name, which reads as before); so are
+    lines of several fields that cannot be the header (_several_fields_title: "Sales report, Q3
+    2026"). Else the separator is the one the header line uses most: a comma, or a semicolon
     (European spreadsheets, whose decimal comma rules the comma out), a tab or a pipe. Quoted names
     do not count ("Umsatz, netto";"Umsatz, brutto";Kategorie is semicolon-separated); where two tie,
     the one the most of the next rows use as often decides, then one that splits no bracket
@@ -366,34 +368,132 @@ def csv_layout(path: Path, encoding: str) -> tuple[str, int, tuple[str, ...]]:
         named = re.fullmatch(r'"?sep=(.)"?\s*', header)
         if named:
             return named.group(1), 1, ()
-        above, header = _title_above(header, f)
-        title = tuple(text for line in above if (text := re.sub(r'[,;\t|"]+', " ", line).strip()))
+        above, header, ahead = _title_above(header, f)
         counts = _separators(header)
         tied = [sep for sep, n in counts.items() if n == max(counts.values())]
         if len(tied) == 1 or not counts[tied[0]]:
-            return tied[0] if len(tied) == 1 else ",", len(above), title
-        rows = [_separators(line) for line in itertools.islice(f, 50)]
-    return max(tied, key=lambda sep: (sum(row[sep] == counts[sep] for row in rows), _brackets_whole(header, sep),
-                                      not re.search(rf"{re.escape(sep)} ", header), sep == ",")), len(above), title
+            sep = tied[0] if len(tied) == 1 else ","
+            return sep, len(above), _title_text(above, sep)
+        rows = [_separators(line) for line in [*ahead, *itertools.islice(f, 50)][:50]]
+    sep = max(tied, key=lambda sep: (sum(row[sep] == counts[sep] for row in rows), _brackets_whole(header, sep),
+                                     not re.search(rf"{re.escape(sep)} ", header), sep == ","))
+    return sep, len(above), _title_text(above, sep)
 
 
-def _title_above(first: str, f) -> tuple[list[str], str]:
-    """The lines above a CSV's header that are a title (csv_layout), and the header line; `f` is
-    read on from the second line only where the first has one field or none. A title line writes
-    its text in its first field (`,y` is pandas' header of a named index and one column) and, as the
-    header line, closes every quote it opens (a header name over two lines is one record)."""
+def _title_text(above: list[str], sep: str) -> tuple[str, ...]:
+    """The title's lines with text: a line of one field or none with separators and quotes stripped
+    (as the identity has recorded it since titles were read), one of several its fields joined by ", "."""
+    return tuple(text for line in above if (text := re.sub(r'[,;\t|"]+', " ", line).strip() if _names_in(line) <= 1
+                                            else ", ".join(_names(_fields(line, sep)))))
+
+
+def _title_above(first: str, f) -> tuple[list[str], str, list[str]]:
+    """The lines above a CSV's header that are a title (csv_layout), the header line, and the lines
+    read past it (csv_layout's next rows start with them); `f` is read on from the second line only
+    where the first has one field or none, or names fewer columns than a line below. A title line
+    writes its text in its first field (`,y` is pandas' header of a named index and one column) and,
+    as the header line, closes every quote it opens (a header name over two lines is one record)."""
     above = []
     line = first
     while _names_in(line) <= 1:
-        if line.count('"') % 2 or (re.sub(r'[,;\t|\s"]', "", line) and not re.match(r'\s*[^\s,;\t|]', line)):
-            return [], first
+        if not _title_line(line):
+            return [], first, []
         above.append(line)
         line = f.readline()
         if not line or len(above) > TITLE_LINES:
-            return [], first
+            return [], first, []
+    several, header, ahead = _several_fields_title(above, line, f)
+    if several:
+        return [*above, *several], header, ahead
+    return (above, line, ahead) if _header_line(line) else ([], first, ahead)
+
+
+def _title_line(line: str) -> bool:
+    """Whether a line may be a title's: every quote it opens closed, its text (if any) in its first field."""
+    return not line.count('"') % 2 and not (re.sub(r'[,;\t|\s"]', "", line) and not re.match(r'\s*[^\s,;\t|]', line))
+
+
+def _header_line(line: str) -> bool:
+    """Whether a line of two names or more may be a header: its quotes closed, most names not numbers."""
     names = [n.strip() for n in re.split(r"[,;\t|]", re.sub(r'"[^"]*"', "q", line)) if n.strip()]
-    header = not line.count('"') % 2 and sum(bool(re.fullmatch(r"[-+]?[\d.,]+", n)) for n in names) < len(names) / 2
-    return (above, line) if header else ([], first)
+    return not line.count('"') % 2 and sum(bool(re.fullmatch(r"[-+]?[\d.,]+", n)) for n in names) < len(names) / 2
+
+
+ROWS_JUDGED = 50   # the rows under a header a title of several fields is judged by
+
+
+def _several_fields_title(above: list[str], line: str, f) -> tuple[list[str], str, list[str]]:
+    """(the title's lines from `line` on, the header under them, the lines read past `line`), where
+    `line` (two names or more) and any lines under it up to a line that names more columns are a
+    title of several fields ("Sales report, Q3 2026"; "Sales report;2026;;"); ([], "", the lines read)
+    where they are not. Each such line writes its text from its first field on, names fewer columns
+    than the header, and cannot be the header itself (_cannot_be_header). Read on only where the next
+    line names more columns than `line` (a header's next line, a row of data, rarely does)."""
+    lines, ahead, most = [line], [], _names_in(line)
+    while True:
+        ahead.append(below := f.readline())
+        if not below or len(above) + len(lines) > TITLE_LINES or not _title_line(lines[-1]):
+            return [], "", ahead
+        if _names_in(below) > most:
+            break
+        lines.append(below)
+        most = max(most, _names_in(below))
+    header, counts = below, _separators(below)
+    seps = [sep for sep, n in counts.items() if n == max(counts.values())]
+    if len(seps) != 1 or not _header_line(header):
+        return [], "", ahead
+    rows = []
+    for _ in range(ROWS_JUDGED):
+        ahead.append(row := f.readline())
+        if not row:
+            break
+        if fields := _fields(row, seps[0]):
+            rows.append(fields)
+    fields = _fields(header, seps[0])
+    several = [line for line in lines if _names_in(line) > 1]
+    if all(_cannot_be_header(_fields(line, seps[0]), fields, rows) for line in several):
+        return lines, header, ahead[len(lines):]
+    return [], "", ahead
+
+
+def _fields(line: str, sep: str) -> list[str]:
+    """A line's fields under `sep`, as pandas reads them (quotes taken off, spaces after a separator ignored)."""
+    import csv
+
+    return next(csv.reader([line], delimiter=sep, skipinitialspace=True), [])
+
+
+def _names(fields: list[str]) -> list[str]:
+    return [f.strip() for f in fields if f.strip()]
+
+
+def _cannot_be_header(title: list[str], header: list[str], rows: list[list[str]]) -> bool:
+    """Whether a line of several fields (`title`) above a line that names more columns (`header`, over
+    `rows`) is no header: a header of fewer names than the line under it that pandas reads is a row of
+    data under it (a blank name, R's row names). It is none (1) where the header and its rows are
+    wider, with names past its width: read as the header, the file was not read (a row longer than
+    its header), unless its rows start with row names (_row_names: R's write.table, read so); or (2)
+    a spreadsheet's title padded with separators to the table's width ("Sales report;2026;;"): text
+    in its first fields alone, over a header that names every column it leaves blank as no number or
+    missing marker does, none of its names among its column's values below, and some such column of
+    numbers below (a header with blank names over a first row of words writes a number or a word of
+    its column somewhere)."""
+    width = len(title)
+    if len(_names(title)) >= len(_names(header)):
+        return False
+    if len(header) > width and any(f.strip() for f in header[width:]):
+        return not _row_names([header, *rows], width)
+    blank = [i for i, f in enumerate(title) if not f.strip()]
+    if len(_names(title)) < 2 or blank != list(range(len(_names(title)), width)):
+        return False
+    names = {i: f.strip() for i, f in enumerate(header) if f.strip()}
+    below = {i: [r[i].strip() for r in rows if i < len(r) and r[i].strip()] for i in names}
+    if any(re.fullmatch(NUMBER, n) or n in READ_AS_MISSING or n in DASHES or n in below[i] for i, n in names.items()):
+        return False
+    return any(i in names and len(below[i]) >= 2 and all(re.fullmatch(NUMBER, v) for v in below[i]) for i in blank)
+
+
+NUMBER = r"[-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][-+]?\d+)?"   # a plain number, as a title's table writes them
 
 
 def header_below(spec, path: Path) -> str:

@@ -2019,8 +2019,10 @@ def test_a_title_above_the_header_is_skipped_with_a_warning(tmp_path):
             "read as the header.") in r["warnings"]
     assert _dataset_identity(titled, False)["title"] == ["Sales report 2026", "exported 2026-12-01"]
     assert "title" not in _dataset_identity(plain, False)
-    # two fields in the title: not a title; the error says where the header is
-    (tmp_path / "two.csv").write_text("Sales report, Q3 2026\n\na,b,y\n" + body.replace(";", ","))
+    # a title of several fields over a header of words and rows of words is not known for one: the
+    # error says where the header is
+    words = "".join(f"{'oslo' if i % 3 else 'rome'};{'red' if i % 2 else 'blue'};{'yes' if i % 5 else 'no'};\n" for i in range(30))
+    (tmp_path / "two.csv").write_text("Sales report;2026;;\n\ncity;colour;y;\n" + words)
     with pytest.raises(UsageError, match=r"line 3 of the file names 'y': delete the 2 lines above that header \(a title\?\)$"):
         tables.read(DatasetSpec(name="table", path=str(tmp_path / "two.csv"), target="y"))
     # a header of one name (and an unnamed column) over rows of numbers is a header, as before
@@ -2040,6 +2042,55 @@ def test_a_title_above_the_header_is_skipped_with_a_warning(tmp_path):
     (tmp_path / "yn.csv").write_text("age,smoker,outcome\n" + "".join(f"{30 + i},{'yn'[i % 2]},{i % 2}\n" for i in range(9)))
     with pytest.raises(UsageError, match=r"columns are 'age', 'smoker', 'outcome'$"):
         tables.read(DatasetSpec(name="table", path=str(tmp_path / "yn.csv"), target="y"))
+
+
+_TABLE = "".join(f"{i * 0.37 % 5:.2f},{i * 0.11 % 3:.2f},{i % 2}\n" for i in range(40))   # a,b,y
+_WORDS = "".join(f"n{i},{'red' if i % 2 else 'blue'},{'yes' if i % 3 else 'no'}\n" for i in range(30))
+
+
+_SEMI = _TABLE.replace(",", ";").replace(".", ",")
+
+
+@pytest.mark.parametrize("text, title, target", [
+    # a title of several fields: read as the table under it, the title said and in the identity
+    ("Sales report, Q3 2026\n\na,b,y\n" + _TABLE, ["Sales report, Q3 2026"], "y"),
+    ("Sales report, Q3 2026\nRegion North, exported 2026-12-01\na,b,y\n" + _TABLE,
+     ["Sales report, Q3 2026", "Region North, exported 2026-12-01"], "y"),
+    ("Sales report;2026;;\na;b;y\n" + _SEMI, ["Sales report, 2026"], "y"),
+    ("Sales report;2026;;\n;;\nc;a;b;y\n" + "".join(f"k;{row}" for row in _SEMI.splitlines(True)), ["Sales report, 2026"], "y"),
+    # near misses: a header, read as before
+    ("name,colour,\n" + _WORDS, None, "colour"),                # a blank name over rows of words
+    ("name,colour,\n" + _WORDS.replace(",yes", ",1").replace(",no", ",0"), None, "colour"),   # ... of numbers
+    ("id,,y\n" + _WORDS, None, "y"),                            # a blank name between two
+    ("colour,y\n" + _WORDS, None, "y"),                         # R's row names (words) over a header of two
+    ("a,b,y\n" + "".join(f"{i + 1},{row}" for i, row in enumerate(_TABLE.splitlines(True))), None, "y"),   # R's 1, 2, 3
+    ("a,b,y\n0.5,,1\n" + _TABLE, None, "y"),                   # a first row with a blank
+    (",y\n" + _WORDS.replace("n", "m"), None, "y"),             # pandas' header of a named index
+    ("a,b,y\n" + _TABLE, None, "y"),
+])
+def test_a_title_of_several_fields_is_skipped_and_near_misses_read_as_before(tmp_path, text, title, target):
+    """A title line of two fields or more ("Sales report, Q3 2026"; Excel's "Sales report;2026;;") was
+    read as the header: "not a readable CSV file" or "no such column 'y'". Where it cannot be the
+    header (a row under it is wider, or it is a spreadsheet's title padded over a header of words
+    above numbers) it is skipped as a one-field title is. A header that names fewer columns than the
+    row under it (blank names, R's row names) reads as it did: no line skipped, no identity entry."""
+    from pipeline.identity import _dataset_identity
+    from pipeline.table_files import csv_layout
+
+    (tmp_path / "t.csv").write_text(text)
+    spec = DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target=target)
+    frame, y, r = tables.read(spec)
+    skip = csv_layout(tmp_path / "t.csv", "utf-8")[1]
+    if not title:
+        assert skip == 0 and not r["title"] and "title" not in _dataset_identity(spec, False)
+        return
+    (tmp_path / "plain.csv").write_text("".join(text.splitlines(True)[skip:]))
+    expected, expected_y, _ = tables.read(DatasetSpec(name="table", path=str(tmp_path / "plain.csv"), target=target))
+    pd.testing.assert_frame_equal(frame, expected)
+    pd.testing.assert_series_equal(y, expected_y)
+    assert r["title"] == title and _dataset_identity(spec, False)["title"] == title
+    assert (f"The file starts with a title above its header ({', '.join(map(repr, title[:2]))}): skipped, not read as the "
+            "header.") in r["warnings"]
 
 
 def test_a_row_of_units_under_the_header_is_left_out_with_a_warning(tmp_path):

@@ -9,7 +9,7 @@ import functools
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .datasets import REGISTRY as DATASETS
 from .errors import UsageError
@@ -165,7 +165,7 @@ def _number_markers(dataset) -> tuple:
     if not any(tables.number_marker(v) for values in dataset.preprocess.missing_values.values() for v in values) \
             or (version := tables.version_of(dataset)) is None:
         return ()
-    return _read_findings_in(version)[1]
+    return _read_findings_in(version).number_markers
 
 
 def _gapped_categories(dataset) -> tuple:
@@ -178,7 +178,7 @@ def _gapped_categories(dataset) -> tuple:
 
     if dataset.preprocess.missing != "impute" or (version := tables.version_of(dataset)) is None:
         return ()
-    return _read_findings_in(version)[0]
+    return _read_findings_in(version).gapped
 
 
 def _limited_columns(dataset) -> tuple:
@@ -189,7 +189,7 @@ def _limited_columns(dataset) -> tuple:
 
     if (version := tables.version_of(dataset)) is None or not table_measures.limits_written(dataset):
         return ()
-    return _read_findings_in(version)[2]
+    return _read_findings_in(version).limits
 
 
 def _spreadsheet_error_columns(dataset) -> tuple:
@@ -200,14 +200,24 @@ def _spreadsheet_error_columns(dataset) -> tuple:
 
     if (version := tables.version_of(dataset)) is None or not table_measures.spreadsheet_errors_written(dataset):
         return ()
-    return _read_findings_in(version)[3]
+    return _read_findings_in(version).spreadsheet_errors
+
+
+class ReadFindings(NamedTuple):
+    """What one reading of a table (tables.read_ahead) tells the identity's later rules, each the
+    sorted names of the columns it finds: categorical columns with imputed gaps (_gapped_categories),
+    columns a number written as a marker marks (_number_markers), columns read with limits
+    (_limited_columns), columns whose spreadsheet errors read otherwise before (_spreadsheet_error_columns)."""
+    gapped: tuple = ()
+    number_markers: tuple = ()
+    limits: tuple = ()
+    spreadsheet_errors: tuple = ()
 
 
 @functools.lru_cache(maxsize=16)   # a plan is built several times per command: read a table once
-def _read_findings_in(version: tuple) -> tuple[tuple, tuple, tuple, tuple]:
-    """(_gapped_categories, _number_markers, _limited_columns, _spreadsheet_error_columns) of a table
-    version (tables.version_of: the dataset as JSON first), from one reading; ((), (), (), ()) where it
-    cannot be read (reading it to train says why)."""
+def _read_findings_in(version: tuple) -> ReadFindings:
+    """The ReadFindings of a table version (tables.version_of: the dataset as JSON first), from one
+    reading; none found where it cannot be read (reading it to train says why)."""
     from . import column_checks, tables
     from .study_schema import DatasetSpec
 
@@ -215,12 +225,13 @@ def _read_findings_in(version: tuple) -> tuple[tuple, tuple, tuple, tuple]:
     try:
         frame, _, record = tables.read_ahead(spec)
     except UsageError:
-        return (), (), (), ()
-    gapped = tuple(sorted(str(c) for c in frame.columns if column_checks.is_categorical(frame[c]) and frame[c].isna().any()))
-    return gapped, tuple(sorted(str(c) for c in record.get("number_markers", {}))), \
-        tuple(sorted(str(c) for c in record.get("limits", {}))), \
-        tuple(sorted(str(c) for c, found in record.get("spreadsheet_errors", {}).items()   # not dropped either way
-                     if found["read_otherwise"] and (c in frame or c == spec.target)))
+        return ReadFindings()
+    return ReadFindings(
+        gapped=tuple(sorted(str(c) for c in frame.columns if column_checks.is_categorical(frame[c]) and frame[c].isna().any())),
+        number_markers=tuple(sorted(str(c) for c in record.get("number_markers", {}))),
+        limits=tuple(sorted(str(c) for c in record.get("limits", {}))),
+        spreadsheet_errors=tuple(sorted(str(c) for c, found in record.get("spreadsheet_errors", {}).items()   # not dropped either way
+                                        if found["read_otherwise"] and (c in frame or c == spec.target))))
 
 
 def table_digest(dataset) -> str:

@@ -84,7 +84,7 @@ def limits_written(spec) -> bool:
     """Whether a table may write a value beyond a measurement's limit (<0.5, written_numbers.LIMIT):
     a Parquet file may (its text columns are not scanned), a CSV where its text has a < or > (≤ ≥)
     before a number; False where it cannot be read (reading it says why)."""
-    return _written(spec, r"(?:<=?|>=?|≤|≥)\s*[+-]?\.?\d")   # as LIMIT, any space
+    return _written(spec, "limits")
 
 
 # A spreadsheet's error values, exported as text where a formula failed (=1/0): missing in any column
@@ -94,26 +94,34 @@ SPREADSHEET_ERRORS = frozenset(["#DIV/0!", "#VALUE!", "#REF!", "#NAME?", "#NUM!"
 
 def spreadsheet_errors_written(spec) -> bool:
     """Whether a table may write a spreadsheet's error value (SPREADSHEET_ERRORS), as limits_written."""
-    return _written(spec, "|".join(re.escape(e) for e in sorted(SPREADSHEET_ERRORS)))
+    return _written(spec, "spreadsheet_errors")
 
 
-def _written(spec, pattern: str) -> bool:
+# what _written_in looks for in a CSV's text, each of at most 16 characters
+WRITTEN = {"limits": r"(?:<=?|>=?|≤|≥)\s*[+-]?\.?\d",   # as LIMIT, any space
+           "spreadsheet_errors": "|".join(re.escape(e) for e in sorted(SPREADSHEET_ERRORS))}
+
+
+def _written(spec, kind: str) -> bool:
     if is_parquet(spec.path):
         return True
     version = csv_version(spec)
-    return bool(version) and _text_has(*version, pattern)
+    return bool(version) and kind in _written_in(*version)
 
 
-@functools.lru_cache(maxsize=32)   # identity asks for it per plan
-def _text_has(path: str, size: int, mtime_ns: int, encoding: str, pattern: str) -> bool:
-    """Whether a CSV's text matches `pattern` (of at most 16 characters) somewhere, read in chunks."""
+@functools.lru_cache(maxsize=16)   # identity asks for it per plan
+def _written_in(path: str, size: int, mtime_ns: int, encoding: str) -> frozenset:
+    """The kinds of WRITTEN a CSV's text matches somewhere: one read in chunks for them all (each read
+    the whole text of a file that wrote neither), ended once every kind is found."""
+    found = set()
     tail = ""   # a chunk's last characters, for a value cut between two chunks
     try:
         with open_text(path, encoding) as f:
             for chunk in iter(lambda: f.read(1 << 22), ""):
-                if re.search(pattern, tail + chunk):
-                    return True
+                found.update(kind for kind, pattern in WRITTEN.items() if kind not in found and re.search(pattern, tail + chunk))
+                if len(found) == len(WRITTEN):
+                    break
                 tail = chunk[-16:]
-    except Exception:   # reading the table raises the one-line error
-        return False
-    return False
+    except Exception:   # reading the table raises the one-line error; what was found before, found
+        pass
+    return frozenset(found)

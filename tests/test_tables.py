@@ -2002,6 +2002,35 @@ def test_a_spreadsheets_error_values_are_missing_in_any_column(tmp_path):
     assert tables.read(few)[2]["spreadsheet_errors"]["ratio"]["count"] == 5 and "spreadsheet_errors" not in _dataset_identity(few, False)
 
 
+def test_limits_and_spreadsheet_errors_are_looked_for_in_one_reading_of_the_text(tmp_path, monkeypatch):
+    """The identity asks whether a CSV may write a limit (<0.5) and whether it may write a spreadsheet
+    error (#DIV/0!): each question read the whole text of a file that wrote neither, twice at every
+    study start. One reading answers both (and is cached); the answers are those of each pattern alone,
+    a value cut between two chunks found too; the findings the identity reads them for are named."""
+    from pipeline import table_measures
+    from pipeline.identity import _read_findings_in
+
+    opened = []
+    real = table_measures.open_text
+    monkeypatch.setattr(table_measures, "open_text", lambda *a, **k: (opened.append(a[0]), real(*a, **k))[1])
+    cases = {"neither.csv": (False, False), "limit.csv": (True, False), "error.csv": (False, True), "both.csv": (True, True)}
+    for name, (limit, error) in cases.items():
+        rows = "".join(f"{i * 0.5},{'<0.5' if limit and i == 3 else i},{'#DIV/0!' if error and i == 5 else i % 3},{i % 2}\n"
+                       for i in range(20))
+        (tmp_path / name).write_text("a,b,c,y\n" + rows)
+        spec = DatasetSpec(name="table", path=str(tmp_path / name), target="y")
+        assert (table_measures.limits_written(spec), table_measures.spreadsheet_errors_written(spec)) == (limit, error)
+        assert (table_measures.limits_written(spec), table_measures.spreadsheet_errors_written(spec)) == (limit, error)
+        assert opened.count(str(Path(tmp_path / name).resolve())) == 1, name
+    cut = "x" * ((1 << 22) - 3) + "#DIV/0!" + "\n"   # across the first chunk's end
+    (tmp_path / "cut.csv").write_text("a,y\n" + cut)
+    spec = DatasetSpec(name="table", path=str(tmp_path / "cut.csv"), target="y")
+    assert table_measures.spreadsheet_errors_written(spec) and not table_measures.limits_written(spec)
+    both = DatasetSpec(name="table", path=str(tmp_path / "both.csv"), target="y")
+    findings = _read_findings_in(tables.version_of(both))
+    assert findings.limits == ("b",) and findings.spreadsheet_errors == () and findings.gapped == ()
+
+
 def test_a_title_above_the_header_is_skipped_with_a_warning(tmp_path):
     """A spreadsheet's export that starts with a title ("Sales report 2026;;;", a blank line) was read
     with the title for its header: "no such column 'y'". Lines of one field or none above a line of

@@ -400,7 +400,7 @@ def _mark_missing(frame: pd.DataFrame, markers: dict, by_number: dict) -> dict[s
         hit = frame[column].isin(values)
         column_of = frame[column]
         if pd.api.types.is_numeric_dtype(column_of) and not pd.api.types.is_bool_dtype(column_of) and \
-                (numbers := [float(v) for v in values if number_marker(v)]):
+                (numbers := _marker_numbers(values)):
             if (newly := column_of.isin(numbers) & ~hit).any():
                 by_number[column] = by_number.get(column, 0) + int(newly.sum())
             hit |= newly
@@ -411,8 +411,13 @@ def _mark_missing(frame: pd.DataFrame, markers: dict, by_number: dict) -> dict[s
 
 def _marks_a_limit(markers: list, limits: pd.Series) -> bool:
     """Whether a column's missing_values markers name the number of one of its limits (0.5 for <0.5)."""
-    numbers = {float(v) for v in markers if number_marker(v)} | {v for v in markers if isinstance(v, (int, float))}
+    numbers = {*_marker_numbers(markers), *(v for v in markers if isinstance(v, (int, float)))}
     return bool(numbers) and bool(pd.to_numeric(limits.str.strip(), errors="coerce").isin(numbers).any())
+
+
+def _marker_numbers(markers: list) -> list[float]:
+    """The numbers a column's missing_values markers write as text ("0", "-999": number_marker)."""
+    return [float(v) for v in markers if number_marker(v)]
 
 
 def number_marker(value) -> bool:

@@ -193,7 +193,7 @@ def _csv_rows(path: Path, encoding: str, target) -> pd.DataFrame:
     # skipinitialspace: "39, ?, 77516" (UCI's adult) reads the "?" as missing and the numbers as numbers
     sep, skip, title = csv_layout(path, encoding)
     frame = _read_csv(path, encoding, sep, skip)
-    frame.attrs["title"] = list(title)   # lines above the header, skipped
+    frame.attrs["title"] = list(_title_as_read(path, encoding, sep, skip, title))   # lines above the header, skipped
     frame.attrs["repeated_names"] = _repeated_names(path, encoding, sep, list(frame.columns), skip)
     version = _file_version(path, encoding)
     # a short row ends in blanks: only then is the file read again for its fields
@@ -385,6 +385,31 @@ def _title_text(above: list[str], sep: str) -> tuple[str, ...]:
     (as the identity has recorded it since titles were read), one of several its fields joined by ", "."""
     return tuple(text for line in above if (text := re.sub(r'[,;\t|"]+', " ", line).strip() if _names_in(line) <= 1
                                             else ", ".join(_names(_fields(line, sep)))))
+
+
+def _title_as_read(path: Path, encoding: str, sep: str, skip: int, title: tuple[str, ...]) -> tuple[str, ...]:
+    """The title as the warning shows it: csv_layout's, whose bytes the file's encoding cannot read are
+    replaced (U+FFFD; the identity records it so), with each such line read as a Windows export writes
+    it (cp1252, else latin-1: "Bericht März" in a file read as UTF-8 whose rows are, as pandas reads
+    only the rows)."""
+    if not any("\ufffd" in line for line in title):
+        return title
+    import io
+
+    lines = []
+    with open_bytes(path) as raw:   # latin-1 text is the bytes one to one: each line's bytes again
+        f = io.TextIOWrapper(raw, encoding="latin-1", newline="")
+        for _ in range(skip):
+            written = f.readline().encode("latin-1")
+            written = written.removeprefix(b"\xef\xbb\xbf") if not lines else written
+            for reading in (encoding, "cp1252", "latin-1"):
+                try:
+                    lines.append(written.decode(reading))
+                    break
+                except (UnicodeDecodeError, LookupError):
+                    continue
+    readable = _title_text(lines, sep)
+    return readable if len(readable) == len(title) else title
 
 
 def _title_above(first: str, f) -> tuple[list[str], str, list[str]]:

@@ -2122,6 +2122,24 @@ def test_a_title_of_several_fields_is_skipped_and_near_misses_read_as_before(tmp
             "header.") in r["warnings"]
 
 
+def test_a_title_the_files_encoding_cannot_read_is_shown_as_a_windows_export_writes_it(tmp_path):
+    """A Windows export's title ("Bericht März 2026" in cp1252) above rows of ASCII reads under UTF-8
+    (pandas decodes the rows alone), but the warning showed "Bericht M\ufffdrz 2026". It shows the
+    title as cp1252 reads it; a title the encoding reads is shown as read, and the identity records
+    the title as it did (its hash unchanged)."""
+    from pipeline.identity import _dataset_identity
+
+    rows = "".join(f"{i * 0.5};{i % 3};{i % 2}\n" for i in range(30)).encode()
+    for title, shown, recorded in ((b"Bericht M\xe4rz 2026;;\n", ["Bericht März 2026"], ["Bericht M\ufffdrz 2026"]),
+                                   (b"Umsatz M\xe4rz;Q1 2026;;\n", ["Umsatz März, Q1 2026"], ["Umsatz M\ufffdrz, Q1 2026"]),
+                                   ("\ufeffBericht März 2026;;\n".encode(), ["Bericht März 2026"], ["Bericht März 2026"])):
+        (tmp_path / "t.csv").write_bytes(title + b"a;b;y\n" + rows)
+        spec = DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target="y")
+        _, _, r = tables.read(spec)
+        assert r["title"] == shown and _dataset_identity(spec, False)["title"] == recorded
+        assert f"The file starts with a title above its header ({shown[0]!r}): skipped, not read as the header." in r["warnings"]
+
+
 def test_a_row_of_units_under_the_header_is_left_out_with_a_warning(tmp_path):
     """A measurement system's export writes units under the header (kg, cm, [-]): read as data, each
     unit was a value read as missing (a warning per column) and the target's unit a class of one row

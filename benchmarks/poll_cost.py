@@ -4,11 +4,11 @@ while other workers train (orchestrate._each_dataset: _still_open, work_dataset,
 each time reaping dead workers' trials and looking for failed ones to retry (worker.retried). Its
 cost should not grow with the trials the study has finished.
 
-    .venv/bin/python benchmarks/poll_cost.py --baseline /path/to/old/clone [--cells 4000] [--failed 400] [--repeats 3]
+    .venv/bin/python benchmarks/poll_cost.py --baseline /path/to/old/clone [--cells 4000] [--failed 400] [--running 200] [--repeats 3]
 
 Builds once, with this checkout: a prepared study (wine, arms none and l2, cells/2 seeds,
 max_retries 0) on a SQLite Optuna storage and MLflow store, its trials then set in SQL: all but
-`failed` + 20 COMPLETE, `failed` FAIL (a dead worker's: retryable, out of retries), 20 RUNNING named
+`failed` + `running` COMPLETE, `failed` FAIL (a dead worker's: retryable, out of retries), `running` RUNNING named
 by a live process of this host (a `sleep`), one of them nameless for the orphan wait. Each side
 then runs in a fresh process, taking turns: process CPU of one idle poll (steady state: after two),
 of retryable_failures and dead_trials alone, and of _running_once_named waiting 2 s for a trial
@@ -30,7 +30,6 @@ from pathlib import Path
 import yaml
 
 HERE = Path(__file__).resolve().parents[1]
-RUNNING = 20
 
 # run in each checkout: a worker joined to the built study, polled idle
 PROBE = """
@@ -92,7 +91,7 @@ print(json.dumps(result))
 """
 
 
-def build(workdir: Path, cells: int, failed: int, live_worker: str) -> tuple[Path, str, str, Path, int]:
+def build(workdir: Path, cells: int, failed: int, running: int, live_worker: str) -> tuple[Path, str, str, Path, int]:
     """The study file, Optuna storage URL, MLflow URI, the Optuna SQLite file and the nameless
     trial's id of a prepared study whose trials are then set in SQL (see the module's text)."""
     from pipeline.preparation import prepare
@@ -108,7 +107,7 @@ def build(workdir: Path, cells: int, failed: int, live_worker: str) -> tuple[Pat
     prepare(load_study(study_file), storage, tracking)
     con = sqlite3.connect(db)
     ids = [tid for (tid,) in con.execute("select trial_id from trials order by trial_id")]
-    done, fail, run = ids[:len(ids) - failed - RUNNING], ids[len(ids) - failed - RUNNING:-RUNNING], ids[-RUNNING:]
+    done, fail, run = ids[:len(ids) - failed - running], ids[len(ids) - failed - running:-running], ids[-running:]
     con.execute(f"update trials set state = 'COMPLETE', datetime_complete = datetime_start "
                 f"where trial_id in ({','.join(map(str, done))})")
     con.executemany("insert into trial_values (trial_id, objective, value, value_type) values (?, 0, 0.9, 'FINITE')",
@@ -122,7 +121,8 @@ def build(workdir: Path, cells: int, failed: int, live_worker: str) -> tuple[Pat
             "training_started": True}
     con.executemany("insert into trial_user_attributes (trial_id, key, value_json) values (?, ?, ?)",
                     [(t, k, json.dumps(v)) for t in fail for k, v in died.items()])
-    con.execute(f"update trials set state = 'RUNNING', datetime_start = datetime('now') where trial_id in ({','.join(map(str, run))})")
+    con.execute(f"update trials set state = 'RUNNING', datetime_start = datetime('now') "
+                f"where trial_id in ({','.join(map(str, run))})")
     con.executemany("insert into trial_user_attributes (trial_id, key, value_json) values (?, 'worker', ?)",
                     [(t, json.dumps(live_worker)) for t in run])
     con.commit()
@@ -145,13 +145,14 @@ def main() -> None:
     parser.add_argument("--baseline", required=True, help="a clone of the commit to compare with")
     parser.add_argument("--cells", type=int, default=4000)
     parser.add_argument("--failed", type=int, default=400)
+    parser.add_argument("--running", type=int, default=200, help="RUNNING trials, named by a live worker")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     sleeper = subprocess.Popen(["sleep", "3600"])   # the live worker that trains the RUNNING trials
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            built = build(Path(tmp), args.cells, args.failed, f"{socket.gethostname()}:{sleeper.pid}:bench")
+            built = build(Path(tmp), args.cells, args.failed, args.running, f"{socket.gethostname()}:{sleeper.pid}:bench")
             sides = {"baseline": Path(args.baseline).resolve(), "this": HERE}
             runs = {side: [] for side in sides}
             for _ in range(args.repeats):
@@ -159,7 +160,7 @@ def main() -> None:
                     runs[side].append(probe(checkout, built, args.repeats))
     finally:
         sleeper.kill()
-    print(f"{args.cells} cells: {args.cells - args.failed - RUNNING} COMPLETE, {args.failed} FAIL, {RUNNING} RUNNING "
+    print(f"{args.cells} cells: {args.cells - args.failed - args.running} COMPLETE, {args.failed} FAIL, {args.running} RUNNING "
           f"(SQLite); {args.repeats} processes a side, taking turns, each the median of {args.repeats} calls")
     print(f"| what | baseline ({sides['baseline'].name}) | this | this/baseline (medians) |")
     print("|---|---|---|---|")

@@ -14,6 +14,7 @@ import datetime
 import math
 import threading
 import time
+import weakref
 from typing import Callable, Optional
 
 import optuna
@@ -129,9 +130,33 @@ def _waiting_cell(arm: str, seed: int, user_attrs: dict) -> FrozenTrial:
 
 
 def retryable_failures(ostudy: optuna.Study, retry_now: Callable[[FrozenTrial], bool]) -> set[int]:
-    """The numbers of the failed trials retry_failed might retry: read without every trial of the
-    study (idle workers ask often)."""
-    return {t.number for t in trials_in(ostudy, (TrialState.FAIL,)) if retry_now(t)}
+    """The numbers of the failed trials retry_failed might retry. An idle worker asks every few
+    seconds: a FAIL trial stays FAIL with its attributes (Optuna refuses writes to a finished trial),
+    so each is read and judged once per process (_judged), and a poll reads the ids of the failed
+    trials and builds only those it has not seen (it built every one: ~0.1 s at 400 on SQLite)."""
+    with _judged_lock:
+        judged = _judged.setdefault(_backend(ostudy), {}).setdefault((ostudy._study_id, retry_now), {})
+        known = set(judged)
+    backend = _rdb(ostudy)
+    if backend is None:   # a journal: in memory, read whole anyway
+        new = [t for t in ostudy.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t._trial_id not in known]
+    elif unseen := set(ids := backend.trial_ids_in(ostudy._study_id, (TrialState.FAIL,))) - known:
+        # the new ones by id, and any failed since above every id read; many (the first poll) at once
+        few = len(unseen) <= FEW_BY_ID
+        new = [t for t in backend._get_trials(ostudy._study_id, (TrialState.FAIL,), unseen if few else set(),
+                                              max(ids) if few else -1) if t._trial_id not in known]
+    else:
+        new = []
+    with _judged_lock:   # the worker's watch of its other datasets asks too, on its own thread
+        judged.update((t._trial_id, (t.number, retry_now(t))) for t in new)
+        return {number for number, retry in judged.values() if retry}
+
+
+# {storage (under Optuna's cache, which each Study gets anew): {(study id, retry_now): {FAIL trial
+# id: (its number, whether retry_now takes it)}}}
+_judged: "weakref.WeakKeyDictionary[optuna.storages.BaseStorage, dict]" = weakref.WeakKeyDictionary()
+_judged_lock = threading.Lock()
+FEW_BY_ID = 200   # trials read by id in one query (an IN list: SQLite takes 32,766 variables, older ones 999)
 
 
 def retry_failed(ostudy: optuna.Study, max_retries: int, retry_now: Callable[[FrozenTrial], bool],
@@ -222,8 +247,8 @@ def trials_in(ostudy: optuna.Study, states: tuple) -> list[FrozenTrial]:
     unfinished trial on each call, the whole queue with the waiting ones (~1 s at 3,000 waiting on
     PostgreSQL against ~25 ms for the running ones: a review), which a worker's reaper and its
     watch of the other datasets ask for every few seconds."""
-    backend = _backend(ostudy)
-    if isinstance(backend, RetryingRDBStorage):
+    backend = _rdb(ostudy)
+    if backend is not None:
         return backend._get_trials(ostudy._study_id, states, set(), -1)
     return ostudy.get_trials(deepcopy=False, states=states)
 
@@ -238,8 +263,8 @@ def busy(ostudy: optuna.Study) -> bool:
 
 
 def _any_in(ostudy: optuna.Study, states: tuple) -> bool:
-    backend = _backend(ostudy)
-    if isinstance(backend, RetryingRDBStorage):   # one id, not the whole queue built (a worker asks every population)
+    backend = _rdb(ostudy)
+    if backend is not None:   # one id, not the whole queue built (a worker asks every population)
         return bool(backend.trial_ids_in(ostudy._study_id, states, limit=1))
     return bool(ostudy.get_trials(deepcopy=False, states=states))
 
@@ -251,13 +276,13 @@ def pop_cells(ostudy: optuna.Study, limit: int, beat: Optional["heartbeat"] = No
     heartbeat each popped cell joins at once, POP_CHUNK at a time: a population's first cells,
     RUNNING and unnamed until then, would otherwise be silent while the rest is popped, and
     reaped as orphans of a dead worker (ORPHAN_S) while their worker lived (a distributed review)."""
-    out = []
+    out, backend = [], _rdb(ostudy)
     while len(out) < limit:
         want = min(limit - len(out), POP_CHUNK)
         if isinstance(ostudy._storage, BatchingJournalStorage):   # several in one append
             trial_ids = ostudy._storage.pop_waiting(ostudy._study_id, want)
-        elif isinstance(_backend(ostudy), RetryingRDBStorage):   # a query of ids, not the whole queue read
-            trial_ids = _backend(ostudy).pop_waiting(ostudy._study_id, want)
+        elif backend is not None:   # a query of ids, not the whole queue read
+            trial_ids = backend.pop_waiting(ostudy._study_id, want)
         else:
             trial_ids = [ostudy._pop_waiting_trial_id()]   # atomic: WAITING -> RUNNING, or None
         if not trial_ids or trial_ids[0] is None:
@@ -443,30 +468,62 @@ def silent_trials(ostudy: optuna.Study) -> list[FrozenTrial]:
 
 def _running_once_named(ostudy: optuna.Study) -> list[FrozenTrial]:
     """The RUNNING trials, once live workers had up to ORPHAN_S to name those they just popped
-    (within milliseconds: looked at again often rather than slept out)."""
+    (within milliseconds: looked at again often rather than slept out). Between two reads of every
+    RUNNING trial only the nameless ones are read again (a busy study has many running: a review
+    read them all every 0.2 s for up to ORPHAN_S); what is returned is a read of them all."""
     deadline = time.monotonic() + ORPHAN_S
     while True:
         running = trials_in(ostudy, (TrialState.RUNNING,))
-        nameless = [t for t in running if rt.TRIAL_WORKER not in t.user_attrs and t.datetime_start is not None]
-        if not nameless:
-            return running
-        youngest = max(t.datetime_start for t in nameless)
-        wait = min(ORPHAN_S - (datetime.datetime.now() - youngest).total_seconds(), deadline - time.monotonic())
+        nameless = _nameless(running)
+        wait = _orphan_wait(nameless, deadline)
         if wait <= 0:
             return running
-        time.sleep(min(wait, 0.2))
+        above = max(t._trial_id for t in running)
+        while wait > 0:   # until they are named (or end), or the wait is over: then all read again
+            time.sleep(min(wait, 0.2))
+            nameless = _nameless(_running_among(ostudy, {t._trial_id for t in nameless}, above))
+            wait = _orphan_wait(nameless, deadline)
+
+
+def _nameless(running: list[FrozenTrial]) -> list[FrozenTrial]:
+    return [t for t in running if rt.TRIAL_WORKER not in t.user_attrs and t.datetime_start is not None]
+
+
+def _orphan_wait(nameless: list[FrozenTrial], deadline: float) -> float:
+    """How much longer the youngest of these nameless trials may go unnamed (ORPHAN_S from its
+    pop, within the deadline); 0 without one."""
+    if not nameless:
+        return 0.0
+    youngest = max(t.datetime_start for t in nameless)
+    return min(ORPHAN_S - (datetime.datetime.now() - youngest).total_seconds(), deadline - time.monotonic())
+
+
+def _running_among(ostudy: optuna.Study, trial_ids: set[int], above: int) -> list[FrozenTrial]:
+    """Those of `trial_ids` still RUNNING (with any RUNNING trial of an id above `above`: one
+    query on SQL storages)."""
+    backend = _rdb(ostudy)
+    if backend is not None:
+        return [t for t in backend._get_trials(ostudy._study_id, (TrialState.RUNNING,), trial_ids, above)
+                if t._trial_id in trial_ids]
+    return [t for t in ostudy.get_trials(deepcopy=False, states=(TrialState.RUNNING,)) if t._trial_id in trial_ids]
 
 
 def answering_for(ostudy: optuna.Study) -> float:
     """Seconds since this process saw the study's storage answer again after an outage (inf
     when it saw none; journal storages have none)."""
-    backend = _backend(ostudy)
-    return backend.outage.answering_for() if isinstance(backend, RetryingRDBStorage) else math.inf
+    backend = _rdb(ostudy)
+    return backend.outage.answering_for() if backend is not None else math.inf
 
 
 def _backend(ostudy: optuna.Study) -> optuna.storages.BaseStorage:
     """The study's storage itself, under the cache Optuna wraps RDB storages in."""
     return getattr(ostudy._storage, "_backend", ostudy._storage)
+
+
+def _rdb(ostudy: optuna.Study) -> Optional[RetryingRDBStorage]:
+    """The study's SQL storage (read with queries of our own), or None (a journal)."""
+    backend = _backend(ostudy)
+    return backend if isinstance(backend, RetryingRDBStorage) else None
 
 
 def heartbeat_ages(ostudy: optuna.Study) -> dict[int, float]:

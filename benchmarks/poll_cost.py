@@ -33,7 +33,7 @@ HERE = Path(__file__).resolve().parents[1]
 
 # run in each checkout: a worker joined to the built study, polled idle
 PROBE = """
-import datetime, json, resource, sqlite3, statistics, sys, time
+import datetime, json, os, resource, sqlite3, statistics, sys, time
 from contextlib import redirect_stdout
 import io
 def cpu():
@@ -71,17 +71,21 @@ def timed(f):
     return statistics.median(c for c, _ in out), statistics.median(w for _, w in out)
 with redirect_stdout(io.StringIO()):
     beat(); poll(); poll()   # steady state: the first poll reads every trial (Optuna's cache) and re-queues
+if os.environ.get("POLL_PROFILE"):
+    import cProfile, pstats
+    cProfile.run("poll()", "/tmp/poll.prof")
+    pstats.Stats("/tmp/poll.prof", stream=sys.stderr).sort_stats("cumulative").print_stats(25)
 result = {"poll": timed(poll),
           "retryable": timed(lambda: grid.retryable_failures(ostudy, lifecycle.retry_now)),
           "dead": timed(lambda: grid.dead_trials(ostudy))}
 # a trial popped 8 s ago and not named yet: the reaper waits ORPHAN_S - 8 = 2 s for its name
+beat()   # before the start is set: beating 200 trials takes a while
 con = sqlite3.connect(db)
 key = con.execute("select key, value_json from trial_user_attributes where trial_id = ? and key = 'worker'", (nameless,)).fetchone()
 start = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=grid.ORPHAN_S - 2)).replace(tzinfo=None)
 con.execute("delete from trial_user_attributes where trial_id = ? and key = 'worker'", (nameless,))
 con.execute("update trials set datetime_start = ? where trial_id = ?", (start.isoformat(sep=' '), nameless))
 con.commit()
-beat()
 c0, w0 = cpu(), time.perf_counter()
 grid._running_once_named(ostudy)
 result["orphan_wait"] = (cpu() - c0, time.perf_counter() - w0)
@@ -132,7 +136,7 @@ def build(workdir: Path, cells: int, failed: int, running: int, live_worker: str
 def probe(checkout: Path, built: tuple, repeats: int) -> dict:
     study_file, storage, tracking, db, nameless = built
     env = {"PYTHONPATH": str(checkout), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
-           "HOME": os.environ.get("HOME", "/tmp")}
+           "HOME": os.environ.get("HOME", "/tmp"), **{k: v for k, v in os.environ.items() if k == "POLL_PROFILE"}}
     out = subprocess.run([sys.executable, "-c", PROBE, str(study_file), storage, tracking, str(db), str(nameless),
                           str(repeats)], cwd=study_file.parent, capture_output=True, text=True, env=env)
     if out.returncode:

@@ -223,10 +223,12 @@ def latest_by_cell(trials) -> dict[tuple[str, int, str], FrozenTrial]:
 
 
 def others_running(ostudy: optuna.Study) -> bool:
-    """Some trial is RUNNING in another worker (not this process)."""
-    me = worker_id()
-    return any(t.user_attrs.get(rt.TRIAL_WORKER) != me
-               for t in trials_in(ostudy, (TrialState.RUNNING,)))
+    """Some trial is RUNNING in another worker (not this process): their names alone read on SQL
+    storages."""
+    me, backend = worker_id(), _rdb(ostudy)
+    workers = backend.running_attr(ostudy._study_id, rt.TRIAL_WORKER) if backend is not None else \
+        [t.user_attrs.get(rt.TRIAL_WORKER) for t in trials_in(ostudy, (TrialState.RUNNING,))]
+    return any(worker != me for worker in workers)
 
 
 def others_alive(ostudy: optuna.Study) -> bool:

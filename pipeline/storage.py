@@ -396,6 +396,24 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
         finally:
             session.close()
 
+    def running_attr(self, study_id: int, key: str) -> list:
+        """The user attribute `key` of each RUNNING trial of a study (None where it has none): one
+        query of one column, where a read of the trials builds each whole (an idle worker asks
+        whose they are every few seconds: grid.others_running)."""
+        import json
+
+        from optuna.storages._rdb import models
+
+        trials, attrs = models.TrialModel, models.TrialUserAttributeModel
+        session = self.scoped_session()
+        try:
+            rows = (session.query(attrs.value_json).select_from(trials)
+                    .outerjoin(attrs, (attrs.trial_id == trials.trial_id) & (attrs.key == key))
+                    .filter(trials.study_id == study_id).filter(trials.state == TrialState.RUNNING).all())
+            return [None if value is None else json.loads(value) for (value,) in rows]
+        finally:
+            session.close()
+
     def pop_waiting(self, study_id: int, limit: int) -> list[int]:
         """Move up to `limit` WAITING trials of a study to RUNNING: the ids this process owns now.
         Each move is one conditional update (`... WHERE state = 'WAITING'`: ours if it changed a
@@ -601,6 +619,7 @@ for _name in ("create_new_study", "delete_study", "set_study_user_attr", "set_st
               "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr",
               "set_trial_system_attr", "get_trial_id_from_study_id_trial_number", "get_trial", "_get_trials",
               "_get_best_trial_id", "record_heartbeat", "_get_stale_trial_ids", "heartbeat_ages", "trial_ids_in", "_take",
+              "running_attr",
               "_add_chunk", "database_uptime",
               "locked_session"):
     setattr(RetryingRDBStorage, _name, _retrying(getattr(RetryingRDBStorage, _name)))

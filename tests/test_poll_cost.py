@@ -78,3 +78,17 @@ def test_the_reaper_waiting_for_a_popped_trial_to_be_named_rereads_only_it(poppe
     assert sorted(t.number for t in running) == sorted(t.number for t in trials)
     assert all(rt.TRIAL_WORKER in t.user_attrs for t in running)
     assert built[0] <= 2 * len(trials) + 10, f"{built[0]} trials built waiting 0.9 s for one to be named"
+
+
+def test_whether_others_train_is_read_from_the_running_trials_names_alone(popped):
+    """An idle worker asks every few seconds whether other workers still train (_still_open): the
+    names on the RUNNING trials answer it, none of them built (it built every one)."""
+    ostudy, trials, built = popped
+    assert all(grid.claim(ostudy, trials[:-1]))   # this worker's
+    built[0] = 0
+    assert grid.others_running(ostudy)   # one popped and not named yet: some worker's
+    assert grid.claim(ostudy, trials[-1:]) == [True]
+    assert not grid.others_running(ostudy)
+    grid.set_attr(ostudy, trials[0]._trial_id, rt.TRIAL_WORKER, "elsewhere:1:x")
+    assert grid.others_running(ostudy)
+    assert built[0] == 0, f"{built[0]} trials built to read their workers' names"

@@ -1,7 +1,7 @@
 """What a waiting worker reads each time it looks (every few seconds, grid.retryable_failures and
 grid.dead_trials through worker.retried) stays flat as the study grows: trials already seen and
-unchanged are not built again. A real SQLite Optuna storage; the trials each call builds are
-counted on it."""
+unchanged are not built again. A real SQLite (and PostgreSQL) Optuna storage; the trials each
+call builds are counted on it."""
 
 from __future__ import annotations
 
@@ -17,11 +17,12 @@ from pipeline.lifecycle import Outcome
 from pipeline.storage import get_storage
 
 
-@pytest.fixture
-def popped(tmp_path):
-    """A SQLite study with 121 cells, every one popped (RUNNING, nameless), and a counter of
-    the trials the storage builds from its rows."""
-    storage = get_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
+def popped(tmp_path, request):
+    """A study with 121 cells (SQLite, or a throwaway PostgreSQL), every one popped (RUNNING,
+    nameless), and a counter of the trials the storage builds from its rows."""
+    storage = get_storage(f"sqlite:///{tmp_path / 'optuna.db'}" if request.param == "sqlite" else
+                          f"{request.getfixturevalue('postgres')}/optuna")
     ostudy = optuna.create_study(study_name="s", storage=storage)
     grid.enqueue_missing(ostudy, [(arm, seed) for arm in ("none", "l2") for seed in range(60)] + [("l1", 0)],
                          max_retries=2, spent_attempt=lambda t: True)

@@ -495,7 +495,8 @@ def _names(fields: list[str]) -> list[str]:
 def _cannot_be_header(title: list[str], header: list[str], rows: list[list[str]]) -> bool:
     """Whether a line of several fields (`title`) above a line that names more columns (`header`, over
     `rows`) is no header: a header of fewer names than the line under it that pandas reads is a row of
-    data under it (a blank name, R's row names). It is none (1) where the header and its rows are
+    data under it (a blank name, R's row names). It is none where the header names its columns (no name
+    a missing marker or one of its column's values below) and (1) the header and its rows are
     wider, with names past its width: read as the header, the file was not read (a row longer than
     its header), unless its rows start with row names (_row_names: R's write.table, read so); or (2)
     a spreadsheet's title padded with separators to the table's width ("Sales report;2026;;"): text
@@ -506,14 +507,18 @@ def _cannot_be_header(title: list[str], header: list[str], rows: list[list[str]]
     width = len(title)
     if len(_names(title)) >= len(_names(header)):
         return False
-    if len(header) > width and any(f.strip() for f in header[width:]):
-        return not _row_names([header, *rows], width)
-    blank = [i for i, f in enumerate(title) if not f.strip()]
-    if len(_names(title)) < 2 or blank != list(range(len(_names(title)), width)):
-        return False
     names = {i: f.strip() for i, f in enumerate(header) if f.strip()}
     below = {i: [r[i].strip() for r in rows if i < len(r) and r[i].strip()] for i in names}
-    if any(re.fullmatch(NUMBER, n) or n in READ_AS_MISSING or n in DASHES or n in below[i] for i, n in names.items()):
+    # a row of data, not a header: a name a missing marker or among its column's values below (R's
+    # write.table of a subset, its row names 4, 9, ...: a value of a column that repeats)
+    if any(n in READ_AS_MISSING or n in DASHES or n in below[i] for i, n in names.items()):
+        return False
+    if len(header) > width and any(f.strip() for f in header[width:]):
+        return not _row_names([header, *rows], width)
+    if any(re.fullmatch(NUMBER, n) for n in names.values()):
+        return False
+    blank = [i for i, f in enumerate(title) if not f.strip()]
+    if len(_names(title)) < 2 or blank != list(range(len(_names(title)), width)):
         return False
     return any(i in names and len(below[i]) >= 2 and all(re.fullmatch(NUMBER, v) for v in below[i]) for i in blank)
 

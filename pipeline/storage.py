@@ -519,8 +519,10 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
                           .where(trials.c.study_id == study_id)).first() is not None
 
     def database_uptime(self) -> float:
-        """Seconds since the database server last started, by its clock (PostgreSQL's
-        pg_postmaster_start_time); inf where the database does not say."""
+        """Seconds since the database server last started, by its clock; inf where the database
+        does not say. A crash restart (a backend that crashed, or was killed) ends every session and
+        frees every lock, but keeps pg_postmaster_start_time: the checkpointer, started again then,
+        tells it (its row is hidden from a role without pg_read_all_stats: the postmaster's start)."""
         import sqlalchemy
 
         if self.engine.dialect.name != "postgresql":
@@ -528,7 +530,8 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
         session = self.scoped_session()
         try:
             return float(session.execute(sqlalchemy.text(
-                "SELECT EXTRACT(EPOCH FROM now() - pg_postmaster_start_time())")).scalar())
+                "SELECT EXTRACT(EPOCH FROM now() - greatest(pg_postmaster_start_time(), (SELECT min(backend_start) "
+                "FROM pg_stat_activity WHERE backend_type = 'checkpointer')))")).scalar())
         finally:
             session.close()
 

@@ -15,6 +15,7 @@ import optuna
 import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
+from sqlalchemy import text as sqltext
 from sqlalchemy.pool import NullPool
 
 from pipeline import grid, joining
@@ -1860,9 +1861,7 @@ def test_a_process_liveness_lock_is_taken_again_after_a_database_restart_and_fre
 
     with postgres_server() as pg:
         url = f"{pg.url}/optuna"
-        holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pipeline import alive_lock, runtime; "
-                                   "alive_lock.hold(sys.argv[1]); print(runtime.worker_id(), flush=True); time.sleep(600)",
-                                   url], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        holder = lock_holder(url)
         try:
             worker = holder.stdout.readline().strip()
             pg.stop()
@@ -1879,6 +1878,48 @@ def test_a_process_liveness_lock_is_taken_again_after_a_database_restart_and_fre
                 time.sleep(0.5)
         finally:
             holder.kill()
+
+
+def lock_holder(url: str, *setup: str) -> subprocess.Popen:
+    """A process that takes its liveness lock (alive_lock.hold) after `setup` (Python lines), says
+    its worker name and sleeps."""
+    script = "; ".join(["import sys, time", "from pipeline import alive_lock, runtime", *setup, "alive_lock.hold(sys.argv[1])",
+                        "print(runtime.worker_id(), flush=True)", "time.sleep(600)"])
+    return subprocess.Popen([sys.executable, "-c", script, url], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+
+
+def lock_held(url: str, worker: str) -> bool:
+    """Whether some session holds `worker`'s liveness lock (pg_locks: a bigint key is classid, objid)."""
+    from pipeline import alive_lock
+
+    key = alive_lock._key(worker) & (2 ** 64 - 1)
+    with get_storage(url).engine.connect() as conn:
+        return conn.execute(sqltext("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                                    "AND classid = :hi AND objid = :lo"), {"hi": key >> 32, "lo": key & (2 ** 32 - 1)}).scalar() > 0
+
+
+def test_a_free_liveness_lock_is_not_trusted_right_after_a_database_crash_restart():
+    """A backend crash makes PostgreSQL end every session and free every lock, without a new
+    pg_postmaster_start_time: a live holder that had not yet taken its lock again (it pings every
+    HEARTBEAT_S) was read as gone, its root closed KILLED while it ran."""
+    from pipeline import alive_lock
+
+    with postgres_server() as pg:
+        url = f"{pg.url}/optuna"
+        get_storage(url)
+        holder = lock_holder(url, "alive_lock.HEARTBEAT_S = 600")   # one that has not noticed the crash yet
+        try:
+            worker = holder.stdout.readline().strip()
+            with get_storage(url).engine.connect() as conn:
+                crashed = conn.execute(sqltext("SELECT pg_backend_pid()")).scalar()
+            time.sleep(alive_lock.RETAKE_S + 1)   # a database up for longer than RETAKE_S
+            os.kill(crashed, signal.SIGKILL)
+            get_storage(url).engine.dispose()
+            assert not alive_lock.gone(url, worker)   # its storage calls wait for the recovery
+            assert not lock_held(url, worker)   # free: the crash ended its session
+        finally:
+            holder.kill()
+            holder.wait()
 
 
 def test_a_connection_lost_while_waiting_for_the_enqueue_lock_is_retried(postgres, capsys):

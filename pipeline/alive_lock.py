@@ -54,9 +54,11 @@ def _keep(url: str, me: str, conn) -> None:
                 conn.close()
             except Exception:   # noqa: BLE001
                 pass
-            try:
-                conn = get_storage(url).locked_session(_key(me), 0, lambda: None)
-            except Exception:   # noqa: BLE001 - still away past the retries: the next ping tries again
+            try:   # tried once (the next ping tries again), not through the storage's retries: an outage
+                # past their limit here would make the process's own calls give up at their next failure
+                storage = get_storage(url)
+                conn = storage.locked_session.__wrapped__(storage, _key(me), 0, lambda: None)
+            except Exception:   # noqa: BLE001 - still away
                 pass
 
 

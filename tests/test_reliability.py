@@ -1880,12 +1880,14 @@ def test_a_process_liveness_lock_is_taken_again_after_a_database_restart_and_fre
             holder.kill()
 
 
-def lock_holder(url: str, *setup: str) -> subprocess.Popen:
+def lock_holder(url: str, *setup: str, env=None) -> subprocess.Popen:
     """A process that takes its liveness lock (alive_lock.hold) after `setup` (Python lines), says
-    its worker name and sleeps."""
-    script = "; ".join(["import sys, time", "from pipeline import alive_lock, runtime", *setup, "alive_lock.hold(sys.argv[1])",
-                        "print(runtime.worker_id(), flush=True)", "time.sleep(600)"])
-    return subprocess.Popen([sys.executable, "-c", script, url], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    its worker name; on a line on its stdin, says what a call of its Optuna storage gives."""
+    script = "; ".join(["import sys, time", "from pipeline import alive_lock, runtime, storage", *setup,
+                        "alive_lock.hold(sys.argv[1])", "print(runtime.worker_id(), flush=True)", "sys.stdin.readline()",
+                        "print(repr(storage.get_storage(sys.argv[1]).get_all_studies()), flush=True)"])
+    return subprocess.Popen([sys.executable, "-c", script, url], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env=env)
 
 
 def lock_held(url: str, worker: str) -> bool:
@@ -1917,6 +1919,36 @@ def test_a_free_liveness_lock_is_not_trusted_right_after_a_database_crash_restar
             get_storage(url).engine.dispose()
             assert not alive_lock.gone(url, worker)   # its storage calls wait for the recovery
             assert not lock_held(url, worker)   # free: the crash ended its session
+        finally:
+            holder.kill()
+            holder.wait()
+
+
+def test_a_liveness_lock_taken_again_after_a_long_outage_leaves_the_process_riding_out_the_next():
+    """alive_lock's keeper took its lock again through the storage's retried calls: an outage past
+    outage_limit_s while the process's own work made no storage call (the keeper alone waited)
+    made the process give up on its next failed call, at once: a later brief restart stopped it
+    with "did not answer" where it rides out one of up to outage_limit_s."""
+    with postgres_server() as pg:
+        url = f"{pg.url}/optuna"
+        get_storage(url)   # Optuna's tables, made before the holder starts
+        holder = lock_holder(url, "alive_lock.HEARTBEAT_S = 0.5", env={**os.environ, "PIPELINE_OUTAGE_S": "5"})
+        try:
+            worker = holder.stdout.readline().strip()
+            pg.stop()
+            time.sleep(8)   # past its outage limit
+            pg.start()
+            get_storage(url).engine.dispose()
+            deadline = time.monotonic() + 20
+            while not lock_held(url, worker):
+                assert time.monotonic() < deadline, "its lock was not taken again"
+                time.sleep(0.5)
+            pg.stop()
+            holder.stdin.write("\n")   # a storage call while the database is away again, briefly
+            holder.stdin.flush()
+            time.sleep(1)
+            pg.start()
+            assert holder.communicate(timeout=60)[0].strip().splitlines()[-1] == "[]"   # it answered
         finally:
             holder.kill()
             holder.wait()

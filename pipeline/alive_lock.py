@@ -13,13 +13,12 @@ RETAKE_S."""
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 
 from . import runtree as rt
 from .runtime import worker_id
-from .storage import GRACE_S, HEARTBEAT_S, get_storage
+from .storage import GRACE_S, HEARTBEAT_S, advisory_key, get_storage
 
 RETAKE_S = GRACE_S   # a holder pings every HEARTBEAT_S and takes its lock again after a restart well within this
 
@@ -27,7 +26,7 @@ _held: set = set()   # (worker name, storage URL) of the locks this process hold
 
 
 def _key(worker: str) -> int:
-    return int.from_bytes(hashlib.sha1(f"alive {worker}".encode()).digest()[:8], "big", signed=True)
+    return advisory_key(f"alive {worker}")
 
 
 def hold(url: str) -> dict[str, str]:

@@ -13,7 +13,7 @@ import threading
 from contextlib import contextmanager
 
 from .store_paths import sqlite_file
-from .storage import GRACE_S, HEARTBEAT_S, JOURNAL_PREFIX, root_cause_line, get_storage
+from .storage import GRACE_S, HEARTBEAT_S, JOURNAL_PREFIX, advisory_key, root_cause_line, get_storage
 
 
 # The PostgreSQL enqueue lock's session is ended by the server once it has said nothing for
@@ -74,9 +74,7 @@ def exclusive(url: str, name: str, say=print):
     it, and each open a root and a parent run. PostgreSQL: a session advisory lock (released if
     the process dies with its connection); a journal or SQLite file: flock on a file beside it
     (released by the kernel); other storages: none. `say` is told once when another holds it."""
-    import hashlib
-
-    key = int.from_bytes(hashlib.sha1(name.encode()).digest()[:8], "big", signed=True)
+    key = advisory_key(name)
     if url.startswith("postgresql"):
         with _advisory_lock(url, key, name, say):
             yield

@@ -351,6 +351,14 @@ def _retrying(method):
     return call
 
 
+def advisory_key(name: str) -> int:
+    """PostgreSQL's advisory lock key (a signed 64-bit number) for a lock named `name`: the enqueue
+    lock's and a process's liveness lock (alive_lock)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha1(name.encode()).digest()[:8], "big", signed=True)
+
+
 class RetryingRDBStorage(optuna.storages.RDBStorage):
     """Optuna's RDB storage, each call of which rides out a database that does not answer for
     up to outage_limit_s() (a restart, a failover): retried with backoff on a lost or refused

@@ -114,30 +114,41 @@ def _answer(args, ctx) -> int:
               + (f" and its report written to {Path(args.reports_dir) / study.report_folder}" if report else "")
               + "; the study's verdicts and report in MLflow are left as they are" + VIEW_HOLM, file=sys.stderr, flush=True)
     changed = record_verdicts(ctx, decided, on_parents=not view, short=short)
-    if report:
-        from .report import build_report
-
-        started, wall = time.perf_counter(), time.time()
-        paths = build_report(study, tracking=ctx.tracker.uri, out_dir=args.reports_dir,
-                             root_run_id=ctx.root_id, pdf=not args.no_pdf, record=not view, reuse=True)
-        seconds = time.perf_counter() - started
-        ctx.tracker.log_values(ctx.root_id, {"time_report_s": round(seconds, 3)})
-        for p in paths:
-            print(f"report: {p}")
-        rebuilt = bool(paths) and paths[0].stat().st_mtime >= wall - 1   # not when the earlier report was kept
-        if rebuilt:
-            print(f"report built in {seconds:.1f} s")
-    if not (report and rebuilt):
+    if not (report and _write_report(args, ctx, record=not view)):
         _discard_empty_root(ctx, changed)
+    _print_links(ctx, view)
+    return 0
+
+
+def _write_report(args, ctx, record: bool) -> bool:
+    """Build the report (or keep the earlier one where nothing changed) and print where it lies;
+    whether it was built anew."""
+    from .report import build_report
+
+    started, wall = time.perf_counter(), time.time()
+    paths = build_report(ctx.study, tracking=ctx.tracker.uri, out_dir=args.reports_dir,
+                         root_run_id=ctx.root_id, pdf=not args.no_pdf, record=record, reuse=True)
+    seconds = time.perf_counter() - started
+    ctx.tracker.log_values(ctx.root_id, {"time_report_s": round(seconds, 3)})
+    for p in paths:
+        print(f"report: {p}")
+    rebuilt = bool(paths) and paths[0].stat().st_mtime >= wall - 1   # not when the earlier report was kept
+    if rebuilt:
+        print(f"report built in {seconds:.1f} s")
+    return rebuilt
+
+
+def _print_links(ctx, view: str) -> None:
+    """Where to browse the runs in the MLflow UI, and the verdicts' side-by-side view (not for a view)."""
     from .ui_links import overview_link, verdicts_view, view_link
 
+    study = ctx.study
     overview = overview_link(ctx.tracker.uri, ctx.experiment_id, study.name)
     serve = _ui_command(ctx.tracker.uri)
     print(f"\nBrowse the runs: {serve}, then {overview}" if serve else f"\nBrowse the runs: {overview}")
     if not view:   # each dataset's differences to none as columns (record_verdicts stored the view)
         print(f"Each dataset's differences to none, side by side: "
               f"{view_link(ctx.tracker.uri, ctx.experiment_id, verdicts_view(study.name, study.arms)[0])}")
-    return 0
 
 
 def _ui_command(uri: str) -> Optional[str]:

@@ -310,7 +310,7 @@ def decide_study(datasets: list[DatasetResults], seed_order: Optional[list[int]]
     looks = looks or [max(len(seed_order), 1)]   # no value at all (every run failed or blew up): one empty look
     # adaptive: a share of none's mean is fixed at the first look, not taken from rounds that came after a look
     first = set(seed_order[:looks[0]]) if len(looks) > 1 else None
-    out = [_empty(d, first) for d in datasets]
+    out = [_before_the_tests(d, first) for d in datasets]
     for k, (n, alpha) in enumerate(zip(looks, stats.spending(looks))):
         new_seeds = set(seed_order[(looks[k - 1] if k else 0):n])
         family = []
@@ -477,7 +477,10 @@ def rope_of(d: DatasetResults, seeds: Optional[set[int]] = None) -> float:
                             float(np.mean(list(base.values()))) if base else math.nan)
 
 
-def _empty(d: DatasetResults, rope_seeds: Optional[set[int]] = None) -> DatasetVerdicts:
+def _before_the_tests(d: DatasetResults, rope_seeds: Optional[set[int]] = None) -> DatasetVerdicts:
+    """A dataset's verdicts with everything but the paired tests filled in (decide_study's looks add
+    those): its ROPE, what the regularization paths chose, whether it learned above chance, and
+    what its seeds did (strays, lost, diverged, perfect scores)."""
     m = metric_for(d.task, d.metric)
     v = DatasetVerdicts(d.label, d.task, rope_of(d, rope_seeds), m.name, chance=d.chance, n_test=d.n_test, ran=d.ran,
                         n_val=d.n_val, val_chooses=tuple(d.val_chooses) + (("the paths' strengths",) if any(
@@ -487,7 +490,15 @@ def _empty(d: DatasetResults, rope_seeds: Optional[set[int]] = None) -> DatasetV
                         chosen_after=list(d.chosen_after),
                         far_targets=list(d.far_targets), far_in=d.far_in,
                         selected={a: p for a, p in d.selected.items() if p and len(d.paths.get(a, {})) > 1})
-    hib = m.higher_is_better
+    judge_chance(d, v)   # before the paths' modes: a point at chance has nothing to compare
+    _path_facts(d, v, m.higher_is_better)
+    _seed_facts(d, v, m.higher_is_better)
+    return v
+
+
+def _path_facts(d: DatasetResults, v: DatasetVerdicts, hib: bool) -> None:
+    """Where each path's selected strength lies, whether the path is flat, and the head-to-heads of
+    a path's modes (penalty, weight_decay, decoupled)."""
     for a, point in v.selected.items():
         order = strength_order(list(d.paths[a]))
         if order:
@@ -496,7 +507,6 @@ def _empty(d: DatasetResults, rope_seeds: Optional[set[int]] = None) -> DatasetV
         distinct = len(val) - len(set(copies(d.paths[a])) & set(val))   # modes that train alike count once
         if distinct > 1 and len(near) == len(val):
             v.flat_paths[a] = distinct
-    judge_chance(d, v)
     for a in v.selected:
         if pairs := mode_pairs(list(d.paths[a])):
             tests = {point: {s: x["test"] for s, x in by_seed.items()} for point, by_seed in d.paths[a].items()}
@@ -504,6 +514,10 @@ def _empty(d: DatasetResults, rope_seeds: Optional[set[int]] = None) -> DatasetV
             blank = {p for p, by_seed in tests.items() if len(by_seed) >= 2 and math.isfinite(v.chance_margin)
                      and no_better(v, list(by_seed.values()), hib)}
             v.modes[a] = modes_head_to_head(tests, pairs, hib, v.rope, resolution(d), blank)
+
+
+def _seed_facts(d: DatasetResults, v: DatasetVerdicts, hib: bool) -> None:
+    """What the seeds did: strays, arms without runs or with seeds lost, divergences, perfect scores."""
     v.stray_seeds = stray_seeds(d.values, v.rope, hib, floor=largest_step(d))
     v.no_runs = [a for a, by_seed in d.values.items() if not by_seed and a != arms.BASELINE]
     v.no_baseline = not d.values.get(arms.BASELINE)
@@ -520,13 +534,12 @@ def _empty(d: DatasetResults, rope_seeds: Optional[set[int]] = None) -> DatasetV
     base = set(d.values.get(arms.BASELINE, {}))
     v.unpaired = [a for a, by_seed in d.values.items() if a != arms.BASELINE and by_seed and base and not set(by_seed) & base]
     v.cells = sum(len(by_seed) for by_seed in d.values.values()) + sum(v.diverged.values())
-    best = 1.0 if m.higher_is_better else 0.0   # every higher-is-better metric tops out at 1, every loss at 0
+    best = 1.0 if hib else 0.0   # every higher-is-better metric tops out at 1, every loss at 0
     scored = [x for by_seed in d.values.values() for x in by_seed.values()]
     v.perfect = bool(scored) and all(abs(x - best) <= 1e-12 for x in scored)
     # the training metric perfect on every seed of every arm?
     train = [x for arm in d.values for x in train_values(d, arm).values()]
     v.train_perfect = bool(train) and all(abs(x - best) <= 1e-9 for x in train)
-    return v
 
 
 STRAY_ROPES, STRAY_SPREADS = 5, 10   # a seed this many ROPEs, and other-seed ranges, worse than the others' median

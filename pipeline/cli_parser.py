@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import argparse
 
+from .bundled_studies import names, study_path
+
 TRACKING_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)"
 
 
 def _study_flags(p: argparse.ArgumentParser, report: bool = False, trains: bool = True) -> None:
     """The flags of the commands that read a study file; `report`: it writes the report,
     `trains`: it trains cells (per-trial lines)."""
-    p.add_argument("--study", default="studies/default.yaml", help="study file (YAML; default studies/default.yaml)")
+    shipped = ", ".join(names())
+    p.add_argument("--study", default="studies/default.yaml", type=study_path,
+                   help="study file (YAML; default studies/default.yaml). Where no such file exists, "
+                   "studies/NAME.yaml, NAME.yaml or NAME reads the study of that name shipped with the package"
+                   + (f" ({shipped})" if shipped else "") + ", so the commands run outside a clone too; "
+                   "a study's relative data paths (a table's CSV, the image studies' data/) are read from the working directory")
     p.add_argument("--seeds", default=None, help="override: a count (10) or a list (0,1,2)")
     p.add_argument("--epochs", default=None, help="override: epochs for every dataset")
     p.add_argument("--datasets", default=None, help="override: only these of the study's datasets, by label (digits,wine)")

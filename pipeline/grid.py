@@ -87,12 +87,10 @@ def enqueue_missing(ostudy: optuna.Study, cells: list[tuple], max_retries: int,
     cells = [full_cell(c) for c in cells]
     trials = ostudy.get_trials(deepcopy=False) if trials is None else trials
     by_cell: dict[tuple[str, int, str], list[TrialState]] = {}
-    spent: dict[tuple[str, int, str], int] = {}
     for t in trials:
-        c = cell_of(t)
-        if c is not None:
+        if (c := cell_of(t)) is not None:
             by_cell.setdefault(c, []).append(t.state)
-            spent[c] = spent.get(c, 0) + (t.state == TrialState.FAIL and spent_attempt(t))
+    spent = _spent_attempts(trials, spent_attempt)
     last_failed = latest_by_cell(t for t in trials if t.state == TrialState.FAIL)   # the retry's previous attempt
     waiting, given_up = [], []
     for cell in cells:
@@ -196,13 +194,19 @@ def cells_failed(ostudy: optuna.Study, max_retries: int, spent_attempt: Callable
     trial failed: attempts left under max_retries and a failure a retry does not repeat, or not."""
     trials = ostudy.get_trials(deepcopy=False)
     latest = latest_by_cell(trials)
-    spent: dict[tuple[str, int, str], int] = {}
-    for t in trials:
-        if t.state == TrialState.FAIL and spent_attempt(t):
-            spent[cell_of(t)] = spent.get(cell_of(t), 0) + 1
+    spent = _spent_attempts(trials, spent_attempt)
     failed = [c for c, t in latest.items() if t.state == TrialState.FAIL]
     given_up = sum(_gives_up(spent.get(c, 0), latest[c], max_retries, repeats) for c in failed)
     return len(failed) - given_up, given_up
+
+
+def _spent_attempts(trials, spent_attempt: Callable[[FrozenTrial], bool]) -> dict[tuple[str, int, str], int]:
+    """{cell: its failed trials that `spent_attempt` counts against max_retries}, cells with any."""
+    spent: dict[tuple[str, int, str], int] = {}
+    for t in trials:
+        if t.state == TrialState.FAIL and (c := cell_of(t)) is not None and spent_attempt(t):
+            spent[c] = spent.get(c, 0) + 1
+    return spent
 
 
 def _gives_up(spent: int, last_failed: Optional[FrozenTrial], max_retries: int,

@@ -18,7 +18,8 @@ import time
 
 from . import runtree as rt
 from .runtime import worker_id
-from .storage import GRACE_S, HEARTBEAT_S, advisory_key, get_storage
+from .storage import GRACE_S, HEARTBEAT_S, get_storage
+from .storage_rdb import advisory_key
 
 RETAKE_S = GRACE_S   # a holder pings every HEARTBEAT_S and takes its lock again after a restart well within this
 

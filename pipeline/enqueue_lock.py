@@ -13,7 +13,9 @@ import threading
 from contextlib import contextmanager
 
 from .store_paths import sqlite_file
-from .storage import GRACE_S, HEARTBEAT_S, JOURNAL_PREFIX, advisory_key, root_cause_line, get_storage
+from .storage import GRACE_S, HEARTBEAT_S, JOURNAL_PREFIX, get_storage
+from .storage_outage import root_cause_line
+from .storage_rdb import advisory_key
 
 
 # The PostgreSQL enqueue lock's session is ended by the server once it has said nothing for

@@ -1,7 +1,7 @@
 """The grid in Optuna: one study per (study file, dataset), the grid of arms x seeds as enqueued
 trials, popping cells, heartbeats, and finding trials whose worker died. Optuna's private API
-(storage calls on frozen trials) is used here and in storage.py (which storages, batched journal
-writes, riding out a database restart), nowhere else.
+(storage calls on frozen trials) is used here and in the storage_*.py modules (which storages, batched
+journal writes, riding out a database restart), nowhere else.
 
 Why enqueue instead of GridSampler: GridSampler may run a cell twice under parallel workers and
 never re-runs a failed cell. Enqueued trials are popped one at a time (atomically), so every cell
@@ -23,8 +23,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from . import runtree as rt
 from .runtime import process_alive, worker_id
-from .storage import (GRACE_S, HEARTBEAT_S, RETRY_MAX_S, BatchingJournalStorage, RetryingRDBStorage, add_trials,
-                      batched_writes, get_storage, heartbeats_enabled, storage_error)
+from .storage import (GRACE_S, HEARTBEAT_S, add_trials, batched_writes, get_storage, heartbeats_enabled,
+                      storage_error)
+from .storage_journal import BatchingJournalStorage
+from .storage_outage import RETRY_MAX_S
+from .storage_rdb import RetryingRDBStorage
 
 SEED_HIGH = 2**31 - 1
 ORPHAN_S = 10       # a RUNNING trial no worker has named after this long was popped by a dead one

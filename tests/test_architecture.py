@@ -49,8 +49,11 @@ LAYERS = [
     {"train", "population"},                     # reference trainer, population engine
     {"runtime"},                                 # signals, stopwatch, worker identity
     {"store_paths"},                             # where a local store is: a SQLite URL's file, a folder
+    {"storage_outage", "storage_journal"},       # riding out a database that does not answer; the journal
+                                                 # storage's batched writes
+    {"storage_rdb"},                             # the database storage: retried calls, its own SQL, advisory locks
     {"mlflow_sql", "tracking_server", "ui_links", "storage"},  # MLflow's SQL tables, server restarts,
-                                                 # UI links; Optuna's storages
+                                                 # UI links; which Optuna storage a URL names
     {"enqueue_lock", "alive_lock"},              # one enqueue at a time on a storage (expires with its holder);
                                                  # a process's liveness on any host (a lock it holds for life)
     {"tracking_reads"},                          # reading runs, histories and artifacts back

@@ -1,4 +1,4 @@
-"""The journal storage's batched writes (storage.BatchingJournalStorage): several workers popping
+"""The journal storage's batched writes (storage_journal.BatchingJournalStorage): several workers popping
 from one journal file pop every cell exactly once, a batch another worker interferes with
 says so, and a trial failed by another worker while this one records it ends TAKEN_OVER.
 Real journal files; several JournalStorage objects on one file are several workers to it (each
@@ -18,7 +18,8 @@ from optuna.trial import TrialState
 
 from pipeline import grid
 from pipeline import runtree as rt
-from pipeline.storage import BatchingJournalStorage, batched_writes
+from pipeline.storage import batched_writes
+from pipeline.storage_journal import BatchingJournalStorage
 
 CELLS = [(arm, seed) for arm in ("none", "dropout", "l1", "l2", "dropout_l2") for seed in range(60)]
 

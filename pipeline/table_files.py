@@ -503,7 +503,8 @@ def _cannot_be_header(title: list[str], header: list[str], rows: list[list[str]]
     in its first fields alone, over a header that names every column it leaves blank as no number or
     missing marker does, none of its names among its column's values below, and some such column of
     numbers below (a header with blank names over a first row of words writes a number or a word of
-    its column somewhere)."""
+    its column somewhere), where that header is no row of units (_units_under: a header that leaves
+    its columns of numbers unnamed over the units it writes them in reads as before)."""
     width = len(title)
     if len(_names(title)) >= len(_names(header)):
         return False
@@ -518,9 +519,20 @@ def _cannot_be_header(title: list[str], header: list[str], rows: list[list[str]]
     if any(re.fullmatch(NUMBER, n) for n in names.values()):
         return False
     blank = [i for i, f in enumerate(title) if not f.strip()]
-    if len(_names(title)) < 2 or blank != list(range(len(_names(title)), width)):
+    if len(_names(title)) < 2 or blank != list(range(len(_names(title)), width)) or _units_under(title, header):
         return False
     return any(i in names and len(below[i]) >= 2 and all(re.fullmatch(NUMBER, v) for v in below[i]) for i in blank)
+
+
+def _units_under(title: list[str], header: list[str]) -> bool:
+    """Whether the line under a header of several fields (`title`) reads as a row of units, not as a
+    header under a title: it leaves blank a column the line above names, or names a column twice
+    ("name;city;;" over "unit;unit;kg;cm", "id;name;;" over "nr;;kg;cm": the header names its columns
+    of words and leaves its columns of numbers to the units). A header under a padded title names its
+    columns, each once."""
+    named = [f.strip() for f in header if f.strip()]
+    return len(set(named)) < len(named) or any(f.strip() and not (header[i].strip() if i < len(header) else "")
+                                               for i, f in enumerate(title))
 
 
 NUMBER = r"[-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][-+]?\d+)?"   # a plain number, as a title's table writes them

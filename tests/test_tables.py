@@ -2130,6 +2130,37 @@ def test_a_title_of_several_fields_is_skipped_and_near_misses_read_as_before(tmp
             "header.") in r["warnings"]
 
 
+_MEASURED = "".join(f"{i};{name};{60 + i};{160 + i}\n" for i, name in enumerate(["alice", "bob", "carl", "dana", "eve"] * 3))
+
+
+@pytest.mark.parametrize("text, title, rows", [
+    # a header that leaves its columns of numbers unnamed, over a row of units: the header, as before
+    # the padded title's rule (the units row left out where each unit stands over numbers)
+    ("id;name;;\nunit;unit;kg;cm\n" + _MEASURED, None, 16),     # units repeated: kept as a row, as before
+    ("id;name;;\nnr;;kg;cm\n" + _MEASURED, None, 15),           # a units row blank under a named column
+    ("id;name;;\nnr;;kg;kg\n" + _MEASURED, None, 15),
+    ("id;name;;\n;;kg;cm\n" + _MEASURED, None, 15),             # (never taken for a title)
+    # a spreadsheet's padded title over a header that names each column once: skipped
+    ("Sales report;2026;;\nid;name;kg;cm\n" + _MEASURED, ["Sales report, 2026"], 15),
+    ("Sales report;Q3;;\nid;name;weight;height\n" + _MEASURED, ["Sales report, Q3"], 15),
+])
+def test_a_header_over_a_row_of_units_is_no_padded_title(tmp_path, text, title, rows):
+    """A header that names its columns of words and leaves its columns of numbers to a units row under it
+    ("id;name;;" over "nr;;kg;cm") looked like a spreadsheet's title padded with separators over a header
+    of words naming blank columns of numbers: it was skipped and the file failed with "no such column
+    'name'". A row of units leaves blank a column the line above names, or repeats a unit; a header under
+    a title does neither."""
+    from pipeline.identity import _dataset_identity
+    from pipeline.table_files import csv_layout
+
+    (tmp_path / "t.csv").write_text(text)
+    spec = DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target="name")
+    frame, y, r = tables.read(spec)
+    assert csv_layout(tmp_path / "t.csv", "utf-8")[1] == (1 if title else 0) and len(frame) == rows
+    assert set(y) >= {"alice", "eve"} and r["title"] == (title or [])
+    assert _dataset_identity(spec, False).get("title") == title
+
+
 def test_a_title_the_files_encoding_cannot_read_is_shown_as_a_windows_export_writes_it(tmp_path):
     """A Windows export's title ("Bericht März 2026" in cp1252) above rows of ASCII reads under UTF-8
     (pandas decodes the rows alone), but the warning showed "Bericht M\ufffdrz 2026". It shows the

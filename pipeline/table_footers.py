@@ -15,7 +15,7 @@ from typing import Optional
 
 import pandas as pd
 
-from .table_files import PACKED, csv_delimiter, open_bytes
+from .table_layout import PACKED, csv_delimiter, open_bytes
 from .written_numbers import NUMBER_SHARE, as_number, file_commas, is_text, read_numbers
 
 # What an export's footer row of totals writes in a field of its own (case and a colon aside)

@@ -23,10 +23,12 @@ import pandas as pd
 
 from .column_checks import (ID_NAMED, MIN_ROWS_TO_JUDGE, NEARLY_UNIQUE_SHARE, NEARLY_UNIQUE_WORDS, newly_id_named,
                             no_signal, unique_whole_numbers)
-from .table_files import (TEXT_MISSING, as_pandas_reads, categories_as_values, csv_delimiter, csv_layout, csv_version,
-                          dot_thousands_in, file_stamp, header_name, header_repeats, is_parquet, nested_kept, none_rows_in,
-                          number_marks_in, open_text, trailing_separator, parquet_kinds_in, parquet_schema_in, parquet_zero_codes_in, read_csv_rows, read_parquet_rows,
+from .table_files import (TEXT_MISSING, as_pandas_reads, csv_version, dot_thousands_in, file_stamp, header_name,
+                          header_repeats, is_parquet, none_rows_in, number_marks_in, trailing_separator, read_csv_rows,
                           target_text_in, zero_codes_in)
+from .table_layout import csv_delimiter, csv_layout, open_text
+from .table_parquet import (categories_as_values, nested_kept, parquet_kinds_in, parquet_schema_in, parquet_zero_codes_in,
+                            read_parquet_rows)
 from .table_footers import drop_footer, notes_in, totals_label_in
 from .table_measures import units_row_in
 from .written_numbers import DASHES, NUMBER_SHARE, as_number, file_commas, is_text, read_numbers, sign_labels

@@ -13,7 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from .column_checks import READ_AS_MISSING
-from .table_files import csv_delimiter, csv_version, header_repeats, is_parquet, open_text, read_csv_rows, read_text
+from .table_files import csv_version, header_repeats, is_parquet, read_csv_rows, read_text
+from .table_layout import csv_delimiter, open_text
 from .written_numbers import NUMBER_SHARE, as_number, without_limits
 
 

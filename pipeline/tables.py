@@ -65,8 +65,8 @@ from . import class_checks, column_checks, column_warnings
 from .errors import UsageError
 from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
-from .table_files import (TEXT_MISSING, code_example, csv_version, dataset_name, header_below, header_name, header_repeats,
-                          read_file)
+from .table_files import TEXT_MISSING, code_example, csv_version, dataset_name, header_below, header_name, header_repeats
+from .table_reading import read_file
 from .table_measures import SPREADSHEET_ERRORS, units_row
 from .table_footers import drop_footer
 from .written_numbers import (DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers,

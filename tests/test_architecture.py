@@ -32,7 +32,10 @@ LAYERS = [
     {"written_numbers"},                         # numbers as people write them in text
     {"column_checks", "class_checks"},           # a table's columns judged: no signal, what to warn of; its classes
     {"column_warnings"},                         # those findings in words: the warnings a user reads
-    {"table_files"},                             # a table's file found and read (delimiter, encoding, marks)
+    {"table_layout"},                            # a CSV's text: its separator, the title above its header
+    {"table_files"},                             # a CSV's rows read (encoding, marks, codes); the file's stamp
+    {"table_parquet"},                           # a Parquet file's rows and schema
+    {"table_reading"},                           # a table's file read by its kind; files of other kinds refused
     {"table_footers", "table_measures"},         # an export's footer of totals/averages; a units row, limits (<0.5)
     {"table_identity"},                          # what a study's identity records of a table file (later rules)
     {"tables"},                                  # a user's table prepared

@@ -486,7 +486,7 @@ def test_a_store_that_is_not_there_is_told_apart_from_remote_ones(tmp_path):
     """`report` refuses to create a local store it was pointed at by mistake; servers, databases and
     Databricks (no '://' in 'databricks') are not local paths."""
     from pipeline.store_paths import absolute_sqlite_url, missing_local_store, sqlite_file
-    from pipeline.table_files import _wide_unicode
+    from pipeline.table_reading import _wide_unicode
 
     # one rule for every SQLite URL (the store, the storage, their locks, printed paths): a driver,
     # %-escapes and a ?query as SQLAlchemy reads them; in memory is ""; not SQLite is None

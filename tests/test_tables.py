@@ -2108,7 +2108,7 @@ def test_a_title_of_several_fields_is_skipped_and_near_misses_read_as_before(tmp
     above numbers) it is skipped as a one-field title is. A header that names fewer columns than the
     row under it (blank names, R's row names) reads as it did: no line skipped, no identity entry."""
     from pipeline.identity import _dataset_identity
-    from pipeline.table_files import csv_layout
+    from pipeline.table_layout import csv_layout
 
     (tmp_path / "t.csv").write_text(text)
     spec = DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target=target)
@@ -2151,7 +2151,7 @@ def test_a_header_over_a_row_of_units_is_no_padded_title(tmp_path, text, title, 
     'name'". A row of units leaves blank a column the line above names, or repeats a unit; a header under
     a title does neither."""
     from pipeline.identity import _dataset_identity
-    from pipeline.table_files import csv_layout
+    from pipeline.table_layout import csv_layout
 
     (tmp_path / "t.csv").write_text(text)
     spec = DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target="name")

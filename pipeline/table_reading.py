@@ -1,0 +1,153 @@
+"""A table's file read, whatever it turns out to be: a CSV (table_files.read_csv_rows) or Parquet
+(table_parquet.py) by its suffix; files that are neither refused, each with the way to one that is:
+a spreadsheet workbook (however named), UTF-16/32 text without its encoding set, Parquet or a
+compressed file named .csv, JSON; every problem reading it one UsageError line."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+
+from .errors import UsageError
+from .table_files import WORKBOOKS, dataset_name, header_below, is_parquet, read_csv_rows
+from .table_layout import PACKED, open_bytes
+from .table_parquet import read_parquet_rows, refuse_nested
+
+# `spec` below is a study_schema.DatasetSpec, left unannotated (see tables.py).
+
+
+def read_file(spec, path: Path) -> pd.DataFrame:
+    """The file's rows as pandas reads them, with what reading it found in `attrs`: the CSV's
+    separator, its repeated column names, and the columns read with a mark (dot_thousands,
+    number_marks), whose values are then written as other numbers are; every problem a one-line
+    UsageError."""
+    kind = "Parquet" if is_parquet(path) else "CSV"
+    if path.suffix.lower() in WORKBOOKS or (kind == "CSV" and (_zipped_workbook(path) or _first_bytes(path, 8) == OLE2)):
+        raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: a spreadsheet workbook (Excel or "
+                         "OpenDocument), which is not read; save its sheet as CSV (or Parquet) and point path at that")
+    if kind == "CSV" and (wide := _wide_unicode(path, spec.encoding)):   # read as bytes, it would be garbage
+        field = f"field 'encoding' = {spec.encoding!r}" if spec.encoding else f"field 'path' = {spec.path!r}"
+        raise UsageError(f"{dataset_name(spec)}: {field}: the file is {wide.upper()} text (it starts with a {wide.upper()} "
+                         f"byte order mark, as Excel's \"Unicode text\" saves); set encoding: {wide} in the dataset entry")
+    if kind == "CSV" and (other := _written_as(path)):   # else "not utf-8 text", or "a header but no rows"
+        raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: {other}")
+    if kind == "Parquet":
+        refuse_nested(spec, path)
+    try:
+        if kind == "Parquet":
+            return read_parquet_rows(path, spec.target)
+        return read_csv_rows(path, spec.encoding or "utf-8", spec.target)
+    except UnicodeDecodeError:
+        raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: not {spec.encoding or 'utf-8'} text "
+                         f"({_first_bad_byte(path, spec.encoding or 'utf-8')}); set encoding: (e.g. cp1252, a Windows export's, or latin-1) "
+                         "in the dataset entry") from None
+    except LookupError:
+        raise UsageError(f"{dataset_name(spec)}: field 'encoding' = {spec.encoding!r}: unknown encoding; e.g. utf-8, "
+                         "latin-1, cp1252") from None
+    except pd.errors.EmptyDataError:   # nothing but blanks: pandas says "No columns to parse from file"
+        raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: the file is empty (no header, no rows)") from None
+    except Exception as e:  # pandas and pyarrow raise many parser errors; all mean the same to the user
+        raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: not a readable {kind} file "
+                         f"({_unreadable(e)}){header_below(spec, path)}") from None
+
+
+def _wide_unicode(path: Path, encoding: Optional[str]) -> Optional[str]:
+    """'utf-16' or 'utf-32' for a file that starts with that byte order mark while `encoding` reads
+    it otherwise (utf-8 fails on its first byte; latin-1 would read every other character as a NUL)."""
+    try:
+        with open_bytes(path) as handle:
+            head = handle.read(4)
+    except Exception:   # a packed file that does not unpack: reading it says so in one line
+        return None
+    wide = "utf-32" if head in (b"\xff\xfe\0\0", b"\0\0\xfe\xff") else \
+        "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else None
+    try:   # utf16, UTF_16, u16 are utf-16 to Python
+        given = codecs.lookup(encoding).name if encoding else ""
+    except LookupError:   # read_file says so
+        return None
+    return wide if wide and not given.startswith(wide) else None
+
+
+def _unreadable(e: Exception) -> str:
+    """What the parser said, on one short line: "ParserError: Expected 3 fields in line 4, saw 4",
+    with the usual cause of that one (a value holding the separator, unquoted)."""
+    said = (str(e).strip().splitlines() or [""])[0].removeprefix("Error tokenizing data. C error: ")
+    said = said if len(said) <= 160 else said[:157] + "..."
+    hint = ("; a value that holds the separator (1,234 in a comma-separated file) must be quoted (\"1,234\") or "
+            "written without it" if re.match(r"Expected \d+ fields", said) else "")
+    return f"{type(e).__name__}: {said}{hint}" if said else type(e).__name__
+
+
+def _first_bad_byte(path: Path, encoding: str) -> str:
+    """"byte 33 on line 1: b'\\xb0'": where the file stops being `encoding` (the decoder's own offset is
+    into whichever chunk pandas was reading)."""
+    if path.suffix.lower() in (*PACKED, ".zst", ".tar"):   # pandas reads it decompressed
+        return "in the decompressed file"
+    data = path.read_bytes()
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        return f"byte {e.start} on line {line}: {data[e.start:e.start + 1]!r}"
+    return "a byte it cannot decode"
+
+
+OLE2 = bytes.fromhex("D0CF11E0A1B11AE1")   # an old Office file's first bytes (.xls, .doc), however named
+
+
+COMPRESSED = ((rb"\x1f\x8b", "gzip"), (rb"BZh[1-9]1AY&SY", "bzip2"), (rb"\xfd7zXZ\x00", "xz"), (rb"\x28\xb5\x2f\xfd", "zstd"),
+              (rb"PK\x03\x04", "zip"))   # first bytes (patterns); a zip that is a workbook is said as one first
+
+
+def _last_bytes(path: Path, n: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, 2) - n))
+            return f.read(n)
+    except OSError:   # reading the table says why
+        return b""
+
+
+def _first_bytes(path: Path, n: int) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError:   # reading the table says why
+        return b""
+
+
+def _written_as(path: Path) -> Optional[str]:
+    """What a file to be read as CSV is written as instead, where its first bytes say so, with the way
+    to a file that is read: Parquet named otherwise, a compressed file (its delimiter, marks and footer
+    are found in the text: pandas would read some of them, the rest unseen), JSON; None otherwise."""
+    head = _first_bytes(path, 4096)
+    if head.startswith(b"PAR1") and _last_bytes(path, 4) == b"PAR1":   # not a header "PAR1,..." (a column's name)
+        return "a Parquet file (it starts with PAR1), not CSV; give it a .parquet suffix, which is read as Parquet"
+    packed = next((kind for magic, kind in COMPRESSED if re.match(magic, head)), None)
+    if packed and PACKED.get(path.suffix.lower()) != packed:   # named so, pandas and the scans read it unpacked
+        suffix = next((s for s, k in PACKED.items() if k == packed), None)
+        return f"{packed}-compressed, not CSV text; " + (f"name it with its suffix (data.csv{suffix}), which is read, or "
+                                                          "unpack it" if suffix else "unpack it (or gzip it as data.csv.gz)")
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if (text[:1] == b"[" and text[1:].lstrip()[:1] in (b"{", b"[")) or (text[:1] == b"{" and text[1:].lstrip()[:1] == b'"'):
+        return ("JSON, which is not read; save it as CSV (pandas: pd.read_json(path).to_csv(\"data.csv\", "
+                "index=False); JSON lines: read_json(path, lines=True)) and point path at that")
+    return None
+
+
+def _zipped_workbook(path: Path) -> bool:
+    """An .xlsx or .ods workbook is a zip archive, whatever its file is named: one with Office's
+    [Content_Types].xml or OpenDocument's mimetype entry (a zipped CSV: _written_as)."""
+    import zipfile
+
+    if _first_bytes(path, 4) != b"PK\x03\x04":
+        return False
+    try:
+        with zipfile.ZipFile(path) as z:
+            return bool({"[Content_Types].xml", "mimetype"} & set(z.namelist()))
+    except zipfile.BadZipFile:
+        return False

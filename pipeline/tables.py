@@ -1,7 +1,7 @@
 """Tables: a user's CSV or Parquet file read faithfully, the way a practitioner would prepare it
 with scikit-learn, everything fit on the training split only.
 
-    read        the file (table_files.py: CSV in any encoding, or Parquet); columns to drop; values that mean
+    read        the file (table_reading.read_file: CSV in any encoding, or Parquet); columns to drop; values that mean
                 "missing" per column (Pima's zeros in Glucose or BMI); rows without a target
     tidy        what messy files need, with no option to set:
                 - text values lose leading and trailing spaces (" sick" is "sick"); a text value

@@ -276,7 +276,7 @@ def end_dead_owners(tracker: Tracker, experiment_id: str, study_name: str, stora
     """End KILLED the root, dataset and tuning runs of a study that a dead process left RUNNING:
     one whose process is gone from this machine, or, on any host, one that held its liveness lock
     (alive_lock, runs tagged ALIVE_LOCK) and holds it no more. A rerun does it (preparation._root_run),
-    and a worker once the grid is done (orchestrate.run_worker): an `ablation` SIGKILLed on another
+    and a worker or an `ablation` once the grid is done (orchestrate): an `ablation` SIGKILLed on another
     host while it trained left its root RUNNING for good, though the workers finished its cells."""
     verdicts: dict[str, bool] = {}   # per worker: each lock is tried once
     for run in tracker.running(experiment_id, **{rt.STUDY: study_name}):

@@ -339,6 +339,9 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
         for plan in study.plans:
             finish_dataset(ctx, plan, data[plan.label])
         ctx.trained_nothing = _ended_trials(ctx, data) == ended_before
+        # as a worker does (run_worker): its start-time check saw alive an `ablation` that died
+        # after it (on any host), whose cells it finished; that one's runs are not left RUNNING
+        lifecycle.end_dead_owners(ctx.tracker, ctx.experiment_id, study.name, storage)
     except Interrupted:
         status = "KILLED"
         for plan in study.plans:

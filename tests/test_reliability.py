@@ -1829,6 +1829,36 @@ def test_an_ablation_killed_on_another_host_while_it_trains_has_its_root_closed_
     assert roots_and_parents(env, "gone") == [("dataset", "another-host", "FINISHED"), ("root", "another-host", "KILLED")]
 
 
+def test_an_ablation_that_died_on_another_host_after_a_second_one_started_has_its_root_closed_by_that_one(
+        workdir, env, postgres):
+    """Two `ablation`s of one study on PostgreSQL, the first on another host (a UTS namespace): the
+    second starts while the first lives (paused in its first cells), so the check at its start
+    leaves its runs open; the first is SIGKILLed then, and the second takes its cells over and
+    finishes the grid. At its end the second closes the dead one's root KILLED (its liveness lock
+    is free): it was left RUNNING for good, the check at a start being the only one an `ablation` made."""
+    other_host = on_another_host()
+    write_study(workdir / "s.yaml", tiny_study_dict(name="overtaken", arms=["none", "l2"], seeds=2, epochs=2,
+                                                    datasets=[{"name": "wine"}], execution={"population_size": 2}))
+    common = ["ablation", "--study", "s.yaml", "--storage", f"{postgres}/optuna", "--no-report"]
+    first = subprocess.Popen([*other_host, *common], cwd=workdir, text=True, env={**env, "PIPELINE_FAILPOINT": "mark_training:1:stop"},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        stopped_itself(first)
+        second = start(common, workdir, env)
+        for line in second.stdout:   # past its start's check (its root run is open): the first is alive then
+            if line.startswith("study overtaken:"):
+                break
+        else:
+            raise AssertionError(second.communicate()[1][-2000:])
+    finally:
+        first.kill()
+        first.wait()
+    out, err = second.communicate(timeout=300)
+    assert second.returncode == 0, err[-2000:]
+    assert roots_and_parents(env, "overtaken") == [("dataset", "another-host", "FINISHED"), ("root", "another-host", "KILLED"),
+                                                   ("root", os.uname().nodename, "FINISHED")]
+
+
 def test_a_live_ablation_on_another_host_whose_cells_were_taken_over_keeps_its_root_open(workdir, env, postgres):
     """An `ablation` on another host, paused while it trained (SIGSTOP): a worker here takes its
     cells over (their heartbeats stopped) and finishes the grid, while the paused process trains

@@ -261,9 +261,10 @@ def close_quietly(tracker: Tracker, run_ids: list[str], why: BaseException) -> N
 
 def end_dead_process(tracker: Tracker, experiment_id: str, run) -> None:
     """End KILLED a run of a process found dead (a tuning parent whose trials went silent, reaped
-    by the enqueue lock's holder) and the root and dataset runs that process opened (tagged with
-    its worker name). preparation._root_run closes those only for a dead process of this machine:
-    one that died on another host left its root RUNNING for good, beside its tuning parent KILLED."""
+    by the holder of a journal or SQLite file's enqueue lock) and the root and dataset runs that
+    process opened (tagged with its worker name). On those storages end_dead_owners tells a dead
+    process of this machine only: one that died on another host sharing the file left its root
+    RUNNING for good, beside its tuning parent KILLED. (PostgreSQL: end_dead_owners, any host.)"""
     tracker.end_run(run.info.run_id, "KILLED")
     if not (worker := run.data.tags.get(rt.WORKER)):
         return

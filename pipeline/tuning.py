@@ -52,9 +52,8 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
     tuned_arms = [arm for arm in study.arms if arms.ARMS[arm].components]   # none has nothing to tune
     reaped: list[int] = []
     ostudies = {arm: _tuning_study(ctx, plan, arm, data, reaped) for arm in tuned_arms}
-    if sum(reaped) and locks(ctx.storage):   # the dead process's tuning parent (this one opens its own below)
-        for run in ctx.tracker.running(ctx.experiment_id, **{**tags, rt.KIND: rt.TUNING}):
-            lifecycle.end_dead_process(ctx.tracker, ctx.experiment_id, run)   # with its root, on any host
+    if sum(reaped):   # the tuning parent of the process whose trials were reaped (this one opens its own below)
+        _end_reaped_tuners(ctx, tags)
 
     def spent() -> int:
         return sum(min(grid.spent(o, Outcome.spends), tune.trials) for o in ostudies.values())
@@ -93,6 +92,19 @@ def tune_dataset(ctx, plan: DatasetPlan, data) -> dict[str, dict]:
         _record_choice(ctx.tracker, parent, plan.label, ostudies, tune)
         ctx.tracker.end_run(parent, "FINISHED")
     return chosen
+
+
+def _end_reaped_tuners(ctx, tags: dict) -> None:
+    """End the tuning parents (with their roots) of the process whose trials this enqueue lock's
+    holder reaped. On PostgreSQL its liveness lock tells whether it is gone, on any host, as for
+    every run a process owns (lifecycle.end_dead_owners): one frozen past the enqueue lock's idle
+    limit lost that lock and its trials (asked again) but lives: its runs stay open, as a live one's do.
+    On a journal or SQLite file the lock (flock) was held until its holder died: it is gone."""
+    if ctx.storage.startswith("postgresql"):
+        lifecycle.end_dead_owners(ctx.tracker, ctx.experiment_id, ctx.study.name, ctx.storage)
+    elif locks(ctx.storage):
+        for run in ctx.tracker.running(ctx.experiment_id, **{**tags, rt.KIND: rt.TUNING}):
+            lifecycle.end_dead_process(ctx.tracker, ctx.experiment_id, run)   # with its root, on any host sharing the file
 
 
 def _tuning_params(tune, tuned_arms: list[str]) -> dict[str, str]:

@@ -1770,21 +1770,30 @@ def test_the_console_says_which_failed_cells_a_rerun_trains_again(workdir, env):
     assert _retried_on_rerun(ctx, ostudy, 1, all_failed=True) == " (diverged, which a retry repeats, or out of retries: max_retries)"
 
 
-def test_an_enqueue_that_died_on_another_host_while_tuning_has_its_root_closed_with_its_tuning_parent(workdir, env):
+@pytest.mark.parametrize("database", ["journal", "postgresql"])
+def test_an_enqueue_that_died_on_another_host_while_tuning_has_its_root_closed_with_its_tuning_parent(
+        database, workdir, env, request):
     """An enqueue SIGKILLed while tuning, on another host (here: a UTS namespace of another host
     name): the next enqueue, which holds the enqueue lock, ends its tuning trials and its tuning
     parent KILLED, and left its root RUNNING for good (only a dead process of this host's root was
-    closed)."""
+    closed). A journal file's lock was held until its holder died; on PostgreSQL its liveness lock
+    tells (on a database up past RETAKE_S: one just started trusts no free lock yet)."""
     if os.geteuid() != 0 or subprocess.run(["unshare", "--uts", "true"], capture_output=True).returncode != 0:
         pytest.skip("needs root for a UTS namespace (unshare)")
     write_study(workdir / "s.yaml", tiny_study_dict(name="elsewhere", arms=["none", "l2"], seeds=1, epochs=2,
                                                     datasets=[{"name": "digits", "train_size": 120}],
                                                     tune={"trials": 2, "seeds": [100]}))
-    args = ["enqueue", "--study", "s.yaml", "--storage", f"journal:{workdir / 'optuna.journal'}"]
+    storage = f"journal:{workdir / 'optuna.journal'}" if database == "journal" else f"{request.getfixturevalue('postgres')}/optuna"
+    args = ["enqueue", "--study", "s.yaml", "--storage", storage]
     other_host = ["unshare", "--uts", "sh", "-c", 'hostname another-host && exec "$@"', "sh", *pipeline_command()]
     died = subprocess.run([*other_host, *args], cwd=workdir, env={**env, "PIPELINE_FAILPOINT": "optuna_tell:1"},
                           capture_output=True, text=True, timeout=300)
     assert died.returncode == -signal.SIGKILL, died.stderr[-2000:]
+    if database == "postgresql":
+        from pipeline import alive_lock
+
+        while get_storage(storage).database_uptime() <= alive_lock.RETAKE_S:
+            time.sleep(1)
     again = run_cli(args, cwd=workdir, env=env)
     assert again.returncode == 0, again.stderr[-2000:]
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
@@ -1793,6 +1802,36 @@ def test_an_enqueue_that_died_on_another_host_while_tuning_has_its_root_closed_w
     here = os.uname().nodename
     assert ended == [("dataset", "", "RUNNING"), ("root", "another-host", "KILLED"), ("root", here, "FINISHED"),
                      ("tuning", "another-host", "KILLED"), ("tuning", here, "FINISHED")], ended
+
+
+def test_a_tuner_frozen_on_another_host_past_the_enqueue_locks_limit_keeps_its_runs_open_on_postgresql(
+        workdir, env, postgres):
+    """An `enqueue` on PostgreSQL paused in its first tuning round, on another host: the server ends
+    its enqueue lock's session once it is silent past LOCK_IDLE_S, and the next enqueue takes the
+    lock, reaps its silent tuning trials (asked again) and tunes. The paused one holds its liveness
+    lock: it lives, and its tuning parent and root stay RUNNING (they were ended KILLED, with its
+    root, from the reaped trials alone), as a paused `ablation`'s root is."""
+    other_host = on_another_host()
+    write_study(workdir / "s.yaml", tiny_study_dict(name="frozen", arms=["none", "l2"], seeds=1, epochs=2,
+                                                    datasets=[{"name": "wine"}], tune={"trials": 2, "seeds": [100]}))
+    args = ["enqueue", "--study", "s.yaml", "--storage", f"{postgres}/optuna"]
+    paused = subprocess.Popen([*other_host, *args], cwd=workdir, env={**env, "PIPELINE_FAILPOINT": "train_round:1:stop"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        stopped_itself(paused, timeout=240)
+        again = run_cli(args, cwd=workdir, env=env)
+        assert again.returncode == 0, again.stderr[-2000:]
+        assert "of a process that died, ended just now" in again.stdout, again.stdout[-2000:]   # its trials were reaped
+        client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+        runs = client.search_runs([client.get_experiment_by_name("frozen").experiment_id], "tags.kind != 'tuning_trial'")
+        states = sorted((r.data.tags["kind"], r.data.tags.get("worker", "").split(":")[0], r.info.status) for r in runs)
+        here = os.uname().nodename
+        assert [s for s in states if s[0] in ("root", "tuning")] == [
+            ("root", "another-host", "RUNNING"), ("root", here, "FINISHED"),
+            ("tuning", "another-host", "RUNNING"), ("tuning", here, "FINISHED")], states
+    finally:
+        paused.kill()
+        paused.wait()
 
 
 def on_another_host() -> list[str]:

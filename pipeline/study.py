@@ -20,6 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from . import arms as arms_mod
+from .bundled_studies import names as bundled_names
 from .datasets import REGISTRY as DATASETS
 from .errors import UsageError
 from .identity import config_hash
@@ -322,7 +323,8 @@ def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optiona
                          (f" in it ({', '.join(files)})" if files else ""))
     if not path.is_file():
         where = "" if path.is_absolute() else f" (relative paths are read from the working directory: {path.resolve()})"
-        raise UsageError(f"study file {source!r} does not exist{where}")
+        shipped = f"; the package ships {', '.join(bundled_names())}: give one by name" if bundled_names() else ""
+        raise UsageError(f"study file {source!r} does not exist{where}{shipped}")
     try:
         text = path.read_text(encoding="utf-8")
         raw = read_yaml(text)

@@ -45,6 +45,7 @@ LAYERS = [
     {"study_schema"},                            # the study file's typed, validated objects
     {"identity"},                                # what a study's configuration hash covers
     {"study_errors"},                            # a study file's validation errors in one line
+    {"bundled_studies"},                         # the study files shipped with the package (--study by name)
     {"study"},                                   # study file -> validated plans
     {"flags"},                                   # the command line's flag values; train's flags as a one-cell study
     {"model", "streams"},                        # the MLP, penalties; every random draw of a trial
@@ -73,7 +74,6 @@ LAYERS = [
     {"report.collect"}, {"report.analysis"}, {"report.figure_context"}, {"report.path_figure"}, {"report.figure_words"},
     {"report.figures"},
     {"report.render"}, {"report"},
-    {"bundled_studies"},                         # the study files shipped with the package (--study by name)
     {"cli_parser"},                              # the command line's flags (argparse)
     {"cli", "__init__"},                         # the command line: each command run
     {"__main__"},                                # python -m pipeline

@@ -88,7 +88,9 @@ def test_the_installed_wheel_runs_the_default_study_outside_a_clone(wheel, tmp_p
                             cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     assert script.returncode == 2, script
     assert script.stderr.strip().splitlines() == [
-        f"error: study file 'nope.yaml' does not exist (relative paths are read from the working directory: {cwd}/nope.yaml)"]
+        f"error: study file 'nope.yaml' does not exist (relative paths are read from the working directory: {cwd}/nope.yaml); "
+        "the package ships default, fashion_mnist, highdim, messy_table, mnist, paths, pima, synthetic, train_sizes, tuned, "
+        "weight_decay: give one by name"]
 
 
 def test_study_names_the_shipped_copy_where_no_file_is(tmp_path, monkeypatch, capsys):

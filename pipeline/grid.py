@@ -22,7 +22,7 @@ from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from . import runtree as rt
-from .runtime import process_alive, worker_id
+from .runtime import StoreUnreachable, process_alive, worker_id
 from .storage import (GRACE_S, HEARTBEAT_S, add_trials, batched_writes, get_storage, heartbeats_enabled,
                       storage_error)
 from .storage_journal import BatchingJournalStorage
@@ -51,7 +51,9 @@ def open_study(storage: str, name: str, direction: str, sampler=None, pruner=Non
     try:
         return optuna.create_study(storage=get_storage(storage), study_name=name, direction=direction,
                                    load_if_exists=True, sampler=sampler, pruner=pruner)
-    except Exception as e:
+    except StoreUnreachable:   # a database that went away: its own line and exit code, not "cannot open" (2)
+        raise
+    except Exception as e:   # a storage that cannot be opened at all, in one line
         raise storage_error(storage, e) from None
 
 

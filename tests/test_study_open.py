@@ -5,6 +5,7 @@ storages."""
 from __future__ import annotations
 
 import optuna
+import pytest
 from sqlalchemy import event
 
 from pipeline import datasets
@@ -46,3 +47,24 @@ def test_opening_an_sql_storages_study_again_tries_no_insert(tmp_path):
     assert statements and not [s for s in statements if not s.lstrip().upper().startswith("SELECT")], statements
     assert again._study_id == created._study_id
     assert optuna.study.get_all_study_names(url) == [optuna_study_name(study, plan)]
+
+
+def test_a_database_gone_while_a_study_is_created_is_an_outage_not_a_usage_error(tmp_path, monkeypatch):
+    """grid.open_study turned every exception into "cannot open the Optuna storage" (a usage error,
+    exit 2), so a database that went away while a new study was created (a dataset's or a tuning
+    study) stopped the command as if its --storage were wrong: it is the outage (exit 75, try again)."""
+    from pipeline import grid
+    from pipeline.runtime import OUTAGE_ENV, StoreUnreachable
+
+    from .conftest import postgres_server
+
+    with postgres_server() as pg:
+        url = f"{pg.url}/optuna"
+        grid.open_study(url, "first", "maximize")   # the storage opened, its tables made
+        pg.stop("fast")
+        monkeypatch.setenv(OUTAGE_ENV, "2")
+        try:
+            with pytest.raises(StoreUnreachable):
+                grid.open_study(url, "second", "maximize")
+        finally:
+            pg.start()

@@ -50,3 +50,13 @@ def study_path(given: str) -> str:
     print(f"note: --study {given}: no such file in {Path.cwd()}; reading the copy shipped with the package, {copy}",
           file=sys.stderr, flush=True)
     return str(copy)
+
+
+def as_named(given: str) -> str:
+    """--study's value as commands for other machines print it: the name of a study read from the
+    installed package's copy (its path differs from one install to the next: another machine's
+    worker finds it by name), else the path as given."""
+    path = Path(given)
+    if path.is_absolute() and path.suffix == ".yaml" and path.parent == PACKAGE / "studies":
+        return path.stem
+    return given

@@ -232,14 +232,14 @@ def cmd_enqueue(args) -> int:
         print("nothing to train: no cell of this configuration waits or trains (done, or given up on after its "
               "retries)" + ("; adaptive seeds add no round: each dataset is decided, at its maximum of seeds, or "
                             "without results" if study.adaptive else "")
-              + ". The report: " + shown_masked(f"python -m pipeline report --study {args.study}{flags} --tracking-uri "
+              + ". The report: " + shown_masked(f"python -m pipeline report --study {_study_flag(args)}{flags} --tracking-uri "
                                                 f"{ctx.tracker.uri}"))
         return 0
     # "in training" alone read as alive: a killed worker's cells stay RUNNING until a worker takes them over
     quiet = (f" ({len(silent)} of them by a worker silent for {max(silent):.0f} s: dead or cut off, a live worker "
              "takes them over)") if silent else ""
     print(f"{counted(waiting, 'cell')} waiting" + (f", {training} in training{quiet}" if training else "")
-          + "; start workers with: " + shown_masked(f"python -m pipeline worker --study {args.study}{flags} "
+          + "; start workers with: " + shown_masked(f"python -m pipeline worker --study {_study_flag(args)}{flags} "
                                                    f"--storage {args.storage} --tracking-uri {ctx.tracker.uri}")
           + ("\n(adaptive seeds: run enqueue again when the workers are done, until it says nothing is left to train)"
              if study.adaptive else ""))
@@ -265,13 +265,20 @@ def cmd_worker(args) -> int:
     if study.adaptive:   # the round ran: deciding on it and adding the next is enqueue's (the report is not the end yet)
         print("no cell is left to train here; adaptive seeds: the next round, if any dataset is still undecided, comes "
               "from the enqueue command again: " + shown_masked(
-                  f"python -m pipeline enqueue --study {args.study}{_override_flags(study)} --storage {args.storage} "
+                  f"python -m pipeline enqueue --study {_study_flag(args)}{_override_flags(study)} --storage {args.storage} "
                   f"--tracking-uri {uri}") + ", then the workers (it says when every dataset is decided; then the report)",
               flush=True)
         return 0
     print("no cell is left to train here; the report: " + shown_masked(
-        f"python -m pipeline report --study {args.study}{_override_flags(study)} --tracking-uri {uri}"), flush=True)
+        f"python -m pipeline report --study {_study_flag(args)}{_override_flags(study)} --tracking-uri {uri}"), flush=True)
     return 0
+
+
+def _study_flag(args) -> str:
+    """--study as the commands this one prints give it: quoted for a shell, a shipped study by name."""
+    from .bundled_studies import as_named
+
+    return shlex.quote(as_named(args.study))
 
 
 def _override_flags(study) -> str:

@@ -84,6 +84,13 @@ def test_the_installed_wheel_runs_the_default_study_outside_a_clone(wheel, tmp_p
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
     assert len(runs) > 4 * 5 * 2, len(runs)   # 4 datasets x 5 arms x 2 seeds, their parents and the root
 
+    # the commands it prints for other machines name the shipped study, not this install's path to it
+    again = subprocess.run([sys.executable, "-m", "pipeline", "enqueue", "--seeds", "2", "--epochs", "1",
+                            "--storage", "journal:optuna.journal"],
+                           cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "The report: python -m pipeline report --study default --seeds 2 --epochs 1 " \
+        in again.stdout, (again.stdout[-2000:], again.stderr[-2000:])
+
     script = subprocess.run([str(target / "bin" / "ablation"), "ablation", "--study", "nope.yaml"],
                             cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
     assert script.returncode == 2, script

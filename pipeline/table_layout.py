@@ -242,13 +242,31 @@ def _cannot_be_header(title: list[str], header: list[str], rows: list[list[str]]
 
 def _units_under(title: list[str], header: list[str]) -> bool:
     """Whether the line under a header of several fields (`title`) reads as a row of units, not as a
-    header under a title: it leaves blank a column the line above names, or names a column twice
+    header under a title: it writes units (_a_unit) in every column the line above leaves blank that
+    it writes anything in, and leaves blank a column the line above names, or writes a value twice
     ("name;city;;" over "unit;unit;kg;cm", "id;name;;" over "nr;;kg;cm": the header names its columns
     of words and leaves its columns of numbers to the units). A header under a padded title names its
-    columns, each once."""
+    columns (x, y: no units), though it may leave one blank or repeat one (R's and pandas' blank name
+    over the row names, a name written twice)."""
     named = [f.strip() for f in header if f.strip()]
-    return len(set(named)) < len(named) or any(f.strip() and not (header[i].strip() if i < len(header) else "")
-                                               for i, f in enumerate(title))
+    under_blank = [header[i].strip() for i, f in enumerate(title) if not f.strip() and i < len(header) and header[i].strip()]
+    return bool(under_blank) and all(_a_unit(v) for v in under_blank) and (
+        len(set(named)) < len(named) or any(f.strip() and not (header[i].strip() if i < len(header) else "")
+                                            for i, f in enumerate(title)))
+
+
+# Units as a measurement export writes them over its columns of numbers. A letter or two alone
+# (m, s, h, x, y) is as often a column's name, so a unit is one of these words, or one written
+# bracketed ([mmHg], (kg)), per something (mg/dl, km/h) or with %, ‰ or °.
+UNIT_WORDS = frozenset(
+    "kg mg µg ug lb lbs oz cm mm km µm um nm ft in yd mi ml dl cl m2 m3 m² m³ km2 mmhg kpa hpa pa bar psi atm "
+    "mmol µmol umol nmol iu kcal cal kj kwh wh kw mw mv ma hz khz mhz ghz ms sec min hrs bpm rpm mph kmh ppm ppb db "
+    "usd eur gbp chf jpy".split())
+
+
+def _a_unit(value: str) -> bool:
+    """Whether a value of the line under a header is a unit (UNIT_WORDS), not a column's name."""
+    return bool(re.fullmatch(r"[\[(].+[\])]", value) or re.search(r"[%‰°/]", value)) or value.lower() in UNIT_WORDS
 
 
 NUMBER = r"[-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][-+]?\d+)?"   # a plain number, as a title's table writes them

@@ -2143,6 +2143,13 @@ _MEASURED = "".join(f"{i};{name};{60 + i};{160 + i}\n" for i, name in enumerate(
     # a spreadsheet's padded title over a header that names each column once: skipped
     ("Sales report;2026;;\nid;name;kg;cm\n" + _MEASURED, ["Sales report, 2026"], 15),
     ("Sales report;Q3;;\nid;name;weight;height\n" + _MEASURED, ["Sales report, Q3"], 15),
+    # ... also where its header repeats a name or leaves one blank (R's and pandas' blank name over
+    # the row names): a header names its columns, a units row writes units (kg, [mmHg], mg/dl)
+    ("Sales report;2026;;\nid;name;x;x\n" + _MEASURED, ["Sales report, 2026"], 15),
+    ("Sales report;2026;;\n;name;x;y\n" + _MEASURED, ["Sales report, 2026"], 15),
+    ('Sales report;2026;;;\n"";"id";"name";"x";"y"\n' + "".join(f'"{i + 1}";{row}' for i, row in enumerate(
+        _MEASURED.splitlines(True))), ["Sales report, 2026"], 15),
+    ("id;name;;\nnr;;[kg];mg/dl\n" + _MEASURED, None, 15),
 ])
 def test_a_header_over_a_row_of_units_is_no_padded_title(tmp_path, text, title, rows):
     """A header that names its columns of words and leaves its columns of numbers to a units row under it

@@ -72,8 +72,12 @@ def gone(url: str, worker: str) -> bool:
     storage = get_storage(url)
     if storage.database_uptime() <= RETAKE_S:
         return False
-    with storage.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        if not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _key(worker)}).scalar():
-            return False
-        conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _key(worker)})
-        return True
+    # read in pg_locks, not tried: a try-lock succeeds on the holder's own session, which a pooler in
+    # transaction mode (PgBouncer) hands to any client, so a live holder read as gone; and a signal
+    # between taking and freeing it left this pooled connection holding a dead one's lock. Any
+    # database's: a lock of the same name in another is rather a live process than a coincidence.
+    key = _key(worker) & (2 ** 64 - 1)   # a bigint key is shown as two unsigned halves
+    with storage.engine.connect() as conn:
+        return not conn.execute(text("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                                     "AND classid = :hi AND objid = :lo AND objsubid = 1)"),
+                                {"hi": key >> 32, "lo": key & (2 ** 32 - 1)}).scalar()

@@ -1,6 +1,7 @@
 """Crash safety and scale-out, for real: SIGKILL and SIGTERM in the middle of a trial, parallel
 workers on one machine, and three workers on a PostgreSQL-backed study with an MLflow server."""
 
+import contextlib
 import html as html_mod
 import os
 import re
@@ -1558,6 +1559,20 @@ def test_a_pooler_that_refuses_the_session_option_still_connects(pool_mode, caps
     real PgBouncer the storage connects without it, says so in one line, and works. In transaction
     mode too, with two clients: psycopg's prepared statements ("_pg3_0") met on a server session
     the pooler handed the other client, and workers crashed; behind a pooler none are prepared."""
+    with pgbouncer(pool_mode) as url:
+        storage = get_storage(url)
+        assert "refuses the option idle_in_transaction_session_timeout" in capsys.readouterr().err
+        ostudy = optuna.create_study(study_name="pooled", storage=storage)
+        other = optuna.load_study(study_name="pooled", storage=storage_module._storage(storage.url))   # another client
+        for _ in range(8):   # past psycopg's prepare_threshold (5) on both, in turns
+            for s in (ostudy, other):
+                s.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+        assert [t.state for t in ostudy.trials] == [TrialState.COMPLETE] * 16
+
+
+@contextlib.contextmanager
+def pgbouncer(pool_mode: str):
+    """A real PgBouncer in `pool_mode` before a throwaway PostgreSQL: its optuna database's URL."""
     import shutil
     import socket
 
@@ -1581,17 +1596,36 @@ def test_a_pooler_that_refuses_the_session_option_still_connects(pool_mode, caps
                     if s.connect_ex(("127.0.0.1", port)) == 0:
                         break
                 time.sleep(0.1)
-            storage = get_storage(f"postgresql://postgres@127.0.0.1:{port}/optuna")
-            assert "refuses the option idle_in_transaction_session_timeout" in capsys.readouterr().err
-            ostudy = optuna.create_study(study_name="pooled", storage=storage)
-            other = optuna.load_study(study_name="pooled", storage=storage_module._storage(storage.url))   # another client
-            for _ in range(8):   # past psycopg's prepare_threshold (5) on both, in turns
-                for s in (ostudy, other):
-                    s.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
-            assert [t.state for t in ostudy.trials] == [TrialState.COMPLETE] * 16
+            yield f"postgresql://postgres@127.0.0.1:{port}/optuna"
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("pool_mode", ["session", "transaction"])
+def test_a_live_process_behind_a_pooler_is_not_read_as_gone(pool_mode, monkeypatch):
+    """alive_lock.gone tried the lock: behind PgBouncer in transaction mode it was handed the holder's
+    own server session, where the lock is taken again, so a live process read as gone and its root,
+    dataset and tuning runs were closed KILLED. It reads pg_locks: alive through either pool mode, and
+    gone once killed (session mode; in transaction mode its server session keeps the lock until the
+    pooler closes that session: its runs stay open meanwhile, never a live one's closed)."""
+    from pipeline import alive_lock
+
+    monkeypatch.setattr(alive_lock, "RETAKE_S", 0)   # a database seconds old: its free locks trusted here
+    with pgbouncer(pool_mode) as url:
+        holder = lock_holder(url)
+        try:
+            worker = holder.stdout.readline().strip()
+            assert worker and not any(alive_lock.gone(url, worker) for _ in range(10))
+            holder.kill()
+            holder.wait()
+            if pool_mode == "session":
+                deadline = time.monotonic() + 30
+                while not alive_lock.gone(url, worker):
+                    assert time.monotonic() < deadline, "its lock outlived it"
+                    time.sleep(0.5)
+        finally:
+            holder.kill()
 
 
 def test_the_readmes_database_setup_works_and_a_database_the_role_does_not_own_is_refused_with_the_fix(postgres):

@@ -1617,13 +1617,8 @@ def test_a_live_process_behind_a_pooler_is_not_read_as_gone(pool_mode, monkeypat
         try:
             worker = holder.stdout.readline().strip()
             assert worker and not any(alive_lock.gone(url, worker) for _ in range(10))
-            holder.kill()
-            holder.wait()
             if pool_mode == "session":
-                deadline = time.monotonic() + 30
-                while not alive_lock.gone(url, worker):
-                    assert time.monotonic() < deadline, "its lock outlived it"
-                    time.sleep(0.5)
+                killed_and_gone(holder, url, worker)
         finally:
             holder.kill()
 
@@ -1973,14 +1968,21 @@ def test_a_process_liveness_lock_is_taken_again_after_a_database_restart_and_fre
             while get_storage(url).database_uptime() <= alive_lock.RETAKE_S:
                 time.sleep(1)
             assert not alive_lock.gone(url, worker)   # taken again
-            holder.kill()
-            holder.wait()
-            deadline = time.monotonic() + 30
-            while not alive_lock.gone(url, worker):
-                assert time.monotonic() < deadline, "its lock outlived it"
-                time.sleep(0.5)
+            killed_and_gone(holder, url, worker)
         finally:
             holder.kill()
+
+
+def killed_and_gone(holder: subprocess.Popen, url: str, worker: str) -> None:
+    """SIGKILL the lock holder; then alive_lock reads it as gone within 30 s."""
+    from pipeline import alive_lock
+
+    holder.kill()
+    holder.wait()
+    deadline = time.monotonic() + 30
+    while not alive_lock.gone(url, worker):
+        assert time.monotonic() < deadline, "its lock outlived it"
+        time.sleep(0.5)
 
 
 def lock_holder(url: str, *setup: str, env=None) -> subprocess.Popen:

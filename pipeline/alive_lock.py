@@ -77,7 +77,10 @@ def gone(url: str, worker: str) -> bool:
     # between taking and freeing it left this pooled connection holding a dead one's lock. Any
     # database's: a lock of the same name in another is rather a live process than a coincidence.
     key = _key(worker) & (2 ** 64 - 1)   # a bigint key is shown as two unsigned halves
-    with storage.engine.connect() as conn:
-        return not conn.execute(text("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                                     "AND classid = :hi AND objid = :lo AND objsubid = 1)"),
-                                {"hi": key >> 32, "lo": key & (2 ** 32 - 1)}).scalar()
+    try:
+        with storage.engine.connect() as conn:
+            return not conn.execute(text("SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                                         "AND classid = :hi AND objid = :lo AND objsubid = 1)"),
+                                    {"hi": key >> 32, "lo": key & (2 ** 32 - 1)}).scalar()
+    except Exception:   # noqa: BLE001 - the database away just now: not known to be gone (a later check tells)
+        return False

@@ -2,7 +2,8 @@
 root, its dataset and tuning parents) on a PostgreSQL storage holds, for its life, a session
 advisory lock named after it (its worker name), and tags those runs ALIVE_LOCK. PostgreSQL frees
 the lock when the process's connection closes: a SIGKILL or a crash at once, a lost machine once
-TCP gives up. A process that can take the lock knows its holder is gone, on whatever host it ran.
+TCP gives up. A process that finds the lock held by no session (pg_locks) knows its holder is
+gone, on whatever host it ran.
 
 Neither signal that was at hand tells it: a pid is known on its own host only, and a live process
 beats for no trial between cells, while it waits for others' cells, or while a paused one's cells

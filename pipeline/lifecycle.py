@@ -279,7 +279,7 @@ def end_dead_owners(tracker: Tracker, experiment_id: str, study_name: str, stora
     (alive_lock, runs tagged ALIVE_LOCK) and holds it no more. A rerun does it (preparation._root_run),
     and a worker or an `ablation` once the grid is done (orchestrate): an `ablation` SIGKILLed on another
     host while it trained left its root RUNNING for good, though the workers finished its cells."""
-    verdicts: dict[str, bool] = {}   # per worker: each lock is tried once
+    verdicts: dict[str, bool] = {}   # per worker: each lock is read once
     for run in tracker.running(experiment_id, **{rt.STUDY: study_name}):
         tags = run.data.tags
         if tags.get(rt.KIND) not in (rt.ROOT, rt.DATASET, rt.TUNING) or not (worker := tags.get(rt.WORKER)):

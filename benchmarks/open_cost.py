@@ -1,8 +1,8 @@
 """What a waiting worker pays to open a dataset's Optuna study it looks at (every few seconds, per
-dataset): before, grid.open_study (optuna.create_study(load_if_exists=True), which tries the
-create first: a failing INSERT rolled back, or a line appended to a journal file); now,
-preparation.open_dataset_study (load first, create only where the storage lacks it). Both paths
-are in this checkout, measured in turn in one run on SQLite, a journal file and a throwaway
+dataset): before, optuna.create_study(load_if_exists=True) (which tries the create first: a
+failing INSERT rolled back, or a line appended to a journal file); now,
+preparation.open_dataset_study (grid.open_study: load first, create only where the storage lacks
+it). Both paths are in this run, measured in turn in one run on SQLite, a journal file and a throwaway
 PostgreSQL: SQL statements, bytes a journal grew, wall time; one table of ratios.
 
     .venv/bin/python benchmarks/open_cost.py [--opens 200]
@@ -20,9 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import optuna  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
-from pipeline import grid, preparation  # noqa: E402
+from pipeline import preparation  # noqa: E402
 from pipeline.storage import get_storage  # noqa: E402
 from pipeline.study import load_study  # noqa: E402
 from tests.conftest import postgres_server, tiny_study_dict, write_study  # noqa: E402
@@ -39,7 +40,8 @@ def measure(url: str, opens: int, study, plan) -> dict[str, tuple[float, int, in
         event.listen(engine, "before_cursor_execute", lambda *a: count.__setitem__(0, count[0] + 1))
     journal = url.split(":", 1)[1] if url.startswith("journal:") else None
     out = {}
-    for way, opener in (("before", lambda: grid.open_study(url, name, "maximize")),
+    for way, opener in (("before", lambda: optuna.create_study(storage=get_storage(url), study_name=name,
+                                                               direction="maximize", load_if_exists=True)),
                         ("now", lambda: preparation.open_dataset_study(url, study, plan, data))):
         count[0], size = 0, os.path.getsize(journal) if journal else 0
         started = time.perf_counter()

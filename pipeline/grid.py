@@ -47,10 +47,17 @@ def study_name(study_name: str, label: str, config_hash: str) -> str:
 
 
 def open_study(storage: str, name: str, direction: str, sampler=None, pruner=None) -> optuna.Study:
+    """The study `name`: loaded where the storage holds it, created where not. A waiting worker opens
+    a dataset's study on each look; create_study(load_if_exists=True) tried the create first each
+    time (an INSERT failing on the study's unique name, rolled back and logged by PostgreSQL; on a
+    journal file a line appended, so the file grew for as long as a worker waited)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return optuna.create_study(storage=get_storage(storage), study_name=name, direction=direction,
-                                   load_if_exists=True, sampler=sampler, pruner=pruner)
+        try:
+            return optuna.load_study(study_name=name, storage=get_storage(storage), sampler=sampler, pruner=pruner)
+        except KeyError:   # none yet: created here, or loaded where another process created it meanwhile
+            return optuna.create_study(storage=get_storage(storage), study_name=name, direction=direction,
+                                       load_if_exists=True, sampler=sampler, pruner=pruner)
     except StoreUnreachable:   # a database that went away: its own line and exit code, not "cannot open" (2)
         raise
     except Exception as e:   # a storage that cannot be opened at all, in one line

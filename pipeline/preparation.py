@@ -27,9 +27,8 @@ from .dataset_record import (chance_level, chance_levels, data_line, far_targets
                              train_chance_levels, train_chance_params)
 from .enqueue_lock import exclusive
 from .identity import identity_record
-from .runtime import Stopwatch, StoreUnreachable, git_commit, mask_credentials
+from .runtime import Stopwatch, git_commit, mask_credentials
 from .splits import Splits
-from .storage import storage_error
 from .study import DatasetPlan, Study
 from .task import metric_for
 from .tracking import Tracker, dataset_input
@@ -56,21 +55,10 @@ def optuna_study_name(study: Study, plan: DatasetPlan) -> str:
 
 
 def open_dataset_study(ctx_or_storage, study: Study, plan: DatasetPlan, data: Splits):
-    """The dataset's grid study; its direction is the primary metric's. Loaded where the storage
-    has it, created where not: a waiting worker opens it on each look, and create_study tried to
-    create it first each time (an INSERT failing on a duplicate key, rolled back and logged by
-    PostgreSQL; a journal file grew by a line)."""
+    """The dataset's grid study (grid.open_study: loaded, created only where the storage lacks it);
+    its direction is the primary metric's."""
     storage = ctx_or_storage if isinstance(ctx_or_storage, str) else ctx_or_storage.storage
-    name = optuna_study_name(study, plan)
-    try:
-        if (ostudy := grid.load_existing(storage, name)) is not None:
-            return ostudy
-    except StoreUnreachable:
-        raise
-    except Exception as e:   # as create_study's: a storage that cannot be opened, in one line
-        raise storage_error(storage, e) from None
-    # created here, or loaded where another process created it meanwhile
-    return grid.open_study(storage, name, metric_for(data.task, data.metric).direction)
+    return grid.open_study(storage, optuna_study_name(study, plan), metric_for(data.task, data.metric).direction)
 
 
 def connect(study: Study, storage: str, tracking: Optional[str]) -> tuple[dict, Tracker]:

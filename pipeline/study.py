@@ -323,7 +323,7 @@ def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optiona
                          (f" in it ({', '.join(files)})" if files else ""))
     if not path.is_file():
         where = "" if path.is_absolute() else f" (relative paths are read from the working directory: {path.resolve()})"
-        shipped = f"; the package ships {', '.join(bundled_names())}: give one by name" if bundled_names() else ""
+        shipped = f"; the package ships {', '.join(names)}: give one by name" if (names := bundled_names()) else ""
         raise UsageError(f"study file {source!r} does not exist{where}{shipped}")
     try:
         text = path.read_text(encoding="utf-8")

@@ -84,19 +84,38 @@ class CellStrengths:
 def cell_strengths(name: str, strengths, n_hidden: int, tuned: Optional[dict] = None) -> CellStrengths:
     """The strengths arm `name` trains with, from the study's `Strengths` and (optionally) the
     values tuning chose for it (as `tuned_values` returns them)."""
-    arm = ARMS[name]
-    own = getattr(strengths, arm.name, None) if len(arm.components) > 1 else None
     values: dict[str, Any] = {"dropout": 0.0, "l1": 0.0, "l2": 0.0}
-    for c in arm.components:
-        if tuned and c in tuned:
-            values[c] = tuned[c]
-        elif own is not None and getattr(own, c, None) is not None:
-            values[c] = getattr(own, c)
-        else:
-            values[c] = getattr(strengths, c)
+    values.update(own_values(name, strengths))
+    values.update({c: tuned[c] for c in ARMS[name].components if tuned and c in tuned})
     p = values["dropout"]
     dropout = tuple(float(x) for x in p) if isinstance(p, (list, tuple)) else (float(p),) * n_hidden
     return CellStrengths(dropout, float(values["l1"]), float(values["l2"]))
+
+
+def own_values(name: str, strengths) -> dict[str, Any]:
+    """Arm `name`'s components at the study's `Strengths`, as written (a dropout p, or one per
+    hidden layer): its own block's value (an arm of several components) where set, else the shared one."""
+    arm = ARMS[name]
+    own = getattr(strengths, arm.name, None) if len(arm.components) > 1 else None
+    return {c: getattr(own, c) if own is not None and getattr(own, c, None) is not None else getattr(strengths, c)
+            for c in arm.components}
+
+
+def overrides_of(variant: str) -> dict[str, Any]:
+    """A point's id (variant_id) as the overrides it names: "dropout=0.2/0.5,l2=0.001,l2_mode=decoupled" ->
+    {"dropout": [0.2, 0.5], "l2": 0.001, "l2_mode": "decoupled"}; for a cell whose point the study file
+    no longer lists (a strength changed while it waited), so that it trains at the strength it is named by."""
+    out: dict[str, Any] = {}
+    for part in filter(None, variant.split(",")):
+        key, _, text = part.partition("=")
+        if key == "dropout":
+            ps = [float(x) for x in text.split("/")]
+            out[key] = ps if len(ps) > 1 else ps[0]
+        elif key in ("l1", "l2"):
+            out[key] = float(text)
+        elif key == "l2_mode":
+            out[key] = text
+    return out
 
 
 def strengths_text(name: str, dropout: Any, l1: Any, l2: Any, l2_mode: str = "penalty") -> str:

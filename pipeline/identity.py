@@ -270,29 +270,48 @@ def _training_identity(training) -> dict:
     return dump
 
 
-def config_hash(spec, dataset, training, located: bool = False, as_written: bool = False) -> str:
+def config_hash(spec, dataset, training, located: bool = False, as_written: bool = False,
+                with_strengths: bool = False) -> str:
     """The identity of one dataset's study (see the rule above): `spec` a study.StudyFile,
     `dataset` a study.DatasetSpec, `training` its merged study.Training. `located`: as studies
     started before hashed it, with the data's location (LOCATION_DEFAULTS) and the settings as
-    written; `as_written`: as studies started before _defaults_unwritten hashed it."""
-    return fingerprint(_identity(spec, dataset, training, located, as_written))
+    written; `as_written`: as studies started before _defaults_unwritten hashed it (both with the
+    strengths, as they were); `with_strengths`: as studies started before an untuned study's
+    strengths left it (CELL_STRENGTHS)."""
+    return fingerprint(_identity(spec, dataset, training, located, as_written, with_strengths))
 
 
-def identity_record(spec, dataset, training) -> dict:
+def identity_record(spec, dataset, training, with_strengths: bool = False) -> dict:
     """What config_hash hashes, as JSON: recorded on the dataset's Optuna study, so that a worker
-    whose configuration differs is told which settings differ (settings_differences)."""
-    return json.loads(json.dumps(_identity(spec, dataset, training), default=str))
+    whose configuration differs is told which settings differ (settings_differences).
+    `with_strengths`: a plan that keeps an identity with its strengths (DatasetPlan.own_points false)."""
+    return json.loads(json.dumps(_identity(spec, dataset, training, with_strengths=with_strengths), default=str))
 
 
-def _identity(spec, dataset, training, located: bool = False, as_written: bool = False) -> dict:
+# CELL_STRENGTHS: an untuned study's strength values are its cells', not its identity's: each arm's
+# cells are named by the strength they train with (study.Study.points: "l2=0.001", as a path's point
+# is), so a strength changed in the study file trains the arms that use it again and no other (they
+# retrained every arm, none's too, when the strengths were hashed). l2_mode and penalize_bias stay
+# hashed: a point's name does not say them. A tuned study hashes its strengths: where tuning finds
+# none, they are what its grid trains with, under the arm's own point "". Studies started before
+# hashed them (a plan's strengths_hash, and its located_hash and written_hash): Study.adopted keeps
+# that identity, and the cells named "" it holds, for a study its stores hold under it.
+CELL_STRENGTHS = ("dropout", "l1", "l2", "dropout_l2")
+
+
+def _identity(spec, dataset, training, located: bool = False, as_written: bool = False,
+              with_strengths: bool = False) -> dict:
     # tune.batch written at its default is hashed as unset, as the dataset's defaults are
     unset = spec.tune is not None and (spec.tune.batch is None or (spec.tune.batch == DEFAULT_TUNE_BATCH
                                                                     and not (located or as_written)))
+    trained = _training_identity(training)
+    if spec.tune is None and not (located or as_written or with_strengths):
+        trained["strengths"] = {k: v for k, v in trained["strengths"].items() if k not in CELL_STRENGTHS}
     return {
         "schema": SCHEMA_VERSION,
         "study": spec.name,
         "dataset": _dataset_identity(dataset, tuned=spec.tune is not None, located=located, as_written=as_written),
-        "training": {**_training_identity(training), **LEGACY_IDENTITY["training"]},
+        "training": {**trained, **LEGACY_IDENTITY["training"]},
         "split_seed": spec.split_seed,
         "device": LEGACY_IDENTITY["device"],
         # tuned strengths are a deterministic function of the tune block (seeded TPE, seeded training)

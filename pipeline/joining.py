@@ -130,31 +130,42 @@ def what_differs(study: Study, plan: DatasetPlan, storage: str, others: list[str
     """The settings this configuration differs in from each of the storage's `others` (up to two;
     newer enqueues record them: rt.STUDY_SETTINGS), "abc123 differs in training.epochs 300 there,
     250 here"; "" when none records them."""
-    mine, said = identity_record(study.spec, plan.dataset, plan.training), []
+    mine, said = plan_record(study, plan), []
     for other, theirs in _recorded_settings(study, plan, storage, others):
         if differences := settings_differences(theirs, mine):   # none: it hashed something else
             said.append(f"{other} differs in {', '.join(differences)}")
     return "; ".join(said)
 
 
+def plan_record(study: Study, plan: DatasetPlan) -> dict:
+    """The plan's identity record (identity_record), its strengths in it where its identity hashes them."""
+    return identity_record(study.spec, plan.dataset, plan.training, with_strengths=not plan.own_points)
+
+
 def strengths_hint(study: Study, plan: DatasetPlan, storage: str, others: list[str]) -> str:
-    """Where this configuration differs from one of the storage's `others` in regularizer strengths
-    alone (an untuned study): how to try a strength without retraining every arm (a strength is part
-    of the dataset's identity, so every arm, none's too, trains again under it; a path's points are
-    cells of the same study). "" otherwise."""
+    """Where this configuration differs from one of the storage's `others` in regularizer settings
+    alone (an untuned study): that one was started when the strengths were part of the identity
+    (identity.CELL_STRENGTHS), so every arm trains once more here, and a later strength change
+    retrains only the arms that use it; or l2_mode differs (still part of it: every arm trains
+    again), and how to try a mode without that (a path's points are cells of the same study). ""
+    otherwise."""
     if study.spec.tune is not None:
         return ""
-    mine = identity_record(study.spec, plan.dataset, plan.training)
+    mine = plan_record(study, plan)
     for _, theirs in _recorded_settings(study, plan, storage, others, most=20):
         keys = differing_keys(theirs, mine)
-        if keys and all(PATH_AXIS.fullmatch(k) for k in keys):
-            axis = PATH_AXIS.fullmatch(keys[0])
-            before, now = flat_record(theirs)[keys[0]], flat_record(mine)[keys[0]]
-            points = f"[{json.dumps(before)}, {json.dumps(now)}]"
-            example = "" if before is None or now is None else \
-                f" (e.g. paths: {{{axis[1]}: {{{axis[2]}: {points}}}}})" if axis[2] else f" (e.g. paths: {{{axis[1]}: {points}}})"
-            return ("; only regularizer strengths differ, and a new strength retrains every arm: to try one beside the "
-                    f"others' runs, keep strengths: as they were and list the strengths to try under paths:{example}")
+        if not keys or not all(PATH_AXIS.fullmatch(k) for k in keys):
+            continue
+        if any(flat_record(mine).get(k) is None for k in keys):   # theirs hashed strengths this identity leaves to the cells
+            return ("; only regularizer strengths differ, and that configuration was started when strengths were part of "
+                    "a study's identity: this one trains every arm once, and from now on a changed strength trains only "
+                    "the arms that use it again (the others' cells are kept)")
+        axis = PATH_AXIS.fullmatch(keys[0])
+        before, now = flat_record(theirs)[keys[0]], flat_record(mine)[keys[0]]
+        points = f"[{json.dumps(before)}, {json.dumps(now)}]"
+        example = f" (e.g. paths: {{{axis[1]}: {{{axis[2]}: {points}}}}})" if axis[2] else f" (e.g. paths: {{{axis[1]}: {points}}})"
+        return ("; only l2_mode differs, and a new l2_mode retrains every arm: to try one beside the others' runs, keep "
+                f"strengths.l2_mode as it was and list the modes to try under paths:{example}")
     return ""
 
 
@@ -173,33 +184,36 @@ def _recorded_settings(study: Study, plan: DatasetPlan, storage: str, others: li
     return out
 
 
-def grid_record(study: Study) -> dict:
-    """The grid a study file (with its flags) trains, as `enqueue` records it on each dataset's
-    Optuna study (rt.STUDY_GRID) for workers to compare theirs with: a digest of every cell and a
+def grid_record(study: Study, plan: DatasetPlan) -> dict:
+    """The grid a study file (with its flags) trains on `plan`'s dataset, as `enqueue` records it on
+    the dataset's Optuna study (rt.STUDY_GRID) for workers to compare theirs with: a digest of every
+    cell (named by its strengths where the plan's are: another strength is another grid) and a
     description for the error."""
     import hashlib
 
-    cells = sorted(study.grid_cells(study.seeds))
+    cells = sorted(study.grid_cells(study.seeds, plan))
     return {"digest": hashlib.sha1(repr(cells).encode()).hexdigest()[:12], "says": _describe(cells)}
 
 
 def _refuse_another_grid(study: Study, plan: DatasetPlan, ostudy: optuna.Study) -> None:
     """This worker's grid (its study file with --seeds) must be the one the last enqueue recorded:
     a worker trains only the cells waiting in the queue, so another file would pass silently."""
-    recorded, mine = ostudy.user_attrs.get(rt.STUDY_GRID), grid_record(study)
+    recorded, mine = ostudy.user_attrs.get(rt.STUDY_GRID), grid_record(study, plan)
     if recorded and recorded.get("digest") != mine["digest"]:
         raise UsageError(f"dataset {plan.label}: the enqueued grid has {recorded.get('says')}; this worker's study "
-                         f"file and flags have {mine['says']}: run every worker with the study file (its arms: and seeds:) "
+                         f"file and flags have {mine['says']}: run every worker with the study file (its arms:, seeds: and strengths:) "
                          "and the --seeds the enqueue used")
 
 
 def _describe(cells: list) -> str:
     seeds = sorted({seed for _, seed, _ in cells})
     arms = sorted({arm for arm, _, _ in cells})
-    points = len({(arm, variant) for arm, _, variant in cells if variant})
+    points = sorted({f"{arm} at {variant}" for arm, _, variant in cells if variant})
     shown = (f"{seeds[0]}-{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2
              else ", ".join(map(str, seeds[:12])) + (", ..." if len(seeds) > 12 else "")) if seeds else "none"
-    return f"seeds {shown} and arms {', '.join(arms)}" + (f" ({points} path points)" if points else "")
+    # the points by name where few (an arm's own strength is one: a worker with another is told which)
+    said = f" ({', '.join(points)})" if len(points) <= 6 else f" ({len(points)} points)"
+    return f"seeds {shown} and arms {', '.join(arms)}" + (said if points else "")
 
 
 def joined_tracker(tracking: str | None, ostudy: optuna.Study, storage: str = "") -> Tracker:

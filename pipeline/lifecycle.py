@@ -457,7 +457,8 @@ class DatasetCells:
         plan, tuned = self.plan, self.tuned.get(arm)
         cfg = TrialConfig.for_cell(plan.training, arm, seed, self.device,
                                    tuned=arms.tuned_values(tuned) if tuned else None,
-                                   variant=self.variants.get(arm, {}).get(variant) if variant else None)
+                                   # a point the file no longer lists (a strength changed while it waited): by its name
+                                   variant=self.variants.get(arm, {}).get(variant, arms.overrides_of(variant)) if variant else None)
         name = f"{plan.label}/{arm}" + (f"@{variant}" if variant else "") + f"/seed{seed}"
         attrs = trial.user_attrs   # once: a deep copy each time
         tags = {**self.tags, rt.ARM: arm, rt.SEED: seed, rt.OPTUNA_TRIAL: trial.number,

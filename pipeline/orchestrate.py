@@ -35,7 +35,7 @@ from .runtime import (EXIT_UNREACHABLE, Interrupted, Stopwatch, StoreUnreachable
 from .splits import Splits
 from .storage import DEFAULT_STORAGE, GRACE_S, HEARTBEAT_S
 from .tracking_reads import chosen_after_now
-from .study import DatasetPlan, Study, variant_id
+from .study import DatasetPlan, Study
 from .task import metric_for, read_in, readable_in
 from .tracking import dataset_input
 from .words import counted, plural
@@ -56,7 +56,7 @@ def work_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, who: str = ""
         return {"trained": 0, "failed": 0, "taken_over": 0}
     cells = DatasetCells(plan, ostudy, parent_id, dataset_tags(ctx.study, plan, data), dataset_input(data),
                          ostudy.user_attrs.get(rt.STUDY_TUNED) or {}, plan.execution.device,
-                         {arm: {variant_id(v): v for v in ctx.study.variants(arm)} for arm in ctx.study.arms},
+                         {arm: ctx.study.points(arm, plan) for arm in ctx.study.arms},
                          (data.n_features, data.n_outputs))
     return worker.work_cells(ctx, cells, data, who, watch)
 
@@ -265,7 +265,7 @@ def next_round(ctx: RunContext, data: dict, owned: bool = True) -> list[str]:
             if v.stopped != "more seeds to come" or grid.busy(ostudy):
                 continue
             look = next(n for n in study.looks() if n > v.seeds_used)
-            added, _ = grid.enqueue_missing(ostudy, study.grid_cells(study.seeds_at(look)), study.spec.max_retries,
+            added, _ = grid.enqueue_missing(ostudy, study.grid_cells(study.seeds_at(look), plan), study.spec.max_retries,
                                             lifecycle.spent_attempt, repeats=lifecycle.repeats)
             if added:
                 ensure_parent(ctx, plan, data[plan.label], ostudy, owned)
@@ -499,7 +499,7 @@ def _finished_cells(study: Study, plan, ostudy, tracker, task: str, metric: str,
     """(paths: arm -> point -> seed -> its values, finals: (arm, point, seed) -> every final metric,
     gone: (arm, point, seed) -> run id of a finished cell whose MLflow run was deleted) of a dataset's
     finished cells with a value in `metric` (task.read_in)."""
-    paths: dict[str, dict[str, dict[int, dict]]] = {arm: {variant: {} for variant in study.point_ids(arm)}
+    paths: dict[str, dict[str, dict[int, dict]]] = {arm: {variant: {} for variant in study.point_ids(arm, plan)}
                                                     for arm in study.arms}
     finals: dict[tuple, dict] = {}
     own = metric if study.spec.tune else metric_for(task).name   # see study_results

@@ -26,7 +26,6 @@ from . import runtree as rt
 from .dataset_record import (chance_level, chance_levels, data_line, far_targets, leaky_columns, split_params, test_class_rows,
                              train_chance_levels, train_chance_params)
 from .enqueue_lock import exclusive
-from .identity import identity_record
 from .runtime import Stopwatch, git_commit, mask_credentials
 from .splits import Splits
 from .study import DatasetPlan, Study
@@ -192,8 +191,8 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
                        (rt.STUDY_TEST_CLASS_ROWS, test_class_rows(data)),
                        (rt.STUDY_LEAKY_COLUMNS, leaky_columns(data)), (rt.STUDY_FAR_TARGETS, far_targets(data)),
                        (rt.STUDY_EXPERIMENT, ctx.experiment_id), (rt.STUDY_TRACKING, joining.recorded_uri(ctx.tracker.uri)),
-                       (rt.STUDY_GRID, joining.grid_record(study)), (rt.STUDY_ENGINE, plan.execution.engine),
-                       (rt.STUDY_SETTINGS, identity_record(study.spec, plan.dataset, plan.training))):
+                       (rt.STUDY_GRID, joining.grid_record(study, plan)), (rt.STUDY_ENGINE, plan.execution.engine),
+                       (rt.STUDY_SETTINGS, joining.plan_record(study, plan))):
         ostudy.set_user_attr(key, value)
     looks_before = _say_looks_changed(study, plan, ostudy)
     reaped = lifecycle.reap(ostudy, ctx.tracker)
@@ -209,7 +208,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
     note_seeds_added(study, ostudy, trials, looks_before)
     if not study.view_flags() and looks_before != study.looks():
         ostudy.set_user_attr(rt.STUDY_LOOKS, study.looks())
-    cells = study.grid_cells(seeds_reached(study, trials))
+    cells = study.grid_cells(seeds_reached(study, trials), plan)
     _, given_up = grid.enqueue_missing(ostudy, cells, study.spec.max_retries, lifecycle.spent_attempt, trials,
                                        lifecycle.repeats)
     latest = grid.latest_by_cell(trials)

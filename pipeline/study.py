@@ -43,6 +43,10 @@ class DatasetPlan:
     group: str = ""    # the dataset's own label when a train_sizes axis splits it into plans
     located_hash: str = ""   # the identity as studies started before hashed it (identity.LOCATION_DEFAULTS)
     written_hash: str = ""   # ... and as those started before defaults written out were hashed as unset
+    strengths_hash: str = ""   # ... and as those started before an untuned study's strengths left it (identity.CELL_STRENGTHS)
+    # its cells are named by the strengths they train with (Study.points), the strengths out of its identity:
+    # an untuned study, not one held under an earlier identity (Study.adopted), whose arms' own points are ""
+    own_points: bool = False
     position: int = 0  # its place among the whole file's plans (--datasets keeps it): the UI lists parents so
 
     @property
@@ -110,15 +114,17 @@ class Study:
     def adopted(self, known: dict[str, set[str]]) -> "Study":
         """This study with each plan under the identity its stores know it by: `known`, the
         configuration hashes they hold per dataset label. A plan they hold only under an earlier
-        identity keeps that one, so the study resumes there: its written_hash (started before
-        settings written out at their defaults were hashed as unset), or its located_hash
-        (started before the data's location left the identity, the settings as written)."""
+        identity keeps that one, so the study resumes there: its strengths_hash (started before an
+        untuned study's strengths left the identity), its written_hash (started before settings
+        written out at their defaults were hashed as unset), or its located_hash (started before the
+        data's location left the identity, the settings as written). Each of those hashed the
+        strengths: the plan keeps its cells' names too (own_points false: an arm's own point is "")."""
         def identity(p: DatasetPlan) -> DatasetPlan:
             held = known.get(p.label, set())
             if p.config_hash in held:
                 return p
-            earlier = next((h for h in (p.written_hash, p.located_hash) if h and h in held), None)
-            return replace(p, config_hash=earlier) if earlier else p
+            earlier = next((h for h in (p.strengths_hash, p.written_hash, p.located_hash) if h and h in held), None)
+            return replace(p, config_hash=earlier, own_points=False) if earlier else p
 
         plans = tuple(identity(p) for p in self.plans)
         return self if plans == self.plans else replace(self, plans=plans)
@@ -169,14 +175,33 @@ class Study:
     def variants(self, arm: str) -> list[dict]:
         return self.spec.paths.variants(arm)
 
-    def point_ids(self, arm: str) -> list[str]:
-        """The arm's points as cells and runs name them (variant_id): "" for its own strengths, or its path's."""
-        return [variant_id(v) for v in self.variants(arm)]
+    def points(self, arm: str, plan: Optional[DatasetPlan] = None) -> dict[str, dict]:
+        """The arm's points on `plan`'s dataset as {id, as cells and runs name them (variant_id): the
+        overrides its cells train with}. Where the plan's cells are named by their strengths
+        (own_points), an arm without a path has one point at its own strengths ("l2=0.001", as a
+        path's point of that strength is named), and a path's point names every component of the arm
+        (the one it does not vary at the arm's own strength: "l2=0.001,l2_mode=decoupled"); none's is "".
+        Else (a tuned study, one held under an earlier identity, or no plan) the arm's own point is ""."""
+        components = arms_mod.ARMS[arm].components
+        if plan is None or not plan.own_points or not components:
+            return {variant_id(v): v for v in self.variants(arm)}
+        own = arms_mod.own_values(arm, plan.training.strengths)
+        named = [{**{c: v.get(c, own[c]) for c in components}, **({"l2_mode": v["l2_mode"]} if "l2_mode" in v else {})}
+                 for v in self.variants(arm)]
+        return {variant_id(v): v for v in named}
 
-    def listed_points(self) -> dict[str, set[str]]:
+    def point_ids(self, arm: str, plan: Optional[DatasetPlan] = None) -> list[str]:
+        """The arm's points as cells and runs name them (points)."""
+        return list(self.points(arm, plan))
+
+    def listed_points(self, plan: Optional[DatasetPlan] = None) -> dict[str, set[str]]:
         """Each arm's points as the study file lists them now (point_ids): a run at another point, e.g.
-        at the arm's own strengths before a path was added, is not one of the study's."""
-        return {arm: set(self.point_ids(arm)) for arm in self.arms}
+        at the arm's own strengths before a path was added, or at a strength the file no longer says,
+        is not one of the study's."""
+        return {arm: set(self.point_ids(arm, plan)) for arm in self.arms}
+
+    def plan_of(self, label: str) -> Optional[DatasetPlan]:
+        return next((p for p in self.plans if p.label == label), None)
 
     def strengths_line(self, plan: DatasetPlan) -> str:
         """What each regularized arm trains with on `plan`'s dataset, as the console says it at the
@@ -213,11 +238,12 @@ class Study:
             return f"biases {' and '.join(verbs)} too (penalize_bias: true)"
         return f"biases not {' or '.join(verbs)} (penalize_bias: false)"
 
-    def grid_cells(self, seeds: Optional[list[int]] = None) -> list[tuple[str, int, str]]:
-        """Every cell (arm, seed, variant id) to train: cells() for each variant of each arm."""
+    def grid_cells(self, seeds: Optional[list[int]] = None, plan: Optional[DatasetPlan] = None) -> list[tuple[str, int, str]]:
+        """Every cell (arm, seed, variant id) to train on `plan`'s dataset: cells() for each point of
+        each arm (points; without a plan, as many cells, the arms' own points named "")."""
         if seeds is None:
             seeds = self.seeds_at(self.looks()[0])
-        return [(arm, seed, variant) for arm in self.arms for variant in self.point_ids(arm) for seed in seeds]
+        return [(arm, seed, variant) for arm in self.arms for variant in self.point_ids(arm, plan) for seed in seeds]
 
     def cells(self, seeds: Optional[list[int]] = None) -> list[tuple[str, int]]:
         """The grid (arm, seed), over `seeds` (default: the first look's seeds when adaptive,
@@ -394,9 +420,8 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         ex = ex.resolved(cells)
         sized = ([(d.model_copy(update={"train_size": size, "label": f"{d.display}@{size}"}), d.display)
                   for size in spec.train_sizes] if spec.train_sizes else [(d, "")])
-        plans += [DatasetPlan(ds, t, config_hash(spec, ds, t), ex, rope, inherited, group=group,
-                              located_hash=config_hash(spec, ds, t, located=True), written_hash=config_hash(spec, ds, t, as_written=True),
-                              position=index * per_file_dataset + size_index)
+        plans += [_hashed_plan(spec, ds, t, execution=ex, rope=rope, rope_from_top_level=inherited, group=group,
+                               position=index * per_file_dataset + size_index)
                   for size_index, (ds, group) in enumerate(sized)
                   if not sizes or ds.display in sizes or not any(s.startswith(f"{group}@") for s in sizes)]
     overrides = tuple((flag, str(value).strip()) for flag, value in
@@ -406,6 +431,16 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         text = (f"# {source} with {flags} (its comments are not kept)\n" if overrides else "") + \
             yaml.safe_dump(as_run, sort_keys=False)
     return Study(spec=spec, plans=tuple(plans), source_text=text, notes=tuple(notes), overrides=overrides)
+
+
+def _hashed_plan(spec: StudyFile, dataset: DatasetSpec, training: Training, **fields) -> DatasetPlan:
+    """A dataset's plan under its identity, with the identities studies started before hashed it
+    (Study.adopted resumes them there)."""
+    return DatasetPlan(dataset, training, config_hash(spec, dataset, training),
+                       located_hash=config_hash(spec, dataset, training, located=True),
+                       written_hash=config_hash(spec, dataset, training, as_written=True),
+                       strengths_hash=config_hash(spec, dataset, training, with_strengths=True),
+                       own_points=spec.tune is None, **fields)
 
 
 def _settings_that_do_nothing(spec: StudyFile, settings: list, source: str) -> list[str]:

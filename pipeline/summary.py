@@ -175,7 +175,7 @@ def _say_choices_changed(tracker: Tracker, study: Study, current: dict[str, str]
         mine = next((p.tags for p in parents if p.run_id == parent), {})
         if mine.get(rt.ROPE_SETTING) != setting:
             tags.update({rt.ROPE_SETTING: setting, rt.METRIC_NAME: v.metric})
-        if mine.get(rt.PATH_POINTS) != (listed := points_setting(study)):
+        if mine.get(rt.PATH_POINTS) != (listed := points_setting(study, label)):
             tags[rt.PATH_POINTS] = listed
         if tags:
             tracker.set_tags(parent, tags)

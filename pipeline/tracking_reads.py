@@ -341,7 +341,7 @@ def points_since_verdicts(study, label: str, parents: list) -> Optional[Verdicts
     last given under (rt.PATH_POINTS, as change_since_verdicts reads rt.ROPE_SETTING): a point taken
     out after its results were seen moves which point stands for the arm, and the verdict with it
     (one the validation split had chosen, dropped, gave another point's verdict without a word)."""
-    was, now = _latest_given(study, label, parents, rt.PATH_POINTS), points_setting(study)
+    was, now = _latest_given(study, label, parents, rt.PATH_POINTS), points_setting(study, label)
     if was is None or was == now:
         return None
     try:
@@ -360,13 +360,16 @@ def points_since_verdicts(study, label: str, parents: list) -> Optional[Verdicts
 POINTS_TAG_MOST = 4000   # characters of rt.PATH_POINTS (MLflow cuts a tag past 8,000 without a word)
 
 
-def points_setting(study) -> str:
-    """The path points the study file lists, as rt.PATH_POINTS records them: {arm: [points]} of each
-    arm with a path (JSON); an arm's long list as "#<how many>:<digest>" (a large path grid's ran
-    past MLflow's tag length)."""
+def points_setting(study, label: str) -> str:
+    """The path points the study file lists for dataset `label`, as rt.PATH_POINTS records them:
+    {arm: [points]} of each arm with a path (a path of one point too), named as its cells are
+    (Study.points) (JSON); an arm's long list as "#<how many>:<digest>" (a large path grid's ran past
+    MLflow's tag length). An arm without a path is left out, also where its one point is named by its
+    strength: a path added to it is judged as if it had been there from the start."""
     import hashlib
 
-    listed = {arm: sorted(points) for arm, points in study.listed_points().items() if points != {""}}   # a path of one point too
+    listed = {arm: sorted(points) for arm, points in study.listed_points(study.plan_of(label)).items()
+              if study.variants(arm) != [{}]}
     text = json.dumps(listed, sort_keys=True)
     if len(text) <= POINTS_TAG_MOST:
         return text

@@ -79,12 +79,14 @@ def test_mlflow_run_ablation_builds_the_run_tree_and_resumes(workdir, env):
     assert len(trials) == 2 * 5 * 2
     parent_of = {p.data.tags["dataset"]: p.info.run_id for p in parents}
     names = Counter(t.info.run_name for t in trials)
-    assert set(names.values()) == {1} and "digits/dropout_l2/seed1" in names
+    assert set(names.values()) == {1} and "digits/dropout_l2@dropout=0.3,l2=0.001/seed1" in names
     for t in trials:
         tags, params, metrics = t.data.tags, t.data.params, t.data.metrics
         assert t.info.status == "FINISHED"
         assert tags["mlflow.parentRunId"] == parent_of[tags["dataset"]]
-        assert t.info.run_name == f"{tags['dataset']}/{tags['regularizer']}/seed{tags['seed']}"
+        # named by the strength it trains with (an arm's own point; none has none)
+        assert t.info.run_name == f"{tags['dataset']}/{tags['regularizer']}" + \
+            (f"@{tags['variant']}" if tags["regularizer"] != "none" else "") + f"/seed{tags['seed']}"
         assert {"study", "optuna_trial", "config_hash"} <= set(tags) and tags["study"] == "tiny"
         assert params["arm"] == tags["regularizer"] and params["epochs"] == "3"
         assert {"lr", "l1", "l2", "dropout", "hidden", "batch_size", "optimizer"} <= set(params)
@@ -128,13 +130,13 @@ def test_mlflow_run_ablation_builds_the_run_tree_and_resumes(workdir, env):
     again = run_cli(["ablation", "--study", "tiny.yaml", "--no-report", "--storage", "sqlite:///optuna.db", "--verbose"],
                     cwd=project, env=env)
     assert again.returncode == 0, again.stderr
-    assert "digits/l1/seed1" in again.stdout and "trained 1, failed 0" in again.stdout  # --verbose: per-trial lines
+    assert "digits/l1@l1=0.0001/seed1" in again.stdout and "trained 1, failed 0" in again.stdout  # --verbose: per-trial lines
     assert "[digits] cells: 1/1 done (0 failed)" in again.stdout   # progress, as plain lines in a log
     assert re.search(r"\[digits\] .*; resuming: 9 of the 10 cells were done already", again.stdout), again.stdout
     assert "[synthetic_linear] nothing to train: all 10 cells were done already" in again.stdout  # untouched
     after = trial_runs(client, [exp.experiment_id])
     assert len(after) == 21
-    pair = [r for r in after if r.info.run_name == "digits/l1/seed1"]
+    pair = [r for r in after if r.info.run_name == "digits/l1@l1=0.0001/seed1"]
     assert len(pair) == 2
     for key in ("test_metric", "val_loss", "weight_l1_layer0"):  # reproducible on CPU
         assert pair[0].data.metrics[key] == pair[1].data.metrics[key]
@@ -620,7 +622,9 @@ def test_adaptive_seeds_add_rounds_until_decided_and_resume(workdir, env):
 
     # an arm and a path added to the file later run on the seeds their dataset's rounds reached
     # (not the first look's alone, which no later round would extend); the arm's earlier runs at
-    # its own strength are left out of the report, as the console leaves them out
+    # its own strength are left out of the report, as the console leaves them out, but where the
+    # path lists that strength (wine's l2 1e-12) they are its point's cells, not trained again
+    earlier = {("l2", "l2=0.003")}   # digits' own L2 point, which the path does not list
     write_study(workdir / "a.yaml", {**study, "arms": ["none", "l1", "l2", "dropout"], "paths": {"l2": [1e-12, 1e-3]}})
     queued = run_cli(["enqueue", "--study", "a.yaml", "--storage", "journal:optuna.journal"], cwd=workdir, env=env)
     assert queued.returncode == 0, queued.stderr[-2000:]
@@ -631,7 +635,7 @@ def test_adaptive_seeds_add_rounds_until_decided_and_resume(workdir, env):
         cells: dict = {}
         for t in ostudy.trials:
             key = (t.user_attrs.get("arm"), t.user_attrs.get("variant", ""))
-            if "seed" in t.user_attrs and key[0] and key != ("l2", ""):
+            if "seed" in t.user_attrs and key[0] and key not in earlier:
                 cells.setdefault(key, set()).add(t.user_attrs["seed"])
         assert len({frozenset(s) for s in cells.values()}) == 1 and len(cells) == 5, (label, cells)
         assert len(next(iter(cells.values()))) >= reached[label]
@@ -643,13 +647,13 @@ def test_adaptive_seeds_add_rounds_until_decided_and_resume(workdir, env):
         key = (r.data.tags["regularizer"], r.data.tags.get("variant", ""))
         seeds.setdefault(r.data.tags["dataset"], {}).setdefault(key, set()).add(int(r.data.tags["seed"]))
     for label, cells in seeds.items():
-        now = {key: len(s) for key, s in cells.items() if key != ("l2", "")}
+        now = {key: len(s) for key, s in cells.items() if key not in earlier}
         assert len(set(now.values())) == 1 and min(now.values()) >= reached[label], (label, now, reached)
-        assert ("dropout", "") in cells and ("l2", "l2=0.001") in cells
+        assert ("dropout", "dropout=0.3") in cells and ("l2", "l2=0.001") in cells and ("l2", "l2=1e-12") in cells
     trials = pd.read_csv(workdir / "reports/adaptive/trials.csv", keep_default_na=False)
-    assert not ((trials["arm"] == "l2") & (trials["variant"] == "")).any()
+    assert not ((trials["arm"] == "l2") & (trials["variant"] == "l2=0.003")).any()
     html = (workdir / "reports/adaptive/report.html").read_text()
-    assert "path points l2 at its own strengths, which the study file does not list" in html
+    assert "path points l2 at l2=0.003, which the study file does not list" in html
     # a design changed after the results were seen is said (the looks' α are recomputed over the same seeds)
     write_study(workdir / "a.yaml", {**study, "arms": ["none", "l1", "l2", "dropout"], "paths": {"l2": [1e-12, 1e-3]},
                                      "seeds": {"start": 3, "step": 2, "max": 9}})
@@ -840,6 +844,96 @@ def test_regularization_paths_are_paired_cells_and_both_engines_agree(workdir, e
     assert decoupled.data.params["l2_mode"] == "decoupled" and decoupled.data.tags["variant"] == "l2=0.03,l2_mode=decoupled"
 
 
+def _trial_names(client, name: str) -> dict:
+    exp = client.get_experiment_by_name(name)
+    return {r.info.run_name: r for r in client.search_runs([exp.experiment_id], "tags.kind = 'trial'", max_results=1000)}
+
+
+def test_a_changed_strength_trains_only_the_arms_that_use_it(workdir, env, monkeypatch, capsys):
+    """identity.CELL_STRENGTHS: `strengths: {l2: 1e-3}` changed to 1e-2 is the same study (it was
+    another, and every arm, none's too, trained again): only L2's and dropout+L2's cells train at the
+    new strength, none's, dropout's and L1's are kept. The verdicts read L2 at the file's strength,
+    never the better of the two on validation; the report leaves the old strength's runs out, saying so."""
+    from pipeline.cli import main
+    from pipeline.orchestrate import study_results
+
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    study = tiny_study_dict(name="strength", seeds=2, epochs=2, datasets=[{"name": "wine"}])
+    write_study(workdir / "s.yaml", study)
+    assert main(["ablation", "--study", "s.yaml", "--no-report"]) == 0
+    first = _trial_names(client, "strength")
+    assert len(first) == 10 and {"wine/none/seed0", "wine/l2@l2=0.001/seed1", "wine/dropout_l2@dropout=0.3,l2=0.001/seed0",
+                                 "wine/l1@l1=0.0001/seed0", "wine/dropout@dropout=0.3/seed1"} <= set(first)
+    capsys.readouterr()
+    write_study(workdir / "s.yaml", {**study, "strengths": {**study["strengths"], "l2": 1e-2}})
+    assert main(["ablation", "--study", "s.yaml", "--no-pdf"]) == 0
+    out, err = capsys.readouterr()
+    assert "[wine] trained 4" in out and "differ from the storage's" not in err, out + err
+    second = _trial_names(client, "strength")
+    assert set(second) - set(first) == {f"wine/{arm}@{point}/seed{seed}" for seed in (0, 1) for arm, point in
+                                        (("l2", "l2=0.01"), ("dropout_l2", "dropout=0.3,l2=0.01"))}
+    assert len({r.data.tags["config_hash"] for r in second.values()}) == 1   # one configuration: its parent too
+    [d] = study_results(load_study(workdir / "s.yaml"))
+    assert d.selected["l2"] == "l2=0.01" and not d.paths
+    for arm, point in (("l2", "l2=0.01"), ("dropout_l2", "dropout=0.3,l2=0.01"), ("none", "")):
+        runs = {seed: second[f"wine/{arm}{'@' + point if point else ''}/seed{seed}"] for seed in (0, 1)}
+        assert d.values[arm] == pytest.approx({seed: r.data.metrics["test_metric"] for seed, r in runs.items()}), arm
+    html = (workdir / "reports/strength/report.html").read_text()
+    assert "4 trial run(s) of this configuration are on path points dropout_l2 at dropout=0.3,l2=0.001, l2 at l2=0.001, " \
+        "which the study file does not list" in html
+    # back at 1e-3: the first runs again, nothing trains
+    write_study(workdir / "s.yaml", study)
+    assert main(["ablation", "--study", "s.yaml", "--no-report"]) == 0
+    assert "[wine] nothing to train" in capsys.readouterr().out and len(_trial_names(client, "strength")) == 14
+
+
+def test_a_study_run_while_strengths_were_its_identity_resumes_there(workdir, env, monkeypatch, capsys):
+    """A study run before identity.CELL_STRENGTHS (its stores hold the identity with the strengths,
+    its arms' cells named "": simulated by building its plans as they were then) resumes there with
+    the same file: nothing trains again. Its strengths changed, it moves to the new identity once:
+    every arm trains, and the console says why and that it is the last time."""
+    from dataclasses import replace
+
+    from pipeline import study as study_mod
+    from pipeline.cli import main
+    from pipeline.orchestrate import study_results
+
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    study = tiny_study_dict(name="before", seeds=2, epochs=2, arms=["none", "dropout", "l2"], datasets=[{"name": "wine"}])
+    write_study(workdir / "s.yaml", study)
+    hashed = study_mod._hashed_plan
+    with monkeypatch.context() as then:
+        then.setattr(study_mod, "_hashed_plan", lambda *a, **k: replace(
+            plan := hashed(*a, **k), config_hash=plan.strengths_hash, own_points=False))
+        assert main(["ablation", "--study", "s.yaml", "--no-report"]) == 0
+    first = _trial_names(client, "before")
+    assert set(first) == {f"wine/{arm}/seed{seed}" for arm in ("none", "dropout", "l2") for seed in (0, 1)}
+    old = load_study(workdir / "s.yaml").plans[0].strengths_hash
+    assert {r.data.tags["config_hash"] for r in first.values()} == {old}
+    capsys.readouterr()
+    assert main(["ablation", "--study", "s.yaml", "--no-pdf"]) == 0   # the same file, this code: resumed, the report too
+    out, err = capsys.readouterr()
+    assert "[wine] nothing to train" in out and f"config {old}" in out and "differ from the storage's" not in err, out + err
+    assert set(_trial_names(client, "before")) == set(first) and "under other settings" not in out + err
+    html = (workdir / "reports/before/report.html").read_text()
+    assert "which the study file does not list" not in html and "L2" in html
+    # its strengths changed: the new identity, every arm once, said
+    write_study(workdir / "s.yaml", {**study, "strengths": {**study["strengths"], "l2": 1e-2}})
+    capsys.readouterr()
+    assert main(["ablation", "--study", "s.yaml", "--no-report"]) == 0
+    out, err = capsys.readouterr()
+    assert "[wine] trained 6" in out, out
+    assert "only regularizer strengths differ, and that configuration was started when strengths were part of a study's " \
+        "identity: this one trains every arm once, and from now on a changed strength trains only the arms that use it " \
+        "again (the others' cells are kept)" in err, err
+    [d] = study_results(load_study(workdir / "s.yaml"))
+    assert d.selected == {"none": "", "dropout": "dropout=0.3", "l2": "l2=0.01"}
+
+
 @pytest.mark.slow
 def test_dashboard_serves_the_study_from_its_journal(workdir, env):
     """`python -m pipeline dashboard` (make dashboard) starts optuna-dashboard on the default
@@ -1016,12 +1110,12 @@ def test_path_points_changes_are_judged_on_the_arms_with_a_path_then_and_now(tmp
 
     before = study(l2=[1e-5, 1e-3])
     parents = [SimpleNamespace(run_id="p", start_time=1, tags={
-        rt.DATASET_LABEL: "wine", rt.CONFIG_HASH: before.plans[0].config_hash, rt.PATH_POINTS: points_setting(before)})]
+        rt.DATASET_LABEL: "wine", rt.CONFIG_HASH: before.plans[0].config_hash, rt.PATH_POINTS: points_setting(before, "wine")})]
     assert points_since_verdicts(study(l2=[1e-5, 1e-3], dropout=[0.1, 0.3]), "wine", parents) is None
     combined = study(l2=[1e-5], dropout_l2={"dropout": [0.1], "l2": [1e-3, 1e-2]})
     assert points_since_verdicts(combined, "wine", parents).words == "the path points (L2 1e-05, 0.001 -> L2 1e-05)"
-    parents[0].tags[rt.PATH_POINTS] = points_setting(combined)
+    parents[0].tags[rt.PATH_POINTS] = points_setting(combined, "wine")
     changed = points_since_verdicts(study(l2=[1e-5], dropout_l2={"dropout": [0.1], "l2": [1e-3]}), "wine", parents)
     assert changed.was == "dropout+L2 dropout=0.1,l2=0.001, dropout=0.1,l2=0.01; L2 1e-05"
     big = study(l2=[round(1e-6 * 1.01 ** k, 12) for k in range(400)])
-    assert len(points_setting(big)) < 200 and json.loads(points_setting(big))["l2"][0].startswith("#400:")
+    assert len(points_setting(big, "wine")) < 200 and json.loads(points_setting(big, "wine"))["l2"][0].startswith("#400:")

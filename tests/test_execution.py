@@ -29,9 +29,18 @@ SHIPPED = {"default.yaml": "24e055cb0495", "mnist.yaml": "533262f9d568", "tuned.
 
 @pytest.mark.parametrize("name,identity", sorted(SHIPPED.items()))
 def test_shipped_studies_keep_their_identity(name, identity):
-    plan = load_study(ROOT / "studies" / name).plans[0]
+    """... and an untuned study's strengths then left its identity (identity.CELL_STRENGTHS): the one
+    hashed before is its strengths_hash, which Study.adopted resumes with its cells named as before."""
+    study = load_study(ROOT / "studies" / name)
+    plan = study.plans[0]
     assert plan.located_hash == identity
-    assert (plan.config_hash != identity) == (plan.dataset.path is not None)
+    assert (plan.config_hash != identity) == (plan.dataset.path is not None or study.spec.tune is None)
+    assert (plan.strengths_hash == identity) == (plan.dataset.path is None)
+    resumed = study.adopted({plan.label: {identity}}).plans[0]
+    assert resumed.config_hash == identity and not resumed.own_points
+    if study.spec.tune is None:   # its arms' own points named "" as before; named by their strengths afresh
+        assert all(study.point_ids(arm, resumed) == study.point_ids(arm) for arm in study.arms)
+        assert "" not in study.point_ids(study.arms[-1], plan) and study.arms[-1] != "none"
 
 
 def test_precision_and_tune_batch_join_the_identity_only_when_set():

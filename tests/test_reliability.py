@@ -850,8 +850,9 @@ def test_a_worker_that_is_not_the_enqueued_study_pops_nothing(workdir, env):
                  f"tracking store {tracking}); pass that store as --tracking-uri"),
             (["--tracking-uri", other], f"--tracking-uri = '{other}': this MLflow store does not hold the study's runs"),
             (["--tracking-uri", tracking, "--seeds", "1"],
-             "dataset wine: the enqueued grid has seeds 0, 1 and arms l2, none; this worker's study file and flags "
-             "have seeds 0 and arms l2, none: run every worker with the study file (its arms: and seeds:) and the --seeds "
+             "dataset wine: the enqueued grid has seeds 0, 1 and arms l2, none (l2 at l2=0.001); this worker's study file "
+             "and flags have seeds 0 and arms l2, none (l2 at l2=0.001): run every worker with the study file (its arms:, "
+             "seeds: and strengths:) and the --seeds "
              "the enqueue used"),
             # which settings differ, not hashes alone (the enqueue recorded what its hash hashes)
             (["--tracking-uri", tracking, "--epochs", "3"], f"not this one ({load_study(workdir / 'team.yaml', epochs='3').plans[0].config_hash}"

@@ -135,7 +135,7 @@ def _dataset_entry(data: ReportData, ok: pd.DataFrame, label: str) -> dict:
     metric = metric_for(task, next(p for p in study.plans if p.label == label).dataset.metric)
     rows, values = [], {}
     secondary: dict = {o.key: {} for o in verdicts.SECONDARY}
-    paths, selected = _paths(study, sub, metric.higher_is_better)
+    paths, selected = _paths(study, study.plan_of(label), sub, metric.higher_is_better)
     # a path: the point selected on validation; no value (ROC AUC of a one-class split): as if not run, as the console
     cells = {arm: sub[(sub["arm"] == arm) & (sub["variant"] == selected[arm]) & sub["test_metric"].notna()] for arm in study.arms}
     # runs whose loss exploded count as diverged, in the tables as in the verdicts (verdicts.exploded_seeds)
@@ -196,13 +196,14 @@ def _other_metrics(cell: pd.DataFrame, primary: str) -> str:
     return ", ".join(parts)
 
 
-def _paths(study, sub: pd.DataFrame, hib: bool) -> tuple[dict, dict]:
+def _paths(study, plan, sub: pd.DataFrame, hib: bool) -> tuple[dict, dict]:
     """Regularization paths of one dataset's finished runs: {arm: {variant: {seed: {test, val,
     gap, sparsity, norm}}}} for arms with several variants, and per arm the variant that stands for it (selected
-    on validation, path_points.select_variant; "" for an arm without a path)."""
+    on validation, path_points.select_variant; its one point for an arm without a path: "", or its strength
+    where `plan`'s cells are named by it)."""
     paths, selected = {}, {}
     for arm in study.arms:
-        names = study.point_ids(arm)
+        names = study.point_ids(arm, plan)
         if len(names) == 1:
             selected[arm] = names[0]
             continue

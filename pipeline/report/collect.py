@@ -100,7 +100,8 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
     metrics = {plan.label: plan.dataset.metric for plan in study.plans}
     rows, other_configs, outside, unreadable = [], 0, [], 0
     epochs, other_epochs = {plan.label: plan.training.epochs for plan in study.plans}, {}
-    points = study.listed_points()   # a path added later leaves earlier runs at its own strengths out, as the console does
+    # a path added later, or a strength changed, leaves the earlier runs at other points out, as the console does
+    points = {plan.label: study.listed_points(plan) for plan in study.plans}
     for r in trials:
         if r.tags.get(rt.DATASET_LABEL) not in hashes:
             continue  # a dataset this view (--datasets) leaves out
@@ -112,7 +113,7 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
         row = _trial_row(r, metrics.get(r.tags.get(rt.DATASET_LABEL)))
         if row is not None and row.pop("unreadable"):
             unreadable += 1   # as the console does (orchestrate.study_results): not mixed in
-        elif row is not None and row["variant"] in points.get(row["arm"], ()) and row["seed"] in study.seeds:
+        elif row is not None and row["variant"] in points[row["dataset"]].get(row["arm"], ()) and row["seed"] in study.seeds:
             rows.append(row)
         elif row is not None:
             outside.append(row)
@@ -138,11 +139,11 @@ def _outside(study: Study, rows: list[dict]) -> dict:
     are on."""
     if not rows:
         return {}
-    listed = study.listed_points()
+    listed = {plan.label: study.listed_points(plan) for plan in study.plans}
     return {"runs": len(rows), "seeds": sorted({r["seed"] for r in rows} - set(study.seeds)),
             "arms": sorted({str(r["arm"]) for r in rows} - set(study.arms)),
             "points": sorted({f"{r['arm']} at {r['variant'] or 'its own strengths'}" for r in rows
-                              if r["arm"] in listed and r["variant"] not in listed[r["arm"]]})}
+                              if r["arm"] in listed[r["dataset"]] and r["variant"] not in listed[r["dataset"]][r["arm"]]})}
 
 
 def interim_note(data: ReportData) -> str:

@@ -544,8 +544,9 @@ def study_results(study: Study, storage: Optional[str] = None, tracker=None) -> 
         values = {arm: {seed: x["test"] for seed, x in paths[arm][selected[arm]].items()} for arm in study.arms}
         diverged: dict[str, set[int]] = {}   # seeds whose cell diverged and has no value: why they are missing
         for t in ostudy.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-            if (c := grid.cell_of(t)) and lifecycle.repeats(t) and c[0] in values and c[1] in study.seeds \
-                    and c[1] not in values[c[0]]:
+            # at a point the file lists: a diverged cell of an earlier strength says nothing of this one's seed
+            if (c := grid.cell_of(t)) and lifecycle.repeats(t) and c[0] in values and c[2] in paths[c[0]] \
+                    and c[1] in study.seeds and c[1] not in values[c[0]]:
                 diverged.setdefault(c[0], set()).add(c[1])
         secondary = {o.key: {arm: {seed: finals[(arm, selected[arm], seed)][o.key] for seed in values[arm]
                                    if o.key in finals[(arm, selected[arm], seed)]} for arm in study.arms}

@@ -733,10 +733,19 @@ def test_overrides_and_config_hash(tmp_path):
     # arm spellings users write are accepted
     c = write_study(tmp_path / "c.yaml", {**tiny_study_dict(), "arms": ["None", "L1", "dropout+L2"]})
     assert load_study(c).arms == ["none", "l1", "dropout_l2"]
-    # any training change gives a different hash
+    # any training change gives a different hash, but for an untuned study's strengths: its cells are
+    # named by them (identity.CELL_STRENGTHS); l2_mode is hashed (a point's name does not say it)
     d = copy.deepcopy(tiny_study_dict())
     d["strengths"]["l2"] = 0.5
+    changed = load_study(write_study(tmp_path / "d.yaml", d))
+    assert changed.plans[0].config_hash == a.plans[0].config_hash != changed.plans[0].strengths_hash
+    assert changed.point_ids("l2", changed.plans[0]) == ["l2=0.5"] and a.point_ids("l2", a.plans[0]) == ["l2=0.001"]
+    d["strengths"]["l2_mode"] = "decoupled"
     assert load_study(write_study(tmp_path / "d.yaml", d)).plans[0].config_hash != a.plans[0].config_hash
+    d = copy.deepcopy(tiny_study_dict(tune={"trials": 2, "seeds": [100]}))
+    tuned = load_study(write_study(tmp_path / "t.yaml", d)).plans[0]
+    d["strengths"]["l2"] = 0.5
+    assert load_study(write_study(tmp_path / "t.yaml", d)).plans[0].config_hash != tuned.config_hash == tuned.strengths_hash
 
 
 def test_shipped_study_files_are_valid():
@@ -780,9 +789,10 @@ def test_execution_settings_are_not_the_identity(tmp_path):
     per["datasets"][0]["execution"] = {"engine": "population", "population_size": 2}
     plans = load_study(write_study(tmp_path / "d.yaml", per)).plans
     assert [(p.execution.engine, p.execution.population_size) for p in plans] == [("population", 2), ("reference", 10)]
-    # the default study's identity is the one it had before the execution block (resumes)
+    # the default study's identity is the one it had before the execution block (resumes; its strengths
+    # then left the identity: it is its strengths_hash, which Study.adopted resumes)
     default = load_study(Path(__file__).resolve().parents[1] / "studies" / "default.yaml")
-    assert [p.config_hash for p in default.plans] == ["24e055cb0495", "aa9a75f39402", "f34c4aca55b9", "34a3a04e4a1c"]
+    assert [p.strengths_hash for p in default.plans] == ["24e055cb0495", "aa9a75f39402", "f34c4aca55b9", "34a3a04e4a1c"]
 
 
 def test_an_option_of_another_kind_of_dataset_is_noted(tmp_path):

@@ -653,7 +653,7 @@ def test_adaptive_seeds_add_rounds_until_decided_and_resume(workdir, env):
     trials = pd.read_csv(workdir / "reports/adaptive/trials.csv", keep_default_na=False)
     assert not ((trials["arm"] == "l2") & (trials["variant"] == "l2=0.003")).any()
     html = (workdir / "reports/adaptive/report.html").read_text()
-    assert "path points l2 at l2=0.003, which the study file does not list" in html
+    assert "are on points l2 at l2=0.003, which the study file does not list" in html
     # a design changed after the results were seen is said (the looks' α are recomputed over the same seeds)
     write_study(workdir / "a.yaml", {**study, "arms": ["none", "l1", "l2", "dropout"], "paths": {"l2": [1e-12, 1e-3]},
                                      "seeds": {"start": 3, "step": 2, "max": 9}})
@@ -881,7 +881,7 @@ def test_a_changed_strength_trains_only_the_arms_that_use_it(workdir, env, monke
         runs = {seed: second[f"wine/{arm}{'@' + point if point else ''}/seed{seed}"] for seed in (0, 1)}
         assert d.values[arm] == pytest.approx({seed: r.data.metrics["test_metric"] for seed, r in runs.items()}), arm
     html = (workdir / "reports/strength/report.html").read_text()
-    assert "4 trial run(s) of this configuration are on path points dropout_l2 at dropout=0.3,l2=0.001, l2 at l2=0.001, " \
+    assert "4 trial run(s) of this configuration are on points dropout_l2 at dropout=0.3,l2=0.001, l2 at l2=0.001, " \
         "which the study file does not list" in html
     # back at 1e-3: the first runs again, nothing trains
     write_study(workdir / "s.yaml", study)

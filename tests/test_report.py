@@ -580,7 +580,7 @@ def test_report_run_links_open_the_run_with_its_epoch_curves_in_the_mlflow_ui(bu
         arm_link = re.search(r'href="([^"]*)"', row).group(1).replace("&amp;", "&")
         page.goto(arm_link.replace("http://127.0.0.1:5000", base))
         for seed in range(3):
-            page.get_by_text(f"wine/l2/seed{seed}", exact=True).wait_for(timeout=60_000)
+            page.get_by_text(f"wine/l2@l2=0.001/seed{seed}", exact=True).wait_for(timeout=60_000)
         grouped = page.get_by_text("Group: wine", exact=True).count()
         browser.close()
     assert judges == 0 and shot.stat().st_size > 10_000

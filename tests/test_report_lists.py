@@ -26,11 +26,13 @@ def _logged(tmp_path, runs: list[tuple]) -> tuple:
     experiment = client.create_experiment("lists")
     for n, (label, arm, seed, attempt, status, test) in enumerate(runs):
         task = "regression" if label == "synthetic_linear" else "classification"
+        [point] = study.point_ids(arm, plans[label])   # the arm's strength, as its cells are named ("" for none)
         tags = {rt.STUDY: "lists", rt.KIND: rt.TRIAL, rt.DATASET_LABEL: label, rt.CONFIG_HASH: plans[label].config_hash,
                 rt.ARM: arm, rt.SEED: str(seed), rt.ATTEMPT: str(attempt), rt.TASK: task,
-                rt.METRIC_NAME: "mse" if task == "regression" else "accuracy",
+                rt.METRIC_NAME: "mse" if task == "regression" else "accuracy", **({rt.VARIANT: point} if point else {}),
                 **({rt.FAIL_REASON: "diverged"} if status == "FAILED" else {})}
-        run = client.create_run(experiment, run_name=f"{label}/{arm}/seed{seed}", tags=tags, start_time=1000 + n).info.run_id
+        name = f"{label}/{arm}" + (f"@{point}" if point else "") + f"/seed{seed}"
+        run = client.create_run(experiment, run_name=name, tags=tags, start_time=1000 + n).info.run_id
         if status == "FINISHED":
             for name, value in {"test_metric": test, "final_val_metric": test, "final_train_metric": test,
                                 "gap_metric": 0.01}.items():

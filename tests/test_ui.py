@@ -85,7 +85,7 @@ def test_the_printed_link_shows_the_study_at_a_glance(workdir, env):
         _open_group(page, "Group: quadrants")
         page.get_by_text("quadrants/none/seed0", exact=True).wait_for(timeout=30_000)
         assert page.get_by_text("quadrants", exact=True).count() >= 1           # the dataset's parent
-        assert page.get_by_text("quadrants/l2/seed3", exact=True).count() == 1   # trials of every arm
+        assert page.get_by_text("quadrants/l2@l2=0.01/seed3", exact=True).count() == 1   # trials of every arm, named by strength
         _open_group(page, "Additional runs")
         page.get_by_text("ablation default-ablation", exact=True).wait_for(timeout=30_000)
         page.screenshot(path=str(shots / "group-opened.png"))
@@ -120,4 +120,4 @@ def test_the_ui_lists_the_datasets_in_the_study_files_order(workdir, env):
     assert [r.info.run_name for r in runs if r.data.tags["kind"] == "dataset"] == files
     for d in files:
         assert [r.info.run_name for r in runs if r.data.tags.get("dataset") == d and r.data.tags["kind"] == "trial"] == \
-            [f"{d}/none/seed0", f"{d}/l2/seed0", f"{d}/none/seed1", f"{d}/l2/seed1"]
+            [f"{d}/none/seed0", f"{d}/l2@l2=0.001/seed0", f"{d}/none/seed1", f"{d}/l2@l2=0.001/seed1"]

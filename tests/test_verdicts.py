@@ -2349,3 +2349,39 @@ def test_words_count_epochs_and_batches():
     from pipeline.words import counted
 
     assert counted(2, "epoch") == "2 epochs" and counted(1, "epoch") == "1 epoch" and counted(3, "batch") == "3 batches"
+
+
+def test_a_diverged_cell_at_a_strength_the_file_no_longer_has_is_not_why_a_seed_is_missing(tmp_path):
+    """An arm's cells are named by their strength (identity.CELL_STRENGTHS): L2's seed 1 diverged at
+    l2=0.01, and the file now says 1e-3, whose seed 1 has not run yet. That seed is missing, not
+    diverged: the earlier strength's cell says nothing of this one (it was counted as diverged)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from pipeline import lifecycle
+    from pipeline import runtree as rt
+    from pipeline.orchestrate import study_results
+    from pipeline.preparation import optuna_study_name
+    from pipeline.storage import get_storage
+    from pipeline.study import build_study
+
+    from .conftest import tiny_study_dict
+
+    study = build_study(tiny_study_dict(name="div", arms=["none", "l2"], seeds=2, datasets=[{"name": "wine"}]), "s.yaml")
+    [plan] = study.plans
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    ostudy = optuna.create_study(study_name=optuna_study_name(study, plan), storage=get_storage(storage), direction="maximize")
+    done = {"test_metric": 0.9, "final_val_metric": 0.9, "gap_metric": 0.0}
+
+    def cell(arm: str, seed: int, variant: str, **attrs):
+        finished = "test_metric" in attrs
+        return optuna.trial.create_trial(state=TrialState.COMPLETE if finished else TrialState.FAIL,
+                                         value=0.9 if finished else None, user_attrs={
+                                             rt.CELL_ARM: arm, rt.CELL_SEED: seed, **attrs,
+                                             **({rt.CELL_VARIANT: variant} if variant else {})})
+
+    ostudy.add_trials([cell("none", 0, "", **done), cell("none", 1, "", **done), cell("l2", 0, "l2=0.001", **done),
+                       cell("l2", 1, "l2=0.01", **{rt.TRIAL_OUTCOME: lifecycle.Outcome.DIVERGED.name})])
+    [d] = study_results(study, storage)
+    assert d.values["l2"] == {0: 0.9} and d.selected["l2"] == "l2=0.001"
+    assert d.diverged == {}

@@ -189,7 +189,8 @@ def outside_note(data: ReportData) -> str:
     where = "; ".join(part for part in (
         f"seeds {', '.join(map(str, o['seeds']))}" if o["seeds"] else "",
         f"arms {', '.join(o['arms'])}" if o["arms"] else "",
-        f"path points {', '.join(o.get('points', []))}" if o.get("points") else "") if part)
+        # a path's point taken out, or an arm's earlier strength (its cells are named by it: Study.points)
+        f"points {', '.join(o.get('points', []))}" if o.get("points") else "") if part)
     seeds_flag = dict(data.study.overrides).get("seeds")
     how = ("" if not o["seeds"] or o["arms"] or o.get("points") else
            " (without --seeds the report reads the study file's seeds)" if seeds_flag else

@@ -31,7 +31,8 @@ def fingerprint(payload: Any) -> str:
 # It hashes everything that defines what a cell computes: the dataset and its loading options (a
 # table file's contents too: table_digest),
 # the merged training settings, the split seed, the tune block and SCHEMA_VERSION. Arms and
-# seeds are the grid, not the configuration: adding some resumes a study.
+# seeds are the grid, not the configuration: adding some resumes a study. So are an untuned study's
+# strength values (CELL_STRENGTHS, below): its cells are named by them, as a path's points are.
 #
 # It leaves out the execution settings (engine, population_size, device, workers): they decide
 # how the cells are computed, not what. Every random draw of a cell is a function of its seed

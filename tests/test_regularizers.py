@@ -184,3 +184,34 @@ def test_strengths_are_written_per_layer_unless_every_layer_has_the_same_p():
     assert strengths_text("dropout", [0.5, 0.5, 0.0, 0.0], 0, 0) == "dropout=0.5/0.5/0/0"
     assert strengths_text("dropout", "0.2,0.5,0.2", 0, 0) == "dropout=0.2/0.5/0.2"
     assert strengths_text("dropout_l2", [0.3, 0.3], 0, 0.01, "weight_decay") == "dropout=0.3, l2=0.01 (weight_decay)"
+
+
+def test_a_point_trains_at_the_strengths_its_name_says():
+    """A waiting cell whose point the study file no longer lists (a strength changed while it waited,
+    a path's point taken out) is trained by its name (arms.overrides_of, lifecycle.DatasetCells.born),
+    not at the file's strengths under that name."""
+    from pipeline.arms import overrides_of, variant_id
+    from pipeline.study import build_study
+
+    from .conftest import tiny_study_dict
+
+    for overrides in ({"l2": 0.001}, {"dropout": [0.2, 0.5], "l2": 1e-05, "l2_mode": "decoupled"}, {"dropout": 0.3},
+                      {"l1": 0.0001}, {}):
+        assert overrides_of(variant_id(overrides)) == overrides
+    training = build_study(tiny_study_dict(), "s").plans[0].training   # l2 1e-3 in the file
+    cfg = TrialConfig.for_cell(training, "dropout_l2", 0, variant=overrides_of("dropout=0.2/0.5,l2=0.01,l2_mode=decoupled"))
+    assert (cfg.dropout, cfg.l2, cfg.l2_mode, cfg.l1) == ((0.2, 0.5), 0.01, "decoupled", 0.0)
+
+
+def test_a_waiting_cell_of_a_strength_the_file_no_longer_lists_trains_at_its_own(workdir, env):
+    """DatasetCells.born: a cell popped at "l2=0.05" by a worker whose file says l2 1e-3 (the cells
+    it maps) trains at 0.05, the strength its name and its run say (it trained at the file's)."""
+    from dataclasses import replace
+
+    from .conftest import a_worker_in_process
+
+    study, _, _, ostudy, cells = a_worker_in_process(workdir, env, "waited")
+    cells = replace(cells, variants={arm: study.points(arm, study.plans[0]) for arm in study.arms})
+    live = cells.born(ostudy.ask(), "l2", 0, "l2=0.05")
+    assert live.payload.l2 == 0.05 and live.run.params["l2"] == "0.05" and live.name == "wine/l2@l2=0.05/seed0"
+    assert cells.born(ostudy.ask(), "l2", 0, "l2=0.001").payload.l2 == 0.001

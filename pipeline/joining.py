@@ -17,7 +17,7 @@ import optuna
 from . import grid
 from . import runtree as rt
 from .errors import AnotherConfiguration, NotEnqueued, Unprepared, UsageError
-from .identity import differing_keys, flat_record, identity_record, settings_differences
+from .identity import CELL_STRENGTHS, differing_keys, flat_record, identity_record, settings_differences
 from .runtime import mask_credentials
 from .store_paths import absolute_sqlite_url, missing_local_store, sqlite_file, store_as_chosen
 from .storage import JOURNAL_PREFIX, get_storage
@@ -130,9 +130,9 @@ def what_differs(study: Study, plan: DatasetPlan, storage: str, others: list[str
     """The settings this configuration differs in from each of the storage's `others` (up to two;
     newer enqueues record them: rt.STUDY_SETTINGS), "abc123 differs in training.epochs 300 there,
     250 here"; "" when none records them."""
-    mine, said = plan_record(study, plan), []
+    said = []
     for other, theirs in _recorded_settings(study, plan, storage, others):
-        if differences := settings_differences(theirs, mine):   # none: it hashed something else
+        if differences := settings_differences(theirs, _record_like(study, plan, theirs)):   # none: it hashed something else
             said.append(f"{other} differs in {', '.join(differences)}")
     return "; ".join(said)
 
@@ -140,6 +140,19 @@ def what_differs(study: Study, plan: DatasetPlan, storage: str, others: list[str
 def plan_record(study: Study, plan: DatasetPlan) -> dict:
     """The plan's identity record (identity_record), its strengths in it where its identity hashes them."""
     return identity_record(study.spec, plan.dataset, plan.training, with_strengths=not plan.own_points)
+
+
+def _record_like(study: Study, plan: DatasetPlan, theirs: dict) -> dict:
+    """The plan's identity record as `theirs` was recorded: with the strengths where theirs has them
+    (a configuration from before identity.CELL_STRENGTHS), so that the strengths that changed are
+    said ("training.strengths.l2 0.001 there, 0.01 here"), not every strength as gone from here."""
+    hashed = _hashed_strengths(theirs)
+    return identity_record(study.spec, plan.dataset, plan.training, with_strengths=hashed or not plan.own_points)
+
+
+def _hashed_strengths(record: dict) -> bool:
+    """Whether an identity record holds strength values (a tuned study's, or one from before CELL_STRENGTHS)."""
+    return any(k in record.get("training", {}).get("strengths", {}) for k in CELL_STRENGTHS)
 
 
 def strengths_hint(study: Study, plan: DatasetPlan, storage: str, others: list[str]) -> str:
@@ -151,12 +164,12 @@ def strengths_hint(study: Study, plan: DatasetPlan, storage: str, others: list[s
     otherwise."""
     if study.spec.tune is not None:
         return ""
-    mine = plan_record(study, plan)
     for _, theirs in _recorded_settings(study, plan, storage, others, most=20):
+        mine = _record_like(study, plan, theirs)
         keys = differing_keys(theirs, mine)
         if not keys or not all(PATH_AXIS.fullmatch(k) for k in keys):
             continue
-        if any(flat_record(mine).get(k) is None for k in keys):   # theirs hashed strengths this identity leaves to the cells
+        if plan.own_points and _hashed_strengths(theirs):   # theirs hashed the strengths this identity leaves to the cells
             return ("; only regularizer strengths differ, and that configuration was started when strengths were part of "
                     "a study's identity: this one trains every arm once, and from now on a changed strength trains only "
                     "the arms that use it again (the others' cells are kept)")

@@ -450,7 +450,7 @@ class DatasetCells:
     dataset_input: object
     tuned: dict               # {arm: Optuna params of its best tuning trial}
     device: str
-    variants: dict = field(default_factory=dict)   # {arm: {variant id: overrides}} of regularization paths
+    variants: dict = field(default_factory=dict)   # {arm: {point id: overrides}}: Study.points on this dataset
     dims: tuple = ()          # (features, outputs) of the data: where device auto trains a model
 
     def born(self, trial: optuna.Trial, arm: str, seed: int, variant: str = "") -> LiveTrial:

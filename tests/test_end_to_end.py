@@ -927,9 +927,10 @@ def test_a_study_run_while_strengths_were_its_identity_resumes_there(workdir, en
     assert main(["ablation", "--study", "s.yaml", "--no-report"]) == 0
     out, err = capsys.readouterr()
     assert "[wine] trained 6" in out, out
-    assert "only regularizer strengths differ, and that configuration was started when strengths were part of a study's " \
-        "identity: this one trains every arm once, and from now on a changed strength trains only the arms that use it " \
-        "again (the others' cells are kept)" in err, err
+    assert f"{old} differs in training.strengths.l2 0.001 there, 0.01 here; only regularizer strengths differ, and " \
+        "that configuration was started when strengths were part of a study's identity: this one trains every arm " \
+        "once, and from now on a changed strength trains only the arms that use it again (the others' cells are " \
+        "kept)" in err, err
     [d] = study_results(load_study(workdir / "s.yaml"))
     assert d.selected == {"none": "", "dropout": "dropout=0.3", "l2": "l2=0.01"}
 

@@ -201,6 +201,7 @@ class Study:
         return {arm: set(self.point_ids(arm, plan)) for arm in self.arms}
 
     def plan_of(self, label: str) -> Optional[DatasetPlan]:
+        """The plan of dataset `label` (None where this study, or view, has none)."""
         return next((p for p in self.plans if p.label == label), None)
 
     def strengths_line(self, plan: DatasetPlan) -> str:

@@ -943,7 +943,7 @@ def test_a_worker_goes_back_to_a_dataset_whose_cells_a_stopped_worker_left(workd
     stopped(ostudies[1], lifecycle.Outcome.WORKER_DIED, trained=True)
     assert not _still_open(ctx, linear, data[linear.label])
     out = capsys.readouterr().out
-    assert re.search(r"gave up on 4 cells \(left\.synthetic_linear\.\S+: l2/seed0, l2/seed1, none/seed0, "
+    assert re.search(r"gave up on 4 cells \(left\.synthetic_linear\.\S+: l2/seed0@l2=0\.001, l2/seed1@l2=0\.001, none/seed0, "
                      r"none/seed1\): 2 attempts each failed in training \(an error, or its worker died while training it\); raise "
                      r"max_retries", out), out
     assert not _still_open(ctx, linear, data[linear.label]) and "gave up" not in capsys.readouterr().out

@@ -883,6 +883,11 @@ def test_a_changed_strength_trains_only_the_arms_that_use_it(workdir, env, monke
     html = (workdir / "reports/strength/report.html").read_text()
     assert "4 trial run(s) of this configuration are on points dropout_l2 at dropout=0.3,l2=0.001, l2 at l2=0.001, " \
         "which the study file does not list" in html
+    # each arm's view in the MLflow UI (the report's links) shows its 2 runs at the listed strength, not the earlier ones
+    tags = client.get_experiment_by_name("strength").tags
+    views = [json.loads(v)["searchFilter"] for k, v in tags.items() if k.startswith("mlflow.sharedViewState.ablation-trials-")]
+    shown = [{r.info.run_name for r in client.search_runs([first["wine/none/seed0"].info.experiment_id], f)} for f in views]
+    assert sorted(map(len, shown)) == [2] * 5 and not any("l2=0.001/" in name for names in shown for name in names), shown
     # back at 1e-3: the first runs again, nothing trains
     write_study(workdir / "s.yaml", study)
     assert main(["ablation", "--study", "s.yaml", "--no-report"]) == 0

@@ -231,7 +231,7 @@ def trial_groups(data: ReportData) -> list[dict]:
     for (label, arm), g in in_study_order(data, df).groupby(["dataset", "arm"], sort=False):
         filt = (f"{tag_equals(rt.STUDY, data.study.name)} AND tags.{rt.KIND} = '{rt.TRIAL}' AND "
                 f"{tag_equals(rt.DATASET_LABEL, label)} AND {tag_equals(rt.ARM, arm)} AND "
-                f"tags.{rt.CONFIG_HASH} = '{hashes.get(label, '')}'")
+                f"tags.{rt.CONFIG_HASH} = '{hashes.get(label, '')}'") + _one_point(data.study, label, arm)
         key, state = trials_view(filt, sorted(set(g["metric_name"].dropna())))
         view = {key: state}
         status = g["status"].value_counts()
@@ -242,6 +242,17 @@ def trial_groups(data: ReportData) -> list[dict]:
                      "links": [{"experiment_id": e, "runs": int(n), "url": view_link(data.tracking_uri, e, key), "view": view}
                                for e, n in sorted(g["experiment_id"].value_counts().items())]})
     return rows
+
+
+def _one_point(study, label: str, arm: str) -> str:
+    """The filter clause that keeps an arm of one listed point to it: runs at an earlier strength share
+    its configuration (Study.points names its cells by their strength), and its view showed them beside
+    the listed ones. "" for a path of several points (MLflow's search has no OR)."""
+    points = study.listed_points(study.plan_of(label)).get(arm, set())
+    if len(points) != 1:
+        return ""
+    [point] = points
+    return f" AND {tag_equals(rt.VARIANT, point)}" if point else f" AND tags.{rt.VARIANT} IS NULL"
 
 
 def trials_csv(data: ReportData) -> str:

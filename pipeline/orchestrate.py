@@ -126,13 +126,14 @@ def log_timing(ctx: RunContext, total: float, workers: int = 1) -> None:
     print(f"time: {total:.1f} s ({parts})", flush=True)
 
 
-def _retried_on_rerun(ctx: RunContext, ostudy, failed: int, all_failed: bool = False) -> str:
+def _retried_on_rerun(ctx: RunContext, ostudy, failed: int, all_failed: bool = False,
+                      points: Optional[dict] = None) -> str:
     """What becomes of a dataset's failed cells: those with attempts left are trained again by a
     rerun (the console said nothing of it: a user took them for lost); diverged ones and those out
     of retries are not. `all_failed`: said after "the other N failed". "" without failed cells."""
     if not failed:
         return ""
-    again, given_up = grid.cells_failed(ostudy, ctx.study.spec.max_retries, lifecycle.spent_attempt, lifecycle.repeats)
+    again, given_up = grid.cells_failed(ostudy, ctx.study.spec.max_retries, lifecycle.spent_attempt, lifecycle.repeats, points)
     if not again and all_failed:
         return " (diverged, which a retry repeats, or out of retries: max_retries)"
     not_again = (f"{counted(given_up, 'failed cell')} {plural(given_up, 'is')} not retried: diverged (a retry repeats "
@@ -170,7 +171,9 @@ def _each_dataset(ctx: RunContext, data: dict, who: str, first: bool, watch: Oth
             if first or moved:
                 taken = f", {counts['taken_over']} taken over by another worker" if counts["taken_over"] else ""
                 ostudy = open_dataset_study(ctx, ctx.study, plan, data[plan.label])
-                done, cells = grid.cells_done(ostudy)
+                # the file's points: an earlier strength's cells (Study.points) are no part of its grid
+                listed = ctx.study.listed_points(plan)
+                done, cells = grid.cells_done(ostudy, listed)
                 if not moved and cells == 0:   # an enqueue stopped before it enqueued them (while tuning)
                     print(f"[{plan.label}]{who} no cell of it is enqueued: the enqueue stopped before it enqueued "
                           "them (a tuned study tunes first); run enqueue again", flush=True)
@@ -180,13 +183,13 @@ def _each_dataset(ctx: RunContext, data: dict, who: str, first: bool, watch: Oth
                 elif not moved and grid.others_running(ostudy):   # they popped them all ("trained 0" read as a stall)
                     print(f"[{plan.label}]{who} nothing left to pop: other workers train the rest ({done} of the "
                           f"{cells} cells done so far)", flush=True)
-                elif not moved and done + (failed := grid.cells_given_up(ostudy)) == cells:   # "trained 0, failed 0" read as a stall
+                elif not moved and done + (failed := grid.cells_given_up(ostudy, listed)) == cells:   # "trained 0, failed 0" read as a stall
                     print(f"[{plan.label}]{who} nothing to train: {done} of the {cells} cells done, the other {failed} failed"
-                          f"{_retried_on_rerun(ctx, ostudy, failed, all_failed=True)}", flush=True)
+                          f"{_retried_on_rerun(ctx, ostudy, failed, all_failed=True, points=listed)}", flush=True)
                 else:
                     print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}{taken}; "
                           f"{done} of the {cells} cells enqueued so far are done (all workers)"
-                          f"{_retried_on_rerun(ctx, ostudy, counts['failed'])}", flush=True)
+                          f"{_retried_on_rerun(ctx, ostudy, counts['failed'], points=listed)}", flush=True)
             if counts["failed"] and not counts["trained"]:
                 hint = divergence_hint(open_dataset_study(ctx, ctx.study, plan, data[plan.label]), data[plan.label])
                 if hint:

@@ -894,6 +894,28 @@ def test_a_changed_strength_trains_only_the_arms_that_use_it(workdir, env, monke
     assert "[wine] nothing to train" in capsys.readouterr().out and len(_trial_names(client, "strength")) == 14
 
 
+def test_cells_failed_at_an_earlier_strength_are_not_the_grids(workdir, env, monkeypatch, capsys):
+    """L2's cells diverged at l2 = 1000 (given up on), then l2 changed and its new cells trained: a rerun
+    has nothing to train and says all 4 of the file's cells are done, not "4 of the 6 cells done, the
+    other 2 failed" (grid.cells_done counted the earlier strength's cells, which no rerun enqueues)."""
+    from pipeline.cli import main
+
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+    study = tiny_study_dict(name="diverging", seeds=2, epochs=3, arms=["none", "l2"], max_retries=1,
+                            strengths={"l2": 1000.0}, datasets=[{"name": "wine"}])
+    write_study(workdir / "s.yaml", study)
+    assert main(["ablation", "--study", "s.yaml", "--no-report"]) == 0
+    assert "[wine] trained 2, failed 2" in capsys.readouterr().out   # L2 at 1000 diverges on both seeds
+    write_study(workdir / "s.yaml", {**study, "strengths": {"l2": 1e-3}})
+    assert main(["ablation", "--study", "s.yaml", "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert "[wine] trained 2, failed 0; 4 of the 4 cells enqueued so far are done" in out, out
+    assert main(["ablation", "--study", "s.yaml", "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert "[wine] nothing to train: all 4 cells were done already" in out and "the other" not in out, out
+
+
 def test_a_study_run_while_strengths_were_its_identity_resumes_there(workdir, env, monkeypatch, capsys):
     """A study run before identity.CELL_STRENGTHS (its stores hold the identity with the strengths,
     its arms' cells named "": simulated by building its plans as they were then) resumes there with

@@ -214,10 +214,9 @@ class Study:
         for arm in self.arms:
             if not arms_mod.ARMS[arm].components:
                 continue
-            points = self.variants(arm)
+            points = self.point_ids(arm, plan)   # named as its cells are: a path over one axis says the other's strength
             if len(points) > 1:
-                parts.append(f"{arms_mod.label(arm)}: a path of {len(points)} points ({variant_id(points[0])} to "
-                             f"{variant_id(points[-1])})")
+                parts.append(f"{arms_mod.label(arm)}: a path of {len(points)} points ({points[0]} to {points[-1]})")
                 continue
             c = arms_mod.cell_strengths(arm, t.strengths, len(t.model.hidden))
             parts.append(f"{arms_mod.label(arm)}: {arms_mod.strengths_text(arm, c.dropout, c.l1, c.l2, t.strengths.l2_mode)}")

@@ -203,6 +203,20 @@ def test_a_point_trains_at_the_strengths_its_name_says():
     assert (cfg.dropout, cfg.l2, cfg.l2_mode, cfg.l1) == ((0.2, 0.5), 0.01, "decoupled", 0.0)
 
 
+def test_the_strengths_line_names_a_paths_points_as_its_cells_are():
+    """A path over one of dropout+L2's axes trains at the arm's own strength on the other (Study.points):
+    the console's strengths line says it ("dropout=0.1,l2=0.02 to ..."), so that a changed
+    strengths.dropout_l2.l2 is seen there (the line read "dropout=0.1 to dropout=0.3" at any l2)."""
+    from pipeline.study import build_study
+
+    from .conftest import tiny_study_dict
+
+    raw = tiny_study_dict(arms=["none", "dropout_l2"], strengths={"dropout": 0.3, "l2": 1e-3, "dropout_l2": {"l2": 0.02}},
+                          paths={"dropout_l2": {"dropout": [0.1, 0.3]}})
+    study = build_study(raw, "s")
+    assert "dropout+L2: a path of 2 points (dropout=0.1,l2=0.02 to dropout=0.3,l2=0.02)" in study.strengths_line(study.plans[0])
+
+
 def test_a_waiting_cell_of_a_strength_the_file_no_longer_lists_trains_at_its_own(workdir, env):
     """DatasetCells.born: a cell popped at "l2=0.05" by a worker whose file says l2 1e-3 (the cells
     it maps) trains at 0.05, the strength its name and its run say (it trained at the file's)."""

@@ -1257,9 +1257,11 @@ def test_an_edited_table_file_is_another_study_not_more_seeds_of_the_old_one(tmp
 # what a plan's located_hash is now).
 _BEFORE_PATHS_LEFT = """
 import sys
+from dataclasses import replace
 import pipeline.study as study
-hashed = study.config_hash
-study.config_hash = lambda spec, dataset, training, located=False, as_written=False: hashed(spec, dataset, training, located=True)
+hashed = study._hashed_plan
+# as then: the identity with the data's location (and the strengths), an arm's own cells named ""
+study._hashed_plan = lambda *a, **k: replace(p := hashed(*a, **k), config_hash=p.located_hash, own_points=False)
 from pipeline.cli import main
 sys.exit(main(sys.argv[1:]))
 """

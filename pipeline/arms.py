@@ -142,8 +142,16 @@ def variant_id(overrides: dict) -> str:
     """A variant's name in cells, run names and tags: "" for the arm's own strengths, else e.g.
     "l2=0.001" or "dropout=0.2,l2=0.0001" or "l2=0.001,l2_mode=decoupled"."""
     def text(v):
-        return "/".join(f"{x:g}" for x in v) if isinstance(v, list) else (f"{v:g}" if isinstance(v, float) else str(v))
+        return "/".join(_number(x) for x in v) if isinstance(v, list) else (_number(v) if isinstance(v, float) else str(v))
     return ",".join(f"{k}={text(v)}" for k, v in overrides.items())
+
+
+def _number(x: float) -> str:
+    """A strength as a point's name writes it: 6 significant digits where they say it exactly (0.001,
+    3e-05), else every digit: two strengths that differ past the 6th are two cells, and a waiting
+    cell's name gives back the value it was enqueued at (overrides_of)."""
+    short = f"{x:g}"
+    return short if float(short) == x else repr(float(x))
 
 
 def strengths_id(name: str, dropout: Any, l1: float, l2: float, l2_mode: str = "penalty",

@@ -196,8 +196,13 @@ def test_a_point_trains_at_the_strengths_its_name_says():
     from .conftest import tiny_study_dict
 
     for overrides in ({"l2": 0.001}, {"dropout": [0.2, 0.5], "l2": 1e-05, "l2_mode": "decoupled"}, {"dropout": 0.3},
-                      {"l1": 0.0001}, {}):
+                      {"l1": 0.0001}, {}, {"l2": 0.0012345679}, {"l2": 10 ** -3.5}, {"dropout": [0.1 + 0.2, 0.5]}):
         assert overrides_of(variant_id(overrides)) == overrides
+    assert variant_id({"l2": 0.001, "l1": 3e-05}) == "l2=0.001,l1=3e-05"   # short where 6 digits say it exactly
+    # strengths that differ past the 6th significant digit are two cells, not one named "l2=0.00123457"
+    named = [build_study(tiny_study_dict(strengths={"l2": l2}), "s") for l2 in (0.0012345671, 0.0012345679)]
+    cells = [set(s.grid_cells(plan=s.plans[0])) for s in named]
+    assert cells[0] != cells[1] and ("l2", 0, "l2=0.0012345679") in cells[1]
     training = build_study(tiny_study_dict(), "s").plans[0].training   # l2 1e-3 in the file
     cfg = TrialConfig.for_cell(training, "dropout_l2", 0, variant=overrides_of("dropout=0.2/0.5,l2=0.01,l2_mode=decoupled"))
     assert (cfg.dropout, cfg.l2, cfg.l2_mode, cfg.l1) == ((0.2, 0.5), 0.01, "decoupled", 0.0)

@@ -154,12 +154,17 @@ def _say_choices_changed(tracker: Tracker, study: Study, current: dict[str, str]
     for label, parent in current.items():
         v = decided[label]
         changes = changes_since_verdicts(study, label, v.metric, parents)
-        change = next((c for c in changes if c.what != "points"), None)
+        change = next((c for c in changes if c.what not in ("points", "strengths")), None)
         if points := next((c for c in changes if c.what == "points"), None):
             print(f"note: [{label}] the path points changed after verdicts were given on them ({points.was} -> "
                   f"{points.now}): the point that stands for each arm, and its verdict, may have moved; points chosen "
                   "knowing the results are not what the tests' error rates cover: list them before the first run",
                   file=sys.stderr, flush=True)
+        if strengths := next((c for c in changes if c.what == "strengths"), None):
+            print(f"note: [{label}] a strength changed after verdicts were given at another ({strengths.was} -> "
+                  f"{strengths.now}): the verdict is now the new strength's; strengths tried until one wins are not "
+                  "what the tests' error rates cover: list those to try under paths: (chosen on the validation "
+                  "split) before the first run", file=sys.stderr, flush=True)
         if change and change.what == "metric":
             print(f"note: [{label}] the primary metric changed after verdicts were given in another "
                   f"({change.was} -> {change.now}): the verdicts are now in it; a metric chosen knowing the "

@@ -295,7 +295,7 @@ def chosen_after(parents: list, label: str, config_hash: str) -> list[str]:
 class VerdictsChange:
     """What changed after a dataset's verdicts were given: the primary metric or the ROPE setting,
     from `was` to `now` as a reader reads them ("accuracy", "5% of none's mean", "±0.01")."""
-    what: str   # "metric" | "rope" | "points"
+    what: str   # "metric" | "rope" | "points" | "strengths"
     was: str
     now: str
 
@@ -305,7 +305,7 @@ class VerdictsChange:
         return f"{CHANGED[self.what]} ({self.was} -> {self.now})"
 
 
-CHANGED = {"metric": "the primary metric", "rope": "the ROPE", "points": "the path points"}
+CHANGED = {"metric": "the primary metric", "rope": "the ROPE", "points": "the path points", "strengths": "the strengths"}
 
 
 def _latest_given(study, label: str, parents: list, tag: str) -> Optional[str]:
@@ -350,31 +350,40 @@ def points_since_verdicts(study, label: str, parents: list) -> Optional[Verdicts
         return None
     # the arms with a path then and now: an arm (and its path) added or taken out is judged as if it had
     # been there from the start, or is gone, and moves no other arm's verdict
+    was_own, now_own = was_points.pop(OWN_POINTS, {}), now_points.pop(OWN_POINTS, {})
     both = sorted(set(was_points) & set(now_points))
     was_points, now_points = {a: was_points[a] for a in both}, {a: now_points[a] for a in both}
-    if was_points == now_points:
-        return None
-    return VerdictsChange("points", _points_words(was_points), _points_words(now_points))
+    if was_points != now_points:
+        return VerdictsChange("points", _points_words(was_points), _points_words(now_points))
+    # an arm without a path then and now, at another strength: tried again after its verdict was seen
+    moved = [a for a in sorted(set(was_own) & set(now_own)) if was_own[a] != now_own[a]]
+    if moved:
+        return VerdictsChange("strengths", _points_words({a: [was_own[a]] for a in moved}),
+                              _points_words({a: [now_own[a]] for a in moved}))
+    return None
 
 
 POINTS_TAG_MOST = 4000   # characters of rt.PATH_POINTS (MLflow cuts a tag past 8,000 without a word)
+OWN_POINTS = "_own"      # rt.PATH_POINTS' {arm: point} of the arms without a path whose point is their strength
 
 
 def points_setting(study, label: str) -> str:
     """The path points the study file lists for dataset `label`, as rt.PATH_POINTS records them:
     {arm: [points]} of each arm with a path (a path of one point too), named as its cells are
     (Study.points) (JSON); an arm's long list as "#<how many>:<digest>" (a large path grid's ran past
-    MLflow's tag length). An arm without a path is left out, also where its one point is named by its
-    strength: a path added to it is judged as if it had been there from the start."""
+    MLflow's tag length). An arm without a path whose one point is named by its strength is under
+    OWN_POINTS, apart: a path added to it is judged as if it had been there from the start, its
+    strength changed is a choice made after the verdicts (points_since_verdicts)."""
     import hashlib
 
-    listed = {arm: sorted(points) for arm, points in study.listed_points(study.plan_of(label)).items()
-              if study.variants(arm) != [{}]}
-    text = json.dumps(listed, sort_keys=True)
+    points = study.listed_points(study.plan_of(label))
+    listed = {arm: sorted(p) for arm, p in points.items() if study.variants(arm) != [{}]}
+    own = {arm: next(iter(p)) for arm, p in points.items() if study.variants(arm) == [{}] and p != {""}}
+    text = json.dumps({**listed, **({OWN_POINTS: own} if own else {})}, sort_keys=True)
     if len(text) <= POINTS_TAG_MOST:
         return text
-    return json.dumps({arm: [f"#{len(points)}:{hashlib.sha1(json.dumps(points).encode()).hexdigest()[:16]}"]
-                       for arm, points in listed.items()}, sort_keys=True)
+    return json.dumps({**{arm: [f"#{len(p)}:{hashlib.sha1(json.dumps(p).encode()).hexdigest()[:16]}"]
+                          for arm, p in listed.items()}, **({OWN_POINTS: own} if own else {})}, sort_keys=True)
 
 
 def _points_words(points: dict) -> str:

@@ -232,11 +232,26 @@ def _value_warnings(spec, record: dict, y: pd.Series) -> list[str]:
     if why := record.get("id_like_target"):
         out.append(f"Target {spec.target!r} looks like a row id ({why}): no column can predict it, so every arm "
                    "will learn nothing; check that target: names the column to predict.")
+    out += _target_words_warning(spec, record)
     if is_text(y):
         for variants in case_variants(y):
             out.append(f"Target {spec.target!r} has labels that differ only by case, kept as separate classes: "
                        + " / ".join(map(repr, variants)) + f"; if they are one class: {merge_advice(y, variants)}.")
     return out + _spelling_warnings(spec, record, y)
+
+
+def _target_words_warning(spec, record: dict) -> list[str]:
+    """The words that say missing among a class target's whole numbers (tables' target_words), each
+    read as a class of its own, with the missing_values line that leaves their rows out."""
+    if not (found := record.get("target_words")):
+        return []
+    words = ", ".join(json.dumps(w, ensure_ascii=False) for w in found["words"])
+    one = len(found["words"]) == 1
+    return [f"Target {spec.target!r} holds whole numbers but for {counted(found['count'], 'value')} ({words}), "
+            f"read as {'a class of its own' if one else 'classes of their own'} beside the numbers; if "
+            f"{'it means' if one else 'they mean'} missing: preprocess.missing_values: {{{yaml_key(spec.target)}: "
+            f"[{words}]}} leaves those rows out (task: classification keeps {'it' if one else 'them'} a class "
+            "and silences this)."]
 
 
 def _spelling_warnings(spec, record: dict, y: pd.Series) -> list[str]:

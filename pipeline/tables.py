@@ -67,7 +67,7 @@ from .task import metric_for
 from .column_checks import MAX_CLASSES_FOR_AUTO
 from .table_files import TEXT_MISSING, code_example, csv_version, dataset_name, header_below, header_name, header_repeats
 from .table_reading import read_file
-from .table_measures import SPREADSHEET_ERRORS, units_row
+from .table_measures import NOT_UNITS, SPREADSHEET_ERRORS, units_row
 from .table_footers import drop_footer
 from .written_numbers import (DASHES, NUMBER_SHARE, as_number, file_commas, is_text, percent_mixed, read_numbers,
                               sign_labels, without_limits)
@@ -220,6 +220,7 @@ def _read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
         why = f" (dropped as carrying no signal: {column_warnings.listed(auto)})" if auto else ""
         raise UsageError(f"{dataset_name(spec)}: {spec.path} has no feature columns besides {spec.target!r}{why}")
     column_checks.judge(spec, frame, y, record)
+    record["target_words"] = _words_among_class_numbers(spec, y)
     _refuse_many_levels(spec, record)
     record["warnings"] = column_warnings.warnings_for(spec, record, y)
     return frame.reset_index(drop=True), y.reset_index(drop=True), record
@@ -546,6 +547,27 @@ def _numbers_but_for(y: pd.Series) -> tuple[Optional[pd.Series], list[str]]:
     if numbers is None:
         return None, []
     return numbers, [str(v) for v in y[numbers.isna() & y.notna() & ~y.isin(DASHES)].unique()]   # a dash is missing
+
+
+# Words that say a value is missing (table_measures' for a row of units, and more): among a class
+# target's numbers they are likely no class; another word among them ("other" beside 1 and 2) may be
+MISSING_WORDS = frozenset({*NOT_UNITS, "pending", "tbd", "unk", "not known", "not available", "not recorded"})
+
+
+def _words_among_class_numbers(spec, y: pd.Series) -> dict:
+    """A target of a few whole numbers but for a few words that say missing (0/1 beside "unknown"),
+    which task auto reads as classes, each word a class of its own: {"words": the words, commonest
+    first, "count": their rows}; {} otherwise or under task: classification (every value a class, as
+    the user said). A regression target of such numbers is refused instead (encode_target); this one
+    trained silently."""
+    if spec.task == "classification":
+        return {}
+    numbers, others = _numbers_but_for(y)
+    others = [w for w in others if w.strip().lower().rstrip(".") in MISSING_WORDS]
+    if not others or task_of(numbers.dropna(), None) != "classification":
+        return {}
+    words = y.astype(str)[y.astype(str).isin(others)].value_counts()
+    return {"words": [str(w) for w in words.index], "count": int(words.sum())}
 
 
 # --- the features --------------------------------------------------------------------------------

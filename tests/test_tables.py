@@ -2878,3 +2878,29 @@ def test_values_past_float32_are_refused_only_in_a_feature_that_trains(tmp_path)
     (tmp_path / "feature.csv").write_text("a,b,y\n" + "".join(f"{i % 7},{'-2.5e39' if i == 9 else i % 5},{i % 2}\n" for i in range(40)))
     with pytest.raises(UsageError, match=r"column 'b' has 1 value beyond the float32 range training uses \(±3.4e38\): -2.5e\+39"):
         load(DatasetSpec(name="table", path=str(tmp_path / "feature.csv"), target="y"), 0)
+
+
+def test_a_class_target_of_whole_numbers_with_a_few_words_is_warned_about(tmp_path):
+    """A 0/1 target with "unknown" on a few rows: task auto reads it as three classes, "unknown" a
+    class of its own, and trained on silently (a regression target of such numbers is refused).
+    The warning names the words and the missing_values line that leaves their rows out, which
+    works; task: classification (every value a class, as the user says) is not warned, nor is a
+    word that does not say missing ("other" beside 1 and 2, test_numbers_in_any_convention_...)."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=100)
+    label = np.where(x > 0, "1", "0").astype(object)
+    label[[3, 28, 53]], label[78] = "unknown", "pending"
+    pd.DataFrame({"x": x.round(3), "z": rng.normal(size=100).round(3), "default": label}).to_csv(tmp_path / "t.csv", index=False)
+    path = str(tmp_path / "t.csv")
+    record = load(DatasetSpec(name="table", path=path, target="default"), 0).preprocessing
+    assert ("Target 'default' holds whole numbers but for 4 values (\"unknown\", \"pending\"), read as classes of their "
+            "own beside the numbers; if they mean missing: preprocess.missing_values: {default: [\"unknown\", "
+            "\"pending\"]} leaves those rows out (task: classification keeps them a class and silences this).") \
+        in record["warnings"]
+    fixed = load(DatasetSpec(name="table", path=path, target="default",
+                             preprocess={"missing_values": {"default": ["unknown", "pending"]}}), 0)
+    assert fixed.class_names == ["0", "1"] and fixed.preprocessing["rows_without_target"] == 4
+    assert not any("holds whole numbers" in w for w in fixed.preprocessing["warnings"])
+    asked = load(DatasetSpec(name="table", path=path, target="default", task="classification"), 0)
+    assert asked.class_names == ["0", "1", "pending", "unknown"]
+    assert not any("holds whole numbers" in w for w in asked.preprocessing["warnings"])

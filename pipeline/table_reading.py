@@ -1,7 +1,8 @@
 """A table's file read, whatever it turns out to be: a CSV (table_files.read_csv_rows) or Parquet
 (table_parquet.py) by its suffix; files that are neither refused, each with the way to one that is:
 a spreadsheet workbook (however named), UTF-16/32 text without its encoding set, Parquet or a
-compressed file named .csv, JSON; every problem reading it one UsageError line."""
+compressed file named .csv, JSON, a PDF, an image or another package's data file (SPSS, Stata, SAS, ...);
+every problem reading it one UsageError line."""
 
 from __future__ import annotations
 
@@ -103,6 +104,33 @@ COMPRESSED = ((rb"\x1f\x8b", "gzip"), (rb"BZh[1-9]1AY&SY", "bzip2"), (rb"\xfd7zX
               (rb"PK\x03\x04", "zip"))   # first bytes (patterns); a zip that is a workbook is said as one first
 
 
+# Files of another kind by their first bytes, each with what to do: data files of statistics
+# packages (pandas reads each, to write its CSV) and documents or images (no table at all). Read as
+# CSV they got advice that did not fit: "set encoding: cp1252", "quote 1,234", "a header but no rows".
+OTHER_FORMATS = ((b"%PDF-", "a PDF document"), (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
+                 (b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"),
+                 (b"$FL2", "an SPSS data file (.sav)"), (b"$FL3", "an SPSS data file (.sav)"),
+                 (b"<stata_dta>", "a Stata data file (.dta)"),
+                 (bytes(12) + bytes.fromhex("C2EA8160B31411CFBD92080009C7318C"), "a SAS data file (.sas7bdat)"),
+                 (b"SQLite format 3\x00", "an SQLite database"), (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
+                 (b"ARROW1", "an Arrow/Feather file"), (b"\x93NUMPY", "a NumPy array file (.npy)"))
+READERS = {"SPSS": "pd.read_spss(path)", "Stata": "pd.read_stata(path)", "SAS": "pd.read_sas(path)",
+           "HDF5": "pd.read_hdf(path)", "Feather": "pd.read_feather(path)"}
+
+
+def _other_format(head: bytes) -> Optional[str]:
+    """What a file of another kind is (OTHER_FORMATS) and the way to a CSV of its table; None for
+    any other file."""
+    kind = next((kind for magic, kind in OTHER_FORMATS if head.startswith(magic)), None)
+    if kind is None:
+        return None
+    reader = next((r for name, r in READERS.items() if name in kind), None)
+    how = (f"save its table as CSV (pandas: {reader}.to_csv(\"data.csv\", index=False)) and point path at that"
+           if reader else "export its table as CSV and point path at that" if "SQLite" in kind or "NumPy" in kind
+           else "not a table; point path at the table's CSV (or Parquet) file")
+    return f"{kind} (its first bytes say so), not CSV text; {how}"
+
+
 def _last_bytes(path: Path, n: int) -> bytes:
     try:
         with open(path, "rb") as f:
@@ -132,6 +160,8 @@ def _written_as(path: Path) -> Optional[str]:
         suffix = next((s for s, k in PACKED.items() if k == packed), None)
         return f"{packed}-compressed, not CSV text; " + (f"name it with its suffix (data.csv{suffix}), which is read, or "
                                                           "unpack it" if suffix else "unpack it (or gzip it as data.csv.gz)")
+    if other := _other_format(head):
+        return other
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if (text[:1] == b"[" and text[1:].lstrip()[:1] in (b"{", b"[")) or (text[:1] == b"{" and text[1:].lstrip()[:1] == b'"'):
         return ("JSON, which is not read; save it as CSV (pandas: pd.read_json(path).to_csv(\"data.csv\", "

@@ -2904,3 +2904,25 @@ def test_a_class_target_of_whole_numbers_with_a_few_words_is_warned_about(tmp_pa
     asked = load(DatasetSpec(name="table", path=path, target="default", task="classification"), 0)
     assert asked.class_names == ["0", "1", "pending", "unknown"]
     assert not any("holds whole numbers" in w for w in asked.preprocessing["warnings"])
+
+
+@pytest.mark.parametrize("head, said, bad", [
+    (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n", "a PDF document (its first bytes say so), not "
+     "CSV text; not a table; point path at the table's CSV (or Parquet) file", "not a readable CSV file"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image (its first bytes say so)", "not utf-8 text"),
+    (b"$FL2@(#) IBM SPSS STATISTICS 64-bit", "an SPSS data file (.sav) (its first bytes say so), not CSV text; save its "
+     "table as CSV (pandas: pd.read_spss(path).to_csv(\"data.csv\", index=False)) and point path at that",
+     "a header but no rows"),
+    (b"<stata_dta><header><release>118</release>", "a Stata data file (.dta) (its first bytes say so)", ""),
+])
+def test_a_document_image_or_statistics_package_file_named_csv_is_said_as_what_it_is(tmp_path, head, said, bad):
+    """A PDF, an image or an SPSS file given as the table got advice that did not fit it (set an
+    encoding, quote a 1,234, "a header but no rows"); its first bytes name it, with the way to a CSV.
+    A CSV whose first column's name merely starts like one is read as before."""
+    (tmp_path / "t.csv").write_bytes(head + bytes(range(256)) * 4)
+    with pytest.raises(UsageError) as e:
+        tables.read(DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target="y"))
+    assert said in str(e.value) and (not bad or bad not in str(e.value)), str(e.value)
+    (tmp_path / "ok.csv").write_text("GIF8 count,y\n" + "".join(f"{i % 7},{i % 2}\n" for i in range(30)))
+    x, _, _ = tables.read(DatasetSpec(name="table", path=str(tmp_path / "ok.csv"), target="y"))
+    assert list(x.columns) == ["GIF8 count"]

@@ -33,7 +33,7 @@ def read_file(spec, path: Path) -> pd.DataFrame:
     if kind == "CSV" and (wide := _wide_unicode(path, spec.encoding)):   # read as bytes, it would be garbage
         field = f"field 'encoding' = {spec.encoding!r}" if spec.encoding else f"field 'path' = {spec.path!r}"
         raise UsageError(f"{dataset_name(spec)}: {field}: the file is {wide.upper()} text (it starts with a {wide.upper()} "
-                         f"byte order mark, as Excel's \"Unicode text\" saves); set encoding: {wide} in the dataset entry")
+                         f"byte order mark, as Excel's \"{SAVED_AS[wide]}\" saves); set encoding: {wide} in the dataset entry")
     if kind == "CSV" and (other := _written_as(path)):   # else "not utf-8 text", or "a header but no rows"
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: {other}")
     if kind == "Parquet":
@@ -56,16 +56,22 @@ def read_file(spec, path: Path) -> pd.DataFrame:
                          f"({_unreadable(e)}){header_below(spec, path)}") from None
 
 
+SAVED_AS = {"utf-8": "CSV UTF-8", "utf-16": "Unicode text", "utf-32": "Unicode text"}   # what writes each mark
+
+
 def _wide_unicode(path: Path, encoding: Optional[str]) -> Optional[str]:
     """'utf-16' or 'utf-32' for a file that starts with that byte order mark while `encoding` reads
-    it otherwise (utf-8 fails on its first byte; latin-1 would read every other character as a NUL)."""
+    it otherwise (utf-8 fails on its first byte; latin-1 would read every other character as a NUL);
+    'utf-8' for one that starts with UTF-8's while an encoding set reads it otherwise (cp1252 made
+    the first column's name 'ï»¿outcome', and `target: outcome` was no such column)."""
     try:
         with open_bytes(path) as handle:
             head = handle.read(4)
     except Exception:   # a packed file that does not unpack: reading it says so in one line
         return None
     wide = "utf-32" if head in (b"\xff\xfe\0\0", b"\0\0\xfe\xff") else \
-        "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else None
+        "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else \
+        "utf-8" if head[:3] == b"\xef\xbb\xbf" and encoding else None   # unset: utf-8, which reads it
     try:   # utf16, UTF_16, u16 are utf-16 to Python
         given = codecs.lookup(encoding).name if encoding else ""
     except LookupError:   # read_file says so

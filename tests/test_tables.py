@@ -2926,3 +2926,20 @@ def test_a_document_image_or_statistics_package_file_named_csv_is_said_as_what_i
     (tmp_path / "ok.csv").write_text("GIF8 count,y\n" + "".join(f"{i % 7},{i % 2}\n" for i in range(30)))
     x, _, _ = tables.read(DatasetSpec(name="table", path=str(tmp_path / "ok.csv"), target="y"))
     assert list(x.columns) == ["GIF8 count"]
+
+
+def test_a_utf8_file_with_a_byte_order_mark_read_under_another_encoding_is_refused_naming_utf8(tmp_path):
+    """Excel's "CSV UTF-8" starts with a byte order mark; with encoding: cp1252 (or latin-1) set, the
+    first column's name read as 'ï»¿outcome', and `target: outcome` was "no such column (did you mean
+    'ï»¿outcome'?)". The encoding field is refused naming UTF-8; utf-8, utf-8-sig or no encoding read it."""
+    rows = "".join(f"{'ab'[i % 2]},{i * 0.37:.2f},{i % 5}\n" for i in range(40))
+    (tmp_path / "t.csv").write_bytes(b"\xef\xbb\xbf" + f"outcome,x,z\n{rows}".encode())
+    path = str(tmp_path / "t.csv")
+    for encoding in ("cp1252", "latin-1"):
+        with pytest.raises(UsageError) as e:
+            tables.read(DatasetSpec(name="table", path=path, target="outcome", encoding=encoding))
+        assert str(e.value) == (f"dataset table: field 'encoding' = {encoding!r}: the file is UTF-8 text (it starts with a "
+                                "UTF-8 byte order mark, as Excel's \"CSV UTF-8\" saves); set encoding: utf-8 in the dataset entry")
+    for encoding in (None, "utf-8", "utf-8-sig", "UTF8"):
+        x, y, _ = tables.read(DatasetSpec(name="table", path=path, target="outcome", encoding=encoding))
+        assert list(x.columns) == ["x", "z"] and len(y) == 40

@@ -67,6 +67,12 @@ class _Strict(BaseModel):
         return value
 
 
+def column_name(value: Any) -> Any:
+    """A column named by a number (a header of years: `target: 2021`) is that header's text: YAML
+    reads the unquoted name as a number, which pydantic refused as "not a valid string"."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def field_kinds(annotation: Any) -> set:
     """The plain types an annotation admits (through Annotated, Optional and Union)."""
     import types
@@ -218,6 +224,11 @@ class Preprocess(_Strict):
     # apart; labels as the file writes them (spaces trimmed), numbers as written (3, 0.5)
     target_classes: dict[str, str] = {}
 
+    @field_validator("drop_columns", "keep_columns", mode="before")
+    @classmethod
+    def _columns_named_by_numbers(cls, value: Any) -> Any:
+        return [column_name(v) for v in value] if isinstance(value, list) else value
+
     @field_validator("missing_values", mode="before")
     @classmethod
     def _no_yaml_booleans(cls, value: Any) -> Any:
@@ -229,7 +240,7 @@ class Preprocess(_Strict):
                     raise ValueError(f"column {column!r} lists {str(v).lower()}: YAML reads unquoted yes, no, on, off, "
                                      f"true and false as booleans; quote the value as the file writes it "
                                      f"({column}: [\"{'yes' if v else 'no'}\"])")
-        return value
+        return {column_name(k): v for k, v in value.items()} if isinstance(value, dict) else value
 
     @field_validator("target_classes", mode="before")
     @classmethod
@@ -295,6 +306,11 @@ class DatasetSpec(_Strict):
     standardize_target: Optional[bool] = None  # regression: train on (y - mean) / std; default: tables yes
     class_weight: Optional[Literal["balanced"]] = None   # classification: weigh classes in the loss
     stratify: bool = False   # classification: test and validation splits keep each class's share
+
+    @field_validator("target", mode="before")
+    @classmethod
+    def _target_named_by_a_number(cls, value: Any) -> Any:
+        return column_name(value)
 
     @field_validator("name")
     @classmethod

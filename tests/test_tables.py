@@ -2943,3 +2943,26 @@ def test_a_utf8_file_with_a_byte_order_mark_read_under_another_encoding_is_refus
     for encoding in (None, "utf-8", "utf-8-sig", "UTF8"):
         x, y, _ = tables.read(DatasetSpec(name="table", path=path, target="outcome", encoding=encoding))
         assert list(x.columns) == ["x", "z"] and len(y) == 40
+
+
+def test_columns_named_by_numbers_are_named_in_the_study_file_without_quotes(tmp_path):
+    """A header of years (2019,2020,2021): YAML reads `target: 2021` and `drop_columns: [2019]` as
+    numbers, which pydantic refused ("Input should be a valid string"); they name the header's text."""
+    import yaml
+
+    from pipeline.study import build_study
+
+    from .conftest import tiny_study_dict
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=80)
+    pd.DataFrame({"2019": rng.normal(size=80), "2020": a, "2022": rng.normal(size=80),
+                  "2021": 2 * a + rng.normal(scale=0.1, size=80)}).to_csv(tmp_path / "years.csv", index=False)
+    written = ("datasets:\n  - {name: table, path: " + str(tmp_path / "years.csv") + ", target: 2021,\n"
+               "     preprocess: {drop_columns: [2019], missing_values: {2022: [0]}}}\n")
+    raw = {**tiny_study_dict(), "datasets": yaml.safe_load(written)["datasets"]}
+    [plan] = build_study(raw, "s.yaml").plans
+    assert (plan.dataset.target, plan.dataset.preprocess.drop_columns) == ("2021", ["2019"])
+    assert plan.dataset.preprocess.missing_values == {"2022": [0.0]}
+    s = load(plan.dataset, 0)
+    assert s.task == "regression" and s.preprocessing["dropped_columns"] == ["2019"] and s.n_features == 2

@@ -114,12 +114,16 @@ COMPRESSED = ((rb"\x1f\x8b", "gzip"), (rb"BZh[1-9]1AY&SY", "bzip2"), (rb"\xfd7zX
 # packages (pandas reads each, to write its CSV) and documents or images (no table at all). Read as
 # CSV they got advice that did not fit: "set encoding: cp1252", "quote 1,234", "a header but no rows".
 OTHER_FORMATS = ((b"%PDF-", "a PDF document"), (b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"),
-                 (b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"),
+                 (b"GIF87a", "a GIF image"), (b"GIF89a", "a GIF image"),   # with a NUL byte (TEXT_MAGIC)
                  (b"$FL2", "an SPSS data file (.sav)"), (b"$FL3", "an SPSS data file (.sav)"),
                  (b"<stata_dta>", "a Stata data file (.dta)"),
                  (bytes(12) + bytes.fromhex("C2EA8160B31411CFBD92080009C7318C"), "a SAS data file (.sas7bdat)"),
                  (b"SQLite format 3\x00", "an SQLite database"), (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
-                 (b"ARROW1", "an Arrow/Feather file"), (b"\x93NUMPY", "a NumPy array file (.npy)"))
+                 (b"ARROW1\0\0", "an Arrow/Feather file"),   # the magic padded to 8 bytes: not a header "ARROW1,..."
+                 (b"\x93NUMPY", "a NumPy array file (.npy)"))
+# Magics a CSV's header may start with (a first column named "GIF89a"): the file is that format only
+# where its first bytes hold a NUL, which an image's have and CSV text has not
+TEXT_MAGIC = (b"GIF87a", b"GIF89a")
 READERS = {"SPSS": "pd.read_spss(path)", "Stata": "pd.read_stata(path)", "SAS": "pd.read_sas(path)",
            "HDF5": "pd.read_hdf(path)", "Feather": "pd.read_feather(path)"}
 
@@ -127,7 +131,8 @@ READERS = {"SPSS": "pd.read_spss(path)", "Stata": "pd.read_stata(path)", "SAS": 
 def _other_format(head: bytes) -> Optional[str]:
     """What a file of another kind is (OTHER_FORMATS) and the way to a CSV of its table; None for
     any other file."""
-    kind = next((kind for magic, kind in OTHER_FORMATS if head.startswith(magic)), None)
+    kind = next((kind for magic, kind in OTHER_FORMATS
+                 if head.startswith(magic) and (magic not in TEXT_MAGIC or b"\0" in head)), None)
     if kind is None:
         return None
     reader = next((r for name, r in READERS.items() if name in kind), None)

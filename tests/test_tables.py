@@ -2966,3 +2966,17 @@ def test_columns_named_by_numbers_are_named_in_the_study_file_without_quotes(tmp
     assert plan.dataset.preprocess.missing_values == {"2022": [0.0]}
     s = load(plan.dataset, 0)
     assert s.task == "regression" and s.preprocessing["dropped_columns"] == ["2019"] and s.n_features == 2
+
+
+@pytest.mark.parametrize("first", ["ARROW1", "GIF89a"])
+def test_a_csv_whose_first_column_is_named_like_a_magic_is_read_and_the_format_still_refused(tmp_path, first):
+    """"ARROW1" and "GIF89a" are a file format's first bytes and a plausible first column's name: a CSV
+    so headed was refused as a Feather file or an image. The Feather magic is padded with NULs and a
+    GIF holds NULs, which CSV text has not: the CSV is read, the real file still said as what it is."""
+    (tmp_path / "t.csv").write_text(f"{first},b,y\n" + "".join(f"{i % 7},{i % 5},{i % 2}\n" for i in range(40)))
+    x, _, _ = tables.read(DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target="y"))
+    assert list(x.columns) == [first, "b"]
+    magic = b"ARROW1\0\0" if first == "ARROW1" else b"GIF89a\x10\x00\x10\x00\x80\x00\x00"
+    (tmp_path / "t.csv").write_bytes(magic + bytes(range(256)) * 4)
+    with pytest.raises(UsageError, match="an Arrow/Feather file|a GIF image"):
+        tables.read(DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target="y"))

@@ -30,7 +30,7 @@ def read_file(spec, path: Path) -> pd.DataFrame:
     if path.suffix.lower() in WORKBOOKS or (kind == "CSV" and (_zipped_workbook(path) or _first_bytes(path, 8) == OLE2)):
         raise UsageError(f"{dataset_name(spec)}: field 'path' = {spec.path!r}: a spreadsheet workbook (Excel or "
                          "OpenDocument), which is not read; save its sheet as CSV (or Parquet) and point path at that")
-    if kind == "CSV" and (wide := _wide_unicode(path, spec.encoding)):   # read as bytes, it would be garbage
+    if kind == "CSV" and (wide := _wide_unicode(path, spec.encoding)) and (wide != "utf-8" or _bom_names(spec, path)):
         field = f"field 'encoding' = {spec.encoding!r}" if spec.encoding else f"field 'path' = {spec.path!r}"
         raise UsageError(f"{dataset_name(spec)}: {field}: the file is {wide.upper()} text (it starts with a {wide.upper()} "
                          f"byte order mark, as Excel's \"{SAVED_AS[wide]}\" saves); set encoding: {wide} in the dataset entry")
@@ -57,6 +57,17 @@ def read_file(spec, path: Path) -> pd.DataFrame:
 
 
 SAVED_AS = {"utf-8": "CSV UTF-8", "utf-16": "Unicode text", "utf-32": "Unicode text"}   # what writes each mark
+
+
+def _bom_names(spec, path: Path) -> bool:
+    """Whether the first column, whose name a UTF-8 byte order mark read under another encoding starts
+    ('ï»¿outcome'), is one the dataset entry names: elsewhere the file read as it did before the mark
+    was refused (a study that ran so keeps its encoding, and with it its identity)."""
+    named = {spec.target, *spec.preprocess.drop_columns, *spec.preprocess.keep_columns, *spec.preprocess.missing_values}
+    with open_bytes(path) as handle:   # _wide_unicode read it (a packed file too)
+        line = handle.read(4096)[3:].split(b"\n")[0].decode(spec.encoding, errors="replace")
+    first = re.split(r"[,;\t|]", line, maxsplit=1)[0].strip().strip('"').strip()
+    return first in named
 
 
 def _wide_unicode(path: Path, encoding: Optional[str]) -> Optional[str]:

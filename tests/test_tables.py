@@ -2945,6 +2945,24 @@ def test_a_utf8_file_with_a_byte_order_mark_read_under_another_encoding_is_refus
         assert list(x.columns) == ["x", "z"] and len(y) == 40
 
 
+def test_a_utf8_byte_order_mark_under_another_encoding_is_refused_only_where_the_first_column_is_named(tmp_path):
+    """The mark garbles only the first column's name ('ï»¿age'): a file whose first column the entry
+    names nowhere read under encoding: cp1252 before the mark was refused, and a study that ran so is
+    read as before (changing its encoding would change its identity and retrain it). Where the entry
+    names that column (target, drop_columns, missing_values; quoted too) the refusal stands."""
+    rows = "".join(f"{i % 9},{i * 0.37:.2f},{i % 2}\n" for i in range(40))
+    (tmp_path / "t.csv").write_bytes(b"\xef\xbb\xbf" + f"age;x;outcome\n{rows.replace(',', ';')}".encode())
+    (tmp_path / "q.csv").write_bytes(b"\xef\xbb\xbf" + f'"age",x,outcome\n{rows}'.encode())
+    for name, first in (("t.csv", "age"), ("q.csv", '"age"')):
+        path = str(tmp_path / name)
+        x, y, _ = tables.read(DatasetSpec(name="table", path=path, target="outcome", encoding="cp1252"))
+        assert list(x.columns) == ["\u00ef\u00bb\u00bf" + first, "x"] and len(y) == 40   # as cp1252 read it before
+        for named in ({"target": "age"}, {"target": "outcome", "preprocess": {"drop_columns": ["age"]}},
+                      {"target": "outcome", "preprocess": {"missing_values": {"age": [0]}}}):
+            with pytest.raises(UsageError, match="the file is UTF-8 text"):
+                tables.read(DatasetSpec(name="table", path=path, encoding="cp1252", **named))
+
+
 def test_columns_named_by_numbers_are_named_in_the_study_file_without_quotes(tmp_path):
     """A header of years (2019,2020,2021): YAML reads `target: 2021` and `drop_columns: [2019]` as
     numbers, which pydantic refused ("Input should be a valid string"); they name the header's text."""

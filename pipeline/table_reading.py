@@ -63,6 +63,8 @@ def _bom_names(spec, path: Path) -> bool:
     """Whether the first column, whose name a UTF-8 byte order mark read under another encoding starts
     ('ï»¿outcome'), is one the dataset entry names: elsewhere the file read as it did before the mark
     was refused (a study that ran so keeps its encoding, and with it its identity)."""
+    if codecs.lookup(spec.encoding).name.startswith(("utf-16", "utf-32")):   # would read nothing at all
+        return True
     named = {spec.target, *spec.preprocess.drop_columns, *spec.preprocess.keep_columns, *spec.preprocess.missing_values}
     with open_bytes(path) as handle:   # _wide_unicode read it (a packed file too)
         line = handle.read(4096)[3:].split(b"\n")[0].decode(spec.encoding, errors="replace")

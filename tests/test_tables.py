@@ -2961,6 +2961,8 @@ def test_a_utf8_byte_order_mark_under_another_encoding_is_refused_only_where_the
                       {"target": "outcome", "preprocess": {"missing_values": {"age": [0]}}}):
             with pytest.raises(UsageError, match="the file is UTF-8 text"):
                 tables.read(DatasetSpec(name="table", path=path, encoding="cp1252", **named))
+        with pytest.raises(UsageError, match="the file is UTF-8 text"):   # utf-16 reads no column of it
+            tables.read(DatasetSpec(name="table", path=path, target="outcome", encoding="utf-16"))
 
 
 def test_columns_named_by_numbers_are_named_in_the_study_file_without_quotes(tmp_path):

@@ -353,8 +353,6 @@ def points_since_verdicts(study, label: str, parents: list) -> Optional[Verdicts
     was_own, now_own = was_points.pop(OWN_POINTS, {}), now_points.pop(OWN_POINTS, {})
     both = sorted(set(was_points) & set(now_points))
     was_points, now_points = {a: was_points[a] for a in both}, {a: now_points[a] for a in both}
-    six = _six_digit_points(study, label)   # a tag from before points kept every digit: the same points
-    was_points = {a: now_points[a] if was_points[a] in six.get(a, ()) else was_points[a] for a in both}
     if was_points != now_points:
         return VerdictsChange("points", _points_words(was_points), _points_words(now_points))
     # an arm without a path then and now, at another strength: tried again after its verdict was seen
@@ -376,39 +374,16 @@ def points_setting(study, label: str) -> str:
     MLflow's tag length). An arm without a path whose one point is named by its strength is under
     OWN_POINTS, apart: a path added to it is judged as if it had been there from the start, its
     strength changed is a choice made after the verdicts (points_since_verdicts)."""
+    import hashlib
+
     points = study.listed_points(study.plan_of(label))
     listed = {arm: sorted(p) for arm, p in points.items() if study.variants(arm) != [{}]}
     own = {arm: next(iter(p)) for arm, p in points.items() if study.variants(arm) == [{}] and p != {""}}
     text = json.dumps({**listed, **({OWN_POINTS: own} if own else {})}, sort_keys=True)
     if len(text) <= POINTS_TAG_MOST:
         return text
-    return json.dumps({**{arm: [_digest(p)] for arm, p in listed.items()}, **({OWN_POINTS: own} if own else {})},
-                      sort_keys=True)
-
-
-def _digest(points: list[str]) -> str:
-    """An arm's long list of points as rt.PATH_POINTS keeps it: "#<how many>:<digest>"."""
-    import hashlib
-
-    return f"#{len(points)}:{hashlib.sha1(json.dumps(points).encode()).hexdigest()[:16]}"
-
-
-def _six_digit_points(study, label: str) -> dict[str, list]:
-    """{arm: its points as rt.PATH_POINTS recorded them before a point's name kept every digit (each
-    strength with 6 significant digits, "l2=3.16228e-05"): the list, and its digest} of each arm with
-    a path: a tag written then is no change of the points the study file lists now."""
-    def six(point: str) -> str:
-        def short(text: str) -> str:
-            try:
-                return f"{float(text):g}"
-            except ValueError:   # l2_mode=decoupled, penalize_bias=true
-                return text
-        return ",".join(f"{k}={'/'.join(short(x) for x in v.split('/'))}" if eq else k
-                        for k, eq, v in (part.partition("=") for part in point.split(",")))
-
-    listed = {arm: sorted({six(x) for x in p}) for arm, p in study.listed_points(study.plan_of(label)).items()
-              if study.variants(arm) != [{}]}
-    return {arm: [p, [_digest(p)]] for arm, p in listed.items()}
+    return json.dumps({**{arm: [f"#{len(p)}:{hashlib.sha1(json.dumps(p).encode()).hexdigest()[:16]}"]
+                          for arm, p in listed.items()}, **({OWN_POINTS: own} if own else {})}, sort_keys=True)
 
 
 def _points_words(points: dict) -> str:

@@ -1151,31 +1151,3 @@ def test_path_points_changes_are_judged_on_the_arms_with_a_path_then_and_now(tmp
     assert changed.was == "dropout+L2 dropout=0.1,l2=0.001, dropout=0.1,l2=0.01; L2 1e-05"
     big = study(l2=[round(1e-6 * 1.01 ** k, 12) for k in range(400)])
     assert len(points_setting(big, "wine")) < 200 and json.loads(points_setting(big, "wine"))["l2"][0].startswith("#400:")
-
-
-def test_a_points_tag_written_with_six_digits_is_no_change_of_the_same_points(tmp_path):
-    """Before 66f7841 a point's name wrote 6 significant digits ("l2=3.16228e-05"), now every digit: a
-    study whose path lists np.logspace's 3.1622776601683795e-05 was told its path points changed after
-    the verdicts (a choice after seeing results, recorded on the parent) though nothing did; as a
-    digest (a large grid) too. A point changed past the 6th digit since a tag of every digit still is."""
-    import hashlib
-    from types import SimpleNamespace
-
-    from pipeline import runtree as rt
-    from pipeline.tracking_reads import points_setting, points_since_verdicts
-
-    def study(l2):
-        return load_study(write_study(tmp_path / "p.yaml", tiny_study_dict(
-            name="pts", arms=["none", "l2"], datasets=[{"name": "wine"}], paths={"l2": l2})))
-
-    grid = [1e-05, 3.1622776601683795e-05, 0.0001]
-    six = sorted(f"l2={x:g}" for x in grid)   # as the code before wrote them
-    big = [1e-6 * 1.0123456789 ** k for k in range(400)]
-    big_six = sorted(f"l2={x:g}" for x in big)
-    digest = f"#400:{hashlib.sha1(json.dumps(big_six).encode()).hexdigest()[:16]}"
-    for now, tag in ((study(grid), {"l2": six}), (study(big), {"l2": [digest]})):
-        parents = [SimpleNamespace(run_id="p", start_time=1, tags={
-            rt.DATASET_LABEL: "wine", rt.CONFIG_HASH: now.plans[0].config_hash, rt.PATH_POINTS: json.dumps(tag)})]
-        assert points_since_verdicts(now, "wine", parents) is None
-    parents[0].tags[rt.PATH_POINTS] = points_setting(study([1e-05, 0.00123456789]), "wine")
-    assert points_since_verdicts(study([1e-05, 0.00123456799]), "wine", parents).what == "points"

@@ -138,20 +138,23 @@ def strengths_text(name: str, dropout: Any, l1: Any, l2: Any, l2_mode: str = "pe
     return ", ".join(parts)
 
 
-def variant_id(overrides: dict) -> str:
+def variant_id(overrides: dict, exact: bool = True) -> str:
     """A variant's name in cells, run names and tags: "" for the arm's own strengths, else e.g.
-    "l2=0.001" or "dropout=0.2,l2=0.0001" or "l2=0.001,l2_mode=decoupled"."""
+    "l2=0.001" or "dropout=0.2,l2=0.0001" or "l2=0.001,l2_mode=decoupled". `exact` false: every
+    number with 6 significant digits, as the cells of a study held under an earlier identity are
+    named (Study.points)."""
     def text(v):
-        return "/".join(_number(x) for x in v) if isinstance(v, list) else (_number(v) if isinstance(v, float) else str(v))
+        return "/".join(_number(x, exact) for x in v) if isinstance(v, list) else \
+            (_number(v, exact) if isinstance(v, float) else str(v))
     return ",".join(f"{k}={text(v)}" for k, v in overrides.items())
 
 
-def _number(x: float) -> str:
+def _number(x: float, exact: bool = True) -> str:
     """A strength as a point's name writes it: 6 significant digits where they say it exactly (0.001,
     3e-05), else every digit: two strengths that differ past the 6th are two cells, and a waiting
     cell's name gives back the value it was enqueued at (overrides_of)."""
     short = f"{x:g}"
-    return short if float(short) == x else repr(float(x))
+    return short if not exact or float(short) == x else repr(float(x))
 
 
 def strengths_id(name: str, dropout: Any, l1: float, l2: float, l2_mode: str = "penalty",

@@ -181,10 +181,12 @@ class Study:
         (own_points), an arm without a path has one point at its own strengths ("l2=0.001", as a
         path's point of that strength is named), and a path's point names every component of the arm
         (the one it does not vary at the arm's own strength: "l2=0.001,l2_mode=decoupled"); none's is "".
-        Else (a tuned study, one held under an earlier identity, or no plan) the arm's own point is ""."""
+        Else (a tuned study, one held under an earlier identity, or no plan) the arm's own point is "",
+        and a path's points are named with 6 significant digits, as they were then (l2=3.16228e-05 for
+        logspace's 3.1622776601683795e-05): its cells are found again."""
         components = arms_mod.ARMS[arm].components
         if plan is None or not plan.own_points or not components:
-            return {variant_id(v): v for v in self.variants(arm)}
+            return {variant_id(v, exact=False): v for v in self.variants(arm)}
         own = arms_mod.own_values(arm, plan.training.strengths)
         named = [{**{c: v.get(c, own[c]) for c in components}, **({"l2_mode": v["l2_mode"]} if "l2_mode" in v else {})}
                  for v in self.variants(arm)]

@@ -203,6 +203,14 @@ def test_a_point_trains_at_the_strengths_its_name_says():
     named = [build_study(tiny_study_dict(strengths={"l2": l2}), "s") for l2 in (0.0012345671, 0.0012345679)]
     cells = [set(s.grid_cells(plan=s.plans[0])) for s in named]
     assert cells[0] != cells[1] and ("l2", 0, "l2=0.0012345679") in cells[1]
+    # a study held under an earlier identity (own points "") names its path's points as it did then, 6
+    # digits: its cells, runs and path_points tag of logspace's 3.1622776601683795e-05 are found again
+    from dataclasses import replace
+
+    logspace = build_study(tiny_study_dict(paths={"l2": [1e-05, 10 ** -4.5]}), "s")
+    earlier = replace(logspace.plans[0], own_points=False)
+    assert logspace.point_ids("l2", earlier) == ["l2=1e-05", "l2=3.16228e-05"]
+    assert logspace.point_ids("l2", logspace.plans[0]) == ["l2=1e-05", "l2=3.1622776601683795e-05"]
     training = build_study(tiny_study_dict(), "s").plans[0].training   # l2 1e-3 in the file
     cfg = TrialConfig.for_cell(training, "dropout_l2", 0, variant=overrides_of("dropout=0.2/0.5,l2=0.01,l2_mode=decoupled"))
     assert (cfg.dropout, cfg.l2, cfg.l2_mode, cfg.l1) == ((0.2, 0.5), 0.01, "decoupled", 0.0)

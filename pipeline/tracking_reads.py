@@ -336,31 +336,29 @@ def change_since_verdicts(study, label: str, metric: str, parents: list) -> Opti
     return VerdictsChange("rope", shown(was), shown(setting))
 
 
-def points_since_verdicts(study, label: str, parents: list) -> Optional[VerdictsChange]:
+def points_since_verdicts(study, label: str, parents: list) -> list[VerdictsChange]:
     """The path points the study file lists where they differ from those the dataset's verdicts were
     last given under (rt.PATH_POINTS, as change_since_verdicts reads rt.ROPE_SETTING): a point taken
     out after its results were seen moves which point stands for the arm, and the verdict with it
-    (one the validation split had chosen, dropped, gave another point's verdict without a word)."""
+    (one the validation split had chosen, dropped, gave another point's verdict without a word); and
+    the strengths of the arms without a path (OWN_POINTS), tried again after their verdicts were seen."""
     was, now = _latest_given(study, label, parents, rt.PATH_POINTS), points_setting(study, label)
     if was is None or was == now:
-        return None
+        return []
     try:
         was_points, now_points = json.loads(was), json.loads(now)
     except ValueError:   # not written by this code: nothing to compare
-        return None
+        return []
     # the arms with a path then and now: an arm (and its path) added or taken out is judged as if it had
     # been there from the start, or is gone, and moves no other arm's verdict
     was_own, now_own = was_points.pop(OWN_POINTS, {}), now_points.pop(OWN_POINTS, {})
     both = sorted(set(was_points) & set(now_points))
     was_points, now_points = {a: was_points[a] for a in both}, {a: now_points[a] for a in both}
-    if was_points != now_points:
-        return VerdictsChange("points", _points_words(was_points), _points_words(now_points))
-    # an arm without a path then and now, at another strength: tried again after its verdict was seen
     moved = [a for a in sorted(set(was_own) & set(now_own)) if was_own[a] != now_own[a]]
-    if moved:
-        return VerdictsChange("strengths", _points_words({a: [was_own[a]] for a in moved}),
-                              _points_words({a: [now_own[a]] for a in moved}))
-    return None
+    return ([VerdictsChange("points", _points_words(was_points), _points_words(now_points))]
+            if was_points != now_points else []) + \
+        ([VerdictsChange("strengths", _points_words({a: [was_own[a]] for a in moved}),
+                         _points_words({a: [now_own[a]] for a in moved}))] if moved else [])
 
 
 POINTS_TAG_MOST = 4000   # characters of rt.PATH_POINTS (MLflow cuts a tag past 8,000 without a word)
@@ -406,7 +404,7 @@ def _points_words(points: dict) -> str:
 
 def changes_since_verdicts(study, label: str, metric: str, parents: list) -> list[VerdictsChange]:
     """change_since_verdicts and points_since_verdicts, those that changed."""
-    return [c for c in (change_since_verdicts(study, label, metric, parents), points_since_verdicts(study, label, parents))
+    return [c for c in (change_since_verdicts(study, label, metric, parents), *points_since_verdicts(study, label, parents))
             if c is not None]
 
 

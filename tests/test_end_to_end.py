@@ -1136,18 +1136,25 @@ def test_path_points_changes_are_judged_on_the_arms_with_a_path_then_and_now(tmp
     from pipeline import runtree as rt
     from pipeline.tracking_reads import points_setting, points_since_verdicts
 
-    def study(**paths):
+    def study(strengths=None, **paths):
         return load_study(write_study(tmp_path / "p.yaml", tiny_study_dict(
-            name="pts", arms=["none", "l2", "dropout", "dropout_l2"], datasets=[{"name": "wine"}], paths=paths)))
+            name="pts", arms=["none", "l2", "dropout", "dropout_l2"], datasets=[{"name": "wine"}], paths=paths,
+            **({"strengths": strengths} if strengths else {}))))
 
     before = study(l2=[1e-5, 1e-3])
     parents = [SimpleNamespace(run_id="p", start_time=1, tags={
         rt.DATASET_LABEL: "wine", rt.CONFIG_HASH: before.plans[0].config_hash, rt.PATH_POINTS: points_setting(before, "wine")})]
-    assert points_since_verdicts(study(l2=[1e-5, 1e-3], dropout=[0.1, 0.3]), "wine", parents) is None
+    assert points_since_verdicts(study(l2=[1e-5, 1e-3], dropout=[0.1, 0.3]), "wine", parents) == []
     combined = study(l2=[1e-5], dropout_l2={"dropout": [0.1], "l2": [1e-3, 1e-2]})
-    assert points_since_verdicts(combined, "wine", parents).words == "the path points (L2 1e-05, 0.001 -> L2 1e-05)"
+    assert [c.words for c in points_since_verdicts(combined, "wine", parents)] == \
+        ["the path points (L2 1e-05, 0.001 -> L2 1e-05)"]
+    # a path's points and an arm's own strength changed at once: both said
+    both = study({"dropout": 0.5}, l2=[1e-5])
+    assert [c.words for c in points_since_verdicts(both, "wine", parents)] == \
+        ["the path points (L2 1e-05, 0.001 -> L2 1e-05)", "the strengths (dropout 0.3; dropout+L2 dropout=0.3,l2=0.001 -> "
+         "dropout 0.5; dropout+L2 dropout=0.5,l2=0.001)"]
     parents[0].tags[rt.PATH_POINTS] = points_setting(combined, "wine")
-    changed = points_since_verdicts(study(l2=[1e-5], dropout_l2={"dropout": [0.1], "l2": [1e-3]}), "wine", parents)
+    [changed] = points_since_verdicts(study(l2=[1e-5], dropout_l2={"dropout": [0.1], "l2": [1e-3]}), "wine", parents)
     assert changed.was == "dropout+L2 dropout=0.1,l2=0.001, dropout=0.1,l2=0.01; L2 1e-05"
     big = study(l2=[round(1e-6 * 1.01 ** k, 12) for k in range(400)])
     assert len(points_setting(big, "wine")) < 200 and json.loads(points_setting(big, "wine"))["l2"][0].startswith("#400:")

@@ -1237,7 +1237,10 @@ def test_an_edited_table_file_is_another_study_not_more_seeds_of_the_old_one(tmp
                                       "datasets": [{"name": "csv", "label": "clinic", "path": "clinic.csv", "target": "y"}]})
     again = run_cli(args, cwd=tmp_path, env=env)
     assert again.returncode == 0 and "[clinic] trained 2" in again.stdout, again.stdout + again.stderr
-    assert "differ from the storage's" not in again.stderr and "paths:" not in again.stderr, again.stderr
+    assert "differ from the storage's" not in again.stderr, again.stderr
+    # the strength tried after its verdict was seen is said to be (and no other note is given)
+    assert again.stderr.count("note:") == 1 and \
+        "note: [clinic] a strength changed after verdicts were given at another (L2 0.001 -> L2 0.01)" in again.stderr
     # penalize_bias (hashed: a point's name does not say it) is another study, and no path's axis: no hint
     write_study(tmp_path / "s.yaml", {"name": "edit", "arms": ["none", "l2"], "seeds": 2, "epochs": 2,
                                       "model": {"hidden": [4]}, "strengths": {"l2": 0.01, "penalize_bias": True},

@@ -354,7 +354,7 @@ def points_since_verdicts(study, label: str, parents: list) -> list[VerdictsChan
     was_own, now_own = was_points.pop(OWN_POINTS, {}), now_points.pop(OWN_POINTS, {})
     both = sorted(set(was_points) & set(now_points))
     was_points, now_points = {a: was_points[a] for a in both}, {a: now_points[a] for a in both}
-    moved = [a for a in sorted(set(was_own) & set(now_own)) if was_own[a] != now_own[a]]
+    moved = [a for a in study.arms if a in was_own and a in now_own and was_own[a] != now_own[a]]   # the file's order
     return ([VerdictsChange("points", _points_words(was_points), _points_words(now_points))]
             if was_points != now_points else []) + \
         ([VerdictsChange("strengths", _points_words({a: [was_own[a]] for a in moved}),

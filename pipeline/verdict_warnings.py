@@ -139,8 +139,8 @@ def chosen_after_warning(v: DatasetVerdicts) -> str:
     if not v.chosen_after:
         return ""
     return (f"Changed after verdicts were given: {and_list(v.chosen_after)}. The tests' error rates hold for a "
-            "metric, a ROPE and path points set before the first result; chosen knowing the results, they no longer "
-            "do, so read these verdicts as a look, not a test.")
+            "metric, a ROPE, path points and strengths set before the first result; chosen knowing the results, they "
+            "no longer do, so read these verdicts as a look, not a test.")
 
 
 def stray_warning(v: DatasetVerdicts) -> str:

@@ -872,8 +872,8 @@ def test_a_changed_strength_trains_only_the_arms_that_use_it(workdir, env, monke
     out, err = capsys.readouterr()
     assert "[wine] trained 4" in out and "differ from the storage's" not in err, out + err
     # a strength tried again after its verdict was seen is said to be, as a ROPE or path points changed after them
-    assert "note: [wine] a strength changed after verdicts were given at another (dropout+L2 dropout=0.3,l2=0.001; " \
-        "L2 0.001 -> dropout+L2 dropout=0.3,l2=0.01; L2 0.01)" in err, err
+    assert "note: [wine] a strength changed after verdicts were given at another (L2 0.001; dropout+L2 " \
+        "dropout=0.3,l2=0.001 -> L2 0.01; dropout+L2 dropout=0.3,l2=0.01)" in err, err
     second = _trial_names(client, "strength")
     assert set(second) - set(first) == {f"wine/{arm}@{point}/seed{seed}" for seed in (0, 1) for arm, point in
                                         (("l2", "l2=0.01"), ("dropout_l2", "dropout=0.3,l2=0.01"))}
@@ -886,7 +886,7 @@ def test_a_changed_strength_trains_only_the_arms_that_use_it(workdir, env, monke
     html = (workdir / "reports/strength/report.html").read_text()
     assert "4 trial run(s) of this configuration are on points dropout_l2 at dropout=0.3,l2=0.001, l2 at l2=0.001, " \
         "which the study file does not list" in html
-    assert "Changed after verdicts were given: the strengths (dropout+L2 dropout=0.3,l2=0.001; L2 0.001 -&gt;" in html
+    assert "Changed after verdicts were given: the strengths (L2 0.001; dropout+L2 dropout=0.3,l2=0.001 -&gt;" in html
     # each arm's view in the MLflow UI (the report's links) shows its 2 runs at the listed strength, not the earlier ones
     tags = client.get_experiment_by_name("strength").tags
     views = [json.loads(v)["searchFilter"] for k, v in tags.items() if k.startswith("mlflow.sharedViewState.ablation-trials-")]

@@ -101,13 +101,17 @@ def own_values(name: str, strengths) -> dict[str, Any]:
             for c in arm.components}
 
 
+def variant_keys(variant: str) -> dict[str, str]:
+    """A point's id as its settings, as written: "l2=0.001,l2_mode=penalty" -> {"l2": "0.001", "l2_mode": "penalty"}."""
+    return dict(part.split("=", 1) for part in variant.split(",") if "=" in part)
+
+
 def overrides_of(variant: str) -> dict[str, Any]:
     """A point's id (variant_id) as the overrides it names: "dropout=0.2/0.5,l2=0.001,l2_mode=decoupled" ->
     {"dropout": [0.2, 0.5], "l2": 0.001, "l2_mode": "decoupled"}; for a cell whose point the study file
     no longer lists (a strength changed while it waited), so that it trains at the strength it is named by."""
     out: dict[str, Any] = {}
-    for part in filter(None, variant.split(",")):
-        key, _, text = part.partition("=")
+    for key, text in variant_keys(variant).items():
         if key == "dropout":
             ps = [float(x) for x in text.split("/")]
             out[key] = ps if len(ps) > 1 else ps[0]

@@ -13,11 +13,7 @@ from typing import Optional
 import numpy as np
 
 from . import stats
-
-
-def variant_keys(variant: str) -> dict[str, str]:
-    """A path point's id as its settings: "l2=0.001,l2_mode=penalty" -> {"l2": "0.001", "l2_mode": "penalty"}."""
-    return dict(part.split("=", 1) for part in variant.split(",") if "=" in part)
+from .arms import variant_keys
 
 
 def strength_order(order: list[str]) -> Optional[list[str]]:

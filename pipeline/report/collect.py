@@ -120,7 +120,7 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
     every = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     df = _one_per_cell(every.copy())
     data = ReportData(study, df, roots=tracker.study_runs(study.name, rt.ROOT), tracking_uri=tracker.uri,
-                      other_configs=other_configs, other_epochs=other_epochs, outside=_outside(study, outside), unreadable=unreadable,
+                      other_configs=other_configs, other_epochs=other_epochs, outside=_outside(study, outside, points), unreadable=unreadable,
                       retries=every[~every["run_id"].isin(set(df["run_id"]))].reset_index(drop=True))
     data.tuning = collect_tuning(study, tracker, hashes)
     if len(df):
@@ -134,12 +134,11 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
     return data
 
 
-def _outside(study: Study, rows: list[dict]) -> dict:
+def _outside(study: Study, rows: list[dict], listed: dict[str, dict[str, set[str]]]) -> dict:
     """What the runs left out because the study file does not list their seed, arm or path point
-    are on."""
+    are on (`listed`: each dataset's points, Study.listed_points)."""
     if not rows:
         return {}
-    listed = {plan.label: study.listed_points(plan) for plan in study.plans}
     return {"runs": len(rows), "seeds": sorted({r["seed"] for r in rows} - set(study.seeds)),
             "arms": sorted({str(r["arm"]) for r in rows} - set(study.arms)),
             "points": sorted({f"{r['arm']} at {r['variant'] or 'its own strengths'}" for r in rows

@@ -11,7 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import lifecycle
+from . import grid, lifecycle
 from . import runtree as rt
 from .splits import Splits
 from .task import DERIVED, logged_value, metric_for
@@ -249,7 +249,8 @@ def divergence_hint(ostudy, data: Splits) -> str:
     set) is the usual cause with SGD: its squared errors are in the millions from the first step."""
     from optuna.trial import TrialState
 
-    ended = ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+    ended = [t for t in ostudy.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
+             if not grid.retired(t)]   # taken out of the queue untrained: no ending of training
     if not ended or any(t.user_attrs.get(rt.TRIAL_FAIL_REASON) != lifecycle.Outcome.DIVERGED.reason for t in ended):
         return ""
     hint = "every cell diverged (a NaN or infinite loss): lower the learning rate (optimizer: {lr: ...})"

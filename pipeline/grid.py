@@ -88,6 +88,43 @@ def full_cell(cell: tuple) -> tuple[str, int, str]:
     return cell if len(cell) == 3 else (*cell, "")
 
 
+# The outcome of a waiting cell an enqueue took out of the queue: the study file no longer lists it
+# (a strength changed, a point, arm or seed taken out). FAIL in Optuna, as nothing a worker pops,
+# but no failure: no attempt spent, never retried, counted nowhere, enqueued afresh if listed again.
+RETIRED = "RETIRED"
+RETIRED_REASON = "retired: the study file no longer lists this cell (it waited; no worker trained it)"
+
+
+def retired(t: FrozenTrial) -> bool:
+    return t.user_attrs.get(rt.TRIAL_OUTCOME) == RETIRED
+
+
+def failed(t: FrozenTrial) -> bool:
+    """A trial that failed: FAIL and not retired."""
+    return t.state == TrialState.FAIL and not retired(t)
+
+
+def retire_unlisted(ostudy: optuna.Study, listed: set[tuple[str, int, str]], trials: list) -> list[tuple[str, int, str]]:
+    """Take out of the queue the WAITING grid trials of cells not `listed` (the study file's
+    whole grid: every seed it may run), so that no worker trains them; returns their cells. Each
+    is first moved to RUNNING where it still waits (atomically, as a worker's pop: one a worker
+    popped meanwhile is left to it), then recorded RETIRED and ended FAIL. `trials`: the study's,
+    as just read."""
+    stale = {t._trial_id: c for t in trials if t.state == TrialState.WAITING
+             and (c := cell_of(t)) is not None and c not in listed}
+    if not stale:
+        return []
+    storage = _backend(ostudy)
+    if isinstance(storage, (RetryingRDBStorage, BatchingJournalStorage)):
+        taken = storage.take_waiting(ostudy._study_id, sorted(stale))
+    else:   # no conditional move on this storage: ended as they are
+        taken = sorted(stale)
+    attrs = {rt.TRIAL_WORKER: worker_id(), rt.TRIAL_FAIL_REASON: RETIRED_REASON, rt.TRIAL_OUTCOME: RETIRED}
+    with batched_writes(ostudy):   # one append on a journal
+        ended = [tid for tid in taken if set_attrs(ostudy, tid, attrs) and set_state(ostudy, tid, TrialState.FAIL)]
+    return sorted(stale[tid] for tid in ended)
+
+
 def enqueue_missing(ostudy: optuna.Study, cells: list[tuple], max_retries: int,
                     spent_attempt: Callable[[FrozenTrial], bool], trials: Optional[list] = None,
                     repeats: Callable[[FrozenTrial], bool] = lambda t: False) -> tuple[int, list]:
@@ -98,6 +135,7 @@ def enqueue_missing(ostudy: optuna.Study, cells: list[tuple], max_retries: int,
     on). `trials`: the study's, when the caller has just read them."""
     cells = [full_cell(c) for c in cells]
     trials = ostudy.get_trials(deepcopy=False) if trials is None else trials
+    trials = [t for t in trials if not retired(t)]   # no attempt of its cell: one listed again starts afresh
     by_cell: dict[tuple[str, int, str], list[TrialState]] = {}
     for t in trials:
         if (c := cell_of(t)) is not None:
@@ -158,7 +196,7 @@ def retryable_failures(ostudy: optuna.Study, retry_now: Callable[[FrozenTrial], 
     else:
         new = []
     with _judged_lock:   # the worker's watch of its other datasets asks too, on its own thread
-        judged.update((t._trial_id, (t.number, retry_now(t))) for t in new)
+        judged.update((t._trial_id, (t.number, not retired(t) and retry_now(t))) for t in new)
         return {number for number, retry in judged.values() if retry}
 
 
@@ -177,7 +215,7 @@ def retry_failed(ostudy: optuna.Study, max_retries: int, retry_now: Callable[[Fr
     many were enqueued, for the console {worker of those failed trials: their fail reasons}, the
     cells given up on (their retries spent) and the cells retried."""
     latest = latest_by_cell(ostudy.get_trials(deepcopy=False))
-    cells = sorted(c for c, t in latest.items() if t.state == TrialState.FAIL and retry_now(t))
+    cells = sorted(c for c, t in latest.items() if failed(t) and retry_now(t))
     added, given_up = enqueue_missing(ostudy, cells, max_retries, spent_attempt)
     whose: dict[str, set[str]] = {}
     for c in set(cells) - set(given_up):
@@ -198,13 +236,14 @@ def cells_done(ostudy: optuna.Study, points: Optional[dict[str, set[str]]] = Non
 def cells_given_up(ostudy: optuna.Study, points: Optional[dict[str, set[str]]] = None) -> int:
     """Cells whose latest trial failed (diverged, or erred with its retries spent, or waiting for a
     rerun's retry): nothing a worker pops. Of the `points` listed where given (cells_done)."""
-    return sum(t.state == TrialState.FAIL for t in _listed(latest_by_cell(ostudy.get_trials(deepcopy=False)), points).values())
+    return sum(failed(t) for t in _listed(latest_by_cell(ostudy.get_trials(deepcopy=False)), points).values())
 
 
 def _listed(latest: dict, points: Optional[dict[str, set[str]]]) -> dict:
     """The cells of `latest` at a point `points` lists (all without it): a cell of an arm's earlier
-    strength, or of a point or arm taken out, is not the grid's, and no rerun enqueues it again."""
-    return latest if points is None else {c: t for c, t in latest.items() if c[2] in points.get(c[0], ())}
+    strength, or of a point or arm taken out, is not the grid's, and no rerun enqueues it again;
+    nor is a retired one (a seed taken out, say: at a listed point)."""
+    return {c: t for c, t in latest.items() if not retired(t) and (points is None or c[2] in points.get(c[0], ()))}
 
 
 def cells_failed(ostudy: optuna.Study, max_retries: int, spent_attempt: Callable[[FrozenTrial], bool],
@@ -215,16 +254,16 @@ def cells_failed(ostudy: optuna.Study, max_retries: int, spent_attempt: Callable
     trials = ostudy.get_trials(deepcopy=False)
     latest = _listed(latest_by_cell(trials), points)
     spent = _spent_attempts(trials, spent_attempt)
-    failed = [c for c, t in latest.items() if t.state == TrialState.FAIL]
-    given_up = sum(_gives_up(spent.get(c, 0), latest[c], max_retries, repeats) for c in failed)
-    return len(failed) - given_up, given_up
+    ended = [c for c, t in latest.items() if failed(t)]
+    given_up = sum(_gives_up(spent.get(c, 0), latest[c], max_retries, repeats) for c in ended)
+    return len(ended) - given_up, given_up
 
 
 def _spent_attempts(trials, spent_attempt: Callable[[FrozenTrial], bool]) -> dict[tuple[str, int, str], int]:
     """{cell: its failed trials that `spent_attempt` counts against max_retries}, cells with any."""
     spent: dict[tuple[str, int, str], int] = {}
     for t in trials:
-        if t.state == TrialState.FAIL and (c := cell_of(t)) is not None and spent_attempt(t):
+        if failed(t) and (c := cell_of(t)) is not None and spent_attempt(t):
             spent[c] = spent.get(c, 0) + 1
     return spent
 

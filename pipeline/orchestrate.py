@@ -568,8 +568,8 @@ def study_results(study: Study, storage: Optional[str] = None, tracker=None) -> 
                                            val_chooses=study.chosen_on_validation(plan),
                                            diverged={arm: sorted(seeds) for arm, seeds in diverged.items()},
                                            deleted=verdicts.at_selected_points(gone, selected),
-                                           ran=bool(finals) or bool(ostudy.get_trials(deepcopy=False, states=(
-                                               TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))),
+                                           ran=bool(finals) or any(not grid.retired(t) for t in ostudy.get_trials(
+                                               deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED))),
                                            **dict(zip(("far_targets", "far_in"),
                                                       far_record(ostudy.user_attrs.get(rt.STUDY_FAR_TARGETS))))))
     return out

@@ -208,6 +208,8 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
     note_seeds_added(study, ostudy, trials, looks_before)
     if not study.view_flags() and looks_before != study.looks():
         ostudy.set_user_attr(rt.STUDY_LOOKS, study.looks())
+    # waiting cells the file no longer lists (its whole grid: adaptive seeds past this look are listed)
+    say_retired(study, plan, grid.retire_unlisted(ostudy, set(study.grid_cells(study.seeds, plan)), trials))
     cells = study.grid_cells(seeds_reached(study, trials), plan)
     _, given_up = grid.enqueue_missing(ostudy, cells, study.spec.max_retries, lifecycle.spent_attempt, trials,
                                        lifecycle.repeats)
@@ -216,6 +218,24 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
     diverged = sum(lifecycle.repeats(latest[c]) for c in given_up if c in latest)
     ensure_parent(ctx, plan, data, ostudy, owned)
     return (len(given_up), diverged), sum(grid.full_cell(c) in done for c in cells), len(cells), reaped
+
+
+def say_retired(study: Study, plan: DatasetPlan, cells: list[tuple[str, int, str]]) -> None:
+    """One line for the waiting cells an enqueue took out of the queue (grid.retire_unlisted):
+    "[wine] 4 waiting cells at points the study file no longer lists are retired: l2 at l2=0.001"."""
+    if not cells:
+        return
+    arms, seeds = set(study.arms), set(study.seeds)
+    gone_arms = sorted({a for a, _, _ in cells if a not in arms})
+    points = sorted({f"{a} at {v}" if v else a for a, s, v in cells if a in arms and s in seeds})
+    gone_seeds = sorted({s for a, s, v in cells if a in arms and s not in seeds})
+    kinds = ["points"] * bool(points) + ["arms"] * bool(gone_arms) + ["seeds"] * bool(gone_seeds)
+    parts = points + [f"{plural(len(gone_arms), 'arm')} {', '.join(gone_arms)}"] * bool(gone_arms) + \
+        [f"{plural(len(gone_seeds), 'seed')} {', '.join(map(str, gone_seeds))}"] * bool(gone_seeds)
+    view = f" (with {study.view_flags()})" if study.view_flags() else ""
+    print(f"[{plan.label}] {counted(len(cells), 'waiting cell')} at {and_list(kinds)} the study file{view} no longer "
+          f"lists {plural(len(cells), 'is')} retired: {', '.join(parts)}",
+          flush=True)
 
 
 def _given_up_words(given_up: int, diverged: int) -> str:
@@ -255,7 +275,8 @@ def seeds_reached(study: Study, trials: list) -> list[int]:
     if not study.adaptive:
         return study.seeds
     order = {seed: i for i, seed in enumerate(study.seeds)}
-    ran = max((order[cell[1]] + 1 for cell in grid.latest_by_cell(trials)
+    # a retired cell never trained: its seed was enqueued, not reached (a seed taken out, then back)
+    ran = max((order[cell[1]] + 1 for cell in grid.latest_by_cell(t for t in trials if not grid.retired(t))
                if cell[1] in order), default=0)
     # the others' seeds exactly: where the looks changed and they ran to between two, next_round
     # takes them on to the next look once the verdicts ask for it (not every arm at once now)

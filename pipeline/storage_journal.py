@@ -58,31 +58,47 @@ class BatchingJournalStorage(JournalStorage):
         those this thread owns now. As in Optuna's own pop (one trial, one append), the journal's
         order decides: a trial another worker's RUNNING write reached first is not ours. Our
         writes are replayed one by one to see which of them the journal took."""
-        from optuna.storages.journal._storage import JournalOperation
-
         owned: list[int] = []
         with self._thread_lock:
-            replay = self._replay_result
             while len(owned) < limit:
                 self._sync_with_backend()
-                waiting = [t._trial_id for t in replay.get_all_trials(study_id, (TrialState.WAITING,))]
+                waiting = [t._trial_id for t in self._replay_result.get_all_trials(study_id, (TrialState.WAITING,))]
                 if not waiting:
                     break
-                me, now = replay.worker_id, datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
-                self._backend.append_logs([{"op_code": JournalOperation.SET_TRIAL_STATE_VALUES, "worker_id": me,
-                                            "trial_id": tid, "state": TrialState.RUNNING, "values": None,
-                                            "datetime_start": now} for tid in waiting[:limit - len(owned)]])
-                for log in list(self._backend.read_logs(replay.log_number_read)):
-                    ours = (log["worker_id"] == me and log["op_code"] == JournalOperation.SET_TRIAL_STATE_VALUES
-                            and log["state"] == TrialState.RUNNING)
-                    if ours:
-                        replay._worker_id_to_owned_trial_id.pop(me, None)
-                    try:
-                        replay.apply_logs([log])
-                    except optuna.exceptions.UpdateFinishedTrialError:
-                        continue   # ended meanwhile by another worker (it reaped or failed it)
-                    if ours and replay.owned_trial_id == log["trial_id"]:
-                        owned.append(log["trial_id"])
+                owned += self._move_to_running(waiting[:limit - len(owned)])
+        return owned
+
+    def take_waiting(self, study_id: int, trial_ids: list[int]) -> list[int]:
+        """Move these trials to RUNNING where they still wait, in one append: the ids this thread
+        owns now (the others a worker popped, or another process took, first)."""
+        with self._thread_lock:
+            self._sync_with_backend()
+            wanted = set(trial_ids)
+            waiting = [t._trial_id for t in self._replay_result.get_all_trials(study_id, (TrialState.WAITING,))
+                       if t._trial_id in wanted]
+            return self._move_to_running(waiting) if waiting else []
+
+    def _move_to_running(self, trial_ids: list[int]) -> list[int]:
+        """Append a WAITING -> RUNNING write for each trial, then replay the journal to see which of
+        them it took (those no other process's write reached first). Under the thread lock."""
+        from optuna.storages.journal._storage import JournalOperation
+
+        replay, owned = self._replay_result, []
+        me, now = replay.worker_id, datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="microseconds")
+        self._backend.append_logs([{"op_code": JournalOperation.SET_TRIAL_STATE_VALUES, "worker_id": me,
+                                    "trial_id": tid, "state": TrialState.RUNNING, "values": None,
+                                    "datetime_start": now} for tid in trial_ids])
+        for log in list(self._backend.read_logs(replay.log_number_read)):
+            ours = (log["worker_id"] == me and log["op_code"] == JournalOperation.SET_TRIAL_STATE_VALUES
+                    and log["state"] == TrialState.RUNNING)
+            if ours:
+                replay._worker_id_to_owned_trial_id.pop(me, None)
+            try:
+                replay.apply_logs([log])
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue   # ended meanwhile by another worker (it reaped or failed it)
+            if ours and replay.owned_trial_id == log["trial_id"]:
+                owned.append(log["trial_id"])
         return owned
 
     @contextmanager

@@ -128,6 +128,11 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
                     break
         return owned
 
+    def take_waiting(self, study_id: int, trial_ids: list[int]) -> list[int]:
+        """Move these trials to RUNNING where they still wait (one conditional update each, as
+        pop_waiting's): the ids this process owns now."""
+        return [tid for tid in trial_ids if self._take(tid)]
+
     def _take(self, trial_id: int) -> bool:
         """WAITING -> RUNNING (its start time as Optuna 5 stores it: naive UTC), if it still waits: True when
         this call moved it. Retried whole: a move whose answer was lost reads False on its retry,

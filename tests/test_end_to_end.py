@@ -898,6 +898,67 @@ def test_a_changed_strength_trains_only_the_arms_that_use_it(workdir, env, monke
     assert "[wine] nothing to train" in capsys.readouterr().out and len(_trial_names(client, "strength")) == 14
 
 
+@pytest.mark.parametrize("storage", ["journal:optuna.journal", "sqlite:///optuna.db"])
+def test_waiting_cells_the_study_file_no_longer_lists_are_retired(storage, workdir, env, monkeypatch, capsys):
+    """enqueue at l2 = 1e-3, change it to 1e-2, enqueue again: the worker trained the old strength's
+    waiting cells too (results the verdicts leave out). The second enqueue retires them, says so once,
+    and counts them nowhere as failed; going back to 1e-3 enqueues them afresh (attempt 1) and trains
+    them. An arm and a seed taken out are retired alike, adaptive seeds past the current look are not."""
+    from pipeline import grid, lifecycle
+    from pipeline.cli import main
+
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+    client, flags = MlflowClient(env["MLFLOW_TRACKING_URI"]), ["--study", "s.yaml", "--storage", storage]
+    study = tiny_study_dict(name="retire", seeds=2, epochs=1, arms=["none", "l2"], datasets=[{"name": "wine"}])
+
+    def enqueue(changes: dict) -> str:
+        write_study(workdir / "s.yaml", {**study, **changes})
+        capsys.readouterr()
+        assert main(["enqueue", *flags]) == 0
+        return capsys.readouterr().out
+
+    def work() -> tuple[str, optuna.Study]:
+        assert main(["worker", *flags]) == 0
+        loaded = load_study(workdir / "s.yaml")
+        return capsys.readouterr().out, optuna.load_study(study_name=optuna_study_name(loaded, loaded.plans[0]),
+                                                          storage=get_storage(storage))
+
+    assert "retired" not in enqueue({})
+    out = enqueue({"strengths": {**study["strengths"], "l2": 1e-2}})
+    assert "[wine] 2 waiting cells at points the study file no longer lists are retired: l2 at l2=0.001\n" in out, out
+    out, ostudy = work()
+    assert re.search(r"\[wine\] worker \S+: trained 4, failed 0; 4 of the 4 cells enqueued so far are done", out), out
+    assert set(_trial_names(client, "retire")) == {f"wine/{arm}/seed{seed}" for seed in (0, 1)
+                                                   for arm in ("none", "l2@l2=0.01")}
+    retired = ostudy.get_trials(states=(TrialState.FAIL,))   # ended untrained, no MLflow run, saying why
+    assert sorted(grid.cell_of(t) for t in retired) == [("l2", 0, "l2=0.001"), ("l2", 1, "l2=0.001")]
+    assert {(t.user_attrs["outcome"], t.user_attrs["fail_reason"]) for t in retired} == {("RETIRED", grid.RETIRED_REASON)}
+    # no failure anywhere: not given up on, not for a rerun, not for a worker's retry
+    assert grid.cells_given_up(ostudy) == 0 and grid.cells_failed(ostudy, 1, lifecycle.spent_attempt, lifecycle.repeats) == (0, 0)
+    assert grid.retryable_failures(ostudy, lifecycle.retry_now) == set()
+    assert grid.retry_failed(ostudy, 1, lifecycle.retry_now, lifecycle.spent_attempt)[0] == 0
+    # back at 1e-3: its cells are enqueued afresh and trained
+    assert "retired" not in enqueue({})
+    out, ostudy = work()
+    assert re.search(r"\[wine\] worker \S+: trained 2, failed 0; 4 of the 4 cells enqueued so far are done", out), out
+    names = _trial_names(client, "retire")
+    assert {n for n in names if "l2=0.001" in n} == {"wine/l2@l2=0.001/seed0", "wine/l2@l2=0.001/seed1"}
+    assert {names[f"wine/l2@l2=0.001/seed{seed}"].data.tags["attempt"] for seed in (0, 1)} == {"1"}
+    # an arm and a seed taken out: a third seed enqueued, then l2 and seed 2 gone (dropout in)
+    assert "retired" not in enqueue({"seeds": 3})
+    out = enqueue({"arms": ["none", "dropout"]})
+    assert "[wine] 2 waiting cells at arms and seeds the study file no longer lists are retired: arm l2, seed 2\n" in out, out
+    out, ostudy = work()
+    assert re.search(r"\[wine\] worker \S+: trained 2, failed 0; 4 of the 4 cells enqueued so far are done", out), out
+    assert not any("seed2" in n for n in _trial_names(client, "retire"))
+    # adaptive seeds: the cells of a look past the current one wait for it, listed (not retired)
+    adaptive = {"arms": ["none", "dropout"], "seeds": {"start": 2, "step": 2, "max": 4}}
+    assert "adding seeds up to 4" in enqueue(adaptive)   # undecided after the first look: its round enqueues seeds 2-3
+    assert "retired" not in enqueue(adaptive)
+    assert len(ostudy.get_trials(states=(TrialState.WAITING,))) == 4
+
+
 def test_cells_failed_at_an_earlier_strength_are_not_the_grids(workdir, env, monkeypatch, capsys):
     """L2's cells diverged at l2 = 1000 (given up on), then l2 changed and its new cells trained: a rerun
     has nothing to train and says all 4 of the file's cells are done, not "4 of the 6 cells done, the

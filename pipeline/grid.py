@@ -114,9 +114,10 @@ def retire_unlisted(ostudy: optuna.Study, listed: set[tuple[str, int, str]], tri
              and (c := cell_of(t)) is not None and c not in listed}
     if not stale:
         return []
-    storage = _backend(ostudy)
-    if isinstance(storage, (RetryingRDBStorage, BatchingJournalStorage)):
-        taken = storage.take_waiting(ostudy._study_id, sorted(stale))
+    if isinstance(ostudy._storage, BatchingJournalStorage):   # (its _backend is the file: not _backend's)
+        taken = ostudy._storage.take_waiting(ostudy._study_id, sorted(stale))
+    elif (backend := _rdb(ostudy)) is not None:
+        taken = backend.take_waiting(ostudy._study_id, sorted(stale))
     else:   # no conditional move on this storage: ended as they are
         taken = sorted(stale)
     attrs = {rt.TRIAL_WORKER: worker_id(), rt.TRIAL_FAIL_REASON: RETIRED_REASON, rt.TRIAL_OUTCOME: RETIRED}

@@ -1241,6 +1241,28 @@ def test_workers_pop_an_sql_queue_each_cell_once_reading_ids_not_the_queue(datab
     assert not grid.has_waiting(ostudy) and grid.busy(ostudy)
 
 
+@pytest.mark.parametrize("database", ["journal", "sqlite"])
+def test_retiring_waiting_cells_leaves_one_a_worker_popped_meanwhile_to_it(database, tmp_path):
+    """An enqueue retires the waiting cells its study file no longer lists while a worker of the
+    earlier file may still pop them: what it read as waiting and a worker popped since is that
+    worker's (RUNNING, unnamed by the retirement), the others end FAIL as RETIRED, nothing popped twice."""
+    from pipeline import lifecycle
+    from pipeline.runtime import worker_id
+
+    url = f"journal:{tmp_path / 'o.journal'}" if database == "journal" else f"sqlite:///{tmp_path / 'o.db'}"
+    ostudy = optuna.create_study(study_name="retire", storage=get_storage(url))
+    grid.enqueue_missing(ostudy, [("l2", seed, "l2=0.001") for seed in range(4)], 1, lifecycle.spent_attempt)
+    read = ostudy.get_trials(deepcopy=False)   # the enqueue's read, before the worker's pop
+    [(popped, *_)] = grid.pop_cells(ostudy, 1)
+    retired = grid.retire_unlisted(ostudy, {("l2", seed, "l2=0.01") for seed in range(4)}, read)
+    trials = {t.number: t for t in optuna.load_study(study_name="retire", storage=get_storage(url)).get_trials()}
+    assert trials[popped.number].state == TrialState.RUNNING and "outcome" not in trials[popped.number].user_attrs
+    assert sorted(retired) == sorted(grid.cell_of(t) for n, t in trials.items() if n != popped.number)
+    assert all(t.state == TrialState.FAIL and grid.retired(t) and t.user_attrs["worker"] == worker_id()
+               for n, t in trials.items() if n != popped.number)
+    assert grid.pop_cells(ostudy, 4) == []
+
+
 def _sql_storage(database: str, request, tmp_path):
     url = f"{request.getfixturevalue('postgres')}/optuna" if database == "postgresql" else f"sqlite:///{tmp_path / 'o.db'}"
     return url, get_storage(url)

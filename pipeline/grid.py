@@ -209,14 +209,16 @@ FEW_BY_ID = 200   # trials read by id in one query (an IN list: SQLite takes 32,
 
 
 def retry_failed(ostudy: optuna.Study, max_retries: int, retry_now: Callable[[FrozenTrial], bool],
-                 spent_attempt: Callable[[FrozenTrial], bool]) -> tuple[int, dict[str, set[str]], list, list]:
+                 spent_attempt: Callable[[FrozenTrial], bool], listed: Optional[set[tuple[str, int, str]]] = None
+                 ) -> tuple[int, dict[str, set[str]], list, list]:
     """Enqueue again every cell of this study whose trials all failed, the latest for a reason
     retry_now accepts (its worker died or was stopped, not the training itself), with retries left
-    (enqueue_missing): the cells it has ever had, whatever the study file says now. Returns how
-    many were enqueued, for the console {worker of those failed trials: their fail reasons}, the
-    cells given up on (their retries spent) and the cells retried."""
+    (enqueue_missing): of the `listed` cells (the worker's grid: a cell of a strength the file no
+    longer lists, left by a worker of the earlier file, is no cell of it), every cell without.
+    Returns how many were enqueued, for the console {worker of those failed trials: their fail
+    reasons}, the cells given up on (their retries spent) and the cells retried."""
     latest = latest_by_cell(ostudy.get_trials(deepcopy=False))
-    cells = sorted(c for c, t in latest.items() if failed(t) and retry_now(t))
+    cells = sorted(c for c, t in latest.items() if failed(t) and retry_now(t) and (listed is None or c in listed))
     added, given_up = enqueue_missing(ostudy, cells, max_retries, spent_attempt)
     whose: dict[str, set[str]] = {}
     for c in set(cells) - set(given_up):

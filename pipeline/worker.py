@@ -180,7 +180,7 @@ def retried(ctx, ostudy, progress: Optional[Progress] = None) -> bool:
         # as enqueue: two idle workers would both re-queue a cell (quiet: a short wait, not an enqueue's)
         with exclusive(ctx.storage, ctx.study.name, say=lambda *_, **__: None):
             again, whose, given_up, cells = grid.retry_failed(ostudy, ctx.study.spec.max_retries, lifecycle.retry_now,
-                                                              lifecycle.spent_attempt)
+                                                              lifecycle.spent_attempt, _grid_of(ctx.study, ostudy))
         handled.update(fresh)
         if given_up and given_up != _SAID_GIVEN_UP.get(ostudy.study_name):   # once per study and set of cells
             _SAID_GIVEN_UP[ostudy.study_name] = given_up
@@ -197,6 +197,13 @@ def retried(ctx, ostudy, progress: Optional[Progress] = None) -> bool:
                 progress.cells.update(new)
                 progress.grow(min(again, len(new)))
         return grid.has_waiting(ostudy)
+
+
+def _grid_of(study, ostudy) -> Optional[set]:
+    """The cells of this worker's grid on the dataset of `ostudy` (every seed the file may run), or
+    None where its study has no such dataset."""
+    plan = study.plan_of(ostudy.user_attrs.get(rt.DATASET_LABEL, ""))
+    return None if plan is None else set(study.grid_cells(study.seeds, plan))
 
 
 def _reason_said(reason: str) -> str:

@@ -959,6 +959,35 @@ def test_waiting_cells_the_study_file_no_longer_lists_are_retired(storage, workd
     assert len(ostudy.get_trials(states=(TrialState.WAITING,))) == 4
 
 
+def test_a_worker_does_not_retry_a_stopped_cell_of_a_strength_the_file_no_longer_lists(workdir, env, monkeypatch, capsys):
+    """A worker of the earlier file stopped (SIGTERM) while it trained L2 at 1e-3; the file now says 1e-2.
+    A worker re-enqueued every stopped cell it found, whatever the file said, and trained L2 at 1e-3
+    again: it now retries only the cells of its grid (none's here), and L2 at 1e-2 trains as enqueued."""
+    from pipeline import grid, lifecycle
+    from pipeline.cli import main
+
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+    flags = ["--study", "s.yaml", "--storage", "journal:optuna.journal"]
+    study = tiny_study_dict(name="stale", seeds=1, epochs=1, arms=["none", "l2"], datasets=[{"name": "wine"}])
+    write_study(workdir / "s.yaml", study)
+    assert main(["enqueue", *flags]) == 0
+    loaded = load_study(workdir / "s.yaml")
+    ostudy = optuna.load_study(study_name=optuna_study_name(loaded, loaded.plans[0]),
+                               storage=get_storage("journal:optuna.journal"))
+    stopped = lifecycle.Outcome.INTERRUPTED
+    for trial, *_ in grid.pop_cells(ostudy, 2):   # both cells, as a worker of that file that a SIGTERM stopped
+        grid.set_attrs(ostudy, trial._trial_id, {"worker": "elsewhere:1:x", "outcome": stopped.name, "fail_reason": stopped.reason})
+        ostudy.tell(trial, state=TrialState.FAIL)
+    write_study(workdir / "s.yaml", {**study, "strengths": {**study["strengths"], "l2": 1e-2}})
+    assert main(["enqueue", *flags]) == 0
+    capsys.readouterr()
+    assert main(["worker", *flags]) == 0
+    out = capsys.readouterr().out
+    assert set(_trial_names(MlflowClient(env["MLFLOW_TRACKING_URI"]), "stale")) == {"wine/none/seed0", "wine/l2@l2=0.01/seed0"}, out
+    assert "enqueued again" not in out, out
+
+
 def test_cells_failed_at_an_earlier_strength_are_not_the_grids(workdir, env, monkeypatch, capsys):
     """L2's cells diverged at l2 = 1000 (given up on), then l2 changed and its new cells trained: a rerun
     has nothing to train and says all 4 of the file's cells are done, not "4 of the 6 cells done, the

@@ -959,6 +959,25 @@ def test_waiting_cells_the_study_file_no_longer_lists_are_retired(storage, workd
     assert len(ostudy.get_trials(states=(TrialState.WAITING,))) == 4
 
 
+def test_an_ablation_after_an_enqueue_at_another_strength_trains_only_the_files_cells(workdir, env, monkeypatch, capsys):
+    """A single-process `ablation` enqueues too: cells an `enqueue` left waiting at l2 = 1e-3 are retired
+    when the file says 1e-2, and the ablation trains the file's cells alone."""
+    from pipeline.cli import main
+
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+    study = tiny_study_dict(name="single", seeds=1, epochs=1, arms=["none", "l2"], datasets=[{"name": "wine"}])
+    write_study(workdir / "s.yaml", study)
+    assert main(["enqueue", "--study", "s.yaml", "--storage", "journal:optuna.journal"]) == 0
+    write_study(workdir / "s.yaml", {**study, "strengths": {**study["strengths"], "l2": 1e-2}})
+    capsys.readouterr()
+    assert main(["ablation", "--study", "s.yaml", "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert "[wine] 1 waiting cell at points the study file no longer lists is retired: l2 at l2=0.001\n" in out, out
+    assert "[wine] trained 2, failed 0" in out, out
+    assert set(_trial_names(MlflowClient(env["MLFLOW_TRACKING_URI"]), "single")) == {"wine/none/seed0", "wine/l2@l2=0.01/seed0"}
+
+
 def test_a_worker_does_not_retry_a_stopped_cell_of_a_strength_the_file_no_longer_lists(workdir, env, monkeypatch, capsys):
     """A worker of the earlier file stopped (SIGTERM) while it trained L2 at 1e-3; the file now says 1e-2.
     A worker re-enqueued every stopped cell it found, whatever the file said, and trained L2 at 1e-3

@@ -232,10 +232,9 @@ def say_retired(study: Study, plan: DatasetPlan, cells: list[tuple[str, int, str
     kinds = ["points"] * bool(points) + ["arms"] * bool(gone_arms) + ["seeds"] * bool(gone_seeds)
     parts = points + [f"{plural(len(gone_arms), 'arm')} {', '.join(gone_arms)}"] * bool(gone_arms) + \
         [f"{plural(len(gone_seeds), 'seed')} {', '.join(map(str, gone_seeds))}"] * bool(gone_seeds)
-    view = f" (with {study.view_flags()})" if study.view_flags() else ""
+    view = f" (with --seeds {dict(study.overrides)['seeds']})" if "seeds" in dict(study.overrides) else ""   # a view's grid
     print(f"[{plan.label}] {counted(len(cells), 'waiting cell')} at {and_list(kinds)} the study file{view} no longer "
-          f"lists {plural(len(cells), 'is')} retired: {', '.join(parts)}",
-          flush=True)
+          f"lists {plural(len(cells), 'is')} retired: {', '.join(parts)}", flush=True)
 
 
 def _given_up_words(given_up: int, diverged: int) -> str:

@@ -978,6 +978,19 @@ def test_an_ablation_after_an_enqueue_at_another_strength_trains_only_the_files_
     assert set(_trial_names(MlflowClient(env["MLFLOW_TRACKING_URI"]), "single")) == {"wine/none/seed0", "wine/l2@l2=0.01/seed0"}
 
 
+def test_the_retired_line_names_a_seeds_view(workdir, capsys):
+    """`enqueue --seeds 1` retires the file's other seeds' waiting cells (the enqueued grid is the view's):
+    the line says the view left them out, not the study file alone (--datasets, which selects no cell, is
+    not said)."""
+    from pipeline.preparation import say_retired
+
+    write_study(workdir / "s.yaml", tiny_study_dict(name="view", seeds=3, arms=["none", "l2"], datasets=[{"name": "wine"}]))
+    study = load_study(workdir / "s.yaml", seeds="1", datasets="wine")
+    say_retired(study, study.plans[0], [("none", 1, ""), ("none", 2, ""), ("l2", 1, "l2=0.001")])
+    assert capsys.readouterr().out == ("[wine] 3 waiting cells at seeds the study file (with --seeds 1) no longer lists "
+                                       "are retired: seeds 1, 2\n")
+
+
 def test_a_worker_does_not_retry_a_stopped_cell_of_a_strength_the_file_no_longer_lists(workdir, env, monkeypatch, capsys):
     """A worker of the earlier file stopped (SIGTERM) while it trained L2 at 1e-3; the file now says 1e-2.
     A worker re-enqueued every stopped cell it found, whatever the file said, and trained L2 at 1e-3

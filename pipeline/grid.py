@@ -104,14 +104,16 @@ def failed(t: FrozenTrial) -> bool:
     return t.state == TrialState.FAIL and not retired(t)
 
 
-def retire_unlisted(ostudy: optuna.Study, listed: set[tuple[str, int, str]], trials: list) -> list[tuple[str, int, str]]:
+def retire_unlisted(ostudy: optuna.Study, listed: set[tuple[str, int, str]], trials: list,
+                    seeds: Optional[set[int]] = None) -> list[tuple[str, int, str]]:
     """Take out of the queue the WAITING grid trials of cells not `listed` (the study file's
-    whole grid: every seed it may run), so that no worker trains them; returns their cells. Each
+    whole grid: every seed it may run), so that no worker trains them; returns their cells. Of
+    the `seeds` alone where given (a --seeds view: the file's other seeds are not its to judge). Each
     is first moved to RUNNING where it still waits (atomically, as a worker's pop: one a worker
     popped meanwhile is left to it), then recorded RETIRED and ended FAIL. `trials`: the study's,
     as just read."""
     stale = {t._trial_id: c for t in trials if t.state == TrialState.WAITING
-             and (c := cell_of(t)) is not None and c not in listed}
+             and (c := cell_of(t)) is not None and c not in listed and (seeds is None or c[1] in seeds)}
     if not stale:
         return []
     if isinstance(ostudy._storage, BatchingJournalStorage):   # (its _backend is the file: not _backend's)

@@ -208,8 +208,10 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
     note_seeds_added(study, ostudy, trials, looks_before)
     if not study.view_flags() and looks_before != study.looks():
         ostudy.set_user_attr(rt.STUDY_LOOKS, study.looks())
-    # waiting cells the file no longer lists (its whole grid: adaptive seeds past this look are listed)
-    say_retired(study, plan, grid.retire_unlisted(ostudy, set(study.grid_cells(study.seeds, plan)), trials))
+    # waiting cells the file no longer lists (its whole grid: adaptive seeds past this look are listed);
+    # a --seeds view judges its own seeds only: the file's others may wait for the file's workers
+    view_seeds = set(study.seeds) if "seeds" in dict(study.overrides) else None
+    say_retired(study, plan, grid.retire_unlisted(ostudy, set(study.grid_cells(study.seeds, plan)), trials, view_seeds))
     cells = study.grid_cells(seeds_reached(study, trials), plan)
     _, given_up = grid.enqueue_missing(ostudy, cells, study.spec.max_retries, lifecycle.spent_attempt, trials,
                                        lifecycle.repeats)
@@ -232,8 +234,7 @@ def say_retired(study: Study, plan: DatasetPlan, cells: list[tuple[str, int, str
     kinds = ["points"] * bool(points) + ["arms"] * bool(gone_arms) + ["seeds"] * bool(gone_seeds)
     parts = points + [f"{plural(len(gone_arms), 'arm')} {', '.join(gone_arms)}"] * bool(gone_arms) + \
         [f"{plural(len(gone_seeds), 'seed')} {', '.join(map(str, gone_seeds))}"] * bool(gone_seeds)
-    view = f" (with --seeds {dict(study.overrides)['seeds']})" if "seeds" in dict(study.overrides) else ""   # a view's grid
-    print(f"[{plan.label}] {counted(len(cells), 'waiting cell')} at {and_list(kinds)} the study file{view} no longer "
+    print(f"[{plan.label}] {counted(len(cells), 'waiting cell')} at {and_list(kinds)} the study file no longer "
           f"lists {plural(len(cells), 'is')} retired: {', '.join(parts)}", flush=True)
 
 

@@ -978,17 +978,38 @@ def test_an_ablation_after_an_enqueue_at_another_strength_trains_only_the_files_
     assert set(_trial_names(MlflowClient(env["MLFLOW_TRACKING_URI"]), "single")) == {"wine/none/seed0", "wine/l2@l2=0.01/seed0"}
 
 
-def test_the_retired_line_names_a_seeds_view(workdir, capsys):
-    """`enqueue --seeds 1` retires the file's other seeds' waiting cells (the enqueued grid is the view's):
-    the line says the view left them out, not the study file alone (--datasets, which selects no cell, is
-    not said)."""
-    from pipeline.preparation import say_retired
+def test_a_seeds_view_retires_waiting_cells_at_its_own_seeds_only(workdir, env, monkeypatch, capsys):
+    """The file's 3 seeds were enqueued for its workers; `enqueue --seeds 1` (a view: seed 0) retired the
+    waiting cells of seeds 1 and 2, which the file still lists. A view now leaves the file's other seeds
+    waiting; at its own seeds it retires a changed strength's cells, and the file's enqueue the rest."""
+    from pipeline.cli import main
 
-    write_study(workdir / "s.yaml", tiny_study_dict(name="view", seeds=3, arms=["none", "l2"], datasets=[{"name": "wine"}]))
-    study = load_study(workdir / "s.yaml", seeds="1", datasets="wine")
-    say_retired(study, study.plans[0], [("none", 1, ""), ("none", 2, ""), ("l2", 1, "l2=0.001")])
-    assert capsys.readouterr().out == ("[wine] 3 waiting cells at seeds the study file (with --seeds 1) no longer lists "
-                                       "are retired: seeds 1, 2\n")
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+    flags = ["--study", "s.yaml", "--storage", "journal:optuna.journal"]
+    study = tiny_study_dict(name="view", seeds=3, epochs=1, arms=["none", "l2"], datasets=[{"name": "wine"}])
+
+    def enqueue(changes: dict, *view: str) -> tuple[str, list]:
+        write_study(workdir / "s.yaml", {**study, **changes})
+        capsys.readouterr()
+        assert main(["enqueue", *flags, *view]) == 0
+        loaded = load_study(workdir / "s.yaml")
+        ostudy = optuna.load_study(study_name=optuna_study_name(loaded, loaded.plans[0]),
+                                   storage=get_storage("journal:optuna.journal"))
+        return capsys.readouterr().out, sorted(grid.cell_of(t) for t in ostudy.get_trials(states=(TrialState.WAITING,)))
+
+    from pipeline import grid
+
+    enqueue({})
+    out, waiting = enqueue({}, "--seeds", "1")
+    assert "retired" not in out and len(waiting) == 6, (out, waiting)
+    out, waiting = enqueue({"strengths": {**study["strengths"], "l2": 1e-2}}, "--seeds", "1")
+    assert "[wine] 1 waiting cell at points the study file no longer lists is retired: l2 at l2=0.001\n" in out, out
+    assert waiting == [("l2", 0, "l2=0.01"), ("l2", 1, "l2=0.001"), ("l2", 2, "l2=0.001"),
+                       ("none", 0, ""), ("none", 1, ""), ("none", 2, "")]
+    out, waiting = enqueue({"strengths": {**study["strengths"], "l2": 1e-2}})
+    assert "[wine] 2 waiting cells at points the study file no longer lists are retired: l2 at l2=0.001\n" in out, out
+    assert waiting == sorted([(arm, seed, v) for seed in range(3) for arm, v in (("none", ""), ("l2", "l2=0.01"))])
 
 
 def test_a_worker_does_not_retry_a_stopped_cell_of_a_strength_the_file_no_longer_lists(workdir, env, monkeypatch, capsys):

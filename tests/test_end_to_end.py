@@ -884,7 +884,7 @@ def test_a_changed_strength_trains_only_the_arms_that_use_it(workdir, env, monke
         runs = {seed: second[f"wine/{arm}{'@' + point if point else ''}/seed{seed}"] for seed in (0, 1)}
         assert d.values[arm] == pytest.approx({seed: r.data.metrics["test_metric"] for seed, r in runs.items()}), arm
     html = (workdir / "reports/strength/report.html").read_text()
-    assert "4 trial run(s) of this configuration are on points dropout_l2 at dropout=0.3,l2=0.001, l2 at l2=0.001, " \
+    assert "4 trial run(s) of this configuration are on other strengths dropout_l2 at dropout=0.3,l2=0.001, l2 at l2=0.001, " \
         "which the study file does not list" in html
     assert "Changed after verdicts were given: the strengths (L2 0.001; dropout+L2 dropout=0.3,l2=0.001 -&gt;" in html
     # each arm's view in the MLflow UI (the report's links) shows its 2 runs at the listed strength, not the earlier ones

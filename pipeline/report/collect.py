@@ -135,14 +135,20 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
 
 
 def _outside(study: Study, rows: list[dict], listed: dict[str, dict[str, set[str]]]) -> dict:
-    """What the runs left out because the study file does not list their seed, arm or path point
-    are on (`listed`: each dataset's points, Study.listed_points)."""
+    """What the runs left out because the study file does not list their seed, arm, path point or
+    strength are on (`listed`: each dataset's points, Study.listed_points): a point off an arm's
+    path (it has several), or another strength of an arm without one (its cells are named by it)."""
     if not rows:
         return {}
+    off = [r for r in rows if r["arm"] in listed[r["dataset"]] and r["variant"] not in listed[r["dataset"]][r["arm"]]]
+
+    def where(r: dict) -> str:
+        return f"{r['arm']} at {r['variant'] or 'its own strengths'}"
+
     return {"runs": len(rows), "seeds": sorted({r["seed"] for r in rows} - set(study.seeds)),
             "arms": sorted({str(r["arm"]) for r in rows} - set(study.arms)),
-            "points": sorted({f"{r['arm']} at {r['variant'] or 'its own strengths'}" for r in rows
-                              if r["arm"] in listed[r["dataset"]] and r["variant"] not in listed[r["dataset"]][r["arm"]]})}
+            "points": sorted({where(r) for r in off if len(listed[r["dataset"]][r["arm"]]) > 1}),
+            "strengths": sorted({where(r) for r in off if len(listed[r["dataset"]][r["arm"]]) <= 1})}
 
 
 def interim_note(data: ReportData) -> str:
@@ -188,10 +194,11 @@ def outside_note(data: ReportData) -> str:
     where = "; ".join(part for part in (
         f"seeds {', '.join(map(str, o['seeds']))}" if o["seeds"] else "",
         f"arms {', '.join(o['arms'])}" if o["arms"] else "",
-        # a path's point taken out, or an arm's earlier strength (its cells are named by it: Study.points)
-        f"points {', '.join(o.get('points', []))}" if o.get("points") else "") if part)
+        f"points {', '.join(o.get('points', []))}" if o.get("points") else "",   # a path's point taken out
+        # an arm's other strength (its cells are named by it: Study.point_ids)
+        f"other strengths {', '.join(o.get('strengths', []))}" if o.get("strengths") else "") if part)
     seeds_flag = dict(data.study.overrides).get("seeds")
-    how = ("" if not o["seeds"] or o["arms"] or o.get("points") else
+    how = ("" if not o["seeds"] or o["arms"] or o.get("points") or o.get("strengths") else
            " (without --seeds the report reads the study file's seeds)" if seeds_flag else
            f" (report --seeds {max(o['seeds']) + 1} includes seeds up to {max(o['seeds'])})")
     listing = f"the study file with --seeds {seeds_flag}" if seeds_flag else "the study file"

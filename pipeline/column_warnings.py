@@ -44,6 +44,12 @@ def listed(reasons: dict) -> str:
     return ", ".join(f"{c} ({why})" for c, why in reasons.items())
 
 
+def worth_saying(auto_dropped: dict) -> dict:
+    """The columns dropped as carrying no signal that are worth a word: a blank header over an empty
+    column (pandas' "Unnamed: 4") is a trailing separator on every line of an export, not a column."""
+    return {c: why for c, why in auto_dropped.items() if not (why == "empty" and str(c).startswith("Unnamed: "))}
+
+
 def warnings_for(spec, record: dict, y: pd.Series) -> list[str]:
     """One short sentence for each thing the user should know about the file."""
     out = []
@@ -88,9 +94,7 @@ def warnings_for(spec, record: dict, y: pd.Series) -> list[str]:
                    "such a row's values into the first columns and leaves the rest blank; if a separator is missing "
                    "there (a value cut or left out), mend those lines in the file, or the values stand in the wrong "
                    "columns.")
-    # a blank header over an empty column is a spreadsheet's trailing separator, not a choice to confirm
-    auto = {c: why for c, why in record["auto_dropped_columns"].items()
-            if not (why == "empty" and str(c).startswith("Unnamed: "))}
+    auto = worth_saying(record["auto_dropped_columns"])
     if auto:
         dates = [c for c, why in auto.items() if why == "dates"]   # one warning, with what to do about dates
         out.append(f"Dropped {counted(len(auto), 'column')} that cannot carry signal: {listed(auto)}; list one under "

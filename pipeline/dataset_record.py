@@ -11,7 +11,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import grid, lifecycle
+from . import column_warnings, grid, lifecycle
 from . import runtree as rt
 from .splits import Splits
 from .task import DERIVED, logged_value, metric_for
@@ -223,9 +223,8 @@ def data_line(data: Splits) -> str:
             parts.append(f"{words}: {_some([name_shown(c) for c in r[key]])}")
     if r.get("marked_missing"):
         parts.append("marked missing: " + _some([f"{name_shown(c)} ({n})" for c, n in r["marked_missing"].items()]))
-    if r.get("auto_dropped_columns"):
-        parts.append("dropped as carrying no signal: "
-                     + _some([f"{name_shown(c)} ({why})" for c, why in r["auto_dropped_columns"].items()]))
+    if auto := column_warnings.worth_saying(r.get("auto_dropped_columns", {})):
+        parts.append("dropped as carrying no signal: " + _some([f"{name_shown(c)} ({why})" for c, why in auto.items()]))
     if parsed := _parsed_and_kept(r.get("parsed_numeric_columns", []), r.get("auto_dropped_columns", {})):
         parts.append(f"numbers read from text: {_some(_with_dashes(parsed, r.get('dashes_as_missing', {})))}")
     if r.get("merged_classes"):

@@ -774,6 +774,11 @@ def test_what_a_practitioners_own_exports_needed(tmp_path):
     assert x["Größe"].iloc[1] == pytest.approx(1.51) and x["Gewicht"].iloc[0] == pytest.approx(70.5)
     assert set(record["auto_dropped_columns"]) == {"Unnamed: 4", "Unnamed: 5"}
     assert not any("cannot carry signal" in w for w in record["warnings"])
+    from pipeline import dataset_record   # nor named on the console's data line (it said "Unnamed: 4 (empty)")
+
+    line = dataset_record.data_line(load(DatasetSpec(name="table", path=str(tmp_path / "de.csv"), target="Klasse",
+                                                     encoding="cp1252"), 0))
+    assert "Unnamed" not in line and "dropped as carrying no signal" not in line, line
     # quoted names with commas decide no separator: as many commas as semicolons was a comma file
     (tmp_path / "quoted.csv").write_text('"Umsatz, netto";"Umsatz, brutto";Kategorie\n'
                                          + "".join(f"{i},5;{2 * i},0;{'AB'[i % 2]}\n" for i in range(40)))

@@ -172,7 +172,7 @@ def _number_markers(dataset) -> tuple:
 def _gapped_categories(dataset) -> tuple:
     """The categorical columns (text, booleans, dates: column_checks.is_categorical) whose gaps are
     imputed, as tables.read reads the table (its markers, drops and parsing): their gaps became a
-    category of their own (tables.MISSING_CATEGORY), where the most frequent value was imputed before.
+    category of their own (table_features.MISSING_CATEGORY), where the most frequent value was imputed before.
     Exact, where a scan of the file would have to repeat tables.read's rules; () where the table
     cannot be read (reading it to train says why) or its gaps are not imputed (drop, refuse)."""
     from . import tables

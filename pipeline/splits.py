@@ -81,7 +81,7 @@ class Splits:
 class Loaded:
     """What a dataset's loader gave, its task settled: every row, before any split."""
 
-    x: object                 # features: an array, or a table's frame (tables.fit_features prepares it per split)
+    x: object                 # features: an array, or a table's frame (table_features.fit_features prepares it per split)
     y: np.ndarray
     x_test: object            # the dataset's own test rows, or None: test_fraction of the rows are held out
     y_test: Optional[np.ndarray]
@@ -141,9 +141,9 @@ def split_and_scale(spec, split_seed: int, data: Loaded, *, normalization: str, 
     if spec.class_weight == "balanced":
         splits.class_weight = _balanced_weights(spec, task, splits.y_train.numpy(), n_classes)
     if data.is_table:   # after class_weight: its warnings depend on it
-        from . import tables
+        from . import table_features
 
-        splits.preprocessing = tables.outcome_record(spec, splits, preprocessing)
+        splits.preprocessing = table_features.outcome_record(spec, splits, preprocessing)
     y_train = splits.in_target_units(splits.y_train.numpy())
     splits.chance = constant_prediction_scores(task, n_classes, y_train, splits.in_target_units(splits.y_test.numpy()))
     splits.chance_train = constant_prediction_scores(task, n_classes, y_train, y_train)
@@ -298,9 +298,9 @@ def _stratified(spec, split: tuple[str, tuple], order: np.ndarray, y, n_first: i
 
 
 def _table_features(spec, xs: list, ys: list) -> tuple[list, list, dict]:
-    from . import tables
+    from . import table_features
 
-    arrays, kept, record = tables.fit_features(spec, xs)
+    arrays, kept, record = table_features.fit_features(spec, xs)
     return arrays, [y[k] for y, k in zip(ys, kept)], record
 
 

@@ -38,7 +38,7 @@ LAYERS = [
     {"table_reading"},                           # a table's file read by its kind; files of other kinds refused
     {"table_footers", "table_measures"},         # an export's footer of totals/averages; a units row, limits (<0.5)
     {"table_identity"},                          # what a study's identity records of a table file (later rules)
-    {"tables"},                                  # a user's table prepared
+    {"tables", "table_features"},                # a user's table read and tidied; its features fit once split
     {"splits"},                                  # rows -> train/val/test tensors, scaled
     {"datasets"},                                # the loaders' registry: a dataset's rows
     {"tutorial_words"},                          # a tutorial's words for a study file's, as hints

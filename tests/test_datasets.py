@@ -176,10 +176,10 @@ def test_unseen_categories_and_encodings(tmp_path):
 
     train = pd.DataFrame({"colour": ["red", "blue"] * 30, "x": np.arange(60.0), "y": [0, 1] * 30})
     test = pd.DataFrame({"colour": ["green"], "x": [1.0], "y": [0]})   # a category never seen in training
-    from pipeline import tables
+    from pipeline import table_features
 
-    arrays, _, record = tables.fit_features(DatasetSpec(name="table", path="x", target="y"),
-                                            [train[["colour", "x"]], test[["colour", "x"]]])
+    arrays, _, record = table_features.fit_features(DatasetSpec(name="table", path="x", target="y"),
+                                                    [train[["colour", "x"]], test[["colour", "x"]]])
     assert record["encoded_columns"] == ["colour"] and arrays[1][0, 1:].tolist() == [0.0, 0.0]  # all-zero one-hot
     latin = tmp_path / "latin.csv"
     latin.write_bytes("Größe,Ziel\n1,a\n2,b\n3,a\n4,b\n".encode("latin-1"))

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pipeline import column_checks, metric_numbers, tables
+from pipeline import column_checks, metric_numbers, table_features, tables
 from pipeline.datasets import load
 from pipeline.errors import UsageError
 from pipeline.study import DatasetSpec
@@ -1731,12 +1731,12 @@ def test_a_one_hot_encoding_too_big_for_memory_is_refused_in_one_line_naming_its
                   "x": rng.normal(size=60), "y": rng.integers(0, 2, 60)}).to_csv(path, index=False)
     spec = DatasetSpec(name="table", path=str(path), target="y")
     assert load(spec, 0).x_train.dtype == torch.float32   # fits: encoded as before
-    monkeypatch.setattr(tables, "free_memory", lambda: 1000, raising=False)
+    monkeypatch.setattr(table_features, "free_memory", lambda: 1000, raising=False)
     with pytest.raises(UsageError, match=r"one-hot encoding makes \d+ feature columns of 60 rows, .* more than the "
                        r"0\.0 GiB of memory free; widest: 'email' \(\d+ values\), 'plan' \(2 values\): list them under "
                        r"preprocess.drop_columns, or set preprocess.categorical: ordinal$"):
         load(spec, 0)
-    monkeypatch.setattr(tables, "free_memory", lambda: None)   # unknown: nothing refused
+    monkeypatch.setattr(table_features, "free_memory", lambda: None)   # unknown: nothing refused
     assert load(spec, 0).n_features > 20
 
 

@@ -491,7 +491,7 @@ def bench_idle_look(n: int = 12_800, in_flight: int = 50, repeats: int = 5) -> l
     import optuna
     from optuna.trial import TrialState
 
-    from pipeline import grid, lifecycle
+    from pipeline import grid, lifecycle, liveness
     from pipeline import runtree as rt
     from pipeline.tracking import NewRun, Tracker
 
@@ -507,7 +507,7 @@ def bench_idle_look(n: int = 12_800, in_flight: int = 50, repeats: int = 5) -> l
                              spent_attempt=lifecycle.spent_attempt)
         popped = grid.pop_cells(ostudy, in_flight)
         grid.claim(ostudy, [cell[0] for cell in popped])
-        beat = grid.heartbeat(ostudy, [cell[0] for cell in popped]).start()
+        beat = liveness.heartbeat(ostudy, [cell[0] for cell in popped]).start()
         tracker = Tracker(f"sqlite:///{tmp}/mlflow.db")
         experiment_id = tracker.experiment_for("idle")
         ostudy.set_user_attr(rt.STUDY_EXPERIMENT, experiment_id)

@@ -40,6 +40,10 @@ def cpu():
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
 from pipeline import grid, joining, lifecycle, orchestrate, preflight
+try:
+    from pipeline import liveness
+except ImportError:   # a baseline from before liveness.py: its grid held it
+    liveness = grid
 from pipeline.orchestrate import RunContext
 from pipeline.study import load_study
 study_file, storage, tracking, db, nameless, repeats = sys.argv[1:7]
@@ -77,17 +81,17 @@ if os.environ.get("POLL_PROFILE"):
     pstats.Stats("/tmp/poll.prof", stream=sys.stderr).sort_stats("cumulative").print_stats(25)
 result = {"poll": timed(poll),
           "retryable": timed(lambda: grid.retryable_failures(ostudy, lifecycle.retry_now)),
-          "dead": timed(lambda: grid.dead_trials(ostudy))}
+          "dead": timed(lambda: liveness.dead_trials(ostudy))}
 # a trial popped 8 s ago and not named yet: the reaper waits ORPHAN_S - 8 = 2 s for its name
 beat()   # before the start is set: beating 200 trials takes a while
 con = sqlite3.connect(db)
 key = con.execute("select key, value_json from trial_user_attributes where trial_id = ? and key = 'worker'", (nameless,)).fetchone()
-start = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=grid.ORPHAN_S - 2)).replace(tzinfo=None)
+start = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=liveness.ORPHAN_S - 2)).replace(tzinfo=None)
 con.execute("delete from trial_user_attributes where trial_id = ? and key = 'worker'", (nameless,))
 con.execute("update trials set datetime_start = ? where trial_id = ?", (start.isoformat(sep=' '), nameless))
 con.commit()
 c0, w0 = cpu(), time.perf_counter()
-grid._running_once_named(ostudy)
+liveness._running_once_named(ostudy)
 result["orphan_wait"] = (cpu() - c0, time.perf_counter() - w0)
 con.execute("insert into trial_user_attributes (trial_id, key, value_json) values (?, ?, ?)", (nameless, *key))
 con.commit()
@@ -169,8 +173,8 @@ def main() -> None:
     print(f"| what | baseline ({sides['baseline'].name}) | this | this/baseline (medians) |")
     print("|---|---|---|---|")
     for key, what in (("poll", "one idle poll of a dataset (_still_open, work_dataset, finish_dataset)"),
-                      ("retryable", "grid.retryable_failures"), ("dead", "grid.dead_trials, every trial named"),
-                      ("orphan_wait", "grid._running_once_named, waiting 2 s for a nameless trial")):
+                      ("retryable", "grid.retryable_failures"), ("dead", "liveness.dead_trials, every trial named"),
+                      ("orphan_wait", "liveness._running_once_named, waiting 2 s for a nameless trial")):
         for i, unit in ((0, "process CPU s"), (1, "wall s")):
             old, new = ([r[key][i] for r in runs[side]] for side in sides)
             ratio = statistics.median(new) / statistics.median(old)

@@ -7,7 +7,7 @@ gone, on whatever host it ran.
 
 Neither signal that was at hand tells it: a pid is known on its own host only, and a live process
 beats for no trial between cells, while it waits for others' cells, or while a paused one's cells
-are taken over (grid.dead_trials reaps those, and it lives on). The lock outlives a pause (no
+are taken over (liveness.dead_trials reaps those, and it lives on). The lock outlives a pause (no
 idle_session_timeout on its session); after a database restart, which frees every lock, its
 holder takes it again within a beat, and a free lock counts only on a database up longer than
 RETAKE_S."""

@@ -16,7 +16,7 @@ from typing import Optional
 import optuna
 from optuna.trial import TrialState
 
-from . import alive_lock, arms, grid
+from . import alive_lock, arms, grid, liveness
 from . import runtree as rt
 from .errors import Diverged
 from .runtime import VERBOSE, Interrupted, StoreUnreachable, failpoint, process_alive, signals_deferred, worker_id
@@ -299,7 +299,7 @@ def reap(ostudy: optuna.Study, tracker: Tracker, every_running: bool = False) ->
     how many trials this call ended (not those another reaper ended first). `every_running`: every
     RUNNING trial is a dead process's (a tuning study, which only the holder of the enqueue lock
     trains: one killed on another host left its trials RUNNING for good), unless it beats."""
-    dead = grid.silent_trials(ostudy) if every_running else grid.dead_trials(ostudy)
+    dead = liveness.silent_trials(ostudy) if every_running else liveness.dead_trials(ostudy)
     experiment_id = ostudy.user_attrs.get(rt.STUDY_EXPERIMENT)
     # The study's trial runs still RUNNING, searched once: for the dead trials' unlinked runs and,
     # below, for runs to close (the runs first, then their trials; see there).
@@ -307,7 +307,7 @@ def reap(ostudy: optuna.Study, tracker: Tracker, every_running: bool = False) ->
         r for r in tracker.running(experiment_id, **{rt.OPTUNA_STUDY: ostudy.study_name})
         if r.data.tags.get(rt.KIND) in (rt.TRIAL, rt.TUNING_TRIAL)]
     unlinked = _runs_of_unlinked(runs, dead)
-    cut_off, taken = grid.beat_before_restart(ostudy, dead), 0
+    cut_off, taken = liveness.beat_before_restart(ostudy, dead), 0
     for t in dead:   # set_* are False when another worker reaped it first
         linked = t.user_attrs.get(rt.TRIAL_RUN_ID)
         run = tracker.run(linked) if linked else unlinked.get(t.number)

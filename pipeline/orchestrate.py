@@ -6,7 +6,8 @@
     work      pop waiting cells and train them (worker.py; this process, N local processes, or workers anywhere)
     finish    close the dataset parents and the root run; the time line
 
-Optuna lives in grid.py (its storages in storage.py), a trial's birth and end in lifecycle.py, MLflow in tracking.py.
+Optuna lives in grid.py (its storages in storage.py, which RUNNING trials have a live worker in liveness.py),
+a trial's birth and end in lifecycle.py, MLflow in tracking.py.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Callable, Optional
 
 from optuna.trial import TrialState
 
-from . import grid, joining, lifecycle, path_points, preflight, verdicts, worker
+from . import grid, joining, lifecycle, liveness, path_points, preflight, verdicts, worker
 from . import runtree as rt
 from .dataset_record import divergence_hint, far_record
 from .enqueue_lock import exclusive
@@ -73,8 +74,8 @@ def queue_state(ctx: RunContext, data: dict) -> tuple[int, int, list[float]]:
         states = [t.state for t in ostudy.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))]
         waiting += states.count(TrialState.WAITING)
         training += states.count(TrialState.RUNNING)
-        # two beats missed: not beating (grid.dead_trials); failed once GRACE_S passes
-        silent += [age for age in grid.heartbeat_ages(ostudy).values() if age >= 2 * grid.HEARTBEAT_S]
+        # two beats missed: not beating (liveness.dead_trials); failed once GRACE_S passes
+        silent += [age for age in liveness.heartbeat_ages(ostudy).values() if age >= 2 * liveness.HEARTBEAT_S]
     return waiting, training, silent
 
 
@@ -95,7 +96,7 @@ def finish_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, status: str
         if status == "FINISHED":
             done = not (grid.busy(ostudy) or worker.retried(ctx, ostudy))
         else:
-            done = ctx.study.adaptive or not grid.others_alive(ostudy)
+            done = ctx.study.adaptive or not liveness.others_alive(ostudy)
         if parent_id is not None and done and status == "FINISHED" and ctx.tracker.run_status(parent_id) == "KILLED":
             # an interrupted `ablation` closed it while this worker, idle then, went on to train what it
             # had left: the grid is done, and a KILLED parent read as a study stopped before its end
@@ -223,7 +224,7 @@ class OthersWatch:
     def close(self) -> None:
         self.stop.set()
         if self.thread is not None:   # a pass in progress ends within seconds (dead_trials' second look at most)
-            self.thread.join(timeout=grid.SECOND_LOOK_S + 5)
+            self.thread.join(timeout=liveness.SECOND_LOOK_S + 5)
 
     def _watch(self) -> None:
         while not self.stop.wait(GRACE_S):

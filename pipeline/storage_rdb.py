@@ -136,7 +136,7 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
     def _take(self, trial_id: int) -> bool:
         """WAITING -> RUNNING (its start time as Optuna 5 stores it: naive UTC), if it still waits: True when
         this call moved it. Retried whole: a move whose answer was lost reads False on its retry,
-        and the trial, RUNNING and unnamed, is reaped as an orphan (grid.dead_trials)."""
+        and the trial, RUNNING and unnamed, is reaped as an orphan (liveness.dead_trials)."""
         import sqlalchemy
         from optuna.storages._rdb import models
 
@@ -153,7 +153,7 @@ class RetryingRDBStorage(optuna.storages.RDBStorage):
             return
         try:
             self.record_heartbeat(trial_id)
-        except Exception:  # noqa: BLE001 - as grid.heartbeat's beats: a missed beat only risks a retry
+        except Exception:  # noqa: BLE001 - as liveness.heartbeat's beats: a missed beat only risks a retry
             pass
 
     def create_trials(self, study_id: int, templates: list[FrozenTrial]) -> None:

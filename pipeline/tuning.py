@@ -31,7 +31,7 @@ from optuna.trial import TrialState
 
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NOTE
 
-from . import alive_lock, arms, grid, lifecycle
+from . import alive_lock, arms, grid, lifecycle, liveness
 from . import runtree as rt
 from .enqueue_lock import locks
 from .lifecycle import Ending, LiveTrial, Outcome
@@ -265,7 +265,7 @@ def _tuning_round(ctx, plan: DatasetPlan, data, asks: list[tuple], parent: str, 
             asked.append(_ask(ctx, plan, ostudy, arm, parent, tags))
     opened = lifecycle.open_runs(ctx.tracker, ctx.experiment_id, asked)
     if opened:   # beating while they train, as grid cells do: the next enqueue tells a live tuner's trials apart
-        with grid.heartbeat(opened[0].ostudy, [t.trial for t in opened]):
+        with liveness.heartbeat(opened[0].ostudy, [t.trial for t in opened]):
             endings = _train_round(ctx, plan, data, opened)
         lifecycle.end(ctx.tracker, endings)
 

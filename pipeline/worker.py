@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 from optuna.trial import TrialState
 
-from . import grid, lifecycle
+from . import grid, lifecycle, liveness
 from . import runtree as rt
 from .enqueue_lock import exclusive
 from .lifecycle import DatasetCells, Ending, LiveTrial, Outcome
@@ -215,7 +215,7 @@ def _reason_said(reason: str) -> str:
     return reason
 
 
-def _open_ahead(ctx, cells: DatasetCells, batch: int) -> tuple[list[LiveTrial], grid.heartbeat]:
+def _open_ahead(ctx, cells: DatasetCells, batch: int) -> tuple[list[LiveTrial], liveness.heartbeat]:
     """Pop up to `batch` cells and open their runs, on the bookkeeping thread (counted as
     overlapped with training; signals reach the main thread only, which ends what this opened
     if it stops: _wind_down). Their heartbeats start before this worker's name is on them and go
@@ -224,7 +224,7 @@ def _open_ahead(ctx, cells: DatasetCells, batch: int) -> tuple[list[LiveTrial], 
     beat = None
     try:
         with ctx.clock("recording_background"):
-            beat = grid.heartbeat(cells.ostudy, []).start()   # each cell beats from its pop on (pop_cells)
+            beat = liveness.heartbeat(cells.ostudy, []).start()   # each cell beats from its pop on (pop_cells)
             popped = grid.pop_cells(cells.ostudy, batch, beat)
             return lifecycle.open_runs(ctx.tracker, ctx.experiment_id, [cells.born(*cell) for cell in popped]), beat
     except BaseException:
@@ -323,7 +323,7 @@ def _train_one(t: LiveTrial, data, history: History):
         return e
 
 
-def _record(ctx, endings: list[Ending], progress: Progress, beat: grid.heartbeat) -> list[str]:
+def _record(ctx, endings: list[Ending], progress: Progress, beat: liveness.heartbeat) -> list[str]:
     """lifecycle.end on the bookkeeping thread, while the next population trains; signals are
     handled by the main thread. The trials' heartbeats stop once they are recorded. Returns each
     trial's count: trained, failed, or taken_over (another worker failed it while this one was

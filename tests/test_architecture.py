@@ -62,7 +62,9 @@ LAYERS = [
                                                  # a process's liveness on any host (a lock it holds for life)
     {"tracking_reads"},                          # reading runs, histories and artifacts back
     {"tracking"},                                # the MLflow run tree
-    {"grid"},                                    # the grid in Optuna: queue, heartbeats, dead workers
+    {"grid"},                                    # the grid in Optuna: cells, queue, pops, retries, results
+    {"liveness"},                                # which RUNNING trials have a live worker: heartbeats, dead
+                                                 # and silent trials, orphans of a lost pop (it reads grid's trials)
     {"lifecycle"},                               # a trial is born and ends here
     {"tuning", "worker", "dataset_record", "joining", "preflight"},  # the tuning stage; one worker's loop over a
                                                  # dataset's cells; what a dataset's parent run and the console say

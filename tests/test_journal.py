@@ -16,7 +16,7 @@ import pytest
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from pipeline import grid
+from pipeline import grid, liveness
 from pipeline import runtree as rt
 from pipeline.storage import batched_writes
 from pipeline.storage_journal import BatchingJournalStorage
@@ -141,27 +141,27 @@ def test_a_popped_trial_is_judged_dead_only_once_nobody_named_it_in_time(enqueue
     takes a trial nobody named within ORPHAN_S for orphaned."""
     import time
 
-    monkeypatch.setattr(grid, "ORPHAN_S", 4.0)
+    monkeypatch.setattr(liveness, "ORPHAN_S", 4.0)
     path, ostudy = enqueued
     other = _worker_study(path, "s")
     (a, *_), (b, *_) = grid.pop_cells(other, 2)
     namer = threading.Timer(0.3, grid.claim, args=(other, [a, b]))   # a live worker, a moment later
     namer.start()
     started = time.monotonic()
-    assert grid.dead_trials(ostudy) == []
+    assert liveness.dead_trials(ostudy) == []
     waited = time.monotonic() - started
     namer.join()
     assert 0.25 <= waited < 3.0, f"waited {waited:.1f} s for trials named after 0.3 s"
 
     (c, *_), = grid.pop_cells(other, 1)   # popped by a worker that dies before naming it
     started = time.monotonic()
-    assert [t.number for t in grid.dead_trials(ostudy)] == [c.number]
+    assert [t.number for t in liveness.dead_trials(ostudy)] == [c.number]
     assert time.monotonic() - started >= 3.5   # judged only once ORPHAN_S passed
 
 
 def test_only_a_live_worker_s_trials_keep_an_interrupted_ablation_s_parent_open(enqueued):
     """An interrupted `ablation` leaves a dataset's parent open to workers that still train
-    (grid.others_alive): a trial named by a worker whose process here is gone, or one popped and
+    (liveness.others_alive): a trial named by a worker whose process here is gone, or one popped and
     never named, is no such worker, and would have kept the parent RUNNING until a rerun."""
     import os
     import socket
@@ -176,11 +176,11 @@ def test_only_a_live_worker_s_trials_keep_an_interrupted_ablation_s_parent_open(
     (a, *_), (b, *_), (c, *_) = grid.pop_cells(other, 3)
     grid.set_attrs(other, a._trial_id, {"worker": f"{socket.gethostname()}:{gone.pid}:dead"})
     grid.set_attrs(other, b._trial_id, {"worker": worker_id()})   # this process's own: ended by itself
-    assert not grid.others_alive(ostudy)   # c popped, never named
+    assert not liveness.others_alive(ostudy)   # c popped, never named
     grid.set_attrs(other, c._trial_id, {"worker": f"{socket.gethostname()}:{os.getppid()}:alive"})
-    assert grid.others_alive(ostudy)
+    assert liveness.others_alive(ostudy)
     grid.set_attrs(other, c._trial_id, {"worker": "another-host:12:abcd"})   # elsewhere: taken as alive
-    assert grid.others_alive(ostudy)
+    assert liveness.others_alive(ostudy)
 
 
 def test_two_enqueues_on_one_journal_take_turns(tmp_path):
@@ -264,16 +264,16 @@ def test_each_popped_cell_beats_from_its_pop_on(tmp_path, monkeypatch):
     pop = backend.pop_waiting
 
     def popping(study_id, limit):   # what another worker's reaper would read at this moment
-        seen.append(sorted(grid.heartbeat_ages(ostudy)))
+        seen.append(sorted(liveness.heartbeat_ages(ostudy)))
         return pop(study_id, limit)
 
     monkeypatch.setattr(backend, "pop_waiting", popping)
     monkeypatch.setattr(grid, "POP_CHUNK", 1)
-    monkeypatch.setattr(grid, "ORPHAN_S", 2.0)   # past it, unnamed and beating: alive
-    beat = grid.heartbeat(ostudy, []).start()
+    monkeypatch.setattr(liveness, "ORPHAN_S", 2.0)   # past it, unnamed and beating: alive
+    beat = liveness.heartbeat(ostudy, []).start()
     try:
         cells = grid.pop_cells(ostudy, 3, beat)
-        assert grid.dead_trials(ostudy) == []
+        assert liveness.dead_trials(ostudy) == []
     finally:
         beat.stop()
     ids = [c[0]._trial_id for c in cells]
@@ -300,9 +300,9 @@ def test_a_worker_dead_right_after_its_pop_is_found_by_a_reaper_whose_clock_is_b
         db.execute(sqlalchemy.text("UPDATE trials SET datetime_start = :t"),
                    {"t": datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) + datetime.timedelta(minutes=2)})
     for name, value in (("HEARTBEAT_S", 0.2), ("GRACE_S", 0.5), ("SECOND_LOOK_S", 0.3), ("ORPHAN_S", 0.5)):
-        monkeypatch.setattr(grid, name, value)
+        monkeypatch.setattr(liveness, name, value)
     time.sleep(1.0)
-    assert sorted(t._trial_id for t in grid.dead_trials(ostudy)) == sorted(c[0]._trial_id for c in popped)
+    assert sorted(t._trial_id for t in liveness.dead_trials(ostudy)) == sorted(c[0]._trial_id for c in popped)
 
 
 def test_a_cell_enqueued_without_params_by_an_older_version_is_popped_with_them(tmp_path):
@@ -330,8 +330,8 @@ def test_under_the_enqueue_lock_only_silent_tuning_trials_are_a_dead_process_s(t
     ostudy = optuna.create_study(study_name="t", storage=get_storage(f"sqlite:///{tmp_path / 'o.db'}"))
     grid.enqueue_missing(ostudy, [("l2", s) for s in range(2)], 1, lifecycle.spent_attempt)
     # SQLite's clock counts whole seconds: a beat reads up to a second older than it is
-    monkeypatch.setattr(grid, "HEARTBEAT_S", 1.5)
+    monkeypatch.setattr(liveness, "HEARTBEAT_S", 1.5)
     (alive, *_), (dead, *_) = grid.pop_cells(ostudy, 2)   # each beats once as it is popped
-    with grid.heartbeat(ostudy, [alive]):
+    with liveness.heartbeat(ostudy, [alive]):
         time.sleep(3.5)   # two beats missed by the dead one
-        assert [t.number for t in grid.silent_trials(ostudy)] == [dead.number]
+        assert [t.number for t in liveness.silent_trials(ostudy)] == [dead.number]

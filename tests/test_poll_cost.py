@@ -1,5 +1,5 @@
 """What a waiting worker reads each time it looks (every few seconds, grid.retryable_failures and
-grid.dead_trials through worker.retried) stays flat as the study grows: trials already seen and
+liveness.dead_trials through worker.retried) stays flat as the study grows: trials already seen and
 unchanged are not built again. A real SQLite (and PostgreSQL) Optuna storage; the trials each
 call builds are counted on it."""
 
@@ -11,7 +11,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from pipeline import grid, lifecycle
+from pipeline import grid, lifecycle, liveness
 from pipeline import runtree as rt
 from pipeline.lifecycle import Outcome
 from pipeline.storage import get_storage
@@ -69,12 +69,12 @@ def test_the_reaper_waiting_for_a_popped_trial_to_be_named_rereads_only_it(poppe
     every RUNNING trial each time (a busy study has hundreds); it reads the nameless ones, then
     all once they are named, and what it returns is that last read."""
     ostudy, trials, built = popped
-    monkeypatch.setattr(grid, "ORPHAN_S", 5.0)
+    monkeypatch.setattr(liveness, "ORPHAN_S", 5.0)
     assert all(grid.claim(ostudy, trials[:-1]))
     namer = threading.Timer(0.9, grid.claim, args=(ostudy, trials[-1:]))   # its live worker, a moment later
     namer.start()
     built[0] = 0
-    running = grid._running_once_named(ostudy)
+    running = liveness._running_once_named(ostudy)
     namer.join()
     assert sorted(t.number for t in running) == sorted(t.number for t in trials)
     assert all(rt.TRIAL_WORKER in t.user_attrs for t in running)

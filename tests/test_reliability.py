@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from sqlalchemy import text as sqltext
 from sqlalchemy.pool import NullPool
 
-from pipeline import grid, joining
+from pipeline import grid, joining, liveness
 from pipeline import storage as storage_module
 from pipeline.storage import GRACE_S, get_storage
 from pipeline.preparation import optuna_study_name
@@ -582,7 +582,7 @@ def test_a_paused_worker_whose_trials_were_taken_over_carries_on(workdir, env, m
     from pipeline.worker import _record
 
     progress = Progress("paused", 1)
-    kinds = _record(ctx, [lifecycle.cell_ending(named, result, 1.0)], progress, grid.heartbeat(ostudy, [t1]))
+    kinds = _record(ctx, [lifecycle.cell_ending(named, result, 1.0)], progress, liveness.heartbeat(ostudy, [t1]))
     assert kinds == ["taken_over"] and (progress.failed, progress.taken_over) == (0, 1)
     assert "(0 trained here, 0 failed, 1 taken over by another worker)" in progress.line(1.0)
     progress.grow(2)   # a dead worker's cells enqueued again: the total grows, never "14/6"
@@ -1031,7 +1031,7 @@ def test_a_silent_workers_other_population_is_taken_over_with_the_first(tmp_path
         with storage.engine.begin() as conn:   # its last beat, silent_s ago by the database's clock
             conn.execute(sqlalchemy.text(f"UPDATE trial_heartbeats SET heartbeat = datetime('now', '-{silent_s} seconds') "
                                          f"WHERE trial_id = {trials[name]._trial_id}"))
-    dead = sorted(t.number for t in grid.dead_trials(ostudy))
+    dead = sorted(t.number for t in liveness.dead_trials(ostudy))
     assert dead == sorted(trials[n].number for n in ("training", "ahead"))
 
 
@@ -1047,25 +1047,25 @@ def test_silence_while_the_storage_was_away_is_no_sign_of_death(tmp_path, capsys
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     storage = get_storage(url)
     ostudy = optuna.create_study(study_name="beats", storage=storage)
-    monkeypatch.setattr(grid, "SECOND_LOOK_S", 0.1)   # every trial silent: the second look (see the next test) finds it silent too
+    monkeypatch.setattr(liveness, "SECOND_LOOK_S", 0.1)   # every trial silent: the second look (see the next test) finds it silent too
     trial = ostudy.ask()
     storage.set_trial_user_attr(trial._trial_id, "worker", worker_id())   # a live process: this one
     storage.record_heartbeat(trial._trial_id)
     with storage.engine.begin() as conn:   # its last beat, 45 s ago by the database's clock
         conn.execute(sqlalchemy.text("UPDATE trial_heartbeats SET heartbeat = datetime('now', '-45 seconds')"))
-    assert [t.number for t in grid.dead_trials(ostudy)] == [trial.number]
+    assert [t.number for t in liveness.dead_trials(ostudy)] == [trial.number]
 
     # the storage did not answer for 40 s, as a call of this process saw it, and answers again
     outage = sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
     storage.outage.failed(url, outage, time.monotonic() - 40, 1)
-    assert grid.answering_for(ostudy) == 0
+    assert liveness.answering_for(ostudy) == 0
     # its next call is answered: 45 s silent, but only ~0 s of it while the storage answered
-    assert grid.dead_trials(ostudy) == []
+    assert liveness.dead_trials(ostudy) == []
     out = capsys.readouterr().out
     assert "the Optuna storage does not answer (OperationalError:" in out and "answers again (after 40 s)" in out, out
-    assert 0 < grid.answering_for(ostudy) < 5
+    assert 0 < liveness.answering_for(ostudy) < 5
     storage.outage.ended -= GRACE_S + 1     # as if it had answered for longer than the grace period
-    assert [t.number for t in grid.dead_trials(ostudy)] == [trial.number]
+    assert [t.number for t in liveness.dead_trials(ostudy)] == [trial.number]
 
 
 def test_a_worker_that_starts_after_an_outage_looks_twice_before_reaping(tmp_path, monkeypatch):
@@ -1079,7 +1079,7 @@ def test_a_worker_that_starts_after_an_outage_looks_twice_before_reaping(tmp_pat
 
     from pipeline.runtime import worker_id
 
-    monkeypatch.setattr(grid, "SECOND_LOOK_S", 1.5)
+    monkeypatch.setattr(liveness, "SECOND_LOOK_S", 1.5)
     storage = get_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
     ostudy = optuna.create_study(study_name="after", storage=storage)
     alive, dead = ostudy.ask(), ostudy.ask()
@@ -1092,13 +1092,13 @@ def test_a_worker_that_starts_after_an_outage_looks_twice_before_reaping(tmp_pat
     beat = threading.Timer(0.3, storage.record_heartbeat, args=(alive._trial_id,))   # its worker's next beat
     beat.start()
     try:
-        assert [t.number for t in grid.dead_trials(ostudy)] == [dead.number]
+        assert [t.number for t in liveness.dead_trials(ostudy)] == [dead.number]
     finally:
         beat.join()
     # one trial beats, so the storage is writable: the silent one is dead without a second look (a
     # negative sleep would raise)
-    monkeypatch.setattr(grid, "SECOND_LOOK_S", -1.0)
-    assert [t.number for t in grid.dead_trials(ostudy)] == [dead.number]
+    monkeypatch.setattr(liveness, "SECOND_LOOK_S", -1.0)
+    assert [t.number for t in liveness.dead_trials(ostudy)] == [dead.number]
 
 
 def test_a_run_mlflow_created_twice_is_closed_as_a_duplicate(workdir, env, monkeypatch):
@@ -1713,11 +1713,11 @@ def test_a_worker_dead_before_a_database_restart_is_not_taken_for_one_the_restar
                 conn.execute(sqlalchemy.text(f"UPDATE trial_heartbeats SET heartbeat = pg_postmaster_start_time() "
                                              f"- interval '{before_s} seconds' WHERE trial_id = {t._trial_id}"))
         running = ostudy.get_trials(states=(TrialState.RUNNING,))
-        assert grid.beat_before_restart(ostudy, running) == {trials[0].number}
+        assert liveness.beat_before_restart(ostudy, running) == {trials[0].number}
         storage.outage.went = None   # a process that never saw the outage cannot tell: both, as before
-        assert grid.beat_before_restart(ostudy, running) == {t.number for t in trials}
+        assert liveness.beat_before_restart(ostudy, running) == {t.number for t in trials}
         storage.outage.went = time.monotonic()   # a later blip it saw, after the restart: not this outage, as unknown
-        assert grid.beat_before_restart(ostudy, running) == {t.number for t in trials}
+        assert liveness.beat_before_restart(ostudy, running) == {t.number for t in trials}
         engine.dispose()
 
 

@@ -95,7 +95,7 @@ def cmd_ablation(args) -> int:
 def _answer(args, ctx) -> int:
     """`ablation`'s part after training: the verdicts, In short, their record in MLflow, the report
     and the links to browse it all."""
-    from .orchestrate import study_results
+    from .results import study_results
     from .short_answer import in_short, mean_values
     from .summary import format_summary, record_verdicts
     from .runtime import failpoint

@@ -71,6 +71,7 @@ LAYERS = [
                                                  # of its data; a worker's checks that it joins the enqueued study;
                                                  # the checks made before anything is written
     {"preparation"},                             # the prepare stage: root run, Optuna studies, grid, parents
+    {"results"},                                 # a study's finished cells read back as results per dataset
     {"orchestrate"},                             # the stages in order
     {"summary"},                                 # the console summary and verdicts on parent runs
     {"report.collect"}, {"report.analysis"}, {"report.figure_context"}, {"report.path_figure"}, {"report.figure_words"},

@@ -501,7 +501,7 @@ def test_a_study_switched_to_log_loss_answers_alike_on_the_console_the_report_an
     answered, and the second rerun wrote "no comparison" onto MLflow's current answer. Trials
     recorded so (before the fix) are read from their MLflow runs."""
     from pipeline import grid
-    from pipeline.orchestrate import _readable
+    from pipeline.results import _readable
     from pipeline.tracking import Tracker
 
     study = tiny_study_dict(name="switch", arms=["none", "l2"], seeds=3, datasets=[{"name": "digits", "train_size": 120}],
@@ -855,7 +855,7 @@ def test_a_changed_strength_trains_only_the_arms_that_use_it(workdir, env, monke
     new strength, none's, dropout's and L1's are kept. The verdicts read L2 at the file's strength,
     never the better of the two on validation; the report leaves the old strength's runs out, saying so."""
     from pipeline.cli import main
-    from pipeline.orchestrate import study_results
+    from pipeline.results import study_results
 
     monkeypatch.chdir(workdir)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
@@ -1072,7 +1072,7 @@ def test_a_study_run_while_strengths_were_its_identity_resumes_there(workdir, en
 
     from pipeline import study as study_mod
     from pipeline.cli import main
-    from pipeline.orchestrate import study_results
+    from pipeline.results import study_results
 
     monkeypatch.chdir(workdir)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])

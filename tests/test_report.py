@@ -934,7 +934,7 @@ def test_runs_from_before_every_split_had_every_metric_are_left_out_in_another_m
     new = {**old, "final_train_balanced_accuracy": 0.95, "final_val_balanced_accuracy": 0.85}
     run = lambda metrics: RunRecord("r", "1", "d/l2/seed0", "FINISHED", 1, 2, "", tags, {}, metrics)  # noqa: E731
     assert _trial_row(run(old), "balanced_accuracy")["unreadable"]
-    # the rule the console applies to Optuna's records too (orchestrate.study_results): an old run's
+    # the rule the console applies to Optuna's records too (results.study_results): an old run's
     # test value in the other metric alone does not make it readable there
     assert not readable_in(old, "balanced_accuracy", "accuracy") and readable_in(new, "balanced_accuracy", "accuracy")
     row = _trial_row(run(old), None)

@@ -2360,7 +2360,7 @@ def test_a_diverged_cell_at_a_strength_the_file_no_longer_has_is_not_why_a_seed_
 
     from pipeline import lifecycle
     from pipeline import runtree as rt
-    from pipeline.orchestrate import study_results
+    from pipeline.results import study_results
     from pipeline.preparation import optuna_study_name
     from pipeline.storage import get_storage
     from pipeline.study import build_study

@@ -108,7 +108,7 @@ def _results(data: ReportData, plan, d: dict) -> verdicts.DatasetResults:
 
 def _deleted(data: ReportData, d: dict) -> dict[str, dict[int, str]]:
     """arm -> {seed: run id} of the dataset's finished cells whose run was deleted in MLflow, at the
-    point that stands for each arm, as orchestrate.study_results gives the console them."""
+    point that stands for each arm, as results.study_results gives the console them."""
     cells = {(tags.get(rt.ARM), tags.get(rt.VARIANT, ""), int(tags[rt.SEED])): run for run, tags in data.deleted.items()
              if tags.get(rt.DATASET_LABEL) == d["label"] and str(tags.get(rt.SEED, "")).isdigit()
              and int(tags[rt.SEED]) in data.study.seeds

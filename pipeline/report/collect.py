@@ -112,7 +112,7 @@ def collect(study: Study, tracker: Tracker) -> ReportData:
             continue  # another configuration of this study: never mix settings
         row = _trial_row(r, metrics.get(r.tags.get(rt.DATASET_LABEL)))
         if row is not None and row.pop("unreadable"):
-            unreadable += 1   # as the console does (orchestrate.study_results): not mixed in
+            unreadable += 1   # as the console does (results.study_results): not mixed in
         elif row is not None and row["variant"] in points[row["dataset"]].get(row["arm"], ()) and row["seed"] in study.seeds:
             rows.append(row)
         elif row is not None:

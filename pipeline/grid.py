@@ -111,15 +111,21 @@ def retire_unlisted(ostudy: optuna.Study, listed: set[tuple[str, int, str]], tri
              and (c := cell_of(t)) is not None and c not in listed and (seeds is None or c[1] in seeds)}
     if not stale:
         return []
+    attrs = {rt.TRIAL_WORKER: worker_id(), rt.TRIAL_FAIL_REASON: RETIRED_REASON, rt.TRIAL_OUTCOME: RETIRED}
+
+    def end(tid: int) -> bool:
+        return set_attrs(ostudy, tid, attrs) and set_state(ostudy, tid, TrialState.FAIL)
+
     if isinstance(ostudy._storage, BatchingJournalStorage):   # (its _backend is the file: not _backend's)
         taken = ostudy._storage.take_waiting(ostudy._study_id, sorted(stale))
+        with batched_writes(ostudy):   # one append: taken and ended within two
+            ended = [tid for tid in taken if end(tid)]
     elif (backend := _rdb(ostudy)) is not None:
-        taken = backend.take_waiting(ostudy._study_id, sorted(stale))
+        # each ended as it is taken: all taken first, a write each, left the last RUNNING and nameless for
+        # seconds per hundred, which a live worker's reaper takes for a dead worker's orphans (ORPHAN_S)
+        ended = [tid for tid in sorted(stale) if backend.take_waiting(ostudy._study_id, [tid]) and end(tid)]
     else:   # no conditional move on this storage: ended as they are
-        taken = sorted(stale)
-    attrs = {rt.TRIAL_WORKER: worker_id(), rt.TRIAL_FAIL_REASON: RETIRED_REASON, rt.TRIAL_OUTCOME: RETIRED}
-    with batched_writes(ostudy):   # one append on a journal
-        ended = [tid for tid in taken if set_attrs(ostudy, tid, attrs) and set_state(ostudy, tid, TrialState.FAIL)]
+        ended = [tid for tid in sorted(stale) if end(tid)]
     return sorted(stale[tid] for tid in ended)
 
 

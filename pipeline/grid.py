@@ -103,7 +103,8 @@ def retire_unlisted(ostudy: optuna.Study, listed: set[tuple[str, int, str]], tri
                     seeds: Optional[set[int]] = None) -> list[tuple[str, int, str]]:
     """Take out of the queue the WAITING grid trials of cells not `listed` (the study file's
     whole grid: every seed it may run), so that no worker trains them; returns their cells. Of
-    the `seeds` alone where given (a --seeds view: the file's other seeds are not its to judge). Each
+    the `seeds` alone where given (preparation.retired_seeds: a --seeds view's own, the file's and
+    those it listed before; not a view's it never listed). Each
     is first moved to RUNNING where it still waits (atomically, as a worker's pop: one a worker
     popped meanwhile is left to it), then recorded RETIRED and ended FAIL. `trials`: the study's,
     as just read."""

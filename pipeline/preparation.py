@@ -208,10 +208,11 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
     note_seeds_added(study, ostudy, trials, looks_before)
     if not study.view_flags() and looks_before != study.looks():
         ostudy.set_user_attr(rt.STUDY_LOOKS, study.looks())
-    # waiting cells the file no longer lists (its whole grid: adaptive seeds past this look are listed);
-    # a --seeds view judges its own seeds only: the file's others may wait for the file's workers
-    view_seeds = set(study.seeds) if "seeds" in dict(study.overrides) else None
-    say_retired(study, plan, grid.retire_unlisted(ostudy, set(study.grid_cells(study.seeds, plan)), trials, view_seeds))
+    # waiting cells the file no longer lists (its whole grid: adaptive seeds past this look are listed)
+    say_retired(study, plan, grid.retire_unlisted(ostudy, set(study.grid_cells(study.seeds, plan)), trials,
+                                                  retired_seeds(study, ostudy)))
+    if "seeds" not in dict(study.overrides) and ostudy.user_attrs.get(rt.STUDY_FILE_SEED_LIST) != (kept := _seeds_record(study)):
+        ostudy.set_user_attr(rt.STUDY_FILE_SEED_LIST, kept)   # after the retirement: a crash between retires again
     cells = study.grid_cells(seeds_reached(study, trials), plan)
     _, given_up = grid.enqueue_missing(ostudy, cells, study.spec.max_retries, lifecycle.spent_attempt, trials,
                                        lifecycle.repeats)
@@ -220,6 +221,23 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
     diverged = sum(lifecycle.repeats(latest[c]) for c in given_up if c in latest)
     ensure_parent(ctx, plan, data, ostudy, owned)
     return (len(given_up), diverged), sum(grid.full_cell(c) in done for c in cells), len(cells), reaped
+
+
+def retired_seeds(study: Study, ostudy) -> set[int]:
+    """The seeds whose waiting cells an enqueue may retire: a --seeds view's own alone (the file's
+    others wait for the file's workers); the file's, and those it listed at its last prepare (a
+    seed taken out since), not a view's beyond them (`enqueue --seeds 4` on a file of 2: seeds 2
+    and 3 wait for the view's workers, though the file never listed them)."""
+    if "seeds" in dict(study.overrides):
+        return set(study.seeds)
+    before = ostudy.user_attrs.get(rt.STUDY_FILE_SEED_LIST)   # none on a study prepared before it was kept
+    return set(study.seeds) | set(range(before) if isinstance(before, int) else before or ())
+
+
+def _seeds_record(study: Study):
+    """The file's seeds as rt.STUDY_FILE_SEED_LIST keeps them: n for seeds 0..n-1, else the list."""
+    seeds = study.seeds
+    return len(seeds) if seeds == list(range(len(seeds))) else seeds
 
 
 def say_retired(study: Study, plan: DatasetPlan, cells: list[tuple[str, int, str]]) -> None:

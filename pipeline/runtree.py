@@ -116,6 +116,9 @@ SEEDS_ADDED_AFTER = "seeds_added_after"
 CHOSEN_AFTER = "chosen_after"
 STUDY_FILE_SEEDS = "file_seeds"   # how many seeds the study file had at its last prepare (not a --seeds view's)
 STUDY_FILE_SEEDS_MOST = "file_seeds_most"   # the most seeds the study file ever had (preparation.note_seeds_added)
+# the seeds the study file listed at its last prepare: a count n for seeds 0..n-1, else the list (not a
+# --seeds view's): the seeds whose waiting cells its next prepare may retire (preparation.retired_seeds)
+STUDY_FILE_SEED_LIST = "file_seed_list"
 STUDY_GRID = "grid"              # {"digest", "says"}: the grid the last enqueue made (joining.grid_record)
 STUDY_SETTINGS = "settings"      # what its configuration hash hashes (identity.identity_record), to say what differs
 STUDY_ENGINE = "engine"          # the engine the last enqueue's study file names (joining.another_engine)

@@ -982,23 +982,12 @@ def test_a_seeds_view_retires_waiting_cells_at_its_own_seeds_only(workdir, env, 
     """The file's 3 seeds were enqueued for its workers; `enqueue --seeds 1` (a view: seed 0) retired the
     waiting cells of seeds 1 and 2, which the file still lists. A view now leaves the file's other seeds
     waiting; at its own seeds it retires a changed strength's cells, and the file's enqueue the rest."""
-    from pipeline.cli import main
-
     monkeypatch.chdir(workdir)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
-    flags = ["--study", "s.yaml", "--storage", "journal:optuna.journal"]
     study = tiny_study_dict(name="view", seeds=3, epochs=1, arms=["none", "l2"], datasets=[{"name": "wine"}])
 
     def enqueue(changes: dict, *view: str) -> tuple[str, list]:
-        write_study(workdir / "s.yaml", {**study, **changes})
-        capsys.readouterr()
-        assert main(["enqueue", *flags, *view]) == 0
-        loaded = load_study(workdir / "s.yaml")
-        ostudy = optuna.load_study(study_name=optuna_study_name(loaded, loaded.plans[0]),
-                                   storage=get_storage("journal:optuna.journal"))
-        return capsys.readouterr().out, sorted(grid.cell_of(t) for t in ostudy.get_trials(states=(TrialState.WAITING,)))
-
-    from pipeline import grid
+        return _enqueue_on_journal(workdir, capsys, {**study, **changes}, *view)
 
     enqueue({})
     out, waiting = enqueue({}, "--seeds", "1")
@@ -1010,6 +999,38 @@ def test_a_seeds_view_retires_waiting_cells_at_its_own_seeds_only(workdir, env, 
     out, waiting = enqueue({"strengths": {**study["strengths"], "l2": 1e-2}})
     assert "[wine] 2 waiting cells at points the study file no longer lists are retired: l2 at l2=0.001\n" in out, out
     assert waiting == sorted([(arm, seed, v) for seed in range(3) for arm, v in (("none", ""), ("l2", "l2=0.01"))])
+
+
+def test_the_files_enqueue_leaves_waiting_the_cells_a_seeds_view_added_past_its_seeds(workdir, env, monkeypatch, capsys):
+    """`enqueue --seeds 4` on a file of 2 seeds enqueued seeds 2 and 3 for the view's workers; the file's
+    own enqueue (a status check) then retired them as seeds "the study file no longer lists", which it
+    never listed. It now leaves them waiting; a seed the file itself took out is still retired."""
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+    study = tiny_study_dict(name="wider", seeds=2, epochs=1, arms=["none", "l2"], datasets=[{"name": "wine"}])
+
+    def enqueue(changes: dict, *view: str) -> tuple[str, list]:
+        return _enqueue_on_journal(workdir, capsys, {**study, **changes}, *view)
+
+    enqueue({}, "--seeds", "4")
+    out, waiting = enqueue({})
+    assert "retired" not in out and len(waiting) == 8, (out, waiting)
+    out, waiting = enqueue({"seeds": 1})   # the file's own seed 1 taken out: the view's seeds stay
+    assert "[wine] 2 waiting cells at seeds the study file no longer lists are retired: seed 1\n" in out, out
+    assert waiting == sorted((arm, seed, v) for seed in (0, 2, 3) for arm, v in (("none", ""), ("l2", "l2=0.001")))
+
+
+def _enqueue_on_journal(workdir: Path, capsys, study: dict, *view: str) -> tuple[str, list]:
+    """`enqueue` of this study file (with a view's flags) on a journal: (its output, the waiting cells)."""
+    from pipeline import grid
+    from pipeline.cli import main
+
+    write_study(workdir / "s.yaml", study)
+    capsys.readouterr()
+    assert main(["enqueue", "--study", "s.yaml", "--storage", "journal:optuna.journal", *view]) == 0
+    loaded = load_study(workdir / "s.yaml")
+    ostudy = optuna.load_study(study_name=optuna_study_name(loaded, loaded.plans[0]), storage=get_storage("journal:optuna.journal"))
+    return capsys.readouterr().out, sorted(grid.cell_of(t) for t in ostudy.get_trials(states=(TrialState.WAITING,)))
 
 
 def test_a_worker_does_not_retry_a_stopped_cell_of_a_strength_the_file_no_longer_lists(workdir, env, monkeypatch, capsys):

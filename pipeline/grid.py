@@ -167,6 +167,13 @@ def enqueue_missing(ostudy: optuna.Study, cells: list[tuple], max_retries: int,
     return len(waiting), given_up
 
 
+def cells_digest(cells) -> str:
+    """A grid's cells as a short digest (what rt.STUDY_GRID records, joining.grid_record), in any order."""
+    import hashlib
+
+    return hashlib.sha1(repr(sorted(cells)).encode()).hexdigest()[:12]
+
+
 def cell_name(arm: str, seed: int, variant: str = "") -> str:
     """A cell as the queue and the console name it: "l2/seed3", "l2/seed3@l2=0.001"."""
     return f"{arm}/seed{seed}" + (f"@{variant}" if variant else "")

@@ -202,10 +202,8 @@ def grid_record(study: Study, plan: DatasetPlan) -> dict:
     the dataset's Optuna study (rt.STUDY_GRID) for workers to compare theirs with: a digest of every
     cell (named by its strengths where the plan's are: another strength is another grid) and a
     description for the error."""
-    import hashlib
-
     cells = sorted(study.grid_cells(study.seeds, plan))
-    return {"digest": hashlib.sha1(repr(cells).encode()).hexdigest()[:12], "says": _describe(cells)}
+    return {"digest": grid.cells_digest(cells), "says": _describe(cells)}
 
 
 def _refuse_another_grid(study: Study, plan: DatasetPlan, ostudy: optuna.Study) -> None:

@@ -201,9 +201,15 @@ def retried(ctx, ostudy, progress: Optional[Progress] = None) -> bool:
 
 def _grid_of(study, ostudy) -> Optional[set]:
     """The cells of this worker's grid on the dataset of `ostudy` (every seed the file may run), or
-    None where its study has no such dataset."""
+    None where its study has no such dataset; none where the last enqueue recorded another grid
+    (the file changed since this worker joined: a cell of its grid may be one the file no longer
+    lists, which the enqueue retired; the workers of the new file retry theirs)."""
     plan = study.plan_of(ostudy.user_attrs.get(rt.DATASET_LABEL, ""))
-    return None if plan is None else set(study.grid_cells(study.seeds, plan))
+    if plan is None:
+        return None
+    cells = set(study.grid_cells(study.seeds, plan))
+    recorded = ostudy.user_attrs.get(rt.STUDY_GRID)
+    return cells if not recorded or recorded.get("digest") == grid.cells_digest(cells) else set()
 
 
 def _reason_said(reason: str) -> str:

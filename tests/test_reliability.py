@@ -604,6 +604,30 @@ def test_a_paused_worker_whose_trials_were_taken_over_carries_on(workdir, env, m
     assert set(finished.values()) == {1} and len(finished) == 2
 
 
+def test_a_worker_of_an_earlier_study_file_retries_none_of_its_grids_stopped_cells(workdir, env, capsys):
+    """A worker joined under l2 = 1e-3 and its cells were stopped (SIGTERM); the file then said 1e-2 and
+    was enqueued (its grid recorded). The earlier worker, still running, re-queued its own grid's stopped
+    cells, L2 at 1e-3 among them, which the file no longer lists, and trained them. It retries none now:
+    the new file's enqueue re-queued its own (none's), and its workers retry theirs."""
+    from pipeline.lifecycle import Outcome
+    from pipeline.preparation import prepare
+    from pipeline.worker import retried
+
+    study, ctx, splits, ostudy, cells = a_worker_in_process(workdir, env, "earlier")
+    for trial, *_ in grid.pop_cells(ostudy, 2):   # both cells, stopped
+        grid.set_attrs(ostudy, trial._trial_id, {"worker": "elsewhere:1:x", "outcome": Outcome.INTERRUPTED.name,
+                                                 "fail_reason": Outcome.INTERRUPTED.reason})
+        ostudy.tell(trial, state=TrialState.FAIL)
+    earlier = tiny_study_dict(name="earlier", seeds=1, arms=["none", "l2"], datasets=[{"name": "wine"}])
+    write_study(workdir / "earlier.yaml", {**earlier, "strengths": {**earlier["strengths"], "l2": 1e-2}})
+    prepare(load_study(workdir / "earlier.yaml"), f"journal:{workdir / 'optuna.journal'}", env["MLFLOW_TRACKING_URI"])
+    capsys.readouterr()
+    assert retried(ctx, ostudy)   # the new file's cells wait
+    assert "enqueued again" not in capsys.readouterr().out
+    waiting = sorted(grid.cell_of(t) for t in ostudy.get_trials(states=(TrialState.WAITING,)))
+    assert waiting == [("l2", 0, "l2=0.01"), ("none", 0, "")], waiting
+
+
 def test_a_dead_workers_cells_grow_a_progress_total_once(workdir, env, capsys):
     """A worker's total is the cells waiting when it started. Cells another worker popped from
     those, died with, and that come back enqueued again were counted twice ("10/14 done" of a

@@ -240,33 +240,34 @@ def retry_failed(ostudy: optuna.Study, max_retries: int, retry_now: Callable[[Fr
     return added, whose, given_up, [c for c in cells if c not in set(given_up)]
 
 
-def cells_done(ostudy: optuna.Study, points: Optional[dict[str, set[str]]] = None) -> tuple[int, int]:
+def cells_done(ostudy: optuna.Study, listed: Optional[set[tuple[str, int, str]]] = None) -> tuple[int, int]:
     """(cells with a COMPLETE trial, cells enqueued): the grid's progress, every worker's; of the
-    `points` listed ({arm: point ids}: Study.listed_points) where given."""
-    latest = _listed(latest_by_cell(ostudy.get_trials(deepcopy=False)), points)
+    `listed` cells (the study file's grid: Study.grid_cells over every seed it may run) where given."""
+    latest = _listed(latest_by_cell(ostudy.get_trials(deepcopy=False)), listed)
     return sum(t.state == TrialState.COMPLETE for t in latest.values()), len(latest)
 
 
-def cells_given_up(ostudy: optuna.Study, points: Optional[dict[str, set[str]]] = None) -> int:
+def cells_given_up(ostudy: optuna.Study, listed: Optional[set[tuple[str, int, str]]] = None) -> int:
     """Cells whose latest trial failed (diverged, or erred with its retries spent, or waiting for a
-    rerun's retry): nothing a worker pops. Of the `points` listed where given (cells_done)."""
-    return sum(failed(t) for t in _listed(latest_by_cell(ostudy.get_trials(deepcopy=False)), points).values())
+    rerun's retry): nothing a worker pops. Of the `listed` cells where given (cells_done)."""
+    return sum(failed(t) for t in _listed(latest_by_cell(ostudy.get_trials(deepcopy=False)), listed).values())
 
 
-def _listed(latest: dict, points: Optional[dict[str, set[str]]]) -> dict:
-    """The cells of `latest` at a point `points` lists (all without it): a cell of an arm's earlier
-    strength, or of a point or arm taken out, is not the grid's, and no rerun enqueues it again;
-    nor is a retired one (a seed taken out, say: at a listed point)."""
-    return {c: t for c, t in latest.items() if not retired(t) and (points is None or c[2] in points.get(c[0], ()))}
+def _listed(latest: dict, listed: Optional[set[tuple[str, int, str]]]) -> dict:
+    """The cells of `latest` that are `listed` (all without it): a cell of an arm's earlier strength,
+    or of a point, arm or seed taken out, is not the grid's, and no rerun enqueues it again; nor is
+    a retired one."""
+    return {c: t for c, t in latest.items() if not retired(t) and (listed is None or c in listed)}
 
 
 def cells_failed(ostudy: optuna.Study, max_retries: int, spent_attempt: Callable[[FrozenTrial], bool],
-                 repeats: Callable[[FrozenTrial], bool], points: Optional[dict[str, set[str]]] = None) -> tuple[int, int]:
+                 repeats: Callable[[FrozenTrial], bool], listed: Optional[set[tuple[str, int, str]]] = None
+                 ) -> tuple[int, int]:
     """(cells a rerun's enqueue_missing trains again, cells it gives up on) of those whose latest
     trial failed: attempts left under max_retries and a failure a retry does not repeat, or not.
-    Of the `points` listed where given (cells_done)."""
+    Of the `listed` cells where given (cells_done)."""
     trials = ostudy.get_trials(deepcopy=False)
-    latest = _listed(latest_by_cell(trials), points)
+    latest = _listed(latest_by_cell(trials), listed)
     spent = _spent_attempts(trials, spent_attempt)
     ended = [c for c, t in latest.items() if failed(t)]
     given_up = sum(_gives_up(spent.get(c, 0), latest[c], max_retries, repeats) for c in ended)

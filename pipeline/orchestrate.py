@@ -127,13 +127,13 @@ def log_timing(ctx: RunContext, total: float, workers: int = 1) -> None:
 
 
 def _retried_on_rerun(ctx: RunContext, ostudy, failed: int, all_failed: bool = False,
-                      points: Optional[dict] = None) -> str:
+                      listed: Optional[set] = None) -> str:
     """What becomes of a dataset's failed cells: those with attempts left are trained again by a
     rerun (the console said nothing of it: a user took them for lost); diverged ones and those out
     of retries are not. `all_failed`: said after "the other N failed". "" without failed cells."""
     if not failed:
         return ""
-    again, given_up = grid.cells_failed(ostudy, ctx.study.spec.max_retries, lifecycle.spent_attempt, lifecycle.repeats, points)
+    again, given_up = grid.cells_failed(ostudy, ctx.study.spec.max_retries, lifecycle.spent_attempt, lifecycle.repeats, listed)
     if not again and all_failed:
         return " (diverged, which a retry repeats, or out of retries: max_retries)"
     not_again = (f"{counted(given_up, 'failed cell')} {plural(given_up, 'is')} not retried: diverged (a retry repeats "
@@ -171,8 +171,8 @@ def _each_dataset(ctx: RunContext, data: dict, who: str, first: bool, watch: Oth
             if first or moved:
                 taken = f", {counts['taken_over']} taken over by another worker" if counts["taken_over"] else ""
                 ostudy = open_dataset_study(ctx, ctx.study, plan, data[plan.label])
-                # the file's points: an earlier strength's cells (Study.points) are no part of its grid
-                listed = ctx.study.listed_points(plan)
+                # the file's grid: cells at an earlier strength, a point or a seed taken out are no part of it
+                listed = set(ctx.study.grid_cells(ctx.study.seeds, plan))
                 done, cells = grid.cells_done(ostudy, listed)
                 if not moved and cells == 0:   # an enqueue stopped before it enqueued them (while tuning)
                     print(f"[{plan.label}]{who} no cell of it is enqueued: the enqueue stopped before it enqueued "
@@ -185,11 +185,11 @@ def _each_dataset(ctx: RunContext, data: dict, who: str, first: bool, watch: Oth
                           f"{cells} cells done so far)", flush=True)
                 elif not moved and done + (failed := grid.cells_given_up(ostudy, listed)) == cells:   # "trained 0, failed 0" read as a stall
                     print(f"[{plan.label}]{who} nothing to train: {done} of the {cells} cells done, the other {failed} failed"
-                          f"{_retried_on_rerun(ctx, ostudy, failed, all_failed=True, points=listed)}", flush=True)
+                          f"{_retried_on_rerun(ctx, ostudy, failed, all_failed=True, listed=listed)}", flush=True)
                 else:
                     print(f"[{plan.label}]{who} trained {counts['trained']}, failed {counts['failed']}{taken}; "
                           f"{done} of the {cells} cells enqueued so far are done (all workers)"
-                          f"{_retried_on_rerun(ctx, ostudy, counts['failed'], points=listed)}", flush=True)
+                          f"{_retried_on_rerun(ctx, ostudy, counts['failed'], listed=listed)}", flush=True)
             if counts["failed"] and not counts["trained"]:
                 hint = divergence_hint(open_dataset_study(ctx, ctx.study, plan, data[plan.label]), data[plan.label])
                 if hint:

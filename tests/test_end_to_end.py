@@ -1084,6 +1084,32 @@ def test_cells_failed_at_an_earlier_strength_are_not_the_grids(workdir, env, mon
     assert "[wine] nothing to train: all 4 cells were done already" in out and "the other" not in out, out
 
 
+def test_a_cell_failed_at_a_seed_taken_out_is_not_the_grids(workdir, env, monkeypatch, capsys):
+    """L2 diverged at seed 2 (given up on); the file then runs 2 seeds, both done: a rerun said "nothing to
+    train: 4 of the 5 cells done, the other 1 failed" (the counts filtered the file's points, not its seeds)."""
+    from pipeline import grid, lifecycle
+    from pipeline.cli import main
+
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+    study = tiny_study_dict(name="fewer", seeds=3, epochs=1, arms=["none", "l2"], datasets=[{"name": "wine"}])
+    write_study(workdir / "s.yaml", study)
+    assert main(["enqueue", "--study", "s.yaml", "--storage", "journal:optuna.journal"]) == 0   # ablation's default
+    loaded = load_study(workdir / "s.yaml")
+    ostudy = optuna.load_study(study_name=optuna_study_name(loaded, loaded.plans[0]),
+                               storage=get_storage("journal:optuna.journal"))
+    for trial, *_ in grid.pop_cells(ostudy, 6):   # L2 at seed 2 diverges; the others are stopped (trained on the rerun)
+        outcome = lifecycle.Outcome.DIVERGED if grid.cell_of(trial)[:2] == ("l2", 2) else lifecycle.Outcome.INTERRUPTED
+        grid.set_attrs(ostudy, trial._trial_id, {"worker": "elsewhere:1:x", "outcome": outcome.name, "fail_reason": outcome.reason})
+        ostudy.tell(trial, state=TrialState.FAIL)
+    assert main(["ablation", "--study", "s.yaml", "--no-report"]) == 0
+    assert "[wine] trained 5, failed 0; 5 of the 6 cells enqueued so far are done" in capsys.readouterr().out
+    write_study(workdir / "s.yaml", {**study, "seeds": 2})
+    assert main(["ablation", "--study", "s.yaml", "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert "[wine] nothing to train: all 4 cells were done already" in out and "the other" not in out, out
+
+
 def test_a_study_run_while_strengths_were_its_identity_resumes_there(workdir, env, monkeypatch, capsys):
     """A study run before identity.CELL_STRENGTHS (its stores hold the identity with the strengths,
     its arms' cells named "": simulated by building its plans as they were then) resumes there with

@@ -1299,7 +1299,7 @@ def test_retiring_on_an_sql_storage_ends_each_cell_as_it_takes_it(tmp_path, monk
     nameless, set_attrs = [], grid.set_attrs
 
     def counting(o, tid, attrs):   # what a reaper reads as the retirement names each trial
-        nameless.append(len(grid._nameless(grid.trials_in(o, (TrialState.RUNNING,)))))
+        nameless.append(len(liveness._nameless(grid.trials_in(o, (TrialState.RUNNING,)))))
         return set_attrs(o, tid, attrs)
 
     monkeypatch.setattr(grid, "set_attrs", counting)

@@ -174,6 +174,11 @@ def cells_digest(cells) -> str:
     return hashlib.sha1(repr(sorted(cells)).encode()).hexdigest()[:12]
 
 
+def points_digest(cells) -> str:
+    """The points (arm, variant) of a grid's cells, every seed alike, as a short digest (cells_digest)."""
+    return cells_digest({(arm, variant) for arm, _, variant in cells})
+
+
 def cell_name(arm: str, seed: int, variant: str = "") -> str:
     """A cell as the queue and the console name it: "l2/seed3", "l2/seed3@l2=0.001"."""
     return f"{arm}/seed{seed}" + (f"@{variant}" if variant else "")

@@ -201,9 +201,11 @@ def grid_record(study: Study, plan: DatasetPlan) -> dict:
     """The grid a study file (with its flags) trains on `plan`'s dataset, as `enqueue` records it on
     the dataset's Optuna study (rt.STUDY_GRID) for workers to compare theirs with: a digest of every
     cell (named by its strengths where the plan's are: another strength is another grid) and a
-    description for the error."""
+    description for the error; and, for a worker's retries (worker._grid_of), its points (arms and
+    strengths, every seed alike) and whether a --seeds view made it."""
     cells = sorted(study.grid_cells(study.seeds, plan))
-    return {"digest": grid.cells_digest(cells), "says": _describe(cells)}
+    return {"digest": grid.cells_digest(cells), "says": _describe(cells),
+            "points": grid.points_digest(cells), "view": "seeds" in dict(study.overrides)}
 
 
 def _refuse_another_grid(study: Study, plan: DatasetPlan, ostudy: optuna.Study) -> None:

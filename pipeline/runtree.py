@@ -119,7 +119,7 @@ STUDY_FILE_SEEDS_MOST = "file_seeds_most"   # the most seeds the study file ever
 # the seeds the study file listed at its last prepare: a count n for seeds 0..n-1, else the list (not a
 # --seeds view's): the seeds whose waiting cells its next prepare may retire (preparation.retired_seeds)
 STUDY_FILE_SEED_LIST = "file_seed_list"
-STUDY_GRID = "grid"              # {"digest", "says"}: the grid the last enqueue made (joining.grid_record)
+STUDY_GRID = "grid"              # {"digest", "says", "points", "view"}: the grid the last enqueue made (joining.grid_record)
 STUDY_SETTINGS = "settings"      # what its configuration hash hashes (identity.identity_record), to say what differs
 STUDY_ENGINE = "engine"          # the engine the last enqueue's study file names (joining.another_engine)
 STUDY_TRACKING = "mlflow_tracking_uri"   # where the study's runs are (passwords masked), for workers' checks

@@ -203,13 +203,20 @@ def _grid_of(study, ostudy) -> Optional[set]:
     """The cells of this worker's grid on the dataset of `ostudy` (every seed the file may run), or
     None where its study has no such dataset; none where the last enqueue recorded another grid
     (the file changed since this worker joined: a cell of its grid may be one the file no longer
-    lists, which the enqueue retired; the workers of the new file retry theirs)."""
+    lists, which the enqueue retired; the workers of the new file retry theirs), unless only the
+    seeds differ and one of the two is a --seeds view's (the view's workers retry its cells)."""
     plan = study.plan_of(ostudy.user_attrs.get(rt.DATASET_LABEL, ""))
     if plan is None:
         return None
     cells = set(study.grid_cells(study.seeds, plan))
     recorded = ostudy.user_attrs.get(rt.STUDY_GRID)
-    return cells if not recorded or recorded.get("digest") == grid.cells_digest(cells) else set()
+    if not recorded or recorded.get("digest") == grid.cells_digest(cells):
+        return cells
+    # the seeds alone differ, one side a --seeds view: the file's enqueue leaves the view's cells to its
+    # workers (preparation.retired_seeds), and a view's leaves the file's to the file's
+    view = recorded.get("view") or "seeds" in dict(study.overrides)
+    same_points = recorded.get("points") == grid.points_digest(cells)
+    return cells if view and same_points else set()
 
 
 def _reason_said(reason: str) -> str:

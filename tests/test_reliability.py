@@ -628,6 +628,32 @@ def test_a_worker_of_an_earlier_study_file_retries_none_of_its_grids_stopped_cel
     assert waiting == [("l2", 0, "l2=0.01"), ("none", 0, "")], waiting
 
 
+def test_a_seeds_views_worker_retries_its_stopped_cells_after_the_files_enqueue(workdir, env, capsys):
+    """`enqueue --seeds 2` on a file of 1 seed, and a worker of that view; the file's own enqueue (a
+    status check) then recorded the file's grid, leaving seed 1's cells to the view's workers. The
+    view's worker retried none of its stopped cells (another grid recorded), and no worker of the file
+    retries seed 1: they stayed failed. The seeds alone differ, one side a view: it retries them."""
+    from pipeline.lifecycle import Outcome
+    from pipeline.preparation import prepare
+    from pipeline.worker import retried
+
+    write_study(workdir / "wider.yaml", tiny_study_dict(name="wider", seeds=1, arms=["none", "l2"], datasets=[{"name": "wine"}]))
+    storage = f"journal:{workdir / 'optuna.journal'}"
+    view = load_study(workdir / "wider.yaml", seeds="2")
+    ctx, _ = prepare(view, storage, env["MLFLOW_TRACKING_URI"])
+    ostudy = optuna.load_study(study_name=optuna_study_name(view, view.plans[0]), storage=get_storage(storage))
+    for trial, *_ in grid.pop_cells(ostudy, 4):   # the view's worker stopped (SIGTERM) on all four
+        grid.set_attrs(ostudy, trial._trial_id, {"worker": "elsewhere:1:x", "outcome": Outcome.INTERRUPTED.name,
+                                                 "fail_reason": Outcome.INTERRUPTED.reason})
+        ostudy.tell(trial, state=TrialState.FAIL)
+    prepare(load_study(workdir / "wider.yaml"), storage, env["MLFLOW_TRACKING_URI"])   # re-queues seed 0's
+    capsys.readouterr()
+    assert retried(ctx, ostudy)
+    assert "2 cells are enqueued again" in capsys.readouterr().out
+    waiting = sorted(grid.cell_of(t) for t in ostudy.get_trials(states=(TrialState.WAITING,)))
+    assert waiting == [("l2", s, "l2=0.001") for s in (0, 1)] + [("none", s, "") for s in (0, 1)], waiting
+
+
 def test_a_dead_workers_cells_grow_a_progress_total_once(workdir, env, capsys):
     """A worker's total is the cells waiting when it started. Cells another worker popped from
     those, died with, and that come back enqueued again were counted twice ("10/14 done" of a

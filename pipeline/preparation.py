@@ -205,12 +205,13 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
             with ctx.clock("tuning"):
                 ostudy.set_user_attr(rt.STUDY_TUNED, tuning.tune_dataset(ctx, plan, data))
     trials = ostudy.get_trials(deepcopy=False)   # read once (a big study's read takes seconds on PostgreSQL)
+    retiring = retired_seeds(study, ostudy)   # read before note_seeds_added records the file's new count
     note_seeds_added(study, ostudy, trials, looks_before)
     if not study.view_flags() and looks_before != study.looks():
         ostudy.set_user_attr(rt.STUDY_LOOKS, study.looks())
     # waiting cells the file no longer lists (its whole grid: adaptive seeds past this look are listed)
     say_retired(study, plan, grid.retire_unlisted(ostudy, set(study.grid_cells(study.seeds, plan)), trials,
-                                                  retired_seeds(study, ostudy)))
+                                                  retiring))
     if "seeds" not in dict(study.overrides) and ostudy.user_attrs.get(rt.STUDY_FILE_SEED_LIST) != (kept := _seeds_record(study)):
         ostudy.set_user_attr(rt.STUDY_FILE_SEED_LIST, kept)   # after the retirement: a crash between retires again
     cells = study.grid_cells(seeds_reached(study, trials), plan)
@@ -230,7 +231,9 @@ def retired_seeds(study: Study, ostudy) -> set[int]:
     and 3 wait for the view's workers, though the file never listed them)."""
     if "seeds" in dict(study.overrides):
         return set(study.seeds)
-    before = ostudy.user_attrs.get(rt.STUDY_FILE_SEED_LIST)   # none on a study prepared before it was kept
+    before = ostudy.user_attrs.get(rt.STUDY_FILE_SEED_LIST)
+    if before is None:   # a study prepared before it was kept: the file's count then (never a view's), or
+        before = ostudy.user_attrs.get(rt.STUDY_FILE_SEEDS)   # the seeds it took out would wait for ever
     return set(study.seeds) | set(range(before) if isinstance(before, int) else before or ())
 
 

@@ -1020,6 +1020,26 @@ def test_the_files_enqueue_leaves_waiting_the_cells_a_seeds_view_added_past_its_
     assert waiting == sorted((arm, seed, v) for seed in (0, 2, 3) for arm, v in (("none", ""), ("l2", "l2=0.001")))
 
 
+def test_the_files_enqueue_on_a_study_prepared_before_its_seed_list_was_kept_retires_a_seed_taken_out(workdir, env, monkeypatch,
+                                                                                                       capsys):
+    """A study prepared before rt.STUDY_FILE_SEED_LIST was kept, its file then cut from 3 seeds to 2: the
+    enqueue retired at the file's current seeds alone, so seed 2's cells waited for ever (the file's
+    workers pop any waiting cell) and were never retired after (the list then said 2). It reads the
+    file's count at its last prepare (rt.STUDY_FILE_SEEDS, never a view's) instead."""
+    from pipeline import runtree as rt
+
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", env["MLFLOW_TRACKING_URI"])
+    study = tiny_study_dict(name="older", seeds=3, epochs=1, arms=["none", "l2"], datasets=[{"name": "wine"}])
+    _enqueue_on_journal(workdir, capsys, study)
+    loaded = load_study(workdir / "s.yaml")
+    ostudy = optuna.load_study(study_name=optuna_study_name(loaded, loaded.plans[0]), storage=get_storage("journal:optuna.journal"))
+    ostudy.set_user_attr(rt.STUDY_FILE_SEED_LIST, None)   # as a study prepared before it was kept reads
+    out, waiting = _enqueue_on_journal(workdir, capsys, {**study, "seeds": 2})
+    assert "[wine] 2 waiting cells at seeds the study file no longer lists are retired: seed 2\n" in out, out
+    assert waiting == sorted((arm, seed, v) for seed in (0, 1) for arm, v in (("none", ""), ("l2", "l2=0.001")))
+
+
 def _enqueue_on_journal(workdir: Path, capsys, study: dict, *view: str) -> tuple[str, list]:
     """`enqueue` of this study file (with a view's flags) on a journal: (its output, the waiting cells)."""
     from pipeline import grid

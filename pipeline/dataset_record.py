@@ -339,9 +339,8 @@ def data_paragraph(params: dict) -> str:
     def names(key: str) -> str:
         return ", ".join(map(name_shown, _loads(params, key, []))) or "none"
 
-    def pairs(key: str, value=str) -> str:   # {name: value} as "name (value)"; a cut list's last entry as it is
-        return ", ".join(f"{name_shown(c)} ({value(v)})" if not c.startswith("... and ") else c
-                         for c, v in _loads(params, key, {}).items())
+    def pairs(items: dict, value=str) -> str:   # {name: value} as "name (value)"; a cut list's last entry as it is
+        return ", ".join(f"{name_shown(c)} ({value(v)})" if not c.startswith("... and ") else c for c, v in items.items())
 
     text = (f"{params['data_rows_in']} rows read, {params['data_rows_out']} used"
             f" ({params.get('data_rows_without_target', 0)} without a target, "
@@ -356,9 +355,9 @@ def data_paragraph(params: dict) -> str:
              "with their gaps a category of their own, '(missing)'): "
              f"{names('data_imputed_columns')}. Encoded (one-hot, or ordinal): {names('data_encoded_columns')}.")
     if _loads(params, "data_marked_missing", {}):
-        text += " Values treated as missing: " + pairs("data_marked_missing") + "."
-    if _loads(params, "data_auto_dropped_columns", {}):
-        text += " Dropped as carrying no signal: " + pairs("data_auto_dropped_columns") + "."
+        text += " Values treated as missing: " + pairs(_loads(params, "data_marked_missing", {})) + "."
+    if auto := column_warnings.worth_saying(_loads(params, "data_auto_dropped_columns", {})):   # as data_line
+        text += " Dropped as carrying no signal: " + pairs(auto) + "."
     merged = _loads(params, "data_merged_classes", {})
     if merged:
         text += " Target labels read as another class (preprocess.target_classes): " + ", ".join(

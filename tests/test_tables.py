@@ -776,9 +776,12 @@ def test_what_a_practitioners_own_exports_needed(tmp_path):
     assert not any("cannot carry signal" in w for w in record["warnings"])
     from pipeline import dataset_record   # nor named on the console's data line (it said "Unnamed: 4 (empty)")
 
-    line = dataset_record.data_line(load(DatasetSpec(name="table", path=str(tmp_path / "de.csv"), target="Klasse",
-                                                     encoding="cp1252"), 0))
+    splits = load(DatasetSpec(name="table", path=str(tmp_path / "de.csv"), target="Klasse", encoding="cp1252"), 0)
+    line = dataset_record.data_line(splits)
     assert "Unnamed" not in line and "dropped as carrying no signal" not in line, line
+    # nor in the report's data paragraph, read from the dataset parent's params
+    paragraph = dataset_record.data_paragraph({k: str(v) for k, v in dataset_record.data_params(splits).items()})
+    assert "Unnamed" not in paragraph and "carrying no signal" not in paragraph, paragraph
     # quoted names with commas decide no separator: as many commas as semicolons was a comma file
     (tmp_path / "quoted.csv").write_text('"Umsatz, netto";"Umsatz, brutto";Kategorie\n'
                                          + "".join(f"{i},5;{2 * i},0;{'AB'[i % 2]}\n" for i in range(40)))

@@ -430,7 +430,7 @@ def _parse_numbers(frame: pd.DataFrame, target, commas: str = "", dots: frozense
     a measurement's limit (<0.5) each read as its limit (how many, a few examples), unless `markers`
     (the study's missing_values) mark a limit's number missing in its column. `commas`: the file's
     (written_numbers.file_commas). `dots`: the
-    columns whose points group thousands (tables.dot_thousands); `codes`: digit codes with leading
+    columns whose points group thousands (table_identity.dot_thousands); `codes`: digit codes with leading
     zeros and months (08.2023), left text (table_files.code_example)."""
     parsed, non_numbers, decimals, dashes, limits = [], {}, {}, {}, {}
     markers = markers or {}

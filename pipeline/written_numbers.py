@@ -324,7 +324,7 @@ def number_pairs(values: pd.Series, rows: Optional[pd.Series] = None) -> bool:
 
 
 # Marks that only some exports write, read only in the columns a table's identity records
-# (tables.number_marks): a rule that reads a column otherwise would change the numbers of studies
+# (table_identity.number_marks): a rule that reads a column otherwise would change the numbers of studies
 # already run on such a table, which are then another study, not more seeds of the old one.
 APOSTROPHES = r"[+-]?\d{1,3}(?:['\u2019]\d{3})+(?:[.,]\d+)?"   # 58'924.68, 1'250'000: Swiss thousands
 TRAILING_MINUS = r"\d[\d.,'\u2019]*[.,]\d+-"                  # 6.376,29- (SAP exports): a negative amount;

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Callable, Optional
 
 import optuna
 from optuna.distributions import CategoricalDistribution, IntDistribution
@@ -24,9 +24,6 @@ from .runtime import StoreUnreachable, worker_id
 from .storage import add_trials, batched_writes, get_storage, storage_error
 from .storage_journal import BatchingJournalStorage
 from .storage_rdb import RetryingRDBStorage
-
-if TYPE_CHECKING:   # pop_cells' annotation only: liveness imports grid, never the other way at run time
-    from .liveness import heartbeat
 
 SEED_HIGH = 2**31 - 1
 POP_CHUNK = 32      # cells popped before they join the heartbeat (pop_cells)
@@ -341,7 +338,7 @@ def _any_in(ostudy: optuna.Study, states: tuple) -> bool:
     return bool(ostudy.get_trials(deepcopy=False, states=states))
 
 
-def pop_cells(ostudy: optuna.Study, limit: int, beat: Optional["heartbeat"] = None) -> list:
+def pop_cells(ostudy: optuna.Study, limit: int, beat=None) -> list:   # beat: a liveness.heartbeat (which imports grid)
     """Pop up to `limit` waiting grid cells: [(trial, arm, seed, variant)]. Only enqueued trials are
     popped: Optuna's ask() would create a new trial when another worker took the last waiting
     one, which a worker would then have to fail (a phantom FAIL trial in the study). `beat`: the

@@ -205,7 +205,7 @@ def grid_record(study: Study, plan: DatasetPlan) -> dict:
     strengths, every seed alike) and whether a --seeds view made it."""
     cells = sorted(study.grid_cells(study.seeds, plan))
     return {"digest": grid.cells_digest(cells), "says": _describe(cells),
-            "points": grid.points_digest(cells), "view": "seeds" in dict(study.overrides)}
+            "points": grid.points_digest(cells), "view": study.seeds_flag is not None}
 
 
 def _refuse_another_grid(study: Study, plan: DatasetPlan, ostudy: optuna.Study) -> None:

@@ -212,7 +212,7 @@ def prepare_dataset(ctx: RunContext, plan: DatasetPlan, data: Splits, owned: boo
     # waiting cells the file no longer lists (its whole grid: adaptive seeds past this look are listed)
     say_retired(study, plan, grid.retire_unlisted(ostudy, set(study.grid_cells(study.seeds, plan)), trials,
                                                   retiring))
-    if "seeds" not in dict(study.overrides) and ostudy.user_attrs.get(rt.STUDY_FILE_SEED_LIST) != (kept := _seeds_record(study)):
+    if study.seeds_flag is None and ostudy.user_attrs.get(rt.STUDY_FILE_SEED_LIST) != (kept := _seeds_record(study)):
         ostudy.set_user_attr(rt.STUDY_FILE_SEED_LIST, kept)   # after the retirement: a crash between retires again
     cells = study.grid_cells(seeds_reached(study, trials), plan)
     _, given_up = grid.enqueue_missing(ostudy, cells, study.spec.max_retries, lifecycle.spent_attempt, trials,
@@ -229,7 +229,7 @@ def retired_seeds(study: Study, ostudy) -> set[int]:
     others wait for the file's workers); the file's, and those it listed at its last prepare (a
     seed taken out since), not a view's beyond them (`enqueue --seeds 4` on a file of 2: seeds 2
     and 3 wait for the view's workers, though the file never listed them)."""
-    if "seeds" in dict(study.overrides):
+    if study.seeds_flag is not None:
         return set(study.seeds)
     before = ostudy.user_attrs.get(rt.STUDY_FILE_SEED_LIST)
     if before is None:   # a study prepared before it was kept: the file's count then (never a view's), or
@@ -371,7 +371,7 @@ def ensure_parent(ctx: RunContext, plan: DatasetPlan, data: Splits, ostudy, owne
         # Tagged with its owner only when this process will close it; distributed parents belong
         # to no process and are closed by whichever worker sees the grid done.
         owner = alive_lock.hold(ctx.storage) if owned else {}
-        seeds_view = {rt.OPENED_BY_VIEW: f"--seeds {dict(study.overrides)['seeds']}"} if "seeds" in dict(study.overrides) else {}
+        seeds_view = {rt.OPENED_BY_VIEW: f"--seeds {study.seeds_flag}"} if study.seeds_flag is not None else {}
         parent_id = ctx.tracker.dataset_parent(
             ctx.experiment_id, ctx.root_id, plan.label,
             {**dataset_tags(study, plan, data), rt.OPTUNA_STUDY: ostudy.study_name, **owner, **seeds_view, **added,

@@ -82,6 +82,11 @@ class Study:
     def name(self) -> str:
         return self.spec.name
 
+    @property
+    def seeds_flag(self) -> Optional[str]:
+        """The command line's --seeds as typed (a view of other seeds than the file's), or None."""
+        return dict(self.overrides).get("seeds")
+
     def view_flags(self) -> str:
         """The command line's --seeds/--datasets as typed ("" without): other seeds or datasets
         than the study file's (fewer, or more) select runs of its configuration (the same dataset

@@ -214,7 +214,7 @@ def _grid_of(study, ostudy) -> Optional[set]:
         return cells
     # the seeds alone differ, one side a --seeds view: the file's enqueue leaves the view's cells to its
     # workers (preparation.retired_seeds), and a view's leaves the file's to the file's
-    view = recorded.get("view") or "seeds" in dict(study.overrides)
+    view = recorded.get("view") or study.seeds_flag is not None
     same_points = recorded.get("points") == grid.points_digest(cells)
     return cells if view and same_points else set()
 

@@ -197,7 +197,7 @@ def outside_note(data: ReportData) -> str:
         f"points {', '.join(o.get('points', []))}" if o.get("points") else "",   # a path's point taken out
         # an arm's other strength (its cells are named by it: Study.point_ids)
         f"other strengths {', '.join(o.get('strengths', []))}" if o.get("strengths") else "") if part)
-    seeds_flag = dict(data.study.overrides).get("seeds")
+    seeds_flag = data.study.seeds_flag
     how = ("" if not o["seeds"] or o["arms"] or o.get("points") or o.get("strengths") else
            " (without --seeds the report reads the study file's seeds)" if seeds_flag else
            f" (report --seeds {max(o['seeds']) + 1} includes seeds up to {max(o['seeds'])})")

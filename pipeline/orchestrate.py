@@ -361,8 +361,9 @@ def run_ablation(study: Study, storage: Optional[str] = None, tracking: Optional
 
 
 def _ended_trials(ctx: RunContext, data: dict) -> int:
-    """Trials COMPLETE or FAILED over the study's datasets: whatever trains, in any process, adds one."""
-    return sum(len(open_dataset_study(ctx, ctx.study, p, data[p.label]).get_trials(
+    """Trials COMPLETE or FAILED over the study's datasets: whatever trains, in any process, adds one
+    (an enqueue retiring waiting cells meanwhile trains nothing: not counted)."""
+    return sum(sum(not grid.retired(t) for t in open_dataset_study(ctx, ctx.study, p, data[p.label]).get_trials(
         deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))) for p in ctx.study.plans)
 
 

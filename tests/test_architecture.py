@@ -77,6 +77,7 @@ LAYERS = [
     {"report.collect"}, {"report.analysis"}, {"report.figure_context"}, {"report.path_figure"}, {"report.figure_words"},
     {"report.figures"},
     {"report.render"}, {"report"},
+    {"answering"},                               # ablation's answer once trained: console, MLflow, report, links
     {"cli_parser"},                              # the command line's flags (argparse)
     {"cli", "__init__"},                         # the command line: each command run
     {"__main__"},                                # python -m pipeline

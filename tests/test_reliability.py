@@ -1018,8 +1018,8 @@ def test_a_call_that_trained_is_never_taken_for_an_empty_rerun(workdir, env, cap
     """`ablation` deletes its root run only when the call trained nothing: cells trained under
     parents an earlier `enqueue` left open give the new root no child run, yet it trained. Waiting
     cells of a dataset without a parent run do not keep a worker waiting forever."""
-    from pipeline.cli import _discard_empty_root
-    from pipeline.orchestrate import _still_open, run_ablation
+    from pipeline.answering import discard_empty_root
+    from pipeline.orchestrate import _ended_trials, _still_open, run_ablation
     from pipeline.preparation import prepare
 
     write_study(workdir / "twice.yaml", tiny_study_dict(name="twice", seeds=1, arms=["none", "l2"],
@@ -1035,11 +1035,16 @@ def test_a_call_that_trained_is_never_taken_for_an_empty_rerun(workdir, env, cap
         [ctx.experiment_id], "tags.kind = 'dataset'")[0].info.run_id)
     first = run_ablation(study, storage, tracking)
     assert not first.trained_nothing and grid.cells_done(ostudy) == (2, 2)
-    _discard_empty_root(first)
+    discard_empty_root(first)
     assert ctx.tracker._client.get_run(first.root_id).info.lifecycle_stage == "active"   # it trained: kept
     again = run_ablation(study, storage, tracking)
     assert again.trained_nothing
-    _discard_empty_root(again)
+    # an enqueue retiring a waiting cell meanwhile (another strength's) trains nothing either
+    ended = _ended_trials(again, data)
+    grid.enqueue_missing(ostudy, [("l2", 0, "l2=0.5")], 0, lambda t: True)
+    assert grid.retire_unlisted(ostudy, set(), ostudy.get_trials(deepcopy=False)) == [("l2", 0, "l2=0.5")]
+    assert _ended_trials(again, data) == ended
+    discard_empty_root(again)
     assert ctx.tracker._client.get_run(again.root_id).info.lifecycle_stage == "deleted"
     assert "this call added no run to MLflow" in capsys.readouterr().err
 

@@ -208,7 +208,8 @@ def _secondary_words(outcome: Secondary, p: stats.Paired, metric: str, ends: lis
         unit, scale = (f" {METRICS[metric].label}" if outcome.key == "gap_metric" else ""), 1
         fmt = same_decimals([p.mean_diff, *ends])
     size = fmt(abs(p.mean_diff) * scale) + unit
-    ci = "" if math.isnan(p.ci_low) else " [" + ", ".join(fmt(e * scale) for e in ends) + "]" + (CUT_MARK if cut else "")
+    ci = "" if math.isnan(p.ci_low) else \
+        " [" + ", ".join(_keeps_side(fmt(e * scale), e * scale) for e in ends) + "]" + (CUT_MARK if cut else "")
     if p.same_every_seed:   # "smaller by 0.00528 [0.00528, 0.00528]" beside "undecided" read as a contradiction
         ci = " on every seed"
     small = " (by less than the ROPE)" if p.negligible else ""   # real, but within what the study counts as nothing
@@ -228,6 +229,15 @@ def _secondary_words(outcome: Secondary, p: stats.Paired, metric: str, ends: lis
     if p.verdict == "equivalent":   # within the ROPE, but which way it leaned is said
         return f"{outcome.label} practically unchanged ({direction} by {size}{ci})"
     return f"{outcome.label} {p.verdict} ({direction} by {size}{ci})"
+
+
+def _keeps_side(text: str, x: float) -> str:
+    """A CI's end that would read as zero with more decimals, as the test metric's keeps its side
+    (metric_numbers._end): "narrower by 1.6 pt [-0.04, 3.2]", not "[0.0, 3.2]" beside "undecided"."""
+    if x == 0 or text.strip("+-0.") or "." not in text:
+        return text
+    decimals = len(text.split(".")[1])
+    return next((mine for extra in range(1, 5) if (mine := f"{x:.{decimals + extra}f}").strip("+-0.")), text)
 
 
 def secondary_sentences(v: DatasetVerdicts, arm: str) -> list[str]:

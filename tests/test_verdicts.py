@@ -410,10 +410,11 @@ def test_secondary_outcomes_and_the_gap_that_weight_decay_closes():
                                ci_low=-0.0004, ci_high=0.0002)
     assert verdict_words.secondary_sentence(gap, tiny, "accuracy") == "train-test gap undecided (wider by 0.012 pt " \
         "[-0.02, 0.04])"
-    # ... while a larger one keeps its ends to 0.1 pt too (not "[-0.011, 1.0]")
+    # ... while a larger one keeps its ends to 0.1 pt too (not "[-0.011, 1.0]"), but for an end that would
+    # read as zero: it keeps its side, as the test metric's does
     half = dataclasses.replace(tiny, mean_diff=0.005, ci_low=-0.00011, ci_high=0.0101)
     assert verdict_words.secondary_sentence(gap, half, "accuracy") == "train-test gap undecided (narrower by 0.5 pt " \
-        "[0.0, 1.0])"
+        "[-0.01, 1.0])"
 
 
 def test_one_test_sample_above_a_constant_prediction_is_chance():
@@ -1928,6 +1929,32 @@ def test_a_secondary_outcome_on_one_seed_says_it_was_not_tested():
     [v] = verdicts.decide_study([d])
     assert verdict_words.secondary_sentences(v, "dropout_l2") == [
         "train-test gap not tested (no difference on 1 seed)", "weight norm not tested (smaller by 30.5 on 1 seed)"]
+
+
+def test_a_secondary_outcome_s_interval_end_that_rounds_to_zero_keeps_its_side():
+    """Pima, 10 seeds: L2's gap was "train-test gap undecided (narrower by 1.6 pt [0.0, 3.2])" for a CI
+    of [-0.04, 3.2] pt: it read as an interval clear of zero beside "undecided". Its ends keep their
+    side as the test metric's do ("+1.7 pt [-0.04, 3.5]"); float noise is still 0.0."""
+    outcome = {o.key: o for o in verdicts.SECONDARY}
+    gap = stats.Paired(10, 0.0158, -0.00041, 0.032, 0.055, 0.1, 0.6, 0.002, sd=0.02, rope=0.01, verdict="undecided")
+    assert verdict_words.secondary_sentence(outcome["gap_metric"], gap, "accuracy") == \
+        "train-test gap undecided (narrower by 1.6 pt [-0.04, 3.2])"
+    clear = dataclasses.replace(gap, ci_low=0.0003, verdict="better")
+    assert verdict_words.secondary_sentence(outcome["gap_metric"], clear, "accuracy") == \
+        "train-test gap narrower by 1.6 pt [0.03, 3.2]"
+    noise = dataclasses.replace(gap, ci_low=-6e-9)
+    assert verdict_words.secondary_sentence(outcome["gap_metric"], noise, "accuracy").endswith("[0.0, 3.2])")
+    sparse = dataclasses.replace(gap, mean_diff=0.05, ci_low=-0.0002, ci_high=0.1)
+    assert verdict_words.secondary_sentence(outcome["sparsity_lt_0.001"], sparse, "accuracy") == \
+        "weights undecided (sparser by 5.0 pt of |w| < 1e-3 [-0.02, 10.0])"
+    # a CI narrower than 0.2 pt, to two decimals: "-0.004", not "-0.00"
+    narrow = dataclasses.replace(gap, mean_diff=0.0005, ci_low=-0.00004, ci_high=0.0012)
+    assert verdict_words.secondary_sentence(outcome["gap_metric"], narrow, "accuracy") == \
+        "train-test gap undecided (narrower by 0.05 pt [-0.004, 0.12])"
+    # an MSE gap: to the decimals of its largest number, then as many more as show the end's side
+    mse = dataclasses.replace(gap, mean_diff=0.0032, ci_low=-0.0000004, ci_high=0.0064)
+    assert verdict_words.secondary_sentence(outcome["gap_metric"], mse, "mse") == \
+        "train-test gap undecided (narrower by 0.00320 MSE [-0.0000004, 0.00640])"
 
 
 def test_none_not_clearly_above_the_constant_is_one_sentence_with_its_reason():

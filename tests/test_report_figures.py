@@ -360,3 +360,26 @@ def test_the_forest_s_words_give_each_arm_s_difference_and_its_legend():
     alt, caption = figure_words.forest_words(_context(DIVERGED))
     assert "wine: L2 undecided, -43.0 pt [-100.0, 54.5]*" in alt and "L1 " in alt
     assert all(w in caption for w in ("filled dot", "open one", "ROPE", "◀"))
+
+
+def test_a_learning_curve_s_axis_label_stays_beside_its_own_panel(tmp_path):
+    """The synthetic tutorial's curves on a log axis: the y label "MSE (in training units), mean and 95%
+    CI over seeds (log scale; ...)" ran past its panel's height, and the right panel's ran into the left
+    panel's title. Each label now fits beside its panel, and no panel's words cross another's."""
+    figures.theme()
+    data, a, _ = _study_in_mlflow(tmp_path, {0: 0.90, 1: 0.88, 2: 0.91},
+                                  {1e-4: {0: 0.91, 1: 0.89, 2: 0.915}, 1e-1: {0: 0.85, 1: 0.86, 2: 0.84}},
+                                  losses={"none": {0: 1e-4, 1: 1e-4, 2: 2e-4}, 1e-4: {0: 0.5, 1: 0.5, 2: 0.6}})
+    ctx = figure_context.FigureContext.of(data, a)
+    for task in ("regression", "classification"):
+        fig = figures.curves_figure(ctx, dict(a["datasets"][0], task=task))
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        assert all(ax.get_yscale() == "log" for ax in fig.axes)
+        words = [[t.get_window_extent(renderer) for t in (ax.title, ax.xaxis.label, ax.yaxis.label)] for ax in fig.axes]
+        for ax, (_, _, label) in zip(fig.axes, words):
+            assert label.height <= ax.get_window_extent(renderer).height, (task, ax.get_ylabel())
+        for i, mine in enumerate(words):
+            for theirs in words[i + 1:]:
+                assert not any(m.overlaps(t) for m in mine for t in theirs), task
+        plt.close(fig)

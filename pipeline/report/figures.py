@@ -223,8 +223,9 @@ def curves_figure(ctx: FigureContext, d: dict):
             plain_log_labels(ax.yaxis)
         ax.set_title(title)
         ax.set_xlabel("epoch")
-        ax.set_ylabel(LOSS_NAMES.get(d.get("task"), "loss") + ", mean and 95% CI over seeds"
-                      + (" (log scale;\nthe band no lower than the lowest seed)" if log else ""), fontsize=SMALL)
+        # short lines: on one line the log axis' label ran past the panel's height, into the left one's title
+        ax.set_ylabel(LOSS_NAMES.get(d.get("task"), "loss") + ",\nmean and 95% CI over seeds"
+                      + ("\n(log scale; the band no lower\nthan the lowest seed)" if log else ""), fontsize=SMALL)
     for ax in axes:   # each panel's own legend: the training panel was read without one
         if ax.get_lines():
             ax.legend(fontsize=SMALL)

@@ -762,7 +762,7 @@ def test_in_short_answers_for_a_reader_who_is_not_a_statistician():
     # the same dataset's next sentence does not name it again
     assert short[1] == f"Dropout made it worse: test accuracy {base:.1f}% → {drop:.1f}%."
     before, after = means["linear"]["none"], means["linear"]["l2"]
-    assert short[2] == (f"On linear, L2 helped: test MSE {before:.3g} → {after:.3g} "
+    assert short[2] == (f"On linear, L2 helped: test MSE {before:#.3g} → {after:#.3g} "
                         f"({abs(after / before - 1):.0%} lower).")
     # an undecided arm ahead of none by more than the ROPE is named as leaning better, not yet decided
     lead, ahead = (100 * means["pima"][a] for a in ("none", "l2"))
@@ -1955,6 +1955,17 @@ def test_a_secondary_outcome_s_interval_end_that_rounds_to_zero_keeps_its_side()
     mse = dataclasses.replace(gap, mean_diff=0.0032, ci_low=-0.0000004, ci_high=0.0064)
     assert verdict_words.secondary_sentence(outcome["gap_metric"], mse, "mse") == \
         "train-test gap undecided (narrower by 0.00320 MSE [-0.0000004, 0.00640])"
+
+
+def test_in_short_writes_a_mean_to_three_significant_digits_with_its_trailing_zeros():
+    """The default study's synthetic_linear: "L2 test MSE 0.252 → 0.23 (9% lower)" for a mean of
+    0.2299 read as a coarser number than none's beside it (the table: 0.2299); "0.0101 → 0.017" for
+    0.0170. Both keep three significant digits; thousands and powers of ten as before."""
+    assert short_answer._change_between("mse", 0.2522, 0.2299) == "test MSE 0.252 → 0.230 (9% lower)"
+    assert short_answer._change_between("mse", 0.0101, 0.017037) == "test MSE 0.0101 → 0.0170 (69% higher)"
+    assert short_answer._change_between("mae", 2.0, 100.04) == "test MAE 2.00 → 100 (4902% higher)"
+    assert short_answer._change_between("mse", 436107.0, 2.1e-05) == "test MSE 436 000 → 2.1e-05 (100% lower)"
+    assert short_answer._level("mse", 0.0) == "0" and short_answer._level("accuracy", 0.935) == "93.5%"
 
 
 def test_none_not_clearly_above_the_constant_is_one_sentence_with_its_reason():

@@ -383,3 +383,22 @@ def test_a_learning_curve_s_axis_label_stays_beside_its_own_panel(tmp_path):
             for theirs in words[i + 1:]:
                 assert not any(m.overlaps(t) for m in mine for t in theirs), task
         plt.close(fig)
+
+
+def test_the_seed_figure_s_words_name_every_arm_tied_for_best_or_worst():
+    """Pima on 4 seeds: dropout and dropout+L2 both scored 0.71875 on average, and the box plot's
+    alt text said "worst: dropout+L2 (0.7188)" as if dropout did better. Every arm at the best or
+    the worst mean is named; where all arms share one mean, that is what is said."""
+    from pipeline import stats
+
+    def rows(means):
+        return [{"label": label, "summary": stats.summarize([m - 0.01, m + 0.01])} for label, m in means.items()]
+
+    d = {"label": "pima", "metric": "accuracy", "hib": True,
+         "arms": rows({"none": 0.73828125, "dropout": 0.71875, "L1": 0.7434895833, "dropout+L2": 0.71875})}
+    alt, _ = figure_words.seeds_words(None, d)
+    assert alt.endswith("Best mean test accuracy: L1 (0.7435); worst: dropout and dropout+L2 (0.7188).")
+    d["arms"] = rows({"none": 0.9, "L2": 0.9})
+    assert figure_words.seeds_words(None, d)[0].endswith("Every arm's mean test accuracy is the same (0.9000).")
+    d.update(metric="MSE", hib=False, arms=rows({"none": 0.0114, "L2": 0.0071, "dropout": 0.0159}))
+    assert figure_words.seeds_words(None, d)[0].endswith("Best mean test MSE: L2 (0.00710); worst: dropout (0.0159).")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from .. import arms, metric_numbers
+from .. import arms, metric_numbers, stats
 from ..words import and_list
 from .analysis import three_digits as _strength_digits
 from .figure_context import FigureContext
@@ -44,8 +44,14 @@ def seeds_words(ctx: FigureContext, d: dict) -> tuple[str, str]:
            f"{and_list([r['label'] for r in rows])}, every seed a dot.")
     if rows:
         ranked = sorted(rows, key=lambda r: r["summary"].mean, reverse=d["hib"])
-        alt += (f" Best mean test {d['metric']}: {ranked[0]['label']} ({_written(ranked[0]['summary'].mean)}); "
-                f"worst: {ranked[-1]['label']} ({_written(ranked[-1]['summary'].mean)}).")
+        # every arm tied at an end is named: "worst: dropout+L2" beside dropout's equal mean read as a ranking
+        best, worst = ([r["label"] for r in rows if stats.same_result(r["summary"].mean, end["summary"].mean)]
+                       for end in (ranked[0], ranked[-1]))
+        if len(best) == len(rows):
+            alt += f" Every arm's mean test {d['metric']} is the same ({_written(ranked[0]['summary'].mean)})."
+        else:
+            alt += (f" Best mean test {d['metric']}: {and_list(best)} ({_written(ranked[0]['summary'].mean)}); "
+                    f"worst: {and_list(worst)} ({_written(ranked[-1]['summary'].mean)}).")
     return alt, ("Each box spans the middle half of an arm's seeds with the median across it; each dot is one "
                  "seed. The gap is how much better the model does on its training data than on test data.")
 

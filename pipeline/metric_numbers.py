@@ -73,7 +73,7 @@ def number(x: float, metric: str, signed: bool, big: float = 0.0) -> str:
 
 def quantity(x: float, digits: int = 3) -> str:
     """A value in the data's units, in a sentence: to `digits` significant digits, thousands
-    spaced below ten million ("436 100", not 4.361e+05 or 436107), powers of ten from there."""
+    spaced below ten million (436107 as "436 000", not 4.361e+05 or 436107), powers of ten from there."""
     rounded = float(f"{x:.{digits}g}")
     if 1e3 <= abs(rounded) < 1e7:
         return f"{rounded:,.0f}".replace(",", " ")

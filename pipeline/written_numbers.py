@@ -330,8 +330,13 @@ APOSTROPHES = r"[+-]?\d{1,3}(?:['\u2019]\d{3})+(?:[.,]\d+)?"   # 58'924.68, 1'25
 TRAILING_MINUS = r"\d[\d.,'\u2019]*[.,]\d+-"                  # 6.376,29- (SAP exports): a negative amount;
 #                                                           decimals required ("3-" is a school grade)
 EXPONENT_COMMA = r"[+-]?\d+,\d+[eE][+-]?\d+"          # 3,29E+05: Excel's scientific format, decimal comma
+# 2.4k, 50K, $1.2M: thousands and millions, a mark only beside plain numbers (949 next to 2.4k) or each
+# other: a column all in k (34k) reads 34 as one shared unit. Written close (300 K is kelvin).
+MAGNITUDE = r"([$\u20ac\u00a3]?[+-]?)(\d+(?:\.\d+)?)([kKM])"
+PLAIN = r"[$\u20ac\u00a3]?[+-]?\d+(?:\.\d+)?"
+FACTORS = {"k": 1e3, "K": 1e3, "M": 1e6}
 # A cheap look at a file's text first: without any of these, no column has a mark.
-MARKS_ANYWHERE = r"\d['\u2019]\d{3}|[.,]\d+-|\d,\d+[eE][+-]?\d"
+MARKS_ANYWHERE = r"\d['\u2019]\d{3}|[.,]\d+-|\d,\d+[eE][+-]?\d|[0-9][kKM]\b"
 
 
 def marked_columns(text: pd.DataFrame, sep: str) -> dict[str, dict[str, str]]:
@@ -345,12 +350,28 @@ def marked_columns(text: pd.DataFrame, sep: str) -> dict[str, dict[str, str]]:
         # the minus first: 1'234.50- has its apostrophes looked at once it is -1'234.50
         hits = {"trailing_minus": values.str.fullmatch(TRAILING_MINUS),
                 "apostrophes": unmarked(values, {"trailing_minus"}).str.fullmatch(APOSTROPHES),
-                "exponent_comma": values.str.fullmatch(EXPONENT_COMMA)}
+                "exponent_comma": values.str.fullmatch(EXPONENT_COMMA),
+                "magnitudes": _magnitudes(values)}
         found = {mark: str(values[hit].iloc[0]) for mark, hit in hits.items() if hit.any()}
         if found and as_number(unmarked(values, set(found)), NUMBER_SHARE, commas) is not None:
             for mark, example in found.items():
                 out.setdefault(mark, {})[str(c)] = example
     return out
+
+
+def _magnitudes(values: pd.Series) -> pd.Series:
+    """The values written with a magnitude (2.4k) in a column that mixes them with plain numbers or
+    with another magnitude (2.4k beside 949 was read 2.4, a unit taken off); none where every value
+    is in k alone (34k: the column's one unit, read as before)."""
+    hit = values.str.fullmatch(MAGNITUDE)
+    if not hit.any():
+        return hit
+    suffixes = values[hit].str[-1].unique()
+    return hit if len(suffixes) > 1 or values.str.fullmatch(PLAIN).any() else hit & False
+
+
+def _scaled(found) -> str:
+    return f"{found.group(1)}{float(found.group(2)) * FACTORS[found.group(3)]:.15g}"
 
 
 def unmarked(column: pd.Series, marks: set[str]) -> pd.Series:
@@ -367,6 +388,9 @@ def unmarked(column: pd.Series, marks: set[str]) -> pd.Series:
     if "exponent_comma" in marks:
         exponent = column.notna() & text.str.fullmatch(EXPONENT_COMMA)
         text, hit = text.mask(exponent, text.str.replace(",", ".", regex=False)), hit | exponent
+    if "magnitudes" in marks:   # 2.4k as 2400
+        scaled = column.notna() & text.str.fullmatch(MAGNITUDE)
+        text, hit = text.mask(scaled, text.str.replace(f"^{MAGNITUDE}$", _scaled, regex=True)), hit | scaled
     return column.mask(hit, text)
 
 

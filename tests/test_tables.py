@@ -992,6 +992,26 @@ def test_points_group_thousands_in_a_file_of_decimal_commas(tmp_path):
     assert frame.loc[0, "a"] == 1.859 and record["dot_thousands"] == {}
 
 
+def test_amounts_written_in_k_or_m_beside_plain_ones_are_read_as_thousands_and_millions(tmp_path):
+    """A user's revenue column writes 949, then 2.4k, $1.2M: the k was taken off as the column's one
+    unit, 2.4k read as 2.4 beside 949, silently. Such columns read 2400 now, said once per column,
+    and only their tables' identity changes; a column all in k (34k) reads 34 as before."""
+    from pipeline.identity import _dataset_identity
+
+    rows = [f"{v},{w}k,{['949', '2.4k'][i % 2]},{'ab'[i % 2]}"
+            for i, (v, w) in enumerate(zip(["949", "2.4k", "$1.2M", "50K", "72"] * 6, range(30, 60)))]
+    (tmp_path / "sales.csv").write_text("revenue,salary,cost,y\n" + "\n".join(rows) + "\n")
+    spec = DatasetSpec(name="table", path=str(tmp_path / "sales.csv"), target="y")
+    frame, _, record = tables.read(spec)
+    assert frame["revenue"].tolist()[:5] == [949.0, 2400.0, 1200000.0, 50000.0, 72.0]
+    assert frame["cost"].tolist()[:2] == [949.0, 2400.0]   # k its one unit, 2.4k was 2.4
+    assert frame["salary"].tolist()[:2] == [30.0, 31.0]   # every value in k: one unit, as before
+    assert "Column 'revenue': values like '2.4k' were read as thousands (k, K) or millions (M)" in " ".join(record["warnings"])
+    assert _dataset_identity(spec, False)["number_marks"] == {"magnitudes": ["cost", "revenue"]}
+    (tmp_path / "plain.csv").write_text("salary,y\n" + "\n".join(f"{i}k,{'ab'[i % 2]}" for i in range(30, 60)) + "\n")
+    assert "number_marks" not in _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "plain.csv"), target="y"), False)
+
+
 def test_swiss_apostrophes_and_sap_trailing_minus_are_read_as_numbers(tmp_path):
     """A Swiss export writes 58'924.68, SAP writes a negative amount 6.376,29-: such columns were
     text (and dropped as id-like). They are numbers now, said once per column, and only such a

@@ -99,7 +99,7 @@ def spreadsheet_errors_written(spec) -> bool:
 
 
 # what _written_in looks for in a CSV's text, each of at most 16 characters
-WRITTEN = {"limits": r"(?:<=?|>=?|≤|≥)\s*[+-]?\.?\d",   # as LIMIT, any space
+WRITTEN = {"limits": r"(?:<=?|>=?|≤|≥)\s*[+-]?\.?\d|\d\s*\+",   # as LIMIT (any space) and LIMIT_AFTER
            "spreadsheet_errors": "|".join(re.escape(e) for e in sorted(SPREADSHEET_ERRORS))}
 
 

@@ -34,6 +34,10 @@ DOT_GROUPS = r"[+-]?\d{1,3}(?:\.\d{3})+"          # 60.900, 1.250.000: thousands
 # column of numbers that writes some so, fewer than LIMIT_SHARE of its values (half or more, or bins such as
 # <18 / 18-65 / >65: categories); never in a target (<=50K is a class).
 LIMIT = r"^\s*(?:<=?|>=?|≤|≥)\s*(?=[+-]?\.?\d)"
+# 90+ (an age or a count top-coded: at least 90): read as its limit too, where it was missing (imputed by
+# the median) in a column of numbers; the number only, not a grade's 2+ beside words (a column of categories)
+LIMIT_AFTER = r"(?<=\d)\s*\+\s*$"
+LIMIT_AFTER_VALUE = r"\s*\d+(?:[.,]\d+)?\s*\+\s*"
 LIMIT_SHARE = 0.5
 NUMBER_SHARE = 0.9
 DECIMAL_SHARE = 0.1   # of a column's values with a comma, those only a decimal comma explains, to settle it
@@ -86,10 +90,13 @@ def without_limits(column: pd.Series) -> tuple[Optional[pd.Series], pd.Series]:
     or None where it writes none or too many (LIMIT_SHARE of its values, dashes aside: missing); the
     values so written.)"""
     text = column.dropna().astype(str)
-    marked = text[text.str.contains(LIMIT, regex=True)]
+    after = text.str.fullmatch(LIMIT_AFTER_VALUE)
+    marked = text[text.str.contains(LIMIT, regex=True) | after]
     if marked.empty or len(marked) >= LIMIT_SHARE * (~text.isin(DASHES)).sum():
         return None, marked
-    return column.mask(column.notna(), column.astype(str).str.replace(LIMIT, "", regex=True)), marked
+    limited = column.astype(str).str.replace(LIMIT, "", regex=True)
+    return column.mask(column.notna(), limited.mask(after.reindex(column.index, fill_value=False),
+                                                    limited.str.replace(LIMIT_AFTER, "", regex=True))), marked
 
 
 def _cleaned(column: pd.Series) -> pd.Series:

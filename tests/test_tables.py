@@ -3031,3 +3031,24 @@ def test_a_csv_whose_first_column_is_named_like_a_magic_is_read_and_the_format_s
     (tmp_path / "t.csv").write_bytes(magic + bytes(range(256)) * 4)
     with pytest.raises(UsageError, match="an Arrow/Feather file|a GIF image"):
         tables.read(DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target="y"))
+
+
+def test_a_top_coded_value_such_as_90_plus_reads_as_its_limit(tmp_path):
+    """A census-style age column writes 90+ for 90 and older: it was read as missing (imputed by the
+    median, 60: the oldest rows made middle-aged), with a warning that offered to silence it. It reads
+    90 now, as <0.5 reads 0.5, with the limits warning, and only such a table's identity changes; bins
+    (18-24, 65+) stay categories."""
+    from pipeline.identity import _dataset_identity
+
+    ages = [str(a) if a < 90 else "90+" for a in np.random.default_rng(1).integers(20, 100, 120)]
+    bins = ["18-24", "25-64", "65+"]
+    (tmp_path / "census.csv").write_text("Age,band,y\n" + "\n".join(
+        f"{a},{bins[i % 3]},{'ab'[i % 2]}" for i, a in enumerate(ages)) + "\n")
+    spec = DatasetSpec(name="table", path=str(tmp_path / "census.csv"), target="y")
+    frame, _, record = tables.read(spec)
+    top = [i for i, a in enumerate(ages) if a == "90+"]
+    assert top and (frame.loc[top, "Age"] == 90).all() and frame["Age"].notna().all()
+    assert not pd.api.types.is_numeric_dtype(frame["band"])
+    assert (f"Column 'Age': {len(top)} values beyond a measurement's limit ('90+') read as the limit; if they mean "
+            "missing: preprocess.missing_values: {Age: ['90+']}.") in record["warnings"]
+    assert _dataset_identity(spec, False)["limits"] == ["Age"]

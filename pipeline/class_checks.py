@@ -43,6 +43,22 @@ def class_warnings(names: list[str], counts: np.ndarray, accuracy: bool, weighte
     return out
 
 
+def one_test_class_warning(names: list[str], test: np.ndarray, stratified: bool = False) -> list[str]:
+    """A test split of one class (a small table, a rare class): every test score is how often that
+    class is predicted, which always predicting it makes perfect; said before training, where the
+    verdicts could only say that no arm beats a constant prediction."""
+    present = np.flatnonzero(test)
+    if len(present) != 1 or len(names) < 2:
+        return []
+    only = names[int(present[0])]
+    others = [repr(n) for n in names if n != only]
+    return [f"The test split holds one class only ({only!r}, {counted(int(test.sum()), 'row')}; "
+            f"{', '.join(others[:5])}{', ...' if len(others) > 5 else ''} none): every test score says how often {only!r} is "
+            "predicted, which always predicting it makes perfect; "
+            + ("raise test_fraction" if stratified else "stratify: true gives every split each class's share (or raise "
+               "test_fraction)") + " so that the test split holds every class."]
+
+
 # A class with fewer training rows than this, under a metric that scores every class alike, is warned.
 FEW_ROWS = 10
 
@@ -61,6 +77,8 @@ def few_rows_warning(names: list[str], train: np.ndarray, test: np.ndarray, metr
         return []
     # balanced accuracy: 7 classes of 8 in the test split weigh 1/7 each
     scored = (int((test > 0).sum()) if over_test_classes else 0) or len(train)
+    if scored < 2:   # one class in the test split: one_test_class_warning says what that means
+        return []
     weighs = (f"each of the {len(train)} classes weighs 1/{len(train)}" if scored == len(train) else
               f"each of the {scored} classes with test rows weighs 1/{scored}")
     listed = ", ".join(f"{names[i]!r} ({counted(int(train[i]), 'training row')}, {int(test[i])} test)"

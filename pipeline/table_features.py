@@ -161,8 +161,9 @@ def outcome_record(spec, splits, record: dict) -> dict:
             warned += class_checks.count_target_warning(names, spec.target)
         else:   # the user's task: said when the labels look like a quantity
             warned += class_checks.quantity_target_warning(names, spec.target, int(counts.sum()), MAX_CLASSES_FOR_AUTO)
+        test = np.bincount(splits.y_test.numpy(), minlength=splits.n_classes)
+        warned += class_checks.one_test_class_warning(names, test, spec.stratify)
         if metric.name in ("balanced_accuracy", "macro_f1"):
-            test = np.bincount(splits.y_test.numpy(), minlength=splits.n_classes)
             merged = frozenset(m["as"] for m in record.get("merged_classes", {}).values())
             warned += class_checks.few_rows_warning(names, counts, test, metric.label, merged,
                                                      weighted=splits.class_weight is not None,

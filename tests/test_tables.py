@@ -3033,6 +3033,25 @@ def test_a_csv_whose_first_column_is_named_like_a_magic_is_read_and_the_format_s
         tables.read(DatasetSpec(name="table", path=str(tmp_path / "t.csv"), target="y"))
 
 
+def test_a_test_split_of_one_class_is_warned_about_before_training(tmp_path):
+    """A table of 24 rows, 3 of them positive: the test split of 6 rows held none. Every test score
+    then says how often the other class is predicted (balanced accuracy reads as that class's recall),
+    and nothing said so: the few-rows warning weighed 'pos' as "each of the 1 classes with test rows
+    weighs 1/1". Said now, under any metric, with stratify: true as the way out."""
+    rows = [f"{v:.2f},{'pos' if i % 8 == 0 else 'neg'}" for i, v in enumerate(np.random.default_rng(0).normal(size=24))]
+    (tmp_path / "tiny.csv").write_text("x,y\n" + "\n".join(rows) + "\n")
+    spec = dict(name="table", path=str(tmp_path / "tiny.csv"), target="y")
+    for metric in ("balanced_accuracy", "accuracy"):
+        warned = load(DatasetSpec(**spec, metric=metric), 0).preprocessing["warnings"]
+        assert ("The test split holds one class only ('neg', 6 rows; 'pos' none): every test score says how often 'neg' "
+                "is predicted, which always predicting it makes perfect; stratify: true gives every split each class's "
+                "share (or raise test_fraction) so that the test split holds every class.") in warned
+        assert not [w for w in warned if "classes with test rows" in w]
+    # stratified, the test split holds both classes: nothing to say
+    warned = load(DatasetSpec(**spec, metric="balanced_accuracy", stratify=True), 0).preprocessing["warnings"]
+    assert not [w for w in warned if "one class only" in w]
+
+
 def test_a_top_coded_value_such_as_90_plus_reads_as_its_limit(tmp_path):
     """A census-style age column writes 90+ for 90 and older: it was read as missing (imputed by the
     median, 60: the oldest rows made middle-aged), with a warning that offered to silence it. It reads
@@ -3052,3 +3071,4 @@ def test_a_top_coded_value_such_as_90_plus_reads_as_its_limit(tmp_path):
     assert (f"Column 'Age': {len(top)} values beyond a measurement's limit ('90+') read as the limit; if they mean "
             "missing: preprocess.missing_values: {Age: ['90+']}.") in record["warnings"]
     assert _dataset_identity(spec, False)["limits"] == ["Age"]
+

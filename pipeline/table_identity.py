@@ -3,7 +3,7 @@ not change when a later reading rule is added, or every study started before it 
 including those whose table the rule reads just as before. So the identity records a later rule only
 for the tables that rule reads otherwise than before: points as thousands (dot_thousands), number
 marks (number_marks), and the rest (later_rules: "target_dashes", "id_names", "totals_row",
-"target_none", "empty_rows", "nearly_unique", "zero_codes", "trailing_separators", "header_rows", "title", "units_row"; for a Parquet file those that can read it
+"target_none", "empty_rows", "nearly_unique", "zero_codes", "trailing_separators", "header_rows", "title", "units_row", "padded_missing"; for a Parquet file those that can read it
 otherwise, and "durations", its columns of durations read as seconds). The scans below answer that for one file, cached by (path, size, modification time,
 encoding): every study start asks, so each looks cheaply first (the header, the file's end, a
 regular expression, Parquet metadata) and reads the file whole only where the rule may apply.
@@ -24,8 +24,8 @@ import pandas as pd
 from .column_checks import (ID_NAMED, MIN_ROWS_TO_JUDGE, NEARLY_UNIQUE_SHARE, NEARLY_UNIQUE_WORDS, newly_id_named,
                             no_signal, unique_whole_numbers)
 from .table_files import (TEXT_MISSING, as_pandas_reads, csv_version, dot_thousands_in, file_stamp, header_name,
-                          header_repeats, is_parquet, none_rows_in, number_marks_in, trailing_separator, read_csv_rows,
-                          target_text_in, zero_codes_in)
+                          header_repeats, is_parquet, none_rows_in, number_marks_in, padded_missing_in, trailing_separator,
+                          read_csv_rows, target_text_in, zero_codes_in)
 from .table_layout import csv_delimiter, csv_layout, open_text
 from .table_parquet import (categories_as_values, nested_kept, parquet_kinds_in, parquet_schema_in, parquet_zero_codes_in,
                             read_parquet_rows)
@@ -84,9 +84,10 @@ def later_rules(spec) -> dict:
     nearly = _nearly_unique_in(*version, spec.target, *chosen)
     dropped = {str(name).strip() for name in prep.drop_columns}
     codes = sorted(c for c, _ in zero_codes_in(*version, spec.target) if c.strip() not in dropped)
+    padded = sorted(c for c in padded_missing_in(*version, spec.target) if c.strip() not in dropped)
     return {**dict(_later_rules_in(*version, spec.target)), **({"id_names": list(ids)} if ids else {}),
             **({"empty_rows": empty} if empty else {}), **({"nearly_unique": list(nearly)} if nearly else {}),
-            **({"zero_codes": codes} if codes else {})}
+            **({"zero_codes": codes} if codes else {}), **({"padded_missing": padded} if padded else {})}
 
 
 def _parquet_version(spec) -> Optional[tuple[str, int, int, str]]:

@@ -60,7 +60,8 @@ import pandas as pd
 from . import column_checks, column_warnings
 from .errors import UsageError
 from .column_checks import MAX_CLASSES_FOR_AUTO
-from .table_files import TEXT_MISSING, code_example, csv_version, dataset_name, header_below, header_name, header_repeats
+from .table_files import (TEXT_MISSING, code_example, csv_version, dataset_name, header_below, header_name, header_repeats,
+                          padded_markers)
 from .table_reading import read_file
 from .table_measures import NOT_UNITS, SPREADSHEET_ERRORS, units_row
 from .table_footers import drop_footer
@@ -198,7 +199,7 @@ def _read(spec) -> tuple[pd.DataFrame, pd.Series, dict]:
     record["short_rows"] = _short_rows_left(record["short_rows"], len(record["footer_notes"]), len(record["totals_row"]))
     frame.attrs = {}   # read: pandas deep-copies a frame's attrs into every column taken (2,000 columns: 2.5 s)
     frame = frame.drop(columns=list(prep.drop_columns))
-    _strip_text(frame, spec.target)
+    _strip_text(frame, spec.target, csv=bool(csv_version(spec)))
     _read_values(spec, frame, sep, record, marks, codes)
     record["merged_classes"] = _merge_classes(spec, frame)
     _refuse_infinite(spec, frame)
@@ -335,16 +336,17 @@ def _refuse_conflicting_lists(spec) -> None:
                              "it lists feature columns only")
 
 
-def _strip_text(frame: pd.DataFrame, target=None) -> None:
+def _strip_text(frame: pd.DataFrame, target=None, csv: bool = False) -> None:
     """Every text value without surrounding spaces (features and target: " sick" is "sick"); one
     that is then empty or "?" is missing, and so is a lone dash in the target (as among numbers),
-    unless its labels are signs ("+", "++": a test read "-"). Non-text values in a mixed column
-    stay as they are."""
+    unless its labels are signs ("+", "++": a test read "-"), and in a CSV a missing marker padded
+    with spaces ("n/a ", table_files.padded_markers). Non-text values in a mixed column stay as they are."""
     for c in frame.columns:
         if is_text(frame[c]):
+            padded = padded_markers(frame[c], c == target) if csv else False
             stripped = frame[c].map(lambda v: v.strip() if isinstance(v, str) else v)
             dashes = DASHES if c == target and not sign_labels(stripped) else []
-            frame[c] = stripped.mask(stripped.isin(TEXT_MISSING + dashes))
+            frame[c] = stripped.mask(stripped.isin(TEXT_MISSING + dashes) | padded)
 
 
 def _merge_classes(spec, frame: pd.DataFrame) -> dict[str, dict]:

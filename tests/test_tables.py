@@ -3072,3 +3072,26 @@ def test_a_top_coded_value_such_as_90_plus_reads_as_its_limit(tmp_path):
             "missing: preprocess.missing_values: {Age: ['90+']}.") in record["warnings"]
     assert _dataset_identity(spec, False)["limits"] == ["Age"]
 
+
+def test_a_missing_marker_padded_with_spaces_is_missing_in_a_csv(tmp_path):
+    """A fixed-width-style export pads its fields: "n/a " and "NA " were not pandas' markers (it
+    matches them as written and skips the leading spaces only), so once stripped they were a
+    category "n/a", and a column of glucose numbers read as categories for them. They are missing
+    now, as "n/a" is, in features and target, and only such a table's identity changes."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(2)
+    rows = [f"{'n/a ' if i % 8 == 0 else f'{rng.normal(100, 10):.1f}'},{['red', 'blue', ' NA '][i % 3]},"
+            f"{rng.normal():.2f},{'NA  ' if i % 17 == 0 else 'yes' if i % 2 else 'no'}" for i in range(100)]
+    (tmp_path / "padded.csv").write_text("glucose,color,x,y\n" + "\n".join(rows) + "\n")
+    spec = DatasetSpec(name="table", path=str(tmp_path / "padded.csv"), target="y")
+    frame, y, record = tables.read(spec)
+    assert pd.api.types.is_numeric_dtype(frame["glucose"]) and frame["glucose"].isna().sum() == 12   # row 0 has no target
+    assert set(frame["color"].dropna()) == {"red", "blue"} and frame["color"].isna().sum() > 0
+    assert set(y) == {"yes", "no"} and record["rows_without_target"] == 6
+    assert _dataset_identity(spec, False)["padded_missing"] == ["color", "glucose", "y"]
+    (tmp_path / "plain.csv").write_text("color,x,y\n" + "\n".join(f"{['red', 'NA'][i % 2]},{i},{'ab'[i % 3 > 0]}"
+                                                                   for i in range(30)) + "\n")
+    assert "padded_missing" not in _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "plain.csv"), target="y"),
+                                                     False)
+

@@ -130,6 +130,9 @@ def _number_warnings(record: dict) -> list[str]:
     for c, example in record.get("number_marks", {}).get("trailing_minus", {}).items():
         out.append(f"Column {c!r}: values like {example!r} were read as negative numbers (a minus sign after the "
                    "number, as SAP exports write them).")
+    for c, example in record.get("number_marks", {}).get("currency_code", {}).items():
+        out.append(f"Column {c!r}: values like {example!r} were read as amounts, the currency code before them taken off "
+                   "(one code throughout the column).")
     for c, example in record.get("number_marks", {}).get("magnitudes", {}).items():
         out.append(f"Column {c!r}: values like {example!r} were read as thousands (k, K) or millions (M) beside numbers "
                    "written out; if the letter is a unit instead, write it on every value or none.")

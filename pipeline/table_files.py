@@ -428,7 +428,8 @@ def may_have_marks(text: str, sep: str) -> bool:
         return True
     if sep != ",":
         return re.search(rest, text) is not None
-    if re.search(r"\.\d+-", text) or re.search(r"[0-9][kKM]\b", text):   # 2.4k ([0-9]: \d took twice as long)
+    # 2.4k ([0-9]: \d took twice as long), EUR 86,23
+    if re.search(r"\.\d+-", text) or re.search(r"[0-9][kKM]\b", text) or re.search(r"[A-Z]{3} ?[0-9]", text):
         return True
     # a comma mark after a quote with no quote between ("[^"]*,\d+-) is one after the file's first
     # quote: searched from there, from each comma (the quote's scan to the next quote, backtracking at

@@ -342,8 +342,12 @@ EXPONENT_COMMA = r"[+-]?\d+,\d+[eE][+-]?\d+"          # 3,29E+05: Excel's scient
 MAGNITUDE = r"([$\u20ac\u00a3]?[+-]?)(\d+(?:\.\d+)?)([kKM])"
 PLAIN = r"[$\u20ac\u00a3]?[+-]?\d+(?:\.\d+)?"
 FACTORS = {"k": 1e3, "K": 1e3, "M": 1e6}
+# EUR 86,23, USD 1,200.50: an ISO currency code before the amount, one code throughout the column (EUR
+# beside USD would mix scales, as kg beside lb); after it (86,23 EUR) it is a unit, read before.
+CODES = ("EUR|USD|GBP|CHF|JPY|CNY|CAD|AUD|NZD|SEK|NOK|DKK|PLN|CZK|HUF|INR|BRL|MXN|ZAR|RUB|TRY|HKD|SGD|KRW")
+CODE_BEFORE = rf"(?:{CODES})\s?(?=[+-]?\d)"
 # A cheap look at a file's text first: without any of these, no column has a mark.
-MARKS_ANYWHERE = r"\d['\u2019]\d{3}|[.,]\d+-|\d,\d+[eE][+-]?\d|[0-9][kKM]\b"
+MARKS_ANYWHERE = r"\d['\u2019]\d{3}|[.,]\d+-|\d,\d+[eE][+-]?\d|[0-9][kKM]\b|[A-Z]{3} ?[0-9]"
 
 
 def marked_columns(text: pd.DataFrame, sep: str) -> dict[str, dict[str, str]]:
@@ -358,7 +362,8 @@ def marked_columns(text: pd.DataFrame, sep: str) -> dict[str, dict[str, str]]:
         hits = {"trailing_minus": values.str.fullmatch(TRAILING_MINUS),
                 "apostrophes": unmarked(values, {"trailing_minus"}).str.fullmatch(APOSTROPHES),
                 "exponent_comma": values.str.fullmatch(EXPONENT_COMMA),
-                "magnitudes": _magnitudes(values)}
+                "magnitudes": _magnitudes(values),
+                "currency_code": _currency_codes(values)}
         found = {mark: str(values[hit].iloc[0]) for mark, hit in hits.items() if hit.any()}
         if found and as_number(unmarked(values, set(found)), NUMBER_SHARE, commas) is not None:
             for mark, example in found.items():
@@ -375,6 +380,12 @@ def _magnitudes(values: pd.Series) -> pd.Series:
         return hit
     suffixes = values[hit].str[-1].unique()
     return hit if len(suffixes) > 1 or values.str.fullmatch(PLAIN).any() else hit & False
+
+
+def _currency_codes(values: pd.Series) -> pd.Series:
+    """The values written after a currency code (EUR 86,23), in a column of one code alone."""
+    codes = values.str.extract(f"^({CODE_BEFORE})")[0].str.strip()
+    return codes.notna() & (codes.nunique() == 1)
 
 
 def _scaled(found) -> str:
@@ -395,6 +406,9 @@ def unmarked(column: pd.Series, marks: set[str]) -> pd.Series:
     if "exponent_comma" in marks:
         exponent = column.notna() & text.str.fullmatch(EXPONENT_COMMA)
         text, hit = text.mask(exponent, text.str.replace(",", ".", regex=False)), hit | exponent
+    if "currency_code" in marks:   # EUR 86,23 as 86,23: before a magnitude's (EUR 2.4k)
+        coded = column.notna() & text.str.match(CODE_BEFORE)
+        text, hit = text.mask(coded, text.str.replace(f"^{CODE_BEFORE}", "", regex=True)), hit | coded
     if "magnitudes" in marks:   # 2.4k as 2400
         scaled = column.notna() & text.str.fullmatch(MAGNITUDE)
         text, hit = text.mask(scaled, text.str.replace(f"^{MAGNITUDE}$", _scaled, regex=True)), hit | scaled

@@ -3095,3 +3095,19 @@ def test_a_missing_marker_padded_with_spaces_is_missing_in_a_csv(tmp_path):
     assert "padded_missing" not in _dataset_identity(DatasetSpec(name="table", path=str(tmp_path / "plain.csv"), target="y"),
                                                      False)
 
+
+def test_amounts_after_a_currency_code_are_read_as_numbers(tmp_path):
+    """A bank export writes EUR 86,23: the code before the amount made the column text, different
+    on every row, and the prices were dropped as id-like. One code throughout reads as amounts now,
+    said once per column, and only such a table's identity changes; EUR beside USD stays text."""
+    from pipeline.identity import _dataset_identity
+
+    rows = [f"EUR {i * 7 % 90 + 10},{i * 3 % 50},{['EUR', 'USD'][i % 2]} {i + 5},{'ab'[i % 2]}" for i in range(40)]
+    (tmp_path / "bank.csv").write_text("price,x,mixed,y\n" + "\n".join(rows) + "\n")
+    spec = DatasetSpec(name="table", path=str(tmp_path / "bank.csv"), target="y")
+    frame, _, record = tables.read(spec)
+    assert frame["price"].tolist()[:3] == [10.0, 17.0, 24.0]
+    assert "mixed" not in frame or not pd.api.types.is_numeric_dtype(frame["mixed"])
+    assert ("Column 'price': values like 'EUR 10' were read as amounts, the currency code before them taken off "
+            "(one code throughout the column).") in record["warnings"]
+    assert _dataset_identity(spec, False)["number_marks"] == {"currency_code": ["price"]}

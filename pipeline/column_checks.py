@@ -34,9 +34,10 @@ DATE_SHARE = 0.95            # a text column this share of whose values read as 
 DATE_CATEGORIES = 20         # dates with at most this many distinct values (2019-01..2019-04) are
 #                              categories; more are dropped
 # the last word of a name (patient_id, order_number, Order No.) or a camelCase suffix (patientId,
-# PatientID, recordNo, OrderNumber, CustomerNr), and pandas' saved index; not number_of_rooms, Nodes
-ID_WORDS = re.compile(r"(?:^|[\s_.-])(?:id|ids|uuid|guid|key|index|idx|no|nr|number)\.?$", re.IGNORECASE)
-ID_CAMEL = re.compile(r"[a-z](?:Id|ID|No|Nr|Number)\.?$|^Unnamed: \d+$")
+# PatientID, recordNo, OrderNumber, CustomerNr; ref, order_ref, OrderRef: a reference number), and
+# pandas' saved index; not number_of_rooms, Nodes
+ID_WORDS = re.compile(r"(?:^|[\s_.-])(?:id|ids|uuid|guid|key|index|idx|no|nr|number|ref|reference)\.?$", re.IGNORECASE)
+ID_CAMEL = re.compile(r"[a-z](?:Id|ID|No|Nr|Number|Ref)\.?$|^Unnamed: \d+$")
 # ... and as it was before CustomerNo and order_number were ids (identity: such tables only restart)
 _ID_WORDS_BEFORE = re.compile(r"(?:^|[\s_.-])(?:id|ids|uuid|guid|key|index|idx|no|nr)$", re.IGNORECASE)
 _ID_CAMEL_BEFORE = re.compile(r"[a-z](?:Id|ID)$|^Unnamed: \d+$")

@@ -3111,3 +3111,22 @@ def test_amounts_after_a_currency_code_are_read_as_numbers(tmp_path):
     assert ("Column 'price': values like 'EUR 10' were read as amounts, the currency code before them taken off "
             "(one code throughout the column).") in record["warnings"]
     assert _dataset_identity(spec, False)["number_marks"] == {"currency_code": ["price"]}
+
+
+def test_unique_integers_named_ref_are_an_id(tmp_path):
+    """An order export's ref column (483920, 120577, ...: unique, shuffled) was trained on as a
+    measurement: ref and reference are id names now, as order_number is, and only such a table's
+    identity changes (id_names); a ref column that repeats values is kept."""
+    from pipeline.identity import _dataset_identity
+
+    rng = np.random.default_rng(4)
+    refs = rng.choice(np.arange(100000, 999999), 40, replace=False)
+    (tmp_path / "orders.csv").write_text("ref,OrderRef,x,y\n" + "\n".join(
+        f"{r},{r + 1},{rng.normal():.2f},{'ab'[i % 2]}" for i, r in enumerate(refs)) + "\n")
+    spec = DatasetSpec(name="table", path=str(tmp_path / "orders.csv"), target="y")
+    frame, _, record = tables.read(spec)
+    assert "ref" not in frame and "OrderRef" not in frame and "x" in frame
+    assert record["auto_dropped_columns"]["ref"] == column_checks.ID_NAMED
+    assert _dataset_identity(spec, False)["id_names"] == ["OrderRef", "ref"]
+    (tmp_path / "kept.csv").write_text("ref,y\n" + "\n".join(f"{i % 9},{'ab'[i % 2]}" for i in range(40)) + "\n")
+    assert "ref" in tables.read(DatasetSpec(name="table", path=str(tmp_path / "kept.csv"), target="y"))[0]

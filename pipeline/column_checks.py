@@ -179,11 +179,12 @@ def no_signal(name, column: pd.Series) -> Optional[str]:
         return "dates" if values.nunique() > DATE_CATEGORIES else None
     if is_text(column):
         distinct = values.nunique()
-        if rows >= MIN_ROWS_TO_JUDGE and distinct == rows:
+        prose = len(values) >= MIN_ROWS_TO_JUDGE and distinct > FREE_TEXT_SHARE * len(values) and _is_prose(values)
+        if rows >= MIN_ROWS_TO_JUDGE and distinct == rows and not prose:   # notes of a sentence each: free text, not ids
             if number_pairs(values):
                 return f"pairs of numbers like {values.iloc[0]!r}, different on every row: split them into two columns"
             return "id-like: different text on every row"
-        if len(values) >= MIN_ROWS_TO_JUDGE and distinct > FREE_TEXT_SHARE * len(values) and _is_prose(values):
+        if prose:
             return f"free text: {distinct} distinct values in {len(values)} rows"
         if len(values) >= MIN_ROWS_TO_JUDGE and distinct >= NEARLY_UNIQUE_SHARE * len(values) and not _numbers_of_a_kind(values):
             return nearly_unique(distinct, len(values))

@@ -3130,3 +3130,16 @@ def test_unique_integers_named_ref_are_an_id(tmp_path):
     assert _dataset_identity(spec, False)["id_names"] == ["OrderRef", "ref"]
     (tmp_path / "kept.csv").write_text("ref,y\n" + "\n".join(f"{i % 9},{'ab'[i % 2]}" for i in range(40)) + "\n")
     assert "ref" in tables.read(DatasetSpec(name="table", path=str(tmp_path / "kept.csv"), target="y"))[0]
+
+
+def test_notes_different_on_every_row_are_said_to_be_free_text_not_ids(tmp_path):
+    """A notes column of a sentence per row, each different, was dropped as "id-like: different text
+    on every row": true of the text, but a user looks for an id column there. It is said to be free
+    text (dropped as before); codes different on every row stay id-like."""
+    words = ["patient", "felt", "fine", "tired", "after", "dose", "reported", "dizzy"]
+    rng = np.random.default_rng(5)
+    rows = [f"{' '.join(rng.choice(words, 5))} {i},P-{i:04d},{rng.normal():.2f},{'ab'[i % 2]}" for i in range(40)]
+    (tmp_path / "notes.csv").write_text("notes,code,x,y\n" + "\n".join(rows) + "\n")
+    record = tables.read(DatasetSpec(name="table", path=str(tmp_path / "notes.csv"), target="y"))[2]
+    assert record["auto_dropped_columns"] == {"notes": "free text: 40 distinct values in 40 rows",
+                                              "code": "id-like: different text on every row"}

@@ -73,7 +73,9 @@ TABLE_PATH = "(its contents: data_sha256)"
 # a value only a decimal explains (0,459) or a semicolon-separated file (a column of 1,716s alone);
 # units with a power (3489 m2) are units. Later rules are hashed only for the tables they read
 # otherwise (no restart for the rest): points as thousands in a file of decimal commas ("dot_thousands");
-# Swiss apostrophes (58'924.68), SAP's trailing minus (6.376,29-) and 3,29E+05 ("number_marks"); a lone dash in
+# Swiss apostrophes (58'924.68), SAP's trailing minus (6.376,29-), 3,29E+05, amounts in k or M beside numbers
+# written out (949, 2.4k: "magnitudes") and after one currency code (EUR 86,23: "currency_code") ("number_marks");
+# pandas' missing markers padded with spaces ("n/a ": "padded_missing"); a lone dash in
 # the target read as missing ("target_dashes"); ids named CustomerNo or order_number, where such a
 # column is dropped as an id ("id_names"); an export's footer rows of totals or means, where they are
 # dropped ("totals_row", the labels dropped); "None" a class of a target of words ("target_none"); lines

@@ -130,6 +130,8 @@ def tutorial_flag_hint(unknown: list[str]) -> Optional[str]:
 
 # The one-cell study's fields that hold one flag's value as a list of one (--regularizer l2: arms: [l2]).
 ONE_ITEM_FIELDS = ("arms", "seeds")
+# ... and those a comma-separated flag gives as a list (--dropout 0.2,0.5, --hidden 64,32).
+LIST_FLAGS = ("strengths.dropout", "model.hidden")
 
 
 def as_flags(message: str) -> str:
@@ -147,12 +149,21 @@ def as_flags(message: str) -> str:
         message = f"train: field 'datasets.0.{table.group(1)}'{table.group(2)}"
         message = message.replace("; a table's contents are part of its study's identity, so every command, report too, "
                                   "needs the file", "").replace("set encoding: ", "add --encoding ").replace(" in the dataset entry", "")
+    if message.startswith("train: field 'model.hidden' = []: a linear model"):   # no 'arms' here, and --hidden said none
+        arm = re.search(r"so arm '(\w+)' would train as none", message)
+        return (f"--hidden none: a linear model has no hidden units for dropout to drop, so --regularizer "
+                f"{arm.group(1) if arm else 'dropout'} would train as none; give --hidden layer sizes (64,64) or "
+                "another --regularizer")
+    # the model's layers as the flag gives them (--hidden 8), where a message names them
+    message = re.sub(r"model\.hidden = \[([^\]]*)\]", lambda m: "--hidden " + m.group(1).replace(", ", ","), message)
     match = re.match(r"train: field '([^']+)'(.*)", message, re.S)
     if not match:
         return message
     field = match.group(1)
     if field in ONE_ITEM_FIELDS:
         return TRAIN_FLAGS[field] + re.sub(r"^ = \[(.*?)\]", r" = \1", match.group(2))
+    if field in LIST_FLAGS:   # --dropout 0.2,0.5 as typed, not the study's [0.2, 0.5]
+        return TRAIN_FLAGS[field] + re.sub(r"^ = \[(.*?)\]", lambda m: " = " + m.group(1).replace(", ", ","), match.group(2))
     if field in TRAIN_FLAGS:
         return f"{TRAIN_FLAGS[field]}{match.group(2)}"
     inner = next(((k, f) for k, f in TRAIN_FLAGS.items() if field.startswith(k + ".")), None)

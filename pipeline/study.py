@@ -25,7 +25,7 @@ from .datasets import REGISTRY as DATASETS
 from .errors import UsageError
 from .identity import config_hash
 from .metric_numbers import quantity
-from .study_errors import format_validation_error
+from .study_errors import format_validation_error, shorten
 from .study_schema import (LEGACY_EXECUTION_KEYS, TRAINING_KEYS, AdaptiveSeeds, AnalysisSettings, DatasetSpec,
                            MAX_EPOCHS, MAX_SEED_COUNT, SEED_MAX, Execution, StudyFile, Training, seed_list, variant_id)
 from .words import plural
@@ -382,8 +382,7 @@ def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optiona
 def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: Optional[str] = None,
                 datasets: Optional[str] = None, text: Optional[str] = None) -> Study:
     """Validate a study given as plain data (a parsed YAML file with its `text`, or built from CLI flags)."""
-    if not isinstance(raw, dict):
-        raise UsageError(f"{source}: expected a mapping of study fields at the top level")
+    _check_a_mapping(raw, source)
     raw = _apply_overrides(copy.deepcopy(raw), seeds, epochs)
     as_run = copy.deepcopy(raw)
     raw, per_dataset, notes, top_training = _split_settings(raw, source)
@@ -438,6 +437,15 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
         text = (f"# {source} with {flags} (its comments are not kept)\n" if overrides else "") + \
             yaml.safe_dump(as_run, sort_keys=False)
     return Study(spec=spec, plans=tuple(plans), source_text=text, notes=tuple(notes), overrides=overrides)
+
+
+def _check_a_mapping(raw: Any, source: str) -> None:
+    """A study file is a mapping of fields: what it holds instead, said (an empty file was "expected a mapping")."""
+    if not isinstance(raw, dict):
+        held = ("empty (or only comments)" if raw is None else "a YAML list (lines starting '- ')" if isinstance(raw, list)
+                else f"the single value {shorten(raw)}")
+        raise UsageError(f"{source}: the file is {held}; a study file is a mapping of fields, at least "
+                         "name: my-study and datasets: [digits]")
 
 
 def _hashed_plan(spec: StudyFile, dataset: DatasetSpec, training: Training, **fields) -> DatasetPlan:

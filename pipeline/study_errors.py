@@ -43,6 +43,8 @@ def format_validation_error(source: str, err: ValidationError, model: Optional[t
         msg = mapping_expected(loc, first["input"])   # optimizer: adam; `optimizer:` left empty (null)
     elif first["type"] == "missing" and loc.startswith("datasets.") and loc.endswith(".name"):
         msg = "every dataset entry needs its name: - name: digits (`python -m pipeline datasets` lists them)"
+    elif plain := _said_plainly(loc, first):
+        msg = plain
     elif first["type"] == "literal_error" and isinstance(first.get("input"), str):   # metric: balanced_acc
         import difflib
 
@@ -71,6 +73,31 @@ def _the_branch_written(errors: list) -> dict:
         return next((e for e in errors[1:] if e["loc"][:len(first["loc"]) - 1] == first["loc"][:-1]
                      and len(e["loc"]) > len(first["loc"])), first)
     return first
+
+
+# What a study must have, and the words for it where pydantic says "Field required" or "Input
+# should be a valid string/list" of a field left out, left empty or written as another kind
+REQUIRED_EXAMPLES = {"name": "name: my-study (it names the MLflow experiment and the report's folder)",
+                     "datasets": "datasets: [digits] (`python -m pipeline datasets` lists them)"}
+
+
+def _said_plainly(loc: str, first: dict) -> Optional[str]:
+    """A message for the mistakes whose pydantic wording names no fix, or None."""
+    kind, value = first["type"], first.get("input")
+    if loc in REQUIRED_EXAMPLES and (kind == "missing" or value is None):   # left out, or `name:` with nothing after it
+        return f"{'missing' if kind == 'missing' else 'empty'}; a study file needs {REQUIRED_EXAMPLES[loc]}"
+    if loc == "datasets" and kind == "list_type":   # {name: wine}: one entry without its '- '
+        return "a list of entries, each starting '- ' (- name: wine), or of names: datasets: [wine, digits]"
+    if loc == "datasets" and kind == "too_short":
+        return f"lists no dataset; {REQUIRED_EXAMPLES['datasets']}"
+    if kind == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):   # name: 2024
+        return f"YAML reads {value!r} as a number; quote it to name it so: {loc.split('.')[-1]}: '{value}'"
+    if kind == "float_type" and isinstance(value, list) and loc.split(".")[-1] in ("l1", "l2"):   # l2: [1e-3, 1e-2]
+        arm = "dropout_l2" if "dropout_l2" in loc else loc.split(".")[-1]
+        return (f"one strength for the arm; to train at several, list them as a path: paths: {{{arm}: {shorten(value)}}}"
+                if arm != "dropout_l2" else "one strength for the arm; to train at several, list them as a path: "
+                f"paths: {{dropout_l2: {{l2: {shorten(value)}}}}}")
+    return None
 
 
 # The fields that can be written several ways, and those ways: pydantic's message names only the

@@ -59,12 +59,26 @@ class _Strict(BaseModel):
             raise ValueError(f"expected a number, not {str(value).lower()}")
         # A quoted number is text the file's author meant as a string somewhere else (`'5'`):
         # pydantic would read it as 5; numbers are written without quotes.
-        if isinstance(value, str) and str not in kinds and kinds and kinds <= {int, float}:
+        # So is one in a field that also takes a list or a block (seeds: '5', population_size: '4'): a
+        # number's text there, not a word of its own (auto).
+        if isinstance(value, str) and str not in kinds and kinds and (kinds <= {int, float} or (kinds & {int, float}
+                                                                                               and _a_number(value))):
             raise ValueError(f"expected a number, not the text {value!r} (write numbers without quotes)")
         items = set().union(*(field_kinds(get_args(k)[0]) for k in kinds if get_origin(k) is list and get_args(k)))
+        if isinstance(value, list) and str not in items and items & {int, float} and \
+                (text := next((v for v in value if isinstance(v, str) and _a_number(v)), None)) is not None:
+            raise ValueError(f"expected numbers, not the text {text!r} (write numbers without quotes)")
         if isinstance(value, list) and bool not in items and items & {int, float} and any(isinstance(v, bool) for v in value):
             raise ValueError(f"expected numbers, not {str(next(v for v in value if isinstance(v, bool))).lower()}")
         return value
+
+
+def _a_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def column_name(value: Any) -> Any:
@@ -146,8 +160,9 @@ class Training(_Strict):
         for field, p in (("strengths.dropout", self.strengths.dropout),
                          ("strengths.dropout_l2.dropout", self.strengths.dropout_l2.dropout)):
             if isinstance(p, list) and len(p) != n_hidden:
-                raise ValueError(f"{field} has {len(p)} values but model.hidden has {n_hidden} "
-                                 "layers; give one p per hidden layer or a single number")
+                raise ValueError(f"field '{field}' = {p}: {len(p)} p's, one per hidden layer, but model.hidden = "
+                                 f"{list(self.model.hidden)} has {n_hidden} layer{'' if n_hidden == 1 else 's'}; "
+                                 "give one p per hidden layer or a single number")
         return self
 
 
@@ -446,6 +461,11 @@ class Paths(_Strict):
         second run of each taken for a retry: refused, naming it."""
         lists = {name: getattr(self, name) for name in ("dropout", "l1", "l2", "l2_mode")}
         lists.update({f"dropout_l2.{k}": v for k, v in self.dropout_l2.items()})
+        # a path written with no point (l2: []) ran the arm at its one strength, as if left out
+        if empty := next((n for n, v in lists.items() if not v and n.split(".")[0] in self.model_fields_set), None):
+            points = {"dropout": "[0.2, 0.5]", "l2_mode": "[penalty, weight_decay]"}.get(empty.split(".")[-1], "[0.001, 0.01]")
+            raise ValueError(f"paths.{empty} = []: list one point or more, e.g. {empty.split('.')[-1]}: {points}, "
+                             f"or leave paths.{empty} out")
         for name, values in lists.items():
             written = [variant_id({"": v})[1:] for v in values]
             if twice := next((w for i, w in enumerate(written) if w in written[:i]), None):

@@ -312,6 +312,29 @@ CASES = [
     ("empty-optimizer-block", _with("optimizer", None), [],
      "field 'optimizer': empty; write its block of fields, e.g. optimizer: {name: adam, lr: 0.001}, or leave optimizer out"),
     ("one-model-too-big", _with("model.hidden", [10**9]), [], "field 'model.hidden' = [1000000000]: one model needs about"),
+    # a new user's study files written from the README (a review of bad and unusual input): pydantic's
+    # words ("Field required", "a valid list") named no fix, or a mistake was taken as something else
+    ("empty-study-file", "# to do\n", [], "study.yaml: the file is empty (or only comments); a study file is a mapping "
+     "of fields, at least name: my-study and datasets: [digits]"),
+    ("study-a-list", "- name: x\n- datasets: [wine]\n", [], "study.yaml: the file is a YAML list (lines starting '- ')"),
+    ("only-a-name", "name: x\n", [], "field 'datasets': missing; a study file needs datasets: [digits] "
+     "(`python -m pipeline datasets` lists them)"),
+    ("name-left-empty", "name:\ndatasets: [wine]\n", [], "field 'name': empty; a study file needs name: my-study"),
+    ("datasets-one-mapping", "name: x\ndatasets: {name: wine}\n", [],
+     "field 'datasets': a list of entries, each starting '- ' (- name: wine), or of names: datasets: [wine, digits]"),
+    ("name-a-number", _with("name", 2024), [], "field 'name' = 2024: YAML reads 2024 as a number; quote it to name it "
+     "so: name: '2024'"),
+    ("l2-a-list", _with("strengths.l2", [1e-3, 1e-2]), [], "field 'strengths.l2' = [0.001, 0.01]: one strength for the "
+     "arm; to train at several, list them as a path: paths: {l2: [0.001, 0.01]}"),
+    # quoted numbers were refused in number fields but read as numbers where a list or block is allowed too
+    ("quoted-seeds", _with("seeds", "5"), [], "field 'seeds' = '5': expected a number, not the text '5'"),
+    ("quoted-layer", _with("model.hidden", ["64"]), [], "field 'model.hidden' = ['64']: expected numbers, not the text '64'"),
+    ("quoted-dropout", _with("strengths.dropout", "0.3"), [], "field 'strengths.dropout' = '0.3': expected a number"),
+    # a path of no point ran the arm at its one strength, as if the path were left out
+    ("path-of-no-point", {**tiny_study_dict(), "paths": {"l2": []}}, [],
+     "paths.l2 = []: list one point or more, e.g. l2: [0.001, 0.01], or leave paths.l2 out"),
+    ("dropout-p-per-layer-count", _with("strengths.dropout", [0.1, 0.2, 0.3]), [], "field 'strengths.dropout' = "
+     "[0.1, 0.2, 0.3]: 3 p's, one per hidden layer, but model.hidden = [16, 16] has 2 layers"),
     ("sqlite-for-the-file-s-workers", _with("execution", {"workers": 2}), ["--storage", "sqlite:///o.db"],
      "study.yaml: field 'execution.workers' = 2); use journal:optuna.journal or a postgresql:// URL, or one worker"),
 ]
@@ -524,6 +547,13 @@ def test_train_command_rejects_bad_values(workdir, env, monkeypatch, capsys):
     for flags, expected in ((["--lr", "-1"], "error: --lr = -1.0: Input should be greater than 0"),
                             (["--val-fraction", "2"], "error: --val-fraction = 2.0: Input should be less than 1"),
                             (["--hidden", "0,8"], "error: --hidden = 0: Input should be greater than 0"),
+                            # the flags typed, not the one-cell study's fields ('strengths.dropout', 'arms')
+                            (["--hidden", "8", "--regularizer", "dropout", "--dropout", "0.2,0.5"],
+                             "error: --dropout = 0.2,0.5: 2 p's, one per hidden layer, but --hidden 8 has 1 layer; give "
+                             "one p per hidden layer or a single number"),
+                            (["--hidden", "none", "--regularizer", "dropout_l2"],
+                             "error: --hidden none: a linear model has no hidden units for dropout to drop, so --regularizer "
+                             "dropout_l2 would train as none; give --hidden layer sizes (64,64) or another --regularizer"),
                             # 0 is the flag's "off": "greater than 0" said otherwise
                             (["--early-stopping", "-1"], "error: --early-stopping = -1: patience in epochs, 1 or more (0: off)")):
         assert main(["train", *flags]) == 2 and capsys.readouterr().err.strip() == expected

@@ -5,6 +5,7 @@ the wrong one (study.py raises them as UsageError)."""
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any, Optional, get_args
 
 from pydantic import BaseModel, ValidationError
@@ -41,7 +42,7 @@ def format_validation_error(source: str, err: ValidationError, model: Optional[t
         msg = f"a list, e.g. [{first['input']}]"
     elif first["type"] in ("model_type", "dict_type") and (first.get("input") is None or isinstance(first["input"], (str, int, float))):
         msg = mapping_expected(loc, first["input"])   # optimizer: adam; `optimizer:` left empty (null)
-    elif first["type"] == "missing" and loc.startswith("datasets.") and loc.endswith(".name"):
+    elif (first["type"] == "missing" or first.get("input") is None) and re.fullmatch(r"datasets\.\d+\.name", loc):   # `- name:` too
         msg = "every dataset entry needs its name: - name: digits (`python -m pipeline datasets` lists them)"
     elif plain := _said_plainly(loc, first):
         msg = plain

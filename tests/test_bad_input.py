@@ -322,6 +322,8 @@ CASES = [
     ("name-left-empty", "name:\ndatasets: [wine]\n", [], "field 'name': empty; a study file needs name: my-study"),
     ("datasets-one-mapping", "name: x\ndatasets: {name: wine}\n", [],
      "field 'datasets': a list of entries, each starting '- ' (- name: wine), or of names: datasets: [wine, digits]"),
+    ("dataset-name-left-empty", "name: x\ndatasets:\n  - name:\n    train_size: 50\n", [],
+     "field 'datasets.0.name': every dataset entry needs its name: - name: digits"),
     ("name-a-number", _with("name", 2024), [], "field 'name' = 2024: YAML reads 2024 as a number; quote it to name it "
      "so: name: '2024'"),
     ("l2-a-list", _with("strengths.l2", [1e-3, 1e-2]), [], "field 'strengths.l2' = [0.001, 0.01]: one strength for the "

@@ -383,7 +383,7 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
                 datasets: Optional[str] = None, text: Optional[str] = None) -> Study:
     """Validate a study given as plain data (a parsed YAML file with its `text`, or built from CLI flags)."""
     _check_a_mapping(raw, source)
-    raw = _apply_overrides(copy.deepcopy(raw), seeds, epochs)
+    written, raw = raw, _apply_overrides(copy.deepcopy(raw), seeds, epochs)
     as_run = copy.deepcopy(raw)
     raw, per_dataset, notes, top_training = _split_settings(raw, source)
     try:
@@ -430,13 +430,27 @@ def build_study(raw: Any, source: str, *, seeds: Optional[str] = None, epochs: O
                                position=index * per_file_dataset + size_index)
                   for size_index, (ds, group) in enumerate(sized)
                   if not sizes or ds.display in sizes or not any(s.startswith(f"{group}@") for s in sizes)]
-    overrides = tuple((flag, str(value).strip()) for flag, value in
-                      (("seeds", seeds), ("epochs", epochs), ("datasets", datasets)) if value not in (None, ""))
+    overrides = _changing_flags(written, seeds, epochs, datasets, every_dataset=len(kept) == len(per_dataset) and not sizes)
     if text is None or overrides:   # what ran, as YAML; the file's own text (its comments too) when it ran as written
         flags = " ".join(f"--{flag} {value}" for flag, value in overrides)
         text = (f"# {source} with {flags} (its comments are not kept)\n" if overrides else "") + \
             yaml.safe_dump(as_run, sort_keys=False)
     return Study(spec=spec, plans=tuple(plans), source_text=text, notes=tuple(notes), overrides=overrides)
+
+
+def _changing_flags(written: dict, seeds: Optional[str], epochs: Optional[str], datasets: Optional[str], *,
+                    every_dataset: bool) -> tuple[tuple[str, str], ...]:
+    """The command line's --seeds/--epochs/--datasets as given, less those that say what the file
+    says: `--seeds 10` on a file of seeds: 10, or --datasets naming each of its datasets, is the
+    study itself, not a view of it (a view's verdicts are never recorded as the study's answer, and
+    its report goes to a folder of its own)."""
+    top = written.get("epochs", Training.model_fields["epochs"].default)
+    same = {"seeds": seeds not in (None, "") and parse_seeds(seeds) == written.get("seeds", StudyFile.model_fields["seeds"].default),
+            "epochs": epochs not in (None, "") and all((d.get("epochs", top) if isinstance(d, dict) else top) == int(epochs)
+                                                        for d in written.get("datasets") or []),
+            "datasets": every_dataset}
+    return tuple((flag, str(value).strip()) for flag, value in (("seeds", seeds), ("epochs", epochs), ("datasets", datasets))
+                 if value not in (None, "") and not same[flag])
 
 
 def _check_a_mapping(raw: Any, source: str) -> None:

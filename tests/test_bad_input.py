@@ -727,6 +727,24 @@ def test_leading_zeros_and_colons_are_text_as_written(tmp_path):
     assert features["zip"].isna().sum() == 12 and set(features["zip"].dropna()) == {f"0{2100 + i}" for i in range(6)}
 
 
+def test_a_flag_that_says_what_the_file_says_makes_no_view(tmp_path):
+    """`--seeds 2` on a file of seeds: 2, or --datasets naming each of its datasets, is the study
+    itself: it was a view, whose verdicts were never recorded as the study's answer and whose report
+    went to <study>/seeds-2/ (a new user's command line, in a review of unusual input)."""
+    path = write_study(tmp_path / "s.yaml", tiny_study_dict())
+    for flags in ({"seeds": "2"}, {"datasets": "synthetic_linear, digits"}, {"epochs": "3"},
+                  {"seeds": "2", "epochs": "3", "datasets": "digits,synthetic_linear"}):
+        study = load_study(path, **flags)
+        assert (study.overrides, study.view_flags(), study.report_folder) == ((), "", "tiny"), flags
+        assert study.source_text == path.read_text()   # the file as written, not re-written with the flags
+    # what differs stays a view or a configuration of its own: a list of seeds is the user's own
+    assert load_study(path, seeds="0,1").overrides == (("seeds", "0,1"),)
+    assert load_study(path, seeds="2", datasets="digits").report_folder == "tiny/datasets-digits"
+    assert load_study(path, epochs="4").overrides == (("epochs", "4"),)
+    own = write_study(tmp_path / "own.yaml", _with("datasets.1.epochs", 5))   # --epochs 3 changes synthetic_linear's
+    assert load_study(own, epochs="3").overrides == (("epochs", "3"),)
+
+
 def test_overrides_and_config_hash(tmp_path):
     base = write_study(tmp_path / "s.yaml", tiny_study_dict())
     a = load_study(base)
@@ -745,10 +763,9 @@ def test_overrides_and_config_hash(tmp_path):
     assert a.report_folder == "tiny" and b.report_folder == "tiny/seeds-3+5+7_epochs-9_datasets-digits"
     many = load_study(base, seeds=",".join(map(str, range(150))), datasets="synthetic_linear, digits").report_folder
     assert many.startswith("tiny/seeds-0+1+2") and len(many) < 120
-    assert load_study(base, datasets="synthetic_linear,digits").report_folder == "tiny/datasets-digits+synthetic_linear"
-    twice = load_study(base, datasets="digits,digits,synthetic_linear")   # each once (it was a view of its own)
-    assert [p.label for p in twice.plans] == ["digits", "synthetic_linear"]
-    assert twice.report_folder == "tiny/datasets-digits+synthetic_linear"
+    assert load_study(base, datasets="synthetic_linear,digits").report_folder == "tiny"   # each of them: the study itself
+    twice = load_study(base, datasets="digits,digits")   # each once (it was a view of its own)
+    assert [p.label for p in twice.plans] == ["digits"] and twice.report_folder == "tiny/datasets-digits"
     # labels that are no file names get a digest: two never share a figures folder or a view folder
     from pipeline.study import file_safe
 
@@ -757,6 +774,7 @@ def test_overrides_and_config_hash(tmp_path):
     spaced = write_study(tmp_path / "s.yaml", {**tiny_study_dict(), "datasets": [
         {"name": "digits", "label": "a b"}, {"name": "wine", "label": "a"}, {"name": "breast_cancer", "label": "b"}]})
     assert load_study(spaced, datasets="a b").report_folder != load_study(spaced, datasets="a,b").report_folder
+    assert load_study(spaced, datasets="b,a").report_folder == load_study(spaced, datasets="a,b").report_folder   # any order
     # a label with a comma (a CSV named sales,2024.csv) is chosen as written: --datasets 'a,b' was "'a': not in the study"
     commas = write_study(tmp_path / "c2.yaml", {**tiny_study_dict(), "datasets": [
         {"name": "digits", "label": "a,b"}, {"name": "wine", "label": "x"}]})

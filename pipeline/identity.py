@@ -250,10 +250,19 @@ def table_digest(dataset) -> str:
         return _digest(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     except OSError as e:
         where = "" if path.is_absolute() else f" (relative paths are read from the working directory: {path.resolve()})"
-        what = "a directory, not a CSV or Parquet file" if path.is_dir() else \
+        what = f"a directory, not a CSV or Parquet file{_tables_in(path)}" if path.is_dir() else \
             "file does not exist" if not path.exists() else f"cannot be read ({e.strerror})"
         raise UsageError(f"dataset {dataset.display}: field 'path' = {dataset.path!r}: {what}{where}; a table's contents "
                          "are part of its study's identity, so every command, report too, needs the file") from None
+
+
+def _tables_in(folder: Path) -> str:
+    """The tables a folder given as a table's path holds, as the fix ("; give one file in it (diabetes.csv)")."""
+    try:
+        files = sorted(p.name for p in folder.iterdir() if p.suffix.lower() in (".csv", ".parquet", ".tsv", ".txt"))
+    except OSError:
+        return ""
+    return f"; give one file in it ({', '.join(files[:5])}{', ...' if len(files) > 5 else ''})" if files else ""
 
 
 @functools.lru_cache(maxsize=64)   # a plan is built several times per command: read a big file once

@@ -14,7 +14,7 @@ from .runtime import mask_credentials
 from .splits import Splits
 from .store_paths import IN_MEMORY, sqlite_file, store_as_chosen
 from .stats import rope_problem
-from .storage import check_storage
+from .storage import JOURNAL_PREFIX, check_storage
 from .study import DatasetPlan, Study
 from .task import metric_for
 from .tracking import tracking_uri
@@ -205,8 +205,24 @@ def validate_inputs(study: Study, storage: str, tracking: Optional[str]) -> dict
     # Both stores before writing to either, so a bad URL leaves nothing half-written
     # (MlflowClient creates a SQLite store the moment it is constructed).
     check_tracking_reachable(tracking_uri(tracking), typed=bool(tracking))
+    check_storage_folder(storage)
     check_storage(storage)
     return data
+
+
+def check_storage_folder(storage: str) -> None:
+    """A journal or SQLite storage's file in a folder that exists, and not a folder itself, said as
+    the tracking store's are (Optuna's words were "unable to open database file", "Is a directory")."""
+    path = storage[len(JOURNAL_PREFIX):] if storage.startswith(JOURNAL_PREFIX) else sqlite_file(storage)
+    if not path:   # a server's URL, or an in-memory database (check_storage says so)
+        return
+    said, folder = f"--storage = {mask_credentials(storage)!r}", os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise UsageError(f"{said}: folder {folder} does not exist; create it first, or give a path in an existing folder")
+    if os.path.isdir(path):
+        example = f"journal:{os.path.join(path, 'optuna.journal')}" if storage.startswith(JOURNAL_PREFIX) else \
+            f"sqlite:///{os.path.join(path, 'optuna.db')}"
+        raise UsageError(f"{said}: {path} is a folder; name a file in it, e.g. {example}")
 
 
 def named_as_given(message: str, tracking: Optional[str]) -> str:

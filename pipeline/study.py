@@ -11,6 +11,7 @@ this module reads, overrides and merges.
 from __future__ import annotations
 
 import copy
+import difflib
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -348,6 +349,9 @@ def read_yaml(text: str) -> Any:
 def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optional[str] = None,
                datasets: Optional[str] = None) -> Study:
     """Read, override and validate a study file. Raises UsageError with a one-line message."""
+    if not str(path).strip():   # --study '' (-P study=): Path('') is the working directory, offered as a folder of studies
+        raise UsageError(f"--study = {str(path)!r}: names no study file; give one, e.g. studies/default.yaml (the default "
+                         "where --study is left out)")
     path = Path(path)
     source = str(path)
     if path.is_dir():
@@ -357,6 +361,8 @@ def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optiona
     if not path.is_file():
         where = "" if path.is_absolute() else f" (relative paths are read from the working directory: {path.resolve()})"
         shipped = f"; the package ships {', '.join(names)}: give one by name" if (names := bundled_names()) else ""
+        if close := difflib.get_close_matches(path.stem, names, n=1):   # --study mnsit
+            shipped = f" (did you mean {close[0]!r}?){shipped}"
         raise UsageError(f"study file {source!r} does not exist{where}{shipped}")
     try:
         text = path.read_text(encoding="utf-8")

@@ -131,7 +131,8 @@ CASES = [
     ("csv-missing-file", _with("datasets", [{"name": "csv", "path": "nope.csv", "target": "Outcome"}]), [],
      "file does not exist (relative paths are read from the working directory: /"),
     ("table-a-directory", _with("datasets", [{"name": "table", "path": ".", "target": "y"}]), [],
-     "field 'path' = '.': a directory, not a CSV or Parquet file"),
+     "field 'path' = '.': a directory, not a CSV or Parquet file; give one file in it (blank.csv, empty.csv, flat.csv, "
+     "good.csv, huge.csv, ...)"),   # the tables in it, as for a folder given as --study
     ("table-two-rows", _with("datasets", [{"name": "table", "path": "tiny.csv", "target": "Outcome"}]), [],
      "tiny.csv has 2 row(s) with a target: too few to split into training, validation and test rows"),
     ("csv-missing-column", _with("datasets", [{"name": "csv", "path": "good.csv", "target": "Label"}]), [], "no such column"),
@@ -337,6 +338,16 @@ CASES = [
      "paths.l2 = []: list one point or more, e.g. l2: [0.001, 0.01], or leave paths.l2 out"),
     ("dropout-p-per-layer-count", _with("strengths.dropout", [0.1, 0.2, 0.3]), [], "field 'strengths.dropout' = "
      "[0.1, 0.2, 0.3]: 3 p's, one per hidden layer, but model.hidden = [16, 16] has 2 layers"),
+    # --study '' (-P study=) offered the working directory's conda.yaml as a study file
+    ("study-flag-empty", tiny_study_dict(), ["--study", ""], "error: --study = '': names no study file; give one, e.g. "
+     "studies/default.yaml"),
+    ("study-misspelt-shipped", None, ["--study", "mnsit"], "(did you mean 'mnist'?); the package ships "),
+    # Optuna's words before ("unable to open database file", "Is a directory"): said as --tracking-uri's are
+    ("storage-in-no-folder", tiny_study_dict(), ["--storage", "journal:no-such-dir/o.journal"],
+     "error: --storage = 'journal:no-such-dir/o.journal': folder no-such-dir does not exist; create it first, or give "
+     "a path in an existing folder"),
+    ("storage-a-folder", tiny_study_dict(), ["--storage", "sqlite:///."],
+     "error: --storage = 'sqlite:///.': . is a folder; name a file in it, e.g. sqlite:///./optuna.db"),
     ("sqlite-for-the-file-s-workers", _with("execution", {"workers": 2}), ["--storage", "sqlite:///o.db"],
      "study.yaml: field 'execution.workers' = 2); use journal:optuna.journal or a postgresql:// URL, or one worker"),
 ]

@@ -56,7 +56,9 @@ def format_validation_error(source: str, err: ValidationError, model: Optional[t
     field = ".".join(p for p in loc.split(".") if not p.isdigit()).removeprefix("datasets.")   # a dataset's own too
     if field in FIELD_FORMS and first["type"] in GENERIC_TYPES:   # pydantic names one way it tried
         forms = f"allowed: {FIELD_FORMS[field]}"
-        msg = forms if first["type"].endswith(("_parsing", "_type", "literal_error", "_from_float")) else f"{msg}; {forms}"
+        # train_size: 0 is below both forms: "greater than 1" (the count's bound) beside "above 0" said two things
+        msg = forms if first["type"].endswith(("_parsing", "_type", "literal_error", "_from_float")) or \
+            (field == "train_size" and first["type"] == "greater_than") else f"{msg}; {forms}"
     value = first.get("input")
     shown = "" if isinstance(value, dict) or value is None else f" = {shorten(value)}"
     if isinstance(value, bool):   # YAML's yes/no/on/off are booleans too: say what the file holds
@@ -153,6 +155,7 @@ def unknown_field(model: type, loc: list, within: tuple = ()) -> str:
 
 # a setting written as one value where it is a block of fields: what that block looks like
 MAPPING_EXAMPLES = {"model": "{hidden: [64, 64], activation: relu}", "optimizer": "{name: adam, lr: 0.001}", "strengths": "{dropout: 0.3, l2: 0.001}",
+                    "dropout_l2": "{dropout: 0.2, l2: 0.001}",
                     "early_stopping": "{patience: 5}", "execution": "{engine: population}",
                     "tune": "{trials: 20, seeds: [1000]}", "seeds": "{start: 5, step: 5, max: 40}"}
 

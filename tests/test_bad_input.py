@@ -336,6 +336,10 @@ CASES = [
     # a path of no point ran the arm at its one strength, as if the path were left out
     ("path-of-no-point", {**tiny_study_dict(), "paths": {"l2": []}}, [],
      "paths.l2 = []: list one point or more, e.g. l2: [0.001, 0.01], or leave paths.l2 out"),
+    ("train-size-zero", _with("datasets.0.train_size", 0), [], "field 'datasets.0.train_size' = 0: allowed: a number of "
+     "training rows (train_size: 500) or a share of them, above 0 up to 1"),   # not "greater than 1" beside it
+    ("dropout-l2-one-value", _with("strengths.dropout_l2", 0.3), [],
+     "field 'strengths.dropout_l2' = 0.3: a block of fields, e.g. dropout_l2: {dropout: 0.2, l2: 0.001}"),
     ("dropout-p-per-layer-count", _with("strengths.dropout", [0.1, 0.2, 0.3]), [], "field 'strengths.dropout' = "
      "[0.1, 0.2, 0.3]: 3 p's, one per hidden layer, but model.hidden = [16, 16] has 2 layers"),
     # --study '' (-P study=) offered the working directory's conda.yaml as a study file

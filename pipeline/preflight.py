@@ -103,6 +103,8 @@ def check_reports_dir(folder: str, study_folder: str = "") -> None:
     place, was a traceback once the report was built: after the whole study, for ablation), and
     so is the study's own folder in it (`study_folder`, Study.report_folder), where the report is
     written: a file of the study's name there, or a read-only folder, was the same traceback."""
+    if not folder.strip():   # `--reports-dir "$OUT"` with $OUT unset: the report went into the working directory
+        raise UsageError(f"--reports-dir = {folder!r}: names no folder; give one, or leave the flag out for reports/")
     path = Path(folder) / study_folder
     try:
         existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))

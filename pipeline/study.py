@@ -637,6 +637,8 @@ def _selected(spec: StudyFile, datasets: str) -> tuple[list[int], set[str]]:
     # a label with a comma in it ("sales,2024", a CSV's file name) is chosen by itself, as written
     # each once: "digits,digits" was a view of its own, reported apart as datasets-digits+digits
     wanted = [datasets.strip()] if datasets.strip() in known else list(dict.fromkeys(d.strip() for d in datasets.split(",") if d.strip()))
+    # a label written with spaces around it (label: " vino ") is chosen by its words: the flag's are trimmed
+    wanted = [next((k for k in known if k.strip() == w and k not in wanted), w) for w in wanted]
     sized = [f"{d.display}@{size}" for d in spec.datasets for size in spec.train_sizes or ()]
     if not wanted:   # "," or " , ": a study of no dataset, which still opened its stores
         raise UsageError(f"--datasets = {datasets!r}: names no dataset; allowed: {', '.join(known + sized)}")

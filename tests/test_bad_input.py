@@ -173,6 +173,8 @@ CASES = [
     ("reports-dir-a-file", tiny_study_dict(), ["--reports-dir", "good.csv/reports"],
      "--reports-dir = 'good.csv/reports': good.csv is a file, not a folder"),
     # the study's own folder in it a file: a traceback once the study had trained (an odd-environments audit)
+    ("reports-dir-empty", tiny_study_dict(), ["--reports-dir", ""],   # the report went into the working directory
+     "error: --reports-dir = '': names no folder; give one, or leave the flag out for reports/"),
     ("report-folder-a-file", tiny_study_dict(name="good.csv"), ["--reports-dir", "."],
      "--reports-dir = '.': good.csv is a file, not a folder"),
     ("name-too-long", _with("name", "q" * 300), [], "field 'name' = 'qqqq"),
@@ -758,6 +760,15 @@ def test_a_flag_that_says_what_the_file_says_makes_no_view(tmp_path):
     assert load_study(path, epochs="4").overrides == (("epochs", "4"),)
     own = write_study(tmp_path / "own.yaml", _with("datasets.1.epochs", 5))   # --epochs 3 changes synthetic_linear's
     assert load_study(own, epochs="3").overrides == (("epochs", "3"),)
+
+
+def test_a_label_written_with_spaces_around_it_is_chosen_by_its_words(tmp_path):
+    """label: " vino " could not be chosen: --datasets trims what it is given ("--datasets = 'vino':
+    not in the study; allowed: ' vino '...", and ' vino ' was trimmed too)."""
+    path = write_study(tmp_path / "s.yaml", {**tiny_study_dict(), "datasets": [
+        {"name": "wine", "label": " vino "}, {"name": "digits"}, {"name": "breast_cancer"}]})
+    for flag in ("vino", " vino ", "vino,digits"):
+        assert [p.label for p in load_study(path, datasets=flag).plans][0] == " vino ", flag
 
 
 def test_overrides_and_config_hash(tmp_path):

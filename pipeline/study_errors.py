@@ -100,6 +100,9 @@ def _said_plainly(loc: str, first: dict) -> Optional[str]:
         return (f"one strength for the arm; to train at several, list them as a path: paths: {{{arm}: {shorten(value)}}}"
                 if arm != "dropout_l2" else "one strength for the arm; to train at several, list them as a path: "
                 f"paths: {{dropout_l2: {{l2: {shorten(value)}}}}}")
+    if value is None and kind.endswith("_type"):   # `arms:` with nothing after it: "Input should be a valid list"
+        last = loc.split(".")[-1]
+        return f"empty (nothing after '{last}:'); write its value, or leave {last} out for its default"
     return None
 
 

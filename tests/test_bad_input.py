@@ -323,6 +323,8 @@ CASES = [
     ("only-a-name", "name: x\n", [], "field 'datasets': missing; a study file needs datasets: [digits] "
      "(`python -m pipeline datasets` lists them)"),
     ("name-left-empty", "name:\ndatasets: [wine]\n", [], "field 'name': empty; a study file needs name: my-study"),
+    ("field-left-empty", "name: x\narms:\ndatasets: [wine]\n", [],
+     "field 'arms': empty (nothing after 'arms:'); write its value, or leave arms out for its default"),
     ("datasets-one-mapping", "name: x\ndatasets: {name: wine}\n", [],
      "field 'datasets': a list of entries, each starting '- ' (- name: wine), or of names: datasets: [wine, digits]"),
     ("dataset-name-left-empty", "name: x\ndatasets:\n  - name:\n    train_size: 50\n", [],

@@ -179,6 +179,11 @@ def note_as_flags(note: str) -> str:
     user typed: "--root is read by ...", "--regularizer l2 with --l2 0 trains exactly as none"."""
     note = note.replace(" (it is part of the study's identity; leave it out of new studies)", "")
     note = note.replace("the study's identity", "the run's config_hash")
+    # l2_mode or penalize_bias beside a regularizer that reads neither: the regularizers that would
+    note = note.replace("only the L2 arms (l2, dropout_l2) read it, and none of them runs",
+                        "only --regularizer l2 and dropout_l2 read it").replace(
+        "only the L1 and L2 arms read it, and none of them runs", "only --regularizer l1, l2 and dropout_l2 read it").replace(
+        "train: field 'strengths.penalize_bias' = true", "--penalize-bias yes")
     if note.startswith("train: field '"):
         return as_flags(note)
     if option := re.match(r"train: option '(\w+)'(.*)", note, re.S):

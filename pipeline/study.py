@@ -28,7 +28,8 @@ from .identity import config_hash
 from .metric_numbers import quantity
 from .study_errors import format_validation_error, shorten
 from .study_schema import (LEGACY_EXECUTION_KEYS, TRAINING_KEYS, AdaptiveSeeds, AnalysisSettings, DatasetSpec,
-                           MAX_EPOCHS, MAX_SEED_COUNT, SEED_MAX, Execution, StudyFile, Training, seed_list, variant_id)
+                           MAX_EPOCHS, MAX_SEED_COUNT, SEED_MAX, Execution, Strengths, StudyFile, Training, seed_list,
+                           variant_id)
 from .words import plural
 
 @dataclass(frozen=True)
@@ -503,6 +504,7 @@ def _settings_that_do_nothing(spec: StudyFile, settings: list, source: str) -> l
             if off:
                 notes.append(f"{where}: arm {arm!r} has {' and '.join(off)} 0 (strengths), so it trains "
                              + ("exactly as none" if len(off) == len(comps) else f"without {' and '.join(off)}"))
+    notes += _unread_penalty_settings(spec, settings, source)
     # a path the file writes for an arm (paths.l2 for l2, paths.dropout_l2 for dropout_l2), not one
     # that l2_mode alone would make
     unused = [arm for arm in arms_mod.ARMS if arm not in spec.arms and getattr(spec.paths, arm, None)]
@@ -527,6 +529,22 @@ def _settings_that_do_nothing(spec: StudyFile, settings: list, source: str) -> l
                          f"{'it is' if len(hand) == 1 else 'they are'} replaced by the tuned "
                          f"{'value' if len(hand) == 1 else 'values'} (used only where tuning finds none)")
     return list(dict.fromkeys(notes))
+
+
+def _unread_penalty_settings(spec: StudyFile, settings: list, source: str) -> list[str]:
+    """l2_mode and penalize_bias away from their defaults where no arm reads them (arms: [none,
+    dropout]): noted as a strength no arm reads is, once for the study (they are in its identity)."""
+    reads = {c for arm in spec.arms for c in arms_mod.ARMS[arm].components}
+    readers = {"l2_mode": ({"l2"}, "the L2 arms (l2, dropout_l2)"), "penalize_bias": ({"l1", "l2"}, "the L1 and L2 arms")}
+    notes = []
+    for key, (components, who) in readers.items():
+        default = Strengths.model_fields[key].default
+        value = next((getattr(t.strengths, key) for t, _, _ in settings if getattr(t.strengths, key) != default), default)
+        if value != default and not reads & components:
+            shown = str(value).lower() if isinstance(value, bool) else repr(value)
+            notes.append(f"{source}: field 'strengths.{key}' = {shown} changes nothing here: only {who} read it, and "
+                         "none of them runs (it is part of the study's identity)")
+    return notes
 
 
 def _check_path_layers(spec: StudyFile, settings: list, source: str) -> None:

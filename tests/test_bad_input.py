@@ -615,7 +615,7 @@ def test_train_says_the_notes_a_study_file_would_get_in_its_flags(workdir, env, 
     The run is trained all the same. Flags left at their defaults (mlflow run passes every one,
     --test-fraction 0.25 included) are no note, on a dataset with a test split of its own too."""
     from pipeline.cli import main, parser
-    from pipeline.flags import train_study
+    from pipeline.flags import note_as_flags, train_study
     from pipeline.study import build_study
 
     proc = run_cli(["train", "--dataset", "wine", "--root", "data", "--optimizer", "adam", "--momentum", "0.9",
@@ -637,6 +637,13 @@ def test_train_says_the_notes_a_study_file_would_get_in_its_flags(workdir, env, 
     mlproject = ["--regularizer", "none", "--momentum", "0.0", "--test-fraction", "0.25", "--download", "yes",
                  "--root", "unset", "--preprocess", "unset", "--encoding", "unset", "--path", "unset"]
     assert notes_of("--dataset", "mnist", *mlproject) == () and notes_of("--dataset", "wine", *mlproject) == ()
+    assert notes_of("--dataset", "wine", "--l2-mode", "penalty", "--penalize-bias", "no") == ()   # mlflow run's defaults
+    # l2_mode and penalize_bias beside a regularizer that reads neither, in the flags typed
+    assert [note_as_flags(n) for n in notes_of("--dataset", "wine", "--l2-mode", "decoupled", "--penalize-bias")] == [
+        "--l2-mode = 'decoupled' changes nothing here: only --regularizer l2 and dropout_l2 read it (it is part of the "
+        "run's config_hash)",
+        "--penalize-bias yes changes nothing here: only --regularizer l1, l2 and dropout_l2 read it (it is part of the "
+        "run's config_hash)"]
     assert notes_of("--dataset", "mnist", "--test-fraction", "0.3") == (
         "train: option 'test_fraction' changes nothing for mnist: it has a test split of its own (it is part of "
         "the study's identity; leave it out of new studies)",)
@@ -948,6 +955,15 @@ def test_settings_that_change_nothing_are_noted():
     assert build_study({**modes, "arms": ["none", "l1", "l2"]}, "s.yaml").notes == ()
     assert build_study({**modes, "arms": ["none", "l1"]}, "s.yaml").notes == (
         "s.yaml: paths.l2_mode set, but no arm in 'arms' has L2: not used",)
+    # l2_mode and penalize_bias where no arm reads them (they were taken silently, into the identity)
+    unread = {**tiny_study_dict(), "strengths": {"l2_mode": "decoupled", "penalize_bias": True}, "datasets": [{"name": "digits"}]}
+    assert build_study({**unread, "arms": ["none", "dropout"]}, "s.yaml").notes == (
+        "s.yaml: field 'strengths.l2_mode' = 'decoupled' changes nothing here: only the L2 arms (l2, dropout_l2) read it, "
+        "and none of them runs (it is part of the study's identity)",
+        "s.yaml: field 'strengths.penalize_bias' = true changes nothing here: only the L1 and L2 arms read it, and none "
+        "of them runs (it is part of the study's identity)")
+    assert len(build_study({**unread, "arms": ["none", "l1"]}, "s.yaml").notes) == 1   # L1 reads penalize_bias
+    assert build_study({**unread, "arms": ["none", "dropout_l2"]}, "s.yaml").notes == ()
 
 
 def test_a_quoted_rope_in_any_number_form_is_refused():

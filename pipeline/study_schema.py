@@ -622,7 +622,10 @@ class StudyFile(_Strict):
         labels = [d.display for d in self.datasets]
         dup = {x for x in labels if labels.count(x) > 1}
         if dup:
-            raise ValueError(f"dataset labels must be unique, {sorted(dup)} repeat; give each a 'label'")
+            twice = sorted(dup)[0]   # named as the entries name it: a label, or the dataset's name where none is given
+            raise ValueError(f"field 'datasets' has two entries named {twice!r}: labels must be unique; give one of them "
+                             f"its own label (- name: {next(d.name for d in self.datasets if d.display == twice)}, "
+                             f"label: {twice}_2)")
         return self
 
     @model_validator(mode="after")

@@ -232,7 +232,8 @@ CASES = [
     ("negative-seed", _with("seeds", [1, -3]), [], "seed -3 is out of range: seeds are integers from 0 to 2147483647"),
     ("huge-tuning-seed", {**tiny_study_dict(), "tune": {"seeds": [2**31]}}, [], "tune.seeds"),
     ("tuning-bad-range", {**tiny_study_dict(), "tune": {"l2": [0.0, 0.1]}}, [], "tune.l2"),
-    ("duplicate-labels", _with("datasets", [{"name": "digits"}, {"name": "digits"}]), [], "unique"),
+    ("duplicate-labels", _with("datasets", [{"name": "digits"}, {"name": "digits"}]), [], "study.yaml: field 'datasets' has "
+     "two entries named 'digits': labels must be unique; give one of them its own label (- name: digits, label: digits_2)"),
     ("unreachable-storage", tiny_study_dict(), ["--storage", "postgresql://alice:s3cret@127.0.0.1:9/optuna"], "--storage"),
     ("postgres-scheme", tiny_study_dict(), ["--storage", "postgres://alice:s3cret@127.0.0.1:9/optuna"],
      "SQLAlchemy names PostgreSQL postgresql://, not postgres://"),

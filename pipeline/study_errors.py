@@ -15,6 +15,10 @@ from .study_schema import TRAINING_KEYS, DatasetSpec, StudyFile, Training, field
 from .tutorial_words import TUTORIAL_FIELDS, TUTORIAL_VALUES, WEIGHT_DECAY
 
 
+# The fields bounded only against typos (study_schema's MAX_*), and what their bound counts.
+UNITS_PAST_A_TYPO = {"seeds": "seeds", "epochs": "epochs", "tune.trials": "trials per arm", "tune.batch": "trials at once"}
+
+
 def format_validation_error(source: str, err: ValidationError, model: Optional[type] = None,
                              within: tuple = ()) -> str:
     """`within`: where in the file `model` was validated, ("datasets", 1) for a dataset's settings."""
@@ -33,8 +37,8 @@ def format_validation_error(source: str, err: ValidationError, model: Optional[t
     elif loc == "name" and first["type"] == "string_pattern_mismatch":   # it names MLflow experiments and folders
         msg = ("ASCII letters, digits, '_', '.' and '-' only, not dots alone (it names the MLflow experiment and the "
                "report's folder), e.g. churn_study_v2")
-    elif first["type"] == "less_than_equal" and loc in ("seeds", "epochs"):   # only a typo gets there
-        msg = f"at most {quantity(first['ctx']['le'])} {'epochs' if loc == 'epochs' else 'seeds'}"
+    elif first["type"] == "less_than_equal" and loc in UNITS_PAST_A_TYPO:   # only a typo gets there
+        msg = f"at most {quantity(first['ctx']['le'])} {UNITS_PAST_A_TYPO[loc]}"
     elif first["type"] == "too_short" and loc == "train_sizes":
         msg = "list one size or more, or leave train_sizes out"
     elif first["type"] == "list_type" and isinstance(first.get("input"), (str, int, float)) \

@@ -24,8 +24,8 @@ from .tutorial_words import ANY_TABLE, not_a_dataset, not_an_arm
 # trial (an IntDistribution from 0 to grid.SEED_HIGH).
 SEED_MAX = 2**31 - 1
 # Upper bounds that only a typo reaches (epochs: 1e12 trained for ever; seeds: 1e12 died of a
-# MemoryError listing them): a grid is refused past preflight.MAX_CELLS anyway.
-MAX_EPOCHS, MAX_SEED_COUNT = 1_000_000, 1_000_000
+# MemoryError listing them; tune.trials: 1e9 tuned for ever): a grid is refused past preflight.MAX_CELLS anyway.
+MAX_EPOCHS, MAX_SEED_COUNT, MAX_TUNE_TRIALS = 1_000_000, 1_000_000, 1_000_000
 
 
 def _check_seed_range(seeds: list[int]) -> list[int]:
@@ -376,7 +376,7 @@ class Tune(_Strict):
     median pruning on per-epoch validation values). The grid then runs each arm at its best
     strengths on the study's seeds, which must not include the tuning seeds."""
 
-    trials: int = Field(default=20, gt=0)          # per arm: equal budgets
+    trials: int = Field(default=20, gt=0, le=MAX_TUNE_TRIALS)   # per arm: equal budgets
     seeds: list[int] = Field(default=[1000], min_length=1)
     dropout: tuple[float, float] = (0.0, 0.8)      # p per hidden layer, uniform
     l1: tuple[float, float] = (1e-6, 1e-2)         # log-uniform
@@ -387,7 +387,7 @@ class Tune(_Strict):
     # DEFAULT_TUNE_BATCH. It decides which trials TPE has seen when it proposes the next ones, so
     # it is part of the identity (hashed only when set, like NEW_DATASET_FIELDS); 1 is the old
     # one-trial-at-a-time tuning.
-    batch: Optional[int] = Field(default=None, gt=0)
+    batch: Optional[int] = Field(default=None, gt=0, le=MAX_TUNE_TRIALS)
 
     @property
     def batch_size(self) -> int:

@@ -147,6 +147,8 @@ CASES = [
     ("rope-zero-share", _with("rope", "0%"), [], "field 'rope' = '0%': a share of 0% calls only identical arms practically the same"),
     ("epochs-a-typo", _with("epochs", 10**12), [], "field 'epochs' = 1000000000000: at most 1 000 000 epochs"),
     ("seeds-a-typo", _with("seeds", 10**12), [], "field 'seeds' = 1000000000000: at most 1 000 000 seeds"),
+    ("tune-trials-a-typo", _with("tune", {"trials": 10**9}), [], "field 'tune.trials' = 1000000000: at most 1 000 000 "
+     "trials per arm"),
     ("path-variable-unset", _with("datasets", [{"name": "csv", "path": "$NO_SUCH_DATA_DIR/good.csv", "target": "Outcome"}]),
      [], "field 'datasets.0.path' = '$NO_SUCH_DATA_DIR/good.csv': $NO_SUCH_DATA_DIR is not set in the environment"),
     ("adaptive-seeds-a-typo", _with("seeds", {"start": 2, "max": 10**7}), [],

@@ -441,6 +441,11 @@ class Paths(_Strict):
         stores were written; a p of -0.5 trained)."""
         axes = {"dropout": TypeAdapter(list[Union[Probability, list[Probability]]]), "l2": TypeAdapter(list[PathStrength])}
         for axis, adapter in axes.items():
+            if isinstance(value, dict) and isinstance(value.get(axis), list):   # '0.001': read as a number, as elsewhere not
+                quoted = [(i, v) for i, v in enumerate(value[axis]) if isinstance(v, str) and _a_number(v)]
+                if quoted:
+                    raise ValueError(f"its {axis}[{quoted[0][0]}] = {quoted[0][1]!r}: expected a number, not the text "
+                                     f"{quoted[0][1]!r} (write numbers without quotes)")
             if isinstance(value, dict) and axis in value:
                 try:
                     adapter.validate_python(value[axis])

@@ -286,6 +286,8 @@ CASES = [
      "given twice"),
     # a review of the study file's schema: each was a traceback after the stores were written, trained
     # something else than written, or was ignored
+    ("dropout-l2-path-quoted", {**tiny_study_dict(), "paths": {"dropout_l2": {"l2": ["0.001", 0.01]}}}, [],
+     "field 'paths.dropout_l2': its l2[0] = '0.001': expected a number, not the text '0.001' (write numbers without quotes)"),
     ("dropout-l2-path-list-of-l2", {**tiny_study_dict(), "paths": {"dropout_l2": {"l2": [[0.1, 0.2], 0.3]}}}, [],
      "field 'paths.dropout_l2': its l2[0] = [0.1, 0.2]: input should be a valid number: expected one L2 strength above 0 per point"),
     ("dropout-l2-path-negative-p", {**tiny_study_dict(), "paths": {"dropout_l2": {"dropout": [-0.5, 0.2]}}}, [],

@@ -347,6 +347,14 @@ def read_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_StudyLoader)
 
 
+def _tab_hint(text: str, mark) -> str:
+    """A tab YAML refused: one that indents, or one after a key's colon (seeds:<TAB>5), which is no
+    indentation and was said to be."""
+    lines = text.splitlines()
+    before = lines[mark.line][:mark.column].strip() if mark and mark.line < len(lines) else ""
+    return f"; a tab after {before!r}: write a space there" if before else "; YAML indents with spaces, not tabs"
+
+
 def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optional[str] = None,
                datasets: Optional[str] = None) -> Study:
     """Read, override and validate a study file. Raises UsageError with a one-line message."""
@@ -377,7 +385,7 @@ def load_study(path: str | Path, *, seeds: Optional[str] = None, epochs: Optiona
         problem = str(getattr(e, "problem", e))
         hint = ("; check that line's indentation (the keys of one block start in the same column, spaces only)"
                 if "expected <block end>" in problem or "mapping values are not allowed" in problem else
-                "; YAML indents with spaces, not tabs" if "'\\t'" in problem else "")
+                _tab_hint(text, mark) if "'\\t'" in problem else "")
         # a bracket or quote left open is found where the text stops fitting: name where it opened too
         opened, context = getattr(e, "context_mark", None), getattr(e, "context", None)
         if mark and opened and context and opened.line != mark.line:

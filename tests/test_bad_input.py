@@ -47,6 +47,8 @@ CASES = [
     ("misspelt-metric", _with("datasets.0.metric", "balanced_acc"), [], "did you mean 'balanced_accuracy'? Input should be"),
     ("tab-indented", "name: x\ndatasets:\n\t- name: wine\n", [],
      "malformed YAML at line 3: found character '\\t' that cannot start any token; YAML indents with spaces, not tabs"),
+    ("tab-after-a-colon", "name: q\ndatasets: [wine]\nseeds:\t1\n", [],
+     "malformed YAML at line 3: found character '\\t' that cannot start any token; a tab after 'seeds:': write a space there"),
     ("a-key-twice", "name: x\nseeds: 3\ndatasets: [digits]\nseeds: 4\n", [],
      "malformed YAML at line 4: 'seeds' is written twice in one mapping (YAML would keep only the last)"),
     ("target-classes-twice", "name: x\ndatasets:\n  - name: table\n    path: t.csv\n    target: y\n    preprocess:\n"

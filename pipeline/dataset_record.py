@@ -211,16 +211,22 @@ def _parsed_and_kept(parsed: list, dropped: dict) -> list:
     return [c for c in parsed if c not in dropped]
 
 
+TEXT_GAPS = ' (a "(missing)" category)'
+
+
 def data_line(data: Splits) -> str:
     """One console line on a table's preprocessing (long lists cut to their first few names)."""
     r = data.preprocessing
     left_out = f" ({r['rows_left_out']} training rows left out by train_size)" if r.get("rows_left_out") else ""
     parts = [f"rows {r['rows_in']} -> {r['rows_out']}{left_out}", f"columns {r['columns_in']} -> {r['columns_out']}"]
     encoded = {"onehot": "one-hot", "ordinal": "ordinal codes"}.get(r.get("categorical"), "encoded")
+    # a text column's gaps are no median: said (table_features.MISSING_CATEGORY), else read as one
+    text = set(r.get("encoded_columns") or [])
     for key, words in (("imputed_columns", "imputed"), ("encoded_columns", encoded),
                        ("dropped_columns", "dropped")):
         if r.get(key):
-            parts.append(f"{words}: {_some([name_shown(c) for c in r[key]])}")
+            gaps = {c: TEXT_GAPS for c in text} if key == "imputed_columns" else {}
+            parts.append(f"{words}: {_some([name_shown(c) + gaps.get(c, '') for c in r[key]])}")
     if r.get("marked_missing"):
         parts.append("marked missing: " + _some([f"{name_shown(c)} ({n})" for c, n in r["marked_missing"].items()]))
     if auto := column_warnings.worth_saying(r.get("auto_dropped_columns", {})):

@@ -785,7 +785,8 @@ def test_the_messy_table_example_runs(workdir, env):
     proc = run_cli(["ablation", "--study", "studies/messy_table.yaml", "--seeds", "2", "--epochs", "3", "--no-report"],
                    cwd=workdir, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "[clinic] data: rows 600 -> 600; columns 6 -> 14; imputed: glucose, bmi, smoker" in proc.stdout
+    assert ('[clinic] data: rows 600 -> 600; columns 6 -> 14; imputed: glucose, bmi, smoker (a "(missing)" category); '
+            "one-hot: smoker, region") in proc.stdout
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
     [parent] = client.search_runs([client.get_experiment_by_name("messy-table").experiment_id], "tags.kind = 'dataset'")
     params = parent.data.params

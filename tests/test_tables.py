@@ -1278,7 +1278,8 @@ def test_an_edited_table_file_is_another_study_not_more_seeds_of_the_old_one(tmp
     assert "paths:" not in again.stderr, again.stderr
     assert build_study(absolute, "s.yaml").plans[0].config_hash != first
     # without the file no command can tell its study's runs from another file's: report too refuses
-    for gone, said in ((tmp_path / "gone.csv", "file does not exist"), (tmp_path, "a directory, not a CSV or Parquet file")):
+    for gone, said in ((tmp_path / "gone.csv", "file does not exist"),
+                       (tmp_path, r"a directory, not a CSV or Parquet file; give one file in it \(clinic.csv\)")):
         with pytest.raises(UsageError, match=f"{said}; a table's contents are part of its study's identity, so every "
                                              "command, report too, needs the file"):
             build_study({**absolute, "datasets": [{**absolute["datasets"][0], "path": str(gone)}]}, "s.yaml")

@@ -109,6 +109,18 @@ def warnings_for(spec, record: dict, y: pd.Series) -> list[str]:
     return out + _number_warnings(record) + _value_warnings(spec, record, y)
 
 
+# How each kind of written_numbers' marks was read (the warning's words after "were read").
+NUMBER_MARKS_READ_AS = {
+    "apostrophes": "with the apostrophe as a thousands separator (as Swiss exports write them).",
+    "exponent_comma": "as numbers in scientific notation with a decimal comma (as a spreadsheet's scientific format "
+                      "writes them where commas are decimal).",
+    "trailing_minus": "as negative numbers (a minus sign after the number, as SAP exports write them).",
+    "currency_code": "as amounts, the currency code before them taken off (one code throughout the column).",
+    "magnitudes": "as thousands (k, K) or millions (M) beside numbers written out; if the letter is a unit instead, "
+                  "write it on every value or none.",
+}
+
+
 def _number_warnings(record: dict) -> list[str]:
     """The warnings about how columns of numbers were read (or why one was not)."""
     out = []
@@ -121,21 +133,9 @@ def _number_warnings(record: dict) -> list[str]:
         out.append(f"Column {c!r}: values like {example!r} were read with the point as a thousands separator "
                    f"({example} as {example.replace('.', '')}), as this file writes decimal commas; if they are decimals, "
                    "write them with a decimal comma in the file.")
-    for c, example in record.get("number_marks", {}).get("apostrophes", {}).items():
-        out.append(f"Column {c!r}: values like {example!r} were read with the apostrophe as a thousands separator "
-                   "(as Swiss exports write them).")
-    for c, example in record.get("number_marks", {}).get("exponent_comma", {}).items():
-        out.append(f"Column {c!r}: values like {example!r} were read as numbers in scientific notation with a decimal "
-                   "comma (as a spreadsheet's scientific format writes them where commas are decimal).")
-    for c, example in record.get("number_marks", {}).get("trailing_minus", {}).items():
-        out.append(f"Column {c!r}: values like {example!r} were read as negative numbers (a minus sign after the "
-                   "number, as SAP exports write them).")
-    for c, example in record.get("number_marks", {}).get("currency_code", {}).items():
-        out.append(f"Column {c!r}: values like {example!r} were read as amounts, the currency code before them taken off "
-                   "(one code throughout the column).")
-    for c, example in record.get("number_marks", {}).get("magnitudes", {}).items():
-        out.append(f"Column {c!r}: values like {example!r} were read as thousands (k, K) or millions (M) beside numbers "
-                   "written out; if the letter is a unit instead, write it on every value or none.")
+    for mark, read_as in NUMBER_MARKS_READ_AS.items():
+        for c, example in record.get("number_marks", {}).get(mark, {}).items():
+            out.append(f"Column {c!r}: values like {example!r} were read {read_as}")
     for c, found in record.get("spreadsheet_errors", {}).items():
         out.append(f"Column {c!r}: {counted(found['count'], 'spreadsheet error')} ({', '.join(map(repr, found['examples']))}: a "
                    "formula that failed where the table was exported) read as missing.")

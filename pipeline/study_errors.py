@@ -101,9 +101,8 @@ def _said_plainly(loc: str, first: dict) -> Optional[str]:
         return f"YAML reads {value!r} as a number; quote it to name it so: {loc.split('.')[-1]}: '{value}'"
     if kind == "float_type" and isinstance(value, list) and loc.split(".")[-1] in ("l1", "l2"):   # l2: [1e-3, 1e-2]
         arm = "dropout_l2" if "dropout_l2" in loc else loc.split(".")[-1]
-        return (f"one strength for the arm; to train at several, list them as a path: paths: {{{arm}: {shorten(value)}}}"
-                if arm != "dropout_l2" else "one strength for the arm; to train at several, list them as a path: "
-                f"paths: {{dropout_l2: {{l2: {shorten(value)}}}}}")
+        path = f"{{{arm}: {shorten(value)}}}" if arm != "dropout_l2" else f"{{dropout_l2: {{l2: {shorten(value)}}}}}"
+        return f"one strength for the arm; to train at several, list them as a path: paths: {path}"
     if value is None and kind.endswith("_type"):   # `arms:` with nothing after it: "Input should be a valid list"
         last = loc.split(".")[-1]
         return f"empty (nothing after '{last}:'); write its value, or leave {last} out for its default"
